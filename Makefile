@@ -1,0 +1,213 @@
+# cswarm: one non-recursive GNU Makefile.
+#
+#   make            build/swarmsim (release: -O2, assertions on)
+#   make run        replay every scenario in scenarios/, one result line each
+#   make test       ASan+UBSan build, every cmocka test, the one-rule check,
+#                   the scenario suite twice (determinism)
+#   make bench      benchmarks (release build); timing claims live here only
+#   make coverage   lcov HTML report in reports/coverage/
+#   make lint       clang-format check and cppcheck
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make deps       apt-get install what is missing (quiet when all is there)
+#
+# Knobs: V=1 prints full commands; SANITIZE=address,undefined overrides the
+# sanitizers of the test build; CC=clang works too.
+
+.SUFFIXES:
+.DELETE_ON_ERROR:
+.SECONDARY:
+MAKEFLAGS += --no-builtin-rules
+
+VARIANT ?= release
+SANITIZE ?= address,undefined
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+
+Q := $(if $(V),,@)
+say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)
+
+# ---------------------------------------------------------------- packages
+DEPS_PKGS := build-essential pkg-config libuv1-dev libraft-dev \
+	libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev \
+	libcurl4-openssl-dev libcmocka-dev lcov
+LINT_PKGS := clang-format cppcheck
+
+# Installs only what is missing; runs apt-get update only then. Quiet when
+# everything is present. Not root and something missing: say what to run.
+define install_pkgs
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
+	    || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "deps: not root; run: sudo apt-get install -y$$missing" >&2; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq >/dev/null && \
+	  apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	    || { echo "deps: apt-get install failed" >&2; exit 1; }; \
+	fi
+endef
+
+# ---------------------------------------------------------------- flags
+WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wundef \
+	-Wno-unused-parameter -Werror
+DEFS := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+
+ifeq ($(VARIANT),release)
+  OPT := -O2 -g
+  LDOPT :=
+else ifeq ($(VARIANT),asan)
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SANITIZE) \
+	-fno-sanitize-recover=all
+  LDOPT := -fsanitize=$(SANITIZE)
+else ifeq ($(VARIANT),cov)
+  OPT := -O0 -g --coverage
+  LDOPT := --coverage
+else
+  $(error unknown VARIANT=$(VARIANT): release, asan or cov)
+endif
+
+GEN := build/gen
+O := build/$(VARIANT)
+CPPFLAGS := -I. -I$(GEN) $(DEFS) -MMD -MP
+CFLAGS := $(WARN) $(OPT)
+LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lm
+
+# ---------------------------------------------------------------- sources
+PROTO := core/api.proto
+PROTO_C := $(GEN)/core/api.pb-c.c
+PROTO_H := $(GEN)/core/api.pb-c.h
+
+CORE_SRC := $(sort $(wildcard core/*.c)) $(PROTO_C)
+SIM_LIB_SRC := $(filter-out sim/swarmsim.c,$(sort $(wildcard sim/*.c)))
+TEST_SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
+
+obj = $(patsubst %.c,$(O)/%.o,$(patsubst $(GEN)/%,%,$(1)))
+
+CORE_OBJ := $(call obj,$(CORE_SRC))
+SIM_LIB_OBJ := $(call obj,$(SIM_LIB_SRC))
+TEST_SUPPORT_OBJ := $(call obj,$(TEST_SUPPORT_SRC))
+
+LIBCORE := $(O)/libcore.a
+LIBSIM := $(O)/libsim.a
+UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
+BENCH_BIN := $(patsubst tests/bench/%.c,$(O)/bench/%,$(BENCH_SRC))
+
+ifeq ($(VARIANT),release)
+  SWARMSIM := build/swarmsim
+else
+  SWARMSIM := $(O)/swarmsim
+endif
+
+SCENARIOS := $(sort $(wildcard scenarios/*.scn))
+
+# ---------------------------------------------------------------- top level
+.PHONY: all deps lint-deps run test check unit scenarios onerule bench \
+	coverage lint install clean
+
+all: $(SWARMSIM)
+
+deps:
+	$(call install_pkgs,$(DEPS_PKGS))
+
+lint-deps:
+	$(call install_pkgs,$(LINT_PKGS))
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory VARIANT=release build/swarmsim
+	@mkdir -p reports
+	build/swarmsim run $(SCENARIOS) --junit reports/junit.xml
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory VARIANT=release onerule
+	$(Q)$(MAKE) --no-print-directory VARIANT=asan check
+
+check: unit scenarios
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do \
+	  echo "== $$t"; $$t; done
+
+scenarios: $(SWARMSIM)
+	$(SWARMSIM) run $(SCENARIOS) --check-determinism
+
+# The one rule, checked: core/ objects import nothing from the world and keep
+# no writable globals; sim/ objects (all but swarmsim.c's main, which times
+# the wall clock for its report line) read no clock and start no threads.
+onerule: $(LIBCORE) $(LIBSIM)
+	$(Q)tools/onerule-check $(LIBCORE) $(LIBSIM)
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory VARIANT=release bench-bins
+	@set -e; for b in $(patsubst tests/bench/%.c,build/release/bench/%,$(BENCH_SRC)); do \
+	  $$b; done
+
+.PHONY: bench-bins
+bench-bins: $(BENCH_BIN)
+
+coverage: deps
+	$(Q)rm -rf build/cov reports/coverage
+	$(Q)$(MAKE) --no-print-directory VARIANT=cov check
+	$(Q)lcov -q --capture --directory build/cov --output-file build/cov/all.info \
+	  --rc lcov_branch_coverage=0 2>/dev/null
+	$(Q)lcov -q --extract build/cov/all.info '*/core/*' '*/sim/*' \
+	  --output-file build/cov/src.info 2>/dev/null
+	$(Q)lcov -q --remove build/cov/src.info '*/build/gen/*' \
+	  --output-file build/cov/cs.info 2>/dev/null
+	$(Q)genhtml -q build/cov/cs.info --output-directory reports/coverage
+	@lcov --summary build/cov/cs.info 2>&1 | grep -E 'lines'
+	@echo "coverage: reports/coverage/index.html"
+
+lint: lint-deps
+	$(Q)clang-format --dry-run --Werror core/*.[ch] sim/*.[ch] tests/*/*.[ch]
+	$(Q)cppcheck -q --error-exitcode=1 --std=c11 --inline-suppr \
+	  --enable=warning,portability,performance \
+	  --suppress=missingIncludeSystem -I. -I$(GEN) core sim tests
+
+install: build/swarmsim
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 build/swarmsim $(DESTDIR)$(PREFIX)/bin/swarmsim
+
+clean:
+	rm -rf build
+
+# ---------------------------------------------------------------- rules
+$(GEN)/core/api.pb-c.c $(GEN)/core/api.pb-c.h: $(PROTO)
+	@mkdir -p $(GEN)
+	$(call say,PROTOC,$<)protoc-c --c_out=$(GEN) $<
+
+# Every object may include the generated header.
+$(O)/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# Generated code is compiled without our extra warnings (not our code).
+$(O)/core/api.pb-c.o: $(PROTO_C)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(OPT) -std=c11 -c $< -o $@
+
+$(LIBCORE): $(CORE_OBJ)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(LIBSIM): $(SIM_LIB_OBJ)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(SWARMSIM): $(O)/sim/swarmsim.o $(LIBSIM) $(LIBCORE)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
+
+$(O)/tests/test_%: $(O)/tests/unit/test_%.o $(TEST_SUPPORT_OBJ) $(LIBSIM) $(LIBCORE)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(O)/bench/bench_%: $(O)/tests/bench/bench_%.o $(TEST_SUPPORT_OBJ) $(LIBSIM) $(LIBCORE)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
+
+-include $(shell find build/$(VARIANT) -name '*.d' 2>/dev/null)

@@ -1,0 +1,223 @@
+/* env: the one environment contract. Everything the manager and agent code
+ * (core/) needs from the world — clock and timers, transport, storage,
+ * executor, randomness, logging — it asks of a `struct env`. net/ implements
+ * it for the real world (libuv, sqlite files, Docker), sim/ for the simulated
+ * one (virtual time, simulated links, disks and containers). One env per
+ * node; every call and every callback on that node's single thread.
+ *
+ * The contract, for every asynchronous operation here (as libuv's):
+ *  - the caller owns a request and the buffers it points to until the
+ *    request's callback runs;
+ *  - a function that returns an error never calls its callback;
+ *  - a callback never runs inside the call that started it;
+ *  - after the node's program is stopped (env_program_ops.stop), no callback
+ *    of that program runs again.
+ * Errors are the negative codes of core/errors.h.
+ *
+ * Interfaces are { ops, impl }; methods are appended, never reordered. */
+#ifndef CS_ENV_H
+#define CS_ENV_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sqlite3;
+struct env;
+
+typedef uint64_t ms_t;          /* milliseconds of the env's monotonic clock */
+typedef uint64_t env_timer_id;  /* 0 is never a valid timer */
+
+/* ---------------------------------------------------------------- clock */
+
+/* Fires once per expiry. For a one-shot timer the id is dead when the
+ * callback runs; for a repeating one it stays valid until timer_stop. */
+typedef void (*env_timer_cb)(struct env *env, env_timer_id id, void *data);
+
+/* ---------------------------------------------------------------- transport
+ *
+ * Peers are named by address: "host:port" in the real world, the node name
+ * ("m1", "w3") in the simulator. Delivery is best effort: a message may be
+ * lost (a peer down, a broken connection, a full queue, a faulty link) but is
+ * never corrupted or cut; between two live processes over a healthy link,
+ * messages arrive in the order sent. Everything above the transport must
+ * tolerate loss, and in the simulator also duplicates and reordering, which
+ * the link faults can inject. */
+
+/* A message arrived. `from` and `buf` are borrowed for the call only. */
+typedef void (*env_recv_cb)(struct env *env, const char *from,
+			    const uint8_t *buf, size_t len, void *data);
+
+/* The connection to `addr` came up (true) or went down (false). Notices are
+ * hints for faster reaction (reconnect, resend); correctness never depends on
+ * them: a peer can vanish without a notice. `addr` is borrowed. */
+typedef void (*env_peer_cb)(struct env *env, const char *addr, bool up,
+			    void *data);
+
+/* ---------------------------------------------------------------- executor
+ *
+ * A controller runs one task's container (SwarmKit's exec.Controller). The
+ * env owns controllers; the core holds them by pointer from ctl_open until
+ * ctl_close, which is async. Requests follow the contract above. */
+
+enum env_ctl_op {
+	ENV_CTL_PREPARE,   /* make the container exist (pull/create) */
+	ENV_CTL_START,     /* start it; returns when started */
+	ENV_CTL_WAIT,      /* returns when the container exits (exit_code set) */
+	ENV_CTL_SHUTDOWN,  /* stop gracefully, kill after stop_timeout_ms */
+	ENV_CTL_TERMINATE, /* kill now */
+	ENV_CTL_REMOVE,    /* remove the container */
+	ENV_CTL_INSPECT,   /* fill state/exit_code without changing anything */
+};
+
+enum env_ctl_state {
+	ENV_CTL_ABSENT,   /* no container */
+	ENV_CTL_CREATED,  /* exists, never started */
+	ENV_CTL_RUNNING,
+	ENV_CTL_EXITED,
+};
+
+/* What to run. Every pointer is borrowed for the ctl_open call only; the env
+ * copies what it keeps. Labels carry task and service ids so that a restarted
+ * agent finds its containers (ctl_list). */
+struct env_container_spec {
+	const char *task_id;
+	const char *service_id;
+	const char *image;
+	const char *const *command; /* NULL-terminated, or NULL for the image's */
+	const char *const *envs;    /* "K=V", NULL-terminated, or NULL */
+	uint64_t memory_limit_bytes; /* 0: none */
+	uint64_t millicpu_limit;     /* 0: none */
+	ms_t stop_timeout_ms;
+};
+
+struct env_ctl;
+
+struct env_ctl_req {
+	void *data;
+	/* results, valid in the callback */
+	enum env_ctl_state state;
+	int32_t exit_code;
+	char message[256]; /* the runtime's own words on failure, or "" */
+};
+
+/* status is 0 or a negative error (CS_EEXEC with req->message set). */
+typedef void (*env_ctl_cb)(struct env_ctl_req *req, int status);
+typedef void (*env_ctl_close_cb)(struct env_ctl *ctl, void *data);
+
+/* One container found by ctl_list. */
+struct env_ctl_found {
+	char task_id[64];
+	char service_id[64];
+	enum env_ctl_state state;
+	int32_t exit_code;
+};
+struct env_ctl_list_req {
+	void *data;
+	struct env_ctl_found *found; /* results: owned by the env, valid in cb */
+	size_t found_count;
+};
+typedef void (*env_ctl_list_cb)(struct env_ctl_list_req *req, int status);
+
+/* ---------------------------------------------------------------- log */
+
+enum env_log_level { ENV_LOG_DEBUG, ENV_LOG_INFO, ENV_LOG_WARN, ENV_LOG_ERROR };
+
+/* ---------------------------------------------------------------- the table */
+
+struct env_ops {
+	/* now_ms returns the monotonic clock in milliseconds. Never fails. */
+	ms_t (*now_ms)(struct env *env);
+
+	/* timer_start arms a timer firing after delay_ms, then every repeat_ms
+	 * if repeat_ms > 0. Returns 0 and sets *id, or CS_ELIMIT when the node
+	 * has LIMIT_TIMERS_PER_NODE_MAX timers. */
+	int (*timer_start)(struct env *env, ms_t delay_ms, ms_t repeat_ms,
+			   env_timer_cb cb, void *data, env_timer_id *id);
+
+	/* timer_stop disarms a timer: its callback never runs after this call
+	 * returns. Stopping a dead or unknown id does nothing. */
+	void (*timer_stop)(struct env *env, env_timer_id id);
+
+	/* self_addr returns this node's own address (owned by the env, valid
+	 * while the node lives). */
+	const char *(*self_addr)(struct env *env);
+
+	/* listen registers the receive and peer callbacks (either may be NULL).
+	 * Before listen, arriving messages are dropped. Returns 0. */
+	int (*listen)(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb,
+		      void *data);
+
+	/* send queues one message of len bytes to addr. The env copies buf
+	 * before returning. Returns 0 when queued (delivery is still best
+	 * effort), CS_ELIMIT when len > LIMIT_FRAME_BYTES_MAX, CS_EINVAL for a
+	 * malformed address, CS_EAGAIN when the peer's queue is full. */
+	int (*send)(struct env *env, const char *addr, const uint8_t *buf,
+		    size_t len);
+
+	/* storage_open returns in *db the sqlite database `name` of this node,
+	 * opening or creating it. The env owns the handle: it stays valid until
+	 * the node's program stops, and the core never closes it. Opening the
+	 * same name twice returns the same handle. Durable settings
+	 * (synchronous=FULL) are the env's job. Returns 0 or CS_ESTORAGE. */
+	int (*storage_open)(struct env *env, const char *name,
+			    struct sqlite3 **db);
+
+	/* random_u64 returns 64 random bits: the node's own stream of the
+	 * scenario's seed in the simulator, the OS's entropy in the real world. */
+	uint64_t (*random_u64)(struct env *env);
+
+	/* log writes one line at level; msg is borrowed. The env adds the time
+	 * and the node's name. */
+	void (*log)(struct env *env, enum env_log_level level, const char *msg);
+
+	/* ctl_open creates a controller for spec. Returns 0 and *ctl, or
+	 * CS_ENOMEM / CS_ENOTSUP (no executor on this node). */
+	int (*ctl_open)(struct env *env, const struct env_container_spec *spec,
+			struct env_ctl **ctl);
+
+	/* ctl_do starts op on ctl; cb runs once it finished. At most one request
+	 * per controller at a time, except that ENV_CTL_WAIT may be in flight
+	 * alongside one other op. Returns 0, or CS_EAGAIN when busy. */
+	int (*ctl_do)(struct env_ctl *ctl, enum env_ctl_op op,
+		      struct env_ctl_req *req, env_ctl_cb cb);
+
+	/* ctl_close releases the controller (the container itself stays, see
+	 * ENV_CTL_REMOVE); pending requests are cancelled without their
+	 * callbacks; cb runs once its memory is freed. */
+	void (*ctl_close)(struct env_ctl *ctl, env_ctl_close_cb cb, void *data);
+
+	/* ctl_list lists this node's containers made by cswarm, in task id
+	 * order. Returns 0 or an error; cb gets the results. */
+	int (*ctl_list)(struct env *env, struct env_ctl_list_req *req,
+			env_ctl_list_cb cb);
+};
+
+struct env {
+	const struct env_ops *ops;
+	void *impl;
+};
+
+/* ---------------------------------------------------------------- programs
+ *
+ * What runs on a node (the manager and agent, or a test program) is a
+ * program: started with an env, stopped by the world. stop is the process
+ * dying: it frees the program's memory and makes no env call (timers,
+ * connections, storage handles and controllers die with it; the env
+ * reclaims them). */
+struct env_program_ops {
+	/* start a new process of the program on env: allocate its state into
+	 * *state. `cfg` is the program's configuration, borrowed for the
+	 * program's life. Returns 0, or an error (nothing left allocated). */
+	int (*start)(const void *cfg, struct env *env, void **state);
+	/* stop: the process is gone. Free state; make no env call. */
+	void (*stop)(void *state);
+};
+
+/* env_logf formats and logs one line (vsnprintf into a bounded buffer;
+ * longer lines are cut with "..."). */
+void env_logf(struct env *env, enum env_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

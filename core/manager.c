@@ -1,0 +1,529 @@
+/* manager: Raft, the store as its FSM, and writes. See manager.h. Sections:
+ * the FSM, writes, the wire, lifecycle. */
+#include "core/manager.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/api.pb-c.h"
+#include "core/errors.h"
+#include "core/limits.h"
+#include "core/raftio.h"
+
+/* One write in flight: local (raft_apply here), forwarded out (waiting for
+ * the leader's answer) or forwarded in (the leader applying it for a
+ * follower, answering reply_to). */
+enum manager_write_kind { MW_LOCAL, MW_FORWARDED_OUT, MW_FORWARDED_IN };
+
+struct manager_write {
+	struct raft_apply apply; /* libraft's, while raft holds it */
+	struct manager *m;
+	struct manager_write *prev, *next;
+	enum manager_write_kind kind;
+	uint64_t id;             /* MW_FORWARDED_OUT: ours; IN: the follower's */
+	manager_write_cb cb;
+	void *data;
+	env_timer_id timer;      /* timeout, or the deferred completion */
+	int status;              /* the result, once known */
+	bool done;               /* cb ran (or the answer was sent) */
+	bool raft_owned;         /* raft holds &apply: free in its callback */
+	char reply_to[LIMIT_ADDR_BYTES_MAX];
+};
+
+struct manager {
+	struct env *env;
+	const struct manager_cfg *cfg;
+	struct raftio rio;
+	struct raft raft;
+	struct raft_fsm fsm;
+	struct store *store;
+	struct manager_write *writes; /* every write in flight */
+	uint64_t next_write_id;
+	bool dying;
+	bool closed;
+};
+
+void manager_defaults(struct manager_cfg *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->tick_ms = 1000;
+	cfg->election_ticks = 10;
+	cfg->snapshot_every = 10000;
+	cfg->snapshot_trailing = 1000;
+	cfg->write_timeout_ms = 10000;
+}
+
+/* ---------------------------------------------------------------- the FSM */
+
+static int manager_fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
+			     void **result)
+{
+	struct manager *m = fsm->data;
+	uint64_t index = raft_last_applied(&m->raft) + 1;
+	int verdict = store_apply(m->store, buf->base, buf->len, index, NULL, NULL);
+
+	if (m->cfg->on_apply)
+		m->cfg->on_apply(m->cfg->hook_data, m->env, index, buf->base, buf->len);
+	*result = (void *)(intptr_t)verdict;
+	return 0; /* a refused batch is a verdict, not a failure of raft */
+}
+
+static int manager_fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+				unsigned *n_bufs)
+{
+	struct manager *m = fsm->data;
+	uint8_t *buf;
+	size_t len;
+
+	if (store_snapshot(m->store, &buf, &len))
+		return RAFT_NOMEM;
+	*bufs = raft_malloc(sizeof **bufs);
+	if (!*bufs) {
+		free(buf);
+		return RAFT_NOMEM;
+	}
+	(*bufs)[0].base = raft_malloc(len ? len : 1);
+	if (!(*bufs)[0].base) {
+		raft_free(*bufs);
+		free(buf);
+		return RAFT_NOMEM;
+	}
+	memcpy((*bufs)[0].base, buf, len);
+	(*bufs)[0].len = len;
+	*n_bufs = 1;
+	free(buf);
+	return 0;
+}
+
+/* Restores a snapshot; on success the FSM owns buf's memory (libraft's
+ * rule) and frees it. */
+static int manager_fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+	struct manager *m = fsm->data;
+	int rv = store_restore(m->store, buf->base, buf->len, 0);
+	if (rv)
+		return RAFT_CORRUPT;
+	raft_free(buf->base);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- writes */
+
+static void manager_write_link(struct manager *m, struct manager_write *w)
+{
+	w->prev = NULL;
+	w->next = m->writes;
+	if (m->writes)
+		m->writes->prev = w;
+	m->writes = w;
+}
+
+static void manager_write_unlink(struct manager *m, struct manager_write *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		m->writes = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->prev = w->next = NULL;
+}
+
+static void manager_write_free(struct manager *m, struct manager_write *w)
+{
+	if (w->timer && !m->dying)
+		m->env->ops->timer_stop(m->env, w->timer);
+	manager_write_unlink(m, w);
+	free(w);
+}
+
+static void manager_send_result(struct manager *m, const char *to, uint64_t id, int status);
+
+/* Reports a write's result once: to the local caller, or to the follower
+ * that forwarded it. Frees w unless raft still holds it. */
+static void manager_write_finish(struct manager_write *w, int status)
+{
+	struct manager *m = w->m;
+	if (!w->done) {
+		w->done = true;
+		if (w->kind == MW_FORWARDED_IN)
+			manager_send_result(m, w->reply_to, w->id, status);
+		else
+			w->cb(w->data, status);
+	}
+	if (!w->raft_owned)
+		manager_write_free(m, w);
+}
+
+static int manager_raft_status(int status)
+{
+	switch (status) {
+	case 0: return 0;
+	case RAFT_NOTLEADER:
+	case RAFT_LEADERSHIPLOST: return CS_ENOTLEADER;
+	case RAFT_SHUTDOWN: return CS_ECLOSED;
+	case RAFT_NOMEM: return CS_ENOMEM;
+	default: return CS_ESTORAGE;
+	}
+}
+
+static void manager_apply_cb(struct raft_apply *req, int status, void *result)
+{
+	struct manager_write *w = req->data;
+	struct manager *m = w->m;
+
+	w->raft_owned = false;
+	if (m->dying) {
+		manager_write_free(m, w);
+		return;
+	}
+	manager_write_finish(w, status == 0 ? (int)(intptr_t)result
+					    : manager_raft_status(status));
+}
+
+static void manager_write_timeout(struct env *env, env_timer_id id, void *data)
+{
+	struct manager_write *w = data;
+	w->timer = 0;
+	/* the write may still commit later: a timeout says nothing was
+	 * confirmed in time, as SwarmKit's "context deadline exceeded" */
+	manager_write_finish(w, w->done ? w->status : CS_ENOQUORUM);
+}
+
+/* Completion scheduled from inside manager_write: runs on the next turn. */
+static void manager_write_deferred(struct env *env, env_timer_id id, void *data)
+{
+	struct manager_write *w = data;
+	w->timer = 0;
+	manager_write_finish(w, w->status);
+}
+
+static int manager_defer_status(struct manager_write *w, int status)
+{
+	struct manager *m = w->m;
+	w->status = status;
+	if (w->timer)
+		m->env->ops->timer_stop(m->env, w->timer);
+	w->timer = 0;
+	return m->env->ops->timer_start(m->env, 0, 0, manager_write_deferred, w, &w->timer);
+}
+
+/* Proposes buf through raft on this (leader) manager. Returns 0, or a
+ * CS_ error (w untouched by raft). */
+static int manager_propose(struct manager *m, struct manager_write *w, const uint8_t *batch,
+			   size_t len)
+{
+	struct raft_buffer buf;
+	int rv;
+
+	buf.len = len;
+	buf.base = raft_malloc(len ? len : 1);
+	if (!buf.base)
+		return CS_ENOMEM;
+	memcpy(buf.base, batch, len);
+	w->apply.data = w;
+	rv = raft_apply(&m->raft, &w->apply, &buf, 1, manager_apply_cb);
+	if (rv) {
+		raft_free(buf.base);
+		return manager_raft_status(rv);
+	}
+	w->raft_owned = true;
+	return 0;
+}
+
+static int manager_forward(struct manager *m, struct manager_write *w, const uint8_t *batch,
+			   size_t len);
+
+int manager_write(struct manager *m, const uint8_t *batch, size_t len,
+		  manager_write_cb cb, void *data)
+{
+	struct manager_write *w;
+	int rv;
+
+	if (len > LIMIT_FRAME_BYTES_MAX / 2)
+		return CS_ELIMIT;
+	w = calloc(1, sizeof *w);
+	if (!w)
+		return CS_ENOMEM;
+	w->m = m;
+	w->cb = cb;
+	w->data = data;
+	manager_write_link(m, w);
+	if (raft_state(&m->raft) == RAFT_LEADER) {
+		w->kind = MW_LOCAL;
+		rv = manager_propose(m, w, batch, len);
+	} else {
+		w->kind = MW_FORWARDED_OUT;
+		rv = manager_forward(m, w, batch, len);
+	}
+	if (rv == 0)
+		rv = m->env->ops->timer_start(m->env, m->cfg->write_timeout_ms, 0,
+					      manager_write_timeout, w, &w->timer);
+	else
+		rv = manager_defer_status(w, rv);
+	if (rv) {
+		/* cannot even schedule: the caller hears it now */
+		if (!w->raft_owned) {
+			manager_write_free(m, w);
+			return CS_ENOMEM;
+		}
+		w->done = true; /* raft's callback frees it */
+		return CS_ENOMEM;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the wire */
+
+static int manager_send_wire(struct manager *m, const char *to, const Cs__Wire *wire)
+{
+	size_t len = cs__wire__get_packed_size(wire);
+	uint8_t small[256];
+	uint8_t *buf = len <= sizeof small ? small : malloc(len);
+	int rv;
+
+	if (!buf)
+		return CS_ENOMEM;
+	cs__wire__pack(wire, buf);
+	rv = m->env->ops->send(m->env, to, buf, len);
+	if (buf != small)
+		free(buf);
+	return rv;
+}
+
+static const char *manager_leader_addr(struct manager *m)
+{
+	raft_id id = 0;
+	const char *addr = NULL;
+	raft_leader(&m->raft, &id, &addr);
+	return id ? addr : NULL;
+}
+
+static int manager_forward(struct manager *m, struct manager_write *w, const uint8_t *batch,
+			   size_t len)
+{
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__Proposal p = CS__PROPOSAL__INIT;
+	const char *leader = manager_leader_addr(m);
+
+	if (!leader)
+		return CS_ENOTLEADER; /* no leader known: nowhere to forward */
+	w->id = ++m->next_write_id;
+	p.id = w->id;
+	p.batch.data = (uint8_t *)batch;
+	p.batch.len = len;
+	p.reply_to = (char *)m->env->ops->self_addr(m->env);
+	wire.proposal = &p;
+	/* a lost frame shows as a timeout, as a lost answer would */
+	manager_send_wire(m, leader, &wire);
+	return 0;
+}
+
+static void manager_send_result(struct manager *m, const char *to, uint64_t id, int status)
+{
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__ProposalResult r = CS__PROPOSAL_RESULT__INIT;
+	const char *leader = manager_leader_addr(m);
+
+	r.id = id;
+	r.status = status;
+	r.leader = (char *)(leader ? leader : "");
+	wire.proposal_result = &r;
+	manager_send_wire(m, to, &wire);
+}
+
+static void manager_on_proposal(struct manager *m, const Cs__Proposal *p)
+{
+	struct manager_write *w;
+	int rv;
+
+	if (!p->reply_to || strlen(p->reply_to) >= LIMIT_ADDR_BYTES_MAX)
+		return; /* malformed: nobody to answer */
+	if (raft_state(&m->raft) != RAFT_LEADER) {
+		manager_send_result(m, p->reply_to, p->id, CS_ENOTLEADER);
+		return;
+	}
+	w = calloc(1, sizeof *w);
+	if (!w)
+		return;
+	w->m = m;
+	w->kind = MW_FORWARDED_IN;
+	w->id = p->id;
+	memcpy(w->reply_to, p->reply_to, strlen(p->reply_to) + 1);
+	manager_write_link(m, w);
+	rv = manager_propose(m, w, p->batch.data, p->batch.len);
+	if (rv)
+		manager_write_finish(w, rv);
+}
+
+static void manager_on_result(struct manager *m, const Cs__ProposalResult *r)
+{
+	for (struct manager_write *w = m->writes; w; w = w->next) {
+		if (w->kind == MW_FORWARDED_OUT && w->id == r->id && !w->done) {
+			manager_write_finish(w, r->status);
+			return;
+		}
+	}
+}
+
+static void manager_recv(struct env *env, const char *from, const uint8_t *buf, size_t len,
+			 void *data)
+{
+	struct manager *m = data;
+	Cs__Wire *wire = cs__wire__unpack(NULL, len, buf);
+
+	if (!wire) {
+		env_logf(env, ENV_LOG_WARN, "msg=\"malformed frame\" from=%s bytes=%zu", from, len);
+		return;
+	}
+	if (wire->raft)
+		raftio_recv(&m->rio, wire->raft);
+	else if (wire->proposal)
+		manager_on_proposal(m, wire->proposal);
+	else if (wire->proposal_result)
+		manager_on_result(m, wire->proposal_result);
+	cs__wire__free_unpacked(wire, NULL);
+}
+
+/* ---------------------------------------------------------------- status */
+
+bool manager_is_leader(const struct manager *m)
+{
+	return raft_state((struct raft *)&m->raft) == RAFT_LEADER;
+}
+
+uint64_t manager_term(const struct manager *m) { return m->raft.current_term; }
+uint64_t manager_raft_id(const struct manager *m) { return m->raft.id; }
+uint64_t manager_applied(const struct manager *m) { return raft_last_applied((struct raft *)&m->raft); }
+const struct store *manager_store(const struct manager *m) { return m->store; }
+
+uint64_t manager_leader(const struct manager *m)
+{
+	raft_id id = 0;
+	const char *addr = NULL;
+	raft_leader((struct raft *)&m->raft, &id, &addr);
+	return id;
+}
+
+size_t manager_voters(const struct manager *m, uint64_t *ids, size_t max)
+{
+	size_t n = 0;
+	for (unsigned i = 0; i < m->raft.configuration.n; i++) {
+		if (m->raft.configuration.servers[i].role != RAFT_VOTER)
+			continue;
+		if (n < max)
+			ids[n] = m->raft.configuration.servers[i].id;
+		n++;
+	}
+	return n;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static int manager_bootstrap(struct manager *m)
+{
+	struct raft_configuration conf;
+	int rv;
+
+	raft_configuration_init(&conf);
+	for (size_t i = 0; i < m->cfg->voter_count; i++) {
+		rv = raft_configuration_add(&conf, m->cfg->voters[i].raft_id,
+					    m->cfg->voters[i].addr, RAFT_VOTER);
+		if (rv) {
+			raft_configuration_close(&conf);
+			return CS_ENOMEM;
+		}
+	}
+	rv = raft_bootstrap(&m->raft, &conf);
+	raft_configuration_close(&conf);
+	if (rv == 0 || rv == RAFT_CANTBOOTSTRAP) /* already bootstrapped: restart */
+		return 0;
+	return CS_ESTORAGE;
+}
+
+static void manager_raft_closed(struct raft *r)
+{
+	struct manager *m = r->data;
+	m->closed = true;
+}
+
+static int manager_start(const void *cfg_ptr, struct env *env, void **state)
+{
+	const struct manager_cfg *cfg = cfg_ptr;
+	struct manager *m = calloc(1, sizeof *m);
+	int rv;
+
+	if (!m)
+		return CS_ENOMEM;
+	assert(cfg->raft_id > 0);
+	m->env = env;
+	m->cfg = cfg;
+	m->store = store_new();
+	if (!m->store) {
+		rv = CS_ENOMEM;
+		goto err_free;
+	}
+	rv = raftio_init(&m->rio, env);
+	if (rv)
+		goto err_store;
+	m->fsm.version = 1;
+	m->fsm.data = m;
+	m->fsm.apply = manager_fsm_apply;
+	m->fsm.snapshot = manager_fsm_snapshot;
+	m->fsm.restore = manager_fsm_restore;
+	if (raft_init(&m->raft, &m->rio.io, &m->fsm, cfg->raft_id,
+		      env->ops->self_addr(env))) {
+		rv = CS_ENOMEM;
+		goto err_store;
+	}
+	m->raft.data = m;
+	raft_set_heartbeat_timeout(&m->raft, (unsigned)cfg->tick_ms);
+	raft_set_election_timeout(&m->raft, (unsigned)(cfg->tick_ms * cfg->election_ticks));
+	raft_set_pre_vote(&m->raft, true);
+	m->rio.lease_ms = cfg->tick_ms * cfg->election_ticks;
+	m->rio.last_leader_contact_ms = env->ops->now_ms(env);
+	raft_set_snapshot_threshold(&m->raft, cfg->snapshot_every);
+	raft_set_snapshot_trailing(&m->raft, cfg->snapshot_trailing);
+	env->ops->listen(env, manager_recv, NULL, m);
+	if (cfg->voter_count && (rv = manager_bootstrap(m)) != 0)
+		goto err_raft;
+	if (raft_start(&m->raft)) {
+		rv = CS_ESTORAGE;
+		goto err_raft;
+	}
+	*state = m;
+	return 0;
+err_raft:
+	raftio_crash(&m->rio);
+	m->dying = true;
+	raft_close(&m->raft, manager_raft_closed);
+	raftio_release(&m->rio);
+err_store:
+	store_free(m->store);
+err_free:
+	free(m);
+	return rv;
+}
+
+/* The process dies: raft is closed at once (its io makes no more env calls)
+ * so that libraft frees its memory; nothing is reported to anyone. */
+static void manager_stop(void *state)
+{
+	struct manager *m = state;
+
+	m->dying = true;
+	raftio_crash(&m->rio);
+	raft_close(&m->raft, manager_raft_closed);
+	assert(m->closed);
+	while (m->writes)
+		manager_write_free(m, m->writes);
+	raftio_release(&m->rio);
+	store_free(m->store);
+	free(m);
+}
+
+const struct env_program_ops manager_program = {
+	.start = manager_start,
+	.stop = manager_stop,
+};

@@ -1,0 +1,73 @@
+/* manager: one manager process — libraft over raftio, the store as its FSM,
+ * writes proposed through Raft (forwarded to the leader by followers), and
+ * (later) the leader-only components started and stopped with leadership.
+ * Runs as a program on an env (env_program_ops) in both worlds. Owns its
+ * raft, raftio and store; readers borrow them. */
+#ifndef CS_MANAGER_H
+#define CS_MANAGER_H
+
+#include <raft.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/env.h"
+#include "core/store.h"
+
+/* A voter of the initial configuration. */
+struct manager_peer {
+	uint64_t raft_id;
+	const char *addr;
+};
+
+/* Called on every entry applied, in log order (for checkers). */
+typedef void (*manager_apply_hook)(void *data, struct env *env, uint64_t index,
+				   const uint8_t *buf, size_t len);
+
+struct manager_cfg {
+	uint64_t raft_id;                    /* > 0, unique in the cluster */
+	const struct manager_peer *voters;   /* initial voters (bootstrap) */
+	size_t voter_count;
+	ms_t tick_ms;                        /* raft heartbeat tick (1 s) */
+	unsigned election_ticks;             /* election after N ticks (10) */
+	unsigned snapshot_every;             /* entries between snapshots */
+	unsigned snapshot_trailing;          /* entries kept behind one */
+	ms_t write_timeout_ms;               /* a write not applied by then fails */
+	manager_apply_hook on_apply;
+	void *hook_data;
+};
+
+struct manager;
+
+extern const struct env_program_ops manager_program;
+
+/* manager_defaults fills cfg with DESIGN.md's timings. */
+void manager_defaults(struct manager_cfg *cfg);
+
+/* ---------------------------------------------------------------- status */
+
+bool manager_is_leader(const struct manager *m);
+uint64_t manager_term(const struct manager *m);
+uint64_t manager_raft_id(const struct manager *m);
+/* manager_leader returns the raft id this manager follows (0: none). */
+uint64_t manager_leader(const struct manager *m);
+uint64_t manager_applied(const struct manager *m);
+const struct store *manager_store(const struct manager *m);
+/* manager_voters fills ids with up to max voter ids of the configuration
+ * this manager knows; returns how many there are. */
+size_t manager_voters(const struct manager *m, uint64_t *ids, size_t max);
+
+/* ---------------------------------------------------------------- writes */
+
+/* status: 0 (committed and applied here), CS_ENOTLEADER, CS_ENOQUORUM
+ * (not committed within the write timeout), CS_EVERSION / CS_EEXIST /
+ * CS_ENOENT (the batch was refused by the FSM). */
+typedef void (*manager_write_cb)(void *data, int status);
+
+/* manager_write proposes batch (encoded with store_batch_encode; copied).
+ * On a follower it is forwarded to the leader. cb runs exactly once, never
+ * inside this call. Returns 0, or CS_ENOMEM / CS_ELIMIT (then no cb). */
+int manager_write(struct manager *m, const uint8_t *batch, size_t len,
+		  manager_write_cb cb, void *data);
+
+#endif

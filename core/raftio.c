@@ -1,0 +1,1097 @@
+/* raftio: libraft's raft_io on env. See raftio.h. Sections: storage,
+ * completions, raft_io methods, the wire. */
+#include "core/raftio.h"
+
+#include <assert.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/limits.h"
+
+#define RAFTIO_FORMAT 1
+
+enum raftio_req_kind { RAFTIO_APPEND, RAFTIO_SEND, RAFTIO_SNAP_PUT, RAFTIO_SNAP_GET };
+
+struct raftio_req {
+	struct raftio_req *next;
+	enum raftio_req_kind kind;
+	int status;
+	union {
+		struct raft_io_append *append;
+		struct raft_io_send *send;
+		struct raft_io_snapshot_put *put;
+		struct raft_io_snapshot_get *get;
+	} req;
+	struct raft_snapshot *snapshot; /* SNAP_GET result */
+};
+
+static void raftio_bind(struct raftio *rio);
+
+static struct raftio *raftio_of(struct raft_io *io)
+{
+	return (struct raftio *)io; /* io is the first member */
+}
+
+/* ---------------------------------------------------------------- storage */
+
+static int raftio_exec(struct raftio *rio, const char *sql)
+{
+	return sqlite3_exec(rio->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : RAFT_IOERR;
+}
+
+/* Reads one integer of raft_meta (0 when absent). */
+static int raftio_meta_get(struct raftio *rio, const char *key, uint64_t *value)
+{
+	sqlite3_stmt *st;
+	int rc;
+	*value = 0;
+	if (sqlite3_prepare_v2(rio->db, "SELECT value FROM raft_meta WHERE key = ?", -1, &st,
+			       NULL) != SQLITE_OK)
+		return RAFT_IOERR;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*value = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : RAFT_IOERR;
+}
+
+static int raftio_meta_set(struct raftio *rio, const char *key, uint64_t value)
+{
+	sqlite3_stmt *st;
+	int rc;
+	if (sqlite3_prepare_v2(rio->db, "INSERT OR REPLACE INTO raft_meta VALUES (?, ?)", -1,
+			       &st, NULL) != SQLITE_OK)
+		return RAFT_IOERR;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)value);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : RAFT_IOERR;
+}
+
+/* The index of the last entry stored (or of the snapshot when the log is
+ * empty), 0 when there is nothing. */
+static int raftio_last_index(struct raftio *rio, uint64_t *last)
+{
+	sqlite3_stmt *st;
+	int rc;
+	if (sqlite3_prepare_v2(rio->db,
+			       "SELECT max(coalesce((SELECT max(idx) FROM raft_log), 0),"
+			       " coalesce((SELECT idx FROM raft_snapshot WHERE id = 1), 0))",
+			       -1, &st, NULL) != SQLITE_OK)
+		return RAFT_IOERR;
+	rc = sqlite3_step(st);
+	*last = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : RAFT_IOERR;
+}
+
+int raftio_init(struct raftio *rio, struct env *env)
+{
+	uint64_t format;
+
+	memset(rio, 0, sizeof *rio);
+	rio->env = env;
+	raftio_bind(rio);
+	if (env->ops->storage_open(env, "raft", &rio->db))
+		return CS_ESTORAGE;
+	if (sqlite3_exec(rio->db,
+			 "CREATE TABLE IF NOT EXISTS raft_meta(key TEXT PRIMARY KEY,"
+			 " value INTEGER NOT NULL);"
+			 "CREATE TABLE IF NOT EXISTS raft_log(idx INTEGER PRIMARY KEY,"
+			 " term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB);"
+			 "CREATE TABLE IF NOT EXISTS raft_snapshot(id INTEGER PRIMARY KEY"
+			 " CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL,"
+			 " conf BLOB, conf_idx INTEGER NOT NULL, data BLOB);"
+			 "INSERT OR IGNORE INTO raft_meta VALUES ('format', 1), ('term', 0),"
+			 " ('vote', 0);",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		return CS_ESTORAGE;
+	if (raftio_meta_get(rio, "format", &format))
+		return CS_ESTORAGE;
+	if (format != RAFTIO_FORMAT)
+		return CS_EVERSION;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- configurations */
+
+Cs__RaftConfig *raftio_encode_conf(const struct raft_configuration *conf)
+{
+	Cs__RaftConfig *c = malloc(sizeof *c);
+	if (!c)
+		return NULL;
+	cs__raft_config__init(c);
+	c->n_servers = conf->n;
+	c->servers = calloc(conf->n ? conf->n : 1, sizeof *c->servers);
+	if (!c->servers) {
+		free(c);
+		return NULL;
+	}
+	for (unsigned i = 0; i < conf->n; i++) {
+		Cs__RaftServer *s = malloc(sizeof *s);
+		if (!s) {
+			c->n_servers = i;
+			raftio_free_conf(c);
+			return NULL;
+		}
+		cs__raft_server__init(s);
+		s->id = conf->servers[i].id;
+		s->address = conf->servers[i].address;
+		s->role = conf->servers[i].role;
+		c->servers[i] = s;
+	}
+	return c;
+}
+
+/* Frees a configuration made by raftio_encode_conf (addresses borrowed). */
+void raftio_free_conf(Cs__RaftConfig *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_servers; i++)
+		free(c->servers[i]);
+	free(c->servers);
+	free(c);
+}
+
+int raftio_decode_conf(const Cs__RaftConfig *c, struct raft_configuration *conf)
+{
+	raft_configuration_init(conf);
+	if (!c)
+		return 0;
+	for (size_t i = 0; i < c->n_servers; i++) {
+		const Cs__RaftServer *s = c->servers[i];
+		int rv;
+		if (s->id == 0 || !s->address || s->role < RAFT_STANDBY || s->role > RAFT_SPARE) {
+			raft_configuration_close(conf);
+			return RAFT_MALFORMED;
+		}
+		rv = raft_configuration_add(conf, s->id, s->address, s->role);
+		if (rv) {
+			raft_configuration_close(conf);
+			return rv;
+		}
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- completions */
+
+static void raftio_flush(struct env *env, env_timer_id id, void *data);
+
+/* Queues a completion for the next flush. Returns 0 or RAFT_NOMEM. */
+static int raftio_defer(struct raftio *rio, struct raftio_req *r)
+{
+	r->next = NULL;
+	if (rio->pending_tail)
+		rio->pending_tail->next = r;
+	else
+		rio->pending_head = r;
+	rio->pending_tail = r;
+	if (!rio->flush_timer &&
+	    rio->env->ops->timer_start(rio->env, 0, 0, raftio_flush, rio, &rio->flush_timer)) {
+		/* cannot arm: unqueue and fail the request */
+		if (rio->pending_head == r) {
+			rio->pending_head = rio->pending_tail = NULL;
+		} else {
+			struct raftio_req *p = rio->pending_head;
+			while (p->next != r)
+				p = p->next;
+			p->next = NULL;
+			rio->pending_tail = p;
+		}
+		return RAFT_NOMEM;
+	}
+	return 0;
+}
+
+static void raftio_complete(struct raftio_req *r)
+{
+	switch (r->kind) {
+	case RAFTIO_APPEND:
+		r->req.append->cb(r->req.append, r->status);
+		break;
+	case RAFTIO_SEND:
+		if (r->req.send->cb)
+			r->req.send->cb(r->req.send, r->status);
+		break;
+	case RAFTIO_SNAP_PUT:
+		if (r->req.put->cb)
+			r->req.put->cb(r->req.put, r->status);
+		break;
+	case RAFTIO_SNAP_GET:
+		r->req.get->cb(r->req.get, r->snapshot, r->status);
+		break;
+	}
+	free(r);
+}
+
+/* Runs the completions queued before this flush; later ones wait for the
+ * next. */
+static void raftio_flush(struct env *env, env_timer_id id, void *data)
+{
+	struct raftio *rio = data;
+	struct raftio_req *r = rio->pending_head;
+
+	rio->flush_timer = 0;
+	rio->pending_head = rio->pending_tail = NULL;
+	while (r) {
+		struct raftio_req *next = r->next;
+		raftio_complete(r);
+		r = next;
+	}
+}
+
+/* Completes every pending request with RAFT_CANCELED now (close). */
+static void raftio_cancel_all(struct raftio *rio)
+{
+	struct raftio_req *r = rio->pending_head;
+	rio->pending_head = rio->pending_tail = NULL;
+	while (r) {
+		struct raftio_req *next = r->next;
+		if (r->snapshot) {
+			/* a snapshot read for nobody */
+			for (unsigned i = 0; i < r->snapshot->n_bufs; i++)
+				raft_free(r->snapshot->bufs[i].base);
+			raft_free(r->snapshot->bufs);
+			raft_configuration_close(&r->snapshot->configuration);
+			raft_free(r->snapshot);
+			r->snapshot = NULL;
+		}
+		r->status = RAFT_CANCELED;
+		raftio_complete(r);
+		r = next;
+	}
+}
+
+/* ---------------------------------------------------------------- raft_io methods */
+
+static int raftio_m_init(struct raft_io *io, raft_id id, const char *address)
+{
+	struct raftio *rio = raftio_of(io);
+	if (strlen(address) >= sizeof rio->address)
+		return RAFT_NAMETOOLONG;
+	rio->id = id;
+	memcpy(rio->address, address, strlen(address) + 1);
+	return 0;
+}
+
+static void raftio_tick(struct env *env, env_timer_id id, void *data)
+{
+	struct raftio *rio = data;
+	if (rio->tick_cb && !rio->closing)
+		rio->tick_cb(&rio->io);
+}
+
+static int raftio_m_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+			  raft_io_recv_cb recv)
+{
+	struct raftio *rio = raftio_of(io);
+	if (rio->dead)
+		return RAFT_IOERR;
+	rio->tick_ms = msecs;
+	rio->tick_cb = tick;
+	rio->recv_cb = recv;
+	/* libraft measures its timeouts with io->time; ticking ten times per
+	 * heartbeat only makes it notice them sooner. */
+	msecs = msecs >= 10 ? msecs / 10 : 1;
+	if (rio->env->ops->timer_start(rio->env, msecs, msecs, raftio_tick, rio,
+				       &rio->tick_timer))
+		return RAFT_NOMEM;
+	return 0;
+}
+
+static void raftio_m_close(struct raft_io *io, raft_io_close_cb cb)
+{
+	struct raftio *rio = raftio_of(io);
+	rio->closing = true;
+	if (!rio->dead) {
+		if (rio->tick_timer)
+			rio->env->ops->timer_stop(rio->env, rio->tick_timer);
+		if (rio->flush_timer)
+			rio->env->ops->timer_stop(rio->env, rio->flush_timer);
+	}
+	rio->tick_timer = rio->flush_timer = 0;
+	raftio_cancel_all(rio);
+	if (cb)
+		cb(io);
+}
+
+/* Reads the snapshot row into a new raft_snapshot (raft_malloc'd), or
+ * *out = NULL when there is none. */
+static int raftio_read_snapshot(struct raftio *rio, struct raft_snapshot **out)
+{
+	sqlite3_stmt *st;
+	struct raft_snapshot *snap = NULL;
+	Cs__RaftConfig *conf = NULL;
+	int rc, rv = 0;
+
+	*out = NULL;
+	if (sqlite3_prepare_v2(rio->db,
+			       "SELECT idx, term, conf, conf_idx, data FROM raft_snapshot"
+			       " WHERE id = 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return RAFT_IOERR;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		goto out;
+	if (rc != SQLITE_ROW) {
+		rv = RAFT_IOERR;
+		goto out;
+	}
+	snap = raft_calloc(1, sizeof *snap);
+	if (!snap) {
+		rv = RAFT_NOMEM;
+		goto out;
+	}
+	snap->index = (raft_index)sqlite3_column_int64(st, 0);
+	snap->term = (raft_term)sqlite3_column_int64(st, 1);
+	conf = cs__raft_config__unpack(NULL, (size_t)sqlite3_column_bytes(st, 2),
+				       sqlite3_column_blob(st, 2));
+	if (!conf) {
+		rv = RAFT_CORRUPT;
+		goto err_snap;
+	}
+	rv = raftio_decode_conf(conf, &snap->configuration);
+	if (rv)
+		goto err_snap;
+	snap->configuration_index = (raft_index)sqlite3_column_int64(st, 3);
+	snap->bufs = raft_malloc(sizeof *snap->bufs);
+	if (!snap->bufs) {
+		rv = RAFT_NOMEM;
+		goto err_conf;
+	}
+	snap->n_bufs = 1;
+	snap->bufs[0].len = (size_t)sqlite3_column_bytes(st, 4);
+	snap->bufs[0].base = raft_malloc(snap->bufs[0].len ? snap->bufs[0].len : 1);
+	if (!snap->bufs[0].base) {
+		rv = RAFT_NOMEM;
+		raft_free(snap->bufs);
+		goto err_conf;
+	}
+	if (snap->bufs[0].len)
+		memcpy(snap->bufs[0].base, sqlite3_column_blob(st, 4), snap->bufs[0].len);
+	*out = snap;
+	goto out;
+err_conf:
+	raft_configuration_close(&snap->configuration);
+err_snap:
+	raft_free(snap);
+out:
+	if (conf)
+		cs__raft_config__free_unpacked(conf, NULL);
+	sqlite3_finalize(st);
+	return rv;
+}
+
+static int raftio_m_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
+			 struct raft_snapshot **snapshot, raft_index *start_index,
+			 struct raft_entry *entries[], size_t *n_entries)
+{
+	struct raftio *rio = raftio_of(io);
+	sqlite3_stmt *st = NULL;
+	uint64_t t, v, count = 0, bytes = 0, first = 0;
+	struct raft_entry *es = NULL;
+	uint8_t *batch = NULL, *cursor;
+	int rv;
+
+	*snapshot = NULL;
+	*entries = NULL;
+	*n_entries = 0;
+	if ((rv = raftio_meta_get(rio, "term", &t)) || (rv = raftio_meta_get(rio, "vote", &v)))
+		return rv;
+	*term = t;
+	*voted_for = v;
+	if ((rv = raftio_read_snapshot(rio, snapshot)))
+		return rv;
+	*start_index = *snapshot ? (*snapshot)->index + 1 : 1;
+	if (sqlite3_prepare_v2(rio->db,
+			       "SELECT count(*), coalesce(sum(length(data)), 0),"
+			       " coalesce(min(idx), 0) FROM raft_log",
+			       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		rv = RAFT_IOERR;
+		goto err;
+	}
+	count = (uint64_t)sqlite3_column_int64(st, 0);
+	bytes = (uint64_t)sqlite3_column_int64(st, 1);
+	first = (uint64_t)sqlite3_column_int64(st, 2);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (count == 0)
+		return 0;
+	*start_index = first;
+	es = raft_calloc(count, sizeof *es);
+	batch = raft_malloc(bytes ? bytes : 1);
+	if (!es || !batch) {
+		rv = RAFT_NOMEM;
+		goto err;
+	}
+	if (sqlite3_prepare_v2(rio->db, "SELECT idx, term, type, data FROM raft_log ORDER BY idx",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rv = RAFT_IOERR;
+		goto err;
+	}
+	cursor = batch;
+	for (uint64_t i = 0; i < count; i++) {
+		size_t len;
+		if (sqlite3_step(st) != SQLITE_ROW ||
+		    (uint64_t)sqlite3_column_int64(st, 0) != first + i) {
+			rv = RAFT_CORRUPT; /* a hole in the log */
+			goto err;
+		}
+		len = (size_t)sqlite3_column_bytes(st, 3);
+		if ((uint64_t)(cursor - batch) + len > bytes) {
+			rv = RAFT_CORRUPT;
+			goto err;
+		}
+		es[i].term = (raft_term)sqlite3_column_int64(st, 1);
+		es[i].type = (unsigned short)sqlite3_column_int(st, 2);
+		es[i].buf.base = cursor;
+		es[i].buf.len = len;
+		es[i].batch = batch;
+		if (len)
+			memcpy(cursor, sqlite3_column_blob(st, 3), len);
+		cursor += len;
+	}
+	sqlite3_finalize(st);
+	*entries = es;
+	*n_entries = count;
+	return 0;
+err:
+	sqlite3_finalize(st);
+	raft_free(es);
+	raft_free(batch);
+	if (*snapshot) {
+		raft_free((*snapshot)->bufs[0].base);
+		raft_free((*snapshot)->bufs);
+		raft_configuration_close(&(*snapshot)->configuration);
+		raft_free(*snapshot);
+		*snapshot = NULL;
+	}
+	return rv;
+}
+
+static int raftio_m_bootstrap(struct raft_io *io, const struct raft_configuration *conf)
+{
+	struct raftio *rio = raftio_of(io);
+	struct raft_buffer buf;
+	sqlite3_stmt *st;
+	uint64_t term, last;
+	int rv, rc;
+
+	if (rio->dead)
+		return RAFT_IOERR;
+	if ((rv = raftio_meta_get(rio, "term", &term)) || (rv = raftio_last_index(rio, &last)))
+		return rv;
+	if (term != 0 || last != 0)
+		return RAFT_CANTBOOTSTRAP;
+	if ((rv = raft_configuration_encode(conf, &buf)))
+		return rv;
+	if (raftio_exec(rio, "BEGIN")) {
+		raft_free(buf.base);
+		return RAFT_IOERR;
+	}
+	rc = sqlite3_prepare_v2(rio->db, "INSERT INTO raft_log VALUES (1, 1, ?, ?)", -1, &st,
+				NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int(st, 1, RAFT_CHANGE);
+		sqlite3_bind_blob(st, 2, buf.base, (int)buf.len, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+		sqlite3_finalize(st);
+	}
+	raft_free(buf.base);
+	if (rc != SQLITE_OK || raftio_meta_set(rio, "term", 1) || raftio_exec(rio, "COMMIT")) {
+		raftio_exec(rio, "ROLLBACK");
+		return RAFT_IOERR;
+	}
+	return 0;
+}
+
+static int raftio_m_recover(struct raft_io *io, const struct raft_configuration *conf)
+{
+	return RAFT_IOERR; /* forced recovery: not offered */
+}
+
+static int raftio_m_set_term(struct raft_io *io, raft_term term)
+{
+	struct raftio *rio = raftio_of(io);
+	if (rio->dead || raftio_exec(rio, "BEGIN"))
+		return RAFT_IOERR;
+	if (raftio_meta_set(rio, "term", term) || raftio_meta_set(rio, "vote", 0) ||
+	    raftio_exec(rio, "COMMIT")) {
+		raftio_exec(rio, "ROLLBACK");
+		return RAFT_IOERR;
+	}
+	return 0;
+}
+
+static int raftio_m_set_vote(struct raft_io *io, raft_id server_id)
+{
+	struct raftio *rio = raftio_of(io);
+	if (rio->dead)
+		return RAFT_IOERR;
+	return raftio_meta_set(rio, "vote", server_id);
+}
+
+/* Appends in one sqlite transaction: durable (synchronous=FULL where the env
+ * asks it) before the callback is even queued. */
+static int raftio_m_append(struct raft_io *io, struct raft_io_append *req,
+			   const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
+{
+	struct raftio *rio = raftio_of(io);
+	struct raftio_req *r;
+	sqlite3_stmt *st;
+	uint64_t last;
+	int rv = 0;
+
+	if (rio->dead || rio->closing)
+		return RAFT_IOERR;
+	r = calloc(1, sizeof *r);
+	if (!r)
+		return RAFT_NOMEM;
+	if ((rv = raftio_last_index(rio, &last)) || raftio_exec(rio, "BEGIN")) {
+		free(r);
+		return RAFT_IOERR;
+	}
+	if (sqlite3_prepare_v2(rio->db, "INSERT OR REPLACE INTO raft_log VALUES (?, ?, ?, ?)",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rv = RAFT_IOERR;
+		goto err;
+	}
+	for (unsigned i = 0; i < n && rv == 0; i++) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)(last + 1 + i));
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)entries[i].term);
+		sqlite3_bind_int(st, 3, entries[i].type);
+		sqlite3_bind_blob(st, 4, entries[i].buf.base ? entries[i].buf.base : "",
+				  (int)entries[i].buf.len, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rv = RAFT_IOERR;
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	if (rv || raftio_exec(rio, "COMMIT")) {
+		rv = RAFT_IOERR;
+		goto err;
+	}
+	req->cb = cb;
+	r->kind = RAFTIO_APPEND;
+	r->req.append = req;
+	if (raftio_defer(rio, r)) {
+		free(r);
+		return RAFT_NOMEM; /* durable, but the caller is told it failed */
+	}
+	return 0;
+err:
+	raftio_exec(rio, "ROLLBACK");
+	free(r);
+	return rv;
+}
+
+static int raftio_m_truncate(struct raft_io *io, raft_index index)
+{
+	struct raftio *rio = raftio_of(io);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (rio->dead)
+		return RAFT_IOERR;
+	if (sqlite3_prepare_v2(rio->db, "DELETE FROM raft_log WHERE idx >= ?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return RAFT_IOERR;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)index);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : RAFT_IOERR;
+}
+
+/* Stores the snapshot and drops the log behind it: everything when trailing
+ * is 0 (a snapshot installed from the leader), else all but the last
+ * `trailing` entries before the snapshot's index. */
+static int raftio_m_snapshot_put(struct raft_io *io, unsigned trailing,
+				 struct raft_io_snapshot_put *req,
+				 const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
+{
+	struct raftio *rio = raftio_of(io);
+	Cs__RaftConfig *conf;
+	struct raftio_req *r;
+	sqlite3_stmt *st = NULL;
+	uint8_t *conf_buf = NULL, *data = NULL;
+	size_t conf_len, data_len = 0;
+	int rv = RAFT_IOERR;
+
+	if (rio->dead || rio->closing)
+		return RAFT_IOERR;
+	r = calloc(1, sizeof *r);
+	conf = raftio_encode_conf(&snapshot->configuration);
+	for (unsigned i = 0; i < snapshot->n_bufs; i++)
+		data_len += snapshot->bufs[i].len;
+	data = malloc(data_len ? data_len : 1);
+	if (!r || !conf || !data) {
+		rv = RAFT_NOMEM;
+		goto out;
+	}
+	conf_len = cs__raft_config__get_packed_size(conf);
+	conf_buf = malloc(conf_len ? conf_len : 1);
+	if (!conf_buf) {
+		rv = RAFT_NOMEM;
+		goto out;
+	}
+	cs__raft_config__pack(conf, conf_buf);
+	for (size_t i = 0, off = 0; i < snapshot->n_bufs; i++) {
+		if (snapshot->bufs[i].len)
+			memcpy(data + off, snapshot->bufs[i].base, snapshot->bufs[i].len);
+		off += snapshot->bufs[i].len;
+	}
+	if (raftio_exec(rio, "BEGIN"))
+		goto out;
+	if (sqlite3_prepare_v2(rio->db,
+			       "INSERT OR REPLACE INTO raft_snapshot VALUES (1, ?, ?, ?, ?, ?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto rollback;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)snapshot->index);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)snapshot->term);
+	sqlite3_bind_blob(st, 3, conf_buf, (int)conf_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)snapshot->configuration_index);
+	sqlite3_bind_blob(st, 5, data, (int)data_len, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto rollback;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (trailing == 0) {
+		if (raftio_exec(rio, "DELETE FROM raft_log"))
+			goto rollback;
+	} else if (snapshot->index > trailing) {
+		if (sqlite3_prepare_v2(rio->db, "DELETE FROM raft_log WHERE idx <= ?", -1, &st,
+				       NULL) != SQLITE_OK)
+			goto rollback;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)(snapshot->index - trailing));
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto rollback;
+	}
+	if (raftio_exec(rio, "COMMIT"))
+		goto rollback;
+	req->cb = cb;
+	r->kind = RAFTIO_SNAP_PUT;
+	r->req.put = req;
+	rv = raftio_defer(rio, r);
+	if (rv == 0)
+		r = NULL;
+	goto out;
+rollback:
+	raftio_exec(rio, "ROLLBACK");
+	rv = RAFT_IOERR;
+out:
+	sqlite3_finalize(st);
+	free(r);
+	free(conf_buf);
+	free(data);
+	raftio_free_conf(conf);
+	return rv;
+}
+
+static int raftio_m_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get *req,
+				 raft_io_snapshot_get_cb cb)
+{
+	struct raftio *rio = raftio_of(io);
+	struct raftio_req *r;
+	int rv;
+
+	if (rio->dead || rio->closing)
+		return RAFT_IOERR;
+	r = calloc(1, sizeof *r);
+	if (!r)
+		return RAFT_NOMEM;
+	rv = raftio_read_snapshot(rio, &r->snapshot);
+	if (rv) {
+		free(r);
+		return rv;
+	}
+	req->cb = cb;
+	r->kind = RAFTIO_SNAP_GET;
+	r->req.get = req;
+	r->status = r->snapshot ? 0 : RAFT_NOTFOUND;
+	rv = raftio_defer(rio, r);
+	if (rv) {
+		if (r->snapshot) {
+			raft_free(r->snapshot->bufs[0].base);
+			raft_free(r->snapshot->bufs);
+			raft_configuration_close(&r->snapshot->configuration);
+			raft_free(r->snapshot);
+		}
+		free(r);
+	}
+	return rv;
+}
+
+static raft_time raftio_m_time(struct raft_io *io)
+{
+	struct raftio *rio = raftio_of(io);
+	return rio->env->ops->now_ms(rio->env);
+}
+
+static int raftio_m_random(struct raft_io *io, int min, int max)
+{
+	struct raftio *rio = raftio_of(io);
+	uint64_t span;
+	assert(min <= max);
+	span = (uint64_t)((int64_t)max - (int64_t)min) + 1;
+	return (int)((int64_t)min + (int64_t)(rio->env->ops->random_u64(rio->env) % span));
+}
+
+/* ---------------------------------------------------------------- the wire */
+
+/* Encodes message as a Wire frame and sends it; returns 0 or a RAFT_ code. */
+static int raftio_wire_send(struct raftio *rio, const struct raft_message *m)
+{
+	Cs__RaftMessage msg = CS__RAFT_MESSAGE__INIT;
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__RaftEntry *entry_objs = NULL, **entry_ptrs = NULL;
+	Cs__RaftConfig *conf = NULL;
+	uint8_t *buf = NULL;
+	size_t len;
+	int rv = 0;
+
+	if (!m->server_address || !*m->server_address)
+		return RAFT_NOCONNECTION;
+	msg.type = m->type;
+	msg.from_id = rio->id;
+	msg.from_address = rio->address;
+	switch (m->type) {
+	case RAFT_IO_REQUEST_VOTE:
+		msg.term = m->request_vote.term;
+		msg.candidate_id = m->request_vote.candidate_id;
+		msg.last_log_index = m->request_vote.last_log_index;
+		msg.last_log_term = m->request_vote.last_log_term;
+		msg.disrupt_leader = m->request_vote.disrupt_leader;
+		msg.pre_vote = m->request_vote.pre_vote;
+		break;
+	case RAFT_IO_REQUEST_VOTE_RESULT:
+		msg.term = m->request_vote_result.term;
+		msg.vote_granted = m->request_vote_result.vote_granted;
+		msg.pre_vote_result = (int32_t)m->request_vote_result.pre_vote;
+		break;
+	case RAFT_IO_APPEND_ENTRIES: {
+		const struct raft_append_entries *ae = &m->append_entries;
+		msg.term = ae->term;
+		msg.prev_log_index = ae->prev_log_index;
+		msg.prev_log_term = ae->prev_log_term;
+		msg.leader_commit = ae->leader_commit;
+		if (ae->n_entries) {
+			entry_objs = calloc(ae->n_entries, sizeof *entry_objs);
+			entry_ptrs = calloc(ae->n_entries, sizeof *entry_ptrs);
+			if (!entry_objs || !entry_ptrs) {
+				rv = RAFT_NOMEM;
+				goto out;
+			}
+			for (unsigned i = 0; i < ae->n_entries; i++) {
+				cs__raft_entry__init(&entry_objs[i]);
+				entry_objs[i].term = ae->entries[i].term;
+				entry_objs[i].type = ae->entries[i].type;
+				entry_objs[i].data.data = ae->entries[i].buf.base;
+				entry_objs[i].data.len = ae->entries[i].buf.len;
+				entry_ptrs[i] = &entry_objs[i];
+			}
+			msg.n_entries = ae->n_entries;
+			msg.entries = entry_ptrs;
+		}
+		break;
+	}
+	case RAFT_IO_APPEND_ENTRIES_RESULT:
+		msg.term = m->append_entries_result.term;
+		msg.rejected = m->append_entries_result.rejected;
+		msg.last_log_index = m->append_entries_result.last_log_index;
+		break;
+	case RAFT_IO_INSTALL_SNAPSHOT: {
+		const struct raft_install_snapshot *is = &m->install_snapshot;
+		msg.term = is->term;
+		msg.snapshot_index = is->last_index;
+		msg.snapshot_term = is->last_term;
+		msg.conf_index = is->conf_index;
+		msg.data.data = is->data.base;
+		msg.data.len = is->data.len;
+		conf = raftio_encode_conf(&is->conf);
+		if (!conf) {
+			rv = RAFT_NOMEM;
+			goto out;
+		}
+		msg.conf = conf;
+		break;
+	}
+	case RAFT_IO_TIMEOUT_NOW:
+		msg.term = m->timeout_now.term;
+		msg.last_log_index = m->timeout_now.last_log_index;
+		msg.last_log_term = m->timeout_now.last_log_term;
+		break;
+	default:
+		return RAFT_MALFORMED;
+	}
+	wire.raft = &msg;
+	len = cs__wire__get_packed_size(&wire);
+	if (len > LIMIT_FRAME_BYTES_MAX) {
+		rv = RAFT_TOOBIG;
+		goto out;
+	}
+	buf = malloc(len ? len : 1);
+	if (!buf) {
+		rv = RAFT_NOMEM;
+		goto out;
+	}
+	cs__wire__pack(&wire, buf);
+	if (rio->env->ops->send(rio->env, m->server_address, buf, len))
+		rv = RAFT_NOCONNECTION;
+	else
+		rio->sent_bytes += len;
+out:
+	free(buf);
+	free(entry_objs);
+	free(entry_ptrs);
+	raftio_free_conf(conf);
+	return rv;
+}
+
+/* Clamps a successful AppendEntriesResult to the verified prefix (see
+ * raftio.h). Returns the message to send (m itself, or *copy). */
+static const struct raft_message *raftio_clamp_result(struct raftio *rio,
+						      const struct raft_message *m,
+						      struct raft_message *copy)
+{
+	uint64_t end;
+
+	if (m->type != RAFT_IO_APPEND_ENTRIES_RESULT || m->append_entries_result.rejected)
+		return m;
+	if (rio->in_append) {
+		rio->answered = true;
+		end = rio->append_end; /* a synchronous answer to this request */
+	} else {
+		end = rio->verified_end; /* the answer to an append just stored */
+	}
+	if (m->append_entries_result.term != rio->verified_term && !rio->in_append)
+		return m; /* no request of this term seen: nothing to clamp to */
+	if (rio->in_append && m->append_entries_result.term == rio->verified_term &&
+	    end > rio->verified_end)
+		rio->verified_end = end;
+	if (m->append_entries_result.last_log_index <= end)
+		return m;
+	*copy = *m;
+	copy->append_entries_result.last_log_index = end;
+	return copy;
+}
+
+static int raftio_m_send(struct raft_io *io, struct raft_io_send *req,
+			 const struct raft_message *message, raft_io_send_cb cb)
+{
+	struct raftio *rio = raftio_of(io);
+	struct raft_message copy;
+	struct raftio_req *r;
+
+	if (rio->dead || rio->closing)
+		return RAFT_IOERR;
+	message = raftio_clamp_result(rio, message, &copy);
+	r = calloc(1, sizeof *r);
+	if (!r)
+		return RAFT_NOMEM;
+	req->cb = cb;
+	r->kind = RAFTIO_SEND;
+	r->req.send = req;
+	r->status = raftio_wire_send(rio, message);
+	if (raftio_defer(rio, r)) {
+		free(r);
+		return RAFT_NOMEM;
+	}
+	return 0;
+}
+
+/* Builds libraft's AppendEntries entries: one raft_malloc'd batch holding
+ * every payload, as libraft expects of received entries. */
+static int raftio_recv_entries(const Cs__RaftMessage *msg, struct raft_append_entries *ae)
+{
+	size_t bytes = 0;
+	uint8_t *batch, *cursor;
+
+	ae->entries = NULL;
+	ae->n_entries = 0;
+	if (msg->n_entries == 0)
+		return 0;
+	for (size_t i = 0; i < msg->n_entries; i++) {
+		const Cs__RaftEntry *e = msg->entries[i];
+		if (e->type < RAFT_COMMAND || e->type > RAFT_CHANGE)
+			return RAFT_MALFORMED;
+		bytes += e->data.len;
+	}
+	ae->entries = raft_calloc(msg->n_entries, sizeof *ae->entries);
+	batch = raft_malloc(bytes ? bytes : 1);
+	if (!ae->entries || !batch) {
+		raft_free(ae->entries);
+		raft_free(batch);
+		ae->entries = NULL;
+		return RAFT_NOMEM;
+	}
+	cursor = batch;
+	for (size_t i = 0; i < msg->n_entries; i++) {
+		const Cs__RaftEntry *e = msg->entries[i];
+		ae->entries[i].term = e->term;
+		ae->entries[i].type = (unsigned short)e->type;
+		ae->entries[i].buf.base = cursor;
+		ae->entries[i].buf.len = e->data.len;
+		ae->entries[i].batch = batch;
+		if (e->data.len)
+			memcpy(cursor, e->data.data, e->data.len);
+		cursor += e->data.len;
+	}
+	ae->n_entries = (unsigned)msg->n_entries;
+	return 0;
+}
+
+void raftio_recv(struct raftio *rio, const Cs__RaftMessage *msg)
+{
+	struct raft_message m;
+
+	if (rio->dead || rio->closing || !rio->recv_cb)
+		return;
+	memset(&m, 0, sizeof m);
+	rio->recv_frames++;
+	if (msg->from_id == 0 || !msg->from_address || !*msg->from_address)
+		goto malformed;
+	m.type = (unsigned short)msg->type;
+	m.server_id = msg->from_id;
+	m.server_address = msg->from_address;
+	switch (msg->type) {
+	case RAFT_IO_REQUEST_VOTE:
+		m.request_vote.term = msg->term;
+		m.request_vote.candidate_id = msg->candidate_id;
+		m.request_vote.last_log_index = msg->last_log_index;
+		m.request_vote.last_log_term = msg->last_log_term;
+		m.request_vote.disrupt_leader = msg->disrupt_leader;
+		m.request_vote.pre_vote = msg->pre_vote;
+		/* Lease expired: the leader we knew is silent; votes are
+		 * judged on logs and terms alone (safety is Raft's, unchanged). */
+		if (rio->lease_ms &&
+		    rio->env->ops->now_ms(rio->env) - rio->last_leader_contact_ms >= rio->lease_ms)
+			m.request_vote.disrupt_leader = true;
+		break;
+	case RAFT_IO_REQUEST_VOTE_RESULT:
+		if (msg->pre_vote_result < raft_tribool_unknown ||
+		    msg->pre_vote_result > raft_tribool_false)
+			goto malformed;
+		m.request_vote_result.term = msg->term;
+		m.request_vote_result.vote_granted = msg->vote_granted;
+		m.request_vote_result.pre_vote = (raft_tribool)msg->pre_vote_result;
+		break;
+	case RAFT_IO_APPEND_ENTRIES:
+		rio->last_leader_contact_ms = rio->env->ops->now_ms(rio->env);
+		m.append_entries.term = msg->term;
+		m.append_entries.prev_log_index = msg->prev_log_index;
+		m.append_entries.prev_log_term = msg->prev_log_term;
+		m.append_entries.leader_commit = msg->leader_commit;
+		if (raftio_recv_entries(msg, &m.append_entries))
+			goto malformed;
+		break;
+	case RAFT_IO_APPEND_ENTRIES_RESULT:
+		m.append_entries_result.term = msg->term;
+		m.append_entries_result.rejected = msg->rejected;
+		m.append_entries_result.last_log_index = msg->last_log_index;
+		break;
+	case RAFT_IO_INSTALL_SNAPSHOT: {
+		struct raft_install_snapshot *is = &m.install_snapshot;
+		rio->last_leader_contact_ms = rio->env->ops->now_ms(rio->env);
+		is->term = msg->term;
+		is->last_index = msg->snapshot_index;
+		is->last_term = msg->snapshot_term;
+		is->conf_index = msg->conf_index;
+		if (raftio_decode_conf(msg->conf, &is->conf))
+			goto malformed;
+		is->data.len = msg->data.len;
+		is->data.base = raft_malloc(msg->data.len ? msg->data.len : 1);
+		if (!is->data.base) {
+			raft_configuration_close(&is->conf);
+			goto malformed;
+		}
+		if (msg->data.len)
+			memcpy(is->data.base, msg->data.data, msg->data.len);
+		break;
+	}
+	case RAFT_IO_TIMEOUT_NOW:
+		m.timeout_now.term = msg->term;
+		m.timeout_now.last_log_index = msg->last_log_index;
+		m.timeout_now.last_log_term = msg->last_log_term;
+		break;
+	default:
+		goto malformed;
+	}
+	if (m.type == RAFT_IO_APPEND_ENTRIES) {
+		uint64_t end = msg->prev_log_index + msg->n_entries;
+		if (msg->term != rio->verified_term) {
+			rio->verified_term = msg->term;
+			rio->verified_end = 0;
+		}
+		rio->in_append = true;
+		rio->answered = false;
+		rio->append_end = end;
+		rio->recv_cb(&rio->io, &m); /* libraft owns the entries now */
+		rio->in_append = false;
+		/* accepted for storing: answered later, once stored */
+		if (!rio->answered && msg->n_entries > 0 && end > rio->verified_end)
+			rio->verified_end = end;
+		return;
+	}
+	if (m.type == RAFT_IO_INSTALL_SNAPSHOT) {
+		/* a snapshot is committed state: its whole prefix is verified */
+		if (msg->term != rio->verified_term) {
+			rio->verified_term = msg->term;
+			rio->verified_end = 0;
+		}
+		if (msg->snapshot_index > rio->verified_end)
+			rio->verified_end = msg->snapshot_index;
+	}
+	rio->recv_cb(&rio->io, &m); /* libraft owns the entries and data now */
+	return;
+malformed:
+	rio->recv_malformed++;
+}
+
+void raftio_crash(struct raftio *rio)
+{
+	/* From now on nothing reaches the env; raft_close then cancels what
+	 * is pending (libraft frees its requests in their callbacks) and
+	 * completes at once. */
+	rio->dead = true;
+}
+
+void raftio_release(struct raftio *rio)
+{
+	struct raftio_req *r = rio->pending_head;
+	while (r) {
+		struct raftio_req *next = r->next;
+		free(r);
+		r = next;
+	}
+	rio->pending_head = rio->pending_tail = NULL;
+}
+
+/* The method table. */
+static void raftio_bind(struct raftio *rio)
+{
+	rio->io.version = 1;
+	rio->io.impl = rio;
+	rio->io.init = raftio_m_init;
+	rio->io.close = raftio_m_close;
+	rio->io.load = raftio_m_load;
+	rio->io.start = raftio_m_start;
+	rio->io.bootstrap = raftio_m_bootstrap;
+	rio->io.recover = raftio_m_recover;
+	rio->io.set_term = raftio_m_set_term;
+	rio->io.set_vote = raftio_m_set_vote;
+	rio->io.send = raftio_m_send;
+	rio->io.append = raftio_m_append;
+	rio->io.truncate = raftio_m_truncate;
+	rio->io.snapshot_put = raftio_m_snapshot_put;
+	rio->io.snapshot_get = raftio_m_snapshot_get;
+	rio->io.time = raftio_m_time;
+	rio->io.random = raftio_m_random;
+	rio->io.async_work = NULL;
+}

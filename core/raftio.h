@@ -1,0 +1,87 @@
+/* raftio: libraft's struct raft_io, built once on core/env.h, for both
+ * worlds. Time, randomness and the tick come from the env; messages travel
+ * over the env transport encoded as protobuf (core/api.proto RaftMessage in
+ * a Wire frame); term, vote, log entries and the snapshot live in the node's
+ * sqlite storage "raft", durable before the callbacks that report them.
+ *
+ * The manager owns a struct raftio and hands &rio->io to raft_init. Frames
+ * that arrive for raft are passed in with raftio_recv. Completions (append,
+ * send, snapshot put/get) are delivered from a zero-delay env timer, never
+ * inside the call that started them. raftio_crash is the process dying: it
+ * drops everything and calls nothing. */
+#ifndef CS_RAFTIO_H
+#define CS_RAFTIO_H
+
+#include <raft.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/api.pb-c.h"
+#include "core/env.h"
+
+struct raftio_req; /* a pending completion */
+
+struct raftio {
+	struct raft_io io; /* first: libraft's view */
+	struct env *env;
+	struct sqlite3 *db;
+	raft_id id;
+	char address[64];
+	unsigned tick_ms;
+	raft_io_tick_cb tick_cb;
+	raft_io_recv_cb recv_cb;
+	env_timer_id tick_timer;
+	env_timer_id flush_timer;
+	struct raftio_req *pending_head, *pending_tail;
+	bool closing;
+	/* The leader lease, as etcd's: a follower that has heard nothing from
+	 * a leader for lease_ms grants votes again (libraft alone waits for
+	 * its own randomized timer, which can take two timeouts). */
+	ms_t lease_ms;
+	ms_t last_leader_contact_ms;
+	/* libraft (0.15 to 0.18) answers a successful AppendEntries with its
+	 * whole log's last index, even past the entries the leader checked:
+	 * a leader then counts a follower's stale, conflicting entries as
+	 * replicated (the simulator found it: a follower stuck forever, and
+	 * commits counted on entries that differ). We clamp each successful
+	 * answer to the prefix the leader's requests really verified. */
+	bool in_append;             /* inside recv of an AppendEntries */
+	bool answered;              /* ... and libraft answered it at once */
+	uint64_t append_end;        /* its prev_log_index + n_entries */
+	uint64_t verified_term;     /* term of verified_end */
+	uint64_t verified_end;      /* highest prefix verified in that term */
+	bool dead;             /* raftio_crash: every call fails, nothing fires */
+	uint64_t sent_bytes;   /* counters */
+	uint64_t recv_frames;
+	uint64_t recv_malformed;
+};
+
+/* raftio_init prepares rio on env: opens storage "raft" and creates its
+ * tables. Returns 0, or CS_ESTORAGE (an unreadable or foreign database:
+ * nothing is changed), CS_EVERSION (a raft database of another format). */
+int raftio_init(struct raftio *rio, struct env *env);
+
+/* raftio_recv hands one decoded RaftMessage, from peer address `from`, to
+ * libraft. Malformed content is counted and dropped. The message is
+ * borrowed. */
+void raftio_recv(struct raftio *rio, const Cs__RaftMessage *msg);
+
+/* raftio_crash marks rio dead: the process is gone. Pending completions are
+ * dropped without callbacks; later calls from libraft fail with RAFT_IOERR
+ * and close completes at once. Used before raft_close when a node is killed
+ * so that libraft can free its memory. */
+void raftio_crash(struct raftio *rio);
+
+/* raftio_release frees what rio holds (pending requests); after close. */
+void raftio_release(struct raftio *rio);
+
+/* raftio_encode_conf / raftio_decode_conf convert a configuration to and
+ * from our protobuf (for snapshots in storage and on the wire). decode
+ * returns 0 or RAFT_NOMEM / RAFT_MALFORMED; the result is raft_malloc'd
+ * (raft_configuration_close frees it). */
+Cs__RaftConfig *raftio_encode_conf(const struct raft_configuration *conf);
+void raftio_free_conf(Cs__RaftConfig *c);
+int raftio_decode_conf(const Cs__RaftConfig *c, struct raft_configuration *conf);
+
+#endif

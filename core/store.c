@@ -1,0 +1,917 @@
+/* store: tables, indexes, watches, the FSM's apply, snapshots. See store.h.
+ * Sections: entries and keys, lifecycle, reads, watches, batches, apply,
+ * snapshots. */
+#include "core/store.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/limits.h"
+#include "core/tree.h"
+
+enum { STORE_WATCHES_MAX = 32 };
+
+/* One stored object and its index links. Tasks use all three secondary
+ * links; services use by_a for their name; nodes none. */
+struct store_entry {
+	struct tree_node by_id;
+	struct tree_node by_a; /* task: (service, slot, id); service: name */
+	struct tree_node by_b; /* task: (node, id) */
+	struct tree_node by_c; /* task: (desired state, id) */
+	ProtobufCMessage *obj;
+};
+
+struct store_watch {
+	store_watch_fn fn;
+	void *data;
+};
+
+struct store {
+	struct tree nodes, services, service_names, tasks;
+	struct tree tasks_by_service, tasks_by_node, tasks_by_desired;
+	Cs__Cluster *cluster;
+	uint64_t applied;
+	struct store_watch watches[STORE_WATCHES_MAX];
+};
+
+/* ---------------------------------------------------------------- entries and keys */
+
+static uint64_t store_mix(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
+}
+
+static int store_cmp_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? -1 : a > b;
+}
+
+/* Every ProtobufCMessage we store has its uint64 id as the first field after
+ * the base, which the per-table getters below read. */
+static uint64_t store_obj_id(const ProtobufCMessage *m)
+{
+	if (m->descriptor == &cs__node__descriptor)
+		return ((const Cs__Node *)m)->id;
+	if (m->descriptor == &cs__service__descriptor)
+		return ((const Cs__Service *)m)->id;
+	if (m->descriptor == &cs__task__descriptor)
+		return ((const Cs__Task *)m)->id;
+	assert(m->descriptor == &cs__cluster__descriptor);
+	return ((const Cs__Cluster *)m)->id;
+}
+
+static int store_cmp_id(const struct tree_node *a, const struct tree_node *b)
+{
+	const struct store_entry *x = TREE_ENTRY(a, struct store_entry, by_id);
+	const struct store_entry *y = TREE_ENTRY(b, struct store_entry, by_id);
+	return store_cmp_u64(store_obj_id(x->obj), store_obj_id(y->obj));
+}
+
+static uint64_t store_prio_id(const struct tree_node *a)
+{
+	const struct store_entry *x = TREE_ENTRY(a, struct store_entry, by_id);
+	return store_mix(store_obj_id(x->obj));
+}
+
+#define STORE_TASK_OF(node, member)                                                      \
+	((const Cs__Task *)TREE_ENTRY(node, struct store_entry, member)->obj)
+
+static int store_cmp_task_service(const struct tree_node *a, const struct tree_node *b)
+{
+	const Cs__Task *x = STORE_TASK_OF(a, by_a), *y = STORE_TASK_OF(b, by_a);
+	int c = store_cmp_u64(x->service_id, y->service_id);
+	if (c == 0)
+		c = store_cmp_u64(x->slot, y->slot);
+	return c ? c : store_cmp_u64(x->id, y->id);
+}
+
+static uint64_t store_prio_task_service(const struct tree_node *a)
+{
+	const Cs__Task *x = STORE_TASK_OF(a, by_a);
+	return store_mix(x->id ^ store_mix(x->service_id + x->slot));
+}
+
+static int store_cmp_task_node(const struct tree_node *a, const struct tree_node *b)
+{
+	const Cs__Task *x = STORE_TASK_OF(a, by_b), *y = STORE_TASK_OF(b, by_b);
+	int c = store_cmp_u64(x->node_id, y->node_id);
+	return c ? c : store_cmp_u64(x->id, y->id);
+}
+
+static uint64_t store_prio_task_node(const struct tree_node *a)
+{
+	const Cs__Task *x = STORE_TASK_OF(a, by_b);
+	return store_mix(x->id ^ store_mix(x->node_id));
+}
+
+static int store_cmp_task_desired(const struct tree_node *a, const struct tree_node *b)
+{
+	const Cs__Task *x = STORE_TASK_OF(a, by_c), *y = STORE_TASK_OF(b, by_c);
+	int c = store_cmp_u64((uint64_t)x->desired_state, (uint64_t)y->desired_state);
+	return c ? c : store_cmp_u64(x->id, y->id);
+}
+
+static uint64_t store_prio_task_desired(const struct tree_node *a)
+{
+	const Cs__Task *x = STORE_TASK_OF(a, by_c);
+	return store_mix(x->id ^ store_mix((uint64_t)x->desired_state + 7));
+}
+
+static const char *store_service_name(const struct tree_node *a)
+{
+	const Cs__Service *s =
+		(const Cs__Service *)TREE_ENTRY(a, struct store_entry, by_a)->obj;
+	return s->spec && s->spec->name ? s->spec->name : "";
+}
+
+static uint64_t store_service_id_of(const struct tree_node *a)
+{
+	return ((const Cs__Service *)TREE_ENTRY(a, struct store_entry, by_a)->obj)->id;
+}
+
+static int store_cmp_name(const struct tree_node *a, const struct tree_node *b)
+{
+	int c = strcmp(store_service_name(a), store_service_name(b));
+	return c ? c : store_cmp_u64(store_service_id_of(a), store_service_id_of(b));
+}
+
+static uint64_t store_prio_name(const struct tree_node *a)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const char *p = store_service_name(a); *p; p++)
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+	return store_mix(h ^ store_service_id_of(a));
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static void store_trees_init(struct store *s)
+{
+	tree_init(&s->nodes, store_cmp_id, store_prio_id);
+	tree_init(&s->services, store_cmp_id, store_prio_id);
+	tree_init(&s->tasks, store_cmp_id, store_prio_id);
+	tree_init(&s->service_names, store_cmp_name, store_prio_name);
+	tree_init(&s->tasks_by_service, store_cmp_task_service, store_prio_task_service);
+	tree_init(&s->tasks_by_node, store_cmp_task_node, store_prio_task_node);
+	tree_init(&s->tasks_by_desired, store_cmp_task_desired, store_prio_task_desired);
+}
+
+struct store *store_new(void)
+{
+	struct store *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	store_trees_init(s);
+	return s;
+}
+
+/* Frees every entry of one id tree (and its object). */
+static void store_table_clear(struct tree *t)
+{
+	struct tree_node *n;
+	while ((n = tree_first(t)) != NULL) {
+		struct store_entry *e = TREE_ENTRY(n, struct store_entry, by_id);
+		tree_remove(t, n);
+		protobuf_c_message_free_unpacked(e->obj, NULL);
+		free(e);
+	}
+}
+
+static void store_clear(struct store *s)
+{
+	/* Secondary trees only link entries owned through the id trees. */
+	store_table_clear(&s->nodes);
+	store_table_clear(&s->services);
+	store_table_clear(&s->tasks);
+	if (s->cluster)
+		protobuf_c_message_free_unpacked(&s->cluster->base, NULL);
+	s->cluster = NULL;
+	store_trees_init(s);
+}
+
+void store_free(struct store *s)
+{
+	if (!s)
+		return;
+	store_clear(s);
+	free(s);
+}
+
+/* ---------------------------------------------------------------- reads */
+
+static struct store_entry *store_find(const struct tree *t, uint64_t id,
+				      const ProtobufCMessageDescriptor *desc)
+{
+	Cs__Task key = CS__TASK__INIT; /* any descriptor: only the id is read */
+	struct store_entry probe = {.obj = &key.base};
+	struct tree_node *n;
+
+	key.base.descriptor = desc;
+	if (desc == &cs__node__descriptor) {
+		Cs__Node k = CS__NODE__INIT;
+		k.id = id;
+		probe.obj = &k.base;
+		n = tree_find(t, &probe.by_id);
+	} else if (desc == &cs__service__descriptor) {
+		Cs__Service k = CS__SERVICE__INIT;
+		k.id = id;
+		probe.obj = &k.base;
+		n = tree_find(t, &probe.by_id);
+	} else {
+		key.id = id;
+		n = tree_find(t, &probe.by_id);
+	}
+	return n ? TREE_ENTRY(n, struct store_entry, by_id) : NULL;
+}
+
+const Cs__Node *store_node_get(const struct store *s, uint64_t id)
+{
+	struct store_entry *e = store_find(&s->nodes, id, &cs__node__descriptor);
+	return e ? (const Cs__Node *)e->obj : NULL;
+}
+
+const Cs__Service *store_service_get(const struct store *s, uint64_t id)
+{
+	struct store_entry *e = store_find(&s->services, id, &cs__service__descriptor);
+	return e ? (const Cs__Service *)e->obj : NULL;
+}
+
+const Cs__Task *store_task_get(const struct store *s, uint64_t id)
+{
+	struct store_entry *e = store_find(&s->tasks, id, &cs__task__descriptor);
+	return e ? (const Cs__Task *)e->obj : NULL;
+}
+
+const Cs__Cluster *store_cluster(const struct store *s)
+{
+	return s->cluster;
+}
+
+const Cs__Service *store_service_by_name(const struct store *s, const char *name)
+{
+	Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
+	Cs__Service key = CS__SERVICE__INIT;
+	struct store_entry probe = {.obj = &key.base};
+	struct tree_node *n;
+
+	spec.name = (char *)name;
+	key.spec = &spec;
+	key.id = 0; /* the smallest id with this name */
+	n = tree_ceil(&s->service_names, &probe.by_a);
+	if (!n || strcmp(store_service_name(n), name) != 0)
+		return NULL;
+	return (const Cs__Service *)TREE_ENTRY(n, struct store_entry, by_a)->obj;
+}
+
+size_t store_node_count(const struct store *s) { return s->nodes.count; }
+size_t store_service_count(const struct store *s) { return s->services.count; }
+size_t store_task_count(const struct store *s) { return s->tasks.count; }
+uint64_t store_applied(const struct store *s) { return s->applied; }
+
+/* Next object of an id tree after prev (NULL: first). */
+static const ProtobufCMessage *store_next_id(const struct tree *t,
+					     const ProtobufCMessage *prev)
+{
+	struct tree_node *n;
+	if (!prev) {
+		n = tree_first(t);
+	} else {
+		struct store_entry probe = {.obj = (ProtobufCMessage *)prev};
+		n = tree_next(t, &probe.by_id);
+	}
+	return n ? TREE_ENTRY(n, struct store_entry, by_id)->obj : NULL;
+}
+
+const Cs__Node *store_node_next(const struct store *s, const Cs__Node *prev)
+{
+	return (const Cs__Node *)store_next_id(&s->nodes, prev ? &prev->base : NULL);
+}
+
+const Cs__Service *store_service_next(const struct store *s, const Cs__Service *prev)
+{
+	return (const Cs__Service *)store_next_id(&s->services, prev ? &prev->base : NULL);
+}
+
+const Cs__Task *store_task_next(const struct store *s, const Cs__Task *prev)
+{
+	return (const Cs__Task *)store_next_id(&s->tasks, prev ? &prev->base : NULL);
+}
+
+/* Next task in a secondary tree after prev, or the first at/after the key
+ * in first_key; NULL when past the group (same() says who belongs). */
+static const Cs__Task *store_task_walk(const struct tree *t, size_t link_offset,
+				       const Cs__Task *prev, const Cs__Task *first_key,
+				       bool (*same)(const Cs__Task *, const Cs__Task *))
+{
+	struct store_entry probe = {.obj = (ProtobufCMessage *)(prev ? prev : first_key)};
+	struct tree_node *link = (struct tree_node *)((char *)&probe + link_offset);
+	struct tree_node *n = prev ? tree_next(t, link) : tree_ceil(t, link);
+	const Cs__Task *task;
+
+	if (!n)
+		return NULL;
+	task = (const Cs__Task *)((const struct store_entry *)(const void *)((char *)n - link_offset))->obj;
+	return same(task, first_key) ? task : NULL;
+}
+
+static bool store_same_service(const Cs__Task *a, const Cs__Task *b)
+{
+	return a->service_id == b->service_id;
+}
+
+static bool store_same_slot(const Cs__Task *a, const Cs__Task *b)
+{
+	return a->service_id == b->service_id && a->slot == b->slot;
+}
+
+static bool store_same_node(const Cs__Task *a, const Cs__Task *b)
+{
+	return a->node_id == b->node_id;
+}
+
+static bool store_same_desired(const Cs__Task *a, const Cs__Task *b)
+{
+	return a->desired_state == b->desired_state;
+}
+
+const Cs__Task *store_task_next_by_service(const struct store *s, uint64_t service_id,
+					   const Cs__Task *prev)
+{
+	Cs__Task key = CS__TASK__INIT;
+	key.service_id = service_id;
+	return store_task_walk(&s->tasks_by_service, offsetof(struct store_entry, by_a), prev,
+			       &key, store_same_service);
+}
+
+const Cs__Task *store_task_next_in_slot(const struct store *s, uint64_t service_id,
+					uint64_t slot, const Cs__Task *prev)
+{
+	Cs__Task key = CS__TASK__INIT;
+	key.service_id = service_id;
+	key.slot = slot;
+	return store_task_walk(&s->tasks_by_service, offsetof(struct store_entry, by_a), prev,
+			       &key, store_same_slot);
+}
+
+const Cs__Task *store_task_next_by_node(const struct store *s, uint64_t node_id,
+					const Cs__Task *prev)
+{
+	Cs__Task key = CS__TASK__INIT;
+	key.node_id = node_id;
+	return store_task_walk(&s->tasks_by_node, offsetof(struct store_entry, by_b), prev,
+			       &key, store_same_node);
+}
+
+const Cs__Task *store_task_next_by_desired(const struct store *s, Cs__TaskState desired,
+					   const Cs__Task *prev)
+{
+	Cs__Task key = CS__TASK__INIT;
+	key.desired_state = desired;
+	return store_task_walk(&s->tasks_by_desired, offsetof(struct store_entry, by_c), prev,
+			       &key, store_same_desired);
+}
+
+/* ---------------------------------------------------------------- watches */
+
+int store_watch(struct store *s, store_watch_fn fn, void *data)
+{
+	for (int i = 0; i < STORE_WATCHES_MAX; i++) {
+		if (!s->watches[i].fn) {
+			s->watches[i].fn = fn;
+			s->watches[i].data = data;
+			return i + 1;
+		}
+	}
+	return CS_ELIMIT;
+}
+
+void store_unwatch(struct store *s, int handle)
+{
+	if (handle >= 1 && handle <= STORE_WATCHES_MAX)
+		s->watches[handle - 1].fn = NULL;
+}
+
+static void store_notify(struct store *s, const struct store_event *ev)
+{
+	for (int i = 0; i < STORE_WATCHES_MAX; i++)
+		if (s->watches[i].fn)
+			s->watches[i].fn(s->watches[i].data, ev);
+}
+
+/* ---------------------------------------------------------------- batches */
+
+void store_batch_init(struct store_batch *b)
+{
+	memset(b, 0, sizeof *b);
+}
+
+void store_batch_free(struct store_batch *b)
+{
+	for (size_t i = 0; i < b->action_count; i++)
+		protobuf_c_message_free_unpacked(&b->actions[i]->base, NULL);
+	free(b->actions);
+	memset(b, 0, sizeof *b);
+}
+
+/* Deep-copies a message through its encoding. Returns NULL when out of
+ * memory. */
+static ProtobufCMessage *store_copy(const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t small[512];
+	uint8_t *buf = len <= sizeof small ? small : malloc(len);
+	ProtobufCMessage *copy;
+
+	if (!buf)
+		return NULL;
+	protobuf_c_message_pack(m, buf);
+	copy = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
+	if (buf != small)
+		free(buf);
+	return copy;
+}
+
+static int store_batch_add(struct store_batch *b, Cs__StoreAction__Kind kind,
+			   const ProtobufCMessage *obj)
+{
+	Cs__StoreAction *a;
+	ProtobufCMessage *copy;
+
+	if (b->action_count >= LIMIT_STORE_BATCH_ACTIONS)
+		return CS_ELIMIT;
+	if (b->action_count == b->action_cap) {
+		size_t cap = b->action_cap ? b->action_cap * 2 : 8;
+		Cs__StoreAction **p = realloc(b->actions, cap * sizeof *p);
+		if (!p)
+			return CS_ENOMEM;
+		b->actions = p;
+		b->action_cap = cap;
+	}
+	a = malloc(sizeof *a);
+	copy = store_copy(obj);
+	if (!a || !copy) {
+		free(a);
+		if (copy)
+			protobuf_c_message_free_unpacked(copy, NULL);
+		return CS_ENOMEM;
+	}
+	cs__store_action__init(a);
+	a->kind = kind;
+	if (obj->descriptor == &cs__node__descriptor) {
+		a->object_case = CS__STORE_ACTION__OBJECT_NODE;
+		a->node = (Cs__Node *)copy;
+	} else if (obj->descriptor == &cs__service__descriptor) {
+		a->object_case = CS__STORE_ACTION__OBJECT_SERVICE;
+		a->service = (Cs__Service *)copy;
+	} else if (obj->descriptor == &cs__task__descriptor) {
+		a->object_case = CS__STORE_ACTION__OBJECT_TASK;
+		a->task = (Cs__Task *)copy;
+	} else {
+		assert(obj->descriptor == &cs__cluster__descriptor);
+		a->object_case = CS__STORE_ACTION__OBJECT_CLUSTER;
+		a->cluster = (Cs__Cluster *)copy;
+	}
+	b->actions[b->action_count++] = a;
+	return 0;
+}
+
+int store_batch_node(struct store_batch *b, Cs__StoreAction__Kind kind, const Cs__Node *obj)
+{
+	return store_batch_add(b, kind, &obj->base);
+}
+
+int store_batch_service(struct store_batch *b, Cs__StoreAction__Kind kind,
+			const Cs__Service *obj)
+{
+	return store_batch_add(b, kind, &obj->base);
+}
+
+int store_batch_task(struct store_batch *b, Cs__StoreAction__Kind kind, const Cs__Task *obj)
+{
+	return store_batch_add(b, kind, &obj->base);
+}
+
+int store_batch_cluster(struct store_batch *b, Cs__StoreAction__Kind kind,
+			const Cs__Cluster *obj)
+{
+	return store_batch_add(b, kind, &obj->base);
+}
+
+int store_batch_encode(const struct store_batch *b, uint64_t proposer,
+		       uint64_t proposal_id, uint8_t **buf, size_t *len)
+{
+	Cs__StoreBatch msg = CS__STORE_BATCH__INIT;
+	uint8_t *p;
+
+	msg.n_actions = b->action_count;
+	msg.actions = b->actions;
+	msg.proposer = proposer;
+	msg.proposal_id = proposal_id;
+	*len = cs__store_batch__get_packed_size(&msg);
+	p = malloc(*len ? *len : 1);
+	if (!p)
+		return CS_ENOMEM;
+	cs__store_batch__pack(&msg, p);
+	*buf = p;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- apply */
+
+static enum store_table store_action_table(const Cs__StoreAction *a)
+{
+	switch (a->object_case) {
+	case CS__STORE_ACTION__OBJECT_NODE: return STORE_NODE;
+	case CS__STORE_ACTION__OBJECT_SERVICE: return STORE_SERVICE;
+	case CS__STORE_ACTION__OBJECT_TASK: return STORE_TASK;
+	default: return STORE_CLUSTER;
+	}
+}
+
+static ProtobufCMessage *store_action_obj(const Cs__StoreAction *a)
+{
+	switch (a->object_case) {
+	case CS__STORE_ACTION__OBJECT_NODE: return &a->node->base;
+	case CS__STORE_ACTION__OBJECT_SERVICE: return &a->service->base;
+	case CS__STORE_ACTION__OBJECT_TASK: return &a->task->base;
+	case CS__STORE_ACTION__OBJECT_CLUSTER: return &a->cluster->base;
+	default: return NULL;
+	}
+}
+
+static void store_action_steal(Cs__StoreAction *a)
+{
+	a->node = NULL;
+	a->service = NULL;
+	a->task = NULL;
+	a->cluster = NULL;
+}
+
+static uint64_t store_obj_version(const ProtobufCMessage *m)
+{
+	if (m->descriptor == &cs__node__descriptor)
+		return ((const Cs__Node *)m)->version;
+	if (m->descriptor == &cs__service__descriptor)
+		return ((const Cs__Service *)m)->version;
+	if (m->descriptor == &cs__task__descriptor)
+		return ((const Cs__Task *)m)->version;
+	return ((const Cs__Cluster *)m)->version;
+}
+
+static void store_obj_set_version(ProtobufCMessage *m, uint64_t v)
+{
+	if (m->descriptor == &cs__node__descriptor)
+		((Cs__Node *)m)->version = v;
+	else if (m->descriptor == &cs__service__descriptor)
+		((Cs__Service *)m)->version = v;
+	else if (m->descriptor == &cs__task__descriptor)
+		((Cs__Task *)m)->version = v;
+	else
+		((Cs__Cluster *)m)->version = v;
+}
+
+static struct tree *store_table_tree(struct store *s, enum store_table t)
+{
+	switch (t) {
+	case STORE_NODE: return &s->nodes;
+	case STORE_SERVICE: return &s->services;
+	default: return &s->tasks;
+	}
+}
+
+static const ProtobufCMessageDescriptor *store_table_desc(enum store_table t)
+{
+	switch (t) {
+	case STORE_NODE: return &cs__node__descriptor;
+	case STORE_SERVICE: return &cs__service__descriptor;
+	case STORE_TASK: return &cs__task__descriptor;
+	default: return &cs__cluster__descriptor;
+	}
+}
+
+/* The current object an action targets, or NULL. */
+static const ProtobufCMessage *store_current(struct store *s, const Cs__StoreAction *a)
+{
+	enum store_table t = store_action_table(a);
+	struct store_entry *e;
+	if (t == STORE_CLUSTER)
+		return s->cluster ? &s->cluster->base : NULL;
+	e = store_find(store_table_tree(s, t), store_obj_id(store_action_obj(a)),
+		       store_table_desc(t));
+	return e ? e->obj : NULL;
+}
+
+/* Checks one action against the current store. */
+static int store_check(struct store *s, const Cs__StoreAction *a)
+{
+	const ProtobufCMessage *obj = store_action_obj(a);
+	const ProtobufCMessage *cur;
+
+	if (!obj)
+		return CS_ECORRUPT;
+	cur = store_current(s, a);
+	switch (a->kind) {
+	case CS__STORE_ACTION__KIND__KIND_CREATE:
+		if (cur)
+			return CS_EEXIST;
+		if (obj->descriptor == &cs__service__descriptor &&
+		    (!a->service->spec || !a->service->spec->name))
+			return CS_ECORRUPT;
+		return 0;
+	case CS__STORE_ACTION__KIND__KIND_UPDATE:
+	case CS__STORE_ACTION__KIND__KIND_DELETE:
+		if (!cur)
+			return CS_ENOENT;
+		if (store_obj_version(cur) != store_obj_version(obj))
+			return CS_EVERSION;
+		if (a->kind == CS__STORE_ACTION__KIND__KIND_UPDATE &&
+		    obj->descriptor == &cs__service__descriptor &&
+		    (!a->service->spec || !a->service->spec->name))
+			return CS_ECORRUPT;
+		return 0;
+	default:
+		return CS_ECORRUPT;
+	}
+}
+
+static int store_key_cmp(const void *pa, const void *pb)
+{
+	const uint64_t *a = pa, *b = pb;
+	if (a[0] != b[0])
+		return a[0] < b[0] ? -1 : 1;
+	return a[1] < b[1] ? -1 : a[1] > b[1];
+}
+
+/* A batch touches each object at most once: otherwise its check against the
+ * store before the batch would not be its check at apply. */
+static int store_check_distinct(const Cs__StoreBatch *b)
+{
+	uint64_t small[2 * 64];
+	uint64_t *keys = b->n_actions <= 64 ? small : malloc(2 * b->n_actions * sizeof *keys);
+	int rv = 0;
+
+	if (!keys)
+		return CS_ENOMEM;
+	for (size_t i = 0; i < b->n_actions; i++) {
+		const ProtobufCMessage *obj = store_action_obj(b->actions[i]);
+		keys[2 * i] = store_action_table(b->actions[i]);
+		keys[2 * i + 1] = obj ? store_obj_id(obj) : 0;
+	}
+	qsort(keys, b->n_actions, 2 * sizeof *keys, store_key_cmp);
+	for (size_t i = 1; i < b->n_actions; i++)
+		if (keys[2 * i] == keys[2 * i - 2] && keys[2 * i + 1] == keys[2 * i - 1])
+			rv = CS_EEXIST;
+	if (keys != small)
+		free(keys);
+	return rv;
+}
+
+static void store_link(struct store *s, enum store_table t, struct store_entry *e)
+{
+	tree_insert(store_table_tree(s, t), &e->by_id);
+	if (t == STORE_SERVICE)
+		tree_insert(&s->service_names, &e->by_a);
+	if (t == STORE_TASK) {
+		tree_insert(&s->tasks_by_service, &e->by_a);
+		tree_insert(&s->tasks_by_node, &e->by_b);
+		tree_insert(&s->tasks_by_desired, &e->by_c);
+	}
+}
+
+static void store_unlink(struct store *s, enum store_table t, struct store_entry *e)
+{
+	tree_remove(store_table_tree(s, t), &e->by_id);
+	if (t == STORE_SERVICE)
+		tree_remove(&s->service_names, &e->by_a);
+	if (t == STORE_TASK) {
+		tree_remove(&s->tasks_by_service, &e->by_a);
+		tree_remove(&s->tasks_by_node, &e->by_b);
+		tree_remove(&s->tasks_by_desired, &e->by_c);
+	}
+}
+
+/* Applies one checked action; takes its object. Returns 0 or CS_ENOMEM
+ * (only on create, before anything changed). */
+static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index)
+{
+	enum store_table t = store_action_table(a);
+	ProtobufCMessage *obj = store_action_obj(a);
+	struct store_event ev = {.table = t, .index = index};
+	struct store_entry *e = NULL;
+
+	if (t == STORE_CLUSTER) {
+		ProtobufCMessage *old = s->cluster ? &s->cluster->base : NULL;
+		store_action_steal(a);
+		ev.change = a->kind == CS__STORE_ACTION__KIND__KIND_CREATE   ? STORE_CREATED
+			    : a->kind == CS__STORE_ACTION__KIND__KIND_UPDATE ? STORE_UPDATED
+									     : STORE_DELETED;
+		store_obj_set_version(obj, index);
+		s->cluster = ev.change == STORE_DELETED ? NULL : (Cs__Cluster *)obj;
+		ev.old_obj = old;
+		ev.new_obj = s->cluster ? &s->cluster->base : NULL;
+		store_notify(s, &ev);
+		if (old)
+			protobuf_c_message_free_unpacked(old, NULL);
+		if (ev.change == STORE_DELETED)
+			protobuf_c_message_free_unpacked(obj, NULL);
+		return 0;
+	}
+	if (a->kind != CS__STORE_ACTION__KIND__KIND_CREATE)
+		e = store_find(store_table_tree(s, t), store_obj_id(obj), store_table_desc(t));
+	switch (a->kind) {
+	case CS__STORE_ACTION__KIND__KIND_CREATE:
+		e = calloc(1, sizeof *e);
+		if (!e)
+			return CS_ENOMEM;
+		store_action_steal(a);
+		store_obj_set_version(obj, index);
+		e->obj = obj;
+		store_link(s, t, e);
+		ev.change = STORE_CREATED;
+		ev.new_obj = obj;
+		store_notify(s, &ev);
+		return 0;
+	case CS__STORE_ACTION__KIND__KIND_UPDATE: {
+		ProtobufCMessage *old;
+		assert(e != NULL);
+		old = e->obj;
+		store_action_steal(a);
+		store_unlink(s, t, e);
+		store_obj_set_version(obj, index);
+		e->obj = obj;
+		store_link(s, t, e);
+		ev.change = STORE_UPDATED;
+		ev.old_obj = old;
+		ev.new_obj = obj;
+		store_notify(s, &ev);
+		protobuf_c_message_free_unpacked(old, NULL);
+		return 0;
+	}
+	default:
+		assert(e != NULL);
+		store_unlink(s, t, e);
+		ev.change = STORE_DELETED;
+		ev.old_obj = e->obj;
+		store_notify(s, &ev);
+		protobuf_c_message_free_unpacked(e->obj, NULL);
+		free(e);
+		return 0;
+	}
+}
+
+int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
+		uint64_t *proposer, uint64_t *proposal_id)
+{
+	Cs__StoreBatch *b = cs__store_batch__unpack(NULL, len, buf);
+	int rv = 0;
+
+	assert(index > s->applied);
+	s->applied = index;
+	if (!b)
+		return CS_ECORRUPT;
+	if (proposer)
+		*proposer = b->proposer;
+	if (proposal_id)
+		*proposal_id = b->proposal_id;
+	if (b->n_actions > LIMIT_STORE_BATCH_ACTIONS)
+		rv = CS_ELIMIT;
+	if (rv == 0)
+		rv = store_check_distinct(b);
+	for (size_t i = 0; rv == 0 && i < b->n_actions; i++)
+		rv = store_check(s, b->actions[i]);
+	for (size_t i = 0; rv == 0 && i < b->n_actions; i++) {
+		/* only a create can fail (memory), and then the store would be
+		 * half-applied: a manager out of memory cannot go on. */
+		int err = store_do(s, b->actions[i], index);
+		if (err)
+			abort();
+	}
+	cs__store_batch__free_unpacked(b, NULL);
+	return rv;
+}
+
+/* ---------------------------------------------------------------- snapshots */
+
+int store_snapshot(const struct store *s, uint8_t **buf, size_t *len)
+{
+	Cs__StoreSnapshot snap = CS__STORE_SNAPSHOT__INIT;
+	const ProtobufCMessage *m;
+	size_t i;
+	int rv = CS_ENOMEM;
+
+	snap.format = STORE_SNAPSHOT_FORMAT;
+	snap.n_nodes = s->nodes.count;
+	snap.n_services = s->services.count;
+	snap.n_tasks = s->tasks.count;
+	snap.nodes = malloc((snap.n_nodes + 1) * sizeof *snap.nodes);
+	snap.services = malloc((snap.n_services + 1) * sizeof *snap.services);
+	snap.tasks = malloc((snap.n_tasks + 1) * sizeof *snap.tasks);
+	if (!snap.nodes || !snap.services || !snap.tasks)
+		goto out;
+	for (i = 0, m = store_next_id(&s->nodes, NULL); m; m = store_next_id(&s->nodes, m))
+		snap.nodes[i++] = (Cs__Node *)m;
+	for (i = 0, m = store_next_id(&s->services, NULL); m;
+	     m = store_next_id(&s->services, m))
+		snap.services[i++] = (Cs__Service *)m;
+	for (i = 0, m = store_next_id(&s->tasks, NULL); m; m = store_next_id(&s->tasks, m))
+		snap.tasks[i++] = (Cs__Task *)m;
+	snap.cluster = s->cluster;
+	snap.applied = s->applied;
+	*len = cs__store_snapshot__get_packed_size(&snap);
+	*buf = malloc(*len ? *len : 1);
+	if (!*buf)
+		goto out;
+	cs__store_snapshot__pack(&snap, *buf);
+	rv = 0;
+out:
+	free(snap.nodes);
+	free(snap.services);
+	free(snap.tasks);
+	return rv;
+}
+
+/* Moves the objects of one repeated snapshot field into tree t of table
+ * tab; returns CS_ECORRUPT for a duplicate id or an unnamed service. */
+static int store_restore_table(struct store *s, enum store_table tab,
+			       ProtobufCMessage **objs, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		struct store_entry *e = calloc(1, sizeof *e);
+		if (!e)
+			return CS_ENOMEM;
+		e->obj = objs[i];
+		if (tab == STORE_SERVICE) {
+			const Cs__Service *svc = (const Cs__Service *)e->obj;
+			if (!svc->spec || !svc->spec->name) {
+				free(e);
+				return CS_ECORRUPT;
+			}
+		}
+		if (tree_find(store_table_tree(s, tab), &e->by_id)) {
+			free(e);
+			return CS_ECORRUPT;
+		}
+		objs[i] = NULL; /* the store owns it now */
+		store_link(s, tab, e);
+	}
+	return 0;
+}
+
+int store_restore(struct store *s, const uint8_t *buf, size_t len, uint64_t index)
+{
+	Cs__StoreSnapshot *snap = cs__store_snapshot__unpack(NULL, len, buf);
+	struct store *fresh;
+	int rv;
+
+	if (!snap)
+		return CS_ECORRUPT;
+	if (snap->format != STORE_SNAPSHOT_FORMAT) {
+		cs__store_snapshot__free_unpacked(snap, NULL);
+		return CS_EVERSION;
+	}
+	fresh = store_new();
+	if (!fresh) {
+		cs__store_snapshot__free_unpacked(snap, NULL);
+		return CS_ENOMEM;
+	}
+	rv = store_restore_table(fresh, STORE_NODE, (ProtobufCMessage **)snap->nodes,
+				 snap->n_nodes);
+	if (rv == 0)
+		rv = store_restore_table(fresh, STORE_SERVICE,
+					 (ProtobufCMessage **)snap->services, snap->n_services);
+	if (rv == 0)
+		rv = store_restore_table(fresh, STORE_TASK, (ProtobufCMessage **)snap->tasks,
+					 snap->n_tasks);
+	if (rv == 0) {
+		fresh->cluster = snap->cluster;
+		snap->cluster = NULL;
+		if (index == 0)
+			index = snap->applied;
+	}
+	/* objects moved into fresh are NULL in snap: free_unpacked skips them */
+	cs__store_snapshot__free_unpacked(snap, NULL);
+	if (rv) {
+		store_free(fresh);
+		return rv;
+	}
+	/* swap the content, keep the watches */
+	store_clear(s);
+	s->nodes = fresh->nodes;
+	s->services = fresh->services;
+	s->service_names = fresh->service_names;
+	s->tasks = fresh->tasks;
+	s->tasks_by_service = fresh->tasks_by_service;
+	s->tasks_by_node = fresh->tasks_by_node;
+	s->tasks_by_desired = fresh->tasks_by_desired;
+	s->cluster = fresh->cluster;
+	s->applied = index;
+	free(fresh);
+	return 0;
+}

@@ -1,0 +1,135 @@
+/* store: the managers' in-memory object store — nodes, services, tasks and
+ * the cluster object — with indexes (tasks by service and slot, by node, by
+ * desired state) and watches. Every change arrives as an encoded batch of
+ * actions (core/api.proto StoreBatch) that the Raft FSM applies in log order
+ * on every manager, all or nothing; writers build batches with
+ * store_batch_*. Iteration follows ids (and index keys), never pointers.
+ *
+ * The store owns every object in it; readers get const pointers valid until
+ * the next store_apply / store_restore. Single-threaded. */
+#ifndef CS_STORE_H
+#define CS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/api.pb-c.h"
+
+#define STORE_SNAPSHOT_FORMAT 1u
+
+struct store;
+
+enum store_table { STORE_NODE, STORE_SERVICE, STORE_TASK, STORE_CLUSTER };
+enum store_change { STORE_CREATED, STORE_UPDATED, STORE_DELETED };
+
+/* One change, as watches see it: old is NULL for a create, new for a
+ * delete. Both are borrowed for the callback only. */
+struct store_event {
+	enum store_table table;
+	enum store_change change;
+	uint64_t index; /* the raft index of the batch */
+	const ProtobufCMessage *old_obj;
+	const ProtobufCMessage *new_obj;
+};
+
+/* Watches run after each action is applied, in commit order. They must not
+ * apply to the store themselves (propose instead). */
+typedef void (*store_watch_fn)(void *data, const struct store_event *ev);
+
+/* store_new returns an empty store, or NULL when out of memory. */
+struct store *store_new(void);
+void store_free(struct store *s);
+
+/* ---------------------------------------------------------------- reads */
+
+const Cs__Node *store_node_get(const struct store *s, uint64_t id);
+const Cs__Service *store_service_get(const struct store *s, uint64_t id);
+const Cs__Task *store_task_get(const struct store *s, uint64_t id);
+/* store_cluster returns the cluster object, or NULL before bootstrap. */
+const Cs__Cluster *store_cluster(const struct store *s);
+/* store_service_by_name returns the service named name, or NULL. */
+const Cs__Service *store_service_by_name(const struct store *s, const char *name);
+
+size_t store_node_count(const struct store *s);
+size_t store_service_count(const struct store *s);
+size_t store_task_count(const struct store *s);
+/* store_applied returns the raft index of the last batch applied. */
+uint64_t store_applied(const struct store *s);
+
+/* Iteration: pass NULL for the first object, then the previous one. Each
+ * returns NULL at the end. Removing the previous object between calls is
+ * fine. Orders: nodes, services and tasks by id; by_service by (slot, id);
+ * by_node and by_desired by id. */
+const Cs__Node *store_node_next(const struct store *s, const Cs__Node *prev);
+const Cs__Service *store_service_next(const struct store *s, const Cs__Service *prev);
+const Cs__Task *store_task_next(const struct store *s, const Cs__Task *prev);
+const Cs__Task *store_task_next_by_service(const struct store *s, uint64_t service_id,
+					   const Cs__Task *prev);
+const Cs__Task *store_task_next_by_node(const struct store *s, uint64_t node_id,
+					const Cs__Task *prev);
+const Cs__Task *store_task_next_by_desired(const struct store *s, Cs__TaskState desired,
+					   const Cs__Task *prev);
+/* store_task_next_in_slot iterates the tasks of one slot of a service. */
+const Cs__Task *store_task_next_in_slot(const struct store *s, uint64_t service_id,
+					uint64_t slot, const Cs__Task *prev);
+
+/* ---------------------------------------------------------------- watches */
+
+/* store_watch registers fn; returns a handle > 0, or CS_ELIMIT. */
+int store_watch(struct store *s, store_watch_fn fn, void *data);
+void store_unwatch(struct store *s, int handle);
+
+/* ---------------------------------------------------------------- writes */
+
+/* A batch being built. Every add copies its object (the caller keeps its
+ * own); store_batch_free releases the copies. */
+struct store_batch {
+	Cs__StoreAction **actions;
+	size_t action_count;
+	size_t action_cap;
+};
+
+void store_batch_init(struct store_batch *b);
+void store_batch_free(struct store_batch *b);
+
+/* Each returns 0, CS_ENOMEM, or CS_ELIMIT past LIMIT_STORE_BATCH_ACTIONS.
+ * An update or delete carries the version the writer read (obj->version). */
+int store_batch_node(struct store_batch *b, Cs__StoreAction__Kind kind,
+		     const Cs__Node *obj);
+int store_batch_service(struct store_batch *b, Cs__StoreAction__Kind kind,
+			const Cs__Service *obj);
+int store_batch_task(struct store_batch *b, Cs__StoreAction__Kind kind,
+		     const Cs__Task *obj);
+int store_batch_cluster(struct store_batch *b, Cs__StoreAction__Kind kind,
+			const Cs__Cluster *obj);
+
+/* store_batch_encode packs the batch (with proposer and proposal id) into a
+ * new buffer the caller frees with free(). Returns 0 or CS_ENOMEM. */
+int store_batch_encode(const struct store_batch *b, uint64_t proposer,
+		       uint64_t proposal_id, uint8_t **buf, size_t *len);
+
+/* ---------------------------------------------------------------- the FSM */
+
+/* store_apply decodes and applies one committed batch at raft index. All or
+ * nothing: returns 0 when every action applied, CS_ECORRUPT for bytes that
+ * do not decode, CS_EEXIST (create of an existing id), CS_ENOENT (update or
+ * delete of a missing id), CS_EVERSION (a version that does not match), and
+ * then nothing changed. Either way the applied index moves to index (every
+ * manager reaches the same verdict). proposer and proposal_id, when not
+ * NULL, receive the batch's. */
+int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
+		uint64_t *proposer, uint64_t *proposal_id);
+
+/* store_snapshot encodes the whole store (in id order) into a new buffer the
+ * caller frees. Returns 0 or CS_ENOMEM. Equal stores give equal bytes. */
+int store_snapshot(const struct store *s, uint8_t **buf, size_t *len);
+
+/* store_restore replaces the whole content with a snapshot taken at index
+ * (0: the index recorded in the snapshot).
+ * Returns 0, or CS_ECORRUPT / CS_EVERSION (unknown format) leaving the store
+ * as it was. Watches are not told (a restore is a new world for them);
+ * callers that care rebuild their views. */
+int store_restore(struct store *s, const uint8_t *buf, size_t len, uint64_t index);
+
+#endif

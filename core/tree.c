@@ -1,0 +1,140 @@
+#include "core/tree.h"
+
+#include <assert.h>
+#include <stdbool.h>
+
+void tree_init(struct tree *t, tree_cmp_fn cmp, tree_prio_fn prio)
+{
+	t->root = NULL;
+	t->cmp = cmp;
+	t->prio = prio;
+	t->count = 0;
+}
+
+/* Priority order with a key tie-break, so that equal hashes still give one
+ * shape. */
+static bool tree_above(const struct tree *t, const struct tree_node *a,
+		       const struct tree_node *b)
+{
+	uint64_t pa = t->prio(a), pb = t->prio(b);
+	if (pa != pb)
+		return pa > pb;
+	return t->cmp(a, b) < 0;
+}
+
+static struct tree_node *tree_insert_at(struct tree *t, struct tree_node *root,
+					struct tree_node *n)
+{
+	int c;
+	if (!root)
+		return n;
+	c = t->cmp(n, root);
+	assert(c != 0);
+	if (c < 0) {
+		root->left = tree_insert_at(t, root->left, n);
+		if (tree_above(t, root->left, root)) {
+			struct tree_node *l = root->left;
+			root->left = l->right;
+			l->right = root;
+			return l;
+		}
+	} else {
+		root->right = tree_insert_at(t, root->right, n);
+		if (tree_above(t, root->right, root)) {
+			struct tree_node *r = root->right;
+			root->right = r->left;
+			r->left = root;
+			return r;
+		}
+	}
+	return root;
+}
+
+void tree_insert(struct tree *t, struct tree_node *n)
+{
+	n->left = n->right = NULL;
+	t->root = tree_insert_at(t, t->root, n);
+	t->count++;
+}
+
+/* Joins two treaps where every key of a is below every key of b. */
+static struct tree_node *tree_join(const struct tree *t, struct tree_node *a,
+				   struct tree_node *b)
+{
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	if (tree_above(t, a, b)) {
+		a->right = tree_join(t, a->right, b);
+		return a;
+	}
+	b->left = tree_join(t, a, b->left);
+	return b;
+}
+
+void tree_remove(struct tree *t, struct tree_node *n)
+{
+	struct tree_node **link = &t->root;
+	while (*link != n) {
+		assert(*link != NULL);
+		link = t->cmp(n, *link) < 0 ? &(*link)->left : &(*link)->right;
+	}
+	*link = tree_join(t, n->left, n->right);
+	n->left = n->right = NULL;
+	assert(t->count > 0);
+	t->count--;
+}
+
+struct tree_node *tree_find(const struct tree *t, const struct tree_node *probe)
+{
+	struct tree_node *n = t->root;
+	while (n) {
+		int c = t->cmp(probe, n);
+		if (c == 0)
+			return n;
+		n = c < 0 ? n->left : n->right;
+	}
+	return NULL;
+}
+
+struct tree_node *tree_ceil(const struct tree *t, const struct tree_node *probe)
+{
+	struct tree_node *n = t->root, *best = NULL;
+	while (n) {
+		int c = t->cmp(probe, n);
+		if (c == 0)
+			return n;
+		if (c < 0) {
+			best = n;
+			n = n->left;
+		} else {
+			n = n->right;
+		}
+	}
+	return best;
+}
+
+struct tree_node *tree_next(const struct tree *t, const struct tree_node *after)
+{
+	struct tree_node *n = t->root, *best = NULL;
+	while (n) {
+		if (t->cmp(after, n) < 0) {
+			best = n;
+			n = n->left;
+		} else {
+			n = n->right;
+		}
+	}
+	return best;
+}
+
+struct tree_node *tree_first(const struct tree *t)
+{
+	struct tree_node *n = t->root;
+	if (!n)
+		return NULL;
+	while (n->left)
+		n = n->left;
+	return n;
+}

@@ -1,0 +1,283 @@
+/* cluster: manager configs, the leader as ground truth, invariants 1 and 2.
+ * See cluster.h. */
+#include "sim/cluster.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/limits.h"
+#include "sim/rng.h"
+
+struct simcluster_mgr {
+	struct simcluster *c;
+	struct manager_cfg cfg;
+	struct manager_peer *voters;
+	char (*voter_addrs)[16];
+	uint32_t number;
+	int64_t node; /* -1 until tracked */
+};
+
+struct simcluster {
+	struct world *w;
+	struct scn_settings settings;
+	struct simcluster_mgr **mgrs; /* by manager number - 1 */
+	size_t mgr_count;
+	uint32_t *number_of_node;     /* node index -> manager number (0: none) */
+	size_t node_cap;
+	/* invariant 1: the leader's raft id of each term seen */
+	uint64_t *term_leader;
+	size_t term_cap;
+	/* invariant 2: hash of the entry applied at each index, and who first */
+	uint64_t *applied_hash;
+	uint32_t *applied_by;
+	size_t applied_cap, applied_by_cap;
+	char violation[256];
+};
+
+static int simcluster_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	size_t n = *cap ? *cap : 64;
+	void *q;
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	q = realloc(*p, n * elem);
+	if (!q)
+		return CS_ENOMEM;
+	memset((char *)q + *cap * elem, 0, (n - *cap) * elem);
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
+struct simcluster *simcluster_new(struct world *w, const struct scn_settings *settings)
+{
+	struct simcluster *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->w = w;
+	if (settings)
+		simcluster_set(c, settings);
+	return c;
+}
+
+void simcluster_free(struct simcluster *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->mgr_count; i++) {
+		if (!c->mgrs[i])
+			continue;
+		free(c->mgrs[i]->voters);
+		free(c->mgrs[i]->voter_addrs);
+		free(c->mgrs[i]);
+	}
+	free(c->mgrs);
+	free(c->number_of_node);
+	free(c->term_leader);
+	free(c->applied_hash);
+	free(c->applied_by);
+	free(c);
+}
+
+void simcluster_set(struct simcluster *c, const struct scn_settings *s)
+{
+	uint32_t set = c->settings.set | s->set;
+	if (s->set & SCN_SET_HEARTBEAT)
+		c->settings.heartbeat_ms = s->heartbeat_ms;
+	if (s->set & SCN_SET_ELECTION_TICKS)
+		c->settings.election_ticks = s->election_ticks;
+	if (s->set & SCN_SET_TICK)
+		c->settings.tick_ms = s->tick_ms;
+	if (s->set & SCN_SET_HISTORY)
+		c->settings.history = s->history;
+	if (s->set & SCN_SET_SNAPSHOT_EVERY)
+		c->settings.snapshot_every = s->snapshot_every;
+	c->settings.set = set;
+	/* managers read their config when they (re)start */
+	for (size_t i = 0; i < c->mgr_count; i++) {
+		struct manager_cfg *cfg = c->mgrs[i] ? &c->mgrs[i]->cfg : NULL;
+		if (!cfg)
+			continue;
+		if (set & SCN_SET_TICK)
+			cfg->tick_ms = c->settings.tick_ms;
+		if (set & SCN_SET_ELECTION_TICKS)
+			cfg->election_ticks = (unsigned)c->settings.election_ticks;
+		if (set & SCN_SET_SNAPSHOT_EVERY) {
+			cfg->snapshot_every = (unsigned)c->settings.snapshot_every;
+			cfg->snapshot_trailing = cfg->snapshot_every / 4 + 1;
+		}
+	}
+}
+
+/* Invariant 2's hook: every entry any manager applies. */
+static void simcluster_on_apply(void *data, struct env *env, uint64_t index,
+				const uint8_t *buf, size_t len)
+{
+	struct simcluster_mgr *mg = data;
+	struct simcluster *c = mg->c;
+	uint64_t h = 0xcbf29ce484222325ull ^ len;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ buf[i]) * 0x100000001b3ull;
+	h = rng_mix64(h) | 1; /* 0 means "nothing seen" */
+	if (simcluster_grow((void **)&c->applied_hash, &c->applied_cap, index + 1,
+			    sizeof *c->applied_hash) ||
+	    simcluster_grow((void **)&c->applied_by, &c->applied_by_cap, index + 1,
+			    sizeof *c->applied_by))
+		return;
+	if (c->applied_hash[index] == 0) {
+		c->applied_hash[index] = h;
+		c->applied_by[index] = mg->number;
+	} else if (c->applied_hash[index] != h && !c->violation[0]) {
+		snprintf(c->violation, sizeof c->violation,
+			 "invariant 2: m%" PRIu32 " applied a different entry at index %" PRIu64
+			 " than m%" PRIu32,
+			 mg->number, index, c->applied_by[index]);
+	}
+}
+
+const struct manager_cfg *simcluster_manager_cfg(struct simcluster *c, uint32_t number,
+						 uint32_t voters)
+{
+	struct simcluster_mgr *mg;
+
+	assert(number > 0);
+	if (simcluster_grow((void **)&c->mgrs, &c->mgr_count, number, sizeof *c->mgrs))
+		return NULL;
+	if (c->mgrs[number - 1])
+		return &c->mgrs[number - 1]->cfg;
+	mg = calloc(1, sizeof *mg);
+	if (!mg)
+		return NULL;
+	mg->c = c;
+	mg->number = number;
+	mg->node = -1;
+	manager_defaults(&mg->cfg);
+	mg->cfg.raft_id = number;
+	mg->cfg.on_apply = simcluster_on_apply;
+	mg->cfg.hook_data = mg;
+	if (voters) {
+		mg->voters = calloc(voters, sizeof *mg->voters);
+		mg->voter_addrs = calloc(voters, sizeof *mg->voter_addrs);
+		if (!mg->voters || !mg->voter_addrs) {
+			free(mg->voters);
+			free(mg->voter_addrs);
+			free(mg);
+			return NULL;
+		}
+		for (uint32_t i = 0; i < voters; i++) {
+			snprintf(mg->voter_addrs[i], sizeof mg->voter_addrs[i], "m%" PRIu32, i + 1);
+			mg->voters[i].raft_id = i + 1;
+			mg->voters[i].addr = mg->voter_addrs[i];
+		}
+		mg->cfg.voters = mg->voters;
+		mg->cfg.voter_count = voters;
+	}
+	c->mgrs[number - 1] = mg;
+	simcluster_set(c, &c->settings);
+	return &mg->cfg;
+}
+
+int simcluster_track(struct simcluster *c, uint32_t node, uint32_t number)
+{
+	if (simcluster_grow((void **)&c->number_of_node, &c->node_cap, node + 1,
+			    sizeof *c->number_of_node))
+		return CS_ENOMEM;
+	c->number_of_node[node] = number;
+	if (number && number <= c->mgr_count && c->mgrs[number - 1])
+		c->mgrs[number - 1]->node = node;
+	return 0;
+}
+
+struct manager *simcluster_manager(const struct simcluster *c, uint32_t node)
+{
+	if (node >= c->node_cap || c->number_of_node[node] == 0)
+		return NULL;
+	return world_node_state(c->w, node);
+}
+
+/* The node running raft id `id`, or -1. */
+static int64_t simcluster_node_of(const struct simcluster *c, uint64_t id)
+{
+	if (id == 0 || id > c->mgr_count || !c->mgrs[id - 1])
+		return -1;
+	return c->mgrs[id - 1]->node;
+}
+
+int64_t simcluster_leader(const struct simcluster *c)
+{
+	int64_t best = -1;
+	uint64_t best_term = 0;
+	size_t n = world_node_count(c->w);
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct manager *m = simcluster_manager(c, i);
+		uint64_t voters[LIMIT_MANAGERS_MAX * 2];
+		size_t voter_count, followers = 0;
+		uint64_t term;
+
+		if (!m || !manager_is_leader(m))
+			continue;
+		term = manager_term(m);
+		voter_count = manager_voters(m, voters, sizeof voters / sizeof voters[0]);
+		if (voter_count > sizeof voters / sizeof voters[0])
+			voter_count = sizeof voters / sizeof voters[0];
+		for (size_t v = 0; v < voter_count; v++) {
+			int64_t node = simcluster_node_of(c, voters[v]);
+			struct manager *f;
+			if (node < 0)
+				continue;
+			if ((uint32_t)node == i) {
+				followers++;
+				continue;
+			}
+			f = simcluster_manager(c, (uint32_t)node);
+			if (!f || world_net_blocked(c->w, i, (uint32_t)node))
+				continue;
+			if (manager_term(f) == term && manager_leader(f) == manager_raft_id(m))
+				followers++;
+		}
+		if (followers * 2 > voter_count && (best < 0 || term > best_term)) {
+			best = i;
+			best_term = term;
+		}
+	}
+	return best;
+}
+
+bool simcluster_check(struct simcluster *c, char *msg, size_t size)
+{
+	size_t n = world_node_count(c->w);
+
+	if (c->violation[0]) {
+		snprintf(msg, size, "%s", c->violation);
+		return false;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct manager *m = simcluster_manager(c, i);
+		uint64_t term, id;
+		if (!m || !manager_is_leader(m))
+			continue;
+		term = manager_term(m);
+		id = manager_raft_id(m);
+		if (simcluster_grow((void **)&c->term_leader, &c->term_cap, term + 1,
+				    sizeof *c->term_leader))
+			continue;
+		if (c->term_leader[term] == 0) {
+			c->term_leader[term] = id;
+		} else if (c->term_leader[term] != id) {
+			snprintf(c->violation, sizeof c->violation,
+				 "invariant 1: m%" PRIu64 " and m%" PRIu64 " both lead term %" PRIu64,
+				 c->term_leader[term], id, term);
+			snprintf(msg, size, "%s", c->violation);
+			return false;
+		}
+	}
+	return true;
+}

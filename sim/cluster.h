@@ -1,0 +1,50 @@
+/* cluster: the simulated cluster as the scenario runner sees it — the
+ * configuration of every manager it starts (raft ids, initial voters,
+ * timings), the ground truth about who leads, and the invariant checks of
+ * SCENARIOS.md that watch every manager after every event (1: at most one
+ * leader per term; 2: no two managers apply different entries at one log
+ * index). Owned by the runner; it owns the configs the programs borrow. */
+#ifndef SIM_CLUSTER_H
+#define SIM_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/manager.h"
+#include "sim/scenario.h"
+#include "sim/world.h"
+
+struct simcluster;
+
+/* simcluster_new prepares a cluster on w with settings (borrowed). Returns
+ * NULL when out of memory. */
+struct simcluster *simcluster_new(struct world *w, const struct scn_settings *settings);
+void simcluster_free(struct simcluster *c);
+
+/* simcluster_set applies `set` keys: they reach managers when they (re)start. */
+void simcluster_set(struct simcluster *c, const struct scn_settings *settings);
+
+/* simcluster_manager_cfg returns the program config of manager number
+ * `number` (m<number>), creating it; voters are m1..m<voters>. The config
+ * lives as long as the cluster. NULL when out of memory. */
+const struct manager_cfg *simcluster_manager_cfg(struct simcluster *c, uint32_t number,
+						 uint32_t voters);
+
+/* simcluster_track tells the cluster that node runs manager number
+ * `number` (0: not a manager, or not a real one). */
+int simcluster_track(struct simcluster *c, uint32_t node, uint32_t number);
+
+/* simcluster_leader returns the node index of the leader — a manager in the
+ * leader role that a majority of the voting managers can reach and follow
+ * in its term — or -1 when there is none. */
+int64_t simcluster_leader(const struct simcluster *c);
+
+/* simcluster_check checks the invariants now. Returns true when they hold;
+ * else false with what broke (and which nodes) in msg. */
+bool simcluster_check(struct simcluster *c, char *msg, size_t size);
+
+/* The manager running on node, or NULL (down, or not a manager). */
+struct manager *simcluster_manager(const struct simcluster *c, uint32_t node);
+
+#endif

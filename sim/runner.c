@@ -1,0 +1,507 @@
+/* runner: one scenario on one world. See runner.h. */
+#include "sim/runner.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/manager.h"
+#include "sim/cluster.h"
+
+enum { RUNNER_ALWAYS_MAX = 256 };
+
+/* Traced-only event kind for scenario commands (after enum sim_ev_kind). */
+#define RUNNER_EV_CMD 10u
+
+struct runner {
+	const struct scn_script *script;
+	const struct runner_opts *opts;
+	struct world *w;
+	struct simcluster *cluster;
+	bool real_managers; /* managers run core/manager (not a test program) */
+	uint32_t initial_managers;
+	const struct scn_cmd *always[RUNNER_ALWAYS_MAX];
+	size_t always_count;
+	const struct scn_cmd *cur; /* the command being run */
+	struct runner_result *res;
+	bool failed;
+	uint64_t default_millicpus, default_memory_bytes;
+};
+
+uint64_t runner_seed(const struct scn_script *script, bool has_flag,
+		     uint64_t flag_seed)
+{
+	if (has_flag)
+		return flag_seed;
+	if (script->has_seed)
+		return script->seed;
+	return 1;
+}
+
+/* Marks the run failed at cmd with a formatted reason (the first failure
+ * wins). Always returns -1 so callers can `return runner_fail(...)`. */
+__attribute__((format(printf, 3, 4))) static int
+runner_fail(struct runner *r, const struct scn_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (r->failed)
+		return -1;
+	r->failed = true;
+	r->res->passed = false;
+	r->res->fail_line = cmd->line;
+	n = snprintf(r->res->message, sizeof r->res->message, "line %" PRIu32 ": %s: ",
+		     cmd->line, cmd->text);
+	if (n < 0 || (size_t)n >= sizeof r->res->message)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(r->res->message + n, sizeof r->res->message - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int runner_not_built(struct runner *r, const struct scn_cmd *cmd,
+			    const char *what)
+{
+	return runner_fail(r, cmd, "not built yet: %s", what);
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+/* Resolves a node reference to a world index, or fails the run. */
+static int runner_node(struct runner *r, const struct scn_cmd *cmd,
+		       struct scn_node ref, uint32_t *index)
+{
+	char name[32];
+	int64_t i;
+
+	if (ref.kind == SCN_NODE_LEADER) {
+		if (!r->real_managers)
+			return runner_not_built(r, cmd, "`leader` needs the Raft managers");
+		i = simcluster_leader(r->cluster);
+		if (i < 0)
+			return runner_fail(r, cmd, "no leader at sim=%.1fs",
+					   (double)world_now_us(r->w) / 1e6);
+		*index = (uint32_t)i;
+		return 0;
+	}
+	scn_node_name(ref, name, sizeof name);
+	i = world_node_find(r->w, name);
+	if (i < 0)
+		return runner_fail(r, cmd, "no node %s", name);
+	*index = (uint32_t)i;
+	return 0;
+}
+
+static int runner_add_node(struct runner *r, const struct scn_cmd *cmd,
+			   struct scn_node ref)
+{
+	bool manager = ref.kind == SCN_NODE_MANAGER;
+	char name[32];
+	uint32_t index;
+	int rv;
+
+	const struct env_program_ops *prog = manager ? r->opts->manager_prog : r->opts->worker_prog;
+	const void *cfg = manager ? r->opts->manager_cfg : r->opts->worker_cfg;
+
+	scn_node_name(ref, name, sizeof name);
+	if (manager && r->real_managers) {
+		if (ref.number > r->initial_managers)
+			return runner_not_built(r, cmd,
+						"adding a manager needs the join protocol");
+		prog = &manager_program;
+		cfg = simcluster_manager_cfg(r->cluster, ref.number, r->initial_managers);
+		if (!cfg)
+			return runner_fail(r, cmd, "out of memory");
+	}
+	rv = world_node_add(r->w, name, prog, cfg, &index);
+	if (rv)
+		return runner_fail(r, cmd, "cannot add node %s: %s", name,
+				   cs_strerror(rv));
+	if (simcluster_track(r->cluster, index,
+			     manager && r->real_managers ? ref.number : 0))
+		return runner_fail(r, cmd, "out of memory");
+	rv = world_node_start(r->w, index);
+	if (rv)
+		return runner_fail(r, cmd, "node %s failed to start: %s", name,
+				   cs_strerror(rv));
+	return 0;
+}
+
+static int runner_cluster(struct runner *r, const struct scn_cmd *cmd)
+{
+	const struct scn_cluster *c = &cmd->u.cluster;
+
+	r->initial_managers = c->managers;
+	r->default_millicpus = c->millicpus;
+	r->default_memory_bytes = c->memory_bytes;
+	for (uint32_t i = 1; i <= c->managers; i++)
+		if (runner_add_node(r, cmd, (struct scn_node){SCN_NODE_MANAGER, i}))
+			return -1;
+	for (uint32_t i = 1; i <= c->workers; i++)
+		if (runner_add_node(r, cmd, (struct scn_node){SCN_NODE_WORKER, i}))
+			return -1;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- conditions */
+
+/* Evaluates cond. Returns 1 when it holds, 0 when not (got describes what
+ * was seen), -1 when the run failed (a part not built yet). */
+static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
+		       const struct scn_cond *cond, char *got, size_t got_size)
+{
+	switch (cond->kind) {
+	case SCN_COND_LEADER:
+	case SCN_COND_NO_LEADER:
+	case SCN_COND_LEADER_IS: {
+		int64_t leader;
+		bool holds;
+		if (!r->real_managers)
+			return runner_not_built(r, cmd,
+						"leader conditions need the Raft managers");
+		leader = simcluster_leader(r->cluster);
+		if (cond->kind == SCN_COND_LEADER) {
+			holds = leader >= 0;
+		} else if (cond->kind == SCN_COND_NO_LEADER) {
+			holds = leader < 0;
+		} else {
+			char want[32];
+			bool same;
+			scn_node_name(cond->node, want, sizeof want);
+			same = leader >= 0 &&
+			       strcmp(world_node_name(r->w, (uint32_t)leader), want) == 0;
+			holds = cond->op == SCN_OP_EQ ? same : !same;
+		}
+		if (!holds)
+			snprintf(got, got_size, "%s",
+				 leader >= 0 ? world_node_name(r->w, (uint32_t)leader)
+					     : "no leader");
+		return holds;
+	}
+	case SCN_COND_RUNNING:
+		return runner_not_built(r, cmd,
+					"`running` needs the simulated container runtime");
+	case SCN_COND_STORE_TASKS:
+		return runner_not_built(r, cmd, "`store tasks` needs the managers' store");
+	case SCN_COND_NODES_READY:
+	case SCN_COND_NODE_STATUS:
+		return runner_not_built(r, cmd, "node status needs the dispatcher");
+	case SCN_COND_CONVERGED:
+		return runner_not_built(r, cmd,
+					"`converged` needs the orchestrators and the runtime");
+	}
+	return runner_fail(r, cmd, "unknown condition");
+}
+
+/* Checks every `always` condition and the invariants; false when the run
+ * failed. */
+static bool runner_check(struct runner *r)
+{
+	char got[256];
+
+	if (!simcluster_check(r->cluster, got, sizeof got)) {
+		runner_fail(r, r->cur, "%s at sim=%.6fs", got,
+			    (double)world_now_us(r->w) / 1e6);
+		return false;
+	}
+
+	for (size_t i = 0; i < r->always_count; i++) {
+		const struct scn_cmd *a = r->always[i];
+		int rv = runner_cond(r, a, &a->u.expect.cond, got, sizeof got);
+		if (rv < 0)
+			return false;
+		if (rv == 0) {
+			runner_fail(r, a, "broken at sim=%.1fs: got %s",
+				    (double)world_now_us(r->w) / 1e6, got);
+			return false;
+		}
+	}
+	return !r->failed;
+}
+
+/* Runs events up to and including until_us, checking after each; then sets
+ * the clock to until_us. stop, when given, ends the run early as soon as it
+ * returns 1 (or fails with -1). Returns 1 when stop held, 0 at until_us, -1
+ * when the run failed. */
+static int runner_until(struct runner *r, us_t until_us, const struct scn_cmd *cmd,
+			const struct scn_cond *stop, char *got, size_t got_size)
+{
+	for (;;) {
+		if (stop) {
+			int rv = runner_cond(r, cmd, stop, got, got_size);
+			if (rv != 0)
+				return rv;
+		}
+		if (!world_step(r->w, until_us))
+			break;
+		if (!runner_check(r))
+			return -1;
+	}
+	world_advance(r->w, until_us);
+	return 0;
+}
+
+static int runner_expect(struct runner *r, const struct scn_cmd *cmd)
+{
+	char got[128] = "";
+	us_t deadline = world_now_us(r->w);
+	int rv;
+
+	if (cmd->u.expect.has_within)
+		deadline += cmd->u.expect.within_ms * 1000;
+	rv = runner_until(r, deadline, cmd, &cmd->u.expect.cond, got, sizeof got);
+	if (rv < 0)
+		return -1;
+	if (rv == 0) {
+		/* The deadline: check once more at exactly that instant. */
+		rv = runner_cond(r, cmd, &cmd->u.expect.cond, got, sizeof got);
+		if (rv < 0)
+			return -1;
+		if (rv == 0)
+			return runner_fail(r, cmd, "got %s", got);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- network */
+
+static int runner_partition(struct runner *r, const struct scn_cmd *cmd)
+{
+	const struct scn_partition *p = &cmd->u.partition;
+	size_t count = world_node_count(r->w);
+	uint32_t *group_of = calloc(count ? count : 1, sizeof *group_of);
+	uint32_t star = 0;
+	int rv;
+
+	if (!group_of)
+		return runner_fail(r, cmd, "out of memory");
+	for (size_t g = 0; g < p->group_count; g++) {
+		const struct scn_group *grp = &p->groups[g];
+		if (grp->star) {
+			star = (uint32_t)g + 1;
+			continue;
+		}
+		for (size_t i = 0; i < grp->node_count; i++) {
+			uint32_t index;
+			if (runner_node(r, cmd, grp->nodes[i], &index)) {
+				free(group_of);
+				return -1;
+			}
+			group_of[index] = (uint32_t)g + 1;
+		}
+	}
+	rv = world_net_partition(r->w, group_of, count, star);
+	free(group_of);
+	if (rv)
+		return runner_fail(r, cmd, "%s", cs_strerror(rv));
+	return 0;
+}
+
+static int runner_link_one(struct runner *r, const struct scn_cmd *cmd,
+			   uint32_t src, uint32_t dst)
+{
+	const struct scn_link *l = &cmd->u.link;
+	struct sim_link_rule rule = {
+		.src = src,
+		.dst = dst,
+		.loss_ppm = l->has_loss ? l->loss_ppm : 0,
+		.dup_ppm = l->has_dup ? l->dup_ppm : 0,
+		.reorder_ppm = l->has_reorder ? l->reorder_ppm : 0,
+		.has_delay = l->has_delay,
+		.delay_min_us = l->delay.min_ms * 1000,
+		.delay_max_us = l->delay.max_ms * 1000,
+	};
+	int rv = world_net_link(r->w, &rule);
+	if (rv)
+		return runner_fail(r, cmd, "%s", cs_strerror(rv));
+	return 0;
+}
+
+static int runner_link(struct runner *r, const struct scn_cmd *cmd)
+{
+	uint32_t a, b;
+
+	if (runner_node(r, cmd, cmd->u.link.a, &a) ||
+	    runner_node(r, cmd, cmd->u.link.b, &b))
+		return -1;
+	if (runner_link_one(r, cmd, a, b))
+		return -1;
+	if (!cmd->u.link.one_way && runner_link_one(r, cmd, b, a))
+		return -1;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static int runner_kill(struct runner *r, const struct scn_cmd *cmd)
+{
+	uint32_t index;
+	int rv;
+
+	if (runner_node(r, cmd, cmd->u.node.node, &index))
+		return -1;
+	rv = world_node_kill(r->w, index, !cmd->u.node.process_only, false);
+	if (rv == CS_ENOENT)
+		return runner_fail(r, cmd, "%s is already down",
+				   world_node_name(r->w, index));
+	return 0;
+}
+
+static int runner_restart(struct runner *r, const struct scn_cmd *cmd)
+{
+	uint32_t index;
+	int rv;
+
+	if (runner_node(r, cmd, cmd->u.node.node, &index))
+		return -1;
+	/* A node that is running is left as it is: after `kill leader` a
+	 * scenario cannot name the dead one, so `restart m1 ... mN` must be
+	 * harmless for the others. */
+	if (world_node_is_up(r->w, index))
+		return 0;
+	rv = world_node_start(r->w, index);
+	if (rv)
+		return runner_fail(r, cmd, "%s failed to start: %s",
+				   world_node_name(r->w, index), cs_strerror(rv));
+	return 0;
+}
+
+static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
+{
+	char got[128];
+
+	r->cur = cmd;
+	world_trace(r->w, UINT32_MAX, (enum sim_ev_kind)RUNNER_EV_CMD, cmd->line,
+		    cmd->kind);
+	switch (cmd->kind) {
+	case SCN_CLUSTER:
+		return runner_cluster(r, cmd);
+	case SCN_SEED:
+		return 0;
+	case SCN_SET: /* read by managers when they (re)start */
+		simcluster_set(r->cluster, &cmd->u.settings);
+		return 0;
+	case SCN_RUN:
+		return runner_until(r, world_now_us(r->w) + cmd->u.run_ms * 1000, cmd,
+				    NULL, got, sizeof got) < 0
+			       ? -1
+			       : 0;
+	case SCN_SERVICE_CREATE:
+	case SCN_SERVICE_UPDATE:
+	case SCN_SERVICE_RM:
+		return runner_not_built(r, cmd,
+					"services need the control API and orchestrators");
+	case SCN_NODE_ADD:
+		return runner_add_node(r, cmd, cmd->u.node.added);
+	case SCN_NODE_RM:
+	case SCN_NODE_DRAIN:
+	case SCN_NODE_PAUSE:
+	case SCN_NODE_ACTIVATE:
+	case SCN_NODE_LABEL:
+	case SCN_NODE_PROMOTE:
+	case SCN_NODE_DEMOTE:
+		return runner_not_built(r, cmd, "node management needs the control API");
+	case SCN_KILL:
+		return runner_kill(r, cmd);
+	case SCN_RESTART:
+		return runner_restart(r, cmd);
+	case SCN_PARTITION:
+	case SCN_ISOLATE:
+		return runner_partition(r, cmd);
+	case SCN_LINK:
+		return runner_link(r, cmd);
+	case SCN_HEAL:
+		world_net_heal(r->w);
+		return 0;
+	case SCN_IMAGE:
+		return runner_not_built(r, cmd,
+					"`image` needs the simulated container runtime");
+	case SCN_EXPECT:
+		return runner_expect(r, cmd);
+	case SCN_ALWAYS: {
+		int rv;
+		if (r->always_count >= RUNNER_ALWAYS_MAX)
+			return runner_fail(r, cmd, "more than %d `always` conditions",
+					   RUNNER_ALWAYS_MAX);
+		r->always[r->always_count++] = cmd;
+		rv = runner_cond(r, cmd, &cmd->u.expect.cond, got, sizeof got);
+		if (rv == 0)
+			return runner_fail(r, cmd, "does not hold at sim=%.1fs: got %s",
+					   (double)world_now_us(r->w) / 1e6, got);
+		return rv < 0 ? -1 : 0;
+	}
+	}
+	return runner_fail(r, cmd, "unknown command");
+}
+
+int runner_run(const struct scn_script *script, uint64_t seed,
+	       const struct runner_opts *opts, struct runner_result *res)
+{
+	struct runner r = {.script = script, .opts = opts, .res = res};
+
+	memset(res, 0, sizeof *res);
+	res->seed = seed;
+	res->passed = true;
+	r.w = world_new(seed);
+	if (!r.w)
+		return CS_ENOMEM;
+	r.cluster = simcluster_new(r.w, NULL);
+	if (!r.cluster) {
+		world_free(r.w);
+		return CS_ENOMEM;
+	}
+	r.real_managers = opts->manager_prog == NULL;
+	world_record(r.w, opts->record);
+	if (opts->trace)
+		world_set_trace(r.w, opts->trace, opts->trace_ctx);
+	if (opts->log)
+		world_set_log(r.w, opts->log, opts->log_ctx);
+	for (size_t i = 0; i < script->cmd_count; i++)
+		if (runner_cmd(&r, &script->cmds[i]) || r.failed)
+			break;
+	assert(r.failed == !res->passed);
+	res->sim_us = world_now_us(r.w);
+	res->events = world_events(r.w);
+	res->hash = world_hash(r.w);
+	if (opts->record) {
+		size_t n;
+		const struct sim_trace_rec *recs = world_records(r.w, &n);
+		res->recs = malloc((n ? n : 1) * sizeof *recs);
+		if (res->recs) {
+			if (n)
+				memcpy(res->recs, recs, n * sizeof *recs);
+			res->rec_count = n;
+		}
+	}
+	world_free(r.w);
+	simcluster_free(r.cluster);
+	return 0;
+}
+
+void runner_result_free(struct runner_result *res)
+{
+	free(res->recs);
+	res->recs = NULL;
+	res->rec_count = 0;
+}
+
+int64_t runner_diverge(const struct runner_result *a,
+		       const struct runner_result *b)
+{
+	size_t n = a->rec_count < b->rec_count ? a->rec_count : b->rec_count;
+	for (size_t i = 0; i < n; i++) {
+		const struct sim_trace_rec *x = &a->recs[i], *y = &b->recs[i];
+		if (x->at_us != y->at_us || x->node != y->node || x->kind != y->kind ||
+		    x->hash != y->hash)
+			return (int64_t)i;
+	}
+	if (a->rec_count != b->rec_count || a->hash != b->hash)
+		return (int64_t)n;
+	return -1;
+}

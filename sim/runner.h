@@ -1,0 +1,65 @@
+/* runner: replays one parsed scenario on a fresh world, deterministically.
+ * It creates the cluster's nodes, applies every command at its virtual time,
+ * checks `expect` and `always` conditions and the invariants after every
+ * event, and returns the result (pass, or where and why it failed) with the
+ * trace hash. A command or condition whose part is not built yet fails the
+ * run and says so by name; nothing is skipped silently. Called by swarmsim
+ * and by tests. */
+#ifndef SIM_RUNNER_H
+#define SIM_RUNNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/env.h"
+#include "sim/scenario.h"
+#include "sim/world.h"
+
+/* What runs on the cluster's nodes. NULL programs: the nodes run nothing
+ * (the kernel alone, for tests of the simulator itself). */
+struct runner_opts {
+	const struct env_program_ops *manager_prog;
+	const void *manager_cfg;
+	const struct env_program_ops *worker_prog;
+	const void *worker_cfg;
+	bool record;            /* keep per-event records (determinism check) */
+	world_trace_fn trace;   /* every traced event, or NULL */
+	void *trace_ctx;
+	world_log_fn log;       /* program log lines, or NULL */
+	void *log_ctx;
+};
+
+struct runner_result {
+	bool passed;
+	uint64_t seed;
+	us_t sim_us;
+	uint64_t events;
+	uint64_t hash;
+	uint32_t fail_line;     /* 0 when passed */
+	char message[512];      /* "line 14: expect ...: got 6" when failed */
+	struct sim_trace_rec *recs; /* with opts.record: owned, runner_result_free */
+	size_t rec_count;
+};
+
+/* runner_seed returns the seed a run uses: flag_seed when has_flag, else the
+ * script's `seed N`, else 1. */
+uint64_t runner_seed(const struct scn_script *script, bool has_flag,
+		     uint64_t flag_seed);
+
+/* runner_run replays script with seed. Returns 0 with *res filled (passed
+ * or not), or CS_ENOMEM when the world could not be built. Borrows script
+ * and opts. */
+int runner_run(const struct scn_script *script, uint64_t seed,
+	       const struct runner_opts *opts, struct runner_result *res);
+
+/* runner_result_free frees the records of a result. */
+void runner_result_free(struct runner_result *res);
+
+/* runner_diverge compares the records of two runs of the same scenario and
+ * seed. Returns -1 when identical, else the index of the first event that
+ * differs (== the shorter count when one run is a prefix of the other). */
+int64_t runner_diverge(const struct runner_result *a,
+		       const struct runner_result *b);
+
+#endif

@@ -1,0 +1,2236 @@
+/* scenario: the parser of the scenario language. See scenario.h; the
+ * language itself is ../shared/SCENARIOS.md, a contract.
+ *
+ * A line is cut at '#', split at blanks into tokens (each keeps its 1-based
+ * byte column) and handed to the parser of its command word. Conditions are
+ * split again so that operators stand alone (`running web==8` reads as
+ * `running web == 8`); partitions are split again at '|' and ','. The first
+ * error ends the parse with one message that points at the offending token:
+ * "expected WHAT after 'CONTEXT', got 'TOKEN'" for grammar, "bad KIND 'TOKEN'
+ * (expected ...)" for values, and the limit's name for anything over one. */
+#include "sim/scenario.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+
+/* ---------------------------------------------------------------- tokens */
+
+/* A slice of the current line; never NUL-terminated. */
+struct scn_tok {
+	const char *s;
+	uint32_t len;
+	uint32_t col; /* 1-based byte column; a tab counts as one */
+};
+
+/* For "%.*s": the length and bytes of a token. */
+#define SCN_TOK_ARG(t) (int)(t).len, (t).s
+
+/* A token is at least one byte, so a line holds at most this many. */
+#define SCN_TOKS_MAX LIMIT_SCN_LINE_BYTES_MAX
+
+static bool scn_is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static bool scn_is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool scn_is_alnum(char c)
+{
+	return scn_is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static char scn_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+static bool scn_tok_is(struct scn_tok t, const char *word)
+{
+	size_t n = strlen(word);
+	return t.len == n && memcmp(t.s, word, n) == 0;
+}
+
+static bool scn_tok_is_nocase(struct scn_tok t, const char *word)
+{
+	size_t n = strlen(word);
+
+	if (t.len != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (scn_lower(t.s[i]) != word[i])
+			return false;
+	return true;
+}
+
+static bool scn_tok_has_prefix(struct scn_tok t, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return t.len >= n && memcmp(t.s, prefix, n) == 0;
+}
+
+/* The part of t from byte `from` on, with its own column. */
+static struct scn_tok scn_tok_tail(struct scn_tok t, uint32_t from)
+{
+	assert(from <= t.len);
+	return (struct scn_tok){t.s + from, t.len - from, t.col + from};
+}
+
+static struct scn_tok scn_tok_head(struct scn_tok t, uint32_t len)
+{
+	assert(len <= t.len);
+	return (struct scn_tok){t.s, len, t.col};
+}
+
+static bool scn_tok_all_digits(struct scn_tok t)
+{
+	if (t.len == 0)
+		return false;
+	for (uint32_t i = 0; i < t.len; i++)
+		if (!scn_is_digit(t.s[i]))
+			return false;
+	return true;
+}
+
+/* Returns a NUL-terminated copy of t (the caller frees it), or NULL. */
+static char *scn_tok_dup(struct scn_tok t)
+{
+	return strndup(t.s, t.len);
+}
+
+/* ---------------------------------------------------------------- parser */
+
+struct scn_parser {
+	const char *path;
+	char *err;
+	size_t err_size;
+	struct scn_script *script;
+	size_t cmd_cap;
+	/* the current line: its command part (no comment, no trailing blanks) */
+	const char *line;
+	uint32_t line_len;
+	uint32_t line_no;
+	struct scn_tok *toks; /* SCN_TOKS_MAX of them */
+	uint32_t tok_count;
+	/* what the lines so far made true */
+	uint32_t cluster_line; /* 0 until `cluster` */
+	uint32_t seed_line;    /* 0 until `seed` */
+	uint32_t managers;     /* m1..m<managers> exist */
+	uint32_t workers;      /* w1..w<workers> exist */
+};
+
+/* ---------------------------------------------------------------- lexer */
+
+enum scn_lex_mode {
+	SCN_LEX_WORDS,	/* tokens are separated by blanks */
+	SCN_LEX_COND,	/* and == != < <= > >= stand alone */
+	SCN_LEX_GROUPS, /* and '|' stands alone; ',' separates like a blank */
+};
+
+/* Returns the length of the comparison operator at s (n bytes left), or 0.
+ * A lone '=' is no operator: `state=running` stays one token. */
+static uint32_t scn_op_len(const char *s, uint32_t n)
+{
+	assert(n > 0);
+	if (n >= 2 && s[1] == '=' &&
+	    (s[0] == '=' || s[0] == '!' || s[0] == '<' || s[0] == '>'))
+		return 2;
+	if (s[0] == '<' || s[0] == '>')
+		return 1;
+	return 0;
+}
+
+/* Returns how many bytes at s form a token of their own in mode (an
+ * operator, or '|'), or 0 when s is part of a word. */
+static uint32_t scn_punct_len(enum scn_lex_mode mode, const char *s, uint32_t n)
+{
+	if (mode == SCN_LEX_COND)
+		return scn_op_len(s, n);
+	if (mode == SCN_LEX_GROUPS && s[0] == '|')
+		return 1;
+	return 0;
+}
+
+static bool scn_is_sep(enum scn_lex_mode mode, char c)
+{
+	return scn_is_blank(c) || (mode == SCN_LEX_GROUPS && c == ',');
+}
+
+/* Splits the current line into p->toks. Cannot fail: a token is at least
+ * one byte and the line at most SCN_TOKS_MAX. */
+static void scn_lex(struct scn_parser *p, enum scn_lex_mode mode)
+{
+	uint32_t j = 0;
+
+	p->tok_count = 0;
+	while (j < p->line_len) {
+		const char *s = p->line + j;
+		uint32_t left = p->line_len - j;
+		uint32_t len;
+
+		if (scn_is_sep(mode, *s)) {
+			j++;
+			continue;
+		}
+		len = scn_punct_len(mode, s, left);
+		if (len == 0)
+			while (len < left && !scn_is_sep(mode, s[len]) &&
+			       scn_punct_len(mode, s + len, left - len) == 0)
+				len++;
+		assert(len > 0);
+		assert(p->tok_count < SCN_TOKS_MAX);
+		p->toks[p->tok_count++] = (struct scn_tok){s, len, j + 1};
+		j += len;
+	}
+	assert(p->tok_count <= p->line_len);
+}
+
+/* ---------------------------------------------------------------- errors */
+
+/* Writes "PATH:LINE:COL: message" into p->err. Returns CS_EINVAL. */
+static int scn_fail(struct scn_parser *p, uint32_t col, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int scn_fail(struct scn_parser *p, uint32_t col, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!p->err || p->err_size == 0)
+		return CS_EINVAL;
+	n = snprintf(p->err, p->err_size, "%s:%" PRIu32 ":%" PRIu32 ": ", p->path,
+		     p->line_no, col);
+	if (n >= 0 && (size_t)n < p->err_size) {
+		va_start(ap, fmt);
+		vsnprintf(p->err + n, p->err_size - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return CS_EINVAL;
+}
+
+/* Says that memory ran out at this line. Returns CS_ENOMEM. */
+static int scn_nomem(struct scn_parser *p)
+{
+	scn_fail(p, 1, "out of memory");
+	return CS_ENOMEM;
+}
+
+/* The column just past the last token of the line. */
+static uint32_t scn_eol_col(const struct scn_parser *p)
+{
+	const struct scn_tok *last;
+
+	assert(p->tok_count > 0);
+	last = &p->toks[p->tok_count - 1];
+	return last->col + last->len;
+}
+
+/* The text of tokens [from, to) as written, for "after '...'". */
+static struct scn_tok scn_span(const struct scn_parser *p, uint32_t from, uint32_t to)
+{
+	const struct scn_tok *a = &p->toks[from], *b = &p->toks[to - 1];
+
+	assert(from < to);
+	assert(to <= p->tok_count);
+	return (struct scn_tok){a->s, (uint32_t)(b->s + b->len - a->s), a->col};
+}
+
+/* Fails with "expected WHAT after 'CONTEXT', got 'TOKEN'" (or "got end of
+ * line"): CONTEXT is tokens [from, i), TOKEN is token i. Returns CS_EINVAL. */
+static int scn_expected(struct scn_parser *p, uint32_t from, uint32_t i, const char *what)
+{
+	struct scn_tok ctx = scn_span(p, from, i);
+
+	if (i >= p->tok_count)
+		return scn_fail(p, scn_eol_col(p),
+				"expected %s after '%.*s', got end of line", what,
+				SCN_TOK_ARG(ctx));
+	return scn_fail(p, p->toks[i].col, "expected %s after '%.*s', got '%.*s'", what,
+			SCN_TOK_ARG(ctx), SCN_TOK_ARG(p->toks[i]));
+}
+
+/* Returns 0 when token i is past the end of the line (the command is
+ * complete), else fails naming the first extra token. */
+static int scn_end(struct scn_parser *p, uint32_t i)
+{
+	struct scn_tok ctx;
+
+	if (i >= p->tok_count)
+		return 0;
+	ctx = scn_span(p, 0, i);
+	return scn_fail(p, p->toks[i].col,
+			"unexpected '%.*s' after complete command '%.*s'",
+			SCN_TOK_ARG(p->toks[i]), SCN_TOK_ARG(ctx));
+}
+
+/* Writes "a, b or c" (last_sep " or ") or "a, b, c" (last_sep ", "). */
+static void scn_join(const char *const *names, size_t count, const char *last_sep,
+		     char *buf, size_t size)
+{
+	size_t used = 0;
+
+	assert(size > 0);
+	buf[0] = '\0';
+	for (size_t i = 0; i < count && used < size; i++) {
+		const char *sep = i == 0 ? "" : i + 1 == count ? last_sep : ", ";
+		int n = snprintf(buf + used, size - used, "%s%s", sep, names[i]);
+		if (n < 0)
+			return;
+		used += (size_t)n;
+	}
+}
+
+/* ---------------------------------------------------------------- names */
+
+static const char *const scn_cmd_names[] = {
+	[SCN_CLUSTER] = "cluster",
+	[SCN_SEED] = "seed",
+	[SCN_SET] = "set",
+	[SCN_RUN] = "run",
+	[SCN_SERVICE_CREATE] = "service create",
+	[SCN_SERVICE_UPDATE] = "service update",
+	[SCN_SERVICE_RM] = "service rm",
+	[SCN_NODE_ADD] = "node add",
+	[SCN_NODE_RM] = "node rm",
+	[SCN_NODE_DRAIN] = "node drain",
+	[SCN_NODE_PAUSE] = "node pause",
+	[SCN_NODE_ACTIVATE] = "node activate",
+	[SCN_NODE_LABEL] = "node label",
+	[SCN_NODE_PROMOTE] = "node promote",
+	[SCN_NODE_DEMOTE] = "node demote",
+	[SCN_KILL] = "kill",
+	[SCN_RESTART] = "restart",
+	[SCN_PARTITION] = "partition",
+	[SCN_ISOLATE] = "isolate",
+	[SCN_LINK] = "link",
+	[SCN_HEAL] = "heal",
+	[SCN_IMAGE] = "image",
+	[SCN_EXPECT] = "expect",
+	[SCN_ALWAYS] = "always",
+};
+_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_ALWAYS + 1,
+	       "a name for every command");
+
+static const char *const scn_state_names[] = {
+	[SCN_TS_NEW] = "new",
+	[SCN_TS_PENDING] = "pending",
+	[SCN_TS_ASSIGNED] = "assigned",
+	[SCN_TS_ACCEPTED] = "accepted",
+	[SCN_TS_PREPARING] = "preparing",
+	[SCN_TS_READY] = "ready",
+	[SCN_TS_STARTING] = "starting",
+	[SCN_TS_RUNNING] = "running",
+	[SCN_TS_COMPLETE] = "complete",
+	[SCN_TS_SHUTDOWN] = "shutdown",
+	[SCN_TS_FAILED] = "failed",
+	[SCN_TS_REJECTED] = "rejected",
+	[SCN_TS_REMOVE] = "remove",
+	[SCN_TS_ORPHANED] = "orphaned",
+};
+_Static_assert(sizeof scn_state_names / sizeof scn_state_names[0] == SCN_TS_ORPHANED + 1,
+	       "a name for every task state");
+
+static const char *const scn_op_texts[] = {
+	[SCN_OP_EQ] = "==", [SCN_OP_NE] = "!=", [SCN_OP_LT] = "<",
+	[SCN_OP_LE] = "<=", [SCN_OP_GT] = ">",	[SCN_OP_GE] = ">=",
+};
+_Static_assert(sizeof scn_op_texts / sizeof scn_op_texts[0] == SCN_OP_GE + 1,
+	       "a text for every operator");
+
+/* The words of each choice key, indexed by their enum. */
+static const char *const scn_mode_names[] = {
+	[SCN_MODE_REPLICATED] = "replicated",
+	[SCN_MODE_GLOBAL] = "global",
+};
+static const char *const scn_restart_names[] = {
+	[SCN_RESTART_ANY] = "any",
+	[SCN_RESTART_ON_FAILURE] = "on-failure",
+	[SCN_RESTART_NONE] = "none",
+};
+static const char *const scn_fa_names[] = {
+	[SCN_FA_PAUSE] = "pause",
+	[SCN_FA_CONTINUE] = "continue",
+	[SCN_FA_ROLLBACK] = "rollback",
+};
+static const char *const scn_order_names[] = {
+	[SCN_ORDER_STOP_FIRST] = "stop-first",
+	[SCN_ORDER_START_FIRST] = "start-first",
+};
+
+#define SCN_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+#define SCN_COMMANDS_TEXT                                                                   \
+	"cluster, seed, set, run, service, node, kill, restart, partition, isolate, link, " \
+	"heal, image, expect, always"
+#define SCN_CONDS_TEXT \
+	"leader, no leader, running, store tasks, nodes ready, node or converged"
+#define SCN_OPS_TEXT "OP (one of == != < <= > >=)"
+
+/* Bytes a name may hold besides letters and digits (it starts with one). */
+#define SCN_NAME_EXTRA	"_.-"
+#define SCN_IMAGE_EXTRA "_.-:/@"
+
+/* Returns whether t is a name: a letter or digit, then letters, digits and
+ * bytes of extra. Length is checked apart (scn_name_len_ok). */
+static bool scn_name_ok(struct scn_tok t, const char *extra)
+{
+	if (t.len == 0 || !scn_is_alnum(t.s[0]))
+		return false;
+	for (uint32_t i = 1; i < t.len; i++)
+		if (!scn_is_alnum(t.s[i]) && (t.s[i] == '\0' || !strchr(extra, t.s[i])))
+			return false;
+	return true;
+}
+
+/* Fails when t is longer than LIMIT_NAME_BYTES_MAX. */
+static int scn_name_len_ok(struct scn_parser *p, struct scn_tok t)
+{
+	if (t.len <= LIMIT_NAME_BYTES_MAX)
+		return 0;
+	return scn_fail(p, t.col,
+			"name '%.*s' is longer than %u bytes (LIMIT_NAME_BYTES_MAX)",
+			SCN_TOK_ARG(t), LIMIT_NAME_BYTES_MAX);
+}
+
+/* Reads token i as a name (what says which, for the message) and copies it
+ * into *out (owned by the command). */
+static int scn_name_at(struct scn_parser *p, uint32_t from, uint32_t i, const char *what,
+		       const char *extra, char **out)
+{
+	int rv;
+
+	if (i >= p->tok_count || !scn_name_ok(p->toks[i], extra))
+		return scn_expected(p, from, i, what);
+	rv = scn_name_len_ok(p, p->toks[i]);
+	if (rv)
+		return rv;
+	*out = scn_tok_dup(p->toks[i]);
+	return *out ? 0 : scn_nomem(p);
+}
+
+/* Reads a KEY=VALUE value v as a name (kind names it in the message). */
+static int scn_value_name(struct scn_parser *p, struct scn_tok v, const char *kind,
+			  const char *extra, char **out)
+{
+	int rv;
+
+	if (!scn_name_ok(v, extra))
+		return scn_fail(
+			p, v.col,
+			"bad %s '%.*s' (expected letters, digits and %s, starting with a letter or digit)",
+			kind, SCN_TOK_ARG(v), extra);
+	rv = scn_name_len_ok(p, v);
+	if (rv)
+		return rv;
+	*out = scn_tok_dup(v);
+	return *out ? 0 : scn_nomem(p);
+}
+
+/* Reads v as one of names[0..count); *index gets its position. */
+static int scn_choice(struct scn_parser *p, struct scn_tok v, const char *kind,
+		      const char *const *names, size_t count, int *index)
+{
+	char list[256];
+
+	for (size_t i = 0; i < count; i++) {
+		if (scn_tok_is(v, names[i])) {
+			*index = (int)i;
+			return 0;
+		}
+	}
+	scn_join(names, count, " or ", list, sizeof list);
+	return scn_fail(p, v.col, "bad %s '%.*s' (expected %s)", kind, SCN_TOK_ARG(v),
+			list);
+}
+
+/* ---------------------------------------------------------------- numbers */
+
+enum scn_dec {
+	SCN_DEC_OK,
+	SCN_DEC_SYNTAX,	   /* no digits first, or a '.' without digits after */
+	SCN_DEC_RANGE,	   /* the whole part does not fit in 64 bits */
+	SCN_DEC_PRECISION, /* non-zero digits past `scale` decimals */
+};
+
+/* Parses the longest prefix of t of the form DIGITS[.DIGITS]: *whole gets the
+ * whole part, *frac the fraction scaled to `scale` decimals (0.25 with scale 6
+ * is 250000), *used the bytes read, so that callers can read a unit after. */
+static enum scn_dec scn_decimal(struct scn_tok t, unsigned scale, uint64_t *whole,
+				uint64_t *frac, uint32_t *used)
+{
+	uint64_t w = 0, f = 0;
+	bool range = false, precise = true;
+	unsigned k = 0;
+	uint32_t j = 0;
+
+	assert(scale <= 9);
+	*whole = 0;
+	*frac = 0;
+	*used = 0;
+	if (t.len == 0 || !scn_is_digit(t.s[0]))
+		return SCN_DEC_SYNTAX;
+	for (; j < t.len && scn_is_digit(t.s[j]); j++) {
+		unsigned d = (unsigned)(t.s[j] - '0');
+		if (range || w > (UINT64_MAX - d) / 10)
+			range = true;
+		else
+			w = w * 10 + d;
+	}
+	if (j < t.len && t.s[j] == '.') {
+		j++;
+		if (j >= t.len || !scn_is_digit(t.s[j]))
+			return SCN_DEC_SYNTAX;
+		for (; j < t.len && scn_is_digit(t.s[j]); j++) {
+			unsigned d = (unsigned)(t.s[j] - '0');
+			if (k < scale) {
+				f = f * 10 + d;
+				k++;
+			} else if (d != 0) {
+				precise = false;
+			}
+		}
+	}
+	for (; k < scale; k++)
+		f *= 10;
+	*whole = w;
+	*frac = f;
+	*used = j;
+	if (range)
+		return SCN_DEC_RANGE;
+	return precise ? SCN_DEC_OK : SCN_DEC_PRECISION;
+}
+
+/* Reads t as a whole number no larger than max; `limit` names the limit in
+ * the message, or is NULL when max is just what the field holds. */
+static int scn_uint(struct scn_parser *p, struct scn_tok t, const char *kind,
+		    uint64_t max, const char *limit, uint64_t *out)
+{
+	uint64_t v = 0;
+	bool over = false;
+
+	if (!scn_tok_all_digits(t))
+		return scn_fail(p, t.col,
+				"bad %s '%.*s' (expected a whole number, like 3)", kind,
+				SCN_TOK_ARG(t));
+	for (uint32_t i = 0; i < t.len; i++) {
+		unsigned d = (unsigned)(t.s[i] - '0');
+		if (over || v > (UINT64_MAX - d) / 10)
+			over = true;
+		else
+			v = v * 10 + d;
+	}
+	if (over || v > max) {
+		if (limit)
+			return scn_fail(p, t.col,
+					"%s %.*s is over the limit of %" PRIu64 " (%s)",
+					kind, SCN_TOK_ARG(t), max, limit);
+		return scn_fail(p, t.col, "%s %.*s is too large (at most %" PRIu64 ")",
+				kind, SCN_TOK_ARG(t), max);
+	}
+	*out = v;
+	return 0;
+}
+
+/* Reads t as a duration: a number with ms, s, m or h (decimals allowed, as
+ * 1.5s), a whole number of milliseconds, at most LIMIT_SCN_DURATION_MS_MAX. */
+static int scn_duration(struct scn_parser *p, struct scn_tok t, uint64_t *ms)
+{
+	uint64_t whole, frac, unit_ms, v;
+	uint32_t used;
+	enum scn_dec dec = scn_decimal(t, 6, &whole, &frac, &used);
+	struct scn_tok unit = scn_tok_tail(t, used);
+
+	if (dec == SCN_DEC_SYNTAX)
+		goto bad;
+	if (unit.len == 0)
+		return scn_fail(
+			p, t.col,
+			"bad duration '%.*s' (missing unit: expected ms, s, m or h, like 5s)",
+			SCN_TOK_ARG(t));
+	if (scn_tok_is(unit, "ms"))
+		unit_ms = 1;
+	else if (scn_tok_is(unit, "s"))
+		unit_ms = 1000;
+	else if (scn_tok_is(unit, "m"))
+		unit_ms = 60 * 1000;
+	else if (scn_tok_is(unit, "h"))
+		unit_ms = 3600 * 1000;
+	else
+		goto bad;
+	if (dec == SCN_DEC_RANGE || whole > LIMIT_SCN_DURATION_MS_MAX / unit_ms)
+		goto over;
+	if (dec == SCN_DEC_PRECISION || (frac * unit_ms) % 1000000 != 0)
+		return scn_fail(p, t.col, "bad duration '%.*s' (finer than 1ms)",
+				SCN_TOK_ARG(t));
+	v = whole * unit_ms + frac * unit_ms / 1000000;
+	if (v > LIMIT_SCN_DURATION_MS_MAX)
+		goto over;
+	*ms = v;
+	return 0;
+bad:
+	return scn_fail(
+		p, t.col,
+		"bad duration '%.*s' (expected a number with ms, s, m or h, like 250ms or 5s)",
+		SCN_TOK_ARG(t));
+over:
+	return scn_fail(p, t.col,
+			"duration '%.*s' is over the limit of %" PRIu64
+			"h (LIMIT_SCN_DURATION_MS_MAX)",
+			SCN_TOK_ARG(t),
+			(uint64_t)LIMIT_SCN_DURATION_MS_MAX / (3600 * 1000));
+}
+
+/* Reads t as D or D..D; the minimum may not be more than the maximum. */
+static int scn_range(struct scn_parser *p, struct scn_tok t, struct scn_range *r)
+{
+	uint32_t j;
+	int rv;
+
+	for (j = 0; j + 1 < t.len; j++)
+		if (t.s[j] == '.' && t.s[j + 1] == '.')
+			break;
+	if (j + 1 >= t.len) {
+		rv = scn_duration(p, t, &r->min_ms);
+		r->max_ms = r->min_ms;
+		return rv;
+	}
+	if (j == 0 || j + 2 == t.len)
+		return scn_fail(p, t.col,
+				"bad range '%.*s' (expected D..D, like 100ms..1s)",
+				SCN_TOK_ARG(t));
+	rv = scn_duration(p, scn_tok_head(t, j), &r->min_ms);
+	if (!rv)
+		rv = scn_duration(p, scn_tok_tail(t, j + 2), &r->max_ms);
+	if (!rv && r->min_ms > r->max_ms)
+		rv = scn_fail(p, t.col,
+			      "bad range '%.*s' (the minimum is more than the maximum)",
+			      SCN_TOK_ARG(t));
+	return rv;
+}
+
+/* Reads t as a size in bytes: a number, optionally with K, M, G or T
+ * (binary multiples, as Docker's) and B or iB; any case; 1.5G is allowed
+ * and rounds down to a whole byte. */
+static int scn_size(struct scn_parser *p, struct scn_tok t, uint64_t *bytes)
+{
+	static const char units[] = "kmgt";
+	uint64_t whole, frac, mult = 1, add;
+	uint32_t used;
+	enum scn_dec dec = scn_decimal(t, 6, &whole, &frac, &used);
+	struct scn_tok unit = scn_tok_tail(t, used);
+	const char *u;
+
+	if (dec == SCN_DEC_SYNTAX || dec == SCN_DEC_PRECISION)
+		goto bad;
+	if (unit.len > 0 && (u = memchr(units, scn_lower(unit.s[0]), 4)) != NULL) {
+		mult = 1024;
+		for (const char *k = units; k < u; k++)
+			mult *= 1024;
+		unit = scn_tok_tail(unit, 1);
+		if (!(unit.len == 0 || scn_tok_is_nocase(unit, "b") ||
+		      scn_tok_is_nocase(unit, "ib")))
+			goto bad;
+	} else if (!(unit.len == 0 || scn_tok_is_nocase(unit, "b"))) {
+		goto bad;
+	}
+	add = frac * mult / 1000000; /* frac < 10^6 and mult <= 2^40: no overflow */
+	if (dec == SCN_DEC_RANGE || whole > (UINT64_MAX - add) / mult)
+		return scn_fail(p, t.col,
+				"size '%.*s' is too large (at most %" PRIu64 " bytes)",
+				SCN_TOK_ARG(t), UINT64_MAX);
+	*bytes = whole * mult + add;
+	return 0;
+bad:
+	return scn_fail(
+		p, t.col,
+		"bad size '%.*s' (expected bytes or a number with K, M, G or T, like 512M or 2G)",
+		SCN_TOK_ARG(t));
+}
+
+/* Reads t as a probability or ratio, 0.2 or 20%, within 0..1, in parts per
+ * million (20% -> 200000; a percentage finer than 0.0001% rounds down). */
+static int scn_ppm(struct scn_parser *p, struct scn_tok t, const char *kind,
+		   uint32_t *ppm)
+{
+	uint64_t whole, frac, v;
+	uint32_t used;
+	enum scn_dec dec = scn_decimal(t, 6, &whole, &frac, &used);
+	struct scn_tok unit = scn_tok_tail(t, used);
+	bool percent = scn_tok_is(unit, "%");
+
+	if (dec == SCN_DEC_SYNTAX || dec == SCN_DEC_PRECISION ||
+	    (unit.len > 0 && !percent))
+		return scn_fail(
+			p, t.col,
+			"bad %s '%.*s' (expected a number from 0 to 1 or a percentage, like 0.2 or 20%%)",
+			kind, SCN_TOK_ARG(t));
+	if (dec == SCN_DEC_RANGE || whole > (percent ? 100 : 1))
+		goto over;
+	v = whole * 1000000 + frac;
+	if (percent)
+		v /= 100;
+	if (v > 1000000)
+		goto over;
+	*ppm = (uint32_t)v;
+	return 0;
+over:
+	return scn_fail(p, t.col,
+			"%s '%.*s' is out of range (expected 0..1 or 0%%..100%%)", kind,
+			SCN_TOK_ARG(t));
+}
+
+/* Reads t as a number of cpus with at most 3 decimals, in millicpus. */
+static int scn_millicpus(struct scn_parser *p, struct scn_tok t, const char *kind,
+			 uint64_t *out)
+{
+	uint64_t whole, frac;
+	uint32_t used;
+	enum scn_dec dec = scn_decimal(t, 3, &whole, &frac, &used);
+
+	if (dec == SCN_DEC_SYNTAX || used != t.len)
+		return scn_fail(
+			p, t.col,
+			"bad %s '%.*s' (expected a number of cpus, like 0.5 or 2)", kind,
+			SCN_TOK_ARG(t));
+	if (dec == SCN_DEC_PRECISION)
+		return scn_fail(
+			p, t.col,
+			"bad %s '%.*s' (finer than a millicpu: at most 3 decimals)", kind,
+			SCN_TOK_ARG(t));
+	if (dec == SCN_DEC_RANGE || whole > (UINT64_MAX - frac) / 1000)
+		return scn_fail(p, t.col, "%s '%.*s' is too large", kind, SCN_TOK_ARG(t));
+	*out = whole * 1000 + frac;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+#define SCN_WHAT_NODE "a node (mN, wN or leader)"
+
+/* Parses t as m<N>, w<N> (N >= 1, no leading zero) or leader. Returns false
+ * when t is none of these. A number past LIMIT_NODES_MAX reads as
+ * UINT32_MAX: well formed, but no such node can exist. */
+static bool scn_node_parse(struct scn_tok t, struct scn_node *node)
+{
+	uint32_t n = 0;
+
+	if (scn_tok_is(t, "leader")) {
+		*node = (struct scn_node){SCN_NODE_LEADER, 0};
+		return true;
+	}
+	if (t.len < 2 || (t.s[0] != 'm' && t.s[0] != 'w') || t.s[1] == '0')
+		return false;
+	for (uint32_t i = 1; i < t.len; i++) {
+		if (!scn_is_digit(t.s[i]))
+			return false;
+		if (n <= LIMIT_NODES_MAX)
+			n = n * 10 + (uint32_t)(t.s[i] - '0');
+	}
+	node->kind = t.s[0] == 'm' ? SCN_NODE_MANAGER : SCN_NODE_WORKER;
+	node->number = n > LIMIT_NODES_MAX ? UINT32_MAX : n;
+	assert(node->number >= 1);
+	return true;
+}
+
+static bool scn_node_same(struct scn_node a, struct scn_node b)
+{
+	return a.kind == b.kind && a.number == b.number;
+}
+
+/* Fails unless node (written as t) exists at this line: named by `cluster`
+ * or a `node add` before it. leader always exists. */
+static int scn_node_exists(struct scn_parser *p, struct scn_tok t, struct scn_node node)
+{
+	bool manager = node.kind == SCN_NODE_MANAGER;
+	uint32_t count = manager ? p->managers : p->workers;
+	char letter = manager ? 'm' : 'w';
+	char have[64];
+
+	if (node.kind == SCN_NODE_LEADER)
+		return 0;
+	if (node.number >= 1 && node.number <= count)
+		return 0;
+	if (count == 0)
+		snprintf(have, sizeof have, "no %s", manager ? "managers" : "workers");
+	else if (count == 1)
+		snprintf(have, sizeof have, "%c1", letter);
+	else
+		snprintf(have, sizeof have, "%c1..%c%" PRIu32, letter, letter, count);
+	return scn_fail(p, t.col, "node %.*s does not exist (cluster has %s)",
+			SCN_TOK_ARG(t), have);
+}
+
+/* Reads token i as a node that exists now (leader only if allow_leader);
+ * what is the "expected ..." text when it is no node. */
+static int scn_node_at(struct scn_parser *p, uint32_t from, uint32_t i, const char *what,
+		       bool allow_leader, struct scn_node *node)
+{
+	if (i >= p->tok_count || !scn_node_parse(p->toks[i], node) ||
+	    (!allow_leader && node->kind == SCN_NODE_LEADER))
+		return scn_expected(p, from, i, what);
+	return scn_node_exists(p, p->toks[i], *node);
+}
+
+/* ---------------------------------------------------------------- KEY=VALUE */
+
+/* One key a command accepts; bit is the command's own flag for it. */
+struct scn_key {
+	const char *name;
+	uint32_t bit;
+	bool repeat; /* may be given more than once */
+};
+
+struct scn_kv {
+	const struct scn_key *key;
+	struct scn_tok name;  /* as written */
+	struct scn_tok value; /* non-empty */
+};
+
+/* Which keys of a table one command gave, and where (by table index). */
+#define SCN_KEYS_MAX 32
+struct scn_seen {
+	uint32_t bits;
+	uint32_t col[SCN_KEYS_MAX];
+};
+
+static void scn_key_list(const struct scn_key *keys, size_t count, char *buf, size_t size)
+{
+	const char *names[SCN_KEYS_MAX] = {0};
+
+	assert(count <= SCN_KEYS_MAX);
+	for (size_t i = 0; i < count; i++)
+		names[i] = keys[i].name;
+	scn_join(names, count, ", ", buf, size);
+}
+
+/* Reads t as KEY=VALUE with KEY one of keys (for command `what`), not given
+ * before unless repeatable, and VALUE not empty. */
+static int scn_kv_read(struct scn_parser *p, struct scn_tok t, const struct scn_key *keys,
+		       size_t count, const char *what, struct scn_seen *seen,
+		       struct scn_kv *kv)
+{
+	const char *eq = memchr(t.s, '=', t.len);
+	char list[512];
+	uint32_t name_len;
+	size_t k;
+
+	assert(count <= SCN_KEYS_MAX);
+	if (!eq || eq == t.s) {
+		scn_key_list(keys, count, list, sizeof list);
+		return scn_fail(p, t.col,
+				"expected KEY=VALUE for %s, got '%.*s' (keys: %s)", what,
+				SCN_TOK_ARG(t), list);
+	}
+	name_len = (uint32_t)(eq - t.s);
+	kv->name = scn_tok_head(t, name_len);
+	kv->value = scn_tok_tail(t, name_len + 1);
+	for (k = 0; k < count; k++)
+		if (scn_tok_is(kv->name, keys[k].name))
+			break;
+	if (k == count) {
+		scn_key_list(keys, count, list, sizeof list);
+		return scn_fail(p, t.col, "unknown key '%.*s' for %s (expected %s)",
+				SCN_TOK_ARG(kv->name), what, list);
+	}
+	if (seen->bits & (1u << k)) {
+		if (!keys[k].repeat)
+			return scn_fail(
+				p, t.col,
+				"duplicate key '%s' (first given at column %" PRIu32 ")",
+				keys[k].name, seen->col[k]);
+	} else {
+		seen->bits |= 1u << k;
+		seen->col[k] = t.col;
+	}
+	if (kv->value.len == 0)
+		return scn_fail(p, kv->value.col, "missing value after '%s='",
+				keys[k].name);
+	kv->key = &keys[k];
+	return 0;
+}
+
+/* ---------------------------------------------------------------- services */
+
+static const struct scn_key scn_service_keys[] = {
+	{"replicas", SCN_SVC_REPLICAS, false},
+	{"mode", SCN_SVC_MODE, false},
+	{"image", SCN_SVC_IMAGE, false},
+	{"constraint", SCN_SVC_CONSTRAINT, true},
+	{"reserve-cpu", SCN_SVC_RESERVE_CPU, false},
+	{"reserve-mem", SCN_SVC_RESERVE_MEM, false},
+	{"max-per-node", SCN_SVC_MAX_PER_NODE, false},
+	{"spread", SCN_SVC_SPREAD, true},
+	{"restart", SCN_SVC_RESTART, false},
+	{"restart-delay", SCN_SVC_RESTART_DELAY, false},
+	{"restart-max", SCN_SVC_RESTART_MAX, false},
+	{"restart-window", SCN_SVC_RESTART_WINDOW, false},
+	{"update-parallelism", SCN_SVC_UPDATE_PARALLELISM, false},
+	{"update-delay", SCN_SVC_UPDATE_DELAY, false},
+	{"update-failure-action", SCN_SVC_UPDATE_FAILURE_ACTION, false},
+	{"update-order", SCN_SVC_UPDATE_ORDER, false},
+	{"update-monitor", SCN_SVC_UPDATE_MONITOR, false},
+	{"update-max-failure-ratio", SCN_SVC_UPDATE_MAX_FAILURE_RATIO, false},
+};
+
+#define SCN_LABELS_PREFIX "node.labels."
+
+static void scn_constraint_free(struct scn_constraint *c)
+{
+	free(c->key);
+	free(c->value);
+	free(c->text);
+	memset(c, 0, sizeof *c);
+}
+
+/* Reads v as a SwarmKit constraint: node.id, node.hostname, node.role or
+ * node.labels.KEY, then == or !=, then a non-empty value (node.role's is
+ * manager or worker). Fills *c (owned by the command) only on success. */
+static int scn_constraint(struct scn_parser *p, struct scn_tok v,
+			  struct scn_constraint *c)
+{
+	struct scn_tok key, value;
+	uint32_t j;
+
+	for (j = 0; j + 1 < v.len; j++)
+		if ((v.s[j] == '=' || v.s[j] == '!') && v.s[j + 1] == '=')
+			break;
+	if (j + 1 >= v.len || j == 0 || j + 2 == v.len)
+		goto bad;
+	key = scn_tok_head(v, j);
+	value = scn_tok_tail(v, j + 2);
+	if (scn_tok_has_prefix(key, SCN_LABELS_PREFIX)) {
+		struct scn_tok label =
+			scn_tok_tail(key, (uint32_t)strlen(SCN_LABELS_PREFIX));
+		if (!scn_name_ok(label, SCN_NAME_EXTRA) ||
+		    label.len > LIMIT_NAME_BYTES_MAX)
+			goto bad;
+	} else if (!scn_tok_is(key, "node.id") && !scn_tok_is(key, "node.hostname") &&
+		   !scn_tok_is(key, "node.role")) {
+		goto bad;
+	}
+	if (scn_tok_is(key, "node.role") && !scn_tok_is(value, "manager") &&
+	    !scn_tok_is(value, "worker"))
+		return scn_fail(p, value.col,
+				"bad constraint '%.*s' (node.role is manager or worker)",
+				SCN_TOK_ARG(v));
+	if (value.len > LIMIT_LABEL_BYTES_MAX)
+		return scn_fail(
+			p, value.col,
+			"constraint value is longer than %u bytes (LIMIT_LABEL_BYTES_MAX)",
+			LIMIT_LABEL_BYTES_MAX);
+	c->key = scn_tok_dup(key);
+	c->value = scn_tok_dup(value);
+	c->text = scn_tok_dup(v);
+	c->equal = v.s[j] == '=';
+	if (!c->key || !c->value || !c->text) {
+		scn_constraint_free(c);
+		return scn_nomem(p);
+	}
+	return 0;
+bad:
+	return scn_fail(
+		p, v.col,
+		"bad constraint '%.*s' (expected node.id, node.hostname, node.role or "
+		"node.labels.KEY, then == or !=, then a value, like node.role==worker)",
+		SCN_TOK_ARG(v));
+}
+
+/* Reads v as a spread preference over a node label, `zone` or
+ * `node.labels.zone`; *out gets the label key ("zone"). */
+static int scn_spread(struct scn_parser *p, struct scn_tok v, char **out)
+{
+	struct scn_tok label = v;
+
+	if (scn_tok_has_prefix(v, SCN_LABELS_PREFIX))
+		label = scn_tok_tail(v, (uint32_t)strlen(SCN_LABELS_PREFIX));
+	else if (scn_tok_has_prefix(v, "node.") || scn_tok_has_prefix(v, "engine."))
+		label.len = 0; /* only node labels spread */
+	if (!scn_name_ok(label, SCN_NAME_EXTRA))
+		return scn_fail(
+			p, v.col,
+			"bad spread '%.*s' (expected a node label, like zone or node.labels.zone)",
+			SCN_TOK_ARG(v));
+	if (scn_name_len_ok(p, label))
+		return CS_EINVAL;
+	*out = scn_tok_dup(label);
+	return *out ? 0 : scn_nomem(p);
+}
+
+/* Applies one KEY=VALUE of service create or update to svc. */
+static int scn_service_key(struct scn_parser *p, struct scn_service *svc,
+			   const struct scn_kv *kv)
+{
+	struct scn_tok v = kv->value;
+	int index = 0;
+	int rv;
+
+	switch ((enum scn_svc_key)kv->key->bit) {
+	case SCN_SVC_REPLICAS:
+		rv = scn_uint(p, v, "replicas", LIMIT_SCN_REPLICAS_MAX,
+			      "LIMIT_SCN_REPLICAS_MAX", &svc->replicas);
+		break;
+	case SCN_SVC_MODE:
+		rv = scn_choice(p, v, "mode", scn_mode_names, SCN_COUNT(scn_mode_names),
+				&index);
+		svc->mode = (enum scn_mode)index;
+		break;
+	case SCN_SVC_IMAGE:
+		rv = scn_value_name(p, v, "image", SCN_IMAGE_EXTRA, &svc->image);
+		break;
+	case SCN_SVC_CONSTRAINT:
+		if (svc->constraint_count == LIMIT_SCN_CONSTRAINTS_MAX)
+			return scn_fail(
+				p, kv->name.col,
+				"more than %u constraints (LIMIT_SCN_CONSTRAINTS_MAX)",
+				LIMIT_SCN_CONSTRAINTS_MAX);
+		rv = scn_constraint(p, v, &svc->constraints[svc->constraint_count]);
+		if (!rv)
+			svc->constraint_count++;
+		break;
+	case SCN_SVC_RESERVE_CPU:
+		rv = scn_millicpus(p, v, "reserve-cpu", &svc->reserve_millicpu);
+		break;
+	case SCN_SVC_RESERVE_MEM: rv = scn_size(p, v, &svc->reserve_mem_bytes); break;
+	case SCN_SVC_MAX_PER_NODE:
+		rv = scn_uint(p, v, "max-per-node", LIMIT_SCN_REPLICAS_MAX,
+			      "LIMIT_SCN_REPLICAS_MAX", &svc->max_per_node);
+		break;
+	case SCN_SVC_SPREAD:
+		if (svc->spread_count == LIMIT_SCN_SPREADS_MAX)
+			return scn_fail(p, kv->name.col,
+					"more than %u spreads (LIMIT_SCN_SPREADS_MAX)",
+					LIMIT_SCN_SPREADS_MAX);
+		rv = scn_spread(p, v, &svc->spreads[svc->spread_count]);
+		if (!rv)
+			svc->spread_count++;
+		break;
+	case SCN_SVC_RESTART:
+		rv = scn_choice(p, v, "restart", scn_restart_names,
+				SCN_COUNT(scn_restart_names), &index);
+		svc->restart = (enum scn_restart)index;
+		break;
+	case SCN_SVC_RESTART_DELAY:
+		rv = scn_duration(p, v, &svc->restart_delay_ms);
+		break;
+	case SCN_SVC_RESTART_MAX:
+		rv = scn_uint(p, v, "restart-max", UINT64_MAX, NULL, &svc->restart_max);
+		break;
+	case SCN_SVC_RESTART_WINDOW:
+		rv = scn_duration(p, v, &svc->restart_window_ms);
+		break;
+	case SCN_SVC_UPDATE_PARALLELISM:
+		rv = scn_uint(p, v, "update-parallelism", LIMIT_SCN_REPLICAS_MAX,
+			      "LIMIT_SCN_REPLICAS_MAX", &svc->update_parallelism);
+		break;
+	case SCN_SVC_UPDATE_DELAY: rv = scn_duration(p, v, &svc->update_delay_ms); break;
+	case SCN_SVC_UPDATE_FAILURE_ACTION:
+		rv = scn_choice(p, v, "update-failure-action", scn_fa_names,
+				SCN_COUNT(scn_fa_names), &index);
+		svc->update_failure_action = (enum scn_failure_action)index;
+		break;
+	case SCN_SVC_UPDATE_ORDER:
+		rv = scn_choice(p, v, "update-order", scn_order_names,
+				SCN_COUNT(scn_order_names), &index);
+		svc->update_order = (enum scn_update_order)index;
+		break;
+	case SCN_SVC_UPDATE_MONITOR:
+		rv = scn_duration(p, v, &svc->update_monitor_ms);
+		break;
+	case SCN_SVC_UPDATE_MAX_FAILURE_RATIO:
+		rv = scn_ppm(p, v, "ratio", &svc->update_max_failure_ratio_ppm);
+		break;
+	default: assert(!"a service key without a case"); rv = CS_EINVAL;
+	}
+	if (!rv)
+		svc->set |= kv->key->bit;
+	return rv;
+}
+
+static void scn_service_free(struct scn_service *svc)
+{
+	free(svc->name);
+	free(svc->image);
+	for (size_t i = 0; i < svc->constraint_count; i++)
+		scn_constraint_free(&svc->constraints[i]);
+	for (size_t i = 0; i < svc->spread_count; i++)
+		free(svc->spreads[i]);
+	memset(svc, 0, sizeof *svc);
+}
+
+/* service create NAME KEY=VALUE... | service update NAME KEY=VALUE... |
+ * service rm NAME. A create starts from docker service create's defaults
+ * (1 replica, restart any after 5s, update 1 at a time, pause on failure,
+ * stop-first, monitor 5s); an update changes only the keys it gives. */
+static int scn_parse_service(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	struct scn_service *svc = &cmd->u.service;
+	struct scn_seen seen = {0};
+	uint32_t replicas_col = 0, mode_col = 0;
+	const char *what;
+	int rv;
+
+	if (p->tok_count < 2)
+		return scn_expected(p, 0, 1, "create, update or rm");
+	if (scn_tok_is(p->toks[1], "create"))
+		cmd->kind = SCN_SERVICE_CREATE;
+	else if (scn_tok_is(p->toks[1], "update"))
+		cmd->kind = SCN_SERVICE_UPDATE;
+	else if (scn_tok_is(p->toks[1], "rm"))
+		cmd->kind = SCN_SERVICE_RM;
+	else
+		return scn_fail(
+			p, p->toks[1].col,
+			"unknown service command '%.*s' (expected create, update or rm)",
+			SCN_TOK_ARG(p->toks[1]));
+	if (cmd->kind == SCN_SERVICE_RM) {
+		rv = scn_name_at(p, 0, 2, "a service name", SCN_NAME_EXTRA,
+				 &cmd->u.service_name);
+		return rv ? rv : scn_end(p, 3);
+	}
+	rv = scn_name_at(p, 0, 2, "a service name", SCN_NAME_EXTRA, &svc->name);
+	if (rv)
+		return rv;
+	what = scn_cmd_names[cmd->kind];
+	if (cmd->kind == SCN_SERVICE_CREATE) {
+		svc->replicas = 1;
+		svc->mode = SCN_MODE_REPLICATED;
+		svc->restart = SCN_RESTART_ANY;
+		svc->restart_delay_ms = 5000;
+		svc->update_parallelism = 1;
+		svc->update_failure_action = SCN_FA_PAUSE;
+		svc->update_order = SCN_ORDER_STOP_FIRST;
+		svc->update_monitor_ms = 5000;
+	} else if (p->tok_count == 3) {
+		return scn_expected(p, 0, 3, "KEY=VALUE");
+	}
+	for (uint32_t i = 3; i < p->tok_count; i++) {
+		struct scn_kv kv;
+
+		rv = scn_kv_read(p, p->toks[i], scn_service_keys,
+				 SCN_COUNT(scn_service_keys), what, &seen, &kv);
+		if (!rv)
+			rv = scn_service_key(p, svc, &kv);
+		if (rv)
+			return rv;
+		if (kv.key->bit == SCN_SVC_REPLICAS)
+			replicas_col = p->toks[i].col;
+		if (kv.key->bit == SCN_SVC_MODE)
+			mode_col = p->toks[i].col;
+	}
+	if ((svc->set & SCN_SVC_REPLICAS) && (svc->set & SCN_SVC_MODE) &&
+	    svc->mode == SCN_MODE_GLOBAL)
+		return scn_fail(
+			p, replicas_col > mode_col ? replicas_col : mode_col,
+			"replicas= cannot be used with mode=global (a global service runs "
+			"one task on every node)");
+	if (cmd->kind == SCN_SERVICE_CREATE && svc->mode == SCN_MODE_GLOBAL)
+		svc->replicas = 0;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- conditions */
+
+static bool scn_op_parse(struct scn_tok t, enum scn_op *op)
+{
+	for (size_t i = 0; i < SCN_COUNT(scn_op_texts); i++) {
+		if (scn_tok_is(t, scn_op_texts[i])) {
+			*op = (enum scn_op)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Reads `OP N` at tokens i and i+1 of the condition that starts at from. */
+static int scn_op_count(struct scn_parser *p, uint32_t from, uint32_t *i,
+			struct scn_cond *c)
+{
+	int rv;
+
+	if (*i >= p->tok_count || !scn_op_parse(p->toks[*i], &c->op))
+		return scn_expected(p, from, *i, SCN_OPS_TEXT);
+	(*i)++;
+	if (*i >= p->tok_count || !scn_tok_all_digits(p->toks[*i]))
+		return scn_expected(p, from, *i, "a count");
+	rv = scn_uint(p, p->toks[*i], "count", UINT64_MAX, NULL, &c->count);
+	if (rv)
+		return rv;
+	(*i)++;
+	return 0;
+}
+
+/* Reads token *i as a keyword, or fails expecting it. */
+static int scn_keyword(struct scn_parser *p, uint32_t from, uint32_t *i, const char *word,
+		       const char *what)
+{
+	if (*i >= p->tok_count || !scn_tok_is(p->toks[*i], word))
+		return scn_expected(p, from, *i, what);
+	(*i)++;
+	return 0;
+}
+
+/* Reads token *i as state=STATE (STATE in any case). */
+static int scn_state(struct scn_parser *p, uint32_t from, uint32_t *i,
+		     enum scn_task_state *state)
+{
+	struct scn_tok v;
+	char list[256];
+
+	if (*i >= p->tok_count || !scn_tok_has_prefix(p->toks[*i], "state="))
+		return scn_expected(p, from, *i, "state=STATE");
+	v = scn_tok_tail(p->toks[*i], (uint32_t)strlen("state="));
+	for (size_t k = 0; k < SCN_COUNT(scn_state_names); k++) {
+		if (scn_tok_is_nocase(v, scn_state_names[k])) {
+			*state = (enum scn_task_state)k;
+			(*i)++;
+			return 0;
+		}
+	}
+	scn_join(scn_state_names, SCN_COUNT(scn_state_names), " or ", list, sizeof list);
+	return scn_fail(p, v.col, "unknown task state '%.*s' (expected %s)",
+			SCN_TOK_ARG(v), list);
+}
+
+/* Reads the condition at token *i, leaving *i just past it. Tokens come
+ * from SCN_LEX_COND, so operators stand alone. Messages quote the condition
+ * from its start. */
+static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
+{
+	uint32_t from = *i;
+	struct scn_tok t;
+	int rv;
+
+	if (*i >= p->tok_count)
+		return scn_expected(p, 0, *i, "a condition (" SCN_CONDS_TEXT ")");
+	t = p->toks[(*i)++];
+	if (scn_tok_is(t, "leader")) {
+		c->kind = SCN_COND_LEADER;
+		if (*i < p->tok_count && scn_op_parse(p->toks[*i], &c->op)) {
+			if (c->op != SCN_OP_EQ && c->op != SCN_OP_NE)
+				return scn_fail(
+					p, p->toks[*i].col,
+					"leader can only be compared with == or !=, got '%.*s'",
+					SCN_TOK_ARG(p->toks[*i]));
+			c->kind = SCN_COND_LEADER_IS;
+			(*i)++;
+			rv = scn_node_at(p, from, *i, "a node (mN or wN)", false,
+					 &c->node);
+			if (rv)
+				return rv;
+			(*i)++;
+		}
+		return 0;
+	}
+	if (scn_tok_is(t, "no")) {
+		c->kind = SCN_COND_NO_LEADER;
+		return scn_keyword(p, from, i, "leader", "'leader'");
+	}
+	if (scn_tok_is(t, "running")) {
+		c->kind = SCN_COND_RUNNING;
+		rv = scn_name_at(p, from, *i, "a service name", SCN_NAME_EXTRA,
+				 &c->service);
+		if (rv)
+			return rv;
+		(*i)++;
+		if (*i < p->tok_count && scn_tok_is(p->toks[*i], "on")) {
+			(*i)++;
+			rv = scn_node_at(p, from, *i, SCN_WHAT_NODE, true, &c->node);
+			if (rv)
+				return rv;
+			c->has_node = true;
+			(*i)++;
+		}
+		return scn_op_count(p, from, i, c);
+	}
+	if (scn_tok_is(t, "store")) {
+		c->kind = SCN_COND_STORE_TASKS;
+		rv = scn_keyword(p, from, i, "tasks", "'tasks'");
+		if (!rv)
+			rv = scn_name_at(p, from, *i, "a service name", SCN_NAME_EXTRA,
+					 &c->service);
+		if (rv)
+			return rv;
+		(*i)++;
+		rv = scn_state(p, from, i, &c->state);
+		return rv ? rv : scn_op_count(p, from, i, c);
+	}
+	if (scn_tok_is(t, "nodes")) {
+		c->kind = SCN_COND_NODES_READY;
+		rv = scn_keyword(p, from, i, "ready", "'ready'");
+		return rv ? rv : scn_op_count(p, from, i, c);
+	}
+	if (scn_tok_is(t, "node")) {
+		c->kind = SCN_COND_NODE_STATUS;
+		rv = scn_node_at(p, from, *i, SCN_WHAT_NODE, true, &c->node);
+		if (rv)
+			return rv;
+		(*i)++;
+		if (*i < p->tok_count && scn_tok_is(p->toks[*i], "ready"))
+			c->node_ready = true;
+		else if (*i >= p->tok_count || !scn_tok_is(p->toks[*i], "down"))
+			return scn_expected(p, from, *i, "ready or down");
+		(*i)++;
+		return 0;
+	}
+	if (scn_tok_is(t, "converged")) {
+		c->kind = SCN_COND_CONVERGED;
+		return 0;
+	}
+	return scn_fail(p, t.col,
+			"unknown condition '%.*s' (expected " SCN_CONDS_TEXT ")",
+			SCN_TOK_ARG(t));
+}
+
+/* expect COND [within DUR] | always COND */
+static int scn_parse_expect(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	bool always = scn_tok_is(p->toks[0], "always");
+	uint32_t i = 1;
+	int rv;
+
+	cmd->kind = always ? SCN_ALWAYS : SCN_EXPECT;
+	scn_lex(p, SCN_LEX_COND);
+	rv = scn_cond(p, &i, &cmd->u.expect.cond);
+	if (rv)
+		return rv;
+	if (i < p->tok_count && scn_tok_is(p->toks[i], "within")) {
+		if (always)
+			return scn_fail(
+				p, p->toks[i].col,
+				"'within' cannot follow always (always COND must hold after "
+				"every event; use expect COND within DUR)");
+		if (i + 1 >= p->tok_count)
+			return scn_expected(p, 1, i + 1, "a duration");
+		rv = scn_duration(p, p->toks[i + 1], &cmd->u.expect.within_ms);
+		if (rv)
+			return rv;
+		cmd->u.expect.has_within = true;
+		i += 2;
+	}
+	if (!always && i < p->tok_count)
+		return scn_expected(p, 0, i, "'within DUR' or end of line");
+	return scn_end(p, i);
+}
+
+/* ---------------------------------------------------------------- network */
+
+/* A node named in a partition, where, and in which group. */
+struct scn_named {
+	struct scn_node node;
+	uint32_t col;
+	uint32_t group;
+};
+
+#define SCN_WHAT_GROUP "a group (node names or *)"
+
+/* Copies the nodes of each group out of named[0..count) into part. */
+static int scn_partition_fill(struct scn_parser *p, struct scn_partition *part,
+			      const struct scn_named *named, uint32_t count)
+{
+	for (size_t g = 0; g < part->group_count; g++) {
+		struct scn_group *grp = &part->groups[g];
+		size_t n = 0;
+
+		for (uint32_t k = 0; k < count; k++)
+			n += named[k].group == g;
+		assert(grp->star ? n == 0 : n > 0);
+		if (n == 0)
+			continue;
+		grp->nodes = malloc(n * sizeof *grp->nodes);
+		if (!grp->nodes)
+			return scn_nomem(p);
+		for (uint32_t k = 0; k < count; k++)
+			if (named[k].group == g)
+				grp->nodes[grp->node_count++] = named[k].node;
+		assert(grp->node_count == n);
+	}
+	return 0;
+}
+
+/* partition G1 | G2 [| G3 ...]: a group is node names (separated by blanks
+ * or commas) or `*`, every node not named elsewhere. */
+static int scn_parse_partition(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	struct scn_partition *part = &cmd->u.partition;
+	struct scn_named *named;
+	uint32_t named_count = 0, group = 0, group_size = 0, star_col = 0;
+	int rv = 0;
+
+	cmd->kind = SCN_PARTITION;
+	scn_lex(p, SCN_LEX_GROUPS);
+	named = malloc(p->tok_count * sizeof *named);
+	if (!named)
+		return scn_nomem(p);
+	for (uint32_t i = 1; i < p->tok_count; i++) {
+		struct scn_tok t = p->toks[i];
+		struct scn_node node;
+		char name[32];
+
+		if (scn_tok_is(t, "|")) {
+			if (group_size == 0) {
+				rv = scn_expected(p, 0, i, SCN_WHAT_GROUP);
+				break;
+			}
+			if (group + 1 == LIMIT_SCN_GROUPS_MAX) {
+				rv = scn_fail(
+					p, t.col,
+					"more than %u groups (LIMIT_SCN_GROUPS_MAX)",
+					LIMIT_SCN_GROUPS_MAX);
+				break;
+			}
+			group++;
+			group_size = 0;
+			continue;
+		}
+		if (scn_tok_is(t, "*") || part->groups[group].star) {
+			if (group_size > 0) {
+				rv = scn_fail(p, t.col,
+					      "'*' must be a group of its own (separate "
+					      "groups with '|')");
+				break;
+			}
+			if (star_col) {
+				rv = scn_fail(
+					p, t.col,
+					"second '*' group (the first is at column %" PRIu32
+					")",
+					star_col);
+				break;
+			}
+			star_col = t.col;
+			part->groups[group].star = true;
+			group_size++;
+			continue;
+		}
+		rv = scn_node_at(p, 0, i, SCN_WHAT_NODE " or *", true, &node);
+		for (uint32_t k = 0; k < named_count && !rv; k++) {
+			if (!scn_node_same(named[k].node, node))
+				continue;
+			scn_node_name(node, name, sizeof name);
+			if (named[k].group == group)
+				rv = scn_fail(
+					p, t.col,
+					"node %s is named twice in one group (first at column %" PRIu32
+					")",
+					name, named[k].col);
+			else
+				rv = scn_fail(
+					p, t.col,
+					"node %s is in two groups (first at column %" PRIu32
+					")",
+					name, named[k].col);
+		}
+		if (rv)
+			break;
+		assert(named_count < p->tok_count);
+		named[named_count++] = (struct scn_named){node, t.col, group};
+		group_size++;
+	}
+	if (rv)
+		goto out_named;
+	if (group_size == 0) {
+		rv = scn_expected(p, 0, p->tok_count, SCN_WHAT_GROUP);
+		goto out_named;
+	}
+	part->group_count = group + 1;
+	if (part->group_count < 2) {
+		rv = scn_fail(
+			p, p->toks[0].col,
+			"partition needs at least two groups separated by '|', got one");
+		goto out_named;
+	}
+	rv = scn_partition_fill(p, part, named, named_count);
+out_named:
+	free(named);
+	return rv;
+}
+
+/* isolate NODE: the same as partition NODE | * */
+static int scn_parse_isolate(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	struct scn_partition *part = &cmd->u.partition;
+	struct scn_node node;
+	int rv;
+
+	cmd->kind = SCN_ISOLATE;
+	rv = scn_node_at(p, 0, 1, SCN_WHAT_NODE, true, &node);
+	if (!rv)
+		rv = scn_end(p, 2);
+	if (rv)
+		return rv;
+	part->groups[0].nodes = malloc(sizeof *part->groups[0].nodes);
+	if (!part->groups[0].nodes)
+		return scn_nomem(p);
+	part->groups[0].nodes[0] = node;
+	part->groups[0].node_count = 1;
+	part->groups[1].star = true;
+	part->group_count = 2;
+	return 0;
+}
+
+enum scn_link_key {
+	SCN_LK_LOSS = 1u << 0,
+	SCN_LK_DELAY = 1u << 1,
+	SCN_LK_DUP = 1u << 2,
+	SCN_LK_REORDER = 1u << 3,
+};
+
+/* link A B [KEY=VALUE...] | link A -> B [KEY=VALUE...] */
+static int scn_parse_link(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	static const struct scn_key keys[] = {
+		{"loss", SCN_LK_LOSS, false},
+		{"delay", SCN_LK_DELAY, false},
+		{"dup", SCN_LK_DUP, false},
+		{"reorder", SCN_LK_REORDER, false},
+	};
+	struct scn_link *l = &cmd->u.link;
+	struct scn_seen seen = {0};
+	uint32_t i = 2;
+	int rv;
+
+	cmd->kind = SCN_LINK;
+	rv = scn_node_at(p, 0, 1, SCN_WHAT_NODE, true, &l->a);
+	if (rv)
+		return rv;
+	if (i < p->tok_count && scn_tok_is(p->toks[i], "->")) {
+		l->one_way = true;
+		i++;
+	}
+	rv = scn_node_at(p, 0, i, l->one_way ? SCN_WHAT_NODE : SCN_WHAT_NODE " or '->'",
+			 true, &l->b);
+	if (rv)
+		return rv;
+	if (scn_node_same(l->a, l->b))
+		return scn_fail(p, p->toks[i].col,
+				"link needs two different nodes, got %.*s twice",
+				SCN_TOK_ARG(p->toks[i]));
+	for (i++; i < p->tok_count; i++) {
+		struct scn_kv kv;
+
+		rv = scn_kv_read(p, p->toks[i], keys, SCN_COUNT(keys), "link", &seen,
+				 &kv);
+		if (rv)
+			return rv;
+		switch ((enum scn_link_key)kv.key->bit) {
+		case SCN_LK_LOSS:
+			l->has_loss = true;
+			rv = scn_ppm(p, kv.value, "probability", &l->loss_ppm);
+			break;
+		case SCN_LK_DELAY:
+			l->has_delay = true;
+			rv = scn_range(p, kv.value, &l->delay);
+			break;
+		case SCN_LK_DUP:
+			l->has_dup = true;
+			rv = scn_ppm(p, kv.value, "probability", &l->dup_ppm);
+			break;
+		case SCN_LK_REORDER:
+			l->has_reorder = true;
+			rv = scn_ppm(p, kv.value, "probability", &l->reorder_ppm);
+			break;
+		}
+		if (rv)
+			return rv;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- commands */
+
+enum scn_cluster_key {
+	SCN_CK_MANAGERS = 1u << 0,
+	SCN_CK_WORKERS = 1u << 1,
+	SCN_CK_CPUS = 1u << 2,
+	SCN_CK_MEMORY = 1u << 3,
+};
+
+/* cluster [managers=N] [workers=N] [cpus=C] [memory=M]: once, before every
+ * command but seed and set. Defaults: 1 manager, 0 workers, 4 cpus, 8G. */
+static int scn_parse_cluster(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	static const struct scn_key keys[] = {
+		{"managers", SCN_CK_MANAGERS, false},
+		{"workers", SCN_CK_WORKERS, false},
+		{"cpus", SCN_CK_CPUS, false},
+		{"memory", SCN_CK_MEMORY, false},
+	};
+	struct scn_cluster *c = &cmd->u.cluster;
+	struct scn_seen seen = {0};
+	uint64_t managers = 1, workers = 0;
+	uint32_t workers_col = 0;
+	int rv = 0;
+
+	cmd->kind = SCN_CLUSTER;
+	if (p->cluster_line)
+		return scn_fail(p, p->toks[0].col,
+				"second 'cluster' (the first is at line %" PRIu32 ")",
+				p->cluster_line);
+	c->millicpus = 4000;
+	c->memory_bytes = 8ull << 30;
+	for (uint32_t i = 1; i < p->tok_count && !rv; i++) {
+		struct scn_kv kv;
+
+		rv = scn_kv_read(p, p->toks[i], keys, SCN_COUNT(keys), "cluster", &seen,
+				 &kv);
+		if (rv)
+			return rv;
+		switch ((enum scn_cluster_key)kv.key->bit) {
+		case SCN_CK_MANAGERS:
+			rv = scn_uint(p, kv.value, "managers", LIMIT_MANAGERS_MAX,
+				      "LIMIT_MANAGERS_MAX", &managers);
+			if (!rv && managers == 0)
+				rv = scn_fail(
+					p, kv.value.col,
+					"managers must be at least 1 (a cluster needs a manager)");
+			break;
+		case SCN_CK_WORKERS:
+			workers_col = kv.value.col;
+			rv = scn_uint(p, kv.value, "workers", LIMIT_NODES_MAX,
+				      "LIMIT_NODES_MAX", &workers);
+			break;
+		case SCN_CK_CPUS:
+			rv = scn_millicpus(p, kv.value, "cpus", &c->millicpus);
+			if (!rv && c->millicpus == 0)
+				rv = scn_fail(p, kv.value.col,
+					      "cpus must be more than 0");
+			break;
+		case SCN_CK_MEMORY:
+			rv = scn_size(p, kv.value, &c->memory_bytes);
+			if (!rv && c->memory_bytes == 0)
+				rv = scn_fail(p, kv.value.col,
+					      "memory must be more than 0");
+			break;
+		}
+	}
+	if (rv)
+		return rv;
+	if (managers + workers > LIMIT_NODES_MAX)
+		return scn_fail(p, workers_col,
+				"cluster of %" PRIu64
+				" nodes is over the limit of %u (LIMIT_NODES_MAX)",
+				managers + workers, LIMIT_NODES_MAX);
+	c->managers = (uint32_t)managers;
+	c->workers = (uint32_t)workers;
+	p->cluster_line = p->line_no;
+	p->managers = c->managers;
+	p->workers = c->workers;
+	p->script->managers_total = p->managers;
+	p->script->workers_total = p->workers;
+	return 0;
+}
+
+/* seed N: once; N is any 64-bit unsigned number. */
+static int scn_parse_seed(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	int rv;
+
+	cmd->kind = SCN_SEED;
+	if (p->seed_line)
+		return scn_fail(p, p->toks[0].col,
+				"second 'seed' (the first is at line %" PRIu32 ")",
+				p->seed_line);
+	if (p->tok_count < 2)
+		return scn_expected(p, 0, 1, "a seed (a whole number)");
+	rv = scn_uint(p, p->toks[1], "seed", UINT64_MAX, NULL, &cmd->u.seed);
+	if (!rv)
+		rv = scn_end(p, 2);
+	if (rv)
+		return rv;
+	p->seed_line = p->line_no;
+	p->script->has_seed = true;
+	p->script->seed = cmd->u.seed;
+	return 0;
+}
+
+/* set KEY=VALUE...: at least one. */
+static int scn_parse_set(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	static const struct scn_key keys[] = {
+		{"heartbeat", SCN_SET_HEARTBEAT, false},
+		{"election-ticks", SCN_SET_ELECTION_TICKS, false},
+		{"tick", SCN_SET_TICK, false},
+		{"history", SCN_SET_HISTORY, false},
+		{"snapshot-every", SCN_SET_SNAPSHOT_EVERY, false},
+	};
+	struct scn_settings *s = &cmd->u.settings;
+	struct scn_seen seen = {0};
+	int rv = 0;
+
+	cmd->kind = SCN_SET;
+	if (p->tok_count < 2)
+		return scn_expected(
+			p, 0, 1,
+			"KEY=VALUE (heartbeat, election-ticks, tick, history, snapshot-every)");
+	for (uint32_t i = 1; i < p->tok_count; i++) {
+		struct scn_kv kv;
+
+		rv = scn_kv_read(p, p->toks[i], keys, SCN_COUNT(keys), "set", &seen, &kv);
+		if (rv)
+			return rv;
+		switch ((enum scn_set_key)kv.key->bit) {
+		case SCN_SET_HEARTBEAT:
+			rv = scn_duration(p, kv.value, &s->heartbeat_ms);
+			if (!rv && s->heartbeat_ms == 0)
+				rv = scn_fail(p, kv.value.col,
+					      "heartbeat must be more than 0");
+			break;
+		case SCN_SET_ELECTION_TICKS:
+			rv = scn_uint(p, kv.value, "election-ticks", UINT32_MAX, NULL,
+				      &s->election_ticks);
+			if (!rv && s->election_ticks == 0)
+				rv = scn_fail(p, kv.value.col,
+					      "election-ticks must be at least 1");
+			break;
+		case SCN_SET_TICK:
+			rv = scn_duration(p, kv.value, &s->tick_ms);
+			if (!rv && s->tick_ms == 0)
+				rv = scn_fail(p, kv.value.col,
+					      "tick must be more than 0");
+			break;
+		case SCN_SET_HISTORY:
+			rv = scn_uint(p, kv.value, "history", UINT32_MAX, NULL,
+				      &s->history);
+			break;
+		case SCN_SET_SNAPSHOT_EVERY:
+			rv = scn_uint(p, kv.value, "snapshot-every", UINT64_MAX, NULL,
+				      &s->snapshot_every);
+			break;
+		}
+		if (rv)
+			return rv;
+		s->set |= kv.key->bit;
+	}
+	return 0;
+}
+
+/* run DUR */
+static int scn_parse_run(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	int rv;
+
+	cmd->kind = SCN_RUN;
+	if (p->tok_count < 2)
+		return scn_expected(p, 0, 1, "a duration");
+	rv = scn_duration(p, p->toks[1], &cmd->u.run_ms);
+	return rv ? rv : scn_end(p, 2);
+}
+
+/* node add worker|manager (named next in sequence) | node rm|drain|pause|
+ * activate|promote|demote NODE | node label NODE KEY=VALUE */
+static int scn_parse_node(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	static const struct {
+		const char *name;
+		enum scn_cmd_kind kind;
+	} subs[] = {
+		{"add", SCN_NODE_ADD},		 {"rm", SCN_NODE_RM},
+		{"drain", SCN_NODE_DRAIN},	 {"pause", SCN_NODE_PAUSE},
+		{"activate", SCN_NODE_ACTIVATE}, {"label", SCN_NODE_LABEL},
+		{"promote", SCN_NODE_PROMOTE},	 {"demote", SCN_NODE_DEMOTE},
+	};
+	const char *subs_text =
+		"add, rm, drain, pause, activate, label, promote or demote";
+	struct scn_tok t;
+	const char *eq;
+	size_t k;
+	int rv;
+
+	if (p->tok_count < 2)
+		return scn_expected(p, 0, 1, subs_text);
+	for (k = 0; k < SCN_COUNT(subs); k++)
+		if (scn_tok_is(p->toks[1], subs[k].name))
+			break;
+	if (k == SCN_COUNT(subs))
+		return scn_fail(p, p->toks[1].col,
+				"unknown node command '%.*s' (expected %s)",
+				SCN_TOK_ARG(p->toks[1]), subs_text);
+	cmd->kind = subs[k].kind;
+	if (cmd->kind == SCN_NODE_ADD) {
+		bool manager;
+
+		if (p->tok_count < 3 || !(scn_tok_is(p->toks[2], "worker") ||
+					  scn_tok_is(p->toks[2], "manager")))
+			return scn_expected(p, 0, 2, "worker or manager");
+		manager = scn_tok_is(p->toks[2], "manager");
+		if (manager && p->managers == LIMIT_MANAGERS_MAX)
+			return scn_fail(
+				p, p->toks[2].col,
+				"node add manager would make m%u, over the limit of %u "
+				"managers (LIMIT_MANAGERS_MAX)",
+				LIMIT_MANAGERS_MAX + 1, LIMIT_MANAGERS_MAX);
+		if (p->managers + p->workers == LIMIT_NODES_MAX)
+			return scn_fail(
+				p, p->toks[2].col,
+				"node add would make %u nodes, over the limit of %u "
+				"(LIMIT_NODES_MAX)",
+				LIMIT_NODES_MAX + 1, LIMIT_NODES_MAX);
+		rv = scn_end(p, 3);
+		if (rv)
+			return rv;
+		if (manager)
+			p->managers++;
+		else
+			p->workers++;
+		cmd->u.add_manager = manager;
+		cmd->u.node.added = (struct scn_node){
+			manager ? SCN_NODE_MANAGER : SCN_NODE_WORKER,
+			manager ? p->managers : p->workers,
+		};
+		p->script->managers_total = p->managers;
+		p->script->workers_total = p->workers;
+		return 0;
+	}
+	rv = scn_node_at(p, 0, 2, SCN_WHAT_NODE, true, &cmd->u.node.node);
+	if (rv)
+		return rv;
+	if (cmd->kind != SCN_NODE_LABEL)
+		return scn_end(p, 3);
+	if (p->tok_count < 4 || !(eq = memchr(p->toks[3].s, '=', p->toks[3].len)) ||
+	    eq == p->toks[3].s)
+		return scn_expected(p, 0, 3, "KEY=VALUE");
+	t = scn_tok_head(p->toks[3], (uint32_t)(eq - p->toks[3].s));
+	rv = scn_value_name(p, t, "label key", SCN_NAME_EXTRA, &cmd->u.node.label_key);
+	if (rv)
+		return rv;
+	t = scn_tok_tail(p->toks[3], t.len + 1);
+	if (t.len > LIMIT_LABEL_BYTES_MAX)
+		return scn_fail(
+			p, t.col,
+			"label value is longer than %u bytes (LIMIT_LABEL_BYTES_MAX)",
+			LIMIT_LABEL_BYTES_MAX);
+	cmd->u.node.label_value = scn_tok_dup(t);
+	if (!cmd->u.node.label_value)
+		return scn_nomem(p);
+	return scn_end(p, 4);
+}
+
+/* kill NODE [process] */
+static int scn_parse_kill(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	int rv;
+
+	cmd->kind = SCN_KILL;
+	rv = scn_node_at(p, 0, 1, SCN_WHAT_NODE, true, &cmd->u.node.node);
+	if (rv)
+		return rv;
+	if (p->tok_count > 2) {
+		if (!scn_tok_is(p->toks[2], "process"))
+			return scn_expected(p, 0, 2, "'process' or end of line");
+		cmd->u.node.process_only = true;
+	}
+	return scn_end(p, 3);
+}
+
+/* restart NODE */
+static int scn_parse_restart(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	int rv;
+
+	cmd->kind = SCN_RESTART;
+	rv = scn_node_at(p, 0, 1, SCN_WHAT_NODE, true, &cmd->u.node.node);
+	return rv ? rv : scn_end(p, 2);
+}
+
+/* heal */
+static int scn_parse_heal(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	cmd->kind = SCN_HEAL;
+	return scn_end(p, 1);
+}
+
+enum scn_image_key {
+	SCN_IK_PULL = 1u << 0,
+	SCN_IK_START = 1u << 1,
+	SCN_IK_EXIT = 1u << 2,
+	SCN_IK_AFTER = 1u << 3,
+};
+
+/* image NAME [pull=fail] [start=D[..D]] [exit=CODE after=D[..D]] */
+static int scn_parse_image(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	static const struct scn_key keys[] = {
+		{"pull", SCN_IK_PULL, false},
+		{"start", SCN_IK_START, false},
+		{"exit", SCN_IK_EXIT, false},
+		{"after", SCN_IK_AFTER, false},
+	};
+	static const char *const pulls[] = {"fail"};
+	struct scn_image *img = &cmd->u.image;
+	struct scn_seen seen = {0};
+	uint32_t exit_col = 0, after_col = 0;
+	uint64_t code = 0;
+	int index, rv;
+
+	cmd->kind = SCN_IMAGE;
+	rv = scn_name_at(p, 0, 1, "an image name", SCN_IMAGE_EXTRA, &img->name);
+	if (rv)
+		return rv;
+	for (uint32_t i = 2; i < p->tok_count; i++) {
+		struct scn_kv kv;
+
+		rv = scn_kv_read(p, p->toks[i], keys, SCN_COUNT(keys), "image", &seen,
+				 &kv);
+		if (rv)
+			return rv;
+		switch ((enum scn_image_key)kv.key->bit) {
+		case SCN_IK_PULL:
+			rv = scn_choice(p, kv.value, "pull", pulls, SCN_COUNT(pulls),
+					&index);
+			img->pull_fail = true;
+			break;
+		case SCN_IK_START:
+			img->has_start = true;
+			rv = scn_range(p, kv.value, &img->start);
+			break;
+		case SCN_IK_EXIT:
+			exit_col = kv.name.col;
+			img->has_exit = true;
+			rv = scn_uint(p, kv.value, "exit code", 255, NULL, &code);
+			img->exit_code = (int32_t)code;
+			break;
+		case SCN_IK_AFTER:
+			after_col = kv.name.col;
+			rv = scn_range(p, kv.value, &img->exit_after);
+			break;
+		}
+		if (rv)
+			return rv;
+	}
+	if (exit_col && !after_col)
+		return scn_fail(p, exit_col,
+				"exit= needs after=D (when the container exits)");
+	if (after_col && !exit_col)
+		return scn_fail(p, after_col,
+				"after= needs exit=CODE (the code it exits with)");
+	return 0;
+}
+
+/* ---------------------------------------------------------------- lines */
+
+struct scn_verb {
+	const char *name;
+	int (*parse)(struct scn_parser *p, struct scn_cmd *cmd);
+	bool before_cluster; /* may come before `cluster` */
+};
+
+static const struct scn_verb scn_verbs[] = {
+	{"cluster", scn_parse_cluster, true},
+	{"seed", scn_parse_seed, true},
+	{"set", scn_parse_set, true},
+	{"run", scn_parse_run, false},
+	{"service", scn_parse_service, false},
+	{"node", scn_parse_node, false},
+	{"kill", scn_parse_kill, false},
+	{"restart", scn_parse_restart, false},
+	{"partition", scn_parse_partition, false},
+	{"isolate", scn_parse_isolate, false},
+	{"link", scn_parse_link, false},
+	{"heal", scn_parse_heal, false},
+	{"image", scn_parse_image, false},
+	{"expect", scn_parse_expect, false},
+	{"always", scn_parse_expect, false},
+};
+
+static void scn_cmd_free(struct scn_cmd *cmd)
+{
+	free(cmd->text);
+	switch (cmd->kind) {
+	case SCN_SERVICE_CREATE:
+	case SCN_SERVICE_UPDATE: scn_service_free(&cmd->u.service); break;
+	case SCN_SERVICE_RM: free(cmd->u.service_name); break;
+	case SCN_NODE_LABEL:
+		free(cmd->u.node.label_key);
+		free(cmd->u.node.label_value);
+		break;
+	case SCN_PARTITION:
+	case SCN_ISOLATE:
+		for (size_t g = 0; g < LIMIT_SCN_GROUPS_MAX; g++)
+			free(cmd->u.partition.groups[g].nodes);
+		break;
+	case SCN_IMAGE: free(cmd->u.image.name); break;
+	case SCN_EXPECT:
+	case SCN_ALWAYS: free(cmd->u.expect.cond.service); break;
+	default: break;
+	}
+	memset(cmd, 0, sizeof *cmd);
+}
+
+/* Moves *cmd to the end of the script (which then owns its strings). */
+static int scn_append(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	struct scn_script *s = p->script;
+
+	assert(s->cmd_count < LIMIT_SCN_COMMANDS_MAX);
+	if (s->cmd_count == p->cmd_cap) {
+		size_t cap = p->cmd_cap ? p->cmd_cap * 2 : 64;
+		struct scn_cmd *cmds;
+
+		if (cap > LIMIT_SCN_COMMANDS_MAX)
+			cap = LIMIT_SCN_COMMANDS_MAX;
+		cmds = realloc(s->cmds, cap * sizeof *cmds);
+		if (!cmds)
+			return scn_nomem(p);
+		s->cmds = cmds;
+		p->cmd_cap = cap;
+	}
+	s->cmds[s->cmd_count++] = *cmd;
+	return 0;
+}
+
+/* Parses the command on the current line (already split in words). */
+static int scn_command(struct scn_parser *p)
+{
+	struct scn_tok word = p->toks[0];
+	const struct scn_verb *verb = NULL;
+	struct scn_cmd cmd;
+	int rv;
+
+	for (size_t i = 0; i < SCN_COUNT(scn_verbs); i++)
+		if (scn_tok_is(word, scn_verbs[i].name))
+			verb = &scn_verbs[i];
+	if (!verb)
+		return scn_fail(p, word.col,
+				"unknown command '%.*s' (expected " SCN_COMMANDS_TEXT ")",
+				SCN_TOK_ARG(word));
+	if (!p->cluster_line && !verb->before_cluster)
+		return scn_fail(
+			p, word.col,
+			"'%s' before 'cluster' (cluster comes first; only seed and set may "
+			"precede it)",
+			verb->name);
+	if (p->script->cmd_count == LIMIT_SCN_COMMANDS_MAX)
+		return scn_fail(p, word.col,
+				"more than %u commands (LIMIT_SCN_COMMANDS_MAX)",
+				LIMIT_SCN_COMMANDS_MAX);
+	memset(&cmd, 0, sizeof cmd);
+	cmd.line = p->line_no;
+	cmd.col = word.col;
+	cmd.text = strndup(word.s, p->line_len - (word.col - 1));
+	if (!cmd.text)
+		return scn_nomem(p);
+	rv = verb->parse(p, &cmd);
+	if (!rv)
+		rv = scn_append(p, &cmd);
+	if (rv)
+		scn_cmd_free(&cmd);
+	return rv;
+}
+
+/* Parses one line (without its newline): cuts the comment, refuses control
+ * bytes, and parses the command if there is one. */
+static int scn_line(struct scn_parser *p, const char *raw, uint32_t raw_len)
+{
+	uint32_t n = 0;
+
+	while (n < raw_len && raw[n] != '#') {
+		unsigned char c = (unsigned char)raw[n];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return scn_fail(p, n + 1, "unexpected control byte 0x%02x", c);
+		n++;
+	}
+	while (n > 0 && scn_is_blank(raw[n - 1]))
+		n--;
+	p->line = raw;
+	p->line_len = n;
+	scn_lex(p, SCN_LEX_WORDS);
+	if (p->tok_count == 0)
+		return 0;
+	return scn_command(p);
+}
+
+/* ---------------------------------------------------------------- API */
+
+int scn_parse(const char *path, const char *text, size_t len, struct scn_script *script,
+	      char *err, size_t err_size)
+{
+	struct scn_parser p = {
+		.path = path,
+		.err = err,
+		.err_size = err_size,
+		.script = script,
+		.line_no = 1,
+	};
+	size_t off = 0;
+	int rv = 0;
+
+	assert(path);
+	assert(text || len == 0);
+	memset(script, 0, sizeof *script);
+	if (err && err_size)
+		err[0] = '\0';
+	if (len > LIMIT_SCN_FILE_BYTES_MAX)
+		return scn_fail(&p, 1,
+				"scenario is %zu bytes, over the limit of %u "
+				"(LIMIT_SCN_FILE_BYTES_MAX)",
+				len, LIMIT_SCN_FILE_BYTES_MAX);
+	script->path = strdup(path);
+	p.toks = malloc(SCN_TOKS_MAX * sizeof *p.toks);
+	if (!script->path || !p.toks) {
+		rv = scn_nomem(&p);
+		goto fail;
+	}
+	for (; off < len; p.line_no++) {
+		const char *line = text + off;
+		const char *nl = memchr(line, '\n', len - off);
+		size_t n = nl ? (size_t)(nl - line) : len - off;
+
+		off += n + (nl ? 1 : 0);
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		if (n > LIMIT_SCN_LINE_BYTES_MAX) {
+			rv = scn_fail(&p, LIMIT_SCN_LINE_BYTES_MAX + 1,
+				      "line is %zu bytes long, over the limit of %u "
+				      "(LIMIT_SCN_LINE_BYTES_MAX)",
+				      n, LIMIT_SCN_LINE_BYTES_MAX);
+			goto fail;
+		}
+		rv = scn_line(&p, line, (uint32_t)n);
+		if (rv)
+			goto fail;
+	}
+	if (!p.cluster_line) {
+		p.line_no = 1;
+		rv = scn_fail(&p, 1,
+			      "no 'cluster' command (a scenario needs one, like cluster "
+			      "managers=3 workers=2)");
+		goto fail;
+	}
+	assert(script->managers_total >= 1);
+	free(p.toks);
+	return 0;
+fail:
+	assert(rv != 0);
+	free(p.toks);
+	scn_free(script);
+	return rv;
+}
+
+/* Writes "PATH: cannot read: REASON" into err. Returns CS_EINVAL. */
+static int scn_read_fail(const char *path, const char *reason, char *err, size_t err_size)
+{
+	if (err && err_size)
+		snprintf(err, err_size, "%s: cannot read: %s", path, reason);
+	return CS_EINVAL;
+}
+
+int scn_parse_file(const char *path, struct scn_script *script, char *err,
+		   size_t err_size)
+{
+	char limit_text[96];
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	FILE *f;
+	int rv;
+
+	memset(script, 0, sizeof *script);
+	f = fopen(path, "rb");
+	if (!f)
+		return scn_read_fail(path, strerror(errno), err, err_size);
+	for (;;) {
+		size_t n;
+
+		if (len == cap) {
+			char *grown;
+
+			if (cap > LIMIT_SCN_FILE_BYTES_MAX) {
+				snprintf(
+					limit_text, sizeof limit_text,
+					"larger than %u bytes (LIMIT_SCN_FILE_BYTES_MAX)",
+					LIMIT_SCN_FILE_BYTES_MAX);
+				rv = scn_read_fail(path, limit_text, err, err_size);
+				goto out;
+			}
+			cap = cap ? cap * 2 : 64 * 1024;
+			if (cap > LIMIT_SCN_FILE_BYTES_MAX + 1)
+				cap = LIMIT_SCN_FILE_BYTES_MAX + 1;
+			grown = realloc(buf, cap);
+			if (!grown) {
+				scn_read_fail(path, "out of memory", err, err_size);
+				rv = CS_ENOMEM;
+				goto out;
+			}
+			buf = grown;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0) {
+			if (ferror(f)) {
+				rv = scn_read_fail(path, strerror(errno), err, err_size);
+				goto out;
+			}
+			break;
+		}
+	}
+	rv = scn_parse(path, buf, len, script, err, err_size);
+out:
+	free(buf);
+	fclose(f);
+	return rv;
+}
+
+void scn_free(struct scn_script *script)
+{
+	if (!script)
+		return;
+	for (size_t i = 0; i < script->cmd_count; i++)
+		scn_cmd_free(&script->cmds[i]);
+	free(script->cmds);
+	free(script->path);
+	memset(script, 0, sizeof *script);
+}
+
+const char *scn_node_name(struct scn_node node, char *buf, size_t size)
+{
+	assert(buf && size > 0);
+	switch (node.kind) {
+	case SCN_NODE_MANAGER: snprintf(buf, size, "m%" PRIu32, node.number); break;
+	case SCN_NODE_WORKER: snprintf(buf, size, "w%" PRIu32, node.number); break;
+	case SCN_NODE_LEADER:
+	default: snprintf(buf, size, "leader"); break;
+	}
+	return buf;
+}
+
+const char *scn_cmd_name(enum scn_cmd_kind kind)
+{
+	if ((unsigned)kind >= SCN_COUNT(scn_cmd_names))
+		return "?";
+	return scn_cmd_names[kind];
+}
+
+const char *scn_task_state_name(enum scn_task_state state)
+{
+	if ((unsigned)state >= SCN_COUNT(scn_state_names))
+		return "?";
+	return scn_state_names[state];
+}
+
+const char *scn_op_text(enum scn_op op)
+{
+	if ((unsigned)op >= SCN_COUNT(scn_op_texts))
+		return "?";
+	return scn_op_texts[op];
+}
+
+bool scn_op_holds(enum scn_op op, uint64_t got, uint64_t want)
+{
+	switch (op) {
+	case SCN_OP_EQ: return got == want;
+	case SCN_OP_NE: return got != want;
+	case SCN_OP_LT: return got < want;
+	case SCN_OP_LE: return got <= want;
+	case SCN_OP_GT: return got > want;
+	case SCN_OP_GE: return got >= want;
+	}
+	return false;
+}

@@ -1,0 +1,295 @@
+/* scenario: the parser of the scenario language (../shared/SCENARIOS.md).
+ * scn_parse turns a whole file into a script of commands, or fails with one
+ * exact error (file:line:col: what was expected) and nothing to run. The
+ * runner (sim/runner.c) executes the script; this module never runs anything.
+ * The script owns every string it holds; scn_free releases it all. */
+#ifndef SIM_SCENARIO_H
+#define SIM_SCENARIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/limits.h"
+
+enum scn_cmd_kind {
+	SCN_CLUSTER,
+	SCN_SEED,
+	SCN_SET,
+	SCN_RUN,
+	SCN_SERVICE_CREATE,
+	SCN_SERVICE_UPDATE,
+	SCN_SERVICE_RM,
+	SCN_NODE_ADD,
+	SCN_NODE_RM,
+	SCN_NODE_DRAIN,
+	SCN_NODE_PAUSE,
+	SCN_NODE_ACTIVATE,
+	SCN_NODE_LABEL,
+	SCN_NODE_PROMOTE,
+	SCN_NODE_DEMOTE,
+	SCN_KILL,
+	SCN_RESTART,
+	SCN_PARTITION,
+	SCN_ISOLATE,
+	SCN_LINK,
+	SCN_HEAL,
+	SCN_IMAGE,
+	SCN_EXPECT,
+	SCN_ALWAYS,
+};
+
+/* A node reference: a concrete node, or "leader" (resolved when run). */
+enum scn_node_kind { SCN_NODE_MANAGER, SCN_NODE_WORKER, SCN_NODE_LEADER };
+struct scn_node {
+	enum scn_node_kind kind;
+	uint32_t number; /* m3 -> 3; 0 for leader */
+};
+
+enum scn_op { SCN_OP_EQ, SCN_OP_NE, SCN_OP_LT, SCN_OP_LE, SCN_OP_GT, SCN_OP_GE };
+
+/* A duration range in milliseconds; a single value has min_ms == max_ms. */
+struct scn_range {
+	uint64_t min_ms;
+	uint64_t max_ms;
+};
+
+/* Task states as in DESIGN.md, in order. */
+enum scn_task_state {
+	SCN_TS_NEW,
+	SCN_TS_PENDING,
+	SCN_TS_ASSIGNED,
+	SCN_TS_ACCEPTED,
+	SCN_TS_PREPARING,
+	SCN_TS_READY,
+	SCN_TS_STARTING,
+	SCN_TS_RUNNING,
+	SCN_TS_COMPLETE,
+	SCN_TS_SHUTDOWN,
+	SCN_TS_FAILED,
+	SCN_TS_REJECTED,
+	SCN_TS_REMOVE,
+	SCN_TS_ORPHANED,
+};
+
+enum scn_cond_kind {
+	SCN_COND_LEADER,        /* leader */
+	SCN_COND_NO_LEADER,     /* no leader */
+	SCN_COND_LEADER_IS,     /* leader == NODE / leader != NODE (op) */
+	SCN_COND_RUNNING,       /* running SVC [on NODE] OP N */
+	SCN_COND_STORE_TASKS,   /* store tasks SVC state=STATE OP N */
+	SCN_COND_NODES_READY,   /* nodes ready OP N */
+	SCN_COND_NODE_STATUS,   /* node NODE ready|down */
+	SCN_COND_CONVERGED,     /* converged */
+};
+
+struct scn_cond {
+	enum scn_cond_kind kind;
+	enum scn_op op;           /* LEADER_IS (EQ/NE), RUNNING, STORE_TASKS, NODES_READY */
+	uint64_t count;           /* the N of OP N */
+	char *service;            /* RUNNING, STORE_TASKS */
+	bool has_node;            /* RUNNING ... on NODE */
+	struct scn_node node;     /* LEADER_IS, RUNNING on, NODE_STATUS */
+	enum scn_task_state state; /* STORE_TASKS */
+	bool node_ready;          /* NODE_STATUS: true = ready, false = down */
+};
+
+enum scn_mode { SCN_MODE_REPLICATED, SCN_MODE_GLOBAL };
+enum scn_restart { SCN_RESTART_ANY, SCN_RESTART_ON_FAILURE, SCN_RESTART_NONE };
+enum scn_failure_action { SCN_FA_PAUSE, SCN_FA_CONTINUE, SCN_FA_ROLLBACK };
+enum scn_update_order { SCN_ORDER_STOP_FIRST, SCN_ORDER_START_FIRST };
+
+/* Bits of scn_service.set: which keys the command gave. */
+enum scn_svc_key {
+	SCN_SVC_REPLICAS = 1u << 0,
+	SCN_SVC_MODE = 1u << 1,
+	SCN_SVC_IMAGE = 1u << 2,
+	SCN_SVC_CONSTRAINT = 1u << 3,
+	SCN_SVC_RESERVE_CPU = 1u << 4,
+	SCN_SVC_RESERVE_MEM = 1u << 5,
+	SCN_SVC_MAX_PER_NODE = 1u << 6,
+	SCN_SVC_SPREAD = 1u << 7,
+	SCN_SVC_RESTART = 1u << 8,
+	SCN_SVC_RESTART_DELAY = 1u << 9,
+	SCN_SVC_RESTART_MAX = 1u << 10,
+	SCN_SVC_UPDATE_PARALLELISM = 1u << 11,
+	SCN_SVC_UPDATE_DELAY = 1u << 12,
+	SCN_SVC_UPDATE_FAILURE_ACTION = 1u << 13,
+	SCN_SVC_UPDATE_ORDER = 1u << 14,
+	/* additions beyond SCENARIOS.md (issue 5 names these policies) */
+	SCN_SVC_RESTART_WINDOW = 1u << 15,
+	SCN_SVC_UPDATE_MONITOR = 1u << 16,
+	SCN_SVC_UPDATE_MAX_FAILURE_RATIO = 1u << 17,
+};
+
+/* A constraint expression, SwarmKit's: node.role==worker,
+ * node.hostname!=w3, node.labels.zone==a, node.id==... */
+struct scn_constraint {
+	char *key;   /* "node.role", "node.hostname", "node.id", "node.labels.zone" */
+	bool equal;  /* == (true) or != (false) */
+	char *value;
+	char *text;  /* the expression as written, for messages */
+};
+
+/* SERVICE_CREATE: keys not given hold `docker service create`'s defaults
+ * (replicas 1, or 0 with mode=global; restart any, restart-delay 5s,
+ * update-parallelism 1, update-failure-action pause, update-order stop-first,
+ * update-monitor 5s; no image: NULL). SERVICE_UPDATE: only the fields whose
+ * bit is in `set` mean anything. */
+struct scn_service {
+	char *name;
+	uint32_t set; /* enum scn_svc_key bits */
+	uint64_t replicas;
+	enum scn_mode mode;
+	char *image;
+	struct scn_constraint constraints[LIMIT_SCN_CONSTRAINTS_MAX];
+	size_t constraint_count;
+	uint64_t reserve_millicpu; /* reserve-cpu=0.5 -> 500 */
+	uint64_t reserve_mem_bytes;
+	uint64_t max_per_node;
+	char *spreads[LIMIT_SCN_SPREADS_MAX]; /* label keys, outermost first */
+	size_t spread_count;
+	enum scn_restart restart;
+	uint64_t restart_delay_ms;
+	uint64_t restart_max;
+	uint64_t restart_window_ms;
+	uint64_t update_parallelism;
+	uint64_t update_delay_ms;
+	enum scn_failure_action update_failure_action;
+	enum scn_update_order update_order;
+	uint64_t update_monitor_ms;
+	uint32_t update_max_failure_ratio_ppm; /* 0.25 -> 250000 */
+};
+
+/* Bits of scn_settings.set. */
+enum scn_set_key {
+	SCN_SET_HEARTBEAT = 1u << 0,
+	SCN_SET_ELECTION_TICKS = 1u << 1,
+	SCN_SET_TICK = 1u << 2,
+	SCN_SET_HISTORY = 1u << 3,
+	SCN_SET_SNAPSHOT_EVERY = 1u << 4,
+};
+
+struct scn_settings {
+	uint32_t set;
+	uint64_t heartbeat_ms;
+	uint64_t election_ticks;
+	uint64_t tick_ms;
+	uint64_t history;
+	uint64_t snapshot_every;
+};
+
+/* One link fault rule: link A B ... (both ways) or link A -> B ... */
+struct scn_link {
+	struct scn_node a, b;
+	bool one_way;            /* A -> B only */
+	bool has_loss, has_delay, has_dup, has_reorder;
+	uint32_t loss_ppm;       /* loss=0.2 or loss=20% -> 200000 */
+	struct scn_range delay;  /* delay=D or delay=D..D */
+	uint32_t dup_ppm;
+	uint32_t reorder_ppm;    /* addition: reorder=P */
+};
+
+/* A partition: groups of nodes; a group may be "*" (every node not named
+ * in another group). isolate NODE is parsed as partition NODE | *. */
+struct scn_group {
+	bool star;
+	struct scn_node *nodes;
+	size_t node_count;
+};
+struct scn_partition {
+	struct scn_group groups[LIMIT_SCN_GROUPS_MAX];
+	size_t group_count;
+};
+
+struct scn_image {
+	char *name;
+	bool pull_fail;
+	bool has_start;
+	struct scn_range start;  /* default 100ms..1s when !has_start */
+	bool has_exit;
+	int32_t exit_code;
+	struct scn_range exit_after;
+};
+
+struct scn_cluster {
+	uint32_t managers;
+	uint32_t workers;
+	uint64_t millicpus;     /* cpus=4 -> 4000; default 4 cpus */
+	uint64_t memory_bytes;  /* default 8G */
+};
+
+struct scn_cmd {
+	enum scn_cmd_kind kind;
+	uint32_t line;
+	uint32_t col; /* of the command word; columns count bytes from 1 */
+	char *text; /* the command as written, trimmed, without comment */
+	union {
+		struct scn_cluster cluster;
+		uint64_t seed;
+		struct scn_settings settings;
+		uint64_t run_ms;
+		struct scn_service service; /* SERVICE_CREATE, SERVICE_UPDATE */
+		char *service_name;         /* SERVICE_RM */
+		bool add_manager;           /* NODE_ADD: true = manager (shares
+					     * bytes with node.node; node.added
+					     * says the same and is the one to read) */
+		struct {
+			struct scn_node node;  /* NODE_RM..NODE_DEMOTE, KILL, RESTART */
+			bool process_only;     /* KILL NODE process */
+			char *label_key;       /* NODE_LABEL */
+			char *label_value;
+			struct scn_node added; /* NODE_ADD: the name it gets */
+		} node;
+		struct scn_partition partition; /* PARTITION, ISOLATE */
+		struct scn_link link;
+		struct scn_image image;
+		struct {
+			struct scn_cond cond;
+			bool has_within;
+			uint64_t within_ms;
+		} expect; /* EXPECT, ALWAYS (no within) */
+	} u;
+};
+
+struct scn_script {
+	char *path;
+	struct scn_cmd *cmds;
+	size_t cmd_count;
+	bool has_seed;       /* a `seed N` command appeared */
+	uint64_t seed;
+	uint32_t managers_total; /* managers and workers ever named */
+	uint32_t workers_total;
+};
+
+/* scn_parse parses `len` bytes of `text` read from `path` (path is used in
+ * messages). On success returns 0 and fills *script (the caller frees it
+ * with scn_free). On bad input returns CS_EINVAL and writes one line,
+ * "PATH:LINE:COL: message", into err (NUL-terminated, truncated to err_size);
+ * *script is then left empty. Borrows text and path. Returns CS_ENOMEM (err
+ * says "out of memory") when memory runs out. A node named before `cluster`
+ * or `node add` created it is bad input; `node rm` does not un-name one. */
+int scn_parse(const char *path, const char *text, size_t len,
+	      struct scn_script *script, char *err, size_t err_size);
+
+/* scn_parse_file reads path and parses it; an unreadable file is an error
+ * "PATH: cannot read: REASON" (REASON is strerror's text, or "larger than
+ * N bytes (LIMIT_SCN_FILE_BYTES_MAX)"). */
+int scn_parse_file(const char *path, struct scn_script *script, char *err,
+		   size_t err_size);
+
+/* scn_free releases everything the script owns; the struct is left zeroed. */
+void scn_free(struct scn_script *script);
+
+/* scn_node_name writes "m3", "w12" or "leader" into buf. Returns buf. */
+const char *scn_node_name(struct scn_node node, char *buf, size_t size);
+
+/* Names for messages and traces. */
+const char *scn_cmd_name(enum scn_cmd_kind kind);
+const char *scn_task_state_name(enum scn_task_state state);
+const char *scn_op_text(enum scn_op op);
+
+/* scn_op_holds returns whether `got OP want` is true. */
+bool scn_op_holds(enum scn_op op, uint64_t got, uint64_t want);
+
+#endif

@@ -1,0 +1,1039 @@
+/* simdisk: the simulated disks of one world as an sqlite VFS (see simdisk.h).
+ *
+ * Layout. A simvfs keeps its disks in an array sorted by name; a disk keeps
+ * its files in an array sorted by name, so every walk over them (hash, bytes,
+ * crash recovery) is in name order. A file is shared by every handle sqlite
+ * opens on it and counts its references (one for its place on the disk, one
+ * per open handle): a file deleted while open lives on, nameless, until its
+ * last close, as on POSIX. Temp files, which sqlite opens without a name,
+ * belong to no disk and vanish on close.
+ *
+ * Durability model, which the crash fault relies on:
+ *  - xWrite and xTruncate change the file's current bytes at once;
+ *  - xSync makes the current bytes the file's synced image;
+ *  - creating and deleting a file are durable at once (a simplification:
+ *    real directories need their own fsync);
+ *  - while a disk is crashed, writes, truncates, syncs and deletes on its
+ *    files succeed and change nothing, and files created then never appear
+ *    on the disk (the node is dead; nothing it does reaches the platters);
+ *  - ending a crash with lose_unsynced puts every file back to its synced
+ *    image and removes files never synced.
+ * The synced image is kept copy-on-write: after xSync the file is "in sync"
+ * and holds one image; the first change after it copies the bytes aside.
+ * So xSync and crash recovery never allocate.
+ *
+ * Locks follow sqlite's os_unix.c for one process: per handle a level, per
+ * file the number of handles at SHARED or above and the one handle at
+ * RESERVED or above. No shared memory (io methods version 1), so sqlite
+ * refuses WAL unless locking_mode=EXCLUSIVE.
+ *
+ * Sections: limits and types, buffers, disks and files, io methods, vfs
+ * methods, public API. */
+#include "sim/simdisk.h"
+
+#include <assert.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/limits.h"
+
+/* ---------------------------------------------------------------- limits and types */
+
+/* The simulated disk's own limits. They live here, not in core/limits.h,
+ * because only the simulator has them. */
+#define LIMIT_SIM_FILE_BYTES_MAX (1ull << 30)	 /* one file; past it, SQLITE_FULL */
+#define LIMIT_SIM_DISK_FILES_MAX 4096u		 /* files on one disk */
+#define LIMIT_SIM_DISKS_MAX	 LIMIT_NODES_MAX /* one disk per node */
+#define LIMIT_SIM_PATH_BYTES_MAX 512u		 /* "/DISK/FILE"; sqlite's mxPathname */
+
+_Static_assert(LIMIT_SIM_FILE_BYTES_MAX <= SIZE_MAX / 2, "buffer growth cannot overflow");
+_Static_assert(LIMIT_NAME_BYTES_MAX + 3 < LIMIT_SIM_PATH_BYTES_MAX,
+	       "a path holds a disk name and a file name");
+
+#define SIMDISK_SECTOR_BYTES  4096
+#define SIMDISK_BUF_MIN_BYTES 4096u
+/* sqlite's time: milliseconds since the Julian epoch; the Unix epoch is
+ * Julian day 2440587.5. */
+#define SIMDISK_UNIX_EPOCH_JULIAN_MS 210866760000000ll
+#define SIMDISK_DAY_MS		     86400000.0
+
+struct simdisk_buf {
+	unsigned char *bytes;
+	size_t size; /* bytes in use */
+	size_t cap;  /* bytes allocated */
+};
+
+struct simdisk_disk;
+struct simdisk_handle;
+
+struct simdisk_file {
+	char *name;		       /* within its disk; NULL for temp files */
+	struct simdisk_disk *disk;     /* NULL for temp files */
+	bool linked;		       /* listed in disk->files */
+	uint32_t refs;		       /* the link, plus one per open handle */
+	struct simdisk_buf cur;	       /* what reads see */
+	struct simdisk_buf synced;     /* the last synced image, unless in_sync */
+	bool has_synced;	       /* xSync ran at least once */
+	bool in_sync;		       /* cur is the synced image (synced is stale) */
+	uint32_t shared_count;	       /* handles holding SHARED or more */
+	struct simdisk_handle *writer; /* the handle at RESERVED or more */
+};
+
+struct simdisk_disk {
+	char *name;
+	bool crashed;
+	struct simdisk_file **files; /* sorted by name */
+	uint32_t file_count;
+	uint32_t file_cap;
+};
+
+/* What sqlite allocates for each open file (szOsFile). */
+struct simdisk_handle {
+	sqlite3_file base; /* first: sqlite hands us a sqlite3_file * */
+	struct simvfs *vfs;
+	struct simdisk_file *file;
+	int lock; /* SQLITE_LOCK_* */
+	bool delete_on_close;
+};
+
+struct simvfs {
+	sqlite3_vfs base; /* registered with sqlite; pAppData points back here */
+	char *name;
+	simvfs_now_fn now;
+	simvfs_random_fn random;
+	void *ctx;
+	struct simdisk_disk **disks; /* sorted by name */
+	uint32_t disk_count;
+	uint32_t disk_cap;
+	uint32_t handles_open;
+};
+
+/* ---------------------------------------------------------------- buffers */
+
+/* simdisk_buf_reserve makes room for size bytes (size within the file
+ * limit). Returns SQLITE_OK, or SQLITE_IOERR_NOMEM with b unchanged. */
+static int simdisk_buf_reserve(struct simdisk_buf *b, size_t size)
+{
+	size_t cap;
+	unsigned char *bytes;
+
+	assert(size <= LIMIT_SIM_FILE_BYTES_MAX);
+	if (size <= b->cap)
+		return SQLITE_OK;
+	cap = b->cap ? b->cap : SIMDISK_BUF_MIN_BYTES;
+	while (cap < size)
+		cap *= 2;
+	if (cap > LIMIT_SIM_FILE_BYTES_MAX)
+		cap = LIMIT_SIM_FILE_BYTES_MAX;
+	bytes = realloc(b->bytes, cap);
+	if (!bytes)
+		return SQLITE_IOERR_NOMEM;
+	b->bytes = bytes;
+	b->cap = cap;
+	assert(b->cap >= size);
+	return SQLITE_OK;
+}
+
+/* simdisk_buf_resize sets b's size, zero-filling what it grows by. Returns
+ * SQLITE_OK, or SQLITE_IOERR_NOMEM with b unchanged. */
+static int simdisk_buf_resize(struct simdisk_buf *b, size_t size)
+{
+	int rc = simdisk_buf_reserve(b, size);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	if (size > b->size)
+		memset(b->bytes + b->size, 0, size - b->size);
+	b->size = size;
+	return SQLITE_OK;
+}
+
+/* simdisk_buf_copy makes dst a copy of src. Returns SQLITE_OK, or
+ * SQLITE_IOERR_NOMEM with dst unchanged. */
+static int simdisk_buf_copy(struct simdisk_buf *dst, const struct simdisk_buf *src)
+{
+	int rc = simdisk_buf_reserve(dst, src->size);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	if (src->size > 0)
+		memcpy(dst->bytes, src->bytes, src->size);
+	dst->size = src->size;
+	return SQLITE_OK;
+}
+
+static void simdisk_buf_swap(struct simdisk_buf *a, struct simdisk_buf *b)
+{
+	struct simdisk_buf t = *a;
+	*a = *b;
+	*b = t;
+}
+
+/* ---------------------------------------------------------------- disks and files */
+
+/* simdisk_file_new returns a new empty file with no references, named
+ * `name` (copied; NULL for a temp file) on disk (NULL for a temp file), or
+ * NULL when out of memory. */
+static struct simdisk_file *simdisk_file_new(struct simdisk_disk *disk, const char *name)
+{
+	struct simdisk_file *f = calloc(1, sizeof *f);
+
+	if (!f)
+		return NULL;
+	if (name) {
+		f->name = strdup(name);
+		if (!f->name) {
+			free(f);
+			return NULL;
+		}
+	}
+	f->disk = disk;
+	return f;
+}
+
+/* simdisk_file_free frees f, which nothing references. */
+static void simdisk_file_free(struct simdisk_file *f)
+{
+	assert(f->refs == 0);
+	assert(!f->linked);
+	assert(f->shared_count == 0);
+	assert(f->writer == NULL);
+	free(f->cur.bytes);
+	free(f->synced.bytes);
+	free(f->name);
+	free(f);
+}
+
+/* simdisk_file_unref drops one reference to f and frees it with the last. */
+static void simdisk_file_unref(struct simdisk_file *f)
+{
+	assert(f->refs > 0);
+	f->refs--;
+	if (f->refs == 0)
+		simdisk_file_free(f);
+}
+
+static bool simdisk_file_is_crashed(const struct simdisk_file *f)
+{
+	return f->disk && f->disk->crashed;
+}
+
+/* simdisk_file_will_change must run before cur changes: when cur is the
+ * synced image, it copies it aside. Returns SQLITE_OK, or
+ * SQLITE_IOERR_NOMEM with nothing changed. */
+static int simdisk_file_will_change(struct simdisk_file *f)
+{
+	int rc;
+
+	if (!f->in_sync)
+		return SQLITE_OK;
+	assert(f->has_synced);
+	rc = simdisk_buf_copy(&f->synced, &f->cur);
+	if (rc != SQLITE_OK)
+		return rc;
+	f->in_sync = false;
+	return SQLITE_OK;
+}
+
+/* simdisk_disk_find returns the disk named name, or NULL; either way
+ * *index (if not NULL) is where it is or would be inserted. */
+static struct simdisk_disk *simdisk_disk_find(const struct simvfs *vfs, const char *name,
+					      uint32_t *index)
+{
+	uint32_t lo = 0, hi = vfs->disk_count;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(vfs->disks[mid]->name, name);
+		if (c == 0) {
+			lo = mid;
+			break;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (index)
+		*index = lo;
+	if (lo < vfs->disk_count && strcmp(vfs->disks[lo]->name, name) == 0)
+		return vfs->disks[lo];
+	return NULL;
+}
+
+/* simdisk_disk_get returns the disk named name, creating it empty when it
+ * is new. Returns NULL when out of memory or over LIMIT_SIM_DISKS_MAX. */
+static struct simdisk_disk *simdisk_disk_get(struct simvfs *vfs, const char *name)
+{
+	uint32_t index;
+	struct simdisk_disk *d = simdisk_disk_find(vfs, name, &index);
+
+	if (d)
+		return d;
+	if (vfs->disk_count >= LIMIT_SIM_DISKS_MAX)
+		return NULL;
+	if (vfs->disk_count == vfs->disk_cap) {
+		uint32_t cap = vfs->disk_cap ? vfs->disk_cap * 2 : 8;
+		struct simdisk_disk **disks = realloc(vfs->disks, cap * sizeof *disks);
+		if (!disks)
+			return NULL;
+		vfs->disks = disks;
+		vfs->disk_cap = cap;
+	}
+	d = calloc(1, sizeof *d);
+	if (!d)
+		return NULL;
+	d->name = strdup(name);
+	if (!d->name) {
+		free(d);
+		return NULL;
+	}
+	memmove(&vfs->disks[index + 1], &vfs->disks[index],
+		(vfs->disk_count - index) * sizeof vfs->disks[0]);
+	vfs->disks[index] = d;
+	vfs->disk_count++;
+	assert(index == 0 || strcmp(vfs->disks[index - 1]->name, name) < 0);
+	return d;
+}
+
+/* simdisk_file_find returns the file named name on d, or NULL; either way
+ * *index is where it is or would be inserted. */
+static struct simdisk_file *simdisk_file_find(const struct simdisk_disk *d,
+					      const char *name, uint32_t *index)
+{
+	uint32_t lo = 0, hi = d->file_count;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(d->files[mid]->name, name);
+		if (c == 0) {
+			lo = mid;
+			break;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*index = lo;
+	if (lo < d->file_count && strcmp(d->files[lo]->name, name) == 0)
+		return d->files[lo];
+	return NULL;
+}
+
+/* simdisk_file_link puts f on its disk at index (from simdisk_file_find),
+ * taking a reference. Returns SQLITE_OK, SQLITE_FULL over
+ * LIMIT_SIM_DISK_FILES_MAX, or SQLITE_NOMEM. */
+static int simdisk_file_link(struct simdisk_file *f, uint32_t index)
+{
+	struct simdisk_disk *d = f->disk;
+
+	assert(d != NULL);
+	assert(!f->linked);
+	assert(index <= d->file_count);
+	if (d->file_count >= LIMIT_SIM_DISK_FILES_MAX)
+		return SQLITE_FULL;
+	if (d->file_count == d->file_cap) {
+		uint32_t cap = d->file_cap ? d->file_cap * 2 : 8;
+		struct simdisk_file **files = realloc(d->files, cap * sizeof *files);
+		if (!files)
+			return SQLITE_NOMEM;
+		d->files = files;
+		d->file_cap = cap;
+	}
+	memmove(&d->files[index + 1], &d->files[index],
+		(d->file_count - index) * sizeof d->files[0]);
+	d->files[index] = f;
+	d->file_count++;
+	f->linked = true;
+	f->refs++;
+	return SQLITE_OK;
+}
+
+/* simdisk_file_unlink takes the file at index off disk d and drops the
+ * disk's reference to it. */
+static void simdisk_file_unlink(struct simdisk_disk *d, uint32_t index)
+{
+	struct simdisk_file *f;
+
+	assert(index < d->file_count);
+	f = d->files[index];
+	assert(f->linked);
+	memmove(&d->files[index], &d->files[index + 1],
+		(d->file_count - index - 1) * sizeof d->files[0]);
+	d->file_count--;
+	f->linked = false;
+	simdisk_file_unref(f);
+}
+
+/* simdisk_path_split checks that path is "/DISK/FILE" (DISK of 1 to
+ * LIMIT_NAME_BYTES_MAX bytes, FILE non-empty, neither holding '/', the
+ * whole under LIMIT_SIM_PATH_BYTES_MAX) and copies DISK into disk
+ * (LIMIT_NAME_BYTES_MAX + 1 bytes). Returns FILE (inside path), or NULL
+ * when path is not of that form. */
+static const char *simdisk_path_split(const char *path, char *disk)
+{
+	const char *slash;
+	size_t disk_len;
+
+	if (path[0] != '/' || strlen(path) >= LIMIT_SIM_PATH_BYTES_MAX)
+		return NULL;
+	slash = strchr(path + 1, '/');
+	if (!slash)
+		return NULL;
+	disk_len = (size_t)(slash - (path + 1));
+	if (disk_len == 0 || disk_len > LIMIT_NAME_BYTES_MAX)
+		return NULL;
+	if (slash[1] == '\0' || strchr(slash + 1, '/'))
+		return NULL;
+	memcpy(disk, path + 1, disk_len);
+	disk[disk_len] = '\0';
+	return slash + 1;
+}
+
+/* simdisk_lookup returns the file at path, or NULL when path is malformed
+ * or names no file; *disk_out (if not NULL) gets the disk, or NULL when
+ * it does not exist, and *index where the file is or would go. */
+static struct simdisk_file *simdisk_lookup(const struct simvfs *vfs, const char *path,
+					   struct simdisk_disk **disk_out,
+					   uint32_t *index)
+{
+	char disk_name[LIMIT_NAME_BYTES_MAX + 1];
+	const char *file_name = simdisk_path_split(path, disk_name);
+	struct simdisk_disk *d = NULL;
+	struct simdisk_file *f = NULL;
+	uint32_t i = 0;
+
+	if (file_name)
+		d = simdisk_disk_find(vfs, disk_name, NULL);
+	if (d)
+		f = simdisk_file_find(d, file_name, &i);
+	if (disk_out)
+		*disk_out = d;
+	if (index)
+		*index = i;
+	return f;
+}
+
+/* ---------------------------------------------------------------- io methods */
+
+static struct simdisk_handle *simdisk_handle_of(sqlite3_file *file)
+{
+	struct simdisk_handle *h = (struct simdisk_handle *)file;
+	assert(h->file != NULL);
+	return h;
+}
+
+static int simdisk_unlock(sqlite3_file *file, int level);
+
+static int simdisk_close(sqlite3_file *file)
+{
+	struct simdisk_handle *h = simdisk_handle_of(file);
+	struct simdisk_file *f = h->file;
+
+	simdisk_unlock(file, SQLITE_LOCK_NONE);
+	assert(h->lock == SQLITE_LOCK_NONE);
+	if (h->delete_on_close && f->linked && !simdisk_file_is_crashed(f)) {
+		uint32_t index;
+		struct simdisk_file *found = simdisk_file_find(f->disk, f->name, &index);
+		assert(found == f);
+		(void)found;
+		simdisk_file_unlink(f->disk, index);
+	}
+	assert(h->vfs->handles_open > 0);
+	h->vfs->handles_open--;
+	h->file = NULL;
+	simdisk_file_unref(f);
+	return SQLITE_OK;
+}
+
+/* simdisk_read reads amount bytes at offset; past the end of the file it
+ * fills with zeros and returns SQLITE_IOERR_SHORT_READ, as sqlite wants. */
+static int simdisk_read(sqlite3_file *file, void *buf, int amount, sqlite3_int64 offset)
+{
+	const struct simdisk_file *f = simdisk_handle_of(file)->file;
+	size_t want = (size_t)amount, got = 0;
+
+	assert(amount >= 0);
+	if (offset < 0)
+		return SQLITE_IOERR_READ;
+	if ((uint64_t)offset < f->cur.size) {
+		size_t avail = f->cur.size - (size_t)offset;
+		got = want < avail ? want : avail;
+		if (got > 0)
+			memcpy(buf, f->cur.bytes + offset, got);
+	}
+	if (got == want)
+		return SQLITE_OK;
+	memset((unsigned char *)buf + got, 0, want - got);
+	return SQLITE_IOERR_SHORT_READ;
+}
+
+/* simdisk_write writes amount bytes at offset, growing the file (with
+ * zeros in any gap). Returns SQLITE_OK (also when the disk is crashed and
+ * the write is dropped), SQLITE_FULL past LIMIT_SIM_FILE_BYTES_MAX, or
+ * SQLITE_IOERR_NOMEM. */
+static int simdisk_write(sqlite3_file *file, const void *buf, int amount,
+			 sqlite3_int64 offset)
+{
+	struct simdisk_file *f = simdisk_handle_of(file)->file;
+	uint64_t end;
+	int rc;
+
+	assert(amount >= 0);
+	if (offset < 0)
+		return SQLITE_IOERR_WRITE;
+	end = (uint64_t)offset + (uint64_t)amount;
+	if (end > LIMIT_SIM_FILE_BYTES_MAX)
+		return SQLITE_FULL;
+	if (simdisk_file_is_crashed(f))
+		return SQLITE_OK;
+	rc = simdisk_file_will_change(f);
+	if (rc != SQLITE_OK)
+		return rc;
+	if (end > f->cur.size) {
+		rc = simdisk_buf_resize(&f->cur, (size_t)end);
+		if (rc != SQLITE_OK)
+			return rc;
+	}
+	if (amount > 0)
+		memcpy(f->cur.bytes + offset, buf, (size_t)amount);
+	assert(f->cur.size >= end);
+	return SQLITE_OK;
+}
+
+/* simdisk_truncate sets the file's size (growing with zeros). Returns
+ * SQLITE_OK (also when dropped by a crash), SQLITE_FULL past the limit, or
+ * SQLITE_IOERR_NOMEM. */
+static int simdisk_truncate(sqlite3_file *file, sqlite3_int64 size)
+{
+	struct simdisk_file *f = simdisk_handle_of(file)->file;
+	int rc;
+
+	if (size < 0)
+		return SQLITE_IOERR_TRUNCATE;
+	if ((uint64_t)size > LIMIT_SIM_FILE_BYTES_MAX)
+		return SQLITE_FULL;
+	if (simdisk_file_is_crashed(f) || (uint64_t)size == f->cur.size)
+		return SQLITE_OK;
+	rc = simdisk_file_will_change(f);
+	if (rc != SQLITE_OK)
+		return rc;
+	return simdisk_buf_resize(&f->cur, (size_t)size);
+}
+
+/* simdisk_sync makes the current bytes the synced image; dropped while the
+ * disk is crashed. Never fails. */
+static int simdisk_sync(sqlite3_file *file, int flags)
+{
+	struct simdisk_file *f = simdisk_handle_of(file)->file;
+
+	if (simdisk_file_is_crashed(f))
+		return SQLITE_OK;
+	f->has_synced = true;
+	f->in_sync = true;
+	return SQLITE_OK;
+}
+
+static int simdisk_file_size(sqlite3_file *file, sqlite3_int64 *size)
+{
+	*size = (sqlite3_int64)simdisk_handle_of(file)->file->cur.size;
+	return SQLITE_OK;
+}
+
+/* simdisk_lock raises the handle's lock to level (SHARED, RESERVED or
+ * EXCLUSIVE; sqlite never asks for PENDING). Returns SQLITE_BUSY when
+ * another handle's lock is in the way: a writer at PENDING or more keeps
+ * new readers out; one writer at a time; EXCLUSIVE waits for the other
+ * readers, holding PENDING meanwhile (as os_unix.c does). */
+static int simdisk_lock(sqlite3_file *file, int level)
+{
+	struct simdisk_handle *h = simdisk_handle_of(file);
+	struct simdisk_file *f = h->file;
+
+	assert(level == SQLITE_LOCK_SHARED || level == SQLITE_LOCK_RESERVED ||
+	       level == SQLITE_LOCK_EXCLUSIVE);
+	if (h->lock >= level)
+		return SQLITE_OK;
+	switch (level) {
+	case SQLITE_LOCK_SHARED:
+		assert(h->lock == SQLITE_LOCK_NONE);
+		if (f->writer && f->writer->lock >= SQLITE_LOCK_PENDING)
+			return SQLITE_BUSY;
+		f->shared_count++;
+		h->lock = SQLITE_LOCK_SHARED;
+		return SQLITE_OK;
+	case SQLITE_LOCK_RESERVED:
+		assert(h->lock == SQLITE_LOCK_SHARED);
+		if (f->writer)
+			return SQLITE_BUSY;
+		f->writer = h;
+		h->lock = SQLITE_LOCK_RESERVED;
+		return SQLITE_OK;
+	case SQLITE_LOCK_EXCLUSIVE:
+		assert(h->lock >= SQLITE_LOCK_SHARED);
+		if (f->writer && f->writer != h)
+			return SQLITE_BUSY;
+		f->writer = h;
+		h->lock = SQLITE_LOCK_PENDING;
+		assert(f->shared_count >= 1);
+		if (f->shared_count > 1)
+			return SQLITE_BUSY;
+		h->lock = SQLITE_LOCK_EXCLUSIVE;
+		return SQLITE_OK;
+	default: return SQLITE_IOERR_LOCK;
+	}
+}
+
+/* simdisk_unlock lowers the handle's lock to level (SHARED or NONE). Never
+ * fails. */
+static int simdisk_unlock(sqlite3_file *file, int level)
+{
+	struct simdisk_handle *h = simdisk_handle_of(file);
+	struct simdisk_file *f = h->file;
+
+	assert(level == SQLITE_LOCK_NONE || level == SQLITE_LOCK_SHARED);
+	if (h->lock <= level)
+		return SQLITE_OK;
+	if (h->lock > SQLITE_LOCK_SHARED) {
+		assert(f->writer == h);
+		f->writer = NULL;
+		h->lock = SQLITE_LOCK_SHARED;
+	}
+	if (level == SQLITE_LOCK_NONE) {
+		assert(f->shared_count > 0);
+		f->shared_count--;
+		h->lock = SQLITE_LOCK_NONE;
+	}
+	assert(h->lock == level);
+	return SQLITE_OK;
+}
+
+static int simdisk_check_reserved_lock(sqlite3_file *file, int *out)
+{
+	*out = simdisk_handle_of(file)->file->writer != NULL;
+	return SQLITE_OK;
+}
+
+static int simdisk_file_control(sqlite3_file *file, int op, void *arg)
+{
+	return SQLITE_NOTFOUND;
+}
+
+static int simdisk_sector_size(sqlite3_file *file)
+{
+	return SIMDISK_SECTOR_BYTES;
+}
+
+/* A write changes only the bytes it names, even across a crash: the lost
+ * writes fault reverts whole unsynced writes, never a neighbour's bytes. */
+static int simdisk_device_characteristics(sqlite3_file *file)
+{
+	return SQLITE_IOCAP_POWERSAFE_OVERWRITE;
+}
+
+/* Version 1: no xShm methods, hence no WAL (see the header). */
+static const sqlite3_io_methods simdisk_io_methods = {
+	.iVersion = 1,
+	.xClose = simdisk_close,
+	.xRead = simdisk_read,
+	.xWrite = simdisk_write,
+	.xTruncate = simdisk_truncate,
+	.xSync = simdisk_sync,
+	.xFileSize = simdisk_file_size,
+	.xLock = simdisk_lock,
+	.xUnlock = simdisk_unlock,
+	.xCheckReservedLock = simdisk_check_reserved_lock,
+	.xFileControl = simdisk_file_control,
+	.xSectorSize = simdisk_sector_size,
+	.xDeviceCharacteristics = simdisk_device_characteristics,
+};
+
+/* ---------------------------------------------------------------- vfs methods */
+
+static struct simvfs *simdisk_vfs_of(sqlite3_vfs *base)
+{
+	struct simvfs *vfs = base->pAppData;
+	assert(&vfs->base == base);
+	return vfs;
+}
+
+/* simdisk_open opens path (from simdisk_full_pathname) or, when path is
+ * NULL, a new temp file. Returns SQLITE_OK; SQLITE_CANTOPEN for a
+ * malformed path, a missing file without SQLITE_OPEN_CREATE, or an
+ * existing one with SQLITE_OPEN_EXCLUSIVE; SQLITE_FULL over a limit;
+ * SQLITE_NOMEM. A file created on a crashed disk is never put on it. On
+ * failure file->pMethods stays NULL, so sqlite does not call xClose. */
+static int simdisk_open(sqlite3_vfs *base, const char *path, sqlite3_file *file,
+			int flags, int *out_flags)
+{
+	struct simvfs *vfs = simdisk_vfs_of(base);
+	struct simdisk_handle *h = (struct simdisk_handle *)file;
+	struct simdisk_file *f;
+	bool create = (flags & SQLITE_OPEN_CREATE) != 0;
+
+	memset(h, 0, sizeof *h);
+	if (!path) {
+		f = simdisk_file_new(NULL, NULL);
+		if (!f)
+			return SQLITE_NOMEM;
+	} else {
+		char disk_name[LIMIT_NAME_BYTES_MAX + 1];
+		const char *file_name = simdisk_path_split(path, disk_name);
+		struct simdisk_disk *d;
+		uint32_t index;
+
+		if (!file_name)
+			return SQLITE_CANTOPEN;
+		d = simdisk_disk_find(vfs, disk_name, NULL);
+		if (!d && !create)
+			return SQLITE_CANTOPEN;
+		if (!d) {
+			d = simdisk_disk_get(vfs, disk_name);
+			if (!d)
+				return SQLITE_NOMEM;
+		}
+		f = simdisk_file_find(d, file_name, &index);
+		if (f && create && (flags & SQLITE_OPEN_EXCLUSIVE))
+			return SQLITE_CANTOPEN;
+		if (!f && !create)
+			return SQLITE_CANTOPEN;
+		if (!f) {
+			f = simdisk_file_new(d, file_name);
+			if (!f)
+				return SQLITE_NOMEM;
+			if (!d->crashed) {
+				int rc = simdisk_file_link(f, index);
+				if (rc != SQLITE_OK) {
+					simdisk_file_free(f);
+					return rc;
+				}
+			}
+		}
+	}
+	f->refs++;
+	h->vfs = vfs;
+	h->file = f;
+	h->lock = SQLITE_LOCK_NONE;
+	h->delete_on_close = (flags & SQLITE_OPEN_DELETEONCLOSE) != 0;
+	vfs->handles_open++;
+	h->base.pMethods = &simdisk_io_methods;
+	if (out_flags)
+		*out_flags = flags;
+	return SQLITE_OK;
+}
+
+/* simdisk_delete removes path from its disk; open handles keep the file
+ * until they close. Returns SQLITE_OK (also when the disk is crashed: the
+ * delete is dropped), or SQLITE_IOERR_DELETE_NOENT when there is no such
+ * file. */
+static int simdisk_delete(sqlite3_vfs *base, const char *path, int sync_dir)
+{
+	struct simvfs *vfs = simdisk_vfs_of(base);
+	struct simdisk_disk *d;
+	uint32_t index = 0;
+	struct simdisk_file *f = simdisk_lookup(vfs, path, &d, &index);
+
+	if (d && d->crashed)
+		return SQLITE_OK;
+	if (!f)
+		return SQLITE_IOERR_DELETE_NOENT;
+	simdisk_file_unlink(d, index);
+	return SQLITE_OK;
+}
+
+/* simdisk_access sets *result to whether path exists (every file is
+ * readable and writable). Never fails. */
+static int simdisk_access(sqlite3_vfs *base, const char *path, int flags, int *result)
+{
+	*result = simdisk_lookup(simdisk_vfs_of(base), path, NULL, NULL) != NULL;
+	return SQLITE_OK;
+}
+
+/* simdisk_full_pathname copies path, which must already be "/DISK/FILE":
+ * there is no current directory. Returns SQLITE_OK, or SQLITE_CANTOPEN for
+ * any other form or when it does not fit in out_size bytes. */
+static int simdisk_full_pathname(sqlite3_vfs *base, const char *path, int out_size,
+				 char *out)
+{
+	char disk_name[LIMIT_NAME_BYTES_MAX + 1];
+	size_t len = strlen(path);
+
+	if (!simdisk_path_split(path, disk_name) || out_size < 0 ||
+	    len >= (size_t)out_size)
+		return SQLITE_CANTOPEN;
+	memcpy(out, path, len + 1);
+	return SQLITE_OK;
+}
+
+/* No loadable extensions in the simulator: every dl method fails. */
+static void *simdisk_dl_open(sqlite3_vfs *base, const char *path)
+{
+	return NULL;
+}
+
+static void simdisk_dl_error(sqlite3_vfs *base, int size, char *msg)
+{
+	if (size > 0)
+		snprintf(msg, (size_t)size, "%s", "simdisk: no loadable extensions");
+}
+
+static void (*simdisk_dl_sym(sqlite3_vfs *base, void *handle, const char *symbol))(void)
+{
+	return NULL;
+}
+
+static void simdisk_dl_close(sqlite3_vfs *base, void *handle)
+{
+}
+
+/* simdisk_randomness fills out with size bytes from the world's stream. */
+static int simdisk_randomness(sqlite3_vfs *base, int size, char *out)
+{
+	struct simvfs *vfs = simdisk_vfs_of(base);
+
+	if (size <= 0)
+		return 0;
+	vfs->random(vfs->ctx, out, (size_t)size);
+	return size;
+}
+
+/* Virtual time does not pass while sqlite waits: return at once, claiming
+ * the full sleep. */
+static int simdisk_sleep(sqlite3_vfs *base, int us)
+{
+	return us;
+}
+
+static int simdisk_current_time_int64(sqlite3_vfs *base, sqlite3_int64 *out)
+{
+	struct simvfs *vfs = simdisk_vfs_of(base);
+
+	*out = (sqlite3_int64)vfs->now(vfs->ctx) + SIMDISK_UNIX_EPOCH_JULIAN_MS;
+	return SQLITE_OK;
+}
+
+static int simdisk_current_time(sqlite3_vfs *base, double *out)
+{
+	sqlite3_int64 julian_ms;
+
+	simdisk_current_time_int64(base, &julian_ms);
+	*out = (double)julian_ms / SIMDISK_DAY_MS;
+	return SQLITE_OK;
+}
+
+static int simdisk_get_last_error(sqlite3_vfs *base, int size, char *msg)
+{
+	if (size > 0)
+		msg[0] = '\0';
+	return 0;
+}
+
+/* ---------------------------------------------------------------- public API */
+
+struct simvfs *simvfs_create(const char *name, simvfs_now_fn now, simvfs_random_fn random,
+			     void *ctx)
+{
+	struct simvfs *vfs;
+	unsigned char prime;
+
+	if (!name || !name[0] || !now || !random)
+		return NULL;
+	if (sqlite3_initialize() != SQLITE_OK || sqlite3_vfs_find(name))
+		return NULL;
+	vfs = calloc(1, sizeof *vfs);
+	if (!vfs)
+		return NULL;
+	vfs->name = strdup(name);
+	if (!vfs->name)
+		goto free_vfs;
+	vfs->now = now;
+	vfs->random = random;
+	vfs->ctx = ctx;
+	vfs->base = (sqlite3_vfs){
+		.iVersion = 2,
+		.szOsFile = (int)sizeof(struct simdisk_handle),
+		.mxPathname = (int)LIMIT_SIM_PATH_BYTES_MAX,
+		.zName = vfs->name,
+		.pAppData = vfs,
+		.xOpen = simdisk_open,
+		.xDelete = simdisk_delete,
+		.xAccess = simdisk_access,
+		.xFullPathname = simdisk_full_pathname,
+		.xDlOpen = simdisk_dl_open,
+		.xDlError = simdisk_dl_error,
+		.xDlSym = simdisk_dl_sym,
+		.xDlClose = simdisk_dl_close,
+		.xRandomness = simdisk_randomness,
+		.xSleep = simdisk_sleep,
+		.xCurrentTime = simdisk_current_time,
+		.xGetLastError = simdisk_get_last_error,
+		.xCurrentTimeInt64 = simdisk_current_time_int64,
+	};
+	if (sqlite3_vfs_register(&vfs->base, 1) != SQLITE_OK)
+		goto free_name;
+	/* Reset sqlite's process-wide PRNG and draw one byte, so it reseeds
+	 * now, from this VFS (the default), whatever is registered later. */
+	sqlite3_randomness(0, NULL);
+	sqlite3_randomness(1, &prime);
+	return vfs;
+
+free_name:
+	free(vfs->name);
+free_vfs:
+	free(vfs);
+	return NULL;
+}
+
+void simvfs_destroy(struct simvfs *vfs)
+{
+	if (!vfs)
+		return;
+	assert(vfs->handles_open == 0);
+	sqlite3_vfs_unregister(&vfs->base);
+	for (uint32_t i = 0; i < vfs->disk_count; i++) {
+		struct simdisk_disk *d = vfs->disks[i];
+		while (d->file_count > 0)
+			simdisk_file_unlink(d, d->file_count - 1);
+		free(d->files);
+		free(d->name);
+		free(d);
+	}
+	free(vfs->disks);
+	free(vfs->name);
+	free(vfs);
+}
+
+/* simvfs_name_ok checks a disk or file name: non-empty, no '/'. */
+static bool simvfs_name_ok(const char *name)
+{
+	return name && name[0] && !strchr(name, '/');
+}
+
+int simvfs_open(struct simvfs *vfs, const char *disk, const char *file,
+		struct sqlite3 **db, char *err, size_t err_size)
+{
+	char path[LIMIT_SIM_PATH_BYTES_MAX];
+	const char *msg;
+	sqlite3 *conn = NULL;
+	int n, rc;
+
+	assert(vfs != NULL);
+	assert(db != NULL);
+	*db = NULL;
+	if (!simvfs_name_ok(disk) || !simvfs_name_ok(file)) {
+		if (err && err_size > 0)
+			snprintf(err, err_size, "simdisk: bad disk or file name");
+		return CS_EINVAL;
+	}
+	n = snprintf(path, sizeof path, "/%s/%s", disk, file);
+	if (n < 0 || (size_t)n >= sizeof path || strlen(disk) > LIMIT_NAME_BYTES_MAX) {
+		if (err && err_size > 0)
+			snprintf(err, err_size, "simdisk: disk or file name too long");
+		return CS_ELIMIT;
+	}
+	rc = sqlite3_open_v2(path, &conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+			     vfs->name);
+	if (rc == SQLITE_OK) {
+		*db = conn;
+		return 0;
+	}
+	msg = conn ? sqlite3_errmsg(conn) : sqlite3_errstr(rc);
+	if (err && err_size > 0)
+		snprintf(err, err_size, "%s: %s", path, msg);
+	sqlite3_close(conn);
+	return CS_ESTORAGE;
+}
+
+void simvfs_crash_begin(struct simvfs *vfs, const char *disk)
+{
+	/* An unknown disk is created so that files its node opens while dead
+	 * stay off it; when even that fails (out of memory) the disk holds
+	 * nothing to protect. */
+	struct simdisk_disk *d = simdisk_disk_get(vfs, disk);
+
+	if (d)
+		d->crashed = true;
+}
+
+void simvfs_crash_end(struct simvfs *vfs, const char *disk, bool lose_unsynced)
+{
+	struct simdisk_disk *d = simdisk_disk_find(vfs, disk, NULL);
+	uint32_t kept = 0;
+
+	if (!d)
+		return;
+	d->crashed = false;
+	if (!lose_unsynced)
+		return;
+	for (uint32_t i = 0; i < d->file_count; i++) {
+		struct simdisk_file *f = d->files[i];
+		if (!f->has_synced) {
+			f->linked = false;
+			simdisk_file_unref(f);
+			continue;
+		}
+		if (!f->in_sync) {
+			simdisk_buf_swap(&f->cur, &f->synced);
+			f->in_sync = true;
+		}
+		d->files[kept++] = f;
+	}
+	d->file_count = kept;
+}
+
+uint64_t simvfs_disk_bytes(const struct simvfs *vfs, const char *disk)
+{
+	const struct simdisk_disk *d = simdisk_disk_find(vfs, disk, NULL);
+	uint64_t bytes = 0;
+
+	if (!d)
+		return 0;
+	for (uint32_t i = 0; i < d->file_count; i++)
+		bytes += d->files[i]->cur.size;
+	return bytes;
+}
+
+#define SIMDISK_FNV_OFFSET 0xcbf29ce484222325ull
+#define SIMDISK_FNV_PRIME  0x100000001b3ull
+
+static uint64_t simdisk_fnv(uint64_t h, const void *data, size_t size)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < size; i++) {
+		h ^= p[i];
+		h *= SIMDISK_FNV_PRIME;
+	}
+	return h;
+}
+
+/* simvfs_disk_hash: FNV-1a over, per file in name order, its name with its
+ * NUL, its size (8 bytes, little-endian) and its bytes; then splitmix64's
+ * finaliser, so that near inputs land far apart. */
+uint64_t simvfs_disk_hash(const struct simvfs *vfs, const char *disk)
+{
+	const struct simdisk_disk *d = simdisk_disk_find(vfs, disk, NULL);
+	uint64_t h = SIMDISK_FNV_OFFSET;
+
+	if (!d || d->file_count == 0)
+		return 0;
+	for (uint32_t i = 0; i < d->file_count; i++) {
+		const struct simdisk_file *f = d->files[i];
+		unsigned char size_le[8];
+		uint64_t size = f->cur.size;
+		for (int b = 0; b < 8; b++)
+			size_le[b] = (unsigned char)(size >> (8 * b));
+		h = simdisk_fnv(h, f->name, strlen(f->name) + 1);
+		h = simdisk_fnv(h, size_le, sizeof size_le);
+		h = simdisk_fnv(h, f->cur.bytes, f->cur.size);
+	}
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebull;
+	h ^= h >> 31;
+	return h;
+}

@@ -1,0 +1,67 @@
+/* simdisk: the simulated disks of one world, as an sqlite VFS. Every node
+ * has a disk (a set of named in-memory files) owned by the world, so it
+ * survives a crash of its node. sqlite's time and randomness come from the
+ * world through the callbacks given at creation, so a seed replays exactly.
+ * Each file keeps its current bytes and the bytes at its last xSync; a crash
+ * may drop what was written since (the "lost unsynced writes" fault).
+ *
+ * The VFS has no shared-memory methods: databases on it use a rollback
+ * journal (journal_mode=DELETE/TRUNCATE/PERSIST/MEMORY), not WAL. All calls
+ * on one thread. */
+#ifndef SIM_SIMDISK_H
+#define SIM_SIMDISK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sqlite3;
+struct simvfs;
+
+/* Time for sqlite's xCurrentTimeInt64: milliseconds since the Unix epoch. */
+typedef int64_t (*simvfs_now_fn)(void *ctx);
+/* Randomness for sqlite's xRandomness: fill buf with size bytes. */
+typedef void (*simvfs_random_fn)(void *ctx, void *buf, size_t size);
+
+/* simvfs_create registers a new VFS named `name` (copied) with sqlite,
+ * makes it sqlite's default VFS and resets sqlite's PRNG so that it reseeds
+ * from `random`: two worlds created with the same seed see the same sqlite
+ * randomness. The reseed draws from `random` before simvfs_create returns,
+ * so ctx must be ready. Returns NULL when out of memory, registration
+ * fails, or a VFS named `name` is registered already. Borrows ctx for the
+ * VFS's life. */
+struct simvfs *simvfs_create(const char *name, simvfs_now_fn now,
+			     simvfs_random_fn random, void *ctx);
+
+/* simvfs_destroy unregisters the VFS and frees every disk and file. Every
+ * sqlite connection on it must have been closed before. */
+void simvfs_destroy(struct simvfs *vfs);
+
+/* simvfs_open opens (creating if needed) database `file` on disk `disk`
+ * (the node's name, e.g. "m1"); the disk exists from its first use. Returns
+ * 0 and a connection the caller closes with sqlite3_close; CS_EINVAL when
+ * a name is empty or holds '/', CS_ELIMIT when one is too long (disk over
+ * LIMIT_NAME_BYTES_MAX), or CS_ESTORAGE when sqlite refuses (message in err
+ * in every case). */
+int simvfs_open(struct simvfs *vfs, const char *disk, const char *file,
+		struct sqlite3 **db, char *err, size_t err_size);
+
+/* simvfs_crash_begin marks disk crashed: from now until simvfs_crash_end
+ * every write, truncate and sync on its files is silently dropped, so that
+ * connections closed during a node's death change nothing on disk (deletes
+ * are dropped too, and files created meanwhile never appear on it). */
+void simvfs_crash_begin(struct simvfs *vfs, const char *disk);
+
+/* simvfs_crash_end ends the crash; with lose_unsynced, every file of disk
+ * goes back to its bytes at its last sync (files never synced vanish). */
+void simvfs_crash_end(struct simvfs *vfs, const char *disk, bool lose_unsynced);
+
+/* simvfs_disk_bytes returns the total current size of the files of disk
+ * (0 for an unknown disk). */
+uint64_t simvfs_disk_bytes(const struct simvfs *vfs, const char *disk);
+
+/* simvfs_disk_hash returns a hash of the names and current contents of
+ * every file of disk, in name order (0 for an unknown or empty disk). */
+uint64_t simvfs_disk_hash(const struct simvfs *vfs, const char *disk);
+
+#endif

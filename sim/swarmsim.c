@@ -1,0 +1,372 @@
+/* swarmsim: replays scenario files on the deterministic simulator.
+ *
+ *   swarmsim run FILE... [--seed N] [--trace FILE.jsonl] [--junit FILE]
+ *                        [--check-determinism] [--quiet] [--verbose]
+ *
+ * Exit status: 0 every scenario passed, 1 some failed, 2 bad input (nothing
+ * run). This file is the one place of sim/ that reads the wall clock: to
+ * print how long each run took. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/errors.h"
+#include "sim/runner.h"
+#include "sim/scenario.h"
+
+#define SWARMSIM_VERSION "0.1.0"
+
+static const char swarmsim_usage[] =
+	"usage: swarmsim run FILE... [options]\n"
+	"       swarmsim explore FILE [--seeds N] [--from S] [--faults LIST]\n"
+	"       swarmsim --help | --version\n"
+	"\n"
+	"Replays scenario files (see SCENARIOS.md) on virtual time, from a seed.\n"
+	"One result line per scenario:\n"
+	"  PASS FILE seed=N sim=T wall=T events=N trace=HASH\n"
+	"  FAIL FILE seed=N sim=T wall=T events=N trace=HASH at sim=T line L: ...\n"
+	"\n"
+	"run options:\n"
+	"  --seed N              seed for every file (wins over `seed N` in a file)\n"
+	"  --check-determinism   run each scenario twice; fail naming the first\n"
+	"                        event where the two runs differ\n"
+	"  --trace FILE.jsonl    write every event as one JSON object per line\n"
+	"  --junit FILE          write results as JUnit XML\n"
+	"  --report DIR          HTML report (not built yet)\n"
+	"  --quiet               print only failures and the summary\n"
+	"  --verbose             print the nodes' log lines on stderr\n"
+	"\n"
+	"exit status: 0 all passed, 1 some scenario failed, 2 bad input\n";
+
+struct swarmsim_opts {
+	const char **files;
+	size_t file_count;
+	bool has_seed;
+	uint64_t seed;
+	bool check_determinism;
+	bool quiet;
+	bool verbose;
+	const char *trace_path;
+	const char *junit_path;
+};
+
+struct swarmsim_outcome {
+	struct runner_result res;
+	double wall_s;
+	bool nondeterministic;
+};
+
+static double swarmsim_wall(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---------------------------------------------------------------- traces */
+
+static const char *swarmsim_kind_name(uint32_t kind)
+{
+	static const char *const names[] = {
+		"?", "timer", "msg", "peer-down", "call", "drop", "node-up",
+		"node-down", "fault", "send", "command",
+	};
+	return kind < sizeof names / sizeof names[0] ? names[kind] : "?";
+}
+
+static void swarmsim_trace_event(void *ctx, const struct world *w, us_t at_us,
+				 uint32_t node, enum sim_ev_kind kind, uint64_t a,
+				 uint64_t b)
+{
+	FILE *f = ctx;
+	fprintf(f, "{\"t_us\":%" PRIu64 ",\"node\":\"%s\",\"kind\":\"%s\",\"a\":%" PRIu64
+		   ",\"b\":%" PRIu64 "}\n",
+		at_us, node < world_node_count(w) ? world_node_name(w, node) : "-",
+		swarmsim_kind_name(kind), a, b);
+}
+
+static void swarmsim_log(void *ctx, const struct world *w, uint32_t node,
+			 enum env_log_level level, const char *msg)
+{
+	static const char *const levels[] = {"debug", "info", "warn", "error"};
+	(void)ctx;
+	fprintf(stderr, "t=%.3fs node=%s level=%s %s\n",
+		(double)world_now_us(w) / 1e6, world_node_name(w, node),
+		levels[level], msg);
+}
+
+/* ---------------------------------------------------------------- junit */
+
+static void swarmsim_xml(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '&': fputs("&amp;", f); break;
+		case '"': fputs("&quot;", f); break;
+		default: fputc(*s, f);
+		}
+	}
+}
+
+static int swarmsim_junit(const char *path, const struct scn_script *scripts,
+			  const struct swarmsim_outcome *out, size_t count)
+{
+	FILE *f = fopen(path, "w");
+	size_t failures = 0;
+	double total = 0;
+
+	if (!f) {
+		fprintf(stderr, "swarmsim: cannot write %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < count; i++) {
+		failures += !out[i].res.passed;
+		total += out[i].wall_s;
+	}
+	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		   "<testsuite name=\"swarmsim\" tests=\"%zu\" failures=\"%zu\" "
+		   "errors=\"0\" time=\"%.3f\">\n",
+		count, failures, total);
+	for (size_t i = 0; i < count; i++) {
+		const struct runner_result *r = &out[i].res;
+		fprintf(f, "  <testcase classname=\"scenarios\" name=\"");
+		swarmsim_xml(f, scripts[i].path);
+		fprintf(f, "\" time=\"%.3f\">\n", out[i].wall_s);
+		fprintf(f, "    <properties><property name=\"seed\" value=\"%" PRIu64
+			   "\"/><property name=\"trace\" value=\"%016" PRIx64
+			   "\"/><property name=\"sim_s\" value=\"%.1f\"/></properties>\n",
+			r->seed, r->hash, (double)r->sim_us / 1e6);
+		if (!r->passed) {
+			fprintf(f, "    <failure message=\"");
+			swarmsim_xml(f, r->message);
+			fprintf(f, "\"/>\n");
+		}
+		fprintf(f, "  </testcase>\n");
+	}
+	fprintf(f, "</testsuite>\n");
+	if (fclose(f) != 0) {
+		fprintf(stderr, "swarmsim: cannot write %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- run */
+
+static void swarmsim_print(const struct scn_script *s,
+			   const struct swarmsim_outcome *o, bool quiet)
+{
+	const struct runner_result *r = &o->res;
+	if (quiet && r->passed)
+		return;
+	printf("%s %s seed=%" PRIu64 " sim=%.1fs wall=%.2fs events=%" PRIu64
+	       " trace=%016" PRIx64,
+	       r->passed ? "PASS" : "FAIL", s->path, r->seed, (double)r->sim_us / 1e6,
+	       o->wall_s, r->events, r->hash);
+	if (!r->passed)
+		printf(" at sim=%.1fs %s", (double)r->sim_us / 1e6, r->message);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* Runs one script (twice with --check-determinism). Returns 0 or an error
+ * (out of memory). */
+static int swarmsim_run_one(const struct swarmsim_opts *o,
+			    const struct scn_script *s, FILE *trace,
+			    struct swarmsim_outcome *out)
+{
+	struct runner_opts ropts = {.record = o->check_determinism};
+	uint64_t seed = runner_seed(s, o->has_seed, o->seed);
+	double t0 = swarmsim_wall();
+	int rv;
+
+	if (trace) {
+		fprintf(trace, "{\"scenario\":\"%s\",\"seed\":%" PRIu64 "}\n", s->path, seed);
+		ropts.trace = swarmsim_trace_event;
+		ropts.trace_ctx = trace;
+	}
+	if (o->verbose)
+		ropts.log = swarmsim_log;
+	rv = runner_run(s, seed, &ropts, &out->res);
+	out->wall_s = swarmsim_wall() - t0;
+	if (rv)
+		return rv;
+	if (o->check_determinism) {
+		struct runner_result again;
+		int64_t at;
+		ropts.trace = NULL;
+		ropts.log = NULL;
+		rv = runner_run(s, seed, &ropts, &again);
+		if (rv)
+			return rv;
+		at = runner_diverge(&out->res, &again);
+		if (at >= 0) {
+			const struct sim_trace_rec *rec =
+				(size_t)at < out->res.rec_count ? &out->res.recs[at] : NULL;
+			out->nondeterministic = true;
+			out->res.passed = false;
+			if (rec)
+				snprintf(out->res.message, sizeof out->res.message,
+					 "nondeterminism: the two runs diverge at event %" PRId64
+					 " (sim=%.6fs node=%" PRIu32 " kind=%s); trace %016" PRIx64
+					 " then %016" PRIx64,
+					 at, (double)rec->at_us / 1e6, rec->node,
+					 swarmsim_kind_name(rec->kind), out->res.hash, again.hash);
+			else
+				snprintf(out->res.message, sizeof out->res.message,
+					 "nondeterminism: the second run goes on after event %" PRId64
+					 "; trace %016" PRIx64 " then %016" PRIx64,
+					 at, out->res.hash, again.hash);
+		}
+		runner_result_free(&again);
+		out->wall_s = swarmsim_wall() - t0;
+	}
+	runner_result_free(&out->res);
+	return 0;
+}
+
+static int swarmsim_parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+	errno = 0;
+	if (!*s || *s == '-')
+		return -1;
+	*v = strtoull(s, &end, 10);
+	return (errno || *end) ? -1 : 0;
+}
+
+static int swarmsim_cmd_run(int argc, char **argv)
+{
+	struct swarmsim_opts o = {0};
+	struct scn_script *scripts = NULL;
+	struct swarmsim_outcome *out = NULL;
+	size_t failed = 0, loaded = 0;
+	FILE *trace = NULL;
+	char err[512];
+	int status = 2;
+
+	o.files = calloc((size_t)argc, sizeof *o.files);
+	if (!o.files)
+		return 2;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--seed") == 0 && i + 1 < argc) {
+			if (swarmsim_parse_u64(argv[++i], &o.seed)) {
+				fprintf(stderr, "swarmsim: --seed wants a number from 0 to 2^64-1, got '%s'\n",
+					argv[i]);
+				goto out_files;
+			}
+			o.has_seed = true;
+		} else if (strcmp(a, "--trace") == 0 && i + 1 < argc) {
+			o.trace_path = argv[++i];
+		} else if (strcmp(a, "--junit") == 0 && i + 1 < argc) {
+			o.junit_path = argv[++i];
+		} else if (strcmp(a, "--report") == 0 && i + 1 < argc) {
+			fprintf(stderr, "swarmsim: --report is not built yet (HTML reports come with `explore`)\n");
+			goto out_files;
+		} else if (strcmp(a, "--check-determinism") == 0) {
+			o.check_determinism = true;
+		} else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+			o.quiet = true;
+		} else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
+			o.verbose = true;
+		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			fputs(swarmsim_usage, stdout);
+			status = 0;
+			goto out_files;
+		} else if (a[0] == '-' && a[1] != '\0') {
+			fprintf(stderr, "swarmsim: unknown option '%s' (or missing value); see swarmsim --help\n", a);
+			goto out_files;
+		} else {
+			o.files[o.file_count++] = a;
+		}
+	}
+	if (o.file_count == 0) {
+		fprintf(stderr, "swarmsim: run needs at least one scenario file\n%s", swarmsim_usage);
+		goto out_files;
+	}
+	scripts = calloc(o.file_count, sizeof *scripts);
+	out = calloc(o.file_count, sizeof *out);
+	if (!scripts || !out)
+		goto out_files;
+	/* Parse everything first: bad input runs nothing. */
+	status = 0;
+	for (size_t i = 0; i < o.file_count; i++) {
+		if (scn_parse_file(o.files[i], &scripts[i], err, sizeof err)) {
+			fprintf(stderr, "%s\n", err);
+			status = 2;
+		}
+		loaded = i + 1;
+	}
+	if (status == 2)
+		goto out_scripts;
+	if (o.trace_path) {
+		trace = fopen(o.trace_path, "w");
+		if (!trace) {
+			fprintf(stderr, "swarmsim: cannot write %s: %s\n", o.trace_path,
+				strerror(errno));
+			status = 2;
+			goto out_scripts;
+		}
+	}
+	for (size_t i = 0; i < o.file_count; i++) {
+		if (swarmsim_run_one(&o, &scripts[i], trace, &out[i])) {
+			fprintf(stderr, "swarmsim: out of memory running %s\n", scripts[i].path);
+			status = 1;
+			goto out_trace;
+		}
+		swarmsim_print(&scripts[i], &out[i], o.quiet);
+		failed += !out[i].res.passed;
+	}
+	status = failed ? 1 : 0;
+	if (o.file_count > 1 || o.quiet)
+		printf("%zu scenarios: %zu passed, %zu failed\n", o.file_count,
+		       o.file_count - failed, failed);
+	if (o.junit_path && swarmsim_junit(o.junit_path, scripts, out, o.file_count))
+		status = status ? status : 1;
+out_trace:
+	if (trace && fclose(trace) != 0) {
+		fprintf(stderr, "swarmsim: cannot write %s: %s\n", o.trace_path, strerror(errno));
+		status = status ? status : 1;
+	}
+out_scripts:
+	for (size_t i = 0; i < loaded; i++)
+		scn_free(&scripts[i]);
+out_files:
+	free(out);
+	free(scripts);
+	free(o.files);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(swarmsim_usage, stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		fputs(swarmsim_usage, stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("swarmsim %s\n", SWARMSIM_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "run") == 0)
+		return swarmsim_cmd_run(argc - 2, argv + 2);
+	if (strcmp(argv[1], "explore") == 0 || strcmp(argv[1], "shrink") == 0) {
+		fprintf(stderr, "swarmsim: `%s` is not built yet (it comes with fault exploration)\n",
+			argv[1]);
+		return 2;
+	}
+	fprintf(stderr, "swarmsim: unknown command '%s' (expected run or explore)\n%s",
+		argv[1], swarmsim_usage);
+	return 2;
+}

@@ -1,0 +1,1168 @@
+/* world: virtual time, the event queue, nodes and their env, the network.
+ * See world.h for the contract. Sections: event queue, trace, name map,
+ * nodes and timers, the env of a simulated node, network, running. */
+#include "sim/world.h"
+
+#include <assert.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/limits.h"
+#include "sim/simdisk.h"
+
+#define ASSERT_NODE(w, i) assert((i) < (w)->node_count)
+
+enum { WORLD_STORAGE_MAX = 8 };          /* sqlite databases per node */
+enum { WORLD_NODE_NONE = UINT32_MAX };
+/* sqlite's clock in the simulator: virtual time from 2026-01-01T00:00:00Z */
+#define WORLD_EPOCH_MS 1767225600000ll
+
+/* ---------------------------------------------------------------- types */
+
+struct sim_event {
+	us_t at_us;
+	uint64_t seq;  /* schedule order: the tie-breaker at equal times */
+	void *obj;     /* MSG: the message; CALL: the call */
+	uint64_t arg;  /* TIMER: slot | gen << 32; PEER: peer | up << 32 */
+	uint32_t node; /* the node the event belongs to */
+	uint32_t inc;  /* its incarnation when scheduled */
+	uint32_t kind;
+};
+
+struct sim_msg {
+	uint32_t src, dst;
+	uint32_t src_inc, dst_inc;
+	uint32_t len;
+	uint8_t data[];
+};
+
+struct sim_call {
+	world_call_fn fn;
+	void *data;
+};
+
+struct sim_timer {
+	env_timer_cb cb;
+	void *data;
+	us_t repeat_us;
+	uint32_t node;
+	uint32_t inc;   /* the node's incarnation that armed it */
+	uint32_t gen;   /* bumped when the slot is freed */
+	bool live;
+};
+
+struct sim_storage {
+	char name[32];
+	sqlite3 *db;
+};
+
+struct sim_node {
+	struct world *world;
+	uint32_t index;
+	char name[LIMIT_ADDR_BYTES_MAX];
+	struct env env;
+	const struct env_program_ops *prog;
+	const void *prog_cfg;
+	void *prog_state;
+	bool up;
+	bool starting; /* inside prog->start */
+	uint32_t inc;  /* incarnation: bumped at every start and kill */
+	env_recv_cb recv_cb;
+	env_peer_cb peer_cb;
+	void *net_data;
+	uint32_t timer_count;
+	struct rng rng_env;
+	struct rng rng_net;
+	/* Bit i of word 2*(i/64): this node heard from node i's current process
+	 * (the next message from a new process of i is a peer-up notice); bit i
+	 * of word 2*(i/64)+1: it sent to i (a connection to i exists). Either
+	 * bit means a kill of i gives a peer-down notice. Grows with the world;
+	 * NULL until used. */
+	uint64_t *conn;
+	size_t conn_words;
+	struct sim_storage storage[WORLD_STORAGE_MAX];
+	size_t storage_count;
+};
+
+struct world {
+	uint64_t seed;
+	us_t now_us;
+	uint64_t seq;
+	uint64_t events;
+	uint64_t hash;
+
+	struct sim_event *heap;
+	size_t heap_count, heap_cap;
+
+	struct sim_node **nodes;
+	size_t node_count, node_cap;
+	uint32_t *name_slots; /* open addressing: node index + 1, 0 empty */
+	size_t name_cap;
+
+	struct sim_timer *timers;
+	uint32_t timer_count, timer_cap;
+	uint32_t *timer_free;
+	size_t timer_free_count, timer_free_cap;
+
+	us_t delay_min_us, delay_max_us;
+	struct sim_link_rule *rules;
+	size_t rule_count, rule_cap;
+	struct sim_partition *parts;
+	size_t part_count;
+	struct sim_net_stats stats;
+
+	struct rng rng_faults, rng_workload, rng_disk;
+	struct simvfs *vfs;
+
+	world_trace_fn trace_fn;
+	void *trace_ctx;
+	world_log_fn log_fn;
+	void *log_ctx;
+	bool recording;
+	struct sim_trace_rec *recs;
+	size_t rec_count, rec_cap;
+};
+
+static const struct env_ops world_env_ops;
+
+/* Grows *buf (of *cap elements of size elem) to hold at least need. */
+static int world_grow(void **buf, size_t *cap, size_t need, size_t elem)
+{
+	size_t n = *cap ? *cap : 16;
+	void *p;
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	p = realloc(*buf, n * elem);
+	if (!p)
+		return CS_ENOMEM;
+	*buf = p;
+	*cap = n;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- event queue
+ * A binary min-heap ordered by (at_us, seq): total and deterministic. */
+
+static bool world_ev_before(const struct sim_event *a, const struct sim_event *b)
+{
+	if (a->at_us != b->at_us)
+		return a->at_us < b->at_us;
+	return a->seq < b->seq;
+}
+
+static int world_push(struct world *w, us_t at_us, uint32_t kind, uint32_t node,
+		      uint32_t inc, void *obj, uint64_t arg)
+{
+	struct sim_event ev;
+	size_t i;
+
+	assert(at_us >= w->now_us);
+	if (w->heap_count >= LIMIT_SIM_EVENTS_MAX)
+		return CS_ELIMIT;
+	if (w->heap_count == w->heap_cap &&
+	    world_grow((void **)&w->heap, &w->heap_cap, w->heap_count + 1,
+		       sizeof *w->heap))
+		return CS_ENOMEM;
+	ev.at_us = at_us;
+	ev.seq = w->seq++;
+	ev.obj = obj;
+	ev.arg = arg;
+	ev.node = node;
+	ev.inc = inc;
+	ev.kind = kind;
+	i = w->heap_count++;
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (!world_ev_before(&ev, &w->heap[parent]))
+			break;
+		w->heap[i] = w->heap[parent];
+		i = parent;
+	}
+	w->heap[i] = ev;
+	return 0;
+}
+
+static struct sim_event world_pop(struct world *w)
+{
+	struct sim_event top = w->heap[0];
+	struct sim_event last;
+	size_t i = 0, n;
+
+	assert(w->heap_count > 0);
+	n = --w->heap_count;
+	if (n == 0)
+		return top;
+	last = w->heap[n];
+	for (;;) {
+		size_t child = 2 * i + 1;
+		if (child >= n)
+			break;
+		if (child + 1 < n && world_ev_before(&w->heap[child + 1], &w->heap[child]))
+			child++;
+		if (!world_ev_before(&w->heap[child], &last))
+			break;
+		w->heap[i] = w->heap[child];
+		i = child;
+	}
+	w->heap[i] = last;
+	return top;
+}
+
+/* ---------------------------------------------------------------- trace */
+
+static uint64_t world_fold(uint64_t h, uint64_t x)
+{
+	h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	return h * 0xff51afd7ed558ccdull;
+}
+
+static uint64_t world_bytes_hash(const uint8_t *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ len;
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t x;
+		memcpy(&x, p + i, 8);
+		h = world_fold(h, x);
+	}
+	if (i < len) {
+		uint64_t x = 0;
+		memcpy(&x, p + i, len - i);
+		h = world_fold(h, x);
+	}
+	return h;
+}
+
+static void world_trace_at(struct world *w, uint32_t node, enum sim_ev_kind kind,
+			   uint64_t a, uint64_t b)
+{
+	uint64_t h = w->hash;
+	h = world_fold(h, w->now_us);
+	h = world_fold(h, ((uint64_t)kind << 32) | node);
+	h = world_fold(h, a);
+	h = world_fold(h, b);
+	w->hash = h;
+	w->events++;
+	if (w->trace_fn)
+		w->trace_fn(w->trace_ctx, w, w->now_us, node, kind, a, b);
+	if (w->recording) {
+		if (w->rec_count == w->rec_cap &&
+		    world_grow((void **)&w->recs, &w->rec_cap, w->rec_count + 1,
+			       sizeof *w->recs)) {
+			w->recording = false; /* out of memory: stop recording */
+			return;
+		}
+		w->recs[w->rec_count++] = (struct sim_trace_rec){
+			.at_us = w->now_us, .node = node, .kind = kind, .hash = h};
+	}
+}
+
+void world_trace(struct world *w, uint32_t node, enum sim_ev_kind kind,
+		 uint64_t a, uint64_t b)
+{
+	world_trace_at(w, node, kind, a, b);
+}
+
+void world_record(struct world *w, bool on)
+{
+	w->recording = on;
+}
+
+const struct sim_trace_rec *world_records(const struct world *w, size_t *count)
+{
+	*count = w->rec_count;
+	return w->recs;
+}
+
+/* ---------------------------------------------------------------- name map */
+
+static uint64_t world_str_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+	return rng_mix64(h);
+}
+
+static int world_names_rehash(struct world *w, size_t cap)
+{
+	uint32_t *slots = calloc(cap, sizeof *slots);
+	if (!slots)
+		return CS_ENOMEM;
+	for (size_t i = 0; i < w->node_count; i++) {
+		size_t j = world_str_hash(w->nodes[i]->name) & (cap - 1);
+		while (slots[j])
+			j = (j + 1) & (cap - 1);
+		slots[j] = (uint32_t)i + 1;
+	}
+	free(w->name_slots);
+	w->name_slots = slots;
+	w->name_cap = cap;
+	return 0;
+}
+
+int64_t world_node_find(const struct world *w, const char *name)
+{
+	size_t j;
+	if (!w->name_cap)
+		return -1;
+	j = world_str_hash(name) & (w->name_cap - 1);
+	while (w->name_slots[j]) {
+		uint32_t i = w->name_slots[j] - 1;
+		if (strcmp(w->nodes[i]->name, name) == 0)
+			return i;
+		j = (j + 1) & (w->name_cap - 1);
+	}
+	return -1;
+}
+
+/* ---------------------------------------------------------------- connections */
+
+enum world_conn_kind { WORLD_CONN_HEARD = 0, WORLD_CONN_SENT = 1 };
+
+static bool world_conn_test(const struct sim_node *n, uint32_t peer,
+			    enum world_conn_kind kind)
+{
+	size_t word = 2 * (peer / 64) + kind;
+	return word < n->conn_words && (n->conn[word] >> (peer % 64)) & 1;
+}
+
+static void world_conn_clear(struct sim_node *n, uint32_t peer)
+{
+	size_t word = 2 * (peer / 64);
+	if (word < n->conn_words) {
+		n->conn[word] &= ~(1ull << (peer % 64));
+		n->conn[word + 1] &= ~(1ull << (peer % 64));
+	}
+}
+
+/* Sets n's bit of kind for peer; returns false when out of memory (the
+ * notice is then lost: notices are hints). */
+static bool world_conn_set(struct sim_node *n, uint32_t peer,
+			   enum world_conn_kind kind)
+{
+	size_t word = 2 * (peer / 64) + kind;
+	if (word >= n->conn_words) {
+		size_t words = 2 * (n->world->node_count / 64 + 1);
+		uint64_t *c = realloc(n->conn, words * sizeof *c);
+		if (!c)
+			return false;
+		memset(c + n->conn_words, 0, (words - n->conn_words) * sizeof *c);
+		n->conn = c;
+		n->conn_words = words;
+	}
+	n->conn[word] |= 1ull << (peer % 64);
+	return true;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static int64_t world_sqlite_now(void *ctx)
+{
+	const struct world *w = ctx;
+	return WORLD_EPOCH_MS + (int64_t)(w->now_us / 1000);
+}
+
+static void world_sqlite_random(void *ctx, void *buf, size_t size)
+{
+	struct world *w = ctx;
+	uint8_t *p = buf;
+	while (size > 0) {
+		uint64_t x = rng_next(&w->rng_disk);
+		size_t n = size < 8 ? size : 8;
+		memcpy(p, &x, n);
+		p += n;
+		size -= n;
+	}
+}
+
+struct world *world_new(uint64_t seed)
+{
+	struct world *w = calloc(1, sizeof *w);
+	char vfs_name[64];
+
+	if (!w)
+		return NULL;
+	w->seed = seed;
+	w->hash = rng_mix64(seed);
+	w->delay_min_us = 1000;
+	w->delay_max_us = 3000;
+	rng_init(&w->rng_faults, seed, RNG_FAULTS, 0);
+	rng_init(&w->rng_workload, seed, RNG_WORKLOAD, 0);
+	rng_init(&w->rng_disk, seed, RNG_DISK, 0);
+	/* The VFS name only has to be unique in this process; it never
+	 * reaches the trace. */
+	snprintf(vfs_name, sizeof vfs_name, "simvfs-%p", (void *)w);
+	w->vfs = simvfs_create(vfs_name, world_sqlite_now, world_sqlite_random, w);
+	if (!w->vfs) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static void world_event_free(struct sim_event *ev)
+{
+	if (ev->kind == SIM_EV_MSG || ev->kind == SIM_EV_CALL)
+		free(ev->obj);
+}
+
+void world_free(struct world *w)
+{
+	if (!w)
+		return;
+	for (size_t i = 0; i < w->node_count; i++)
+		if (w->nodes[i]->up)
+			world_node_kill(w, (uint32_t)i, true, false);
+	for (size_t i = 0; i < w->heap_count; i++)
+		world_event_free(&w->heap[i]);
+	for (size_t i = 0; i < w->node_count; i++) {
+		free(w->nodes[i]->conn);
+		free(w->nodes[i]);
+	}
+	for (size_t i = 0; i < w->part_count; i++)
+		free(w->parts[i].group_of);
+	simvfs_destroy(w->vfs);
+	free(w->parts);
+	free(w->rules);
+	free(w->heap);
+	free(w->nodes);
+	free(w->name_slots);
+	free(w->timers);
+	free(w->timer_free);
+	free(w->recs);
+	free(w);
+}
+
+uint64_t world_seed(const struct world *w) { return w->seed; }
+us_t world_now_us(const struct world *w) { return w->now_us; }
+uint64_t world_events(const struct world *w) { return w->events; }
+uint64_t world_hash(const struct world *w) { return rng_mix64(w->hash); }
+size_t world_pending(const struct world *w) { return w->heap_count; }
+struct simvfs *world_vfs(struct world *w) { return w->vfs; }
+
+void world_set_trace(struct world *w, world_trace_fn fn, void *ctx)
+{
+	w->trace_fn = fn;
+	w->trace_ctx = ctx;
+}
+
+void world_set_log(struct world *w, world_log_fn fn, void *ctx)
+{
+	w->log_fn = fn;
+	w->log_ctx = ctx;
+}
+
+struct rng *world_rng(struct world *w, enum rng_purpose purpose)
+{
+	switch (purpose) {
+	case RNG_FAULTS:
+		return &w->rng_faults;
+	case RNG_DISK:
+		return &w->rng_disk;
+	default:
+		return &w->rng_workload;
+	}
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+int world_node_add(struct world *w, const char *name,
+		   const struct env_program_ops *prog, const void *cfg,
+		   uint32_t *index)
+{
+	struct sim_node *n;
+	size_t len = strlen(name);
+
+	if (len == 0 || len >= LIMIT_ADDR_BYTES_MAX)
+		return CS_EINVAL;
+	if (w->node_count >= LIMIT_NODES_MAX)
+		return CS_ELIMIT;
+	if (world_node_find(w, name) >= 0)
+		return CS_EEXIST;
+	if (world_grow((void **)&w->nodes, &w->node_cap, w->node_count + 1,
+		       sizeof *w->nodes))
+		return CS_ENOMEM;
+	if ((w->node_count + 1) * 2 > w->name_cap &&
+	    world_names_rehash(w, w->name_cap ? w->name_cap * 2 : 64))
+		return CS_ENOMEM;
+	n = calloc(1, sizeof *n);
+	if (!n)
+		return CS_ENOMEM;
+	n->world = w;
+	n->index = (uint32_t)w->node_count;
+	memcpy(n->name, name, len + 1);
+	n->env.ops = &world_env_ops;
+	n->env.impl = n;
+	n->prog = prog;
+	n->prog_cfg = cfg;
+	rng_init(&n->rng_env, w->seed, RNG_NODE, n->index);
+	rng_init(&n->rng_net, w->seed, RNG_NET, n->index);
+	w->nodes[w->node_count++] = n;
+	{
+		size_t j = world_str_hash(name) & (w->name_cap - 1);
+		while (w->name_slots[j])
+			j = (j + 1) & (w->name_cap - 1);
+		w->name_slots[j] = n->index + 1;
+	}
+	/* Star groups take nodes that join later. */
+	for (size_t p = 0; p < w->part_count; p++) {
+		struct sim_partition *part = &w->parts[p];
+		uint32_t *g = realloc(part->group_of, w->node_count * sizeof *g);
+		if (!g)
+			return CS_ENOMEM;
+		g[n->index] = part->star_group;
+		part->group_of = g;
+		part->group_of_count = w->node_count;
+	}
+	assert(world_node_find(w, name) == n->index);
+	*index = n->index;
+	return 0;
+}
+
+size_t world_node_count(const struct world *w) { return w->node_count; }
+
+const char *world_node_name(const struct world *w, uint32_t node)
+{
+	ASSERT_NODE(w, node);
+	return w->nodes[node]->name;
+}
+
+bool world_node_is_up(const struct world *w, uint32_t node)
+{
+	ASSERT_NODE(w, node);
+	return w->nodes[node]->up;
+}
+
+uint32_t world_node_incarnation(const struct world *w, uint32_t node)
+{
+	ASSERT_NODE(w, node);
+	return w->nodes[node]->inc;
+}
+
+void *world_node_state(const struct world *w, uint32_t node)
+{
+	ASSERT_NODE(w, node);
+	return w->nodes[node]->up ? w->nodes[node]->prog_state : NULL;
+}
+
+struct env *world_node_env(struct world *w, uint32_t node)
+{
+	ASSERT_NODE(w, node);
+	return &w->nodes[node]->env;
+}
+
+int world_node_start(struct world *w, uint32_t node)
+{
+	struct sim_node *n;
+	int rv = 0;
+
+	ASSERT_NODE(w, node);
+	n = w->nodes[node];
+	if (n->up)
+		return CS_EEXIST;
+	n->inc++;
+	n->up = true;
+	n->timer_count = 0;
+	n->recv_cb = NULL;
+	n->peer_cb = NULL;
+	n->prog_state = NULL;
+	world_trace_at(w, node, SIM_EV_NODE_UP, n->inc, 0);
+	if (n->prog) {
+		n->starting = true;
+		rv = n->prog->start(n->prog_cfg, &n->env, &n->prog_state);
+		n->starting = false;
+		if (rv != 0) {
+			n->prog_state = NULL;
+			world_node_kill(w, node, false, false);
+		}
+	}
+	return rv;
+}
+
+/* The one-way latency of a message src -> dst. A link with a delay rule
+ * draws each message's delay from the rule's range (jitter); every other
+ * link has a fixed latency of its own, drawn once from the default range by
+ * hashing (seed, src, dst): steady as a LAN, and FIFO without any state. */
+static us_t world_link_delay(struct world *w, struct sim_node *src, uint32_t dst,
+			     const struct sim_link_rule *rule)
+{
+	us_t lo = w->delay_min_us, hi = w->delay_max_us;
+	if (rule && rule->has_delay)
+		return rng_range(&src->rng_net, rule->delay_min_us, rule->delay_max_us);
+	if (lo == hi)
+		return lo;
+	return lo + rng_mix64(w->seed ^ ((uint64_t)src->index << 32 | dst)) % (hi - lo + 1);
+}
+
+static const struct sim_link_rule *world_rule_find(const struct world *w,
+						   uint32_t src, uint32_t dst);
+
+int world_node_kill(struct world *w, uint32_t node, bool machine,
+		    bool lose_unsynced)
+{
+	struct sim_node *n;
+
+	ASSERT_NODE(w, node);
+	n = w->nodes[node];
+	if (!n->up)
+		return CS_ENOENT;
+	/* The process is gone: its program frees its state, no callbacks. */
+	if (n->prog && n->prog_state)
+		n->prog->stop(n->prog_state);
+	n->prog_state = NULL;
+	simvfs_crash_begin(w->vfs, n->name);
+	for (size_t i = 0; i < n->storage_count; i++)
+		sqlite3_close_v2(n->storage[i].db);
+	n->storage_count = 0;
+	simvfs_crash_end(w->vfs, n->name, lose_unsynced);
+	n->up = false;
+	n->inc++; /* every pending timer, message and call of n is now stale */
+	n->recv_cb = NULL;
+	n->peer_cb = NULL;
+	world_trace_at(w, node, SIM_EV_NODE_DOWN, machine, lose_unsynced);
+
+	/* Connected peers see the connection drop after the link's latency
+	 * (in peer index order), unless a partition hides it. */
+	for (uint32_t i = 0; i < w->node_count; i++) {
+		struct sim_node *p = w->nodes[i];
+		if (i == node || !p->up ||
+		    !(world_conn_test(p, node, WORLD_CONN_HEARD) ||
+		      world_conn_test(p, node, WORLD_CONN_SENT)))
+			continue;
+		world_conn_clear(p, node);
+		if (world_net_blocked(w, node, i))
+			continue;
+		world_push(w,
+			   w->now_us + world_link_delay(w, n, i, world_rule_find(w, node, i)),
+			   SIM_EV_PEER, i, p->inc, NULL, node);
+	}
+	if (n->conn)
+		memset(n->conn, 0, n->conn_words * sizeof *n->conn);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- timers */
+
+static void world_timer_release(struct world *w, uint32_t slot);
+
+static int world_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms,
+			     env_timer_cb cb, void *data, env_timer_id *id)
+{
+	struct sim_node *n = env->impl;
+	struct world *w = n->world;
+	struct sim_timer *t;
+	uint32_t slot;
+	int rv;
+
+	assert(n->up);
+	assert(cb != NULL);
+	if (n->timer_count >= LIMIT_TIMERS_PER_NODE_MAX)
+		return CS_ELIMIT;
+	if (w->timer_free_count > 0) {
+		slot = w->timer_free[--w->timer_free_count];
+	} else {
+		size_t cap = w->timer_cap;
+		if (world_grow((void **)&w->timers, &cap, w->timer_count + 1,
+			       sizeof *w->timers))
+			return CS_ENOMEM;
+		w->timer_cap = (uint32_t)cap;
+		slot = w->timer_count++;
+		w->timers[slot].gen = 1;
+	}
+	t = &w->timers[slot];
+	t->cb = cb;
+	t->data = data;
+	t->repeat_us = repeat_ms * 1000;
+	t->node = n->index;
+	t->inc = n->inc;
+	t->live = true;
+	n->timer_count++;
+	rv = world_push(w, w->now_us + delay_ms * 1000, SIM_EV_TIMER, n->index,
+			n->inc, NULL, slot | ((uint64_t)t->gen << 32));
+	if (rv) {
+		world_timer_release(w, slot);
+		return rv;
+	}
+	*id = ((uint64_t)t->gen << 32) | ((uint64_t)slot + 1);
+	return 0;
+}
+
+/* Frees a timer slot: pending events for it become stale. */
+static void world_timer_release(struct world *w, uint32_t slot)
+{
+	struct sim_timer *t = &w->timers[slot];
+	struct sim_node *n = w->nodes[t->node];
+
+	assert(t->live);
+	if (n->inc == t->inc) {
+		assert(n->timer_count > 0);
+		n->timer_count--;
+	}
+	t->live = false;
+	t->gen++;
+	if (world_grow((void **)&w->timer_free, &w->timer_free_cap,
+		       w->timer_free_count + 1, sizeof *w->timer_free) == 0)
+		w->timer_free[w->timer_free_count++] = slot;
+	/* else: the slot is never reused; it is freed with the world */
+}
+
+static void world_timer_stop(struct env *env, env_timer_id id)
+{
+	struct sim_node *n = env->impl;
+	struct world *w = n->world;
+	uint32_t slot = (uint32_t)(id & 0xffffffffu);
+	uint32_t gen = (uint32_t)(id >> 32);
+
+	if (slot == 0 || slot > w->timer_count)
+		return;
+	slot--;
+	if (!w->timers[slot].live || w->timers[slot].gen != gen ||
+	    w->timers[slot].node != n->index)
+		return;
+	world_timer_release(w, slot);
+}
+
+static void world_timer_fire(struct world *w, const struct sim_event *ev)
+{
+	uint32_t slot = (uint32_t)(ev->arg & 0xffffffffu);
+	uint32_t gen = (uint32_t)(ev->arg >> 32);
+	struct sim_timer *t = &w->timers[slot];
+	struct sim_node *n = w->nodes[ev->node];
+	env_timer_id id = ((uint64_t)gen << 32) | ((uint64_t)slot + 1);
+	env_timer_cb cb = t->cb;
+	void *data = t->data;
+
+	if (!t->live || t->gen != gen)
+		return; /* stopped */
+	if (!n->up || n->inc != t->inc) {
+		world_timer_release(w, slot); /* its process died */
+		return;
+	}
+	world_trace_at(w, ev->node, SIM_EV_TIMER, slot, gen);
+	if (t->repeat_us > 0) {
+		if (world_push(w, w->now_us + t->repeat_us, SIM_EV_TIMER, n->index,
+			       n->inc, NULL, ev->arg))
+			world_timer_release(w, slot);
+	} else {
+		world_timer_release(w, slot);
+	}
+	cb(&n->env, id, data); /* may arm timers: t may move */
+}
+
+/* ---------------------------------------------------------------- network */
+
+void world_net_set_delay(struct world *w, us_t min_us, us_t max_us)
+{
+	assert(min_us <= max_us);
+	w->delay_min_us = min_us;
+	w->delay_max_us = max_us;
+	world_trace_at(w, WORLD_NODE_NONE, SIM_EV_FAULT, min_us, max_us);
+}
+
+static const struct sim_link_rule *world_rule_find(const struct world *w,
+						   uint32_t src, uint32_t dst)
+{
+	for (size_t i = 0; i < w->rule_count; i++)
+		if (w->rules[i].src == src && w->rules[i].dst == dst)
+			return &w->rules[i];
+	return NULL;
+}
+
+int world_net_link(struct world *w, const struct sim_link_rule *rule)
+{
+	struct sim_link_rule *r =
+		(struct sim_link_rule *)world_rule_find(w, rule->src, rule->dst);
+	us_t last_due_us = 0;
+
+	assert(rule->src < w->node_count);
+	assert(rule->dst < w->node_count);
+	if (rule->has_delay)
+		assert(rule->delay_min_us <= rule->delay_max_us);
+	if (!r) {
+		if (w->rule_count >= LIMIT_SIM_LINK_RULES_MAX)
+			return CS_ELIMIT;
+		if (world_grow((void **)&w->rules, &w->rule_cap, w->rule_count + 1,
+			       sizeof *w->rules))
+			return CS_ENOMEM;
+		r = &w->rules[w->rule_count++];
+	} else {
+		last_due_us = r->last_due_us; /* FIFO holds across a change */
+	}
+	*r = *rule;
+	r->last_due_us = last_due_us;
+	world_trace_at(w, rule->src, SIM_EV_FAULT, rule->dst,
+		       ((uint64_t)rule->loss_ppm << 32) | rule->dup_ppm);
+	return 0;
+}
+
+int world_net_partition(struct world *w, const uint32_t *group_of, size_t count,
+			uint32_t star_group)
+{
+	struct sim_partition *parts, *p;
+	uint64_t h = star_group;
+
+	if (w->part_count >= LIMIT_SIM_PARTITIONS_MAX)
+		return CS_ELIMIT;
+	parts = realloc(w->parts, (w->part_count + 1) * sizeof *parts);
+	if (!parts)
+		return CS_ENOMEM;
+	w->parts = parts;
+	p = &parts[w->part_count];
+	p->group_of = calloc(w->node_count ? w->node_count : 1, sizeof *p->group_of);
+	if (!p->group_of)
+		return CS_ENOMEM;
+	p->group_of_count = w->node_count;
+	p->star_group = star_group;
+	for (size_t i = 0; i < w->node_count; i++) {
+		uint32_t g = i < count ? group_of[i] : 0;
+		p->group_of[i] = g ? g : star_group;
+		h = world_fold(h, p->group_of[i]);
+	}
+	w->part_count++;
+	world_trace_at(w, WORLD_NODE_NONE, SIM_EV_FAULT, w->part_count, h);
+	return 0;
+}
+
+void world_net_heal(struct world *w)
+{
+	for (size_t i = 0; i < w->part_count; i++)
+		free(w->parts[i].group_of);
+	free(w->parts);
+	w->parts = NULL;
+	w->part_count = 0;
+	w->rule_count = 0;
+	world_trace_at(w, WORLD_NODE_NONE, SIM_EV_FAULT, 0, 0);
+}
+
+bool world_net_blocked(const struct world *w, uint32_t a, uint32_t b)
+{
+	for (size_t i = 0; i < w->part_count; i++) {
+		const struct sim_partition *p = &w->parts[i];
+		uint32_t ga = p->group_of[a], gb = p->group_of[b];
+		if (ga != 0 && gb != 0 && ga != gb)
+			return true;
+	}
+	return false;
+}
+
+void world_net_stats(const struct world *w, struct sim_net_stats *stats)
+{
+	*stats = w->stats;
+}
+
+/* Schedules one copy of a message; takes ownership of m. Messages on a
+ * link with jitter stay FIFO, as on a TCP connection, unless reordered. */
+static int world_msg_schedule(struct world *w, struct sim_node *src,
+			      struct sim_msg *m, struct sim_link_rule *rule,
+			      bool reorder)
+{
+	us_t at = w->now_us + world_link_delay(w, src, m->dst, rule);
+	int rv;
+	if (rule && !reorder) {
+		if (at < rule->last_due_us)
+			at = rule->last_due_us;
+		rule->last_due_us = at;
+	}
+	rv = world_push(w, at, SIM_EV_MSG, m->dst, m->dst_inc, m, 0);
+	if (rv)
+		free(m);
+	return rv;
+}
+
+static int world_send(struct env *env, const char *addr, const uint8_t *buf,
+		      size_t len)
+{
+	struct sim_node *src = env->impl;
+	struct world *w = src->world;
+	struct sim_link_rule *rule;
+	struct sim_node *dst;
+	struct sim_msg *m;
+	int64_t di;
+	int rv;
+
+	assert(src->up);
+	if (len > LIMIT_FRAME_BYTES_MAX)
+		return CS_ELIMIT;
+	di = world_node_find(w, addr);
+	if (di < 0)
+		return CS_EINVAL;
+	dst = w->nodes[di];
+	w->stats.sent++;
+	world_trace_at(w, src->index, SIM_EV_SEND, (uint64_t)di,
+		       world_bytes_hash(buf, len));
+	if (!dst->up) {
+		w->stats.dropped_down++;
+		world_trace_at(w, src->index, SIM_EV_DROP, (uint64_t)di, 1);
+		return 0;
+	}
+	if (world_net_blocked(w, src->index, dst->index)) {
+		w->stats.dropped_partition++;
+		world_trace_at(w, src->index, SIM_EV_DROP, (uint64_t)di, 2);
+		return 0;
+	}
+	rule = w->rule_count ? (struct sim_link_rule *)world_rule_find(w, src->index, dst->index)
+			     : NULL;
+	if (rule && rng_chance_ppm(&src->rng_net, rule->loss_ppm)) {
+		w->stats.dropped_loss++;
+		world_trace_at(w, src->index, SIM_EV_DROP, (uint64_t)di, 3);
+		return 0;
+	}
+	if (!world_conn_test(src, dst->index, WORLD_CONN_SENT))
+		world_conn_set(src, dst->index, WORLD_CONN_SENT);
+	m = malloc(sizeof *m + len);
+	if (!m)
+		return CS_ENOMEM;
+	m->src = src->index;
+	m->dst = dst->index;
+	m->src_inc = src->inc;
+	m->dst_inc = dst->inc;
+	m->len = (uint32_t)len;
+	if (len)
+		memcpy(m->data, buf, len);
+	if (rule && rule->dup_ppm && rng_chance_ppm(&src->rng_net, rule->dup_ppm)) {
+		struct sim_msg *copy = malloc(sizeof *m + len);
+		if (copy) {
+			memcpy(copy, m, sizeof *m + len);
+			w->stats.duplicated++;
+			rv = world_msg_schedule(w, src, copy, rule, true);
+			if (rv) {
+				free(m);
+				return rv;
+			}
+		}
+	}
+	return world_msg_schedule(
+		w, src, m, rule,
+		rule && rule->reorder_ppm && rng_chance_ppm(&src->rng_net, rule->reorder_ppm));
+}
+
+static void world_msg_deliver(struct world *w, const struct sim_event *ev)
+{
+	struct sim_msg *m = ev->obj;
+	struct sim_node *src = w->nodes[m->src];
+	struct sim_node *dst = w->nodes[m->dst];
+
+	if (!src->up || src->inc != m->src_inc || !dst->up ||
+	    dst->inc != m->dst_inc) {
+		w->stats.dropped_down++;
+		world_trace_at(w, m->dst, SIM_EV_DROP, m->src, 4);
+		return;
+	}
+	if (world_net_blocked(w, m->src, m->dst)) {
+		w->stats.dropped_partition++;
+		world_trace_at(w, m->dst, SIM_EV_DROP, m->src, 5);
+		return;
+	}
+	w->stats.delivered++;
+	world_trace_at(w, m->dst, SIM_EV_MSG, m->src, m->len);
+	if (!world_conn_test(dst, m->src, WORLD_CONN_HEARD) &&
+	    world_conn_set(dst, m->src, WORLD_CONN_HEARD)) {
+		/* a new connection from this process of src */
+		if (dst->peer_cb) {
+			dst->peer_cb(&dst->env, src->name, true, dst->net_data);
+			if (!dst->up || dst->inc != m->dst_inc)
+				return;
+		}
+	}
+	if (dst->recv_cb)
+		dst->recv_cb(&dst->env, src->name, m->data, m->len, dst->net_data);
+}
+
+static void world_peer_deliver(struct world *w, const struct sim_event *ev)
+{
+	struct sim_node *n = w->nodes[ev->node];
+	uint32_t peer = (uint32_t)ev->arg;
+
+	world_trace_at(w, ev->node, SIM_EV_PEER, peer, 0);
+	if (n->peer_cb)
+		n->peer_cb(&n->env, w->nodes[peer]->name, false, n->net_data);
+}
+
+/* ---------------------------------------------------------------- env of a node */
+
+static ms_t world_env_now(struct env *env)
+{
+	struct sim_node *n = env->impl;
+	return n->world->now_us / 1000;
+}
+
+static const char *world_env_self(struct env *env)
+{
+	struct sim_node *n = env->impl;
+	return n->name;
+}
+
+static int world_env_listen(struct env *env, env_recv_cb recv_cb,
+			    env_peer_cb peer_cb, void *data)
+{
+	struct sim_node *n = env->impl;
+	assert(n->up);
+	n->recv_cb = recv_cb;
+	n->peer_cb = peer_cb;
+	n->net_data = data;
+	return 0;
+}
+
+static int world_env_storage(struct env *env, const char *name, sqlite3 **db)
+{
+	struct sim_node *n = env->impl;
+	char file[48], err[256];
+	int rv;
+
+	assert(n->up);
+	for (size_t i = 0; i < n->storage_count; i++)
+		if (strcmp(n->storage[i].name, name) == 0) {
+			*db = n->storage[i].db;
+			return 0;
+		}
+	if (n->storage_count >= WORLD_STORAGE_MAX ||
+	    strlen(name) >= sizeof n->storage[0].name)
+		return CS_ELIMIT;
+	snprintf(file, sizeof file, "%s.db", name);
+	rv = simvfs_open(n->world->vfs, n->name, file, db, err, sizeof err);
+	if (rv)
+		return rv;
+	if (sqlite3_exec(*db, "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;",
+			 NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_close_v2(*db);
+		return CS_ESTORAGE;
+	}
+	memcpy(n->storage[n->storage_count].name, name, strlen(name) + 1);
+	n->storage[n->storage_count++].db = *db;
+	return 0;
+}
+
+static uint64_t world_env_random(struct env *env)
+{
+	struct sim_node *n = env->impl;
+	return rng_next(&n->rng_env);
+}
+
+static void world_env_log(struct env *env, enum env_log_level level,
+			  const char *msg)
+{
+	struct sim_node *n = env->impl;
+	if (n->world->log_fn)
+		n->world->log_fn(n->world->log_ctx, n->world, n->index, level, msg);
+}
+
+static int world_env_ctl_open(struct env *env,
+			      const struct env_container_spec *spec,
+			      struct env_ctl **ctl)
+{
+	return CS_ENOTSUP; /* the simulated runtime arrives with the workers */
+}
+
+static int world_env_ctl_do(struct env_ctl *ctl, enum env_ctl_op op,
+			    struct env_ctl_req *req, env_ctl_cb cb)
+{
+	return CS_ENOTSUP;
+}
+
+static void world_env_ctl_close(struct env_ctl *ctl, env_ctl_close_cb cb,
+				void *data)
+{
+}
+
+static int world_env_ctl_list(struct env *env, struct env_ctl_list_req *req,
+			      env_ctl_list_cb cb)
+{
+	return CS_ENOTSUP;
+}
+
+static const struct env_ops world_env_ops = {
+	.now_ms = world_env_now,
+	.timer_start = world_timer_start,
+	.timer_stop = world_timer_stop,
+	.self_addr = world_env_self,
+	.listen = world_env_listen,
+	.send = world_send,
+	.storage_open = world_env_storage,
+	.random_u64 = world_env_random,
+	.log = world_env_log,
+	.ctl_open = world_env_ctl_open,
+	.ctl_do = world_env_ctl_do,
+	.ctl_close = world_env_ctl_close,
+	.ctl_list = world_env_ctl_list,
+};
+
+/* ---------------------------------------------------------------- running */
+
+int world_call_at(struct world *w, us_t at_us, uint32_t node, world_call_fn fn,
+		  void *data)
+{
+	struct sim_call *c = malloc(sizeof *c);
+	uint32_t inc = 0;
+	int rv;
+
+	if (!c)
+		return CS_ENOMEM;
+	if (node != WORLD_NODE_NONE) {
+		ASSERT_NODE(w, node);
+		inc = w->nodes[node]->inc;
+	}
+	c->fn = fn;
+	c->data = data;
+	rv = world_push(w, at_us < w->now_us ? w->now_us : at_us, SIM_EV_CALL,
+			node, inc, c, 0);
+	if (rv)
+		free(c);
+	return rv;
+}
+
+us_t world_next_at(const struct world *w)
+{
+	return w->heap_count ? w->heap[0].at_us : UINT64_MAX;
+}
+
+void world_advance(struct world *w, us_t at_us)
+{
+	assert(at_us >= w->now_us);
+	assert(at_us <= world_next_at(w));
+	w->now_us = at_us;
+}
+
+bool world_step(struct world *w, us_t until_us)
+{
+	struct sim_event ev;
+
+	if (w->heap_count == 0 || w->heap[0].at_us > until_us)
+		return false;
+	ev = world_pop(w);
+	assert(ev.at_us >= w->now_us);
+	w->now_us = ev.at_us;
+	switch (ev.kind) {
+	case SIM_EV_TIMER:
+		world_timer_fire(w, &ev);
+		break;
+	case SIM_EV_MSG:
+		world_msg_deliver(w, &ev);
+		break;
+	case SIM_EV_PEER: {
+		struct sim_node *n = w->nodes[ev.node];
+		if (n->up && n->inc == ev.inc)
+			world_peer_deliver(w, &ev);
+		break;
+	}
+	case SIM_EV_CALL: {
+		struct sim_call *c = ev.obj;
+		bool live = ev.node == WORLD_NODE_NONE ||
+			    (w->nodes[ev.node]->up && w->nodes[ev.node]->inc == ev.inc);
+		if (live) {
+			world_trace_at(w, ev.node, SIM_EV_CALL, ev.seq, 0);
+			c->fn(w, c->data);
+		}
+		break;
+	}
+	default:
+		assert(!"unknown event kind");
+	}
+	world_event_free(&ev);
+	return true;
+}

@@ -1,0 +1,210 @@
+/* Tests of the scenario runner: results, failures that name what is missing,
+ * determinism (same seed same hash, other seed other hash, the divergence
+ * finder), and that a run starts no thread. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/runner.h"
+#include "sim/scenario.h"
+#include "tests/support/pingprog.h"
+
+static const char *const ping_peers[] = {"m1", "m2", "m3", "w1", "w2", "w3"};
+static const struct pingprog_cfg ping_cfg = {ping_peers, 6, 50, true};
+
+static const char storm[] =
+	"cluster managers=3 workers=3\n"
+	"run 2s\n"
+	"partition m1 | *\n"
+	"link m2 w1 loss=30% delay=1ms..40ms dup=5% reorder=20%\n"
+	"run 3s\n"
+	"kill m2\n"
+	"kill w3 process\n"
+	"run 1s\n"
+	"heal\n"
+	"restart m2\n"
+	"restart w3\n"
+	"isolate w2\n"
+	"run 5s\n"
+	"heal\n"
+	"run 10s\n";
+
+static void parse(const char *text, struct scn_script *s)
+{
+	char err[512];
+	int rv = scn_parse("t.scn", text, strlen(text), s, err, sizeof err);
+	if (rv)
+		fail_msg("parse failed: %s", err);
+}
+
+static struct runner_result run_text(const char *text, uint64_t seed, bool ping,
+				     bool record)
+{
+	struct scn_script s;
+	struct runner_opts o = {.record = record};
+	struct runner_result res;
+
+	if (ping) {
+		o.manager_prog = o.worker_prog = &pingprog_ops;
+		o.manager_cfg = o.worker_cfg = &ping_cfg;
+	}
+	parse(text, &s);
+	assert_int_equal(runner_run(&s, seed, &o, &res), 0);
+	scn_free(&s);
+	return res;
+}
+
+static void test_runner_passes_fault_story_and_reports_time(void **state)
+{
+	struct runner_result r = run_text(storm, 1, true, false);
+	assert_true(r.passed);
+	assert_int_equal(r.fail_line, 0);
+	assert_int_equal(r.sim_us, 21u * 1000 * 1000);
+	assert_true(r.events > 1000);
+	assert_int_equal(r.seed, 1);
+}
+
+static void test_runner_same_seed_same_hash_other_seed_other_hash(void **state)
+{
+	struct runner_result a = run_text(storm, 5, true, true);
+	struct runner_result b = run_text(storm, 5, true, true);
+	struct runner_result c = run_text(storm, 6, true, true);
+
+	assert_int_equal(a.hash, b.hash);
+	assert_int_equal(a.events, b.events);
+	assert_int_equal(runner_diverge(&a, &b), -1);
+	assert_int_not_equal(a.hash, c.hash);
+	assert_true(runner_diverge(&a, &c) >= 0);
+	runner_result_free(&a);
+	runner_result_free(&b);
+	runner_result_free(&c);
+}
+
+static void test_runner_diverge_names_first_differing_event(void **state)
+{
+	struct runner_result a = run_text(storm, 5, true, true);
+	struct runner_result b = run_text(storm, 5, true, true);
+
+	assert_true(a.rec_count > 100);
+	b.recs[77].hash ^= 1; /* as if event 77 differed */
+	assert_int_equal(runner_diverge(&a, &b), 77);
+	b.rec_count = 50; /* a prefix */
+	assert_int_equal(runner_diverge(&a, &b), 50);
+	runner_result_free(&a);
+	runner_result_free(&b);
+}
+
+static void test_runner_seed_flag_wins_over_file(void **state)
+{
+	struct scn_script s;
+	parse("seed 9\ncluster managers=1\n", &s);
+	assert_int_equal(runner_seed(&s, false, 0), 9);
+	assert_int_equal(runner_seed(&s, true, 4), 4);
+	scn_free(&s);
+	parse("cluster managers=1\n", &s);
+	assert_int_equal(runner_seed(&s, false, 0), 1);
+	scn_free(&s);
+}
+
+static void test_runner_names_the_part_not_built(void **state)
+{
+	struct runner_result r =
+		run_text("cluster managers=1\nrun 1s\nservice create web replicas=3\nrun 1s\n",
+			 1, false, false);
+	assert_false(r.passed);
+	assert_int_equal(r.fail_line, 3);
+	assert_string_equal(r.message,
+			    "line 3: service create web replicas=3: not built yet: "
+			    "services need the control API and orchestrators");
+	assert_int_equal(r.sim_us, 1000000); /* stopped there */
+
+	/* with test programs in place of managers, leaders do not exist */
+	r = run_text("cluster managers=3\nexpect leader within 10s\n", 1, true, false);
+	assert_false(r.passed);
+	assert_string_equal(r.message, "line 2: expect leader within 10s: not built yet: "
+					"leader conditions need the Raft managers");
+
+	r = run_text("cluster managers=3\nkill leader\n", 1, true, false);
+	assert_false(r.passed);
+	assert_string_equal(r.message, "line 2: kill leader: not built yet: "
+					"`leader` needs the Raft managers");
+}
+
+static void test_runner_fails_on_impossible_node_commands(void **state)
+{
+	struct runner_result r =
+		run_text("cluster managers=1 workers=1\nkill w1\nkill w1\n", 1, false, false);
+	assert_false(r.passed);
+	assert_string_equal(r.message, "line 3: kill w1: w1 is already down");
+
+	/* restarting a running node leaves it alone */
+	r = run_text("cluster managers=1 workers=1\nrestart w1\nkill w1\n", 1, false, false);
+	assert_true(r.passed);
+
+	r = run_text("cluster managers=1\nnode add worker\nkill w1\nrestart w1\n", 1,
+		     false, false);
+	assert_true(r.passed);
+}
+
+static void test_runner_real_managers_elect_and_survive_leader_death(void **state)
+{
+	struct runner_result r = run_text("cluster managers=3\n"
+					  "expect no leader\n"
+					  "expect leader within 30s\n"
+					  "kill leader\n"
+					  "expect leader within 20s\n"
+					  "partition m1 | m2 | m3\n"
+					  "expect no leader within 30s\n"
+					  "heal\n"
+					  "expect leader within 30s\n",
+					  4, false, false);
+	assert_true(r.passed);
+
+	r = run_text("cluster managers=3\nexpect leader within 30s\nexpect no leader\n", 4,
+		     false, false);
+	assert_false(r.passed);
+	assert_int_equal(r.fail_line, 3);
+}
+
+static int thread_count(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	int n = -1;
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+static void test_runner_starts_no_thread(void **state)
+{
+	int before = thread_count();
+	struct runner_result r = run_text(storm, 3, true, false);
+	assert_true(r.passed);
+	assert_int_equal(before, 1);
+	assert_int_equal(thread_count(), 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_runner_passes_fault_story_and_reports_time),
+		cmocka_unit_test(test_runner_same_seed_same_hash_other_seed_other_hash),
+		cmocka_unit_test(test_runner_diverge_names_first_differing_event),
+		cmocka_unit_test(test_runner_seed_flag_wins_over_file),
+		cmocka_unit_test(test_runner_names_the_part_not_built),
+		cmocka_unit_test(test_runner_fails_on_impossible_node_commands),
+		cmocka_unit_test(test_runner_real_managers_elect_and_survive_leader_death),
+		cmocka_unit_test(test_runner_starts_no_thread),
+	};
+	return cmocka_run_group_tests_name("runner", tests, NULL, NULL);
+}

@@ -1,0 +1,1188 @@
+/* Tests of the scenario parser (sim/scenario.c): the whole language of
+ * SCENARIOS.md, and the exact message of each kind of bad input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/errors.h"
+#include "sim/scenario.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Parses text, which must be valid; prints the error when it is not. */
+static void parse_ok(const char *text, struct scn_script *s)
+{
+	char err[1024] = "";
+	int rv = scn_parse("scn.scn", text, strlen(text), s, err, sizeof err);
+
+	if (rv)
+		print_error("unexpected parse error: %s\n", err);
+	assert_int_equal(rv, 0);
+	assert_string_equal(err, "");
+}
+
+/* Parses text, which must fail with exactly want, leaving an empty script. */
+static void parse_fails(const char *text, const char *want)
+{
+	struct scn_script s;
+	char err[1024] = "";
+	int rv = scn_parse("scn.scn", text, strlen(text), &s, err, sizeof err);
+
+	assert_int_equal(rv, CS_EINVAL);
+	assert_string_equal(err, want);
+	assert_null(s.cmds);
+	assert_null(s.path);
+	assert_int_equal(s.cmd_count, 0);
+}
+
+/* Parses `cluster managers=3 workers=2` then line (as line 2), which must
+ * fail with exactly want. */
+static void line_fails(const char *line, const char *want)
+{
+	char text[8192];
+
+	snprintf(text, sizeof text, "cluster managers=3 workers=2\n%s\n", line);
+	parse_fails(text, want);
+}
+
+/* The one command on line 2, after `cluster managers=3 workers=2`. */
+static const struct scn_cmd *line_cmd(const char *line, struct scn_script *s)
+{
+	char text[8192];
+
+	snprintf(text, sizeof text, "cluster managers=3 workers=2\n%s\n", line);
+	parse_ok(text, s);
+	assert_int_equal(s->cmd_count, 2);
+	return &s->cmds[1];
+}
+
+static void assert_node(struct scn_node n, enum scn_node_kind kind, uint32_t number)
+{
+	assert_int_equal(n.kind, kind);
+	assert_int_equal(n.number, number);
+}
+
+/* ---------------------------------------------------------------- valid input */
+
+static const char rich[] =
+	"# every command and condition form\n"
+	"seed 42\n"
+	"set heartbeat=5s election-ticks=10 tick=1s history=5 snapshot-every=1000\n"
+	"cluster managers=3 workers=4 cpus=2.5 memory=16G\n"
+	"run 1.5s\n"
+	"service create web replicas=8 image=nginx:1.25 constraint=node.role==worker "
+	"constraint=node.labels.zone!=b reserve-cpu=0.5 reserve-mem=64M max-per-node=2 "
+	"spread=node.labels.zone spread=rack restart=on-failure restart-delay=250ms "
+	"restart-max=3 restart-window=2m update-parallelism=2 update-delay=10s "
+	"update-failure-action=rollback update-order=start-first update-monitor=30s "
+	"update-max-failure-ratio=25%\n"
+	"service create agent mode=global\n"
+	"service update web image=nginx:1.26 replicas=10\n"
+	"service rm agent\n"
+	"node add worker\n"
+	"node add manager\n"
+	"node rm w5\n"
+	"node drain w1\n"
+	"node pause w2\n"
+	"node activate w2\n"
+	"node label w3 zone=a\n"
+	"node promote w4\n"
+	"node demote m4\n"
+	"kill m1\n"
+	"kill w1 process\n"
+	"restart m1\n"
+	"partition m1 m2 | m3,w1 | *\n"
+	"isolate leader\n"
+	"link m1 m2 loss=0.2 delay=5ms..20ms dup=1% reorder=0.5\n"
+	"link w1 -> m1 loss=100%\n"
+	"heal\n"
+	"image flaky pull=fail start=1s..2s exit=3 after=5s..10s\n"
+	"expect leader within 10s\n"
+	"expect no leader\n"
+	"expect leader == m2\n"
+	"expect leader!=m1\n"
+	"expect running web == 8 within 1m\n"
+	"expect running web on w2>=1\n"
+	"expect store tasks web state=RUNNING <= 8\n"
+	"expect nodes ready==9\n"
+	"expect node w3 down\n"
+	"expect node leader ready within 30s\n"
+	"expect converged within 2m\n"
+	"always leader\n"
+	"always running web > 0\n";
+
+static void test_scn_parses_every_command_and_condition(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c;
+	const struct scn_service *svc;
+	const struct scn_partition *part;
+	const struct scn_link *l;
+	const struct scn_cond *cond;
+	size_t i = 0;
+
+	parse_ok(rich, &s);
+	assert_string_equal(s.path, "scn.scn");
+	assert_int_equal(s.cmd_count, 39);
+	assert_true(s.has_seed);
+	assert_int_equal(s.seed, 42);
+	assert_int_equal(s.managers_total, 4);
+	assert_int_equal(s.workers_total, 5);
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_SEED);
+	assert_int_equal(c->line, 2);
+	assert_int_equal(c->u.seed, 42);
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_SET);
+	assert_int_equal(c->u.settings.set, SCN_SET_HEARTBEAT | SCN_SET_ELECTION_TICKS |
+						    SCN_SET_TICK | SCN_SET_HISTORY |
+						    SCN_SET_SNAPSHOT_EVERY);
+	assert_int_equal(c->u.settings.heartbeat_ms, 5000);
+	assert_int_equal(c->u.settings.election_ticks, 10);
+	assert_int_equal(c->u.settings.tick_ms, 1000);
+	assert_int_equal(c->u.settings.history, 5);
+	assert_int_equal(c->u.settings.snapshot_every, 1000);
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_CLUSTER);
+	assert_int_equal(c->line, 4);
+	assert_int_equal(c->u.cluster.managers, 3);
+	assert_int_equal(c->u.cluster.workers, 4);
+	assert_int_equal(c->u.cluster.millicpus, 2500);
+	assert_int_equal(c->u.cluster.memory_bytes, 16ull << 30);
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_RUN);
+	assert_int_equal(c->u.run_ms, 1500);
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_SERVICE_CREATE);
+	svc = &c->u.service;
+	assert_string_equal(svc->name, "web");
+	assert_int_equal(svc->set,
+			 SCN_SVC_REPLICAS | SCN_SVC_IMAGE | SCN_SVC_CONSTRAINT |
+				 SCN_SVC_RESERVE_CPU | SCN_SVC_RESERVE_MEM |
+				 SCN_SVC_MAX_PER_NODE | SCN_SVC_SPREAD | SCN_SVC_RESTART |
+				 SCN_SVC_RESTART_DELAY | SCN_SVC_RESTART_MAX |
+				 SCN_SVC_RESTART_WINDOW | SCN_SVC_UPDATE_PARALLELISM |
+				 SCN_SVC_UPDATE_DELAY | SCN_SVC_UPDATE_FAILURE_ACTION |
+				 SCN_SVC_UPDATE_ORDER | SCN_SVC_UPDATE_MONITOR |
+				 SCN_SVC_UPDATE_MAX_FAILURE_RATIO);
+	assert_int_equal(svc->replicas, 8);
+	assert_int_equal(svc->mode, SCN_MODE_REPLICATED);
+	assert_string_equal(svc->image, "nginx:1.25");
+	assert_int_equal(svc->constraint_count, 2);
+	assert_string_equal(svc->constraints[0].key, "node.role");
+	assert_true(svc->constraints[0].equal);
+	assert_string_equal(svc->constraints[0].value, "worker");
+	assert_string_equal(svc->constraints[0].text, "node.role==worker");
+	assert_string_equal(svc->constraints[1].key, "node.labels.zone");
+	assert_false(svc->constraints[1].equal);
+	assert_string_equal(svc->constraints[1].value, "b");
+	assert_int_equal(svc->reserve_millicpu, 500);
+	assert_int_equal(svc->reserve_mem_bytes, 64ull << 20);
+	assert_int_equal(svc->max_per_node, 2);
+	assert_int_equal(svc->spread_count, 2);
+	assert_string_equal(svc->spreads[0], "zone");
+	assert_string_equal(svc->spreads[1], "rack");
+	assert_int_equal(svc->restart, SCN_RESTART_ON_FAILURE);
+	assert_int_equal(svc->restart_delay_ms, 250);
+	assert_int_equal(svc->restart_max, 3);
+	assert_int_equal(svc->restart_window_ms, 120000);
+	assert_int_equal(svc->update_parallelism, 2);
+	assert_int_equal(svc->update_delay_ms, 10000);
+	assert_int_equal(svc->update_failure_action, SCN_FA_ROLLBACK);
+	assert_int_equal(svc->update_order, SCN_ORDER_START_FIRST);
+	assert_int_equal(svc->update_monitor_ms, 30000);
+	assert_int_equal(svc->update_max_failure_ratio_ppm, 250000);
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_SERVICE_CREATE);
+	assert_string_equal(c->u.service.name, "agent");
+	assert_int_equal(c->u.service.set, SCN_SVC_MODE);
+	assert_int_equal(c->u.service.mode, SCN_MODE_GLOBAL);
+	assert_int_equal(c->u.service.replicas, 0);
+	assert_null(c->u.service.image);
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_SERVICE_UPDATE);
+	assert_string_equal(c->u.service.name, "web");
+	assert_int_equal(c->u.service.set, SCN_SVC_IMAGE | SCN_SVC_REPLICAS);
+	assert_string_equal(c->u.service.image, "nginx:1.26");
+	assert_int_equal(c->u.service.replicas, 10);
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_SERVICE_RM);
+	assert_string_equal(c->u.service_name, "agent");
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_NODE_ADD);
+	assert_false(c->u.add_manager);
+	assert_node(c->u.node.added, SCN_NODE_WORKER, 5);
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_NODE_ADD);
+	assert_true(c->u.add_manager);
+	assert_node(c->u.node.added, SCN_NODE_MANAGER, 4);
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_NODE_RM);
+	assert_node(c->u.node.node, SCN_NODE_WORKER, 5);
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_NODE_DRAIN);
+	assert_node(c->u.node.node, SCN_NODE_WORKER, 1);
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_NODE_PAUSE);
+	assert_node(c->u.node.node, SCN_NODE_WORKER, 2);
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_NODE_ACTIVATE);
+	assert_node(c->u.node.node, SCN_NODE_WORKER, 2);
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_NODE_LABEL);
+	assert_node(c->u.node.node, SCN_NODE_WORKER, 3);
+	assert_string_equal(c->u.node.label_key, "zone");
+	assert_string_equal(c->u.node.label_value, "a");
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_NODE_PROMOTE);
+	assert_node(c->u.node.node, SCN_NODE_WORKER, 4);
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_NODE_DEMOTE);
+	assert_node(c->u.node.node, SCN_NODE_MANAGER, 4);
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_KILL);
+	assert_node(c->u.node.node, SCN_NODE_MANAGER, 1);
+	assert_false(c->u.node.process_only);
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_KILL);
+	assert_node(c->u.node.node, SCN_NODE_WORKER, 1);
+	assert_true(c->u.node.process_only);
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_RESTART);
+	assert_node(c->u.node.node, SCN_NODE_MANAGER, 1);
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_PARTITION);
+	part = &c->u.partition;
+	assert_int_equal(part->group_count, 3);
+	assert_false(part->groups[0].star);
+	assert_int_equal(part->groups[0].node_count, 2);
+	assert_node(part->groups[0].nodes[0], SCN_NODE_MANAGER, 1);
+	assert_node(part->groups[0].nodes[1], SCN_NODE_MANAGER, 2);
+	assert_int_equal(part->groups[1].node_count, 2);
+	assert_node(part->groups[1].nodes[0], SCN_NODE_MANAGER, 3);
+	assert_node(part->groups[1].nodes[1], SCN_NODE_WORKER, 1);
+	assert_true(part->groups[2].star);
+	assert_int_equal(part->groups[2].node_count, 0);
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_ISOLATE);
+	part = &c->u.partition;
+	assert_int_equal(part->group_count, 2);
+	assert_int_equal(part->groups[0].node_count, 1);
+	assert_node(part->groups[0].nodes[0], SCN_NODE_LEADER, 0);
+	assert_true(part->groups[1].star);
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_LINK);
+	l = &c->u.link;
+	assert_node(l->a, SCN_NODE_MANAGER, 1);
+	assert_node(l->b, SCN_NODE_MANAGER, 2);
+	assert_false(l->one_way);
+	assert_true(l->has_loss && l->has_delay && l->has_dup && l->has_reorder);
+	assert_int_equal(l->loss_ppm, 200000);
+	assert_int_equal(l->delay.min_ms, 5);
+	assert_int_equal(l->delay.max_ms, 20);
+	assert_int_equal(l->dup_ppm, 10000);
+	assert_int_equal(l->reorder_ppm, 500000);
+	c = &s.cmds[i++];
+	l = &c->u.link;
+	assert_node(l->a, SCN_NODE_WORKER, 1);
+	assert_node(l->b, SCN_NODE_MANAGER, 1);
+	assert_true(l->one_way);
+	assert_true(l->has_loss);
+	assert_false(l->has_delay || l->has_dup || l->has_reorder);
+	assert_int_equal(l->loss_ppm, 1000000);
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_HEAL);
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_IMAGE);
+	assert_string_equal(c->u.image.name, "flaky");
+	assert_true(c->u.image.pull_fail);
+	assert_true(c->u.image.has_start);
+	assert_int_equal(c->u.image.start.min_ms, 1000);
+	assert_int_equal(c->u.image.start.max_ms, 2000);
+	assert_true(c->u.image.has_exit);
+	assert_int_equal(c->u.image.exit_code, 3);
+	assert_int_equal(c->u.image.exit_after.min_ms, 5000);
+	assert_int_equal(c->u.image.exit_after.max_ms, 10000);
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_EXPECT);
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_LEADER);
+	assert_true(c->u.expect.has_within);
+	assert_int_equal(c->u.expect.within_ms, 10000);
+	c = &s.cmds[i++];
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_NO_LEADER);
+	assert_false(c->u.expect.has_within);
+	c = &s.cmds[i++];
+	cond = &c->u.expect.cond;
+	assert_int_equal(cond->kind, SCN_COND_LEADER_IS);
+	assert_int_equal(cond->op, SCN_OP_EQ);
+	assert_node(cond->node, SCN_NODE_MANAGER, 2);
+	c = &s.cmds[i++];
+	cond = &c->u.expect.cond;
+	assert_int_equal(cond->kind, SCN_COND_LEADER_IS);
+	assert_int_equal(cond->op, SCN_OP_NE);
+	assert_node(cond->node, SCN_NODE_MANAGER, 1);
+	c = &s.cmds[i++];
+	cond = &c->u.expect.cond;
+	assert_int_equal(cond->kind, SCN_COND_RUNNING);
+	assert_string_equal(cond->service, "web");
+	assert_false(cond->has_node);
+	assert_int_equal(cond->op, SCN_OP_EQ);
+	assert_int_equal(cond->count, 8);
+	assert_int_equal(c->u.expect.within_ms, 60000);
+	c = &s.cmds[i++];
+	cond = &c->u.expect.cond;
+	assert_int_equal(cond->kind, SCN_COND_RUNNING);
+	assert_true(cond->has_node);
+	assert_node(cond->node, SCN_NODE_WORKER, 2);
+	assert_int_equal(cond->op, SCN_OP_GE);
+	assert_int_equal(cond->count, 1);
+	c = &s.cmds[i++];
+	cond = &c->u.expect.cond;
+	assert_int_equal(cond->kind, SCN_COND_STORE_TASKS);
+	assert_string_equal(cond->service, "web");
+	assert_int_equal(cond->state, SCN_TS_RUNNING);
+	assert_int_equal(cond->op, SCN_OP_LE);
+	assert_int_equal(cond->count, 8);
+	c = &s.cmds[i++];
+	cond = &c->u.expect.cond;
+	assert_int_equal(cond->kind, SCN_COND_NODES_READY);
+	assert_int_equal(cond->op, SCN_OP_EQ);
+	assert_int_equal(cond->count, 9);
+	c = &s.cmds[i++];
+	cond = &c->u.expect.cond;
+	assert_int_equal(cond->kind, SCN_COND_NODE_STATUS);
+	assert_node(cond->node, SCN_NODE_WORKER, 3);
+	assert_false(cond->node_ready);
+	c = &s.cmds[i++];
+	cond = &c->u.expect.cond;
+	assert_int_equal(cond->kind, SCN_COND_NODE_STATUS);
+	assert_node(cond->node, SCN_NODE_LEADER, 0);
+	assert_true(cond->node_ready);
+	assert_int_equal(c->u.expect.within_ms, 30000);
+	c = &s.cmds[i++];
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_CONVERGED);
+	assert_int_equal(c->u.expect.within_ms, 120000);
+
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_ALWAYS);
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_LEADER);
+	assert_false(c->u.expect.has_within);
+	c = &s.cmds[i++];
+	assert_int_equal(c->kind, SCN_ALWAYS);
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_RUNNING);
+	assert_int_equal(c->u.expect.cond.op, SCN_OP_GT);
+	assert_int_equal(c->u.expect.cond.count, 0);
+	assert_int_equal(c->line, 40);
+	assert_string_equal(c->text, "always running web > 0");
+
+	assert_int_equal(i, s.cmd_count);
+	scn_free(&s);
+	assert_null(s.cmds);
+	assert_int_equal(s.cmd_count, 0);
+}
+
+static void test_scn_keeps_text_line_and_column_without_comment(void **state)
+{
+	struct scn_script s;
+	const char *text = "\n"
+			   "   # only a comment\n"
+			   "cluster managers=1   # one manager\r\n"
+			   "\t  run   250ms\t# indented\n"
+			   "\n"
+			   "run 1s#no space before the comment";
+
+	parse_ok(text, &s);
+	assert_int_equal(s.cmd_count, 3);
+	assert_int_equal(s.cmds[0].line, 3);
+	assert_int_equal(s.cmds[0].col, 1);
+	assert_string_equal(s.cmds[0].text, "cluster managers=1");
+	assert_int_equal(s.cmds[1].line, 4);
+	assert_int_equal(s.cmds[1].col, 4);
+	assert_string_equal(s.cmds[1].text, "run   250ms");
+	assert_int_equal(s.cmds[1].u.run_ms, 250);
+	assert_int_equal(s.cmds[2].line, 6);
+	assert_string_equal(s.cmds[2].text, "run 1s");
+	assert_int_equal(s.cmds[2].u.run_ms, 1000);
+	scn_free(&s);
+}
+
+static void test_scn_cluster_defaults_to_one_manager_four_cpus_8g(void **state)
+{
+	struct scn_script s;
+
+	parse_ok("cluster\n", &s);
+	assert_int_equal(s.cmds[0].u.cluster.managers, 1);
+	assert_int_equal(s.cmds[0].u.cluster.workers, 0);
+	assert_int_equal(s.cmds[0].u.cluster.millicpus, 4000);
+	assert_int_equal(s.cmds[0].u.cluster.memory_bytes, 8ull << 30);
+	assert_int_equal(s.managers_total, 1);
+	assert_int_equal(s.workers_total, 0);
+	assert_false(s.has_seed);
+	scn_free(&s);
+}
+
+static void test_scn_reads_durations_with_units_and_decimals(void **state)
+{
+	static const struct {
+		const char *text;
+		uint64_t ms;
+	} cases[] = {
+		{"0s", 0},	 {"250ms", 250},
+		{"5s", 5000},	 {"1.5s", 1500},
+		{"2m", 120000},	 {"0.5m", 30000},
+		{"1h", 3600000}, {"1.25h", 4500000},
+		{"0.001s", 1},	 {"720h", 720ull * 3600 * 1000},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct scn_script s;
+		char line[64];
+
+		snprintf(line, sizeof line, "run %s", cases[i].text);
+		assert_int_equal(line_cmd(line, &s)->u.run_ms, cases[i].ms);
+		scn_free(&s);
+	}
+}
+
+static void test_scn_reads_sizes_as_binary_multiples(void **state)
+{
+	static const struct {
+		const char *text;
+		uint64_t bytes;
+	} cases[] = {
+		{"1024", 1024},	    {"100b", 100},	  {"1K", 1024},
+		{"1k", 1024},	    {"64M", 64ull << 20}, {"512MiB", 512ull << 20},
+		{"2G", 2ull << 30}, {"3GB", 3ull << 30},  {"1.5G", 3ull << 29},
+		{"1T", 1ull << 40}, {"2tb", 2ull << 40},  {"0.1K", 102},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct scn_script s;
+		char text[64];
+
+		snprintf(text, sizeof text, "cluster memory=%s\n", cases[i].text);
+		parse_ok(text, &s);
+		assert_int_equal(s.cmds[0].u.cluster.memory_bytes, cases[i].bytes);
+		scn_free(&s);
+	}
+}
+
+static void test_scn_reads_probabilities_as_fraction_or_percent(void **state)
+{
+	static const struct {
+		const char *text;
+		uint32_t ppm;
+	} cases[] = {
+		{"0", 0},	   {"1", 1000000},    {"0.2", 200000}, {"20%", 200000},
+		{"12.5%", 125000}, {"100%", 1000000}, {"0.000001", 1}, {"1.0", 1000000},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct scn_script s;
+		char line[64];
+
+		snprintf(line, sizeof line, "link m1 w2 dup=%s", cases[i].text);
+		assert_int_equal(line_cmd(line, &s)->u.link.dup_ppm, cases[i].ppm);
+		scn_free(&s);
+	}
+}
+
+static void test_scn_reads_ops_with_or_without_spaces(void **state)
+{
+	static const struct {
+		const char *text;
+		enum scn_op op;
+	} cases[] = {
+		{"expect running web == 8", SCN_OP_EQ},
+		{"expect running web==8", SCN_OP_EQ},
+		{"expect running web !=8", SCN_OP_NE},
+		{"expect running web< 8", SCN_OP_LT},
+		{"expect running web<=8", SCN_OP_LE},
+		{"expect running web >8", SCN_OP_GT},
+		{"expect running web>= 8", SCN_OP_GE},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct scn_script s;
+		const struct scn_cmd *c = line_cmd(cases[i].text, &s);
+
+		assert_int_equal(c->u.expect.cond.kind, SCN_COND_RUNNING);
+		assert_string_equal(c->u.expect.cond.service, "web");
+		assert_int_equal(c->u.expect.cond.op, cases[i].op);
+		assert_int_equal(c->u.expect.cond.count, 8);
+		scn_free(&s);
+	}
+}
+
+static void test_scn_node_add_names_the_next_node_which_then_exists(void **state)
+{
+	struct scn_script s;
+
+	parse_ok("cluster managers=1\n"
+		 "node add worker\n"
+		 "node add manager\n"
+		 "node add worker\n"
+		 "kill w2\n"
+		 "link m2 -> w1 delay=1s\n",
+		 &s);
+	assert_node(s.cmds[1].u.node.added, SCN_NODE_WORKER, 1);
+	assert_node(s.cmds[2].u.node.added, SCN_NODE_MANAGER, 2);
+	assert_node(s.cmds[3].u.node.added, SCN_NODE_WORKER, 2);
+	assert_node(s.cmds[4].u.node.node, SCN_NODE_WORKER, 2);
+	assert_int_equal(s.managers_total, 2);
+	assert_int_equal(s.workers_total, 2);
+	assert_int_equal(s.cmds[5].u.link.delay.min_ms, 1000);
+	assert_int_equal(s.cmds[5].u.link.delay.max_ms, 1000);
+	scn_free(&s);
+}
+
+static void test_scn_service_update_sets_only_given_keys(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c =
+		line_cmd("service update web update-delay=2s spread=zone", &s);
+
+	assert_int_equal(c->kind, SCN_SERVICE_UPDATE);
+	assert_int_equal(c->u.service.set, SCN_SVC_UPDATE_DELAY | SCN_SVC_SPREAD);
+	assert_int_equal(c->u.service.update_delay_ms, 2000);
+	assert_int_equal(c->u.service.replicas, 0);
+	assert_int_equal(c->u.service.update_parallelism, 0);
+	assert_string_equal(c->u.service.spreads[0], "zone");
+	scn_free(&s);
+}
+
+static void test_scn_service_create_starts_from_docker_defaults(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c = line_cmd("service create web", &s);
+
+	assert_int_equal(c->u.service.set, 0);
+	assert_int_equal(c->u.service.replicas, 1);
+	assert_int_equal(c->u.service.mode, SCN_MODE_REPLICATED);
+	assert_int_equal(c->u.service.restart, SCN_RESTART_ANY);
+	assert_int_equal(c->u.service.restart_delay_ms, 5000);
+	assert_int_equal(c->u.service.update_parallelism, 1);
+	assert_int_equal(c->u.service.update_monitor_ms, 5000);
+	assert_int_equal(c->u.service.update_failure_action, SCN_FA_PAUSE);
+	assert_int_equal(c->u.service.update_order, SCN_ORDER_STOP_FIRST);
+	scn_free(&s);
+}
+
+static void test_scn_names_nodes_commands_states_and_ops(void **state)
+{
+	char buf[16];
+
+	assert_string_equal(
+		scn_node_name((struct scn_node){SCN_NODE_MANAGER, 3}, buf, sizeof buf),
+		"m3");
+	assert_string_equal(
+		scn_node_name((struct scn_node){SCN_NODE_WORKER, 12}, buf, sizeof buf),
+		"w12");
+	assert_string_equal(
+		scn_node_name((struct scn_node){SCN_NODE_LEADER, 0}, buf, sizeof buf),
+		"leader");
+	assert_string_equal(scn_cmd_name(SCN_CLUSTER), "cluster");
+	assert_string_equal(scn_cmd_name(SCN_SERVICE_UPDATE), "service update");
+	assert_string_equal(scn_cmd_name(SCN_NODE_DEMOTE), "node demote");
+	assert_string_equal(scn_cmd_name(SCN_ALWAYS), "always");
+	assert_string_equal(scn_task_state_name(SCN_TS_NEW), "new");
+	assert_string_equal(scn_task_state_name(SCN_TS_RUNNING), "running");
+	assert_string_equal(scn_task_state_name(SCN_TS_ORPHANED), "orphaned");
+	assert_string_equal(scn_op_text(SCN_OP_EQ), "==");
+	assert_string_equal(scn_op_text(SCN_OP_NE), "!=");
+	assert_string_equal(scn_op_text(SCN_OP_LE), "<=");
+	assert_string_equal(scn_op_text(SCN_OP_GE), ">=");
+}
+
+static void test_scn_op_holds_compares_got_with_want(void **state)
+{
+	assert_true(scn_op_holds(SCN_OP_EQ, 8, 8));
+	assert_false(scn_op_holds(SCN_OP_EQ, 7, 8));
+	assert_true(scn_op_holds(SCN_OP_NE, 7, 8));
+	assert_false(scn_op_holds(SCN_OP_NE, 8, 8));
+	assert_true(scn_op_holds(SCN_OP_LT, 7, 8));
+	assert_false(scn_op_holds(SCN_OP_LT, 8, 8));
+	assert_true(scn_op_holds(SCN_OP_LE, 8, 8));
+	assert_false(scn_op_holds(SCN_OP_LE, 9, 8));
+	assert_true(scn_op_holds(SCN_OP_GT, 9, 8));
+	assert_false(scn_op_holds(SCN_OP_GT, 8, 8));
+	assert_true(scn_op_holds(SCN_OP_GE, 8, 8));
+	assert_false(scn_op_holds(SCN_OP_GE, 7, 8));
+}
+
+static void test_scn_parse_file_reads_a_file_and_names_an_unreadable_one(void **state)
+{
+	char path[] = "/tmp/test_scenario_XXXXXX";
+	struct scn_script s;
+	char err[512] = "";
+	int fd = mkstemp(path);
+	FILE *f;
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fputs("cluster managers=3\nrun 2m\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(scn_parse_file(path, &s, err, sizeof err), 0);
+	assert_string_equal(s.path, path);
+	assert_int_equal(s.cmd_count, 2);
+	assert_int_equal(s.cmds[1].u.run_ms, 120000);
+	scn_free(&s);
+	assert_int_equal(unlink(path), 0);
+
+	assert_int_equal(scn_parse_file(path, &s, err, sizeof err), CS_EINVAL);
+	assert_true(strncmp(err, path, strlen(path)) == 0);
+	assert_string_equal(err + strlen(path),
+			    ": cannot read: No such file or directory");
+	assert_null(s.cmds);
+	assert_int_equal(scn_parse_file("/tmp", &s, err, sizeof err), CS_EINVAL);
+	assert_string_equal(err, "/tmp: cannot read: Is a directory");
+}
+
+/* ---------------------------------------------------------------- bad input */
+
+static void test_scn_rejects_unknown_command(void **state)
+{
+	line_fails(
+		"serivce create web",
+		"scn.scn:2:1: unknown command 'serivce' (expected cluster, seed, set, run, "
+		"service, node, kill, restart, partition, isolate, link, heal, image, expect, "
+		"always)");
+}
+
+static void test_scn_rejects_unknown_key_naming_the_allowed_ones(void **state)
+{
+	line_fails(
+		"service create web replica=3",
+		"scn.scn:2:20: unknown key 'replica' for service create (expected replicas, "
+		"mode, image, constraint, reserve-cpu, reserve-mem, max-per-node, spread, "
+		"restart, restart-delay, restart-max, restart-window, update-parallelism, "
+		"update-delay, update-failure-action, update-order, update-monitor, "
+		"update-max-failure-ratio)");
+	line_fails(
+		"link m1 m2 jitter=5ms",
+		"scn.scn:2:12: unknown key 'jitter' for link (expected loss, delay, dup, "
+		"reorder)");
+}
+
+static void test_scn_rejects_duplicate_key(void **state)
+{
+	line_fails("service create web replicas=3 image=a replicas=4",
+		   "scn.scn:2:39: duplicate key 'replicas' (first given at column 20)");
+}
+
+static void test_scn_rejects_a_word_where_key_value_belongs(void **state)
+{
+	parse_fails("cluster 3\n",
+		    "scn.scn:1:9: expected KEY=VALUE for cluster, got '3' (keys: "
+		    "managers, workers, cpus, memory)");
+}
+
+static void test_scn_rejects_missing_value(void **state)
+{
+	line_fails("service create web image=",
+		   "scn.scn:2:26: missing value after 'image='");
+}
+
+static void test_scn_rejects_bad_duration(void **state)
+{
+	line_fails("run 5x",
+		   "scn.scn:2:5: bad duration '5x' (expected a number with ms, s, m "
+		   "or h, like 250ms or 5s)");
+	line_fails(
+		"service create web restart-delay=5x",
+		"scn.scn:2:34: bad duration '5x' (expected a number with ms, s, m or h, like "
+		"250ms or 5s)");
+	line_fails("run 1.s",
+		   "scn.scn:2:5: bad duration '1.s' (expected a number with ms, s, "
+		   "m or h, like 250ms or 5s)");
+}
+
+static void test_scn_rejects_duration_without_unit(void **state)
+{
+	line_fails("run 5",
+		   "scn.scn:2:5: bad duration '5' (missing unit: expected ms, s, m or "
+		   "h, like 5s)");
+}
+
+static void test_scn_rejects_duration_finer_than_a_millisecond(void **state)
+{
+	line_fails("run 1.5ms", "scn.scn:2:5: bad duration '1.5ms' (finer than 1ms)");
+}
+
+static void test_scn_rejects_duration_over_the_limit(void **state)
+{
+	line_fails("run 721h", "scn.scn:2:5: duration '721h' is over the limit of 720h "
+			       "(LIMIT_SCN_DURATION_MS_MAX)");
+	line_fails(
+		"run 99999999999999999999999s",
+		"scn.scn:2:5: duration '99999999999999999999999s' is over the limit of 720h "
+		"(LIMIT_SCN_DURATION_MS_MAX)");
+}
+
+static void test_scn_rejects_bad_size(void **state)
+{
+	parse_fails(
+		"cluster managers=1 memory=8Q\n",
+		"scn.scn:1:27: bad size '8Q' (expected bytes or a number with K, M, G or T, "
+		"like 512M or 2G)");
+	line_fails(
+		"service create web reserve-mem=64MX",
+		"scn.scn:2:32: bad size '64MX' (expected bytes or a number with K, M, G or T, "
+		"like 512M or 2G)");
+}
+
+static void test_scn_rejects_bad_probability(void **state)
+{
+	line_fails("link m1 m2 loss=1.5",
+		   "scn.scn:2:17: probability '1.5' is out of range "
+		   "(expected 0..1 or 0%..100%)");
+	line_fails("link m1 m2 dup=120%",
+		   "scn.scn:2:16: probability '120%' is out of range "
+		   "(expected 0..1 or 0%..100%)");
+	line_fails(
+		"link m1 m2 loss=much",
+		"scn.scn:2:17: bad probability 'much' (expected a number from 0 to 1 or a "
+		"percentage, like 0.2 or 20%)");
+	line_fails("service create web update-max-failure-ratio=2",
+		   "scn.scn:2:45: ratio '2' is out of range (expected 0..1 or 0%..100%)");
+}
+
+static void test_scn_rejects_range_with_min_over_max(void **state)
+{
+	line_fails(
+		"link m1 m2 delay=2s..1s",
+		"scn.scn:2:18: bad range '2s..1s' (the minimum is more than the maximum)");
+	line_fails("image slow start=..1s",
+		   "scn.scn:2:18: bad range '..1s' (expected D..D, like 100ms..1s)");
+}
+
+static void test_scn_rejects_node_that_does_not_exist(void **state)
+{
+	line_fails("kill m4", "scn.scn:2:6: node m4 does not exist (cluster has m1..m3)");
+	line_fails("partition m1 | w3",
+		   "scn.scn:2:16: node w3 does not exist (cluster has "
+		   "w1..w2)");
+	parse_fails("cluster\nrestart w1\n",
+		    "scn.scn:2:9: node w1 does not exist (cluster has no workers)");
+	parse_fails("cluster\nexpect leader == m2\n",
+		    "scn.scn:2:18: node m2 does not exist (cluster has m1)");
+}
+
+static void test_scn_rejects_what_is_not_a_node_name(void **state)
+{
+	line_fails(
+		"kill x1",
+		"scn.scn:2:6: expected a node (mN, wN or leader) after 'kill', got 'x1'");
+	line_fails(
+		"restart m01",
+		"scn.scn:2:9: expected a node (mN, wN or leader) after 'restart', got 'm01'");
+	line_fails("link m1",
+		   "scn.scn:2:8: expected a node (mN, wN or leader) or '->' after "
+		   "'link m1', got end of line");
+}
+
+static void test_scn_rejects_command_before_cluster(void **state)
+{
+	parse_fails(
+		"seed 1\nset tick=1s\nrun 5s\ncluster\n",
+		"scn.scn:3:1: 'run' before 'cluster' (cluster comes first; only seed and set "
+		"may precede it)");
+}
+
+static void test_scn_rejects_second_cluster(void **state)
+{
+	parse_fails("cluster managers=3\nrun 1s\n  cluster managers=1\n",
+		    "scn.scn:3:3: second 'cluster' (the first is at line 1)");
+}
+
+static void test_scn_rejects_scenario_without_cluster(void **state)
+{
+	parse_fails(
+		"# nothing but a seed\nseed 3\n",
+		"scn.scn:1:1: no 'cluster' command (a scenario needs one, like cluster "
+		"managers=3 workers=2)");
+	parse_fails(
+		"",
+		"scn.scn:1:1: no 'cluster' command (a scenario needs one, like cluster "
+		"managers=3 workers=2)");
+}
+
+static void test_scn_rejects_partition_with_one_group(void **state)
+{
+	line_fails(
+		"partition m1 m2",
+		"scn.scn:2:1: partition needs at least two groups separated by '|', got one");
+}
+
+static void test_scn_rejects_node_in_two_groups(void **state)
+{
+	line_fails("partition m1 m2 | m3 m2",
+		   "scn.scn:2:22: node m2 is in two groups (first at column 14)");
+	line_fails(
+		"partition m1,m1 | *",
+		"scn.scn:2:14: node m1 is named twice in one group (first at column 11)");
+}
+
+static void test_scn_rejects_two_star_groups(void **state)
+{
+	line_fails("partition m1 | * | *",
+		   "scn.scn:2:20: second '*' group (the first is at column 16)");
+}
+
+static void test_scn_rejects_star_sharing_a_group(void **state)
+{
+	line_fails(
+		"partition m1 * | m2",
+		"scn.scn:2:14: '*' must be a group of its own (separate groups with '|')");
+}
+
+static void test_scn_rejects_empty_partition_group(void **state)
+{
+	line_fails("partition m1 | | m2",
+		   "scn.scn:2:16: expected a group (node names or *) "
+		   "after 'partition m1 |', got '|'");
+	line_fails("partition m1 |",
+		   "scn.scn:2:15: expected a group (node names or *) after "
+		   "'partition m1 |', got end of line");
+}
+
+static void test_scn_rejects_more_groups_than_the_limit(void **state)
+{
+	char line[512] = "partition m1 | m2 | m3";
+	char want[128];
+	const char *bar = NULL;
+
+	for (int w = 1; w <= 14; w++)
+		snprintf(line + strlen(line), sizeof line - strlen(line), " | w%d", w);
+	/* 17 groups: the 16th '|' starts the one too many */
+	bar = strrchr(line, '|');
+	snprintf(want, sizeof want,
+		 "scn.scn:2:%d: more than 16 groups (LIMIT_SCN_GROUPS_MAX)",
+		 (int)(bar - line) + 1);
+	{
+		char text[600];
+		snprintf(text, sizeof text, "cluster managers=3 workers=14\n%s\n", line);
+		parse_fails(text, want);
+	}
+}
+
+static void test_scn_rejects_bad_op(void **state)
+{
+	line_fails("expect running web eight",
+		   "scn.scn:2:20: expected OP (one of == != < <= > "
+		   ">=) after 'running web', got 'eight'");
+	line_fails("expect leader < m2",
+		   "scn.scn:2:15: leader can only be compared with == or !=, got '<'");
+}
+
+static void test_scn_rejects_missing_count(void **state)
+{
+	line_fails(
+		"expect running web ==",
+		"scn.scn:2:22: expected a count after 'running web ==', got end of line");
+	line_fails("expect nodes ready>=x",
+		   "scn.scn:2:21: expected a count after 'nodes ready>=', got 'x'");
+}
+
+static void test_scn_rejects_bad_state_name(void **state)
+{
+	line_fails(
+		"expect store tasks web state=runing == 3",
+		"scn.scn:2:30: unknown task state 'runing' (expected new, pending, assigned, "
+		"accepted, preparing, ready, starting, running, complete, shutdown, failed, "
+		"rejected, remove or orphaned)");
+}
+
+static void test_scn_rejects_unknown_condition(void **state)
+{
+	line_fails("expect leadr",
+		   "scn.scn:2:8: unknown condition 'leadr' (expected leader, no "
+		   "leader, running, store tasks, nodes ready, node or converged)");
+	line_fails("expect no leaders",
+		   "scn.scn:2:11: expected 'leader' after 'no', got 'leaders'");
+	line_fails("expect",
+		   "scn.scn:2:7: expected a condition (leader, no leader, running, "
+		   "store tasks, nodes ready, node or converged) after 'expect', got end "
+		   "of line");
+}
+
+static void test_scn_rejects_always_within(void **state)
+{
+	line_fails(
+		"always leader within 5s",
+		"scn.scn:2:15: 'within' cannot follow always (always COND must hold after "
+		"every event; use expect COND within DUR)");
+}
+
+static void test_scn_rejects_within_without_duration(void **state)
+{
+	line_fails(
+		"expect converged within",
+		"scn.scn:2:24: expected a duration after 'converged within', got end of line");
+}
+
+static void test_scn_rejects_replicas_with_mode_global(void **state)
+{
+	line_fails(
+		"service create web mode=global replicas=3",
+		"scn.scn:2:32: replicas= cannot be used with mode=global (a global service runs "
+		"one task on every node)");
+}
+
+static void test_scn_rejects_bad_choice_value(void **state)
+{
+	line_fails("service create web mode=globl",
+		   "scn.scn:2:25: bad mode 'globl' (expected replicated or global)");
+	line_fails(
+		"service create web restart=always",
+		"scn.scn:2:28: bad restart 'always' (expected any, on-failure or none)");
+	line_fails("image flaky pull=slow",
+		   "scn.scn:2:18: bad pull 'slow' (expected fail)");
+}
+
+static void test_scn_rejects_exit_without_after(void **state)
+{
+	line_fails("image flaky exit=1",
+		   "scn.scn:2:13: exit= needs after=D (when the container exits)");
+	line_fails("image flaky after=1s",
+		   "scn.scn:2:13: after= needs exit=CODE (the code it exits with)");
+}
+
+static void test_scn_rejects_bad_constraint(void **state)
+{
+	line_fails(
+		"service create web constraint=node.rol==worker",
+		"scn.scn:2:31: bad constraint 'node.rol==worker' (expected node.id, "
+		"node.hostname, node.role or node.labels.KEY, then == or !=, then a value, like "
+		"node.role==worker)");
+	line_fails(
+		"service create web constraint=node.role==boss",
+		"scn.scn:2:42: bad constraint 'node.role==boss' (node.role is manager or "
+		"worker)");
+	line_fails(
+		"service create web constraint=node.labels.zone==",
+		"scn.scn:2:31: bad constraint 'node.labels.zone==' (expected node.id, "
+		"node.hostname, node.role or node.labels.KEY, then == or !=, then a value, like "
+		"node.role==worker)");
+}
+
+static void test_scn_rejects_more_constraints_than_the_limit(void **state)
+{
+	char line[1024] = "service create web";
+	char want[128];
+
+	for (int i = 0; i < 17; i++)
+		snprintf(line + strlen(line), sizeof line - strlen(line),
+			 " constraint=node.role==worker");
+	snprintf(want, sizeof want,
+		 "scn.scn:2:%d: more than 16 constraints (LIMIT_SCN_CONSTRAINTS_MAX)",
+		 (int)(strrchr(line, ' ') - line) + 2);
+	line_fails(line, want);
+}
+
+static void test_scn_rejects_more_spreads_than_the_limit(void **state)
+{
+	line_fails("service create web spread=a spread=b spread=c spread=d spread=e",
+		   "scn.scn:2:56: more than 4 spreads (LIMIT_SCN_SPREADS_MAX)");
+}
+
+static void test_scn_rejects_more_commands_than_the_limit(void **state)
+{
+	const char line[] = "run 1s\n";
+	size_t size =
+		strlen("cluster\n") + (LIMIT_SCN_COMMANDS_MAX + 1) * strlen(line) + 1;
+	char *text = malloc(size);
+	char *at = text;
+
+	assert_non_null(text);
+	at += sprintf(at, "cluster\n");
+	for (unsigned i = 0; i < LIMIT_SCN_COMMANDS_MAX; i++)
+		at += sprintf(at, "%s", line);
+	parse_fails(
+		text,
+		"scn.scn:100001:1: more than 100000 commands (LIMIT_SCN_COMMANDS_MAX)");
+	free(text);
+}
+
+static void test_scn_rejects_bad_spread(void **state)
+{
+	line_fails(
+		"service create web spread=node.role",
+		"scn.scn:2:27: bad spread 'node.role' (expected a node label, like zone or "
+		"node.labels.zone)");
+}
+
+static void test_scn_rejects_counts_over_their_limits(void **state)
+{
+	line_fails("service create web replicas=1000001",
+		   "scn.scn:2:29: replicas 1000001 is over the limit of 1000000 "
+		   "(LIMIT_SCN_REPLICAS_MAX)");
+	parse_fails(
+		"cluster managers=16\n",
+		"scn.scn:1:18: managers 16 is over the limit of 15 (LIMIT_MANAGERS_MAX)");
+	parse_fails(
+		"cluster managers=0\n",
+		"scn.scn:1:18: managers must be at least 1 (a cluster needs a manager)");
+	parse_fails(
+		"cluster managers=15\nnode add manager\n",
+		"scn.scn:2:10: node add manager would make m16, over the limit of 15 managers "
+		"(LIMIT_MANAGERS_MAX)");
+}
+
+static void test_scn_rejects_line_too_long(void **state)
+{
+	char line[5001];
+
+	memset(line, 'x', sizeof line - 1);
+	line[sizeof line - 1] = '\0';
+	line_fails(line,
+		   "scn.scn:2:4097: line is 5000 bytes long, over the limit of 4096 "
+		   "(LIMIT_SCN_LINE_BYTES_MAX)");
+}
+
+static void test_scn_rejects_trailing_garbage_after_complete_command(void **state)
+{
+	line_fails("run 5s now",
+		   "scn.scn:2:8: unexpected 'now' after complete command 'run 5s'");
+	line_fails("heal all",
+		   "scn.scn:2:6: unexpected 'all' after complete command 'heal'");
+	line_fails(
+		"always converged now",
+		"scn.scn:2:18: unexpected 'now' after complete command 'always converged'");
+	line_fails("expect converged now",
+		   "scn.scn:2:18: expected 'within DUR' or end of line "
+		   "after 'expect converged', got 'now'");
+	line_fails("kill m1 proc",
+		   "scn.scn:2:9: expected 'process' or end of line after 'kill "
+		   "m1', got 'proc'");
+}
+
+static void test_scn_rejects_empty_service_update(void **state)
+{
+	line_fails(
+		"service update web",
+		"scn.scn:2:19: expected KEY=VALUE after 'service update web', got end of line");
+}
+
+static void test_scn_rejects_unknown_subcommand(void **state)
+{
+	line_fails(
+		"service creat web",
+		"scn.scn:2:9: unknown service command 'creat' (expected create, update or rm)");
+	line_fails(
+		"node add boss",
+		"scn.scn:2:10: expected worker or manager after 'node add', got 'boss'");
+	line_fails("node label w1 zone",
+		   "scn.scn:2:15: expected KEY=VALUE after 'node label w1', got 'zone'");
+}
+
+static void test_scn_rejects_bad_seed(void **state)
+{
+	parse_fails("seed 12abc\ncluster\n",
+		    "scn.scn:1:6: bad seed '12abc' (expected a whole number, like 3)");
+	parse_fails("seed 18446744073709551616\ncluster\n",
+		    "scn.scn:1:6: seed 18446744073709551616 is too large (at most "
+		    "18446744073709551615)");
+	parse_fails("seed 1\ncluster\nseed 2\n",
+		    "scn.scn:3:1: second 'seed' (the first is at "
+		    "line 1)");
+}
+
+static void test_scn_rejects_link_to_itself(void **state)
+{
+	line_fails("link m1 -> m1",
+		   "scn.scn:2:12: link needs two different nodes, got m1 twice");
+}
+
+static void test_scn_rejects_control_bytes(void **state)
+{
+	line_fails("run 5s\x01", "scn.scn:2:7: unexpected control byte 0x01");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_scn_parses_every_command_and_condition),
+		cmocka_unit_test(test_scn_keeps_text_line_and_column_without_comment),
+		cmocka_unit_test(test_scn_cluster_defaults_to_one_manager_four_cpus_8g),
+		cmocka_unit_test(test_scn_reads_durations_with_units_and_decimals),
+		cmocka_unit_test(test_scn_reads_sizes_as_binary_multiples),
+		cmocka_unit_test(test_scn_reads_probabilities_as_fraction_or_percent),
+		cmocka_unit_test(test_scn_reads_ops_with_or_without_spaces),
+		cmocka_unit_test(test_scn_node_add_names_the_next_node_which_then_exists),
+		cmocka_unit_test(test_scn_service_update_sets_only_given_keys),
+		cmocka_unit_test(test_scn_service_create_starts_from_docker_defaults),
+		cmocka_unit_test(test_scn_names_nodes_commands_states_and_ops),
+		cmocka_unit_test(test_scn_op_holds_compares_got_with_want),
+		cmocka_unit_test(
+			test_scn_parse_file_reads_a_file_and_names_an_unreadable_one),
+		cmocka_unit_test(test_scn_rejects_unknown_command),
+		cmocka_unit_test(test_scn_rejects_unknown_key_naming_the_allowed_ones),
+		cmocka_unit_test(test_scn_rejects_duplicate_key),
+		cmocka_unit_test(test_scn_rejects_a_word_where_key_value_belongs),
+		cmocka_unit_test(test_scn_rejects_missing_value),
+		cmocka_unit_test(test_scn_rejects_bad_duration),
+		cmocka_unit_test(test_scn_rejects_duration_without_unit),
+		cmocka_unit_test(test_scn_rejects_duration_finer_than_a_millisecond),
+		cmocka_unit_test(test_scn_rejects_duration_over_the_limit),
+		cmocka_unit_test(test_scn_rejects_bad_size),
+		cmocka_unit_test(test_scn_rejects_bad_probability),
+		cmocka_unit_test(test_scn_rejects_range_with_min_over_max),
+		cmocka_unit_test(test_scn_rejects_node_that_does_not_exist),
+		cmocka_unit_test(test_scn_rejects_what_is_not_a_node_name),
+		cmocka_unit_test(test_scn_rejects_command_before_cluster),
+		cmocka_unit_test(test_scn_rejects_second_cluster),
+		cmocka_unit_test(test_scn_rejects_scenario_without_cluster),
+		cmocka_unit_test(test_scn_rejects_partition_with_one_group),
+		cmocka_unit_test(test_scn_rejects_node_in_two_groups),
+		cmocka_unit_test(test_scn_rejects_two_star_groups),
+		cmocka_unit_test(test_scn_rejects_star_sharing_a_group),
+		cmocka_unit_test(test_scn_rejects_empty_partition_group),
+		cmocka_unit_test(test_scn_rejects_more_groups_than_the_limit),
+		cmocka_unit_test(test_scn_rejects_bad_op),
+		cmocka_unit_test(test_scn_rejects_missing_count),
+		cmocka_unit_test(test_scn_rejects_bad_state_name),
+		cmocka_unit_test(test_scn_rejects_unknown_condition),
+		cmocka_unit_test(test_scn_rejects_always_within),
+		cmocka_unit_test(test_scn_rejects_within_without_duration),
+		cmocka_unit_test(test_scn_rejects_replicas_with_mode_global),
+		cmocka_unit_test(test_scn_rejects_bad_choice_value),
+		cmocka_unit_test(test_scn_rejects_exit_without_after),
+		cmocka_unit_test(test_scn_rejects_bad_constraint),
+		cmocka_unit_test(test_scn_rejects_more_constraints_than_the_limit),
+		cmocka_unit_test(test_scn_rejects_bad_spread),
+		cmocka_unit_test(test_scn_rejects_more_spreads_than_the_limit),
+		cmocka_unit_test(test_scn_rejects_more_commands_than_the_limit),
+		cmocka_unit_test(test_scn_rejects_counts_over_their_limits),
+		cmocka_unit_test(test_scn_rejects_line_too_long),
+		cmocka_unit_test(
+			test_scn_rejects_trailing_garbage_after_complete_command),
+		cmocka_unit_test(test_scn_rejects_empty_service_update),
+		cmocka_unit_test(test_scn_rejects_unknown_subcommand),
+		cmocka_unit_test(test_scn_rejects_bad_seed),
+		cmocka_unit_test(test_scn_rejects_link_to_itself),
+		cmocka_unit_test(test_scn_rejects_control_bytes),
+	};
+	return cmocka_run_group_tests_name("scenario", tests, NULL, NULL);
+}

@@ -1,0 +1,790 @@
+/* Tests of the simulated disk: an sqlite VFS in memory whose files outlive
+ * their node, lose unsynced writes on demand, and take sqlite's time and
+ * randomness from the world. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "sim/simdisk.h"
+
+#define TEST_VFS_NAME "simdisk-test"
+#define TEST_NOW_MS   1700000000123ll /* 2023-11-14 22:13:20.123 UTC */
+/* LIMIT_SIM_FILE_BYTES_MAX of sim/simdisk.c */
+#define TEST_FILE_BYTES_MAX (1ll << 30)
+#define TEST_OPEN_MAX	    8
+
+/* ---------------------------------------------------------------- fixtures */
+
+/* What a world gives the VFS: a clock and a random stream (splitmix64). */
+struct test_world {
+	uint64_t rng;
+	int64_t now_ms;
+	struct simvfs *vfs;
+	/* What a test left open when it failed, closed by teardown so that
+	 * simvfs_destroy's contract holds and cmocka reports the failure. */
+	sqlite3 *dbs[TEST_OPEN_MAX];
+	sqlite3_file *files[TEST_OPEN_MAX];
+};
+
+static int64_t test_now(void *ctx)
+{
+	const struct test_world *w = ctx;
+	return w->now_ms;
+}
+
+static void test_random(void *ctx, void *buf, size_t size)
+{
+	struct test_world *w = ctx;
+	unsigned char *p = buf;
+	for (size_t i = 0; i < size; i++) {
+		uint64_t z = (w->rng += 0x9e3779b97f4a7c15ull);
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		p[i] = (unsigned char)(z ^ (z >> 31));
+	}
+}
+
+static int setup(void **state)
+{
+	struct test_world *w = calloc(1, sizeof *w);
+	if (!w)
+		return -1;
+	w->rng = 42;
+	w->now_ms = TEST_NOW_MS;
+	w->vfs = simvfs_create(TEST_VFS_NAME, test_now, test_random, w);
+	if (!w->vfs) {
+		free(w);
+		return -1;
+	}
+	*state = w;
+	return 0;
+}
+
+/* world_close closes whatever w still has open, then its VFS. */
+static void world_close(struct test_world *w)
+{
+	for (int i = 0; i < TEST_OPEN_MAX; i++) {
+		if (w->files[i]) {
+			if (w->files[i]->pMethods)
+				w->files[i]->pMethods->xClose(w->files[i]);
+			free(w->files[i]);
+		}
+		if (w->dbs[i]) {
+			sqlite3_stmt *stmt;
+			while ((stmt = sqlite3_next_stmt(w->dbs[i], NULL)))
+				sqlite3_finalize(stmt);
+			sqlite3_close(w->dbs[i]);
+		}
+	}
+	simvfs_destroy(w->vfs);
+	w->vfs = NULL;
+}
+
+static int teardown(void **state)
+{
+	struct test_world *w = *state;
+	world_close(w);
+	free(w);
+	return 0;
+}
+
+static void track(void **slots, void *p, void *replace)
+{
+	for (int i = 0; i < TEST_OPEN_MAX; i++)
+		if (slots[i] == replace) {
+			slots[i] = p;
+			return;
+		}
+	fail_msg("more than %d open at once", TEST_OPEN_MAX);
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static void exec_ok(sqlite3 *db, const char *sql)
+{
+	char *err = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+	if (rc != SQLITE_OK)
+		print_error("sql %s: %s\n", sql, err ? err : "?");
+	sqlite3_free(err);
+	assert_int_equal(rc, SQLITE_OK);
+}
+
+static int64_t query_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *stmt = NULL;
+	int64_t v;
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	v = sqlite3_column_int64(stmt, 0);
+	assert_int_equal(sqlite3_finalize(stmt), SQLITE_OK);
+	return v;
+}
+
+/* query_text copies the first column of the first row into out. */
+static void query_text(sqlite3 *db, const char *sql, char *out, size_t out_size)
+{
+	sqlite3_stmt *stmt = NULL;
+	const unsigned char *text;
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	text = sqlite3_column_text(stmt, 0);
+	assert_non_null(text);
+	snprintf(out, out_size, "%s", (const char *)text);
+	assert_int_equal(sqlite3_finalize(stmt), SQLITE_OK);
+}
+
+/* open_db opens disk/file with the durable settings a node uses. */
+static sqlite3 *open_db(struct test_world *w, const char *disk, const char *file)
+{
+	sqlite3 *db = NULL;
+	char err[256] = "";
+	int rv = simvfs_open(w->vfs, disk, file, &db, err, sizeof err);
+	if (rv != 0)
+		print_error("simvfs_open: %s\n", err);
+	assert_int_equal(rv, 0);
+	assert_non_null(db);
+	track((void **)w->dbs, db, NULL);
+	exec_ok(db, "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;");
+	return db;
+}
+
+static void close_db(struct test_world *w, sqlite3 *db)
+{
+	track((void **)w->dbs, NULL, db);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static sqlite3_vfs *test_vfs(void)
+{
+	sqlite3_vfs *v = sqlite3_vfs_find(TEST_VFS_NAME);
+	assert_non_null(v);
+	return v;
+}
+
+/* file_open opens path through the VFS itself, below sqlite; the caller
+ * closes it with file_close. */
+static sqlite3_file *file_open(struct test_world *w, const char *path, int flags)
+{
+	sqlite3_vfs *v = test_vfs();
+	sqlite3_file *f = calloc(1, (size_t)v->szOsFile);
+	int out_flags = 0;
+	assert_non_null(f);
+	track((void **)w->files, f, NULL); /* teardown frees it, even half open */
+	assert_int_equal(v->xOpen(v, path, f, flags, &out_flags), SQLITE_OK);
+	assert_non_null(f->pMethods);
+	return f;
+}
+
+#define FILE_RW (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_MAIN_DB)
+
+static void file_close(struct test_world *w, sqlite3_file *f)
+{
+	track((void **)w->files, NULL, f);
+	assert_int_equal(f->pMethods->xClose(f), SQLITE_OK);
+	free(f);
+}
+
+static void file_write(sqlite3_file *f, const char *text, int64_t offset)
+{
+	assert_int_equal(f->pMethods->xWrite(f, text, (int)strlen(text), offset),
+			 SQLITE_OK);
+}
+
+static int64_t file_size(sqlite3_file *f)
+{
+	sqlite3_int64 size = -1;
+	assert_int_equal(f->pMethods->xFileSize(f, &size), SQLITE_OK);
+	return size;
+}
+
+static bool file_exists(const char *path)
+{
+	sqlite3_vfs *v = test_vfs();
+	int exists = -1;
+	assert_int_equal(v->xAccess(v, path, SQLITE_ACCESS_EXISTS, &exists), SQLITE_OK);
+	return exists != 0;
+}
+
+/* write_file creates path holding text, synced. */
+static void write_file(struct test_world *w, const char *path, const char *text)
+{
+	sqlite3_file *f = file_open(w, path, FILE_RW);
+	assert_int_equal(f->pMethods->xTruncate(f, 0), SQLITE_OK);
+	file_write(f, text, 0);
+	assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_FULL), SQLITE_OK);
+	file_close(w, f);
+}
+
+/* ---------------------------------------------------------------- durability */
+
+static void test_simdisk_committed_table_survives_reopen(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3 *db = open_db(w, "m1", "state.db");
+	char text[64];
+
+	exec_ok(db, "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT);"
+		    "INSERT INTO t(v) VALUES ('alpha'), ('beta');");
+	close_db(w, db);
+	assert_true(simvfs_disk_bytes(w->vfs, "m1") > 0);
+
+	/* The node restarts: a new connection sees the committed rows. */
+	db = open_db(w, "m1", "state.db");
+	assert_int_equal(query_int(db, "SELECT count(*) FROM t"), 2);
+	query_text(db, "SELECT v FROM t WHERE k = 2", text, sizeof text);
+	assert_string_equal(text, "beta");
+	close_db(w, db);
+}
+
+static void test_simdisk_committed_data_survives_crash_losing_unsynced(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3 *db = open_db(w, "m1", "state.db");
+	sqlite3 *db2;
+	char text[64];
+
+	exec_ok(db, "CREATE TABLE t(v); INSERT INTO t VALUES (1), (2), (3);");
+	/* The node dies with its connection open. */
+	simvfs_crash_begin(w->vfs, "m1");
+	close_db(w, db);
+	simvfs_crash_end(w->vfs, "m1", true);
+
+	db2 = open_db(w, "m1", "state.db");
+	assert_int_equal(query_int(db2, "SELECT sum(v) FROM t"), 6);
+	query_text(db2, "PRAGMA integrity_check", text, sizeof text);
+	assert_string_equal(text, "ok");
+	close_db(w, db2);
+}
+
+static void test_simdisk_writes_during_crash_do_not_reach_disk(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3 *db = open_db(w, "m1", "state.db");
+	uint64_t hash, bytes;
+
+	exec_ok(db, "CREATE TABLE t(v); INSERT INTO t VALUES (1);");
+	hash = simvfs_disk_hash(w->vfs, "m1");
+	bytes = simvfs_disk_bytes(w->vfs, "m1");
+
+	simvfs_crash_begin(w->vfs, "m1");
+	/* The dying node's writes look successful to it... */
+	exec_ok(db, "INSERT INTO t VALUES (2); CREATE TABLE u(x);");
+	close_db(w, db);
+	/* ...and change nothing, even keeping unsynced bytes. */
+	assert_int_equal(simvfs_disk_hash(w->vfs, "m1"), hash);
+	simvfs_crash_end(w->vfs, "m1", false);
+	assert_int_equal(simvfs_disk_hash(w->vfs, "m1"), hash);
+	assert_int_equal(simvfs_disk_bytes(w->vfs, "m1"), bytes);
+	assert_false(file_exists("/m1/state.db-journal"));
+
+	db = open_db(w, "m1", "state.db");
+	assert_int_equal(query_int(db, "SELECT count(*) FROM t"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM sqlite_master"), 1);
+	close_db(w, db);
+}
+
+/* An open transaction big enough to spill pages into the database file
+ * before it commits; the crash comes while it is open. */
+static void crash_inside_spilling_transaction(struct test_world *w, bool lose_unsynced)
+{
+	sqlite3 *db = open_db(w, "m1", "state.db");
+	sqlite3_file *raw;
+	int64_t committed_bytes;
+	char text[64];
+
+	exec_ok(db, "PRAGMA cache_size=4; CREATE TABLE t(v BLOB);"
+		    "INSERT INTO t VALUES (zeroblob(100));");
+	raw = file_open(w, "/m1/state.db", FILE_RW);
+	committed_bytes = file_size(raw);
+	exec_ok(db, "BEGIN;"
+		    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+		    " WHERE i < 400) INSERT INTO t SELECT printf('%0500d', i) FROM n;");
+	assert_true(file_exists("/m1/state.db-journal"));
+	/* The cache spilled: uncommitted pages are in the database file. */
+	assert_true(file_size(raw) > committed_bytes);
+	file_close(w, raw);
+
+	simvfs_crash_begin(w->vfs, "m1");
+	close_db(w, db); /* its rollback is dropped: the journal stays hot */
+	simvfs_crash_end(w->vfs, "m1", lose_unsynced);
+
+	db = open_db(w, "m1", "state.db");
+	assert_int_equal(query_int(db, "SELECT count(*) FROM t"), 1);
+	query_text(db, "PRAGMA integrity_check", text, sizeof text);
+	assert_string_equal(text, "ok");
+	close_db(w, db);
+	assert_false(file_exists("/m1/state.db-journal"));
+}
+
+static void test_simdisk_crash_mid_transaction_rolls_back_keeping_unsynced(void **state)
+{
+	crash_inside_spilling_transaction(*state, false);
+}
+
+static void test_simdisk_crash_mid_transaction_rolls_back_losing_unsynced(void **state)
+{
+	crash_inside_spilling_transaction(*state, true);
+}
+
+static void test_simdisk_unsynced_bytes_lost_synced_bytes_kept(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3_file *f = file_open(w, "/m1/raw", FILE_RW);
+	sqlite3_file *never = file_open(w, "/m1/never", FILE_RW);
+	char buf[16];
+
+	file_write(f, "synced!", 0);
+	assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_NORMAL), SQLITE_OK);
+	file_write(f, "unsynced", 7);
+	file_write(f, "S", 0);
+	assert_int_equal(file_size(f), 15);
+	file_write(never, "gone", 0);
+	file_close(w, f);
+	file_close(w, never);
+
+	simvfs_crash_begin(w->vfs, "m1");
+	simvfs_crash_end(w->vfs, "m1", true);
+
+	assert_false(file_exists("/m1/never"));
+	assert_true(file_exists("/m1/raw"));
+	assert_int_equal(simvfs_disk_bytes(w->vfs, "m1"), 7);
+	f = file_open(w, "/m1/raw", FILE_RW);
+	assert_int_equal(file_size(f), 7);
+	assert_int_equal(f->pMethods->xRead(f, buf, 7, 0), SQLITE_OK);
+	assert_memory_equal(buf, "synced!", 7);
+	file_close(w, f);
+}
+
+static void test_simdisk_unsynced_bytes_kept_when_crash_keeps_them(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3_file *f = file_open(w, "/m1/raw", FILE_RW);
+	char buf[16];
+
+	file_write(f, "abc", 0);
+	assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_NORMAL), SQLITE_OK);
+	file_write(f, "def", 3);
+	file_close(w, f);
+	file_close(w, file_open(w, "/m1/never", FILE_RW));
+
+	simvfs_crash_begin(w->vfs, "m1");
+	simvfs_crash_end(w->vfs, "m1", false);
+
+	assert_true(file_exists("/m1/never"));
+	f = file_open(w, "/m1/raw", FILE_RW);
+	assert_int_equal(file_size(f), 6);
+	assert_int_equal(f->pMethods->xRead(f, buf, 6, 0), SQLITE_OK);
+	assert_memory_equal(buf, "abcdef", 6);
+	file_close(w, f);
+}
+
+static void test_simdisk_truncate_after_sync_is_lost_with_unsynced(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3_file *f = file_open(w, "/m1/raw", FILE_RW);
+	char buf[8];
+
+	file_write(f, "0123456789", 0);
+	assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_NORMAL), SQLITE_OK);
+	assert_int_equal(f->pMethods->xTruncate(f, 2), SQLITE_OK);
+	assert_int_equal(file_size(f), 2);
+	assert_int_equal(f->pMethods->xTruncate(f, 4), SQLITE_OK);
+	assert_int_equal(f->pMethods->xRead(f, buf, 4, 0), SQLITE_OK);
+	assert_memory_equal(buf, "01\0\0", 4); /* growth reads as zeros */
+	file_close(w, f);
+
+	simvfs_crash_begin(w->vfs, "m1");
+	simvfs_crash_end(w->vfs, "m1", true);
+	f = file_open(w, "/m1/raw", FILE_RW);
+	assert_int_equal(file_size(f), 10);
+	file_close(w, f);
+}
+
+static void test_simdisk_disks_are_independent(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3 *a = open_db(w, "m1", "state.db");
+	sqlite3 *b = open_db(w, "m2", "state.db");
+
+	exec_ok(a, "CREATE TABLE t(v); INSERT INTO t VALUES ('on m1');");
+	exec_ok(b, "CREATE TABLE t(v); INSERT INTO t VALUES ('on m2'), ('too');");
+	assert_int_not_equal(simvfs_disk_hash(w->vfs, "m1"),
+			     simvfs_disk_hash(w->vfs, "m2"));
+
+	/* m1 dies; m2 keeps writing. */
+	simvfs_crash_begin(w->vfs, "m1");
+	exec_ok(a, "INSERT INTO t VALUES ('lost');");
+	exec_ok(b, "INSERT INTO t VALUES ('kept');");
+	close_db(w, a);
+	simvfs_crash_end(w->vfs, "m1", true);
+	close_db(w, b);
+
+	a = open_db(w, "m1", "state.db");
+	b = open_db(w, "m2", "state.db");
+	assert_int_equal(query_int(a, "SELECT count(*) FROM t"), 1);
+	assert_int_equal(query_int(b, "SELECT count(*) FROM t"), 3);
+	close_db(w, a);
+	close_db(w, b);
+	assert_int_equal(simvfs_disk_bytes(w->vfs, "m3"), 0);
+	assert_int_equal(simvfs_disk_hash(w->vfs, "m3"), 0);
+}
+
+/* ---------------------------------------------------------------- files */
+
+static void test_simdisk_deleted_file_is_gone(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3_vfs *v = test_vfs();
+	sqlite3_file *f;
+
+	write_file(w, "/m1/x", "hello");
+	assert_true(file_exists("/m1/x"));
+	assert_int_equal(v->xDelete(v, "/m1/x", 0), SQLITE_OK);
+	assert_false(file_exists("/m1/x"));
+	assert_int_equal(simvfs_disk_bytes(w->vfs, "m1"), 0);
+	assert_int_equal(simvfs_disk_hash(w->vfs, "m1"), 0);
+	assert_int_equal(v->xDelete(v, "/m1/x", 0), SQLITE_IOERR_DELETE_NOENT);
+
+	/* Opening without CREATE does not bring it back. */
+	f = calloc(1, (size_t)v->szOsFile);
+	assert_non_null(f);
+	assert_int_equal(v->xOpen(v, "/m1/x", f, SQLITE_OPEN_READWRITE, NULL),
+			 SQLITE_CANTOPEN);
+	assert_null(f->pMethods);
+	free(f);
+}
+
+static void test_simdisk_file_deleted_while_open_lives_until_close(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3_vfs *v = test_vfs();
+	sqlite3_file *f, *g;
+	char buf[5];
+
+	write_file(w, "/m1/x", "hello");
+	f = file_open(w, "/m1/x", FILE_RW);
+	assert_int_equal(v->xDelete(v, "/m1/x", 0), SQLITE_OK);
+	assert_false(file_exists("/m1/x"));
+	assert_int_equal(f->pMethods->xRead(f, buf, 5, 0), SQLITE_OK);
+	assert_memory_equal(buf, "hello", 5);
+
+	/* The name is free again: a new, empty file. */
+	g = file_open(w, "/m1/x", FILE_RW);
+	assert_int_equal(file_size(g), 0);
+	file_close(w, g);
+	file_close(w, f);
+	assert_true(file_exists("/m1/x"));
+}
+
+static void test_simdisk_delete_on_close_removes_file(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3_file *f = file_open(w, "/m1/tmp", FILE_RW | SQLITE_OPEN_DELETEONCLOSE);
+
+	file_write(f, "scratch", 0);
+	assert_true(file_exists("/m1/tmp"));
+	file_close(w, f);
+	assert_false(file_exists("/m1/tmp"));
+}
+
+static void test_simdisk_delete_during_crash_is_dropped(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3_vfs *v = test_vfs();
+
+	write_file(w, "/m1/x", "hello");
+	simvfs_crash_begin(w->vfs, "m1");
+	assert_int_equal(v->xDelete(v, "/m1/x", 0), SQLITE_OK);
+	/* Files the dead node creates never reach its disk. */
+	file_close(w, file_open(w, "/m1/new", FILE_RW));
+	simvfs_crash_end(w->vfs, "m1", false);
+	assert_true(file_exists("/m1/x"));
+	assert_false(file_exists("/m1/new"));
+}
+
+static void test_simdisk_short_read_zero_fills(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3_file *f = file_open(w, "/m1/raw", FILE_RW);
+	char buf[8];
+
+	file_write(f, "abcd", 0);
+	memset(buf, 'z', sizeof buf);
+	assert_int_equal(f->pMethods->xRead(f, buf, 8, 0), SQLITE_IOERR_SHORT_READ);
+	assert_memory_equal(buf, "abcd\0\0\0\0", 8);
+	memset(buf, 'z', sizeof buf);
+	assert_int_equal(f->pMethods->xRead(f, buf, 8, 100), SQLITE_IOERR_SHORT_READ);
+	assert_memory_equal(buf, "\0\0\0\0\0\0\0\0", 8);
+
+	/* A write past the end fills the gap with zeros. */
+	file_write(f, "e", 6);
+	assert_int_equal(f->pMethods->xRead(f, buf, 7, 0), SQLITE_OK);
+	assert_memory_equal(buf, "abcd\0\0e", 7);
+	file_close(w, f);
+}
+
+static void test_simdisk_file_over_limit_is_full(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3_file *f = file_open(w, "/m1/raw", FILE_RW);
+
+	assert_int_equal(f->pMethods->xWrite(f, "ab", 2, TEST_FILE_BYTES_MAX - 1),
+			 SQLITE_FULL);
+	assert_int_equal(f->pMethods->xTruncate(f, TEST_FILE_BYTES_MAX + 1), SQLITE_FULL);
+	assert_int_equal(file_size(f), 0);
+	file_close(w, f);
+}
+
+static void test_simdisk_temp_files_stay_off_the_disks(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3 *db = open_db(w, "m1", "state.db");
+	uint64_t bytes;
+
+	exec_ok(db, "CREATE TABLE t(v);");
+	bytes = simvfs_disk_bytes(w->vfs, "m1");
+	exec_ok(db, "PRAGMA temp_store=FILE; PRAGMA cache_size=4;"
+		    "CREATE TEMP TABLE tt(v);"
+		    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+		    " WHERE i < 300) INSERT INTO tt SELECT printf('%0400d', i) FROM n;");
+	assert_int_equal(query_int(db, "SELECT count(*) FROM tt"), 300);
+	assert_int_equal(
+		query_int(db, "SELECT count(*) FROM (SELECT v FROM tt ORDER BY v DESC)"),
+		300);
+	assert_int_equal(simvfs_disk_bytes(w->vfs, "m1"), bytes);
+	close_db(w, db);
+}
+
+/* ---------------------------------------------------------------- locks, names, WAL */
+
+static void test_simdisk_two_connections_lock_each_other(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3 *a = open_db(w, "m1", "state.db");
+	sqlite3 *b = open_db(w, "m1", "state.db");
+	sqlite3_stmt *read = NULL;
+
+	exec_ok(a, "CREATE TABLE t(v); INSERT INTO t VALUES (1);");
+	/* One writer at a time; readers still read. */
+	exec_ok(a, "BEGIN IMMEDIATE; INSERT INTO t VALUES (2);");
+	assert_int_equal(sqlite3_exec(b, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+			 SQLITE_BUSY);
+	assert_int_equal(query_int(b, "SELECT count(*) FROM t"), 1);
+
+	/* A reader in the middle of a read keeps the writer from committing,
+	 * and the writer's pending lock keeps new readers out. */
+	assert_int_equal(sqlite3_prepare_v2(b, "SELECT v FROM t", -1, &read, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(read), SQLITE_ROW);
+	assert_int_equal(sqlite3_exec(a, "COMMIT", NULL, NULL, NULL), SQLITE_BUSY);
+	assert_int_equal(sqlite3_finalize(read), SQLITE_OK);
+	exec_ok(a, "COMMIT");
+
+	assert_int_equal(query_int(b, "SELECT count(*) FROM t"), 2);
+	exec_ok(b, "INSERT INTO t VALUES (3);");
+	assert_int_equal(query_int(a, "SELECT count(*) FROM t"), 3);
+	close_db(w, a);
+	close_db(w, b);
+}
+
+static void test_simdisk_pending_writer_keeps_new_readers_out(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3_file *reader = file_open(w, "/m1/db", FILE_RW);
+	sqlite3_file *writer = file_open(w, "/m1/db", FILE_RW);
+	sqlite3_file *late = file_open(w, "/m1/db", FILE_RW);
+	const sqlite3_io_methods *m = reader->pMethods;
+	int reserved = -1;
+
+	assert_int_equal(m->xLock(reader, SQLITE_LOCK_SHARED), SQLITE_OK);
+	assert_int_equal(m->xLock(writer, SQLITE_LOCK_SHARED), SQLITE_OK);
+	assert_int_equal(m->xLock(writer, SQLITE_LOCK_RESERVED), SQLITE_OK);
+	assert_int_equal(m->xCheckReservedLock(reader, &reserved), SQLITE_OK);
+	assert_int_equal(reserved, 1);
+	assert_int_equal(m->xLock(reader, SQLITE_LOCK_RESERVED), SQLITE_BUSY);
+	/* EXCLUSIVE waits for the reader, holding PENDING. */
+	assert_int_equal(m->xLock(writer, SQLITE_LOCK_EXCLUSIVE), SQLITE_BUSY);
+	assert_int_equal(m->xLock(late, SQLITE_LOCK_SHARED), SQLITE_BUSY);
+	assert_int_equal(m->xUnlock(reader, SQLITE_LOCK_NONE), SQLITE_OK);
+	assert_int_equal(m->xLock(writer, SQLITE_LOCK_EXCLUSIVE), SQLITE_OK);
+	assert_int_equal(m->xUnlock(writer, SQLITE_LOCK_SHARED), SQLITE_OK);
+	assert_int_equal(m->xCheckReservedLock(reader, &reserved), SQLITE_OK);
+	assert_int_equal(reserved, 0);
+	assert_int_equal(m->xLock(late, SQLITE_LOCK_SHARED), SQLITE_OK);
+	/* Closing releases whatever a handle holds. */
+	file_close(w, late);
+	file_close(w, writer);
+	file_close(w, reader);
+}
+
+static void test_simdisk_open_rejects_bad_names(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3 *db = (sqlite3 *)&db;
+	char err[128] = "";
+	char long_disk[80];
+
+	assert_int_equal(simvfs_open(w->vfs, "", "state.db", &db, err, sizeof err),
+			 CS_EINVAL);
+	assert_null(db);
+	assert_true(err[0] != '\0');
+	assert_int_equal(simvfs_open(w->vfs, "m1", "a/b.db", &db, err, sizeof err),
+			 CS_EINVAL);
+	memset(long_disk, 'd', sizeof long_disk - 1);
+	long_disk[sizeof long_disk - 1] = '\0';
+	assert_int_equal(simvfs_open(w->vfs, long_disk, "x.db", &db, err, sizeof err),
+			 CS_ELIMIT);
+
+	/* sqlite itself cannot open a path outside the "/DISK/FILE" form. */
+	assert_int_not_equal(sqlite3_open_v2("relative.db", &db,
+					     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+					     TEST_VFS_NAME),
+			     SQLITE_OK);
+	sqlite3_close(db);
+	db = NULL;
+	assert_int_equal(sqlite3_open_v2("/m1/missing.db", &db, SQLITE_OPEN_READWRITE,
+					 TEST_VFS_NAME),
+			 SQLITE_CANTOPEN);
+	sqlite3_close(db);
+	assert_int_equal(simvfs_disk_hash(w->vfs, "m1"), 0);
+}
+
+static void test_simdisk_wal_is_refused(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3 *db = open_db(w, "m1", "state.db");
+	char mode[16];
+
+	exec_ok(db, "CREATE TABLE t(v);");
+	query_text(db, "PRAGMA journal_mode=WAL", mode, sizeof mode);
+	assert_string_equal(mode, "delete");
+	close_db(w, db);
+}
+
+static void test_simdisk_create_refuses_taken_name(void **state)
+{
+	struct test_world *w = *state;
+	assert_null(simvfs_create(TEST_VFS_NAME, test_now, test_random, w));
+	/* The first one is still registered and the default. */
+	assert_ptr_equal(sqlite3_vfs_find(NULL), test_vfs());
+}
+
+/* ---------------------------------------------------------------- time, randomness, hash */
+
+static void test_simdisk_sqlite_time_follows_callback(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3 *db = open_db(w, "m1", "state.db");
+	sqlite3_vfs *v = test_vfs();
+	char text[64];
+	double julian_day = 0;
+
+	query_text(db, "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')", text, sizeof text);
+	assert_string_equal(text, "2023-11-14 22:13:20.123");
+	assert_int_equal(query_int(db, "SELECT strftime('%s', 'now')"), 1700000000);
+	w->now_ms += 5000;
+	assert_int_equal(query_int(db, "SELECT strftime('%s', 'now')"), 1700000005);
+	close_db(w, db);
+
+	assert_int_equal(v->xCurrentTime(v, &julian_day), SQLITE_OK);
+	assert_true(julian_day > 2440587.5 + 1700000005.123 / 86400 - 1e-6);
+	assert_true(julian_day < 2440587.5 + 1700000005.123 / 86400 + 1e-6);
+}
+
+/* random_values creates a world seeded with seed, reads n values of
+ * sqlite's random() through it, and destroys it. */
+static void random_values(uint64_t seed, int64_t *out, int n)
+{
+	struct test_world w = {.rng = seed, .now_ms = TEST_NOW_MS};
+	sqlite3 *db;
+
+	w.vfs = simvfs_create(TEST_VFS_NAME, test_now, test_random, &w);
+	assert_non_null(w.vfs);
+	db = open_db(&w, "m1", "state.db");
+	for (int i = 0; i < n; i++)
+		out[i] = query_int(db, "SELECT random()");
+	close_db(&w, db);
+	world_close(&w);
+	assert_null(sqlite3_vfs_find(TEST_VFS_NAME));
+}
+
+static void test_simdisk_sqlite_randomness_follows_seed(void **state)
+{
+	int64_t a[4], b[4], c[4];
+
+	random_values(7, a, 4);
+	/* Something else draws from sqlite's PRNG between the two worlds. */
+	sqlite3_randomness((int)sizeof c, c);
+	random_values(7, b, 4);
+	random_values(8, c, 4);
+	assert_memory_equal(a, b, sizeof a);
+	assert_memory_not_equal(a, c, sizeof a);
+}
+
+static void test_simdisk_disk_hash_tracks_content(void **state)
+{
+	struct test_world *w = *state;
+	uint64_t a, b;
+
+	assert_int_equal(simvfs_disk_hash(w->vfs, "a"), 0);
+	write_file(w, "/a/f", "abc");
+	write_file(w, "/b/f", "abc");
+	a = simvfs_disk_hash(w->vfs, "a");
+	assert_int_not_equal(a, 0);
+	assert_int_equal(simvfs_disk_hash(w->vfs, "b"), a);
+
+	write_file(w, "/b/f", "abd");
+	b = simvfs_disk_hash(w->vfs, "b");
+	assert_int_not_equal(b, a);
+	write_file(w, "/b/f", "abc");
+	assert_int_equal(simvfs_disk_hash(w->vfs, "b"), a);
+
+	/* Names count, and so does every file. */
+	write_file(w, "/c/g", "abc");
+	assert_int_not_equal(simvfs_disk_hash(w->vfs, "c"), a);
+	write_file(w, "/b/g", "");
+	assert_int_not_equal(simvfs_disk_hash(w->vfs, "b"), a);
+	assert_int_equal(simvfs_disk_bytes(w->vfs, "b"), 3);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_simdisk_committed_table_survives_reopen),
+		T(test_simdisk_committed_data_survives_crash_losing_unsynced),
+		T(test_simdisk_writes_during_crash_do_not_reach_disk),
+		T(test_simdisk_crash_mid_transaction_rolls_back_keeping_unsynced),
+		T(test_simdisk_crash_mid_transaction_rolls_back_losing_unsynced),
+		T(test_simdisk_unsynced_bytes_lost_synced_bytes_kept),
+		T(test_simdisk_unsynced_bytes_kept_when_crash_keeps_them),
+		T(test_simdisk_truncate_after_sync_is_lost_with_unsynced),
+		T(test_simdisk_disks_are_independent),
+		T(test_simdisk_deleted_file_is_gone),
+		T(test_simdisk_file_deleted_while_open_lives_until_close),
+		T(test_simdisk_delete_on_close_removes_file),
+		T(test_simdisk_delete_during_crash_is_dropped),
+		T(test_simdisk_short_read_zero_fills),
+		T(test_simdisk_file_over_limit_is_full),
+		T(test_simdisk_temp_files_stay_off_the_disks),
+		T(test_simdisk_two_connections_lock_each_other),
+		T(test_simdisk_pending_writer_keeps_new_readers_out),
+		T(test_simdisk_open_rejects_bad_names),
+		T(test_simdisk_wal_is_refused),
+		T(test_simdisk_create_refuses_taken_name),
+		T(test_simdisk_sqlite_time_follows_callback),
+		cmocka_unit_test(test_simdisk_sqlite_randomness_follows_seed),
+		T(test_simdisk_disk_hash_tracks_content),
+	};
+#undef T
+	return cmocka_run_group_tests_name("simdisk", tests, NULL, NULL);
+}

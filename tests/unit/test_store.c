@@ -1,0 +1,341 @@
+/* Tests of the store: batches applied all or nothing, versions, indexes in
+ * key order, watches in commit order, snapshots that round-trip byte for
+ * byte, and bad bytes refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/store.h"
+
+/* Applies a batch at index; returns store_apply's verdict. */
+static int apply(struct store *s, struct store_batch *b, uint64_t index)
+{
+	uint8_t *buf;
+	size_t len;
+	int rv;
+	assert_int_equal(store_batch_encode(b, 1, index, &buf, &len), 0);
+	rv = store_apply(s, buf, len, index, NULL, NULL);
+	free(buf);
+	store_batch_free(b);
+	return rv;
+}
+
+static void add_service(struct store_batch *b, uint64_t id, const char *name)
+{
+	Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
+	Cs__Service svc = CS__SERVICE__INIT;
+	spec.name = (char *)name;
+	spec.replicas = 3;
+	svc.id = id;
+	svc.spec = &spec;
+	assert_int_equal(store_batch_service(b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc), 0);
+}
+
+static void add_task(struct store_batch *b, uint64_t id, uint64_t service, uint64_t slot,
+		     uint64_t node, Cs__TaskState desired)
+{
+	Cs__Task t = CS__TASK__INIT;
+	Cs__TaskStatus st = CS__TASK_STATUS__INIT;
+	t.id = id;
+	t.service_id = service;
+	t.slot = slot;
+	t.node_id = node;
+	t.desired_state = desired;
+	st.state = CS__TASK_STATE__TASK_STATE_NEW;
+	t.status = &st;
+	assert_int_equal(store_batch_task(b, CS__STORE_ACTION__KIND__KIND_CREATE, &t), 0);
+}
+
+/* A store with services 10 "web" and 20 "db" and tasks 100..105. */
+static struct store *sample(void)
+{
+	struct store *s = store_new();
+	struct store_batch b;
+	assert_non_null(s);
+	store_batch_init(&b);
+	add_service(&b, 20, "db");
+	add_service(&b, 10, "web");
+	add_task(&b, 105, 10, 2, 7, CS__TASK_STATE__TASK_STATE_RUNNING);
+	add_task(&b, 101, 10, 1, 8, CS__TASK_STATE__TASK_STATE_RUNNING);
+	add_task(&b, 103, 10, 1, 7, CS__TASK_STATE__TASK_STATE_SHUTDOWN);
+	add_task(&b, 102, 20, 1, 7, CS__TASK_STATE__TASK_STATE_RUNNING);
+	add_task(&b, 104, 10, 3, 0, CS__TASK_STATE__TASK_STATE_RUNNING);
+	add_task(&b, 100, 20, 2, 8, CS__TASK_STATE__TASK_STATE_SHUTDOWN);
+	assert_int_equal(apply(s, &b, 1), 0);
+	return s;
+}
+
+static void test_store_apply_creates_and_versions_objects(void **state)
+{
+	struct store *s = sample();
+	const Cs__Task *t = store_task_get(s, 101);
+
+	assert_int_equal(store_task_count(s), 6);
+	assert_int_equal(store_service_count(s), 2);
+	assert_non_null(t);
+	assert_int_equal(t->version, 1);
+	assert_int_equal(t->slot, 1);
+	assert_null(store_task_get(s, 999));
+	assert_string_equal(store_service_by_name(s, "web")->spec->name, "web");
+	assert_int_equal(store_service_by_name(s, "db")->id, 20);
+	assert_null(store_service_by_name(s, "we"));
+	assert_int_equal(store_applied(s), 1);
+	store_free(s);
+}
+
+static void test_store_iterates_in_key_order_not_insert_order(void **state)
+{
+	struct store *s = sample();
+	const uint64_t all[] = {100, 101, 102, 103, 104, 105};
+	const uint64_t web_by_slot[] = {101, 103, 105, 104}; /* (slot, id) */
+	const uint64_t node7[] = {102, 103, 105};
+	const uint64_t running[] = {101, 102, 104, 105};
+	const Cs__Task *t;
+	size_t i;
+
+	for (i = 0, t = store_task_next(s, NULL); t; t = store_task_next(s, t), i++)
+		assert_int_equal(t->id, all[i]);
+	assert_int_equal(i, 6);
+	for (i = 0, t = store_task_next_by_service(s, 10, NULL); t;
+	     t = store_task_next_by_service(s, 10, t), i++)
+		assert_int_equal(t->id, web_by_slot[i]);
+	assert_int_equal(i, 4);
+	for (i = 0, t = store_task_next_by_node(s, 7, NULL); t;
+	     t = store_task_next_by_node(s, 7, t), i++)
+		assert_int_equal(t->id, node7[i]);
+	assert_int_equal(i, 3);
+	for (i = 0, t = store_task_next_by_desired(s, CS__TASK_STATE__TASK_STATE_RUNNING, NULL);
+	     t; t = store_task_next_by_desired(s, CS__TASK_STATE__TASK_STATE_RUNNING, t), i++)
+		assert_int_equal(t->id, running[i]);
+	assert_int_equal(i, 4);
+	i = 0;
+	for (t = store_task_next_in_slot(s, 10, 1, NULL); t;
+	     t = store_task_next_in_slot(s, 10, 1, t))
+		i++;
+	assert_int_equal(i, 2);
+	assert_null(store_task_next_by_service(s, 30, NULL));
+	store_free(s);
+}
+
+static void test_store_update_moves_indexes_and_checks_version(void **state)
+{
+	struct store *s = sample();
+	struct store_batch b;
+	Cs__Task *copy;
+	const Cs__Task *t = store_task_get(s, 104);
+
+	/* copy through the batch API: read, change, write */
+	copy = (Cs__Task *)protobuf_c_message_unpack(
+		&cs__task__descriptor, NULL, 0, (const uint8_t *)"");
+	assert_non_null(copy);
+	copy->id = t->id;
+	copy->service_id = t->service_id;
+	copy->slot = t->slot;
+	copy->node_id = 9;
+	copy->desired_state = t->desired_state;
+	copy->version = t->version;
+	store_batch_init(&b);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, copy), 0);
+	assert_int_equal(apply(s, &b, 2), 0);
+	t = store_task_get(s, 104);
+	assert_int_equal(t->node_id, 9);
+	assert_int_equal(t->version, 2);
+	assert_int_equal(store_task_next_by_node(s, 9, NULL)->id, 104);
+	assert_null(store_task_next_by_node(s, 0, NULL));
+
+	/* the same update again carries the old version: refused */
+	store_batch_init(&b);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, copy), 0);
+	assert_int_equal(apply(s, &b, 3), CS_EVERSION);
+	assert_int_equal(store_applied(s), 3);
+	protobuf_c_message_free_unpacked(&copy->base, NULL);
+	store_free(s);
+}
+
+static void test_store_batch_is_all_or_nothing(void **state)
+{
+	struct store *s = sample();
+	struct store_batch b;
+	Cs__Task del = CS__TASK__INIT;
+
+	store_batch_init(&b);
+	add_task(&b, 200, 10, 4, 7, CS__TASK_STATE__TASK_STATE_RUNNING);
+	del.id = 100;
+	del.version = 1;
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &del), 0);
+	add_task(&b, 101, 10, 1, 8, CS__TASK_STATE__TASK_STATE_RUNNING); /* exists */
+	assert_int_equal(apply(s, &b, 2), CS_EEXIST);
+	assert_null(store_task_get(s, 200));
+	assert_non_null(store_task_get(s, 100));
+	assert_int_equal(store_task_count(s), 6);
+
+	/* two actions on one object in one batch: refused */
+	store_batch_init(&b);
+	add_task(&b, 300, 10, 5, 7, CS__TASK_STATE__TASK_STATE_RUNNING);
+	add_task(&b, 300, 10, 6, 7, CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(apply(s, &b, 3), CS_EEXIST);
+	assert_null(store_task_get(s, 300));
+
+	/* delete of a missing object */
+	store_batch_init(&b);
+	del.id = 4242;
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &del), 0);
+	assert_int_equal(apply(s, &b, 4), CS_ENOENT);
+
+	/* a good delete */
+	store_batch_init(&b);
+	del.id = 100;
+	del.version = 1;
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &del), 0);
+	assert_int_equal(apply(s, &b, 5), 0);
+	assert_null(store_task_get(s, 100));
+	assert_null(store_task_next_in_slot(s, 20, 2, NULL));
+	store_free(s);
+}
+
+struct seen {
+	enum store_change changes[16];
+	uint64_t ids[16];
+	uint64_t indexes[16];
+	size_t count;
+};
+
+static void record(void *data, const struct store_event *ev)
+{
+	struct seen *w = data;
+	const ProtobufCMessage *m = ev->new_obj ? ev->new_obj : ev->old_obj;
+	assert_true(w->count < 16);
+	assert_int_equal(ev->table, STORE_TASK);
+	w->changes[w->count] = ev->change;
+	w->ids[w->count] = ((const Cs__Task *)m)->id;
+	w->indexes[w->count++] = ev->index;
+}
+
+static void test_store_watches_see_changes_in_commit_order(void **state)
+{
+	struct store *s = store_new();
+	struct store_batch b;
+	struct seen w = {0};
+	Cs__Task del = CS__TASK__INIT;
+	int h = store_watch(s, record, &w);
+
+	assert_true(h > 0);
+	store_batch_init(&b);
+	add_task(&b, 9, 1, 1, 0, CS__TASK_STATE__TASK_STATE_RUNNING);
+	add_task(&b, 3, 1, 2, 0, CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(apply(s, &b, 1), 0);
+	store_batch_init(&b);
+	del.id = 9;
+	del.version = 1;
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &del), 0);
+	assert_int_equal(apply(s, &b, 2), 0);
+	assert_int_equal(w.count, 3);
+	assert_int_equal(w.ids[0], 9); /* batch order, not id order */
+	assert_int_equal(w.ids[1], 3);
+	assert_int_equal(w.changes[2], STORE_DELETED);
+	assert_int_equal(w.indexes[2], 2);
+	store_unwatch(s, h);
+	store_batch_init(&b);
+	add_task(&b, 10, 1, 3, 0, CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(apply(s, &b, 3), 0);
+	assert_int_equal(w.count, 3);
+	store_free(s);
+}
+
+static void test_store_snapshot_round_trips_byte_for_byte(void **state)
+{
+	struct store *s = sample(), *r = store_new();
+	uint8_t *a, *b;
+	size_t alen, blen;
+
+	assert_int_equal(store_snapshot(s, &a, &alen), 0);
+	assert_int_equal(store_restore(r, a, alen, 0), 0);
+	assert_int_equal(store_applied(r), 1); /* recorded in the snapshot */
+	assert_int_equal(store_task_count(r), 6);
+	assert_int_equal(store_task_next_by_node(r, 7, NULL)->id, 102);
+	assert_int_equal(store_service_by_name(r, "db")->id, 20);
+	assert_int_equal(store_snapshot(r, &b, &blen), 0);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(a, b, alen);
+	free(a);
+	free(b);
+	store_free(s);
+	store_free(r);
+}
+
+static void test_store_refuses_bad_bytes_and_keeps_state(void **state)
+{
+	struct store *s = sample();
+	const uint8_t junk[] = {0xff, 0xff, 0xff, 0x01, 0x02};
+	Cs__StoreSnapshot snap = CS__STORE_SNAPSHOT__INIT;
+	Cs__Task t1 = CS__TASK__INIT, t2 = CS__TASK__INIT;
+	Cs__Task *tasks[2] = {&t1, &t2};
+	uint8_t buf[256];
+	size_t len;
+
+	assert_int_equal(store_apply(s, junk, sizeof junk, 2, NULL, NULL), CS_ECORRUPT);
+	assert_int_equal(store_task_count(s), 6);
+	assert_int_equal(store_restore(s, junk, sizeof junk, 3), CS_ECORRUPT);
+	assert_int_equal(store_task_count(s), 6);
+	/* a snapshot of another format */
+	snap.format = 99;
+	len = cs__store_snapshot__pack(&snap, buf);
+	assert_int_equal(store_restore(s, buf, len, 3), CS_EVERSION);
+	/* a snapshot with a duplicate id */
+	snap.format = STORE_SNAPSHOT_FORMAT;
+	t1.id = t2.id = 5;
+	snap.n_tasks = 2;
+	snap.tasks = tasks;
+	len = cs__store_snapshot__pack(&snap, buf);
+	assert_int_equal(store_restore(s, buf, len, 3), CS_ECORRUPT);
+	assert_int_equal(store_task_count(s), 6);
+	assert_non_null(store_task_get(s, 101));
+	store_free(s);
+}
+
+static void test_store_cluster_object_lifecycle(void **state)
+{
+	struct store *s = store_new();
+	struct store_batch b;
+	Cs__Cluster c = CS__CLUSTER__INIT;
+
+	assert_null(store_cluster(s));
+	c.id = 1;
+	c.worker_token = "SWMTKN-w";
+	store_batch_init(&b);
+	assert_int_equal(store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &c), 0);
+	assert_int_equal(apply(s, &b, 1), 0);
+	assert_string_equal(store_cluster(s)->worker_token, "SWMTKN-w");
+	store_batch_init(&b);
+	assert_int_equal(store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &c), 0);
+	assert_int_equal(apply(s, &b, 2), CS_EEXIST);
+	c.version = 1;
+	c.worker_token = "SWMTKN-w2";
+	store_batch_init(&b);
+	assert_int_equal(store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &c), 0);
+	assert_int_equal(apply(s, &b, 3), 0);
+	assert_string_equal(store_cluster(s)->worker_token, "SWMTKN-w2");
+	assert_int_equal(store_cluster(s)->version, 3);
+	store_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_store_apply_creates_and_versions_objects),
+		cmocka_unit_test(test_store_iterates_in_key_order_not_insert_order),
+		cmocka_unit_test(test_store_update_moves_indexes_and_checks_version),
+		cmocka_unit_test(test_store_batch_is_all_or_nothing),
+		cmocka_unit_test(test_store_watches_see_changes_in_commit_order),
+		cmocka_unit_test(test_store_snapshot_round_trips_byte_for_byte),
+		cmocka_unit_test(test_store_refuses_bad_bytes_and_keeps_state),
+		cmocka_unit_test(test_store_cluster_object_lifecycle),
+	};
+	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}

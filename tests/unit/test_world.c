@@ -1,0 +1,583 @@
+/* Tests of the simulator kernel: event order, timers, the network (latency,
+ * loss, duplication, reordering, partitions, one-way faults, heal), node kill
+ * and restart, disks that survive, determinism. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "sim/world.h"
+#include "tests/support/pingprog.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+struct inbox {
+	uint64_t count;
+	uint64_t from_count[8];
+	uint64_t sent_at_us[4]; /* unused slot guard */
+	us_t min_delay_us, max_delay_us;
+	uint64_t last_seq;
+	uint64_t out_of_order;
+	uint64_t ups, downs;
+	struct world *w;
+};
+
+/* Message payload: sender's index, a sequence number, the send time. */
+struct probe {
+	uint32_t from;
+	uint64_t seq;
+	us_t sent_us;
+};
+
+static void inbox_recv(struct env *env, const char *from, const uint8_t *buf,
+		       size_t len, void *data)
+{
+	struct inbox *in = data;
+	struct probe p;
+	us_t d;
+
+	assert_int_equal(len, sizeof p);
+	memcpy(&p, buf, sizeof p);
+	in->count++;
+	if (p.from < 8)
+		in->from_count[p.from]++;
+	d = world_now_us(in->w) - p.sent_us;
+	if (in->count == 1 || d < in->min_delay_us)
+		in->min_delay_us = d;
+	if (d > in->max_delay_us)
+		in->max_delay_us = d;
+	if (p.seq < in->last_seq)
+		in->out_of_order++;
+	in->last_seq = p.seq;
+}
+
+static void inbox_peer(struct env *env, const char *addr, bool up, void *data)
+{
+	struct inbox *in = data;
+	if (up)
+		in->ups++;
+	else
+		in->downs++;
+}
+
+/* A world of n bare nodes "n0".."n{n-1}", all up, each listening into
+ * inboxes[i]. */
+static struct world *bare_world(uint64_t seed, size_t n, struct inbox *inboxes)
+{
+	struct world *w = world_new(seed);
+	assert_non_null(w);
+	for (size_t i = 0; i < n; i++) {
+		char name[24];
+		uint32_t index;
+		snprintf(name, sizeof name, "n%zu", i);
+		assert_int_equal(world_node_add(w, name, NULL, NULL, &index), 0);
+		assert_int_equal(index, i);
+		assert_int_equal(world_node_start(w, index), 0);
+		memset(&inboxes[i], 0, sizeof inboxes[i]);
+		inboxes[i].w = w;
+		struct env *env = world_node_env(w, index);
+		assert_int_equal(env->ops->listen(env, inbox_recv, inbox_peer, &inboxes[i]), 0);
+	}
+	return w;
+}
+
+static int send_probe(struct world *w, uint32_t from, uint32_t to, uint64_t seq)
+{
+	struct env *env = world_node_env(w, from);
+	struct probe p = {.from = from, .seq = seq, .sent_us = world_now_us(w)};
+	return env->ops->send(env, world_node_name(w, to), (const uint8_t *)&p,
+			      sizeof p);
+}
+
+static void run_all(struct world *w)
+{
+	while (world_step(w, UINT64_MAX))
+		;
+}
+
+/* Advances virtual time by d, delivering what is due. */
+static void run_for(struct world *w, us_t d)
+{
+	us_t until = world_now_us(w) + d;
+	while (world_step(w, until))
+		;
+	world_advance(w, until);
+}
+
+/* ---------------------------------------------------------------- event order */
+
+struct order_log {
+	int seen[16];
+	size_t count;
+};
+
+struct order_call {
+	struct order_log *log;
+	int id;
+};
+
+static void order_fn(struct world *w, void *data)
+{
+	struct order_call *c = data;
+	c->log->seen[c->log->count++] = c->id;
+}
+
+static void test_world_same_instant_runs_in_schedule_order(void **state)
+{
+	struct world *w = world_new(1);
+	struct order_log log = {0};
+	struct order_call calls[6];
+	/* scheduled out of time order; equal times keep schedule order */
+	const us_t at[6] = {50, 10, 50, 10, 0, 50};
+	const int want[6] = {4, 1, 3, 0, 2, 5};
+
+	for (int i = 0; i < 6; i++) {
+		calls[i] = (struct order_call){&log, i};
+		assert_int_equal(world_call_at(w, at[i], UINT32_MAX, order_fn, &calls[i]), 0);
+	}
+	run_all(w);
+	assert_int_equal(log.count, 6);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(log.seen[i], want[i]);
+	assert_int_equal(world_now_us(w), 50);
+	world_free(w);
+}
+
+struct timer_count {
+	int fired;
+	us_t last_us;
+	struct world *w;
+	env_timer_id stop_me;
+};
+
+static void count_timer(struct env *env, env_timer_id id, void *data)
+{
+	struct timer_count *t = data;
+	t->fired++;
+	t->last_us = world_now_us(t->w);
+	if (t->stop_me && t->fired == 3)
+		env->ops->timer_stop(env, t->stop_me);
+}
+
+static void test_world_timers_fire_at_their_time_and_stop(void **state)
+{
+	struct inbox in[1];
+	struct world *w = bare_world(1, 1, in);
+	struct env *env = world_node_env(w, 0);
+	struct timer_count once = {.w = w}, rep = {.w = w}, stopped = {.w = w};
+	env_timer_id a, b, c;
+
+	assert_int_equal(env->ops->timer_start(env, 250, 0, count_timer, &once, &a), 0);
+	assert_int_equal(env->ops->timer_start(env, 100, 100, count_timer, &rep, &b), 0);
+	assert_int_equal(env->ops->timer_start(env, 10, 0, count_timer, &stopped, &c), 0);
+	rep.stop_me = b;
+	env->ops->timer_stop(env, c);
+	env->ops->timer_stop(env, c);     /* twice: harmless */
+	env->ops->timer_stop(env, 12345); /* unknown: harmless */
+	run_for(w, 1000 * 1000);
+	assert_int_equal(once.fired, 1);
+	assert_int_equal(once.last_us, 250 * 1000);
+	assert_int_equal(rep.fired, 3); /* stopped itself at the third */
+	assert_int_equal(rep.last_us, 300 * 1000);
+	assert_int_equal(stopped.fired, 0);
+	assert_int_equal(env->ops->now_ms(env), 1000);
+	assert_int_equal(world_pending(w), 0);
+	world_free(w);
+}
+
+static void test_world_timers_die_with_their_node(void **state)
+{
+	struct inbox in[1];
+	struct world *w = bare_world(1, 1, in);
+	struct env *env = world_node_env(w, 0);
+	struct timer_count rep = {.w = w};
+	env_timer_id id;
+
+	assert_int_equal(env->ops->timer_start(env, 100, 100, count_timer, &rep, &id), 0);
+	run_for(w, 250 * 1000);
+	assert_int_equal(rep.fired, 2);
+	assert_int_equal(world_node_kill(w, 0, true, false), 0);
+	assert_int_equal(world_node_kill(w, 0, true, false), CS_ENOENT);
+	run_for(w, 1000 * 1000);
+	assert_int_equal(rep.fired, 2);
+	assert_int_equal(world_node_start(w, 0), 0);
+	assert_int_equal(world_node_start(w, 0), CS_EEXIST);
+	run_for(w, 1000 * 1000);
+	assert_int_equal(rep.fired, 2); /* the old process's timer stays dead */
+	world_free(w);
+}
+
+/* ---------------------------------------------------------------- network */
+
+static void test_net_delivers_within_default_latency_in_order(void **state)
+{
+	struct inbox in[2];
+	struct world *w = bare_world(7, 2, in);
+	struct sim_net_stats st;
+
+	world_net_set_delay(w, 2000, 9000);
+	for (uint64_t i = 1; i <= 1000; i++) {
+		assert_int_equal(send_probe(w, 0, 1, i), 0);
+		run_for(w, 100);
+	}
+	run_all(w);
+	assert_int_equal(in[1].count, 1000);
+	assert_true(in[1].min_delay_us >= 2000);
+	assert_true(in[1].max_delay_us <= 9000);
+	/* a link without a rule is steady: one latency of its own */
+	assert_int_equal(in[1].max_delay_us, in[1].min_delay_us);
+	assert_int_equal(in[1].out_of_order, 0); /* FIFO per link, as TCP */
+	world_net_stats(w, &st);
+	assert_int_equal(st.sent, 1000);
+	assert_int_equal(st.delivered, 1000);
+	world_free(w);
+}
+
+static void test_net_link_delay_range_holds_for_every_message(void **state)
+{
+	struct inbox in[2];
+	struct world *w = bare_world(3, 2, in);
+	struct sim_link_rule r = {.src = 0, .dst = 1, .has_delay = true,
+				  .delay_min_us = 5000, .delay_max_us = 20000};
+
+	assert_int_equal(world_net_link(w, &r), 0);
+	for (uint64_t i = 1; i <= 20000; i++) {
+		send_probe(w, 0, 1, i);
+		send_probe(w, 1, 0, i);
+		run_for(w, 50);
+	}
+	run_all(w);
+	/* dense sending: FIFO holds messages back, never past the range */
+	assert_int_equal(in[1].count, 20000);
+	assert_true(in[1].min_delay_us >= 5000);
+	assert_true(in[1].max_delay_us <= 20000);
+	/* the other direction keeps the default (1..3 ms) */
+	assert_true(in[0].max_delay_us <= 3000);
+	/* sparse sending: the whole range is used, not one end of it */
+	memset(&in[1], 0, sizeof in[1]);
+	in[1].w = w;
+	for (uint64_t i = 1; i <= 2000; i++) {
+		send_probe(w, 0, 1, i);
+		run_for(w, 25000);
+	}
+	run_all(w);
+	assert_int_equal(in[1].count, 2000);
+	assert_true(in[1].min_delay_us >= 5000);
+	assert_true(in[1].max_delay_us <= 20000);
+	assert_true(in[1].min_delay_us < 5200);
+	assert_true(in[1].max_delay_us > 19800);
+	world_free(w);
+}
+
+static void test_net_loss_rate_within_one_percent_over_100k(void **state)
+{
+	struct inbox in[2];
+	struct world *w = bare_world(11, 2, in);
+	struct sim_link_rule r = {.src = 0, .dst = 1, .loss_ppm = 200000};
+	struct sim_net_stats st;
+	double rate;
+
+	assert_int_equal(world_net_link(w, &r), 0);
+	for (uint64_t i = 0; i < 100000; i++) {
+		send_probe(w, 0, 1, i);
+		if (i % 64 == 0)
+			run_for(w, 10);
+	}
+	run_all(w);
+	rate = 1.0 - (double)in[1].count / 100000.0;
+	assert_true(rate > 0.19 && rate < 0.21);
+	world_net_stats(w, &st);
+	assert_int_equal(st.dropped_loss + in[1].count, 100000);
+	world_free(w);
+}
+
+static void test_net_dup_and_reorder_when_asked(void **state)
+{
+	struct inbox in[2];
+	struct world *w = bare_world(5, 2, in);
+	struct sim_link_rule r = {.src = 0, .dst = 1, .dup_ppm = 100000,
+				  .reorder_ppm = 500000, .has_delay = true,
+				  .delay_min_us = 1000, .delay_max_us = 50000};
+	struct sim_net_stats st;
+
+	assert_int_equal(world_net_link(w, &r), 0);
+	for (uint64_t i = 1; i <= 10000; i++) {
+		send_probe(w, 0, 1, i);
+		run_for(w, 100);
+	}
+	run_all(w);
+	world_net_stats(w, &st);
+	assert_true(st.duplicated > 900 && st.duplicated < 1100);
+	assert_int_equal(in[1].count, 10000 + st.duplicated);
+	assert_true(in[1].out_of_order > 100);
+	world_free(w);
+}
+
+static void test_net_partition_blocks_both_ways_and_heal_restores(void **state)
+{
+	struct inbox in[3];
+	struct world *w = bare_world(2, 3, in);
+	uint32_t groups[3] = {1, 2, 2}; /* n0 | n1 n2 */
+
+	assert_int_equal(world_net_partition(w, groups, 3, 0), 0);
+	assert_true(world_net_blocked(w, 0, 1));
+	assert_true(world_net_blocked(w, 1, 0));
+	assert_false(world_net_blocked(w, 1, 2));
+	send_probe(w, 0, 1, 1);
+	send_probe(w, 1, 0, 1);
+	send_probe(w, 1, 2, 1);
+	run_for(w, 100 * 1000);
+	assert_int_equal(in[0].count, 0);
+	assert_int_equal(in[1].count, 0);
+	assert_int_equal(in[2].count, 1);
+	world_net_heal(w);
+	assert_false(world_net_blocked(w, 0, 1));
+	send_probe(w, 0, 1, 2);
+	send_probe(w, 1, 0, 2);
+	run_for(w, 100 * 1000);
+	assert_int_equal(in[0].count, 1);
+	assert_int_equal(in[1].count, 1);
+	world_free(w);
+}
+
+static void test_net_partition_drops_messages_in_flight(void **state)
+{
+	struct inbox in[2];
+	struct world *w = bare_world(2, 2, in);
+	uint32_t groups[2] = {1, 2};
+
+	send_probe(w, 0, 1, 1); /* due in 1..3 ms */
+	assert_int_equal(world_net_partition(w, groups, 2, 0), 0);
+	run_for(w, 100 * 1000);
+	assert_int_equal(in[1].count, 0);
+	world_free(w);
+}
+
+static void test_net_star_group_takes_nodes_added_later(void **state)
+{
+	struct inbox in[3];
+	struct world *w = bare_world(2, 2, in);
+	uint32_t groups[2] = {1, 0}; /* n0 | * */
+	uint32_t index;
+
+	assert_int_equal(world_net_partition(w, groups, 2, 2), 0);
+	assert_true(world_net_blocked(w, 0, 1));
+	assert_int_equal(world_node_add(w, "late", NULL, NULL, &index), 0);
+	assert_true(world_net_blocked(w, 0, index));
+	assert_false(world_net_blocked(w, 1, index));
+	world_free(w);
+}
+
+static void test_net_one_way_fault_blocks_one_direction_only(void **state)
+{
+	struct inbox in[2];
+	struct world *w = bare_world(4, 2, in);
+	struct sim_link_rule r = {.src = 0, .dst = 1, .loss_ppm = 1000000};
+
+	assert_int_equal(world_net_link(w, &r), 0);
+	for (uint64_t i = 0; i < 100; i++) {
+		send_probe(w, 0, 1, i);
+		send_probe(w, 1, 0, i);
+	}
+	run_all(w);
+	assert_int_equal(in[1].count, 0);
+	assert_int_equal(in[0].count, 100);
+	world_net_heal(w);
+	send_probe(w, 0, 1, 200);
+	run_all(w);
+	assert_int_equal(in[1].count, 1);
+	world_free(w);
+}
+
+struct send_trace {
+	uint32_t node;
+	uint64_t sends, delivers;
+};
+
+static void count_node_events(void *ctx, const struct world *w, us_t at_us,
+			      uint32_t node, enum sim_ev_kind kind, uint64_t a,
+			      uint64_t b)
+{
+	struct send_trace *t = ctx;
+	if (node != t->node)
+		return;
+	if (kind == SIM_EV_SEND)
+		t->sends++;
+	if (kind == SIM_EV_MSG)
+		t->delivers++;
+}
+
+static void test_net_killed_node_sends_and_receives_nothing(void **state)
+{
+	static const char *const peers[] = {"a", "b", "c"};
+	const struct pingprog_cfg cfg = {peers, 3, 10, false};
+	struct world *w = world_new(9);
+	struct send_trace tr = {.node = 2};
+	uint32_t idx;
+	struct sim_net_stats before, after;
+
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(world_node_add(w, peers[i], &pingprog_ops, &cfg, &idx), 0);
+		assert_int_equal(world_node_start(w, idx), 0);
+	}
+	run_for(w, 1000 * 1000);
+	assert_int_equal(world_node_kill(w, 2, true, false), 0);
+	world_set_trace(w, count_node_events, &tr);
+	world_net_stats(w, &before);
+	run_for(w, 5 * 1000 * 1000);
+	world_net_stats(w, &after);
+	assert_int_equal(tr.sends, 0);
+	assert_int_equal(tr.delivers, 0);
+	assert_true(after.dropped_down > before.dropped_down); /* others tried */
+	assert_null(world_node_state(w, 2));
+	assert_int_equal(world_node_start(w, 2), 0);
+	run_for(w, 1000 * 1000);
+	assert_true(tr.sends > 0);
+	assert_true(tr.delivers > 0);
+	world_free(w);
+}
+
+static void test_net_peers_hear_a_killed_node_go_down(void **state)
+{
+	struct inbox in[3];
+	struct world *w = bare_world(4, 3, in);
+
+	send_probe(w, 1, 0, 1);
+	send_probe(w, 0, 2, 1);
+	run_all(w);
+	assert_int_equal(in[0].ups, 1);
+	assert_int_equal(in[2].ups, 1);
+	assert_int_equal(world_node_kill(w, 0, true, false), 0);
+	run_all(w);
+	assert_int_equal(in[1].downs, 1);
+	assert_int_equal(in[2].downs, 1);
+	world_free(w);
+}
+
+static void test_world_disk_survives_kill_and_restart(void **state)
+{
+	static const char *const peers[] = {"a", "b"};
+	const struct pingprog_cfg cfg = {peers, 2, 10, true};
+	struct world *w = world_new(21);
+	struct pingprog *p;
+	uint64_t pongs;
+	uint32_t idx;
+
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(world_node_add(w, peers[i], &pingprog_ops, &cfg, &idx), 0);
+		assert_int_equal(world_node_start(w, idx), 0);
+	}
+	run_for(w, 2 * 1000 * 1000);
+	p = world_node_state(w, 0);
+	assert_non_null(p);
+	pongs = p->pongs_received;
+	assert_true(pongs > 10);
+	assert_int_equal(world_node_kill(w, 0, true, true), 0);
+	assert_int_equal(world_node_start(w, 0), 0);
+	p = world_node_state(w, 0);
+	assert_non_null(p);
+	assert_int_equal(p->stored_pongs, pongs); /* committed: survives */
+	assert_int_equal(p->pongs_received, 0);
+	world_free(w);
+}
+
+/* ---------------------------------------------------------------- determinism */
+
+static uint64_t ping_world_hash(uint64_t seed, size_t nodes, us_t run_us)
+{
+	static const char *const names[] = {"a", "b", "c", "d", "e"};
+	const struct pingprog_cfg cfg = {names, nodes, 7, true};
+	struct world *w = world_new(seed);
+	struct sim_link_rule r = {.src = 0, .dst = 1, .loss_ppm = 100000,
+				  .dup_ppm = 50000, .reorder_ppm = 100000};
+	uint32_t idx;
+	uint64_t h;
+
+	for (size_t i = 0; i < nodes; i++) {
+		assert_int_equal(world_node_add(w, names[i], &pingprog_ops, &cfg, &idx), 0);
+		assert_int_equal(world_node_start(w, idx), 0);
+	}
+	assert_int_equal(world_net_link(w, &r), 0);
+	run_for(w, run_us / 2);
+	world_node_kill(w, 2, true, false);
+	run_for(w, run_us / 4);
+	world_node_start(w, 2);
+	run_for(w, run_us / 4);
+	h = world_hash(w);
+	assert_true(world_events(w) > 1000);
+	world_free(w);
+	return h;
+}
+
+static void test_world_same_seed_same_hash_other_seed_other_hash(void **state)
+{
+	uint64_t a = ping_world_hash(42, 5, 3000000);
+	uint64_t b = ping_world_hash(42, 5, 3000000);
+	uint64_t c = ping_world_hash(43, 5, 3000000);
+	assert_int_equal(a, b);
+	assert_int_not_equal(a, c);
+}
+
+static void test_world_records_every_event_for_divergence(void **state)
+{
+	struct inbox in[2];
+	struct world *w = bare_world(1, 2, in);
+	const struct sim_trace_rec *recs;
+	size_t n;
+
+	world_record(w, true);
+	send_probe(w, 0, 1, 1);
+	run_all(w);
+	recs = world_records(w, &n);
+	assert_int_equal(n, 2); /* the send and the delivery */
+	assert_int_equal(recs[0].kind, SIM_EV_SEND);
+	assert_int_equal(recs[1].kind, SIM_EV_MSG);
+	assert_int_equal(recs[1].node, 1);
+	assert_true(recs[1].at_us >= 1000);
+	world_free(w);
+}
+
+static void test_net_rejects_oversized_and_unknown(void **state)
+{
+	struct inbox in[1];
+	struct world *w = bare_world(1, 1, in);
+	struct env *env = world_node_env(w, 0);
+	uint8_t *big = calloc(1, 4u * 1024 * 1024 + 1);
+
+	assert_non_null(big);
+	assert_int_equal(env->ops->send(env, "n0", big, 4u * 1024 * 1024 + 1), CS_ELIMIT);
+	assert_int_equal(env->ops->send(env, "nobody", big, 1), CS_EINVAL);
+	free(big);
+	world_free(w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_world_same_instant_runs_in_schedule_order),
+		cmocka_unit_test(test_world_timers_fire_at_their_time_and_stop),
+		cmocka_unit_test(test_world_timers_die_with_their_node),
+		cmocka_unit_test(test_net_delivers_within_default_latency_in_order),
+		cmocka_unit_test(test_net_link_delay_range_holds_for_every_message),
+		cmocka_unit_test(test_net_loss_rate_within_one_percent_over_100k),
+		cmocka_unit_test(test_net_dup_and_reorder_when_asked),
+		cmocka_unit_test(test_net_partition_blocks_both_ways_and_heal_restores),
+		cmocka_unit_test(test_net_partition_drops_messages_in_flight),
+		cmocka_unit_test(test_net_star_group_takes_nodes_added_later),
+		cmocka_unit_test(test_net_one_way_fault_blocks_one_direction_only),
+		cmocka_unit_test(test_net_killed_node_sends_and_receives_nothing),
+		cmocka_unit_test(test_net_peers_hear_a_killed_node_go_down),
+		cmocka_unit_test(test_world_disk_survives_kill_and_restart),
+		cmocka_unit_test(test_world_same_seed_same_hash_other_seed_other_hash),
+		cmocka_unit_test(test_world_records_every_event_for_divergence),
+		cmocka_unit_test(test_net_rejects_oversized_and_unknown),
+	};
+	return cmocka_run_group_tests_name("world", tests, NULL, NULL);
+}
