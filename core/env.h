@@ -26,8 +26,8 @@
 struct sqlite3;
 struct env;
 
-typedef uint64_t ms_t;          /* milliseconds of the env's monotonic clock */
-typedef uint64_t env_timer_id;  /* 0 is never a valid timer */
+typedef uint64_t ms_t;	       /* milliseconds of the env's monotonic clock */
+typedef uint64_t env_timer_id; /* 0 is never a valid timer */
 
 /* ---------------------------------------------------------------- clock */
 
@@ -46,14 +46,13 @@ typedef void (*env_timer_cb)(struct env *env, env_timer_id id, void *data);
  * the link faults can inject. */
 
 /* A message arrived. `from` and `buf` are borrowed for the call only. */
-typedef void (*env_recv_cb)(struct env *env, const char *from,
-			    const uint8_t *buf, size_t len, void *data);
+typedef void (*env_recv_cb)(struct env *env, const char *from, const uint8_t *buf,
+			    size_t len, void *data);
 
 /* The connection to `addr` came up (true) or went down (false). Notices are
  * hints for faster reaction (reconnect, resend); correctness never depends on
  * them: a peer can vanish without a notice. `addr` is borrowed. */
-typedef void (*env_peer_cb)(struct env *env, const char *addr, bool up,
-			    void *data);
+typedef void (*env_peer_cb)(struct env *env, const char *addr, bool up, void *data);
 
 /* ---------------------------------------------------------------- executor
  *
@@ -63,17 +62,17 @@ typedef void (*env_peer_cb)(struct env *env, const char *addr, bool up,
 
 enum env_ctl_op {
 	ENV_CTL_PREPARE,   /* make the container exist (pull/create) */
-	ENV_CTL_START,     /* start it; returns when started */
-	ENV_CTL_WAIT,      /* returns when the container exits (exit_code set) */
+	ENV_CTL_START,	   /* start it; returns when started */
+	ENV_CTL_WAIT,	   /* returns when the container exits (exit_code set) */
 	ENV_CTL_SHUTDOWN,  /* stop gracefully, kill after stop_timeout_ms */
 	ENV_CTL_TERMINATE, /* kill now */
-	ENV_CTL_REMOVE,    /* remove the container */
+	ENV_CTL_REMOVE,	   /* remove the container */
 	ENV_CTL_INSPECT,   /* fill state/exit_code without changing anything */
 };
 
 enum env_ctl_state {
-	ENV_CTL_ABSENT,   /* no container */
-	ENV_CTL_CREATED,  /* exists, never started */
+	ENV_CTL_ABSENT,	 /* no container */
+	ENV_CTL_CREATED, /* exists, never started */
 	ENV_CTL_RUNNING,
 	ENV_CTL_EXITED,
 };
@@ -85,8 +84,8 @@ struct env_container_spec {
 	const char *task_id;
 	const char *service_id;
 	const char *image;
-	const char *const *command; /* NULL-terminated, or NULL for the image's */
-	const char *const *envs;    /* "K=V", NULL-terminated, or NULL */
+	const char *const *command;  /* NULL-terminated, or NULL for the image's */
+	const char *const *envs;     /* "K=V", NULL-terminated, or NULL */
 	uint64_t memory_limit_bytes; /* 0: none */
 	uint64_t millicpu_limit;     /* 0: none */
 	ms_t stop_timeout_ms;
@@ -153,16 +152,14 @@ struct env_ops {
 	 * before returning. Returns 0 when queued (delivery is still best
 	 * effort), CS_ELIMIT when len > LIMIT_FRAME_BYTES_MAX, CS_EINVAL for a
 	 * malformed address, CS_EAGAIN when the peer's queue is full. */
-	int (*send)(struct env *env, const char *addr, const uint8_t *buf,
-		    size_t len);
+	int (*send)(struct env *env, const char *addr, const uint8_t *buf, size_t len);
 
 	/* storage_open returns in *db the sqlite database `name` of this node,
 	 * opening or creating it. The env owns the handle: it stays valid until
 	 * the node's program stops, and the core never closes it. Opening the
 	 * same name twice returns the same handle. Durable settings
 	 * (synchronous=FULL) are the env's job. Returns 0 or CS_ESTORAGE. */
-	int (*storage_open)(struct env *env, const char *name,
-			    struct sqlite3 **db);
+	int (*storage_open)(struct env *env, const char *name, struct sqlite3 **db);
 
 	/* random_u64 returns 64 random bits: the node's own stream of the
 	 * scenario's seed in the simulator, the OS's entropy in the real world. */
@@ -180,8 +177,8 @@ struct env_ops {
 	/* ctl_do starts op on ctl; cb runs once it finished. At most one request
 	 * per controller at a time, except that ENV_CTL_WAIT may be in flight
 	 * alongside one other op. Returns 0, or CS_EAGAIN when busy. */
-	int (*ctl_do)(struct env_ctl *ctl, enum env_ctl_op op,
-		      struct env_ctl_req *req, env_ctl_cb cb);
+	int (*ctl_do)(struct env_ctl *ctl, enum env_ctl_op op, struct env_ctl_req *req,
+		      env_ctl_cb cb);
 
 	/* ctl_close releases the controller (the container itself stays, see
 	 * ENV_CTL_REMOVE); pending requests are cancelled without their

@@ -5,12 +5,12 @@
 
 /* transport */
 #define LIMIT_FRAME_BYTES_MAX (4u * 1024 * 1024) /* one message on the wire */
-#define LIMIT_ADDR_BYTES_MAX 64u                 /* "host:port" or "m12" */
+#define LIMIT_ADDR_BYTES_MAX  64u		 /* "host:port" or "m12" */
 
 /* nodes and names */
-#define LIMIT_NODES_MAX 100000u   /* nodes in one cluster (simulated or real) */
-#define LIMIT_MANAGERS_MAX 15u    /* voting + spare managers */
-#define LIMIT_NAME_BYTES_MAX 63u  /* service, image, hostname, label key */
+#define LIMIT_NODES_MAX	      100000u /* nodes in one cluster (simulated or real) */
+#define LIMIT_MANAGERS_MAX    15u     /* voting + spare managers */
+#define LIMIT_NAME_BYTES_MAX  63u     /* service, image, hostname, label key */
 #define LIMIT_LABEL_BYTES_MAX 255u
 
 /* store */
@@ -20,19 +20,19 @@
 #define LIMIT_TIMERS_PER_NODE_MAX 65536u
 
 /* scenario language */
-#define LIMIT_SCN_LINE_BYTES_MAX 4096u
-#define LIMIT_SCN_COMMANDS_MAX 100000u
-#define LIMIT_SCN_GROUPS_MAX 16u       /* groups in one partition command */
-#define LIMIT_SCN_CONSTRAINTS_MAX 16u  /* constraint= per service */
-#define LIMIT_SCN_SPREADS_MAX 4u       /* spread= per service */
-#define LIMIT_SCN_REPLICAS_MAX 1000000u
+#define LIMIT_SCN_LINE_BYTES_MAX  4096u
+#define LIMIT_SCN_COMMANDS_MAX	  100000u
+#define LIMIT_SCN_GROUPS_MAX	  16u /* groups in one partition command */
+#define LIMIT_SCN_CONSTRAINTS_MAX 16u /* constraint= per service */
+#define LIMIT_SCN_SPREADS_MAX	  4u  /* spread= per service */
+#define LIMIT_SCN_REPLICAS_MAX	  1000000u
 #define LIMIT_SCN_DURATION_MS_MAX (30ull * 24 * 3600 * 1000) /* 30 days */
-#define LIMIT_SCN_FILE_BYTES_MAX (64u * 1024 * 1024) /* one scenario file */
+#define LIMIT_SCN_FILE_BYTES_MAX  (64u * 1024 * 1024)	     /* one scenario file */
 
 /* simulator */
 #define LIMIT_SIM_LINK_RULES_MAX 4096u
 #define LIMIT_SIM_PARTITIONS_MAX 64u
-#define LIMIT_SIM_EVENTS_MAX (64u * 1024 * 1024) /* pending in the queue */
+#define LIMIT_SIM_EVENTS_MAX	 (64u * 1024 * 1024) /* pending in the queue */
 
 _Static_assert(LIMIT_MANAGERS_MAX < LIMIT_NODES_MAX, "managers are nodes");
 

@@ -21,13 +21,13 @@ struct manager_write {
 	struct manager *m;
 	struct manager_write *prev, *next;
 	enum manager_write_kind kind;
-	uint64_t id;             /* MW_FORWARDED_OUT: ours; IN: the follower's */
+	uint64_t id; /* MW_FORWARDED_OUT: ours; IN: the follower's */
 	manager_write_cb cb;
 	void *data;
-	env_timer_id timer;      /* timeout, or the deferred completion */
-	int status;              /* the result, once known */
-	bool done;               /* cb ran (or the answer was sent) */
-	bool raft_owned;         /* raft holds &apply: free in its callback */
+	env_timer_id timer; /* timeout, or the deferred completion */
+	int status;	    /* the result, once known */
+	bool done;	    /* cb ran (or the answer was sent) */
+	bool raft_owned;    /* raft holds &apply: free in its callback */
 	char reply_to[LIMIT_ADDR_BYTES_MAX];
 };
 
@@ -138,7 +138,8 @@ static void manager_write_free(struct manager *m, struct manager_write *w)
 	free(w);
 }
 
-static void manager_send_result(struct manager *m, const char *to, uint64_t id, int status);
+static void manager_send_result(struct manager *m, const char *to, uint64_t id,
+				int status);
 
 /* Reports a write's result once: to the local caller, or to the follower
  * that forwarded it. Frees w unless raft still holds it. */
@@ -206,13 +207,14 @@ static int manager_defer_status(struct manager_write *w, int status)
 	if (w->timer)
 		m->env->ops->timer_stop(m->env, w->timer);
 	w->timer = 0;
-	return m->env->ops->timer_start(m->env, 0, 0, manager_write_deferred, w, &w->timer);
+	return m->env->ops->timer_start(m->env, 0, 0, manager_write_deferred, w,
+					&w->timer);
 }
 
 /* Proposes buf through raft on this (leader) manager. Returns 0, or a
  * CS_ error (w untouched by raft). */
-static int manager_propose(struct manager *m, struct manager_write *w, const uint8_t *batch,
-			   size_t len)
+static int manager_propose(struct manager *m, struct manager_write *w,
+			   const uint8_t *batch, size_t len)
 {
 	struct raft_buffer buf;
 	int rv;
@@ -232,8 +234,8 @@ static int manager_propose(struct manager *m, struct manager_write *w, const uin
 	return 0;
 }
 
-static int manager_forward(struct manager *m, struct manager_write *w, const uint8_t *batch,
-			   size_t len);
+static int manager_forward(struct manager *m, struct manager_write *w,
+			   const uint8_t *batch, size_t len);
 
 int manager_write(struct manager *m, const uint8_t *batch, size_t len,
 		  manager_write_cb cb, void *data)
@@ -300,8 +302,8 @@ static const char *manager_leader_addr(struct manager *m)
 	return id ? addr : NULL;
 }
 
-static int manager_forward(struct manager *m, struct manager_write *w, const uint8_t *batch,
-			   size_t len)
+static int manager_forward(struct manager *m, struct manager_write *w,
+			   const uint8_t *batch, size_t len)
 {
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__Proposal p = CS__PROPOSAL__INIT;
@@ -320,7 +322,8 @@ static int manager_forward(struct manager *m, struct manager_write *w, const uin
 	return 0;
 }
 
-static void manager_send_result(struct manager *m, const char *to, uint64_t id, int status)
+static void manager_send_result(struct manager *m, const char *to, uint64_t id,
+				int status)
 {
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__ProposalResult r = CS__PROPOSAL_RESULT__INIT;
@@ -367,14 +370,15 @@ static void manager_on_result(struct manager *m, const Cs__ProposalResult *r)
 	}
 }
 
-static void manager_recv(struct env *env, const char *from, const uint8_t *buf, size_t len,
-			 void *data)
+static void manager_recv(struct env *env, const char *from, const uint8_t *buf,
+			 size_t len, void *data)
 {
 	struct manager *m = data;
 	Cs__Wire *wire = cs__wire__unpack(NULL, len, buf);
 
 	if (!wire) {
-		env_logf(env, ENV_LOG_WARN, "msg=\"malformed frame\" from=%s bytes=%zu", from, len);
+		env_logf(env, ENV_LOG_WARN, "msg=\"malformed frame\" from=%s bytes=%zu",
+			 from, len);
 		return;
 	}
 	if (wire->raft)
@@ -393,10 +397,22 @@ bool manager_is_leader(const struct manager *m)
 	return raft_state((struct raft *)&m->raft) == RAFT_LEADER;
 }
 
-uint64_t manager_term(const struct manager *m) { return m->raft.current_term; }
-uint64_t manager_raft_id(const struct manager *m) { return m->raft.id; }
-uint64_t manager_applied(const struct manager *m) { return raft_last_applied((struct raft *)&m->raft); }
-const struct store *manager_store(const struct manager *m) { return m->store; }
+uint64_t manager_term(const struct manager *m)
+{
+	return m->raft.current_term;
+}
+uint64_t manager_raft_id(const struct manager *m)
+{
+	return m->raft.id;
+}
+uint64_t manager_applied(const struct manager *m)
+{
+	return raft_last_applied((struct raft *)&m->raft);
+}
+const struct store *manager_store(const struct manager *m)
+{
+	return m->store;
+}
 
 uint64_t manager_leader(const struct manager *m)
 {
@@ -479,7 +495,8 @@ static int manager_start(const void *cfg_ptr, struct env *env, void **state)
 	}
 	m->raft.data = m;
 	raft_set_heartbeat_timeout(&m->raft, (unsigned)cfg->tick_ms);
-	raft_set_election_timeout(&m->raft, (unsigned)(cfg->tick_ms * cfg->election_ticks));
+	raft_set_election_timeout(&m->raft,
+				  (unsigned)(cfg->tick_ms * cfg->election_ticks));
 	raft_set_pre_vote(&m->raft, true);
 	m->rio.lease_ms = cfg->tick_ms * cfg->election_ticks;
 	m->rio.last_leader_contact_ms = env->ops->now_ms(env);

@@ -25,14 +25,14 @@ typedef void (*manager_apply_hook)(void *data, struct env *env, uint64_t index,
 				   const uint8_t *buf, size_t len);
 
 struct manager_cfg {
-	uint64_t raft_id;                    /* > 0, unique in the cluster */
-	const struct manager_peer *voters;   /* initial voters (bootstrap) */
+	uint64_t raft_id;		   /* > 0, unique in the cluster */
+	const struct manager_peer *voters; /* initial voters (bootstrap) */
 	size_t voter_count;
-	ms_t tick_ms;                        /* raft heartbeat tick (1 s) */
-	unsigned election_ticks;             /* election after N ticks (10) */
-	unsigned snapshot_every;             /* entries between snapshots */
-	unsigned snapshot_trailing;          /* entries kept behind one */
-	ms_t write_timeout_ms;               /* a write not applied by then fails */
+	ms_t tick_ms;		    /* raft heartbeat tick (1 s) */
+	unsigned election_ticks;    /* election after N ticks (10) */
+	unsigned snapshot_every;    /* entries between snapshots */
+	unsigned snapshot_trailing; /* entries kept behind one */
+	ms_t write_timeout_ms;	    /* a write not applied by then fails */
 	manager_apply_hook on_apply;
 	void *hook_data;
 };

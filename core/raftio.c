@@ -47,8 +47,8 @@ static int raftio_meta_get(struct raftio *rio, const char *key, uint64_t *value)
 	sqlite3_stmt *st;
 	int rc;
 	*value = 0;
-	if (sqlite3_prepare_v2(rio->db, "SELECT value FROM raft_meta WHERE key = ?", -1, &st,
-			       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(rio->db, "SELECT value FROM raft_meta WHERE key = ?", -1,
+			       &st, NULL) != SQLITE_OK)
 		return RAFT_IOERR;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -62,8 +62,8 @@ static int raftio_meta_set(struct raftio *rio, const char *key, uint64_t value)
 {
 	sqlite3_stmt *st;
 	int rc;
-	if (sqlite3_prepare_v2(rio->db, "INSERT OR REPLACE INTO raft_meta VALUES (?, ?)", -1,
-			       &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(rio->db, "INSERT OR REPLACE INTO raft_meta VALUES (?, ?)",
+			       -1, &st, NULL) != SQLITE_OK)
 		return RAFT_IOERR;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)value);
@@ -78,10 +78,11 @@ static int raftio_last_index(struct raftio *rio, uint64_t *last)
 {
 	sqlite3_stmt *st;
 	int rc;
-	if (sqlite3_prepare_v2(rio->db,
-			       "SELECT max(coalesce((SELECT max(idx) FROM raft_log), 0),"
-			       " coalesce((SELECT idx FROM raft_snapshot WHERE id = 1), 0))",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    rio->db,
+		    "SELECT max(coalesce((SELECT max(idx) FROM raft_log), 0),"
+		    " coalesce((SELECT idx FROM raft_snapshot WHERE id = 1), 0))",
+		    -1, &st, NULL) != SQLITE_OK)
 		return RAFT_IOERR;
 	rc = sqlite3_step(st);
 	*last = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
@@ -98,17 +99,18 @@ int raftio_init(struct raftio *rio, struct env *env)
 	raftio_bind(rio);
 	if (env->ops->storage_open(env, "raft", &rio->db))
 		return CS_ESTORAGE;
-	if (sqlite3_exec(rio->db,
-			 "CREATE TABLE IF NOT EXISTS raft_meta(key TEXT PRIMARY KEY,"
-			 " value INTEGER NOT NULL);"
-			 "CREATE TABLE IF NOT EXISTS raft_log(idx INTEGER PRIMARY KEY,"
-			 " term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB);"
-			 "CREATE TABLE IF NOT EXISTS raft_snapshot(id INTEGER PRIMARY KEY"
-			 " CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL,"
-			 " conf BLOB, conf_idx INTEGER NOT NULL, data BLOB);"
-			 "INSERT OR IGNORE INTO raft_meta VALUES ('format', 1), ('term', 0),"
-			 " ('vote', 0);",
-			 NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(
+		    rio->db,
+		    "CREATE TABLE IF NOT EXISTS raft_meta(key TEXT PRIMARY KEY,"
+		    " value INTEGER NOT NULL);"
+		    "CREATE TABLE IF NOT EXISTS raft_log(idx INTEGER PRIMARY KEY,"
+		    " term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB);"
+		    "CREATE TABLE IF NOT EXISTS raft_snapshot(id INTEGER PRIMARY KEY"
+		    " CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL,"
+		    " conf BLOB, conf_idx INTEGER NOT NULL, data BLOB);"
+		    "INSERT OR IGNORE INTO raft_meta VALUES ('format', 1), ('term', 0),"
+		    " ('vote', 0);",
+		    NULL, NULL, NULL) != SQLITE_OK)
 		return CS_ESTORAGE;
 	if (raftio_meta_get(rio, "format", &format))
 		return CS_ESTORAGE;
@@ -166,7 +168,8 @@ int raftio_decode_conf(const Cs__RaftConfig *c, struct raft_configuration *conf)
 	for (size_t i = 0; i < c->n_servers; i++) {
 		const Cs__RaftServer *s = c->servers[i];
 		int rv;
-		if (s->id == 0 || !s->address || s->role < RAFT_STANDBY || s->role > RAFT_SPARE) {
+		if (s->id == 0 || !s->address || s->role < RAFT_STANDBY ||
+		    s->role > RAFT_SPARE) {
 			raft_configuration_close(conf);
 			return RAFT_MALFORMED;
 		}
@@ -192,8 +195,8 @@ static int raftio_defer(struct raftio *rio, struct raftio_req *r)
 	else
 		rio->pending_head = r;
 	rio->pending_tail = r;
-	if (!rio->flush_timer &&
-	    rio->env->ops->timer_start(rio->env, 0, 0, raftio_flush, rio, &rio->flush_timer)) {
+	if (!rio->flush_timer && rio->env->ops->timer_start(rio->env, 0, 0, raftio_flush,
+							    rio, &rio->flush_timer)) {
 		/* cannot arm: unqueue and fail the request */
 		if (rio->pending_head == r) {
 			rio->pending_head = rio->pending_tail = NULL;
@@ -212,9 +215,7 @@ static int raftio_defer(struct raftio *rio, struct raftio_req *r)
 static void raftio_complete(struct raftio_req *r)
 {
 	switch (r->kind) {
-	case RAFTIO_APPEND:
-		r->req.append->cb(r->req.append, r->status);
-		break;
+	case RAFTIO_APPEND: r->req.append->cb(r->req.append, r->status); break;
 	case RAFTIO_SEND:
 		if (r->req.send->cb)
 			r->req.send->cb(r->req.send, r->status);
@@ -223,9 +224,7 @@ static void raftio_complete(struct raftio_req *r)
 		if (r->req.put->cb)
 			r->req.put->cb(r->req.put, r->status);
 		break;
-	case RAFTIO_SNAP_GET:
-		r->req.get->cb(r->req.get, r->snapshot, r->status);
-		break;
+	case RAFTIO_SNAP_GET: r->req.get->cb(r->req.get, r->snapshot, r->status); break;
 	}
 	free(r);
 }
@@ -402,7 +401,8 @@ static int raftio_m_load(struct raft_io *io, raft_term *term, raft_id *voted_for
 	*snapshot = NULL;
 	*entries = NULL;
 	*n_entries = 0;
-	if ((rv = raftio_meta_get(rio, "term", &t)) || (rv = raftio_meta_get(rio, "vote", &v)))
+	if ((rv = raftio_meta_get(rio, "term", &t)) ||
+	    (rv = raftio_meta_get(rio, "vote", &v)))
 		return rv;
 	*term = t;
 	*voted_for = v;
@@ -431,7 +431,8 @@ static int raftio_m_load(struct raft_io *io, raft_term *term, raft_id *voted_for
 		rv = RAFT_NOMEM;
 		goto err;
 	}
-	if (sqlite3_prepare_v2(rio->db, "SELECT idx, term, type, data FROM raft_log ORDER BY idx",
+	if (sqlite3_prepare_v2(rio->db,
+			       "SELECT idx, term, type, data FROM raft_log ORDER BY idx",
 			       -1, &st, NULL) != SQLITE_OK) {
 		rv = RAFT_IOERR;
 		goto err;
@@ -486,7 +487,8 @@ static int raftio_m_bootstrap(struct raft_io *io, const struct raft_configuratio
 
 	if (rio->dead)
 		return RAFT_IOERR;
-	if ((rv = raftio_meta_get(rio, "term", &term)) || (rv = raftio_last_index(rio, &last)))
+	if ((rv = raftio_meta_get(rio, "term", &term)) ||
+	    (rv = raftio_last_index(rio, &last)))
 		return rv;
 	if (term != 0 || last != 0)
 		return RAFT_CANTBOOTSTRAP;
@@ -496,8 +498,8 @@ static int raftio_m_bootstrap(struct raft_io *io, const struct raft_configuratio
 		raft_free(buf.base);
 		return RAFT_IOERR;
 	}
-	rc = sqlite3_prepare_v2(rio->db, "INSERT INTO raft_log VALUES (1, 1, ?, ?)", -1, &st,
-				NULL);
+	rc = sqlite3_prepare_v2(rio->db, "INSERT INTO raft_log VALUES (1, 1, ?, ?)", -1,
+				&st, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int(st, 1, RAFT_CHANGE);
 		sqlite3_bind_blob(st, 2, buf.base, (int)buf.len, SQLITE_STATIC);
@@ -505,7 +507,8 @@ static int raftio_m_bootstrap(struct raft_io *io, const struct raft_configuratio
 		sqlite3_finalize(st);
 	}
 	raft_free(buf.base);
-	if (rc != SQLITE_OK || raftio_meta_set(rio, "term", 1) || raftio_exec(rio, "COMMIT")) {
+	if (rc != SQLITE_OK || raftio_meta_set(rio, "term", 1) ||
+	    raftio_exec(rio, "COMMIT")) {
 		raftio_exec(rio, "ROLLBACK");
 		return RAFT_IOERR;
 	}
@@ -541,7 +544,8 @@ static int raftio_m_set_vote(struct raft_io *io, raft_id server_id)
 /* Appends in one sqlite transaction: durable (synchronous=FULL where the env
  * asks it) before the callback is even queued. */
 static int raftio_m_append(struct raft_io *io, struct raft_io_append *req,
-			   const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
+			   const struct raft_entry entries[], unsigned n,
+			   raft_io_append_cb cb)
 {
 	struct raftio *rio = raftio_of(io);
 	struct raftio_req *r;
@@ -558,8 +562,9 @@ static int raftio_m_append(struct raft_io *io, struct raft_io_append *req,
 		free(r);
 		return RAFT_IOERR;
 	}
-	if (sqlite3_prepare_v2(rio->db, "INSERT OR REPLACE INTO raft_log VALUES (?, ?, ?, ?)",
-			       -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(rio->db,
+			       "INSERT OR REPLACE INTO raft_log VALUES (?, ?, ?, ?)", -1,
+			       &st, NULL) != SQLITE_OK) {
 		rv = RAFT_IOERR;
 		goto err;
 	}
@@ -600,8 +605,8 @@ static int raftio_m_truncate(struct raft_io *io, raft_index index)
 
 	if (rio->dead)
 		return RAFT_IOERR;
-	if (sqlite3_prepare_v2(rio->db, "DELETE FROM raft_log WHERE idx >= ?", -1, &st, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_prepare_v2(rio->db, "DELETE FROM raft_log WHERE idx >= ?", -1, &st,
+			       NULL) != SQLITE_OK)
 		return RAFT_IOERR;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)index);
 	rc = sqlite3_step(st);
@@ -614,7 +619,8 @@ static int raftio_m_truncate(struct raft_io *io, raft_index index)
  * `trailing` entries before the snapshot's index. */
 static int raftio_m_snapshot_put(struct raft_io *io, unsigned trailing,
 				 struct raft_io_snapshot_put *req,
-				 const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
+				 const struct raft_snapshot *snapshot,
+				 raft_io_snapshot_put_cb cb)
 {
 	struct raftio *rio = raftio_of(io);
 	Cs__RaftConfig *conf;
@@ -649,9 +655,10 @@ static int raftio_m_snapshot_put(struct raft_io *io, unsigned trailing,
 	}
 	if (raftio_exec(rio, "BEGIN"))
 		goto out;
-	if (sqlite3_prepare_v2(rio->db,
-			       "INSERT OR REPLACE INTO raft_snapshot VALUES (1, ?, ?, ?, ?, ?)",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    rio->db,
+		    "INSERT OR REPLACE INTO raft_snapshot VALUES (1, ?, ?, ?, ?, ?)", -1,
+		    &st, NULL) != SQLITE_OK)
 		goto rollback;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)snapshot->index);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)snapshot->term);
@@ -666,8 +673,8 @@ static int raftio_m_snapshot_put(struct raft_io *io, unsigned trailing,
 		if (raftio_exec(rio, "DELETE FROM raft_log"))
 			goto rollback;
 	} else if (snapshot->index > trailing) {
-		if (sqlite3_prepare_v2(rio->db, "DELETE FROM raft_log WHERE idx <= ?", -1, &st,
-				       NULL) != SQLITE_OK)
+		if (sqlite3_prepare_v2(rio->db, "DELETE FROM raft_log WHERE idx <= ?", -1,
+				       &st, NULL) != SQLITE_OK)
 			goto rollback;
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)(snapshot->index - trailing));
 		if (sqlite3_step(st) != SQLITE_DONE)
@@ -740,7 +747,8 @@ static int raftio_m_random(struct raft_io *io, int min, int max)
 	uint64_t span;
 	assert(min <= max);
 	span = (uint64_t)((int64_t)max - (int64_t)min) + 1;
-	return (int)((int64_t)min + (int64_t)(rio->env->ops->random_u64(rio->env) % span));
+	return (int)((int64_t)min +
+		     (int64_t)(rio->env->ops->random_u64(rio->env) % span));
 }
 
 /* ---------------------------------------------------------------- the wire */
@@ -827,8 +835,7 @@ static int raftio_wire_send(struct raftio *rio, const struct raft_message *m)
 		msg.last_log_index = m->timeout_now.last_log_index;
 		msg.last_log_term = m->timeout_now.last_log_term;
 		break;
-	default:
-		return RAFT_MALFORMED;
+	default: return RAFT_MALFORMED;
 	}
 	wire.raft = &msg;
 	len = cs__wire__get_packed_size(&wire);
@@ -971,7 +978,8 @@ void raftio_recv(struct raftio *rio, const Cs__RaftMessage *msg)
 		/* Lease expired: the leader we knew is silent; votes are
 		 * judged on logs and terms alone (safety is Raft's, unchanged). */
 		if (rio->lease_ms &&
-		    rio->env->ops->now_ms(rio->env) - rio->last_leader_contact_ms >= rio->lease_ms)
+		    rio->env->ops->now_ms(rio->env) - rio->last_leader_contact_ms >=
+			    rio->lease_ms)
 			m.request_vote.disrupt_leader = true;
 		break;
 	case RAFT_IO_REQUEST_VOTE_RESULT:
@@ -1020,8 +1028,7 @@ void raftio_recv(struct raftio *rio, const Cs__RaftMessage *msg)
 		m.timeout_now.last_log_index = msg->last_log_index;
 		m.timeout_now.last_log_term = msg->last_log_term;
 		break;
-	default:
-		goto malformed;
+	default: goto malformed;
 	}
 	if (m.type == RAFT_IO_APPEND_ENTRIES) {
 		uint64_t end = msg->prev_log_index + msg->n_entries;

@@ -46,13 +46,13 @@ struct raftio {
 	 * replicated (the simulator found it: a follower stuck forever, and
 	 * commits counted on entries that differ). We clamp each successful
 	 * answer to the prefix the leader's requests really verified. */
-	bool in_append;             /* inside recv of an AppendEntries */
-	bool answered;              /* ... and libraft answered it at once */
-	uint64_t append_end;        /* its prev_log_index + n_entries */
-	uint64_t verified_term;     /* term of verified_end */
-	uint64_t verified_end;      /* highest prefix verified in that term */
-	bool dead;             /* raftio_crash: every call fails, nothing fires */
-	uint64_t sent_bytes;   /* counters */
+	bool in_append;		/* inside recv of an AppendEntries */
+	bool answered;		/* ... and libraft answered it at once */
+	uint64_t append_end;	/* its prev_log_index + n_entries */
+	uint64_t verified_term; /* term of verified_end */
+	uint64_t verified_end;	/* highest prefix verified in that term */
+	bool dead;		/* raftio_crash: every call fails, nothing fires */
+	uint64_t sent_bytes;	/* counters */
 	uint64_t recv_frames;
 	uint64_t recv_malformed;
 };

@@ -80,7 +80,7 @@ static uint64_t store_prio_id(const struct tree_node *a)
 	return store_mix(store_obj_id(x->obj));
 }
 
-#define STORE_TASK_OF(node, member)                                                      \
+#define STORE_TASK_OF(node, member) \
 	((const Cs__Task *)TREE_ENTRY(node, struct store_entry, member)->obj)
 
 static int store_cmp_task_service(const struct tree_node *a, const struct tree_node *b)
@@ -270,10 +270,22 @@ const Cs__Service *store_service_by_name(const struct store *s, const char *name
 	return (const Cs__Service *)TREE_ENTRY(n, struct store_entry, by_a)->obj;
 }
 
-size_t store_node_count(const struct store *s) { return s->nodes.count; }
-size_t store_service_count(const struct store *s) { return s->services.count; }
-size_t store_task_count(const struct store *s) { return s->tasks.count; }
-uint64_t store_applied(const struct store *s) { return s->applied; }
+size_t store_node_count(const struct store *s)
+{
+	return s->nodes.count;
+}
+size_t store_service_count(const struct store *s)
+{
+	return s->services.count;
+}
+size_t store_task_count(const struct store *s)
+{
+	return s->tasks.count;
+}
+uint64_t store_applied(const struct store *s)
+{
+	return s->applied;
+}
 
 /* Next object of an id tree after prev (NULL: first). */
 static const ProtobufCMessage *store_next_id(const struct tree *t,
@@ -296,7 +308,8 @@ const Cs__Node *store_node_next(const struct store *s, const Cs__Node *prev)
 
 const Cs__Service *store_service_next(const struct store *s, const Cs__Service *prev)
 {
-	return (const Cs__Service *)store_next_id(&s->services, prev ? &prev->base : NULL);
+	return (const Cs__Service *)store_next_id(&s->services,
+						  prev ? &prev->base : NULL);
 }
 
 const Cs__Task *store_task_next(const struct store *s, const Cs__Task *prev)
@@ -317,7 +330,9 @@ static const Cs__Task *store_task_walk(const struct tree *t, size_t link_offset,
 
 	if (!n)
 		return NULL;
-	task = (const Cs__Task *)((const struct store_entry *)(const void *)((char *)n - link_offset))->obj;
+	task = (const Cs__Task *)((const struct store_entry *)(const void *)((char *)n -
+									     link_offset))
+		       ->obj;
 	return same(task, first_key) ? task : NULL;
 }
 
@@ -346,8 +361,8 @@ const Cs__Task *store_task_next_by_service(const struct store *s, uint64_t servi
 {
 	Cs__Task key = CS__TASK__INIT;
 	key.service_id = service_id;
-	return store_task_walk(&s->tasks_by_service, offsetof(struct store_entry, by_a), prev,
-			       &key, store_same_service);
+	return store_task_walk(&s->tasks_by_service, offsetof(struct store_entry, by_a),
+			       prev, &key, store_same_service);
 }
 
 const Cs__Task *store_task_next_in_slot(const struct store *s, uint64_t service_id,
@@ -356,8 +371,8 @@ const Cs__Task *store_task_next_in_slot(const struct store *s, uint64_t service_
 	Cs__Task key = CS__TASK__INIT;
 	key.service_id = service_id;
 	key.slot = slot;
-	return store_task_walk(&s->tasks_by_service, offsetof(struct store_entry, by_a), prev,
-			       &key, store_same_slot);
+	return store_task_walk(&s->tasks_by_service, offsetof(struct store_entry, by_a),
+			       prev, &key, store_same_slot);
 }
 
 const Cs__Task *store_task_next_by_node(const struct store *s, uint64_t node_id,
@@ -365,8 +380,8 @@ const Cs__Task *store_task_next_by_node(const struct store *s, uint64_t node_id,
 {
 	Cs__Task key = CS__TASK__INIT;
 	key.node_id = node_id;
-	return store_task_walk(&s->tasks_by_node, offsetof(struct store_entry, by_b), prev,
-			       &key, store_same_node);
+	return store_task_walk(&s->tasks_by_node, offsetof(struct store_entry, by_b),
+			       prev, &key, store_same_node);
 }
 
 const Cs__Task *store_task_next_by_desired(const struct store *s, Cs__TaskState desired,
@@ -374,8 +389,8 @@ const Cs__Task *store_task_next_by_desired(const struct store *s, Cs__TaskState 
 {
 	Cs__Task key = CS__TASK__INIT;
 	key.desired_state = desired;
-	return store_task_walk(&s->tasks_by_desired, offsetof(struct store_entry, by_c), prev,
-			       &key, store_same_desired);
+	return store_task_walk(&s->tasks_by_desired, offsetof(struct store_entry, by_c),
+			       prev, &key, store_same_desired);
 }
 
 /* ---------------------------------------------------------------- watches */
@@ -482,7 +497,8 @@ static int store_batch_add(struct store_batch *b, Cs__StoreAction__Kind kind,
 	return 0;
 }
 
-int store_batch_node(struct store_batch *b, Cs__StoreAction__Kind kind, const Cs__Node *obj)
+int store_batch_node(struct store_batch *b, Cs__StoreAction__Kind kind,
+		     const Cs__Node *obj)
 {
 	return store_batch_add(b, kind, &obj->base);
 }
@@ -493,7 +509,8 @@ int store_batch_service(struct store_batch *b, Cs__StoreAction__Kind kind,
 	return store_batch_add(b, kind, &obj->base);
 }
 
-int store_batch_task(struct store_batch *b, Cs__StoreAction__Kind kind, const Cs__Task *obj)
+int store_batch_task(struct store_batch *b, Cs__StoreAction__Kind kind,
+		     const Cs__Task *obj)
 {
 	return store_batch_add(b, kind, &obj->base);
 }
@@ -636,8 +653,7 @@ static int store_check(struct store *s, const Cs__StoreAction *a)
 		    (!a->service->spec || !a->service->spec->name))
 			return CS_ECORRUPT;
 		return 0;
-	default:
-		return CS_ECORRUPT;
+	default: return CS_ECORRUPT;
 	}
 }
 
@@ -654,7 +670,8 @@ static int store_key_cmp(const void *pa, const void *pb)
 static int store_check_distinct(const Cs__StoreBatch *b)
 {
 	uint64_t small[2 * 64];
-	uint64_t *keys = b->n_actions <= 64 ? small : malloc(2 * b->n_actions * sizeof *keys);
+	uint64_t *keys =
+		b->n_actions <= 64 ? small : malloc(2 * b->n_actions * sizeof *keys);
 	int rv = 0;
 
 	if (!keys)
@@ -709,9 +726,10 @@ static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index)
 	if (t == STORE_CLUSTER) {
 		ProtobufCMessage *old = s->cluster ? &s->cluster->base : NULL;
 		store_action_steal(a);
-		ev.change = a->kind == CS__STORE_ACTION__KIND__KIND_CREATE   ? STORE_CREATED
-			    : a->kind == CS__STORE_ACTION__KIND__KIND_UPDATE ? STORE_UPDATED
-									     : STORE_DELETED;
+		ev.change = a->kind == CS__STORE_ACTION__KIND__KIND_CREATE ? STORE_CREATED
+			    : a->kind == CS__STORE_ACTION__KIND__KIND_UPDATE
+				    ? STORE_UPDATED
+				    : STORE_DELETED;
 		store_obj_set_version(obj, index);
 		s->cluster = ev.change == STORE_DELETED ? NULL : (Cs__Cluster *)obj;
 		ev.old_obj = old;
@@ -724,7 +742,8 @@ static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index)
 		return 0;
 	}
 	if (a->kind != CS__STORE_ACTION__KIND__KIND_CREATE)
-		e = store_find(store_table_tree(s, t), store_obj_id(obj), store_table_desc(t));
+		e = store_find(store_table_tree(s, t), store_obj_id(obj),
+			       store_table_desc(t));
 	switch (a->kind) {
 	case CS__STORE_ACTION__KIND__KIND_CREATE:
 		e = calloc(1, sizeof *e);
@@ -815,12 +834,14 @@ int store_snapshot(const struct store *s, uint8_t **buf, size_t *len)
 	snap.tasks = malloc((snap.n_tasks + 1) * sizeof *snap.tasks);
 	if (!snap.nodes || !snap.services || !snap.tasks)
 		goto out;
-	for (i = 0, m = store_next_id(&s->nodes, NULL); m; m = store_next_id(&s->nodes, m))
+	for (i = 0, m = store_next_id(&s->nodes, NULL); m;
+	     m = store_next_id(&s->nodes, m))
 		snap.nodes[i++] = (Cs__Node *)m;
 	for (i = 0, m = store_next_id(&s->services, NULL); m;
 	     m = store_next_id(&s->services, m))
 		snap.services[i++] = (Cs__Service *)m;
-	for (i = 0, m = store_next_id(&s->tasks, NULL); m; m = store_next_id(&s->tasks, m))
+	for (i = 0, m = store_next_id(&s->tasks, NULL); m;
+	     m = store_next_id(&s->tasks, m))
 		snap.tasks[i++] = (Cs__Task *)m;
 	snap.cluster = s->cluster;
 	snap.applied = s->applied;
@@ -885,10 +906,11 @@ int store_restore(struct store *s, const uint8_t *buf, size_t len, uint64_t inde
 				 snap->n_nodes);
 	if (rv == 0)
 		rv = store_restore_table(fresh, STORE_SERVICE,
-					 (ProtobufCMessage **)snap->services, snap->n_services);
+					 (ProtobufCMessage **)snap->services,
+					 snap->n_services);
 	if (rv == 0)
-		rv = store_restore_table(fresh, STORE_TASK, (ProtobufCMessage **)snap->tasks,
-					 snap->n_tasks);
+		rv = store_restore_table(fresh, STORE_TASK,
+					 (ProtobufCMessage **)snap->tasks, snap->n_tasks);
 	if (rv == 0) {
 		fresh->cluster = snap->cluster;
 		snap->cluster = NULL;

@@ -26,8 +26,8 @@ struct tree {
 	size_t count;
 };
 
-#define TREE_ENTRY(ptr, type, member)                                                    \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define TREE_ENTRY(ptr, type, member) \
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 void tree_init(struct tree *t, tree_cmp_fn cmp, tree_prio_fn prio);
 

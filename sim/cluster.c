@@ -26,7 +26,7 @@ struct simcluster {
 	struct scn_settings settings;
 	struct simcluster_mgr **mgrs; /* by manager number - 1 */
 	size_t mgr_count;
-	uint32_t *number_of_node;     /* node index -> manager number (0: none) */
+	uint32_t *number_of_node; /* node index -> manager number (0: none) */
 	size_t node_cap;
 	/* invariant 1: the leader's raft id of each term seen */
 	uint64_t *term_leader;
@@ -136,8 +136,8 @@ static void simcluster_on_apply(void *data, struct env *env, uint64_t index,
 		c->applied_by[index] = mg->number;
 	} else if (c->applied_hash[index] != h && !c->violation[0]) {
 		snprintf(c->violation, sizeof c->violation,
-			 "invariant 2: m%" PRIu32 " applied a different entry at index %" PRIu64
-			 " than m%" PRIu32,
+			 "invariant 2: m%" PRIu32
+			 " applied a different entry at index %" PRIu64 " than m%" PRIu32,
 			 mg->number, index, c->applied_by[index]);
 	}
 }
@@ -172,7 +172,8 @@ const struct manager_cfg *simcluster_manager_cfg(struct simcluster *c, uint32_t 
 			return NULL;
 		}
 		for (uint32_t i = 0; i < voters; i++) {
-			snprintf(mg->voter_addrs[i], sizeof mg->voter_addrs[i], "m%" PRIu32, i + 1);
+			snprintf(mg->voter_addrs[i], sizeof mg->voter_addrs[i],
+				 "m%" PRIu32, i + 1);
 			mg->voters[i].raft_id = i + 1;
 			mg->voters[i].addr = mg->voter_addrs[i];
 		}
@@ -240,7 +241,8 @@ int64_t simcluster_leader(const struct simcluster *c)
 			f = simcluster_manager(c, (uint32_t)node);
 			if (!f || world_net_blocked(c->w, i, (uint32_t)node))
 				continue;
-			if (manager_term(f) == term && manager_leader(f) == manager_raft_id(m))
+			if (manager_term(f) == term &&
+			    manager_leader(f) == manager_raft_id(m))
 				followers++;
 		}
 		if (followers * 2 > voter_count && (best < 0 || term > best_term)) {
@@ -273,7 +275,8 @@ bool simcluster_check(struct simcluster *c, char *msg, size_t size)
 			c->term_leader[term] = id;
 		} else if (c->term_leader[term] != id) {
 			snprintf(c->violation, sizeof c->violation,
-				 "invariant 1: m%" PRIu64 " and m%" PRIu64 " both lead term %" PRIu64,
+				 "invariant 1: m%" PRIu64 " and m%" PRIu64
+				 " both lead term %" PRIu64,
 				 c->term_leader[term], id, term);
 			snprintf(msg, size, "%s", c->violation);
 			return false;

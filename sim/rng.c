@@ -18,11 +18,10 @@ static uint64_t rng_splitmix(uint64_t *state)
 	return rng_mix64(*state);
 }
 
-void rng_init(struct rng *r, uint64_t seed, enum rng_purpose purpose,
-	      uint64_t index)
+void rng_init(struct rng *r, uint64_t seed, enum rng_purpose purpose, uint64_t index)
 {
-	uint64_t sm = rng_mix64(seed) ^ rng_mix64(((uint64_t)purpose << 56) ^
-						  rng_mix64(index + 1));
+	uint64_t sm = rng_mix64(seed) ^
+		      rng_mix64(((uint64_t)purpose << 56) ^ rng_mix64(index + 1));
 	for (int i = 0; i < 4; i++)
 		r->s[i] = rng_splitmix(&sm);
 	/* xoshiro's state must not be all zero; splitmix makes that

@@ -8,12 +8,12 @@
 #include <stdint.h>
 
 enum rng_purpose {
-	RNG_NODE = 1,     /* a node's env random_u64 */
-	RNG_NET = 2,      /* link decisions for messages a node sends */
-	RNG_FAULTS = 3,   /* fault schedules (explore) */
+	RNG_NODE = 1,	  /* a node's env random_u64 */
+	RNG_NET = 2,	  /* link decisions for messages a node sends */
+	RNG_FAULTS = 3,	  /* fault schedules (explore) */
 	RNG_WORKLOAD = 4, /* the scenario's own draws (image latencies...) */
-	RNG_DISK = 5,     /* sqlite's randomness */
-	RNG_TEST = 6,     /* tests and benchmarks */
+	RNG_DISK = 5,	  /* sqlite's randomness */
+	RNG_TEST = 6,	  /* tests and benchmarks */
 };
 
 struct rng {
@@ -22,8 +22,7 @@ struct rng {
 
 /* rng_init seeds r with the stream (seed, purpose, index). Same triple, same
  * stream; different triples, independent streams. */
-void rng_init(struct rng *r, uint64_t seed, enum rng_purpose purpose,
-	      uint64_t index);
+void rng_init(struct rng *r, uint64_t seed, enum rng_purpose purpose, uint64_t index);
 
 /* rng_next returns 64 random bits. */
 uint64_t rng_next(struct rng *r);

@@ -32,8 +32,7 @@ struct runner {
 	uint64_t default_millicpus, default_memory_bytes;
 };
 
-uint64_t runner_seed(const struct scn_script *script, bool has_flag,
-		     uint64_t flag_seed)
+uint64_t runner_seed(const struct scn_script *script, bool has_flag, uint64_t flag_seed)
 {
 	if (has_flag)
 		return flag_seed;
@@ -44,8 +43,9 @@ uint64_t runner_seed(const struct scn_script *script, bool has_flag,
 
 /* Marks the run failed at cmd with a formatted reason (the first failure
  * wins). Always returns -1 so callers can `return runner_fail(...)`. */
-__attribute__((format(printf, 3, 4))) static int
-runner_fail(struct runner *r, const struct scn_cmd *cmd, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int runner_fail(struct runner *r,
+							     const struct scn_cmd *cmd,
+							     const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -55,8 +55,8 @@ runner_fail(struct runner *r, const struct scn_cmd *cmd, const char *fmt, ...)
 	r->failed = true;
 	r->res->passed = false;
 	r->res->fail_line = cmd->line;
-	n = snprintf(r->res->message, sizeof r->res->message, "line %" PRIu32 ": %s: ",
-		     cmd->line, cmd->text);
+	n = snprintf(r->res->message, sizeof r->res->message,
+		     "line %" PRIu32 ": %s: ", cmd->line, cmd->text);
 	if (n < 0 || (size_t)n >= sizeof r->res->message)
 		return -1;
 	va_start(ap, fmt);
@@ -65,8 +65,7 @@ runner_fail(struct runner *r, const struct scn_cmd *cmd, const char *fmt, ...)
 	return -1;
 }
 
-static int runner_not_built(struct runner *r, const struct scn_cmd *cmd,
-			    const char *what)
+static int runner_not_built(struct runner *r, const struct scn_cmd *cmd, const char *what)
 {
 	return runner_fail(r, cmd, "not built yet: %s", what);
 }
@@ -74,15 +73,16 @@ static int runner_not_built(struct runner *r, const struct scn_cmd *cmd,
 /* ---------------------------------------------------------------- nodes */
 
 /* Resolves a node reference to a world index, or fails the run. */
-static int runner_node(struct runner *r, const struct scn_cmd *cmd,
-		       struct scn_node ref, uint32_t *index)
+static int runner_node(struct runner *r, const struct scn_cmd *cmd, struct scn_node ref,
+		       uint32_t *index)
 {
 	char name[32];
 	int64_t i;
 
 	if (ref.kind == SCN_NODE_LEADER) {
 		if (!r->real_managers)
-			return runner_not_built(r, cmd, "`leader` needs the Raft managers");
+			return runner_not_built(r, cmd,
+						"`leader` needs the Raft managers");
 		i = simcluster_leader(r->cluster);
 		if (i < 0)
 			return runner_fail(r, cmd, "no leader at sim=%.1fs",
@@ -106,14 +106,15 @@ static int runner_add_node(struct runner *r, const struct scn_cmd *cmd,
 	uint32_t index;
 	int rv;
 
-	const struct env_program_ops *prog = manager ? r->opts->manager_prog : r->opts->worker_prog;
+	const struct env_program_ops *prog =
+		manager ? r->opts->manager_prog : r->opts->worker_prog;
 	const void *cfg = manager ? r->opts->manager_cfg : r->opts->worker_cfg;
 
 	scn_node_name(ref, name, sizeof name);
 	if (manager && r->real_managers) {
 		if (ref.number > r->initial_managers)
-			return runner_not_built(r, cmd,
-						"adding a manager needs the join protocol");
+			return runner_not_built(
+				r, cmd, "adding a manager needs the join protocol");
 		prog = &manager_program;
 		cfg = simcluster_manager_cfg(r->cluster, ref.number, r->initial_managers);
 		if (!cfg)
@@ -163,8 +164,8 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 		int64_t leader;
 		bool holds;
 		if (!r->real_managers)
-			return runner_not_built(r, cmd,
-						"leader conditions need the Raft managers");
+			return runner_not_built(
+				r, cmd, "leader conditions need the Raft managers");
 		leader = simcluster_leader(r->cluster);
 		if (cond->kind == SCN_COND_LEADER) {
 			holds = leader >= 0;
@@ -185,16 +186,17 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 		return holds;
 	}
 	case SCN_COND_RUNNING:
-		return runner_not_built(r, cmd,
-					"`running` needs the simulated container runtime");
+		return runner_not_built(
+			r, cmd, "`running` needs the simulated container runtime");
 	case SCN_COND_STORE_TASKS:
-		return runner_not_built(r, cmd, "`store tasks` needs the managers' store");
+		return runner_not_built(r, cmd,
+					"`store tasks` needs the managers' store");
 	case SCN_COND_NODES_READY:
 	case SCN_COND_NODE_STATUS:
 		return runner_not_built(r, cmd, "node status needs the dispatcher");
 	case SCN_COND_CONVERGED:
-		return runner_not_built(r, cmd,
-					"`converged` needs the orchestrators and the runtime");
+		return runner_not_built(
+			r, cmd, "`converged` needs the orchestrators and the runtime");
 	}
 	return runner_fail(r, cmd, "unknown condition");
 }
@@ -303,8 +305,8 @@ static int runner_partition(struct runner *r, const struct scn_cmd *cmd)
 	return 0;
 }
 
-static int runner_link_one(struct runner *r, const struct scn_cmd *cmd,
-			   uint32_t src, uint32_t dst)
+static int runner_link_one(struct runner *r, const struct scn_cmd *cmd, uint32_t src,
+			   uint32_t dst)
 {
 	const struct scn_link *l = &cmd->u.link;
 	struct sim_link_rule rule = {
@@ -380,10 +382,8 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	world_trace(r->w, UINT32_MAX, (enum sim_ev_kind)RUNNER_EV_CMD, cmd->line,
 		    cmd->kind);
 	switch (cmd->kind) {
-	case SCN_CLUSTER:
-		return runner_cluster(r, cmd);
-	case SCN_SEED:
-		return 0;
+	case SCN_CLUSTER: return runner_cluster(r, cmd);
+	case SCN_SEED: return 0;
 	case SCN_SET: /* read by managers when they (re)start */
 		simcluster_set(r->cluster, &cmd->u.settings);
 		return 0;
@@ -395,10 +395,9 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_SERVICE_CREATE:
 	case SCN_SERVICE_UPDATE:
 	case SCN_SERVICE_RM:
-		return runner_not_built(r, cmd,
-					"services need the control API and orchestrators");
-	case SCN_NODE_ADD:
-		return runner_add_node(r, cmd, cmd->u.node.added);
+		return runner_not_built(
+			r, cmd, "services need the control API and orchestrators");
+	case SCN_NODE_ADD: return runner_add_node(r, cmd, cmd->u.node.added);
 	case SCN_NODE_RM:
 	case SCN_NODE_DRAIN:
 	case SCN_NODE_PAUSE:
@@ -407,23 +406,16 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_NODE_PROMOTE:
 	case SCN_NODE_DEMOTE:
 		return runner_not_built(r, cmd, "node management needs the control API");
-	case SCN_KILL:
-		return runner_kill(r, cmd);
-	case SCN_RESTART:
-		return runner_restart(r, cmd);
+	case SCN_KILL: return runner_kill(r, cmd);
+	case SCN_RESTART: return runner_restart(r, cmd);
 	case SCN_PARTITION:
-	case SCN_ISOLATE:
-		return runner_partition(r, cmd);
-	case SCN_LINK:
-		return runner_link(r, cmd);
-	case SCN_HEAL:
-		world_net_heal(r->w);
-		return 0;
+	case SCN_ISOLATE: return runner_partition(r, cmd);
+	case SCN_LINK: return runner_link(r, cmd);
+	case SCN_HEAL: world_net_heal(r->w); return 0;
 	case SCN_IMAGE:
 		return runner_not_built(r, cmd,
 					"`image` needs the simulated container runtime");
-	case SCN_EXPECT:
-		return runner_expect(r, cmd);
+	case SCN_EXPECT: return runner_expect(r, cmd);
 	case SCN_ALWAYS: {
 		int rv;
 		if (r->always_count >= RUNNER_ALWAYS_MAX)
@@ -491,8 +483,7 @@ void runner_result_free(struct runner_result *res)
 	res->rec_count = 0;
 }
 
-int64_t runner_diverge(const struct runner_result *a,
-		       const struct runner_result *b)
+int64_t runner_diverge(const struct runner_result *a, const struct runner_result *b)
 {
 	size_t n = a->rec_count < b->rec_count ? a->rec_count : b->rec_count;
 	for (size_t i = 0; i < n; i++) {

@@ -23,10 +23,10 @@ struct runner_opts {
 	const void *manager_cfg;
 	const struct env_program_ops *worker_prog;
 	const void *worker_cfg;
-	bool record;            /* keep per-event records (determinism check) */
-	world_trace_fn trace;   /* every traced event, or NULL */
+	bool record;	      /* keep per-event records (determinism check) */
+	world_trace_fn trace; /* every traced event, or NULL */
 	void *trace_ctx;
-	world_log_fn log;       /* program log lines, or NULL */
+	world_log_fn log; /* program log lines, or NULL */
 	void *log_ctx;
 };
 
@@ -36,16 +36,15 @@ struct runner_result {
 	us_t sim_us;
 	uint64_t events;
 	uint64_t hash;
-	uint32_t fail_line;     /* 0 when passed */
-	char message[512];      /* "line 14: expect ...: got 6" when failed */
+	uint32_t fail_line;	    /* 0 when passed */
+	char message[512];	    /* "line 14: expect ...: got 6" when failed */
 	struct sim_trace_rec *recs; /* with opts.record: owned, runner_result_free */
 	size_t rec_count;
 };
 
 /* runner_seed returns the seed a run uses: flag_seed when has_flag, else the
  * script's `seed N`, else 1. */
-uint64_t runner_seed(const struct scn_script *script, bool has_flag,
-		     uint64_t flag_seed);
+uint64_t runner_seed(const struct scn_script *script, bool has_flag, uint64_t flag_seed);
 
 /* runner_run replays script with seed. Returns 0 with *res filled (passed
  * or not), or CS_ENOMEM when the world could not be built. Borrows script
@@ -59,7 +58,6 @@ void runner_result_free(struct runner_result *res);
 /* runner_diverge compares the records of two runs of the same scenario and
  * seed. Returns -1 when identical, else the index of the first event that
  * differs (== the shorter count when one run is a prefix of the other). */
-int64_t runner_diverge(const struct runner_result *a,
-		       const struct runner_result *b);
+int64_t runner_diverge(const struct runner_result *a, const struct runner_result *b);
 
 #endif

@@ -73,25 +73,25 @@ enum scn_task_state {
 };
 
 enum scn_cond_kind {
-	SCN_COND_LEADER,        /* leader */
-	SCN_COND_NO_LEADER,     /* no leader */
-	SCN_COND_LEADER_IS,     /* leader == NODE / leader != NODE (op) */
-	SCN_COND_RUNNING,       /* running SVC [on NODE] OP N */
-	SCN_COND_STORE_TASKS,   /* store tasks SVC state=STATE OP N */
-	SCN_COND_NODES_READY,   /* nodes ready OP N */
-	SCN_COND_NODE_STATUS,   /* node NODE ready|down */
-	SCN_COND_CONVERGED,     /* converged */
+	SCN_COND_LEADER,      /* leader */
+	SCN_COND_NO_LEADER,   /* no leader */
+	SCN_COND_LEADER_IS,   /* leader == NODE / leader != NODE (op) */
+	SCN_COND_RUNNING,     /* running SVC [on NODE] OP N */
+	SCN_COND_STORE_TASKS, /* store tasks SVC state=STATE OP N */
+	SCN_COND_NODES_READY, /* nodes ready OP N */
+	SCN_COND_NODE_STATUS, /* node NODE ready|down */
+	SCN_COND_CONVERGED,   /* converged */
 };
 
 struct scn_cond {
 	enum scn_cond_kind kind;
-	enum scn_op op;           /* LEADER_IS (EQ/NE), RUNNING, STORE_TASKS, NODES_READY */
-	uint64_t count;           /* the N of OP N */
-	char *service;            /* RUNNING, STORE_TASKS */
-	bool has_node;            /* RUNNING ... on NODE */
-	struct scn_node node;     /* LEADER_IS, RUNNING on, NODE_STATUS */
+	enum scn_op op;	      /* LEADER_IS (EQ/NE), RUNNING, STORE_TASKS, NODES_READY */
+	uint64_t count;	      /* the N of OP N */
+	char *service;	      /* RUNNING, STORE_TASKS */
+	bool has_node;	      /* RUNNING ... on NODE */
+	struct scn_node node; /* LEADER_IS, RUNNING on, NODE_STATUS */
 	enum scn_task_state state; /* STORE_TASKS */
-	bool node_ready;          /* NODE_STATUS: true = ready, false = down */
+	bool node_ready;	   /* NODE_STATUS: true = ready, false = down */
 };
 
 enum scn_mode { SCN_MODE_REPLICATED, SCN_MODE_GLOBAL };
@@ -125,10 +125,10 @@ enum scn_svc_key {
 /* A constraint expression, SwarmKit's: node.role==worker,
  * node.hostname!=w3, node.labels.zone==a, node.id==... */
 struct scn_constraint {
-	char *key;   /* "node.role", "node.hostname", "node.id", "node.labels.zone" */
-	bool equal;  /* == (true) or != (false) */
+	char *key;  /* "node.role", "node.hostname", "node.id", "node.labels.zone" */
+	bool equal; /* == (true) or != (false) */
 	char *value;
-	char *text;  /* the expression as written, for messages */
+	char *text; /* the expression as written, for messages */
 };
 
 /* SERVICE_CREATE: keys not given hold `docker service create`'s defaults
@@ -182,12 +182,12 @@ struct scn_settings {
 /* One link fault rule: link A B ... (both ways) or link A -> B ... */
 struct scn_link {
 	struct scn_node a, b;
-	bool one_way;            /* A -> B only */
+	bool one_way; /* A -> B only */
 	bool has_loss, has_delay, has_dup, has_reorder;
-	uint32_t loss_ppm;       /* loss=0.2 or loss=20% -> 200000 */
-	struct scn_range delay;  /* delay=D or delay=D..D */
+	uint32_t loss_ppm;	/* loss=0.2 or loss=20% -> 200000 */
+	struct scn_range delay; /* delay=D or delay=D..D */
 	uint32_t dup_ppm;
-	uint32_t reorder_ppm;    /* addition: reorder=P */
+	uint32_t reorder_ppm; /* addition: reorder=P */
 };
 
 /* A partition: groups of nodes; a group may be "*" (every node not named
@@ -206,7 +206,7 @@ struct scn_image {
 	char *name;
 	bool pull_fail;
 	bool has_start;
-	struct scn_range start;  /* default 100ms..1s when !has_start */
+	struct scn_range start; /* default 100ms..1s when !has_start */
 	bool has_exit;
 	int32_t exit_code;
 	struct scn_range exit_after;
@@ -215,29 +215,29 @@ struct scn_image {
 struct scn_cluster {
 	uint32_t managers;
 	uint32_t workers;
-	uint64_t millicpus;     /* cpus=4 -> 4000; default 4 cpus */
-	uint64_t memory_bytes;  /* default 8G */
+	uint64_t millicpus;    /* cpus=4 -> 4000; default 4 cpus */
+	uint64_t memory_bytes; /* default 8G */
 };
 
 struct scn_cmd {
 	enum scn_cmd_kind kind;
 	uint32_t line;
 	uint32_t col; /* of the command word; columns count bytes from 1 */
-	char *text; /* the command as written, trimmed, without comment */
+	char *text;   /* the command as written, trimmed, without comment */
 	union {
 		struct scn_cluster cluster;
 		uint64_t seed;
 		struct scn_settings settings;
 		uint64_t run_ms;
 		struct scn_service service; /* SERVICE_CREATE, SERVICE_UPDATE */
-		char *service_name;         /* SERVICE_RM */
-		bool add_manager;           /* NODE_ADD: true = manager (shares
+		char *service_name;	    /* SERVICE_RM */
+		bool add_manager;	    /* NODE_ADD: true = manager (shares
 					     * bytes with node.node; node.added
 					     * says the same and is the one to read) */
 		struct {
-			struct scn_node node;  /* NODE_RM..NODE_DEMOTE, KILL, RESTART */
-			bool process_only;     /* KILL NODE process */
-			char *label_key;       /* NODE_LABEL */
+			struct scn_node node; /* NODE_RM..NODE_DEMOTE, KILL, RESTART */
+			bool process_only;    /* KILL NODE process */
+			char *label_key;      /* NODE_LABEL */
 			char *label_value;
 			struct scn_node added; /* NODE_ADD: the name it gets */
 		} node;
@@ -256,7 +256,7 @@ struct scn_script {
 	char *path;
 	struct scn_cmd *cmds;
 	size_t cmd_count;
-	bool has_seed;       /* a `seed N` command appeared */
+	bool has_seed; /* a `seed N` command appeared */
 	uint64_t seed;
 	uint32_t managers_total; /* managers and workers ever named */
 	uint32_t workers_total;
@@ -269,8 +269,8 @@ struct scn_script {
  * *script is then left empty. Borrows text and path. Returns CS_ENOMEM (err
  * says "out of memory") when memory runs out. A node named before `cluster`
  * or `node add` created it is bad input; `node rm` does not un-name one. */
-int scn_parse(const char *path, const char *text, size_t len,
-	      struct scn_script *script, char *err, size_t err_size);
+int scn_parse(const char *path, const char *text, size_t len, struct scn_script *script,
+	      char *err, size_t err_size);
 
 /* scn_parse_file reads path and parses it; an unreadable file is an error
  * "PATH: cannot read: REASON" (REASON is strerror's text, or "larger than

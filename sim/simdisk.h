@@ -30,8 +30,8 @@ typedef void (*simvfs_random_fn)(void *ctx, void *buf, size_t size);
  * so ctx must be ready. Returns NULL when out of memory, registration
  * fails, or a VFS named `name` is registered already. Borrows ctx for the
  * VFS's life. */
-struct simvfs *simvfs_create(const char *name, simvfs_now_fn now,
-			     simvfs_random_fn random, void *ctx);
+struct simvfs *simvfs_create(const char *name, simvfs_now_fn now, simvfs_random_fn random,
+			     void *ctx);
 
 /* simvfs_destroy unregisters the VFS and frees every disk and file. Every
  * sqlite connection on it must have been closed before. */

@@ -71,8 +71,8 @@ static double swarmsim_wall(void)
 static const char *swarmsim_kind_name(uint32_t kind)
 {
 	static const char *const names[] = {
-		"?", "timer", "msg", "peer-down", "call", "drop", "node-up",
-		"node-down", "fault", "send", "command",
+		"?",	   "timer",	"msg",	 "peer-down", "call",	 "drop",
+		"node-up", "node-down", "fault", "send",      "command",
 	};
 	return kind < sizeof names / sizeof names[0] ? names[kind] : "?";
 }
@@ -82,8 +82,9 @@ static void swarmsim_trace_event(void *ctx, const struct world *w, us_t at_us,
 				 uint64_t b)
 {
 	FILE *f = ctx;
-	fprintf(f, "{\"t_us\":%" PRIu64 ",\"node\":\"%s\",\"kind\":\"%s\",\"a\":%" PRIu64
-		   ",\"b\":%" PRIu64 "}\n",
+	fprintf(f,
+		"{\"t_us\":%" PRIu64 ",\"node\":\"%s\",\"kind\":\"%s\",\"a\":%" PRIu64
+		",\"b\":%" PRIu64 "}\n",
 		at_us, node < world_node_count(w) ? world_node_name(w, node) : "-",
 		swarmsim_kind_name(kind), a, b);
 }
@@ -93,9 +94,8 @@ static void swarmsim_log(void *ctx, const struct world *w, uint32_t node,
 {
 	static const char *const levels[] = {"debug", "info", "warn", "error"};
 	(void)ctx;
-	fprintf(stderr, "t=%.3fs node=%s level=%s %s\n",
-		(double)world_now_us(w) / 1e6, world_node_name(w, node),
-		levels[level], msg);
+	fprintf(stderr, "t=%.3fs node=%s level=%s %s\n", (double)world_now_us(w) / 1e6,
+		world_node_name(w, node), levels[level], msg);
 }
 
 /* ---------------------------------------------------------------- junit */
@@ -128,18 +128,20 @@ static int swarmsim_junit(const char *path, const struct scn_script *scripts,
 		failures += !out[i].res.passed;
 		total += out[i].wall_s;
 	}
-	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		   "<testsuite name=\"swarmsim\" tests=\"%zu\" failures=\"%zu\" "
-		   "errors=\"0\" time=\"%.3f\">\n",
+	fprintf(f,
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<testsuite name=\"swarmsim\" tests=\"%zu\" failures=\"%zu\" "
+		"errors=\"0\" time=\"%.3f\">\n",
 		count, failures, total);
 	for (size_t i = 0; i < count; i++) {
 		const struct runner_result *r = &out[i].res;
 		fprintf(f, "  <testcase classname=\"scenarios\" name=\"");
 		swarmsim_xml(f, scripts[i].path);
 		fprintf(f, "\" time=\"%.3f\">\n", out[i].wall_s);
-		fprintf(f, "    <properties><property name=\"seed\" value=\"%" PRIu64
-			   "\"/><property name=\"trace\" value=\"%016" PRIx64
-			   "\"/><property name=\"sim_s\" value=\"%.1f\"/></properties>\n",
+		fprintf(f,
+			"    <properties><property name=\"seed\" value=\"%" PRIu64
+			"\"/><property name=\"trace\" value=\"%016" PRIx64
+			"\"/><property name=\"sim_s\" value=\"%.1f\"/></properties>\n",
 			r->seed, r->hash, (double)r->sim_us / 1e6);
 		if (!r->passed) {
 			fprintf(f, "    <failure message=\"");
@@ -158,8 +160,8 @@ static int swarmsim_junit(const char *path, const struct scn_script *scripts,
 
 /* ---------------------------------------------------------------- run */
 
-static void swarmsim_print(const struct scn_script *s,
-			   const struct swarmsim_outcome *o, bool quiet)
+static void swarmsim_print(const struct scn_script *s, const struct swarmsim_outcome *o,
+			   bool quiet)
 {
 	const struct runner_result *r = &o->res;
 	if (quiet && r->passed)
@@ -176,9 +178,8 @@ static void swarmsim_print(const struct scn_script *s,
 
 /* Runs one script (twice with --check-determinism). Returns 0 or an error
  * (out of memory). */
-static int swarmsim_run_one(const struct swarmsim_opts *o,
-			    const struct scn_script *s, FILE *trace,
-			    struct swarmsim_outcome *out)
+static int swarmsim_run_one(const struct swarmsim_opts *o, const struct scn_script *s,
+			    FILE *trace, struct swarmsim_outcome *out)
 {
 	struct runner_opts ropts = {.record = o->check_determinism};
 	uint64_t seed = runner_seed(s, o->has_seed, o->seed);
@@ -186,7 +187,8 @@ static int swarmsim_run_one(const struct swarmsim_opts *o,
 	int rv;
 
 	if (trace) {
-		fprintf(trace, "{\"scenario\":\"%s\",\"seed\":%" PRIu64 "}\n", s->path, seed);
+		fprintf(trace, "{\"scenario\":\"%s\",\"seed\":%" PRIu64 "}\n", s->path,
+			seed);
 		ropts.trace = swarmsim_trace_event;
 		ropts.trace_ctx = trace;
 	}
@@ -206,22 +208,27 @@ static int swarmsim_run_one(const struct swarmsim_opts *o,
 			return rv;
 		at = runner_diverge(&out->res, &again);
 		if (at >= 0) {
-			const struct sim_trace_rec *rec =
-				(size_t)at < out->res.rec_count ? &out->res.recs[at] : NULL;
+			const struct sim_trace_rec *rec = (size_t)at < out->res.rec_count
+								  ? &out->res.recs[at]
+								  : NULL;
 			out->nondeterministic = true;
 			out->res.passed = false;
 			if (rec)
-				snprintf(out->res.message, sizeof out->res.message,
-					 "nondeterminism: the two runs diverge at event %" PRId64
-					 " (sim=%.6fs node=%" PRIu32 " kind=%s); trace %016" PRIx64
-					 " then %016" PRIx64,
-					 at, (double)rec->at_us / 1e6, rec->node,
-					 swarmsim_kind_name(rec->kind), out->res.hash, again.hash);
+				snprintf(
+					out->res.message, sizeof out->res.message,
+					"nondeterminism: the two runs diverge at event %" PRId64
+					" (sim=%.6fs node=%" PRIu32
+					" kind=%s); trace %016" PRIx64
+					" then %016" PRIx64,
+					at, (double)rec->at_us / 1e6, rec->node,
+					swarmsim_kind_name(rec->kind), out->res.hash,
+					again.hash);
 			else
-				snprintf(out->res.message, sizeof out->res.message,
-					 "nondeterminism: the second run goes on after event %" PRId64
-					 "; trace %016" PRIx64 " then %016" PRIx64,
-					 at, out->res.hash, again.hash);
+				snprintf(
+					out->res.message, sizeof out->res.message,
+					"nondeterminism: the second run goes on after event %" PRId64
+					"; trace %016" PRIx64 " then %016" PRIx64,
+					at, out->res.hash, again.hash);
 		}
 		runner_result_free(&again);
 		out->wall_s = swarmsim_wall() - t0;
@@ -257,7 +264,8 @@ static int swarmsim_cmd_run(int argc, char **argv)
 		const char *a = argv[i];
 		if (strcmp(a, "--seed") == 0 && i + 1 < argc) {
 			if (swarmsim_parse_u64(argv[++i], &o.seed)) {
-				fprintf(stderr, "swarmsim: --seed wants a number from 0 to 2^64-1, got '%s'\n",
+				fprintf(stderr,
+					"swarmsim: --seed wants a number from 0 to 2^64-1, got '%s'\n",
 					argv[i]);
 				goto out_files;
 			}
@@ -267,7 +275,8 @@ static int swarmsim_cmd_run(int argc, char **argv)
 		} else if (strcmp(a, "--junit") == 0 && i + 1 < argc) {
 			o.junit_path = argv[++i];
 		} else if (strcmp(a, "--report") == 0 && i + 1 < argc) {
-			fprintf(stderr, "swarmsim: --report is not built yet (HTML reports come with `explore`)\n");
+			fprintf(stderr,
+				"swarmsim: --report is not built yet (HTML reports come with `explore`)\n");
 			goto out_files;
 		} else if (strcmp(a, "--check-determinism") == 0) {
 			o.check_determinism = true;
@@ -280,14 +289,17 @@ static int swarmsim_cmd_run(int argc, char **argv)
 			status = 0;
 			goto out_files;
 		} else if (a[0] == '-' && a[1] != '\0') {
-			fprintf(stderr, "swarmsim: unknown option '%s' (or missing value); see swarmsim --help\n", a);
+			fprintf(stderr,
+				"swarmsim: unknown option '%s' (or missing value); see swarmsim --help\n",
+				a);
 			goto out_files;
 		} else {
 			o.files[o.file_count++] = a;
 		}
 	}
 	if (o.file_count == 0) {
-		fprintf(stderr, "swarmsim: run needs at least one scenario file\n%s", swarmsim_usage);
+		fprintf(stderr, "swarmsim: run needs at least one scenario file\n%s",
+			swarmsim_usage);
 		goto out_files;
 	}
 	scripts = calloc(o.file_count, sizeof *scripts);
@@ -316,7 +328,8 @@ static int swarmsim_cmd_run(int argc, char **argv)
 	}
 	for (size_t i = 0; i < o.file_count; i++) {
 		if (swarmsim_run_one(&o, &scripts[i], trace, &out[i])) {
-			fprintf(stderr, "swarmsim: out of memory running %s\n", scripts[i].path);
+			fprintf(stderr, "swarmsim: out of memory running %s\n",
+				scripts[i].path);
 			status = 1;
 			goto out_trace;
 		}
@@ -331,7 +344,8 @@ static int swarmsim_cmd_run(int argc, char **argv)
 		status = status ? status : 1;
 out_trace:
 	if (trace && fclose(trace) != 0) {
-		fprintf(stderr, "swarmsim: cannot write %s: %s\n", o.trace_path, strerror(errno));
+		fprintf(stderr, "swarmsim: cannot write %s: %s\n", o.trace_path,
+			strerror(errno));
 		status = status ? status : 1;
 	}
 out_scripts:
@@ -362,7 +376,8 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "run") == 0)
 		return swarmsim_cmd_run(argc - 2, argv + 2);
 	if (strcmp(argv[1], "explore") == 0 || strcmp(argv[1], "shrink") == 0) {
-		fprintf(stderr, "swarmsim: `%s` is not built yet (it comes with fault exploration)\n",
+		fprintf(stderr,
+			"swarmsim: `%s` is not built yet (it comes with fault exploration)\n",
 			argv[1]);
 		return 2;
 	}

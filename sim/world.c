@@ -15,7 +15,7 @@
 
 #define ASSERT_NODE(w, i) assert((i) < (w)->node_count)
 
-enum { WORLD_STORAGE_MAX = 8 };          /* sqlite databases per node */
+enum { WORLD_STORAGE_MAX = 8 }; /* sqlite databases per node */
 enum { WORLD_NODE_NONE = UINT32_MAX };
 /* sqlite's clock in the simulator: virtual time from 2026-01-01T00:00:00Z */
 #define WORLD_EPOCH_MS 1767225600000ll
@@ -49,8 +49,8 @@ struct sim_timer {
 	void *data;
 	us_t repeat_us;
 	uint32_t node;
-	uint32_t inc;   /* the node's incarnation that armed it */
-	uint32_t gen;   /* bumped when the slot is freed */
+	uint32_t inc; /* the node's incarnation that armed it */
+	uint32_t gen; /* bumped when the slot is freed */
 	bool live;
 };
 
@@ -202,7 +202,8 @@ static struct sim_event world_pop(struct world *w)
 		size_t child = 2 * i + 1;
 		if (child >= n)
 			break;
-		if (child + 1 < n && world_ev_before(&w->heap[child + 1], &w->heap[child]))
+		if (child + 1 < n &&
+		    world_ev_before(&w->heap[child + 1], &w->heap[child]))
 			child++;
 		if (!world_ev_before(&w->heap[child], &last))
 			break;
@@ -262,8 +263,8 @@ static void world_trace_at(struct world *w, uint32_t node, enum sim_ev_kind kind
 	}
 }
 
-void world_trace(struct world *w, uint32_t node, enum sim_ev_kind kind,
-		 uint64_t a, uint64_t b)
+void world_trace(struct world *w, uint32_t node, enum sim_ev_kind kind, uint64_t a,
+		 uint64_t b)
 {
 	world_trace_at(w, node, kind, a, b);
 }
@@ -343,8 +344,7 @@ static void world_conn_clear(struct sim_node *n, uint32_t peer)
 
 /* Sets n's bit of kind for peer; returns false when out of memory (the
  * notice is then lost: notices are hints). */
-static bool world_conn_set(struct sim_node *n, uint32_t peer,
-			   enum world_conn_kind kind)
+static bool world_conn_set(struct sim_node *n, uint32_t peer, enum world_conn_kind kind)
 {
 	size_t word = 2 * (peer / 64) + kind;
 	if (word >= n->conn_words) {
@@ -439,12 +439,30 @@ void world_free(struct world *w)
 	free(w);
 }
 
-uint64_t world_seed(const struct world *w) { return w->seed; }
-us_t world_now_us(const struct world *w) { return w->now_us; }
-uint64_t world_events(const struct world *w) { return w->events; }
-uint64_t world_hash(const struct world *w) { return rng_mix64(w->hash); }
-size_t world_pending(const struct world *w) { return w->heap_count; }
-struct simvfs *world_vfs(struct world *w) { return w->vfs; }
+uint64_t world_seed(const struct world *w)
+{
+	return w->seed;
+}
+us_t world_now_us(const struct world *w)
+{
+	return w->now_us;
+}
+uint64_t world_events(const struct world *w)
+{
+	return w->events;
+}
+uint64_t world_hash(const struct world *w)
+{
+	return rng_mix64(w->hash);
+}
+size_t world_pending(const struct world *w)
+{
+	return w->heap_count;
+}
+struct simvfs *world_vfs(struct world *w)
+{
+	return w->vfs;
+}
 
 void world_set_trace(struct world *w, world_trace_fn fn, void *ctx)
 {
@@ -461,20 +479,16 @@ void world_set_log(struct world *w, world_log_fn fn, void *ctx)
 struct rng *world_rng(struct world *w, enum rng_purpose purpose)
 {
 	switch (purpose) {
-	case RNG_FAULTS:
-		return &w->rng_faults;
-	case RNG_DISK:
-		return &w->rng_disk;
-	default:
-		return &w->rng_workload;
+	case RNG_FAULTS: return &w->rng_faults;
+	case RNG_DISK: return &w->rng_disk;
+	default: return &w->rng_workload;
 	}
 }
 
 /* ---------------------------------------------------------------- nodes */
 
-int world_node_add(struct world *w, const char *name,
-		   const struct env_program_ops *prog, const void *cfg,
-		   uint32_t *index)
+int world_node_add(struct world *w, const char *name, const struct env_program_ops *prog,
+		   const void *cfg, uint32_t *index)
 {
 	struct sim_node *n;
 	size_t len = strlen(name);
@@ -525,7 +539,10 @@ int world_node_add(struct world *w, const char *name,
 	return 0;
 }
 
-size_t world_node_count(const struct world *w) { return w->node_count; }
+size_t world_node_count(const struct world *w)
+{
+	return w->node_count;
+}
 
 const char *world_node_name(const struct world *w, uint32_t node)
 {
@@ -597,14 +614,14 @@ static us_t world_link_delay(struct world *w, struct sim_node *src, uint32_t dst
 		return rng_range(&src->rng_net, rule->delay_min_us, rule->delay_max_us);
 	if (lo == hi)
 		return lo;
-	return lo + rng_mix64(w->seed ^ ((uint64_t)src->index << 32 | dst)) % (hi - lo + 1);
+	return lo +
+	       rng_mix64(w->seed ^ ((uint64_t)src->index << 32 | dst)) % (hi - lo + 1);
 }
 
-static const struct sim_link_rule *world_rule_find(const struct world *w,
-						   uint32_t src, uint32_t dst);
+static const struct sim_link_rule *world_rule_find(const struct world *w, uint32_t src,
+						   uint32_t dst);
 
-int world_node_kill(struct world *w, uint32_t node, bool machine,
-		    bool lose_unsynced)
+int world_node_kill(struct world *w, uint32_t node, bool machine, bool lose_unsynced)
 {
 	struct sim_node *n;
 
@@ -639,7 +656,8 @@ int world_node_kill(struct world *w, uint32_t node, bool machine,
 		if (world_net_blocked(w, node, i))
 			continue;
 		world_push(w,
-			   w->now_us + world_link_delay(w, n, i, world_rule_find(w, node, i)),
+			   w->now_us +
+				   world_link_delay(w, n, i, world_rule_find(w, node, i)),
 			   SIM_EV_PEER, i, p->inc, NULL, node);
 	}
 	if (n->conn)
@@ -683,8 +701,8 @@ static int world_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms,
 	t->inc = n->inc;
 	t->live = true;
 	n->timer_count++;
-	rv = world_push(w, w->now_us + delay_ms * 1000, SIM_EV_TIMER, n->index,
-			n->inc, NULL, slot | ((uint64_t)t->gen << 32));
+	rv = world_push(w, w->now_us + delay_ms * 1000, SIM_EV_TIMER, n->index, n->inc,
+			NULL, slot | ((uint64_t)t->gen << 32));
 	if (rv) {
 		world_timer_release(w, slot);
 		return rv;
@@ -765,8 +783,8 @@ void world_net_set_delay(struct world *w, us_t min_us, us_t max_us)
 	world_trace_at(w, WORLD_NODE_NONE, SIM_EV_FAULT, min_us, max_us);
 }
 
-static const struct sim_link_rule *world_rule_find(const struct world *w,
-						   uint32_t src, uint32_t dst)
+static const struct sim_link_rule *world_rule_find(const struct world *w, uint32_t src,
+						   uint32_t dst)
 {
 	for (size_t i = 0; i < w->rule_count; i++)
 		if (w->rules[i].src == src && w->rules[i].dst == dst)
@@ -858,9 +876,8 @@ void world_net_stats(const struct world *w, struct sim_net_stats *stats)
 
 /* Schedules one copy of a message; takes ownership of m. Messages on a
  * link with jitter stay FIFO, as on a TCP connection, unless reordered. */
-static int world_msg_schedule(struct world *w, struct sim_node *src,
-			      struct sim_msg *m, struct sim_link_rule *rule,
-			      bool reorder)
+static int world_msg_schedule(struct world *w, struct sim_node *src, struct sim_msg *m,
+			      struct sim_link_rule *rule, bool reorder)
 {
 	us_t at = w->now_us + world_link_delay(w, src, m->dst, rule);
 	int rv;
@@ -875,8 +892,7 @@ static int world_msg_schedule(struct world *w, struct sim_node *src,
 	return rv;
 }
 
-static int world_send(struct env *env, const char *addr, const uint8_t *buf,
-		      size_t len)
+static int world_send(struct env *env, const char *addr, const uint8_t *buf, size_t len)
 {
 	struct sim_node *src = env->impl;
 	struct world *w = src->world;
@@ -906,7 +922,8 @@ static int world_send(struct env *env, const char *addr, const uint8_t *buf,
 		world_trace_at(w, src->index, SIM_EV_DROP, (uint64_t)di, 2);
 		return 0;
 	}
-	rule = w->rule_count ? (struct sim_link_rule *)world_rule_find(w, src->index, dst->index)
+	rule = w->rule_count ? (struct sim_link_rule *)world_rule_find(w, src->index,
+								       dst->index)
 			     : NULL;
 	if (rule && rng_chance_ppm(&src->rng_net, rule->loss_ppm)) {
 		w->stats.dropped_loss++;
@@ -939,7 +956,8 @@ static int world_send(struct env *env, const char *addr, const uint8_t *buf,
 	}
 	return world_msg_schedule(
 		w, src, m, rule,
-		rule && rule->reorder_ppm && rng_chance_ppm(&src->rng_net, rule->reorder_ppm));
+		rule && rule->reorder_ppm &&
+			rng_chance_ppm(&src->rng_net, rule->reorder_ppm));
 }
 
 static void world_msg_deliver(struct world *w, const struct sim_event *ev)
@@ -948,8 +966,7 @@ static void world_msg_deliver(struct world *w, const struct sim_event *ev)
 	struct sim_node *src = w->nodes[m->src];
 	struct sim_node *dst = w->nodes[m->dst];
 
-	if (!src->up || src->inc != m->src_inc || !dst->up ||
-	    dst->inc != m->dst_inc) {
+	if (!src->up || src->inc != m->src_inc || !dst->up || dst->inc != m->dst_inc) {
 		w->stats.dropped_down++;
 		world_trace_at(w, m->dst, SIM_EV_DROP, m->src, 4);
 		return;
@@ -998,8 +1015,8 @@ static const char *world_env_self(struct env *env)
 	return n->name;
 }
 
-static int world_env_listen(struct env *env, env_recv_cb recv_cb,
-			    env_peer_cb peer_cb, void *data)
+static int world_env_listen(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb,
+			    void *data)
 {
 	struct sim_node *n = env->impl;
 	assert(n->up);
@@ -1044,16 +1061,14 @@ static uint64_t world_env_random(struct env *env)
 	return rng_next(&n->rng_env);
 }
 
-static void world_env_log(struct env *env, enum env_log_level level,
-			  const char *msg)
+static void world_env_log(struct env *env, enum env_log_level level, const char *msg)
 {
 	struct sim_node *n = env->impl;
 	if (n->world->log_fn)
 		n->world->log_fn(n->world->log_ctx, n->world, n->index, level, msg);
 }
 
-static int world_env_ctl_open(struct env *env,
-			      const struct env_container_spec *spec,
+static int world_env_ctl_open(struct env *env, const struct env_container_spec *spec,
 			      struct env_ctl **ctl)
 {
 	return CS_ENOTSUP; /* the simulated runtime arrives with the workers */
@@ -1065,8 +1080,7 @@ static int world_env_ctl_do(struct env_ctl *ctl, enum env_ctl_op op,
 	return CS_ENOTSUP;
 }
 
-static void world_env_ctl_close(struct env_ctl *ctl, env_ctl_close_cb cb,
-				void *data)
+static void world_env_ctl_close(struct env_ctl *ctl, env_ctl_close_cb cb, void *data)
 {
 }
 
@@ -1109,8 +1123,8 @@ int world_call_at(struct world *w, us_t at_us, uint32_t node, world_call_fn fn,
 	}
 	c->fn = fn;
 	c->data = data;
-	rv = world_push(w, at_us < w->now_us ? w->now_us : at_us, SIM_EV_CALL,
-			node, inc, c, 0);
+	rv = world_push(w, at_us < w->now_us ? w->now_us : at_us, SIM_EV_CALL, node, inc,
+			c, 0);
 	if (rv)
 		free(c);
 	return rv;
@@ -1138,12 +1152,8 @@ bool world_step(struct world *w, us_t until_us)
 	assert(ev.at_us >= w->now_us);
 	w->now_us = ev.at_us;
 	switch (ev.kind) {
-	case SIM_EV_TIMER:
-		world_timer_fire(w, &ev);
-		break;
-	case SIM_EV_MSG:
-		world_msg_deliver(w, &ev);
-		break;
+	case SIM_EV_TIMER: world_timer_fire(w, &ev); break;
+	case SIM_EV_MSG: world_msg_deliver(w, &ev); break;
 	case SIM_EV_PEER: {
 		struct sim_node *n = w->nodes[ev.node];
 		if (n->up && n->inc == ev.inc)
@@ -1160,8 +1170,7 @@ bool world_step(struct world *w, us_t until_us)
 		}
 		break;
 	}
-	default:
-		assert(!"unknown event kind");
+	default: assert(!"unknown event kind");
 	}
 	world_event_free(&ev);
 	return true;

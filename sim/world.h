@@ -24,15 +24,15 @@ struct sim_node;
 
 /* Event kinds, as they appear in traces. Appended, never renumbered. */
 enum sim_ev_kind {
-	SIM_EV_TIMER = 1,    /* a node's timer fired */
-	SIM_EV_MSG = 2,      /* a message delivered */
-	SIM_EV_PEER = 3,     /* a peer up/down notice delivered */
-	SIM_EV_CALL = 4,     /* a deferred call (executor, runner) */
-	SIM_EV_DROP = 5,     /* traced only: a message lost (loss, partition, dead peer) */
-	SIM_EV_NODE_UP = 6,  /* traced only: a node's process started */
-	SIM_EV_NODE_DOWN = 7,/* traced only: a node killed */
-	SIM_EV_FAULT = 8,    /* traced only: a network fault changed */
-	SIM_EV_SEND = 9,     /* traced only: a message sent */
+	SIM_EV_TIMER = 1,   /* a node's timer fired */
+	SIM_EV_MSG = 2,	    /* a message delivered */
+	SIM_EV_PEER = 3,    /* a peer up/down notice delivered */
+	SIM_EV_CALL = 4,    /* a deferred call (executor, runner) */
+	SIM_EV_DROP = 5,    /* traced only: a message lost (loss, partition, dead peer) */
+	SIM_EV_NODE_UP = 6, /* traced only: a node's process started */
+	SIM_EV_NODE_DOWN = 7, /* traced only: a node killed */
+	SIM_EV_FAULT = 8,     /* traced only: a network fault changed */
+	SIM_EV_SEND = 9,      /* traced only: a message sent */
 };
 
 /* One link rule (a directed fault on src -> dst). */
@@ -84,9 +84,9 @@ void world_free(struct world *w);
 
 uint64_t world_seed(const struct world *w);
 us_t world_now_us(const struct world *w);
-uint64_t world_events(const struct world *w);   /* events delivered */
-uint64_t world_hash(const struct world *w);     /* trace hash so far */
-size_t world_pending(const struct world *w);    /* events queued */
+uint64_t world_events(const struct world *w); /* events delivered */
+uint64_t world_hash(const struct world *w);   /* trace hash so far */
+size_t world_pending(const struct world *w);  /* events queued */
 
 void world_set_trace(struct world *w, world_trace_fn fn, void *ctx);
 void world_set_log(struct world *w, world_log_fn fn, void *ctx);
@@ -103,9 +103,8 @@ const struct sim_trace_rec *world_records(const struct world *w, size_t *count);
  * world's life) when started. The node starts down. Returns its index (0,
  * 1, 2... in order of addition) in *index, or CS_EEXIST / CS_ELIMIT /
  * CS_ENOMEM. prog may be NULL: the node runs nothing. */
-int world_node_add(struct world *w, const char *name,
-		   const struct env_program_ops *prog, const void *cfg,
-		   uint32_t *index);
+int world_node_add(struct world *w, const char *name, const struct env_program_ops *prog,
+		   const void *cfg, uint32_t *index);
 
 size_t world_node_count(const struct world *w);
 
@@ -134,8 +133,7 @@ int world_node_start(struct world *w, uint32_t node);
  * machine=true is a machine crash (later: its containers die too); with
  * lose_unsynced the disk loses what was written but not synced. Returns 0 or
  * CS_ENOENT when the node is already down. */
-int world_node_kill(struct world *w, uint32_t node, bool machine,
-		    bool lose_unsynced);
+int world_node_kill(struct world *w, uint32_t node, bool machine, bool lose_unsynced);
 
 /* ---------------------------------------------------------------- network */
 
@@ -152,8 +150,8 @@ int world_net_link(struct world *w, const struct sim_link_rule *rule);
  * group, including nodes added later. Messages between two nodes in
  * different groups of any partition are dropped, in flight ones too.
  * Returns 0, CS_ELIMIT or CS_ENOMEM. */
-int world_net_partition(struct world *w, const uint32_t *group_of,
-			size_t count, uint32_t star_group);
+int world_net_partition(struct world *w, const uint32_t *group_of, size_t count,
+			uint32_t star_group);
 
 /* world_net_heal removes every partition and link rule. */
 void world_net_heal(struct world *w);
@@ -195,8 +193,8 @@ int world_call_at(struct world *w, us_t at_us, uint32_t node, world_call_fn fn,
 
 /* world_trace folds a traced-only event (a fault change, a scenario command)
  * into the hash at the current time. */
-void world_trace(struct world *w, uint32_t node, enum sim_ev_kind kind,
-		 uint64_t a, uint64_t b);
+void world_trace(struct world *w, uint32_t node, enum sim_ev_kind kind, uint64_t a,
+		 uint64_t b);
 
 /* world_rng returns a stream of the world (faults, workload). */
 struct rng *world_rng(struct world *w, enum rng_purpose purpose);

@@ -59,7 +59,8 @@ static void bench_issue(struct bench *b)
 	store_batch_task(&batch, CS__STORE_ACTION__KIND__KIND_CREATE, &t);
 	store_batch_encode(&batch, 0, 0, &buf, &len);
 	store_batch_free(&batch);
-	if (manager_write(simcluster_manager(b->c, (uint32_t)l), buf, len, bench_done, b) == 0)
+	if (manager_write(simcluster_manager(b->c, (uint32_t)l), buf, len, bench_done,
+			  b) == 0)
 		b->inflight++;
 	free(buf);
 }
@@ -76,7 +77,8 @@ int main(void)
 		char name[8];
 		uint32_t idx;
 		snprintf(name, sizeof name, "m%" PRIu32, i);
-		world_node_add(b.w, name, &manager_program, simcluster_manager_cfg(b.c, i, 3), &idx);
+		world_node_add(b.w, name, &manager_program,
+			       simcluster_manager_cfg(b.c, i, 3), &idx);
 		simcluster_track(b.c, idx, i);
 		world_node_start(b.w, idx);
 	}
@@ -91,7 +93,8 @@ int main(void)
 			break;
 	}
 	t1 = bench_now();
-	printf("raft-sim: %.0f commits/s (%" PRIu64 " writes committed through 3 managers in "
+	printf("raft-sim: %.0f commits/s (%" PRIu64
+	       " writes committed through 3 managers in "
 	       "%.2fs wall, %.1fs virtual, %" PRIu64 " failed, %d in flight)\n",
 	       (double)b.done / (t1 - t0), b.done, t1 - t0,
 	       (double)(world_now_us(b.w) - v0) / 1e6, b.failed, BENCH_INFLIGHT);

@@ -31,8 +31,8 @@ static void potato_pass(struct potato *p)
 	p->env->ops->send(p->env, to, (const uint8_t *)payload, sizeof payload);
 }
 
-static void potato_recv(struct env *env, const char *from, const uint8_t *buf,
-			size_t len, void *data)
+static void potato_recv(struct env *env, const char *from, const uint8_t *buf, size_t len,
+			void *data)
 {
 	struct potato *p = data;
 	p->received++;
@@ -98,7 +98,8 @@ int main(int argc, char **argv)
 	t1 = bench_now();
 	world_net_stats(w, &st);
 	printf("sim-kernel: %.0f events/s (%" PRIu64 " events delivered from the queue "
-	       "in %.2fs wall, %d nodes, %" PRIu64 " messages, %.1fs virtual, trace %016" PRIx64 ")\n",
+	       "in %.2fs wall, %d nodes, %" PRIu64
+	       " messages, %.1fs virtual, trace %016" PRIx64 ")\n",
 	       (double)popped / (t1 - t0), popped, t1 - t0, BENCH_NODES, st.delivered,
 	       (double)world_now_us(w) / 1e6, world_hash(w));
 	world_free(w);

@@ -42,10 +42,11 @@ static int pingprog_open_db(struct pingprog *p)
 	sqlite3_stmt *st;
 	if (p->env->ops->storage_open(p->env, "ping", &p->db))
 		return CS_ESTORAGE;
-	if (sqlite3_exec(p->db,
-			 "CREATE TABLE IF NOT EXISTS counts(pongs INTEGER);"
-			 "INSERT INTO counts SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM counts);",
-			 NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(
+		    p->db,
+		    "CREATE TABLE IF NOT EXISTS counts(pongs INTEGER);"
+		    "INSERT INTO counts SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM counts);",
+		    NULL, NULL, NULL) != SQLITE_OK)
 		return CS_ESTORAGE;
 	if (sqlite3_prepare_v2(p->db, "SELECT pongs FROM counts", -1, &st, NULL) !=
 	    SQLITE_OK)

@@ -16,7 +16,7 @@ struct pingprog_cfg {
 	const char *const *peers; /* addresses to ping (borrowed) */
 	size_t peer_count;
 	ms_t period_ms;
-	bool persist;             /* keep a pong count in storage "ping" */
+	bool persist; /* keep a pong count in storage "ping" */
 };
 
 struct pingprog {

@@ -47,7 +47,8 @@ static void setup(struct fixture *f, uint64_t seed, uint32_t n, uint64_t snapsho
 		const struct manager_cfg *cfg = simcluster_manager_cfg(f->c, i, n);
 		assert_non_null(cfg);
 		snprintf(name, sizeof name, "m%" PRIu32, i);
-		assert_int_equal(world_node_add(f->w, name, &manager_program, cfg, &idx), 0);
+		assert_int_equal(world_node_add(f->w, name, &manager_program, cfg, &idx),
+				 0);
 		assert_int_equal(simcluster_track(f->c, idx, i), 0);
 		assert_int_equal(world_node_start(f->w, idx), 0);
 	}
@@ -114,7 +115,8 @@ static int write_task(struct fixture *f, uint32_t node, uint64_t id)
 	t.service_id = 1;
 	t.slot = id;
 	store_batch_init(&b);
-	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t), 0);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t),
+			 0);
 	assert_int_equal(store_batch_encode(&b, 0, 0, &buf, &len), 0);
 	store_batch_free(&b);
 	assert_int_equal(manager_write(mgr(f, node), buf, len, write_done, &r), 0);
@@ -160,12 +162,13 @@ static void dump(struct fixture *f)
 {
 	for (uint32_t i = 0; i < f->n; i++)
 		if (mgr(f, i))
-			print_message("m%u: applied=%llu term=%llu leader=%llu is_leader=%d tasks=%zu\n",
-				      i + 1, (unsigned long long)manager_applied(mgr(f, i)),
-				      (unsigned long long)manager_term(mgr(f, i)),
-				      (unsigned long long)manager_leader(mgr(f, i)),
-				      manager_is_leader(mgr(f, i)),
-				      store_task_count(manager_store(mgr(f, i))));
+			print_message(
+				"m%u: applied=%llu term=%llu leader=%llu is_leader=%d tasks=%zu\n",
+				i + 1, (unsigned long long)manager_applied(mgr(f, i)),
+				(unsigned long long)manager_term(mgr(f, i)),
+				(unsigned long long)manager_leader(mgr(f, i)),
+				manager_is_leader(mgr(f, i)),
+				store_task_count(manager_store(mgr(f, i))));
 		else
 			print_message("m%u: down\n", i + 1);
 }
@@ -287,7 +290,8 @@ static void test_manager_full_restart_restores_store_from_disk(void **state)
 	for (uint64_t id = 1; id <= 20; id++)
 		assert_int_equal(write_task(&f, leader(&f), id), 0);
 	assert_true(run_until(&f, 10 * SEC, all_applied));
-	assert_int_equal(store_snapshot(manager_store(mgr(&f, 0)), &before, &before_len), 0);
+	assert_int_equal(store_snapshot(manager_store(mgr(&f, 0)), &before, &before_len),
+			 0);
 	for (uint32_t i = 0; i < 3; i++)
 		world_node_kill(f.w, i, true, true);
 	run_until(&f, 5 * SEC, NULL);
@@ -300,7 +304,8 @@ static void test_manager_full_restart_restores_store_from_disk(void **state)
 	assert_true(run_until(&f, 10 * SEC, all_applied));
 	for (uint32_t i = 0; i < 3; i++)
 		assert_int_equal(store_task_count(manager_store(mgr(&f, i))), 21);
-	assert_int_equal(store_snapshot(manager_store(mgr(&f, 0)), &after, &after_len), 0);
+	assert_int_equal(store_snapshot(manager_store(mgr(&f, 0)), &after, &after_len),
+			 0);
 	assert_true(after_len > before_len);
 	free(before);
 	free(after);
@@ -364,9 +369,11 @@ int main(void)
 		cmocka_unit_test(test_manager_writes_through_leader_and_follower),
 		cmocka_unit_test(test_manager_quorum_loss_fails_writes_then_recovers),
 		cmocka_unit_test(test_manager_full_restart_restores_store_from_disk),
-		cmocka_unit_test(test_manager_partitioned_leader_steps_down_and_stores_agree),
+		cmocka_unit_test(
+			test_manager_partitioned_leader_steps_down_and_stores_agree),
 		cmocka_unit_test(test_manager_lagging_manager_catches_up_by_snapshot),
-		cmocka_unit_test(test_manager_new_leader_within_two_election_timeouts_99_of_100),
+		cmocka_unit_test(
+			test_manager_new_leader_within_two_election_timeouts_99_of_100),
 	};
 	return cmocka_run_group_tests_name("manager", tests, NULL, NULL);
 }

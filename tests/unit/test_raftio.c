@@ -67,7 +67,8 @@ static void put_cb(struct raft_io_snapshot_put *req, int status)
 	d->status = status;
 }
 
-static void append(struct node *n, raft_term term, const char *const *payloads, unsigned count)
+static void append(struct node *n, raft_term term, const char *const *payloads,
+		   unsigned count)
 {
 	struct raft_entry entries[8];
 	struct raft_io_append req;
@@ -82,7 +83,8 @@ static void append(struct node *n, raft_term term, const char *const *payloads, 
 		entries[i].batch = NULL;
 	}
 	req.data = &d;
-	assert_int_equal(n->rio.io.append(&n->rio.io, &req, entries, count, append_cb), 0);
+	assert_int_equal(n->rio.io.append(&n->rio.io, &req, entries, count, append_cb),
+			 0);
 	assert_int_equal(d.calls, 0); /* never inside the call */
 	drain(n);
 	assert_int_equal(d.calls, 1);
@@ -100,8 +102,8 @@ struct loaded {
 
 static void load(struct node *n, struct loaded *l)
 {
-	assert_int_equal(n->rio.io.load(&n->rio.io, &l->term, &l->vote, &l->snap, &l->start,
-					&l->entries, &l->n),
+	assert_int_equal(n->rio.io.load(&n->rio.io, &l->term, &l->vote, &l->snap,
+					&l->start, &l->entries, &l->n),
 			 0);
 }
 
@@ -193,7 +195,8 @@ static void test_raftio_bootstrap_once(void **state)
 	world_free(n.w);
 }
 
-static void snapshot_put(struct node *n, raft_index index, unsigned trailing, const char *data)
+static void snapshot_put(struct node *n, raft_index index, unsigned trailing,
+			 const char *data)
 {
 	struct raft_snapshot snap = {0};
 	struct raft_buffer buf = {(void *)data, strlen(data)};
@@ -203,13 +206,16 @@ static void snapshot_put(struct node *n, raft_index index, unsigned trailing, co
 	snap.index = index;
 	snap.term = 1;
 	raft_configuration_init(&snap.configuration);
-	assert_int_equal(raft_configuration_add(&snap.configuration, 1, "m1", RAFT_VOTER), 0);
-	assert_int_equal(raft_configuration_add(&snap.configuration, 2, "m2", RAFT_SPARE), 0);
+	assert_int_equal(raft_configuration_add(&snap.configuration, 1, "m1", RAFT_VOTER),
+			 0);
+	assert_int_equal(raft_configuration_add(&snap.configuration, 2, "m2", RAFT_SPARE),
+			 0);
 	snap.configuration_index = 1;
 	snap.bufs = &buf;
 	snap.n_bufs = 1;
 	req.data = &d;
-	assert_int_equal(n->rio.io.snapshot_put(&n->rio.io, trailing, &req, &snap, put_cb), 0);
+	assert_int_equal(
+		n->rio.io.snapshot_put(&n->rio.io, trailing, &req, &snap, put_cb), 0);
 	assert_int_equal(d.calls, 0);
 	drain(n);
 	assert_int_equal(d.calls, 1);
@@ -217,7 +223,8 @@ static void snapshot_put(struct node *n, raft_index index, unsigned trailing, co
 	raft_configuration_close(&snap.configuration);
 }
 
-static void get_cb(struct raft_io_snapshot_get *req, struct raft_snapshot *snap, int status)
+static void get_cb(struct raft_io_snapshot_get *req, struct raft_snapshot *snap,
+		   int status)
 {
 	struct raft_snapshot **out = req->data;
 	assert_int_equal(status, 0);
@@ -392,8 +399,10 @@ int main(void)
 		cmocka_unit_test(test_raftio_term_vote_and_entries_survive_restart),
 		cmocka_unit_test(test_raftio_truncate_drops_the_tail_and_append_follows),
 		cmocka_unit_test(test_raftio_bootstrap_once),
-		cmocka_unit_test(test_raftio_snapshot_put_keeps_trailing_and_get_returns_it),
-		cmocka_unit_test(test_raftio_messages_cross_the_wire_and_results_are_clamped),
+		cmocka_unit_test(
+			test_raftio_snapshot_put_keeps_trailing_and_get_returns_it),
+		cmocka_unit_test(
+			test_raftio_messages_cross_the_wire_and_results_are_clamped),
 	};
 	return cmocka_run_group_tests_name("raftio", tests, NULL, NULL);
 }

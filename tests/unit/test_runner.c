@@ -18,22 +18,21 @@
 static const char *const ping_peers[] = {"m1", "m2", "m3", "w1", "w2", "w3"};
 static const struct pingprog_cfg ping_cfg = {ping_peers, 6, 50, true};
 
-static const char storm[] =
-	"cluster managers=3 workers=3\n"
-	"run 2s\n"
-	"partition m1 | *\n"
-	"link m2 w1 loss=30% delay=1ms..40ms dup=5% reorder=20%\n"
-	"run 3s\n"
-	"kill m2\n"
-	"kill w3 process\n"
-	"run 1s\n"
-	"heal\n"
-	"restart m2\n"
-	"restart w3\n"
-	"isolate w2\n"
-	"run 5s\n"
-	"heal\n"
-	"run 10s\n";
+static const char storm[] = "cluster managers=3 workers=3\n"
+			    "run 2s\n"
+			    "partition m1 | *\n"
+			    "link m2 w1 loss=30% delay=1ms..40ms dup=5% reorder=20%\n"
+			    "run 3s\n"
+			    "kill m2\n"
+			    "kill w3 process\n"
+			    "run 1s\n"
+			    "heal\n"
+			    "restart m2\n"
+			    "restart w3\n"
+			    "isolate w2\n"
+			    "run 5s\n"
+			    "heal\n"
+			    "run 10s\n";
 
 static void parse(const char *text, struct scn_script *s)
 {
@@ -114,9 +113,9 @@ static void test_runner_seed_flag_wins_over_file(void **state)
 
 static void test_runner_names_the_part_not_built(void **state)
 {
-	struct runner_result r =
-		run_text("cluster managers=1\nrun 1s\nservice create web replicas=3\nrun 1s\n",
-			 1, false, false);
+	struct runner_result r = run_text(
+		"cluster managers=1\nrun 1s\nservice create web replicas=3\nrun 1s\n", 1,
+		false, false);
 	assert_false(r.passed);
 	assert_int_equal(r.fail_line, 3);
 	assert_string_equal(r.message,
@@ -128,23 +127,24 @@ static void test_runner_names_the_part_not_built(void **state)
 	r = run_text("cluster managers=3\nexpect leader within 10s\n", 1, true, false);
 	assert_false(r.passed);
 	assert_string_equal(r.message, "line 2: expect leader within 10s: not built yet: "
-					"leader conditions need the Raft managers");
+				       "leader conditions need the Raft managers");
 
 	r = run_text("cluster managers=3\nkill leader\n", 1, true, false);
 	assert_false(r.passed);
 	assert_string_equal(r.message, "line 2: kill leader: not built yet: "
-					"`leader` needs the Raft managers");
+				       "`leader` needs the Raft managers");
 }
 
 static void test_runner_fails_on_impossible_node_commands(void **state)
 {
-	struct runner_result r =
-		run_text("cluster managers=1 workers=1\nkill w1\nkill w1\n", 1, false, false);
+	struct runner_result r = run_text(
+		"cluster managers=1 workers=1\nkill w1\nkill w1\n", 1, false, false);
 	assert_false(r.passed);
 	assert_string_equal(r.message, "line 3: kill w1: w1 is already down");
 
 	/* restarting a running node leaves it alone */
-	r = run_text("cluster managers=1 workers=1\nrestart w1\nkill w1\n", 1, false, false);
+	r = run_text("cluster managers=1 workers=1\nrestart w1\nkill w1\n", 1, false,
+		     false);
 	assert_true(r.passed);
 
 	r = run_text("cluster managers=1\nnode add worker\nkill w1\nrestart w1\n", 1,
@@ -166,8 +166,8 @@ static void test_runner_real_managers_elect_and_survive_leader_death(void **stat
 					  4, false, false);
 	assert_true(r.passed);
 
-	r = run_text("cluster managers=3\nexpect leader within 30s\nexpect no leader\n", 4,
-		     false, false);
+	r = run_text("cluster managers=3\nexpect leader within 30s\nexpect no leader\n",
+		     4, false, false);
 	assert_false(r.passed);
 	assert_int_equal(r.fail_line, 3);
 }
@@ -203,7 +203,8 @@ int main(void)
 		cmocka_unit_test(test_runner_seed_flag_wins_over_file),
 		cmocka_unit_test(test_runner_names_the_part_not_built),
 		cmocka_unit_test(test_runner_fails_on_impossible_node_commands),
-		cmocka_unit_test(test_runner_real_managers_elect_and_survive_leader_death),
+		cmocka_unit_test(
+			test_runner_real_managers_elect_and_survive_leader_death),
 		cmocka_unit_test(test_runner_starts_no_thread),
 	};
 	return cmocka_run_group_tests_name("runner", tests, NULL, NULL);

@@ -34,7 +34,8 @@ static void add_service(struct store_batch *b, uint64_t id, const char *name)
 	spec.replicas = 3;
 	svc.id = id;
 	svc.spec = &spec;
-	assert_int_equal(store_batch_service(b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc), 0);
+	assert_int_equal(
+		store_batch_service(b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc), 0);
 }
 
 static void add_task(struct store_batch *b, uint64_t id, uint64_t service, uint64_t slot,
@@ -110,8 +111,10 @@ static void test_store_iterates_in_key_order_not_insert_order(void **state)
 	     t = store_task_next_by_node(s, 7, t), i++)
 		assert_int_equal(t->id, node7[i]);
 	assert_int_equal(i, 3);
-	for (i = 0, t = store_task_next_by_desired(s, CS__TASK_STATE__TASK_STATE_RUNNING, NULL);
-	     t; t = store_task_next_by_desired(s, CS__TASK_STATE__TASK_STATE_RUNNING, t), i++)
+	for (i = 0,
+	    t = store_task_next_by_desired(s, CS__TASK_STATE__TASK_STATE_RUNNING, NULL);
+	     t; t = store_task_next_by_desired(s, CS__TASK_STATE__TASK_STATE_RUNNING, t),
+	    i++)
 		assert_int_equal(t->id, running[i]);
 	assert_int_equal(i, 4);
 	i = 0;
@@ -131,8 +134,8 @@ static void test_store_update_moves_indexes_and_checks_version(void **state)
 	const Cs__Task *t = store_task_get(s, 104);
 
 	/* copy through the batch API: read, change, write */
-	copy = (Cs__Task *)protobuf_c_message_unpack(
-		&cs__task__descriptor, NULL, 0, (const uint8_t *)"");
+	copy = (Cs__Task *)protobuf_c_message_unpack(&cs__task__descriptor, NULL, 0,
+						     (const uint8_t *)"");
 	assert_non_null(copy);
 	copy->id = t->id;
 	copy->service_id = t->service_id;
@@ -141,7 +144,8 @@ static void test_store_update_moves_indexes_and_checks_version(void **state)
 	copy->desired_state = t->desired_state;
 	copy->version = t->version;
 	store_batch_init(&b);
-	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, copy), 0);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, copy),
+			 0);
 	assert_int_equal(apply(s, &b, 2), 0);
 	t = store_task_get(s, 104);
 	assert_int_equal(t->node_id, 9);
@@ -151,7 +155,8 @@ static void test_store_update_moves_indexes_and_checks_version(void **state)
 
 	/* the same update again carries the old version: refused */
 	store_batch_init(&b);
-	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, copy), 0);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, copy),
+			 0);
 	assert_int_equal(apply(s, &b, 3), CS_EVERSION);
 	assert_int_equal(store_applied(s), 3);
 	protobuf_c_message_free_unpacked(&copy->base, NULL);
@@ -168,7 +173,8 @@ static void test_store_batch_is_all_or_nothing(void **state)
 	add_task(&b, 200, 10, 4, 7, CS__TASK_STATE__TASK_STATE_RUNNING);
 	del.id = 100;
 	del.version = 1;
-	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &del), 0);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &del),
+			 0);
 	add_task(&b, 101, 10, 1, 8, CS__TASK_STATE__TASK_STATE_RUNNING); /* exists */
 	assert_int_equal(apply(s, &b, 2), CS_EEXIST);
 	assert_null(store_task_get(s, 200));
@@ -185,14 +191,16 @@ static void test_store_batch_is_all_or_nothing(void **state)
 	/* delete of a missing object */
 	store_batch_init(&b);
 	del.id = 4242;
-	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &del), 0);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &del),
+			 0);
 	assert_int_equal(apply(s, &b, 4), CS_ENOENT);
 
 	/* a good delete */
 	store_batch_init(&b);
 	del.id = 100;
 	del.version = 1;
-	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &del), 0);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &del),
+			 0);
 	assert_int_equal(apply(s, &b, 5), 0);
 	assert_null(store_task_get(s, 100));
 	assert_null(store_task_next_in_slot(s, 20, 2, NULL));
@@ -233,7 +241,8 @@ static void test_store_watches_see_changes_in_commit_order(void **state)
 	store_batch_init(&b);
 	del.id = 9;
 	del.version = 1;
-	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &del), 0);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &del),
+			 0);
 	assert_int_equal(apply(s, &b, 2), 0);
 	assert_int_equal(w.count, 3);
 	assert_int_equal(w.ids[0], 9); /* batch order, not id order */
@@ -309,16 +318,19 @@ static void test_store_cluster_object_lifecycle(void **state)
 	c.id = 1;
 	c.worker_token = "SWMTKN-w";
 	store_batch_init(&b);
-	assert_int_equal(store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &c), 0);
+	assert_int_equal(store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &c),
+			 0);
 	assert_int_equal(apply(s, &b, 1), 0);
 	assert_string_equal(store_cluster(s)->worker_token, "SWMTKN-w");
 	store_batch_init(&b);
-	assert_int_equal(store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &c), 0);
+	assert_int_equal(store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &c),
+			 0);
 	assert_int_equal(apply(s, &b, 2), CS_EEXIST);
 	c.version = 1;
 	c.worker_token = "SWMTKN-w2";
 	store_batch_init(&b);
-	assert_int_equal(store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &c), 0);
+	assert_int_equal(store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &c),
+			 0);
 	assert_int_equal(apply(s, &b, 3), 0);
 	assert_string_equal(store_cluster(s)->worker_token, "SWMTKN-w2");
 	assert_int_equal(store_cluster(s)->version, 3);

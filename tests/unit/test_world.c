@@ -36,8 +36,8 @@ struct probe {
 	us_t sent_us;
 };
 
-static void inbox_recv(struct env *env, const char *from, const uint8_t *buf,
-		       size_t len, void *data)
+static void inbox_recv(struct env *env, const char *from, const uint8_t *buf, size_t len,
+		       void *data)
 {
 	struct inbox *in = data;
 	struct probe p;
@@ -83,7 +83,8 @@ static struct world *bare_world(uint64_t seed, size_t n, struct inbox *inboxes)
 		memset(&inboxes[i], 0, sizeof inboxes[i]);
 		inboxes[i].w = w;
 		struct env *env = world_node_env(w, index);
-		assert_int_equal(env->ops->listen(env, inbox_recv, inbox_peer, &inboxes[i]), 0);
+		assert_int_equal(
+			env->ops->listen(env, inbox_recv, inbox_peer, &inboxes[i]), 0);
 	}
 	return w;
 }
@@ -92,8 +93,7 @@ static int send_probe(struct world *w, uint32_t from, uint32_t to, uint64_t seq)
 {
 	struct env *env = world_node_env(w, from);
 	struct probe p = {.from = from, .seq = seq, .sent_us = world_now_us(w)};
-	return env->ops->send(env, world_node_name(w, to), (const uint8_t *)&p,
-			      sizeof p);
+	return env->ops->send(env, world_node_name(w, to), (const uint8_t *)&p, sizeof p);
 }
 
 static void run_all(struct world *w)
@@ -140,7 +140,8 @@ static void test_world_same_instant_runs_in_schedule_order(void **state)
 
 	for (int i = 0; i < 6; i++) {
 		calls[i] = (struct order_call){&log, i};
-		assert_int_equal(world_call_at(w, at[i], UINT32_MAX, order_fn, &calls[i]), 0);
+		assert_int_equal(world_call_at(w, at[i], UINT32_MAX, order_fn, &calls[i]),
+				 0);
 	}
 	run_all(w);
 	assert_int_equal(log.count, 6);
@@ -179,7 +180,7 @@ static void test_world_timers_fire_at_their_time_and_stop(void **state)
 	assert_int_equal(env->ops->timer_start(env, 10, 0, count_timer, &stopped, &c), 0);
 	rep.stop_me = b;
 	env->ops->timer_stop(env, c);
-	env->ops->timer_stop(env, c);     /* twice: harmless */
+	env->ops->timer_stop(env, c);	  /* twice: harmless */
 	env->ops->timer_stop(env, 12345); /* unknown: harmless */
 	run_for(w, 1000 * 1000);
 	assert_int_equal(once.fired, 1);
@@ -244,8 +245,11 @@ static void test_net_link_delay_range_holds_for_every_message(void **state)
 {
 	struct inbox in[2];
 	struct world *w = bare_world(3, 2, in);
-	struct sim_link_rule r = {.src = 0, .dst = 1, .has_delay = true,
-				  .delay_min_us = 5000, .delay_max_us = 20000};
+	struct sim_link_rule r = {.src = 0,
+				  .dst = 1,
+				  .has_delay = true,
+				  .delay_min_us = 5000,
+				  .delay_max_us = 20000};
 
 	assert_int_equal(world_net_link(w, &r), 0);
 	for (uint64_t i = 1; i <= 20000; i++) {
@@ -302,9 +306,13 @@ static void test_net_dup_and_reorder_when_asked(void **state)
 {
 	struct inbox in[2];
 	struct world *w = bare_world(5, 2, in);
-	struct sim_link_rule r = {.src = 0, .dst = 1, .dup_ppm = 100000,
-				  .reorder_ppm = 500000, .has_delay = true,
-				  .delay_min_us = 1000, .delay_max_us = 50000};
+	struct sim_link_rule r = {.src = 0,
+				  .dst = 1,
+				  .dup_ppm = 100000,
+				  .reorder_ppm = 500000,
+				  .has_delay = true,
+				  .delay_min_us = 1000,
+				  .delay_max_us = 50000};
 	struct sim_net_stats st;
 
 	assert_int_equal(world_net_link(w, &r), 0);
@@ -401,9 +409,8 @@ struct send_trace {
 	uint64_t sends, delivers;
 };
 
-static void count_node_events(void *ctx, const struct world *w, us_t at_us,
-			      uint32_t node, enum sim_ev_kind kind, uint64_t a,
-			      uint64_t b)
+static void count_node_events(void *ctx, const struct world *w, us_t at_us, uint32_t node,
+			      enum sim_ev_kind kind, uint64_t a, uint64_t b)
 {
 	struct send_trace *t = ctx;
 	if (node != t->node)
@@ -424,7 +431,8 @@ static void test_net_killed_node_sends_and_receives_nothing(void **state)
 	struct sim_net_stats before, after;
 
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(world_node_add(w, peers[i], &pingprog_ops, &cfg, &idx), 0);
+		assert_int_equal(world_node_add(w, peers[i], &pingprog_ops, &cfg, &idx),
+				 0);
 		assert_int_equal(world_node_start(w, idx), 0);
 	}
 	run_for(w, 1000 * 1000);
@@ -471,7 +479,8 @@ static void test_world_disk_survives_kill_and_restart(void **state)
 	uint32_t idx;
 
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(world_node_add(w, peers[i], &pingprog_ops, &cfg, &idx), 0);
+		assert_int_equal(world_node_add(w, peers[i], &pingprog_ops, &cfg, &idx),
+				 0);
 		assert_int_equal(world_node_start(w, idx), 0);
 	}
 	run_for(w, 2 * 1000 * 1000);
@@ -495,13 +504,17 @@ static uint64_t ping_world_hash(uint64_t seed, size_t nodes, us_t run_us)
 	static const char *const names[] = {"a", "b", "c", "d", "e"};
 	const struct pingprog_cfg cfg = {names, nodes, 7, true};
 	struct world *w = world_new(seed);
-	struct sim_link_rule r = {.src = 0, .dst = 1, .loss_ppm = 100000,
-				  .dup_ppm = 50000, .reorder_ppm = 100000};
+	struct sim_link_rule r = {.src = 0,
+				  .dst = 1,
+				  .loss_ppm = 100000,
+				  .dup_ppm = 50000,
+				  .reorder_ppm = 100000};
 	uint32_t idx;
 	uint64_t h;
 
 	for (size_t i = 0; i < nodes; i++) {
-		assert_int_equal(world_node_add(w, names[i], &pingprog_ops, &cfg, &idx), 0);
+		assert_int_equal(world_node_add(w, names[i], &pingprog_ops, &cfg, &idx),
+				 0);
 		assert_int_equal(world_node_start(w, idx), 0);
 	}
 	assert_int_equal(world_net_link(w, &r), 0);
