@@ -3,6 +3,7 @@
 #include "core/manager.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,16 @@ struct manager {
 	struct store *store;
 	struct manager_write *writes; /* every write in flight */
 	uint64_t next_write_id;
+	env_timer_id watch_timer;  /* notices leadership changes */
+	env_timer_id join_timer;   /* asks to join until a voter */
+	size_t join_next;	   /* the next of cfg->join_addrs to ask */
+	struct raft_change change; /* the one membership change this leader drives */
+	bool changing;
+	uint64_t change_id; /* being added/promoted/removed */
+	int change_step;    /* 1: add, 2: assign voter, 3: remove */
+	manager_write_cb change_cb;
+	void *change_data;
+	bool was_leader;
 	bool dying;
 	bool closed;
 };
@@ -370,6 +381,9 @@ static void manager_on_result(struct manager *m, const Cs__ProposalResult *r)
 	}
 }
 
+static void manager_on_join(struct manager *m, const Cs__JoinRequest *j,
+			    const Cs__Wire *wire);
+
 static void manager_recv(struct env *env, const char *from, const uint8_t *buf,
 			 size_t len, void *data)
 {
@@ -387,7 +401,208 @@ static void manager_recv(struct env *env, const char *from, const uint8_t *buf,
 		manager_on_proposal(m, wire->proposal);
 	else if (wire->proposal_result)
 		manager_on_result(m, wire->proposal_result);
+	else if (wire->join)
+		manager_on_join(m, wire->join, wire);
 	cs__wire__free_unpacked(wire, NULL);
+}
+
+/* ---------------------------------------------------------------- leadership */
+
+static void manager_leader_write_done(void *data, int status)
+{
+	struct manager *m = data;
+	if (status)
+		env_logf(m->env, ENV_LOG_WARN, "msg=\"leader record not written\" err=%s",
+			 cs_strerror(status));
+}
+
+/* A new leader records itself in the cluster object, creating the object
+ * (with fresh join tokens) on the cluster's first election. The write also
+ * commits an entry of the new term, which is what lets the leader apply
+ * the entries of earlier terms (Raft's rule, section 5.4.2). */
+static void manager_became_leader(struct manager *m)
+{
+	const Cs__Cluster *cur = store_cluster(m->store);
+	Cs__Cluster c = CS__CLUSTER__INIT;
+	struct store_batch b;
+	char worker_token[64], manager_token[64];
+	uint8_t *buf;
+	size_t len;
+	int rv;
+
+	if (cur) {
+		c = *cur;
+		c.base = cur->base;
+	} else {
+		c.id = m->env->ops->random_u64(m->env);
+		snprintf(worker_token, sizeof worker_token, "SWMTKN-1-%016llx-w%016llx",
+			 (unsigned long long)c.id,
+			 (unsigned long long)m->env->ops->random_u64(m->env));
+		snprintf(manager_token, sizeof manager_token, "SWMTKN-1-%016llx-m%016llx",
+			 (unsigned long long)c.id,
+			 (unsigned long long)m->env->ops->random_u64(m->env));
+		c.worker_token = worker_token;
+		c.manager_token = manager_token;
+	}
+	c.leader_raft_id = m->raft.id;
+	c.leader_term = m->raft.current_term;
+	store_batch_init(&b);
+	rv = store_batch_cluster(&b,
+				 cur ? CS__STORE_ACTION__KIND__KIND_UPDATE
+				     : CS__STORE_ACTION__KIND__KIND_CREATE,
+				 &c);
+	if (rv == 0)
+		rv = store_batch_encode(&b, m->raft.id, 0, &buf, &len);
+	store_batch_free(&b);
+	if (rv)
+		return;
+	env_logf(m->env, ENV_LOG_INFO, "msg=\"became leader\" term=%llu",
+		 (unsigned long long)m->raft.current_term);
+	manager_write(m, buf, len, manager_leader_write_done, m);
+	free(buf);
+}
+
+static void manager_watch(struct env *env, env_timer_id id, void *data)
+{
+	struct manager *m = data;
+	bool leader = raft_state(&m->raft) == RAFT_LEADER;
+
+	if (leader && !m->was_leader)
+		manager_became_leader(m);
+	else if (!leader && m->was_leader)
+		env_logf(env, ENV_LOG_INFO, "msg=\"lost leadership\" term=%llu",
+			 (unsigned long long)m->raft.current_term);
+	m->was_leader = leader;
+}
+
+/* ---------------------------------------------------------------- membership */
+
+static const struct raft_server *manager_server(const struct manager *m, uint64_t id)
+{
+	for (unsigned i = 0; i < m->raft.configuration.n; i++)
+		if (m->raft.configuration.servers[i].id == id)
+			return &m->raft.configuration.servers[i];
+	return NULL;
+}
+
+bool manager_is_voter(const struct manager *m)
+{
+	const struct raft_server *s = manager_server(m, m->raft.id);
+	return s && s->role == RAFT_VOTER;
+}
+
+static void manager_change_cb(struct raft_change *req, int status)
+{
+	struct manager *m = req->data;
+	manager_write_cb cb = m->change_cb;
+	void *data = m->change_data;
+	int rv;
+
+	if (m->dying) {
+		m->changing = false;
+		return;
+	}
+	if (status == 0 && m->change_step == 1) {
+		/* added as a spare: promote; libraft first catches it up */
+		m->change_step = 2;
+		m->change.data = m;
+		rv = raft_assign(&m->raft, &m->change, m->change_id, RAFT_VOTER,
+				 manager_change_cb);
+		if (rv == 0)
+			return;
+		status = rv;
+	}
+	m->changing = false;
+	env_logf(m->env, status ? ENV_LOG_WARN : ENV_LOG_INFO,
+		 "msg=\"membership change\" step=%d raft_id=%llu status=%s",
+		 m->change_step, (unsigned long long)m->change_id,
+		 status ? raft_strerror(status) : "ok");
+	if (cb)
+		cb(data, manager_raft_status(status));
+}
+
+/* Starts adding (step 1) or promoting (2) or removing (3) id on this
+ * leader. Returns 0 or a CS_ error. */
+static int manager_change(struct manager *m, int step, uint64_t id, const char *addr,
+			  manager_write_cb cb, void *data)
+{
+	int rv;
+
+	if (raft_state(&m->raft) != RAFT_LEADER)
+		return CS_ENOTLEADER;
+	if (m->changing)
+		return CS_EAGAIN;
+	m->change.data = m;
+	m->change_step = step;
+	m->change_id = id;
+	m->change_cb = cb;
+	m->change_data = data;
+	if (step == 1)
+		rv = raft_add(&m->raft, &m->change, id, addr, manager_change_cb);
+	else if (step == 2)
+		rv = raft_assign(&m->raft, &m->change, id, RAFT_VOTER, manager_change_cb);
+	else
+		rv = raft_remove(&m->raft, &m->change, id, manager_change_cb);
+	if (rv)
+		return rv == RAFT_CANTCHANGE ? CS_EAGAIN : manager_raft_status(rv);
+	m->changing = true;
+	return 0;
+}
+
+int manager_remove_member(struct manager *m, uint64_t raft_id, manager_write_cb cb,
+			  void *data)
+{
+	if (!manager_server(m, raft_id))
+		return CS_ENOENT;
+	return manager_change(m, 3, raft_id, NULL, cb, data);
+}
+
+/* A join request arrived: the leader adds or promotes the joiner; anyone
+ * else passes it on to the leader it knows. */
+static void manager_on_join(struct manager *m, const Cs__JoinRequest *j,
+			    const Cs__Wire *wire)
+{
+	const struct raft_server *s;
+	const char *leader;
+
+	if (j->raft_id == 0 || !j->addr || !*j->addr ||
+	    strlen(j->addr) >= LIMIT_ADDR_BYTES_MAX)
+		return;
+	if (raft_state(&m->raft) != RAFT_LEADER) {
+		leader = manager_leader_addr(m);
+		if (leader && strcmp(leader, m->env->ops->self_addr(m->env)) != 0)
+			manager_send_wire(m, leader, wire);
+		return;
+	}
+	s = manager_server(m, j->raft_id);
+	if (!s)
+		manager_change(m, 1, j->raft_id, j->addr, NULL, NULL);
+	else if (s->role != RAFT_VOTER)
+		manager_change(m, 2, j->raft_id, NULL, NULL, NULL);
+	/* the joiner asks again until it sees itself a voter */
+}
+
+static void manager_join_tick(struct env *env, env_timer_id id, void *data)
+{
+	struct manager *m = data;
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__JoinRequest j = CS__JOIN_REQUEST__INIT;
+	const char *to;
+
+	if (manager_is_voter(m)) {
+		env->ops->timer_stop(env, m->join_timer);
+		m->join_timer = 0;
+		return;
+	}
+	to = manager_leader_addr(m);
+	if (!to) {
+		to = m->cfg->join_addrs[m->join_next % m->cfg->join_count];
+		m->join_next++;
+	}
+	j.raft_id = m->raft.id;
+	j.addr = (char *)env->ops->self_addr(env);
+	wire.join = &j;
+	manager_send_wire(m, to, &wire);
 }
 
 /* ---------------------------------------------------------------- status */
@@ -509,6 +724,17 @@ static int manager_start(const void *cfg_ptr, struct env *env, void **state)
 		rv = CS_ESTORAGE;
 		goto err_raft;
 	}
+	if (cfg->voter_count == 0 && cfg->join_count > 0 && !manager_is_voter(m)) {
+		rv = env->ops->timer_start(env, cfg->tick_ms, cfg->tick_ms * 2,
+					   manager_join_tick, m, &m->join_timer);
+		if (rv)
+			goto err_raft;
+	}
+	/* libraft has no role-change callback: look ten times per tick */
+	rv = env->ops->timer_start(env, cfg->tick_ms / 10 + 1, cfg->tick_ms / 10 + 1,
+				   manager_watch, m, &m->watch_timer);
+	if (rv)
+		goto err_raft;
 	*state = m;
 	return 0;
 err_raft:

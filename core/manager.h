@@ -33,6 +33,9 @@ struct manager_cfg {
 	unsigned snapshot_every;    /* entries between snapshots */
 	unsigned snapshot_trailing; /* entries kept behind one */
 	ms_t write_timeout_ms;	    /* a write not applied by then fails */
+	const char *const
+		*join_addrs; /* managers to ask when joining (no voters given) */
+	size_t join_count;
 	manager_apply_hook on_apply;
 	void *hook_data;
 };
@@ -69,5 +72,17 @@ typedef void (*manager_write_cb)(void *data, int status);
  * inside this call. Returns 0, or CS_ENOMEM / CS_ELIMIT (then no cb). */
 int manager_write(struct manager *m, const uint8_t *batch, size_t len,
 		  manager_write_cb cb, void *data);
+
+/* ---------------------------------------------------------------- membership */
+
+/* manager_remove_member removes manager raft_id from the Raft group through
+ * this manager, which must lead. cb as for writes (CS_ENOTLEADER, or
+ * CS_EAGAIN while another membership change is under way). Returns 0 or an
+ * error (then no cb). */
+int manager_remove_member(struct manager *m, uint64_t raft_id, manager_write_cb cb,
+			  void *data);
+
+/* manager_is_voter returns whether this manager sees itself as a voter. */
+bool manager_is_voter(const struct manager *m);
 
 #endif

@@ -182,6 +182,36 @@ int raftio_decode_conf(const Cs__RaftConfig *c, struct raft_configuration *conf)
 	return 0;
 }
 
+/* libraft encodes a configuration (RAFT_CHANGE entries) as: a format byte,
+ * the server count (u64), then per server its id (u64), address (NUL
+ * terminated) and role (u8); it pads the buffer to 8 bytes and leaves the
+ * padding uninitialised. Those bytes would reach the disk and the wire and
+ * make a replay differ (valgrind showed it), so we zero them in place:
+ * libraft never reads them. Leaves anything it cannot parse untouched. */
+static void raftio_scrub_conf(void *base, size_t len)
+{
+	uint8_t *p = base;
+	size_t at = 1 + 8;
+	uint64_t n;
+
+	if (!p || len < at || p[0] != 1)
+		return;
+	memcpy(&n, p + 1, 8);
+	for (uint64_t i = 0; i < n; i++) {
+		const uint8_t *nul;
+		at += 8;
+		if (at >= len)
+			return;
+		nul = memchr(p + at, 0, len - at);
+		if (!nul)
+			return;
+		at = (size_t)(nul - p) + 1 + 1; /* the NUL, then the role */
+		if (at > len)
+			return;
+	}
+	memset(p + at, 0, len - at);
+}
+
 /* ---------------------------------------------------------------- completions */
 
 static void raftio_flush(struct env *env, env_timer_id id, void *data);
@@ -494,6 +524,7 @@ static int raftio_m_bootstrap(struct raft_io *io, const struct raft_configuratio
 		return RAFT_CANTBOOTSTRAP;
 	if ((rv = raft_configuration_encode(conf, &buf)))
 		return rv;
+	raftio_scrub_conf(buf.base, buf.len);
 	if (raftio_exec(rio, "BEGIN")) {
 		raft_free(buf.base);
 		return RAFT_IOERR;
@@ -569,6 +600,8 @@ static int raftio_m_append(struct raft_io *io, struct raft_io_append *req,
 		goto err;
 	}
 	for (unsigned i = 0; i < n && rv == 0; i++) {
+		if (entries[i].type == RAFT_CHANGE)
+			raftio_scrub_conf(entries[i].buf.base, entries[i].buf.len);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)(last + 1 + i));
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)entries[i].term);
 		sqlite3_bind_int(st, 3, entries[i].type);
@@ -797,6 +830,9 @@ static int raftio_wire_send(struct raftio *rio, const struct raft_message *m)
 				goto out;
 			}
 			for (unsigned i = 0; i < ae->n_entries; i++) {
+				if (ae->entries[i].type == RAFT_CHANGE)
+					raftio_scrub_conf(ae->entries[i].buf.base,
+							  ae->entries[i].buf.len);
 				cs__raft_entry__init(&entry_objs[i]);
 				entry_objs[i].term = ae->entries[i].term;
 				entry_objs[i].type = ae->entries[i].type;

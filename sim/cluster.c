@@ -17,6 +17,7 @@ struct simcluster_mgr {
 	struct manager_cfg cfg;
 	struct manager_peer *voters;
 	char (*voter_addrs)[16];
+	const char **join_addrs;
 	uint32_t number;
 	int64_t node; /* -1 until tracked */
 };
@@ -75,6 +76,7 @@ void simcluster_free(struct simcluster *c)
 			continue;
 		free(c->mgrs[i]->voters);
 		free(c->mgrs[i]->voter_addrs);
+		free(c->mgrs[i]->join_addrs);
 		free(c->mgrs[i]);
 	}
 	free(c->mgrs);
@@ -180,6 +182,25 @@ const struct manager_cfg *simcluster_manager_cfg(struct simcluster *c, uint32_t 
 		mg->cfg.voters = mg->voters;
 		mg->cfg.voter_count = voters;
 	}
+	if (!voters && number > 1) {
+		/* a joiner asks the managers named before it */
+		uint32_t n = number - 1;
+		mg->voter_addrs = calloc(n, sizeof *mg->voter_addrs);
+		mg->join_addrs = calloc(n, sizeof *mg->join_addrs);
+		if (!mg->voter_addrs || !mg->join_addrs) {
+			free(mg->voter_addrs);
+			free(mg->join_addrs);
+			free(mg);
+			return NULL;
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			snprintf(mg->voter_addrs[i], sizeof mg->voter_addrs[i],
+				 "m%" PRIu32, i + 1);
+			mg->join_addrs[i] = mg->voter_addrs[i];
+		}
+		mg->cfg.join_addrs = mg->join_addrs;
+		mg->cfg.join_count = n;
+	}
 	c->mgrs[number - 1] = mg;
 	simcluster_set(c, &c->settings);
 	return &mg->cfg;
@@ -283,4 +304,56 @@ bool simcluster_check(struct simcluster *c, char *msg, size_t size)
 		}
 	}
 	return true;
+}
+
+bool simcluster_in_sync(const struct simcluster *c, char *got, size_t size)
+{
+	size_t n = world_node_count(c->w);
+	uint8_t *first = NULL;
+	size_t first_len = 0;
+	uint32_t first_node = 0;
+	uint64_t applied = 0;
+	bool any = false, same = true;
+
+	for (uint32_t i = 0; i < n && same; i++) {
+		struct manager *m = simcluster_manager(c, i);
+		if (!m)
+			continue;
+		if (!any) {
+			applied = manager_applied(m);
+			first_node = i;
+			any = true;
+		} else if (manager_applied(m) != applied) {
+			snprintf(got, size, "%s applied %" PRIu64 ", %s applied %" PRIu64,
+				 world_node_name(c->w, first_node), applied,
+				 world_node_name(c->w, i), manager_applied(m));
+			same = false;
+		}
+	}
+	for (uint32_t i = 0; i < n && same; i++) {
+		struct manager *m = simcluster_manager(c, i);
+		uint8_t *buf;
+		size_t len;
+		if (!m || store_snapshot(manager_store(m), &buf, &len))
+			continue;
+		if (!first) {
+			first = buf;
+			first_len = len;
+			first_node = i;
+			continue;
+		}
+		if (len != first_len || memcmp(buf, first, len) != 0) {
+			snprintf(got, size, "stores of %s and %s differ",
+				 world_node_name(c->w, first_node),
+				 world_node_name(c->w, i));
+			same = false;
+		}
+		free(buf);
+	}
+	free(first);
+	if (!any) {
+		snprintf(got, size, "no manager running");
+		return false;
+	}
+	return same;
 }

@@ -26,7 +26,8 @@ void simcluster_free(struct simcluster *c);
 void simcluster_set(struct simcluster *c, const struct scn_settings *settings);
 
 /* simcluster_manager_cfg returns the program config of manager number
- * `number` (m<number>), creating it; voters are m1..m<voters>. The config
+ * `number` (m<number>), creating it; voters are m1..m<voters>; with voters
+ * 0 the manager joins by asking m1..m<number-1>. The config
  * lives as long as the cluster. NULL when out of memory. */
 const struct manager_cfg *simcluster_manager_cfg(struct simcluster *c, uint32_t number,
 						 uint32_t voters);
@@ -43,6 +44,11 @@ int64_t simcluster_leader(const struct simcluster *c);
 /* simcluster_check checks the invariants now. Returns true when they hold;
  * else false with what broke (and which nodes) in msg. */
 bool simcluster_check(struct simcluster *c, char *msg, size_t size);
+
+/* simcluster_in_sync returns true when every running manager has applied
+ * the same index and holds byte-identical stores; else false with what
+ * differs in got. */
+bool simcluster_in_sync(const struct simcluster *c, char *got, size_t size);
 
 /* The manager running on node, or NULL (down, or not a manager). */
 struct manager *simcluster_manager(const struct simcluster *c, uint32_t node);

@@ -112,11 +112,11 @@ static int runner_add_node(struct runner *r, const struct scn_cmd *cmd,
 
 	scn_node_name(ref, name, sizeof name);
 	if (manager && r->real_managers) {
-		if (ref.number > r->initial_managers)
-			return runner_not_built(
-				r, cmd, "adding a manager needs the join protocol");
 		prog = &manager_program;
-		cfg = simcluster_manager_cfg(r->cluster, ref.number, r->initial_managers);
+		/* the cluster's first managers bootstrap together; later ones join */
+		cfg = simcluster_manager_cfg(
+			r->cluster, ref.number,
+			ref.number > r->initial_managers ? 0 : r->initial_managers);
 		if (!cfg)
 			return runner_fail(r, cmd, "out of memory");
 	}
@@ -194,6 +194,11 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 	case SCN_COND_NODES_READY:
 	case SCN_COND_NODE_STATUS:
 		return runner_not_built(r, cmd, "node status needs the dispatcher");
+	case SCN_COND_MANAGERS_SYNC:
+		if (!r->real_managers)
+			return runner_not_built(r, cmd,
+						"`managers in sync` needs the managers");
+		return simcluster_in_sync(r->cluster, got, got_size);
 	case SCN_COND_CONVERGED:
 		return runner_not_built(
 			r, cmd, "`converged` needs the orchestrators and the runtime");
@@ -374,6 +379,87 @@ static int runner_restart(struct runner *r, const struct scn_cmd *cmd)
 	return 0;
 }
 
+struct runner_call {
+	bool done;
+	int status;
+};
+
+static void runner_call_done(void *data, int status)
+{
+	struct runner_call *c = data;
+	c->done = true;
+	c->status = status;
+}
+
+/* Waits (running events, checking invariants) for an API call's answer, at
+ * most limit_us of virtual time. Returns 0 when answered, -1 when the run
+ * failed. */
+static int runner_wait_call(struct runner *r, const struct scn_cmd *cmd,
+			    struct runner_call *call, us_t limit_us)
+{
+	us_t end = world_now_us(r->w) + limit_us;
+	while (!call->done) {
+		if (!world_step(r->w, end))
+			return runner_fail(r, cmd, "no answer within %.0fs",
+					   (double)limit_us / 1e6);
+		if (!runner_check(r))
+			return -1;
+	}
+	return 0;
+}
+
+/* node demote mN: the leader removes mN from the Raft group; its machine
+ * then comes back as a worker (what it runs from its next start), as
+ * SwarmKit's demoted manager carries on as a worker. */
+static int runner_demote(struct runner *r, const struct scn_cmd *cmd)
+{
+	struct runner_call call = {0};
+	int64_t leader = simcluster_leader(r->cluster);
+	struct manager *target;
+	uint64_t raft_id;
+	uint32_t node;
+	int rv;
+
+	if (runner_node(r, cmd, cmd->u.node.node, &node))
+		return -1;
+	target = simcluster_manager(r->cluster, node);
+	if (cmd->u.node.node.kind == SCN_NODE_MANAGER)
+		raft_id = cmd->u.node.node.number;
+	else if (target)
+		raft_id = manager_raft_id(target);
+	else
+		return runner_fail(r, cmd, "%s is not a manager",
+				   world_node_name(r->w, node));
+	/* one membership change at a time: wait for one under way (a joiner
+	 * being promoted), as an operator retrying would */
+	for (us_t end = world_now_us(r->w) + 30 * 1000 * 1000ull;;) {
+		leader = simcluster_leader(r->cluster);
+		rv = leader < 0
+			     ? CS_ENOTLEADER
+			     : manager_remove_member(
+				       simcluster_manager(r->cluster, (uint32_t)leader),
+				       raft_id, runner_call_done, &call);
+		if (rv != CS_EAGAIN && rv != CS_ENOTLEADER)
+			break;
+		if (!world_step(r->w, end))
+			break;
+		if (!runner_check(r))
+			return -1;
+	}
+	if (rv)
+		return runner_fail(r, cmd, "%s", cs_strerror(rv));
+	if (runner_wait_call(r, cmd, &call, 30 * 1000 * 1000ull))
+		return -1;
+	if (call.status)
+		return runner_fail(r, cmd, "%s", cs_strerror(call.status));
+	if (world_node_is_up(r->w, node))
+		world_node_kill(r->w, node, false, false);
+	world_node_set_program(r->w, node, r->opts->worker_prog, r->opts->worker_cfg);
+	simcluster_track(r->cluster, node, 0);
+	world_node_start(r->w, node);
+	return 0;
+}
+
 static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 {
 	char got[128];
@@ -404,7 +490,10 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_NODE_ACTIVATE:
 	case SCN_NODE_LABEL:
 	case SCN_NODE_PROMOTE:
+		return runner_not_built(r, cmd, "node management needs the control API");
 	case SCN_NODE_DEMOTE:
+		if (r->real_managers && cmd->u.node.node.kind != SCN_NODE_WORKER)
+			return runner_demote(r, cmd);
 		return runner_not_built(r, cmd, "node management needs the control API");
 	case SCN_KILL: return runner_kill(r, cmd);
 	case SCN_RESTART: return runner_restart(r, cmd);

@@ -371,8 +371,9 @@ static const char *const scn_order_names[] = {
 #define SCN_COMMANDS_TEXT                                                                   \
 	"cluster, seed, set, run, service, node, kill, restart, partition, isolate, link, " \
 	"heal, image, expect, always"
-#define SCN_CONDS_TEXT \
-	"leader, no leader, running, store tasks, nodes ready, node or converged"
+#define SCN_CONDS_TEXT                                                              \
+	"leader, no leader, running, store tasks, nodes ready, node, converged or " \
+	"managers in sync"
 #define SCN_OPS_TEXT "OP (one of == != < <= > >=)"
 
 /* Bytes a name may hold besides letters and digits (it starts with one). */
@@ -1284,6 +1285,11 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 	if (scn_tok_is(t, "converged")) {
 		c->kind = SCN_COND_CONVERGED;
 		return 0;
+	}
+	if (scn_tok_is(t, "managers")) {
+		c->kind = SCN_COND_MANAGERS_SYNC;
+		rv = scn_keyword(p, from, i, "in", "'in'");
+		return rv ? rv : scn_keyword(p, from, i, "sync", "'sync'");
 	}
 	return scn_fail(p, t.col,
 			"unknown condition '%.*s' (expected " SCN_CONDS_TEXT ")",

@@ -539,6 +539,14 @@ int world_node_add(struct world *w, const char *name, const struct env_program_o
 	return 0;
 }
 
+void world_node_set_program(struct world *w, uint32_t node,
+			    const struct env_program_ops *prog, const void *cfg)
+{
+	ASSERT_NODE(w, node);
+	w->nodes[node]->prog = prog;
+	w->nodes[node]->prog_cfg = cfg;
+}
+
 size_t world_node_count(const struct world *w)
 {
 	return w->node_count;

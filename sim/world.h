@@ -108,6 +108,11 @@ int world_node_add(struct world *w, const char *name, const struct env_program_o
 
 size_t world_node_count(const struct world *w);
 
+/* world_node_set_program changes what a node runs from its next start (a
+ * demoted manager comes back as a worker). */
+void world_node_set_program(struct world *w, uint32_t node,
+			    const struct env_program_ops *prog, const void *cfg);
+
 /* world_node_find returns the index of node `name`, or -1. */
 int64_t world_node_find(const struct world *w, const char *name);
 

@@ -916,15 +916,17 @@ static void test_scn_rejects_bad_state_name(void **state)
 
 static void test_scn_rejects_unknown_condition(void **state)
 {
-	line_fails("expect leadr",
-		   "scn.scn:2:8: unknown condition 'leadr' (expected leader, no "
-		   "leader, running, store tasks, nodes ready, node or converged)");
+	line_fails(
+		"expect leadr",
+		"scn.scn:2:8: unknown condition 'leadr' (expected leader, no "
+		"leader, running, store tasks, nodes ready, node, converged or managers in sync)");
 	line_fails("expect no leaders",
 		   "scn.scn:2:11: expected 'leader' after 'no', got 'leaders'");
-	line_fails("expect",
-		   "scn.scn:2:7: expected a condition (leader, no leader, running, "
-		   "store tasks, nodes ready, node or converged) after 'expect', got end "
-		   "of line");
+	line_fails(
+		"expect",
+		"scn.scn:2:7: expected a condition (leader, no leader, running, "
+		"store tasks, nodes ready, node, converged or managers in sync) after 'expect', got end "
+		"of line");
 }
 
 static void test_scn_rejects_always_within(void **state)
