@@ -25,10 +25,12 @@ struct manager_write {
 	uint64_t id; /* MW_FORWARDED_OUT: ours; IN: the follower's */
 	manager_write_cb cb;
 	void *data;
-	env_timer_id timer; /* timeout, or the deferred completion */
-	int status;	    /* the result, once known */
-	bool done;	    /* cb ran (or the answer was sent) */
-	bool raft_owned;    /* raft holds &apply: free in its callback */
+	env_timer_id timer;  /* timeout, or the deferred completion */
+	int status;	     /* the result, once known */
+	uint64_t index;	     /* where it was applied (0: not yet) */
+	uint64_t wait_index; /* FORWARDED_OUT: done once applied here too */
+	bool done;	     /* cb ran (or the answer was sent) */
+	bool raft_owned;     /* raft holds &apply: free in its callback */
 	char reply_to[LIMIT_ADDR_BYTES_MAX];
 };
 
@@ -51,6 +53,7 @@ struct manager {
 	manager_write_cb change_cb;
 	void *change_data;
 	bool was_leader;
+	uint64_t fsm_index; /* the index the FSM applied last */
 	bool dying;
 	bool closed;
 };
@@ -65,6 +68,8 @@ void manager_defaults(struct manager_cfg *cfg)
 	cfg->write_timeout_ms = 10000;
 }
 
+static int manager_defer_status(struct manager_write *w, int status);
+
 /* ---------------------------------------------------------------- the FSM */
 
 static int manager_fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
@@ -73,6 +78,14 @@ static int manager_fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf
 	struct manager *m = fsm->data;
 	uint64_t index = raft_last_applied(&m->raft) + 1;
 	int verdict = store_apply(m->store, buf->base, buf->len, index, NULL, NULL);
+
+	m->fsm_index = index;
+	/* forwarded writes the leader confirmed complete once applied here */
+	for (struct manager_write *w = m->writes; w; w = w->next)
+		if (w->wait_index && w->wait_index <= index && !w->done) {
+			w->wait_index = 0;
+			manager_defer_status(w, w->status);
+		}
 
 	if (m->cfg->on_apply)
 		m->cfg->on_apply(m->cfg->hook_data, m->env, index, buf->base, buf->len);
@@ -150,7 +163,7 @@ static void manager_write_free(struct manager *m, struct manager_write *w)
 }
 
 static void manager_send_result(struct manager *m, const char *to, uint64_t id,
-				int status);
+				int status, uint64_t index);
 
 /* Reports a write's result once: to the local caller, or to the follower
  * that forwarded it. Frees w unless raft still holds it. */
@@ -160,7 +173,7 @@ static void manager_write_finish(struct manager_write *w, int status)
 	if (!w->done) {
 		w->done = true;
 		if (w->kind == MW_FORWARDED_IN)
-			manager_send_result(m, w->reply_to, w->id, status);
+			manager_send_result(m, w->reply_to, w->id, status, w->index);
 		else
 			w->cb(w->data, status);
 	}
@@ -190,6 +203,8 @@ static void manager_apply_cb(struct raft_apply *req, int status, void *result)
 		manager_write_free(m, w);
 		return;
 	}
+	if (status == 0)
+		w->index = m->fsm_index; /* the callback follows its entry's apply */
 	manager_write_finish(w, status == 0 ? (int)(intptr_t)result
 					    : manager_raft_status(status));
 }
@@ -200,7 +215,10 @@ static void manager_write_timeout(struct env *env, env_timer_id id, void *data)
 	w->timer = 0;
 	/* the write may still commit later: a timeout says nothing was
 	 * confirmed in time, as SwarmKit's "context deadline exceeded" */
-	manager_write_finish(w, w->done ? w->status : CS_ENOQUORUM);
+	manager_write_finish(w, w->done ? w->status
+				: w->wait_index
+					? CS_ETIMEDOUT /* committed, not applied here */
+					: CS_ENOQUORUM);
 }
 
 /* Completion scheduled from inside manager_write: runs on the next turn. */
@@ -334,7 +352,7 @@ static int manager_forward(struct manager *m, struct manager_write *w,
 }
 
 static void manager_send_result(struct manager *m, const char *to, uint64_t id,
-				int status)
+				int status, uint64_t index)
 {
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__ProposalResult r = CS__PROPOSAL_RESULT__INIT;
@@ -342,6 +360,7 @@ static void manager_send_result(struct manager *m, const char *to, uint64_t id,
 
 	r.id = id;
 	r.status = status;
+	r.index = index;
 	r.leader = (char *)(leader ? leader : "");
 	wire.proposal_result = &r;
 	manager_send_wire(m, to, &wire);
@@ -355,7 +374,7 @@ static void manager_on_proposal(struct manager *m, const Cs__Proposal *p)
 	if (!p->reply_to || strlen(p->reply_to) >= LIMIT_ADDR_BYTES_MAX)
 		return; /* malformed: nobody to answer */
 	if (raft_state(&m->raft) != RAFT_LEADER) {
-		manager_send_result(m, p->reply_to, p->id, CS_ENOTLEADER);
+		manager_send_result(m, p->reply_to, p->id, CS_ENOTLEADER, 0);
 		return;
 	}
 	w = calloc(1, sizeof *w);
@@ -375,6 +394,13 @@ static void manager_on_result(struct manager *m, const Cs__ProposalResult *r)
 {
 	for (struct manager_write *w = m->writes; w; w = w->next) {
 		if (w->kind == MW_FORWARDED_OUT && w->id == r->id && !w->done) {
+			/* committed at the leader; the caller hears it once this
+			 * manager has applied it too, so it reads its own write */
+			if (r->status == 0 && r->index > raft_last_applied(&m->raft)) {
+				w->status = 0;
+				w->wait_index = r->index;
+				return;
+			}
 			manager_write_finish(w, r->status);
 			return;
 		}

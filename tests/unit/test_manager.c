@@ -234,6 +234,8 @@ static void test_manager_writes_through_leader_and_follower(void **state)
 	follower = (l + 1) % 3;
 	assert_int_equal(write_task(&f, l, 100), 0);
 	assert_int_equal(write_task(&f, follower, 101), 0);
+	/* a follower's caller reads its own write at once */
+	assert_non_null(store_task_get(manager_store(mgr(&f, follower)), 101));
 	/* the FSM's verdict travels back: a duplicate create is refused */
 	assert_int_equal(write_task(&f, follower, 100), CS_EEXIST);
 	assert_true(run_until(&f, 10 * SEC, all_applied));
