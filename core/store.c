@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/hash.h"
 #include "core/limits.h"
 #include "core/tree.h"
 
@@ -38,16 +39,6 @@ struct store {
 
 /* ---------------------------------------------------------------- entries and keys */
 
-static uint64_t store_mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
 static int store_cmp_u64(uint64_t a, uint64_t b)
 {
 	return a < b ? -1 : a > b;
@@ -77,7 +68,7 @@ static int store_cmp_id(const struct tree_node *a, const struct tree_node *b)
 static uint64_t store_prio_id(const struct tree_node *a)
 {
 	const struct store_entry *x = TREE_ENTRY(a, struct store_entry, by_id);
-	return store_mix(store_obj_id(x->obj));
+	return hash_mix64(store_obj_id(x->obj));
 }
 
 #define STORE_TASK_OF(node, member) \
@@ -95,7 +86,7 @@ static int store_cmp_task_service(const struct tree_node *a, const struct tree_n
 static uint64_t store_prio_task_service(const struct tree_node *a)
 {
 	const Cs__Task *x = STORE_TASK_OF(a, by_a);
-	return store_mix(x->id ^ store_mix(x->service_id + x->slot));
+	return hash_mix64(x->id ^ hash_mix64(x->service_id + x->slot));
 }
 
 static int store_cmp_task_node(const struct tree_node *a, const struct tree_node *b)
@@ -108,7 +99,7 @@ static int store_cmp_task_node(const struct tree_node *a, const struct tree_node
 static uint64_t store_prio_task_node(const struct tree_node *a)
 {
 	const Cs__Task *x = STORE_TASK_OF(a, by_b);
-	return store_mix(x->id ^ store_mix(x->node_id));
+	return hash_mix64(x->id ^ hash_mix64(x->node_id));
 }
 
 static int store_cmp_task_desired(const struct tree_node *a, const struct tree_node *b)
@@ -121,7 +112,7 @@ static int store_cmp_task_desired(const struct tree_node *a, const struct tree_n
 static uint64_t store_prio_task_desired(const struct tree_node *a)
 {
 	const Cs__Task *x = STORE_TASK_OF(a, by_c);
-	return store_mix(x->id ^ store_mix((uint64_t)x->desired_state + 7));
+	return hash_mix64(x->id ^ hash_mix64((uint64_t)x->desired_state + 7));
 }
 
 static const char *store_service_name(const struct tree_node *a)
@@ -144,10 +135,7 @@ static int store_cmp_name(const struct tree_node *a, const struct tree_node *b)
 
 static uint64_t store_prio_name(const struct tree_node *a)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (const char *p = store_service_name(a); *p; p++)
-		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
-	return store_mix(h ^ store_service_id_of(a));
+	return hash_mix64(hash_str(store_service_name(a)) ^ store_service_id_of(a));
 }
 
 /* ---------------------------------------------------------------- lifecycle */

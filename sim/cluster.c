@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/hash.h"
 #include "core/limits.h"
 #include "sim/rng.h"
 
@@ -123,11 +124,8 @@ static void simcluster_on_apply(void *data, struct env *env, uint64_t index,
 {
 	struct simcluster_mgr *mg = data;
 	struct simcluster *c = mg->c;
-	uint64_t h = 0xcbf29ce484222325ull ^ len;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ buf[i]) * 0x100000001b3ull;
-	h = rng_mix64(h) | 1; /* 0 means "nothing seen" */
+	/* 0 means "nothing seen" */
+	uint64_t h = hash_mix64(hash_fnv(HASH_FNV_OFFSET, buf, len)) | 1;
 	if (simcluster_grow((void **)&c->applied_hash, &c->applied_cap, index + 1,
 			    sizeof *c->applied_hash) ||
 	    simcluster_grow((void **)&c->applied_by, &c->applied_by_cap, index + 1,

@@ -2,14 +2,11 @@
 
 #include <assert.h>
 
+#include "core/hash.h"
+
 uint64_t rng_mix64(uint64_t x)
 {
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
+	return hash_mix64(x);
 }
 
 static uint64_t rng_splitmix(uint64_t *state)

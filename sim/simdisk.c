@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/hash.h"
 #include "core/limits.h"
 
 /* ---------------------------------------------------------------- limits and types */
@@ -997,26 +998,13 @@ uint64_t simvfs_disk_bytes(const struct simvfs *vfs, const char *disk)
 	return bytes;
 }
 
-#define SIMDISK_FNV_OFFSET 0xcbf29ce484222325ull
-#define SIMDISK_FNV_PRIME  0x100000001b3ull
-
-static uint64_t simdisk_fnv(uint64_t h, const void *data, size_t size)
-{
-	const unsigned char *p = data;
-	for (size_t i = 0; i < size; i++) {
-		h ^= p[i];
-		h *= SIMDISK_FNV_PRIME;
-	}
-	return h;
-}
-
 /* simvfs_disk_hash: FNV-1a over, per file in name order, its name with its
  * NUL, its size (8 bytes, little-endian) and its bytes; then splitmix64's
  * finaliser, so that near inputs land far apart. */
 uint64_t simvfs_disk_hash(const struct simvfs *vfs, const char *disk)
 {
 	const struct simdisk_disk *d = simdisk_disk_find(vfs, disk, NULL);
-	uint64_t h = SIMDISK_FNV_OFFSET;
+	uint64_t h = HASH_FNV_OFFSET;
 
 	if (!d || d->file_count == 0)
 		return 0;
@@ -1026,14 +1014,9 @@ uint64_t simvfs_disk_hash(const struct simvfs *vfs, const char *disk)
 		uint64_t size = f->cur.size;
 		for (int b = 0; b < 8; b++)
 			size_le[b] = (unsigned char)(size >> (8 * b));
-		h = simdisk_fnv(h, f->name, strlen(f->name) + 1);
-		h = simdisk_fnv(h, size_le, sizeof size_le);
-		h = simdisk_fnv(h, f->cur.bytes, f->cur.size);
+		h = hash_fnv(h, f->name, strlen(f->name) + 1);
+		h = hash_fnv(h, size_le, sizeof size_le);
+		h = hash_fnv(h, f->cur.bytes, f->cur.size);
 	}
-	h ^= h >> 30;
-	h *= 0xbf58476d1ce4e5b9ull;
-	h ^= h >> 27;
-	h *= 0x94d049bb133111ebull;
-	h ^= h >> 31;
-	return h;
+	return hash_mix64(h);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/hash.h"
 #include "core/limits.h"
 #include "sim/simdisk.h"
 
@@ -224,7 +225,7 @@ static uint64_t world_fold(uint64_t h, uint64_t x)
 
 static uint64_t world_bytes_hash(const uint8_t *p, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ len;
+	uint64_t h = HASH_FNV_OFFSET ^ len;
 	size_t i = 0;
 	for (; i + 8 <= len; i += 8) {
 		uint64_t x;
@@ -282,21 +283,13 @@ const struct sim_trace_rec *world_records(const struct world *w, size_t *count)
 
 /* ---------------------------------------------------------------- name map */
 
-static uint64_t world_str_hash(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
-	return rng_mix64(h);
-}
-
 static int world_names_rehash(struct world *w, size_t cap)
 {
 	uint32_t *slots = calloc(cap, sizeof *slots);
 	if (!slots)
 		return CS_ENOMEM;
 	for (size_t i = 0; i < w->node_count; i++) {
-		size_t j = world_str_hash(w->nodes[i]->name) & (cap - 1);
+		size_t j = hash_str(w->nodes[i]->name) & (cap - 1);
 		while (slots[j])
 			j = (j + 1) & (cap - 1);
 		slots[j] = (uint32_t)i + 1;
@@ -312,7 +305,7 @@ int64_t world_node_find(const struct world *w, const char *name)
 	size_t j;
 	if (!w->name_cap)
 		return -1;
-	j = world_str_hash(name) & (w->name_cap - 1);
+	j = hash_str(name) & (w->name_cap - 1);
 	while (w->name_slots[j]) {
 		uint32_t i = w->name_slots[j] - 1;
 		if (strcmp(w->nodes[i]->name, name) == 0)
@@ -519,7 +512,7 @@ int world_node_add(struct world *w, const char *name, const struct env_program_o
 	rng_init(&n->rng_net, w->seed, RNG_NET, n->index);
 	w->nodes[w->node_count++] = n;
 	{
-		size_t j = world_str_hash(name) & (w->name_cap - 1);
+		size_t j = hash_str(name) & (w->name_cap - 1);
 		while (w->name_slots[j])
 			j = (j + 1) & (w->name_cap - 1);
 		w->name_slots[j] = n->index + 1;
