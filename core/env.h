@@ -89,6 +89,9 @@ struct env_container_spec {
 	uint64_t memory_limit_bytes; /* 0: none */
 	uint64_t millicpu_limit;     /* 0: none */
 	ms_t stop_timeout_ms;
+	/* appended: more labels, for people and for the simulator's checks */
+	const char *service_name;
+	uint64_t slot; /* replicated slot, 0 for global tasks */
 };
 
 struct env_ctl;

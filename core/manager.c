@@ -10,7 +10,10 @@
 #include "core/api.pb-c.h"
 #include "core/errors.h"
 #include "core/limits.h"
+#include "core/dispatcher.h"
+#include "core/orchestrator.h"
 #include "core/raftio.h"
+#include "core/scheduler_loop.h"
 
 /* One write in flight: local (raft_apply here), forwarded out (waiting for
  * the leader's answer) or forwarded in (the leader applying it for a
@@ -54,6 +57,11 @@ struct manager {
 	void *change_data;
 	bool was_leader;
 	uint64_t fsm_index; /* the index the FSM applied last */
+	/* leader-only components, running while this manager leads */
+	struct dispatcher *dispatcher;
+	struct orchestrator *orchestrator;
+	struct schedloop *schedloop;
+	int store_watch;
 	bool dying;
 	bool closed;
 };
@@ -66,9 +74,12 @@ void manager_defaults(struct manager_cfg *cfg)
 	cfg->snapshot_every = 10000;
 	cfg->snapshot_trailing = 1000;
 	cfg->write_timeout_ms = 10000;
+	cfg->heartbeat_ms = 5000;
+	cfg->task_history = 5;
 }
 
 static int manager_defer_status(struct manager_write *w, int status);
+static void manager_leader_stop(struct manager *m, bool dying);
 
 /* ---------------------------------------------------------------- the FSM */
 
@@ -200,6 +211,11 @@ static void manager_apply_cb(struct raft_apply *req, int status, void *result)
 
 	w->raft_owned = false;
 	if (m->dying) {
+		/* the process is going: tell our own components, then forget */
+		if (!w->done && w->kind != MW_FORWARDED_IN) {
+			w->done = true;
+			w->cb(w->data, CS_ECLOSED);
+		}
 		manager_write_free(m, w);
 		return;
 	}
@@ -410,6 +426,50 @@ static void manager_on_result(struct manager *m, const Cs__ProposalResult *r)
 static void manager_on_join(struct manager *m, const Cs__JoinRequest *j,
 			    const Cs__Wire *wire);
 
+/* An agent's frame: the dispatcher's when leading; else the agent is told
+ * where the leader is. */
+static void manager_on_agent_frame(struct manager *m, const char *from,
+				   const Cs__Wire *wire)
+{
+	const char *leader;
+	Cs__Wire reply = CS__WIRE__INIT;
+	Cs__SessionResponse sr = CS__SESSION_RESPONSE__INIT;
+	Cs__HeartbeatResponse hr = CS__HEARTBEAT_RESPONSE__INIT;
+
+	if (m->dispatcher && dispatcher_recv(m->dispatcher, from, wire))
+		return;
+	if (!wire->session && !wire->heartbeat)
+		return; /* a status update for a former leader: the agent resends */
+	leader = manager_leader_addr(m);
+	if (wire->session) {
+		sr.status = CS_ENOTLEADER;
+		sr.leader = (char *)(leader ? leader : "");
+		reply.session_response = &sr;
+	} else {
+		hr.status = CS_ENOTLEADER;
+		hr.leader = (char *)(leader ? leader : "");
+		reply.heartbeat_response = &hr;
+	}
+	manager_send_wire(m, from, &reply);
+}
+
+bool manager_handle(struct manager *m, const char *from, const Cs__Wire *wire)
+{
+	if (wire->raft)
+		raftio_recv(&m->rio, wire->raft);
+	else if (wire->proposal)
+		manager_on_proposal(m, wire->proposal);
+	else if (wire->proposal_result)
+		manager_on_result(m, wire->proposal_result);
+	else if (wire->join)
+		manager_on_join(m, wire->join, wire);
+	else if (wire->session || wire->heartbeat || wire->status_update)
+		manager_on_agent_frame(m, from, wire);
+	else
+		return false;
+	return true;
+}
+
 static void manager_recv(struct env *env, const char *from, const uint8_t *buf,
 			 size_t len, void *data)
 {
@@ -421,14 +481,7 @@ static void manager_recv(struct env *env, const char *from, const uint8_t *buf,
 			 from, len);
 		return;
 	}
-	if (wire->raft)
-		raftio_recv(&m->rio, wire->raft);
-	else if (wire->proposal)
-		manager_on_proposal(m, wire->proposal);
-	else if (wire->proposal_result)
-		manager_on_result(m, wire->proposal_result);
-	else if (wire->join)
-		manager_on_join(m, wire->join, wire);
+	manager_handle(m, from, wire);
 	cs__wire__free_unpacked(wire, NULL);
 }
 
@@ -488,16 +541,57 @@ static void manager_became_leader(struct manager *m)
 	free(buf);
 }
 
+/* Starts the leader-only components (SwarmKit's manager does the same on
+ * its leadership change). A component that cannot start is logged; the
+ * next election retries. */
+static void manager_leader_start(struct manager *m)
+{
+	ms_t hb = m->cfg->heartbeat_ms ? m->cfg->heartbeat_ms : 5000;
+	m->dispatcher = dispatcher_start(m->env, m, hb);
+	m->orchestrator = orchestrator_start(m->env, m, m->cfg);
+	m->schedloop = schedloop_start(m->env, m);
+	if (!m->dispatcher || !m->orchestrator || !m->schedloop)
+		env_logf(m->env, ENV_LOG_ERROR,
+			 "msg=\"leader components failed to start\"");
+}
+
+static void manager_leader_stop(struct manager *m, bool dying)
+{
+	if (m->schedloop)
+		schedloop_stop(m->schedloop, dying);
+	if (m->orchestrator)
+		orchestrator_stop(m->orchestrator, dying);
+	if (m->dispatcher)
+		dispatcher_stop(m->dispatcher, dying);
+	m->schedloop = NULL;
+	m->orchestrator = NULL;
+	m->dispatcher = NULL;
+}
+
+static void manager_on_store_event(void *data, const struct store_event *ev)
+{
+	struct manager *m = data;
+	if (m->dispatcher)
+		dispatcher_on_event(m->dispatcher, ev);
+	if (m->orchestrator)
+		orchestrator_on_event(m->orchestrator, ev);
+	if (m->schedloop)
+		schedloop_on_event(m->schedloop, ev);
+}
+
 static void manager_watch(struct env *env, env_timer_id id, void *data)
 {
 	struct manager *m = data;
 	bool leader = raft_state(&m->raft) == RAFT_LEADER;
 
-	if (leader && !m->was_leader)
+	if (leader && !m->was_leader) {
 		manager_became_leader(m);
-	else if (!leader && m->was_leader)
+		manager_leader_start(m);
+	} else if (!leader && m->was_leader) {
 		env_logf(env, ENV_LOG_INFO, "msg=\"lost leadership\" term=%llu",
 			 (unsigned long long)m->raft.current_term);
+		manager_leader_stop(m, false);
+	}
 	m->was_leader = leader;
 }
 
@@ -655,6 +749,11 @@ const struct store *manager_store(const struct manager *m)
 	return m->store;
 }
 
+uint64_t manager_random(struct manager *m)
+{
+	return m->env->ops->random_u64(m->env);
+}
+
 uint64_t manager_leader(const struct manager *m)
 {
 	raft_id id = 0;
@@ -705,9 +804,8 @@ static void manager_raft_closed(struct raft *r)
 	m->closed = true;
 }
 
-static int manager_start(const void *cfg_ptr, struct env *env, void **state)
+int manager_open(struct env *env, const struct manager_cfg *cfg, struct manager **out)
 {
-	const struct manager_cfg *cfg = cfg_ptr;
 	struct manager *m = calloc(1, sizeof *m);
 	int rv;
 
@@ -724,6 +822,7 @@ static int manager_start(const void *cfg_ptr, struct env *env, void **state)
 	rv = raftio_init(&m->rio, env);
 	if (rv)
 		goto err_store;
+	m->store_watch = store_watch(m->store, manager_on_store_event, m);
 	m->fsm.version = 1;
 	m->fsm.data = m;
 	m->fsm.apply = manager_fsm_apply;
@@ -743,7 +842,6 @@ static int manager_start(const void *cfg_ptr, struct env *env, void **state)
 	m->rio.last_leader_contact_ms = env->ops->now_ms(env);
 	raft_set_snapshot_threshold(&m->raft, cfg->snapshot_every);
 	raft_set_snapshot_trailing(&m->raft, cfg->snapshot_trailing);
-	env->ops->listen(env, manager_recv, NULL, m);
 	if (cfg->voter_count && (rv = manager_bootstrap(m)) != 0)
 		goto err_raft;
 	if (raft_start(&m->raft)) {
@@ -761,7 +859,7 @@ static int manager_start(const void *cfg_ptr, struct env *env, void **state)
 				   manager_watch, m, &m->watch_timer);
 	if (rv)
 		goto err_raft;
-	*state = m;
+	*out = m;
 	return 0;
 err_raft:
 	raftio_crash(&m->rio);
@@ -777,19 +875,42 @@ err_free:
 
 /* The process dies: raft is closed at once (its io makes no more env calls)
  * so that libraft frees its memory; nothing is reported to anyone. */
-static void manager_stop(void *state)
+void manager_close(struct manager *m)
 {
-	struct manager *m = state;
-
 	m->dying = true;
+	manager_leader_stop(m, true);
 	raftio_crash(&m->rio);
 	raft_close(&m->raft, manager_raft_closed);
 	assert(m->closed);
-	while (m->writes)
-		manager_write_free(m, m->writes);
+	/* writes raft did not answer: their owners in this process hear
+	 * CS_ECLOSED so they can free what they hold; nothing else runs */
+	while (m->writes) {
+		struct manager_write *w = m->writes;
+		if (!w->done && w->kind != MW_FORWARDED_IN) {
+			w->done = true;
+			w->cb(w->data, CS_ECLOSED);
+		}
+		manager_write_free(m, w);
+	}
 	raftio_release(&m->rio);
 	store_free(m->store);
 	free(m);
+}
+
+static int manager_start(const void *cfg, struct env *env, void **state)
+{
+	struct manager *m;
+	int rv = manager_open(env, cfg, &m);
+	if (rv)
+		return rv;
+	env->ops->listen(env, manager_recv, NULL, m);
+	*state = m;
+	return 0;
+}
+
+static void manager_stop(void *state)
+{
+	manager_close(state);
 }
 
 const struct env_program_ops manager_program = {

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/api.pb-c.h"
 #include "core/env.h"
 #include "core/store.h"
 
@@ -36,16 +37,33 @@ struct manager_cfg {
 	const char *const
 		*join_addrs; /* managers to ask when joining (no voters given) */
 	size_t join_count;
+	ms_t heartbeat_ms;     /* dispatcher heartbeat period (5 s) */
+	uint64_t task_history; /* finished tasks kept per slot (5) */
 	manager_apply_hook on_apply;
 	void *hook_data;
 };
 
 struct manager;
 
+/* manager_program runs a manager alone on a node (tests); node_program
+ * (core/node.c) runs a manager beside the node's agent. */
 extern const struct env_program_ops manager_program;
+
+/* manager_open starts a manager on env without taking the env's receive
+ * callback (the caller passes frames to manager_handle). Returns 0 and *out,
+ * or CS_ENOMEM / CS_ESTORAGE / CS_EVERSION. */
+int manager_open(struct env *env, const struct manager_cfg *cfg, struct manager **out);
+
+/* manager_close: the process dies; frees everything, no env calls. */
+void manager_close(struct manager *m);
 
 /* manager_defaults fills cfg with DESIGN.md's timings. */
 void manager_defaults(struct manager_cfg *cfg);
+
+/* manager_handle handles one decoded frame for the manager (Raft, writes,
+ * joins, agents' sessions); returns false when it is not the manager's. The
+ * node program calls it; manager_program (a manager alone) too. */
+bool manager_handle(struct manager *m, const char *from, const Cs__Wire *wire);
 
 /* ---------------------------------------------------------------- status */
 
@@ -55,6 +73,8 @@ uint64_t manager_raft_id(const struct manager *m);
 /* manager_leader returns the raft id this manager follows (0: none). */
 uint64_t manager_leader(const struct manager *m);
 uint64_t manager_applied(const struct manager *m);
+/* manager_random returns 64 random bits from the manager's env (new ids). */
+uint64_t manager_random(struct manager *m);
 const struct store *manager_store(const struct manager *m);
 /* manager_voters fills ids with up to max voter ids of the configuration
  * this manager knows; returns how many there are. */

@@ -325,9 +325,12 @@ static int raftio_m_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb ti
 	rio->tick_ms = msecs;
 	rio->tick_cb = tick;
 	rio->recv_cb = recv;
-	/* libraft measures its timeouts with io->time; ticking ten times per
-	 * heartbeat only makes it notice them sooner. */
-	msecs = msecs >= 10 ? msecs / 10 : 1;
+	/* libraft measures its timeouts with io->time; ticking a hundred times
+	 * per heartbeat only makes it notice them sooner. Coarser ticks put
+	 * followers whose randomized timeouts differ by a few milliseconds on
+	 * the same tick: split votes, again and again (seen in the simulator;
+	 * libraft draws a follower's timeout only at start and at elections). */
+	msecs = msecs >= 100 ? msecs / 100 : 1;
 	if (rio->env->ops->timer_start(rio->env, msecs, msecs, raftio_tick, rio,
 				       &rio->tick_timer))
 		return RAFT_NOMEM;

@@ -23,8 +23,19 @@ struct simcluster_mgr {
 	int64_t node; /* -1 until tracked */
 };
 
+/* The config of one node program, with the strings it points to. */
+struct simcluster_node {
+	struct node_cfg cfg;
+	char hostname[LIMIT_ADDR_BYTES_MAX];
+	char (*addrs)[16];
+	const char **managers;
+};
+
 struct simcluster {
 	struct world *w;
+	bool node_programs;
+	struct simcluster_node **nodes;
+	size_t nodes_count, nodes_cap;
 	struct scn_settings settings;
 	struct simcluster_mgr **mgrs; /* by manager number - 1 */
 	size_t mgr_count;
@@ -81,6 +92,12 @@ void simcluster_free(struct simcluster *c)
 		free(c->mgrs[i]);
 	}
 	free(c->mgrs);
+	for (size_t i = 0; i < c->nodes_count; i++) {
+		free(c->nodes[i]->addrs);
+		free(c->nodes[i]->managers);
+		free(c->nodes[i]);
+	}
+	free(c->nodes);
 	free(c->number_of_node);
 	free(c->term_leader);
 	free(c->applied_hash);
@@ -111,6 +128,10 @@ void simcluster_set(struct simcluster *c, const struct scn_settings *s)
 			cfg->tick_ms = c->settings.tick_ms;
 		if (set & SCN_SET_ELECTION_TICKS)
 			cfg->election_ticks = (unsigned)c->settings.election_ticks;
+		if (set & SCN_SET_HEARTBEAT)
+			cfg->heartbeat_ms = c->settings.heartbeat_ms;
+		if (set & SCN_SET_HISTORY)
+			cfg->task_history = c->settings.history;
 		if (set & SCN_SET_SNAPSHOT_EVERY) {
 			cfg->snapshot_every = (unsigned)c->settings.snapshot_every;
 			cfg->snapshot_trailing = cfg->snapshot_every / 4 + 1;
@@ -217,9 +238,69 @@ int simcluster_track(struct simcluster *c, uint32_t node, uint32_t number)
 
 struct manager *simcluster_manager(const struct simcluster *c, uint32_t node)
 {
+	void *state;
 	if (node >= c->node_cap || c->number_of_node[node] == 0)
 		return NULL;
-	return world_node_state(c->w, node);
+	state = world_node_state(c->w, node);
+	if (!state || !c->node_programs)
+		return state;
+	return node_manager(state);
+}
+
+void simcluster_node_programs(struct simcluster *c, bool on)
+{
+	c->node_programs = on;
+}
+
+const struct node_cfg *simcluster_node_cfg(struct simcluster *c, const char *hostname,
+					   uint32_t manager_number, uint32_t voters,
+					   uint32_t managers, uint64_t millicpus,
+					   uint64_t memory_bytes)
+{
+	struct simcluster_node *n;
+
+	if (c->nodes_count == c->nodes_cap) {
+		size_t cap = c->nodes_cap ? c->nodes_cap * 2 : 16;
+		struct simcluster_node **p = realloc(c->nodes, cap * sizeof *p);
+		if (!p)
+			return NULL;
+		c->nodes = p;
+		c->nodes_cap = cap;
+	}
+	n = calloc(1, sizeof *n);
+	if (!n)
+		return NULL;
+	snprintf(n->hostname, sizeof n->hostname, "%s", hostname);
+	n->addrs = calloc(managers ? managers : 1, sizeof *n->addrs);
+	n->managers = calloc(managers ? managers : 1, sizeof *n->managers);
+	if (!n->addrs || !n->managers) {
+		free(n->addrs);
+		free(n->managers);
+		free(n);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < managers; i++) {
+		snprintf(n->addrs[i], sizeof n->addrs[i], "m%" PRIu32, i + 1);
+		n->managers[i] = n->addrs[i];
+	}
+	n->cfg.agent.hostname = n->hostname;
+	n->cfg.agent.role = manager_number ? CS__NODE_ROLE__NODE_ROLE_MANAGER
+					   : CS__NODE_ROLE__NODE_ROLE_WORKER;
+	n->cfg.agent.millicpus = millicpus;
+	n->cfg.agent.memory_bytes = memory_bytes;
+	n->cfg.agent.managers = n->managers;
+	n->cfg.agent.manager_count = managers;
+	if (manager_number) {
+		n->cfg.manager = simcluster_manager_cfg(c, manager_number, voters);
+		if (!n->cfg.manager) {
+			free(n->addrs);
+			free(n->managers);
+			free(n);
+			return NULL;
+		}
+	}
+	c->nodes[c->nodes_count++] = n;
+	return &n->cfg;
 }
 
 /* The node running raft id `id`, or -1. */

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/manager.h"
+#include "core/node.h"
 #include "sim/scenario.h"
 #include "sim/world.h"
 
@@ -32,9 +33,23 @@ void simcluster_set(struct simcluster *c, const struct scn_settings *settings);
 const struct manager_cfg *simcluster_manager_cfg(struct simcluster *c, uint32_t number,
 						 uint32_t voters);
 
+/* simcluster_node_cfg returns the program config of a cluster node (a
+ * node_program: an agent, and a manager when manager_number > 0) named
+ * hostname with the given resources; agents first try the cluster's first
+ * `managers` managers. Lives as long as the cluster; NULL when out of
+ * memory. */
+const struct node_cfg *simcluster_node_cfg(struct simcluster *c, const char *hostname,
+					   uint32_t manager_number, uint32_t voters,
+					   uint32_t managers, uint64_t millicpus,
+					   uint64_t memory_bytes);
+
 /* simcluster_track tells the cluster that node runs manager number
  * `number` (0: not a manager, or not a real one). */
 int simcluster_track(struct simcluster *c, uint32_t node, uint32_t number);
+
+/* simcluster_node_programs says that nodes run node_program (agent and
+ * manager), not manager_program alone. */
+void simcluster_node_programs(struct simcluster *c, bool on);
 
 /* simcluster_leader returns the node index of the leader — a manager in the
  * leader role that a majority of the voting managers can reach and follow

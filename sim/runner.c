@@ -10,7 +10,9 @@
 
 #include "core/errors.h"
 #include "core/manager.h"
+#include "core/node.h"
 #include "sim/cluster.h"
+#include "sim/clusterops.h"
 
 enum { RUNNER_ALWAYS_MAX = 256 };
 
@@ -22,6 +24,7 @@ struct runner {
 	const struct runner_opts *opts;
 	struct world *w;
 	struct simcluster *cluster;
+	struct clops *ops;
 	bool real_managers; /* managers run core/manager (not a test program) */
 	uint32_t initial_managers;
 	const struct scn_cmd *always[RUNNER_ALWAYS_MAX];
@@ -111,12 +114,16 @@ static int runner_add_node(struct runner *r, const struct scn_cmd *cmd,
 	const void *cfg = manager ? r->opts->manager_cfg : r->opts->worker_cfg;
 
 	scn_node_name(ref, name, sizeof name);
-	if (manager && r->real_managers) {
-		prog = &manager_program;
-		/* the cluster's first managers bootstrap together; later ones join */
-		cfg = simcluster_manager_cfg(
-			r->cluster, ref.number,
-			ref.number > r->initial_managers ? 0 : r->initial_managers);
+	if (r->real_managers) {
+		/* every node runs an agent; the cluster's first managers
+		 * bootstrap together, later ones join */
+		prog = &node_program;
+		cfg = simcluster_node_cfg(r->cluster, name, manager ? ref.number : 0,
+					  manager && ref.number <= r->initial_managers
+						  ? r->initial_managers
+						  : 0,
+					  r->initial_managers, r->default_millicpus,
+					  r->default_memory_bytes);
 		if (!cfg)
 			return runner_fail(r, cmd, "out of memory");
 	}
@@ -186,22 +193,26 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 		return holds;
 	}
 	case SCN_COND_RUNNING:
-		return runner_not_built(
-			r, cmd, "`running` needs the simulated container runtime");
 	case SCN_COND_STORE_TASKS:
-		return runner_not_built(r, cmd,
-					"`store tasks` needs the managers' store");
 	case SCN_COND_NODES_READY:
 	case SCN_COND_NODE_STATUS:
-		return runner_not_built(r, cmd, "node status needs the dispatcher");
+	case SCN_COND_CONVERGED: {
+		int64_t leader;
+		if (!r->real_managers)
+			return runner_not_built(
+				r, cmd, "this condition needs the cluster's programs");
+		leader = simcluster_leader(r->cluster);
+		return clops_cond(
+			r->ops,
+			leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader)
+				    : NULL,
+			cond, got, got_size);
+	}
 	case SCN_COND_MANAGERS_SYNC:
 		if (!r->real_managers)
 			return runner_not_built(r, cmd,
 						"`managers in sync` needs the managers");
 		return simcluster_in_sync(r->cluster, got, got_size);
-	case SCN_COND_CONVERGED:
-		return runner_not_built(
-			r, cmd, "`converged` needs the orchestrators and the runtime");
 	}
 	return runner_fail(r, cmd, "unknown condition");
 }
@@ -408,6 +419,43 @@ static int runner_wait_call(struct runner *r, const struct scn_cmd *cmd,
 	return 0;
 }
 
+/* A control API call on the current leader, as swarmctl would make it:
+ * waits for its answer; an error fails the run with the API's words. */
+static int runner_api(struct runner *r, const struct scn_cmd *cmd, uint32_t node)
+{
+	struct runner_call call = {0};
+	char err[256] = "";
+	int64_t leader = simcluster_leader(r->cluster);
+	struct manager *m;
+	int rv;
+
+	if (!r->real_managers)
+		return runner_not_built(
+			r, cmd, "services need the control API and orchestrators");
+	/* like a client retrying: wait for a leader, a minute at most */
+	for (us_t end = world_now_us(r->w) + 60 * 1000 * 1000ull; leader < 0;) {
+		if (!world_step(r->w, end))
+			return runner_fail(r, cmd, "no leader to ask (waited 60s)");
+		if (!runner_check(r))
+			return -1;
+		leader = simcluster_leader(r->cluster);
+	}
+	m = simcluster_manager(r->cluster, (uint32_t)leader);
+	if (node == UINT32_MAX)
+		rv = clops_service(r->ops, m, cmd, err, sizeof err, runner_call_done,
+				   &call);
+	else
+		rv = clops_node(r->ops, m, cmd, node, err, sizeof err, runner_call_done,
+				&call);
+	if (rv)
+		return runner_fail(r, cmd, "%s", err[0] ? err : cs_strerror(rv));
+	if (runner_wait_call(r, cmd, &call, 30 * 1000 * 1000ull))
+		return -1;
+	if (call.status)
+		return runner_fail(r, cmd, "%s", cs_strerror(call.status));
+	return 0;
+}
+
 /* node demote mN: the leader removes mN from the Raft group; its machine
  * then comes back as a worker (what it runs from its next start), as
  * SwarmKit's demoted manager carries on as a worker. */
@@ -454,7 +502,11 @@ static int runner_demote(struct runner *r, const struct scn_cmd *cmd)
 		return runner_fail(r, cmd, "%s", cs_strerror(call.status));
 	if (world_node_is_up(r->w, node))
 		world_node_kill(r->w, node, false, false);
-	world_node_set_program(r->w, node, r->opts->worker_prog, r->opts->worker_cfg);
+	world_node_set_program(
+		r->w, node, &node_program,
+		simcluster_node_cfg(r->cluster, world_node_name(r->w, node), 0, 0,
+				    r->initial_managers, r->default_millicpus,
+				    r->default_memory_bytes));
 	simcluster_track(r->cluster, node, 0);
 	world_node_start(r->w, node);
 	return 0;
@@ -480,15 +532,21 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 			       : 0;
 	case SCN_SERVICE_CREATE:
 	case SCN_SERVICE_UPDATE:
-	case SCN_SERVICE_RM:
-		return runner_not_built(
-			r, cmd, "services need the control API and orchestrators");
+	case SCN_SERVICE_RM: return runner_api(r, cmd, UINT32_MAX);
 	case SCN_NODE_ADD: return runner_add_node(r, cmd, cmd->u.node.added);
-	case SCN_NODE_RM:
 	case SCN_NODE_DRAIN:
 	case SCN_NODE_PAUSE:
 	case SCN_NODE_ACTIVATE:
-	case SCN_NODE_LABEL:
+	case SCN_NODE_LABEL: {
+		uint32_t node;
+		if (!r->real_managers)
+			return runner_not_built(r, cmd,
+						"node management needs the control API");
+		if (runner_node(r, cmd, cmd->u.node.node, &node))
+			return -1;
+		return runner_api(r, cmd, node);
+	}
+	case SCN_NODE_RM:
 	case SCN_NODE_PROMOTE:
 		return runner_not_built(r, cmd, "node management needs the control API");
 	case SCN_NODE_DEMOTE:
@@ -501,9 +559,7 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_ISOLATE: return runner_partition(r, cmd);
 	case SCN_LINK: return runner_link(r, cmd);
 	case SCN_HEAL: world_net_heal(r->w); return 0;
-	case SCN_IMAGE:
-		return runner_not_built(r, cmd,
-					"`image` needs the simulated container runtime");
+	case SCN_IMAGE: clops_image(r->ops, &cmd->u.image); return 0;
 	case SCN_EXPECT: return runner_expect(r, cmd);
 	case SCN_ALWAYS: {
 		int rv;
@@ -538,6 +594,13 @@ int runner_run(const struct scn_script *script, uint64_t seed,
 		return CS_ENOMEM;
 	}
 	r.real_managers = opts->manager_prog == NULL;
+	simcluster_node_programs(r.cluster, r.real_managers);
+	r.ops = clops_new(r.w, r.cluster);
+	if (!r.ops) {
+		world_free(r.w);
+		simcluster_free(r.cluster);
+		return CS_ENOMEM;
+	}
 	world_record(r.w, opts->record);
 	if (opts->trace)
 		world_set_trace(r.w, opts->trace, opts->trace_ctx);
@@ -561,6 +624,7 @@ int runner_run(const struct scn_script *script, uint64_t seed,
 		}
 	}
 	world_free(r.w);
+	clops_free(r.ops);
 	simcluster_free(r.cluster);
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include "core/hash.h"
 #include "core/limits.h"
 #include "sim/simdisk.h"
+#include "sim/simexec.h"
 
 #define ASSERT_NODE(w, i) assert((i) < (w)->node_count)
 
@@ -117,6 +118,7 @@ struct world {
 
 	struct rng rng_faults, rng_workload, rng_disk;
 	struct simvfs *vfs;
+	struct simexec *exec; /* the containers of every machine */
 
 	world_trace_fn trace_fn;
 	void *trace_ctx;
@@ -396,6 +398,12 @@ struct world *world_new(uint64_t seed)
 		free(w);
 		return NULL;
 	}
+	w->exec = simexec_new(w);
+	if (!w->exec) {
+		simvfs_destroy(w->vfs);
+		free(w);
+		return NULL;
+	}
 	return w;
 }
 
@@ -420,6 +428,8 @@ void world_free(struct world *w)
 	}
 	for (size_t i = 0; i < w->part_count; i++)
 		free(w->parts[i].group_of);
+	/* after the queue: the data of calls still queued are its records */
+	simexec_free(w->exec);
 	simvfs_destroy(w->vfs);
 	free(w->parts);
 	free(w->rules);
@@ -455,6 +465,10 @@ size_t world_pending(const struct world *w)
 struct simvfs *world_vfs(struct world *w)
 {
 	return w->vfs;
+}
+struct simexec *world_exec(struct world *w)
+{
+	return w->exec;
 }
 
 void world_set_trace(struct world *w, world_trace_fn fn, void *ctx)
@@ -634,6 +648,10 @@ int world_node_kill(struct world *w, uint32_t node, bool machine, bool lose_unsy
 	if (n->prog && n->prog_state)
 		n->prog->stop(n->prog_state);
 	n->prog_state = NULL;
+	/* Its controllers and pending executor requests go with it (their
+	 * calls are stale once inc moves); on a machine crash its containers
+	 * die too. */
+	simexec_node_died(w->exec, node, machine);
 	simvfs_crash_begin(w->vfs, n->name);
 	for (size_t i = 0; i < n->storage_count; i++)
 		sqlite3_close_v2(n->storage[i].db);
@@ -1069,26 +1087,32 @@ static void world_env_log(struct env *env, enum env_log_level level, const char 
 		n->world->log_fn(n->world->log_ctx, n->world, n->index, level, msg);
 }
 
+/* The executor: the world's simulated runtime (sim/simexec). */
 static int world_env_ctl_open(struct env *env, const struct env_container_spec *spec,
 			      struct env_ctl **ctl)
 {
-	return CS_ENOTSUP; /* the simulated runtime arrives with the workers */
+	struct sim_node *n = env->impl;
+	assert(n->up);
+	return simexec_ctl_open(n->world->exec, n->index, spec, ctl);
 }
 
 static int world_env_ctl_do(struct env_ctl *ctl, enum env_ctl_op op,
 			    struct env_ctl_req *req, env_ctl_cb cb)
 {
-	return CS_ENOTSUP;
+	return simexec_ctl_do(ctl, op, req, cb);
 }
 
 static void world_env_ctl_close(struct env_ctl *ctl, env_ctl_close_cb cb, void *data)
 {
+	simexec_ctl_close(ctl, cb, data);
 }
 
 static int world_env_ctl_list(struct env *env, struct env_ctl_list_req *req,
 			      env_ctl_list_cb cb)
 {
-	return CS_ENOTSUP;
+	struct sim_node *n = env->impl;
+	assert(n->up);
+	return simexec_ctl_list(n->world->exec, n->index, req, cb);
 }
 
 static const struct env_ops world_env_ops = {

@@ -21,6 +21,7 @@ typedef uint64_t us_t; /* virtual microseconds since the world began */
 
 struct world;
 struct sim_node;
+struct simexec;
 
 /* Event kinds, as they appear in traces. Appended, never renumbered. */
 enum sim_ev_kind {
@@ -135,9 +136,12 @@ int world_node_start(struct world *w, uint32_t node);
 /* world_node_kill kills the node's process: its program stops, its timers,
  * connections, in-flight messages and storage handles vanish (connected
  * peers get a down notice after the link's latency); its disk stays.
- * machine=true is a machine crash (later: its containers die too); with
- * lose_unsynced the disk loses what was written but not synced. Returns 0 or
- * CS_ENOENT when the node is already down. */
+ * Its executor controllers and pending requests go too (no callbacks).
+ * machine=true is a machine crash: its containers die too (see simexec);
+ * otherwise they keep running. With lose_unsynced the disk loses what was
+ * written but not synced. Returns 0 or CS_ENOENT when the node is already
+ * down (then nothing happens: a machine crash of a node whose process is
+ * already dead is simexec_node_died(world_exec(w), node, true)). */
 int world_node_kill(struct world *w, uint32_t node, bool machine, bool lose_unsynced);
 
 /* ---------------------------------------------------------------- network */
@@ -206,5 +210,9 @@ struct rng *world_rng(struct world *w, enum rng_purpose purpose);
 
 /* world_vfs returns the world's simulated disks. */
 struct simvfs *world_vfs(struct world *w);
+
+/* world_exec returns the world's simulated container runtime (owned by the
+ * world): image settings, ground truth counts, invariant 3. */
+struct simexec *world_exec(struct world *w);
 
 #endif

@@ -100,22 +100,22 @@ static void write_done(void *data, int status)
 	r->status = status;
 }
 
-/* Writes one task with id through manager `node`; runs until the write
+/* Writes one object with id through manager `node` (a Node record in
+ * state UNKNOWN: no leader component touches it); runs until the write
  * answers; returns its status. */
 static int write_task(struct fixture *f, uint32_t node, uint64_t id)
 {
 	struct store_batch b;
-	Cs__Task t = CS__TASK__INIT;
+	Cs__Node n = CS__NODE__INIT;
 	struct write_result r = {0};
 	uint8_t *buf;
 	size_t len;
 	us_t end = world_now_us(f->w) + 60 * SEC;
 
-	t.id = id;
-	t.service_id = 1;
-	t.slot = id;
+	n.id = id;
+	n.hostname = "test";
 	store_batch_init(&b);
-	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t),
+	assert_int_equal(store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &n),
 			 0);
 	assert_int_equal(store_batch_encode(&b, 0, 0, &buf, &len), 0);
 	store_batch_free(&b);
@@ -168,7 +168,7 @@ static void dump(struct fixture *f)
 				(unsigned long long)manager_term(mgr(f, i)),
 				(unsigned long long)manager_leader(mgr(f, i)),
 				manager_is_leader(mgr(f, i)),
-				store_task_count(manager_store(mgr(f, i))));
+				store_node_count(manager_store(mgr(f, i))));
 		else
 			print_message("m%u: down\n", i + 1);
 }
@@ -235,12 +235,12 @@ static void test_manager_writes_through_leader_and_follower(void **state)
 	assert_int_equal(write_task(&f, l, 100), 0);
 	assert_int_equal(write_task(&f, follower, 101), 0);
 	/* a follower's caller reads its own write at once */
-	assert_non_null(store_task_get(manager_store(mgr(&f, follower)), 101));
+	assert_non_null(store_node_get(manager_store(mgr(&f, follower)), 101));
 	/* the FSM's verdict travels back: a duplicate create is refused */
 	assert_int_equal(write_task(&f, follower, 100), CS_EEXIST);
 	assert_true(run_until(&f, 10 * SEC, all_applied));
 	for (uint32_t i = 0; i < 3; i++)
-		assert_int_equal(store_task_count(manager_store(mgr(&f, i))), 2);
+		assert_int_equal(store_node_count(manager_store(mgr(&f, i))), 2);
 	assert_stores_equal(&f);
 	teardown(&f);
 }
@@ -274,8 +274,8 @@ static void test_manager_quorum_loss_fails_writes_then_recovers(void **state)
 	 * (it was in the leader's log) but nothing is half-applied */
 	for (uint32_t i = 0; i < 3; i++) {
 		const struct store *s = manager_store(mgr(&f, i));
-		assert_non_null(store_task_get(s, 1));
-		assert_non_null(store_task_get(s, 3));
+		assert_non_null(store_node_get(s, 1));
+		assert_non_null(store_node_get(s, 3));
 	}
 	assert_stores_equal(&f);
 	teardown(&f);
@@ -305,7 +305,7 @@ static void test_manager_full_restart_restores_store_from_disk(void **state)
 	assert_int_equal(write_task(&f, leader(&f), 21), 0);
 	assert_true(run_until(&f, 10 * SEC, all_applied));
 	for (uint32_t i = 0; i < 3; i++)
-		assert_int_equal(store_task_count(manager_store(mgr(&f, i))), 21);
+		assert_int_equal(store_node_count(manager_store(mgr(&f, i))), 21);
 	assert_int_equal(store_snapshot(manager_store(mgr(&f, 0)), &after, &after_len),
 			 0);
 	assert_true(after_len > before_len);
@@ -334,11 +334,11 @@ static void test_manager_partitioned_leader_steps_down_and_stores_agree(void **s
 	/* the old leader cannot commit alone */
 	run_until(&f, 20 * SEC, NULL);
 	assert_false(manager_is_leader(mgr(&f, old)) &&
-		     store_task_get(manager_store(mgr(&f, old)), 2) != NULL);
+		     store_node_get(manager_store(mgr(&f, old)), 2) != NULL);
 	world_net_heal(f.w);
 	assert_true(run_until(&f, 30 * SEC, all_applied));
 	assert_stores_equal(&f);
-	assert_non_null(store_task_get(manager_store(mgr(&f, old)), 3));
+	assert_non_null(store_node_get(manager_store(mgr(&f, old)), 3));
 	teardown(&f);
 }
 
@@ -359,7 +359,7 @@ static void test_manager_lagging_manager_catches_up_by_snapshot(void **state)
 	if (!run_until(&f, 60 * SEC, all_applied))
 		dump(&f);
 	assert_true(all_applied(&f));
-	assert_int_equal(store_task_count(manager_store(mgr(&f, lag))), 100);
+	assert_int_equal(store_node_count(manager_store(mgr(&f, lag))), 100);
 	assert_stores_equal(&f);
 	teardown(&f);
 }

@@ -115,7 +115,7 @@ static void test_runner_names_the_part_not_built(void **state)
 {
 	struct runner_result r = run_text(
 		"cluster managers=1\nrun 1s\nservice create web replicas=3\nrun 1s\n", 1,
-		false, false);
+		true, false);
 	assert_false(r.passed);
 	assert_int_equal(r.fail_line, 3);
 	assert_string_equal(r.message,

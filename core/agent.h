@@ -1,0 +1,52 @@
+/* agent: the worker side of every node (SwarmKit's agent, worker and task
+ * managers in one module). It keeps a list of managers and a session with
+ * the leader's dispatcher (following redirects, reconnecting with backoff
+ * and jitter), heartbeats, applies its assignments, and drives one
+ * controller per task through the executor: ACCEPTED, PREPARING, READY,
+ * STARTING, RUNNING, then COMPLETE / FAILED / SHUTDOWN / REJECTED, each
+ * change reported until acknowledged. Assignments and each task's last
+ * state live in the node's sqlite storage "agent"; a restarted agent adopts
+ * the containers the executor still runs and never starts a task twice
+ * (STARTING is on disk before the start is asked). Tasks keep running while
+ * no manager is reachable.
+ *
+ * Owned by the node program; single-threaded; timers and messages only. */
+#ifndef CS_AGENT_H
+#define CS_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/api.pb-c.h"
+#include "core/env.h"
+
+struct agent_cfg {
+	const char *hostname;
+	Cs__NodeRole role;
+	uint64_t millicpus;
+	uint64_t memory_bytes;
+	const char *const *managers; /* addresses to try first */
+	size_t manager_count;
+};
+
+struct agent;
+
+/* agent_start starts an agent on env (borrows cfg for its life). Returns 0
+ * and *out, or CS_ENOMEM / CS_ESTORAGE / CS_ECORRUPT (a state file it
+ * cannot read: nothing is changed). */
+int agent_start(struct env *env, const struct agent_cfg *cfg, struct agent **out);
+
+/* agent_stop: the process dies; frees everything, no env calls. */
+void agent_stop(struct agent *a);
+
+/* agent_handle handles a frame meant for the agent (session and heartbeat
+ * answers, assignments, status acks); false when it is not one. */
+bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire);
+
+/* Status, for tests and checks. */
+uint64_t agent_node_id(const struct agent *a);
+bool agent_connected(const struct agent *a);
+size_t agent_task_count(const struct agent *a);
+
+#endif

@@ -1,0 +1,239 @@
+/* control: validation and writes of the control API. See control.h. */
+#include "core/control.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/limits.h"
+#include "core/scheduler.h"
+#include "core/store.h"
+
+__attribute__((format(printf, 3, 4))) static int control_fail(char *err, size_t err_size,
+							      const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (err && err_size)
+		vsnprintf(err, err_size, fmt, ap);
+	va_end(ap);
+	return CS_EINVAL;
+}
+
+static bool control_name_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > LIMIT_NAME_BYTES_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || !strchr("_.-", c)))
+			return false;
+	}
+	return true;
+}
+
+int control_validate_spec(const Cs__ServiceSpec *spec, char *err, size_t err_size)
+{
+	const Cs__TaskSpec *t = spec->task;
+
+	if (!control_name_ok(spec->name))
+		return control_fail(
+			err, err_size,
+			"name: '%s' is not a valid name (1 to %u letters, digits, '_', "
+			"'.' or '-', starting with a letter or digit)",
+			spec->name ? spec->name : "", LIMIT_NAME_BYTES_MAX);
+	if (spec->global && spec->replicas)
+		return control_fail(err, err_size,
+				    "replicas: a global service has no replica count");
+	if (spec->replicas > LIMIT_SCN_REPLICAS_MAX)
+		return control_fail(
+			err, err_size, "replicas: %llu is over the limit of %u",
+			(unsigned long long)spec->replicas, LIMIT_SCN_REPLICAS_MAX);
+	if (t && t->placement) {
+		for (size_t i = 0; i < t->placement->n_constraints; i++)
+			if (!sched_constraint_is_valid(t->placement->constraints[i]))
+				return control_fail(
+					err, err_size,
+					"constraint: '%s' is not a constraint (expected node.id, "
+					"node.hostname, node.role or node.labels.KEY, then == or "
+					"!=, then a value; node.role is manager or worker)",
+					t->placement->constraints[i]);
+	}
+	if (t && t->restart &&
+	    t->restart->condition > CS__RESTART_POLICY__CONDITION__CONDITION_NONE)
+		return control_fail(
+			err, err_size,
+			"restart-condition: unknown (expected any, on-failure or none)");
+	if (spec->update && spec->update->max_failure_ratio_ppm > 1000000)
+		return control_fail(err, err_size,
+				    "update-max-failure-ratio: over 1 (expected 0 to 1)");
+	return 0;
+}
+
+/* Writes one batch; takes b. */
+static int control_write(struct manager *m, struct store_batch *b, manager_write_cb cb,
+			 void *data)
+{
+	uint8_t *buf;
+	size_t len;
+	int rv = store_batch_encode(b, 0, 0, &buf, &len);
+	store_batch_free(b);
+	if (rv)
+		return rv;
+	rv = manager_write(m, buf, len, cb, data);
+	free(buf);
+	return rv;
+}
+
+int control_service_create(struct manager *m, const Cs__ServiceSpec *spec, uint64_t *id,
+			   char *err, size_t err_size, manager_write_cb cb, void *data)
+{
+	const struct store *st = manager_store(m);
+	Cs__Service svc = CS__SERVICE__INIT;
+	struct store_batch b;
+	int rv;
+
+	if (!manager_is_leader(m))
+		return CS_ENOTLEADER;
+	if ((rv = control_validate_spec(spec, err, err_size)))
+		return rv;
+	if (store_service_by_name(st, spec->name)) {
+		snprintf(err, err_size, "name: a service named '%s' exists", spec->name);
+		return CS_EEXIST;
+	}
+	svc.id = manager_random(m) | 1;
+	svc.spec = (Cs__ServiceSpec *)spec;
+	svc.spec_version = 1;
+	store_batch_init(&b);
+	if ((rv = store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc))) {
+		store_batch_free(&b);
+		return rv;
+	}
+	*id = svc.id;
+	return control_write(m, &b, cb, data);
+}
+
+int control_service_update(struct manager *m, const char *name,
+			   const Cs__ServiceSpec *spec, uint64_t expect_version,
+			   char *err, size_t err_size, manager_write_cb cb, void *data)
+{
+	const Cs__Service *cur;
+	Cs__Service svc;
+	struct store_batch b;
+	int rv;
+
+	if (!manager_is_leader(m))
+		return CS_ENOTLEADER;
+	cur = store_service_by_name(manager_store(m), name);
+	if (!cur) {
+		snprintf(err, err_size, "no service named '%s'", name);
+		return CS_ENOENT;
+	}
+	if (expect_version && cur->version != expect_version) {
+		snprintf(err, err_size, "service '%s' is at version %llu, not %llu", name,
+			 (unsigned long long)cur->version,
+			 (unsigned long long)expect_version);
+		return CS_EVERSION;
+	}
+	if ((rv = control_validate_spec(spec, err, err_size)))
+		return rv;
+	if (strcmp(spec->name, name) != 0)
+		return control_fail(err, err_size, "name: a service cannot be renamed");
+	if (spec->global != cur->spec->global)
+		return control_fail(
+			err, err_size,
+			"mode: a service cannot change between replicated and global");
+	svc = *cur;
+	svc.previous_spec = cur->spec;
+	svc.spec = (Cs__ServiceSpec *)spec;
+	svc.spec_version = cur->spec_version + 1;
+	store_batch_init(&b);
+	if ((rv = store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &svc))) {
+		store_batch_free(&b);
+		return rv;
+	}
+	return control_write(m, &b, cb, data);
+}
+
+int control_service_remove(struct manager *m, const char *name, char *err,
+			   size_t err_size, manager_write_cb cb, void *data)
+{
+	const Cs__Service *cur;
+	struct store_batch b;
+	int rv;
+
+	if (!manager_is_leader(m))
+		return CS_ENOTLEADER;
+	cur = store_service_by_name(manager_store(m), name);
+	if (!cur) {
+		snprintf(err, err_size, "no service named '%s'", name);
+		return CS_ENOENT;
+	}
+	store_batch_init(&b);
+	if ((rv = store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_DELETE, cur))) {
+		store_batch_free(&b);
+		return rv;
+	}
+	return control_write(m, &b, cb, data);
+}
+
+int control_node_update(struct manager *m, uint64_t node_id, bool set_availability,
+			Cs__NodeAvailability availability, const char *label_key,
+			const char *label_value, char *err, size_t err_size,
+			manager_write_cb cb, void *data)
+{
+	const Cs__Node *cur;
+	Cs__Node n;
+	Cs__Label *labels = NULL, **ptrs = NULL;
+	struct store_batch b;
+	size_t count = 0;
+	int rv;
+
+	if (!manager_is_leader(m))
+		return CS_ENOTLEADER;
+	cur = store_node_get(manager_store(m), node_id);
+	if (!cur) {
+		snprintf(err, err_size, "no node %016llx", (unsigned long long)node_id);
+		return CS_ENOENT;
+	}
+	n = *cur;
+	if (set_availability)
+		n.availability = availability;
+	if (label_key) {
+		if (!*label_key || strlen(label_key) > LIMIT_NAME_BYTES_MAX)
+			return control_fail(err, err_size, "label: bad key '%s'",
+					    label_key);
+		labels = calloc(cur->n_labels + 1, sizeof *labels);
+		ptrs = calloc(cur->n_labels + 1, sizeof *ptrs);
+		if (!labels || !ptrs) {
+			free(labels);
+			free(ptrs);
+			return CS_ENOMEM;
+		}
+		for (size_t i = 0; i < cur->n_labels; i++)
+			if (strcmp(cur->labels[i]->key, label_key) != 0)
+				ptrs[count++] = cur->labels[i];
+		if (label_value) {
+			cs__label__init(&labels[0]);
+			labels[0].key = (char *)label_key;
+			labels[0].value = (char *)label_value;
+			ptrs[count++] = &labels[0];
+		}
+		n.n_labels = count;
+		n.labels = ptrs;
+	}
+	store_batch_init(&b);
+	rv = store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &n);
+	free(labels);
+	free(ptrs);
+	if (rv) {
+		store_batch_free(&b);
+		return rv;
+	}
+	return control_write(m, &b, cb, data);
+}

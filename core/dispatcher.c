@@ -1,0 +1,728 @@
+/* dispatcher: sessions, heartbeats, assignments, status. See dispatcher.h.
+ * Sections: sessions, writes, assignments, status, node expiry, frames. */
+#include "core/dispatcher.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/limits.h"
+#include "core/manager.h"
+#include "core/store.h"
+
+enum {
+	DISP_GRACE_PERIODS = 3,	    /* missed periods before a node is down */
+	DISP_FLUSH_MS = 20,	    /* assignment changes wait at most this */
+	DISP_STATUS_FLUSH_MS = 100, /* status reports batch for this long */
+};
+
+struct disp_session {
+	uint64_t node_id;
+	uint64_t session_id; /* 0: grace only (ready in the store, no session yet) */
+	char addr[LIMIT_ADDR_BYTES_MAX];
+	ms_t last_seen_ms;
+	uint64_t seq;	   /* last Assignments number sent */
+	uint64_t *changed; /* task ids changed since the last send */
+	size_t changed_count, changed_cap;
+};
+
+struct disp_report {
+	uint64_t task_id;
+	uint64_t node_id;
+	uint64_t session_id;
+	Cs__TaskState state;
+	int32_t exit_code;
+	uint64_t timestamp_ms;
+	char message[128];
+};
+
+struct dispatcher {
+	struct env *env;
+	struct manager *m;
+	ms_t heartbeat_ms;
+	struct disp_session *sessions; /* sorted by node id */
+	size_t session_count, session_cap;
+	struct disp_report *reports; /* status reports waiting for a write */
+	size_t report_count, report_cap;
+	env_timer_id expiry_timer, flush_timer, status_timer;
+	unsigned writes_in_flight;
+	bool stopped;
+	bool dying;
+};
+
+/* One write's context: who to acknowledge once it commits. */
+struct disp_write {
+	struct dispatcher *d;
+	struct disp_report *acks; /* status reports in this write */
+	size_t ack_count;
+	uint64_t node_id; /* registration: the node created */
+	char reply_to[LIMIT_ADDR_BYTES_MAX];
+	uint64_t session_id;
+};
+
+static int disp_grow(void **buf, size_t *cap, size_t need, size_t elem)
+{
+	size_t n = *cap ? *cap : 16;
+	void *p;
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	p = realloc(*buf, n * elem);
+	if (!p)
+		return CS_ENOMEM;
+	*buf = p;
+	*cap = n;
+	return 0;
+}
+
+bool dispatcher_is_assigned(const Cs__Task *t)
+{
+	return t->node_id != 0 && t->status &&
+	       t->status->state >= CS__TASK_STATE__TASK_STATE_ASSIGNED &&
+	       t->desired_state < CS__TASK_STATE__TASK_STATE_REMOVE;
+}
+
+/* ---------------------------------------------------------------- sessions */
+
+/* The index where node_id is or would go. */
+static size_t disp_find(const struct dispatcher *d, uint64_t node_id)
+{
+	size_t lo = 0, hi = d->session_count;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (d->sessions[mid].node_id < node_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct disp_session *disp_session(struct dispatcher *d, uint64_t node_id)
+{
+	size_t i = disp_find(d, node_id);
+	return i < d->session_count && d->sessions[i].node_id == node_id ? &d->sessions[i]
+									 : NULL;
+}
+
+/* Returns the session of node_id, created empty if needed, or NULL. */
+static struct disp_session *disp_session_add(struct dispatcher *d, uint64_t node_id)
+{
+	size_t i = disp_find(d, node_id);
+	if (i < d->session_count && d->sessions[i].node_id == node_id)
+		return &d->sessions[i];
+	if (d->session_count >= LIMIT_NODES_MAX ||
+	    disp_grow((void **)&d->sessions, &d->session_cap, d->session_count + 1,
+		      sizeof *d->sessions))
+		return NULL;
+	memmove(&d->sessions[i + 1], &d->sessions[i],
+		(d->session_count - i) * sizeof *d->sessions);
+	d->session_count++;
+	memset(&d->sessions[i], 0, sizeof d->sessions[i]);
+	d->sessions[i].node_id = node_id;
+	return &d->sessions[i];
+}
+
+static void disp_session_remove(struct dispatcher *d, struct disp_session *s)
+{
+	size_t i = (size_t)(s - d->sessions);
+	free(s->changed);
+	memmove(&d->sessions[i], &d->sessions[i + 1],
+		(d->session_count - i - 1) * sizeof *d->sessions);
+	d->session_count--;
+}
+
+size_t dispatcher_sessions(const struct dispatcher *d)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < d->session_count; i++)
+		n += d->sessions[i].session_id != 0;
+	return n;
+}
+
+/* ---------------------------------------------------------------- frames */
+
+static void disp_send(struct dispatcher *d, const char *to, const Cs__Wire *wire)
+{
+	size_t len = cs__wire__get_packed_size(wire);
+	uint8_t *buf;
+	if (d->dying || len > LIMIT_FRAME_BYTES_MAX)
+		return;
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return;
+	cs__wire__pack(wire, buf);
+	d->env->ops->send(d->env, to, buf, len);
+	free(buf);
+}
+
+/* ---------------------------------------------------------------- writes */
+
+static void disp_maybe_free(struct dispatcher *d);
+
+static void disp_write_done(void *data, int status);
+
+/* Proposes batch b (freed here) with context w (taken). */
+static void disp_write(struct dispatcher *d, struct store_batch *b, struct disp_write *w)
+{
+	uint8_t *buf;
+	size_t len;
+	int rv = store_batch_encode(b, 0, 0, &buf, &len);
+
+	store_batch_free(b);
+	if (rv == 0) {
+		rv = manager_write(d->m, buf, len, disp_write_done, w);
+		free(buf);
+	}
+	if (rv) {
+		free(w->acks);
+		free(w);
+		return;
+	}
+	d->writes_in_flight++;
+}
+
+static void disp_send_full(struct dispatcher *d, struct disp_session *s);
+
+static void disp_write_done(void *data, int status)
+{
+	struct disp_write *w = data;
+	struct dispatcher *d = w->d;
+
+	assert(d->writes_in_flight > 0);
+	d->writes_in_flight--;
+	if (!d->stopped) {
+		if (w->ack_count && status == 0) {
+			/* acknowledge, per agent, the reports this write carried */
+			for (size_t i = 0; i < w->ack_count; i++) {
+				struct disp_session *s =
+					disp_session(d, w->acks[i].node_id);
+				Cs__Wire wire = CS__WIRE__INIT;
+				Cs__StatusAck ack = CS__STATUS_ACK__INIT;
+				uint32_t state = (uint32_t)w->acks[i].state;
+				if (!s || !s->session_id)
+					continue;
+				ack.session_id = s->session_id;
+				ack.n_task_ids = 1;
+				ack.task_ids = &w->acks[i].task_id;
+				ack.n_states = 1;
+				ack.states = &state;
+				wire.status_ack = &ack;
+				disp_send(d, s->addr, &wire);
+			}
+		}
+		if (w->reply_to[0]) {
+			/* a registration: answer the agent now that its node exists */
+			Cs__Wire wire = CS__WIRE__INIT;
+			Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
+			struct disp_session *s = disp_session(d, w->node_id);
+			r.status = status;
+			r.node_id = w->node_id;
+			r.session_id = s ? s->session_id : 0;
+			r.heartbeat_ms = d->heartbeat_ms;
+			wire.session_response = &r;
+			disp_send(d, w->reply_to, &wire);
+			if (status == 0 && s && s->session_id == w->session_id)
+				disp_send_full(d, s);
+		}
+	}
+	free(w->acks);
+	free(w);
+	disp_maybe_free(d);
+}
+
+/* Writes node's state (and description when given) if it differs. */
+static void disp_set_node_state(struct dispatcher *d, const Cs__Node *cur,
+				Cs__NodeState state, const char *message)
+{
+	struct store_batch b;
+	struct disp_write *w;
+	Cs__Node n;
+
+	if (cur->state == state)
+		return;
+	w = calloc(1, sizeof *w);
+	if (!w)
+		return;
+	w->d = d;
+	n = *cur;
+	n.state = state;
+	n.state_message = (char *)message;
+	store_batch_init(&b);
+	if (store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &n)) {
+		store_batch_free(&b);
+		free(w);
+		return;
+	}
+	disp_write(d, &b, w);
+}
+
+/* ---------------------------------------------------------------- assignments */
+
+static int disp_mark(struct disp_session *s, uint64_t task_id)
+{
+	if (disp_grow((void **)&s->changed, &s->changed_cap, s->changed_count + 1,
+		      sizeof *s->changed))
+		return CS_ENOMEM;
+	s->changed[s->changed_count++] = task_id;
+	return 0;
+}
+
+static void disp_flush(struct env *env, env_timer_id id, void *data);
+
+static void disp_arm_flush(struct dispatcher *d)
+{
+	if (!d->flush_timer && !d->dying)
+		d->env->ops->timer_start(d->env, DISP_FLUSH_MS, 0, disp_flush, d,
+					 &d->flush_timer);
+}
+
+void dispatcher_on_event(struct dispatcher *d, const struct store_event *ev)
+{
+	const Cs__Task *o = (const Cs__Task *)ev->old_obj,
+		       *n = (const Cs__Task *)ev->new_obj;
+	struct disp_session *s;
+
+	if (d->stopped || ev->table != STORE_TASK)
+		return;
+	if (n && n->node_id && (s = disp_session(d, n->node_id)) && s->session_id &&
+	    (dispatcher_is_assigned(n) || (o && dispatcher_is_assigned(o)))) {
+		disp_mark(s, n->id);
+		disp_arm_flush(d);
+	}
+	if (o && o->node_id && (!n || n->node_id != o->node_id) &&
+	    (s = disp_session(d, o->node_id)) && s->session_id &&
+	    dispatcher_is_assigned(o)) {
+		disp_mark(s, o->id);
+		disp_arm_flush(d);
+	}
+}
+
+static int disp_u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* What an agent needs of a task: the task with its service's spec and name
+ * (tasks in the store carry neither, to stay small). Shallow: points into
+ * the store, valid until the next apply. */
+static Cs__Task *disp_wire_task(const struct store *st, const Cs__Task *t, Cs__Task *out)
+{
+	const Cs__Service *svc = store_service_get(st, t->service_id);
+	*out = *t;
+	if (svc && svc->spec) {
+		out->spec = svc->spec->task;
+		out->service_name = svc->spec->name;
+	}
+	return out;
+}
+
+/* Sends s its changes since the last Assignments, in task id order. */
+static void disp_send_changes(struct dispatcher *d, struct disp_session *s)
+{
+	const struct store *st = manager_store(d->m);
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__Assignments a = CS__ASSIGNMENTS__INIT;
+	Cs__Task **tasks;
+	Cs__Task *copies;
+	uint64_t *removed;
+	size_t n = 0;
+
+	if (!s->changed_count)
+		return;
+	qsort(s->changed, s->changed_count, sizeof *s->changed, disp_u64_cmp);
+	tasks = calloc(s->changed_count, sizeof *tasks);
+	copies = calloc(s->changed_count, sizeof *copies);
+	removed = calloc(s->changed_count, sizeof *removed);
+	if (!tasks || !removed || !copies)
+		goto out;
+	for (size_t i = 0; i < s->changed_count; i++) {
+		const Cs__Task *t;
+		if (i && s->changed[i] == s->changed[i - 1])
+			continue;
+		t = store_task_get(st, s->changed[i]);
+		if (t && t->node_id == s->node_id && dispatcher_is_assigned(t)) {
+			tasks[a.n_tasks] = disp_wire_task(st, t, &copies[a.n_tasks]);
+			a.n_tasks++;
+		} else
+			removed[a.n_removed++] = s->changed[i];
+		n++;
+	}
+	a.session_id = s->session_id;
+	a.seq = ++s->seq;
+	a.tasks = tasks;
+	a.removed = removed;
+	wire.assignments = &a;
+	disp_send(d, s->addr, &wire);
+out:
+	free(tasks);
+	free(copies);
+	free(removed);
+	s->changed_count = 0;
+}
+
+/* Sends s every task assigned to its node, as a full set. */
+static void disp_send_full(struct dispatcher *d, struct disp_session *s)
+{
+	const struct store *st = manager_store(d->m);
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__Assignments a = CS__ASSIGNMENTS__INIT;
+	Cs__Task **tasks = NULL, *copies = NULL;
+	size_t cap = 0, copies_cap = 0;
+
+	for (const Cs__Task *t = store_task_next_by_node(st, s->node_id, NULL); t;
+	     t = store_task_next_by_node(st, s->node_id, t)) {
+		if (!dispatcher_is_assigned(t))
+			continue;
+		if (disp_grow((void **)&tasks, &cap, a.n_tasks + 1, sizeof *tasks) ||
+		    disp_grow((void **)&copies, &copies_cap, a.n_tasks + 1,
+			      sizeof *copies)) {
+			free(tasks);
+			free(copies);
+			return;
+		}
+		a.n_tasks++;
+	}
+	/* pointers into copies only once it stops moving */
+	{
+		size_t i = 0;
+		for (const Cs__Task *t = store_task_next_by_node(st, s->node_id, NULL);
+		     t && i < a.n_tasks; t = store_task_next_by_node(st, s->node_id, t)) {
+			if (!dispatcher_is_assigned(t))
+				continue;
+			tasks[i] = disp_wire_task(st, t, &copies[i]);
+			i++;
+		}
+	}
+	a.session_id = s->session_id;
+	a.full = true;
+	a.seq = ++s->seq;
+	a.tasks = tasks;
+	wire.assignments = &a;
+	s->changed_count = 0;
+	disp_send(d, s->addr, &wire);
+	free(tasks);
+	free(copies);
+}
+
+static void disp_flush(struct env *env, env_timer_id id, void *data)
+{
+	struct dispatcher *d = data;
+	d->flush_timer = 0;
+	for (size_t i = 0; i < d->session_count; i++)
+		if (d->sessions[i].session_id)
+			disp_send_changes(d, &d->sessions[i]);
+}
+
+/* ---------------------------------------------------------------- status */
+
+static void disp_status_flush(struct env *env, env_timer_id id, void *data);
+
+/* Queues the reports of u (from a live session) for the next status
+ * write. Stale ones are acknowledged at once so the agent stops sending. */
+static void disp_on_status(struct dispatcher *d, struct disp_session *s,
+			   const Cs__StatusUpdate *u)
+{
+	for (size_t i = 0; i < u->n_tasks && i < LIMIT_STORE_BATCH_ACTIONS; i++) {
+		const Cs__Task *t = u->tasks[i];
+		struct disp_report *r;
+		if (!t->status)
+			continue;
+		if (disp_grow((void **)&d->reports, &d->report_cap, d->report_count + 1,
+			      sizeof *d->reports))
+			return;
+		r = &d->reports[d->report_count++];
+		memset(r, 0, sizeof *r);
+		r->task_id = t->id;
+		r->node_id = s->node_id;
+		r->session_id = s->session_id;
+		r->state = t->status->state;
+		r->exit_code = t->status->exit_code;
+		r->timestamp_ms = t->status->timestamp_ms;
+		if (t->status->message)
+			snprintf(r->message, sizeof r->message, "%s", t->status->message);
+	}
+	if (!d->status_timer && !d->dying)
+		d->env->ops->timer_start(d->env, DISP_STATUS_FLUSH_MS, 0,
+					 disp_status_flush, d, &d->status_timer);
+}
+
+static void disp_ack_now(struct dispatcher *d, const struct disp_report *r,
+			 uint32_t state)
+{
+	struct disp_session *s = disp_session(d, r->node_id);
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__StatusAck ack = CS__STATUS_ACK__INIT;
+	uint64_t id = r->task_id;
+
+	if (!s || !s->session_id)
+		return;
+	ack.session_id = s->session_id;
+	ack.n_task_ids = 1;
+	ack.task_ids = &id;
+	ack.n_states = 1;
+	ack.states = &state;
+	wire.status_ack = &ack;
+	disp_send(d, s->addr, &wire);
+}
+
+/* One write with every report that moves a task forward (the latest per
+ * task); the others are answered as seen. */
+static void disp_status_flush(struct env *env, env_timer_id id, void *data)
+{
+	struct dispatcher *d = data;
+	const struct store *st = manager_store(d->m);
+	struct store_batch b;
+	struct disp_write *w = calloc(1, sizeof *w);
+	size_t n = d->report_count;
+
+	d->status_timer = 0;
+	if (!w)
+		return;
+	w->d = d;
+	w->acks = calloc(n ? n : 1, sizeof *w->acks);
+	if (!w->acks) {
+		free(w);
+		return;
+	}
+	store_batch_init(&b);
+	for (size_t i = 0; i < n; i++) {
+		struct disp_report *r = &d->reports[i];
+		const Cs__Task *cur = store_task_get(st, r->task_id);
+		struct disp_session *s = disp_session(d, r->node_id);
+		bool later_same = false;
+		Cs__Task t;
+		Cs__TaskStatus status;
+
+		for (size_t j = i + 1; j < n; j++)
+			later_same |= d->reports[j].task_id == r->task_id;
+		if (later_same)
+			continue; /* the latest report of a task wins */
+		if (!cur || !s || s->session_id != r->session_id ||
+		    cur->node_id != r->node_id || !cur->status ||
+		    r->state <= cur->status->state) {
+			/* stale: an old session, another node's task, or no news */
+			disp_ack_now(d, r, (uint32_t)r->state);
+			continue;
+		}
+		t = *cur;
+		status = *cur->status;
+		status.state = r->state;
+		status.exit_code = r->exit_code;
+		status.timestamp_ms = r->timestamp_ms;
+		status.message = r->message;
+		t.status = &status;
+		if (store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t))
+			break;
+		w->acks[w->ack_count++] = *r;
+	}
+	d->report_count = 0;
+	if (b.action_count == 0) {
+		store_batch_free(&b);
+		free(w->acks);
+		free(w);
+		return;
+	}
+	disp_write(d, &b, w);
+}
+
+/* ---------------------------------------------------------------- node expiry */
+
+static void disp_expire(struct env *env, env_timer_id id, void *data)
+{
+	struct dispatcher *d = data;
+	ms_t now = env->ops->now_ms(env);
+	ms_t ttl = d->heartbeat_ms * DISP_GRACE_PERIODS;
+	const struct store *st = manager_store(d->m);
+
+	for (size_t i = 0; i < d->session_count;) {
+		struct disp_session *s = &d->sessions[i];
+		const Cs__Node *n;
+		if (now - s->last_seen_ms <= ttl) {
+			i++;
+			continue;
+		}
+		n = store_node_get(st, s->node_id);
+		if (n)
+			disp_set_node_state(d, n, CS__NODE_STATE__NODE_STATE_DOWN,
+					    "heartbeat failure");
+		disp_session_remove(d, s);
+	}
+}
+
+/* ---------------------------------------------------------------- frames */
+
+static void disp_session_reply(struct dispatcher *d, const char *to, int status,
+			       const struct disp_session *s)
+{
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
+	r.status = status;
+	r.node_id = s ? s->node_id : 0;
+	r.session_id = s ? s->session_id : 0;
+	r.heartbeat_ms = d->heartbeat_ms;
+	wire.session_response = &r;
+	disp_send(d, to, &wire);
+}
+
+static void disp_on_session(struct dispatcher *d, const char *from,
+			    const Cs__SessionRequest *q)
+{
+	const struct store *st = manager_store(d->m);
+	const Cs__Node *known = q->node_id ? store_node_get(st, q->node_id) : NULL;
+	struct disp_session *s;
+	uint64_t node_id;
+
+	if (strlen(from) >= LIMIT_ADDR_BYTES_MAX)
+		return;
+	/* a resync of a live session: the full set again */
+	if (q->want_seq && (s = disp_session(d, q->node_id)) &&
+	    s->session_id == q->session_id) {
+		s->last_seen_ms = d->env->ops->now_ms(d->env);
+		disp_send_full(d, s);
+		return;
+	}
+	node_id = known ? known->id : d->env->ops->random_u64(d->env);
+	s = disp_session_add(d, node_id);
+	if (!s)
+		return;
+	s->session_id = d->env->ops->random_u64(d->env) | 1;
+	memcpy(s->addr, from, strlen(from) + 1);
+	s->last_seen_ms = d->env->ops->now_ms(d->env);
+	s->seq = 0;
+	s->changed_count = 0;
+	if (known) {
+		disp_set_node_state(d, known, CS__NODE_STATE__NODE_STATE_READY, "");
+		disp_session_reply(d, from, 0, s);
+		disp_send_full(d, s);
+		return;
+	}
+	/* a new node: it exists in the store before the agent hears back */
+	{
+		Cs__Node n = CS__NODE__INIT;
+		struct store_batch b;
+		struct disp_write *w = calloc(1, sizeof *w);
+		if (!w)
+			return;
+		w->d = d;
+		w->node_id = node_id;
+		w->session_id = s->session_id;
+		memcpy(w->reply_to, from, strlen(from) + 1);
+		n.id = node_id;
+		n.hostname = q->hostname;
+		n.role = q->role;
+		n.resources = q->resources;
+		n.n_labels = q->n_labels;
+		n.labels = q->labels;
+		n.state = CS__NODE_STATE__NODE_STATE_READY;
+		store_batch_init(&b);
+		if (store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &n)) {
+			store_batch_free(&b);
+			free(w);
+			return;
+		}
+		disp_write(d, &b, w);
+	}
+}
+
+static void disp_on_heartbeat(struct dispatcher *d, const char *from,
+			      const Cs__Heartbeat *h)
+{
+	struct disp_session *s = disp_session(d, h->node_id);
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__HeartbeatResponse r = CS__HEARTBEAT_RESPONSE__INIT;
+
+	r.heartbeat_ms = d->heartbeat_ms;
+	if (!s || s->session_id != h->session_id) {
+		r.status = CS_ESTALE; /* open a new session */
+	} else {
+		s->last_seen_ms = d->env->ops->now_ms(d->env);
+		if (strlen(from) < LIMIT_ADDR_BYTES_MAX)
+			memcpy(s->addr, from, strlen(from) + 1);
+	}
+	wire.heartbeat_response = &r;
+	disp_send(d, from, &wire);
+}
+
+bool dispatcher_recv(struct dispatcher *d, const char *from, const Cs__Wire *wire)
+{
+	if (wire->session) {
+		disp_on_session(d, from, wire->session);
+		return true;
+	}
+	if (wire->heartbeat) {
+		disp_on_heartbeat(d, from, wire->heartbeat);
+		return true;
+	}
+	if (wire->status_update) {
+		struct disp_session *s = disp_session(d, wire->status_update->node_id);
+		if (s && s->session_id == wire->status_update->session_id)
+			disp_on_status(d, s, wire->status_update);
+		return true;
+	}
+	return false;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+struct dispatcher *dispatcher_start(struct env *env, struct manager *m, ms_t heartbeat_ms)
+{
+	struct dispatcher *d = calloc(1, sizeof *d);
+	const struct store *st = manager_store(m);
+	ms_t now = env->ops->now_ms(env);
+
+	if (!d)
+		return NULL;
+	d->env = env;
+	d->m = m;
+	d->heartbeat_ms = heartbeat_ms;
+	/* nodes ready under the last leader get the grace of a new session */
+	for (const Cs__Node *n = store_node_next(st, NULL); n;
+	     n = store_node_next(st, n)) {
+		struct disp_session *s;
+		if (n->state != CS__NODE_STATE__NODE_STATE_READY)
+			continue;
+		s = disp_session_add(d, n->id);
+		if (s)
+			s->last_seen_ms = now;
+	}
+	if (env->ops->timer_start(env, heartbeat_ms / 2 + 1, heartbeat_ms / 2 + 1,
+				  disp_expire, d, &d->expiry_timer)) {
+		free(d->sessions);
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static void disp_maybe_free(struct dispatcher *d)
+{
+	if (!d->stopped || d->writes_in_flight)
+		return;
+	for (size_t i = 0; i < d->session_count; i++)
+		free(d->sessions[i].changed);
+	free(d->sessions);
+	free(d->reports);
+	free(d);
+}
+
+void dispatcher_stop(struct dispatcher *d, bool dying)
+{
+	d->stopped = true;
+	d->dying = dying;
+	if (!dying) {
+		if (d->expiry_timer)
+			d->env->ops->timer_stop(d->env, d->expiry_timer);
+		if (d->flush_timer)
+			d->env->ops->timer_stop(d->env, d->flush_timer);
+		if (d->status_timer)
+			d->env->ops->timer_stop(d->env, d->status_timer);
+	}
+	/* dying: the manager answers our writes in flight with CS_ECLOSED
+	 * right after this, and the last answer frees us */
+	disp_maybe_free(d);
+}

@@ -1,0 +1,24 @@
+/* node: what runs on every cswarm node (SwarmKit's node): an agent, and a
+ * manager too when the node is one. One env, one receive callback: frames
+ * go to the manager or the agent by kind. */
+#ifndef CS_NODE_H
+#define CS_NODE_H
+
+#include "core/agent.h"
+#include "core/env.h"
+#include "core/manager.h"
+
+struct node_cfg {
+	const struct manager_cfg *manager; /* NULL: a worker */
+	struct agent_cfg agent;
+};
+
+struct node;
+
+extern const struct env_program_ops node_program;
+
+/* The parts of a running node (borrowed; NULL when it has none). */
+struct manager *node_manager(const struct node *n);
+struct agent *node_agent(const struct node *n);
+
+#endif

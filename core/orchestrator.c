@@ -1,0 +1,486 @@
+/* orchestrator: replicated and global services, restart policy, reaper.
+ * See orchestrator.h. Sections: helpers, replicated, global, removed
+ * services, the loop. */
+#include "core/orchestrator.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/api.pb-c.h"
+#include "core/errors.h"
+#include "core/limits.h"
+#include "core/manager.h"
+#include "core/scheduler.h"
+#include "core/store.h"
+
+enum {
+	ORCH_DEBOUNCE_MS = 5,  /* changes gather this long before a pass */
+	ORCH_PERIOD_MS = 1000, /* a pass at least this often (delays) */
+	ORCH_DEFAULT_DELAY_MS = 5000,
+};
+
+/* A slot that may not get a new task before a time (restart delay). */
+struct orch_delay {
+	uint64_t service_id;
+	uint64_t slot; /* or node id, for global services */
+	ms_t not_before_ms;
+};
+
+struct orchestrator {
+	struct env *env;
+	struct manager *m;
+	const struct manager_cfg *cfg;
+	env_timer_id pass_timer, period_timer;
+	bool writing; /* one write in flight at a time */
+	bool dirty;   /* changes since the last pass */
+	bool stopped;
+	bool dying;
+	struct orch_delay *delays;
+	size_t delay_count, delay_cap;
+	/* the pass being built */
+	struct store_batch batch;
+	ms_t now_ms;
+	ms_t next_wake_ms; /* earliest delay that ends, 0: none */
+};
+
+bool orchestrator_is_terminal(int state)
+{
+	return state >= CS__TASK_STATE__TASK_STATE_COMPLETE;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static bool orch_node_down(const struct store *st, uint64_t node_id)
+{
+	const Cs__Node *n;
+	if (node_id == 0)
+		return false; /* not placed yet */
+	n = store_node_get(st, node_id);
+	return !n || n->state == CS__NODE_STATE__NODE_STATE_DOWN;
+}
+
+static struct orch_delay *orch_delay_find(struct orchestrator *o, uint64_t service_id,
+					  uint64_t slot)
+{
+	for (size_t i = 0; i < o->delay_count; i++)
+		if (o->delays[i].service_id == service_id && o->delays[i].slot == slot)
+			return &o->delays[i];
+	return NULL;
+}
+
+static void orch_delay_set(struct orchestrator *o, uint64_t service_id, uint64_t slot,
+			   ms_t not_before_ms)
+{
+	struct orch_delay *d = orch_delay_find(o, service_id, slot);
+	if (!d) {
+		if (o->delay_count == o->delay_cap) {
+			size_t cap = o->delay_cap ? o->delay_cap * 2 : 16;
+			struct orch_delay *p = realloc(o->delays, cap * sizeof *p);
+			if (!p)
+				return; /* no delay then: restart at once */
+			o->delays = p;
+			o->delay_cap = cap;
+		}
+		d = &o->delays[o->delay_count++];
+		d->service_id = service_id;
+		d->slot = slot;
+	}
+	d->not_before_ms = not_before_ms;
+}
+
+static void orch_delay_clear(struct orchestrator *o, uint64_t service_id, uint64_t slot)
+{
+	struct orch_delay *d = orch_delay_find(o, service_id, slot);
+	if (d)
+		*d = o->delays[--o->delay_count];
+}
+
+/* Adds a copy of t with a new desired state (and message) to the pass. */
+static void orch_set_desired(struct orchestrator *o, const Cs__Task *t,
+			     Cs__TaskState desired, const char *why)
+{
+	Cs__Task copy = *t;
+	Cs__TaskStatus status;
+	if (t->status) {
+		status = *t->status;
+		if (why && !orchestrator_is_terminal(status.state))
+			status.message = (char *)why;
+		copy.status = &status;
+	}
+	copy.desired_state = desired;
+	store_batch_task(&o->batch, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy);
+}
+
+static void orch_create(struct orchestrator *o, const Cs__Service *svc, uint64_t slot,
+			uint64_t node_id)
+{
+	Cs__Task t = CS__TASK__INIT;
+	Cs__TaskStatus status = CS__TASK_STATUS__INIT;
+
+	t.id = o->env->ops->random_u64(o->env) | 1;
+	t.service_id = svc->id;
+	t.slot = slot;
+	t.node_id = node_id;
+	t.desired_state = CS__TASK_STATE__TASK_STATE_RUNNING;
+	t.spec_version = svc->spec_version;
+	status.state = CS__TASK_STATE__TASK_STATE_PENDING;
+	status.timestamp_ms = o->now_ms;
+	status.message = "pending task scheduling";
+	t.status = &status;
+	store_batch_task(&o->batch, CS__STORE_ACTION__KIND__KIND_CREATE, &t);
+}
+
+static void orch_delete(struct orchestrator *o, const Cs__Task *t)
+{
+	store_batch_task(&o->batch, CS__STORE_ACTION__KIND__KIND_DELETE, t);
+}
+
+static const Cs__RestartPolicy *orch_policy(const Cs__Service *svc)
+{
+	return svc->spec->task ? svc->spec->task->restart : NULL;
+}
+
+/* Whether the policy lets a slot whose last task ended (last, may be NULL)
+ * have a new one, counting `failures` restarts already made in the window. */
+static bool orch_may_restart(const Cs__Service *svc, const Cs__Task *last,
+			     size_t restarts)
+{
+	const Cs__RestartPolicy *p = orch_policy(svc);
+	bool failed;
+
+	if (!last)
+		return true; /* a first task */
+	failed = !last->status ||
+		 last->status->state != CS__TASK_STATE__TASK_STATE_COMPLETE ||
+		 last->status->exit_code != 0;
+	if (p && p->condition == CS__RESTART_POLICY__CONDITION__CONDITION_NONE)
+		return false;
+	if (p && p->condition == CS__RESTART_POLICY__CONDITION__CONDITION_ON_FAILURE &&
+	    !failed)
+		return false;
+	if (p && p->max_attempts && restarts >= p->max_attempts)
+		return false;
+	return true;
+}
+
+static ms_t orch_restart_delay(const Cs__Service *svc)
+{
+	const Cs__RestartPolicy *p = orch_policy(svc);
+	return p ? p->delay_ms : ORCH_DEFAULT_DELAY_MS;
+}
+
+/* Keeps the newest `keep` finished tasks of a slot, deletes the rest.
+ * hist holds the slot's finished tasks (desired past RUNNING, observed
+ * terminal or on a dead node). */
+static int orch_hist_cmp(const void *a, const void *b)
+{
+	const Cs__Task *x = *(const Cs__Task *const *)a, *y = *(const Cs__Task *const *)b;
+	uint64_t tx = x->status ? x->status->timestamp_ms : 0;
+	uint64_t ty = y->status ? y->status->timestamp_ms : 0;
+	if (tx != ty)
+		return tx > ty ? -1 : 1; /* newest first */
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void orch_reap(struct orchestrator *o, const Cs__Task **hist, size_t n,
+		      size_t keep)
+{
+	if (n <= keep)
+		return;
+	qsort(hist, n, sizeof *hist, orch_hist_cmp);
+	for (size_t i = keep; i < n; i++)
+		orch_delete(o, hist[i]);
+}
+
+/* ---------------------------------------------------------------- replicated */
+
+#define ORCH_SLOT_TASKS_MAX 64 /* tasks looked at per slot in one pass */
+
+static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t slot,
+		      bool wanted)
+{
+	const struct store *st = manager_store(o->m);
+	const Cs__Task *hist[ORCH_SLOT_TASKS_MAX];
+	const Cs__Task *live = NULL, *last_end = NULL;
+	size_t hist_count = 0, restarts = 0;
+	bool node_died = false, ended_now = false;
+	const Cs__RestartPolicy *p = orch_policy(svc);
+	ms_t window = p ? p->window_ms : 0;
+
+	for (const Cs__Task *t = store_task_next_in_slot(st, svc->id, slot, NULL); t;
+	     t = store_task_next_in_slot(st, svc->id, slot, t)) {
+		bool terminal = t->status && orchestrator_is_terminal(t->status->state);
+		bool down = orch_node_down(st, t->node_id);
+		if (t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING) {
+			if (terminal || down) {
+				/* dead: shut it in the store, replace below */
+				orch_set_desired(o, t,
+						 CS__TASK_STATE__TASK_STATE_SHUTDOWN,
+						 down ? "node is down" : NULL);
+				node_died |= down && !terminal;
+				ended_now |= !down;
+				if (!last_end || orch_hist_cmp(&t, &last_end) < 0)
+					last_end = t;
+				restarts++;
+				continue;
+			}
+			if (!wanted) {
+				orch_set_desired(o, t,
+						 CS__TASK_STATE__TASK_STATE_SHUTDOWN,
+						 "scaled down");
+				continue;
+			}
+			if (live) /* two live tasks in a slot: keep the first */
+				orch_set_desired(o, t,
+						 CS__TASK_STATE__TASK_STATE_SHUTDOWN,
+						 "duplicate in slot");
+			else
+				live = t;
+			continue;
+		}
+		/* desired past RUNNING: history, once really finished */
+		if (terminal || down) {
+			if (!window || !t->status ||
+			    t->status->timestamp_ms + window >= o->now_ms)
+				restarts++;
+			if (!last_end || orch_hist_cmp(&t, &last_end) < 0)
+				last_end = t;
+			if (hist_count < ORCH_SLOT_TASKS_MAX)
+				hist[hist_count++] = t;
+		}
+	}
+	orch_reap(o, hist, hist_count, wanted ? (size_t)o->cfg->task_history : 0);
+	if (!wanted || live)
+		return;
+	if (node_died) {
+		orch_delay_clear(o, svc->id, slot);
+		orch_create(o, svc, slot, 0); /* at once: no restart delay */
+		return;
+	}
+	/* the first task, or a restart under the policy */
+	if (last_end && !orch_may_restart(svc, last_end, restarts ? restarts - 1 : 0))
+		return;
+	if (last_end) {
+		struct orch_delay *d = orch_delay_find(o, svc->id, slot);
+		if (ended_now || !d) {
+			ms_t delay = orch_restart_delay(svc);
+			if (delay) {
+				orch_delay_set(o, svc->id, slot, o->now_ms + delay);
+				d = orch_delay_find(o, svc->id, slot);
+			}
+		}
+		if (d && d->not_before_ms > o->now_ms) {
+			if (!o->next_wake_ms || d->not_before_ms < o->next_wake_ms)
+				o->next_wake_ms = d->not_before_ms;
+			return;
+		}
+	}
+	orch_delay_clear(o, svc->id, slot);
+	orch_create(o, svc, slot, 0);
+}
+
+static void orch_replicated(struct orchestrator *o, const Cs__Service *svc)
+{
+	const struct store *st = manager_store(o->m);
+	uint64_t want = svc->spec->replicas, max_slot = want;
+
+	for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
+	     t = store_task_next_by_service(st, svc->id, t))
+		if (t->slot > max_slot)
+			max_slot = t->slot;
+	for (uint64_t slot = 1; slot <= max_slot && slot <= LIMIT_SCN_REPLICAS_MAX;
+	     slot++) {
+		if (o->batch.action_count >=
+		    LIMIT_STORE_BATCH_ACTIONS - 2 * ORCH_SLOT_TASKS_MAX)
+			return; /* the next pass goes on */
+		orch_slot(o, svc, slot, slot <= want);
+	}
+}
+
+/* ---------------------------------------------------------------- global */
+
+static bool orch_node_eligible(const Cs__Service *svc, const Cs__Node *n)
+{
+	if (n->state == CS__NODE_STATE__NODE_STATE_DOWN)
+		return false;
+	if (n->availability == CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN)
+		return false;
+	return sched_node_satisfies(svc, n);
+}
+
+static void orch_global(struct orchestrator *o, const Cs__Service *svc)
+{
+	const struct store *st = manager_store(o->m);
+
+	for (const Cs__Node *n = store_node_next(st, NULL); n;
+	     n = store_node_next(st, n)) {
+		bool eligible = orch_node_eligible(svc, n);
+		const Cs__Task *live = NULL, *hist[ORCH_SLOT_TASKS_MAX];
+		size_t hist_count = 0;
+
+		if (o->batch.action_count >=
+		    LIMIT_STORE_BATCH_ACTIONS - 2 * ORCH_SLOT_TASKS_MAX)
+			return;
+		for (const Cs__Task *t = store_task_next_by_node(st, n->id, NULL); t;
+		     t = store_task_next_by_node(st, n->id, t)) {
+			bool terminal;
+			if (t->service_id != svc->id)
+				continue;
+			terminal =
+				t->status && orchestrator_is_terminal(t->status->state);
+			if (t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING) {
+				if (terminal || !eligible || live)
+					orch_set_desired(
+						o, t, CS__TASK_STATE__TASK_STATE_SHUTDOWN,
+						eligible ? NULL : "node not eligible");
+				else
+					live = t;
+			} else if (terminal && hist_count < ORCH_SLOT_TASKS_MAX) {
+				hist[hist_count++] = t;
+			}
+		}
+		orch_reap(o, hist, hist_count, (size_t)o->cfg->task_history);
+		if (eligible && !live)
+			orch_create(o, svc, 0, n->id);
+	}
+}
+
+/* ---------------------------------------------------------------- removed services */
+
+/* Tasks whose service is gone: told to go (desired REMOVE), deleted once
+ * finished or when their node is gone. */
+static void orch_orphans(struct orchestrator *o)
+{
+	const struct store *st = manager_store(o->m);
+	for (const Cs__Task *t = store_task_next(st, NULL); t;
+	     t = store_task_next(st, t)) {
+		bool terminal;
+		if (o->batch.action_count >= LIMIT_STORE_BATCH_ACTIONS - 2)
+			return;
+		if (store_service_get(st, t->service_id))
+			continue;
+		terminal = !t->status || orchestrator_is_terminal(t->status->state) ||
+			   t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED;
+		if (terminal || orch_node_down(st, t->node_id))
+			orch_delete(o, t);
+		else if (t->desired_state != CS__TASK_STATE__TASK_STATE_REMOVE)
+			orch_set_desired(o, t, CS__TASK_STATE__TASK_STATE_REMOVE,
+					 "service removed");
+	}
+}
+
+/* ---------------------------------------------------------------- the loop */
+
+static void orch_write_done(void *data, int status);
+static void orch_arm(struct orchestrator *o, ms_t delay_ms);
+
+static void orch_pass(struct orchestrator *o)
+{
+	const struct store *st = manager_store(o->m);
+	uint8_t *buf;
+	size_t len;
+
+	if (o->writing || o->stopped)
+		return;
+	o->dirty = false;
+	o->now_ms = o->env->ops->now_ms(o->env);
+	o->next_wake_ms = 0;
+	store_batch_init(&o->batch);
+	for (const Cs__Service *svc = store_service_next(st, NULL); svc;
+	     svc = store_service_next(st, svc)) {
+		if (svc->spec->global)
+			orch_global(o, svc);
+		else
+			orch_replicated(o, svc);
+	}
+	orch_orphans(o);
+	if (o->next_wake_ms)
+		orch_arm(o, o->next_wake_ms - o->now_ms);
+	if (o->batch.action_count == 0) {
+		store_batch_free(&o->batch);
+		return;
+	}
+	if (store_batch_encode(&o->batch, 0, 0, &buf, &len) == 0) {
+		if (manager_write(o->m, buf, len, orch_write_done, o) == 0)
+			o->writing = true;
+		free(buf);
+	}
+	store_batch_free(&o->batch);
+}
+
+static void orch_on_timer(struct env *env, env_timer_id id, void *data)
+{
+	struct orchestrator *o = data;
+	if (id == o->pass_timer)
+		o->pass_timer = 0;
+	orch_pass(o);
+}
+
+static void orch_arm(struct orchestrator *o, ms_t delay_ms)
+{
+	if (o->pass_timer || o->dying)
+		return;
+	o->env->ops->timer_start(o->env, delay_ms, 0, orch_on_timer, o, &o->pass_timer);
+}
+
+static void orch_free(struct orchestrator *o)
+{
+	free(o->delays);
+	free(o);
+}
+
+static void orch_write_done(void *data, int status)
+{
+	struct orchestrator *o = data;
+	o->writing = false;
+	if (o->stopped) {
+		orch_free(o);
+		return;
+	}
+	/* a refused batch (a version raced) or more to do: look again */
+	if (status || o->dirty)
+		orch_arm(o, ORCH_DEBOUNCE_MS);
+}
+
+void orchestrator_on_event(struct orchestrator *o, const struct store_event *ev)
+{
+	(void)ev;
+	o->dirty = true;
+	if (!o->writing)
+		orch_arm(o, ORCH_DEBOUNCE_MS);
+}
+
+struct orchestrator *orchestrator_start(struct env *env, struct manager *m,
+					const struct manager_cfg *cfg)
+{
+	struct orchestrator *o = calloc(1, sizeof *o);
+	if (!o)
+		return NULL;
+	o->env = env;
+	o->m = m;
+	o->cfg = cfg;
+	if (env->ops->timer_start(env, ORCH_PERIOD_MS, ORCH_PERIOD_MS, orch_on_timer, o,
+				  &o->period_timer)) {
+		free(o);
+		return NULL;
+	}
+	orch_arm(o, ORCH_DEBOUNCE_MS);
+	return o;
+}
+
+void orchestrator_stop(struct orchestrator *o, bool dying)
+{
+	o->stopped = true;
+	o->dying = dying;
+	if (!dying) {
+		o->env->ops->timer_stop(o->env, o->period_timer);
+		if (o->pass_timer)
+			o->env->ops->timer_stop(o->env, o->pass_timer);
+	}
+	if (!o->writing)
+		orch_free(o);
+	/* else the write's answer frees it (the manager answers CS_ECLOSED
+	 * to a dying process's writes) */
+}

@@ -1,0 +1,1347 @@
+/* scheduler: filters, spread, batch placement. See scheduler.h.
+ * Sections: types, helpers, constraints, reading the store, spread orders,
+ * filters and reasons, the decision tree, writes, groups, steps and runs.
+ *
+ * Shape of a plan: nodes are indexed by their rank in id order, services
+ * likewise; every index is a uint32. Per node the plan keeps what is free
+ * (CPU, memory) and how many active tasks it runs; per service, the records
+ * of its tasks that hold resources (sorted by service) and its pending
+ * tasks (pinned ones first, in node order, then unpinned ones in id order).
+ * A group opens per service with pending tasks, in id order: the service's
+ * per-node counts are spread into two dense arrays, its constraints parsed,
+ * and for unpinned tasks a decision tree is built whose branches are label
+ * values (spread preferences) and whose leaves hold heaps of the eligible
+ * nodes. Every placement changes only the chosen path (one node, and one
+ * branch per level, each at the top of its heap), so it costs
+ * O(levels x log(width)): one pass over the nodes per group, then a heap
+ * fix per task. */
+#include "core/scheduler.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/hash.h"
+#include "core/limits.h"
+
+_Static_assert(LIMIT_SCHED_TASKS_PER_RUN <= LIMIT_STORE_BATCH_ACTIONS,
+	       "a run's writes fit one batch");
+_Static_assert(SCHED_RUN_BYTES_MAX < LIMIT_FRAME_BYTES_MAX / 2,
+	       "a run's batch is one write");
+
+#define SCHED_NONE	    UINT32_MAX
+#define SCHED_LABEL_PREFIX  "node.labels."
+#define SCHED_LABEL_PREFLEN (sizeof SCHED_LABEL_PREFIX - 1)
+
+enum { SCHED_REASON_BYTES = 1024 };
+
+/* Pending tasks are read again when written, long after sched_new: fetch
+ * the task this many places ahead, and its status half as many. */
+enum { SCHED_PREFETCH_AHEAD = 16 };
+#if defined(__GNUC__)
+#define SCHED_PREFETCH(addr) __builtin_prefetch(addr)
+#else
+#define SCHED_PREFETCH(addr) ((void)(addr))
+#endif
+
+/* sched_group_place's answer when no node takes the next task. */
+enum { SCHED_PLACE_STUCK = SCHED_STEP_FULL + 1 };
+
+/* Filters in the order they run; constraint i is SCHED_F_CONSTRAINT + i, and
+ * max replicas comes after the last constraint. */
+enum {
+	SCHED_F_AVAILABLE = 0,
+	SCHED_F_CPU = 1,
+	SCHED_F_MEMORY = 2,
+	SCHED_F_CONSTRAINT = 3
+};
+
+/* ---------------------------------------------------------------- types */
+
+struct sched_node {
+	const Cs__Node *node;
+	int64_t cpu_free_milli; /* may go below 0 when a node shrank */
+	int64_t mem_free_bytes;
+	uint32_t active_count; /* active tasks, every service */
+	bool available;	       /* READY and ACTIVE */
+};
+
+struct sched_svc {
+	const Cs__Service *svc;
+	int64_t cpu_milli; /* reservations of one task */
+	int64_t mem_bytes;
+	uint32_t rec_first, rec_count;	 /* in sched.recs */
+	uint32_t pend_first, pend_count; /* in sched.pend */
+};
+
+/* A task that holds resources on a node: what the groups count. */
+struct sched_rec {
+	uint32_t svc;
+	uint32_t node;
+	bool active; /* desired RUNNING or less: counts for spread */
+};
+
+struct sched_pend {
+	const Cs__Task *task;
+	uint32_t svc;
+	uint32_t node; /* pinned node, or SCHED_NONE */
+};
+
+enum sched_ckey {
+	SCHED_CKEY_INVALID,
+	SCHED_CKEY_ID,
+	SCHED_CKEY_HOSTNAME,
+	SCHED_CKEY_ROLE,
+	SCHED_CKEY_LABEL,
+};
+
+/* A parsed constraint; strings point into text (borrowed from the spec). */
+struct sched_constraint {
+	const char *text;
+	enum sched_ckey key;
+	bool equal; /* == (else !=) */
+	const char *label;
+	size_t label_len;
+	const char *value;
+	size_t value_len;
+	uint64_t id; /* node.id's value */
+};
+
+/* Nodes ordered by the values of a list of labels (missing last), then id;
+ * shared by every group with the same spread preferences. */
+struct sched_spread {
+	const char **keys; /* label keys, borrowed from a spec */
+	size_t level_count;
+	uint32_t *order; /* node indexes */
+	uint32_t *diff;	 /* first level where order[i] differs from order[i-1] */
+};
+
+/* A branch of the decision tree: the root, a label value at some level, or
+ * a leaf. Its heap (a slice of group.items) holds eligible nodes (leaf) or
+ * children with an eligible node under them (inner). */
+struct sched_branch {
+	uint32_t parent; /* SCHED_NONE for the root */
+	uint32_t count;	 /* active tasks of the service under it */
+	uint32_t item_first;
+	uint32_t item_count;
+	bool leaf;
+};
+
+enum sched_phase { SCHED_PHASE_PINNED, SCHED_PHASE_PLACE, SCHED_PHASE_REASONS };
+
+struct sched_group {
+	uint32_t svc;
+	enum sched_phase phase;
+	uint32_t next;	       /* next pending task, relative to pend_first */
+	uint32_t pinned_count; /* the leading pinned tasks */
+	struct sched_constraint *cons;
+	size_t cons_count;
+	uint64_t replicas_max; /* 0: no limit */
+	const struct sched_spread *spread;
+	struct sched_branch *branches; /* NULL until the tree is built */
+	size_t branch_count;
+	uint32_t *items;
+	size_t *fail_counts; /* per filter, for reasons */
+	char reason[SCHED_REASON_BYTES];
+};
+
+struct sched {
+	const struct store *s;
+	uint64_t now_ms;
+	struct sched_node *nodes;
+	size_t node_count;
+	struct sched_svc *svcs;
+	size_t svc_count;
+	uint32_t *svc_slots; /* open addressing: service id -> index */
+	size_t svc_slot_mask;
+	struct sched_rec *recs;
+	size_t rec_count;
+	struct sched_pend *pend;
+	size_t pend_count;
+	uint32_t *svc_active; /* per node, for the open group */
+	uint32_t *svc_live;
+	struct sched_spread *spreads;
+	size_t spread_count;
+	size_t spread_cap;
+	uint32_t next_svc; /* where to look for the next group */
+	bool in_group;
+	bool spent;
+	struct sched_group g;
+	struct sched_stats stats;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static char sched_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* ASCII case-insensitive equality of a[0..alen) and b[0..blen). */
+static bool sched_eq_fold(const char *a, size_t alen, const char *b, size_t blen)
+{
+	if (alen != blen)
+		return false;
+	for (size_t i = 0; i < alen; i++)
+		if (sched_lower(a[i]) != sched_lower(b[i]))
+			return false;
+	return true;
+}
+
+static bool sched_is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Trims spaces off both ends of s[0..*len); returns the new start. */
+static const char *sched_trim(const char *s, size_t *len)
+{
+	while (*len > 0 && sched_is_space(s[0])) {
+		s++;
+		(*len)--;
+	}
+	while (*len > 0 && sched_is_space(s[*len - 1]))
+		(*len)--;
+	return s;
+}
+
+/* Returns the value of node label key[0..key_len) (case-sensitive, as in
+ * SwarmKit), or NULL when the node lacks it. */
+static const char *sched_node_label(const Cs__Node *n, const char *key, size_t key_len)
+{
+	for (size_t i = 0; i < n->n_labels; i++) {
+		const Cs__Label *l = n->labels[i];
+		if (l->key && strlen(l->key) == key_len &&
+		    memcmp(l->key, key, key_len) == 0)
+			return l->value ? l->value : "";
+	}
+	return NULL;
+}
+
+/* Clamps a uint64 quantity to int64 (free resources may go negative). */
+static int64_t sched_i64(uint64_t v)
+{
+	return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+static Cs__TaskState sched_task_state(const Cs__Task *t)
+{
+	return t->status ? t->status->state : CS__TASK_STATE__TASK_STATE_NEW;
+}
+
+/* ---------------------------------------------------------------- constraints */
+
+static bool sched_key_is(const char *key, size_t len, const char *name)
+{
+	return sched_eq_fold(key, len, name, strlen(name));
+}
+
+/* Parses text into *c; c->key is SCHED_CKEY_INVALID for anything the
+ * scheduler does not understand. Borrows text. */
+static void sched_constraint_parse(const char *text, struct sched_constraint *c)
+{
+	size_t i, key_len, value_len;
+	const char *key, *value;
+
+	memset(c, 0, sizeof *c);
+	c->text = text ? text : "";
+	c->key = SCHED_CKEY_INVALID;
+	if (!text)
+		return;
+	for (i = 0; text[i] && text[i + 1]; i++)
+		if (text[i + 1] == '=' && (text[i] == '=' || text[i] == '!'))
+			break;
+	if (!text[i] || !text[i + 1])
+		return;
+	c->equal = text[i] == '=';
+	key_len = i;
+	key = sched_trim(text, &key_len);
+	value_len = strlen(text + i + 2);
+	value = sched_trim(text + i + 2, &value_len);
+	if (key_len == 0 || value_len == 0)
+		return;
+	for (size_t j = 0; j < value_len; j++)
+		if (strchr("=!<>", value[j]))
+			return;
+	c->value = value;
+	c->value_len = value_len;
+	if (sched_key_is(key, key_len, "node.id")) {
+		uint64_t id = 0;
+		if (value_len > 16)
+			return;
+		for (size_t j = 0; j < value_len; j++) {
+			char d = sched_lower(value[j]);
+			if (d >= '0' && d <= '9')
+				id = id << 4 | (uint64_t)(d - '0');
+			else if (d >= 'a' && d <= 'f')
+				id = id << 4 | (uint64_t)(d - 'a' + 10);
+			else
+				return;
+		}
+		c->id = id;
+		c->key = SCHED_CKEY_ID;
+	} else if (sched_key_is(key, key_len, "node.hostname")) {
+		c->key = SCHED_CKEY_HOSTNAME;
+	} else if (sched_key_is(key, key_len, "node.role")) {
+		c->key = SCHED_CKEY_ROLE;
+	} else if (key_len > SCHED_LABEL_PREFLEN &&
+		   sched_eq_fold(key, SCHED_LABEL_PREFLEN, SCHED_LABEL_PREFIX,
+				 SCHED_LABEL_PREFLEN)) {
+		c->label = key + SCHED_LABEL_PREFLEN;
+		c->label_len = key_len - SCHED_LABEL_PREFLEN;
+		c->key = SCHED_CKEY_LABEL;
+	}
+}
+
+bool sched_constraint_is_valid(const char *text)
+{
+	struct sched_constraint c;
+	sched_constraint_parse(text, &c);
+	return c.key != SCHED_CKEY_INVALID;
+}
+
+/* Whether node n satisfies c. Values compare without case (SwarmKit); a
+ * missing label or hostname fails == and passes !=; an invalid constraint
+ * fails everywhere. */
+static bool sched_constraint_match(const struct sched_constraint *c, const Cs__Node *n)
+{
+	bool match = false;
+	const char *v;
+
+	switch (c->key) {
+	case SCHED_CKEY_INVALID: return false;
+	case SCHED_CKEY_ID: match = n->id == c->id; break;
+	case SCHED_CKEY_HOSTNAME:
+		v = n->hostname ? n->hostname : "";
+		match = sched_eq_fold(c->value, c->value_len, v, strlen(v));
+		break;
+	case SCHED_CKEY_ROLE:
+		v = n->role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager" : "worker";
+		match = sched_eq_fold(c->value, c->value_len, v, strlen(v));
+		break;
+	case SCHED_CKEY_LABEL:
+		v = sched_node_label(n, c->label, c->label_len);
+		match = v && sched_eq_fold(c->value, c->value_len, v, strlen(v));
+		break;
+	}
+	return c->equal ? match : !match;
+}
+
+bool sched_node_satisfies(const Cs__Service *svc, const Cs__Node *n)
+{
+	const Cs__Placement *pl =
+		svc->spec && svc->spec->task ? svc->spec->task->placement : NULL;
+	for (size_t i = 0; pl && i < pl->n_constraints; i++) {
+		struct sched_constraint c;
+		sched_constraint_parse(pl->constraints[i], &c);
+		if (!sched_constraint_match(&c, n))
+			return false;
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------- reading the store */
+
+/* Returns the index of service id, or SCHED_NONE. */
+static uint32_t sched_svc_find(const struct sched *p, uint64_t id)
+{
+	size_t i = (size_t)hash_mix64(id) & p->svc_slot_mask;
+	for (;;) {
+		uint32_t x = p->svc_slots[i];
+		if (x == SCHED_NONE)
+			return SCHED_NONE;
+		if (p->svcs[x].svc->id == id)
+			return x;
+		i = (i + 1) & p->svc_slot_mask;
+	}
+}
+
+static int sched_read_nodes(struct sched *p)
+{
+	const Cs__Node *n;
+	size_t i = 0;
+
+	p->nodes = calloc(p->node_count ? p->node_count : 1, sizeof *p->nodes);
+	p->svc_active = calloc(p->node_count ? p->node_count : 1, sizeof *p->svc_active);
+	p->svc_live = calloc(p->node_count ? p->node_count : 1, sizeof *p->svc_live);
+	if (!p->nodes || !p->svc_active || !p->svc_live)
+		return CS_ENOMEM;
+	for (n = store_node_next(p->s, NULL); n; n = store_node_next(p->s, n), i++) {
+		struct sched_node *sn = &p->nodes[i];
+		assert(i < p->node_count);
+		if (i > 0)
+			assert(p->nodes[i - 1].node->id < n->id);
+		sn->node = n;
+		sn->cpu_free_milli =
+			n->resources ? sched_i64(n->resources->millicpus) : 0;
+		sn->mem_free_bytes =
+			n->resources ? sched_i64(n->resources->memory_bytes) : 0;
+		sn->available = n->state == CS__NODE_STATE__NODE_STATE_READY &&
+				n->availability ==
+					CS__NODE_AVAILABILITY__NODE_AVAILABILITY_ACTIVE;
+	}
+	assert(i == p->node_count);
+	return 0;
+}
+
+static int sched_read_services(struct sched *p)
+{
+	const Cs__Service *sv;
+	size_t slots = 16, i = 0;
+
+	while (slots < 2 * p->svc_count)
+		slots *= 2;
+	p->svcs = calloc(p->svc_count ? p->svc_count : 1, sizeof *p->svcs);
+	p->svc_slots = malloc(slots * sizeof *p->svc_slots);
+	if (!p->svcs || !p->svc_slots)
+		return CS_ENOMEM;
+	memset(p->svc_slots, 0xff, slots * sizeof *p->svc_slots); /* SCHED_NONE */
+	p->svc_slot_mask = slots - 1;
+	for (sv = store_service_next(p->s, NULL); sv;
+	     sv = store_service_next(p->s, sv), i++) {
+		struct sched_svc *x = &p->svcs[i];
+		const Cs__TaskSpec *ts = sv->spec ? sv->spec->task : NULL;
+		size_t slot = (size_t)hash_mix64(sv->id) & p->svc_slot_mask;
+
+		assert(i < p->svc_count);
+		x->svc = sv;
+		if (ts && ts->reservations) {
+			x->cpu_milli = sched_i64(ts->reservations->millicpus);
+			x->mem_bytes = sched_i64(ts->reservations->memory_bytes);
+		}
+		while (p->svc_slots[slot] != SCHED_NONE)
+			slot = (slot + 1) & p->svc_slot_mask;
+		p->svc_slots[slot] = (uint32_t)i;
+	}
+	assert(i == p->svc_count);
+	return 0;
+}
+
+/* Classifies task t found on node index node (SCHED_NONE: unassigned):
+ * pending, holding resources, or neither. */
+static void sched_read_task(struct sched *p, const Cs__Task *t, uint32_t node,
+			    struct sched_rec *recs, struct sched_pend *pend)
+{
+	Cs__TaskState state = sched_task_state(t);
+	uint32_t svc;
+
+	if (state == CS__TASK_STATE__TASK_STATE_PENDING &&
+	    t->desired_state == CS__TASK_STATE__TASK_STATE_RUNNING) {
+		svc = sched_svc_find(p, t->service_id);
+		if (svc == SCHED_NONE) {
+			p->stats.skipped_count++;
+			return;
+		}
+		pend[p->pend_count++] =
+			(struct sched_pend){.task = t, .svc = svc, .node = node};
+		return;
+	}
+	if (node == SCHED_NONE || state < CS__TASK_STATE__TASK_STATE_ASSIGNED ||
+	    state > CS__TASK_STATE__TASK_STATE_RUNNING)
+		return;
+	svc = sched_svc_find(p, t->service_id);
+	if (t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING)
+		p->nodes[node].active_count++;
+	if (svc == SCHED_NONE)
+		return; /* its reservations went with its service */
+	p->nodes[node].cpu_free_milli -= p->svcs[svc].cpu_milli;
+	p->nodes[node].mem_free_bytes -= p->svcs[svc].mem_bytes;
+	recs[p->rec_count++] = (struct sched_rec){
+		.svc = svc,
+		.node = node,
+		.active = t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING,
+	};
+}
+
+/* Walks every node's tasks, then the unassigned ones, into recs and pend
+ * (both in walk order, sorted by service afterwards). */
+static void sched_read_tasks(struct sched *p, struct sched_rec *recs,
+			     struct sched_pend *pend)
+{
+	size_t task_count = store_task_count(p->s);
+	const Cs__Task *t;
+
+	for (uint32_t i = 0; i < p->node_count; i++) {
+		uint64_t id = p->nodes[i].node->id;
+		for (t = store_task_next_by_node(p->s, id, NULL); t;
+		     t = store_task_next_by_node(p->s, id, t))
+			sched_read_task(p, t, i, recs, pend);
+	}
+	for (t = store_task_next_by_node(p->s, 0, NULL); t;
+	     t = store_task_next_by_node(p->s, 0, t))
+		sched_read_task(p, t, SCHED_NONE, recs, pend);
+	assert(p->rec_count <= task_count);
+	assert(p->pend_count <= task_count);
+}
+
+/* Stable counting sorts of recs and pend by service, into p, with each
+ * service's ranges. */
+static int sched_sort_by_service(struct sched *p, const struct sched_rec *recs,
+				 const struct sched_pend *pend)
+{
+	uint32_t *at = calloc(p->svc_count + 1, sizeof *at);
+
+	p->recs = malloc((p->rec_count ? p->rec_count : 1) * sizeof *p->recs);
+	p->pend = malloc((p->pend_count ? p->pend_count : 1) * sizeof *p->pend);
+	if (!at || !p->recs || !p->pend) {
+		free(at);
+		return CS_ENOMEM;
+	}
+	for (size_t i = 0; i < p->rec_count; i++)
+		p->svcs[recs[i].svc].rec_count++;
+	for (size_t i = 0; i < p->pend_count; i++)
+		p->svcs[pend[i].svc].pend_count++;
+	for (uint32_t i = 0, r = 0, q = 0; i < p->svc_count; i++) {
+		p->svcs[i].rec_first = r;
+		p->svcs[i].pend_first = q;
+		r += p->svcs[i].rec_count;
+		q += p->svcs[i].pend_count;
+	}
+	for (size_t i = 0; i < p->rec_count; i++) {
+		const struct sched_svc *x = &p->svcs[recs[i].svc];
+		p->recs[x->rec_first + at[recs[i].svc]++] = recs[i];
+	}
+	memset(at, 0, (p->svc_count + 1) * sizeof *at);
+	for (size_t i = 0; i < p->pend_count; i++) {
+		const struct sched_svc *x = &p->svcs[pend[i].svc];
+		p->pend[x->pend_first + at[pend[i].svc]++] = pend[i];
+	}
+	free(at);
+	return 0;
+}
+
+int sched_new(const struct store *s, uint64_t now_ms, struct sched **out)
+{
+	struct sched *p = calloc(1, sizeof *p);
+	struct sched_rec *recs = NULL;
+	struct sched_pend *pend = NULL;
+	size_t task_count = store_task_count(s);
+	int rv = CS_ENOMEM;
+
+	*out = NULL;
+	if (!p)
+		return CS_ENOMEM;
+	p->s = s;
+	p->now_ms = now_ms;
+	p->node_count = store_node_count(s);
+	p->svc_count = store_service_count(s);
+	if (p->node_count >= SCHED_NONE || p->svc_count >= SCHED_NONE ||
+	    task_count >= SCHED_NONE) {
+		rv = CS_ELIMIT;
+		goto fail_plan;
+	}
+	if ((rv = sched_read_nodes(p)) != 0 || (rv = sched_read_services(p)) != 0)
+		goto fail_plan;
+	rv = CS_ENOMEM;
+	recs = malloc((task_count ? task_count : 1) * sizeof *recs);
+	pend = malloc((task_count ? task_count : 1) * sizeof *pend);
+	if (!recs || !pend)
+		goto fail_scratch;
+	sched_read_tasks(p, recs, pend);
+	if ((rv = sched_sort_by_service(p, recs, pend)) != 0)
+		goto fail_scratch;
+	free(recs);
+	free(pend);
+	p->stats.nodes_count = p->node_count;
+	p->stats.pending_count = p->pend_count;
+	*out = p;
+	return 0;
+
+fail_scratch:
+	free(recs);
+	free(pend);
+fail_plan:
+	sched_free(p);
+	return rv;
+}
+
+/* ---------------------------------------------------------------- spread orders */
+
+/* Label key of a spread preference: "zone" or "node.labels.zone". */
+static const char *sched_spread_key(const char *pref)
+{
+	if (!pref)
+		return "";
+	if (strlen(pref) > SCHED_LABEL_PREFLEN &&
+	    sched_eq_fold(pref, SCHED_LABEL_PREFLEN, SCHED_LABEL_PREFIX,
+			  SCHED_LABEL_PREFLEN))
+		return pref + SCHED_LABEL_PREFLEN;
+	return pref;
+}
+
+struct sched_sort_ctx {
+	const char **vals; /* vals[level * node_count + node]; NULL: missing */
+	size_t node_count;
+	size_t level_count;
+};
+
+/* Compares two label values, a missing one (NULL) after every other. */
+static int sched_value_cmp(const char *a, const char *b)
+{
+	if (!a || !b)
+		return (a == NULL) - (b == NULL);
+	return strcmp(a, b);
+}
+
+static int sched_spread_cmp(const struct sched_sort_ctx *c, uint32_t a, uint32_t b)
+{
+	for (size_t l = 0; l < c->level_count; l++) {
+		int r = sched_value_cmp(c->vals[l * c->node_count + a],
+					c->vals[l * c->node_count + b]);
+		if (r)
+			return r;
+	}
+	return a < b ? -1 : a > b;
+}
+
+/* Bottom-up merge sort of v[0..n) by sched_spread_cmp; tmp holds n. */
+static void sched_sort(uint32_t *v, uint32_t *tmp, size_t n,
+		       const struct sched_sort_ctx *c)
+{
+	for (size_t width = 1; width < n; width *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * width) {
+			size_t mid = lo + width < n ? lo + width : n;
+			size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+			size_t i = lo, j = mid, k = lo;
+			while (i < mid && j < hi)
+				tmp[k++] = sched_spread_cmp(c, v[i], v[j]) <= 0 ? v[i++]
+										: v[j++];
+			while (i < mid)
+				tmp[k++] = v[i++];
+			while (j < hi)
+				tmp[k++] = v[j++];
+		}
+		memcpy(v, tmp, n * sizeof *v);
+	}
+}
+
+static bool sched_spread_same(const struct sched_spread *sp, const Cs__Placement *pl)
+{
+	if (sp->level_count != pl->n_spread_labels)
+		return false;
+	for (size_t l = 0; l < sp->level_count; l++)
+		if (strcmp(sp->keys[l], sched_spread_key(pl->spread_labels[l])) != 0)
+			return false;
+	return true;
+}
+
+/* Computes the node order for the spread preferences of pl into sp. */
+static int sched_spread_build(struct sched *p, const Cs__Placement *pl,
+			      struct sched_spread *sp)
+{
+	size_t n = p->node_count, m = pl->n_spread_labels;
+	struct sched_sort_ctx c = {.node_count = n, .level_count = m};
+	uint32_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
+	int rv = CS_ENOMEM;
+
+	assert(m > 0);
+	sp->level_count = m;
+	sp->keys = malloc(m * sizeof *sp->keys);
+	sp->order = malloc((n ? n : 1) * sizeof *sp->order);
+	sp->diff = malloc((n ? n : 1) * sizeof *sp->diff);
+	c.vals = malloc((n ? n : 1) * m * sizeof *c.vals);
+	if (!tmp || !sp->keys || !sp->order || !sp->diff || !c.vals)
+		goto out;
+	for (size_t l = 0; l < m; l++) {
+		sp->keys[l] = sched_spread_key(pl->spread_labels[l]);
+		for (size_t i = 0; i < n; i++) {
+			const char *v = sched_node_label(p->nodes[i].node, sp->keys[l],
+							 strlen(sp->keys[l]));
+			/* "" and missing are one branch, as in SwarmKit */
+			c.vals[l * n + i] = v && v[0] ? v : NULL;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		sp->order[i] = (uint32_t)i;
+	sched_sort(sp->order, tmp, n, &c);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t l = 0;
+		if (i > 0)
+			while (l < m &&
+			       sched_value_cmp(c.vals[l * n + sp->order[i]],
+					       c.vals[l * n + sp->order[i - 1]]) == 0)
+				l++;
+		sp->diff[i] = l;
+		if (i > 0)
+			assert(sched_spread_cmp(&c, sp->order[i - 1], sp->order[i]) < 0);
+	}
+	rv = 0;
+out:
+	free(tmp);
+	free(c.vals);
+	return rv;
+}
+
+/* Returns (in *out) the shared order for pl's spread preferences, built on
+ * first use. Returns 0 or CS_ENOMEM. */
+static int sched_spread_get(struct sched *p, const Cs__Placement *pl,
+			    const struct sched_spread **out)
+{
+	struct sched_spread *sp;
+	int rv;
+
+	for (size_t i = 0; i < p->spread_count; i++) {
+		if (sched_spread_same(&p->spreads[i], pl)) {
+			*out = &p->spreads[i];
+			return 0;
+		}
+	}
+	if (p->spread_count == p->spread_cap) {
+		size_t cap = p->spread_cap ? 2 * p->spread_cap : 4;
+		struct sched_spread *v = realloc(p->spreads, cap * sizeof *v);
+		if (!v)
+			return CS_ENOMEM;
+		p->spreads = v;
+		p->spread_cap = cap;
+	}
+	sp = &p->spreads[p->spread_count];
+	memset(sp, 0, sizeof *sp);
+	p->spread_count++; /* freed with the plan even when half built */
+	if ((rv = sched_spread_build(p, pl, sp)) != 0)
+		return rv;
+	*out = sp;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- filters and reasons */
+
+/* Returns the first filter node n fails for the open group, or -1 when it
+ * passes them all. */
+static int sched_first_fail(const struct sched *p, const struct sched_group *g,
+			    uint32_t n)
+{
+	const struct sched_node *sn = &p->nodes[n];
+	const struct sched_svc *x = &p->svcs[g->svc];
+
+	if (!sn->available)
+		return SCHED_F_AVAILABLE;
+	if (x->cpu_milli > 0 && x->cpu_milli > sn->cpu_free_milli)
+		return SCHED_F_CPU;
+	if (x->mem_bytes > 0 && x->mem_bytes > sn->mem_free_bytes)
+		return SCHED_F_MEMORY;
+	for (size_t i = 0; i < g->cons_count; i++)
+		if (!sched_constraint_match(&g->cons[i], sn->node))
+			return SCHED_F_CONSTRAINT + (int)i;
+	if (g->replicas_max > 0 && p->svc_live[n] >= g->replicas_max)
+		return SCHED_F_CONSTRAINT + (int)g->cons_count;
+	return -1;
+}
+
+/* Whether node n, which passed every filter before taking a task, still
+ * does: only resources and max replicas change with placements. */
+static bool sched_still_fits(const struct sched *p, const struct sched_group *g,
+			     uint32_t n)
+{
+	const struct sched_node *sn = &p->nodes[n];
+	const struct sched_svc *x = &p->svcs[g->svc];
+
+	if (x->cpu_milli > 0 && x->cpu_milli > sn->cpu_free_milli)
+		return false;
+	if (x->mem_bytes > 0 && x->mem_bytes > sn->mem_free_bytes)
+		return false;
+	return g->replicas_max == 0 || p->svc_live[n] < g->replicas_max;
+}
+
+/* Appends one reason part for count nodes failing filter f to the reason
+ * in buf, whose length is at; returns the new length (>= size when cut). */
+static size_t sched_explain_part(const struct sched_group *g, int f, size_t count,
+				 char *buf, size_t size, size_t at)
+{
+	const char *s = count == 1 ? "" : "s";
+	const char *verb_s = count == 1 ? "s" : "";
+	const char *sep = at > strlen("no suitable node (") ? "; " : "";
+	int w;
+
+	if (at >= size)
+		return at;
+	if (f == SCHED_F_AVAILABLE)
+		w = snprintf(buf + at, size - at,
+			     "%s%zu node%s not available for new tasks", sep, count, s);
+	else if (f == SCHED_F_CPU)
+		w = snprintf(buf + at, size - at, "%s%zu node%s lack%s CPU", sep, count,
+			     s, verb_s);
+	else if (f == SCHED_F_MEMORY)
+		w = snprintf(buf + at, size - at, "%s%zu node%s lack%s memory", sep,
+			     count, s, verb_s);
+	else if ((size_t)(f - SCHED_F_CONSTRAINT) < g->cons_count)
+		w = snprintf(buf + at, size - at, "%s%zu node%s fail%s constraint %s",
+			     sep, count, s, verb_s, g->cons[f - SCHED_F_CONSTRAINT].text);
+	else
+		w = snprintf(buf + at, size - at,
+			     "%s%zu node%s at max replicas per node (%llu)", sep, count,
+			     s, (unsigned long long)g->replicas_max);
+	assert(w >= 0);
+	return at + (size_t)w;
+}
+
+/* Writes into g->reason why no node takes the group's tasks: for every node
+ * (or only node only, when not SCHED_NONE) its first failing filter, counted
+ * per filter, in filter order. */
+static void sched_explain(const struct sched *p, struct sched_group *g, uint32_t only)
+{
+	size_t filter_count = SCHED_F_CONSTRAINT + g->cons_count + 1;
+	size_t size = sizeof g->reason, at;
+
+	memset(g->fail_counts, 0, filter_count * sizeof *g->fail_counts);
+	for (uint32_t n = only == SCHED_NONE ? 0 : only;
+	     n < (only == SCHED_NONE ? p->node_count : (size_t)only + 1); n++) {
+		int f = sched_first_fail(p, g, n);
+		if (f >= 0)
+			g->fail_counts[f]++;
+	}
+	at = (size_t)snprintf(g->reason, size, "no suitable node (");
+	for (size_t f = 0; f < filter_count; f++)
+		if (g->fail_counts[f] > 0)
+			at = sched_explain_part(g, (int)f, g->fail_counts[f], g->reason,
+						size, at);
+	if (at == strlen("no suitable node (")) {
+		snprintf(g->reason, size, "no suitable node (no nodes)");
+	} else if (at + 2 <= size) {
+		g->reason[at] = ')';
+		g->reason[at + 1] = '\0';
+	} else {
+		/* cut: say so rather than end mid-word */
+		memcpy(g->reason + size - 5, "...)", 5);
+	}
+	assert(strncmp(g->reason, "no suitable node", 16) == 0);
+}
+
+/* ---------------------------------------------------------------- the decision tree */
+
+static bool sched_item_less(const struct sched *p, const struct sched_group *g, bool leaf,
+			    uint32_t a, uint32_t b)
+{
+	if (leaf) {
+		if (p->svc_active[a] != p->svc_active[b])
+			return p->svc_active[a] < p->svc_active[b];
+		if (p->nodes[a].active_count != p->nodes[b].active_count)
+			return p->nodes[a].active_count < p->nodes[b].active_count;
+		return a < b;
+	}
+	if (g->branches[a].count != g->branches[b].count)
+		return g->branches[a].count < g->branches[b].count;
+	return a < b; /* branches are numbered in label value order */
+}
+
+static void sched_sift_down(const struct sched *p, struct sched_group *g, uint32_t b,
+			    uint32_t i)
+{
+	const struct sched_branch *br = &g->branches[b];
+	uint32_t *h = g->items + br->item_first;
+	uint32_t len = br->item_count;
+
+	for (;;) {
+		uint32_t l = 2 * i + 1, r = l + 1, best = i, x;
+		if (l < len && sched_item_less(p, g, br->leaf, h[l], h[best]))
+			best = l;
+		if (r < len && sched_item_less(p, g, br->leaf, h[r], h[best]))
+			best = r;
+		if (best == i)
+			return;
+		x = h[i];
+		h[i] = h[best];
+		h[best] = x;
+		i = best;
+	}
+}
+
+static void sched_heapify(const struct sched *p, struct sched_group *g, uint32_t b)
+{
+	for (uint32_t i = g->branches[b].item_count / 2; i-- > 0;)
+		sched_sift_down(p, g, b, i);
+}
+
+static void sched_pop(const struct sched *p, struct sched_group *g, uint32_t b)
+{
+	struct sched_branch *br = &g->branches[b];
+	assert(br->item_count > 0);
+	br->item_count--;
+	g->items[br->item_first] = g->items[br->item_first + br->item_count];
+	sched_sift_down(p, g, b, 0);
+}
+
+/* Builds the group's tree: branches in preorder (siblings in label value
+ * order), leaf heaps of the eligible nodes, inner heaps of the branches with
+ * an eligible node under them. Returns 0 or CS_ENOMEM. */
+static int sched_tree_build(struct sched *p, struct sched_group *g)
+{
+	size_t n = p->node_count, m = g->spread ? g->spread->level_count : 0;
+	const uint32_t *order = g->spread ? g->spread->order : NULL;
+	uint32_t *leaf_of = malloc((n ? n : 1) * sizeof *leaf_of);
+	uint32_t *cur = malloc((m + 1) * sizeof *cur);
+	size_t bc = 1, items = 0;
+	int rv = CS_ENOMEM;
+
+	if (!leaf_of || !cur)
+		goto out;
+	for (size_t i = 0; i < n && m > 0; i++)
+		bc += m - (i == 0 ? 0 : g->spread->diff[i]);
+	if (bc >= SCHED_NONE) {
+		rv = CS_ELIMIT;
+		goto out;
+	}
+	g->branches = calloc(bc, sizeof *g->branches);
+	g->items = malloc((bc + n) * sizeof *g->items);
+	if (!g->branches || !g->items)
+		goto out;
+	g->branch_count = 1;
+	g->branches[0] = (struct sched_branch){.parent = SCHED_NONE, .leaf = m == 0};
+	cur[0] = 0;
+	/* branches, and each one's capacity in item_count */
+	for (size_t i = 0; i < n; i++) {
+		for (size_t l = i == 0 || m == 0 ? 0 : g->spread->diff[i]; l < m; l++) {
+			uint32_t b = (uint32_t)g->branch_count++;
+			g->branches[b] = (struct sched_branch){.parent = cur[l],
+							       .leaf = l + 1 == m};
+			g->branches[cur[l]].item_count++;
+			cur[l + 1] = b;
+		}
+		leaf_of[i] = cur[m];
+		g->branches[cur[m]].item_count++;
+	}
+	assert(g->branch_count == bc);
+	for (size_t b = 0; b < bc; b++) {
+		g->branches[b].item_first = (uint32_t)items;
+		items += g->branches[b].item_count;
+		g->branches[b].item_count = 0;
+	}
+	assert(items == bc - 1 + n);
+	/* leaves: every node's tasks count; eligible nodes enter the heap */
+	for (size_t i = 0; i < n; i++) {
+		uint32_t node = order ? order[i] : (uint32_t)i;
+		struct sched_branch *leaf = &g->branches[leaf_of[i]];
+		leaf->count += p->svc_active[node];
+		if (sched_first_fail(p, g, node) < 0)
+			g->items[leaf->item_first + leaf->item_count++] = node;
+	}
+	/* bottom up: children come after their parent in preorder */
+	for (size_t b = bc; b-- > 1;) {
+		struct sched_branch *br = &g->branches[b], *up = &g->branches[br->parent];
+		sched_heapify(p, g, (uint32_t)b);
+		up->count += br->count;
+		if (br->item_count > 0)
+			g->items[up->item_first + up->item_count++] = (uint32_t)b;
+	}
+	sched_heapify(p, g, 0);
+	rv = 0;
+out:
+	free(leaf_of);
+	free(cur);
+	return rv;
+}
+
+/* Returns the node the next task goes to (following the top of each heap
+ * from the root), or SCHED_NONE when no node is eligible. */
+static uint32_t sched_tree_pick(const struct sched_group *g, uint32_t *leaf)
+{
+	uint32_t b = 0;
+	if (g->branches[0].item_count == 0)
+		return SCHED_NONE;
+	while (!g->branches[b].leaf) {
+		b = g->items[g->branches[b].item_first];
+		assert(g->branches[b].item_count > 0);
+	}
+	*leaf = b;
+	return g->items[g->branches[b].item_first];
+}
+
+/* Fixes the heaps on the path of leaf after its top node took a task. */
+static void sched_tree_took(struct sched *p, struct sched_group *g, uint32_t leaf,
+			    uint32_t node)
+{
+	assert(g->items[g->branches[leaf].item_first] == node);
+	if (sched_still_fits(p, g, node))
+		sched_sift_down(p, g, leaf, 0);
+	else
+		sched_pop(p, g, leaf);
+	for (uint32_t c = leaf; c != 0;) {
+		uint32_t up = g->branches[c].parent;
+		assert(g->items[g->branches[up].item_first] == c);
+		g->branches[c].count++;
+		if (g->branches[c].item_count == 0)
+			sched_pop(p, g, up);
+		else
+			sched_sift_down(p, g, up, 0);
+		c = up;
+	}
+}
+
+/* ---------------------------------------------------------------- writes */
+
+/* What a step may still add to its batch. */
+struct sched_budget {
+	size_t writes;
+	size_t bytes; /* of encoding, an upper bound per write */
+};
+
+/* Bytes one task UPDATE adds to an encoded batch at most, apart from its
+ * strings and spec: the action's tags and lengths, the task's and its
+ * status's scalar fields each as a widest varint (11 bytes with its tag),
+ * every string's tag and length. */
+enum { SCHED_WRITE_BYTES_FIXED = 160 };
+
+_Static_assert(LIMIT_SCHED_TASKS_PER_RUN *(SCHED_WRITE_BYTES_FIXED +
+					   sizeof SCHED_MSG_ASSIGNED) <=
+		       SCHED_RUN_BYTES_MAX,
+	       "a run of plain placements stops at its count, not at its bytes");
+
+/* Returns an upper bound of the bytes the UPDATE of t with status message
+ * msg adds to an encoded batch. */
+static size_t sched_write_bytes(const Cs__Task *t, const char *msg)
+{
+	size_t n = SCHED_WRITE_BYTES_FIXED + strlen(msg);
+
+	/* a tripwire: a field appended to Task or TaskStatus needs its bytes
+	 * counted above */
+	assert(cs__task__descriptor.n_fields == 10);
+	assert(cs__task_status__descriptor.n_fields == 5);
+	if (t->service_name)
+		n += strlen(t->service_name);
+	if (t->status->container_id)
+		n += strlen(t->status->container_id);
+	if (t->spec)
+		n += protobuf_c_message_get_packed_size(&t->spec->base);
+	return n;
+}
+
+/* Adds an UPDATE of t to out: assigned to node_id, or still pending with
+ * message msg. Borrows t and msg (out keeps a copy). Returns 0,
+ * SCHED_STEP_FULL when the budget has no room for it (nothing added), or
+ * CS_ENOMEM. */
+static int sched_write(const struct sched *p, struct store_batch *out,
+		       struct sched_budget *budget, const Cs__Task *t, uint64_t node_id,
+		       bool assign, const char *msg)
+{
+	Cs__Task copy = *t;
+	Cs__TaskStatus st;
+	size_t bytes;
+	int rv;
+
+	assert(t->status != NULL);
+	bytes = sched_write_bytes(t, msg);
+	if (budget->writes == 0 || bytes > budget->bytes)
+		return SCHED_STEP_FULL;
+	if (assign) {
+		cs__task_status__init(&st); /* a fresh status, as SwarmKit's */
+		st.state = CS__TASK_STATE__TASK_STATE_ASSIGNED;
+		st.timestamp_ms = t->status->timestamp_ms;
+	} else {
+		st = *t->status;
+		assert(st.state == CS__TASK_STATE__TASK_STATE_PENDING);
+	}
+	st.message = (char *)msg;
+	if (p->now_ms)
+		st.timestamp_ms = p->now_ms;
+	copy.node_id = node_id;
+	copy.status = &st;
+	rv = store_batch_task(out, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy);
+	if (rv)
+		return rv;
+	budget->writes--;
+	budget->bytes -= bytes;
+	return 0;
+}
+
+/* Counts a task placed on node n for the open group (and the plan). */
+static void sched_take(struct sched *p, const struct sched_group *g, uint32_t n)
+{
+	const struct sched_svc *x = &p->svcs[g->svc];
+	p->svc_active[n]++;
+	p->svc_live[n]++;
+	p->nodes[n].active_count++;
+	p->nodes[n].cpu_free_milli -= x->cpu_milli;
+	p->nodes[n].mem_free_bytes -= x->mem_bytes;
+	p->stats.assigned_count++;
+}
+
+/* Writes the reason for task t, still pending, when it differs from the
+ * stored one (so an idle cluster writes nothing). Returns as sched_write;
+ * counts the task as unplaceable once it is through. */
+static int sched_write_reason(struct sched *p, struct store_batch *out,
+			      struct sched_budget *budget, const Cs__Task *t,
+			      const char *reason)
+{
+	const char *old = t->status->message ? t->status->message : "";
+
+	if (strcmp(old, reason) != 0) {
+		int rv = sched_write(p, out, budget, t, t->node_id, false, reason);
+		if (rv)
+			return rv;
+		p->stats.reasons_written++;
+	}
+	p->stats.unplaceable_count++;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- groups */
+
+static void sched_group_close(struct sched *p)
+{
+	struct sched_group *g = &p->g;
+	free(g->cons);
+	free(g->fail_counts);
+	free(g->branches);
+	free(g->items);
+	memset(g, 0, sizeof *g);
+	p->in_group = false;
+}
+
+/* Opens the group of service svc: its counts per node, constraints, spread
+ * order. Returns 0 or CS_ENOMEM. */
+static int sched_group_open(struct sched *p, uint32_t svc)
+{
+	struct sched_group *g = &p->g;
+	const struct sched_svc *x = &p->svcs[svc];
+	const Cs__TaskSpec *ts = x->svc->spec ? x->svc->spec->task : NULL;
+	const Cs__Placement *pl = ts ? ts->placement : NULL;
+
+	assert(!p->in_group);
+	assert(x->pend_count > 0);
+	memset(g, 0, sizeof *g);
+	p->in_group = true;
+	g->svc = svc;
+	g->phase = SCHED_PHASE_PINNED;
+	memset(p->svc_active, 0, p->node_count * sizeof *p->svc_active);
+	memset(p->svc_live, 0, p->node_count * sizeof *p->svc_live);
+	for (uint32_t i = 0; i < x->rec_count; i++) {
+		const struct sched_rec *r = &p->recs[x->rec_first + i];
+		assert(r->svc == svc);
+		p->svc_live[r->node]++;
+		p->svc_active[r->node] += r->active;
+	}
+	while (g->pinned_count < x->pend_count &&
+	       p->pend[x->pend_first + g->pinned_count].node != SCHED_NONE)
+		g->pinned_count++;
+	if (pl) {
+		g->replicas_max = pl->max_replicas_per_node;
+		g->cons_count = pl->n_constraints;
+		if (g->cons_count) {
+			g->cons = calloc(g->cons_count, sizeof *g->cons);
+			if (!g->cons)
+				return CS_ENOMEM;
+		}
+		for (size_t i = 0; i < g->cons_count; i++)
+			sched_constraint_parse(pl->constraints[i], &g->cons[i]);
+		if (pl->n_spread_labels && sched_spread_get(p, pl, &g->spread) != 0)
+			return CS_ENOMEM;
+	}
+	g->fail_counts =
+		calloc(SCHED_F_CONSTRAINT + g->cons_count + 1, sizeof *g->fail_counts);
+	if (!g->fail_counts)
+		return CS_ENOMEM;
+	p->stats.groups_count++;
+	return 0;
+}
+
+/* Pinned tasks: each checked on its own node. */
+static int sched_group_pinned(struct sched *p, struct store_batch *out,
+			      struct sched_budget *budget)
+{
+	struct sched_group *g = &p->g;
+	const struct sched_svc *x = &p->svcs[g->svc];
+
+	for (; g->next < g->pinned_count; g->next++) {
+		const struct sched_pend *pd = &p->pend[x->pend_first + g->next];
+		int rv;
+
+		assert(pd->node != SCHED_NONE);
+		assert(pd->task->node_id == p->nodes[pd->node].node->id);
+		if (sched_first_fail(p, g, pd->node) < 0) {
+			rv = sched_write(p, out, budget, pd->task, pd->task->node_id,
+					 true, SCHED_MSG_ASSIGNED);
+			if (rv)
+				return rv;
+			sched_take(p, g, pd->node);
+			continue;
+		}
+		sched_explain(p, g, pd->node);
+		rv = sched_write_reason(p, out, budget, pd->task, g->reason);
+		if (rv)
+			return rv;
+	}
+	return 0;
+}
+
+/* Unpinned tasks: down the decision tree, one after the other. */
+static int sched_group_place(struct sched *p, struct store_batch *out,
+			     struct sched_budget *budget)
+{
+	struct sched_group *g = &p->g;
+	const struct sched_svc *x = &p->svcs[g->svc];
+	int rv;
+
+	if (!g->branches && (rv = sched_tree_build(p, g)) != 0)
+		return rv;
+	for (; g->next < x->pend_count; g->next++) {
+		const struct sched_pend *pd = &p->pend[x->pend_first + g->next];
+		uint32_t leaf = 0, node = sched_tree_pick(g, &leaf);
+
+		assert(pd->node == SCHED_NONE);
+		if (g->next + SCHED_PREFETCH_AHEAD < x->pend_count)
+			SCHED_PREFETCH(pd[SCHED_PREFETCH_AHEAD].task);
+		if (g->next + SCHED_PREFETCH_AHEAD / 2 < x->pend_count)
+			SCHED_PREFETCH(pd[SCHED_PREFETCH_AHEAD / 2].task->status);
+		if (node == SCHED_NONE)
+			return SCHED_PLACE_STUCK; /* the rest fits nowhere */
+		assert(sched_first_fail(p, g, node) < 0);
+		rv = sched_write(p, out, budget, pd->task, p->nodes[node].node->id, true,
+				 SCHED_MSG_ASSIGNED);
+		if (rv)
+			return rv;
+		sched_take(p, g, node);
+		sched_tree_took(p, g, leaf, node);
+	}
+	return 0;
+}
+
+/* Unplaceable unpinned tasks: the group's reason, where it changed. */
+static int sched_group_reasons(struct sched *p, struct store_batch *out,
+			       struct sched_budget *budget)
+{
+	struct sched_group *g = &p->g;
+	const struct sched_svc *x = &p->svcs[g->svc];
+
+	for (; g->next < x->pend_count; g->next++) {
+		int rv = sched_write_reason(
+			p, out, budget, p->pend[x->pend_first + g->next].task, g->reason);
+		if (rv)
+			return rv;
+	}
+	return 0;
+}
+
+/* Runs the open group's phases from where it stopped. Returns 0 when the
+ * group is done, SCHED_STEP_FULL when the budget ran out, or an error. */
+static int sched_group_run(struct sched *p, struct store_batch *out,
+			   struct sched_budget *budget)
+{
+	struct sched_group *g = &p->g;
+	int rv;
+
+	if (g->phase == SCHED_PHASE_PINNED) {
+		if ((rv = sched_group_pinned(p, out, budget)) != 0)
+			return rv;
+		g->phase = SCHED_PHASE_PLACE;
+	}
+	if (g->phase == SCHED_PHASE_PLACE) {
+		rv = sched_group_place(p, out, budget);
+		if (rv < 0 || rv == SCHED_STEP_FULL)
+			return rv;
+		if (rv == SCHED_PLACE_STUCK) {
+			sched_explain(p, g, SCHED_NONE);
+			g->phase = SCHED_PHASE_REASONS;
+		} else {
+			return 0;
+		}
+	}
+	assert(g->phase == SCHED_PHASE_REASONS);
+	return sched_group_reasons(p, out, budget);
+}
+
+/* ---------------------------------------------------------------- steps and runs */
+
+/* Index of the next service with pending tasks from p->next_svc, or
+ * SCHED_NONE. */
+static uint32_t sched_next_group(const struct sched *p)
+{
+	for (uint32_t i = p->next_svc; i < p->svc_count; i++)
+		if (p->svcs[i].pend_count > 0)
+			return i;
+	return SCHED_NONE;
+}
+
+int sched_step(struct sched *p, struct store_batch *out, size_t writes_max,
+	       size_t *bytes_left)
+{
+	struct sched_budget budget;
+	int rv;
+
+	assert(p != NULL);
+	if (p->spent || writes_max == 0)
+		return CS_EINVAL;
+	if (writes_max > LIMIT_SCHED_TASKS_PER_RUN ||
+	    out->action_count >= LIMIT_STORE_BATCH_ACTIONS)
+		return CS_ELIMIT;
+	budget.writes = LIMIT_STORE_BATCH_ACTIONS - out->action_count;
+	if (budget.writes > writes_max)
+		budget.writes = writes_max;
+	budget.bytes = bytes_left ? *bytes_left : SIZE_MAX;
+	if (!p->in_group) {
+		uint32_t svc = sched_next_group(p);
+		if (svc == SCHED_NONE)
+			return SCHED_STEP_DONE;
+		if ((rv = sched_group_open(p, svc)) != 0)
+			goto spent;
+	}
+	rv = sched_group_run(p, out, &budget);
+	if (bytes_left)
+		*bytes_left = budget.bytes;
+	if (rv < 0)
+		goto spent;
+	if (rv == SCHED_STEP_FULL)
+		return SCHED_STEP_FULL;
+	assert(rv == 0);
+	p->next_svc = p->g.svc + 1;
+	sched_group_close(p);
+	return SCHED_STEP_GROUP;
+spent:
+	p->spent = true;
+	return rv;
+}
+
+void sched_get_stats(const struct sched *p, struct sched_stats *st)
+{
+	*st = p->stats;
+	st->more = !p->spent && (p->in_group || sched_next_group(p) != SCHED_NONE);
+}
+
+void sched_free(struct sched *p)
+{
+	if (!p)
+		return;
+	sched_group_close(p);
+	for (size_t i = 0; i < p->spread_count; i++) {
+		free(p->spreads[i].keys);
+		free(p->spreads[i].order);
+		free(p->spreads[i].diff);
+	}
+	free(p->spreads);
+	free(p->svc_active);
+	free(p->svc_live);
+	free(p->recs);
+	free(p->pend);
+	free(p->svc_slots);
+	free(p->svcs);
+	free(p->nodes);
+	free(p);
+}
+
+int sched_run(const struct store *s, uint64_t now_ms, size_t writes_max,
+	      struct store_batch *out, struct sched_stats *stats)
+{
+	struct sched *p;
+	size_t start = out->action_count, bytes_left = SCHED_RUN_BYTES_MAX;
+	int rv;
+
+	if (writes_max == 0)
+		return CS_EINVAL;
+	if (writes_max > LIMIT_SCHED_TASKS_PER_RUN)
+		return CS_ELIMIT;
+	if ((rv = sched_new(s, now_ms, &p)) != 0)
+		return rv;
+	do {
+		size_t used = out->action_count - start;
+		assert(used <= writes_max);
+		if (used == writes_max)
+			break;
+		rv = sched_step(p, out, writes_max - used, &bytes_left);
+	} while (rv == SCHED_STEP_GROUP);
+	if (stats)
+		sched_get_stats(p, stats);
+	sched_free(p);
+	assert(out->action_count - start <= writes_max);
+	assert(bytes_left <= SCHED_RUN_BYTES_MAX);
+	return rv < 0 ? rv : 0;
+}

@@ -1,0 +1,114 @@
+#include "core/scheduler_loop.h"
+
+#include <stdlib.h>
+
+#include "core/limits.h"
+#include "core/manager.h"
+#include "core/scheduler.h"
+#include "core/store.h"
+
+enum {
+	SCHEDLOOP_DEBOUNCE_MS = 5, /* changes gather this long */
+	SCHEDLOOP_PERIOD_MS = 1000,
+};
+
+struct schedloop {
+	struct env *env;
+	struct manager *m;
+	env_timer_id pass_timer, period_timer;
+	bool writing, dirty, stopped, dying;
+	bool more; /* the last run stopped at its limit */
+};
+
+static void schedloop_write_done(void *data, int status);
+static void schedloop_arm(struct schedloop *l);
+
+static void schedloop_pass(struct schedloop *l)
+{
+	struct store_batch b;
+	struct sched_stats stats;
+	uint8_t *buf;
+	size_t len;
+
+	if (l->writing || l->stopped)
+		return;
+	l->dirty = false;
+	store_batch_init(&b);
+	if (sched_run(manager_store(l->m), l->env->ops->now_ms(l->env),
+		      LIMIT_SCHED_TASKS_PER_RUN, &b, &stats) == 0 &&
+	    b.action_count > 0 && store_batch_encode(&b, 0, 0, &buf, &len) == 0) {
+		if (manager_write(l->m, buf, len, schedloop_write_done, l) == 0)
+			l->writing = true;
+		l->more = stats.more;
+		free(buf);
+	}
+	store_batch_free(&b);
+}
+
+static void schedloop_on_timer(struct env *env, env_timer_id id, void *data)
+{
+	struct schedloop *l = data;
+	if (id == l->pass_timer)
+		l->pass_timer = 0;
+	schedloop_pass(l);
+}
+
+static void schedloop_arm(struct schedloop *l)
+{
+	if (l->pass_timer || l->dying)
+		return;
+	l->env->ops->timer_start(l->env, SCHEDLOOP_DEBOUNCE_MS, 0, schedloop_on_timer, l,
+				 &l->pass_timer);
+}
+
+static void schedloop_write_done(void *data, int status)
+{
+	struct schedloop *l = data;
+	l->writing = false;
+	if (l->stopped) {
+		free(l);
+		return;
+	}
+	if (status || l->dirty || l->more)
+		schedloop_arm(l);
+}
+
+void schedloop_on_event(struct schedloop *l, const struct store_event *ev)
+{
+	/* a new pending task, a node that changed, resources freed: all of
+	 * them may let something be placed */
+	if (ev->table == STORE_CLUSTER)
+		return;
+	l->dirty = true;
+	if (!l->writing)
+		schedloop_arm(l);
+}
+
+struct schedloop *schedloop_start(struct env *env, struct manager *m)
+{
+	struct schedloop *l = calloc(1, sizeof *l);
+	if (!l)
+		return NULL;
+	l->env = env;
+	l->m = m;
+	if (env->ops->timer_start(env, SCHEDLOOP_PERIOD_MS, SCHEDLOOP_PERIOD_MS,
+				  schedloop_on_timer, l, &l->period_timer)) {
+		free(l);
+		return NULL;
+	}
+	schedloop_arm(l);
+	return l;
+}
+
+void schedloop_stop(struct schedloop *l, bool dying)
+{
+	l->stopped = true;
+	l->dying = dying;
+	if (!dying) {
+		l->env->ops->timer_stop(l->env, l->period_timer);
+		if (l->pass_timer)
+			l->env->ops->timer_stop(l->env, l->pass_timer);
+	}
+	if (!l->writing)
+		free(l);
+}

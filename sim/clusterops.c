@@ -1,0 +1,556 @@
+/* clusterops: services, nodes, images, conditions and invariants 3-5 of the
+ * simulated cluster. See clusterops.h. Sections: specs, commands,
+ * conditions, invariants. */
+#include "sim/clusterops.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/control.h"
+#include "core/errors.h"
+#include "core/limits.h"
+#include "core/orchestrator.h"
+#include "core/scheduler.h"
+#include "core/store.h"
+#include "sim/simexec.h"
+
+#define CLOPS_DEFAULT_IMAGE "cswarm/default"
+
+/* A service acknowledged to the scenario (invariant 5). */
+struct clops_ack {
+	char name[LIMIT_NAME_BYTES_MAX + 1];
+	uint64_t index; /* the leader's applied index when it answered */
+	bool removed;
+};
+
+struct clops {
+	struct world *w;
+	struct simcluster *c;
+	struct clops_ack *acks;
+	size_t ack_count, ack_cap;
+	uint64_t checked_index; /* the leader's applied index at the last check */
+	uint64_t checked_leader;
+};
+
+/* A call in flight: the runner's callback, and what to remember. */
+struct clops_call {
+	struct clops *o;
+	struct manager *m;
+	clops_done_fn done;
+	void *data;
+	enum scn_cmd_kind kind;
+	char name[LIMIT_NAME_BYTES_MAX + 1];
+};
+
+struct clops *clops_new(struct world *w, struct simcluster *c)
+{
+	struct clops *o = calloc(1, sizeof *o);
+	if (!o)
+		return NULL;
+	o->w = w;
+	o->c = c;
+	return o;
+}
+
+void clops_free(struct clops *o)
+{
+	if (!o)
+		return;
+	free(o->acks);
+	free(o);
+}
+
+/* ---------------------------------------------------------------- specs */
+
+/* A service spec built from a scenario command, with room for its parts. */
+struct clops_spec {
+	Cs__ServiceSpec spec;
+	Cs__TaskSpec task;
+	Cs__ContainerSpec container;
+	Cs__Resources reservations;
+	Cs__RestartPolicy restart;
+	Cs__Placement placement;
+	Cs__UpdateConfig update;
+	char *constraints[LIMIT_SCN_CONSTRAINTS_MAX];
+	char *spreads[LIMIT_SCN_SPREADS_MAX];
+};
+
+/* Defaults of `docker service create`. */
+static void clops_spec_defaults(struct clops_spec *s, const char *name)
+{
+	cs__service_spec__init(&s->spec);
+	cs__task_spec__init(&s->task);
+	cs__container_spec__init(&s->container);
+	cs__resources__init(&s->reservations);
+	cs__restart_policy__init(&s->restart);
+	cs__placement__init(&s->placement);
+	cs__update_config__init(&s->update);
+	s->spec.name = (char *)name;
+	s->spec.replicas = 1;
+	s->container.image = CLOPS_DEFAULT_IMAGE;
+	s->restart.condition = CS__RESTART_POLICY__CONDITION__CONDITION_ANY;
+	s->restart.delay_ms = 5000;
+	s->update.parallelism = 1;
+	s->update.monitor_ms = 5000;
+	s->update.failure_action =
+		CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_PAUSE;
+	s->update.order = CS__UPDATE_CONFIG__ORDER__ORDER_STOP_FIRST;
+}
+
+/* Starts from a stored spec: copies each part so that keys can change. */
+static void clops_spec_from(struct clops_spec *s, const Cs__ServiceSpec *cur)
+{
+	clops_spec_defaults(s, cur->name);
+	s->spec = *cur;
+	if (cur->task) {
+		s->task = *cur->task;
+		if (cur->task->container)
+			s->container = *cur->task->container;
+		if (cur->task->reservations)
+			s->reservations = *cur->task->reservations;
+		if (cur->task->restart)
+			s->restart = *cur->task->restart;
+		if (cur->task->placement) {
+			s->placement = *cur->task->placement;
+			for (size_t i = 0; i < s->placement.n_constraints &&
+					   i < LIMIT_SCN_CONSTRAINTS_MAX;
+			     i++)
+				s->constraints[i] = s->placement.constraints[i];
+			for (size_t i = 0; i < s->placement.n_spread_labels &&
+					   i < LIMIT_SCN_SPREADS_MAX;
+			     i++)
+				s->spreads[i] = s->placement.spread_labels[i];
+		}
+	}
+	if (cur->update)
+		s->update = *cur->update;
+}
+
+/* Applies the keys a command gave. */
+static void clops_spec_apply(struct clops_spec *s, const struct scn_service *k)
+{
+	if (k->set & SCN_SVC_MODE) {
+		s->spec.global = k->mode == SCN_MODE_GLOBAL;
+		if (s->spec.global)
+			s->spec.replicas = 0;
+	}
+	if (k->set & SCN_SVC_REPLICAS)
+		s->spec.replicas = k->replicas;
+	if (k->set & SCN_SVC_IMAGE)
+		s->container.image = k->image;
+	if (k->set & SCN_SVC_CONSTRAINT) {
+		for (size_t i = 0; i < k->constraint_count; i++)
+			s->constraints[i] = k->constraints[i].text;
+		s->placement.n_constraints = k->constraint_count;
+	}
+	if (k->set & SCN_SVC_SPREAD) {
+		for (size_t i = 0; i < k->spread_count; i++)
+			s->spreads[i] = k->spreads[i];
+		s->placement.n_spread_labels = k->spread_count;
+	}
+	if (k->set & SCN_SVC_RESERVE_CPU)
+		s->reservations.millicpus = k->reserve_millicpu;
+	if (k->set & SCN_SVC_RESERVE_MEM)
+		s->reservations.memory_bytes = k->reserve_mem_bytes;
+	if (k->set & SCN_SVC_MAX_PER_NODE)
+		s->placement.max_replicas_per_node = k->max_per_node;
+	if (k->set & SCN_SVC_RESTART)
+		s->restart.condition =
+			k->restart == SCN_RESTART_ANY
+				? CS__RESTART_POLICY__CONDITION__CONDITION_ANY
+			: k->restart == SCN_RESTART_ON_FAILURE
+				? CS__RESTART_POLICY__CONDITION__CONDITION_ON_FAILURE
+				: CS__RESTART_POLICY__CONDITION__CONDITION_NONE;
+	if (k->set & SCN_SVC_RESTART_DELAY)
+		s->restart.delay_ms = k->restart_delay_ms;
+	if (k->set & SCN_SVC_RESTART_MAX)
+		s->restart.max_attempts = k->restart_max;
+	if (k->set & SCN_SVC_RESTART_WINDOW)
+		s->restart.window_ms = k->restart_window_ms;
+	if (k->set & SCN_SVC_UPDATE_PARALLELISM)
+		s->update.parallelism = k->update_parallelism;
+	if (k->set & SCN_SVC_UPDATE_DELAY)
+		s->update.delay_ms = k->update_delay_ms;
+	if (k->set & SCN_SVC_UPDATE_FAILURE_ACTION)
+		s->update.failure_action =
+			(Cs__UpdateConfig__FailureAction)k->update_failure_action;
+	if (k->set & SCN_SVC_UPDATE_ORDER)
+		s->update.order = (Cs__UpdateConfig__Order)k->update_order;
+	if (k->set & SCN_SVC_UPDATE_MONITOR)
+		s->update.monitor_ms = k->update_monitor_ms;
+	if (k->set & SCN_SVC_UPDATE_MAX_FAILURE_RATIO)
+		s->update.max_failure_ratio_ppm = k->update_max_failure_ratio_ppm;
+}
+
+/* Points the parts at each other (after any copy of the struct). */
+static void clops_spec_link(struct clops_spec *s)
+{
+	s->placement.constraints = s->constraints;
+	s->placement.spread_labels = s->spreads;
+	s->task.container = &s->container;
+	s->task.reservations = &s->reservations;
+	s->task.restart = &s->restart;
+	s->task.placement = &s->placement;
+	s->task.limits = NULL;
+	s->spec.task = &s->task;
+	s->spec.update = &s->update;
+	s->spec.rollback = NULL;
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static void clops_call_done(void *data, int status)
+{
+	struct clops_call *call = data;
+	struct clops *o = call->o;
+
+	if (status == 0 && call->kind == SCN_SERVICE_CREATE &&
+	    o->ack_count < LIMIT_NODES_MAX) {
+		if (o->ack_count == o->ack_cap) {
+			size_t cap = o->ack_cap ? o->ack_cap * 2 : 16;
+			struct clops_ack *p = realloc(o->acks, cap * sizeof *p);
+			if (p) {
+				o->acks = p;
+				o->ack_cap = cap;
+			}
+		}
+		if (o->ack_count < o->ack_cap) {
+			struct clops_ack *a = &o->acks[o->ack_count++];
+			memcpy(a->name, call->name, sizeof a->name);
+			a->index = manager_applied(call->m);
+			a->removed = false;
+		}
+	}
+	if (status == 0 && call->kind == SCN_SERVICE_RM)
+		for (size_t i = 0; i < o->ack_count; i++)
+			if (strcmp(o->acks[i].name, call->name) == 0)
+				o->acks[i].removed = true;
+	call->done(call->data, status);
+	free(call);
+}
+
+int clops_service(struct clops *o, struct manager *m, const struct scn_cmd *cmd,
+		  char *err, size_t err_size, clops_done_fn done, void *data)
+{
+	struct clops_call *call = calloc(1, sizeof *call);
+	struct clops_spec *s = calloc(1, sizeof *s);
+	const char *name =
+		cmd->kind == SCN_SERVICE_RM ? cmd->u.service_name : cmd->u.service.name;
+	uint64_t id;
+	int rv;
+
+	if (!call || !s) {
+		free(call);
+		free(s);
+		return CS_ENOMEM;
+	}
+	call->o = o;
+	call->m = m;
+	call->done = done;
+	call->data = data;
+	call->kind = cmd->kind;
+	snprintf(call->name, sizeof call->name, "%s", name);
+	if (cmd->kind == SCN_SERVICE_RM) {
+		rv = control_service_remove(m, name, err, err_size, clops_call_done,
+					    call);
+	} else if (cmd->kind == SCN_SERVICE_CREATE) {
+		clops_spec_defaults(s, name);
+		if ((cmd->u.service.set & SCN_SVC_MODE) &&
+		    cmd->u.service.mode == SCN_MODE_GLOBAL)
+			s->spec.replicas = 0;
+		clops_spec_apply(s, &cmd->u.service);
+		clops_spec_link(s);
+		rv = control_service_create(m, &s->spec, &id, err, err_size,
+					    clops_call_done, call);
+	} else {
+		const Cs__Service *cur = store_service_by_name(manager_store(m), name);
+		if (!cur) {
+			snprintf(err, err_size, "no service named '%s'", name);
+			rv = CS_ENOENT;
+		} else {
+			clops_spec_from(s, cur->spec);
+			clops_spec_apply(s, &cmd->u.service);
+			clops_spec_link(s);
+			rv = control_service_update(m, name, &s->spec, 0, err, err_size,
+						    clops_call_done, call);
+		}
+	}
+	free(s);
+	if (rv)
+		free(call);
+	return rv;
+}
+
+/* The store's node for the simulated node named name, or NULL. */
+static const Cs__Node *clops_store_node(const struct store *st, const char *name)
+{
+	for (const Cs__Node *n = store_node_next(st, NULL); n; n = store_node_next(st, n))
+		if (n->hostname && strcmp(n->hostname, name) == 0)
+			return n;
+	return NULL;
+}
+
+int clops_node(struct clops *o, struct manager *m, const struct scn_cmd *cmd,
+	       uint32_t node, char *err, size_t err_size, clops_done_fn done, void *data)
+{
+	const char *name = world_node_name(o->w, node);
+	const Cs__Node *n = clops_store_node(manager_store(m), name);
+	struct clops_call *call;
+	bool set_avail = true;
+	Cs__NodeAvailability avail = CS__NODE_AVAILABILITY__NODE_AVAILABILITY_ACTIVE;
+	int rv;
+
+	if (!n) {
+		snprintf(err, err_size, "%s has not joined the cluster", name);
+		return CS_ENOENT;
+	}
+	call = calloc(1, sizeof *call);
+	if (!call)
+		return CS_ENOMEM;
+	call->o = o;
+	call->m = m;
+	call->done = done;
+	call->data = data;
+	call->kind = cmd->kind;
+	switch (cmd->kind) {
+	case SCN_NODE_DRAIN:
+		avail = CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
+		break;
+	case SCN_NODE_PAUSE:
+		avail = CS__NODE_AVAILABILITY__NODE_AVAILABILITY_PAUSE;
+		break;
+	case SCN_NODE_LABEL: set_avail = false; break;
+	default: break;
+	}
+	rv = control_node_update(
+		m, n->id, set_avail, avail,
+		cmd->kind == SCN_NODE_LABEL ? cmd->u.node.label_key : NULL,
+		cmd->kind == SCN_NODE_LABEL ? cmd->u.node.label_value : NULL, err,
+		err_size, clops_call_done, call);
+	if (rv)
+		free(call);
+	return rv;
+}
+
+void clops_image(struct clops *o, const struct scn_image *img)
+{
+	us_t smin = 100000, smax = 1000000;
+	if (img->has_start) {
+		smin = img->start.min_ms * 1000;
+		smax = img->start.max_ms * 1000;
+	}
+	simexec_image(world_exec(o->w), img->name, img->pull_fail, smin, smax,
+		      img->has_exit, img->exit_code, img->exit_after.min_ms * 1000,
+		      img->exit_after.max_ms * 1000);
+}
+
+/* ---------------------------------------------------------------- conditions */
+
+/* How many tasks a service should run now: its replicas, or one per node
+ * that can take it (global). */
+static uint64_t clops_desired(const struct store *st, const Cs__Service *svc)
+{
+	uint64_t n = 0;
+	if (!svc->spec->global)
+		return svc->spec->replicas;
+	for (const Cs__Node *node = store_node_next(st, NULL); node;
+	     node = store_node_next(st, node))
+		if (node->state == CS__NODE_STATE__NODE_STATE_READY &&
+		    node->availability !=
+			    CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN &&
+		    sched_node_satisfies(svc, node))
+			n++;
+	return n;
+}
+
+/* Whether the service has what it wants: the store says so, the containers
+ * agree, and nothing waits. */
+static bool clops_service_converged(struct clops *o, const struct store *st,
+				    const Cs__Service *svc, char *got, size_t got_size)
+{
+	uint64_t want = clops_desired(st, svc), store_running = 0, waiting = 0;
+	size_t real;
+
+	for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
+	     t = store_task_next_by_service(st, svc->id, t)) {
+		if (t->desired_state != CS__TASK_STATE__TASK_STATE_RUNNING || !t->status)
+			continue;
+		if (t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
+			store_running++;
+		else if (t->status->state < CS__TASK_STATE__TASK_STATE_RUNNING)
+			waiting++;
+	}
+	real = simexec_running(world_exec(o->w), svc->spec->name, -1);
+	if (store_running == want && real == want && waiting == 0)
+		return true;
+	snprintf(got, got_size,
+		 "%s: %" PRIu64 " wanted, %" PRIu64
+		 " running in the store, %zu containers, %" PRIu64 " not yet running",
+		 svc->spec->name, want, store_running, real, waiting);
+	return false;
+}
+
+int clops_cond(struct clops *o, struct manager *leader, const struct scn_cond *cond,
+	       char *got, size_t got_size)
+{
+	const struct store *st = leader ? manager_store(leader) : NULL;
+	uint64_t count = 0;
+
+	switch (cond->kind) {
+	case SCN_COND_RUNNING: {
+		int64_t node = -1;
+		if (cond->has_node) {
+			char name[32];
+			scn_node_name(cond->node, name, sizeof name);
+			node = world_node_find(o->w, name);
+			if (node < 0) {
+				snprintf(got, got_size, "no node %s", name);
+				return 0;
+			}
+		}
+		count = simexec_running(world_exec(o->w), cond->service, node);
+		break;
+	}
+	case SCN_COND_STORE_TASKS: {
+		const Cs__Service *svc;
+		if (!st) {
+			snprintf(got, got_size, "no leader");
+			return 0;
+		}
+		svc = store_service_by_name(st, cond->service);
+		if (svc)
+			for (const Cs__Task *t =
+				     store_task_next_by_service(st, svc->id, NULL);
+			     t; t = store_task_next_by_service(st, svc->id, t))
+				count += t->status &&
+					 (int)t->status->state == (int)cond->state;
+		break;
+	}
+	case SCN_COND_NODES_READY:
+		if (!st) {
+			snprintf(got, got_size, "no leader");
+			return 0;
+		}
+		for (const Cs__Node *n = store_node_next(st, NULL); n;
+		     n = store_node_next(st, n))
+			count += n->state == CS__NODE_STATE__NODE_STATE_READY;
+		break;
+	case SCN_COND_NODE_STATUS: {
+		char name[32];
+		const Cs__Node *n;
+		if (!st) {
+			snprintf(got, got_size, "no leader");
+			return 0;
+		}
+		scn_node_name(cond->node, name, sizeof name);
+		n = clops_store_node(st, name);
+		if (!n) {
+			snprintf(got, got_size, "%s not in the store", name);
+			return 0;
+		}
+		if (cond->node_ready ? n->state == CS__NODE_STATE__NODE_STATE_READY
+				     : n->state == CS__NODE_STATE__NODE_STATE_DOWN)
+			return 1;
+		snprintf(got, got_size, "%s is %s", name,
+			 n->state == CS__NODE_STATE__NODE_STATE_READY  ? "ready"
+			 : n->state == CS__NODE_STATE__NODE_STATE_DOWN ? "down"
+								       : "unknown");
+		return 0;
+	}
+	case SCN_COND_CONVERGED:
+		if (!st) {
+			snprintf(got, got_size, "no leader");
+			return 0;
+		}
+		for (const Cs__Service *svc = store_service_next(st, NULL); svc;
+		     svc = store_service_next(st, svc))
+			if (!clops_service_converged(o, st, svc, got, got_size))
+				return 0;
+		return 1;
+	default: snprintf(got, got_size, "not a cluster condition"); return 0;
+	}
+	if (scn_op_holds(cond->op, count, cond->count))
+		return 1;
+	snprintf(got, got_size, "%" PRIu64, count);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- invariants */
+
+/* Invariant 4: every task placed and not finished is on a node that passes
+ * its service's constraints and has room for the reservations there. */
+static bool clops_check_placements(const struct store *st, char *msg, size_t size)
+{
+	for (const Cs__Node *n = store_node_next(st, NULL); n;
+	     n = store_node_next(st, n)) {
+		uint64_t cpu = 0, mem = 0;
+		for (const Cs__Task *t = store_task_next_by_node(st, n->id, NULL); t;
+		     t = store_task_next_by_node(st, n->id, t)) {
+			const Cs__Service *svc = store_service_get(st, t->service_id);
+			const Cs__TaskSpec *ts;
+			if (!svc || !t->status ||
+			    t->desired_state > CS__TASK_STATE__TASK_STATE_RUNNING ||
+			    t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED ||
+			    t->status->state > CS__TASK_STATE__TASK_STATE_RUNNING)
+				continue;
+			if (!sched_node_satisfies(svc, n)) {
+				snprintf(
+					msg, size,
+					"invariant 4: a task of %s runs on %s, which fails its "
+					"constraints",
+					svc->spec->name, n->hostname);
+				return false;
+			}
+			ts = svc->spec->task;
+			if (ts && ts->reservations) {
+				cpu += ts->reservations->millicpus;
+				mem += ts->reservations->memory_bytes;
+			}
+		}
+		if (n->resources &&
+		    (cpu > n->resources->millicpus || mem > n->resources->memory_bytes)) {
+			snprintf(msg, size,
+				 "invariant 4: %s holds reservations of %" PRIu64
+				 " millicpus and %" PRIu64 " bytes, over its resources",
+				 n->hostname, cpu, mem);
+			return false;
+		}
+	}
+	return true;
+}
+
+bool clops_check(struct clops *o, struct manager *leader, char *msg, size_t size)
+{
+	const struct store *st;
+	uint64_t applied;
+
+	if (!simexec_check(world_exec(o->w), msg, size))
+		return false;
+	if (!leader)
+		return true;
+	st = manager_store(leader);
+	applied = manager_applied(leader);
+	if (applied == o->checked_index && manager_raft_id(leader) == o->checked_leader)
+		return true; /* nothing new in the store */
+	o->checked_index = applied;
+	o->checked_leader = manager_raft_id(leader);
+	if (!clops_check_placements(st, msg, size))
+		return false;
+	/* Invariant 5: what was acknowledged is there, once the leader has
+	 * applied as far as the answer */
+	for (size_t i = 0; i < o->ack_count; i++) {
+		const struct clops_ack *a = &o->acks[i];
+		if (a->removed || applied < a->index)
+			continue;
+		if (!store_service_by_name(st, a->name)) {
+			snprintf(msg, size,
+				 "invariant 5: service %s, acknowledged at index %" PRIu64
+				 ", is missing from the leader's store at %" PRIu64,
+				 a->name, a->index, applied);
+			return false;
+		}
+	}
+	return true;
+}

@@ -1,0 +1,52 @@
+/* clusterops: what the scenario runner does to a running simulated cluster
+ * and asks of it, beyond Raft (sim/cluster.c): service and node commands
+ * through the control API of the current leader, as swarmctl would; the
+ * `image` command; the conditions on containers and the store (`running`,
+ * `store tasks`, `nodes ready`, `node N ready|down`, `converged`); and the
+ * invariants 3, 4 and 5 of SCENARIOS.md. */
+#ifndef SIM_CLUSTEROPS_H
+#define SIM_CLUSTEROPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/manager.h"
+#include "sim/cluster.h"
+#include "sim/scenario.h"
+#include "sim/world.h"
+
+struct clops;
+
+struct clops *clops_new(struct world *w, struct simcluster *c);
+void clops_free(struct clops *o);
+
+/* The answer of an API call made on the leader: a write that commits, or
+ * fails. */
+typedef void (*clops_done_fn)(void *data, int status);
+
+/* clops_service starts `service create|update|rm` (cmd) on leader m.
+ * Returns 0 (done runs when committed), or an error with its text in err
+ * (nothing started). */
+int clops_service(struct clops *o, struct manager *m, const struct scn_cmd *cmd,
+		  char *err, size_t err_size, clops_done_fn done, void *data);
+
+/* clops_node starts `node drain|pause|activate|label` on node (world
+ * index) through leader m. */
+int clops_node(struct clops *o, struct manager *m, const struct scn_cmd *cmd,
+	       uint32_t node, char *err, size_t err_size, clops_done_fn done, void *data);
+
+/* clops_image applies an `image` command to the simulated runtime. */
+void clops_image(struct clops *o, const struct scn_image *img);
+
+/* clops_cond evaluates a condition on containers or on the store of
+ * `leader` (NULL: no leader). Returns 1 holds, 0 not (got says what was
+ * seen). */
+int clops_cond(struct clops *o, struct manager *leader, const struct scn_cond *cond,
+	       char *got, size_t got_size);
+
+/* clops_check checks invariants 3 (containers), 4 (placements) and 5
+ * (acknowledged services) now. Returns false with msg when one broke. */
+bool clops_check(struct clops *o, struct manager *leader, char *msg, size_t size);
+
+#endif

@@ -1,0 +1,1336 @@
+/* simexec: the simulated container runtime. See simexec.h for the contract.
+ * Sections: types and keys, records (the events the runtime schedules),
+ * containers and ground truth counts, the executor ops, node death, reads.
+ *
+ * Two kinds of events: a request's completion belongs to the node's process
+ * (scheduled on the node, so the world drops it when the process dies; the
+ * runtime frees its record then), a container's own change (started, exited,
+ * stopped) belongs to the machine (scheduled on the world, so it happens
+ * whatever the process does; cancelled by clearing its container pointer).
+ * Both kinds of records stay in one list until they fire or are freed. */
+#include "sim/simexec.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/hash.h"
+#include "core/limits.h"
+#include "core/tree.h"
+
+#define SIMEXEC_ON_WORLD UINT32_MAX /* world_call_at's "the world itself" */
+
+enum { SIMEXEC_ID_BYTES = LIMIT_NAME_BYTES_MAX + 1 };
+_Static_assert(SIMEXEC_ID_BYTES <= sizeof(((struct env_ctl_found *)0)->task_id),
+	       "a task id fits ctl_list's results");
+
+/* ---------------------------------------------------------------- types and keys */
+
+struct simexec_image_cfg {
+	struct tree_node by_name;
+	char name[SIMEXEC_IMAGE_BYTES_MAX + 1];
+	bool pull_fail;
+	us_t start_min_us, start_max_us;
+	bool has_exit;
+	int32_t exit_code;
+	us_t exit_min_us, exit_max_us;
+};
+
+/* A service name seen in a container or an allow call; lives until
+ * simexec_free. */
+struct simexec_service {
+	struct tree_node by_name;
+	char name[SIMEXEC_ID_BYTES];
+	bool allow_two;
+	size_t running_count;
+};
+
+struct simexec_rec;
+
+struct simexec_container {
+	struct tree_node by_node; /* (node, task id): the order of everything */
+	struct tree_node by_task; /* (task id, node): a task's containers */
+	struct tree_node by_slot; /* (service name, slot, node, task id) */
+	uint32_t node;
+	char task_id[SIMEXEC_ID_BYTES];
+	char service_id[SIMEXEC_ID_BYTES];
+	char image[SIMEXEC_IMAGE_BYTES_MAX + 1];
+	uint64_t slot;
+	struct simexec_service *svc;
+	enum env_ctl_state state; /* CREATED, RUNNING or EXITED */
+	int32_t exit_code;
+	/* pending changes of the machine (world events), or NULL */
+	struct simexec_rec *ev_start;
+	struct simexec_rec *ev_exit;
+	struct simexec_rec *ev_stop;
+	us_t start_due_us; /* while ev_start */
+	us_t stop_due_us;  /* while ev_stop */
+};
+
+struct simexec_ctl {
+	struct simexec *x;
+	struct simexec_ctl *prev, *next; /* the node's controllers, oldest first */
+	uint32_t node;
+	char task_id[SIMEXEC_ID_BYTES];
+	char service_id[SIMEXEC_ID_BYTES];
+	char service_name[SIMEXEC_ID_BYTES];
+	char image[SIMEXEC_IMAGE_BYTES_MAX + 1];
+	uint64_t slot;
+	us_t stop_timeout_us;
+	struct simexec_rec *op;	      /* the op in flight, or NULL */
+	struct env_ctl_req *wait_req; /* a WAIT in flight, or NULL */
+	env_ctl_cb wait_cb;
+	struct simexec_rec *wait_rec; /* its completion once scheduled, or NULL */
+	bool closing;
+};
+
+struct simexec_node {
+	struct simexec_ctl *head, *tail;
+};
+
+enum simexec_rec_kind {
+	SIMEXEC_REC_OP,	     /* node: an op's completion */
+	SIMEXEC_REC_WAIT,    /* node: a WAIT's completion */
+	SIMEXEC_REC_CLOSE,   /* node: a controller's close callback */
+	SIMEXEC_REC_LIST,    /* node: ctl_list's results */
+	SIMEXEC_REC_STARTED, /* world: a container starts running */
+	SIMEXEC_REC_EXIT,    /* world: a container exits on its own */
+	SIMEXEC_REC_STOPPED, /* world: a container stops after SHUTDOWN */
+};
+
+/* A scheduled event's data. Node records are freed when they fire or when
+ * their process dies; world records when they fire (or at simexec_free). */
+struct simexec_rec {
+	struct simexec *x;
+	struct simexec_rec *prev, *next; /* x->recs */
+	enum simexec_rec_kind kind;
+	uint32_t node;
+	bool on_node;
+	struct simexec_ctl *ctl;     /* OP, WAIT, CLOSE; NULL: cancelled */
+	struct simexec_container *c; /* STARTED, EXIT, STOPPED; NULL: cancelled */
+	struct env_ctl_req *req;     /* OP, WAIT */
+	env_ctl_cb cb;
+	env_ctl_close_cb close_cb; /* CLOSE */
+	void *close_data;
+	struct env_ctl_list_req *list_req; /* LIST */
+	env_ctl_list_cb list_cb;
+	/* OP, WAIT: results fixed when scheduled (errors, WAIT), else read from
+	 * the container when the callback runs */
+	bool fixed;
+	int status;
+	enum env_ctl_state state;
+	int32_t exit_code; /* also EXIT, STOPPED: the code to exit with */
+	char message[sizeof(((struct env_ctl_req *)0)->message)];
+};
+
+struct simexec {
+	struct world *w;
+	struct tree containers; /* by_node */
+	struct tree by_task;
+	struct tree by_slot;
+	struct tree images;
+	struct tree services;
+	struct simexec_node *nodes; /* by node index, grown on demand */
+	size_t node_count;
+	struct simexec_rec *recs;
+	size_t rec_count;
+	size_t running_count;
+	size_t bad_tasks; /* task ids running in two containers or more */
+	size_t bad_slots; /* slots running more than their limit */
+};
+
+static struct simexec_container *simexec_c_of_node(const struct tree_node *n)
+{
+	return TREE_ENTRY(n, struct simexec_container, by_node);
+}
+static struct simexec_container *simexec_c_of_task(const struct tree_node *n)
+{
+	return TREE_ENTRY(n, struct simexec_container, by_task);
+}
+static struct simexec_container *simexec_c_of_slot(const struct tree_node *n)
+{
+	return TREE_ENTRY(n, struct simexec_container, by_slot);
+}
+
+static int simexec_cmp_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? -1 : a > b;
+}
+
+static int simexec_by_node_cmp(const struct tree_node *a, const struct tree_node *b)
+{
+	const struct simexec_container *ca = simexec_c_of_node(a),
+				       *cb = simexec_c_of_node(b);
+	int r = simexec_cmp_u64(ca->node, cb->node);
+	return r ? r : strcmp(ca->task_id, cb->task_id);
+}
+static uint64_t simexec_by_node_prio(const struct tree_node *a)
+{
+	const struct simexec_container *c = simexec_c_of_node(a);
+	return hash_mix64(hash_str(c->task_id) ^ c->node);
+}
+
+static int simexec_by_task_cmp(const struct tree_node *a, const struct tree_node *b)
+{
+	const struct simexec_container *ca = simexec_c_of_task(a),
+				       *cb = simexec_c_of_task(b);
+	int r = strcmp(ca->task_id, cb->task_id);
+	return r ? r : simexec_cmp_u64(ca->node, cb->node);
+}
+static uint64_t simexec_by_task_prio(const struct tree_node *a)
+{
+	const struct simexec_container *c = simexec_c_of_task(a);
+	return hash_mix64(hash_str(c->task_id) + c->node);
+}
+
+static int simexec_by_slot_cmp(const struct tree_node *a, const struct tree_node *b)
+{
+	const struct simexec_container *ca = simexec_c_of_slot(a),
+				       *cb = simexec_c_of_slot(b);
+	int r = strcmp(ca->svc->name, cb->svc->name);
+	if (!r)
+		r = simexec_cmp_u64(ca->slot, cb->slot);
+	if (!r)
+		r = simexec_cmp_u64(ca->node, cb->node);
+	return r ? r : strcmp(ca->task_id, cb->task_id);
+}
+static uint64_t simexec_by_slot_prio(const struct tree_node *a)
+{
+	const struct simexec_container *c = simexec_c_of_slot(a);
+	return hash_mix64(hash_str(c->svc->name) ^ hash_mix64(c->slot) ^
+			  hash_str(c->task_id) ^ ((uint64_t)c->node << 40));
+}
+
+static int simexec_image_cmp(const struct tree_node *a, const struct tree_node *b)
+{
+	return strcmp(TREE_ENTRY(a, struct simexec_image_cfg, by_name)->name,
+		      TREE_ENTRY(b, struct simexec_image_cfg, by_name)->name);
+}
+static uint64_t simexec_image_prio(const struct tree_node *a)
+{
+	return hash_str(TREE_ENTRY(a, struct simexec_image_cfg, by_name)->name);
+}
+
+static int simexec_service_cmp(const struct tree_node *a, const struct tree_node *b)
+{
+	return strcmp(TREE_ENTRY(a, struct simexec_service, by_name)->name,
+		      TREE_ENTRY(b, struct simexec_service, by_name)->name);
+}
+static uint64_t simexec_service_prio(const struct tree_node *a)
+{
+	return hash_str(TREE_ENTRY(a, struct simexec_service, by_name)->name);
+}
+
+/* Copies s (NULL: "") into buf of size bytes; false when it does not fit. */
+static bool simexec_copy(char *buf, size_t size, const char *s)
+{
+	size_t len = s ? strlen(s) : 0;
+	if (len >= size)
+		return false;
+	memcpy(buf, s ? s : "", len + 1);
+	return true;
+}
+
+struct simexec *simexec_new(struct world *w)
+{
+	struct simexec *x = calloc(1, sizeof *x);
+	if (!x)
+		return NULL;
+	x->w = w;
+	tree_init(&x->containers, simexec_by_node_cmp, simexec_by_node_prio);
+	tree_init(&x->by_task, simexec_by_task_cmp, simexec_by_task_prio);
+	tree_init(&x->by_slot, simexec_by_slot_cmp, simexec_by_slot_prio);
+	tree_init(&x->images, simexec_image_cmp, simexec_image_prio);
+	tree_init(&x->services, simexec_service_cmp, simexec_service_prio);
+	return x;
+}
+
+static const struct simexec_image_cfg *simexec_image_find(const struct simexec *x,
+							  const char *name)
+{
+	struct simexec_image_cfg probe;
+	struct tree_node *n;
+	if (!simexec_copy(probe.name, sizeof probe.name, name))
+		return NULL;
+	n = tree_find(&x->images, &probe.by_name);
+	return n ? TREE_ENTRY(n, struct simexec_image_cfg, by_name) : NULL;
+}
+
+int simexec_image(struct simexec *x, const char *name, bool pull_fail, us_t start_min_us,
+		  us_t start_max_us, bool has_exit, int32_t exit_code, us_t exit_min_us,
+		  us_t exit_max_us)
+{
+	struct simexec_image_cfg *img;
+
+	if (!name || !name[0] || start_min_us > start_max_us)
+		return CS_EINVAL;
+	if (has_exit && exit_min_us > exit_max_us)
+		return CS_EINVAL;
+	if (strlen(name) > SIMEXEC_IMAGE_BYTES_MAX)
+		return CS_ELIMIT;
+	img = (struct simexec_image_cfg *)simexec_image_find(x, name);
+	if (!img) {
+		img = calloc(1, sizeof *img);
+		if (!img)
+			return CS_ENOMEM;
+		simexec_copy(img->name, sizeof img->name, name);
+		tree_insert(&x->images, &img->by_name);
+	}
+	img->pull_fail = pull_fail;
+	img->start_min_us = start_min_us;
+	img->start_max_us = start_max_us;
+	img->has_exit = has_exit;
+	img->exit_code = exit_code;
+	img->exit_min_us = exit_min_us;
+	img->exit_max_us = exit_max_us;
+	assert(simexec_image_find(x, name) == img);
+	return 0;
+}
+
+/* Returns the service named name, creating it; NULL when out of memory or
+ * the name is too long. */
+static struct simexec_service *simexec_service_get(struct simexec *x, const char *name)
+{
+	struct simexec_service probe, *s;
+	struct tree_node *n;
+
+	if (!simexec_copy(probe.name, sizeof probe.name, name))
+		return NULL;
+	n = tree_find(&x->services, &probe.by_name);
+	if (n)
+		return TREE_ENTRY(n, struct simexec_service, by_name);
+	s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	memcpy(s->name, probe.name, sizeof s->name);
+	tree_insert(&x->services, &s->by_name);
+	return s;
+}
+
+static const struct simexec_service *simexec_service_find(const struct simexec *x,
+							  const char *name)
+{
+	struct simexec_service probe;
+	struct tree_node *n;
+	if (!simexec_copy(probe.name, sizeof probe.name, name))
+		return NULL;
+	n = tree_find(&x->services, &probe.by_name);
+	return n ? TREE_ENTRY(n, struct simexec_service, by_name) : NULL;
+}
+
+/* ---------------------------------------------------------------- records */
+
+static void simexec_fire(struct world *w, void *data);
+
+/* Returns a new record of kind, listed in x->recs, or NULL. */
+static struct simexec_rec *simexec_rec_new(struct simexec *x, enum simexec_rec_kind kind,
+					   uint32_t node)
+{
+	struct simexec_rec *rec = calloc(1, sizeof *rec);
+	if (!rec)
+		return NULL;
+	rec->x = x;
+	rec->kind = kind;
+	rec->node = node;
+	rec->on_node = kind <= SIMEXEC_REC_LIST;
+	rec->next = x->recs;
+	if (x->recs)
+		x->recs->prev = rec;
+	x->recs = rec;
+	x->rec_count++;
+	return rec;
+}
+
+static void simexec_rec_unlink(struct simexec *x, struct simexec_rec *rec)
+{
+	assert(x->rec_count > 0);
+	if (rec->prev)
+		rec->prev->next = rec->next;
+	else
+		x->recs = rec->next;
+	if (rec->next)
+		rec->next->prev = rec->prev;
+	rec->prev = rec->next = NULL;
+	x->rec_count--;
+}
+
+static void simexec_rec_free(struct simexec *x, struct simexec_rec *rec)
+{
+	simexec_rec_unlink(x, rec);
+	free(rec);
+}
+
+/* Schedules rec at at_us: on its node (dropped if the process dies) or on
+ * the world. Returns 0, or an error after freeing rec. */
+static int simexec_rec_schedule(struct simexec *x, struct simexec_rec *rec, us_t at_us)
+{
+	int rv = world_call_at(x->w, at_us, rec->on_node ? rec->node : SIMEXEC_ON_WORLD,
+			       simexec_fire, rec);
+	if (rv)
+		simexec_rec_free(x, rec);
+	return rv;
+}
+
+/* Sets a fixed result on an OP or WAIT record. */
+static void simexec_rec_result(struct simexec_rec *rec, int status,
+			       enum env_ctl_state state, int32_t exit_code,
+			       const char *message)
+{
+	rec->fixed = true;
+	rec->status = status;
+	rec->state = state;
+	rec->exit_code = exit_code;
+	snprintf(rec->message, sizeof rec->message, "%s", message ? message : "");
+}
+
+static void simexec_rec_no_container(struct simexec_rec *rec, const char *task_id)
+{
+	char msg[sizeof rec->message];
+	snprintf(msg, sizeof msg, "No such container: %s", task_id);
+	simexec_rec_result(rec, CS_EEXEC, ENV_CTL_ABSENT, 0, msg);
+}
+
+/* ---------------------------------------------------------------- containers */
+
+static struct simexec_container *simexec_find(const struct simexec *x, uint32_t node,
+					      const char *task_id)
+{
+	struct simexec_container probe;
+	struct tree_node *n;
+	probe.node = node;
+	if (!simexec_copy(probe.task_id, sizeof probe.task_id, task_id))
+		return NULL;
+	n = tree_find(&x->containers, &probe.by_node);
+	return n ? simexec_c_of_node(n) : NULL;
+}
+
+/* Counts the running containers of task_id, on every node. */
+static size_t simexec_task_running(const struct simexec *x, const char *task_id)
+{
+	struct simexec_container probe;
+	struct tree_node *n;
+	size_t count = 0;
+
+	probe.node = 0;
+	if (!simexec_copy(probe.task_id, sizeof probe.task_id, task_id))
+		return 0;
+	for (n = tree_ceil(&x->by_task, &probe.by_task); n;
+	     n = tree_next(&x->by_task, n)) {
+		const struct simexec_container *c = simexec_c_of_task(n);
+		if (strcmp(c->task_id, task_id) != 0)
+			break;
+		count += c->state == ENV_CTL_RUNNING;
+	}
+	return count;
+}
+
+/* Returns the first container of (svc, slot) in by_slot order, or NULL. */
+static struct simexec_container *simexec_slot_first(const struct simexec *x,
+						    struct simexec_service *svc,
+						    uint64_t slot)
+{
+	struct simexec_container probe;
+	struct tree_node *n;
+	probe.svc = svc;
+	probe.slot = slot;
+	probe.node = 0;
+	probe.task_id[0] = '\0';
+	n = tree_ceil(&x->by_slot, &probe.by_slot);
+	return n ? simexec_c_of_slot(n) : NULL;
+}
+
+/* Counts the running containers of (svc, slot). */
+static size_t simexec_slot_running(const struct simexec *x, struct simexec_service *svc,
+				   uint64_t slot)
+{
+	size_t count = 0;
+	const struct simexec_container *c = simexec_slot_first(x, svc, slot);
+	for (; c && c->svc == svc && c->slot == slot;) {
+		struct tree_node *n = tree_next(&x->by_slot, &c->by_slot);
+		count += c->state == ENV_CTL_RUNNING;
+		c = n ? simexec_c_of_slot(n) : NULL;
+	}
+	return count;
+}
+
+static size_t simexec_slot_limit(const struct simexec_service *svc)
+{
+	return svc->allow_two ? 2 : 1;
+}
+
+/* Sets c's state, keeping the running counts and the invariant 3 tallies
+ * (bad_tasks, bad_slots) true. */
+static void simexec_set_state(struct simexec *x, struct simexec_container *c,
+			      enum env_ctl_state state, int32_t exit_code)
+{
+	bool was = c->state == ENV_CTL_RUNNING;
+	bool now = state == ENV_CTL_RUNNING;
+
+	c->exit_code = exit_code;
+	if (was == now) {
+		c->state = state;
+		return;
+	}
+	{
+		size_t t0 = simexec_task_running(x, c->task_id);
+		size_t t1 = now ? t0 + 1 : t0 - 1;
+		assert(now || t0 > 0);
+		if ((t0 >= 2) != (t1 >= 2)) {
+			if (t1 >= 2)
+				x->bad_tasks++;
+			else
+				x->bad_tasks--;
+		}
+	}
+	if (c->slot > 0) {
+		size_t s0 = simexec_slot_running(x, c->svc, c->slot);
+		size_t s1 = now ? s0 + 1 : s0 - 1;
+		size_t limit = simexec_slot_limit(c->svc);
+		assert(now || s0 > 0);
+		if ((s0 > limit) != (s1 > limit)) {
+			if (s1 > limit)
+				x->bad_slots++;
+			else
+				x->bad_slots--;
+		}
+	}
+	c->state = state;
+	if (now) {
+		c->svc->running_count++;
+		x->running_count++;
+	} else {
+		assert(c->svc->running_count > 0);
+		assert(x->running_count > 0);
+		c->svc->running_count--;
+		x->running_count--;
+	}
+}
+
+/* Cancels c's pending machine events (their records fire as no-ops). */
+static void simexec_cancel_events(struct simexec_container *c)
+{
+	if (c->ev_start) {
+		c->ev_start->c = NULL;
+		c->ev_start = NULL;
+	}
+	if (c->ev_exit) {
+		c->ev_exit->c = NULL;
+		c->ev_exit = NULL;
+	}
+	if (c->ev_stop) {
+		c->ev_stop->c = NULL;
+		c->ev_stop = NULL;
+	}
+}
+
+/* Completes the WAITs in flight on c's task at c's node: with c's exit
+ * (c exited), or with "No such container" (gone: c is being removed). */
+static void simexec_notify_waiters(struct simexec *x, const struct simexec_container *c,
+				   bool gone)
+{
+	if (c->node >= x->node_count)
+		return;
+	for (struct simexec_ctl *ctl = x->nodes[c->node].head; ctl; ctl = ctl->next) {
+		struct simexec_rec *rec;
+		if (ctl->closing || !ctl->wait_req || ctl->wait_rec ||
+		    strcmp(ctl->task_id, c->task_id) != 0)
+			continue;
+		rec = simexec_rec_new(x, SIMEXEC_REC_WAIT, c->node);
+		if (!rec)
+			continue; /* out of memory: this WAIT never completes */
+		rec->ctl = ctl;
+		rec->req = ctl->wait_req;
+		rec->cb = ctl->wait_cb;
+		if (gone)
+			simexec_rec_no_container(rec, c->task_id);
+		else
+			simexec_rec_result(rec, 0, ENV_CTL_EXITED, c->exit_code, NULL);
+		if (simexec_rec_schedule(x, rec, world_now_us(x->w)) == 0)
+			ctl->wait_rec = rec;
+	}
+}
+
+/* c exits now with exit_code: its pending changes are cancelled and the
+ * WAITs on it complete. */
+static void simexec_exited(struct simexec *x, struct simexec_container *c,
+			   int32_t exit_code)
+{
+	simexec_cancel_events(c);
+	simexec_set_state(x, c, ENV_CTL_EXITED, exit_code);
+	simexec_notify_waiters(x, c, false);
+	assert(c->state == ENV_CTL_EXITED);
+}
+
+/* Unlinks and frees c, which must not be running. */
+static void simexec_delete(struct simexec *x, struct simexec_container *c)
+{
+	assert(c->state != ENV_CTL_RUNNING);
+	simexec_cancel_events(c);
+	tree_remove(&x->containers, &c->by_node);
+	tree_remove(&x->by_task, &c->by_task);
+	tree_remove(&x->by_slot, &c->by_slot);
+	free(c);
+}
+
+/* Makes a new CREATED container for ctl's task. Returns it, or NULL when out
+ * of memory. */
+static struct simexec_container *simexec_create(struct simexec *x,
+						const struct simexec_ctl *ctl)
+{
+	struct simexec_container *c;
+	struct simexec_service *svc = simexec_service_get(x, ctl->service_name);
+
+	if (!svc)
+		return NULL;
+	c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->node = ctl->node;
+	memcpy(c->task_id, ctl->task_id, sizeof c->task_id);
+	memcpy(c->service_id, ctl->service_id, sizeof c->service_id);
+	memcpy(c->image, ctl->image, sizeof c->image);
+	c->slot = ctl->slot;
+	c->svc = svc;
+	c->state = ENV_CTL_CREATED;
+	tree_insert(&x->containers, &c->by_node);
+	tree_insert(&x->by_task, &c->by_task);
+	tree_insert(&x->by_slot, &c->by_slot);
+	assert(simexec_find(x, ctl->node, ctl->task_id) == c);
+	return c;
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void simexec_fire_op(struct simexec *x, struct simexec_rec *rec)
+{
+	struct simexec_ctl *ctl = rec->ctl;
+	struct env_ctl_req *req = rec->req;
+	env_ctl_cb cb = rec->cb;
+	int status = 0;
+
+	if (!ctl) {
+		free(rec); /* cancelled by ctl_close */
+		return;
+	}
+	assert(ctl->op == rec);
+	assert(!ctl->closing);
+	ctl->op = NULL;
+	if (rec->fixed) {
+		status = rec->status;
+		req->state = rec->state;
+		req->exit_code = rec->exit_code;
+		memcpy(req->message, rec->message, sizeof req->message);
+	} else {
+		const struct simexec_container *c =
+			simexec_find(x, ctl->node, ctl->task_id);
+		req->state = c ? c->state : ENV_CTL_ABSENT;
+		req->exit_code = c ? c->exit_code : 0;
+		req->message[0] = '\0';
+	}
+	free(rec);
+	cb(req, status);
+}
+
+static void simexec_fire_wait(struct simexec_rec *rec)
+{
+	struct simexec_ctl *ctl = rec->ctl;
+	struct env_ctl_req *req = rec->req;
+	env_ctl_cb cb = rec->cb;
+	int status = rec->status;
+
+	if (!ctl) {
+		free(rec);
+		return;
+	}
+	assert(ctl->wait_rec == rec);
+	assert(ctl->wait_req == req);
+	assert(rec->fixed);
+	ctl->wait_req = NULL;
+	ctl->wait_rec = NULL;
+	req->state = rec->state;
+	req->exit_code = rec->exit_code;
+	memcpy(req->message, rec->message, sizeof req->message);
+	free(rec);
+	cb(req, status);
+}
+
+static void simexec_ctl_unlink(struct simexec *x, struct simexec_ctl *ctl)
+{
+	struct simexec_node *n = &x->nodes[ctl->node];
+	if (ctl->prev)
+		ctl->prev->next = ctl->next;
+	else
+		n->head = ctl->next;
+	if (ctl->next)
+		ctl->next->prev = ctl->prev;
+	else
+		n->tail = ctl->prev;
+	ctl->prev = ctl->next = NULL;
+}
+
+static void simexec_fire_close(struct simexec *x, struct simexec_rec *rec)
+{
+	struct simexec_ctl *ctl = rec->ctl;
+	env_ctl_close_cb cb = rec->close_cb;
+	void *data = rec->close_data;
+
+	assert(ctl && ctl->closing);
+	assert(!ctl->op && !ctl->wait_req);
+	free(rec);
+	simexec_ctl_unlink(x, ctl);
+	if (cb)
+		cb((struct env_ctl *)ctl, data);
+	free(ctl);
+}
+
+static void simexec_fire_list(struct simexec *x, struct simexec_rec *rec)
+{
+	struct env_ctl_list_req *req = rec->list_req;
+	env_ctl_list_cb cb = rec->list_cb;
+	uint32_t node = rec->node;
+	struct env_ctl_found *found = NULL;
+	struct simexec_container probe;
+	struct tree_node *first, *n;
+	size_t count = 0;
+	int status = 0;
+
+	free(rec);
+	probe.node = node;
+	probe.task_id[0] = '\0';
+	first = tree_ceil(&x->containers, &probe.by_node);
+	for (n = first; n && simexec_c_of_node(n)->node == node;
+	     n = tree_next(&x->containers, n))
+		count++;
+	if (count > 0) {
+		found = calloc(count, sizeof *found);
+		if (!found) {
+			status = CS_ENOMEM;
+			count = 0;
+		}
+	}
+	for (size_t i = 0; i < count; i++, first = tree_next(&x->containers, first)) {
+		const struct simexec_container *c = simexec_c_of_node(first);
+		assert(c->node == node);
+		memcpy(found[i].task_id, c->task_id, sizeof c->task_id);
+		memcpy(found[i].service_id, c->service_id, sizeof c->service_id);
+		found[i].state = c->state;
+		found[i].exit_code = c->exit_code;
+	}
+	req->found = found;
+	req->found_count = count;
+	cb(req, status); /* req may be freed by cb */
+	free(found);
+}
+
+static void simexec_fire_started(struct simexec *x, struct simexec_rec *rec)
+{
+	struct simexec_container *c = rec->c;
+	const struct simexec_image_cfg *img;
+
+	if (c) {
+		assert(c->ev_start == rec);
+		c->ev_start = NULL;
+	}
+	free(rec);
+	if (!c)
+		return;
+	assert(c->state != ENV_CTL_RUNNING);
+	simexec_set_state(x, c, ENV_CTL_RUNNING, 0);
+	img = simexec_image_find(x, c->image);
+	if (img && img->has_exit) {
+		us_t after = rng_range(world_rng(x->w, RNG_WORKLOAD), img->exit_min_us,
+				       img->exit_max_us);
+		struct simexec_rec *ev = simexec_rec_new(x, SIMEXEC_REC_EXIT, c->node);
+		if (!ev)
+			return; /* out of memory: it runs until stopped */
+		ev->exit_code = img->exit_code;
+		if (simexec_rec_schedule(x, ev, world_now_us(x->w) + after))
+			return;
+		ev->c = c;
+		c->ev_exit = ev;
+	}
+}
+
+/* A machine change: the container exits on its own (EXIT) or stops after
+ * SHUTDOWN (STOPPED). */
+static void simexec_fire_exit(struct simexec *x, struct simexec_rec *rec)
+{
+	struct simexec_container *c = rec->c;
+	int32_t code = rec->exit_code;
+
+	if (c && rec->kind == SIMEXEC_REC_EXIT) {
+		assert(c->ev_exit == rec);
+		c->ev_exit = NULL;
+	} else if (c) {
+		assert(c->ev_stop == rec);
+		c->ev_stop = NULL;
+	}
+	free(rec);
+	if (!c)
+		return;
+	assert(c->state == ENV_CTL_RUNNING);
+	simexec_exited(x, c, code);
+}
+
+/* The one world_call_at function of the runtime. A node record runs only
+ * while the process that scheduled it lives (the world drops it otherwise
+ * and simexec_node_died frees it). */
+static void simexec_fire(struct world *w, void *data)
+{
+	struct simexec_rec *rec = data;
+	struct simexec *x = rec->x;
+
+	assert(x->w == w);
+	simexec_rec_unlink(x, rec);
+	switch (rec->kind) {
+	case SIMEXEC_REC_OP: simexec_fire_op(x, rec); break;
+	case SIMEXEC_REC_WAIT: simexec_fire_wait(rec); break;
+	case SIMEXEC_REC_CLOSE: simexec_fire_close(x, rec); break;
+	case SIMEXEC_REC_LIST: simexec_fire_list(x, rec); break;
+	case SIMEXEC_REC_STARTED: simexec_fire_started(x, rec); break;
+	case SIMEXEC_REC_EXIT:
+	case SIMEXEC_REC_STOPPED: simexec_fire_exit(x, rec); break;
+	}
+}
+
+/* ---------------------------------------------------------------- executor ops */
+
+static struct simexec_ctl *simexec_ctl_of(struct env_ctl *ctl)
+{
+	return (struct simexec_ctl *)ctl;
+}
+
+int simexec_ctl_open(struct simexec *x, uint32_t node,
+		     const struct env_container_spec *spec, struct env_ctl **out)
+{
+	struct simexec_ctl *ctl;
+
+	assert(world_node_is_up(x->w, node));
+	if (!spec->task_id || !spec->task_id[0] || !spec->image || !spec->image[0])
+		return CS_EINVAL;
+	if (node >= x->node_count) {
+		size_t count = (size_t)node + 1;
+		struct simexec_node *nodes = realloc(x->nodes, count * sizeof *nodes);
+		if (!nodes)
+			return CS_ENOMEM;
+		memset(nodes + x->node_count, 0, (count - x->node_count) * sizeof *nodes);
+		x->nodes = nodes;
+		x->node_count = count;
+	}
+	ctl = calloc(1, sizeof *ctl);
+	if (!ctl)
+		return CS_ENOMEM;
+	if (!simexec_copy(ctl->task_id, sizeof ctl->task_id, spec->task_id) ||
+	    !simexec_copy(ctl->service_id, sizeof ctl->service_id, spec->service_id) ||
+	    !simexec_copy(ctl->service_name, sizeof ctl->service_name,
+			  spec->service_name) ||
+	    !simexec_copy(ctl->image, sizeof ctl->image, spec->image)) {
+		free(ctl);
+		return CS_ELIMIT;
+	}
+	ctl->x = x;
+	ctl->node = node;
+	ctl->slot = spec->slot;
+	ctl->stop_timeout_us = spec->stop_timeout_ms * 1000;
+	ctl->prev = x->nodes[node].tail;
+	if (ctl->prev)
+		ctl->prev->next = ctl;
+	else
+		x->nodes[node].head = ctl;
+	x->nodes[node].tail = ctl;
+	*out = (struct env_ctl *)ctl;
+	return 0;
+}
+
+/* WAIT: registered on the container; completes from simexec_exited or
+ * simexec_delete, or soon when there is nothing to wait for. */
+static int simexec_do_wait(struct simexec *x, struct simexec_ctl *ctl,
+			   struct env_ctl_req *req, env_ctl_cb cb)
+{
+	const struct simexec_container *c = simexec_find(x, ctl->node, ctl->task_id);
+	struct simexec_rec *rec;
+	int rv;
+
+	if (ctl->wait_req)
+		return CS_EAGAIN;
+	if (c && c->state != ENV_CTL_EXITED) {
+		ctl->wait_req = req;
+		ctl->wait_cb = cb;
+		ctl->wait_rec = NULL;
+		return 0;
+	}
+	rec = simexec_rec_new(x, SIMEXEC_REC_WAIT, ctl->node);
+	if (!rec)
+		return CS_ENOMEM;
+	rec->ctl = ctl;
+	rec->req = req;
+	rec->cb = cb;
+	if (c)
+		simexec_rec_result(rec, 0, ENV_CTL_EXITED, c->exit_code, NULL);
+	else
+		simexec_rec_no_container(rec, ctl->task_id);
+	rv = simexec_rec_schedule(x, rec, world_now_us(x->w) + SIMEXEC_API_US);
+	if (rv)
+		return rv;
+	ctl->wait_req = req;
+	ctl->wait_cb = cb;
+	ctl->wait_rec = rec;
+	return 0;
+}
+
+/* Schedules a machine event ev_kind at at_us for c, then the op's record
+ * (so that at equal times the change comes first). Returns the machine
+ * record (not yet tied to c), or NULL with rec freed on failure. */
+static struct simexec_rec *simexec_schedule_pair(struct simexec *x,
+						 struct simexec_container *c,
+						 enum simexec_rec_kind ev_kind,
+						 struct simexec_rec *rec, us_t at_us)
+{
+	struct simexec_rec *ev = simexec_rec_new(x, ev_kind, c->node);
+	if (!ev) {
+		simexec_rec_free(x, rec);
+		return NULL;
+	}
+	if (simexec_rec_schedule(x, ev, at_us)) {
+		simexec_rec_free(x, rec);
+		return NULL;
+	}
+	if (simexec_rec_schedule(x, rec, at_us))
+		return NULL; /* ev fires as a no-op: its c is NULL */
+	return ev;
+}
+
+static int simexec_do_prepare(struct simexec *x, struct simexec_ctl *ctl,
+			      struct simexec_container *c, struct simexec_rec *rec)
+{
+	const struct simexec_image_cfg *img = simexec_image_find(x, ctl->image);
+	us_t at_us = world_now_us(x->w) + SIMEXEC_PREPARE_US;
+	bool made = false;
+	int rv;
+
+	if (img && img->pull_fail) {
+		char msg[sizeof rec->message];
+		/* Docker's words; a very long name is cut to fit req->message */
+		snprintf(msg, sizeof msg,
+			 "pull access denied for %.170s, repository does not exist or "
+			 "may require 'docker login'",
+			 ctl->image);
+		simexec_rec_result(rec, CS_EEXEC, c ? c->state : ENV_CTL_ABSENT, 0, msg);
+		return simexec_rec_schedule(x, rec, at_us);
+	}
+	if (!c) {
+		c = simexec_create(x, ctl);
+		if (!c) {
+			simexec_rec_free(x, rec);
+			return CS_ENOMEM;
+		}
+		made = true;
+	}
+	rv = simexec_rec_schedule(x, rec, at_us);
+	if (rv && made)
+		simexec_delete(x, c);
+	return rv;
+}
+
+static int simexec_do_start(struct simexec *x, struct simexec_ctl *ctl,
+			    struct simexec_container *c, struct simexec_rec *rec)
+{
+	us_t now_us = world_now_us(x->w);
+	const struct simexec_image_cfg *img;
+	struct simexec_rec *ev;
+	us_t at_us;
+
+	if (!c) {
+		simexec_rec_no_container(rec, ctl->task_id);
+		return simexec_rec_schedule(x, rec, now_us + SIMEXEC_API_US);
+	}
+	if (c->ev_start)
+		return simexec_rec_schedule(x, rec, c->start_due_us);
+	if (c->state == ENV_CTL_RUNNING)
+		return simexec_rec_schedule(x, rec, now_us + SIMEXEC_API_US);
+	img = simexec_image_find(x, c->image);
+	at_us = now_us + rng_range(world_rng(x->w, RNG_WORKLOAD),
+				   img ? img->start_min_us : SIMEXEC_START_MIN_US,
+				   img ? img->start_max_us : SIMEXEC_START_MAX_US);
+	ev = simexec_schedule_pair(x, c, SIMEXEC_REC_STARTED, rec, at_us);
+	if (!ev)
+		return CS_ENOMEM;
+	ev->c = c;
+	c->ev_start = ev;
+	c->start_due_us = at_us;
+	return 0;
+}
+
+static int simexec_do_shutdown(struct simexec *x, struct simexec_ctl *ctl,
+			       struct simexec_container *c, struct simexec_rec *rec)
+{
+	us_t now_us = world_now_us(x->w);
+	us_t from_us, delay_us;
+	struct simexec_rec *ev;
+
+	if (c && c->ev_stop)
+		return simexec_rec_schedule(x, rec, c->stop_due_us);
+	if (!c || (c->state != ENV_CTL_RUNNING && !c->ev_start))
+		return simexec_rec_schedule(x, rec, now_us + SIMEXEC_API_US);
+	/* running, or starting: stopped once started */
+	from_us = c->ev_start ? c->start_due_us : now_us;
+	delay_us = ctl->stop_timeout_us < SIMEXEC_STOP_US ? ctl->stop_timeout_us
+							  : SIMEXEC_STOP_US;
+	ev = simexec_schedule_pair(x, c, SIMEXEC_REC_STOPPED, rec, from_us + delay_us);
+	if (!ev)
+		return CS_ENOMEM;
+	ev->c = c;
+	ev->exit_code = ctl->stop_timeout_us < SIMEXEC_STOP_US ? SIMEXEC_EXIT_KILLED
+							       : SIMEXEC_EXIT_STOPPED;
+	c->ev_stop = ev;
+	c->stop_due_us = from_us + delay_us;
+	return 0;
+}
+
+int simexec_ctl_do(struct env_ctl *handle, enum env_ctl_op op, struct env_ctl_req *req,
+		   env_ctl_cb cb)
+{
+	struct simexec_ctl *ctl = simexec_ctl_of(handle);
+	struct simexec *x = ctl->x;
+	struct simexec_container *c;
+	struct simexec_rec *rec;
+	us_t now_us = world_now_us(x->w);
+	int rv;
+
+	assert(!ctl->closing);
+	assert(req != NULL);
+	assert(cb != NULL);
+	if (op == ENV_CTL_WAIT)
+		return simexec_do_wait(x, ctl, req, cb);
+	if (ctl->op)
+		return CS_EAGAIN;
+	rec = simexec_rec_new(x, SIMEXEC_REC_OP, ctl->node);
+	if (!rec)
+		return CS_ENOMEM;
+	rec->ctl = ctl;
+	rec->req = req;
+	rec->cb = cb;
+	c = simexec_find(x, ctl->node, ctl->task_id);
+	switch (op) {
+	case ENV_CTL_PREPARE: rv = simexec_do_prepare(x, ctl, c, rec); break;
+	case ENV_CTL_START: rv = simexec_do_start(x, ctl, c, rec); break;
+	case ENV_CTL_SHUTDOWN: rv = simexec_do_shutdown(x, ctl, c, rec); break;
+	case ENV_CTL_TERMINATE:
+		rv = simexec_rec_schedule(x, rec, now_us + SIMEXEC_API_US);
+		if (rv == 0 && c && (c->state == ENV_CTL_RUNNING || c->ev_start))
+			simexec_exited(x, c, SIMEXEC_EXIT_KILLED);
+		break;
+	case ENV_CTL_REMOVE:
+		rv = simexec_rec_schedule(x, rec, now_us + SIMEXEC_API_US);
+		if (rv == 0 && c) {
+			if (c->state == ENV_CTL_RUNNING || c->ev_start)
+				simexec_exited(x, c, SIMEXEC_EXIT_KILLED);
+			simexec_notify_waiters(x, c, true);
+			simexec_delete(x, c);
+		}
+		break;
+	case ENV_CTL_INSPECT:
+		rv = simexec_rec_schedule(x, rec, now_us + SIMEXEC_API_US);
+		break;
+	default: simexec_rec_free(x, rec); return CS_EINVAL;
+	}
+	if (rv == 0)
+		ctl->op = rec;
+	return rv;
+}
+
+void simexec_ctl_close(struct env_ctl *handle, env_ctl_close_cb cb, void *data)
+{
+	struct simexec_ctl *ctl = simexec_ctl_of(handle);
+	struct simexec *x = ctl->x;
+	struct simexec_rec *rec;
+
+	assert(!ctl->closing);
+	ctl->closing = true;
+	if (ctl->op) {
+		ctl->op->ctl = NULL;
+		ctl->op = NULL;
+	}
+	if (ctl->wait_rec)
+		ctl->wait_rec->ctl = NULL;
+	ctl->wait_rec = NULL;
+	ctl->wait_req = NULL;
+	rec = simexec_rec_new(x, SIMEXEC_REC_CLOSE, ctl->node);
+	if (rec) {
+		rec->ctl = ctl;
+		rec->close_cb = cb;
+		rec->close_data = data;
+		if (simexec_rec_schedule(x, rec, world_now_us(x->w)) == 0)
+			return;
+	}
+	simexec_ctl_unlink(x, ctl); /* out of memory: no callback */
+	free(ctl);
+}
+
+int simexec_ctl_list(struct simexec *x, uint32_t node, struct env_ctl_list_req *req,
+		     env_ctl_list_cb cb)
+{
+	struct simexec_rec *rec;
+
+	assert(world_node_is_up(x->w, node));
+	assert(cb != NULL);
+	rec = simexec_rec_new(x, SIMEXEC_REC_LIST, node);
+	if (!rec)
+		return CS_ENOMEM;
+	rec->list_req = req;
+	rec->list_cb = cb;
+	return simexec_rec_schedule(x, rec, world_now_us(x->w) + SIMEXEC_API_US);
+}
+
+/* ---------------------------------------------------------------- node death */
+
+/* Removes every container of node without a trace (the machine is gone). */
+static void simexec_vanish(struct simexec *x, uint32_t node)
+{
+	struct simexec_container probe;
+	struct tree_node *n;
+
+	probe.node = node;
+	probe.task_id[0] = '\0';
+	while ((n = tree_ceil(&x->containers, &probe.by_node)) &&
+	       simexec_c_of_node(n)->node == node) {
+		struct simexec_container *c = simexec_c_of_node(n);
+		simexec_cancel_events(c);
+		simexec_set_state(x, c, ENV_CTL_ABSENT, 0);
+		simexec_delete(x, c);
+	}
+}
+
+void simexec_node_died(struct simexec *x, uint32_t node, bool machine)
+{
+	struct simexec_rec *rec = x->recs;
+
+	/* The process's records: the world drops their events unrun. */
+	while (rec) {
+		struct simexec_rec *next = rec->next;
+		if (rec->on_node && rec->node == node)
+			simexec_rec_free(x, rec);
+		rec = next;
+	}
+	if (node < x->node_count) {
+		struct simexec_ctl *ctl = x->nodes[node].head;
+		while (ctl) {
+			struct simexec_ctl *next = ctl->next;
+			free(ctl);
+			ctl = next;
+		}
+		x->nodes[node].head = x->nodes[node].tail = NULL;
+	}
+	if (machine)
+		simexec_vanish(x, node);
+}
+
+void simexec_free(struct simexec *x)
+{
+	struct tree_node *n;
+
+	if (!x)
+		return;
+	while (x->recs)
+		simexec_rec_free(x, x->recs);
+	for (size_t i = 0; i < x->node_count; i++) {
+		struct simexec_ctl *ctl = x->nodes[i].head;
+		while (ctl) {
+			struct simexec_ctl *next = ctl->next;
+			free(ctl);
+			ctl = next;
+		}
+	}
+	free(x->nodes);
+	while ((n = tree_first(&x->containers))) {
+		struct simexec_container *c = simexec_c_of_node(n);
+		tree_remove(&x->containers, n);
+		tree_remove(&x->by_task, &c->by_task);
+		tree_remove(&x->by_slot, &c->by_slot);
+		free(c);
+	}
+	while ((n = tree_first(&x->images))) {
+		tree_remove(&x->images, n);
+		free(TREE_ENTRY(n, struct simexec_image_cfg, by_name));
+	}
+	while ((n = tree_first(&x->services))) {
+		tree_remove(&x->services, n);
+		free(TREE_ENTRY(n, struct simexec_service, by_name));
+	}
+	free(x);
+}
+
+/* ---------------------------------------------------------------- reads */
+
+size_t simexec_running(const struct simexec *x, const char *service_name, int64_t node)
+{
+	struct simexec_container probe;
+	struct tree_node *n;
+	size_t count = 0;
+
+	if (node < 0) {
+		const struct simexec_service *svc;
+		if (!service_name)
+			return x->running_count;
+		svc = simexec_service_find(x, service_name);
+		return svc ? svc->running_count : 0;
+	}
+	if (node > UINT32_MAX)
+		return 0;
+	probe.node = (uint32_t)node;
+	probe.task_id[0] = '\0';
+	for (n = tree_ceil(&x->containers, &probe.by_node);
+	     n && simexec_c_of_node(n)->node == (uint32_t)node;
+	     n = tree_next(&x->containers, n)) {
+		const struct simexec_container *c = simexec_c_of_node(n);
+		if (c->state == ENV_CTL_RUNNING &&
+		    (!service_name || strcmp(c->svc->name, service_name) == 0))
+			count++;
+	}
+	return count;
+}
+
+int simexec_allow_two_per_slot(struct simexec *x, const char *service_name, bool allow)
+{
+	struct simexec_service *svc;
+	const struct simexec_container *c;
+	size_t before, after;
+
+	if (service_name && strlen(service_name) >= SIMEXEC_ID_BYTES)
+		return CS_ELIMIT;
+	svc = simexec_service_get(x, service_name);
+	if (!svc)
+		return CS_ENOMEM;
+	if (svc->allow_two == allow)
+		return 0;
+	before = simexec_slot_limit(svc);
+	svc->allow_two = allow;
+	after = simexec_slot_limit(svc);
+	/* Recount the service's bad slots under the new limit. */
+	c = simexec_slot_first(x, svc, 1);
+	while (c && c->svc == svc) {
+		uint64_t slot = c->slot;
+		size_t running = simexec_slot_running(x, svc, slot);
+		if ((running > before) != (running > after)) {
+			if (running > after)
+				x->bad_slots++;
+			else
+				x->bad_slots--;
+		}
+		if (slot == UINT64_MAX)
+			break;
+		c = simexec_slot_first(x, svc, slot + 1);
+	}
+	return 0;
+}
+
+/* Appends s to msg (of size bytes, holding *len), cut to fit. */
+static void simexec_append(char *msg, size_t size, size_t *len, const char *s)
+{
+	size_t n = strlen(s);
+	assert(*len < size);
+	if (n > size - *len - 1)
+		n = size - *len - 1;
+	memcpy(msg + *len, s, n);
+	*len += n;
+	msg[*len] = '\0';
+}
+
+bool simexec_check(const struct simexec *x, char *msg, size_t size)
+{
+	size_t len = 0;
+	char head[160];
+
+	if (size)
+		msg[0] = '\0';
+	if (x->bad_tasks == 0 && x->bad_slots == 0)
+		return true;
+	if (!size)
+		return false;
+	if (x->bad_tasks > 0) {
+		/* the first task id, in order, that runs twice */
+		for (struct tree_node *n = tree_first(&x->by_task); n;
+		     n = tree_next(&x->by_task, n)) {
+			const struct simexec_container *c = simexec_c_of_task(n);
+			size_t running = simexec_task_running(x, c->task_id);
+			const char *sep = ": on ";
+			if (running < 2)
+				continue;
+			snprintf(head, sizeof head,
+				 "task %s runs in %zu containers at once", c->task_id,
+				 running);
+			simexec_append(msg, size, &len, head);
+			for (;
+			     n && strcmp(simexec_c_of_task(n)->task_id, c->task_id) == 0;
+			     n = tree_next(&x->by_task, n)) {
+				const struct simexec_container *d = simexec_c_of_task(n);
+				if (d->state != ENV_CTL_RUNNING)
+					continue;
+				simexec_append(msg, size, &len, sep);
+				simexec_append(msg, size, &len,
+					       world_node_name(x->w, d->node));
+				sep = ", ";
+			}
+			return false;
+		}
+		assert(!"bad_tasks counts a task that runs once");
+	}
+	for (struct tree_node *n = tree_first(&x->by_slot); n;
+	     n = tree_next(&x->by_slot, n)) {
+		const struct simexec_container *c = simexec_c_of_slot(n);
+		size_t running;
+		const char *sep = ": ";
+		if (c->slot == 0)
+			continue;
+		running = simexec_slot_running(x, c->svc, c->slot);
+		if (running <= simexec_slot_limit(c->svc))
+			continue;
+		snprintf(head, sizeof head,
+			 "service %s slot %llu runs %zu containers at once (at most %zu)",
+			 c->svc->name, (unsigned long long)c->slot, running,
+			 simexec_slot_limit(c->svc));
+		simexec_append(msg, size, &len, head);
+		for (; n && simexec_c_of_slot(n)->svc == c->svc &&
+		       simexec_c_of_slot(n)->slot == c->slot;
+		     n = tree_next(&x->by_slot, n)) {
+			const struct simexec_container *d = simexec_c_of_slot(n);
+			if (d->state != ENV_CTL_RUNNING)
+				continue;
+			simexec_append(msg, size, &len, sep);
+			simexec_append(msg, size, &len, "task ");
+			simexec_append(msg, size, &len, d->task_id);
+			simexec_append(msg, size, &len, " on ");
+			simexec_append(msg, size, &len, world_node_name(x->w, d->node));
+			sep = ", ";
+		}
+		return false;
+	}
+	assert(!"bad_slots counts a slot within its limit");
+	return false;
+}
+
+void simexec_foreach(const struct simexec *x, simexec_foreach_fn fn, void *ctx)
+{
+	for (struct tree_node *n = tree_first(&x->containers); n;
+	     n = tree_next(&x->containers, n)) {
+		const struct simexec_container *c = simexec_c_of_node(n);
+		struct simexec_info info = {
+			.node = c->node,
+			.task_id = c->task_id,
+			.service_id = c->service_id,
+			.service_name = c->svc->name,
+			.image = c->image,
+			.slot = c->slot,
+			.state = c->state,
+			.exit_code = c->exit_code,
+		};
+		fn(ctx, &info);
+	}
+}
+
+size_t simexec_count(const struct simexec *x)
+{
+	return x->containers.count;
+}

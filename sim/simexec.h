@@ -1,0 +1,166 @@
+/* simexec: the simulated container runtime, the ground truth of what really
+ * runs where. world.c routes every node's executor calls (env ctl_*) here;
+ * scenario conditions (`running`) and invariant 3 read its counts.
+ * Containers belong to the machine, not to the node's process: a process
+ * kill frees the node's controllers and drops their pending requests, and
+ * containers keep running on their schedule; a machine crash also makes the
+ * node's containers vanish (a restarted agent finds none).
+ *
+ * The runtime owns its containers, controllers, image settings and every
+ * record it schedules with world_call_at (kept in a list of its own, since
+ * the world never frees the data of a call it drops), and frees them all in
+ * simexec_free. Every callback runs from a world event, never inside the
+ * call that started it; a call that returns an error never calls back.
+ * Containers are kept in (node, task id) order; the only randomness is the
+ * world's RNG_WORKLOAD stream. */
+#ifndef SIM_SIMEXEC_H
+#define SIM_SIMEXEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/env.h"
+#include "sim/world.h"
+
+struct simexec;
+
+/* Timings and exit codes of the simulated runtime. A container stopped by
+ * SHUTDOWN exits with SIMEXEC_EXIT_STOPPED (the process died of SIGTERM);
+ * TERMINATE, a forced REMOVE and a SHUTDOWN past its stop timeout kill it
+ * with SIMEXEC_EXIT_KILLED. Image names are bounded by
+ * SIMEXEC_IMAGE_BYTES_MAX; ids and service names by LIMIT_NAME_BYTES_MAX. */
+#define SIMEXEC_API_US		1000u	 /* a quick call (inspect, remove, kill, list) */
+#define SIMEXEC_PREPARE_US	50000u	 /* create a container, or report a failed pull */
+#define SIMEXEC_STOP_US		50000u	 /* a container exits this long after SIGTERM */
+#define SIMEXEC_START_MIN_US	100000u	 /* default start latency: 100ms.. */
+#define SIMEXEC_START_MAX_US	1000000u /* ..1s, uniform */
+#define SIMEXEC_EXIT_STOPPED	143	 /* 128 + SIGTERM */
+#define SIMEXEC_EXIT_KILLED	137	 /* 128 + SIGKILL */
+#define SIMEXEC_IMAGE_BYTES_MAX 255u
+
+/* simexec_new returns an empty runtime for w (borrowed; it must outlive the
+ * runtime), or NULL when out of memory. The world makes its own in
+ * world_new (see world_exec); free with simexec_free. */
+struct simexec *simexec_new(struct world *w);
+
+/* simexec_free frees every container, controller, image setting and pending
+ * record. Events already queued in the world that point at records must
+ * never run after this: call it only from world_free, after the queue is
+ * dropped. NULL is fine. */
+void simexec_free(struct simexec *x);
+
+/* simexec_image sets how the runtime treats image `name` (copied) from now
+ * on (the scenario's `image` command): pulls fail when pull_fail; a start
+ * takes a uniform draw in [start_min_us, start_max_us]; with has_exit, a
+ * container exits with exit_code a uniform draw in [exit_min_us,
+ * exit_max_us] after it started running. An image never configured starts
+ * in SIMEXEC_START_MIN_US..SIMEXEC_START_MAX_US and runs until stopped.
+ * Returns 0, CS_EINVAL (empty name, a range with min > max), CS_ELIMIT (name
+ * over SIMEXEC_IMAGE_BYTES_MAX) or CS_ENOMEM. */
+int simexec_image(struct simexec *x, const char *name, bool pull_fail, us_t start_min_us,
+		  us_t start_max_us, bool has_exit, int32_t exit_code, us_t exit_min_us,
+		  us_t exit_max_us);
+
+/* ---------------------------------------------------------------- executor
+ *
+ * The env ops of a simulated node, as core/env.h specifies them; `node` is
+ * the node index, which must be up (only its running program calls). Op by
+ * op (times from the call; results read when the callback runs unless said):
+ *  PREPARE   pull + create after SIMEXEC_PREPARE_US: state CREATED (an
+ *            existing container of the task is kept as it is); a pull=fail
+ *            image gives CS_EEXEC and "pull access denied for IMAGE, ..."
+ *  START     CREATED or EXITED: RUNNING after the image's start latency,
+ *            then its exit schedule, if any, begins; already running: at
+ *            once; no container: CS_EEXEC "No such container: TASK"
+ *  WAIT      completes when the container exits (state EXITED, exit_code,
+ *            as of the exit), at once if it has; CS_EEXEC when there is no
+ *            container or it is removed first. May be in flight alongside
+ *            one other op.
+ *  SHUTDOWN  a running (or starting: once started) container exits with
+ *            SIMEXEC_EXIT_STOPPED after SIMEXEC_STOP_US, or with
+ *            SIMEXEC_EXIT_KILLED at stop_timeout_ms if that is shorter
+ *            (0: killed at once); anything else: no change
+ *  TERMINATE a running or starting container exits now with
+ *            SIMEXEC_EXIT_KILLED (during the call; the callback still
+ *            comes later)
+ *  REMOVE    forced, as SwarmKit asks: killed if running, then deleted
+ *            now; no container is fine
+ *  INSPECT   state and exit code (ABSENT when there is no container)
+ * Busy rules: one op plus one WAIT per controller, else CS_EAGAIN. */
+
+/* simexec_ctl_open makes a controller for spec's task on node (spec
+ * borrowed: the strings are copied). Its ops act on the node's container of
+ * that task id, whenever it exists: a controller opened after a restart
+ * adopts the container left running. Returns 0 and *ctl (owned by the
+ * runtime until simexec_ctl_close's callback), CS_EINVAL (no task id or
+ * image) or CS_ELIMIT (a string over its limit) or CS_ENOMEM. */
+int simexec_ctl_open(struct simexec *x, uint32_t node,
+		     const struct env_container_spec *spec, struct env_ctl **ctl);
+
+/* simexec_ctl_do starts op on ctl (see above). req (borrowed until cb) gets
+ * the results. Returns 0, CS_EAGAIN when busy, CS_EINVAL for an unknown
+ * op, CS_ENOMEM. */
+int simexec_ctl_do(struct env_ctl *ctl, enum env_ctl_op op, struct env_ctl_req *req,
+		   env_ctl_cb cb);
+
+/* simexec_ctl_close cancels ctl's pending requests (their callbacks never
+ * run) and releases it; cb(ctl, data) runs from a later event, when ctl is
+ * unreachable, and ctl is freed right after (ctl is only a token in cb).
+ * cb may be NULL. The container stays. If the close event cannot be
+ * scheduled (out of memory), ctl is freed at once and cb never runs. */
+void simexec_ctl_close(struct env_ctl *ctl, env_ctl_close_cb cb, void *data);
+
+/* simexec_ctl_list lists node's containers in task id order, as they are
+ * when cb runs; req->found is owned by the runtime and valid in cb only.
+ * Returns 0 or CS_ENOMEM. */
+int simexec_ctl_list(struct simexec *x, uint32_t node, struct env_ctl_list_req *req,
+		     env_ctl_list_cb cb);
+
+/* simexec_node_died: node's process died (world_node_kill calls this). Its
+ * controllers are freed and its pending requests dropped without callbacks.
+ * machine: its containers vanish too (no callbacks, nothing to adopt after
+ * a restart); else they keep running and keep their exit schedule. Safe
+ * for a node already down (a machine crash after a process kill). */
+void simexec_node_died(struct simexec *x, uint32_t node, bool machine);
+
+/* ---------------------------------------------------------------- ground truth */
+
+/* simexec_running counts containers in state RUNNING of service_name (NULL:
+ * any service) on node (-1: any node). */
+size_t simexec_running(const struct simexec *x, const char *service_name, int64_t node);
+
+/* simexec_check checks invariant 3 on what runs now: no task id runs in two
+ * containers at once, and no (service name, slot > 0) runs more than one
+ * container (two when allowed, see below). Returns true, or false with a
+ * message naming the task or slot and the nodes written to msg (size
+ * bytes, cut to fit). O(1) while nothing is wrong. */
+bool simexec_check(const struct simexec *x, char *msg, size_t size);
+
+/* simexec_allow_two_per_slot lets service_name run two containers per slot
+ * (a start-first update in progress) or takes it back. Returns 0, CS_ELIMIT
+ * (name too long) or CS_ENOMEM. */
+int simexec_allow_two_per_slot(struct simexec *x, const char *service_name, bool allow);
+
+/* One container as simexec_foreach shows it; strings borrowed for the
+ * callback only. */
+struct simexec_info {
+	uint32_t node;
+	const char *task_id;
+	const char *service_id;
+	const char *service_name;
+	const char *image;
+	uint64_t slot;
+	enum env_ctl_state state; /* CREATED (also while starting), RUNNING, EXITED */
+	int32_t exit_code;
+};
+typedef void (*simexec_foreach_fn)(void *ctx, const struct simexec_info *info);
+
+/* simexec_foreach calls fn for every container, in (node, task id) order.
+ * fn must not call into the runtime. */
+void simexec_foreach(const struct simexec *x, simexec_foreach_fn fn, void *ctx);
+
+/* simexec_count returns how many containers exist (any state). */
+size_t simexec_count(const struct simexec *x);
+
+#endif

@@ -1,0 +1,373 @@
+/* bench_sched: the scheduler alone, in one process. For 100,000 tasks on
+ * 1,000 nodes and 1,000,000 tasks on 10,000 nodes, builds a store (untimed)
+ * of ready nodes (zones, some with an ssd label, three managers, 1% drained)
+ * and pending tasks of 100 services: one global (a task pinned to every
+ * node), the rest replicated, in four kinds: plain, constrained to
+ * node.labels.disk==ssd, spread over zone, and node.role==worker with spread
+ * over zone. Then places every task with one plan (sched_new, then
+ * sched_step per group, a new batch every LIMIT_SCHED_TASKS_PER_RUN writes)
+ * and prints, per size:
+ *
+ *   scheduler: T tasks on N nodes: R placements/s, p99 D us
+ *
+ * R: tasks placed / (time to read the store + time of every step), one
+ * core. p99: the 99th percentile over groups of one group's latency (all of
+ * its steps: its decision tree, its placements, their copies into batches).
+ * A breakdown goes to stderr. Batches are freed untimed and never applied
+ * (the plan needs the store unchanged); every placement is checked to be
+ * counted and each replicated service spread within one task per eligible
+ * node of its branch. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/limits.h"
+#include "core/scheduler.h"
+#include "core/store.h"
+
+enum { BENCH_BATCH = 1000, BENCH_SERVICES = 100, BENCH_ZONES = 8 };
+
+static double bench_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Ids as the leader draws them: random-looking 64-bit numbers. */
+static uint64_t node_id(uint64_t i)
+{
+	return (i + 1) * 0x9e3779b97f4a7c15ull;
+}
+
+static uint64_t task_id(uint64_t i)
+{
+	return (i + 1) * 0xbf58476d1ce4e5b9ull;
+}
+
+struct bench_store {
+	struct store *s;
+	struct store_batch b;
+	uint64_t index;
+};
+
+static void bench_flush(struct bench_store *bs)
+{
+	uint8_t *buf;
+	size_t len;
+	if (bs->b.action_count == 0)
+		return;
+	if (store_batch_encode(&bs->b, 1, bs->index + 1, &buf, &len) ||
+	    store_apply(bs->s, buf, len, ++bs->index, NULL, NULL)) {
+		fprintf(stderr, "bench_sched: store build failed\n");
+		exit(1);
+	}
+	free(buf);
+	store_batch_free(&bs->b);
+	store_batch_init(&bs->b);
+}
+
+static void bench_check(int rv)
+{
+	if (rv) {
+		fprintf(stderr, "bench_sched: batch add failed (%d)\n", rv);
+		exit(1);
+	}
+}
+
+static void bench_maybe_flush(struct bench_store *bs)
+{
+	if (bs->b.action_count >= BENCH_BATCH)
+		bench_flush(bs);
+}
+
+static void build_nodes(struct bench_store *bs, size_t nodes)
+{
+	static const char *zones[BENCH_ZONES] = {"z0", "z1", "z2", "z3",
+						 "z4", "z5", "z6", "z7"};
+	for (size_t i = 0; i < nodes; i++) {
+		Cs__Node n = CS__NODE__INIT;
+		Cs__Resources r = CS__RESOURCES__INIT;
+		Cs__Label zone = CS__LABEL__INIT, disk = CS__LABEL__INIT;
+		Cs__Label *labels[2] = {&zone, &disk};
+		char host[32];
+
+		snprintf(host, sizeof host, "node-%zu", i);
+		n.id = node_id(i);
+		n.hostname = host;
+		n.role = i < 3 ? CS__NODE_ROLE__NODE_ROLE_MANAGER
+			       : CS__NODE_ROLE__NODE_ROLE_WORKER;
+		n.availability =
+			i % 100 == 99 ? CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN
+				      : CS__NODE_AVAILABILITY__NODE_AVAILABILITY_ACTIVE;
+		n.state = CS__NODE_STATE__NODE_STATE_READY;
+		r.millicpus = 64000;
+		r.memory_bytes = 256ull << 30;
+		n.resources = &r;
+		zone.key = "zone";
+		zone.value = (char *)zones[(i / 7) % BENCH_ZONES];
+		disk.key = "disk";
+		disk.value = i % 4 == 0 ? "ssd" : "hdd";
+		n.labels = labels;
+		n.n_labels = 2;
+		bench_check(store_batch_node(&bs->b, CS__STORE_ACTION__KIND__KIND_CREATE,
+					     &n));
+		bench_maybe_flush(bs);
+	}
+	bench_flush(bs);
+}
+
+/* Service k (1..BENCH_SERVICES): 1 is global; the others by k % 4. */
+static void build_services(struct bench_store *bs)
+{
+	for (uint64_t k = 1; k <= BENCH_SERVICES; k++) {
+		Cs__Service svc = CS__SERVICE__INIT;
+		Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
+		Cs__TaskSpec ts = CS__TASK_SPEC__INIT;
+		Cs__Resources res = CS__RESOURCES__INIT;
+		Cs__Placement pl = CS__PLACEMENT__INIT;
+		char name[32];
+		char *ssd[] = {"node.labels.disk==ssd"};
+		char *worker[] = {"node.role==worker"};
+		char *zone[] = {"zone"};
+
+		snprintf(name, sizeof name, "svc-%" PRIu64, k);
+		spec.name = name;
+		spec.global = k == 1;
+		res.millicpus = 10;
+		res.memory_bytes = 64ull << 20;
+		ts.reservations = &res;
+		ts.placement = &pl;
+		spec.task = &ts;
+		if (k > 1 && k % 4 == 1) {
+			pl.constraints = ssd;
+			pl.n_constraints = 1;
+		} else if (k > 1 && k % 4 == 2) {
+			pl.spread_labels = zone;
+			pl.n_spread_labels = 1;
+		} else if (k > 1 && k % 4 == 3) {
+			pl.constraints = worker;
+			pl.n_constraints = 1;
+			pl.spread_labels = zone;
+			pl.n_spread_labels = 1;
+		}
+		svc.id = k;
+		svc.spec = &spec;
+		bench_check(store_batch_service(
+			&bs->b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc));
+	}
+	bench_flush(bs);
+}
+
+/* A pending task pinned to every node (the global service), then the rest
+ * of the tasks over the replicated services, round robin. */
+static void build_tasks(struct bench_store *bs, size_t nodes, size_t tasks)
+{
+	for (size_t i = 0; i < tasks; i++) {
+		Cs__Task t = CS__TASK__INIT;
+		Cs__TaskStatus st = CS__TASK_STATUS__INIT;
+
+		t.id = task_id(i);
+		if (i < nodes) {
+			t.service_id = 1;
+			t.node_id = node_id(i);
+			t.slot = 0;
+		} else {
+			t.service_id = 2 + (i - nodes) % (BENCH_SERVICES - 1);
+			t.slot = 1 + (i - nodes) / (BENCH_SERVICES - 1);
+		}
+		t.desired_state = CS__TASK_STATE__TASK_STATE_RUNNING;
+		st.state = CS__TASK_STATE__TASK_STATE_PENDING;
+		st.timestamp_ms = 1;
+		t.status = &st;
+		t.spec_version = 1;
+		bench_check(store_batch_task(&bs->b, CS__STORE_ACTION__KIND__KIND_CREATE,
+					     &t));
+		bench_maybe_flush(bs);
+	}
+	bench_flush(bs);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Counts, from a full batch, placements per (service, node rank). Node
+ * ranks come from a sorted copy of the node ids. */
+struct tally {
+	uint64_t *ids; /* sorted node ids */
+	size_t nodes;
+	uint32_t *per; /* [service][rank] */
+	size_t assigned;
+	size_t other;
+};
+
+static size_t tally_rank(const struct tally *t, uint64_t id)
+{
+	size_t lo = 0, hi = t->nodes;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (t->ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void tally_batch(struct tally *t, const struct store_batch *b)
+{
+	for (size_t i = 0; i < b->action_count; i++) {
+		const Cs__Task *task = b->actions[i]->task;
+		if (task->status->state != CS__TASK_STATE__TASK_STATE_ASSIGNED ||
+		    !task->node_id) {
+			t->other++;
+			continue;
+		}
+		t->assigned++;
+		t->per[task->service_id * t->nodes + tally_rank(t, task->node_id)]++;
+	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Plain services (k % 4 == 0) must be even over the active nodes: max -
+ * min <= 1. Returns 0 when so. */
+static int tally_check(const struct tally *t, size_t nodes)
+{
+	for (uint64_t k = 4; k <= BENCH_SERVICES; k += 4) {
+		uint32_t lo = UINT32_MAX, hi = 0;
+		for (size_t i = 0; i < nodes; i++) {
+			uint32_t c;
+			if (i % 100 == 99)
+				continue; /* drained */
+			c = t->per[k * t->nodes + tally_rank(t, node_id(i))];
+			lo = c < lo ? c : lo;
+			hi = c > hi ? c : hi;
+		}
+		if (hi - lo > 1) {
+			fprintf(stderr,
+				"bench_sched: service %" PRIu64 " spread %u..%u\n", k, lo,
+				hi);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int bench_size(size_t nodes, size_t tasks)
+{
+	struct bench_store bs = {.s = store_new()};
+	struct sched *p;
+	struct sched_stats st;
+	struct store_batch out;
+	struct tally tl = {.nodes = nodes};
+	double *group_s = calloc(BENCH_SERVICES + 1, sizeof *group_s);
+	double t0, t_read, t_steps = 0, t_group = 0, build0, write_bytes = 0;
+	size_t groups = 0, drained = nodes / 100, expect;
+	int rv;
+
+	if (!bs.s || !group_s)
+		return 1;
+	build0 = bench_now();
+	store_batch_init(&bs.b);
+	build_nodes(&bs, nodes);
+	build_services(&bs);
+	build_tasks(&bs, nodes, tasks);
+	fprintf(stderr, "bench_sched: built %zu tasks on %zu nodes in %.1f s\n", tasks,
+		nodes, bench_now() - build0);
+
+	tl.ids = malloc(nodes * sizeof *tl.ids);
+	tl.per = calloc((BENCH_SERVICES + 1) * nodes, sizeof *tl.per);
+	if (!tl.ids || !tl.per)
+		return 1;
+	for (size_t i = 0; i < nodes; i++)
+		tl.ids[i] = node_id(i);
+	qsort(tl.ids, nodes, sizeof *tl.ids, cmp_u64);
+
+	t0 = bench_now();
+	if (sched_new(bs.s, 1, &p))
+		return 1;
+	t_read = bench_now() - t0;
+	store_batch_init(&out);
+	for (;;) {
+		size_t room = LIMIT_SCHED_TASKS_PER_RUN - out.action_count;
+		double s0 = bench_now(), dt;
+
+		rv = sched_step(p, &out, room, NULL);
+		dt = bench_now() - s0;
+		t_steps += dt;
+		t_group += dt;
+		if (rv < 0) {
+			fprintf(stderr, "bench_sched: sched_step: %d\n", rv);
+			return 1;
+		}
+		if (rv == SCHED_STEP_GROUP) {
+			if (groups <= BENCH_SERVICES)
+				group_s[groups] = t_group;
+			groups++;
+			t_group = 0;
+		}
+		if (rv == SCHED_STEP_DONE ||
+		    out.action_count == LIMIT_SCHED_TASKS_PER_RUN) {
+			tally_batch(&tl, &out); /* untimed */
+			if (!write_bytes && out.action_count) {
+				uint8_t *buf;
+				size_t len;
+				if (store_batch_encode(&out, 1, 1, &buf, &len))
+					return 1;
+				write_bytes = (double)len / (double)out.action_count;
+				free(buf);
+			}
+			store_batch_free(&out);
+			store_batch_init(&out);
+		}
+		if (rv == SCHED_STEP_DONE)
+			break;
+	}
+	sched_get_stats(p, &st);
+	sched_free(p);
+
+	/* every task placed but the global one on each drained node */
+	expect = tasks - drained;
+	if (st.assigned_count != expect || tl.assigned != expect ||
+	    groups != BENCH_SERVICES || tally_check(&tl, nodes)) {
+		fprintf(stderr,
+			"bench_sched: placed %zu (batches %zu, other %zu) of %zu, %zu groups\n",
+			st.assigned_count, tl.assigned, tl.other, expect, groups);
+		return 1;
+	}
+	qsort(group_s, groups, sizeof *group_s, cmp_double);
+	printf("scheduler: %zu tasks on %zu nodes: %.0f placements/s, p99 %.0f us\n",
+	       tasks, nodes, (double)st.assigned_count / (t_read + t_steps),
+	       group_s[(groups * 99 + 99) / 100 - 1] * 1e6);
+	fprintf(stderr,
+		"bench_sched: read store %.3f s, %zu groups %.3f s (mean %.0f us, max %.0f us), "
+		"%zu unplaceable, %.0f bytes per write encoded\n",
+		t_read, groups, t_steps, t_steps / (double)groups * 1e6,
+		group_s[groups - 1] * 1e6, st.unplaceable_count, write_bytes);
+	fflush(stdout);
+	free(tl.ids);
+	free(tl.per);
+	free(group_s);
+	store_batch_free(&bs.b);
+	store_free(bs.s);
+	return 0;
+}
+
+int main(void)
+{
+	if (bench_size(1000, 100000))
+		return 1;
+	if (bench_size(10000, 1000000))
+		return 1;
+	return 0;
+}

@@ -1,0 +1,1276 @@
+/* Tests of the scheduler (core/scheduler.c): filters, the reasons of tasks
+ * that fit nowhere, spread and spread preferences, pinned (global) tasks,
+ * batch placement equal to one at a time, bounds and determinism. Stores
+ * are built with store_batch_* and store_apply, as the Raft FSM does. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/limits.h"
+#include "core/scheduler.h"
+#include "core/store.h"
+
+#define KIND_CREATE CS__STORE_ACTION__KIND__KIND_CREATE
+#define ST_PENDING  CS__TASK_STATE__TASK_STATE_PENDING
+#define ST_ASSIGNED CS__TASK_STATE__TASK_STATE_ASSIGNED
+#define ST_RUNNING  CS__TASK_STATE__TASK_STATE_RUNNING
+#define ST_SHUTDOWN CS__TASK_STATE__TASK_STATE_SHUTDOWN
+#define ST_FAILED   CS__TASK_STATE__TASK_STATE_FAILED
+#define ST_NEW	    CS__TASK_STATE__TASK_STATE_NEW
+
+#define GB (1024ull * 1024 * 1024)
+#define MB (1024ull * 1024)
+
+/* A test world: a store and the raft index of its last batch. */
+struct world {
+	struct store *s;
+	uint64_t index;
+	struct store_batch b; /* being built */
+};
+
+static void world_init(struct world *w)
+{
+	w->s = store_new();
+	assert_non_null(w->s);
+	w->index = 0;
+	store_batch_init(&w->b);
+}
+
+static void world_free(struct world *w)
+{
+	store_batch_free(&w->b);
+	store_free(w->s);
+}
+
+/* Applies b (and frees it); returns store_apply's verdict. */
+static int world_apply(struct world *w, struct store_batch *b)
+{
+	uint8_t *buf;
+	size_t len;
+	int rv;
+	assert_int_equal(store_batch_encode(b, 1, w->index + 1, &buf, &len), 0);
+	rv = store_apply(w->s, buf, len, ++w->index, NULL, NULL);
+	free(buf);
+	store_batch_free(b);
+	return rv;
+}
+
+static void world_commit(struct world *w)
+{
+	assert_int_equal(world_apply(w, &w->b), 0);
+	store_batch_init(&w->b);
+}
+
+struct node_opts {
+	const char *hostname;
+	Cs__NodeRole role;
+	Cs__NodeAvailability availability;
+	Cs__NodeState state;
+	uint64_t millicpus;
+	uint64_t memory_bytes;
+	const char *labels[4][2]; /* key, value; NULL key ends */
+};
+
+/* A ready, active worker with 4 CPUs and 8 GB unless o says otherwise. */
+static void add_node(struct world *w, uint64_t id, const struct node_opts *o)
+{
+	Cs__Node n = CS__NODE__INIT;
+	Cs__Resources r = CS__RESOURCES__INIT;
+	Cs__Label labels[4], *lp[4];
+	size_t nl = 0;
+
+	n.id = id;
+	n.hostname = (char *)(o && o->hostname ? o->hostname : "h");
+	n.role = o ? o->role : CS__NODE_ROLE__NODE_ROLE_WORKER;
+	n.availability =
+		o ? o->availability : CS__NODE_AVAILABILITY__NODE_AVAILABILITY_ACTIVE;
+	n.state = o && o->state ? o->state : CS__NODE_STATE__NODE_STATE_READY;
+	r.millicpus = o && o->millicpus ? o->millicpus : 4000;
+	r.memory_bytes = o && o->memory_bytes ? o->memory_bytes : 8 * GB;
+	n.resources = &r;
+	for (; o && nl < 4 && o->labels[nl][0]; nl++) {
+		cs__label__init(&labels[nl]);
+		labels[nl].key = (char *)o->labels[nl][0];
+		labels[nl].value = (char *)o->labels[nl][1];
+		lp[nl] = &labels[nl];
+	}
+	n.n_labels = nl;
+	n.labels = lp;
+	assert_int_equal(store_batch_node(&w->b, KIND_CREATE, &n), 0);
+}
+
+struct svc_opts {
+	bool global;
+	uint64_t millicpus;
+	uint64_t memory_bytes;
+	const char *constraints[4];
+	const char *spread[3];
+	uint64_t max_per_node;
+};
+
+static void add_service(struct world *w, uint64_t id, const struct svc_opts *o)
+{
+	Cs__Service svc = CS__SERVICE__INIT;
+	Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
+	Cs__TaskSpec ts = CS__TASK_SPEC__INIT;
+	Cs__Resources res = CS__RESOURCES__INIT;
+	Cs__Placement pl = CS__PLACEMENT__INIT;
+	char name[32];
+	size_t nc = 0, ns = 0;
+
+	snprintf(name, sizeof name, "svc%llu", (unsigned long long)id);
+	spec.name = name;
+	spec.global = o && o->global;
+	ts.reservations = &res;
+	ts.placement = &pl;
+	spec.task = &ts;
+	if (o) {
+		res.millicpus = o->millicpus;
+		res.memory_bytes = o->memory_bytes;
+		while (nc < 4 && o->constraints[nc])
+			nc++;
+		while (ns < 3 && o->spread[ns])
+			ns++;
+		pl.constraints = (char **)o->constraints;
+		pl.spread_labels = (char **)o->spread;
+		pl.max_replicas_per_node = o->max_per_node;
+	}
+	pl.n_constraints = nc;
+	pl.n_spread_labels = ns;
+	svc.id = id;
+	svc.spec = &spec;
+	assert_int_equal(store_batch_service(&w->b, KIND_CREATE, &svc), 0);
+}
+
+static void add_task_full(struct world *w, uint64_t id, uint64_t svc, uint64_t node,
+			  Cs__TaskState desired, Cs__TaskState state, const char *msg)
+{
+	Cs__Task t = CS__TASK__INIT;
+	Cs__TaskStatus st = CS__TASK_STATUS__INIT;
+	t.id = id;
+	t.service_id = svc;
+	t.slot = id;
+	t.node_id = node;
+	t.desired_state = desired;
+	st.state = state;
+	st.timestamp_ms = 1000;
+	st.message = (char *)(msg ? msg : "");
+	t.status = &st;
+	assert_int_equal(store_batch_task(&w->b, KIND_CREATE, &t), 0);
+}
+
+/* A pending task, desired running, not on a node. */
+static void add_pending(struct world *w, uint64_t id, uint64_t svc)
+{
+	add_task_full(w, id, svc, 0, ST_RUNNING, ST_PENDING, NULL);
+}
+
+/* Runs the scheduler once (writes_max at the limit) and applies its batch;
+ * returns the number of writes. */
+static size_t sched_once(struct world *w, struct sched_stats *st)
+{
+	struct store_batch out;
+	size_t n;
+	store_batch_init(&out);
+	assert_int_equal(sched_run(w->s, 0, LIMIT_SCHED_TASKS_PER_RUN, &out, st), 0);
+	n = out.action_count;
+	assert_int_equal(world_apply(w, &out), 0);
+	return n;
+}
+
+static uint64_t node_of(const struct world *w, uint64_t task)
+{
+	const Cs__Task *t = store_task_get(w->s, task);
+	assert_non_null(t);
+	return t->node_id;
+}
+
+static Cs__TaskState state_of(const struct world *w, uint64_t task)
+{
+	return store_task_get(w->s, task)->status->state;
+}
+
+static const char *message_of(const struct world *w, uint64_t task)
+{
+	return store_task_get(w->s, task)->status->message;
+}
+
+/* Tasks of service svc on node (any state ASSIGNED..RUNNING). */
+static size_t count_on(const struct world *w, uint64_t svc, uint64_t node)
+{
+	size_t n = 0;
+	for (const Cs__Task *t = store_task_next_by_node(w->s, node, NULL); t;
+	     t = store_task_next_by_node(w->s, node, t))
+		if (t->service_id == svc && t->status->state >= ST_ASSIGNED &&
+		    t->status->state <= ST_RUNNING)
+			n++;
+	return n;
+}
+
+/* ---------------------------------------------------------------- basics */
+
+static void test_sched_assigns_pending_task_with_version_unchanged(void **state)
+{
+	struct world w;
+	struct store_batch out;
+	struct sched_stats st;
+	const Cs__Task *t;
+
+	world_init(&w);
+	add_node(&w, 0x10, NULL);
+	add_service(&w, 1, NULL);
+	add_pending(&w, 100, 1);
+	world_commit(&w);
+
+	store_batch_init(&out);
+	assert_int_equal(sched_run(w.s, 5000, 10, &out, &st), 0);
+	assert_int_equal(out.action_count, 1);
+	t = out.actions[0]->task;
+	assert_int_equal(out.actions[0]->kind, CS__STORE_ACTION__KIND__KIND_UPDATE);
+	assert_int_equal(t->id, 100);
+	assert_int_equal(t->node_id, 0x10);
+	assert_int_equal(t->version, 1); /* as read: the store checks it */
+	assert_int_equal(t->status->state, ST_ASSIGNED);
+	assert_string_equal(t->status->message, SCHED_MSG_ASSIGNED);
+	assert_int_equal(t->status->timestamp_ms, 5000);
+	assert_int_equal(st.pending_count, 1);
+	assert_int_equal(st.assigned_count, 1);
+	assert_int_equal(st.groups_count, 1);
+	assert_int_equal(st.nodes_count, 1);
+	assert_false(st.more);
+	assert_int_equal(world_apply(&w, &out), 0);
+	assert_int_equal(node_of(&w, 100), 0x10);
+	assert_int_equal(state_of(&w, 100), ST_ASSIGNED);
+	assert_int_equal(store_task_get(w.s, 100)->version, 2);
+
+	/* placed: nothing more to do */
+	assert_int_equal(sched_once(&w, &st), 0);
+	assert_int_equal(st.pending_count, 0);
+	world_free(&w);
+}
+
+static void test_sched_keeps_timestamp_without_now(void **state)
+{
+	struct world w;
+	struct store_batch out;
+
+	world_init(&w);
+	add_node(&w, 0x10, NULL);
+	add_service(&w, 1, NULL);
+	add_pending(&w, 100, 1);
+	world_commit(&w);
+	store_batch_init(&out);
+	assert_int_equal(sched_run(w.s, 0, 10, &out, NULL), 0);
+	assert_int_equal(out.action_count, 1);
+	assert_int_equal(out.actions[0]->task->status->timestamp_ms, 1000);
+	store_batch_free(&out);
+	world_free(&w);
+}
+
+static void test_sched_ignores_tasks_not_pending_or_not_desired_running(void **state)
+{
+	struct world w;
+	struct sched_stats st;
+
+	world_init(&w);
+	add_node(&w, 0x10, NULL);
+	add_service(&w, 1, NULL);
+	add_task_full(&w, 100, 1, 0, ST_RUNNING, ST_NEW, NULL);	     /* not pending yet */
+	add_task_full(&w, 101, 1, 0, ST_SHUTDOWN, ST_PENDING, NULL); /* scaled down */
+	add_task_full(&w, 102, 1, 0x10, ST_RUNNING, ST_RUNNING, NULL);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, &st), 0);
+	assert_int_equal(st.pending_count, 0);
+	assert_int_equal(node_of(&w, 100), 0);
+	assert_int_equal(node_of(&w, 101), 0);
+	world_free(&w);
+}
+
+static void test_sched_skips_tasks_of_missing_service(void **state)
+{
+	struct world w;
+	struct sched_stats st;
+
+	world_init(&w);
+	add_node(&w, 0x10, NULL);
+	add_service(&w, 1, NULL);
+	add_pending(&w, 100, 9); /* service 9 is gone */
+	add_pending(&w, 101, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, &st), 1);
+	assert_int_equal(st.skipped_count, 1);
+	assert_int_equal(st.pending_count, 1);
+	assert_int_equal(node_of(&w, 100), 0);
+	assert_int_equal(state_of(&w, 100), ST_PENDING);
+	assert_string_equal(message_of(&w, 100), "");
+	assert_int_equal(node_of(&w, 101), 0x10);
+	world_free(&w);
+}
+
+/* ---------------------------------------------------------------- filters */
+
+static void test_sched_skips_down_drained_and_paused_nodes(void **state)
+{
+	struct world w;
+	struct node_opts down = {.state = CS__NODE_STATE__NODE_STATE_DOWN};
+	struct node_opts disc = {.state = CS__NODE_STATE__NODE_STATE_DISCONNECTED};
+	struct node_opts drain = {.availability =
+					  CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN};
+	struct node_opts pause = {.availability =
+					  CS__NODE_AVAILABILITY__NODE_AVAILABILITY_PAUSE};
+
+	world_init(&w);
+	add_node(&w, 1, &down);
+	add_node(&w, 2, &drain);
+	add_node(&w, 3, &pause);
+	add_node(&w, 4, &disc);
+	add_node(&w, 5, NULL);
+	add_service(&w, 1, NULL);
+	for (uint64_t i = 0; i < 3; i++)
+		add_pending(&w, 100 + i, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 3);
+	assert_int_equal(count_on(&w, 1, 5), 3);
+	for (uint64_t n = 1; n <= 4; n++)
+		assert_int_equal(count_on(&w, 1, n), 0);
+	world_free(&w);
+}
+
+static void test_sched_no_available_node_leaves_task_pending_with_reason(void **state)
+{
+	struct world w;
+	struct sched_stats st;
+	struct node_opts down = {.state = CS__NODE_STATE__NODE_STATE_DOWN};
+	struct node_opts drain = {.availability =
+					  CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN};
+
+	world_init(&w);
+	add_node(&w, 1, &down);
+	add_node(&w, 2, &drain);
+	add_node(&w, 3, &drain);
+	add_service(&w, 1, NULL);
+	add_pending(&w, 100, 1);
+	add_pending(&w, 101, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, &st), 2);
+	assert_int_equal(st.assigned_count, 0);
+	assert_int_equal(st.unplaceable_count, 2);
+	assert_int_equal(st.reasons_written, 2);
+	for (uint64_t t = 100; t <= 101; t++) {
+		assert_int_equal(state_of(&w, t), ST_PENDING);
+		assert_int_equal(node_of(&w, t), 0);
+		assert_string_equal(
+			message_of(&w, t),
+			"no suitable node (3 nodes not available for new tasks)");
+	}
+	world_free(&w);
+}
+
+static void test_sched_no_nodes_at_all_says_so(void **state)
+{
+	struct world w;
+
+	world_init(&w);
+	add_service(&w, 1, NULL);
+	add_pending(&w, 100, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 1);
+	assert_string_equal(message_of(&w, 100), "no suitable node (no nodes)");
+	world_free(&w);
+}
+
+static void test_sched_exhausted_memory_reason_names_counts(void **state)
+{
+	struct world w;
+	struct sched_stats st;
+	struct node_opts small = {.memory_bytes = 1 * GB};
+	struct node_opts drain = {.availability =
+					  CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN};
+	struct svc_opts big = {.memory_bytes = 600 * MB};
+
+	world_init(&w);
+	add_node(&w, 1, &small);
+	add_node(&w, 2, &small);
+	add_node(&w, 3, &small);
+	add_node(&w, 4, &drain);
+	add_service(&w, 1, &big);
+	for (uint64_t i = 0; i < 5; i++)
+		add_pending(&w, 100 + i, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, &st), 5);
+	assert_int_equal(st.assigned_count, 3);
+	assert_int_equal(st.unplaceable_count, 2);
+	for (uint64_t n = 1; n <= 3; n++)
+		assert_int_equal(count_on(&w, 1, n), 1);
+	/* the lowest ids are placed first */
+	assert_int_equal(node_of(&w, 100), 1);
+	assert_int_equal(node_of(&w, 101), 2);
+	assert_int_equal(node_of(&w, 102), 3);
+	assert_int_equal(state_of(&w, 103), ST_PENDING);
+	assert_string_equal(
+		message_of(&w, 104),
+		"no suitable node (1 node not available for new tasks; 3 nodes lack memory)");
+	world_free(&w);
+}
+
+static void test_sched_exhausted_cpu_reason_names_cpu(void **state)
+{
+	struct world w;
+	struct node_opts one_cpu = {.millicpus = 1000};
+	struct svc_opts heavy = {.millicpus = 700};
+
+	world_init(&w);
+	add_node(&w, 1, &one_cpu);
+	add_service(&w, 1, &heavy);
+	add_pending(&w, 100, 1);
+	add_pending(&w, 101, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 2);
+	assert_int_equal(node_of(&w, 100), 1);
+	assert_string_equal(message_of(&w, 101), "no suitable node (1 node lacks CPU)");
+	world_free(&w);
+}
+
+/* SwarmKit's choice: a task on a node with status ASSIGNED..RUNNING holds
+ * its reservation whatever its desired state; finished tasks hold none. */
+static void test_sched_counts_reservations_of_tasks_still_running(void **state)
+{
+	struct world w;
+	struct node_opts one_gb = {.memory_bytes = 1 * GB};
+	struct svc_opts half = {.memory_bytes = 600 * MB};
+
+	world_init(&w);
+	add_node(&w, 1, &one_gb);
+	add_node(&w, 2, &one_gb);
+	add_node(&w, 3, &one_gb);
+	add_service(&w, 1, &half);
+	add_service(&w, 2, &half);
+	/* node 1: a task being stopped, still running: holds 600 MB */
+	add_task_full(&w, 10, 2, 1, ST_SHUTDOWN, ST_RUNNING, NULL);
+	/* node 2: a failed task: holds nothing */
+	add_task_full(&w, 11, 2, 2, ST_SHUTDOWN, ST_FAILED, NULL);
+	/* node 3: a running task: holds 600 MB */
+	add_task_full(&w, 12, 2, 3, ST_RUNNING, ST_RUNNING, NULL);
+	add_pending(&w, 100, 1);
+	add_pending(&w, 101, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 2);
+	assert_int_equal(node_of(&w, 100), 2);
+	assert_int_equal(node_of(&w, 101), 0);
+	assert_string_equal(message_of(&w, 101),
+			    "no suitable node (3 nodes lack memory)");
+	world_free(&w);
+}
+
+/* One service per constraint form over the same three nodes. */
+static void test_sched_constraint_forms_select_nodes(void **state)
+{
+	struct world w;
+	struct node_opts a = {.hostname = "alpha",
+			      .role = CS__NODE_ROLE__NODE_ROLE_MANAGER,
+			      .labels = {{"zone", "a"}, {"disk", "ssd"}}};
+	struct node_opts b = {.hostname = "beta", .labels = {{"zone", "b"}}};
+	struct node_opts c = {.hostname = "gamma"};
+	static const struct {
+		const char *constraint;
+		uint64_t node; /* where both tasks go; 0: nowhere */
+	} cases[] = {
+		{"node.id==00000000000000b2", 0xb2},
+		{"node.id!=a1", 0},
+		{"node.hostname==beta", 0xb2},
+		{"node.hostname!=alpha", 0},
+		{"node.role==manager", 0xa1},
+		{"node.role==worker", 0},
+		{"node.labels.zone==a", 0xa1},
+		{"node.labels.zone!=a", 0},
+		{"node.labels.disk==ssd", 0xa1},
+		{" node.labels.zone == B ", 0xb2}, /* spaces trimmed, value any case */
+		{"NODE.HOSTNAME==GAMMA", 0xc3},
+	};
+	size_t n = sizeof cases / sizeof cases[0];
+
+	world_init(&w);
+	add_node(&w, 0xa1, &a);
+	add_node(&w, 0xb2, &b);
+	add_node(&w, 0xc3, &c);
+	for (size_t i = 0; i < n; i++) {
+		struct svc_opts o = {.constraints = {cases[i].constraint}};
+		add_service(&w, 1 + i, &o);
+		add_pending(&w, 100 + 2 * i, 1 + i);
+		add_pending(&w, 101 + 2 * i, 1 + i);
+	}
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 2 * n);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t n1 = node_of(&w, 100 + 2 * i), n2 = node_of(&w, 101 + 2 * i);
+		if (cases[i].node) {
+			assert_int_equal(n1, cases[i].node);
+			assert_int_equal(n2, cases[i].node);
+		} else {
+			/* the two other nodes, one task each */
+			assert_true(n1 != 0 && n2 != 0 && n1 != n2);
+		}
+	}
+	/* != picks the two others */
+	assert_true(node_of(&w, 102) != 0xa1 && node_of(&w, 103) != 0xa1);
+	assert_true(node_of(&w, 106) != 0xa1 && node_of(&w, 107) != 0xa1);
+	assert_true(node_of(&w, 110) != 0xa1 && node_of(&w, 111) != 0xa1);
+	assert_true(node_of(&w, 114) != 0xa1 && node_of(&w, 115) != 0xa1);
+	world_free(&w);
+}
+
+static void test_sched_missing_label_fails_eq_and_passes_ne(void **state)
+{
+	struct world w;
+	struct node_opts labeled = {.labels = {{"zone", "a"}}};
+	struct svc_opts eq = {.constraints = {"node.labels.rack==r1"}};
+	struct svc_opts ne = {.constraints = {"node.labels.rack!=r1"}};
+
+	world_init(&w);
+	add_node(&w, 1, &labeled); /* no rack label */
+	add_service(&w, 1, &eq);
+	add_service(&w, 2, &ne);
+	add_pending(&w, 100, 1);
+	add_pending(&w, 101, 2);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 2);
+	assert_int_equal(node_of(&w, 100), 0);
+	assert_string_equal(
+		message_of(&w, 100),
+		"no suitable node (1 node fails constraint node.labels.rack==r1)");
+	assert_int_equal(node_of(&w, 101), 1);
+	world_free(&w);
+}
+
+static void test_sched_reason_counts_first_failing_filter_in_order(void **state)
+{
+	struct world w;
+	struct node_opts drain = {.availability =
+					  CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN,
+				  .labels = {{"zone", "b"}}};
+	struct node_opts small_a = {.memory_bytes = 100 * MB, .labels = {{"zone", "a"}}};
+	struct node_opts b = {.labels = {{"zone", "b"}}};
+	struct node_opts a_ssd = {.labels = {{"zone", "a"}, {"disk", "hdd"}}};
+	struct svc_opts o = {
+		.memory_bytes = 200 * MB,
+		.constraints = {"node.labels.zone==a", "node.labels.disk==ssd"}};
+
+	world_init(&w);
+	add_node(&w, 1, &drain);   /* not available (first, though zone b too) */
+	add_node(&w, 2, &small_a); /* lacks memory */
+	add_node(&w, 3, &b);	   /* fails zone */
+	add_node(&w, 4, &b);	   /* fails zone */
+	add_node(&w, 5, &a_ssd);   /* fails disk */
+	add_service(&w, 1, &o);
+	add_pending(&w, 100, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 1);
+	assert_string_equal(
+		message_of(&w, 100),
+		"no suitable node (1 node not available for new tasks; 1 node "
+		"lacks memory; 2 nodes fail constraint node.labels.zone==a; "
+		"1 node fails constraint node.labels.disk==ssd)");
+	world_free(&w);
+}
+
+static void test_sched_invalid_constraint_fails_every_node(void **state)
+{
+	struct world w;
+	struct svc_opts o = {.constraints = {"node.colour==red"}};
+
+	world_init(&w);
+	add_node(&w, 1, NULL);
+	add_node(&w, 2, NULL);
+	add_service(&w, 1, &o);
+	add_pending(&w, 100, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 1);
+	assert_string_equal(
+		message_of(&w, 100),
+		"no suitable node (2 nodes fail constraint node.colour==red)");
+	world_free(&w);
+}
+
+static void test_sched_long_reason_is_cut_visibly(void **state)
+{
+	struct world w;
+	char c[1200];
+	struct svc_opts o = {.constraints = {c}};
+	const char *msg;
+
+	snprintf(c, sizeof c, "node.labels.k==");
+	memset(c + strlen(c), 'v', sizeof c - 1 - strlen(c));
+	c[sizeof c - 1] = '\0';
+	world_init(&w);
+	add_node(&w, 1, NULL);
+	add_service(&w, 1, &o);
+	add_pending(&w, 100, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 1);
+	msg = message_of(&w, 100);
+	assert_int_equal(strlen(msg), 1023);
+	assert_memory_equal(
+		msg, "no suitable node (1 node fails constraint node.labels.k==vvv", 59);
+	assert_string_equal(msg + 1019, "...)");
+	/* the same cut reason next time: no write */
+	assert_int_equal(sched_once(&w, NULL), 0);
+	world_free(&w);
+}
+
+static void test_sched_constraint_validity(void **state)
+{
+	assert_true(sched_constraint_is_valid("node.id==0123456789abcdef"));
+	assert_true(sched_constraint_is_valid("node.id!=FF"));
+	assert_true(sched_constraint_is_valid("node.hostname==web-1"));
+	assert_true(sched_constraint_is_valid("node.role==worker"));
+	assert_true(sched_constraint_is_valid("node.labels.zone!=a"));
+	assert_true(sched_constraint_is_valid("Node.Labels.zone == a"));
+	assert_false(
+		sched_constraint_is_valid("node.id==0123456789abcdef0")); /* 17 digits */
+	assert_false(sched_constraint_is_valid("node.id==xyz"));
+	assert_false(sched_constraint_is_valid("node.labels.==a"));
+	assert_false(sched_constraint_is_valid("node.labels.zone=="));
+	assert_false(sched_constraint_is_valid("==a"));
+	assert_false(sched_constraint_is_valid("node.role=worker"));
+	assert_false(sched_constraint_is_valid("node.labels.a==b==c"));
+	assert_false(sched_constraint_is_valid("engine.labels.a==b"));
+	assert_false(sched_constraint_is_valid(""));
+	assert_false(sched_constraint_is_valid(NULL));
+}
+
+static void test_sched_max_replicas_per_node_caps_and_explains(void **state)
+{
+	struct world w;
+	struct sched_stats st;
+	struct svc_opts o = {.max_per_node = 2};
+
+	world_init(&w);
+	add_node(&w, 1, NULL);
+	add_node(&w, 2, NULL);
+	add_service(&w, 1, &o);
+	for (uint64_t i = 0; i < 5; i++)
+		add_pending(&w, 100 + i, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, &st), 5);
+	assert_int_equal(st.assigned_count, 4);
+	assert_int_equal(count_on(&w, 1, 1), 2);
+	assert_int_equal(count_on(&w, 1, 2), 2);
+	assert_int_equal(node_of(&w, 104), 0);
+	assert_string_equal(message_of(&w, 104),
+			    "no suitable node (2 nodes at max replicas per node (2))");
+	world_free(&w);
+}
+
+/* Max replicas counts every task of the service still on the node (not
+ * terminal), also one being stopped; spread counts only active ones. */
+static void test_sched_max_replicas_counts_tasks_being_stopped(void **state)
+{
+	struct world w;
+	struct svc_opts o = {.max_per_node = 1};
+
+	world_init(&w);
+	add_node(&w, 1, NULL);
+	add_node(&w, 2, NULL);
+	add_service(&w, 1, &o);
+	add_task_full(&w, 10, 1, 1, ST_SHUTDOWN, ST_RUNNING, NULL);
+	add_pending(&w, 100, 1);
+	add_pending(&w, 101, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 2);
+	assert_int_equal(node_of(&w, 100), 2);
+	assert_int_equal(node_of(&w, 101), 0);
+	assert_string_equal(message_of(&w, 101),
+			    "no suitable node (2 nodes at max replicas per node (1))");
+	world_free(&w);
+}
+
+/* ---------------------------------------------------------------- ranking */
+
+static void test_sched_spreads_seven_tasks_three_two_two(void **state)
+{
+	struct world w;
+
+	world_init(&w);
+	add_node(&w, 3, NULL);
+	add_node(&w, 1, NULL);
+	add_node(&w, 2, NULL);
+	add_service(&w, 1, NULL);
+	for (uint64_t i = 0; i < 7; i++)
+		add_pending(&w, 100 + i, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 7);
+	assert_int_equal(count_on(&w, 1, 1), 3); /* ties go to the smallest id */
+	assert_int_equal(count_on(&w, 1, 2), 2);
+	assert_int_equal(count_on(&w, 1, 3), 2);
+	/* round robin in id order */
+	assert_int_equal(node_of(&w, 100), 1);
+	assert_int_equal(node_of(&w, 101), 2);
+	assert_int_equal(node_of(&w, 102), 3);
+	assert_int_equal(node_of(&w, 103), 1);
+	assert_int_equal(node_of(&w, 106), 1);
+	world_free(&w);
+}
+
+static void test_sched_prefers_fewest_service_tasks_then_fewest_total(void **state)
+{
+	struct world w;
+
+	world_init(&w);
+	add_node(&w, 1, NULL);
+	add_node(&w, 2, NULL);
+	add_node(&w, 3, NULL);
+	add_service(&w, 1, NULL);
+	add_service(&w, 2, NULL);
+	/* node 1: one task of service 1; node 2: two of service 2 */
+	add_task_full(&w, 10, 1, 1, ST_RUNNING, ST_RUNNING, NULL);
+	add_task_full(&w, 11, 2, 2, ST_RUNNING, ST_RUNNING, NULL);
+	add_task_full(&w, 12, 2, 2, ST_RUNNING, ST_ASSIGNED, NULL);
+	add_pending(&w, 100, 1);
+	add_pending(&w, 101, 1);
+	add_pending(&w, 102, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 3);
+	/* nodes 2 and 3 have no task of service 1; 3 has fewer tasks overall */
+	assert_int_equal(node_of(&w, 100), 3);
+	assert_int_equal(node_of(&w, 101), 2);
+	/* now 1/1/1 of service 1; totals 1, 3, 1: node 1 (smaller id than 3) */
+	assert_int_equal(node_of(&w, 102), 1);
+	world_free(&w);
+}
+
+static void test_sched_spread_preference_balances_zones_first(void **state)
+{
+	struct world w;
+	struct node_opts a = {.labels = {{"zone", "a"}}};
+	struct node_opts b = {.labels = {{"zone", "b"}}};
+	struct svc_opts o = {.spread = {"zone"}};
+
+	world_init(&w);
+	add_node(&w, 1, &b);
+	add_node(&w, 2, &b);
+	add_node(&w, 3, &b);
+	add_node(&w, 4, &a);
+	add_service(&w, 1, &o);
+	for (uint64_t i = 0; i < 4; i++)
+		add_pending(&w, 100 + i, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 4);
+	assert_int_equal(count_on(&w, 1, 4), 2); /* zone a: its only node */
+	assert_int_equal(count_on(&w, 1, 1) + count_on(&w, 1, 2) + count_on(&w, 1, 3), 2);
+	assert_int_equal(count_on(&w, 1, 1), 1); /* within b: spread by node */
+	assert_int_equal(count_on(&w, 1, 2), 1);
+	/* without the preference: 2/1/1 over b and a, by node only */
+	world_free(&w);
+}
+
+static void test_sched_spread_preference_accepts_label_prefix(void **state)
+{
+	struct world w;
+	struct node_opts a = {.labels = {{"zone", "a"}}};
+	struct node_opts b = {.labels = {{"zone", "b"}}};
+	struct svc_opts o = {.spread = {"node.labels.zone"}};
+
+	world_init(&w);
+	add_node(&w, 1, &b);
+	add_node(&w, 2, &b);
+	add_node(&w, 3, &a);
+	add_service(&w, 1, &o);
+	add_pending(&w, 100, 1);
+	add_pending(&w, 101, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 2);
+	assert_int_equal(count_on(&w, 1, 3), 1);
+	assert_int_equal(count_on(&w, 1, 1) + count_on(&w, 1, 2), 1);
+	world_free(&w);
+}
+
+static void test_sched_nodes_missing_spread_label_form_their_own_branch(void **state)
+{
+	struct world w;
+	struct node_opts a = {.labels = {{"zone", "a"}}};
+	struct svc_opts o = {.spread = {"zone"}};
+
+	world_init(&w);
+	add_node(&w, 1, NULL);
+	add_node(&w, 2, NULL);
+	add_node(&w, 3, &a);
+	add_service(&w, 1, &o);
+	for (uint64_t i = 0; i < 4; i++)
+		add_pending(&w, 100 + i, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 4);
+	assert_int_equal(count_on(&w, 1, 3), 2);
+	assert_int_equal(count_on(&w, 1, 1), 1);
+	assert_int_equal(count_on(&w, 1, 2), 1);
+	/* labelled values come first on ties, the unlabelled branch last */
+	assert_int_equal(node_of(&w, 100), 3);
+	world_free(&w);
+}
+
+static void test_sched_nested_spread_preferences(void **state)
+{
+	struct world w;
+	struct node_opts a1 = {.labels = {{"zone", "a"}, {"rack", "1"}}};
+	struct node_opts a2 = {.labels = {{"zone", "a"}, {"rack", "2"}}};
+	struct node_opts b1 = {.labels = {{"zone", "b"}, {"rack", "1"}}};
+	struct svc_opts o = {.spread = {"zone", "rack"}};
+
+	world_init(&w);
+	/* zone a: rack 1 has three nodes, rack 2 one; zone b: one node */
+	add_node(&w, 1, &a1);
+	add_node(&w, 2, &a1);
+	add_node(&w, 3, &a1);
+	add_node(&w, 4, &a2);
+	add_node(&w, 5, &b1);
+	add_service(&w, 1, &o);
+	for (uint64_t i = 0; i < 8; i++)
+		add_pending(&w, 100 + i, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 8);
+	/* 4 per zone; in zone a, 2 per rack */
+	assert_int_equal(count_on(&w, 1, 5), 4);
+	assert_int_equal(count_on(&w, 1, 4), 2);
+	assert_int_equal(count_on(&w, 1, 1), 1);
+	assert_int_equal(count_on(&w, 1, 2), 1);
+	assert_int_equal(count_on(&w, 1, 3), 0);
+	world_free(&w);
+}
+
+static void test_sched_spread_skips_branch_without_eligible_node(void **state)
+{
+	struct world w;
+	struct node_opts a = {.labels = {{"zone", "a"}},
+			      .availability =
+				      CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN};
+	struct node_opts b = {.labels = {{"zone", "b"}}};
+	struct svc_opts o = {.spread = {"zone"}};
+
+	world_init(&w);
+	add_node(&w, 1, &a);
+	add_node(&w, 2, &b);
+	add_node(&w, 3, &b);
+	add_service(&w, 1, &o);
+	for (uint64_t i = 0; i < 3; i++)
+		add_pending(&w, 100 + i, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 3);
+	assert_int_equal(count_on(&w, 1, 1), 0);
+	assert_int_equal(count_on(&w, 1, 2), 2);
+	assert_int_equal(count_on(&w, 1, 3), 1);
+	world_free(&w);
+}
+
+/* ---------------------------------------------------------------- pinned tasks */
+
+static void test_sched_global_task_pinned_to_its_node(void **state)
+{
+	struct world w;
+	struct sched_stats st;
+	struct node_opts drain = {.availability =
+					  CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN};
+	struct svc_opts o = {.global = true, .memory_bytes = 1 * GB};
+	struct node_opts small = {.memory_bytes = 512 * MB};
+
+	world_init(&w);
+	add_node(&w, 1, NULL);
+	add_node(&w, 2, NULL);
+	add_node(&w, 3, &drain);
+	add_node(&w, 4, &small);
+	add_service(&w, 1, &o);
+	/* pinned to node 2 though node 1 has fewer tasks */
+	add_task_full(&w, 100, 1, 2, ST_RUNNING, ST_PENDING, NULL);
+	add_task_full(&w, 101, 1, 3, ST_RUNNING, ST_PENDING, NULL);
+	add_task_full(&w, 102, 1, 4, ST_RUNNING, ST_PENDING, NULL);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, &st), 3);
+	assert_int_equal(st.assigned_count, 1);
+	assert_int_equal(st.unplaceable_count, 2);
+	assert_int_equal(node_of(&w, 100), 2);
+	assert_int_equal(state_of(&w, 100), ST_ASSIGNED);
+	assert_int_equal(node_of(&w, 101), 3); /* stays pinned, pending */
+	assert_int_equal(state_of(&w, 101), ST_PENDING);
+	assert_string_equal(message_of(&w, 101),
+			    "no suitable node (1 node not available for new tasks)");
+	assert_int_equal(state_of(&w, 102), ST_PENDING);
+	assert_string_equal(message_of(&w, 102),
+			    "no suitable node (1 node lacks memory)");
+	assert_int_equal(count_on(&w, 1, 1), 0);
+	/* again: nothing changed, nothing written */
+	assert_int_equal(sched_once(&w, &st), 0);
+	assert_int_equal(st.unplaceable_count, 2);
+	world_free(&w);
+}
+
+/* ---------------------------------------------------------------- writes */
+
+static void test_sched_writes_nothing_when_reason_unchanged(void **state)
+{
+	struct world w;
+	struct sched_stats st;
+	struct store_batch out;
+	struct node_opts drain = {.availability =
+					  CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN};
+
+	world_init(&w);
+	add_node(&w, 1, &drain);
+	add_service(&w, 1, NULL);
+	add_pending(&w, 100, 1);
+	add_pending(&w, 101, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, &st), 2);
+	assert_int_equal(st.reasons_written, 2);
+
+	store_batch_init(&out);
+	assert_int_equal(sched_run(w.s, 99, LIMIT_SCHED_TASKS_PER_RUN, &out, &st), 0);
+	assert_int_equal(out.action_count, 0);
+	assert_int_equal(st.unplaceable_count, 2);
+	assert_int_equal(st.reasons_written, 0);
+	store_batch_free(&out);
+
+	/* a second drained node changes the reason: written again */
+	add_node(&w, 2, &drain);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, &st), 2);
+	assert_string_equal(message_of(&w, 100),
+			    "no suitable node (2 nodes not available for new tasks)");
+	world_free(&w);
+}
+
+static void test_sched_respects_writes_max_and_resumes(void **state)
+{
+	struct world w;
+	struct sched_stats st;
+	struct store_batch out;
+
+	world_init(&w);
+	add_node(&w, 1, NULL);
+	add_node(&w, 2, NULL);
+	add_service(&w, 1, NULL);
+	add_service(&w, 2, NULL);
+	for (uint64_t i = 0; i < 3; i++) {
+		add_pending(&w, 100 + i, 1);
+		add_pending(&w, 200 + i, 2);
+	}
+	world_commit(&w);
+	store_batch_init(&out);
+	assert_int_equal(sched_run(w.s, 0, 4, &out, &st), 0);
+	assert_int_equal(out.action_count, 4);
+	assert_true(st.more);
+	assert_int_equal(out.actions[3]->task->id, 200); /* service order, then id */
+	assert_int_equal(world_apply(&w, &out), 0);
+	store_batch_init(&out);
+	assert_int_equal(sched_run(w.s, 0, 4, &out, &st), 0);
+	assert_int_equal(out.action_count, 2);
+	assert_false(st.more);
+	assert_int_equal(world_apply(&w, &out), 0);
+	/* 200 went to node 2 (fewer tasks overall), then 1, then 2 */
+	assert_int_equal(count_on(&w, 2, 1), 1);
+	assert_int_equal(count_on(&w, 2, 2), 2);
+	world_free(&w);
+}
+
+static void test_sched_rejects_bad_writes_max(void **state)
+{
+	struct world w;
+	struct store_batch out;
+	struct sched *p;
+
+	world_init(&w);
+	store_batch_init(&out);
+	assert_int_equal(sched_run(w.s, 0, 0, &out, NULL), CS_EINVAL);
+	assert_int_equal(sched_run(w.s, 0, LIMIT_SCHED_TASKS_PER_RUN + 1, &out, NULL),
+			 CS_ELIMIT);
+	assert_int_equal(sched_new(w.s, 0, &p), 0);
+	assert_int_equal(sched_step(p, &out, LIMIT_SCHED_TASKS_PER_RUN + 1, NULL),
+			 CS_ELIMIT);
+	assert_int_equal(sched_step(p, &out, 1, NULL), SCHED_STEP_DONE);
+	sched_free(p);
+	assert_int_equal(out.action_count, 0);
+	world_free(&w);
+}
+
+static void test_sched_plan_steps_one_group_per_service(void **state)
+{
+	struct world w;
+	struct store_batch out;
+	struct sched_stats st;
+	struct sched *p;
+
+	world_init(&w);
+	add_node(&w, 1, NULL);
+	add_service(&w, 1, NULL);
+	add_service(&w, 2, NULL);
+	add_service(&w, 3, NULL); /* nothing pending */
+	for (uint64_t i = 0; i < 3; i++) {
+		add_pending(&w, 100 + i, 1);
+		add_pending(&w, 200 + i, 2);
+	}
+	world_commit(&w);
+	store_batch_init(&out);
+	assert_int_equal(sched_new(w.s, 0, &p), 0);
+	assert_int_equal(sched_step(p, &out, 2, NULL), SCHED_STEP_FULL);
+	assert_int_equal(out.action_count, 2);
+	assert_int_equal(sched_step(p, &out, 10, NULL), SCHED_STEP_GROUP);
+	assert_int_equal(out.action_count, 3);
+	assert_int_equal(sched_step(p, &out, 10, NULL), SCHED_STEP_GROUP);
+	assert_int_equal(out.action_count, 6);
+	assert_int_equal(sched_step(p, &out, 10, NULL), SCHED_STEP_DONE);
+	sched_get_stats(p, &st);
+	assert_int_equal(st.groups_count, 2);
+	assert_int_equal(st.assigned_count, 6);
+	assert_false(st.more);
+	sched_free(p);
+	assert_int_equal(world_apply(&w, &out), 0);
+	assert_int_equal(count_on(&w, 1, 1) + count_on(&w, 2, 1), 6);
+	world_free(&w);
+}
+
+static void test_sched_step_stops_when_bytes_run_out(void **state)
+{
+	struct world w;
+	struct store_batch out;
+	struct sched *p;
+	size_t one = 0, left;
+
+	world_init(&w);
+	add_node(&w, 1, NULL);
+	add_service(&w, 1, NULL);
+	for (uint64_t i = 0; i < 3; i++)
+		add_pending(&w, 100 + i, 1);
+	world_commit(&w);
+	store_batch_init(&out);
+	assert_int_equal(sched_new(w.s, 0, &p), 0);
+	/* learn what one write takes */
+	left = 100000;
+	assert_int_equal(sched_step(p, &out, 1, &left), SCHED_STEP_FULL);
+	one = 100000 - left;
+	assert_true(one >= 80 && one < 300);
+	/* room for one and a half: one more write */
+	left = one + one / 2;
+	assert_int_equal(sched_step(p, &out, 10, &left), SCHED_STEP_FULL);
+	assert_int_equal(out.action_count, 2);
+	assert_int_equal(left, one / 2);
+	assert_int_equal(sched_step(p, &out, 10, NULL), SCHED_STEP_GROUP);
+	assert_int_equal(out.action_count, 3);
+	sched_free(p);
+	store_batch_free(&out);
+	world_free(&w);
+}
+
+/* Tasks with long strings: the run stops at its bytes, not its count, and
+ * its batch is one manager_write. */
+static void test_sched_run_batch_fits_one_write(void **state)
+{
+	struct world w;
+	struct store_batch out;
+	struct sched_stats st;
+	char name[401];
+	uint8_t *buf;
+	size_t len;
+
+	memset(name, 'x', sizeof name - 1);
+	name[sizeof name - 1] = '\0';
+	world_init(&w);
+	add_node(&w, 1, NULL);
+	add_service(&w, 1, NULL);
+	world_commit(&w);
+	for (uint64_t i = 0; i < 6000; i++) {
+		Cs__Task t = CS__TASK__INIT;
+		Cs__TaskStatus ts = CS__TASK_STATUS__INIT;
+		t.id = 100 + i;
+		t.service_id = 1;
+		t.desired_state = ST_RUNNING;
+		t.service_name = name;
+		ts.state = ST_PENDING;
+		t.status = &ts;
+		assert_int_equal(store_batch_task(&w.b, KIND_CREATE, &t), 0);
+		if (w.b.action_count == 1000)
+			world_commit(&w);
+	}
+	store_batch_init(&out);
+	assert_int_equal(sched_run(w.s, 0, LIMIT_SCHED_TASKS_PER_RUN, &out, &st), 0);
+	assert_true(st.more);
+	assert_true(out.action_count > 3000);
+	assert_true(out.action_count < 6000);
+	assert_int_equal(store_batch_encode(&out, 1, 1, &buf, &len), 0);
+	assert_true(len <= SCHED_RUN_BYTES_MAX);
+	assert_true(len > SCHED_RUN_BYTES_MAX / 2);
+	free(buf);
+	store_batch_free(&out);
+	world_free(&w);
+}
+
+/* ---------------------------------------------------------------- batch = one at a time, determinism */
+
+/* A mixed store: zones and racks, constraints, resources, max per node,
+ * running tasks, a drained node. Built in the order given by rev. */
+static void build_mixed(struct world *w, bool rev)
+{
+	static const char *zones[] = {"a", "b", "c"};
+	struct node_opts o[12];
+
+	for (int k = 0; k < 12; k++) {
+		int i = rev ? 11 - k : k;
+		memset(&o[i], 0, sizeof o[i]);
+		o[i].labels[0][0] = "zone";
+		o[i].labels[0][1] = zones[i % 3 == 2 && i > 6 ? 0 : i % 3];
+		o[i].labels[1][0] = i % 4 ? "disk" : NULL;
+		o[i].labels[1][1] = i % 2 ? "ssd" : "hdd";
+		o[i].memory_bytes = (uint64_t)(1 + i % 3) * GB;
+		o[i].availability =
+			i == 5 ? CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN
+			       : CS__NODE_AVAILABILITY__NODE_AVAILABILITY_ACTIVE;
+		add_node(w, 0x100 + (uint64_t)i * 7, &o[i]);
+	}
+	for (int k = 0; k < 4; k++) {
+		int i = rev ? 3 - k : k;
+		struct svc_opts s = {0};
+		if (i == 0)
+			s.spread[0] = "zone";
+		if (i == 1) {
+			s.constraints[0] = "node.labels.disk==ssd";
+			s.memory_bytes = 700 * MB;
+		}
+		if (i == 2) {
+			s.spread[0] = "zone";
+			s.spread[1] = "disk";
+			s.max_per_node = 2;
+		}
+		add_service(w, 1 + (uint64_t)i, &s);
+	}
+	for (int k = 0; k < 80; k++) {
+		int i = rev ? 79 - k : k;
+		if (i % 9 == 0)
+			add_task_full(w, 1000 + (uint64_t)i, 1 + (uint64_t)(i % 4),
+				      0x100 + (uint64_t)(i % 12) * 7, ST_RUNNING,
+				      ST_RUNNING, NULL);
+		else
+			add_pending(w, 1000 + (uint64_t)i, 1 + (uint64_t)(i % 4));
+	}
+	world_commit(w);
+}
+
+static void test_sched_group_placement_equals_one_at_a_time(void **state)
+{
+	struct world all, one;
+	size_t runs = 0, placed = 0;
+
+	world_init(&all);
+	world_init(&one);
+	build_mixed(&all, false);
+	build_mixed(&one, false);
+	assert_true(sched_once(&all, NULL) > 0);
+	assert_int_equal(sched_once(&all, NULL), 0); /* settled in one run */
+	for (;;) {
+		struct store_batch out;
+		store_batch_init(&out);
+		assert_int_equal(sched_run(one.s, 0, 1, &out, NULL), 0);
+		if (out.action_count == 0) {
+			store_batch_free(&out);
+			break;
+		}
+		assert_int_equal(out.action_count, 1);
+		assert_int_equal(world_apply(&one, &out), 0);
+		assert_true(++runs < 1000);
+	}
+	for (const Cs__Task *t = store_task_next(all.s, NULL); t;
+	     t = store_task_next(all.s, t)) {
+		const Cs__Task *u = store_task_get(one.s, t->id);
+		assert_int_equal(t->node_id, u->node_id);
+		assert_int_equal(t->status->state, u->status->state);
+		assert_string_equal(t->status->message, u->status->message);
+		placed += t->status->state == ST_ASSIGNED;
+	}
+	assert_true(placed > 40); /* most were placed, some not */
+	assert_true(placed < 71);
+	world_free(&all);
+	world_free(&one);
+}
+
+static void test_sched_same_store_gives_same_batch_bytes(void **state)
+{
+	struct world a, b;
+	struct store_batch oa, ob;
+	uint8_t *ba, *bb;
+	size_t la, lb;
+
+	world_init(&a);
+	world_init(&b);
+	build_mixed(&a, false);
+	build_mixed(&b, true); /* same objects, created in the other order */
+	store_batch_init(&oa);
+	store_batch_init(&ob);
+	assert_int_equal(sched_run(a.s, 7, LIMIT_SCHED_TASKS_PER_RUN, &oa, NULL), 0);
+	assert_int_equal(sched_run(b.s, 7, LIMIT_SCHED_TASKS_PER_RUN, &ob, NULL), 0);
+	assert_true(oa.action_count > 40);
+	assert_int_equal(store_batch_encode(&oa, 1, 1, &ba, &la), 0);
+	assert_int_equal(store_batch_encode(&ob, 1, 1, &bb, &lb), 0);
+	assert_int_equal(la, lb);
+	assert_memory_equal(ba, bb, la);
+	free(bb);
+	/* and again on the same store */
+	store_batch_free(&ob);
+	store_batch_init(&ob);
+	assert_int_equal(sched_run(a.s, 7, LIMIT_SCHED_TASKS_PER_RUN, &ob, NULL), 0);
+	assert_int_equal(store_batch_encode(&ob, 1, 1, &bb, &lb), 0);
+	assert_int_equal(la, lb);
+	assert_memory_equal(ba, bb, la);
+	free(ba);
+	free(bb);
+	store_batch_free(&oa);
+	store_batch_free(&ob);
+	world_free(&a);
+	world_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sched_assigns_pending_task_with_version_unchanged),
+		cmocka_unit_test(test_sched_keeps_timestamp_without_now),
+		cmocka_unit_test(
+			test_sched_ignores_tasks_not_pending_or_not_desired_running),
+		cmocka_unit_test(test_sched_skips_tasks_of_missing_service),
+		cmocka_unit_test(test_sched_skips_down_drained_and_paused_nodes),
+		cmocka_unit_test(
+			test_sched_no_available_node_leaves_task_pending_with_reason),
+		cmocka_unit_test(test_sched_no_nodes_at_all_says_so),
+		cmocka_unit_test(test_sched_exhausted_memory_reason_names_counts),
+		cmocka_unit_test(test_sched_exhausted_cpu_reason_names_cpu),
+		cmocka_unit_test(test_sched_counts_reservations_of_tasks_still_running),
+		cmocka_unit_test(test_sched_constraint_forms_select_nodes),
+		cmocka_unit_test(test_sched_missing_label_fails_eq_and_passes_ne),
+		cmocka_unit_test(test_sched_reason_counts_first_failing_filter_in_order),
+		cmocka_unit_test(test_sched_invalid_constraint_fails_every_node),
+		cmocka_unit_test(test_sched_long_reason_is_cut_visibly),
+		cmocka_unit_test(test_sched_constraint_validity),
+		cmocka_unit_test(test_sched_max_replicas_per_node_caps_and_explains),
+		cmocka_unit_test(test_sched_max_replicas_counts_tasks_being_stopped),
+		cmocka_unit_test(test_sched_spreads_seven_tasks_three_two_two),
+		cmocka_unit_test(
+			test_sched_prefers_fewest_service_tasks_then_fewest_total),
+		cmocka_unit_test(test_sched_spread_preference_balances_zones_first),
+		cmocka_unit_test(test_sched_spread_preference_accepts_label_prefix),
+		cmocka_unit_test(
+			test_sched_nodes_missing_spread_label_form_their_own_branch),
+		cmocka_unit_test(test_sched_nested_spread_preferences),
+		cmocka_unit_test(test_sched_spread_skips_branch_without_eligible_node),
+		cmocka_unit_test(test_sched_global_task_pinned_to_its_node),
+		cmocka_unit_test(test_sched_writes_nothing_when_reason_unchanged),
+		cmocka_unit_test(test_sched_respects_writes_max_and_resumes),
+		cmocka_unit_test(test_sched_rejects_bad_writes_max),
+		cmocka_unit_test(test_sched_plan_steps_one_group_per_service),
+		cmocka_unit_test(test_sched_step_stops_when_bytes_run_out),
+		cmocka_unit_test(test_sched_run_batch_fits_one_write),
+		cmocka_unit_test(test_sched_group_placement_equals_one_at_a_time),
+		cmocka_unit_test(test_sched_same_store_gives_same_batch_bytes),
+	};
+	return cmocka_run_group_tests_name("scheduler", tests, NULL, NULL);
+}

@@ -1,0 +1,900 @@
+/* Tests of the simulated container runtime (sim/simexec) through the env of
+ * simulated nodes, as the agent uses it: the container lifecycle, the async
+ * contract, images (pull failures, start latency, exits), process and
+ * machine deaths, ctl_list, ground truth counts and invariant 3. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "sim/simexec.h"
+#include "sim/world.h"
+
+#define MS 1000ull
+#define S  1000000ull
+
+/* ---------------------------------------------------------------- helpers */
+
+struct ctx {
+	struct world *w;
+	struct simexec *x;
+	bool in_call; /* inside an env call: no callback may run now */
+};
+
+/* One request and what its callback saw. */
+struct done {
+	struct env_ctl_req req;
+	struct ctx *t;
+	int calls;
+	int status;
+	enum env_ctl_state state;
+	int32_t exit_code;
+	char message[256];
+	us_t called_us; /* when the op was asked */
+	us_t done_us;	/* when the callback ran */
+};
+
+struct listed {
+	struct env_ctl_list_req req;
+	struct ctx *t;
+	int calls;
+	int status;
+	size_t count;
+	struct env_ctl_found found[16];
+};
+
+struct closed {
+	struct ctx *t;
+	int calls;
+};
+
+/* A world of n nodes "w0".."w{n-1}" running no program, all up. */
+static void ctx_init(struct ctx *t, uint64_t seed, size_t n)
+{
+	memset(t, 0, sizeof *t);
+	t->w = world_new(seed);
+	assert_non_null(t->w);
+	t->x = world_exec(t->w);
+	assert_non_null(t->x);
+	for (size_t i = 0; i < n; i++) {
+		char name[24];
+		uint32_t index;
+		snprintf(name, sizeof name, "w%zu", i);
+		assert_int_equal(world_node_add(t->w, name, NULL, NULL, &index), 0);
+		assert_int_equal(world_node_start(t->w, index), 0);
+	}
+}
+
+static struct env *env_of(struct ctx *t, uint32_t node)
+{
+	return world_node_env(t->w, node);
+}
+
+static struct env_ctl *open_task(struct ctx *t, uint32_t node, const char *task,
+				 const char *service, uint64_t slot, const char *image,
+				 ms_t stop_timeout_ms)
+{
+	struct env *env = env_of(t, node);
+	struct env_container_spec spec = {
+		.task_id = task,
+		.service_id = service,
+		.image = image,
+		.stop_timeout_ms = stop_timeout_ms,
+		.service_name = service,
+		.slot = slot,
+	};
+	struct env_ctl *ctl = NULL;
+	assert_int_equal(env->ops->ctl_open(env, &spec, &ctl), 0);
+	assert_non_null(ctl);
+	return ctl;
+}
+
+static void done_cb(struct env_ctl_req *req, int status)
+{
+	struct done *d = req->data;
+	assert_false(d->t->in_call);
+	d->calls++;
+	d->status = status;
+	d->state = req->state;
+	d->exit_code = req->exit_code;
+	memcpy(d->message, req->message, sizeof d->message);
+	d->done_us = world_now_us(d->t->w);
+}
+
+/* Asks op on ctl (an env of node) into d; returns ctl_do's result. */
+static int do_op(struct ctx *t, uint32_t node, struct env_ctl *ctl, enum env_ctl_op op,
+		 struct done *d)
+{
+	struct env *env = env_of(t, node);
+	int rv;
+	memset(d, 0, sizeof *d);
+	d->t = t;
+	d->req.data = d;
+	d->called_us = world_now_us(t->w);
+	t->in_call = true;
+	rv = env->ops->ctl_do(ctl, op, &d->req, done_cb);
+	t->in_call = false;
+	return rv;
+}
+
+static void list_cb(struct env_ctl_list_req *req, int status)
+{
+	struct listed *l = req->data;
+	assert_false(l->t->in_call);
+	l->calls++;
+	l->status = status;
+	l->count = req->found_count;
+	assert_true(req->found_count <= 16);
+	if (req->found_count)
+		memcpy(l->found, req->found, req->found_count * sizeof *req->found);
+}
+
+static int do_list(struct ctx *t, uint32_t node, struct listed *l)
+{
+	struct env *env = env_of(t, node);
+	int rv;
+	memset(l, 0, sizeof *l);
+	l->t = t;
+	l->req.data = l;
+	t->in_call = true;
+	rv = env->ops->ctl_list(env, &l->req, list_cb);
+	t->in_call = false;
+	return rv;
+}
+
+static void closed_cb(struct env_ctl *ctl, void *data)
+{
+	struct closed *c = data;
+	assert_false(c->t->in_call);
+	c->calls++;
+}
+
+static void do_close(struct ctx *t, uint32_t node, struct env_ctl *ctl, struct closed *c)
+{
+	struct env *env = env_of(t, node);
+	memset(c, 0, sizeof *c);
+	c->t = t;
+	t->in_call = true;
+	env->ops->ctl_close(ctl, closed_cb, c);
+	t->in_call = false;
+}
+
+/* Runs the world for dur_us of virtual time. */
+static void run_for(struct ctx *t, us_t dur_us)
+{
+	us_t until = world_now_us(t->w) + dur_us;
+	while (world_step(t->w, until))
+		;
+	world_advance(t->w, until);
+}
+
+/* Runs until d's callback ran (at most 60 s). */
+static void run_until(struct ctx *t, const int *calls)
+{
+	us_t limit = world_now_us(t->w) + 60 * S;
+	while (*calls == 0 && world_step(t->w, limit))
+		;
+	assert_int_equal(*calls, 1);
+}
+
+/* Prepares and starts ctl's container; returns when it runs. */
+static void prepare_start(struct ctx *t, uint32_t node, struct env_ctl *ctl)
+{
+	struct done d;
+	assert_int_equal(do_op(t, node, ctl, ENV_CTL_PREPARE, &d), 0);
+	run_until(t, &d.calls);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(do_op(t, node, ctl, ENV_CTL_START, &d), 0);
+	run_until(t, &d.calls);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(d.state, ENV_CTL_RUNNING);
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static void test_simexec_lifecycle_prepare_start_wait_shutdown_remove(void **state)
+{
+	struct ctx t;
+	struct done d, wait;
+	struct closed c;
+	struct env_ctl *ctl;
+
+	ctx_init(&t, 1, 1);
+	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
+
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(d.state, ENV_CTL_CREATED);
+	assert_int_equal(d.done_us - d.called_us, SIMEXEC_PREPARE_US);
+	assert_int_equal(simexec_count(t.x), 1);
+	assert_int_equal(simexec_running(t.x, "web", -1), 0);
+
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_START, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(d.state, ENV_CTL_RUNNING);
+	assert_in_range(d.done_us - d.called_us, SIMEXEC_START_MIN_US,
+			SIMEXEC_START_MAX_US);
+	assert_int_equal(simexec_running(t.x, "web", -1), 1);
+
+	/* an image never configured runs until stopped */
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
+	run_for(&t, 30 * S);
+	assert_int_equal(wait.calls, 0);
+
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(d.state, ENV_CTL_EXITED);
+	assert_int_equal(d.exit_code, SIMEXEC_EXIT_STOPPED);
+	assert_int_equal(d.done_us - d.called_us, SIMEXEC_STOP_US);
+	run_until(&t, &wait.calls); /* at the same instant */
+	assert_int_equal(wait.status, 0);
+	assert_int_equal(wait.state, ENV_CTL_EXITED);
+	assert_int_equal(wait.exit_code, SIMEXEC_EXIT_STOPPED);
+	assert_int_equal(wait.done_us, d.done_us);
+	assert_int_equal(simexec_running(t.x, "web", -1), 0);
+
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_REMOVE, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(d.state, ENV_CTL_ABSENT);
+	assert_int_equal(simexec_count(t.x), 0);
+
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(d.state, ENV_CTL_ABSENT);
+
+	do_close(&t, 0, ctl, &c);
+	assert_int_equal(c.calls, 0);
+	run_for(&t, 1 * S);
+	assert_int_equal(c.calls, 1);
+	world_free(t.w);
+}
+
+static void test_simexec_callbacks_never_run_inside_the_call(void **state)
+{
+	struct ctx t;
+	struct done d, wait, start;
+	struct listed l;
+	struct closed c;
+	struct env_ctl *ctl;
+
+	ctx_init(&t, 2, 1);
+	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
+
+	/* an error found at once still comes by callback, later */
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_START, &start), 0);
+	assert_int_equal(start.calls, 0);
+	run_until(&t, &start.calls);
+	assert_int_equal(start.status, CS_EEXEC);
+	assert_non_null(strstr(start.message, "No such container: t1"));
+
+	prepare_start(&t, 0, ctl);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
+	/* TERMINATE kills during the call; both callbacks come later */
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_TERMINATE, &d), 0);
+	assert_int_equal(simexec_running(t.x, NULL, -1), 0);
+	assert_int_equal(d.calls, 0);
+	assert_int_equal(wait.calls, 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(wait.calls, 1);
+	assert_int_equal(wait.exit_code, SIMEXEC_EXIT_KILLED);
+	assert_int_equal(d.state, ENV_CTL_EXITED);
+	assert_int_equal(d.exit_code, SIMEXEC_EXIT_KILLED);
+
+	/* WAIT on an exited container, INSPECT, list, close: all later */
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
+	assert_int_equal(do_list(&t, 0, &l), 0);
+	assert_int_equal(wait.calls + d.calls + l.calls, 0);
+	run_for(&t, 1 * S);
+	assert_int_equal(wait.calls, 1);
+	assert_int_equal(wait.exit_code, SIMEXEC_EXIT_KILLED);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(l.calls, 1);
+	do_close(&t, 0, ctl, &c);
+	assert_int_equal(c.calls, 0);
+	run_for(&t, 1 * S);
+	assert_int_equal(c.calls, 1);
+	world_free(t.w);
+}
+
+static void test_simexec_busy_controller_returns_eagain_and_never_calls_back(void **state)
+{
+	struct ctx t;
+	struct done prep, busy, wait, wait2;
+	struct env_ctl *ctl;
+
+	ctx_init(&t, 3, 1);
+	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &prep), 0);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &busy), CS_EAGAIN);
+	/* a WAIT may run alongside one op, but not alongside another WAIT */
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait2), CS_EAGAIN);
+	run_for(&t, 5 * S);
+	assert_int_equal(prep.calls, 1);
+	assert_int_equal(busy.calls, 0);
+	assert_int_equal(wait2.calls, 0);
+	assert_int_equal(wait.calls, 0); /* created, never started: still waiting */
+	world_free(t.w);
+}
+
+static void test_simexec_shutdown_past_stop_timeout_kills_with_137(void **state)
+{
+	struct ctx t;
+	struct done d;
+	struct env_ctl *ctl;
+
+	ctx_init(&t, 4, 1);
+	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10);
+	prepare_start(&t, 0, ctl);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.state, ENV_CTL_EXITED);
+	assert_int_equal(d.exit_code, SIMEXEC_EXIT_KILLED);
+	assert_int_equal(d.done_us - d.called_us, 10 * MS);
+	world_free(t.w);
+}
+
+static void test_simexec_remove_while_waiting_on_created_fails_the_wait(void **state)
+{
+	struct ctx t;
+	struct done d, wait;
+	struct env_ctl *ctl;
+
+	ctx_init(&t, 5, 1);
+	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_REMOVE, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(wait.calls, 1);
+	assert_int_equal(wait.status, CS_EEXEC);
+	assert_int_equal(wait.state, ENV_CTL_ABSENT);
+	assert_int_equal(simexec_count(t.x), 0);
+	world_free(t.w);
+}
+
+/* ---------------------------------------------------------------- images */
+
+static void test_simexec_pull_failure_gives_eexec_and_docker_message(void **state)
+{
+	struct ctx t;
+	struct done d;
+	struct listed l;
+	struct env_ctl *ctl;
+
+	ctx_init(&t, 6, 1);
+	assert_int_equal(simexec_image(t.x, "bad:1", true, 0, 0, false, 0, 0, 0), 0);
+	ctl = open_task(&t, 0, "t1", "web", 1, "bad:1", 10000);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.status, CS_EEXEC);
+	assert_non_null(strstr(d.message, "pull access denied for bad:1"));
+	assert_int_equal(d.state, ENV_CTL_ABSENT);
+	assert_int_equal(do_list(&t, 0, &l), 0);
+	run_until(&t, &l.calls);
+	assert_int_equal(l.count, 0);
+	world_free(t.w);
+}
+
+static void test_simexec_start_latency_within_configured_range(void **state)
+{
+	struct ctx t;
+	us_t lo = UINT64_MAX, hi = 0;
+
+	ctx_init(&t, 7, 1);
+	assert_int_equal(
+		simexec_image(t.x, "fast", false, 200 * MS, 300 * MS, false, 0, 0, 0), 0);
+	for (int i = 0; i < 40; i++) {
+		char task[16];
+		struct done d;
+		struct env_ctl *ctl;
+		snprintf(task, sizeof task, "t%02d", i);
+		ctl = open_task(&t, 0, task, "web", (uint64_t)i + 1, "fast", 10000);
+		assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
+		run_until(&t, &d.calls);
+		assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_START, &d), 0);
+		run_until(&t, &d.calls);
+		assert_int_equal(d.state, ENV_CTL_RUNNING);
+		if (d.done_us - d.called_us < lo)
+			lo = d.done_us - d.called_us;
+		if (d.done_us - d.called_us > hi)
+			hi = d.done_us - d.called_us;
+	}
+	assert_true(lo >= 200 * MS);
+	assert_true(hi <= 300 * MS);
+	assert_true(hi - lo >= 50 * MS); /* drawn, not fixed */
+	assert_int_equal(simexec_running(t.x, "web", 0), 40);
+	world_free(t.w);
+}
+
+static void test_simexec_exit_after_configured_time_with_code(void **state)
+{
+	struct ctx t;
+	struct done d, wait;
+	struct env_ctl *ctl;
+
+	ctx_init(&t, 8, 1);
+	assert_int_equal(simexec_image(t.x, "job", false, 100 * MS, 100 * MS, true, 3,
+				       2 * S, 3 * S),
+			 0);
+	ctl = open_task(&t, 0, "t1", "batch", 1, "job", 10000);
+	prepare_start(&t, 0, ctl);
+	assert_int_equal(simexec_running(t.x, "batch", -1), 1);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
+	run_until(&t, &wait.calls);
+	assert_int_equal(wait.status, 0);
+	assert_int_equal(wait.state, ENV_CTL_EXITED);
+	assert_int_equal(wait.exit_code, 3);
+	assert_in_range(wait.done_us - wait.called_us, 2 * S, 3 * S);
+	assert_int_equal(simexec_running(t.x, "batch", -1), 0);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.state, ENV_CTL_EXITED);
+	assert_int_equal(d.exit_code, 3);
+	world_free(t.w);
+}
+
+static void test_simexec_image_settings_are_validated(void **state)
+{
+	struct ctx t;
+	char long_name[SIMEXEC_IMAGE_BYTES_MAX + 2];
+
+	ctx_init(&t, 9, 0);
+	memset(long_name, 'a', sizeof long_name - 1);
+	long_name[sizeof long_name - 1] = '\0';
+	assert_int_equal(simexec_image(t.x, "", false, 0, 0, false, 0, 0, 0), CS_EINVAL);
+	assert_int_equal(simexec_image(t.x, "x", false, 2, 1, false, 0, 0, 0), CS_EINVAL);
+	assert_int_equal(simexec_image(t.x, "x", false, 1, 2, true, 0, 5, 4), CS_EINVAL);
+	assert_int_equal(simexec_image(t.x, long_name, false, 0, 0, false, 0, 0, 0),
+			 CS_ELIMIT);
+	assert_int_equal(simexec_image(t.x, "x", false, 1, 2, true, 0, 4, 5), 0);
+	assert_int_equal(simexec_image(t.x, "x", true, 1, 2, false, 0, 0, 0), 0);
+	world_free(t.w);
+}
+
+static void test_simexec_open_rejects_bad_specs(void **state)
+{
+	struct ctx t;
+	struct env *env;
+	struct env_ctl *ctl = NULL;
+	char long_id[80];
+	struct env_container_spec spec = {.image = "nginx"};
+
+	ctx_init(&t, 10, 1);
+	env = env_of(&t, 0);
+	assert_int_equal(env->ops->ctl_open(env, &spec, &ctl), CS_EINVAL);
+	memset(long_id, 'a', sizeof long_id - 1);
+	long_id[sizeof long_id - 1] = '\0';
+	spec.task_id = long_id;
+	assert_int_equal(env->ops->ctl_open(env, &spec, &ctl), CS_ELIMIT);
+	spec.task_id = "t1";
+	spec.image = NULL;
+	assert_int_equal(env->ops->ctl_open(env, &spec, &ctl), CS_EINVAL);
+	assert_null(ctl);
+	world_free(t.w);
+}
+
+/* ---------------------------------------------------------------- node death */
+
+static void test_simexec_process_kill_keeps_container_and_new_controller_adopts(
+	void **state)
+{
+	struct ctx t;
+	struct done d, lost, wait;
+	struct listed l;
+	struct env_ctl *ctl;
+	us_t started_us;
+
+	ctx_init(&t, 11, 1);
+	assert_int_equal(simexec_image(t.x, "long", false, 100 * MS, 100 * MS, true, 7,
+				       10 * S, 10 * S),
+			 0);
+	ctl = open_task(&t, 0, "t1", "web", 1, "long", 10000);
+	prepare_start(&t, 0, ctl);
+	started_us = world_now_us(t.w);
+	/* requests in flight when the process dies never call back */
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &lost), 0);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
+	assert_int_equal(world_node_kill(t.w, 0, false, false), 0);
+	assert_int_equal(simexec_running(t.x, "web", 0), 1);
+	run_for(&t, 1 * S);
+	assert_int_equal(lost.calls, 0);
+	assert_int_equal(simexec_running(t.x, "web", 0), 1);
+
+	assert_int_equal(world_node_start(t.w, 0), 0);
+	assert_int_equal(do_list(&t, 0, &l), 0);
+	run_until(&t, &l.calls);
+	assert_int_equal(l.status, 0);
+	assert_int_equal(l.count, 1);
+	assert_string_equal(l.found[0].task_id, "t1");
+	assert_string_equal(l.found[0].service_id, "web");
+	assert_int_equal(l.found[0].state, ENV_CTL_RUNNING);
+
+	ctl = open_task(&t, 0, "t1", "web", 1, "long", 10000);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(d.state, ENV_CTL_RUNNING);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.state, ENV_CTL_EXITED);
+	assert_int_equal(d.exit_code, 7);
+	assert_int_equal(d.done_us, started_us + 10 * S); /* its schedule held */
+	assert_int_equal(wait.calls, 0); /* the dead process's WAIT stayed dead */
+	assert_int_equal(lost.calls, 0);
+	world_free(t.w);
+}
+
+static void test_simexec_start_in_flight_completes_after_process_kill(void **state)
+{
+	struct ctx t;
+	struct done d;
+	struct env_ctl *ctl;
+
+	ctx_init(&t, 12, 1);
+	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_START, &d), 0);
+	assert_int_equal(world_node_kill(t.w, 0, false, false), 0);
+	run_for(&t, 2 * S);
+	assert_int_equal(d.calls, 0);
+	assert_int_equal(simexec_running(t.x, "web", 0), 1); /* dockerd went on */
+	world_free(t.w);
+}
+
+static void test_simexec_machine_kill_makes_its_containers_gone(void **state)
+{
+	struct ctx t;
+	struct done d, starting;
+	struct listed l;
+	struct env_ctl *ctl, *ctl2, *other;
+
+	ctx_init(&t, 13, 2);
+	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
+	prepare_start(&t, 0, ctl);
+	ctl2 = open_task(&t, 0, "t2", "web", 2, "nginx", 10000);
+	assert_int_equal(do_op(&t, 0, ctl2, ENV_CTL_PREPARE, &d), 0);
+	run_until(&t, &d.calls);
+	other = open_task(&t, 1, "t3", "web", 3, "nginx", 10000);
+	prepare_start(&t, 1, other);
+	assert_int_equal(do_op(&t, 0, ctl2, ENV_CTL_START, &starting), 0);
+	assert_int_equal(simexec_running(t.x, "web", -1), 2);
+
+	assert_int_equal(world_node_kill(t.w, 0, true, false), 0);
+	assert_int_equal(simexec_running(t.x, "web", 0), 0);
+	assert_int_equal(simexec_running(t.x, "web", -1), 1);
+	assert_int_equal(simexec_count(t.x), 1);
+	run_for(&t, 5 * S); /* the start in flight died with the machine */
+	assert_int_equal(starting.calls, 0);
+	assert_int_equal(simexec_running(t.x, "web", 0), 0);
+
+	assert_int_equal(world_node_start(t.w, 0), 0);
+	assert_int_equal(do_list(&t, 0, &l), 0);
+	run_until(&t, &l.calls);
+	assert_int_equal(l.count, 0);
+	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.state, ENV_CTL_ABSENT);
+	assert_int_equal(simexec_running(t.x, "web", 1), 1);
+	world_free(t.w);
+}
+
+static void test_simexec_machine_crash_after_process_kill_kills_containers(void **state)
+{
+	struct ctx t;
+	struct env_ctl *ctl;
+
+	ctx_init(&t, 14, 1);
+	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
+	prepare_start(&t, 0, ctl);
+	assert_int_equal(world_node_kill(t.w, 0, false, false), 0);
+	assert_int_equal(simexec_running(t.x, NULL, 0), 1);
+	simexec_node_died(t.x, 0, true);
+	assert_int_equal(simexec_running(t.x, NULL, 0), 0);
+	assert_int_equal(simexec_count(t.x), 0);
+	world_free(t.w);
+}
+
+static void test_simexec_close_cancels_pending_requests_without_callbacks(void **state)
+{
+	struct ctx t;
+	struct done d, start, wait;
+	struct closed c;
+	struct env_ctl *ctl;
+
+	ctx_init(&t, 15, 1);
+	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_START, &start), 0);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
+	do_close(&t, 0, ctl, &c);
+	run_for(&t, 5 * S);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(start.calls, 0);
+	assert_int_equal(wait.calls, 0);
+	/* the container is the machine's: it started anyway */
+	assert_int_equal(simexec_running(t.x, "web", 0), 1);
+	world_free(t.w);
+}
+
+static void test_simexec_world_free_releases_everything_pending(void **state)
+{
+	struct ctx t;
+	struct done d[3];
+	struct listed l;
+	struct closed c;
+	struct env_ctl *a, *b, *gone;
+
+	ctx_init(&t, 16, 2);
+	assert_int_equal(simexec_image(t.x, "job", false, 0, 0, true, 1, 60 * S, 60 * S),
+			 0);
+	a = open_task(&t, 0, "t1", "web", 1, "job", 10000);
+	prepare_start(&t, 0, a);
+	b = open_task(&t, 1, "t2", "web", 2, "nginx", 10000);
+	gone = open_task(&t, 1, "t3", "web", 3, "nginx", 10000);
+	assert_int_equal(do_op(&t, 0, a, ENV_CTL_WAIT, &d[0]), 0);
+	assert_int_equal(do_op(&t, 0, a, ENV_CTL_SHUTDOWN, &d[1]), 0);
+	assert_int_equal(do_op(&t, 1, b, ENV_CTL_PREPARE, &d[2]), 0);
+	assert_int_equal(do_list(&t, 1, &l), 0);
+	do_close(&t, 1, gone, &c);
+	assert_int_equal(world_node_kill(t.w, 0, false, false), 0); /* exit still due */
+	world_free(t.w); /* LSan: nothing left behind */
+}
+
+/* ---------------------------------------------------------------- listing and ground truth */
+
+static void test_simexec_list_is_in_task_id_order_per_node(void **state)
+{
+	struct ctx t;
+	struct listed l;
+	const char *tasks[] = {"t3", "t1", "t2"};
+
+	ctx_init(&t, 17, 2);
+	for (size_t i = 0; i < 3; i++) {
+		struct done d;
+		char svc[8];
+		struct env_ctl *ctl;
+		snprintf(svc, sizeof svc, "s%zu", i);
+		ctl = open_task(&t, 0, tasks[i], svc, 1, "nginx", 10000);
+		assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
+		run_until(&t, &d.calls);
+	}
+	prepare_start(&t, 1, open_task(&t, 1, "t0", "s9", 1, "nginx", 10000));
+	assert_int_equal(do_list(&t, 0, &l), 0);
+	run_until(&t, &l.calls);
+	assert_int_equal(l.status, 0);
+	assert_int_equal(l.count, 3);
+	assert_string_equal(l.found[0].task_id, "t1");
+	assert_string_equal(l.found[0].service_id, "s1");
+	assert_string_equal(l.found[1].task_id, "t2");
+	assert_string_equal(l.found[1].service_id, "s2");
+	assert_string_equal(l.found[2].task_id, "t3");
+	assert_string_equal(l.found[2].service_id, "s0");
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(l.found[i].state, ENV_CTL_CREATED);
+	assert_int_equal(do_list(&t, 1, &l), 0);
+	run_until(&t, &l.calls);
+	assert_int_equal(l.count, 1);
+	assert_string_equal(l.found[0].task_id, "t0");
+	assert_int_equal(l.found[0].state, ENV_CTL_RUNNING);
+	world_free(t.w);
+}
+
+static void test_simexec_running_counts_by_service_and_node(void **state)
+{
+	struct ctx t;
+	struct done d;
+	struct env_ctl *created;
+
+	ctx_init(&t, 18, 3);
+	prepare_start(&t, 0, open_task(&t, 0, "a1", "web", 1, "nginx", 10000));
+	prepare_start(&t, 0, open_task(&t, 0, "a2", "web", 2, "nginx", 10000));
+	prepare_start(&t, 1, open_task(&t, 1, "a3", "web", 3, "nginx", 10000));
+	prepare_start(&t, 1, open_task(&t, 1, "b1", "db", 1, "nginx", 10000));
+	created = open_task(&t, 2, "a4", "web", 4, "nginx", 10000);
+	assert_int_equal(do_op(&t, 2, created, ENV_CTL_PREPARE, &d), 0);
+	run_until(&t, &d.calls);
+
+	assert_int_equal(simexec_running(t.x, "web", -1), 3);
+	assert_int_equal(simexec_running(t.x, "web", 0), 2);
+	assert_int_equal(simexec_running(t.x, "web", 1), 1);
+	assert_int_equal(simexec_running(t.x, "web", 2), 0);
+	assert_int_equal(simexec_running(t.x, "db", -1), 1);
+	assert_int_equal(simexec_running(t.x, "db", 0), 0);
+	assert_int_equal(simexec_running(t.x, NULL, 1), 2);
+	assert_int_equal(simexec_running(t.x, NULL, -1), 4);
+	assert_int_equal(simexec_running(t.x, "nope", -1), 0);
+	assert_int_equal(simexec_count(t.x), 5);
+	world_free(t.w);
+}
+
+struct seen {
+	size_t count;
+	char tasks[8][16];
+	uint32_t nodes[8];
+};
+
+static void seen_fn(void *ctx, const struct simexec_info *info)
+{
+	struct seen *s = ctx;
+	assert_true(s->count < 8);
+	snprintf(s->tasks[s->count], sizeof s->tasks[0], "%s", info->task_id);
+	s->nodes[s->count++] = info->node;
+}
+
+static void test_simexec_foreach_goes_by_node_then_task_id(void **state)
+{
+	struct ctx t;
+	struct seen s = {0};
+
+	ctx_init(&t, 19, 2);
+	prepare_start(&t, 1, open_task(&t, 1, "a", "web", 1, "nginx", 10000));
+	prepare_start(&t, 0, open_task(&t, 0, "c", "web", 2, "nginx", 10000));
+	prepare_start(&t, 0, open_task(&t, 0, "b", "web", 3, "nginx", 10000));
+	simexec_foreach(t.x, seen_fn, &s);
+	assert_int_equal(s.count, 3);
+	assert_string_equal(s.tasks[0], "b");
+	assert_int_equal(s.nodes[0], 0);
+	assert_string_equal(s.tasks[1], "c");
+	assert_string_equal(s.tasks[2], "a");
+	assert_int_equal(s.nodes[2], 1);
+	world_free(t.w);
+}
+
+static void test_simexec_check_catches_one_task_in_two_containers(void **state)
+{
+	struct ctx t;
+	struct done d;
+	struct env_ctl *a;
+	char msg[256];
+
+	ctx_init(&t, 20, 3);
+	a = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
+	prepare_start(&t, 0, a);
+	assert_true(simexec_check(t.x, msg, sizeof msg));
+	assert_string_equal(msg, "");
+	prepare_start(&t, 2, open_task(&t, 2, "t1", "web", 0, "nginx", 10000));
+	assert_false(simexec_check(t.x, msg, sizeof msg));
+	assert_non_null(strstr(msg, "task t1"));
+	assert_non_null(strstr(msg, "w0"));
+	assert_non_null(strstr(msg, "w2"));
+	assert_null(strstr(msg, "w1"));
+	assert_int_equal(do_op(&t, 0, a, ENV_CTL_TERMINATE, &d), 0);
+	assert_true(simexec_check(t.x, msg, sizeof msg));
+	run_until(&t, &d.calls);
+	world_free(t.w);
+}
+
+static void test_simexec_check_catches_two_running_in_one_slot_unless_allowed(
+	void **state)
+{
+	struct ctx t;
+	struct done d;
+	struct env_ctl *a;
+	char msg[256];
+
+	ctx_init(&t, 21, 2);
+	/* global tasks (slot 0) share no slot */
+	prepare_start(&t, 0, open_task(&t, 0, "g1", "mon", 0, "nginx", 10000));
+	prepare_start(&t, 1, open_task(&t, 1, "g2", "mon", 0, "nginx", 10000));
+	assert_true(simexec_check(t.x, msg, sizeof msg));
+
+	a = open_task(&t, 0, "a", "web", 1, "nginx", 10000);
+	prepare_start(&t, 0, a);
+	prepare_start(&t, 1, open_task(&t, 1, "b", "web", 1, "nginx", 10000));
+	assert_false(simexec_check(t.x, msg, sizeof msg));
+	assert_non_null(strstr(msg, "service web slot 1"));
+	assert_non_null(strstr(msg, "task a on w0"));
+	assert_non_null(strstr(msg, "task b on w1"));
+
+	assert_int_equal(simexec_allow_two_per_slot(t.x, "web", true), 0);
+	assert_true(simexec_check(t.x, msg, sizeof msg));
+	assert_int_equal(simexec_allow_two_per_slot(t.x, "web", false), 0);
+	assert_false(simexec_check(t.x, msg, sizeof msg));
+
+	assert_int_equal(do_op(&t, 0, a, ENV_CTL_SHUTDOWN, &d), 0);
+	run_until(&t, &d.calls);
+	assert_true(simexec_check(t.x, msg, sizeof msg));
+	world_free(t.w);
+}
+
+static void test_simexec_check_message_is_cut_to_fit(void **state)
+{
+	struct ctx t;
+	char msg[12];
+
+	ctx_init(&t, 22, 2);
+	prepare_start(&t, 0, open_task(&t, 0, "t1", "web", 1, "nginx", 10000));
+	prepare_start(&t, 1, open_task(&t, 1, "t1", "web", 1, "nginx", 10000));
+	assert_false(simexec_check(t.x, msg, sizeof msg));
+	assert_int_equal(strlen(msg), sizeof msg - 1);
+	world_free(t.w);
+}
+
+/* ---------------------------------------------------------------- determinism */
+
+/* Starts n containers and returns the trace hash; start times into at[]. */
+static uint64_t start_many(uint64_t seed, us_t *at, size_t n)
+{
+	struct ctx t;
+	uint64_t hash;
+
+	ctx_init(&t, seed, 1);
+	for (size_t i = 0; i < n; i++) {
+		char task[24];
+		snprintf(task, sizeof task, "t%zu", i);
+		prepare_start(&t, 0,
+			      open_task(&t, 0, task, "web", i + 1, "nginx", 10000));
+		at[i] = world_now_us(t.w);
+	}
+	hash = world_hash(t.w);
+	world_free(t.w);
+	return hash;
+}
+
+static void test_simexec_same_seed_same_timeline(void **state)
+{
+	us_t a[10], b[10], c[10];
+	uint64_t ha = start_many(42, a, 10);
+	uint64_t hb = start_many(42, b, 10);
+	uint64_t hc = start_many(43, c, 10);
+	assert_int_equal(ha, hb);
+	assert_memory_equal(a, b, sizeof a);
+	assert_true(ha != hc);
+	assert_true(memcmp(a, c, sizeof a) != 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(
+			test_simexec_lifecycle_prepare_start_wait_shutdown_remove),
+		cmocka_unit_test(test_simexec_callbacks_never_run_inside_the_call),
+		cmocka_unit_test(
+			test_simexec_busy_controller_returns_eagain_and_never_calls_back),
+		cmocka_unit_test(test_simexec_shutdown_past_stop_timeout_kills_with_137),
+		cmocka_unit_test(
+			test_simexec_remove_while_waiting_on_created_fails_the_wait),
+		cmocka_unit_test(
+			test_simexec_pull_failure_gives_eexec_and_docker_message),
+		cmocka_unit_test(test_simexec_start_latency_within_configured_range),
+		cmocka_unit_test(test_simexec_exit_after_configured_time_with_code),
+		cmocka_unit_test(test_simexec_image_settings_are_validated),
+		cmocka_unit_test(test_simexec_open_rejects_bad_specs),
+		cmocka_unit_test(
+			test_simexec_process_kill_keeps_container_and_new_controller_adopts),
+		cmocka_unit_test(
+			test_simexec_start_in_flight_completes_after_process_kill),
+		cmocka_unit_test(test_simexec_machine_kill_makes_its_containers_gone),
+		cmocka_unit_test(
+			test_simexec_machine_crash_after_process_kill_kills_containers),
+		cmocka_unit_test(
+			test_simexec_close_cancels_pending_requests_without_callbacks),
+		cmocka_unit_test(test_simexec_world_free_releases_everything_pending),
+		cmocka_unit_test(test_simexec_list_is_in_task_id_order_per_node),
+		cmocka_unit_test(test_simexec_running_counts_by_service_and_node),
+		cmocka_unit_test(test_simexec_foreach_goes_by_node_then_task_id),
+		cmocka_unit_test(test_simexec_check_catches_one_task_in_two_containers),
+		cmocka_unit_test(
+			test_simexec_check_catches_two_running_in_one_slot_unless_allowed),
+		cmocka_unit_test(test_simexec_check_message_is_cut_to_fit),
+		cmocka_unit_test(test_simexec_same_seed_same_timeline),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
