@@ -597,7 +597,12 @@ static struct simexec_container *simexec_create(struct simexec *x,
 	tree_insert(&x->containers, &c->by_node);
 	tree_insert(&x->by_task, &c->by_task);
 	tree_insert(&x->by_slot, &c->by_slot);
-	assert(simexec_find(x, ctl->node, ctl->task_id) == c);
+	{
+		const struct simexec_container *found =
+			simexec_find(x, ctl->node, ctl->task_id);
+		assert(found == c);
+		(void)found;
+	}
 	return c;
 }
 
