@@ -37,7 +37,8 @@ struct agent_task {
 	struct env_ctl_req op;	 /* one operation in flight */
 	struct env_ctl_req wait; /* ENV_CTL_WAIT, alongside */
 	bool op_busy, waiting, closing;
-	bool removed; /* unassigned: stop, remove, forget */
+	bool stopping; /* a SHUTDOWN is in flight: SHUTDOWN once it is done */
+	bool removed;  /* unassigned: stop, remove, forget */
 	char id_text[17], service_text[17];
 };
 
@@ -306,6 +307,12 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 	t->op_busy = false;
 	if (t->closing)
 		return;
+	if (t->stopping) {
+		t->stopping = false;
+		agent_task_set(t, CS__TASK_STATE__TASK_STATE_SHUTDOWN, "shutdown");
+		agent_task_step(t);
+		return;
+	}
 	switch (t->state) {
 	case CS__TASK_STATE__TASK_STATE_PREPARING:
 		if (status)
@@ -416,10 +423,12 @@ static void agent_task_step(struct agent_task *t)
 	if (t->state == CS__TASK_STATE__TASK_STATE_RUNNING ||
 	    t->state == CS__TASK_STATE__TASK_STATE_STARTING) {
 		if (t->ctl) {
+			/* SHUTDOWN is reported once the container stopped, so
+			 * that no replacement starts beside it */
 			agent_task_do(t, ENV_CTL_SHUTDOWN);
-			agent_task_set(t, CS__TASK_STATE__TASK_STATE_SHUTDOWN,
-				       "shutdown");
-			return;
+			t->stopping = t->op_busy;
+			if (t->op_busy)
+				return;
 		}
 	}
 	if (!agent_terminal(t->state))

@@ -75,6 +75,34 @@ int control_validate_spec(const Cs__ServiceSpec *spec, char *err, size_t err_siz
 	return 0;
 }
 
+/* Whether two task specs differ, byte for byte in their encoding. */
+static bool control_task_spec_differs(const Cs__TaskSpec *a, const Cs__TaskSpec *b)
+{
+	size_t la, lb;
+	uint8_t *pa, *pb;
+	bool differ;
+
+	if (!a || !b)
+		return a != b;
+	la = cs__task_spec__get_packed_size(a);
+	lb = cs__task_spec__get_packed_size(b);
+	if (la != lb)
+		return true;
+	pa = malloc(la ? la : 1);
+	pb = malloc(lb ? lb : 1);
+	if (!pa || !pb) {
+		free(pa);
+		free(pb);
+		return true; /* when in doubt, update */
+	}
+	cs__task_spec__pack(a, pa);
+	cs__task_spec__pack(b, pb);
+	differ = memcmp(pa, pb, la) != 0;
+	free(pa);
+	free(pb);
+	return differ;
+}
+
 /* Writes one batch; takes b. */
 static int control_write(struct manager *m, struct store_batch *b, manager_write_cb cb,
 			 void *data)
@@ -151,7 +179,10 @@ int control_service_update(struct manager *m, const char *name,
 	svc = *cur;
 	svc.previous_spec = cur->spec;
 	svc.spec = (Cs__ServiceSpec *)spec;
-	svc.spec_version = cur->spec_version + 1;
+	/* only a change of what a task runs makes tasks outdated (a rolling
+	 * update); replicas or update settings do not (SwarmKit's rule) */
+	if (control_task_spec_differs(cur->spec->task, spec->task))
+		svc.spec_version = cur->spec_version + 1;
 	store_batch_init(&b);
 	if ((rv = store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &svc))) {
 		store_batch_free(&b);

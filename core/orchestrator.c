@@ -52,6 +52,13 @@ bool orchestrator_is_terminal(int state)
 
 /* ---------------------------------------------------------------- helpers */
 
+/* Whether a task on node_id must move: its node is drained. */
+static bool orch_node_drained(const struct store *st, uint64_t node_id)
+{
+	const Cs__Node *n = node_id ? store_node_get(st, node_id) : NULL;
+	return n && n->availability == CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
+}
+
 static bool orch_node_down(const struct store *st, uint64_t node_id)
 {
 	const Cs__Node *n;
@@ -198,14 +205,27 @@ static void orch_reap(struct orchestrator *o, const Cs__Task **hist, size_t n,
 
 #define ORCH_SLOT_TASKS_MAX 64 /* tasks looked at per slot in one pass */
 
+/* The rolling update of one service in this pass (SwarmKit's updater):
+ * how many more slots may start updating now. */
+struct orch_update {
+	bool active;	  /* the service has outdated live tasks */
+	bool start_first; /* new task first, old one stopped once it runs */
+	size_t room;	  /* slots that may start updating in this pass */
+};
+
+static bool orch_outdated(const Cs__Service *svc, const Cs__Task *t)
+{
+	return t->spec_version < svc->spec_version;
+}
+
 static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t slot,
-		      bool wanted)
+		      bool wanted, struct orch_update *up)
 {
 	const struct store *st = manager_store(o->m);
 	const Cs__Task *hist[ORCH_SLOT_TASKS_MAX];
-	const Cs__Task *live = NULL, *last_end = NULL;
+	const Cs__Task *live = NULL, *fresh = NULL, *last_end = NULL;
 	size_t hist_count = 0, restarts = 0;
-	bool node_died = false, ended_now = false;
+	bool node_died = false, ended_now = false, occupied = false;
 	const Cs__RestartPolicy *p = orch_policy(svc);
 	ms_t window = p ? p->window_ms : 0;
 
@@ -232,6 +252,28 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 						 "scaled down");
 				continue;
 			}
+			if (orch_node_drained(st, t->node_id)) {
+				/* moved off at once, once it stopped: no restart
+				 * delay, as for a dead node */
+				orch_set_desired(o, t,
+						 CS__TASK_STATE__TASK_STATE_SHUTDOWN,
+						 "node drained");
+				orch_delay_clear(o, svc->id, slot);
+				occupied = true;
+				continue;
+			}
+			/* a start-first update runs the new task beside the old */
+			if (up->start_first && !orch_outdated(svc, t) && live &&
+			    orch_outdated(svc, live) && !fresh) {
+				fresh = t;
+				continue;
+			}
+			if (up->start_first && orch_outdated(svc, t) && live && !fresh &&
+			    !orch_outdated(svc, live)) {
+				fresh = live;
+				live = t;
+				continue;
+			}
 			if (live) /* two live tasks in a slot: keep the first */
 				orch_set_desired(o, t,
 						 CS__TASK_STATE__TASK_STATE_SHUTDOWN,
@@ -240,19 +282,45 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 				live = t;
 			continue;
 		}
-		/* desired past RUNNING: history, once really finished */
-		if (terminal || down) {
-			if (!window || !t->status ||
-			    t->status->timestamp_ms + window >= o->now_ms)
-				restarts++;
-			if (!last_end || orch_hist_cmp(&t, &last_end) < 0)
-				last_end = t;
-			if (hist_count < ORCH_SLOT_TASKS_MAX)
-				hist[hist_count++] = t;
+		/* desired past RUNNING: still running somewhere reachable? */
+		if (!terminal && !down) {
+			occupied = true;
+			continue;
 		}
+		/* history, once really finished */
+		if (!window || !t->status ||
+		    t->status->timestamp_ms + window >= o->now_ms)
+			restarts++;
+		if (!last_end || orch_hist_cmp(&t, &last_end) < 0)
+			last_end = t;
+		if (hist_count < ORCH_SLOT_TASKS_MAX)
+			hist[hist_count++] = t;
 	}
 	orch_reap(o, hist, hist_count, wanted ? (size_t)o->cfg->task_history : 0);
-	if (!wanted || live)
+	if (!wanted)
+		return;
+	if (live && fresh) {
+		/* start-first: once the new one runs, the old one goes */
+		if (fresh->status &&
+		    fresh->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
+			orch_set_desired(o, live, CS__TASK_STATE__TASK_STATE_SHUTDOWN,
+					 "replaced by update");
+		return;
+	}
+	if (live) {
+		if (!orch_outdated(svc, live) || up->room == 0)
+			return;
+		up->room--;
+		if (up->start_first)
+			orch_create(o, svc, slot, 0);
+		else
+			orch_set_desired(o, live, CS__TASK_STATE__TASK_STATE_SHUTDOWN,
+					 "stopping for update");
+		return;
+	}
+	/* never a second task while the last one may still run (invariant 3):
+	 * the replacement waits until it is seen stopped, or its node down */
+	if (occupied)
 		return;
 	if (node_died) {
 		orch_delay_clear(o, svc->id, slot);
@@ -260,9 +328,10 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 		return;
 	}
 	/* the first task, or a restart under the policy */
-	if (last_end && !orch_may_restart(svc, last_end, restarts ? restarts - 1 : 0))
+	if (last_end && !orch_outdated(svc, last_end) &&
+	    !orch_may_restart(svc, last_end, restarts ? restarts - 1 : 0))
 		return;
-	if (last_end) {
+	if (last_end && !orch_outdated(svc, last_end)) {
 		struct orch_delay *d = orch_delay_find(o, svc->id, slot);
 		if (ended_now || !d) {
 			ms_t delay = orch_restart_delay(svc);
@@ -281,11 +350,156 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 	orch_create(o, svc, slot, 0);
 }
 
+/* Sets the service's update state (one write per change). */
+static void orch_update_status(struct orchestrator *o, const Cs__Service *svc,
+			       Cs__UpdateStatus__State state, const char *message,
+			       bool rollback)
+{
+	Cs__Service copy = *svc;
+	Cs__UpdateStatus us = CS__UPDATE_STATUS__INIT;
+
+	if (svc->update_status && svc->update_status->state == state && !rollback)
+		return;
+	us.state = state;
+	us.message = (char *)message;
+	copy.update_status = &us;
+	if (rollback) {
+		/* back to the previous spec, as a new version to roll to */
+		copy.spec = svc->previous_spec;
+		copy.previous_spec = svc->spec;
+		copy.spec_version = svc->spec_version + 1;
+	}
+	store_batch_service(&o->batch, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy);
+}
+
+static bool orch_failed(const Cs__Task *t)
+{
+	return t->status && (t->status->state == CS__TASK_STATE__TASK_STATE_FAILED ||
+			     t->status->state == CS__TASK_STATE__TASK_STATE_REJECTED);
+}
+
+/* Plans this pass of a service's rolling update: how many slots may start
+ * (parallelism minus those in flight, after the delay between batches),
+ * and the failure action when updated tasks fail too often. Returns false
+ * when the service's record changed (the pass leaves its tasks alone). */
+static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
+			     struct orch_update *up)
+{
+	const struct store *st = manager_store(o->m);
+	const Cs__UpdateConfig *uc = svc->spec->update;
+	Cs__UpdateStatus__State state = svc->update_status
+						? svc->update_status->state
+						: CS__UPDATE_STATUS__STATE__STATE_NONE;
+	bool rolling_back = state == CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_STARTED;
+	size_t outdated = 0, in_flight = 0, updated = 0, failures = 0;
+	uint64_t parallelism = uc && uc->parallelism ? uc->parallelism : 0;
+	struct orch_delay *quiet;
+
+	memset(up, 0, sizeof *up);
+	up->start_first = uc && uc->order == CS__UPDATE_CONFIG__ORDER__ORDER_START_FIRST;
+	for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
+	     t = store_task_next_by_service(st, svc->id, t)) {
+		bool live = t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
+		bool terminal = t->status && orchestrator_is_terminal(t->status->state);
+		if (t->slot > svc->spec->replicas)
+			continue;
+		if (orch_outdated(svc, t)) {
+			if (live && !terminal)
+				outdated++;
+			else if (!live && !terminal)
+				in_flight++; /* being stopped for the update */
+			continue;
+		}
+		if (t->spec_version > 1 || svc->spec_version > 1) {
+			updated += live;
+			failures +=
+				orch_failed(t) &&
+				t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
+		}
+		if (live && !terminal && t->status &&
+		    t->status->state < CS__TASK_STATE__TASK_STATE_RUNNING)
+			in_flight++;
+	}
+	if (outdated == 0) {
+		if (state == CS__UPDATE_STATUS__STATE__STATE_UPDATING) {
+			orch_update_status(o, svc,
+					   CS__UPDATE_STATUS__STATE__STATE_COMPLETED,
+					   "update completed", false);
+			return false;
+		}
+		if (rolling_back) {
+			orch_update_status(
+				o, svc,
+				CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_COMPLETED,
+				"rollback completed", false);
+			return false;
+		}
+		return true;
+	}
+	if (state == CS__UPDATE_STATUS__STATE__STATE_PAUSED ||
+	    state == CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_PAUSED)
+		return true; /* an operator's turn */
+	/* failures of updated tasks over the allowed ratio: the action */
+	if (failures && uc &&
+	    uc->failure_action !=
+		    CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_CONTINUE &&
+	    (uint64_t)failures * 1000000 >
+		    (uint64_t)uc->max_failure_ratio_ppm * (updated + outdated)) {
+		if (uc->failure_action ==
+			    CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_ROLLBACK &&
+		    !rolling_back && svc->previous_spec) {
+			orch_update_status(
+				o, svc, CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_STARTED,
+				"update failed: rolling back", true);
+			return false;
+		}
+		orch_update_status(
+			o, svc,
+			rolling_back ? CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_PAUSED
+				     : CS__UPDATE_STATUS__STATE__STATE_PAUSED,
+			"update paused: tasks failed", false);
+		return false;
+	}
+	if (state != CS__UPDATE_STATUS__STATE__STATE_UPDATING && !rolling_back) {
+		orch_update_status(o, svc, CS__UPDATE_STATUS__STATE__STATE_UPDATING,
+				   "update in progress", false);
+		return false;
+	}
+	up->active = true;
+	/* the delay between batches runs from when the last batch settled */
+	quiet = orch_delay_find(o, svc->id, UINT64_MAX);
+	if (in_flight) {
+		orch_delay_clear(o, svc->id, UINT64_MAX);
+		quiet = NULL;
+	} else if (uc && uc->delay_ms) {
+		if (!quiet) {
+			orch_delay_set(o, svc->id, UINT64_MAX, o->now_ms + uc->delay_ms);
+			quiet = orch_delay_find(o, svc->id, UINT64_MAX);
+		}
+		if (quiet && quiet->not_before_ms > o->now_ms) {
+			if (!o->next_wake_ms || quiet->not_before_ms < o->next_wake_ms)
+				o->next_wake_ms = quiet->not_before_ms;
+			return true;
+		}
+	}
+	if (parallelism == 0)
+		up->room = outdated;
+	else
+		up->room =
+			in_flight >= parallelism ? 0 : (size_t)(parallelism - in_flight);
+	if (up->room && !in_flight)
+		orch_delay_clear(o, svc->id, UINT64_MAX);
+	return true;
+}
+
 static void orch_replicated(struct orchestrator *o, const Cs__Service *svc)
 {
 	const struct store *st = manager_store(o->m);
 	uint64_t want = svc->spec->replicas, max_slot = want;
+	struct orch_update up;
 
+	if (!orch_plan_update(o, svc, &up))
+		return; /* the service record changes first; tasks next pass */
 	for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
 	     t = store_task_next_by_service(st, svc->id, t))
 		if (t->slot > max_slot)
@@ -295,7 +509,7 @@ static void orch_replicated(struct orchestrator *o, const Cs__Service *svc)
 		if (o->batch.action_count >=
 		    LIMIT_STORE_BATCH_ACTIONS - 2 * ORCH_SLOT_TASKS_MAX)
 			return; /* the next pass goes on */
-		orch_slot(o, svc, slot, slot <= want);
+		orch_slot(o, svc, slot, slot <= want, &up);
 	}
 }
 

@@ -278,6 +278,18 @@ int clops_service(struct clops *o, struct manager *m, const struct scn_cmd *cmd,
 		}
 	}
 	free(s);
+	if (rv == 0 && cmd->kind != SCN_SERVICE_RM) {
+		/* a start-first update may run two containers in a slot */
+		const Cs__Service *cur = store_service_by_name(manager_store(m), name);
+		bool start_first =
+			cmd->u.service.set & SCN_SVC_UPDATE_ORDER
+				? cmd->u.service.update_order == SCN_ORDER_START_FIRST
+			: cur && cur->spec->update
+				? cur->spec->update->order ==
+					  CS__UPDATE_CONFIG__ORDER__ORDER_START_FIRST
+				: false;
+		simexec_allow_two_per_slot(world_exec(o->w), name, start_first);
+	}
 	if (rv)
 		free(call);
 	return rv;

@@ -441,12 +441,23 @@ static int runner_api(struct runner *r, const struct scn_cmd *cmd, uint32_t node
 		leader = simcluster_leader(r->cluster);
 	}
 	m = simcluster_manager(r->cluster, (uint32_t)leader);
-	if (node == UINT32_MAX)
+	if (node == UINT32_MAX) {
 		rv = clops_service(r->ops, m, cmd, err, sizeof err, runner_call_done,
 				   &call);
-	else
-		rv = clops_node(r->ops, m, cmd, node, err, sizeof err, runner_call_done,
-				&call);
+	} else {
+		/* a node that has not registered yet: wait for it, a minute */
+		us_t end = world_now_us(r->w) + 60 * 1000 * 1000ull;
+		while ((rv = clops_node(r->ops, m, cmd, node, err, sizeof err,
+					runner_call_done, &call)) == CS_ENOENT) {
+			if (!world_step(r->w, end))
+				break;
+			if (!runner_check(r))
+				return -1;
+			leader = simcluster_leader(r->cluster);
+			if (leader >= 0)
+				m = simcluster_manager(r->cluster, (uint32_t)leader);
+		}
+	}
 	if (rv)
 		return runner_fail(r, cmd, "%s", err[0] ? err : cs_strerror(rv));
 	if (runner_wait_call(r, cmd, &call, 30 * 1000 * 1000ull))
