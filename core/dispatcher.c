@@ -16,6 +16,7 @@ enum {
 	DISP_GRACE_PERIODS = 3,	    /* missed periods before a node is down */
 	DISP_FLUSH_MS = 20,	    /* assignment changes wait at most this */
 	DISP_STATUS_FLUSH_MS = 100, /* status reports batch for this long */
+	DISP_EXPIRY_CHECK_MS = 500, /* how often silent nodes are looked for */
 };
 
 struct disp_session {
@@ -690,7 +691,8 @@ struct dispatcher *dispatcher_start(struct env *env, struct manager *m, ms_t hea
 		if (s)
 			s->last_seen_ms = now;
 	}
-	if (env->ops->timer_start(env, heartbeat_ms / 2 + 1, heartbeat_ms / 2 + 1,
+	/* a silent node is found within half a second of its deadline */
+	if (env->ops->timer_start(env, DISP_EXPIRY_CHECK_MS, DISP_EXPIRY_CHECK_MS,
 				  disp_expire, d, &d->expiry_timer)) {
 		free(d->sessions);
 		free(d);
