@@ -533,6 +533,7 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 		bool eligible = orch_node_eligible(svc, n);
 		const Cs__Task *live = NULL, *hist[ORCH_SLOT_TASKS_MAX];
 		size_t hist_count = 0;
+		bool occupied = false, crashed = false;
 
 		if (o->batch.action_count >=
 		    LIMIT_STORE_BATCH_ACTIONS - 2 * ORCH_SLOT_TASKS_MAX)
@@ -545,19 +546,45 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 			terminal =
 				t->status && orchestrator_is_terminal(t->status->state);
 			if (t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING) {
-				if (terminal || !eligible || live)
+				if (terminal || !eligible || live ||
+				    orch_outdated(svc, t)) {
 					orch_set_desired(
 						o, t, CS__TASK_STATE__TASK_STATE_SHUTDOWN,
-						eligible ? NULL : "node not eligible");
-				else
+						!eligible  ? "node not eligible"
+						: terminal ? NULL
+						: orch_outdated(svc, t)
+							? "stopping for update"
+							: "duplicate on node");
+					crashed |= terminal;
+					occupied |= !terminal;
+				} else {
 					live = t;
-			} else if (terminal && hist_count < ORCH_SLOT_TASKS_MAX) {
+				}
+			} else if (!terminal) {
+				occupied = true; /* still stopping */
+			} else if (hist_count < ORCH_SLOT_TASKS_MAX) {
 				hist[hist_count++] = t;
 			}
 		}
 		orch_reap(o, hist, hist_count, (size_t)o->cfg->task_history);
-		if (eligible && !live)
-			orch_create(o, svc, 0, n->id);
+		if (!eligible || live || occupied)
+			continue;
+		if (crashed) {
+			ms_t delay = orch_restart_delay(svc);
+			if (delay)
+				orch_delay_set(o, svc->id, n->id, o->now_ms + delay);
+		}
+		{
+			struct orch_delay *d = orch_delay_find(o, svc->id, n->id);
+			if (d && d->not_before_ms > o->now_ms) {
+				if (!o->next_wake_ms ||
+				    d->not_before_ms < o->next_wake_ms)
+					o->next_wake_ms = d->not_before_ms;
+				continue;
+			}
+		}
+		orch_delay_clear(o, svc->id, n->id);
+		orch_create(o, svc, 0, n->id);
 	}
 }
 

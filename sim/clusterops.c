@@ -389,7 +389,9 @@ static bool clops_service_converged(struct clops *o, const struct store *st,
 	     t = store_task_next_by_service(st, svc->id, t)) {
 		if (t->desired_state != CS__TASK_STATE__TASK_STATE_RUNNING || !t->status)
 			continue;
-		if (t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
+		if (t->spec_version < svc->spec_version)
+			waiting++; /* an update is not done while old tasks run */
+		else if (t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
 			store_running++;
 		else if (t->status->state < CS__TASK_STATE__TASK_STATE_RUNNING)
 			waiting++;
