@@ -16,7 +16,7 @@
 enum {
 	AGENT_TICK_MS_MAX = 1000,   /* heartbeat, resend and retry clock */
 	AGENT_BACKOFF_MS_MIN = 250, /* reconnect backoff, doubled to the max */
-	AGENT_BACKOFF_MS_MAX = 8000,
+	AGENT_BACKOFF_MS_MAX = 5000,
 	AGENT_HB_RETRY_MS = 1000, /* an unanswered heartbeat is sent again */
 	AGENT_SESSION_GRACE = 3,  /* periods without an answer: session lost */
 	AGENT_STOP_TIMEOUT_MS = 10000,

@@ -268,3 +268,34 @@ int control_node_update(struct manager *m, uint64_t node_id, bool set_availabili
 	}
 	return control_write(m, &b, cb, data);
 }
+
+int control_node_remove(struct manager *m, uint64_t node_id, bool force, char *err,
+			size_t err_size, manager_write_cb cb, void *data)
+{
+	const Cs__Node *cur;
+	struct store_batch b;
+	int rv;
+
+	if (!manager_is_leader(m))
+		return CS_ENOTLEADER;
+	cur = store_node_get(manager_store(m), node_id);
+	if (!cur) {
+		snprintf(err, err_size, "no node %016llx", (unsigned long long)node_id);
+		return CS_ENOENT;
+	}
+	if (cur->role == CS__NODE_ROLE__NODE_ROLE_MANAGER)
+		return control_fail(err, err_size,
+				    "node %s is a manager: demote it before removing it",
+				    cur->hostname);
+	if (cur->state == CS__NODE_STATE__NODE_STATE_READY && !force)
+		return control_fail(
+			err, err_size,
+			"node %s is ready: take it down first, or force the removal",
+			cur->hostname);
+	store_batch_init(&b);
+	if ((rv = store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_DELETE, cur))) {
+		store_batch_free(&b);
+		return rv;
+	}
+	return control_write(m, &b, cb, data);
+}

@@ -236,14 +236,14 @@ static void disp_write_done(void *data, int status)
 }
 
 /* Writes node's state (and description when given) if it differs. */
-static void disp_set_node_state(struct dispatcher *d, const Cs__Node *cur,
-				Cs__NodeState state, const char *message)
+static void disp_set_node(struct dispatcher *d, const Cs__Node *cur, Cs__NodeState state,
+			  const char *message, Cs__NodeRole role)
 {
 	struct store_batch b;
 	struct disp_write *w;
 	Cs__Node n;
 
-	if (cur->state == state)
+	if (cur->state == state && cur->role == role)
 		return;
 	w = calloc(1, sizeof *w);
 	if (!w)
@@ -251,6 +251,7 @@ static void disp_set_node_state(struct dispatcher *d, const Cs__Node *cur,
 	w->d = d;
 	n = *cur;
 	n.state = state;
+	n.role = role; /* a promoted or demoted node says so in its session */
 	n.state_message = (char *)message;
 	store_batch_init(&b);
 	if (store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &n)) {
@@ -259,6 +260,12 @@ static void disp_set_node_state(struct dispatcher *d, const Cs__Node *cur,
 		return;
 	}
 	disp_write(d, &b, w);
+}
+
+static void disp_set_node_state(struct dispatcher *d, const Cs__Node *cur,
+				Cs__NodeState state, const char *message)
+{
+	disp_set_node(d, cur, state, message, cur->role);
 }
 
 /* ---------------------------------------------------------------- assignments */
@@ -597,7 +604,7 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 	s->seq = 0;
 	s->changed_count = 0;
 	if (known) {
-		disp_set_node_state(d, known, CS__NODE_STATE__NODE_STATE_READY, "");
+		disp_set_node(d, known, CS__NODE_STATE__NODE_STATE_READY, "", q->role);
 		disp_session_reply(d, from, 0, s);
 		disp_send_full(d, s);
 		return;

@@ -695,10 +695,17 @@ static void manager_on_join(struct manager *m, const Cs__JoinRequest *j,
 		return;
 	}
 	s = manager_server(m, j->raft_id);
-	if (!s)
-		manager_change(m, 1, j->raft_id, j->addr, NULL, NULL);
-	else if (s->role != RAFT_VOTER)
-		manager_change(m, 2, j->raft_id, NULL, NULL, NULL);
+	{
+		int rv = 0;
+		if (!s)
+			rv = manager_change(m, 1, j->raft_id, j->addr, NULL, NULL);
+		else if (s->role != RAFT_VOTER)
+			rv = manager_change(m, 2, j->raft_id, NULL, NULL, NULL);
+		if (rv && rv != CS_EAGAIN)
+			env_logf(m->env, ENV_LOG_WARN,
+				 "msg=\"join refused\" raft_id=%llu err=%s",
+				 (unsigned long long)j->raft_id, cs_strerror(rv));
+	}
 	/* the joiner asks again until it sees itself a voter */
 }
 
@@ -709,11 +716,13 @@ static void manager_join_tick(struct env *env, env_timer_id id, void *data)
 	Cs__JoinRequest j = CS__JOIN_REQUEST__INIT;
 	const char *to;
 
-	if (manager_is_voter(m)) {
-		env->ops->timer_stop(env, m->join_timer);
-		m->join_timer = 0;
+	/* Asked for as long as this manager hears no leader, not only until
+	 * it sees itself a voter: libraft applies a configuration when it is
+	 * appended, so a joiner can believe in a promotion that its leader's
+	 * death lost; a spare gets no log, and would wait forever (seen in
+	 * the simulator). The leader ignores a voter's request. */
+	if (manager_is_voter(m) && manager_leader(m) != 0)
 		return;
-	}
 	to = manager_leader_addr(m);
 	if (!to) {
 		to = m->cfg->join_addrs[m->join_next % m->cfg->join_count];

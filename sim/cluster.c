@@ -398,6 +398,12 @@ bool simcluster_in_sync(const struct simcluster *c, char *got, size_t size)
 		struct manager *m = simcluster_manager(c, i);
 		if (!m)
 			continue;
+		if (!manager_is_voter(m)) {
+			snprintf(got, size, "%s is not a voter yet",
+				 world_node_name(c->w, i));
+			same = false;
+			break;
+		}
 		if (!any) {
 			applied = manager_applied(m);
 			first_node = i;

@@ -13,6 +13,7 @@
 #include "core/node.h"
 #include "sim/cluster.h"
 #include "sim/clusterops.h"
+#include "sim/simexec.h"
 
 enum { RUNNER_ALWAYS_MAX = 256 };
 
@@ -27,6 +28,7 @@ struct runner {
 	struct clops *ops;
 	bool real_managers; /* managers run core/manager (not a test program) */
 	uint32_t initial_managers;
+	uint32_t next_manager_number; /* for promoted workers */
 	const struct scn_cmd *always[RUNNER_ALWAYS_MAX];
 	size_t always_count;
 	const struct scn_cmd *cur; /* the command being run */
@@ -146,6 +148,7 @@ static int runner_cluster(struct runner *r, const struct scn_cmd *cmd)
 	const struct scn_cluster *c = &cmd->u.cluster;
 
 	r->initial_managers = c->managers;
+	r->next_manager_number = r->script->managers_total + 1;
 	r->default_millicpus = c->millicpus;
 	r->default_memory_bytes = c->memory_bytes;
 	for (uint32_t i = 1; i <= c->managers; i++)
@@ -365,6 +368,11 @@ static int runner_kill(struct runner *r, const struct scn_cmd *cmd)
 	if (runner_node(r, cmd, cmd->u.node.node, &index))
 		return -1;
 	rv = world_node_kill(r->w, index, !cmd->u.node.process_only, false);
+	if (rv == CS_ENOENT && !cmd->u.node.process_only) {
+		/* its daemon was already dead: now the machine goes too */
+		simexec_node_died(world_exec(r->w), index, true);
+		return 0;
+	}
 	if (rv == CS_ENOENT)
 		return runner_fail(r, cmd, "%s is already down",
 				   world_node_name(r->w, index));
@@ -467,6 +475,58 @@ static int runner_api(struct runner *r, const struct scn_cmd *cmd, uint32_t node
 	return 0;
 }
 
+/* node rm NODE: the node leaves the cluster: its machine is turned off and
+ * its record removed (forced, as an operator removing a dead node would). A
+ * manager must be demoted first. */
+static int runner_node_rm(struct runner *r, const struct scn_cmd *cmd)
+{
+	uint32_t node;
+
+	if (!r->real_managers)
+		return runner_not_built(r, cmd, "node management needs the control API");
+	if (runner_node(r, cmd, cmd->u.node.node, &node))
+		return -1;
+	if (simcluster_manager(r->cluster, node))
+		return runner_fail(r, cmd,
+				   "%s is a manager: demote it before removing it",
+				   world_node_name(r->w, node));
+	if (runner_api(r, cmd, node))
+		return -1;
+	if (world_node_kill(r->w, node, true, false) == CS_ENOENT)
+		simexec_node_died(world_exec(r->w), node, true);
+	return 0;
+}
+
+/* node promote wN: the worker's daemon restarts as a manager too (its
+ * containers keep running), joins Raft as a spare and becomes a voter once
+ * caught up; its node record says manager from its next session. */
+static int runner_promote(struct runner *r, const struct scn_cmd *cmd)
+{
+	const struct node_cfg *cfg;
+	uint32_t node, number;
+
+	if (!r->real_managers)
+		return runner_not_built(r, cmd, "node management needs the control API");
+	if (runner_node(r, cmd, cmd->u.node.node, &node))
+		return -1;
+	if (simcluster_manager(r->cluster, node))
+		return 0; /* a manager already */
+	number = r->next_manager_number++;
+	cfg = simcluster_node_cfg(r->cluster, world_node_name(r->w, node), number, 0,
+				  r->initial_managers, r->default_millicpus,
+				  r->default_memory_bytes);
+	if (!cfg)
+		return runner_fail(r, cmd, "out of memory");
+	if (world_node_is_up(r->w, node))
+		world_node_kill(r->w, node, false, false);
+	world_node_set_program(r->w, node, &node_program, cfg);
+	simcluster_track(r->cluster, node, number);
+	if (world_node_start(r->w, node))
+		return runner_fail(r, cmd, "%s failed to start",
+				   world_node_name(r->w, node));
+	return 0;
+}
+
 /* node demote mN: the leader removes mN from the Raft group; its machine
  * then comes back as a worker (what it runs from its next start), as
  * SwarmKit's demoted manager carries on as a worker. */
@@ -557,9 +617,8 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 			return -1;
 		return runner_api(r, cmd, node);
 	}
-	case SCN_NODE_RM:
-	case SCN_NODE_PROMOTE:
-		return runner_not_built(r, cmd, "node management needs the control API");
+	case SCN_NODE_RM: return runner_node_rm(r, cmd);
+	case SCN_NODE_PROMOTE: return runner_promote(r, cmd);
 	case SCN_NODE_DEMOTE:
 		if (r->real_managers && cmd->u.node.node.kind != SCN_NODE_WORKER)
 			return runner_demote(r, cmd);

@@ -81,8 +81,8 @@ enum scn_cond_kind {
 	SCN_COND_NODES_READY, /* nodes ready OP N */
 	SCN_COND_NODE_STATUS, /* node NODE ready|down */
 	SCN_COND_CONVERGED,   /* converged */
-	/* addition beyond SCENARIOS.md: every running manager has applied
-	 * the same index and holds a byte-identical store */
+	/* addition beyond SCENARIOS.md: every running manager is a voter,
+	 * has applied the same index and holds a byte-identical store */
 	SCN_COND_MANAGERS_SYNC, /* managers in sync */
 };
 

@@ -138,9 +138,15 @@ static void test_runner_names_the_part_not_built(void **state)
 static void test_runner_fails_on_impossible_node_commands(void **state)
 {
 	struct runner_result r = run_text(
-		"cluster managers=1 workers=1\nkill w1\nkill w1\n", 1, false, false);
+		"cluster managers=1 workers=1\nkill w1 process\nkill w1 process\n", 1,
+		false, false);
 	assert_false(r.passed);
-	assert_string_equal(r.message, "line 3: kill w1: w1 is already down");
+	assert_string_equal(r.message, "line 3: kill w1 process: w1 is already down");
+
+	/* the machine of a node whose daemon died can still die (containers) */
+	r = run_text("cluster managers=1 workers=1\nkill w1 process\nkill w1\n", 1, false,
+		     false);
+	assert_true(r.passed);
 
 	/* restarting a running node leaves it alone */
 	r = run_text("cluster managers=1 workers=1\nrestart w1\nkill w1\n", 1, false,
