@@ -393,16 +393,23 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	bool rolling_back = state == CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_STARTED;
 	size_t outdated = 0, in_flight = 0, updated = 0, failures = 0;
 	uint64_t parallelism = uc && uc->parallelism ? uc->parallelism : 0;
+	ms_t monitor = uc ? uc->monitor_ms : 0;
 	struct orch_delay *quiet;
 
 	memset(up, 0, sizeof *up);
 	up->start_first = uc && uc->order == CS__UPDATE_CONFIG__ORDER__ORDER_START_FIRST;
+	uint64_t live_slots = 0, last_live_slot = 0;
+
 	for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
 	     t = store_task_next_by_service(st, svc->id, t)) {
 		bool live = t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
 		bool terminal = t->status && orchestrator_is_terminal(t->status->state);
 		if (t->slot > svc->spec->replicas)
 			continue;
+		if (live && !terminal && t->slot != last_live_slot) {
+			live_slots++; /* tasks come in slot order */
+			last_live_slot = t->slot;
+		}
 		if (orch_outdated(svc, t)) {
 			if (live && !terminal)
 				outdated++;
@@ -412,14 +419,25 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 		}
 		if (t->spec_version > 1 || svc->spec_version > 1) {
 			updated += live;
-			failures +=
-				orch_failed(t) &&
-				t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
+			/* a failure counts while within the monitor period */
+			failures += orch_failed(t) &&
+				    (!monitor ||
+				     o->now_ms - t->status->timestamp_ms <= monitor);
 		}
 		if (live && !terminal && t->status &&
 		    t->status->state < CS__TASK_STATE__TASK_STATE_RUNNING)
 			in_flight++;
+		/* a task of the batch is watched for the monitor period after
+		 * it starts running before the next batch goes */
+		else if (live && t->status && monitor &&
+			 t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING &&
+			 t->spec_version == svc->spec_version &&
+			 o->now_ms - t->status->timestamp_ms < monitor)
+			in_flight++;
 	}
+	/* a slot with no live task is being replaced: part of the batch */
+	if (live_slots < svc->spec->replicas)
+		in_flight += (size_t)(svc->spec->replicas - live_slots);
 	if (outdated == 0) {
 		if (state == CS__UPDATE_STATUS__STATE__STATE_UPDATING) {
 			orch_update_status(o, svc,
