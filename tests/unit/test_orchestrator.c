@@ -1,0 +1,146 @@
+/* Tests of the orchestrator, through the simulator's real parts (the
+ * scenario runner on a cluster of node programs): the restart delay holds
+ * for a crash but not for a dead node, max attempts stop a crash loop, the
+ * reaper keeps `history` finished tasks per slot, scale down stops the
+ * highest slots, removed services lose their tasks, and a slot never gets a
+ * second task while its last one may still run. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "sim/runner.h"
+#include "sim/scenario.h"
+
+static struct runner_result run(const char *text)
+{
+	struct scn_script s;
+	struct runner_opts o = {0};
+	struct runner_result r;
+	char err[512];
+
+	if (scn_parse("t.scn", text, strlen(text), &s, err, sizeof err))
+		fail_msg("parse: %s", err);
+	assert_int_equal(runner_run(&s, 5, &o, &r), 0);
+	scn_free(&s);
+	if (!r.passed)
+		print_message("%s\n", r.message);
+	return r;
+}
+
+static void test_orch_restart_delay_holds_for_a_crash(void **state)
+{
+	/* exits after 2 s; restarted only 10 s later: at 6 s nothing runs */
+	struct runner_result r = run("cluster managers=1\n"
+				     "image crashy exit=1 after=2s\n"
+				     "service create web image=crashy restart-delay=10s\n"
+				     "expect running web == 1 within 30s\n"
+				     "expect running web == 0 within 5s\n"
+				     "run 6s\n"
+				     "expect running web == 0\n"
+				     "expect store tasks web state=failed == 1\n"
+				     "expect running web == 1 within 10s\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_dead_node_tasks_replaced_without_delay(void **state)
+{
+	/* restart delay 1 hour: still replaced once the node is down */
+	struct runner_result r = run("cluster managers=1 workers=2\n"
+				     "service create web replicas=2 restart-delay=1h "
+				     "constraint=node.role==worker max-per-node=2\n"
+				     "expect running web == 2 within 1m\n"
+				     "kill w1\n"
+				     "kill w2\n"
+				     "node add worker\n"
+				     "expect running web == 2 within 1m\n"
+				     "expect running web on w3 == 2\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_max_attempts_stop_a_crash_loop(void **state)
+{
+	struct runner_result r = run("cluster managers=1\n"
+				     "image crashy exit=3 after=1s\n"
+				     "service create web image=crashy restart-delay=1s "
+				     "restart-max=2 restart=on-failure\n"
+				     "run 1m\n"
+				     "expect running web == 0\n"
+				     "expect store tasks web state=failed == 3\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_on_failure_does_not_restart_a_clean_exit(void **state)
+{
+	struct runner_result r = run("cluster managers=1\n"
+				     "image job exit=0 after=1s\n"
+				     "service create web image=job restart=on-failure "
+				     "restart-delay=1s\n"
+				     "run 30s\n"
+				     "expect store tasks web state=complete == 1\n"
+				     "expect running web == 0\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_reaper_keeps_history_per_slot(void **state)
+{
+	/* with history=2, a crash loop keeps at most 2 finished tasks + 1 */
+	struct runner_result r = run("set history=2\n"
+				     "cluster managers=1\n"
+				     "image crashy exit=1 after=500ms\n"
+				     "service create web image=crashy restart-delay=1s\n"
+				     "run 1m\n"
+				     "expect store tasks web state=failed <= 3\n"
+				     "expect store tasks web state=failed >= 2\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_scale_down_and_remove(void **state)
+{
+	struct runner_result r =
+		run("cluster managers=1 workers=1\n"
+		    "service create web replicas=5\n"
+		    "expect converged within 1m\n"
+		    "service update web replicas=1\n"
+		    "expect running web == 1 within 30s\n"
+		    "expect store tasks web state=running == 1 within 10s\n"
+		    "service rm web\n"
+		    "expect running web == 0 within 30s\n"
+		    "expect store tasks web state=shutdown == 0 within 30s\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_never_two_tasks_in_a_slot_on_stop_first_update(void **state)
+{
+	/* invariant 3 (one running task per slot) is checked after every
+	 * event; a slow stop makes an overlap likely if it were allowed */
+	struct runner_result r =
+		run("cluster managers=1 workers=2\n"
+		    "image v1\n"
+		    "image v2 start=2s..3s\n"
+		    "service create web image=v1 replicas=4 update-parallelism=2\n"
+		    "expect converged within 1m\n"
+		    "service update web image=v2\n"
+		    "expect converged within 2m\n"
+		    "expect store tasks web state=shutdown >= 4\n");
+	assert_true(r.passed);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_orch_restart_delay_holds_for_a_crash),
+		cmocka_unit_test(test_orch_dead_node_tasks_replaced_without_delay),
+		cmocka_unit_test(test_orch_max_attempts_stop_a_crash_loop),
+		cmocka_unit_test(test_orch_on_failure_does_not_restart_a_clean_exit),
+		cmocka_unit_test(test_orch_reaper_keeps_history_per_slot),
+		cmocka_unit_test(test_orch_scale_down_and_remove),
+		cmocka_unit_test(
+			test_orch_never_two_tasks_in_a_slot_on_stop_first_update),
+	};
+	return cmocka_run_group_tests_name("orchestrator", tests, NULL, NULL);
+}
