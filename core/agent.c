@@ -752,6 +752,9 @@ bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire)
 			a->hb_pending = false;
 			if (r->heartbeat_ms)
 				a->heartbeat_ms = r->heartbeat_ms;
+			/* the last change was lost on the way: ask for all */
+			if (r->seq > a->seq)
+				agent_resync(a);
 		}
 		return true;
 	}

@@ -649,6 +649,8 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 		r.status = CS_ESTALE; /* open a new session */
 	} else {
 		s->last_seen_ms = d->env->ops->now_ms(d->env);
+		/* lets an agent that lost the last Assignments notice it */
+		r.seq = s->seq;
 		if (strlen(from) < LIMIT_ADDR_BYTES_MAX)
 			memcpy(s->addr, from, strlen(from) + 1);
 	}
