@@ -81,11 +81,14 @@ static int disp_grow(void **buf, size_t *cap, size_t need, size_t elem)
 
 bool dispatcher_is_assigned(const Cs__Task *t)
 {
-	return t->node_id != 0 && t->status &&
-	       t->status->state >= CS__TASK_STATE__TASK_STATE_ASSIGNED &&
-	       t->desired_state < CS__TASK_STATE__TASK_STATE_REMOVE;
+	/* a task to be removed stays assigned until it has stopped, so that
+	 * the agent stops it and reports it (SwarmKit's rule) */
+	if (t->node_id == 0 || !t->status ||
+	    t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED)
+		return false;
+	return t->desired_state < CS__TASK_STATE__TASK_STATE_REMOVE ||
+	       t->status->state < CS__TASK_STATE__TASK_STATE_COMPLETE;
 }
-
 /* ---------------------------------------------------------------- sessions */
 
 /* The index where node_id is or would go. */
@@ -294,7 +297,21 @@ void dispatcher_on_event(struct dispatcher *d, const struct store_event *ev)
 		       *n = (const Cs__Task *)ev->new_obj;
 	struct disp_session *s;
 
-	if (d->stopped || ev->table != STORE_TASK)
+	if (d->stopped)
+		return;
+	if (ev->table == STORE_NODE) {
+		/* a node ready in an entry applied after this leader started
+		 * (an older term's) gets the same grace as the others */
+		const Cs__Node *node = (const Cs__Node *)ev->new_obj;
+		if (node && node->state == CS__NODE_STATE__NODE_STATE_READY &&
+		    !disp_session(d, node->id)) {
+			struct disp_session *gs = disp_session_add(d, node->id);
+			if (gs)
+				gs->last_seen_ms = d->env->ops->now_ms(d->env);
+		}
+		return;
+	}
+	if (ev->table != STORE_TASK)
 		return;
 	if (n && n->node_id && (s = disp_session(d, n->node_id)) && s->session_id &&
 	    (dispatcher_is_assigned(n) || (o && dispatcher_is_assigned(o)))) {
@@ -645,7 +662,7 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 	Cs__HeartbeatResponse r = CS__HEARTBEAT_RESPONSE__INIT;
 
 	r.heartbeat_ms = d->heartbeat_ms;
-	if (!s || s->session_id != h->session_id) {
+	if (!s || s->session_id == 0 || s->session_id != h->session_id) {
 		r.status = CS_ESTALE; /* open a new session */
 	} else {
 		s->last_seen_ms = d->env->ops->now_ms(d->env);
