@@ -429,17 +429,14 @@ static int runner_wait_call(struct runner *r, const struct scn_cmd *cmd,
 
 /* A control API call on the current leader, as swarmctl would make it:
  * waits for its answer; an error fails the run with the API's words. */
-static int runner_api(struct runner *r, const struct scn_cmd *cmd, uint32_t node)
+static int runner_api_once(struct runner *r, const struct scn_cmd *cmd, uint32_t node,
+			   bool retried, struct runner_call *call, char *err,
+			   size_t err_size)
 {
-	struct runner_call call = {0};
-	char err[256] = "";
 	int64_t leader = simcluster_leader(r->cluster);
 	struct manager *m;
 	int rv;
 
-	if (!r->real_managers)
-		return runner_not_built(
-			r, cmd, "services need the control API and orchestrators");
 	/* like a client retrying: wait for a leader, a minute at most */
 	for (us_t end = world_now_us(r->w) + 60 * 1000 * 1000ull; leader < 0;) {
 		if (!world_step(r->w, end))
@@ -450,13 +447,12 @@ static int runner_api(struct runner *r, const struct scn_cmd *cmd, uint32_t node
 	}
 	m = simcluster_manager(r->cluster, (uint32_t)leader);
 	if (node == UINT32_MAX) {
-		rv = clops_service(r->ops, m, cmd, err, sizeof err, runner_call_done,
-				   &call);
+		rv = clops_service(r->ops, m, cmd, err, err_size, runner_call_done, call);
 	} else {
 		/* a node that has not registered yet: wait for it, a minute */
 		us_t end = world_now_us(r->w) + 60 * 1000 * 1000ull;
-		while ((rv = clops_node(r->ops, m, cmd, node, err, sizeof err,
-					runner_call_done, &call)) == CS_ENOENT) {
+		while ((rv = clops_node(r->ops, m, cmd, node, err, err_size,
+					runner_call_done, call)) == CS_ENOENT) {
 			if (!world_step(r->w, end))
 				break;
 			if (!runner_check(r))
@@ -466,13 +462,53 @@ static int runner_api(struct runner *r, const struct scn_cmd *cmd, uint32_t node
 				m = simcluster_manager(r->cluster, (uint32_t)leader);
 		}
 	}
+	if (rv == CS_ENOTLEADER)
+		return CS_ENOTLEADER; /* leadership moved under us: ask again */
+	if (rv == CS_EEXIST && retried && cmd->kind == SCN_SERVICE_CREATE)
+		return 0; /* the first attempt did commit */
 	if (rv)
 		return runner_fail(r, cmd, "%s", err[0] ? err : cs_strerror(rv));
-	if (runner_wait_call(r, cmd, &call, 30 * 1000 * 1000ull))
+	if (runner_wait_call(r, cmd, call, 30 * 1000 * 1000ull))
 		return -1;
-	if (call.status)
-		return runner_fail(r, cmd, "%s", cs_strerror(call.status));
+	if (call->status == CS_EEXIST && retried && cmd->kind == SCN_SERVICE_CREATE)
+		call->status = 0;
 	return 0;
+}
+
+/* A control API call on the current leader, as swarmctl would make it:
+ * waits for its answer; an error fails the run with the API's words. A
+ * leader lost on the way is asked again, as a client retries; a create
+ * that turns out to have committed the first time counts as done. */
+static int runner_api(struct runner *r, const struct scn_cmd *cmd, uint32_t node)
+{
+	us_t end = world_now_us(r->w) + 60 * 1000 * 1000ull;
+	bool retried = false;
+
+	if (!r->real_managers)
+		return runner_not_built(
+			r, cmd, "services need the control API and orchestrators");
+	for (;;) {
+		struct runner_call call = {0};
+		char err[256] = "";
+		int rv = runner_api_once(r, cmd, node, retried, &call, err, sizeof err);
+		if (rv == CS_ENOTLEADER)
+			call.status = CS_ENOTLEADER;
+		else if (rv)
+			return -1;
+		if (call.status == 0)
+			return 0;
+		if (retried && call.status == CS_EEXIST &&
+		    cmd->kind == SCN_SERVICE_CREATE)
+			return 0;
+		if ((call.status != CS_ENOTLEADER && call.status != CS_ECLOSED) ||
+		    world_now_us(r->w) >= end)
+			return runner_fail(r, cmd, "%s", cs_strerror(call.status));
+		retried = true;
+		if (!world_step(r->w, end))
+			return runner_fail(r, cmd, "%s", cs_strerror(call.status));
+		if (!runner_check(r))
+			return -1;
+	}
 }
 
 /* node rm NODE: the node leaves the cluster: its machine is turned off and
