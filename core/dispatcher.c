@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/grow.h"
 #include "core/limits.h"
 #include "core/manager.h"
 #include "core/store.h"
@@ -63,22 +64,6 @@ struct disp_write {
 	uint64_t session_id;
 };
 
-static int disp_grow(void **buf, size_t *cap, size_t need, size_t elem)
-{
-	size_t n = *cap ? *cap : 16;
-	void *p;
-	if (need <= *cap)
-		return 0;
-	while (n < need)
-		n *= 2;
-	p = realloc(*buf, n * elem);
-	if (!p)
-		return CS_ENOMEM;
-	*buf = p;
-	*cap = n;
-	return 0;
-}
-
 bool dispatcher_is_assigned(const Cs__Task *t)
 {
 	/* a task to be removed stays assigned until it has stopped, so that
@@ -119,8 +104,8 @@ static struct disp_session *disp_session_add(struct dispatcher *d, uint64_t node
 	if (i < d->session_count && d->sessions[i].node_id == node_id)
 		return &d->sessions[i];
 	if (d->session_count >= LIMIT_NODES_MAX ||
-	    disp_grow((void **)&d->sessions, &d->session_cap, d->session_count + 1,
-		      sizeof *d->sessions))
+	    grow_array((void **)&d->sessions, &d->session_cap, d->session_count + 1,
+		       sizeof *d->sessions))
 		return NULL;
 	memmove(&d->sessions[i + 1], &d->sessions[i],
 		(d->session_count - i) * sizeof *d->sessions);
@@ -275,8 +260,8 @@ static void disp_set_node_state(struct dispatcher *d, const Cs__Node *cur,
 
 static int disp_mark(struct disp_session *s, uint64_t task_id)
 {
-	if (disp_grow((void **)&s->changed, &s->changed_cap, s->changed_count + 1,
-		      sizeof *s->changed))
+	if (grow_array((void **)&s->changed, &s->changed_cap, s->changed_count + 1,
+		       sizeof *s->changed))
 		return CS_ENOMEM;
 	s->changed[s->changed_count++] = task_id;
 	return 0;
@@ -403,9 +388,9 @@ static void disp_send_full(struct dispatcher *d, struct disp_session *s)
 	     t = store_task_next_by_node(st, s->node_id, t)) {
 		if (!dispatcher_is_assigned(t))
 			continue;
-		if (disp_grow((void **)&tasks, &cap, a.n_tasks + 1, sizeof *tasks) ||
-		    disp_grow((void **)&copies, &copies_cap, a.n_tasks + 1,
-			      sizeof *copies)) {
+		if (grow_array((void **)&tasks, &cap, a.n_tasks + 1, sizeof *tasks) ||
+		    grow_array((void **)&copies, &copies_cap, a.n_tasks + 1,
+			       sizeof *copies)) {
 			free(tasks);
 			free(copies);
 			return;
@@ -457,8 +442,8 @@ static void disp_on_status(struct dispatcher *d, struct disp_session *s,
 		struct disp_report *r;
 		if (!t->status)
 			continue;
-		if (disp_grow((void **)&d->reports, &d->report_cap, d->report_count + 1,
-			      sizeof *d->reports))
+		if (grow_array((void **)&d->reports, &d->report_cap, d->report_count + 1,
+			       sizeof *d->reports))
 			return;
 		r = &d->reports[d->report_count++];
 		memset(r, 0, sizeof *r);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/grow.h"
 #include "core/hash.h"
 #include "core/limits.h"
 #include "sim/rng.h"
@@ -50,23 +51,6 @@ struct simcluster {
 	size_t applied_cap, applied_by_cap;
 	char violation[256];
 };
-
-static int simcluster_grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	size_t n = *cap ? *cap : 64;
-	void *q;
-	if (need <= *cap)
-		return 0;
-	while (n < need)
-		n *= 2;
-	q = realloc(*p, n * elem);
-	if (!q)
-		return CS_ENOMEM;
-	memset((char *)q + *cap * elem, 0, (n - *cap) * elem);
-	*p = q;
-	*cap = n;
-	return 0;
-}
 
 struct simcluster *simcluster_new(struct world *w, const struct scn_settings *settings)
 {
@@ -147,10 +131,10 @@ static void simcluster_on_apply(void *data, struct env *env, uint64_t index,
 	struct simcluster *c = mg->c;
 	/* 0 means "nothing seen" */
 	uint64_t h = hash_mix64(hash_fnv(HASH_FNV_OFFSET, buf, len)) | 1;
-	if (simcluster_grow((void **)&c->applied_hash, &c->applied_cap, index + 1,
-			    sizeof *c->applied_hash) ||
-	    simcluster_grow((void **)&c->applied_by, &c->applied_by_cap, index + 1,
-			    sizeof *c->applied_by))
+	if (grow_array((void **)&c->applied_hash, &c->applied_cap, index + 1,
+		       sizeof *c->applied_hash) ||
+	    grow_array((void **)&c->applied_by, &c->applied_by_cap, index + 1,
+		       sizeof *c->applied_by))
 		return;
 	if (c->applied_hash[index] == 0) {
 		c->applied_hash[index] = h;
@@ -169,7 +153,7 @@ const struct manager_cfg *simcluster_manager_cfg(struct simcluster *c, uint32_t 
 	struct simcluster_mgr *mg;
 
 	assert(number > 0);
-	if (simcluster_grow((void **)&c->mgrs, &c->mgr_count, number, sizeof *c->mgrs))
+	if (grow_array((void **)&c->mgrs, &c->mgr_count, number, sizeof *c->mgrs))
 		return NULL;
 	if (c->mgrs[number - 1])
 		return &c->mgrs[number - 1]->cfg;
@@ -227,8 +211,8 @@ const struct manager_cfg *simcluster_manager_cfg(struct simcluster *c, uint32_t 
 
 int simcluster_track(struct simcluster *c, uint32_t node, uint32_t number)
 {
-	if (simcluster_grow((void **)&c->number_of_node, &c->node_cap, node + 1,
-			    sizeof *c->number_of_node))
+	if (grow_array((void **)&c->number_of_node, &c->node_cap, node + 1,
+		       sizeof *c->number_of_node))
 		return CS_ENOMEM;
 	c->number_of_node[node] = number;
 	if (number && number <= c->mgr_count && c->mgrs[number - 1])
@@ -368,8 +352,8 @@ bool simcluster_check(struct simcluster *c, char *msg, size_t size)
 			continue;
 		term = manager_term(m);
 		id = manager_raft_id(m);
-		if (simcluster_grow((void **)&c->term_leader, &c->term_cap, term + 1,
-				    sizeof *c->term_leader))
+		if (grow_array((void **)&c->term_leader, &c->term_cap, term + 1,
+			       sizeof *c->term_leader))
 			continue;
 		if (c->term_leader[term] == 0) {
 			c->term_leader[term] = id;

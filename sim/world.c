@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/grow.h"
 #include "core/hash.h"
 #include "core/limits.h"
 #include "sim/simdisk.h"
@@ -132,21 +133,6 @@ struct world {
 static const struct env_ops world_env_ops;
 
 /* Grows *buf (of *cap elements of size elem) to hold at least need. */
-static int world_grow(void **buf, size_t *cap, size_t need, size_t elem)
-{
-	size_t n = *cap ? *cap : 16;
-	void *p;
-	if (need <= *cap)
-		return 0;
-	while (n < need)
-		n *= 2;
-	p = realloc(*buf, n * elem);
-	if (!p)
-		return CS_ENOMEM;
-	*buf = p;
-	*cap = n;
-	return 0;
-}
 
 /* ---------------------------------------------------------------- event queue
  * A binary min-heap ordered by (at_us, seq): total and deterministic. */
@@ -168,7 +154,7 @@ static int world_push(struct world *w, us_t at_us, uint32_t kind, uint32_t node,
 	if (w->heap_count >= LIMIT_SIM_EVENTS_MAX)
 		return CS_ELIMIT;
 	if (w->heap_count == w->heap_cap &&
-	    world_grow((void **)&w->heap, &w->heap_cap, w->heap_count + 1,
+	    grow_array((void **)&w->heap, &w->heap_cap, w->heap_count + 1,
 		       sizeof *w->heap))
 		return CS_ENOMEM;
 	ev.at_us = at_us;
@@ -256,7 +242,7 @@ static void world_trace_at(struct world *w, uint32_t node, enum sim_ev_kind kind
 		w->trace_fn(w->trace_ctx, w, w->now_us, node, kind, a, b);
 	if (w->recording) {
 		if (w->rec_count == w->rec_cap &&
-		    world_grow((void **)&w->recs, &w->rec_cap, w->rec_count + 1,
+		    grow_array((void **)&w->recs, &w->rec_cap, w->rec_count + 1,
 			       sizeof *w->recs)) {
 			w->recording = false; /* out of memory: stop recording */
 			return;
@@ -506,7 +492,7 @@ int world_node_add(struct world *w, const char *name, const struct env_program_o
 		return CS_ELIMIT;
 	if (world_node_find(w, name) >= 0)
 		return CS_EEXIST;
-	if (world_grow((void **)&w->nodes, &w->node_cap, w->node_count + 1,
+	if (grow_array((void **)&w->nodes, &w->node_cap, w->node_count + 1,
 		       sizeof *w->nodes))
 		return CS_ENOMEM;
 	if ((w->node_count + 1) * 2 > w->name_cap &&
@@ -705,7 +691,7 @@ static int world_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms,
 		slot = w->timer_free[--w->timer_free_count];
 	} else {
 		size_t cap = w->timer_cap;
-		if (world_grow((void **)&w->timers, &cap, w->timer_count + 1,
+		if (grow_array((void **)&w->timers, &cap, w->timer_count + 1,
 			       sizeof *w->timers))
 			return CS_ENOMEM;
 		w->timer_cap = (uint32_t)cap;
@@ -743,7 +729,7 @@ static void world_timer_release(struct world *w, uint32_t slot)
 	}
 	t->live = false;
 	t->gen++;
-	if (world_grow((void **)&w->timer_free, &w->timer_free_cap,
+	if (grow_array((void **)&w->timer_free, &w->timer_free_cap,
 		       w->timer_free_count + 1, sizeof *w->timer_free) == 0)
 		w->timer_free[w->timer_free_count++] = slot;
 	/* else: the slot is never reused; it is freed with the world */
@@ -824,7 +810,7 @@ int world_net_link(struct world *w, const struct sim_link_rule *rule)
 	if (!r) {
 		if (w->rule_count >= LIMIT_SIM_LINK_RULES_MAX)
 			return CS_ELIMIT;
-		if (world_grow((void **)&w->rules, &w->rule_cap, w->rule_count + 1,
+		if (grow_array((void **)&w->rules, &w->rule_cap, w->rule_count + 1,
 			       sizeof *w->rules))
 			return CS_ENOMEM;
 		r = &w->rules[w->rule_count++];
