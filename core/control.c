@@ -299,3 +299,113 @@ int control_node_remove(struct manager *m, uint64_t node_id, bool force, char *e
 	}
 	return control_write(m, &b, cb, data);
 }
+
+/* ---------------------------------------------------------------- reads */
+
+int control_service_inspect(struct manager *m, const char *name, const Cs__Service **out,
+			    char *err, size_t err_size)
+{
+	if (!manager_is_leader(m))
+		return CS_ENOTLEADER;
+	*out = store_service_by_name(manager_store(m), name);
+	if (*out)
+		return 0;
+	snprintf(err, err_size, "no service named '%s'", name);
+	return CS_ENOENT;
+}
+
+int control_service_list(struct manager *m, const Cs__Service **out, size_t max,
+			 size_t *count)
+{
+	const struct store *st = manager_store(m);
+	size_t n = 0;
+
+	if (!manager_is_leader(m))
+		return CS_ENOTLEADER;
+	for (const Cs__Service *s = store_service_next(st, NULL); s;
+	     s = store_service_next(st, s)) {
+		if (n < max)
+			out[n] = s;
+		n++;
+	}
+	*count = n;
+	return 0;
+}
+
+int control_task_list(struct manager *m, const char *service, const Cs__Task **out,
+		      size_t max, size_t *count, char *err, size_t err_size)
+{
+	const struct store *st = manager_store(m);
+	const Cs__Service *svc = NULL;
+	size_t n = 0;
+
+	if (!manager_is_leader(m))
+		return CS_ENOTLEADER;
+	if (service) {
+		svc = store_service_by_name(st, service);
+		if (!svc) {
+			snprintf(err, err_size, "no service named '%s'", service);
+			return CS_ENOENT;
+		}
+	}
+	for (const Cs__Task *t = store_task_next(st, NULL); t;
+	     t = store_task_next(st, t)) {
+		if (svc && t->service_id != svc->id)
+			continue;
+		if (n < max)
+			out[n] = t;
+		n++;
+	}
+	*count = n;
+	return 0;
+}
+
+int control_task_inspect(struct manager *m, uint64_t id, const Cs__Task **out, char *err,
+			 size_t err_size)
+{
+	if (!manager_is_leader(m))
+		return CS_ENOTLEADER;
+	*out = store_task_get(manager_store(m), id);
+	if (*out)
+		return 0;
+	snprintf(err, err_size, "no task %016llx", (unsigned long long)id);
+	return CS_ENOENT;
+}
+
+int control_node_list(struct manager *m, const Cs__Node **out, size_t max, size_t *count)
+{
+	const struct store *st = manager_store(m);
+	size_t n = 0;
+
+	if (!manager_is_leader(m))
+		return CS_ENOTLEADER;
+	for (const Cs__Node *node = store_node_next(st, NULL); node;
+	     node = store_node_next(st, node)) {
+		if (n < max)
+			out[n] = node;
+		n++;
+	}
+	*count = n;
+	return 0;
+}
+
+int control_node_inspect(struct manager *m, const char *id_or_name, const Cs__Node **out,
+			 char *err, size_t err_size)
+{
+	const struct store *st = manager_store(m);
+	char *end;
+	unsigned long long id;
+
+	if (!manager_is_leader(m))
+		return CS_ENOTLEADER;
+	id = strtoull(id_or_name, &end, 16);
+	*out = *id_or_name && !*end ? store_node_get(st, id) : NULL;
+	for (const Cs__Node *n = store_node_next(st, NULL); n && !*out;
+	     n = store_node_next(st, n))
+		if (n->hostname && strcmp(n->hostname, id_or_name) == 0)
+			*out = n;
+	if (*out)
+		return 0;
+	snprintf(err, err_size, "no node '%s'", id_or_name);
+	return CS_ENOENT;
+}

@@ -48,4 +48,38 @@ int control_node_update(struct manager *m, uint64_t node_id, bool set_availabili
 int control_node_remove(struct manager *m, uint64_t node_id, bool force, char *err,
 			size_t err_size, manager_write_cb cb, void *data);
 
+/* ---------------------------------------------------------------- reads
+ *
+ * Reads are served by the leader, from its store (SwarmKit forwards every
+ * control call to the leader; a follower's store may lag). Each returns
+ * CS_ENOTLEADER on a follower. Objects returned are borrowed from the store:
+ * valid until the next committed write is applied. Lists are in id order. */
+
+/* control_service_inspect finds the service named name: 0 and *out, or
+ * CS_ENOENT (err says so). */
+int control_service_inspect(struct manager *m, const char *name, const Cs__Service **out,
+			    char *err, size_t err_size);
+
+/* control_service_list fills out with up to max services; *count receives
+ * how many exist (may exceed max). */
+int control_service_list(struct manager *m, const Cs__Service **out, size_t max,
+			 size_t *count);
+
+/* control_task_list lists the tasks of the service named service (NULL:
+ * every task), like control_service_list. CS_ENOENT for an unknown name. */
+int control_task_list(struct manager *m, const char *service, const Cs__Task **out,
+		      size_t max, size_t *count, char *err, size_t err_size);
+
+/* control_task_inspect finds task id: 0 and *out, or CS_ENOENT. */
+int control_task_inspect(struct manager *m, uint64_t id, const Cs__Task **out, char *err,
+			 size_t err_size);
+
+/* control_node_list lists nodes like control_service_list. */
+int control_node_list(struct manager *m, const Cs__Node **out, size_t max, size_t *count);
+
+/* control_node_inspect finds a node by id (hex) or hostname: 0 and *out,
+ * or CS_ENOENT. */
+int control_node_inspect(struct manager *m, const char *id_or_name, const Cs__Node **out,
+			 char *err, size_t err_size);
+
 #endif

@@ -183,6 +183,40 @@ static void test_control_create_update_remove_on_the_leader(void **state)
 	assert_string_equal(
 		err, "mode: a service cannot change between replicated and global");
 
+	/* reads: inspect and list, on the leader */
+	{
+		const Cs__Service *found, *list[4];
+		const Cs__Task *tasks[16], *one;
+		size_t count = 0;
+		assert_int_equal(
+			control_service_inspect(m, "web", &found, err, sizeof err), 0);
+		assert_int_equal(found->spec_version, 2);
+		assert_int_equal(control_service_list(m, list, 4, &count), 0);
+		assert_int_equal(count, 1);
+		assert_string_equal(list[0]->spec->name, "web");
+		/* the orchestrator makes the tasks: wait for them */
+		for (int i = 0; i < 1000 && count < 5; i++) {
+			assert_int_equal(control_task_list(m, "web", tasks, 16, &count,
+							   err, sizeof err),
+					 0);
+			if (count < 5)
+				world_step(f.w, UINT64_MAX);
+		}
+		assert_true(count >= 5);
+		for (size_t i = 1; i < count && i < 16; i++)
+			assert_true(tasks[i - 1]->id < tasks[i]->id); /* id order */
+		assert_int_equal(
+			control_task_inspect(m, tasks[0]->id, &one, err, sizeof err), 0);
+		assert_int_equal(one->service_id, list[0]->id);
+		assert_int_equal(
+			control_service_inspect(m, "nope", &found, err, sizeof err),
+			CS_ENOENT);
+		assert_string_equal(err, "no service named 'nope'");
+		assert_int_equal(
+			control_task_list(m, "nope", tasks, 16, &count, err, sizeof err),
+			CS_ENOENT);
+	}
+
 	a.done = false;
 	assert_int_equal(control_service_remove(m, "web", err, sizeof err, answered, &a),
 			 0);
@@ -238,6 +272,23 @@ static void test_control_node_availability_labels_and_removal(void **state)
 					     answered, &a),
 			 CS_ENOENT);
 	assert_string_equal(err, "no node 000000000000002a");
+	{
+		const Cs__Node *found, *list[4];
+		size_t count;
+		char hex[17];
+		assert_int_equal(control_node_inspect(m, "m1", &found, err, sizeof err),
+				 0);
+		assert_int_equal(found->id, n->id);
+		snprintf(hex, sizeof hex, "%016llx", (unsigned long long)n->id);
+		assert_int_equal(control_node_inspect(m, hex, &found, err, sizeof err),
+				 0);
+		assert_string_equal(found->hostname, "m1");
+		assert_int_equal(control_node_inspect(m, "w9", &found, err, sizeof err),
+				 CS_ENOENT);
+		assert_string_equal(err, "no node 'w9'");
+		assert_int_equal(control_node_list(m, list, 4, &count), 0);
+		assert_int_equal(count, 1);
+	}
 	world_free(f.w);
 	simcluster_free(f.c);
 }
