@@ -426,3 +426,14 @@ bool simcluster_in_sync(const struct simcluster *c, char *got, size_t size)
 	}
 	return same;
 }
+
+uint64_t simcluster_max_applied(const struct simcluster *c)
+{
+	uint64_t max = 0;
+	for (uint32_t i = 0; i < world_node_count(c->w); i++) {
+		struct manager *m = simcluster_manager(c, i);
+		if (m && manager_applied(m) > max)
+			max = manager_applied(m);
+	}
+	return max;
+}

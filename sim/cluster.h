@@ -65,6 +65,10 @@ bool simcluster_check(struct simcluster *c, char *msg, size_t size);
  * differs in got. */
 bool simcluster_in_sync(const struct simcluster *c, char *got, size_t size);
 
+/* simcluster_max_applied returns the highest index any running manager has
+ * applied (an upper bound of what is committed and acknowledged). */
+uint64_t simcluster_max_applied(const struct simcluster *c);
+
 /* The manager running on node, or NULL (down, or not a manager). */
 struct manager *simcluster_manager(const struct simcluster *c, uint32_t node);
 

@@ -10,6 +10,7 @@
 
 #include "core/control.h"
 #include "core/errors.h"
+#include "core/grow.h"
 #include "core/limits.h"
 #include "core/orchestrator.h"
 #include "core/scheduler.h"
@@ -219,7 +220,10 @@ static void clops_call_done(void *data, int status)
 		if (o->ack_count < o->ack_cap) {
 			struct clops_ack *a = &o->acks[o->ack_count++];
 			memcpy(a->name, call->name, sizeof a->name);
-			a->index = manager_applied(call->m);
+			/* an upper bound of the write's index: libraft answers a
+			 * write before it counts it applied (last applied + 1),
+			 * and another manager may be ahead */
+			a->index = simcluster_max_applied(o->c) + 1;
 			a->removed = false;
 		}
 	}
@@ -497,42 +501,153 @@ int clops_cond(struct clops *o, struct manager *leader, const struct scn_cond *c
  * its service's constraints and has room for the reservations there. */
 static bool clops_check_placements(const struct store *st, char *msg, size_t size)
 {
+	/* A placement is judged when it is made: a task just ASSIGNED must be
+	 * on a node that passes its constraints, and the node's reservations,
+	 * new one included, must fit. (A label changed later makes a running
+	 * task ineligible; the orchestrator then moves it: not a violation.) */
 	for (const Cs__Node *n = store_node_next(st, NULL); n;
 	     n = store_node_next(st, n)) {
 		uint64_t cpu = 0, mem = 0;
+		bool placed_now = false;
 		for (const Cs__Task *t = store_task_next_by_node(st, n->id, NULL); t;
 		     t = store_task_next_by_node(st, n->id, t)) {
 			const Cs__Service *svc = store_service_get(st, t->service_id);
 			const Cs__TaskSpec *ts;
 			if (!svc || !t->status ||
-			    t->desired_state > CS__TASK_STATE__TASK_STATE_RUNNING ||
 			    t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED ||
 			    t->status->state > CS__TASK_STATE__TASK_STATE_RUNNING)
 				continue;
-			if (!sched_node_satisfies(svc, n)) {
-				snprintf(
-					msg, size,
-					"invariant 4: a task of %s runs on %s, which fails its "
-					"constraints",
-					svc->spec->name, n->hostname);
-				return false;
+			if (t->status->state == CS__TASK_STATE__TASK_STATE_ASSIGNED &&
+			    t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING) {
+				placed_now = true;
+				if (!sched_node_satisfies(svc, n)) {
+					snprintf(
+						msg, size,
+						"invariant 4: a task of %s was placed on %s, "
+						"which fails its constraints",
+						svc->spec->name, n->hostname);
+					return false;
+				}
 			}
+			/* what the node holds: every task placed and not
+			 * finished (a stopping task still runs) */
 			ts = svc->spec->task;
 			if (ts && ts->reservations) {
 				cpu += ts->reservations->millicpus;
 				mem += ts->reservations->memory_bytes;
 			}
 		}
-		if (n->resources &&
+		if (placed_now && n->resources &&
 		    (cpu > n->resources->millicpus || mem > n->resources->memory_bytes)) {
-			snprintf(msg, size,
-				 "invariant 4: %s holds reservations of %" PRIu64
-				 " millicpus and %" PRIu64 " bytes, over its resources",
-				 n->hostname, cpu, mem);
+			snprintf(
+				msg, size,
+				"invariant 4: a task was placed on %s, whose reservations "
+				"(%" PRIu64 " millicpus, %" PRIu64
+				" bytes) then exceed its "
+				"resources",
+				n->hostname, cpu, mem);
 			return false;
 		}
 	}
 	return true;
+}
+
+/* Invariant 3, judged with the store when the runtime flags something: a
+ * task in two containers is always a violation; two running containers in
+ * one slot are one when the cluster wants both (desired RUNNING in the
+ * leader's store) beyond what a start-first update allows. A container left
+ * on a partitioned node whose task the cluster has already replaced (and
+ * told to stop) is SwarmKit's behaviour under a partition, not a double
+ * placement. */
+struct clops_running {
+	char svc[64];
+	uint64_t slot;
+	char task[32];
+	uint32_t node;
+};
+
+struct clops_collect {
+	const struct store *st;
+	struct clops_running *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static void clops_collect_fn(void *ctx, const struct simexec_info *i)
+{
+	struct clops_collect *c = ctx;
+	const Cs__Task *t;
+	uint64_t id;
+	char *end;
+
+	if (i->state != ENV_CTL_RUNNING || i->slot == 0)
+		return;
+	id = strtoull(i->task_id, &end, 16);
+	t = *end ? NULL : store_task_get(c->st, id);
+	if (!t || t->desired_state > CS__TASK_STATE__TASK_STATE_RUNNING)
+		return; /* told to stop, or gone: the cluster does not want it */
+	if (grow_array((void **)&c->v, &c->cap, c->n + 1, sizeof *c->v)) {
+		c->oom = true;
+		return;
+	}
+	snprintf(c->v[c->n].svc, sizeof c->v[c->n].svc, "%s", i->service_name);
+	snprintf(c->v[c->n].task, sizeof c->v[c->n].task, "%s", i->task_id);
+	c->v[c->n].slot = i->slot;
+	c->v[c->n].node = i->node;
+	c->n++;
+}
+
+static int clops_running_cmp(const void *pa, const void *pb)
+{
+	const struct clops_running *a = pa, *b = pb;
+	int r = strcmp(a->svc, b->svc);
+	if (r)
+		return r;
+	if (a->slot != b->slot)
+		return a->slot < b->slot ? -1 : 1;
+	return strcmp(a->task, b->task);
+}
+
+static bool clops_check_slots(struct clops *o, const struct store *st, char *msg,
+			      size_t size)
+{
+	struct clops_collect c = {.st = st};
+	bool ok = true;
+
+	simexec_foreach(world_exec(o->w), clops_collect_fn, &c);
+	if (c.oom) {
+		free(c.v);
+		return true; /* cannot judge: say nothing */
+	}
+	qsort(c.v, c.n, sizeof *c.v, clops_running_cmp);
+	for (size_t i = 0; i < c.n && ok; i++) {
+		size_t j = i;
+		const Cs__Service *svc = store_service_by_name(st, c.v[i].svc);
+		size_t limit =
+			svc && svc->spec->update &&
+					svc->spec->update->order ==
+						CS__UPDATE_CONFIG__ORDER__ORDER_START_FIRST
+				? 2
+				: 1;
+		while (j + 1 < c.n && strcmp(c.v[j + 1].svc, c.v[i].svc) == 0 &&
+		       c.v[j + 1].slot == c.v[i].slot)
+			j++;
+		if (j - i + 1 > limit) {
+			snprintf(
+				msg, size,
+				"invariant 3: service %s slot %" PRIu64
+				" runs %zu tasks the "
+				"cluster wants running (at most %zu): task %s on %s, task %s "
+				"on %s",
+				c.v[i].svc, c.v[i].slot, j - i + 1, limit, c.v[i].task,
+				world_node_name(o->w, c.v[i].node), c.v[i + 1].task,
+				world_node_name(o->w, c.v[i + 1].node));
+			ok = false;
+		}
+		i = j;
+	}
+	free(c.v);
+	return ok;
 }
 
 bool clops_check(struct clops *o, struct manager *leader, char *msg, size_t size)
@@ -540,8 +655,13 @@ bool clops_check(struct clops *o, struct manager *leader, char *msg, size_t size
 	const struct store *st;
 	uint64_t applied;
 
-	if (!simexec_check(world_exec(o->w), msg, size))
-		return false;
+	if (!simexec_check(world_exec(o->w), msg, size)) {
+		/* a task twice is always wrong; a slot twice, when wanted */
+		if (strncmp(msg, "task ", 5) == 0 || !leader)
+			return !leader && strncmp(msg, "task ", 5) != 0;
+		if (!clops_check_slots(o, manager_store(leader), msg, size))
+			return false;
+	}
 	if (!leader)
 		return true;
 	st = manager_store(leader);

@@ -231,6 +231,20 @@ static bool runner_check(struct runner *r)
 			    (double)world_now_us(r->w) / 1e6);
 		return false;
 	}
+	/* invariants 3 (containers), 4 (placements) and 5 (acknowledged
+	 * services) */
+	if (r->real_managers) {
+		int64_t leader = simcluster_leader(r->cluster);
+		if (!clops_check(
+			    r->ops,
+			    leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader)
+					: NULL,
+			    got, sizeof got)) {
+			runner_fail(r, r->cur, "%s at sim=%.6fs", got,
+				    (double)world_now_us(r->w) / 1e6);
+			return false;
+		}
+	}
 
 	for (size_t i = 0; i < r->always_count; i++) {
 		const struct scn_cmd *a = r->always[i];
