@@ -615,9 +615,9 @@ static bool clops_check_slots(struct clops *o, const struct store *st, char *msg
 	bool ok = true;
 
 	simexec_foreach(world_exec(o->w), clops_collect_fn, &c);
-	if (c.oom) {
+	if (c.oom || c.n == 0) {
 		free(c.v);
-		return true; /* cannot judge: say nothing */
+		return true; /* nothing wanted runs twice (or cannot judge) */
 	}
 	qsort(c.v, c.n, sizeof *c.v, clops_running_cmp);
 	for (size_t i = 0; i < c.n && ok; i++) {
