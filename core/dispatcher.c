@@ -153,6 +153,8 @@ static void disp_send(struct dispatcher *d, const char *to, const Cs__Wire *wire
 static void disp_maybe_free(struct dispatcher *d);
 
 static void disp_write_done(void *data, int status);
+static void disp_ack_now(struct dispatcher *d, const struct disp_report *r,
+			 uint32_t state);
 
 /* Proposes batch b (freed here) with context w (taken). */
 static void disp_write(struct dispatcher *d, struct store_batch *b, struct disp_write *w)
@@ -186,22 +188,8 @@ static void disp_write_done(void *data, int status)
 	if (!d->stopped) {
 		if (w->ack_count && status == 0) {
 			/* acknowledge, per agent, the reports this write carried */
-			for (size_t i = 0; i < w->ack_count; i++) {
-				struct disp_session *s =
-					disp_session(d, w->acks[i].node_id);
-				Cs__Wire wire = CS__WIRE__INIT;
-				Cs__StatusAck ack = CS__STATUS_ACK__INIT;
-				uint32_t state = (uint32_t)w->acks[i].state;
-				if (!s || !s->session_id)
-					continue;
-				ack.session_id = s->session_id;
-				ack.n_task_ids = 1;
-				ack.task_ids = &w->acks[i].task_id;
-				ack.n_states = 1;
-				ack.states = &state;
-				wire.status_ack = &ack;
-				disp_send(d, s->addr, &wire);
-			}
+			for (size_t i = 0; i < w->ack_count; i++)
+				disp_ack_now(d, &w->acks[i], (uint32_t)w->acks[i].state);
 		}
 		if (w->reply_to[0]) {
 			/* a registration: answer the agent now that its node exists */
