@@ -76,6 +76,8 @@ O := build/$(VARIANT)
 CPPFLAGS := -I. -I$(GEN) $(DEFS) -MMD -MP
 CFLAGS := $(WARN) $(OPT)
 LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lm
+# net/ (the real world) adds libuv and libcurl.
+NET_LDLIBS := $(LDLIBS) -luv -lcurl
 
 # ---------------------------------------------------------------- sources
 PROTO := core/api.proto
@@ -84,6 +86,8 @@ PROTO_H := $(GEN)/core/api.pb-c.h
 
 CORE_SRC := $(sort $(wildcard core/*.c)) $(PROTO_C)
 SIM_LIB_SRC := $(filter-out sim/swarmsim.c,$(sort $(wildcard sim/*.c)))
+NET_MAIN_SRC := net/swarmd.c net/swarmctl.c
+NET_LIB_SRC := $(filter-out $(NET_MAIN_SRC),$(sort $(wildcard net/*.c)))
 TEST_SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
@@ -92,18 +96,24 @@ obj = $(patsubst %.c,$(O)/%.o,$(patsubst $(GEN)/%,%,$(1)))
 
 CORE_OBJ := $(call obj,$(CORE_SRC))
 SIM_LIB_OBJ := $(call obj,$(SIM_LIB_SRC))
+NET_LIB_OBJ := $(call obj,$(NET_LIB_SRC))
 TEST_SUPPORT_OBJ := $(call obj,$(TEST_SUPPORT_SRC))
 
 LIBCORE := $(O)/libcore.a
 LIBSIM := $(O)/libsim.a
+LIBNET := $(O)/libnet.a
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 BENCH_BIN := $(patsubst tests/bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
 ifeq ($(VARIANT),release)
-  SWARMSIM := build/swarmsim
+  BIN := build
 else
-  SWARMSIM := $(O)/swarmsim
+  BIN := $(O)
 endif
+SWARMSIM := $(BIN)/swarmsim
+SWARMD := $(BIN)/swarmd
+SWARMCTL := $(BIN)/swarmctl
+DAEMONS := $(if $(wildcard net/swarmd.c),$(SWARMD)) $(if $(wildcard net/swarmctl.c),$(SWARMCTL))
 
 SCENARIOS := $(sort $(wildcard scenarios/*.scn))
 
@@ -111,7 +121,7 @@ SCENARIOS := $(sort $(wildcard scenarios/*.scn))
 .PHONY: all deps lint-deps run test check unit scenarios onerule bench \
 	coverage lint install clean
 
-all: $(SWARMSIM)
+all: $(SWARMSIM) $(DAEMONS)
 
 deps:
 	$(call install_pkgs,$(DEPS_PKGS))
@@ -202,16 +212,23 @@ $(LIBCORE): $(CORE_OBJ)
 $(LIBSIM): $(SIM_LIB_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
+$(LIBNET): $(NET_LIB_OBJ)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(BIN)/swarmd $(BIN)/swarmctl: $(BIN)/%: $(O)/net/%.o $(LIBNET) $(LIBCORE)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(NET_LDLIBS)
+
 $(SWARMSIM): $(O)/sim/swarmsim.o $(LIBSIM) $(LIBCORE)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/test_%: $(O)/tests/unit/test_%.o $(TEST_SUPPORT_OBJ) $(LIBSIM) $(LIBCORE)
+$(O)/tests/test_%: $(O)/tests/unit/test_%.o $(TEST_SUPPORT_OBJ) $(LIBSIM) $(LIBNET) $(LIBCORE)
 	@mkdir -p $(@D)
-	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS) -lcmocka
+	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(NET_LDLIBS) -lcmocka
 
-$(O)/bench/bench_%: $(O)/tests/bench/bench_%.o $(TEST_SUPPORT_OBJ) $(LIBSIM) $(LIBCORE)
+$(O)/bench/bench_%: $(O)/tests/bench/bench_%.o $(TEST_SUPPORT_OBJ) $(LIBSIM) $(LIBNET) $(LIBCORE)
 	@mkdir -p $(@D)
-	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(NET_LDLIBS)
 
 -include $(shell find build/$(VARIANT) -name '*.d' 2>/dev/null)
