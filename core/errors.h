@@ -24,13 +24,15 @@
 	X(CS_ENOTSUP, -15, "not supported")              \
 	X(CS_EEXEC, -16, "executor error")               \
 	X(CS_ESTALE, -17, "stale")                       \
-	X(CS_EVERSION, -18, "version mismatch")
+	X(CS_EVERSION, -18, "version mismatch")          \
+	X(CS_EAUTH, -19, "refused: wrong or missing join token") \
+	X(CS_EADDRINUSE, -20, "address already in use")
 
 enum cs_err {
 #define CS_ERR_ENUM(name, value, text) name = (value),
 	CS_ERRORS(CS_ERR_ENUM)
 #undef CS_ERR_ENUM
-		CS_ERR_LAST = -18
+		CS_ERR_LAST = -20
 };
 
 /* cs_strerror returns a static message for err; unknown codes get
