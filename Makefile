@@ -85,7 +85,8 @@ PROTO_C := $(GEN)/core/api.pb-c.c
 PROTO_H := $(GEN)/core/api.pb-c.h
 
 CORE_SRC := $(sort $(wildcard core/*.c)) $(PROTO_C)
-SIM_LIB_SRC := $(filter-out sim/swarmsim.c,$(sort $(wildcard sim/*.c)))
+SIM_MAIN_SRC := sim/swarmsim.c sim/explore_main.c
+SIM_LIB_SRC := $(filter-out $(SIM_MAIN_SRC),$(sort $(wildcard sim/*.c)))
 NET_MAIN_SRC := net/swarmd.c net/swarmctl.c
 NET_LIB_SRC := $(filter-out $(NET_MAIN_SRC),$(sort $(wildcard net/*.c)))
 TEST_SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
@@ -219,7 +220,7 @@ $(BIN)/swarmd $(BIN)/swarmctl: $(BIN)/%: $(O)/net/%.o $(LIBNET) $(LIBCORE)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(NET_LDLIBS)
 
-$(SWARMSIM): $(O)/sim/swarmsim.o $(LIBSIM) $(LIBCORE)
+$(SWARMSIM): $(patsubst %.c,$(O)/%.o,$(SIM_MAIN_SRC)) $(LIBSIM) $(LIBCORE)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
 

@@ -409,3 +409,24 @@ int control_node_inspect(struct manager *m, const char *id_or_name, const Cs__No
 	snprintf(err, err_size, "no node '%s'", id_or_name);
 	return CS_ENOENT;
 }
+
+int control_node_set_role(struct manager *m, uint64_t node_id, Cs__NodeRole role, char *err,
+			  size_t err_size, manager_write_cb cb, void *data)
+{
+	snprintf(err, err_size, "node role changes are not built yet");
+	return CS_ENOTSUP;
+}
+
+int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, char *err,
+				 size_t err_size, manager_write_cb cb, void *data)
+{
+	snprintf(err, err_size, "token rotation is not built yet");
+	return CS_ENOTSUP;
+}
+
+int control_cluster_inspect(struct manager *m, const Cs__Cluster **out, char *err,
+			    size_t err_size)
+{
+	snprintf(err, err_size, "cluster inspect is not built yet");
+	return CS_ENOTSUP;
+}

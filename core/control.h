@@ -6,6 +6,7 @@
 #ifndef CS_CONTROL_H
 #define CS_CONTROL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,25 @@ int control_node_update(struct manager *m, uint64_t node_id, bool set_availabili
  * CS_ENOENT, CS_EINVAL (err says why), or 0 and cb. */
 int control_node_remove(struct manager *m, uint64_t node_id, bool force, char *err,
 			size_t err_size, manager_write_cb cb, void *data);
+
+/* control_node_set_role sets the role the cluster wants node_id to have
+ * (Node.desired_role). Demoting a manager also removes it from the Raft
+ * group (refused when that would leave the remaining managers without a
+ * quorum, or it is the last manager); the node then carries on as a worker.
+ * A promoted worker restarts its daemon as a manager and joins. CS_ENOENT,
+ * CS_EINVAL (err says why), CS_EAGAIN (another membership change is under
+ * way), or 0 and cb. */
+int control_node_set_role(struct manager *m, uint64_t node_id, Cs__NodeRole role, char *err,
+			  size_t err_size, manager_write_cb cb, void *data);
+
+/* control_cluster_rotate_token replaces the worker and/or manager join
+ * token with a new random one; nodes already joined are not affected. */
+int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, char *err,
+				 size_t err_size, manager_write_cb cb, void *data);
+
+/* control_cluster_inspect returns the cluster record (tokens, settings). */
+int control_cluster_inspect(struct manager *m, const Cs__Cluster **out, char *err,
+			    size_t err_size);
 
 /* ---------------------------------------------------------------- reads
  *

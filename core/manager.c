@@ -339,11 +339,11 @@ static int manager_send_wire(struct manager *m, const char *to, const Cs__Wire *
 	return rv;
 }
 
-static const char *manager_leader_addr(struct manager *m)
+const char *manager_leader_addr(const struct manager *m)
 {
 	raft_id id = 0;
 	const char *addr = NULL;
-	raft_leader(&m->raft, &id, &addr);
+	raft_leader((struct raft *)&m->raft, &id, &addr);
 	return id ? addr : NULL;
 }
 
@@ -926,3 +926,8 @@ const struct env_program_ops manager_program = {
 	.start = manager_start,
 	.stop = manager_stop,
 };
+
+struct env *manager_env(const struct manager *m)
+{
+	return m->env;
+}

@@ -73,6 +73,12 @@ uint64_t manager_raft_id(const struct manager *m);
 /* manager_leader returns the raft id this manager follows (0: none). */
 uint64_t manager_leader(const struct manager *m);
 uint64_t manager_applied(const struct manager *m);
+/* manager_leader_addr returns the address of the leader this manager
+ * follows (itself when leading), or NULL when it knows none. Borrowed: valid
+ * until the next event. */
+const char *manager_leader_addr(const struct manager *m);
+/* manager_env returns the env the manager runs on. */
+struct env *manager_env(const struct manager *m);
 /* manager_random returns 64 random bits from the manager's env (new ids). */
 uint64_t manager_random(struct manager *m);
 const struct store *manager_store(const struct manager *m);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "core/errors.h"
+#include "sim/explore_main.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
 
@@ -375,12 +376,10 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "run") == 0)
 		return swarmsim_cmd_run(argc - 2, argv + 2);
-	if (strcmp(argv[1], "explore") == 0 || strcmp(argv[1], "shrink") == 0) {
-		fprintf(stderr,
-			"swarmsim: `%s` is not built yet (it comes with fault exploration)\n",
-			argv[1]);
-		return 2;
-	}
+	if (strcmp(argv[1], "explore") == 0)
+		return explore_main(argc - 2, argv + 2);
+	if (strcmp(argv[1], "shrink") == 0)
+		return shrink_main(argc - 2, argv + 2);
 	fprintf(stderr, "swarmsim: unknown command '%s' (expected run or explore)\n%s",
 		argv[1], swarmsim_usage);
 	return 2;
