@@ -40,6 +40,8 @@ static int node_start(const void *cfg_ptr, struct env *env, void **state)
 		goto err;
 	if ((rv = agent_start(env, &cfg->agent, &n->a)) != 0)
 		goto err_manager;
+	if (n->m)
+		manager_set_node_id(n->m, agent_node_id(n->a));
 	env->ops->listen(env, node_recv, NULL, n);
 	*state = n;
 	return 0;
