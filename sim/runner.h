@@ -16,6 +16,19 @@
 #include "sim/scenario.h"
 #include "sim/world.h"
 
+struct simcluster;
+
+/* What an observer sees (borrowed for the call only). The observer reads
+ * and never changes the world or the cluster: the trace and its hash stay
+ * what they are without it. */
+struct runner_view {
+	struct world *w;
+	const struct simcluster *cluster;
+	const struct scn_cmd *cmd; /* the command being run (NULL before the first) */
+	bool final;		   /* the run is over: the last call */
+};
+typedef void (*runner_observe_fn)(void *ctx, const struct runner_view *v);
+
 /* What runs on the cluster's nodes. NULL programs: the nodes run nothing
  * (the kernel alone, for tests of the simulator itself). */
 struct runner_opts {
@@ -28,6 +41,11 @@ struct runner_opts {
 	void *trace_ctx;
 	world_log_fn log; /* program log lines, or NULL */
 	void *log_ctx;
+	/* Called after every event and every command, and once more with
+	 * final set when the run ends (reports, timelines, metrics). NULL:
+	 * nothing. */
+	runner_observe_fn observe;
+	void *observe_ctx;
 };
 
 struct runner_result {
