@@ -220,11 +220,22 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 	return runner_fail(r, cmd, "unknown condition");
 }
 
+/* Shows the run to the observer, if any. */
+static void runner_observe(struct runner *r, bool final)
+{
+	struct runner_view v = {
+		.w = r->w, .cluster = r->cluster, .cmd = r->cur, .final = final};
+	if (r->opts->observe)
+		r->opts->observe(r->opts->observe_ctx, &v);
+}
+
 /* Checks every `always` condition and the invariants; false when the run
  * failed. */
 static bool runner_check(struct runner *r)
 {
 	char got[256];
+
+	runner_observe(r, false);
 
 	if (!simcluster_check(r->cluster, got, sizeof got)) {
 		runner_fail(r, r->cur, "%s at sim=%.6fs", got,
@@ -726,9 +737,13 @@ int runner_run(const struct scn_script *script, uint64_t seed,
 		world_set_trace(r.w, opts->trace, opts->trace_ctx);
 	if (opts->log)
 		world_set_log(r.w, opts->log, opts->log_ctx);
-	for (size_t i = 0; i < script->cmd_count; i++)
-		if (runner_cmd(&r, &script->cmds[i]) || r.failed)
+	for (size_t i = 0; i < script->cmd_count; i++) {
+		int rv = runner_cmd(&r, &script->cmds[i]);
+		runner_observe(&r, false);
+		if (rv || r.failed)
 			break;
+	}
+	runner_observe(&r, true);
 	assert(r.failed == !res->passed);
 	res->sim_us = world_now_us(r.w);
 	res->events = world_events(r.w);
