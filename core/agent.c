@@ -61,6 +61,8 @@ struct agent {
 	size_t closing_count, closing_cap;
 	struct agent_list_ctx *listing; /* the adoption listing in flight */
 	bool dying;
+	bool refused;		/* the cluster refused this node: stop */
+	Cs__NodeRole told_role; /* the last desired role passed to on_role */
 };
 
 /* ---------------------------------------------------------------- storage */
@@ -560,6 +562,12 @@ static void agent_connect(struct agent *a)
 	q.node_id = a->node_id;
 	q.hostname = (char *)a->cfg->hostname;
 	q.role = a->cfg->role;
+	if (!a->node_id && a->cfg->join_token)
+		q.token = (char *)a->cfg->join_token;
+	if (a->cfg->raft_id) {
+		q.raft_id = a->cfg->raft_id;
+		q.manager_addr = (char *)a->env->ops->self_addr(a->env);
+	}
 	res.millicpus = a->cfg->millicpus;
 	res.memory_bytes = a->cfg->memory_bytes;
 	q.resources = &res;
@@ -585,6 +593,8 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 	struct agent *a = data;
 	ms_t now = env->ops->now_ms(env);
 
+	if (a->refused)
+		return;
 	switch (a->link) {
 	case AGENT_DISCONNECTED:
 		if (now >= a->next_connect_ms)
@@ -692,6 +702,35 @@ static void agent_apply(struct agent *a, const Cs__Assignments *as)
 	}
 }
 
+/* The cluster refused this node: say so once, loudly, and stop trying (a
+ * wrong token does not become right by retrying). */
+static void agent_refused(struct agent *a, const char *from, const char *why)
+{
+	char msg[LIMIT_ADDR_BYTES_MAX + 320];
+
+	a->refused = true;
+	a->link = AGENT_DISCONNECTED;
+	snprintf(msg, sizeof msg, "manager %s refused this node: %s", from,
+		 why && *why ? why : cs_strerror(CS_EAUTH));
+	env_logf(a->env, ENV_LOG_ERROR, "msg=\"join refused\" manager=%s reason=\"%s\"",
+		 from, why && *why ? why : cs_strerror(CS_EAUTH));
+	if (a->cfg->on_refused)
+		a->cfg->on_refused(a->cfg->hook_data, msg);
+}
+
+/* The cluster wants this node to be another role: tell the host, once. */
+static void agent_check_role(struct agent *a, Cs__NodeRole desired)
+{
+	if (desired == a->cfg->role || desired == a->told_role)
+		return;
+	a->told_role = desired;
+	env_logf(a->env, ENV_LOG_INFO, "msg=\"role change\" from=%s to=%s",
+		 a->cfg->role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager" : "worker",
+		 desired == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager" : "worker");
+	if (a->cfg->on_role)
+		a->cfg->on_role(a->cfg->hook_data, desired);
+}
+
 bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire)
 {
 	ms_t now = a->env->ops->now_ms(a->env);
@@ -712,6 +751,10 @@ bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire)
 			}
 			return true;
 		}
+		if (r->status == CS_EAUTH) {
+			agent_refused(a, from, r->error);
+			return true;
+		}
 		if (r->status) {
 			agent_disconnect(a, true);
 			return true;
@@ -730,6 +773,7 @@ bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire)
 		agent_set_target(a, from);
 		for (size_t i = 0; i < r->n_managers; i++)
 			agent_add_manager(a, r->managers[i]);
+		agent_check_role(a, r->desired_role);
 		/* what was acknowledged under another session may be lost:
 		 * report everything again */
 		for (size_t i = 0; i < a->task_count; i++)
@@ -752,6 +796,7 @@ bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire)
 			a->hb_pending = false;
 			if (r->heartbeat_ms)
 				a->heartbeat_ms = r->heartbeat_ms;
+			agent_check_role(a, r->desired_role);
 			/* the last change was lost on the way: ask for all */
 			if (r->seq > a->seq)
 				agent_resync(a);
@@ -892,6 +937,7 @@ int agent_start(struct env *env, const struct agent_cfg *cfg, struct agent **out
 		return CS_ENOMEM;
 	a->env = env;
 	a->cfg = cfg;
+	a->told_role = cfg->role;
 	a->heartbeat_ms = 5000;
 	for (size_t i = 0; i < cfg->manager_count; i++)
 		agent_add_manager(a, cfg->managers[i]);

@@ -28,6 +28,17 @@ struct agent_cfg {
 	uint64_t memory_bytes;
 	const char *const *managers; /* addresses to try first */
 	size_t manager_count;
+	const char *join_token; /* shown to the dispatcher while new */
+	uint64_t raft_id;	/* this node's manager raft id, or 0 */
+	/* The cluster wants this node to have another role (after a promote
+	 * or demote): the host restarts the node's daemon as that role. Called
+	 * on the answer that says so, at most once per distinct role. NULL:
+	 * ignored. */
+	void (*on_role)(void *data, Cs__NodeRole desired);
+	/* The cluster refused this node (a wrong join token): why, for the
+	 * operator. The agent stops trying. NULL: logged only. */
+	void (*on_refused)(void *data, const char *why);
+	void *hook_data;
 };
 
 struct agent;

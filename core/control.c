@@ -410,23 +410,143 @@ int control_node_inspect(struct manager *m, const char *id_or_name, const Cs__No
 	return CS_ENOENT;
 }
 
-int control_node_set_role(struct manager *m, uint64_t node_id, Cs__NodeRole role, char *err,
-			  size_t err_size, manager_write_cb cb, void *data)
+/* Whether the managers left after removing raft id `gone` still form a
+ * quorum of reachable managers (their nodes ready, or this leader). */
+static bool control_quorum_after(struct manager *m, uint64_t gone)
 {
-	snprintf(err, err_size, "node role changes are not built yet");
-	return CS_ENOTSUP;
+	const struct store *st = manager_store(m);
+	uint64_t ids[LIMIT_MANAGERS_MAX];
+	size_t n = manager_voters(m, ids, LIMIT_MANAGERS_MAX), left = 0, up = 0;
+
+	for (size_t i = 0; i < n && i < LIMIT_MANAGERS_MAX; i++) {
+		const Cs__Node *node = NULL;
+		if (ids[i] == gone)
+			continue;
+		left++;
+		if (ids[i] == manager_raft_id(m)) {
+			up++;
+			continue;
+		}
+		while ((node = store_node_next(st, node)) != NULL)
+			if (node->manager_status &&
+			    node->manager_status->raft_id == ids[i])
+				break;
+		if (node && node->state == CS__NODE_STATE__NODE_STATE_READY)
+			up++;
+	}
+	return left > 0 && up >= left / 2 + 1;
+}
+
+int control_node_set_role(struct manager *m, uint64_t node_id, Cs__NodeRole role,
+			  char *err, size_t err_size, manager_write_cb cb, void *data)
+{
+	const Cs__Node *cur;
+	struct store_batch b;
+	Cs__Node n;
+	int rv;
+
+	if (!manager_is_leader(m))
+		return CS_ENOTLEADER;
+	cur = store_node_get(manager_store(m), node_id);
+	if (!cur) {
+		snprintf(err, err_size, "no node %016llx", (unsigned long long)node_id);
+		return CS_ENOENT;
+	}
+	if (role != CS__NODE_ROLE__NODE_ROLE_MANAGER &&
+	    role != CS__NODE_ROLE__NODE_ROLE_WORKER)
+		return control_fail(err, err_size,
+				    "role: unknown (expected manager or worker)");
+	if (cur->desired_role == role) {
+		/* nothing to change: answer as a write would, not inside the call */
+		store_batch_init(&b);
+		n = *cur;
+		if ((rv = store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_UPDATE,
+					   &n))) {
+			store_batch_free(&b);
+			return rv;
+		}
+		return control_write(m, &b, cb, data);
+	}
+	if (role == CS__NODE_ROLE__NODE_ROLE_WORKER && cur->manager_status &&
+	    cur->manager_status->raft_id) {
+		uint64_t ids[LIMIT_MANAGERS_MAX];
+		size_t voters = manager_voters(m, ids, LIMIT_MANAGERS_MAX);
+		if (voters <= 1)
+			return control_fail(
+				err, err_size,
+				"node %s is the last manager: promote another "
+				"node before demoting it",
+				cur->hostname);
+		if (!control_quorum_after(m, cur->manager_status->raft_id))
+			return control_fail(err, err_size,
+					    "demoting node %s would leave the managers "
+					    "without a quorum of reachable members",
+					    cur->hostname);
+	}
+	n = *cur;
+	n.desired_role = role;
+	store_batch_init(&b);
+	if ((rv = store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &n))) {
+		store_batch_free(&b);
+		return rv;
+	}
+	return control_write(m, &b, cb, data);
+}
+
+static void control_new_token(struct manager *m, uint64_t cluster_id, char kind,
+			      char *out, size_t n)
+{
+	uint64_t a = manager_random(m), b2 = manager_random(m);
+	snprintf(out, n, "SWMTKN-1-%016llx-%c%016llx%016llx",
+		 (unsigned long long)cluster_id, kind, (unsigned long long)a,
+		 (unsigned long long)b2);
 }
 
 int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, char *err,
 				 size_t err_size, manager_write_cb cb, void *data)
 {
-	snprintf(err, err_size, "token rotation is not built yet");
-	return CS_ENOTSUP;
+	const Cs__Cluster *cur;
+	char wt[80], mt[80];
+	struct store_batch b;
+	Cs__Cluster c;
+	int rv;
+
+	if (!manager_is_leader(m))
+		return CS_ENOTLEADER;
+	cur = store_cluster(manager_store(m));
+	if (!cur) {
+		snprintf(err, err_size, "the cluster has no record yet");
+		return CS_ENOENT;
+	}
+	if (!worker && !manager)
+		return control_fail(err, err_size,
+				    "rotate-token: say which (worker, manager or both)");
+	c = *cur;
+	if (worker) {
+		control_new_token(m, cur->id, 'w', wt, sizeof wt);
+		c.worker_token = wt;
+	}
+	if (manager) {
+		control_new_token(m, cur->id, 'm', mt, sizeof mt);
+		c.manager_token = mt;
+	}
+	store_batch_init(&b);
+	if ((rv = store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &c))) {
+		store_batch_free(&b);
+		return rv;
+	}
+	return control_write(m, &b, cb, data);
 }
 
 int control_cluster_inspect(struct manager *m, const Cs__Cluster **out, char *err,
 			    size_t err_size)
 {
-	snprintf(err, err_size, "cluster inspect is not built yet");
-	return CS_ENOTSUP;
+	if (!manager_is_leader(m))
+		return CS_ENOTLEADER;
+	*out = store_cluster(manager_store(m));
+	if (!*out) {
+		snprintf(err, err_size, "the cluster has no record yet");
+		return CS_ENOENT;
+	}
+	return 0;
 }

@@ -28,6 +28,7 @@ struct disp_session {
 	uint64_t seq;	   /* last Assignments number sent */
 	uint64_t *changed; /* task ids changed since the last send */
 	size_t changed_count, changed_cap;
+	Cs__NodeRole role; /* what the node said it runs as */
 };
 
 struct disp_report {
@@ -62,6 +63,7 @@ struct disp_write {
 	uint64_t node_id; /* registration: the node created */
 	char reply_to[LIMIT_ADDR_BYTES_MAX];
 	uint64_t session_id;
+	Cs__NodeRole role;
 };
 
 bool dispatcher_is_assigned(const Cs__Task *t)
@@ -200,6 +202,7 @@ static void disp_write_done(void *data, int status)
 			r.node_id = w->node_id;
 			r.session_id = s ? s->session_id : 0;
 			r.heartbeat_ms = d->heartbeat_ms;
+			r.desired_role = w->role;
 			wire.session_response = &r;
 			disp_send(d, w->reply_to, &wire);
 			if (status == 0 && s && s->session_id == w->session_id)
@@ -213,13 +216,18 @@ static void disp_write_done(void *data, int status)
 
 /* Writes node's state (and description when given) if it differs. */
 static void disp_set_node(struct dispatcher *d, const Cs__Node *cur, Cs__NodeState state,
-			  const char *message, Cs__NodeRole role)
+			  const char *message, Cs__NodeRole role,
+			  const Cs__ManagerStatus *ms)
 {
 	struct store_batch b;
 	struct disp_write *w;
 	Cs__Node n;
+	bool ms_same = ms ? cur->manager_status &&
+				       cur->manager_status->raft_id == ms->raft_id &&
+				       strcmp(cur->manager_status->addr, ms->addr) == 0
+			  : true;
 
-	if (cur->state == state && cur->role == role)
+	if (cur->state == state && cur->role == role && ms_same)
 		return;
 	w = calloc(1, sizeof *w);
 	if (!w)
@@ -229,6 +237,10 @@ static void disp_set_node(struct dispatcher *d, const Cs__Node *cur, Cs__NodeSta
 	n.state = state;
 	n.role = role; /* a promoted or demoted node says so in its session */
 	n.state_message = (char *)message;
+	if (ms)
+		n.manager_status = (Cs__ManagerStatus *)ms;
+	else if (role == CS__NODE_ROLE__NODE_ROLE_WORKER)
+		n.manager_status = NULL;
 	store_batch_init(&b);
 	if (store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &n)) {
 		store_batch_free(&b);
@@ -241,7 +253,7 @@ static void disp_set_node(struct dispatcher *d, const Cs__Node *cur, Cs__NodeSta
 static void disp_set_node_state(struct dispatcher *d, const Cs__Node *cur,
 				Cs__NodeState state, const char *message)
 {
-	disp_set_node(d, cur, state, message, cur->role);
+	disp_set_node(d, cur, state, message, cur->role, cur->manager_status);
 }
 
 /* ---------------------------------------------------------------- assignments */
@@ -554,6 +566,14 @@ static void disp_expire(struct env *env, env_timer_id id, void *data)
 
 /* ---------------------------------------------------------------- frames */
 
+/* The role the cluster wants the session's node to have: its record's, or
+ * what it runs as when it has none (yet). */
+static Cs__NodeRole disp_desired_role(struct dispatcher *d, const struct disp_session *s)
+{
+	const Cs__Node *n = store_node_get(manager_store(d->m), s->node_id);
+	return n ? n->desired_role : s->role;
+}
+
 static void disp_session_reply(struct dispatcher *d, const char *to, int status,
 			       const struct disp_session *s)
 {
@@ -563,8 +583,26 @@ static void disp_session_reply(struct dispatcher *d, const char *to, int status,
 	r.node_id = s ? s->node_id : 0;
 	r.session_id = s ? s->session_id : 0;
 	r.heartbeat_ms = d->heartbeat_ms;
+	if (s)
+		r.desired_role = disp_desired_role(d, s);
 	wire.session_response = &r;
 	disp_send(d, to, &wire);
+}
+
+/* A node new to the cluster shows a join token: the worker token makes a
+ * worker, the manager token either. A cluster with no tokens (no record
+ * yet) takes anyone. */
+static bool disp_token_ok(struct dispatcher *d, const Cs__SessionRequest *q)
+{
+	const Cs__Cluster *c = store_cluster(manager_store(d->m));
+	const char *t = q->token ? q->token : "";
+
+	if (!c || !c->worker_token || !*c->worker_token)
+		return true;
+	if (c->manager_token && *c->manager_token && strcmp(t, c->manager_token) == 0)
+		return true;
+	return q->role != CS__NODE_ROLE__NODE_ROLE_MANAGER &&
+	       strcmp(t, c->worker_token) == 0;
 }
 
 static void disp_on_session(struct dispatcher *d, const char *from,
@@ -572,6 +610,7 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 {
 	const struct store *st = manager_store(d->m);
 	const Cs__Node *known = q->node_id ? store_node_get(st, q->node_id) : NULL;
+	Cs__ManagerStatus ms = CS__MANAGER_STATUS__INIT;
 	struct disp_session *s;
 	uint64_t node_id;
 
@@ -584,17 +623,40 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 		disp_send_full(d, s);
 		return;
 	}
+	if (!known && !disp_token_ok(d, q)) {
+		Cs__Wire wire = CS__WIRE__INIT;
+		Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
+		char why[160];
+		snprintf(why, sizeof why, "%s join token for a new %s node",
+			 q->token && *q->token ? "wrong" : "no",
+			 q->role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager"
+								     : "worker");
+		env_logf(d->env, ENV_LOG_WARN,
+			 "msg=\"node refused\" from=%s hostname=\"%s\" reason=\"%s\"",
+			 from, q->hostname ? q->hostname : "", why);
+		r.status = CS_EAUTH;
+		r.error = why;
+		wire.session_response = &r;
+		disp_send(d, from, &wire);
+		return;
+	}
 	node_id = known ? known->id : d->env->ops->random_u64(d->env);
 	s = disp_session_add(d, node_id);
 	if (!s)
 		return;
+	s->role = q->role;
 	s->session_id = d->env->ops->random_u64(d->env) | 1;
 	memcpy(s->addr, from, strlen(from) + 1);
 	s->last_seen_ms = d->env->ops->now_ms(d->env);
 	s->seq = 0;
 	s->changed_count = 0;
+	if (q->raft_id && q->manager_addr && *q->manager_addr) {
+		ms.raft_id = q->raft_id;
+		ms.addr = q->manager_addr;
+	}
 	if (known) {
-		disp_set_node(d, known, CS__NODE_STATE__NODE_STATE_READY, "", q->role);
+		disp_set_node(d, known, CS__NODE_STATE__NODE_STATE_READY, "", q->role,
+			      ms.raft_id ? &ms : NULL);
 		disp_session_reply(d, from, 0, s);
 		disp_send_full(d, s);
 		return;
@@ -609,10 +671,14 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 		w->d = d;
 		w->node_id = node_id;
 		w->session_id = s->session_id;
+		w->role = q->role;
 		memcpy(w->reply_to, from, strlen(from) + 1);
 		n.id = node_id;
 		n.hostname = q->hostname;
 		n.role = q->role;
+		n.desired_role = q->role;
+		if (ms.raft_id)
+			n.manager_status = &ms;
 		n.resources = q->resources;
 		n.n_labels = q->n_labels;
 		n.labels = q->labels;
@@ -641,6 +707,7 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 		s->last_seen_ms = d->env->ops->now_ms(d->env);
 		/* lets an agent that lost the last Assignments notice it */
 		r.seq = s->seq;
+		r.desired_role = disp_desired_role(d, s);
 		if (strlen(from) < LIMIT_ADDR_BYTES_MAX)
 			memcpy(s->addr, from, strlen(from) + 1);
 	}

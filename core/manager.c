@@ -64,6 +64,11 @@ struct manager {
 	int store_watch;
 	bool dying;
 	bool closed;
+	bool roles_dirty; /* a node record changed: check demotions */
+	bool transferring;
+	struct raft_transfer transfer;
+	bool join_refused;
+	uint64_t node_id; /* this node's id, once known (promoted joiners) */
 };
 
 void manager_defaults(struct manager_cfg *cfg)
@@ -423,8 +428,10 @@ static void manager_on_result(struct manager *m, const Cs__ProposalResult *r)
 	}
 }
 
-static void manager_on_join(struct manager *m, const Cs__JoinRequest *j,
+static void manager_on_join(struct manager *m, const char *from, const Cs__JoinRequest *j,
 			    const Cs__Wire *wire);
+static void manager_on_join_response(struct manager *m, const char *from,
+				     const Cs__JoinResponse *r);
 
 /* An agent's frame: the dispatcher's when leading; else the agent is told
  * where the leader is. */
@@ -462,7 +469,9 @@ bool manager_handle(struct manager *m, const char *from, const Cs__Wire *wire)
 	else if (wire->proposal_result)
 		manager_on_result(m, wire->proposal_result);
 	else if (wire->join)
-		manager_on_join(m, wire->join, wire);
+		manager_on_join(m, from, wire->join, wire);
+	else if (wire->join_response)
+		manager_on_join_response(m, from, wire->join_response);
 	else if (wire->session || wire->heartbeat || wire->status_update)
 		manager_on_agent_frame(m, from, wire);
 	else
@@ -520,8 +529,10 @@ static void manager_became_leader(struct manager *m)
 		snprintf(manager_token, sizeof manager_token, "SWMTKN-1-%016llx-m%016llx",
 			 (unsigned long long)c.id,
 			 (unsigned long long)m->env->ops->random_u64(m->env));
-		c.worker_token = worker_token;
-		c.manager_token = manager_token;
+		c.worker_token = m->cfg->worker_token ? (char *)m->cfg->worker_token
+						      : worker_token;
+		c.manager_token = m->cfg->manager_token ? (char *)m->cfg->manager_token
+							: manager_token;
 	}
 	c.leader_raft_id = m->raft.id;
 	c.leader_term = m->raft.current_term;
@@ -571,12 +582,69 @@ static void manager_leader_stop(struct manager *m, bool dying)
 static void manager_on_store_event(void *data, const struct store_event *ev)
 {
 	struct manager *m = data;
+	if (ev->table == STORE_NODE)
+		m->roles_dirty = true;
 	if (m->dispatcher)
 		dispatcher_on_event(m->dispatcher, ev);
 	if (m->orchestrator)
 		orchestrator_on_event(m->orchestrator, ev);
 	if (m->schedloop)
 		schedloop_on_event(m->schedloop, ev);
+}
+
+static const struct raft_server *manager_server(const struct manager *m, uint64_t id);
+static int manager_change(struct manager *m, int step, uint64_t id, const char *addr,
+			  manager_write_cb cb, void *data);
+
+static void manager_transfer_cb(struct raft_transfer *req)
+{
+	struct manager *m = req->data;
+	m->transferring = false;
+}
+
+static void manager_role_change_cb(void *data, int status)
+{
+	struct manager *m = data;
+	m->roles_dirty = true; /* look again: another may wait, or a retry */
+	(void)status;
+}
+
+/* SwarmKit's role manager: a manager whose node the cluster wants as a
+ * worker leaves the Raft group. This leader removes the others one change
+ * at a time and hands its leadership over before its own removal. Promoted
+ * nodes need nothing here: they restart as managers and ask to join. */
+static void manager_reconcile_roles(struct manager *m)
+{
+	const Cs__Node *n = NULL;
+
+	if (m->changing || m->transferring)
+		return; /* the change's callback looks again */
+	m->roles_dirty = false;
+	while ((n = store_node_next(m->store, n)) != NULL) {
+		uint64_t id;
+		if (n->desired_role != CS__NODE_ROLE__NODE_ROLE_WORKER ||
+		    !n->manager_status || !manager_server(m, n->manager_status->raft_id))
+			continue;
+		id = n->manager_status->raft_id;
+		if (id == m->raft.id) {
+			m->transfer.data = m;
+			if (raft_transfer(&m->raft, &m->transfer, 0,
+					  manager_transfer_cb) == 0) {
+				m->transferring = true;
+				env_logf(
+					m->env, ENV_LOG_INFO,
+					"msg=\"handing leadership over\" reason=demoted");
+			}
+			m->roles_dirty = true;
+			return;
+		}
+		env_logf(m->env, ENV_LOG_INFO,
+			 "msg=\"removing demoted manager\" raft_id=%llu node=%016llx",
+			 (unsigned long long)id, (unsigned long long)n->id);
+		if (manager_change(m, 3, id, NULL, manager_role_change_cb, m) != 0)
+			m->roles_dirty = true; /* busy: the next tick retries */
+		return;
+	}
 }
 
 static void manager_watch(struct env *env, env_timer_id id, void *data)
@@ -587,12 +655,15 @@ static void manager_watch(struct env *env, env_timer_id id, void *data)
 	if (leader && !m->was_leader) {
 		manager_became_leader(m);
 		manager_leader_start(m);
+		m->roles_dirty = true;
 	} else if (!leader && m->was_leader) {
 		env_logf(env, ENV_LOG_INFO, "msg=\"lost leadership\" term=%llu",
 			 (unsigned long long)m->raft.current_term);
 		manager_leader_stop(m, false);
 	}
 	m->was_leader = leader;
+	if (leader && m->roles_dirty)
+		manager_reconcile_roles(m);
 }
 
 /* ---------------------------------------------------------------- membership */
@@ -679,7 +750,23 @@ int manager_remove_member(struct manager *m, uint64_t raft_id, manager_write_cb 
 
 /* A join request arrived: the leader adds or promotes the joiner; anyone
  * else passes it on to the leader it knows. */
-static void manager_on_join(struct manager *m, const Cs__JoinRequest *j,
+/* Whether a joiner may join: it shows the manager token, or it is a node
+ * the cluster wants as a manager (promoted), or it is a member already. */
+static bool manager_join_ok(struct manager *m, const Cs__JoinRequest *j)
+{
+	const Cs__Cluster *c = store_cluster(m->store);
+	const Cs__Node *n = j->node_id ? store_node_get(m->store, j->node_id) : NULL;
+
+	if (manager_server(m, j->raft_id))
+		return true;
+	if (!c || !c->manager_token || !*c->manager_token)
+		return true;
+	if (j->token && strcmp(j->token, c->manager_token) == 0)
+		return true;
+	return n && n->desired_role == CS__NODE_ROLE__NODE_ROLE_MANAGER;
+}
+
+static void manager_on_join(struct manager *m, const char *from, const Cs__JoinRequest *j,
 			    const Cs__Wire *wire)
 {
 	const struct raft_server *s;
@@ -692,6 +779,21 @@ static void manager_on_join(struct manager *m, const Cs__JoinRequest *j,
 		leader = manager_leader_addr(m);
 		if (leader && strcmp(leader, m->env->ops->self_addr(m->env)) != 0)
 			manager_send_wire(m, leader, wire);
+		return;
+	}
+	if (!manager_join_ok(m, j)) {
+		Cs__Wire out = CS__WIRE__INIT;
+		Cs__JoinResponse r = CS__JOIN_RESPONSE__INIT;
+		char why[128];
+		snprintf(why, sizeof why, "%s manager join token",
+			 j->token && *j->token ? "wrong" : "no");
+		env_logf(m->env, ENV_LOG_WARN,
+			 "msg=\"manager refused\" addr=%s raft_id=%llu reason=\"%s\"",
+			 j->addr, (unsigned long long)j->raft_id, why);
+		r.status = CS_EAUTH;
+		r.error = why;
+		out.join_response = &r;
+		manager_send_wire(m, j->addr, &out);
 		return;
 	}
 	s = manager_server(m, j->raft_id);
@@ -709,6 +811,28 @@ static void manager_on_join(struct manager *m, const Cs__JoinRequest *j,
 	/* the joiner asks again until it sees itself a voter */
 }
 
+/* The leader refused this joiner: stop asking, say why. */
+static void manager_on_join_response(struct manager *m, const char *from,
+				     const Cs__JoinResponse *r)
+{
+	char msg[LIMIT_ADDR_BYTES_MAX + 200];
+
+	if (r->status == 0 || m->join_refused || manager_is_voter(m))
+		return;
+	m->join_refused = true;
+	snprintf(msg, sizeof msg, "manager %s refused to let this manager join: %s", from,
+		 r->error && *r->error ? r->error : cs_strerror(r->status));
+	env_logf(m->env, ENV_LOG_ERROR, "msg=\"join refused\" manager=%s reason=\"%s\"",
+		 from, r->error ? r->error : "");
+	if (m->cfg->on_refused)
+		m->cfg->on_refused(m->cfg->refused_data, msg);
+}
+
+void manager_set_node_id(struct manager *m, uint64_t node_id)
+{
+	m->node_id = node_id;
+}
+
 static void manager_join_tick(struct env *env, env_timer_id id, void *data)
 {
 	struct manager *m = data;
@@ -721,7 +845,7 @@ static void manager_join_tick(struct env *env, env_timer_id id, void *data)
 	 * appended, so a joiner can believe in a promotion that its leader's
 	 * death lost; a spare gets no log, and would wait forever (seen in
 	 * the simulator). The leader ignores a voter's request. */
-	if (manager_is_voter(m) && manager_leader(m) != 0)
+	if ((manager_is_voter(m) && manager_leader(m) != 0) || m->join_refused)
 		return;
 	to = manager_leader_addr(m);
 	if (!to) {
@@ -730,6 +854,8 @@ static void manager_join_tick(struct env *env, env_timer_id id, void *data)
 	}
 	j.raft_id = m->raft.id;
 	j.addr = (char *)env->ops->self_addr(env);
+	j.token = (char *)m->cfg->join_token;
+	j.node_id = m->node_id;
 	wire.join = &j;
 	manager_send_wire(m, to, &wire);
 }

@@ -41,6 +41,15 @@ struct manager_cfg {
 	uint64_t task_history; /* finished tasks kept per slot (5) */
 	manager_apply_hook on_apply;
 	void *hook_data;
+	/* appended: join tokens. The first leader writes these into the
+	 * cluster record (NULL: random ones); a joiner shows join_token. */
+	const char *worker_token;
+	const char *manager_token;
+	const char *join_token;
+	/* A joiner refused (a wrong token): why, for the operator; the
+	 * manager stops asking. NULL: logged only. */
+	void (*on_refused)(void *data, const char *why);
+	void *refused_data;
 };
 
 struct manager;
@@ -77,6 +86,9 @@ uint64_t manager_applied(const struct manager *m);
  * follows (itself when leading), or NULL when it knows none. Borrowed: valid
  * until the next event. */
 const char *manager_leader_addr(const struct manager *m);
+/* manager_set_node_id tells the manager its node's id (known to the agent
+ * once registered): a promoted node joins Raft by it instead of a token. */
+void manager_set_node_id(struct manager *m, uint64_t node_id);
 /* manager_env returns the env the manager runs on. */
 struct env *manager_env(const struct manager *m);
 /* manager_random returns 64 random bits from the manager's env (new ids). */

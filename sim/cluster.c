@@ -165,6 +165,9 @@ const struct manager_cfg *simcluster_manager_cfg(struct simcluster *c, uint32_t 
 	mg->node = -1;
 	manager_defaults(&mg->cfg);
 	mg->cfg.raft_id = number;
+	mg->cfg.worker_token = SIMCLUSTER_WORKER_TOKEN;
+	mg->cfg.manager_token = SIMCLUSTER_MANAGER_TOKEN;
+	mg->cfg.join_token = SIMCLUSTER_MANAGER_TOKEN;
 	mg->cfg.on_apply = simcluster_on_apply;
 	mg->cfg.hook_data = mg;
 	if (voters) {
@@ -274,6 +277,9 @@ const struct node_cfg *simcluster_node_cfg(struct simcluster *c, const char *hos
 	n->cfg.agent.memory_bytes = memory_bytes;
 	n->cfg.agent.managers = n->managers;
 	n->cfg.agent.manager_count = managers;
+	n->cfg.agent.join_token =
+		manager_number ? SIMCLUSTER_MANAGER_TOKEN : SIMCLUSTER_WORKER_TOKEN;
+	n->cfg.agent.raft_id = manager_number;
 	if (manager_number) {
 		n->cfg.manager = simcluster_manager_cfg(c, manager_number, voters);
 		if (!n->cfg.manager) {

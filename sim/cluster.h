@@ -16,6 +16,11 @@
 #include "sim/scenario.h"
 #include "sim/world.h"
 
+/* The join tokens of every simulated cluster (the simulator has no secrets
+ * to keep; the real daemons draw theirs at random). */
+#define SIMCLUSTER_WORKER_TOKEN "SWMTKN-1-sim-worker"
+#define SIMCLUSTER_MANAGER_TOKEN "SWMTKN-1-sim-manager"
+
 struct simcluster;
 
 /* simcluster_new prepares a cluster on w with settings (borrowed). Returns

@@ -338,6 +338,23 @@ int clops_node(struct clops *o, struct manager *m, const struct scn_cmd *cmd,
 		avail = CS__NODE_AVAILABILITY__NODE_AVAILABILITY_PAUSE;
 		break;
 	case SCN_NODE_LABEL: set_avail = false; break;
+	case SCN_NODE_RM:
+		/* forced, as an operator removing a dead node would */
+		rv = control_node_remove(m, n->id, true, err, err_size, clops_call_done,
+					 call);
+		if (rv)
+			free(call);
+		return rv;
+	case SCN_NODE_PROMOTE:
+	case SCN_NODE_DEMOTE:
+		rv = control_node_set_role(m, n->id,
+					   cmd->kind == SCN_NODE_PROMOTE
+						   ? CS__NODE_ROLE__NODE_ROLE_MANAGER
+						   : CS__NODE_ROLE__NODE_ROLE_WORKER,
+					   err, err_size, clops_call_done, call);
+		if (rv)
+			free(call);
+		return rv;
 	default: break;
 	}
 	rv = control_node_update(

@@ -572,6 +572,10 @@ static int runner_promote(struct runner *r, const struct scn_cmd *cmd)
 		return -1;
 	if (simcluster_manager(r->cluster, node))
 		return 0; /* a manager already */
+	/* the control API records the wish; the node's daemon then restarts as
+	 * a manager (the simulator plays swarmd's part) */
+	if (runner_api(r, cmd, node))
+		return -1;
 	number = r->next_manager_number++;
 	cfg = simcluster_node_cfg(r->cluster, world_node_name(r->w, node), number, 0,
 				  r->initial_managers, r->default_millicpus,
@@ -593,12 +597,10 @@ static int runner_promote(struct runner *r, const struct scn_cmd *cmd)
  * SwarmKit's demoted manager carries on as a worker. */
 static int runner_demote(struct runner *r, const struct scn_cmd *cmd)
 {
-	struct runner_call call = {0};
 	int64_t leader = simcluster_leader(r->cluster);
 	struct manager *target;
 	uint64_t raft_id;
 	uint32_t node;
-	int rv;
 
 	if (runner_node(r, cmd, cmd->u.node.node, &node))
 		return -1;
@@ -610,28 +612,32 @@ static int runner_demote(struct runner *r, const struct scn_cmd *cmd)
 	else
 		return runner_fail(r, cmd, "%s is not a manager",
 				   world_node_name(r->w, node));
-	/* one membership change at a time: wait for one under way (a joiner
-	 * being promoted), as an operator retrying would */
-	for (us_t end = world_now_us(r->w) + 30 * 1000 * 1000ull;;) {
+	/* the control API records the wish; the leader's role manager takes
+	 * the manager out of the Raft group (handing leadership over first
+	 * when it is the one demoted) */
+	if (runner_api(r, cmd, node))
+		return -1;
+	for (us_t end = world_now_us(r->w) + 60 * 1000 * 1000ull;;) {
+		uint64_t ids[LIMIT_MANAGERS_MAX];
+		size_t n = 0;
+		bool member = true;
 		leader = simcluster_leader(r->cluster);
-		rv = leader < 0
-			     ? CS_ENOTLEADER
-			     : manager_remove_member(
-				       simcluster_manager(r->cluster, (uint32_t)leader),
-				       raft_id, runner_call_done, &call);
-		if (rv != CS_EAGAIN && rv != CS_ENOTLEADER)
+		if (leader >= 0) {
+			n = manager_voters(simcluster_manager(r->cluster, (uint32_t)leader),
+					   ids, LIMIT_MANAGERS_MAX);
+			member = false;
+			for (size_t i = 0; i < n && i < LIMIT_MANAGERS_MAX; i++)
+				member |= ids[i] == raft_id;
+		}
+		if (!member)
 			break;
 		if (!world_step(r->w, end))
-			break;
+			return runner_fail(r, cmd,
+					   "%s is still a Raft member after 60s",
+					   world_node_name(r->w, node));
 		if (!runner_check(r))
 			return -1;
 	}
-	if (rv)
-		return runner_fail(r, cmd, "%s", cs_strerror(rv));
-	if (runner_wait_call(r, cmd, &call, 30 * 1000 * 1000ull))
-		return -1;
-	if (call.status)
-		return runner_fail(r, cmd, "%s", cs_strerror(call.status));
 	if (world_node_is_up(r->w, node))
 		world_node_kill(r->w, node, false, false);
 	world_node_set_program(

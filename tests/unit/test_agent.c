@@ -496,6 +496,7 @@ static void test_agent_follows_redirect_from_follower_to_leader(void **state)
 	cfg.agent.memory_bytes = 8ull << 30;
 	cfg.agent.managers = follower_addr;
 	cfg.agent.manager_count = 2;
+	cfg.agent.join_token = SIMCLUSTER_WORKER_TOKEN;
 	memset(&s, 0, sizeof s);
 	s.first_to = -1;
 	s.managers = 3;
@@ -522,6 +523,89 @@ static void test_agent_follows_redirect_from_follower_to_leader(void **state)
 	assert_int_equal(s.to_count[other], 0);
 	assert_true(s.to_count[l] >= before_leader + 5); /* heartbeats, every 5 s */
 	world_set_trace(f->w, NULL, NULL);
+}
+
+struct refusal {
+	int count;
+	char why[256];
+};
+
+static void on_refused(void *data, const char *why)
+{
+	struct refusal *r = data;
+	r->count++;
+	snprintf(r->why, sizeof r->why, "%s", why);
+}
+
+/* A node with a wrong or no join token is refused, says why once and stops
+ * asking; the cluster never records it. The right token gets in. A manager
+ * joiner with the worker token is refused by the leader the same way. */
+static void test_agent_join_token_checked(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const tokens[] = {"SWMTKN-1-wrong", NULL,
+					     SIMCLUSTER_WORKER_TOKEN};
+	struct refusal ref[3], mref = {0};
+	struct node_cfg cfg[3], ncfg;
+	struct manager_cfg mc;
+	const char *mgr[1] = {"m1"}, *join[1] = {"m1"};
+	uint32_t m2;
+	char names[3][16];
+	uint32_t w[3];
+
+	setup(f, 7, 1, 0);
+	assert_true(run_until(f, 60 * SEC, all_ready, NULL));
+	memset(ref, 0, sizeof ref);
+	memset(cfg, 0, sizeof cfg);
+	for (int i = 0; i < 3; i++) {
+		snprintf(names[i], sizeof names[i], "w%d", i + 1);
+		cfg[i].agent.hostname = names[i];
+		cfg[i].agent.millicpus = 1000;
+		cfg[i].agent.memory_bytes = 1ull << 30;
+		cfg[i].agent.managers = mgr;
+		cfg[i].agent.manager_count = 1;
+		cfg[i].agent.join_token = tokens[i];
+		cfg[i].agent.on_refused = on_refused;
+		cfg[i].agent.hook_data = &ref[i];
+		w[i] = add_node(f, names[i], &cfg[i], 0);
+	}
+	run_for(f, 60 * SEC);
+	assert_int_equal(ref[0].count, 1);
+	assert_non_null(strstr(ref[0].why, "wrong join token"));
+	assert_int_equal(ref[1].count, 1);
+	assert_non_null(strstr(ref[1].why, "no join token"));
+	assert_int_equal(ref[2].count, 0);
+	assert_true(node_ready(f, &w[2]));
+	assert_false(node_ready(f, &w[0]));
+	assert_int_equal(store_node_count(leader_store(f)), 2);
+	/* a manager joiner showing the worker token */
+	{
+		manager_defaults(&mc);
+		mc.raft_id = 2;
+		mc.join_addrs = join;
+		mc.join_count = 1;
+		mc.join_token = SIMCLUSTER_WORKER_TOKEN;
+		mc.on_refused = on_refused;
+		mc.refused_data = &mref;
+		memset(&ncfg, 0, sizeof ncfg);
+		ncfg.manager = &mc;
+		ncfg.agent.hostname = "m2";
+		ncfg.agent.role = CS__NODE_ROLE__NODE_ROLE_MANAGER;
+		ncfg.agent.managers = mgr;
+		ncfg.agent.manager_count = 1;
+		ncfg.agent.join_token = SIMCLUSTER_WORKER_TOKEN;
+		ncfg.agent.on_refused = on_refused;
+		ncfg.agent.hook_data = &ref[0];
+		ref[0].count = 0;
+		m2 = add_node(f, "m2", &ncfg, 0);
+		run_for(f, 60 * SEC);
+		assert_int_equal(mref.count, 1);
+		assert_non_null(strstr(mref.why, "wrong manager join token"));
+		/* its agent showed a worker token as a manager: refused too */
+		assert_int_equal(ref[0].count, 1);
+		assert_int_equal(manager_voters(simcluster_manager(f->c, 0), NULL, 0), 1);
+		assert_false(node_ready(f, &m2));
+	}
 }
 
 /* The ground truth while a worker restarts: exactly one container of the
@@ -801,6 +885,8 @@ static void test_agent_stops_and_removes_container_of_removed_service(void **sta
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_agent_join_token_checked,
+						fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_agent_registers_heartbeats_and_runs_its_task, fixture_new,
 			fixture_free),

@@ -284,6 +284,7 @@ static void fake_session(struct fake *fk, const char *to, uint64_t node_id,
 	q.node_id = node_id;
 	q.hostname = fk->name;
 	q.role = CS__NODE_ROLE__NODE_ROLE_WORKER;
+	q.token = SIMCLUSTER_WORKER_TOKEN;
 	res.millicpus = 2000;
 	res.memory_bytes = 4ull << 30;
 	q.resources = &res;
