@@ -404,7 +404,7 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	     t = store_task_next_by_service(st, svc->id, t)) {
 		bool live = t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
 		bool terminal = t->status && orchestrator_is_terminal(t->status->state);
-		if (t->slot > svc->spec->replicas)
+		if (!svc->spec->global && t->slot > svc->spec->replicas)
 			continue;
 		if (live && !terminal && t->slot != last_live_slot) {
 			live_slots++; /* tasks come in slot order */
@@ -436,7 +436,7 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 			in_flight++;
 	}
 	/* a slot with no live task is being replaced: part of the batch */
-	if (live_slots < svc->spec->replicas)
+	if (!svc->spec->global && live_slots < svc->spec->replicas)
 		in_flight += (size_t)(svc->spec->replicas - live_slots);
 	if (outdated == 0) {
 		if (state == CS__UPDATE_STATUS__STATE__STATE_UPDATING) {
@@ -542,14 +542,21 @@ static bool orch_node_eligible(const Cs__Service *svc, const Cs__Node *n)
 	return sched_node_satisfies(svc, n);
 }
 
+/* One task per eligible node. An update rolls over the nodes as over the
+ * slots of a replicated service: parallelism, delay, monitor, failure
+ * action and order all apply (SwarmKit's global orchestrator shares the
+ * updater too). */
 static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 {
 	const struct store *st = manager_store(o->m);
+	struct orch_update up;
 
+	if (!orch_plan_update(o, svc, &up))
+		return; /* the service record changes first; tasks next pass */
 	for (const Cs__Node *n = store_node_next(st, NULL); n;
 	     n = store_node_next(st, n)) {
 		bool eligible = orch_node_eligible(svc, n);
-		const Cs__Task *live = NULL, *hist[ORCH_SLOT_TASKS_MAX];
+		const Cs__Task *old = NULL, *fresh = NULL, *hist[ORCH_SLOT_TASKS_MAX];
 		size_t hist_count = 0;
 		bool occupied = false, crashed = false;
 
@@ -564,19 +571,20 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 			terminal =
 				t->status && orchestrator_is_terminal(t->status->state);
 			if (t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING) {
-				if (terminal || !eligible || live ||
-				    orch_outdated(svc, t)) {
+				if (!terminal && eligible && orch_outdated(svc, t) &&
+				    !old) {
+					old = t;
+				} else if (!terminal && eligible &&
+					   !orch_outdated(svc, t) && !fresh) {
+					fresh = t;
+				} else {
 					orch_set_desired(
 						o, t, CS__TASK_STATE__TASK_STATE_SHUTDOWN,
 						!eligible  ? "node not eligible"
 						: terminal ? NULL
-						: orch_outdated(svc, t)
-							? "stopping for update"
-							: "duplicate on node");
+							   : "duplicate on node");
 					crashed |= terminal;
 					occupied |= !terminal;
-				} else {
-					live = t;
 				}
 			} else if (!terminal) {
 				occupied = true; /* still stopping */
@@ -585,7 +593,30 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 			}
 		}
 		orch_reap(o, hist, hist_count, (size_t)o->cfg->task_history);
-		if (!eligible || live || occupied)
+		if (!eligible)
+			continue;
+		if (old && fresh) {
+			/* start-first: once the new one runs, the old one goes */
+			if (fresh->status &&
+			    fresh->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
+				orch_set_desired(o, old,
+						 CS__TASK_STATE__TASK_STATE_SHUTDOWN,
+						 "replaced by update");
+			continue;
+		}
+		if (old) {
+			if (up.room == 0)
+				continue; /* a later batch */
+			up.room--;
+			if (up.start_first && !occupied)
+				orch_create(o, svc, 0, n->id);
+			else
+				orch_set_desired(o, old,
+						 CS__TASK_STATE__TASK_STATE_SHUTDOWN,
+						 "stopping for update");
+			continue;
+		}
+		if (fresh || occupied)
 			continue;
 		if (crashed) {
 			ms_t delay = orch_restart_delay(svc);

@@ -408,7 +408,20 @@ static bool clops_service_converged(struct clops *o, const struct store *st,
 
 	for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
 	     t = store_task_next_by_service(st, svc->id, t)) {
-		if (t->desired_state != CS__TASK_STATE__TASK_STATE_RUNNING || !t->status)
+		const Cs__Node *node;
+		if (!t->status)
+			continue;
+		/* told to stop, and its node (up) has not said it stopped: the
+		 * store does not agree with the runtime yet */
+		if (t->desired_state > CS__TASK_STATE__TASK_STATE_RUNNING &&
+		    t->status->state >= CS__TASK_STATE__TASK_STATE_ASSIGNED &&
+		    t->status->state <= CS__TASK_STATE__TASK_STATE_RUNNING &&
+		    (node = store_node_get(st, t->node_id)) != NULL &&
+		    node->state == CS__NODE_STATE__NODE_STATE_READY) {
+			waiting++;
+			continue;
+		}
+		if (t->desired_state != CS__TASK_STATE__TASK_STATE_RUNNING)
 			continue;
 		if (t->spec_version < svc->spec_version)
 			waiting++; /* an update is not done while old tasks run */
@@ -422,7 +435,8 @@ static bool clops_service_converged(struct clops *o, const struct store *st,
 		return true;
 	snprintf(got, got_size,
 		 "%s: %" PRIu64 " wanted, %" PRIu64
-		 " running in the store, %zu containers, %" PRIu64 " not yet running",
+		 " running in the store, %zu containers, %" PRIu64
+		 " not settled (starting, outdated or stopping)",
 		 svc->spec->name, want, store_running, real, waiting);
 	return false;
 }
