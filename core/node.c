@@ -3,12 +3,14 @@
 #include <stdlib.h>
 
 #include "core/api.pb-c.h"
+#include "core/control_rpc.h"
 #include "core/errors.h"
 
 struct node {
 	struct env *env;
 	struct manager *m;
 	struct agent *a;
+	struct control_rpc *rpc; /* with the manager */
 };
 
 static void node_recv(struct env *env, const char *from, const uint8_t *buf, size_t len,
@@ -22,7 +24,9 @@ static void node_recv(struct env *env, const char *from, const uint8_t *buf, siz
 			 from, len);
 		return;
 	}
-	if (!(n->m && manager_handle(n->m, from, wire)))
+	if (n->rpc && control_rpc_handle(n->rpc, from, wire))
+		; /* control requests and answers */
+	else if (!(n->m && manager_handle(n->m, from, wire)))
 		agent_handle(n->a, from, wire);
 	cs__wire__free_unpacked(wire, NULL);
 }
@@ -38,6 +42,8 @@ static int node_start(const void *cfg_ptr, struct env *env, void **state)
 	n->env = env;
 	if (cfg->manager && (rv = manager_open(env, cfg->manager, &n->m)) != 0)
 		goto err;
+	if (n->m && (rv = control_rpc_open(n->m, &n->rpc)) != 0)
+		goto err_manager;
 	if ((rv = agent_start(env, &cfg->agent, &n->a)) != 0)
 		goto err_manager;
 	if (n->m)
@@ -46,6 +52,7 @@ static int node_start(const void *cfg_ptr, struct env *env, void **state)
 	*state = n;
 	return 0;
 err_manager:
+	control_rpc_close(n->rpc);
 	if (n->m)
 		manager_close(n->m);
 err:
@@ -57,6 +64,7 @@ static void node_stop(void *state)
 {
 	struct node *n = state;
 	agent_stop(n->a);
+	control_rpc_close(n->rpc);
 	if (n->m)
 		manager_close(n->m);
 	free(n);
@@ -74,4 +82,8 @@ struct manager *node_manager(const struct node *n)
 struct agent *node_agent(const struct node *n)
 {
 	return n->a;
+}
+struct control_rpc *node_control(const struct node *n)
+{
+	return n->rpc;
 }

@@ -20,5 +20,7 @@ extern const struct env_program_ops node_program;
 /* The parts of a running node (borrowed; NULL when it has none). */
 struct manager *node_manager(const struct node *n);
 struct agent *node_agent(const struct node *n);
+/* The control RPC of a manager node (control_rpc.h), NULL on a worker. */
+struct control_rpc *node_control(const struct node *n);
 
 #endif

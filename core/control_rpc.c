@@ -1,0 +1,677 @@
+/* control_rpc: requests and responses of the control API, run on the
+ * leader or forwarded to it. See control_rpc.h. */
+#include "core/control_rpc.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/control.h"
+#include "core/errors.h"
+#include "core/limits.h"
+
+/* A list answer stays this far under one frame (the Wire around it). */
+#define RPC_FRAME_SLACK_BYTES 4096u
+#define RPC_ERR_BYTES	      512u
+
+enum rpc_kind {
+	RPC_LOCAL,   /* our caller's request, run here (we lead) */
+	RPC_FORWARD, /* our caller's request, sent to the leader */
+	RPC_SERVE,   /* a follower's forward, run here; answer by wire */
+};
+
+struct rpc_call {
+	struct control_rpc *r;
+	struct rpc_call *prev, *next;
+	enum rpc_kind kind;
+	uint64_t caller_id; /* the request's id, echoed in the answer */
+	uint64_t wire_id;   /* RPC_FORWARD: the id the leader echoes */
+	char *reply_to;	    /* RPC_SERVE: where the answer goes */
+	control_rpc_cb cb;  /* RPC_LOCAL, RPC_FORWARD */
+	void *data;
+	env_timer_id timer; /* the deferred answer, or the forward's timeout */
+	bool in_call;	    /* control_rpc_call is still on the stack */
+	uint8_t *answer;    /* a packed answer waiting for the timer */
+	size_t answer_len;
+	Cs__ControlRequest *req; /* node update: owned copy, for its steps */
+	size_t step;
+	uint64_t node_id;
+	uint64_t created_id;
+};
+
+struct control_rpc {
+	struct manager *m;
+	struct env *env;
+	struct rpc_call *calls; /* in flight, newest first */
+	size_t call_count;
+	uint64_t next_wire_id; /* 0: not drawn yet */
+};
+
+int control_rpc_open(struct manager *m, struct control_rpc **out)
+{
+	struct control_rpc *r = calloc(1, sizeof *r);
+
+	assert(m);
+	if (!r)
+		return CS_ENOMEM;
+	r->m = m;
+	r->env = manager_env(m);
+	*out = r;
+	return 0;
+}
+
+static void rpc_call_unlink_free(struct rpc_call *c)
+{
+	struct control_rpc *r = c->r;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		r->calls = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	assert(r->call_count > 0);
+	r->call_count--;
+	free(c->answer);
+	free(c->reply_to);
+	if (c->req)
+		cs__control_request__free_unpacked(c->req, NULL);
+	free(c);
+}
+
+void control_rpc_close(struct control_rpc *r)
+{
+	if (!r)
+		return;
+	while (r->calls)
+		rpc_call_unlink_free(r->calls);
+	assert(r->call_count == 0);
+	free(r);
+}
+
+/* Ends call c: stops its timer (a live process only) and frees it. */
+static void rpc_call_end(struct rpc_call *c)
+{
+	if (c->timer)
+		c->r->env->ops->timer_stop(c->r->env, c->timer);
+	c->timer = 0;
+	rpc_call_unlink_free(c);
+}
+
+static struct rpc_call *rpc_call_new(struct control_rpc *r, enum rpc_kind kind,
+				     uint64_t caller_id)
+{
+	struct rpc_call *c;
+
+	if (r->call_count >= CONTROL_RPC_PENDING_MAX)
+		return NULL;
+	c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->r = r;
+	c->kind = kind;
+	c->caller_id = caller_id;
+	c->next = r->calls;
+	if (r->calls)
+		r->calls->prev = c;
+	r->calls = c;
+	r->call_count++;
+	return c;
+}
+
+/* ---------------------------------------------------------------- answers */
+
+static void rpc_send_answer(struct control_rpc *r, const char *to,
+			    const Cs__ControlResponse *resp)
+{
+	Cs__Wire wire = CS__WIRE__INIT;
+	uint8_t *buf;
+	size_t len;
+
+	wire.control_response = (Cs__ControlResponse *)resp;
+	len = cs__wire__get_packed_size(&wire);
+	buf = malloc(len ? len : 1);
+	if (!buf) {
+		env_logf(r->env, ENV_LOG_WARN,
+			 "msg=\"control answer lost: out of memory\"");
+		return;
+	}
+	cs__wire__pack(&wire, buf);
+	if (r->env->ops->send(r->env, to, buf, len) != 0)
+		env_logf(r->env, ENV_LOG_WARN, "msg=\"control answer not sent\" to=%s",
+			 to);
+	free(buf);
+}
+
+static void rpc_deliver(struct env *env, env_timer_id id, void *data)
+{
+	struct rpc_call *c = data;
+	Cs__ControlResponse *resp;
+
+	c->timer = 0;
+	resp = cs__control_response__unpack(NULL, c->answer_len, c->answer);
+	if (resp) {
+		c->cb(c->data, resp);
+		cs__control_response__free_unpacked(resp, NULL);
+	} else {
+		Cs__ControlResponse oom = CS__CONTROL_RESPONSE__INIT;
+		oom.id = c->caller_id;
+		oom.status = CS_ENOMEM;
+		oom.error = (char *)cs_strerror(CS_ENOMEM);
+		c->cb(c->data, &oom);
+	}
+	rpc_call_unlink_free(c);
+}
+
+/* rpc_finish answers c with resp (borrowed; its id is set here) and ends
+ * c. Inside control_rpc_call the answer is packed and deferred to a timer.
+ * Returns 0, or an error when it could not be deferred (then c is left to
+ * the caller, and cb will not run). */
+static int rpc_finish(struct rpc_call *c, Cs__ControlResponse *resp)
+{
+	struct env *env = c->r->env;
+	int rv;
+
+	resp->id = c->caller_id;
+	if (c->kind == RPC_SERVE) {
+		rpc_send_answer(c->r, c->reply_to, resp);
+		rpc_call_end(c);
+		return 0;
+	}
+	assert(c->kind == RPC_LOCAL || c->kind == RPC_FORWARD);
+	if (!c->in_call) {
+		c->cb(c->data, resp);
+		rpc_call_end(c);
+		return 0;
+	}
+	assert(!c->answer);
+	c->answer_len = cs__control_response__get_packed_size(resp);
+	c->answer = malloc(c->answer_len ? c->answer_len : 1);
+	if (!c->answer)
+		return CS_ENOMEM;
+	cs__control_response__pack(resp, c->answer);
+	if (c->timer)
+		env->ops->timer_stop(env, c->timer);
+	c->timer = 0;
+	rv = env->ops->timer_start(env, 0, 0, rpc_deliver, c, &c->timer);
+	if (rv) {
+		free(c->answer);
+		c->answer = NULL;
+	}
+	return rv;
+}
+
+/* rpc_fail answers c with status and one line: err when it says something,
+ * else cs_strerror(status). */
+static int rpc_fail(struct rpc_call *c, int status, const char *err)
+{
+	Cs__ControlResponse resp = CS__CONTROL_RESPONSE__INIT;
+
+	assert(status != 0);
+	resp.status = status;
+	resp.error = (char *)(err && *err ? err : cs_strerror(status));
+	return rpc_finish(c, &resp);
+}
+
+/* ---------------------------------------------------------------- writes */
+
+static int rpc_node_step(struct rpc_call *c, char *err, size_t err_size);
+
+static void rpc_written(void *data, int status)
+{
+	struct rpc_call *c = data;
+	char err[RPC_ERR_BYTES] = "";
+	Cs__ControlResponse resp = CS__CONTROL_RESPONSE__INIT;
+	int rv;
+
+	if (status != 0) {
+		if (status == CS_ENOQUORUM)
+			snprintf(err, sizeof err,
+				 "not committed in time: the managers have no quorum");
+		else if (status == CS_ENOTLEADER)
+			snprintf(
+				err, sizeof err,
+				"leadership changed before the write committed: try again");
+		rpc_fail(c, status, err);
+		return;
+	}
+	if (c->req && c->req->op == CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE) {
+		rv = rpc_node_step(c, err, sizeof err);
+		if (rv < 0)
+			rpc_fail(c, rv, err);
+		if (rv != 1)
+			return; /* failed, or the next change is on its way */
+	}
+	resp.created_id = c->created_id;
+	rpc_finish(c, &resp);
+}
+
+/* rpc_node_step starts the next change of a node update: availability,
+ * then each label added, then each removed. Returns 0 (a write is under
+ * way), 1 (nothing left), or an error with err. */
+static int rpc_node_step(struct rpc_call *c, char *err, size_t err_size)
+{
+	const Cs__ControlRequest *q = c->req;
+	struct manager *m = c->r->m;
+	size_t s = c->step++;
+	size_t avail = q->set_availability ? 1 : 0;
+
+	if (s < avail)
+		return control_node_update(m, c->node_id, true, q->availability, NULL,
+					   NULL, err, err_size, rpc_written, c);
+	s -= avail;
+	if (s < q->n_label_add) {
+		const Cs__Label *l = q->label_add[s];
+		return control_node_update(m, c->node_id, false, 0, l->key,
+					   l->value ? l->value : "", err, err_size,
+					   rpc_written, c);
+	}
+	s -= q->n_label_add;
+	if (s < q->n_label_rm)
+		return control_node_update(m, c->node_id, false, 0, q->label_rm[s], NULL,
+					   err, err_size, rpc_written, c);
+	return 1;
+}
+
+/* Copies req (deep) into c, for writes in several steps. */
+static int rpc_keep_request(struct rpc_call *c, const Cs__ControlRequest *req)
+{
+	size_t len = cs__control_request__get_packed_size(req);
+	uint8_t *buf = malloc(len ? len : 1);
+
+	if (!buf)
+		return CS_ENOMEM;
+	cs__control_request__pack(req, buf);
+	c->req = cs__control_request__unpack(NULL, len, buf);
+	free(buf);
+	return c->req ? 0 : CS_ENOMEM;
+}
+
+/* ---------------------------------------------------------------- reads */
+
+static size_t rpc_service_size(const void *s)
+{
+	return cs__service__get_packed_size(s);
+}
+static size_t rpc_task_size(const void *t)
+{
+	return cs__task__get_packed_size(t);
+}
+static size_t rpc_node_size(const void *n)
+{
+	return cs__node__get_packed_size(n);
+}
+
+/* rpc_fit returns how many of the first objects fit in one frame. */
+static size_t rpc_fit(const void *const *objs, size_t count,
+		      size_t (*size_of)(const void *))
+{
+	size_t fit = 0, bytes = 0;
+
+	while (fit < count) {
+		bytes += size_of(objs[fit]) + 11; /* tag and length */
+		if (bytes > LIMIT_FRAME_BYTES_MAX - RPC_FRAME_SLACK_BYTES)
+			break;
+		fit++;
+	}
+	return fit;
+}
+
+/* rpc_list lists services, tasks or nodes (by op) into resp: *objs gets a
+ * malloc'ed array the caller frees. Returns 0 or an error with err. */
+static int rpc_list(struct manager *m, const Cs__ControlRequest *req,
+		    Cs__ControlResponse *resp, const void ***objs, char *err,
+		    size_t err_size)
+{
+	const char *service = req->service && *req->service ? req->service : NULL;
+	size_t count = 0, got = 0, fit;
+	int rv;
+
+	*objs = NULL;
+	for (int pass = 0; pass < 2; pass++) {
+		size_t max = pass ? count : 0;
+		switch (req->op) {
+		case CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST:
+			rv = control_service_list(m, (const Cs__Service **)*objs, max,
+						  &got);
+			break;
+		case CS__CONTROL_OP__CONTROL_OP_TASK_LIST:
+			rv = control_task_list(m, service, (const Cs__Task **)*objs, max,
+					       &got, err, err_size);
+			break;
+		default:
+			assert(req->op == CS__CONTROL_OP__CONTROL_OP_NODE_LIST);
+			rv = control_node_list(m, (const Cs__Node **)*objs, max, &got);
+			break;
+		}
+		if (rv)
+			return rv;
+		if (pass == 0) {
+			count = got;
+			*objs = calloc(count ? count : 1, sizeof **objs);
+			if (!*objs)
+				return CS_ENOMEM;
+		}
+	}
+	assert(got == count); /* nothing runs between the two passes */
+	resp->total = count;
+	switch (req->op) {
+	case CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST:
+		fit = rpc_fit(*objs, count, rpc_service_size);
+		resp->services = (Cs__Service **)*objs;
+		resp->n_services = fit;
+		break;
+	case CS__CONTROL_OP__CONTROL_OP_TASK_LIST:
+		fit = rpc_fit(*objs, count, rpc_task_size);
+		resp->tasks = (Cs__Task **)*objs;
+		resp->n_tasks = fit;
+		break;
+	default:
+		fit = rpc_fit(*objs, count, rpc_node_size);
+		resp->nodes = (Cs__Node **)*objs;
+		resp->n_nodes = fit;
+		break;
+	}
+	assert(fit <= count);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- running */
+
+/* rpc_node_id resolves req->name (id in hex, or hostname) to a node id. */
+static int rpc_node_id(struct manager *m, const Cs__ControlRequest *req, uint64_t *id,
+		       char *err, size_t err_size)
+{
+	const Cs__Node *n;
+	int rv;
+
+	if (!req->name || !*req->name) {
+		snprintf(err, err_size, "name: say which node (its id or hostname)");
+		return CS_EINVAL;
+	}
+	if ((rv = control_node_inspect(m, req->name, &n, err, err_size)))
+		return rv;
+	*id = n->id;
+	return 0;
+}
+
+/* rpc_exec runs req on this manager, the leader: answers c now (reads,
+ * failures) or once committed (writes). Returns 0, or an error when the
+ * answer could not even be deferred (see rpc_finish). */
+static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
+{
+	struct manager *m = c->r->m;
+	Cs__ControlResponse resp = CS__CONTROL_RESPONSE__INIT;
+	char err[RPC_ERR_BYTES] = "";
+	const char *name = req->name ? req->name : "";
+	const void **objs = NULL;
+	const Cs__Service *svc;
+	const Cs__Task *task;
+	const Cs__Node *node;
+	const Cs__Cluster *cluster;
+	uint64_t node_id;
+	int rv;
+
+	switch (req->op) {
+	case CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE:
+		if (!req->spec) {
+			snprintf(err, sizeof err, "spec: missing");
+			rv = CS_EINVAL;
+			break;
+		}
+		rv = control_service_create(m, req->spec, &c->created_id, err, sizeof err,
+					    rpc_written, c);
+		if (rv == 0)
+			return 0;
+		break;
+	case CS__CONTROL_OP__CONTROL_OP_SERVICE_UPDATE:
+		if (!req->spec) {
+			snprintf(err, sizeof err, "spec: missing");
+			rv = CS_EINVAL;
+			break;
+		}
+		rv = control_service_update(m, *name ? name : req->spec->name, req->spec,
+					    req->version, err, sizeof err, rpc_written,
+					    c);
+		if (rv == 0)
+			return 0;
+		break;
+	case CS__CONTROL_OP__CONTROL_OP_SERVICE_REMOVE:
+		rv = control_service_remove(m, name, err, sizeof err, rpc_written, c);
+		if (rv == 0)
+			return 0;
+		break;
+	case CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE:
+		if ((rv = rpc_node_id(m, req, &c->node_id, err, sizeof err)))
+			break;
+		if ((rv = rpc_keep_request(c, req)))
+			break;
+		rv = rpc_node_step(c, err, sizeof err);
+		if (rv == 0)
+			return 0;
+		if (rv == 1) /* nothing to change */
+			return rpc_finish(c, &resp);
+		break;
+	case CS__CONTROL_OP__CONTROL_OP_NODE_SET_ROLE:
+		if ((rv = rpc_node_id(m, req, &node_id, err, sizeof err)))
+			break;
+		rv = control_node_set_role(m, node_id, req->role, err, sizeof err,
+					   rpc_written, c);
+		if (rv == 0)
+			return 0;
+		break;
+	case CS__CONTROL_OP__CONTROL_OP_NODE_REMOVE:
+		if ((rv = rpc_node_id(m, req, &node_id, err, sizeof err)))
+			break;
+		rv = control_node_remove(m, node_id, req->force, err, sizeof err,
+					 rpc_written, c);
+		if (rv == 0)
+			return 0;
+		break;
+	case CS__CONTROL_OP__CONTROL_OP_CLUSTER_ROTATE_TOKEN:
+		rv = control_cluster_rotate_token(m, req->rotate_worker,
+						  req->rotate_manager, err, sizeof err,
+						  rpc_written, c);
+		if (rv == 0)
+			return 0;
+		break;
+	case CS__CONTROL_OP__CONTROL_OP_SERVICE_INSPECT:
+		if ((rv = control_service_inspect(m, name, &svc, err, sizeof err)))
+			break;
+		resp.n_services = 1;
+		resp.services = (Cs__Service **)&svc;
+		resp.total = 1;
+		return rpc_finish(c, &resp);
+	case CS__CONTROL_OP__CONTROL_OP_TASK_INSPECT:
+		if ((rv = control_task_inspect(m, req->task_id, &task, err, sizeof err)))
+			break;
+		resp.n_tasks = 1;
+		resp.tasks = (Cs__Task **)&task;
+		resp.total = 1;
+		return rpc_finish(c, &resp);
+	case CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT:
+		if ((rv = control_node_inspect(m, name, &node, err, sizeof err)))
+			break;
+		resp.n_nodes = 1;
+		resp.nodes = (Cs__Node **)&node;
+		resp.total = 1;
+		return rpc_finish(c, &resp);
+	case CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT:
+		if ((rv = control_cluster_inspect(m, &cluster, err, sizeof err)))
+			break;
+		resp.cluster = (Cs__Cluster *)cluster;
+		return rpc_finish(c, &resp);
+	case CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST:
+	case CS__CONTROL_OP__CONTROL_OP_TASK_LIST:
+	case CS__CONTROL_OP__CONTROL_OP_NODE_LIST:
+		rv = rpc_list(m, req, &resp, &objs, err, sizeof err);
+		if (rv == 0)
+			rv = rpc_finish(c, &resp);
+		free(objs);
+		return rv;
+	default:
+		snprintf(err, sizeof err, "op: unknown operation %d", (int)req->op);
+		rv = CS_EINVAL;
+		break;
+	}
+	assert(rv != 0);
+	if (rv == CS_ENOTLEADER && !*err)
+		snprintf(err, sizeof err, "this manager lost the leadership: try again");
+	return rpc_fail(c, rv, err);
+}
+
+/* rpc_forward sends req to the leader this follower knows, as call c. */
+static int rpc_forward(struct rpc_call *c, const Cs__ControlRequest *req,
+		       const char *leader)
+{
+	struct control_rpc *r = c->r;
+	struct env *env = r->env;
+	Cs__ControlRequest fwd = *req;
+	Cs__Wire wire = CS__WIRE__INIT;
+	char err[RPC_ERR_BYTES];
+	uint8_t *buf;
+	size_t len;
+	int rv;
+
+	if (r->next_wire_id == 0) /* drawn late: runs without control calls
+				     draw nothing */
+		r->next_wire_id = manager_random(r->m) | 1;
+	c->kind = RPC_FORWARD;
+	c->wire_id = r->next_wire_id++;
+	fwd.id = c->wire_id;
+	fwd.reply_to = (char *)env->ops->self_addr(env);
+	wire.control_request = &fwd;
+	len = cs__wire__get_packed_size(&wire);
+	if (len > LIMIT_FRAME_BYTES_MAX) {
+		snprintf(err, sizeof err, "request of %zu bytes is over the frame limit",
+			 len);
+		return rpc_fail(c, CS_ELIMIT, err);
+	}
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return CS_ENOMEM;
+	cs__wire__pack(&wire, buf);
+	rv = env->ops->send(env, leader, buf, len);
+	free(buf);
+	if (rv) {
+		snprintf(err, sizeof err, "could not send to the leader at %s: %s",
+			 leader, cs_strerror(rv));
+		return rpc_fail(c, CS_EUNREACH, err);
+	}
+	return 0;
+}
+
+static void rpc_timeout(struct env *env, env_timer_id id, void *data)
+{
+	struct rpc_call *c = data;
+	char err[RPC_ERR_BYTES];
+
+	c->timer = 0;
+	snprintf(err, sizeof err, "the leader did not answer within %u s",
+		 CONTROL_RPC_TIMEOUT_MS / 1000);
+	rpc_fail(c, CS_ETIMEDOUT, err);
+}
+
+int control_rpc_call(struct control_rpc *r, const Cs__ControlRequest *req,
+		     control_rpc_cb cb, void *data)
+{
+	struct env *env = r->env;
+	struct rpc_call *c;
+	const char *leader;
+	int rv;
+
+	assert(req);
+	assert(cb);
+	c = rpc_call_new(r, RPC_LOCAL, req->id);
+	if (!c)
+		return r->call_count >= CONTROL_RPC_PENDING_MAX ? CS_EAGAIN : CS_ENOMEM;
+	c->cb = cb;
+	c->data = data;
+	c->in_call = true;
+	if (manager_is_leader(r->m)) {
+		rv = rpc_exec(c, req);
+	} else {
+		leader = manager_leader_addr(r->m);
+		if (!leader || !*leader ||
+		    strcmp(leader, env->ops->self_addr(env)) == 0) {
+			rv = rpc_fail(c, CS_ENOTLEADER,
+				      "no leader: the cluster has no quorum (try again "
+				      "once a leader is elected)");
+		} else {
+			rv = rpc_forward(c, req, leader);
+			if (rv == 0 && !c->answer)
+				rv = env->ops->timer_start(env, CONTROL_RPC_TIMEOUT_MS, 0,
+							   rpc_timeout, c, &c->timer);
+		}
+	}
+	if (rv) {
+		rpc_call_end(c);
+		return rv;
+	}
+	c->in_call = false;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the wire */
+
+static void rpc_serve(struct control_rpc *r, const char *from,
+		      const Cs__ControlRequest *req)
+{
+	Cs__ControlResponse resp = CS__CONTROL_RESPONSE__INIT;
+	struct rpc_call *c;
+
+	if (!req->reply_to || !*req->reply_to ||
+	    strlen(req->reply_to) >= LIMIT_ADDR_BYTES_MAX) {
+		env_logf(r->env, ENV_LOG_WARN,
+			 "msg=\"control request without a reply address\" from=%s", from);
+		return;
+	}
+	resp.id = req->id;
+	if (!manager_is_leader(r->m)) {
+		/* never forwarded twice: the follower asks again */
+		resp.status = CS_ENOTLEADER;
+		resp.error = "the manager asked is not the leader any more: try again";
+		rpc_send_answer(r, req->reply_to, &resp);
+		return;
+	}
+	c = rpc_call_new(r, RPC_SERVE, req->id);
+	if (c)
+		c->reply_to = strdup(req->reply_to);
+	if (!c || !c->reply_to) {
+		if (c)
+			rpc_call_end(c);
+		resp.status = c ? CS_ENOMEM : CS_EAGAIN;
+		resp.error = (char *)cs_strerror(resp.status);
+		rpc_send_answer(r, req->reply_to, &resp);
+		return;
+	}
+	rpc_exec(c, req); /* RPC_SERVE answers are sent, never deferred */
+}
+
+static void rpc_answered(struct control_rpc *r, const Cs__ControlResponse *resp)
+{
+	Cs__ControlResponse mine;
+
+	for (struct rpc_call *c = r->calls; c; c = c->next) {
+		if (c->kind != RPC_FORWARD || c->wire_id != resp->id || c->answer)
+			continue;
+		mine = *resp;
+		rpc_finish(c, &mine); /* not in the call: runs cb and ends c */
+		return;
+	}
+	/* late (timed out) or a duplicate: dropped */
+}
+
+bool control_rpc_handle(struct control_rpc *r, const char *from, const Cs__Wire *wire)
+{
+	if (wire->control_request) {
+		rpc_serve(r, from, wire->control_request);
+		return true;
+	}
+	if (wire->control_response) {
+		rpc_answered(r, wire->control_response);
+		return true;
+	}
+	return false;
+}
