@@ -506,10 +506,13 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 	case CS__CONTROL_OP__CONTROL_OP_TASK_LIST:
 	case CS__CONTROL_OP__CONTROL_OP_NODE_LIST:
 		rv = rpc_list(m, req, &resp, &objs, err, sizeof err);
-		if (rv == 0)
+		if (rv == 0) {
 			rv = rpc_finish(c, &resp);
+			free(objs);
+			return rv;
+		}
 		free(objs);
-		return rv;
+		break;
 	default:
 		snprintf(err, sizeof err, "op: unknown operation %d", (int)req->op);
 		rv = CS_EINVAL;
