@@ -30,7 +30,7 @@ say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)
 # ---------------------------------------------------------------- packages
 DEPS_PKGS := build-essential pkg-config libuv1-dev libraft-dev \
 	libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev \
-	libcurl4-openssl-dev libcmocka-dev lcov valgrind \
+	libcurl4-openssl-dev libjansson-dev libcmocka-dev lcov valgrind \
 	docker.io busybox-static jq
 LINT_PKGS := clang-format cppcheck
 
@@ -77,8 +77,8 @@ O := build/$(VARIANT)
 CPPFLAGS := -I. -I$(GEN) $(DEFS) -MMD -MP
 CFLAGS := $(WARN) $(OPT)
 LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lm
-# net/ (the real world) adds libuv and libcurl.
-NET_LDLIBS := $(LDLIBS) -luv -lcurl
+# net/ (the real world) adds libuv, libcurl and jansson (Docker's JSON).
+NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson
 
 # ---------------------------------------------------------------- sources
 PROTO := core/api.proto

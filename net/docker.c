@@ -1,0 +1,1080 @@
+/* docker: the executor on the Docker Engine API. See docker.h for the
+ * contract. Sections: types, the curl multi driven by libuv (sockets, the
+ * timer, completions), transfers, the JSON of requests and answers,
+ * controllers, listing and ping, open and close.
+ *
+ * Every request is one transfer (a curl easy handle) in the docker's multi
+ * handle; libuv tells curl when a socket is ready or its timer is due, and
+ * completions are read with curl_multi_info_read from those uv callbacks
+ * only, so no callback ever runs inside a call of ours. A cancelled transfer
+ * is removed from the multi handle (curl drops its pending message too) and
+ * freed at once. */
+#include "net/docker.h"
+
+#include <assert.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/limits.h"
+
+/* ---------------------------------------------------------------- types */
+
+#define DOCKER_NAME_PREFIX "cswarm-"
+#define DOCKER_URL_BASE	   "http://localhost/" DOCKER_API_VERSION
+
+enum { DOCKER_MESSAGE_BYTES = sizeof(((struct env_ctl_req *)0)->message) };
+
+enum docker_xfer_kind {
+	DOCKER_XFER_OP,	  /* a controller's op other than WAIT */
+	DOCKER_XFER_WAIT, /* a controller's WAIT */
+	DOCKER_XFER_LIST, /* docker_ctl_list */
+	DOCKER_XFER_PING, /* docker_ping */
+};
+
+struct docker_ctl;
+
+/* One HTTP request in flight. */
+struct docker_xfer {
+	struct docker *d;
+	struct docker_xfer *prev, *next; /* d->xfers */
+	enum docker_xfer_kind kind;
+	CURL *easy;
+	struct curl_slist *headers;
+	char what[128]; /* "POST /containers/x/start", for messages */
+	long timeout_ms;
+	char *resp; /* the answer's body, NUL-terminated */
+	size_t resp_len, resp_cap;
+	bool too_big;
+	char errbuf[CURL_ERROR_SIZE];
+	/* OP, WAIT */
+	struct docker_ctl *ctl;
+	enum env_ctl_op op;
+	struct env_ctl_req *req;
+	env_ctl_cb cb;
+	/* LIST */
+	struct env_ctl_list_req *list_req;
+	env_ctl_list_cb list_cb;
+	/* PING */
+	docker_ping_cb ping_cb;
+	void *ping_data;
+};
+
+/* A socket curl asked us to watch. */
+struct docker_sock {
+	uv_poll_t poll;
+	struct docker *d;
+	struct docker_sock *prev, *next; /* d->socks while open */
+	curl_socket_t fd;
+};
+
+struct docker_ctl {
+	struct docker *d;
+	struct docker_ctl *prev, *next; /* d->ctls, then d->closed */
+	char name[sizeof DOCKER_NAME_PREFIX + LIMIT_NAME_BYTES_MAX];
+	char *create_body; /* the JSON of POST /containers/create */
+	ms_t stop_timeout_ms;
+	struct docker_xfer *op;	  /* in flight, or NULL */
+	struct docker_xfer *wait; /* in flight, or NULL */
+	bool closing;
+	env_ctl_close_cb close_cb;
+	void *close_data;
+};
+
+struct docker {
+	uv_loop_t *loop;
+	CURLM *multi;
+	uv_timer_t timer; /* curl's timeout */
+	uv_timer_t defer; /* runs the close callbacks of controllers */
+	char socket_path[DOCKER_SOCKET_BYTES_MAX + 1];
+	char node_id[LIMIT_LABEL_BYTES_MAX + 1]; /* "" for none */
+	bool network_none;
+	void (*log)(void *data, enum env_log_level lvl, const char *msg);
+	void *log_data;
+	struct docker_xfer *xfers;
+	struct docker_sock *socks;
+	struct docker_ctl *ctls;   /* open */
+	struct docker_ctl *closed; /* closed, their callback not yet run */
+	size_t handles_open;	   /* uv handles not yet through their close cb */
+	bool closing;
+};
+
+/* What a finished request gives its caller. */
+struct docker_result {
+	int status;
+	enum env_ctl_state state;
+	int32_t exit_code;
+	char message[DOCKER_MESSAGE_BYTES];
+};
+
+static void docker_logf(struct docker *d, enum env_log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void docker_logf(struct docker *d, enum env_log_level lvl, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (!d->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	d->log(d->log_data, lvl, line);
+}
+
+#define DOCKER_LINK(head, item)                \
+	do {                                   \
+		(item)->prev = NULL;           \
+		(item)->next = (head);         \
+		if (head)                      \
+			(head)->prev = (item); \
+		(head) = (item);               \
+	} while (0)
+
+#define DOCKER_UNLINK(head, item)                          \
+	do {                                               \
+		if ((item)->prev)                          \
+			(item)->prev->next = (item)->next; \
+		else                                       \
+			(head) = (item)->next;             \
+		if ((item)->next)                          \
+			(item)->next->prev = (item)->prev; \
+		(item)->prev = (item)->next = NULL;        \
+	} while (0)
+
+/* ---------------------------------------------------------------- curl on libuv */
+
+static void docker_unref(struct docker *d);
+static void docker_check_done(struct docker *d);
+
+static void docker_sock_closed(uv_handle_t *h)
+{
+	struct docker_sock *ds = h->data;
+	struct docker *d = ds->d;
+	free(ds);
+	docker_unref(d);
+}
+
+/* Stops watching ds and frees it once libuv is done with it. */
+static void docker_sock_close(struct docker *d, struct docker_sock *ds)
+{
+	DOCKER_UNLINK(d->socks, ds);
+	uv_close((uv_handle_t *)&ds->poll, docker_sock_closed);
+}
+
+static void docker_poll_cb(uv_poll_t *h, int status, int events)
+{
+	struct docker_sock *ds = h->data;
+	struct docker *d = ds->d;
+	int flags = 0, running = 0;
+
+	assert(!d->closing);
+	if (status < 0) {
+		flags = CURL_CSELECT_ERR;
+	} else {
+		if (events & UV_READABLE)
+			flags |= CURL_CSELECT_IN;
+		if (events & UV_WRITABLE)
+			flags |= CURL_CSELECT_OUT;
+	}
+	/* ds may be closed inside (CURL_POLL_REMOVE); freed only later */
+	curl_multi_socket_action(d->multi, ds->fd, flags, &running);
+	docker_check_done(d);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch s for what curl wants, or stop. */
+static int docker_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
+			    void *socketp)
+{
+	struct docker *d = userp;
+	struct docker_sock *ds = socketp;
+	int events = 0;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (ds) {
+			docker_sock_close(d, ds);
+			curl_multi_assign(d->multi, s, NULL);
+		}
+		return 0;
+	}
+	if (!ds) {
+		ds = calloc(1, sizeof *ds);
+		if (!ds)
+			return -1;
+		if (uv_poll_init_socket(d->loop, &ds->poll, s) != 0) {
+			free(ds);
+			return -1;
+		}
+		ds->poll.data = ds;
+		ds->d = d;
+		ds->fd = s;
+		d->handles_open++;
+		DOCKER_LINK(d->socks, ds);
+		curl_multi_assign(d->multi, s, ds);
+	}
+	if (what & CURL_POLL_IN)
+		events |= UV_READABLE;
+	if (what & CURL_POLL_OUT)
+		events |= UV_WRITABLE;
+	uv_poll_start(&ds->poll, events, docker_poll_cb);
+	return 0;
+}
+
+static void docker_timer_cb(uv_timer_t *h)
+{
+	struct docker *d = h->data;
+	int running = 0;
+
+	assert(!d->closing);
+	curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	docker_check_done(d);
+}
+
+/* CURLMOPT_TIMERFUNCTION: (re)arm or stop the one timer. Never calls back
+ * into curl (curl forbids it here). */
+static int docker_timer_fn(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct docker *d = userp;
+
+	(void)multi;
+	if (timeout_ms < 0)
+		uv_timer_stop(&d->timer);
+	else
+		uv_timer_start(&d->timer, docker_timer_cb, (uint64_t)timeout_ms, 0);
+	return 0;
+}
+
+static void docker_xfer_finish(struct docker_xfer *x, CURLcode code);
+
+/* Delivers every finished transfer. Stops when a callback closed d. */
+static void docker_check_done(struct docker *d)
+{
+	CURLMsg *msg;
+	int left = 0;
+
+	while (!d->closing && (msg = curl_multi_info_read(d->multi, &left))) {
+		struct docker_xfer *x = NULL;
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+		assert(x != NULL);
+		assert(x->easy == msg->easy_handle);
+		docker_xfer_finish(x, msg->data.result);
+	}
+}
+
+/* ---------------------------------------------------------------- transfers */
+
+static size_t docker_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct docker_xfer *x = userdata;
+	size_t n = size * nmemb;
+
+	if (n > DOCKER_RESPONSE_BYTES_MAX - x->resp_len) {
+		x->too_big = true;
+		return 0;
+	}
+	if (x->resp_len + n + 1 > x->resp_cap) {
+		size_t cap = x->resp_cap ? x->resp_cap : 1024;
+		char *p;
+		while (cap < x->resp_len + n + 1)
+			cap *= 2;
+		p = realloc(x->resp, cap);
+		if (!p)
+			return 0;
+		x->resp = p;
+		x->resp_cap = cap;
+	}
+	memcpy(x->resp + x->resp_len, ptr, n);
+	x->resp_len += n;
+	x->resp[x->resp_len] = '\0';
+	return n;
+}
+
+/* Takes x out of the multi handle and frees it: no callback. */
+static void docker_xfer_free(struct docker_xfer *x)
+{
+	struct docker *d = x->d;
+
+	DOCKER_UNLINK(d->xfers, x);
+	if (x->easy) {
+		curl_multi_remove_handle(d->multi, x->easy);
+		curl_easy_cleanup(x->easy);
+	}
+	curl_slist_free_all(x->headers);
+	free(x->resp);
+	free(x);
+}
+
+/* Starts a request: method ("GET", "POST", "DELETE") on path (under the API
+ * version), with body (borrowed, copied; NULL: none) and timeout_ms (0:
+ * none). Returns 0 and *out (filled in further by the caller before the
+ * loop runs again), or CS_ENOMEM / CS_EEXEC (curl refused it). */
+static int docker_xfer_start(struct docker *d, enum docker_xfer_kind kind,
+			     const char *method, const char *path, const char *body,
+			     long timeout_ms, struct docker_xfer **out)
+{
+	struct docker_xfer *x;
+	struct curl_slist *h;
+	char *url;
+	size_t url_len = strlen(DOCKER_URL_BASE) + strlen(path) + 1;
+	int rv = CS_ENOMEM;
+
+	assert(!d->closing);
+	assert(path[0] == '/');
+	x = calloc(1, sizeof *x);
+	if (!x)
+		return CS_ENOMEM;
+	x->d = d;
+	x->kind = kind;
+	x->timeout_ms = timeout_ms;
+	snprintf(x->what, sizeof x->what, "%s %s", method, path);
+	url = malloc(url_len);
+	x->easy = curl_easy_init();
+	if (!url || !x->easy)
+		goto err_free;
+	snprintf(url, url_len, "%s%s", DOCKER_URL_BASE, path);
+	h = curl_slist_append(NULL, "Content-Type: application/json");
+	if (!h)
+		goto err_free;
+	x->headers = h;
+	/* no "Expect: 100-continue" round trip for larger bodies */
+	h = curl_slist_append(x->headers, "Expect:");
+	if (!h)
+		goto err_free;
+	x->headers = h;
+	if (curl_easy_setopt(x->easy, CURLOPT_URL, url) != CURLE_OK ||
+	    curl_easy_setopt(x->easy, CURLOPT_UNIX_SOCKET_PATH, d->socket_path) !=
+		    CURLE_OK ||
+	    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers) != CURLE_OK ||
+	    curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, docker_write_cb) !=
+		    CURLE_OK ||
+	    curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x) != CURLE_OK ||
+	    curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf) != CURLE_OK ||
+	    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x) != CURLE_OK ||
+	    curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	    curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS,
+			     (long)DOCKER_CONNECT_TIMEOUT_MS) != CURLE_OK ||
+	    curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK)
+		goto err_free;
+	if (strcmp(method, "POST") == 0) {
+		const char *b = body ? body : "";
+		if (curl_easy_setopt(x->easy, CURLOPT_POST, 1L) != CURLE_OK ||
+		    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(b)) !=
+			    CURLE_OK ||
+		    curl_easy_setopt(x->easy, CURLOPT_COPYPOSTFIELDS, b) != CURLE_OK)
+			goto err_free;
+	} else if (strcmp(method, "GET") != 0) {
+		if (curl_easy_setopt(x->easy, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK)
+			goto err_free;
+	}
+	if (curl_multi_add_handle(d->multi, x->easy) != CURLM_OK) {
+		rv = CS_EEXEC;
+		goto err_free;
+	}
+	free(url);
+	DOCKER_LINK(d->xfers, x);
+	*out = x;
+	return 0;
+err_free:
+	free(url);
+	if (x->easy)
+		curl_easy_cleanup(x->easy);
+	curl_slist_free_all(x->headers);
+	free(x);
+	return rv;
+}
+
+/* Words for a transfer that got no HTTP answer. */
+static void docker_transport_message(const struct docker_xfer *x, CURLcode code,
+				     char *msg, size_t size)
+{
+	long os_errno = 0;
+
+	curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
+	if (code == CURLE_COULDNT_CONNECT)
+		snprintf(msg, size, "docker: cannot connect to %s: %s", x->d->socket_path,
+			 os_errno ? strerror((int)os_errno) : "connection refused");
+	else if (code == CURLE_OPERATION_TIMEDOUT)
+		snprintf(msg, size, "docker: %s: timed out after %ld ms", x->what,
+			 x->timeout_ms);
+	else if (x->too_big)
+		snprintf(msg, size, "docker: %s: answer over %u bytes", x->what,
+			 DOCKER_RESPONSE_BYTES_MAX);
+	else
+		snprintf(msg, size, "docker: %.100s: %.140s", x->what,
+			 x->errbuf[0] ? x->errbuf : curl_easy_strerror(code));
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+/* Returns Docker's {"message": ...} of an error answer, or NULL. */
+static void docker_error_message(const struct docker_xfer *x, long http, char *msg,
+				 size_t size)
+{
+	json_t *root = x->resp ? json_loadb(x->resp, x->resp_len, 0, NULL) : NULL;
+	const char *m = json_string_value(json_object_get(root, "message"));
+
+	if (m && m[0])
+		snprintf(msg, size, "%s", m);
+	else
+		snprintf(msg, size, "docker: %s: HTTP %ld", x->what, http);
+	json_decref(root);
+}
+
+/* Sets obj[key] = s (a string). Returns 0, or -1 when s is not UTF-8 or out
+ * of memory. */
+static int docker_json_set_str(json_t *obj, const char *key, const char *s)
+{
+	json_t *v = json_string(s ? s : "");
+	return v ? json_object_set_new(obj, key, v) : -1;
+}
+
+/* Returns a JSON array of strs (NULL-terminated), or NULL. */
+static json_t *docker_json_strings(const char *const *strs)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; arr && strs[i]; i++) {
+		json_t *v = json_string(strs[i]);
+		if (!v || json_array_append_new(arr, v) != 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+/* Builds the body of POST /containers/create for spec. Returns a string the
+ * caller frees, or NULL (not UTF-8, out of memory). */
+static char *docker_create_body(const struct docker *d,
+				const struct env_container_spec *spec)
+{
+	json_t *root = json_object(), *labels = json_object(), *host = json_object();
+	char slot[24];
+	char *out = NULL;
+
+	if (!root || !labels || !host)
+		goto out;
+	if (docker_json_set_str(root, "Image", spec->image))
+		goto out;
+	if (spec->command && spec->command[0]) {
+		json_t *cmd = docker_json_strings(spec->command);
+		if (!cmd || json_object_set_new(root, "Cmd", cmd))
+			goto out;
+	}
+	if (spec->envs && spec->envs[0]) {
+		json_t *env = docker_json_strings(spec->envs);
+		if (!env || json_object_set_new(root, "Env", env))
+			goto out;
+	}
+	snprintf(slot, sizeof slot, "%llu", (unsigned long long)spec->slot);
+	if (docker_json_set_str(labels, "cswarm.task.id", spec->task_id) ||
+	    docker_json_set_str(labels, "cswarm.service.id", spec->service_id) ||
+	    docker_json_set_str(labels, "cswarm.service.name", spec->service_name) ||
+	    docker_json_set_str(labels, "cswarm.slot", slot))
+		goto out;
+	if (d->node_id[0] && docker_json_set_str(labels, "cswarm.node.id", d->node_id))
+		goto out;
+	if (spec->memory_limit_bytes &&
+	    json_object_set_new(host, "Memory",
+				json_integer((json_int_t)spec->memory_limit_bytes)))
+		goto out;
+	if (spec->millicpu_limit &&
+	    json_object_set_new(
+		    host, "NanoCpus",
+		    json_integer((json_int_t)(spec->millicpu_limit * 1000000u))))
+		goto out;
+	if (d->network_none && docker_json_set_str(host, "NetworkMode", "none"))
+		goto out;
+	if (json_object_set(root, "Labels", labels) ||
+	    json_object_set(root, "HostConfig", host))
+		goto out;
+	out = json_dumps(root, JSON_COMPACT);
+out:
+	json_decref(host);
+	json_decref(labels);
+	json_decref(root);
+	return out;
+}
+
+/* Maps Docker's State.Status to env's states. */
+static enum env_ctl_state docker_state_of(const char *status)
+{
+	if (!status)
+		return ENV_CTL_EXITED;
+	if (strcmp(status, "created") == 0)
+		return ENV_CTL_CREATED;
+	if (strcmp(status, "running") == 0 || strcmp(status, "paused") == 0 ||
+	    strcmp(status, "restarting") == 0)
+		return ENV_CTL_RUNNING;
+	return ENV_CTL_EXITED; /* exited, dead, removing */
+}
+
+/* ---------------------------------------------------------------- controllers */
+
+static struct docker_ctl *docker_ctl_of(struct env_ctl *ctl)
+{
+	return (struct docker_ctl *)ctl;
+}
+
+static bool docker_id_ok(const char *id)
+{
+	if (!id || !id[0])
+		return false;
+	for (const char *p = id; *p; p++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+int docker_ctl_open(struct docker *d, const struct env_container_spec *spec,
+		    struct env_ctl **out)
+{
+	struct docker_ctl *ctl;
+
+	assert(!d->closing);
+	if (!spec->image || !spec->image[0] || !docker_id_ok(spec->task_id))
+		return CS_EINVAL;
+	if (strlen(spec->task_id) > LIMIT_NAME_BYTES_MAX ||
+	    (spec->service_id && strlen(spec->service_id) > LIMIT_NAME_BYTES_MAX))
+		return CS_ELIMIT;
+	ctl = calloc(1, sizeof *ctl);
+	if (!ctl)
+		return CS_ENOMEM;
+	ctl->d = d;
+	snprintf(ctl->name, sizeof ctl->name, "%s%s", DOCKER_NAME_PREFIX, spec->task_id);
+	ctl->stop_timeout_ms = spec->stop_timeout_ms;
+	ctl->create_body = docker_create_body(d, spec);
+	if (!ctl->create_body) {
+		free(ctl);
+		/* jansson refuses only strings that are not UTF-8, or no memory */
+		return CS_EINVAL;
+	}
+	DOCKER_LINK(d->ctls, ctl);
+	*out = (struct env_ctl *)ctl;
+	return 0;
+}
+
+/* The result of op from an HTTP answer. */
+static void docker_op_result(const struct docker_xfer *x, long http,
+			     struct docker_result *r)
+{
+	json_t *root = NULL;
+
+	r->status = 0;
+	r->state = ENV_CTL_ABSENT;
+	r->exit_code = 0;
+	r->message[0] = '\0';
+	switch (x->op) {
+	case ENV_CTL_PREPARE:
+		/* 409: a container of that name exists (an agent restarted) */
+		if (http == 201 || http == 409) {
+			r->state = ENV_CTL_CREATED;
+			return;
+		}
+		break;
+	case ENV_CTL_START:
+		if (http == 204 || http == 304) {
+			r->state = ENV_CTL_RUNNING;
+			return;
+		}
+		break;
+	case ENV_CTL_WAIT:
+		if (http == 200) {
+			json_t *code;
+			root = json_loadb(x->resp ? x->resp : "", x->resp_len, 0, NULL);
+			code = json_object_get(root, "StatusCode");
+			if (!json_is_integer(code)) {
+				json_decref(root);
+				r->status = CS_EEXEC;
+				snprintf(r->message, sizeof r->message,
+					 "docker: %s: no StatusCode in the answer",
+					 x->what);
+				return;
+			}
+			r->state = ENV_CTL_EXITED;
+			r->exit_code = (int32_t)json_integer_value(code);
+			json_decref(root);
+			return;
+		}
+		break;
+	case ENV_CTL_SHUTDOWN:
+	case ENV_CTL_TERMINATE:
+		/* 304: not running (stop); 409: not running (kill) */
+		if (http == 204 || http == 304 ||
+		    (x->op == ENV_CTL_TERMINATE && http == 409)) {
+			r->state = ENV_CTL_EXITED;
+			return;
+		}
+		if (http == 404)
+			return;
+		break;
+	case ENV_CTL_REMOVE:
+		if (http == 204 || http == 404)
+			return;
+		break;
+	case ENV_CTL_INSPECT:
+		if (http == 404)
+			return;
+		if (http == 200) {
+			json_t *state;
+			root = json_loadb(x->resp ? x->resp : "", x->resp_len, 0, NULL);
+			state = json_object_get(root, "State");
+			if (!json_is_object(state)) {
+				json_decref(root);
+				r->status = CS_EEXEC;
+				snprintf(r->message, sizeof r->message,
+					 "docker: %s: no State in the answer", x->what);
+				return;
+			}
+			r->state = docker_state_of(
+				json_string_value(json_object_get(state, "Status")));
+			r->exit_code = (int32_t)json_integer_value(
+				json_object_get(state, "ExitCode"));
+			json_decref(root);
+			return;
+		}
+		break;
+	}
+	r->status = CS_EEXEC;
+	docker_error_message(x, http, r->message, sizeof r->message);
+}
+
+int docker_ctl_do(struct env_ctl *handle, enum env_ctl_op op, struct env_ctl_req *req,
+		  env_ctl_cb cb)
+{
+	struct docker_ctl *ctl = docker_ctl_of(handle);
+	struct docker *d = ctl->d;
+	struct docker_xfer *x = NULL;
+	char path[256];
+	const char *method = "POST", *body = NULL;
+	long timeout_ms = DOCKER_CALL_TIMEOUT_MS;
+	int rv;
+
+	assert(!ctl->closing);
+	assert(req != NULL);
+	assert(cb != NULL);
+	if (op == ENV_CTL_WAIT ? ctl->wait != NULL : ctl->op != NULL)
+		return CS_EAGAIN;
+	switch (op) {
+	case ENV_CTL_PREPARE:
+		snprintf(path, sizeof path, "/containers/create?name=%s", ctl->name);
+		body = ctl->create_body;
+		break;
+	case ENV_CTL_START:
+		snprintf(path, sizeof path, "/containers/%s/start", ctl->name);
+		break;
+	case ENV_CTL_WAIT:
+		snprintf(path, sizeof path, "/containers/%s/wait", ctl->name);
+		timeout_ms = 0;
+		break;
+	case ENV_CTL_SHUTDOWN: {
+		uint64_t stop_s = (ctl->stop_timeout_ms + 999) / 1000;
+		snprintf(path, sizeof path, "/containers/%s/stop?t=%llu", ctl->name,
+			 (unsigned long long)stop_s);
+		timeout_ms += (long)(stop_s * 1000);
+		break;
+	}
+	case ENV_CTL_TERMINATE:
+		snprintf(path, sizeof path, "/containers/%s/kill", ctl->name);
+		break;
+	case ENV_CTL_REMOVE:
+		snprintf(path, sizeof path, "/containers/%s?force=1", ctl->name);
+		method = "DELETE";
+		break;
+	case ENV_CTL_INSPECT:
+		snprintf(path, sizeof path, "/containers/%s/json", ctl->name);
+		method = "GET";
+		break;
+	default: return CS_EINVAL;
+	}
+	rv = docker_xfer_start(d, op == ENV_CTL_WAIT ? DOCKER_XFER_WAIT : DOCKER_XFER_OP,
+			       method, path, body, timeout_ms, &x);
+	if (rv)
+		return rv;
+	x->ctl = ctl;
+	x->op = op;
+	x->req = req;
+	x->cb = cb;
+	if (op == ENV_CTL_WAIT)
+		ctl->wait = x;
+	else
+		ctl->op = x;
+	return 0;
+}
+
+static void docker_ctl_free(struct docker_ctl *ctl)
+{
+	if (ctl->op)
+		docker_xfer_free(ctl->op);
+	if (ctl->wait)
+		docker_xfer_free(ctl->wait);
+	free(ctl->create_body);
+	free(ctl);
+}
+
+static void docker_defer_cb(uv_timer_t *h)
+{
+	struct docker *d = h->data;
+
+	while (!d->closing && d->closed) {
+		struct docker_ctl *ctl = d->closed;
+		env_ctl_close_cb cb = ctl->close_cb;
+		void *data = ctl->close_data;
+		DOCKER_UNLINK(d->closed, ctl);
+		docker_ctl_free(ctl);
+		if (cb)
+			cb((struct env_ctl *)ctl, data);
+	}
+}
+
+void docker_ctl_close(struct env_ctl *handle, env_ctl_close_cb cb, void *data)
+{
+	struct docker_ctl *ctl = docker_ctl_of(handle);
+	struct docker *d = ctl->d;
+
+	assert(!ctl->closing);
+	assert(!d->closing);
+	ctl->closing = true;
+	ctl->close_cb = cb;
+	ctl->close_data = data;
+	if (ctl->op) {
+		docker_xfer_free(ctl->op);
+		ctl->op = NULL;
+	}
+	if (ctl->wait) {
+		docker_xfer_free(ctl->wait);
+		ctl->wait = NULL;
+	}
+	DOCKER_UNLINK(d->ctls, ctl);
+	DOCKER_LINK(d->closed, ctl);
+	uv_timer_start(&d->defer, docker_defer_cb, 0, 0);
+}
+
+/* ---------------------------------------------------------------- listing and ping */
+
+static int docker_found_cmp(const void *a, const void *b)
+{
+	const struct env_ctl_found *fa = a, *fb = b;
+	return strcmp(fa->task_id, fb->task_id);
+}
+
+/* Parses the answer of GET /containers/json into *found (malloc'd; the
+ * caller frees) and *count. Returns 0, CS_EEXEC (not the JSON expected, with
+ * msg set) or CS_ENOMEM. */
+static int docker_parse_list(const struct docker_xfer *x, struct env_ctl_found **found,
+			     size_t *count, char *msg, size_t size)
+{
+	json_t *root = json_loadb(x->resp ? x->resp : "", x->resp_len, 0, NULL);
+	struct env_ctl_found *f = NULL;
+	size_t n = 0, i;
+	json_t *item;
+
+	*found = NULL;
+	*count = 0;
+	if (!json_is_array(root)) {
+		json_decref(root);
+		snprintf(msg, size, "docker: %s: the answer is not a JSON array",
+			 x->what);
+		return CS_EEXEC;
+	}
+	if (json_array_size(root) > 0) {
+		f = calloc(json_array_size(root), sizeof *f);
+		if (!f) {
+			json_decref(root);
+			return CS_ENOMEM;
+		}
+	}
+	json_array_foreach(root, i, item)
+	{
+		json_t *labels = json_object_get(item, "Labels");
+		const char *task =
+			json_string_value(json_object_get(labels, "cswarm.task.id"));
+		const char *svc =
+			json_string_value(json_object_get(labels, "cswarm.service.id"));
+		const char *state = json_string_value(json_object_get(item, "State"));
+		const char *status = json_string_value(json_object_get(item, "Status"));
+		int code = 0;
+
+		if (!task || strlen(task) >= sizeof f[n].task_id)
+			continue;
+		if (svc && strlen(svc) >= sizeof f[n].service_id)
+			svc = NULL;
+		snprintf(f[n].task_id, sizeof f[n].task_id, "%s", task);
+		snprintf(f[n].service_id, sizeof f[n].service_id, "%s", svc ? svc : "");
+		f[n].state = docker_state_of(state);
+		/* the list gives the exit code only in words: "Exited (137) 3
+		 * seconds ago" */
+		if (f[n].state == ENV_CTL_EXITED && status &&
+		    sscanf(status, "Exited (%d)", &code) == 1)
+			f[n].exit_code = code;
+		n++;
+	}
+	json_decref(root);
+	if (n > 1)
+		qsort(f, n, sizeof *f, docker_found_cmp);
+	*found = f;
+	*count = n;
+	return 0;
+}
+
+int docker_ctl_list(struct docker *d, struct env_ctl_list_req *req, env_ctl_list_cb cb)
+{
+	json_t *filters = json_object(), *labels = json_array();
+	char node_label[sizeof "cswarm.node.id=" + LIMIT_LABEL_BYTES_MAX];
+	char *text = NULL, *escaped = NULL, *path = NULL;
+	struct docker_xfer *x = NULL;
+	CURL *esc = NULL;
+	size_t path_size;
+	int rv = CS_ENOMEM;
+
+	assert(!d->closing);
+	assert(cb != NULL);
+	if (!filters || !labels ||
+	    json_array_append_new(labels, json_string("cswarm.task.id")))
+		goto out;
+	if (d->node_id[0]) {
+		snprintf(node_label, sizeof node_label, "cswarm.node.id=%s", d->node_id);
+		if (json_array_append_new(labels, json_string(node_label)))
+			goto out;
+	}
+	if (json_object_set(filters, "label", labels))
+		goto out;
+	text = json_dumps(filters, JSON_COMPACT);
+	esc = curl_easy_init();
+	if (!text || !esc)
+		goto out;
+	escaped = curl_easy_escape(esc, text, 0);
+	if (!escaped)
+		goto out;
+	path_size = strlen(escaped) + sizeof "/containers/json?all=1&filters=";
+	path = malloc(path_size);
+	if (!path)
+		goto out;
+	snprintf(path, path_size, "/containers/json?all=1&filters=%s", escaped);
+	rv = docker_xfer_start(d, DOCKER_XFER_LIST, "GET", path, NULL,
+			       DOCKER_CALL_TIMEOUT_MS, &x);
+	if (rv)
+		goto out;
+	x->list_req = req;
+	x->list_cb = cb;
+out:
+	free(path);
+	curl_free(escaped);
+	if (esc)
+		curl_easy_cleanup(esc);
+	free(text);
+	json_decref(labels);
+	json_decref(filters);
+	return rv;
+}
+
+int docker_ping(struct docker *d, docker_ping_cb cb, void *data)
+{
+	struct docker_xfer *x = NULL;
+	int rv;
+
+	assert(!d->closing);
+	assert(cb != NULL);
+	rv = docker_xfer_start(d, DOCKER_XFER_PING, "GET", "/_ping", NULL,
+			       DOCKER_CALL_TIMEOUT_MS, &x);
+	if (rv)
+		return rv;
+	x->ping_cb = cb;
+	x->ping_data = data;
+	return 0;
+}
+
+/* A transfer finished (code: curl's verdict): read its answer, free it,
+ * then call its callback. */
+static void docker_xfer_finish(struct docker_xfer *x, CURLcode code)
+{
+	struct docker *d = x->d;
+	struct docker_result r;
+	long http = 0;
+
+	memset(&r, 0, sizeof r);
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &http);
+	if (code != CURLE_OK) {
+		r.status = CS_EEXEC;
+		docker_transport_message(x, code, r.message, sizeof r.message);
+	}
+	switch (x->kind) {
+	case DOCKER_XFER_OP:
+	case DOCKER_XFER_WAIT: {
+		struct docker_ctl *ctl = x->ctl;
+		struct env_ctl_req *req = x->req;
+		env_ctl_cb cb = x->cb;
+		if (code == CURLE_OK)
+			docker_op_result(x, http, &r);
+		if (r.status)
+			docker_logf(d, ENV_LOG_INFO, "docker: %s: %s", x->what,
+				    r.message);
+		if (x->kind == DOCKER_XFER_WAIT)
+			ctl->wait = NULL;
+		else
+			ctl->op = NULL;
+		docker_xfer_free(x);
+		req->state = r.state;
+		req->exit_code = r.exit_code;
+		memcpy(req->message, r.message, sizeof req->message);
+		cb(req, r.status);
+		return;
+	}
+	case DOCKER_XFER_LIST: {
+		struct env_ctl_list_req *req = x->list_req;
+		env_ctl_list_cb cb = x->list_cb;
+		struct env_ctl_found *found = NULL;
+		size_t count = 0;
+		if (code == CURLE_OK && http != 200) {
+			r.status = CS_EEXEC;
+			docker_error_message(x, http, r.message, sizeof r.message);
+		} else if (code == CURLE_OK) {
+			r.status = docker_parse_list(x, &found, &count, r.message,
+						     sizeof r.message);
+		}
+		if (r.status)
+			docker_logf(d, ENV_LOG_WARN, "docker: list: %s", r.message);
+		docker_xfer_free(x);
+		req->found = found;
+		req->found_count = count;
+		cb(req, r.status); /* req may be freed by cb */
+		free(found);
+		return;
+	}
+	case DOCKER_XFER_PING: {
+		docker_ping_cb cb = x->ping_cb;
+		void *data = x->ping_data;
+		if (code == CURLE_OK && http != 200) {
+			r.status = CS_EEXEC;
+			docker_error_message(x, http, r.message, sizeof r.message);
+		}
+		docker_xfer_free(x);
+		cb(data, r.status, r.message);
+		return;
+	}
+	}
+}
+
+/* ---------------------------------------------------------------- open and close */
+
+/* The socket path: cfg's, else $DOCKER_HOST's unix://PATH, else the default. */
+static const char *docker_socket_path(const struct docker_cfg *cfg)
+{
+	const char *host;
+
+	if (cfg->socket_path && cfg->socket_path[0])
+		return cfg->socket_path;
+	host = getenv("DOCKER_HOST");
+	if (host && strncmp(host, "unix://", 7) == 0 && host[7])
+		return host + 7;
+	return DOCKER_SOCKET_DEFAULT;
+}
+
+int docker_open(const struct docker_cfg *cfg, struct docker **out)
+{
+	const char *path = docker_socket_path(cfg);
+	struct docker *d;
+
+	if (!cfg->loop)
+		return CS_EINVAL;
+	if (strlen(path) > DOCKER_SOCKET_BYTES_MAX)
+		return CS_EINVAL;
+	if (cfg->node_id_label && strlen(cfg->node_id_label) > LIMIT_LABEL_BYTES_MAX)
+		return CS_ELIMIT;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return CS_ENOMEM;
+	d = calloc(1, sizeof *d);
+	if (!d)
+		goto err_global;
+	d->loop = cfg->loop;
+	snprintf(d->socket_path, sizeof d->socket_path, "%s", path);
+	snprintf(d->node_id, sizeof d->node_id, "%s",
+		 cfg->node_id_label ? cfg->node_id_label : "");
+	d->network_none = cfg->network_none;
+	d->log = cfg->log;
+	d->log_data = cfg->log_data;
+	d->multi = curl_multi_init();
+	if (!d->multi)
+		goto err_free;
+	if (curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, docker_socket_cb) !=
+		    CURLM_OK ||
+	    curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d) != CURLM_OK ||
+	    curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, docker_timer_fn) !=
+		    CURLM_OK ||
+	    curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d) != CURLM_OK)
+		goto err_multi;
+	/* uv_timer_init cannot fail on a live loop */
+	uv_timer_init(d->loop, &d->timer);
+	uv_timer_init(d->loop, &d->defer);
+	d->timer.data = d;
+	d->defer.data = d;
+	d->handles_open = 2;
+	*out = d;
+	return 0;
+err_multi:
+	curl_multi_cleanup(d->multi);
+err_free:
+	free(d);
+err_global:
+	curl_global_cleanup();
+	return CS_ENOMEM;
+}
+
+/* A uv handle of d is through its close callback; the last one (always
+ * after docker_close: the two timers live until then) frees d. */
+static void docker_unref(struct docker *d)
+{
+	assert(d->handles_open > 0);
+	if (--d->handles_open > 0)
+		return;
+	assert(d->closing);
+	free(d);
+	curl_global_cleanup();
+}
+
+static void docker_handle_closed(uv_handle_t *h)
+{
+	docker_unref(h->data);
+}
+
+void docker_close(struct docker *d)
+{
+	if (!d)
+		return;
+	assert(!d->closing);
+	while (d->ctls) {
+		struct docker_ctl *ctl = d->ctls;
+		DOCKER_UNLINK(d->ctls, ctl);
+		docker_ctl_free(ctl);
+	}
+	while (d->closed) {
+		struct docker_ctl *ctl = d->closed;
+		DOCKER_UNLINK(d->closed, ctl);
+		docker_ctl_free(ctl);
+	}
+	while (d->xfers)
+		docker_xfer_free(d->xfers); /* lists and pings */
+	d->closing = true;
+	/* curl calls us no more; close the sockets' watchers before curl
+	 * closes the sockets */
+	curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, NULL);
+	curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, NULL);
+	while (d->socks)
+		docker_sock_close(d, d->socks);
+	curl_multi_cleanup(d->multi);
+	d->multi = NULL;
+	uv_close((uv_handle_t *)&d->timer, docker_handle_closed);
+	uv_close((uv_handle_t *)&d->defer, docker_handle_closed);
+}
