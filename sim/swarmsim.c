@@ -1,7 +1,34 @@
 /* swarmsim: replays scenario files on the deterministic simulator.
  *
  *   swarmsim run FILE... [--seed N] [--trace FILE.jsonl] [--junit FILE]
- *                        [--check-determinism] [--quiet] [--verbose]
+ *                        [--report DIR] [--baseline FILE.json]
+ *                        [--fail-on-regression] [--check-determinism]
+ *                        [--quiet] [--verbose]
+ *
+ * --trace FILE.jsonl writes one JSON object per line. These field names are
+ * stable (fields may be added, never renamed or removed):
+ *   {"scenario":"PATH","seed":N}   starts each scenario's events
+ *   {"t_us":T,"node":"NAME","kind":"KIND","a":A,"b":B}   one per event
+ * t_us is virtual time in microseconds; node is the node's name, or "-" for
+ * the world itself (network faults, scenario commands); kind is one of
+ *   timer      a node's timer fired (a: timer id)
+ *   msg        a message delivered to node (a: sender's index, b: length)
+ *   peer-down  a peer down notice delivered (a: the peer's index)
+ *   call       a deferred call ran (executor, runner)
+ *   drop       a message lost (loss, partition or dead peer)
+ *   node-up    node's process started (a: incarnation)
+ *   node-down  node killed (a: 1 machine crash, 0 process; b: lose unsynced)
+ *   fault      the network changed (node "-": a partition (a = partitions,
+ *              b = their hash), a heal (a = b = 0) or the default delay;
+ *              node NAME: a link rule NAME -> a, b = loss_ppm << 32 | dup_ppm)
+ *   send       a message sent (a: destination index, b: length)
+ *   command    a scenario command began (a: its line, b: its kind)
+ *
+ * --report DIR writes DIR/index.html, one page per scenario (timeline
+ * picture and scheduler metrics) and DIR/metrics.json (sim/report.h).
+ * --baseline FILE.json compares the metrics with an earlier metrics.json:
+ * one line per regression on stdout, marked in the report; the exit status
+ * changes only with --fail-on-regression.
  *
  * Exit status: 0 every scenario passed, 1 some failed, 2 bad input (nothing
  * run). This file is the one place of sim/ that reads the wall clock: to
@@ -15,8 +42,11 @@
 
 #include "core/errors.h"
 #include "sim/explore_main.h"
+#include "sim/metrics.h"
+#include "sim/report.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
+#include "sim/timeline.h"
 
 #define SWARMSIM_VERSION "0.1.0"
 
@@ -36,11 +66,16 @@ static const char swarmsim_usage[] =
 	"                        event where the two runs differ\n"
 	"  --trace FILE.jsonl    write every event as one JSON object per line\n"
 	"  --junit FILE          write results as JUnit XML\n"
-	"  --report DIR          HTML report (not built yet)\n"
+	"  --report DIR          write DIR/index.html, a page per scenario (timeline,\n"
+	"                        scheduler metrics) and DIR/metrics.json\n"
+	"  --baseline FILE.json  compare metrics with an earlier metrics.json; print\n"
+	"                        one line per regression (exit status unchanged)\n"
+	"  --fail-on-regression  with --baseline: exit 1 when a figure got worse\n"
 	"  --quiet               print only failures and the summary\n"
 	"  --verbose             print the nodes' log lines on stderr\n"
 	"\n"
-	"exit status: 0 all passed, 1 some scenario failed, 2 bad input\n";
+	"exit status: 0 all passed, 1 some scenario failed (or regressed, with\n"
+	"--fail-on-regression), 2 bad input\n";
 
 struct swarmsim_opts {
 	const char **files;
@@ -52,12 +87,22 @@ struct swarmsim_opts {
 	bool verbose;
 	const char *trace_path;
 	const char *junit_path;
+	const char *report_dir;
+	const char *baseline_path;
+	bool fail_on_regression;
 };
 
 struct swarmsim_outcome {
 	struct runner_result res;
 	double wall_s;
 	bool nondeterministic;
+	struct timeline *tl; /* with --report */
+};
+
+/* What the trace callback feeds: the JSONL file and the timeline. */
+struct swarmsim_tracer {
+	FILE *f;
+	struct timeline *tl;
 };
 
 static double swarmsim_wall(void)
@@ -82,7 +127,12 @@ static void swarmsim_trace_event(void *ctx, const struct world *w, us_t at_us,
 				 uint32_t node, enum sim_ev_kind kind, uint64_t a,
 				 uint64_t b)
 {
-	FILE *f = ctx;
+	const struct swarmsim_tracer *t = ctx;
+	FILE *f = t->f;
+	if (t->tl)
+		timeline_trace(t->tl, w, at_us, node, kind, a, b);
+	if (!f)
+		return;
 	fprintf(f,
 		"{\"t_us\":%" PRIu64 ",\"node\":\"%s\",\"kind\":\"%s\",\"a\":%" PRIu64
 		",\"b\":%" PRIu64 "}\n",
@@ -159,6 +209,56 @@ static int swarmsim_junit(const char *path, const struct scn_script *scripts,
 	return 0;
 }
 
+/* ---------------------------------------------------------------- report */
+
+/* Writes the report (with --report) and prints the regressions against
+ * the baseline (with --baseline). Returns the number of regressions; a
+ * report that cannot be written is said on stderr. */
+static size_t swarmsim_report(const struct swarmsim_opts *o,
+			      const struct scn_script *scripts,
+			      const struct swarmsim_outcome *out,
+			      const struct metrics_set *baseline)
+{
+	struct report_run *runs = calloc(o->file_count ? o->file_count : 1, sizeof *runs);
+	struct report_opts ropts = {
+		.baseline = o->baseline_path ? baseline : NULL,
+		.baseline_name = o->baseline_path,
+	};
+	char err[512];
+	size_t regressions;
+
+	if (!runs) {
+		fprintf(stderr, "swarmsim: out of memory writing the report\n");
+		return 0;
+	}
+	for (size_t i = 0; i < o->file_count; i++) {
+		const struct runner_result *r = &out[i].res;
+		runs[i] = (struct report_run){
+			.file = scripts[i].path,
+			.seed = r->seed,
+			.passed = r->passed,
+			.message = r->message,
+			.sim_s = (double)r->sim_us / 1e6,
+			.wall_s = out[i].wall_s,
+			.events = r->events,
+			.hash = r->hash,
+			.tl = out[i].tl,
+		};
+	}
+	regressions = report_regressions(stdout, runs, o->file_count, ropts.baseline);
+	if (o->baseline_path)
+		printf("baseline %s: %zu regressions\n", o->baseline_path, regressions);
+	if (o->report_dir) {
+		if (report_write(o->report_dir, runs, o->file_count, &ropts, err,
+				 sizeof err))
+			fprintf(stderr, "swarmsim: cannot write the report: %s\n", err);
+		else
+			printf("report: %s/index.html\n", o->report_dir);
+	}
+	free(runs);
+	return regressions;
+}
+
 /* ---------------------------------------------------------------- run */
 
 static void swarmsim_print(const struct scn_script *s, const struct swarmsim_outcome *o,
@@ -184,14 +284,25 @@ static int swarmsim_run_one(const struct swarmsim_opts *o, const struct scn_scri
 {
 	struct runner_opts ropts = {.record = o->check_determinism};
 	uint64_t seed = runner_seed(s, o->has_seed, o->seed);
+	struct swarmsim_tracer tracer = {.f = trace};
 	double t0 = swarmsim_wall();
 	int rv;
 
+	if (o->report_dir) {
+		out->tl = timeline_new(s);
+		if (!out->tl)
+			return CS_ENOMEM;
+		timeline_attach(out->tl, &ropts);
+		tracer.tl = out->tl;
+	}
 	if (trace) {
-		fprintf(trace, "{\"scenario\":\"%s\",\"seed\":%" PRIu64 "}\n", s->path,
-			seed);
+		fputs("{\"scenario\":", trace);
+		metrics_json_string(trace, s->path);
+		fprintf(trace, ",\"seed\":%" PRIu64 "}\n", seed);
+	}
+	if (trace || out->tl) {
 		ropts.trace = swarmsim_trace_event;
-		ropts.trace_ctx = trace;
+		ropts.trace_ctx = &tracer;
 	}
 	if (o->verbose)
 		ropts.log = swarmsim_log;
@@ -204,6 +315,7 @@ static int swarmsim_run_one(const struct swarmsim_opts *o, const struct scn_scri
 		int64_t at;
 		ropts.trace = NULL;
 		ropts.log = NULL;
+		ropts.observe = NULL;
 		rv = runner_run(s, seed, &ropts, &again);
 		if (rv)
 			return rv;
@@ -234,6 +346,8 @@ static int swarmsim_run_one(const struct swarmsim_opts *o, const struct scn_scri
 		runner_result_free(&again);
 		out->wall_s = swarmsim_wall() - t0;
 	}
+	if (out->tl)
+		timeline_finish(out->tl, &out->res);
 	runner_result_free(&out->res);
 	return 0;
 }
@@ -255,6 +369,7 @@ static int swarmsim_cmd_run(int argc, char **argv)
 	struct swarmsim_outcome *out = NULL;
 	size_t failed = 0, loaded = 0;
 	FILE *trace = NULL;
+	struct metrics_set baseline = {0};
 	char err[512];
 	int status = 2;
 
@@ -276,9 +391,11 @@ static int swarmsim_cmd_run(int argc, char **argv)
 		} else if (strcmp(a, "--junit") == 0 && i + 1 < argc) {
 			o.junit_path = argv[++i];
 		} else if (strcmp(a, "--report") == 0 && i + 1 < argc) {
-			fprintf(stderr,
-				"swarmsim: --report is not built yet (HTML reports come with `explore`)\n");
-			goto out_files;
+			o.report_dir = argv[++i];
+		} else if (strcmp(a, "--baseline") == 0 && i + 1 < argc) {
+			o.baseline_path = argv[++i];
+		} else if (strcmp(a, "--fail-on-regression") == 0) {
+			o.fail_on_regression = true;
 		} else if (strcmp(a, "--check-determinism") == 0) {
 			o.check_determinism = true;
 		} else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
@@ -318,6 +435,17 @@ static int swarmsim_cmd_run(int argc, char **argv)
 	}
 	if (status == 2)
 		goto out_scripts;
+	if (o.fail_on_regression && !o.baseline_path) {
+		fprintf(stderr, "swarmsim: --fail-on-regression needs --baseline FILE\n");
+		status = 2;
+		goto out_scripts;
+	}
+	if (o.baseline_path &&
+	    metrics_set_load(o.baseline_path, &baseline, err, sizeof err)) {
+		fprintf(stderr, "swarmsim: baseline %s\n", err);
+		status = 2;
+		goto out_scripts;
+	}
 	if (o.trace_path) {
 		trace = fopen(o.trace_path, "w");
 		if (!trace) {
@@ -343,6 +471,9 @@ static int swarmsim_cmd_run(int argc, char **argv)
 		       o.file_count - failed, failed);
 	if (o.junit_path && swarmsim_junit(o.junit_path, scripts, out, o.file_count))
 		status = status ? status : 1;
+	if ((o.report_dir || o.baseline_path) &&
+	    swarmsim_report(&o, scripts, out, &baseline) && o.fail_on_regression)
+		status = status ? status : 1;
 out_trace:
 	if (trace && fclose(trace) != 0) {
 		fprintf(stderr, "swarmsim: cannot write %s: %s\n", o.trace_path,
@@ -350,8 +481,11 @@ out_trace:
 		status = status ? status : 1;
 	}
 out_scripts:
-	for (size_t i = 0; i < loaded; i++)
+	for (size_t i = 0; i < loaded; i++) {
+		timeline_free(out[i].tl);
 		scn_free(&scripts[i]);
+	}
+	metrics_set_free(&baseline);
 out_files:
 	free(out);
 	free(scripts);
