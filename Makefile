@@ -1,7 +1,10 @@
 # cswarm: one non-recursive GNU Makefile.
 #
 #   make            build/swarmsim (release: -O2, assertions on)
-#   make run        replay every scenario in scenarios/, one result line each
+#   make run        replay every scenario in scenarios/, one result line each;
+#                   writes reports/index.html (timelines, scheduler metrics),
+#                   reports/metrics.json and reports/junit.xml
+#                   (BASELINE=old-metrics.json marks regressions)
 #   make test       ASan+UBSan build, every cmocka test, the one-rule check,
 #                   the scenario suite twice (determinism)
 #   make bench      benchmarks (release build); timing claims live here only
@@ -134,7 +137,8 @@ lint-deps:
 run: deps
 	$(Q)$(MAKE) --no-print-directory VARIANT=release build/swarmsim
 	@mkdir -p reports
-	build/swarmsim run $(SCENARIOS) --junit reports/junit.xml
+	build/swarmsim run $(SCENARIOS) --junit reports/junit.xml --report reports \
+	  $(if $(BASELINE),--baseline $(BASELINE))
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory VARIANT=release onerule build/swarmsim

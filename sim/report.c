@@ -197,9 +197,9 @@ static void report_svg_axis(FILE *f, const struct report_axis *ax, double y0, do
 	fprintf(f, "</g>\n");
 }
 
-static void report_svg_rect(FILE *f, const char *cls, const char *fill, double x0,
-			    double x1, double y, double h, const char *node,
-			    const char *what, us_t from_us, us_t to_us)
+static void report_svg_rect_n(FILE *f, const char *cls, const char *fill, double x0,
+			      double x1, double y, double h, const char *node,
+			      const char *what, uint32_t n, us_t from_us, us_t to_us)
 {
 	char a[32], b[32];
 	report_secs(a, sizeof a, from_us);
@@ -212,8 +212,18 @@ static void report_svg_rect(FILE *f, const char *cls, const char *fill, double x
 		"\"><title>",
 		cls, x0, y, x1 - x0, h, fill, from_us, to_us);
 	report_escape(f, node);
-	fprintf(f, " %s %s \xe2\x80\x93 %s (%.3fs)</title></rect>\n", what, a, b,
+	fprintf(f, " %s", what);
+	if (n)
+		fprintf(f, " (cannot reach %" PRIu32 " node%s)", n, n == 1 ? "" : "s");
+	fprintf(f, " %s \xe2\x80\x93 %s (%.3fs)</title></rect>\n", a, b,
 		(double)(to_us - from_us) / 1e6);
+}
+
+static void report_svg_rect(FILE *f, const char *cls, const char *fill, double x0,
+			    double x1, double y, double h, const char *node,
+			    const char *what, us_t from_us, us_t to_us)
+{
+	report_svg_rect_n(f, cls, fill, x0, x1, y, h, node, what, 0, from_us, to_us);
 }
 
 /* One row per node: its life (up green, down red), leader band, partition
@@ -255,15 +265,15 @@ static void report_svg_nodes(FILE *f, const struct timeline *tl,
 						sp->to_us);
 				break;
 			case TL_LEADER:
-				report_svg_rect(f, "leader", "#bf8700", sx0, sx1, top + 1,
-						4, n->name, "leader", sp->from_us,
+				report_svg_rect(f, "leader", "#bf8700", sx0, sx1, bar_y,
+						5, n->name, "leader", sp->from_us,
 						sp->to_us);
 				break;
 			case TL_PARTITION:
-				report_svg_rect(f, "partition", "url(#hatch)", sx0, sx1,
-						bar_y, bar_h, n->name,
-						"cut off by a partition", sp->from_us,
-						sp->to_us);
+				report_svg_rect_n(f, "partition", "url(#hatch)", sx0, sx1,
+						  bar_y, bar_h, n->name,
+						  "cut off by a partition", sp->detail,
+						  sp->from_us, sp->to_us);
 				break;
 			case TL_LINK:
 				report_svg_rect(f, "link", "url(#dots)", sx0, sx1,
@@ -308,6 +318,12 @@ static void report_svg_chart(FILE *f, const struct timeline *tl,
 			REPORT_SVG_LEFT, y, REPORT_SVG_LEFT + REPORT_SVG_PLOT_W, y,
 			REPORT_SVG_LEFT - 6, y + 4, ticks[k]);
 	}
+	if (tl->series_count == 0)
+		fprintf(f,
+			"<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" "
+			"fill=\"#57606a\">no task ran in this scenario</text>\n",
+			REPORT_SVG_LEFT + REPORT_SVG_PLOT_W / 2.0,
+			top + REPORT_SVG_CHART_H / 2.0);
 	for (size_t i = 0; i < tl->series_count; i++) {
 		const struct tl_series *s = &tl->series[i];
 		const char *color = report_colors[i % (sizeof report_colors /
@@ -455,7 +471,7 @@ void report_svg(FILE *f, const struct report_run *run)
 	report_svg_legend_box(f, REPORT_SVG_LEFT, legend_y, "#8fd19e", "up");
 	report_svg_legend_box(f, REPORT_SVG_LEFT + 90, legend_y, "#d73a49", "down");
 	report_svg_legend_box(f, REPORT_SVG_LEFT + 190, legend_y, "#bf8700",
-			      "leader (band above the row)");
+			      "leader (band on top of the bar)");
 	report_svg_legend_box(f, REPORT_SVG_LEFT + 400, legend_y, "url(#hatch)",
 			      "cut off by a partition");
 	report_svg_legend_box(f, REPORT_SVG_LEFT + 580, legend_y, "url(#dots)",

@@ -288,7 +288,7 @@ static int swarmsim_run_one(const struct swarmsim_opts *o, const struct scn_scri
 	double t0 = swarmsim_wall();
 	int rv;
 
-	if (o->report_dir) {
+	if (o->report_dir || o->baseline_path) {
 		out->tl = timeline_new(s);
 		if (!out->tl)
 			return CS_ENOMEM;

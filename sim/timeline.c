@@ -62,13 +62,16 @@ const struct metrics *timeline_metrics(const struct timeline *tl)
 static void tl_span(struct timeline *tl, enum tl_span_kind kind, uint32_t node,
 		    us_t from_us, us_t to_us)
 {
+	uint32_t detail = kind == TL_PARTITION ? tl->nodes[node].cut_count : 0;
+
 	assert(from_us <= to_us);
 	if (grow_array((void **)&tl->spans, &tl->span_cap, tl->span_count + 1,
 		       sizeof *tl->spans)) {
 		tl->oom = true;
 		return;
 	}
-	tl->spans[tl->span_count++] = (struct tl_span){kind, node, from_us, to_us};
+	tl->spans[tl->span_count++] =
+		(struct tl_span){kind, node, from_us, to_us, detail};
 }
 
 /* Makes sure nodes 0..node are known (a node is known from its first
@@ -103,11 +106,16 @@ static void tl_fault(struct timeline *tl, const struct world *w, us_t at_us,
 
 	for (size_t i = 0; i < tl->node_count; i++) {
 		struct tl_node *n = &tl->nodes[i];
-		bool cut = false;
-		for (size_t j = 0; j < tl->node_count && !cut; j++)
-			cut = j != i && world_net_blocked(w, (uint32_t)i, (uint32_t)j);
-		if (cut && n->part_since == TL_NONE)
+		uint32_t cut_count = 0;
+		bool cut;
+		for (size_t j = 0; j < tl->node_count; j++)
+			cut_count +=
+				j != i && world_net_blocked(w, (uint32_t)i, (uint32_t)j);
+		cut = cut_count > 0;
+		if (cut && n->part_since == TL_NONE) {
 			n->part_since = at_us;
+			n->cut_count = cut_count;
+		}
 		if (!cut && n->part_since != TL_NONE) {
 			tl_span(tl, TL_PARTITION, (uint32_t)i, n->part_since, at_us);
 			n->part_since = TL_NONE;

@@ -37,6 +37,7 @@ struct tl_span {
 	enum tl_span_kind kind;
 	uint32_t node;
 	us_t from_us, to_us;
+	uint32_t detail; /* TL_PARTITION: how many nodes it could not reach */
 };
 
 struct tl_node {
@@ -44,6 +45,7 @@ struct tl_node {
 	us_t added_us;
 	/* while recording: when the open span began (TL_NONE: none open) */
 	us_t down_since, part_since, link_since;
+	uint32_t cut_count; /* nodes a partition keeps it from, when it began */
 };
 
 struct tl_point {
