@@ -1,0 +1,816 @@
+/* explore: random fault schedules and their shrinking. See explore.h.
+ *
+ * What an explored run checks (the choice, as SCENARIOS.md would state it):
+ *
+ *  - The scenario's commands run as written, in order, except `expect`
+ *    lines and `seed` lines, which are dropped: a timed expectation may
+ *    legitimately fail while faults are active (a partitioned worker's tasks
+ *    are not running), and the seed is the explored one. The waits an
+ *    `expect ... within` gave are not needed for the commands that follow:
+ *    a control API call already waits up to a minute for a leader. `always`
+ *    conditions stay, and the five invariants are checked after every event
+ *    (the runner does that), so an `always` that a fault breaks is found.
+ *  - The fault window is the scenario's span (the sum of its `run`
+ *    durations), or EXPLORE_WINDOW_MS when that is shorter. Faults start
+ *    and end at drawn offsets in it: a `run D` of the scenario is split
+ *    into pieces with the fault commands between them; offsets past the
+ *    scenario's last `run` get `run` pieces of their own after its last
+ *    command. Offsets are nominal: they count only `run` time, so commands
+ *    that wait (service create waiting for a leader) shift the faults after
+ *    them a little; the text is what runs, so a replay is exact anyway.
+ *  - The liveness phase follows the window: `heal`, `restart` of every node
+ *    ever named (a no-op for running ones; not for removed ones), every
+ *    faulted image reset, then `expect converged within 120s` and
+ *    `expect managers in sync within 60s`.
+ *  - Faults stay survivable: at any time at most a minority of the initial
+ *    managers is down or cut off by generated faults, never every worker,
+ *    no node is faulted twice at once and at most one generated partition
+ *    is in place. (Link faults degrade a link without cutting it, and do not
+ *    count; the scenario's own faults are not counted: explore is meant for
+ *    scenarios without faults of their own, as in scenarios/explore/.)
+ *    Counting is per fault interval, which overestimates; that is safe.
+ *  - Nodes that the scenario removes, promotes or demotes are never faulted,
+ *    nor are nodes added after `cluster` or workers past w64.
+ *
+ * Shrinking keeps a step when the run still fails in any way (not only with
+ * the same message): simpler to state, and a different failure found on the
+ * way is still a failure worth the smaller schedule. */
+#include "sim/explore.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "sim/rng.h"
+
+static const char *const explore_kind_names[EXPLORE_KIND_COUNT] = {
+	"crash", "restart", "partition", "link", "process",
+};
+
+enum {
+	EXPLORE_NODES_MASKED = 64, /* nodes past m64/w64 are never faulted */
+	EXPLORE_TRIES = 8,	   /* draws for one fault before giving up */
+};
+
+/* The image of services with no image= (clusterops' default). */
+#define EXPLORE_DEFAULT_IMAGE "cswarm/default"
+
+/* ---------------------------------------------------------------- kinds */
+
+int explore_kinds_parse(const char *list, uint32_t *kinds, char *err, size_t err_size)
+{
+	const char *p = list;
+
+	*kinds = 0;
+	if (strcmp(list, "all") == 0) {
+		*kinds = EXPLORE_FAULTS_ALL;
+		return 0;
+	}
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		bool found = false;
+		for (int k = 0; k < EXPLORE_KIND_COUNT; k++) {
+			if (strlen(explore_kind_names[k]) == n &&
+			    strncmp(p, explore_kind_names[k], n) == 0) {
+				*kinds |= 1u << k;
+				found = true;
+			}
+		}
+		if (!found) {
+			snprintf(err, err_size,
+				 "unknown fault '%.*s' (want crash, restart, partition, "
+				 "link, process or all)",
+				 (int)n, p);
+			return CS_EINVAL;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	if (!*kinds) {
+		snprintf(err, err_size, "--faults wants at least one fault kind");
+		return CS_EINVAL;
+	}
+	return 0;
+}
+
+const char *explore_kinds_text(uint32_t kinds, char *buf, size_t size)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (int k = 0; k < EXPLORE_KIND_COUNT; k++) {
+		int n;
+		if (!(kinds & (1u << k)))
+			continue;
+		n = snprintf(buf + used, size - used, "%s%s", used ? "," : "",
+			     explore_kind_names[k]);
+		if (n < 0 || (size_t)n >= size - used)
+			break;
+		used += (size_t)n;
+	}
+	return buf;
+}
+
+size_t explore_enabled_count(const struct explore_plan *plan)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < plan->fault_count; i++)
+		n += plan->faults[i].enabled;
+	return n;
+}
+
+/* ---------------------------------------------------------------- drawing */
+
+static const struct scn_cmd *explore_cluster_cmd(const struct scn_script *s)
+{
+	for (size_t i = 0; i < s->cmd_count; i++)
+		if (s->cmds[i].kind == SCN_CLUSTER)
+			return &s->cmds[i];
+	return NULL;
+}
+
+/* Whether the scenario removes, promotes or demotes node (kind, number). */
+static bool explore_node_managed(const struct scn_script *s, enum scn_node_kind kind,
+				 uint32_t number)
+{
+	for (size_t i = 0; i < s->cmd_count; i++) {
+		const struct scn_cmd *c = &s->cmds[i];
+		if (c->kind != SCN_NODE_RM && c->kind != SCN_NODE_PROMOTE &&
+		    c->kind != SCN_NODE_DEMOTE)
+			continue;
+		if (c->u.node.node.kind == kind && c->u.node.node.number == number)
+			return true;
+	}
+	return false;
+}
+
+/* Whether the scenario removes node (kind, number) with `node rm`. */
+static bool explore_node_removed(const struct scn_script *s, enum scn_node_kind kind,
+				 uint32_t number)
+{
+	for (size_t i = 0; i < s->cmd_count; i++) {
+		const struct scn_cmd *c = &s->cmds[i];
+		if (c->kind == SCN_NODE_RM && c->u.node.node.kind == kind &&
+		    c->u.node.node.number == number)
+			return true;
+	}
+	return false;
+}
+
+/* Adds name to the plan's images (once). */
+static void explore_add_image(struct explore_plan *plan, const char *name)
+{
+	for (size_t i = 0; i < plan->image_count; i++)
+		if (strcmp(plan->images[i], name) == 0)
+			return;
+	if (plan->image_count >= EXPLORE_IMAGES_MAX ||
+	    strlen(name) >= sizeof plan->images[0])
+		return;
+	snprintf(plan->images[plan->image_count], sizeof plan->images[0], "%s", name);
+	snprintf(plan->image_reset[plan->image_count], sizeof plan->image_reset[0],
+		 "image %s", name);
+	plan->image_count++;
+}
+
+/* Collects the images a process fault may break: those of services that
+ * restart on any exit, with no restart limit; an image whose service says
+ * otherwise anywhere is left alone. The reset of an image is the scenario's
+ * first `image` line for it, or `image NAME` (the runtime's defaults). */
+static void explore_collect_images(const struct scn_script *s, struct explore_plan *plan)
+{
+	for (size_t i = 0; i < s->cmd_count; i++) {
+		const struct scn_cmd *c = &s->cmds[i];
+		const struct scn_service *svc = &c->u.service;
+		if (c->kind != SCN_SERVICE_CREATE)
+			continue;
+		if (svc->restart != SCN_RESTART_ANY || (svc->set & SCN_SVC_RESTART_MAX))
+			continue;
+		explore_add_image(plan, svc->image ? svc->image : EXPLORE_DEFAULT_IMAGE);
+	}
+	for (size_t i = 0; i < s->cmd_count; i++) {
+		const struct scn_cmd *c = &s->cmds[i];
+		if (c->kind != SCN_SERVICE_UPDATE || !(c->u.service.set & SCN_SVC_IMAGE))
+			continue;
+		explore_add_image(plan, c->u.service.image);
+	}
+	for (size_t k = 0; k < plan->image_count; k++) {
+		for (size_t i = 0; i < s->cmd_count; i++) {
+			const struct scn_cmd *c = &s->cmds[i];
+			if (c->kind == SCN_IMAGE &&
+			    strcmp(c->u.image.name, plan->images[k]) == 0) {
+				if (c->u.image.has_exit || c->u.image.pull_fail)
+					plan->images[k][0] = '\0'; /* faulty by design */
+				else
+					snprintf(plan->image_reset[k],
+						 sizeof plan->image_reset[0], "%s",
+						 c->text);
+				break;
+			}
+		}
+	}
+}
+
+static int explore_popcount(uint64_t x)
+{
+	int n = 0;
+	for (; x; x &= x - 1)
+		n++;
+	return n;
+}
+
+/* Whether fault f can join the plan: with every enabled fault whose
+ * interval meets f's, a minority of managers at most is down or cut off,
+ * never every worker; no node twice; one partition and one fault per image
+ * at a time. */
+static bool explore_fits(const struct explore_plan *plan, const struct explore_fault *f)
+{
+	uint64_t mgr = f->mgr_mask, wrk = f->wrk_mask;
+	uint64_t f_end = f->at_ms + f->dur_ms;
+
+	for (size_t i = 0; i < plan->fault_count; i++) {
+		const struct explore_fault *g = &plan->faults[i];
+		if (!g->enabled || g->at_ms >= f_end || f->at_ms >= g->at_ms + g->dur_ms)
+			continue;
+		if ((g->mgr_mask & mgr) || (g->wrk_mask & wrk))
+			return false;
+		if (g->kind == EXPLORE_PARTITION && f->kind == EXPLORE_PARTITION)
+			return false;
+		if (g->image >= 0 && g->image == f->image)
+			return false;
+		mgr |= g->mgr_mask;
+		wrk |= g->wrk_mask;
+	}
+	if (explore_popcount(mgr) > (int)(plan->managers - 1) / 2)
+		return false;
+	if (wrk && (uint64_t)explore_popcount(wrk) >= plan->workers)
+		return false;
+	return true;
+}
+
+/* The nodes faults may touch: the initial cluster's, minus those the
+ * scenario manages, minus those past the masks. */
+struct explore_nodes {
+	uint32_t mgrs[EXPLORE_NODES_MASKED];
+	uint32_t wrks[EXPLORE_NODES_MASKED];
+	size_t mgr_count, wrk_count;
+};
+
+static void explore_nodes_init(const struct scn_script *s,
+			       const struct explore_plan *plan, struct explore_nodes *n)
+{
+	memset(n, 0, sizeof *n);
+	for (uint32_t i = 1; i <= plan->managers && i <= EXPLORE_NODES_MASKED; i++)
+		if (!explore_node_managed(s, SCN_NODE_MANAGER, i))
+			n->mgrs[n->mgr_count++] = i;
+	for (uint32_t i = 1; i <= plan->workers && i <= EXPLORE_NODES_MASKED; i++)
+		if (!explore_node_managed(s, SCN_NODE_WORKER, i))
+			n->wrks[n->wrk_count++] = i;
+}
+
+/* Picks one faultable node: *manager says which kind, *number which one.
+ * Returns false when there is none. */
+static bool explore_pick_node(struct rng *r, const struct explore_nodes *n, bool *manager,
+			      uint32_t *number)
+{
+	size_t total = n->mgr_count + n->wrk_count;
+	size_t i;
+
+	if (!total)
+		return false;
+	i = (size_t)rng_below(r, total);
+	*manager = i < n->mgr_count;
+	*number = *manager ? n->mgrs[i] : n->wrks[i - n->mgr_count];
+	return true;
+}
+
+static void explore_node_mask(struct explore_fault *f, bool manager, uint32_t number)
+{
+	if (manager)
+		f->mgr_mask |= 1ull << (number - 1);
+	else
+		f->wrk_mask |= 1ull << (number - 1);
+}
+
+/* Appends to a fixed buffer; silently truncates (callers size for it). */
+__attribute__((format(printf, 2, 3))) static void explore_cat(char *buf, const char *fmt,
+							      ...)
+{
+	size_t used = strlen(buf);
+	va_list ap;
+
+	if (used >= EXPLORE_CMD_MAX - 1)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + used, EXPLORE_CMD_MAX - used, fmt, ap);
+	va_end(ap);
+}
+
+/* Shuffles the first k of list (a partial Fisher-Yates) so that list[0..k)
+ * is a uniform choice of k. */
+static void explore_choose(struct rng *r, uint32_t *list, size_t count, size_t k)
+{
+	for (size_t i = 0; i < k && i < count; i++) {
+		size_t j = i + (size_t)rng_below(r, count - i);
+		uint32_t t = list[i];
+		list[i] = list[j];
+		list[j] = t;
+	}
+}
+
+/* Draws one fault of kind into *f (start, duration and commands). Returns
+ * false when the kind has nothing to act on here. */
+static bool explore_draw(struct rng *r, const struct explore_plan *plan,
+			 const struct explore_nodes *nodes, enum explore_kind kind,
+			 uint64_t max_dur_ms, struct explore_fault *f)
+{
+	bool manager;
+	uint32_t number;
+
+	memset(f, 0, sizeof *f);
+	f->kind = kind;
+	f->enabled = true;
+	f->image = -1;
+	f->at_ms = rng_below(r, plan->window_ms - EXPLORE_FAULT_MIN_MS);
+	f->dur_ms = rng_range(r, EXPLORE_FAULT_MIN_MS, max_dur_ms);
+	if (f->at_ms + f->dur_ms > plan->window_ms)
+		f->dur_ms = plan->window_ms - f->at_ms;
+
+	switch (kind) {
+	case EXPLORE_CRASH:
+		if (!explore_pick_node(r, nodes, &manager, &number))
+			return false;
+		explore_node_mask(f, manager, number);
+		explore_cat(f->start, "kill %c%" PRIu32, manager ? 'm' : 'w', number);
+		if (rng_chance_ppm(r, 600000))
+			explore_cat(f->end, "restart %c%" PRIu32, manager ? 'm' : 'w',
+				    number);
+		else
+			f->dur_ms = plan->window_ms - f->at_ms; /* down till the end */
+		return true;
+	case EXPLORE_RESTART:
+		if (!explore_pick_node(r, nodes, &manager, &number))
+			return false;
+		explore_node_mask(f, manager, number);
+		explore_cat(f->start, "kill %c%" PRIu32 " process", manager ? 'm' : 'w',
+			    number);
+		explore_cat(f->end, "restart %c%" PRIu32, manager ? 'm' : 'w', number);
+		return true;
+	case EXPLORE_PARTITION: {
+		struct explore_nodes pick = *nodes;
+		size_t mgr_max = (plan->managers - 1) / 2;
+		size_t k_m, k_w;
+		if (mgr_max > pick.mgr_count)
+			mgr_max = pick.mgr_count;
+		k_m = (size_t)rng_range(r, 0, mgr_max);
+		k_w = pick.wrk_count && plan->workers > 1
+			      ? (size_t)rng_range(r, 0,
+						  pick.wrk_count < plan->workers - 1
+							  ? pick.wrk_count
+							  : plan->workers - 1)
+			      : 0;
+		if (k_m + k_w == 0)
+			return false;
+		explore_choose(r, pick.mgrs, pick.mgr_count, k_m);
+		explore_choose(r, pick.wrks, pick.wrk_count, k_w);
+		explore_cat(f->start, "partition");
+		for (size_t i = 0; i < k_m; i++) {
+			explore_cat(f->start, " m%" PRIu32, pick.mgrs[i]);
+			explore_node_mask(f, true, pick.mgrs[i]);
+		}
+		for (size_t i = 0; i < k_w; i++) {
+			explore_cat(f->start, " w%" PRIu32, pick.wrks[i]);
+			explore_node_mask(f, false, pick.wrks[i]);
+		}
+		explore_cat(f->start, " | *");
+		explore_cat(f->end, "heal");
+		return true;
+	}
+	case EXPLORE_LINK: {
+		bool m2;
+		uint32_t n2;
+		uint64_t lo, hi;
+		if (!explore_pick_node(r, nodes, &manager, &number) ||
+		    !explore_pick_node(r, nodes, &m2, &n2))
+			return false;
+		if (manager == m2 && number == n2)
+			return false;
+		explore_cat(f->start, "link %c%" PRIu32 " %c%" PRIu32,
+			    manager ? 'm' : 'w', number, m2 ? 'm' : 'w', n2);
+		explore_cat(f->end, "%s", f->start);
+		explore_cat(f->start, " loss=%" PRIu64 "%%", rng_range(r, 1, 30));
+		lo = rng_range(r, 0, 200);
+		hi = lo + rng_range(r, 0, 800);
+		if (rng_chance_ppm(r, 500000))
+			explore_cat(f->start, " delay=%" PRIu64 "ms..%" PRIu64 "ms", lo,
+				    hi);
+		if (rng_chance_ppm(r, 300000))
+			explore_cat(f->start, " dup=%" PRIu64 "%%", rng_range(r, 1, 10));
+		return true;
+	}
+	case EXPLORE_PROCESS: {
+		size_t i;
+		uint64_t lo;
+		if (!plan->image_count)
+			goto process_kill;
+		i = (size_t)rng_below(r, plan->image_count);
+		if (!plan->images[i][0])
+			goto process_kill;
+		f->image = (int32_t)i;
+		lo = rng_range(r, 500, 20000);
+		if (rng_chance_ppm(r, 700000))
+			explore_cat(f->start,
+				    "image %s exit=1 after=%" PRIu64 "ms..%" PRIu64 "ms",
+				    plan->images[i], lo, lo + rng_range(r, 0, 30000));
+		else
+			explore_cat(f->start, "image %s pull=fail", plan->images[i]);
+		explore_cat(f->end, "%s", plan->image_reset[i]);
+		return true;
+	process_kill:
+		/* no image to break: the closest fault is the daemon's death */
+		return explore_draw(r, plan, nodes, EXPLORE_RESTART, max_dur_ms, f);
+	}
+	case EXPLORE_KIND_COUNT: break;
+	}
+	return false;
+}
+
+/* With swarm testing, draws the shape keys the `cluster` line leaves out
+ * and the timings no `set` line gives. */
+static void explore_draw_swarm(struct rng *r, const struct scn_script *s,
+			       const struct scn_cmd *cluster, struct explore_plan *plan)
+{
+	uint32_t set = 0, min_m = s->managers_total, min_w = s->workers_total;
+
+	for (size_t i = 0; i < s->cmd_count; i++) {
+		const struct scn_cmd *c = &s->cmds[i];
+		if (c->kind == SCN_SET)
+			set |= c->u.settings.set;
+		if (c->kind == SCN_NODE_ADD && c->u.node.added.kind == SCN_NODE_MANAGER)
+			min_m--;
+		if (c->kind == SCN_NODE_ADD && c->u.node.added.kind == SCN_NODE_WORKER)
+			min_w--;
+	}
+	if (!strstr(cluster->text, "managers=")) {
+		plan->managers = (uint32_t)rng_range(r, min_m > 1 ? min_m : 1, 7);
+		if (plan->managers < min_m)
+			plan->managers = min_m;
+		plan->managers_drawn = true;
+	}
+	if (!strstr(cluster->text, "workers=")) {
+		plan->workers = (uint32_t)rng_range(r, min_w > 1 ? min_w : 1, 9);
+		if (plan->workers < min_w)
+			plan->workers = min_w;
+		plan->workers_drawn = true;
+	}
+	explore_cat(plan->settings, "set");
+	if (!(set & SCN_SET_HEARTBEAT))
+		explore_cat(plan->settings, " heartbeat=%" PRIu64 "s",
+			    rng_range(r, 1, 10));
+	if (!(set & SCN_SET_ELECTION_TICKS))
+		explore_cat(plan->settings, " election-ticks=%" PRIu64,
+			    rng_range(r, 5, 20));
+	if (!(set & SCN_SET_TICK))
+		explore_cat(plan->settings, " tick=%" PRIu64 "ms",
+			    100 * rng_range(r, 2, 10));
+	if (strcmp(plan->settings, "set") == 0)
+		plan->settings[0] = '\0';
+}
+
+int explore_plan_make(const struct scn_script *script, uint64_t seed, uint32_t kinds,
+		      bool swarm, struct explore_plan *plan)
+{
+	const struct scn_cmd *cluster = explore_cluster_cmd(script);
+	uint64_t span_ms = 0, max_dur_ms = 60 * 1000;
+	size_t fault_target;
+	uint32_t drawn_kinds = kinds;
+	struct explore_nodes nodes;
+	struct rng r;
+
+	memset(plan, 0, sizeof *plan);
+	if (!cluster)
+		return CS_EINVAL;
+	plan->seed = seed;
+	plan->kinds = kinds;
+	plan->swarm = swarm;
+	plan->managers = cluster->u.cluster.managers;
+	plan->workers = cluster->u.cluster.workers;
+	plan->liveness_ms = EXPLORE_LIVENESS_MS;
+	for (size_t i = 0; i < script->cmd_count; i++)
+		if (script->cmds[i].kind == SCN_RUN)
+			span_ms += script->cmds[i].u.run_ms;
+	plan->window_ms = span_ms > EXPLORE_WINDOW_MS ? span_ms : EXPLORE_WINDOW_MS;
+	explore_collect_images(script, plan);
+
+	rng_init(&r, seed, RNG_FAULTS, 0);
+	fault_target = (size_t)rng_range(&r, 1, 6);
+	if (swarm) {
+		struct rng sr;
+		rng_init(&sr, seed, RNG_FAULTS, 1);
+		explore_draw_swarm(&sr, script, cluster, plan);
+		/* swarm testing: some kinds off, a drawn rate and length */
+		do {
+			drawn_kinds = kinds & (uint32_t)rng_next(&sr);
+		} while (!drawn_kinds);
+		fault_target = (size_t)rng_range(&sr, 0, 12);
+		max_dur_ms = rng_range(&sr, 5, 120) * 1000;
+	}
+	explore_nodes_init(script, plan, &nodes);
+
+	for (size_t n = 0; n < fault_target && plan->fault_count < EXPLORE_FAULTS_MAX;
+	     n++) {
+		for (int t = 0; t < EXPLORE_TRIES; t++) {
+			struct explore_fault f;
+			enum explore_kind kind;
+			uint32_t pick = (uint32_t)rng_below(
+				&r, (uint64_t)explore_popcount(drawn_kinds));
+			for (kind = 0; kind < EXPLORE_KIND_COUNT; kind++)
+				if ((drawn_kinds & (1u << kind)) && pick-- == 0)
+					break;
+			if (!explore_draw(&r, plan, &nodes, kind, max_dur_ms, &f))
+				continue;
+			if (!explore_fits(plan, &f))
+				continue;
+			plan->faults[plan->fault_count++] = f;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- text */
+
+struct explore_buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+__attribute__((format(printf, 2, 3))) static void explore_put(struct explore_buf *b,
+							      const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0,
+			      fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = true;
+			return;
+		}
+		if (b->p && (size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap ? b->cap * 2 : 4096;
+		while (cap < b->len + (size_t)n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+}
+
+/* One point of the schedule: a fault's start or end. */
+struct explore_event {
+	uint64_t at_ms;
+	size_t fault;
+	bool end;
+};
+
+static int explore_event_cmp(const void *x, const void *y)
+{
+	const struct explore_event *a = x, *b = y;
+	if (a->at_ms != b->at_ms)
+		return a->at_ms < b->at_ms ? -1 : 1;
+	if (a->end != b->end)
+		return a->end ? -1 : 1; /* ends first: a node back before the next */
+	return a->fault < b->fault ? -1 : a->fault > b->fault;
+}
+
+static void explore_put_event(struct explore_buf *b, const struct explore_plan *plan,
+			      const struct explore_event *e)
+{
+	const struct explore_fault *f = &plan->faults[e->fault];
+	explore_put(b, "%s  # fault %zu (%s) %s at +%" PRIu64 ".%03" PRIu64 "s\n",
+		    e->end ? f->end : f->start, e->fault + 1, explore_kind_names[f->kind],
+		    e->end ? "ends" : "starts", e->at_ms / 1000, e->at_ms % 1000);
+}
+
+int explore_text(const struct scn_script *script, const struct explore_plan *plan,
+		 char **text, size_t *len)
+{
+	struct explore_event ev[2 * EXPLORE_FAULTS_MAX];
+	struct explore_buf b = {0};
+	size_t ev_count = 0, next = 0;
+	uint64_t t_ms = 0;
+	char kinds[64];
+
+	for (size_t i = 0; i < plan->fault_count; i++) {
+		const struct explore_fault *f = &plan->faults[i];
+		if (!f->enabled)
+			continue;
+		ev[ev_count++] = (struct explore_event){f->at_ms, i, false};
+		if (f->end[0])
+			ev[ev_count++] =
+				(struct explore_event){f->at_ms + f->dur_ms, i, true};
+	}
+	qsort(ev, ev_count, sizeof ev[0], explore_event_cmp);
+
+	explore_put(&b,
+		    "# explore: %s seed=%" PRIu64 " faults=%s%s: %zu of %zu faults\n"
+		    "# The scenario's commands (its expect and seed lines dropped), the\n"
+		    "# faults at their offsets in the %" PRIu64
+		    "s window, then the liveness phase.\n"
+		    "seed %" PRIu64 "\n",
+		    script->path ? script->path : "-", plan->seed,
+		    explore_kinds_text(plan->kinds, kinds, sizeof kinds),
+		    plan->swarm ? " swarm" : "", explore_enabled_count(plan),
+		    plan->fault_count, plan->window_ms / 1000, plan->seed);
+	if (plan->settings[0])
+		explore_put(&b, "%s\n", plan->settings);
+
+	for (size_t i = 0; i < script->cmd_count; i++) {
+		const struct scn_cmd *c = &script->cmds[i];
+		switch (c->kind) {
+		case SCN_EXPECT:
+		case SCN_SEED: continue;
+		case SCN_CLUSTER:
+			explore_put(&b, "%s", c->text);
+			if (plan->managers_drawn)
+				explore_put(&b, " managers=%" PRIu32, plan->managers);
+			if (plan->workers_drawn)
+				explore_put(&b, " workers=%" PRIu32, plan->workers);
+			explore_put(&b, "\n");
+			continue;
+		case SCN_RUN: {
+			uint64_t until = t_ms + c->u.run_ms;
+			for (; next < ev_count && ev[next].at_ms < until; next++) {
+				if (ev[next].at_ms > t_ms)
+					explore_put(&b, "run %" PRIu64 "ms\n",
+						    ev[next].at_ms - t_ms);
+				t_ms = ev[next].at_ms > t_ms ? ev[next].at_ms : t_ms;
+				explore_put_event(&b, plan, &ev[next]);
+			}
+			if (until > t_ms)
+				explore_put(&b, "run %" PRIu64 "ms\n", until - t_ms);
+			t_ms = until;
+			continue;
+		}
+		default: explore_put(&b, "%s\n", c->text); continue;
+		}
+	}
+	for (; next < ev_count; next++) {
+		if (ev[next].at_ms > t_ms)
+			explore_put(&b, "run %" PRIu64 "ms\n", ev[next].at_ms - t_ms);
+		t_ms = ev[next].at_ms > t_ms ? ev[next].at_ms : t_ms;
+		explore_put_event(&b, plan, &ev[next]);
+	}
+	if (plan->window_ms > t_ms)
+		explore_put(&b, "run %" PRIu64 "ms\n", plan->window_ms - t_ms);
+
+	explore_put(&b,
+		    "# liveness: every fault healed, every node back, converged\nheal\n");
+	for (uint32_t i = 1; i <= script->managers_total || i <= plan->managers; i++)
+		if (!explore_node_removed(script, SCN_NODE_MANAGER, i))
+			explore_put(&b, "restart m%" PRIu32 "\n", i);
+	for (uint32_t i = 1; i <= script->workers_total || i <= plan->workers; i++)
+		if (!explore_node_removed(script, SCN_NODE_WORKER, i))
+			explore_put(&b, "restart w%" PRIu32 "\n", i);
+	for (size_t i = 0; i < plan->fault_count; i++) {
+		const struct explore_fault *f = &plan->faults[i];
+		bool first = true;
+		if (!f->enabled || f->image < 0)
+			continue;
+		for (size_t k = 0; k < i; k++)
+			if (plan->faults[k].enabled && plan->faults[k].image == f->image)
+				first = false;
+		if (first)
+			explore_put(&b, "%s\n", plan->image_reset[f->image]);
+	}
+	explore_put(&b,
+		    "expect converged within %" PRIu64 "s\n"
+		    "expect managers in sync within 60s\n",
+		    plan->liveness_ms / 1000);
+	if (b.oom) {
+		free(b.p);
+		return CS_ENOMEM;
+	}
+	*text = b.p;
+	*len = b.len;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- running */
+
+int explore_run(const struct scn_script *script, const struct explore_plan *plan,
+		struct runner_result *res, char **text_out, char *err, size_t err_size)
+{
+	struct runner_opts opts = {0};
+	struct scn_script gen;
+	char *text;
+	size_t len;
+	int rv;
+
+	rv = explore_text(script, plan, &text, &len);
+	if (rv) {
+		snprintf(err, err_size, "out of memory");
+		return rv;
+	}
+	rv = scn_parse(script->path ? script->path : "-", text, len, &gen, err, err_size);
+	if (rv) {
+		free(text);
+		return rv;
+	}
+	rv = runner_run(&gen, plan->seed, &opts, res);
+	scn_free(&gen);
+	if (rv)
+		snprintf(err, err_size, "%s", cs_strerror(rv));
+	if (text_out && !rv)
+		*text_out = text;
+	else
+		free(text);
+	return rv;
+}
+
+/* ---------------------------------------------------------------- shrinking */
+
+/* Runs plan; returns 1 when it fails, 0 when it passes, <0 on error. */
+static int explore_trial(const struct scn_script *script, const struct explore_plan *plan,
+			 struct runner_result *res, explore_progress_fn progress,
+			 void *ctx, const char *what, char *err, size_t err_size)
+{
+	int rv = explore_run(script, plan, res, NULL, err, err_size);
+	if (rv)
+		return rv;
+	if (progress)
+		progress(ctx, what, res);
+	return !res->passed;
+}
+
+int explore_shrink(const struct scn_script *script, struct explore_plan *plan,
+		   struct runner_result *res, explore_progress_fn progress, void *ctx,
+		   char *err, size_t err_size)
+{
+	struct runner_result trial;
+	char what[96];
+	int rv;
+
+	rv = explore_trial(script, plan, res, progress, ctx, "the drawn schedule", err,
+			   err_size);
+	if (rv < 0)
+		return rv;
+	if (rv == 0)
+		return 1;
+
+	/* drop faults one at a time, last first (later faults depend on
+	 * earlier ones less often than the other way round) */
+	for (size_t i = plan->fault_count; i-- > 0;) {
+		if (!plan->faults[i].enabled)
+			continue;
+		plan->faults[i].enabled = false;
+		snprintf(what, sizeof what, "without fault %zu", i + 1);
+		rv = explore_trial(script, plan, &trial, progress, ctx, what, err,
+				   err_size);
+		if (rv < 0)
+			return rv;
+		if (rv == 1)
+			*res = trial;
+		else
+			plan->faults[i].enabled = true;
+	}
+	/* then halve what remains while it still fails */
+	for (size_t i = 0; i < plan->fault_count; i++) {
+		struct explore_fault *f = &plan->faults[i];
+		if (!f->enabled || !f->end[0])
+			continue;
+		while (f->dur_ms / 2 >= EXPLORE_FAULT_MIN_MS) {
+			uint64_t was = f->dur_ms;
+			f->dur_ms /= 2;
+			snprintf(what, sizeof what, "fault %zu for %" PRIu64 "ms", i + 1,
+				 f->dur_ms);
+			rv = explore_trial(script, plan, &trial, progress, ctx, what, err,
+					   err_size);
+			if (rv < 0)
+				return rv;
+			if (rv == 0) {
+				f->dur_ms = was;
+				break;
+			}
+			*res = trial;
+		}
+	}
+	return 0;
+}

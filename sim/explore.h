@@ -1,0 +1,115 @@
+/* explore: random fault schedules for a scenario, drawn from a seed, and
+ * their shrinking. explore_plan_make draws a plan (which faults, on which
+ * nodes, when and for how long; with swarm testing also the cluster's shape
+ * and timings); explore_text writes the plan into a complete scenario file
+ * (the scenario's commands with the faults interleaved, then a liveness
+ * phase); explore_run parses and runs that text, so a plan's run and a
+ * `swarmsim run` of its text are the same run, with the same trace hash.
+ * Called by sim/explore_main.c (the commands) and tests. Pure: the seed is
+ * the only source of randomness, no clock is read. */
+#ifndef SIM_EXPLORE_H
+#define SIM_EXPLORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim/runner.h"
+#include "sim/scenario.h"
+
+/* Fault kinds; a set of them is a bit mask of (1u << kind). */
+enum explore_kind {
+	EXPLORE_CRASH,	   /* kill NODE: the machine dies, maybe back later */
+	EXPLORE_RESTART,   /* kill NODE process, then restart NODE */
+	EXPLORE_PARTITION, /* partition a minority | *, then heal */
+	EXPLORE_LINK,	   /* link A B loss/delay/dup, then link A B */
+	EXPLORE_PROCESS,   /* image IMG exit=1 / pull=fail, then reset */
+	EXPLORE_KIND_COUNT,
+};
+#define EXPLORE_FAULTS_ALL ((1u << EXPLORE_KIND_COUNT) - 1)
+
+enum {
+	EXPLORE_FAULTS_MAX = 24,	   /* faults in one plan */
+	EXPLORE_CMD_MAX = 160,		   /* bytes of one fault command */
+	EXPLORE_IMAGES_MAX = 16,	   /* images a process fault may pick */
+	EXPLORE_WINDOW_MS = 5 * 60 * 1000, /* the shortest fault window */
+	EXPLORE_LIVENESS_MS = 120 * 1000,  /* heal to converged, at most */
+	EXPLORE_FAULT_MIN_MS = 1000,	   /* a fault lasts at least this */
+};
+
+/* One fault: `start` runs at at_ms of the window, `end` (when not empty) at
+ * at_ms + dur_ms. Masks name the managers and workers (bit n-1 for mn/wn)
+ * that it takes down or cuts off while it lasts. */
+struct explore_fault {
+	enum explore_kind kind;
+	bool enabled; /* shrink turns faults off */
+	uint64_t at_ms;
+	uint64_t dur_ms;
+	uint64_t mgr_mask;
+	uint64_t wrk_mask;
+	int32_t image; /* PROCESS: index into plan images; else -1 */
+	char start[EXPLORE_CMD_MAX];
+	char end[EXPLORE_CMD_MAX];
+};
+
+struct explore_plan {
+	uint64_t seed;
+	uint32_t kinds; /* the --faults set */
+	bool swarm;
+	uint32_t managers; /* the cluster's shape (drawn or as written) */
+	uint32_t workers;
+	bool managers_drawn, workers_drawn;
+	char settings[EXPLORE_CMD_MAX]; /* a drawn `set ...` line, or "" */
+	uint64_t window_ms;
+	uint64_t liveness_ms;
+	char images[EXPLORE_IMAGES_MAX][64]; /* images of restart=any services */
+	char image_reset[EXPLORE_IMAGES_MAX][EXPLORE_CMD_MAX];
+	size_t image_count;
+	struct explore_fault faults[EXPLORE_FAULTS_MAX];
+	size_t fault_count;
+};
+
+/* explore_kinds_parse reads a list such as "crash,partition" (or "all")
+ * into a kind mask. Returns 0, or CS_EINVAL with a message in err. */
+int explore_kinds_parse(const char *list, uint32_t *kinds, char *err, size_t err_size);
+
+/* explore_kinds_text writes the list form of kinds into buf; returns buf. */
+const char *explore_kinds_text(uint32_t kinds, char *buf, size_t size);
+
+/* explore_plan_make draws the plan of seed for script (borrowed) with the
+ * given kinds, and swarm testing when swarm. Fills *plan; returns 0, or
+ * CS_EINVAL when the script has no `cluster` command. */
+int explore_plan_make(const struct scn_script *script, uint64_t seed, uint32_t kinds,
+		      bool swarm, struct explore_plan *plan);
+
+/* explore_text writes the plan as a complete scenario file. Returns 0 with
+ * *text (NUL-terminated, the caller frees it with free) and *len, or
+ * CS_ENOMEM. Borrows script and plan. */
+int explore_text(const struct scn_script *script, const struct explore_plan *plan,
+		 char **text, size_t *len);
+
+/* explore_run writes the plan's text, parses it and runs it with the plan's
+ * seed. Returns 0 with *res filled, CS_EINVAL with err set when the text
+ * does not parse (a drawn shape the scenario cannot use), or CS_ENOMEM.
+ * When text is not NULL it receives the text (caller frees). */
+int explore_run(const struct scn_script *script, const struct explore_plan *plan,
+		struct runner_result *res, char **text, char *err, size_t err_size);
+
+/* Called by explore_shrink after each trial run. */
+typedef void (*explore_progress_fn)(void *ctx, const char *what,
+				    const struct runner_result *res);
+
+/* explore_shrink reduces a failing plan: drops faults one at a time, keeping
+ * a drop when the run still fails (any failure counts), then halves the
+ * remaining faults' durations while the run still fails. *plan ends as the
+ * smallest failing plan found and *res as its result. Returns 0, 1 when the
+ * plan does not fail to begin with (nothing to shrink), or an error from
+ * explore_run. */
+int explore_shrink(const struct scn_script *script, struct explore_plan *plan,
+		   struct runner_result *res, explore_progress_fn progress, void *ctx,
+		   char *err, size_t err_size);
+
+/* explore_enabled_count returns how many of the plan's faults are on. */
+size_t explore_enabled_count(const struct explore_plan *plan);
+
+#endif
