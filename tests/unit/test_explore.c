@@ -1,0 +1,275 @@
+/* Tests of explore: fault kind lists, plans drawn only from the seed and
+ * staying survivable, the same seed giving the same trace hash, the text
+ * replaying the very run, and a deliberately breakable `always` being found,
+ * replayed and shrunk. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "sim/explore.h"
+#include "sim/runner.h"
+#include "sim/scenario.h"
+
+static const char replicated[] = "cluster managers=3 workers=3\n"
+				 "expect leader within 30s\n"
+				 "service create web replicas=4\n"
+				 "run 1m\n";
+
+/* Breakable on purpose: a crashed worker takes its tasks with it, so the
+ * count dips below 6 until they are placed again. */
+static const char breakable[] =
+	"cluster managers=1 workers=3\n"
+	"service create web replicas=6 constraint=node.role==worker\n"
+	"run 30s\n"
+	"always running web >= 6\n"
+	"run 1m\n";
+
+static void parse(const char *text, struct scn_script *s)
+{
+	char err[512];
+	int rv = scn_parse("t.scn", text, strlen(text), s, err, sizeof err);
+	if (rv)
+		fail_msg("parse: %s", err);
+}
+
+static void test_explore_kinds_parse_and_print(void **state)
+{
+	uint32_t kinds;
+	char err[128], buf[64];
+
+	(void)state;
+	assert_int_equal(explore_kinds_parse("crash,partition", &kinds, err, sizeof err),
+			 0);
+	assert_int_equal(kinds, (1u << EXPLORE_CRASH) | (1u << EXPLORE_PARTITION));
+	assert_string_equal(explore_kinds_text(kinds, buf, sizeof buf),
+			    "crash,partition");
+	assert_int_equal(explore_kinds_parse("all", &kinds, err, sizeof err), 0);
+	assert_int_equal(kinds, EXPLORE_FAULTS_ALL);
+	assert_int_equal(explore_kinds_parse("crash,meteor", &kinds, err, sizeof err),
+			 CS_EINVAL);
+	assert_non_null(strstr(err, "meteor"));
+	assert_int_equal(explore_kinds_parse("", &kinds, err, sizeof err), CS_EINVAL);
+}
+
+static void test_explore_plan_is_a_function_of_the_seed(void **state)
+{
+	struct scn_script s;
+	struct explore_plan a, b, c;
+
+	(void)state;
+	parse(replicated, &s);
+	assert_int_equal(explore_plan_make(&s, 7, EXPLORE_FAULTS_ALL, true, &a), 0);
+	assert_int_equal(explore_plan_make(&s, 7, EXPLORE_FAULTS_ALL, true, &b), 0);
+	assert_memory_equal(&a, &b, sizeof a);
+	/* some other seed draws another schedule */
+	bool differs = false;
+	for (uint64_t seed = 8; seed < 20 && !differs; seed++) {
+		explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, true, &c);
+		differs = memcmp(&a, &c, sizeof a) != 0;
+	}
+	assert_true(differs);
+	scn_free(&s);
+}
+
+static int popcount64(uint64_t x)
+{
+	int n = 0;
+	for (; x; x &= x - 1)
+		n++;
+	return n;
+}
+
+/* At the start of every fault, the faults then in force take down or cut
+ * off a minority of the managers at most and never every worker. */
+static void test_explore_plans_stay_survivable(void **state)
+{
+	const char *text = "cluster managers=5 workers=3\nservice create web replicas=3\n"
+			   "run 10m\n";
+	struct scn_script s;
+	size_t faults = 0;
+
+	(void)state;
+	parse(text, &s);
+	for (uint64_t seed = 1; seed <= 300; seed++) {
+		struct explore_plan p;
+		assert_int_equal(
+			explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
+		assert_true(p.window_ms >= 10 * 60 * 1000);
+		faults += p.fault_count;
+		for (size_t i = 0; i < p.fault_count; i++) {
+			uint64_t t = p.faults[i].at_ms, mgr = 0, wrk = 0;
+			for (size_t k = 0; k < p.fault_count; k++) {
+				const struct explore_fault *f = &p.faults[k];
+				if (f->at_ms <= t && t < f->at_ms + f->dur_ms) {
+					assert_int_equal(mgr & f->mgr_mask, 0);
+					mgr |= f->mgr_mask;
+					wrk |= f->wrk_mask;
+				}
+			}
+			assert_true(popcount64(mgr) <= (int)(p.managers - 1) / 2);
+			assert_true((uint64_t)popcount64(wrk) < p.workers || wrk == 0);
+			assert_true(p.faults[i].at_ms + p.faults[i].dur_ms <=
+				    p.window_ms);
+		}
+	}
+	assert_true(faults > 300); /* and they do draw faults */
+	scn_free(&s);
+}
+
+/* Without --swarm, a `cluster` line's shape is kept; with it, the keys the
+ * line leaves out are drawn in range, and the text carries them. */
+static void test_explore_swarm_draws_the_open_shape(void **state)
+{
+	struct scn_script fixed, open;
+	bool varied = false;
+	uint32_t first = 0;
+
+	(void)state;
+	parse(replicated, &fixed);
+	parse("cluster\nservice create web replicas=2\nrun 1m\n", &open);
+	for (uint64_t seed = 1; seed <= 40; seed++) {
+		struct explore_plan p;
+		char *text;
+		size_t len;
+		explore_plan_make(&fixed, seed, EXPLORE_FAULTS_ALL, true, &p);
+		assert_int_equal(p.managers, 3);
+		assert_int_equal(p.workers, 3);
+		explore_plan_make(&open, seed, EXPLORE_FAULTS_ALL, true, &p);
+		assert_true(p.managers >= 1 && p.managers <= 7);
+		assert_true(p.workers >= 1 && p.workers <= 9);
+		if (seed == 1)
+			first = p.managers;
+		varied |= p.managers != first;
+		assert_int_equal(explore_text(&open, &p, &text, &len), 0);
+		assert_non_null(strstr(text, "managers="));
+		assert_non_null(strstr(text, "set heartbeat="));
+		free(text);
+	}
+	assert_true(varied);
+	scn_free(&fixed);
+	scn_free(&open);
+}
+
+/* The text drops `expect` lines, keeps the rest, and ends in the liveness
+ * phase; a run of the text is the run of the plan (same hash). */
+static void test_explore_text_replays_the_same_run(void **state)
+{
+	struct scn_script s, gen;
+	struct explore_plan p;
+	struct runner_result a, b, c;
+	struct runner_opts opts = {0};
+	char err[512], *text;
+
+	(void)state;
+	parse(replicated, &s);
+	explore_plan_make(&s, 3, EXPLORE_FAULTS_ALL, false, &p);
+	assert_true(p.fault_count > 0);
+	assert_int_equal(explore_run(&s, &p, &a, &text, err, sizeof err), 0);
+	assert_null(strstr(text, "expect leader within 30s"));
+	assert_non_null(strstr(text, "service create web replicas=4\n"));
+	assert_non_null(strstr(text, "heal\n"));
+	assert_non_null(strstr(text, "expect converged within 120s\n"));
+	assert_true(a.passed);
+	/* same seed, same hash; and the text replayed on its own, too */
+	assert_int_equal(explore_run(&s, &p, &b, NULL, err, sizeof err), 0);
+	assert_int_equal(a.hash, b.hash);
+	assert_int_equal(a.events, b.events);
+	assert_int_equal(scn_parse("gen.scn", text, strlen(text), &gen, err, sizeof err),
+			 0);
+	assert_int_equal(runner_run(&gen, runner_seed(&gen, false, 0), &opts, &c), 0);
+	assert_int_equal(c.hash, a.hash);
+	assert_int_equal(c.sim_us, a.sim_us);
+	scn_free(&gen);
+	free(text);
+	scn_free(&s);
+}
+
+/* A scenario whose `always` a worker crash breaks: exploration with crash
+ * faults finds a failing seed; replaying it fails the same way at the same
+ * time with the same hash; shrinking keeps it failing with fewer faults,
+ * and its text replays to the shrunk failure. */
+static void test_explore_finds_replays_and_shrinks_a_failure(void **state)
+{
+	struct scn_script s, gen;
+	struct explore_plan p;
+	struct runner_result a, b, shrunk, replay;
+	struct runner_opts opts = {0};
+	char err[512], *text;
+	uint64_t seed;
+	uint32_t kinds = 1u << EXPLORE_CRASH;
+	size_t before;
+
+	(void)state;
+	parse(breakable, &s);
+	for (seed = 1; seed <= 30; seed++) {
+		explore_plan_make(&s, seed, kinds, false, &p);
+		assert_int_equal(explore_run(&s, &p, &a, NULL, err, sizeof err), 0);
+		if (!a.passed)
+			break;
+	}
+	assert_true(seed <= 30);
+	assert_non_null(strstr(a.message, "always running web >= 6"));
+
+	explore_plan_make(&s, seed, kinds, false, &p);
+	assert_int_equal(explore_run(&s, &p, &b, NULL, err, sizeof err), 0);
+	assert_false(b.passed);
+	assert_int_equal(b.hash, a.hash);
+	assert_int_equal(b.sim_us, a.sim_us);
+	assert_string_equal(b.message, a.message);
+
+	before = explore_enabled_count(&p);
+	assert_int_equal(explore_shrink(&s, &p, &shrunk, NULL, NULL, err, sizeof err), 0);
+	assert_false(shrunk.passed);
+	assert_true(explore_enabled_count(&p) >= 1);
+	assert_true(explore_enabled_count(&p) <= before);
+	assert_true(explore_enabled_count(&p) == 1); /* one crash suffices */
+
+	assert_int_equal(explore_run(&s, &p, &b, &text, err, sizeof err), 0);
+	assert_int_equal(
+		scn_parse("shrunk.scn", text, strlen(text), &gen, err, sizeof err), 0);
+	assert_int_equal(runner_run(&gen, runner_seed(&gen, false, 0), &opts, &replay),
+			 0);
+	assert_false(replay.passed);
+	assert_int_equal(replay.hash, shrunk.hash);
+	assert_string_equal(replay.message, shrunk.message);
+	scn_free(&gen);
+	free(text);
+	scn_free(&s);
+}
+
+/* A passing seed has nothing to shrink. */
+static void test_explore_shrink_of_a_passing_seed_says_so(void **state)
+{
+	struct scn_script s;
+	struct explore_plan p;
+	struct runner_result res;
+	char err[256];
+
+	(void)state;
+	parse(replicated, &s);
+	explore_plan_make(&s, 3, 1u << EXPLORE_LINK, false, &p);
+	assert_int_equal(explore_shrink(&s, &p, &res, NULL, NULL, err, sizeof err), 1);
+	assert_true(res.passed);
+	scn_free(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_explore_kinds_parse_and_print),
+		cmocka_unit_test(test_explore_plan_is_a_function_of_the_seed),
+		cmocka_unit_test(test_explore_plans_stay_survivable),
+		cmocka_unit_test(test_explore_swarm_draws_the_open_shape),
+		cmocka_unit_test(test_explore_text_replays_the_same_run),
+		cmocka_unit_test(test_explore_finds_replays_and_shrinks_a_failure),
+		cmocka_unit_test(test_explore_shrink_of_a_passing_seed_says_so),
+	};
+	return cmocka_run_group_tests_name("explore", tests, NULL, NULL);
+}
