@@ -22,6 +22,7 @@
 
 enum {
 	METRICS_SCAN_US = 1000000,    /* reschedules: the store is read every 1 s */
+	METRICS_CHECK_US = 10000,     /* open measures are checked every 10 ms */
 	METRICS_REPLACE_SVC_MAX = 16, /* services followed per dead node */
 	METRICS_JSON_DEPTH_MAX = 32,  /* nesting of a baseline file */
 	METRICS_FILE_BYTES_MAX = 64 << 20,
@@ -128,6 +129,7 @@ struct metrics_rec {
 	struct metrics_keys task_ids, slots;
 	uint64_t reschedules;
 	us_t next_scan_us;
+	us_t next_check_us;
 	bool done;
 	bool oom; /* a figure could not be kept */
 };
@@ -485,9 +487,10 @@ void metrics_rec_observe(struct metrics_rec *r, const struct runner_view *v)
 
 	if (r->done)
 		return;
-	if (!v->final && !r->create_count && !r->replace_count && !r->death_count &&
-	    now < r->next_scan_us)
+	if (!v->final && !r->death_count && now < r->next_scan_us &&
+	    (now < r->next_check_us || (!r->create_count && !r->replace_count)))
 		return; /* the common case: nothing to look at */
+	r->next_check_us = now + METRICS_CHECK_US;
 	st = metrics_store(v);
 	for (size_t i = 0; i < r->death_count; i++)
 		metrics_death_measure(r, v, st, &r->deaths[i]);

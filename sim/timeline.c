@@ -262,6 +262,12 @@ void timeline_observe(void *ctx, const struct runner_view *v)
 	if (tl->finished)
 		return;
 	metrics_rec_observe(tl->metrics, v);
+	/* asking who leads costs as much as an event: on a 10 ms grid, and
+	 * when a command begins or ends */
+	if (now < tl->next_leader_us && v->cmd == tl->last_cmd && !v->final)
+		goto sample;
+	tl->next_leader_us = now + TL_LEADER_US;
+	tl->last_cmd = v->cmd;
 	leader = simcluster_leader(v->cluster);
 	if (leader != tl->leader) {
 		if (tl->leader >= 0 && (size_t)tl->leader < tl->node_count)
@@ -270,6 +276,7 @@ void timeline_observe(void *ctx, const struct runner_view *v)
 		tl->leader = leader;
 		tl->leader_since = now;
 	}
+sample:
 	if (now >= tl->next_sample_us || v->final) {
 		tl_sample(tl, v->w, now);
 		tl->next_sample_us = now - now % TL_SAMPLE_US + TL_SAMPLE_US;

@@ -24,6 +24,7 @@
 #include "sim/world.h"
 
 #define TL_SAMPLE_US 1000000u /* running tasks are counted every 1 s */
+#define TL_LEADER_US 10000u   /* who leads is asked every 10 ms (and per command) */
 #define TL_NONE	     UINT64_MAX
 
 enum tl_span_kind {
@@ -83,6 +84,8 @@ struct timeline {
 	/* recording */
 	int64_t leader;
 	us_t leader_since;
+	us_t next_leader_us;
+	const struct scn_cmd *last_cmd;
 	us_t next_sample_us;
 	struct metrics_rec *metrics;
 	bool finished;
