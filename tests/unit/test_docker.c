@@ -1,0 +1,907 @@
+/* Tests of the Docker executor: against a fake Docker API server served by
+ * libuv on a unix socket in a temp dir, on the same loop (canned answers per
+ * method and path, every request recorded), and, when CSWARM_DOCKER_SOCKET
+ * names a live dockerd's socket, against the real one. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "core/errors.h"
+#include "net/docker.h"
+
+#define FAKE_ROUTES_MAX	  16
+#define FAKE_REQS_MAX	  32
+#define FAKE_REQ_BYTES	  (1024 * 1024)
+#define TEST_WAIT_MS	  5000
+#define TEST_REAL_WAIT_MS 60000
+
+/* ---------------------------------------------------------------- the fake dockerd */
+
+struct fake_route {
+	const char *method;
+	const char *prefix; /* of the request target, "/v1.41/containers/create" */
+	int status;
+	const char *body;
+	bool hold; /* never answer (a long poll that does not end) */
+};
+
+struct fake_req {
+	char method[16];
+	char target[1024];
+	char *body; /* NUL-terminated */
+};
+
+struct fake_conn {
+	uv_pipe_t pipe;
+	struct fake *f;
+	struct fake_conn *prev, *next;
+	char *buf;
+	size_t len;
+	bool answered;
+	uv_write_t write;
+	char *out;
+};
+
+struct fake {
+	uv_loop_t *loop;
+	uv_pipe_t server;
+	bool listening;
+	struct fake_route routes[FAKE_ROUTES_MAX];
+	size_t route_count;
+	struct fake_req reqs[FAKE_REQS_MAX];
+	size_t req_count;
+	struct fake_conn *conns;
+};
+
+static void fake_route(struct fake *f, const char *method, const char *prefix, int status,
+		       const char *body)
+{
+	assert_true(f->route_count < FAKE_ROUTES_MAX);
+	f->routes[f->route_count++] =
+		(struct fake_route){method, prefix, status, body, false};
+}
+
+static void fake_hold(struct fake *f, const char *method, const char *prefix)
+{
+	assert_true(f->route_count < FAKE_ROUTES_MAX);
+	f->routes[f->route_count++] = (struct fake_route){method, prefix, 0, NULL, true};
+}
+
+static void fake_conn_closed(uv_handle_t *h)
+{
+	struct fake_conn *c = h->data;
+	struct fake *f = c->f;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		f->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c->buf);
+	free(c->out);
+	free(c);
+}
+
+static void fake_conn_close(struct fake_conn *c)
+{
+	if (!uv_is_closing((uv_handle_t *)&c->pipe))
+		uv_close((uv_handle_t *)&c->pipe, fake_conn_closed);
+}
+
+static void fake_written(uv_write_t *w, int status)
+{
+	(void)status;
+	fake_conn_close(w->data);
+}
+
+static void fake_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)h;
+	buf->base = malloc(suggested);
+	buf->len = buf->base ? suggested : 0;
+}
+
+static const struct fake_route fake_no_route = {
+	"", "", 404, "{\"message\":\"page not found\"}", false};
+
+/* Answers c's request once it is all there. */
+static void fake_serve(struct fake_conn *c)
+{
+	struct fake *f = c->f;
+	char *end = c->buf ? strstr(c->buf, "\r\n\r\n") : NULL;
+	const char *cl;
+	size_t body_len = 0, head_len;
+	struct fake_req *r;
+	const struct fake_route *route = NULL;
+	const char *reason;
+	size_t out_size;
+	uv_buf_t b;
+
+	if (!end || c->answered)
+		return;
+	head_len = (size_t)(end - c->buf) + 4;
+	for (cl = c->buf; (cl = strchr(cl, '\n')) != NULL && cl < end; cl++)
+		if (strncasecmp(cl + 1, "Content-Length:", 15) == 0)
+			body_len = strtoul(cl + 16, NULL, 10);
+	if (c->len < head_len + body_len)
+		return;
+	c->answered = true;
+	assert_true(f->req_count < FAKE_REQS_MAX);
+	r = &f->reqs[f->req_count++];
+	assert_int_equal(sscanf(c->buf, "%15s %1023s", r->method, r->target), 2);
+	r->body = strndup(c->buf + head_len, body_len);
+	uv_stop(f->loop);
+	for (size_t i = 0; i < f->route_count && !route; i++)
+		if (strcmp(f->routes[i].method, r->method) == 0 &&
+		    strncmp(f->routes[i].prefix, r->target,
+			    strlen(f->routes[i].prefix)) == 0)
+			route = &f->routes[i];
+	if (route && route->hold)
+		return;
+	if (!route)
+		route = &fake_no_route;
+	reason = route->status < 300 ? "OK" : "Error";
+	out_size = 256 + (route->body ? strlen(route->body) : 0);
+	c->out = malloc(out_size);
+	assert_non_null(c->out);
+	snprintf(c->out, out_size,
+		 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nApi-Version: "
+		 "1.41\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		 route->status, reason, route->body ? strlen(route->body) : 0,
+		 route->body ? route->body : "");
+	b = uv_buf_init(c->out, (unsigned)strlen(c->out));
+	c->write.data = c;
+	assert_int_equal(
+		uv_write(&c->write, (uv_stream_t *)&c->pipe, &b, 1, fake_written), 0);
+}
+
+static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct fake_conn *c = s->data;
+	if (n < 0) {
+		free(buf->base);
+		fake_conn_close(c);
+		return;
+	}
+	if (n > 0) {
+		char *p = realloc(c->buf, c->len + (size_t)n + 1);
+		assert_non_null(p);
+		assert_true(c->len + (size_t)n < FAKE_REQ_BYTES);
+		c->buf = p;
+		memcpy(c->buf + c->len, buf->base, (size_t)n);
+		c->len += (size_t)n;
+		c->buf[c->len] = '\0';
+		fake_serve(c);
+	}
+	free(buf->base);
+}
+
+static void fake_accept(uv_stream_t *server, int status)
+{
+	struct fake *f = server->data;
+	struct fake_conn *c = calloc(1, sizeof *c);
+
+	assert_int_equal(status, 0);
+	assert_non_null(c);
+	c->f = f;
+	uv_pipe_init(f->loop, &c->pipe, 0);
+	c->pipe.data = c;
+	c->next = f->conns;
+	if (f->conns)
+		f->conns->prev = c;
+	f->conns = c;
+	assert_int_equal(uv_accept(server, (uv_stream_t *)&c->pipe), 0);
+	assert_int_equal(uv_read_start((uv_stream_t *)&c->pipe, fake_alloc, fake_read),
+			 0);
+}
+
+static void fake_start(struct fake *f, uv_loop_t *loop, const char *path)
+{
+	f->loop = loop;
+	assert_int_equal(uv_pipe_init(loop, &f->server, 0), 0);
+	f->server.data = f;
+	assert_int_equal(uv_pipe_bind(&f->server, path), 0);
+	assert_int_equal(uv_listen((uv_stream_t *)&f->server, 16, fake_accept), 0);
+	f->listening = true;
+}
+
+static void fake_stop(struct fake *f)
+{
+	for (struct fake_conn *c = f->conns; c; c = c->next)
+		fake_conn_close(c);
+	if (f->listening)
+		uv_close((uv_handle_t *)&f->server, NULL);
+	f->listening = false;
+	for (size_t i = 0; i < f->req_count; i++)
+		free(f->reqs[i].body);
+	f->req_count = 0;
+}
+
+/* Returns the last request whose target starts with prefix, or NULL. */
+static const struct fake_req *fake_find(const struct fake *f, const char *method,
+					const char *prefix)
+{
+	for (size_t i = f->req_count; i-- > 0;)
+		if (strcmp(f->reqs[i].method, method) == 0 &&
+		    strncmp(f->reqs[i].target, prefix, strlen(prefix)) == 0)
+			return &f->reqs[i];
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- fixtures */
+
+struct test_ctx {
+	uv_loop_t loop;
+	char dir[64];
+	char sock[128];
+	struct fake fake;
+	struct docker *d;
+	uv_timer_t guard;
+	bool timed_out;
+};
+
+/* Every callback of a test stops the loop (uv_stop), so that a run_until
+ * whose flag was set by a timer does not sleep in poll until the guard. */
+struct op_result {
+	struct env_ctl_req req;
+	uv_loop_t *loop;
+	bool done;
+	int status;
+	int calls;
+};
+
+static void op_cb(struct env_ctl_req *req, int status)
+{
+	struct op_result *r = req->data;
+	uv_stop(r->loop);
+	r->done = true;
+	r->status = status;
+	r->calls++;
+}
+
+static void test_guard_cb(uv_timer_t *h)
+{
+	struct test_ctx *t = h->data;
+	uv_stop(&t->loop);
+	t->timed_out = true;
+}
+
+/* Runs the loop until *flag or timeout_ms; fails on timeout. */
+static void run_until(struct test_ctx *t, const bool *flag, uint64_t timeout_ms)
+{
+	t->timed_out = false;
+	uv_timer_start(&t->guard, test_guard_cb, timeout_ms, 0);
+	while (!*flag && !t->timed_out)
+		uv_run(&t->loop, UV_RUN_ONCE);
+	uv_timer_stop(&t->guard);
+	assert_false(t->timed_out);
+}
+
+/* Runs the loop until the fake received a request method prefix. */
+static void run_until_received(struct test_ctx *t, const char *method, const char *prefix)
+{
+	t->timed_out = false;
+	uv_timer_start(&t->guard, test_guard_cb, TEST_WAIT_MS, 0);
+	while (!fake_find(&t->fake, method, prefix) && !t->timed_out)
+		uv_run(&t->loop, UV_RUN_ONCE);
+	uv_timer_stop(&t->guard);
+	assert_false(t->timed_out);
+}
+
+static void test_open_docker(struct test_ctx *t, const char *sock, const char *node)
+{
+	struct docker_cfg cfg = {
+		.loop = &t->loop,
+		.socket_path = sock,
+		.node_id_label = node,
+	};
+	assert_int_equal(docker_open(&cfg, &t->d), 0);
+}
+
+static int setup(void **state)
+{
+	struct test_ctx *t = calloc(1, sizeof *t);
+	if (!t)
+		return -1;
+	if (uv_loop_init(&t->loop))
+		return -1;
+	snprintf(t->dir, sizeof t->dir, "/tmp/cswarm-docker-XXXXXX");
+	if (!mkdtemp(t->dir))
+		return -1;
+	snprintf(t->sock, sizeof t->sock, "%s/docker.sock", t->dir);
+	uv_timer_init(&t->loop, &t->guard);
+	t->guard.data = t;
+	fake_start(&t->fake, &t->loop, t->sock);
+	test_open_docker(t, t->sock, "node-1");
+	*state = t;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct test_ctx *t = *state;
+	docker_close(t->d);
+	fake_stop(&t->fake);
+	uv_close((uv_handle_t *)&t->guard, NULL);
+	uv_run(&t->loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&t->loop), 0);
+	unlink(t->sock);
+	rmdir(t->dir);
+	free(t);
+	return 0;
+}
+
+static const char *const test_cmd[] = {"sh", "-c", "exit 3", NULL};
+static const char *const test_envs[] = {"A=1", "B=two words", NULL};
+
+static struct env_container_spec test_spec(const char *task_id)
+{
+	struct env_container_spec spec = {
+		.task_id = task_id,
+		.service_id = "svc-1",
+		.image = "cswarm-test:busybox",
+		.command = test_cmd,
+		.envs = test_envs,
+		.memory_limit_bytes = 64u << 20,
+		.millicpu_limit = 500,
+		.stop_timeout_ms = 1500,
+		.service_name = "web",
+		.slot = 2,
+	};
+	return spec;
+}
+
+/* Runs op on ctl to completion; returns the result (status in r->status). */
+static void do_op(struct test_ctx *t, struct env_ctl *ctl, enum env_ctl_op op,
+		  struct op_result *r, uint64_t timeout_ms)
+{
+	memset(r, 0, sizeof *r);
+	r->req.data = r;
+	r->loop = &t->loop;
+	assert_int_equal(docker_ctl_do(ctl, op, &r->req, op_cb), 0);
+	assert_false(r->done); /* never inside the call */
+	run_until(t, &r->done, timeout_ms);
+	assert_int_equal(r->calls, 1);
+}
+
+struct close_result {
+	uv_loop_t *loop;
+	bool done;
+	struct env_ctl *ctl;
+};
+
+static void close_cb(struct env_ctl *ctl, void *data)
+{
+	struct close_result *c = data;
+	uv_stop(c->loop);
+	c->done = true;
+	c->ctl = ctl;
+}
+
+static void close_ctl(struct test_ctx *t, struct env_ctl *ctl)
+{
+	struct close_result c = {.loop = &t->loop};
+	docker_ctl_close(ctl, close_cb, &c);
+	assert_false(c.done);
+	run_until(t, &c.done, TEST_WAIT_MS);
+	assert_ptr_equal(c.ctl, ctl);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_docker_prepare_start_wait_gives_exit_code(void **state)
+{
+	struct test_ctx *t = *state;
+	struct env_container_spec spec = test_spec("t1");
+	struct env_ctl *ctl;
+	struct op_result r;
+	const struct fake_req *q;
+	json_t *body, *labels, *host;
+
+	fake_route(&t->fake, "POST", "/v1.41/containers/create", 201,
+		   "{\"Id\":\"abc\",\"Warnings\":[]}");
+	fake_route(&t->fake, "POST", "/v1.41/containers/cswarm-t1/start", 204, "");
+	fake_route(&t->fake, "POST", "/v1.41/containers/cswarm-t1/wait", 200,
+		   "{\"Error\":null,\"StatusCode\":3}");
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
+
+	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.req.state, ENV_CTL_CREATED);
+	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
+	assert_non_null(q);
+	assert_string_equal(q->target, "/v1.41/containers/create?name=cswarm-t1");
+	body = json_loads(q->body, 0, NULL);
+	assert_non_null(body);
+	assert_string_equal(json_string_value(json_object_get(body, "Image")),
+			    "cswarm-test:busybox");
+	assert_int_equal(json_array_size(json_object_get(body, "Cmd")), 3);
+	assert_string_equal(
+		json_string_value(json_array_get(json_object_get(body, "Cmd"), 2)),
+		"exit 3");
+	assert_int_equal(json_array_size(json_object_get(body, "Env")), 2);
+	assert_string_equal(
+		json_string_value(json_array_get(json_object_get(body, "Env"), 1)),
+		"B=two words");
+	labels = json_object_get(body, "Labels");
+	assert_int_equal(json_object_size(labels), 5);
+	assert_string_equal(json_string_value(json_object_get(labels, "cswarm.task.id")),
+			    "t1");
+	assert_string_equal(
+		json_string_value(json_object_get(labels, "cswarm.service.id")), "svc-1");
+	assert_string_equal(
+		json_string_value(json_object_get(labels, "cswarm.service.name")), "web");
+	assert_string_equal(json_string_value(json_object_get(labels, "cswarm.slot")),
+			    "2");
+	assert_string_equal(json_string_value(json_object_get(labels, "cswarm.node.id")),
+			    "node-1");
+	host = json_object_get(body, "HostConfig");
+	assert_int_equal(json_integer_value(json_object_get(host, "Memory")), 64 << 20);
+	assert_int_equal(json_integer_value(json_object_get(host, "NanoCpus")),
+			 500000000);
+	assert_null(json_object_get(host, "NetworkMode"));
+	json_decref(body);
+
+	do_op(t, ctl, ENV_CTL_START, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.req.state, ENV_CTL_RUNNING);
+
+	do_op(t, ctl, ENV_CTL_WAIT, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.req.state, ENV_CTL_EXITED);
+	assert_int_equal(r.req.exit_code, 3);
+	assert_string_equal(r.req.message, "");
+	close_ctl(t, ctl);
+}
+
+static void test_docker_missing_image_is_eexec_with_dockers_words(void **state)
+{
+	struct test_ctx *t = *state;
+	struct env_container_spec spec = test_spec("t2");
+	struct env_ctl *ctl;
+	struct op_result r;
+
+	fake_route(&t->fake, "POST", "/v1.41/containers/create", 404,
+		   "{\"message\":\"No such image: cswarm-test:busybox\"}");
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
+	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, CS_EEXEC);
+	assert_string_equal(r.req.message, "No such image: cswarm-test:busybox");
+	close_ctl(t, ctl);
+}
+
+static void test_docker_create_conflict_counts_as_created(void **state)
+{
+	struct test_ctx *t = *state;
+	struct env_container_spec spec = test_spec("t3");
+	struct env_ctl *ctl;
+	struct op_result r;
+
+	fake_route(&t->fake, "POST", "/v1.41/containers/create", 409,
+		   "{\"message\":\"Conflict. The container name \\\"/cswarm-t3\\\" is "
+		   "already in use\"}");
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
+	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.req.state, ENV_CTL_CREATED);
+	close_ctl(t, ctl);
+}
+
+static void test_docker_quick_ops_map_docker_answers(void **state)
+{
+	struct test_ctx *t = *state;
+	struct env_container_spec spec = test_spec("t4");
+	struct env_ctl *ctl;
+	struct op_result r;
+
+	fake_route(&t->fake, "POST", "/v1.41/containers/cswarm-t4/stop", 204, "");
+	fake_route(&t->fake, "POST", "/v1.41/containers/cswarm-t4/kill", 409,
+		   "{\"message\":\"Container cswarm-t4 is not running\"}");
+	fake_route(&t->fake, "GET", "/v1.41/containers/cswarm-t4/json", 200,
+		   "{\"Id\":\"x\",\"State\":{\"Status\":\"exited\",\"Running\":false,"
+		   "\"ExitCode\":2}}");
+	fake_route(&t->fake, "DELETE", "/v1.41/containers/cswarm-t4", 404,
+		   "{\"message\":\"No such container: cswarm-t4\"}");
+	fake_route(&t->fake, "POST", "/v1.41/containers/cswarm-t4/start", 500,
+		   "{\"message\":\"OCI runtime create failed\"}");
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
+
+	do_op(t, ctl, ENV_CTL_SHUTDOWN, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	/* stop_timeout_ms 1500 is 2 s, rounded up */
+	assert_non_null(
+		fake_find(&t->fake, "POST", "/v1.41/containers/cswarm-t4/stop?t=2"));
+	do_op(t, ctl, ENV_CTL_TERMINATE, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	do_op(t, ctl, ENV_CTL_INSPECT, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.req.state, ENV_CTL_EXITED);
+	assert_int_equal(r.req.exit_code, 2);
+	do_op(t, ctl, ENV_CTL_REMOVE, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.req.state, ENV_CTL_ABSENT);
+	assert_non_null(
+		fake_find(&t->fake, "DELETE", "/v1.41/containers/cswarm-t4?force=1"));
+	do_op(t, ctl, ENV_CTL_START, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, CS_EEXEC);
+	assert_string_equal(r.req.message, "OCI runtime create failed");
+	close_ctl(t, ctl);
+}
+
+static void test_docker_inspect_of_absent_container_is_absent(void **state)
+{
+	struct test_ctx *t = *state;
+	struct env_container_spec spec = test_spec("t5");
+	struct env_ctl *ctl;
+	struct op_result r;
+
+	fake_route(&t->fake, "GET", "/v1.41/containers/cswarm-t5/json", 404,
+		   "{\"message\":\"No such container: cswarm-t5\"}");
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
+	do_op(t, ctl, ENV_CTL_INSPECT, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.req.state, ENV_CTL_ABSENT);
+	close_ctl(t, ctl);
+}
+
+struct list_result {
+	struct env_ctl_list_req req;
+	uv_loop_t *loop;
+	bool done;
+	int status;
+	struct env_ctl_found found[8];
+	size_t count;
+};
+
+static void list_cb(struct env_ctl_list_req *req, int status)
+{
+	struct list_result *l = req->data;
+	uv_stop(l->loop);
+	l->done = true;
+	l->status = status;
+	l->count = req->found_count;
+	if (l->count > 8)
+		l->count = 8;
+	if (l->count)
+		memcpy(l->found, req->found, l->count * sizeof *l->found);
+}
+
+static void test_docker_list_sorts_by_task_and_reads_labels(void **state)
+{
+	struct test_ctx *t = *state;
+	struct list_result l;
+	const struct fake_req *q;
+
+	fake_route(
+		&t->fake, "GET", "/v1.41/containers/json", 200,
+		"[{\"Id\":\"1\",\"Labels\":{\"cswarm.task.id\":\"tc\",\"cswarm.service.id\":"
+		"\"s2\"},\"State\":\"running\",\"Status\":\"Up 3 minutes\"},"
+		"{\"Id\":\"2\",\"Labels\":{\"cswarm.task.id\":\"ta\",\"cswarm.service.id\":"
+		"\"s1\",\"other\":\"{\\\"x\\\":[1]}\"},\"State\":\"exited\",\"Status\":"
+		"\"Exited (137) 2 seconds ago\"},"
+		"{\"Id\":\"3\",\"Labels\":{\"unrelated\":\"1\"},\"State\":\"running\"},"
+		"{\"Id\":\"4\",\"Labels\":{\"cswarm.task.id\":\"tb\",\"cswarm.service.id\":"
+		"\"s1\"},\"State\":\"created\",\"Status\":\"Created\"}]");
+	memset(&l, 0, sizeof l);
+	l.req.data = &l;
+	l.loop = &t->loop;
+	assert_int_equal(docker_ctl_list(t->d, &l.req, list_cb), 0);
+	assert_false(l.done);
+	run_until(t, &l.done, TEST_WAIT_MS);
+	assert_int_equal(l.status, 0);
+	assert_int_equal(l.count, 3);
+	assert_string_equal(l.found[0].task_id, "ta");
+	assert_string_equal(l.found[0].service_id, "s1");
+	assert_int_equal(l.found[0].state, ENV_CTL_EXITED);
+	assert_int_equal(l.found[0].exit_code, 137);
+	assert_string_equal(l.found[1].task_id, "tb");
+	assert_int_equal(l.found[1].state, ENV_CTL_CREATED);
+	assert_string_equal(l.found[2].task_id, "tc");
+	assert_string_equal(l.found[2].service_id, "s2");
+	assert_int_equal(l.found[2].state, ENV_CTL_RUNNING);
+	q = fake_find(&t->fake, "GET", "/v1.41/containers/json");
+	assert_non_null(q);
+	/* filters={"label":["cswarm.task.id","cswarm.node.id=node-1"]}, encoded */
+	assert_non_null(strstr(q->target, "all=1"));
+	assert_non_null(strstr(q->target,
+			       "filters=%7B%22label%22%3A%5B%22cswarm.task.id%22"
+			       "%2C%22cswarm.node.id%3Dnode-1%22%5D%7D"));
+}
+
+static void test_docker_missing_socket_is_eexec_with_message(void **state)
+{
+	struct test_ctx *t = *state;
+	struct env_container_spec spec = test_spec("t6");
+	struct env_ctl *ctl;
+	struct op_result r;
+	struct list_result l;
+	char expect[256];
+
+	docker_close(t->d);
+	snprintf(expect, sizeof expect, "%s/none.sock", t->dir);
+	test_open_docker(t, expect, NULL);
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
+	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, CS_EEXEC);
+	snprintf(expect, sizeof expect,
+		 "docker: cannot connect to %s/none.sock: No such file or directory",
+		 t->dir);
+	assert_string_equal(r.req.message, expect);
+	do_op(t, ctl, ENV_CTL_WAIT, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, CS_EEXEC);
+	memset(&l, 0, sizeof l);
+	l.req.data = &l;
+	l.loop = &t->loop;
+	assert_int_equal(docker_ctl_list(t->d, &l.req, list_cb), 0);
+	run_until(t, &l.done, TEST_WAIT_MS);
+	assert_int_equal(l.status, CS_EEXEC);
+	assert_int_equal(l.count, 0);
+	close_ctl(t, ctl);
+	assert_int_equal(t->fake.req_count, 0);
+}
+
+static void test_docker_close_with_wait_pending_never_calls_it(void **state)
+{
+	struct test_ctx *t = *state;
+	struct env_container_spec spec = test_spec("t7");
+	struct env_ctl *ctl;
+	struct op_result w, s, w2;
+
+	fake_hold(&t->fake, "POST", "/v1.41/containers/cswarm-t7/wait");
+	fake_route(&t->fake, "POST", "/v1.41/containers/cswarm-t7/start", 204, "");
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
+	memset(&w, 0, sizeof w);
+	w.req.data = &w;
+	w.loop = &t->loop;
+	assert_int_equal(docker_ctl_do(ctl, ENV_CTL_WAIT, &w.req, op_cb), 0);
+	memset(&w2, 0, sizeof w2);
+	w2.req.data = &w2;
+	w2.loop = &t->loop;
+	assert_int_equal(docker_ctl_do(ctl, ENV_CTL_WAIT, &w2.req, op_cb), CS_EAGAIN);
+	/* one other op may run beside a WAIT */
+	do_op(t, ctl, ENV_CTL_START, &s, TEST_WAIT_MS);
+	assert_int_equal(s.status, 0);
+	run_until_received(t, "POST", "/v1.41/containers/cswarm-t7/wait");
+	assert_false(w.done);
+	close_ctl(t, ctl);
+	/* let the loop turn: the held request's connection is gone */
+	uv_run(&t->loop, UV_RUN_NOWAIT);
+	assert_int_equal(w.calls, 0);
+	assert_int_equal(w2.calls, 0);
+}
+
+static void test_docker_busy_controller_says_eagain(void **state)
+{
+	struct test_ctx *t = *state;
+	struct env_container_spec spec = test_spec("t8");
+	struct env_ctl *ctl;
+	struct op_result a, b;
+
+	fake_hold(&t->fake, "POST", "/v1.41/containers/cswarm-t8/start");
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
+	memset(&a, 0, sizeof a);
+	a.req.data = &a;
+	a.loop = &t->loop;
+	memset(&b, 0, sizeof b);
+	b.req.data = &b;
+	b.loop = &t->loop;
+	assert_int_equal(docker_ctl_do(ctl, ENV_CTL_START, &a.req, op_cb), 0);
+	assert_int_equal(docker_ctl_do(ctl, ENV_CTL_INSPECT, &b.req, op_cb), CS_EAGAIN);
+	/* the docker closes with the controller open and a request held */
+	run_until_received(t, "POST", "/v1.41/containers/cswarm-t8/start");
+	docker_close(t->d);
+	t->d = NULL;
+	uv_run(&t->loop, UV_RUN_NOWAIT);
+	assert_int_equal(a.calls, 0);
+	assert_int_equal(b.calls, 0);
+}
+
+static void test_docker_json_escapes_command(void **state)
+{
+	struct test_ctx *t = *state;
+	static const char *const cmd[] = {
+		"sh", "-c",
+		"echo \"hi\" \\ 'there'\nprintf '\t\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x90\xb3'",
+		NULL};
+	static const char *const bad[] = {"\xff\xfe", NULL};
+	struct env_container_spec spec = test_spec("t9");
+	struct env_ctl *ctl;
+	struct op_result r;
+	const struct fake_req *q;
+	json_t *body, *got;
+
+	spec.command = cmd;
+	fake_route(&t->fake, "POST", "/v1.41/containers/create", 201, "{\"Id\":\"x\"}");
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
+	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
+	assert_non_null(q);
+	/* escaped on the wire: no raw newline or tab, quotes and backslash escaped */
+	assert_null(strchr(q->body, '\n'));
+	assert_null(strchr(q->body, '\t'));
+	assert_non_null(strstr(q->body, "echo \\\"hi\\\" \\\\ 'there'\\nprintf '\\t"));
+	body = json_loads(q->body, 0, NULL);
+	assert_non_null(body);
+	got = json_object_get(body, "Cmd");
+	assert_int_equal(json_array_size(got), 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_string_equal(json_string_value(json_array_get(got, i)), cmd[i]);
+	json_decref(body);
+	close_ctl(t, ctl);
+
+	/* a string that is not UTF-8 cannot be said in JSON */
+	spec.command = bad;
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), CS_EINVAL);
+}
+
+static void test_docker_open_refuses_bad_task_ids(void **state)
+{
+	struct test_ctx *t = *state;
+	struct env_container_spec spec = test_spec("a/b");
+	struct env_ctl *ctl = NULL;
+	char longid[80];
+
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), CS_EINVAL);
+	spec.task_id = "";
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), CS_EINVAL);
+	memset(longid, 'a', sizeof longid - 1);
+	longid[sizeof longid - 1] = '\0';
+	spec.task_id = longid;
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), CS_ELIMIT);
+	spec.task_id = "ok";
+	spec.image = "";
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), CS_EINVAL);
+	assert_null(ctl);
+}
+
+struct ping_result {
+	uv_loop_t *loop;
+	bool done;
+	int status;
+	char message[256];
+};
+
+static void ping_cb(void *data, int status, const char *message)
+{
+	struct ping_result *p = data;
+	uv_stop(p->loop);
+	p->done = true;
+	p->status = status;
+	snprintf(p->message, sizeof p->message, "%s", message);
+}
+
+static void test_docker_ping_answers(void **state)
+{
+	struct test_ctx *t = *state;
+	struct ping_result p = {.loop = &t->loop};
+
+	fake_route(&t->fake, "GET", "/v1.41/_ping", 200, "OK");
+	assert_int_equal(docker_ping(t->d, ping_cb, &p), 0);
+	assert_false(p.done);
+	run_until(t, &p.done, TEST_WAIT_MS);
+	assert_int_equal(p.status, 0);
+}
+
+/* ---------------------------------------------------------------- a real dockerd */
+
+static void test_docker_real_daemon_runs_a_container(void **state)
+{
+	struct test_ctx *t = *state;
+	const char *sock = getenv("CSWARM_DOCKER_SOCKET");
+	static const char *const sleep_cmd[] = {"sleep", "30", NULL};
+	char task[64], node[64];
+	struct env_container_spec spec;
+	struct env_ctl *ctl, *absent;
+	struct op_result r, w;
+	struct list_result l;
+	struct ping_result p = {.loop = &t->loop};
+	bool seen = false;
+
+	if (!sock || !sock[0]) {
+		skip();
+		return;
+	}
+	docker_close(t->d);
+	snprintf(node, sizeof node, "unit-%ld", (long)getpid());
+	test_open_docker(t, sock, node);
+	assert_int_equal(docker_ping(t->d, ping_cb, &p), 0);
+	run_until(t, &p.done, TEST_REAL_WAIT_MS);
+	assert_int_equal(p.status, 0);
+
+	snprintf(task, sizeof task, "unit%ld", (long)getpid());
+	spec = test_spec(task);
+	spec.command = sleep_cmd;
+	spec.envs = NULL;
+	spec.stop_timeout_ms = 1000;
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
+	do_op(t, ctl, ENV_CTL_REMOVE, &r, TEST_REAL_WAIT_MS); /* a leftover */
+	assert_int_equal(r.status, 0);
+	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_REAL_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_REAL_WAIT_MS); /* again: idempotent */
+	assert_int_equal(r.status, 0);
+	do_op(t, ctl, ENV_CTL_START, &r, TEST_REAL_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	do_op(t, ctl, ENV_CTL_INSPECT, &r, TEST_REAL_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.req.state, ENV_CTL_RUNNING);
+
+	memset(&l, 0, sizeof l);
+	l.req.data = &l;
+	l.loop = &t->loop;
+	assert_int_equal(docker_ctl_list(t->d, &l.req, list_cb), 0);
+	run_until(t, &l.done, TEST_REAL_WAIT_MS);
+	assert_int_equal(l.status, 0);
+	for (size_t i = 0; i < l.count; i++) {
+		if (strcmp(l.found[i].task_id, task) != 0)
+			continue;
+		seen = true;
+		assert_string_equal(l.found[i].service_id, "svc-1");
+		assert_int_equal(l.found[i].state, ENV_CTL_RUNNING);
+	}
+	assert_true(seen);
+
+	memset(&w, 0, sizeof w);
+	w.req.data = &w;
+	w.loop = &t->loop;
+	assert_int_equal(docker_ctl_do(ctl, ENV_CTL_WAIT, &w.req, op_cb), 0);
+	do_op(t, ctl, ENV_CTL_SHUTDOWN, &r, TEST_REAL_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	run_until(t, &w.done, TEST_REAL_WAIT_MS);
+	assert_int_equal(w.status, 0);
+	assert_int_equal(w.req.state, ENV_CTL_EXITED);
+	/* sleep as pid 1 ignores SIGTERM: killed after the 1 s timeout */
+	assert_int_equal(w.req.exit_code, 137);
+	do_op(t, ctl, ENV_CTL_INSPECT, &r, TEST_REAL_WAIT_MS);
+	assert_int_equal(r.req.state, ENV_CTL_EXITED);
+	assert_int_equal(r.req.exit_code, 137);
+	do_op(t, ctl, ENV_CTL_REMOVE, &r, TEST_REAL_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	do_op(t, ctl, ENV_CTL_INSPECT, &r, TEST_REAL_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.req.state, ENV_CTL_ABSENT);
+	close_ctl(t, ctl);
+
+	/* an image that is not there: never pulled, Docker's words back */
+	snprintf(task, sizeof task, "unitabsent%ld", (long)getpid());
+	spec = test_spec(task);
+	spec.image = "cswarm-absent:nope";
+	assert_int_equal(docker_ctl_open(t->d, &spec, &absent), 0);
+	do_op(t, absent, ENV_CTL_PREPARE, &r, TEST_REAL_WAIT_MS);
+	assert_int_equal(r.status, CS_EEXEC);
+	assert_non_null(strstr(r.req.message, "No such image"));
+	close_ctl(t, absent);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_docker_prepare_start_wait_gives_exit_code),
+		T(test_docker_missing_image_is_eexec_with_dockers_words),
+		T(test_docker_create_conflict_counts_as_created),
+		T(test_docker_quick_ops_map_docker_answers),
+		T(test_docker_inspect_of_absent_container_is_absent),
+		T(test_docker_list_sorts_by_task_and_reads_labels),
+		T(test_docker_missing_socket_is_eexec_with_message),
+		T(test_docker_close_with_wait_pending_never_calls_it),
+		T(test_docker_busy_controller_says_eagain),
+		T(test_docker_json_escapes_command),
+		T(test_docker_open_refuses_bad_task_ids),
+		T(test_docker_ping_answers),
+		T(test_docker_real_daemon_runs_a_container),
+	};
+#undef T
+	return cmocka_run_group_tests_name("docker", tests, NULL, NULL);
+}
