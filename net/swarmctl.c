@@ -1,0 +1,789 @@
+/* swarmctl: the operator's command line. Sends one ControlRequest at a time
+ * to swarmd's control socket (net/ctlsock.h) and prints the answer as an
+ * aligned table or as JSON. Parsing and printing live in swarmctl_cli.c;
+ * this file holds the commands, their help and main. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/api.pb-c.h"
+#include "core/errors.h"
+#include "net/ctlsock.h"
+#include "net/swarmctl_cli.h"
+
+#define SWARMCTL_VERSION      "0.1.0"
+#define SWARMCTL_SOCKET	      "/run/cswarm/swarmd.sock"
+#define SWARMCTL_TIMEOUT_MS   30000 /* a follower waits 10 s for the leader */
+#define SWARMCTL_EXIT_CLUSTER 1
+#define SWARMCTL_EXIT_USAGE   2
+
+struct ctl {
+	const char *socket;
+	enum swarmctl_cli_format format;
+	uint64_t next_id;
+};
+
+/* ---------------------------------------------------------------- help */
+
+static const char help_main[] =
+	"Usage: swarmctl [--socket PATH] [--format table|json] COMMAND ...\n"
+	"\n"
+	"Operates a cswarm cluster through a manager's control socket.\n"
+	"\n"
+	"Commands:\n"
+	"  service create|ls|inspect|update|rm   services\n"
+	"  task ls|inspect                        tasks\n"
+	"  node ls|inspect|update|promote|demote|rm   nodes\n"
+	"  cluster inspect|join-token|rotate-token    the cluster\n"
+	"\n"
+	"Options (anywhere before --):\n"
+	"  --socket PATH        the daemon's control socket (default: $SWARM_SOCKET,\n"
+	"                       else " SWARMCTL_SOCKET ")\n"
+	"  --format table|json  output of ls commands (default table); inspect\n"
+	"                       always prints JSON\n"
+	"  --help, -h           help of any command\n"
+	"  --version            print the version\n"
+	"\n"
+	"Exit status: 0 success, 1 an error from the cluster or the socket, 2 bad\n"
+	"usage. Errors are one line on stderr: 'swarmctl: ...'.\n"
+	"\n"
+	"JSON fields (snake_case; ids are 16 hex digits):\n"
+	"  service ls: id name mode replicas running image version update_state\n"
+	"  task ls:    id service service_id slot node node_id desired state message\n"
+	"              container_id exit_code timestamp_ms\n"
+	"  node ls:    id hostname status availability role desired_role leader\n"
+	"              manager_addr labels\n";
+
+static const char help_service_flags[] =
+	"  --replicas N                  replicas (replicated mode; default 1)\n"
+	"  --mode replicated|global      (create only)\n"
+	"  --image IMAGE                 (required on create)\n"
+	"  --env KEY=VALUE               repeatable\n"
+	"  --constraint EXPR             repeatable: node.id|node.hostname|node.role|\n"
+	"                                node.labels.KEY, == or !=, value\n"
+	"  --placement-pref spread=node.labels.KEY   repeatable (up to 4)\n"
+	"  --reserve-cpu CORES           e.g. 0.5\n"
+	"  --reserve-memory SIZE         e.g. 64MiB, 1G (units of 1024)\n"
+	"  --limit-cpu CORES\n"
+	"  --limit-memory SIZE\n"
+	"  --restart-condition any|on-failure|none\n"
+	"  --restart-delay DUR           e.g. 500ms, 10s, 1m30s\n"
+	"  --restart-max-attempts N\n"
+	"  --restart-window DUR\n"
+	"  --update-parallelism N\n"
+	"  --update-delay DUR\n"
+	"  --update-failure-action pause|continue|rollback\n"
+	"  --update-monitor DUR\n"
+	"  --update-max-failure-ratio F  0 to 1\n"
+	"  --update-order stop-first|start-first\n"
+	"  -- CMD ARG...                 the command to run (the image's if none)\n";
+
+struct cmd {
+	const char *group, *name;
+	int (*run)(struct ctl *c, int argc, char **argv);
+	const char *usage;
+	const char *help; /* extra lines */
+};
+
+/* ---------------------------------------------------------------- calls */
+
+static int usage_error(const struct cmd *cmd, const char *what)
+{
+	fprintf(stderr, "swarmctl: %s\n", what);
+	if (cmd)
+		fprintf(stderr, "Usage: swarmctl %s\n", cmd->usage);
+	if (cmd)
+		fprintf(stderr, "See 'swarmctl %s %s --help'.\n", cmd->group, cmd->name);
+	else
+		fputs("See 'swarmctl --help'.\n", stderr);
+	return SWARMCTL_EXIT_USAGE;
+}
+
+/* call sends req; on success *resp (free with
+ * cs__control_response__free_unpacked). Prints the error and returns
+ * SWARMCTL_EXIT_CLUSTER on failure. */
+static int call(struct ctl *c, Cs__ControlRequest *req, Cs__ControlResponse **resp)
+{
+	char err[512];
+	int rv;
+
+	req->id = ++c->next_id;
+	rv = ctlsock_request(c->socket, req, resp, SWARMCTL_TIMEOUT_MS, err, sizeof err);
+	if (rv) {
+		fprintf(stderr, "swarmctl: %s\n", err);
+		return SWARMCTL_EXIT_CLUSTER;
+	}
+	if ((*resp)->status != 0) {
+		fprintf(stderr, "swarmctl: %s\n",
+			(*resp)->error && *(*resp)->error ? (*resp)->error
+							  : cs_strerror((*resp)->status));
+		cs__control_response__free_unpacked(*resp, NULL);
+		*resp = NULL;
+		return SWARMCTL_EXIT_CLUSTER;
+	}
+	return 0;
+}
+
+static void warn_cut(size_t shown, uint64_t total, const char *what)
+{
+	if (total > shown)
+		fprintf(stderr, "swarmctl: showing %zu of %llu %s (one answer's limit)\n",
+			shown, (unsigned long long)total, what);
+}
+
+static int list(struct ctl *c, Cs__ControlOp op, const char *service,
+		Cs__ControlResponse **resp)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	req.op = op;
+	req.service = (char *)(service ? service : "");
+	return call(c, &req, resp);
+}
+
+/* ---------------------------------------------------------------- services */
+
+static int service_create(struct ctl *c, int argc, char **argv);
+static int service_update(struct ctl *c, int argc, char **argv);
+static int service_ls(struct ctl *c, int argc, char **argv);
+static int service_inspect(struct ctl *c, int argc, char **argv);
+static int service_rm(struct ctl *c, int argc, char **argv);
+static int task_ls(struct ctl *c, int argc, char **argv);
+static int task_inspect(struct ctl *c, int argc, char **argv);
+static int node_ls(struct ctl *c, int argc, char **argv);
+static int node_inspect(struct ctl *c, int argc, char **argv);
+static int node_update(struct ctl *c, int argc, char **argv);
+static int node_promote(struct ctl *c, int argc, char **argv);
+static int node_demote(struct ctl *c, int argc, char **argv);
+static int node_rm(struct ctl *c, int argc, char **argv);
+static int cluster_inspect(struct ctl *c, int argc, char **argv);
+static int cluster_join_token(struct ctl *c, int argc, char **argv);
+static int cluster_rotate_token(struct ctl *c, int argc, char **argv);
+
+static const struct cmd cmds[] = {
+	{"service", "create", service_create,
+	 "service create --name NAME --image IMAGE [FLAGS] [-- CMD ARG...]",
+	 "Creates a service; prints its id.\n"},
+	{"service", "ls", service_ls, "service ls",
+	 "Lists services: ID NAME MODE REPLICAS (running/desired) IMAGE.\n"},
+	{"service", "inspect", service_inspect, "service inspect NAME",
+	 "Prints a service, its spec and previous spec as JSON.\n"},
+	{"service", "update", service_update,
+	 "service update NAME [FLAGS] [--rollback] [-- CMD ARG...]",
+	 "Changes only what the flags say (lists given replace the whole list);\n"
+	 "--rollback goes back to the previous spec. Sent with the version read,\n"
+	 "so a concurrent change makes it fail rather than be lost.\n"},
+	{"service", "rm", service_rm, "service rm NAME...", "Removes services.\n"},
+	{"task", "ls", task_ls, "task ls [--service NAME]",
+	 "Lists tasks: ID SERVICE SLOT NODE DESIRED STATE MESSAGE.\n"},
+	{"task", "inspect", task_inspect, "task inspect ID", "Prints a task as JSON.\n"},
+	{"node", "ls", node_ls, "node ls",
+	 "Lists nodes: ID HOSTNAME STATUS AVAILABILITY ROLE.\n"},
+	{"node", "inspect", node_inspect, "node inspect NODE",
+	 "Prints a node (id or hostname) as JSON.\n"},
+	{"node", "update", node_update,
+	 "node update NODE [--availability active|pause|drain] [--label-add K=V]... "
+	 "[--label-rm K]...",
+	 "Changes a node's availability and labels.\n"},
+	{"node", "promote", node_promote, "node promote NODE...",
+	 "Makes workers managers.\n"},
+	{"node", "demote", node_demote, "node demote NODE...",
+	 "Makes managers workers (refused when it would cost the quorum).\n"},
+	{"node", "rm", node_rm, "node rm [--force] NODE...",
+	 "Removes nodes: a manager must be demoted first; a ready node needs "
+	 "--force.\n"},
+	{"cluster", "inspect", cluster_inspect, "cluster inspect",
+	 "Prints the cluster record as JSON (without the tokens).\n"},
+	{"cluster", "join-token", cluster_join_token, "cluster join-token worker|manager",
+	 "Prints the join token alone on one line.\n"},
+	{"cluster", "rotate-token", cluster_rotate_token,
+	 "cluster rotate-token [worker|manager|both]",
+	 "Replaces join tokens (both by default); joined nodes are not affected.\n"},
+};
+#define CMD_COUNT (sizeof cmds / sizeof cmds[0])
+
+static const struct cmd *cmd_find(const char *group, const char *name)
+{
+	for (size_t i = 0; i < CMD_COUNT; i++)
+		if (strcmp(cmds[i].group, group) == 0 && name &&
+		    strcmp(cmds[i].name, name) == 0)
+			return &cmds[i];
+	return NULL;
+}
+
+static bool group_known(const char *group)
+{
+	for (size_t i = 0; i < CMD_COUNT; i++)
+		if (strcmp(cmds[i].group, group) == 0)
+			return true;
+	return false;
+}
+
+static void help_cmd(const struct cmd *cmd)
+{
+	printf("Usage: swarmctl %s\n\n%s", cmd->usage, cmd->help);
+	if (cmd->run == service_create || cmd->run == service_update)
+		printf("\nFlags:\n%s", help_service_flags);
+}
+
+static void help_group(const char *group)
+{
+	printf("Usage: swarmctl %s COMMAND\n\nCommands:\n", group);
+	for (size_t i = 0; i < CMD_COUNT; i++)
+		if (strcmp(cmds[i].group, group) == 0)
+			printf("  swarmctl %s\n", cmds[i].usage);
+}
+
+static int service_create(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	struct swarmctl_cli_spec b;
+	char err[512];
+	int rv;
+
+	swarmctl_cli_spec_init(&b, NULL);
+	if (swarmctl_cli_spec(&b, argc, argv, false, err, sizeof err))
+		return usage_error(cmd_find("service", "create"), err);
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	req.spec = &b.spec;
+	if ((rv = call(c, &req, &resp)))
+		return rv;
+	printf("%016llx\n", (unsigned long long)resp->created_id);
+	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+static int service_update(struct ctl *c, int argc, char **argv)
+{
+	const struct cmd *cmd = cmd_find("service", "update");
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *cur, *resp;
+	struct swarmctl_cli_spec b;
+	const Cs__Service *svc;
+	char err[512];
+	int rv;
+
+	/* once to check the flags before asking anything */
+	swarmctl_cli_spec_init(&b, NULL);
+	if (swarmctl_cli_spec(&b, argc, argv, true, err, sizeof err))
+		return usage_error(cmd, err);
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_INSPECT;
+	req.name = (char *)b.target;
+	if ((rv = call(c, &req, &cur)))
+		return rv;
+	if (cur->n_services != 1 || !cur->services[0]->spec) {
+		fprintf(stderr, "swarmctl: the answer holds no service\n");
+		cs__control_response__free_unpacked(cur, NULL);
+		return SWARMCTL_EXIT_CLUSTER;
+	}
+	svc = cur->services[0];
+	if (b.rollback) {
+		if (!svc->previous_spec) {
+			fprintf(stderr,
+				"swarmctl: service %s has no previous spec to roll back "
+				"to\n",
+				b.target);
+			cs__control_response__free_unpacked(cur, NULL);
+			return SWARMCTL_EXIT_CLUSTER;
+		}
+		swarmctl_cli_spec_init(&b, svc->previous_spec);
+	} else {
+		swarmctl_cli_spec_init(&b, svc->spec);
+	}
+	rv = swarmctl_cli_spec(&b, argc, argv, true, err, sizeof err);
+	if (rv) {
+		cs__control_response__free_unpacked(cur, NULL);
+		return usage_error(cmd, err);
+	}
+	cs__control_request__init(&req);
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_UPDATE;
+	req.name = (char *)b.target;
+	req.spec = &b.spec;
+	req.version = svc->version;
+	rv = call(c, &req, &resp);
+	cs__control_response__free_unpacked(cur, NULL);
+	if (rv)
+		return rv;
+	printf("%s\n", b.target);
+	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+static int service_ls(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlResponse *svcs, *tasks;
+	int rv;
+
+	if (argc > 0)
+		return usage_error(cmd_find("service", "ls"),
+				   "service ls takes no argument");
+	if ((rv = list(c, CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST, NULL, &svcs)))
+		return rv;
+	if ((rv = list(c, CS__CONTROL_OP__CONTROL_OP_TASK_LIST, NULL, &tasks))) {
+		cs__control_response__free_unpacked(svcs, NULL);
+		return rv;
+	}
+	warn_cut(svcs->n_services, svcs->total, "services");
+	warn_cut(tasks->n_tasks, tasks->total, "tasks (running counts may be low)");
+	swarmctl_cli_print_services(stdout, c->format, svcs->services, svcs->n_services,
+				    tasks->tasks, tasks->n_tasks);
+	cs__control_response__free_unpacked(svcs, NULL);
+	cs__control_response__free_unpacked(tasks, NULL);
+	return 0;
+}
+
+static int service_inspect(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *svc, *tasks;
+	int rv;
+
+	if (argc != 1 || argv[0][0] == '-')
+		return usage_error(cmd_find("service", "inspect"),
+				   "say which service (NAME)");
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_INSPECT;
+	req.name = argv[0];
+	if ((rv = call(c, &req, &svc)))
+		return rv;
+	if ((rv = list(c, CS__CONTROL_OP__CONTROL_OP_TASK_LIST, argv[0], &tasks))) {
+		cs__control_response__free_unpacked(svc, NULL);
+		return rv;
+	}
+	if (svc->n_services == 1)
+		swarmctl_cli_print_service(stdout, svc->services[0], tasks->tasks,
+					   tasks->n_tasks);
+	cs__control_response__free_unpacked(svc, NULL);
+	cs__control_response__free_unpacked(tasks, NULL);
+	return 0;
+}
+
+static int service_rm(struct ctl *c, int argc, char **argv)
+{
+	int status = 0;
+
+	if (argc < 1)
+		return usage_error(cmd_find("service", "rm"),
+				   "say which services (NAME...)");
+	for (int i = 0; i < argc; i++) {
+		Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+		Cs__ControlResponse *resp;
+		req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_REMOVE;
+		req.name = argv[i];
+		if (call(c, &req, &resp)) {
+			status = SWARMCTL_EXIT_CLUSTER;
+			continue;
+		}
+		printf("%s\n", argv[i]);
+		cs__control_response__free_unpacked(resp, NULL);
+	}
+	return status;
+}
+
+/* ---------------------------------------------------------------- tasks */
+
+static int task_ls(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlResponse *tasks, *svcs = NULL, *nodes = NULL;
+	const char *service = NULL;
+	int rv;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--service") == 0 && i + 1 < argc)
+			service = argv[++i];
+		else if (strncmp(argv[i], "--service=", 10) == 0)
+			service = argv[i] + 10;
+		else
+			return usage_error(cmd_find("task", "ls"),
+					   strcmp(argv[i], "--service") == 0
+						   ? "--service: needs a value"
+						   : "unexpected argument (see --help)");
+	}
+	if ((rv = list(c, CS__CONTROL_OP__CONTROL_OP_TASK_LIST, service, &tasks)))
+		return rv;
+	if ((rv = list(c, CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST, NULL, &svcs)) ||
+	    (rv = list(c, CS__CONTROL_OP__CONTROL_OP_NODE_LIST, NULL, &nodes)))
+		goto out;
+	warn_cut(tasks->n_tasks, tasks->total, "tasks");
+	swarmctl_cli_print_tasks(stdout, c->format, tasks->tasks, tasks->n_tasks,
+				 svcs->services, svcs->n_services, nodes->nodes,
+				 nodes->n_nodes);
+out:
+	cs__control_response__free_unpacked(tasks, NULL);
+	if (svcs)
+		cs__control_response__free_unpacked(svcs, NULL);
+	if (nodes)
+		cs__control_response__free_unpacked(nodes, NULL);
+	return rv;
+}
+
+static int task_inspect(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *task, *svcs = NULL, *nodes = NULL;
+	const char *service = "", *node = "";
+	char *end;
+	int rv;
+
+	if (argc != 1)
+		return usage_error(cmd_find("task", "inspect"), "say which task (ID)");
+	req.op = CS__CONTROL_OP__CONTROL_OP_TASK_INSPECT;
+	req.task_id = strtoull(argv[0], &end, 16);
+	if (!*argv[0] || *end || strlen(argv[0]) > 16)
+		return usage_error(cmd_find("task", "inspect"),
+				   "ID: expected a task id (up to 16 hex digits)");
+	if ((rv = call(c, &req, &task)))
+		return rv;
+	/* names are a nicety: without them the ids still print */
+	if (list(c, CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST, NULL, &svcs) == 0)
+		for (size_t i = 0; i < svcs->n_services && task->n_tasks; i++)
+			if (svcs->services[i]->id == task->tasks[0]->service_id)
+				service = svcs->services[i]->spec->name;
+	if (list(c, CS__CONTROL_OP__CONTROL_OP_NODE_LIST, NULL, &nodes) == 0)
+		for (size_t i = 0; i < nodes->n_nodes && task->n_tasks; i++)
+			if (nodes->nodes[i]->id == task->tasks[0]->node_id)
+				node = nodes->nodes[i]->hostname;
+	if (task->n_tasks == 1)
+		swarmctl_cli_print_task(stdout, task->tasks[0], service, node);
+	cs__control_response__free_unpacked(task, NULL);
+	if (svcs)
+		cs__control_response__free_unpacked(svcs, NULL);
+	if (nodes)
+		cs__control_response__free_unpacked(nodes, NULL);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+static int node_ls(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlResponse *nodes;
+	int rv;
+
+	if (argc > 0)
+		return usage_error(cmd_find("node", "ls"), "node ls takes no argument");
+	if ((rv = list(c, CS__CONTROL_OP__CONTROL_OP_NODE_LIST, NULL, &nodes)))
+		return rv;
+	warn_cut(nodes->n_nodes, nodes->total, "nodes");
+	swarmctl_cli_print_nodes(stdout, c->format, nodes->nodes, nodes->n_nodes);
+	cs__control_response__free_unpacked(nodes, NULL);
+	return 0;
+}
+
+static int node_inspect(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	int rv;
+
+	if (argc != 1 || argv[0][0] == '-')
+		return usage_error(cmd_find("node", "inspect"),
+				   "say which node (id or hostname)");
+	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT;
+	req.name = argv[0];
+	if ((rv = call(c, &req, &resp)))
+		return rv;
+	if (resp->n_nodes == 1)
+		swarmctl_cli_print_node(stdout, resp->nodes[0]);
+	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+static int node_update(struct ctl *c, int argc, char **argv)
+{
+	const struct cmd *cmd = cmd_find("node", "update");
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	Cs__Label labels[SWARMCTL_CLI_LIST_MAX], *adds[SWARMCTL_CLI_LIST_MAX];
+	char *rms[SWARMCTL_CLI_LIST_MAX], msg[512];
+	int rv;
+
+	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE;
+	req.label_add = adds;
+	req.label_rm = rms;
+	for (int i = 0; i < argc; i++) {
+		char *a = argv[i], *v;
+		if (a[0] != '-') {
+			if (req.name)
+				return usage_error(cmd, "one node at a time");
+			req.name = a;
+			continue;
+		}
+		if (strcmp(a, "--availability") && strcmp(a, "--label-add") &&
+		    strcmp(a, "--label-rm")) {
+			snprintf(msg, sizeof msg, "unknown flag '%s' (see --help)", a);
+			return usage_error(cmd, msg);
+		}
+		if (i + 1 >= argc) {
+			snprintf(msg, sizeof msg, "%s: needs a value", a);
+			return usage_error(cmd, msg);
+		}
+		v = argv[++i];
+		if (strcmp(a, "--availability") == 0) {
+			static const char *const names[] = {"active", "pause", "drain"};
+			size_t k = 0;
+			while (k < 3 && strcmp(names[k], v) != 0)
+				k++;
+			if (k == 3) {
+				snprintf(msg, sizeof msg,
+					 "--availability: unknown value '%s' (expected "
+					 "active, pause or drain)",
+					 v);
+				return usage_error(cmd, msg);
+			}
+			req.set_availability = true;
+			req.availability = (Cs__NodeAvailability)k;
+		} else if (req.n_label_add + req.n_label_rm >= SWARMCTL_CLI_LIST_MAX) {
+			return usage_error(cmd, "too many label changes");
+		} else if (strcmp(a, "--label-add") == 0) {
+			char *eq = strchr(v, '=');
+			Cs__Label *l = &labels[req.n_label_add];
+			if (eq == v || !*v) {
+				snprintf(msg, sizeof msg,
+					 "--label-add: '%s' is not KEY=VALUE or KEY", v);
+				return usage_error(cmd, msg);
+			}
+			cs__label__init(l);
+			if (eq)
+				*eq = 0; /* argv is ours to cut */
+			l->key = v;
+			l->value = eq ? eq + 1 : "";
+			adds[req.n_label_add++] = l;
+		} else {
+			if (!*v)
+				return usage_error(cmd, "--label-rm: needs a key");
+			rms[req.n_label_rm++] = v;
+		}
+	}
+	if (!req.name)
+		return usage_error(cmd, "say which node (id or hostname)");
+	if ((rv = call(c, &req, &resp)))
+		return rv;
+	printf("%s\n", req.name);
+	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+static int node_each(struct ctl *c, const struct cmd *cmd, int argc, char **argv,
+		     Cs__ControlOp op, Cs__NodeRole role)
+{
+	bool force = false;
+	int status = 0, named = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (op == CS__CONTROL_OP__CONTROL_OP_NODE_REMOVE &&
+		    (strcmp(argv[i], "--force") == 0 || strcmp(argv[i], "-f") == 0))
+			force = true;
+		else if (argv[i][0] == '-')
+			return usage_error(cmd, "unknown flag (see --help)");
+		else
+			named++;
+	}
+	if (!named)
+		return usage_error(cmd, "say which nodes (id or hostname)");
+	for (int i = 0; i < argc; i++) {
+		Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+		Cs__ControlResponse *resp;
+		if (argv[i][0] == '-')
+			continue;
+		req.op = op;
+		req.name = argv[i];
+		req.role = role;
+		req.force = force;
+		if (call(c, &req, &resp)) {
+			status = SWARMCTL_EXIT_CLUSTER;
+			continue;
+		}
+		printf("%s\n", argv[i]);
+		cs__control_response__free_unpacked(resp, NULL);
+	}
+	return status;
+}
+
+static int node_promote(struct ctl *c, int argc, char **argv)
+{
+	return node_each(c, cmd_find("node", "promote"), argc, argv,
+			 CS__CONTROL_OP__CONTROL_OP_NODE_SET_ROLE,
+			 CS__NODE_ROLE__NODE_ROLE_MANAGER);
+}
+
+static int node_demote(struct ctl *c, int argc, char **argv)
+{
+	return node_each(c, cmd_find("node", "demote"), argc, argv,
+			 CS__CONTROL_OP__CONTROL_OP_NODE_SET_ROLE,
+			 CS__NODE_ROLE__NODE_ROLE_WORKER);
+}
+
+static int node_rm(struct ctl *c, int argc, char **argv)
+{
+	return node_each(c, cmd_find("node", "rm"), argc, argv,
+			 CS__CONTROL_OP__CONTROL_OP_NODE_REMOVE,
+			 CS__NODE_ROLE__NODE_ROLE_WORKER);
+}
+
+/* ---------------------------------------------------------------- cluster */
+
+static int cluster_get(struct ctl *c, Cs__ControlResponse **resp)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	int rv;
+
+	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT;
+	if ((rv = call(c, &req, resp)))
+		return rv;
+	if (!(*resp)->cluster) {
+		fprintf(stderr, "swarmctl: the answer holds no cluster\n");
+		cs__control_response__free_unpacked(*resp, NULL);
+		return SWARMCTL_EXIT_CLUSTER;
+	}
+	return 0;
+}
+
+static int cluster_inspect(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlResponse *resp;
+	int rv;
+
+	if (argc > 0)
+		return usage_error(cmd_find("cluster", "inspect"),
+				   "cluster inspect takes no argument");
+	if ((rv = cluster_get(c, &resp)))
+		return rv;
+	swarmctl_cli_print_cluster(stdout, resp->cluster);
+	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+static int cluster_join_token(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlResponse *resp;
+	bool manager;
+	int rv;
+
+	if (argc != 1 || (strcmp(argv[0], "worker") && strcmp(argv[0], "manager")))
+		return usage_error(cmd_find("cluster", "join-token"),
+				   "say which token: worker or manager");
+	manager = strcmp(argv[0], "manager") == 0;
+	if ((rv = cluster_get(c, &resp)))
+		return rv;
+	printf("%s\n",
+	       manager ? resp->cluster->manager_token : resp->cluster->worker_token);
+	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+static int cluster_rotate_token(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	const char *which = argc ? argv[0] : "both";
+	int rv;
+
+	if (argc > 1 || (strcmp(which, "worker") && strcmp(which, "manager") &&
+			 strcmp(which, "both")))
+		return usage_error(cmd_find("cluster", "rotate-token"),
+				   "say which tokens: worker, manager or both");
+	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_ROTATE_TOKEN;
+	req.rotate_worker = strcmp(which, "manager") != 0;
+	req.rotate_manager = strcmp(which, "worker") != 0;
+	if ((rv = call(c, &req, &resp)))
+		return rv;
+	printf("rotated %s\n", strcmp(which, "both") == 0 ? "both tokens" : which);
+	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- main */
+
+int main(int argc, char **argv)
+{
+	struct ctl c = {0};
+	char **args = calloc((size_t)argc + 1, sizeof *args);
+	const char *format = "table";
+	const struct cmd *cmd;
+	bool help = false;
+	int n = 0, rv;
+
+	if (!args) {
+		fprintf(stderr, "swarmctl: out of memory\n");
+		return SWARMCTL_EXIT_CLUSTER;
+	}
+	c.socket = getenv("SWARM_SOCKET");
+	if (!c.socket || !*c.socket)
+		c.socket = SWARMCTL_SOCKET;
+	/* global options anywhere before "--"; the rest keeps its order */
+	for (int i = 1; i < argc; i++) {
+		char *a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			while (i < argc)
+				args[n++] = argv[i++];
+			break;
+		}
+		if (strcmp(a, "--socket") == 0 || strcmp(a, "--format") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "swarmctl: %s: needs a value\n", a);
+				return SWARMCTL_EXIT_USAGE;
+			}
+			*(a[2] == 's' ? &c.socket : &format) = argv[++i];
+		} else if (strncmp(a, "--socket=", 9) == 0) {
+			c.socket = a + 9;
+		} else if (strncmp(a, "--format=", 9) == 0) {
+			format = a + 9;
+		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			help = true;
+		} else if (strcmp(a, "--version") == 0 && n == 0) {
+			printf("swarmctl %s\n", SWARMCTL_VERSION);
+			free(args);
+			return 0;
+		} else {
+			args[n++] = a;
+		}
+	}
+	if (strcmp(format, "table") == 0) {
+		c.format = SWARMCTL_CLI_TABLE;
+	} else if (strcmp(format, "json") == 0) {
+		c.format = SWARMCTL_CLI_JSON;
+	} else {
+		fprintf(stderr,
+			"swarmctl: --format: unknown value '%s' (expected table or json)\n",
+			format);
+		free(args);
+		return SWARMCTL_EXIT_USAGE;
+	}
+	if (n == 0) {
+		fputs(help_main, help ? stdout : stderr);
+		free(args);
+		return help ? 0 : SWARMCTL_EXIT_USAGE;
+	}
+	if (!group_known(args[0])) {
+		fprintf(stderr, "swarmctl: unknown command '%s'\n", args[0]);
+		fputs("See 'swarmctl --help'.\n", stderr);
+		free(args);
+		return SWARMCTL_EXIT_USAGE;
+	}
+	cmd = cmd_find(args[0], n > 1 ? args[1] : NULL);
+	if (!cmd) {
+		if (help) {
+			help_group(args[0]);
+			free(args);
+			return 0;
+		}
+		if (n > 1)
+			fprintf(stderr, "swarmctl: unknown command '%s %s'\n", args[0],
+				args[1]);
+		else
+			fprintf(stderr, "swarmctl: %s: say which command\n", args[0]);
+		fprintf(stderr, "See 'swarmctl %s --help'.\n", args[0]);
+		free(args);
+		return SWARMCTL_EXIT_USAGE;
+	}
+	if (help) {
+		help_cmd(cmd);
+		free(args);
+		return 0;
+	}
+	rv = cmd->run(&c, n - 2, args + 2);
+	free(args);
+	return rv;
+}

@@ -1,0 +1,1222 @@
+/* swarmctl_cli: value parsing, service flags, tables, JSON and listings of
+ * swarmctl. See swarmctl_cli.h.
+ * Sections: values, service flags, tables, JSON, listings. */
+#include "net/swarmctl_cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/errors.h"
+#include "core/limits.h"
+#include "core/scheduler.h"
+
+__attribute__((format(printf, 3, 4))) static int cli_fail(char *err, size_t n,
+							  const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (err && n)
+		vsnprintf(err, n, fmt, ap);
+	va_end(ap);
+	return CS_EINVAL;
+}
+
+/* ---------------------------------------------------------------- values */
+
+/* A decimal number at *p: whole part and up to 9 fraction digits (as
+ * frac / 10^frac_digits). Returns false when there is no digit or it is too
+ * large. */
+static bool cli_decimal(const char **p, uint64_t *whole, uint64_t *frac,
+			unsigned *frac_digits)
+{
+	const char *s = *p;
+	bool any = false;
+
+	*whole = 0;
+	*frac = 0;
+	*frac_digits = 0;
+	while (*s >= '0' && *s <= '9') {
+		if (*whole > 1000000000000000ull)
+			return false;
+		*whole = *whole * 10 + (uint64_t)(*s++ - '0');
+		any = true;
+	}
+	if (*s == '.') {
+		s++;
+		while (*s >= '0' && *s <= '9') {
+			if (*frac_digits >= 9)
+				return false;
+			*frac = *frac * 10 + (uint64_t)(*s++ - '0');
+			(*frac_digits)++;
+			any = true;
+		}
+	}
+	*p = s;
+	return any;
+}
+
+static uint64_t cli_pow10(unsigned e)
+{
+	uint64_t v = 1;
+	while (e--)
+		v *= 10;
+	return v;
+}
+
+/* whole.frac * unit, or false on overflow. */
+static bool cli_scale(uint64_t whole, uint64_t frac, unsigned digits, uint64_t unit,
+		      uint64_t *out)
+{
+	if (unit && whole > UINT64_MAX / unit)
+		return false;
+	*out = whole * unit;
+	/* frac < 10^9 and unit < 2^50: fits when split */
+	*out += frac * (unit / cli_pow10(digits)) +
+		frac * (unit % cli_pow10(digits)) / cli_pow10(digits);
+	return true;
+}
+
+int swarmctl_cli_duration_ms(const char *flag, const char *s, uint64_t *ms, char *err,
+			     size_t n)
+{
+	static const struct {
+		const char *unit;
+		uint64_t ms;
+	} units[] = {{"ms", 1}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
+	const char *p = s;
+	uint64_t total = 0;
+
+	if (strcmp(s, "0") == 0) {
+		*ms = 0;
+		return 0;
+	}
+	while (*p) {
+		uint64_t whole, frac, part;
+		unsigned digits;
+		size_t u;
+
+		if (!cli_decimal(&p, &whole, &frac, &digits))
+			goto bad;
+		for (u = 0; u < sizeof units / sizeof units[0]; u++)
+			if (strncmp(p, units[u].unit, strlen(units[u].unit)) == 0)
+				break;
+		if (u == sizeof units / sizeof units[0])
+			goto bad;
+		p += strlen(units[u].unit);
+		if (!cli_scale(whole, frac, digits, units[u].ms, &part) ||
+		    total + part < total)
+			goto bad;
+		total += part;
+	}
+	if (p == s)
+		goto bad;
+	*ms = total;
+	return 0;
+bad:
+	return cli_fail(err, n,
+			"%s: '%s' is not a duration (expected a number and a unit: "
+			"500ms, 10s, 1m30s, 2h)",
+			flag, s);
+}
+
+int swarmctl_cli_bytes(const char *flag, const char *s, uint64_t *bytes, char *err,
+		       size_t n)
+{
+	static const struct {
+		const char *unit;
+		unsigned shift;
+	} units[] = {
+		{"", 0},     {"b", 0},	 {"k", 10},   {"kb", 10},  {"kib", 10},
+		{"m", 20},   {"mb", 20}, {"mib", 20}, {"g", 30},   {"gb", 30},
+		{"gib", 30}, {"t", 40},	 {"tb", 40},  {"tib", 40},
+	};
+	const char *p = s;
+	uint64_t whole, frac;
+	unsigned digits;
+
+	if (!cli_decimal(&p, &whole, &frac, &digits))
+		goto bad;
+	for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
+		if (strcasecmp(p, units[u].unit) != 0)
+			continue;
+		if (!cli_scale(whole, frac, digits, 1ull << units[u].shift, bytes))
+			goto bad;
+		return 0;
+	}
+bad:
+	return cli_fail(err, n,
+			"%s: '%s' is not a size (expected bytes, or a number and a "
+			"unit of 1024s: 64k, 64MiB, 1.5G)",
+			flag, s);
+}
+
+int swarmctl_cli_millicpus(const char *flag, const char *s, uint64_t *mcpu, char *err,
+			   size_t n)
+{
+	const char *p = s;
+	uint64_t whole, frac;
+	unsigned digits;
+
+	if (!cli_decimal(&p, &whole, &frac, &digits) || *p || digits > 3 ||
+	    whole > 1000000)
+		return cli_fail(err, n,
+				"%s: '%s' is not a number of cores (expected 0.5, 2 or "
+				"0.125: up to a thousandth)",
+				flag, s);
+	*mcpu = whole * 1000 + frac * cli_pow10(3 - digits);
+	return 0;
+}
+
+int swarmctl_cli_ratio_ppm(const char *flag, const char *s, uint32_t *ppm, char *err,
+			   size_t n)
+{
+	const char *p = s;
+	uint64_t whole, frac;
+	unsigned digits;
+
+	if (!cli_decimal(&p, &whole, &frac, &digits) || *p || digits > 6 || whole > 1 ||
+	    (whole == 1 && frac))
+		return cli_fail(err, n,
+				"%s: '%s' is not a ratio (expected 0 to 1, e.g. 0.2)",
+				flag, s);
+	*ppm = (uint32_t)(whole * 1000000 + frac * cli_pow10(6 - digits));
+	return 0;
+}
+
+int swarmctl_cli_u64(const char *flag, const char *s, uint64_t max, uint64_t *v,
+		     char *err, size_t n)
+{
+	const char *p = s;
+	uint64_t whole, frac;
+	unsigned digits;
+
+	if (!cli_decimal(&p, &whole, &frac, &digits) || *p || digits || strchr(s, '.') ||
+	    whole > max)
+		return cli_fail(err, n, "%s: '%s' is not a whole number from 0 to %llu",
+				flag, s, (unsigned long long)max);
+	*v = whole;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- service flags */
+
+/* Copies a list into dst (up to the max) and returns its count. */
+static size_t cli_copy_list(char **dst, char *const *src, size_t count)
+{
+	if (count > SWARMCTL_CLI_LIST_MAX)
+		count = SWARMCTL_CLI_LIST_MAX;
+	for (size_t i = 0; i < count; i++)
+		dst[i] = src[i];
+	return count;
+}
+
+void swarmctl_cli_spec_init(struct swarmctl_cli_spec *b, const Cs__ServiceSpec *from)
+{
+	memset(b, 0, sizeof *b);
+	cs__service_spec__init(&b->spec);
+	cs__task_spec__init(&b->task);
+	cs__container_spec__init(&b->container);
+	cs__resources__init(&b->reserve);
+	cs__resources__init(&b->limit);
+	cs__restart_policy__init(&b->restart);
+	cs__placement__init(&b->placement);
+	cs__update_config__init(&b->update);
+	if (!from)
+		return;
+	b->spec = *from;
+	if (from->task) {
+		const Cs__TaskSpec *t = from->task;
+		b->has_task = true;
+		b->task = *t;
+		if ((b->has_container = t->container != NULL)) {
+			b->container = *t->container;
+			b->container.n_env = cli_copy_list(b->env, t->container->env,
+							   t->container->n_env);
+			b->container.n_command =
+				cli_copy_list(b->command, t->container->command,
+					      t->container->n_command);
+		}
+		if ((b->has_reserve = t->reservations != NULL))
+			b->reserve = *t->reservations;
+		if ((b->has_limit = t->limits != NULL))
+			b->limit = *t->limits;
+		if ((b->has_restart = t->restart != NULL))
+			b->restart = *t->restart;
+		if ((b->has_placement = t->placement != NULL)) {
+			b->placement = *t->placement;
+			b->placement.n_constraints =
+				cli_copy_list(b->constraints, t->placement->constraints,
+					      t->placement->n_constraints);
+			b->placement.n_spread_labels =
+				cli_copy_list(b->spreads, t->placement->spread_labels,
+					      t->placement->n_spread_labels);
+		}
+	}
+	if ((b->has_update = from->update != NULL))
+		b->update = *from->update;
+}
+
+/* Points the spec at the parts that exist. */
+static void cli_spec_link(struct swarmctl_cli_spec *b)
+{
+	b->container.env = b->env;
+	b->container.command = b->command;
+	b->placement.constraints = b->constraints;
+	b->placement.spread_labels = b->spreads;
+	b->task.container = b->has_container ? &b->container : NULL;
+	b->task.reservations = b->has_reserve ? &b->reserve : NULL;
+	b->task.limits = b->has_limit ? &b->limit : NULL;
+	b->task.restart = b->has_restart ? &b->restart : NULL;
+	b->task.placement = b->has_placement ? &b->placement : NULL;
+	b->has_task = b->has_task || b->has_container || b->has_reserve || b->has_limit ||
+		      b->has_restart || b->has_placement;
+	b->spec.task = b->has_task ? &b->task : NULL;
+	b->spec.update = b->has_update ? &b->update : NULL;
+}
+
+/* Adds s to a list of the spec; a list given on update starts empty. */
+static int cli_list_add(char **list, size_t *count, bool *given, const char *flag,
+			char *s, char *err, size_t n)
+{
+	if (!*given)
+		*count = 0;
+	*given = true;
+	if (*count >= SWARMCTL_CLI_LIST_MAX)
+		return cli_fail(err, n, "%s: more than %u given", flag,
+				SWARMCTL_CLI_LIST_MAX);
+	list[(*count)++] = s;
+	return 0;
+}
+
+enum cli_kw_kind { CLI_KW_COND, CLI_KW_ACTION, CLI_KW_ORDER, CLI_KW_MODE };
+
+/* Looks value up among the words of a keyword flag. */
+static int cli_keyword(enum cli_kw_kind kind, const char *flag, const char *value,
+		       int *out, char *err, size_t n)
+{
+	static const char *const words[][4] = {
+		[CLI_KW_COND] = {"any", "on-failure", "none", NULL},
+		[CLI_KW_ACTION] = {"pause", "continue", "rollback", NULL},
+		[CLI_KW_ORDER] = {"stop-first", "start-first", NULL, NULL},
+		[CLI_KW_MODE] = {"replicated", "global", NULL, NULL},
+	};
+	static const char *const expected[] = {
+		[CLI_KW_COND] = "any, on-failure or none",
+		[CLI_KW_ACTION] = "pause, continue or rollback",
+		[CLI_KW_ORDER] = "stop-first or start-first",
+		[CLI_KW_MODE] = "replicated or global",
+	};
+	for (int i = 0; i < 4 && words[kind][i]; i++) {
+		if (strcmp(words[kind][i], value) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	return cli_fail(err, n, "%s: unknown value '%s' (expected %s)", flag, value,
+			expected[kind]);
+}
+
+/* The flags that take a value. */
+static const char *const cli_value_flags[] = {
+	"--name",
+	"--replicas",
+	"--mode",
+	"--image",
+	"--env",
+	"--constraint",
+	"--reserve-cpu",
+	"--reserve-memory",
+	"--limit-cpu",
+	"--limit-memory",
+	"--restart-condition",
+	"--restart-delay",
+	"--restart-max-attempts",
+	"--restart-window",
+	"--update-parallelism",
+	"--update-delay",
+	"--update-failure-action",
+	"--update-monitor",
+	"--update-max-failure-ratio",
+	"--update-order",
+	"--placement-pref",
+};
+
+/* Applies one flag with its value to b. */
+static int cli_spec_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bool update,
+			 char *err, size_t n)
+{
+	uint64_t u;
+	int k, rv;
+
+	if (strcmp(f, "--name") == 0) {
+		if (update)
+			return cli_fail(err, n,
+					"--name: a service cannot be renamed (give the "
+					"name as the argument of update)");
+		b->spec.name = v;
+	} else if (strcmp(f, "--replicas") == 0) {
+		if ((rv = swarmctl_cli_u64(f, v, LIMIT_SCN_REPLICAS_MAX, &u, err, n)))
+			return rv;
+		b->spec.replicas = u;
+		b->replicas_given = true;
+	} else if (strcmp(f, "--mode") == 0) {
+		if ((rv = cli_keyword(CLI_KW_MODE, f, v, &k, err, n)))
+			return rv;
+		b->spec.global = k == 1;
+		b->mode_given = true;
+	} else if (strcmp(f, "--image") == 0) {
+		if (!*v)
+			return cli_fail(err, n,
+					"--image: empty (expected an image name)");
+		b->has_container = true;
+		b->container.image = v;
+	} else if (strcmp(f, "--env") == 0) {
+		char *eq = strchr(v, '=');
+		if (!eq || eq == v)
+			return cli_fail(err, n,
+					"--env: '%s' is not KEY=VALUE (a non-empty key, "
+					"then =)",
+					v);
+		b->has_container = true;
+		return cli_list_add(b->env, &b->container.n_env, &b->env_given, f, v, err,
+				    n);
+	} else if (strcmp(f, "--constraint") == 0) {
+		if (!sched_constraint_is_valid(v))
+			return cli_fail(
+				err, n,
+				"--constraint: '%s' is not a constraint (expected "
+				"node.id, node.hostname, node.role or "
+				"node.labels.KEY, then == or !=, then a value)",
+				v);
+		b->has_placement = true;
+		return cli_list_add(b->constraints, &b->placement.n_constraints,
+				    &b->constraints_given, f, v, err, n);
+	} else if (strcmp(f, "--placement-pref") == 0) {
+		static const char prefix[] = "spread=node.labels.";
+		if (strncmp(v, prefix, sizeof prefix - 1) != 0 || !v[sizeof prefix - 1])
+			return cli_fail(err, n,
+					"--placement-pref: '%s' is not a preference "
+					"(expected spread=node.labels.KEY)",
+					v);
+		b->has_placement = true;
+		if (!b->spreads_given)
+			b->placement.n_spread_labels = 0;
+		if (b->placement.n_spread_labels >= LIMIT_SCN_SPREADS_MAX)
+			return cli_fail(err, n, "--placement-pref: more than %u given",
+					LIMIT_SCN_SPREADS_MAX);
+		return cli_list_add(b->spreads, &b->placement.n_spread_labels,
+				    &b->spreads_given, f, v + strlen("spread="), err, n);
+	} else if (strcmp(f, "--reserve-cpu") == 0 || strcmp(f, "--limit-cpu") == 0) {
+		bool lim = f[2] == 'l';
+		if ((rv = swarmctl_cli_millicpus(f, v, &u, err, n)))
+			return rv;
+		*(lim ? &b->has_limit : &b->has_reserve) = true;
+		(lim ? &b->limit : &b->reserve)->millicpus = u;
+	} else if (strcmp(f, "--reserve-memory") == 0 ||
+		   strcmp(f, "--limit-memory") == 0) {
+		bool lim = f[2] == 'l';
+		if ((rv = swarmctl_cli_bytes(f, v, &u, err, n)))
+			return rv;
+		*(lim ? &b->has_limit : &b->has_reserve) = true;
+		(lim ? &b->limit : &b->reserve)->memory_bytes = u;
+	} else if (strncmp(f, "--restart-", 10) == 0) {
+		b->has_restart = true;
+		if (strcmp(f, "--restart-condition") == 0) {
+			if ((rv = cli_keyword(CLI_KW_COND, f, v, &k, err, n)))
+				return rv;
+			b->restart.condition = (Cs__RestartPolicy__Condition)k;
+		} else if (strcmp(f, "--restart-delay") == 0) {
+			return swarmctl_cli_duration_ms(f, v, &b->restart.delay_ms, err,
+							n);
+		} else if (strcmp(f, "--restart-window") == 0) {
+			return swarmctl_cli_duration_ms(f, v, &b->restart.window_ms, err,
+							n);
+		} else {
+			return swarmctl_cli_u64(f, v, 1000000, &b->restart.max_attempts,
+						err, n);
+		}
+	} else if (strncmp(f, "--update-", 9) == 0) {
+		b->has_update = true;
+		if (strcmp(f, "--update-parallelism") == 0)
+			return swarmctl_cli_u64(f, v, LIMIT_SCN_REPLICAS_MAX,
+						&b->update.parallelism, err, n);
+		if (strcmp(f, "--update-delay") == 0)
+			return swarmctl_cli_duration_ms(f, v, &b->update.delay_ms, err,
+							n);
+		if (strcmp(f, "--update-monitor") == 0)
+			return swarmctl_cli_duration_ms(f, v, &b->update.monitor_ms, err,
+							n);
+		if (strcmp(f, "--update-max-failure-ratio") == 0)
+			return swarmctl_cli_ratio_ppm(
+				f, v, &b->update.max_failure_ratio_ppm, err, n);
+		if (strcmp(f, "--update-order") == 0) {
+			if ((rv = cli_keyword(CLI_KW_ORDER, f, v, &k, err, n)))
+				return rv;
+			b->update.order = (Cs__UpdateConfig__Order)k;
+		} else {
+			if ((rv = cli_keyword(CLI_KW_ACTION, f, v, &k, err, n)))
+				return rv;
+			b->update.failure_action = (Cs__UpdateConfig__FailureAction)k;
+		}
+	}
+	return 0;
+}
+
+int swarmctl_cli_spec(struct swarmctl_cli_spec *b, int argc, char **argv, bool update,
+		      char *err, size_t n)
+{
+	int rv;
+
+	for (int i = 0; i < argc; i++) {
+		char *a = argv[i], *value = NULL, flag[64];
+		const char *eq;
+		bool known = false;
+
+		if (strcmp(a, "--") == 0) {
+			b->has_container = true;
+			b->command_given = true;
+			b->container.n_command = 0;
+			for (i++; i < argc; i++) {
+				if (b->container.n_command >= SWARMCTL_CLI_LIST_MAX)
+					return cli_fail(err, n,
+							"--: more than %u arguments",
+							SWARMCTL_CLI_LIST_MAX);
+				b->command[b->container.n_command++] = argv[i];
+			}
+			break;
+		}
+		if (update && strcmp(a, "--rollback") == 0) {
+			b->rollback = true;
+			continue;
+		}
+		if (a[0] != '-') {
+			if (update && !b->target) {
+				b->target = a;
+				continue;
+			}
+			return cli_fail(err, n,
+					"unexpected argument '%s' (a command to run goes "
+					"after --)",
+					a);
+		}
+		eq = strchr(a, '=');
+		snprintf(flag, sizeof flag, "%.*s", eq ? (int)(eq - a) : (int)strlen(a),
+			 a);
+		for (size_t f = 0; f < sizeof cli_value_flags / sizeof cli_value_flags[0];
+		     f++)
+			known = known || strcmp(flag, cli_value_flags[f]) == 0;
+		if (!known)
+			return cli_fail(err, n, "unknown flag '%s' (see --help)", flag);
+		if (eq)
+			value = (char *)eq + 1;
+		else if (i + 1 < argc)
+			value = argv[++i];
+		else
+			return cli_fail(err, n, "%s: needs a value", flag);
+		if ((rv = cli_spec_flag(b, flag, value, update, err, n)))
+			return rv;
+	}
+	if (b->spec.global && b->replicas_given && b->spec.replicas)
+		return cli_fail(err, n,
+				"--replicas: a global service has no replica count");
+	if (!update) {
+		if (!b->spec.name || !*b->spec.name)
+			return cli_fail(err, n, "--name: required");
+		if (!b->container.image || !*b->container.image)
+			return cli_fail(err, n, "--image: required");
+		if (!b->spec.global && !b->replicas_given)
+			b->spec.replicas = 1;
+	} else {
+		if (!b->target)
+			return cli_fail(err, n, "NAME: say which service to update");
+		if (b->mode_given)
+			return cli_fail(
+				err, n,
+				"--mode: a service cannot change between replicated "
+				"and global");
+		if (b->spec.global && b->replicas_given)
+			return cli_fail(
+				err, n,
+				"--replicas: a global service has no replica count");
+	}
+	cli_spec_link(b);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- tables */
+
+static int cli_table_grow(struct swarmctl_cli_table *t)
+{
+	size_t need = (t->rows + 1) * t->cols;
+	char **p;
+
+	if (need <= t->cap)
+		return 0;
+	p = realloc(t->cells, 2 * need * sizeof *p);
+	if (!p)
+		return CS_ENOMEM;
+	t->cells = p;
+	t->cap = 2 * need;
+	return 0;
+}
+
+int swarmctl_cli_table_init(struct swarmctl_cli_table *t, size_t cols,
+			    const char *const *headers)
+{
+	memset(t, 0, sizeof *t);
+	t->cols = cols;
+	return swarmctl_cli_table_add(t, headers);
+}
+
+int swarmctl_cli_table_add(struct swarmctl_cli_table *t, const char *const *cells)
+{
+	char **row;
+
+	if (cli_table_grow(t))
+		return CS_ENOMEM;
+	row = t->cells + t->rows * t->cols;
+	for (size_t c = 0; c < t->cols; c++) {
+		row[c] = strdup(cells[c] ? cells[c] : "");
+		if (!row[c]) {
+			while (c--)
+				free(row[c]);
+			return CS_ENOMEM;
+		}
+	}
+	t->rows++;
+	return 0;
+}
+
+/* Display width of a UTF-8 string: its code points. */
+static size_t cli_width(const char *s)
+{
+	size_t w = 0;
+	for (; *s; s++)
+		w += ((unsigned char)*s & 0xc0) != 0x80;
+	return w;
+}
+
+void swarmctl_cli_table_print(const struct swarmctl_cli_table *t, FILE *out)
+{
+	size_t width[32] = {0};
+	size_t cols = t->cols < 32 ? t->cols : 32;
+
+	for (size_t r = 0; r < t->rows; r++)
+		for (size_t c = 0; c < cols; c++) {
+			size_t w = cli_width(t->cells[r * t->cols + c]);
+			if (w > width[c])
+				width[c] = w;
+		}
+	for (size_t r = 0; r < t->rows; r++) {
+		size_t last = cols;
+		/* empty cells at the end would leave trailing spaces */
+		while (last > 1 && !*t->cells[r * t->cols + last - 1])
+			last--;
+		for (size_t c = 0; c < last; c++) {
+			const char *cell = t->cells[r * t->cols + c];
+			fputs(cell, out);
+			if (c + 1 < last)
+				fprintf(out, "%*s", (int)(width[c] - cli_width(cell) + 3),
+					"");
+		}
+		fputc('\n', out);
+	}
+}
+
+void swarmctl_cli_table_free(struct swarmctl_cli_table *t)
+{
+	for (size_t i = 0; i < t->rows * t->cols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	memset(t, 0, sizeof *t);
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+/* Length of the valid UTF-8 sequence at s, or 0. */
+static size_t cli_utf8_len(const unsigned char *s)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+	    (len == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0; /* overlong, out of range, or a surrogate */
+	return len;
+}
+
+void swarmctl_cli_json_escape(FILE *out, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)(str ? str : "");
+
+	fputc('"', out);
+	while (*s) {
+		size_t len;
+		switch (*s) {
+		case '"': fputs("\\\"", out); break;
+		case '\\': fputs("\\\\", out); break;
+		case '\b': fputs("\\b", out); break;
+		case '\f': fputs("\\f", out); break;
+		case '\n': fputs("\\n", out); break;
+		case '\r': fputs("\\r", out); break;
+		case '\t': fputs("\\t", out); break;
+		default:
+			if (*s < 0x20) {
+				fprintf(out, "\\u%04x", *s);
+				break;
+			}
+			len = cli_utf8_len(s);
+			if (len == 0) {
+				fputs("\\ufffd", out);
+				break;
+			}
+			fwrite(s, 1, len, out);
+			s += len - 1;
+			break;
+		}
+		s++;
+	}
+	fputc('"', out);
+}
+
+void swarmctl_cli_json_init(struct swarmctl_cli_json *j, FILE *out)
+{
+	memset(j, 0, sizeof *j);
+	j->out = out;
+	j->first[0] = true;
+}
+
+/* Before a value: the comma and the indent, unless it follows its key. */
+static void cli_json_value(struct swarmctl_cli_json *j)
+{
+	if (j->after_key) {
+		j->after_key = false;
+		return;
+	}
+	if (j->depth == 0)
+		return;
+	if (!j->first[j->depth])
+		fputc(',', j->out);
+	j->first[j->depth] = false;
+	fprintf(j->out, "\n%*s", (int)(2 * j->depth), "");
+}
+
+void swarmctl_cli_json_open(struct swarmctl_cli_json *j, char bracket)
+{
+	cli_json_value(j);
+	fputc(bracket, j->out);
+	if (j->depth + 1 < SWARMCTL_CLI_JSON_DEPTH_MAX)
+		j->depth++;
+	j->first[j->depth] = true;
+}
+
+void swarmctl_cli_json_close(struct swarmctl_cli_json *j, char bracket)
+{
+	bool empty = j->first[j->depth];
+	if (j->depth > 0)
+		j->depth--;
+	if (!empty)
+		fprintf(j->out, "\n%*s", (int)(2 * j->depth), "");
+	fputc(bracket, j->out);
+	if (j->depth == 0)
+		fputc('\n', j->out);
+}
+
+void swarmctl_cli_json_key(struct swarmctl_cli_json *j, const char *key)
+{
+	cli_json_value(j);
+	swarmctl_cli_json_escape(j->out, key);
+	fputs(": ", j->out);
+	j->after_key = true;
+}
+
+void swarmctl_cli_json_str(struct swarmctl_cli_json *j, const char *s)
+{
+	cli_json_value(j);
+	swarmctl_cli_json_escape(j->out, s);
+}
+
+void swarmctl_cli_json_u64(struct swarmctl_cli_json *j, uint64_t v)
+{
+	cli_json_value(j);
+	fprintf(j->out, "%llu", (unsigned long long)v);
+}
+
+void swarmctl_cli_json_i64(struct swarmctl_cli_json *j, int64_t v)
+{
+	cli_json_value(j);
+	fprintf(j->out, "%lld", (long long)v);
+}
+
+void swarmctl_cli_json_bool(struct swarmctl_cli_json *j, bool v)
+{
+	cli_json_value(j);
+	fputs(v ? "true" : "false", j->out);
+}
+
+/* ---------------------------------------------------------------- listings */
+
+const char *swarmctl_cli_task_state(Cs__TaskState s)
+{
+	static const char *const names[] = {
+		"new",	  "pending",  "assigned", "accepted", "preparing",
+		"ready",  "starting", "running",  "complete", "shutdown",
+		"failed", "rejected", "remove",	  "orphaned",
+	};
+	return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
+}
+
+const char *swarmctl_cli_node_state(Cs__NodeState s)
+{
+	static const char *const names[] = {"unknown", "down", "ready", "disconnected"};
+	return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
+}
+
+const char *swarmctl_cli_availability(Cs__NodeAvailability a)
+{
+	static const char *const names[] = {"active", "pause", "drain"};
+	return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "unknown";
+}
+
+const char *swarmctl_cli_role(Cs__NodeRole r)
+{
+	return r == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager" : "worker";
+}
+
+static const char *cli_update_state(const Cs__Service *s)
+{
+	static const char *const names[] = {
+		"",
+		"updating",
+		"paused",
+		"completed",
+		"rollback_started",
+		"rollback_completed",
+		"rollback_paused",
+	};
+	unsigned st = s->update_status ? (unsigned)s->update_status->state : 0;
+	return st < sizeof names / sizeof names[0] ? names[st] : "unknown";
+}
+
+static void cli_hex(char *buf, size_t n, uint64_t id)
+{
+	snprintf(buf, n, "%016llx", (unsigned long long)id);
+}
+
+static void cli_json_hex(struct swarmctl_cli_json *j, const char *key, uint64_t id)
+{
+	char hex[17];
+	cli_hex(hex, sizeof hex, id);
+	swarmctl_cli_json_key(j, key);
+	swarmctl_cli_json_str(j, hex);
+}
+
+static void cli_json_kv_str(struct swarmctl_cli_json *j, const char *key, const char *v)
+{
+	swarmctl_cli_json_key(j, key);
+	swarmctl_cli_json_str(j, v);
+}
+
+static void cli_json_kv_u64(struct swarmctl_cli_json *j, const char *key, uint64_t v)
+{
+	swarmctl_cli_json_key(j, key);
+	swarmctl_cli_json_u64(j, v);
+}
+
+/* A task counts as running when it runs and is meant to. */
+static bool cli_task_running(const Cs__Task *t)
+{
+	return t->status && t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING &&
+	       t->desired_state == CS__TASK_STATE__TASK_STATE_RUNNING;
+}
+
+static void cli_service_counts(const Cs__Service *s, Cs__Task *const *tasks,
+			       size_t n_tasks, uint64_t *running, uint64_t *desired)
+{
+	uint64_t wanted = 0;
+
+	*running = 0;
+	for (size_t i = 0; i < n_tasks; i++) {
+		if (tasks[i]->service_id != s->id)
+			continue;
+		if (cli_task_running(tasks[i]))
+			(*running)++;
+		if (tasks[i]->desired_state == CS__TASK_STATE__TASK_STATE_RUNNING)
+			wanted++;
+	}
+	/* a global service wants one task per eligible node: those it has */
+	*desired = s->spec && !s->spec->global ? s->spec->replicas : wanted;
+}
+
+static const char *cli_service_image(const Cs__Service *s)
+{
+	if (s->spec && s->spec->task && s->spec->task->container)
+		return s->spec->task->container->image;
+	return "";
+}
+
+static void cli_service_fields(struct swarmctl_cli_json *j, const Cs__Service *s,
+			       Cs__Task *const *tasks, size_t n_tasks)
+{
+	uint64_t running, desired;
+
+	cli_service_counts(s, tasks, n_tasks, &running, &desired);
+	cli_json_hex(j, "id", s->id);
+	cli_json_kv_str(j, "name", s->spec ? s->spec->name : "");
+	cli_json_kv_str(j, "mode", s->spec && s->spec->global ? "global" : "replicated");
+	cli_json_kv_u64(j, "replicas", desired);
+	cli_json_kv_u64(j, "running", running);
+	cli_json_kv_str(j, "image", cli_service_image(s));
+	cli_json_kv_u64(j, "version", s->version);
+	cli_json_kv_str(j, "update_state", cli_update_state(s));
+}
+
+void swarmctl_cli_print_services(FILE *out, enum swarmctl_cli_format fmt,
+				 Cs__Service *const *services, size_t n_services,
+				 Cs__Task *const *tasks, size_t n_tasks)
+{
+	static const char *const heads[] = {"ID", "NAME", "MODE", "REPLICAS", "IMAGE"};
+	struct swarmctl_cli_table t;
+	struct swarmctl_cli_json j;
+
+	if (fmt == SWARMCTL_CLI_JSON) {
+		swarmctl_cli_json_init(&j, out);
+		swarmctl_cli_json_open(&j, '[');
+		for (size_t i = 0; i < n_services; i++) {
+			swarmctl_cli_json_open(&j, '{');
+			cli_service_fields(&j, services[i], tasks, n_tasks);
+			swarmctl_cli_json_close(&j, '}');
+		}
+		swarmctl_cli_json_close(&j, ']');
+		return;
+	}
+	if (swarmctl_cli_table_init(&t, 5, heads))
+		return;
+	for (size_t i = 0; i < n_services; i++) {
+		const Cs__Service *s = services[i];
+		char id[17], replicas[48];
+		uint64_t running, desired;
+		const char *row[5];
+
+		cli_hex(id, sizeof id, s->id);
+		cli_service_counts(s, tasks, n_tasks, &running, &desired);
+		snprintf(replicas, sizeof replicas, "%llu/%llu",
+			 (unsigned long long)running, (unsigned long long)desired);
+		row[0] = id;
+		row[1] = s->spec ? s->spec->name : "";
+		row[2] = s->spec && s->spec->global ? "global" : "replicated";
+		row[3] = replicas;
+		row[4] = cli_service_image(s);
+		swarmctl_cli_table_add(&t, row);
+	}
+	swarmctl_cli_table_print(&t, out);
+	swarmctl_cli_table_free(&t);
+}
+
+static const char *cli_service_name(uint64_t id, Cs__Service *const *services, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (services[i]->id == id && services[i]->spec)
+			return services[i]->spec->name;
+	return "";
+}
+
+static const char *cli_node_name(uint64_t id, Cs__Node *const *nodes, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (nodes[i]->id == id)
+			return nodes[i]->hostname;
+	return "";
+}
+
+static void cli_task_fields(struct swarmctl_cli_json *j, const Cs__Task *t,
+			    const char *service, const char *node)
+{
+	const Cs__TaskStatus *st = t->status;
+
+	cli_json_hex(j, "id", t->id);
+	cli_json_kv_str(j, "service", service);
+	cli_json_hex(j, "service_id", t->service_id);
+	cli_json_kv_u64(j, "slot", t->slot);
+	cli_json_kv_str(j, "node", node);
+	cli_json_hex(j, "node_id", t->node_id);
+	cli_json_kv_str(j, "desired", swarmctl_cli_task_state(t->desired_state));
+	cli_json_kv_str(
+		j, "state",
+		swarmctl_cli_task_state(st ? st->state : CS__TASK_STATE__TASK_STATE_NEW));
+	cli_json_kv_str(j, "message", st ? st->message : "");
+	cli_json_kv_str(j, "container_id", st ? st->container_id : "");
+	swarmctl_cli_json_key(j, "exit_code");
+	swarmctl_cli_json_i64(j, st ? st->exit_code : 0);
+	cli_json_kv_u64(j, "timestamp_ms", st ? st->timestamp_ms : 0);
+}
+
+void swarmctl_cli_print_tasks(FILE *out, enum swarmctl_cli_format fmt,
+			      Cs__Task *const *tasks, size_t n_tasks,
+			      Cs__Service *const *services, size_t n_services,
+			      Cs__Node *const *nodes, size_t n_nodes)
+{
+	static const char *const heads[] = {"ID",      "SERVICE", "SLOT",   "NODE",
+					    "DESIRED", "STATE",	  "MESSAGE"};
+	struct swarmctl_cli_table t;
+	struct swarmctl_cli_json j;
+
+	if (fmt == SWARMCTL_CLI_JSON) {
+		swarmctl_cli_json_init(&j, out);
+		swarmctl_cli_json_open(&j, '[');
+		for (size_t i = 0; i < n_tasks; i++) {
+			swarmctl_cli_json_open(&j, '{');
+			cli_task_fields(&j, tasks[i],
+					cli_service_name(tasks[i]->service_id, services,
+							 n_services),
+					cli_node_name(tasks[i]->node_id, nodes, n_nodes));
+			swarmctl_cli_json_close(&j, '}');
+		}
+		swarmctl_cli_json_close(&j, ']');
+		return;
+	}
+	if (swarmctl_cli_table_init(&t, 7, heads))
+		return;
+	for (size_t i = 0; i < n_tasks; i++) {
+		const Cs__Task *tk = tasks[i];
+		char id[17], slot[24];
+		const char *row[7];
+
+		cli_hex(id, sizeof id, tk->id);
+		snprintf(slot, sizeof slot, "%llu", (unsigned long long)tk->slot);
+		row[0] = id;
+		row[1] = cli_service_name(tk->service_id, services, n_services);
+		row[2] = tk->slot ? slot : "-";
+		row[3] = tk->node_id ? cli_node_name(tk->node_id, nodes, n_nodes) : "-";
+		row[4] = swarmctl_cli_task_state(tk->desired_state);
+		row[5] = swarmctl_cli_task_state(
+			tk->status ? tk->status->state : CS__TASK_STATE__TASK_STATE_NEW);
+		row[6] = tk->status ? tk->status->message : "";
+		swarmctl_cli_table_add(&t, row);
+	}
+	swarmctl_cli_table_print(&t, out);
+	swarmctl_cli_table_free(&t);
+}
+
+static bool cli_node_leads(const Cs__Node *nd)
+{
+	return nd->manager_status && nd->manager_status->leader;
+}
+
+static void cli_node_fields(struct swarmctl_cli_json *j, const Cs__Node *nd)
+{
+	cli_json_hex(j, "id", nd->id);
+	cli_json_kv_str(j, "hostname", nd->hostname);
+	cli_json_kv_str(j, "status", swarmctl_cli_node_state(nd->state));
+	cli_json_kv_str(j, "availability", swarmctl_cli_availability(nd->availability));
+	cli_json_kv_str(j, "role", swarmctl_cli_role(nd->role));
+	cli_json_kv_str(j, "desired_role", swarmctl_cli_role(nd->desired_role));
+	swarmctl_cli_json_key(j, "leader");
+	swarmctl_cli_json_bool(j, cli_node_leads(nd));
+	cli_json_kv_str(j, "manager_addr",
+			nd->manager_status ? nd->manager_status->addr : "");
+	swarmctl_cli_json_key(j, "labels");
+	swarmctl_cli_json_open(j, '{');
+	for (size_t i = 0; i < nd->n_labels; i++)
+		cli_json_kv_str(j, nd->labels[i]->key, nd->labels[i]->value);
+	swarmctl_cli_json_close(j, '}');
+}
+
+void swarmctl_cli_print_nodes(FILE *out, enum swarmctl_cli_format fmt,
+			      Cs__Node *const *nodes, size_t n_nodes)
+{
+	static const char *const heads[] = {"ID", "HOSTNAME", "STATUS", "AVAILABILITY",
+					    "ROLE"};
+	struct swarmctl_cli_table t;
+	struct swarmctl_cli_json j;
+
+	if (fmt == SWARMCTL_CLI_JSON) {
+		swarmctl_cli_json_init(&j, out);
+		swarmctl_cli_json_open(&j, '[');
+		for (size_t i = 0; i < n_nodes; i++) {
+			swarmctl_cli_json_open(&j, '{');
+			cli_node_fields(&j, nodes[i]);
+			swarmctl_cli_json_close(&j, '}');
+		}
+		swarmctl_cli_json_close(&j, ']');
+		return;
+	}
+	if (swarmctl_cli_table_init(&t, 5, heads))
+		return;
+	for (size_t i = 0; i < n_nodes; i++) {
+		const Cs__Node *nd = nodes[i];
+		char id[17];
+		const char *row[5];
+
+		cli_hex(id, sizeof id, nd->id);
+		row[0] = id;
+		row[1] = nd->hostname;
+		row[2] = swarmctl_cli_node_state(nd->state);
+		row[3] = swarmctl_cli_availability(nd->availability);
+		row[4] = cli_node_leads(nd) ? "manager (leader)"
+					    : swarmctl_cli_role(nd->role);
+		swarmctl_cli_table_add(&t, row);
+	}
+	swarmctl_cli_table_print(&t, out);
+	swarmctl_cli_table_free(&t);
+}
+
+static void cli_json_strings(struct swarmctl_cli_json *j, const char *key, char **v,
+			     size_t n)
+{
+	swarmctl_cli_json_key(j, key);
+	swarmctl_cli_json_open(j, '[');
+	for (size_t i = 0; i < n; i++)
+		swarmctl_cli_json_str(j, v[i]);
+	swarmctl_cli_json_close(j, ']');
+}
+
+static void cli_json_spec(struct swarmctl_cli_json *j, const char *key,
+			  const Cs__ServiceSpec *sp)
+{
+	static const char *const conds[] = {"any", "on-failure", "none"};
+	static const char *const actions[] = {"pause", "continue", "rollback"};
+	const Cs__TaskSpec *t = sp->task;
+
+	swarmctl_cli_json_key(j, key);
+	swarmctl_cli_json_open(j, '{');
+	cli_json_kv_str(j, "name", sp->name);
+	cli_json_kv_str(j, "mode", sp->global ? "global" : "replicated");
+	cli_json_kv_u64(j, "replicas", sp->replicas);
+	if (t && t->container) {
+		cli_json_kv_str(j, "image", t->container->image);
+		cli_json_strings(j, "command", t->container->command,
+				 t->container->n_command);
+		cli_json_strings(j, "env", t->container->env, t->container->n_env);
+	}
+	if (t && t->reservations) {
+		cli_json_kv_u64(j, "reserve_millicpus", t->reservations->millicpus);
+		cli_json_kv_u64(j, "reserve_memory_bytes", t->reservations->memory_bytes);
+	}
+	if (t && t->limits) {
+		cli_json_kv_u64(j, "limit_millicpus", t->limits->millicpus);
+		cli_json_kv_u64(j, "limit_memory_bytes", t->limits->memory_bytes);
+	}
+	if (t && t->restart) {
+		unsigned c = (unsigned)t->restart->condition;
+		cli_json_kv_str(j, "restart_condition", c < 3 ? conds[c] : "unknown");
+		cli_json_kv_u64(j, "restart_delay_ms", t->restart->delay_ms);
+		cli_json_kv_u64(j, "restart_max_attempts", t->restart->max_attempts);
+		cli_json_kv_u64(j, "restart_window_ms", t->restart->window_ms);
+	}
+	if (t && t->placement) {
+		cli_json_strings(j, "constraints", t->placement->constraints,
+				 t->placement->n_constraints);
+		cli_json_strings(j, "spread_labels", t->placement->spread_labels,
+				 t->placement->n_spread_labels);
+	}
+	if (sp->update) {
+		unsigned a = (unsigned)sp->update->failure_action;
+		cli_json_kv_u64(j, "update_parallelism", sp->update->parallelism);
+		cli_json_kv_u64(j, "update_delay_ms", sp->update->delay_ms);
+		cli_json_kv_str(j, "update_failure_action",
+				a < 3 ? actions[a] : "unknown");
+		cli_json_kv_u64(j, "update_monitor_ms", sp->update->monitor_ms);
+		cli_json_kv_u64(j, "update_max_failure_ratio_ppm",
+				sp->update->max_failure_ratio_ppm);
+		cli_json_kv_str(
+			j, "update_order",
+			sp->update->order == CS__UPDATE_CONFIG__ORDER__ORDER_START_FIRST
+				? "start-first"
+				: "stop-first");
+	}
+	swarmctl_cli_json_close(j, '}');
+}
+
+void swarmctl_cli_print_service(FILE *out, const Cs__Service *s, Cs__Task *const *tasks,
+				size_t n_tasks)
+{
+	struct swarmctl_cli_json j;
+
+	swarmctl_cli_json_init(&j, out);
+	swarmctl_cli_json_open(&j, '{');
+	cli_service_fields(&j, s, tasks, n_tasks);
+	cli_json_kv_u64(&j, "spec_version", s->spec_version);
+	cli_json_kv_str(&j, "update_message",
+			s->update_status ? s->update_status->message : "");
+	if (s->spec)
+		cli_json_spec(&j, "spec", s->spec);
+	if (s->previous_spec)
+		cli_json_spec(&j, "previous_spec", s->previous_spec);
+	swarmctl_cli_json_close(&j, '}');
+}
+
+void swarmctl_cli_print_task(FILE *out, const Cs__Task *t, const char *service,
+			     const char *node)
+{
+	struct swarmctl_cli_json j;
+
+	swarmctl_cli_json_init(&j, out);
+	swarmctl_cli_json_open(&j, '{');
+	cli_task_fields(&j, t, service, node);
+	cli_json_kv_u64(&j, "spec_version", t->spec_version);
+	cli_json_kv_u64(&j, "version", t->version);
+	swarmctl_cli_json_close(&j, '}');
+}
+
+void swarmctl_cli_print_node(FILE *out, const Cs__Node *nd)
+{
+	struct swarmctl_cli_json j;
+
+	swarmctl_cli_json_init(&j, out);
+	swarmctl_cli_json_open(&j, '{');
+	cli_node_fields(&j, nd);
+	cli_json_kv_str(&j, "state_message", nd->state_message);
+	if (nd->resources) {
+		cli_json_kv_u64(&j, "millicpus", nd->resources->millicpus);
+		cli_json_kv_u64(&j, "memory_bytes", nd->resources->memory_bytes);
+	}
+	if (nd->manager_status)
+		cli_json_kv_u64(&j, "raft_id", nd->manager_status->raft_id);
+	cli_json_kv_u64(&j, "version", nd->version);
+	swarmctl_cli_json_close(&j, '}');
+}
+
+void swarmctl_cli_print_cluster(FILE *out, const Cs__Cluster *c)
+{
+	struct swarmctl_cli_json j;
+
+	swarmctl_cli_json_init(&j, out);
+	swarmctl_cli_json_open(&j, '{');
+	cli_json_hex(&j, "id", c->id);
+	cli_json_kv_u64(&j, "version", c->version);
+	cli_json_kv_u64(&j, "leader_raft_id", c->leader_raft_id);
+	cli_json_kv_u64(&j, "leader_term", c->leader_term);
+	if (c->settings) {
+		cli_json_kv_u64(&j, "tick_ms", c->settings->tick_ms);
+		cli_json_kv_u64(&j, "election_ticks", c->settings->election_ticks);
+		cli_json_kv_u64(&j, "heartbeat_ticks", c->settings->heartbeat_ticks);
+		cli_json_kv_u64(&j, "dispatcher_heartbeat_ms",
+				c->settings->dispatcher_heartbeat_ms);
+		cli_json_kv_u64(&j, "task_history", c->settings->task_history);
+		cli_json_kv_u64(&j, "snapshot_every", c->settings->snapshot_every);
+	}
+	/* the join tokens are secrets: `cluster join-token` prints them */
+	swarmctl_cli_json_close(&j, '}');
+}

@@ -1,0 +1,158 @@
+/* swarmctl_cli: the parts of swarmctl that need no daemon — parsing of
+ * values (durations, sizes, cpus, ratios), the service flags shared by
+ * `service create` and `service update` into a ServiceSpec, aligned tables
+ * and a small JSON emitter, and the listing formats. Called by
+ * net/swarmctl.c's main and by tests. Nothing here owns strings it is
+ * given: a spec built by swarmctl_cli_spec points into argv and into the
+ * spec it started from. */
+#ifndef CS_SWARMCTL_CLI_H
+#define CS_SWARMCTL_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/api.pb-c.h"
+
+/* ---------------------------------------------------------------- values
+ * Each returns 0, or CS_EINVAL with "FLAG: 'TEXT' is not ... (expected
+ * ...)" in err (flag names the flag for people). */
+
+/* Durations: "10s", "500ms", "1m30s", "1h", "1.5s", "0". */
+int swarmctl_cli_duration_ms(const char *flag, const char *s, uint64_t *ms, char *err,
+			     size_t n);
+/* Sizes, binary units as docker's: "1024", "64k", "64MiB", "1G", "1.5gb". */
+int swarmctl_cli_bytes(const char *flag, const char *s, uint64_t *bytes, char *err,
+		       size_t n);
+/* Cores, to a thousandth: "0.5" is 500 millicpus. */
+int swarmctl_cli_millicpus(const char *flag, const char *s, uint64_t *mcpu, char *err,
+			   size_t n);
+/* A ratio 0 to 1 ("0.25") in parts per million. */
+int swarmctl_cli_ratio_ppm(const char *flag, const char *s, uint32_t *ppm, char *err,
+			   size_t n);
+/* A whole number 0..max. */
+int swarmctl_cli_u64(const char *flag, const char *s, uint64_t max, uint64_t *v,
+		     char *err, size_t n);
+
+/* ---------------------------------------------------------------- services */
+
+#define SWARMCTL_CLI_LIST_MAX 256u /* --env, --constraint, arguments... */
+
+/* A ServiceSpec under construction. Init from nothing (create) or from the
+ * current spec (update, borrowed: it must outlive b), then apply flags. */
+struct swarmctl_cli_spec {
+	Cs__ServiceSpec spec;
+	Cs__TaskSpec task;
+	Cs__ContainerSpec container;
+	Cs__Resources reserve, limit;
+	Cs__RestartPolicy restart;
+	Cs__Placement placement;
+	Cs__UpdateConfig update;
+	bool has_task, has_container, has_reserve, has_limit, has_restart, has_placement,
+		has_update;
+	char *env[SWARMCTL_CLI_LIST_MAX];
+	char *constraints[SWARMCTL_CLI_LIST_MAX];
+	char *spreads[SWARMCTL_CLI_LIST_MAX];
+	char *command[SWARMCTL_CLI_LIST_MAX];
+	bool env_given, constraints_given, spreads_given, command_given;
+	bool mode_given, replicas_given;
+	/* not spec: what else the arguments said */
+	const char *target; /* update: the service NAME */
+	bool rollback;	    /* update --rollback */
+};
+
+/* swarmctl_cli_spec parses the flags of `service create` (update false) or
+ * `service update NAME` (update true) in argv[0..argc) onto b, which must
+ * have been set up with swarmctl_cli_spec_init. Returns 0 (b->spec is
+ * ready to send), or CS_EINVAL with err naming the flag and what is
+ * expected. On update, a list flag (--env, --constraint, --placement-pref,
+ * -- CMD) replaces that whole list. */
+int swarmctl_cli_spec(struct swarmctl_cli_spec *b, int argc, char **argv, bool update,
+		      char *err, size_t n);
+
+/* swarmctl_cli_spec_init empties b, or copies from (borrowed; NULL for a
+ * new service). */
+void swarmctl_cli_spec_init(struct swarmctl_cli_spec *b, const Cs__ServiceSpec *from);
+
+/* ---------------------------------------------------------------- tables */
+
+struct swarmctl_cli_table {
+	size_t cols, rows;
+	char **cells; /* rows * cols, owned; row 0 the headers */
+	size_t cap;
+};
+
+/* Returns 0 or CS_ENOMEM. headers borrowed. */
+int swarmctl_cli_table_init(struct swarmctl_cli_table *t, size_t cols,
+			    const char *const *headers);
+/* Adds a row of cols cells (copied). Returns 0 or CS_ENOMEM. */
+int swarmctl_cli_table_add(struct swarmctl_cli_table *t, const char *const *cells);
+/* Prints columns aligned, 3 spaces apart; no trailing spaces. */
+void swarmctl_cli_table_print(const struct swarmctl_cli_table *t, FILE *out);
+void swarmctl_cli_table_free(struct swarmctl_cli_table *t);
+
+/* ---------------------------------------------------------------- JSON */
+
+#define SWARMCTL_CLI_JSON_DEPTH_MAX 16u
+
+/* A JSON writer: pretty printed, two spaces an indent. Values are written
+ * in order; a key before each value in an object. */
+struct swarmctl_cli_json {
+	FILE *out;
+	unsigned depth;
+	bool first[SWARMCTL_CLI_JSON_DEPTH_MAX];
+	bool after_key;
+};
+
+void swarmctl_cli_json_init(struct swarmctl_cli_json *j, FILE *out);
+void swarmctl_cli_json_open(struct swarmctl_cli_json *j, char bracket); /* '{' '[' */
+void swarmctl_cli_json_close(struct swarmctl_cli_json *j, char bracket);
+void swarmctl_cli_json_key(struct swarmctl_cli_json *j, const char *key);
+void swarmctl_cli_json_str(struct swarmctl_cli_json *j, const char *s); /* NULL: "" */
+void swarmctl_cli_json_u64(struct swarmctl_cli_json *j, uint64_t v);
+void swarmctl_cli_json_i64(struct swarmctl_cli_json *j, int64_t v);
+void swarmctl_cli_json_bool(struct swarmctl_cli_json *j, bool v);
+/* swarmctl_cli_json_escape writes s as a JSON string, quotes included:
+ * control characters escaped, invalid UTF-8 replaced with U+FFFD. */
+void swarmctl_cli_json_escape(FILE *out, const char *s);
+
+/* ---------------------------------------------------------------- listings
+ * What `ls` and `inspect` print. Field names of the JSON forms (snake_case,
+ * ids as 16 hex digits):
+ *   service ls: id, name, mode ("replicated"|"global"), replicas (desired),
+ *     running, image, version, update_state
+ *   task ls: id, service, service_id, slot, node, node_id, desired, state,
+ *     message, container_id, exit_code, timestamp_ms
+ *   node ls: id, hostname, status, availability, role, desired_role,
+ *     leader, manager_addr, labels {k: v}
+ * `inspect` prints the same object with the whole spec (JSON in both
+ * formats, as docker inspect). */
+
+enum swarmctl_cli_format { SWARMCTL_CLI_TABLE, SWARMCTL_CLI_JSON };
+
+/* Lists services; tasks (borrowed, any service) give the running counts. */
+void swarmctl_cli_print_services(FILE *out, enum swarmctl_cli_format fmt,
+				 Cs__Service *const *services, size_t n_services,
+				 Cs__Task *const *tasks, size_t n_tasks);
+/* Lists tasks; services and nodes give the names. */
+void swarmctl_cli_print_tasks(FILE *out, enum swarmctl_cli_format fmt,
+			      Cs__Task *const *tasks, size_t n_tasks,
+			      Cs__Service *const *services, size_t n_services,
+			      Cs__Node *const *nodes, size_t n_nodes);
+void swarmctl_cli_print_nodes(FILE *out, enum swarmctl_cli_format fmt,
+			      Cs__Node *const *nodes, size_t n_nodes);
+void swarmctl_cli_print_service(FILE *out, const Cs__Service *s, Cs__Task *const *tasks,
+				size_t n_tasks);
+void swarmctl_cli_print_task(FILE *out, const Cs__Task *t, const char *service,
+			     const char *node);
+void swarmctl_cli_print_node(FILE *out, const Cs__Node *nd);
+void swarmctl_cli_print_cluster(FILE *out, const Cs__Cluster *c);
+
+/* Names of enum values as the CLI writes them ("running", "drain"...). */
+const char *swarmctl_cli_task_state(Cs__TaskState s);
+const char *swarmctl_cli_node_state(Cs__NodeState s);
+const char *swarmctl_cli_availability(Cs__NodeAvailability a);
+const char *swarmctl_cli_role(Cs__NodeRole r);
+
+#endif
