@@ -144,6 +144,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory VARIANT=release onerule build/swarmsim
 	$(Q)$(MAKE) --no-print-directory VARIANT=asan check
 	$(Q)tools/determinism-check build/swarmsim build/asan/swarmsim $(SCENARIOS)
+	$(Q)build/swarmsim explore scenarios/explore/*.scn --seeds 50 --quiet
 	@# memcheck sees what ASan cannot: reads of uninitialised memory, the
 	@# usual way a replay stops being exact
 	$(Q)valgrind -q --error-exitcode=9 build/swarmsim run $(SCENARIOS) --quiet
