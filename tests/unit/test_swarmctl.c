@@ -1,0 +1,358 @@
+/* Tests of swarmctl's parsing and printing (net/swarmctl_cli.c): values
+ * with units, the service flags (bad ones named with what is expected; an
+ * update changes only what it is told), aligned tables and JSON. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "net/swarmctl_cli.h"
+
+static void test_swarmctl_durations(void **state)
+{
+	char err[256];
+	uint64_t ms;
+
+	assert_int_equal(swarmctl_cli_duration_ms("--d", "10s", &ms, err, sizeof err), 0);
+	assert_int_equal(ms, 10000);
+	assert_int_equal(swarmctl_cli_duration_ms("--d", "500ms", &ms, err, sizeof err),
+			 0);
+	assert_int_equal(ms, 500);
+	assert_int_equal(swarmctl_cli_duration_ms("--d", "1m30s", &ms, err, sizeof err),
+			 0);
+	assert_int_equal(ms, 90000);
+	assert_int_equal(swarmctl_cli_duration_ms("--d", "1h", &ms, err, sizeof err), 0);
+	assert_int_equal(ms, 3600000);
+	assert_int_equal(swarmctl_cli_duration_ms("--d", "1.5s", &ms, err, sizeof err),
+			 0);
+	assert_int_equal(ms, 1500);
+	assert_int_equal(swarmctl_cli_duration_ms("--d", "0", &ms, err, sizeof err), 0);
+	assert_int_equal(ms, 0);
+	assert_int_equal(
+		swarmctl_cli_duration_ms("--restart-delay", "10", &ms, err, sizeof err),
+		CS_EINVAL);
+	assert_string_equal(err, "--restart-delay: '10' is not a duration (expected a "
+				 "number and a unit: 500ms, 10s, 1m30s, 2h)");
+	assert_int_equal(swarmctl_cli_duration_ms("--d", "", &ms, err, sizeof err),
+			 CS_EINVAL);
+	assert_int_equal(swarmctl_cli_duration_ms("--d", "5x", &ms, err, sizeof err),
+			 CS_EINVAL);
+	assert_int_equal(swarmctl_cli_duration_ms("--d", "s", &ms, err, sizeof err),
+			 CS_EINVAL);
+}
+
+static void test_swarmctl_sizes_cpus_ratios(void **state)
+{
+	char err[256];
+	uint64_t v;
+	uint32_t ppm;
+
+	assert_int_equal(swarmctl_cli_bytes("--m", "64MiB", &v, err, sizeof err), 0);
+	assert_int_equal(v, 64ull << 20);
+	assert_int_equal(swarmctl_cli_bytes("--m", "1G", &v, err, sizeof err), 0);
+	assert_int_equal(v, 1ull << 30);
+	assert_int_equal(swarmctl_cli_bytes("--m", "1.5g", &v, err, sizeof err), 0);
+	assert_int_equal(v, 3ull << 29);
+	assert_int_equal(swarmctl_cli_bytes("--m", "512k", &v, err, sizeof err), 0);
+	assert_int_equal(v, 512ull << 10);
+	assert_int_equal(swarmctl_cli_bytes("--m", "4096", &v, err, sizeof err), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(
+		swarmctl_cli_bytes("--reserve-memory", "64XB", &v, err, sizeof err),
+		CS_EINVAL);
+	assert_non_null(strstr(err, "--reserve-memory: '64XB' is not a size"));
+	assert_int_equal(swarmctl_cli_bytes("--m", "99999999999T", &v, err, sizeof err),
+			 CS_EINVAL); /* over 2^64 */
+
+	assert_int_equal(swarmctl_cli_millicpus("--c", "0.5", &v, err, sizeof err), 0);
+	assert_int_equal(v, 500);
+	assert_int_equal(swarmctl_cli_millicpus("--c", "2", &v, err, sizeof err), 0);
+	assert_int_equal(v, 2000);
+	assert_int_equal(swarmctl_cli_millicpus("--c", "0.125", &v, err, sizeof err), 0);
+	assert_int_equal(v, 125);
+	assert_int_equal(
+		swarmctl_cli_millicpus("--limit-cpu", "0.0001", &v, err, sizeof err),
+		CS_EINVAL);
+	assert_non_null(strstr(err, "--limit-cpu: '0.0001'"));
+	assert_int_equal(swarmctl_cli_millicpus("--c", "half", &v, err, sizeof err),
+			 CS_EINVAL);
+
+	assert_int_equal(swarmctl_cli_ratio_ppm("--r", "0.25", &ppm, err, sizeof err), 0);
+	assert_int_equal(ppm, 250000);
+	assert_int_equal(swarmctl_cli_ratio_ppm("--r", "1", &ppm, err, sizeof err), 0);
+	assert_int_equal(ppm, 1000000);
+	assert_int_equal(swarmctl_cli_ratio_ppm("--r", "1.5", &ppm, err, sizeof err),
+			 CS_EINVAL);
+	assert_int_equal(swarmctl_cli_u64("--replicas", "3x", 10, &v, err, sizeof err),
+			 CS_EINVAL);
+	assert_string_equal(err, "--replicas: '3x' is not a whole number from 0 to 10");
+}
+
+static int parse(struct swarmctl_cli_spec *b, bool update, char *err, size_t n, ...)
+{
+	char *argv[64];
+	int argc = 0;
+	va_list ap;
+
+	va_start(ap, n);
+	while ((argv[argc] = va_arg(ap, char *)) != NULL)
+		argc++;
+	va_end(ap);
+	return swarmctl_cli_spec(b, argc, argv, update, err, n);
+}
+
+static void test_swarmctl_service_create_flags(void **state)
+{
+	struct swarmctl_cli_spec b;
+	const Cs__TaskSpec *t;
+	char err[256];
+
+	swarmctl_cli_spec_init(&b, NULL);
+	assert_int_equal(
+		parse(&b, false, err, sizeof err, "--name", "web", "--image=nginx",
+		      "--replicas", "3", "--env", "A=1", "--env", "B=x=y", "--constraint",
+		      "node.labels.zone==a", "--reserve-cpu", "0.5", "--reserve-memory",
+		      "64MiB", "--restart-condition", "on-failure", "--restart-delay",
+		      "2s", "--update-parallelism", "2", "--update-order", "start-first",
+		      "--placement-pref", "spread=node.labels.zone", "--", "sh", "-c",
+		      "--name x", NULL),
+		0);
+	assert_string_equal(b.spec.name, "web");
+	assert_int_equal(b.spec.replicas, 3);
+	t = b.spec.task;
+	assert_non_null(t);
+	assert_string_equal(t->container->image, "nginx");
+	assert_int_equal(t->container->n_env, 2);
+	assert_string_equal(t->container->env[1], "B=x=y");
+	assert_int_equal(t->container->n_command, 3);
+	assert_string_equal(t->container->command[2], "--name x");
+	assert_int_equal(t->placement->n_constraints, 1);
+	assert_string_equal(t->placement->spread_labels[0], "node.labels.zone");
+	assert_int_equal(t->reservations->millicpus, 500);
+	assert_int_equal(t->reservations->memory_bytes, 64ull << 20);
+	assert_null(t->limits); /* not given: not sent */
+	assert_int_equal(t->restart->condition,
+			 CS__RESTART_POLICY__CONDITION__CONDITION_ON_FAILURE);
+	assert_int_equal(t->restart->delay_ms, 2000);
+	assert_int_equal(b.spec.update->parallelism, 2);
+	assert_int_equal(b.spec.update->order,
+			 CS__UPDATE_CONFIG__ORDER__ORDER_START_FIRST);
+
+	/* defaults and requirements */
+	swarmctl_cli_spec_init(&b, NULL);
+	assert_int_equal(
+		parse(&b, false, err, sizeof err, "--name", "a", "--image", "i", NULL),
+		0);
+	assert_int_equal(b.spec.replicas, 1);
+	assert_null(b.spec.update);
+	swarmctl_cli_spec_init(&b, NULL);
+	assert_int_equal(parse(&b, false, err, sizeof err, "--name", "a", NULL),
+			 CS_EINVAL);
+	assert_string_equal(err, "--image: required");
+
+	/* bad values name the flag and what is expected */
+	swarmctl_cli_spec_init(&b, NULL);
+	assert_int_equal(parse(&b, false, err, sizeof err, "--env", "=1", NULL),
+			 CS_EINVAL);
+	assert_string_equal(err,
+			    "--env: '=1' is not KEY=VALUE (a non-empty key, then =)");
+	swarmctl_cli_spec_init(&b, NULL);
+	assert_int_equal(
+		parse(&b, false, err, sizeof err, "--constraint", "zone=a", NULL),
+		CS_EINVAL);
+	assert_non_null(strstr(err, "--constraint: 'zone=a' is not a constraint"));
+	swarmctl_cli_spec_init(&b, NULL);
+	assert_int_equal(parse(&b, false, err, sizeof err, "--mode", "both", NULL),
+			 CS_EINVAL);
+	assert_string_equal(
+		err, "--mode: unknown value 'both' (expected replicated or global)");
+	swarmctl_cli_spec_init(&b, NULL);
+	assert_int_equal(parse(&b, false, err, sizeof err, "--replica", "2", NULL),
+			 CS_EINVAL);
+	assert_string_equal(err, "unknown flag '--replica' (see --help)");
+	swarmctl_cli_spec_init(&b, NULL);
+	assert_int_equal(parse(&b, false, err, sizeof err, "--image", NULL), CS_EINVAL);
+	assert_string_equal(err, "--image: needs a value");
+	swarmctl_cli_spec_init(&b, NULL);
+	assert_int_equal(parse(&b, false, err, sizeof err, "--name", "g", "--image", "i",
+			       "--mode", "global", "--replicas", "2", NULL),
+			 CS_EINVAL);
+	assert_string_equal(err, "--replicas: a global service has no replica count");
+	swarmctl_cli_spec_init(&b, NULL);
+	assert_int_equal(
+		parse(&b, false, err, sizeof err, "--placement-pref", "zone", NULL),
+		CS_EINVAL);
+	assert_non_null(strstr(err, "expected spread=node.labels.KEY"));
+}
+
+/* Packs a task spec (for byte comparison). */
+static size_t pack_task(const Cs__TaskSpec *t, uint8_t *buf, size_t max)
+{
+	size_t len = t ? cs__task_spec__get_packed_size(t) : 0;
+	assert_true(len <= max);
+	if (t)
+		cs__task_spec__pack(t, buf);
+	return len;
+}
+
+static void test_swarmctl_update_changes_only_what_is_said(void **state)
+{
+	struct swarmctl_cli_spec cur, b;
+	uint8_t before[1024], after[1024];
+	size_t lb, la;
+	char err[256];
+
+	swarmctl_cli_spec_init(&cur, NULL);
+	assert_int_equal(parse(&cur, false, err, sizeof err, "--name", "web", "--image",
+			       "nginx", "--env", "A=1", "--env", "B=2", "--replicas", "2",
+			       "--restart-delay", "1s", NULL),
+			 0);
+	lb = pack_task(cur.spec.task, before, sizeof before);
+
+	/* replicas only: the task spec stays byte for byte (no rolling update) */
+	swarmctl_cli_spec_init(&b, &cur.spec);
+	assert_int_equal(parse(&b, true, err, sizeof err, "web", "--replicas", "5", NULL),
+			 0);
+	assert_string_equal(b.target, "web");
+	assert_int_equal(b.spec.replicas, 5);
+	assert_string_equal(b.spec.name, "web");
+	la = pack_task(b.spec.task, after, sizeof after);
+	assert_int_equal(la, lb);
+	assert_memory_equal(after, before, lb);
+
+	/* a list given replaces the list; the rest stays */
+	swarmctl_cli_spec_init(&b, &cur.spec);
+	assert_int_equal(parse(&b, true, err, sizeof err, "web", "--env", "C=3",
+			       "--image", "nginx:2", NULL),
+			 0);
+	assert_int_equal(b.spec.task->container->n_env, 1);
+	assert_string_equal(b.spec.task->container->env[0], "C=3");
+	assert_string_equal(b.spec.task->container->image, "nginx:2");
+	assert_int_equal(b.spec.task->restart->delay_ms, 1000);
+	assert_int_equal(b.spec.replicas, 2);
+	/* the spec it started from is untouched */
+	assert_int_equal(cur.spec.task->container->n_env, 2);
+	assert_string_equal(cur.spec.task->container->image, "nginx");
+
+	swarmctl_cli_spec_init(&b, &cur.spec);
+	assert_int_equal(parse(&b, true, err, sizeof err, "web", "--rollback", NULL), 0);
+	assert_true(b.rollback);
+	swarmctl_cli_spec_init(&b, &cur.spec);
+	assert_int_equal(parse(&b, true, err, sizeof err, "web", "--name", "x", NULL),
+			 CS_EINVAL);
+	assert_non_null(strstr(err, "--name: a service cannot be renamed"));
+	swarmctl_cli_spec_init(&b, &cur.spec);
+	assert_int_equal(parse(&b, true, err, sizeof err, "--replicas", "1", NULL),
+			 CS_EINVAL);
+	assert_string_equal(err, "NAME: say which service to update");
+}
+
+static void test_swarmctl_table_aligns_columns(void **state)
+{
+	static const char *const heads[] = {"ID", "NAME", "MESSAGE"};
+	static const char *const r1[] = {"1", "a-long-name", "started"};
+	static const char *const r2[] = {"22", "b", ""};
+	struct swarmctl_cli_table t;
+	char *buf = NULL;
+	size_t len;
+	FILE *f;
+
+	assert_int_equal(swarmctl_cli_table_init(&t, 3, heads), 0);
+	assert_int_equal(swarmctl_cli_table_add(&t, r1), 0);
+	assert_int_equal(swarmctl_cli_table_add(&t, r2), 0);
+	f = open_memstream(&buf, &len);
+	swarmctl_cli_table_print(&t, f);
+	fclose(f);
+	assert_string_equal(buf, "ID   NAME          MESSAGE\n"
+				 "1    a-long-name   started\n"
+				 "22   b\n");
+	free(buf);
+	swarmctl_cli_table_free(&t);
+}
+
+static void test_swarmctl_json_escapes(void **state)
+{
+	char *buf = NULL;
+	size_t len;
+	FILE *f = open_memstream(&buf, &len);
+
+	swarmctl_cli_json_escape(f, "a\"b\\c\n\t\x01 é \xff end");
+	fclose(f);
+	assert_string_equal(buf, "\"a\\\"b\\\\c\\n\\t\\u0001 é \\ufffd end\"");
+	free(buf);
+}
+
+static void test_swarmctl_service_ls_json(void **state)
+{
+	Cs__Service svc = CS__SERVICE__INIT;
+	Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
+	Cs__Task t1 = CS__TASK__INIT, t2 = CS__TASK__INIT;
+	Cs__TaskStatus running = CS__TASK_STATUS__INIT, starting = CS__TASK_STATUS__INIT;
+	Cs__Service *svcs[] = {&svc};
+	Cs__Task *tasks[] = {&t1, &t2};
+	char *buf = NULL;
+	size_t len;
+	FILE *f;
+
+	spec.name = "we\"b";
+	spec.replicas = 2;
+	svc.id = 0xab;
+	svc.spec = &spec;
+	svc.version = 4;
+	running.state = CS__TASK_STATE__TASK_STATE_RUNNING;
+	starting.state = CS__TASK_STATE__TASK_STATE_STARTING;
+	t1.service_id = t2.service_id = 0xab;
+	t1.desired_state = t2.desired_state = CS__TASK_STATE__TASK_STATE_RUNNING;
+	t1.status = &running;
+	t2.status = &starting;
+
+	f = open_memstream(&buf, &len);
+	swarmctl_cli_print_services(f, SWARMCTL_CLI_JSON, svcs, 1, tasks, 2);
+	fclose(f);
+	assert_string_equal(buf, "[\n"
+				 "  {\n"
+				 "    \"id\": \"00000000000000ab\",\n"
+				 "    \"name\": \"we\\\"b\",\n"
+				 "    \"mode\": \"replicated\",\n"
+				 "    \"replicas\": 2,\n"
+				 "    \"running\": 1,\n"
+				 "    \"image\": \"\",\n"
+				 "    \"version\": 4,\n"
+				 "    \"update_state\": \"\"\n"
+				 "  }\n"
+				 "]\n");
+	free(buf);
+
+	f = open_memstream(&buf, &len);
+	swarmctl_cli_print_services(f, SWARMCTL_CLI_JSON, svcs, 0, tasks, 0);
+	fclose(f);
+	assert_string_equal(buf, "[]\n");
+	free(buf);
+
+	f = open_memstream(&buf, &len);
+	swarmctl_cli_print_services(f, SWARMCTL_CLI_TABLE, svcs, 1, tasks, 2);
+	fclose(f);
+	assert_string_equal(buf, "ID                 NAME   MODE         REPLICAS   IMAGE\n"
+				 "00000000000000ab   we\"b   replicated   1/2\n");
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_swarmctl_durations),
+		cmocka_unit_test(test_swarmctl_sizes_cpus_ratios),
+		cmocka_unit_test(test_swarmctl_service_create_flags),
+		cmocka_unit_test(test_swarmctl_update_changes_only_what_is_said),
+		cmocka_unit_test(test_swarmctl_table_aligns_columns),
+		cmocka_unit_test(test_swarmctl_json_escapes),
+		cmocka_unit_test(test_swarmctl_service_ls_json),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
