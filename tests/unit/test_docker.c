@@ -793,6 +793,41 @@ static void test_docker_ping_answers(void **state)
 	assert_int_equal(p.status, 0);
 }
 
+static void test_docker_socket_comes_from_docker_host(void **state)
+{
+	struct test_ctx *t = *state;
+	struct ping_result p = {.loop = &t->loop};
+	char host[160];
+
+	fake_route(&t->fake, "GET", "/v1.41/_ping", 200, "OK");
+	docker_close(t->d);
+	snprintf(host, sizeof host, "unix://%s", t->sock);
+	assert_int_equal(setenv("DOCKER_HOST", host, 1), 0);
+	test_open_docker(t, NULL, NULL);
+	unsetenv("DOCKER_HOST");
+	assert_int_equal(docker_ping(t->d, ping_cb, &p), 0);
+	run_until(t, &p.done, TEST_WAIT_MS);
+	assert_int_equal(p.status, 0);
+	assert_non_null(fake_find(&t->fake, "GET", "/v1.41/_ping"));
+}
+
+static void test_docker_close_drops_a_list_in_flight(void **state)
+{
+	struct test_ctx *t = *state;
+	struct list_result l;
+
+	fake_hold(&t->fake, "GET", "/v1.41/containers/json");
+	memset(&l, 0, sizeof l);
+	l.req.data = &l;
+	l.loop = &t->loop;
+	assert_int_equal(docker_ctl_list(t->d, &l.req, list_cb), 0);
+	run_until_received(t, "GET", "/v1.41/containers/json");
+	docker_close(t->d);
+	t->d = NULL;
+	uv_run(&t->loop, UV_RUN_NOWAIT);
+	assert_false(l.done);
+}
+
 /* ---------------------------------------------------------------- a real dockerd */
 
 static void test_docker_real_daemon_runs_a_container(void **state)
@@ -900,6 +935,8 @@ int main(void)
 		T(test_docker_json_escapes_command),
 		T(test_docker_open_refuses_bad_task_ids),
 		T(test_docker_ping_answers),
+		T(test_docker_socket_comes_from_docker_host),
+		T(test_docker_close_drops_a_list_in_flight),
 		T(test_docker_real_daemon_runs_a_container),
 	};
 #undef T
