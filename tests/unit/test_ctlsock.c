@@ -21,6 +21,9 @@
 #include <unistd.h>
 
 #include "core/errors.h"
+#include "core/node.h"
+#include "sim/cluster.h"
+#include "sim/world.h"
 #include "net/ctlsock.h"
 
 static struct control_rpc *no_rpc(void *data)
@@ -32,6 +35,7 @@ static struct control_rpc *no_rpc(void *data)
 
 struct client {
 	const char *path;
+	const Cs__ControlRequest *req; /* NULL: a node list */
 	atomic_int done;
 	int rv;
 	Cs__ControlResponse *resp;
@@ -45,7 +49,8 @@ static void *client_main(void *arg)
 
 	req.id = 42;
 	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_LIST;
-	c->rv = ctlsock_request(c->path, &req, &c->resp, 5000, c->err, sizeof c->err);
+	c->rv = ctlsock_request(c->path, c->req ? c->req : &req, &c->resp, 5000, c->err,
+				sizeof c->err);
 	atomic_store(&c->done, 1);
 	return NULL;
 }
@@ -210,12 +215,109 @@ static void test_ctlsock_replaces_stale_socket_not_files(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A one-manager simulated cluster behind the socket: the loop and the world
+ * take turns, as swarmd's loop runs the node. */
+struct simnode {
+	struct world *w;
+	struct simcluster *c;
+	uint32_t idx;
+};
+
+static struct control_rpc *sim_rpc(void *data)
+{
+	struct simnode *s = data;
+	struct node *n = world_node_state(s->w, s->idx);
+	return n ? node_control(n) : NULL;
+}
+
+static void *client_thread(void *arg)
+{
+	return client_main(arg);
+}
+
+static void sim_request(uv_loop_t *loop, struct simnode *sn, const char *path,
+			const Cs__ControlRequest *req, struct client *c)
+{
+	pthread_t t;
+
+	memset(c, 0, sizeof *c);
+	c->path = path;
+	c->req = req;
+	assert_int_equal(pthread_create(&t, NULL, client_thread, c), 0);
+	while (!atomic_load(&c->done)) {
+		uv_run(loop, UV_RUN_NOWAIT);
+		world_step(sn->w, world_now_us(sn->w) + 100000);
+		usleep(100);
+	}
+	pthread_join(t, NULL);
+}
+
+static void test_ctlsock_serves_a_simulated_leader(void **state)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
+	Cs__TaskSpec task = CS__TASK_SPEC__INIT;
+	Cs__ContainerSpec ctr = CS__CONTAINER_SPEC__INIT;
+	const struct node_cfg *cfg;
+	struct simnode sn;
+	uv_loop_t loop;
+	struct ctlsock *s;
+	struct client c;
+	char path[108], err[256];
+
+	sn.w = world_new(5);
+	sn.c = simcluster_new(sn.w, NULL);
+	simcluster_node_programs(sn.c, true);
+	cfg = simcluster_node_cfg(sn.c, "m1", 1, 1, 1, 4000, 1ull << 33);
+	assert_int_equal(world_node_add(sn.w, "m1", &node_program, cfg, &sn.idx), 0);
+	simcluster_track(sn.c, sn.idx, 1);
+	assert_int_equal(world_node_start(sn.w, sn.idx), 0);
+	while (simcluster_leader(sn.c) < 0 && world_step(sn.w, 60000000ull))
+		;
+	assert_true(simcluster_leader(sn.c) >= 0);
+
+	tmp_path(path, sizeof path, "sim");
+	uv_loop_init(&loop);
+	assert_int_equal(ctlsock_open(&loop, path, sim_rpc, &sn, &s, err, sizeof err), 0);
+	spec.name = "web";
+	spec.replicas = 1;
+	ctr.image = "img";
+	task.container = &ctr;
+	spec.task = &task;
+	req.id = 77;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	req.spec = &spec;
+	sim_request(&loop, &sn, path, &req, &c);
+	assert_int_equal(c.rv, 0);
+	assert_int_equal(c.resp->id, 77);
+	assert_int_equal(c.resp->status, 0);
+	assert_true(c.resp->created_id != 0);
+	cs__control_response__free_unpacked(c.resp, NULL);
+
+	cs__control_request__init(&req);
+	req.id = 78;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST;
+	sim_request(&loop, &sn, path, &req, &c);
+	assert_int_equal(c.rv, 0);
+	assert_int_equal(c.resp->status, 0);
+	assert_int_equal(c.resp->n_services, 1);
+	assert_string_equal(c.resp->services[0]->spec->name, "web");
+	cs__control_response__free_unpacked(c.resp, NULL);
+
+	ctlsock_close(s);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	world_free(sn.w);
+	simcluster_free(sn.c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ctlsock_not_a_manager_answers_enotsup),
 		cmocka_unit_test(test_ctlsock_bad_frames_close_the_client_only),
 		cmocka_unit_test(test_ctlsock_replaces_stale_socket_not_files),
+		cmocka_unit_test(test_ctlsock_serves_a_simulated_leader),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
