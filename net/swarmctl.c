@@ -158,6 +158,7 @@ static int node_promote(struct ctl *c, int argc, char **argv);
 static int node_demote(struct ctl *c, int argc, char **argv);
 static int node_rm(struct ctl *c, int argc, char **argv);
 static int cluster_inspect(struct ctl *c, int argc, char **argv);
+static uint64_t leader_raft_id(struct ctl *c);
 static int cluster_join_token(struct ctl *c, int argc, char **argv);
 static int cluster_rotate_token(struct ctl *c, int argc, char **argv);
 
@@ -466,7 +467,8 @@ static int node_ls(struct ctl *c, int argc, char **argv)
 	if ((rv = list(c, CS__CONTROL_OP__CONTROL_OP_NODE_LIST, NULL, &nodes)))
 		return rv;
 	warn_cut(nodes->n_nodes, nodes->total, "nodes");
-	swarmctl_cli_print_nodes(stdout, c->format, nodes->nodes, nodes->n_nodes);
+	swarmctl_cli_print_nodes(stdout, c->format, nodes->nodes, nodes->n_nodes,
+				 leader_raft_id(c));
 	cs__control_response__free_unpacked(nodes, NULL);
 	return 0;
 }
@@ -485,7 +487,7 @@ static int node_inspect(struct ctl *c, int argc, char **argv)
 	if ((rv = call(c, &req, &resp)))
 		return rv;
 	if (resp->n_nodes == 1)
-		swarmctl_cli_print_node(stdout, resp->nodes[0]);
+		swarmctl_cli_print_node(stdout, resp->nodes[0], leader_raft_id(c));
 	cs__control_response__free_unpacked(resp, NULL);
 	return 0;
 }
@@ -505,7 +507,7 @@ static int node_update(struct ctl *c, int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		char *a = argv[i], *v;
 		if (a[0] != '-') {
-			if (req.name)
+			if (*req.name) /* the INIT's "" until named */
 				return usage_error(cmd, "one node at a time");
 			req.name = a;
 			continue;
@@ -556,7 +558,7 @@ static int node_update(struct ctl *c, int argc, char **argv)
 			rms[req.n_label_rm++] = v;
 		}
 	}
-	if (!req.name)
+	if (!*req.name)
 		return usage_error(cmd, "say which node (id or hostname)");
 	if ((rv = call(c, &req, &resp)))
 		return rv;
@@ -638,6 +640,25 @@ static int cluster_get(struct ctl *c, Cs__ControlResponse **resp)
 		return SWARMCTL_EXIT_CLUSTER;
 	}
 	return 0;
+}
+
+/* The raft id of the leader the cluster record names (0: unknown; the
+ * record is a nicety here, its errors are not shown). */
+static uint64_t leader_raft_id(struct ctl *c)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	char err[256];
+	uint64_t id = 0;
+
+	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT;
+	req.id = ++c->next_id;
+	if (ctlsock_request(c->socket, &req, &resp, SWARMCTL_TIMEOUT_MS, err, sizeof err))
+		return 0;
+	if (resp->status == 0 && resp->cluster)
+		id = resp->cluster->leader_raft_id;
+	cs__control_response__free_unpacked(resp, NULL);
+	return id;
 }
 
 static int cluster_inspect(struct ctl *c, int argc, char **argv)

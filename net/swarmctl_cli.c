@@ -1019,12 +1019,16 @@ void swarmctl_cli_print_tasks(FILE *out, enum swarmctl_cli_format fmt,
 	swarmctl_cli_table_free(&t);
 }
 
-static bool cli_node_leads(const Cs__Node *nd)
+/* Whether nd leads: its manager status says so, or the cluster record
+ * names its raft id (leader_raft_id; 0 when unknown). */
+static bool cli_node_leads(const Cs__Node *nd, uint64_t leader_raft_id)
 {
-	return nd->manager_status && nd->manager_status->leader;
+	const Cs__ManagerStatus *ms = nd->manager_status;
+	return ms && (ms->leader || (leader_raft_id && ms->raft_id == leader_raft_id));
 }
 
-static void cli_node_fields(struct swarmctl_cli_json *j, const Cs__Node *nd)
+static void cli_node_fields(struct swarmctl_cli_json *j, const Cs__Node *nd,
+			    uint64_t leader_raft_id)
 {
 	cli_json_hex(j, "id", nd->id);
 	cli_json_kv_str(j, "hostname", nd->hostname);
@@ -1033,7 +1037,7 @@ static void cli_node_fields(struct swarmctl_cli_json *j, const Cs__Node *nd)
 	cli_json_kv_str(j, "role", swarmctl_cli_role(nd->role));
 	cli_json_kv_str(j, "desired_role", swarmctl_cli_role(nd->desired_role));
 	swarmctl_cli_json_key(j, "leader");
-	swarmctl_cli_json_bool(j, cli_node_leads(nd));
+	swarmctl_cli_json_bool(j, cli_node_leads(nd, leader_raft_id));
 	cli_json_kv_str(j, "manager_addr",
 			nd->manager_status ? nd->manager_status->addr : "");
 	swarmctl_cli_json_key(j, "labels");
@@ -1044,7 +1048,8 @@ static void cli_node_fields(struct swarmctl_cli_json *j, const Cs__Node *nd)
 }
 
 void swarmctl_cli_print_nodes(FILE *out, enum swarmctl_cli_format fmt,
-			      Cs__Node *const *nodes, size_t n_nodes)
+			      Cs__Node *const *nodes, size_t n_nodes,
+			      uint64_t leader_raft_id)
 {
 	static const char *const heads[] = {"ID", "HOSTNAME", "STATUS", "AVAILABILITY",
 					    "ROLE"};
@@ -1056,7 +1061,7 @@ void swarmctl_cli_print_nodes(FILE *out, enum swarmctl_cli_format fmt,
 		swarmctl_cli_json_open(&j, '[');
 		for (size_t i = 0; i < n_nodes; i++) {
 			swarmctl_cli_json_open(&j, '{');
-			cli_node_fields(&j, nodes[i]);
+			cli_node_fields(&j, nodes[i], leader_raft_id);
 			swarmctl_cli_json_close(&j, '}');
 		}
 		swarmctl_cli_json_close(&j, ']');
@@ -1074,8 +1079,8 @@ void swarmctl_cli_print_nodes(FILE *out, enum swarmctl_cli_format fmt,
 		row[1] = nd->hostname;
 		row[2] = swarmctl_cli_node_state(nd->state);
 		row[3] = swarmctl_cli_availability(nd->availability);
-		row[4] = cli_node_leads(nd) ? "manager (leader)"
-					    : swarmctl_cli_role(nd->role);
+		row[4] = cli_node_leads(nd, leader_raft_id) ? "manager (leader)"
+							    : swarmctl_cli_role(nd->role);
 		swarmctl_cli_table_add(&t, row);
 	}
 	swarmctl_cli_table_print(&t, out);
@@ -1180,13 +1185,13 @@ void swarmctl_cli_print_task(FILE *out, const Cs__Task *t, const char *service,
 	swarmctl_cli_json_close(&j, '}');
 }
 
-void swarmctl_cli_print_node(FILE *out, const Cs__Node *nd)
+void swarmctl_cli_print_node(FILE *out, const Cs__Node *nd, uint64_t leader_raft_id)
 {
 	struct swarmctl_cli_json j;
 
 	swarmctl_cli_json_init(&j, out);
 	swarmctl_cli_json_open(&j, '{');
-	cli_node_fields(&j, nd);
+	cli_node_fields(&j, nd, leader_raft_id);
 	cli_json_kv_str(&j, "state_message", nd->state_message);
 	if (nd->resources) {
 		cli_json_kv_u64(&j, "millicpus", nd->resources->millicpus);

@@ -140,13 +140,15 @@ void swarmctl_cli_print_tasks(FILE *out, enum swarmctl_cli_format fmt,
 			      Cs__Task *const *tasks, size_t n_tasks,
 			      Cs__Service *const *services, size_t n_services,
 			      Cs__Node *const *nodes, size_t n_nodes);
+/* leader_raft_id: the cluster record's leader (0: unknown), to mark it. */
 void swarmctl_cli_print_nodes(FILE *out, enum swarmctl_cli_format fmt,
-			      Cs__Node *const *nodes, size_t n_nodes);
+			      Cs__Node *const *nodes, size_t n_nodes,
+			      uint64_t leader_raft_id);
 void swarmctl_cli_print_service(FILE *out, const Cs__Service *s, Cs__Task *const *tasks,
 				size_t n_tasks);
 void swarmctl_cli_print_task(FILE *out, const Cs__Task *t, const char *service,
 			     const char *node);
-void swarmctl_cli_print_node(FILE *out, const Cs__Node *nd);
+void swarmctl_cli_print_node(FILE *out, const Cs__Node *nd, uint64_t leader_raft_id);
 void swarmctl_cli_print_cluster(FILE *out, const Cs__Cluster *c);
 
 /* Names of enum values as the CLI writes them ("running", "drain"...). */
