@@ -562,7 +562,7 @@ static void agent_connect(struct agent *a)
 	q.node_id = a->node_id;
 	q.hostname = (char *)a->cfg->hostname;
 	q.role = a->cfg->role;
-	if (!a->node_id && a->cfg->join_token)
+	if (a->cfg->join_token)
 		q.token = (char *)a->cfg->join_token;
 	if (a->cfg->raft_id) {
 		q.raft_id = a->cfg->raft_id;
@@ -943,6 +943,12 @@ int agent_start(struct env *env, const struct agent_cfg *cfg, struct agent **out
 		agent_add_manager(a, cfg->managers[i]);
 	if ((rv = agent_db_init(a)) || (rv = agent_load(a)))
 		goto err;
+	/* A new node names itself, durably, before it first asks: a
+	 * registration whose answer was lost, asked again, is the same node,
+	 * not a second record of it. */
+	while (a->node_id == 0)
+		a->node_id = env->ops->random_u64(env);
+	agent_db_node_id(a);
 	a->next_manager = (size_t)(env->ops->random_u64(env) %
 				   (a->manager_count ? a->manager_count : 1));
 	if (a->manager_count)

@@ -640,7 +640,11 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 		disp_send(d, from, &wire);
 		return;
 	}
-	node_id = known ? known->id : d->env->ops->random_u64(d->env);
+	/* a new node comes with the id it drew, so that asking again after a
+	 * lost answer finds the record the first ask made */
+	node_id = known ? known->id : q->node_id;
+	while (node_id == 0)
+		node_id = d->env->ops->random_u64(d->env);
 	s = disp_session_add(d, node_id);
 	if (!s)
 		return;

@@ -413,7 +413,7 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 		if (orch_outdated(svc, t)) {
 			if (live && !terminal)
 				outdated++;
-			else if (!live && !terminal)
+			else if (!live && !terminal && !orch_node_down(st, t->node_id))
 				in_flight++; /* being stopped for the update */
 			continue;
 		}
