@@ -170,7 +170,8 @@ bench: deps
 	  $$b; done
 
 .PHONY: bench-bins
-bench-bins: $(BENCH_BIN)
+# bench_raftreal runs build/swarmd and build/swarmctl (when their sources exist)
+bench-bins: $(BENCH_BIN) $(DAEMONS)
 
 coverage: deps
 	$(Q)rm -rf build/cov reports/coverage

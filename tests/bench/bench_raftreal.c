@@ -1,0 +1,855 @@
+/* bench_raftreal: committed control-API writes per second through 3 real
+ * managers (build/swarmd: libraft over our sqlite raft_io) on loopback, and
+ * the latency of `swarmctl service ls` with 1,000 services.
+ *
+ * Three swarmd processes (one process group, data under /tmp, no Docker:
+ * every service has 0 replicas) form a cluster: m1 initialises, m2 and m3
+ * join with the manager token from CLUSTER_INSPECT. Then:
+ *   1. 1,000 SERVICE_CREATEs (svc-0..999; not timed),
+ *   2. `swarmctl --socket ... service ls`, 20 runs of the real binary,
+ *   3. W SERVICE_CREATEs (bench-0..W-1) to the leader's control socket, at
+ *      most C in flight (pipelined on a few connections), timed from the
+ *      first send to the last success answer.
+ * Prints `swarmctl service ls: ...` and `raft-real: N commits/s (...)`, and
+ * writes the figure to raftreal.txt beside this binary: bench_raftuv, which
+ * `make bench` runs next (names sort), prints `raft-real/raft-uv: R`.
+ *
+ * Without build/swarmd and build/swarmctl it prints `raft-real: skipped`.
+ *
+ * Usage: bench_raftreal [W [C]]  (defaults: 10000 writes, 64 in flight, the
+ * same load as bench_raftuv's). */
+#define _GNU_SOURCE /* nftw, prctl */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/api.pb-c.h"
+#include "core/errors.h"
+
+enum {
+	BENCH_MANAGERS = 3,
+	BENCH_WRITES = 10000,
+	BENCH_INFLIGHT = 64,
+	BENCH_INFLIGHT_MAX = 1024,
+	BENCH_PER_CONN = 16, /* requests in flight on one connection (ctlsock: 64) */
+	BENCH_LS_SERVICES = 1000,
+	BENCH_LS_RUNS = 20,
+	BENCH_ATTEMPTS_MAX = 100, /* per write, on not-leader/no-quorum answers */
+	BENCH_START_MS = 60000,	  /* cluster up and 3 managers */
+	BENCH_LOAD_MS = 300000,	  /* one load phase */
+	BENCH_STOP_MS = 10000,	  /* SIGTERM to SIGKILL */
+	BENCH_FRAME_BYTES_MAX = 16 * 1024 * 1024, /* as net/ctlsock.h */
+};
+
+static double bench_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void bench_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* ---------------------------------------------------------------- daemons */
+
+struct bench_mgr {
+	pid_t pid;
+	int port;
+	char dir[256];
+	char sock[300];
+	char log[300];
+	char name[8];
+};
+
+struct bench {
+	char root[64];
+	char bindir[256];
+	char swarmd[300];
+	char swarmctl[300];
+	struct bench_mgr m[BENCH_MANAGERS];
+	pid_t pgid; /* the daemons' process group (m1's pid) */
+	uint64_t writes, inflight_max;
+};
+
+/* The process group to kill from a signal handler: a signal during the
+ * bench must not leave daemons behind. */
+static volatile sig_atomic_t bench_pgid_for_signal;
+
+static void bench_on_signal(int sig)
+{
+	if (bench_pgid_for_signal > 0)
+		kill(-(pid_t)bench_pgid_for_signal, SIGKILL);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static int bench_free_port(void)
+{
+	struct sockaddr_in sa = {0};
+	socklen_t len = sizeof sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd < 0)
+		return -1;
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+/* Starts manager i (0-based); join_token NULL initialises the cluster.
+ * stdout and stderr go to the manager's log file. */
+static int bench_mgr_start(struct bench *b, int i, const char *join_token)
+{
+	struct bench_mgr *m = &b->m[i];
+	char listen[32], join[32];
+	pid_t pid;
+
+	snprintf(listen, sizeof listen, "127.0.0.1:%d", m->port);
+	snprintf(join, sizeof join, "127.0.0.1:%d", b->m[0].port);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(m->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		setpgid(0, b->pgid); /* b->pgid is 0 for m1: a new group */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		if (join_token)
+			execl(b->swarmd, b->swarmd, "--state-dir", m->dir,
+			      "--listen-addr", listen, "--hostname", m->name,
+			      "--control-socket", m->sock, "--docker-socket",
+			      "/nonexistent", "--join-addr", join, "--join-token",
+			      join_token, (char *)NULL);
+		else
+			execl(b->swarmd, b->swarmd, "--state-dir", m->dir,
+			      "--listen-addr", listen, "--hostname", m->name,
+			      "--control-socket", m->sock, "--docker-socket",
+			      "/nonexistent", (char *)NULL);
+		_exit(127);
+	}
+	/* both sides set the group, so no race with a kill of the group */
+	setpgid(pid, b->pgid ? b->pgid : pid);
+	if (!b->pgid) {
+		b->pgid = pid;
+		bench_pgid_for_signal = pid;
+	}
+	m->pid = pid;
+	return 0;
+}
+
+/* A daemon that exited on its own is a failure: says so. */
+static bool bench_mgrs_alive(struct bench *b)
+{
+	for (int i = 0; i < BENCH_MANAGERS; i++) {
+		int st;
+		if (b->m[i].pid > 0 &&
+		    waitpid(b->m[i].pid, &st, WNOHANG) == b->m[i].pid) {
+			fprintf(stderr, "bench_raftreal: %s exited (status %d)\n",
+				b->m[i].name,
+				WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
+			b->m[i].pid = 0;
+			return false;
+		}
+	}
+	return true;
+}
+
+/* SIGTERM to the group, wait, SIGKILL what is left. */
+static void bench_mgrs_stop(struct bench *b)
+{
+	double until = bench_now() + BENCH_STOP_MS / 1000.0;
+	bool left = true;
+
+	if (!b->pgid)
+		return;
+	kill(-b->pgid, SIGTERM);
+	while (left && bench_now() < until) {
+		left = false;
+		for (int i = 0; i < BENCH_MANAGERS; i++)
+			if (b->m[i].pid > 0) {
+				if (waitpid(b->m[i].pid, NULL, WNOHANG) == 0)
+					left = true;
+				else
+					b->m[i].pid = 0;
+			}
+		if (left)
+			bench_sleep_ms(20);
+	}
+	if (left) {
+		fprintf(stderr, "bench_raftreal: daemons ignored SIGTERM for %d ms\n",
+			BENCH_STOP_MS);
+		kill(-b->pgid, SIGKILL);
+		for (int i = 0; i < BENCH_MANAGERS; i++)
+			if (b->m[i].pid > 0)
+				waitpid(b->m[i].pid, NULL, 0);
+	}
+	bench_pgid_for_signal = 0;
+	b->pgid = 0;
+}
+
+/* On failure: the last lines of each daemon's log, to see why. */
+static void bench_dump_logs(struct bench *b)
+{
+	for (int i = 0; i < BENCH_MANAGERS; i++) {
+		char line[512];
+		long at;
+		FILE *f = fopen(b->m[i].log, "r");
+		if (!f)
+			continue;
+		fseek(f, 0, SEEK_END);
+		at = ftell(f);
+		fseek(f, at > 4000 ? at - 4000 : 0, SEEK_SET);
+		fprintf(stderr, "---- %s (end of log)\n", b->m[i].name);
+		while (fgets(line, sizeof line, f))
+			fputs(line, stderr);
+		fclose(f);
+	}
+}
+
+/* ---------------------------------------------------------------- framing */
+
+static int bench_connect(const char *path)
+{
+	struct sockaddr_un sa = {0};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int bench_write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t k = write(fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* Sends req as one frame: a 4-byte big-endian length, then the message. */
+static int bench_send(int fd, const Cs__ControlRequest *req)
+{
+	size_t len = cs__control_request__get_packed_size(req);
+	uint8_t *buf = malloc(len + 4);
+	int rv;
+
+	if (!buf)
+		return -1;
+	buf[0] = (uint8_t)(len >> 24);
+	buf[1] = (uint8_t)(len >> 16);
+	buf[2] = (uint8_t)(len >> 8);
+	buf[3] = (uint8_t)len;
+	cs__control_request__pack(req, buf + 4);
+	rv = bench_write_all(fd, buf, len + 4);
+	free(buf);
+	return rv;
+}
+
+/* A connection's read side: bytes in, whole responses out. */
+struct bench_conn {
+	int fd;
+	int inflight;
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+/* Reads what is there (call after POLLIN). Returns 0, or -1 on EOF/error. */
+static int bench_conn_read(struct bench_conn *c)
+{
+	ssize_t k;
+
+	if (c->cap - c->len < 65536) {
+		size_t cap = c->cap ? c->cap * 2 : 131072;
+		uint8_t *p = realloc(c->buf, cap);
+		if (!p)
+			return -1;
+		c->buf = p;
+		c->cap = cap;
+	}
+	k = read(c->fd, c->buf + c->len, c->cap - c->len);
+	if (k < 0 && errno == EINTR)
+		return 0;
+	if (k <= 0)
+		return -1;
+	c->len += (size_t)k;
+	return 0;
+}
+
+/* The next whole response in c's buffer, or NULL (none yet; *bad set when
+ * the bytes are not a response). Free with
+ * cs__control_response__free_unpacked. */
+static Cs__ControlResponse *bench_conn_next(struct bench_conn *c, bool *bad)
+{
+	Cs__ControlResponse *resp;
+	size_t len;
+
+	*bad = false;
+	if (c->len < 4)
+		return NULL;
+	len = (size_t)c->buf[0] << 24 | (size_t)c->buf[1] << 16 | (size_t)c->buf[2] << 8 |
+	      c->buf[3];
+	if (len > BENCH_FRAME_BYTES_MAX) {
+		*bad = true;
+		return NULL;
+	}
+	if (c->len < len + 4)
+		return NULL;
+	resp = cs__control_response__unpack(NULL, len, c->buf + 4);
+	memmove(c->buf, c->buf + 4 + len, c->len - 4 - len);
+	c->len -= 4 + len;
+	if (!resp)
+		*bad = true;
+	return resp;
+}
+
+/* One request, one answer, at most timeout_ms. Returns the response (free
+ * with cs__control_response__free_unpacked) or NULL. */
+static Cs__ControlResponse *bench_call(const char *sock, Cs__ControlRequest *req,
+				       int timeout_ms)
+{
+	struct bench_conn c = {.fd = bench_connect(sock)};
+	Cs__ControlResponse *resp = NULL;
+	double until = bench_now() + timeout_ms / 1000.0;
+	bool bad = false;
+
+	if (c.fd < 0)
+		return NULL;
+	if (bench_send(c.fd, req) == 0) {
+		while (!resp && !bad) {
+			struct pollfd p = {c.fd, POLLIN, 0};
+			int left = (int)((until - bench_now()) * 1000);
+			if (left <= 0 || poll(&p, 1, left) <= 0 || bench_conn_read(&c))
+				break;
+			resp = bench_conn_next(&c, &bad);
+		}
+	}
+	close(c.fd);
+	free(c.buf);
+	return resp;
+}
+
+/* ---------------------------------------------------------------- cluster */
+
+/* Asks m1 for the manager join token until it answers (at most ms). */
+static char *bench_manager_token(struct bench *b, int ms)
+{
+	double until = bench_now() + ms / 1000.0;
+
+	while (bench_now() < until && bench_mgrs_alive(b)) {
+		Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+		Cs__ControlResponse *resp;
+		char *token = NULL;
+
+		req.id = 1;
+		req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT;
+		resp = bench_call(b->m[0].sock, &req, 2000);
+		if (resp && resp->status == 0 && resp->cluster &&
+		    resp->cluster->manager_token && *resp->cluster->manager_token)
+			token = strdup(resp->cluster->manager_token);
+		if (resp)
+			cs__control_response__free_unpacked(resp, NULL);
+		if (token)
+			return token;
+		bench_sleep_ms(50);
+	}
+	return NULL;
+}
+
+/* The raft id of the leader m1's cluster record names (0: unknown). */
+static uint64_t bench_leader_raft_id(struct bench *b)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	uint64_t id = 0;
+
+	req.id = 3;
+	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT;
+	resp = bench_call(b->m[0].sock, &req, 2000);
+	if (resp && resp->status == 0 && resp->cluster)
+		id = resp->cluster->leader_raft_id;
+	if (resp)
+		cs__control_response__free_unpacked(resp, NULL);
+	return id;
+}
+
+/* Waits (at most ms) until m1's NODE_LIST shows 3 managers with a manager
+ * status, one of them leading (its own mark, or the cluster record's
+ * leader_raft_id, as swarmctl judges). Returns the leader's index, or -1. */
+static int bench_wait_managers(struct bench *b, int ms)
+{
+	double until = bench_now() + ms / 1000.0;
+
+	while (bench_now() < until && bench_mgrs_alive(b)) {
+		Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+		Cs__ControlResponse *resp;
+		uint64_t leader_id = bench_leader_raft_id(b);
+		int managers = 0, leader = -1;
+
+		req.id = 2;
+		req.op = CS__CONTROL_OP__CONTROL_OP_NODE_LIST;
+		resp = bench_call(b->m[0].sock, &req, 2000);
+		for (size_t i = 0; resp && resp->status == 0 && i < resp->n_nodes; i++) {
+			const Cs__Node *n = resp->nodes[i];
+			const Cs__ManagerStatus *st = n->manager_status;
+			if (n->role != CS__NODE_ROLE__NODE_ROLE_MANAGER || !st)
+				continue;
+			managers++;
+			if (st->leader || (leader_id && st->raft_id == leader_id))
+				for (int j = 0; j < BENCH_MANAGERS; j++)
+					if (n->hostname &&
+					    strcmp(n->hostname, b->m[j].name) == 0)
+						leader = j;
+		}
+		if (resp)
+			cs__control_response__free_unpacked(resp, NULL);
+		if (managers == BENCH_MANAGERS && leader >= 0)
+			return leader;
+		bench_sleep_ms(100);
+	}
+	return -1;
+}
+
+/* ---------------------------------------------------------------- load */
+
+/* The spec of a benchmark service: 0 replicas (nothing runs), and enough
+ * of a container spec that the service record is about the size of
+ * bench_raftuv's entries. */
+struct bench_spec {
+	Cs__ServiceSpec spec;
+	Cs__TaskSpec task;
+	Cs__ContainerSpec container;
+	char name[48];
+	char *command[3];
+	char *env[5];
+};
+
+static void bench_spec_init(struct bench_spec *s)
+{
+	static const char *const command[] = {"sh", "-c", "exec sleep 3600"};
+	static const char *const env[] = {
+		"BENCH_ROLE=control-plane-write-load",
+		"BENCH_REGION=loopback-127-0-0-1",
+		"BENCH_NOTE=replicas-0-so-nothing-runs",
+		"BENCH_PAD=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		"BENCH_PAD2=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+	};
+
+	cs__service_spec__init(&s->spec);
+	cs__task_spec__init(&s->task);
+	cs__container_spec__init(&s->container);
+	for (size_t i = 0; i < 3; i++)
+		s->command[i] = (char *)command[i];
+	for (size_t i = 0; i < 5; i++)
+		s->env[i] = (char *)env[i];
+	s->container.image = "registry.example.com/cswarm/bench-app:1.0.0";
+	s->container.n_command = 3;
+	s->container.command = s->command;
+	s->container.n_env = 5;
+	s->container.env = s->env;
+	s->task.container = &s->container;
+	s->spec.task = &s->task;
+	s->spec.replicas = 0;
+	s->spec.name = s->name;
+}
+
+/* The load: count SERVICE_CREATEs of prefix-0..count-1 to sock, at most
+ * inflight_max in flight, spread over connections of BENCH_PER_CONN.
+ * Answers CS_ENOTLEADER, CS_ENOQUORUM, CS_EAGAIN, CS_ETIMEDOUT, CS_EUNREACH
+ * are asked again (a client's retry; CS_EEXIST then means the first try
+ * committed). Returns 0 with *secs from the first send to the last answer,
+ * or -1 (said why on stderr). */
+static int bench_load(struct bench *b, const char *sock, const char *prefix,
+		      uint64_t count, uint64_t inflight_max, double *secs,
+		      uint64_t *retries)
+{
+	size_t nconn = (size_t)((inflight_max + BENCH_PER_CONN - 1) / BENCH_PER_CONN);
+	struct bench_conn *conns = calloc(nconn, sizeof *conns);
+	struct pollfd *pfd = calloc(nconn, sizeof *pfd);
+	uint8_t *attempts = calloc(count, 1);
+	uint64_t *redo = calloc(count, sizeof *redo);
+	uint64_t next = 0, done = 0, nredo = 0;
+	uint64_t inflight = 0;
+	struct bench_spec spec;
+	double t0 = 0, until;
+	int rv = -1;
+
+	*retries = 0;
+	bench_spec_init(&spec);
+	if (!conns || !pfd || !attempts || !redo)
+		goto out;
+	for (size_t i = 0; i < nconn; i++) {
+		conns[i].fd = bench_connect(sock);
+		if (conns[i].fd < 0) {
+			fprintf(stderr, "bench_raftreal: connect %s: %s\n", sock,
+				strerror(errno));
+			goto out;
+		}
+	}
+	t0 = bench_now();
+	until = t0 + BENCH_LOAD_MS / 1000.0;
+	while (done < count) {
+		/* keep every connection at its share */
+		for (size_t i = 0; i < nconn && (next < count || nredo); i++) {
+			while (conns[i].inflight < BENCH_PER_CONN &&
+			       inflight < inflight_max && (next < count || nredo)) {
+				Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+				uint64_t w = nredo ? redo[--nredo] : next++;
+
+				snprintf(spec.name, sizeof spec.name, "%s-%" PRIu64,
+					 prefix, w);
+				req.id = w + 1;
+				req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+				req.spec = &spec.spec;
+				attempts[w]++;
+				if (bench_send(conns[i].fd, &req)) {
+					fprintf(stderr, "bench_raftreal: send: %s\n",
+						strerror(errno));
+					goto out;
+				}
+				conns[i].inflight++;
+				inflight++;
+			}
+		}
+		for (size_t i = 0; i < nconn; i++)
+			pfd[i] = (struct pollfd){conns[i].fd, POLLIN, 0};
+		if (poll(pfd, (nfds_t)nconn, 1000) < 0 && errno != EINTR)
+			goto out;
+		if (bench_now() > until) {
+			fprintf(stderr,
+				"bench_raftreal: %" PRIu64 " of %" PRIu64
+				" answered after %d ms\n",
+				done, count, BENCH_LOAD_MS);
+			goto out;
+		}
+		for (size_t i = 0; i < nconn; i++) {
+			Cs__ControlResponse *resp;
+			bool bad = false, again = false;
+
+			if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (bench_conn_read(&conns[i])) {
+				fprintf(stderr, "bench_raftreal: %s hung up\n", sock);
+				goto out;
+			}
+			while ((resp = bench_conn_next(&conns[i], &bad))) {
+				uint64_t w = resp->id - 1;
+				int st = resp->status;
+
+				conns[i].inflight--;
+				inflight--;
+				if (resp->id == 0 || w >= count) {
+					fprintf(stderr,
+						"bench_raftreal: answer to unknown id %" PRIu64
+						"\n",
+						resp->id);
+					cs__control_response__free_unpacked(resp, NULL);
+					goto out;
+				}
+				if (st == 0 || (st == CS_EEXIST && attempts[w] > 1)) {
+					done++;
+				} else if ((st == CS_ENOTLEADER || st == CS_ENOQUORUM ||
+					    st == CS_EAGAIN || st == CS_ETIMEDOUT ||
+					    st == CS_EUNREACH) &&
+					   attempts[w] < BENCH_ATTEMPTS_MAX) {
+					redo[nredo++] = w;
+					(*retries)++;
+					again = true;
+				} else {
+					fprintf(stderr,
+						"bench_raftreal: create %s-%" PRIu64
+						": %s (%s)\n",
+						prefix, w, cs_errname(st),
+						resp->error ? resp->error : "");
+					cs__control_response__free_unpacked(resp, NULL);
+					goto out;
+				}
+				cs__control_response__free_unpacked(resp, NULL);
+			}
+			if (bad) {
+				fprintf(stderr, "bench_raftreal: a malformed answer\n");
+				goto out;
+			}
+			if (again)
+				bench_sleep_ms(20); /* no leader for now: let it elect */
+		}
+	}
+	*secs = bench_now() - t0;
+	rv = 0;
+out:
+	for (size_t i = 0; conns && i < nconn; i++) {
+		if (conns[i].fd > 0)
+			close(conns[i].fd);
+		free(conns[i].buf);
+	}
+	free(conns);
+	free(pfd);
+	free(attempts);
+	free(redo);
+	return rv;
+}
+
+/* ---------------------------------------------------------------- swarmctl */
+
+static int bench_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Runs `swarmctl --socket sock service ls` once; returns its wall time in
+ * seconds (fork to exit, its output read through a pipe) and *lines, or
+ * -1 when it fails. */
+static double bench_swarmctl_ls(struct bench *b, const char *sock, size_t *lines)
+{
+	int fds[2], st;
+	double t0 = bench_now();
+	char buf[65536];
+	pid_t pid;
+	ssize_t k;
+
+	*lines = 0;
+	if (pipe(fds))
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execl(b->swarmctl, b->swarmctl, "--socket", sock, "service", "ls",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	while ((k = read(fds[0], buf, sizeof buf)) != 0) {
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			break;
+		for (ssize_t i = 0; i < k; i++)
+			*lines += buf[i] == '\n';
+	}
+	close(fds[0]);
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return -1;
+	return bench_now() - t0;
+}
+
+static int bench_ls(struct bench *b, const char *sock)
+{
+	double ms[BENCH_LS_RUNS];
+	size_t lines = 0;
+
+	for (int i = 0; i < BENCH_LS_RUNS; i++) {
+		double s = bench_swarmctl_ls(b, sock, &lines);
+		if (s < 0) {
+			fprintf(stderr, "bench_raftreal: swarmctl service ls failed\n");
+			return -1;
+		}
+		if (lines < BENCH_LS_SERVICES) {
+			fprintf(stderr,
+				"bench_raftreal: swarmctl service ls printed %zu lines, "
+				"not %d services\n",
+				lines, BENCH_LS_SERVICES);
+			return -1;
+		}
+		ms[i] = s * 1000;
+	}
+	qsort(ms, BENCH_LS_RUNS, sizeof ms[0], bench_cmp_double);
+	/* of 20 runs, the 99th percentile is the slowest */
+	printf("swarmctl service ls: %d services: median %.1f ms, p99 %.1f ms "
+	       "(%d runs of the binary, fork to exit, %zu lines read)\n",
+	       BENCH_LS_SERVICES, (ms[BENCH_LS_RUNS / 2 - 1] + ms[BENCH_LS_RUNS / 2]) / 2,
+	       ms[BENCH_LS_RUNS - 1], BENCH_LS_RUNS, lines);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static int bench_rm_one(const char *path, const struct stat *st, int flag,
+			struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int bench_paths(struct bench *b)
+{
+	ssize_t n = readlink("/proc/self/exe", b->bindir, sizeof b->bindir - 1);
+	char *slash;
+
+	if (n <= 0)
+		return -1;
+	b->bindir[n] = '\0';
+	if (!(slash = strrchr(b->bindir, '/')))
+		return -1;
+	*slash = '\0';
+	/* build/release/bench/ -> build/swarmd (release binaries live in build/) */
+	snprintf(b->swarmd, sizeof b->swarmd, "%s/../../swarmd", b->bindir);
+	snprintf(b->swarmctl, sizeof b->swarmctl, "%s/../../swarmctl", b->bindir);
+	return 0;
+}
+
+static int bench_run(struct bench *b)
+{
+	struct bench_spec spec;
+	double secs = 0, rate;
+	uint64_t retries = 0;
+	char *token = NULL;
+	int leader, rv = -1;
+	char path[300];
+	FILE *f;
+
+	if (bench_mgr_start(b, 0, NULL))
+		return -1;
+	if (!(token = bench_manager_token(b, BENCH_START_MS))) {
+		fprintf(stderr, "bench_raftreal: m1 gave no manager token\n");
+		return -1;
+	}
+	for (int i = 1; i < BENCH_MANAGERS; i++)
+		if (bench_mgr_start(b, i, token))
+			goto out;
+	if ((leader = bench_wait_managers(b, BENCH_START_MS)) < 0) {
+		fprintf(stderr, "bench_raftreal: no cluster of %d managers after %d ms\n",
+			BENCH_MANAGERS, BENCH_START_MS);
+		goto out;
+	}
+	if (bench_load(b, b->m[leader].sock, "svc", BENCH_LS_SERVICES, b->inflight_max,
+		       &secs, &retries))
+		goto out;
+	if (bench_ls(b, b->m[leader].sock))
+		goto out;
+	if ((leader = bench_wait_managers(b, BENCH_START_MS)) < 0)
+		goto out;
+	if (bench_load(b, b->m[leader].sock, "bench", b->writes, b->inflight_max, &secs,
+		       &retries))
+		goto out;
+	if (!bench_mgrs_alive(b))
+		goto out;
+	rate = (double)b->writes / secs;
+	bench_spec_init(&spec);
+	snprintf(spec.name, sizeof spec.name, "bench-%" PRIu64, b->writes / 2);
+	printf("raft-real: %.0f commits/s (%d managers, loopback, %" PRIu64
+	       " writes, %" PRIu64 " in flight; SERVICE_CREATE, spec %zu bytes; "
+	       "%.2fs, %" PRIu64 " asked again)\n",
+	       rate, BENCH_MANAGERS, b->writes, b->inflight_max,
+	       cs__service_spec__get_packed_size(&spec.spec), secs, retries);
+	snprintf(path, sizeof path, "%s/raftreal.txt", b->bindir);
+	if ((f = fopen(path, "w"))) {
+		fprintf(f, "%.0f\n", rate);
+		fclose(f);
+	}
+	rv = 0;
+out:
+	free(token);
+	return rv;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench *b = calloc(1, sizeof *b);
+	char path[300];
+	int rv = 1;
+
+	if (!b)
+		return 1;
+	b->writes = argc > 1 ? strtoull(argv[1], NULL, 10) : BENCH_WRITES;
+	b->inflight_max = argc > 2 ? strtoull(argv[2], NULL, 10) : BENCH_INFLIGHT;
+	if (b->writes == 0 || b->inflight_max == 0 ||
+	    b->inflight_max > BENCH_INFLIGHT_MAX) {
+		fprintf(stderr, "usage: bench_raftreal [writes [in-flight (1..%d)]]\n",
+			BENCH_INFLIGHT_MAX);
+		free(b);
+		return 2;
+	}
+	if (bench_paths(b)) {
+		free(b);
+		return 1;
+	}
+	/* no stale figure for bench_raftuv's ratio, whatever happens below */
+	snprintf(path, sizeof path, "%s/raftreal.txt", b->bindir);
+	unlink(path);
+	if (access(b->swarmd, X_OK) || access(b->swarmctl, X_OK)) {
+		/* the daemons are built with the benches once net/swarmd.c exists */
+		printf("raft-real: skipped (%s or %s not built)\n", b->swarmd,
+		       b->swarmctl);
+		free(b);
+		return 0;
+	}
+	snprintf(b->root, sizeof b->root, "/tmp/cswarm-bench-raftreal-XXXXXX");
+	if (!mkdtemp(b->root)) {
+		perror("bench_raftreal: mkdtemp");
+		free(b);
+		return 1;
+	}
+	signal(SIGINT, bench_on_signal);
+	signal(SIGTERM, bench_on_signal);
+	signal(SIGHUP, bench_on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	for (int i = 0; i < BENCH_MANAGERS; i++) {
+		struct bench_mgr *m = &b->m[i];
+		snprintf(m->name, sizeof m->name, "m%d", i + 1);
+		snprintf(m->dir, sizeof m->dir, "%s/%s", b->root, m->name);
+		snprintf(m->sock, sizeof m->sock, "%s/%s.sock", b->root, m->name);
+		snprintf(m->log, sizeof m->log, "%s/%s.log", b->root, m->name);
+		m->port = bench_free_port();
+		for (int tries = 0;
+		     i > 0 && tries < 100 &&
+		     (m->port == b->m[0].port || m->port == b->m[i - 1].port);
+		     tries++)
+			m->port = bench_free_port();
+		if (m->port < 0)
+			goto out;
+	}
+	if (bench_run(b) == 0)
+		rv = 0;
+	else
+		bench_dump_logs(b);
+	bench_mgrs_stop(b);
+out:
+	nftw(b->root, bench_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(b);
+	return rv;
+}
