@@ -1,0 +1,1561 @@
+/* uvenv: the real world's env on libuv (see uvenv.h).
+ *
+ * Memory: every uv handle is counted in u->handles_live from init to its close
+ * callback; after uvenv_close the last close callback frees u. A timer, an
+ * incoming connection and an outgoing connection are each one allocation
+ * holding its handle, freed in that handle's close callback; a peer holds its
+ * backoff timer and is freed in that timer's close callback (only at
+ * uvenv_close: peers live as long as the env). */
+#include "net/uvenv.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "core/errors.h"
+#include "core/hash.h"
+#include "core/limits.h"
+
+#if defined(__has_include)
+#if __has_include("net/docker.h")
+#include "net/docker.h"
+#define UVENV_HAS_DOCKER 1
+#endif
+#endif
+#ifndef UVENV_HAS_DOCKER
+#define UVENV_HAS_DOCKER 0
+#endif
+
+#define UVENV_MAGIC	       "CSW1"
+#define UVENV_MAGIC_BYTES      4u
+#define UVENV_HEADER_BYTES     4u
+#define UVENV_READ_CHUNK_BYTES 65536u
+#define UVENV_READ_KEEP_BYTES  (256u * 1024) /* an idle conn keeps no more */
+#define UVENV_LOG_LINE_BYTES   4096u
+#define UVENV_MESSAGE_BYTES    512u
+#define UVENV_BUSY_TIMEOUT_MS  5000
+#define UVENV_LISTEN_BACKLOG   511
+
+_Static_assert(LIMIT_ADDR_BYTES_MAX < 256, "an address fits a hello");
+
+/* ---------------------------------------------------------------- types */
+
+struct uvenv_timer {
+	uv_timer_t handle;
+	struct uvenv *u;
+	env_timer_id id;
+	env_timer_cb cb;
+	void *data;
+	bool repeat;
+};
+
+/* One frame on the wire: 4-byte big-endian length then payload. */
+struct uvenv_frame {
+	struct uvenv_frame *next;
+	uv_write_t req;
+	size_t size; /* header included */
+	uint8_t bytes[];
+};
+
+/* An incoming connection: read only. */
+struct uvenv_in {
+	uv_tcp_t handle;
+	struct uvenv *u;
+	struct uvenv_in *prev, *next;
+	uint8_t *buf;
+	size_t len, cap;
+	bool hello; /* from is known */
+	bool closing;
+	char remote[64];		     /* ip:port of the socket */
+	char from[LIMIT_ADDR_BYTES_MAX + 1]; /* the hello's address */
+};
+
+/* An outgoing connection: write only (reads only to notice the end). */
+struct uvenv_out {
+	uv_tcp_t handle;
+	uv_connect_t connect;
+	struct uvenv *u;
+	struct uvenv_peer *peer; /* NULL once detached */
+	bool up;
+	bool closing;
+	char sink[64]; /* bytes the peer should not send land here */
+};
+
+struct uvenv_peer {
+	struct uvenv_peer *next_in_bucket;
+	struct uvenv *u;
+	struct sockaddr_in sa;
+	struct uvenv_out *out;		 /* NULL: not connected nor dialing */
+	struct uvenv_frame *head, *tail; /* not yet handed to libuv */
+	size_t pending_bytes;
+	uv_timer_t backoff;
+	bool backoff_armed;
+	ms_t backoff_ms; /* next delay; 0 after a success */
+	char addr[LIMIT_ADDR_BYTES_MAX + 1];
+};
+
+struct uvenv_db {
+	struct uvenv_db *next;
+	struct sqlite3 *db;
+	char name[LIMIT_NAME_BYTES_MAX + 1];
+};
+
+struct uvenv {
+	struct env env;
+	uv_loop_t *loop;
+	uv_tcp_t listener;
+	bool closing;
+	size_t handles_live;
+
+	char addr[LIMIT_ADDR_BYTES_MAX + 1]; /* advertised */
+	char node[LIMIT_NAME_BYTES_MAX + 1]; /* for log lines */
+	char *state_dir;
+	struct docker *docker;
+	FILE *log_out;
+	enum env_log_level log_level;
+	size_t frame_max;
+	size_t peer_queue_bytes_max;
+
+	/* transport */
+	env_recv_cb recv_cb;
+	env_peer_cb peer_cb;
+	void *cb_data;
+	bool listening;
+	struct uvenv_in *ins;
+	size_t in_count;
+	struct uvenv_peer **buckets; /* chained hash of peers by address */
+	size_t bucket_count;	     /* a power of two */
+	size_t peer_count;
+
+	/* timers: sorted by id (ids only grow, so appends keep the order) */
+	struct uvenv_timer **timers;
+	size_t timer_count, timer_cap;
+	env_timer_id timer_next_id;
+
+	/* storage */
+	struct uvenv_db *dbs;
+	char storage_error[UVENV_MESSAGE_BYTES];
+};
+
+static const struct env_ops uvenv_ops;
+
+/* ---------------------------------------------------------------- helpers */
+
+static void uvenv_errf(char *err, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void uvenv_errf(char *err, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || size == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, size, fmt, ap);
+	va_end(ap);
+}
+
+static struct uvenv *uvenv_of(struct env *env)
+{
+	assert(env != NULL);
+	assert(env->ops == &uvenv_ops);
+	return env->impl;
+}
+
+/* Counts a handle gone; the last one after uvenv_close frees u. */
+static void uvenv_handle_gone(struct uvenv *u)
+{
+	assert(u->handles_live > 0);
+	u->handles_live--;
+	if (u->closing && u->handles_live == 0) {
+		free(u->state_dir);
+		free(u);
+	}
+}
+
+static void uvenv_write_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t uvenv_read_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* ---------------------------------------------------------------- addresses */
+
+int uvenv_parse_addr(const char *s, struct sockaddr_in *out, char *err, size_t err_size)
+{
+	char host[LIMIT_ADDR_BYTES_MAX + 1];
+	const char *colon;
+	size_t host_len;
+	unsigned long port = 0;
+	struct in_addr ip;
+
+	assert(out != NULL);
+	if (!s || !*s) {
+		uvenv_errf(err, err_size, "empty address: expected HOST:PORT");
+		return CS_EINVAL;
+	}
+	if (strlen(s) > LIMIT_ADDR_BYTES_MAX) {
+		uvenv_errf(err, err_size, "'%.32s...': longer than %u bytes", s,
+			   LIMIT_ADDR_BYTES_MAX);
+		return CS_EINVAL;
+	}
+	colon = strrchr(s, ':');
+	if (!colon) {
+		uvenv_errf(err, err_size, "'%s': expected HOST:PORT", s);
+		return CS_EINVAL;
+	}
+	host_len = (size_t)(colon - s);
+	memcpy(host, s, host_len);
+	host[host_len] = '\0';
+	if (colon[1] == '\0') {
+		uvenv_errf(err, err_size, "'%s': no port, expected HOST:PORT", s);
+		return CS_EINVAL;
+	}
+	for (const char *p = colon + 1; *p; p++) {
+		if (!isdigit((unsigned char)*p) || port > 65535) {
+			uvenv_errf(err, err_size, "'%s': port must be 1..65535", s);
+			return CS_EINVAL;
+		}
+		port = port * 10 + (unsigned long)(*p - '0');
+	}
+	if (port > 65535) {
+		uvenv_errf(err, err_size, "'%s': port must be 1..65535", s);
+		return CS_EINVAL;
+	}
+	if (strcmp(host, "localhost") == 0) {
+		ip.s_addr = htonl(INADDR_LOOPBACK);
+	} else if (host_len == 0 || inet_pton(AF_INET, host, &ip) != 1) {
+		uvenv_errf(err, err_size,
+			   "'%s': host must be a dotted IPv4 address or 'localhost'", s);
+		return CS_EINVAL;
+	}
+	memset(out, 0, sizeof *out);
+	out->sin_family = AF_INET;
+	out->sin_port = htons((uint16_t)port);
+	out->sin_addr = ip;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- log */
+
+static const char *uvenv_level_name(enum env_log_level level)
+{
+	switch (level) {
+	case ENV_LOG_DEBUG: return "debug";
+	case ENV_LOG_INFO: return "info";
+	case ENV_LOG_WARN: return "warn";
+	case ENV_LOG_ERROR: return "error";
+	}
+	return "?";
+}
+
+/* One logfmt line: ts, level, node, then the message, itself logfmt when it
+ * starts with msg=, else quoted as msg="...". */
+static void uvenv_log_line(struct uvenv *u, enum env_log_level level, const char *msg)
+{
+	char line[UVENV_LOG_LINE_BYTES];
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+	int w;
+
+	if (level < u->log_level || !u->log_out)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	w = snprintf(line, sizeof line,
+		     "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s node=%s ",
+		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+		     tm.tm_sec, ts.tv_nsec / 1000000, uvenv_level_name(level),
+		     u->node[0] ? u->node : "-");
+	n = w > 0 && (size_t)w < sizeof line ? (size_t)w : 0;
+	if (strncmp(msg, "msg=", 4) == 0) {
+		w = snprintf(line + n, sizeof line - n, "%s", msg);
+		n = w > 0 && (size_t)w < sizeof line - n ? n + (size_t)w
+							 : sizeof line - 1;
+	} else {
+		line[n++] = 'm';
+		line[n++] = 's';
+		line[n++] = 'g';
+		line[n++] = '=';
+		line[n++] = '"';
+		for (const char *p = msg; *p && n + 3 < sizeof line; p++) {
+			if (*p == '"' || *p == '\\')
+				line[n++] = '\\';
+			line[n++] = *p == '\n' ? ' ' : *p;
+		}
+		line[n++] = '"';
+		line[n] = '\0';
+	}
+	fprintf(u->log_out, "%s\n", line);
+	fflush(u->log_out);
+}
+
+static void uvenv_logf(struct uvenv *u, enum env_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void uvenv_logf(struct uvenv *u, enum env_log_level level, const char *fmt, ...)
+{
+	char msg[UVENV_LOG_LINE_BYTES];
+	va_list ap;
+
+	if (level < u->log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	uvenv_log_line(u, level, msg);
+}
+
+static void uvenv_env_log(struct env *env, enum env_log_level level, const char *msg)
+{
+	uvenv_log_line(uvenv_of(env), level, msg);
+}
+
+/* ---------------------------------------------------------------- clock */
+
+static ms_t uvenv_now_ms(struct env *env)
+{
+	return uv_now(uvenv_of(env)->loop);
+}
+
+/* Index of id in u->timers, or of where it would go. */
+static size_t uvenv_timer_slot(const struct uvenv *u, env_timer_id id)
+{
+	size_t lo = 0, hi = u->timer_count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (u->timers[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct uvenv_timer *uvenv_timer_find(const struct uvenv *u, env_timer_id id)
+{
+	size_t i = uvenv_timer_slot(u, id);
+
+	if (i < u->timer_count && u->timers[i]->id == id)
+		return u->timers[i];
+	return NULL;
+}
+
+static void uvenv_timer_close_cb(uv_handle_t *h)
+{
+	struct uvenv_timer *t = h->data;
+	struct uvenv *u = t->u;
+
+	free(t);
+	uvenv_handle_gone(u);
+}
+
+/* Takes t out of the table and closes its handle: it never fires again. */
+static void uvenv_timer_kill(struct uvenv *u, struct uvenv_timer *t)
+{
+	size_t i = uvenv_timer_slot(u, t->id);
+
+	assert(i < u->timer_count);
+	assert(u->timers[i] == t);
+	memmove(&u->timers[i], &u->timers[i + 1],
+		(u->timer_count - i - 1) * sizeof *u->timers);
+	u->timer_count--;
+	uv_timer_stop(&t->handle);
+	uv_close((uv_handle_t *)&t->handle, uvenv_timer_close_cb);
+}
+
+static void uvenv_timer_fire(uv_timer_t *h)
+{
+	struct uvenv_timer *t = h->data;
+	struct uvenv *u = t->u;
+	env_timer_cb cb = t->cb;
+	void *data = t->data;
+	env_timer_id id = t->id;
+
+	assert(!u->closing);
+	assert(uvenv_timer_find(u, id) == t);
+	if (!t->repeat)
+		uvenv_timer_kill(u, t); /* the id is dead when cb runs */
+	cb(&u->env, id, data);
+}
+
+static int uvenv_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms,
+			     env_timer_cb cb, void *data, env_timer_id *id)
+{
+	struct uvenv *u = uvenv_of(env);
+	struct uvenv_timer *t;
+
+	assert(cb != NULL);
+	assert(id != NULL);
+	assert(!u->closing);
+	if (u->timer_count >= LIMIT_TIMERS_PER_NODE_MAX)
+		return CS_ELIMIT;
+	if (u->timer_count == u->timer_cap) {
+		size_t cap = u->timer_cap ? u->timer_cap * 2 : 64;
+		struct uvenv_timer **a = realloc(u->timers, cap * sizeof *a);
+		if (!a)
+			return CS_ENOMEM;
+		u->timers = a;
+		u->timer_cap = cap;
+	}
+	t = malloc(sizeof *t);
+	if (!t)
+		return CS_ENOMEM;
+	t->u = u;
+	t->id = u->timer_next_id++;
+	t->cb = cb;
+	t->data = data;
+	t->repeat = repeat_ms > 0;
+	uv_timer_init(u->loop, &t->handle);
+	t->handle.data = t;
+	u->handles_live++;
+	uv_timer_start(&t->handle, uvenv_timer_fire, delay_ms, repeat_ms);
+	assert(u->timer_count == 0 || u->timers[u->timer_count - 1]->id < t->id);
+	u->timers[u->timer_count++] = t;
+	*id = t->id;
+	return 0;
+}
+
+static void uvenv_timer_stop(struct env *env, env_timer_id id)
+{
+	struct uvenv *u = uvenv_of(env);
+	struct uvenv_timer *t = uvenv_timer_find(u, id);
+
+	if (t)
+		uvenv_timer_kill(u, t);
+	assert(uvenv_timer_find(u, id) == NULL);
+}
+
+/* ---------------------------------------------------------------- incoming */
+
+static void uvenv_in_close_cb(uv_handle_t *h)
+{
+	struct uvenv_in *c = h->data;
+	struct uvenv *u = c->u;
+
+	free(c->buf);
+	free(c);
+	uvenv_handle_gone(u);
+}
+
+/* Closes an incoming connection; a reason (not NULL) is logged at warn. */
+static void uvenv_in_close(struct uvenv_in *c, const char *reason)
+{
+	struct uvenv *u = c->u;
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (reason) {
+		char msg[UVENV_MESSAGE_BYTES + 128];
+		snprintf(msg, sizeof msg,
+			 "msg=\"closing connection\" peer=%s from=%s reason=\"%s\"",
+			 c->remote, c->hello ? c->from : "-", reason);
+		uvenv_log_line(u, ENV_LOG_WARN, msg);
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		u->ins = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	u->in_count--;
+	uv_close((uv_handle_t *)&c->handle, uvenv_in_close_cb);
+}
+
+static void uvenv_in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct uvenv_in *c = h->data;
+	size_t limit = UVENV_HEADER_BYTES + c->u->frame_max + UVENV_READ_CHUNK_BYTES;
+
+	if (c->cap - c->len < UVENV_READ_CHUNK_BYTES && c->cap < limit) {
+		size_t cap = c->cap * 2;
+		uint8_t *b;
+		if (cap < c->len + UVENV_READ_CHUNK_BYTES)
+			cap = c->len + UVENV_READ_CHUNK_BYTES;
+		if (cap > limit)
+			cap = limit;
+		b = realloc(c->buf, cap);
+		if (b) {
+			c->buf = b;
+			c->cap = cap;
+		}
+	}
+	*buf = uv_buf_init((char *)c->buf + c->len, (unsigned)(c->cap - c->len));
+	if (!c->buf)
+		*buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+}
+
+/* Checks a hello payload: magic, then a printable address. */
+static bool uvenv_hello_ok(struct uvenv_in *c, const uint8_t *p, size_t n, char *why,
+			   size_t why_size)
+{
+	size_t alen = n - UVENV_MAGIC_BYTES;
+
+	if (n < UVENV_MAGIC_BYTES || memcmp(p, UVENV_MAGIC, UVENV_MAGIC_BYTES) != 0) {
+		snprintf(why, why_size, "bad hello: no CSW1 magic");
+		return false;
+	}
+	if (alen == 0 || alen > LIMIT_ADDR_BYTES_MAX) {
+		snprintf(why, why_size, "bad hello: address of %zu bytes, expected 1..%u",
+			 alen, LIMIT_ADDR_BYTES_MAX);
+		return false;
+	}
+	for (size_t i = 0; i < alen; i++) {
+		uint8_t ch = p[UVENV_MAGIC_BYTES + i];
+		if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
+			snprintf(why, why_size, "bad hello: address not printable");
+			return false;
+		}
+	}
+	memcpy(c->from, p + UVENV_MAGIC_BYTES, alen);
+	c->from[alen] = '\0';
+	return true;
+}
+
+/* Delivers every whole frame in c's buffer; closes c on a bad one. */
+static void uvenv_in_parse(struct uvenv_in *c)
+{
+	struct uvenv *u = c->u;
+	char why[160];
+	size_t off = 0;
+
+	while (c->len - off >= UVENV_HEADER_BYTES) {
+		uint32_t n = uvenv_read_be32(c->buf + off);
+		const uint8_t *payload = c->buf + off + UVENV_HEADER_BYTES;
+
+		if (!c->hello && (n <= UVENV_MAGIC_BYTES ||
+				  n > UVENV_MAGIC_BYTES + LIMIT_ADDR_BYTES_MAX)) {
+			snprintf(why, sizeof why,
+				 "bad hello: first frame of %" PRIu32
+				 " bytes, expected %u..%u",
+				 n, UVENV_MAGIC_BYTES + 1,
+				 UVENV_MAGIC_BYTES + LIMIT_ADDR_BYTES_MAX);
+			uvenv_in_close(c, why);
+			return;
+		}
+		if (n == 0) {
+			uvenv_in_close(c, "empty frame");
+			return;
+		}
+		if (n > u->frame_max) {
+			snprintf(why, sizeof why,
+				 "frame of %" PRIu32 " bytes over the limit %zu", n,
+				 u->frame_max);
+			uvenv_in_close(c, why);
+			return;
+		}
+		if (c->len - off - UVENV_HEADER_BYTES < n)
+			break;
+		off += UVENV_HEADER_BYTES + n;
+		if (!c->hello) {
+			if (!uvenv_hello_ok(c, payload, n, why, sizeof why)) {
+				uvenv_in_close(c, why);
+				return;
+			}
+			c->hello = true;
+		} else if (u->listening && u->recv_cb) {
+			u->recv_cb(&u->env, c->from, payload, n, u->cb_data);
+			if (c->closing || u->closing)
+				return;
+		}
+	}
+	assert(off <= c->len);
+	memmove(c->buf, c->buf + off, c->len - off);
+	c->len -= off;
+	if (c->len == 0 && c->cap > UVENV_READ_KEEP_BYTES) {
+		free(c->buf);
+		c->buf = NULL;
+		c->cap = 0;
+	}
+}
+
+static void uvenv_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct uvenv_in *c = s->data;
+
+	if (c->closing)
+		return;
+	if (nread < 0) {
+		if (nread == UV_ENOBUFS)
+			uvenv_in_close(c, "out of memory");
+		else if (nread == UV_EOF)
+			uvenv_in_close(c, NULL);
+		else {
+			char why[128];
+			snprintf(why, sizeof why, "read: %s", uv_strerror((int)nread));
+			uvenv_in_close(c, why);
+		}
+		return;
+	}
+	assert(c->len + (size_t)nread <= c->cap);
+	c->len += (size_t)nread;
+	uvenv_in_parse(c);
+}
+
+static void uvenv_accept(uv_stream_t *server, int status)
+{
+	struct uvenv *u = server->data;
+	struct uvenv_in *c;
+	struct sockaddr_storage ss;
+	int len = sizeof ss;
+
+	if (u->closing)
+		return;
+	if (status < 0) {
+		uvenv_logf(u, ENV_LOG_WARN, "msg=\"accept failed\" err=\"%s\"",
+			   uv_strerror(status));
+		return;
+	}
+	c = calloc(1, sizeof *c);
+	if (!c) {
+		uvenv_logf(u, ENV_LOG_ERROR, "msg=\"accept: out of memory\"");
+		return; /* the connection waits in the backlog */
+	}
+	c->u = u;
+	uv_tcp_init(u->loop, &c->handle);
+	c->handle.data = c;
+	u->handles_live++;
+	c->next = u->ins;
+	if (u->ins)
+		u->ins->prev = c;
+	u->ins = c;
+	u->in_count++;
+	snprintf(c->remote, sizeof c->remote, "?");
+	if (uv_accept(server, (uv_stream_t *)&c->handle) != 0) {
+		uvenv_in_close(c, "accept failed");
+		return;
+	}
+	if (uv_tcp_getpeername(&c->handle, (struct sockaddr *)&ss, &len) == 0 &&
+	    ss.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+		char ip[INET_ADDRSTRLEN];
+		uv_ip4_name(sin, ip, sizeof ip);
+		snprintf(c->remote, sizeof c->remote, "%s:%u", ip, ntohs(sin->sin_port));
+	}
+	if (u->in_count > UVENV_CONNS_IN_MAX) {
+		uvenv_in_close(c, "too many connections");
+		return;
+	}
+	if (uv_read_start((uv_stream_t *)&c->handle, uvenv_in_alloc, uvenv_in_read) != 0)
+		uvenv_in_close(c, "read_start failed");
+}
+
+/* ---------------------------------------------------------------- outgoing */
+
+static struct uvenv_frame *uvenv_frame_new(const uint8_t *a, size_t a_len,
+					   const uint8_t *b, size_t b_len)
+{
+	size_t n = a_len + b_len;
+	struct uvenv_frame *f = malloc(sizeof *f + UVENV_HEADER_BYTES + n);
+
+	if (!f)
+		return NULL;
+	f->next = NULL;
+	f->size = UVENV_HEADER_BYTES + n;
+	uvenv_write_be32(f->bytes, (uint32_t)n);
+	if (a_len)
+		memcpy(f->bytes + UVENV_HEADER_BYTES, a, a_len);
+	if (b_len)
+		memcpy(f->bytes + UVENV_HEADER_BYTES + a_len, b, b_len);
+	f->req.data = f;
+	return f;
+}
+
+static void uvenv_out_close_cb(uv_handle_t *h)
+{
+	struct uvenv_out *o = h->data;
+	struct uvenv *u = o->u;
+
+	free(o);
+	uvenv_handle_gone(u);
+}
+
+static void uvenv_peer_backoff(struct uvenv_peer *p);
+
+/* The connection o failed or ended: close it; drop what it had in flight;
+ * tell the core when it had been up; redial later when frames wait. */
+static void uvenv_out_fail(struct uvenv_out *o, const char *why)
+{
+	struct uvenv *u = o->u;
+	struct uvenv_peer *p = o->peer;
+	bool was_up = o->up;
+
+	if (o->closing)
+		return;
+	o->closing = true;
+	o->up = false;
+	o->peer = NULL;
+	uv_close((uv_handle_t *)&o->handle, uvenv_out_close_cb);
+	if (!p)
+		return;
+	assert(p->out == o);
+	p->out = NULL;
+	uvenv_logf(u, was_up ? ENV_LOG_INFO : ENV_LOG_DEBUG,
+		   "msg=\"%s\" peer=%s err=\"%s\"",
+		   was_up ? "connection lost" : "connect failed", p->addr, why);
+	if (p->head)
+		uvenv_peer_backoff(p);
+	if (was_up && u->listening && u->peer_cb)
+		u->peer_cb(&u->env, p->addr, false, u->cb_data);
+}
+
+static void uvenv_out_written(uv_write_t *req, int status)
+{
+	struct uvenv_frame *f = req->data;
+	struct uvenv_out *o = req->handle->data;
+
+	free(f);
+	if (status < 0 && status != UV_ECANCELED)
+		uvenv_out_fail(o, uv_strerror(status));
+}
+
+/* Hands p's queued frames to libuv (p is connected). A frame libuv refuses
+ * is dropped: the read side notices a dead socket. */
+static void uvenv_peer_flush(struct uvenv_peer *p)
+{
+	struct uvenv_out *o = p->out;
+
+	assert(o != NULL);
+	assert(o->up);
+	while (p->head) {
+		struct uvenv_frame *f = p->head;
+		uv_buf_t buf = uv_buf_init((char *)f->bytes, (unsigned)f->size);
+
+		p->head = f->next;
+		if (!p->head)
+			p->tail = NULL;
+		assert(p->pending_bytes >= f->size);
+		p->pending_bytes -= f->size;
+		if (uv_write(&f->req, (uv_stream_t *)&o->handle, &buf, 1,
+			     uvenv_out_written) != 0)
+			free(f);
+	}
+	assert(p->pending_bytes == 0);
+}
+
+static void uvenv_out_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct uvenv_out *o = h->data;
+
+	*buf = uv_buf_init(o->sink, sizeof o->sink);
+}
+
+static void uvenv_out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct uvenv_out *o = s->data;
+
+	if (nread < 0)
+		uvenv_out_fail(o, nread == UV_EOF ? "closed by peer"
+						  : uv_strerror((int)nread));
+	/* bytes from the receiver are not part of the protocol: ignored */
+}
+
+static void uvenv_out_connected(uv_connect_t *req, int status)
+{
+	struct uvenv_out *o = req->data;
+	struct uvenv_peer *p = o->peer;
+	struct uvenv *u = o->u;
+	struct uvenv_frame *hello;
+	uv_buf_t buf;
+
+	if (o->closing || !p)
+		return;
+	if (status < 0) {
+		uvenv_out_fail(o, uv_strerror(status));
+		return;
+	}
+	hello = uvenv_frame_new((const uint8_t *)UVENV_MAGIC, UVENV_MAGIC_BYTES,
+				(const uint8_t *)u->addr, strlen(u->addr));
+	if (!hello) {
+		uvenv_out_fail(o, "out of memory");
+		return;
+	}
+	buf = uv_buf_init((char *)hello->bytes, (unsigned)hello->size);
+	if (uv_write(&hello->req, (uv_stream_t *)&o->handle, &buf, 1,
+		     uvenv_out_written) != 0) {
+		free(hello);
+		uvenv_out_fail(o, "write failed");
+		return;
+	}
+	if (uv_read_start((uv_stream_t *)&o->handle, uvenv_out_alloc, uvenv_out_read)) {
+		uvenv_out_fail(o, "read_start failed");
+		return;
+	}
+	o->up = true;
+	p->backoff_ms = 0;
+	uvenv_peer_flush(p);
+	uvenv_logf(u, ENV_LOG_DEBUG, "msg=\"connected\" peer=%s", p->addr);
+	if (u->listening && u->peer_cb)
+		u->peer_cb(&u->env, p->addr, true, u->cb_data);
+}
+
+/* Starts a connection to p. Failure to even start counts as a failed
+ * connect (backoff). */
+static void uvenv_peer_dial(struct uvenv_peer *p)
+{
+	struct uvenv *u = p->u;
+	struct uvenv_out *o;
+	int rv;
+
+	assert(p->out == NULL);
+	assert(!p->backoff_armed);
+	o = calloc(1, sizeof *o);
+	if (!o) {
+		uvenv_peer_backoff(p);
+		return;
+	}
+	o->u = u;
+	o->peer = p;
+	uv_tcp_init(u->loop, &o->handle);
+	o->handle.data = o;
+	o->connect.data = o;
+	u->handles_live++;
+	p->out = o;
+	uv_tcp_nodelay(&o->handle, 1);
+	rv = uv_tcp_connect(&o->connect, &o->handle, (const struct sockaddr *)&p->sa,
+			    uvenv_out_connected);
+	if (rv != 0) {
+		/* no peer_cb: the connection was never up, and we are inside
+		 * send or a timer of ours */
+		o->closing = true;
+		o->peer = NULL;
+		p->out = NULL;
+		uv_close((uv_handle_t *)&o->handle, uvenv_out_close_cb);
+		uvenv_logf(u, ENV_LOG_DEBUG, "msg=\"connect failed\" peer=%s err=\"%s\"",
+			   p->addr, uv_strerror(rv));
+		uvenv_peer_backoff(p);
+	}
+}
+
+static void uvenv_peer_redial(uv_timer_t *h)
+{
+	struct uvenv_peer *p = h->data;
+
+	p->backoff_armed = false;
+	if (p->head && !p->out)
+		uvenv_peer_dial(p);
+}
+
+/* Arms p's redial: 100 ms doubling to 5 s, each ±25%. */
+static void uvenv_peer_backoff(struct uvenv_peer *p)
+{
+	struct uvenv *u = p->u;
+	ms_t base, delay;
+	uint64_t r;
+
+	if (p->backoff_armed || u->closing)
+		return;
+	base = p->backoff_ms ? p->backoff_ms : UVENV_BACKOFF_MIN_MS;
+	p->backoff_ms = base * 2 > UVENV_BACKOFF_MAX_MS ? UVENV_BACKOFF_MAX_MS : base * 2;
+	r = u->env.ops->random_u64(&u->env);
+	delay = base - base / 4 + r % (base / 2 + 1);
+	assert(delay >= base * 3 / 4);
+	assert(delay <= base + base / 4 + 1);
+	p->backoff_armed = true;
+	uv_timer_start(&p->backoff, uvenv_peer_redial, delay, 0);
+}
+
+/* ---------------------------------------------------------------- peers */
+
+static struct uvenv_peer *uvenv_peer_find(const struct uvenv *u, const char *addr)
+{
+	struct uvenv_peer *p;
+
+	if (!u->bucket_count)
+		return NULL;
+	p = u->buckets[hash_str(addr) & (u->bucket_count - 1)];
+	while (p && strcmp(p->addr, addr) != 0)
+		p = p->next_in_bucket;
+	return p;
+}
+
+static int uvenv_peer_grow(struct uvenv *u)
+{
+	size_t count = u->bucket_count ? u->bucket_count * 2 : 64;
+	struct uvenv_peer **b = calloc(count, sizeof *b);
+
+	if (!b)
+		return CS_ENOMEM;
+	for (size_t i = 0; i < u->bucket_count; i++) {
+		struct uvenv_peer *p = u->buckets[i];
+		while (p) {
+			struct uvenv_peer *next = p->next_in_bucket;
+			size_t j = hash_str(p->addr) & (count - 1);
+			p->next_in_bucket = b[j];
+			b[j] = p;
+			p = next;
+		}
+	}
+	free(u->buckets);
+	u->buckets = b;
+	u->bucket_count = count;
+	return 0;
+}
+
+/* Returns the peer for addr (made on first use), or NULL without memory. */
+static struct uvenv_peer *uvenv_peer_get(struct uvenv *u, const char *addr,
+					 const struct sockaddr_in *sa)
+{
+	struct uvenv_peer *p = uvenv_peer_find(u, addr);
+	size_t j;
+
+	if (p)
+		return p;
+	if (u->peer_count >= u->bucket_count && uvenv_peer_grow(u) != 0)
+		return NULL;
+	p = calloc(1, sizeof *p);
+	if (!p)
+		return NULL;
+	p->u = u;
+	p->sa = *sa;
+	snprintf(p->addr, sizeof p->addr, "%s", addr);
+	uv_timer_init(u->loop, &p->backoff);
+	p->backoff.data = p;
+	u->handles_live++;
+	j = hash_str(addr) & (u->bucket_count - 1);
+	p->next_in_bucket = u->buckets[j];
+	u->buckets[j] = p;
+	u->peer_count++;
+	assert(uvenv_peer_find(u, addr) == p);
+	return p;
+}
+
+static void uvenv_peer_close_cb(uv_handle_t *h)
+{
+	struct uvenv_peer *p = h->data;
+	struct uvenv *u = p->u;
+
+	free(p);
+	uvenv_handle_gone(u);
+}
+
+/* ---------------------------------------------------------------- transport */
+
+static const char *uvenv_self_addr(struct env *env)
+{
+	return uvenv_of(env)->addr;
+}
+
+static int uvenv_listen(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb,
+			void *data)
+{
+	struct uvenv *u = uvenv_of(env);
+
+	u->recv_cb = recv_cb;
+	u->peer_cb = peer_cb;
+	u->cb_data = data;
+	u->listening = true;
+	return 0;
+}
+
+static int uvenv_send(struct env *env, const char *addr, const uint8_t *buf, size_t len)
+{
+	struct uvenv *u = uvenv_of(env);
+	struct sockaddr_in sa;
+	struct uvenv_peer *p;
+	struct uvenv_frame *f;
+	size_t queued;
+
+	assert(buf != NULL || len == 0);
+	if (u->closing)
+		return CS_ECLOSED;
+	if (len > u->frame_max)
+		return CS_ELIMIT;
+	if (len == 0)
+		return CS_EINVAL; /* a zero length is not a frame on the wire */
+	if (!addr || uvenv_parse_addr(addr, &sa, NULL, 0) != 0 || sa.sin_port == 0)
+		return CS_EINVAL;
+	p = uvenv_peer_get(u, addr, &sa);
+	if (!p)
+		return CS_ENOMEM;
+	queued = p->pending_bytes;
+	if (p->out && p->out->up)
+		queued += uv_stream_get_write_queue_size((uv_stream_t *)&p->out->handle);
+	if (queued > 0 && queued + UVENV_HEADER_BYTES + len > u->peer_queue_bytes_max)
+		return CS_EAGAIN;
+	f = uvenv_frame_new(buf, len, NULL, 0);
+	if (!f)
+		return CS_ENOMEM;
+	if (p->tail)
+		p->tail->next = f;
+	else
+		p->head = f;
+	p->tail = f;
+	p->pending_bytes += f->size;
+	if (p->out && p->out->up)
+		uvenv_peer_flush(p);
+	else if (!p->out && !p->backoff_armed)
+		uvenv_peer_dial(p);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- storage */
+
+/* A name is [A-Za-z0-9_-.], not starting with '.', 1..63 bytes. */
+static bool uvenv_db_name_ok(const char *name)
+{
+	size_t n = 0;
+
+	if (!name || name[0] == '.' || name[0] == '\0')
+		return false;
+	for (; name[n]; n++) {
+		char ch = name[n];
+		if (!isalnum((unsigned char)ch) && ch != '_' && ch != '-' && ch != '.')
+			return false;
+	}
+	return n <= LIMIT_NAME_BYTES_MAX;
+}
+
+static int uvenv_storage_fail(struct uvenv *u, sqlite3 *db, const char *path,
+			      const char *what)
+{
+	snprintf(u->storage_error, sizeof u->storage_error, "%s: %s", path, what);
+	uvenv_logf(u, ENV_LOG_ERROR, "msg=\"cannot open storage\" file=%s err=\"%s\"",
+		   path, what);
+	if (db)
+		sqlite3_close_v2(db);
+	return CS_ESTORAGE;
+}
+
+/* Checks an existing database file without writing to it: the header, then
+ * PRAGMA quick_check on a read-only connection. Returns 0 or CS_ESTORAGE. */
+static int uvenv_db_check(struct uvenv *u, const char *path)
+{
+	static const char header[16] = "SQLite format 3";
+	char got[16];
+	char what[UVENV_MESSAGE_BYTES];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	ssize_t n;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return uvenv_storage_fail(u, NULL, path, strerror(errno));
+	}
+	n = read(fd, got, sizeof got);
+	close(fd);
+	if (n == 0)
+		return 0; /* empty: sqlite makes a database of it */
+	if (n != (ssize_t)sizeof got || memcmp(got, header, sizeof header) != 0)
+		return uvenv_storage_fail(u, NULL, path,
+					  "file is not a database (bad header)");
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	if (rc != SQLITE_OK)
+		return uvenv_storage_fail(u, db, path,
+					  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	sqlite3_busy_timeout(db, UVENV_BUSY_TIMEOUT_MS);
+	rc = sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		snprintf(what, sizeof what, "%s", sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+		return uvenv_storage_fail(u, db, path, what);
+	}
+	snprintf(what, sizeof what, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (strcmp(what, "ok") != 0)
+		return uvenv_storage_fail(u, db, path, what);
+	sqlite3_close_v2(db);
+	return 0;
+}
+
+static int uvenv_storage_open(struct env *env, const char *name, struct sqlite3 **out)
+{
+	struct uvenv *u = uvenv_of(env);
+	struct uvenv_db *d;
+	sqlite3 *db = NULL;
+	char *path;
+	char *msg = NULL;
+	size_t path_size;
+	int rc;
+
+	assert(out != NULL);
+	if (!uvenv_db_name_ok(name))
+		return uvenv_storage_fail(
+			u, NULL, name ? name : "(null)",
+			"bad database name: expected [A-Za-z0-9_.-]{1,63}");
+	for (d = u->dbs; d; d = d->next) {
+		if (strcmp(d->name, name) == 0) {
+			*out = d->db;
+			return 0;
+		}
+	}
+	path_size = strlen(u->state_dir) + strlen(name) + 5;
+	path = malloc(path_size);
+	d = calloc(1, sizeof *d);
+	if (!path || !d) {
+		free(path);
+		free(d);
+		return uvenv_storage_fail(u, NULL, name, "out of memory");
+	}
+	snprintf(path, path_size, "%s/%s.db", u->state_dir, name);
+	if (uvenv_db_check(u, path) != 0)
+		goto fail;
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		uvenv_storage_fail(u, db, path,
+				   db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(db, UVENV_BUSY_TIMEOUT_MS);
+	rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL,
+			  NULL, &msg);
+	if (rc != SQLITE_OK) {
+		uvenv_storage_fail(u, db, path, msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		goto fail;
+	}
+	snprintf(d->name, sizeof d->name, "%s", name);
+	d->db = db;
+	d->next = u->dbs;
+	u->dbs = d;
+	free(path);
+	*out = db;
+	return 0;
+fail:
+	free(path);
+	free(d);
+	return CS_ESTORAGE;
+}
+
+/* ---------------------------------------------------------------- random */
+
+static uint64_t uvenv_random_u64(struct env *env)
+{
+	uint64_t v;
+	size_t got = 0;
+
+	while (got < sizeof v) {
+		ssize_t n = getrandom((char *)&v + got, sizeof v - got, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* no entropy source at all: nothing sane to go on with */
+			fprintf(stderr, "uvenv: getrandom: %s\n", strerror(errno));
+			abort();
+		}
+		got += (size_t)n;
+	}
+	return v;
+}
+
+/* ---------------------------------------------------------------- executor */
+
+static int uvenv_ctl_open(struct env *env, const struct env_container_spec *spec,
+			  struct env_ctl **ctl)
+{
+	struct uvenv *u = uvenv_of(env);
+
+	if (!u->docker)
+		return CS_ENOTSUP;
+#if UVENV_HAS_DOCKER
+	return docker_ctl_open(u->docker, spec, ctl);
+#else
+	return CS_ENOTSUP;
+#endif
+}
+
+static int uvenv_ctl_do(struct env_ctl *ctl, enum env_ctl_op op, struct env_ctl_req *req,
+			env_ctl_cb cb)
+{
+#if UVENV_HAS_DOCKER
+	return docker_ctl_do(ctl, op, req, cb);
+#else
+	return CS_ENOTSUP; /* no controller can exist */
+#endif
+}
+
+static void uvenv_ctl_close(struct env_ctl *ctl, env_ctl_close_cb cb, void *data)
+{
+#if UVENV_HAS_DOCKER
+	docker_ctl_close(ctl, cb, data);
+#else
+	assert(!"no controller can exist without an executor");
+#endif
+}
+
+static int uvenv_ctl_list(struct env *env, struct env_ctl_list_req *req,
+			  env_ctl_list_cb cb)
+{
+	struct uvenv *u = uvenv_of(env);
+
+	if (!u->docker)
+		return CS_ENOTSUP;
+#if UVENV_HAS_DOCKER
+	return docker_ctl_list(u->docker, req, cb);
+#else
+	return CS_ENOTSUP;
+#endif
+}
+
+static const struct env_ops uvenv_ops = {
+	.now_ms = uvenv_now_ms,
+	.timer_start = uvenv_timer_start,
+	.timer_stop = uvenv_timer_stop,
+	.self_addr = uvenv_self_addr,
+	.listen = uvenv_listen,
+	.send = uvenv_send,
+	.storage_open = uvenv_storage_open,
+	.random_u64 = uvenv_random_u64,
+	.log = uvenv_env_log,
+	.ctl_open = uvenv_ctl_open,
+	.ctl_do = uvenv_ctl_do,
+	.ctl_close = uvenv_ctl_close,
+	.ctl_list = uvenv_ctl_list,
+};
+
+/* ---------------------------------------------------------------- state dir */
+
+/* Makes dir and its missing parents, 0700. Returns 0 or an errno. */
+static int uvenv_mkdirs(const char *dir)
+{
+	char path[4096];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof path)
+		return ENAMETOOLONG;
+	memcpy(path, dir, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		path[i] = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			return errno;
+		path[i] = i == n ? '\0' : '/';
+	}
+	return 0;
+}
+
+/* Reads what the state dir holds: *fresh when it must be made (missing, or
+ * empty). Refuses, touching nothing, a dir whose VERSION differs. */
+static int uvenv_state_check(const char *dir, bool *fresh, char *err, size_t err_size)
+{
+	char path[4096], got[64];
+	struct stat st;
+	DIR *dh;
+	struct dirent *e;
+	bool empty = true;
+	size_t n;
+	FILE *f;
+
+	*fresh = false;
+	if (stat(dir, &st) != 0) {
+		if (errno == ENOENT) {
+			*fresh = true;
+			return 0;
+		}
+		uvenv_errf(err, err_size, "state dir %s: %s", dir, strerror(errno));
+		return CS_ESTORAGE;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		uvenv_errf(err, err_size, "state dir %s: not a directory", dir);
+		return CS_ESTORAGE;
+	}
+	if ((size_t)snprintf(path, sizeof path, "%s/VERSION", dir) >= sizeof path) {
+		uvenv_errf(err, err_size, "state dir %s: path too long", dir);
+		return CS_ESTORAGE;
+	}
+	f = fopen(path, "r");
+	if (!f) {
+		if (errno != ENOENT) {
+			uvenv_errf(err, err_size, "%s: %s", path, strerror(errno));
+			return CS_ESTORAGE;
+		}
+		dh = opendir(dir);
+		if (!dh) {
+			uvenv_errf(err, err_size, "state dir %s: %s", dir,
+				   strerror(errno));
+			return CS_ESTORAGE;
+		}
+		while ((e = readdir(dh)) != NULL) {
+			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+				empty = false;
+		}
+		closedir(dh);
+		if (!empty) {
+			uvenv_errf(
+				err, err_size,
+				"state dir %s has files but no VERSION: not a cswarm state "
+				"dir, or from a version before %.*s",
+				dir, (int)strlen(UVENV_STATE_VERSION) - 1,
+				UVENV_STATE_VERSION);
+			return CS_EVERSION;
+		}
+		*fresh = true;
+		return 0;
+	}
+	n = fread(got, 1, sizeof got - 1, f);
+	fclose(f);
+	got[n] = '\0';
+	if (strcmp(got, UVENV_STATE_VERSION) != 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (!isprint((unsigned char)got[i]))
+				got[i] = got[i] == '\n' && i + 1 == n ? '\0' : '?';
+		}
+		uvenv_errf(err, err_size,
+			   "state dir %s was written by an incompatible version: VERSION "
+			   "says \"%s\", this build reads \"%.*s\"",
+			   dir, got, (int)strlen(UVENV_STATE_VERSION) - 1,
+			   UVENV_STATE_VERSION);
+		return CS_EVERSION;
+	}
+	return 0;
+}
+
+/* Makes the state dir and writes its VERSION (durably). */
+static int uvenv_state_make(const char *dir, char *err, size_t err_size)
+{
+	char path[4096];
+	int fd, rv;
+	size_t n = strlen(UVENV_STATE_VERSION);
+
+	rv = uvenv_mkdirs(dir);
+	if (rv != 0) {
+		uvenv_errf(err, err_size, "cannot create state dir %s: %s", dir,
+			   strerror(rv));
+		return CS_ESTORAGE;
+	}
+	snprintf(path, sizeof path, "%s/VERSION", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, UVENV_STATE_VERSION, n) != (ssize_t)n || fsync(fd) != 0) {
+		uvenv_errf(err, err_size, "cannot write %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return CS_ESTORAGE;
+	}
+	close(fd);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- open/close */
+
+/* Binds and listens on sa with a plain socket, so that a failure leaves no
+ * uv handle to close. Returns the fd, or a negative errno. */
+static int uvenv_bind(const struct sockaddr_in *sa)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1, e;
+
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(fd, (const struct sockaddr *)sa, sizeof *sa) != 0 ||
+	    listen(fd, UVENV_LISTEN_BACKLOG) != 0) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
+	       size_t err_size)
+{
+	struct sockaddr_in listen_sa, adv_sa, real_sa;
+	socklen_t real_len = sizeof real_sa;
+	char why[UVENV_MESSAGE_BYTES];
+	struct uvenv *u;
+	bool fresh;
+	int fd, rv;
+
+	assert(cfg != NULL);
+	assert(out != NULL);
+	uvenv_errf(err, err_size, "%s", "");
+	if (!cfg->loop || !cfg->state_dir || !*cfg->state_dir) {
+		uvenv_errf(err, err_size, "%s", cfg->loop ? "no state dir" : "no loop");
+		return CS_EINVAL;
+	}
+	if (uvenv_parse_addr(cfg->listen_addr, &listen_sa, why, sizeof why) != 0) {
+		uvenv_errf(err, err_size, "listen address %s", why);
+		return CS_EINVAL;
+	}
+	if (cfg->advertise_addr &&
+	    uvenv_parse_addr(cfg->advertise_addr, &adv_sa, why, sizeof why) != 0) {
+		uvenv_errf(err, err_size, "advertise address %s", why);
+		return CS_EINVAL;
+	}
+	rv = uvenv_state_check(cfg->state_dir, &fresh, err, err_size);
+	if (rv != 0)
+		return rv;
+	u = calloc(1, sizeof *u);
+	if (!u || !(u->state_dir = strdup(cfg->state_dir))) {
+		free(u);
+		uvenv_errf(err, err_size, "out of memory");
+		return CS_ENOMEM;
+	}
+	fd = uvenv_bind(&listen_sa);
+	if (fd < 0) {
+		uvenv_errf(err, err_size, "%s: %s", cfg->listen_addr,
+			   fd == -EADDRINUSE ? "address already in use" : strerror(-fd));
+		rv = fd == -EADDRINUSE ? CS_EADDRINUSE : CS_EINVAL;
+		goto free_u;
+	}
+	if (getsockname(fd, (struct sockaddr *)&real_sa, &real_len) != 0) {
+		uvenv_errf(err, err_size, "%s: %s", cfg->listen_addr, strerror(errno));
+		rv = CS_EINVAL;
+		goto close_fd;
+	}
+	{
+		const char *a =
+			cfg->advertise_addr ? cfg->advertise_addr : cfg->listen_addr;
+		const char *colon = strrchr(a, ':');
+		unsigned port = ntohs(real_sa.sin_port);
+		if (cfg->advertise_addr && adv_sa.sin_port != 0)
+			port = ntohs(adv_sa.sin_port);
+		assert(colon != NULL);
+		rv = snprintf(u->addr, sizeof u->addr, "%.*s:%u", (int)(colon - a), a,
+			      port);
+		if (rv < 0 || (size_t)rv >= sizeof u->addr) {
+			uvenv_errf(err, err_size, "address '%s' too long", a);
+			rv = CS_EINVAL;
+			goto close_fd;
+		}
+	}
+	if (fresh && (rv = uvenv_state_make(cfg->state_dir, err, err_size)) != 0)
+		goto close_fd;
+
+	u->env.ops = &uvenv_ops;
+	u->env.impl = u;
+	u->loop = cfg->loop;
+	snprintf(u->node, sizeof u->node, "%s", cfg->name ? cfg->name : "");
+	u->docker = cfg->docker;
+	u->log_out = cfg->log_out ? cfg->log_out : stderr;
+	u->log_level = cfg->log_level;
+	u->frame_max = cfg->frame_max ? cfg->frame_max : LIMIT_FRAME_BYTES_MAX;
+	if (u->frame_max > UINT32_MAX - UVENV_HEADER_BYTES)
+		u->frame_max = UINT32_MAX - UVENV_HEADER_BYTES;
+	u->peer_queue_bytes_max = cfg->peer_queue_bytes_max ? cfg->peer_queue_bytes_max
+							    : UVENV_PEER_QUEUE_BYTES_MAX;
+	u->timer_next_id = 1;
+
+	uv_tcp_init(u->loop, &u->listener);
+	u->listener.data = u;
+	u->handles_live++;
+	rv = uv_tcp_open(&u->listener, fd);
+	if (rv == 0)
+		rv = uv_listen((uv_stream_t *)&u->listener, UVENV_LISTEN_BACKLOG,
+			       uvenv_accept);
+	if (rv != 0) {
+		/* the handle is closed through the loop: free u there */
+		uvenv_errf(err, err_size, "%s: %s", cfg->listen_addr, uv_strerror(rv));
+		if (uv_fileno((uv_handle_t *)&u->listener, &(uv_os_fd_t){0}) != 0)
+			close(fd);
+		uvenv_close(u);
+		return CS_EINVAL;
+	}
+	*out = u;
+	return 0;
+
+close_fd:
+	close(fd);
+free_u:
+	free(u->state_dir);
+	free(u);
+	return rv;
+}
+
+struct env *uvenv_env(struct uvenv *u)
+{
+	return &u->env;
+}
+
+const char *uvenv_addr(const struct uvenv *u)
+{
+	return u->addr;
+}
+
+void uvenv_set_log_node(struct uvenv *u, const char *node_id)
+{
+	snprintf(u->node, sizeof u->node, "%s", node_id ? node_id : "");
+}
+
+const char *uvenv_storage_error(const struct uvenv *u)
+{
+	return u->storage_error;
+}
+
+static void uvenv_listener_close_cb(uv_handle_t *h)
+{
+	uvenv_handle_gone(h->data);
+}
+
+void uvenv_close(struct uvenv *u)
+{
+	assert(u != NULL);
+	assert(!u->closing);
+	u->closing = true;
+	u->listening = false;
+	u->recv_cb = NULL;
+	u->peer_cb = NULL;
+
+	for (size_t i = 0; i < u->timer_count; i++) {
+		uv_timer_stop(&u->timers[i]->handle);
+		uv_close((uv_handle_t *)&u->timers[i]->handle, uvenv_timer_close_cb);
+	}
+	free(u->timers);
+	u->timers = NULL;
+	u->timer_count = u->timer_cap = 0;
+
+	while (u->ins)
+		uvenv_in_close(u->ins, NULL);
+
+	for (size_t i = 0; i < u->bucket_count; i++) {
+		struct uvenv_peer *p = u->buckets[i];
+		while (p) {
+			struct uvenv_peer *next = p->next_in_bucket;
+			while (p->head) {
+				struct uvenv_frame *f = p->head;
+				p->head = f->next;
+				free(f);
+			}
+			if (p->out) {
+				struct uvenv_out *o = p->out;
+				o->closing = true;
+				o->peer = NULL;
+				uv_close((uv_handle_t *)&o->handle, uvenv_out_close_cb);
+			}
+			uv_close((uv_handle_t *)&p->backoff, uvenv_peer_close_cb);
+			p = next;
+		}
+	}
+	free(u->buckets);
+	u->buckets = NULL;
+	u->bucket_count = u->peer_count = 0;
+
+	while (u->dbs) {
+		struct uvenv_db *d = u->dbs;
+		u->dbs = d->next;
+		sqlite3_close_v2(d->db);
+		free(d);
+	}
+	uv_close((uv_handle_t *)&u->listener, uvenv_listener_close_cb);
+}

@@ -1,0 +1,87 @@
+/* uvenv: the real world's `struct env` (core/env.h) on one libuv loop: the
+ * loop's clock and timers, TCP between nodes (length-prefixed frames after a
+ * hello naming the dialer's advertised address, one outgoing connection per
+ * peer redialled with backoff), sqlite files in the node's state dir, the OS's
+ * randomness, logfmt lines, and Docker (net/docker) as the executor. swarmd
+ * and the tests make one per node; everything runs on the caller's loop, no
+ * thread anywhere. The uvenv owns every handle, buffer and sqlite handle it
+ * makes and frees them after uvenv_close, in its last close callback. */
+#ifndef NET_UVENV_H
+#define NET_UVENV_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <uv.h>
+
+#include "core/env.h"
+
+struct docker;
+struct uvenv;
+
+/* What a node's TCP peer may hold queued (not yet in the kernel) before
+ * send() answers CS_EAGAIN. */
+#define UVENV_PEER_QUEUE_BYTES_MAX (8u * 1024 * 1024)
+/* Redial backoff after a failed or broken connection, ±25% jitter. */
+#define UVENV_BACKOFF_MIN_MS 100u
+#define UVENV_BACKOFF_MAX_MS 5000u
+/* Incoming connections held at once; more are accepted and closed. */
+#define UVENV_CONNS_IN_MAX 16384u
+/* The content of STATE_DIR/VERSION this build reads and writes. */
+#define UVENV_STATE_VERSION "cswarm-state 1\n"
+
+struct uvenv_cfg {
+	uv_loop_t *loop;	      /* borrowed; must outlive the uvenv */
+	const char *listen_addr;      /* "HOST:PORT": dotted IPv4 or "localhost";
+				       port 0 = any free port (tests) */
+	const char *advertise_addr;   /* what peers call us; NULL = listen_addr
+				       (with the real port when 0) */
+	const char *state_dir;	      /* created 0700 if missing */
+	const char *name;	      /* node name in log lines (hostname) */
+	struct docker *docker;	      /* borrowed; NULL: no executor (CS_ENOTSUP) */
+	FILE *log_out;		      /* borrowed; NULL: stderr */
+	enum env_log_level log_level; /* lines below it are dropped */
+	size_t frame_max;	      /* 0: LIMIT_FRAME_BYTES_MAX */
+	size_t peer_queue_bytes_max;  /* 0: UVENV_PEER_QUEUE_BYTES_MAX */
+};
+
+/* uvenv_open binds and listens on cfg->listen_addr, checks (or makes) the
+ * state dir, and returns the env in *out. Every cfg string is copied. Fails
+ * with a one-line message in err (always NUL-terminated when err_size > 0):
+ * CS_EINVAL (no loop or state dir, a malformed address), CS_EADDRINUSE (the
+ * port is taken), CS_ESTORAGE (the state dir cannot be made or read),
+ * CS_EVERSION (the state dir's VERSION is not UVENV_STATE_VERSION: nothing
+ * there is touched), CS_ENOMEM. On failure nothing is left allocated, except
+ * when libuv refuses the bound socket (not seen in practice): then a handle
+ * is being closed, and running the loop frees what is left. */
+int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
+	       size_t err_size);
+
+/* uvenv_env returns the env (owned by u, valid until uvenv_close). */
+struct env *uvenv_env(struct uvenv *u);
+
+/* uvenv_addr returns the advertised address, with the real port (owned by
+ * u). */
+const char *uvenv_addr(const struct uvenv *u);
+
+/* uvenv_set_log_node names the node in log lines from now on (node_id is
+ * copied; cut at LIMIT_NAME_BYTES_MAX). */
+void uvenv_set_log_node(struct uvenv *u, const char *node_id);
+
+/* uvenv_storage_error returns the message of the last failed storage_open
+ * ("" when none); owned by u. */
+const char *uvenv_storage_error(const struct uvenv *u);
+
+/* uvenv_close drops every queued frame, closes every connection, timer and
+ * sqlite handle, and calls no env callback again (from this call on). The
+ * caller then runs the loop until it is empty; u is freed in the last close
+ * callback. The docker executor is the caller's to close. */
+void uvenv_close(struct uvenv *u);
+
+/* uvenv_parse_addr parses "HOST:PORT" (dotted IPv4 or "localhost"; port
+ * 1..65535, or 0 meaning any free port, which only a listen address may use)
+ * into *out. Returns 0, or CS_EINVAL with a message in err naming what was
+ * given and what is expected. */
+int uvenv_parse_addr(const char *s, struct sockaddr_in *out, char *err, size_t err_size);
+
+#endif

@@ -1,0 +1,1051 @@
+/* Tests of net/uvenv: the real env over loopback TCP, real timers and sqlite
+ * files in temp dirs, everything on one uv loop that must end empty. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "core/errors.h"
+#include "core/limits.h"
+#include "net/uvenv.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+static void rm_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	char sub[4096];
+
+	if (d) {
+		while ((e = readdir(d)) != NULL) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+			rm_tree(sub);
+		}
+		closedir(d);
+		rmdir(path);
+	} else {
+		unlink(path);
+	}
+}
+
+static void make_tmpdir(char *buf, size_t size)
+{
+	snprintf(buf, size, "/tmp/test_uvenv-XXXXXX");
+	assert_non_null(mkdtemp(buf));
+}
+
+static size_t dir_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+static void write_file(const char *path, const void *bytes, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(bytes, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Reads a whole (small) file into a malloc'd buffer. */
+static uint8_t *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf;
+	long n;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	assert_true(n >= 0);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+/* A log sink the test can read. */
+struct logbuf {
+	FILE *f;
+	char *text;
+	size_t size;
+};
+
+static void logbuf_open(struct logbuf *l)
+{
+	l->text = NULL;
+	l->size = 0;
+	l->f = open_memstream(&l->text, &l->size);
+	assert_non_null(l->f);
+}
+
+static const char *logbuf_text(struct logbuf *l)
+{
+	fflush(l->f);
+	return l->text ? l->text : "";
+}
+
+static void logbuf_close(struct logbuf *l)
+{
+	fclose(l->f);
+	free(l->text);
+}
+
+static struct uvenv *open_env(uv_loop_t *loop, const char *dir, const char *listen,
+			      FILE *log, size_t frame_max)
+{
+	struct uvenv_cfg cfg = {0};
+	struct uvenv *u = NULL;
+	char err[256];
+	int rv;
+
+	cfg.loop = loop;
+	cfg.listen_addr = listen;
+	cfg.state_dir = dir;
+	cfg.name = "test";
+	cfg.log_out = log;
+	cfg.log_level = ENV_LOG_WARN;
+	cfg.frame_max = frame_max;
+	rv = uvenv_open(&cfg, &u, err, sizeof err);
+	if (rv != 0)
+		fail_msg("uvenv_open %s: %s (%s)", listen, err, cs_errname(rv));
+	return u;
+}
+
+/* Closes u and runs the loop until its close callbacks ran (other envs on
+ * the loop keep it alive, so not until it is empty). */
+static void close_env(uv_loop_t *loop, struct uvenv *u)
+{
+	uvenv_close(u);
+	for (int i = 0; i < 3; i++)
+		uv_run(loop, UV_RUN_NOWAIT);
+}
+
+static void loop_done(uv_loop_t *loop)
+{
+	uv_run(loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(loop), 0);
+}
+
+static void guard_fired(uv_timer_t *t)
+{
+	*(bool *)t->data = true;
+}
+
+static void guard_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+/* Runs the loop until *flag or timeout_ms; returns *flag. */
+static bool run_until(uv_loop_t *loop, bool (*done)(void *), void *ctx, uint64_t ms)
+{
+	uv_timer_t guard;
+	bool timed_out = false;
+	bool ok;
+
+	uv_timer_init(loop, &guard);
+	guard.data = &timed_out;
+	uv_timer_start(&guard, guard_fired, ms, 0);
+	while (!(ok = done(ctx)) && !timed_out)
+		uv_run(loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&guard, guard_closed);
+	uv_run(loop, UV_RUN_NOWAIT);
+	return ok;
+}
+
+static bool never(void *ctx)
+{
+	(void)ctx;
+	return false;
+}
+
+/* ---------------------------------------------------------------- receiver */
+
+struct rx {
+	uint32_t count;
+	uint32_t next_seq;
+	bool in_order;
+	char from[LIMIT_ADDR_BYTES_MAX + 1];
+	uint32_t ups, downs;
+	char peer[LIMIT_ADDR_BYTES_MAX + 1];
+	uint32_t want;
+};
+
+static void rx_recv(struct env *env, const char *from, const uint8_t *buf, size_t len,
+		    void *data)
+{
+	struct rx *r = data;
+	uint32_t seq;
+
+	assert_true(len >= sizeof seq);
+	memcpy(&seq, buf, sizeof seq);
+	for (size_t i = sizeof seq; i < len; i++)
+		assert_int_equal(buf[i], (uint8_t)(seq + i));
+	if (seq != r->next_seq)
+		r->in_order = false;
+	r->next_seq = seq + 1;
+	r->count++;
+	snprintf(r->from, sizeof r->from, "%s", from);
+}
+
+static void rx_peer(struct env *env, const char *addr, bool up, void *data)
+{
+	struct rx *r = data;
+
+	if (up)
+		r->ups++;
+	else
+		r->downs++;
+	snprintf(r->peer, sizeof r->peer, "%s", addr);
+}
+
+static bool rx_has_want(void *ctx)
+{
+	struct rx *r = ctx;
+	return r->count >= r->want;
+}
+
+static void rx_init(struct rx *r)
+{
+	memset(r, 0, sizeof *r);
+	r->in_order = true;
+}
+
+/* Sends frame seq (len bytes) from u to addr. */
+static int send_seq(struct uvenv *u, const char *addr, uint32_t seq, size_t len)
+{
+	uint8_t buf[512];
+	struct env *env = uvenv_env(u);
+
+	assert_true(len >= sizeof seq && len <= sizeof buf);
+	memcpy(buf, &seq, sizeof seq);
+	for (size_t i = sizeof seq; i < len; i++)
+		buf[i] = (uint8_t)(seq + i);
+	return env->ops->send(env, addr, buf, len);
+}
+
+/* A blocking raw client socket on 127.0.0.1:port (the listener's backlog
+ * takes it without the loop running). */
+static int raw_connect(const char *addr)
+{
+	struct sockaddr_in sa;
+	struct timeval tv = {.tv_sec = 5};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(uvenv_parse_addr(addr, &sa, NULL, 0), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	return fd;
+}
+
+static void raw_send_frame(int fd, uint32_t len, const void *payload, size_t n)
+{
+	uint8_t h[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+			(uint8_t)len};
+	assert_int_equal(send(fd, h, 4, 0), 4);
+	if (n)
+		assert_int_equal(send(fd, payload, n, 0), (ssize_t)n);
+}
+
+struct log_wait {
+	struct logbuf *log;
+	const char *needle;
+};
+
+static bool log_has(void *ctx)
+{
+	struct log_wait *w = ctx;
+	return strstr(logbuf_text(w->log), w->needle) != NULL;
+}
+
+/* After the env closed it, the raw socket reads the end (EOF or reset). */
+static void assert_raw_closed(int fd)
+{
+	char b[16];
+	ssize_t n = recv(fd, b, sizeof b, 0);
+	assert_true(n == 0 || (n < 0 && errno == ECONNRESET));
+	close(fd);
+}
+
+/* ---------------------------------------------------------------- transport */
+
+static void test_uvenv_two_envs_exchange_1000_frames_in_order(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64];
+	struct uvenv *a, *b;
+	struct rx ra, rb;
+	struct env *ea, *eb;
+
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	uv_loop_init(&loop);
+	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	b = open_env(&loop, dir_b, "localhost:0", NULL, 0);
+	ea = uvenv_env(a);
+	eb = uvenv_env(b);
+	assert_string_equal(ea->ops->self_addr(ea), uvenv_addr(a));
+	assert_true(strncmp(uvenv_addr(a), "127.0.0.1:", 10) == 0);
+	assert_string_not_equal(uvenv_addr(a), "127.0.0.1:0");
+	rx_init(&ra);
+	rx_init(&rb);
+	ea->ops->listen(ea, rx_recv, rx_peer, &ra);
+	eb->ops->listen(eb, rx_recv, rx_peer, &rb);
+	for (uint32_t i = 0; i < 1000; i++) {
+		assert_int_equal(send_seq(a, uvenv_addr(b), i, 4 + i % 300), 0);
+		assert_int_equal(send_seq(b, uvenv_addr(a), i, 4 + (i * 7) % 500), 0);
+	}
+	assert_int_equal(rb.count, 0); /* nothing inside send */
+	ra.want = rb.want = 1000;
+	assert_true(run_until(&loop, rx_has_want, &rb, 5000));
+	assert_true(run_until(&loop, rx_has_want, &ra, 5000));
+	assert_int_equal(rb.count, 1000);
+	assert_true(rb.in_order);
+	assert_true(ra.in_order);
+	assert_string_equal(rb.from, uvenv_addr(a));
+	assert_string_equal(ra.from, uvenv_addr(b));
+	assert_int_equal(ra.ups, 1); /* a's connection to b came up once */
+	assert_string_equal(ra.peer, uvenv_addr(b));
+	close_env(&loop, a);
+	close_env(&loop, b);
+	loop_done(&loop);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+}
+
+static void test_uvenv_oversized_frame_closes_only_that_connection(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64];
+	struct uvenv *a, *b;
+	struct rx rb;
+	struct logbuf log;
+	struct log_wait w;
+	struct env *eb;
+	int fd;
+	const char hello[] = "CSW19.9.9.9:1";
+
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	logbuf_open(&log);
+	uv_loop_init(&loop);
+	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	b = open_env(&loop, dir_b, "127.0.0.1:0", log.f, 0);
+	eb = uvenv_env(b);
+	rx_init(&rb);
+	eb->ops->listen(eb, rx_recv, NULL, &rb);
+
+	fd = raw_connect(uvenv_addr(b));
+	raw_send_frame(fd, sizeof hello - 1, hello, sizeof hello - 1);
+	raw_send_frame(fd, 70000000, NULL, 0);
+	w.log = &log;
+	w.needle = "reason=\"frame of 70000000 bytes over the limit 4194304\"";
+	assert_true(run_until(&loop, log_has, &w, 5000));
+	assert_non_null(strstr(logbuf_text(&log), "level=warn"));
+	assert_non_null(
+		strstr(logbuf_text(&log), "msg=\"closing connection\" peer=127.0.0.1:"));
+	assert_non_null(strstr(logbuf_text(&log), "from=9.9.9.9:1"));
+	assert_raw_closed(fd);
+
+	/* b still serves others */
+	assert_int_equal(send_seq(a, uvenv_addr(b), 0, 100), 0);
+	rb.want = 1;
+	assert_true(run_until(&loop, rx_has_want, &rb, 5000));
+	assert_string_equal(rb.from, uvenv_addr(a));
+
+	close_env(&loop, a);
+	close_env(&loop, b);
+	loop_done(&loop);
+	logbuf_close(&log);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+}
+
+static void test_uvenv_garbage_without_hello_is_rejected(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64];
+	struct uvenv *a, *b;
+	struct rx rb;
+	struct logbuf log;
+	struct log_wait w;
+	struct env *eb;
+	int fd1, fd2, fd3;
+	const char http[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	const char magic[] = "XXXX1.2.3.4:5";
+	const char bad_addr[] = "CSW1a\x01";
+
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	logbuf_open(&log);
+	uv_loop_init(&loop);
+	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	b = open_env(&loop, dir_b, "127.0.0.1:0", log.f, 0);
+	eb = uvenv_env(b);
+	rx_init(&rb);
+	eb->ops->listen(eb, rx_recv, NULL, &rb);
+
+	fd1 = raw_connect(uvenv_addr(b));
+	assert_int_equal(send(fd1, http, sizeof http - 1, 0), (ssize_t)sizeof http - 1);
+	w.log = &log;
+	w.needle = "reason=\"bad hello: first frame of 1195725856 bytes";
+	assert_true(run_until(&loop, log_has, &w, 5000));
+	assert_raw_closed(fd1);
+
+	fd2 = raw_connect(uvenv_addr(b));
+	raw_send_frame(fd2, sizeof magic - 1, magic, sizeof magic - 1);
+	w.needle = "reason=\"bad hello: no CSW1 magic\"";
+	assert_true(run_until(&loop, log_has, &w, 5000));
+	assert_raw_closed(fd2);
+
+	fd3 = raw_connect(uvenv_addr(b));
+	raw_send_frame(fd3, sizeof bad_addr - 1, bad_addr, sizeof bad_addr - 1);
+	w.needle = "reason=\"bad hello: address not printable\"";
+	assert_true(run_until(&loop, log_has, &w, 5000));
+	assert_raw_closed(fd3);
+	assert_int_equal(rb.count, 0);
+
+	assert_int_equal(send_seq(a, uvenv_addr(b), 0, 10), 0);
+	rb.want = 1;
+	assert_true(run_until(&loop, rx_has_want, &rb, 5000));
+
+	close_env(&loop, a);
+	close_env(&loop, b);
+	loop_done(&loop);
+	logbuf_close(&log);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+}
+
+static void test_uvenv_frames_before_listen_are_dropped(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64];
+	struct uvenv *a, *b;
+	struct rx rb;
+	struct env *eb;
+
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	uv_loop_init(&loop);
+	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
+	eb = uvenv_env(b);
+	rx_init(&rb);
+	assert_int_equal(send_seq(a, uvenv_addr(b), 0, 8), 0);
+	run_until(&loop, never, NULL, 200);
+	eb->ops->listen(eb, rx_recv, NULL, &rb);
+	assert_int_equal(send_seq(a, uvenv_addr(b), 1, 8), 0);
+	rb.want = 1;
+	assert_true(run_until(&loop, rx_has_want, &rb, 5000));
+	assert_int_equal(rb.count, 1);
+	assert_int_equal(rb.next_seq, 2); /* frame 1 came, frame 0 did not */
+	close_env(&loop, a);
+	close_env(&loop, b);
+	loop_done(&loop);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+}
+
+static bool rx_has_downs(void *ctx)
+{
+	return ((struct rx *)ctx)->downs >= 1;
+}
+
+static void test_uvenv_redials_a_peer_that_starts_late(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64];
+	char b_addr[LIMIT_ADDR_BYTES_MAX + 1];
+	struct uvenv *a, *b;
+	struct rx ra, rb;
+	struct env *ea, *eb;
+
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	uv_loop_init(&loop);
+	/* learn a free port, then leave it closed */
+	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
+	snprintf(b_addr, sizeof b_addr, "%s", uvenv_addr(b));
+	close_env(&loop, b);
+
+	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	ea = uvenv_env(a);
+	rx_init(&ra);
+	ea->ops->listen(ea, rx_recv, rx_peer, &ra);
+	assert_int_equal(send_seq(a, b_addr, 0, 16), 0);
+	run_until(&loop, never, NULL, 300); /* refused, redialled with backoff */
+	assert_int_equal(ra.ups, 0);
+	assert_int_equal(ra.downs, 0);
+
+	b = open_env(&loop, dir_b, b_addr, NULL, 0);
+	eb = uvenv_env(b);
+	rx_init(&rb);
+	eb->ops->listen(eb, rx_recv, NULL, &rb);
+	rb.want = 1;
+	assert_true(run_until(&loop, rx_has_want, &rb, 10000));
+	assert_int_equal(ra.ups, 1);
+	assert_string_equal(ra.peer, b_addr);
+	assert_int_equal(send_seq(a, b_addr, 1, 16), 0);
+	rb.want = 2;
+	assert_true(run_until(&loop, rx_has_want, &rb, 5000));
+	assert_true(rb.in_order);
+
+	/* b dies: a hears the connection go down */
+	close_env(&loop, b);
+	assert_true(run_until(&loop, rx_has_downs, &ra, 5000));
+	assert_int_equal(ra.downs, 1);
+	assert_string_equal(ra.peer, b_addr);
+
+	/* b comes back: frames sent after it arrive */
+	assert_int_equal(send_seq(a, b_addr, 2, 16), 0);
+	b = open_env(&loop, dir_b, b_addr, NULL, 0);
+	eb = uvenv_env(b);
+	rx_init(&rb);
+	rb.next_seq = 2;
+	eb->ops->listen(eb, rx_recv, NULL, &rb);
+	assert_int_equal(send_seq(a, b_addr, 3, 16), 0);
+	rb.want = 2;
+	assert_true(run_until(&loop, rx_has_want, &rb, 10000));
+	assert_true(rb.in_order);
+	assert_int_equal(ra.ups, 2);
+
+	close_env(&loop, a);
+	close_env(&loop, b);
+	loop_done(&loop);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+}
+
+static void test_uvenv_send_limits_queue_size_and_addresses(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64];
+	char dead[LIMIT_ADDR_BYTES_MAX + 1];
+	struct uvenv *a, *b;
+	struct env *ea;
+	const size_t mib = 1024 * 1024;
+	uint8_t *big = calloc(1, LIMIT_FRAME_BYTES_MAX + 1);
+	int ok = 0, rv = 0;
+	static const char *const bad[] = {
+		"",	      "nohost",	  "1.2.3.4",	    "1.2.3.4:",	  "1.2.3.4:99999",
+		"1.2.3.4:0",  "1.2.3:80", "example.com:80", "1.2.3.4:8x", ":80",
+		"1.2.3.4:-1", "a b:80",
+	};
+
+	assert_non_null(big);
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	uv_loop_init(&loop);
+	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
+	snprintf(dead, sizeof dead, "%s", uvenv_addr(b));
+	close_env(&loop, b);
+	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	ea = uvenv_env(a);
+
+	assert_int_equal(ea->ops->send(ea, dead, big, LIMIT_FRAME_BYTES_MAX + 1),
+			 CS_ELIMIT);
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		assert_int_equal(ea->ops->send(ea, bad[i], big, 10), CS_EINVAL);
+	/* nobody listens at dead: frames queue up to the cap */
+	while (ok < 20 && (rv = ea->ops->send(ea, dead, big, mib)) == 0)
+		ok++;
+	assert_int_equal(rv, CS_EAGAIN);
+	assert_int_equal(ok, 7); /* 8 frames of 1 MiB + header pass 8 MiB */
+	assert_int_equal(ea->ops->send(ea, dead, big, 100), 0);
+	assert_int_equal(ea->ops->send(ea, dead, big, mib), CS_EAGAIN);
+	run_until(&loop, never, NULL, 150);
+	close_env(&loop, a);
+
+	/* a smaller frame limit: frame_max passes, frame_max+1 does not */
+	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 1024);
+	ea = uvenv_env(a);
+	assert_int_equal(ea->ops->send(ea, dead, big, 1025), CS_ELIMIT);
+	assert_int_equal(ea->ops->send(ea, dead, big, 1024), 0);
+	close_env(&loop, a);
+	loop_done(&loop);
+	free(big);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+}
+
+static void test_uvenv_receiver_frame_limit_closes_connection(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64];
+	struct uvenv *a, *b;
+	struct rx rb;
+	struct logbuf log;
+	struct log_wait w;
+	struct env *eb;
+	uint8_t big[600] = {0};
+
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	logbuf_open(&log);
+	uv_loop_init(&loop);
+	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	b = open_env(&loop, dir_b, "127.0.0.1:0", log.f, 256);
+	eb = uvenv_env(b);
+	rx_init(&rb);
+	eb->ops->listen(eb, rx_recv, NULL, &rb);
+	assert_int_equal(send_seq(a, uvenv_addr(b), 0, 256), 0);
+	assert_int_equal(uvenv_env(a)->ops->send(uvenv_env(a), uvenv_addr(b), big, 257),
+			 0);
+	w.log = &log;
+	w.needle = "reason=\"frame of 257 bytes over the limit 256\"";
+	assert_true(run_until(&loop, log_has, &w, 5000));
+	assert_int_equal(rb.count, 1);
+	close_env(&loop, a);
+	close_env(&loop, b);
+	loop_done(&loop);
+	logbuf_close(&log);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+}
+
+static void test_uvenv_open_rejects_bad_address_and_port_in_use(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64], err[256];
+	struct uvenv_cfg cfg = {0};
+	struct uvenv *a, *b = NULL;
+	struct sockaddr_in sa;
+
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	uv_loop_init(&loop);
+
+	assert_int_equal(uvenv_parse_addr("x:99999", &sa, err, sizeof err), CS_EINVAL);
+	assert_string_equal(err, "'x:99999': port must be 1..65535");
+	assert_int_equal(uvenv_parse_addr("node1:80", &sa, err, sizeof err), CS_EINVAL);
+	assert_non_null(strstr(err, "'node1:80': host must be"));
+	assert_int_equal(uvenv_parse_addr("10.0.0.1", &sa, err, sizeof err), CS_EINVAL);
+	assert_string_equal(err, "'10.0.0.1': expected HOST:PORT");
+	assert_int_equal(uvenv_parse_addr("10.0.0.1:4242", &sa, err, sizeof err), 0);
+	assert_int_equal(ntohs(sa.sin_port), 4242);
+	assert_int_equal(ntohl(sa.sin_addr.s_addr), 0x0a000001);
+
+	cfg.loop = &loop;
+	cfg.state_dir = dir_b;
+	cfg.listen_addr = "127.0.0.1:99999";
+	assert_int_equal(uvenv_open(&cfg, &b, err, sizeof err), CS_EINVAL);
+	assert_string_equal(err,
+			    "listen address '127.0.0.1:99999': port must be 1..65535");
+	cfg.listen_addr = "127.0.0.1:0";
+	cfg.advertise_addr = "somewhere";
+	assert_int_equal(uvenv_open(&cfg, &b, err, sizeof err), CS_EINVAL);
+	assert_string_equal(err, "advertise address 'somewhere': expected HOST:PORT");
+	assert_null(b);
+	assert_int_equal(dir_entries(dir_b), 0); /* nothing touched */
+
+	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	cfg.listen_addr = uvenv_addr(a);
+	cfg.advertise_addr = NULL;
+	assert_int_equal(uvenv_open(&cfg, &b, err, sizeof err), CS_EADDRINUSE);
+	assert_null(b);
+	{
+		char want[128];
+		snprintf(want, sizeof want, "%s: address already in use", uvenv_addr(a));
+		assert_string_equal(err, want);
+	}
+	/* the advertised address: given, with the real port when it says 0 */
+	cfg.listen_addr = "127.0.0.1:0";
+	cfg.advertise_addr = "10.1.2.3:0";
+	assert_int_equal(uvenv_open(&cfg, &b, err, sizeof err), 0);
+	{
+		const char *colon = strrchr(uvenv_addr(b), ':');
+		assert_true(strncmp(uvenv_addr(b), "10.1.2.3:", 9) == 0);
+		assert_true(atoi(colon + 1) > 0);
+	}
+	close_env(&loop, b);
+	close_env(&loop, a);
+	loop_done(&loop);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+}
+
+/* ---------------------------------------------------------------- clock */
+
+struct tick {
+	char order[32];
+	size_t n;
+	env_timer_id stop_me; /* the repeating timer, stopped after 4 fires */
+	env_timer_id victim;  /* stopped by 'f' before it fires */
+	uint32_t repeats;
+	bool end;
+};
+
+static void tick_cb(struct env *env, env_timer_id id, void *data);
+
+struct tick_arg {
+	struct tick *t;
+	char name;
+};
+
+static void tick_cb(struct env *env, env_timer_id id, void *data)
+{
+	struct tick_arg *a = data;
+	struct tick *t = a->t;
+
+	if (a->name == 'e') {
+		t->repeats++;
+		if (t->repeats == 4)
+			env->ops->timer_stop(env, id);
+		return;
+	}
+	env->ops->timer_stop(env, id); /* dead already: does nothing */
+	t->order[t->n++] = a->name;
+	if (a->name == 'f')
+		env->ops->timer_stop(env, t->victim);
+	if (a->name == 'z')
+		t->end = true;
+}
+
+static bool tick_end(void *ctx)
+{
+	return ((struct tick *)ctx)->end;
+}
+
+static void test_uvenv_timers_fire_in_order_stop_and_repeat(void **state)
+{
+	uv_loop_t loop;
+	char dir[64];
+	struct uvenv *u;
+	struct env *e;
+	struct tick t = {0};
+	struct tick_arg args[] = {{&t, 'a'}, {&t, 'b'}, {&t, 'c'}, {&t, 'd'},
+				  {&t, 'e'}, {&t, 'f'}, {&t, 'g'}, {&t, 'z'}};
+	env_timer_id ids[8], last = 0;
+	ms_t t0;
+
+	make_tmpdir(dir, sizeof dir);
+	uv_loop_init(&loop);
+	u = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
+	e = uvenv_env(u);
+	t0 = e->ops->now_ms(e);
+	assert_int_equal(e->ops->timer_start(e, 30, 0, tick_cb, &args[0], &ids[0]), 0);
+	assert_int_equal(e->ops->timer_start(e, 0, 0, tick_cb, &args[1], &ids[1]), 0);
+	assert_int_equal(t.n, 0); /* not inside timer_start */
+	assert_int_equal(e->ops->timer_start(e, 20, 0, tick_cb, &args[2], &ids[2]), 0);
+	assert_int_equal(e->ops->timer_start(e, 15, 0, tick_cb, &args[3], &ids[3]), 0);
+	assert_int_equal(e->ops->timer_start(e, 5, 5, tick_cb, &args[4], &ids[4]), 0);
+	assert_int_equal(e->ops->timer_start(e, 12, 0, tick_cb, &args[5], &ids[5]), 0);
+	assert_int_equal(e->ops->timer_start(e, 12, 0, tick_cb, &args[6], &ids[6]), 0);
+	assert_int_equal(e->ops->timer_start(e, 80, 0, tick_cb, &args[7], &ids[7]), 0);
+	for (size_t i = 0; i < 8; i++) {
+		assert_true(ids[i] > last); /* ids never reused */
+		last = ids[i];
+	}
+	t.victim = ids[6];
+	e->ops->timer_stop(e, ids[3]); /* d never fires */
+	e->ops->timer_stop(e, 999999); /* unknown: nothing */
+	assert_true(run_until(&loop, tick_end, &t, 5000));
+	t.order[t.n] = '\0';
+	assert_string_equal(t.order, "bfcaz");
+	assert_int_equal(t.repeats, 4);
+	assert_true(e->ops->now_ms(e) - t0 >= 80);
+	run_until(&loop, never, NULL, 30); /* e stays stopped */
+	assert_int_equal(t.repeats, 4);
+
+	/* a timer left armed is closed by uvenv_close */
+	assert_int_equal(e->ops->timer_start(e, 100000, 0, tick_cb, &args[0], &ids[0]),
+			 0);
+	close_env(&loop, u);
+	loop_done(&loop);
+	rm_tree(dir);
+}
+
+/* ---------------------------------------------------------------- storage */
+
+static void test_uvenv_storage_same_handle_and_survives_reopen(void **state)
+{
+	uv_loop_t loop;
+	char dir[64], sub[128], path[256];
+	struct uvenv *u;
+	struct env *e;
+	struct sqlite3 *db1, *db2, *db3;
+	sqlite3_stmt *st;
+	struct stat sb;
+	uint8_t *bytes;
+	size_t len;
+
+	make_tmpdir(dir, sizeof dir);
+	snprintf(sub, sizeof sub, "%s/a/state", dir);
+	uv_loop_init(&loop);
+	u = open_env(&loop, sub, "127.0.0.1:0", NULL, 0);
+	assert_int_equal(stat(sub, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0700);
+	snprintf(path, sizeof path, "%s/VERSION", sub);
+	bytes = read_file(path, &len);
+	assert_int_equal(len, strlen(UVENV_STATE_VERSION));
+	assert_memory_equal(bytes, UVENV_STATE_VERSION, len);
+	free(bytes);
+
+	e = uvenv_env(u);
+	assert_int_equal(e->ops->storage_open(e, "node", &db1), 0);
+	assert_int_equal(e->ops->storage_open(e, "node", &db2), 0);
+	assert_ptr_equal(db1, db2);
+	assert_int_equal(e->ops->storage_open(e, "other", &db3), 0);
+	assert_ptr_not_equal(db1, db3);
+	assert_int_equal(e->ops->storage_open(e, "../evil", &db3), CS_ESTORAGE);
+	assert_int_equal(sqlite3_exec(db1, "CREATE TABLE t(v); INSERT INTO t VALUES(42);",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db1, "PRAGMA journal_mode", -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	close_env(&loop, u);
+
+	u = open_env(&loop, sub, "127.0.0.1:0", NULL, 0);
+	e = uvenv_env(u);
+	assert_int_equal(e->ops->storage_open(e, "node", &db1), 0);
+	assert_int_equal(sqlite3_prepare_v2(db1, "SELECT v FROM t", -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 42);
+	sqlite3_finalize(st);
+	assert_string_equal(uvenv_storage_error(u), "");
+	close_env(&loop, u);
+	loop_done(&loop);
+	rm_tree(dir);
+}
+
+static void test_uvenv_state_dir_of_another_version_is_refused_untouched(void **state)
+{
+	uv_loop_t loop;
+	char dir[64], path[128], err[512];
+	struct uvenv_cfg cfg = {0};
+	struct uvenv *u = NULL;
+	const char other[] = "cswarm-state 99\n";
+	uint8_t *bytes;
+	size_t len;
+
+	make_tmpdir(dir, sizeof dir);
+	uv_loop_init(&loop);
+	snprintf(path, sizeof path, "%s/VERSION", dir);
+	write_file(path, other, sizeof other - 1);
+	snprintf(path, sizeof path, "%s/swarmd.db", dir);
+	write_file(path, "keep", 4);
+	cfg.loop = &loop;
+	cfg.state_dir = dir;
+	cfg.listen_addr = "127.0.0.1:0";
+	assert_int_equal(uvenv_open(&cfg, &u, err, sizeof err), CS_EVERSION);
+	assert_null(u);
+	assert_non_null(strstr(err, dir));
+	assert_non_null(strstr(err, "VERSION says \"cswarm-state 99\""));
+	assert_non_null(strstr(err, "this build reads \"cswarm-state 1\""));
+	assert_int_equal(dir_entries(dir), 2);
+	bytes = read_file(path, &len);
+	assert_int_equal(len, 4);
+	assert_memory_equal(bytes, "keep", 4);
+	free(bytes);
+
+	/* files but no VERSION at all: refused too */
+	snprintf(path, sizeof path, "%s/VERSION", dir);
+	unlink(path);
+	assert_int_equal(uvenv_open(&cfg, &u, err, sizeof err), CS_EVERSION);
+	assert_non_null(strstr(err, "no VERSION"));
+	assert_int_equal(dir_entries(dir), 1);
+	loop_done(&loop);
+	rm_tree(dir);
+}
+
+static void assert_corrupt_refused(uv_loop_t *loop, const char *dir, const char *name)
+{
+	char path[256];
+	struct logbuf log;
+	struct uvenv *u;
+	struct env *e;
+	struct sqlite3 *db = NULL;
+	uint8_t *before, *after;
+	size_t len_before, len_after;
+
+	snprintf(path, sizeof path, "%s/%s.db", dir, name);
+	before = read_file(path, &len_before);
+	logbuf_open(&log);
+	u = open_env(loop, dir, "127.0.0.1:0", log.f, 0);
+	e = uvenv_env(u);
+	assert_int_equal(e->ops->storage_open(e, name, &db), CS_ESTORAGE);
+	assert_non_null(strstr(uvenv_storage_error(u), path));
+	assert_non_null(strstr(logbuf_text(&log), "level=error"));
+	assert_non_null(strstr(logbuf_text(&log), path));
+	close_env(loop, u);
+	after = read_file(path, &len_after);
+	assert_int_equal(len_after, len_before);
+	assert_memory_equal(after, before, len_before);
+	snprintf(path, sizeof path, "%s/%s.db-wal", dir, name);
+	assert_int_not_equal(access(path, F_OK), 0);
+	free(before);
+	free(after);
+	logbuf_close(&log);
+}
+
+static void test_uvenv_corrupt_database_is_refused_untouched(void **state)
+{
+	uv_loop_t loop;
+	char dir[64], path[256];
+	uint8_t garbage[8192];
+	struct sqlite3 *db;
+	int fd;
+
+	make_tmpdir(dir, sizeof dir);
+	uv_loop_init(&loop);
+	close_env(&loop, open_env(&loop, dir, "127.0.0.1:0", NULL, 0)); /* VERSION */
+
+	/* garbage from the first byte */
+	for (size_t i = 0; i < sizeof garbage; i++)
+		garbage[i] = (uint8_t)(i * 131 + 7);
+	snprintf(path, sizeof path, "%s/junk.db", dir);
+	write_file(path, garbage, sizeof garbage);
+	assert_corrupt_refused(&loop, dir, "junk");
+
+	/* a real database whose pages are overwritten past the header page */
+	snprintf(path, sizeof path, "%s/torn.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(
+			db,
+			"PRAGMA page_size=1024; CREATE TABLE t(k INTEGER PRIMARY KEY, v);"
+			"WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c "
+			"WHERE i<2000) INSERT INTO t SELECT i, hex(randomblob(40)) FROM c;"
+			"CREATE INDEX tv ON t(v);",
+			NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, garbage, sizeof garbage, 1024 * 3),
+			 (ssize_t)sizeof garbage);
+	close(fd);
+	assert_corrupt_refused(&loop, dir, "torn");
+	loop_done(&loop);
+	rm_tree(dir);
+}
+
+/* ---------------------------------------------------------------- the rest */
+
+static void test_uvenv_log_lines_are_logfmt_and_filtered(void **state)
+{
+	uv_loop_t loop;
+	char dir[64], err[256];
+	struct uvenv_cfg cfg = {0};
+	struct uvenv *u;
+	struct env *e;
+	struct logbuf log;
+	const char *text;
+
+	make_tmpdir(dir, sizeof dir);
+	logbuf_open(&log);
+	uv_loop_init(&loop);
+	cfg.loop = &loop;
+	cfg.state_dir = dir;
+	cfg.listen_addr = "127.0.0.1:0";
+	cfg.name = "host1";
+	cfg.log_out = log.f;
+	cfg.log_level = ENV_LOG_WARN;
+	assert_int_equal(uvenv_open(&cfg, &u, err, sizeof err), 0);
+	e = uvenv_env(u);
+	e->ops->log(e, ENV_LOG_INFO, "msg=\"dropped\"");
+	e->ops->log(e, ENV_LOG_WARN, "plain \"quoted\" text");
+	uvenv_set_log_node(u, "n0d3");
+	env_logf(e, ENV_LOG_ERROR, "msg=\"malformed frame\" from=%s bytes=%d",
+		 "10.0.0.1:4242", 12);
+	text = logbuf_text(&log);
+	assert_null(strstr(text, "dropped"));
+	assert_true(strncmp(text, "ts=20", 5) == 0);
+	assert_non_null(strstr(
+		text, "Z level=warn node=host1 msg=\"plain \\\"quoted\\\" text\"\n"));
+	assert_non_null(strstr(text, "Z level=error node=n0d3 msg=\"malformed frame\" "
+				     "from=10.0.0.1:4242 bytes=12\n"));
+	/* ts=YYYY-MM-DDTHH:MM:SS.mmmZ */
+	assert_int_equal(text[13], 'T');
+	assert_int_equal(text[26], 'Z');
+	close_env(&loop, u);
+	loop_done(&loop);
+	logbuf_close(&log);
+	rm_tree(dir);
+}
+
+static void test_uvenv_no_executor_and_random(void **state)
+{
+	uv_loop_t loop;
+	char dir[64];
+	struct uvenv *u;
+	struct env *e;
+	struct env_container_spec spec = {.task_id = "t1", .image = "busybox"};
+	struct env_ctl *ctl = NULL;
+	struct env_ctl_list_req lreq = {0};
+	uint64_t r1, r2;
+
+	make_tmpdir(dir, sizeof dir);
+	uv_loop_init(&loop);
+	u = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
+	e = uvenv_env(u);
+	assert_int_equal(e->ops->ctl_open(e, &spec, &ctl), CS_ENOTSUP);
+	assert_null(ctl);
+	assert_int_equal(e->ops->ctl_list(e, &lreq, NULL), CS_ENOTSUP);
+	r1 = e->ops->random_u64(e);
+	r2 = e->ops->random_u64(e);
+	assert_true(r1 != r2);
+	close_env(&loop, u);
+	loop_done(&loop);
+	rm_tree(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_uvenv_two_envs_exchange_1000_frames_in_order),
+		cmocka_unit_test(test_uvenv_oversized_frame_closes_only_that_connection),
+		cmocka_unit_test(test_uvenv_garbage_without_hello_is_rejected),
+		cmocka_unit_test(test_uvenv_frames_before_listen_are_dropped),
+		cmocka_unit_test(test_uvenv_redials_a_peer_that_starts_late),
+		cmocka_unit_test(test_uvenv_send_limits_queue_size_and_addresses),
+		cmocka_unit_test(test_uvenv_receiver_frame_limit_closes_connection),
+		cmocka_unit_test(test_uvenv_open_rejects_bad_address_and_port_in_use),
+		cmocka_unit_test(test_uvenv_timers_fire_in_order_stop_and_repeat),
+		cmocka_unit_test(test_uvenv_storage_same_handle_and_survives_reopen),
+		cmocka_unit_test(
+			test_uvenv_state_dir_of_another_version_is_refused_untouched),
+		cmocka_unit_test(test_uvenv_corrupt_database_is_refused_untouched),
+		cmocka_unit_test(test_uvenv_log_lines_are_logfmt_and_filtered),
+		cmocka_unit_test(test_uvenv_no_executor_and_random),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests_name("uvenv", tests, NULL, NULL);
+}
