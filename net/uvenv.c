@@ -148,7 +148,7 @@ struct uvenv {
 
 	/* storage */
 	struct uvenv_db *dbs;
-	char storage_error[UVENV_MESSAGE_BYTES];
+	char storage_error[2 * UVENV_MESSAGE_BYTES];
 };
 
 static const struct env_ops uvenv_ops;
@@ -1048,7 +1048,7 @@ static int uvenv_db_check(struct uvenv *u, const char *path)
 {
 	static const char header[16] = "SQLite format 3";
 	char got[16];
-	char what[UVENV_MESSAGE_BYTES];
+	char what[UVENV_MESSAGE_BYTES / 2];
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	ssize_t n;
@@ -1472,6 +1472,11 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 		uvenv_close(u);
 		return CS_EINVAL;
 	}
+	if (strncmp(u->addr, "0.0.0.0:", 8) == 0)
+		uvenv_logf(u, ENV_LOG_WARN,
+			   "msg=\"advertised address is not reachable by peers: give an "
+			   "advertise address\" addr=%s",
+			   u->addr);
 	*out = u;
 	return 0;
 

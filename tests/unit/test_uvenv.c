@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/errors.h"
@@ -956,6 +957,52 @@ static void test_uvenv_corrupt_database_is_refused_untouched(void **state)
 	rm_tree(dir);
 }
 
+/* A node killed mid-run leaves DB-wal and DB-shm beside its database: the
+ * check before opening must accept that, and the committed rows are there. */
+static void test_uvenv_storage_opens_after_a_crash_with_wal_left(void **state)
+{
+	uv_loop_t loop;
+	char dir[64], path[256];
+	struct uvenv *u;
+	struct env *e;
+	struct sqlite3 *db;
+	sqlite3_stmt *st;
+	pid_t pid;
+	int status;
+
+	make_tmpdir(dir, sizeof dir);
+	uv_loop_init(&loop);
+	close_env(&loop, open_env(&loop, dir, "127.0.0.1:0", NULL, 0)); /* VERSION */
+	snprintf(path, sizeof path, "%s/crashed.db", dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (sqlite3_open(path, &db) != SQLITE_OK ||
+		    sqlite3_exec(db,
+				 "PRAGMA journal_mode=WAL; CREATE TABLE t(v);"
+				 "INSERT INTO t VALUES(7);",
+				 NULL, NULL, NULL) != SQLITE_OK)
+			_exit(1);
+		_exit(0); /* no close: the WAL stays, as after kill -9 */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	snprintf(path, sizeof path, "%s/crashed.db-wal", dir);
+	assert_int_equal(access(path, F_OK), 0);
+
+	u = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
+	e = uvenv_env(u);
+	assert_int_equal(e->ops->storage_open(e, "crashed", &db), 0);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT v FROM t", -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 7);
+	sqlite3_finalize(st);
+	close_env(&loop, u);
+	loop_done(&loop);
+	rm_tree(dir);
+}
+
 /* ---------------------------------------------------------------- the rest */
 
 static void test_uvenv_log_lines_are_logfmt_and_filtered(void **state)
@@ -1042,6 +1089,7 @@ int main(void)
 		cmocka_unit_test(
 			test_uvenv_state_dir_of_another_version_is_refused_untouched),
 		cmocka_unit_test(test_uvenv_corrupt_database_is_refused_untouched),
+		cmocka_unit_test(test_uvenv_storage_opens_after_a_crash_with_wal_left),
 		cmocka_unit_test(test_uvenv_log_lines_are_logfmt_and_filtered),
 		cmocka_unit_test(test_uvenv_no_executor_and_random),
 	};
