@@ -505,9 +505,10 @@ static void uvenv_in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 			c->cap = cap;
 		}
 	}
-	*buf = uv_buf_init((char *)c->buf + c->len, (unsigned)(c->cap - c->len));
 	if (!c->buf)
 		*buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+	else
+		*buf = uv_buf_init((char *)c->buf + c->len, (unsigned)(c->cap - c->len));
 }
 
 /* Checks a hello payload: magic, then a printable address. */
