@@ -796,6 +796,8 @@ bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire)
 			a->hb_pending = false;
 			if (r->heartbeat_ms)
 				a->heartbeat_ms = r->heartbeat_ms;
+			for (size_t i = 0; i < r->n_managers; i++)
+				agent_add_manager(a, r->managers[i]);
 			agent_check_role(a, r->desired_role);
 			/* the last change was lost on the way: ask for all */
 			if (r->seq > a->seq)

@@ -198,11 +198,17 @@ static void disp_write_done(void *data, int status)
 			Cs__Wire wire = CS__WIRE__INIT;
 			Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
 			struct disp_session *s = disp_session(d, w->node_id);
+			char *managers[LIMIT_MANAGERS_MAX];
 			r.status = status;
 			r.node_id = w->node_id;
 			r.session_id = s ? s->session_id : 0;
 			r.heartbeat_ms = d->heartbeat_ms;
 			r.desired_role = w->role;
+			r.n_managers = manager_member_addrs(d->m, (const char **)managers,
+							    LIMIT_MANAGERS_MAX);
+			if (r.n_managers > LIMIT_MANAGERS_MAX)
+				r.n_managers = LIMIT_MANAGERS_MAX;
+			r.managers = managers;
 			wire.session_response = &r;
 			disp_send(d, w->reply_to, &wire);
 			if (status == 0 && s && s->session_id == w->session_id)
@@ -579,12 +585,20 @@ static void disp_session_reply(struct dispatcher *d, const char *to, int status,
 {
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
+	char *managers[LIMIT_MANAGERS_MAX];
 	r.status = status;
 	r.node_id = s ? s->node_id : 0;
 	r.session_id = s ? s->session_id : 0;
 	r.heartbeat_ms = d->heartbeat_ms;
 	if (s)
 		r.desired_role = disp_desired_role(d, s);
+	/* the managers to try when this one goes (SwarmKit's session sends
+	 * the manager list too) */
+	r.n_managers =
+		manager_member_addrs(d->m, (const char **)managers, LIMIT_MANAGERS_MAX);
+	if (r.n_managers > LIMIT_MANAGERS_MAX)
+		r.n_managers = LIMIT_MANAGERS_MAX;
+	r.managers = managers;
 	wire.session_response = &r;
 	disp_send(d, to, &wire);
 }
@@ -703,6 +717,7 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 	struct disp_session *s = disp_session(d, h->node_id);
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__HeartbeatResponse r = CS__HEARTBEAT_RESPONSE__INIT;
+	char *managers[LIMIT_MANAGERS_MAX];
 
 	r.heartbeat_ms = d->heartbeat_ms;
 	if (!s || s->session_id == 0 || s->session_id != h->session_id) {
@@ -712,6 +727,13 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 		/* lets an agent that lost the last Assignments notice it */
 		r.seq = s->seq;
 		r.desired_role = disp_desired_role(d, s);
+		/* managers joined since the session began: the agent learns them
+		 * here, or it could know only managers that are gone */
+		r.n_managers = manager_member_addrs(d->m, (const char **)managers,
+						    LIMIT_MANAGERS_MAX);
+		if (r.n_managers > LIMIT_MANAGERS_MAX)
+			r.n_managers = LIMIT_MANAGERS_MAX;
+		r.managers = managers;
 		if (strlen(from) < LIMIT_ADDR_BYTES_MAX)
 			memcpy(s->addr, from, strlen(from) + 1);
 	}

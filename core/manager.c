@@ -897,6 +897,17 @@ uint64_t manager_leader(const struct manager *m)
 	return id;
 }
 
+size_t manager_member_addrs(const struct manager *m, const char **addrs, size_t max)
+{
+	size_t n = 0;
+	for (unsigned i = 0; i < m->raft.configuration.n; i++) {
+		if (n < max)
+			addrs[n] = m->raft.configuration.servers[i].address;
+		n++;
+	}
+	return n;
+}
+
 size_t manager_voters(const struct manager *m, uint64_t *ids, size_t max)
 {
 	size_t n = 0;

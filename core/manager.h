@@ -120,6 +120,11 @@ int manager_write(struct manager *m, const uint8_t *batch, size_t len,
 int manager_remove_member(struct manager *m, uint64_t raft_id, manager_write_cb cb,
 			  void *data);
 
+/* manager_member_addrs fills addrs with up to max addresses of the Raft
+ * group's members this manager knows (borrowed: valid until the next
+ * event); returns how many there are. */
+size_t manager_member_addrs(const struct manager *m, const char **addrs, size_t max);
+
 /* manager_is_voter returns whether this manager sees itself as a voter. */
 bool manager_is_voter(const struct manager *m);
 

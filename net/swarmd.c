@@ -1,0 +1,710 @@
+/* swarmd: the cswarm daemon — one node of a cluster in the real world: the
+ * node program (agent, and manager when the node is one) on a libuv env
+ * (net/uvenv), Docker as the executor (net/docker), and for managers the
+ * control socket swarmctl talks to (net/ctlsock).
+ *
+ *   swarmd --state-dir DIR --listen-addr HOST:PORT [--advertise-addr HOST:PORT]
+ *          [--control-socket PATH] [--join-addr HOST:PORT --join-token TOKEN]
+ *          [--hostname NAME] [--docker-socket PATH] [--cpus N] [--memory SIZE]
+ *          [--log-level debug|info|warn|error]
+ *
+ * Without --join-addr the first start initialises a new cluster and makes
+ * this node its first manager; with a manager token it joins as a manager,
+ * with a worker token as a worker. What a start decided (role, raft id, the
+ * managers to ask) is kept in DIR/swarmd.db, so a restart needs no join
+ * flags. SIGTERM and SIGINT stop the daemon cleanly; containers keep
+ * running and the next start adopts them. A promoted or demoted node
+ * restarts itself (exec) as its new role. */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "core/control_rpc.h"
+#include "core/errors.h"
+#include "core/limits.h"
+#include "core/node.h"
+#include "net/ctlsock.h"
+#include "net/docker.h"
+#include "net/uvenv.h"
+
+#define SWARMD_VERSION	    "0.1.0"
+#define SWARMD_MANAGERS_MAX 16
+
+static const char swarmd_usage[] =
+	"usage: swarmd --state-dir DIR --listen-addr HOST:PORT [options]\n"
+	"\n"
+	"Runs one cswarm node. Without --join-addr, the first start creates a new\n"
+	"cluster with this node as its first manager. With --join-addr and a join\n"
+	"token, the node joins an existing cluster: as a manager with the manager\n"
+	"token, as a worker with the worker token (`swarmctl cluster join-token`).\n"
+	"Later starts read the state directory and need no join flags.\n"
+	"\n"
+	"options:\n"
+	"  --state-dir DIR          where the node keeps its state (created 0700)\n"
+	"  --listen-addr HOST:PORT  address for other nodes (IPv4)\n"
+	"  --advertise-addr H:P     address other nodes use (default: listen addr)\n"
+	"  --control-socket PATH    managers: unix socket for swarmctl\n"
+	"                           (default: DIR/swarmd.sock)\n"
+	"  --join-addr HOST:PORT    a manager of the cluster to join\n"
+	"  --join-token TOKEN       the cluster's worker or manager join token\n"
+	"  --hostname NAME          the node's name (default: the machine's)\n"
+	"  --docker-socket PATH     Docker Engine API socket\n"
+	"                           (default: DOCKER_HOST=unix://... or\n"
+	"                           /var/run/docker.sock)\n"
+	"  --cpus N                 CPUs offered to tasks (default: online CPUs)\n"
+	"  --memory SIZE            memory offered to tasks, e.g. 4G (default: all)\n"
+	"  --log-level LEVEL        debug, info, warn or error (default info)\n"
+	"  --help, --version\n"
+	"\n"
+	"Logs are logfmt lines on stderr. SIGTERM or SIGINT stops the daemon;\n"
+	"containers keep running and the next start adopts them.\n"
+	"exit status: 0 stopped by a signal, 1 failed, 2 bad usage\n";
+
+struct swarmd_opts {
+	const char *state_dir, *listen_addr, *advertise_addr, *control_socket;
+	const char *join_addr, *join_token, *hostname, *docker_socket;
+	uint64_t millicpus, memory_bytes;
+	enum env_log_level log_level;
+};
+
+/* What the state directory remembers between starts. */
+struct swarmd_state {
+	bool exists;
+	Cs__NodeRole role;
+	uint64_t raft_id;
+	bool bootstrap; /* this node created the cluster */
+	char join_token[160];
+	/* the tokens a new cluster starts with (its first manager draws them) */
+	char boot_worker_token[160], boot_manager_token[160];
+	char managers[SWARMD_MANAGERS_MAX][LIMIT_ADDR_BYTES_MAX];
+	size_t manager_count;
+};
+
+struct swarmd {
+	struct swarmd_opts opts;
+	struct swarmd_state st;
+	char **argv; /* for the exec of a role change */
+	uv_loop_t loop;
+	uv_signal_t sigterm, sigint;
+	uv_timer_t log_timer;
+	uv_timer_t stop_timer; /* stops outside the node's own callbacks */
+	struct uvenv *uv;
+	struct docker *docker;
+	struct ctlsock *ctl;
+	struct sqlite3 *db;
+	/* the node program's configuration (borrowed by it for its life) */
+	struct manager_cfg mcfg;
+	struct manager_peer self_peer;
+	const char *manager_ptrs[SWARMD_MANAGERS_MAX];
+	struct node_cfg ncfg;
+	char hostname[256];
+	void *node;
+	int exit_code;
+	bool reexec;
+	bool stopping;
+};
+
+__attribute__((format(printf, 1, 2))) static void swarmd_die_usage(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("swarmd: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n(see swarmd --help)\n", stderr);
+	exit(2);
+}
+
+/* ---------------------------------------------------------------- flags */
+
+static uint64_t swarmd_parse_size(const char *flag, const char *s)
+{
+	char *end;
+	double v;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || v < 0)
+		swarmd_die_usage("%s '%s': expected a size such as 512M or 4G", flag, s);
+	switch (*end) {
+	case 'k':
+	case 'K':
+		v *= 1024.0;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		v *= 1024.0 * 1024;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		v *= 1024.0 * 1024 * 1024;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		v *= 1024.0 * 1024 * 1024 * 1024;
+		end++;
+		break;
+	default: break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end += *end == 'i' ? 1 : 0;
+	if (*end == 'B')
+		end++;
+	if (*end)
+		swarmd_die_usage("%s '%s': expected a size such as 512M or 4G", flag, s);
+	return (uint64_t)v;
+}
+
+static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->log_level = ENV_LOG_INFO;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			fputs(swarmd_usage, stdout);
+			exit(0);
+		}
+		if (strcmp(a, "--version") == 0) {
+			printf("swarmd %s\n", SWARMD_VERSION);
+			exit(0);
+		}
+#define SWARMD_FLAG(name, field)                                    \
+	if (strcmp(a, name) == 0) {                                 \
+		if (!v)                                             \
+			swarmd_die_usage("%s needs a value", name); \
+		o->field = v;                                       \
+		i++;                                                \
+		continue;                                           \
+	}
+		SWARMD_FLAG("--state-dir", state_dir)
+		SWARMD_FLAG("--listen-addr", listen_addr)
+		SWARMD_FLAG("--advertise-addr", advertise_addr)
+		SWARMD_FLAG("--control-socket", control_socket)
+		SWARMD_FLAG("--join-addr", join_addr)
+		SWARMD_FLAG("--join-token", join_token)
+		SWARMD_FLAG("--hostname", hostname)
+		SWARMD_FLAG("--docker-socket", docker_socket)
+#undef SWARMD_FLAG
+		if (strcmp(a, "--cpus") == 0) {
+			char *end;
+			double c;
+			if (!v)
+				swarmd_die_usage("--cpus needs a value");
+			c = strtod(v, &end);
+			if (*end || c <= 0 || c > 4096)
+				swarmd_die_usage("--cpus '%s': expected a number of CPUs "
+						 "such as 2 or 0.5",
+						 v);
+			o->millicpus = (uint64_t)(c * 1000.0);
+			i++;
+			continue;
+		}
+		if (strcmp(a, "--memory") == 0) {
+			if (!v)
+				swarmd_die_usage("--memory needs a value");
+			o->memory_bytes = swarmd_parse_size("--memory", v);
+			i++;
+			continue;
+		}
+		if (strcmp(a, "--log-level") == 0) {
+			if (!v)
+				swarmd_die_usage("--log-level needs a value");
+			if (strcmp(v, "debug") == 0)
+				o->log_level = ENV_LOG_DEBUG;
+			else if (strcmp(v, "info") == 0)
+				o->log_level = ENV_LOG_INFO;
+			else if (strcmp(v, "warn") == 0)
+				o->log_level = ENV_LOG_WARN;
+			else if (strcmp(v, "error") == 0)
+				o->log_level = ENV_LOG_ERROR;
+			else
+				swarmd_die_usage(
+					"--log-level '%s': expected debug, info, "
+					"warn or error",
+					v);
+			i++;
+			continue;
+		}
+		swarmd_die_usage("unknown flag '%s'", a);
+	}
+	if (!o->state_dir)
+		swarmd_die_usage("--state-dir is required");
+	if (!o->listen_addr)
+		swarmd_die_usage("--listen-addr is required");
+	if (!!o->join_addr != !!o->join_token)
+		swarmd_die_usage("--join-addr and --join-token go together");
+	{
+		struct sockaddr_in sa;
+		char err[256];
+		if (uvenv_parse_addr(o->listen_addr, &sa, err, sizeof err))
+			swarmd_die_usage("--listen-addr: %s", err);
+		if (o->advertise_addr &&
+		    uvenv_parse_addr(o->advertise_addr, &sa, err, sizeof err))
+			swarmd_die_usage("--advertise-addr: %s", err);
+		if (o->join_addr && uvenv_parse_addr(o->join_addr, &sa, err, sizeof err))
+			swarmd_die_usage("--join-addr: %s", err);
+	}
+}
+
+/* The role a join token gives: SWMTKN-1-<cluster>-m... for managers,
+ * -w... for workers. */
+static int swarmd_token_role(const char *token, Cs__NodeRole *role)
+{
+	const char *dash = strrchr(token, '-');
+	if (strncmp(token, "SWMTKN-1-", 9) != 0 || !dash ||
+	    (dash[1] != 'm' && dash[1] != 'w'))
+		return CS_EINVAL;
+	*role = dash[1] == 'm' ? CS__NODE_ROLE__NODE_ROLE_MANAGER
+			       : CS__NODE_ROLE__NODE_ROLE_WORKER;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- state */
+
+static int swarmd_db_exec(struct swarmd *d, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(d->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		fprintf(stderr, "swarmd: state: %s\n", msg ? msg : "sqlite error");
+		sqlite3_free(msg);
+		return CS_ESTORAGE;
+	}
+	return 0;
+}
+
+static int swarmd_state_load(struct swarmd *d)
+{
+	sqlite3_stmt *q;
+	struct swarmd_state *s = &d->st;
+
+	if (swarmd_db_exec(d, "CREATE TABLE IF NOT EXISTS swarmd (key TEXT PRIMARY KEY, "
+			      "value TEXT NOT NULL)"))
+		return CS_ESTORAGE;
+	if (sqlite3_prepare_v2(d->db, "SELECT key, value FROM swarmd ORDER BY key", -1,
+			       &q, NULL) != SQLITE_OK)
+		return CS_ESTORAGE;
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(q, 0);
+		const char *v = (const char *)sqlite3_column_text(q, 1);
+		if (!k || !v)
+			continue;
+		s->exists = true;
+		if (strcmp(k, "role") == 0)
+			s->role = strcmp(v, "manager") == 0
+					  ? CS__NODE_ROLE__NODE_ROLE_MANAGER
+					  : CS__NODE_ROLE__NODE_ROLE_WORKER;
+		else if (strcmp(k, "raft_id") == 0)
+			s->raft_id = strtoull(v, NULL, 16);
+		else if (strcmp(k, "bootstrap") == 0)
+			s->bootstrap = strcmp(v, "1") == 0;
+		else if (strcmp(k, "join_token") == 0)
+			snprintf(s->join_token, sizeof s->join_token, "%s", v);
+		else if (strcmp(k, "boot_worker_token") == 0)
+			snprintf(s->boot_worker_token, sizeof s->boot_worker_token, "%s",
+				 v);
+		else if (strcmp(k, "boot_manager_token") == 0)
+			snprintf(s->boot_manager_token, sizeof s->boot_manager_token,
+				 "%s", v);
+		else if (strncmp(k, "manager.", 8) == 0 &&
+			 s->manager_count < SWARMD_MANAGERS_MAX)
+			snprintf(s->managers[s->manager_count++], LIMIT_ADDR_BYTES_MAX,
+				 "%s", v);
+	}
+	sqlite3_finalize(q);
+	return 0;
+}
+
+static int swarmd_state_put(struct swarmd *d, const char *key, const char *value)
+{
+	sqlite3_stmt *q;
+	int rc;
+	if (sqlite3_prepare_v2(d->db,
+			       "INSERT OR REPLACE INTO swarmd (key, value) VALUES (?, ?)",
+			       -1, &q, NULL) != SQLITE_OK)
+		return CS_ESTORAGE;
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : CS_ESTORAGE;
+}
+
+/* Writes the whole state in one transaction (nothing half-written). */
+static int swarmd_state_save(struct swarmd *d)
+{
+	struct swarmd_state *s = &d->st;
+	char buf[32];
+	int rv = 0;
+
+	if (swarmd_db_exec(d, "BEGIN IMMEDIATE"))
+		return CS_ESTORAGE;
+	rv |= swarmd_db_exec(d, "DELETE FROM swarmd WHERE key LIKE 'manager.%'");
+	rv |= swarmd_state_put(d, "role",
+			       s->role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager"
+									   : "worker");
+	snprintf(buf, sizeof buf, "%016" PRIx64, s->raft_id);
+	rv |= swarmd_state_put(d, "raft_id", buf);
+	rv |= swarmd_state_put(d, "bootstrap", s->bootstrap ? "1" : "0");
+	rv |= swarmd_state_put(d, "join_token", s->join_token);
+	rv |= swarmd_state_put(d, "boot_worker_token", s->boot_worker_token);
+	rv |= swarmd_state_put(d, "boot_manager_token", s->boot_manager_token);
+	for (size_t i = 0; i < s->manager_count; i++) {
+		snprintf(buf, sizeof buf, "manager.%02zu", i);
+		rv |= swarmd_state_put(d, buf, s->managers[i]);
+	}
+	if (rv) {
+		swarmd_db_exec(d, "ROLLBACK");
+		return CS_ESTORAGE;
+	}
+	return swarmd_db_exec(d, "COMMIT");
+}
+
+static void swarmd_add_manager(struct swarmd_state *s, const char *addr)
+{
+	if (!addr || !*addr || strlen(addr) >= LIMIT_ADDR_BYTES_MAX)
+		return;
+	for (size_t i = 0; i < s->manager_count; i++)
+		if (strcmp(s->managers[i], addr) == 0)
+			return;
+	if (s->manager_count < SWARMD_MANAGERS_MAX)
+		snprintf(s->managers[s->manager_count++], LIMIT_ADDR_BYTES_MAX, "%s",
+			 addr);
+}
+
+/* ---------------------------------------------------------------- hooks */
+
+static void swarmd_stop(struct swarmd *d, int code);
+
+static void swarmd_stop_cb(uv_timer_t *t)
+{
+	struct swarmd *d = t->data;
+	swarmd_stop(d, d->exit_code);
+}
+
+/* Asked from inside the node's callbacks: the node cannot be freed under
+ * its own feet, so the stop runs from the loop next. */
+static void swarmd_stop_later(struct swarmd *d, int code)
+{
+	if (d->stopping)
+		return;
+	d->exit_code = code;
+	uv_timer_start(&d->stop_timer, swarmd_stop_cb, 0, 0);
+}
+
+static void swarmd_on_refused(void *data, const char *why)
+{
+	struct swarmd *d = data;
+	fprintf(stderr, "swarmd: %s\n", why);
+	swarmd_stop_later(d, 1);
+}
+
+/* The cluster wants this node to be another role: remember it, with the
+ * managers this node knows, and start again as that role. */
+static void swarmd_on_role(void *data, Cs__NodeRole desired)
+{
+	struct swarmd *d = data;
+	struct manager *m = d->node ? node_manager(d->node) : NULL;
+
+	if (m) {
+		const struct store *st = manager_store(m);
+		for (const Cs__Node *n = store_node_next(st, NULL); n;
+		     n = store_node_next(st, n))
+			if (n->manager_status && n->manager_status->addr &&
+			    n->desired_role == CS__NODE_ROLE__NODE_ROLE_MANAGER &&
+			    strcmp(n->manager_status->addr, uvenv_addr(d->uv)) != 0)
+				swarmd_add_manager(&d->st, n->manager_status->addr);
+	}
+	d->st.role = desired;
+	if (desired == CS__NODE_ROLE__NODE_ROLE_MANAGER) {
+		d->st.raft_id = 0;
+		while (d->st.raft_id == 0)
+			d->st.raft_id =
+				uvenv_env(d->uv)->ops->random_u64(uvenv_env(d->uv));
+		d->st.bootstrap = false;
+	}
+	if (swarmd_state_save(d)) {
+		env_logf(uvenv_env(d->uv), ENV_LOG_ERROR,
+			 "msg=\"cannot record the new role\" state_dir=%s",
+			 d->opts.state_dir);
+		return;
+	}
+	env_logf(uvenv_env(d->uv), ENV_LOG_INFO, "msg=\"restarting as %s\"",
+		 desired == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager" : "worker");
+	d->reexec = true;
+	swarmd_stop_later(d, 0);
+}
+
+static struct control_rpc *swarmd_get_rpc(void *data)
+{
+	struct swarmd *d = data;
+	return d->node ? node_control(d->node) : NULL;
+}
+
+/* Logs carry the node id once the node has one. */
+static void swarmd_log_tick(uv_timer_t *t)
+{
+	struct swarmd *d = t->data;
+	struct agent *a = d->node ? node_agent(d->node) : NULL;
+	if (a && agent_node_id(a)) {
+		char id[17];
+		snprintf(id, sizeof id, "%016" PRIx64, agent_node_id(a));
+		uvenv_set_log_node(d->uv, id);
+		uv_timer_stop(t);
+	}
+}
+
+static void swarmd_on_signal(uv_signal_t *s, int signum)
+{
+	struct swarmd *d = s->data;
+	env_logf(uvenv_env(d->uv), ENV_LOG_INFO, "msg=\"stopping\" signal=%s",
+		 signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	swarmd_stop(d, 0);
+}
+
+/* Stops everything: the node program dies as a process would (its
+ * containers keep running), then every handle closes and the loop ends. */
+static void swarmd_stop(struct swarmd *d, int code)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	d->exit_code = code;
+	if (d->ctl) {
+		ctlsock_close(d->ctl);
+		d->ctl = NULL;
+	}
+	if (d->node) {
+		node_program.stop(d->node);
+		d->node = NULL;
+	}
+	uv_signal_stop(&d->sigterm);
+	uv_signal_stop(&d->sigint);
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->log_timer, NULL);
+	uv_close((uv_handle_t *)&d->stop_timer, NULL);
+	uvenv_close(d->uv);
+	d->uv = NULL;
+	if (d->docker) {
+		docker_close(d->docker);
+		d->docker = NULL;
+	}
+}
+
+/* ---------------------------------------------------------------- start */
+
+static int swarmd_first_start(struct swarmd *d)
+{
+	struct swarmd_state *s = &d->st;
+	struct env *env = uvenv_env(d->uv);
+
+	if (!d->opts.join_addr) {
+		uint64_t cluster = env->ops->random_u64(env);
+		s->role = CS__NODE_ROLE__NODE_ROLE_MANAGER;
+		s->bootstrap = true;
+		snprintf(s->boot_worker_token, sizeof s->boot_worker_token,
+			 "SWMTKN-1-%016" PRIx64 "-w%016" PRIx64 "%016" PRIx64, cluster,
+			 env->ops->random_u64(env), env->ops->random_u64(env));
+		snprintf(s->boot_manager_token, sizeof s->boot_manager_token,
+			 "SWMTKN-1-%016" PRIx64 "-m%016" PRIx64 "%016" PRIx64, cluster,
+			 env->ops->random_u64(env), env->ops->random_u64(env));
+		/* the first manager's own agent joins with the manager token */
+		snprintf(s->join_token, sizeof s->join_token, "%s",
+			 s->boot_manager_token);
+	} else {
+		if (swarmd_token_role(d->opts.join_token, &s->role)) {
+			fprintf(stderr,
+				"swarmd: --join-token '%s' is not a join token "
+				"(expected SWMTKN-1-...; see swarmctl cluster join-token)\n",
+				d->opts.join_token);
+			return CS_EINVAL;
+		}
+		snprintf(s->join_token, sizeof s->join_token, "%s", d->opts.join_token);
+		swarmd_add_manager(s, d->opts.join_addr);
+	}
+	if (s->role == CS__NODE_ROLE__NODE_ROLE_MANAGER)
+		while (s->raft_id == 0)
+			s->raft_id = env->ops->random_u64(env);
+	return swarmd_state_save(d);
+}
+
+static void swarmd_resources(struct swarmd *d, uint64_t *millicpus, uint64_t *memory)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	*millicpus = d->opts.millicpus ? d->opts.millicpus
+				       : (uint64_t)(cpus > 0 ? cpus : 1) * 1000;
+	*memory = d->opts.memory_bytes ? d->opts.memory_bytes
+				       : (uint64_t)(pages > 0 ? pages : 0) *
+						 (uint64_t)(page > 0 ? page : 4096);
+}
+
+static int swarmd_start_node(struct swarmd *d)
+{
+	struct swarmd_state *s = &d->st;
+	struct env *env = uvenv_env(d->uv);
+	bool manager = s->role == CS__NODE_ROLE__NODE_ROLE_MANAGER;
+	size_t agent_managers;
+	int rv;
+
+	memset(&d->ncfg, 0, sizeof d->ncfg);
+	if (manager) {
+		manager_defaults(&d->mcfg);
+		d->mcfg.raft_id = s->raft_id;
+		d->mcfg.on_refused = swarmd_on_refused;
+		d->mcfg.refused_data = d;
+		d->mcfg.join_token = s->join_token[0] ? s->join_token : NULL;
+		if (s->bootstrap) {
+			d->mcfg.worker_token = s->boot_worker_token;
+			d->mcfg.manager_token = s->boot_manager_token;
+			d->self_peer.raft_id = s->raft_id;
+			d->self_peer.addr = uvenv_addr(d->uv);
+			d->mcfg.voters = &d->self_peer;
+			d->mcfg.voter_count = 1;
+		}
+		d->ncfg.manager = &d->mcfg;
+	}
+	for (size_t i = 0; i < s->manager_count; i++)
+		d->manager_ptrs[i] = s->managers[i];
+	if (manager && !s->bootstrap) {
+		d->mcfg.join_addrs = d->manager_ptrs;
+		d->mcfg.join_count = s->manager_count;
+	}
+	/* a manager's agent may ask its own manager too */
+	agent_managers = s->manager_count;
+	if (manager && agent_managers < SWARMD_MANAGERS_MAX)
+		d->manager_ptrs[agent_managers++] = uvenv_addr(d->uv);
+	d->ncfg.agent.hostname = d->hostname;
+	d->ncfg.agent.role = s->role;
+	swarmd_resources(d, &d->ncfg.agent.millicpus, &d->ncfg.agent.memory_bytes);
+	d->ncfg.agent.managers = d->manager_ptrs;
+	d->ncfg.agent.manager_count = agent_managers;
+	d->ncfg.agent.join_token = s->join_token[0] ? s->join_token : NULL;
+	d->ncfg.agent.raft_id = manager ? s->raft_id : 0;
+	d->ncfg.agent.on_role = swarmd_on_role;
+	d->ncfg.agent.on_refused = swarmd_on_refused;
+	d->ncfg.agent.hook_data = d;
+	rv = node_program.start(&d->ncfg, env, &d->node);
+	if (rv) {
+		const char *why = uvenv_storage_error(d->uv);
+		fprintf(stderr, "swarmd: cannot start the node: %s%s%s\n",
+			cs_strerror(rv), why && *why ? ": " : "", why ? why : "");
+		d->node = NULL;
+	}
+	return rv;
+}
+
+int main(int argc, char **argv)
+{
+	struct swarmd *d = calloc(1, sizeof *d);
+	struct uvenv_cfg ucfg;
+	struct docker_cfg dcfg;
+	char err[512], sock_default[4096];
+	int rv;
+
+	if (!d) {
+		fputs("swarmd: out of memory\n", stderr);
+		return 1;
+	}
+	swarmd_parse(argc, argv, &d->opts);
+	d->argv = argv;
+	signal(SIGPIPE, SIG_IGN);
+	if (d->opts.hostname)
+		snprintf(d->hostname, sizeof d->hostname, "%s", d->opts.hostname);
+	else if (gethostname(d->hostname, sizeof d->hostname) != 0)
+		snprintf(d->hostname, sizeof d->hostname, "node");
+	if (uv_loop_init(&d->loop)) {
+		fputs("swarmd: cannot start the event loop\n", stderr);
+		return 1;
+	}
+
+	memset(&dcfg, 0, sizeof dcfg);
+	dcfg.loop = &d->loop;
+	dcfg.socket_path = d->opts.docker_socket;
+	dcfg.node_id_label = d->hostname;
+	if (docker_open(&dcfg, &d->docker)) {
+		fputs("swarmd: out of memory\n", stderr);
+		return 1;
+	}
+	memset(&ucfg, 0, sizeof ucfg);
+	ucfg.loop = &d->loop;
+	ucfg.listen_addr = d->opts.listen_addr;
+	ucfg.advertise_addr = d->opts.advertise_addr;
+	ucfg.state_dir = d->opts.state_dir;
+	ucfg.name = d->hostname;
+	ucfg.docker = d->docker;
+	ucfg.log_out = stderr;
+	ucfg.log_level = d->opts.log_level;
+	if ((rv = uvenv_open(&ucfg, &d->uv, err, sizeof err)) != 0) {
+		fprintf(stderr, "swarmd: %s\n", err[0] ? err : cs_strerror(rv));
+		return 1;
+	}
+	if (uvenv_env(d->uv)->ops->storage_open(uvenv_env(d->uv), "swarmd", &d->db) ||
+	    swarmd_state_load(d)) {
+		const char *why = uvenv_storage_error(d->uv);
+		fprintf(stderr, "swarmd: cannot read the state in %s%s%s\n",
+			d->opts.state_dir, why && *why ? ": " : "", why ? why : "");
+		return 1;
+	}
+	if (!d->st.exists && swarmd_first_start(d))
+		return 1;
+	if (d->st.exists && d->opts.join_addr)
+		env_logf(uvenv_env(d->uv), ENV_LOG_INFO,
+			 "msg=\"already part of a cluster: --join-addr ignored\"");
+	uv_timer_init(&d->loop, &d->stop_timer);
+	d->stop_timer.data = d;
+	if (swarmd_start_node(d))
+		return 1;
+
+	uv_signal_init(&d->loop, &d->sigterm);
+	uv_signal_init(&d->loop, &d->sigint);
+	d->sigterm.data = d->sigint.data = d;
+	uv_signal_start(&d->sigterm, swarmd_on_signal, SIGTERM);
+	uv_signal_start(&d->sigint, swarmd_on_signal, SIGINT);
+	uv_timer_init(&d->loop, &d->log_timer);
+	d->log_timer.data = d;
+	uv_timer_start(&d->log_timer, swarmd_log_tick, 100, 500);
+
+	if (d->st.role == CS__NODE_ROLE__NODE_ROLE_MANAGER) {
+		const char *path = d->opts.control_socket;
+		if (!path) {
+			snprintf(sock_default, sizeof sock_default, "%s/swarmd.sock",
+				 d->opts.state_dir);
+			path = sock_default;
+		}
+		if (ctlsock_open(&d->loop, path, swarmd_get_rpc, d, &d->ctl, err,
+				 sizeof err)) {
+			fprintf(stderr, "swarmd: control socket: %s\n", err);
+			swarmd_stop(d, 1);
+		}
+	}
+	env_logf(uvenv_env(d->uv), ENV_LOG_INFO,
+		 "msg=\"started\" version=%s role=%s addr=%s state_dir=%s",
+		 SWARMD_VERSION,
+		 d->st.role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager" : "worker",
+		 uvenv_addr(d->uv), d->opts.state_dir);
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	rv = uv_loop_close(&d->loop);
+	if (rv)
+		fprintf(stderr, "swarmd: warning: event loop closed with handles open\n");
+	if (d->reexec) {
+		fflush(NULL);
+		execv("/proc/self/exe", d->argv);
+		fprintf(stderr, "swarmd: cannot restart itself: %s\n", strerror(errno));
+		return 1;
+	}
+	rv = d->exit_code;
+	free(d);
+	return rv;
+}

@@ -1,0 +1,280 @@
+#!/bin/bash
+# The real daemons against a real dockerd: 3 managers and 2 workers as
+# processes on 127.0.0.1, a service of sleeping busybox containers, the
+# leader killed, a worker's daemon killed and restarted, containers stopped
+# by hand, the service removed — and the bad input a daemon must survive.
+# Starts what it needs (dockerd, the test image) and stops what it started.
+#
+#   tests/integration/cluster.sh [BIN_DIR]     (default build/)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${1:-$ROOT/build}
+SWARMD=$BIN/swarmd
+SWARMCTL=$BIN/swarmctl
+WORK=$(mktemp -d /tmp/cswarm-it.XXXXXX)
+IMAGE=cswarm-test:busybox
+declare -A PID PORT
+STARTED_DOCKER=""
+
+say() { printf 'integration: %s\n' "$*"; }
+
+cleanup() {
+	local rc=$?
+	set +e
+	if [ $rc -ne 0 ]; then
+		for n in m1 m2 m3; do
+			[ -n "${PID[$n]:-}" ] && alive "$n" || continue
+			echo "---- the cluster, as $n sees it" >&2
+			ctl "$n" node ls >&2
+			ctl "$n" service ls >&2
+			ctl "$n" task ls >&2
+			break
+		done
+		[ -n "${DOCKER_HOST:-}" ] &&
+			docker ps -a --filter label=cswarm.task.id --format '{{.Names}} {{.Status}} {{.Labels}}' >&2
+		for f in "$WORK"/*.log; do
+			[ -f "$f" ] || continue
+			echo "---- last lines of $(basename "$f")" >&2
+			tail -n 15 "$f" >&2
+		done
+	fi
+	for n in "${!PID[@]}"; do kill -9 "${PID[$n]}" 2>/dev/null; done
+	wait 2>/dev/null
+	if [ -n "${DOCKER_HOST:-}" ]; then
+		ids=$(docker ps -aq --filter label=cswarm.task.id 2>/dev/null)
+		[ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1
+	fi
+	[ -n "$STARTED_DOCKER" ] && "$ROOT/tests/integration/docker-down.sh" "$WORK/docker" >/dev/null 2>&1
+	rm -rf "$WORK"
+	exit $rc
+}
+trap cleanup EXIT
+
+fail() {
+	say "FAIL: $*" >&2
+	exit 1
+}
+
+# wait_for SECONDS WHAT COMMAND...: retries COMMAND every 0.5 s.
+wait_for() {
+	local limit=$1 what=$2
+	shift 2
+	local end=$((SECONDS + limit))
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -ge $end ] && fail "waited ${limit}s for: $what"
+		sleep 0.5
+	done
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pick_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 30000))
+		port_free "$p" && { echo "$p"; return; }
+	done
+}
+
+ctl() { # ctl NODE ARGS...: swarmctl on NODE's control socket
+	local n=$1
+	shift
+	"$SWARMCTL" --socket "$WORK/$n.sock" "$@"
+}
+
+start_node() { # start_node NAME [swarmd flags...]
+	local n=$1
+	shift
+	[ -n "${PORT[$n]:-}" ] || PORT[$n]=$(pick_port)
+	"$SWARMD" --state-dir "$WORK/$n" --listen-addr "127.0.0.1:${PORT[$n]}" \
+		--hostname "$n" --control-socket "$WORK/$n.sock" \
+		--docker-socket "$DOCKER_SOCK" --log-level info "$@" \
+		>>"$WORK/$n.log" 2>&1 &
+	PID[$n]=$!
+}
+
+alive() { kill -0 "${PID[$1]}" 2>/dev/null; }
+
+running() { # running [FILTER...]: how many cswarm containers run
+	docker ps -q --filter label=cswarm.task.id "$@" | wc -l
+}
+
+count_is() { # count_is N FILTER...
+	local n=$1
+	shift
+	[ "$(running "$@")" -eq "$n" ]
+}
+
+leader_of() { # the hostname of the leader, as NODE's manager sees it
+	ctl "$1" node ls --format json | jq -r '.[] | select(.leader == true) | .hostname'
+}
+
+# ---------------------------------------------------------------- dockerd
+command -v jq >/dev/null || fail "jq is missing (make deps installs it)"
+[ -x "$SWARMD" ] && [ -x "$SWARMCTL" ] || fail "build $SWARMD and $SWARMCTL first"
+DOCKER_SOCK=$("$ROOT/tests/integration/docker-up.sh" "$WORK/docker" | tail -n 1)
+[ -S "$DOCKER_SOCK" ] || fail "no docker socket from docker-up.sh"
+[ -f "$WORK/docker/started-by-us" ] && STARTED_DOCKER=1
+export DOCKER_HOST=unix://$DOCKER_SOCK
+docker image inspect "$IMAGE" >/dev/null || fail "test image $IMAGE missing"
+
+# ---------------------------------------------------------------- bad input
+say "bad input"
+out=$("$SWARMD" --bogus 2>&1) && fail "unknown flag accepted"
+grep -q "unknown flag '--bogus'" <<<"$out" || fail "unknown flag: got: $out"
+set +e
+"$SWARMD" --state-dir "$WORK/x" --listen-addr 127.0.0.1:99999 >"$WORK/out" 2>&1
+rc=$?
+set -e
+[ $rc -eq 2 ] || fail "bad address: exit $rc, expected 2"
+grep -q -- "--listen-addr" "$WORK/out" || fail "bad address: $(cat "$WORK/out")"
+
+# ---------------------------------------------------------------- cluster
+say "starting m1 (a new cluster)"
+start_node m1
+wait_for 30 "m1's control socket" ctl m1 cluster inspect
+MTOKEN=$(ctl m1 cluster join-token manager)
+WTOKEN=$(ctl m1 cluster join-token worker)
+[[ $MTOKEN == SWMTKN-1-* && $WTOKEN == SWMTKN-1-* && $MTOKEN != "$WTOKEN" ]] ||
+	fail "join tokens: '$MTOKEN' '$WTOKEN'"
+
+say "port in use"
+set +e
+"$SWARMD" --state-dir "$WORK/y" --listen-addr "127.0.0.1:${PORT[m1]}" \
+	--docker-socket "$DOCKER_SOCK" >"$WORK/out" 2>&1
+rc=$?
+set -e
+[ $rc -eq 1 ] || fail "port in use: exit $rc"
+grep -q "address already in use" "$WORK/out" || fail "port in use: $(cat "$WORK/out")"
+
+say "wrong join token"
+PORT[bad]=$(pick_port)
+set +e
+timeout 30 "$SWARMD" --state-dir "$WORK/bad" --listen-addr "127.0.0.1:${PORT[bad]}" \
+	--hostname bad --docker-socket "$DOCKER_SOCK" \
+	--join-addr "127.0.0.1:${PORT[m1]}" --join-token "${WTOKEN%?}x" >"$WORK/bad.out" 2>&1
+rc=$?
+set -e
+[ $rc -eq 1 ] || fail "wrong token: exit $rc (expected the daemon to stop with 1)"
+grep -q "refused" "$WORK/bad.out" || fail "wrong token, joiner side: $(tail -3 "$WORK/bad.out")"
+grep -q "node refused" "$WORK/m1.log" || fail "wrong token, manager side: no log line"
+
+say "joining m2, m3 (managers) and w1, w2 (workers)"
+for n in m2 m3; do start_node $n --join-addr "127.0.0.1:${PORT[m1]}" --join-token "$MTOKEN"; done
+for n in w1 w2; do start_node $n --join-addr "127.0.0.1:${PORT[m1]}" --join-token "$WTOKEN"; done
+nodes_ready() {
+	[ "$(ctl m1 node ls --format json | jq '[.[] | select(.status == "ready")] | length')" -eq 5 ]
+}
+wait_for 60 "5 nodes ready" nodes_ready
+managers_three() {
+	[ "$(ctl m1 node ls --format json | jq '[.[] | select(.role == "manager")] | length')" -eq 3 ]
+}
+wait_for 60 "3 managers" managers_three
+# and both joiners voters (a spare does not count towards a quorum)
+voters_three() { [ "$(grep -c 'membership change" step=2 .*status=ok' "$WORK/m1.log")" -ge 2 ]; }
+wait_for 60 "m2 and m3 voters" voters_three
+# tasks on the workers only, so that a manager's death leaves no orphans
+for n in m1 m2 m3; do ctl m1 node update --availability drain "$n" >/dev/null; done
+
+say "garbage and an oversized frame on m1's port"
+printf 'GET / HTTP/1.0\r\n\r\n' >"/dev/tcp/127.0.0.1/${PORT[m1]}" || true
+printf '\x7f\xff\xff\xffCSW1' >"/dev/tcp/127.0.0.1/${PORT[m1]}" || true
+sleep 1
+alive m1 || fail "m1 died on garbage"
+grep -q "closing connection" "$WORK/m1.log" || fail "no log line for the bad connection"
+
+say "service of 4 replicas"
+ctl m1 service create --name sleeper --replicas 4 --image "$IMAGE" -- sleep 3600 >/dev/null
+wait_for 90 "4 containers" count_is 4 --filter label=cswarm.service.name=sleeper
+for c in $(docker ps -q --filter label=cswarm.service.name=sleeper); do
+	labels=$(docker inspect -f '{{json .Config.Labels}}' "$c")
+	for k in cswarm.task.id cswarm.service.id; do
+		jq -e --arg k $k 'has($k) and (.[$k] | length > 0)' <<<"$labels" >/dev/null ||
+			fail "container $c lacks label $k: $labels"
+	done
+done
+
+say "killing the leader"
+L=$(leader_of m1)
+[ -n "$L" ] || fail "no leader"
+kill -9 "${PID[$L]}"
+unset "PID[$L]"
+for n in m1 m2 m3; do [ "$n" != "$L" ] && OTHER=$n; done
+scaled() { ctl "$OTHER" service update sleeper --replicas 6; }
+wait_for 60 "a new leader taking the scale to 6" scaled
+wait_for 90 "6 containers" count_is 6 --filter label=cswarm.service.name=sleeper
+say "restarting the old leader $L"
+start_node "$L"
+
+say "killing w1's daemon and starting it again"
+before=$(docker ps -q --no-trunc --filter label=cswarm.service.name=sleeper | sort)
+kill -9 "${PID[w1]}"
+sleep 2
+start_node w1
+sleep 15
+after=$(docker ps -q --no-trunc --filter label=cswarm.service.name=sleeper | sort)
+[ "$before" = "$after" ] || fail "containers changed over w1's restart"
+dups=$(docker ps -aq --filter label=cswarm.task.id | xargs docker inspect -f '{{index .Config.Labels "cswarm.task.id"}}' | sort | uniq -d)
+[ -z "$dups" ] || fail "a task ran in two containers: $dups"
+for c in $after; do
+	n=$(docker inspect -f '{{.RestartCount}}' "$c")
+	[ "$n" -eq 0 ] || fail "container $c restarted"
+done
+
+say "stopping w2's containers by hand"
+victims=$(docker ps -q --filter label=cswarm.service.name=sleeper --filter label=cswarm.node.id=w2)
+[ -n "$victims" ] || victims=$(docker ps -q --filter label=cswarm.service.name=sleeper | head -n 2)
+docker stop -t 1 $victims >/dev/null
+replaced() {
+	count_is 6 --filter label=cswarm.service.name=sleeper &&
+		! docker ps -q --no-trunc --filter label=cswarm.service.name=sleeper | grep -qF "$(echo "$victims" | head -n 1)"
+}
+wait_for 90 "the stopped containers replaced" replaced
+
+say "a worker whose Docker is not running"
+start_node w3 --join-addr "127.0.0.1:${PORT[m1]}" --join-token "$WTOKEN" --docker-socket "$WORK/no-docker.sock"
+w3_ready() { ctl "$OTHER" node ls --format json | jq -e '.[] | select(.hostname == "w3" and .status == "ready")'; }
+wait_for 60 "w3 ready" w3_ready
+ctl "$OTHER" service create --name nodocker --replicas 1 --image "$IMAGE" \
+	--constraint node.hostname==w3 -- sleep 3600 >/dev/null
+rejected() {
+	ctl "$OTHER" task ls --service nodocker --format json | jq -e '.[] | select(.message | test("docker|connect"; "i"))'
+}
+wait_for 60 "the task rejected with Docker's error" rejected
+sleep 3
+alive w3 || fail "w3 died without Docker"
+ctl "$OTHER" service rm nodocker >/dev/null
+
+say "removing the service"
+ctl "$OTHER" service rm sleeper >/dev/null
+gone() { [ -z "$(docker ps -aq --filter label=cswarm.service.name=sleeper)" ]; }
+wait_for 90 "every container gone" gone
+
+say "corrupt state file"
+kill -TERM "${PID[w3]}"
+wait "${PID[w3]}" || true
+unset "PID[w3]"
+printf 'this is not a database, only garbage bytes of a broken disk....' >"$WORK/w3/agent.db"
+rm -f "$WORK/w3/agent.db-wal" "$WORK/w3/agent.db-shm"
+sum_before=$(md5sum "$WORK/w3/agent.db")
+set +e
+timeout 20 "$SWARMD" --state-dir "$WORK/w3" --listen-addr "127.0.0.1:$(pick_port)" \
+	--hostname w3 --docker-socket "$DOCKER_SOCK" >"$WORK/w3.out" 2>&1
+rc=$?
+set -e
+[ $rc -eq 1 ] || fail "corrupt state: exit $rc"
+grep -q "agent.db" "$WORK/w3.out" || fail "corrupt state: $(tail -3 "$WORK/w3.out")"
+[ "$(md5sum "$WORK/w3/agent.db")" = "$sum_before" ] || fail "corrupt state file was changed"
+
+say "SIGTERM stops every daemon cleanly"
+for n in "${!PID[@]}"; do kill -TERM "${PID[$n]}"; done
+for n in "${!PID[@]}"; do
+	set +e
+	wait "${PID[$n]}"
+	rc=$?
+	set -e
+	[ $rc -eq 0 ] || fail "$n exited $rc on SIGTERM"
+	unset "PID[$n]"
+done
+say "PASS"
