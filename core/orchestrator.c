@@ -10,6 +10,7 @@
 
 #include "core/api.pb-c.h"
 #include "core/errors.h"
+#include "core/grow.h"
 #include "core/limits.h"
 #include "core/manager.h"
 #include "core/scheduler.h"
@@ -18,6 +19,7 @@
 enum {
 	ORCH_DEBOUNCE_MS = 5,  /* changes gather this long before a pass */
 	ORCH_PERIOD_MS = 1000, /* a pass at least this often (delays) */
+	ORCH_FULL_EVERY = 30,  /* periods between passes over every service */
 	ORCH_DEFAULT_DELAY_MS = 5000,
 };
 
@@ -32,13 +34,21 @@ struct orchestrator {
 	struct env *env;
 	struct manager *m;
 	const struct manager_cfg *cfg;
-	env_timer_id pass_timer, period_timer;
+	env_timer_id pass_timer, period_timer, wake_timer;
+	ms_t wake_at_ms;
 	bool writing; /* one write in flight at a time */
 	bool dirty;   /* changes since the last pass */
 	bool stopped;
 	bool dying;
 	struct orch_delay *delays;
 	size_t delay_count, delay_cap;
+	/* what changed since the last pass: the services to look at, or all
+	 * of them (a node changed, a timer, a pass cut short) */
+	uint64_t *dirty_svcs;
+	size_t dirty_count, dirty_cap;
+	bool all_dirty;
+	bool orphans_dirty; /* a service went, or a task of none appeared */
+	unsigned periods;   /* period timer ticks, for the full pass */
 	/* the pass being built */
 	struct store_batch batch;
 	ms_t now_ms;
@@ -666,6 +676,69 @@ static void orch_orphans(struct orchestrator *o)
 static void orch_write_done(void *data, int status);
 static void orch_arm(struct orchestrator *o, ms_t delay_ms);
 
+static void orch_service(struct orchestrator *o, const Cs__Service *svc)
+{
+	if (svc->spec->global)
+		orch_global(o, svc);
+	else
+		orch_replicated(o, svc);
+}
+
+static int orch_id_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void orch_mark(struct orchestrator *o, uint64_t service_id);
+
+/* Whether time alone may change what the service needs: a delay running
+ * (restart or between update batches), an update watching its tasks, a
+ * restart window counting. */
+static bool orch_svc_timed(const struct orchestrator *o, const Cs__Service *svc)
+{
+	const Cs__UpdateStatus *us = svc->update_status;
+	const Cs__TaskSpec *t = svc->spec->task;
+
+	if (us && (us->state == CS__UPDATE_STATUS__STATE__STATE_UPDATING ||
+		   us->state == CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_STARTED))
+		return true;
+	if (t && t->restart && t->restart->window_ms)
+		return true;
+	for (size_t i = 0; i < o->delay_count; i++)
+		if (o->delays[i].service_id == svc->id)
+			return true;
+	return false;
+}
+
+static void orch_mark_timed(struct orchestrator *o)
+{
+	const struct store *st = manager_store(o->m);
+	for (const Cs__Service *svc = store_service_next(st, NULL); svc;
+	     svc = store_service_next(st, svc))
+		if (orch_svc_timed(o, svc))
+			orch_mark(o, svc->id);
+}
+
+static void orch_on_timer(struct env *env, env_timer_id id, void *data);
+
+/* The timer for the earliest delay that ends (one at a time: re-armed when
+ * a pass finds an earlier one). */
+static void orch_arm_wake(struct orchestrator *o, ms_t at_ms)
+{
+	if (o->dying)
+		return;
+	if (o->wake_timer) {
+		if (o->wake_at_ms <= at_ms)
+			return;
+		o->env->ops->timer_stop(o->env, o->wake_timer);
+		o->wake_timer = 0;
+	}
+	o->wake_at_ms = at_ms;
+	o->env->ops->timer_start(o->env, at_ms > o->now_ms ? at_ms - o->now_ms : 0, 0,
+				 orch_on_timer, o, &o->wake_timer);
+}
+
 static void orch_pass(struct orchestrator *o)
 {
 	const struct store *st = manager_store(o->m);
@@ -678,16 +751,40 @@ static void orch_pass(struct orchestrator *o)
 	o->now_ms = o->env->ops->now_ms(o->env);
 	o->next_wake_ms = 0;
 	store_batch_init(&o->batch);
-	for (const Cs__Service *svc = store_service_next(st, NULL); svc;
-	     svc = store_service_next(st, svc)) {
-		if (svc->spec->global)
-			orch_global(o, svc);
-		else
-			orch_replicated(o, svc);
+	if (o->all_dirty) {
+		o->all_dirty = false;
+		o->orphans_dirty = false;
+		o->dirty_count = 0;
+		for (const Cs__Service *svc = store_service_next(st, NULL); svc;
+		     svc = store_service_next(st, svc))
+			orch_service(o, svc);
+		orch_orphans(o);
+	} else {
+		/* only what changed, in id order as a full pass would go */
+		size_t n = o->dirty_count;
+		if (n > 1)
+			qsort(o->dirty_svcs, n, sizeof *o->dirty_svcs, orch_id_cmp);
+		o->dirty_count = 0;
+		for (size_t i = 0; i < n; i++) {
+			const Cs__Service *svc;
+			if (i > 0 && o->dirty_svcs[i] == o->dirty_svcs[i - 1])
+				continue;
+			svc = store_service_get(st, o->dirty_svcs[i]);
+			if (svc)
+				orch_service(o, svc);
+			else
+				o->orphans_dirty = true;
+		}
+		if (o->orphans_dirty) {
+			o->orphans_dirty = false;
+			orch_orphans(o);
+		}
 	}
-	orch_orphans(o);
+	/* a pass cut short by the batch's size: the next one looks at all */
+	if (o->batch.action_count >= LIMIT_STORE_BATCH_ACTIONS - 2 * ORCH_SLOT_TASKS_MAX)
+		o->all_dirty = true;
 	if (o->next_wake_ms)
-		orch_arm(o, o->next_wake_ms - o->now_ms);
+		orch_arm_wake(o, o->next_wake_ms);
 	if (o->batch.action_count == 0) {
 		store_batch_free(&o->batch);
 		return;
@@ -705,6 +802,15 @@ static void orch_on_timer(struct env *env, env_timer_id id, void *data)
 	struct orchestrator *o = data;
 	if (id == o->pass_timer)
 		o->pass_timer = 0;
+	/* the period and delays ending: time itself may let something go, in
+	 * the services whose decisions depend on time; every few periods, in
+	 * all of them (a safety net, not a need) */
+	if (id == o->period_timer && ++o->periods % ORCH_FULL_EVERY == 0)
+		o->all_dirty = true;
+	else if (id == o->period_timer || id == o->wake_timer)
+		orch_mark_timed(o);
+	if (id == o->wake_timer)
+		o->wake_timer = 0;
 	orch_pass(o);
 }
 
@@ -717,6 +823,7 @@ static void orch_arm(struct orchestrator *o, ms_t delay_ms)
 
 static void orch_free(struct orchestrator *o)
 {
+	free(o->dirty_svcs);
 	free(o->delays);
 	free(o);
 }
@@ -734,9 +841,38 @@ static void orch_write_done(void *data, int status)
 		orch_arm(o, ORCH_DEBOUNCE_MS);
 }
 
+static void orch_mark(struct orchestrator *o, uint64_t service_id)
+{
+	if (o->all_dirty)
+		return;
+	if (o->dirty_count > 0 && o->dirty_svcs[o->dirty_count - 1] == service_id)
+		return;
+	if (grow_array((void **)&o->dirty_svcs, &o->dirty_cap, o->dirty_count + 1,
+		       sizeof *o->dirty_svcs)) {
+		o->all_dirty = true; /* no memory for the list: look at all */
+		return;
+	}
+	o->dirty_svcs[o->dirty_count++] = service_id;
+}
+
 void orchestrator_on_event(struct orchestrator *o, const struct store_event *ev)
 {
-	(void)ev;
+	if (ev->table == STORE_TASK) {
+		const Cs__Task *t =
+			(const Cs__Task *)(ev->new_obj ? ev->new_obj : ev->old_obj);
+		if (ev->old_obj && ev->new_obj &&
+		    ((const Cs__Task *)ev->old_obj)->service_id != t->service_id)
+			orch_mark(o, ((const Cs__Task *)ev->old_obj)->service_id);
+		orch_mark(o, t->service_id);
+	} else if (ev->table == STORE_SERVICE) {
+		const Cs__Service *s =
+			(const Cs__Service *)(ev->new_obj ? ev->new_obj : ev->old_obj);
+		orch_mark(o, s->id);
+		if (!ev->new_obj)
+			o->orphans_dirty = true;
+	} else {
+		o->all_dirty = true; /* nodes and settings touch every service */
+	}
 	o->dirty = true;
 	if (!o->writing)
 		orch_arm(o, ORCH_DEBOUNCE_MS);
@@ -751,6 +887,7 @@ struct orchestrator *orchestrator_start(struct env *env, struct manager *m,
 	o->env = env;
 	o->m = m;
 	o->cfg = cfg;
+	o->all_dirty = true; /* a new leader looks at everything first */
 	if (env->ops->timer_start(env, ORCH_PERIOD_MS, ORCH_PERIOD_MS, orch_on_timer, o,
 				  &o->period_timer)) {
 		free(o);
@@ -768,6 +905,8 @@ void orchestrator_stop(struct orchestrator *o, bool dying)
 		o->env->ops->timer_stop(o->env, o->period_timer);
 		if (o->pass_timer)
 			o->env->ops->timer_stop(o->env, o->pass_timer);
+		if (o->wake_timer)
+			o->env->ops->timer_stop(o->env, o->wake_timer);
 	}
 	if (!o->writing)
 		orch_free(o);

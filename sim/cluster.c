@@ -301,13 +301,38 @@ static int64_t simcluster_node_of(const struct simcluster *c, uint64_t id)
 	return c->mgrs[id - 1]->node;
 }
 
+static int simcluster_u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The nodes that run a manager now, in node order: the checks after every
+ * event look at these, not at every node (a thousand workers). */
+static size_t simcluster_manager_nodes(const struct simcluster *c, uint32_t *out,
+				       size_t max)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < c->mgr_count && n < max; k++) {
+		const struct simcluster_mgr *mg = c->mgrs[k];
+		if (!mg || mg->node < 0 || (size_t)mg->node >= c->node_cap ||
+		    c->number_of_node[mg->node] != mg->number)
+			continue;
+		out[n++] = (uint32_t)mg->node;
+	}
+	qsort(out, n, sizeof *out, simcluster_u32_cmp);
+	return n;
+}
+
 int64_t simcluster_leader(const struct simcluster *c)
 {
 	int64_t best = -1;
 	uint64_t best_term = 0;
-	size_t n = world_node_count(c->w);
+	uint32_t nodes[LIMIT_NODES_MAX < 64 ? LIMIT_NODES_MAX : 64];
+	size_t n = simcluster_manager_nodes(c, nodes, sizeof nodes / sizeof nodes[0]);
 
-	for (uint32_t i = 0; i < n; i++) {
+	for (size_t k = 0; k < n; k++) {
+		uint32_t i = nodes[k];
 		struct manager *m = simcluster_manager(c, i);
 		uint64_t voters[LIMIT_MANAGERS_MAX * 2];
 		size_t voter_count, followers = 0;
@@ -345,13 +370,15 @@ int64_t simcluster_leader(const struct simcluster *c)
 
 bool simcluster_check(struct simcluster *c, char *msg, size_t size)
 {
-	size_t n = world_node_count(c->w);
+	uint32_t nodes[64];
+	size_t n = simcluster_manager_nodes(c, nodes, sizeof nodes / sizeof nodes[0]);
 
 	if (c->violation[0]) {
 		snprintf(msg, size, "%s", c->violation);
 		return false;
 	}
-	for (uint32_t i = 0; i < n; i++) {
+	for (size_t k = 0; k < n; k++) {
+		uint32_t i = nodes[k];
 		struct manager *m = simcluster_manager(c, i);
 		uint64_t term, id;
 		if (!m || !manager_is_leader(m))

@@ -139,6 +139,7 @@ struct simexec {
 	size_t running_count;
 	size_t bad_tasks; /* task ids running in two containers or more */
 	size_t bad_slots; /* slots running more than their limit */
+	uint64_t changes; /* containers started or stopped, limits changed */
 };
 
 static struct simexec_container *simexec_c_of_node(const struct tree_node *n)
@@ -473,6 +474,7 @@ static void simexec_set_state(struct simexec *x, struct simexec_container *c,
 		c->state = state;
 		return;
 	}
+	x->changes++;
 	{
 		size_t t0 = simexec_task_running(x, c->task_id);
 		size_t t1 = now ? t0 + 1 : t0 - 1;
@@ -1212,6 +1214,7 @@ int simexec_allow_two_per_slot(struct simexec *x, const char *service_name, bool
 		return 0;
 	before = simexec_slot_limit(svc);
 	svc->allow_two = allow;
+	x->changes++;
 	after = simexec_slot_limit(svc);
 	/* Recount the service's bad slots under the new limit. */
 	c = simexec_slot_first(x, svc, 1);
@@ -1314,6 +1317,21 @@ bool simexec_check(const struct simexec *x, char *msg, size_t size)
 	}
 	assert(!"bad_slots counts a slot within its limit");
 	return false;
+}
+
+bool simexec_slots_over(const struct simexec *x)
+{
+	return x->bad_slots > 0;
+}
+
+bool simexec_tasks_twice(const struct simexec *x)
+{
+	return x->bad_tasks > 0;
+}
+
+uint64_t simexec_changes(const struct simexec *x)
+{
+	return x->changes;
 }
 
 void simexec_foreach(const struct simexec *x, simexec_foreach_fn fn, void *ctx)

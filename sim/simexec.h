@@ -163,4 +163,14 @@ void simexec_foreach(const struct simexec *x, simexec_foreach_fn fn, void *ctx);
 /* simexec_count returns how many containers exist (any state). */
 size_t simexec_count(const struct simexec *x);
 
+/* Invariant 3's tallies, without building simexec_check's message: a task
+ * id running in two containers; a slot running over its limit. */
+bool simexec_tasks_twice(const struct simexec *x);
+bool simexec_slots_over(const struct simexec *x);
+
+/* simexec_changes counts changes to what runs (a container started or
+ * stopped, a slot limit changed): checks that depend only on that may skip
+ * work while it stays the same. */
+uint64_t simexec_changes(const struct simexec *x);
+
 #endif
