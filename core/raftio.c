@@ -259,17 +259,37 @@ static void raftio_complete(struct raftio_req *r)
 	free(r);
 }
 
+/* Commits the appends' open transaction, if any. Returns 0 or RAFT_IOERR
+ * (then rolled back, and their callbacks will say so). */
+static int raftio_batch_commit(struct raftio *rio)
+{
+	if (!rio->batch_open)
+		return rio->batch_failed ? RAFT_IOERR : 0;
+	rio->batch_open = false;
+	if (raftio_exec(rio, "COMMIT")) {
+		raftio_exec(rio, "ROLLBACK");
+		rio->batch_failed = true;
+		return RAFT_IOERR;
+	}
+	return 0;
+}
+
 /* Runs the completions queued before this flush; later ones wait for the
- * next. */
+ * next. The appends among them are made durable first, in one commit. */
 static void raftio_flush(struct env *env, env_timer_id id, void *data)
 {
 	struct raftio *rio = data;
-	struct raftio_req *r = rio->pending_head;
+	struct raftio_req *r;
+	bool failed = raftio_batch_commit(rio) != 0;
 
+	rio->batch_failed = false;
+	r = rio->pending_head;
 	rio->flush_timer = 0;
 	rio->pending_head = rio->pending_tail = NULL;
 	while (r) {
 		struct raftio_req *next = r->next;
+		if (failed && r->kind == RAFTIO_APPEND)
+			r->status = RAFT_IOERR;
 		raftio_complete(r);
 		r = next;
 	}
@@ -342,6 +362,7 @@ static void raftio_m_close(struct raft_io *io, raft_io_close_cb cb)
 	struct raftio *rio = raftio_of(io);
 	rio->closing = true;
 	if (!rio->dead) {
+		raftio_batch_commit(rio);
 		if (rio->tick_timer)
 			rio->env->ops->timer_stop(rio->env, rio->tick_timer);
 		if (rio->flush_timer)
@@ -525,6 +546,8 @@ static int raftio_m_bootstrap(struct raft_io *io, const struct raft_configuratio
 		return rv;
 	if (term != 0 || last != 0)
 		return RAFT_CANTBOOTSTRAP;
+	if (raftio_batch_commit(rio))
+		return RAFT_IOERR;
 	if ((rv = raft_configuration_encode(conf, &buf)))
 		return rv;
 	raftio_scrub_conf(buf.base, buf.len);
@@ -557,7 +580,7 @@ static int raftio_m_recover(struct raft_io *io, const struct raft_configuration 
 static int raftio_m_set_term(struct raft_io *io, raft_term term)
 {
 	struct raftio *rio = raftio_of(io);
-	if (rio->dead || raftio_exec(rio, "BEGIN"))
+	if (rio->dead || raftio_batch_commit(rio) || raftio_exec(rio, "BEGIN"))
 		return RAFT_IOERR;
 	if (raftio_meta_set(rio, "term", term) || raftio_meta_set(rio, "vote", 0) ||
 	    raftio_exec(rio, "COMMIT")) {
@@ -570,7 +593,7 @@ static int raftio_m_set_term(struct raft_io *io, raft_term term)
 static int raftio_m_set_vote(struct raft_io *io, raft_id server_id)
 {
 	struct raftio *rio = raftio_of(io);
-	if (rio->dead)
+	if (rio->dead || raftio_batch_commit(rio))
 		return RAFT_IOERR;
 	return raftio_meta_set(rio, "vote", server_id);
 }
@@ -589,12 +612,21 @@ static int raftio_m_append(struct raft_io *io, struct raft_io_append *req,
 
 	if (rio->dead || rio->closing)
 		return RAFT_IOERR;
+	if (rio->batch_failed && !rio->pending_head)
+		rio->batch_failed = false; /* no append of the failed batch waits */
 	r = calloc(1, sizeof *r);
 	if (!r)
 		return RAFT_NOMEM;
-	if ((rv = raftio_last_index(rio, &last)) || raftio_exec(rio, "BEGIN")) {
+	if (rio->batch_failed || (rv = raftio_last_index(rio, &last))) {
 		free(r);
 		return RAFT_IOERR;
+	}
+	if (!rio->batch_open) {
+		if (raftio_exec(rio, "BEGIN")) {
+			free(r);
+			return RAFT_IOERR;
+		}
+		rio->batch_open = true;
 	}
 	if (sqlite3_prepare_v2(rio->db,
 			       "INSERT OR REPLACE INTO raft_log VALUES (?, ?, ?, ?)", -1,
@@ -615,22 +647,28 @@ static int raftio_m_append(struct raft_io *io, struct raft_io_append *req,
 		sqlite3_reset(st);
 	}
 	sqlite3_finalize(st);
-	if (rv || raftio_exec(rio, "COMMIT")) {
-		rv = RAFT_IOERR;
+	if (rv)
 		goto err;
-	}
+	/* committed by the flush that runs the callback, with the other
+	 * appends of this turn */
 	req->cb = cb;
 	r->kind = RAFTIO_APPEND;
 	r->req.append = req;
 	if (raftio_defer(rio, r)) {
 		free(r);
-		return RAFT_NOMEM; /* durable, but the caller is told it failed */
+		/* not durable yet: commit now so that what libraft is told
+		 * (failed) errs on the safe side */
+		raftio_batch_commit(rio);
+		return RAFT_NOMEM;
 	}
 	return 0;
 err:
+	/* the whole turn's batch goes: its appends' callbacks will fail */
 	raftio_exec(rio, "ROLLBACK");
+	rio->batch_open = false;
+	rio->batch_failed = true;
 	free(r);
-	return rv;
+	return RAFT_IOERR;
 }
 
 static int raftio_m_truncate(struct raft_io *io, raft_index index)
@@ -639,7 +677,7 @@ static int raftio_m_truncate(struct raft_io *io, raft_index index)
 	sqlite3_stmt *st;
 	int rc;
 
-	if (rio->dead)
+	if (rio->dead || raftio_batch_commit(rio))
 		return RAFT_IOERR;
 	if (sqlite3_prepare_v2(rio->db, "DELETE FROM raft_log WHERE idx >= ?", -1, &st,
 			       NULL) != SQLITE_OK)
@@ -689,7 +727,7 @@ static int raftio_m_snapshot_put(struct raft_io *io, unsigned trailing,
 			memcpy(data + off, snapshot->bufs[i].base, snapshot->bufs[i].len);
 		off += snapshot->bufs[i].len;
 	}
-	if (raftio_exec(rio, "BEGIN"))
+	if (raftio_batch_commit(rio) || raftio_exec(rio, "BEGIN"))
 		goto out;
 	if (sqlite3_prepare_v2(
 		    rio->db,

@@ -52,6 +52,10 @@ struct raftio {
 	uint64_t verified_term; /* term of verified_end */
 	uint64_t verified_end;	/* highest prefix verified in that term */
 	bool dead;		/* raftio_crash: every call fails, nothing fires */
+	/* Appends of one turn of the loop share one transaction, committed
+	 * (durable) before any of their callbacks runs: one sync for many. */
+	bool batch_open;
+	bool batch_failed; /* rolled back: its appends' callbacks say so */
 	uint64_t sent_bytes;	/* counters */
 	uint64_t recv_frames;
 	uint64_t recv_malformed;

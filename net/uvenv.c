@@ -1128,8 +1128,13 @@ static int uvenv_storage_open(struct env *env, const char *name, struct sqlite3 
 		goto fail;
 	}
 	sqlite3_busy_timeout(db, UVENV_BUSY_TIMEOUT_MS);
-	rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL,
-			  NULL, &msg);
+	/* one connection per file, this process's alone: exclusive locking
+	 * spares a lock and unlock per transaction (and a second daemon on
+	 * the same state directory finds it busy) */
+	rc = sqlite3_exec(db,
+			  "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL;"
+			  " PRAGMA synchronous=FULL;",
+			  NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
 		uvenv_storage_fail(u, db, path, msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
