@@ -123,7 +123,7 @@ DAEMONS := $(if $(wildcard net/swarmd.c),$(SWARMD)) $(if $(wildcard net/swarmctl
 SCENARIOS := $(sort $(wildcard scenarios/*.scn))
 
 # ---------------------------------------------------------------- top level
-.PHONY: all deps lint-deps run test check unit scenarios onerule bench \
+.PHONY: all deps lint-deps run test check unit scenarios onerule bench integration \
 	coverage lint install clean
 
 all: $(SWARMSIM) $(DAEMONS)
@@ -141,13 +141,24 @@ run: deps
 	  $(if $(BASELINE),--baseline $(BASELINE))
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory VARIANT=release onerule build/swarmsim
+	$(Q)$(MAKE) --no-print-directory VARIANT=release onerule build/swarmsim \
+	  build/swarmd build/swarmctl
 	$(Q)$(MAKE) --no-print-directory VARIANT=asan check
 	$(Q)tools/determinism-check build/swarmsim build/asan/swarmsim $(SCENARIOS)
 	$(Q)build/swarmsim explore scenarios/explore/*.scn --seeds 50 --quiet
+	$(Q)build/swarmsim explore scenarios/explore/*.scn --seeds 25 --from 1001 --swarm --quiet
 	@# memcheck sees what ASan cannot: reads of uninitialised memory, the
 	@# usual way a replay stops being exact
 	$(Q)valgrind -q --error-exitcode=9 build/swarmsim run $(SCENARIOS) --quiet
+	@# the real daemons, real Docker (started and stopped by the test)
+	$(Q)tests/integration/cluster.sh build
+
+# The integration test alone: 3 managers and 2 workers as processes against a
+# real dockerd (started when none answers; needs root to start one).
+integration: deps
+	$(Q)$(MAKE) --no-print-directory VARIANT=release build/swarmd build/swarmctl
+	$(Q)$(MAKE) --no-print-directory VARIANT=asan build/asan/tests/test_docker
+	tests/integration/cluster.sh build
 
 check: unit scenarios
 
@@ -187,14 +198,18 @@ coverage: deps
 	@echo "coverage: reports/coverage/index.html"
 
 lint: lint-deps
-	$(Q)clang-format --dry-run --Werror core/*.[ch] sim/*.[ch] tests/*/*.[ch]
+	$(Q)clang-format --dry-run --Werror core/*.[ch] sim/*.[ch] net/*.[ch] tests/*/*.[ch]
 	$(Q)cppcheck -q --error-exitcode=1 --std=c11 --inline-suppr \
 	  --enable=warning,portability,performance \
-	  --suppress=missingIncludeSystem -I. -I$(GEN) core sim tests
+	  --suppress=missingIncludeSystem -I. -I$(GEN) core sim net tests
 
-install: build/swarmsim
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 build/swarmsim $(DESTDIR)$(PREFIX)/bin/swarmsim
+install:
+	$(Q)$(MAKE) --no-print-directory VARIANT=release build/swarmsim build/swarmd build/swarmctl
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0755 build/swarmsim build/swarmd build/swarmctl $(DESTDIR)$(PREFIX)/bin/
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' contrib/swarmd.service \
+	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/swarmd.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/swarmd.service
 
 clean:
 	rm -rf build

@@ -78,6 +78,10 @@ static int raftio_last_index(struct raftio *rio, uint64_t *last)
 {
 	sqlite3_stmt *st;
 	int rc;
+	if (rio->last_known) {
+		*last = rio->last_index;
+		return 0;
+	}
 	if (sqlite3_prepare_v2(
 		    rio->db,
 		    "SELECT max(coalesce((SELECT max(idx) FROM raft_log), 0),"
@@ -87,7 +91,11 @@ static int raftio_last_index(struct raftio *rio, uint64_t *last)
 	rc = sqlite3_step(st);
 	*last = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
 	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : RAFT_IOERR;
+	if (rc != SQLITE_ROW)
+		return RAFT_IOERR;
+	rio->last_index = *last;
+	rio->last_known = true;
+	return 0;
 }
 
 int raftio_init(struct raftio *rio, struct env *env)
@@ -269,6 +277,7 @@ static int raftio_batch_commit(struct raftio *rio)
 	if (raftio_exec(rio, "COMMIT")) {
 		raftio_exec(rio, "ROLLBACK");
 		rio->batch_failed = true;
+		rio->last_known = false;
 		return RAFT_IOERR;
 	}
 	return 0;
@@ -548,6 +557,7 @@ static int raftio_m_bootstrap(struct raft_io *io, const struct raft_configuratio
 		return RAFT_CANTBOOTSTRAP;
 	if (raftio_batch_commit(rio))
 		return RAFT_IOERR;
+	rio->last_known = false;
 	if ((rv = raft_configuration_encode(conf, &buf)))
 		return rv;
 	raftio_scrub_conf(buf.base, buf.len);
@@ -628,12 +638,15 @@ static int raftio_m_append(struct raft_io *io, struct raft_io_append *req,
 		}
 		rio->batch_open = true;
 	}
-	if (sqlite3_prepare_v2(rio->db,
-			       "INSERT OR REPLACE INTO raft_log VALUES (?, ?, ?, ?)", -1,
-			       &st, NULL) != SQLITE_OK) {
+	if (!rio->insert &&
+	    sqlite3_prepare_v3(
+		    rio->db, "INSERT OR REPLACE INTO raft_log VALUES (?, ?, ?, ?)", -1,
+		    SQLITE_PREPARE_PERSISTENT, &rio->insert, NULL) != SQLITE_OK) {
+		rio->insert = NULL;
 		rv = RAFT_IOERR;
 		goto err;
 	}
+	st = rio->insert;
 	for (unsigned i = 0; i < n && rv == 0; i++) {
 		if (entries[i].type == RAFT_CHANGE)
 			raftio_scrub_conf(entries[i].buf.base, entries[i].buf.len);
@@ -646,9 +659,10 @@ static int raftio_m_append(struct raft_io *io, struct raft_io_append *req,
 			rv = RAFT_IOERR;
 		sqlite3_reset(st);
 	}
-	sqlite3_finalize(st);
+	sqlite3_clear_bindings(st);
 	if (rv)
 		goto err;
+	rio->last_index = last + n;
 	/* committed by the flush that runs the callback, with the other
 	 * appends of this turn */
 	req->cb = cb;
@@ -667,6 +681,7 @@ err:
 	raftio_exec(rio, "ROLLBACK");
 	rio->batch_open = false;
 	rio->batch_failed = true;
+	rio->last_known = false;
 	free(r);
 	return RAFT_IOERR;
 }
@@ -679,6 +694,7 @@ static int raftio_m_truncate(struct raft_io *io, raft_index index)
 
 	if (rio->dead || raftio_batch_commit(rio))
 		return RAFT_IOERR;
+	rio->last_known = false;
 	if (sqlite3_prepare_v2(rio->db, "DELETE FROM raft_log WHERE idx >= ?", -1, &st,
 			       NULL) != SQLITE_OK)
 		return RAFT_IOERR;
@@ -727,6 +743,7 @@ static int raftio_m_snapshot_put(struct raft_io *io, unsigned trailing,
 			memcpy(data + off, snapshot->bufs[i].base, snapshot->bufs[i].len);
 		off += snapshot->bufs[i].len;
 	}
+	rio->last_known = false;
 	if (raftio_batch_commit(rio) || raftio_exec(rio, "BEGIN"))
 		goto out;
 	if (sqlite3_prepare_v2(
@@ -1149,6 +1166,10 @@ void raftio_crash(struct raftio *rio)
 void raftio_release(struct raftio *rio)
 {
 	struct raftio_req *r = rio->pending_head;
+	/* a statement of a connection the env closed (a crash) finalizes too:
+	 * sqlite keeps such a connection until its last statement goes */
+	sqlite3_finalize(rio->insert);
+	rio->insert = NULL;
 	while (r) {
 		struct raftio_req *next = r->next;
 		free(r);

@@ -21,6 +21,7 @@
 #include "core/env.h"
 
 struct raftio_req; /* a pending completion */
+struct sqlite3_stmt;
 
 struct raftio {
 	struct raft_io io; /* first: libraft's view */
@@ -56,7 +57,10 @@ struct raftio {
 	 * (durable) before any of their callbacks runs: one sync for many. */
 	bool batch_open;
 	bool batch_failed; /* rolled back: its appends' callbacks say so */
-	uint64_t sent_bytes;	/* counters */
+	bool last_known;   /* last_index holds the log's last index */
+	uint64_t last_index;
+	struct sqlite3_stmt *insert; /* the append's statement, kept */
+	uint64_t sent_bytes;	     /* counters */
 	uint64_t recv_frames;
 	uint64_t recv_malformed;
 };

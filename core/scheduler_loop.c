@@ -73,11 +73,34 @@ static void schedloop_write_done(void *data, int status)
 		schedloop_arm(l);
 }
 
+/* Whether a task's change can matter to placement: a task to place, a
+ * task that moved, went or ended (resources freed), one told to stop. A
+ * task that only moves along on its node (ASSIGNED ... RUNNING: most of
+ * the traffic) cannot. */
+static bool schedloop_task_matters(const Cs__Task *o, const Cs__Task *n)
+{
+	int os, ns;
+	if (!o || !n || o->node_id != n->node_id || o->desired_state != n->desired_state)
+		return true;
+	os = o->status ? (int)o->status->state : 0;
+	ns = n->status ? (int)n->status->state : 0;
+	if (os <= CS__TASK_STATE__TASK_STATE_PENDING ||
+	    ns <= CS__TASK_STATE__TASK_STATE_PENDING)
+		return true;
+	return (os >= CS__TASK_STATE__TASK_STATE_COMPLETE) !=
+	       (ns >= CS__TASK_STATE__TASK_STATE_COMPLETE);
+}
+
 void schedloop_on_event(struct schedloop *l, const struct store_event *ev)
 {
 	/* a new pending task, a node that changed, resources freed: all of
-	 * them may let something be placed */
-	if (ev->table == STORE_CLUSTER)
+	 * them may let something be placed; a service alone cannot (its
+	 * tasks come as task events), nor a task moving along on its node */
+	if (ev->table == STORE_CLUSTER || ev->table == STORE_SERVICE)
+		return;
+	if (ev->table == STORE_TASK &&
+	    !schedloop_task_matters((const Cs__Task *)ev->old_obj,
+				    (const Cs__Task *)ev->new_obj))
 		return;
 	l->dirty = true;
 	if (!l->writing)

@@ -119,6 +119,14 @@ DOCKER_SOCK=$("$ROOT/tests/integration/docker-up.sh" "$WORK/docker" | tail -n 1)
 export DOCKER_HOST=unix://$DOCKER_SOCK
 docker image inspect "$IMAGE" >/dev/null || fail "test image $IMAGE missing"
 
+# the executor's own test against this real dockerd
+if [ -x "$ROOT/build/asan/tests/test_docker" ]; then
+	say "net/docker against the real dockerd"
+	CSWARM_DOCKER_SOCKET=$DOCKER_SOCK "$ROOT/build/asan/tests/test_docker" >"$WORK/test_docker.out" 2>&1 ||
+		fail "test_docker: $(tail -5 "$WORK/test_docker.out")"
+	grep -q SKIPPED "$WORK/test_docker.out" && fail "test_docker skipped the real daemon"
+fi
+
 # ---------------------------------------------------------------- bad input
 say "bad input"
 out=$("$SWARMD" --bogus 2>&1) && fail "unknown flag accepted"
