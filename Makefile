@@ -189,12 +189,14 @@ coverage: deps
 	$(Q)$(MAKE) --no-print-directory VARIANT=cov check
 	$(Q)lcov -q --capture --directory build/cov --output-file build/cov/all.info \
 	  --rc lcov_branch_coverage=0 2>/dev/null
-	$(Q)lcov -q --extract build/cov/all.info '*/core/*' '*/sim/*' \
+	$(Q)lcov -q --extract build/cov/all.info '*/core/*' '*/sim/*' '*/net/*' \
 	  --output-file build/cov/src.info 2>/dev/null
 	$(Q)lcov -q --remove build/cov/src.info '*/build/gen/*' \
 	  --output-file build/cov/cs.info 2>/dev/null
 	$(Q)genhtml -q build/cov/cs.info --output-directory reports/coverage
-	@lcov --summary build/cov/cs.info 2>&1 | grep -E 'lines'
+	$(Q)lcov -q --extract build/cov/cs.info '*/core/*' --output-file build/cov/core.info 2>/dev/null
+	@printf 'all (core, sim, net): '; lcov --summary build/cov/cs.info 2>&1 | grep -E 'lines'
+	@printf 'core/ alone:          '; lcov --summary build/cov/core.info 2>&1 | grep -E 'lines'
 	@echo "coverage: reports/coverage/index.html"
 
 lint: lint-deps

@@ -117,6 +117,7 @@ struct metrics_keys {
 
 struct metrics_rec {
 	const struct scn_script *script;
+	const struct scn_cmd *last_cmd; /* a new command: look now, off the grid */
 	struct metrics m;
 	struct metrics_open *creates;
 	size_t create_count, create_cap;
@@ -487,6 +488,12 @@ void metrics_rec_observe(struct metrics_rec *r, const struct runner_view *v)
 
 	if (r->done)
 		return;
+	/* a command may change the cluster without time passing (an update
+	 * right after a condition held): what held must be seen first */
+	if (v->cmd != r->last_cmd) {
+		r->last_cmd = v->cmd;
+		r->next_check_us = 0;
+	}
 	if (!v->final && !r->death_count && now < r->next_scan_us &&
 	    (now < r->next_check_us || (!r->create_count && !r->replace_count)))
 		return; /* the common case: nothing to look at */
