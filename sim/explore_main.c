@@ -17,8 +17,10 @@
 
 #include "core/errors.h"
 #include "sim/explore.h"
+#include "sim/report.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
+#include "sim/timeline.h"
 
 enum {
 	EXPLORE_JOBS_MAX = 256,
@@ -28,7 +30,7 @@ enum {
 static const char explore_usage[] =
 	"usage: swarmsim explore FILE... [--seeds N] [--from S] [--faults LIST]\n"
 	"                        [--jobs J] [--time-budget DUR] [--swarm] [--quiet]\n"
-	"                        [--print]\n"
+	"                        [--print] [--report DIR]\n"
 	"       swarmsim shrink FILE --seed S [--faults LIST] [--swarm] [-o OUT.scn]\n"
 	"\n"
 	"explore runs each FILE under seeds S..S+N-1 (--from 1, --seeds 100 by\n"
@@ -61,6 +63,8 @@ static const char explore_usage[] =
 	"  --time-budget DUR  start no new seed after DUR of wall time (60s, 2m)\n"
 	"  --quiet            no progress line\n"
 	"  --print            print each seed's scenario text; run nothing\n"
+	"  --report DIR       write DIR/index.html (every seed run) and a page\n"
+	"                     per seed, with a timeline for the first failing ones\n"
 	"\n"
 	"Each failing seed prints the commands that replay and shrink it; shrink\n"
 	"drops faults while the run still fails (any failure), halves the rest's\n"
@@ -128,7 +132,8 @@ struct explore_opts {
 	uint32_t kinds;
 	bool swarm;
 	bool quiet;
-	bool print; /* print the schedules' scenario texts, run nothing */
+	bool print;		/* print the schedules' scenario texts, run nothing */
+	const char *report_dir; /* --report: index, a page per seed */
 	long jobs;
 	bool has_budget;
 	double budget_s;
@@ -211,6 +216,100 @@ static void explore_report_failure(const struct explore_opts *o,
 	fflush(stdout);
 }
 
+/* The failing seeds that get a timeline picture in a report (each is run
+ * again, here, with a recorder: the replay is exact). */
+#define EXPLORE_REPORT_PICTURES 20
+
+/* One failing seed replayed for its picture: the text, its script and the
+ * timeline must outlive report_write. */
+struct explore_replay {
+	struct scn_script script;
+	struct timeline *tl;
+	bool parsed;
+};
+
+static void explore_replay(const struct explore_opts *o, const struct scn_script *s,
+			   uint64_t seed, struct explore_replay *rp)
+{
+	struct explore_plan plan;
+	struct runner_opts ropts = {0};
+	struct runner_result res;
+	char *text = NULL, err[256];
+	size_t len;
+
+	if (explore_plan_make(s, seed, o->kinds, o->swarm, &plan) ||
+	    explore_text(s, &plan, &text, &len))
+		return;
+	if (scn_parse(s->path ? s->path : "-", text, len, &rp->script, err, sizeof err) ==
+	    0) {
+		rp->parsed = true;
+		rp->tl = timeline_new(&rp->script);
+		if (rp->tl) {
+			timeline_attach(rp->tl, &ropts);
+			if (runner_run(&rp->script, plan.seed, &ropts, &res) == 0) {
+				timeline_finish(rp->tl, &res);
+				runner_result_free(&res);
+			} else {
+				timeline_free(rp->tl);
+				rp->tl = NULL;
+			}
+		}
+	}
+	free(text);
+}
+
+/* --report DIR: every seed run in the index, a timeline for the first
+ * failing ones. Returns 0, or 1 when the report cannot be written. */
+static int explore_write_report(const struct explore_opts *o,
+				const struct scn_script *scripts,
+				const struct explore_outcome *outs, uint64_t total)
+{
+	struct report_run *runs = calloc(total ? total : 1, sizeof *runs);
+	struct explore_replay *rps = calloc(EXPLORE_REPORT_PICTURES, sizeof *rps);
+	struct report_opts ropts = {.title = "swarmsim explore"};
+	size_t n = 0, pictures = 0;
+	char err[512];
+	int rv = 1;
+
+	if (!runs || !rps) {
+		fprintf(stderr, "swarmsim explore: out of memory for the report\n");
+		goto out;
+	}
+	for (uint64_t u = 0; u < total; u++) {
+		struct report_run *r;
+		if (!outs[u].done)
+			continue;
+		r = &runs[n++];
+		r->file = o->files[u / o->seeds];
+		r->seed = o->from + u % o->seeds;
+		r->passed = outs[u].passed;
+		r->message = outs[u].message;
+		r->sim_s = (double)outs[u].sim_us / 1e6;
+		r->events = outs[u].events;
+		r->hash = outs[u].hash;
+		if (!r->passed && pictures < EXPLORE_REPORT_PICTURES) {
+			explore_replay(o, &scripts[u / o->seeds], r->seed,
+				       &rps[pictures]);
+			r->tl = rps[pictures++].tl;
+		}
+	}
+	if (report_write(o->report_dir, runs, n, &ropts, err, sizeof err)) {
+		fprintf(stderr, "swarmsim explore: report: %s\n", err);
+		goto out;
+	}
+	printf("report: %s/index.html\n", o->report_dir);
+	rv = 0;
+out:
+	for (size_t i = 0; rps && i < pictures; i++) {
+		timeline_free(rps[i].tl);
+		if (rps[i].parsed)
+			scn_free(&rps[i].script);
+	}
+	free(rps);
+	free(runs);
+	return rv;
+}
+
 /* Parses one worker line into outs; returns the unit, or UINT64_MAX. */
 static uint64_t explore_parse_line(char *line, struct explore_outcome *outs,
 				   uint64_t total)
@@ -254,6 +353,8 @@ static int explore_parse_args(int argc, char **argv, struct explore_opts *o)
 			o->quiet = true;
 		} else if (strcmp(a, "--print") == 0) {
 			o->print = true;
+		} else if (strcmp(a, "--report") == 0 && v) {
+			o->report_dir = argv[++i];
 		} else if (strcmp(a, "--seeds") == 0 && v) {
 			if (explore_u64(argv[++i], &o->seeds) || o->seeds == 0) {
 				fprintf(stderr,
@@ -475,6 +576,8 @@ int explore_main(int argc, char **argv)
 		printf("\n");
 	}
 	status = failures ? 1 : 0;
+	if (o.report_dir && explore_write_report(&o, scripts, outs, total))
+		status = 2;
 	free(outs);
 out_scripts:
 	if (scripts)
