@@ -213,6 +213,21 @@ int control_service_remove(struct manager *m, const char *name, char *err,
 	return control_write(m, &b, cb, data);
 }
 
+/* The node a node call is about, on the leader: 0, CS_ENOTLEADER, or
+ * CS_ENOENT with err saying so. */
+static int control_node_get(struct manager *m, uint64_t node_id, const Cs__Node **out,
+			    char *err, size_t err_size)
+{
+	if (!manager_is_leader(m))
+		return CS_ENOTLEADER;
+	*out = store_node_get(manager_store(m), node_id);
+	if (!*out) {
+		snprintf(err, err_size, "no node %016llx", (unsigned long long)node_id);
+		return CS_ENOENT;
+	}
+	return 0;
+}
+
 int control_node_update(struct manager *m, uint64_t node_id, bool set_availability,
 			Cs__NodeAvailability availability, const char *label_key,
 			const char *label_value, char *err, size_t err_size,
@@ -225,13 +240,8 @@ int control_node_update(struct manager *m, uint64_t node_id, bool set_availabili
 	size_t count = 0;
 	int rv;
 
-	if (!manager_is_leader(m))
-		return CS_ENOTLEADER;
-	cur = store_node_get(manager_store(m), node_id);
-	if (!cur) {
-		snprintf(err, err_size, "no node %016llx", (unsigned long long)node_id);
-		return CS_ENOENT;
-	}
+	if ((rv = control_node_get(m, node_id, &cur, err, err_size)) != 0)
+		return rv;
 	n = *cur;
 	if (set_availability)
 		n.availability = availability;
@@ -276,13 +286,8 @@ int control_node_remove(struct manager *m, uint64_t node_id, bool force, char *e
 	struct store_batch b;
 	int rv;
 
-	if (!manager_is_leader(m))
-		return CS_ENOTLEADER;
-	cur = store_node_get(manager_store(m), node_id);
-	if (!cur) {
-		snprintf(err, err_size, "no node %016llx", (unsigned long long)node_id);
-		return CS_ENOENT;
-	}
+	if ((rv = control_node_get(m, node_id, &cur, err, err_size)) != 0)
+		return rv;
 	if (cur->role == CS__NODE_ROLE__NODE_ROLE_MANAGER)
 		return control_fail(err, err_size,
 				    "node %s is a manager: demote it before removing it",
@@ -445,13 +450,8 @@ int control_node_set_role(struct manager *m, uint64_t node_id, Cs__NodeRole role
 	Cs__Node n;
 	int rv;
 
-	if (!manager_is_leader(m))
-		return CS_ENOTLEADER;
-	cur = store_node_get(manager_store(m), node_id);
-	if (!cur) {
-		snprintf(err, err_size, "no node %016llx", (unsigned long long)node_id);
-		return CS_ENOENT;
-	}
+	if ((rv = control_node_get(m, node_id, &cur, err, err_size)) != 0)
+		return rv;
 	if (role != CS__NODE_ROLE__NODE_ROLE_MANAGER &&
 	    role != CS__NODE_ROLE__NODE_ROLE_WORKER)
 		return control_fail(err, err_size,

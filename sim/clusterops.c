@@ -387,7 +387,7 @@ void clops_image(struct clops *o, const struct scn_image *img)
 
 /* How many tasks a service should run now: its replicas, or one per node
  * that can take it (global). */
-static uint64_t clops_desired(const struct store *st, const Cs__Service *svc)
+uint64_t clops_desired(const struct store *st, const Cs__Service *svc)
 {
 	uint64_t n = 0;
 	if (!svc->spec->global)

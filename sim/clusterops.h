@@ -49,4 +49,9 @@ int clops_cond(struct clops *o, struct manager *leader, const struct scn_cond *c
  * (acknowledged services) now. Returns false with msg when one broke. */
 bool clops_check(struct clops *o, struct manager *leader, char *msg, size_t size);
 
+/* clops_desired returns how many tasks a service should run now: its
+ * replicas, or one per node that can take it (global: ready, not drained,
+ * passing its constraints). */
+uint64_t clops_desired(const struct store *st, const Cs__Service *svc);
+
 #endif

@@ -14,6 +14,7 @@
 #include "core/scheduler.h"
 #include "core/store.h"
 #include "sim/cluster.h"
+#include "sim/clusterops.h"
 #include "sim/simexec.h"
 
 /* The runner traces each scenario command as this kind (a = line, b = the
@@ -291,22 +292,6 @@ static const Cs__Node *metrics_store_node(const struct store *st, const char *ho
 	return NULL;
 }
 
-/* How many tasks svc wants running (as the `converged` condition counts). */
-static uint64_t metrics_desired(const struct store *st, const Cs__Service *svc)
-{
-	uint64_t n = 0;
-	if (!svc->spec->global)
-		return svc->spec->replicas;
-	for (const Cs__Node *node = store_node_next(st, NULL); node;
-	     node = store_node_next(st, node))
-		if (node->state == CS__NODE_STATE__NODE_STATE_READY &&
-		    node->availability !=
-			    CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN &&
-		    sched_node_satisfies(svc, node))
-			n++;
-	return n;
-}
-
 /* Whether service `name` has all its tasks running: the store says so, the
  * containers agree, and none is still on its way or outdated. */
 static bool metrics_all_running(const struct runner_view *v, const struct store *st,
@@ -317,7 +302,7 @@ static bool metrics_all_running(const struct runner_view *v, const struct store 
 
 	if (!svc || !svc->spec)
 		return false;
-	want = metrics_desired(st, svc);
+	want = clops_desired(st, svc);
 	for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
 	     t = store_task_next_by_service(st, svc->id, t)) {
 		if (t->desired_state != CS__TASK_STATE__TASK_STATE_RUNNING || !t->status)
