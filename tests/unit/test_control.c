@@ -73,6 +73,64 @@ static void test_control_names_the_bad_field(void **state)
 	assert_int_equal(control_validate_spec(&spec, err, sizeof err), 0);
 }
 
+static void test_control_validate_restart_update_and_names(void **state)
+{
+	Cs__ServiceSpec spec;
+	Cs__TaskSpec task;
+	Cs__ContainerSpec c;
+	Cs__Placement pl;
+	Cs__RestartPolicy restart = CS__RESTART_POLICY__INIT;
+	Cs__UpdateConfig update = CS__UPDATE_CONFIG__INIT;
+	char err[256];
+	char long_name[80];
+
+	/* a missing name, one too long, a bad character inside */
+	spec_init(&spec, &task, &c, &pl, NULL);
+	assert_int_equal(control_validate_spec(&spec, err, sizeof err), CS_EINVAL);
+	assert_memory_equal(err, "name: '' is not a valid name", 28);
+	memset(long_name, 'a', 64);
+	long_name[64] = 0;
+	spec_init(&spec, &task, &c, &pl, long_name);
+	assert_int_equal(control_validate_spec(&spec, err, sizeof err), CS_EINVAL);
+	spec_init(&spec, &task, &c, &pl, "we b");
+	assert_int_equal(control_validate_spec(&spec, err, sizeof err), CS_EINVAL);
+	assert_memory_equal(err, "name: 'we b'", 12);
+	/* 63 bytes and the allowed punctuation are fine */
+	long_name[63] = 0;
+	long_name[10] = '.';
+	long_name[11] = '_';
+	long_name[12] = '-';
+	spec_init(&spec, &task, &c, &pl, long_name);
+	assert_int_equal(control_validate_spec(&spec, err, sizeof err), 0);
+
+	spec_init(&spec, &task, &c, &pl, "web");
+	restart.condition =
+		(Cs__RestartPolicy__Condition)(CS__RESTART_POLICY__CONDITION__CONDITION_NONE +
+					       1);
+	task.restart = &restart;
+	assert_int_equal(control_validate_spec(&spec, err, sizeof err), CS_EINVAL);
+	assert_string_equal(
+		err, "restart-condition: unknown (expected any, on-failure or none)");
+	restart.condition = CS__RESTART_POLICY__CONDITION__CONDITION_NONE;
+	assert_int_equal(control_validate_spec(&spec, err, sizeof err), 0);
+
+	spec_init(&spec, &task, &c, &pl, "web");
+	update.max_failure_ratio_ppm = 1000001;
+	spec.update = &update;
+	assert_int_equal(control_validate_spec(&spec, err, sizeof err), CS_EINVAL);
+	assert_string_equal(err, "update-max-failure-ratio: over 1 (expected 0 to 1)");
+	update.max_failure_ratio_ppm = 1000000;
+	assert_int_equal(control_validate_spec(&spec, err, sizeof err), 0);
+
+	/* a global service without replicas, and no err buffer at all */
+	spec_init(&spec, &task, &c, &pl, "web");
+	spec.global = true;
+	spec.replicas = 0;
+	assert_int_equal(control_validate_spec(&spec, err, sizeof err), 0);
+	spec.replicas = 1;
+	assert_int_equal(control_validate_spec(&spec, NULL, 0), CS_EINVAL);
+}
+
 /* A one-manager cluster on the simulator, with its leader. */
 struct fixture {
 	struct world *w;
@@ -293,12 +351,439 @@ static void test_control_node_availability_labels_and_removal(void **state)
 	simcluster_free(f.c);
 }
 
+/* A cluster of `managers` managers (m1..) and `workers` workers (w1..),
+ * stepped until there is a leader and every node is registered and ready.
+ * Returns the leader's node index. */
+static uint32_t boot_cluster(struct fixture *f, uint32_t managers, uint32_t workers)
+{
+	uint32_t total = managers + workers;
+	int64_t l = -1;
+
+	f->w = world_new(5);
+	f->c = simcluster_new(f->w, NULL);
+	simcluster_node_programs(f->c, true);
+	for (uint32_t i = 0; i < total; i++) {
+		const struct node_cfg *cfg;
+		char name[16];
+		uint32_t idx;
+		bool manager = i < managers;
+
+		snprintf(name, sizeof name, "%c%u", manager ? 'm' : 'w',
+			 manager ? i + 1 : i - managers + 1);
+		cfg = simcluster_node_cfg(f->c, name, manager ? i + 1 : 0,
+					  manager ? managers : 0, managers, 4000,
+					  1ull << 33);
+		assert_non_null(cfg);
+		assert_int_equal(world_node_add(f->w, name, &node_program, cfg, &idx), 0);
+		simcluster_track(f->c, idx, manager ? i + 1 : 0);
+		assert_int_equal(world_node_start(f->w, idx), 0);
+	}
+	for (;;) {
+		size_t ready = 0;
+		if ((l = simcluster_leader(f->c)) >= 0) {
+			const struct store *st =
+				manager_store(simcluster_manager(f->c, (uint32_t)l));
+			for (const Cs__Node *n = store_node_next(st, NULL); n;
+			     n = store_node_next(st, n))
+				ready += n->state == CS__NODE_STATE__NODE_STATE_READY;
+			if (ready == total && world_now_us(f->w) > 20 * SEC)
+				break;
+		}
+		assert_true(world_step(f->w, 600 * SEC));
+	}
+	return (uint32_t)l;
+}
+
+static const Cs__Node *node_named(struct manager *m, const char *hostname)
+{
+	const Cs__Node *n = NULL;
+	char err[128];
+
+	assert_int_equal(control_node_inspect(m, hostname, &n, err, sizeof err), 0);
+	return n;
+}
+
+static void test_control_node_set_role(void **state)
+{
+	struct fixture f;
+	uint32_t leader = boot_cluster(&f, 3, 1);
+	struct manager *m = simcluster_manager(f.c, leader);
+	const char *follower = strcmp(world_node_name(f.w, leader), "m2") ? "m2" : "m3";
+	const Cs__Node *n;
+	struct answer a = {0};
+	char err[256];
+	uint64_t id;
+
+	/* unknown node, unknown role */
+	assert_int_equal(control_node_set_role(m, 42, CS__NODE_ROLE__NODE_ROLE_WORKER,
+					       err, sizeof err, answered, &a),
+			 CS_ENOENT);
+	assert_string_equal(err, "no node 000000000000002a");
+	n = node_named(m, "w1");
+	assert_int_equal(control_node_set_role(m, n->id, (Cs__NodeRole)7, err, sizeof err,
+					       answered, &a),
+			 CS_EINVAL);
+	assert_string_equal(err, "role: unknown (expected manager or worker)");
+
+	/* the role it already has: answered as a write, never inside the call */
+	id = n->id;
+	assert_int_equal(control_node_set_role(m, id, CS__NODE_ROLE__NODE_ROLE_WORKER,
+					       err, sizeof err, answered, &a),
+			 0);
+	assert_false(a.done);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_int_equal(node_named(m, "w1")->desired_role,
+			 CS__NODE_ROLE__NODE_ROLE_WORKER);
+
+	/* a worker promoted */
+	a.done = false;
+	assert_int_equal(control_node_set_role(m, id, CS__NODE_ROLE__NODE_ROLE_MANAGER,
+					       err, sizeof err, answered, &a),
+			 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_int_equal(node_named(m, "w1")->desired_role,
+			 CS__NODE_ROLE__NODE_ROLE_MANAGER);
+
+	/* a follower demoted: the other two managers are a quorum */
+	n = node_named(m, follower);
+	assert_int_equal(n->role, CS__NODE_ROLE__NODE_ROLE_MANAGER);
+	assert_non_null(n->manager_status);
+	a.done = false;
+	assert_int_equal(control_node_set_role(m, n->id, CS__NODE_ROLE__NODE_ROLE_WORKER,
+					       err, sizeof err, answered, &a),
+			 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_int_equal(node_named(m, follower)->desired_role,
+			 CS__NODE_ROLE__NODE_ROLE_WORKER);
+	world_free(f.w);
+	simcluster_free(f.c);
+}
+
+static void test_control_demotion_needs_a_quorum_and_another_manager(void **state)
+{
+	struct fixture f;
+	uint32_t leader = boot_cluster(&f, 3, 0);
+	struct manager *m = simcluster_manager(f.c, leader);
+	uint32_t up = (leader + 1) % 3, down = (leader + 2) % 3;
+	const char *up_name = world_node_name(f.w, up);
+	const char *down_name = world_node_name(f.w, down);
+	const Cs__Node *n;
+	struct answer a = {0};
+	char err[256], want[256];
+
+	/* one manager goes down: demoting the other follower would leave the
+	 * leader and a dead manager, one reachable member of two */
+	assert_int_equal(world_node_kill(f.w, down, true, false), 0);
+	while ((n = node_named(m, down_name))->state ==
+		       CS__NODE_STATE__NODE_STATE_READY &&
+	       world_step(f.w, world_now_us(f.w) + 600 * SEC))
+		;
+	assert_int_not_equal(node_named(m, down_name)->state,
+			     CS__NODE_STATE__NODE_STATE_READY);
+	m = simcluster_manager(f.c, leader);
+	assert_true(manager_is_leader(m));
+	n = node_named(m, up_name);
+	assert_int_equal(control_node_set_role(m, n->id, CS__NODE_ROLE__NODE_ROLE_WORKER,
+					       err, sizeof err, answered, &a),
+			 CS_EINVAL);
+	snprintf(want, sizeof want,
+		 "demoting node %s would leave the managers without a quorum of "
+		 "reachable members",
+		 up_name);
+	assert_string_equal(err, want);
+	assert_int_equal(node_named(m, up_name)->desired_role,
+			 CS__NODE_ROLE__NODE_ROLE_MANAGER);
+	world_free(f.w);
+	simcluster_free(f.c);
+}
+
+static void test_control_last_manager_is_not_demoted(void **state)
+{
+	struct fixture f;
+	struct manager *m = boot(&f);
+	const Cs__Node *n;
+	struct answer a = {0};
+	char err[256];
+
+	while (!(n = store_node_next(manager_store(m), NULL)) &&
+	       world_step(f.w, 60 * SEC))
+		;
+	assert_non_null(n);
+	assert_int_equal(control_node_set_role(m, n->id, CS__NODE_ROLE__NODE_ROLE_WORKER,
+					       err, sizeof err, answered, &a),
+			 CS_EINVAL);
+	assert_string_equal(
+		err,
+		"node m1 is the last manager: promote another node before demoting it");
+	assert_false(a.done);
+	world_free(f.w);
+	simcluster_free(f.c);
+}
+
+static void test_control_node_remove_rules(void **state)
+{
+	struct fixture f;
+	uint32_t leader = boot_cluster(&f, 1, 2);
+	struct manager *m = simcluster_manager(f.c, leader);
+	const Cs__Node *n;
+	struct answer a = {0};
+	char err[256];
+	uint64_t id;
+	int64_t w2;
+
+	assert_int_equal(control_node_remove(m, 42, false, err, sizeof err, answered, &a),
+			 CS_ENOENT);
+	assert_string_equal(err, "no node 000000000000002a");
+
+	/* a ready worker needs force */
+	n = node_named(m, "w1");
+	id = n->id;
+	assert_int_equal(control_node_remove(m, id, false, err, sizeof err, answered, &a),
+			 CS_EINVAL);
+	assert_string_equal(err,
+			    "node w1 is ready: take it down first, or force the removal");
+	assert_int_equal(control_node_remove(m, id, true, err, sizeof err, answered, &a),
+			 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_null(store_node_get(manager_store(m), id));
+
+	/* a worker that is down goes without force */
+	w2 = world_node_find(f.w, "w2");
+	assert_true(w2 >= 0);
+	id = node_named(m, "w2")->id;
+	assert_int_equal(world_node_kill(f.w, (uint32_t)w2, true, false), 0);
+	while (node_named(m, "w2")->state == CS__NODE_STATE__NODE_STATE_READY &&
+	       world_step(f.w, world_now_us(f.w) + 600 * SEC))
+		;
+	a.done = false;
+	assert_int_equal(control_node_remove(m, id, false, err, sizeof err, answered, &a),
+			 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_null(store_node_get(manager_store(m), id));
+
+	/* a label key must be a name */
+	n = node_named(m, "m1");
+	assert_int_equal(control_node_update(m, n->id, false, 0, "", "v", err, sizeof err,
+					     answered, &a),
+			 CS_EINVAL);
+	assert_string_equal(err, "label: bad key ''");
+	world_free(f.w);
+	simcluster_free(f.c);
+}
+
+static void test_control_rotate_tokens_and_inspect_the_cluster(void **state)
+{
+	struct fixture f;
+	struct manager *m = boot(&f);
+	const Cs__Cluster *cl = NULL;
+	struct answer a = {0};
+	char err[256], wt[128], mt[128];
+
+	while (!store_cluster(manager_store(m)) && world_step(f.w, UINT64_MAX))
+		;
+	assert_int_equal(control_cluster_inspect(m, &cl, err, sizeof err), 0);
+	assert_non_null(cl);
+	snprintf(wt, sizeof wt, "%s", cl->worker_token);
+	snprintf(mt, sizeof mt, "%s", cl->manager_token);
+	assert_true(strlen(wt) > 0);
+	assert_true(strlen(mt) > 0);
+
+	/* neither is an error */
+	assert_int_equal(control_cluster_rotate_token(m, false, false, err, sizeof err,
+						      answered, &a),
+			 CS_EINVAL);
+	assert_string_equal(err, "rotate-token: say which (worker, manager or both)");
+
+	/* the worker token alone */
+	assert_int_equal(control_cluster_rotate_token(m, true, false, err, sizeof err,
+						      answered, &a),
+			 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_int_equal(control_cluster_inspect(m, &cl, err, sizeof err), 0);
+	assert_string_not_equal(cl->worker_token, wt);
+	assert_memory_equal(cl->worker_token, "SWMTKN-1-", 9);
+	assert_string_equal(cl->manager_token, mt);
+	snprintf(wt, sizeof wt, "%s", cl->worker_token);
+
+	/* the manager token alone */
+	a.done = false;
+	assert_int_equal(control_cluster_rotate_token(m, false, true, err, sizeof err,
+						      answered, &a),
+			 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_int_equal(control_cluster_inspect(m, &cl, err, sizeof err), 0);
+	assert_string_equal(cl->worker_token, wt);
+	assert_string_not_equal(cl->manager_token, mt);
+	assert_string_not_equal(cl->manager_token, cl->worker_token);
+	snprintf(mt, sizeof mt, "%s", cl->manager_token);
+
+	/* both */
+	a.done = false;
+	assert_int_equal(control_cluster_rotate_token(m, true, true, err, sizeof err,
+						      answered, &a),
+			 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_int_equal(control_cluster_inspect(m, &cl, err, sizeof err), 0);
+	assert_string_not_equal(cl->worker_token, wt);
+	assert_string_not_equal(cl->manager_token, mt);
+	world_free(f.w);
+	simcluster_free(f.c);
+}
+
+static void test_control_update_errors_and_reads(void **state)
+{
+	struct fixture f;
+	struct manager *m = boot(&f);
+	Cs__ServiceSpec spec;
+	Cs__TaskSpec task;
+	Cs__ContainerSpec c;
+	Cs__Placement pl;
+	const Cs__Service *svc;
+	const Cs__Task *tasks[8], *one;
+	struct answer a = {0};
+	char err[256], want[256];
+	uint64_t id;
+	size_t count = 99;
+
+	/* no tasks yet: every-task list is empty, an unknown task is named */
+	assert_int_equal(control_task_list(m, NULL, tasks, 8, &count, err, sizeof err),
+			 0);
+	assert_int_equal(count, 0);
+	assert_int_equal(control_task_inspect(m, 42, &one, err, sizeof err), CS_ENOENT);
+	assert_string_equal(err, "no task 000000000000002a");
+
+	spec_init(&spec, &task, &c, &pl, "web");
+	assert_int_equal(
+		control_service_update(m, "web", &spec, 0, err, sizeof err, answered, &a),
+		CS_ENOENT);
+	assert_string_equal(err, "no service named 'web'");
+	assert_int_equal(
+		control_service_create(m, &spec, &id, err, sizeof err, answered, &a), 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	svc = store_service_by_name(manager_store(m), "web");
+	assert_non_null(svc);
+
+	/* a wrong version names both */
+	assert_int_equal(control_service_update(m, "web", &spec, svc->version + 5, err,
+						sizeof err, answered, &a),
+			 CS_EVERSION);
+	snprintf(want, sizeof want, "service 'web' is at version %llu, not %llu",
+		 (unsigned long long)svc->version,
+		 (unsigned long long)(svc->version + 5));
+	assert_string_equal(err, want);
+
+	/* a bad spec, and a rename, are refused */
+	spec.replicas = 2000000;
+	assert_int_equal(
+		control_service_update(m, "web", &spec, 0, err, sizeof err, answered, &a),
+		CS_EINVAL);
+	assert_string_equal(err, "replicas: 2000000 is over the limit of 1000000");
+	spec_init(&spec, &task, &c, &pl, "web2");
+	assert_int_equal(
+		control_service_update(m, "web", &spec, 0, err, sizeof err, answered, &a),
+		CS_EINVAL);
+	assert_string_equal(err, "name: a service cannot be renamed");
+
+	/* a spec without a task, then back to one: a task-spec change */
+	spec_init(&spec, &task, &c, &pl, "web");
+	spec.task = NULL;
+	a.done = false;
+	assert_int_equal(
+		control_service_update(m, "web", &spec, 0, err, sizeof err, answered, &a),
+		0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	svc = store_service_by_name(manager_store(m), "web");
+	assert_int_equal(svc->spec_version, 2);
+
+	/* every task of the cluster, listed without a filter */
+	for (int i = 0; i < 1000 && count < 2; i++) {
+		assert_int_equal(
+			control_task_list(m, NULL, tasks, 8, &count, err, sizeof err), 0);
+		if (count < 2)
+			world_step(f.w, UINT64_MAX);
+	}
+	assert_true(count >= 2);
+	/* a list cut short still counts them all */
+	assert_int_equal(control_task_list(m, NULL, tasks, 1, &count, err, sizeof err),
+			 0);
+	assert_true(count >= 2);
+	world_free(f.w);
+	simcluster_free(f.c);
+}
+
+static void test_control_followers_refuse(void **state)
+{
+	struct fixture f;
+	uint32_t leader = boot_cluster(&f, 3, 0);
+	struct manager *m = simcluster_manager(f.c, (leader + 1) % 3);
+	Cs__ServiceSpec spec;
+	Cs__TaskSpec task;
+	Cs__ContainerSpec c;
+	Cs__Placement pl;
+	const Cs__Service *svc, *svcs[2];
+	const Cs__Task *tasks[2], *t;
+	const Cs__Node *nodes[2], *n;
+	const Cs__Cluster *cl;
+	struct answer a = {0};
+	char err[256];
+	uint64_t id;
+	size_t count;
+
+	assert_false(manager_is_leader(m));
+	spec_init(&spec, &task, &c, &pl, "web");
+	assert_int_equal(
+		control_service_create(m, &spec, &id, err, sizeof err, answered, &a),
+		CS_ENOTLEADER);
+	assert_int_equal(
+		control_service_update(m, "web", &spec, 0, err, sizeof err, answered, &a),
+		CS_ENOTLEADER);
+	assert_int_equal(control_service_remove(m, "web", err, sizeof err, answered, &a),
+			 CS_ENOTLEADER);
+	assert_int_equal(control_node_update(m, 1, false, 0, NULL, NULL, err, sizeof err,
+					     answered, &a),
+			 CS_ENOTLEADER);
+	assert_int_equal(control_node_remove(m, 1, true, err, sizeof err, answered, &a),
+			 CS_ENOTLEADER);
+	assert_int_equal(control_node_set_role(m, 1, CS__NODE_ROLE__NODE_ROLE_WORKER, err,
+					       sizeof err, answered, &a),
+			 CS_ENOTLEADER);
+	assert_int_equal(control_cluster_rotate_token(m, true, true, err, sizeof err,
+						      answered, &a),
+			 CS_ENOTLEADER);
+	assert_int_equal(control_cluster_inspect(m, &cl, err, sizeof err), CS_ENOTLEADER);
+	assert_int_equal(control_service_inspect(m, "web", &svc, err, sizeof err),
+			 CS_ENOTLEADER);
+	assert_int_equal(control_service_list(m, svcs, 2, &count), CS_ENOTLEADER);
+	assert_int_equal(control_task_list(m, NULL, tasks, 2, &count, err, sizeof err),
+			 CS_ENOTLEADER);
+	assert_int_equal(control_task_inspect(m, 1, &t, err, sizeof err), CS_ENOTLEADER);
+	assert_int_equal(control_node_list(m, nodes, 2, &count), CS_ENOTLEADER);
+	assert_int_equal(control_node_inspect(m, "m1", &n, err, sizeof err),
+			 CS_ENOTLEADER);
+	/* nothing was written */
+	world_step(f.w, world_now_us(f.w) + 10 * SEC);
+	assert_false(a.done);
+	assert_null(store_service_by_name(manager_store(simcluster_manager(f.c, leader)),
+					  "web"));
+	world_free(f.w);
+	simcluster_free(f.c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_control_names_the_bad_field),
 		cmocka_unit_test(test_control_create_update_remove_on_the_leader),
 		cmocka_unit_test(test_control_node_availability_labels_and_removal),
+		cmocka_unit_test(test_control_validate_restart_update_and_names),
+		cmocka_unit_test(test_control_node_set_role),
+		cmocka_unit_test(
+			test_control_demotion_needs_a_quorum_and_another_manager),
+		cmocka_unit_test(test_control_last_manager_is_not_demoted),
+		cmocka_unit_test(test_control_node_remove_rules),
+		cmocka_unit_test(test_control_rotate_tokens_and_inspect_the_cluster),
+		cmocka_unit_test(test_control_update_errors_and_reads),
+		cmocka_unit_test(test_control_followers_refuse),
 	};
 	return cmocka_run_group_tests_name("control", tests, NULL, NULL);
 }
