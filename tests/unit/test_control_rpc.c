@@ -9,15 +9,19 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/control_rpc.h"
 #include "core/errors.h"
+#include "core/limits.h"
 #include "core/node.h"
 #include "sim/cluster.h"
 #include "sim/world.h"
 
 #define SEC 1000000ull
+/* an image name that makes a request bigger than one frame */
+#define LIMIT_BIG (LIMIT_FRAME_BYTES_MAX + 1024u)
 
 struct fixture {
 	struct world *w;
@@ -82,6 +86,17 @@ struct answer {
 	char first_name[64];
 	Cs__NodeAvailability availability;
 	char labels[256]; /* "k=v," in order */
+	uint64_t service_version;
+	size_t n_tasks;
+	uint64_t first_task_id;
+	uint64_t first_task_service_id;
+	size_t n_nodes;
+	uint64_t first_node_id;
+	char first_hostname[64];
+	Cs__NodeRole desired_role;
+	bool has_cluster;
+	char worker_token[128];
+	char manager_token[128];
 };
 
 static void answered(void *data, const Cs__ControlResponse *resp)
@@ -95,11 +110,29 @@ static void answered(void *data, const Cs__ControlResponse *resp)
 	a->created_id = resp->created_id;
 	a->total = resp->total;
 	a->n_services = resp->n_services;
-	if (resp->n_services)
+	if (resp->n_services) {
 		snprintf(a->first_name, sizeof a->first_name, "%s",
 			 resp->services[0]->spec->name);
+		a->service_version = resp->services[0]->version;
+	}
+	a->n_tasks = resp->n_tasks;
+	if (resp->n_tasks) {
+		a->first_task_id = resp->tasks[0]->id;
+		a->first_task_service_id = resp->tasks[0]->service_id;
+	}
+	a->n_nodes = resp->n_nodes;
+	a->has_cluster = resp->cluster != NULL;
+	if (resp->cluster) {
+		snprintf(a->worker_token, sizeof a->worker_token, "%s",
+			 resp->cluster->worker_token);
+		snprintf(a->manager_token, sizeof a->manager_token, "%s",
+			 resp->cluster->manager_token);
+	}
 	if (resp->n_nodes) {
 		const Cs__Node *n = resp->nodes[0];
+		a->first_node_id = n->id;
+		snprintf(a->first_hostname, sizeof a->first_hostname, "%s", n->hostname);
+		a->desired_role = n->desired_role;
 		a->availability = n->availability;
 		a->labels[0] = 0;
 		for (size_t i = 0; i < n->n_labels; i++) {
@@ -326,6 +359,371 @@ static void test_control_rpc_node_update_applies_every_change(void **state)
 	teardown(&f);
 }
 
+/* Runs the same sequence of every op on `node` (the leader, or a follower
+ * that forwards); `svc` names the service it makes and removes. */
+static void every_op_on(struct fixture *f, uint32_t node, const char *svc)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ServiceSpec spec;
+	Cs__TaskSpec task;
+	Cs__ContainerSpec c;
+	Cs__Label bad = CS__LABEL__INIT;
+	Cs__Label *add[] = {&bad};
+	const char *other = strcmp(world_node_name(f->w, node), "m1") ? "m1" : "m2";
+	struct answer a;
+	char want[256], hex[17], token[128];
+	uint64_t version, service_id, task_id = 0, node_id;
+
+	/* a create or update without a spec */
+	req.id = 100;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, CS_EINVAL);
+	assert_string_equal(a.error, "spec: missing");
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_UPDATE;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, CS_EINVAL);
+	assert_string_equal(a.error, "spec: missing");
+
+	web_spec(&spec, &task, &c, svc);
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	req.spec = &spec;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, 0);
+	service_id = a.created_id;
+
+	cs__control_request__init(&req);
+	req.id = 101;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_INSPECT;
+	req.name = (char *)svc;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.total, 1);
+	assert_string_equal(a.first_name, svc);
+	version = a.service_version;
+
+	/* update: a wrong version, then the right one (name from the spec) */
+	cs__control_request__init(&req);
+	req.id = 102;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_UPDATE;
+	spec.replicas = 3;
+	req.spec = &spec;
+	req.version = version + 1;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, CS_EVERSION);
+	snprintf(want, sizeof want, "service '%s' is at version %llu, not %llu", svc,
+		 (unsigned long long)version, (unsigned long long)(version + 1));
+	assert_string_equal(a.error, want);
+	req.version = version;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, 0);
+	/* and by name, with any version */
+	req.name = (char *)svc;
+	req.version = 0;
+	spec.replicas = 2;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, 0);
+	cs__control_request__init(&req);
+	req.id = 103;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_INSPECT;
+	req.name = (char *)svc;
+	call(f, node, &req, &a);
+	assert_true(a.service_version > version);
+
+	/* tasks: of this service, then of every service */
+	cs__control_request__init(&req);
+	req.id = 104;
+	req.op = CS__CONTROL_OP__CONTROL_OP_TASK_LIST;
+	req.service = (char *)svc;
+	for (int i = 0; i < 100; i++) {
+		call(f, node, &req, &a);
+		assert_int_equal(a.status, 0);
+		if (a.total >= 2)
+			break;
+		world_step(f->w, world_now_us(f->w) + SEC);
+	}
+	assert_true(a.total >= 2);
+	assert_int_equal(a.n_tasks, a.total);
+	assert_int_equal(a.first_task_service_id, service_id);
+	task_id = a.first_task_id;
+	req.service = NULL;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, 0);
+	assert_true(a.total >= 2);
+
+	cs__control_request__init(&req);
+	req.id = 105;
+	req.op = CS__CONTROL_OP__CONTROL_OP_TASK_INSPECT;
+	req.task_id = task_id;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.n_tasks, 1);
+	assert_int_equal(a.first_task_id, task_id);
+	req.task_id = 42;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, CS_ENOENT);
+	assert_string_equal(a.error, "no task 000000000000002a");
+
+	/* nodes: by hostname, then by hex id */
+	cs__control_request__init(&req);
+	req.id = 106;
+	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT;
+	req.name = (char *)other;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, 0);
+	assert_string_equal(a.first_hostname, other);
+	node_id = a.first_node_id;
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)node_id);
+	req.name = hex;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.first_node_id, node_id);
+	assert_string_equal(a.first_hostname, other);
+	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_LIST;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.total, 3);
+	assert_int_equal(a.n_nodes, 3);
+
+	/* set-role: which node, what role; the role it has is no change */
+	cs__control_request__init(&req);
+	req.id = 107;
+	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_SET_ROLE;
+	req.role = CS__NODE_ROLE__NODE_ROLE_MANAGER;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, CS_EINVAL);
+	assert_string_equal(a.error, "name: say which node (its id or hostname)");
+	req.name = hex;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, 0);
+	req.role = (Cs__NodeRole)7;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, CS_EINVAL);
+	assert_string_equal(a.error, "role: unknown (expected manager or worker)");
+
+	/* a manager is not removed */
+	cs__control_request__init(&req);
+	req.id = 108;
+	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_REMOVE;
+	req.name = (char *)other;
+	req.force = true;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, CS_EINVAL);
+	snprintf(want, sizeof want, "node %s is a manager: demote it before removing it",
+		 other);
+	assert_string_equal(a.error, want);
+
+	/* a node update with nothing to change; one whose second change is
+	 * bad keeps the first and names the second */
+	cs__control_request__init(&req);
+	req.id = 109;
+	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE;
+	req.name = (char *)other;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, 0);
+	bad.key = "";
+	bad.value = "x";
+	req.set_availability = true;
+	req.availability = CS__NODE_AVAILABILITY__NODE_AVAILABILITY_PAUSE;
+	req.n_label_add = 1;
+	req.label_add = add;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, CS_EINVAL);
+	assert_string_equal(a.error, "label: bad key ''");
+	req.set_availability = false;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, CS_EINVAL);
+	assert_string_equal(a.error, "label: bad key ''");
+	cs__control_request__init(&req);
+	req.id = 110;
+	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT;
+	req.name = (char *)other;
+	call(f, node, &req, &a);
+	assert_int_equal(a.availability, CS__NODE_AVAILABILITY__NODE_AVAILABILITY_PAUSE);
+	assert_string_equal(a.labels, "");
+
+	/* the cluster: inspect, rotate the worker token, inspect again */
+	cs__control_request__init(&req);
+	req.id = 111;
+	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, 0);
+	assert_true(a.has_cluster);
+	snprintf(token, sizeof token, "%s", a.worker_token);
+	assert_true(strlen(token) > 0);
+	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_ROTATE_TOKEN;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, CS_EINVAL);
+	assert_string_equal(a.error, "rotate-token: say which (worker, manager or both)");
+	req.rotate_worker = true;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, 0);
+	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, 0);
+	assert_string_not_equal(a.worker_token, token);
+	assert_true(strlen(a.manager_token) > 0);
+
+	/* an operation nobody knows */
+	cs__control_request__init(&req);
+	req.id = 112;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, CS_EINVAL);
+	assert_string_equal(a.error, "op: unknown operation 0");
+
+	/* the service goes */
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_REMOVE;
+	req.name = (char *)svc;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, 0);
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_INSPECT;
+	call(f, node, &req, &a);
+	assert_int_equal(a.status, CS_ENOENT);
+}
+
+static void test_control_rpc_every_op_on_leader_and_follower(void **state)
+{
+	struct fixture f;
+
+	boot(&f);
+	every_op_on(&f, f.leader, "on-leader");
+	every_op_on(&f, f.follower, "on-follower");
+	teardown(&f);
+}
+
+static void test_control_rpc_too_many_calls_is_eagain(void **state)
+{
+	struct fixture f;
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	struct answer *as, extra = {0};
+	uint32_t nodes[2];
+
+	as = calloc(CONTROL_RPC_PENDING_MAX, sizeof *as);
+	assert_non_null(as);
+	boot(&f);
+	nodes[0] = f.leader;
+	nodes[1] = f.follower;
+	for (int k = 0; k < 2; k++) {
+		struct control_rpc *r = rpc_of(&f, nodes[k]);
+		bool all;
+
+		memset(as, 0, CONTROL_RPC_PENDING_MAX * sizeof *as);
+		req.op = CS__CONTROL_OP__CONTROL_OP_NODE_LIST;
+		for (uint32_t i = 0; i < CONTROL_RPC_PENDING_MAX; i++) {
+			req.id = i + 1;
+			assert_int_equal(control_rpc_call(r, &req, answered, &as[i]), 0);
+		}
+		req.id = 9999;
+		memset(&extra, 0, sizeof extra);
+		assert_int_equal(control_rpc_call(r, &req, answered, &extra), CS_EAGAIN);
+		do {
+			all = true;
+			for (uint32_t i = 0; all && i < CONTROL_RPC_PENDING_MAX; i++)
+				all = as[i].calls > 0;
+		} while (!all && world_step(f.w, UINT64_MAX));
+		for (uint32_t i = 0; i < CONTROL_RPC_PENDING_MAX; i++) {
+			assert_int_equal(as[i].calls, 1);
+			assert_int_equal(as[i].id, i + 1);
+			assert_int_equal(as[i].status, 0);
+			assert_int_equal(as[i].total, 3);
+		}
+		assert_int_equal(extra.calls, 0);
+		/* room again */
+		req.id = 10000;
+		call(&f, nodes[k], &req, &extra);
+		assert_int_equal(extra.status, 0);
+	}
+	free(as);
+	teardown(&f);
+}
+
+static void test_control_rpc_request_over_the_frame_limit(void **state)
+{
+	struct fixture f;
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ServiceSpec spec;
+	Cs__TaskSpec task;
+	Cs__ContainerSpec c;
+	struct answer a;
+	char *big = malloc(LIMIT_BIG);
+
+	assert_non_null(big);
+	memset(big, 'x', LIMIT_BIG - 1);
+	big[LIMIT_BIG - 1] = 0;
+	boot(&f);
+	web_spec(&spec, &task, &c, "web");
+	c.image = big;
+	req.id = 1;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	req.spec = &spec;
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, CS_ELIMIT);
+	assert_memory_equal(a.error, "request of ", 11);
+	assert_non_null(strstr(a.error, "bytes is over the frame limit"));
+	free(big);
+	teardown(&f);
+}
+
+static void test_control_rpc_odd_wires(void **state)
+{
+	struct fixture f;
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse resp = CS__CONTROL_RESPONSE__INIT;
+	struct env *lenv;
+	uint64_t events;
+
+	boot(&f);
+	lenv = world_node_env(f.w, f.leader);
+	assert_non_null(lenv);
+
+	/* neither a request nor a response */
+	assert_false(control_rpc_handle(rpc_of(&f, f.leader), "m9", &wire));
+
+	/* an answer nobody waits for (late or duplicate): dropped */
+	resp.id = 12345;
+	wire.control_response = &resp;
+	assert_true(control_rpc_handle(rpc_of(&f, f.follower), "m9", &wire));
+
+	/* a request with no reply address: nothing to answer to, nothing sent */
+	wire.control_response = NULL;
+	req.id = 1;
+	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_LIST;
+	wire.control_request = &req;
+	events = world_pending(f.w);
+	assert_true(control_rpc_handle(rpc_of(&f, f.leader), "m9", &wire));
+	assert_int_equal(world_pending(f.w), events);
+
+	/* a request forwarded to a follower: it answers that it does not lead
+	 * (to the leader, which drops the unknown answer) */
+	req.reply_to = (char *)lenv->ops->self_addr(lenv);
+	assert_true(control_rpc_handle(rpc_of(&f, f.follower), "m9", &wire));
+	assert_true(world_pending(f.w) > events);
+	world_step(f.w, world_now_us(f.w) + SEC);
+	teardown(&f);
+}
+
+static void test_control_rpc_close_drops_calls_in_flight(void **state)
+{
+	struct fixture f;
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	struct answer a[3];
+
+	memset(a, 0, sizeof a);
+	boot(&f);
+	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_LIST;
+	for (int i = 0; i < 3; i++) {
+		req.id = (uint64_t)i + 1;
+		assert_int_equal(control_rpc_call(rpc_of(&f, i ? f.follower : f.leader),
+						  &req, answered, &a[i]),
+				 0);
+	}
+	/* the nodes die with the world: no callback runs */
+	teardown(&f);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(a[i].calls, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +732,11 @@ int main(void)
 		cmocka_unit_test(test_control_rpc_unknown_service_is_enoent),
 		cmocka_unit_test(test_control_rpc_partitioned_follower_answers_once),
 		cmocka_unit_test(test_control_rpc_node_update_applies_every_change),
+		cmocka_unit_test(test_control_rpc_every_op_on_leader_and_follower),
+		cmocka_unit_test(test_control_rpc_too_many_calls_is_eagain),
+		cmocka_unit_test(test_control_rpc_request_over_the_frame_limit),
+		cmocka_unit_test(test_control_rpc_odd_wires),
+		cmocka_unit_test(test_control_rpc_close_drops_calls_in_flight),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
