@@ -769,6 +769,30 @@ static void test_control_followers_refuse(void **state)
 	simcluster_free(f.c);
 }
 
+/* A write still uncommitted when the manager's process dies: its caller
+ * hears CS_ECLOSED (so it can free what it holds). */
+static void test_control_write_in_flight_at_close(void **state)
+{
+	struct fixture f;
+	struct manager *m = boot(&f);
+	Cs__ServiceSpec spec;
+	Cs__TaskSpec task;
+	Cs__ContainerSpec c;
+	Cs__Placement pl;
+	struct answer a = {0};
+	char err[256];
+	uint64_t id;
+
+	spec_init(&spec, &task, &c, &pl, "web");
+	assert_int_equal(
+		control_service_create(m, &spec, &id, err, sizeof err, answered, &a), 0);
+	assert_false(a.done);
+	world_free(f.w);
+	assert_true(a.done);
+	assert_int_equal(a.status, CS_ECLOSED);
+	simcluster_free(f.c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -784,6 +808,7 @@ int main(void)
 		cmocka_unit_test(test_control_rotate_tokens_and_inspect_the_cluster),
 		cmocka_unit_test(test_control_update_errors_and_reads),
 		cmocka_unit_test(test_control_followers_refuse),
+		cmocka_unit_test(test_control_write_in_flight_at_close),
 	};
 	return cmocka_run_group_tests_name("control", tests, NULL, NULL);
 }
