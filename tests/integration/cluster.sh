@@ -254,6 +254,16 @@ sleep 3
 alive w3 || fail "w3 died without Docker"
 ctl "$OTHER" service rm nodocker >/dev/null
 
+say "an image that is not on the machine"
+ctl "$OTHER" service create --name absent --replicas 1 --image cswarm-test:absent \
+	--constraint node.hostname==w1 -- sleep 3600 >/dev/null
+rejected_absent() {
+	ctl "$OTHER" task ls --service absent --format json |
+		jq -e '.[] | select(.state == "rejected" and (.message | test("No such image")))'
+}
+wait_for 60 "the task rejected with Docker's 'No such image'" rejected_absent
+ctl "$OTHER" service rm absent >/dev/null
+
 say "removing the service"
 ctl "$OTHER" service rm sleeper >/dev/null
 gone() { [ -z "$(docker ps -aq --filter label=cswarm.service.name=sleeper)" ]; }
