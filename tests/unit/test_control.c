@@ -793,6 +793,32 @@ static void test_control_write_in_flight_at_close(void **state)
 	simcluster_free(f.c);
 }
 
+/* Right after its election the leader has no cluster record yet: inspect
+ * and rotate say so instead of inventing one. */
+static void test_control_no_cluster_record_yet(void **state)
+{
+	struct fixture f;
+	struct manager *m = boot(&f);
+	const Cs__Cluster *cl = NULL;
+	struct answer a = {0};
+	char err[256];
+
+	if (store_cluster(manager_store(m))) {
+		world_free(f.w);
+		simcluster_free(f.c);
+		skip(); /* already written: nothing to test at this seed */
+	}
+	assert_int_equal(control_cluster_inspect(m, &cl, err, sizeof err), CS_ENOENT);
+	assert_string_equal(err, "the cluster has no record yet");
+	err[0] = 0;
+	assert_int_equal(control_cluster_rotate_token(m, true, false, err, sizeof err,
+						      answered, &a),
+			 CS_ENOENT);
+	assert_string_equal(err, "the cluster has no record yet");
+	world_free(f.w);
+	simcluster_free(f.c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -809,6 +835,7 @@ int main(void)
 		cmocka_unit_test(test_control_update_errors_and_reads),
 		cmocka_unit_test(test_control_followers_refuse),
 		cmocka_unit_test(test_control_write_in_flight_at_close),
+		cmocka_unit_test(test_control_no_cluster_record_yet),
 	};
 	return cmocka_run_group_tests_name("control", tests, NULL, NULL);
 }
