@@ -46,6 +46,7 @@ struct control_rpc {
 	struct rpc_call *calls; /* in flight, newest first */
 	size_t call_count;
 	uint64_t next_wire_id; /* 0: not drawn yet */
+	bool dying;	       /* the process is going: answer nobody */
 };
 
 int control_rpc_open(struct manager *m, struct control_rpc **out)
@@ -78,6 +79,12 @@ static void rpc_call_unlink_free(struct rpc_call *c)
 	if (c->req)
 		cs__control_request__free_unpacked(c->req, NULL);
 	free(c);
+}
+
+void control_rpc_dying(struct control_rpc *r)
+{
+	if (r)
+		r->dying = true;
 }
 
 void control_rpc_close(struct control_rpc *r)
@@ -225,6 +232,12 @@ static void rpc_written(void *data, int status)
 	Cs__ControlResponse resp = CS__CONTROL_RESPONSE__INIT;
 	int rv;
 
+	if (c->r->dying) {
+		/* the manager closing under a dying process: no one to answer,
+		 * no env to call */
+		rpc_call_unlink_free(c);
+		return;
+	}
 	if (status != 0) {
 		if (status == CS_ENOQUORUM)
 			snprintf(err, sizeof err,

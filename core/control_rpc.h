@@ -31,6 +31,12 @@ int control_rpc_open(struct manager *m, struct control_rpc **out);
  * without running their callbacks; makes no env call. */
 void control_rpc_close(struct control_rpc *r);
 
+/* control_rpc_dying tells r its process is dying, before the manager it
+ * writes through closes: the manager then answers r's writes in flight
+ * (CS_ECLOSED), and r frees those calls without answering anyone. Call
+ * control_rpc_close after manager_close. */
+void control_rpc_dying(struct control_rpc *r);
+
 /* The answer to one call: resp is borrowed for the callback only. resp->id
  * is the request's id; resp->status is 0 or a cs error code, with
  * resp->error one line for people. */

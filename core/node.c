@@ -64,9 +64,12 @@ static void node_stop(void *state)
 {
 	struct node *n = state;
 	agent_stop(n->a);
-	control_rpc_close(n->rpc);
+	/* the manager answers the control RPC's writes as it closes: the RPC
+	 * must still be there, and know not to answer */
+	control_rpc_dying(n->rpc);
 	if (n->m)
 		manager_close(n->m);
+	control_rpc_close(n->rpc);
 	free(n);
 }
 
