@@ -740,14 +740,6 @@ static int manager_change(struct manager *m, int step, uint64_t id, const char *
 	return 0;
 }
 
-int manager_remove_member(struct manager *m, uint64_t raft_id, manager_write_cb cb,
-			  void *data)
-{
-	if (!manager_server(m, raft_id))
-		return CS_ENOENT;
-	return manager_change(m, 3, raft_id, NULL, cb, data);
-}
-
 /* A join request arrived: the leader adds or promotes the joiner; anyone
  * else passes it on to the leader it knows. */
 /* Whether a joiner may join: it shows the manager token, or it is a node

@@ -113,13 +113,6 @@ int manager_write(struct manager *m, const uint8_t *batch, size_t len,
 
 /* ---------------------------------------------------------------- membership */
 
-/* manager_remove_member removes manager raft_id from the Raft group through
- * this manager, which must lead. cb as for writes (CS_ENOTLEADER, or
- * CS_EAGAIN while another membership change is under way). Returns 0 or an
- * error (then no cb). */
-int manager_remove_member(struct manager *m, uint64_t raft_id, manager_write_cb cb,
-			  void *data);
-
 /* manager_member_addrs fills addrs with up to max addresses of the Raft
  * group's members this manager knows (borrowed: valid until the next
  * event); returns how many there are. */

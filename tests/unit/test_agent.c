@@ -226,6 +226,8 @@ static uint64_t create_service(struct fixture *f, const char *name, uint64_t rep
 	Cs__ContainerSpec cs = CS__CONTAINER_SPEC__INIT;
 	Cs__Placement pl = CS__PLACEMENT__INIT;
 	char *constraints[1] = {(char *)constraint};
+	char *command[2] = {"sleep", "3600"};
+	Cs__Resources limits = CS__RESOURCES__INIT;
 	struct write_result r = {0};
 	char err[256] = "";
 	uint64_t id = 0;
@@ -233,7 +235,12 @@ static uint64_t create_service(struct fixture *f, const char *name, uint64_t rep
 	spec.name = (char *)name;
 	spec.replicas = replicas;
 	cs.image = (char *)image;
+	cs.n_command = 2; /* what the executor is asked to run, with limits */
+	cs.command = command;
 	ts.container = &cs;
+	limits.memory_bytes = 64ull << 20;
+	limits.millicpus = 500;
+	ts.limits = &limits;
 	pl.n_constraints = 1;
 	pl.constraints = constraints;
 	ts.placement = &pl;
@@ -608,6 +615,65 @@ static void test_agent_join_token_checked(void **state)
 	}
 }
 
+struct role_seen {
+	int count;
+	Cs__NodeRole last;
+};
+
+static void on_role(void *data, Cs__NodeRole desired)
+{
+	struct role_seen *r = data;
+	r->count++;
+	r->last = desired;
+}
+
+/* The cluster wants a worker to be a manager (the control API's promote):
+ * its agent hears it in its next answer and tells its host once; the wish
+ * taken back tells nothing more (the node already runs as a worker). */
+static void test_agent_tells_host_of_role_change_once(void **state)
+{
+	struct fixture *f = *state;
+	struct role_seen seen = {0};
+	struct write_result r = {0};
+	const char *mgr[1] = {"m1"};
+	struct node_cfg cfg;
+	char err[256] = "";
+	uint32_t w;
+	uint64_t id;
+
+	setup(f, 11, 1, 0);
+	assert_true(run_until(f, 60 * SEC, all_ready, NULL));
+	memset(&cfg, 0, sizeof cfg);
+	cfg.agent.hostname = "w1";
+	cfg.agent.millicpus = 1000;
+	cfg.agent.memory_bytes = 1ull << 30;
+	cfg.agent.managers = mgr;
+	cfg.agent.manager_count = 1;
+	cfg.agent.join_token = SIMCLUSTER_WORKER_TOKEN;
+	cfg.agent.on_role = on_role;
+	cfg.agent.hook_data = &seen;
+	w = add_node(f, "w1", &cfg, 0);
+	wait_ready(f, w);
+	id = agent_node_id(agent_of(f, w));
+	assert_int_equal(control_node_set_role(leader_mgr(f), id,
+					       CS__NODE_ROLE__NODE_ROLE_MANAGER, err,
+					       sizeof err, write_done, &r),
+			 0);
+	assert_true(run_until(f, 30 * SEC, write_answered, &r));
+	assert_int_equal(r.status, 0);
+	run_for(f, 20 * SEC); /* a few heartbeats */
+	assert_int_equal(seen.count, 1);
+	assert_int_equal(seen.last, CS__NODE_ROLE__NODE_ROLE_MANAGER);
+	memset(&r, 0, sizeof r);
+	assert_int_equal(control_node_set_role(leader_mgr(f), id,
+					       CS__NODE_ROLE__NODE_ROLE_WORKER, err,
+					       sizeof err, write_done, &r),
+			 0);
+	assert_true(run_until(f, 30 * SEC, write_answered, &r));
+	run_for(f, 20 * SEC);
+	assert_int_equal(seen.count, 1);
+}
+
 /* The ground truth while a worker restarts: exactly one container of the
  * service runs, and the store keeps one live task, the same, RUNNING. */
 struct adopt_check {
@@ -885,6 +951,8 @@ static void test_agent_stops_and_removes_container_of_removed_service(void **sta
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_agent_tells_host_of_role_change_once,
+						fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(test_agent_join_token_checked,
 						fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(
