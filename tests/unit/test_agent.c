@@ -674,6 +674,40 @@ static void test_agent_tells_host_of_role_change_once(void **state)
 	assert_int_equal(seen.count, 1);
 }
 
+static void count_malformed(void *ctx, const struct world *w, uint32_t node,
+			    enum env_log_level level, const char *msg)
+{
+	int *n = ctx;
+	if (strstr(msg, "malformed frame"))
+		(*n)++;
+}
+
+/* Bytes that are not a frame, to a worker and to a manager: each logs them
+ * and carries on (the session stays, the cluster keeps its leader). */
+static void test_agent_node_drops_malformed_frames(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t junk[] = {0xff, 0xff, 0xff, 0x0f, 0x42, 0x00, 0x13};
+	uint32_t w1;
+	int malformed = 0;
+	struct env *e;
+
+	setup(f, 12, 1, 1);
+	w1 = node_index(f, "w1");
+	wait_ready(f, w1);
+	world_set_log(f->w, count_malformed, &malformed);
+	e = world_node_env(f->w, 0);
+	assert_int_equal(e->ops->send(e, "w1", junk, sizeof junk), 0);
+	e = world_node_env(f->w, w1);
+	assert_int_equal(e->ops->send(e, "m1", junk, sizeof junk), 0);
+	run_for(f, 10 * SEC);
+	world_set_log(f->w, NULL, NULL);
+	assert_int_equal(malformed, 2);
+	assert_true(node_ready(f, &w1));
+	assert_true(agent_connected(agent_of(f, w1)));
+	assert_true(simcluster_leader(f->c) >= 0);
+}
+
 /* The ground truth while a worker restarts: exactly one container of the
  * service runs, and the store keeps one live task, the same, RUNNING. */
 struct adopt_check {
@@ -952,6 +986,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_agent_tells_host_of_role_change_once,
+						fixture_new, fixture_free),
+		cmocka_unit_test_setup_teardown(test_agent_node_drops_malformed_frames,
 						fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(test_agent_join_token_checked,
 						fixture_new, fixture_free),

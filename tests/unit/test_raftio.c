@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,6 +153,94 @@ static void test_raftio_term_vote_and_entries_survive_restart(void **state)
 	load(&n, &l);
 	assert_int_equal(l.vote, 0);
 	unload(&l);
+	world_free(n.w);
+}
+
+/* Appends of one turn share one transaction: a crash before the flush
+ * loses them all (none was acknowledged), after it none. */
+static void test_raftio_appends_of_one_turn_commit_together(void **state)
+{
+	static const char *const p[] = {"x", "yy"};
+	struct raft_entry e[2];
+	struct raft_io_append req[3];
+	struct done d[3] = {{0}};
+	struct node n;
+	struct loaded l = {0};
+
+	boot(&n, true);
+	for (unsigned i = 0; i < 2; i++) {
+		e[i].term = 1;
+		e[i].type = RAFT_COMMAND;
+		e[i].buf.base = (void *)p[i];
+		e[i].buf.len = strlen(p[i]);
+		e[i].batch = NULL;
+	}
+	for (unsigned i = 0; i < 3; i++) {
+		req[i].data = &d[i];
+		assert_int_equal(n.rio.io.append(&n.rio.io, &req[i], e, 2, append_cb), 0);
+	}
+	assert_true(n.rio.batch_open);
+	/* the process dies before the turn ends: nothing was acknowledged */
+	raftio_crash(&n.rio);
+	n.rio.io.close(&n.rio.io, NULL);
+	raftio_release(&n.rio);
+	assert_int_equal(world_node_kill(n.w, 0, true, true), 0);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(d[i].status, RAFT_CANCELED);
+	boot(&n, false);
+	load(&n, &l);
+	assert_int_equal(l.n, 0);
+	unload(&l);
+	/* the same three, then the turn ends: one commit, three callbacks */
+	for (unsigned i = 0; i < 3; i++) {
+		memset(&d[i], 0, sizeof d[i]);
+		assert_int_equal(n.rio.io.append(&n.rio.io, &req[i], e, 2, append_cb), 0);
+	}
+	drain(&n);
+	assert_false(n.rio.batch_open);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(d[i].calls, 1);
+		assert_int_equal(d[i].status, 0);
+	}
+	restart(&n);
+	load(&n, &l);
+	assert_int_equal(l.n, 6);
+	assert_memory_equal(l.entries[5].buf.base, "yy", 2);
+	unload(&l);
+	world_free(n.w);
+}
+
+/* A log with a hole (a lost row) is corrupt, not silently shorter; a
+ * database of another format is refused. */
+static void test_raftio_refuses_a_log_with_a_hole_and_another_format(void **state)
+{
+	static const char *const p[] = {"a", "b", "c"};
+	struct raft_snapshot *snap = NULL;
+	struct raft_entry *entries = NULL;
+	raft_term term;
+	raft_id vote;
+	raft_index start;
+	size_t count;
+	struct node n;
+
+	boot(&n, true);
+	append(&n, 1, p, 3);
+	assert_int_equal(sqlite3_exec(n.rio.db, "DELETE FROM raft_log WHERE idx = 2",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(
+		n.rio.io.load(&n.rio.io, &term, &vote, &snap, &start, &entries, &count),
+		RAFT_CORRUPT);
+	assert_int_equal(
+		sqlite3_exec(n.rio.db,
+			     "UPDATE raft_meta SET value = 99 WHERE key = 'format'", NULL,
+			     NULL, NULL),
+		SQLITE_OK);
+	n.rio.io.close(&n.rio.io, NULL);
+	raftio_release(&n.rio);
+	assert_int_equal(world_node_kill(n.w, 0, true, true), 0);
+	assert_int_equal(world_node_start(n.w, 0), 0);
+	assert_int_equal(raftio_init(&n.rio, world_node_env(n.w, 0)), CS_EVERSION);
 	world_free(n.w);
 }
 
@@ -397,6 +486,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_raftio_term_vote_and_entries_survive_restart),
+		cmocka_unit_test(test_raftio_appends_of_one_turn_commit_together),
+		cmocka_unit_test(
+			test_raftio_refuses_a_log_with_a_hole_and_another_format),
 		cmocka_unit_test(test_raftio_truncate_drops_the_tail_and_append_follows),
 		cmocka_unit_test(test_raftio_bootstrap_once),
 		cmocka_unit_test(
