@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/hash.h"
 #include "core/grow.h"
 #include "core/limits.h"
 #include "core/manager.h"
@@ -28,7 +29,10 @@ struct disp_session {
 	uint64_t seq;	   /* last Assignments number sent */
 	uint64_t *changed; /* task ids changed since the last send */
 	size_t changed_count, changed_cap;
-	Cs__NodeRole role; /* what the node said it runs as */
+	Cs__NodeRole role;     /* what the node said it runs as */
+	uint64_t members_sent; /* hash of the member list it was last sent */
+	Cs__NodeRole desired;  /* the node record's desired role, when known */
+	bool desired_known;    /* (kept from node events: no lookup per beat) */
 };
 
 struct disp_report {
@@ -294,6 +298,13 @@ void dispatcher_on_event(struct dispatcher *d, const struct store_event *ev)
 		/* a node ready in an entry applied after this leader started
 		 * (an older term's) gets the same grace as the others */
 		const Cs__Node *node = (const Cs__Node *)ev->new_obj;
+		const Cs__Node *gone = (const Cs__Node *)ev->old_obj;
+		if (node && (s = disp_session(d, node->id)) != NULL) {
+			s->desired = node->desired_role;
+			s->desired_known = true;
+		} else if (!node && gone && (s = disp_session(d, gone->id)) != NULL) {
+			s->desired_known = false;
+		}
 		if (node && node->state == CS__NODE_STATE__NODE_STATE_READY &&
 		    !disp_session(d, node->id)) {
 			struct disp_session *gs = disp_session_add(d, node->id);
@@ -574,14 +585,21 @@ static void disp_expire(struct env *env, env_timer_id id, void *data)
 
 /* The role the cluster wants the session's node to have: its record's, or
  * what it runs as when it has none (yet). */
-static Cs__NodeRole disp_desired_role(struct dispatcher *d, const struct disp_session *s)
+static Cs__NodeRole disp_desired_role(struct dispatcher *d, struct disp_session *s)
 {
-	const Cs__Node *n = store_node_get(manager_store(d->m), s->node_id);
-	return n ? n->desired_role : s->role;
+	const Cs__Node *n;
+	if (s->desired_known)
+		return s->desired;
+	n = store_node_get(manager_store(d->m), s->node_id);
+	if (!n)
+		return s->role;
+	s->desired = n->desired_role;
+	s->desired_known = true;
+	return s->desired;
 }
 
 static void disp_session_reply(struct dispatcher *d, const char *to, int status,
-			       const struct disp_session *s)
+			       struct disp_session *s)
 {
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
@@ -718,6 +736,8 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__HeartbeatResponse r = CS__HEARTBEAT_RESPONSE__INIT;
 	char *managers[LIMIT_MANAGERS_MAX];
+	uint64_t members = 0;
+	size_t n;
 
 	r.heartbeat_ms = d->heartbeat_ms;
 	if (!s || s->session_id == 0 || s->session_id != h->session_id) {
@@ -728,12 +748,19 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 		r.seq = s->seq;
 		r.desired_role = disp_desired_role(d, s);
 		/* managers joined since the session began: the agent learns them
-		 * here, or it could know only managers that are gone */
-		r.n_managers = manager_member_addrs(d->m, (const char **)managers,
-						    LIMIT_MANAGERS_MAX);
-		if (r.n_managers > LIMIT_MANAGERS_MAX)
-			r.n_managers = LIMIT_MANAGERS_MAX;
-		r.managers = managers;
+		 * here (or it could know only managers that are gone), when the
+		 * list changed since it was last told */
+		n = manager_member_addrs(d->m, (const char **)managers,
+					 LIMIT_MANAGERS_MAX);
+		if (n > LIMIT_MANAGERS_MAX)
+			n = LIMIT_MANAGERS_MAX;
+		for (size_t i = 0; i < n; i++)
+			members = hash_mix64(members ^ hash_str(managers[i]));
+		if (members != s->members_sent) {
+			s->members_sent = members;
+			r.n_managers = n;
+			r.managers = managers;
+		}
 		if (strlen(from) < LIMIT_ADDR_BYTES_MAX)
 			memcpy(s->addr, from, strlen(from) + 1);
 	}

@@ -1,6 +1,7 @@
 #include "core/scheduler_loop.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/limits.h"
 #include "core/manager.h"
@@ -18,6 +19,7 @@ struct schedloop {
 	env_timer_id pass_timer, period_timer;
 	bool writing, dirty, stopped, dying;
 	bool more; /* the last run stopped at its limit */
+	bool idle; /* the last run found nothing pending, and nothing changed */
 };
 
 static void schedloop_write_done(void *data, int status);
@@ -29,14 +31,18 @@ static void schedloop_pass(struct schedloop *l)
 	struct sched_stats stats;
 	uint8_t *buf;
 	size_t len;
+	int rv;
 
 	if (l->writing || l->stopped)
 		return;
 	l->dirty = false;
 	store_batch_init(&b);
-	if (sched_run(manager_store(l->m), l->env->ops->now_ms(l->env),
-		      LIMIT_SCHED_TASKS_PER_RUN, &b, &stats) == 0 &&
-	    b.action_count > 0 && store_batch_encode(&b, 0, 0, &buf, &len) == 0) {
+	memset(&stats, 0, sizeof stats);
+	rv = sched_run(manager_store(l->m), l->env->ops->now_ms(l->env),
+		       LIMIT_SCHED_TASKS_PER_RUN, &b, &stats);
+	l->idle = rv == 0 && stats.pending_count == 0 && stats.skipped_count == 0;
+	if (rv == 0 && b.action_count > 0 &&
+	    store_batch_encode(&b, 0, 0, &buf, &len) == 0) {
 		if (manager_write(l->m, buf, len, schedloop_write_done, l) == 0)
 			l->writing = true;
 		l->more = stats.more;
@@ -50,6 +56,10 @@ static void schedloop_on_timer(struct env *env, env_timer_id id, void *data)
 	struct schedloop *l = data;
 	if (id == l->pass_timer)
 		l->pass_timer = 0;
+	/* the period is a safety net for pending tasks; with none, and no
+	 * change since, a run would read the whole store to find nothing */
+	else if (l->idle && !l->dirty)
+		return;
 	schedloop_pass(l);
 }
 
@@ -103,6 +113,7 @@ void schedloop_on_event(struct schedloop *l, const struct store_event *ev)
 				    (const Cs__Task *)ev->new_obj))
 		return;
 	l->dirty = true;
+	l->idle = false;
 	if (!l->writing)
 		schedloop_arm(l);
 }
