@@ -56,8 +56,8 @@ int control_node_remove(struct manager *m, uint64_t node_id, bool force, char *e
  * A promoted worker restarts its daemon as a manager and joins. CS_ENOENT,
  * CS_EINVAL (err says why), CS_EAGAIN (another membership change is under
  * way), or 0 and cb. */
-int control_node_set_role(struct manager *m, uint64_t node_id, Cs__NodeRole role, char *err,
-			  size_t err_size, manager_write_cb cb, void *data);
+int control_node_set_role(struct manager *m, uint64_t node_id, Cs__NodeRole role,
+			  char *err, size_t err_size, manager_write_cb cb, void *data);
 
 /* control_cluster_rotate_token replaces the worker and/or manager join
  * token with a new random one; nodes already joined are not affected. */

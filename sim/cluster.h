@@ -18,7 +18,7 @@
 
 /* The join tokens of every simulated cluster (the simulator has no secrets
  * to keep; the real daemons draw theirs at random). */
-#define SIMCLUSTER_WORKER_TOKEN "SWMTKN-1-sim-worker"
+#define SIMCLUSTER_WORKER_TOKEN	 "SWMTKN-1-sim-worker"
 #define SIMCLUSTER_MANAGER_TOKEN "SWMTKN-1-sim-manager"
 
 struct simcluster;

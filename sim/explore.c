@@ -612,7 +612,7 @@ static void explore_put_event(struct explore_buf *b, const struct explore_plan *
 int explore_text(const struct scn_script *script, const struct explore_plan *plan,
 		 char **text, size_t *len)
 {
-	struct explore_event ev[2 * EXPLORE_FAULTS_MAX];
+	struct explore_event ev[2 * EXPLORE_FAULTS_MAX] = {{0}};
 	struct explore_buf b = {0};
 	size_t ev_count = 0, next = 0;
 	uint64_t t_ms = 0;

@@ -623,8 +623,9 @@ static int runner_demote(struct runner *r, const struct scn_cmd *cmd)
 		bool member = true;
 		leader = simcluster_leader(r->cluster);
 		if (leader >= 0) {
-			n = manager_voters(simcluster_manager(r->cluster, (uint32_t)leader),
-					   ids, LIMIT_MANAGERS_MAX);
+			n = manager_voters(
+				simcluster_manager(r->cluster, (uint32_t)leader), ids,
+				LIMIT_MANAGERS_MAX);
 			member = false;
 			for (size_t i = 0; i < n && i < LIMIT_MANAGERS_MAX; i++)
 				member |= ids[i] == raft_id;
@@ -632,8 +633,7 @@ static int runner_demote(struct runner *r, const struct scn_cmd *cmd)
 		if (!member)
 			break;
 		if (!world_step(r->w, end))
-			return runner_fail(r, cmd,
-					   "%s is still a Raft member after 60s",
+			return runner_fail(r, cmd, "%s is still a Raft member after 60s",
 					   world_node_name(r->w, node));
 		if (!runner_check(r))
 			return -1;

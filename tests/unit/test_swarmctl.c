@@ -338,8 +338,9 @@ static void test_swarmctl_service_ls_json(void **state)
 	f = open_memstream(&buf, &len);
 	swarmctl_cli_print_services(f, SWARMCTL_CLI_TABLE, svcs, 1, tasks, 2);
 	fclose(f);
-	assert_string_equal(buf, "ID                 NAME   MODE         REPLICAS   IMAGE\n"
-				 "00000000000000ab   we\"b   replicated   1/2\n");
+	assert_string_equal(buf,
+			    "ID                 NAME   MODE         REPLICAS   IMAGE\n"
+			    "00000000000000ab   we\"b   replicated   1/2\n");
 	free(buf);
 }
 
