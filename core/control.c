@@ -126,7 +126,7 @@ int control_service_create(struct manager *m, const Cs__ServiceSpec *spec, uint6
 	struct store_batch b;
 	int rv;
 
-	if (!manager_is_leader(m))
+	if (!manager_serves(m))
 		return CS_ENOTLEADER;
 	if ((rv = control_validate_spec(spec, err, err_size)))
 		return rv;
@@ -155,7 +155,7 @@ int control_service_update(struct manager *m, const char *name,
 	struct store_batch b;
 	int rv;
 
-	if (!manager_is_leader(m))
+	if (!manager_serves(m))
 		return CS_ENOTLEADER;
 	cur = store_service_by_name(manager_store(m), name);
 	if (!cur) {
@@ -198,7 +198,7 @@ int control_service_remove(struct manager *m, const char *name, char *err,
 	struct store_batch b;
 	int rv;
 
-	if (!manager_is_leader(m))
+	if (!manager_serves(m))
 		return CS_ENOTLEADER;
 	cur = store_service_by_name(manager_store(m), name);
 	if (!cur) {
@@ -218,7 +218,7 @@ int control_service_remove(struct manager *m, const char *name, char *err,
 static int control_node_get(struct manager *m, uint64_t node_id, const Cs__Node **out,
 			    char *err, size_t err_size)
 {
-	if (!manager_is_leader(m))
+	if (!manager_serves(m))
 		return CS_ENOTLEADER;
 	*out = store_node_get(manager_store(m), node_id);
 	if (!*out) {
@@ -310,7 +310,7 @@ int control_node_remove(struct manager *m, uint64_t node_id, bool force, char *e
 int control_service_inspect(struct manager *m, const char *name, const Cs__Service **out,
 			    char *err, size_t err_size)
 {
-	if (!manager_is_leader(m))
+	if (!manager_serves(m))
 		return CS_ENOTLEADER;
 	*out = store_service_by_name(manager_store(m), name);
 	if (*out)
@@ -325,7 +325,7 @@ int control_service_list(struct manager *m, const Cs__Service **out, size_t max,
 	const struct store *st = manager_store(m);
 	size_t n = 0;
 
-	if (!manager_is_leader(m))
+	if (!manager_serves(m))
 		return CS_ENOTLEADER;
 	for (const Cs__Service *s = store_service_next(st, NULL); s;
 	     s = store_service_next(st, s)) {
@@ -344,7 +344,7 @@ int control_task_list(struct manager *m, const char *service, const Cs__Task **o
 	const Cs__Service *svc = NULL;
 	size_t n = 0;
 
-	if (!manager_is_leader(m))
+	if (!manager_serves(m))
 		return CS_ENOTLEADER;
 	if (service) {
 		svc = store_service_by_name(st, service);
@@ -368,7 +368,7 @@ int control_task_list(struct manager *m, const char *service, const Cs__Task **o
 int control_task_inspect(struct manager *m, uint64_t id, const Cs__Task **out, char *err,
 			 size_t err_size)
 {
-	if (!manager_is_leader(m))
+	if (!manager_serves(m))
 		return CS_ENOTLEADER;
 	*out = store_task_get(manager_store(m), id);
 	if (*out)
@@ -382,7 +382,7 @@ int control_node_list(struct manager *m, const Cs__Node **out, size_t max, size_
 	const struct store *st = manager_store(m);
 	size_t n = 0;
 
-	if (!manager_is_leader(m))
+	if (!manager_serves(m))
 		return CS_ENOTLEADER;
 	for (const Cs__Node *node = store_node_next(st, NULL); node;
 	     node = store_node_next(st, node)) {
@@ -401,7 +401,7 @@ int control_node_inspect(struct manager *m, const char *id_or_name, const Cs__No
 	char *end;
 	unsigned long long id;
 
-	if (!manager_is_leader(m))
+	if (!manager_serves(m))
 		return CS_ENOTLEADER;
 	id = strtoull(id_or_name, &end, 16);
 	*out = *id_or_name && !*end ? store_node_get(st, id) : NULL;
@@ -511,7 +511,7 @@ int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, c
 	Cs__Cluster c;
 	int rv;
 
-	if (!manager_is_leader(m))
+	if (!manager_serves(m))
 		return CS_ENOTLEADER;
 	cur = store_cluster(manager_store(m));
 	if (!cur) {
@@ -541,7 +541,7 @@ int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, c
 int control_cluster_inspect(struct manager *m, const Cs__Cluster **out, char *err,
 			    size_t err_size)
 {
-	if (!manager_is_leader(m))
+	if (!manager_serves(m))
 		return CS_ENOTLEADER;
 	*out = store_cluster(manager_store(m));
 	if (!*out) {

@@ -605,15 +605,19 @@ int control_rpc_call(struct control_rpc *r, const Cs__ControlRequest *req,
 	c->cb = cb;
 	c->data = data;
 	c->in_call = true;
-	if (manager_is_leader(r->m)) {
+	if (manager_serves(r->m)) {
 		rv = rpc_exec(c, req);
 	} else {
 		leader = manager_leader_addr(r->m);
 		if (!leader || !*leader ||
 		    strcmp(leader, env->ops->self_addr(env)) == 0) {
-			rv = rpc_fail(c, CS_ENOTLEADER,
-				      "no leader: the cluster has no quorum (try again "
-				      "once a leader is elected)");
+			rv = rpc_fail(
+				c, CS_ENOTLEADER,
+				manager_is_leader(r->m)
+					? "the leader was just elected and is applying "
+					  "what came before it: try again"
+					: "no leader: the cluster has no quorum (try again "
+					  "once a leader is elected)");
 		} else {
 			rv = rpc_forward(c, req, leader);
 			if (rv == 0 && !c->answer)
@@ -644,7 +648,7 @@ static void rpc_serve(struct control_rpc *r, const char *from,
 		return;
 	}
 	resp.id = req->id;
-	if (!manager_is_leader(r->m)) {
+	if (!manager_serves(r->m)) {
 		/* never forwarded twice: the follower asks again */
 		resp.status = CS_ENOTLEADER;
 		resp.error = "the manager asked is not the leader any more: try again";

@@ -65,6 +65,13 @@ struct manager {
 	bool dying;
 	bool closed;
 	bool roles_dirty; /* a node record changed: check demotions */
+	/* A new leader serves (control API, leader components) only once its
+	 * own first write committed and applied: by then it has applied every
+	 * entry of earlier terms, so its store is the cluster's (a fresh
+	 * leader's store can lack what an earlier leader acknowledged). */
+	bool ready;
+	bool leader_writing;	    /* that write is in flight */
+	uint64_t leader_write_term; /* the term it was made in */
 	bool transferring;
 	struct raft_transfer transfer;
 	bool join_refused;
@@ -496,12 +503,24 @@ static void manager_recv(struct env *env, const char *from, const uint8_t *buf,
 
 /* ---------------------------------------------------------------- leadership */
 
+static void manager_leader_start(struct manager *m);
+
 static void manager_leader_write_done(void *data, int status)
 {
 	struct manager *m = data;
-	if (status)
+	m->leader_writing = false;
+	if (status) {
+		/* the watch asks again while this manager leads */
 		env_logf(m->env, ENV_LOG_WARN, "msg=\"leader record not written\" err=%s",
 			 cs_strerror(status));
+		return;
+	}
+	if (m->dying || raft_state(&m->raft) != RAFT_LEADER ||
+	    m->raft.current_term != m->leader_write_term || m->ready)
+		return;
+	m->ready = true;
+	manager_leader_start(m);
+	m->roles_dirty = true;
 }
 
 /* A new leader records itself in the cluster object, creating the object
@@ -546,9 +565,13 @@ static void manager_became_leader(struct manager *m)
 	store_batch_free(&b);
 	if (rv)
 		return;
-	env_logf(m->env, ENV_LOG_INFO, "msg=\"became leader\" term=%llu",
-		 (unsigned long long)m->raft.current_term);
-	manager_write(m, buf, len, manager_leader_write_done, m);
+	if (!m->leader_writing)
+		env_logf(m->env, ENV_LOG_INFO, "msg=\"became leader\" term=%llu",
+			 (unsigned long long)m->raft.current_term);
+	if (manager_write(m, buf, len, manager_leader_write_done, m) == 0) {
+		m->leader_writing = true;
+		m->leader_write_term = m->raft.current_term;
+	}
 	free(buf);
 }
 
@@ -653,16 +676,18 @@ static void manager_watch(struct env *env, env_timer_id id, void *data)
 	bool leader = raft_state(&m->raft) == RAFT_LEADER;
 
 	if (leader && !m->was_leader) {
-		manager_became_leader(m);
-		manager_leader_start(m);
-		m->roles_dirty = true;
+		m->ready = false;
+		manager_became_leader(m); /* serves once that write is applied */
+	} else if (leader && !m->ready && !m->leader_writing) {
+		manager_became_leader(m); /* the last try failed: again */
 	} else if (!leader && m->was_leader) {
 		env_logf(env, ENV_LOG_INFO, "msg=\"lost leadership\" term=%llu",
 			 (unsigned long long)m->raft.current_term);
+		m->ready = false;
 		manager_leader_stop(m, false);
 	}
 	m->was_leader = leader;
-	if (leader && m->roles_dirty)
+	if (leader && m->ready && m->roles_dirty)
 		manager_reconcile_roles(m);
 }
 
@@ -853,6 +878,11 @@ static void manager_join_tick(struct env *env, env_timer_id id, void *data)
 }
 
 /* ---------------------------------------------------------------- status */
+
+bool manager_serves(const struct manager *m)
+{
+	return m->ready && raft_state((struct raft *)&m->raft) == RAFT_LEADER;
+}
 
 bool manager_is_leader(const struct manager *m)
 {

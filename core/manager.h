@@ -77,6 +77,10 @@ bool manager_handle(struct manager *m, const char *from, const Cs__Wire *wire);
 /* ---------------------------------------------------------------- status */
 
 bool manager_is_leader(const struct manager *m);
+/* manager_serves: this manager leads and has applied an entry of its own
+ * term (so every earlier one): what the control API and the leader
+ * components wait for. */
+bool manager_serves(const struct manager *m);
 uint64_t manager_term(const struct manager *m);
 uint64_t manager_raft_id(const struct manager *m);
 /* manager_leader returns the raft id this manager follows (0: none). */

@@ -249,6 +249,13 @@ int clops_service(struct clops *o, struct manager *m, const struct scn_cmd *cmd,
 	uint64_t id;
 	int rv;
 
+	/* a leader just elected answers once it applied what came before it
+	 * (its store may lack what an earlier leader acknowledged) */
+	if (!manager_serves(m)) {
+		free(call);
+		free(s);
+		return CS_ENOTLEADER;
+	}
 	if (!call || !s) {
 		free(call);
 		free(s);
@@ -316,12 +323,15 @@ int clops_node(struct clops *o, struct manager *m, const struct scn_cmd *cmd,
 	       uint32_t node, char *err, size_t err_size, clops_done_fn done, void *data)
 {
 	const char *name = world_node_name(o->w, node);
-	const Cs__Node *n = clops_store_node(manager_store(m), name);
+	const Cs__Node *n;
 	struct clops_call *call;
 	bool set_avail = true;
 	Cs__NodeAvailability avail = CS__NODE_AVAILABILITY__NODE_AVAILABILITY_ACTIVE;
 	int rv;
 
+	if (!manager_serves(m))
+		return CS_ENOTLEADER;
+	n = clops_store_node(manager_store(m), name);
 	if (!n) {
 		snprintf(err, err_size, "%s has not joined the cluster", name);
 		return CS_ENOENT;

@@ -272,7 +272,10 @@ static void test_ctlsock_serves_a_simulated_leader(void **state)
 	assert_int_equal(world_node_add(sn.w, "m1", &node_program, cfg, &sn.idx), 0);
 	simcluster_track(sn.c, sn.idx, 1);
 	assert_int_equal(world_node_start(sn.w, sn.idx), 0);
-	while (simcluster_leader(sn.c) < 0 && world_step(sn.w, 60000000ull))
+	while ((simcluster_leader(sn.c) < 0 ||
+		!manager_serves(
+			simcluster_manager(sn.c, (uint32_t)simcluster_leader(sn.c)))) &&
+	       world_step(sn.w, 60000000ull))
 		;
 	assert_true(simcluster_leader(sn.c) >= 0);
 
