@@ -207,6 +207,7 @@ say "killing the leader"
 L=$(leader_of m1)
 [ -n "$L" ] || fail "no leader"
 kill -9 "${PID[$L]}"
+wait "${PID[$L]}" 2>/dev/null || true
 unset "PID[$L]"
 for n in m1 m2 m3; do [ "$n" != "$L" ] && OTHER=$n; done
 scaled() { ctl "$OTHER" service update sleeper --replicas 6; }
@@ -218,6 +219,7 @@ start_node "$L"
 say "killing w1's daemon and starting it again"
 before=$(docker ps -q --no-trunc --filter label=cswarm.service.name=sleeper | sort)
 kill -9 "${PID[w1]}"
+wait "${PID[w1]}" 2>/dev/null || true
 sleep 2
 start_node w1
 sleep 15
