@@ -919,9 +919,13 @@ static void agent_adopt_cb(struct env_ctl_list_req *req, int status)
 			agent_task_set(t, CS__TASK_STATE__TASK_STATE_FAILED,
 				       "container gone while the agent was down");
 		} else if (t->state > CS__TASK_STATE__TASK_STATE_ASSIGNED) {
-			/* prepared (or being prepared) but never started */
-			if (f)
-				agent_task_open(t);
+			/* prepared, or being prepared, but never started: prepare
+			 * again (creating is idempotent; a machine crash may have
+			 * taken the created container, or the prepare was cut
+			 * short). Found by explore: such a task stayed PREPARING
+			 * for good. The store already has PREPARING: nothing is
+			 * reported backwards. */
+			t->state = CS__TASK_STATE__TASK_STATE_ACCEPTED;
 		}
 	}
 	free(ctx);
