@@ -698,6 +698,15 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_HEAL: world_net_heal(r->w); return 0;
 	case SCN_IMAGE: clops_image(r->ops, &cmd->u.image); return 0;
 	case SCN_EXPECT: return runner_expect(r, cmd);
+	case SCN_AWAIT: {
+		/* waits like expect, and goes on whatever the condition says */
+		us_t deadline = world_now_us(r->w) + cmd->u.expect.within_ms * 1000;
+		got[0] = '\0';
+		return runner_until(r, deadline, cmd, &cmd->u.expect.cond, got,
+				    sizeof got) < 0
+			       ? -1
+			       : 0;
+	}
 	case SCN_ALWAYS: {
 		int rv;
 		if (r->always_count >= RUNNER_ALWAYS_MAX)

@@ -316,8 +316,9 @@ static const char *const scn_cmd_names[] = {
 	[SCN_IMAGE] = "image",
 	[SCN_EXPECT] = "expect",
 	[SCN_ALWAYS] = "always",
+	[SCN_AWAIT] = "await",
 };
-_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_ALWAYS + 1,
+_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_AWAIT + 1,
 	       "a name for every command");
 
 static const char *const scn_state_names[] = {
@@ -1296,14 +1297,17 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 			SCN_TOK_ARG(t));
 }
 
-/* expect COND [within DUR] | always COND */
+/* expect COND [within DUR] | always COND | await COND within DUR (an
+ * addition: waits until COND holds or DUR passes, and never fails; what
+ * `swarmsim explore` turns a scenario's timed expects into) */
 static int scn_parse_expect(struct scn_parser *p, struct scn_cmd *cmd)
 {
 	bool always = scn_tok_is(p->toks[0], "always");
+	bool await = scn_tok_is(p->toks[0], "await");
 	uint32_t i = 1;
 	int rv;
 
-	cmd->kind = always ? SCN_ALWAYS : SCN_EXPECT;
+	cmd->kind = always ? SCN_ALWAYS : await ? SCN_AWAIT : SCN_EXPECT;
 	scn_lex(p, SCN_LEX_COND);
 	rv = scn_cond(p, &i, &cmd->u.expect.cond);
 	if (rv)
@@ -1322,6 +1326,9 @@ static int scn_parse_expect(struct scn_parser *p, struct scn_cmd *cmd)
 		cmd->u.expect.has_within = true;
 		i += 2;
 	}
+	if (await && !cmd->u.expect.has_within)
+		return scn_expected(p, 0, i,
+				    "'within DUR' (await waits at most that long)");
 	if (!always && i < p->tok_count)
 		return scn_expected(p, 0, i, "'within DUR' or end of line");
 	return scn_end(p, i);
@@ -1945,6 +1952,7 @@ static const struct scn_verb scn_verbs[] = {
 	{"image", scn_parse_image, false},
 	{"expect", scn_parse_expect, false},
 	{"always", scn_parse_expect, false},
+	{"await", scn_parse_expect, false},
 };
 
 static void scn_cmd_free(struct scn_cmd *cmd)
@@ -1965,7 +1973,8 @@ static void scn_cmd_free(struct scn_cmd *cmd)
 		break;
 	case SCN_IMAGE: free(cmd->u.image.name); break;
 	case SCN_EXPECT:
-	case SCN_ALWAYS: free(cmd->u.expect.cond.service); break;
+	case SCN_ALWAYS:
+	case SCN_AWAIT: free(cmd->u.expect.cond.service); break;
 	default: break;
 	}
 	memset(cmd, 0, sizeof *cmd);

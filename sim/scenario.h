@@ -37,6 +37,7 @@ enum scn_cmd_kind {
 	SCN_IMAGE,
 	SCN_EXPECT,
 	SCN_ALWAYS,
+	SCN_AWAIT, /* addition: await COND within DUR (waits, never fails) */
 };
 
 /* A node reference: a concrete node, or "leader" (resolved when run). */

@@ -158,6 +158,21 @@ static void test_runner_fails_on_impossible_node_commands(void **state)
 	assert_true(r.passed);
 }
 
+/* await waits like expect and never fails: at most its duration when the
+ * condition never holds, no longer than needed when it does. */
+static void test_runner_await_waits_and_never_fails(void **state)
+{
+	struct runner_result r = run_text("cluster managers=1\n"
+					  "await running web == 1 within 5s\n"
+					  "await leader within 60s\n"
+					  "expect leader\n",
+					  1, false, false);
+	assert_true(r.passed);
+	/* 5 s for the first, then the leader came before 60 s more */
+	assert_true(r.sim_us >= 5u * 1000 * 1000);
+	assert_true(r.sim_us < 60u * 1000 * 1000);
+}
+
 static void test_runner_real_managers_elect_and_survive_leader_death(void **state)
 {
 	struct runner_result r = run_text("cluster managers=3\n"
@@ -211,6 +226,7 @@ int main(void)
 		cmocka_unit_test(test_runner_fails_on_impossible_node_commands),
 		cmocka_unit_test(
 			test_runner_real_managers_elect_and_survive_leader_death),
+		cmocka_unit_test(test_runner_await_waits_and_never_fails),
 		cmocka_unit_test(test_runner_starts_no_thread),
 	};
 	return cmocka_run_group_tests_name("runner", tests, NULL, NULL);

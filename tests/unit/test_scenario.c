@@ -405,6 +405,29 @@ static void test_scn_parses_every_command_and_condition(void **state)
 	assert_int_equal(s.cmd_count, 0);
 }
 
+/* await (an addition) parses like a timed expect; it needs its duration. */
+static void test_scn_await_needs_within(void **state)
+{
+	struct scn_script s;
+	char err[256];
+
+	assert_int_equal(
+		scn_parse("t.scn",
+			  "cluster managers=1\nawait running web >= 2 within 5s\n", 52,
+			  &s, err, sizeof err),
+		0);
+	assert_int_equal(s.cmds[1].kind, SCN_AWAIT);
+	assert_true(s.cmds[1].u.expect.has_within);
+	assert_int_equal(s.cmds[1].u.expect.within_ms, 5000);
+	assert_string_equal(scn_cmd_name(SCN_AWAIT), "await");
+	scn_free(&s);
+	assert_int_equal(
+		scn_parse("t.scn", "cluster\nawait leader\n", 21, &s, err, sizeof err),
+		CS_EINVAL);
+	assert_non_null(strstr(err, "t.scn:2:"));
+	assert_non_null(strstr(err, "'within DUR'"));
+}
+
 static void test_scn_keeps_text_line_and_column_without_comment(void **state)
 {
 	struct scn_script s;
@@ -1126,6 +1149,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scn_parses_every_command_and_condition),
+		cmocka_unit_test(test_scn_await_needs_within),
 		cmocka_unit_test(test_scn_keeps_text_line_and_column_without_comment),
 		cmocka_unit_test(test_scn_cluster_defaults_to_one_manager_four_cpus_8g),
 		cmocka_unit_test(test_scn_reads_durations_with_units_and_decimals),
