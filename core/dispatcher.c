@@ -33,6 +33,7 @@ struct disp_session {
 	uint64_t members_sent; /* hash of the member list it was last sent */
 	Cs__NodeRole desired;  /* the node record's desired role, when known */
 	bool desired_known;    /* (kept from node events: no lookup per beat) */
+	bool revive;	       /* its record says DOWN while it heartbeats: write READY */
 };
 
 struct disp_report {
@@ -302,6 +303,11 @@ void dispatcher_on_event(struct dispatcher *d, const struct store_event *ev)
 		if (node && (s = disp_session(d, node->id)) != NULL) {
 			s->desired = node->desired_role;
 			s->desired_known = true;
+			/* DOWN applied after the node opened a new session (the
+			 * write was made before, committed after): the expiry
+			 * check writes READY again */
+			s->revive = node->state == CS__NODE_STATE__NODE_STATE_DOWN &&
+				    s->session_id != 0;
 		} else if (!node && gone && (s = disp_session(d, gone->id)) != NULL) {
 			s->desired_known = false;
 		}
@@ -570,6 +576,16 @@ static void disp_expire(struct env *env, env_timer_id id, void *data)
 		struct disp_session *s = &d->sessions[i];
 		const Cs__Node *n;
 		if (now - s->last_seen_ms <= ttl) {
+			/* a DOWN written while it came back (the write was
+			 * behind its new session): it is up, say so */
+			if (s->revive && s->session_id) {
+				s->revive = false;
+				n = store_node_get(st, s->node_id);
+				if (n && n->state == CS__NODE_STATE__NODE_STATE_DOWN)
+					disp_set_node_state(
+						d, n, CS__NODE_STATE__NODE_STATE_READY,
+						"");
+			}
 			i++;
 			continue;
 		}
