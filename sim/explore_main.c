@@ -210,7 +210,7 @@ static void explore_report_failure(const struct explore_opts *o,
 	explore_flags(o, flags, sizeof flags);
 	printf("FAIL %s seed=%" PRIu64 " sim=%.1fs events=%" PRIu64 " trace=%016" PRIx64
 	       " at sim=%.1fs %s\n"
-	       "  replay: build/swarmsim explore %s --seeds 1 --from %" PRIu64 " %s\n"
+	       "  replay: build/swarmsim run %s --seed %" PRIu64 " %s\n"
 	       "  shrink: build/swarmsim shrink %s --seed %" PRIu64 " %s -o seed-%" PRIu64
 	       ".scn\n",
 	       file, seed, (double)r->sim_us / 1e6, r->events, r->hash,

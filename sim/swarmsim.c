@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "core/errors.h"
+#include "sim/explore.h"
 #include "sim/explore_main.h"
 #include "sim/metrics.h"
 #include "sim/report.h"
@@ -62,6 +63,9 @@ static const char swarmsim_usage[] =
 	"\n"
 	"run options:\n"
 	"  --seed N              seed for every file (wins over `seed N` in a file)\n"
+	"  --faults LIST         replay what `explore` ran for the seed: the\n"
+	"                        scenario with the seed's fault schedule\n"
+	"  --swarm               ... and the seed's cluster shape (as explore --swarm)\n"
 	"  --check-determinism   run each scenario twice; fail naming the first\n"
 	"                        event where the two runs differ\n"
 	"  --trace FILE.jsonl    write every event as one JSON object per line\n"
@@ -90,6 +94,10 @@ struct swarmsim_opts {
 	const char *report_dir;
 	const char *baseline_path;
 	bool fail_on_regression;
+	/* --faults / --swarm: replay what `explore` ran for the seed */
+	bool explored;
+	uint32_t fault_kinds;
+	bool swarm;
 };
 
 struct swarmsim_outcome {
@@ -367,6 +375,7 @@ static int swarmsim_cmd_run(int argc, char **argv)
 	struct swarmsim_opts o = {0};
 	struct scn_script *scripts = NULL;
 	struct swarmsim_outcome *out = NULL;
+	char **texts = NULL; /* --faults: the explored scenarios' texts */
 	size_t failed = 0, loaded = 0;
 	FILE *trace = NULL;
 	struct metrics_set baseline = {0};
@@ -394,6 +403,18 @@ static int swarmsim_cmd_run(int argc, char **argv)
 			o.report_dir = argv[++i];
 		} else if (strcmp(a, "--baseline") == 0 && i + 1 < argc) {
 			o.baseline_path = argv[++i];
+		} else if (strcmp(a, "--faults") == 0 && i + 1 < argc) {
+			if (explore_kinds_parse(argv[++i], &o.fault_kinds, err,
+						sizeof err)) {
+				fprintf(stderr, "swarmsim: --faults: %s\n", err);
+				goto out_files;
+			}
+			o.explored = true;
+		} else if (strcmp(a, "--swarm") == 0) {
+			o.swarm = true;
+			o.explored = true;
+			if (!o.fault_kinds)
+				o.fault_kinds = EXPLORE_FAULTS_ALL;
 		} else if (strcmp(a, "--fail-on-regression") == 0) {
 			o.fail_on_regression = true;
 		} else if (strcmp(a, "--check-determinism") == 0) {
@@ -422,7 +443,8 @@ static int swarmsim_cmd_run(int argc, char **argv)
 	}
 	scripts = calloc(o.file_count, sizeof *scripts);
 	out = calloc(o.file_count, sizeof *out);
-	if (!scripts || !out)
+	texts = calloc(o.file_count, sizeof *texts);
+	if (!scripts || !out || !texts)
 		goto out_files;
 	/* Parse everything first: bad input runs nothing. */
 	status = 0;
@@ -435,6 +457,27 @@ static int swarmsim_cmd_run(int argc, char **argv)
 	}
 	if (status == 2)
 		goto out_scripts;
+	/* a seed of `explore`, exactly: the scenario with the seed's fault
+	 * schedule (and shape, with --swarm), as explore wrote it */
+	for (size_t i = 0; o.explored && i < o.file_count; i++) {
+		struct explore_plan plan;
+		struct scn_script gen;
+		size_t len;
+		uint64_t seed = runner_seed(&scripts[i], o.has_seed, o.seed);
+		err[0] = '\0';
+		if (explore_plan_make(&scripts[i], seed, o.fault_kinds, o.swarm, &plan) ||
+		    explore_text(&scripts[i], &plan, &texts[i], &len) ||
+		    scn_parse(o.files[i], texts[i], len, &gen, err, sizeof err)) {
+			fprintf(stderr,
+				"swarmsim: %s: cannot replay seed %" PRIu64
+				" of explore: %s\n",
+				o.files[i], seed, err[0] ? err : "out of memory");
+			status = 2;
+			goto out_scripts;
+		}
+		scn_free(&scripts[i]);
+		scripts[i] = gen;
+	}
 	if (o.fail_on_regression && !o.baseline_path) {
 		fprintf(stderr, "swarmsim: --fail-on-regression needs --baseline FILE\n");
 		status = 2;
@@ -487,6 +530,9 @@ out_scripts:
 	}
 	metrics_set_free(&baseline);
 out_files:
+	for (size_t i = 0; texts && i < o.file_count; i++)
+		free(texts[i]);
+	free(texts);
 	free(out);
 	free(scripts);
 	free(o.files);
