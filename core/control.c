@@ -493,20 +493,11 @@ int control_node_set_role(struct manager *m, uint64_t node_id, Cs__NodeRole role
 	return control_write(m, &b, cb, data);
 }
 
-static void control_new_token(struct manager *m, uint64_t cluster_id, char kind,
-			      char *out, size_t n)
-{
-	uint64_t a = manager_random(m), b2 = manager_random(m);
-	snprintf(out, n, "SWMTKN-1-%016llx-%c%016llx%016llx",
-		 (unsigned long long)cluster_id, kind, (unsigned long long)a,
-		 (unsigned long long)b2);
-}
-
 int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, char *err,
 				 size_t err_size, manager_write_cb cb, void *data)
 {
 	const Cs__Cluster *cur;
-	char wt[80], mt[80];
+	char wt[MANAGER_TOKEN_BYTES], mt[MANAGER_TOKEN_BYTES];
 	struct store_batch b;
 	Cs__Cluster c;
 	int rv;
@@ -523,11 +514,13 @@ int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, c
 				    "rotate-token: say which (worker, manager or both)");
 	c = *cur;
 	if (worker) {
-		control_new_token(m, cur->id, 'w', wt, sizeof wt);
+		manager_token_draw(manager_env(m), cur->id,
+				   CS__NODE_ROLE__NODE_ROLE_WORKER, wt, sizeof wt);
 		c.worker_token = wt;
 	}
 	if (manager) {
-		control_new_token(m, cur->id, 'm', mt, sizeof mt);
+		manager_token_draw(manager_env(m), cur->id,
+				   CS__NODE_ROLE__NODE_ROLE_MANAGER, mt, sizeof mt);
 		c.manager_token = mt;
 	}
 	store_batch_init(&b);

@@ -532,7 +532,7 @@ static void manager_became_leader(struct manager *m)
 	const Cs__Cluster *cur = store_cluster(m->store);
 	Cs__Cluster c = CS__CLUSTER__INIT;
 	struct store_batch b;
-	char worker_token[64], manager_token[64];
+	char worker_token[MANAGER_TOKEN_BYTES], manager_token[MANAGER_TOKEN_BYTES];
 	uint8_t *buf;
 	size_t len;
 	int rv;
@@ -542,12 +542,10 @@ static void manager_became_leader(struct manager *m)
 		c.base = cur->base;
 	} else {
 		c.id = m->env->ops->random_u64(m->env);
-		snprintf(worker_token, sizeof worker_token, "SWMTKN-1-%016llx-w%016llx",
-			 (unsigned long long)c.id,
-			 (unsigned long long)m->env->ops->random_u64(m->env));
-		snprintf(manager_token, sizeof manager_token, "SWMTKN-1-%016llx-m%016llx",
-			 (unsigned long long)c.id,
-			 (unsigned long long)m->env->ops->random_u64(m->env));
+		manager_token_draw(m->env, c.id, CS__NODE_ROLE__NODE_ROLE_WORKER,
+				   worker_token, sizeof worker_token);
+		manager_token_draw(m->env, c.id, CS__NODE_ROLE__NODE_ROLE_MANAGER,
+				   manager_token, sizeof manager_token);
 		c.worker_token = m->cfg->worker_token ? (char *)m->cfg->worker_token
 						      : worker_token;
 		c.manager_token = m->cfg->manager_token ? (char *)m->cfg->manager_token
@@ -843,6 +841,27 @@ static void manager_on_join_response(struct manager *m, const char *from,
 		 from, r->error ? r->error : "");
 	if (m->cfg->on_refused)
 		m->cfg->on_refused(m->cfg->refused_data, msg);
+}
+
+void manager_token_draw(struct env *env, uint64_t cluster_id, Cs__NodeRole role,
+			char *out, size_t n)
+{
+	uint64_t a = env->ops->random_u64(env), b = env->ops->random_u64(env);
+	snprintf(out, n, "SWMTKN-1-%016llx-%c%016llx%016llx",
+		 (unsigned long long)cluster_id,
+		 role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? 'm' : 'w',
+		 (unsigned long long)a, (unsigned long long)b);
+}
+
+int manager_token_role(const char *token, Cs__NodeRole *role)
+{
+	const char *dash = strrchr(token, '-');
+	if (strncmp(token, "SWMTKN-1-", 9) != 0 || !dash ||
+	    (dash[1] != 'm' && dash[1] != 'w'))
+		return CS_EINVAL;
+	*role = dash[1] == 'm' ? CS__NODE_ROLE__NODE_ROLE_MANAGER
+			       : CS__NODE_ROLE__NODE_ROLE_WORKER;
+	return 0;
 }
 
 void manager_set_node_id(struct manager *m, uint64_t node_id)

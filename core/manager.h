@@ -90,6 +90,17 @@ uint64_t manager_applied(const struct manager *m);
  * follows (itself when leading), or NULL when it knows none. Borrowed: valid
  * until the next event. */
 const char *manager_leader_addr(const struct manager *m);
+/* Join tokens: SWMTKN-1-<cluster id>-<w|m><128 random bits>; the letter
+ * says the role a new node gets with it. MANAGER_TOKEN_BYTES holds one. */
+#define MANAGER_TOKEN_BYTES 64
+/* manager_token_draw writes a new token for role into out (n bytes, at
+ * least MANAGER_TOKEN_BYTES), its secret drawn from env's randomness. */
+void manager_token_draw(struct env *env, uint64_t cluster_id, Cs__NodeRole role,
+			char *out, size_t n);
+/* manager_token_role reads the role a token gives: 0, or CS_EINVAL when it
+ * is not a join token. */
+int manager_token_role(const char *token, Cs__NodeRole *role);
+
 /* manager_set_node_id tells the manager its node's id (known to the agent
  * once registered): a promoted node joins Raft by it instead of a token. */
 void manager_set_node_id(struct manager *m, uint64_t node_id);

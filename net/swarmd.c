@@ -257,19 +257,6 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 	}
 }
 
-/* The role a join token gives: SWMTKN-1-<cluster>-m... for managers,
- * -w... for workers. */
-static int swarmd_token_role(const char *token, Cs__NodeRole *role)
-{
-	const char *dash = strrchr(token, '-');
-	if (strncmp(token, "SWMTKN-1-", 9) != 0 || !dash ||
-	    (dash[1] != 'm' && dash[1] != 'w'))
-		return CS_EINVAL;
-	*role = dash[1] == 'm' ? CS__NODE_ROLE__NODE_ROLE_MANAGER
-			       : CS__NODE_ROLE__NODE_ROLE_WORKER;
-	return 0;
-}
-
 /* ---------------------------------------------------------------- state */
 
 static int swarmd_db_exec(struct swarmd *d, const char *sql)
@@ -513,17 +500,15 @@ static int swarmd_first_start(struct swarmd *d)
 		uint64_t cluster = env->ops->random_u64(env);
 		s->role = CS__NODE_ROLE__NODE_ROLE_MANAGER;
 		s->bootstrap = true;
-		snprintf(s->boot_worker_token, sizeof s->boot_worker_token,
-			 "SWMTKN-1-%016" PRIx64 "-w%016" PRIx64 "%016" PRIx64, cluster,
-			 env->ops->random_u64(env), env->ops->random_u64(env));
-		snprintf(s->boot_manager_token, sizeof s->boot_manager_token,
-			 "SWMTKN-1-%016" PRIx64 "-m%016" PRIx64 "%016" PRIx64, cluster,
-			 env->ops->random_u64(env), env->ops->random_u64(env));
+		manager_token_draw(env, cluster, CS__NODE_ROLE__NODE_ROLE_WORKER,
+				   s->boot_worker_token, sizeof s->boot_worker_token);
+		manager_token_draw(env, cluster, CS__NODE_ROLE__NODE_ROLE_MANAGER,
+				   s->boot_manager_token, sizeof s->boot_manager_token);
 		/* the first manager's own agent joins with the manager token */
 		snprintf(s->join_token, sizeof s->join_token, "%s",
 			 s->boot_manager_token);
 	} else {
-		if (swarmd_token_role(d->opts.join_token, &s->role)) {
+		if (manager_token_role(d->opts.join_token, &s->role)) {
 			fprintf(stderr,
 				"swarmd: --join-token '%s' is not a join token "
 				"(expected SWMTKN-1-...; see swarmctl cluster join-token)\n",
