@@ -185,6 +185,15 @@ static void disp_write(struct dispatcher *d, struct store_batch *b, struct disp_
 
 static void disp_send_full(struct dispatcher *d, struct disp_session *s);
 
+/* Fills managers (LIMIT_MANAGERS_MAX slots) with the Raft group's member
+ * addresses, the managers an agent may go to; returns how many. */
+static size_t disp_members(struct dispatcher *d, char **managers)
+{
+	size_t n =
+		manager_member_addrs(d->m, (const char **)managers, LIMIT_MANAGERS_MAX);
+	return n < LIMIT_MANAGERS_MAX ? n : LIMIT_MANAGERS_MAX;
+}
+
 static void disp_write_done(void *data, int status)
 {
 	struct disp_write *w = data;
@@ -209,10 +218,7 @@ static void disp_write_done(void *data, int status)
 			r.session_id = s ? s->session_id : 0;
 			r.heartbeat_ms = d->heartbeat_ms;
 			r.desired_role = w->role;
-			r.n_managers = manager_member_addrs(d->m, (const char **)managers,
-							    LIMIT_MANAGERS_MAX);
-			if (r.n_managers > LIMIT_MANAGERS_MAX)
-				r.n_managers = LIMIT_MANAGERS_MAX;
+			r.n_managers = disp_members(d, managers);
 			r.managers = managers;
 			wire.session_response = &r;
 			disp_send(d, w->reply_to, &wire);
@@ -628,10 +634,7 @@ static void disp_session_reply(struct dispatcher *d, const char *to, int status,
 		r.desired_role = disp_desired_role(d, s);
 	/* the managers to try when this one goes (SwarmKit's session sends
 	 * the manager list too) */
-	r.n_managers =
-		manager_member_addrs(d->m, (const char **)managers, LIMIT_MANAGERS_MAX);
-	if (r.n_managers > LIMIT_MANAGERS_MAX)
-		r.n_managers = LIMIT_MANAGERS_MAX;
+	r.n_managers = disp_members(d, managers);
 	r.managers = managers;
 	wire.session_response = &r;
 	disp_send(d, to, &wire);
@@ -766,10 +769,7 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 		/* managers joined since the session began: the agent learns them
 		 * here (or it could know only managers that are gone), when the
 		 * list changed since it was last told */
-		n = manager_member_addrs(d->m, (const char **)managers,
-					 LIMIT_MANAGERS_MAX);
-		if (n > LIMIT_MANAGERS_MAX)
-			n = LIMIT_MANAGERS_MAX;
+		n = disp_members(d, managers);
 		for (size_t i = 0; i < n; i++)
 			members = hash_mix64(members ^ hash_str(managers[i]));
 		if (members != s->members_sent) {

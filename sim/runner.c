@@ -304,6 +304,8 @@ static int runner_expect(struct runner *r, const struct scn_cmd *cmd)
 	rv = runner_until(r, deadline, cmd, &cmd->u.expect.cond, got, sizeof got);
 	if (rv < 0)
 		return -1;
+	if (rv == 0 && cmd->kind == SCN_AWAIT)
+		return 0; /* await waits as long, and never fails */
 	if (rv == 0) {
 		/* The deadline: check once more at exactly that instant. */
 		rv = runner_cond(r, cmd, &cmd->u.expect.cond, got, sizeof got);
@@ -698,15 +700,7 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_HEAL: world_net_heal(r->w); return 0;
 	case SCN_IMAGE: clops_image(r->ops, &cmd->u.image); return 0;
 	case SCN_EXPECT: return runner_expect(r, cmd);
-	case SCN_AWAIT: {
-		/* waits like expect, and goes on whatever the condition says */
-		us_t deadline = world_now_us(r->w) + cmd->u.expect.within_ms * 1000;
-		got[0] = '\0';
-		return runner_until(r, deadline, cmd, &cmd->u.expect.cond, got,
-				    sizeof got) < 0
-			       ? -1
-			       : 0;
-	}
+	case SCN_AWAIT: return runner_expect(r, cmd);
 	case SCN_ALWAYS: {
 		int rv;
 		if (r->always_count >= RUNNER_ALWAYS_MAX)

@@ -137,27 +137,6 @@ struct fixture {
 	struct simcluster *c;
 };
 
-static struct manager *boot(struct fixture *f)
-{
-	const struct node_cfg *cfg;
-	uint32_t idx;
-	int64_t l;
-
-	f->w = world_new(3);
-	f->c = simcluster_new(f->w, NULL);
-	simcluster_node_programs(f->c, true);
-	cfg = simcluster_node_cfg(f->c, "m1", 1, 1, 1, 4000, 1ull << 33);
-	assert_int_equal(world_node_add(f->w, "m1", &node_program, cfg, &idx), 0);
-	simcluster_track(f->c, idx, 1);
-	assert_int_equal(world_node_start(f->w, idx), 0);
-	while (((l = simcluster_leader(f->c)) < 0 ||
-		!manager_serves(simcluster_manager(f->c, (uint32_t)l))) &&
-	       world_step(f->w, 60 * SEC))
-		;
-	assert_true(l >= 0);
-	return simcluster_manager(f->c, (uint32_t)l);
-}
-
 /* Boots m1 and steps only until it leads: elected, not yet serving. */
 static struct manager *boot_elected(struct fixture *f)
 {
@@ -176,6 +155,16 @@ static struct manager *boot_elected(struct fixture *f)
 		;
 	assert_true(l >= 0);
 	return simcluster_manager(f->c, (uint32_t)l);
+}
+
+/* Boots m1 and steps until it serves (its first write applied). */
+static struct manager *boot(struct fixture *f)
+{
+	struct manager *m = boot_elected(f);
+	while (!manager_serves(m) && world_step(f->w, 60 * SEC))
+		;
+	assert_true(manager_serves(m));
+	return m;
 }
 
 struct answer {
