@@ -18,10 +18,9 @@
  *
  * Usage: bench_raftreal [W [C]]  (defaults: 10000 writes, 64 in flight, the
  * same load as bench_raftuv's). */
-#define _GNU_SOURCE /* nftw, prctl */
+#define _GNU_SOURCE /* prctl */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -40,6 +39,7 @@
 
 #include "core/api.pb-c.h"
 #include "core/errors.h"
+#include "tests/support/benchutil.h"
 
 enum {
 	BENCH_MANAGERS = 3,
@@ -55,13 +55,6 @@ enum {
 	BENCH_STOP_MS = 10000,	  /* SIGTERM to SIGKILL */
 	BENCH_FRAME_BYTES_MAX = 16 * 1024 * 1024, /* as net/ctlsock.h */
 };
-
-static double bench_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void bench_sleep_ms(int ms)
 {
@@ -100,23 +93,6 @@ static void bench_on_signal(int sig)
 		kill(-(pid_t)bench_pgid_for_signal, SIGKILL);
 	signal(sig, SIG_DFL);
 	raise(sig);
-}
-
-static int bench_free_port(void)
-{
-	struct sockaddr_in sa = {0};
-	socklen_t len = sizeof sa;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd < 0)
-		return -1;
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
 }
 
 /* Starts manager i (0-based); join_token NULL initialises the cluster.
@@ -709,12 +685,6 @@ static int bench_ls(struct bench *b, const char *sock)
 
 /* ---------------------------------------------------------------- main */
 
-static int bench_rm_one(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static int bench_paths(struct bench *b)
 {
 	ssize_t n = readlink("/proc/self/exe", b->bindir, sizeof b->bindir - 1);
@@ -849,7 +819,7 @@ int main(int argc, char **argv)
 		bench_dump_logs(b);
 	bench_mgrs_stop(b);
 out:
-	nftw(b->root, bench_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	bench_rm_tree(b->root);
 	free(b);
 	return rv;
 }

@@ -8,9 +8,8 @@
  * last hour, prints `raft-real/raft-uv: R`.
  *
  * Usage: bench_raftuv [W [C]]  (defaults: 10000 writes, 64 in flight). */
-#define _GNU_SOURCE /* O_DIRECT, nftw */
+#define _GNU_SOURCE /* O_DIRECT */
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -25,6 +24,8 @@
 #include <raft.h>
 #include <raft/uv.h>
 #include <uv.h>
+
+#include "tests/support/benchutil.h"
 
 enum {
 	BENCH_VOTERS = 3,
@@ -73,13 +74,6 @@ struct bench {
 	bool started, finished, timed_out;
 	int closing;
 };
-
-static double bench_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---------------------------------------------------------------- the FSM */
 
@@ -253,22 +247,6 @@ static void bench_finish(struct bench *b)
 /* ---------------------------------------------------------------- setup */
 
 /* A free loopback TCP port (the kernel's pick, released at once). */
-static int bench_free_port(void)
-{
-	struct sockaddr_in sa = {0};
-	socklen_t len = sizeof sa;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd < 0)
-		return -1;
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
 
 static int bench_server_init(struct bench *b, int i, const char *root)
 {
@@ -325,12 +303,6 @@ static int bench_start(struct bench *b)
 	if (rv)
 		fprintf(stderr, "bench_raftuv: bootstrap/start: %s\n", raft_strerror(rv));
 	return rv;
-}
-
-static int bench_rm_one(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
-{
-	return remove(path);
 }
 
 /* Says, as libraft's own probe would find it, whether O_DIRECT works in dir
@@ -455,7 +427,7 @@ out_loop:
 	if (uv_loop_close(&b->loop) != 0)
 		fprintf(stderr, "bench_raftuv: handles left on the loop\n");
 out_dir:
-	nftw(root, bench_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	bench_rm_tree(root);
 	free(b);
 	return rv;
 }
