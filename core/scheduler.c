@@ -455,23 +455,50 @@ static void sched_read_task(struct sched *p, const Cs__Task *t, uint32_t node,
 	};
 }
 
+/* A scan of the tasks by node: nodes are in id order too, so one cursor
+ * follows the scan. */
+struct sched_scan {
+	struct sched *p;
+	struct sched_rec *recs;
+	struct sched_pend *pend;
+	uint32_t node; /* the first node whose id is not below the scan's */
+};
+
+/* Tasks on nodes, in (node id, task id) order; those on nodes gone from the
+ * store are passed over. */
+static int sched_scan_assigned(void *arg, const Cs__Task *t)
+{
+	struct sched_scan *sc = arg;
+	const struct sched *p = sc->p;
+
+	while (sc->node < p->node_count && p->nodes[sc->node].node->id < t->node_id)
+		sc->node++;
+	if (sc->node < p->node_count && p->nodes[sc->node].node->id == t->node_id)
+		sched_read_task(sc->p, t, sc->node, sc->recs, sc->pend);
+	return 0;
+}
+
+/* Unassigned tasks (node id 0), which come first in the scan: stops after. */
+static int sched_scan_unassigned(void *arg, const Cs__Task *t)
+{
+	struct sched_scan *sc = arg;
+
+	if (t->node_id != 0)
+		return 1;
+	sched_read_task(sc->p, t, SCHED_NONE, sc->recs, sc->pend);
+	return 0;
+}
+
 /* Walks every node's tasks, then the unassigned ones, into recs and pend
  * (both in walk order, sorted by service afterwards). */
 static void sched_read_tasks(struct sched *p, struct sched_rec *recs,
 			     struct sched_pend *pend)
 {
 	size_t task_count = store_task_count(p->s);
-	const Cs__Task *t;
+	struct sched_scan sc = {.p = p, .recs = recs, .pend = pend};
 
-	for (uint32_t i = 0; i < p->node_count; i++) {
-		uint64_t id = p->nodes[i].node->id;
-		for (t = store_task_next_by_node(p->s, id, NULL); t;
-		     t = store_task_next_by_node(p->s, id, t))
-			sched_read_task(p, t, i, recs, pend);
-	}
-	for (t = store_task_next_by_node(p->s, 0, NULL); t;
-	     t = store_task_next_by_node(p->s, 0, t))
-		sched_read_task(p, t, SCHED_NONE, recs, pend);
+	(void)store_task_scan_by_node(p->s, 1, sched_scan_assigned, &sc);
+	(void)store_task_scan_by_node(p->s, 0, sched_scan_unassigned, &sc);
 	assert(p->rec_count <= task_count);
 	assert(p->pend_count <= task_count);
 }

@@ -372,6 +372,30 @@ const Cs__Task *store_task_next_by_node(const struct store *s, uint64_t node_id,
 			       prev, &key, store_same_node);
 }
 
+struct store_scan {
+	store_task_fn fn;
+	void *arg;
+};
+
+static int store_scan_visit(void *arg, struct tree_node *n)
+{
+	const struct store_scan *sc = arg;
+	const struct store_entry *e = TREE_ENTRY(n, struct store_entry, by_b);
+	return sc->fn(sc->arg, (const Cs__Task *)e->obj);
+}
+
+int store_task_scan_by_node(const struct store *s, uint64_t node_from,
+			    store_task_fn fn, void *arg)
+{
+	Cs__Task key = CS__TASK__INIT;
+	struct store_entry probe = {.obj = &key.base};
+	struct store_scan sc = {.fn = fn, .arg = arg};
+
+	key.node_id = node_from;
+	return tree_walk(&s->tasks_by_node, node_from ? &probe.by_b : NULL,
+			 store_scan_visit, &sc);
+}
+
 const Cs__Task *store_task_next_by_desired(const struct store *s, Cs__TaskState desired,
 					   const Cs__Task *prev)
 {

@@ -74,6 +74,15 @@ const Cs__Task *store_task_next_by_desired(const struct store *s, Cs__TaskState 
 const Cs__Task *store_task_next_in_slot(const struct store *s, uint64_t service_id,
 					uint64_t slot, const Cs__Task *prev);
 
+/* store_task_scan_by_node calls fn(arg, t) for every task t whose node id is
+ * at least node_from, in (node id, task id) order, until fn returns nonzero;
+ * returns that value, or 0. fn must not change s. A whole scan visits each
+ * task once: O(tasks), where store_task_next_by_node costs O(log tasks) per
+ * task. */
+typedef int (*store_task_fn)(void *arg, const Cs__Task *t);
+int store_task_scan_by_node(const struct store *s, uint64_t node_from,
+			    store_task_fn fn, void *arg);
+
 /* ---------------------------------------------------------------- watches */
 
 /* store_watch registers fn; returns a handle > 0, or CS_ELIMIT. */

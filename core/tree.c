@@ -138,3 +138,30 @@ struct tree_node *tree_first(const struct tree *t)
 		n = n->left;
 	return n;
 }
+
+/* Walks the subtree at n (in order); from, when not NULL, is a lower bound
+ * that may cut it. Recurses on left children only: the right spine is the
+ * loop. */
+static int tree_walk_at(const struct tree *t, struct tree_node *n,
+			const struct tree_node *from, tree_visit_fn fn, void *arg)
+{
+	while (n) {
+		int rv;
+		if (from && t->cmp(from, n) > 0) {
+			n = n->right; /* n and its left are below from */
+			continue;
+		}
+		if ((rv = tree_walk_at(t, n->left, from, fn, arg)) != 0 ||
+		    (rv = fn(arg, n)) != 0)
+			return rv;
+		n = n->right;
+		from = NULL; /* everything right of n is above n >= from */
+	}
+	return 0;
+}
+
+int tree_walk(const struct tree *t, const struct tree_node *from, tree_visit_fn fn,
+	      void *arg)
+{
+	return tree_walk_at(t, t->root, from, fn, arg);
+}

@@ -51,4 +51,13 @@ struct tree_node *tree_next(const struct tree *t, const struct tree_node *n);
 /* tree_first returns the smallest node, or NULL. */
 struct tree_node *tree_first(const struct tree *t);
 
+/* tree_walk calls fn(arg, n) on every node n with key >= from's (every node
+ * when from is NULL), in key order, until fn returns nonzero; returns that
+ * value, or 0. fn must not change t. Each node is visited once, so a whole
+ * walk costs O(count), where tree_next from each node costs O(log count)
+ * compares apiece. */
+typedef int (*tree_visit_fn)(void *arg, struct tree_node *n);
+int tree_walk(const struct tree *t, const struct tree_node *from, tree_visit_fn fn,
+	      void *arg);
+
 #endif

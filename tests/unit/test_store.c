@@ -126,6 +126,48 @@ static void test_store_iterates_in_key_order_not_insert_order(void **state)
 	store_free(s);
 }
 
+struct scan_seen {
+	uint64_t ids[8];
+	size_t count;
+	uint64_t stop_node; /* stop on the first task of this node (0: never) */
+};
+
+static int scan_record(void *arg, const Cs__Task *t)
+{
+	struct scan_seen *s = arg;
+	if (s->stop_node && t->node_id == s->stop_node)
+		return 7;
+	assert_true(s->count < 8);
+	s->ids[s->count++] = t->id;
+	return 0;
+}
+
+static void test_store_scan_by_node_follows_node_then_id(void **state)
+{
+	struct store *s = sample();
+	const uint64_t all[] = {104, 102, 103, 105, 100, 101}; /* nodes 0, 7, 8 */
+	struct scan_seen seen = {.count = 0};
+
+	assert_int_equal(store_task_scan_by_node(s, 0, scan_record, &seen), 0);
+	assert_int_equal(seen.count, 6);
+	assert_memory_equal(seen.ids, all, sizeof all);
+	seen = (struct scan_seen){.count = 0};
+	assert_int_equal(store_task_scan_by_node(s, 1, scan_record, &seen), 0);
+	assert_int_equal(seen.count, 5);
+	assert_memory_equal(seen.ids, all + 1, 5 * sizeof *all);
+	seen = (struct scan_seen){.count = 0};
+	assert_int_equal(store_task_scan_by_node(s, 8, scan_record, &seen), 0);
+	assert_int_equal(seen.count, 2);
+	assert_int_equal(seen.ids[0], 100);
+	seen = (struct scan_seen){.stop_node = 8};
+	assert_int_equal(store_task_scan_by_node(s, 1, scan_record, &seen), 7);
+	assert_int_equal(seen.count, 3);
+	seen = (struct scan_seen){.count = 0};
+	assert_int_equal(store_task_scan_by_node(s, 9, scan_record, &seen), 0);
+	assert_int_equal(seen.count, 0);
+	store_free(s);
+}
+
 static void test_store_update_moves_indexes_and_checks_version(void **state)
 {
 	struct store *s = sample();
@@ -342,6 +384,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_apply_creates_and_versions_objects),
 		cmocka_unit_test(test_store_iterates_in_key_order_not_insert_order),
+		cmocka_unit_test(test_store_scan_by_node_follows_node_then_id),
 		cmocka_unit_test(test_store_update_moves_indexes_and_checks_version),
 		cmocka_unit_test(test_store_batch_is_all_or_nothing),
 		cmocka_unit_test(test_store_watches_see_changes_in_commit_order),

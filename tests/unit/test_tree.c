@@ -1,0 +1,148 @@
+/* Tests of the treap (core/tree.c): order, lookups, removal, and walks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/hash.h"
+#include "core/tree.h"
+
+enum { ITEMS = 1000 };
+
+struct item {
+	struct tree_node link;
+	uint64_t key;
+};
+
+static uint64_t key_of(const struct tree_node *n)
+{
+	return TREE_ENTRY(n, const struct item, link)->key;
+}
+
+static int cmp_items(const struct tree_node *a, const struct tree_node *b)
+{
+	uint64_t x = key_of(a), y = key_of(b);
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t prio_item(const struct tree_node *a)
+{
+	return hash_mix64(key_of(a));
+}
+
+/* Keys 10, 20, ..., 10 * ITEMS, inserted in a scrambled order. */
+static void fill(struct tree *t, struct item *items)
+{
+	tree_init(t, cmp_items, prio_item);
+	for (size_t i = 0; i < ITEMS; i++) {
+		size_t j = (i * 7919) % ITEMS; /* 7919 is prime: a permutation */
+		items[j].key = 10 * (j + 1);
+		tree_insert(t, &items[j].link);
+	}
+}
+
+struct seen {
+	uint64_t keys[ITEMS];
+	size_t count;
+	size_t stop_after; /* 0: never */
+};
+
+static int record(void *arg, struct tree_node *n)
+{
+	struct seen *s = arg;
+	s->keys[s->count++] = key_of(n);
+	return s->stop_after && s->count == s->stop_after ? 42 : 0;
+}
+
+static void test_tree_walk_visits_all_in_order(void **state)
+{
+	static struct item items[ITEMS];
+	static struct seen seen;
+	struct tree t;
+
+	fill(&t, items);
+	seen.count = 0;
+	assert_int_equal(tree_walk(&t, NULL, record, &seen), 0);
+	assert_int_equal(seen.count, ITEMS);
+	for (size_t i = 0; i < ITEMS; i++)
+		assert_int_equal(seen.keys[i], 10 * (i + 1));
+}
+
+static void test_tree_walk_from_bounds(void **state)
+{
+	static struct item items[ITEMS];
+	static struct seen seen;
+	struct tree t;
+	struct item probe;
+	/* below the first, on a key, between keys, the last, past the last */
+	const uint64_t from[] = {0, 500, 505, 10 * ITEMS, 10 * ITEMS + 1};
+	const size_t first[] = {10, 500, 510, 10 * ITEMS, 0};
+
+	fill(&t, items);
+	for (size_t k = 0; k < sizeof from / sizeof from[0]; k++) {
+		size_t want = first[k] ? ITEMS - first[k] / 10 + 1 : 0;
+		probe.key = from[k];
+		seen.count = 0;
+		seen.stop_after = 0;
+		assert_int_equal(tree_walk(&t, &probe.link, record, &seen), 0);
+		assert_int_equal(seen.count, want);
+		for (size_t i = 0; i < seen.count; i++)
+			assert_int_equal(seen.keys[i], first[k] + 10 * i);
+	}
+}
+
+static void test_tree_walk_stops_when_told(void **state)
+{
+	static struct item items[ITEMS];
+	static struct seen seen;
+	struct tree t;
+	struct item probe = {.key = 15};
+
+	fill(&t, items);
+	seen.count = 0;
+	seen.stop_after = 3;
+	assert_int_equal(tree_walk(&t, &probe.link, record, &seen), 42);
+	assert_int_equal(seen.count, 3);
+	assert_int_equal(seen.keys[0], 20);
+	assert_int_equal(seen.keys[2], 40);
+}
+
+static void test_tree_walk_empty_and_after_removals(void **state)
+{
+	static struct item items[ITEMS];
+	static struct seen seen;
+	struct tree t;
+
+	tree_init(&t, cmp_items, prio_item);
+	seen.count = 0;
+	seen.stop_after = 0;
+	assert_int_equal(tree_walk(&t, NULL, record, &seen), 0);
+	assert_int_equal(seen.count, 0);
+
+	fill(&t, items);
+	for (size_t i = 0; i < ITEMS; i += 2)
+		tree_remove(&t, &items[i].link); /* keys 10, 30, 50, ... */
+	assert_int_equal(t.count, ITEMS / 2);
+	assert_null(tree_find(&t, &items[0].link));
+	assert_ptr_equal(tree_find(&t, &items[1].link), &items[1].link);
+	assert_ptr_equal(tree_ceil(&t, &items[2].link), &items[3].link);
+	assert_ptr_equal(tree_next(&t, &items[2].link), &items[3].link);
+	assert_ptr_equal(tree_first(&t), &items[1].link);
+	seen.count = 0;
+	assert_int_equal(tree_walk(&t, NULL, record, &seen), 0);
+	assert_int_equal(seen.count, ITEMS / 2);
+	for (size_t i = 0; i < seen.count; i++)
+		assert_int_equal(seen.keys[i], 20 * (i + 1));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tree_walk_visits_all_in_order),
+		cmocka_unit_test(test_tree_walk_from_bounds),
+		cmocka_unit_test(test_tree_walk_stops_when_told),
+		cmocka_unit_test(test_tree_walk_empty_and_after_removals),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
