@@ -441,71 +441,76 @@ void store_batch_init(struct store_batch *b)
 
 void store_batch_free(struct store_batch *b)
 {
-	for (size_t i = 0; i < b->action_count; i++)
-		protobuf_c_message_free_unpacked(&b->actions[i]->base, NULL);
-	free(b->actions);
+	free(b->buf);
 	memset(b, 0, sizeof *b);
 }
 
-/* Deep-copies a message through its encoding. Returns NULL when out of
- * memory. */
-static ProtobufCMessage *store_copy(const ProtobufCMessage *m)
-{
-	size_t len = protobuf_c_message_get_packed_size(m);
-	uint8_t small[512];
-	uint8_t *buf = len <= sizeof small ? small : malloc(len);
-	ProtobufCMessage *copy;
+/* StoreBatch's fields on the wire: actions = 1 (length-delimited),
+ * proposer = 2 and proposal_id = 3 (varints). */
+enum {
+	STORE_WIRE_ACTIONS = (1 << 3) | 2,
+	STORE_WIRE_PROPOSER = (2 << 3) | 0,
+	STORE_WIRE_PROPOSAL = (3 << 3) | 0,
+	STORE_VARINT_MAX = 10
+};
 
-	if (!buf)
-		return NULL;
-	protobuf_c_message_pack(m, buf);
-	copy = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
-	if (buf != small)
-		free(buf);
-	return copy;
+/* Writes v as a varint at p; returns its length. */
+static size_t store_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
 }
 
+/* Encodes the action (kind, obj) onto the batch's bytes, as protobuf-c
+ * would inside a StoreBatch: tag, length, the StoreAction. The object is
+ * read now and not kept. */
 static int store_batch_add(struct store_batch *b, Cs__StoreAction__Kind kind,
 			   const ProtobufCMessage *obj)
 {
-	Cs__StoreAction *a;
-	ProtobufCMessage *copy;
+	Cs__StoreAction a = CS__STORE_ACTION__INIT;
+	size_t size, need;
 
 	if (b->action_count >= LIMIT_STORE_BATCH_ACTIONS)
 		return CS_ELIMIT;
-	if (b->action_count == b->action_cap) {
-		size_t cap = b->action_cap ? b->action_cap * 2 : 8;
-		Cs__StoreAction **p = realloc(b->actions, cap * sizeof *p);
-		if (!p)
-			return CS_ENOMEM;
-		b->actions = p;
-		b->action_cap = cap;
-	}
-	a = malloc(sizeof *a);
-	copy = store_copy(obj);
-	if (!a || !copy) {
-		free(a);
-		if (copy)
-			protobuf_c_message_free_unpacked(copy, NULL);
-		return CS_ENOMEM;
-	}
-	cs__store_action__init(a);
-	a->kind = kind;
+	a.kind = kind;
 	if (obj->descriptor == &cs__node__descriptor) {
-		a->object_case = CS__STORE_ACTION__OBJECT_NODE;
-		a->node = (Cs__Node *)copy;
+		a.object_case = CS__STORE_ACTION__OBJECT_NODE;
+		a.node = (Cs__Node *)obj;
 	} else if (obj->descriptor == &cs__service__descriptor) {
-		a->object_case = CS__STORE_ACTION__OBJECT_SERVICE;
-		a->service = (Cs__Service *)copy;
+		a.object_case = CS__STORE_ACTION__OBJECT_SERVICE;
+		a.service = (Cs__Service *)obj;
 	} else if (obj->descriptor == &cs__task__descriptor) {
-		a->object_case = CS__STORE_ACTION__OBJECT_TASK;
-		a->task = (Cs__Task *)copy;
+		a.object_case = CS__STORE_ACTION__OBJECT_TASK;
+		a.task = (Cs__Task *)obj;
 	} else {
 		assert(obj->descriptor == &cs__cluster__descriptor);
-		a->object_case = CS__STORE_ACTION__OBJECT_CLUSTER;
-		a->cluster = (Cs__Cluster *)copy;
+		a.object_case = CS__STORE_ACTION__OBJECT_CLUSTER;
+		a.cluster = (Cs__Cluster *)obj;
 	}
-	b->actions[b->action_count++] = a;
+	size = cs__store_action__get_packed_size(&a);
+	need = b->len + 1 + STORE_VARINT_MAX + size;
+	if (need < b->len)
+		return CS_ELIMIT;
+	if (need > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		uint8_t *p;
+		while (cap < need)
+			cap *= 2;
+		p = realloc(b->buf, cap);
+		if (!p)
+			return CS_ENOMEM;
+		b->buf = p;
+		b->cap = cap;
+	}
+	b->buf[b->len++] = STORE_WIRE_ACTIONS;
+	b->len += store_varint(b->buf + b->len, size);
+	b->len += cs__store_action__pack(&a, b->buf + b->len);
+	b->action_count++;
 	return 0;
 }
 
@@ -536,20 +541,36 @@ int store_batch_cluster(struct store_batch *b, Cs__StoreAction__Kind kind,
 int store_batch_encode(const struct store_batch *b, uint64_t proposer,
 		       uint64_t proposal_id, uint8_t **buf, size_t *len)
 {
-	Cs__StoreBatch msg = CS__STORE_BATCH__INIT;
-	uint8_t *p;
+	uint8_t *p = malloc(b->len + 2 * (1 + STORE_VARINT_MAX));
+	size_t n = b->len;
 
-	msg.n_actions = b->action_count;
-	msg.actions = b->actions;
-	msg.proposer = proposer;
-	msg.proposal_id = proposal_id;
-	*len = cs__store_batch__get_packed_size(&msg);
-	p = malloc(*len ? *len : 1);
 	if (!p)
 		return CS_ENOMEM;
-	cs__store_batch__pack(&msg, p);
+	if (b->len)
+		memcpy(p, b->buf, b->len);
+	/* proto3: zero scalars are left out */
+	if (proposer) {
+		p[n++] = STORE_WIRE_PROPOSER;
+		n += store_varint(p + n, proposer);
+	}
+	if (proposal_id) {
+		p[n++] = STORE_WIRE_PROPOSAL;
+		n += store_varint(p + n, proposal_id);
+	}
 	*buf = p;
+	*len = n;
 	return 0;
+}
+
+size_t store_batch_bytes(const struct store_batch *b)
+{
+	return b->len;
+}
+
+int store_batch_decode(const struct store_batch *b, Cs__StoreBatch **out)
+{
+	*out = cs__store_batch__unpack(NULL, b->len, b->buf);
+	return *out ? 0 : CS_ENOMEM;
 }
 
 /* ---------------------------------------------------------------- apply */

@@ -91,12 +91,15 @@ void store_unwatch(struct store *s, int handle);
 
 /* ---------------------------------------------------------------- writes */
 
-/* A batch being built. Every add copies its object (the caller keeps its
- * own); store_batch_free releases the copies. */
+/* A batch being built: its actions, encoded as they are added (each add
+ * reads its object then and keeps nothing of it), so that proposing the
+ * batch is one copy and adding needs no allocation but the buffer's
+ * growth. store_batch_free releases the bytes. */
 struct store_batch {
-	Cs__StoreAction **actions;
+	uint8_t *buf; /* StoreBatch field 1, once per action */
+	size_t len;
+	size_t cap;
 	size_t action_count;
-	size_t action_cap;
 };
 
 void store_batch_init(struct store_batch *b);
@@ -117,6 +120,16 @@ int store_batch_cluster(struct store_batch *b, Cs__StoreAction__Kind kind,
  * new buffer the caller frees with free(). Returns 0 or CS_ENOMEM. */
 int store_batch_encode(const struct store_batch *b, uint64_t proposer,
 		       uint64_t proposal_id, uint8_t **buf, size_t *len);
+
+/* store_batch_bytes returns how many bytes the actions take encoded (the
+ * batch's encoding adds at most 22 for proposer and proposal id). */
+size_t store_batch_bytes(const struct store_batch *b);
+
+/* store_batch_decode unpacks the actions added so far into a new message
+ * (proposer and proposal id 0) that the caller frees with
+ * cs__store_batch__free_unpacked: for readers such as tests and
+ * benchmarks. Returns 0 or CS_ENOMEM. */
+int store_batch_decode(const struct store_batch *b, Cs__StoreBatch **out);
 
 /* ---------------------------------------------------------------- the FSM */
 

@@ -221,8 +221,14 @@ static size_t tally_rank(const struct tally *t, uint64_t id)
 
 static void tally_batch(struct tally *t, const struct store_batch *b)
 {
-	for (size_t i = 0; i < b->action_count; i++) {
-		const Cs__Task *task = b->actions[i]->task;
+	Cs__StoreBatch *dec;
+
+	if (store_batch_decode(b, &dec) || dec->n_actions != b->action_count) {
+		fprintf(stderr, "bench_sched: batch does not decode\n");
+		exit(1);
+	}
+	for (size_t i = 0; i < dec->n_actions; i++) {
+		const Cs__Task *task = dec->actions[i]->task;
 		if (task->status->state != CS__TASK_STATE__TASK_STATE_ASSIGNED ||
 		    !task->node_id) {
 			t->other++;
@@ -231,6 +237,7 @@ static void tally_batch(struct tally *t, const struct store_batch *b)
 		t->assigned++;
 		t->per[task->service_id * t->nodes + tally_rank(t, task->node_id)]++;
 	}
+	cs__store_batch__free_unpacked(dec, NULL);
 }
 
 static int cmp_u64(const void *a, const void *b)

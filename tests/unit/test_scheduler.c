@@ -221,6 +221,7 @@ static void test_sched_assigns_pending_task_with_version_unchanged(void **state)
 	struct world w;
 	struct store_batch out;
 	struct sched_stats st;
+	Cs__StoreBatch *dec;
 	const Cs__Task *t;
 
 	world_init(&w);
@@ -232,14 +233,17 @@ static void test_sched_assigns_pending_task_with_version_unchanged(void **state)
 	store_batch_init(&out);
 	assert_int_equal(sched_run(w.s, 5000, 10, &out, &st), 0);
 	assert_int_equal(out.action_count, 1);
-	t = out.actions[0]->task;
-	assert_int_equal(out.actions[0]->kind, CS__STORE_ACTION__KIND__KIND_UPDATE);
+	assert_int_equal(store_batch_decode(&out, &dec), 0);
+	assert_int_equal(dec->n_actions, 1);
+	t = dec->actions[0]->task;
+	assert_int_equal(dec->actions[0]->kind, CS__STORE_ACTION__KIND__KIND_UPDATE);
 	assert_int_equal(t->id, 100);
 	assert_int_equal(t->node_id, 0x10);
 	assert_int_equal(t->version, 1); /* as read: the store checks it */
 	assert_int_equal(t->status->state, ST_ASSIGNED);
 	assert_string_equal(t->status->message, SCHED_MSG_ASSIGNED);
 	assert_int_equal(t->status->timestamp_ms, 5000);
+	cs__store_batch__free_unpacked(dec, NULL);
 	assert_int_equal(st.pending_count, 1);
 	assert_int_equal(st.assigned_count, 1);
 	assert_int_equal(st.groups_count, 1);
@@ -260,6 +264,7 @@ static void test_sched_keeps_timestamp_without_now(void **state)
 {
 	struct world w;
 	struct store_batch out;
+	Cs__StoreBatch *dec;
 
 	world_init(&w);
 	add_node(&w, 0x10, NULL);
@@ -269,7 +274,9 @@ static void test_sched_keeps_timestamp_without_now(void **state)
 	store_batch_init(&out);
 	assert_int_equal(sched_run(w.s, 0, 10, &out, NULL), 0);
 	assert_int_equal(out.action_count, 1);
-	assert_int_equal(out.actions[0]->task->status->timestamp_ms, 1000);
+	assert_int_equal(store_batch_decode(&out, &dec), 0);
+	assert_int_equal(dec->actions[0]->task->status->timestamp_ms, 1000);
+	cs__store_batch__free_unpacked(dec, NULL);
 	store_batch_free(&out);
 	world_free(&w);
 }
@@ -947,6 +954,7 @@ static void test_sched_respects_writes_max_and_resumes(void **state)
 {
 	struct world w;
 	struct sched_stats st;
+	Cs__StoreBatch *dec;
 	struct store_batch out;
 
 	world_init(&w);
@@ -963,7 +971,9 @@ static void test_sched_respects_writes_max_and_resumes(void **state)
 	assert_int_equal(sched_run(w.s, 0, 4, &out, &st), 0);
 	assert_int_equal(out.action_count, 4);
 	assert_true(st.more);
-	assert_int_equal(out.actions[3]->task->id, 200); /* service order, then id */
+	assert_int_equal(store_batch_decode(&out, &dec), 0);
+	assert_int_equal(dec->actions[3]->task->id, 200); /* service order, then id */
+	cs__store_batch__free_unpacked(dec, NULL);
 	assert_int_equal(world_apply(&w, &out), 0);
 	store_batch_init(&out);
 	assert_int_equal(sched_run(w.s, 0, 4, &out, &st), 0);

@@ -168,6 +168,63 @@ static void test_store_scan_by_node_follows_node_then_id(void **state)
 	store_free(s);
 }
 
+/* A batch's bytes are what protobuf-c packs for the same StoreBatch, and
+ * decode back to the actions added (each read when added). */
+static void test_store_batch_encodes_as_protobuf_c_packs(void **state)
+{
+	struct store_batch b;
+	Cs__StoreBatch *dec;
+	Cs__Task t = CS__TASK__INIT;
+	Cs__TaskStatus st = CS__TASK_STATUS__INIT;
+	uint8_t *buf, *want;
+	size_t len, want_len;
+	char name[600];
+
+	store_batch_init(&b);
+	assert_int_equal(store_batch_bytes(&b), 0);
+	assert_int_equal(store_batch_decode(&b, &dec), 0);
+	assert_int_equal(dec->n_actions, 0);
+	cs__store_batch__free_unpacked(dec, NULL);
+	add_service(&b, 10, "web");
+	memset(name, 'x', sizeof name - 1); /* a length over one varint byte */
+	name[sizeof name - 1] = '\0';
+	t.id = 1ull << 63;
+	t.service_id = 10;
+	t.service_name = name;
+	t.status = &st;
+	st.state = CS__TASK_STATE__TASK_STATE_RUNNING;
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t), 0);
+	t.id = 5; /* read when added: the batch keeps 1 << 63 */
+	assert_int_equal(b.action_count, 2);
+	assert_true(store_batch_bytes(&b) > sizeof name);
+
+	assert_int_equal(store_batch_decode(&b, &dec), 0);
+	assert_int_equal(dec->n_actions, 2);
+	assert_string_equal(dec->actions[0]->service->spec->name, "web");
+	assert_int_equal(dec->actions[1]->kind, CS__STORE_ACTION__KIND__KIND_UPDATE);
+	assert_int_equal(dec->actions[1]->task->id, 1ull << 63);
+	assert_string_equal(dec->actions[1]->task->service_name, name);
+	for (int k = 0; k < 4; k++) {
+		/* proposer and proposal id: zero (left out), one byte, many */
+		uint64_t proposer = k == 0 ? 0 : k == 1 ? 1 : UINT64_MAX;
+		uint64_t proposal = k == 3 ? 0 : k == 2 ? 300 : 127;
+		dec->proposer = proposer;
+		dec->proposal_id = proposal;
+		want_len = cs__store_batch__get_packed_size(dec);
+		want = malloc(want_len);
+		assert_non_null(want);
+		cs__store_batch__pack(dec, want);
+		assert_int_equal(store_batch_encode(&b, proposer, proposal, &buf, &len), 0);
+		assert_int_equal(len, want_len);
+		assert_memory_equal(buf, want, len);
+		free(buf);
+		free(want);
+	}
+	cs__store_batch__free_unpacked(dec, NULL);
+	store_batch_free(&b);
+	assert_int_equal(b.action_count, 0);
+}
+
 static void test_store_update_moves_indexes_and_checks_version(void **state)
 {
 	struct store *s = sample();
@@ -385,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_store_apply_creates_and_versions_objects),
 		cmocka_unit_test(test_store_iterates_in_key_order_not_insert_order),
 		cmocka_unit_test(test_store_scan_by_node_follows_node_then_id),
+		cmocka_unit_test(test_store_batch_encodes_as_protobuf_c_packs),
 		cmocka_unit_test(test_store_update_moves_indexes_and_checks_version),
 		cmocka_unit_test(test_store_batch_is_all_or_nothing),
 		cmocka_unit_test(test_store_watches_see_changes_in_commit_order),
