@@ -5,7 +5,9 @@
  * incoming connection and an outgoing connection are each one allocation
  * holding its handle, freed in that handle's close callback; a peer holds its
  * backoff timer and is freed in that timer's close callback (only at
- * uvenv_close: peers live as long as the env). */
+ * uvenv_close: peers live as long as the env). One more timer, the sweep,
+ * closes connections that never said hello and drops frames queued past
+ * their time to live. */
 #include "net/uvenv.h"
 
 #include <assert.h>
@@ -67,7 +69,8 @@ struct uvenv_timer {
 struct uvenv_frame {
 	struct uvenv_frame *next;
 	uv_write_t req;
-	size_t size; /* header included */
+	uint64_t queued_ms; /* the loop's time at send() */
+	size_t size;	    /* header included */
 	uint8_t bytes[];
 };
 
@@ -80,6 +83,7 @@ struct uvenv_in {
 	size_t len, cap;
 	bool hello; /* from is known */
 	bool closing;
+	uint64_t accepted_ms; /* the loop's time at accept */
 	char remote[64];		     /* ip:port of the socket */
 	char from[LIMIT_ADDR_BYTES_MAX + 1]; /* the hello's address */
 };
@@ -129,6 +133,9 @@ struct uvenv {
 	enum env_log_level log_level;
 	size_t frame_max;
 	size_t peer_queue_bytes_max;
+	uint64_t hello_timeout_ms;
+	uint64_t frame_ttl_ms;
+	uv_timer_t sweep;
 
 	/* transport */
 	env_recv_cb recv_cb;
@@ -638,6 +645,7 @@ static void uvenv_accept(uv_stream_t *server, int status)
 		return; /* the connection waits in the backlog */
 	}
 	c->u = u;
+	c->accepted_ms = uv_now(u->loop);
 	uv_tcp_init(u->loop, &c->handle);
 	c->handle.data = c;
 	u->handles_live++;
@@ -955,6 +963,66 @@ static void uvenv_peer_close_cb(uv_handle_t *h)
 	uvenv_handle_gone(u);
 }
 
+/* ---------------------------------------------------------------- sweep */
+
+/* How often the sweep runs: every second, or often enough for short limits
+ * (tests). */
+static uint64_t uvenv_sweep_ms(const struct uvenv *u)
+{
+	uint64_t ms = 1000;
+	if (u->hello_timeout_ms / 2 < ms)
+		ms = u->hello_timeout_ms / 2;
+	if (u->frame_ttl_ms / 2 < ms)
+		ms = u->frame_ttl_ms / 2;
+	return ms ? ms : 1;
+}
+
+/* Drops p's queued frames older than the time to live (the oldest are at
+ * the head); logs how many. */
+static void uvenv_peer_expire(struct uvenv_peer *p, uint64_t now)
+{
+	struct uvenv *u = p->u;
+	size_t dropped = 0;
+
+	while (p->head && now - p->head->queued_ms >= u->frame_ttl_ms) {
+		struct uvenv_frame *f = p->head;
+		p->head = f->next;
+		if (!p->head)
+			p->tail = NULL;
+		assert(p->pending_bytes >= f->size);
+		p->pending_bytes -= f->size;
+		free(f);
+		dropped++;
+	}
+	if (dropped)
+		uvenv_logf(u, ENV_LOG_INFO,
+			   "msg=\"dropped frames queued too long\" peer=%s frames=%zu "
+			   "ttl_ms=%" PRIu64 " connected=%s",
+			   p->addr, dropped, u->frame_ttl_ms, p->out ? "dialing" : "no");
+}
+
+static void uvenv_sweep(uv_timer_t *h)
+{
+	struct uvenv *u = h->data;
+	uint64_t now = uv_now(u->loop);
+	struct uvenv_in *c = u->ins;
+
+	while (c) {
+		struct uvenv_in *next = c->next;
+		if (!c->hello && now - c->accepted_ms >= u->hello_timeout_ms) {
+			char why[96];
+			snprintf(why, sizeof why, "no hello within %" PRIu64 " ms",
+				 u->hello_timeout_ms);
+			uvenv_in_close(c, why);
+		}
+		c = next;
+	}
+	for (size_t i = 0; i < u->bucket_count; i++)
+		for (struct uvenv_peer *p = u->buckets[i]; p; p = p->next_in_bucket)
+			if (p->head)
+				uvenv_peer_expire(p, now);
+}
+
 /* ---------------------------------------------------------------- transport */
 
 static const char *uvenv_self_addr(struct env *env)
@@ -1002,6 +1070,7 @@ static int uvenv_send(struct env *env, const char *addr, const uint8_t *buf, siz
 	f = uvenv_frame_new(buf, len, NULL, 0);
 	if (!f)
 		return CS_ENOMEM;
+	f->queued_ms = uv_now(u->loop);
 	if (p->tail)
 		p->tail->next = f;
 	else
@@ -1461,8 +1530,16 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 		u->frame_max = UINT32_MAX - UVENV_HEADER_BYTES;
 	u->peer_queue_bytes_max = cfg->peer_queue_bytes_max ? cfg->peer_queue_bytes_max
 							    : UVENV_PEER_QUEUE_BYTES_MAX;
+	u->hello_timeout_ms =
+		cfg->hello_timeout_ms ? cfg->hello_timeout_ms : UVENV_HELLO_TIMEOUT_MS;
+	u->frame_ttl_ms = cfg->frame_ttl_ms ? cfg->frame_ttl_ms : UVENV_FRAME_TTL_MS;
 	u->timer_next_id = 1;
 
+	uv_timer_init(u->loop, &u->sweep);
+	u->sweep.data = u;
+	u->handles_live++;
+	uv_timer_start(&u->sweep, uvenv_sweep, uvenv_sweep_ms(u), uvenv_sweep_ms(u));
+	uv_unref((uv_handle_t *)&u->sweep); /* it alone keeps no loop running */
 	uv_tcp_init(u->loop, &u->listener);
 	u->listener.data = u;
 	u->handles_live++;
@@ -1519,6 +1596,11 @@ static void uvenv_listener_close_cb(uv_handle_t *h)
 	uvenv_handle_gone(h->data);
 }
 
+static void uvenv_sweep_close_cb(uv_handle_t *h)
+{
+	uvenv_handle_gone(h->data);
+}
+
 void uvenv_close(struct uvenv *u)
 {
 	assert(u != NULL);
@@ -1535,6 +1617,8 @@ void uvenv_close(struct uvenv *u)
 	free(u->timers);
 	u->timers = NULL;
 	u->timer_count = u->timer_cap = 0;
+	uv_timer_stop(&u->sweep);
+	uv_close((uv_handle_t *)&u->sweep, uvenv_sweep_close_cb);
 
 	while (u->ins)
 		uvenv_in_close(u->ins, NULL);

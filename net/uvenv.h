@@ -27,6 +27,13 @@ struct uvenv;
 #define UVENV_BACKOFF_MAX_MS 5000u
 /* Incoming connections held at once; more are accepted and closed. */
 #define UVENV_CONNS_IN_MAX 16384u
+/* An incoming connection that has not sent its hello by then is closed. */
+#define UVENV_HELLO_TIMEOUT_MS 10000u
+/* A frame still queued (its peer not connected) this long after send() is
+ * dropped: the env may lose messages, and a late one is worth less than the
+ * memory and the redials it costs. Once a peer's queue is empty, redialling
+ * it stops until the next send. */
+#define UVENV_FRAME_TTL_MS 10000u
 /* The content of STATE_DIR/VERSION this build reads and writes. */
 #define UVENV_STATE_VERSION "cswarm-state 1\n"
 
@@ -43,6 +50,8 @@ struct uvenv_cfg {
 	enum env_log_level log_level; /* lines below it are dropped */
 	size_t frame_max;	      /* 0: LIMIT_FRAME_BYTES_MAX */
 	size_t peer_queue_bytes_max;  /* 0: UVENV_PEER_QUEUE_BYTES_MAX */
+	unsigned hello_timeout_ms;    /* 0: UVENV_HELLO_TIMEOUT_MS */
+	unsigned frame_ttl_ms;	      /* 0: UVENV_FRAME_TTL_MS */
 };
 
 /* uvenv_open binds and listens on cfg->listen_addr, checks (or makes) the

@@ -121,10 +121,11 @@ static void logbuf_close(struct logbuf *l)
 	free(l->text);
 }
 
-static struct uvenv *open_env(uv_loop_t *loop, const char *dir, const char *listen,
-			      FILE *log, size_t frame_max)
+/* Opens an env as cfg says (its loop, address, dir and name filled in
+ * here; log level WARN unless cfg sets one). */
+static struct uvenv *open_env_cfg(uv_loop_t *loop, const char *dir, const char *listen,
+				  struct uvenv_cfg cfg)
 {
-	struct uvenv_cfg cfg = {0};
 	struct uvenv *u = NULL;
 	char err[256];
 	int rv;
@@ -133,13 +134,19 @@ static struct uvenv *open_env(uv_loop_t *loop, const char *dir, const char *list
 	cfg.listen_addr = listen;
 	cfg.state_dir = dir;
 	cfg.name = "test";
-	cfg.log_out = log;
-	cfg.log_level = ENV_LOG_WARN;
-	cfg.frame_max = frame_max;
+	if (!cfg.log_level)
+		cfg.log_level = ENV_LOG_WARN;
 	rv = uvenv_open(&cfg, &u, err, sizeof err);
 	if (rv != 0)
 		fail_msg("uvenv_open %s: %s (%s)", listen, err, cs_errname(rv));
 	return u;
+}
+
+static struct uvenv *open_env(uv_loop_t *loop, const char *dir, const char *listen,
+			      FILE *log, size_t frame_max)
+{
+	return open_env_cfg(loop, dir, listen,
+			    (struct uvenv_cfg){.log_out = log, .frame_max = frame_max});
 }
 
 /* Closes u and runs the loop until its close callbacks ran (other envs on
@@ -445,6 +452,88 @@ static void test_uvenv_garbage_without_hello_is_rejected(void **state)
 	close_env(&loop, b);
 	loop_done(&loop);
 	logbuf_close(&log);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+}
+
+/* A connection that never says hello is closed after the hello timeout;
+ * one that said hello and then keeps quiet is not. */
+static void test_uvenv_silent_connection_is_closed_after_hello_timeout(void **state)
+{
+	uv_loop_t loop;
+	char dir[64];
+	struct uvenv *b;
+	struct logbuf log;
+	struct log_wait w;
+	int silent, quiet;
+	char b_buf[4];
+	const char hello[] = "CSW1127.0.0.1:9";
+
+	make_tmpdir(dir, sizeof dir);
+	logbuf_open(&log);
+	uv_loop_init(&loop);
+	b = open_env_cfg(&loop, dir, "127.0.0.1:0",
+			 (struct uvenv_cfg){.log_out = log.f, .hello_timeout_ms = 200});
+	silent = raw_connect(uvenv_addr(b));
+	quiet = raw_connect(uvenv_addr(b));
+	raw_send_frame(quiet, sizeof hello - 1, hello, sizeof hello - 1);
+	w.log = &log;
+	w.needle = "from=- reason=\"no hello within 200 ms\"";
+	assert_true(run_until(&loop, log_has, &w, 5000));
+	assert_raw_closed(silent);
+	run_until(&loop, never, NULL, 400); /* two more timeouts' worth */
+	assert_int_equal(recv(quiet, b_buf, sizeof b_buf, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_null(strstr(logbuf_text(&log), "from=127.0.0.1:9"));
+	close(quiet);
+	close_env(&loop, b);
+	loop_done(&loop);
+	logbuf_close(&log);
+	rm_tree(dir);
+}
+
+/* Frames queued for a peer nobody answers are dropped after their time to
+ * live, which frees the queue for new ones. */
+static void test_uvenv_frames_queued_past_their_ttl_are_dropped(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64];
+	char dead[LIMIT_ADDR_BYTES_MAX + 1];
+	struct uvenv *a, *b;
+	struct env *ea;
+	struct logbuf log;
+	struct log_wait w;
+	const size_t kib = 1024;
+	uint8_t *big = calloc(1, 4 * kib);
+	int ok = 0, rv = 0;
+
+	assert_non_null(big);
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	logbuf_open(&log);
+	uv_loop_init(&loop);
+	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
+	snprintf(dead, sizeof dead, "%s", uvenv_addr(b));
+	close_env(&loop, b);
+	a = open_env_cfg(&loop, dir_a, "127.0.0.1:0",
+			 (struct uvenv_cfg){.log_out = log.f,
+					    .log_level = ENV_LOG_INFO,
+					    .peer_queue_bytes_max = 16 * kib,
+					    .frame_ttl_ms = 200});
+	ea = uvenv_env(a);
+	while (ok < 20 && (rv = ea->ops->send(ea, dead, big, 4 * kib)) == 0)
+		ok++;
+	assert_int_equal(rv, CS_EAGAIN);
+	assert_int_equal(ok, 3); /* a fourth frame with its header passes 16 KiB */
+	w.log = &log;
+	w.needle = "msg=\"dropped frames queued too long\"";
+	assert_true(run_until(&loop, log_has, &w, 5000));
+	assert_non_null(strstr(logbuf_text(&log), "frames=3 ttl_ms=200"));
+	assert_int_equal(ea->ops->send(ea, dead, big, 4 * kib), 0);
+	close_env(&loop, a);
+	loop_done(&loop);
+	logbuf_close(&log);
+	free(big);
 	rm_tree(dir_a);
 	rm_tree(dir_b);
 }
@@ -1079,6 +1168,8 @@ int main(void)
 		cmocka_unit_test(test_uvenv_two_envs_exchange_1000_frames_in_order),
 		cmocka_unit_test(test_uvenv_oversized_frame_closes_only_that_connection),
 		cmocka_unit_test(test_uvenv_garbage_without_hello_is_rejected),
+		cmocka_unit_test(test_uvenv_silent_connection_is_closed_after_hello_timeout),
+		cmocka_unit_test(test_uvenv_frames_queued_past_their_ttl_are_dropped),
 		cmocka_unit_test(test_uvenv_frames_before_listen_are_dropped),
 		cmocka_unit_test(test_uvenv_redials_a_peer_that_starts_late),
 		cmocka_unit_test(test_uvenv_send_limits_queue_size_and_addresses),
