@@ -541,7 +541,11 @@ static void manager_became_leader(struct manager *m)
 		c = *cur;
 		c.base = cur->base;
 	} else {
-		c.id = m->env->ops->random_u64(m->env);
+		/* tokens drawn before the cluster (swarmd's first start)
+		 * name its id */
+		if (!m->cfg->manager_token ||
+		    manager_token_cluster(m->cfg->manager_token, &c.id) != 0)
+			c.id = m->env->ops->random_u64(m->env);
 		manager_token_draw(m->env, c.id, CS__NODE_ROLE__NODE_ROLE_WORKER,
 				   worker_token, sizeof worker_token);
 		manager_token_draw(m->env, c.id, CS__NODE_ROLE__NODE_ROLE_MANAGER,
@@ -861,6 +865,28 @@ int manager_token_role(const char *token, Cs__NodeRole *role)
 		return CS_EINVAL;
 	*role = dash[1] == 'm' ? CS__NODE_ROLE__NODE_ROLE_MANAGER
 			       : CS__NODE_ROLE__NODE_ROLE_WORKER;
+	return 0;
+}
+
+int manager_token_cluster(const char *token, uint64_t *cluster_id)
+{
+	uint64_t id = 0;
+	const char *p = token + 9;
+	Cs__NodeRole role;
+
+	if (manager_token_role(token, &role))
+		return CS_EINVAL;
+	for (int i = 0; i < 16; i++, p++) {
+		int d = *p >= '0' && *p <= '9'	 ? *p - '0'
+			: *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+						 : -1;
+		if (d < 0)
+			return CS_EINVAL;
+		id = id << 4 | (uint64_t)d;
+	}
+	if (*p != '-')
+		return CS_EINVAL;
+	*cluster_id = id;
 	return 0;
 }
 

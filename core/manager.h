@@ -100,6 +100,9 @@ void manager_token_draw(struct env *env, uint64_t cluster_id, Cs__NodeRole role,
 /* manager_token_role reads the role a token gives: 0, or CS_EINVAL when it
  * is not a join token. */
 int manager_token_role(const char *token, Cs__NodeRole *role);
+/* manager_token_cluster reads the cluster id a token names: 0, or
+ * CS_EINVAL when it is not a join token. */
+int manager_token_cluster(const char *token, uint64_t *cluster_id);
 
 /* manager_set_node_id tells the manager its node's id (known to the agent
  * once registered): a promoted node joins Raft by it instead of a token. */

@@ -146,6 +146,9 @@ MTOKEN=$(ctl m1 cluster join-token manager)
 WTOKEN=$(ctl m1 cluster join-token worker)
 [[ $MTOKEN == SWMTKN-1-* && $WTOKEN == SWMTKN-1-* && $MTOKEN != "$WTOKEN" ]] ||
 	fail "join tokens: '$MTOKEN' '$WTOKEN'"
+CLUSTER_ID=$(ctl m1 cluster inspect | jq -r .id)
+[[ $MTOKEN == SWMTKN-1-$CLUSTER_ID-m* && $WTOKEN == SWMTKN-1-$CLUSTER_ID-w* ]] ||
+	fail "join tokens do not name cluster $CLUSTER_ID: '$MTOKEN' '$WTOKEN'"
 
 say "port in use"
 set +e

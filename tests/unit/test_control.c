@@ -638,8 +638,49 @@ static void test_control_rotate_tokens_and_inspect_the_cluster(void **state)
 	assert_int_equal(control_cluster_inspect(m, &cl, err, sizeof err), 0);
 	assert_string_not_equal(cl->worker_token, wt);
 	assert_string_not_equal(cl->manager_token, mt);
+	/* drawn tokens name the cluster */
+	{
+		uint64_t id = 0;
+		Cs__NodeRole role;
+		assert_int_equal(manager_token_cluster(cl->worker_token, &id), 0);
+		assert_int_equal(id, cl->id);
+		assert_int_equal(manager_token_role(cl->worker_token, &role), 0);
+		assert_int_equal(role, CS__NODE_ROLE__NODE_ROLE_WORKER);
+		id = 0;
+		assert_int_equal(manager_token_cluster(cl->manager_token, &id), 0);
+		assert_int_equal(id, cl->id);
+	}
 	world_free(f.w);
 	simcluster_free(f.c);
+}
+
+/* Reading join tokens: role and cluster id, and what is not a token. */
+static void test_control_token_parts(void **state)
+{
+	uint64_t id = 0;
+	Cs__NodeRole role;
+	static const char *const bad[] = {
+		"",
+		"SWMTKN-1-",
+		"SWMTKN-2-00000000000000ff-m0123",
+		"SWMTKN-1-sim-manager",		    /* a role, no cluster id */
+		"SWMTKN-1-00000000000000FF-m0123", /* drawn tokens are lower case */
+		"SWMTKN-1-00000000000000f-m0123",
+		"SWMTKN-1-00000000000000fff-m0123",
+		"SWMTKN-1-00000000000000ff-x0123",
+	};
+
+	assert_int_equal(manager_token_cluster("SWMTKN-1-00000000000000ff-m0123", &id), 0);
+	assert_int_equal(id, 0xff);
+	assert_int_equal(manager_token_role("SWMTKN-1-00000000000000ff-m0123", &role), 0);
+	assert_int_equal(role, CS__NODE_ROLE__NODE_ROLE_MANAGER);
+	assert_int_equal(manager_token_cluster("SWMTKN-1-ffffffffffffffff-w1", &id), 0);
+	assert_int_equal(id, UINT64_MAX);
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		id = 7;
+		assert_int_equal(manager_token_cluster(bad[i], &id), CS_EINVAL);
+		assert_int_equal(id, 7);
+	}
 }
 
 static void test_control_update_errors_and_reads(void **state)
@@ -847,6 +888,7 @@ int main(void)
 		cmocka_unit_test(test_control_last_manager_is_not_demoted),
 		cmocka_unit_test(test_control_node_remove_rules),
 		cmocka_unit_test(test_control_rotate_tokens_and_inspect_the_cluster),
+		cmocka_unit_test(test_control_token_parts),
 		cmocka_unit_test(test_control_update_errors_and_reads),
 		cmocka_unit_test(test_control_followers_refuse),
 		cmocka_unit_test(test_control_write_in_flight_at_close),
