@@ -524,8 +524,11 @@ static void agent_add_manager(struct agent *a, const char *addr)
 	for (size_t i = 0; i < a->manager_count; i++)
 		if (strcmp(a->managers[i], addr) == 0)
 			return;
-	if (a->manager_count < AGENT_MANAGERS_MAX)
+	if (a->manager_count < AGENT_MANAGERS_MAX) {
 		memcpy(a->managers[a->manager_count++], addr, strlen(addr) + 1);
+		env_logf(a->env, ENV_LOG_INFO, "msg=\"manager learned\" addr=%s managers=%zu",
+			 addr, a->manager_count);
+	}
 }
 
 static void agent_set_target(struct agent *a, const char *addr)
@@ -782,7 +785,9 @@ bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire)
 	}
 	if (wire->heartbeat_response) {
 		const Cs__HeartbeatResponse *r = wire->heartbeat_response;
-		if (a->link != AGENT_READY)
+		/* from the session's manager only: it also pushes one unasked
+		 * when the managers change */
+		if (a->link != AGENT_READY || strcmp(from, a->target) != 0)
 			return true;
 		if (r->status == CS_ENOTLEADER) {
 			agent_set_target(a, r->leader);

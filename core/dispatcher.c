@@ -55,6 +55,7 @@ struct dispatcher {
 	struct disp_report *reports; /* status reports waiting for a write */
 	size_t report_count, report_cap;
 	env_timer_id expiry_timer, flush_timer, status_timer;
+	uint64_t members_pushed; /* hash of the member list last pushed */
 	unsigned writes_in_flight;
 	bool stopped;
 	bool dying;
@@ -186,12 +187,17 @@ static void disp_write(struct dispatcher *d, struct store_batch *b, struct disp_
 static void disp_send_full(struct dispatcher *d, struct disp_session *s);
 
 /* Fills managers (LIMIT_MANAGERS_MAX slots) with the Raft group's member
- * addresses, the managers an agent may go to; returns how many. */
-static size_t disp_members(struct dispatcher *d, char **managers)
+ * addresses, the managers an agent may go to; returns how many, and their
+ * hash in *hash (to tell who has seen which list). */
+static size_t disp_members(struct dispatcher *d, char **managers, uint64_t *hash)
 {
 	size_t n =
 		manager_member_addrs(d->m, (const char **)managers, LIMIT_MANAGERS_MAX);
-	return n < LIMIT_MANAGERS_MAX ? n : LIMIT_MANAGERS_MAX;
+	n = n < LIMIT_MANAGERS_MAX ? n : LIMIT_MANAGERS_MAX;
+	*hash = 0;
+	for (size_t i = 0; i < n; i++)
+		*hash = hash_mix64(*hash ^ hash_str(managers[i]));
+	return n;
 }
 
 static void disp_write_done(void *data, int status)
@@ -213,13 +219,16 @@ static void disp_write_done(void *data, int status)
 			Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
 			struct disp_session *s = disp_session(d, w->node_id);
 			char *managers[LIMIT_MANAGERS_MAX];
+			uint64_t members;
 			r.status = status;
 			r.node_id = w->node_id;
 			r.session_id = s ? s->session_id : 0;
 			r.heartbeat_ms = d->heartbeat_ms;
 			r.desired_role = w->role;
-			r.n_managers = disp_members(d, managers);
+			r.n_managers = disp_members(d, managers, &members);
 			r.managers = managers;
+			if (s && s->session_id == w->session_id)
+				s->members_sent = members;
 			wire.session_response = &r;
 			disp_send(d, w->reply_to, &wire);
 			if (status == 0 && s && s->session_id == w->session_id)
@@ -571,12 +580,47 @@ static void disp_status_flush(struct env *env, env_timer_id id, void *data)
 
 /* ---------------------------------------------------------------- node expiry */
 
+static Cs__NodeRole disp_desired_role(struct dispatcher *d, struct disp_session *s);
+
+/* When the Raft group's members changed, tells every session at once (as
+ * SwarmKit's session stream does), not at its next heartbeat: a node that
+ * joined through a manager that then dies at once must still know where
+ * else to go. The push is a heartbeat answer nobody asked for. */
+static void disp_push_members(struct dispatcher *d)
+{
+	char *managers[LIMIT_MANAGERS_MAX];
+	uint64_t members;
+	size_t n = disp_members(d, managers, &members);
+
+	if (members == d->members_pushed)
+		return;
+	d->members_pushed = members;
+	for (size_t i = 0; i < d->session_count; i++) {
+		struct disp_session *s = &d->sessions[i];
+		Cs__Wire wire = CS__WIRE__INIT;
+		Cs__HeartbeatResponse r = CS__HEARTBEAT_RESPONSE__INIT;
+
+		if (!s->session_id || s->members_sent == members)
+			continue;
+		s->members_sent = members;
+		r.heartbeat_ms = d->heartbeat_ms;
+		r.seq = s->seq;
+		r.desired_role = disp_desired_role(d, s);
+		r.n_managers = n;
+		r.managers = managers;
+		wire.heartbeat_response = &r;
+		disp_send(d, s->addr, &wire);
+	}
+}
+
 static void disp_expire(struct env *env, env_timer_id id, void *data)
 {
 	struct dispatcher *d = data;
 	ms_t now = env->ops->now_ms(env);
 	ms_t ttl = d->heartbeat_ms * DISP_GRACE_PERIODS;
 	const struct store *st = manager_store(d->m);
+
+	disp_push_members(d);
 
 	for (size_t i = 0; i < d->session_count;) {
 		struct disp_session *s = &d->sessions[i];
@@ -626,6 +670,7 @@ static void disp_session_reply(struct dispatcher *d, const char *to, int status,
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
 	char *managers[LIMIT_MANAGERS_MAX];
+	uint64_t members;
 	r.status = status;
 	r.node_id = s ? s->node_id : 0;
 	r.session_id = s ? s->session_id : 0;
@@ -634,8 +679,10 @@ static void disp_session_reply(struct dispatcher *d, const char *to, int status,
 		r.desired_role = disp_desired_role(d, s);
 	/* the managers to try when this one goes (SwarmKit's session sends
 	 * the manager list too) */
-	r.n_managers = disp_members(d, managers);
+	r.n_managers = disp_members(d, managers, &members);
 	r.managers = managers;
+	if (s)
+		s->members_sent = members;
 	wire.session_response = &r;
 	disp_send(d, to, &wire);
 }
@@ -755,7 +802,7 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__HeartbeatResponse r = CS__HEARTBEAT_RESPONSE__INIT;
 	char *managers[LIMIT_MANAGERS_MAX];
-	uint64_t members = 0;
+	uint64_t members;
 	size_t n;
 
 	r.heartbeat_ms = d->heartbeat_ms;
@@ -769,9 +816,7 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 		/* managers joined since the session began: the agent learns them
 		 * here (or it could know only managers that are gone), when the
 		 * list changed since it was last told */
-		n = disp_members(d, managers);
-		for (size_t i = 0; i < n; i++)
-			members = hash_mix64(members ^ hash_str(managers[i]));
+		n = disp_members(d, managers, &members);
 		if (members != s->members_sent) {
 			s->members_sent = members;
 			r.n_managers = n;

@@ -108,6 +108,7 @@ struct uvenv_peer {
 	size_t pending_bytes;
 	uv_timer_t backoff;
 	bool backoff_armed;
+	bool drops_told; /* frames dropped since it was last up: said at info */
 	ms_t backoff_ms; /* next delay; 0 after a success */
 	char addr[LIMIT_ADDR_BYTES_MAX + 1];
 };
@@ -817,6 +818,7 @@ static void uvenv_out_connected(uv_connect_t *req, int status)
 	}
 	o->up = true;
 	p->backoff_ms = 0;
+	p->drops_told = false;
 	uvenv_peer_flush(p);
 	uvenv_logf(u, ENV_LOG_DEBUG, "msg=\"connected\" peer=%s", p->addr);
 	if (u->listening && u->peer_cb)
@@ -995,10 +997,11 @@ static void uvenv_peer_expire(struct uvenv_peer *p, uint64_t now)
 		dropped++;
 	}
 	if (dropped)
-		uvenv_logf(u, ENV_LOG_INFO,
+		uvenv_logf(u, p->drops_told ? ENV_LOG_DEBUG : ENV_LOG_INFO,
 			   "msg=\"dropped frames queued too long\" peer=%s frames=%zu "
 			   "ttl_ms=%" PRIu64 " connected=%s",
 			   p->addr, dropped, u->frame_ttl_ms, p->out ? "dialing" : "no");
+	p->drops_told |= dropped > 0; /* once per outage at info, then debug */
 }
 
 static void uvenv_sweep(uv_timer_t *h)

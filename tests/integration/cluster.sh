@@ -38,6 +38,10 @@ cleanup() {
 			echo "---- last lines of $(basename "$f")" >&2
 			tail -n 15 "$f" >&2
 		done
+		rm -rf "$ROOT/build/integration-logs"
+		mkdir -p "$ROOT/build/integration-logs" &&
+			cp "$WORK"/*.log "$ROOT/build/integration-logs/" 2>/dev/null &&
+			say "every daemon's whole log: build/integration-logs/" >&2
 	fi
 	for n in "${!PID[@]}"; do kill -9 "${PID[$n]}" 2>/dev/null; done
 	wait 2>/dev/null
@@ -89,7 +93,7 @@ start_node() { # start_node NAME [swarmd flags...]
 	[ -n "${PORT[$n]:-}" ] || PORT[$n]=$(pick_port)
 	"$SWARMD" --state-dir "$WORK/$n" --listen-addr "127.0.0.1:${PORT[$n]}" \
 		--hostname "$n" --control-socket "$WORK/$n.sock" \
-		--docker-socket "$DOCKER_SOCK" --log-level info "$@" \
+		--docker-socket "$DOCKER_SOCK" --log-level "${CSWARM_IT_LOG_LEVEL:-info}" "$@" \
 		>>"$WORK/$n.log" 2>&1 &
 	PID[$n]=$!
 }
