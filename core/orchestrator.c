@@ -159,16 +159,27 @@ static const Cs__RestartPolicy *orch_policy(const Cs__Service *svc)
 	return svc->spec->task ? svc->spec->task->restart : NULL;
 }
 
+/* Whether a finished task was stopped on the cluster's request (scaled
+ * down, drained, updated, its node no longer eligible) rather than ending
+ * by itself: the restart policy is about the latter only. */
+static bool orch_stopped_on_request(const Cs__Task *t)
+{
+	return t->status && t->status->state == CS__TASK_STATE__TASK_STATE_SHUTDOWN;
+}
+
 /* Whether the policy lets a slot whose last task ended (last, may be NULL)
- * have a new one, counting `failures` restarts already made in the window. */
+ * have a new one, counting `failures` restarts already made in the window.
+ * A slot whose last task was stopped on request gets a new one whatever the
+ * policy: that is reconciling, not restarting (as in SwarmKit, where only
+ * a task that ended goes through the restart supervisor). */
 static bool orch_may_restart(const Cs__Service *svc, const Cs__Task *last,
 			     size_t restarts)
 {
 	const Cs__RestartPolicy *p = orch_policy(svc);
 	bool failed;
 
-	if (!last)
-		return true; /* a first task */
+	if (!last || orch_stopped_on_request(last))
+		return true; /* a first task, or a stopped one */
 	failed = !last->status ||
 		 last->status->state != CS__TASK_STATE__TASK_STATE_COMPLETE ||
 		 last->status->exit_code != 0;
@@ -297,9 +308,11 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 			occupied = true;
 			continue;
 		}
-		/* history, once really finished */
-		if (!window || !t->status ||
-		    t->status->timestamp_ms + window >= o->now_ms)
+		/* history, once really finished; a restart when it ended by
+		 * itself, within the window */
+		if (!orch_stopped_on_request(t) &&
+		    (!window || !t->status ||
+		     t->status->timestamp_ms + window >= o->now_ms))
 			restarts++;
 		if (!last_end || orch_hist_cmp(&t, &last_end) < 0)
 			last_end = t;
@@ -567,8 +580,11 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 	     n = store_node_next(st, n)) {
 		bool eligible = orch_node_eligible(svc, n);
 		const Cs__Task *old = NULL, *fresh = NULL, *hist[ORCH_SLOT_TASKS_MAX];
-		size_t hist_count = 0;
+		const Cs__Task *last_end = NULL;
+		size_t hist_count = 0, restarts = 0;
 		bool occupied = false, crashed = false;
+		const Cs__RestartPolicy *p = orch_policy(svc);
+		ms_t window = p ? p->window_ms : 0;
 
 		if (o->batch.action_count >=
 		    LIMIT_STORE_BATCH_ACTIONS - 2 * ORCH_SLOT_TASKS_MAX)
@@ -595,11 +611,25 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 							   : "duplicate on node");
 					crashed |= terminal;
 					occupied |= !terminal;
+					if (terminal) {
+						restarts++;
+						if (!last_end ||
+						    orch_hist_cmp(&t, &last_end) < 0)
+							last_end = t;
+					}
 				}
 			} else if (!terminal) {
 				occupied = true; /* still stopping */
-			} else if (hist_count < ORCH_SLOT_TASKS_MAX) {
-				hist[hist_count++] = t;
+			} else {
+				/* history, as for a replicated slot */
+				if (!orch_stopped_on_request(t) &&
+				    (!window || !t->status ||
+				     t->status->timestamp_ms + window >= o->now_ms))
+					restarts++;
+				if (!last_end || orch_hist_cmp(&t, &last_end) < 0)
+					last_end = t;
+				if (hist_count < ORCH_SLOT_TASKS_MAX)
+					hist[hist_count++] = t;
 			}
 		}
 		orch_reap(o, hist, hist_count, (size_t)o->cfg->task_history);
@@ -628,6 +658,10 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 		}
 		if (fresh || occupied)
 			continue;
+		/* the restart policy, as for a replicated slot */
+		if (last_end && !orch_outdated(svc, last_end) &&
+		    !orch_may_restart(svc, last_end, restarts ? restarts - 1 : 0))
+			continue;
 		if (crashed) {
 			ms_t delay = orch_restart_delay(svc);
 			if (delay)
@@ -645,6 +679,49 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 		orch_delay_clear(o, svc->id, n->id);
 		orch_create(o, svc, 0, n->id);
 	}
+}
+
+/* ---------------------------------------------------------------- policy, read only */
+
+/* The restart policy may give up only when it has a condition other than
+ * any, or a most attempts. */
+static bool orch_policy_may_give_up(const Cs__Service *svc)
+{
+	const Cs__RestartPolicy *p = orch_policy(svc);
+	return p && (p->condition != CS__RESTART_POLICY__CONDITION__CONDITION_ANY ||
+		     p->max_attempts);
+}
+
+bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc,
+			  uint64_t slot, uint64_t node_id, uint64_t now_ms)
+{
+	const Cs__RestartPolicy *p = orch_policy(svc);
+	ms_t window = p ? p->window_ms : 0;
+	const Cs__Task *last_end = NULL;
+	size_t restarts = 0;
+	bool global = svc->spec->global;
+
+	if (!orch_policy_may_give_up(svc))
+		return false;
+	for (const Cs__Task *t = global ? store_task_next_by_node(st, node_id, NULL)
+					: store_task_next_in_slot(st, svc->id, slot, NULL);
+	     t; t = global ? store_task_next_by_node(st, node_id, t)
+			   : store_task_next_in_slot(st, svc->id, slot, t)) {
+		bool terminal = t->status && orchestrator_is_terminal(t->status->state);
+		if (t->service_id != svc->id)
+			continue;
+		if (t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING)
+			return false; /* wanted, or about to be replaced */
+		if (!terminal && !orch_node_down(st, t->node_id))
+			return false; /* still stopping */
+		if (!orch_stopped_on_request(t) &&
+		    (!window || !t->status || t->status->timestamp_ms + window >= now_ms))
+			restarts++;
+		if (!last_end || orch_hist_cmp(&t, &last_end) < 0)
+			last_end = t;
+	}
+	return last_end && !orch_outdated(svc, last_end) &&
+	       !orch_may_restart(svc, last_end, restarts ? restarts - 1 : 0);
 }
 
 /* ---------------------------------------------------------------- removed services */

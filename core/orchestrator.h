@@ -1,10 +1,12 @@
 /* orchestrator: keeps every service at its desired state (SwarmKit's
  * replicated and global orchestrators, restart supervisor and task reaper,
  * in one reconcile loop). Replicated services get one live task per slot
- * 1..N; global services one per eligible node. A task that ends is replaced
- * in its slot under the restart policy (condition, delay, max attempts in a
- * window); a task whose node is down is replaced at once — a node's death is
- * not the task's crash loop, so no restart delay. Finished tasks beyond the
+ * 1..N; global services one per eligible node. A task that ends by itself
+ * is replaced in its slot (or on its node) under the restart policy
+ * (condition, delay, max attempts in a window); a task the cluster stopped
+ * (scaled down, drained, updated) is replaced whatever the policy, and one
+ * whose node is down at once — a node's death is not the task's crash
+ * loop, so no restart delay. Finished tasks beyond the
  * history limit, and the tasks of removed services, are deleted.
  *
  * Leader only: the manager starts it on leadership and stops it on loss.
@@ -15,6 +17,7 @@
 #include <stdbool.h>
 
 #include "core/env.h"
+#include "core/store.h"
 
 struct manager;
 struct manager_cfg;
@@ -29,5 +32,15 @@ void orchestrator_on_event(struct orchestrator *o, const struct store_event *ev)
 
 /* orchestrator_is_terminal says whether a task state is final. */
 bool orchestrator_is_terminal(int state);
+
+/* orchestrator_gave_up says whether the restart policy of svc leaves one of
+ * its places without a task, as of now_ms (a window may reopen it later):
+ * nothing in it is wanted running or still stopping, and its last task
+ * ended by itself more often than the policy restarts. The place is slot
+ * `slot` of a replicated service, or the node node_id of a global one.
+ * What `converged` asks, so that it does not wait for what the policy
+ * will never start. */
+bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc,
+			  uint64_t slot, uint64_t node_id, uint64_t now_ms);
 
 #endif

@@ -414,11 +414,35 @@ uint64_t clops_desired(const struct store *st, const Cs__Service *svc)
 
 /* Whether the service has what it wants: the store says so, the containers
  * agree, and nothing waits. */
+/* How many of the service's places the restart policy gave up on: they
+ * want no task. */
+static uint64_t clops_gave_up(struct clops *o, const struct store *st,
+			      const Cs__Service *svc)
+{
+	uint64_t n = 0, now_ms = world_now_us(o->w) / 1000;
+
+	if (!svc->spec->global) {
+		for (uint64_t slot = 1; slot <= svc->spec->replicas; slot++)
+			n += orchestrator_gave_up(st, svc, slot, 0, now_ms);
+		return n;
+	}
+	for (const Cs__Node *node = store_node_next(st, NULL); node;
+	     node = store_node_next(st, node))
+		if (node->state == CS__NODE_STATE__NODE_STATE_READY &&
+		    node->availability !=
+			    CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN &&
+		    sched_node_satisfies(svc, node))
+			n += orchestrator_gave_up(st, svc, 0, node->id, now_ms);
+	return n;
+}
+
 static bool clops_service_converged(struct clops *o, const struct store *st,
 				    const Cs__Service *svc, char *got, size_t got_size)
 {
 	uint64_t want = clops_desired(st, svc), store_running = 0, waiting = 0;
 	size_t real;
+
+	want -= clops_gave_up(o, st, svc);
 
 	for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
 	     t = store_task_next_by_service(st, svc->id, t)) {

@@ -86,6 +86,58 @@ static void test_orch_on_failure_does_not_restart_a_clean_exit(void **state)
 	assert_true(r.passed);
 }
 
+static void test_orch_restart_none_still_reconciles_stopped_slots(void **state)
+{
+	/* scaled down then up, drained: stopped on request, not ended */
+	struct runner_result r = run("cluster managers=1 workers=2\n"
+				     "service create web replicas=3 restart=none\n"
+				     "expect running web == 3 within 30s\n"
+				     "service update web replicas=1\n"
+				     "expect running web == 1 within 30s\n"
+				     "service update web replicas=3\n"
+				     "expect running web == 3 within 30s\n"
+				     "node drain w1\n"
+				     "expect running web on w1 == 0 within 30s\n"
+				     "expect running web == 3 within 30s\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_global_service_keeps_its_restart_policy(void **state)
+{
+	struct runner_result r = run("cluster managers=1 workers=1\n"
+				     "image crashy exit=3 after=1s\n"
+				     "service create g mode=global image=crashy "
+				     "restart=on-failure restart-max=1 restart-delay=1s\n"
+				     "run 30s\n"
+				     "expect running g == 0\n"
+				     "expect store tasks g state=failed == 4\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_converged_does_not_wait_for_a_policy_that_gave_up(void **state)
+{
+	/* two slots give up; the third runs a clean image: converged */
+	struct runner_result r = run("cluster managers=1 workers=1\n"
+				     "image crashy exit=3 after=1s\n"
+				     "service create web replicas=2 image=crashy "
+				     "restart=none\n"
+				     "service create ok replicas=1\n"
+				     "expect store tasks web state=failed == 2 within 30s\n"
+				     "expect converged within 10s\n"
+				     "expect running ok == 1\n");
+	struct runner_result loop = run("cluster managers=1\n"
+					"image crashy exit=3 after=1s\n"
+					"service create web image=crashy "
+					"restart-delay=1s\n"
+					"run 20s\n"
+					"expect converged\n");
+
+	assert_true(r.passed);
+	/* a crash loop under restart=any is never converged */
+	assert_false(loop.passed);
+	assert_non_null(strstr(loop.message, "expect converged"));
+}
+
 static void test_orch_reaper_keeps_history_per_slot(void **state)
 {
 	/* with history=2, a crash loop keeps at most 2 finished tasks + 1 */
@@ -137,6 +189,9 @@ int main(void)
 		cmocka_unit_test(test_orch_dead_node_tasks_replaced_without_delay),
 		cmocka_unit_test(test_orch_max_attempts_stop_a_crash_loop),
 		cmocka_unit_test(test_orch_on_failure_does_not_restart_a_clean_exit),
+		cmocka_unit_test(test_orch_restart_none_still_reconciles_stopped_slots),
+		cmocka_unit_test(test_orch_global_service_keeps_its_restart_policy),
+		cmocka_unit_test(test_orch_converged_does_not_wait_for_a_policy_that_gave_up),
 		cmocka_unit_test(test_orch_reaper_keeps_history_per_slot),
 		cmocka_unit_test(test_orch_scale_down_and_remove),
 		cmocka_unit_test(
