@@ -69,6 +69,20 @@ static bool orch_node_drained(const struct store *st, uint64_t node_id)
 	return n && n->availability == CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
 }
 
+/* Whether task t (of svc's current spec) runs on a node that its
+ * constraints no longer accept: a label or role changed under it.
+ * SwarmKit's constraint enforcer stops such tasks; the orchestrator then
+ * places them again. Outdated tasks are left to the rolling update, which
+ * keeps its pace. */
+static bool orch_node_unfit(const struct store *st, const Cs__Service *svc,
+			    const Cs__Task *t)
+{
+	const Cs__Node *n = t->node_id ? store_node_get(st, t->node_id) : NULL;
+	const Cs__Placement *pl = svc->spec->task ? svc->spec->task->placement : NULL;
+	return n && pl && pl->n_constraints && t->spec_version >= svc->spec_version &&
+	       !sched_node_satisfies(svc, n);
+}
+
 static bool orch_node_down(const struct store *st, uint64_t node_id)
 {
 	const Cs__Node *n;
@@ -273,12 +287,15 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 						 "scaled down");
 				continue;
 			}
-			if (orch_node_drained(st, t->node_id)) {
+			if (orch_node_drained(st, t->node_id) ||
+			    orch_node_unfit(st, svc, t)) {
 				/* moved off at once, once it stopped: no restart
 				 * delay, as for a dead node */
 				orch_set_desired(o, t,
 						 CS__TASK_STATE__TASK_STATE_SHUTDOWN,
-						 "node drained");
+						 orch_node_drained(st, t->node_id)
+							 ? "node drained"
+							 : "constraint no longer satisfied");
 				orch_delay_clear(o, svc->id, slot);
 				occupied = true;
 				continue;

@@ -37,6 +37,16 @@ struct clops {
 	 * the store that judged (they stay fine until either changes) */
 	uint64_t slots_changes, slots_index, slots_leader;
 	bool slots_ok;
+	/* placements already judged (invariant 4): the ASSIGNED tasks of the
+	 * last check, by task id, with their node */
+	struct clops_placed *placed, *placed_next;
+	size_t placed_count, placed_next_count, placed_cap;
+	bool placed_oom;
+};
+
+struct clops_placed {
+	uint64_t task;
+	uint64_t node;
 };
 
 /* A call in flight: the runner's callback, and what to remember. */
@@ -64,6 +74,8 @@ void clops_free(struct clops *o)
 	if (!o)
 		return;
 	free(o->acks);
+	free(o->placed);
+	free(o->placed_next);
 	free(o);
 }
 
@@ -568,13 +580,56 @@ int clops_cond(struct clops *o, struct manager *leader, const struct scn_cond *c
 
 /* Invariant 4: every task placed and not finished is on a node that passes
  * its service's constraints and has room for the reservations there. */
-static bool clops_check_placements(const struct store *st, char *msg, size_t size)
+static int clops_placed_cmp(const void *a, const void *b)
 {
-	/* A placement is judged when it is made: a task just ASSIGNED must be
-	 * on a node that passes its constraints, and the node's reservations,
-	 * new one included, must fit. (A label changed later makes a running
-	 * task ineligible; the orchestrator then moves it: not a violation.) */
-	for (const Cs__Node *n = store_node_next(st, NULL); n;
+	const struct clops_placed *x = a, *y = b;
+	return x->task < y->task ? -1 : x->task > y->task;
+}
+
+/* Whether task t on node was ASSIGNED there at the last check already:
+ * then it was judged then, against the labels and spec of that time. */
+static bool clops_placed_before(const struct clops *o, const Cs__Task *t)
+{
+	struct clops_placed key = {.task = t->id};
+	const struct clops_placed *hit = o->placed_count
+		? bsearch(&key, o->placed, o->placed_count, sizeof key, clops_placed_cmp)
+		: NULL;
+	return hit && hit->node == t->node_id;
+}
+
+/* Remembers t as ASSIGNED at this check (for the next one). */
+static void clops_placed_note(struct clops *o, const Cs__Task *t)
+{
+	if (o->placed_next_count == o->placed_cap) {
+		size_t cap = o->placed_cap ? 2 * o->placed_cap : 64;
+		struct clops_placed *a = realloc(o->placed, cap * sizeof *a);
+		struct clops_placed *b = a ? realloc(o->placed_next, cap * sizeof *b) : NULL;
+		if (a)
+			o->placed = a;
+		if (!b) {
+			o->placed_oom = true; /* judged again next time: still safe */
+			return;
+		}
+		o->placed_next = b;
+		o->placed_cap = cap;
+	}
+	o->placed_next[o->placed_next_count++] =
+		(struct clops_placed){.task = t->id, .node = t->node_id};
+}
+
+static bool clops_check_placements(struct clops *o, const struct store *st, char *msg,
+				   size_t size)
+{
+	/* A placement is judged when it is made: a task newly ASSIGNED (not
+	 * so at the last check) must be on a node that passes the constraints
+	 * of the spec it was made for, and the node's reservations, new one
+	 * included, must fit. A label or spec changed later makes a placed
+	 * task ineligible; the orchestrator then moves it: not a violation. */
+	bool ok = true;
+
+	o->placed_next_count = 0;
+	o->placed_oom = false;
+	for (const Cs__Node *n = store_node_next(st, NULL); n && ok;
 	     n = store_node_next(st, n)) {
 		uint64_t cpu = 0, mem = 0;
 		bool placed_now = false;
@@ -588,14 +643,18 @@ static bool clops_check_placements(const struct store *st, char *msg, size_t siz
 				continue;
 			if (t->status->state == CS__TASK_STATE__TASK_STATE_ASSIGNED &&
 			    t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING) {
-				placed_now = true;
-				if (!sched_node_satisfies(svc, n)) {
-					snprintf(
-						msg, size,
-						"invariant 4: a task of %s was placed on %s, "
-						"which fails its constraints",
-						svc->spec->name, n->hostname);
-					return false;
+				clops_placed_note(o, t);
+				if (!clops_placed_before(o, t) &&
+				    t->spec_version == svc->spec_version) {
+					placed_now = true;
+					if (ok && !sched_node_satisfies(svc, n)) {
+						snprintf(msg, size,
+							 "invariant 4: a task of %s was "
+							 "placed on %s, which fails its "
+							 "constraints",
+							 svc->spec->name, n->hostname);
+						ok = false;
+					}
 				}
 			}
 			/* what the node holds: every task placed and not
@@ -606,7 +665,7 @@ static bool clops_check_placements(const struct store *st, char *msg, size_t siz
 				mem += ts->reservations->memory_bytes;
 			}
 		}
-		if (placed_now && n->resources &&
+		if (ok && placed_now && n->resources &&
 		    (cpu > n->resources->millicpus || mem > n->resources->memory_bytes)) {
 			snprintf(
 				msg, size,
@@ -615,10 +674,19 @@ static bool clops_check_placements(const struct store *st, char *msg, size_t siz
 				" bytes) then exceed its "
 				"resources",
 				n->hostname, cpu, mem);
-			return false;
+			ok = false;
 		}
 	}
-	return true;
+	if (o->placed_oom) {
+		o->placed_count = 0; /* nothing counts as judged */
+	} else {
+		struct clops_placed *t = o->placed;
+		o->placed = o->placed_next;
+		o->placed_next = t;
+		o->placed_count = o->placed_next_count;
+		qsort(o->placed, o->placed_count, sizeof *o->placed, clops_placed_cmp);
+	}
+	return ok;
 }
 
 /* Invariant 3, judged with the store when the runtime flags something: a
@@ -752,7 +820,7 @@ bool clops_check(struct clops *o, struct manager *leader, char *msg, size_t size
 		return true; /* nothing new in the store */
 	o->checked_index = applied;
 	o->checked_leader = manager_raft_id(leader);
-	if (!clops_check_placements(st, msg, size))
+	if (!clops_check_placements(o, st, msg, size))
 		return false;
 	/* Invariant 5: what was acknowledged is there, once the leader has
 	 * applied as far as the answer */
