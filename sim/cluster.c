@@ -223,6 +223,11 @@ int simcluster_track(struct simcluster *c, uint32_t node, uint32_t number)
 	return 0;
 }
 
+uint32_t simcluster_number(const struct simcluster *c, uint32_t node)
+{
+	return node < c->node_cap ? c->number_of_node[node] : 0;
+}
+
 struct manager *simcluster_manager(const struct simcluster *c, uint32_t node)
 {
 	void *state;

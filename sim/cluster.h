@@ -51,6 +51,9 @@ const struct node_cfg *simcluster_node_cfg(struct simcluster *c, const char *hos
 /* simcluster_track tells the cluster that node runs manager number
  * `number` (0: not a manager, or not a real one). */
 int simcluster_track(struct simcluster *c, uint32_t node, uint32_t number);
+/* simcluster_number returns the manager number (its raft id) the node runs
+ * as, up or down, or 0 for a worker. */
+uint32_t simcluster_number(const struct simcluster *c, uint32_t node);
 
 /* simcluster_node_programs says that nodes run node_program (agent and
  * manager), not manager_program alone. */

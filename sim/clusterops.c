@@ -491,6 +491,24 @@ static bool clops_service_converged(struct clops *o, const struct store *st,
 	return false;
 }
 
+/* The name of the node a condition names: `leader` is whoever leads now.
+ * Returns false (with why in got) when there is none. */
+static bool clops_cond_node(struct clops *o, struct scn_node ref, char *name,
+			    size_t name_size, char *got, size_t got_size)
+{
+	if (ref.kind == SCN_NODE_LEADER) {
+		int64_t i = simcluster_leader(o->c);
+		if (i < 0) {
+			snprintf(got, got_size, "no leader");
+			return false;
+		}
+		snprintf(name, name_size, "%s", world_node_name(o->w, (uint32_t)i));
+		return true;
+	}
+	scn_node_name(ref, name, name_size);
+	return true;
+}
+
 int clops_cond(struct clops *o, struct manager *leader, const struct scn_cond *cond,
 	       char *got, size_t got_size)
 {
@@ -502,7 +520,9 @@ int clops_cond(struct clops *o, struct manager *leader, const struct scn_cond *c
 		int64_t node = -1;
 		if (cond->has_node) {
 			char name[32];
-			scn_node_name(cond->node, name, sizeof name);
+			if (!clops_cond_node(o, cond->node, name, sizeof name, got,
+					     got_size))
+				return 0;
 			node = world_node_find(o->w, name);
 			if (node < 0) {
 				snprintf(got, got_size, "no node %s", name);
@@ -543,7 +563,8 @@ int clops_cond(struct clops *o, struct manager *leader, const struct scn_cond *c
 			snprintf(got, got_size, "no leader");
 			return 0;
 		}
-		scn_node_name(cond->node, name, sizeof name);
+		if (!clops_cond_node(o, cond->node, name, sizeof name, got, got_size))
+			return 0;
 		n = clops_store_node(st, name);
 		if (!n) {
 			snprintf(got, got_size, "%s not in the store", name);

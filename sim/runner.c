@@ -600,20 +600,17 @@ static int runner_promote(struct runner *r, const struct scn_cmd *cmd)
 static int runner_demote(struct runner *r, const struct scn_cmd *cmd)
 {
 	int64_t leader = simcluster_leader(r->cluster);
-	struct manager *target;
 	uint64_t raft_id;
 	uint32_t node;
 
 	if (runner_node(r, cmd, cmd->u.node.node, &node))
 		return -1;
-	target = simcluster_manager(r->cluster, node);
-	if (cmd->u.node.node.kind == SCN_NODE_MANAGER)
-		raft_id = cmd->u.node.node.number;
-	else if (target)
-		raft_id = manager_raft_id(target);
-	else
-		return runner_fail(r, cmd, "%s is not a manager",
-				   world_node_name(r->w, node));
+	/* a manager's raft id is its number, up or down; a promoted worker
+	 * has one too. A worker already: nothing to do (as promoting a
+	 * manager) */
+	raft_id = simcluster_number(r->cluster, node);
+	if (raft_id == 0)
+		return 0;
 	/* the control API records the wish; the leader's role manager takes
 	 * the manager out of the Raft group (handing leadership over first
 	 * when it is the one demoted) */
@@ -689,7 +686,7 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_NODE_RM: return runner_node_rm(r, cmd);
 	case SCN_NODE_PROMOTE: return runner_promote(r, cmd);
 	case SCN_NODE_DEMOTE:
-		if (r->real_managers && cmd->u.node.node.kind != SCN_NODE_WORKER)
+		if (r->real_managers)
 			return runner_demote(r, cmd);
 		return runner_not_built(r, cmd, "node management needs the control API");
 	case SCN_KILL: return runner_kill(r, cmd);
