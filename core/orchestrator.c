@@ -418,6 +418,77 @@ static bool orch_failed(const Cs__Task *t)
 			     t->status->state == CS__TASK_STATE__TASK_STATE_REJECTED);
 }
 
+static bool orch_node_eligible(const Cs__Service *svc, const Cs__Node *n);
+
+/* What a rolling update counts, place by place (a replicated slot, or a
+ * global service's node). */
+struct orch_count {
+	ms_t monitor;
+	bool continue_on_failure;
+	size_t outdated;    /* live tasks of an older spec */
+	size_t in_flight;   /* places of the batch not settled yet */
+	size_t updated;	    /* live tasks of the new spec */
+	size_t failures;    /* of the new spec, failed within the monitor period */
+	size_t current;	    /* tasks of the new spec, in any state */
+	size_t live_places; /* places with a live task (or done, failed) */
+	/* the place being counted */
+	bool place_live, place_failed, place_seen;
+	size_t place_in_flight;
+};
+
+/* Ends a place: adds what it counted. Under failure action continue, a
+ * place whose new task failed is done with (failed): it does not hold the
+ * next batch back, whatever its restarts do (SwarmKit's updater moves on
+ * too). */
+static void orch_count_place_end(struct orch_count *c)
+{
+	if (c->continue_on_failure && c->place_failed) {
+		c->place_live = true;
+		c->place_in_flight = 0;
+	}
+	c->in_flight += c->place_in_flight;
+	c->live_places += c->place_live;
+	c->place_live = c->place_failed = c->place_seen = false;
+	c->place_in_flight = 0;
+}
+
+static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
+			    const Cs__Task *t, struct orch_count *c)
+{
+	const struct store *st = manager_store(o->m);
+	bool live = t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
+	bool terminal = t->status && orchestrator_is_terminal(t->status->state);
+
+	c->place_seen = true;
+	if (live && !terminal)
+		c->place_live = true;
+	if (orch_outdated(svc, t)) {
+		if (live && !terminal)
+			c->outdated++;
+		else if (!live && !terminal && !orch_node_down(st, t->node_id))
+			c->place_in_flight++; /* being stopped for the update */
+		return;
+	}
+	c->current++;
+	c->place_failed |= orch_failed(t);
+	if (t->spec_version > 1 || svc->spec_version > 1) {
+		c->updated += live;
+		/* a failure counts while within the monitor period */
+		c->failures += orch_failed(t) &&
+			       (!c->monitor ||
+				o->now_ms - t->status->timestamp_ms <= c->monitor);
+	}
+	if (live && !terminal && t->status &&
+	    t->status->state < CS__TASK_STATE__TASK_STATE_RUNNING)
+		c->place_in_flight++;
+	/* a task of the batch is watched for the monitor period after it
+	 * starts running before the next batch goes */
+	else if (live && t->status && c->monitor &&
+		 t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING &&
+		 o->now_ms - t->status->timestamp_ms < c->monitor)
+		c->place_in_flight++;
+}
+
 /* Plans this pass of a service's rolling update: how many slots may start
  * (parallelism minus those in flight, after the delay between batches),
  * and the failure action when updated tasks fail too often. Returns false
@@ -431,53 +502,53 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 						? svc->update_status->state
 						: CS__UPDATE_STATUS__STATE__STATE_NONE;
 	bool rolling_back = state == CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_STARTED;
-	size_t outdated = 0, in_flight = 0, updated = 0, failures = 0;
+	size_t outdated, in_flight, updated, failures;
 	uint64_t parallelism = uc && uc->parallelism ? uc->parallelism : 0;
 	ms_t monitor = uc ? uc->monitor_ms : 0;
 	struct orch_delay *quiet;
+	struct orch_count c = {0};
 
 	memset(up, 0, sizeof *up);
 	up->start_first = uc && uc->order == CS__UPDATE_CONFIG__ORDER__ORDER_START_FIRST;
-	uint64_t live_slots = 0, last_live_slot = 0;
-
-	for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
-	     t = store_task_next_by_service(st, svc->id, t)) {
-		bool live = t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
-		bool terminal = t->status && orchestrator_is_terminal(t->status->state);
-		if (!svc->spec->global && t->slot > svc->spec->replicas)
-			continue;
-		if (live && !terminal && t->slot != last_live_slot) {
-			live_slots++; /* tasks come in slot order */
-			last_live_slot = t->slot;
+	c.monitor = monitor;
+	c.continue_on_failure =
+		uc && uc->failure_action ==
+			      CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_CONTINUE;
+	if (!svc->spec->global) {
+		uint64_t slot = 0;
+		for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
+		     t = store_task_next_by_service(st, svc->id, t)) {
+			if (t->slot > svc->spec->replicas)
+				continue;
+			if (t->slot != slot) { /* tasks come in slot order */
+				orch_count_place_end(&c);
+				slot = t->slot;
+			}
+			orch_count_task(o, svc, t, &c);
 		}
-		if (orch_outdated(svc, t)) {
-			if (live && !terminal)
-				outdated++;
-			else if (!live && !terminal && !orch_node_down(st, t->node_id))
-				in_flight++; /* being stopped for the update */
-			continue;
+		orch_count_place_end(&c);
+		/* a slot with no live task is being replaced: part of the batch */
+		if (c.live_places < svc->spec->replicas)
+			c.in_flight += (size_t)(svc->spec->replicas - c.live_places);
+	} else {
+		for (const Cs__Node *n = store_node_next(st, NULL); n;
+		     n = store_node_next(st, n)) {
+			for (const Cs__Task *t = store_task_next_by_node(st, n->id, NULL);
+			     t; t = store_task_next_by_node(st, n->id, t))
+				if (t->service_id == svc->id)
+					orch_count_task(o, svc, t, &c);
+			/* a node that had a task and has no live one is being
+			 * replaced: part of the batch (as a replicated slot) */
+			if (c.place_seen && !c.place_live && orch_node_eligible(svc, n) &&
+			    !(c.continue_on_failure && c.place_failed))
+				c.place_in_flight++;
+			orch_count_place_end(&c);
 		}
-		if (t->spec_version > 1 || svc->spec_version > 1) {
-			updated += live;
-			/* a failure counts while within the monitor period */
-			failures += orch_failed(t) &&
-				    (!monitor ||
-				     o->now_ms - t->status->timestamp_ms <= monitor);
-		}
-		if (live && !terminal && t->status &&
-		    t->status->state < CS__TASK_STATE__TASK_STATE_RUNNING)
-			in_flight++;
-		/* a task of the batch is watched for the monitor period after
-		 * it starts running before the next batch goes */
-		else if (live && t->status && monitor &&
-			 t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING &&
-			 t->spec_version == svc->spec_version &&
-			 o->now_ms - t->status->timestamp_ms < monitor)
-			in_flight++;
 	}
-	/* a slot with no live task is being replaced: part of the batch */
-	if (!svc->spec->global && live_slots < svc->spec->replicas)
-		in_flight += (size_t)(svc->spec->replicas - live_slots);
+	outdated = c.outdated;
+	in_flight = c.in_flight;
+	updated = c.updated;
+	failures = c.failures;
 	if (outdated == 0) {
 		if (state == CS__UPDATE_STATUS__STATE__STATE_UPDATING) {
 			orch_update_status(o, svc,
@@ -529,7 +600,9 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	if (in_flight) {
 		orch_delay_clear(o, svc->id, UINT64_MAX);
 		quiet = NULL;
-	} else if (uc && uc->delay_ms) {
+	} else if (uc && uc->delay_ms && c.current > 0) {
+		/* (the first batch goes at once: the delay is between
+		 * batches) */
 		if (!quiet) {
 			orch_delay_set(o, svc->id, UINT64_MAX, o->now_ms + uc->delay_ms);
 			quiet = orch_delay_find(o, svc->id, UINT64_MAX);
