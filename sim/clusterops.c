@@ -705,7 +705,9 @@ static bool clops_check_placements(struct clops *o, const struct store *st, char
 		o->placed = o->placed_next;
 		o->placed_next = t;
 		o->placed_count = o->placed_next_count;
-		qsort(o->placed, o->placed_count, sizeof *o->placed, clops_placed_cmp);
+		if (o->placed_count > 1)
+			qsort(o->placed, o->placed_count, sizeof *o->placed,
+			      clops_placed_cmp);
 	}
 	return ok;
 }
