@@ -147,6 +147,8 @@ test: deps
 	$(Q)tools/determinism-check build/swarmsim build/asan/swarmsim $(SCENARIOS)
 	$(Q)build/swarmsim explore scenarios/explore/*.scn --seeds 50 --quiet
 	$(Q)build/swarmsim explore scenarios/explore/*.scn --seeds 25 --from 1001 --swarm --quiet
+	@# scenarios too large for ASan and valgrind: the release build, twice
+	$(Q)build/swarmsim run scenarios/large/*.scn --check-determinism
 	@# memcheck sees what ASan cannot: reads of uninitialised memory, the
 	@# usual way a replay stops being exact
 	$(Q)valgrind -q --error-exitcode=9 build/swarmsim run $(SCENARIOS) --quiet

@@ -21,6 +21,11 @@ enum {
 	DISP_EXPIRY_CHECK_MS = 500, /* how often silent nodes are looked for */
 };
 
+/* A status write stops growing past this many encoded bytes (one
+ * manager_write takes LIMIT_FRAME_BYTES_MAX / 2; a report adds well under
+ * a kilobyte): a burst of reports becomes several writes. */
+#define DISP_STATUS_BYTES_MAX (LIMIT_FRAME_BYTES_MAX / 4)
+
 struct disp_session {
 	uint64_t node_id;
 	uint64_t session_id; /* 0: grace only (ready in the store, no session yet) */
@@ -520,35 +525,87 @@ static void disp_ack_now(struct dispatcher *d, const struct disp_report *r,
 
 /* One write with every report that moves a task forward (the latest per
  * task); the others are answered as seen. */
+/* Orders reports by task, then by arrival: the last of each task's run is
+ * its latest. */
+static int disp_report_cmp(const void *a, const void *b, const struct disp_report *v)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	if (v[x].task_id != v[y].task_id)
+		return v[x].task_id < v[y].task_id ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/* Marks in latest[i] whether report i is the latest of its task (a task
+ * reported twice before a flush: the later report wins). O(n log n): a
+ * merge sort of indexes (no qsort_r in C11). */
+static int disp_reports_latest(const struct disp_report *v, size_t n, bool *latest)
+{
+	uint32_t *idx = malloc((n ? n : 1) * sizeof *idx);
+	uint32_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
+
+	if (!idx || !tmp) {
+		free(idx);
+		free(tmp);
+		return CS_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		idx[i] = (uint32_t)i;
+	for (size_t width = 1; width < n; width *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * width) {
+			size_t mid = lo + width < n ? lo + width : n;
+			size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+			size_t i = lo, j = mid, k = lo;
+			while (i < mid && j < hi)
+				tmp[k++] = disp_report_cmp(&idx[i], &idx[j], v) <= 0 ? idx[i++]
+										   : idx[j++];
+			while (i < mid)
+				tmp[k++] = idx[i++];
+			while (j < hi)
+				tmp[k++] = idx[j++];
+		}
+		memcpy(idx, tmp, n * sizeof *idx);
+	}
+	for (size_t k = 0; k < n; k++)
+		latest[idx[k]] = k + 1 == n || v[idx[k + 1]].task_id != v[idx[k]].task_id;
+	free(idx);
+	free(tmp);
+	return 0;
+}
+
+/* One write with every report that moves a task forward (the latest per
+ * task), up to DISP_STATUS_BYTES_MAX encoded: the rest stays queued for the
+ * next flush, right after. */
 static void disp_status_flush(struct env *env, env_timer_id id, void *data)
 {
 	struct dispatcher *d = data;
 	const struct store *st = manager_store(d->m);
 	struct store_batch b;
 	struct disp_write *w = calloc(1, sizeof *w);
-	size_t n = d->report_count;
+	size_t n = d->report_count, done = 0;
+	bool *latest = malloc((n ? n : 1) * sizeof *latest);
 
 	d->status_timer = 0;
-	if (!w)
+	if (!w || !latest || disp_reports_latest(d->reports, n, latest)) {
+		free(w);
+		free(latest);
 		return;
+	}
 	w->d = d;
 	w->acks = calloc(n ? n : 1, sizeof *w->acks);
 	if (!w->acks) {
 		free(w);
+		free(latest);
 		return;
 	}
 	store_batch_init(&b);
-	for (size_t i = 0; i < n; i++) {
-		struct disp_report *r = &d->reports[i];
+	for (; done < n && store_batch_bytes(&b) < DISP_STATUS_BYTES_MAX; done++) {
+		struct disp_report *r = &d->reports[done];
 		const Cs__Task *cur = store_task_get(st, r->task_id);
 		struct disp_session *s = disp_session(d, r->node_id);
-		bool later_same = false;
 		Cs__Task t;
 		Cs__TaskStatus status;
 
-		for (size_t j = i + 1; j < n; j++)
-			later_same |= d->reports[j].task_id == r->task_id;
-		if (later_same)
+		if (!latest[done])
 			continue; /* the latest report of a task wins */
 		if (!cur || !s || s->session_id != r->session_id ||
 		    cur->node_id != r->node_id || !cur->status ||
@@ -568,7 +625,14 @@ static void disp_status_flush(struct env *env, env_timer_id id, void *data)
 			break;
 		w->acks[w->ack_count++] = *r;
 	}
-	d->report_count = 0;
+	free(latest);
+	/* what did not fit waits for the next flush (a later report of one
+	 * of those tasks is among them, so nothing newer was written) */
+	memmove(d->reports, d->reports + done, (n - done) * sizeof *d->reports);
+	d->report_count = n - done;
+	if (d->report_count && !d->status_timer && !d->dying)
+		d->env->ops->timer_start(d->env, 0, 0, disp_status_flush, d,
+					 &d->status_timer);
 	if (b.action_count == 0) {
 		store_batch_free(&b);
 		free(w->acks);

@@ -240,6 +240,21 @@ static void orch_reap(struct orchestrator *o, const Cs__Task **hist, size_t n,
 
 #define ORCH_SLOT_TASKS_MAX 64 /* tasks looked at per slot in one pass */
 
+/* A pass stops adding to its batch past this many encoded bytes, so that
+ * the batch is one manager_write (at most LIMIT_FRAME_BYTES_MAX / 2) even
+ * after the slot or service being looked at adds its writes: a quarter of
+ * the frame leaves a quarter for those (2 x ORCH_SLOT_TASKS_MAX tasks of a
+ * few hundred bytes, or a service record and its previous spec). */
+#define ORCH_BATCH_BYTES_MAX (LIMIT_FRAME_BYTES_MAX / 4)
+
+/* Whether this pass's batch is as full as a pass lets it get: the rest
+ * waits for the next pass. */
+static bool orch_batch_full(const struct orchestrator *o)
+{
+	return o->batch.action_count >= LIMIT_STORE_BATCH_ACTIONS - 2 * ORCH_SLOT_TASKS_MAX ||
+	       store_batch_bytes(&o->batch) >= ORCH_BATCH_BYTES_MAX;
+}
+
 /* The rolling update of one service in this pass (SwarmKit's updater):
  * how many more slots may start updating now. */
 struct orch_update {
@@ -637,8 +652,7 @@ static void orch_replicated(struct orchestrator *o, const Cs__Service *svc)
 			max_slot = t->slot;
 	for (uint64_t slot = 1; slot <= max_slot && slot <= LIMIT_SCN_REPLICAS_MAX;
 	     slot++) {
-		if (o->batch.action_count >=
-		    LIMIT_STORE_BATCH_ACTIONS - 2 * ORCH_SLOT_TASKS_MAX)
+		if (orch_batch_full(o))
 			return; /* the next pass goes on */
 		orch_slot(o, svc, slot, slot <= want, &up);
 	}
@@ -676,8 +690,7 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 		const Cs__RestartPolicy *p = orch_policy(svc);
 		ms_t window = p ? p->window_ms : 0;
 
-		if (o->batch.action_count >=
-		    LIMIT_STORE_BATCH_ACTIONS - 2 * ORCH_SLOT_TASKS_MAX)
+		if (orch_batch_full(o))
 			return;
 		for (const Cs__Task *t = store_task_next_by_node(st, n->id, NULL); t;
 		     t = store_task_next_by_node(st, n->id, t)) {
@@ -824,7 +837,7 @@ static void orch_orphans(struct orchestrator *o)
 	for (const Cs__Task *t = store_task_next(st, NULL); t;
 	     t = store_task_next(st, t)) {
 		bool terminal;
-		if (o->batch.action_count >= LIMIT_STORE_BATCH_ACTIONS - 2)
+		if (orch_batch_full(o))
 			return;
 		if (store_service_get(st, t->service_id))
 			continue;
@@ -947,9 +960,12 @@ static void orch_pass(struct orchestrator *o)
 			orch_orphans(o);
 		}
 	}
-	/* a pass cut short by the batch's size: the next one looks at all */
-	if (o->batch.action_count >= LIMIT_STORE_BATCH_ACTIONS - 2 * ORCH_SLOT_TASKS_MAX)
+	/* a pass cut short by the batch's size: the next one, as soon as this
+	 * write is done, looks at all */
+	if (orch_batch_full(o)) {
 		o->all_dirty = true;
+		o->dirty = true;
+	}
 	if (o->next_wake_ms)
 		orch_arm_wake(o, o->next_wake_ms);
 	if (o->batch.action_count == 0) {
@@ -957,8 +973,14 @@ static void orch_pass(struct orchestrator *o)
 		return;
 	}
 	if (store_batch_encode(&o->batch, 0, 0, &buf, &len) == 0) {
-		if (manager_write(o->m, buf, len, orch_write_done, o) == 0)
+		int rv = manager_write(o->m, buf, len, orch_write_done, o);
+		if (rv == 0)
 			o->writing = true;
+		else if (rv == CS_ELIMIT)
+			env_logf(o->env, ENV_LOG_ERROR,
+				 "msg=\"orchestrator batch refused\" actions=%zu bytes=%zu "
+				 "err=%s",
+				 o->batch.action_count, len, cs_errname(rv));
 		free(buf);
 	}
 	store_batch_free(&o->batch);

@@ -375,6 +375,8 @@ const Cs__Task *store_task_next_by_node(const struct store *s, uint64_t node_id,
 struct store_scan {
 	store_task_fn fn;
 	void *arg;
+	uint64_t service_id; /* scan of one service: stop past it */
+	bool past;	     /* stopped there */
 };
 
 static int store_scan_visit(void *arg, struct tree_node *n)
@@ -382,6 +384,31 @@ static int store_scan_visit(void *arg, struct tree_node *n)
 	const struct store_scan *sc = arg;
 	const struct store_entry *e = TREE_ENTRY(n, struct store_entry, by_b);
 	return sc->fn(sc->arg, (const Cs__Task *)e->obj);
+}
+
+static int store_scan_service_visit(void *arg, struct tree_node *n)
+{
+	struct store_scan *sc = arg;
+	const struct store_entry *e = TREE_ENTRY(n, struct store_entry, by_a);
+	const Cs__Task *t = (const Cs__Task *)e->obj;
+	if (t->service_id != sc->service_id) {
+		sc->past = true;
+		return 1;
+	}
+	return sc->fn(sc->arg, t);
+}
+
+int store_task_scan_service(const struct store *s, uint64_t service_id,
+			    store_task_fn fn, void *arg)
+{
+	Cs__Task key = CS__TASK__INIT;
+	struct store_entry probe = {.obj = &key.base};
+	struct store_scan sc = {.fn = fn, .arg = arg, .service_id = service_id};
+	int rv;
+
+	key.service_id = service_id;
+	rv = tree_walk(&s->tasks_by_service, &probe.by_a, store_scan_service_visit, &sc);
+	return sc.past ? 0 : rv;
 }
 
 int store_task_scan_by_node(const struct store *s, uint64_t node_from,

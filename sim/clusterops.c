@@ -26,6 +26,20 @@ struct clops_ack {
 	bool removed;
 };
 
+struct clops_placed {
+	uint64_t task;
+	uint64_t node;
+};
+
+enum { CLOPS_VERDICTS = 32, CLOPS_GOT_BYTES = 256 };
+
+struct clops_verdict {
+	const struct scn_cond *cond; /* NULL: free */
+	uint64_t leader, applied, changes;
+	int result;
+	char got[CLOPS_GOT_BYTES];
+};
+
 struct clops {
 	struct world *w;
 	struct simcluster *c;
@@ -42,12 +56,13 @@ struct clops {
 	struct clops_placed *placed, *placed_next;
 	size_t placed_count, placed_next_count, placed_cap;
 	bool placed_oom;
+	/* conditions' last verdicts, judged again only when what they read
+	 * changed: the leader's store (who leads, how far it applied) or what
+	 * runs */
+	struct clops_verdict verdicts[CLOPS_VERDICTS];
+	size_t verdict_next;
 };
 
-struct clops_placed {
-	uint64_t task;
-	uint64_t node;
-};
 
 /* A call in flight: the runner's callback, and what to remember. */
 struct clops_call {
@@ -448,40 +463,61 @@ static uint64_t clops_gave_up(struct clops *o, const struct store *st,
 	return n;
 }
 
+struct clops_tally {
+	const struct store *st;
+	const Cs__Service *svc;
+	uint64_t store_running, waiting;
+};
+
+static int clops_tally_task(void *arg, const Cs__Task *t)
+{
+	struct clops_tally *c = arg;
+	const Cs__Node *node;
+
+	if (!t->status)
+		return 0;
+	/* told to stop, and its node (up) has not said it stopped: the store
+	 * does not agree with the runtime yet */
+	if (t->desired_state > CS__TASK_STATE__TASK_STATE_RUNNING &&
+	    t->status->state >= CS__TASK_STATE__TASK_STATE_ASSIGNED &&
+	    t->status->state <= CS__TASK_STATE__TASK_STATE_RUNNING &&
+	    (node = store_node_get(c->st, t->node_id)) != NULL &&
+	    node->state == CS__NODE_STATE__NODE_STATE_READY) {
+		c->waiting++;
+		return 0;
+	}
+	if (t->desired_state != CS__TASK_STATE__TASK_STATE_RUNNING)
+		return 0;
+	if (t->spec_version < c->svc->spec_version)
+		c->waiting++; /* an update is not done while old tasks run */
+	else if (t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
+		c->store_running++;
+	else if (t->status->state < CS__TASK_STATE__TASK_STATE_RUNNING)
+		c->waiting++;
+	return 0;
+}
+
 static bool clops_service_converged(struct clops *o, const struct store *st,
 				    const Cs__Service *svc, char *got, size_t got_size)
 {
-	uint64_t want = clops_desired(st, svc), store_running = 0, waiting = 0;
+	uint64_t want = clops_desired(st, svc), store_running, waiting;
+	struct clops_tally c = {.st = st, .svc = svc};
 	size_t real;
 
 	want -= clops_gave_up(o, st, svc);
-
-	for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
-	     t = store_task_next_by_service(st, svc->id, t)) {
-		const Cs__Node *node;
-		if (!t->status)
-			continue;
-		/* told to stop, and its node (up) has not said it stopped: the
-		 * store does not agree with the runtime yet */
-		if (t->desired_state > CS__TASK_STATE__TASK_STATE_RUNNING &&
-		    t->status->state >= CS__TASK_STATE__TASK_STATE_ASSIGNED &&
-		    t->status->state <= CS__TASK_STATE__TASK_STATE_RUNNING &&
-		    (node = store_node_get(st, t->node_id)) != NULL &&
-		    node->state == CS__NODE_STATE__NODE_STATE_READY) {
-			waiting++;
-			continue;
-		}
-		if (t->desired_state != CS__TASK_STATE__TASK_STATE_RUNNING)
-			continue;
-		if (t->spec_version < svc->spec_version)
-			waiting++; /* an update is not done while old tasks run */
-		else if (t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
-			store_running++;
-		else if (t->status->state < CS__TASK_STATE__TASK_STATE_RUNNING)
-			waiting++;
-	}
 	real = simexec_running(world_exec(o->w), svc->spec->name, -1);
-	if (store_running == want && real == want && waiting == 0)
+	if (real != want) {
+		/* the runtime alone says no: the store need not be read (a
+		 * wait on a large service would read it after every event) */
+		snprintf(got, got_size,
+			 "%s: %" PRIu64 " wanted, %zu containers running",
+			 svc->spec->name, want, real);
+		return false;
+	}
+	(void)store_task_scan_service(st, svc->id, clops_tally_task, &c);
+	store_running = c.store_running;
+	waiting = c.waiting;
+	if (store_running == want && waiting == 0)
 		return true;
 	snprintf(got, got_size,
 		 "%s: %" PRIu64 " wanted, %" PRIu64
@@ -489,6 +525,18 @@ static bool clops_service_converged(struct clops *o, const struct store *st,
 		 " not settled (starting, outdated or stopping)",
 		 svc->spec->name, want, store_running, real, waiting);
 	return false;
+}
+
+struct clops_state_count {
+	int state;
+	uint64_t count;
+};
+
+static int clops_count_state(void *arg, const Cs__Task *t)
+{
+	struct clops_state_count *c = arg;
+	c->count += t->status && (int)t->status->state == c->state;
+	return 0;
 }
 
 /* The name of the node a condition names: `leader` is whoever leads now.
@@ -509,8 +557,51 @@ static bool clops_cond_node(struct clops *o, struct scn_node ref, char *name,
 	return true;
 }
 
+static int clops_cond_judge(struct clops *o, struct manager *leader,
+			    const struct scn_cond *cond, char *got, size_t got_size);
+
+/* Judges cond, or gives its last verdict when nothing it reads changed: a
+ * wait on `store tasks web ... == 40000` would otherwise walk 40,000 tasks
+ * after every event. */
 int clops_cond(struct clops *o, struct manager *leader, const struct scn_cond *cond,
 	       char *got, size_t got_size)
+{
+	uint64_t lid = leader ? manager_raft_id(leader) : 0;
+	uint64_t applied = leader ? manager_applied(leader) : 0;
+	uint64_t changes = simexec_changes(world_exec(o->w));
+	struct clops_verdict *v = NULL;
+	int rv;
+
+	for (size_t i = 0; i < CLOPS_VERDICTS; i++) {
+		if (o->verdicts[i].cond == cond) {
+			v = &o->verdicts[i];
+			break;
+		}
+	}
+	/* `leader` in a condition names a node that may change on its own;
+	 * judged every time */
+	if (v && v->leader == lid && v->applied == applied && v->changes == changes &&
+	    !(cond->has_node && cond->node.kind == SCN_NODE_LEADER) &&
+	    !(cond->kind == SCN_COND_NODE_STATUS && cond->node.kind == SCN_NODE_LEADER)) {
+		snprintf(got, got_size, "%s", v->got);
+		return v->result;
+	}
+	rv = clops_cond_judge(o, leader, cond, got, got_size);
+	if (!v) {
+		v = &o->verdicts[o->verdict_next];
+		o->verdict_next = (o->verdict_next + 1) % CLOPS_VERDICTS;
+	}
+	v->cond = cond;
+	v->leader = lid;
+	v->applied = applied;
+	v->changes = changes;
+	v->result = rv;
+	snprintf(v->got, sizeof v->got, "%s", rv == 1 ? "" : got);
+	return rv;
+}
+
+static int clops_cond_judge(struct clops *o, struct manager *leader,
+			    const struct scn_cond *cond, char *got, size_t got_size)
 {
 	const struct store *st = leader ? manager_store(leader) : NULL;
 	uint64_t count = 0;
@@ -539,12 +630,12 @@ int clops_cond(struct clops *o, struct manager *leader, const struct scn_cond *c
 			return 0;
 		}
 		svc = store_service_by_name(st, cond->service);
-		if (svc)
-			for (const Cs__Task *t =
-				     store_task_next_by_service(st, svc->id, NULL);
-			     t; t = store_task_next_by_service(st, svc->id, t))
-				count += t->status &&
-					 (int)t->status->state == (int)cond->state;
+		if (svc) {
+			struct clops_state_count c = {.state = (int)cond->state};
+			(void)store_task_scan_service(st, svc->id, clops_count_state,
+						      &c);
+			count = c.count;
+		}
 		break;
 	}
 	case SCN_COND_NODES_READY:

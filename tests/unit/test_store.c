@@ -168,6 +168,31 @@ static void test_store_scan_by_node_follows_node_then_id(void **state)
 	store_free(s);
 }
 
+static void test_store_scan_service_follows_slot_then_id(void **state)
+{
+	struct store *s = sample();
+	const uint64_t web[] = {101, 103, 105, 104}; /* (slot, id) */
+	struct scan_seen seen = {.count = 0};
+
+	assert_int_equal(store_task_scan_service(s, 10, scan_record, &seen), 0);
+	assert_int_equal(seen.count, 4);
+	assert_memory_equal(seen.ids, web, sizeof web);
+	seen = (struct scan_seen){.count = 0};
+	assert_int_equal(store_task_scan_service(s, 20, scan_record, &seen), 0);
+	assert_int_equal(seen.count, 2);
+	assert_int_equal(seen.ids[0], 102);
+	assert_int_equal(seen.ids[1], 100);
+	/* none of service 15 or 30; a stop from fn comes back */
+	seen = (struct scan_seen){.count = 0};
+	assert_int_equal(store_task_scan_service(s, 15, scan_record, &seen), 0);
+	assert_int_equal(store_task_scan_service(s, 30, scan_record, &seen), 0);
+	assert_int_equal(seen.count, 0);
+	seen = (struct scan_seen){.stop_node = 7};
+	assert_int_equal(store_task_scan_service(s, 10, scan_record, &seen), 7);
+	assert_int_equal(seen.count, 1); /* 101 is on node 8, 103 on 7 */
+	store_free(s);
+}
+
 /* A batch's bytes are what protobuf-c packs for the same StoreBatch, and
  * decode back to the actions added (each read when added). */
 static void test_store_batch_encodes_as_protobuf_c_packs(void **state)
@@ -442,6 +467,7 @@ int main(void)
 		cmocka_unit_test(test_store_apply_creates_and_versions_objects),
 		cmocka_unit_test(test_store_iterates_in_key_order_not_insert_order),
 		cmocka_unit_test(test_store_scan_by_node_follows_node_then_id),
+		cmocka_unit_test(test_store_scan_service_follows_slot_then_id),
 		cmocka_unit_test(test_store_batch_encodes_as_protobuf_c_packs),
 		cmocka_unit_test(test_store_update_moves_indexes_and_checks_version),
 		cmocka_unit_test(test_store_batch_is_all_or_nothing),
