@@ -435,6 +435,14 @@ static bool orch_failed(const Cs__Task *t)
 
 static bool orch_node_eligible(const Cs__Service *svc, const Cs__Node *n);
 
+/* A paused node keeps its tasks but gets no new one: a global service
+ * neither adds nor updates a task there (as SwarmKit's global
+ * orchestrator). */
+static bool orch_node_paused(const Cs__Node *n)
+{
+	return n->availability == CS__NODE_AVAILABILITY__NODE_AVAILABILITY_PAUSE;
+}
+
 /* What a rolling update counts, place by place (a replicated slot, or a
  * global service's node). */
 struct orch_count {
@@ -548,6 +556,8 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	} else {
 		for (const Cs__Node *n = store_node_next(st, NULL); n;
 		     n = store_node_next(st, n)) {
+			if (orch_node_paused(n))
+				continue; /* not updated: see orch_global */
 			for (const Cs__Task *t = store_task_next_by_node(st, n->id, NULL);
 			     t; t = store_task_next_by_node(st, n->id, t))
 				if (t->service_id == svc->id)
@@ -748,8 +758,8 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 			continue;
 		}
 		if (old) {
-			if (up.room == 0)
-				continue; /* a later batch */
+			if (up.room == 0 || orch_node_paused(n))
+				continue; /* a later batch; never while paused */
 			up.room--;
 			if (up.start_first && !occupied)
 				orch_create(o, svc, 0, n->id);
@@ -759,7 +769,7 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 						 "stopping for update");
 			continue;
 		}
-		if (fresh || occupied)
+		if (fresh || occupied || orch_node_paused(n))
 			continue;
 		/* the restart policy, as for a replicated slot */
 		if (last_end && !orch_outdated(svc, last_end) &&

@@ -422,8 +422,21 @@ void clops_image(struct clops *o, const struct scn_image *img)
 
 /* ---------------------------------------------------------------- conditions */
 
+/* Whether node holds a live task of svc (desired running, not finished). */
+static bool clops_node_has_live(const struct store *st, const Cs__Service *svc,
+				const Cs__Node *node)
+{
+	for (const Cs__Task *t = store_task_next_by_node(st, node->id, NULL); t;
+	     t = store_task_next_by_node(st, node->id, t))
+		if (t->service_id == svc->id &&
+		    t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING &&
+		    (!t->status || t->status->state <= CS__TASK_STATE__TASK_STATE_RUNNING))
+			return true;
+	return false;
+}
+
 /* How many tasks a service should run now: its replicas, or one per node
- * that can take it (global). */
+ * that can take it (global; a paused node only keeps the task it has). */
 uint64_t clops_desired(const struct store *st, const Cs__Service *svc)
 {
 	uint64_t n = 0;
@@ -434,7 +447,10 @@ uint64_t clops_desired(const struct store *st, const Cs__Service *svc)
 		if (node->state == CS__NODE_STATE__NODE_STATE_READY &&
 		    node->availability !=
 			    CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN &&
-		    sched_node_satisfies(svc, node))
+		    sched_node_satisfies(svc, node) &&
+		    (node->availability !=
+			     CS__NODE_AVAILABILITY__NODE_AVAILABILITY_PAUSE ||
+		     clops_node_has_live(st, svc, node)))
 			n++;
 	return n;
 }
@@ -488,7 +504,12 @@ static int clops_tally_task(void *arg, const Cs__Task *t)
 	}
 	if (t->desired_state != CS__TASK_STATE__TASK_STATE_RUNNING)
 		return 0;
-	if (t->spec_version < c->svc->spec_version)
+	if (t->spec_version < c->svc->spec_version && c->svc->spec->global &&
+	    t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING &&
+	    (node = store_node_get(c->st, t->node_id)) != NULL &&
+	    node->availability == CS__NODE_AVAILABILITY__NODE_AVAILABILITY_PAUSE)
+		c->store_running++; /* a paused node keeps its old task */
+	else if (t->spec_version < c->svc->spec_version)
 		c->waiting++; /* an update is not done while old tasks run */
 	else if (t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
 		c->store_running++;
