@@ -548,6 +548,42 @@ static bool clops_service_converged(struct clops *o, const struct store *st,
 	return false;
 }
 
+/* Whether every node whose daemon runs, and that the leader can reach, is
+ * READY in the store: until a node has joined, services cannot be judged
+ * converged (a global service would be, vacuously, before any node
+ * registers). */
+static bool clops_nodes_agree(struct clops *o, const struct store *st, char *got,
+			      size_t got_size)
+{
+	size_t n = world_node_count(o->w);
+	int64_t leader = simcluster_leader(o->c);
+	bool *ready = calloc(n ? n : 1, sizeof *ready);
+	bool ok = true;
+
+	if (!ready) {
+		snprintf(got, got_size, "out of memory");
+		return false;
+	}
+	for (const Cs__Node *nd = store_node_next(st, NULL); nd;
+	     nd = store_node_next(st, nd)) {
+		int64_t i = nd->hostname ? world_node_find(o->w, nd->hostname) : -1;
+		if (i >= 0 && nd->state == CS__NODE_STATE__NODE_STATE_READY)
+			ready[i] = true;
+	}
+	for (uint32_t i = 0; i < n && ok; i++) {
+		if (ready[i] || !world_node_is_up(o->w, i))
+			continue;
+		if (leader >= 0 && (world_net_blocked(o->w, (uint32_t)leader, i) ||
+				    world_net_blocked(o->w, i, (uint32_t)leader)))
+			continue; /* cut off: it cannot say it is up */
+		snprintf(got, got_size, "%s is up but not ready in the store",
+			 world_node_name(o->w, i));
+		ok = false;
+	}
+	free(ready);
+	return ok;
+}
+
 struct clops_state_count {
 	int state;
 	uint64_t count;
@@ -696,6 +732,8 @@ static int clops_cond_judge(struct clops *o, struct manager *leader,
 			snprintf(got, got_size, "no leader");
 			return 0;
 		}
+		if (!clops_nodes_agree(o, st, got, got_size))
+			return 0;
 		for (const Cs__Service *svc = store_service_next(st, NULL); svc;
 		     svc = store_service_next(st, svc))
 			if (!clops_service_converged(o, st, svc, got, got_size))
