@@ -1690,6 +1690,14 @@ static int scn_parse_set(struct scn_parser *p, struct scn_cmd *cmd)
 		rv = scn_kv_read(p, p->toks[i], keys, SCN_COUNT(keys), "set", &seen, &kv);
 		if (rv)
 			return rv;
+		/* Raft's timing is read when the managers start: once they run,
+		 * a change would be half applied */
+		if (p->cluster_line && (kv.key->bit == SCN_SET_ELECTION_TICKS ||
+					kv.key->bit == SCN_SET_TICK))
+			return scn_fail(p, p->toks[i].col,
+					"%s is the managers' Raft timing: set it before "
+					"'cluster' (line %u)",
+					kv.key->name, p->cluster_line);
 		switch ((enum scn_set_key)kv.key->bit) {
 		case SCN_SET_HEARTBEAT:
 			rv = scn_duration(p, kv.value, &s->heartbeat_ms);

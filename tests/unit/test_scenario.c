@@ -833,6 +833,22 @@ static void test_scn_rejects_command_before_cluster(void **state)
 		"may precede it)");
 }
 
+static void test_scn_rejects_raft_timing_after_cluster(void **state)
+{
+	struct scn_script sc;
+
+	parse_fails("cluster managers=3\nset heartbeat=1s tick=200ms\n",
+		    "scn.scn:2:18: tick is the managers' Raft timing: set it before "
+		    "'cluster' (line 1)");
+	parse_fails("cluster managers=3\nset election-ticks=5\n",
+		    "scn.scn:2:5: election-ticks is the managers' Raft timing: set it "
+		    "before 'cluster' (line 1)");
+	/* the others may change on the way */
+	parse_ok("cluster managers=3\nset heartbeat=1s history=2 snapshot-every=10\n",
+		 &sc);
+	scn_free(&sc);
+}
+
 static void test_scn_rejects_second_cluster(void **state)
 {
 	parse_fails("cluster managers=3\nrun 1s\n  cluster managers=1\n",
@@ -1178,6 +1194,7 @@ int main(void)
 		cmocka_unit_test(test_scn_rejects_node_that_does_not_exist),
 		cmocka_unit_test(test_scn_rejects_what_is_not_a_node_name),
 		cmocka_unit_test(test_scn_rejects_command_before_cluster),
+		cmocka_unit_test(test_scn_rejects_raft_timing_after_cluster),
 		cmocka_unit_test(test_scn_rejects_second_cluster),
 		cmocka_unit_test(test_scn_rejects_scenario_without_cluster),
 		cmocka_unit_test(test_scn_rejects_partition_with_one_group),
