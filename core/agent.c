@@ -654,7 +654,25 @@ static int agent_assign(struct agent_task *t, const Cs__Task *task)
 	return 0;
 }
 
+static void agent_apply_steps(struct agent *a, const Cs__Assignments *as);
+
+/* Applies as in one transaction: a full set of a thousand tasks is one
+ * sync, not a thousand. Nothing leaves the agent before it commits (the
+ * executor's and the transport's work starts when the loop runs again), so
+ * a crash finds the tasks as before the set or as after it. */
 static void agent_apply(struct agent *a, const Cs__Assignments *as)
+{
+	bool tx = a->db && sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+
+	agent_apply_steps(a, as);
+	if (tx && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		env_logf(a->env, ENV_LOG_ERROR, "msg=\"cannot save assignments\" err=\"%s\"",
+			 sqlite3_errmsg(a->db));
+		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+}
+
+static void agent_apply_steps(struct agent *a, const Cs__Assignments *as)
 {
 	/* a full set: what it does not name is unassigned */
 	if (as->full) {
