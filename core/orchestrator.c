@@ -226,6 +226,44 @@ static int orch_hist_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+#define ORCH_SLOT_TASKS_MAX 64 /* tasks looked at per slot in one pass */
+#define ORCH_HIST_MAX (ORCH_SLOT_TASKS_MAX - 8) /* finished tasks kept at most */
+
+/* How many of a place's finished tasks hist[0..n) count as restarts: those
+ * that ended by themselves, within the policy's window before the last one
+ * ended (last_ms). Measured from the last end, not from now, the verdict
+ * is made once, when a task ends, as SwarmKit's restart supervisor makes
+ * it: a policy that gave up does not start again when old failures leave
+ * the window. */
+static size_t orch_restarts(const Cs__Service *svc, const Cs__Task *const *hist,
+			    size_t n, uint64_t last_ms)
+{
+	const Cs__RestartPolicy *p = orch_policy(svc);
+	ms_t window = p ? p->window_ms : 0;
+	size_t count = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const Cs__Task *t = hist[i];
+		if (orch_stopped_on_request(t))
+			continue;
+		if (!window || !t->status || t->status->timestamp_ms + window >= last_ms)
+			count++;
+	}
+	return count;
+}
+
+/* How many finished tasks a place keeps: the history setting, and at least
+ * as many as the policy's most attempts needs to be counted. */
+static size_t orch_keep(const struct orchestrator *o, const Cs__Service *svc)
+{
+	const Cs__RestartPolicy *p = orch_policy(svc);
+	size_t keep = (size_t)o->cfg->task_history;
+	if (p && p->max_attempts && p->max_attempts + 1 > keep)
+		keep = p->max_attempts + 1 < ORCH_HIST_MAX ? (size_t)p->max_attempts + 1
+							   : ORCH_HIST_MAX;
+	return keep;
+}
+
 static void orch_reap(struct orchestrator *o, const Cs__Task **hist, size_t n,
 		      size_t keep)
 {
@@ -238,7 +276,6 @@ static void orch_reap(struct orchestrator *o, const Cs__Task **hist, size_t n,
 
 /* ---------------------------------------------------------------- replicated */
 
-#define ORCH_SLOT_TASKS_MAX 64 /* tasks looked at per slot in one pass */
 
 /* A pass stops adding to its batch past this many encoded bytes, so that
  * the batch is one manager_write (at most LIMIT_FRAME_BYTES_MAX / 2) even
@@ -276,8 +313,6 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 	const Cs__Task *live = NULL, *fresh = NULL, *last_end = NULL;
 	size_t hist_count = 0, restarts = 0;
 	bool node_died = false, ended_now = false, occupied = false;
-	const Cs__RestartPolicy *p = orch_policy(svc);
-	ms_t window = p ? p->window_ms : 0;
 
 	for (const Cs__Task *t = store_task_next_in_slot(st, svc->id, slot, NULL); t;
 	     t = store_task_next_in_slot(st, svc->id, slot, t)) {
@@ -335,23 +370,27 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 				live = t;
 			continue;
 		}
+		/* desired past RUNNING and never placed: nothing runs, and no
+		 * node will start it: gone (SwarmKit deletes these too) */
+		if (t->status && t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED) {
+			orch_delete(o, t);
+			continue;
+		}
 		/* desired past RUNNING: still running somewhere reachable? */
 		if (!terminal && !down) {
 			occupied = true;
 			continue;
 		}
-		/* history, once really finished; a restart when it ended by
-		 * itself, within the window */
-		if (!orch_stopped_on_request(t) &&
-		    (!window || !t->status ||
-		     t->status->timestamp_ms + window >= o->now_ms))
-			restarts++;
+		/* history, once really finished */
 		if (!last_end || orch_hist_cmp(&t, &last_end) < 0)
 			last_end = t;
 		if (hist_count < ORCH_SLOT_TASKS_MAX)
 			hist[hist_count++] = t;
 	}
-	orch_reap(o, hist, hist_count, wanted ? (size_t)o->cfg->task_history : 0);
+	if (last_end && last_end->status)
+		restarts += orch_restarts(svc, hist, hist_count,
+					  last_end->status->timestamp_ms);
+	orch_reap(o, hist, hist_count, wanted ? orch_keep(o, svc) : 0);
 	if (!wanted)
 		return;
 	if (live && fresh) {
@@ -386,7 +425,9 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 	if (last_end && !orch_outdated(svc, last_end) &&
 	    !orch_may_restart(svc, last_end, restarts ? restarts - 1 : 0))
 		return;
-	if (last_end && !orch_outdated(svc, last_end)) {
+	/* a task the cluster stopped (drained, moved off) is replaced at
+	 * once, as one on a dead node: the delay is for tasks that ended */
+	if (last_end && !orch_outdated(svc, last_end) && !orch_stopped_on_request(last_end)) {
 		struct orch_delay *d = orch_delay_find(o, svc->id, slot);
 		if (ended_now || !d) {
 			ms_t delay = orch_restart_delay(svc);
@@ -697,8 +738,6 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 		const Cs__Task *last_end = NULL;
 		size_t hist_count = 0, restarts = 0;
 		bool occupied = false, crashed = false;
-		const Cs__RestartPolicy *p = orch_policy(svc);
-		ms_t window = p ? p->window_ms : 0;
 
 		if (orch_batch_full(o))
 			return;
@@ -731,21 +770,23 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 							last_end = t;
 					}
 				}
+			} else if (t->status &&
+				   t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED) {
+				orch_delete(o, t); /* never placed: gone */
 			} else if (!terminal) {
 				occupied = true; /* still stopping */
 			} else {
 				/* history, as for a replicated slot */
-				if (!orch_stopped_on_request(t) &&
-				    (!window || !t->status ||
-				     t->status->timestamp_ms + window >= o->now_ms))
-					restarts++;
 				if (!last_end || orch_hist_cmp(&t, &last_end) < 0)
 					last_end = t;
 				if (hist_count < ORCH_SLOT_TASKS_MAX)
 					hist[hist_count++] = t;
 			}
 		}
-		orch_reap(o, hist, hist_count, (size_t)o->cfg->task_history);
+		if (last_end && last_end->status)
+			restarts += orch_restarts(svc, hist, hist_count,
+						  last_end->status->timestamp_ms);
+		orch_reap(o, hist, hist_count, orch_keep(o, svc));
 		if (!eligible)
 			continue;
 		if (old && fresh) {
@@ -775,7 +816,7 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 		if (last_end && !orch_outdated(svc, last_end) &&
 		    !orch_may_restart(svc, last_end, restarts ? restarts - 1 : 0))
 			continue;
-		if (crashed) {
+		if (crashed && !orch_stopped_on_request(last_end)) {
 			ms_t delay = orch_restart_delay(svc);
 			if (delay)
 				orch_delay_set(o, svc->id, n->id, o->now_ms + delay);
@@ -792,6 +833,19 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 		orch_delay_clear(o, svc->id, n->id);
 		orch_create(o, svc, 0, n->id);
 	}
+	/* tasks on nodes gone from the store (node rm): shut, then gone */
+	for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
+	     t = store_task_next_by_service(st, svc->id, t)) {
+		if (!t->node_id || store_node_get(st, t->node_id))
+			continue;
+		if (orch_batch_full(o))
+			return;
+		if (t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING)
+			orch_set_desired(o, t, CS__TASK_STATE__TASK_STATE_SHUTDOWN,
+					 "node removed");
+		else
+			orch_delete(o, t);
+	}
 }
 
 /* ---------------------------------------------------------------- policy, read only */
@@ -806,12 +860,11 @@ static bool orch_policy_may_give_up(const Cs__Service *svc)
 }
 
 bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc,
-			  uint64_t slot, uint64_t node_id, uint64_t now_ms)
+			  uint64_t slot, uint64_t node_id)
 {
-	const Cs__RestartPolicy *p = orch_policy(svc);
-	ms_t window = p ? p->window_ms : 0;
+	const Cs__Task *hist[ORCH_SLOT_TASKS_MAX];
 	const Cs__Task *last_end = NULL;
-	size_t restarts = 0;
+	size_t hist_count = 0, restarts;
 	bool global = svc->spec->global;
 
 	if (!orch_policy_may_give_up(svc))
@@ -825,15 +878,19 @@ bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc,
 			continue;
 		if (t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING)
 			return false; /* wanted, or about to be replaced */
+		if (t->status && t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED)
+			continue; /* never placed: being deleted */
 		if (!terminal && !orch_node_down(st, t->node_id))
 			return false; /* still stopping */
-		if (!orch_stopped_on_request(t) &&
-		    (!window || !t->status || t->status->timestamp_ms + window >= now_ms))
-			restarts++;
 		if (!last_end || orch_hist_cmp(&t, &last_end) < 0)
 			last_end = t;
+		if (hist_count < ORCH_SLOT_TASKS_MAX)
+			hist[hist_count++] = t;
 	}
-	return last_end && !orch_outdated(svc, last_end) &&
+	if (!last_end || !last_end->status)
+		return false;
+	restarts = orch_restarts(svc, hist, hist_count, last_end->status->timestamp_ms);
+	return !orch_outdated(svc, last_end) &&
 	       !orch_may_restart(svc, last_end, restarts ? restarts - 1 : 0);
 }
 

@@ -34,13 +34,13 @@ void orchestrator_on_event(struct orchestrator *o, const struct store_event *ev)
 bool orchestrator_is_terminal(int state);
 
 /* orchestrator_gave_up says whether the restart policy of svc leaves one of
- * its places without a task, as of now_ms (a window may reopen it later):
- * nothing in it is wanted running or still stopping, and its last task
- * ended by itself more often than the policy restarts. The place is slot
+ * its places without a task for good: nothing in it is wanted running or
+ * still stopping, and its last task ended by itself more often (within the
+ * window before that end) than the policy restarts. The place is slot
  * `slot` of a replicated service, or the node node_id of a global one.
  * What `converged` asks, so that it does not wait for what the policy
  * will never start. */
 bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc,
-			  uint64_t slot, uint64_t node_id, uint64_t now_ms);
+			  uint64_t slot, uint64_t node_id);
 
 #endif

@@ -462,11 +462,11 @@ uint64_t clops_desired(const struct store *st, const Cs__Service *svc)
 static uint64_t clops_gave_up(struct clops *o, const struct store *st,
 			      const Cs__Service *svc)
 {
-	uint64_t n = 0, now_ms = world_now_us(o->w) / 1000;
+	uint64_t n = 0;
 
 	if (!svc->spec->global) {
 		for (uint64_t slot = 1; slot <= svc->spec->replicas; slot++)
-			n += orchestrator_gave_up(st, svc, slot, 0, now_ms);
+			n += orchestrator_gave_up(st, svc, slot, 0);
 		return n;
 	}
 	for (const Cs__Node *node = store_node_next(st, NULL); node;
@@ -475,7 +475,7 @@ static uint64_t clops_gave_up(struct clops *o, const struct store *st,
 		    node->availability !=
 			    CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN &&
 		    sched_node_satisfies(svc, node))
-			n += orchestrator_gave_up(st, svc, 0, node->id, now_ms);
+			n += orchestrator_gave_up(st, svc, 0, node->id);
 	return n;
 }
 
