@@ -181,8 +181,12 @@ int control_service_update(struct manager *m, const char *name,
 	svc.spec = (Cs__ServiceSpec *)spec;
 	/* only a change of what a task runs makes tasks outdated (a rolling
 	 * update); replicas or update settings do not (SwarmKit's rule) */
-	if (control_task_spec_differs(cur->spec->task, spec->task))
+	if (control_task_spec_differs(cur->spec->task, spec->task)) {
 		svc.spec_version = cur->spec_version + 1;
+		/* a new update: a paused or finished one is over (SwarmKit
+		 * resets the update status on update) */
+		svc.update_status = NULL;
+	}
 	store_batch_init(&b);
 	if ((rv = store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &svc))) {
 		store_batch_free(&b);
