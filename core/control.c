@@ -181,6 +181,8 @@ int control_service_update(struct manager *m, const char *name,
 	svc.spec = (Cs__ServiceSpec *)spec;
 	/* only a change of what a task runs makes tasks outdated (a rolling
 	 * update); replicas or update settings do not (SwarmKit's rule) */
+	svc.previous_spec_version = cur->spec_version;
+	svc.spec_version_restored = 0;
 	if (control_task_spec_differs(cur->spec->task, spec->task)) {
 		svc.spec_version = cur->spec_version + 1;
 		/* a new update: a paused or finished one is over (SwarmKit

@@ -79,7 +79,7 @@ static bool orch_node_unfit(const struct store *st, const Cs__Service *svc,
 {
 	const Cs__Node *n = t->node_id ? store_node_get(st, t->node_id) : NULL;
 	const Cs__Placement *pl = svc->spec->task ? svc->spec->task->placement : NULL;
-	return n && pl && pl->n_constraints && t->spec_version >= svc->spec_version &&
+	return n && pl && pl->n_constraints && !orchestrator_outdated(svc, t) &&
 	       !sched_node_satisfies(svc, n);
 }
 
@@ -302,7 +302,14 @@ struct orch_update {
 
 static bool orch_outdated(const Cs__Service *svc, const Cs__Task *t)
 {
-	return t->spec_version < svc->spec_version;
+	return orchestrator_outdated(svc, t);
+}
+
+bool orchestrator_outdated(const Cs__Service *svc, const Cs__Task *t)
+{
+	return t->spec_version < svc->spec_version &&
+	       !(svc->spec_version_restored &&
+		 t->spec_version == svc->spec_version_restored);
 }
 
 static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t slot,
@@ -460,10 +467,13 @@ static void orch_update_status(struct orchestrator *o, const Cs__Service *svc,
 	us.message = (char *)message;
 	copy.update_status = &us;
 	if (rollback) {
-		/* back to the previous spec, as a new version to roll to */
+		/* back to the previous spec, as a new version to roll to;
+		 * tasks still on that spec are not outdated by it */
 		copy.spec = svc->previous_spec;
 		copy.previous_spec = svc->spec;
 		copy.spec_version = svc->spec_version + 1;
+		copy.previous_spec_version = svc->spec_version;
+		copy.spec_version_restored = svc->previous_spec_version;
 	}
 	store_batch_service(&o->batch, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy);
 }

@@ -33,6 +33,10 @@ void orchestrator_on_event(struct orchestrator *o, const struct store_event *ev)
 /* orchestrator_is_terminal says whether a task state is final. */
 bool orchestrator_is_terminal(int state);
 
+/* orchestrator_outdated says whether task t runs an older spec than svc's:
+ * an older spec_version, unless a rollback restored that version's spec. */
+bool orchestrator_outdated(const Cs__Service *svc, const Cs__Task *t);
+
 /* orchestrator_gave_up says whether the restart policy of svc leaves one of
  * its places without a task for good: nothing in it is wanted running or
  * still stopping, and its last task ended by itself more often (within the

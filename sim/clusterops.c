@@ -504,12 +504,12 @@ static int clops_tally_task(void *arg, const Cs__Task *t)
 	}
 	if (t->desired_state != CS__TASK_STATE__TASK_STATE_RUNNING)
 		return 0;
-	if (t->spec_version < c->svc->spec_version && c->svc->spec->global &&
+	if (orchestrator_outdated(c->svc, t) && c->svc->spec->global &&
 	    t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING &&
 	    (node = store_node_get(c->st, t->node_id)) != NULL &&
 	    node->availability == CS__NODE_AVAILABILITY__NODE_AVAILABILITY_PAUSE)
 		c->store_running++; /* a paused node keeps its old task */
-	else if (t->spec_version < c->svc->spec_version)
+	else if (orchestrator_outdated(c->svc, t))
 		c->waiting++; /* an update is not done while old tasks run */
 	else if (t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
 		c->store_running++;
@@ -816,7 +816,7 @@ static bool clops_check_placements(struct clops *o, const struct store *st, char
 			    t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING) {
 				clops_placed_note(o, t);
 				if (!clops_placed_before(o, t) &&
-				    t->spec_version == svc->spec_version) {
+				    !orchestrator_outdated(svc, t)) {
 					placed_now = true;
 					if (ok && !sched_node_satisfies(svc, n)) {
 						snprintf(msg, size,

@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "core/grow.h"
 #include "core/manager.h"
+#include "core/orchestrator.h"
 #include "core/scheduler.h"
 #include "core/store.h"
 #include "sim/cluster.h"
@@ -307,7 +308,7 @@ static bool metrics_all_running(const struct runner_view *v, const struct store 
 	     t = store_task_next_by_service(st, svc->id, t)) {
 		if (t->desired_state != CS__TASK_STATE__TASK_STATE_RUNNING || !t->status)
 			continue;
-		if (t->spec_version < svc->spec_version)
+		if (orchestrator_outdated(svc, t))
 			waiting++;
 		else if (t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
 			running++;
