@@ -11,6 +11,7 @@
 #include "core/hash.h"
 #include "core/grow.h"
 #include "core/limits.h"
+#include "core/sort.h"
 #include "core/manager.h"
 #include "core/store.h"
 
@@ -523,21 +524,18 @@ static void disp_ack_now(struct dispatcher *d, const struct disp_report *r,
 	disp_send(d, s->addr, &wire);
 }
 
-/* One write with every report that moves a task forward (the latest per
- * task); the others are answered as seen. */
 /* Orders reports by task, then by arrival: the last of each task's run is
  * its latest. */
-static int disp_report_cmp(const void *a, const void *b, const struct disp_report *v)
+static int disp_report_cmp(const void *ctx, uint32_t x, uint32_t y)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	const struct disp_report *v = ctx;
 	if (v[x].task_id != v[y].task_id)
 		return v[x].task_id < v[y].task_id ? -1 : 1;
 	return x < y ? -1 : x > y;
 }
 
 /* Marks in latest[i] whether report i is the latest of its task (a task
- * reported twice before a flush: the later report wins). O(n log n): a
- * merge sort of indexes (no qsort_r in C11). */
+ * reported twice before a flush: the later report wins). O(n log n). */
 static int disp_reports_latest(const struct disp_report *v, size_t n, bool *latest)
 {
 	uint32_t *idx = malloc((n ? n : 1) * sizeof *idx);
@@ -550,21 +548,7 @@ static int disp_reports_latest(const struct disp_report *v, size_t n, bool *late
 	}
 	for (size_t i = 0; i < n; i++)
 		idx[i] = (uint32_t)i;
-	for (size_t width = 1; width < n; width *= 2) {
-		for (size_t lo = 0; lo < n; lo += 2 * width) {
-			size_t mid = lo + width < n ? lo + width : n;
-			size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
-			size_t i = lo, j = mid, k = lo;
-			while (i < mid && j < hi)
-				tmp[k++] = disp_report_cmp(&idx[i], &idx[j], v) <= 0 ? idx[i++]
-										   : idx[j++];
-			while (i < mid)
-				tmp[k++] = idx[i++];
-			while (j < hi)
-				tmp[k++] = idx[j++];
-		}
-		memcpy(idx, tmp, n * sizeof *idx);
-	}
+	sort_u32(idx, tmp, n, disp_report_cmp, v);
 	for (size_t k = 0; k < n; k++)
 		latest[idx[k]] = k + 1 == n || v[idx[k + 1]].task_id != v[idx[k]].task_id;
 	free(idx);

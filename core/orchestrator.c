@@ -252,6 +252,17 @@ static size_t orch_restarts(const Cs__Service *svc, const Cs__Task *const *hist,
 	return count;
 }
 
+/* Notes finished task t in a place's history: hist (up to
+ * ORCH_SLOT_TASKS_MAX), and *last_end when it ended last. */
+static void orch_hist_note(const Cs__Task *t, const Cs__Task **last_end,
+			   const Cs__Task **hist, size_t *hist_count)
+{
+	if (!*last_end || orch_hist_cmp(&t, last_end) < 0)
+		*last_end = t;
+	if (*hist_count < ORCH_SLOT_TASKS_MAX)
+		hist[(*hist_count)++] = t;
+}
+
 /* How many finished tasks a place keeps: the history setting, and at least
  * as many as the policy's most attempts needs to be counted. */
 static size_t orch_keep(const struct orchestrator *o, const Cs__Service *svc)
@@ -389,10 +400,7 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 			continue;
 		}
 		/* history, once really finished */
-		if (!last_end || orch_hist_cmp(&t, &last_end) < 0)
-			last_end = t;
-		if (hist_count < ORCH_SLOT_TASKS_MAX)
-			hist[hist_count++] = t;
+		orch_hist_note(t, &last_end, hist, &hist_count);
 	}
 	if (last_end && last_end->status)
 		restarts += orch_restarts(svc, hist, hist_count,
@@ -787,10 +795,7 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 				occupied = true; /* still stopping */
 			} else {
 				/* history, as for a replicated slot */
-				if (!last_end || orch_hist_cmp(&t, &last_end) < 0)
-					last_end = t;
-				if (hist_count < ORCH_SLOT_TASKS_MAX)
-					hist[hist_count++] = t;
+				orch_hist_note(t, &last_end, hist, &hist_count);
 			}
 		}
 		if (last_end && last_end->status)
@@ -892,10 +897,7 @@ bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc,
 			continue; /* never placed: being deleted */
 		if (!terminal && !orch_node_down(st, t->node_id))
 			return false; /* still stopping */
-		if (!last_end || orch_hist_cmp(&t, &last_end) < 0)
-			last_end = t;
-		if (hist_count < ORCH_SLOT_TASKS_MAX)
-			hist[hist_count++] = t;
+		orch_hist_note(t, &last_end, hist, &hist_count);
 	}
 	if (!last_end || !last_end->status)
 		return false;

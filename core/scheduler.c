@@ -25,6 +25,7 @@
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/limits.h"
+#include "core/sort.h"
 
 _Static_assert(LIMIT_SCHED_TASKS_PER_RUN <= LIMIT_STORE_BATCH_ACTIONS,
 	       "a run's writes fit one batch");
@@ -623,25 +624,10 @@ static int sched_spread_cmp(const struct sched_sort_ctx *c, uint32_t a, uint32_t
 	return a < b ? -1 : a > b;
 }
 
-/* Bottom-up merge sort of v[0..n) by sched_spread_cmp; tmp holds n. */
-static void sched_sort(uint32_t *v, uint32_t *tmp, size_t n,
-		       const struct sched_sort_ctx *c)
+/* sort_u32's comparison: the spread order of two nodes. */
+static int sched_spread_sort_cmp(const void *ctx, uint32_t a, uint32_t b)
 {
-	for (size_t width = 1; width < n; width *= 2) {
-		for (size_t lo = 0; lo < n; lo += 2 * width) {
-			size_t mid = lo + width < n ? lo + width : n;
-			size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
-			size_t i = lo, j = mid, k = lo;
-			while (i < mid && j < hi)
-				tmp[k++] = sched_spread_cmp(c, v[i], v[j]) <= 0 ? v[i++]
-										: v[j++];
-			while (i < mid)
-				tmp[k++] = v[i++];
-			while (j < hi)
-				tmp[k++] = v[j++];
-		}
-		memcpy(v, tmp, n * sizeof *v);
-	}
+	return sched_spread_cmp(ctx, a, b);
 }
 
 static bool sched_spread_same(const struct sched_spread *sp, const Cs__Placement *pl)
@@ -682,7 +668,7 @@ static int sched_spread_build(struct sched *p, const Cs__Placement *pl,
 	}
 	for (size_t i = 0; i < n; i++)
 		sp->order[i] = (uint32_t)i;
-	sched_sort(sp->order, tmp, n, &c);
+	sort_u32(sp->order, tmp, n, sched_spread_sort_cmp, &c);
 	for (size_t i = 0; i < n; i++) {
 		uint32_t l = 0;
 		if (i > 0)
