@@ -526,8 +526,9 @@ static void agent_add_manager(struct agent *a, const char *addr)
 			return;
 	if (a->manager_count < AGENT_MANAGERS_MAX) {
 		memcpy(a->managers[a->manager_count++], addr, strlen(addr) + 1);
-		env_logf(a->env, ENV_LOG_INFO, "msg=\"manager learned\" addr=%s managers=%zu",
-			 addr, a->manager_count);
+		env_logf(a->env, ENV_LOG_INFO,
+			 "msg=\"manager learned\" addr=%s managers=%zu", addr,
+			 a->manager_count);
 	}
 }
 
@@ -666,7 +667,8 @@ static void agent_apply(struct agent *a, const Cs__Assignments *as)
 
 	agent_apply_steps(a, as);
 	if (tx && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		env_logf(a->env, ENV_LOG_ERROR, "msg=\"cannot save assignments\" err=\"%s\"",
+		env_logf(a->env, ENV_LOG_ERROR,
+			 "msg=\"cannot save assignments\" err=\"%s\"",
 			 sqlite3_errmsg(a->db));
 		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 	}

@@ -227,7 +227,7 @@ static int orch_hist_cmp(const void *a, const void *b)
 }
 
 #define ORCH_SLOT_TASKS_MAX 64 /* tasks looked at per slot in one pass */
-#define ORCH_HIST_MAX (ORCH_SLOT_TASKS_MAX - 8) /* finished tasks kept at most */
+#define ORCH_HIST_MAX	    (ORCH_SLOT_TASKS_MAX - 8) /* finished tasks kept at most */
 
 /* How many of a place's finished tasks hist[0..n) count as restarts: those
  * that ended by themselves, within the policy's window before the last one
@@ -235,8 +235,8 @@ static int orch_hist_cmp(const void *a, const void *b)
  * is made once, when a task ends, as SwarmKit's restart supervisor makes
  * it: a policy that gave up does not start again when old failures leave
  * the window. */
-static size_t orch_restarts(const Cs__Service *svc, const Cs__Task *const *hist,
-			    size_t n, uint64_t last_ms)
+static size_t orch_restarts(const Cs__Service *svc, const Cs__Task *const *hist, size_t n,
+			    uint64_t last_ms)
 {
 	const Cs__RestartPolicy *p = orch_policy(svc);
 	ms_t window = p ? p->window_ms : 0;
@@ -287,7 +287,6 @@ static void orch_reap(struct orchestrator *o, const Cs__Task **hist, size_t n,
 
 /* ---------------------------------------------------------------- replicated */
 
-
 /* A pass stops adding to its batch past this many encoded bytes, so that
  * the batch is one manager_write (at most LIMIT_FRAME_BYTES_MAX / 2) even
  * after the slot or service being looked at adds its writes: a quarter of
@@ -299,7 +298,8 @@ static void orch_reap(struct orchestrator *o, const Cs__Task **hist, size_t n,
  * waits for the next pass. */
 static bool orch_batch_full(const struct orchestrator *o)
 {
-	return o->batch.action_count >= LIMIT_STORE_BATCH_ACTIONS - 2 * ORCH_SLOT_TASKS_MAX ||
+	return o->batch.action_count >=
+		       LIMIT_STORE_BATCH_ACTIONS - 2 * ORCH_SLOT_TASKS_MAX ||
 	       store_batch_bytes(&o->batch) >= ORCH_BATCH_BYTES_MAX;
 }
 
@@ -359,11 +359,11 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 			    orch_node_unfit(st, svc, t)) {
 				/* moved off at once, once it stopped: no restart
 				 * delay, as for a dead node */
-				orch_set_desired(o, t,
-						 CS__TASK_STATE__TASK_STATE_SHUTDOWN,
-						 orch_node_drained(st, t->node_id)
-							 ? "node drained"
-							 : "constraint no longer satisfied");
+				orch_set_desired(
+					o, t, CS__TASK_STATE__TASK_STATE_SHUTDOWN,
+					orch_node_drained(st, t->node_id)
+						? "node drained"
+						: "constraint no longer satisfied");
 				orch_delay_clear(o, svc->id, slot);
 				occupied = true;
 				continue;
@@ -442,7 +442,8 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 		return;
 	/* a task the cluster stopped (drained, moved off) is replaced at
 	 * once, as one on a dead node: the delay is for tasks that ended */
-	if (last_end && !orch_outdated(svc, last_end) && !orch_stopped_on_request(last_end)) {
+	if (last_end && !orch_outdated(svc, last_end) &&
+	    !orch_stopped_on_request(last_end)) {
 		struct orch_delay *d = orch_delay_find(o, svc->id, slot);
 		if (ended_now || !d) {
 			ms_t delay = orch_restart_delay(svc);
@@ -789,7 +790,8 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 					}
 				}
 			} else if (t->status &&
-				   t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED) {
+				   t->status->state <
+					   CS__TASK_STATE__TASK_STATE_ASSIGNED) {
 				orch_delete(o, t); /* never placed: gone */
 			} else if (!terminal) {
 				occupied = true; /* still stopping */
@@ -874,8 +876,8 @@ static bool orch_policy_may_give_up(const Cs__Service *svc)
 		     p->max_attempts);
 }
 
-bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc,
-			  uint64_t slot, uint64_t node_id)
+bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc, uint64_t slot,
+			  uint64_t node_id)
 {
 	const Cs__Task *hist[ORCH_SLOT_TASKS_MAX];
 	const Cs__Task *last_end = NULL;
@@ -884,8 +886,9 @@ bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc,
 
 	if (!orch_policy_may_give_up(svc))
 		return false;
-	for (const Cs__Task *t = global ? store_task_next_by_node(st, node_id, NULL)
-					: store_task_next_in_slot(st, svc->id, slot, NULL);
+	for (const Cs__Task *t =
+		     global ? store_task_next_by_node(st, node_id, NULL)
+			    : store_task_next_in_slot(st, svc->id, slot, NULL);
 	     t; t = global ? store_task_next_by_node(st, node_id, t)
 			   : store_task_next_in_slot(st, svc->id, slot, t)) {
 		bool terminal = t->status && orchestrator_is_terminal(t->status->state);
@@ -1056,10 +1059,11 @@ static void orch_pass(struct orchestrator *o)
 		if (rv == 0)
 			o->writing = true;
 		else if (rv == CS_ELIMIT)
-			env_logf(o->env, ENV_LOG_ERROR,
-				 "msg=\"orchestrator batch refused\" actions=%zu bytes=%zu "
-				 "err=%s",
-				 o->batch.action_count, len, cs_errname(rv));
+			env_logf(
+				o->env, ENV_LOG_ERROR,
+				"msg=\"orchestrator batch refused\" actions=%zu bytes=%zu "
+				"err=%s",
+				o->batch.action_count, len, cs_errname(rv));
 		free(buf);
 	}
 	store_batch_free(&o->batch);

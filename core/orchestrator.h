@@ -44,7 +44,7 @@ bool orchestrator_outdated(const Cs__Service *svc, const Cs__Task *t);
  * `slot` of a replicated service, or the node node_id of a global one.
  * What `converged` asks, so that it does not wait for what the policy
  * will never start. */
-bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc,
-			  uint64_t slot, uint64_t node_id);
+bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc, uint64_t slot,
+			  uint64_t node_id);
 
 #endif

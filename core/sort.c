@@ -3,8 +3,7 @@
 
 #include <string.h>
 
-void sort_u32(uint32_t *v, uint32_t *tmp, size_t n, sort_u32_cmp_fn cmp,
-	      const void *ctx)
+void sort_u32(uint32_t *v, uint32_t *tmp, size_t n, sort_u32_cmp_fn cmp, const void *ctx)
 {
 	for (size_t width = 1; width < n; width *= 2) {
 		for (size_t lo = 0; lo < n; lo += 2 * width) {

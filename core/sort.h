@@ -12,7 +12,6 @@ typedef int (*sort_u32_cmp_fn)(const void *ctx, uint32_t a, uint32_t b);
 
 /* sort_u32 orders v[0..n) by cmp, equal ones kept in their order; tmp
  * holds n and is scratch. O(n log n), no allocation. */
-void sort_u32(uint32_t *v, uint32_t *tmp, size_t n, sort_u32_cmp_fn cmp,
-	      const void *ctx);
+void sort_u32(uint32_t *v, uint32_t *tmp, size_t n, sort_u32_cmp_fn cmp, const void *ctx);
 
 #endif

@@ -398,8 +398,8 @@ static int store_scan_service_visit(void *arg, struct tree_node *n)
 	return sc->fn(sc->arg, t);
 }
 
-int store_task_scan_service(const struct store *s, uint64_t service_id,
-			    store_task_fn fn, void *arg)
+int store_task_scan_service(const struct store *s, uint64_t service_id, store_task_fn fn,
+			    void *arg)
 {
 	Cs__Task key = CS__TASK__INIT;
 	struct store_entry probe = {.obj = &key.base};
@@ -411,8 +411,8 @@ int store_task_scan_service(const struct store *s, uint64_t service_id,
 	return sc.past ? 0 : rv;
 }
 
-int store_task_scan_by_node(const struct store *s, uint64_t node_from,
-			    store_task_fn fn, void *arg)
+int store_task_scan_by_node(const struct store *s, uint64_t node_from, store_task_fn fn,
+			    void *arg)
 {
 	Cs__Task key = CS__TASK__INIT;
 	struct store_entry probe = {.obj = &key.base};

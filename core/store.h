@@ -80,14 +80,14 @@ const Cs__Task *store_task_next_in_slot(const struct store *s, uint64_t service_
  * task once: O(tasks), where store_task_next_by_node costs O(log tasks) per
  * task. */
 typedef int (*store_task_fn)(void *arg, const Cs__Task *t);
-int store_task_scan_by_node(const struct store *s, uint64_t node_from,
-			    store_task_fn fn, void *arg);
+int store_task_scan_by_node(const struct store *s, uint64_t node_from, store_task_fn fn,
+			    void *arg);
 /* store_task_scan_service calls fn(arg, t) for every task of one service,
  * in (slot, id) order, until fn returns nonzero; returns that value, or 0.
  * O(log tasks + the service's tasks), where store_task_next_by_service
  * costs O(log tasks) per task. fn must not change s. */
-int store_task_scan_service(const struct store *s, uint64_t service_id,
-			    store_task_fn fn, void *arg);
+int store_task_scan_service(const struct store *s, uint64_t service_id, store_task_fn fn,
+			    void *arg);
 
 /* ---------------------------------------------------------------- watches */
 

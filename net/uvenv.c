@@ -83,7 +83,7 @@ struct uvenv_in {
 	size_t len, cap;
 	bool hello; /* from is known */
 	bool closing;
-	uint64_t accepted_ms; /* the loop's time at accept */
+	uint64_t accepted_ms;		     /* the loop's time at accept */
 	char remote[64];		     /* ip:port of the socket */
 	char from[LIMIT_ADDR_BYTES_MAX + 1]; /* the hello's address */
 };

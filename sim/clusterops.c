@@ -63,7 +63,6 @@ struct clops {
 	size_t verdict_next;
 };
 
-
 /* A call in flight: the runner's callback, and what to remember. */
 struct clops_call {
 	struct clops *o;
@@ -430,7 +429,8 @@ static bool clops_node_has_live(const struct store *st, const Cs__Service *svc,
 	     t = store_task_next_by_node(st, node->id, t))
 		if (t->service_id == svc->id &&
 		    t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING &&
-		    (!t->status || t->status->state <= CS__TASK_STATE__TASK_STATE_RUNNING))
+		    (!t->status ||
+		     t->status->state <= CS__TASK_STATE__TASK_STATE_RUNNING))
 			return true;
 	return false;
 }
@@ -530,8 +530,7 @@ static bool clops_service_converged(struct clops *o, const struct store *st,
 	if (real != want) {
 		/* the runtime alone says no: the store need not be read (a
 		 * wait on a large service would read it after every event) */
-		snprintf(got, got_size,
-			 "%s: %" PRIu64 " wanted, %zu containers running",
+		snprintf(got, got_size, "%s: %" PRIu64 " wanted, %zu containers running",
 			 svc->spec->name, want, real);
 		return false;
 	}
@@ -689,8 +688,7 @@ static int clops_cond_judge(struct clops *o, struct manager *leader,
 		svc = store_service_by_name(st, cond->service);
 		if (svc) {
 			struct clops_state_count c = {.state = (int)cond->state};
-			(void)store_task_scan_service(st, svc->id, clops_count_state,
-						      &c);
+			(void)store_task_scan_service(st, svc->id, clops_count_state, &c);
 			count = c.count;
 		}
 		break;
@@ -762,9 +760,10 @@ static int clops_placed_cmp(const void *a, const void *b)
 static bool clops_placed_before(const struct clops *o, const Cs__Task *t)
 {
 	struct clops_placed key = {.task = t->id};
-	const struct clops_placed *hit = o->placed_count
-		? bsearch(&key, o->placed, o->placed_count, sizeof key, clops_placed_cmp)
-		: NULL;
+	const struct clops_placed *hit =
+		o->placed_count ? bsearch(&key, o->placed, o->placed_count, sizeof key,
+					  clops_placed_cmp)
+				: NULL;
 	return hit && hit->node == t->node_id;
 }
 
@@ -774,7 +773,8 @@ static void clops_placed_note(struct clops *o, const Cs__Task *t)
 	if (o->placed_next_count == o->placed_cap) {
 		size_t cap = o->placed_cap ? 2 * o->placed_cap : 64;
 		struct clops_placed *a = realloc(o->placed, cap * sizeof *a);
-		struct clops_placed *b = a ? realloc(o->placed_next, cap * sizeof *b) : NULL;
+		struct clops_placed *b =
+			a ? realloc(o->placed_next, cap * sizeof *b) : NULL;
 		if (a)
 			o->placed = a;
 		if (!b) {

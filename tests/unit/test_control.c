@@ -663,14 +663,15 @@ static void test_control_token_parts(void **state)
 		"",
 		"SWMTKN-1-",
 		"SWMTKN-2-00000000000000ff-m0123",
-		"SWMTKN-1-sim-manager",		    /* a role, no cluster id */
+		"SWMTKN-1-sim-manager",		   /* a role, no cluster id */
 		"SWMTKN-1-00000000000000FF-m0123", /* drawn tokens are lower case */
 		"SWMTKN-1-00000000000000f-m0123",
 		"SWMTKN-1-00000000000000fff-m0123",
 		"SWMTKN-1-00000000000000ff-x0123",
 	};
 
-	assert_int_equal(manager_token_cluster("SWMTKN-1-00000000000000ff-m0123", &id), 0);
+	assert_int_equal(manager_token_cluster("SWMTKN-1-00000000000000ff-m0123", &id),
+			 0);
 	assert_int_equal(id, 0xff);
 	assert_int_equal(manager_token_role("SWMTKN-1-00000000000000ff-m0123", &role), 0);
 	assert_int_equal(role, CS__NODE_ROLE__NODE_ROLE_MANAGER);

@@ -117,14 +117,15 @@ static void test_orch_global_service_keeps_its_restart_policy(void **state)
 static void test_orch_converged_does_not_wait_for_a_policy_that_gave_up(void **state)
 {
 	/* two slots give up; the third runs a clean image: converged */
-	struct runner_result r = run("cluster managers=1 workers=1\n"
-				     "image crashy exit=3 after=1s\n"
-				     "service create web replicas=2 image=crashy "
-				     "restart=none\n"
-				     "service create ok replicas=1\n"
-				     "expect store tasks web state=failed == 2 within 30s\n"
-				     "expect converged within 10s\n"
-				     "expect running ok == 1\n");
+	struct runner_result r =
+		run("cluster managers=1 workers=1\n"
+		    "image crashy exit=3 after=1s\n"
+		    "service create web replicas=2 image=crashy "
+		    "restart=none\n"
+		    "service create ok replicas=1\n"
+		    "expect store tasks web state=failed == 2 within 30s\n"
+		    "expect converged within 10s\n"
+		    "expect running ok == 1\n");
 	struct runner_result loop = run("cluster managers=1\n"
 					"image crashy exit=3 after=1s\n"
 					"service create web image=crashy "
@@ -191,7 +192,8 @@ int main(void)
 		cmocka_unit_test(test_orch_on_failure_does_not_restart_a_clean_exit),
 		cmocka_unit_test(test_orch_restart_none_still_reconciles_stopped_slots),
 		cmocka_unit_test(test_orch_global_service_keeps_its_restart_policy),
-		cmocka_unit_test(test_orch_converged_does_not_wait_for_a_policy_that_gave_up),
+		cmocka_unit_test(
+			test_orch_converged_does_not_wait_for_a_policy_that_gave_up),
 		cmocka_unit_test(test_orch_reaper_keeps_history_per_slot),
 		cmocka_unit_test(test_orch_scale_down_and_remove),
 		cmocka_unit_test(

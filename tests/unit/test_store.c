@@ -218,7 +218,8 @@ static void test_store_batch_encodes_as_protobuf_c_packs(void **state)
 	t.service_name = name;
 	t.status = &st;
 	st.state = CS__TASK_STATE__TASK_STATE_RUNNING;
-	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t), 0);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t),
+			 0);
 	t.id = 5; /* read when added: the batch keeps 1 << 63 */
 	assert_int_equal(b.action_count, 2);
 	assert_true(store_batch_bytes(&b) > sizeof name);
@@ -239,7 +240,8 @@ static void test_store_batch_encodes_as_protobuf_c_packs(void **state)
 		want = malloc(want_len);
 		assert_non_null(want);
 		cs__store_batch__pack(dec, want);
-		assert_int_equal(store_batch_encode(&b, proposer, proposal, &buf, &len), 0);
+		assert_int_equal(store_batch_encode(&b, proposer, proposal, &buf, &len),
+				 0);
 		assert_int_equal(len, want_len);
 		assert_memory_equal(buf, want, len);
 		free(buf);

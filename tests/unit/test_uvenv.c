@@ -1168,7 +1168,8 @@ int main(void)
 		cmocka_unit_test(test_uvenv_two_envs_exchange_1000_frames_in_order),
 		cmocka_unit_test(test_uvenv_oversized_frame_closes_only_that_connection),
 		cmocka_unit_test(test_uvenv_garbage_without_hello_is_rejected),
-		cmocka_unit_test(test_uvenv_silent_connection_is_closed_after_hello_timeout),
+		cmocka_unit_test(
+			test_uvenv_silent_connection_is_closed_after_hello_timeout),
 		cmocka_unit_test(test_uvenv_frames_queued_past_their_ttl_are_dropped),
 		cmocka_unit_test(test_uvenv_frames_before_listen_are_dropped),
 		cmocka_unit_test(test_uvenv_redials_a_peer_that_starts_late),
