@@ -599,6 +599,10 @@ static void disp_status_flush(struct env *env, env_timer_id id, void *data)
 			continue;
 		}
 		t = *cur;
+		/* when it started, for an update's monitor period: its first
+		 * report of RUNNING or past it */
+		if (!t.started_ms && r->state >= CS__TASK_STATE__TASK_STATE_RUNNING)
+			t.started_ms = r->timestamp_ms ? r->timestamp_ms : 1;
 		status = *cur->status;
 		status.state = r->state;
 		status.exit_code = r->exit_code;

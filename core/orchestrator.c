@@ -507,7 +507,6 @@ static bool orch_node_paused(const Cs__Node *n)
  * global service's node). */
 struct orch_count {
 	ms_t monitor;
-	bool continue_on_failure;
 	size_t outdated;    /* live tasks of an older spec */
 	size_t in_flight;   /* places of the batch not settled yet */
 	size_t updated;	    /* live tasks of the new spec */
@@ -519,13 +518,14 @@ struct orch_count {
 	size_t place_in_flight;
 };
 
-/* Ends a place: adds what it counted. Under failure action continue, a
- * place whose new task failed is done with (failed): it does not hold the
- * next batch back, whatever its restarts do (SwarmKit's updater moves on
- * too). */
+/* Ends a place: adds what it counted. A place whose new task failed is
+ * done with: it does not hold the next batch back, whatever its restarts
+ * do. When the failure counts (within the monitor period), the failure
+ * action has its say first; when it does not (a crash long after the task
+ * started), the update goes on, as SwarmKit's updater does. */
 static void orch_count_place_end(struct orch_count *c)
 {
-	if (c->continue_on_failure && c->place_failed) {
+	if (c->place_failed) {
 		c->place_live = true;
 		c->place_in_flight = 0;
 	}
@@ -556,10 +556,12 @@ static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
 	c->place_failed |= orch_failed(t);
 	if (t->spec_version > 1 || svc->spec_version > 1) {
 		c->updated += live;
-		/* a failure counts while within the monitor period */
+		/* a failure counts when the task failed before running, or
+		 * within the monitor period after it started (SwarmKit's
+		 * updater): a crash long after is not the update's */
 		c->failures += orch_failed(t) &&
-			       (!c->monitor ||
-				o->now_ms - t->status->timestamp_ms <= c->monitor);
+			       (!c->monitor || !t->started_ms ||
+				t->status->timestamp_ms <= t->started_ms + c->monitor);
 	}
 	if (live && !terminal && t->status &&
 	    t->status->state < CS__TASK_STATE__TASK_STATE_RUNNING)
@@ -594,9 +596,6 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	memset(up, 0, sizeof *up);
 	up->start_first = uc && uc->order == CS__UPDATE_CONFIG__ORDER__ORDER_START_FIRST;
 	c.monitor = monitor;
-	c.continue_on_failure =
-		uc && uc->failure_action ==
-			      CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_CONTINUE;
 	if (!svc->spec->global) {
 		uint64_t slot = 0;
 		for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
@@ -625,7 +624,7 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 			/* a node that had a task and has no live one is being
 			 * replaced: part of the batch (as a replicated slot) */
 			if (c.place_seen && !c.place_live && orch_node_eligible(svc, n) &&
-			    !(c.continue_on_failure && c.place_failed))
+			    !c.place_failed)
 				c.place_in_flight++;
 			orch_count_place_end(&c);
 		}

@@ -993,7 +993,7 @@ struct sched_budget {
  * strings and spec: the action's tags and lengths, the task's and its
  * status's scalar fields each as a widest varint (11 bytes with its tag),
  * every string's tag and length. */
-enum { SCHED_WRITE_BYTES_FIXED = 160 };
+enum { SCHED_WRITE_BYTES_FIXED = 171 };
 
 _Static_assert(LIMIT_SCHED_TASKS_PER_RUN *(SCHED_WRITE_BYTES_FIXED +
 					   sizeof SCHED_MSG_ASSIGNED) <=
@@ -1008,7 +1008,7 @@ static size_t sched_write_bytes(const Cs__Task *t, const char *msg)
 
 	/* a tripwire: a field appended to Task or TaskStatus needs its bytes
 	 * counted above */
-	assert(cs__task__descriptor.n_fields == 10);
+	assert(cs__task__descriptor.n_fields == 11);
 	assert(cs__task_status__descriptor.n_fields == 5);
 	if (t->service_name)
 		n += strlen(t->service_name);
