@@ -940,6 +940,17 @@ static void agent_adopt_cb(struct env_ctl_list_req *req, int status)
 					       : CS__TASK_STATE__TASK_STATE_FAILED,
 				       "exited while the agent was down");
 			agent_task_open(t);
+		} else if (f && f->state == ENV_CTL_CREATED &&
+			   t->state == CS__TASK_STATE__TASK_STATE_STARTING) {
+			/* being started when the daemon died: ask again
+			 * (starting is idempotent: a start under way finishes,
+			 * a running one answers at once), and its answer moves
+			 * the task on; unwanted, it is stopped as any STARTING
+			 * task. Found by a scenario probe: marked FAILED, the
+			 * container started anyway and ran beside its
+			 * replacement for good. */
+			if (agent_task_open(t) == 0)
+				agent_task_do(t, ENV_CTL_START);
 		} else if (t->state >= CS__TASK_STATE__TASK_STATE_STARTING) {
 			agent_task_set(t, CS__TASK_STATE__TASK_STATE_FAILED,
 				       "container gone while the agent was down");
