@@ -285,6 +285,39 @@ int control_node_update(struct manager *m, uint64_t node_id, bool set_availabili
 	return control_write(m, &b, cb, data);
 }
 
+/* Adds to b the cluster record with node_id among the removed nodes (kept
+ * ascending), so that its agent cannot register again. Returns 0 or an
+ * error of store_batch_cluster. */
+static int control_note_removed(struct manager *m, struct store_batch *b,
+				uint64_t node_id)
+{
+	const Cs__Cluster *cur = store_cluster(manager_store(m));
+	Cs__Cluster c;
+	uint64_t *ids;
+	size_t n, i = 0;
+	int rv;
+
+	if (!cur)
+		return 0;
+	n = cur->n_removed_nodes;
+	ids = malloc((n + 1) * sizeof *ids);
+	if (!ids)
+		return CS_ENOMEM;
+	while (i < n && cur->removed_nodes[i] < node_id) {
+		ids[i] = cur->removed_nodes[i];
+		i++;
+	}
+	ids[i] = node_id;
+	if (n)
+		memcpy(ids + i + 1, cur->removed_nodes + i, (n - i) * sizeof *ids);
+	c = *cur;
+	c.removed_nodes = ids;
+	c.n_removed_nodes = n + 1;
+	rv = store_batch_cluster(b, CS__STORE_ACTION__KIND__KIND_UPDATE, &c);
+	free(ids);
+	return rv;
+}
+
 int control_node_remove(struct manager *m, uint64_t node_id, bool force, char *err,
 			size_t err_size, manager_write_cb cb, void *data)
 {
@@ -304,7 +337,8 @@ int control_node_remove(struct manager *m, uint64_t node_id, bool force, char *e
 			"node %s is ready: take it down first, or force the removal",
 			cur->hostname);
 	store_batch_init(&b);
-	if ((rv = store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_DELETE, cur))) {
+	if ((rv = store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_DELETE, cur)) ||
+	    (rv = control_note_removed(m, &b, cur->id))) {
 		store_batch_free(&b);
 		return rv;
 	}

@@ -739,6 +739,24 @@ static void disp_session_reply(struct dispatcher *d, const char *to, int status,
 	disp_send(d, to, &wire);
 }
 
+/* Whether node id was removed (node rm): it may not come back as itself. */
+static bool disp_was_removed(const struct store *st, uint64_t id)
+{
+	const Cs__Cluster *c = store_cluster(st);
+	size_t lo = 0, hi = c ? c->n_removed_nodes : 0;
+
+	while (id && lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->removed_nodes[mid] == id)
+			return true;
+		if (c->removed_nodes[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
 /* A node new to the cluster shows a join token: the worker token makes a
  * worker, the manager token either. A cluster with no tokens (no record
  * yet) takes anyone. */
@@ -773,14 +791,19 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 		disp_send_full(d, s);
 		return;
 	}
-	if (!known && !disp_token_ok(d, q)) {
+	if (!known && (disp_was_removed(st, q->node_id) || !disp_token_ok(d, q))) {
 		Cs__Wire wire = CS__WIRE__INIT;
 		Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
 		char why[160];
-		snprintf(why, sizeof why, "%s join token for a new %s node",
-			 q->token && *q->token ? "wrong" : "no",
-			 q->role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager"
-								     : "worker");
+		if (disp_was_removed(st, q->node_id))
+			snprintf(why, sizeof why,
+				 "this node was removed from the cluster: join it again "
+				 "with a new state directory");
+		else
+			snprintf(why, sizeof why, "%s join token for a new %s node",
+				 q->token && *q->token ? "wrong" : "no",
+				 q->role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager"
+									     : "worker");
 		env_logf(d->env, ENV_LOG_WARN,
 			 "msg=\"node refused\" from=%s hostname=\"%s\" reason=\"%s\"",
 			 from, q->hostname ? q->hostname : "", why);

@@ -27,6 +27,7 @@ struct simcluster_mgr {
 /* The config of one node program, with the strings it points to. */
 struct simcluster_node {
 	struct node_cfg cfg;
+	bool refused; /* its agent was refused by the cluster (node rm) */
 	char hostname[LIMIT_ADDR_BYTES_MAX];
 	char (*addrs)[16];
 	const char **managers;
@@ -244,6 +245,23 @@ void simcluster_node_programs(struct simcluster *c, bool on)
 	c->node_programs = on;
 }
 
+/* A node's agent was refused: as swarmd, it stops trying (the daemon would
+ * exit); the checks then leave it out. */
+static void simcluster_node_refused(void *data, const char *why)
+{
+	struct simcluster_node *n = data;
+	(void)why;
+	n->refused = true;
+}
+
+bool simcluster_refused(const struct simcluster *c, const char *hostname)
+{
+	for (size_t i = c->nodes_count; i-- > 0;)
+		if (strcmp(c->nodes[i]->hostname, hostname) == 0)
+			return c->nodes[i]->refused;
+	return false;
+}
+
 const struct node_cfg *simcluster_node_cfg(struct simcluster *c, const char *hostname,
 					   uint32_t manager_number, uint32_t voters,
 					   uint32_t managers, uint64_t millicpus,
@@ -284,6 +302,8 @@ const struct node_cfg *simcluster_node_cfg(struct simcluster *c, const char *hos
 	n->cfg.agent.manager_count = managers;
 	n->cfg.agent.join_token =
 		manager_number ? SIMCLUSTER_MANAGER_TOKEN : SIMCLUSTER_WORKER_TOKEN;
+	n->cfg.agent.on_refused = simcluster_node_refused;
+	n->cfg.agent.hook_data = n;
 	n->cfg.agent.raft_id = manager_number;
 	if (manager_number) {
 		n->cfg.manager = simcluster_manager_cfg(c, manager_number, voters);

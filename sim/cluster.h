@@ -51,6 +51,9 @@ const struct node_cfg *simcluster_node_cfg(struct simcluster *c, const char *hos
 /* simcluster_track tells the cluster that node runs manager number
  * `number` (0: not a manager, or not a real one). */
 int simcluster_track(struct simcluster *c, uint32_t node, uint32_t number);
+/* simcluster_refused says whether the agent of the node named hostname was
+ * refused by the cluster (a node removed, then started again). */
+bool simcluster_refused(const struct simcluster *c, const char *hostname);
 /* simcluster_number returns the manager number (its raft id) the node runs
  * as, up or down, or 0 for a worker. */
 uint32_t simcluster_number(const struct simcluster *c, uint32_t node);

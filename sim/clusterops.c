@@ -570,8 +570,9 @@ static bool clops_nodes_agree(struct clops *o, const struct store *st, char *got
 			ready[i] = true;
 	}
 	for (uint32_t i = 0; i < n && ok; i++) {
-		if (ready[i] || !world_node_is_up(o->w, i))
-			continue;
+		if (ready[i] || !world_node_is_up(o->w, i) ||
+		    simcluster_refused(o->c, world_node_name(o->w, i)))
+			continue; /* (a refused node's daemon gives up) */
 		if (leader >= 0 && (world_net_blocked(o->w, (uint32_t)leader, i) ||
 				    world_net_blocked(o->w, i, (uint32_t)leader)))
 			continue; /* cut off: it cannot say it is up */

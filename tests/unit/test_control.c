@@ -558,6 +558,13 @@ static void test_control_node_remove_rules(void **state)
 			 0);
 	assert_int_equal(wait_answer(&f, &a), 0);
 	assert_null(store_node_get(manager_store(m), id));
+	/* and it is remembered: its agent may not come back as itself */
+	{
+		const Cs__Cluster *cl = store_cluster(manager_store(m));
+		assert_non_null(cl);
+		assert_int_equal(cl->n_removed_nodes, 1);
+		assert_int_equal(cl->removed_nodes[0], id);
+	}
 
 	/* a worker that is down goes without force */
 	w2 = world_node_find(f.w, "w2");
