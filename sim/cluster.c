@@ -379,7 +379,7 @@ int64_t simcluster_leader(const struct simcluster *c)
 				continue;
 			}
 			f = simcluster_manager(c, (uint32_t)node);
-			if (!f || world_net_blocked(c->w, i, (uint32_t)node))
+			if (!f || world_net_cut(c->w, i, (uint32_t)node))
 				continue;
 			if (manager_term(f) == term &&
 			    manager_leader(f) == manager_raft_id(m))

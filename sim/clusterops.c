@@ -573,8 +573,7 @@ static bool clops_nodes_agree(struct clops *o, const struct store *st, char *got
 		if (ready[i] || !world_node_is_up(o->w, i) ||
 		    simcluster_refused(o->c, world_node_name(o->w, i)))
 			continue; /* (a refused node's daemon gives up) */
-		if (leader >= 0 && (world_net_blocked(o->w, (uint32_t)leader, i) ||
-				    world_net_blocked(o->w, i, (uint32_t)leader)))
+		if (leader >= 0 && world_net_cut(o->w, (uint32_t)leader, i))
 			continue; /* cut off: it cannot say it is up */
 		snprintf(got, got_size, "%s is up but not ready in the store",
 			 world_node_name(o->w, i));

@@ -874,6 +874,14 @@ bool world_net_blocked(const struct world *w, uint32_t a, uint32_t b)
 	return false;
 }
 
+bool world_net_cut(const struct world *w, uint32_t a, uint32_t b)
+{
+	const struct sim_link_rule *ab = world_rule_find(w, a, b);
+	const struct sim_link_rule *ba = world_rule_find(w, b, a);
+	return world_net_blocked(w, a, b) || (ab && ab->loss_ppm >= 1000000) ||
+	       (ba && ba->loss_ppm >= 1000000);
+}
+
 void world_net_stats(const struct world *w, struct sim_net_stats *stats)
 {
 	*stats = w->stats;

@@ -167,6 +167,9 @@ void world_net_heal(struct world *w);
 
 /* world_net_blocked returns whether a partition separates a and b. */
 bool world_net_blocked(const struct world *w, uint32_t a, uint32_t b);
+/* world_net_cut returns whether a and b cannot talk: a partition, or a
+ * link that loses every message one way or the other. */
+bool world_net_cut(const struct world *w, uint32_t a, uint32_t b);
 
 /* Counters of the network, for tests and reports. */
 struct sim_net_stats {
