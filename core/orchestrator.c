@@ -566,12 +566,9 @@ static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
 	if (live && !terminal && t->status &&
 	    t->status->state < CS__TASK_STATE__TASK_STATE_RUNNING)
 		c->place_in_flight++;
-	/* a task of the batch is watched for the monitor period after it
-	 * starts running before the next batch goes */
-	else if (live && t->status && c->monitor &&
-		 t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING &&
-		 o->now_ms - t->status->timestamp_ms < c->monitor)
-		c->place_in_flight++;
+	/* once it runs, the next batch may go (after update-delay): the
+	 * monitor period only decides which failures count, as in SwarmKit's
+	 * updater, whose workers wait for RUNNING, not for the monitor */
 }
 
 /* Plans this pass of a service's rolling update: how many slots may start
