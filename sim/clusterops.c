@@ -436,12 +436,19 @@ static bool clops_node_has_live(const struct store *st, const Cs__Service *svc,
 }
 
 /* How many tasks a service should run now: its replicas, or one per node
- * that can take it (global; a paused node only keeps the task it has). */
+ * that can take it (global: ready, not drained, meeting the constraints; a
+ * paused node only keeps the task it has), less the places whose restart
+ * policy gave up. */
 uint64_t clops_desired(const struct store *st, const Cs__Service *svc)
 {
 	uint64_t n = 0;
-	if (!svc->spec->global)
-		return svc->spec->replicas;
+
+	if (!svc->spec->global) {
+		n = svc->spec->replicas;
+		for (uint64_t slot = 1; slot <= svc->spec->replicas; slot++)
+			n -= orchestrator_gave_up(st, svc, slot, 0);
+		return n;
+	}
 	for (const Cs__Node *node = store_node_next(st, NULL); node;
 	     node = store_node_next(st, node))
 		if (node->state == CS__NODE_STATE__NODE_STATE_READY &&
@@ -450,32 +457,9 @@ uint64_t clops_desired(const struct store *st, const Cs__Service *svc)
 		    sched_node_satisfies(svc, node) &&
 		    (node->availability !=
 			     CS__NODE_AVAILABILITY__NODE_AVAILABILITY_PAUSE ||
-		     clops_node_has_live(st, svc, node)))
+		     clops_node_has_live(st, svc, node)) &&
+		    !orchestrator_gave_up(st, svc, 0, node->id))
 			n++;
-	return n;
-}
-
-/* Whether the service has what it wants: the store says so, the containers
- * agree, and nothing waits. */
-/* How many of the service's places the restart policy gave up on: they
- * want no task. */
-static uint64_t clops_gave_up(struct clops *o, const struct store *st,
-			      const Cs__Service *svc)
-{
-	uint64_t n = 0;
-
-	if (!svc->spec->global) {
-		for (uint64_t slot = 1; slot <= svc->spec->replicas; slot++)
-			n += orchestrator_gave_up(st, svc, slot, 0);
-		return n;
-	}
-	for (const Cs__Node *node = store_node_next(st, NULL); node;
-	     node = store_node_next(st, node))
-		if (node->state == CS__NODE_STATE__NODE_STATE_READY &&
-		    node->availability !=
-			    CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN &&
-		    sched_node_satisfies(svc, node))
-			n += orchestrator_gave_up(st, svc, 0, node->id);
 	return n;
 }
 
@@ -518,6 +502,8 @@ static int clops_tally_task(void *arg, const Cs__Task *t)
 	return 0;
 }
 
+/* Whether the service has what it wants: the store says so, the containers
+ * agree, and nothing waits. */
 static bool clops_service_converged(struct clops *o, const struct store *st,
 				    const Cs__Service *svc, char *got, size_t got_size)
 {
@@ -525,7 +511,6 @@ static bool clops_service_converged(struct clops *o, const struct store *st,
 	struct clops_tally c = {.st = st, .svc = svc};
 	size_t real;
 
-	want -= clops_gave_up(o, st, svc);
 	real = simexec_running(world_exec(o->w), svc->spec->name, -1);
 	if (real != want) {
 		/* the runtime alone says no: the store need not be read (a

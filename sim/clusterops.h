@@ -51,7 +51,8 @@ bool clops_check(struct clops *o, struct manager *leader, char *msg, size_t size
 
 /* clops_desired returns how many tasks a service should run now: its
  * replicas, or one per node that can take it (global: ready, not drained,
- * passing its constraints). */
+ * passing its constraints; a paused node only if it holds one), less the
+ * places whose restart policy gave up. */
 uint64_t clops_desired(const struct store *st, const Cs__Service *svc);
 
 #endif
