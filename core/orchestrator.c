@@ -231,17 +231,21 @@ static int orch_hist_cmp(const void *a, const void *b)
 
 /* How many of a place's finished tasks hist[0..n) count as restarts: those
  * that ended by themselves, within the policy's window before the last one
- * ended (last_ms). Measured from the last end, not from now, the verdict
+ * ended (last_end; none without it). Measured from the last end, not from now, the verdict
  * is made once, when a task ends, as SwarmKit's restart supervisor makes
  * it: a policy that gave up does not start again when old failures leave
  * the window. */
 static size_t orch_restarts(const Cs__Service *svc, const Cs__Task *const *hist, size_t n,
-			    uint64_t last_ms)
+			    const Cs__Task *last_end)
 {
 	const Cs__RestartPolicy *p = orch_policy(svc);
 	ms_t window = p ? p->window_ms : 0;
+	uint64_t last_ms;
 	size_t count = 0;
 
+	if (!last_end || !last_end->status)
+		return 0;
+	last_ms = last_end->status->timestamp_ms;
 	for (size_t i = 0; i < n; i++) {
 		const Cs__Task *t = hist[i];
 		if (orch_stopped_on_request(t))
@@ -402,9 +406,7 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 		/* history, once really finished */
 		orch_hist_note(t, &last_end, hist, &hist_count);
 	}
-	if (last_end && last_end->status)
-		restarts += orch_restarts(svc, hist, hist_count,
-					  last_end->status->timestamp_ms);
+	restarts += orch_restarts(svc, hist, hist_count, last_end);
 	orch_reap(o, hist, hist_count, wanted ? orch_keep(o, svc) : 0);
 	if (!wanted)
 		return;
@@ -796,9 +798,7 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 				orch_hist_note(t, &last_end, hist, &hist_count);
 			}
 		}
-		if (last_end && last_end->status)
-			restarts += orch_restarts(svc, hist, hist_count,
-						  last_end->status->timestamp_ms);
+		restarts += orch_restarts(svc, hist, hist_count, last_end);
 		orch_reap(o, hist, hist_count, orch_keep(o, svc));
 		if (!eligible)
 			continue;
@@ -900,7 +900,7 @@ bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc, uint64
 	}
 	if (!last_end || !last_end->status)
 		return false;
-	restarts = orch_restarts(svc, hist, hist_count, last_end->status->timestamp_ms);
+	restarts = orch_restarts(svc, hist, hist_count, last_end);
 	return !orch_outdated(svc, last_end) &&
 	       !orch_may_restart(svc, last_end, restarts ? restarts - 1 : 0);
 }
