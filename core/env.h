@@ -192,6 +192,18 @@ struct env_ops {
 	 * order. Returns 0 or an error; cb gets the results. */
 	int (*ctl_list)(struct env *env, struct env_ctl_list_req *req,
 			env_ctl_list_cb cb);
+
+	/* exit: the program cannot go on. A durable write failed, so what it
+	 * was writing is lost, and carrying on would act on a state its disk
+	 * does not hold (as libraft and etcd treat a failed write). The world
+	 * stops the program as a process death once the current callback
+	 * returns, never inside this call: the real daemon logs `why` and
+	 * exits with status 1 (its supervisor starts it again); the simulator
+	 * records a process death (containers keep running) that a scenario's
+	 * `restart`, or exploration's liveness phase, undoes. Until the stop,
+	 * callbacks may still run: the caller refuses new work itself. `why`
+	 * is borrowed; calls after the first do nothing. */
+	void (*exit)(struct env *env, const char *why);
 };
 
 struct env {

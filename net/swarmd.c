@@ -389,6 +389,15 @@ static void swarmd_stop_later(struct swarmd *d, int code)
 	uv_timer_start(&d->stop_timer, swarmd_stop_cb, 0, 0);
 }
 
+/* The node cannot go on (env exit: a durable write failed). Exit 1: a
+ * supervisor starts the daemon again, on what its disk really holds. */
+static void swarmd_on_exit(void *data, const char *why)
+{
+	struct swarmd *d = data;
+	fprintf(stderr, "swarmd: fatal: %s\n", why);
+	swarmd_stop_later(d, 1);
+}
+
 static void swarmd_on_refused(void *data, const char *why)
 {
 	struct swarmd *d = data;
@@ -624,6 +633,8 @@ int main(int argc, char **argv)
 	}
 	memset(&ucfg, 0, sizeof ucfg);
 	ucfg.loop = &d->loop;
+	ucfg.on_exit = swarmd_on_exit;
+	ucfg.exit_data = d;
 	ucfg.listen_addr = d->opts.listen_addr;
 	ucfg.advertise_addr = d->opts.advertise_addr;
 	ucfg.state_dir = d->opts.state_dir;

@@ -154,6 +154,13 @@ struct uvenv {
 	size_t timer_count, timer_cap;
 	env_timer_id timer_next_id;
 
+	/* exit (env exit): the reason, kept until on_exit runs from the loop */
+	void (*on_exit)(void *data, const char *why);
+	void *exit_data;
+	bool exiting;
+	uv_timer_t exit_timer;
+	char exit_why[UVENV_MESSAGE_BYTES];
+
 	/* storage */
 	struct uvenv_db *dbs;
 	char storage_error[2 * UVENV_MESSAGE_BYTES];
@@ -1295,6 +1302,30 @@ static int uvenv_ctl_list(struct env *env, struct env_ctl_list_req *req,
 #endif
 }
 
+static void uvenv_exit_fire(uv_timer_t *t)
+{
+	struct uvenv *u = t->data;
+	if (u->closing)
+		return;
+	if (u->on_exit)
+		u->on_exit(u->exit_data, u->exit_why);
+	else
+		uv_stop(u->loop);
+}
+
+/* env exit: logged at once, acted on from the loop (never inside the
+ * caller's callback). */
+static void uvenv_exit(struct env *env, const char *why)
+{
+	struct uvenv *u = uvenv_of(env);
+	if (u->exiting || u->closing)
+		return;
+	u->exiting = true;
+	snprintf(u->exit_why, sizeof u->exit_why, "%s", why);
+	env_logf(env, ENV_LOG_ERROR, "msg=\"fatal: the daemon exits\" why=\"%s\"", why);
+	uv_timer_start(&u->exit_timer, uvenv_exit_fire, 0, 0);
+}
+
 static const struct env_ops uvenv_ops = {
 	.now_ms = uvenv_now_ms,
 	.timer_start = uvenv_timer_start,
@@ -1309,6 +1340,7 @@ static const struct env_ops uvenv_ops = {
 	.ctl_do = uvenv_ctl_do,
 	.ctl_close = uvenv_ctl_close,
 	.ctl_list = uvenv_ctl_list,
+	.exit = uvenv_exit,
 };
 
 /* ---------------------------------------------------------------- state dir */
@@ -1538,6 +1570,11 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	u->frame_ttl_ms = cfg->frame_ttl_ms ? cfg->frame_ttl_ms : UVENV_FRAME_TTL_MS;
 	u->timer_next_id = 1;
 
+	u->on_exit = cfg->on_exit;
+	u->exit_data = cfg->exit_data;
+	uv_timer_init(u->loop, &u->exit_timer);
+	u->exit_timer.data = u;
+	u->handles_live++;
 	uv_timer_init(u->loop, &u->sweep);
 	u->sweep.data = u;
 	u->handles_live++;
@@ -1622,6 +1659,8 @@ void uvenv_close(struct uvenv *u)
 	u->timer_count = u->timer_cap = 0;
 	uv_timer_stop(&u->sweep);
 	uv_close((uv_handle_t *)&u->sweep, uvenv_sweep_close_cb);
+	uv_timer_stop(&u->exit_timer);
+	uv_close((uv_handle_t *)&u->exit_timer, uvenv_sweep_close_cb);
 
 	while (u->ins)
 		uvenv_in_close(u->ins, NULL);

@@ -52,6 +52,11 @@ struct uvenv_cfg {
 	size_t peer_queue_bytes_max;  /* 0: UVENV_PEER_QUEUE_BYTES_MAX */
 	unsigned hello_timeout_ms;    /* 0: UVENV_HELLO_TIMEOUT_MS */
 	unsigned frame_ttl_ms;	      /* 0: UVENV_FRAME_TTL_MS */
+	/* The program called env exit (a durable write failed): on_exit runs
+	 * once, from the loop after the current callback, with the reason
+	 * (borrowed for the call). NULL: the loop is stopped (uv_stop). */
+	void (*on_exit)(void *data, const char *why);
+	void *exit_data;
 };
 
 /* uvenv_open binds and listens on cfg->listen_addr, checks (or makes) the

@@ -72,6 +72,7 @@ struct sim_node {
 	void *prog_state;
 	bool up;
 	bool starting; /* inside prog->start */
+	bool exiting;  /* the program asked to exit (env exit): dies next */
 	uint32_t inc;  /* incarnation: bumped at every start and kill */
 	env_recv_cb recv_cb;
 	env_peer_cb peer_cb;
@@ -586,6 +587,7 @@ int world_node_start(struct world *w, uint32_t node)
 		return CS_EEXIST;
 	n->inc++;
 	n->up = true;
+	n->exiting = false;
 	n->timer_count = 0;
 	n->recv_cb = NULL;
 	n->peer_cb = NULL;
@@ -1109,6 +1111,26 @@ static int world_env_ctl_list(struct env *env, struct env_ctl_list_req *req,
 	return simexec_ctl_list(n->world->exec, n->index, req, cb);
 }
 
+/* The program asked to die: the process death runs as a call of its own,
+ * after the current callback (the program cannot be freed under its own
+ * feet). Its containers keep running, as under a real dockerd. */
+static void world_exit_fire(struct world *w, void *data)
+{
+	struct sim_node *n = data;
+	world_node_kill(w, n->index, false, false);
+}
+
+static void world_env_exit(struct env *env, const char *why)
+{
+	struct sim_node *n = env->impl;
+	if (n->exiting)
+		return;
+	n->exiting = true;
+	env_logf(env, ENV_LOG_ERROR, "msg=\"fatal: the daemon exits\" why=\"%s\"", why);
+	if (world_call_at(n->world, n->world->now_us, n->index, world_exit_fire, n))
+		assert(!"no memory for a node's exit"); /* the queue's own bound */
+}
+
 static const struct env_ops world_env_ops = {
 	.now_ms = world_env_now,
 	.timer_start = world_timer_start,
@@ -1123,6 +1145,7 @@ static const struct env_ops world_env_ops = {
 	.ctl_do = world_env_ctl_do,
 	.ctl_close = world_env_ctl_close,
 	.ctl_list = world_env_ctl_list,
+	.exit = world_env_exit,
 };
 
 /* ---------------------------------------------------------------- running */
