@@ -4,6 +4,7 @@
 
 #include <assert.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,41 @@ static void raftio_bind(struct raftio *rio);
 static struct raftio *raftio_of(struct raft_io *io)
 {
 	return (struct raftio *)io; /* io is the first member */
+}
+
+/* raftio_down: nothing may be written, sent or delivered any more (the
+ * process died, or a durable write failed). */
+static bool raftio_down(const struct raftio *rio)
+{
+	return rio->dead || rio->broken;
+}
+
+/* raftio_break: a durable write failed (`what`), so the log on disk is not
+ * what libraft believes it is. As libraft's own uv backend ("errored") and
+ * etcd, we never carry on: every later write, send and receive fails or is
+ * dropped, nothing pending completes (close cancels it), and the program
+ * exits; after a restart the node loads what its disk holds and catches up
+ * from its peers. Carrying on is what split the logs (issue 12, item 1):
+ * libraft 0.15 drops an entry whose write failed and reuses its index in
+ * the same term, though the entry has reached the followers. */
+static void raftio_break(struct raftio *rio, const char *what)
+{
+	char why[192];
+
+	if (raftio_down(rio))
+		return;
+	rio->broken = true;
+	rio->last_known = false;
+	snprintf(why, sizeof why, "raft storage: %s failed: %s", what,
+		 rio->db ? sqlite3_errmsg(rio->db) : "no database");
+	if (rio->batch_open) {
+		sqlite3_exec(rio->db, "ROLLBACK", NULL, NULL, NULL);
+		rio->batch_open = false;
+	}
+	env_logf(rio->env, ENV_LOG_ERROR,
+		 "msg=\"a durable write of the raft log failed: the node stops\" why=\"%s\"",
+		 why);
+	rio->env->ops->exit(rio->env, why);
 }
 
 /* ---------------------------------------------------------------- storage */
@@ -267,17 +303,18 @@ static void raftio_complete(struct raftio_req *r)
 	free(r);
 }
 
-/* Commits the appends' open transaction, if any. Returns 0 or RAFT_IOERR
- * (then rolled back, and their callbacks will say so). */
+/* Commits the appends' open transaction, if any. Returns 0, or RAFT_IOERR
+ * when rio is down or the COMMIT failed (then rio is broken: see
+ * raftio_break). */
 static int raftio_batch_commit(struct raftio *rio)
 {
+	if (raftio_down(rio))
+		return RAFT_IOERR;
 	if (!rio->batch_open)
-		return rio->batch_failed ? RAFT_IOERR : 0;
+		return 0;
 	rio->batch_open = false;
 	if (raftio_exec(rio, "COMMIT")) {
-		raftio_exec(rio, "ROLLBACK");
-		rio->batch_failed = true;
-		rio->last_known = false;
+		raftio_break(rio, "the appends' commit");
 		return RAFT_IOERR;
 	}
 	return 0;
@@ -289,16 +326,16 @@ static void raftio_flush(struct env *env, env_timer_id id, void *data)
 {
 	struct raftio *rio = data;
 	struct raftio_req *r;
-	bool failed = raftio_batch_commit(rio) != 0;
 
-	rio->batch_failed = false;
-	r = rio->pending_head;
 	rio->flush_timer = 0;
+	/* broken: nothing is reported, not even a failure (libraft would
+	 * reuse the index); the pending requests wait for close */
+	if (raftio_batch_commit(rio))
+		return;
+	r = rio->pending_head;
 	rio->pending_head = rio->pending_tail = NULL;
 	while (r) {
 		struct raftio_req *next = r->next;
-		if (failed && r->kind == RAFTIO_APPEND)
-			r->status = RAFT_IOERR;
 		raftio_complete(r);
 		r = next;
 	}
@@ -341,7 +378,7 @@ static int raftio_m_init(struct raft_io *io, raft_id id, const char *address)
 static void raftio_tick(struct env *env, env_timer_id id, void *data)
 {
 	struct raftio *rio = data;
-	if (rio->tick_cb && !rio->closing)
+	if (rio->tick_cb && !rio->closing && !raftio_down(rio))
 		rio->tick_cb(&rio->io);
 }
 
@@ -349,7 +386,7 @@ static int raftio_m_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb ti
 			  raft_io_recv_cb recv)
 {
 	struct raftio *rio = raftio_of(io);
-	if (rio->dead)
+	if (raftio_down(rio))
 		return RAFT_IOERR;
 	rio->tick_ms = msecs;
 	rio->tick_cb = tick;
@@ -371,7 +408,7 @@ static void raftio_m_close(struct raft_io *io, raft_io_close_cb cb)
 	struct raftio *rio = raftio_of(io);
 	rio->closing = true;
 	if (!rio->dead) {
-		raftio_batch_commit(rio);
+		raftio_batch_commit(rio); /* nothing when broken */
 		if (rio->tick_timer)
 			rio->env->ops->timer_stop(rio->env, rio->tick_timer);
 		if (rio->flush_timer)
@@ -590,11 +627,11 @@ static int raftio_m_recover(struct raft_io *io, const struct raft_configuration 
 static int raftio_m_set_term(struct raft_io *io, raft_term term)
 {
 	struct raftio *rio = raftio_of(io);
-	if (rio->dead || raftio_batch_commit(rio) || raftio_exec(rio, "BEGIN"))
+	if (raftio_batch_commit(rio))
 		return RAFT_IOERR;
-	if (raftio_meta_set(rio, "term", term) || raftio_meta_set(rio, "vote", 0) ||
-	    raftio_exec(rio, "COMMIT")) {
-		raftio_exec(rio, "ROLLBACK");
+	if (raftio_exec(rio, "BEGIN") || raftio_meta_set(rio, "term", term) ||
+	    raftio_meta_set(rio, "vote", 0) || raftio_exec(rio, "COMMIT")) {
+		raftio_break(rio, "setting the term");
 		return RAFT_IOERR;
 	}
 	return 0;
@@ -603,9 +640,13 @@ static int raftio_m_set_term(struct raft_io *io, raft_term term)
 static int raftio_m_set_vote(struct raft_io *io, raft_id server_id)
 {
 	struct raftio *rio = raftio_of(io);
-	if (rio->dead || raftio_batch_commit(rio))
+	if (raftio_batch_commit(rio))
 		return RAFT_IOERR;
-	return raftio_meta_set(rio, "vote", server_id);
+	if (raftio_meta_set(rio, "vote", server_id)) {
+		raftio_break(rio, "setting the vote");
+		return RAFT_IOERR;
+	}
+	return 0;
 }
 
 /* Appends in one sqlite transaction: durable (synchronous=FULL where the env
@@ -620,21 +661,19 @@ static int raftio_m_append(struct raft_io *io, struct raft_io_append *req,
 	uint64_t last;
 	int rv = 0;
 
-	if (rio->dead || rio->closing)
+	if (raftio_down(rio) || rio->closing)
 		return RAFT_IOERR;
-	if (rio->batch_failed && !rio->pending_head)
-		rio->batch_failed = false; /* no append of the failed batch waits */
 	r = calloc(1, sizeof *r);
 	if (!r)
-		return RAFT_NOMEM;
-	if (rio->batch_failed || (rv = raftio_last_index(rio, &last))) {
-		free(r);
-		return RAFT_IOERR;
+		return RAFT_NOMEM; /* nothing written */
+	if (raftio_last_index(rio, &last)) {
+		rv = RAFT_IOERR;
+		goto err;
 	}
 	if (!rio->batch_open) {
 		if (raftio_exec(rio, "BEGIN")) {
-			free(r);
-			return RAFT_IOERR;
+			rv = RAFT_IOERR;
+			goto err;
 		}
 		rio->batch_open = true;
 	}
@@ -669,21 +708,16 @@ static int raftio_m_append(struct raft_io *io, struct raft_io_append *req,
 	r->kind = RAFTIO_APPEND;
 	r->req.append = req;
 	if (raftio_defer(rio, r)) {
-		free(r);
-		/* not durable yet: commit now so that what libraft is told
-		 * (failed) errs on the safe side */
-		raftio_batch_commit(rio);
-		return RAFT_NOMEM;
+		rv = RAFT_NOMEM;
+		goto err;
 	}
 	return 0;
 err:
-	/* the whole turn's batch goes: its appends' callbacks will fail */
-	raftio_exec(rio, "ROLLBACK");
-	rio->batch_open = false;
-	rio->batch_failed = true;
-	rio->last_known = false;
+	/* the turn's batch goes with it, though earlier appends of the turn
+	 * were accepted: the log is not what libraft believes, so stop */
 	free(r);
-	return RAFT_IOERR;
+	raftio_break(rio, "an append");
+	return rv;
 }
 
 static int raftio_m_truncate(struct raft_io *io, raft_index index)
@@ -692,16 +726,22 @@ static int raftio_m_truncate(struct raft_io *io, raft_index index)
 	sqlite3_stmt *st;
 	int rc;
 
-	if (rio->dead || raftio_batch_commit(rio))
+	if (raftio_batch_commit(rio))
 		return RAFT_IOERR;
 	rio->last_known = false;
 	if (sqlite3_prepare_v2(rio->db, "DELETE FROM raft_log WHERE idx >= ?", -1, &st,
-			       NULL) != SQLITE_OK)
+			       NULL) != SQLITE_OK) {
+		raftio_break(rio, "a truncation");
 		return RAFT_IOERR;
+	}
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)index);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : RAFT_IOERR;
+	if (rc != SQLITE_DONE) {
+		raftio_break(rio, "a truncation");
+		return RAFT_IOERR;
+	}
+	return 0;
 }
 
 /* Stores the snapshot and drops the log behind it: everything when trailing
@@ -720,7 +760,7 @@ static int raftio_m_snapshot_put(struct raft_io *io, unsigned trailing,
 	size_t conf_len, data_len = 0;
 	int rv = RAFT_IOERR;
 
-	if (rio->dead || rio->closing)
+	if (raftio_down(rio) || rio->closing)
 		return RAFT_IOERR;
 	r = calloc(1, sizeof *r);
 	conf = raftio_encode_conf(&snapshot->configuration);
@@ -744,8 +784,10 @@ static int raftio_m_snapshot_put(struct raft_io *io, unsigned trailing,
 		off += snapshot->bufs[i].len;
 	}
 	rio->last_known = false;
-	if (raftio_batch_commit(rio) || raftio_exec(rio, "BEGIN"))
+	if (raftio_batch_commit(rio))
 		goto out;
+	if (raftio_exec(rio, "BEGIN"))
+		goto rollback;
 	if (sqlite3_prepare_v2(
 		    rio->db,
 		    "INSERT OR REPLACE INTO raft_snapshot VALUES (1, ?, ?, ?, ?, ?)", -1,
@@ -779,9 +821,12 @@ static int raftio_m_snapshot_put(struct raft_io *io, unsigned trailing,
 	rv = raftio_defer(rio, r);
 	if (rv == 0)
 		r = NULL;
+	else
+		raftio_break(rio, "reporting a snapshot stored");
 	goto out;
 rollback:
 	raftio_exec(rio, "ROLLBACK");
+	raftio_break(rio, "storing a snapshot");
 	rv = RAFT_IOERR;
 out:
 	sqlite3_finalize(st);
@@ -799,7 +844,7 @@ static int raftio_m_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get
 	struct raftio_req *r;
 	int rv;
 
-	if (rio->dead || rio->closing)
+	if (raftio_down(rio) || rio->closing)
 		return RAFT_IOERR;
 	r = calloc(1, sizeof *r);
 	if (!r)
@@ -843,6 +888,13 @@ static int raftio_m_random(struct raft_io *io, int min, int max)
 }
 
 /* ---------------------------------------------------------------- the wire */
+
+/* The largest frame rio sends. */
+static size_t raftio_frame_max(const struct raftio *rio)
+{
+	return rio->frame_max && rio->frame_max < LIMIT_FRAME_BYTES_MAX ? rio->frame_max
+									: LIMIT_FRAME_BYTES_MAX;
+}
 
 /* Encodes message as a Wire frame and sends it; returns 0 or a RAFT_ code. */
 static int raftio_wire_send(struct raftio *rio, const struct raft_message *m)
@@ -933,7 +985,7 @@ static int raftio_wire_send(struct raftio *rio, const struct raft_message *m)
 	}
 	wire.raft = &msg;
 	len = cs__wire__get_packed_size(&wire);
-	if (len > LIMIT_FRAME_BYTES_MAX) {
+	if (len > raftio_frame_max(rio)) {
 		rv = RAFT_TOOBIG;
 		goto out;
 	}
@@ -990,7 +1042,7 @@ static int raftio_m_send(struct raft_io *io, struct raft_io_send *req,
 	struct raft_message copy;
 	struct raftio_req *r;
 
-	if (rio->dead || rio->closing)
+	if (raftio_down(rio) || rio->closing)
 		return RAFT_IOERR;
 	message = raftio_clamp_result(rio, message, &copy);
 	r = calloc(1, sizeof *r);
@@ -1052,7 +1104,7 @@ void raftio_recv(struct raftio *rio, const Cs__RaftMessage *msg)
 {
 	struct raft_message m;
 
-	if (rio->dead || rio->closing || !rio->recv_cb)
+	if (raftio_down(rio) || rio->closing || !rio->recv_cb)
 		return;
 	memset(&m, 0, sizeof m);
 	rio->recv_frames++;

@@ -8,7 +8,12 @@
  * that arrive for raft are passed in with raftio_recv. Completions (append,
  * send, snapshot put/get) are delivered from a zero-delay env timer, never
  * inside the call that started them. raftio_crash is the process dying: it
- * drops everything and calls nothing. */
+ * drops everything and calls nothing.
+ *
+ * A failed durable write is fatal to the log: raftio logs it, fails every
+ * later call, completes nothing more (not even with an error: libraft would
+ * reuse the entry's index) and calls env exit; the node restarts from what
+ * its disk holds and catches up from its peers. */
 #ifndef CS_RAFTIO_H
 #define CS_RAFTIO_H
 
@@ -53,13 +58,17 @@ struct raftio {
 	uint64_t verified_term; /* term of verified_end */
 	uint64_t verified_end;	/* highest prefix verified in that term */
 	bool dead;		/* raftio_crash: every call fails, nothing fires */
+	/* A durable write failed (an append or its commit, a truncation, the
+	 * term or vote, a snapshot): every later call fails, nothing pending
+	 * completes, and env exit was called (see raftio.c raftio_break). */
+	bool broken;
 	/* Appends of one turn of the loop share one transaction, committed
 	 * (durable) before any of their callbacks runs: one sync for many. */
 	bool batch_open;
-	bool batch_failed; /* rolled back: its appends' callbacks say so */
 	bool last_known;   /* last_index holds the log's last index */
 	uint64_t last_index;
 	struct sqlite3_stmt *insert; /* the append's statement, kept */
+	size_t frame_max;	     /* a frame's bytes (0: LIMIT_FRAME_BYTES_MAX; tests) */
 	uint64_t sent_bytes;	     /* counters */
 	uint64_t recv_frames;
 	uint64_t recv_malformed;

@@ -482,6 +482,278 @@ static void test_raftio_messages_cross_the_wire_and_results_are_clamped(void **s
 	world_free(w);
 }
 
+/* ---------------------------------------------------------------- libraft on raftio
+ *
+ * Three nodes each run libraft over raftio (a small program: an FSM that
+ * records the numbers it applies). The test is the client: it proposes on
+ * the leader and keeps each proposal's answer. An answer given while the
+ * node's process dies (raft_close) reaches nobody: it is "unknown". */
+enum { RN_OPS_MAX = 64 };
+
+struct rn_record {
+	uint32_t applied[RN_OPS_MAX]; /* values, in the order applied */
+	size_t n;
+};
+
+struct rn_cfg {
+	uint64_t id;
+	struct rn_record *rec;
+	size_t frame_max; /* raftio's frame limit (0: the default) */
+};
+
+struct rnode {
+	struct env *env;
+	const struct rn_cfg *cfg;
+	struct raftio rio;
+	struct raft raft;
+	struct raft_fsm fsm;
+	bool dying;
+};
+
+enum rn_answer { RN_NONE, RN_OK, RN_FAILED, RN_UNKNOWN };
+
+struct rn_op {
+	struct raft_apply req;
+	struct rnode *node;
+	enum rn_answer answer;
+};
+
+static int rn_fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
+			void **result)
+{
+	struct rnode *n = fsm->data;
+	uint32_t v;
+	assert_int_equal(buf->len, sizeof v);
+	memcpy(&v, buf->base, sizeof v);
+	assert_true(n->cfg->rec->n < RN_OPS_MAX);
+	n->cfg->rec->applied[n->cfg->rec->n++] = v;
+	*result = NULL;
+	return 0;
+}
+
+static int rn_fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+			   unsigned *n_bufs)
+{
+	return RAFT_NOTFOUND; /* the tests stay below the snapshot threshold */
+}
+
+static int rn_fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+	return RAFT_NOTFOUND;
+}
+
+static void rn_recv(struct env *env, const char *from, const uint8_t *buf, size_t len,
+		    void *data)
+{
+	struct rnode *n = data;
+	Cs__Wire *w = cs__wire__unpack(NULL, len, buf);
+	if (w && w->raft)
+		raftio_recv(&n->rio, w->raft);
+	cs__wire__free_unpacked(w, NULL);
+}
+
+static int rn_start(const void *vcfg, struct env *env, void **state)
+{
+	static const char *const names[] = {"m1", "m2", "m3"};
+	const struct rn_cfg *cfg = vcfg;
+	struct rnode *n = calloc(1, sizeof *n);
+	struct raft_configuration conf;
+
+	assert_non_null(n);
+	n->env = env;
+	n->cfg = cfg;
+	cfg->rec->n = 0; /* the FSM starts empty; libraft replays the log */
+	assert_int_equal(raftio_init(&n->rio, env), 0);
+	n->rio.frame_max = cfg->frame_max;
+	n->fsm.version = 1;
+	n->fsm.data = n;
+	n->fsm.apply = rn_fsm_apply;
+	n->fsm.snapshot = rn_fsm_snapshot;
+	n->fsm.restore = rn_fsm_restore;
+	assert_int_equal(raft_init(&n->raft, &n->rio.io, &n->fsm, cfg->id,
+				   names[cfg->id - 1]),
+			 0);
+	n->raft.data = n;
+	raft_set_heartbeat_timeout(&n->raft, 100);
+	raft_set_election_timeout(&n->raft, 1000);
+	raft_set_snapshot_threshold(&n->raft, 1000000);
+	raft_configuration_init(&conf);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(raft_configuration_add(&conf, i + 1, names[i], RAFT_VOTER),
+				 0);
+	int rv = raft_bootstrap(&n->raft, &conf);
+	assert_true(rv == 0 || rv == RAFT_CANTBOOTSTRAP);
+	raft_configuration_close(&conf);
+	assert_int_equal(raft_start(&n->raft), 0);
+	env->ops->listen(env, rn_recv, NULL, n);
+	*state = n;
+	return 0;
+}
+
+static void rn_closed(struct raft *r)
+{
+}
+
+static void rn_stop(void *state)
+{
+	struct rnode *n = state;
+	n->dying = true;
+	raftio_crash(&n->rio);
+	raft_close(&n->raft, rn_closed);
+	raftio_release(&n->rio);
+	free(n);
+}
+
+static const struct env_program_ops rn_program = {.start = rn_start, .stop = rn_stop};
+
+static void rn_apply_cb(struct raft_apply *req, int status, void *result)
+{
+	struct rn_op *op = req->data;
+	op->answer = op->node->dying ? RN_UNKNOWN : status == 0 ? RN_OK : RN_FAILED;
+}
+
+struct rn_world {
+	struct world *w;
+	struct rn_record rec[3];
+	struct rn_cfg cfg[3];
+	struct rn_op ops[RN_OPS_MAX];
+	uint32_t n_ops;
+};
+
+static void rn_run(struct rn_world *rw, us_t for_us)
+{
+	us_t until = world_now_us(rw->w) + for_us;
+	while (world_step(rw->w, until))
+		;
+}
+
+static struct rnode *rn_node(struct rn_world *rw, uint32_t i)
+{
+	return world_node_is_up(rw->w, i) ? world_node_state(rw->w, i) : NULL;
+}
+
+/* The live leader, after waiting up to 30 s of virtual time for one. */
+static int rn_leader(struct rn_world *rw)
+{
+	for (int round = 0; round < 300; round++) {
+		for (uint32_t i = 0; i < 3; i++) {
+			struct rnode *n = rn_node(rw, i);
+			if (n && raft_state(&n->raft) == RAFT_LEADER)
+				return (int)i;
+		}
+		rn_run(rw, 100000);
+	}
+	fail_msg("no leader");
+	return -1;
+}
+
+static void rn_world_init(struct rn_world *rw, size_t frame_max)
+{
+	static const char *const names[] = {"m1", "m2", "m3"};
+	uint32_t idx;
+
+	memset(rw, 0, sizeof *rw);
+	rw->w = world_new(7);
+	assert_non_null(rw->w);
+	for (uint32_t i = 0; i < 3; i++) {
+		rw->cfg[i].id = i + 1;
+		rw->cfg[i].rec = &rw->rec[i];
+		rw->cfg[i].frame_max = frame_max;
+		assert_int_equal(world_node_add(rw->w, names[i], &rn_program, &rw->cfg[i], &idx),
+				 0);
+		assert_int_equal(world_node_start(rw->w, i), 0);
+	}
+}
+
+/* Proposes value `v` on the current leader (one buffer of 4 bytes). */
+static void rn_propose(struct rn_world *rw, uint32_t v)
+{
+	int l = rn_leader(rw);
+	struct rn_op *op = &rw->ops[v];
+	struct raft_buffer buf = {raft_malloc(sizeof v), sizeof v};
+
+	assert_true(v < RN_OPS_MAX);
+	memcpy(buf.base, &v, sizeof v);
+	op->node = rn_node(rw, (uint32_t)l);
+	op->req.data = op;
+	assert_int_equal(raft_apply(&op->node->raft, &op->req, &buf, 1, rn_apply_cb), 0);
+	if (v + 1 > rw->n_ops)
+		rw->n_ops = v + 1;
+}
+
+static bool rn_applied(const struct rn_record *rec, uint32_t v)
+{
+	for (size_t i = 0; i < rec->n; i++)
+		if (rec->applied[i] == v)
+			return true;
+	return false;
+}
+
+static int fail_commit_once(void *data)
+{
+	int *left = data;
+	if (*left > 0) {
+		(*left)--;
+		return 1; /* the COMMIT becomes a ROLLBACK: SQLITE_CONSTRAINT */
+	}
+	return 0;
+}
+
+/* Issue 12, item 1: the leader's batch COMMIT fails once. libraft 0.15
+ * then drops the entry and reuses its index in the same term though the
+ * entry reached the followers: the stores diverged (the entry reported
+ * failed was applied on the followers, the next one acknowledged existed on
+ * the leader only). A failed durable write must stop the node instead: it
+ * dies, restarts, and catches up from its peers; nothing reported failed is
+ * applied anywhere, nothing acknowledged is missing, all apply the same. */
+static void test_raftio_a_failed_commit_stops_the_node_and_logs_never_diverge(void **state)
+{
+	struct rn_world rw;
+	struct sqlite3 *db;
+	int left = 1, l;
+
+	rn_world_init(&rw, 0);
+	rn_propose(&rw, 1);
+	rn_run(&rw, 1000000);
+	assert_int_equal(rw.ops[1].answer, RN_OK);
+	l = rn_leader(&rw);
+	struct env *env = world_node_env(rw.w, (uint32_t)l);
+	assert_int_equal(env->ops->storage_open(env, "raft", &db), 0);
+	sqlite3_commit_hook(db, fail_commit_once, &left);
+	rn_propose(&rw, 2); /* its COMMIT fails on the leader */
+	rn_run(&rw, 1000000);
+	assert_int_equal(left, 0);
+	assert_false(world_node_is_up(rw.w, (uint32_t)l)); /* it exited */
+	assert_true(rw.ops[2].answer != RN_FAILED);	   /* nobody was told */
+	for (uint32_t v = 3; v < 6; v++) {
+		rn_propose(&rw, v);
+		rn_run(&rw, 1000000);
+	}
+	/* whoever died comes back and catches up */
+	for (uint32_t i = 0; i < 3; i++)
+		if (!world_node_is_up(rw.w, i))
+			assert_int_equal(world_node_start(rw.w, i), 0);
+	rn_propose(&rw, 6);
+	rn_run(&rw, 5000000);
+	for (uint32_t v = 1; v < rw.n_ops; v++) {
+		for (uint32_t i = 0; i < 3; i++) {
+			if (rw.ops[v].answer == RN_OK)
+				assert_true(rn_applied(&rw.rec[i], v)); /* acknowledged */
+			if (rw.ops[v].answer == RN_FAILED)
+				assert_false(rn_applied(&rw.rec[i], v)); /* failed */
+		}
+	}
+	assert_int_equal(rw.ops[5].answer, RN_OK);
+	assert_int_equal(rw.ops[6].answer, RN_OK);
+	/* the same entries in the same order everywhere */
+	for (uint32_t i = 1; i < 3; i++) {
+		assert_int_equal(rw.rec[i].n, rw.rec[0].n);
+		assert_memory_equal(rw.rec[i].applied, rw.rec[0].applied,
+				    rw.rec[0].n * sizeof rw.rec[0].applied[0]);
+	}
+	world_free(rw.w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -495,6 +767,8 @@ int main(void)
 			test_raftio_snapshot_put_keeps_trailing_and_get_returns_it),
 		cmocka_unit_test(
 			test_raftio_messages_cross_the_wire_and_results_are_clamped),
+		cmocka_unit_test(
+			test_raftio_a_failed_commit_stops_the_node_and_logs_never_diverge),
 	};
 	return cmocka_run_group_tests_name("raftio", tests, NULL, NULL);
 }
