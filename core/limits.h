@@ -35,6 +35,14 @@
 #define LIMIT_SIM_PARTITIONS_MAX 64u
 #define LIMIT_SIM_EVENTS_MAX	 (64u * 1024 * 1024) /* pending in the queue */
 
+/* raft (issue 12): an AppendEntries carries the prefix of its entries that
+ * fits a frame; an InstallSnapshot larger than a frame travels in chunks,
+ * reassembled by the receiver (one transfer at a time) up to this size */
+#define LIMIT_RAFT_SNAPSHOT_BYTES_MAX (1024ull * 1024 * 1024)
+/* a snapshot transfer that has not moved for this long is dropped (the
+ * receiver's partial one; the sender's, whose queue stayed full) */
+#define LIMIT_RAFT_CHUNK_IDLE_MS 10000u
+
 _Static_assert(LIMIT_MANAGERS_MAX < LIMIT_NODES_MAX, "managers are nodes");
 
 #endif

@@ -3,6 +3,7 @@
 #include "core/raftio.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,19 @@ struct raftio_req {
 		struct raft_io_snapshot_get *get;
 	} req;
 	struct raft_snapshot *snapshot; /* SNAP_GET result */
+};
+
+/* An InstallSnapshot going out in chunks. data and the configuration's
+ * addresses are libraft's: valid until the send's callback runs. */
+struct raftio_out {
+	struct raftio_out *next;
+	struct raftio_req *r; /* the send's completion, once the last chunk is queued */
+	char addr[LIMIT_ADDR_BYTES_MAX];
+	Cs__RaftMessage msg; /* every chunk's header */
+	Cs__RaftConfig *conf;
+	const uint8_t *data;
+	size_t total, offset, chunk;
+	ms_t last_ms; /* when a chunk was last queued */
 };
 
 static void raftio_bind(struct raftio *rio);
@@ -64,9 +78,10 @@ static void raftio_break(struct raftio *rio, const char *what)
 		sqlite3_exec(rio->db, "ROLLBACK", NULL, NULL, NULL);
 		rio->batch_open = false;
 	}
-	env_logf(rio->env, ENV_LOG_ERROR,
-		 "msg=\"a durable write of the raft log failed: the node stops\" why=\"%s\"",
-		 why);
+	env_logf(
+		rio->env, ENV_LOG_ERROR,
+		"msg=\"a durable write of the raft log failed: the node stops\" why=\"%s\"",
+		why);
 	rio->env->ops->exit(rio->env, why);
 }
 
@@ -375,10 +390,21 @@ static int raftio_m_init(struct raft_io *io, raft_id id, const char *address)
 	return 0;
 }
 
+static void raftio_outs_pump(struct raftio *rio);
+static void raftio_outs_cancel(struct raftio *rio, int status);
+static void raftio_in_drop(struct raftio *rio, const char *why);
+
 static void raftio_tick(struct env *env, env_timer_id id, void *data)
 {
 	struct raftio *rio = data;
-	if (rio->tick_cb && !rio->closing && !raftio_down(rio))
+	if (rio->closing || raftio_down(rio))
+		return;
+	if (rio->outs)
+		raftio_outs_pump(rio);
+	if (rio->in.buf &&
+	    rio->env->ops->now_ms(rio->env) - rio->in.last_ms >= LIMIT_RAFT_CHUNK_IDLE_MS)
+		raftio_in_drop(rio, "no chunk for too long");
+	if (rio->tick_cb)
 		rio->tick_cb(&rio->io);
 }
 
@@ -415,7 +441,12 @@ static void raftio_m_close(struct raft_io *io, raft_io_close_cb cb)
 			rio->env->ops->timer_stop(rio->env, rio->flush_timer);
 	}
 	rio->tick_timer = rio->flush_timer = 0;
+	raftio_outs_cancel(rio, RAFT_CANCELED);
 	raftio_cancel_all(rio);
+	if (rio->in.buf) {
+		raft_free(rio->in.buf);
+		rio->in.buf = NULL;
+	}
 	if (cb)
 		cb(io);
 }
@@ -892,12 +923,67 @@ static int raftio_m_random(struct raft_io *io, int min, int max)
 /* The largest frame rio sends. */
 static size_t raftio_frame_max(const struct raftio *rio)
 {
-	return rio->frame_max && rio->frame_max < LIMIT_FRAME_BYTES_MAX ? rio->frame_max
-									: LIMIT_FRAME_BYTES_MAX;
+	return rio->frame_max && rio->frame_max < LIMIT_FRAME_BYTES_MAX
+		       ? rio->frame_max
+		       : LIMIT_FRAME_BYTES_MAX;
 }
 
-/* Encodes message as a Wire frame and sends it; returns 0 or a RAFT_ code. */
-static int raftio_wire_send(struct raftio *rio, const struct raft_message *m)
+/* Bytes of x as a protobuf varint. */
+static size_t raftio_varint_len(uint64_t x)
+{
+	size_t n = 1;
+	while (x >= 0x80) {
+		x >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* Keeps in msg the longest prefix of its entries whose Wire frame fits
+ * rio's frame. Returns 0 (*len is the new frame's size) or RAFT_TOOBIG when
+ * not even the first entry fits (logged: it can never be sent). */
+static int raftio_cut_entries(struct raftio *rio, Cs__Wire *wire, Cs__RaftMessage *msg,
+			      size_t *len)
+{
+	size_t n = msg->n_entries, head, room, used = 0, k = 0;
+
+	msg->n_entries = 0;
+	head = cs__wire__get_packed_size(wire);
+	/* + the Wire's raft field length, which grows with the entries */
+	room = head + 8 < raftio_frame_max(rio) ? raftio_frame_max(rio) - head - 8 : 0;
+	while (k < n) {
+		size_t e = cs__raft_entry__get_packed_size(msg->entries[k]);
+		e += 1 + raftio_varint_len(e); /* field 15's tag and length */
+		if (used + e > room)
+			break;
+		used += e;
+		k++;
+	}
+	if (k == 0) {
+		env_logf(rio->env, ENV_LOG_ERROR,
+			 "msg=\"raft entry larger than a frame: it cannot be sent\""
+			 " bytes=%zu frame_max=%zu",
+			 msg->entries[0]->data.len, raftio_frame_max(rio));
+		msg->n_entries = n;
+		return RAFT_TOOBIG;
+	}
+	msg->n_entries = k;
+	*len = cs__wire__get_packed_size(wire);
+	assert(*len <= raftio_frame_max(rio));
+	rio->cut_appends++;
+	env_logf(rio->env, ENV_LOG_DEBUG,
+		 "msg=\"append entries cut to a frame\" sent=%zu of=%zu prev=%" PRIu64, k,
+		 n, msg->prev_log_index);
+	return 0;
+}
+
+static int raftio_send_chunked(struct raftio *rio, const struct raft_message *m,
+			       struct raftio_req *r);
+
+/* Encodes message as a Wire frame and sends it; returns 0 or a RAFT_ code.
+ * An AppendEntries too large for a frame goes cut to a prefix: *cut is set
+ * (the caller reports RAFT_TOOBIG to libraft, see raftio.h). */
+static int raftio_wire_send(struct raftio *rio, const struct raft_message *m, bool *cut)
 {
 	Cs__RaftMessage msg = CS__RAFT_MESSAGE__INIT;
 	Cs__Wire wire = CS__WIRE__INIT;
@@ -985,7 +1071,17 @@ static int raftio_wire_send(struct raftio *rio, const struct raft_message *m)
 	}
 	wire.raft = &msg;
 	len = cs__wire__get_packed_size(&wire);
+	if (len > raftio_frame_max(rio) && m->type == RAFT_IO_APPEND_ENTRIES &&
+	    msg.n_entries > 0) {
+		if ((rv = raftio_cut_entries(rio, &wire, &msg, &len)))
+			goto out;
+		*cut = true;
+	}
 	if (len > raftio_frame_max(rio)) {
+		env_logf(rio->env, ENV_LOG_ERROR,
+			 "msg=\"raft message larger than a frame: not sent\" type=%u"
+			 " bytes=%zu frame_max=%zu",
+			 (unsigned)m->type, len, raftio_frame_max(rio));
 		rv = RAFT_TOOBIG;
 		goto out;
 	}
@@ -1005,6 +1101,178 @@ out:
 	free(entry_ptrs);
 	raftio_free_conf(conf);
 	return rv;
+}
+
+static void raftio_out_free(struct raftio_out *o)
+{
+	raftio_free_conf(o->conf);
+	free(o);
+}
+
+/* Queues o's next chunks while the transport takes them. Returns 1 once
+ * all are queued, 0 when the peer's queue is full (try again later), or a
+ * RAFT_ error. */
+static int raftio_out_pump(struct raftio *rio, struct raftio_out *o)
+{
+	Cs__Wire wire = CS__WIRE__INIT;
+	uint8_t *buf = NULL;
+	int rv = 1;
+
+	wire.raft = &o->msg;
+	while (o->offset < o->total) {
+		size_t n =
+			o->total - o->offset < o->chunk ? o->total - o->offset : o->chunk;
+		size_t len;
+		int sent;
+
+		o->msg.chunk_offset = o->offset;
+		o->msg.data.data = (uint8_t *)o->data + o->offset;
+		o->msg.data.len = n;
+		len = cs__wire__get_packed_size(&wire);
+		assert(len <= raftio_frame_max(rio));
+		if (!buf && !(buf = malloc(raftio_frame_max(rio)))) {
+			rv = RAFT_NOMEM;
+			break;
+		}
+		cs__wire__pack(&wire, buf);
+		sent = rio->env->ops->send(rio->env, o->addr, buf, len);
+		if (sent == CS_EAGAIN) {
+			rv = 0;
+			break;
+		}
+		if (sent) {
+			rv = RAFT_NOCONNECTION;
+			break;
+		}
+		o->offset += n;
+		o->last_ms = rio->env->ops->now_ms(rio->env);
+		rio->sent_bytes += len;
+		rio->chunks_sent++;
+	}
+	free(buf);
+	return rv;
+}
+
+/* Sends an InstallSnapshot larger than a frame in chunks (see raftio.h);
+ * r is its completion, run once the last chunk is queued or it failed.
+ * Returns 0 or a RAFT_ error (r freed). */
+static int raftio_send_chunked(struct raftio *rio, const struct raft_message *m,
+			       struct raftio_req *r)
+{
+	const struct raft_install_snapshot *is = &m->install_snapshot;
+	struct raftio_out *o;
+	Cs__Wire wire = CS__WIRE__INIT;
+	size_t head;
+	int rv;
+
+	if (!m->server_address || !*m->server_address ||
+	    strlen(m->server_address) >= sizeof o->addr) {
+		free(r);
+		return RAFT_NOCONNECTION;
+	}
+	o = calloc(1, sizeof *o);
+	if (!o) {
+		free(r);
+		return RAFT_NOMEM;
+	}
+	o->r = r;
+	memcpy(o->addr, m->server_address, strlen(m->server_address) + 1);
+	cs__raft_message__init(&o->msg);
+	o->msg.type = m->type;
+	o->msg.from_id = rio->id;
+	o->msg.from_address = rio->address;
+	o->msg.term = is->term;
+	o->msg.snapshot_index = is->last_index;
+	o->msg.snapshot_term = is->last_term;
+	o->msg.conf_index = is->conf_index;
+	o->conf = raftio_encode_conf(&is->conf);
+	if (!o->conf) {
+		rv = RAFT_NOMEM;
+		goto err;
+	}
+	o->msg.conf = o->conf;
+	o->msg.chunk_id = ++rio->next_chunk_id;
+	o->msg.chunk_total = is->data.len;
+	o->data = is->data.base;
+	o->total = is->data.len;
+	/* the header at its largest: an offset as large as the total */
+	o->msg.chunk_offset = o->total;
+	wire.raft = &o->msg;
+	head = cs__wire__get_packed_size(&wire);
+	if (head + 64 > raftio_frame_max(rio)) {
+		env_logf(
+			rio->env, ENV_LOG_ERROR,
+			"msg=\"snapshot header larger than a frame: not sent\" bytes=%zu",
+			head);
+		rv = RAFT_TOOBIG;
+		goto err;
+	}
+	/* + the data field's tag and length, + the raft field's length */
+	o->chunk = raftio_frame_max(rio) - head - 16;
+	o->last_ms = rio->env->ops->now_ms(rio->env);
+	env_logf(rio->env, ENV_LOG_INFO,
+		 "msg=\"snapshot sent in chunks\" to=%s index=%" PRIu64
+		 " bytes=%zu chunks=%zu",
+		 o->addr, (uint64_t)is->last_index, o->total,
+		 (o->total + o->chunk - 1) / o->chunk);
+	rv = raftio_out_pump(rio, o);
+	if (rv < 0)
+		goto err;
+	if (rv == 1) { /* all queued at once */
+		rv = raftio_defer(rio, r);
+		raftio_out_free(o);
+		if (rv)
+			free(r);
+		return rv;
+	}
+	o->next = rio->outs;
+	rio->outs = o;
+	return 0;
+err:
+	free(r);
+	raftio_out_free(o);
+	return rv;
+}
+
+/* On every tick: pushes the snapshots going out; completes those done,
+ * or stuck for LIMIT_RAFT_CHUNK_IDLE_MS (their queue stayed full). */
+static void raftio_outs_pump(struct raftio *rio)
+{
+	struct raftio_out **p = &rio->outs;
+	ms_t now = rio->env->ops->now_ms(rio->env);
+
+	while (*p) {
+		struct raftio_out *o = *p;
+		int rv = raftio_out_pump(rio, o);
+		if (rv == 0 && now - o->last_ms < LIMIT_RAFT_CHUNK_IDLE_MS) {
+			p = &o->next;
+			continue;
+		}
+		if (rv == 0) {
+			env_logf(
+				rio->env, ENV_LOG_WARN,
+				"msg=\"snapshot transfer stalled: abandoned\" to=%s sent=%zu"
+				" of=%zu",
+				o->addr, o->offset, o->total);
+			rv = RAFT_NOCONNECTION;
+		}
+		*p = o->next;
+		o->r->status = rv == 1 ? 0 : rv;
+		raftio_complete(o->r); /* a timer's callback: not inside a call */
+		raftio_out_free(o);
+	}
+}
+
+/* Completes every snapshot going out with status (close), now. */
+static void raftio_outs_cancel(struct raftio *rio, int status)
+{
+	while (rio->outs) {
+		struct raftio_out *o = rio->outs;
+		rio->outs = o->next;
+		o->r->status = status;
+		raftio_complete(o->r);
+		raftio_out_free(o);
+	}
 }
 
 /* Clamps a successful AppendEntriesResult to the verified prefix (see
@@ -1041,6 +1309,7 @@ static int raftio_m_send(struct raft_io *io, struct raft_io_send *req,
 	struct raftio *rio = raftio_of(io);
 	struct raft_message copy;
 	struct raftio_req *r;
+	bool cut = false;
 
 	if (raftio_down(rio) || rio->closing)
 		return RAFT_IOERR;
@@ -1051,7 +1320,12 @@ static int raftio_m_send(struct raft_io *io, struct raft_io_send *req,
 	req->cb = cb;
 	r->kind = RAFTIO_SEND;
 	r->req.send = req;
-	r->status = raftio_wire_send(rio, message);
+	if (message->type == RAFT_IO_INSTALL_SNAPSHOT &&
+	    message->install_snapshot.data.len + 4096 > raftio_frame_max(rio))
+		return raftio_send_chunked(rio, message, r);
+	r->status = raftio_wire_send(rio, message, &cut);
+	if (r->status == 0 && cut)
+		r->status = RAFT_TOOBIG; /* sent in part: libraft probes again */
 	if (raftio_defer(rio, r)) {
 		free(r);
 		return RAFT_NOMEM;
@@ -1098,6 +1372,117 @@ static int raftio_recv_entries(const Cs__RaftMessage *msg, struct raft_append_en
 	}
 	ae->n_entries = (unsigned)msg->n_entries;
 	return 0;
+}
+
+/* Fills m (zeroed, type and sender set) with the InstallSnapshot of msg's
+ * header and data (raft_malloc'd, len bytes; m owns it on success, else it
+ * is freed). Returns 0 or RAFT_MALFORMED. */
+static int raftio_snapshot_msg(const Cs__RaftMessage *msg, uint8_t *data, size_t len,
+			       struct raft_message *m)
+{
+	struct raft_install_snapshot *is = &m->install_snapshot;
+
+	is->term = msg->term;
+	is->last_index = msg->snapshot_index;
+	is->last_term = msg->snapshot_term;
+	is->conf_index = msg->conf_index;
+	if (raftio_decode_conf(msg->conf, &is->conf)) {
+		raft_free(data);
+		return RAFT_MALFORMED;
+	}
+	is->data.base = data;
+	is->data.len = len;
+	return 0;
+}
+
+/* Hands a whole InstallSnapshot (m) to libraft: the snapshot is committed
+ * state, so its whole prefix is verified (see the clamp). */
+static void raftio_deliver_snapshot(struct raftio *rio, struct raft_message *m)
+{
+	if (m->install_snapshot.term != rio->verified_term) {
+		rio->verified_term = m->install_snapshot.term;
+		rio->verified_end = 0;
+	}
+	if (m->install_snapshot.last_index > rio->verified_end)
+		rio->verified_end = m->install_snapshot.last_index;
+	rio->recv_cb(&rio->io, m); /* libraft owns the data now */
+}
+
+/* Drops the snapshot being reassembled, loudly. */
+static void raftio_in_drop(struct raftio *rio, const char *why)
+{
+	env_logf(rio->env, ENV_LOG_WARN,
+		 "msg=\"partial snapshot dropped\" why=\"%s\" from=%" PRIu64
+		 " index=%" PRIu64 " got=%" PRIu64 " of=%" PRIu64,
+		 why, rio->in.from_id, rio->in.index, rio->in.got, rio->in.total);
+	raft_free(rio->in.buf);
+	rio->in.buf = NULL;
+	rio->reassemblies_dropped++;
+}
+
+/* One chunk of an InstallSnapshot (see api.proto). One reassembly at a
+ * time: a first chunk starts a new one (unless the one under way is of a
+ * later term), a chunk out of order drops it; a whole one is delivered. */
+static void raftio_recv_chunk(struct raftio *rio, const Cs__RaftMessage *msg)
+{
+	struct raft_message m;
+
+	if (msg->chunk_total > LIMIT_RAFT_SNAPSHOT_BYTES_MAX ||
+	    msg->chunk_total > SIZE_MAX) {
+		env_logf(
+			rio->env, ENV_LOG_ERROR,
+			"msg=\"snapshot larger than LIMIT_RAFT_SNAPSHOT_BYTES_MAX: refused\""
+			" from=%" PRIu64 " bytes=%" PRIu64,
+			msg->from_id, msg->chunk_total);
+		rio->recv_malformed++;
+		return;
+	}
+	if (msg->chunk_offset == 0) {
+		if (rio->in.buf && rio->in.term > msg->term)
+			return; /* a deposed leader's */
+		if (rio->in.buf)
+			raftio_in_drop(rio, "a new snapshot started");
+		rio->in.buf = raft_malloc((size_t)msg->chunk_total);
+		if (!rio->in.buf) {
+			env_logf(rio->env, ENV_LOG_ERROR,
+				 "msg=\"no memory for a snapshot\" bytes=%" PRIu64,
+				 msg->chunk_total);
+			return;
+		}
+		rio->in.from_id = msg->from_id;
+		rio->in.chunk_id = msg->chunk_id;
+		rio->in.term = msg->term;
+		rio->in.index = msg->snapshot_index;
+		rio->in.total = msg->chunk_total;
+		rio->in.got = 0;
+	}
+	if (!rio->in.buf || rio->in.from_id != msg->from_id ||
+	    rio->in.chunk_id != msg->chunk_id)
+		return; /* a chunk of a transfer not (or no longer) under way */
+	if (msg->chunk_offset != rio->in.got || msg->chunk_total != rio->in.total ||
+	    msg->data.len > rio->in.total - rio->in.got || msg->data.len == 0) {
+		raftio_in_drop(rio, "a chunk out of order");
+		return;
+	}
+	memcpy(rio->in.buf + rio->in.got, msg->data.data, msg->data.len);
+	rio->in.got += msg->data.len;
+	rio->in.last_ms = rio->env->ops->now_ms(rio->env);
+	if (rio->in.got < rio->in.total)
+		return;
+	memset(&m, 0, sizeof m);
+	m.type = RAFT_IO_INSTALL_SNAPSHOT;
+	m.server_id = msg->from_id;
+	m.server_address = msg->from_address;
+	rio->snapshots_reassembled++;
+	{
+		uint8_t *data = rio->in.buf;
+		rio->in.buf = NULL;
+		if (raftio_snapshot_msg(msg, data, (size_t)rio->in.total, &m)) {
+			rio->recv_malformed++;
+			return;
+		}
+	}
+	raftio_deliver_snapshot(rio, &m);
 }
 
 void raftio_recv(struct raftio *rio, const Cs__RaftMessage *msg)
@@ -1151,22 +1536,19 @@ void raftio_recv(struct raftio *rio, const Cs__RaftMessage *msg)
 		m.append_entries_result.last_log_index = msg->last_log_index;
 		break;
 	case RAFT_IO_INSTALL_SNAPSHOT: {
-		struct raft_install_snapshot *is = &m.install_snapshot;
+		uint8_t *data;
 		rio->last_leader_contact_ms = rio->env->ops->now_ms(rio->env);
-		is->term = msg->term;
-		is->last_index = msg->snapshot_index;
-		is->last_term = msg->snapshot_term;
-		is->conf_index = msg->conf_index;
-		if (raftio_decode_conf(msg->conf, &is->conf))
-			goto malformed;
-		is->data.len = msg->data.len;
-		is->data.base = raft_malloc(msg->data.len ? msg->data.len : 1);
-		if (!is->data.base) {
-			raft_configuration_close(&is->conf);
-			goto malformed;
+		if (msg->chunk_total > 0) {
+			raftio_recv_chunk(rio, msg);
+			return;
 		}
+		data = raft_malloc(msg->data.len ? msg->data.len : 1);
+		if (!data)
+			goto malformed;
 		if (msg->data.len)
-			memcpy(is->data.base, msg->data.data, msg->data.len);
+			memcpy(data, msg->data.data, msg->data.len);
+		if (raftio_snapshot_msg(msg, data, msg->data.len, &m))
+			goto malformed;
 		break;
 	}
 	case RAFT_IO_TIMEOUT_NOW:
@@ -1193,15 +1575,10 @@ void raftio_recv(struct raftio *rio, const Cs__RaftMessage *msg)
 		return;
 	}
 	if (m.type == RAFT_IO_INSTALL_SNAPSHOT) {
-		/* a snapshot is committed state: its whole prefix is verified */
-		if (msg->term != rio->verified_term) {
-			rio->verified_term = msg->term;
-			rio->verified_end = 0;
-		}
-		if (msg->snapshot_index > rio->verified_end)
-			rio->verified_end = msg->snapshot_index;
+		raftio_deliver_snapshot(rio, &m);
+		return;
 	}
-	rio->recv_cb(&rio->io, &m); /* libraft owns the entries and data now */
+	rio->recv_cb(&rio->io, &m); /* libraft owns what it was given now */
 	return;
 malformed:
 	rio->recv_malformed++;
@@ -1222,6 +1599,14 @@ void raftio_release(struct raftio *rio)
 	 * sqlite keeps such a connection until its last statement goes */
 	sqlite3_finalize(rio->insert);
 	rio->insert = NULL;
+	while (rio->outs) { /* close completed them: only the memory is left */
+		struct raftio_out *o = rio->outs;
+		rio->outs = o->next;
+		free(o->r);
+		raftio_out_free(o);
+	}
+	raft_free(rio->in.buf);
+	rio->in.buf = NULL;
 	while (r) {
 		struct raftio_req *next = r->next;
 		free(r);

@@ -26,6 +26,7 @@
 #include "core/env.h"
 
 struct raftio_req; /* a pending completion */
+struct raftio_out; /* an InstallSnapshot going out in chunks */
 struct sqlite3_stmt;
 
 struct raftio {
@@ -65,11 +66,32 @@ struct raftio {
 	/* Appends of one turn of the loop share one transaction, committed
 	 * (durable) before any of their callbacks runs: one sync for many. */
 	bool batch_open;
-	bool last_known;   /* last_index holds the log's last index */
+	bool last_known; /* last_index holds the log's last index */
 	uint64_t last_index;
 	struct sqlite3_stmt *insert; /* the append's statement, kept */
-	size_t frame_max;	     /* a frame's bytes (0: LIMIT_FRAME_BYTES_MAX; tests) */
-	uint64_t sent_bytes;	     /* counters */
+	size_t frame_max; /* a frame's bytes (0: LIMIT_FRAME_BYTES_MAX; tests) */
+	/* Messages larger than a frame (libraft sends every entry from a
+	 * follower's next index in one AppendEntries, a whole snapshot in one
+	 * InstallSnapshot): an AppendEntries goes with the prefix of its
+	 * entries that fits, and its send reports RAFT_TOOBIG, which puts
+	 * libraft's progress for that follower back to probing from its match
+	 * index (not past entries never sent); the follower's answer, clamped
+	 * to what it received, moves it on. An InstallSnapshot goes in chunks,
+	 * as fast as the transport's queue takes them, its send completing
+	 * once the last is queued; the receiver reassembles one at a time. */
+	struct raftio_out *outs; /* snapshots going out */
+	uint64_t next_chunk_id;
+	struct {
+		uint64_t from_id, chunk_id, term, index;
+		uint8_t *buf; /* raft_malloc'd: total bytes */
+		uint64_t total, got;
+		ms_t last_ms;
+	} in;		      /* the snapshot coming in (buf NULL: none) */
+	uint64_t cut_appends; /* counters */
+	uint64_t chunks_sent;
+	uint64_t snapshots_reassembled;
+	uint64_t reassemblies_dropped;
+	uint64_t sent_bytes; /* counters */
 	uint64_t recv_frames;
 	uint64_t recv_malformed;
 };

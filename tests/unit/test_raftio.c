@@ -488,7 +488,7 @@ static void test_raftio_messages_cross_the_wire_and_results_are_clamped(void **s
  * records the numbers it applies). The test is the client: it proposes on
  * the leader and keeps each proposal's answer. An answer given while the
  * node's process dies (raft_close) reaches nobody: it is "unknown". */
-enum { RN_OPS_MAX = 64 };
+enum { RN_OPS_MAX = 512 };
 
 struct rn_record {
 	uint32_t applied[RN_OPS_MAX]; /* values, in the order applied */
@@ -498,7 +498,9 @@ struct rn_record {
 struct rn_cfg {
 	uint64_t id;
 	struct rn_record *rec;
-	size_t frame_max; /* raftio's frame limit (0: the default) */
+	size_t frame_max;	 /* raftio's frame limit (0: the default) */
+	unsigned snapshot_every; /* 0: never */
+	size_t snapshot_filler;	 /* bytes of padding in each snapshot */
 };
 
 struct rnode {
@@ -523,7 +525,7 @@ static int rn_fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
 {
 	struct rnode *n = fsm->data;
 	uint32_t v;
-	assert_int_equal(buf->len, sizeof v);
+	assert_true(buf->len >= sizeof v);
 	memcpy(&v, buf->base, sizeof v);
 	assert_true(n->cfg->rec->n < RN_OPS_MAX);
 	n->cfg->rec->applied[n->cfg->rec->n++] = v;
@@ -531,15 +533,49 @@ static int rn_fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
 	return 0;
 }
 
+/* A snapshot: the count, the values applied, then filler bytes (so that
+ * it takes many frames). */
 static int rn_fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 			   unsigned *n_bufs)
 {
-	return RAFT_NOTFOUND; /* the tests stay below the snapshot threshold */
+	struct rnode *n = fsm->data;
+	const struct rn_record *rec = n->cfg->rec;
+	uint32_t count = (uint32_t)rec->n;
+	size_t len =
+		sizeof count + rec->n * sizeof rec->applied[0] + n->cfg->snapshot_filler;
+	uint8_t *p = raft_malloc(len);
+
+	*bufs = raft_malloc(sizeof **bufs);
+	assert_non_null(p);
+	assert_non_null(*bufs);
+	memcpy(p, &count, sizeof count);
+	memcpy(p + sizeof count, rec->applied, rec->n * sizeof rec->applied[0]);
+	for (size_t i = sizeof count + rec->n * sizeof rec->applied[0]; i < len; i++)
+		p[i] = (uint8_t)(i * 7);
+	(*bufs)[0].base = p;
+	(*bufs)[0].len = len;
+	*n_bufs = 1;
+	return 0;
 }
 
 static int rn_fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
-	return RAFT_NOTFOUND;
+	struct rnode *n = fsm->data;
+	struct rn_record *rec = n->cfg->rec;
+	const uint8_t *p = buf->base;
+	uint32_t count;
+
+	assert_true(buf->len >= sizeof count);
+	memcpy(&count, p, sizeof count);
+	assert_true(count <= RN_OPS_MAX);
+	assert_int_equal(buf->len, sizeof count + count * sizeof rec->applied[0] +
+					   n->cfg->snapshot_filler);
+	for (size_t i = sizeof count + count * sizeof rec->applied[0]; i < buf->len; i++)
+		assert_int_equal(p[i], (uint8_t)(i * 7)); /* intact */
+	rec->n = count;
+	memcpy(rec->applied, p + sizeof count, count * sizeof rec->applied[0]);
+	raft_free(buf->base);
+	return 0;
 }
 
 static void rn_recv(struct env *env, const char *from, const uint8_t *buf, size_t len,
@@ -570,17 +606,18 @@ static int rn_start(const void *vcfg, struct env *env, void **state)
 	n->fsm.apply = rn_fsm_apply;
 	n->fsm.snapshot = rn_fsm_snapshot;
 	n->fsm.restore = rn_fsm_restore;
-	assert_int_equal(raft_init(&n->raft, &n->rio.io, &n->fsm, cfg->id,
-				   names[cfg->id - 1]),
-			 0);
+	assert_int_equal(
+		raft_init(&n->raft, &n->rio.io, &n->fsm, cfg->id, names[cfg->id - 1]), 0);
 	n->raft.data = n;
 	raft_set_heartbeat_timeout(&n->raft, 100);
 	raft_set_election_timeout(&n->raft, 1000);
-	raft_set_snapshot_threshold(&n->raft, 1000000);
+	raft_set_snapshot_threshold(&n->raft,
+				    cfg->snapshot_every ? cfg->snapshot_every : 1000000);
+	raft_set_snapshot_trailing(&n->raft, 8);
 	raft_configuration_init(&conf);
 	for (unsigned i = 0; i < 3; i++)
-		assert_int_equal(raft_configuration_add(&conf, i + 1, names[i], RAFT_VOTER),
-				 0);
+		assert_int_equal(
+			raft_configuration_add(&conf, i + 1, names[i], RAFT_VOTER), 0);
 	int rv = raft_bootstrap(&n->raft, &conf);
 	assert_true(rv == 0 || rv == RAFT_CANTBOOTSTRAP);
 	raft_configuration_close(&conf);
@@ -647,7 +684,8 @@ static int rn_leader(struct rn_world *rw)
 	return -1;
 }
 
-static void rn_world_init(struct rn_world *rw, size_t frame_max)
+static void rn_world_init(struct rn_world *rw, size_t frame_max, unsigned snapshot_every,
+			  size_t snapshot_filler)
 {
 	static const char *const names[] = {"m1", "m2", "m3"};
 	uint32_t idx;
@@ -659,26 +697,37 @@ static void rn_world_init(struct rn_world *rw, size_t frame_max)
 		rw->cfg[i].id = i + 1;
 		rw->cfg[i].rec = &rw->rec[i];
 		rw->cfg[i].frame_max = frame_max;
-		assert_int_equal(world_node_add(rw->w, names[i], &rn_program, &rw->cfg[i], &idx),
-				 0);
+		rw->cfg[i].snapshot_every = snapshot_every;
+		rw->cfg[i].snapshot_filler = snapshot_filler;
+		assert_int_equal(
+			world_node_add(rw->w, names[i], &rn_program, &rw->cfg[i], &idx),
+			0);
 		assert_int_equal(world_node_start(rw->w, i), 0);
 	}
 }
 
-/* Proposes value `v` on the current leader (one buffer of 4 bytes). */
-static void rn_propose(struct rn_world *rw, uint32_t v)
+/* Proposes value `v` on the current leader: one entry of len bytes (at
+ * least 4), the value first. */
+static void rn_propose_sized(struct rn_world *rw, uint32_t v, size_t len)
 {
 	int l = rn_leader(rw);
 	struct rn_op *op = &rw->ops[v];
-	struct raft_buffer buf = {raft_malloc(sizeof v), sizeof v};
+	struct raft_buffer buf = {raft_malloc(len), len};
 
 	assert_true(v < RN_OPS_MAX);
+	assert_true(len >= sizeof v);
+	memset(buf.base, 'x', len);
 	memcpy(buf.base, &v, sizeof v);
 	op->node = rn_node(rw, (uint32_t)l);
 	op->req.data = op;
 	assert_int_equal(raft_apply(&op->node->raft, &op->req, &buf, 1, rn_apply_cb), 0);
 	if (v + 1 > rw->n_ops)
 		rw->n_ops = v + 1;
+}
+
+static void rn_propose(struct rn_world *rw, uint32_t v)
+{
+	rn_propose_sized(rw, v, sizeof v);
 }
 
 static bool rn_applied(const struct rn_record *rec, uint32_t v)
@@ -706,13 +755,14 @@ static int fail_commit_once(void *data)
  * the leader only). A failed durable write must stop the node instead: it
  * dies, restarts, and catches up from its peers; nothing reported failed is
  * applied anywhere, nothing acknowledged is missing, all apply the same. */
-static void test_raftio_a_failed_commit_stops_the_node_and_logs_never_diverge(void **state)
+static void test_raftio_a_failed_commit_stops_the_node_and_logs_never_diverge(
+	void **state)
 {
 	struct rn_world rw;
 	struct sqlite3 *db;
 	int left = 1, l;
 
-	rn_world_init(&rw, 0);
+	rn_world_init(&rw, 0, 0, 0);
 	rn_propose(&rw, 1);
 	rn_run(&rw, 1000000);
 	assert_int_equal(rw.ops[1].answer, RN_OK);
@@ -754,6 +804,50 @@ static void test_raftio_a_failed_commit_stops_the_node_and_logs_never_diverge(vo
 	world_free(rw.w);
 }
 
+/* Issue 12, item 2: libraft 0.15 sends every entry from a follower's next
+ * index in one AppendEntries and a whole snapshot in one InstallSnapshot;
+ * past the frame limit raftio refused them (RAFT_TOOBIG) and a lagging
+ * follower never caught up. With 8 KB frames, a follower down while 300
+ * entries of 1 KB were written (snapshots every 64, of 64 KB each) comes
+ * back and catches up: a snapshot in chunks, then entries in prefixes. */
+static void test_raftio_a_lagging_follower_catches_up_through_small_frames(void **state)
+{
+	struct rn_world rw;
+	uint32_t f;
+	int l;
+
+	rn_world_init(&rw, 8192, 64, 64 * 1024);
+	rn_propose(&rw, 1);
+	rn_run(&rw, 1000000);
+	l = rn_leader(&rw);
+	f = ((uint32_t)l + 1) % 3;
+	assert_int_equal(world_node_kill(rw.w, f, false, false), 0);
+	for (uint32_t v = 2; v < 302; v++) {
+		rn_propose_sized(&rw, v, 1000);
+		if (v % 10 == 0)
+			rn_run(&rw, 50000);
+	}
+	rn_run(&rw, 2000000);
+	for (uint32_t v = 1; v < 302; v++)
+		assert_int_equal(rw.ops[v].answer, RN_OK);
+	assert_int_equal(rw.rec[l].n, 301);
+	assert_int_equal(world_node_start(rw.w, f), 0);
+	us_t t0 = world_now_us(rw.w);
+	for (int i = 0; i < 600 && rw.rec[f].n < 301; i++)
+		rn_run(&rw, 100000);
+	print_message("caught up in %.1f s of virtual time\n",
+		      (double)(world_now_us(rw.w) - t0) / 1e6);
+	assert_int_equal(rw.rec[f].n, 301); /* within 60 s of virtual time */
+	assert_memory_equal(rw.rec[f].applied, rw.rec[l].applied,
+			    301 * sizeof rw.rec[l].applied[0]);
+	/* it took a snapshot in chunks and entries in cut AppendEntries */
+	assert_int_equal(rn_node(&rw, f)->rio.recv_malformed, 0);
+	assert_true(rn_node(&rw, f)->rio.snapshots_reassembled >= 1);
+	assert_true(rn_node(&rw, (uint32_t)l)->rio.chunks_sent >= 8);
+	assert_true(rn_node(&rw, (uint32_t)l)->rio.cut_appends >= 1);
+	world_free(rw.w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -769,6 +863,8 @@ int main(void)
 			test_raftio_messages_cross_the_wire_and_results_are_clamped),
 		cmocka_unit_test(
 			test_raftio_a_failed_commit_stops_the_node_and_logs_never_diverge),
+		cmocka_unit_test(
+			test_raftio_a_lagging_follower_catches_up_through_small_frames),
 	};
 	return cmocka_run_group_tests_name("raftio", tests, NULL, NULL);
 }
