@@ -1320,6 +1320,14 @@ static int raftio_m_send(struct raft_io *io, struct raft_io_send *req,
 	req->cb = cb;
 	r->kind = RAFTIO_SEND;
 	r->req.send = req;
+	/* Only a leader sends these: it is in contact with a leader (itself),
+	 * so its lease holds and RequestVotes keep libraft's own check (a
+	 * leader grants none but a transfer's). Without this, a leader never
+	 * heard an AppendEntries and after lease_ms granted any vote: a
+	 * follower that merely stopped hearing it deposed it. */
+	if (message->type == RAFT_IO_APPEND_ENTRIES ||
+	    message->type == RAFT_IO_INSTALL_SNAPSHOT)
+		rio->last_leader_contact_ms = rio->env->ops->now_ms(rio->env);
 	if (message->type == RAFT_IO_INSTALL_SNAPSHOT &&
 	    message->install_snapshot.data.len + 4096 > raftio_frame_max(rio))
 		return raftio_send_chunked(rio, message, r);

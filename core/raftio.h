@@ -44,7 +44,8 @@ struct raftio {
 	bool closing;
 	/* The leader lease, as etcd's: a follower that has heard nothing from
 	 * a leader for lease_ms grants votes again (libraft alone waits for
-	 * its own randomized timer, which can take two timeouts). */
+	 * its own randomized timer, which can take two timeouts). A leader's
+	 * own AppendEntries sent are contact: it never lets its lease lapse. */
 	ms_t lease_ms;
 	ms_t last_leader_contact_ms;
 	/* libraft (0.15 to 0.18) answers a successful AppendEntries with its

@@ -601,6 +601,8 @@ static int rn_start(const void *vcfg, struct env *env, void **state)
 	cfg->rec->n = 0; /* the FSM starts empty; libraft replays the log */
 	assert_int_equal(raftio_init(&n->rio, env), 0);
 	n->rio.frame_max = cfg->frame_max;
+	n->rio.lease_ms = 1000; /* the election timeout, as the manager's */
+	n->rio.last_leader_contact_ms = env->ops->now_ms(env);
 	n->fsm.version = 1;
 	n->fsm.data = n;
 	n->fsm.apply = rn_fsm_apply;
@@ -848,6 +850,41 @@ static void test_raftio_a_lagging_follower_catches_up_through_small_frames(void 
 	world_free(rw.w);
 }
 
+/* Issue 12, item 10: the leader lease forced disrupt_leader on every
+ * RequestVote a node received once it had heard no AppendEntries for an
+ * election timeout, and a leader never hears one: after 10 s of leadership
+ * the leader itself granted any (pre-)vote with an up-to-date log. A
+ * follower that only stopped hearing the leader (a one-way link fault)
+ * then deposed a healthy leader whose other follower still heard it.
+ * Sending AppendEntries is contact with a leader too (this one). */
+static void test_raftio_a_follower_that_stops_hearing_the_leader_does_not_depose_it(
+	void **state)
+{
+	struct rn_world rw;
+	struct sim_link_rule cut = {0};
+	raft_term term;
+	uint32_t f;
+	int l;
+
+	rn_world_init(&rw, 0, 0, 0);
+	rn_propose(&rw, 1);
+	rn_run(&rw, 12000000); /* leading for longer than the lease */
+	l = rn_leader(&rw);
+	term = rn_node(&rw, (uint32_t)l)->raft.current_term;
+	f = ((uint32_t)l + 1) % 3;
+	cut.src = (uint32_t)l;
+	cut.dst = f;
+	cut.loss_ppm = 1000000; /* the leader's messages to f are lost */
+	assert_int_equal(world_net_link(rw.w, &cut), 0);
+	rn_run(&rw, 10000000);
+	assert_int_equal(rn_leader(&rw), l);
+	assert_int_equal(rn_node(&rw, (uint32_t)l)->raft.current_term, term);
+	rn_propose(&rw, 2);
+	rn_run(&rw, 1000000);
+	assert_int_equal(rw.ops[2].answer, RN_OK);
+	world_free(rw.w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -865,6 +902,8 @@ int main(void)
 			test_raftio_a_failed_commit_stops_the_node_and_logs_never_diverge),
 		cmocka_unit_test(
 			test_raftio_a_lagging_follower_catches_up_through_small_frames),
+		cmocka_unit_test(
+			test_raftio_a_follower_that_stops_hearing_the_leader_does_not_depose_it),
 	};
 	return cmocka_run_group_tests_name("raftio", tests, NULL, NULL);
 }
