@@ -45,6 +45,11 @@ struct manager {
 	struct raft_fsm fsm;
 	struct store *store;
 	struct manager_write *writes; /* every write in flight */
+	/* Forwarded writes' ids: from a random start drawn at each process
+	 * start, so that a late ProposalResult meant for an earlier process
+	 * (the leader answers whoever has the address now) completes nothing
+	 * of this one. Counting from 1 at every start, it completed the write
+	 * that reused the id, with another write's verdict. */
 	uint64_t next_write_id;
 	env_timer_id watch_timer;  /* notices leadership changes */
 	env_timer_id join_timer;   /* asks to join until a voter */
@@ -368,7 +373,9 @@ static int manager_forward(struct manager *m, struct manager_write *w,
 
 	if (!leader)
 		return CS_ENOTLEADER; /* no leader known: nowhere to forward */
-	w->id = ++m->next_write_id;
+	if (++m->next_write_id == 0)
+		m->next_write_id = 1; /* 0 is "none" */
+	w->id = m->next_write_id;
 	p.id = w->id;
 	p.batch.data = (uint8_t *)batch;
 	p.batch.len = len;
@@ -951,6 +958,11 @@ const struct store *manager_store(const struct manager *m)
 	return m->store;
 }
 
+uint64_t manager_last_write_id(const struct manager *m)
+{
+	return m->next_write_id;
+}
+
 uint64_t manager_random(struct manager *m)
 {
 	return m->env->ops->random_u64(m->env);
@@ -1027,6 +1039,7 @@ int manager_open(struct env *env, const struct manager_cfg *cfg, struct manager 
 	assert(cfg->raft_id > 0);
 	m->env = env;
 	m->cfg = cfg;
+	m->next_write_id = env->ops->random_u64(env);
 	m->store = store_new();
 	if (!m->store) {
 		rv = CS_ENOMEM;

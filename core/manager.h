@@ -109,6 +109,10 @@ int manager_token_cluster(const char *token, uint64_t *cluster_id);
 void manager_set_node_id(struct manager *m, uint64_t node_id);
 /* manager_env returns the env the manager runs on. */
 struct env *manager_env(const struct manager *m);
+/* manager_last_write_id returns the id of the last write this manager
+ * forwarded to its leader (or the random start of this process's ids, when
+ * none yet): for tests and logs. */
+uint64_t manager_last_write_id(const struct manager *m);
 /* manager_random returns 64 random bits from the manager's env (new ids). */
 uint64_t manager_random(struct manager *m);
 const struct store *manager_store(const struct manager *m);

@@ -364,6 +364,67 @@ static void test_manager_lagging_manager_catches_up_by_snapshot(void **state)
 	teardown(&f);
 }
 
+/* Issue 12, item 10: forwarded writes were numbered from 1 at every
+ * process start, so a ProposalResult meant for the previous process (the
+ * leader answers the address, whoever has it now) completed the new
+ * process's write with the same id, with the other write's verdict. Here
+ * the late answer says "applied" for the old write (id of the first
+ * incarnation's last write); the new write, a duplicate the FSM refuses,
+ * must still hear CS_EEXIST. */
+static void test_manager_a_late_result_for_an_earlier_process_completes_nothing(
+	void **state)
+{
+	struct fixture f;
+	uint32_t l, fo;
+	uint64_t old_id;
+	struct store_batch b;
+	Cs__Node n = CS__NODE__INIT;
+	struct write_result r = {0};
+	uint8_t *buf;
+	size_t len;
+	us_t end;
+
+	setup(&f, 5, 3, 0);
+	assert_true(run_until(&f, 60 * SEC, has_leader));
+	l = leader(&f);
+	fo = (l + 1) % 3;
+	assert_int_equal(write_task(&f, fo, 100), 0); /* forwarded */
+	old_id = manager_last_write_id(mgr(&f, fo));
+	/* the follower's process dies and starts again */
+	assert_int_equal(world_node_kill(f.w, fo, false, false), 0);
+	assert_int_equal(world_node_start(f.w, fo), 0);
+	assert_true(run_until(&f, 30 * SEC, all_applied));
+	assert_int_equal(leader(&f), l);
+	/* a duplicate create, forwarded: refused by the FSM */
+	n.id = 100;
+	n.hostname = "test";
+	store_batch_init(&b);
+	assert_int_equal(store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &n),
+			 0);
+	assert_int_equal(store_batch_encode(&b, 0, 0, &buf, &len), 0);
+	store_batch_free(&b);
+	assert_int_equal(manager_write(mgr(&f, fo), buf, len, write_done, &r), 0);
+	free(buf);
+	/* the leader's late answer to the first process's write arrives */
+	{
+		Cs__Wire wire = CS__WIRE__INIT;
+		Cs__ProposalResult pr = CS__PROPOSAL_RESULT__INIT;
+		pr.id = old_id;
+		pr.status = 0;
+		pr.index = manager_applied(mgr(&f, fo));
+		pr.leader = "";
+		wire.proposal_result = &pr;
+		assert_true(manager_handle(mgr(&f, fo), world_node_name(f.w, l), &wire));
+	}
+	end = world_now_us(f.w) + 60 * SEC;
+	while (!r.done && world_step(f.w, end))
+		;
+	assert_true(r.done);
+	assert_int_equal(r.status, CS_EEXIST);
+	assert_int_not_equal(manager_last_write_id(mgr(&f, fo)), old_id);
+	teardown(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +435,8 @@ int main(void)
 		cmocka_unit_test(
 			test_manager_partitioned_leader_steps_down_and_stores_agree),
 		cmocka_unit_test(test_manager_lagging_manager_catches_up_by_snapshot),
+		cmocka_unit_test(
+			test_manager_a_late_result_for_an_earlier_process_completes_nothing),
 		cmocka_unit_test(
 			test_manager_new_leader_within_two_election_timeouts_99_of_100),
 	};
