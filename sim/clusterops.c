@@ -414,9 +414,11 @@ void clops_image(struct clops *o, const struct scn_image *img)
 		smin = img->start.min_ms * 1000;
 		smax = img->start.max_ms * 1000;
 	}
-	simexec_image(world_exec(o->w), img->name, img->pull_fail, smin, smax,
-		      img->has_exit, img->exit_code, img->exit_after.min_ms * 1000,
-		      img->exit_after.max_ms * 1000);
+	if (simexec_image(world_exec(o->w), img->name, img->pull_fail, smin, smax,
+			  img->has_exit, img->exit_code, img->exit_after.min_ms * 1000,
+			  img->exit_after.max_ms * 1000) == 0)
+		simexec_image_faults(world_exec(o->w), img->name, img->start_fail,
+				     img->stop_ignore);
 }
 
 /* ---------------------------------------------------------------- conditions */
