@@ -584,7 +584,10 @@ static int runner_api(struct runner *r, const struct scn_cmd *cmd, uint32_t node
 		if (retried && call.status == CS_EEXIST &&
 		    cmd->kind == SCN_SERVICE_CREATE)
 			return 0;
-		if ((call.status != CS_ENOTLEADER && call.status != CS_ECLOSED) ||
+		/* a leader whose durable write failed (a disk fault) stops: ask
+		 * the next one, as a client would */
+		if ((call.status != CS_ENOTLEADER && call.status != CS_ECLOSED &&
+		     call.status != CS_ESTORAGE) ||
 		    world_now_us(r->w) >= end)
 			return runner_fail(r, cmd, "%s", cs_strerror(call.status));
 		retried = true;
