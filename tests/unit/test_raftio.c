@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/limits.h"
 #include "core/raftio.h"
 #include "sim/world.h"
 
@@ -885,6 +886,104 @@ static void test_raftio_a_follower_that_stops_hearing_the_leader_does_not_depose
 	world_free(rw.w);
 }
 
+/* What a receiver got of InstallSnapshots. */
+struct snap_rx {
+	int count;
+	size_t len;
+	uint64_t index;
+	uint8_t first, last;
+};
+
+static void snap_recv(struct raft_io *io, struct raft_message *m)
+{
+	struct snap_rx *rx = io->data;
+	assert_int_equal(m->type, RAFT_IO_INSTALL_SNAPSHOT);
+	rx->count++;
+	rx->len = m->install_snapshot.data.len;
+	rx->index = m->install_snapshot.last_index;
+	rx->first = ((uint8_t *)m->install_snapshot.data.base)[0];
+	rx->last = ((uint8_t *)m->install_snapshot.data.base)[rx->len - 1];
+	raft_free(m->install_snapshot.data.base);
+	raft_configuration_close(&m->install_snapshot.conf);
+}
+
+static void chunk(struct raftio *rio, uint64_t id, uint64_t term, uint64_t off,
+		  uint64_t total, uint8_t *data, size_t len)
+{
+	Cs__RaftMessage msg = CS__RAFT_MESSAGE__INIT;
+	Cs__RaftConfig conf = CS__RAFT_CONFIG__INIT;
+	msg.type = RAFT_IO_INSTALL_SNAPSHOT;
+	msg.from_id = 2;
+	msg.from_address = "m2";
+	msg.term = term;
+	msg.snapshot_index = 40 + id;
+	msg.snapshot_term = term;
+	msg.conf = &conf;
+	msg.chunk_id = id;
+	msg.chunk_offset = off;
+	msg.chunk_total = total;
+	msg.data.data = data;
+	msg.data.len = len;
+	raftio_recv(rio, &msg);
+}
+
+/* The receiving side of chunked snapshots is bounded: one reassembly at a
+ * time, a chunk out of order drops it, a new transfer replaces it, an idle
+ * one is dropped after LIMIT_RAFT_CHUNK_IDLE_MS, and a snapshot over
+ * LIMIT_RAFT_SNAPSHOT_BYTES_MAX is refused before any memory is taken. */
+static void test_raftio_snapshot_chunks_are_reassembled_within_bounds(void **state)
+{
+	struct node n;
+	struct snap_rx rx = {0};
+	uint8_t a[100], b[100];
+
+	memset(a, 'a', sizeof a);
+	memset(b, 'b', sizeof b);
+	boot(&n, true);
+	n.rio.io.data = &rx;
+	assert_int_equal(n.rio.io.start(&n.rio.io, 1000, tick, snap_recv), 0);
+	/* too large: refused at once */
+	chunk(&n.rio, 1, 3, 0, LIMIT_RAFT_SNAPSHOT_BYTES_MAX + 1, a, 100);
+	assert_null(n.rio.in.buf);
+	assert_int_equal(n.rio.recv_malformed, 1);
+	/* out of order: dropped */
+	chunk(&n.rio, 2, 3, 0, 300, a, 100);
+	chunk(&n.rio, 2, 3, 200, 300, a, 100);
+	assert_null(n.rio.in.buf);
+	assert_int_equal(n.rio.reassemblies_dropped, 1);
+	chunk(&n.rio, 2, 3, 100, 300, a, 100); /* the rest of a dropped one */
+	assert_int_equal(rx.count, 0);
+	/* a new transfer replaces a partial one, and completes */
+	chunk(&n.rio, 3, 3, 0, 300, a, 100);
+	chunk(&n.rio, 4, 3, 0, 200, a, 100);
+	assert_int_equal(n.rio.reassemblies_dropped, 2);
+	chunk(&n.rio, 3, 3, 100, 300, a, 100); /* the replaced one's: ignored */
+	assert_int_equal(rx.count, 0);
+	chunk(&n.rio, 4, 3, 100, 200, b, 100);
+	assert_int_equal(rx.count, 1);
+	assert_int_equal(rx.len, 200);
+	assert_int_equal(rx.index, 44);
+	assert_int_equal(rx.first, 'a');
+	assert_int_equal(rx.last, 'b');
+	assert_null(n.rio.in.buf);
+	/* a deposed leader's (a lower term) does not replace a partial one */
+	chunk(&n.rio, 5, 4, 0, 200, a, 100);
+	chunk(&n.rio, 6, 3, 0, 200, b, 100);
+	assert_int_equal(n.rio.in.chunk_id, 5);
+	/* idle: dropped by the tick */
+	{
+		us_t end = world_now_us(n.w) + (LIMIT_RAFT_CHUNK_IDLE_MS + 100) * 1000ull;
+		while (world_step(n.w, end))
+			;
+	}
+	assert_null(n.rio.in.buf);
+	assert_int_equal(n.rio.reassemblies_dropped, 3);
+	assert_int_equal(rx.count, 1);
+	n.rio.io.close(&n.rio.io, NULL);
+	raftio_release(&n.rio);
+	world_free(n.w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -904,6 +1003,8 @@ int main(void)
 			test_raftio_a_lagging_follower_catches_up_through_small_frames),
 		cmocka_unit_test(
 			test_raftio_a_follower_that_stops_hearing_the_leader_does_not_depose_it),
+		cmocka_unit_test(
+			test_raftio_snapshot_chunks_are_reassembled_within_bounds),
 	};
 	return cmocka_run_group_tests_name("raftio", tests, NULL, NULL);
 }
