@@ -40,8 +40,9 @@
 
 /* raft (issue 12): an AppendEntries carries the prefix of its entries that
  * fits a frame; an InstallSnapshot larger than a frame travels in chunks,
- * reassembled by the receiver (one transfer at a time) up to this size */
-#define LIMIT_RAFT_SNAPSHOT_BYTES_MAX (1024ull * 1024 * 1024)
+ * reassembled by the receiver (one transfer at a time) up to this size:
+ * sqlite's default SQLITE_MAX_LENGTH, as a larger one could not be stored */
+#define LIMIT_RAFT_SNAPSHOT_BYTES_MAX (1000ull * 1000 * 1000)
 /* a snapshot transfer that has not moved for this long is dropped (the
  * receiver's partial one; the sender's, whose queue stayed full) */
 #define LIMIT_RAFT_CHUNK_IDLE_MS 10000u
