@@ -36,6 +36,9 @@
 
 #define SWARMD_VERSION	    "0.1.0"
 #define SWARMD_MANAGERS_MAX 16
+/* A durable write failed (env exit): start it again (a full disk: once
+ * there is room). 1 is a refusal that retrying does not fix. */
+#define SWARMD_EXIT_FATAL_IO 3
 
 static const char swarmd_usage[] =
 	"usage: swarmd --state-dir DIR --listen-addr HOST:PORT [options]\n"
@@ -65,7 +68,11 @@ static const char swarmd_usage[] =
 	"\n"
 	"Logs are logfmt lines on stderr. SIGTERM or SIGINT stops the daemon;\n"
 	"containers keep running and the next start adopts them.\n"
-	"exit status: 0 stopped by a signal, 1 failed, 2 bad usage\n";
+	"exit status: 0 stopped by a signal, 1 failed (a refused join token, a\n"
+	"corrupt state directory: retrying does not help), 2 bad usage, 3 a\n"
+	"write to the state directory failed (a full disk, an I/O error): the\n"
+	"daemon stopped rather than carry on; start it again once the disk is\n"
+	"right, and it goes on from what the disk holds\n";
 
 struct swarmd_opts {
 	const char *state_dir, *listen_addr, *advertise_addr, *control_socket;
@@ -407,13 +414,14 @@ static void swarmd_stop_later(struct swarmd *d, int code)
 	uv_timer_start(&d->stop_timer, swarmd_stop_cb, 0, 0);
 }
 
-/* The node cannot go on (env exit: a durable write failed). Exit 1: a
- * supervisor starts the daemon again, on what its disk really holds. */
+/* The node cannot go on (env exit: a durable write failed). Exit 3, not 1:
+ * a supervisor starts the daemon again (the unit refuses to retry 1, a
+ * refusal that retrying does not fix), on what its disk really holds. */
 static void swarmd_on_exit(void *data, const char *why)
 {
 	struct swarmd *d = data;
 	fprintf(stderr, "swarmd: fatal: %s\n", why);
-	swarmd_stop_later(d, 1);
+	swarmd_stop_later(d, SWARMD_EXIT_FATAL_IO);
 }
 
 static void swarmd_on_refused(void *data, const char *why)
