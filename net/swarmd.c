@@ -57,6 +57,9 @@ static const char swarmd_usage[] =
 	"                           (default: DIR/swarmd.sock)\n"
 	"  --join-addr HOST:PORT    a manager of the cluster to join\n"
 	"  --join-token TOKEN       the cluster's worker or manager join token\n"
+	"                           (shows in ps: prefer the next two)\n"
+	"  --join-token-file FILE   read the token from FILE's first line\n"
+	"  (environment)            SWARMD_JOIN_TOKEN=TOKEN, when neither flag\n"
 	"  --hostname NAME          the node's name (default: the machine's)\n"
 	"  --docker-socket PATH     Docker Engine API socket\n"
 	"                           (default: DOCKER_HOST=unix://... or\n"
@@ -77,6 +80,8 @@ static const char swarmd_usage[] =
 struct swarmd_opts {
 	const char *state_dir, *listen_addr, *advertise_addr, *control_socket;
 	const char *join_addr, *join_token, *hostname, *docker_socket;
+	const char *join_token_file;
+	char join_token_buf[256]; /* read from the file or the environment */
 	uint64_t millicpus, memory_bytes;
 	enum env_log_level log_level;
 };
@@ -201,6 +206,7 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 		SWARMD_FLAG("--control-socket", control_socket)
 		SWARMD_FLAG("--join-addr", join_addr)
 		SWARMD_FLAG("--join-token", join_token)
+		SWARMD_FLAG("--join-token-file", join_token_file)
 		SWARMD_FLAG("--hostname", hostname)
 		SWARMD_FLAG("--docker-socket", docker_socket)
 #undef SWARMD_FLAG
@@ -250,6 +256,32 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 		swarmd_die_usage("--state-dir is required");
 	if (!o->listen_addr)
 		swarmd_die_usage("--listen-addr is required");
+	/* the token: a file or the environment keep it out of `ps` */
+	if (o->join_token && o->join_token_file)
+		swarmd_die_usage("--join-token and --join-token-file: one or the other");
+	if (o->join_token)
+		fputs("swarmd: warning: --join-token shows in ps to every user of this "
+		      "machine; prefer --join-token-file FILE or SWARMD_JOIN_TOKEN\n",
+		      stderr);
+	if (o->join_token_file) {
+		FILE *f = fopen(o->join_token_file, "r");
+		if (!f)
+			swarmd_die_usage("--join-token-file %s: %s", o->join_token_file,
+					 strerror(errno));
+		if (!fgets(o->join_token_buf, sizeof o->join_token_buf, f))
+			o->join_token_buf[0] = '\0';
+		fclose(f);
+		o->join_token_buf[strcspn(o->join_token_buf, "\r\n")] = '\0';
+		if (!o->join_token_buf[0])
+			swarmd_die_usage("--join-token-file %s: empty (expected the token "
+					 "on its first line)",
+					 o->join_token_file);
+		o->join_token = o->join_token_buf;
+	} else if (!o->join_token && o->join_addr && getenv("SWARMD_JOIN_TOKEN")) {
+		snprintf(o->join_token_buf, sizeof o->join_token_buf, "%s",
+			 getenv("SWARMD_JOIN_TOKEN"));
+		o->join_token = o->join_token_buf;
+	}
 	if (!!o->join_addr != !!o->join_token)
 		swarmd_die_usage("--join-addr and --join-token go together");
 	{
@@ -637,6 +669,9 @@ int main(int argc, char **argv)
 		fputs("swarmd: out of memory\n", stderr);
 		return 1;
 	}
+	/* what swarmd makes is its own (sqlite's files, sockets), whatever
+	 * umask it was started with; uvenv also sets the state's modes */
+	umask(077);
 	swarmd_parse(argc, argv, &d->opts);
 	d->argv = argv;
 	signal(SIGPIPE, SIG_IGN);
