@@ -37,7 +37,8 @@
 # SOAK_WORKERS (3), SOAK_CONVERGE_S (120), SOAK_SETTLE_S (20),
 # SOAK_GRACE_S (30), SOAK_CHECK_S (5), SOAK_LOG_DIR (where a failed run
 # keeps its logs; default build/soak-logs/seed-SEED), SOAK_KEEP=1 keeps them
-# after a pass too, SOAK_PRINT=1 prints the schedule and exits.
+# after a pass too, SOAK_PRINT=1 prints the schedule and exits, SOAK_PLANT=1
+# tests the checks: it breaks the cluster behind its back halfway (see plant).
 #
 # Exit 0: no violation. 1: a violation (logs, the timeline of faults and
 # snapshots kept in the directory it names). 2: the cluster could not be set
@@ -419,10 +420,20 @@ refresh() {
 	done <"$WORK/nodes.now"
 }
 
-# settled NODE: up and ready for SOAK_SETTLE_S (as of the last refresh)
+# settled NODE: its daemon running (not stopped) for SOAK_SETTLE_S and the
+# node ready in the store (as of the last refresh)
+# A change of leader (or no answer) restarts the clocks of checks 1 and 1b:
+# a new leader has to learn what runs before it can have it stopped.
+LEADER=""
 update_settled() {
-	local n h t
+	local n h t l
 	t=$(now_ms)
+	l=$(awk '$5 == "true" { print $1 }' "$WORK/nodes.now")
+	if [ -z "$l" ] || [ "$l" != "$LEADER" ]; then
+		DUP_SINCE=()
+		UNW_SINCE=()
+	fi
+	LEADER=$l
 	for n in "${NODES[@]}"; do
 		h=$(host "$n")
 		if [ "${ST[$n]}" = up ] && [ "${NSTATUS[$h]:-}" = ready ] &&
@@ -636,6 +647,21 @@ run_event() { # run_event KIND ARG...
 	esac
 }
 
+# plant: the checks' own test (SOAK_PLANT=1). Behind the cluster's back, a
+# second container for slot 1 of soak-s2 on w1 (checks 1, 1b and 3 must
+# fire, unless the agent removes cswarm containers it does not know) and a
+# change to soak-s2's env that the model is not told of (check 2 must fire).
+plant() {
+	local sid m
+	sid=$(awk '$1 == "soak-s2" { print $2 }' "$WORK/services.now")
+	m=$(live_managers | head -n 1)
+	docker run -d --name "${PREFIX}rogue" --label cswarm.task.id=00000000deadbeef \
+		--label "cswarm.node.id=$(host w1)" --label "cswarm.service.id=$sid" \
+		--label cswarm.slot=1 --label cswarm.service.name=soak-s2 "$IMAGE" sleep 3600 >/dev/null
+	ctl_on "$m" service update soak-s2 --env SOAK_GEN=999999 >/dev/null
+	log "PLANT a rogue container for soak-s2 ($sid) slot 1 on w1, and SOAK_GEN=999999 on soak-s2 unknown to the model"
+}
+
 # ---------------------------------------------------------------- setup
 command -v jq >/dev/null || die "jq is missing (make deps installs it)"
 command -v docker >/dev/null || die "docker is missing (make deps installs it)"
@@ -697,6 +723,10 @@ while :; do
 		run_event "$kind" "$arg1" "${arg2:-}"
 		EI=$((EI + 1))
 	done
+	if [ -n "${SOAK_PLANT:-}" ] && [ -z "${PLANTED:-}" ] && [ $t -ge $((SOAK_SECONDS * 500)) ]; then
+		plant
+		PLANTED=1
+	fi
 	if [ $t -ge $NEXT_CHECK ]; then
 		check_alive
 		if refresh; then
@@ -704,8 +734,10 @@ while :; do
 			check_slots
 			check_acked
 		else
-			# no answer (an election): nothing is judged settled
-			SETTLED_SINCE=()
+			# no answer (an election): the clocks start again
+			LEADER=""
+			DUP_SINCE=()
+			UNW_SINCE=()
 			log "check: the store did not answer"
 		fi
 		NEXT_CHECK=$((t + SOAK_CHECK_S * 1000))
