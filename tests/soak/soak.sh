@@ -114,9 +114,9 @@ gen_schedule() {
 		# env 2, image 1, create 1, rm 1
 		rnd 1 17
 		case $R in
-		[1-3]) k=kill ;; [4-5]) k=crash ;; [6-7]) k=stop ;; [8-9]) k=drain ;;
-		1[0-2]) k=scale ;; 1[3-4]) k=env ;; 15) k=image ;; 16) k=create ;;
-		*) k=rm ;;
+		[1-3]) k="kill" ;; [4-5]) k="crash" ;; [6-7]) k="stop" ;; [8-9]) k="drain" ;;
+		1[0-2]) k="scale" ;; 1[3-4]) k="env" ;; 15) k="image" ;; 16) k="create" ;;
+		*) k="rm" ;;
 		esac
 		case $k in
 		kill | crash | stop | drain)
