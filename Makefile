@@ -235,7 +235,7 @@ clean:
 	rm -rf build
 
 # ---------------------------------------------------------------- rules
-$(GEN)/core/api.pb-c.c $(GEN)/core/api.pb-c.h: $(PROTO)
+$(GEN)/core/api.pb-c.c $(GEN)/core/api.pb-c.h &: $(PROTO)
 	@mkdir -p $(GEN)
 	$(call say,PROTOC,$<)protoc-c --c_out=$(GEN) $<
 
