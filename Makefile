@@ -34,7 +34,7 @@ say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)
 DEPS_PKGS := build-essential pkg-config libuv1-dev libraft-dev \
 	libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev \
 	libcurl4-openssl-dev libjansson-dev libcmocka-dev lcov valgrind \
-	docker.io busybox-static jq
+	docker.io busybox-static jq sqlite3
 LINT_PKGS := clang-format cppcheck
 
 # Installs only what is missing; runs apt-get update only then. Quiet when
@@ -152,7 +152,9 @@ test: deps
 	@# memcheck sees what ASan cannot: reads of uninitialised memory, the
 	@# usual way a replay stops being exact
 	$(Q)valgrind -q --error-exitcode=9 build/swarmsim run $(SCENARIOS) --quiet
-	@# the real daemons, real Docker (started and stopped by the test)
+	@# the real daemons: refusals at start (no Docker), then a cluster
+	@# with real Docker (started and stopped by the test)
+	$(Q)tests/integration/swarmd-start.sh build
 	$(Q)tests/integration/cluster.sh build
 
 # The integration test alone: 3 managers and 2 workers as processes against a
@@ -160,6 +162,7 @@ test: deps
 integration: deps
 	$(Q)$(MAKE) --no-print-directory VARIANT=release build/swarmd build/swarmctl
 	$(Q)$(MAKE) --no-print-directory VARIANT=asan build/asan/tests/test_docker
+	tests/integration/swarmd-start.sh build
 	tests/integration/cluster.sh build
 
 check: unit scenarios

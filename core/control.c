@@ -69,6 +69,12 @@ int control_validate_spec(const Cs__ServiceSpec *spec, char *err, size_t err_siz
 		return control_fail(
 			err, err_size,
 			"restart-condition: unknown (expected any, on-failure or none)");
+	if (cs__service_spec__get_packed_size(spec) > LIMIT_SPEC_BYTES_MAX)
+		return control_fail(err, err_size,
+				    "spec: %zu bytes encoded, over the limit of %u (env, "
+				    "command and labels together)",
+				    cs__service_spec__get_packed_size(spec),
+				    LIMIT_SPEC_BYTES_MAX);
 	if (spec->update && spec->update->max_failure_ratio_ppm > 1000000)
 		return control_fail(err, err_size,
 				    "update-max-failure-ratio: over 1 (expected 0 to 1)");

@@ -3,6 +3,7 @@
 #include "core/dispatcher.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,13 @@ enum {
  * manager_write takes LIMIT_FRAME_BYTES_MAX / 2; a report adds well under
  * a kilobyte): a burst of reports becomes several writes. */
 #define DISP_STATUS_BYTES_MAX (LIMIT_FRAME_BYTES_MAX / 4)
+/* One Assignments part: its tasks and removals, packed, leave room in the
+ * frame for the Wire and Assignments fields around them. */
+#define DISP_ASSIGN_BYTES_MAX	  (LIMIT_FRAME_BYTES_MAX - 1024)
+#define DISP_FIELD_OVERHEAD_BYTES 6  /* a repeated field's tag and length */
+#define DISP_REMOVED_BYTES_MAX	  11 /* one removed id: a varint and slack */
+_Static_assert(LIMIT_SPEC_BYTES_MAX + 4096 < DISP_ASSIGN_BYTES_MAX,
+	       "a task with the largest spec fits in one part");
 
 struct disp_session {
 	uint64_t node_id;
@@ -152,8 +160,15 @@ static void disp_send(struct dispatcher *d, const char *to, const Cs__Wire *wire
 {
 	size_t len = cs__wire__get_packed_size(wire);
 	uint8_t *buf;
-	if (d->dying || len > LIMIT_FRAME_BYTES_MAX)
+	if (d->dying)
 		return;
+	if (len > LIMIT_FRAME_BYTES_MAX) {
+		/* every sender splits first: this is a bug, said loudly */
+		env_logf(d->env, ENV_LOG_ERROR,
+			 "msg=\"message larger than a frame: not sent\" to=%s bytes=%zu",
+			 to, len);
+		return;
+	}
 	buf = malloc(len ? len : 1);
 	if (!buf)
 		return;
@@ -375,16 +390,68 @@ static Cs__Task *disp_wire_task(const struct store *st, const Cs__Task *t, Cs__T
 	return out;
 }
 
+/* Sends s the tasks and removals given, as one Assignments or, when they do
+ * not fit in a frame, as several of consecutive seq (see api.proto): a full
+ * set's parts all say full, every part but the last says more; changes go
+ * as several change messages, removals last. Each part is packed to at
+ * most DISP_ASSIGN_BYTES_MAX. A task too large for any frame cannot exist
+ * (control_validate_spec bounds a spec): it is logged, not sent, and
+ * dropped from tasks. Borrows every array. */
+static void disp_send_parts(struct dispatcher *d, struct disp_session *s, bool full,
+			    Cs__Task **tasks, size_t n_tasks, uint64_t *removed,
+			    size_t n_removed)
+{
+	size_t ti = 0, ri = 0;
+
+	do {
+		Cs__Wire wire = CS__WIRE__INIT;
+		Cs__Assignments a = CS__ASSIGNMENTS__INIT;
+		size_t bytes = 0;
+
+		a.tasks = tasks + ti;
+		while (ti < n_tasks) {
+			size_t one = cs__task__get_packed_size(tasks[ti]) +
+				     DISP_FIELD_OVERHEAD_BYTES;
+			if (one > DISP_ASSIGN_BYTES_MAX) {
+				env_logf(d->env, ENV_LOG_ERROR,
+					 "msg=\"task too large for a frame: not sent\" "
+					 "task=%016" PRIx64 " bytes=%zu",
+					 tasks[ti]->id, one);
+				memmove(&tasks[ti], &tasks[ti + 1],
+					(n_tasks - ti - 1) * sizeof *tasks);
+				n_tasks--;
+				continue;
+			}
+			if (bytes + one > DISP_ASSIGN_BYTES_MAX)
+				break;
+			bytes += one;
+			a.n_tasks++;
+			ti++;
+		}
+		a.removed = removed + ri;
+		while (ti == n_tasks && ri < n_removed &&
+		       bytes + DISP_REMOVED_BYTES_MAX <= DISP_ASSIGN_BYTES_MAX) {
+			bytes += DISP_REMOVED_BYTES_MAX;
+			a.n_removed++;
+			ri++;
+		}
+		a.session_id = s->session_id;
+		a.full = full;
+		a.more = full && (ti < n_tasks || ri < n_removed);
+		a.seq = ++s->seq;
+		wire.assignments = &a;
+		disp_send(d, s->addr, &wire);
+	} while (ti < n_tasks || ri < n_removed);
+}
+
 /* Sends s its changes since the last Assignments, in task id order. */
 static void disp_send_changes(struct dispatcher *d, struct disp_session *s)
 {
 	const struct store *st = manager_store(d->m);
-	Cs__Wire wire = CS__WIRE__INIT;
-	Cs__Assignments a = CS__ASSIGNMENTS__INIT;
 	Cs__Task **tasks;
 	Cs__Task *copies;
 	uint64_t *removed;
-	size_t n = 0;
+	size_t n_tasks = 0, n_removed = 0;
 
 	if (!s->changed_count)
 		return;
@@ -400,18 +467,12 @@ static void disp_send_changes(struct dispatcher *d, struct disp_session *s)
 			continue;
 		t = store_task_get(st, s->changed[i]);
 		if (t && t->node_id == s->node_id && dispatcher_is_assigned(t)) {
-			tasks[a.n_tasks] = disp_wire_task(st, t, &copies[a.n_tasks]);
-			a.n_tasks++;
+			tasks[n_tasks] = disp_wire_task(st, t, &copies[n_tasks]);
+			n_tasks++;
 		} else
-			removed[a.n_removed++] = s->changed[i];
-		n++;
+			removed[n_removed++] = s->changed[i];
 	}
-	a.session_id = s->session_id;
-	a.seq = ++s->seq;
-	a.tasks = tasks;
-	a.removed = removed;
-	wire.assignments = &a;
-	disp_send(d, s->addr, &wire);
+	disp_send_parts(d, s, false, tasks, n_tasks, removed, n_removed);
 out:
 	free(tasks);
 	free(copies);
@@ -419,46 +480,39 @@ out:
 	s->changed_count = 0;
 }
 
-/* Sends s every task assigned to its node, as a full set. */
+/* Sends s every task assigned to its node, as a full set (in parts when it
+ * does not fit in one frame). */
 static void disp_send_full(struct dispatcher *d, struct disp_session *s)
 {
 	const struct store *st = manager_store(d->m);
-	Cs__Wire wire = CS__WIRE__INIT;
-	Cs__Assignments a = CS__ASSIGNMENTS__INIT;
 	Cs__Task **tasks = NULL, *copies = NULL;
-	size_t cap = 0, copies_cap = 0;
+	size_t cap = 0, copies_cap = 0, n = 0;
 
 	for (const Cs__Task *t = store_task_next_by_node(st, s->node_id, NULL); t;
 	     t = store_task_next_by_node(st, s->node_id, t)) {
 		if (!dispatcher_is_assigned(t))
 			continue;
-		if (grow_array((void **)&tasks, &cap, a.n_tasks + 1, sizeof *tasks) ||
-		    grow_array((void **)&copies, &copies_cap, a.n_tasks + 1,
-			       sizeof *copies)) {
+		if (grow_array((void **)&tasks, &cap, n + 1, sizeof *tasks) ||
+		    grow_array((void **)&copies, &copies_cap, n + 1, sizeof *copies)) {
 			free(tasks);
 			free(copies);
 			return;
 		}
-		a.n_tasks++;
+		n++;
 	}
 	/* pointers into copies only once it stops moving */
 	{
 		size_t i = 0;
 		for (const Cs__Task *t = store_task_next_by_node(st, s->node_id, NULL);
-		     t && i < a.n_tasks; t = store_task_next_by_node(st, s->node_id, t)) {
+		     t && i < n; t = store_task_next_by_node(st, s->node_id, t)) {
 			if (!dispatcher_is_assigned(t))
 				continue;
 			tasks[i] = disp_wire_task(st, t, &copies[i]);
 			i++;
 		}
 	}
-	a.session_id = s->session_id;
-	a.full = true;
-	a.seq = ++s->seq;
-	a.tasks = tasks;
-	wire.assignments = &a;
 	s->changed_count = 0;
-	disp_send(d, s->addr, &wire);
+	disp_send_parts(d, s, true, tasks, n, NULL, 0);
 	free(tasks);
 	free(copies);
 }

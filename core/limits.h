@@ -7,6 +7,9 @@
 #define LIMIT_FRAME_BYTES_MAX (4u * 1024 * 1024) /* one message on the wire */
 #define LIMIT_ADDR_BYTES_MAX  64u		 /* "host:port" or "m12" */
 
+/* services: a spec's encoding, so that a task with it fits in a frame */
+#define LIMIT_SPEC_BYTES_MAX (1024u * 1024)
+
 /* nodes and names */
 #define LIMIT_NODES_MAX	      100000u /* nodes in one cluster (simulated or real) */
 #define LIMIT_MANAGERS_MAX    15u     /* voting + spare managers */

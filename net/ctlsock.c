@@ -364,6 +364,26 @@ int ctlsock_open(uv_loop_t *loop, const char *path, ctlsock_rpc_fn get_rpc, void
 			return CS_EADDRINUSE;
 		}
 	}
+	/* libuv reports a missing directory as "permission denied" (ENOENT
+	 * becomes EACCES, for Windows' sake): say what is wrong ourselves */
+	{
+		char dir[sizeof sa.sun_path];
+		char *slash;
+		snprintf(dir, sizeof dir, "%s", path);
+		slash = strrchr(dir, '/');
+		if (slash) {
+			slash[slash == dir ? 1 : 0] = '\0';
+			if (stat(dir, &st) != 0) {
+				snprintf(err, n, "%s: directory %s: %s", path, dir,
+					 strerror(errno));
+				return CS_EINVAL;
+			}
+			if (!S_ISDIR(st.st_mode)) {
+				snprintf(err, n, "%s: %s is not a directory", path, dir);
+				return CS_EINVAL;
+			}
+		}
+	}
 	s = calloc(1, sizeof *s);
 	if (!s || !(s->path = strdup(path))) {
 		free(s);

@@ -108,6 +108,7 @@ struct swarmd {
 	void *node;
 	int exit_code;
 	bool reexec;
+	char state_error[4096 + 256]; /* why swarmd.db could not be read, or "" */
 	bool stopping;
 };
 
@@ -274,6 +275,7 @@ static int swarmd_state_load(struct swarmd *d)
 {
 	sqlite3_stmt *q;
 	struct swarmd_state *s = &d->st;
+	int rc;
 
 	if (swarmd_db_exec(d, "CREATE TABLE IF NOT EXISTS swarmd (key TEXT PRIMARY KEY, "
 			      "value TEXT NOT NULL)"))
@@ -281,12 +283,20 @@ static int swarmd_state_load(struct swarmd *d)
 	if (sqlite3_prepare_v2(d->db, "SELECT key, value FROM swarmd ORDER BY key", -1,
 			       &q, NULL) != SQLITE_OK)
 		return CS_ESTORAGE;
-	while (sqlite3_step(q) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *k = (const char *)sqlite3_column_text(q, 0);
 		const char *v = (const char *)sqlite3_column_text(q, 1);
 		if (!k || !v)
 			continue;
 		s->exists = true;
+		if (strcmp(k, "role") == 0 && strcmp(v, "manager") != 0 &&
+		    strcmp(v, "worker") != 0) {
+			snprintf(d->state_error, sizeof d->state_error,
+				 "%s/swarmd.db: role '%.32s' is neither manager nor worker",
+				 d->opts.state_dir, v);
+			sqlite3_finalize(q);
+			return CS_ECORRUPT;
+		}
 		if (strcmp(k, "role") == 0)
 			s->role = strcmp(v, "manager") == 0
 					  ? CS__NODE_ROLE__NODE_ROLE_MANAGER
@@ -307,6 +317,14 @@ static int swarmd_state_load(struct swarmd *d)
 			 s->manager_count < SWARMD_MANAGERS_MAX)
 			snprintf(s->managers[s->manager_count++], LIMIT_ADDR_BYTES_MAX,
 				 "%s", v);
+	}
+	/* an error is not the end of the rows: read as "no state", a broken
+	 * file would have a new cluster made over the old one */
+	if (rc != SQLITE_DONE) {
+		snprintf(d->state_error, sizeof d->state_error, "%s/swarmd.db: %s",
+			 d->opts.state_dir, sqlite3_errmsg(d->db));
+		sqlite3_finalize(q);
+		return CS_ESTORAGE;
 	}
 	sqlite3_finalize(q);
 	return 0;
@@ -648,7 +666,8 @@ int main(int argc, char **argv)
 	}
 	if (uvenv_env(d->uv)->ops->storage_open(uvenv_env(d->uv), "swarmd", &d->db) ||
 	    swarmd_state_load(d)) {
-		const char *why = uvenv_storage_error(d->uv);
+		const char *why = d->state_error[0] ? d->state_error
+						    : uvenv_storage_error(d->uv);
 		fprintf(stderr, "swarmd: cannot read the state in %s%s%s\n",
 			d->opts.state_dir, why && *why ? ": " : "", why ? why : "");
 		return 1;
@@ -660,9 +679,6 @@ int main(int argc, char **argv)
 			 "msg=\"already part of a cluster: --join-addr ignored\"");
 	uv_timer_init(&d->loop, &d->stop_timer);
 	d->stop_timer.data = d;
-	if (swarmd_start_node(d))
-		return 1;
-
 	uv_signal_init(&d->loop, &d->sigterm);
 	uv_signal_init(&d->loop, &d->sigint);
 	d->sigterm.data = d->sigint.data = d;
@@ -672,6 +688,8 @@ int main(int argc, char **argv)
 	d->log_timer.data = d;
 	uv_timer_start(&d->log_timer, swarmd_log_tick, 100, 500);
 
+	/* the control socket before the node: a manager that cannot be
+	 * driven does not start at all (exit 1, the socket named) */
 	if (d->st.role == CS__NODE_ROLE__NODE_ROLE_MANAGER) {
 		const char *path = d->opts.control_socket;
 		if (!path) {
@@ -683,8 +701,15 @@ int main(int argc, char **argv)
 				 sizeof err)) {
 			fprintf(stderr, "swarmd: control socket: %s\n", err);
 			swarmd_stop(d, 1);
+			uv_run(&d->loop, UV_RUN_DEFAULT); /* the closes */
+			uv_loop_close(&d->loop);
+			free(d);
+			return 1;
 		}
 	}
+	if (swarmd_start_node(d))
+		return 1;
+
 	env_logf(uvenv_env(d->uv), ENV_LOG_INFO,
 		 "msg=\"started\" version=%s role=%s addr=%s state_dir=%s",
 		 SWARMD_VERSION,

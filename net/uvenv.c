@@ -84,6 +84,7 @@ struct uvenv_in {
 	bool hello; /* from is known */
 	bool closing;
 	uint64_t accepted_ms;		     /* the loop's time at accept */
+	uint64_t read_ms;		     /* ... at the last bytes read */
 	char remote[64];		     /* ip:port of the socket */
 	char from[LIMIT_ADDR_BYTES_MAX + 1]; /* the hello's address */
 };
@@ -110,6 +111,7 @@ struct uvenv_peer {
 	bool backoff_armed;
 	bool drops_told; /* frames dropped since it was last up: said at info */
 	ms_t backoff_ms; /* next delay; 0 after a success */
+	uint64_t sent_ms; /* the loop's time at the last send() to it */
 	char addr[LIMIT_ADDR_BYTES_MAX + 1];
 };
 
@@ -136,6 +138,8 @@ struct uvenv {
 	size_t peer_queue_bytes_max;
 	uint64_t hello_timeout_ms;
 	uint64_t frame_ttl_ms;
+	uint64_t idle_timeout_ms;
+	uint64_t peer_idle_ms;
 	uv_timer_t sweep;
 
 	/* transport */
@@ -630,6 +634,7 @@ static void uvenv_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	assert(c->len + (size_t)nread <= c->cap);
 	c->len += (size_t)nread;
+	c->read_ms = uv_now(c->u->loop);
 	uvenv_in_parse(c);
 }
 
@@ -653,7 +658,7 @@ static void uvenv_accept(uv_stream_t *server, int status)
 		return; /* the connection waits in the backlog */
 	}
 	c->u = u;
-	c->accepted_ms = uv_now(u->loop);
+	c->accepted_ms = c->read_ms = uv_now(u->loop);
 	uv_tcp_init(u->loop, &c->handle);
 	c->handle.data = c;
 	u->handles_live++;
@@ -983,6 +988,10 @@ static uint64_t uvenv_sweep_ms(const struct uvenv *u)
 		ms = u->hello_timeout_ms / 2;
 	if (u->frame_ttl_ms / 2 < ms)
 		ms = u->frame_ttl_ms / 2;
+	if (u->idle_timeout_ms / 2 < ms)
+		ms = u->idle_timeout_ms / 2;
+	if (u->peer_idle_ms / 2 < ms)
+		ms = u->peer_idle_ms / 2;
 	return ms ? ms : 1;
 }
 
@@ -1024,13 +1033,36 @@ static void uvenv_sweep(uv_timer_t *h)
 			snprintf(why, sizeof why, "no hello within %" PRIu64 " ms",
 				 u->hello_timeout_ms);
 			uvenv_in_close(c, why);
+		} else if (c->hello && now - c->read_ms >= u->idle_timeout_ms) {
+			char why[96];
+			snprintf(why, sizeof why, "idle for %" PRIu64 " ms",
+				 u->idle_timeout_ms);
+			uvenv_in_close(c, why);
 		}
 		c = next;
 	}
-	for (size_t i = 0; i < u->bucket_count; i++)
-		for (struct uvenv_peer *p = u->buckets[i]; p; p = p->next_in_bucket)
+	for (size_t i = 0; i < u->bucket_count; i++) {
+		struct uvenv_peer **pp = &u->buckets[i];
+		while (*pp) {
+			struct uvenv_peer *p = *pp;
 			if (p->head)
 				uvenv_peer_expire(p, now);
+			if (p->out || p->head || p->backoff_armed ||
+			    now - p->sent_ms < u->peer_idle_ms) {
+				pp = &p->next_in_bucket;
+				continue;
+			}
+			/* nothing to it, and nothing for a while: forget it */
+			*pp = p->next_in_bucket;
+			u->peer_count--;
+			uv_close((uv_handle_t *)&p->backoff, uvenv_peer_close_cb);
+		}
+	}
+}
+
+size_t uvenv_peer_count(const struct uvenv *u)
+{
+	return u->peer_count;
 }
 
 /* ---------------------------------------------------------------- transport */
@@ -1072,6 +1104,7 @@ static int uvenv_send(struct env *env, const char *addr, const uint8_t *buf, siz
 	p = uvenv_peer_get(u, addr, &sa);
 	if (!p)
 		return CS_ENOMEM;
+	p->sent_ms = uv_now(u->loop);
 	queued = p->pending_bytes;
 	if (p->out && p->out->up)
 		queued += uv_stream_get_write_queue_size((uv_stream_t *)&p->out->handle);
@@ -1568,6 +1601,9 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	u->hello_timeout_ms =
 		cfg->hello_timeout_ms ? cfg->hello_timeout_ms : UVENV_HELLO_TIMEOUT_MS;
 	u->frame_ttl_ms = cfg->frame_ttl_ms ? cfg->frame_ttl_ms : UVENV_FRAME_TTL_MS;
+	u->idle_timeout_ms =
+		cfg->idle_timeout_ms ? cfg->idle_timeout_ms : UVENV_IDLE_TIMEOUT_MS;
+	u->peer_idle_ms = cfg->peer_idle_ms ? cfg->peer_idle_ms : UVENV_PEER_IDLE_MS;
 	u->timer_next_id = 1;
 
 	u->on_exit = cfg->on_exit;

@@ -34,6 +34,14 @@ struct uvenv;
  * memory and the redials it costs. Once a peer's queue is empty, redialling
  * it stops until the next send. */
 #define UVENV_FRAME_TTL_MS 10000u
+/* An incoming connection that sent nothing this long is closed (its peer
+ * dials again at its next send): idle connections do not pile up. Every
+ * cswarm peer talks far more often (heartbeats every few seconds). */
+#define UVENV_IDLE_TIMEOUT_MS 300000u
+/* A peer address with no connection, nothing queued and no send this long
+ * is forgotten: the table of peers does not grow with every address ever
+ * named. */
+#define UVENV_PEER_IDLE_MS 60000u
 /* The content of STATE_DIR/VERSION this build reads and writes. */
 #define UVENV_STATE_VERSION "cswarm-state 1\n"
 
@@ -52,6 +60,8 @@ struct uvenv_cfg {
 	size_t peer_queue_bytes_max;  /* 0: UVENV_PEER_QUEUE_BYTES_MAX */
 	unsigned hello_timeout_ms;    /* 0: UVENV_HELLO_TIMEOUT_MS */
 	unsigned frame_ttl_ms;	      /* 0: UVENV_FRAME_TTL_MS */
+	unsigned idle_timeout_ms;     /* 0: UVENV_IDLE_TIMEOUT_MS */
+	unsigned peer_idle_ms;	      /* 0: UVENV_PEER_IDLE_MS */
 	/* The program called env exit (a durable write failed): on_exit runs
 	 * once, from the loop after the current callback, with the reason
 	 * (borrowed for the call). NULL: the loop is stopped (uv_stop). */
@@ -85,6 +95,9 @@ void uvenv_set_log_node(struct uvenv *u, const char *node_id);
 /* uvenv_storage_error returns the message of the last failed storage_open
  * ("" when none); owned by u. */
 const char *uvenv_storage_error(const struct uvenv *u);
+
+/* uvenv_peer_count returns how many peer addresses u keeps (for tests). */
+size_t uvenv_peer_count(const struct uvenv *u);
 
 /* uvenv_close drops every queued frame, closes every connection, timer and
  * sqlite handle, and calls no env callback again (from this call on). The

@@ -9,9 +9,11 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/control.h"
+#include "core/limits.h"
 #include "core/errors.h"
 #include "core/node.h"
 #include "core/store.h"
@@ -68,6 +70,23 @@ static void test_control_names_the_bad_field(void **state)
 	spec.replicas = 2000000;
 	assert_int_equal(control_validate_spec(&spec, err, sizeof err), CS_EINVAL);
 	assert_string_equal(err, "replicas: 2000000 is over the limit of 1000000");
+
+	/* a spec whose tasks could not fit in a frame (issue 12, item 3) */
+	{
+		char *env = malloc(LIMIT_SPEC_BYTES_MAX + 1);
+		assert_non_null(env);
+		memset(env, 'x', LIMIT_SPEC_BYTES_MAX);
+		env[LIMIT_SPEC_BYTES_MAX] = '\0';
+		spec_init(&spec, &task, &c, &pl, "web");
+		c.n_env = 1;
+		c.env = &env;
+		assert_int_equal(control_validate_spec(&spec, err, sizeof err), CS_EINVAL);
+		assert_non_null(strstr(err, "spec: "));
+		assert_non_null(strstr(err, "over the limit of 1048576"));
+		env[LIMIT_SPEC_BYTES_MAX - 1024] = '\0';
+		assert_int_equal(control_validate_spec(&spec, err, sizeof err), 0);
+		free(env);
+	}
 
 	spec_init(&spec, &task, &c, &pl, "web");
 	assert_int_equal(control_validate_spec(&spec, err, sizeof err), 0);

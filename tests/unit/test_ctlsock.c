@@ -211,7 +211,23 @@ static void test_ctlsock_replaces_stale_socket_not_files(void **state)
 			 CS_EADDRINUSE);
 	assert_non_null(strstr(err, "is not a socket"));
 	assert_int_equal(access(path, F_OK), 0); /* left alone */
-	unlink(path);
+
+	/* a path under a file, or in a directory that does not exist, is
+	 * named as such (libuv alone says "permission denied") */
+	{
+		char under[160];
+		snprintf(under, sizeof under, "%s/sock", path);
+		assert_int_equal(ctlsock_open(&loop, under, no_rpc, &asked, &s, err,
+					      sizeof err),
+				 CS_EINVAL);
+		assert_non_null(strstr(err, "is not a directory"));
+		unlink(path);
+		assert_int_equal(ctlsock_open(&loop, under, no_rpc, &asked, &s, err,
+					      sizeof err),
+				 CS_EINVAL);
+		assert_non_null(strstr(err, "No such file or directory"));
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 

@@ -470,8 +470,19 @@ static bool write_answered(struct fixture *f, void *ctx)
 
 /* Creates service `name` (replicas, placed by `constraint` when not NULL)
  * through the leader's control API; returns its id once committed. */
+static uint64_t create_service_env(struct fixture *f, const char *name, uint64_t replicas,
+				   const char *constraint, char *env);
+
 static uint64_t create_service(struct fixture *f, const char *name, uint64_t replicas,
 			       const char *constraint)
+{
+	return create_service_env(f, name, replicas, constraint, NULL);
+}
+
+/* create_service, with one environment variable `env` ("K=V") when not
+ * NULL: a way to make tasks large. */
+static uint64_t create_service_env(struct fixture *f, const char *name, uint64_t replicas,
+				   const char *constraint, char *env)
 {
 	Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
 	Cs__TaskSpec ts = CS__TASK_SPEC__INIT;
@@ -485,6 +496,10 @@ static uint64_t create_service(struct fixture *f, const char *name, uint64_t rep
 	spec.name = (char *)name;
 	spec.replicas = replicas;
 	cs.image = "nginx:1";
+	if (env) {
+		cs.n_env = 1;
+		cs.env = &env;
+	}
 	ts.container = &cs;
 	if (constraint) {
 		pl.n_constraints = 1;
@@ -942,6 +957,79 @@ static void collect(const struct fake *fk, size_t from, uint64_t session, bool f
 	}
 }
 
+/* Checks the Assignments of session from index `from` on: each fits in a
+ * frame, they are numbered without a gap from first_seq, and every task of
+ * ids[n] is in one of them. With full: every part says full, all but the
+ * last say more. Returns how many messages. */
+static size_t assert_parts(const struct fake *fk, size_t from, uint64_t session,
+			   uint64_t first_seq, bool full, const uint64_t *ids, size_t n)
+{
+	size_t count = 0, seen = 0;
+	uint64_t seq = first_seq;
+	const Cs__Assignments *last = NULL;
+
+	for (size_t i = from; i < fk->rx_count; i++) {
+		const Cs__Assignments *a = fk->rx[i].wire->assignments;
+		if (!a || a->session_id != session)
+			continue;
+		assert_true(cs__wire__get_packed_size(fk->rx[i].wire) <=
+			    LIMIT_FRAME_BYTES_MAX);
+		assert_int_equal(a->seq, seq);
+		assert_int_equal(a->full, full);
+		if (last)
+			assert_true(!full || last->more);
+		for (size_t j = 0; j < a->n_tasks; j++)
+			seen += ids_has(ids, n, a->tasks[j]->id);
+		last = a;
+		seq++;
+		count++;
+	}
+	assert_non_null(last);
+	assert_false(last->more);
+	assert_int_equal(seen, n);
+	return count;
+}
+
+/* Issue 12, item 3: a node's assignments larger than a frame were dropped
+ * without a word (and at every resync again): the node never got its
+ * tasks. They go in parts now, the full set as well as changes. */
+static void test_disp_assignments_larger_than_a_frame_go_in_parts(void **state)
+{
+	struct fixture *f = *state;
+	enum { REPLICAS = 48, ENV_BYTES = 200 * 1024 }; /* about 9.6 MB */
+	struct fake *w1;
+	size_t from, parts;
+	uint64_t web, ids[REPLICAS];
+	char *env = malloc(ENV_BYTES + 1);
+
+	assert_non_null(env);
+	memcpy(env, "BIG=", 4);
+	memset(env + 4, 'x', ENV_BYTES - 4);
+	env[ENV_BYTES] = '\0';
+	setup(f, 37, 1);
+	wait_leader(f);
+	w1 = fake_add(f, "w1");
+	fake_register(f, w1, "m1");
+	fake_beat_start(w1, "m1");
+	run_for(f, 1 * SEC);
+
+	/* placed while the session is open: changes, in several messages */
+	from = w1->rx_count;
+	web = create_service_env(f, "web", REPLICAS, NULL, env);
+	wait_tasks(f, web, w1->node_id, REPLICAS, ids);
+	run_for(f, 2 * SEC);
+	parts = assert_parts(w1, from, w1->session_id, 2, false, ids, REPLICAS);
+	assert_true(parts >= 3);
+
+	/* a new session: the full set, in parts that say more */
+	from = w1->rx_count;
+	fake_register(f, w1, "m1");
+	run_for(f, 2 * SEC);
+	parts = assert_parts(w1, from, w1->session_id, 1, true, ids, REPLICAS);
+	assert_true(parts >= 3);
+	free(env);
+}
+
 static void test_disp_first_assignments_full_then_numbered_changes(void **state)
 {
 	struct fixture *f = *state;
@@ -1309,6 +1397,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_disp_resync_request_gets_full_set_again, fixture_new,
 			fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_assignments_larger_than_a_frame_go_in_parts,
+			fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_status_moving_forward_is_written_and_acked, fixture_new,
 			fixture_free),

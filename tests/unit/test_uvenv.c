@@ -492,6 +492,90 @@ static void test_uvenv_silent_connection_is_closed_after_hello_timeout(void **st
 	rm_tree(dir);
 }
 
+/* Issue 12, item 10: an accepted connection that went quiet after its
+ * hello is closed after the idle timeout (there was none: idle
+ * connections piled up), and a sender whose connection was closed dials
+ * again at its next send. */
+static void test_uvenv_idle_connection_is_closed_and_redialled(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64];
+	struct uvenv *a, *b;
+	struct logbuf log;
+	struct log_wait w;
+	struct rx rb;
+	struct env *eb;
+
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	logbuf_open(&log);
+	uv_loop_init(&loop);
+	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0",
+			 (struct uvenv_cfg){.log_out = log.f,
+					    .log_level = ENV_LOG_DEBUG,
+					    .idle_timeout_ms = 300});
+	eb = uvenv_env(b);
+	rx_init(&rb);
+	eb->ops->listen(eb, rx_recv, NULL, &rb);
+	assert_int_equal(send_seq(a, uvenv_addr(b), 0, 8), 0);
+	rb.want = 1;
+	assert_true(run_until(&loop, rx_has_want, &rb, 5000));
+	w.log = &log;
+	w.needle = "reason=\"idle for 300 ms\"";
+	assert_true(run_until(&loop, log_has, &w, 5000));
+	/* a's connection learns of the close; its next send dials again */
+	run_until(&loop, never, NULL, 100);
+	assert_int_equal(send_seq(a, uvenv_addr(b), 1, 8), 0);
+	rb.want = 2;
+	assert_true(run_until(&loop, rx_has_want, &rb, 5000));
+	close_env(&loop, a);
+	close_env(&loop, b);
+	loop_done(&loop);
+	logbuf_close(&log);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+}
+
+/* Issue 12, item 10: the table of peers shrank never, so every address
+ * ever named (a reply_to in a control request, say) stayed for good. A
+ * peer with no connection, nothing queued, unused for a while goes. */
+static void test_uvenv_unused_peers_are_forgotten(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64], dead[LIMIT_ADDR_BYTES_MAX + 1];
+	struct uvenv *a, *b;
+	struct env *ea;
+	uint8_t byte = 1;
+
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	uv_loop_init(&loop);
+	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
+	snprintf(dead, sizeof dead, "%s", uvenv_addr(b));
+	close_env(&loop, b);
+	a = open_env_cfg(&loop, dir_a, "127.0.0.1:0",
+			 (struct uvenv_cfg){.frame_ttl_ms = 100, .peer_idle_ms = 200});
+	ea = uvenv_env(a);
+	for (unsigned i = 0; i < 50; i++) {
+		char addr[LIMIT_ADDR_BYTES_MAX + 1];
+		/* nobody listens on these ports of a closed env's address */
+		snprintf(addr, sizeof addr, "%.*s%u", (int)(strrchr(dead, ':') - dead + 1),
+			 dead, 1 + i);
+		assert_int_equal(ea->ops->send(ea, addr, &byte, 1), 0);
+	}
+	assert_int_equal(uvenv_peer_count(a), 50);
+	run_until(&loop, never, NULL, 1500);
+	assert_int_equal(uvenv_peer_count(a), 0);
+	/* and a forgotten address is as good as new */
+	assert_int_equal(ea->ops->send(ea, dead, &byte, 1), 0);
+	assert_int_equal(uvenv_peer_count(a), 1);
+	close_env(&loop, a);
+	loop_done(&loop);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+}
+
 /* Frames queued for a peer nobody answers are dropped after their time to
  * live, which frees the queue for new ones. */
 static void test_uvenv_frames_queued_past_their_ttl_are_dropped(void **state)
@@ -1171,6 +1255,8 @@ int main(void)
 		cmocka_unit_test(
 			test_uvenv_silent_connection_is_closed_after_hello_timeout),
 		cmocka_unit_test(test_uvenv_frames_queued_past_their_ttl_are_dropped),
+		cmocka_unit_test(test_uvenv_idle_connection_is_closed_and_redialled),
+		cmocka_unit_test(test_uvenv_unused_peers_are_forgotten),
 		cmocka_unit_test(test_uvenv_frames_before_listen_are_dropped),
 		cmocka_unit_test(test_uvenv_redials_a_peer_that_starts_late),
 		cmocka_unit_test(test_uvenv_send_limits_queue_size_and_addresses),

@@ -1,0 +1,66 @@
+#!/bin/bash
+# swarmd refuses to start, with a clear message and exit 1, when what it
+# needs is not right; it never aborts, and leaves the state as it was.
+#
+#   tests/integration/swarmd-start.sh BUILD_DIR
+#
+# No Docker needed (the daemons are stopped before they run a task).
+set -euo pipefail
+
+BUILD=${1:?usage: swarmd-start.sh BUILD_DIR}
+SWARMD=$(cd "$BUILD" && pwd)/swarmd
+T=$(mktemp -d "${TMPDIR:-/tmp}/cswarm-start.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+say() { printf 'swarmd-start: %s\n' "$*"; }
+fail() {
+	say "FAIL: $*"
+	exit 1
+}
+# expect_exit1 WHAT PATTERN ARGS...: swarmd exits 1 within 10 s and its
+# stderr matches PATTERN
+expect_exit1() {
+	local what=$1 pat=$2 rc=0
+	shift 2
+	timeout 10 "$SWARMD" --docker-socket "$T/no-docker.sock" "$@" >"$T/out" 2>&1 || rc=$?
+	[ "$rc" = 1 ] || { cat "$T/out"; fail "$what: exit $rc, expected 1"; }
+	grep -q -- "$pat" "$T/out" || { cat "$T/out"; fail "$what: no '$pat' in its words"; }
+}
+
+say "control socket on a regular file, under a file, in no directory"
+: >"$T/file"
+expect_exit1 "socket on a file" "control socket: $T/file exists and is not a socket" \
+	--state-dir "$T/s1" --listen-addr 127.0.0.1:0 --control-socket "$T/file"
+expect_exit1 "socket under a file" "$T/file is not a directory" \
+	--state-dir "$T/s2" --listen-addr 127.0.0.1:0 --control-socket "$T/file/sock"
+expect_exit1 "socket in no directory" "directory $T/none: No such file or directory" \
+	--state-dir "$T/s3" --listen-addr 127.0.0.1:0 --control-socket "$T/none/sock"
+
+say "a state table that cannot be read is not a fresh directory"
+"$SWARMD" --docker-socket "$T/no-docker.sock" --state-dir "$T/st" \
+	--listen-addr 127.0.0.1:0 >"$T/first.log" 2>&1 &
+pid=$!
+for _ in $(seq 50); do
+	[ -S "$T/st/swarmd.sock" ] && break
+	sleep 0.1
+done
+kill -TERM "$pid"
+wait "$pid" || fail "the first start did not stop cleanly"
+# a table whose rows fail to read (sqlite's integrity check passes: the
+# error comes at the first row), and a page of garbage
+sqlite3 "$T/st/swarmd.db" "ALTER TABLE swarmd RENAME TO old;
+	CREATE VIEW swarmd AS SELECT 'role' AS key, abs(-9223372036854775807 - 1) AS value;"
+before=$(sha256sum "$T"/st/*.db)
+expect_exit1 "unreadable state rows" "cannot read the state in $T/st: .*integer overflow" \
+	--state-dir "$T/st" --listen-addr 127.0.0.1:0
+after=$(sha256sum "$T"/st/*.db)
+[ "$before" = "$after" ] || fail "the state files changed"
+root=$(sqlite3 "$T/st/swarmd.db" "SELECT rootpage FROM sqlite_master WHERE name='old'")
+psize=$(sqlite3 "$T/st/swarmd.db" "PRAGMA page_size")
+head -c "$psize" /dev/urandom | dd of="$T/st/swarmd.db" bs="$psize" seek=$((root - 1)) \
+	conv=notrunc status=none
+before=$(sha256sum "$T"/st/*.db)
+expect_exit1 "corrupt state page" "cannot read the state in $T/st: .*swarmd.db" \
+	--state-dir "$T/st" --listen-addr 127.0.0.1:0
+after=$(sha256sum "$T"/st/*.db)
+[ "$before" = "$after" ] || fail "the state files changed"
+say PASS
