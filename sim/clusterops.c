@@ -11,6 +11,7 @@
 #include "core/control.h"
 #include "core/errors.h"
 #include "core/grow.h"
+#include "core/hash.h"
 #include "core/limits.h"
 #include "core/orchestrator.h"
 #include "core/scheduler.h"
@@ -35,7 +36,7 @@ enum { CLOPS_VERDICTS = 32, CLOPS_GOT_BYTES = 256 };
 
 struct clops_verdict {
 	const struct scn_cond *cond; /* NULL: free */
-	uint64_t leader, applied, changes;
+	uint64_t leader, applied, changes, health;
 	int result;
 	char got[CLOPS_GOT_BYTES];
 };
@@ -61,6 +62,21 @@ struct clops {
 	 * runs */
 	struct clops_verdict verdicts[CLOPS_VERDICTS];
 	size_t verdict_next;
+	/* invariant 6: running containers of terminal tasks, since when (in
+	 * (node, task id) order), and what the last check saw */
+	struct clops_suspect *suspects;
+	size_t suspect_count, suspect_cap;
+	uint64_t inv6_changes, inv6_applied, inv6_leader, inv6_health;
+	us_t inv6_at_us;
+	bool inv6_checked;
+	bool inv6_off; /* the scenario opted out (runner) */
+};
+
+/* A running container whose task the store says is terminal. */
+struct clops_suspect {
+	uint32_t node;
+	char task[LIMIT_NAME_BYTES_MAX + 1];
+	us_t since_us; /* first seen so, or its node healthy again, if later */
 };
 
 /* A call in flight: the runner's callback, and what to remember. */
@@ -90,6 +106,7 @@ void clops_free(struct clops *o)
 	free(o->acks);
 	free(o->placed);
 	free(o->placed_next);
+	free(o->suspects);
 	free(o);
 }
 
@@ -414,9 +431,11 @@ void clops_image(struct clops *o, const struct scn_image *img)
 		smin = img->start.min_ms * 1000;
 		smax = img->start.max_ms * 1000;
 	}
-	simexec_image(world_exec(o->w), img->name, img->pull_fail, smin, smax,
-		      img->has_exit, img->exit_code, img->exit_after.min_ms * 1000,
-		      img->exit_after.max_ms * 1000);
+	if (simexec_image(world_exec(o->w), img->name, img->pull_fail, smin, smax,
+			  img->has_exit, img->exit_code, img->exit_after.min_ms * 1000,
+			  img->exit_after.max_ms * 1000) == 0)
+		simexec_image_faults(world_exec(o->w), img->name, img->start_fail,
+				     img->stop_ignore);
 }
 
 /* ---------------------------------------------------------------- conditions */
@@ -598,6 +617,78 @@ static bool clops_cond_node(struct clops *o, struct scn_node ref, char *name,
 	return true;
 }
 
+/* Whether node is healthy now: its daemon runs, its runtime answers and
+ * its disk works (vocabulary of issue 12). */
+static bool clops_node_healthy(const struct clops *o, uint32_t node)
+{
+	return world_node_is_up(o->w, node) &&
+	       !simexec_runtime_faulted(world_exec(o->w), node) &&
+	       !world_disk_faulted(o->w, node);
+}
+
+/* A summary of every node's health and incarnation: a verdict that reads
+ * health is judged again when it changes. */
+static uint64_t clops_health(const struct clops *o)
+{
+	uint64_t h = 0;
+	for (uint32_t i = 0; i < world_node_count(o->w); i++)
+		h = hash_mix64(h ^ ((uint64_t)world_node_incarnation(o->w, i) << 2 |
+				    (uint64_t)clops_node_healthy(o, i) << 1) ^ i);
+	return h;
+}
+
+/* The store's task of a container's task id (hex), or NULL. */
+static const Cs__Task *clops_task_of(const struct store *st, const char *task_id)
+{
+	char *end;
+	uint64_t id = strtoull(task_id, &end, 16);
+	return *end || end == task_id ? NULL : store_task_get(st, id);
+}
+
+/* Invariant 8, as part of `converged`: no container runs, on a healthy
+ * node the leader can reach (and that was not removed), for a task the
+ * store does not hold or does not want running. */
+struct clops_leftover {
+	const struct clops *o;
+	const struct store *st;
+	int64_t leader;
+	char *got;
+	size_t got_size;
+	bool found;
+};
+
+static void clops_leftover_fn(void *ctx, const struct simexec_info *i)
+{
+	struct clops_leftover *l = ctx;
+	const Cs__Task *t;
+
+	if (l->found || i->state != ENV_CTL_RUNNING || !clops_node_healthy(l->o, i->node))
+		return;
+	if (simcluster_refused(l->o->c, world_node_name(l->o->w, i->node)))
+		return;
+	if (l->leader >= 0 && world_net_cut(l->o->w, (uint32_t)l->leader, i->node))
+		return; /* cut off: it cannot hear that its task should stop */
+	t = clops_task_of(l->st, i->task_id);
+	if (t && t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING)
+		return;
+	snprintf(l->got, l->got_size, "a container of %s task %s still runs on %s (%s)",
+		 i->service_name, i->task_id, world_node_name(l->o->w, i->node),
+		 t ? "told to stop" : "task not in the store");
+	l->found = true;
+}
+
+static bool clops_no_leftovers(struct clops *o, const struct store *st, char *got,
+			       size_t got_size)
+{
+	struct clops_leftover l = {.o = o,
+				   .st = st,
+				   .leader = simcluster_leader(o->c),
+				   .got = got,
+				   .got_size = got_size};
+	simexec_foreach(world_exec(o->w), clops_leftover_fn, &l);
+	return !l.found;
+}
+
 static int clops_cond_judge(struct clops *o, struct manager *leader,
 			    const struct scn_cond *cond, char *got, size_t got_size);
 
@@ -610,6 +701,7 @@ int clops_cond(struct clops *o, struct manager *leader, const struct scn_cond *c
 	uint64_t lid = leader ? manager_raft_id(leader) : 0;
 	uint64_t applied = leader ? manager_applied(leader) : 0;
 	uint64_t changes = simexec_changes(world_exec(o->w));
+	uint64_t health = cond->kind == SCN_COND_CONVERGED ? clops_health(o) : 0;
 	struct clops_verdict *v = NULL;
 	int rv;
 
@@ -622,6 +714,7 @@ int clops_cond(struct clops *o, struct manager *leader, const struct scn_cond *c
 	/* `leader` in a condition names a node that may change on its own;
 	 * judged every time */
 	if (v && v->leader == lid && v->applied == applied && v->changes == changes &&
+	    v->health == health &&
 	    !(cond->has_node && cond->node.kind == SCN_NODE_LEADER) &&
 	    !(cond->kind == SCN_COND_NODE_STATUS && cond->node.kind == SCN_NODE_LEADER)) {
 		snprintf(got, got_size, "%s", v->got);
@@ -636,6 +729,7 @@ int clops_cond(struct clops *o, struct manager *leader, const struct scn_cond *c
 	v->leader = lid;
 	v->applied = applied;
 	v->changes = changes;
+	v->health = health;
 	v->result = rv;
 	snprintf(v->got, sizeof v->got, "%s", rv == 1 ? "" : got);
 	return rv;
@@ -721,6 +815,8 @@ static int clops_cond_judge(struct clops *o, struct manager *leader,
 		     svc = store_service_next(st, svc))
 			if (!clops_service_converged(o, st, svc, got, got_size))
 				return 0;
+		if (!clops_no_leftovers(o, st, got, got_size))
+			return 0;
 		return 1;
 	default: snprintf(got, got_size, "not a cluster condition"); return 0;
 	}
@@ -945,6 +1041,143 @@ static bool clops_check_slots(struct clops *o, const struct store *st, char *msg
 	return ok;
 }
 
+/* Invariant 6: once the store says a task is terminal (COMPLETE, SHUTDOWN,
+ * FAILED, REJECTED: only its agent reports these), no container of that
+ * task runs. Judged only while the container's node is healthy (daemon up,
+ * runtime and disk not faulted), and only after the agent had the chance
+ * to act: a container flagged for CLOPS_INV6_GRACE_US of healthy time (a
+ * start that failed at the daemon but happened, cleaned up by labels) is a
+ * violation. */
+#define CLOPS_INV6_GRACE_US (30ull * 1000000)
+#define CLOPS_INV6_EVERY_US (1000000ull) /* judged again at least this often */
+
+static bool clops_terminal(const Cs__Task *t)
+{
+	if (!t || !t->status)
+		return false;
+	switch (t->status->state) {
+	case CS__TASK_STATE__TASK_STATE_COMPLETE:
+	case CS__TASK_STATE__TASK_STATE_SHUTDOWN:
+	case CS__TASK_STATE__TASK_STATE_FAILED:
+	case CS__TASK_STATE__TASK_STATE_REJECTED: return true;
+	default: return false;
+	}
+}
+
+static int clops_suspect_cmp(const void *pa, const void *pb)
+{
+	const struct clops_suspect *a = pa, *b = pb;
+	if (a->node != b->node)
+		return a->node < b->node ? -1 : 1;
+	return strcmp(a->task, b->task);
+}
+
+struct clops_inv6 {
+	struct clops *o;
+	const struct store *st;
+	struct clops_suspect *next;
+	size_t n, cap;
+	bool oom;
+	char *msg;
+	size_t size;
+	bool broken;
+};
+
+/* When node's current healthy stretch began. */
+static us_t clops_healthy_since(const struct clops *o, uint32_t node)
+{
+	us_t since = world_node_up_since(o->w, node);
+	us_t rt = simexec_runtime_healthy_from(world_exec(o->w), node);
+	us_t disk = world_disk_healthy_from(o->w, node);
+	if (rt > since)
+		since = rt;
+	return disk > since ? disk : since;
+}
+
+static void clops_inv6_fn(void *ctx, const struct simexec_info *i)
+{
+	struct clops_inv6 *v = ctx;
+	struct clops *o = v->o;
+	struct clops_suspect key, *old, *s;
+	const Cs__Task *t;
+	us_t now_us = world_now_us(o->w), since;
+
+	if (v->broken || i->state != ENV_CTL_RUNNING || !clops_node_healthy(o, i->node))
+		return;
+	t = clops_task_of(v->st, i->task_id);
+	if (!clops_terminal(t))
+		return;
+	key.node = i->node;
+	snprintf(key.task, sizeof key.task, "%s", i->task_id);
+	old = o->suspect_count ? bsearch(&key, o->suspects, o->suspect_count, sizeof key,
+					 clops_suspect_cmp)
+			       : NULL;
+	since = old ? old->since_us : now_us;
+	if (clops_healthy_since(o, i->node) > since)
+		since = clops_healthy_since(o, i->node);
+	if (now_us >= since + CLOPS_INV6_GRACE_US) {
+		snprintf(v->msg, v->size,
+			 "invariant 6: task %s of %s is %s in the store (its agent said "
+			 "so), yet its container has run on %s for %.1fs since",
+			 i->task_id, i->service_name,
+			 scn_task_state_name((enum scn_task_state)t->status->state),
+			 world_node_name(o->w, i->node), (double)(now_us - since) / 1e6);
+		v->broken = true;
+		return;
+	}
+	if (grow_array((void **)&v->next, &v->cap, v->n + 1, sizeof *v->next)) {
+		v->oom = true;
+		return;
+	}
+	s = &v->next[v->n++];
+	*s = key;
+	s->since_us = since;
+}
+
+static bool clops_check_terminal(struct clops *o, struct manager *leader, char *msg,
+				 size_t size)
+{
+	struct clops_inv6 v = {.o = o, .msg = msg, .size = size};
+	uint64_t changes = simexec_changes(world_exec(o->w));
+	uint64_t applied = manager_applied(leader), lid = manager_raft_id(leader);
+	uint64_t health = clops_health(o);
+	us_t now_us = world_now_us(o->w);
+
+	if (o->inv6_off)
+		return true;
+	if (o->inv6_checked && o->inv6_changes == changes && o->inv6_applied == applied &&
+	    o->inv6_leader == lid && o->inv6_health == health &&
+	    (o->suspect_count == 0 || now_us < o->inv6_at_us + CLOPS_INV6_EVERY_US))
+		return true;
+	v.st = manager_store(leader);
+	simexec_foreach(world_exec(o->w), clops_inv6_fn, &v);
+	if (v.broken) {
+		free(v.next);
+		return false;
+	}
+	if (v.oom) {
+		free(v.next); /* judged again next time */
+		o->inv6_checked = false;
+		return true;
+	}
+	free(o->suspects);
+	o->suspects = v.next;
+	o->suspect_count = v.n;
+	o->suspect_cap = v.cap;
+	o->inv6_checked = true;
+	o->inv6_changes = changes;
+	o->inv6_applied = applied;
+	o->inv6_leader = lid;
+	o->inv6_health = health;
+	o->inv6_at_us = now_us;
+	return true;
+}
+
+void clops_inv6_enable(struct clops *o, bool on)
+{
+	o->inv6_off = !on;
+}
+
 bool clops_check(struct clops *o, struct manager *leader, char *msg, size_t size)
 {
 	const struct store *st;
@@ -972,6 +1205,8 @@ bool clops_check(struct clops *o, struct manager *leader, char *msg, size_t size
 	}
 	if (!leader)
 		return true;
+	if (!clops_check_terminal(o, leader, msg, size))
+		return false;
 	st = manager_store(leader);
 	applied = manager_applied(leader);
 	if (applied == o->checked_index && manager_raft_id(leader) == o->checked_leader)

@@ -45,9 +45,17 @@ void clops_image(struct clops *o, const struct scn_image *img);
 int clops_cond(struct clops *o, struct manager *leader, const struct scn_cond *cond,
 	       char *got, size_t got_size);
 
-/* clops_check checks invariants 3 (containers), 4 (placements) and 5
- * (acknowledged services) now. Returns false with msg when one broke. */
+/* clops_check checks invariants 3 (containers), 4 (placements), 5
+ * (acknowledged services) and 6 (no container runs for a task its agent
+ * reported terminal, once its node has been healthy for 30 s) now. Returns
+ * false with msg when one broke. `converged` (clops_cond) also holds
+ * invariant 8: no container runs on a healthy node the leader can reach
+ * for a task the store does not hold or does not want running. */
 bool clops_check(struct clops *o, struct manager *leader, char *msg, size_t size);
+
+/* clops_inv6_enable turns invariant 6 on (the default) or off (a
+ * scenario's opt-out). */
+void clops_inv6_enable(struct clops *o, bool on);
 
 /* clops_desired returns how many tasks a service should run now: its
  * replicas, or one per node that can take it (global: ready, not drained,

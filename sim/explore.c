@@ -48,7 +48,7 @@
 #include "sim/rng.h"
 
 static const char *const explore_kind_names[EXPLORE_KIND_COUNT] = {
-	"crash", "restart", "partition", "link", "process",
+	"crash", "restart", "partition", "link", "process", "runtime", "disk",
 };
 
 enum {
@@ -83,7 +83,7 @@ int explore_kinds_parse(const char *list, uint32_t *kinds, char *err, size_t err
 		if (!found) {
 			snprintf(err, err_size,
 				 "unknown fault '%.*s' (want crash, restart, partition, "
-				 "link, process or all)",
+				 "link, process, runtime, disk or all)",
 				 (int)n, p);
 			return CS_EINVAL;
 		}
@@ -176,6 +176,14 @@ static bool explore_node_managed(const struct scn_script *s, enum scn_node_kind 
 		case SCN_LINK:
 			if (explore_names(&c->u.link.a, kind, number) ||
 			    explore_names(&c->u.link.b, kind, number))
+				return true;
+			break;
+		case SCN_RUNTIME:
+			if (explore_names(&c->u.runtime.node, kind, number))
+				return true;
+			break;
+		case SCN_DISK:
+			if (explore_names(&c->u.disk.node, kind, number))
 				return true;
 			break;
 		default: break;
@@ -469,6 +477,61 @@ static bool explore_draw(struct rng *r, const struct explore_plan *plan,
 		/* no image to break: the closest fault is the daemon's death */
 		return explore_draw(r, plan, nodes, EXPLORE_RESTART, max_dur_ms, f);
 	}
+	case EXPLORE_RUNTIME: {
+		/* the node's dockerd stops answering some calls, or restarts
+		 * (keeping or losing its containers), for a bounded time */
+		static const char *const ops[] = {"prepare", "start",  "wait",
+						  "stop",    "remove", "list"};
+		char c = 'w';
+		uint64_t pick;
+		if (!explore_pick_node(r, nodes, &manager, &number))
+			return false;
+		c = manager ? 'm' : 'w';
+		explore_node_mask(f, manager, number);
+		if (f->dur_ms > EXPLORE_RUNTIME_MAX_MS)
+			f->dur_ms = EXPLORE_RUNTIME_MAX_MS;
+		pick = rng_below(r, 4);
+		if (pick == 0) {
+			explore_cat(f->start, "runtime %c%" PRIu32 " restart containers=%s down=%" PRIu64 "ms",
+				    c, number, rng_chance_ppm(r, 500000) ? "keep" : "lose",
+				    f->dur_ms);
+		} else if (pick == 1) {
+			explore_cat(f->start, "runtime %c%" PRIu32 " fail=all", c, number);
+		} else {
+			uint64_t mask = 0;
+			const char *sep = "=";
+			while (!mask)
+				mask = rng_below(r, 1u << 6);
+			explore_cat(f->start, "runtime %c%" PRIu32 " fail", c, number);
+			for (size_t k = 0; k < 6; k++)
+				if (mask & (1u << k)) {
+					explore_cat(f->start, "%s%s", sep, ops[k]);
+					sep = ",";
+				}
+		}
+		explore_cat(f->end, "runtime %c%" PRIu32 " ok", c, number);
+		return true;
+	}
+	case EXPLORE_DISK: {
+		/* the node's disk fails writes or syncs, or fills: its daemon
+		 * exits at its first failed durable write; at the end the disk
+		 * works again and the node is started again */
+		char c;
+		uint64_t pick;
+		if (!explore_pick_node(r, nodes, &manager, &number))
+			return false;
+		c = manager ? 'm' : 'w';
+		explore_node_mask(f, manager, number);
+		pick = rng_below(r, 4);
+		if (pick == 0)
+			explore_cat(f->start, "disk %c%" PRIu32 " fault=full", c, number);
+		else
+			explore_cat(f->start, "disk %c%" PRIu32 " fault=eio on=%s", c, number,
+				    pick == 1 ? "write" : pick == 2 ? "sync" : "both");
+		explore_cat(f->end, "disk %c%" PRIu32 " ok\nrestart %c%" PRIu32, c, number,
+			    c, number);
+		return true;
+	}
 	case EXPLORE_KIND_COUNT: break;
 	}
 	return false;
@@ -645,6 +708,21 @@ static void explore_put_event(struct explore_buf *b, const struct explore_plan *
 		    e->end ? "ends" : "starts", e->at_ms / 1000, e->at_ms % 1000);
 }
 
+/* Whether the run may hold runtime or disk faults at the liveness phase:
+ * the plan draws some, or the scenario sets some itself. */
+static bool explore_has_fault_cmds(const struct scn_script *script,
+				   const struct explore_plan *plan)
+{
+	for (size_t i = 0; i < plan->fault_count; i++)
+		if (plan->faults[i].enabled && (plan->faults[i].kind == EXPLORE_RUNTIME ||
+						plan->faults[i].kind == EXPLORE_DISK))
+			return true;
+	for (size_t i = 0; i < script->cmd_count; i++)
+		if (script->cmds[i].kind == SCN_RUNTIME || script->cmds[i].kind == SCN_DISK)
+			return true;
+	return false;
+}
+
 int explore_text(const struct scn_script *script, const struct explore_plan *plan,
 		 char **text, size_t *len)
 {
@@ -726,6 +804,18 @@ int explore_text(const struct scn_script *script, const struct explore_plan *pla
 
 	explore_put(&b,
 		    "# liveness: every fault healed, every node back, converged\nheal\n");
+	if (explore_has_fault_cmds(script, plan)) {
+		/* runtime and disk faults end before the nodes start again (a
+		 * node on a faulty disk would die again) */
+		for (uint32_t i = 1; i <= script->managers_total || i <= plan->managers; i++)
+			if (!explore_node_removed(script, SCN_NODE_MANAGER, i))
+				explore_put(&b, "runtime m%" PRIu32 " ok\ndisk m%" PRIu32 " ok\n",
+					    i, i);
+		for (uint32_t i = 1; i <= script->workers_total || i <= plan->workers; i++)
+			if (!explore_node_removed(script, SCN_NODE_WORKER, i))
+				explore_put(&b, "runtime w%" PRIu32 " ok\ndisk w%" PRIu32 " ok\n",
+					    i, i);
+	}
 	for (uint32_t i = 1; i <= script->managers_total || i <= plan->managers; i++)
 		if (!explore_node_removed(script, SCN_NODE_MANAGER, i))
 			explore_put(&b, "restart m%" PRIu32 "\n", i);

@@ -24,9 +24,13 @@ enum explore_kind {
 	EXPLORE_PARTITION, /* partition a minority | *, then heal */
 	EXPLORE_LINK,	   /* link A B loss/delay/dup, then link A B */
 	EXPLORE_PROCESS,   /* image IMG exit=1 / pull=fail, then reset */
+	EXPLORE_RUNTIME,   /* runtime NODE fail=OPS | restart ..., then ok */
+	EXPLORE_DISK,	   /* disk NODE fault=eio|full, then ok and restart */
 	EXPLORE_KIND_COUNT,
 };
 #define EXPLORE_FAULTS_ALL ((1u << EXPLORE_KIND_COUNT) - 1)
+/* What --faults means when not given: the kinds before issue 12's. */
+#define EXPLORE_FAULTS_DEFAULT ((1u << EXPLORE_RUNTIME) - 1)
 
 enum {
 	EXPLORE_FAULTS_MAX = 24,	   /* faults in one plan */
@@ -35,6 +39,7 @@ enum {
 	EXPLORE_WINDOW_MS = 5 * 60 * 1000, /* the shortest fault window */
 	EXPLORE_LIVENESS_MS = 120 * 1000,  /* heal to converged, at most */
 	EXPLORE_FAULT_MIN_MS = 1000,	   /* a fault lasts at least this */
+	EXPLORE_RUNTIME_MAX_MS = 30 * 1000, /* a runtime fault lasts at most this */
 };
 
 /* One fault: `start` runs at at_ms of the window, `end` (when not empty) at

@@ -47,7 +47,8 @@ static const char explore_usage[] =
 	"managers when it names `leader`) and stay survivable: at most a\n"
 	"minority of the managers down or cut off at once, never every worker.\n"
 	"\n"
-	"fault kinds (--faults, comma-separated, default all):\n"
+	"fault kinds (--faults, comma-separated, or all; default\n"
+	"crash,restart,partition,link,process):\n"
 	"  crash      kill NODE: the machine dies (containers too); back later or\n"
 	"             only in the liveness phase\n"
 	"  restart    kill NODE process, then restart NODE (containers keep running)\n"
@@ -56,6 +57,11 @@ static const char explore_usage[] =
 	"  process    image IMG exit=1 after=D..D or pull=fail for a while, on the\n"
 	"             images of services that restart on any exit; with no such\n"
 	"             image, the closest fault: the node's daemon dies (restart)\n"
+	"  runtime    runtime NODE fail=OPS or restart containers=keep|lose for at\n"
+	"             most 30s, then runtime NODE ok\n"
+	"  disk       disk NODE fault=eio|full (its daemon exits at a failed durable\n"
+	"             write), then disk NODE ok and restart NODE; a minority of\n"
+	"             managers, never every worker\n"
 	"\n"
 	"options:\n"
 	"  --swarm            swarm testing: the seed also draws the cluster keys\n"
@@ -339,7 +345,7 @@ static int explore_parse_args(int argc, char **argv, struct explore_opts *o)
 
 	o->seeds = 100;
 	o->from = 1;
-	o->kinds = EXPLORE_FAULTS_ALL;
+	o->kinds = EXPLORE_FAULTS_DEFAULT;
 	o->jobs = sysconf(_SC_NPROCESSORS_ONLN);
 	if (o->jobs < 1)
 		o->jobs = 1;
@@ -604,7 +610,7 @@ static void shrink_progress(void *ctx, const char *what, const struct runner_res
 int shrink_main(int argc, char **argv)
 {
 	const char *file = NULL, *out_path = NULL;
-	uint32_t kinds = EXPLORE_FAULTS_ALL;
+	uint32_t kinds = EXPLORE_FAULTS_DEFAULT;
 	bool swarm = false, has_seed = false;
 	uint64_t seed = 0;
 	struct scn_script script;

@@ -256,7 +256,7 @@ void metrics_rec_trace(struct metrics_rec *r, const struct world *w, us_t at_us,
 				 cmd->u.service.name);
 			o->from_us = UINT64_MAX; /* from when the create commits */
 		}
-	} else if (kind == SIM_EV_NODE_DOWN && a /* machine */ &&
+	} else if (kind == SIM_EV_NODE_DOWN && a == WORLD_DOWN_MACHINE &&
 		   node < world_node_count(w)) {
 		if (grow_array((void **)&r->deaths, &r->death_cap, r->death_count + 1,
 			       sizeof *r->deaths)) {

@@ -260,9 +260,12 @@ static void report_svg_nodes(FILE *f, const struct timeline *tl,
 			sx1 = report_x(ax, sp->to_us);
 			switch (sp->kind) {
 			case TL_DOWN:
-				report_svg_rect(f, "down", "#d73a49", sx0, sx1, bar_y,
-						bar_h, n->name, "down", sp->from_us,
-						sp->to_us);
+				report_svg_rect(
+					f, "down", "#d73a49", sx0, sx1, bar_y, bar_h, n->name,
+					sp->detail == WORLD_DOWN_EXIT ? "down (exit: its program stopped itself)"
+					: sp->detail == WORLD_DOWN_MACHINE ? "down (machine crash)"
+									   : "down (process killed)",
+					sp->from_us, sp->to_us);
 				break;
 			case TL_LEADER:
 				report_svg_rect(f, "leader", "#bf8700", sx0, sx1, bar_y,

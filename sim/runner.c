@@ -13,6 +13,7 @@
 #include "core/node.h"
 #include "sim/cluster.h"
 #include "sim/clusterops.h"
+#include "sim/simdisk.h"
 #include "sim/simexec.h"
 
 enum { RUNNER_ALWAYS_MAX = 256 };
@@ -425,6 +426,62 @@ static int runner_restart(struct runner *r, const struct scn_cmd *cmd)
 	return 0;
 }
 
+_Static_assert(SCN_RT_OP_PREPARE == SIMEXEC_OP_PREPARE && SCN_RT_OP_START == SIMEXEC_OP_START &&
+		       SCN_RT_OP_WAIT == SIMEXEC_OP_WAIT && SCN_RT_OP_STOP == SIMEXEC_OP_STOP &&
+		       SCN_RT_OP_REMOVE == SIMEXEC_OP_REMOVE &&
+		       SCN_RT_OP_LIST == SIMEXEC_OP_LIST &&
+		       SCN_RT_OP_INSPECT == SIMEXEC_OP_INSPECT &&
+		       SCN_RT_OP_ALL == SIMEXEC_OP_ALL,
+	       "the scenario's call kinds are the runtime's");
+
+/* runtime NODE fail=OPS [for=DUR] | restart ... | ok */
+static int runner_runtime(struct runner *r, const struct scn_cmd *cmd)
+{
+	const struct scn_runtime *rt = &cmd->u.runtime;
+	struct simexec *x = world_exec(r->w);
+	us_t now_us = world_now_us(r->w);
+	uint32_t index;
+	int rv = 0;
+
+	if (runner_node(r, cmd, rt->node, &index))
+		return -1;
+	switch (rt->action) {
+	case SCN_RT_FAIL:
+		rv = simexec_runtime_fail(x, index, rt->ops,
+					  rt->has_for ? now_us + rt->for_ms * 1000
+						      : UINT64_MAX);
+		break;
+	case SCN_RT_RESTART:
+		rv = simexec_runtime_restart(x, index, rt->lose, rt->down_ms * 1000);
+		break;
+	case SCN_RT_OK: simexec_runtime_ok(x, index); break;
+	}
+	if (rv)
+		return runner_fail(r, cmd, "%s", cs_strerror(rv));
+	return 0;
+}
+
+/* disk NODE fault=eio|full ... | ok */
+static int runner_disk(struct runner *r, const struct scn_cmd *cmd)
+{
+	const struct scn_disk *d = &cmd->u.disk;
+	uint32_t index, faults = 0;
+	int rv;
+
+	if (runner_node(r, cmd, d->node, &index))
+		return -1;
+	if (d->fault == SCN_DISK_FULL)
+		faults = SIMVFS_FAULT_FULL;
+	if (d->fault == SCN_DISK_EIO)
+		faults = (d->on_write ? SIMVFS_FAULT_EIO_WRITE : 0) |
+			 (d->on_sync ? SIMVFS_FAULT_EIO_SYNC : 0);
+	rv = world_disk_fault(r->w, index, faults,
+			      d->has_for ? world_now_us(r->w) + d->for_ms * 1000 : UINT64_MAX);
+	if (rv)
+		return runner_fail(r, cmd, "%s", cs_strerror(rv));
+	return 0;
+}
+
 struct runner_call {
 	bool done;
 	int status;
@@ -527,7 +584,10 @@ static int runner_api(struct runner *r, const struct scn_cmd *cmd, uint32_t node
 		if (retried && call.status == CS_EEXIST &&
 		    cmd->kind == SCN_SERVICE_CREATE)
 			return 0;
-		if ((call.status != CS_ENOTLEADER && call.status != CS_ECLOSED) ||
+		/* a leader whose durable write failed (a disk fault) stops: ask
+		 * the next one, as a client would */
+		if ((call.status != CS_ENOTLEADER && call.status != CS_ECLOSED &&
+		     call.status != CS_ESTORAGE) ||
 		    world_now_us(r->w) >= end)
 			return runner_fail(r, cmd, "%s", cs_strerror(call.status));
 		retried = true;
@@ -696,6 +756,8 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_LINK: return runner_link(r, cmd);
 	case SCN_HEAL: world_net_heal(r->w); return 0;
 	case SCN_IMAGE: clops_image(r->ops, &cmd->u.image); return 0;
+	case SCN_RUNTIME: return runner_runtime(r, cmd);
+	case SCN_DISK: return runner_disk(r, cmd);
 	case SCN_EXPECT: return runner_expect(r, cmd);
 	case SCN_AWAIT: return runner_expect(r, cmd);
 	case SCN_ALWAYS: {

@@ -317,8 +317,10 @@ static const char *const scn_cmd_names[] = {
 	[SCN_EXPECT] = "expect",
 	[SCN_ALWAYS] = "always",
 	[SCN_AWAIT] = "await",
+	[SCN_RUNTIME] = "runtime",
+	[SCN_DISK] = "disk",
 };
-_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_AWAIT + 1,
+_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_DISK + 1,
 	       "a name for every command");
 
 static const char *const scn_state_names[] = {
@@ -371,7 +373,7 @@ static const char *const scn_order_names[] = {
 
 #define SCN_COMMANDS_TEXT                                                                   \
 	"cluster, seed, set, run, service, node, kill, restart, partition, isolate, link, " \
-	"heal, image, expect, always"
+	"heal, image, runtime, disk, expect, always, await"
 #define SCN_CONDS_TEXT                                                              \
 	"leader, no leader, running, store tasks, nodes ready, node, converged or " \
 	"managers in sync"
@@ -1874,9 +1876,11 @@ enum scn_image_key {
 	SCN_IK_START = 1u << 1,
 	SCN_IK_EXIT = 1u << 2,
 	SCN_IK_AFTER = 1u << 3,
+	SCN_IK_STOP = 1u << 4,
 };
 
-/* image NAME [pull=fail] [start=D[..D]] [exit=CODE after=D[..D]] */
+/* image NAME [pull=fail] [start=D[..D]|start=fail] [exit=CODE after=D[..D]]
+ * [stop=ignore] */
 static int scn_parse_image(struct scn_parser *p, struct scn_cmd *cmd)
 {
 	static const struct scn_key keys[] = {
@@ -1884,13 +1888,15 @@ static int scn_parse_image(struct scn_parser *p, struct scn_cmd *cmd)
 		{"start", SCN_IK_START, false},
 		{"exit", SCN_IK_EXIT, false},
 		{"after", SCN_IK_AFTER, false},
+		{"stop", SCN_IK_STOP, false},
 	};
 	static const char *const pulls[] = {"fail"};
+	static const char *const stops[] = {"ignore"};
 	struct scn_image *img = &cmd->u.image;
 	struct scn_seen seen = {0};
 	uint32_t exit_col = 0, after_col = 0;
 	uint64_t code = 0;
-	int index, rv;
+	int index = 0, rv;
 
 	cmd->kind = SCN_IMAGE;
 	rv = scn_name_at(p, 0, 1, "an image name", SCN_IMAGE_EXTRA, &img->name);
@@ -1910,8 +1916,24 @@ static int scn_parse_image(struct scn_parser *p, struct scn_cmd *cmd)
 			img->pull_fail = true;
 			break;
 		case SCN_IK_START:
+			if (scn_tok_is(kv.value, "fail")) {
+				img->start_fail = true;
+				break;
+			}
+			if (scn_is_alnum(kv.value.s[0]) && !scn_is_digit(kv.value.s[0])) {
+				rv = scn_fail(p, kv.value.col,
+					      "bad start '%.*s' (expected fail, or a duration "
+					      "D[..D] like 100ms..1s)",
+					      SCN_TOK_ARG(kv.value));
+				break;
+			}
 			img->has_start = true;
 			rv = scn_range(p, kv.value, &img->start);
+			break;
+		case SCN_IK_STOP:
+			rv = scn_choice(p, kv.value, "stop", stops, SCN_COUNT(stops),
+					&index);
+			img->stop_ignore = true;
 			break;
 		case SCN_IK_EXIT:
 			exit_col = kv.name.col;
@@ -1933,6 +1955,221 @@ static int scn_parse_image(struct scn_parser *p, struct scn_cmd *cmd)
 	if (after_col && !exit_col)
 		return scn_fail(p, after_col,
 				"after= needs exit=CODE (the code it exits with)");
+	return 0;
+}
+
+/* ---------------------------------------------------------------- faults */
+
+/* Reads v as a comma list of runtime call kinds, or `all`, into *ops. */
+static int scn_runtime_ops(struct scn_parser *p, struct scn_tok v, uint32_t *ops)
+{
+	static const char *const names[] = {"prepare", "start", "wait", "stop",
+					    "remove",  "list",	"all"};
+	static const uint32_t bits[] = {SCN_RT_OP_PREPARE, SCN_RT_OP_START,
+					SCN_RT_OP_WAIT,	   SCN_RT_OP_STOP,
+					SCN_RT_OP_REMOVE,  SCN_RT_OP_LIST,
+					SCN_RT_OP_ALL};
+	_Static_assert(SCN_COUNT(names) == SCN_COUNT(bits), "a bit per name");
+	uint32_t from = 0;
+
+	*ops = 0;
+	while (from <= v.len) {
+		uint32_t to = from;
+		struct scn_tok item;
+		size_t k;
+		char list[128];
+
+		while (to < v.len && v.s[to] != ',')
+			to++;
+		item = scn_tok_head(scn_tok_tail(v, from), to - from);
+		if (item.len == 0)
+			return scn_fail(p, v.col + from,
+					"missing call kind in fail='%.*s' (expected a comma "
+					"list of prepare, start, wait, stop, remove, list, or all)",
+					SCN_TOK_ARG(v));
+		for (k = 0; k < SCN_COUNT(names); k++)
+			if (scn_tok_is(item, names[k]))
+				break;
+		if (k == SCN_COUNT(names)) {
+			scn_join(names, SCN_COUNT(names), " or ", list, sizeof list);
+			return scn_fail(p, item.col, "bad call kind '%.*s' (expected %s)",
+					SCN_TOK_ARG(item), list);
+		}
+		if (bits[k] == SCN_RT_OP_ALL && (*ops || to < v.len))
+			return scn_fail(p, item.col,
+					"'all' stands alone (it names every call kind)");
+		if (*ops == SCN_RT_OP_ALL)
+			return scn_fail(p, item.col,
+					"'all' stands alone (it names every call kind)");
+		if (*ops & bits[k])
+			return scn_fail(p, item.col, "call kind '%.*s' given twice",
+					SCN_TOK_ARG(item));
+		*ops |= bits[k];
+		from = to + 1;
+	}
+	assert(*ops != 0);
+	return 0;
+}
+
+/* Reads a for= value: a duration of at least 1ms. */
+static int scn_for(struct scn_parser *p, struct scn_tok v, uint64_t *ms)
+{
+	int rv = scn_duration(p, v, ms);
+	if (!rv && *ms == 0)
+		return scn_fail(p, v.col,
+				"for=0 ends the fault before it begins (expected a duration "
+				"of 1ms or more, or no for= to hold it until ok)");
+	return rv;
+}
+
+enum scn_runtime_key {
+	SCN_RK_FAIL = 1u << 0,
+	SCN_RK_FOR = 1u << 1,
+	SCN_RK_CONTAINERS = 1u << 2,
+	SCN_RK_DOWN = 1u << 3,
+};
+
+/* runtime NODE fail=OPS [for=DUR] | runtime NODE restart [containers=keep|lose]
+ * [down=DUR] | runtime NODE ok */
+static int scn_parse_runtime(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	static const struct scn_key fail_keys[] = {
+		{"fail", SCN_RK_FAIL, false},
+		{"for", SCN_RK_FOR, false},
+	};
+	static const struct scn_key restart_keys[] = {
+		{"containers", SCN_RK_CONTAINERS, false},
+		{"down", SCN_RK_DOWN, false},
+	};
+	static const char *const keeps[] = {"keep", "lose"};
+	struct scn_runtime *rt = &cmd->u.runtime;
+	struct scn_seen seen = {0};
+	const struct scn_key *keys = fail_keys;
+	size_t key_count = SCN_COUNT(fail_keys);
+	const char *what = "runtime fail";
+	uint32_t i = 2;
+	int index = 0, rv;
+
+	cmd->kind = SCN_RUNTIME;
+	rv = scn_node_at(p, 0, 1, SCN_WHAT_NODE, true, &rt->node);
+	if (rv)
+		return rv;
+	if (i >= p->tok_count ||
+	    !(scn_tok_is(p->toks[i], "ok") || scn_tok_is(p->toks[i], "restart") ||
+	      scn_tok_has_prefix(p->toks[i], "fail=") ||
+	      scn_tok_has_prefix(p->toks[i], "for=")))
+		return scn_expected(p, 0, i, "fail=OPS, restart or ok");
+	if (scn_tok_is(p->toks[i], "ok")) {
+		rt->action = SCN_RT_OK;
+		return scn_end(p, i + 1);
+	}
+	if (scn_tok_is(p->toks[i], "restart")) {
+		rt->action = SCN_RT_RESTART;
+		rt->down_ms = SCN_RT_DOWN_MS_DEFAULT;
+		keys = restart_keys;
+		key_count = SCN_COUNT(restart_keys);
+		what = "runtime restart";
+		i++;
+	} else {
+		rt->action = SCN_RT_FAIL;
+	}
+	for (; i < p->tok_count; i++) {
+		struct scn_kv kv;
+
+		rv = scn_kv_read(p, p->toks[i], keys, key_count, what, &seen, &kv);
+		if (rv)
+			return rv;
+		switch ((enum scn_runtime_key)kv.key->bit) {
+		case SCN_RK_FAIL: rv = scn_runtime_ops(p, kv.value, &rt->ops); break;
+		case SCN_RK_FOR:
+			rt->has_for = true;
+			rv = scn_for(p, kv.value, &rt->for_ms);
+			break;
+		case SCN_RK_CONTAINERS:
+			rv = scn_choice(p, kv.value, "containers", keeps, SCN_COUNT(keeps),
+					&index);
+			rt->lose = index == 1;
+			break;
+		case SCN_RK_DOWN: rv = scn_duration(p, kv.value, &rt->down_ms); break;
+		}
+		if (rv)
+			return rv;
+	}
+	if (rt->action == SCN_RT_FAIL && rt->ops == 0)
+		return scn_fail(p, p->toks[2].col,
+				"runtime needs fail=OPS with for= (the calls that fail: "
+				"prepare, start, wait, stop, remove, list, or all)");
+	return 0;
+}
+
+enum scn_disk_key {
+	SCN_DK_FAULT = 1u << 0,
+	SCN_DK_ON = 1u << 1,
+	SCN_DK_FOR = 1u << 2,
+};
+
+/* disk NODE fault=eio [on=write|sync|both] [for=DUR] | disk NODE fault=full
+ * [for=DUR] | disk NODE ok */
+static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	static const struct scn_key keys[] = {
+		{"fault", SCN_DK_FAULT, false},
+		{"on", SCN_DK_ON, false},
+		{"for", SCN_DK_FOR, false},
+	};
+	static const char *const faults[] = {"eio", "full"};
+	static const char *const ons[] = {"write", "sync", "both"};
+	struct scn_disk *d = &cmd->u.disk;
+	struct scn_seen seen = {0};
+	uint32_t on_col = 0;
+	int index = 0, rv;
+
+	cmd->kind = SCN_DISK;
+	rv = scn_node_at(p, 0, 1, SCN_WHAT_NODE, true, &d->node);
+	if (rv)
+		return rv;
+	if (p->tok_count <= 2 ||
+	    !(scn_tok_is(p->toks[2], "ok") || memchr(p->toks[2].s, '=', p->toks[2].len)))
+		return scn_expected(p, 0, 2, "fault=eio, fault=full or ok");
+	if (scn_tok_is(p->toks[2], "ok")) {
+		d->fault = SCN_DISK_OK;
+		return scn_end(p, 3);
+	}
+	d->fault = SCN_DISK_EIO;
+	d->on_write = d->on_sync = true;
+	for (uint32_t i = 2; i < p->tok_count; i++) {
+		struct scn_kv kv;
+
+		rv = scn_kv_read(p, p->toks[i], keys, SCN_COUNT(keys), "disk", &seen, &kv);
+		if (rv)
+			return rv;
+		switch ((enum scn_disk_key)kv.key->bit) {
+		case SCN_DK_FAULT:
+			rv = scn_choice(p, kv.value, "fault", faults, SCN_COUNT(faults),
+					&index);
+			d->fault = index == 1 ? SCN_DISK_FULL : SCN_DISK_EIO;
+			break;
+		case SCN_DK_ON:
+			on_col = kv.name.col;
+			rv = scn_choice(p, kv.value, "on", ons, SCN_COUNT(ons), &index);
+			d->on_write = index != 1;
+			d->on_sync = index != 0;
+			break;
+		case SCN_DK_FOR:
+			d->has_for = true;
+			rv = scn_for(p, kv.value, &d->for_ms);
+			break;
+		}
+		if (rv)
+			return rv;
+	}
+	if (!(seen.bits & SCN_DK_FAULT))
+		return scn_fail(p, p->toks[2].col,
+				"disk needs fault=eio or fault=full (or ok)");
+	if (on_col && d->fault != SCN_DISK_EIO)
+		return scn_fail(p, on_col,
+				"on= goes with fault=eio (a full disk fails the writes that "
+				"grow a file)");
 	return 0;
 }
 
@@ -1961,6 +2198,8 @@ static const struct scn_verb scn_verbs[] = {
 	{"expect", scn_parse_expect, false},
 	{"always", scn_parse_expect, false},
 	{"await", scn_parse_expect, false},
+	{"runtime", scn_parse_runtime, false},
+	{"disk", scn_parse_disk, false},
 };
 
 static void scn_cmd_free(struct scn_cmd *cmd)

@@ -38,6 +38,8 @@ enum scn_cmd_kind {
 	SCN_EXPECT,
 	SCN_ALWAYS,
 	SCN_AWAIT, /* addition: await COND within DUR (waits, never fails) */
+	SCN_RUNTIME, /* addition: runtime NODE fail=OPS|restart|ok (issue 12) */
+	SCN_DISK,    /* addition: disk NODE fault=eio|full|ok (issue 12) */
 };
 
 /* A node reference: a concrete node, or "leader" (resolved when run). */
@@ -209,11 +211,46 @@ struct scn_partition {
 struct scn_image {
 	char *name;
 	bool pull_fail;
+	bool start_fail;  /* start=fail: created, never runs */
+	bool stop_ignore; /* stop=ignore: killed at the stop timeout */
 	bool has_start;
 	struct scn_range start; /* default 100ms..1s when !has_start */
 	bool has_exit;
 	int32_t exit_code;
 	struct scn_range exit_after;
+};
+
+/* runtime NODE fail=OPS [for=DUR] | restart [containers=keep|lose]
+ * [down=DUR] | ok. OPS bits, as the simulated runtime's SIMEXEC_OP_*: */
+#define SCN_RT_OP_PREPARE (1u << 0)
+#define SCN_RT_OP_START	  (1u << 1)
+#define SCN_RT_OP_WAIT	  (1u << 2)
+#define SCN_RT_OP_STOP	  (1u << 3)
+#define SCN_RT_OP_REMOVE  (1u << 4)
+#define SCN_RT_OP_LIST	  (1u << 5)
+#define SCN_RT_OP_INSPECT (1u << 6) /* only through `all` */
+#define SCN_RT_OP_ALL	  ((1u << 7) - 1)
+enum scn_runtime_action { SCN_RT_FAIL, SCN_RT_RESTART, SCN_RT_OK };
+#define SCN_RT_DOWN_MS_DEFAULT 1000u
+struct scn_runtime {
+	struct scn_node node;
+	enum scn_runtime_action action;
+	uint32_t ops;	  /* FAIL: SCN_RT_OP_* bits */
+	bool has_for;	  /* FAIL: for=DUR given (else until `runtime NODE ok`) */
+	uint64_t for_ms;
+	bool lose;	  /* RESTART: containers=lose */
+	uint64_t down_ms; /* RESTART: down=DUR, SCN_RT_DOWN_MS_DEFAULT if not given */
+};
+
+/* disk NODE fault=eio [on=write|sync|both] [for=DUR] | fault=full [for=DUR]
+ * | ok */
+enum scn_disk_fault { SCN_DISK_EIO, SCN_DISK_FULL, SCN_DISK_OK };
+struct scn_disk {
+	struct scn_node node;
+	enum scn_disk_fault fault;
+	bool on_write, on_sync; /* EIO: which calls fail (both by default) */
+	bool has_for;		/* else until `disk NODE ok` */
+	uint64_t for_ms;
 };
 
 struct scn_cluster {
@@ -248,6 +285,8 @@ struct scn_cmd {
 		struct scn_partition partition; /* PARTITION, ISOLATE */
 		struct scn_link link;
 		struct scn_image image;
+		struct scn_runtime runtime;
+		struct scn_disk disk;
 		struct {
 			struct scn_cond cond;
 			bool has_within;

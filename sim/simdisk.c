@@ -86,6 +86,9 @@ struct simdisk_file {
 struct simdisk_disk {
 	char *name;
 	bool crashed;
+	uint32_t faults;	/* SIMVFS_FAULT_* bits, while now < fault_until */
+	int64_t fault_until;	/* in the now callback's clock */
+	int64_t healthy_from;	/* when the last fault ended or ends */
 	struct simdisk_file **files; /* sorted by name */
 	uint32_t file_count;
 	uint32_t file_cap;
@@ -220,6 +223,16 @@ static void simdisk_file_unref(struct simdisk_file *f)
 static bool simdisk_file_is_crashed(const struct simdisk_file *f)
 {
 	return f->disk && f->disk->crashed;
+}
+
+/* The faults (SIMVFS_FAULT_* bits) holding now on f's disk; temp files
+ * belong to no disk and never fail. */
+static uint32_t simdisk_file_faults(const struct simdisk_file *f, const struct simvfs *vfs)
+{
+	const struct simdisk_disk *d = f->disk;
+	if (!d || d->faults == 0)
+		return 0;
+	return vfs->now(vfs->ctx) < d->fault_until ? d->faults : 0;
 }
 
 /* simdisk_file_will_change must run before cur changes: when cur is the
@@ -480,7 +493,9 @@ static int simdisk_read(sqlite3_file *file, void *buf, int amount, sqlite3_int64
 static int simdisk_write(sqlite3_file *file, const void *buf, int amount,
 			 sqlite3_int64 offset)
 {
-	struct simdisk_file *f = simdisk_handle_of(file)->file;
+	struct simdisk_handle *h = simdisk_handle_of(file);
+	struct simdisk_file *f = h->file;
+	uint32_t faults;
 	uint64_t end;
 	int rc;
 
@@ -492,6 +507,11 @@ static int simdisk_write(sqlite3_file *file, const void *buf, int amount,
 		return SQLITE_FULL;
 	if (simdisk_file_is_crashed(f))
 		return SQLITE_OK;
+	faults = simdisk_file_faults(f, h->vfs);
+	if (faults & SIMVFS_FAULT_EIO_WRITE)
+		return SQLITE_IOERR_WRITE;
+	if ((faults & SIMVFS_FAULT_FULL) && end > f->cur.size)
+		return SQLITE_FULL;
 	rc = simdisk_file_will_change(f);
 	if (rc != SQLITE_OK)
 		return rc;
@@ -511,7 +531,9 @@ static int simdisk_write(sqlite3_file *file, const void *buf, int amount,
  * SQLITE_IOERR_NOMEM. */
 static int simdisk_truncate(sqlite3_file *file, sqlite3_int64 size)
 {
-	struct simdisk_file *f = simdisk_handle_of(file)->file;
+	struct simdisk_handle *h = simdisk_handle_of(file);
+	struct simdisk_file *f = h->file;
+	uint32_t faults;
 	int rc;
 
 	if (size < 0)
@@ -520,6 +542,11 @@ static int simdisk_truncate(sqlite3_file *file, sqlite3_int64 size)
 		return SQLITE_FULL;
 	if (simdisk_file_is_crashed(f) || (uint64_t)size == f->cur.size)
 		return SQLITE_OK;
+	faults = simdisk_file_faults(f, h->vfs);
+	if (faults & SIMVFS_FAULT_EIO_WRITE)
+		return SQLITE_IOERR_TRUNCATE;
+	if ((faults & SIMVFS_FAULT_FULL) && (uint64_t)size > f->cur.size)
+		return SQLITE_FULL;
 	rc = simdisk_file_will_change(f);
 	if (rc != SQLITE_OK)
 		return rc;
@@ -527,13 +554,17 @@ static int simdisk_truncate(sqlite3_file *file, sqlite3_int64 size)
 }
 
 /* simdisk_sync makes the current bytes the synced image; dropped while the
- * disk is crashed. Never fails. */
+ * disk is crashed. Fails with SQLITE_IOERR_FSYNC, syncing nothing, under
+ * an EIO fault on sync. */
 static int simdisk_sync(sqlite3_file *file, int flags)
 {
-	struct simdisk_file *f = simdisk_handle_of(file)->file;
+	struct simdisk_handle *h = simdisk_handle_of(file);
+	struct simdisk_file *f = h->file;
 
 	if (simdisk_file_is_crashed(f))
 		return SQLITE_OK;
+	if (simdisk_file_faults(f, h->vfs) & SIMVFS_FAULT_EIO_SYNC)
+		return SQLITE_IOERR_FSYNC;
 	f->has_synced = true;
 	f->in_sync = true;
 	return SQLITE_OK;
@@ -1019,4 +1050,41 @@ uint64_t simvfs_disk_hash(const struct simvfs *vfs, const char *disk)
 		h = hash_fnv(h, f->cur.bytes, f->cur.size);
 	}
 	return hash_mix64(h);
+}
+
+int simvfs_fault(struct simvfs *vfs, const char *disk, uint32_t faults, int64_t until)
+{
+	struct simdisk_disk *d;
+	int64_t now = vfs->now(vfs->ctx);
+
+	if (faults & ~(uint32_t)SIMVFS_FAULT_ALL)
+		return CS_EINVAL;
+	d = simdisk_disk_get(vfs, disk);
+	if (!d)
+		return CS_ENOMEM;
+	if (faults == 0) {
+		/* ok: the fault ends now */
+		if (d->faults && d->fault_until > now && d->healthy_from > now)
+			d->healthy_from = now;
+		d->faults = 0;
+		d->fault_until = 0;
+		return 0;
+	}
+	d->faults = faults;
+	d->fault_until = until;
+	if (until > d->healthy_from)
+		d->healthy_from = until;
+	return 0;
+}
+
+bool simvfs_faulted(const struct simvfs *vfs, const char *disk)
+{
+	const struct simdisk_disk *d = simdisk_disk_find(vfs, disk, NULL);
+	return d && d->faults && vfs->now(vfs->ctx) < d->fault_until;
+}
+
+int64_t simvfs_healthy_from(const struct simvfs *vfs, const char *disk)
+{
+	const struct simdisk_disk *d = simdisk_disk_find(vfs, disk, NULL);
+	return d ? d->healthy_from : 0;
 }

@@ -64,4 +64,30 @@ uint64_t simvfs_disk_bytes(const struct simvfs *vfs, const char *disk);
  * every file of disk, in name order (0 for an unknown or empty disk). */
 uint64_t simvfs_disk_hash(const struct simvfs *vfs, const char *disk);
 
+/* Disk faults, for `disk NODE fault=...`. While one holds on a disk, its
+ * files (temp files never) answer: SIMVFS_FAULT_EIO_WRITE, xWrite fails
+ * with SQLITE_IOERR_WRITE and xTruncate with SQLITE_IOERR_TRUNCATE;
+ * SIMVFS_FAULT_EIO_SYNC, xSync fails with SQLITE_IOERR_FSYNC (the synced
+ * image stays as it was); SIMVFS_FAULT_FULL, an xWrite or xTruncate that
+ * would grow a file fails with SQLITE_FULL (ENOSPC), other writes work.
+ * Nothing changes on the disk by a failed call. Reads always work. A crash
+ * (simvfs_crash_begin) wins: writes are then dropped without an error. */
+#define SIMVFS_FAULT_EIO_WRITE (1u << 0)
+#define SIMVFS_FAULT_EIO_SYNC  (1u << 1)
+#define SIMVFS_FAULT_FULL      (1u << 2)
+#define SIMVFS_FAULT_ALL       ((1u << 3) - 1)
+
+/* simvfs_fault sets the faults of disk (created when unknown) to faults,
+ * replacing earlier ones, until the now callback reaches until (INT64_MAX:
+ * for ever); faults 0 ends them now (`disk NODE ok`). Returns 0,
+ * CS_EINVAL (unknown bits) or CS_ENOMEM. */
+int simvfs_fault(struct simvfs *vfs, const char *disk, uint32_t faults, int64_t until);
+
+/* simvfs_faulted returns whether a fault holds on disk now. */
+bool simvfs_faulted(const struct simvfs *vfs, const char *disk);
+
+/* simvfs_healthy_from returns when disk's last fault ended or will end, in
+ * the now callback's clock (0: never faulted; INT64_MAX: no end set). */
+int64_t simvfs_healthy_from(const struct simvfs *vfs, const char *disk);
+
 #endif

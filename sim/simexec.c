@@ -36,6 +36,8 @@ struct simexec_image_cfg {
 	bool has_exit;
 	int32_t exit_code;
 	us_t exit_min_us, exit_max_us;
+	bool start_fail;  /* START fails: the container stays created */
+	bool stop_ignore; /* SIGTERM ignored: killed at the stop timeout */
 };
 
 /* A service name seen in a container or an allow call; lives until
@@ -86,8 +88,14 @@ struct simexec_ctl {
 	bool closing;
 };
 
+/* A node's controllers and its runtime's faults (the machine's, so they
+ * outlive the node's process). */
 struct simexec_node {
 	struct simexec_ctl *head, *tail;
+	uint32_t fail_ops;    /* SIMEXEC_OP_* bits failing until fail_until_us */
+	us_t fail_until_us;   /* UINT64_MAX: until simexec_runtime_ok */
+	us_t down_until_us;   /* a restarting daemon: every call fails before */
+	us_t healthy_from_us; /* when the last fault ended (or ends) */
 };
 
 enum simexec_rec_kind {
@@ -114,7 +122,7 @@ struct simexec_rec {
 	env_ctl_cb cb;
 	env_ctl_close_cb close_cb; /* CLOSE */
 	void *close_data;
-	struct env_ctl_list_req *list_req; /* LIST */
+	struct env_ctl_list_req *list_req; /* LIST (fixed: fails with status) */
 	env_ctl_list_cb list_cb;
 	/* OP, WAIT: results fixed when scheduled (errors, WAIT), else read from
 	 * the container when the callback runs */
@@ -286,7 +294,21 @@ int simexec_image(struct simexec *x, const char *name, bool pull_fail, us_t star
 	img->exit_code = exit_code;
 	img->exit_min_us = exit_min_us;
 	img->exit_max_us = exit_max_us;
+	img->start_fail = false;
+	img->stop_ignore = false;
 	assert(simexec_image_find(x, name) == img);
+	return 0;
+}
+
+int simexec_image_faults(struct simexec *x, const char *name, bool start_fail,
+			 bool stop_ignore)
+{
+	struct simexec_image_cfg *img =
+		(struct simexec_image_cfg *)simexec_image_find(x, name ? name : "");
+	if (!img)
+		return CS_ENOENT;
+	img->start_fail = start_fail;
+	img->stop_ignore = stop_ignore;
 	return 0;
 }
 
@@ -319,6 +341,59 @@ static const struct simexec_service *simexec_service_find(const struct simexec *
 		return NULL;
 	n = tree_find(&x->services, &probe.by_name);
 	return n ? TREE_ENTRY(n, struct simexec_service, by_name) : NULL;
+}
+
+/* ---------------------------------------------------------------- runtime faults */
+
+/* Docker's words when its daemon does not answer. */
+#define SIMEXEC_DAEMON_MSG                                                        \
+	"Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the " \
+	"docker daemon running?"
+
+/* Makes x->nodes hold node. Returns 0 or CS_ENOMEM. */
+static int simexec_node_grow(struct simexec *x, uint32_t node)
+{
+	size_t count = (size_t)node + 1;
+	struct simexec_node *nodes;
+
+	if (node < x->node_count)
+		return 0;
+	nodes = realloc(x->nodes, count * sizeof *nodes);
+	if (!nodes)
+		return CS_ENOMEM;
+	memset(nodes + x->node_count, 0, (count - x->node_count) * sizeof *nodes);
+	x->nodes = nodes;
+	x->node_count = count;
+	return 0;
+}
+
+/* Whether a call of kind op_bit (SIMEXEC_OP_*) on node fails now: its
+ * daemon is restarting, or a `runtime NODE fail=` holds for that kind. */
+static bool simexec_fails(const struct simexec *x, uint32_t node, uint32_t op_bit)
+{
+	us_t now_us = world_now_us(x->w);
+	const struct simexec_node *n;
+
+	if (node >= x->node_count)
+		return false;
+	n = &x->nodes[node];
+	if (now_us < n->down_until_us)
+		return true;
+	return (n->fail_ops & op_bit) && now_us < n->fail_until_us;
+}
+
+static uint32_t simexec_op_bit(enum env_ctl_op op)
+{
+	switch (op) {
+	case ENV_CTL_PREPARE: return SIMEXEC_OP_PREPARE;
+	case ENV_CTL_START: return SIMEXEC_OP_START;
+	case ENV_CTL_WAIT: return SIMEXEC_OP_WAIT;
+	case ENV_CTL_SHUTDOWN:
+	case ENV_CTL_TERMINATE: return SIMEXEC_OP_STOP;
+	case ENV_CTL_REMOVE: return SIMEXEC_OP_REMOVE;
+	case ENV_CTL_INSPECT: return SIMEXEC_OP_INSPECT;
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------- records */
@@ -391,6 +466,12 @@ static void simexec_rec_no_container(struct simexec_rec *rec, const char *task_i
 	char msg[sizeof rec->message];
 	snprintf(msg, sizeof msg, "No such container: %s", task_id);
 	simexec_rec_result(rec, CS_EEXEC, ENV_CTL_ABSENT, 0, msg);
+}
+
+/* The result of a call the daemon never answered. */
+static void simexec_rec_daemon_down(struct simexec_rec *rec, enum env_ctl_state state)
+{
+	simexec_rec_result(rec, CS_EEXEC, state, 0, SIMEXEC_DAEMON_MSG);
 }
 
 /* ---------------------------------------------------------------- containers */
@@ -702,8 +783,17 @@ static void simexec_fire_list(struct simexec *x, struct simexec_rec *rec)
 	struct tree_node *first, *n;
 	size_t count = 0;
 	int status = 0;
+	bool failed = rec->fixed;
 
+	if (failed)
+		status = rec->status;
 	free(rec);
+	if (failed) {
+		req->found = NULL;
+		req->found_count = 0;
+		cb(req, status);
+		return;
+	}
 	probe.node = node;
 	probe.task_id[0] = '\0';
 	first = tree_ceil(&x->containers, &probe.by_node);
@@ -817,15 +907,8 @@ int simexec_ctl_open(struct simexec *x, uint32_t node,
 	assert(world_node_is_up(x->w, node));
 	if (!spec->task_id || !spec->task_id[0] || !spec->image || !spec->image[0])
 		return CS_EINVAL;
-	if (node >= x->node_count) {
-		size_t count = (size_t)node + 1;
-		struct simexec_node *nodes = realloc(x->nodes, count * sizeof *nodes);
-		if (!nodes)
-			return CS_ENOMEM;
-		memset(nodes + x->node_count, 0, (count - x->node_count) * sizeof *nodes);
-		x->nodes = nodes;
-		x->node_count = count;
-	}
+	if (simexec_node_grow(x, node))
+		return CS_ENOMEM;
 	ctl = calloc(1, sizeof *ctl);
 	if (!ctl)
 		return CS_ENOMEM;
@@ -862,7 +945,7 @@ static int simexec_do_wait(struct simexec *x, struct simexec_ctl *ctl,
 
 	if (ctl->wait_req)
 		return CS_EAGAIN;
-	if (c && c->state != ENV_CTL_EXITED) {
+	if (c && c->state != ENV_CTL_EXITED && !simexec_fails(x, ctl->node, SIMEXEC_OP_WAIT)) {
 		ctl->wait_req = req;
 		ctl->wait_cb = cb;
 		ctl->wait_rec = NULL;
@@ -874,7 +957,9 @@ static int simexec_do_wait(struct simexec *x, struct simexec_ctl *ctl,
 	rec->ctl = ctl;
 	rec->req = req;
 	rec->cb = cb;
-	if (c)
+	if (simexec_fails(x, ctl->node, SIMEXEC_OP_WAIT))
+		simexec_rec_daemon_down(rec, c ? c->state : ENV_CTL_ABSENT);
+	else if (c)
 		simexec_rec_result(rec, 0, ENV_CTL_EXITED, c->exit_code, NULL);
 	else
 		simexec_rec_no_container(rec, ctl->task_id);
@@ -958,6 +1043,17 @@ static int simexec_do_start(struct simexec *x, struct simexec_ctl *ctl,
 	if (c->state == ENV_CTL_RUNNING)
 		return simexec_rec_schedule(x, rec, now_us + SIMEXEC_API_US);
 	img = simexec_image_find(x, c->image);
+	if (img && img->start_fail) {
+		char msg[sizeof rec->message];
+		/* Docker's words (cut to fit); the container stays as it was */
+		snprintf(msg, sizeof msg,
+			 "failed to create task for container: OCI runtime create failed: "
+			 "unable to start container process: exec of %.80s: permission "
+			 "denied: unknown",
+			 c->image);
+		simexec_rec_result(rec, CS_EEXEC, c->state, c->exit_code, msg);
+		return simexec_rec_schedule(x, rec, now_us + SIMEXEC_PREPARE_US);
+	}
 	at_us = now_us + rng_range(world_rng(x->w, RNG_WORKLOAD),
 				   img ? img->start_min_us : SIMEXEC_START_MIN_US,
 				   img ? img->start_max_us : SIMEXEC_START_MAX_US);
@@ -976,21 +1072,27 @@ static int simexec_do_shutdown(struct simexec *x, struct simexec_ctl *ctl,
 	us_t now_us = world_now_us(x->w);
 	us_t from_us, delay_us;
 	struct simexec_rec *ev;
+	const struct simexec_image_cfg *img;
+	bool ignore;
 
 	if (c && c->ev_stop)
 		return simexec_rec_schedule(x, rec, c->stop_due_us);
 	if (!c || (c->state != ENV_CTL_RUNNING && !c->ev_start))
 		return simexec_rec_schedule(x, rec, now_us + SIMEXEC_API_US);
-	/* running, or starting: stopped once started */
+	/* running, or starting: stopped once started; a container that
+	 * ignores SIGTERM is killed at the stop timeout */
+	img = simexec_image_find(x, c->image);
+	ignore = img && img->stop_ignore;
 	from_us = c->ev_start ? c->start_due_us : now_us;
-	delay_us = ctl->stop_timeout_us < SIMEXEC_STOP_US ? ctl->stop_timeout_us
-							  : SIMEXEC_STOP_US;
+	delay_us = ignore || ctl->stop_timeout_us < SIMEXEC_STOP_US ? ctl->stop_timeout_us
+								    : SIMEXEC_STOP_US;
 	ev = simexec_schedule_pair(x, c, SIMEXEC_REC_STOPPED, rec, from_us + delay_us);
 	if (!ev)
 		return CS_ENOMEM;
 	ev->c = c;
-	ev->exit_code = ctl->stop_timeout_us < SIMEXEC_STOP_US ? SIMEXEC_EXIT_KILLED
-							       : SIMEXEC_EXIT_STOPPED;
+	ev->exit_code = ignore || ctl->stop_timeout_us < SIMEXEC_STOP_US
+				? SIMEXEC_EXIT_KILLED
+				: SIMEXEC_EXIT_STOPPED;
 	c->ev_stop = ev;
 	c->stop_due_us = from_us + delay_us;
 	return 0;
@@ -1020,6 +1122,14 @@ int simexec_ctl_do(struct env_ctl *handle, enum env_ctl_op op, struct env_ctl_re
 	rec->req = req;
 	rec->cb = cb;
 	c = simexec_find(x, ctl->node, ctl->task_id);
+	if (simexec_op_bit(op) && simexec_fails(x, ctl->node, simexec_op_bit(op))) {
+		/* the daemon does not answer: nothing changes */
+		simexec_rec_daemon_down(rec, c ? c->state : ENV_CTL_ABSENT);
+		rv = simexec_rec_schedule(x, rec, now_us + SIMEXEC_API_US);
+		if (rv == 0)
+			ctl->op = rec;
+		return rv;
+	}
 	switch (op) {
 	case ENV_CTL_PREPARE: rv = simexec_do_prepare(x, ctl, c, rec); break;
 	case ENV_CTL_START: rv = simexec_do_start(x, ctl, c, rec); break;
@@ -1088,7 +1198,144 @@ int simexec_ctl_list(struct simexec *x, uint32_t node, struct env_ctl_list_req *
 		return CS_ENOMEM;
 	rec->list_req = req;
 	rec->list_cb = cb;
+	if (simexec_fails(x, node, SIMEXEC_OP_LIST)) {
+		rec->fixed = true;
+		rec->status = CS_EEXEC;
+	}
 	return simexec_rec_schedule(x, rec, world_now_us(x->w) + SIMEXEC_API_US);
+}
+
+/* ---------------------------------------------------------------- fault commands */
+
+/* Fails ctl's WAIT in flight soon (its completion, if already scheduled, is
+ * cancelled first): the daemon that would have answered is gone. */
+static void simexec_fail_wait(struct simexec *x, struct simexec_ctl *ctl)
+{
+	struct simexec_rec *rec;
+	const struct simexec_container *c;
+
+	if (ctl->closing || !ctl->wait_req)
+		return;
+	rec = simexec_rec_new(x, SIMEXEC_REC_WAIT, ctl->node);
+	if (!rec)
+		return; /* out of memory: the WAIT completes as it would have */
+	if (ctl->wait_rec)
+		ctl->wait_rec->ctl = NULL;
+	ctl->wait_rec = NULL;
+	c = simexec_find(x, ctl->node, ctl->task_id);
+	rec->ctl = ctl;
+	rec->req = ctl->wait_req;
+	rec->cb = ctl->wait_cb;
+	simexec_rec_daemon_down(rec, c ? c->state : ENV_CTL_ABSENT);
+	if (simexec_rec_schedule(x, rec, world_now_us(x->w)) == 0)
+		ctl->wait_rec = rec;
+}
+
+/* Fails ctl's op in flight: its completion is cancelled and a failure
+ * takes its place (what the op already did to the container stays done,
+ * as when a daemon dies after acting and before answering). */
+static void simexec_fail_op(struct simexec *x, struct simexec_ctl *ctl)
+{
+	struct simexec_rec *rec;
+	const struct simexec_container *c;
+
+	if (ctl->closing || !ctl->op)
+		return;
+	rec = simexec_rec_new(x, SIMEXEC_REC_OP, ctl->node);
+	if (!rec)
+		return;
+	ctl->op->ctl = NULL;
+	c = simexec_find(x, ctl->node, ctl->task_id);
+	rec->ctl = ctl;
+	rec->req = ctl->op->req;
+	rec->cb = ctl->op->cb;
+	ctl->op = NULL;
+	simexec_rec_daemon_down(rec, c ? c->state : ENV_CTL_ABSENT);
+	if (simexec_rec_schedule(x, rec, world_now_us(x->w) + SIMEXEC_API_US) == 0)
+		ctl->op = rec;
+}
+
+int simexec_runtime_fail(struct simexec *x, uint32_t node, uint32_t ops, us_t until_us)
+{
+	struct simexec_node *n;
+
+	if (ops == 0 || (ops & ~SIMEXEC_OP_ALL))
+		return CS_EINVAL;
+	if (simexec_node_grow(x, node))
+		return CS_ENOMEM;
+	n = &x->nodes[node];
+	n->fail_ops = ops;
+	n->fail_until_us = until_us;
+	if (until_us > n->healthy_from_us)
+		n->healthy_from_us = until_us;
+	if (ops & SIMEXEC_OP_WAIT)
+		for (struct simexec_ctl *ctl = n->head; ctl; ctl = ctl->next)
+			simexec_fail_wait(x, ctl);
+	return 0;
+}
+
+int simexec_runtime_restart(struct simexec *x, uint32_t node, bool lose, us_t down_us)
+{
+	us_t now_us = world_now_us(x->w);
+	struct simexec_node *n;
+	struct simexec_container probe;
+	struct tree_node *t;
+
+	if (simexec_node_grow(x, node))
+		return CS_ENOMEM;
+	n = &x->nodes[node];
+	if (now_us + down_us > n->down_until_us)
+		n->down_until_us = now_us + down_us;
+	if (n->down_until_us > n->healthy_from_us)
+		n->healthy_from_us = n->down_until_us;
+	/* every call in flight fails, waits included */
+	for (struct simexec_ctl *ctl = n->head; ctl; ctl = ctl->next) {
+		simexec_fail_op(x, ctl);
+		simexec_fail_wait(x, ctl);
+	}
+	for (struct simexec_rec *rec = x->recs; rec; rec = rec->next)
+		if (rec->kind == SIMEXEC_REC_LIST && rec->node == node) {
+			rec->fixed = true;
+			rec->status = CS_EEXEC;
+		}
+	if (!lose)
+		return 0;
+	/* the daemon's shutdown stops every container (SIGTERM) */
+	probe.node = node;
+	probe.task_id[0] = '\0';
+	for (t = tree_ceil(&x->containers, &probe.by_node);
+	     t && simexec_c_of_node(t)->node == node; t = tree_next(&x->containers, t)) {
+		struct simexec_container *c = simexec_c_of_node(t);
+		if (c->state == ENV_CTL_RUNNING || c->ev_start)
+			simexec_exited(x, c, SIMEXEC_EXIT_STOPPED);
+	}
+	return 0;
+}
+
+void simexec_runtime_ok(struct simexec *x, uint32_t node)
+{
+	us_t now_us = world_now_us(x->w);
+	struct simexec_node *n;
+
+	if (node >= x->node_count)
+		return;
+	n = &x->nodes[node];
+	n->fail_ops = 0;
+	n->fail_until_us = 0;
+	if (n->down_until_us > now_us)
+		n->down_until_us = now_us;
+	if (n->healthy_from_us > now_us)
+		n->healthy_from_us = now_us;
+}
+
+bool simexec_runtime_faulted(const struct simexec *x, uint32_t node)
+{
+	return simexec_fails(x, node, SIMEXEC_OP_ALL);
+}
+
+us_t simexec_runtime_healthy_from(const struct simexec *x, uint32_t node)
+{
+	return node < x->node_count ? x->nodes[node].healthy_from_us : 0;
 }
 
 /* ---------------------------------------------------------------- node death */

@@ -62,6 +62,58 @@ int simexec_image(struct simexec *x, const char *name, bool pull_fail, us_t star
 		  us_t start_max_us, bool has_exit, int32_t exit_code, us_t exit_min_us,
 		  us_t exit_max_us);
 
+/* simexec_image_faults sets the faults of image `name`, which
+ * simexec_image configured before (and resets to none each time): with
+ * start_fail a START of a created or exited container fails with CS_EEXEC
+ * and the runtime's message after SIMEXEC_PREPARE_US, the container left
+ * as it was (`image NAME start=fail`); with stop_ignore a container ignores
+ * SHUTDOWN's SIGTERM and is killed (SIMEXEC_EXIT_KILLED) at the stop
+ * timeout (`stop=ignore`). Returns 0 or CS_ENOENT (no such image). */
+int simexec_image_faults(struct simexec *x, const char *name, bool start_fail,
+			 bool stop_ignore);
+
+/* ---------------------------------------------------------------- runtime faults
+ *
+ * A node's runtime (its dockerd) may stop answering. A call that fails
+ * completes, through its callback from a later event as any call does,
+ * with CS_EEXEC and Docker's "Cannot connect to the Docker daemon ..."
+ * message, and changes nothing; ctl_list's callback gets CS_EEXEC and no
+ * containers. These faults belong to the machine: they hold across kills
+ * and restarts of the node's process. Kinds of calls, as bits: */
+#define SIMEXEC_OP_PREPARE (1u << 0)
+#define SIMEXEC_OP_START   (1u << 1)
+#define SIMEXEC_OP_WAIT	   (1u << 2)
+#define SIMEXEC_OP_STOP	   (1u << 3) /* SHUTDOWN and TERMINATE */
+#define SIMEXEC_OP_REMOVE  (1u << 4)
+#define SIMEXEC_OP_LIST	   (1u << 5)
+#define SIMEXEC_OP_INSPECT (1u << 6)
+#define SIMEXEC_OP_ALL	   ((1u << 7) - 1)
+
+/* simexec_runtime_fail makes every call of the kinds in ops on node fail
+ * until until_us (UINT64_MAX: until simexec_runtime_ok), replacing an
+ * earlier fail. WAITs in flight fail now when ops holds SIMEXEC_OP_WAIT;
+ * other calls in flight complete as they would have; containers are
+ * untouched. Returns 0, CS_EINVAL (no ops, or unknown bits) or CS_ENOMEM. */
+int simexec_runtime_fail(struct simexec *x, uint32_t node, uint32_t ops, us_t until_us);
+
+/* simexec_runtime_restart: node's daemon restarts. Every call in flight
+ * on node fails (WAITs included; what an op already did stays done), and
+ * every call fails for down_us from now. lose: every running or starting
+ * container of node exits now with SIMEXEC_EXIT_STOPPED (the daemon's
+ * shutdown stopped it); else they keep running (live-restore). Returns 0
+ * or CS_ENOMEM. */
+int simexec_runtime_restart(struct simexec *x, uint32_t node, bool lose, us_t down_us);
+
+/* simexec_runtime_ok ends node's runtime faults (a fail, a restart's down
+ * time) now. */
+void simexec_runtime_ok(struct simexec *x, uint32_t node);
+
+/* simexec_runtime_faulted returns whether some call on node would fail now.
+ * simexec_runtime_healthy_from returns when node's last runtime fault ended
+ * or will end (0: never faulted; UINT64_MAX: a fail with no end). */
+bool simexec_runtime_faulted(const struct simexec *x, uint32_t node);
+us_t simexec_runtime_healthy_from(const struct simexec *x, uint32_t node);
+
 /* ---------------------------------------------------------------- executor
  *
  * The env ops of a simulated node, as core/env.h specifies them; `node` is

@@ -414,7 +414,7 @@ static int swarmsim_cmd_run(int argc, char **argv)
 			o.swarm = true;
 			o.explored = true;
 			if (!o.fault_kinds)
-				o.fault_kinds = EXPLORE_FAULTS_ALL;
+				o.fault_kinds = EXPLORE_FAULTS_DEFAULT;
 		} else if (strcmp(a, "--fail-on-regression") == 0) {
 			o.fail_on_regression = true;
 		} else if (strcmp(a, "--check-determinism") == 0) {

@@ -62,7 +62,9 @@ const struct metrics *timeline_metrics(const struct timeline *tl)
 static void tl_span(struct timeline *tl, enum tl_span_kind kind, uint32_t node,
 		    us_t from_us, us_t to_us)
 {
-	uint32_t detail = kind == TL_PARTITION ? tl->nodes[node].cut_count : 0;
+	uint32_t detail = kind == TL_PARTITION ? tl->nodes[node].cut_count
+			  : kind == TL_DOWN	 ? tl->nodes[node].down_why
+						 : 0;
 
 	assert(from_us <= to_us);
 	if (grow_array((void **)&tl->spans, &tl->span_cap, tl->span_count + 1,
@@ -152,8 +154,10 @@ void timeline_trace(void *ctx, const struct world *w, us_t at_us, uint32_t node,
 		break;
 	case SIM_EV_NODE_DOWN:
 		if (tl_node_known(tl, w, node, at_us) &&
-		    tl->nodes[node].down_since == TL_NONE)
+		    tl->nodes[node].down_since == TL_NONE) {
 			tl->nodes[node].down_since = at_us;
+			tl->nodes[node].down_why = (uint32_t)a;
+		}
 		break;
 	case SIM_EV_FAULT: tl_fault(tl, w, at_us, node, a, b); break;
 	case TL_EV_CMD: {

@@ -38,7 +38,8 @@ struct tl_span {
 	enum tl_span_kind kind;
 	uint32_t node;
 	us_t from_us, to_us;
-	uint32_t detail; /* TL_PARTITION: how many nodes it could not reach */
+	uint32_t detail; /* TL_PARTITION: how many nodes it could not reach;
+			  * TL_DOWN: why (WORLD_DOWN_PROCESS, _MACHINE, _EXIT) */
 };
 
 struct tl_node {
@@ -47,6 +48,7 @@ struct tl_node {
 	/* while recording: when the open span began (TL_NONE: none open) */
 	us_t down_since, part_since, link_since;
 	uint32_t cut_count; /* nodes a partition keeps it from, when it began */
+	uint32_t down_why;  /* the node-down event's a, while down */
 };
 
 struct tl_point {

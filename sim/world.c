@@ -73,6 +73,7 @@ struct sim_node {
 	bool up;
 	bool starting; /* inside prog->start */
 	bool exiting;  /* the program asked to exit (env exit): dies next */
+	us_t up_since_us; /* when its process last started */
 	uint32_t inc;  /* incarnation: bumped at every start and kill */
 	env_recv_cb recv_cb;
 	env_peer_cb peer_cb;
@@ -588,6 +589,7 @@ int world_node_start(struct world *w, uint32_t node)
 	n->inc++;
 	n->up = true;
 	n->exiting = false;
+	n->up_since_us = w->now_us;
 	n->timer_count = 0;
 	n->recv_cb = NULL;
 	n->peer_cb = NULL;
@@ -624,8 +626,21 @@ static us_t world_link_delay(struct world *w, struct sim_node *src, uint32_t dst
 static const struct sim_link_rule *world_rule_find(const struct world *w, uint32_t src,
 						   uint32_t dst);
 
+/* The kill of world_node_kill; why is the node-down event's `a`
+ * (WORLD_DOWN_*). */
+static int world_node_down(struct world *w, uint32_t node, uint32_t why,
+			   bool lose_unsynced);
+
 int world_node_kill(struct world *w, uint32_t node, bool machine, bool lose_unsynced)
 {
+	return world_node_down(w, node, machine ? WORLD_DOWN_MACHINE : WORLD_DOWN_PROCESS,
+			       lose_unsynced);
+}
+
+static int world_node_down(struct world *w, uint32_t node, uint32_t why,
+			   bool lose_unsynced)
+{
+	bool machine = why == WORLD_DOWN_MACHINE;
 	struct sim_node *n;
 
 	ASSERT_NODE(w, node);
@@ -649,7 +664,7 @@ int world_node_kill(struct world *w, uint32_t node, bool machine, bool lose_unsy
 	n->inc++; /* every pending timer, message and call of n is now stale */
 	n->recv_cb = NULL;
 	n->peer_cb = NULL;
-	world_trace_at(w, node, SIM_EV_NODE_DOWN, machine, lose_unsynced);
+	world_trace_at(w, node, SIM_EV_NODE_DOWN, why, lose_unsynced);
 
 	/* Connected peers see the connection drop after the link's latency
 	 * (in peer index order), unless a partition hides it. */
@@ -1117,7 +1132,7 @@ static int world_env_ctl_list(struct env *env, struct env_ctl_list_req *req,
 static void world_exit_fire(struct world *w, void *data)
 {
 	struct sim_node *n = data;
-	world_node_kill(w, n->index, false, false);
+	world_node_down(w, n->index, WORLD_DOWN_EXIT, false);
 }
 
 static void world_env_exit(struct env *env, const char *why)
@@ -1216,4 +1231,45 @@ bool world_step(struct world *w, us_t until_us)
 	}
 	world_event_free(&ev);
 	return true;
+}
+
+/* ---------------------------------------------------------------- faults */
+
+us_t world_node_up_since(const struct world *w, uint32_t node)
+{
+	ASSERT_NODE(w, node);
+	return w->nodes[node]->up_since_us;
+}
+
+/* A virtual time as the disks' clock (world_sqlite_now's), rounded up. */
+static int64_t world_disk_clock(us_t at_us)
+{
+	if (at_us == UINT64_MAX)
+		return INT64_MAX;
+	return WORLD_EPOCH_MS + (int64_t)((at_us + 999) / 1000);
+}
+
+int world_disk_fault(struct world *w, uint32_t node, uint32_t faults, us_t until_us)
+{
+	ASSERT_NODE(w, node);
+	return simvfs_fault(w->vfs, w->nodes[node]->name, faults, world_disk_clock(until_us));
+}
+
+bool world_disk_faulted(const struct world *w, uint32_t node)
+{
+	ASSERT_NODE(w, node);
+	return simvfs_faulted(w->vfs, w->nodes[node]->name);
+}
+
+us_t world_disk_healthy_from(const struct world *w, uint32_t node)
+{
+	int64_t ms;
+
+	ASSERT_NODE(w, node);
+	ms = simvfs_healthy_from(w->vfs, w->nodes[node]->name);
+	if (ms == INT64_MAX)
+		return UINT64_MAX;
+	if (ms <= WORLD_EPOCH_MS)
+		return 0;
+	return (us_t)(ms - WORLD_EPOCH_MS) * 1000;
 }

@@ -144,6 +144,24 @@ int world_node_start(struct world *w, uint32_t node);
  * already dead is simexec_node_died(world_exec(w), node, true)). */
 int world_node_kill(struct world *w, uint32_t node, bool machine, bool lose_unsynced);
 
+/* The `a` of a node-down event: why the node went down. */
+#define WORLD_DOWN_PROCESS 0u /* its process was killed (kill NODE process) */
+#define WORLD_DOWN_MACHINE 1u /* its machine crashed (kill NODE) */
+#define WORLD_DOWN_EXIT	   2u /* its program exited (env exit): a process death */
+
+/* world_node_up_since returns when the node's process last started (0 when
+ * it never did). */
+us_t world_node_up_since(const struct world *w, uint32_t node);
+
+/* world_disk_fault sets the disk faults of node (SIMVFS_FAULT_* bits, see
+ * sim/simdisk.h) until until_us (UINT64_MAX: until changed); faults 0 ends
+ * them now. Returns 0, CS_EINVAL or CS_ENOMEM. world_disk_faulted says
+ * whether one holds now; world_disk_healthy_from when the last one ended
+ * or ends (0: never; UINT64_MAX: no end set). */
+int world_disk_fault(struct world *w, uint32_t node, uint32_t faults, us_t until_us);
+bool world_disk_faulted(const struct world *w, uint32_t node);
+us_t world_disk_healthy_from(const struct world *w, uint32_t node);
+
 /* ---------------------------------------------------------------- network */
 
 /* Default one-way latency: every link without a delay rule gets a fixed

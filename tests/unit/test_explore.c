@@ -260,6 +260,57 @@ static void test_explore_shrink_of_a_passing_seed_says_so(void **state)
 	scn_free(&s);
 }
 
+/* The runtime and disk kinds: parsed by name, off by default; a plan of
+ * them ends each fault with `ok` (a disk fault also restarts its node), the
+ * liveness phase ends every runtime and disk fault before it restarts the
+ * nodes, and never a majority of managers' disks at once. */
+static void test_explore_runtime_and_disk_faults(void **state)
+{
+	struct scn_script s, gen;
+	struct explore_plan p;
+	uint32_t kinds;
+	char err[256];
+	bool saw_runtime = false, saw_disk = false;
+
+	(void)state;
+	assert_int_equal(explore_kinds_parse("runtime,disk", &kinds, err, sizeof err), 0);
+	assert_int_equal(kinds, (1u << EXPLORE_RUNTIME) | (1u << EXPLORE_DISK));
+	assert_int_equal(EXPLORE_FAULTS_DEFAULT & kinds, 0);
+	parse(replicated, &s);
+	for (uint64_t seed = 1; seed <= 40; seed++) {
+		char *text;
+		size_t len;
+		assert_int_equal(explore_plan_make(&s, seed, kinds, seed % 2, &p), 0);
+		for (size_t i = 0; i < p.fault_count; i++) {
+			const struct explore_fault *f = &p.faults[i];
+			if (f->kind == EXPLORE_RUNTIME) {
+				saw_runtime = true;
+				assert_true(strncmp(f->start, "runtime ", 8) == 0);
+				assert_non_null(strstr(f->end, " ok"));
+				assert_true(f->dur_ms <= EXPLORE_RUNTIME_MAX_MS);
+			} else {
+				assert_int_equal(f->kind, EXPLORE_DISK);
+				saw_disk = true;
+				assert_true(strncmp(f->start, "disk ", 5) == 0);
+				assert_non_null(strstr(f->end, " ok\nrestart "));
+			}
+		}
+		assert_int_equal(explore_text(&s, &p, &text, &len), 0);
+		if (p.fault_count) {
+			const char *ok = strstr(text, "# liveness");
+			assert_non_null(ok);
+			assert_non_null(strstr(ok, "runtime w3 ok\ndisk w3 ok\n"));
+			assert_true(strstr(ok, "disk m1 ok") < strstr(ok, "restart m1"));
+		}
+		assert_int_equal(scn_parse("gen.scn", text, len, &gen, err, sizeof err), 0);
+		scn_free(&gen);
+		free(text);
+	}
+	assert_true(saw_runtime);
+	assert_true(saw_disk);
+	scn_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +321,7 @@ int main(void)
 		cmocka_unit_test(test_explore_text_replays_the_same_run),
 		cmocka_unit_test(test_explore_finds_replays_and_shrinks_a_failure),
 		cmocka_unit_test(test_explore_shrink_of_a_passing_seed_says_so),
+		cmocka_unit_test(test_explore_runtime_and_disk_faults),
 	};
 	return cmocka_run_group_tests_name("explore", tests, NULL, NULL);
 }

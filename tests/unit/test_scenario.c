@@ -689,8 +689,8 @@ static void test_scn_rejects_unknown_command(void **state)
 	line_fails(
 		"serivce create web",
 		"scn.scn:2:1: unknown command 'serivce' (expected cluster, seed, set, run, "
-		"service, node, kill, restart, partition, isolate, link, heal, image, expect, "
-		"always)");
+		"service, node, kill, restart, partition, isolate, link, heal, image, runtime, "
+		"disk, expect, always, await)");
 }
 
 static void test_scn_rejects_unknown_key_naming_the_allowed_ones(void **state)
@@ -1161,6 +1161,177 @@ static void test_scn_rejects_control_bytes(void **state)
 	line_fails("run 5s\x01", "scn.scn:2:7: unexpected control byte 0x01");
 }
 
+/* ---------------------------------------------------------------- fault vocabulary */
+
+static void test_scn_image_start_fail_and_stop_ignore(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c = line_cmd("image app:1 start=fail stop=ignore", &s);
+
+	assert_int_equal(c->kind, SCN_IMAGE);
+	assert_true(c->u.image.start_fail);
+	assert_false(c->u.image.has_start);
+	assert_true(c->u.image.stop_ignore);
+	scn_free(&s);
+	c = line_cmd("image app:1 start=200ms..2s", &s);
+	assert_false(c->u.image.start_fail);
+	assert_false(c->u.image.stop_ignore);
+	assert_true(c->u.image.has_start);
+	assert_int_equal(c->u.image.start.max_ms, 2000);
+	scn_free(&s);
+}
+
+static void test_scn_runtime_fail_reads_ops_and_for(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c = line_cmd("runtime w2 fail=wait,stop,list for=30s", &s);
+
+	assert_int_equal(c->kind, SCN_RUNTIME);
+	assert_node(c->u.runtime.node, SCN_NODE_WORKER, 2);
+	assert_int_equal(c->u.runtime.action, SCN_RT_FAIL);
+	assert_int_equal(c->u.runtime.ops, SCN_RT_OP_WAIT | SCN_RT_OP_STOP | SCN_RT_OP_LIST);
+	assert_true(c->u.runtime.has_for);
+	assert_int_equal(c->u.runtime.for_ms, 30000);
+	assert_string_equal(scn_cmd_name(c->kind), "runtime");
+	scn_free(&s);
+	c = line_cmd("runtime leader fail=all", &s);
+	assert_int_equal(c->u.runtime.node.kind, SCN_NODE_LEADER);
+	assert_int_equal(c->u.runtime.ops, SCN_RT_OP_ALL);
+	assert_false(c->u.runtime.has_for);
+	scn_free(&s);
+	c = line_cmd("runtime m1 fail=prepare,start,remove", &s);
+	assert_int_equal(c->u.runtime.ops,
+			 SCN_RT_OP_PREPARE | SCN_RT_OP_START | SCN_RT_OP_REMOVE);
+	scn_free(&s);
+}
+
+static void test_scn_runtime_restart_and_ok(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c = line_cmd("runtime w1 restart", &s);
+
+	assert_int_equal(c->u.runtime.action, SCN_RT_RESTART);
+	assert_false(c->u.runtime.lose);
+	assert_int_equal(c->u.runtime.down_ms, SCN_RT_DOWN_MS_DEFAULT);
+	scn_free(&s);
+	c = line_cmd("runtime w1 restart containers=lose down=5s", &s);
+	assert_true(c->u.runtime.lose);
+	assert_int_equal(c->u.runtime.down_ms, 5000);
+	scn_free(&s);
+	c = line_cmd("runtime w1 restart containers=keep down=0ms", &s);
+	assert_false(c->u.runtime.lose);
+	assert_int_equal(c->u.runtime.down_ms, 0);
+	scn_free(&s);
+	c = line_cmd("runtime m3 ok", &s);
+	assert_int_equal(c->u.runtime.action, SCN_RT_OK);
+	assert_node(c->u.runtime.node, SCN_NODE_MANAGER, 3);
+	scn_free(&s);
+}
+
+static void test_scn_disk_faults_and_ok(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c = line_cmd("disk m3 fault=eio", &s);
+
+	assert_int_equal(c->kind, SCN_DISK);
+	assert_string_equal(scn_cmd_name(c->kind), "disk");
+	assert_int_equal(c->u.disk.fault, SCN_DISK_EIO);
+	assert_true(c->u.disk.on_write);
+	assert_true(c->u.disk.on_sync);
+	assert_false(c->u.disk.has_for);
+	scn_free(&s);
+	c = line_cmd("disk m3 fault=eio on=sync for=1m", &s);
+	assert_false(c->u.disk.on_write);
+	assert_true(c->u.disk.on_sync);
+	assert_int_equal(c->u.disk.for_ms, 60000);
+	scn_free(&s);
+	c = line_cmd("disk w1 on=write fault=eio", &s);
+	assert_true(c->u.disk.on_write);
+	assert_false(c->u.disk.on_sync);
+	scn_free(&s);
+	c = line_cmd("disk leader fault=full for=90s", &s);
+	assert_int_equal(c->u.disk.fault, SCN_DISK_FULL);
+	assert_int_equal(c->u.disk.node.kind, SCN_NODE_LEADER);
+	assert_true(c->u.disk.has_for);
+	scn_free(&s);
+	c = line_cmd("disk m2 ok", &s);
+	assert_int_equal(c->u.disk.fault, SCN_DISK_OK);
+	scn_free(&s);
+}
+
+static void test_scn_rejects_bad_fault_commands(void **state)
+{
+	line_fails("image app start=fast",
+		   "scn.scn:2:17: bad start 'fast' (expected fail, or a duration D[..D] like "
+		   "100ms..1s)");
+	line_fails("image app stop=kill", "scn.scn:2:16: bad stop 'kill' (expected ignore)");
+	line_fails("runtime", "scn.scn:2:8: expected a node (mN, wN or leader) after "
+			      "'runtime', got end of line");
+	line_fails("runtime w9 ok", "scn.scn:2:9: node w9 does not exist (cluster has w1..w2)");
+	line_fails("runtime w1", "scn.scn:2:11: expected fail=OPS, restart or ok after "
+				 "'runtime w1', got end of line");
+	line_fails("runtime w1 stop", "scn.scn:2:12: expected fail=OPS, restart or ok after "
+				      "'runtime w1', got 'stop'");
+	line_fails("runtime w1 fail=", "scn.scn:2:17: missing value after 'fail='");
+	line_fails("runtime w1 fail=wait,,stop",
+		   "scn.scn:2:22: missing call kind in fail='wait,,stop' (expected a comma list "
+		   "of prepare, start, wait, stop, remove, list, or all)");
+	line_fails("runtime w1 fail=start,",
+		   "scn.scn:2:23: missing call kind in fail='start,' (expected a comma list of "
+		   "prepare, start, wait, stop, remove, list, or all)");
+	line_fails("runtime w1 fail=foo", "scn.scn:2:17: bad call kind 'foo' (expected "
+					  "prepare, start, wait, stop, remove, list or all)");
+	line_fails("runtime w1 fail=all,start",
+		   "scn.scn:2:17: 'all' stands alone (it names every call kind)");
+	line_fails("runtime w1 fail=start,all",
+		   "scn.scn:2:23: 'all' stands alone (it names every call kind)");
+	line_fails("runtime w1 fail=start,start",
+		   "scn.scn:2:23: call kind 'start' given twice");
+	line_fails("runtime w1 for=5s",
+		   "scn.scn:2:12: runtime needs fail=OPS with for= (the calls that fail: "
+		   "prepare, start, wait, stop, remove, list, or all)");
+	line_fails("runtime w1 fail=start for=0s",
+		   "scn.scn:2:27: for=0 ends the fault before it begins (expected a duration "
+		   "of 1ms or more, or no for= to hold it until ok)");
+	line_fails("runtime w1 fail=start for=5",
+		   "scn.scn:2:27: bad duration '5' (missing unit: expected ms, s, m or h, like "
+		   "5s)");
+	line_fails("runtime w1 fail=start down=1s",
+		   "scn.scn:2:23: unknown key 'down' for runtime fail (expected fail, for)");
+	line_fails("runtime w1 restart containers=maybe",
+		   "scn.scn:2:31: bad containers 'maybe' (expected keep or lose)");
+	line_fails("runtime w1 restart for=1s",
+		   "scn.scn:2:20: unknown key 'for' for runtime restart (expected containers, "
+		   "down)");
+	line_fails("runtime w1 restart down=1s down=2s",
+		   "scn.scn:2:28: duplicate key 'down' (first given at column 20)");
+	line_fails("runtime w1 ok now",
+		   "scn.scn:2:15: unexpected 'now' after complete command 'runtime w1 ok'");
+	line_fails("disk", "scn.scn:2:5: expected a node (mN, wN or leader) after 'disk', "
+			   "got end of line");
+	line_fails("disk m1", "scn.scn:2:8: expected fault=eio, fault=full or ok after "
+			      "'disk m1', got end of line");
+	line_fails("disk m1 full", "scn.scn:2:9: expected fault=eio, fault=full or ok after "
+				   "'disk m1', got 'full'");
+	line_fails("disk m1 fault=zap", "scn.scn:2:15: bad fault 'zap' (expected eio or full)");
+	line_fails("disk m1 fault=full on=sync",
+		   "scn.scn:2:20: on= goes with fault=eio (a full disk fails the writes that "
+		   "grow a file)");
+	line_fails("disk m1 fault=eio on=disk",
+		   "scn.scn:2:22: bad on 'disk' (expected write, sync or both)");
+	line_fails("disk m1 on=sync", "scn.scn:2:9: disk needs fault=eio or fault=full (or ok)");
+	line_fails("disk m1 fault=eio for=0ms",
+		   "scn.scn:2:23: for=0 ends the fault before it begins (expected a duration "
+		   "of 1ms or more, or no for= to hold it until ok)");
+	line_fails("disk m1 ok x",
+		   "scn.scn:2:12: unexpected 'x' after complete command 'disk m1 ok'");
+	line_fails("disk m1 fault=eio size=1G",
+		   "scn.scn:2:19: unknown key 'size' for disk (expected fault, on, for)");
+	parse_fails("disk m1 fault=full\ncluster managers=1\n",
+		    "scn.scn:1:1: 'disk' before 'cluster' (cluster comes first; only seed and "
+		    "set may precede it)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1226,6 +1397,11 @@ int main(void)
 		cmocka_unit_test(test_scn_rejects_bad_seed),
 		cmocka_unit_test(test_scn_rejects_link_to_itself),
 		cmocka_unit_test(test_scn_rejects_control_bytes),
+		cmocka_unit_test(test_scn_image_start_fail_and_stop_ignore),
+		cmocka_unit_test(test_scn_runtime_fail_reads_ops_and_for),
+		cmocka_unit_test(test_scn_runtime_restart_and_ok),
+		cmocka_unit_test(test_scn_disk_faults_and_ok),
+		cmocka_unit_test(test_scn_rejects_bad_fault_commands),
 	};
 	return cmocka_run_group_tests_name("scenario", tests, NULL, NULL);
 }

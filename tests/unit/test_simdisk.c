@@ -756,6 +756,166 @@ static void test_simdisk_disk_hash_tracks_content(void **state)
 	assert_int_equal(simvfs_disk_bytes(w->vfs, "b"), 3);
 }
 
+/* ---------------------------------------------------------------- faults */
+
+/* Runs sql (a whole transaction); returns sqlite's primary result code. */
+static int exec_rc(sqlite3 *db, const char *sql)
+{
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	return rc & 0xff;
+}
+
+/* A committed table t of one row, then fault on disk m1; a commit of a
+ * second row fails with want (the extended code, read from the
+ * connection), the row is not there, and after the fault ends the same
+ * commit works and the database is whole. */
+static void fault_fails_commit(struct test_world *w, uint32_t faults, int want)
+{
+	sqlite3 *db = open_db(w, "m1", "state.db");
+	char text[64];
+	int rc;
+
+	exec_ok(db, "CREATE TABLE t(v); INSERT INTO t VALUES (1);");
+	assert_int_equal(simvfs_fault(w->vfs, "m1", faults, INT64_MAX), 0);
+	assert_true(simvfs_faulted(w->vfs, "m1"));
+	rc = sqlite3_exec(db, "BEGIN; INSERT INTO t VALUES (2); COMMIT;", NULL, NULL, NULL);
+	assert_int_not_equal(rc, SQLITE_OK);
+	assert_int_equal(sqlite3_extended_errcode(db), want);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); /* if still open */
+	/* the node would exit here; say it reads again after the fault */
+	assert_int_equal(simvfs_fault(w->vfs, "m1", 0, 0), 0);
+	assert_false(simvfs_faulted(w->vfs, "m1"));
+	assert_int_equal(query_int(db, "SELECT count(*) FROM t"), 1);
+	exec_ok(db, "INSERT INTO t VALUES (2);");
+	assert_int_equal(query_int(db, "SELECT sum(v) FROM t"), 3);
+	query_text(db, "PRAGMA integrity_check", text, sizeof text);
+	assert_string_equal(text, "ok");
+	close_db(w, db);
+}
+
+static void test_simdisk_eio_on_write_fails_commit(void **state)
+{
+	fault_fails_commit(*state, SIMVFS_FAULT_EIO_WRITE, SQLITE_IOERR_WRITE);
+}
+
+static void test_simdisk_eio_on_sync_fails_commit(void **state)
+{
+	fault_fails_commit(*state, SIMVFS_FAULT_EIO_SYNC, SQLITE_IOERR_FSYNC);
+}
+
+static void test_simdisk_full_disk_fails_commit(void **state)
+{
+	fault_fails_commit(*state, SIMVFS_FAULT_FULL, SQLITE_FULL);
+}
+
+/* A failed sync keeps the last synced image: a crash after it loses what
+ * the sync would have kept. */
+static void test_simdisk_failed_sync_keeps_nothing_new(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3_file *f;
+
+	write_file(w, "/m1/f", "old");
+	f = file_open(w, "/m1/f", FILE_RW);
+	assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_EIO_SYNC, INT64_MAX), 0);
+	file_write(f, "new", 0);
+	assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_FULL), SQLITE_IOERR_FSYNC);
+	file_close(w, f);
+	simvfs_crash_begin(w->vfs, "m1");
+	simvfs_crash_end(w->vfs, "m1", true);
+	f = file_open(w, "/m1/f", FILE_RW);
+	{
+		char buf[4] = "";
+		assert_int_equal(f->pMethods->xRead(f, buf, 3, 0), SQLITE_OK);
+		assert_memory_equal(buf, "old", 3);
+	}
+	file_close(w, f);
+}
+
+/* A full disk refuses growth only: rewrites in place and shrinking work;
+ * other disks and temp files are untouched. */
+static void test_simdisk_full_disk_refuses_only_growth(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3_file *f;
+
+	write_file(w, "/m1/f", "abcdef");
+	assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_FULL, INT64_MAX), 0);
+	f = file_open(w, "/m1/f", FILE_RW);
+	file_write(f, "xyz", 3);
+	assert_int_equal(f->pMethods->xWrite(f, "long", 4, 4), SQLITE_FULL);
+	assert_int_equal(f->pMethods->xTruncate(f, 10), SQLITE_FULL);
+	assert_int_equal(f->pMethods->xTruncate(f, 2), SQLITE_OK);
+	assert_int_equal(file_size(f), 2);
+	assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_FULL), SQLITE_OK);
+	file_close(w, f);
+	write_file(w, "/m2/f", "grows fine"); /* another disk */
+	assert_false(simvfs_faulted(w->vfs, "m2"));
+}
+
+/* EIO on write fails writes and truncates, not reads or syncs. */
+static void test_simdisk_eio_on_write_fails_write_and_truncate(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3_file *f;
+	char buf[3];
+
+	write_file(w, "/m1/f", "abc");
+	assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_EIO_WRITE, INT64_MAX), 0);
+	f = file_open(w, "/m1/f", FILE_RW);
+	assert_int_equal(f->pMethods->xWrite(f, "x", 1, 0), SQLITE_IOERR_WRITE);
+	assert_int_equal(f->pMethods->xTruncate(f, 1), SQLITE_IOERR_TRUNCATE);
+	assert_int_equal(f->pMethods->xRead(f, buf, 3, 0), SQLITE_OK);
+	assert_memory_equal(buf, "abc", 3);
+	assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_FULL), SQLITE_OK);
+	file_close(w, f);
+}
+
+/* A fault with an end holds until the clock reaches it; ok ends it early. */
+static void test_simdisk_fault_ends_at_its_time(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3 *db = open_db(w, "m1", "state.db");
+
+	exec_ok(db, "CREATE TABLE t(v);");
+	assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_FULL, w->now_ms + 1000), 0);
+	assert_int_equal(simvfs_healthy_from(w->vfs, "m1"), w->now_ms + 1000);
+	assert_int_equal(exec_rc(db, "INSERT INTO t VALUES (1);"), SQLITE_FULL);
+	w->now_ms += 999;
+	assert_true(simvfs_faulted(w->vfs, "m1"));
+	w->now_ms += 1;
+	assert_false(simvfs_faulted(w->vfs, "m1"));
+	exec_ok(db, "INSERT INTO t VALUES (1);");
+	/* for ever, then ok */
+	assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_EIO_WRITE, INT64_MAX), 0);
+	assert_int_equal(simvfs_healthy_from(w->vfs, "m1"), INT64_MAX);
+	assert_int_equal(exec_rc(db, "INSERT INTO t VALUES (2);"), SQLITE_IOERR);
+	w->now_ms += 5000;
+	assert_int_equal(simvfs_fault(w->vfs, "m1", 0, 0), 0);
+	assert_int_equal(simvfs_healthy_from(w->vfs, "m1"), w->now_ms);
+	exec_ok(db, "INSERT INTO t VALUES (2);");
+	assert_int_equal(query_int(db, "SELECT count(*) FROM t"), 2);
+	assert_int_equal(simvfs_fault(w->vfs, "m1", 1u << 9, 0), CS_EINVAL);
+	close_db(w, db);
+}
+
+/* A crash wins over a fault: the dying node's writes vanish, no error. */
+static void test_simdisk_crash_drops_writes_under_a_fault(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3_file *f;
+
+	write_file(w, "/m1/f", "abc");
+	f = file_open(w, "/m1/f", FILE_RW);
+	assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_ALL, INT64_MAX), 0);
+	simvfs_crash_begin(w->vfs, "m1");
+	assert_int_equal(f->pMethods->xWrite(f, "x", 1, 10), SQLITE_OK);
+	assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_FULL), SQLITE_OK);
+	file_close(w, f);
+	simvfs_crash_end(w->vfs, "m1", true);
+	assert_true(simvfs_faulted(w->vfs, "m1"));
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -784,6 +944,14 @@ int main(void)
 		T(test_simdisk_sqlite_time_follows_callback),
 		cmocka_unit_test(test_simdisk_sqlite_randomness_follows_seed),
 		T(test_simdisk_disk_hash_tracks_content),
+		T(test_simdisk_eio_on_write_fails_commit),
+		T(test_simdisk_eio_on_sync_fails_commit),
+		T(test_simdisk_full_disk_fails_commit),
+		T(test_simdisk_failed_sync_keeps_nothing_new),
+		T(test_simdisk_full_disk_refuses_only_growth),
+		T(test_simdisk_eio_on_write_fails_write_and_truncate),
+		T(test_simdisk_fault_ends_at_its_time),
+		T(test_simdisk_crash_drops_writes_under_a_fault),
 	};
 #undef T
 	return cmocka_run_group_tests_name("simdisk", tests, NULL, NULL);

@@ -860,6 +860,228 @@ static void test_simexec_same_seed_same_timeline(void **state)
 	assert_true(memcmp(a, c, sizeof a) != 0);
 }
 
+/* ---------------------------------------------------------------- faults */
+
+static void test_simexec_start_fail_image_fails_start_container_stays_created(void **state)
+{
+	struct ctx t;
+	struct done d;
+	struct env_ctl *ctl;
+
+	ctx_init(&t, 31, 1);
+	assert_int_equal(simexec_image(t.x, "broken", false, 0, 0, false, 0, 0, 0), 0);
+	assert_int_equal(simexec_image_faults(t.x, "broken", true, false), 0);
+	assert_int_equal(simexec_image_faults(t.x, "never-configured", true, false),
+			 CS_ENOENT);
+	ctl = open_task(&t, 0, "t1", "web", 1, "broken", 10000);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_START, &d), 0);
+	assert_int_equal(d.calls, 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.status, CS_EEXEC);
+	assert_non_null(strstr(d.message, "OCI runtime create failed"));
+	assert_int_equal(d.state, ENV_CTL_CREATED);
+	run_for(&t, 5 * S);
+	assert_int_equal(simexec_running(t.x, NULL, -1), 0);
+	/* `image broken` again: the fault is reset, the start works */
+	assert_int_equal(simexec_image(t.x, "broken", false, 0, 0, false, 0, 0, 0), 0);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_START, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(d.state, ENV_CTL_RUNNING);
+	world_free(t.w);
+}
+
+static void test_simexec_stop_ignore_is_killed_at_the_stop_timeout(void **state)
+{
+	struct ctx t;
+	struct done d;
+	struct env_ctl *ctl;
+
+	ctx_init(&t, 32, 1);
+	assert_int_equal(simexec_image(t.x, "stubborn", false, 0, 0, false, 0, 0, 0), 0);
+	assert_int_equal(simexec_image_faults(t.x, "stubborn", false, true), 0);
+	ctl = open_task(&t, 0, "t1", "web", 1, "stubborn", 10000);
+	prepare_start(&t, 0, ctl);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(d.state, ENV_CTL_EXITED);
+	assert_int_equal(d.exit_code, SIMEXEC_EXIT_KILLED);
+	assert_int_equal(d.done_us - d.called_us, 10 * S);
+	world_free(t.w);
+}
+
+/* Every listed kind of call fails, asynchronously, with Docker's words;
+ * others work; the fault ends at its time. */
+static void test_simexec_runtime_fail_fails_listed_calls_until_its_end(void **state)
+{
+	struct ctx t;
+	struct done d;
+	struct listed l;
+	struct env_ctl *ctl;
+
+	ctx_init(&t, 33, 2);
+	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
+	prepare_start(&t, 0, ctl);
+	assert_int_equal(simexec_runtime_fail(t.x, 0, SIMEXEC_OP_STOP | SIMEXEC_OP_LIST,
+					      world_now_us(t.w) + 10 * S),
+			 0);
+	assert_true(simexec_runtime_faulted(t.x, 0));
+	assert_false(simexec_runtime_faulted(t.x, 1));
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d), 0);
+	assert_int_equal(d.calls, 0); /* never inside the call */
+	run_until(&t, &d.calls);
+	assert_int_equal(d.status, CS_EEXEC);
+	assert_non_null(strstr(d.message, "Cannot connect to the Docker daemon"));
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_TERMINATE, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.status, CS_EEXEC);
+	assert_int_equal(simexec_running(t.x, "web", 0), 1); /* untouched */
+	assert_int_equal(do_list(&t, 0, &l), 0);
+	assert_int_equal(l.calls, 0);
+	run_until(&t, &l.calls);
+	assert_int_equal(l.status, CS_EEXEC);
+	assert_int_equal(l.count, 0);
+	assert_int_equal(do_list(&t, 1, &l), 0); /* another node's daemon */
+	run_until(&t, &l.calls);
+	assert_int_equal(l.status, 0);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(d.state, ENV_CTL_RUNNING);
+	run_for(&t, 10 * S);
+	assert_false(simexec_runtime_faulted(t.x, 0));
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(d.exit_code, SIMEXEC_EXIT_STOPPED);
+	assert_int_equal(simexec_runtime_fail(t.x, 0, 0, UINT64_MAX), CS_EINVAL);
+	world_free(t.w);
+}
+
+/* fail=wait fails the WAIT in flight at once, and new ones; the container
+ * keeps running; after ok a WAIT works again. */
+static void test_simexec_runtime_fail_wait_fails_waits_in_flight(void **state)
+{
+	struct ctx t;
+	struct done d, wait;
+	struct env_ctl *ctl;
+
+	ctx_init(&t, 34, 1);
+	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
+	prepare_start(&t, 0, ctl);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
+	run_for(&t, 1 * S);
+	assert_int_equal(wait.calls, 0);
+	assert_int_equal(simexec_runtime_fail(t.x, 0, SIMEXEC_OP_WAIT, UINT64_MAX), 0);
+	assert_int_equal(wait.calls, 0);
+	run_until(&t, &wait.calls);
+	assert_int_equal(wait.status, CS_EEXEC);
+	assert_int_equal(wait.state, ENV_CTL_RUNNING);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
+	run_until(&t, &wait.calls);
+	assert_int_equal(wait.status, CS_EEXEC);
+	assert_int_equal(simexec_running(t.x, "web", 0), 1);
+	assert_int_equal(simexec_runtime_healthy_from(t.x, 0), UINT64_MAX);
+	run_for(&t, 60 * S);
+	assert_true(simexec_runtime_faulted(t.x, 0));
+	simexec_runtime_ok(t.x, 0);
+	assert_false(simexec_runtime_faulted(t.x, 0));
+	assert_int_equal(simexec_runtime_healthy_from(t.x, 0), world_now_us(t.w));
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d), 0);
+	run_until(&t, &d.calls);
+	run_until(&t, &wait.calls);
+	assert_int_equal(wait.status, 0);
+	assert_int_equal(wait.exit_code, SIMEXEC_EXIT_STOPPED);
+	world_free(t.w);
+}
+
+/* A restart keeping containers: calls in flight fail, calls fail while it
+ * is down, the containers run on. */
+static void test_simexec_runtime_restart_keep_fails_calls_keeps_containers(void **state)
+{
+	struct ctx t;
+	struct done d, wait, start;
+	struct env_ctl *ctl, *ctl2;
+
+	ctx_init(&t, 35, 1);
+	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
+	prepare_start(&t, 0, ctl);
+	ctl2 = open_task(&t, 0, "t2", "web", 2, "nginx", 10000);
+	assert_int_equal(do_op(&t, 0, ctl2, ENV_CTL_PREPARE, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
+	assert_int_equal(do_op(&t, 0, ctl2, ENV_CTL_START, &start), 0);
+	assert_int_equal(simexec_runtime_restart(t.x, 0, false, 2 * S), 0);
+	assert_int_equal(wait.calls + start.calls, 0);
+	run_for(&t, 10 * MS);
+	assert_int_equal(wait.calls, 1);
+	assert_int_equal(wait.status, CS_EEXEC);
+	assert_int_equal(start.calls, 1);
+	assert_int_equal(start.status, CS_EEXEC);
+	assert_true(simexec_runtime_faulted(t.x, 0));
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.status, CS_EEXEC);
+	assert_int_equal(simexec_running(t.x, "web", 0), 1);
+	run_for(&t, 2 * S);
+	assert_false(simexec_runtime_faulted(t.x, 0));
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(d.state, ENV_CTL_RUNNING);
+	world_free(t.w);
+}
+
+/* A restart losing containers: every running one exits with 143 and a
+ * WAIT after the restart sees it exited. */
+static void test_simexec_runtime_restart_lose_stops_every_container(void **state)
+{
+	struct ctx t;
+	struct done d, wait;
+	struct env_ctl *ctl;
+
+	ctx_init(&t, 36, 2);
+	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
+	prepare_start(&t, 0, ctl);
+	prepare_start(&t, 1, open_task(&t, 1, "t2", "web", 2, "nginx", 10000));
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
+	assert_int_equal(simexec_runtime_restart(t.x, 0, true, 1 * S), 0);
+	assert_int_equal(simexec_running(t.x, "web", 0), 0);
+	assert_int_equal(simexec_running(t.x, "web", 1), 1);
+	run_until(&t, &wait.calls);
+	assert_int_equal(wait.status, CS_EEXEC);
+	run_for(&t, 1 * S);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
+	run_until(&t, &wait.calls);
+	assert_int_equal(wait.status, 0);
+	assert_int_equal(wait.exit_code, SIMEXEC_EXIT_STOPPED);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(d.state, ENV_CTL_EXITED);
+	world_free(t.w);
+}
+
+/* Runtime faults belong to the machine: they outlive a process kill. */
+static void test_simexec_runtime_fault_outlives_the_process(void **state)
+{
+	struct ctx t;
+	struct listed l;
+
+	ctx_init(&t, 37, 1);
+	assert_int_equal(simexec_runtime_fail(t.x, 0, SIMEXEC_OP_ALL, UINT64_MAX), 0);
+	assert_int_equal(world_node_kill(t.w, 0, false, false), 0);
+	assert_int_equal(world_node_start(t.w, 0), 0);
+	assert_int_equal(do_list(&t, 0, &l), 0);
+	run_until(&t, &l.calls);
+	assert_int_equal(l.status, CS_EEXEC);
+	world_free(t.w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -895,6 +1117,13 @@ int main(void)
 			test_simexec_check_catches_two_running_in_one_slot_unless_allowed),
 		cmocka_unit_test(test_simexec_check_message_is_cut_to_fit),
 		cmocka_unit_test(test_simexec_same_seed_same_timeline),
+		cmocka_unit_test(test_simexec_start_fail_image_fails_start_container_stays_created),
+		cmocka_unit_test(test_simexec_stop_ignore_is_killed_at_the_stop_timeout),
+		cmocka_unit_test(test_simexec_runtime_fail_fails_listed_calls_until_its_end),
+		cmocka_unit_test(test_simexec_runtime_fail_wait_fails_waits_in_flight),
+		cmocka_unit_test(test_simexec_runtime_restart_keep_fails_calls_keeps_containers),
+		cmocka_unit_test(test_simexec_runtime_restart_lose_stops_every_container),
+		cmocka_unit_test(test_simexec_runtime_fault_outlives_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -571,6 +571,100 @@ static void test_net_rejects_oversized_and_unknown(void **state)
 	world_free(w);
 }
 
+/* ---------------------------------------------------------------- env exit */
+
+/* A program that asks to exit from a timer 1 s after it starts, twice. */
+struct exitprog {
+	struct env *env;
+	int fired;
+	bool ran_after_exit;
+};
+
+static void exitprog_timer(struct env *env, env_timer_id id, void *data)
+{
+	struct exitprog *p = data;
+	(void)id;
+	p->fired++;
+	env->ops->exit(env, "disk full");
+	env->ops->exit(env, "again"); /* calls after the first do nothing */
+}
+
+static int exitprog_start(const void *cfg, struct env *env, void **state)
+{
+	struct exitprog *p = calloc(1, sizeof *p);
+	env_timer_id id;
+	(void)cfg;
+	if (!p)
+		return CS_ENOMEM;
+	p->env = env;
+	if (env->ops->timer_start(env, 1000, 0, exitprog_timer, p, &id)) {
+		free(p);
+		return CS_ELIMIT;
+	}
+	*state = p;
+	return 0;
+}
+
+static void exitprog_stop(void *state)
+{
+	free(state);
+}
+
+static const struct env_program_ops exitprog_ops = {exitprog_start, exitprog_stop};
+
+struct down_trace {
+	int downs;
+	uint64_t why;
+	us_t at_us;
+};
+
+static void record_downs(void *ctx, const struct world *w, us_t at_us, uint32_t node,
+			 enum sim_ev_kind kind, uint64_t a, uint64_t b)
+{
+	struct down_trace *d = ctx;
+	(void)w;
+	(void)node;
+	(void)b;
+	if (kind != SIM_EV_NODE_DOWN)
+		return;
+	d->downs++;
+	d->why = a;
+	d->at_us = at_us;
+}
+
+/* env exit: the node goes down after the current callback, traced as an
+ * exit (a = WORLD_DOWN_EXIT); a kill of the exited node finds it already
+ * down; a start brings it back (its program runs again). */
+static void test_world_env_exit_is_a_process_death_a_restart_undoes(void **state)
+{
+	struct world *w = world_new(3);
+	struct down_trace d = {0};
+	uint32_t idx;
+	uint32_t inc;
+
+	assert_non_null(w);
+	world_set_trace(w, record_downs, &d);
+	assert_int_equal(world_node_add(w, "m1", &exitprog_ops, NULL, &idx), 0);
+	assert_int_equal(world_node_start(w, idx), 0);
+	assert_int_equal(world_node_up_since(w, idx), 0);
+	inc = world_node_incarnation(w, idx);
+	run_for(w, 1500 * 1000);
+	assert_false(world_node_is_up(w, idx));
+	assert_int_equal(d.downs, 1);
+	assert_int_equal(d.why, WORLD_DOWN_EXIT);
+	assert_int_equal(d.at_us, 1000 * 1000);
+	assert_int_equal(world_node_kill(w, idx, false, false), CS_ENOENT);
+	assert_int_equal(d.downs, 1);
+	assert_int_equal(world_node_start(w, idx), 0);
+	assert_true(world_node_is_up(w, idx));
+	assert_true(world_node_incarnation(w, idx) > inc);
+	assert_int_equal(world_node_up_since(w, idx), 1500 * 1000);
+	run_for(w, 1500 * 1000); /* it exits again, a second after its start */
+	assert_int_equal(d.downs, 2);
+	assert_int_equal(d.at_us, 2500 * 1000);
+	world_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -591,6 +685,7 @@ int main(void)
 		cmocka_unit_test(test_world_same_seed_same_hash_other_seed_other_hash),
 		cmocka_unit_test(test_world_records_every_event_for_divergence),
 		cmocka_unit_test(test_net_rejects_oversized_and_unknown),
+		cmocka_unit_test(test_world_env_exit_is_a_process_death_a_restart_undoes),
 	};
 	return cmocka_run_group_tests_name("world", tests, NULL, NULL);
 }
