@@ -943,6 +943,7 @@ static void agent_resync(struct agent *a)
 	q.session_id = a->session_id;
 	q.want_seq = a->seq + 1;
 	wire.session = &q;
+	a->full_open = false; /* what comes next is a whole new full set */
 	agent_send(a, a->target, &wire);
 }
 
@@ -1275,10 +1276,17 @@ bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire)
 		if (a->link != AGENT_READY || as->session_id != a->session_id || a->dead)
 			return true;
 		a->last_answer_ms = now;
+		/* seqs only grow within a session: an older one is a duplicate
+		 * or was overtaken (a reordering link) */
+		if (as->seq <= a->seq)
+			return true;
+		/* a full frame while no set is open starts one (after a gap
+		 * too: the answer to a resync starts past it; the protocol
+		 * has no mark of a first part, so a set whose first part was
+		 * lost while later ones arrived reads as a shorter set) */
 		if (as->full ? a->full_open && as->seq != a->seq + 1
 			     : a->full_open || as->seq != a->seq + 1) {
 			/* a gap: lost changes, or a part of a full set */
-			a->full_open = false;
 			agent_resync(a);
 			return true;
 		}
@@ -1290,7 +1298,6 @@ bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire)
 		if (as->full && !as->more)
 			a->full_open = false;
 		if (agent_apply(a, as)) {
-			a->full_open = false;
 			agent_resync(a);
 			return true;
 		}
