@@ -38,10 +38,10 @@ struct agent_task {
 	struct env_ctl_req wait; /* ENV_CTL_WAIT, alongside */
 	enum env_ctl_op op_kind; /* of op, while op_busy */
 	bool op_busy, waiting, closing;
-	bool deferred; /* op_busy, but asked only once the transaction commits */
-	bool stopping; /* a SHUTDOWN is in flight: SHUTDOWN once it is done */
-	bool removed;  /* unassigned: stop, remove, forget */
-	bool removing; /* the REMOVE is in flight */
+	bool deferred;	/* op_busy, but asked only once the transaction commits */
+	bool stopping;	/* a SHUTDOWN is in flight: SHUTDOWN once it is done */
+	bool removed;	/* unassigned: stop, remove, forget */
+	bool removing;	/* the REMOVE is in flight */
 	bool wait_lost; /* the last WAIT failed: inspect, then wait again */
 	/* a container found by its labels that no known task owns: it has no
 	 * assignment and is never reported; stopped and removed once the
@@ -90,7 +90,7 @@ struct agent {
 	struct agent_task **deferred;
 	size_t deferred_count, deferred_cap;
 	bool dying;
-	bool dead; /* a durable write failed: env exit asked, no new work */
+	bool dead;		/* a durable write failed: env exit asked, no new work */
 	bool refused;		/* the cluster refused this node: stop */
 	Cs__NodeRole told_role; /* the last desired role passed to on_role */
 };
@@ -484,7 +484,8 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 			 * replacement starts beside it; again, then killed */
 			t->stop_failures++;
 			env_logf(a->env, ENV_LOG_WARN,
-				 "msg=\"stop failed\" task=%s tries=%" PRIu32 " err=\"%s\"",
+				 "msg=\"stop failed\" task=%s tries=%" PRIu32
+				 " err=\"%s\"",
 				 t->id_text, t->stop_failures, why);
 			agent_task_retry(t);
 		} else {

@@ -1333,7 +1333,8 @@ static void fe_answer(struct fenv *fe, uint64_t task, enum env_ctl_op op, int st
 	if (i < 0)
 		fail_msg("no pending op %d for task %" PRIu64, (int)op, task);
 	o = fe->ops[i];
-	memmove(&fe->ops[i], &fe->ops[i + 1], (fe->op_count - (size_t)i - 1) * sizeof *fe->ops);
+	memmove(&fe->ops[i], &fe->ops[i + 1],
+		(fe->op_count - (size_t)i - 1) * sizeof *fe->ops);
 	fe->op_count--;
 	if (op == ENV_CTL_WAIT)
 		o.ctl->has_wait = false;
@@ -1448,7 +1449,8 @@ static void test_agent_passes_service_env_to_the_container(void **state)
  * comes before the container list; nothing is stepped until the list is
  * back, then the container is stopped (SHUTDOWN only once the stop
  * succeeded) and removed. */
-static void test_agent_steps_nothing_before_adoption_then_stops_replaced_task(void **state)
+static void test_agent_steps_nothing_before_adoption_then_stops_replaced_task(
+	void **state)
 {
 	struct fenv *fe = fe_new();
 	uint64_t id = 1;
@@ -1685,7 +1687,8 @@ static void test_agent_splits_status_updates_under_the_frame_limit(void **state)
 	assert_true(fe->status_frames >= 2);
 	assert_true(fe->frame_bytes_max <= LIMIT_FRAME_BYTES_MAX);
 	for (size_t i = 0; i < N; i++)
-		assert_int_equal(fe->reported[ids[i]], CS__TASK_STATE__TASK_STATE_REJECTED);
+		assert_int_equal(fe->reported[ids[i]],
+				 CS__TASK_STATE__TASK_STATE_REJECTED);
 	free(ids);
 	fe_free(fe);
 }
@@ -1759,16 +1762,23 @@ int main(void)
 			test_agent_stops_and_removes_container_of_removed_service,
 			fixture_new, fixture_free),
 		cmocka_unit_test(test_agent_passes_service_env_to_the_container),
-		cmocka_unit_test(test_agent_steps_nothing_before_adoption_then_stops_replaced_task),
-		cmocka_unit_test(test_agent_asks_list_again_after_failure_before_stepping),
-		cmocka_unit_test(test_agent_reports_shutdown_only_after_stop_succeeded_and_retries_remove),
+		cmocka_unit_test(
+			test_agent_steps_nothing_before_adoption_then_stops_replaced_task),
+		cmocka_unit_test(
+			test_agent_asks_list_again_after_failure_before_stepping),
+		cmocka_unit_test(
+			test_agent_reports_shutdown_only_after_stop_succeeded_and_retries_remove),
 		cmocka_unit_test(test_agent_retries_failed_wait_inspecting_first),
-		cmocka_unit_test(test_agent_cleans_up_containers_of_no_known_task_after_first_full_set),
-		cmocka_unit_test(test_agent_removes_exited_container_of_task_ended_before_restart),
+		cmocka_unit_test(
+			test_agent_cleans_up_containers_of_no_known_task_after_first_full_set),
+		cmocka_unit_test(
+			test_agent_removes_exited_container_of_task_ended_before_restart),
 		cmocka_unit_test(test_agent_accumulates_full_set_in_parts),
 		cmocka_unit_test(test_agent_splits_status_updates_under_the_frame_limit),
-		cmocka_unit_test(test_agent_failed_commit_of_assignments_is_fatal_before_any_call),
-		cmocka_unit_test(test_agent_failed_save_of_starting_is_fatal_and_starts_nothing),
+		cmocka_unit_test(
+			test_agent_failed_commit_of_assignments_is_fatal_before_any_call),
+		cmocka_unit_test(
+			test_agent_failed_save_of_starting_is_fatal_and_starts_nothing),
 	};
 	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
 }
