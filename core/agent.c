@@ -47,6 +47,10 @@ struct agent_task {
 	 * assignment and is never reported; stopped and removed once the
 	 * first full set of assignments does not name it */
 	bool orphan;
+	/* loaded from the database at start: its container may run (or have
+	 * exited) unseen, so it is not stepped before adoption; a task this
+	 * process got fresh has no container but what it made itself */
+	bool loaded;
 	uint32_t stop_failures; /* stops failed in a row: then TERMINATE */
 	ms_t retry_at_ms;	/* 0, or a failed call is asked again then */
 	ms_t backoff_ms;	/* the last retry's delay, 0 after a success */
@@ -676,13 +680,18 @@ static bool agent_task_stop(struct agent_task *t)
 	return true;
 }
 
-/* The task manager: one step towards what the assignment wants. Nothing is
- * stepped before adoption has matched the tasks with what really runs. */
+/* The task manager: one step towards what the assignment wants. A task
+ * loaded from the database is not stepped before adoption has matched it
+ * with what really runs (its container may run unseen); a task this
+ * process got fresh never ran here, and may go on (with no Docker, to
+ * REJECTED with Docker's error). */
 static void agent_task_step(struct agent_task *t)
 {
 	struct agent *a = t->a;
 
-	if (t->op_busy || t->closing || a->dying || a->dead || !a->adopted)
+	if (t->op_busy || t->closing || a->dying || a->dead)
+		return;
+	if (t->loaded && !a->adopted)
 		return;
 	if (t->orphan && !t->removed)
 		return; /* until a full set says whose it is */
@@ -1148,7 +1157,7 @@ static int agent_apply(struct agent *a, const Cs__Assignments *as)
 	}
 	a->in_tx = true;
 	rv = agent_apply_frame(a, as, &ids, &n);
-	if (rv == 0 && a->adopted)
+	if (rv == 0)
 		agent_step_ids(a, ids, n);
 	a->in_tx = false;
 	if (!a->dead && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
@@ -1277,6 +1286,11 @@ bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire)
 		if (a->link != AGENT_READY || as->session_id != a->session_id || a->dead)
 			return true;
 		a->last_answer_ms = now;
+		env_logf(a->env, ENV_LOG_DEBUG,
+			 "msg=\"assignments\" seq=%" PRIu64 " last=%" PRIu64
+			 " full=%d more=%d tasks=%zu removed=%zu",
+			 as->seq, a->seq, (int)as->full, (int)as->more, as->n_tasks,
+			 as->n_removed);
 		/* seqs only grow within a session: an older one is a duplicate
 		 * or was overtaken (a reordering link) */
 		if (as->seq <= a->seq)
@@ -1356,6 +1370,7 @@ static int agent_load(struct agent *a)
 			return CS_ENOMEM;
 		}
 		t->assigned = task;
+		t->loaded = true;
 		t->state = (Cs__TaskState)sqlite3_column_int(st, 2);
 		t->exit_code = sqlite3_column_int(st, 3);
 		if (msg)
@@ -1439,6 +1454,9 @@ static int agent_adopt(struct agent *a, const struct env_ctl_found *found, size_
 		}
 		if (j < count && strcmp(found[j].task_id, t->id_text) == 0)
 			f = &found[j++];
+		if (!t->loaded)
+			continue; /* this process made whatever it has */
+		t->loaded = false;
 		if (agent_terminal(t->state))
 			continue; /* its container, if any, is removed with it */
 		if (f && f->state == ENV_CTL_RUNNING) {

@@ -10,8 +10,10 @@
  * (STARTING is on disk before the start is asked). Tasks keep running while
  * no manager is reachable.
  *
- * Error paths (issue 12): no task is stepped before the executor's list of
- * containers has come back (asked again with backoff while it fails); a
+ * Error paths (issue 12): no task saved before a restart is stepped before
+ * the executor's list of containers has come back (asked again with
+ * backoff while it fails; a task new to this process goes on, and with no
+ * Docker ends REJECTED with Docker's words); a
  * failed wait, stop or remove is asked again with a backoff (core/limits.h
  * LIMIT_AGENT_RETRY_MS_*), a wait after an inspect, a stop escalated to a
  * kill after LIMIT_AGENT_STOP_TRIES; SHUTDOWN is reported only once the

@@ -1482,23 +1482,35 @@ static void test_agent_steps_nothing_before_adoption_then_stops_replaced_task(
 	fe_free(fe);
 }
 
-/* A failed list is asked again; until it answers nothing moves. */
+/* A failed list is asked again; until it answers, no task from before the
+ * restart moves, while a task new to this process goes on (with no Docker
+ * it is rejected with Docker's words). */
 static void test_agent_asks_list_again_after_failure_before_stepping(void **state)
 {
 	struct fenv *fe = fe_new();
-	uint64_t id = 1;
+	uint64_t ids[2] = {1, 2};
+	struct env_ctl_found f;
 	(void)state;
 
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, ids, 1, NULL, 0, NULL);
+	fe_run(fe, 1);
+	fe_kill(fe);
+	fe_start(fe);
 	fe_list_answer(fe, CS_EEXEC, NULL, 0);
 	fe_connect(fe);
-	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
-	assert_int_equal(fe->op_count, 0);
-	assert_int_equal(fe->list_calls, 1);
+	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
+	assert_true(fe_pending(fe, 2, ENV_CTL_PREPARE) >= 0);
+	assert_int_equal(fe->op_count, 1);
+	assert_int_equal(fe->list_calls, 2); /* one per process so far */
 	fe_advance(fe, (ms_t)LIMIT_AGENT_RETRY_MS_MIN + 1000);
-	assert_int_equal(fe->list_calls, 2);
-	assert_int_equal(fe->op_count, 0);
-	fe_list_answer(fe, 0, NULL, 0);
-	assert_true(fe_pending(fe, id, ENV_CTL_PREPARE) >= 0);
+	assert_int_equal(fe->list_calls, 3);
+	assert_int_equal(fe->op_count, 1);
+	fe_found(&f, 1, ENV_CTL_RUNNING, 0);
+	fe_list_answer(fe, 0, &f, 1);
+	assert_true(fe_pending(fe, 1, ENV_CTL_WAIT) >= 0);
+	assert_true(fe_pending(fe, 1, ENV_CTL_PREPARE) < 0);
 	fe_free(fe);
 }
 
