@@ -2,7 +2,9 @@
 # The real daemons against a real dockerd: 3 managers and 2 workers as
 # processes on 127.0.0.1, a service of sleeping busybox containers, the
 # leader killed, a worker's daemon killed and restarted, containers stopped
-# by hand, the service removed — and the bad input a daemon must survive.
+# by hand, the service removed — and the bad input a daemon must survive;
+# then tests/integration/worker-restart.sh (a worker restarted while its
+# tasks were replaced, behind a Docker whose list answers late; the env).
 # Starts what it needs (dockerd, the test image) and stops what it started.
 #
 #   tests/integration/cluster.sh [BIN_DIR]     (default build/)
@@ -304,4 +306,8 @@ for n in "${!PID[@]}"; do
 	[ $rc -eq 0 ] || fail "$n exited $rc on SIGTERM"
 	unset "PID[$n]"
 done
+
+# a cluster of its own: a worker restarted while Docker's list is slow
+say "a worker restarted behind a slow Docker (worker-restart.sh)"
+"$ROOT/tests/integration/worker-restart.sh" "$BIN" || fail "worker-restart.sh"
 say "PASS"
