@@ -84,6 +84,7 @@ struct agent {
 	 * received marks the tasks it names with full_gen; at its last part
 	 * what it did not name is unassigned */
 	bool full_open;
+	uint64_t full_set_seq; /* the open set's first seq (Assignments.set_seq) */
 	bool synced; /* a whole full set arrived since the process started */
 	uint64_t full_gen;
 	bool retry_pending; /* some task has retry_at_ms set */
@@ -1295,11 +1296,17 @@ bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire)
 		 * or was overtaken (a reordering link) */
 		if (as->seq <= a->seq)
 			return true;
-		/* a full frame while no set is open starts one (after a gap
-		 * too: the answer to a resync starts past it; the protocol
-		 * has no mark of a first part, so a set whose first part was
-		 * lost while later ones arrived reads as a shorter set) */
-		if (as->full ? a->full_open && as->seq != a->seq + 1
+		/* a full set's first part (its set_seq is its own seq; 0 from
+		 * a sender that never splits) starts a set, after a gap too:
+		 * the answer to a resync starts past it. A later part goes on
+		 * the open set only: one whose first part was lost starts
+		 * nothing (it would read as a shorter set) */
+		if (as->full && !a->full_open && as->set_seq && as->set_seq != as->seq) {
+			agent_resync(a);
+			return true;
+		}
+		if (as->full ? a->full_open && (as->seq != a->seq + 1 ||
+						as->set_seq != a->full_set_seq)
 			     : a->full_open || as->seq != a->seq + 1) {
 			/* a gap: lost changes, or a part of a full set */
 			agent_resync(a);
@@ -1308,6 +1315,7 @@ bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire)
 		if (as->full && !a->full_open) {
 			a->full_gen++; /* a new full set: its first part */
 			a->full_open = true;
+			a->full_set_seq = as->set_seq;
 		}
 		a->seq = as->seq;
 		if (as->full && !as->more)

@@ -1017,6 +1017,9 @@ struct fe_op {
 struct fenv {
 	struct env env;
 	ms_t now;
+	/* Assignments numbering, as the dispatcher's (fe_assign) */
+	uint64_t set_seq, set_seq_next, last_seq;
+	bool last_more;
 	env_timer_cb tick_cb;
 	void *tick_data;
 	ms_t tick_at, tick_every;
@@ -1396,6 +1399,18 @@ static void fe_assign(struct fenv *fe, bool full, bool more, uint64_t seq,
 	as.full = full;
 	as.more = more;
 	as.seq = seq;
+	/* as the dispatcher numbers parts: a set's first part is its own
+	 * set_seq, the next parts carry it on (fe->set_seq_next overrides) */
+	if (full) {
+		if (fe->set_seq_next)
+			fe->set_seq = fe->set_seq_next;
+		else if (!(fe->last_more && seq == fe->last_seq + 1))
+			fe->set_seq = seq;
+		as.set_seq = fe->set_seq;
+	}
+	fe->set_seq_next = 0;
+	fe->last_more = full && more;
+	fe->last_seq = seq;
 	as.n_tasks = n;
 	as.tasks = ptrs;
 	as.n_removed = nrm;
@@ -1664,10 +1679,16 @@ static void test_agent_accumulates_full_set_in_parts(void **state)
 	assert_int_equal(fe->resyncs, 1);
 	assert_true(fe_pending(fe, c, ENV_CTL_SHUTDOWN) < 0);
 	assert_true(fe_pending(fe, b, ENV_CTL_PREPARE) < 0);
-	/* the set again, whole: c was not in it */
-	fe_assign(fe, true, true, 5, &a, 1, NULL, 0, NULL);
+	/* a later part whose first part was lost starts nothing */
+	fe->set_seq_next = 4;
+	fe_assign(fe, true, false, 5, &b, 1, NULL, 0, NULL);
+	assert_int_equal(fe->resyncs, 2);
 	assert_true(fe_pending(fe, c, ENV_CTL_SHUTDOWN) < 0);
-	fe_assign(fe, true, false, 6, &b, 1, NULL, 0, NULL);
+	assert_true(fe_pending(fe, b, ENV_CTL_PREPARE) < 0);
+	/* the set again, whole: c was not in it */
+	fe_assign(fe, true, true, 6, &a, 1, NULL, 0, NULL);
+	assert_true(fe_pending(fe, c, ENV_CTL_SHUTDOWN) < 0);
+	fe_assign(fe, true, false, 7, &b, 1, NULL, 0, NULL);
 	assert_true(fe_pending(fe, b, ENV_CTL_PREPARE) >= 0);
 	assert_true(fe_pending(fe, c, ENV_CTL_SHUTDOWN) >= 0);
 	assert_true(fe_pending(fe, a, ENV_CTL_SHUTDOWN) < 0);
