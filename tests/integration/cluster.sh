@@ -48,7 +48,11 @@ cleanup() {
 	for n in "${!PID[@]}"; do kill -9 "${PID[$n]}" 2>/dev/null; done
 	wait 2>/dev/null
 	if [ -n "${DOCKER_HOST:-}" ]; then
-		ids=$(docker ps -aq --filter label=cswarm.task.id 2>/dev/null)
+		# only this test's nodes' containers: a soak or another test
+		# may share the dockerd
+		ids=$(for n in m1 m2 m3 w1 w2 w3 bad; do
+			docker ps -aq --filter "label=cswarm.node.id=$n" 2>/dev/null
+		done)
 		[ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1
 	fi
 	[ -n "$STARTED_DOCKER" ] && "$ROOT/tests/integration/docker-down.sh" "$WORK/docker" >/dev/null 2>&1
