@@ -38,6 +38,14 @@
 #define LIMIT_SIM_PARTITIONS_MAX 64u
 #define LIMIT_SIM_EVENTS_MAX	 (64u * 1024 * 1024) /* pending in the queue */
 
+/* agent: retries of executor calls that failed (a wait, a stop, a remove, the
+ * adoption listing), with a backoff doubled from the min to the max; a stop
+ * that failed this many times is escalated to a kill */
+#define LIMIT_AGENT_RETRY_MS_MIN     500u
+#define LIMIT_AGENT_RETRY_MS_MAX     30000u
+#define LIMIT_AGENT_STOP_TRIES	     3u
+#define LIMIT_AGENT_REPORT_TASKS_MAX 100000u /* task states in one StatusUpdate */
+
 /* raft (issue 12): an AppendEntries carries the prefix of its entries that
  * fits a frame; an InstallSnapshot larger than a frame travels in chunks,
  * reassembled by the receiver (one transfer at a time) up to this size:
