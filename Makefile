@@ -157,6 +157,7 @@ test: deps
 	@# the real daemons: refusals at start (no Docker), then a cluster
 	@# with real Docker (started and stopped by the test)
 	$(Q)tests/integration/swarmd-start.sh build
+	$(Q)tests/integration/disk-full.sh build
 	$(Q)tests/integration/cluster.sh build
 	@# a short soak: a minute of random faults, then convergence
 	$(Q)SOAK_SECONDS=60 tests/soak/soak.sh build
@@ -167,6 +168,7 @@ integration: deps
 	$(Q)$(MAKE) --no-print-directory VARIANT=release build/swarmd build/swarmctl
 	$(Q)$(MAKE) --no-print-directory VARIANT=asan build/asan/tests/test_docker
 	tests/integration/swarmd-start.sh build
+	tests/integration/disk-full.sh build
 	tests/integration/cluster.sh build
 
 # The soak alone (not in `make test`, which runs a one-minute one): 3
