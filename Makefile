@@ -10,6 +10,7 @@
 #   make bench      benchmarks (release build); timing claims live here only
 #   make soak       real daemons and Docker under seeded random faults for
 #                   SOAK_SECONDS (600); SOAK_SEED=N repeats a run's schedule
+#   make huge       scenarios/huge/ (the full sizes of scenarios/large/)
 #   make coverage   lcov HTML report in reports/coverage/
 #   make lint       clang-format check and cppcheck
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -125,7 +126,7 @@ DAEMONS := $(if $(wildcard net/swarmd.c),$(SWARMD)) $(if $(wildcard net/swarmctl
 SCENARIOS := $(sort $(wildcard scenarios/*.scn))
 
 # ---------------------------------------------------------------- top level
-.PHONY: all deps lint-deps run test check unit scenarios onerule bench integration \
+.PHONY: all deps lint-deps run test check unit scenarios onerule bench integration huge \
 	soak coverage lint install clean
 
 all: $(SWARMSIM) $(DAEMONS)
@@ -179,6 +180,13 @@ integration: deps
 soak: deps
 	$(Q)$(MAKE) --no-print-directory VARIANT=release build/swarmd build/swarmctl
 	SOAK_SECONDS=$${SOAK_SECONDS:-600} tests/soak/soak.sh build
+
+# The full sizes of scenarios/large/ (a manager catching up on 100,000
+# running tasks, a manager joining a store of 200,000): release build,
+# minutes; not in make test.
+huge: deps
+	$(Q)$(MAKE) --no-print-directory VARIANT=release build/swarmsim
+	build/swarmsim run scenarios/huge/*.scn
 
 check: unit scenarios
 
