@@ -43,6 +43,10 @@ struct agent_task {
 	bool removed;	/* unassigned: stop, remove, forget */
 	bool removing;	/* the REMOVE is in flight */
 	bool wait_lost; /* the last WAIT failed: inspect, then wait again */
+	/* the START answered an error: inspect before FAILED, for a start cut
+	 * short (dockerd restarting) may have started the container */
+	bool start_failed;
+	char start_error[160];
 	/* a container found by its labels that no known task owns: it has no
 	 * assignment and is never reported; stopped and removed once the
 	 * first full set of assignments does not name it */
@@ -517,6 +521,29 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 		agent_task_forget(a, t);
 		return;
 	}
+	if (t->op_kind == ENV_CTL_INSPECT && t->start_failed &&
+	    t->state == CS__TASK_STATE__TASK_STATE_STARTING) {
+		/* after a failed start: did it start after all? (found by
+		 * explore: a dockerd restarting answered the start with an
+		 * error, the container ran, and the task said FAILED beside
+		 * it for good) */
+		if (status) {
+			agent_task_retry(t);
+		} else if (req->state == ENV_CTL_RUNNING) {
+			t->start_failed = false;
+			agent_task_set(t, CS__TASK_STATE__TASK_STATE_RUNNING,
+				       "started (its start answered an error)");
+		} else if (req->state == ENV_CTL_EXITED) {
+			t->start_failed = false;
+			agent_task_exited(t, req->exit_code, "exited with code");
+		} else {
+			t->start_failed = false;
+			agent_task_set(t, CS__TASK_STATE__TASK_STATE_FAILED,
+				       t->start_error);
+		}
+		agent_task_step(t);
+		return;
+	}
 	if (t->op_kind == ENV_CTL_INSPECT) {
 		/* after a failed wait: what became of the container */
 		if (status) {
@@ -543,10 +570,13 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 			agent_task_set(t, CS__TASK_STATE__TASK_STATE_READY, "prepared");
 		break;
 	case CS__TASK_STATE__TASK_STATE_STARTING:
-		if (status)
-			agent_task_set(t, CS__TASK_STATE__TASK_STATE_FAILED, why);
-		else
+		if (status) {
+			/* FAILED once an inspect says it does not run */
+			t->start_failed = true;
+			snprintf(t->start_error, sizeof t->start_error, "%.159s", why);
+		} else {
 			agent_task_set(t, CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+		}
 		break;
 	default: break;
 	}
@@ -723,6 +753,11 @@ static void agent_task_step(struct agent_task *t)
 			agent_task_set(t, CS__TASK_STATE__TASK_STATE_STARTING,
 				       "starting");
 			agent_task_do(t, ENV_CTL_START);
+			return;
+		case CS__TASK_STATE__TASK_STATE_STARTING:
+			/* a start that answered an error: what runs decides */
+			if (t->start_failed && agent_task_open(t) == 0)
+				agent_task_do(t, ENV_CTL_INSPECT);
 			return;
 		case CS__TASK_STATE__TASK_STATE_RUNNING:
 			/* watch it: a first wait (adopted), or after a lost

@@ -1439,6 +1439,38 @@ static struct fe_ctl *fe_ctl_of_task(const struct fenv *fe, uint64_t task)
 	return NULL;
 }
 
+/* A start answered with an error (dockerd restarting under it) may have
+ * started the container: the agent inspects before it says FAILED.
+ * Found by explore (scenarios/runtime-restart-during-update.scn): the
+ * task said FAILED, its container ran beside the replacement for good. */
+static void test_agent_failed_start_inspects_before_failed(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[2] = {1, 2};
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
+	for (size_t i = 0; i < 2; i++) {
+		fe_answer(fe, ids[i], ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+		fe_answer(fe, ids[i], ENV_CTL_START, CS_EEXEC, ENV_CTL_ABSENT, 0,
+			  "cannot connect to the Docker daemon");
+		assert_true(fe_pending(fe, ids[i], ENV_CTL_INSPECT) >= 0);
+	}
+	fe_advance(fe, 1000);
+	assert_int_not_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_FAILED);
+	/* task 1's container runs after all: RUNNING, and watched */
+	fe_answer(fe, 1, ENV_CTL_INSPECT, 0, ENV_CTL_RUNNING, 0, NULL);
+	assert_true(fe_pending(fe, 1, ENV_CTL_WAIT) >= 0);
+	/* task 2's was never started: FAILED, with the start's words */
+	fe_answer(fe, 2, ENV_CTL_INSPECT, 0, ENV_CTL_CREATED, 0, NULL);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(fe->reported[2], CS__TASK_STATE__TASK_STATE_FAILED);
+	fe_free(fe);
+}
+
 /* Item 5: the service's environment reaches the container spec. */
 static void test_agent_passes_service_env_to_the_container(void **state)
 {
@@ -1807,6 +1839,7 @@ int main(void)
 		cmocka_unit_test(
 			test_agent_removes_exited_container_of_task_ended_before_restart),
 		cmocka_unit_test(test_agent_accumulates_full_set_in_parts),
+		cmocka_unit_test(test_agent_failed_start_inspects_before_failed),
 		cmocka_unit_test(test_agent_splits_status_updates_under_the_frame_limit),
 		cmocka_unit_test(
 			test_agent_failed_commit_of_assignments_is_fatal_before_any_call),
