@@ -188,6 +188,11 @@ static void clops_spec_apply(struct clops_spec *s, const struct scn_service *k)
 		s->spec.replicas = k->replicas;
 	if (k->set & SCN_SVC_IMAGE)
 		s->container.image = k->image;
+	/* as swarmctl's --env: the list given replaces the whole list */
+	if (k->set & (SCN_SVC_ENV | SCN_SVC_ENV_BYTES)) {
+		s->container.env = k->envs;
+		s->container.n_env = k->env_count;
+	}
 	if (k->set & SCN_SVC_CONSTRAINT) {
 		for (size_t i = 0; i < k->constraint_count; i++)
 			s->constraints[i] = k->constraints[i].text;
