@@ -1055,6 +1055,13 @@ static bool clops_check_slots(struct clops *o, const struct store *st, char *msg
  * violation. */
 #define CLOPS_INV6_GRACE_US (30ull * 1000000)
 #define CLOPS_INV6_EVERY_US (1000000ull) /* judged again at least this often */
+/* ... and at most this often: a scan reads every container, so judging
+ * after each change made a node of N tasks cost N^2 (50,000 tasks: minutes
+ * of CPU). A suspect is first seen at most this late, against a grace of
+ * CLOPS_INV6_GRACE_US. */
+#define CLOPS_INV6_SCAN_US (1000000ull)
+_Static_assert(CLOPS_INV6_SCAN_US * 10 <= CLOPS_INV6_GRACE_US,
+	       "the scan period is small against the grace");
 
 static bool clops_terminal(const Cs__Task *t)
 {
@@ -1149,6 +1156,8 @@ static bool clops_check_terminal(struct clops *o, struct manager *leader, char *
 	us_t now_us = world_now_us(o->w);
 
 	if (o->inv6_off)
+		return true;
+	if (o->inv6_checked && now_us < o->inv6_at_us + CLOPS_INV6_SCAN_US)
 		return true;
 	if (o->inv6_checked && o->inv6_changes == changes && o->inv6_applied == applied &&
 	    o->inv6_leader == lid && o->inv6_health == health &&
