@@ -8,6 +8,8 @@
 #   make test       ASan+UBSan build, every cmocka test, the one-rule check,
 #                   the scenario suite twice (determinism)
 #   make bench      benchmarks (release build); timing claims live here only
+#   make soak       real daemons and Docker under seeded random faults for
+#                   SOAK_SECONDS (600); SOAK_SEED=N repeats a run's schedule
 #   make coverage   lcov HTML report in reports/coverage/
 #   make lint       clang-format check and cppcheck
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -124,7 +126,7 @@ SCENARIOS := $(sort $(wildcard scenarios/*.scn))
 
 # ---------------------------------------------------------------- top level
 .PHONY: all deps lint-deps run test check unit scenarios onerule bench integration \
-	coverage lint install clean
+	soak coverage lint install clean
 
 all: $(SWARMSIM) $(DAEMONS)
 
@@ -156,6 +158,8 @@ test: deps
 	@# with real Docker (started and stopped by the test)
 	$(Q)tests/integration/swarmd-start.sh build
 	$(Q)tests/integration/cluster.sh build
+	@# a short soak: a minute of random faults, then convergence
+	$(Q)SOAK_SECONDS=60 tests/soak/soak.sh build
 
 # The integration test alone: 3 managers and 2 workers as processes against a
 # real dockerd (started when none answers; needs root to start one).
@@ -164,6 +168,15 @@ integration: deps
 	$(Q)$(MAKE) --no-print-directory VARIANT=asan build/asan/tests/test_docker
 	tests/integration/swarmd-start.sh build
 	tests/integration/cluster.sh build
+
+# The soak alone (not in `make test`, which runs a one-minute one): 3
+# managers and 3 workers as processes on one dockerd under a seeded schedule
+# of kills, machine deaths, SIGSTOPs, drains, updates and scales, checked
+# against Docker's containers; tests/soak/soak.sh says what it checks and
+# its knobs (SOAK_SEED, SOAK_SECONDS, ...). A failure keeps the logs.
+soak: deps
+	$(Q)$(MAKE) --no-print-directory VARIANT=release build/swarmd build/swarmctl
+	SOAK_SECONDS=$${SOAK_SECONDS:-600} tests/soak/soak.sh build
 
 check: unit scenarios
 
@@ -222,7 +235,7 @@ clean:
 	rm -rf build
 
 # ---------------------------------------------------------------- rules
-$(GEN)/core/api.pb-c.c $(GEN)/core/api.pb-c.h: $(PROTO)
+$(GEN)/core/api.pb-c.c $(GEN)/core/api.pb-c.h &: $(PROTO)
 	@mkdir -p $(GEN)
 	$(call say,PROTOC,$<)protoc-c --c_out=$(GEN) $<
 

@@ -36,9 +36,25 @@ struct agent_task {
 	struct env_ctl *ctl;
 	struct env_ctl_req op;	 /* one operation in flight */
 	struct env_ctl_req wait; /* ENV_CTL_WAIT, alongside */
+	enum env_ctl_op op_kind; /* of op, while op_busy */
 	bool op_busy, waiting, closing;
-	bool stopping; /* a SHUTDOWN is in flight: SHUTDOWN once it is done */
-	bool removed;  /* unassigned: stop, remove, forget */
+	bool deferred;	/* op_busy, but asked only once the transaction commits */
+	bool stopping;	/* a SHUTDOWN is in flight: SHUTDOWN once it is done */
+	bool removed;	/* unassigned: stop, remove, forget */
+	bool removing;	/* the REMOVE is in flight */
+	bool wait_lost; /* the last WAIT failed: inspect, then wait again */
+	/* a container found by its labels that no known task owns: it has no
+	 * assignment and is never reported; stopped and removed once the
+	 * first full set of assignments does not name it */
+	bool orphan;
+	/* loaded from the database at start: its container may run (or have
+	 * exited) unseen, so it is not stepped before adoption; a task this
+	 * process got fresh has no container but what it made itself */
+	bool loaded;
+	uint32_t stop_failures; /* stops failed in a row: then TERMINATE */
+	ms_t retry_at_ms;	/* 0, or a failed call is asked again then */
+	ms_t backoff_ms;	/* the last retry's delay, 0 after a success */
+	uint64_t mark;		/* the full set that last named it */
 	char id_text[17], service_text[17];
 };
 
@@ -60,7 +76,26 @@ struct agent {
 	struct agent_task **closing; /* forgotten, controller closing */
 	size_t closing_count, closing_cap;
 	struct agent_list_ctx *listing; /* the adoption listing in flight */
+	/* adoption: the executor's list has come back and been matched; no
+	 * task is stepped before (what really runs decides what to do) */
+	bool adopted;
+	ms_t list_retry_ms, list_backoff_ms;
+	/* full sets of assignments, in parts (Assignments.more): the set being
+	 * received marks the tasks it names with full_gen; at its last part
+	 * what it did not name is unassigned */
+	bool full_open;
+	uint64_t full_set_seq; /* the open set's first seq (Assignments.set_seq) */
+	bool synced; /* a whole full set arrived since the process started */
+	uint64_t full_gen;
+	bool retry_pending; /* some task has retry_at_ms set */
+	/* a transaction is open: executor calls wait in `deferred` until it
+	 * commits, so that nothing is asked on the strength of a state the
+	 * disk may not keep */
+	bool in_tx;
+	struct agent_task **deferred;
+	size_t deferred_count, deferred_cap;
 	bool dying;
+	bool dead;		/* a durable write failed: env exit asked, no new work */
 	bool refused;		/* the cluster refused this node: stop */
 	Cs__NodeRole told_role; /* the last desired role passed to on_role */
 };
@@ -93,20 +128,42 @@ static int agent_db_init(struct agent *a)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : CS_ESTORAGE;
 }
 
-static void agent_db_node_id(struct agent *a)
+/* A durable write failed: what the agent was writing is not on its disk,
+ * and acting on it (a start, a report, a removal) could contradict what a
+ * restarted agent will find. The process stops (env exit); until then the
+ * agent takes no new work and nothing leaves it. */
+static void agent_fatal(struct agent *a, const char *what)
+{
+	char why[320];
+
+	if (a->dead)
+		return;
+	a->dead = true;
+	snprintf(why, sizeof why, "agent: cannot %s: %s", what,
+		 a->db ? sqlite3_errmsg(a->db) : "no database");
+	env_logf(a->env, ENV_LOG_ERROR, "msg=\"durable write failed\" err=\"%s\"", why);
+	a->env->ops->exit(a->env, why);
+}
+
+/* Writes the node id. Returns 0 or CS_ESTORAGE. */
+static int agent_db_node_id(struct agent *a)
 {
 	sqlite3_stmt *st;
+	int rc;
 	if (sqlite3_prepare_v2(a->db,
 			       "INSERT OR REPLACE INTO agent_meta VALUES ('node_id', ?)",
 			       -1, &st, NULL) != SQLITE_OK)
-		return;
+		return CS_ESTORAGE;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)a->node_id);
-	sqlite3_step(st);
+	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : CS_ESTORAGE;
 }
 
 /* Writes t's assignment and observed state; durable before it returns
- * (synchronous=FULL is the env's). Returns 0 or CS_ESTORAGE. */
+ * (synchronous=FULL is the env's), or with the open transaction. A failure
+ * is fatal (agent_fatal): STARTING must be on disk before a start is asked.
+ * Returns 0, or CS_ESTORAGE / CS_ENOMEM after agent_fatal. */
 static int agent_db_save(struct agent *a, const struct agent_task *t)
 {
 	sqlite3_stmt *st;
@@ -114,12 +171,14 @@ static int agent_db_save(struct agent *a, const struct agent_task *t)
 	uint8_t *buf;
 	int rc;
 
-	if (!t->assigned)
-		return 0;
+	if (!t->assigned || a->dead)
+		return a->dead ? CS_ESTORAGE : 0;
 	len = cs__task__get_packed_size(t->assigned);
 	buf = malloc(len ? len : 1);
-	if (!buf)
+	if (!buf) {
+		agent_fatal(a, "save a task (out of memory)");
 		return CS_ENOMEM;
+	}
 	cs__task__pack(t->assigned, buf);
 	rc = sqlite3_prepare_v2(
 		a->db, "INSERT OR REPLACE INTO agent_tasks VALUES (?, ?, ?, ?, ?)", -1,
@@ -134,18 +193,28 @@ static int agent_db_save(struct agent *a, const struct agent_task *t)
 		sqlite3_finalize(st);
 	}
 	free(buf);
-	return rc == SQLITE_OK ? 0 : CS_ESTORAGE;
+	if (rc != SQLITE_OK) {
+		agent_fatal(a, "save a task");
+		return CS_ESTORAGE;
+	}
+	return 0;
 }
 
+/* Deletes t's row; a failure is fatal as in agent_db_save. */
 static void agent_db_forget(struct agent *a, uint64_t id)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(a->db, "DELETE FROM agent_tasks WHERE id = ?", -1, &st,
-			       NULL) != SQLITE_OK)
+	int rc = SQLITE_ERROR;
+	if (a->dead)
 		return;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-	sqlite3_step(st);
-	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(a->db, "DELETE FROM agent_tasks WHERE id = ?", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	if (rc != SQLITE_DONE)
+		agent_fatal(a, "forget a task");
 }
 
 /* ---------------------------------------------------------------- tasks table */
@@ -169,29 +238,98 @@ static struct agent_task *agent_task_get(const struct agent *a, uint64_t id)
 	return i < a->task_count && a->tasks[i]->id == id ? a->tasks[i] : NULL;
 }
 
-static struct agent_task *agent_task_add(struct agent *a, uint64_t id)
+/* A new task entry for id, not yet in the table; NULL when out of memory. */
+static struct agent_task *agent_task_new(struct agent *a, uint64_t id)
 {
-	size_t i = agent_task_index(a, id);
-	struct agent_task *t;
-
-	if (a->task_count == a->task_cap) {
-		size_t cap = a->task_cap ? a->task_cap * 2 : 8;
-		struct agent_task **p = realloc(a->tasks, cap * sizeof *p);
-		if (!p)
-			return NULL;
-		a->tasks = p;
-		a->task_cap = cap;
-	}
-	t = calloc(1, sizeof *t);
+	struct agent_task *t = calloc(1, sizeof *t);
 	if (!t)
 		return NULL;
 	t->a = a;
 	t->id = id;
 	snprintf(t->id_text, sizeof t->id_text, "%016" PRIx64, id);
+	return t;
+}
+
+/* Makes room for n more tasks in the table. Returns 0 or CS_ENOMEM. */
+static int agent_tasks_reserve(struct agent *a, size_t n)
+{
+	size_t cap = a->task_cap ? a->task_cap : 8;
+	struct agent_task **p;
+	while (cap < a->task_count + n)
+		cap *= 2;
+	if (cap == a->task_cap)
+		return 0;
+	p = realloc(a->tasks, cap * sizeof *p);
+	if (!p)
+		return CS_ENOMEM;
+	a->tasks = p;
+	a->task_cap = cap;
+	return 0;
+}
+
+/* Adds a new task for id (not in the table) at its place: O(tasks). Returns
+ * it, or NULL when out of memory. */
+static struct agent_task *agent_task_add(struct agent *a, uint64_t id)
+{
+	size_t i = agent_task_index(a, id);
+	struct agent_task *t;
+
+	assert(i == a->task_count || a->tasks[i]->id != id);
+	if (agent_tasks_reserve(a, 1))
+		return NULL;
+	t = agent_task_new(a, id);
+	if (!t)
+		return NULL;
 	memmove(&a->tasks[i + 1], &a->tasks[i], (a->task_count - i) * sizeof *a->tasks);
 	a->tasks[i] = t;
 	a->task_count++;
 	return t;
+}
+
+static void agent_task_free(struct agent_task *t);
+
+static int agent_task_id_cmp(const void *x, const void *y)
+{
+	const struct agent_task *tx = *(struct agent_task *const *)x;
+	const struct agent_task *ty = *(struct agent_task *const *)y;
+	return tx->id < ty->id ? -1 : tx->id > ty->id;
+}
+
+/* Merges fresh (n new tasks, none of whose ids is in the table; the
+ * pointers are taken, a duplicate freed) into the table in one pass: O(tasks + n log n),
+ * where adding them one by one would be O(tasks x n). Returns 0, or
+ * CS_ENOMEM with nothing changed. */
+static int agent_tasks_merge(struct agent *a, struct agent_task **fresh, size_t n)
+{
+	size_t i, j, k;
+
+	if (n == 0)
+		return 0;
+	if (agent_tasks_reserve(a, n))
+		return CS_ENOMEM;
+	qsort(fresh, n, sizeof *fresh, agent_task_id_cmp);
+	/* a task named twice in one frame (never by our dispatcher): one
+	 * entry */
+	for (i = 1, k = 1; i < n; i++) {
+		if (fresh[i]->id == fresh[k - 1]->id)
+			agent_task_free(fresh[i]);
+		else
+			fresh[k++] = fresh[i];
+	}
+	n = k;
+	/* from the back: the table's tail moves up by at most n */
+	i = a->task_count;
+	j = n;
+	k = a->task_count + n;
+	while (j > 0) {
+		if (i > 0 && a->tasks[i - 1]->id > fresh[j - 1]->id)
+			a->tasks[--k] = a->tasks[--i];
+		else
+			a->tasks[--k] = fresh[--j];
+	}
+	assert(k == i);
+	a->task_count += n;
+	return 0;
 }
 
 static void agent_task_free(struct agent_task *t)
@@ -244,14 +382,13 @@ static void agent_task_forget(struct agent *a, struct agent_task *t)
 /* ---------------------------------------------------------------- task managers */
 
 static void agent_task_step(struct agent_task *t);
-static void agent_report_soon(struct agent *a);
 
 static bool agent_terminal(Cs__TaskState s)
 {
 	return s >= CS__TASK_STATE__TASK_STATE_COMPLETE;
 }
 
-/* Moves t to state (forward only), saves it, and reports it. */
+/* Moves t to state (forward only) and saves it; the next tick reports it. */
 static void agent_task_set(struct agent_task *t, Cs__TaskState state, const char *message)
 {
 	if (state <= t->state && !(state == t->state && message))
@@ -260,13 +397,43 @@ static void agent_task_set(struct agent_task *t, Cs__TaskState state, const char
 	if (message)
 		snprintf(t->message, sizeof t->message, "%s", message);
 	agent_db_save(t->a, t);
-	agent_report_soon(t->a);
 }
 
 static bool agent_task_wants_run(const struct agent_task *t)
 {
 	return !t->removed && t->assigned &&
 	       t->assigned->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
+}
+
+/* A call for t failed: ask again after a backoff doubled from
+ * LIMIT_AGENT_RETRY_MS_MIN to LIMIT_AGENT_RETRY_MS_MAX (the tick steps t
+ * then). */
+static void agent_task_retry(struct agent_task *t)
+{
+	struct agent *a = t->a;
+	t->backoff_ms = t->backoff_ms ? t->backoff_ms * 2 : LIMIT_AGENT_RETRY_MS_MIN;
+	if (t->backoff_ms > LIMIT_AGENT_RETRY_MS_MAX)
+		t->backoff_ms = LIMIT_AGENT_RETRY_MS_MAX;
+	t->retry_at_ms = a->env->ops->now_ms(a->env) + t->backoff_ms;
+	a->retry_pending = true;
+}
+
+/* The container of t exited with code (seen by a wait, an inspect or the
+ * adoption list): COMPLETE, FAILED, or SHUTDOWN when it was not wanted. */
+static void agent_task_exited(struct agent_task *t, int32_t code, const char *how)
+{
+	char msg[96];
+	bool wanted = agent_task_wants_run(t);
+
+	t->exit_code = code;
+	if (agent_terminal(t->state))
+		return;
+	snprintf(msg, sizeof msg, "%s %" PRId32, how, code);
+	agent_task_set(t,
+		       !wanted	   ? CS__TASK_STATE__TASK_STATE_SHUTDOWN
+		       : code == 0 ? CS__TASK_STATE__TASK_STATE_COMPLETE
+				   : CS__TASK_STATE__TASK_STATE_FAILED,
+		       msg);
 }
 
 static void agent_wait_done(struct env_ctl_req *req, int status)
@@ -276,85 +443,134 @@ static void agent_wait_done(struct env_ctl_req *req, int status)
 	if (t->closing)
 		return;
 	if (status == 0 && req->state == ENV_CTL_EXITED) {
-		t->exit_code = req->exit_code;
-		if (t->state < CS__TASK_STATE__TASK_STATE_COMPLETE) {
-			bool ok = req->exit_code == 0 && agent_task_wants_run(t);
-			char msg[64];
-			snprintf(msg, sizeof msg, "exited with code %" PRId32,
-				 req->exit_code);
-			agent_task_set(t,
-				       !agent_task_wants_run(t)
-					       ? CS__TASK_STATE__TASK_STATE_SHUTDOWN
-				       : ok ? CS__TASK_STATE__TASK_STATE_COMPLETE
-					    : CS__TASK_STATE__TASK_STATE_FAILED,
-				       msg);
-		}
+		t->wait_lost = false;
+		agent_task_exited(t, req->exit_code, "exited with code");
+	} else if (!agent_terminal(t->state)) {
+		/* dockerd restarted, a connection broke: the container may
+		 * still run, or have exited meanwhile; inspect it after a
+		 * backoff, then wait again */
+		env_logf(t->a->env, ENV_LOG_WARN,
+			 "msg=\"wait failed\" task=%s err=\"%s\"", t->id_text,
+			 status ? (req->message[0] ? req->message : cs_strerror(status))
+				: "no exit");
+		t->wait_lost = true;
+		agent_task_retry(t);
 	}
 	agent_task_step(t);
 }
 
 static void agent_start_wait(struct agent_task *t)
 {
-	if (t->waiting || !t->ctl)
+	if (t->waiting || !t->ctl || t->a->dead)
 		return;
 	t->wait.data = t;
+	t->wait.message[0] = '\0';
 	if (t->a->env->ops->ctl_do(t->ctl, ENV_CTL_WAIT, &t->wait, agent_wait_done) == 0)
 		t->waiting = true;
+	else
+		agent_task_retry(t);
 }
 
 static void agent_op_done(struct env_ctl_req *req, int status)
 {
 	struct agent_task *t = req->data;
 	struct agent *a = t->a;
+	const char *why = req->message[0] ? req->message : cs_strerror(status);
+
 	t->op_busy = false;
 	if (t->closing)
 		return;
+	if (status == 0)
+		t->backoff_ms = 0;
 	if (t->stopping) {
 		t->stopping = false;
-		agent_task_set(t, CS__TASK_STATE__TASK_STATE_SHUTDOWN, "shutdown");
+		if (status) {
+			/* the container may still run: no SHUTDOWN, so that no
+			 * replacement starts beside it; again, then killed */
+			t->stop_failures++;
+			env_logf(a->env, ENV_LOG_WARN,
+				 "msg=\"stop failed\" task=%s tries=%" PRIu32
+				 " err=\"%s\"",
+				 t->id_text, t->stop_failures, why);
+			agent_task_retry(t);
+		} else {
+			t->stop_failures = 0;
+			t->wait_lost = false;
+			if (!agent_terminal(t->state))
+				agent_task_set(t, CS__TASK_STATE__TASK_STATE_SHUTDOWN,
+					       "shutdown");
+		}
+		agent_task_step(t);
+		return;
+	}
+	if (t->removing) {
+		t->removing = false;
+		if (status) {
+			/* kept, and asked again: forgotten, its container would
+			 * stay for good */
+			env_logf(a->env, ENV_LOG_WARN,
+				 "msg=\"remove failed\" task=%s err=\"%s\"", t->id_text,
+				 why);
+			agent_task_retry(t);
+			return;
+		}
+		agent_task_forget(a, t);
+		return;
+	}
+	if (t->op_kind == ENV_CTL_INSPECT) {
+		/* after a failed wait: what became of the container */
+		if (status) {
+			agent_task_retry(t);
+		} else if (req->state == ENV_CTL_EXITED) {
+			t->wait_lost = false;
+			agent_task_exited(t, req->exit_code, "exited with code");
+		} else if (req->state == ENV_CTL_ABSENT) {
+			t->wait_lost = false;
+			if (!agent_terminal(t->state))
+				agent_task_set(t, CS__TASK_STATE__TASK_STATE_FAILED,
+					       "container gone");
+		} else {
+			t->wait_lost = false; /* still there: wait again */
+		}
 		agent_task_step(t);
 		return;
 	}
 	switch (t->state) {
 	case CS__TASK_STATE__TASK_STATE_PREPARING:
 		if (status)
-			agent_task_set(t, CS__TASK_STATE__TASK_STATE_REJECTED,
-				       req->message[0] ? req->message
-						       : cs_strerror(status));
+			agent_task_set(t, CS__TASK_STATE__TASK_STATE_REJECTED, why);
 		else
 			agent_task_set(t, CS__TASK_STATE__TASK_STATE_READY, "prepared");
 		break;
 	case CS__TASK_STATE__TASK_STATE_STARTING:
-		if (status) {
-			agent_task_set(t, CS__TASK_STATE__TASK_STATE_FAILED,
-				       req->message[0] ? req->message
-						       : cs_strerror(status));
-		} else {
+		if (status)
+			agent_task_set(t, CS__TASK_STATE__TASK_STATE_FAILED, why);
+		else
 			agent_task_set(t, CS__TASK_STATE__TASK_STATE_RUNNING, "started");
-			agent_start_wait(t);
-		}
 		break;
 	default: break;
 	}
-	(void)a;
 	agent_task_step(t);
 }
 
-/* Opens the controller of t if it has none. Returns 0 or an error. */
+/* Opens the controller of t if it has none; a task with no assignment (an
+ * orphan container) gets one from its labels alone, enough to stop and
+ * remove it. Returns 0 or an error. */
 static int agent_task_open(struct agent_task *t)
 {
 	struct env_container_spec spec;
 	const Cs__Task *task = t->assigned;
 	const Cs__TaskSpec *ts = task ? task->spec : NULL;
 	const Cs__ContainerSpec *cs = ts ? ts->container : NULL;
-	const char **cmd = NULL;
-	int rv;
+	const char **cmd = NULL, **envs = NULL;
+	int rv = CS_ENOMEM;
 
 	if (t->ctl)
 		return 0;
 	memset(&spec, 0, sizeof spec);
-	snprintf(t->service_text, sizeof t->service_text, "%016" PRIx64,
-		 task ? task->service_id : 0);
+	if (task)
+		snprintf(t->service_text, sizeof t->service_text, "%016" PRIx64,
+			 task->service_id);
 	spec.task_id = t->id_text;
 	spec.service_id = t->service_text;
 	spec.service_name = task && task->service_name ? task->service_name : "";
@@ -363,10 +579,18 @@ static int agent_task_open(struct agent_task *t)
 	if (cs && cs->n_command) {
 		cmd = calloc(cs->n_command + 1, sizeof *cmd);
 		if (!cmd)
-			return CS_ENOMEM;
+			goto out;
 		for (size_t i = 0; i < cs->n_command; i++)
 			cmd[i] = cs->command[i];
 		spec.command = cmd;
+	}
+	if (cs && cs->n_env) {
+		envs = calloc(cs->n_env + 1, sizeof *envs);
+		if (!envs)
+			goto out;
+		for (size_t i = 0; i < cs->n_env; i++)
+			envs[i] = cs->env[i];
+		spec.envs = envs;
 	}
 	if (ts && ts->limits) {
 		spec.memory_limit_bytes = ts->limits->memory_bytes;
@@ -374,27 +598,109 @@ static int agent_task_open(struct agent_task *t)
 	}
 	spec.stop_timeout_ms = AGENT_STOP_TIMEOUT_MS;
 	rv = t->a->env->ops->ctl_open(t->a->env, &spec, &t->ctl);
+out:
+	free(envs);
 	free(cmd);
 	return rv;
 }
 
+/* Asks op of t's controller; inside a transaction, once it commits. */
 static void agent_task_do(struct agent_task *t, enum env_ctl_op op)
 {
+	struct agent *a = t->a;
 	int rv;
+
+	assert(!t->op_busy);
+	assert(t->ctl != NULL);
+	if (a->dead)
+		return;
 	t->op.data = t;
 	t->op.message[0] = '\0';
-	rv = t->a->env->ops->ctl_do(t->ctl, op, &t->op, agent_op_done);
+	t->op_kind = op;
+	if (a->in_tx) {
+		if (a->deferred_count == a->deferred_cap) {
+			size_t cap = a->deferred_cap ? a->deferred_cap * 2 : 64;
+			struct agent_task **p = realloc(a->deferred, cap * sizeof *p);
+			if (!p) {
+				agent_task_retry(t);
+				return;
+			}
+			a->deferred = p;
+			a->deferred_cap = cap;
+		}
+		a->deferred[a->deferred_count++] = t;
+		t->deferred = true;
+		t->op_busy = true;
+		return;
+	}
+	rv = a->env->ops->ctl_do(t->ctl, op, &t->op, agent_op_done);
 	if (rv == 0)
 		t->op_busy = true;
+	else
+		agent_task_retry(t);
 }
 
-/* The task manager: one step towards what the assignment wants. */
+/* The transaction committed: ask the executor calls it held back. */
+static void agent_task_do_deferred(struct agent *a)
+{
+	size_t n = a->deferred_count;
+
+	assert(!a->in_tx);
+	a->deferred_count = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct agent_task *t = a->deferred[i];
+		assert(t->deferred && t->op_busy);
+		t->deferred = false;
+		if (a->dead)
+			continue; /* the process is stopping: never asked */
+		if (a->env->ops->ctl_do(t->ctl, t->op_kind, &t->op, agent_op_done)) {
+			t->op_busy = false;
+			t->stopping = t->removing = false;
+			agent_task_retry(t);
+		}
+	}
+}
+
+/* Stop what may run of t (SHUTDOWN, after LIMIT_AGENT_STOP_TRIES failures
+ * TERMINATE); SHUTDOWN is reported once the stop succeeded. Returns true
+ * when a call is in flight or waits for its retry. */
+static bool agent_task_stop(struct agent_task *t)
+{
+	if (t->state != CS__TASK_STATE__TASK_STATE_RUNNING &&
+	    t->state != CS__TASK_STATE__TASK_STATE_STARTING)
+		return false;
+	if (agent_task_open(t)) {
+		/* no executor: nothing of it can run */
+		agent_task_set(t, CS__TASK_STATE__TASK_STATE_SHUTDOWN,
+			       "shutdown (no executor)");
+		return false;
+	}
+	agent_task_do(t, t->stop_failures >= LIMIT_AGENT_STOP_TRIES ? ENV_CTL_TERMINATE
+								    : ENV_CTL_SHUTDOWN);
+	t->stopping = t->op_busy;
+	return true;
+}
+
+/* The task manager: one step towards what the assignment wants. A task
+ * loaded from the database is not stepped before adoption has matched it
+ * with what really runs (its container may run unseen); a task this
+ * process got fresh never ran here, and may go on (with no Docker, to
+ * REJECTED with Docker's error). */
 static void agent_task_step(struct agent_task *t)
 {
 	struct agent *a = t->a;
 
-	if (t->op_busy || t->closing || a->dying)
+	if (t->op_busy || t->closing || a->dying || a->dead)
 		return;
+	if (t->loaded && !a->adopted)
+		return;
+	if (t->orphan && !t->removed)
+		return; /* until a full set says whose it is */
+	if (t->retry_at_ms) {
+		if (a->env->ops->now_ms(a->env) < t->retry_at_ms)
+			return;
+		t->retry_at_ms = 0;
+	}
 	if (agent_task_wants_run(t)) {
 		switch (t->state) {
 		case CS__TASK_STATE__TASK_STATE_ASSIGNED:
@@ -413,106 +719,165 @@ static void agent_task_step(struct agent_task *t)
 			return;
 		case CS__TASK_STATE__TASK_STATE_READY:
 			/* on disk before the start is asked: a restart never
-			 * starts it twice */
+			 * starts it twice (a failed save is fatal) */
 			agent_task_set(t, CS__TASK_STATE__TASK_STATE_STARTING,
 				       "starting");
 			agent_task_do(t, ENV_CTL_START);
+			return;
+		case CS__TASK_STATE__TASK_STATE_RUNNING:
+			/* watch it: a first wait (adopted), or after a lost
+			 * one an inspect first, since it may have exited */
+			if (t->waiting || agent_task_open(t))
+				return;
+			if (t->wait_lost)
+				agent_task_do(t, ENV_CTL_INSPECT);
+			else
+				agent_start_wait(t);
 			return;
 		default: return;
 		}
 	}
 	/* stop it: shut down what may run, then remove when unassigned */
-	if (t->state == CS__TASK_STATE__TASK_STATE_RUNNING ||
-	    t->state == CS__TASK_STATE__TASK_STATE_STARTING) {
-		if (t->ctl) {
-			/* SHUTDOWN is reported once the container stopped, so
-			 * that no replacement starts beside it */
-			agent_task_do(t, ENV_CTL_SHUTDOWN);
-			t->stopping = t->op_busy;
-			if (t->op_busy)
-				return;
-		}
-	}
+	if (agent_task_stop(t))
+		return;
 	if (!agent_terminal(t->state))
 		agent_task_set(t, CS__TASK_STATE__TASK_STATE_SHUTDOWN, "shutdown");
 	if (t->removed) {
-		if (t->ctl && !t->op_busy &&
-		    t->state != CS__TASK_STATE__TASK_STATE_REMOVE) {
-			t->state = CS__TASK_STATE__TASK_STATE_REMOVE;
+		/* always asked of the executor, even for a task whose
+		 * container this process never saw: it may have one from
+		 * before a restart, exited or not */
+		if (agent_task_open(t) == 0) {
 			agent_task_do(t, ENV_CTL_REMOVE);
-			if (t->op_busy)
-				return;
+			t->removing = t->op_busy;
+			return;
 		}
-		if (!t->op_busy)
-			agent_task_forget(a, t);
+		agent_task_forget(a, t);
 	}
 }
 
 /* ---------------------------------------------------------------- reporting */
 
-static void agent_send(struct agent *a, const char *to, const Cs__Wire *wire)
+/* Room in a frame for what is not a task of a StatusUpdate: the Wire and
+ * StatusUpdate headers and the two ids (each under 16 bytes). */
+enum { AGENT_REPORT_HEAD_BYTES = 64 };
+
+/* Sends wire to `to`. Returns 0, or an error: a frame over
+ * LIMIT_FRAME_BYTES_MAX is never sent and logged as an error (callers split
+ * what may be large; this is the loud net under them). */
+static int agent_send(struct agent *a, const char *to, const Cs__Wire *wire)
 {
 	size_t len = cs__wire__get_packed_size(wire);
 	uint8_t *buf;
-	if (a->dying || !to[0] || len > LIMIT_FRAME_BYTES_MAX)
-		return;
+	int rv;
+
+	if (a->dying || a->dead || !to[0])
+		return CS_EINVAL;
+	if (len > LIMIT_FRAME_BYTES_MAX) {
+		env_logf(a->env, ENV_LOG_ERROR,
+			 "msg=\"message over the frame limit, not sent\" to=%s bytes=%zu"
+			 " limit=%u",
+			 to, len, LIMIT_FRAME_BYTES_MAX);
+		return CS_ELIMIT;
+	}
 	buf = malloc(len ? len : 1);
 	if (!buf)
-		return;
+		return CS_ENOMEM;
 	cs__wire__pack(wire, buf);
-	a->env->ops->send(a->env, to, buf, len);
+	rv = a->env->ops->send(a->env, to, buf, len);
 	free(buf);
+	return rv;
 }
 
-/* Sends every state not yet acknowledged, in task id order. */
-static void agent_report(struct agent *a)
+/* Bytes of a varint. */
+static size_t agent_varint_bytes(size_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* Sends the n states of ptrs as one StatusUpdate. Returns agent_send's. */
+static int agent_report_send(struct agent *a, Cs__Task **ptrs, size_t n)
 {
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__StatusUpdate u = CS__STATUS_UPDATE__INIT;
+	u.node_id = a->node_id;
+	u.session_id = a->session_id;
+	u.n_tasks = n;
+	u.tasks = ptrs;
+	wire.status_update = &u;
+	return agent_send(a, a->target, &wire);
+}
+
+/* Sends every state not yet acknowledged, in task id order, in as many
+ * StatusUpdates as it takes: each under LIMIT_FRAME_BYTES_MAX and
+ * LIMIT_AGENT_REPORT_TASKS_MAX states. A state that could never fit in a
+ * frame (it cannot happen: a message is 256 bytes) is logged as an error. */
+static void agent_report(struct agent *a)
+{
+	const size_t budget = LIMIT_FRAME_BYTES_MAX - AGENT_REPORT_HEAD_BYTES;
+	size_t cap = a->task_count < LIMIT_AGENT_REPORT_TASKS_MAX
+			     ? a->task_count
+			     : LIMIT_AGENT_REPORT_TASKS_MAX;
 	Cs__Task *objs, **ptrs;
 	Cs__TaskStatus *st;
-	size_t n = 0;
+	size_t n = 0, bytes = 0;
+	ms_t now;
 
-	if (a->link != AGENT_READY || a->task_count == 0)
+	if (a->link != AGENT_READY || a->task_count == 0 || a->dead)
 		return;
-	objs = calloc(a->task_count, sizeof *objs);
-	ptrs = calloc(a->task_count, sizeof *ptrs);
-	st = calloc(a->task_count, sizeof *st);
-	if (objs && ptrs && st) {
-		for (size_t i = 0; i < a->task_count; i++) {
-			struct agent_task *t = a->tasks[i];
-			if (t->state <= t->acked ||
-			    t->state < CS__TASK_STATE__TASK_STATE_ACCEPTED)
-				continue;
-			cs__task__init(&objs[n]);
-			cs__task_status__init(&st[n]);
-			objs[n].id = t->id;
-			st[n].state = t->state;
-			st[n].exit_code = t->exit_code;
-			st[n].message = t->message;
-			st[n].timestamp_ms = a->env->ops->now_ms(a->env);
-			objs[n].status = &st[n];
-			ptrs[n] = &objs[n];
-			n++;
+	now = a->env->ops->now_ms(a->env);
+	objs = calloc(cap, sizeof *objs);
+	ptrs = calloc(cap, sizeof *ptrs);
+	st = calloc(cap, sizeof *st);
+	if (!objs || !ptrs || !st)
+		goto out;
+	for (size_t i = 0; i < a->task_count; i++) {
+		struct agent_task *t = a->tasks[i];
+		size_t item;
+		if (t->orphan || t->state <= t->acked ||
+		    t->state < CS__TASK_STATE__TASK_STATE_ACCEPTED)
+			continue;
+		Cs__Task obj = CS__TASK__INIT;
+		Cs__TaskStatus ts = CS__TASK_STATUS__INIT;
+		obj.id = t->id;
+		ts.state = t->state;
+		ts.exit_code = t->exit_code;
+		ts.message = t->message;
+		ts.timestamp_ms = now;
+		obj.status = &ts;
+		item = cs__task__get_packed_size(&obj);
+		item += 1 + agent_varint_bytes(item); /* tag and length */
+		if (item > budget) {
+			env_logf(a->env, ENV_LOG_ERROR,
+				 "msg=\"task state can never fit in a frame\" task=%s"
+				 " bytes=%zu",
+				 t->id_text, item);
+			continue;
 		}
-		if (n) {
-			u.node_id = a->node_id;
-			u.session_id = a->session_id;
-			u.n_tasks = n;
-			u.tasks = ptrs;
-			wire.status_update = &u;
-			agent_send(a, a->target, &wire);
+		if (bytes + item > budget || n == cap) {
+			/* the frame is full: send it; this one opens the next */
+			if (agent_report_send(a, ptrs, n))
+				goto out; /* the rest waits for the next tick */
+			n = 0;
+			bytes = 0;
 		}
+		objs[n] = obj;
+		st[n] = ts;
+		objs[n].status = &st[n];
+		ptrs[n] = &objs[n];
+		bytes += item;
+		n++;
 	}
+	if (n)
+		agent_report_send(a, ptrs, n);
+out:
 	free(objs);
 	free(ptrs);
 	free(st);
-}
-
-static void agent_report_soon(struct agent *a)
-{
-	/* reports ride on the next tick; a burst of changes is one frame */
-	(void)a;
 }
 
 /* ---------------------------------------------------------------- session */
@@ -589,7 +954,36 @@ static void agent_resync(struct agent *a)
 	q.session_id = a->session_id;
 	q.want_seq = a->seq + 1;
 	wire.session = &q;
+	a->full_open = false; /* what comes next is a whole new full set */
 	agent_send(a, a->target, &wire);
+}
+
+static void agent_list(struct agent *a);
+
+/* Steps the tasks whose retry is due (in id order; a step may forget). */
+static void agent_retry_due(struct agent *a, ms_t now)
+{
+	size_t n = 0;
+	uint64_t *ids = malloc((a->task_count ? a->task_count : 1) * sizeof *ids);
+
+	if (!ids)
+		return; /* the next tick */
+	a->retry_pending = false;
+	for (size_t i = 0; i < a->task_count; i++) {
+		const struct agent_task *t = a->tasks[i];
+		if (!t->retry_at_ms)
+			continue;
+		if (now >= t->retry_at_ms)
+			ids[n++] = t->id;
+		else
+			a->retry_pending = true;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct agent_task *t = agent_task_get(a, ids[i]);
+		if (t)
+			agent_task_step(t);
+	}
+	free(ids);
 }
 
 static void agent_tick(struct env *env, env_timer_id id, void *data)
@@ -597,6 +991,12 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 	struct agent *a = data;
 	ms_t now = env->ops->now_ms(env);
 
+	if (a->dead)
+		return;
+	if (!a->adopted && !a->listing && now >= a->list_retry_ms)
+		agent_list(a);
+	if (a->retry_pending)
+		agent_retry_due(a, now);
 	if (a->refused)
 		return;
 	switch (a->link) {
@@ -655,74 +1055,122 @@ static int agent_assign(struct agent_task *t, const Cs__Task *task)
 	return 0;
 }
 
-static void agent_apply_steps(struct agent *a, const Cs__Assignments *as);
-
-/* Applies as in one transaction: a full set of a thousand tasks is one
- * sync, not a thousand. Nothing leaves the agent before it commits (the
- * executor's and the transport's work starts when the loop runs again), so
- * a crash finds the tasks as before the set or as after it. */
-static void agent_apply(struct agent *a, const Cs__Assignments *as)
+/* Steps the tasks of ids (n of them, in order; a step may forget). */
+static void agent_step_ids(struct agent *a, const uint64_t *ids, size_t n)
 {
-	bool tx = a->db && sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
-
-	agent_apply_steps(a, as);
-	if (tx && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		env_logf(a->env, ENV_LOG_ERROR,
-			 "msg=\"cannot save assignments\" err=\"%s\"",
-			 sqlite3_errmsg(a->db));
-		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+	for (size_t i = 0; i < n; i++) {
+		struct agent_task *t = agent_task_get(a, ids[i]);
+		if (t)
+			agent_task_step(t);
 	}
 }
 
-static void agent_apply_steps(struct agent *a, const Cs__Assignments *as)
+/* Applies one Assignments frame (a whole change, or a part of a full set)
+ * to the table and the disk; returns the ids of the tasks to step in *ids
+ * (malloc'd, the caller frees) and *n. Marks every task the frame names
+ * with the open full set's generation; the last part of a full set
+ * unassigns the tasks no part of it named. O(tasks + named log named).
+ * Returns 0 or CS_ENOMEM. */
+static int agent_apply_frame(struct agent *a, const Cs__Assignments *as, uint64_t **ids,
+			     size_t *n)
 {
-	/* a full set: what it does not name is unassigned */
-	if (as->full) {
-		for (size_t i = 0; i < a->task_count; i++) {
-			bool named = false;
-			for (size_t j = 0; j < as->n_tasks && !named; j++)
-				named = as->tasks[j]->id == a->tasks[i]->id;
-			if (!named)
-				a->tasks[i]->removed = true;
-		}
-	}
+	struct agent_task **fresh = NULL;
+	size_t fresh_count = 0, cap;
+	bool last_part = as->full && !as->more;
+	uint64_t *out;
+
+	cap = as->n_tasks + as->n_removed + (last_part ? a->task_count : 0);
+	out = malloc((cap ? cap : 1) * sizeof *out);
+	fresh = malloc((as->n_tasks ? as->n_tasks : 1) * sizeof *fresh);
+	*ids = NULL;
+	*n = 0;
+	if (!out || !fresh)
+		goto fail;
 	for (size_t j = 0; j < as->n_tasks; j++) {
 		const Cs__Task *task = as->tasks[j];
 		struct agent_task *t = agent_task_get(a, task->id);
-		bool fresh = false;
 		if (!t) {
-			t = agent_task_add(a, task->id);
+			t = agent_task_new(a, task->id);
 			if (!t)
-				continue;
+				goto fail;
 			t->state = CS__TASK_STATE__TASK_STATE_ASSIGNED;
-			fresh = true;
+			fresh[fresh_count++] = t;
 		}
 		if (agent_assign(t, task))
-			continue;
+			goto fail;
 		t->removed = false;
-		if (fresh)
-			agent_db_save(a, t);
+		t->orphan = false;
+		if (as->full)
+			t->mark = a->full_gen;
+		agent_db_save(a, t);
+		out[(*n)++] = t->id;
 	}
+	if (agent_tasks_merge(a, fresh, fresh_count))
+		goto fail;
+	fresh_count = 0;
 	for (size_t j = 0; j < as->n_removed; j++) {
 		struct agent_task *t = agent_task_get(a, as->removed[j]);
-		if (t)
+		if (t) {
 			t->removed = true;
-	}
-	/* steps may forget tasks: walk a snapshot of the ids */
-	{
-		size_t n = a->task_count;
-		uint64_t *ids = malloc((n ? n : 1) * sizeof *ids);
-		if (!ids)
-			return;
-		for (size_t i = 0; i < n; i++)
-			ids[i] = a->tasks[i]->id;
-		for (size_t i = 0; i < n; i++) {
-			struct agent_task *t = agent_task_get(a, ids[i]);
-			if (t)
-				agent_task_step(t);
+			out[(*n)++] = t->id;
 		}
-		free(ids);
 	}
+	if (last_part) {
+		/* what no part of the set named is no longer assigned */
+		for (size_t i = 0; i < a->task_count; i++) {
+			struct agent_task *t = a->tasks[i];
+			if (t->mark != a->full_gen && !t->removed) {
+				t->removed = true;
+				out[(*n)++] = t->id;
+			}
+		}
+	}
+	free(fresh);
+	*ids = out;
+	return 0;
+fail:
+	for (size_t k = 0; k < fresh_count; k++)
+		agent_task_free(fresh[k]);
+	free(fresh);
+	free(out);
+	*n = 0;
+	return CS_ENOMEM;
+}
+
+/* Applies as in one transaction (returns 0, or an error and the frame may
+ * be half applied: ask for a full set): a full set of a thousand tasks is one
+ * sync, not a thousand. Nothing leaves the agent before it commits:
+ * executor calls the steps ask wait until then (agent_task_do), and a
+ * failed COMMIT is fatal (the process stops before any of them), so a crash
+ * finds the tasks as before the set or as after it. */
+static int agent_apply(struct agent *a, const Cs__Assignments *as)
+{
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	int rv;
+
+	assert(!a->in_tx);
+	if (a->dead)
+		return CS_ESTORAGE;
+	if (sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		agent_fatal(a, "begin saving assignments");
+		return CS_ESTORAGE;
+	}
+	a->in_tx = true;
+	rv = agent_apply_frame(a, as, &ids, &n);
+	if (rv == 0)
+		agent_step_ids(a, ids, n);
+	a->in_tx = false;
+	if (!a->dead && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		agent_fatal(a, "save assignments");
+	if (a->dead)
+		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+	if (rv)
+		env_logf(a->env, ENV_LOG_ERROR,
+			 "msg=\"cannot apply assignments\" err=\"%s\"", cs_strerror(rv));
+	agent_task_do_deferred(a);
+	free(ids);
+	return rv;
 }
 
 /* The cluster refused this node: say so once, loudly, and stop trying (a
@@ -784,7 +1232,10 @@ bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire)
 		}
 		if (a->node_id != r->node_id) {
 			a->node_id = r->node_id;
-			agent_db_node_id(a);
+			if (agent_db_node_id(a)) {
+				agent_fatal(a, "save the node id");
+				return true;
+			}
 		}
 		a->session_id = r->session_id;
 		a->heartbeat_ms = r->heartbeat_ms ? r->heartbeat_ms : 5000;
@@ -793,6 +1244,7 @@ bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire)
 		a->hb_pending = false;
 		a->backoff_ms = 0;
 		a->seq = 0;
+		a->full_open = false;
 		agent_set_target(a, from);
 		for (size_t i = 0; i < r->n_managers; i++)
 			agent_add_manager(a, r->managers[i]);
@@ -832,16 +1284,51 @@ bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire)
 	}
 	if (wire->assignments) {
 		const Cs__Assignments *as = wire->assignments;
-		if (a->link != AGENT_READY || as->session_id != a->session_id)
+		if (a->link != AGENT_READY || as->session_id != a->session_id || a->dead)
 			return true;
 		a->last_answer_ms = now;
-		if (!as->full && as->seq != a->seq + 1) {
-			agent_resync(a); /* a gap: lost changes */
+		env_logf(a->env, ENV_LOG_DEBUG,
+			 "msg=\"assignments\" seq=%" PRIu64 " last=%" PRIu64
+			 " full=%d more=%d tasks=%zu removed=%zu",
+			 as->seq, a->seq, (int)as->full, (int)as->more, as->n_tasks,
+			 as->n_removed);
+		/* seqs only grow within a session: an older one is a duplicate
+		 * or was overtaken (a reordering link) */
+		if (as->seq <= a->seq)
+			return true;
+		/* a full set's first part (its set_seq is its own seq; 0 from
+		 * a sender that never splits) starts a set, after a gap too:
+		 * the answer to a resync starts past it. A later part goes on
+		 * the open set only: one whose first part was lost starts
+		 * nothing (it would read as a shorter set) */
+		if (as->full && !a->full_open && as->set_seq && as->set_seq != as->seq) {
+			agent_resync(a);
 			return true;
 		}
-		if (as->full || as->seq == a->seq + 1)
-			a->seq = as->seq;
-		agent_apply(a, as);
+		if (as->full ? a->full_open && (as->seq != a->seq + 1 ||
+						as->set_seq != a->full_set_seq)
+			     : a->full_open || as->seq != a->seq + 1) {
+			/* a gap: lost changes, or a part of a full set */
+			agent_resync(a);
+			return true;
+		}
+		if (as->full && !a->full_open) {
+			a->full_gen++; /* a new full set: its first part */
+			a->full_open = true;
+			a->full_set_seq = as->set_seq;
+		}
+		a->seq = as->seq;
+		if (as->full && !as->more)
+			a->full_open = false;
+		if (agent_apply(a, as)) {
+			agent_resync(a);
+			return true;
+		}
+		if (as->full && !as->more && !a->synced) {
+			a->synced = true;
+			env_logf(a->env, ENV_LOG_INFO,
+				 "msg=\"assignments synced\" tasks=%zu", a->task_count);
+		}
 		return true;
 	}
 	if (wire->status_ack) {
@@ -860,11 +1347,8 @@ bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire)
 
 /* ---------------------------------------------------------------- lifecycle */
 
-struct agent_list_ctx;
-static void agent_adopt_cb(struct env_ctl_list_req *req, int status);
-
 /* Loads the tasks saved before a restart; their containers are matched in
- * agent_adopt_cb. Returns 0 or an error. */
+ * agent_adopt. Returns 0 or an error. */
 static int agent_load(struct agent *a)
 {
 	sqlite3_stmt *st;
@@ -894,6 +1378,7 @@ static int agent_load(struct agent *a)
 			return CS_ENOMEM;
 		}
 		t->assigned = task;
+		t->loaded = true;
 		t->state = (Cs__TaskState)sqlite3_column_int(st, 2);
 		t->exit_code = sqlite3_column_int(st, 3);
 		if (msg)
@@ -908,30 +1393,82 @@ struct agent_list_ctx {
 	struct agent *a;
 };
 
-/* Matches saved tasks with the containers the executor still has: a running
- * one is adopted, an exited one reported; a task past STARTING whose
- * container is gone failed (its machine died); one not yet started may
- * start now — nothing of it ever ran. */
-static void agent_adopt_cb(struct env_ctl_list_req *req, int status)
+/* A container of the executor's list that no known task owns: an orphan
+ * entry, stopped and removed once the dispatcher's first whole full set
+ * does not name it (after a restart the agent may be assigned it again),
+ * or adopted if it does. Returns 0 or CS_ENOMEM. */
+static int agent_adopt_orphan(struct agent *a, const struct env_ctl_found *f,
+			      struct agent_task ***fresh, size_t *n)
 {
-	struct agent_list_ctx *ctx = req->data;
-	struct agent *a = ctx->a;
+	struct agent_task *t;
+	uint64_t id;
+	char *end;
 
-	a->listing = NULL;
+	/* our containers' task ids are 16 hex digits; another's are left alone */
+	if (strlen(f->task_id) != 16)
+		return 0;
+	id = strtoull(f->task_id, &end, 16);
+	if (*end || id == 0)
+		return 0;
+	t = agent_task_new(a, id);
+	if (!t)
+		return CS_ENOMEM;
+	if (strcmp(t->id_text, f->task_id) != 0) {
+		agent_task_free(t); /* upper case, or not ours */
+		return 0;
+	}
+	t->orphan = true;
+	if (strlen(f->service_id) < sizeof t->service_text)
+		memcpy(t->service_text, f->service_id, strlen(f->service_id) + 1);
+	switch (f->state) {
+	case ENV_CTL_RUNNING: t->state = CS__TASK_STATE__TASK_STATE_RUNNING; break;
+	case ENV_CTL_EXITED:
+		t->exit_code = f->exit_code;
+		t->state = f->exit_code == 0 ? CS__TASK_STATE__TASK_STATE_COMPLETE
+					     : CS__TASK_STATE__TASK_STATE_FAILED;
+		snprintf(t->message, sizeof t->message, "exited with code %" PRId32,
+			 f->exit_code);
+		break;
+	default: t->state = CS__TASK_STATE__TASK_STATE_ASSIGNED; break;
+	}
+	/* a full set already came whole and did not name it */
+	if (a->synced && !a->full_open)
+		t->removed = true;
+	(*fresh)[(*n)++] = t;
+	return 0;
+}
+
+/* Matches saved tasks with the containers the executor still has (found,
+ * in task id order): a running one is adopted, an exited one reported; a
+ * task past STARTING whose container is gone failed (its machine died);
+ * one not yet started may start now — nothing of it ever ran. Containers
+ * of no known task become orphans. O(tasks + found). */
+static int agent_adopt(struct agent *a, const struct env_ctl_found *found, size_t count)
+{
+	struct agent_task **fresh = malloc((count ? count : 1) * sizeof *fresh);
+	size_t j = 0, n = 0;
+
+	if (!fresh)
+		return CS_ENOMEM;
 	for (size_t i = 0; i < a->task_count; i++) {
 		struct agent_task *t = a->tasks[i];
 		const struct env_ctl_found *f = NULL;
-		for (size_t j = 0; status == 0 && j < req->found_count && !f; j++)
-			if (strcmp(req->found[j].task_id, t->id_text) == 0)
-				f = &req->found[j];
+		/* both in task id order (16 lower-case hex digits sort as the
+		 * numbers do) */
+		while (j < count && strcmp(found[j].task_id, t->id_text) < 0) {
+			if (agent_adopt_orphan(a, &found[j], &fresh, &n))
+				goto nomem;
+			j++;
+		}
+		if (j < count && strcmp(found[j].task_id, t->id_text) == 0)
+			f = &found[j++];
+		if (!t->loaded)
+			continue; /* this process made whatever it has */
+		t->loaded = false;
 		if (agent_terminal(t->state))
-			continue;
+			continue; /* its container, if any, is removed with it */
 		if (f && f->state == ENV_CTL_RUNNING) {
-			if (agent_task_open(t) == 0) {
-				agent_task_set(t, CS__TASK_STATE__TASK_STATE_RUNNING,
-					       "adopted");
-				agent_start_wait(t);
-			}
+			agent_task_set(t, CS__TASK_STATE__TASK_STATE_RUNNING, "adopted");
 		} else if (f && f->state == ENV_CTL_EXITED) {
 			t->exit_code = f->exit_code;
 			agent_task_set(t,
@@ -939,7 +1476,6 @@ static void agent_adopt_cb(struct env_ctl_list_req *req, int status)
 					       ? CS__TASK_STATE__TASK_STATE_COMPLETE
 					       : CS__TASK_STATE__TASK_STATE_FAILED,
 				       "exited while the agent was down");
-			agent_task_open(t);
 		} else if (f && f->state == ENV_CTL_CREATED &&
 			   t->state == CS__TASK_STATE__TASK_STATE_STARTING) {
 			/* being started when the daemon died: ask again
@@ -964,15 +1500,91 @@ static void agent_adopt_cb(struct env_ctl_list_req *req, int status)
 			t->state = CS__TASK_STATE__TASK_STATE_ACCEPTED;
 		}
 	}
+	for (; j < count; j++)
+		if (agent_adopt_orphan(a, &found[j], &fresh, &n))
+			goto nomem;
+	if (n)
+		env_logf(a->env, ENV_LOG_INFO,
+			 "msg=\"containers of no known task\" count=%zu", n);
+	if (agent_tasks_merge(a, fresh, n))
+		goto nomem;
+	free(fresh);
+	return 0;
+nomem:
+	for (size_t k = 0; k < n; k++)
+		agent_task_free(fresh[k]);
+	free(fresh);
+	return CS_ENOMEM;
+}
+
+/* The executor's list came back: adopt, then step every task. A failed
+ * list (dockerd not answering) is asked again after a backoff: until then
+ * no task is stepped, since what really runs is unknown. */
+static void agent_list_cb(struct env_ctl_list_req *req, int status)
+{
+	struct agent_list_ctx *ctx = req->data;
+	struct agent *a = ctx->a;
+	ms_t now = a->env->ops->now_ms(a->env);
+	uint64_t *ids;
+	size_t n;
+
+	a->listing = NULL;
+	if (a->dead) {
+		free(ctx);
+		return;
+	}
+	if (status == 0)
+		status = agent_adopt(a, req->found, req->found_count);
 	free(ctx);
-	for (size_t i = 0; i < a->task_count; i++)
-		agent_task_step(a->tasks[i]);
+	if (status) {
+		a->list_backoff_ms = a->list_backoff_ms ? a->list_backoff_ms * 2
+							: LIMIT_AGENT_RETRY_MS_MIN;
+		if (a->list_backoff_ms > LIMIT_AGENT_RETRY_MS_MAX)
+			a->list_backoff_ms = LIMIT_AGENT_RETRY_MS_MAX;
+		a->list_retry_ms = now + a->list_backoff_ms;
+		env_logf(a->env, ENV_LOG_WARN,
+			 "msg=\"cannot list containers, no task moves until it can\""
+			 " err=\"%s\" retry_ms=%" PRIu64,
+			 cs_strerror(status), (uint64_t)a->list_backoff_ms);
+		return;
+	}
+	a->adopted = true;
+	n = a->task_count;
+	ids = malloc((n ? n : 1) * sizeof *ids);
+	if (!ids)
+		return; /* stepped on their next event or retry */
+	for (size_t i = 0; i < n; i++)
+		ids[i] = a->tasks[i]->id;
+	agent_step_ids(a, ids, n);
+	free(ids);
+}
+
+/* Asks the executor for its containers (agent_list_cb). No executor at
+ * all: nothing to adopt. */
+static void agent_list(struct agent *a)
+{
+	struct agent_list_ctx *ctx = calloc(1, sizeof *ctx);
+	int rv;
+
+	if (!ctx)
+		return; /* the next tick */
+	ctx->a = a;
+	ctx->req.data = ctx;
+	rv = a->env->ops->ctl_list(a->env, &ctx->req, agent_list_cb);
+	if (rv == 0) {
+		a->listing = ctx;
+		return;
+	}
+	free(ctx);
+	if (rv == CS_ENOTSUP)
+		a->adopted = true; /* no executor: nothing runs here */
+	else
+		a->list_retry_ms = a->env->ops->now_ms(a->env) + LIMIT_AGENT_RETRY_MS_MIN;
 }
 
 int agent_start(struct env *env, const struct agent_cfg *cfg, struct agent **out)
 {
 	struct agent *a = calloc(1, sizeof *a);
-	struct agent_list_ctx *ctx;
 	int rv;
 
 	if (!a)
@@ -990,7 +1602,8 @@ int agent_start(struct env *env, const struct agent_cfg *cfg, struct agent **out
 	 * not a second record of it. */
 	while (a->node_id == 0)
 		a->node_id = env->ops->random_u64(env);
-	agent_db_node_id(a);
+	if ((rv = agent_db_node_id(a)))
+		goto err;
 	a->next_manager = (size_t)(env->ops->random_u64(env) %
 				   (a->manager_count ? a->manager_count : 1));
 	if (a->manager_count)
@@ -1000,15 +1613,8 @@ int agent_start(struct env *env, const struct agent_cfg *cfg, struct agent **out
 	rv = env->ops->timer_start(env, 1, a->tick_ms, agent_tick, a, &a->tick_timer);
 	if (rv)
 		goto err;
-	ctx = calloc(1, sizeof *ctx);
-	if (ctx) {
-		ctx->a = a;
-		ctx->req.data = ctx;
-		if (env->ops->ctl_list(env, &ctx->req, agent_adopt_cb))
-			free(ctx); /* no executor: nothing to adopt */
-		else
-			a->listing = ctx;
-	}
+	/* what really runs first: no task moves before the list is back */
+	agent_list(a);
 	*out = a;
 	return 0;
 err:
@@ -1028,6 +1634,7 @@ void agent_stop(struct agent *a)
 	for (size_t i = 0; i < a->closing_count; i++)
 		agent_task_free(a->closing[i]);
 	free(a->closing);
+	free(a->deferred);
 	free(a->listing);
 	free(a->tasks);
 	free(a);

@@ -10,6 +10,21 @@
  * (STARTING is on disk before the start is asked). Tasks keep running while
  * no manager is reachable.
  *
+ * Error paths (issue 12): no task saved before a restart is stepped before
+ * the executor's list of containers has come back (asked again with
+ * backoff while it fails; a task new to this process goes on, and with no
+ * Docker ends REJECTED with Docker's words); a
+ * failed wait, stop or remove is asked again with a backoff (core/limits.h
+ * LIMIT_AGENT_RETRY_MS_*), a wait after an inspect, a stop escalated to a
+ * kill after LIMIT_AGENT_STOP_TRIES; SHUTDOWN is reported only once the
+ * stop succeeded, and a task is forgotten only once its container's
+ * removal succeeded. A container the list shows (by its cswarm.* labels)
+ * that no known task owns is stopped and removed once the first whole full
+ * set of assignments does not name it. A full set may come in parts
+ * (Assignments.more); status updates are split under the frame limit. A
+ * failed durable write is fatal (env exit) before anything it decided
+ * leaves the agent.
+ *
  * Owned by the node program; single-threaded; timers and messages only. */
 #ifndef CS_AGENT_H
 #define CS_AGENT_H

@@ -402,6 +402,7 @@ static void disp_send_parts(struct dispatcher *d, struct disp_session *s, bool f
 			    size_t n_removed)
 {
 	size_t ti = 0, ri = 0;
+	uint64_t set_seq = s->seq + 1;
 
 	do {
 		Cs__Wire wire = CS__WIRE__INIT;
@@ -438,6 +439,7 @@ static void disp_send_parts(struct dispatcher *d, struct disp_session *s, bool f
 		a.session_id = s->session_id;
 		a.full = full;
 		a.more = full && (ti < n_tasks || ri < n_removed);
+		a.set_seq = full ? set_seq : 0;
 		a.seq = ++s->seq;
 		wire.assignments = &a;
 		disp_send(d, s->addr, &wire);

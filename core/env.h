@@ -198,7 +198,7 @@ struct env_ops {
 	 * does not hold (as libraft and etcd treat a failed write). The world
 	 * stops the program as a process death once the current callback
 	 * returns, never inside this call: the real daemon logs `why` and
-	 * exits with status 1 (its supervisor starts it again); the simulator
+	 * exits with status 3 (its supervisor starts it again); the simulator
 	 * records a process death (containers keep running) that a scenario's
 	 * `restart`, or exploration's liveness phase, undoes. Until the stop,
 	 * callbacks may still run: the caller refuses new work itself. `why`

@@ -38,6 +38,14 @@
 #define LIMIT_SIM_PARTITIONS_MAX 64u
 #define LIMIT_SIM_EVENTS_MAX	 (64u * 1024 * 1024) /* pending in the queue */
 
+/* agent: retries of executor calls that failed (a wait, a stop, a remove, the
+ * adoption listing), with a backoff doubled from the min to the max; a stop
+ * that failed this many times is escalated to a kill */
+#define LIMIT_AGENT_RETRY_MS_MIN     500u
+#define LIMIT_AGENT_RETRY_MS_MAX     30000u
+#define LIMIT_AGENT_STOP_TRIES	     3u
+#define LIMIT_AGENT_REPORT_TASKS_MAX 100000u /* task states in one StatusUpdate */
+
 _Static_assert(LIMIT_MANAGERS_MAX < LIMIT_NODES_MAX, "managers are nodes");
 
 #endif

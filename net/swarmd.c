@@ -36,6 +36,9 @@
 
 #define SWARMD_VERSION	    "0.1.0"
 #define SWARMD_MANAGERS_MAX 16
+/* A durable write failed (env exit): start it again (a full disk: once
+ * there is room). 1 is a refusal that retrying does not fix. */
+#define SWARMD_EXIT_FATAL_IO 3
 
 static const char swarmd_usage[] =
 	"usage: swarmd --state-dir DIR --listen-addr HOST:PORT [options]\n"
@@ -54,6 +57,9 @@ static const char swarmd_usage[] =
 	"                           (default: DIR/swarmd.sock)\n"
 	"  --join-addr HOST:PORT    a manager of the cluster to join\n"
 	"  --join-token TOKEN       the cluster's worker or manager join token\n"
+	"                           (shows in ps: prefer the next two)\n"
+	"  --join-token-file FILE   read the token from FILE's first line\n"
+	"  (environment)            SWARMD_JOIN_TOKEN=TOKEN, when neither flag\n"
 	"  --hostname NAME          the node's name (default: the machine's)\n"
 	"  --docker-socket PATH     Docker Engine API socket\n"
 	"                           (default: DOCKER_HOST=unix://... or\n"
@@ -65,11 +71,17 @@ static const char swarmd_usage[] =
 	"\n"
 	"Logs are logfmt lines on stderr. SIGTERM or SIGINT stops the daemon;\n"
 	"containers keep running and the next start adopts them.\n"
-	"exit status: 0 stopped by a signal, 1 failed, 2 bad usage\n";
+	"exit status: 0 stopped by a signal, 1 failed (a refused join token, a\n"
+	"corrupt state directory: retrying does not help), 2 bad usage, 3 a\n"
+	"write to the state directory failed (a full disk, an I/O error): the\n"
+	"daemon stopped rather than carry on; start it again once the disk is\n"
+	"right, and it goes on from what the disk holds\n";
 
 struct swarmd_opts {
 	const char *state_dir, *listen_addr, *advertise_addr, *control_socket;
 	const char *join_addr, *join_token, *hostname, *docker_socket;
+	const char *join_token_file;
+	char join_token_buf[256]; /* read from the file or the environment */
 	uint64_t millicpus, memory_bytes;
 	enum env_log_level log_level;
 };
@@ -194,6 +206,7 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 		SWARMD_FLAG("--control-socket", control_socket)
 		SWARMD_FLAG("--join-addr", join_addr)
 		SWARMD_FLAG("--join-token", join_token)
+		SWARMD_FLAG("--join-token-file", join_token_file)
 		SWARMD_FLAG("--hostname", hostname)
 		SWARMD_FLAG("--docker-socket", docker_socket)
 #undef SWARMD_FLAG
@@ -243,6 +256,32 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 		swarmd_die_usage("--state-dir is required");
 	if (!o->listen_addr)
 		swarmd_die_usage("--listen-addr is required");
+	/* the token: a file or the environment keep it out of `ps` */
+	if (o->join_token && o->join_token_file)
+		swarmd_die_usage("--join-token and --join-token-file: one or the other");
+	if (o->join_token)
+		fputs("swarmd: warning: --join-token shows in ps to every user of this "
+		      "machine; prefer --join-token-file FILE or SWARMD_JOIN_TOKEN\n",
+		      stderr);
+	if (o->join_token_file) {
+		FILE *f = fopen(o->join_token_file, "r");
+		if (!f)
+			swarmd_die_usage("--join-token-file %s: %s", o->join_token_file,
+					 strerror(errno));
+		if (!fgets(o->join_token_buf, sizeof o->join_token_buf, f))
+			o->join_token_buf[0] = '\0';
+		fclose(f);
+		o->join_token_buf[strcspn(o->join_token_buf, "\r\n")] = '\0';
+		if (!o->join_token_buf[0])
+			swarmd_die_usage("--join-token-file %s: empty (expected the token "
+					 "on its first line)",
+					 o->join_token_file);
+		o->join_token = o->join_token_buf;
+	} else if (!o->join_token && o->join_addr && getenv("SWARMD_JOIN_TOKEN")) {
+		snprintf(o->join_token_buf, sizeof o->join_token_buf, "%s",
+			 getenv("SWARMD_JOIN_TOKEN"));
+		o->join_token = o->join_token_buf;
+	}
 	if (!!o->join_addr != !!o->join_token)
 		swarmd_die_usage("--join-addr and --join-token go together");
 	{
@@ -407,13 +446,14 @@ static void swarmd_stop_later(struct swarmd *d, int code)
 	uv_timer_start(&d->stop_timer, swarmd_stop_cb, 0, 0);
 }
 
-/* The node cannot go on (env exit: a durable write failed). Exit 1: a
- * supervisor starts the daemon again, on what its disk really holds. */
+/* The node cannot go on (env exit: a durable write failed). Exit 3, not 1:
+ * a supervisor starts the daemon again (the unit refuses to retry 1, a
+ * refusal that retrying does not fix), on what its disk really holds. */
 static void swarmd_on_exit(void *data, const char *why)
 {
 	struct swarmd *d = data;
 	fprintf(stderr, "swarmd: fatal: %s\n", why);
-	swarmd_stop_later(d, 1);
+	swarmd_stop_later(d, SWARMD_EXIT_FATAL_IO);
 }
 
 static void swarmd_on_refused(void *data, const char *why)
@@ -629,6 +669,9 @@ int main(int argc, char **argv)
 		fputs("swarmd: out of memory\n", stderr);
 		return 1;
 	}
+	/* what swarmd makes is its own (sqlite's files, sockets), whatever
+	 * umask it was started with; uvenv also sets the state's modes */
+	umask(077);
 	swarmd_parse(argc, argv, &d->opts);
 	d->argv = argv;
 	signal(SIGPIPE, SIG_IGN);

@@ -1233,6 +1233,35 @@ static int uvenv_storage_open(struct env *env, const char *name, struct sqlite3 
 	snprintf(path, path_size, "%s/%s.db", u->state_dir, name);
 	if (uvenv_db_check(u, path) != 0)
 		goto fail;
+	/* 0600 whatever the umask: made here, or set on an older file;
+	 * sqlite gives its -wal and -shm files the database's mode */
+	{
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0 || fchmod(fd, 0600) != 0) {
+			uvenv_storage_fail(u, NULL, path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			goto fail;
+		}
+		close(fd);
+		for (size_t i = 0; i < 3; i++) {
+			static const char *const side[] = {"-wal", "-shm", "-journal"};
+			int bad = 0;
+			char *p2 = malloc(path_size + 8);
+			if (!p2) {
+				uvenv_storage_fail(u, NULL, path, "out of memory");
+				goto fail;
+			}
+			snprintf(p2, path_size + 8, "%s%s", path, side[i]);
+			if (chmod(p2, 0600) != 0 && errno != ENOENT) {
+				bad = errno;
+				uvenv_storage_fail(u, NULL, path, strerror(bad));
+			}
+			free(p2);
+			if (bad)
+				goto fail;
+		}
+	}
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
 		uvenv_storage_fail(u, db, path,
@@ -1585,6 +1614,18 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	}
 	if (fresh && (rv = uvenv_state_make(cfg->state_dir, err, err_size)) != 0)
 		goto close_fd;
+	/* 0700 whatever the umask, and whether it existed or not: what the
+	 * node keeps (tokens, task specs with their env) is its own */
+	{
+		char version[4096];
+		snprintf(version, sizeof version, "%s/VERSION", cfg->state_dir);
+		if (chmod(cfg->state_dir, 0700) != 0 || chmod(version, 0600) != 0) {
+			uvenv_errf(err, err_size, "chmod %s: %s", cfg->state_dir,
+				   strerror(errno));
+			rv = CS_ESTORAGE;
+			goto close_fd;
+		}
+	}
 
 	u->env.ops = &uvenv_ops;
 	u->env.impl = u;

@@ -2,7 +2,9 @@
 # The real daemons against a real dockerd: 3 managers and 2 workers as
 # processes on 127.0.0.1, a service of sleeping busybox containers, the
 # leader killed, a worker's daemon killed and restarted, containers stopped
-# by hand, the service removed — and the bad input a daemon must survive.
+# by hand, the service removed — and the bad input a daemon must survive;
+# then tests/integration/worker-restart.sh (a worker restarted while its
+# tasks were replaced, behind a Docker whose list answers late; the env).
 # Starts what it needs (dockerd, the test image) and stops what it started.
 #
 #   tests/integration/cluster.sh [BIN_DIR]     (default build/)
@@ -46,7 +48,11 @@ cleanup() {
 	for n in "${!PID[@]}"; do kill -9 "${PID[$n]}" 2>/dev/null; done
 	wait 2>/dev/null
 	if [ -n "${DOCKER_HOST:-}" ]; then
-		ids=$(docker ps -aq --filter label=cswarm.task.id 2>/dev/null)
+		# only this test's nodes' containers: a soak or another test
+		# may share the dockerd
+		ids=$(for n in m1 m2 m3 w1 w2 w3 bad; do
+			docker ps -aq --filter "label=cswarm.node.id=$n" 2>/dev/null
+		done)
 		[ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1
 	fi
 	[ -n "$STARTED_DOCKER" ] && "$ROOT/tests/integration/docker-down.sh" "$WORK/docker" >/dev/null 2>&1
@@ -304,4 +310,8 @@ for n in "${!PID[@]}"; do
 	[ $rc -eq 0 ] || fail "$n exited $rc on SIGTERM"
 	unset "PID[$n]"
 done
+
+# a cluster of its own: a worker restarted while Docker's list is slow
+say "a worker restarted behind a slow Docker (worker-restart.sh)"
+"$ROOT/tests/integration/worker-restart.sh" "$BIN" || fail "worker-restart.sh"
 say "PASS"

@@ -35,9 +35,35 @@ expect_exit1 "socket under a file" "$T/file is not a directory" \
 expect_exit1 "socket in no directory" "directory $T/none: No such file or directory" \
 	--state-dir "$T/s3" --listen-addr 127.0.0.1:0 --control-socket "$T/none/sock"
 
+say "join tokens from a file or the environment, and their mistakes"
+expect_exit() {
+	local code=$1 what=$2 pat=$3 rc=0
+	shift 3
+	timeout 10 "$SWARMD" --docker-socket "$T/no-docker.sock" "$@" >"$T/out" 2>&1 || rc=$?
+	[ "$rc" = "$code" ] || { cat "$T/out"; fail "$what: exit $rc, expected $code"; }
+	grep -q -- "$pat" "$T/out" || { cat "$T/out"; fail "$what: no '$pat' in its words"; }
+}
+expect_exit 2 "token file missing" "--join-token-file $T/nofile: No such file" \
+	--state-dir "$T/j1" --listen-addr 127.0.0.1:0 --join-addr 127.0.0.1:9 \
+	--join-token-file "$T/nofile"
+: >"$T/empty"
+expect_exit 2 "token file empty" "empty (expected the token on its first line)" \
+	--state-dir "$T/j2" --listen-addr 127.0.0.1:0 --join-addr 127.0.0.1:9 \
+	--join-token-file "$T/empty"
+echo "not-a-token" >"$T/tok"
+expect_exit 1 "token file read" "'not-a-token' is not a join token" \
+	--state-dir "$T/j3" --listen-addr 127.0.0.1:0 --join-addr 127.0.0.1:9 \
+	--join-token-file "$T/tok"
+SWARMD_JOIN_TOKEN=env-token expect_exit 1 "token from the environment" \
+	"'env-token' is not a join token" \
+	--state-dir "$T/j4" --listen-addr 127.0.0.1:0 --join-addr 127.0.0.1:9
+expect_exit 1 "token on the command line warns" "shows in ps" \
+	--state-dir "$T/j5" --listen-addr 127.0.0.1:0 --join-addr 127.0.0.1:9 \
+	--join-token bad
+
 say "a state table that cannot be read is not a fresh directory"
-"$SWARMD" --docker-socket "$T/no-docker.sock" --state-dir "$T/st" \
-	--listen-addr 127.0.0.1:0 >"$T/first.log" 2>&1 &
+(umask 022 && exec "$SWARMD" --docker-socket "$T/no-docker.sock" --state-dir "$T/st" \
+	--listen-addr 127.0.0.1:0 >"$T/first.log" 2>&1) &
 pid=$!
 for _ in $(seq 50); do
 	[ -S "$T/st/swarmd.sock" ] && break
@@ -45,6 +71,15 @@ for _ in $(seq 50); do
 done
 kill -TERM "$pid"
 wait "$pid" || fail "the first start did not stop cleanly"
+# private whatever the umask it ran under
+for f in "$T/st" "$T"/st/*; do
+	m=$(stat -c %a "$f")
+	case "$f" in
+	*.sock) ;;
+	"$T/st") [ "$m" = 700 ] || fail "$f is $m, expected 700" ;;
+	*) [ "$m" = 600 ] || fail "$f is $m, expected 600" ;;
+	esac
+done
 # a table whose rows fail to read (sqlite's integrity check passes: the
 # error comes at the first row), and a page of garbage
 sqlite3 "$T/st/swarmd.db" "ALTER TABLE swarmd RENAME TO old;

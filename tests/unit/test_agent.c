@@ -982,6 +982,785 @@ static void test_agent_stops_and_removes_container_of_removed_service(void **sta
 	assert_int_equal(simexec_running(exec(f), NULL, -1), 0);
 }
 
+/* ---------------------------------------------------------------- the agent alone
+ *
+ * The agent on a fake env that the test drives by hand: the clock moves
+ * when the test says, the executor's calls wait in a list until the test
+ * answers them (with any result, a failure included), the storage is an
+ * sqlite database in memory whose COMMIT the test can make fail, and every
+ * frame sent is decoded and kept. The paths the simulator cannot reach
+ * (issue 12): failed waits, stops and removes, a slow container list,
+ * failed durable writes, messages over the frame limit. */
+
+#include <sqlite3.h>
+
+#define FE_OPS_MAX  65536
+#define FE_CTLS_MAX 65536
+#define FE_TASKS    32768 /* task ids 1..FE_TASKS-1 */
+
+struct fe_ctl {
+	struct fenv *fe;
+	char task_id[64];
+	char image[64];
+	char envs[4][64];
+	size_t env_count;
+	bool has_op, has_wait;
+};
+
+struct fe_op {
+	struct fe_ctl *ctl;
+	enum env_ctl_op op;
+	struct env_ctl_req *req;
+	env_ctl_cb cb;
+};
+
+struct fenv {
+	struct env env;
+	ms_t now;
+	/* Assignments numbering, as the dispatcher's (fe_assign) */
+	uint64_t set_seq, set_seq_next, last_seq;
+	bool last_more;
+	env_timer_cb tick_cb;
+	void *tick_data;
+	ms_t tick_at, tick_every;
+	sqlite3 *db;
+	bool fail_commit;
+	struct fe_ctl *ctls[FE_CTLS_MAX];
+	size_t ctl_count;
+	struct fe_op ops[FE_OPS_MAX];
+	size_t op_count;
+	size_t asked[ENV_CTL_INSPECT + 1]; /* calls asked, by op */
+	struct env_ctl_list_req *list_req;
+	env_ctl_list_cb list_cb;
+	size_t list_calls;
+	/* frames sent */
+	size_t sends, sends_refused, status_frames, session_requests, resyncs;
+	size_t heartbeats; /* sent, not yet answered (fe_advance answers) */
+	size_t frame_bytes_max;
+	Cs__TaskState reported[FE_TASKS]; /* the last state reported per task */
+	size_t errors_logged;
+	bool exited;
+	struct agent *agent;
+	struct agent_cfg cfg;
+	const char *managers[1];
+};
+
+static struct fenv *fe_of(struct env *env)
+{
+	return env->impl;
+}
+
+static ms_t fe_now(struct env *env)
+{
+	return fe_of(env)->now;
+}
+
+static int fe_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms, env_timer_cb cb,
+			  void *data, env_timer_id *id)
+{
+	struct fenv *fe = fe_of(env);
+	assert_null(fe->tick_cb); /* the agent's one timer: its tick */
+	fe->tick_cb = cb;
+	fe->tick_data = data;
+	fe->tick_at = fe->now + delay_ms;
+	fe->tick_every = repeat_ms;
+	*id = 1;
+	return 0;
+}
+
+static void fe_timer_stop(struct env *env, env_timer_id id)
+{
+	(void)id;
+	fe_of(env)->tick_cb = NULL;
+}
+
+static const char *fe_self(struct env *env)
+{
+	(void)env;
+	return "w1";
+}
+
+static int fe_send(struct env *env, const char *addr, const uint8_t *buf, size_t len)
+{
+	struct fenv *fe = fe_of(env);
+	Cs__Wire *w;
+	(void)addr;
+	if (len > LIMIT_FRAME_BYTES_MAX) {
+		fe->sends_refused++;
+		return CS_ELIMIT;
+	}
+	fe->sends++;
+	if (len > fe->frame_bytes_max)
+		fe->frame_bytes_max = len;
+	w = cs__wire__unpack(NULL, len, buf);
+	assert_non_null(w);
+	if (w->session) {
+		if (w->session->want_seq)
+			fe->resyncs++;
+		else
+			fe->session_requests++;
+	}
+	if (w->heartbeat)
+		fe->heartbeats++;
+	if (w->status_update) {
+		fe->status_frames++;
+		for (size_t i = 0; i < w->status_update->n_tasks; i++) {
+			const Cs__Task *t = w->status_update->tasks[i];
+			assert_true(t->id < FE_TASKS);
+			fe->reported[t->id] = t->status->state;
+		}
+	}
+	cs__wire__free_unpacked(w, NULL);
+	return 0;
+}
+
+static int fe_storage_open(struct env *env, const char *name, struct sqlite3 **db)
+{
+	struct fenv *fe = fe_of(env);
+	assert_string_equal(name, "agent");
+	*db = fe->db;
+	return 0;
+}
+
+static uint64_t fe_random(struct env *env)
+{
+	(void)env;
+	return 42;
+}
+
+static void fe_log(struct env *env, enum env_log_level level, const char *msg)
+{
+	if (level == ENV_LOG_ERROR)
+		fe_of(env)->errors_logged++;
+	(void)msg;
+}
+
+static int fe_ctl_open(struct env *env, const struct env_container_spec *spec,
+		       struct env_ctl **ctl)
+{
+	struct fenv *fe = fe_of(env);
+	struct fe_ctl *c = calloc(1, sizeof *c);
+	assert_non_null(c);
+	assert_true(fe->ctl_count < FE_CTLS_MAX);
+	c->fe = fe;
+	snprintf(c->task_id, sizeof c->task_id, "%s", spec->task_id);
+	snprintf(c->image, sizeof c->image, "%s", spec->image);
+	for (size_t i = 0; spec->envs && spec->envs[i]; i++) {
+		assert_true(i < 4);
+		snprintf(c->envs[i], sizeof c->envs[i], "%s", spec->envs[i]);
+		c->env_count++;
+	}
+	fe->ctls[fe->ctl_count++] = c;
+	*ctl = (struct env_ctl *)c;
+	return 0;
+}
+
+static int fe_ctl_do(struct env_ctl *ctl, enum env_ctl_op op, struct env_ctl_req *req,
+		     env_ctl_cb cb)
+{
+	struct fe_ctl *c = (struct fe_ctl *)ctl;
+	struct fenv *fe = c->fe;
+	bool *busy = op == ENV_CTL_WAIT ? &c->has_wait : &c->has_op;
+	/* a call asked after exit would leave the agent: never */
+	assert_false(fe->exited);
+	if (*busy)
+		return CS_EAGAIN;
+	assert_true(fe->op_count < FE_OPS_MAX);
+	*busy = true;
+	fe->ops[fe->op_count++] = (struct fe_op){c, op, req, cb};
+	fe->asked[op]++;
+	return 0;
+}
+
+static void fe_ctl_close(struct env_ctl *ctl, env_ctl_close_cb cb, void *data)
+{
+	struct fe_ctl *c = (struct fe_ctl *)ctl;
+	struct fenv *fe = c->fe;
+	/* its requests are cancelled without their callbacks */
+	for (size_t i = 0; i < fe->op_count;) {
+		if (fe->ops[i].ctl == c)
+			fe->ops[i] = fe->ops[--fe->op_count];
+		else
+			i++;
+	}
+	c->has_op = c->has_wait = false;
+	if (cb)
+		cb(ctl, data); /* a test shortcut: the agent only frees memory */
+}
+
+static int fe_ctl_list(struct env *env, struct env_ctl_list_req *req, env_ctl_list_cb cb)
+{
+	struct fenv *fe = fe_of(env);
+	assert_null(fe->list_req);
+	fe->list_req = req;
+	fe->list_cb = cb;
+	fe->list_calls++;
+	return 0;
+}
+
+static void fe_exit(struct env *env, const char *why)
+{
+	(void)why;
+	fe_of(env)->exited = true;
+}
+
+static const struct env_ops fe_ops = {
+	.now_ms = fe_now,
+	.timer_start = fe_timer_start,
+	.timer_stop = fe_timer_stop,
+	.self_addr = fe_self,
+	.send = fe_send,
+	.storage_open = fe_storage_open,
+	.random_u64 = fe_random,
+	.log = fe_log,
+	.ctl_open = fe_ctl_open,
+	.ctl_do = fe_ctl_do,
+	.ctl_close = fe_ctl_close,
+	.ctl_list = fe_ctl_list,
+	.exit = fe_exit,
+};
+
+static int fe_commit_hook(void *data)
+{
+	return ((struct fenv *)data)->fail_commit; /* non-zero: ROLLBACK */
+}
+
+/* The process dies: the agent is freed, its controllers and requests die
+ * with it; the database stays. */
+static void fe_kill(struct fenv *fe)
+{
+	if (fe->agent)
+		agent_stop(fe->agent);
+	fe->agent = NULL;
+	fe->tick_cb = NULL;
+	fe->op_count = 0;
+	fe->list_req = NULL;
+	for (size_t i = 0; i < fe->ctl_count; i++)
+		free(fe->ctls[i]);
+	fe->ctl_count = 0;
+	fe->exited = false;
+	memset(fe->reported, 0, sizeof fe->reported);
+}
+
+static void fe_start(struct fenv *fe)
+{
+	assert_int_equal(agent_start(&fe->env, &fe->cfg, &fe->agent), 0);
+}
+
+static struct fenv *fe_new(void)
+{
+	struct fenv *fe = calloc(1, sizeof *fe);
+	assert_non_null(fe);
+	fe->env.ops = &fe_ops;
+	fe->env.impl = fe;
+	fe->now = 1000;
+	assert_int_equal(sqlite3_open(":memory:", &fe->db), SQLITE_OK);
+	sqlite3_commit_hook(fe->db, fe_commit_hook, fe);
+	fe->managers[0] = "m1";
+	fe->cfg.hostname = "w1";
+	fe->cfg.role = CS__NODE_ROLE__NODE_ROLE_WORKER;
+	fe->cfg.managers = fe->managers;
+	fe->cfg.manager_count = 1;
+	fe_start(fe);
+	return fe;
+}
+
+static void fe_free(struct fenv *fe)
+{
+	fe_kill(fe);
+	sqlite3_close(fe->db);
+	free(fe);
+}
+
+/* Moves the clock by ms, firing the tick when due; heartbeats are
+ * answered at once (the session stays up). */
+static void fe_advance(struct fenv *fe, ms_t ms)
+{
+	ms_t end = fe->now + ms;
+	while (fe->tick_cb && fe->tick_at <= end && !fe->exited) {
+		fe->now = fe->tick_at;
+		fe->tick_at += fe->tick_every;
+		fe->tick_cb(&fe->env, 1, fe->tick_data);
+		if (fe->heartbeats && fe->agent) {
+			Cs__Wire w = CS__WIRE__INIT;
+			Cs__HeartbeatResponse r = CS__HEARTBEAT_RESPONSE__INIT;
+			fe->heartbeats = 0;
+			w.heartbeat_response = &r;
+			agent_handle(fe->agent, "m1", &w);
+		}
+	}
+	fe->now = end;
+}
+
+/* Answers the pending container list with found (count of them). */
+static void fe_list_answer(struct fenv *fe, int status, struct env_ctl_found *found,
+			   size_t count)
+{
+	struct env_ctl_list_req *req = fe->list_req;
+	assert_non_null(req);
+	fe->list_req = NULL;
+	req->found = found;
+	req->found_count = count;
+	req->found = status ? NULL : found;
+	req->found_count = status ? 0 : count;
+	fe->list_cb(req, status);
+}
+
+static void fe_found(struct env_ctl_found *f, uint64_t task, enum env_ctl_state state,
+		     int32_t code)
+{
+	memset(f, 0, sizeof *f);
+	snprintf(f->task_id, sizeof f->task_id, "%016" PRIx64, task);
+	snprintf(f->service_id, sizeof f->service_id, "%016x", 7);
+	f->state = state;
+	f->exit_code = code;
+}
+
+/* The index of the pending call op for task, or -1. */
+static int64_t fe_pending(const struct fenv *fe, uint64_t task, enum env_ctl_op op)
+{
+	char id[17];
+	snprintf(id, sizeof id, "%016" PRIx64, task);
+	for (size_t i = 0; i < fe->op_count; i++)
+		if (fe->ops[i].op == op && strcmp(fe->ops[i].ctl->task_id, id) == 0)
+			return (int64_t)i;
+	return -1;
+}
+
+/* Answers the pending call op of task (which must exist). */
+static void fe_answer(struct fenv *fe, uint64_t task, enum env_ctl_op op, int status,
+		      enum env_ctl_state state, int32_t code, const char *message)
+{
+	int64_t i = fe_pending(fe, task, op);
+	struct fe_op o;
+	if (i < 0)
+		fail_msg("no pending op %d for task %" PRIu64, (int)op, task);
+	o = fe->ops[i];
+	memmove(&fe->ops[i], &fe->ops[i + 1],
+		(fe->op_count - (size_t)i - 1) * sizeof *fe->ops);
+	fe->op_count--;
+	if (op == ENV_CTL_WAIT)
+		o.ctl->has_wait = false;
+	else
+		o.ctl->has_op = false;
+	o.req->state = state;
+	o.req->exit_code = code;
+	snprintf(o.req->message, sizeof o.req->message, "%s", message ? message : "");
+	o.cb(o.req, status);
+}
+
+/* A session with m1: the agent's first tick asks, the test answers. */
+static void fe_connect(struct fenv *fe)
+{
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
+	size_t asked = fe->session_requests;
+	fe_advance(fe, 1000);
+	assert_true(fe->session_requests > asked);
+	r.node_id = agent_node_id(fe->agent);
+	r.session_id = 77;
+	r.heartbeat_ms = 5000;
+	w.session_response = &r;
+	assert_true(agent_handle(fe->agent, "m1", &w));
+	assert_true(agent_connected(fe->agent));
+}
+
+/* Sends assignments: tasks ids[0..n) wanted running (image busybox, the
+ * envs given, NULL-terminated or NULL), removed rm[0..nrm). */
+static void fe_assign(struct fenv *fe, bool full, bool more, uint64_t seq,
+		      const uint64_t *ids, size_t n, const uint64_t *rm, size_t nrm,
+		      char **envs)
+{
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__Assignments as = CS__ASSIGNMENTS__INIT;
+	Cs__Task *tasks = calloc(n ? n : 1, sizeof *tasks);
+	Cs__Task **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+	Cs__TaskSpec ts = CS__TASK_SPEC__INIT;
+	Cs__ContainerSpec cs = CS__CONTAINER_SPEC__INIT;
+
+	assert_non_null(tasks);
+	assert_non_null(ptrs);
+	cs.image = "busybox";
+	for (size_t i = 0; envs && envs[i]; i++)
+		cs.n_env = i + 1;
+	cs.env = envs;
+	ts.container = &cs;
+	for (size_t i = 0; i < n; i++) {
+		cs__task__init(&tasks[i]);
+		tasks[i].id = ids[i];
+		tasks[i].service_id = 7;
+		tasks[i].slot = i + 1;
+		tasks[i].service_name = "web";
+		tasks[i].desired_state = CS__TASK_STATE__TASK_STATE_RUNNING;
+		tasks[i].spec = &ts;
+		ptrs[i] = &tasks[i];
+	}
+	as.session_id = 77;
+	as.full = full;
+	as.more = more;
+	as.seq = seq;
+	/* as the dispatcher numbers parts: a set's first part is its own
+	 * set_seq, the next parts carry it on (fe->set_seq_next overrides) */
+	if (full) {
+		if (fe->set_seq_next)
+			fe->set_seq = fe->set_seq_next;
+		else if (!(fe->last_more && seq == fe->last_seq + 1))
+			fe->set_seq = seq;
+		as.set_seq = fe->set_seq;
+	}
+	fe->set_seq_next = 0;
+	fe->last_more = full && more;
+	fe->last_seq = seq;
+	as.n_tasks = n;
+	as.tasks = ptrs;
+	as.n_removed = nrm;
+	as.removed = (uint64_t *)rm;
+	w.assignments = &as;
+	assert_true(agent_handle(fe->agent, "m1", &w));
+	free(ptrs);
+	free(tasks);
+}
+
+/* Runs task id from ASSIGNED to RUNNING (its list answered before). */
+static void fe_run(struct fenv *fe, uint64_t id)
+{
+	fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	fe_answer(fe, id, ENV_CTL_START, 0, ENV_CTL_RUNNING, 0, NULL);
+	assert_true(fe_pending(fe, id, ENV_CTL_WAIT) >= 0);
+}
+
+static struct fe_ctl *fe_ctl_of_task(const struct fenv *fe, uint64_t task)
+{
+	char id[17];
+	snprintf(id, sizeof id, "%016" PRIx64, task);
+	for (size_t i = fe->ctl_count; i-- > 0;)
+		if (strcmp(fe->ctls[i]->task_id, id) == 0)
+			return fe->ctls[i];
+	return NULL;
+}
+
+/* Item 5: the service's environment reaches the container spec. */
+static void test_agent_passes_service_env_to_the_container(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t id = 1;
+	char *envs[] = {"A=1", "GREETING=hello world", NULL};
+	struct fe_ctl *c;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, envs);
+	c = fe_ctl_of_task(fe, id);
+	assert_non_null(c);
+	assert_true(fe_pending(fe, id, ENV_CTL_PREPARE) >= 0);
+	assert_int_equal(c->env_count, 2);
+	assert_string_equal(c->envs[0], "A=1");
+	assert_string_equal(c->envs[1], "GREETING=hello world");
+	fe_free(fe);
+}
+
+/* Item 8: after a restart, a full set that no longer names a running task
+ * comes before the container list; nothing is stepped until the list is
+ * back, then the container is stopped (SHUTDOWN only once the stop
+ * succeeded) and removed. */
+static void test_agent_steps_nothing_before_adoption_then_stops_replaced_task(
+	void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t id = 1;
+	struct env_ctl_found f;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	fe_run(fe, id);
+	fe_kill(fe); /* the daemon dies; its task was replaced meanwhile */
+	fe_start(fe);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, NULL, 0, NULL, 0, NULL); /* names nothing */
+	fe_advance(fe, 3000);
+	assert_int_equal(fe->op_count, 0);
+	assert_int_not_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_SHUTDOWN);
+	/* Docker's list comes back late: the container runs */
+	fe_found(&f, id, ENV_CTL_RUNNING, 0);
+	fe_list_answer(fe, 0, &f, 1);
+	assert_true(fe_pending(fe, id, ENV_CTL_SHUTDOWN) >= 0);
+	fe_advance(fe, 2000);
+	assert_int_not_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_SHUTDOWN);
+	fe_answer(fe, id, ENV_CTL_SHUTDOWN, 0, ENV_CTL_EXITED, 143, NULL);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_SHUTDOWN);
+	fe_answer(fe, id, ENV_CTL_REMOVE, 0, ENV_CTL_ABSENT, 0, NULL);
+	assert_int_equal(agent_task_count(fe->agent), 0);
+	fe_free(fe);
+}
+
+/* A failed list is asked again; until it answers, no task from before the
+ * restart moves, while a task new to this process goes on (with no Docker
+ * it is rejected with Docker's words). */
+static void test_agent_asks_list_again_after_failure_before_stepping(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[2] = {1, 2};
+	struct env_ctl_found f;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, ids, 1, NULL, 0, NULL);
+	fe_run(fe, 1);
+	fe_kill(fe);
+	fe_start(fe);
+	fe_list_answer(fe, CS_EEXEC, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
+	assert_true(fe_pending(fe, 2, ENV_CTL_PREPARE) >= 0);
+	assert_int_equal(fe->op_count, 1);
+	assert_int_equal(fe->list_calls, 2); /* one per process so far */
+	fe_advance(fe, (ms_t)LIMIT_AGENT_RETRY_MS_MIN + 1000);
+	assert_int_equal(fe->list_calls, 3);
+	assert_int_equal(fe->op_count, 1);
+	fe_found(&f, 1, ENV_CTL_RUNNING, 0);
+	fe_list_answer(fe, 0, &f, 1);
+	assert_true(fe_pending(fe, 1, ENV_CTL_WAIT) >= 0);
+	assert_true(fe_pending(fe, 1, ENV_CTL_PREPARE) < 0);
+	fe_free(fe);
+}
+
+/* Item 7: a failed stop is no SHUTDOWN; it is asked again with backoff,
+ * then a kill; a failed remove keeps the task until one succeeds. */
+static void test_agent_reports_shutdown_only_after_stop_succeeded_and_retries_remove(
+	void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t id = 1;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	fe_run(fe, id);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_RUNNING);
+	fe_assign(fe, false, false, 2, NULL, 0, &id, 1, NULL);
+	for (uint32_t i = 0; i < LIMIT_AGENT_STOP_TRIES; i++) {
+		fe_answer(fe, id, ENV_CTL_SHUTDOWN, CS_EEXEC, ENV_CTL_ABSENT, 0,
+			  "Cannot connect to the Docker daemon");
+		fe_advance(fe, 1000);
+		assert_int_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_RUNNING);
+		fe_advance(fe, LIMIT_AGENT_RETRY_MS_MAX);
+	}
+	/* escalated */
+	assert_true(fe_pending(fe, id, ENV_CTL_SHUTDOWN) < 0);
+	fe_answer(fe, id, ENV_CTL_TERMINATE, 0, ENV_CTL_EXITED, 137, NULL);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_SHUTDOWN);
+	fe_answer(fe, id, ENV_CTL_REMOVE, CS_EEXEC, ENV_CTL_ABSENT, 0, "daemon gone");
+	assert_int_equal(agent_task_count(fe->agent), 1);
+	fe_advance(fe, LIMIT_AGENT_RETRY_MS_MAX + 1000);
+	fe_answer(fe, id, ENV_CTL_REMOVE, 0, ENV_CTL_ABSENT, 0, NULL);
+	assert_int_equal(agent_task_count(fe->agent), 0);
+	fe_free(fe);
+}
+
+/* Item 6: a failed wait is retried, inspecting first: a container that
+ * exited meanwhile is reported, one still running is waited for again. */
+static void test_agent_retries_failed_wait_inspecting_first(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[2] = {1, 2};
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
+	fe_run(fe, 1);
+	fe_run(fe, 2);
+	/* dockerd restarts: both waits fail */
+	fe_answer(fe, 1, ENV_CTL_WAIT, CS_EEXEC, ENV_CTL_ABSENT, 0, "EOF");
+	fe_answer(fe, 2, ENV_CTL_WAIT, CS_EEXEC, ENV_CTL_ABSENT, 0, "EOF");
+	assert_true(fe_pending(fe, 1, ENV_CTL_WAIT) < 0);
+	fe_advance(fe, LIMIT_AGENT_RETRY_MS_MIN + 1000);
+	assert_true(fe_pending(fe, 1, ENV_CTL_WAIT) < 0);
+	fe_answer(fe, 1, ENV_CTL_INSPECT, 0, ENV_CTL_RUNNING, 0, NULL);
+	fe_answer(fe, 2, ENV_CTL_INSPECT, 0, ENV_CTL_EXITED, 3, NULL);
+	/* 1 runs: waited for again; 2 exited meanwhile: FAILED */
+	fe_answer(fe, 1, ENV_CTL_WAIT, 0, ENV_CTL_EXITED, 0, NULL);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_COMPLETE);
+	assert_int_equal(fe->reported[2], CS__TASK_STATE__TASK_STATE_FAILED);
+	fe_free(fe);
+}
+
+/* Items 7 and 9: containers of no known task (found by their labels) are
+ * left alone until the first whole full set; then those it does not name
+ * are stopped and removed, running or exited, and one it names is adopted. */
+static void test_agent_cleans_up_containers_of_no_known_task_after_first_full_set(
+	void **state)
+{
+	struct fenv *fe = fe_new();
+	struct env_ctl_found f[3];
+	uint64_t keep = 3;
+	(void)state;
+
+	fe_found(&f[0], 1, ENV_CTL_RUNNING, 0);
+	fe_found(&f[1], 2, ENV_CTL_EXITED, 0);
+	fe_found(&f[2], 3, ENV_CTL_RUNNING, 0);
+	fe_list_answer(fe, 0, f, 3);
+	fe_connect(fe);
+	fe_advance(fe, 3000);
+	assert_int_equal(fe->op_count, 0); /* not before the full set */
+	assert_int_equal(fe->status_frames, 0);
+	fe_assign(fe, true, true, 1, NULL, 0, NULL, 0, NULL); /* a first part */
+	assert_int_equal(fe->op_count, 0);
+	fe_assign(fe, true, false, 2, &keep, 1, NULL, 0, NULL);
+	assert_true(fe_pending(fe, 1, ENV_CTL_SHUTDOWN) >= 0);
+	assert_true(fe_pending(fe, 2, ENV_CTL_REMOVE) >= 0);
+	assert_true(fe_pending(fe, 3, ENV_CTL_WAIT) >= 0);
+	assert_true(fe_pending(fe, 3, ENV_CTL_SHUTDOWN) < 0);
+	fe_answer(fe, 1, ENV_CTL_SHUTDOWN, 0, ENV_CTL_EXITED, 143, NULL);
+	fe_answer(fe, 1, ENV_CTL_REMOVE, 0, ENV_CTL_ABSENT, 0, NULL);
+	fe_answer(fe, 2, ENV_CTL_REMOVE, 0, ENV_CTL_ABSENT, 0, NULL);
+	assert_int_equal(agent_task_count(fe->agent), 1);
+	fe_advance(fe, 1000);
+	/* never reported: not this node's tasks */
+	assert_int_equal(fe->reported[1], 0);
+	assert_int_equal(fe->reported[2], 0);
+	assert_int_equal(fe->reported[3], CS__TASK_STATE__TASK_STATE_RUNNING);
+	fe_free(fe);
+}
+
+/* Item 9: a task that ended before a restart and is unassigned after it
+ * has its exited container removed through the executor. */
+static void test_agent_removes_exited_container_of_task_ended_before_restart(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t id = 1;
+	struct env_ctl_found f;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	fe_run(fe, id);
+	fe_answer(fe, id, ENV_CTL_WAIT, 0, ENV_CTL_EXITED, 1, NULL);
+	fe_kill(fe);
+	fe_start(fe);
+	fe_found(&f, id, ENV_CTL_EXITED, 1);
+	fe_list_answer(fe, 0, &f, 1);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, NULL, 0, NULL, 0, NULL);
+	assert_true(fe_pending(fe, id, ENV_CTL_REMOVE) >= 0);
+	fe_answer(fe, id, ENV_CTL_REMOVE, 0, ENV_CTL_ABSENT, 0, NULL);
+	assert_int_equal(agent_task_count(fe->agent), 0);
+	fe_free(fe);
+}
+
+/* Item 3: a full set in parts is accumulated: what a part names is
+ * assigned at once, what no part names is unassigned only at the last
+ * part; a gap in a set asks for a full set again and unassigns nothing. */
+static void test_agent_accumulates_full_set_in_parts(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t a = 1, b = 2, c = 3;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &c, 1, NULL, 0, NULL);
+	fe_run(fe, c);
+	fe_assign(fe, true, true, 2, &a, 1, NULL, 0, NULL);
+	assert_true(fe_pending(fe, a, ENV_CTL_PREPARE) >= 0);
+	assert_true(fe_pending(fe, c, ENV_CTL_SHUTDOWN) < 0);
+	/* a gap inside the set: resync, nothing unassigned */
+	fe_assign(fe, true, false, 4, &b, 1, NULL, 0, NULL);
+	assert_int_equal(fe->resyncs, 1);
+	assert_true(fe_pending(fe, c, ENV_CTL_SHUTDOWN) < 0);
+	assert_true(fe_pending(fe, b, ENV_CTL_PREPARE) < 0);
+	/* a later part whose first part was lost starts nothing */
+	fe->set_seq_next = 4;
+	fe_assign(fe, true, false, 5, &b, 1, NULL, 0, NULL);
+	assert_int_equal(fe->resyncs, 2);
+	assert_true(fe_pending(fe, c, ENV_CTL_SHUTDOWN) < 0);
+	assert_true(fe_pending(fe, b, ENV_CTL_PREPARE) < 0);
+	/* the set again, whole: c was not in it */
+	fe_assign(fe, true, true, 6, &a, 1, NULL, 0, NULL);
+	assert_true(fe_pending(fe, c, ENV_CTL_SHUTDOWN) < 0);
+	fe_assign(fe, true, false, 7, &b, 1, NULL, 0, NULL);
+	assert_true(fe_pending(fe, b, ENV_CTL_PREPARE) >= 0);
+	assert_true(fe_pending(fe, c, ENV_CTL_SHUTDOWN) >= 0);
+	assert_true(fe_pending(fe, a, ENV_CTL_SHUTDOWN) < 0);
+	fe_free(fe);
+}
+
+/* Item 3: status updates of many tasks with long messages are split in
+ * frames under the limit; every state arrives. */
+static void test_agent_splits_status_updates_under_the_frame_limit(void **state)
+{
+	enum { N = 20000 };
+	struct fenv *fe = fe_new();
+	uint64_t *ids = malloc(N * sizeof *ids);
+	char why[256];
+	(void)state;
+
+	assert_non_null(ids);
+	memset(why, 'x', sizeof why - 1);
+	why[sizeof why - 1] = '\0';
+	for (size_t i = 0; i < N; i++)
+		ids[i] = i + 1;
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, ids, N, NULL, 0, NULL);
+	for (size_t i = 0; i < N; i++)
+		fe_answer(fe, ids[i], ENV_CTL_PREPARE, CS_EEXEC, ENV_CTL_ABSENT, 0, why);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->sends_refused, 0);
+	assert_true(fe->status_frames >= 2);
+	assert_true(fe->frame_bytes_max <= LIMIT_FRAME_BYTES_MAX);
+	for (size_t i = 0; i < N; i++)
+		assert_int_equal(fe->reported[ids[i]],
+				 CS__TASK_STATE__TASK_STATE_REJECTED);
+	free(ids);
+	fe_free(fe);
+}
+
+/* Item 10: a failed COMMIT of assignments is fatal before anything leaves
+ * the agent: no container call, no report. */
+static void test_agent_failed_commit_of_assignments_is_fatal_before_any_call(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t id = 1;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe->fail_commit = true;
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	assert_true(fe->exited);
+	assert_int_equal(fe->op_count, 0);
+	assert_true(fe->errors_logged > 0);
+	fe_free(fe);
+}
+
+/* Item 10: STARTING that cannot be saved is fatal, and no start is asked. */
+static void test_agent_failed_save_of_starting_is_fatal_and_starts_nothing(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t id = 1;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	fe->fail_commit = true;
+	fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	assert_true(fe->exited);
+	assert_int_equal(fe->asked[ENV_CTL_START], 0);
+	fe_free(fe);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1015,6 +1794,24 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_agent_stops_and_removes_container_of_removed_service,
 			fixture_new, fixture_free),
+		cmocka_unit_test(test_agent_passes_service_env_to_the_container),
+		cmocka_unit_test(
+			test_agent_steps_nothing_before_adoption_then_stops_replaced_task),
+		cmocka_unit_test(
+			test_agent_asks_list_again_after_failure_before_stepping),
+		cmocka_unit_test(
+			test_agent_reports_shutdown_only_after_stop_succeeded_and_retries_remove),
+		cmocka_unit_test(test_agent_retries_failed_wait_inspecting_first),
+		cmocka_unit_test(
+			test_agent_cleans_up_containers_of_no_known_task_after_first_full_set),
+		cmocka_unit_test(
+			test_agent_removes_exited_container_of_task_ended_before_restart),
+		cmocka_unit_test(test_agent_accumulates_full_set_in_parts),
+		cmocka_unit_test(test_agent_splits_status_updates_under_the_frame_limit),
+		cmocka_unit_test(
+			test_agent_failed_commit_of_assignments_is_fatal_before_any_call),
+		cmocka_unit_test(
+			test_agent_failed_save_of_starting_is_fatal_and_starts_nothing),
 	};
 	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
 }

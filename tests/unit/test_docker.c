@@ -538,6 +538,40 @@ static void test_docker_quick_ops_map_docker_answers(void **state)
 	close_ctl(t, ctl);
 }
 
+/* What the agent relies on to clean up (issue 12, item 7): a stop of a
+ * container that is not running (304) or not there (404) succeeded; a
+ * remove Docker refuses is an error with Docker's words, so the agent keeps
+ * the task and asks again. */
+static void test_docker_stop_of_stopped_or_absent_is_success_remove_refusal_is_error(
+	void **state)
+{
+	struct test_ctx *t = *state;
+	struct env_container_spec spec6 = test_spec("t6"), spec7 = test_spec("t7");
+	struct env_ctl *c6, *c7;
+	struct op_result r;
+
+	fake_route(&t->fake, "POST", "/v1.41/containers/cswarm-t6/stop", 304, "");
+	fake_route(&t->fake, "POST", "/v1.41/containers/cswarm-t7/stop", 404,
+		   "{\"message\":\"No such container: cswarm-t7\"}");
+	fake_route(&t->fake, "DELETE", "/v1.41/containers/cswarm-t6", 409,
+		   "{\"message\":\"removal of container cswarm-t6 is already in "
+		   "progress\"}");
+	assert_int_equal(docker_ctl_open(t->d, &spec6, &c6), 0);
+	assert_int_equal(docker_ctl_open(t->d, &spec7, &c7), 0);
+	do_op(t, c6, ENV_CTL_SHUTDOWN, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.req.state, ENV_CTL_EXITED);
+	do_op(t, c7, ENV_CTL_SHUTDOWN, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.req.state, ENV_CTL_ABSENT);
+	do_op(t, c6, ENV_CTL_REMOVE, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, CS_EEXEC);
+	assert_string_equal(r.req.message,
+			    "removal of container cswarm-t6 is already in progress");
+	close_ctl(t, c6);
+	close_ctl(t, c7);
+}
+
 static void test_docker_inspect_of_absent_container_is_absent(void **state)
 {
 	struct test_ctx *t = *state;
@@ -928,6 +962,7 @@ int main(void)
 		T(test_docker_create_conflict_counts_as_created),
 		T(test_docker_quick_ops_map_docker_answers),
 		T(test_docker_inspect_of_absent_container_is_absent),
+		T(test_docker_stop_of_stopped_or_absent_is_success_remove_refusal_is_error),
 		T(test_docker_list_sorts_by_task_and_reads_labels),
 		T(test_docker_missing_socket_is_eexec_with_message),
 		T(test_docker_close_with_wait_pending_never_calls_it),

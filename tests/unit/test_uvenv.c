@@ -576,6 +576,53 @@ static void test_uvenv_unused_peers_are_forgotten(void **state)
 	rm_tree(dir_b);
 }
 
+/* The state dir is 0700 and every database file 0600, whatever the umask
+ * and whether they existed (they were made 0644 under the usual umask). */
+static void test_uvenv_state_files_are_private(void **state)
+{
+	uv_loop_t loop;
+	char dir[64], path[128];
+	struct uvenv *a;
+	struct env *ea;
+	struct sqlite3 *db;
+	struct stat st;
+	mode_t old = umask(0);
+
+	make_tmpdir(dir, sizeof dir);
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(path, sizeof path, "%s/old.db", dir);
+	close(open(path, O_CREAT | O_WRONLY, 0666)); /* an empty older file */
+	{
+		snprintf(path, sizeof path, "%s/VERSION", dir);
+		int fd = open(path, O_CREAT | O_WRONLY, 0644);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, UVENV_STATE_VERSION, strlen(UVENV_STATE_VERSION)),
+				 (ssize_t)strlen(UVENV_STATE_VERSION));
+		close(fd);
+	}
+	uv_loop_init(&loop);
+	a = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
+	ea = uvenv_env(a);
+	assert_int_equal(ea->ops->storage_open(ea, "fresh", &db), 0);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE t (x); INSERT INTO t VALUES (1)",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(ea->ops->storage_open(ea, "old", &db), 0);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	const char *files[] = {"fresh.db", "fresh.db-wal", "old.db", "VERSION"};
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+		assert_int_equal(stat(path, &st), 0);
+		if ((st.st_mode & 07777) != 0600)
+			fail_msg("%s is %o", files[i], (unsigned)(st.st_mode & 07777));
+	}
+	close_env(&loop, a);
+	loop_done(&loop);
+	umask(old);
+	rm_tree(dir);
+}
+
 /* Frames queued for a peer nobody answers are dropped after their time to
  * live, which frees the queue for new ones. */
 static void test_uvenv_frames_queued_past_their_ttl_are_dropped(void **state)
@@ -1257,6 +1304,7 @@ int main(void)
 		cmocka_unit_test(test_uvenv_frames_queued_past_their_ttl_are_dropped),
 		cmocka_unit_test(test_uvenv_idle_connection_is_closed_and_redialled),
 		cmocka_unit_test(test_uvenv_unused_peers_are_forgotten),
+		cmocka_unit_test(test_uvenv_state_files_are_private),
 		cmocka_unit_test(test_uvenv_frames_before_listen_are_dropped),
 		cmocka_unit_test(test_uvenv_redials_a_peer_that_starts_late),
 		cmocka_unit_test(test_uvenv_send_limits_queue_size_and_addresses),
