@@ -1005,10 +1005,11 @@ static int scn_env(struct scn_parser *p, struct scn_service *svc, const struct s
 	const char *eq = memchr(v.s, '=', v.len);
 
 	if (!eq || eq == v.s)
-		return scn_fail(p, v.col,
-				"bad env '%.*s' (expected KEY=VALUE with a non-empty KEY, "
-				"like env=LANG=C)",
-				SCN_TOK_ARG(v));
+		return scn_fail(
+			p, v.col,
+			"bad env '%.*s' (expected KEY=VALUE with a non-empty KEY, "
+			"like env=LANG=C)",
+			SCN_TOK_ARG(v));
 	return scn_env_add(p, svc, kv->name.col, scn_tok_dup(v));
 }
 

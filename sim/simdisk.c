@@ -259,7 +259,8 @@ static int simdisk_file_save_page(struct simdisk_file *f, uint32_t page)
 		assert(cap > page);
 		if (!slot_of)
 			return SQLITE_IOERR_NOMEM;
-		memset(slot_of + f->slot_cap, 0, (size_t)(cap - f->slot_cap) * sizeof *slot_of);
+		memset(slot_of + f->slot_cap, 0,
+		       (size_t)(cap - f->slot_cap) * sizeof *slot_of);
 		f->slot_of = slot_of;
 		f->slot_cap = cap;
 	}
@@ -343,8 +344,8 @@ static void simdisk_file_revert(struct simdisk_file *f)
 				     ? f->synced_size - off
 				     : SIMDISK_PAGE_BYTES;
 		assert(off < f->synced_size);
-		memcpy(f->cur.bytes + off, f->saved_bytes + (size_t)i * SIMDISK_PAGE_BYTES,
-		       len);
+		memcpy(f->cur.bytes + off,
+		       f->saved_bytes + (size_t)i * SIMDISK_PAGE_BYTES, len);
 	}
 	simdisk_file_synced(f);
 	assert(f->cur.size == f->synced_size);

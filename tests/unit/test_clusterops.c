@@ -203,7 +203,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_clops_task_in_two_containers_breaks_invariant_3),
 		cmocka_unit_test(test_clops_slot_judged_by_what_the_cluster_wants),
-		cmocka_unit_test(test_clops_env_maps_to_container_env_and_update_replaces_it),
+		cmocka_unit_test(
+			test_clops_env_maps_to_container_env_and_update_replaces_it),
 	};
 	return cmocka_run_group_tests_name("clusterops", tests, NULL, NULL);
 }

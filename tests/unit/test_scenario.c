@@ -615,7 +615,8 @@ static void test_scn_service_env_keeps_each_variable_in_order(void **state)
 {
 	struct scn_script s;
 	const struct scn_cmd *c = line_cmd(
-		"service create web env=LANG=C env=OPTS=a=b,c=d env=EMPTY= replicas=2", &s);
+		"service create web env=LANG=C env=OPTS=a=b,c=d env=EMPTY= replicas=2",
+		&s);
 
 	assert_int_equal(c->u.service.set, SCN_SVC_ENV | SCN_SVC_REPLICAS);
 	assert_int_equal(c->u.service.env_count, 3);
@@ -662,16 +663,18 @@ static void test_scn_service_without_env_has_none(void **state)
 
 static void test_scn_rejects_bad_env(void **state)
 {
-	line_fails("service create web env=LANG",
-		   "scn.scn:2:24: bad env 'LANG' (expected KEY=VALUE with a non-empty KEY, "
-		   "like env=LANG=C)");
+	line_fails(
+		"service create web env=LANG",
+		"scn.scn:2:24: bad env 'LANG' (expected KEY=VALUE with a non-empty KEY, "
+		"like env=LANG=C)");
 	line_fails("service update web env==C",
 		   "scn.scn:2:24: bad env '=C' (expected KEY=VALUE with a non-empty KEY, "
 		   "like env=LANG=C)");
 	line_fails("service create web env=", "scn.scn:2:24: missing value after 'env='");
-	line_fails("service create web env=A=1 env-bytes=1Q",
-		   "scn.scn:2:38: bad size '1Q' (expected bytes or a number with K, M, G or "
-		   "T, like 512M or 2G)");
+	line_fails(
+		"service create web env=A=1 env-bytes=1Q",
+		"scn.scn:2:38: bad size '1Q' (expected bytes or a number with K, M, G or "
+		"T, like 512M or 2G)");
 	line_fails("service create web env-bytes=2M",
 		   "scn.scn:2:30: env-bytes '2M' is over the limit of 1048576 bytes "
 		   "(LIMIT_SCN_ENV_BYTES_MAX)");
@@ -688,7 +691,8 @@ static void test_scn_rejects_more_env_than_the_limit(void **state)
 
 	for (uint32_t i = 0; i <= LIMIT_SCN_ENVS_MAX; i++) {
 		col = (uint32_t)n + 2;
-		n += (size_t)snprintf(line + n, sizeof line - n, " env=%c=", 'A' + (int)(i % 26));
+		n += (size_t)snprintf(line + n, sizeof line - n,
+				      " env=%c=", 'A' + (int)(i % 26));
 		assert_true(n < sizeof line);
 	}
 	snprintf(want, sizeof want,

@@ -457,8 +457,9 @@ static void test_simdisk_crash_restores_exactly_the_synced_image(void **state)
 				len = MODEL_BYTES_MAX - off;
 			for (size_t i = 0; i < len; i++)
 				data[i] = (unsigned char)model_next(&x);
-			assert_int_equal(f->pMethods->xWrite(f, data, (int)len, (int64_t)off),
-					 SQLITE_OK);
+			assert_int_equal(
+				f->pMethods->xWrite(f, data, (int)len, (int64_t)off),
+				SQLITE_OK);
 			if (off > m.cur_size)
 				memset(m.cur + m.cur_size, 0, off - m.cur_size);
 			memcpy(m.cur + off, data, len);
@@ -466,12 +467,14 @@ static void test_simdisk_crash_restores_exactly_the_synced_image(void **state)
 				m.cur_size = off + len;
 		} else if (op < 75) {
 			size_t size = model_next(&x) % MODEL_BYTES_MAX;
-			assert_int_equal(f->pMethods->xTruncate(f, (int64_t)size), SQLITE_OK);
+			assert_int_equal(f->pMethods->xTruncate(f, (int64_t)size),
+					 SQLITE_OK);
 			if (size > m.cur_size)
 				memset(m.cur + m.cur_size, 0, size - m.cur_size);
 			m.cur_size = size;
 		} else if (op < 90) {
-			assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_FULL), SQLITE_OK);
+			assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_FULL),
+					 SQLITE_OK);
 			memcpy(m.synced, m.cur, m.cur_size);
 			m.synced_size = m.cur_size;
 		} else {
