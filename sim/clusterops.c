@@ -188,6 +188,11 @@ static void clops_spec_apply(struct clops_spec *s, const struct scn_service *k)
 		s->spec.replicas = k->replicas;
 	if (k->set & SCN_SVC_IMAGE)
 		s->container.image = k->image;
+	/* as swarmctl's --env: the list given replaces the whole list */
+	if (k->set & (SCN_SVC_ENV | SCN_SVC_ENV_BYTES)) {
+		s->container.env = k->envs;
+		s->container.n_env = k->env_count;
+	}
 	if (k->set & SCN_SVC_CONSTRAINT) {
 		for (size_t i = 0; i < k->constraint_count; i++)
 			s->constraints[i] = k->constraints[i].text;
@@ -1049,7 +1054,13 @@ static bool clops_check_slots(struct clops *o, const struct store *st, char *msg
  * start that failed at the daemon but happened, cleaned up by labels) is a
  * violation. */
 #define CLOPS_INV6_GRACE_US (30ull * 1000000)
-#define CLOPS_INV6_EVERY_US (1000000ull) /* judged again at least this often */
+/* Judged at most this often: a scan reads every container, so judging
+ * after each change made a node of N tasks cost N^2 (50,000 tasks: minutes
+ * of CPU). A suspect is first seen at most this late, against a grace of
+ * CLOPS_INV6_GRACE_US. */
+#define CLOPS_INV6_SCAN_US (1000000ull)
+_Static_assert(CLOPS_INV6_SCAN_US * 10 <= CLOPS_INV6_GRACE_US,
+	       "the scan period is small against the grace");
 
 static bool clops_terminal(const Cs__Task *t)
 {
@@ -1145,14 +1156,10 @@ static bool clops_check_terminal(struct clops *o, struct manager *leader, char *
 
 	if (o->inv6_off)
 		return true;
-	/* judged once per CLOPS_INV6_EVERY_US of virtual time at most: a
-	 * violation is a container that stays for CLOPS_INV6_GRACE_US, so a
-	 * sample a second is as good as a look after every event, which
-	 * walked every container at every commit (a 40,000-task scenario
-	 * went from 18 s to over 10 minutes); and not again while nothing
-	 * changed and nothing is suspect */
+	/* judged once per CLOPS_INV6_SCAN_US at most, and not again while
+	 * nothing changed and nothing is suspect */
 	if (o->inv6_checked &&
-	    (now_us < o->inv6_at_us + CLOPS_INV6_EVERY_US ||
+	    (now_us < o->inv6_at_us + CLOPS_INV6_SCAN_US ||
 	     (o->suspect_count == 0 && o->inv6_changes == changes &&
 	      o->inv6_applied == applied && o->inv6_leader == lid &&
 	      o->inv6_health == health)))

@@ -883,6 +883,8 @@ static const struct scn_key scn_service_keys[] = {
 	{"update-order", SCN_SVC_UPDATE_ORDER, false},
 	{"update-monitor", SCN_SVC_UPDATE_MONITOR, false},
 	{"update-max-failure-ratio", SCN_SVC_UPDATE_MAX_FAILURE_RATIO, false},
+	{"env", SCN_SVC_ENV, true},
+	{"env-bytes", SCN_SVC_ENV_BYTES, false},
 };
 
 #define SCN_LABELS_PREFIX "node.labels."
@@ -969,6 +971,75 @@ static int scn_spread(struct scn_parser *p, struct scn_tok v, char **out)
 	return *out ? 0 : scn_nomem(p);
 }
 
+/* Appends var (taken: freed here on failure) to svc's env list; col is
+ * where its key was written. */
+static int scn_env_add(struct scn_parser *p, struct scn_service *svc, uint32_t col,
+		       char *var)
+{
+	char **envs;
+
+	if (!var)
+		return scn_nomem(p);
+	if (svc->env_count == LIMIT_SCN_ENVS_MAX) {
+		free(var);
+		return scn_fail(p, col,
+				"more than %u environment variables (LIMIT_SCN_ENVS_MAX)",
+				LIMIT_SCN_ENVS_MAX);
+	}
+	envs = realloc(svc->envs, (svc->env_count + 1) * sizeof *envs);
+	if (!envs) {
+		free(var);
+		return scn_nomem(p);
+	}
+	svc->envs = envs;
+	svc->envs[svc->env_count++] = var;
+	assert(svc->env_count <= LIMIT_SCN_ENVS_MAX);
+	return 0;
+}
+
+/* Reads v, env='s value, as KEY=VALUE (as swarmctl's --env: a non-empty
+ * KEY, then '=', then the rest of the token, maybe empty). */
+static int scn_env(struct scn_parser *p, struct scn_service *svc, const struct scn_kv *kv)
+{
+	struct scn_tok v = kv->value;
+	const char *eq = memchr(v.s, '=', v.len);
+
+	if (!eq || eq == v.s)
+		return scn_fail(
+			p, v.col,
+			"bad env '%.*s' (expected KEY=VALUE with a non-empty KEY, "
+			"like env=LANG=C)",
+			SCN_TOK_ARG(v));
+	return scn_env_add(p, svc, kv->name.col, scn_tok_dup(v));
+}
+
+/* Reads v, env-bytes='s value, as a size within LIMIT_SCN_ENV_BYTES_MAX
+ * and adds the variable PAD with that many 'x's: large specs without a
+ * long literal. */
+static int scn_env_bytes(struct scn_parser *p, struct scn_service *svc,
+			 const struct scn_kv *kv)
+{
+	static const char name[] = "PAD=";
+	uint64_t bytes;
+	char *var;
+	int rv = scn_size(p, kv->value, &bytes);
+
+	if (rv)
+		return rv;
+	if (bytes > LIMIT_SCN_ENV_BYTES_MAX)
+		return scn_fail(p, kv->value.col,
+				"env-bytes '%.*s' is over the limit of %u bytes "
+				"(LIMIT_SCN_ENV_BYTES_MAX)",
+				SCN_TOK_ARG(kv->value), LIMIT_SCN_ENV_BYTES_MAX);
+	var = malloc(sizeof name + (size_t)bytes);
+	if (var) {
+		memcpy(var, name, sizeof name - 1);
+		memset(var + sizeof name - 1, 'x', (size_t)bytes);
+		var[sizeof name - 1 + bytes] = '\0';
+	}
+	return scn_env_add(p, svc, kv->name.col, var);
+}
+
 /* Applies one KEY=VALUE of service create or update to svc. */
 static int scn_service_key(struct scn_parser *p, struct scn_service *svc,
 			   const struct scn_kv *kv)
@@ -1052,6 +1123,8 @@ static int scn_service_key(struct scn_parser *p, struct scn_service *svc,
 	case SCN_SVC_UPDATE_MAX_FAILURE_RATIO:
 		rv = scn_ppm(p, v, "ratio", &svc->update_max_failure_ratio_ppm);
 		break;
+	case SCN_SVC_ENV: rv = scn_env(p, svc, kv); break;
+	case SCN_SVC_ENV_BYTES: rv = scn_env_bytes(p, svc, kv); break;
 	default: assert(!"a service key without a case"); rv = CS_EINVAL;
 	}
 	if (!rv)
@@ -1067,6 +1140,9 @@ static void scn_service_free(struct scn_service *svc)
 		scn_constraint_free(&svc->constraints[i]);
 	for (size_t i = 0; i < svc->spread_count; i++)
 		free(svc->spreads[i]);
+	for (size_t i = 0; i < svc->env_count; i++)
+		free(svc->envs[i]);
+	free(svc->envs);
 	memset(svc, 0, sizeof *svc);
 }
 

@@ -126,7 +126,16 @@ enum scn_svc_key {
 	SCN_SVC_RESTART_WINDOW = 1u << 15,
 	SCN_SVC_UPDATE_MONITOR = 1u << 16,
 	SCN_SVC_UPDATE_MAX_FAILURE_RATIO = 1u << 17,
+	/* issue 12: environment variables (swarmctl's --env) */
+	SCN_SVC_ENV = 1u << 18,
+	SCN_SVC_ENV_BYTES = 1u << 19,
 };
+
+/* The scenario's own limits on env (the control API's spec limit,
+ * LIMIT_SPEC_BYTES_MAX, bounds the rest): env= per command, as swarmctl's
+ * --env list; env-bytes=SIZE's size. */
+#define LIMIT_SCN_ENVS_MAX	256u
+#define LIMIT_SCN_ENV_BYTES_MAX LIMIT_SPEC_BYTES_MAX
 
 /* A constraint expression, SwarmKit's: node.role==worker,
  * node.hostname!=w3, node.labels.zone==a, node.id==... */
@@ -165,6 +174,11 @@ struct scn_service {
 	enum scn_update_order update_order;
 	uint64_t update_monitor_ms;
 	uint32_t update_max_failure_ratio_ppm; /* 0.25 -> 250000 */
+	/* env=KEY=VALUE (repeatable) and env-bytes=SIZE, one "KEY=VALUE"
+	 * string each, in the order given; env-bytes adds PAD= and SIZE 'x's.
+	 * Either key sets the whole list (an update replaces it). */
+	char **envs;
+	size_t env_count;
 };
 
 /* Bits of scn_settings.set. */

@@ -18,9 +18,17 @@
  *    on the disk (the node is dead; nothing it does reaches the platters);
  *  - ending a crash with lose_unsynced puts every file back to its synced
  *    image and removes files never synced.
- * The synced image is kept copy-on-write: after xSync the file is "in sync"
- * and holds one image; the first change after it copies the bytes aside.
- * So xSync and crash recovery never allocate.
+ * The synced image is kept page by page, copy-on-write: a file keeps its
+ * current bytes, the size it had at its last xSync, and the synced bytes of
+ * only the pages (SIMDISK_PAGE_BYTES) changed since, each copied aside the
+ * first time a change touches it. Crash recovery sizes the file back and
+ * puts those pages back. So xSync and crash recovery never allocate, and a
+ * write costs its pages, not its file (an agent's database of thousands of
+ * tasks used to be copied whole at the first write after every sync).
+ * Invariant: every page holding bytes of [cur.size, synced_size) is saved
+ * (a truncate saves what it cuts), so the bytes outside saved pages below
+ * synced_size are the synced bytes. Files off every disk (temp files,
+ * deleted files) are never recovered and keep nothing aside.
  *
  * Locks follow sqlite's os_unix.c for one process: per handle a level, per
  * file the number of handles at SHARED or above and the one handle at
@@ -55,6 +63,9 @@ _Static_assert(LIMIT_NAME_BYTES_MAX + 3 < LIMIT_SIM_PATH_BYTES_MAX,
 	       "a path holds a disk name and a file name");
 
 #define SIMDISK_SECTOR_BYTES  4096
+#define SIMDISK_PAGE_BYTES    4096u /* the copy-on-write unit of synced images */
+_Static_assert(LIMIT_SIM_FILE_BYTES_MAX / SIMDISK_PAGE_BYTES < UINT32_MAX,
+	       "a page index fits a uint32_t");
 #define SIMDISK_BUF_MIN_BYTES 4096u
 /* sqlite's time: milliseconds since the Julian epoch; the Unix epoch is
  * Julian day 2440587.5. */
@@ -76,9 +87,18 @@ struct simdisk_file {
 	bool linked;		       /* listed in disk->files */
 	uint32_t refs;		       /* the link, plus one per open handle */
 	struct simdisk_buf cur;	       /* what reads see */
-	struct simdisk_buf synced;     /* the last synced image, unless in_sync */
 	bool has_synced;	       /* xSync ran at least once */
-	bool in_sync;		       /* cur is the synced image (synced is stale) */
+	size_t synced_size;	       /* cur.size at the last xSync */
+	/* The synced bytes of the pages changed since the last xSync: page
+	 * saved[i] (an index of SIMDISK_PAGE_BYTES pages) had the bytes at
+	 * saved_bytes + i * SIMDISK_PAGE_BYTES; slot_of[page] is i + 1 for a
+	 * saved page, 0 otherwise (pages past slot_cap: 0). */
+	uint32_t *saved;
+	uint32_t saved_count;
+	uint32_t saved_cap;
+	unsigned char *saved_bytes; /* saved_cap pages */
+	uint32_t *slot_of;
+	uint32_t slot_cap;
 	uint32_t shared_count;	       /* handles holding SHARED or more */
 	struct simdisk_handle *writer; /* the handle at RESERVED or more */
 };
@@ -155,27 +175,6 @@ static int simdisk_buf_resize(struct simdisk_buf *b, size_t size)
 	return SQLITE_OK;
 }
 
-/* simdisk_buf_copy makes dst a copy of src. Returns SQLITE_OK, or
- * SQLITE_IOERR_NOMEM with dst unchanged. */
-static int simdisk_buf_copy(struct simdisk_buf *dst, const struct simdisk_buf *src)
-{
-	int rc = simdisk_buf_reserve(dst, src->size);
-
-	if (rc != SQLITE_OK)
-		return rc;
-	if (src->size > 0)
-		memcpy(dst->bytes, src->bytes, src->size);
-	dst->size = src->size;
-	return SQLITE_OK;
-}
-
-static void simdisk_buf_swap(struct simdisk_buf *a, struct simdisk_buf *b)
-{
-	struct simdisk_buf t = *a;
-	*a = *b;
-	*b = t;
-}
-
 /* ---------------------------------------------------------------- disks and files */
 
 /* simdisk_file_new returns a new empty file with no references, named
@@ -206,7 +205,9 @@ static void simdisk_file_free(struct simdisk_file *f)
 	assert(f->shared_count == 0);
 	assert(f->writer == NULL);
 	free(f->cur.bytes);
-	free(f->synced.bytes);
+	free(f->saved);
+	free(f->saved_bytes);
+	free(f->slot_of);
 	free(f->name);
 	free(f);
 }
@@ -235,21 +236,119 @@ static uint32_t simdisk_file_faults(const struct simdisk_file *f, const struct s
 	return vfs->now(vfs->ctx) < d->fault_until ? d->faults : 0;
 }
 
-/* simdisk_file_will_change must run before cur changes: when cur is the
- * synced image, it copies it aside. Returns SQLITE_OK, or
- * SQLITE_IOERR_NOMEM with nothing changed. */
-static int simdisk_file_will_change(struct simdisk_file *f)
+/* The number of pages that hold size bytes. */
+static uint32_t simdisk_pages(size_t size)
+{
+	return (uint32_t)((size + SIMDISK_PAGE_BYTES - 1) / SIMDISK_PAGE_BYTES);
+}
+
+/* simdisk_file_save_page copies page (of the synced image) aside unless it
+ * was already. Returns SQLITE_OK, or SQLITE_IOERR_NOMEM with nothing saved
+ * (but maybe more room). */
+static int simdisk_file_save_page(struct simdisk_file *f, uint32_t page)
+{
+	size_t off = (size_t)page * SIMDISK_PAGE_BYTES;
+	size_t len;
+
+	assert(off < f->synced_size);
+	if (page < f->slot_cap && f->slot_of[page] != 0)
+		return SQLITE_OK;
+	if (page >= f->slot_cap) {
+		uint32_t cap = simdisk_pages(f->synced_size);
+		uint32_t *slot_of = realloc(f->slot_of, (size_t)cap * sizeof *slot_of);
+		assert(cap > page);
+		if (!slot_of)
+			return SQLITE_IOERR_NOMEM;
+		memset(slot_of + f->slot_cap, 0,
+		       (size_t)(cap - f->slot_cap) * sizeof *slot_of);
+		f->slot_of = slot_of;
+		f->slot_cap = cap;
+	}
+	if (f->saved_count == f->saved_cap) {
+		uint32_t cap = f->saved_cap ? f->saved_cap * 2 : 16;
+		uint32_t *saved = realloc(f->saved, (size_t)cap * sizeof *saved);
+		unsigned char *bytes;
+		if (!saved)
+			return SQLITE_IOERR_NOMEM;
+		f->saved = saved;
+		bytes = realloc(f->saved_bytes, (size_t)cap * SIMDISK_PAGE_BYTES);
+		if (!bytes)
+			return SQLITE_IOERR_NOMEM;
+		f->saved_bytes = bytes;
+		f->saved_cap = cap;
+	}
+	/* the page is whole in cur: a page that reaches past cur.size (but
+	 * not past synced_size) was saved when a truncate cut it */
+	len = f->synced_size - off < SIMDISK_PAGE_BYTES ? f->synced_size - off
+							: SIMDISK_PAGE_BYTES;
+	assert(off + len <= f->cur.size);
+	memcpy(f->saved_bytes + (size_t)f->saved_count * SIMDISK_PAGE_BYTES,
+	       f->cur.bytes + off, len);
+	f->saved[f->saved_count] = page;
+	f->slot_of[page] = ++f->saved_count;
+	return SQLITE_OK;
+}
+
+/* simdisk_file_will_change must run before bytes [from, to) of cur change
+ * (a write, or a truncate that cuts them): it saves the synced bytes of
+ * the pages they touch. Bytes at or past cur.size are new (their synced
+ * pages, if any, are saved already). Returns SQLITE_OK, or
+ * SQLITE_IOERR_NOMEM with nothing changed that reads or a crash see. */
+static int simdisk_file_will_change(struct simdisk_file *f, size_t from, size_t to)
+{
+	if (!f->has_synced || !f->linked)
+		return SQLITE_OK;
+	if (to > f->cur.size)
+		to = f->cur.size;
+	if (to > f->synced_size)
+		to = f->synced_size;
+	if (from >= to)
+		return SQLITE_OK;
+	for (uint32_t page = (uint32_t)(from / SIMDISK_PAGE_BYTES);
+	     page <= (uint32_t)((to - 1) / SIMDISK_PAGE_BYTES); page++) {
+		int rc = simdisk_file_save_page(f, page);
+		if (rc != SQLITE_OK)
+			return rc;
+	}
+	return SQLITE_OK;
+}
+
+/* simdisk_file_synced makes the current bytes the synced image (forgets
+ * the saved pages; never allocates). */
+static void simdisk_file_synced(struct simdisk_file *f)
+{
+	for (uint32_t i = 0; i < f->saved_count; i++) {
+		assert(f->saved[i] < f->slot_cap);
+		f->slot_of[f->saved[i]] = 0;
+	}
+	f->saved_count = 0;
+	f->synced_size = f->cur.size;
+	f->has_synced = true;
+}
+
+/* simdisk_file_revert puts f back to its synced image (never allocates:
+ * cur had room for synced_size bytes at the sync, and buffers never
+ * shrink). */
+static void simdisk_file_revert(struct simdisk_file *f)
 {
 	int rc;
 
-	if (!f->in_sync)
-		return SQLITE_OK;
 	assert(f->has_synced);
-	rc = simdisk_buf_copy(&f->synced, &f->cur);
-	if (rc != SQLITE_OK)
-		return rc;
-	f->in_sync = false;
-	return SQLITE_OK;
+	assert(f->cur.cap >= f->synced_size);
+	rc = simdisk_buf_resize(&f->cur, f->synced_size);
+	assert(rc == SQLITE_OK);
+	(void)rc;
+	for (uint32_t i = 0; i < f->saved_count; i++) {
+		size_t off = (size_t)f->saved[i] * SIMDISK_PAGE_BYTES;
+		size_t len = f->synced_size - off < SIMDISK_PAGE_BYTES
+				     ? f->synced_size - off
+				     : SIMDISK_PAGE_BYTES;
+		assert(off < f->synced_size);
+		memcpy(f->cur.bytes + off,
+		       f->saved_bytes + (size_t)i * SIMDISK_PAGE_BYTES, len);
+	}
+	simdisk_file_synced(f);
+	assert(f->cur.size == f->synced_size);
 }
 
 /* simdisk_disk_find returns the disk named name, or NULL; either way
@@ -512,7 +611,7 @@ static int simdisk_write(sqlite3_file *file, const void *buf, int amount,
 		return SQLITE_IOERR_WRITE;
 	if ((faults & SIMVFS_FAULT_FULL) && end > f->cur.size)
 		return SQLITE_FULL;
-	rc = simdisk_file_will_change(f);
+	rc = simdisk_file_will_change(f, (size_t)offset, (size_t)end);
 	if (rc != SQLITE_OK)
 		return rc;
 	if (end > f->cur.size) {
@@ -547,7 +646,7 @@ static int simdisk_truncate(sqlite3_file *file, sqlite3_int64 size)
 		return SQLITE_IOERR_TRUNCATE;
 	if ((faults & SIMVFS_FAULT_FULL) && (uint64_t)size > f->cur.size)
 		return SQLITE_FULL;
-	rc = simdisk_file_will_change(f);
+	rc = simdisk_file_will_change(f, (size_t)size, f->cur.size);
 	if (rc != SQLITE_OK)
 		return rc;
 	return simdisk_buf_resize(&f->cur, (size_t)size);
@@ -565,8 +664,7 @@ static int simdisk_sync(sqlite3_file *file, int flags)
 		return SQLITE_OK;
 	if (simdisk_file_faults(f, h->vfs) & SIMVFS_FAULT_EIO_SYNC)
 		return SQLITE_IOERR_FSYNC;
-	f->has_synced = true;
-	f->in_sync = true;
+	simdisk_file_synced(f);
 	return SQLITE_OK;
 }
 
@@ -1008,10 +1106,7 @@ void simvfs_crash_end(struct simvfs *vfs, const char *disk, bool lose_unsynced)
 			simdisk_file_unref(f);
 			continue;
 		}
-		if (!f->in_sync) {
-			simdisk_buf_swap(&f->cur, &f->synced);
-			f->in_sync = true;
-		}
+		simdisk_file_revert(f);
 		d->files[kept++] = f;
 	}
 	d->file_count = kept;

@@ -13,10 +13,12 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/manager.h"
 #include "core/node.h"
 #include "core/store.h"
 #include "sim/cluster.h"
 #include "sim/clusterops.h"
+#include "sim/scenario.h"
 #include "sim/simexec.h"
 #include "sim/world.h"
 
@@ -125,11 +127,84 @@ static void test_clops_slot_judged_by_what_the_cluster_wants(void **state)
 	teardown(&f);
 }
 
+static void service_done(void *data, int status)
+{
+	int *n = data;
+	assert_int_equal(status, 0);
+	(*n)++;
+}
+
+/* Runs one `service ...` line through the control API until it commits. */
+static void run_service_line(struct fixture *f, const char *line)
+{
+	struct scn_script s;
+	char text[4096], err[256] = "";
+	int done = 0;
+
+	snprintf(text, sizeof text, "cluster managers=1 workers=2\n%s\n", line);
+	assert_int_equal(scn_parse("t.scn", text, strlen(text), &s, err, sizeof err), 0);
+	while (!manager_serves(f->m) && world_step(f->w, 60 * SEC))
+		;
+	assert_int_equal(clops_service(f->o, f->m, &s.cmds[1], err, sizeof err,
+				       service_done, &done),
+			 0);
+	while (!done && world_step(f->w, 60 * SEC))
+		;
+	assert_int_equal(done, 1);
+	scn_free(&s);
+}
+
+static const Cs__Service *web(struct fixture *f)
+{
+	const Cs__Service *svc = store_service_by_name(manager_store(f->m), "web");
+	assert_non_null(svc);
+	assert_non_null(svc->spec->task);
+	assert_non_null(svc->spec->task->container);
+	return svc;
+}
+
+/* env= reaches ContainerSpec.env as swarmctl's --env does; an update that
+ * gives env replaces the list and makes the tasks outdated (a rolling
+ * update, as image= does); one that does not leaves it alone. */
+static void test_clops_env_maps_to_container_env_and_update_replaces_it(void **state)
+{
+	struct fixture f;
+	const Cs__Service *svc;
+
+	boot(&f);
+	run_service_line(&f, "service create web replicas=2 env=A=1 env=B=x=y");
+	svc = web(&f);
+	assert_int_equal(svc->spec->task->container->n_env, 2);
+	assert_string_equal(svc->spec->task->container->env[0], "A=1");
+	assert_string_equal(svc->spec->task->container->env[1], "B=x=y");
+	assert_int_equal(svc->spec_version, 1);
+
+	run_service_line(&f, "service update web replicas=3");
+	svc = web(&f);
+	assert_int_equal(svc->spec->task->container->n_env, 2);
+	assert_int_equal(svc->spec_version, 1);
+
+	run_service_line(&f, "service update web env-bytes=1K");
+	svc = web(&f);
+	assert_int_equal(svc->spec->task->container->n_env, 1);
+	assert_int_equal(strlen(svc->spec->task->container->env[0]), 4 + 1024);
+	assert_int_equal(svc->spec_version, 2);
+
+	run_service_line(&f, "service update web env=C=3");
+	svc = web(&f);
+	assert_int_equal(svc->spec->task->container->n_env, 1);
+	assert_string_equal(svc->spec->task->container->env[0], "C=3");
+	assert_int_equal(svc->spec_version, 3);
+	teardown(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_clops_task_in_two_containers_breaks_invariant_3),
 		cmocka_unit_test(test_clops_slot_judged_by_what_the_cluster_wants),
+		cmocka_unit_test(
+			test_clops_env_maps_to_container_env_and_update_replaces_it),
 	};
 	return cmocka_run_group_tests_name("clusterops", tests, NULL, NULL);
 }

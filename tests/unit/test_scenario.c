@@ -611,6 +611,96 @@ static void test_scn_service_create_starts_from_docker_defaults(void **state)
 	scn_free(&s);
 }
 
+static void test_scn_service_env_keeps_each_variable_in_order(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c = line_cmd(
+		"service create web env=LANG=C env=OPTS=a=b,c=d env=EMPTY= replicas=2",
+		&s);
+
+	assert_int_equal(c->u.service.set, SCN_SVC_ENV | SCN_SVC_REPLICAS);
+	assert_int_equal(c->u.service.env_count, 3);
+	assert_string_equal(c->u.service.envs[0], "LANG=C");
+	assert_string_equal(c->u.service.envs[1], "OPTS=a=b,c=d");
+	assert_string_equal(c->u.service.envs[2], "EMPTY=");
+	scn_free(&s);
+}
+
+static void test_scn_service_env_bytes_adds_one_pad_variable(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c =
+		line_cmd("service update web env=A=1 env-bytes=1K env=B=2", &s);
+	const char *pad;
+
+	assert_int_equal(c->kind, SCN_SERVICE_UPDATE);
+	assert_int_equal(c->u.service.set, SCN_SVC_ENV | SCN_SVC_ENV_BYTES);
+	assert_int_equal(c->u.service.env_count, 3);
+	assert_string_equal(c->u.service.envs[0], "A=1");
+	assert_string_equal(c->u.service.envs[2], "B=2");
+	pad = c->u.service.envs[1];
+	assert_int_equal(strlen(pad), 4 + 1024);
+	assert_memory_equal(pad, "PAD=", 4);
+	assert_int_equal(strspn(pad + 4, "x"), 1024);
+	scn_free(&s);
+
+	c = line_cmd("service create web env-bytes=0", &s);
+	assert_int_equal(c->u.service.env_count, 1);
+	assert_string_equal(c->u.service.envs[0], "PAD=");
+	scn_free(&s);
+}
+
+static void test_scn_service_without_env_has_none(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c = line_cmd("service update web image=b", &s);
+
+	assert_int_equal(c->u.service.set & (SCN_SVC_ENV | SCN_SVC_ENV_BYTES), 0);
+	assert_int_equal(c->u.service.env_count, 0);
+	assert_null(c->u.service.envs);
+	scn_free(&s);
+}
+
+static void test_scn_rejects_bad_env(void **state)
+{
+	line_fails(
+		"service create web env=LANG",
+		"scn.scn:2:24: bad env 'LANG' (expected KEY=VALUE with a non-empty KEY, "
+		"like env=LANG=C)");
+	line_fails("service update web env==C",
+		   "scn.scn:2:24: bad env '=C' (expected KEY=VALUE with a non-empty KEY, "
+		   "like env=LANG=C)");
+	line_fails("service create web env=", "scn.scn:2:24: missing value after 'env='");
+	line_fails(
+		"service create web env=A=1 env-bytes=1Q",
+		"scn.scn:2:38: bad size '1Q' (expected bytes or a number with K, M, G or "
+		"T, like 512M or 2G)");
+	line_fails("service create web env-bytes=2M",
+		   "scn.scn:2:30: env-bytes '2M' is over the limit of 1048576 bytes "
+		   "(LIMIT_SCN_ENV_BYTES_MAX)");
+	line_fails("service create web env-bytes=1K env-bytes=2K",
+		   "scn.scn:2:33: duplicate key 'env-bytes' (first given at column 20)");
+}
+
+static void test_scn_rejects_more_env_than_the_limit(void **state)
+{
+	char line[LIMIT_SCN_LINE_BYTES_MAX];
+	char want[256];
+	size_t n = (size_t)snprintf(line, sizeof line, "service create web");
+	uint32_t col = 0;
+
+	for (uint32_t i = 0; i <= LIMIT_SCN_ENVS_MAX; i++) {
+		col = (uint32_t)n + 2;
+		n += (size_t)snprintf(line + n, sizeof line - n,
+				      " env=%c=", 'A' + (int)(i % 26));
+		assert_true(n < sizeof line);
+	}
+	snprintf(want, sizeof want,
+		 "scn.scn:2:%u: more than %u environment variables (LIMIT_SCN_ENVS_MAX)",
+		 col, LIMIT_SCN_ENVS_MAX);
+	line_fails(line, want);
+}
+
 static void test_scn_names_nodes_commands_states_and_ops(void **state)
 {
 	char buf[16];
@@ -701,7 +791,7 @@ static void test_scn_rejects_unknown_key_naming_the_allowed_ones(void **state)
 		"mode, image, constraint, reserve-cpu, reserve-mem, max-per-node, spread, "
 		"restart, restart-delay, restart-max, restart-window, update-parallelism, "
 		"update-delay, update-failure-action, update-order, update-monitor, "
-		"update-max-failure-ratio)");
+		"update-max-failure-ratio, env, env-bytes)");
 	line_fails(
 		"link m1 m2 jitter=5ms",
 		"scn.scn:2:12: unknown key 'jitter' for link (expected loss, delay, dup, "
@@ -1346,6 +1436,11 @@ int main(void)
 		cmocka_unit_test(test_scn_node_add_names_the_next_node_which_then_exists),
 		cmocka_unit_test(test_scn_service_update_sets_only_given_keys),
 		cmocka_unit_test(test_scn_service_create_starts_from_docker_defaults),
+		cmocka_unit_test(test_scn_service_env_keeps_each_variable_in_order),
+		cmocka_unit_test(test_scn_service_env_bytes_adds_one_pad_variable),
+		cmocka_unit_test(test_scn_service_without_env_has_none),
+		cmocka_unit_test(test_scn_rejects_bad_env),
+		cmocka_unit_test(test_scn_rejects_more_env_than_the_limit),
 		cmocka_unit_test(test_scn_names_nodes_commands_states_and_ops),
 		cmocka_unit_test(test_scn_op_holds_compares_got_with_want),
 		cmocka_unit_test(

@@ -409,6 +409,92 @@ static void test_simdisk_truncate_after_sync_is_lost_with_unsynced(void **state)
 	file_close(w, f);
 }
 
+/* A model of one file: what reads see and what a crash losing unsynced
+ * writes leaves, kept whole (the simulator keeps only the pages changed
+ * since the last sync). */
+#define MODEL_BYTES_MAX (5 * 4096 + 123)
+struct model {
+	unsigned char cur[MODEL_BYTES_MAX], synced[MODEL_BYTES_MAX];
+	size_t cur_size, synced_size;
+};
+
+static uint64_t model_next(uint64_t *x)
+{
+	*x = *x * 6364136223846793005ull + 1442695040888963407ull;
+	return *x >> 33;
+}
+
+static void model_check(sqlite3_file *f, const struct model *m)
+{
+	static unsigned char buf[MODEL_BYTES_MAX];
+	assert_int_equal(file_size(f), (int64_t)m->cur_size);
+	if (m->cur_size == 0)
+		return;
+	assert_int_equal(f->pMethods->xRead(f, buf, (int)m->cur_size, 0), SQLITE_OK);
+	assert_memory_equal(buf, m->cur, m->cur_size);
+}
+
+/* Writes across page edges, truncates down and up, syncs and crashes in
+ * random order: after each step the file reads as the model says, and
+ * after each crash it is the model's synced image. */
+static void test_simdisk_crash_restores_exactly_the_synced_image(void **state)
+{
+	struct test_world *w = *state;
+	static struct model m;
+	uint64_t x = 12345;
+	sqlite3_file *f = file_open(w, "/m1/model", FILE_RW);
+	unsigned crashes = 0;
+
+	memset(&m, 0, sizeof m);
+	assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_FULL), SQLITE_OK);
+	for (int step = 0; step < 4000; step++) {
+		uint64_t op = model_next(&x) % 100;
+		if (op < 60) {
+			unsigned char data[3 * 4096];
+			size_t off = model_next(&x) % (MODEL_BYTES_MAX - 1);
+			size_t len = 1 + model_next(&x) % (op < 10 ? sizeof data : 300);
+			if (off + len > MODEL_BYTES_MAX)
+				len = MODEL_BYTES_MAX - off;
+			for (size_t i = 0; i < len; i++)
+				data[i] = (unsigned char)model_next(&x);
+			assert_int_equal(
+				f->pMethods->xWrite(f, data, (int)len, (int64_t)off),
+				SQLITE_OK);
+			if (off > m.cur_size)
+				memset(m.cur + m.cur_size, 0, off - m.cur_size);
+			memcpy(m.cur + off, data, len);
+			if (off + len > m.cur_size)
+				m.cur_size = off + len;
+		} else if (op < 75) {
+			size_t size = model_next(&x) % MODEL_BYTES_MAX;
+			assert_int_equal(f->pMethods->xTruncate(f, (int64_t)size),
+					 SQLITE_OK);
+			if (size > m.cur_size)
+				memset(m.cur + m.cur_size, 0, size - m.cur_size);
+			m.cur_size = size;
+		} else if (op < 90) {
+			assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_FULL),
+					 SQLITE_OK);
+			memcpy(m.synced, m.cur, m.cur_size);
+			m.synced_size = m.cur_size;
+		} else {
+			bool lose = op < 97;
+			file_close(w, f);
+			simvfs_crash_begin(w->vfs, "m1");
+			simvfs_crash_end(w->vfs, "m1", lose);
+			f = file_open(w, "/m1/model", FILE_RW);
+			if (lose) {
+				memcpy(m.cur, m.synced, m.synced_size);
+				m.cur_size = m.synced_size;
+				crashes++;
+			}
+		}
+		model_check(f, &m);
+	}
+	assert_true(crashes > 50);
+	file_close(w, f);
+}
+
 static void test_simdisk_disks_are_independent(void **state)
 {
 	struct test_world *w = *state;
@@ -928,6 +1014,7 @@ int main(void)
 		T(test_simdisk_unsynced_bytes_lost_synced_bytes_kept),
 		T(test_simdisk_unsynced_bytes_kept_when_crash_keeps_them),
 		T(test_simdisk_truncate_after_sync_is_lost_with_unsynced),
+		T(test_simdisk_crash_restores_exactly_the_synced_image),
 		T(test_simdisk_disks_are_independent),
 		T(test_simdisk_deleted_file_is_gone),
 		T(test_simdisk_file_deleted_while_open_lives_until_close),
