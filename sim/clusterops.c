@@ -636,6 +636,14 @@ static bool clops_node_healthy(const struct clops *o, uint32_t node)
 static uint64_t clops_health(const struct clops *o)
 {
 	uint64_t h = 0;
+	us_t now_us = world_now_us(o->w);
+
+	/* no runtime or disk faulted: health is up or down, and every start
+	 * and kill counts in world_incarnations (O(1); the walk below, after
+	 * every event, cost a 1,000-node hour 60 times its time) */
+	if (now_us >= simexec_faults_until(world_exec(o->w)) &&
+	    now_us >= world_disk_faults_until(o->w))
+		return hash_mix64(world_incarnations(o->w) ^ 0x6865616c7468ull);
 	for (uint32_t i = 0; i < world_node_count(o->w); i++)
 		h = hash_mix64(h ^ ((uint64_t)world_node_incarnation(o->w, i) << 2 |
 				    (uint64_t)clops_node_healthy(o, i) << 1) ^ i);

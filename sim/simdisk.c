@@ -130,6 +130,7 @@ struct simvfs {
 	simvfs_random_fn random;
 	void *ctx;
 	struct simdisk_disk **disks; /* sorted by name */
+	int64_t faults_until; /* no disk is faulted from then on (a bound) */
 	uint32_t disk_count;
 	uint32_t disk_cap;
 	uint32_t handles_open;
@@ -1167,9 +1168,16 @@ int simvfs_fault(struct simvfs *vfs, const char *disk, uint32_t faults, int64_t 
 	}
 	d->faults = faults;
 	d->fault_until = until;
+	if (until > vfs->faults_until)
+		vfs->faults_until = until;
 	if (until > d->healthy_from)
 		d->healthy_from = until;
 	return 0;
+}
+
+int64_t simvfs_faults_until(const struct simvfs *vfs)
+{
+	return vfs->faults_until;
 }
 
 bool simvfs_faulted(const struct simvfs *vfs, const char *disk)

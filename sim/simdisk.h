@@ -83,6 +83,10 @@ uint64_t simvfs_disk_hash(const struct simvfs *vfs, const char *disk);
  * CS_EINVAL (unknown bits) or CS_ENOMEM. */
 int simvfs_fault(struct simvfs *vfs, const char *disk, uint32_t faults, int64_t until);
 
+/* simvfs_faults_until returns a time from which no disk is faulted (until
+ * a new fault): the latest end of any fault set so far, 0 when none. */
+int64_t simvfs_faults_until(const struct simvfs *vfs);
+
 /* simvfs_faulted returns whether a fault holds on disk now. */
 bool simvfs_faulted(const struct simvfs *vfs, const char *disk);
 

@@ -135,6 +135,7 @@ struct simexec_rec {
 
 struct simexec {
 	struct world *w;
+	us_t faults_until_us; /* no runtime is faulted from then on (a bound) */
 	struct tree containers; /* by_node */
 	struct tree by_task;
 	struct tree by_slot;
@@ -1266,6 +1267,8 @@ int simexec_runtime_fail(struct simexec *x, uint32_t node, uint32_t ops, us_t un
 	n = &x->nodes[node];
 	n->fail_ops = ops;
 	n->fail_until_us = until_us;
+	if (until_us > x->faults_until_us)
+		x->faults_until_us = until_us;
 	if (until_us > n->healthy_from_us)
 		n->healthy_from_us = until_us;
 	if (ops & SIMEXEC_OP_WAIT)
@@ -1288,6 +1291,8 @@ int simexec_runtime_restart(struct simexec *x, uint32_t node, bool lose, us_t do
 		n->down_until_us = now_us + down_us;
 	if (n->down_until_us > n->healthy_from_us)
 		n->healthy_from_us = n->down_until_us;
+	if (n->down_until_us > x->faults_until_us)
+		x->faults_until_us = n->down_until_us;
 	/* every call in flight fails, waits included */
 	for (struct simexec_ctl *ctl = n->head; ctl; ctl = ctl->next) {
 		simexec_fail_op(x, ctl);
@@ -1326,6 +1331,11 @@ void simexec_runtime_ok(struct simexec *x, uint32_t node)
 		n->down_until_us = now_us;
 	if (n->healthy_from_us > now_us)
 		n->healthy_from_us = now_us;
+}
+
+us_t simexec_faults_until(const struct simexec *x)
+{
+	return x->faults_until_us;
 }
 
 bool simexec_runtime_faulted(const struct simexec *x, uint32_t node)

@@ -108,6 +108,11 @@ int simexec_runtime_restart(struct simexec *x, uint32_t node, bool lose, us_t do
  * time) now. */
 void simexec_runtime_ok(struct simexec *x, uint32_t node);
 
+/* simexec_faults_until returns a time from which no runtime is faulted
+ * (until a new fault): the latest end of any fault set so far, 0 when
+ * none (UINT64_MAX for one without an end). */
+us_t simexec_faults_until(const struct simexec *x);
+
 /* simexec_runtime_faulted returns whether some call on node would fail now.
  * simexec_runtime_healthy_from returns when node's last runtime fault ended
  * or will end (0: never faulted; UINT64_MAX: a fail with no end). */

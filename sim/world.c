@@ -94,6 +94,7 @@ struct sim_node {
 
 struct world {
 	uint64_t seed;
+	uint64_t inc_total; /* every node's starts and kills, counted */
 	us_t now_us;
 	uint64_t seq;
 	uint64_t events;
@@ -587,6 +588,7 @@ int world_node_start(struct world *w, uint32_t node)
 	if (n->up)
 		return CS_EEXIST;
 	n->inc++;
+	w->inc_total++;
 	n->up = true;
 	n->exiting = false;
 	n->up_since_us = w->now_us;
@@ -662,6 +664,7 @@ static int world_node_down(struct world *w, uint32_t node, uint32_t why,
 	simvfs_crash_end(w->vfs, n->name, lose_unsynced);
 	n->up = false;
 	n->inc++; /* every pending timer, message and call of n is now stale */
+	w->inc_total++;
 	n->recv_cb = NULL;
 	n->peer_cb = NULL;
 	world_trace_at(w, node, SIM_EV_NODE_DOWN, why, lose_unsynced);
@@ -1253,6 +1256,19 @@ int world_disk_fault(struct world *w, uint32_t node, uint32_t faults, us_t until
 {
 	ASSERT_NODE(w, node);
 	return simvfs_fault(w->vfs, w->nodes[node]->name, faults, world_disk_clock(until_us));
+}
+
+uint64_t world_incarnations(const struct world *w)
+{
+	return w->inc_total;
+}
+
+us_t world_disk_faults_until(const struct world *w)
+{
+	int64_t ms = simvfs_faults_until(w->vfs);
+	if (ms <= WORLD_EPOCH_MS)
+		return 0;
+	return (us_t)(ms - WORLD_EPOCH_MS) * 1000;
 }
 
 bool world_disk_faulted(const struct world *w, uint32_t node)

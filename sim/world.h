@@ -160,6 +160,12 @@ us_t world_node_up_since(const struct world *w, uint32_t node);
  * or ends (0: never; UINT64_MAX: no end set). */
 int world_disk_fault(struct world *w, uint32_t node, uint32_t faults, us_t until_us);
 bool world_disk_faulted(const struct world *w, uint32_t node);
+/* world_disk_faults_until: a time from which no disk is faulted, until a
+ * new fault (the latest end of any disk fault so far; 0 when none). */
+us_t world_disk_faults_until(const struct world *w);
+/* world_incarnations counts every node's starts and kills: it changes
+ * whenever any node goes up or down. */
+uint64_t world_incarnations(const struct world *w);
 us_t world_disk_healthy_from(const struct world *w, uint32_t node);
 
 /* ---------------------------------------------------------------- network */
