@@ -59,31 +59,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-	say "FAIL: $*" >&2
-	exit 1
-}
-
-# wait_for SECONDS WHAT COMMAND...: retries COMMAND every 0.5 s.
-wait_for() {
-	local limit=$1 what=$2
-	shift 2
-	local end=$((SECONDS + limit))
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -ge $end ] && fail "waited ${limit}s for: $what"
-		sleep 0.5
-	done
-}
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-pick_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 30000))
-		port_free "$p" && { echo "$p"; return; }
-	done
-}
+# fail, wait_for, port_free, pick_port
+. "$(dirname "$0")/lib.sh"
 
 ctl() { # ctl NODE ARGS...: swarmctl on NODE's control socket
 	local n=$1

@@ -252,14 +252,9 @@ die() { # the cluster could not be set up (not a finding of the soak)
 	exit 2
 }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 30000))
-		port_free "$p" && { echo "$p"; return; }
-	done
-}
+# port_free, pick_port (its fail and wait_for are its own: a soak's
+# failures are counted, not fatal)
+. "$(dirname "$0")/../integration/lib.sh"
 
 host() { echo "$PREFIX$1"; }
 
