@@ -83,7 +83,10 @@ struct uvenv_in {
 	size_t len, cap;
 	bool hello; /* from is known */
 	bool closing;
+	bool evicted;			     /* its read would pass the global bound */
 	uint64_t accepted_ms;		     /* the loop's time at accept */
+	uint64_t frame_ms;		     /* ... when the partial frame began
+						(meaningful while len > 0) */
 	uint64_t read_ms;		     /* ... at the last bytes read */
 	char remote[64];		     /* ip:port of the socket */
 	char from[LIMIT_ADDR_BYTES_MAX + 1]; /* the hello's address */
@@ -137,6 +140,7 @@ struct uvenv {
 	size_t frame_max;
 	size_t peer_queue_bytes_max;
 	uint64_t hello_timeout_ms;
+	uint64_t frame_deadline_ms;
 	uint64_t frame_ttl_ms;
 	uint64_t idle_timeout_ms;
 	uint64_t peer_idle_ms;
@@ -149,6 +153,8 @@ struct uvenv {
 	bool listening;
 	struct uvenv_in *ins;
 	size_t in_count;
+	size_t in_buffered; /* sum of the ins' buffer capacities */
+	size_t in_buffered_max;
 	struct uvenv_peer **buckets; /* chained hash of peers by address */
 	size_t bucket_count;	     /* a power of two */
 	size_t peer_count;
@@ -470,6 +476,19 @@ static void uvenv_timer_stop(struct env *env, env_timer_id id)
 
 /* ---------------------------------------------------------------- incoming */
 
+/* Frees c's read buffer (it holds nothing partly read, or c is closing). */
+static void uvenv_in_release(struct uvenv_in *c)
+{
+	struct uvenv *u = c->u;
+
+	assert(u->in_buffered >= c->cap);
+	u->in_buffered -= c->cap;
+	free(c->buf);
+	c->buf = NULL;
+	c->cap = 0;
+	c->len = 0;
+}
+
 static void uvenv_in_close_cb(uv_handle_t *h)
 {
 	struct uvenv_in *c = h->data;
@@ -503,7 +522,83 @@ static void uvenv_in_close(struct uvenv_in *c, const char *reason)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	u->in_count--;
+	/* libuv reads synchronously into the buffer alloc gave, so none is
+	 * pending now: its memory goes back at once, not at the close
+	 * callback (the global bound counts on it). */
+	uvenv_in_release(c);
 	uv_close((uv_handle_t *)&c->handle, uvenv_in_close_cb);
+}
+
+/* Closes c because the read buffers would pass the global bound, saying
+ * so. */
+static void uvenv_in_close_over_bound(struct uvenv_in *c)
+{
+	struct uvenv *u = c->u;
+	char why[224];
+
+	if (c->len > 0)
+		snprintf(why, sizeof why,
+			 "read buffers over the global bound of %zu bytes: this "
+			 "connection's frame, begun %" PRIu64
+			 " ms ago with %zu bytes read, is the oldest not complete",
+			 u->in_buffered_max, uv_now(u->loop) - c->frame_ms, c->len);
+	else
+		snprintf(why, sizeof why,
+			 "read buffers over the global bound of %zu bytes: no room "
+			 "to read, and no older partial frame to close",
+			 u->in_buffered_max);
+	uvenv_in_close(c, why);
+}
+
+/* Finds the connection to close when the read buffers would pass the global
+ * bound: the one, other than those already closing, whose incomplete frame
+ * began the longest ago; NULL when none has a partial frame.
+ *
+ * Why close the stalest partial frame, and not stop reading or close the
+ * biggest: stopping reads (uv_read_stop until others drain) lets an
+ * attacker who fills the bound with half-sent frames freeze every
+ * connection, well-behaved ones included, until the frame deadline, and
+ * then do it again; closing the biggest kills a well-behaved peer sending a
+ * large frame (a snapshot) while attackers each hold a bit less. A peer that
+ * behaves sends a frame at the speed of its link, so its partial frame is
+ * young; one held to cost memory is old by construction. The oldest is
+ * closed, its memory comes back at once, and the reader goes on. */
+static struct uvenv_in *uvenv_in_stalest(struct uvenv *u)
+{
+	struct uvenv_in *best = NULL;
+
+	for (struct uvenv_in *d = u->ins; d; d = d->next) {
+		if (d->closing || d->len == 0)
+			continue;
+		if (!best || d->frame_ms < best->frame_ms)
+			best = d;
+	}
+	return best;
+}
+
+/* Makes room for c's buffer to grow by more bytes within the global bound:
+ * frees the buffers of connections with nothing partly read (they get a new
+ * one at their next read), then closes the stalest partial frames, with a
+ * logged reason. Returns false when c itself is the one to close (it then
+ * has c->evicted set, and its read reports UV_ENOBUFS). */
+static bool uvenv_in_make_room(struct uvenv_in *c, size_t more)
+{
+	struct uvenv *u = c->u;
+
+	if (u->in_buffered + more <= u->in_buffered_max)
+		return true;
+	for (struct uvenv_in *d = u->ins; d; d = d->next)
+		if (d != c && d->len == 0)
+			uvenv_in_release(d);
+	while (u->in_buffered + more > u->in_buffered_max) {
+		struct uvenv_in *v = uvenv_in_stalest(u);
+		if (!v || v == c) {
+			c->evicted = true;
+			return false;
+		}
+		uvenv_in_close_over_bound(v);
+	}
+	return true;
 }
 
 static void uvenv_in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -518,11 +613,17 @@ static void uvenv_in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 			cap = c->len + UVENV_READ_CHUNK_BYTES;
 		if (cap > limit)
 			cap = limit;
+		if (!uvenv_in_make_room(c, cap - c->cap)) {
+			*buf = uv_buf_init(NULL, 0); /* UV_ENOBUFS: closed there */
+			return;
+		}
 		b = realloc(c->buf, cap);
 		if (b) {
+			c->u->in_buffered += cap - c->cap;
 			c->buf = b;
 			c->cap = cap;
 		}
+		assert(c->u->in_buffered <= c->u->in_buffered_max);
 	}
 	if (!c->buf)
 		*buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
@@ -607,11 +708,10 @@ static void uvenv_in_parse(struct uvenv_in *c)
 	assert(off <= c->len);
 	memmove(c->buf, c->buf + off, c->len - off);
 	c->len -= off;
-	if (c->len == 0 && c->cap > UVENV_READ_KEEP_BYTES) {
-		free(c->buf);
-		c->buf = NULL;
-		c->cap = 0;
-	}
+	if (off > 0)
+		c->frame_ms = uv_now(u->loop); /* what is left began in this read */
+	if (c->len == 0 && c->cap > UVENV_READ_KEEP_BYTES)
+		uvenv_in_release(c);
 }
 
 static void uvenv_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -621,7 +721,9 @@ static void uvenv_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (c->closing)
 		return;
 	if (nread < 0) {
-		if (nread == UV_ENOBUFS)
+		if (nread == UV_ENOBUFS && c->evicted)
+			uvenv_in_close_over_bound(c);
+		else if (nread == UV_ENOBUFS)
 			uvenv_in_close(c, "out of memory");
 		else if (nread == UV_EOF)
 			uvenv_in_close(c, NULL);
@@ -633,6 +735,8 @@ static void uvenv_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	assert(c->len + (size_t)nread <= c->cap);
+	if (c->len == 0 && nread > 0)
+		c->frame_ms = uv_now(c->u->loop);
 	c->len += (size_t)nread;
 	c->read_ms = uv_now(c->u->loop);
 	uvenv_in_parse(c);
@@ -986,6 +1090,8 @@ static uint64_t uvenv_sweep_ms(const struct uvenv *u)
 	uint64_t ms = 1000;
 	if (u->hello_timeout_ms / 2 < ms)
 		ms = u->hello_timeout_ms / 2;
+	if (u->frame_deadline_ms / 2 < ms)
+		ms = u->frame_deadline_ms / 2;
 	if (u->frame_ttl_ms / 2 < ms)
 		ms = u->frame_ttl_ms / 2;
 	if (u->idle_timeout_ms / 2 < ms)
@@ -1033,6 +1139,13 @@ static void uvenv_sweep(uv_timer_t *h)
 			snprintf(why, sizeof why, "no hello within %" PRIu64 " ms",
 				 u->hello_timeout_ms);
 			uvenv_in_close(c, why);
+		} else if (c->len > 0 && now - c->frame_ms >= u->frame_deadline_ms) {
+			char why[128];
+			snprintf(why, sizeof why,
+				 "frame not complete within %" PRIu64
+				 " ms (%zu bytes read)",
+				 u->frame_deadline_ms, c->len);
+			uvenv_in_close(c, why);
 		} else if (c->hello && now - c->read_ms >= u->idle_timeout_ms) {
 			char why[96];
 			snprintf(why, sizeof why, "idle for %" PRIu64 " ms",
@@ -1058,6 +1171,11 @@ static void uvenv_sweep(uv_timer_t *h)
 			uv_close((uv_handle_t *)&p->backoff, uvenv_peer_close_cb);
 		}
 	}
+}
+
+size_t uvenv_in_buffered_bytes(const struct uvenv *u)
+{
+	return u->in_buffered;
 }
 
 size_t uvenv_peer_count(const struct uvenv *u)
@@ -1642,6 +1760,12 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	u->hello_timeout_ms =
 		cfg->hello_timeout_ms ? cfg->hello_timeout_ms : UVENV_HELLO_TIMEOUT_MS;
 	u->frame_ttl_ms = cfg->frame_ttl_ms ? cfg->frame_ttl_ms : UVENV_FRAME_TTL_MS;
+	u->frame_deadline_ms =
+		cfg->frame_deadline_ms ? cfg->frame_deadline_ms : UVENV_FRAME_DEADLINE_MS;
+	u->in_buffered_max = cfg->in_buffered_bytes_max ? cfg->in_buffered_bytes_max
+							: UVENV_IN_BUFFERED_BYTES_MAX;
+	if (u->in_buffered_max < UVENV_READ_CHUNK_BYTES)
+		u->in_buffered_max = UVENV_READ_CHUNK_BYTES;
 	u->idle_timeout_ms =
 		cfg->idle_timeout_ms ? cfg->idle_timeout_ms : UVENV_IDLE_TIMEOUT_MS;
 	u->peer_idle_ms = cfg->peer_idle_ms ? cfg->peer_idle_ms : UVENV_PEER_IDLE_MS;

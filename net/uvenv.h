@@ -29,6 +29,17 @@ struct uvenv;
 #define UVENV_CONNS_IN_MAX 16384u
 /* An incoming connection that has not sent its hello by then is closed. */
 #define UVENV_HELLO_TIMEOUT_MS 10000u
+/* An incoming connection that began a frame (part of its header or payload
+ * is buffered) and has not completed it by then is closed: a peer cannot
+ * hold a half-sent frame, and the memory it costs, for ever. A whole
+ * LIMIT_FRAME_BYTES_MAX frame in 10 s needs about 3.4 Mbit/s. */
+#define UVENV_FRAME_DEADLINE_MS 10000u
+/* What the read buffers of all incoming connections may hold at once (their
+ * capacity, so a connection that sent one byte of a frame counts the chunk
+ * it holds). A read that would pass it first frees the buffers of
+ * connections with nothing partly read, then closes the connection whose
+ * incomplete frame began the longest ago (see uvenv_in_make_room). */
+#define UVENV_IN_BUFFERED_BYTES_MAX (64u * 1024 * 1024)
 /* A frame still queued (its peer not connected) this long after send() is
  * dropped: the env may lose messages, and a late one is worth less than the
  * memory and the redials it costs. Once a peer's queue is empty, redialling
@@ -59,6 +70,9 @@ struct uvenv_cfg {
 	size_t frame_max;	      /* 0: LIMIT_FRAME_BYTES_MAX */
 	size_t peer_queue_bytes_max;  /* 0: UVENV_PEER_QUEUE_BYTES_MAX */
 	unsigned hello_timeout_ms;    /* 0: UVENV_HELLO_TIMEOUT_MS */
+	unsigned frame_deadline_ms;   /* 0: UVENV_FRAME_DEADLINE_MS */
+	size_t in_buffered_bytes_max; /* 0: UVENV_IN_BUFFERED_BYTES_MAX; at
+				       least one read chunk (64 KiB) */
 	unsigned frame_ttl_ms;	      /* 0: UVENV_FRAME_TTL_MS */
 	unsigned idle_timeout_ms;     /* 0: UVENV_IDLE_TIMEOUT_MS */
 	unsigned peer_idle_ms;	      /* 0: UVENV_PEER_IDLE_MS */
@@ -98,6 +112,11 @@ const char *uvenv_storage_error(const struct uvenv *u);
 
 /* uvenv_peer_count returns how many peer addresses u keeps (for tests). */
 size_t uvenv_peer_count(const struct uvenv *u);
+
+/* uvenv_in_buffered_bytes returns what the read buffers of u's incoming
+ * connections hold now (their capacity; for tests). Never more than the
+ * cfg's in_buffered_bytes_max. */
+size_t uvenv_in_buffered_bytes(const struct uvenv *u);
 
 /* uvenv_close drops every queued frame, closes every connection, timer and
  * sqlite handle, and calls no env callback again (from this call on). The

@@ -492,6 +492,162 @@ static void test_uvenv_silent_connection_is_closed_after_hello_timeout(void **st
 	rm_tree(dir);
 }
 
+/* Issue 13: a connection that said hello, then began a frame (its header and
+ * half its payload) and stopped, is closed after the frame deadline (it held
+ * the buffer for ever); one that said hello and sent nothing more is not. */
+static void test_uvenv_half_sent_frame_is_closed_after_the_frame_deadline(void **state)
+{
+	uv_loop_t loop;
+	char dir[64];
+	struct uvenv *b;
+	struct logbuf log;
+	struct log_wait w;
+	int half, quiet;
+	char b_buf[4];
+	uint8_t payload[500];
+	const char hello[] = "CSW1127.0.0.1:7";
+	const char hello_quiet[] = "CSW1127.0.0.1:9";
+
+	make_tmpdir(dir, sizeof dir);
+	logbuf_open(&log);
+	uv_loop_init(&loop);
+	b = open_env_cfg(&loop, dir, "127.0.0.1:0",
+			 (struct uvenv_cfg){.log_out = log.f, .frame_deadline_ms = 200});
+	memset(payload, 'x', sizeof payload);
+	half = raw_connect(uvenv_addr(b));
+	raw_send_frame(half, sizeof hello - 1, hello, sizeof hello - 1);
+	raw_send_frame(half, 1000, payload, sizeof payload);
+	quiet = raw_connect(uvenv_addr(b));
+	raw_send_frame(quiet, sizeof hello_quiet - 1, hello_quiet,
+		       sizeof hello_quiet - 1);
+	w.log = &log;
+	w.needle = "from=127.0.0.1:7 reason=\"frame not complete within 200 ms (504 "
+		   "bytes read)\"";
+	assert_true(run_until(&loop, log_has, &w, 5000));
+	assert_raw_closed(half);
+	/* its buffer went back; quiet keeps one read chunk between frames */
+	assert_true(uvenv_in_buffered_bytes(b) <= 65536);
+	run_until(&loop, never, NULL, 400); /* two more deadlines' worth */
+	assert_int_equal(recv(quiet, b_buf, sizeof b_buf, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_null(strstr(logbuf_text(&log), "from=127.0.0.1:9"));
+	close(quiet);
+	close_env(&loop, b);
+	loop_done(&loop);
+	logbuf_close(&log);
+	rm_tree(dir);
+}
+
+#define FLOOD_CONNS	 40
+#define FLOOD_BOUND	 (1024u * 1024)
+#define FLOOD_SENT_BYTES (256u * 1024)
+
+struct flood_watch {
+	struct uvenv *u;
+	struct rx *rx;
+	size_t max_seen;
+};
+
+static bool flood_done(void *ctx)
+{
+	struct flood_watch *f = ctx;
+	size_t n = uvenv_in_buffered_bytes(f->u);
+
+	if (n > f->max_seen)
+		f->max_seen = n;
+	return f->rx->count >= f->rx->want;
+}
+
+/* Issue 13 (1,000 connections each holding half of a 4 MiB frame took a
+ * manager to 4.1 GB): FLOOD_CONNS raw connections each send a hello and
+ * 256 KiB of a 2 MiB frame, 10 MiB in all, against a global bound of 1 MiB
+ * on read buffers. The buffers never pass the bound (without it they held
+ * the 10 MiB), the stalest half-sent frames are closed with a reason, and a
+ * well-behaved peer's frames keep arriving, in order, meanwhile. */
+static void test_uvenv_half_sent_frames_stay_under_the_global_bound(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64];
+	struct uvenv *a, *b;
+	struct rx rb;
+	struct logbuf log;
+	struct flood_watch fw;
+	struct env *eb;
+	int fds[FLOOD_CONNS];
+	uint8_t *junk = malloc(FLOOD_SENT_BYTES);
+	const char hello[] = "CSW1127.0.0.1:7";
+	uint32_t seq = 0;
+
+	assert_non_null(junk);
+	memset(junk, 'j', FLOOD_SENT_BYTES);
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	logbuf_open(&log);
+	uv_loop_init(&loop);
+	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0",
+			 (struct uvenv_cfg){.log_out = log.f,
+					    .in_buffered_bytes_max = FLOOD_BOUND});
+	eb = uvenv_env(b);
+	rx_init(&rb);
+	eb->ops->listen(eb, rx_recv, NULL, &rb);
+	fw = (struct flood_watch){.u = b, .rx = &rb};
+
+	/* the well-behaved peer is connected before the flood */
+	assert_int_equal(send_seq(a, uvenv_addr(b), seq++, 100), 0);
+	rb.want = 1;
+	assert_true(run_until(&loop, flood_done, &fw, 5000));
+
+	for (int i = 0; i < FLOOD_CONNS; i++) {
+		size_t off = 0;
+		fds[i] = raw_connect(uvenv_addr(b));
+		raw_send_frame(fds[i], sizeof hello - 1, hello, sizeof hello - 1);
+		raw_send_frame(fds[i], 2u * 1024 * 1024, NULL, 0);
+		/* as much as the kernel takes now; the rest as b reads */
+		while (off < FLOOD_SENT_BYTES) {
+			ssize_t n = send(fds[i], junk + off, FLOOD_SENT_BYTES - off,
+					 MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n <= 0)
+				break;
+			off += (size_t)n;
+		}
+		/* and a frame from the peer between every two attackers */
+		assert_int_equal(send_seq(a, uvenv_addr(b), seq++, 100), 0);
+		for (int k = 0; k < 5; k++)
+			uv_run(&loop, UV_RUN_NOWAIT);
+		flood_done(&fw);
+	}
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < FLOOD_CONNS; i++) /* push what is left */
+			(void)send(fds[i], junk, FLOOD_SENT_BYTES / 4,
+				   MSG_DONTWAIT | MSG_NOSIGNAL);
+		assert_int_equal(send_seq(a, uvenv_addr(b), seq++, 100), 0);
+		rb.want = seq;
+		assert_true(run_until(&loop, flood_done, &fw, 5000));
+	}
+	assert_int_equal(rb.count, seq);
+	assert_true(rb.in_order);
+	assert_true(fw.max_seen > 0);
+	assert_true(fw.max_seen <= FLOOD_BOUND);
+	assert_non_null(strstr(logbuf_text(&log),
+			       "reason=\"read buffers over the global bound of 1048576 "
+			       "bytes: this connection's frame, begun "));
+	assert_null(strstr(logbuf_text(&log), uvenv_addr(a)));
+	print_message("half-sent frames: %d conns x %u bytes sent, bound %u, "
+		      "max buffered %zu\n",
+		      FLOOD_CONNS, FLOOD_SENT_BYTES, FLOOD_BOUND, fw.max_seen);
+
+	for (int i = 0; i < FLOOD_CONNS; i++)
+		close(fds[i]);
+	free(junk);
+	close_env(&loop, a);
+	close_env(&loop, b);
+	loop_done(&loop);
+	logbuf_close(&log);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+}
+
 /* Issue 12, item 10: an accepted connection that went quiet after its
  * hello is closed after the idle timeout (there was none: idle
  * connections piled up), and a sender whose connection was closed dials
@@ -1301,6 +1457,9 @@ int main(void)
 		cmocka_unit_test(test_uvenv_garbage_without_hello_is_rejected),
 		cmocka_unit_test(
 			test_uvenv_silent_connection_is_closed_after_hello_timeout),
+		cmocka_unit_test(
+			test_uvenv_half_sent_frame_is_closed_after_the_frame_deadline),
+		cmocka_unit_test(test_uvenv_half_sent_frames_stay_under_the_global_bound),
 		cmocka_unit_test(test_uvenv_frames_queued_past_their_ttl_are_dropped),
 		cmocka_unit_test(test_uvenv_idle_connection_is_closed_and_redialled),
 		cmocka_unit_test(test_uvenv_unused_peers_are_forgotten),
