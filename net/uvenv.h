@@ -32,8 +32,9 @@ struct uvenv;
 /* An incoming connection that began a frame (part of its header or payload
  * is buffered) and has not completed it by then is closed: a peer cannot
  * hold a half-sent frame, and the memory it costs, for ever. A whole
- * LIMIT_FRAME_BYTES_MAX frame in 10 s needs about 3.4 Mbit/s. */
-#define UVENV_FRAME_DEADLINE_MS 10000u
+ * LIMIT_FRAME_BYTES_MAX frame (a snapshot's chunk) in 30 s needs about
+ * 1.2 Mbit/s: any link a cluster runs on. */
+#define UVENV_FRAME_DEADLINE_MS 30000u
 /* What the read buffers of all incoming connections may hold at once (their
  * capacity, so a connection that sent one byte of a frame counts the chunk
  * it holds). A read that would pass it first frees the buffers of
