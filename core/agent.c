@@ -89,7 +89,7 @@ struct agent {
 	 * what it did not name is unassigned */
 	bool full_open;
 	uint64_t full_set_seq; /* the open set's first seq (Assignments.set_seq) */
-	bool synced; /* a whole full set arrived since the process started */
+	bool synced;	       /* a whole full set arrived since the process started */
 	uint64_t full_gen;
 	bool retry_pending; /* some task has retry_at_ms set */
 	/* a transaction is open: executor calls wait in `deferred` until it

@@ -273,9 +273,10 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 		fclose(f);
 		o->join_token_buf[strcspn(o->join_token_buf, "\r\n")] = '\0';
 		if (!o->join_token_buf[0])
-			swarmd_die_usage("--join-token-file %s: empty (expected the token "
-					 "on its first line)",
-					 o->join_token_file);
+			swarmd_die_usage(
+				"--join-token-file %s: empty (expected the token "
+				"on its first line)",
+				o->join_token_file);
 		o->join_token = o->join_token_buf;
 	} else if (!o->join_token && o->join_addr && getenv("SWARMD_JOIN_TOKEN")) {
 		snprintf(o->join_token_buf, sizeof o->join_token_buf, "%s",
@@ -330,9 +331,10 @@ static int swarmd_state_load(struct swarmd *d)
 		s->exists = true;
 		if (strcmp(k, "role") == 0 && strcmp(v, "manager") != 0 &&
 		    strcmp(v, "worker") != 0) {
-			snprintf(d->state_error, sizeof d->state_error,
-				 "%s/swarmd.db: role '%.32s' is neither manager nor worker",
-				 d->opts.state_dir, v);
+			snprintf(
+				d->state_error, sizeof d->state_error,
+				"%s/swarmd.db: role '%.32s' is neither manager nor worker",
+				d->opts.state_dir, v);
 			sqlite3_finalize(q);
 			return CS_ECORRUPT;
 		}
@@ -709,8 +711,8 @@ int main(int argc, char **argv)
 	}
 	if (uvenv_env(d->uv)->ops->storage_open(uvenv_env(d->uv), "swarmd", &d->db) ||
 	    swarmd_state_load(d)) {
-		const char *why = d->state_error[0] ? d->state_error
-						    : uvenv_storage_error(d->uv);
+		const char *why =
+			d->state_error[0] ? d->state_error : uvenv_storage_error(d->uv);
 		fprintf(stderr, "swarmd: cannot read the state in %s%s%s\n",
 			d->opts.state_dir, why && *why ? ": " : "", why ? why : "");
 		return 1;

@@ -112,8 +112,8 @@ struct uvenv_peer {
 	size_t pending_bytes;
 	uv_timer_t backoff;
 	bool backoff_armed;
-	bool drops_told; /* frames dropped since it was last up: said at info */
-	ms_t backoff_ms; /* next delay; 0 after a success */
+	bool drops_told;  /* frames dropped since it was last up: said at info */
+	ms_t backoff_ms;  /* next delay; 0 after a success */
 	uint64_t sent_ms; /* the loop's time at the last send() to it */
 	char addr[LIMIT_ADDR_BYTES_MAX + 1];
 };

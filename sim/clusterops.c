@@ -645,8 +645,10 @@ static uint64_t clops_health(const struct clops *o)
 	    now_us >= world_disk_faults_until(o->w))
 		return hash_mix64(world_incarnations(o->w) ^ 0x6865616c7468ull);
 	for (uint32_t i = 0; i < world_node_count(o->w); i++)
-		h = hash_mix64(h ^ ((uint64_t)world_node_incarnation(o->w, i) << 2 |
-				    (uint64_t)clops_node_healthy(o, i) << 1) ^ i);
+		h = hash_mix64(h ^
+			       ((uint64_t)world_node_incarnation(o->w, i) << 2 |
+				(uint64_t)clops_node_healthy(o, i) << 1) ^
+			       i);
 	return h;
 }
 
@@ -1166,11 +1168,10 @@ static bool clops_check_terminal(struct clops *o, struct manager *leader, char *
 		return true;
 	/* judged once per CLOPS_INV6_SCAN_US at most, and not again while
 	 * nothing changed and nothing is suspect */
-	if (o->inv6_checked &&
-	    (now_us < o->inv6_at_us + CLOPS_INV6_SCAN_US ||
-	     (o->suspect_count == 0 && o->inv6_changes == changes &&
-	      o->inv6_applied == applied && o->inv6_leader == lid &&
-	      o->inv6_health == health)))
+	if (o->inv6_checked && (now_us < o->inv6_at_us + CLOPS_INV6_SCAN_US ||
+				(o->suspect_count == 0 && o->inv6_changes == changes &&
+				 o->inv6_applied == applied && o->inv6_leader == lid &&
+				 o->inv6_health == health)))
 		return true;
 	v.st = manager_store(leader);
 	simexec_foreach(world_exec(o->w), clops_inv6_fn, &v);

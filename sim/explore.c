@@ -492,11 +492,15 @@ static bool explore_draw(struct rng *r, const struct explore_plan *plan,
 			f->dur_ms = EXPLORE_RUNTIME_MAX_MS;
 		pick = rng_below(r, 4);
 		if (pick == 0) {
-			explore_cat(f->start, "runtime %c%" PRIu32 " restart containers=%s down=%" PRIu64 "ms",
-				    c, number, rng_chance_ppm(r, 500000) ? "keep" : "lose",
+			explore_cat(f->start,
+				    "runtime %c%" PRIu32
+				    " restart containers=%s down=%" PRIu64 "ms",
+				    c, number,
+				    rng_chance_ppm(r, 500000) ? "keep" : "lose",
 				    f->dur_ms);
 		} else if (pick == 1) {
-			explore_cat(f->start, "runtime %c%" PRIu32 " fail=all", c, number);
+			explore_cat(f->start, "runtime %c%" PRIu32 " fail=all", c,
+				    number);
 		} else {
 			uint64_t mask = 0;
 			const char *sep = "=";
@@ -526,10 +530,13 @@ static bool explore_draw(struct rng *r, const struct explore_plan *plan,
 		if (pick == 0)
 			explore_cat(f->start, "disk %c%" PRIu32 " fault=full", c, number);
 		else
-			explore_cat(f->start, "disk %c%" PRIu32 " fault=eio on=%s", c, number,
-				    pick == 1 ? "write" : pick == 2 ? "sync" : "both");
-		explore_cat(f->end, "disk %c%" PRIu32 " ok\nrestart %c%" PRIu32, c, number,
-			    c, number);
+			explore_cat(f->start, "disk %c%" PRIu32 " fault=eio on=%s", c,
+				    number,
+				    pick == 1	? "write"
+				    : pick == 2 ? "sync"
+						: "both");
+		explore_cat(f->end, "disk %c%" PRIu32 " ok\nrestart %c%" PRIu32, c,
+			    number, c, number);
 		return true;
 	}
 	case EXPLORE_KIND_COUNT: break;
@@ -718,7 +725,8 @@ static bool explore_has_fault_cmds(const struct scn_script *script,
 						plan->faults[i].kind == EXPLORE_DISK))
 			return true;
 	for (size_t i = 0; i < script->cmd_count; i++)
-		if (script->cmds[i].kind == SCN_RUNTIME || script->cmds[i].kind == SCN_DISK)
+		if (script->cmds[i].kind == SCN_RUNTIME ||
+		    script->cmds[i].kind == SCN_DISK)
 			return true;
 	return false;
 }
@@ -807,13 +815,19 @@ int explore_text(const struct scn_script *script, const struct explore_plan *pla
 	if (explore_has_fault_cmds(script, plan)) {
 		/* runtime and disk faults end before the nodes start again (a
 		 * node on a faulty disk would die again) */
-		for (uint32_t i = 1; i <= script->managers_total || i <= plan->managers; i++)
+		for (uint32_t i = 1; i <= script->managers_total || i <= plan->managers;
+		     i++)
 			if (!explore_node_removed(script, SCN_NODE_MANAGER, i))
-				explore_put(&b, "runtime m%" PRIu32 " ok\ndisk m%" PRIu32 " ok\n",
+				explore_put(&b,
+					    "runtime m%" PRIu32 " ok\ndisk m%" PRIu32
+					    " ok\n",
 					    i, i);
-		for (uint32_t i = 1; i <= script->workers_total || i <= plan->workers; i++)
+		for (uint32_t i = 1; i <= script->workers_total || i <= plan->workers;
+		     i++)
 			if (!explore_node_removed(script, SCN_NODE_WORKER, i))
-				explore_put(&b, "runtime w%" PRIu32 " ok\ndisk w%" PRIu32 " ok\n",
+				explore_put(&b,
+					    "runtime w%" PRIu32 " ok\ndisk w%" PRIu32
+					    " ok\n",
 					    i, i);
 	}
 	for (uint32_t i = 1; i <= script->managers_total || i <= plan->managers; i++)

@@ -34,12 +34,12 @@ enum explore_kind {
 #define EXPLORE_FAULTS_DEFAULT EXPLORE_FAULTS_ALL
 
 enum {
-	EXPLORE_FAULTS_MAX = 24,	   /* faults in one plan */
-	EXPLORE_CMD_MAX = 160,		   /* bytes of one fault command */
-	EXPLORE_IMAGES_MAX = 16,	   /* images a process fault may pick */
-	EXPLORE_WINDOW_MS = 5 * 60 * 1000, /* the shortest fault window */
-	EXPLORE_LIVENESS_MS = 120 * 1000,  /* heal to converged, at most */
-	EXPLORE_FAULT_MIN_MS = 1000,	   /* a fault lasts at least this */
+	EXPLORE_FAULTS_MAX = 24,	    /* faults in one plan */
+	EXPLORE_CMD_MAX = 160,		    /* bytes of one fault command */
+	EXPLORE_IMAGES_MAX = 16,	    /* images a process fault may pick */
+	EXPLORE_WINDOW_MS = 5 * 60 * 1000,  /* the shortest fault window */
+	EXPLORE_LIVENESS_MS = 120 * 1000,   /* heal to converged, at most */
+	EXPLORE_FAULT_MIN_MS = 1000,	    /* a fault lasts at least this */
 	EXPLORE_RUNTIME_MAX_MS = 30 * 1000, /* a runtime fault lasts at most this */
 };
 

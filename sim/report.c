@@ -261,10 +261,13 @@ static void report_svg_nodes(FILE *f, const struct timeline *tl,
 			switch (sp->kind) {
 			case TL_DOWN:
 				report_svg_rect(
-					f, "down", "#d73a49", sx0, sx1, bar_y, bar_h, n->name,
-					sp->detail == WORLD_DOWN_EXIT ? "down (exit: its program stopped itself)"
-					: sp->detail == WORLD_DOWN_MACHINE ? "down (machine crash)"
-									   : "down (process killed)",
+					f, "down", "#d73a49", sx0, sx1, bar_y, bar_h,
+					n->name,
+					sp->detail == WORLD_DOWN_EXIT
+						? "down (exit: its program stopped itself)"
+					: sp->detail == WORLD_DOWN_MACHINE
+						? "down (machine crash)"
+						: "down (process killed)",
 					sp->from_us, sp->to_us);
 				break;
 			case TL_LEADER:

@@ -426,8 +426,10 @@ static int runner_restart(struct runner *r, const struct scn_cmd *cmd)
 	return 0;
 }
 
-_Static_assert(SCN_RT_OP_PREPARE == SIMEXEC_OP_PREPARE && SCN_RT_OP_START == SIMEXEC_OP_START &&
-		       SCN_RT_OP_WAIT == SIMEXEC_OP_WAIT && SCN_RT_OP_STOP == SIMEXEC_OP_STOP &&
+_Static_assert(SCN_RT_OP_PREPARE == SIMEXEC_OP_PREPARE &&
+		       SCN_RT_OP_START == SIMEXEC_OP_START &&
+		       SCN_RT_OP_WAIT == SIMEXEC_OP_WAIT &&
+		       SCN_RT_OP_STOP == SIMEXEC_OP_STOP &&
 		       SCN_RT_OP_REMOVE == SIMEXEC_OP_REMOVE &&
 		       SCN_RT_OP_LIST == SIMEXEC_OP_LIST &&
 		       SCN_RT_OP_INSPECT == SIMEXEC_OP_INSPECT &&
@@ -476,7 +478,8 @@ static int runner_disk(struct runner *r, const struct scn_cmd *cmd)
 		faults = (d->on_write ? SIMVFS_FAULT_EIO_WRITE : 0) |
 			 (d->on_sync ? SIMVFS_FAULT_EIO_SYNC : 0);
 	rv = world_disk_fault(r->w, index, faults,
-			      d->has_for ? world_now_us(r->w) + d->for_ms * 1000 : UINT64_MAX);
+			      d->has_for ? world_now_us(r->w) + d->for_ms * 1000
+					 : UINT64_MAX);
 	if (rv)
 		return runner_fail(r, cmd, "%s", cs_strerror(rv));
 	return 0;

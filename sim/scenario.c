@@ -1960,10 +1960,8 @@ enum scn_image_key {
 static int scn_parse_image(struct scn_parser *p, struct scn_cmd *cmd)
 {
 	static const struct scn_key keys[] = {
-		{"pull", SCN_IK_PULL, false},
-		{"start", SCN_IK_START, false},
-		{"exit", SCN_IK_EXIT, false},
-		{"after", SCN_IK_AFTER, false},
+		{"pull", SCN_IK_PULL, false}, {"start", SCN_IK_START, false},
+		{"exit", SCN_IK_EXIT, false}, {"after", SCN_IK_AFTER, false},
 		{"stop", SCN_IK_STOP, false},
 	};
 	static const char *const pulls[] = {"fail"};
@@ -1997,10 +1995,11 @@ static int scn_parse_image(struct scn_parser *p, struct scn_cmd *cmd)
 				break;
 			}
 			if (scn_is_alnum(kv.value.s[0]) && !scn_is_digit(kv.value.s[0])) {
-				rv = scn_fail(p, kv.value.col,
-					      "bad start '%.*s' (expected fail, or a duration "
-					      "D[..D] like 100ms..1s)",
-					      SCN_TOK_ARG(kv.value));
+				rv = scn_fail(
+					p, kv.value.col,
+					"bad start '%.*s' (expected fail, or a duration "
+					"D[..D] like 100ms..1s)",
+					SCN_TOK_ARG(kv.value));
 				break;
 			}
 			img->has_start = true;
@@ -2041,10 +2040,9 @@ static int scn_runtime_ops(struct scn_parser *p, struct scn_tok v, uint32_t *ops
 {
 	static const char *const names[] = {"prepare", "start", "wait", "stop",
 					    "remove",  "list",	"all"};
-	static const uint32_t bits[] = {SCN_RT_OP_PREPARE, SCN_RT_OP_START,
-					SCN_RT_OP_WAIT,	   SCN_RT_OP_STOP,
-					SCN_RT_OP_REMOVE,  SCN_RT_OP_LIST,
-					SCN_RT_OP_ALL};
+	static const uint32_t bits[] = {
+		SCN_RT_OP_PREPARE, SCN_RT_OP_START, SCN_RT_OP_WAIT, SCN_RT_OP_STOP,
+		SCN_RT_OP_REMOVE,  SCN_RT_OP_LIST,  SCN_RT_OP_ALL};
 	_Static_assert(SCN_COUNT(names) == SCN_COUNT(bits), "a bit per name");
 	uint32_t from = 0;
 
@@ -2059,10 +2057,11 @@ static int scn_runtime_ops(struct scn_parser *p, struct scn_tok v, uint32_t *ops
 			to++;
 		item = scn_tok_head(scn_tok_tail(v, from), to - from);
 		if (item.len == 0)
-			return scn_fail(p, v.col + from,
-					"missing call kind in fail='%.*s' (expected a comma "
-					"list of prepare, start, wait, stop, remove, list, or all)",
-					SCN_TOK_ARG(v));
+			return scn_fail(
+				p, v.col + from,
+				"missing call kind in fail='%.*s' (expected a comma "
+				"list of prepare, start, wait, stop, remove, list, or all)",
+				SCN_TOK_ARG(v));
 		for (k = 0; k < SCN_COUNT(names); k++)
 			if (scn_tok_is(item, names[k]))
 				break;
@@ -2092,9 +2091,10 @@ static int scn_for(struct scn_parser *p, struct scn_tok v, uint64_t *ms)
 {
 	int rv = scn_duration(p, v, ms);
 	if (!rv && *ms == 0)
-		return scn_fail(p, v.col,
-				"for=0 ends the fault before it begins (expected a duration "
-				"of 1ms or more, or no for= to hold it until ok)");
+		return scn_fail(
+			p, v.col,
+			"for=0 ends the fault before it begins (expected a duration "
+			"of 1ms or more, or no for= to hold it until ok)");
 	return rv;
 }
 
@@ -2162,8 +2162,8 @@ static int scn_parse_runtime(struct scn_parser *p, struct scn_cmd *cmd)
 			rv = scn_for(p, kv.value, &rt->for_ms);
 			break;
 		case SCN_RK_CONTAINERS:
-			rv = scn_choice(p, kv.value, "containers", keeps, SCN_COUNT(keeps),
-					&index);
+			rv = scn_choice(p, kv.value, "containers", keeps,
+					SCN_COUNT(keeps), &index);
 			rt->lose = index == 1;
 			break;
 		case SCN_RK_DOWN: rv = scn_duration(p, kv.value, &rt->down_ms); break;
@@ -2216,7 +2216,8 @@ static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 	for (uint32_t i = 2; i < p->tok_count; i++) {
 		struct scn_kv kv;
 
-		rv = scn_kv_read(p, p->toks[i], keys, SCN_COUNT(keys), "disk", &seen, &kv);
+		rv = scn_kv_read(p, p->toks[i], keys, SCN_COUNT(keys), "disk", &seen,
+				 &kv);
 		if (rv)
 			return rv;
 		switch ((enum scn_disk_key)kv.key->bit) {
@@ -2243,9 +2244,10 @@ static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 		return scn_fail(p, p->toks[2].col,
 				"disk needs fault=eio or fault=full (or ok)");
 	if (on_col && d->fault != SCN_DISK_EIO)
-		return scn_fail(p, on_col,
-				"on= goes with fault=eio (a full disk fails the writes that "
-				"grow a file)");
+		return scn_fail(
+			p, on_col,
+			"on= goes with fault=eio (a full disk fails the writes that "
+			"grow a file)");
 	return 0;
 }
 

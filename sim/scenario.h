@@ -37,7 +37,7 @@ enum scn_cmd_kind {
 	SCN_IMAGE,
 	SCN_EXPECT,
 	SCN_ALWAYS,
-	SCN_AWAIT, /* addition: await COND within DUR (waits, never fails) */
+	SCN_AWAIT,   /* addition: await COND within DUR (waits, never fails) */
 	SCN_RUNTIME, /* addition: runtime NODE fail=OPS|restart|ok (issue 12) */
 	SCN_DISK,    /* addition: disk NODE fault=eio|full|ok (issue 12) */
 };
@@ -249,8 +249,8 @@ enum scn_runtime_action { SCN_RT_FAIL, SCN_RT_RESTART, SCN_RT_OK };
 struct scn_runtime {
 	struct scn_node node;
 	enum scn_runtime_action action;
-	uint32_t ops;	  /* FAIL: SCN_RT_OP_* bits */
-	bool has_for;	  /* FAIL: for=DUR given (else until `runtime NODE ok`) */
+	uint32_t ops; /* FAIL: SCN_RT_OP_* bits */
+	bool has_for; /* FAIL: for=DUR given (else until `runtime NODE ok`) */
 	uint64_t for_ms;
 	bool lose;	  /* RESTART: containers=lose */
 	uint64_t down_ms; /* RESTART: down=DUR, SCN_RT_DOWN_MS_DEFAULT if not given */

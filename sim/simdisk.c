@@ -62,8 +62,8 @@ _Static_assert(LIMIT_SIM_FILE_BYTES_MAX <= SIZE_MAX / 2, "buffer growth cannot o
 _Static_assert(LIMIT_NAME_BYTES_MAX + 3 < LIMIT_SIM_PATH_BYTES_MAX,
 	       "a path holds a disk name and a file name");
 
-#define SIMDISK_SECTOR_BYTES  4096
-#define SIMDISK_PAGE_BYTES    4096u /* the copy-on-write unit of synced images */
+#define SIMDISK_SECTOR_BYTES 4096
+#define SIMDISK_PAGE_BYTES   4096u /* the copy-on-write unit of synced images */
 _Static_assert(LIMIT_SIM_FILE_BYTES_MAX / SIMDISK_PAGE_BYTES < UINT32_MAX,
 	       "a page index fits a uint32_t");
 #define SIMDISK_BUF_MIN_BYTES 4096u
@@ -82,13 +82,13 @@ struct simdisk_disk;
 struct simdisk_handle;
 
 struct simdisk_file {
-	char *name;		       /* within its disk; NULL for temp files */
-	struct simdisk_disk *disk;     /* NULL for temp files */
-	bool linked;		       /* listed in disk->files */
-	uint32_t refs;		       /* the link, plus one per open handle */
-	struct simdisk_buf cur;	       /* what reads see */
-	bool has_synced;	       /* xSync ran at least once */
-	size_t synced_size;	       /* cur.size at the last xSync */
+	char *name;		   /* within its disk; NULL for temp files */
+	struct simdisk_disk *disk; /* NULL for temp files */
+	bool linked;		   /* listed in disk->files */
+	uint32_t refs;		   /* the link, plus one per open handle */
+	struct simdisk_buf cur;	   /* what reads see */
+	bool has_synced;	   /* xSync ran at least once */
+	size_t synced_size;	   /* cur.size at the last xSync */
 	/* The synced bytes of the pages changed since the last xSync: page
 	 * saved[i] (an index of SIMDISK_PAGE_BYTES pages) had the bytes at
 	 * saved_bytes + i * SIMDISK_PAGE_BYTES; slot_of[page] is i + 1 for a
@@ -106,9 +106,9 @@ struct simdisk_file {
 struct simdisk_disk {
 	char *name;
 	bool crashed;
-	uint32_t faults;	/* SIMVFS_FAULT_* bits, while now < fault_until */
-	int64_t fault_until;	/* in the now callback's clock */
-	int64_t healthy_from;	/* when the last fault ended or ends */
+	uint32_t faults;	     /* SIMVFS_FAULT_* bits, while now < fault_until */
+	int64_t fault_until;	     /* in the now callback's clock */
+	int64_t healthy_from;	     /* when the last fault ended or ends */
 	struct simdisk_file **files; /* sorted by name */
 	uint32_t file_count;
 	uint32_t file_cap;
@@ -130,7 +130,7 @@ struct simvfs {
 	simvfs_random_fn random;
 	void *ctx;
 	struct simdisk_disk **disks; /* sorted by name */
-	int64_t faults_until; /* no disk is faulted from then on (a bound) */
+	int64_t faults_until;	     /* no disk is faulted from then on (a bound) */
 	uint32_t disk_count;
 	uint32_t disk_cap;
 	uint32_t handles_open;
@@ -229,7 +229,8 @@ static bool simdisk_file_is_crashed(const struct simdisk_file *f)
 
 /* The faults (SIMVFS_FAULT_* bits) holding now on f's disk; temp files
  * belong to no disk and never fail. */
-static uint32_t simdisk_file_faults(const struct simdisk_file *f, const struct simvfs *vfs)
+static uint32_t simdisk_file_faults(const struct simdisk_file *f,
+				    const struct simvfs *vfs)
 {
 	const struct simdisk_disk *d = f->disk;
 	if (!d || d->faults == 0)

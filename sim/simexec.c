@@ -135,7 +135,7 @@ struct simexec_rec {
 
 struct simexec {
 	struct world *w;
-	us_t faults_until_us; /* no runtime is faulted from then on (a bound) */
+	us_t faults_until_us;	/* no runtime is faulted from then on (a bound) */
 	struct tree containers; /* by_node */
 	struct tree by_task;
 	struct tree by_slot;
@@ -347,7 +347,7 @@ static const struct simexec_service *simexec_service_find(const struct simexec *
 /* ---------------------------------------------------------------- runtime faults */
 
 /* Docker's words when its daemon does not answer. */
-#define SIMEXEC_DAEMON_MSG                                                        \
+#define SIMEXEC_DAEMON_MSG                                                            \
 	"Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the " \
 	"docker daemon running?"
 
@@ -946,7 +946,8 @@ static int simexec_do_wait(struct simexec *x, struct simexec_ctl *ctl,
 
 	if (ctl->wait_req)
 		return CS_EAGAIN;
-	if (c && c->state != ENV_CTL_EXITED && !simexec_fails(x, ctl->node, SIMEXEC_OP_WAIT)) {
+	if (c && c->state != ENV_CTL_EXITED &&
+	    !simexec_fails(x, ctl->node, SIMEXEC_OP_WAIT)) {
 		ctl->wait_req = req;
 		ctl->wait_cb = cb;
 		ctl->wait_rec = NULL;
@@ -1047,11 +1048,12 @@ static int simexec_do_start(struct simexec *x, struct simexec_ctl *ctl,
 	if (img && img->start_fail) {
 		char msg[sizeof rec->message];
 		/* Docker's words (cut to fit); the container stays as it was */
-		snprintf(msg, sizeof msg,
-			 "failed to create task for container: OCI runtime create failed: "
-			 "unable to start container process: exec of %.80s: permission "
-			 "denied: unknown",
-			 c->image);
+		snprintf(
+			msg, sizeof msg,
+			"failed to create task for container: OCI runtime create failed: "
+			"unable to start container process: exec of %.80s: permission "
+			"denied: unknown",
+			c->image);
 		simexec_rec_result(rec, CS_EEXEC, c->state, c->exit_code, msg);
 		return simexec_rec_schedule(x, rec, now_us + SIMEXEC_PREPARE_US);
 	}

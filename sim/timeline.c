@@ -63,8 +63,8 @@ static void tl_span(struct timeline *tl, enum tl_span_kind kind, uint32_t node,
 		    us_t from_us, us_t to_us)
 {
 	uint32_t detail = kind == TL_PARTITION ? tl->nodes[node].cut_count
-			  : kind == TL_DOWN	 ? tl->nodes[node].down_why
-						 : 0;
+			  : kind == TL_DOWN    ? tl->nodes[node].down_why
+					       : 0;
 
 	assert(from_us <= to_us);
 	if (grow_array((void **)&tl->spans, &tl->span_cap, tl->span_count + 1,

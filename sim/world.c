@@ -71,10 +71,10 @@ struct sim_node {
 	const void *prog_cfg;
 	void *prog_state;
 	bool up;
-	bool starting; /* inside prog->start */
-	bool exiting;  /* the program asked to exit (env exit): dies next */
+	bool starting;	  /* inside prog->start */
+	bool exiting;	  /* the program asked to exit (env exit): dies next */
 	us_t up_since_us; /* when its process last started */
-	uint32_t inc;  /* incarnation: bumped at every start and kill */
+	uint32_t inc;	  /* incarnation: bumped at every start and kill */
 	env_recv_cb recv_cb;
 	env_peer_cb peer_cb;
 	void *net_data;
@@ -1255,7 +1255,8 @@ static int64_t world_disk_clock(us_t at_us)
 int world_disk_fault(struct world *w, uint32_t node, uint32_t faults, us_t until_us)
 {
 	ASSERT_NODE(w, node);
-	return simvfs_fault(w->vfs, w->nodes[node]->name, faults, world_disk_clock(until_us));
+	return simvfs_fault(w->vfs, w->nodes[node]->name, faults,
+			    world_disk_clock(until_us));
 }
 
 uint64_t world_incarnations(const struct world *w)

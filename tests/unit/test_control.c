@@ -80,7 +80,8 @@ static void test_control_names_the_bad_field(void **state)
 		spec_init(&spec, &task, &c, &pl, "web");
 		c.n_env = 1;
 		c.env = &env;
-		assert_int_equal(control_validate_spec(&spec, err, sizeof err), CS_EINVAL);
+		assert_int_equal(control_validate_spec(&spec, err, sizeof err),
+				 CS_EINVAL);
 		assert_non_null(strstr(err, "spec: "));
 		assert_non_null(strstr(err, "over the limit of 1048576"));
 		env[LIMIT_SPEC_BYTES_MAX - 1024] = '\0';

@@ -217,14 +217,14 @@ static void test_ctlsock_replaces_stale_socket_not_files(void **state)
 	{
 		char under[160];
 		snprintf(under, sizeof under, "%s/sock", path);
-		assert_int_equal(ctlsock_open(&loop, under, no_rpc, &asked, &s, err,
-					      sizeof err),
-				 CS_EINVAL);
+		assert_int_equal(
+			ctlsock_open(&loop, under, no_rpc, &asked, &s, err, sizeof err),
+			CS_EINVAL);
 		assert_non_null(strstr(err, "is not a directory"));
 		unlink(path);
-		assert_int_equal(ctlsock_open(&loop, under, no_rpc, &asked, &s, err,
-					      sizeof err),
-				 CS_EINVAL);
+		assert_int_equal(
+			ctlsock_open(&loop, under, no_rpc, &asked, &s, err, sizeof err),
+			CS_EINVAL);
 		assert_non_null(strstr(err, "No such file or directory"));
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);

@@ -302,7 +302,8 @@ static void test_explore_runtime_and_disk_faults(void **state)
 			assert_non_null(strstr(ok, "runtime w3 ok\ndisk w3 ok\n"));
 			assert_true(strstr(ok, "disk m1 ok") < strstr(ok, "restart m1"));
 		}
-		assert_int_equal(scn_parse("gen.scn", text, len, &gen, err, sizeof err), 0);
+		assert_int_equal(scn_parse("gen.scn", text, len, &gen, err, sizeof err),
+				 0);
 		scn_free(&gen);
 		free(text);
 	}

@@ -1279,7 +1279,8 @@ static void test_scn_runtime_fail_reads_ops_and_for(void **state)
 	assert_int_equal(c->kind, SCN_RUNTIME);
 	assert_node(c->u.runtime.node, SCN_NODE_WORKER, 2);
 	assert_int_equal(c->u.runtime.action, SCN_RT_FAIL);
-	assert_int_equal(c->u.runtime.ops, SCN_RT_OP_WAIT | SCN_RT_OP_STOP | SCN_RT_OP_LIST);
+	assert_int_equal(c->u.runtime.ops,
+			 SCN_RT_OP_WAIT | SCN_RT_OP_STOP | SCN_RT_OP_LIST);
 	assert_true(c->u.runtime.has_for);
 	assert_int_equal(c->u.runtime.for_ms, 30000);
 	assert_string_equal(scn_cmd_name(c->kind), "runtime");
@@ -1351,26 +1352,33 @@ static void test_scn_disk_faults_and_ok(void **state)
 
 static void test_scn_rejects_bad_fault_commands(void **state)
 {
-	line_fails("image app start=fast",
-		   "scn.scn:2:17: bad start 'fast' (expected fail, or a duration D[..D] like "
-		   "100ms..1s)");
-	line_fails("image app stop=kill", "scn.scn:2:16: bad stop 'kill' (expected ignore)");
+	line_fails(
+		"image app start=fast",
+		"scn.scn:2:17: bad start 'fast' (expected fail, or a duration D[..D] like "
+		"100ms..1s)");
+	line_fails("image app stop=kill",
+		   "scn.scn:2:16: bad stop 'kill' (expected ignore)");
 	line_fails("runtime", "scn.scn:2:8: expected a node (mN, wN or leader) after "
 			      "'runtime', got end of line");
-	line_fails("runtime w9 ok", "scn.scn:2:9: node w9 does not exist (cluster has w1..w2)");
+	line_fails("runtime w9 ok",
+		   "scn.scn:2:9: node w9 does not exist (cluster has w1..w2)");
 	line_fails("runtime w1", "scn.scn:2:11: expected fail=OPS, restart or ok after "
 				 "'runtime w1', got end of line");
-	line_fails("runtime w1 stop", "scn.scn:2:12: expected fail=OPS, restart or ok after "
-				      "'runtime w1', got 'stop'");
+	line_fails("runtime w1 stop",
+		   "scn.scn:2:12: expected fail=OPS, restart or ok after "
+		   "'runtime w1', got 'stop'");
 	line_fails("runtime w1 fail=", "scn.scn:2:17: missing value after 'fail='");
-	line_fails("runtime w1 fail=wait,,stop",
-		   "scn.scn:2:22: missing call kind in fail='wait,,stop' (expected a comma list "
-		   "of prepare, start, wait, stop, remove, list, or all)");
-	line_fails("runtime w1 fail=start,",
-		   "scn.scn:2:23: missing call kind in fail='start,' (expected a comma list of "
-		   "prepare, start, wait, stop, remove, list, or all)");
-	line_fails("runtime w1 fail=foo", "scn.scn:2:17: bad call kind 'foo' (expected "
-					  "prepare, start, wait, stop, remove, list or all)");
+	line_fails(
+		"runtime w1 fail=wait,,stop",
+		"scn.scn:2:22: missing call kind in fail='wait,,stop' (expected a comma list "
+		"of prepare, start, wait, stop, remove, list, or all)");
+	line_fails(
+		"runtime w1 fail=start,",
+		"scn.scn:2:23: missing call kind in fail='start,' (expected a comma list of "
+		"prepare, start, wait, stop, remove, list, or all)");
+	line_fails("runtime w1 fail=foo",
+		   "scn.scn:2:17: bad call kind 'foo' (expected "
+		   "prepare, start, wait, stop, remove, list or all)");
 	line_fails("runtime w1 fail=all,start",
 		   "scn.scn:2:17: 'all' stands alone (it names every call kind)");
 	line_fails("runtime w1 fail=start,all",
@@ -1380,46 +1388,58 @@ static void test_scn_rejects_bad_fault_commands(void **state)
 	line_fails("runtime w1 for=5s",
 		   "scn.scn:2:12: runtime needs fail=OPS with for= (the calls that fail: "
 		   "prepare, start, wait, stop, remove, list, or all)");
-	line_fails("runtime w1 fail=start for=0s",
-		   "scn.scn:2:27: for=0 ends the fault before it begins (expected a duration "
-		   "of 1ms or more, or no for= to hold it until ok)");
-	line_fails("runtime w1 fail=start for=5",
-		   "scn.scn:2:27: bad duration '5' (missing unit: expected ms, s, m or h, like "
-		   "5s)");
-	line_fails("runtime w1 fail=start down=1s",
-		   "scn.scn:2:23: unknown key 'down' for runtime fail (expected fail, for)");
+	line_fails(
+		"runtime w1 fail=start for=0s",
+		"scn.scn:2:27: for=0 ends the fault before it begins (expected a duration "
+		"of 1ms or more, or no for= to hold it until ok)");
+	line_fails(
+		"runtime w1 fail=start for=5",
+		"scn.scn:2:27: bad duration '5' (missing unit: expected ms, s, m or h, like "
+		"5s)");
+	line_fails(
+		"runtime w1 fail=start down=1s",
+		"scn.scn:2:23: unknown key 'down' for runtime fail (expected fail, for)");
 	line_fails("runtime w1 restart containers=maybe",
 		   "scn.scn:2:31: bad containers 'maybe' (expected keep or lose)");
-	line_fails("runtime w1 restart for=1s",
-		   "scn.scn:2:20: unknown key 'for' for runtime restart (expected containers, "
-		   "down)");
+	line_fails(
+		"runtime w1 restart for=1s",
+		"scn.scn:2:20: unknown key 'for' for runtime restart (expected containers, "
+		"down)");
 	line_fails("runtime w1 restart down=1s down=2s",
 		   "scn.scn:2:28: duplicate key 'down' (first given at column 20)");
-	line_fails("runtime w1 ok now",
-		   "scn.scn:2:15: unexpected 'now' after complete command 'runtime w1 ok'");
-	line_fails("disk", "scn.scn:2:5: expected a node (mN, wN or leader) after 'disk', "
-			   "got end of line");
+	line_fails(
+		"runtime w1 ok now",
+		"scn.scn:2:15: unexpected 'now' after complete command 'runtime w1 ok'");
+	line_fails("disk",
+		   "scn.scn:2:5: expected a node (mN, wN or leader) after 'disk', "
+		   "got end of line");
 	line_fails("disk m1", "scn.scn:2:8: expected fault=eio, fault=full or ok after "
 			      "'disk m1', got end of line");
-	line_fails("disk m1 full", "scn.scn:2:9: expected fault=eio, fault=full or ok after "
-				   "'disk m1', got 'full'");
-	line_fails("disk m1 fault=zap", "scn.scn:2:15: bad fault 'zap' (expected eio or full)");
-	line_fails("disk m1 fault=full on=sync",
-		   "scn.scn:2:20: on= goes with fault=eio (a full disk fails the writes that "
-		   "grow a file)");
+	line_fails("disk m1 full",
+		   "scn.scn:2:9: expected fault=eio, fault=full or ok after "
+		   "'disk m1', got 'full'");
+	line_fails("disk m1 fault=zap",
+		   "scn.scn:2:15: bad fault 'zap' (expected eio or full)");
+	line_fails(
+		"disk m1 fault=full on=sync",
+		"scn.scn:2:20: on= goes with fault=eio (a full disk fails the writes that "
+		"grow a file)");
 	line_fails("disk m1 fault=eio on=disk",
 		   "scn.scn:2:22: bad on 'disk' (expected write, sync or both)");
-	line_fails("disk m1 on=sync", "scn.scn:2:9: disk needs fault=eio or fault=full (or ok)");
-	line_fails("disk m1 fault=eio for=0ms",
-		   "scn.scn:2:23: for=0 ends the fault before it begins (expected a duration "
-		   "of 1ms or more, or no for= to hold it until ok)");
+	line_fails("disk m1 on=sync",
+		   "scn.scn:2:9: disk needs fault=eio or fault=full (or ok)");
+	line_fails(
+		"disk m1 fault=eio for=0ms",
+		"scn.scn:2:23: for=0 ends the fault before it begins (expected a duration "
+		"of 1ms or more, or no for= to hold it until ok)");
 	line_fails("disk m1 ok x",
 		   "scn.scn:2:12: unexpected 'x' after complete command 'disk m1 ok'");
 	line_fails("disk m1 fault=eio size=1G",
 		   "scn.scn:2:19: unknown key 'size' for disk (expected fault, on, for)");
-	parse_fails("disk m1 fault=full\ncluster managers=1\n",
-		    "scn.scn:1:1: 'disk' before 'cluster' (cluster comes first; only seed and "
-		    "set may precede it)");
+	parse_fails(
+		"disk m1 fault=full\ncluster managers=1\n",
+		"scn.scn:1:1: 'disk' before 'cluster' (cluster comes first; only seed and "
+		"set may precede it)");
 }
 
 int main(void)

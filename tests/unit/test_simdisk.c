@@ -864,7 +864,8 @@ static void fault_fails_commit(struct test_world *w, uint32_t faults, int want)
 	exec_ok(db, "CREATE TABLE t(v); INSERT INTO t VALUES (1);");
 	assert_int_equal(simvfs_fault(w->vfs, "m1", faults, INT64_MAX), 0);
 	assert_true(simvfs_faulted(w->vfs, "m1"));
-	rc = sqlite3_exec(db, "BEGIN; INSERT INTO t VALUES (2); COMMIT;", NULL, NULL, NULL);
+	rc = sqlite3_exec(db, "BEGIN; INSERT INTO t VALUES (2); COMMIT;", NULL, NULL,
+			  NULL);
 	assert_int_not_equal(rc, SQLITE_OK);
 	assert_int_equal(sqlite3_extended_errcode(db), want);
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); /* if still open */
@@ -947,7 +948,8 @@ static void test_simdisk_eio_on_write_fails_write_and_truncate(void **state)
 	char buf[3];
 
 	write_file(w, "/m1/f", "abc");
-	assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_EIO_WRITE, INT64_MAX), 0);
+	assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_EIO_WRITE, INT64_MAX),
+			 0);
 	f = file_open(w, "/m1/f", FILE_RW);
 	assert_int_equal(f->pMethods->xWrite(f, "x", 1, 0), SQLITE_IOERR_WRITE);
 	assert_int_equal(f->pMethods->xTruncate(f, 1), SQLITE_IOERR_TRUNCATE);
@@ -964,7 +966,8 @@ static void test_simdisk_fault_ends_at_its_time(void **state)
 	sqlite3 *db = open_db(w, "m1", "state.db");
 
 	exec_ok(db, "CREATE TABLE t(v);");
-	assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_FULL, w->now_ms + 1000), 0);
+	assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_FULL, w->now_ms + 1000),
+			 0);
 	assert_int_equal(simvfs_healthy_from(w->vfs, "m1"), w->now_ms + 1000);
 	assert_int_equal(exec_rc(db, "INSERT INTO t VALUES (1);"), SQLITE_FULL);
 	w->now_ms += 999;
@@ -973,7 +976,8 @@ static void test_simdisk_fault_ends_at_its_time(void **state)
 	assert_false(simvfs_faulted(w->vfs, "m1"));
 	exec_ok(db, "INSERT INTO t VALUES (1);");
 	/* for ever, then ok */
-	assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_EIO_WRITE, INT64_MAX), 0);
+	assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_EIO_WRITE, INT64_MAX),
+			 0);
 	assert_int_equal(simvfs_healthy_from(w->vfs, "m1"), INT64_MAX);
 	assert_int_equal(exec_rc(db, "INSERT INTO t VALUES (2);"), SQLITE_IOERR);
 	w->now_ms += 5000;

@@ -862,7 +862,8 @@ static void test_simexec_same_seed_same_timeline(void **state)
 
 /* ---------------------------------------------------------------- faults */
 
-static void test_simexec_start_fail_image_fails_start_container_stays_created(void **state)
+static void test_simexec_start_fail_image_fails_start_container_stays_created(
+	void **state)
 {
 	struct ctx t;
 	struct done d;
@@ -1117,11 +1118,14 @@ int main(void)
 			test_simexec_check_catches_two_running_in_one_slot_unless_allowed),
 		cmocka_unit_test(test_simexec_check_message_is_cut_to_fit),
 		cmocka_unit_test(test_simexec_same_seed_same_timeline),
-		cmocka_unit_test(test_simexec_start_fail_image_fails_start_container_stays_created),
+		cmocka_unit_test(
+			test_simexec_start_fail_image_fails_start_container_stays_created),
 		cmocka_unit_test(test_simexec_stop_ignore_is_killed_at_the_stop_timeout),
-		cmocka_unit_test(test_simexec_runtime_fail_fails_listed_calls_until_its_end),
+		cmocka_unit_test(
+			test_simexec_runtime_fail_fails_listed_calls_until_its_end),
 		cmocka_unit_test(test_simexec_runtime_fail_wait_fails_waits_in_flight),
-		cmocka_unit_test(test_simexec_runtime_restart_keep_fails_calls_keeps_containers),
+		cmocka_unit_test(
+			test_simexec_runtime_restart_keep_fails_calls_keeps_containers),
 		cmocka_unit_test(test_simexec_runtime_restart_lose_stops_every_container),
 		cmocka_unit_test(test_simexec_runtime_fault_outlives_the_process),
 	};

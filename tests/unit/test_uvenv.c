@@ -716,8 +716,8 @@ static void test_uvenv_unused_peers_are_forgotten(void **state)
 	for (unsigned i = 0; i < 50; i++) {
 		char addr[LIMIT_ADDR_BYTES_MAX + 1];
 		/* nobody listens on these ports of a closed env's address */
-		snprintf(addr, sizeof addr, "%.*s%u", (int)(strrchr(dead, ':') - dead + 1),
-			 dead, 1 + i);
+		snprintf(addr, sizeof addr, "%.*s%u",
+			 (int)(strrchr(dead, ':') - dead + 1), dead, 1 + i);
 		assert_int_equal(ea->ops->send(ea, addr, &byte, 1), 0);
 	}
 	assert_int_equal(uvenv_peer_count(a), 50);
@@ -752,8 +752,9 @@ static void test_uvenv_state_files_are_private(void **state)
 		snprintf(path, sizeof path, "%s/VERSION", dir);
 		int fd = open(path, O_CREAT | O_WRONLY, 0644);
 		assert_true(fd >= 0);
-		assert_int_equal(write(fd, UVENV_STATE_VERSION, strlen(UVENV_STATE_VERSION)),
-				 (ssize_t)strlen(UVENV_STATE_VERSION));
+		assert_int_equal(
+			write(fd, UVENV_STATE_VERSION, strlen(UVENV_STATE_VERSION)),
+			(ssize_t)strlen(UVENV_STATE_VERSION));
 		close(fd);
 	}
 	uv_loop_init(&loop);
