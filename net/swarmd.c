@@ -283,8 +283,9 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 			 getenv("SWARMD_JOIN_TOKEN"));
 		o->join_token = o->join_token_buf;
 	}
-	if (!!o->join_addr != !!o->join_token)
-		swarmd_die_usage("--join-addr and --join-token go together");
+	/* a join address without a token (or the reverse) is a mistake only
+	 * on a first start: a node with state needs neither, and a unit that
+	 * kept --join-addr must still start (see main) */
 	{
 		struct sockaddr_in sa;
 		char err[256];
@@ -717,11 +718,15 @@ int main(int argc, char **argv)
 			d->opts.state_dir, why && *why ? ": " : "", why ? why : "");
 		return 1;
 	}
+	if (!d->st.exists && !!d->opts.join_addr != !!d->opts.join_token)
+		swarmd_die_usage("--join-addr and a join token go together on a node's "
+				 "first start (--join-token-file, SWARMD_JOIN_TOKEN or "
+				 "--join-token)");
 	if (!d->st.exists && swarmd_first_start(d))
 		return 1;
-	if (d->st.exists && d->opts.join_addr)
+	if (d->st.exists && (d->opts.join_addr || d->opts.join_token))
 		env_logf(uvenv_env(d->uv), ENV_LOG_INFO,
-			 "msg=\"already part of a cluster: --join-addr ignored\"");
+			 "msg=\"already part of a cluster: the join flags are ignored\"");
 	uv_timer_init(&d->loop, &d->stop_timer);
 	d->stop_timer.data = d;
 	uv_signal_init(&d->loop, &d->sigterm);

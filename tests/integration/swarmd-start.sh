@@ -80,6 +80,22 @@ for f in "$T/st" "$T"/st/*; do
 	*) [ "$m" = 600 ] || fail "$f is $m, expected 600" ;;
 	esac
 done
+# a node with state needs no join flags, and leftover ones (a unit that
+# kept --join-addr) do not stop it (issue 14, item 11: refused before)
+"$SWARMD" --docker-socket "$T/no-docker.sock" --state-dir "$T/st" \
+	--listen-addr 127.0.0.1:0 --join-addr 127.0.0.1:9 >"$T/again.log" 2>&1 &
+pid=$!
+for _ in $(seq 50); do
+	grep -q '"started"' "$T/again.log" && break
+	kill -0 "$pid" 2>/dev/null || { cat "$T/again.log"; fail "a leftover --join-addr stopped a node with state"; }
+	sleep 0.1
+done
+grep -q 'the join flags are ignored' "$T/again.log" || { cat "$T/again.log"; fail "no word of the ignored --join-addr"; }
+kill -TERM "$pid"
+wait "$pid" || fail "the restart with a leftover --join-addr did not stop cleanly"
+# ... but on a first start, an address without a token is a mistake
+expect_exit 2 "first start with an address and no token" "go together on a node's first start" \
+	--state-dir "$T/j6" --listen-addr 127.0.0.1:0 --join-addr 127.0.0.1:9
 # a table whose rows fail to read (sqlite's integrity check passes: the
 # error comes at the first row), and a page of garbage
 sqlite3 "$T/st/swarmd.db" "ALTER TABLE swarmd RENAME TO old;
