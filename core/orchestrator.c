@@ -229,9 +229,20 @@ static int orch_hist_cmp(const void *a, const void *b)
 #define ORCH_SLOT_TASKS_MAX 64 /* tasks looked at per slot in one pass */
 #define ORCH_HIST_MAX	    (ORCH_SLOT_TASKS_MAX - 8) /* finished tasks kept at most */
 
+/* Whether finished task t counts towards the restarts of a place whose
+ * last task to end is last: it ran the same spec version. SwarmKit's
+ * restart supervisor keeps a place's restart history per spec version and
+ * starts it over when the version changes (restart.go, shouldRestart and
+ * recordRestartHistory): failures of an older spec do not use up the
+ * attempts of a new one. */
+static bool orch_same_spec(const Cs__Task *t, const Cs__Task *last)
+{
+	return t->spec_version == last->spec_version;
+}
+
 /* How many of a place's finished tasks hist[0..n) count as restarts: those
- * that ended by themselves, within the policy's window before the last one
- * ended (last_end; none without it). Measured from the last end, not from now, the verdict
+ * of last_end's spec version that ended by themselves, within the policy's
+ * window before the last one ended (last_end; none without it). Measured from the last end, not from now, the verdict
  * is made once, when a task ends, as SwarmKit's restart supervisor makes
  * it: a policy that gave up does not start again when old failures leave
  * the window. */
@@ -248,11 +259,23 @@ static size_t orch_restarts(const Cs__Service *svc, const Cs__Task *const *hist,
 	last_ms = last_end->status->timestamp_ms;
 	for (size_t i = 0; i < n; i++) {
 		const Cs__Task *t = hist[i];
-		if (orch_stopped_on_request(t))
+		if (orch_stopped_on_request(t) || !orch_same_spec(t, last_end))
 			continue;
 		if (!window || !t->status || t->status->timestamp_ms + window >= last_ms)
 			count++;
 	}
+	return count;
+}
+
+/* How many of the tasks ended[0..n), which end in this pass, count as
+ * restarts of a place whose last task to end is last_end: those of its
+ * spec version (see orch_same_spec). */
+static size_t orch_ended_restarts(const Cs__Task *const *ended, size_t n,
+				  const Cs__Task *last_end)
+{
+	size_t count = 0;
+	for (size_t i = 0; i < n; i++)
+		count += last_end && orch_same_spec(ended[i], last_end);
 	return count;
 }
 
@@ -331,9 +354,9 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 		      bool wanted, struct orch_update *up)
 {
 	const struct store *st = manager_store(o->m);
-	const Cs__Task *hist[ORCH_SLOT_TASKS_MAX];
+	const Cs__Task *hist[ORCH_SLOT_TASKS_MAX], *ended[ORCH_SLOT_TASKS_MAX];
 	const Cs__Task *live = NULL, *fresh = NULL, *last_end = NULL;
-	size_t hist_count = 0, restarts = 0;
+	size_t hist_count = 0, ended_count = 0, restarts;
 	bool node_died = false, ended_now = false, occupied = false;
 
 	for (const Cs__Task *t = store_task_next_in_slot(st, svc->id, slot, NULL); t;
@@ -350,7 +373,8 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 				ended_now |= !down;
 				if (!last_end || orch_hist_cmp(&t, &last_end) < 0)
 					last_end = t;
-				restarts++;
+				if (ended_count < ORCH_SLOT_TASKS_MAX)
+					ended[ended_count++] = t;
 				continue;
 			}
 			if (!wanted) {
@@ -406,7 +430,8 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 		/* history, once really finished */
 		orch_hist_note(t, &last_end, hist, &hist_count);
 	}
-	restarts += orch_restarts(svc, hist, hist_count, last_end);
+	restarts = orch_ended_restarts(ended, ended_count, last_end) +
+		   orch_restarts(svc, hist, hist_count, last_end);
 	orch_reap(o, hist, hist_count, wanted ? orch_keep(o, svc) : 0);
 	if (!wanted)
 		return;
@@ -752,8 +777,8 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 	     n = store_node_next(st, n)) {
 		bool eligible = orch_node_eligible(svc, n);
 		const Cs__Task *old = NULL, *fresh = NULL, *hist[ORCH_SLOT_TASKS_MAX];
-		const Cs__Task *last_end = NULL;
-		size_t hist_count = 0, restarts = 0;
+		const Cs__Task *last_end = NULL, *ended[ORCH_SLOT_TASKS_MAX];
+		size_t hist_count = 0, ended_count = 0, restarts;
 		bool occupied = false, crashed = false;
 
 		if (orch_batch_full(o))
@@ -781,7 +806,8 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 					crashed |= terminal;
 					occupied |= !terminal;
 					if (terminal) {
-						restarts++;
+						if (ended_count < ORCH_SLOT_TASKS_MAX)
+							ended[ended_count++] = t;
 						if (!last_end ||
 						    orch_hist_cmp(&t, &last_end) < 0)
 							last_end = t;
@@ -798,7 +824,8 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 				orch_hist_note(t, &last_end, hist, &hist_count);
 			}
 		}
-		restarts += orch_restarts(svc, hist, hist_count, last_end);
+		restarts = orch_ended_restarts(ended, ended_count, last_end) +
+			   orch_restarts(svc, hist, hist_count, last_end);
 		orch_reap(o, hist, hist_count, orch_keep(o, svc));
 		if (!eligible)
 			continue;

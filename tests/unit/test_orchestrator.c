@@ -183,6 +183,45 @@ static void test_orch_never_two_tasks_in_a_slot_on_stop_first_update(void **stat
 	assert_true(r.passed);
 }
 
+static void test_orch_restart_attempts_count_per_spec_version(void **state)
+{
+	/* SwarmKit's restart supervisor keeps a slot's (a global service's
+	 * node's) restart history per spec version: an update starts it
+	 * over. restart-max 2: 1 task + 2 restarts of each image, so 3 + 3
+	 * failed tasks in the slot (history 10 keeps them all); before,
+	 * the old image's 3 failures used up the new image's attempts and
+	 * only its first task ran (4). */
+	struct runner_result r = run("set history=10\n"
+				     "cluster managers=1\n"
+				     "image crashy exit=1 after=1s\n"
+				     "image crashy2 exit=2 after=1s\n"
+				     "service create web image=crashy restart-delay=1s "
+				     "restart-max=2 restart=on-failure\n"
+				     "run 1m\n"
+				     "expect store tasks web state=failed == 3\n"
+				     "service update web image=crashy2\n"
+				     "run 1m\n"
+				     "expect running web == 0\n"
+				     "expect store tasks web state=failed == 6\n"
+				     "expect converged\n");
+	/* global: restart-max 1 on two nodes (the manager and w1): 2 x 2
+	 * failures per image */
+	struct runner_result g = run("set history=10\n"
+				     "cluster managers=1 workers=1\n"
+				     "image crashy exit=3 after=1s\n"
+				     "image crashy2 exit=4 after=1s\n"
+				     "service create g mode=global image=crashy "
+				     "restart=on-failure restart-max=1 restart-delay=1s\n"
+				     "run 30s\n"
+				     "expect store tasks g state=failed == 4\n"
+				     "service update g image=crashy2\n"
+				     "run 1m\n"
+				     "expect running g == 0\n"
+				     "expect store tasks g state=failed == 8\n");
+	assert_true(r.passed);
+	assert_true(g.passed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -198,6 +237,7 @@ int main(void)
 		cmocka_unit_test(test_orch_scale_down_and_remove),
 		cmocka_unit_test(
 			test_orch_never_two_tasks_in_a_slot_on_stop_first_update),
+		cmocka_unit_test(test_orch_restart_attempts_count_per_spec_version),
 	};
 	return cmocka_run_group_tests_name("orchestrator", tests, NULL, NULL);
 }
