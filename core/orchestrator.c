@@ -536,21 +536,24 @@ struct orch_count {
 	ms_t monitor;
 	size_t outdated;    /* live tasks of an older spec */
 	size_t in_flight;   /* places of the batch not settled yet */
-	size_t updated;	    /* live tasks of the new spec */
 	size_t failures;    /* of the new spec, failed within the monitor period */
 	size_t current;	    /* tasks of the new spec, in any state */
 	size_t live_places; /* places with a live task (or done, failed) */
+	size_t places;	    /* places in the update: the failure ratio's
+			     * denominator (SwarmKit's dirty slots) */
 	/* the place being counted */
-	bool place_live, place_failed, place_seen;
+	bool place_live, place_failed, place_seen, place_in_update;
 	size_t place_in_flight;
 };
 
-/* Ends a place: adds what it counted. A place whose new task failed is
+/* Ends a place: adds what it counted (to places when in_update: a
+ * replicated slot within the replicas, a global service's eligible node).
+ * A place whose new task failed is
  * done with: it does not hold the next batch back, whatever its restarts
  * do. When the failure counts (within the monitor period), the failure
  * action has its say first; when it does not (a crash long after the task
  * started), the update goes on, as SwarmKit's updater does. */
-static void orch_count_place_end(struct orch_count *c)
+static void orch_count_place_end(struct orch_count *c, bool in_update)
 {
 	if (c->place_failed) {
 		c->place_live = true;
@@ -558,7 +561,8 @@ static void orch_count_place_end(struct orch_count *c)
 	}
 	c->in_flight += c->place_in_flight;
 	c->live_places += c->place_live;
-	c->place_live = c->place_failed = c->place_seen = false;
+	c->places += in_update && c->place_in_update;
+	c->place_live = c->place_failed = c->place_seen = c->place_in_update = false;
 	c->place_in_flight = 0;
 }
 
@@ -572,6 +576,8 @@ static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
 	c->place_seen = true;
 	if (live && !terminal)
 		c->place_live = true;
+	/* in the update: it has an old task still there, or a new one */
+	c->place_in_update |= !terminal || !orch_outdated(svc, t);
 	if (orch_outdated(svc, t)) {
 		if (live && !terminal)
 			c->outdated++;
@@ -582,7 +588,6 @@ static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
 	c->current++;
 	c->place_failed |= orch_failed(t);
 	if (t->spec_version > 1 || svc->spec_version > 1) {
-		c->updated += live;
 		/* a failure counts when the task failed before running, or
 		 * within the monitor period after it started (SwarmKit's
 		 * updater): a crash long after is not the update's */
@@ -611,7 +616,7 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 						? svc->update_status->state
 						: CS__UPDATE_STATUS__STATE__STATE_NONE;
 	bool rolling_back = state == CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_STARTED;
-	size_t outdated, in_flight, updated, failures;
+	size_t outdated, in_flight, failures;
 	uint64_t parallelism = uc && uc->parallelism ? uc->parallelism : 0;
 	ms_t monitor = uc ? uc->monitor_ms : 0;
 	struct orch_delay *quiet;
@@ -627,12 +632,12 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 			if (t->slot > svc->spec->replicas)
 				continue;
 			if (t->slot != slot) { /* tasks come in slot order */
-				orch_count_place_end(&c);
+				orch_count_place_end(&c, true);
 				slot = t->slot;
 			}
 			orch_count_task(o, svc, t, &c);
 		}
-		orch_count_place_end(&c);
+		orch_count_place_end(&c, true);
 		/* a slot with no live task is being replaced: part of the batch */
 		if (c.live_places < svc->spec->replicas)
 			c.in_flight += (size_t)(svc->spec->replicas - c.live_places);
@@ -650,12 +655,11 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 			if (c.place_seen && !c.place_live && orch_node_eligible(svc, n) &&
 			    !c.place_failed)
 				c.place_in_flight++;
-			orch_count_place_end(&c);
+			orch_count_place_end(&c, orch_node_eligible(svc, n));
 		}
 	}
 	outdated = c.outdated;
 	in_flight = c.in_flight;
-	updated = c.updated;
 	failures = c.failures;
 	if (outdated == 0) {
 		if (state == CS__UPDATE_STATUS__STATE__STATE_UPDATING) {
@@ -676,12 +680,14 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	if (state == CS__UPDATE_STATUS__STATE__STATE_PAUSED ||
 	    state == CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_PAUSED)
 		return true; /* an operator's turn */
-	/* failures of updated tasks over the allowed ratio: the action */
+	/* failures of updated tasks over the allowed ratio of the places in
+	 * the update (SwarmKit's updater: failures / len(dirtySlots), not
+	 * over the tasks live now, which a failure itself makes fewer) */
 	if (failures && uc &&
 	    uc->failure_action !=
 		    CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_CONTINUE &&
 	    (uint64_t)failures * 1000000 >
-		    (uint64_t)uc->max_failure_ratio_ppm * (updated + outdated)) {
+		    (uint64_t)uc->max_failure_ratio_ppm * c.places) {
 		if (uc->failure_action ==
 			    CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_ROLLBACK &&
 		    !rolling_back && svc->previous_spec) {

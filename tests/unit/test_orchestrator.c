@@ -222,6 +222,42 @@ static void test_orch_restart_attempts_count_per_spec_version(void **state)
 	assert_true(g.passed);
 }
 
+static void test_orch_update_failure_ratio_over_slots_in_update(void **state)
+{
+	/* SwarmKit's updater: failures / len(dirtySlots) > max ratio. Four
+	 * slots, ratio 0.5, every new task fails at once: 1/4 and 2/4 are
+	 * within it, 3/4 is over: three slots tried, one keeps v1. Over the
+	 * live tasks (2/2 > 0.5) it paused after two. */
+	struct runner_result r =
+		run("cluster managers=1 workers=2\n"
+		    "image v1\n"
+		    "image early exit=1 after=1s\n"
+		    "service create web image=v1 replicas=4 restart=none "
+		    "update-parallelism=1 update-delay=2s update-monitor=10s "
+		    "update-failure-action=pause update-max-failure-ratio=0.5\n"
+		    "expect converged within 1m\n"
+		    "service update web image=early\n"
+		    "run 2m\n"
+		    "expect running web == 1\n"
+		    "expect store tasks web state=failed == 3\n");
+	/* global, one task per node on 4 nodes, ratio 0.3: 1/4 goes on,
+	 * 2/4 pauses (over the live tasks, 1/3 paused at once) */
+	struct runner_result g =
+		run("cluster managers=1 workers=3\n"
+		    "image v1\n"
+		    "image early exit=1 after=1s\n"
+		    "service create g mode=global image=v1 restart=none "
+		    "update-parallelism=1 update-delay=2s update-monitor=10s "
+		    "update-failure-action=pause update-max-failure-ratio=0.3\n"
+		    "expect converged within 1m\n"
+		    "service update g image=early\n"
+		    "run 2m\n"
+		    "expect running g == 2\n"
+		    "expect store tasks g state=failed == 2\n");
+	assert_true(r.passed);
+	assert_true(g.passed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +274,7 @@ int main(void)
 		cmocka_unit_test(
 			test_orch_never_two_tasks_in_a_slot_on_stop_first_update),
 		cmocka_unit_test(test_orch_restart_attempts_count_per_spec_version),
+		cmocka_unit_test(test_orch_update_failure_ratio_over_slots_in_update),
 	};
 	return cmocka_run_group_tests_name("orchestrator", tests, NULL, NULL);
 }
