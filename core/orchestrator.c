@@ -229,9 +229,20 @@ static int orch_hist_cmp(const void *a, const void *b)
 #define ORCH_SLOT_TASKS_MAX 64 /* tasks looked at per slot in one pass */
 #define ORCH_HIST_MAX	    (ORCH_SLOT_TASKS_MAX - 8) /* finished tasks kept at most */
 
+/* Whether finished task t counts towards the restarts of a place whose
+ * last task to end is last: it ran the same spec version. SwarmKit's
+ * restart supervisor keeps a place's restart history per spec version and
+ * starts it over when the version changes (restart.go, shouldRestart and
+ * recordRestartHistory): failures of an older spec do not use up the
+ * attempts of a new one. */
+static bool orch_same_spec(const Cs__Task *t, const Cs__Task *last)
+{
+	return t->spec_version == last->spec_version;
+}
+
 /* How many of a place's finished tasks hist[0..n) count as restarts: those
- * that ended by themselves, within the policy's window before the last one
- * ended (last_end; none without it). Measured from the last end, not from now, the verdict
+ * of last_end's spec version that ended by themselves, within the policy's
+ * window before the last one ended (last_end; none without it). Measured from the last end, not from now, the verdict
  * is made once, when a task ends, as SwarmKit's restart supervisor makes
  * it: a policy that gave up does not start again when old failures leave
  * the window. */
@@ -248,11 +259,23 @@ static size_t orch_restarts(const Cs__Service *svc, const Cs__Task *const *hist,
 	last_ms = last_end->status->timestamp_ms;
 	for (size_t i = 0; i < n; i++) {
 		const Cs__Task *t = hist[i];
-		if (orch_stopped_on_request(t))
+		if (orch_stopped_on_request(t) || !orch_same_spec(t, last_end))
 			continue;
 		if (!window || !t->status || t->status->timestamp_ms + window >= last_ms)
 			count++;
 	}
+	return count;
+}
+
+/* How many of the tasks ended[0..n), which end in this pass, count as
+ * restarts of a place whose last task to end is last_end: those of its
+ * spec version (see orch_same_spec). */
+static size_t orch_ended_restarts(const Cs__Task *const *ended, size_t n,
+				  const Cs__Task *last_end)
+{
+	size_t count = 0;
+	for (size_t i = 0; i < n; i++)
+		count += last_end && orch_same_spec(ended[i], last_end);
 	return count;
 }
 
@@ -331,9 +354,9 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 		      bool wanted, struct orch_update *up)
 {
 	const struct store *st = manager_store(o->m);
-	const Cs__Task *hist[ORCH_SLOT_TASKS_MAX];
+	const Cs__Task *hist[ORCH_SLOT_TASKS_MAX], *ended[ORCH_SLOT_TASKS_MAX];
 	const Cs__Task *live = NULL, *fresh = NULL, *last_end = NULL;
-	size_t hist_count = 0, restarts = 0;
+	size_t hist_count = 0, ended_count = 0, restarts;
 	bool node_died = false, ended_now = false, occupied = false;
 
 	for (const Cs__Task *t = store_task_next_in_slot(st, svc->id, slot, NULL); t;
@@ -350,7 +373,8 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 				ended_now |= !down;
 				if (!last_end || orch_hist_cmp(&t, &last_end) < 0)
 					last_end = t;
-				restarts++;
+				if (ended_count < ORCH_SLOT_TASKS_MAX)
+					ended[ended_count++] = t;
 				continue;
 			}
 			if (!wanted) {
@@ -406,7 +430,8 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 		/* history, once really finished */
 		orch_hist_note(t, &last_end, hist, &hist_count);
 	}
-	restarts += orch_restarts(svc, hist, hist_count, last_end);
+	restarts = orch_ended_restarts(ended, ended_count, last_end) +
+		   orch_restarts(svc, hist, hist_count, last_end);
 	orch_reap(o, hist, hist_count, wanted ? orch_keep(o, svc) : 0);
 	if (!wanted)
 		return;
@@ -511,21 +536,24 @@ struct orch_count {
 	ms_t monitor;
 	size_t outdated;    /* live tasks of an older spec */
 	size_t in_flight;   /* places of the batch not settled yet */
-	size_t updated;	    /* live tasks of the new spec */
 	size_t failures;    /* of the new spec, failed within the monitor period */
 	size_t current;	    /* tasks of the new spec, in any state */
 	size_t live_places; /* places with a live task (or done, failed) */
+	size_t places;	    /* places in the update: the failure ratio's
+			     * denominator (SwarmKit's dirty slots) */
 	/* the place being counted */
-	bool place_live, place_failed, place_seen;
+	bool place_live, place_failed, place_seen, place_in_update;
 	size_t place_in_flight;
 };
 
-/* Ends a place: adds what it counted. A place whose new task failed is
+/* Ends a place: adds what it counted (to places when in_update: a
+ * replicated slot within the replicas, a global service's eligible node).
+ * A place whose new task failed is
  * done with: it does not hold the next batch back, whatever its restarts
  * do. When the failure counts (within the monitor period), the failure
  * action has its say first; when it does not (a crash long after the task
  * started), the update goes on, as SwarmKit's updater does. */
-static void orch_count_place_end(struct orch_count *c)
+static void orch_count_place_end(struct orch_count *c, bool in_update)
 {
 	if (c->place_failed) {
 		c->place_live = true;
@@ -533,7 +561,8 @@ static void orch_count_place_end(struct orch_count *c)
 	}
 	c->in_flight += c->place_in_flight;
 	c->live_places += c->place_live;
-	c->place_live = c->place_failed = c->place_seen = false;
+	c->places += in_update && c->place_in_update;
+	c->place_live = c->place_failed = c->place_seen = c->place_in_update = false;
 	c->place_in_flight = 0;
 }
 
@@ -547,6 +576,8 @@ static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
 	c->place_seen = true;
 	if (live && !terminal)
 		c->place_live = true;
+	/* in the update: it has an old task still there, or a new one */
+	c->place_in_update |= !terminal || !orch_outdated(svc, t);
 	if (orch_outdated(svc, t)) {
 		if (live && !terminal)
 			c->outdated++;
@@ -557,7 +588,6 @@ static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
 	c->current++;
 	c->place_failed |= orch_failed(t);
 	if (t->spec_version > 1 || svc->spec_version > 1) {
-		c->updated += live;
 		/* a failure counts when the task failed before running, or
 		 * within the monitor period after it started (SwarmKit's
 		 * updater): a crash long after is not the update's */
@@ -586,7 +616,7 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 						? svc->update_status->state
 						: CS__UPDATE_STATUS__STATE__STATE_NONE;
 	bool rolling_back = state == CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_STARTED;
-	size_t outdated, in_flight, updated, failures;
+	size_t outdated, in_flight, failures;
 	uint64_t parallelism = uc && uc->parallelism ? uc->parallelism : 0;
 	ms_t monitor = uc ? uc->monitor_ms : 0;
 	struct orch_delay *quiet;
@@ -602,12 +632,12 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 			if (t->slot > svc->spec->replicas)
 				continue;
 			if (t->slot != slot) { /* tasks come in slot order */
-				orch_count_place_end(&c);
+				orch_count_place_end(&c, true);
 				slot = t->slot;
 			}
 			orch_count_task(o, svc, t, &c);
 		}
-		orch_count_place_end(&c);
+		orch_count_place_end(&c, true);
 		/* a slot with no live task is being replaced: part of the batch */
 		if (c.live_places < svc->spec->replicas)
 			c.in_flight += (size_t)(svc->spec->replicas - c.live_places);
@@ -625,12 +655,11 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 			if (c.place_seen && !c.place_live && orch_node_eligible(svc, n) &&
 			    !c.place_failed)
 				c.place_in_flight++;
-			orch_count_place_end(&c);
+			orch_count_place_end(&c, orch_node_eligible(svc, n));
 		}
 	}
 	outdated = c.outdated;
 	in_flight = c.in_flight;
-	updated = c.updated;
 	failures = c.failures;
 	if (outdated == 0) {
 		if (state == CS__UPDATE_STATUS__STATE__STATE_UPDATING) {
@@ -651,12 +680,14 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	if (state == CS__UPDATE_STATUS__STATE__STATE_PAUSED ||
 	    state == CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_PAUSED)
 		return true; /* an operator's turn */
-	/* failures of updated tasks over the allowed ratio: the action */
+	/* failures of updated tasks over the allowed ratio of the places in
+	 * the update (SwarmKit's updater: failures / len(dirtySlots), not
+	 * over the tasks live now, which a failure itself makes fewer) */
 	if (failures && uc &&
 	    uc->failure_action !=
 		    CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_CONTINUE &&
 	    (uint64_t)failures * 1000000 >
-		    (uint64_t)uc->max_failure_ratio_ppm * (updated + outdated)) {
+		    (uint64_t)uc->max_failure_ratio_ppm * c.places) {
 		if (uc->failure_action ==
 			    CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_ROLLBACK &&
 		    !rolling_back && svc->previous_spec) {
@@ -752,8 +783,8 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 	     n = store_node_next(st, n)) {
 		bool eligible = orch_node_eligible(svc, n);
 		const Cs__Task *old = NULL, *fresh = NULL, *hist[ORCH_SLOT_TASKS_MAX];
-		const Cs__Task *last_end = NULL;
-		size_t hist_count = 0, restarts = 0;
+		const Cs__Task *last_end = NULL, *ended[ORCH_SLOT_TASKS_MAX];
+		size_t hist_count = 0, ended_count = 0, restarts;
 		bool occupied = false, crashed = false;
 
 		if (orch_batch_full(o))
@@ -781,7 +812,8 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 					crashed |= terminal;
 					occupied |= !terminal;
 					if (terminal) {
-						restarts++;
+						if (ended_count < ORCH_SLOT_TASKS_MAX)
+							ended[ended_count++] = t;
 						if (!last_end ||
 						    orch_hist_cmp(&t, &last_end) < 0)
 							last_end = t;
@@ -798,7 +830,8 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 				orch_hist_note(t, &last_end, hist, &hist_count);
 			}
 		}
-		restarts += orch_restarts(svc, hist, hist_count, last_end);
+		restarts = orch_ended_restarts(ended, ended_count, last_end) +
+			   orch_restarts(svc, hist, hist_count, last_end);
 		orch_reap(o, hist, hist_count, orch_keep(o, svc));
 		if (!eligible)
 			continue;

@@ -3,8 +3,9 @@
  * in one reconcile loop). Replicated services get one live task per slot
  * 1..N; global services one per eligible node. A task that ends by itself
  * is replaced in its slot (or on its node) under the restart policy
- * (condition, delay, max attempts in a window); a task the cluster stopped
- * (scaled down, drained, updated) is replaced whatever the policy, and one
+ * (condition, delay, max attempts in a window, counted per spec version);
+ * a task the cluster stopped (scaled down, drained, updated) is replaced
+ * whatever the policy, and one
  * whose node is down at once — a node's death is not the task's crash
  * loop, so no restart delay. Finished tasks beyond the
  * history limit, and the tasks of removed services, are deleted.
@@ -39,8 +40,9 @@ bool orchestrator_outdated(const Cs__Service *svc, const Cs__Task *t);
 
 /* orchestrator_gave_up says whether the restart policy of svc leaves one of
  * its places without a task for good: nothing in it is wanted running or
- * still stopping, and its last task ended by itself more often (within the
- * window before that end) than the policy restarts. The place is slot
+ * still stopping, and tasks of its last task's spec version ended by
+ * themselves more often (within the window before that end) than the
+ * policy restarts: an update starts the count over, as in SwarmKit. The place is slot
  * `slot` of a replicated service, or the node node_id of a global one.
  * What `converged` asks, so that it does not wait for what the policy
  * will never start. */

@@ -183,6 +183,81 @@ static void test_orch_never_two_tasks_in_a_slot_on_stop_first_update(void **stat
 	assert_true(r.passed);
 }
 
+static void test_orch_restart_attempts_count_per_spec_version(void **state)
+{
+	/* SwarmKit's restart supervisor keeps a slot's (a global service's
+	 * node's) restart history per spec version: an update starts it
+	 * over. restart-max 2: 1 task + 2 restarts of each image, so 3 + 3
+	 * failed tasks in the slot (history 10 keeps them all); before,
+	 * the old image's 3 failures used up the new image's attempts and
+	 * only its first task ran (4). */
+	struct runner_result r = run("set history=10\n"
+				     "cluster managers=1\n"
+				     "image crashy exit=1 after=1s\n"
+				     "image crashy2 exit=2 after=1s\n"
+				     "service create web image=crashy restart-delay=1s "
+				     "restart-max=2 restart=on-failure\n"
+				     "run 1m\n"
+				     "expect store tasks web state=failed == 3\n"
+				     "service update web image=crashy2\n"
+				     "run 1m\n"
+				     "expect running web == 0\n"
+				     "expect store tasks web state=failed == 6\n"
+				     "expect converged\n");
+	/* global: restart-max 1 on two nodes (the manager and w1): 2 x 2
+	 * failures per image */
+	struct runner_result g = run("set history=10\n"
+				     "cluster managers=1 workers=1\n"
+				     "image crashy exit=3 after=1s\n"
+				     "image crashy2 exit=4 after=1s\n"
+				     "service create g mode=global image=crashy "
+				     "restart=on-failure restart-max=1 restart-delay=1s\n"
+				     "run 30s\n"
+				     "expect store tasks g state=failed == 4\n"
+				     "service update g image=crashy2\n"
+				     "run 1m\n"
+				     "expect running g == 0\n"
+				     "expect store tasks g state=failed == 8\n");
+	assert_true(r.passed);
+	assert_true(g.passed);
+}
+
+static void test_orch_update_failure_ratio_over_slots_in_update(void **state)
+{
+	/* SwarmKit's updater: failures / len(dirtySlots) > max ratio. Four
+	 * slots, ratio 0.5, every new task fails at once: 1/4 and 2/4 are
+	 * within it, 3/4 is over: three slots tried, one keeps v1. Over the
+	 * live tasks (2/2 > 0.5) it paused after two. */
+	struct runner_result r =
+		run("cluster managers=1 workers=2\n"
+		    "image v1\n"
+		    "image early exit=1 after=1s\n"
+		    "service create web image=v1 replicas=4 restart=none "
+		    "update-parallelism=1 update-delay=2s update-monitor=10s "
+		    "update-failure-action=pause update-max-failure-ratio=0.5\n"
+		    "expect converged within 1m\n"
+		    "service update web image=early\n"
+		    "run 2m\n"
+		    "expect running web == 1\n"
+		    "expect store tasks web state=failed == 3\n");
+	/* global, one task per node on 4 nodes, ratio 0.3: 1/4 goes on,
+	 * 2/4 pauses (over the live tasks, 1/3 paused at once) */
+	struct runner_result g =
+		run("cluster managers=1 workers=3\n"
+		    "image v1\n"
+		    "image early exit=1 after=1s\n"
+		    "service create g mode=global image=v1 restart=none "
+		    "update-parallelism=1 update-delay=2s update-monitor=10s "
+		    "update-failure-action=pause update-max-failure-ratio=0.3\n"
+		    "expect converged within 1m\n"
+		    "service update g image=early\n"
+		    "run 2m\n"
+		    "expect running g == 2\n"
+		    "expect store tasks g state=failed == 2\n");
+	assert_true(r.passed);
+	assert_true(g.passed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -198,6 +273,8 @@ int main(void)
 		cmocka_unit_test(test_orch_scale_down_and_remove),
 		cmocka_unit_test(
 			test_orch_never_two_tasks_in_a_slot_on_stop_first_update),
+		cmocka_unit_test(test_orch_restart_attempts_count_per_spec_version),
+		cmocka_unit_test(test_orch_update_failure_ratio_over_slots_in_update),
 	};
 	return cmocka_run_group_tests_name("orchestrator", tests, NULL, NULL);
 }
