@@ -1264,12 +1264,20 @@ uint64_t world_incarnations(const struct world *w)
 	return w->inc_total;
 }
 
-us_t world_disk_faults_until(const struct world *w)
+/* A time of the disks' clock as virtual time: world_disk_clock's inverse
+ * (INT64_MAX, a fault without an end, is UINT64_MAX). */
+static us_t world_disk_us(int64_t ms)
 {
-	int64_t ms = simvfs_faults_until(w->vfs);
+	if (ms == INT64_MAX)
+		return UINT64_MAX;
 	if (ms <= WORLD_EPOCH_MS)
 		return 0;
 	return (us_t)(ms - WORLD_EPOCH_MS) * 1000;
+}
+
+us_t world_disk_faults_until(const struct world *w)
+{
+	return world_disk_us(simvfs_faults_until(w->vfs));
 }
 
 bool world_disk_faulted(const struct world *w, uint32_t node)
@@ -1280,13 +1288,6 @@ bool world_disk_faulted(const struct world *w, uint32_t node)
 
 us_t world_disk_healthy_from(const struct world *w, uint32_t node)
 {
-	int64_t ms;
-
 	ASSERT_NODE(w, node);
-	ms = simvfs_healthy_from(w->vfs, w->nodes[node]->name);
-	if (ms == INT64_MAX)
-		return UINT64_MAX;
-	if (ms <= WORLD_EPOCH_MS)
-		return 0;
-	return (us_t)(ms - WORLD_EPOCH_MS) * 1000;
+	return world_disk_us(simvfs_healthy_from(w->vfs, w->nodes[node]->name));
 }

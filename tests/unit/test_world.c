@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "sim/simdisk.h"
 #include "sim/world.h"
 #include "tests/support/pingprog.h"
 
@@ -165,6 +166,28 @@ static void count_timer(struct env *env, env_timer_id id, void *data)
 	t->last_us = world_now_us(t->w);
 	if (t->stop_me && t->fired == 3)
 		env->ops->timer_stop(env, t->stop_me);
+}
+
+/* A disk fault's end, and the bound of every fault's end, read back in
+ * virtual time; a fault without an end is UINT64_MAX (the conversion from
+ * the disks' clock overflowed to a small time for it, and the health key
+ * of invariant 6 and converged took its fast path while the fault held). */
+static void test_world_disk_fault_times_in_virtual_time(void **state)
+{
+	struct inbox in[2];
+	struct world *w = bare_world(1, 2, in);
+	(void)state;
+
+	assert_int_equal(world_disk_faults_until(w), 0);
+	assert_int_equal(world_disk_fault(w, 0, SIMVFS_FAULT_EIO_WRITE, 5000000), 0);
+	assert_true(world_disk_faulted(w, 0));
+	assert_false(world_disk_faulted(w, 1));
+	assert_int_equal(world_disk_faults_until(w), 5000000);
+	assert_int_equal(world_disk_healthy_from(w, 0), 5000000);
+	assert_int_equal(world_disk_fault(w, 1, SIMVFS_FAULT_FULL, UINT64_MAX), 0);
+	assert_true(world_disk_faults_until(w) == UINT64_MAX);
+	assert_true(world_disk_healthy_from(w, 1) == UINT64_MAX);
+	world_free(w);
 }
 
 static void test_world_timers_fire_at_their_time_and_stop(void **state)
@@ -671,6 +694,7 @@ int main(void)
 		cmocka_unit_test(test_world_same_instant_runs_in_schedule_order),
 		cmocka_unit_test(test_world_timers_fire_at_their_time_and_stop),
 		cmocka_unit_test(test_world_timers_die_with_their_node),
+		cmocka_unit_test(test_world_disk_fault_times_in_virtual_time),
 		cmocka_unit_test(test_net_delivers_within_default_latency_in_order),
 		cmocka_unit_test(test_net_link_delay_range_holds_for_every_message),
 		cmocka_unit_test(test_net_loss_rate_within_one_percent_over_100k),
