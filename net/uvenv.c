@@ -735,7 +735,9 @@ static void uvenv_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	assert(c->len + (size_t)nread <= c->cap);
-	if (c->len == 0 && nread > 0)
+	if (nread == 0)
+		return; /* EAGAIN: nothing came, the connection stays idle */
+	if (c->len == 0)
 		c->frame_ms = uv_now(c->u->loop);
 	c->len += (size_t)nread;
 	c->read_ms = uv_now(c->u->loop);
@@ -1362,22 +1364,18 @@ static int uvenv_storage_open(struct env *env, const char *name, struct sqlite3 
 			goto fail;
 		}
 		close(fd);
-		for (size_t i = 0; i < 3; i++) {
-			static const char *const side[] = {"-wal", "-shm", "-journal"};
-			int bad = 0;
-			char *p2 = malloc(path_size + 8);
-			if (!p2) {
-				uvenv_storage_fail(u, NULL, path, "out of memory");
-				goto fail;
-			}
+		static const char *const side[] = {"-wal", "-shm", "-journal"};
+		char *p2 = malloc(path_size + 8);
+		int bad = p2 ? 0 : ENOMEM;
+		for (size_t i = 0; i < 3 && !bad; i++) {
 			snprintf(p2, path_size + 8, "%s%s", path, side[i]);
-			if (chmod(p2, 0600) != 0 && errno != ENOENT) {
+			if (chmod(p2, 0600) != 0 && errno != ENOENT)
 				bad = errno;
-				uvenv_storage_fail(u, NULL, path, strerror(bad));
-			}
-			free(p2);
-			if (bad)
-				goto fail;
+		}
+		free(p2);
+		if (bad) {
+			uvenv_storage_fail(u, NULL, path, strerror(bad));
+			goto fail;
 		}
 	}
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
@@ -1832,12 +1830,9 @@ const char *uvenv_storage_error(const struct uvenv *u)
 	return u->storage_error;
 }
 
-static void uvenv_listener_close_cb(uv_handle_t *h)
-{
-	uvenv_handle_gone(h->data);
-}
-
-static void uvenv_sweep_close_cb(uv_handle_t *h)
+/* The close callback of a handle of u itself (its data is u): the
+ * listener, the sweep and exit timers. */
+static void uvenv_own_close_cb(uv_handle_t *h)
 {
 	uvenv_handle_gone(h->data);
 }
@@ -1859,9 +1854,9 @@ void uvenv_close(struct uvenv *u)
 	u->timers = NULL;
 	u->timer_count = u->timer_cap = 0;
 	uv_timer_stop(&u->sweep);
-	uv_close((uv_handle_t *)&u->sweep, uvenv_sweep_close_cb);
+	uv_close((uv_handle_t *)&u->sweep, uvenv_own_close_cb);
 	uv_timer_stop(&u->exit_timer);
-	uv_close((uv_handle_t *)&u->exit_timer, uvenv_sweep_close_cb);
+	uv_close((uv_handle_t *)&u->exit_timer, uvenv_own_close_cb);
 
 	while (u->ins)
 		uvenv_in_close(u->ins, NULL);
@@ -1895,5 +1890,5 @@ void uvenv_close(struct uvenv *u)
 		sqlite3_close_v2(d->db);
 		free(d);
 	}
-	uv_close((uv_handle_t *)&u->listener, uvenv_listener_close_cb);
+	uv_close((uv_handle_t *)&u->listener, uvenv_own_close_cb);
 }
