@@ -122,6 +122,38 @@ struct env_ctl_list_req {
 };
 typedef void (*env_ctl_list_cb)(struct env_ctl_list_req *req, int status);
 
+/* ---------------------------------------------------------------- identity
+ *
+ * Who sent a message is what the certificate of the connection it came on
+ * proves (DESIGN.md, "Trust"), never what the message says. Certificates are
+ * X.509 with Ed25519 keys (core/pki.h builds and reads them, the same code in
+ * both worlds). The env keeps this node's private key (it never leaves the
+ * env), presents its certificate, and checks its peers' against the roots it
+ * trusts, on its own clock (the wall clock in the real world, virtual time
+ * in the simulator). */
+
+enum env_role { ENV_ROLE_NONE = 0, ENV_ROLE_WORKER = 1, ENV_ROLE_MANAGER = 2 };
+
+#define ENV_DIGEST_BYTES 32
+
+/* What a certificate says. All zero: no certificate (or none that holds). */
+struct env_identity {
+	uint64_t node_id; /* 0: no valid certificate (a joiner, or anyone) */
+	uint64_t cluster_id;
+	enum env_role role;
+	ms_t expires_ms; /* on the env's clock (now_ms): valid while now < this */
+	ms_t life_ms;	 /* its whole validity (not_after - not_before) */
+	uint8_t root[ENV_DIGEST_BYTES]; /* SHA-256 of the root certificate (DER)
+					   it chains to: the join token's digest */
+	uint8_t key[ENV_DIGEST_BYTES];	/* SHA-256 of its public key (DER) */
+};
+
+/* Bytes borrowed for a call. */
+struct env_blob {
+	const uint8_t *data;
+	size_t len;
+};
+
 /* ---------------------------------------------------------------- log */
 
 enum env_log_level { ENV_LOG_DEBUG, ENV_LOG_INFO, ENV_LOG_WARN, ENV_LOG_ERROR };
@@ -204,6 +236,68 @@ struct env_ops {
 	 * callbacks may still run: the caller refuses new work itself. `why`
 	 * is borrowed; calls after the first do nothing. */
 	void (*exit)(struct env *env, const char *why);
+
+	/* ---- identity (appended) */
+
+	/* sender: inside a recv callback, the identity proven by the
+	 * certificate of the connection the message came on: a chain to one of
+	 * this node's trusted roots (or, before it has any, to a root of the
+	 * pinned digest), valid now. Anything else, or outside a recv callback:
+	 * all zero. */
+	void (*sender)(struct env *env, struct env_identity *out);
+
+	/* pki_csr: draws a new key pair for this node (the env keeps it as the
+	 * pending key; a later call replaces it) and writes a certificate
+	 * signing request for it (DER) into buf. Returns 0, or CS_ELIMIT when
+	 * cap is too small. */
+	int (*pki_csr)(struct env *env, uint8_t *buf, size_t cap, size_t *len);
+
+	/* pki_ca_create: a new self-signed root CA for cluster_id, valid
+	 * life_ms from now: its certificate (DER) into cert, its private key
+	 * (DER) into key; the core keeps both in the replicated store. Returns
+	 * 0, CS_ELIMIT (a buffer too small) or CS_ENOMEM. */
+	int (*pki_ca_create)(struct env *env, uint64_t cluster_id, ms_t life_ms,
+			     uint8_t *cert, size_t cert_cap, size_t *cert_len,
+			     uint8_t *key, size_t key_cap, size_t *key_len);
+
+	/* pki_sign: with the CA (ca_cert, ca_key), signs a certificate for
+	 * csr's key naming who->node_id, who->cluster_id and who->role, valid
+	 * life_ms from now (never past the CA's own end), into cert (DER).
+	 * Returns 0, CS_EAUTH when the CSR does not verify, CS_EINVAL when the
+	 * CA's certificate and key do not match, CS_ELIMIT (cap). */
+	int (*pki_sign)(struct env *env, const struct env_blob *ca_cert,
+			const struct env_blob *ca_key, const struct env_blob *csr,
+			const struct env_identity *who, ms_t life_ms, uint8_t *cert,
+			size_t cap, size_t *len);
+
+	/* pki_install: cert, for the pending key of the last pki_csr or the key
+	 * of the current certificate, becomes this node's certificate, and
+	 * roots (1 or 2 root certificates, DER) the roots it trusts, durably:
+	 * after 0 a crash keeps them. Connections opened later present it;
+	 * open ones keep theirs until they close. Returns 0, CS_EAUTH (cert is
+	 * for neither key, or chains to none of roots), CS_ESTORAGE (not
+	 * durable: fatal to the caller). */
+	int (*pki_install)(struct env *env, const struct env_blob *cert,
+			   const struct env_blob *roots, size_t root_count);
+
+	/* pki_pin: for a node without a certificate: trust a root whose
+	 * certificate's SHA-256 is digest (a join token's), learnt from the
+	 * peer's chain. Replaced by pki_install's roots. Returns 0.
+	 *
+	 * Outgoing connections check the peer too: a connection to a peer
+	 * whose certificate does not chain to a trusted root (or, pinned, to
+	 * a root of the digest) fails, and nothing sent on it reaches that
+	 * peer (the fake manager a join token's digest exposes). With neither
+	 * roots nor a pin, the node trusts no one and sends to anyone (tests
+	 * and the programs that have no identity). */
+	int (*pki_pin)(struct env *env, const uint8_t digest[ENV_DIGEST_BYTES]);
+
+	/* pki_info: what a certificate (DER) says, its signature unchecked (the
+	 * transport checks); with cert->len == 0, this node's own certificate:
+	 * CS_ENOENT when it has none. Returns 0, CS_EINVAL (not a certificate
+	 * of ours). */
+	int (*pki_info)(struct env *env, const struct env_blob *cert,
+			struct env_identity *out);
 };
 
 struct env {
