@@ -8,6 +8,7 @@
 
 #include "core/errors.h"
 #include "core/limits.h"
+#include "core/pki.h"
 #include "core/scheduler.h"
 #include "core/store.h"
 
@@ -543,7 +544,9 @@ int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, c
 				 size_t err_size, manager_write_cb cb, void *data)
 {
 	const Cs__Cluster *cur;
-	char wt[MANAGER_TOKEN_BYTES], mt[MANAGER_TOKEN_BYTES];
+	char wt[PKI_TOKEN_BYTES], mt[PKI_TOKEN_BYTES];
+	uint8_t root[ENV_DIGEST_BYTES];
+	struct env *env = manager_env(m);
 	struct store_batch b;
 	Cs__Cluster c;
 	int rv;
@@ -559,14 +562,16 @@ int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, c
 		return control_fail(err, err_size,
 				    "rotate-token: say which (worker, manager or both)");
 	c = *cur;
+	/* a new secret; the digest still names the cluster's root */
+	pki_digest(cur->ca_cert.data, cur->ca_cert.len, root);
 	if (worker) {
-		manager_token_draw(manager_env(m), cur->id,
-				   CS__NODE_ROLE__NODE_ROLE_WORKER, wt, sizeof wt);
+		pki_token_make(root, env->ops->random_u64(env), env->ops->random_u64(env),
+			       wt);
 		c.worker_token = wt;
 	}
 	if (manager) {
-		manager_token_draw(manager_env(m), cur->id,
-				   CS__NODE_ROLE__NODE_ROLE_MANAGER, mt, sizeof mt);
+		pki_token_make(root, env->ops->random_u64(env), env->ops->random_u64(env),
+			       mt);
 		c.manager_token = mt;
 	}
 	store_batch_init(&b);

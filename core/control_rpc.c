@@ -423,6 +423,7 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 	const Cs__Task *task;
 	const Cs__Node *node;
 	const Cs__Cluster *cluster;
+	Cs__Cluster shown;
 	uint64_t node_id;
 	int rv;
 
@@ -513,7 +514,11 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 	case CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT:
 		if ((rv = control_cluster_inspect(m, &cluster, err, sizeof err)))
 			break;
-		resp.cluster = (Cs__Cluster *)cluster;
+		/* the CA's private key never leaves the store */
+		shown = *cluster;
+		shown.ca_key.data = NULL;
+		shown.ca_key.len = 0;
+		resp.cluster = &shown;
 		return rpc_finish(c, &resp);
 	case CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST:
 	case CS__CONTROL_OP__CONTROL_OP_TASK_LIST:
@@ -635,35 +640,33 @@ int control_rpc_call(struct control_rpc *r, const Cs__ControlRequest *req,
 
 /* ---------------------------------------------------------------- the wire */
 
-static void rpc_serve(struct control_rpc *r, const char *from,
+/* Runs a member's forwarded request, answering at reply_to: the member's
+ * address in the Raft configuration (never the one the request names). */
+static void rpc_serve(struct control_rpc *r, const char *reply_to,
 		      const Cs__ControlRequest *req)
 {
 	Cs__ControlResponse resp = CS__CONTROL_RESPONSE__INIT;
 	struct rpc_call *c;
 
-	if (!req->reply_to || !*req->reply_to ||
-	    strlen(req->reply_to) >= LIMIT_ADDR_BYTES_MAX) {
-		env_logf(r->env, ENV_LOG_WARN,
-			 "msg=\"control request without a reply address\" from=%s", from);
+	if (strlen(reply_to) >= LIMIT_ADDR_BYTES_MAX)
 		return;
-	}
 	resp.id = req->id;
 	if (!manager_serves(r->m)) {
 		/* never forwarded twice: the follower asks again */
 		resp.status = CS_ENOTLEADER;
 		resp.error = "the manager asked is not the leader any more: try again";
-		rpc_send_answer(r, req->reply_to, &resp);
+		rpc_send_answer(r, reply_to, &resp);
 		return;
 	}
 	c = rpc_call_new(r, RPC_SERVE, req->id);
 	if (c)
-		c->reply_to = strdup(req->reply_to);
+		c->reply_to = strdup(reply_to);
 	if (!c || !c->reply_to) {
 		if (c)
 			rpc_call_end(c);
 		resp.status = c ? CS_ENOMEM : CS_EAGAIN;
 		resp.error = (char *)cs_strerror(resp.status);
-		rpc_send_answer(r, req->reply_to, &resp);
+		rpc_send_answer(r, reply_to, &resp);
 		return;
 	}
 	rpc_exec(c, req); /* RPC_SERVE answers are sent, never deferred */
@@ -683,15 +686,31 @@ static void rpc_answered(struct control_rpc *r, const Cs__ControlResponse *resp)
 	/* late (timed out) or a duplicate: dropped */
 }
 
-bool control_rpc_handle(struct control_rpc *r, const char *from, const Cs__Wire *wire)
+bool control_rpc_handle(struct control_rpc *r, const char *from,
+			const struct env_identity *who, const Cs__Wire *wire)
 {
-	if (wire->control_request) {
-		rpc_serve(r, from, wire->control_request);
+	const char *member;
+
+	if (!wire->control_request && !wire->control_response)
+		return false;
+	/* the control API is the local socket's; over the network only a
+	 * member manager forwards it, and only a manager answers */
+	member = who->role == ENV_ROLE_MANAGER &&
+				 who->cluster_id == manager_cluster_id(r->m)
+			 ? manager_member_addr(r->m, who->node_id)
+			 : NULL;
+	if (!member) {
+		env_logf(r->env, ENV_LOG_WARN,
+			 "msg=\"refused\" what=%s from=%s node=%016llx why=\"%s\"",
+			 wire->control_request ? "control_request" : "control_response",
+			 from, (unsigned long long)who->node_id,
+			 "control over the network from a sender that is not a member "
+			 "manager");
 		return true;
 	}
-	if (wire->control_response) {
+	if (wire->control_request)
+		rpc_serve(r, member, wire->control_request);
+	else
 		rpc_answered(r, wire->control_response);
-		return true;
-	}
-	return false;
+	return true;
 }

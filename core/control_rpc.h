@@ -51,10 +51,14 @@ typedef void (*control_rpc_cb)(void *data, const Cs__ControlResponse *resp);
 int control_rpc_call(struct control_rpc *r, const Cs__ControlRequest *req,
 		     control_rpc_cb cb, void *data);
 
-/* control_rpc_handle handles Wire.control_request (a follower's forward:
- * this manager runs it and sends Wire.control_response to its reply_to) and
- * Wire.control_response (the answer to a forward of ours). Returns false
- * when wire is neither. from and wire are borrowed. */
-bool control_rpc_handle(struct control_rpc *r, const char *from, const Cs__Wire *wire);
+/* control_rpc_handle handles Wire.control_request (a member manager's
+ * forward: this manager runs it and sends Wire.control_response to that
+ * member's address in the Raft configuration) and Wire.control_response
+ * (the answer to a forward of ours), from the sender `who` proves; from
+ * anyone but a member manager of this cluster, both are refused (logged
+ * `msg="refused"`). Returns false when wire is neither. from, who and wire
+ * are borrowed. */
+bool control_rpc_handle(struct control_rpc *r, const char *from,
+			const struct env_identity *who, const Cs__Wire *wire);
 
 #endif

@@ -80,10 +80,6 @@ struct disp_write {
 	struct dispatcher *d;
 	struct disp_report *acks; /* status reports in this write */
 	size_t ack_count;
-	uint64_t node_id; /* registration: the node created */
-	char reply_to[LIMIT_ADDR_BYTES_MAX];
-	uint64_t session_id;
-	Cs__NodeRole role;
 };
 
 bool dispatcher_is_assigned(const Cs__Task *t)
@@ -234,27 +230,6 @@ static void disp_write_done(void *data, int status)
 			for (size_t i = 0; i < w->ack_count; i++)
 				disp_ack_now(d, &w->acks[i], (uint32_t)w->acks[i].state);
 		}
-		if (w->reply_to[0]) {
-			/* a registration: answer the agent now that its node exists */
-			Cs__Wire wire = CS__WIRE__INIT;
-			Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
-			struct disp_session *s = disp_session(d, w->node_id);
-			char *managers[LIMIT_MANAGERS_MAX];
-			uint64_t members;
-			r.status = status;
-			r.node_id = w->node_id;
-			r.session_id = s ? s->session_id : 0;
-			r.heartbeat_ms = d->heartbeat_ms;
-			r.desired_role = w->role;
-			r.n_managers = disp_members(d, managers, &members);
-			r.managers = managers;
-			if (s && s->session_id == w->session_id)
-				s->members_sent = members;
-			wire.session_response = &r;
-			disp_send(d, w->reply_to, &wire);
-			if (status == 0 && s && s->session_id == w->session_id)
-				disp_send_full(d, s);
-		}
 	}
 	free(w->acks);
 	free(w);
@@ -288,6 +263,47 @@ static void disp_set_node(struct dispatcher *d, const Cs__Node *cur, Cs__NodeSta
 		n.manager_status = (Cs__ManagerStatus *)ms;
 	else if (role == CS__NODE_ROLE__NODE_ROLE_WORKER)
 		n.manager_status = NULL;
+	store_batch_init(&b);
+	if (store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &n)) {
+		store_batch_free(&b);
+		free(w);
+		return;
+	}
+	disp_write(d, &b, w);
+}
+
+/* A session opened: the node is READY with the role its certificate
+ * grants, the manager status it has, and what its agent says of its
+ * resources, labels and hostname when the record (the CA's) lacks them. */
+static void disp_set_node_session(struct dispatcher *d, const Cs__Node *cur,
+				  const Cs__SessionRequest *q, Cs__NodeRole role,
+				  const Cs__ManagerStatus *ms)
+{
+	bool fill = !cur->resources && q->resources;
+	struct store_batch b;
+	struct disp_write *w;
+	Cs__Node n;
+
+	if (!fill) {
+		disp_set_node(d, cur, CS__NODE_STATE__NODE_STATE_READY, "", role, ms);
+		return;
+	}
+	w = calloc(1, sizeof *w);
+	if (!w)
+		return;
+	w->d = d;
+	n = *cur;
+	n.state = CS__NODE_STATE__NODE_STATE_READY;
+	n.state_message = (char *)"";
+	n.role = role;
+	n.manager_status = (Cs__ManagerStatus *)ms;
+	n.resources = q->resources;
+	if (!cur->n_labels) {
+		n.n_labels = q->n_labels;
+		n.labels = q->labels;
+	}
+	if ((!cur->hostname || !*cur->hostname) && q->hostname)
+		n.hostname = q->hostname;
 	store_batch_init(&b);
 	if (store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &n)) {
 		store_batch_free(&b);
@@ -813,123 +829,80 @@ static bool disp_was_removed(const struct store *st, uint64_t id)
 	return false;
 }
 
-/* A node new to the cluster shows a join token: the worker token makes a
- * worker, the manager token either. A cluster with no tokens (no record
- * yet) takes anyone. */
-static bool disp_token_ok(struct dispatcher *d, const Cs__SessionRequest *q)
+/* A frame that names another node than its certificate: refused. */
+static void disp_refused(struct dispatcher *d, const char *what, const char *from,
+			 const struct env_identity *who, const char *why)
 {
-	const Cs__Cluster *c = store_cluster(manager_store(d->m));
-	const char *t = q->token ? q->token : "";
-
-	if (!c || !c->worker_token || !*c->worker_token)
-		return true;
-	if (c->manager_token && *c->manager_token && strcmp(t, c->manager_token) == 0)
-		return true;
-	return q->role != CS__NODE_ROLE__NODE_ROLE_MANAGER &&
-	       strcmp(t, c->worker_token) == 0;
+	env_logf(d->env, ENV_LOG_WARN,
+		 "msg=\"refused\" what=%s from=%s node=%016" PRIx64 " why=\"%s\"", what,
+		 from, who->node_id, why);
 }
 
 static void disp_on_session(struct dispatcher *d, const char *from,
-			    const Cs__SessionRequest *q)
+			    const struct env_identity *who, const Cs__SessionRequest *q)
 {
 	const struct store *st = manager_store(d->m);
-	const Cs__Node *known = q->node_id ? store_node_get(st, q->node_id) : NULL;
+	const Cs__Node *known = store_node_get(st, who->node_id);
 	Cs__ManagerStatus ms = CS__MANAGER_STATUS__INIT;
 	struct disp_session *s;
-	uint64_t node_id;
+	Cs__NodeRole role = who->role == ENV_ROLE_MANAGER ? CS__NODE_ROLE__NODE_ROLE_MANAGER
+							  : CS__NODE_ROLE__NODE_ROLE_WORKER;
+	uint64_t node_id = who->node_id;
 
 	if (strlen(from) >= LIMIT_ADDR_BYTES_MAX)
 		return;
+	if (q->node_id && q->node_id != who->node_id) {
+		disp_refused(d, "session", from, who,
+			     "session for another node than its certificate");
+		return;
+	}
 	/* a resync of a live session: the full set again */
-	if (q->want_seq && (s = disp_session(d, q->node_id)) &&
+	if (q->want_seq && (s = disp_session(d, node_id)) &&
 	    s->session_id == q->session_id) {
 		s->last_seen_ms = d->env->ops->now_ms(d->env);
 		disp_send_full(d, s);
 		return;
 	}
-	if (!known && (disp_was_removed(st, q->node_id) || !disp_token_ok(d, q))) {
+	if (!known || disp_was_removed(st, node_id)) {
+		/* the CA makes the record before it signs: a certificate
+		 * without one is of a node removed (or of a lost store) */
 		Cs__Wire wire = CS__WIRE__INIT;
 		Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
-		char why[160];
-		if (disp_was_removed(st, q->node_id))
-			snprintf(why, sizeof why,
-				 "this node was removed from the cluster: join it again "
-				 "with a new state directory");
-		else
-			snprintf(why, sizeof why, "%s join token for a new %s node",
-				 q->token && *q->token ? "wrong" : "no",
-				 q->role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager"
-									     : "worker");
-		env_logf(d->env, ENV_LOG_WARN,
-			 "msg=\"node refused\" from=%s hostname=\"%s\" reason=\"%s\"",
-			 from, q->hostname ? q->hostname : "", why);
+		const char *why =
+			known ? "this node was removed from the cluster: join it again "
+				"with a new state directory"
+			      : "this node is not in the cluster: join it again with a "
+				"new state directory";
+		disp_refused(d, "session", from, who, why);
 		r.status = CS_EAUTH;
-		r.error = why;
+		r.error = (char *)why;
 		wire.session_response = &r;
 		disp_send(d, from, &wire);
 		return;
 	}
-	/* a new node comes with the id it drew, so that asking again after a
-	 * lost answer finds the record the first ask made */
-	node_id = known ? known->id : q->node_id;
-	while (node_id == 0)
-		node_id = d->env->ops->random_u64(d->env);
 	s = disp_session_add(d, node_id);
 	if (!s)
 		return;
-	s->role = q->role;
+	s->role = role;
 	s->session_id = d->env->ops->random_u64(d->env) | 1;
 	memcpy(s->addr, from, strlen(from) + 1);
 	s->last_seen_ms = d->env->ops->now_ms(d->env);
 	s->seq = 0;
 	s->changed_count = 0;
-	if (q->raft_id && q->manager_addr && *q->manager_addr) {
-		ms.raft_id = q->raft_id;
-		ms.addr = q->manager_addr;
+	/* a manager's raft id is its node id; its address is where it is */
+	if (role == CS__NODE_ROLE__NODE_ROLE_MANAGER && q->raft_id) {
+		ms.raft_id = node_id;
+		ms.addr = (char *)from;
 	}
-	if (known) {
-		disp_set_node(d, known, CS__NODE_STATE__NODE_STATE_READY, "", q->role,
-			      ms.raft_id ? &ms : NULL);
-		disp_session_reply(d, from, 0, s);
-		disp_send_full(d, s);
-		return;
-	}
-	/* a new node: it exists in the store before the agent hears back */
-	{
-		Cs__Node n = CS__NODE__INIT;
-		struct store_batch b;
-		struct disp_write *w = calloc(1, sizeof *w);
-		if (!w)
-			return;
-		w->d = d;
-		w->node_id = node_id;
-		w->session_id = s->session_id;
-		w->role = q->role;
-		memcpy(w->reply_to, from, strlen(from) + 1);
-		n.id = node_id;
-		n.hostname = q->hostname;
-		n.role = q->role;
-		n.desired_role = q->role;
-		if (ms.raft_id)
-			n.manager_status = &ms;
-		n.resources = q->resources;
-		n.n_labels = q->n_labels;
-		n.labels = q->labels;
-		n.state = CS__NODE_STATE__NODE_STATE_READY;
-		store_batch_init(&b);
-		if (store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &n)) {
-			store_batch_free(&b);
-			free(w);
-			return;
-		}
-		disp_write(d, &b, w);
-	}
+	disp_set_node_session(d, known, q, role, ms.raft_id ? &ms : NULL);
+	disp_session_reply(d, from, 0, s);
+	disp_send_full(d, s);
 }
 
 static void disp_on_heartbeat(struct dispatcher *d, const char *from,
-			      const Cs__Heartbeat *h)
+			      const struct env_identity *who, const Cs__Heartbeat *h)
 {
-	struct disp_session *s = disp_session(d, h->node_id);
+	struct disp_session *s = disp_session(d, who->node_id);
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__HeartbeatResponse r = CS__HEARTBEAT_RESPONSE__INIT;
 	char *managers[LIMIT_MANAGERS_MAX];
@@ -960,23 +933,37 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 	disp_send(d, from, &wire);
 }
 
-bool dispatcher_recv(struct dispatcher *d, const char *from, const Cs__Wire *wire)
+bool dispatcher_recv(struct dispatcher *d, const char *from, const struct env_identity *who,
+		     const Cs__Wire *wire)
 {
+	uint64_t named = wire->session	       ? wire->session->node_id
+			 : wire->heartbeat     ? wire->heartbeat->node_id
+			 : wire->status_update ? wire->status_update->node_id
+					       : 0;
+	if (!wire->session && !wire->heartbeat && !wire->status_update)
+		return false;
+	if (named && named != who->node_id) {
+		disp_refused(d,
+			     wire->session     ? "session"
+			     : wire->heartbeat ? "heartbeat"
+					       : "status_update",
+			     from, who, "frame for another node than its certificate");
+		return true;
+	}
 	if (wire->session) {
-		disp_on_session(d, from, wire->session);
+		disp_on_session(d, from, who, wire->session);
 		return true;
 	}
 	if (wire->heartbeat) {
-		disp_on_heartbeat(d, from, wire->heartbeat);
+		disp_on_heartbeat(d, from, who, wire->heartbeat);
 		return true;
 	}
-	if (wire->status_update) {
-		struct disp_session *s = disp_session(d, wire->status_update->node_id);
+	{
+		struct disp_session *s = disp_session(d, who->node_id);
 		if (s && s->session_id == wire->status_update->session_id)
 			disp_on_status(d, s, wire->status_update);
-		return true;
 	}
-	return false;
+	return true;
 }
 
 /* ---------------------------------------------------------------- lifecycle */

@@ -31,9 +31,13 @@ struct dispatcher *dispatcher_start(struct env *env, struct manager *m,
 void dispatcher_stop(struct dispatcher *d, bool dying);
 
 /* dispatcher_recv handles one agent frame from address `from` (borrowed):
- * a session request, heartbeat or status update. Returns true when the
- * frame was for the dispatcher. */
-bool dispatcher_recv(struct dispatcher *d, const char *from, const Cs__Wire *wire);
+ * a session request, heartbeat or status update, acting for the node who
+ * (the sender's certificate) names, never for a node id the frame names: a
+ * frame naming another node is refused (logged `msg="refused"`), and a
+ * status report for a task not assigned to who's node changes nothing.
+ * Returns true when the frame was for the dispatcher. */
+bool dispatcher_recv(struct dispatcher *d, const char *from, const struct env_identity *who,
+		     const Cs__Wire *wire);
 
 /* dispatcher_on_write tells it about a committed change (the manager's
  * store watch) so that it streams assignments. */

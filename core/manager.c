@@ -8,12 +8,19 @@
 #include <string.h>
 
 #include "core/api.pb-c.h"
+#include "core/ca.h"
 #include "core/errors.h"
+#include "core/leader.h"
+#include "core/pki.h"
 #include "core/limits.h"
 #include "core/dispatcher.h"
 #include "core/orchestrator.h"
 #include "core/raftio.h"
 #include "core/scheduler_loop.h"
+
+/* The leader components, in start order (stopped in reverse). */
+#define MANAGER_COMPONENTS 4
+static const struct leader_component_ops *const manager_components[MANAGER_COMPONENTS];
 
 /* One write in flight: local (raft_apply here), forwarded out (waiting for
  * the leader's answer) or forwarded in (the leader applying it for a
@@ -62,10 +69,19 @@ struct manager {
 	void *change_data;
 	bool was_leader;
 	uint64_t fsm_index; /* the index the FSM applied last */
-	/* leader-only components, running while this manager leads */
-	struct dispatcher *dispatcher;
-	struct orchestrator *orchestrator;
-	struct schedloop *schedloop;
+	/* leader-only components (the table below), running while this
+	 * manager leads; they see it through lctx */
+	struct leader_ctx {
+		struct manager *m;
+	} lctx;
+	void *components[MANAGER_COMPONENTS];
+	/* the join path's buckets (LIMIT_JOIN_*): milli-tokens, refilled on
+	 * the env's clock */
+	uint64_t join_tokens, refusal_tokens;
+	ms_t join_refill_ms;
+	/* refusals logged in the current second, and beyond the cap */
+	ms_t refused_second;
+	uint32_t refused_logged, refused_quiet;
 	int store_watch;
 	bool dying;
 	bool closed;
@@ -80,6 +96,7 @@ struct manager {
 	bool transferring;
 	struct raft_transfer transfer;
 	bool join_refused;
+	char join_leader[LIMIT_ADDR_BYTES_MAX]; /* a redirect to follow */
 	uint64_t node_id; /* this node's id, once known (promoted joiners) */
 };
 
@@ -401,15 +418,22 @@ static void manager_send_result(struct manager *m, const char *to, uint64_t id,
 	manager_send_wire(m, to, &wire);
 }
 
-static void manager_on_proposal(struct manager *m, const Cs__Proposal *p)
+static const struct raft_server *manager_server(const struct manager *m, uint64_t id);
+
+/* A member's forwarded write (the gate checked who): answered at the
+ * member's address in the configuration, never at one the frame names. */
+static void manager_on_proposal(struct manager *m, const struct env_identity *who,
+				const Cs__Proposal *p)
 {
+	const struct raft_server *s = manager_server(m, who->node_id);
+	const char *reply_to = s ? s->address : NULL;
 	struct manager_write *w;
 	int rv;
 
-	if (!p->reply_to || strlen(p->reply_to) >= LIMIT_ADDR_BYTES_MAX)
-		return; /* malformed: nobody to answer */
+	if (!reply_to || strlen(reply_to) >= LIMIT_ADDR_BYTES_MAX)
+		return; /* not a member: nobody to answer */
 	if (raft_state(&m->raft) != RAFT_LEADER) {
-		manager_send_result(m, p->reply_to, p->id, CS_ENOTLEADER, 0);
+		manager_send_result(m, reply_to, p->id, CS_ENOTLEADER, 0);
 		return;
 	}
 	w = calloc(1, sizeof *w);
@@ -418,7 +442,7 @@ static void manager_on_proposal(struct manager *m, const Cs__Proposal *p)
 	w->m = m;
 	w->kind = MW_FORWARDED_IN;
 	w->id = p->id;
-	memcpy(w->reply_to, p->reply_to, strlen(p->reply_to) + 1);
+	memcpy(w->reply_to, reply_to, strlen(reply_to) + 1);
 	manager_write_link(m, w);
 	rv = manager_propose(m, w, p->batch.data, p->batch.len);
 	if (rv)
@@ -450,14 +474,14 @@ static void manager_on_join_response(struct manager *m, const char *from,
 /* An agent's frame: the dispatcher's when leading; else the agent is told
  * where the leader is. */
 static void manager_on_agent_frame(struct manager *m, const char *from,
-				   const Cs__Wire *wire)
+				   const struct env_identity *who, const Cs__Wire *wire)
 {
 	const char *leader;
 	Cs__Wire reply = CS__WIRE__INIT;
 	Cs__SessionResponse sr = CS__SESSION_RESPONSE__INIT;
 	Cs__HeartbeatResponse hr = CS__HEARTBEAT_RESPONSE__INIT;
 
-	if (m->dispatcher && dispatcher_recv(m->dispatcher, from, wire))
+	if (manager_components_recv(m, from, who, wire))
 		return;
 	if (!wire->session && !wire->heartbeat)
 		return; /* a status update for a former leader: the agent resends */
@@ -474,22 +498,228 @@ static void manager_on_agent_frame(struct manager *m, const char *from,
 	manager_send_wire(m, from, &reply);
 }
 
-bool manager_handle(struct manager *m, const char *from, const Cs__Wire *wire)
+/* ---------------------------------------------------------------- who may say what
+ *
+ * Issue 13: a frame acts for the node its connection's certificate names
+ * (`who`), never for an id or address written in it. Without a certificate
+ * of this cluster a sender may only ask for one (the join path, rate-
+ * limited); Raft comes only from managers speaking as themselves (raft id is
+ * node id) that are members, or a would-be leader this manager does not
+ * know yet and the cluster does not refuse; forwarded writes and joins only
+ * from managers; sessions from any node of the cluster that was not
+ * removed. */
+
+/* Logs one refusal (at most 10 lines a second; the rest are counted and
+ * said in the next line). */
+static void manager_refused(struct manager *m, const char *what, const char *from,
+			    const struct env_identity *who, const char *why)
 {
+	ms_t sec = m->env->ops->now_ms(m->env) / 1000;
+
+	if (sec != m->refused_second) {
+		m->refused_second = sec;
+		m->refused_logged = 0;
+	}
+	if (m->refused_logged >= 10) {
+		m->refused_quiet++;
+		return;
+	}
+	m->refused_logged++;
+	env_logf(m->env, ENV_LOG_WARN,
+		 "msg=\"refused\" what=%s from=%s node=%016llx why=\"%s\" unlogged=%u", what,
+		 from, (unsigned long long)who->node_id, why, m->refused_quiet);
+	m->refused_quiet = 0;
+}
+
+/* Takes one token of a bucket (milli-tokens); false when empty. */
+static bool manager_bucket_take(uint64_t *tokens)
+{
+	if (*tokens < 1000)
+		return false;
+	*tokens -= 1000;
+	return true;
+}
+
+static void manager_buckets_refill(struct manager *m, ms_t now)
+{
+	ms_t dt = now - m->join_refill_ms;
+	if (dt == 0)
+		return;
+	m->join_refill_ms = now;
+	if (dt > 1000000)
+		dt = 1000000;
+	m->join_tokens += dt * LIMIT_JOIN_RATE_PER_S;
+	m->refusal_tokens += dt * LIMIT_JOIN_REFUSALS_PER_S;
+	if (m->join_tokens > (uint64_t)LIMIT_JOIN_BURST * 1000)
+		m->join_tokens = (uint64_t)LIMIT_JOIN_BURST * 1000;
+	if (m->refusal_tokens > (uint64_t)LIMIT_JOIN_REFUSALS_PER_S * 1000)
+		m->refusal_tokens = (uint64_t)LIMIT_JOIN_REFUSALS_PER_S * 1000;
+}
+
+/* Whether node id was removed (node rm). */
+static bool manager_removed(const struct manager *m, uint64_t id)
+{
+	const Cs__Cluster *c = store_cluster(m->store);
+	for (size_t i = 0; c && i < c->n_removed_nodes; i++)
+		if (c->removed_nodes[i] == id)
+			return true;
+	return false;
+}
+
+/* Raft from who: a manager speaking as itself, a member of this manager's
+ * configuration (with the address the configuration has for it), or, for
+ * what only a leader sends, one this manager may not know yet (it joined
+ * while this one was away) whom the store does not refuse. NULL, or why
+ * not. */
+static const char *manager_raft_refusal(const struct manager *m, const char *from,
+					const struct env_identity *who,
+					const Cs__RaftMessage *r)
+{
+	const struct raft_server *s;
+	const Cs__Node *n;
+
+	if (who->role != ENV_ROLE_MANAGER)
+		return "raft from a certificate that is not a manager's";
+	if (r->from_id != who->node_id)
+		return "raft message names another raft id than its certificate";
+	s = manager_server(m, r->from_id);
+	if (s) {
+		if (!r->from_address || strcmp(r->from_address, s->address) != 0 ||
+		    strcmp(from, s->address) != 0)
+			return "raft message from another address than its member's";
+		return NULL;
+	}
+	if (m->raft.configuration.n == 0)
+		return NULL; /* a new joiner: whoever the cluster's CA made a manager */
+	if (r->type != RAFT_IO_APPEND_ENTRIES && r->type != RAFT_IO_INSTALL_SNAPSHOT)
+		return "raft from a manager that is not a member";
+	n = store_node_get(m->store, who->node_id);
+	if (n && n->desired_role != CS__NODE_ROLE__NODE_ROLE_MANAGER)
+		return "raft from a demoted manager";
+	if (!r->from_address || strcmp(r->from_address, from) != 0)
+		return "raft message from another address than its sender's";
+	return NULL;
+}
+
+/* The gate: NULL when who may send wire here, else why not; *what names the
+ * frame's kind for the log. */
+static const char *manager_refusal(struct manager *m, const char *from,
+				   const struct env_identity *who, const Cs__Wire *wire,
+				   const char **what)
+{
+	const Cs__Cluster *c = store_cluster(m->store);
+	bool manager = who->role == ENV_ROLE_MANAGER;
+
+	*what = wire->raft		   ? "raft"
+		: wire->proposal	   ? "proposal"
+		: wire->proposal_result	   ? "proposal_result"
+		: wire->join		   ? "join"
+		: wire->join_response	   ? "join_response"
+		: wire->cert_request	   ? "cert_request"
+		: wire->session		   ? "session"
+		: wire->heartbeat	   ? "heartbeat"
+		: wire->status_update	   ? "status_update"
+					   : "other";
+	if (wire->cert_request && who->node_id == 0)
+		return NULL; /* a joiner: the join path decides */
+	if (who->node_id == 0)
+		return "no certificate of this cluster";
+	if (c && who->cluster_id != c->id)
+		return "certificate of another cluster";
+	if (manager_removed(m, who->node_id))
+		return "certificate of a removed node";
+	if (wire->raft)
+		return manager_raft_refusal(m, from, who, wire->raft);
+	if (wire->proposal || wire->proposal_result || wire->join || wire->join_response) {
+		if (!manager)
+			return "a manager's message from a worker's certificate";
+		if (wire->proposal && !manager_server(m, who->node_id))
+			return "forwarded write from a manager that is not a member";
+		if (wire->join && (wire->join->raft_id != who->node_id || !wire->join->addr ||
+				   strcmp(wire->join->addr, from) != 0))
+			return "join naming another raft id or address than its sender";
+	}
+	return NULL;
+}
+
+/* The join path: requests from senders without a certificate are rate-
+ * limited; false when this one is over the limit (dropped, counted). */
+static bool manager_join_admit(struct manager *m, const struct env_identity *who)
+{
+	ms_t now = m->env->ops->now_ms(m->env);
+	if (who->node_id)
+		return true; /* a renewal, over a certificate */
+	manager_buckets_refill(m, now);
+	if (manager_bucket_take(&m->join_tokens))
+		return true;
+	manager_refused(m, "cert_request", "-", who, "over the join rate limit");
+	return false;
+}
+
+bool manager_stranger_answer_admit(struct manager *m)
+{
+	manager_buckets_refill(m, m->env->ops->now_ms(m->env));
+	return manager_bucket_take(&m->refusal_tokens);
+}
+
+/* A certificate request to a manager that does not lead: where to go, for
+ * a token this manager's store takes; a refusal (rate-limited) for one it
+ * does not. */
+static void manager_cert_redirect(struct manager *m, const char *from,
+				  const struct env_identity *who, const Cs__CertRequest *q)
+{
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__CertResponse r = CS__CERT_RESPONSE__INIT;
+	const char *leader = manager_leader_addr(m);
+	const Cs__Cluster *c = store_cluster(m->store);
+	char why[PKI_WHY_BYTES];
+	Cs__NodeRole role;
+
+	if (who->node_id == 0 && c && c->ca_cert.len &&
+	    ca_token_role(c, q->token, &role, why) != 0) {
+		manager_refused(m, "cert_request", from, who, why);
+		if (!manager_stranger_answer_admit(m))
+			return;
+		r.status = CS_EAUTH;
+		r.error = why;
+	} else {
+		r.status = CS_ENOTLEADER;
+		r.leader = (char *)(leader ? leader : "");
+	}
+	wire.cert_response = &r;
+	manager_send_wire(m, from, &wire);
+}
+
+bool manager_handle(struct manager *m, const char *from, const struct env_identity *who,
+		    const Cs__Wire *wire)
+{
+	const char *what, *why;
+
+	if (!(wire->raft || wire->proposal || wire->proposal_result || wire->join ||
+	      wire->join_response || wire->cert_request || wire->session ||
+	      wire->heartbeat || wire->status_update))
+		return false;
+	if ((why = manager_refusal(m, from, who, wire, &what)) != NULL) {
+		manager_refused(m, what, from, who, why);
+		return true;
+	}
 	if (wire->raft)
 		raftio_recv(&m->rio, wire->raft);
 	else if (wire->proposal)
-		manager_on_proposal(m, wire->proposal);
+		manager_on_proposal(m, who, wire->proposal);
 	else if (wire->proposal_result)
 		manager_on_result(m, wire->proposal_result);
 	else if (wire->join)
 		manager_on_join(m, from, wire->join, wire);
 	else if (wire->join_response)
 		manager_on_join_response(m, from, wire->join_response);
-	else if (wire->session || wire->heartbeat || wire->status_update)
-		manager_on_agent_frame(m, from, wire);
-	else
-		return false;
+	else if (wire->cert_request) {
+		if (!manager_join_admit(m, who))
+			return true;
+		if (!manager_components_recv(m, from, who, wire))
+			manager_cert_redirect(m, from, who, wire->cert_request);
+	} else
+		manager_on_agent_frame(m, from, who, wire);
 	return true;
 }
 
@@ -498,19 +728,22 @@ static void manager_recv(struct env *env, const char *from, const uint8_t *buf,
 {
 	struct manager *m = data;
 	Cs__Wire *wire = cs__wire__unpack(NULL, len, buf);
+	struct env_identity who;
 
 	if (!wire) {
 		env_logf(env, ENV_LOG_WARN, "msg=\"malformed frame\" from=%s bytes=%zu",
 			 from, len);
 		return;
 	}
-	manager_handle(m, from, wire);
+	env->ops->sender(env, &who);
+	manager_handle(m, from, &who, wire);
 	cs__wire__free_unpacked(wire, NULL);
 }
 
 /* ---------------------------------------------------------------- leadership */
 
 static void manager_leader_start(struct manager *m);
+static int manager_own_certificate(struct manager *m);
 
 static void manager_leader_write_done(void *data, int status)
 {
@@ -525,13 +758,48 @@ static void manager_leader_write_done(void *data, int status)
 	if (m->dying || raft_state(&m->raft) != RAFT_LEADER ||
 	    m->raft.current_term != m->leader_write_term || m->ready)
 		return;
+	if (manager_own_certificate(m))
+		return;
 	m->ready = true;
 	manager_leader_start(m);
 	m->roles_dirty = true;
 }
 
+/* The leader's own certificate comes from the store's CA: a manager's,
+ * naming it, chaining to the cluster's root. The first leader of a cluster
+ * (or of one from before certificates) has none yet, or one of a root the
+ * store does not hold: it signs one for itself. Returns 0, or an error (a
+ * failed install is fatal: env exit). */
+static int manager_own_certificate(struct manager *m)
+{
+	const Cs__Cluster *c = store_cluster(m->store);
+	struct env_identity me;
+	struct env_blob none = {NULL, 0}, ca_cert, ca_key;
+	uint8_t root[ENV_DIGEST_BYTES];
+	int rv;
+
+	if (!c || c->ca_cert.len == 0)
+		return CS_ENOENT;
+	pki_digest(c->ca_cert.data, c->ca_cert.len, root);
+	if (m->env->ops->pki_info(m->env, &none, &me) == 0 && me.node_id == m->raft.id &&
+	    me.role == ENV_ROLE_MANAGER && me.cluster_id == c->id &&
+	    me.expires_ms > m->env->ops->now_ms(m->env) &&
+	    memcmp(me.root, root, sizeof root) == 0)
+		return 0;
+	ca_cert = (struct env_blob){c->ca_cert.data, c->ca_cert.len};
+	ca_key = (struct env_blob){c->ca_key.data, c->ca_key.len};
+	rv = ca_issue_self(m->env, &ca_cert, &ca_key, c->id, m->raft.id,
+			   ENV_ROLE_MANAGER, ca_cert_life(c));
+	env_logf(m->env, rv ? ENV_LOG_ERROR : ENV_LOG_INFO,
+		 "msg=\"own certificate\" node=%016llx err=%s",
+		 (unsigned long long)m->raft.id, rv ? cs_strerror(rv) : "none");
+	if (rv == CS_ESTORAGE)
+		m->env->ops->exit(m->env, "cannot keep this manager's certificate");
+	return rv;
+}
+
 /* A new leader records itself in the cluster object, creating the object
- * (with fresh join tokens) on the cluster's first election. The write also
+ * (with its root CA and join tokens) on the cluster's first election. The write also
  * commits an entry of the new term, which is what lets the leader apply
  * the entries of earlier terms (Raft's rule, section 5.4.2). */
 static void manager_became_leader(struct manager *m)
@@ -539,7 +807,7 @@ static void manager_became_leader(struct manager *m)
 	const Cs__Cluster *cur = store_cluster(m->store);
 	Cs__Cluster c = CS__CLUSTER__INIT;
 	struct store_batch b;
-	char worker_token[MANAGER_TOKEN_BYTES], manager_token[MANAGER_TOKEN_BYTES];
+	struct ca_new *ca = NULL;
 	uint8_t *buf;
 	size_t len;
 	int rv;
@@ -548,19 +816,23 @@ static void manager_became_leader(struct manager *m)
 		c = *cur;
 		c.base = cur->base;
 	} else {
-		/* tokens drawn before the cluster (swarmd's first start)
-		 * name its id */
-		if (!m->cfg->manager_token ||
-		    manager_token_cluster(m->cfg->manager_token, &c.id) != 0)
+		c.id = m->cfg->cluster_id;
+		while (c.id == 0)
 			c.id = m->env->ops->random_u64(m->env);
-		manager_token_draw(m->env, c.id, CS__NODE_ROLE__NODE_ROLE_WORKER,
-				   worker_token, sizeof worker_token);
-		manager_token_draw(m->env, c.id, CS__NODE_ROLE__NODE_ROLE_MANAGER,
-				   manager_token, sizeof manager_token);
-		c.worker_token = m->cfg->worker_token ? (char *)m->cfg->worker_token
-						      : worker_token;
-		c.manager_token = m->cfg->manager_token ? (char *)m->cfg->manager_token
-							: manager_token;
+	}
+	if (!cur || cur->ca_cert.len == 0) {
+		/* the cluster's root CA and the tokens that name it (a cluster
+		 * from before certificates gets them now, new tokens too) */
+		ca = malloc(sizeof *ca);
+		if (!ca || (rv = ca_cluster_new(m->env, m->cfg, c.id, ca)) != 0) {
+			env_logf(m->env, ENV_LOG_ERROR, "msg=\"cannot make the root CA\"");
+			free(ca);
+			return;
+		}
+		c.ca_cert = (ProtobufCBinaryData){ca->cert_len, ca->cert};
+		c.ca_key = (ProtobufCBinaryData){ca->key_len, ca->key};
+		c.worker_token = ca->worker_token;
+		c.manager_token = ca->manager_token;
 	}
 	c.leader_raft_id = m->raft.id;
 	c.leader_term = m->raft.current_term;
@@ -572,6 +844,7 @@ static void manager_became_leader(struct manager *m)
 	if (rv == 0)
 		rv = store_batch_encode(&b, m->raft.id, 0, &buf, &len);
 	store_batch_free(&b);
+	free(ca);
 	if (rv)
 		return;
 	if (!m->leader_writing)
@@ -589,26 +862,25 @@ static void manager_became_leader(struct manager *m)
  * next election retries. */
 static void manager_leader_start(struct manager *m)
 {
-	ms_t hb = m->cfg->heartbeat_ms ? m->cfg->heartbeat_ms : 5000;
-	m->dispatcher = dispatcher_start(m->env, m, hb);
-	m->orchestrator = orchestrator_start(m->env, m, m->cfg);
-	m->schedloop = schedloop_start(m->env, m);
-	if (!m->dispatcher || !m->orchestrator || !m->schedloop)
-		env_logf(m->env, ENV_LOG_ERROR,
-			 "msg=\"leader components failed to start\"");
+	for (size_t i = 0; i < MANAGER_COMPONENTS; i++) {
+		int rv = manager_components[i]->start(&m->lctx, &m->components[i]);
+		if (rv) {
+			m->components[i] = NULL;
+			env_logf(m->env, ENV_LOG_ERROR,
+				 "msg=\"leader component failed to start\" component=%s "
+				 "err=%s",
+				 manager_components[i]->name, cs_strerror(rv));
+		}
+	}
 }
 
 static void manager_leader_stop(struct manager *m, bool dying)
 {
-	if (m->schedloop)
-		schedloop_stop(m->schedloop, dying);
-	if (m->orchestrator)
-		orchestrator_stop(m->orchestrator, dying);
-	if (m->dispatcher)
-		dispatcher_stop(m->dispatcher, dying);
-	m->schedloop = NULL;
-	m->orchestrator = NULL;
-	m->dispatcher = NULL;
+	for (size_t i = MANAGER_COMPONENTS; i-- > 0;) {
+		if (m->components[i])
+			manager_components[i]->stop(m->components[i], dying);
+		m->components[i] = NULL;
+	}
 }
 
 static void manager_on_store_event(void *data, const struct store_event *ev)
@@ -616,12 +888,21 @@ static void manager_on_store_event(void *data, const struct store_event *ev)
 	struct manager *m = data;
 	if (ev->table == STORE_NODE)
 		m->roles_dirty = true;
-	if (m->dispatcher)
-		dispatcher_on_event(m->dispatcher, ev);
-	if (m->orchestrator)
-		orchestrator_on_event(m->orchestrator, ev);
-	if (m->schedloop)
-		schedloop_on_event(m->schedloop, ev);
+	for (size_t i = 0; i < MANAGER_COMPONENTS; i++)
+		if (m->components[i] && manager_components[i]->on_event)
+			manager_components[i]->on_event(m->components[i], ev);
+}
+
+/* Passes a frame to the leader components; false when none took it (or
+ * this manager does not lead). */
+static bool manager_components_recv(struct manager *m, const char *from,
+				    const struct env_identity *who, const Cs__Wire *wire)
+{
+	for (size_t i = 0; i < MANAGER_COMPONENTS; i++)
+		if (m->components[i] && manager_components[i]->recv &&
+		    manager_components[i]->recv(m->components[i], from, who, wire))
+			return true;
+	return false;
 }
 
 static const struct raft_server *manager_server(const struct manager *m, uint64_t id);
@@ -710,6 +991,12 @@ static const struct raft_server *manager_server(const struct manager *m, uint64_
 	return NULL;
 }
 
+const char *manager_member_addr(const struct manager *m, uint64_t id)
+{
+	const struct raft_server *s = manager_server(m, id);
+	return s ? s->address : NULL;
+}
+
 bool manager_is_voter(const struct manager *m)
 {
 	const struct raft_server *s = manager_server(m, m->raft.id);
@@ -774,66 +1061,51 @@ static int manager_change(struct manager *m, int step, uint64_t id, const char *
 	return 0;
 }
 
-/* A join request arrived: the leader adds or promotes the joiner; anyone
- * else passes it on to the leader it knows. */
-/* Whether a joiner may join: it shows the manager token, or it is a node
- * the cluster wants as a manager (promoted), or it is a member already. */
-static bool manager_join_ok(struct manager *m, const Cs__JoinRequest *j)
-{
-	const Cs__Cluster *c = store_cluster(m->store);
-	const Cs__Node *n = j->node_id ? store_node_get(m->store, j->node_id) : NULL;
-
-	if (manager_server(m, j->raft_id))
-		return true;
-	if (!c || !c->manager_token || !*c->manager_token)
-		return true;
-	if (j->token && strcmp(j->token, c->manager_token) == 0)
-		return true;
-	return n && n->desired_role == CS__NODE_ROLE__NODE_ROLE_MANAGER;
-}
-
+/* A join request arrived (from a manager's certificate naming the raft id
+ * and address it asks for: the gate checked): the leader adds or promotes
+ * the joiner, unless the cluster demoted its node; anyone else says where
+ * the leader is. */
 static void manager_on_join(struct manager *m, const char *from, const Cs__JoinRequest *j,
 			    const Cs__Wire *wire)
 {
 	const struct raft_server *s;
-	const char *leader;
+	const Cs__Node *n = store_node_get(m->store, j->raft_id);
+	Cs__Wire out = CS__WIRE__INIT;
+	Cs__JoinResponse r = CS__JOIN_RESPONSE__INIT;
+	int rv = 0;
 
-	if (j->raft_id == 0 || !j->addr || !*j->addr ||
-	    strlen(j->addr) >= LIMIT_ADDR_BYTES_MAX)
+	(void)wire;
+	if (j->raft_id == 0 || strlen(j->addr) >= LIMIT_ADDR_BYTES_MAX)
 		return;
 	if (raft_state(&m->raft) != RAFT_LEADER) {
-		leader = manager_leader_addr(m);
-		if (leader && strcmp(leader, m->env->ops->self_addr(m->env)) != 0)
-			manager_send_wire(m, leader, wire);
+		const char *leader = manager_leader_addr(m);
+		if (!leader || strcmp(leader, m->env->ops->self_addr(m->env)) == 0)
+			return;
+		r.status = CS_ENOTLEADER;
+		r.leader = (char *)leader;
+		out.join_response = &r;
+		manager_send_wire(m, from, &out);
 		return;
 	}
-	if (!manager_join_ok(m, j)) {
-		Cs__Wire out = CS__WIRE__INIT;
-		Cs__JoinResponse r = CS__JOIN_RESPONSE__INIT;
-		char why[128];
-		snprintf(why, sizeof why, "%s manager join token",
-			 j->token && *j->token ? "wrong" : "no");
+	s = manager_server(m, j->raft_id);
+	if (!s && n && n->desired_role != CS__NODE_ROLE__NODE_ROLE_MANAGER) {
+		const char *why = "the cluster wants this node as a worker (demoted)";
 		env_logf(m->env, ENV_LOG_WARN,
 			 "msg=\"manager refused\" addr=%s raft_id=%llu reason=\"%s\"",
 			 j->addr, (unsigned long long)j->raft_id, why);
 		r.status = CS_EAUTH;
-		r.error = why;
+		r.error = (char *)why;
 		out.join_response = &r;
-		manager_send_wire(m, j->addr, &out);
+		manager_send_wire(m, from, &out);
 		return;
 	}
-	s = manager_server(m, j->raft_id);
-	{
-		int rv = 0;
-		if (!s)
-			rv = manager_change(m, 1, j->raft_id, j->addr, NULL, NULL);
-		else if (s->role != RAFT_VOTER)
-			rv = manager_change(m, 2, j->raft_id, NULL, NULL, NULL);
-		if (rv && rv != CS_EAGAIN)
-			env_logf(m->env, ENV_LOG_WARN,
-				 "msg=\"join refused\" raft_id=%llu err=%s",
-				 (unsigned long long)j->raft_id, cs_strerror(rv));
-	}
+	if (!s)
+		rv = manager_change(m, 1, j->raft_id, j->addr, NULL, NULL);
+	else if (s->role != RAFT_VOTER)
+		rv = manager_change(m, 2, j->raft_id, NULL, NULL, NULL);
+	if (rv && rv != CS_EAGAIN)
+		env_logf(m->env, ENV_LOG_WARN, "msg=\"join refused\" raft_id=%llu err=%s",
+			 (unsigned long long)j->raft_id, cs_strerror(rv));
 	/* the joiner asks again until it sees itself a voter */
 }
 
@@ -843,6 +1115,11 @@ static void manager_on_join_response(struct manager *m, const char *from,
 {
 	char msg[LIMIT_ADDR_BYTES_MAX + 200];
 
+	if (r->status == CS_ENOTLEADER) {
+		if (r->leader && strlen(r->leader) < sizeof m->join_leader)
+			memcpy(m->join_leader, r->leader, strlen(r->leader) + 1);
+		return;
+	}
 	if (r->status == 0 || m->join_refused || manager_is_voter(m))
 		return;
 	m->join_refused = true;
@@ -852,49 +1129,6 @@ static void manager_on_join_response(struct manager *m, const char *from,
 		 from, r->error ? r->error : "");
 	if (m->cfg->on_refused)
 		m->cfg->on_refused(m->cfg->refused_data, msg);
-}
-
-void manager_token_draw(struct env *env, uint64_t cluster_id, Cs__NodeRole role,
-			char *out, size_t n)
-{
-	uint64_t a = env->ops->random_u64(env), b = env->ops->random_u64(env);
-	snprintf(out, n, "SWMTKN-1-%016llx-%c%016llx%016llx",
-		 (unsigned long long)cluster_id,
-		 role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? 'm' : 'w',
-		 (unsigned long long)a, (unsigned long long)b);
-}
-
-int manager_token_role(const char *token, Cs__NodeRole *role)
-{
-	const char *dash = strrchr(token, '-');
-	if (strncmp(token, "SWMTKN-1-", 9) != 0 || !dash ||
-	    (dash[1] != 'm' && dash[1] != 'w'))
-		return CS_EINVAL;
-	*role = dash[1] == 'm' ? CS__NODE_ROLE__NODE_ROLE_MANAGER
-			       : CS__NODE_ROLE__NODE_ROLE_WORKER;
-	return 0;
-}
-
-int manager_token_cluster(const char *token, uint64_t *cluster_id)
-{
-	uint64_t id = 0;
-	const char *p = token + 9;
-	Cs__NodeRole role;
-
-	if (manager_token_role(token, &role))
-		return CS_EINVAL;
-	for (int i = 0; i < 16; i++, p++) {
-		int d = *p >= '0' && *p <= '9'	 ? *p - '0'
-			: *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
-						 : -1;
-		if (d < 0)
-			return CS_EINVAL;
-		id = id << 4 | (uint64_t)d;
-	}
-	if (*p != '-')
-		return CS_EINVAL;
-	*cluster_id = id;
-	return 0;
 }
 
 void manager_set_node_id(struct manager *m, uint64_t node_id)
@@ -917,14 +1151,16 @@ static void manager_join_tick(struct env *env, env_timer_id id, void *data)
 	if ((manager_is_voter(m) && manager_leader(m) != 0) || m->join_refused)
 		return;
 	to = manager_leader_addr(m);
-	if (!to) {
+	if (!to && m->join_leader[0]) {
+		to = m->join_leader; /* where the last one asked sent us, once */
+		m->join_leader[0] = '\0';
+	} else if (!to) {
 		to = m->cfg->join_addrs[m->join_next % m->cfg->join_count];
 		m->join_next++;
 	}
+	/* the certificate says who asks: a manager's, raft id its node id */
 	j.raft_id = m->raft.id;
 	j.addr = (char *)env->ops->self_addr(env);
-	j.token = (char *)m->cfg->join_token;
-	j.node_id = m->node_id;
 	wire.join = &j;
 	manager_send_wire(m, to, &wire);
 }
@@ -1039,6 +1275,10 @@ int manager_open(struct env *env, const struct manager_cfg *cfg, struct manager 
 	assert(cfg->raft_id > 0);
 	m->env = env;
 	m->cfg = cfg;
+	m->lctx.m = m;
+	m->join_tokens = (uint64_t)LIMIT_JOIN_BURST * 1000;
+	m->refusal_tokens = (uint64_t)LIMIT_JOIN_REFUSALS_PER_S * 1000;
+	m->join_refill_ms = env->ops->now_ms(env);
 	m->next_write_id = env->ops->random_u64(env);
 	m->store = store_new();
 	if (!m->store) {
@@ -1070,6 +1310,17 @@ int manager_open(struct env *env, const struct manager_cfg *cfg, struct manager 
 	raft_set_snapshot_trailing(&m->raft, cfg->snapshot_trailing);
 	if (cfg->voter_count && (rv = manager_bootstrap(m)) != 0)
 		goto err_raft;
+	/* managers started together with the cluster's CA: each signs its own
+	 * certificate from it at its first start */
+	if (cfg->ca_cert.len && cfg->ca_key.len) {
+		struct env_identity me;
+		struct env_blob none = {NULL, 0};
+		if (env->ops->pki_info(env, &none, &me) == CS_ENOENT &&
+		    (rv = ca_issue_self(env, &cfg->ca_cert, &cfg->ca_key, cfg->cluster_id,
+					cfg->raft_id, ENV_ROLE_MANAGER,
+					LIMIT_CERT_LIFE_MS_DEFAULT)) != 0)
+			goto err_raft;
+	}
 	if (raft_start(&m->raft)) {
 		rv = CS_ESTORAGE;
 		goto err_raft;
@@ -1148,3 +1399,117 @@ struct env *manager_env(const struct manager *m)
 {
 	return m->env;
 }
+
+uint64_t manager_cluster_id(const struct manager *m)
+{
+	const Cs__Cluster *c = store_cluster(m->store);
+	return c ? c->id : 0;
+}
+
+/* ---------------------------------------------------------------- leader components */
+
+struct env *leader_env(const struct leader_ctx *ctx)
+{
+	return ctx->m->env;
+}
+const struct store *leader_store(const struct leader_ctx *ctx)
+{
+	return ctx->m->store;
+}
+const struct manager_cfg *leader_cfg(const struct leader_ctx *ctx)
+{
+	return ctx->m->cfg;
+}
+int leader_write(const struct leader_ctx *ctx, const uint8_t *batch, size_t len,
+		 manager_write_cb cb, void *data)
+{
+	return manager_write(ctx->m, batch, len, cb, data);
+}
+uint64_t leader_raft_id(const struct leader_ctx *ctx)
+{
+	return ctx->m->raft.id;
+}
+int leader_send(const struct leader_ctx *ctx, const char *addr, const Cs__Wire *wire)
+{
+	return manager_send_wire(ctx->m, addr, wire);
+}
+struct manager *leader_manager(const struct leader_ctx *ctx)
+{
+	return ctx->m;
+}
+
+/* The components written before the interface, adapted. */
+static int manager_disp_start(const struct leader_ctx *ctx, void **state)
+{
+	struct manager *m = ctx->m;
+	*state = dispatcher_start(m->env, m, m->cfg->heartbeat_ms ? m->cfg->heartbeat_ms
+								  : 5000);
+	return *state ? 0 : CS_ENOMEM;
+}
+static void manager_disp_stop(void *state, bool dying)
+{
+	dispatcher_stop(state, dying);
+}
+static void manager_disp_event(void *state, const struct store_event *ev)
+{
+	dispatcher_on_event(state, ev);
+}
+static bool manager_disp_recv(void *state, const char *from, const struct env_identity *who,
+			      const Cs__Wire *wire)
+{
+	return dispatcher_recv(state, from, who, wire);
+}
+static const struct leader_component_ops manager_dispatcher_component = {
+	.name = "dispatcher",
+	.start = manager_disp_start,
+	.stop = manager_disp_stop,
+	.on_event = manager_disp_event,
+	.recv = manager_disp_recv,
+};
+
+static int manager_orch_start(const struct leader_ctx *ctx, void **state)
+{
+	*state = orchestrator_start(ctx->m->env, ctx->m, ctx->m->cfg);
+	return *state ? 0 : CS_ENOMEM;
+}
+static void manager_orch_stop(void *state, bool dying)
+{
+	orchestrator_stop(state, dying);
+}
+static void manager_orch_event(void *state, const struct store_event *ev)
+{
+	orchestrator_on_event(state, ev);
+}
+static const struct leader_component_ops manager_orchestrator_component = {
+	.name = "orchestrator",
+	.start = manager_orch_start,
+	.stop = manager_orch_stop,
+	.on_event = manager_orch_event,
+};
+
+static int manager_sched_start(const struct leader_ctx *ctx, void **state)
+{
+	*state = schedloop_start(ctx->m->env, ctx->m);
+	return *state ? 0 : CS_ENOMEM;
+}
+static void manager_sched_stop(void *state, bool dying)
+{
+	schedloop_stop(state, dying);
+}
+static void manager_sched_event(void *state, const struct store_event *ev)
+{
+	schedloop_on_event(state, ev);
+}
+static const struct leader_component_ops manager_scheduler_component = {
+	.name = "scheduler",
+	.start = manager_sched_start,
+	.stop = manager_sched_stop,
+	.on_event = manager_sched_event,
+};
+
+static const struct leader_component_ops *const manager_components[MANAGER_COMPONENTS] = {
+	&manager_dispatcher_component,
+	&manager_orchestrator_component,
+	&manager_scheduler_component,
+	&ca_component,
+};

@@ -50,6 +50,12 @@ struct manager_cfg {
 	 * manager stops asking. NULL: logged only. */
 	void (*on_refused)(void *data, const char *why);
 	void *refused_data;
+	/* appended (issue 13): the cluster's root CA and id, for managers that
+	 * start together (the simulator's, tests'): each gives itself a
+	 * certificate from it at its first start, and the first leader keeps
+	 * it in the cluster record. Empty: the first leader makes one. */
+	struct env_blob ca_cert, ca_key;
+	uint64_t cluster_id;
 };
 
 struct manager;
@@ -70,9 +76,12 @@ void manager_close(struct manager *m);
 void manager_defaults(struct manager_cfg *cfg);
 
 /* manager_handle handles one decoded frame for the manager (Raft, writes,
- * joins, agents' sessions); returns false when it is not the manager's. The
- * node program calls it; manager_program (a manager alone) too. */
-bool manager_handle(struct manager *m, const char *from, const Cs__Wire *wire);
+ * joins, agents' sessions, certificate requests) from the sender `who`
+ * proves (env.h's sender()): what `who` may not say is refused (logged
+ * `msg="refused"`) and changes nothing. Returns false when the frame is not
+ * the manager's. The node program calls it; manager_program too. */
+bool manager_handle(struct manager *m, const char *from, const struct env_identity *who,
+		    const Cs__Wire *wire);
 
 /* ---------------------------------------------------------------- status */
 
@@ -90,19 +99,13 @@ uint64_t manager_applied(const struct manager *m);
  * follows (itself when leading), or NULL when it knows none. Borrowed: valid
  * until the next event. */
 const char *manager_leader_addr(const struct manager *m);
-/* Join tokens: SWMTKN-1-<cluster id>-<w|m><128 random bits>; the letter
- * says the role a new node gets with it. MANAGER_TOKEN_BYTES holds one. */
-#define MANAGER_TOKEN_BYTES 64
-/* manager_token_draw writes a new token for role into out (n bytes, at
- * least MANAGER_TOKEN_BYTES), its secret drawn from env's randomness. */
-void manager_token_draw(struct env *env, uint64_t cluster_id, Cs__NodeRole role,
-			char *out, size_t n);
-/* manager_token_role reads the role a token gives: 0, or CS_EINVAL when it
- * is not a join token. */
-int manager_token_role(const char *token, Cs__NodeRole *role);
-/* manager_token_cluster reads the cluster id a token names: 0, or
- * CS_EINVAL when it is not a join token. */
-int manager_token_cluster(const char *token, uint64_t *cluster_id);
+/* manager_stranger_answer_admit: whether this manager may answer one more
+ * sender without a certificate with a refusal now (each answer may dial
+ * it: LIMIT_JOIN_REFUSALS_PER_S). */
+bool manager_stranger_answer_admit(struct manager *m);
+
+/* manager_cluster_id: the cluster's id (0 before its record exists). */
+uint64_t manager_cluster_id(const struct manager *m);
 
 /* manager_set_node_id tells the manager its node's id (known to the agent
  * once registered): a promoted node joins Raft by it instead of a token. */
@@ -139,6 +142,10 @@ int manager_write(struct manager *m, const uint8_t *batch, size_t len,
  * group's members this manager knows (borrowed: valid until the next
  * event); returns how many there are. */
 size_t manager_member_addrs(const struct manager *m, const char **addrs, size_t max);
+
+/* manager_member_addr: the address the Raft configuration this manager
+ * knows has for member id, or NULL when id is not a member. Borrowed. */
+const char *manager_member_addr(const struct manager *m, uint64_t id);
 
 /* manager_is_voter returns whether this manager sees itself as a voter. */
 bool manager_is_voter(const struct manager *m);
