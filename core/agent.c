@@ -12,6 +12,7 @@
 
 #include "core/errors.h"
 #include "core/limits.h"
+#include "core/nodecert.h"
 
 enum {
 	AGENT_TICK_MS_MAX = 1000,   /* heartbeat, resend and retry clock */
@@ -102,6 +103,8 @@ struct agent {
 	bool dead;		/* a durable write failed: env exit asked, no new work */
 	bool refused;		/* the cluster refused this node: stop */
 	Cs__NodeRole told_role; /* the last desired role passed to on_role */
+	Cs__NodeRole desired;	/* the last role the cluster said it wants */
+	struct nodecert nc;	/* this node's certificate (issue 13) */
 };
 
 /* ---------------------------------------------------------------- storage */
@@ -966,10 +969,9 @@ static void agent_connect(struct agent *a)
 	q.node_id = a->node_id;
 	q.hostname = (char *)a->cfg->hostname;
 	q.role = a->cfg->role;
-	if (a->cfg->join_token)
-		q.token = (char *)a->cfg->join_token;
-	if (a->cfg->raft_id) {
-		q.raft_id = a->cfg->raft_id;
+	/* a manager's raft id is its node id (its certificate says which) */
+	if (a->cfg->role == CS__NODE_ROLE__NODE_ROLE_MANAGER) {
+		q.raft_id = a->node_id;
 		q.manager_addr = (char *)a->env->ops->self_addr(a->env);
 	}
 	res.millicpus = a->cfg->millicpus;
@@ -994,6 +996,8 @@ static void agent_resync(struct agent *a)
 }
 
 static void agent_list(struct agent *a);
+static void agent_ask_cert(struct agent *a);
+static void agent_identity(struct agent *a);
 
 /* Steps the tasks whose retry is due (in id order; a step may forget). */
 static void agent_retry_due(struct agent *a, ms_t now)
@@ -1034,6 +1038,23 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 		agent_retry_due(a, now);
 	if (a->refused)
 		return;
+	if (!nodecert_valid(&a->nc)) {
+		/* no certificate (or an expired one): the local manager may
+		 * have signed one; else join with the token; else wait */
+		if (nodecert_reload(&a->nc) && nodecert_valid(&a->nc)) {
+			agent_identity(a);
+		} else {
+			if (a->link != AGENT_DISCONNECTED)
+				agent_disconnect(a, false);
+			if (now >= a->next_connect_ms && nodecert_due(&a->nc, 0)) {
+				agent_ask_cert(a);
+				agent_disconnect(a, true); /* the next try, if unanswered */
+			}
+			return;
+		}
+	}
+	if (a->link == AGENT_READY && nodecert_due(&a->nc, 10 * a->tick_ms))
+		agent_ask_cert(a);
 	switch (a->link) {
 	case AGENT_DISCONNECTED:
 		if (now >= a->next_connect_ms)
@@ -1224,9 +1245,16 @@ static void agent_refused(struct agent *a, const char *from, const char *why)
 		a->cfg->on_refused(a->cfg->hook_data, msg);
 }
 
-/* The cluster wants this node to be another role: tell the host, once. */
+/* The cluster wants this node to be another role: its certificate first
+ * (renewed with that role), then the host, once. */
 static void agent_check_role(struct agent *a, Cs__NodeRole desired)
 {
+	enum env_role want = desired == CS__NODE_ROLE__NODE_ROLE_MANAGER ? ENV_ROLE_MANAGER
+									 : ENV_ROLE_WORKER;
+	a->desired = desired;
+	nodecert_want(&a->nc, want);
+	if (a->nc.id.role != want)
+		return; /* the renewal asks for it; this runs again once it is in */
 	if (desired == a->cfg->role || desired == a->told_role)
 		return;
 	a->told_role = desired;
@@ -1237,9 +1265,102 @@ static void agent_check_role(struct agent *a, Cs__NodeRole desired)
 		a->cfg->on_role(a->cfg->hook_data, desired);
 }
 
-bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire)
+/* Sends the certificate request nodecert asks for (a join or a renewal)
+ * to the manager in target. */
+static void agent_ask_cert(struct agent *a)
+{
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__CertRequest q;
+	int rv = nodecert_request(&a->nc, a->cfg->hostname, &q);
+
+	if (rv) {
+		env_logf(a->env, ENV_LOG_ERROR, "msg=\"cannot make a CSR\" err=%s",
+			 cs_strerror(rv));
+		return;
+	}
+	wire.cert_request = &q;
+	agent_send(a, a->target, &wire);
+}
+
+/* The node's certificate changed: its id is the certificate's; the host
+ * hears of it; a role the cluster asked for may now be taken. */
+static void agent_identity(struct agent *a)
+{
+	if (a->nc.id.node_id && a->node_id != a->nc.id.node_id) {
+		a->node_id = a->nc.id.node_id;
+		if (agent_db_node_id(a)) {
+			agent_fatal(a, "save the node id");
+			return;
+		}
+	}
+	if (a->cfg->on_identity)
+		a->cfg->on_identity(a->cfg->identity_data, &a->nc.id);
+	if (a->desired != a->cfg->role)
+		agent_check_role(a, a->desired);
+}
+
+static void agent_on_cert_response(struct agent *a, const char *from,
+				   const Cs__CertResponse *r)
+{
+	const char *leader, *why;
+	bool joining = !nodecert_valid(&a->nc);
+
+	switch (nodecert_on_response(&a->nc, r, &leader, &why)) {
+	case NODECERT_INSTALLED:
+		if (joining) {
+			agent_set_target(a, from);
+			a->link = AGENT_DISCONNECTED;
+			a->backoff_ms = 0;
+			a->next_connect_ms = a->env->ops->now_ms(a->env);
+		}
+		agent_identity(a);
+		break;
+	case NODECERT_REDIRECT:
+		agent_add_manager(a, leader);
+		if (leader) {
+			agent_set_target(a, leader);
+			if (joining)
+				a->next_connect_ms = a->env->ops->now_ms(a->env);
+		}
+		break;
+	case NODECERT_REFUSED:
+		agent_refused(a, from, why);
+		break;
+	case NODECERT_IGNORED:
+	case NODECERT_RETRY:
+	case NODECERT_FATAL: break;
+	}
+}
+
+bool agent_handle(struct agent *a, const char *from, const struct env_identity *who,
+		  const Cs__Wire *wire)
 {
 	ms_t now = a->env->ops->now_ms(a->env);
+
+	if (!wire->session_response && !wire->heartbeat_response && !wire->assignments &&
+	    !wire->status_ack && !wire->cert_response)
+		return false;
+	/* only a manager of this node's cluster (before it has a certificate:
+	 * a manager of the root its token names, which the env checked) */
+	if (who->role != ENV_ROLE_MANAGER ||
+	    (nodecert_valid(&a->nc) && who->cluster_id != a->nc.id.cluster_id)) {
+		env_logf(a->env, ENV_LOG_WARN,
+			 "msg=\"refused\" what=%s from=%s node=%016" PRIx64 " why=\"%s\"",
+			 wire->cert_response	    ? "cert_response"
+			 : wire->session_response   ? "session_response"
+			 : wire->heartbeat_response ? "heartbeat_response"
+			 : wire->assignments	    ? "assignments"
+						    : "status_ack",
+			 from, who->node_id,
+			 who->role != ENV_ROLE_MANAGER
+				 ? "an answer from a sender without a manager's certificate"
+				 : "an answer from a manager of another cluster");
+		return true;
+	}
+	if (wire->cert_response) {
+		agent_on_cert_response(a, from, wire->cert_response);
+		return true;
+	}
 
 	if (wire->session_response) {
 		const Cs__SessionResponse *r = wire->session_response;
@@ -1627,6 +1748,7 @@ int agent_start(struct env *env, const struct agent_cfg *cfg, struct agent **out
 	a->env = env;
 	a->cfg = cfg;
 	a->told_role = cfg->role;
+	a->desired = cfg->role;
 	a->heartbeat_ms = 5000;
 	for (size_t i = 0; i < cfg->manager_count; i++)
 		agent_add_manager(a, cfg->managers[i]);
@@ -1637,6 +1759,19 @@ int agent_start(struct env *env, const struct agent_cfg *cfg, struct agent **out
 	 * not a second record of it. */
 	while (a->node_id == 0)
 		a->node_id = env->ops->random_u64(env);
+	{
+		char why[PKI_WHY_BYTES];
+		if (nodecert_init(&a->nc, env, cfg->join_token, a->node_id, why)) {
+			env_logf(env, ENV_LOG_ERROR, "msg=\"bad join token\" why=\"%s\"",
+				 why);
+			a->refused = true;
+			if (cfg->on_refused)
+				cfg->on_refused(cfg->hook_data, why);
+		}
+	}
+	/* a node with a certificate is what it names */
+	if (a->nc.id.node_id)
+		a->node_id = a->nc.id.node_id;
 	if ((rv = agent_db_node_id(a)))
 		goto err;
 	a->next_manager = (size_t)(env->ops->random_u64(env) %

@@ -43,8 +43,9 @@ struct agent_cfg {
 	uint64_t memory_bytes;
 	const char *const *managers; /* addresses to try first */
 	size_t manager_count;
-	const char *join_token; /* shown to the dispatcher while new */
-	uint64_t raft_id;	/* this node's manager raft id, or 0 */
+	const char *join_token; /* shown to the CA while the node has no
+				   certificate (SWMTKN-1-...) */
+	uint64_t raft_id;	/* unused: a manager's raft id is its node id */
 	/* The cluster wants this node to have another role (after a promote
 	 * or demote): the host restarts the node's daemon as that role. Called
 	 * on the answer that says so, at most once per distinct role. NULL:
@@ -54,6 +55,10 @@ struct agent_cfg {
 	 * operator. The agent stops trying. NULL: logged only. */
 	void (*on_refused)(void *data, const char *why);
 	void *hook_data;
+	/* appended (issue 13): a new certificate was installed (joined,
+	 * renewed, another role); id is borrowed. NULL: nothing. */
+	void (*on_identity)(void *data, const struct env_identity *id);
+	void *identity_data;
 };
 
 struct agent;
@@ -66,9 +71,13 @@ int agent_start(struct env *env, const struct agent_cfg *cfg, struct agent **out
 /* agent_stop: the process dies; frees everything, no env calls. */
 void agent_stop(struct agent *a);
 
-/* agent_handle handles a frame meant for the agent (session and heartbeat
- * answers, assignments, status acks); false when it is not one. */
-bool agent_handle(struct agent *a, const char *from, const Cs__Wire *wire);
+/* agent_handle handles a frame meant for the agent (session, heartbeat and
+ * certificate answers, assignments, status acks) from the sender `who`
+ * proves: only a manager's certificate of this node's cluster is heard
+ * (others are logged `msg="refused"` and change nothing). Returns false
+ * when it is not one. */
+bool agent_handle(struct agent *a, const char *from, const struct env_identity *who,
+		  const Cs__Wire *wire);
 
 /* Status, for tests and checks. */
 uint64_t agent_node_id(const struct agent *a);

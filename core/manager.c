@@ -471,6 +471,9 @@ static void manager_on_join(struct manager *m, const char *from, const Cs__JoinR
 static void manager_on_join_response(struct manager *m, const char *from,
 				     const Cs__JoinResponse *r);
 
+static bool manager_components_recv(struct manager *m, const char *from,
+				    const struct env_identity *who, const Cs__Wire *wire);
+
 /* An agent's frame: the dispatcher's when leading; else the agent is told
  * where the leader is. */
 static void manager_on_agent_frame(struct manager *m, const char *from,

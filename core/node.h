@@ -1,6 +1,12 @@
 /* node: what runs on every cswarm node (SwarmKit's node): an agent, and a
  * manager too when the node is one. One env, one receive callback: frames
- * go to the manager or the agent by kind. */
+ * go to the manager or the agent by kind, each with the identity the env
+ * proves for its sender.
+ *
+ * A manager's raft id is its node id, which its certificate names: a node
+ * configured as a manager opens its manager at start when it holds a
+ * manager's certificate (or starts the cluster: voters given), else once
+ * its agent has installed one (a joining or promoted manager). */
 #ifndef CS_NODE_H
 #define CS_NODE_H
 

@@ -30,6 +30,7 @@
 #include "core/errors.h"
 #include "core/limits.h"
 #include "core/node.h"
+#include "core/pki.h"
 #include "net/ctlsock.h"
 #include "net/docker.h"
 #include "net/uvenv.h"
@@ -349,7 +350,7 @@ static int swarmd_state_load(struct swarmd *d)
 			s->bootstrap = strcmp(v, "1") == 0;
 		else if (strcmp(k, "join_token") == 0)
 			snprintf(s->join_token, sizeof s->join_token, "%s", v);
-		else if (strcmp(k, "boot_worker_token") == 0)
+		else if (strcmp(k, "boot_worker_token") == 0) /* unused */
 			snprintf(s->boot_worker_token, sizeof s->boot_worker_token, "%s",
 				 v);
 		else if (strcmp(k, "boot_manager_token") == 0)
@@ -404,8 +405,9 @@ static int swarmd_state_save(struct swarmd *d)
 	rv |= swarmd_state_put(d, "raft_id", buf);
 	rv |= swarmd_state_put(d, "bootstrap", s->bootstrap ? "1" : "0");
 	rv |= swarmd_state_put(d, "join_token", s->join_token);
-	rv |= swarmd_state_put(d, "boot_worker_token", s->boot_worker_token);
-	rv |= swarmd_state_put(d, "boot_manager_token", s->boot_manager_token);
+	/* tokens of a cluster's first start (before issue 13): gone */
+	rv |= swarmd_state_put(d, "boot_worker_token", "");
+	rv |= swarmd_state_put(d, "boot_manager_token", "");
 	for (size_t i = 0; i < s->manager_count; i++) {
 		snprintf(buf, sizeof buf, "manager.%02zu", i);
 		rv |= swarmd_state_put(d, buf, s->managers[i]);
@@ -484,10 +486,9 @@ static void swarmd_on_role(void *data, Cs__NodeRole desired)
 	}
 	d->st.role = desired;
 	if (desired == CS__NODE_ROLE__NODE_ROLE_MANAGER) {
-		d->st.raft_id = 0;
-		while (d->st.raft_id == 0)
-			d->st.raft_id =
-				uvenv_env(d->uv)->ops->random_u64(uvenv_env(d->uv));
+		/* a manager's raft id is its node id (its certificate's) */
+		struct agent *a = d->node ? node_agent(d->node) : NULL;
+		d->st.raft_id = a ? agent_node_id(a) : 0;
 		d->st.bootstrap = false;
 	}
 	if (swarmd_state_save(d)) {
@@ -567,24 +568,24 @@ static int swarmd_first_start(struct swarmd *d)
 	struct env *env = uvenv_env(d->uv);
 
 	if (!d->opts.join_addr) {
-		uint64_t cluster = env->ops->random_u64(env);
+		/* the first leader makes the root CA and the tokens, and signs
+		 * this manager's certificate (its agent waits for it) */
 		s->role = CS__NODE_ROLE__NODE_ROLE_MANAGER;
 		s->bootstrap = true;
-		manager_token_draw(env, cluster, CS__NODE_ROLE__NODE_ROLE_WORKER,
-				   s->boot_worker_token, sizeof s->boot_worker_token);
-		manager_token_draw(env, cluster, CS__NODE_ROLE__NODE_ROLE_MANAGER,
-				   s->boot_manager_token, sizeof s->boot_manager_token);
-		/* the first manager's own agent joins with the manager token */
-		snprintf(s->join_token, sizeof s->join_token, "%s",
-			 s->boot_manager_token);
 	} else {
-		if (manager_token_role(d->opts.join_token, &s->role)) {
+		uint8_t digest[ENV_DIGEST_BYTES];
+		char secret[PKI_TOKEN_SECRET_BYTES], why[PKI_WHY_BYTES];
+		if (pki_token_parse(d->opts.join_token, digest, secret, why)) {
+			/* the token itself is a secret: not echoed */
 			fprintf(stderr,
-				"swarmd: --join-token '%s' is not a join token "
-				"(expected SWMTKN-1-...; see swarmctl cluster join-token)\n",
-				d->opts.join_token);
+				"swarmd: --join-token: %s (expected SWMTKN-1-<digest>-<secret>; "
+				"see swarmctl cluster join-token)\n",
+				why);
 			return CS_EINVAL;
 		}
+		/* a worker until the CA says otherwise: a manager token's
+		 * certificate makes the node a manager (it restarts as one) */
+		s->role = CS__NODE_ROLE__NODE_ROLE_WORKER;
 		snprintf(s->join_token, sizeof s->join_token, "%s", d->opts.join_token);
 		swarmd_add_manager(s, d->opts.join_addr);
 	}
@@ -614,15 +615,23 @@ static int swarmd_start_node(struct swarmd *d)
 	int rv;
 
 	memset(&d->ncfg, 0, sizeof d->ncfg);
+	/* the join token is a secret: kept only until this node has a
+	 * certificate (it joins again with one only if that expires) */
+	{
+		struct env_identity me;
+		struct env_blob none = {NULL, 0};
+		if (s->join_token[0] && env->ops->pki_info(env, &none, &me) == 0) {
+			memset(s->join_token, 0, sizeof s->join_token);
+			if (swarmd_state_save(d))
+				return CS_ESTORAGE;
+		}
+	}
 	if (manager) {
 		manager_defaults(&d->mcfg);
 		d->mcfg.raft_id = s->raft_id;
 		d->mcfg.on_refused = swarmd_on_refused;
 		d->mcfg.refused_data = d;
-		d->mcfg.join_token = s->join_token[0] ? s->join_token : NULL;
 		if (s->bootstrap) {
-			d->mcfg.worker_token = s->boot_worker_token;
-			d->mcfg.manager_token = s->boot_manager_token;
 			d->self_peer.raft_id = s->raft_id;
 			d->self_peer.addr = uvenv_addr(d->uv);
 			d->mcfg.voters = &d->self_peer;

@@ -12,6 +12,7 @@
 #include "core/grow.h"
 #include "core/hash.h"
 #include "core/limits.h"
+#include "core/pki.h"
 #include "sim/rng.h"
 
 struct simcluster_mgr {
@@ -51,16 +52,35 @@ struct simcluster {
 	uint32_t *applied_by;
 	size_t applied_cap, applied_by_cap;
 	char violation[256];
+	/* the cluster's root CA and join tokens */
+	uint8_t ca_cert[PKI_DER_BYTES_MAX], ca_key[PKI_DER_BYTES_MAX];
+	size_t ca_cert_len, ca_key_len;
+	char worker_token[PKI_TOKEN_BYTES], manager_token[PKI_TOKEN_BYTES];
 };
 
 struct simcluster *simcluster_new(struct world *w, const struct scn_settings *settings)
 {
 	struct simcluster *c = calloc(1, sizeof *c);
+	uint8_t seed[PKI_SEED_BYTES], root[ENV_DIGEST_BYTES];
+
 	if (!c)
 		return NULL;
 	c->w = w;
 	if (settings)
 		simcluster_set(c, settings);
+	/* the root CA: a fixed seed, valid from the epoch for 20 years */
+	for (size_t i = 0; i < sizeof seed; i++)
+		seed[i] = (uint8_t)(0xca + i);
+	if (pki_ca_create(seed, SIMCLUSTER_ID, SIMCLUSTER_EPOCH,
+			  SIMCLUSTER_EPOCH + (int64_t)(LIMIT_CA_LIFE_MS / 1000), 1, c->ca_cert,
+			  sizeof c->ca_cert, &c->ca_cert_len, c->ca_key, sizeof c->ca_key,
+			  &c->ca_key_len) != 0) {
+		free(c);
+		return NULL;
+	}
+	pki_digest(c->ca_cert, c->ca_cert_len, root);
+	pki_token_make(root, 0x5157000000000001ull, 0x0000000000000077ull, c->worker_token);
+	pki_token_make(root, 0x5157000000000002ull, 0x00000000000000aaull, c->manager_token);
 	return c;
 }
 
@@ -166,9 +186,15 @@ const struct manager_cfg *simcluster_manager_cfg(struct simcluster *c, uint32_t 
 	mg->node = -1;
 	manager_defaults(&mg->cfg);
 	mg->cfg.raft_id = number;
-	mg->cfg.worker_token = SIMCLUSTER_WORKER_TOKEN;
-	mg->cfg.manager_token = SIMCLUSTER_MANAGER_TOKEN;
-	mg->cfg.join_token = SIMCLUSTER_MANAGER_TOKEN;
+	mg->cfg.worker_token = c->worker_token;
+	mg->cfg.manager_token = c->manager_token;
+	mg->cfg.cluster_id = SIMCLUSTER_ID;
+	if (voters) {
+		/* the managers the cluster starts with sign their own
+		 * certificates from its CA (node id = raft id = number) */
+		mg->cfg.ca_cert = (struct env_blob){c->ca_cert, c->ca_cert_len};
+		mg->cfg.ca_key = (struct env_blob){c->ca_key, c->ca_key_len};
+	}
 	mg->cfg.on_apply = simcluster_on_apply;
 	mg->cfg.hook_data = mg;
 	if (voters) {
@@ -300,8 +326,7 @@ const struct node_cfg *simcluster_node_cfg(struct simcluster *c, const char *hos
 	n->cfg.agent.memory_bytes = memory_bytes;
 	n->cfg.agent.managers = n->managers;
 	n->cfg.agent.manager_count = managers;
-	n->cfg.agent.join_token =
-		manager_number ? SIMCLUSTER_MANAGER_TOKEN : SIMCLUSTER_WORKER_TOKEN;
+	n->cfg.agent.join_token = manager_number ? c->manager_token : c->worker_token;
 	n->cfg.agent.on_refused = simcluster_node_refused;
 	n->cfg.agent.hook_data = n;
 	n->cfg.agent.raft_id = manager_number;
@@ -318,12 +343,51 @@ const struct node_cfg *simcluster_node_cfg(struct simcluster *c, const char *hos
 	return &n->cfg;
 }
 
-/* The node running raft id `id`, or -1. */
+uint64_t simcluster_raft_id(const struct simcluster *c, uint32_t node)
+{
+	struct manager *m = simcluster_manager(c, node);
+	uint32_t number = simcluster_number(c, node);
+	if (m)
+		return manager_raft_id(m);
+	/* down, or not open yet: the number for the first managers; a joined
+	 * one's is its node id, known to its agent */
+	if (number && number <= c->mgr_count && c->mgrs[number - 1] &&
+	    c->mgrs[number - 1]->cfg.voter_count)
+		return number;
+	{
+		void *state = world_node_state(c->w, node);
+		struct agent *a = state && c->node_programs ? node_agent(state) : NULL;
+		return number && a ? agent_node_id(a) : 0;
+	}
+}
+
+const char *simcluster_worker_token(const struct simcluster *c)
+{
+	return c->worker_token;
+}
+const char *simcluster_manager_token(const struct simcluster *c)
+{
+	return c->manager_token;
+}
+
+/* The node running raft id `id`, or -1: the first managers' raft ids are
+ * their numbers; a joined manager's is its node id. */
 static int64_t simcluster_node_of(const struct simcluster *c, uint64_t id)
 {
-	if (id == 0 || id > c->mgr_count || !c->mgrs[id - 1])
+	if (id == 0)
 		return -1;
-	return c->mgrs[id - 1]->node;
+	if (id <= c->mgr_count && c->mgrs[id - 1] && c->mgrs[id - 1]->cfg.voter_count)
+		return c->mgrs[id - 1]->node;
+	for (size_t k = 0; k < c->mgr_count; k++) {
+		const struct simcluster_mgr *mg = c->mgrs[k];
+		struct manager *m;
+		if (!mg || mg->node < 0)
+			continue;
+		m = simcluster_manager(c, (uint32_t)mg->node);
+		if (m && manager_raft_id(m) == id)
+			return mg->node;
+	}
+	return -1;
 }
 
 static int simcluster_u32_cmp(const void *a, const void *b)

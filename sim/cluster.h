@@ -16,10 +16,22 @@
 #include "sim/scenario.h"
 #include "sim/world.h"
 
-/* The join tokens of every simulated cluster (the simulator has no secrets
- * to keep; the real daemons draw theirs at random). */
-#define SIMCLUSTER_WORKER_TOKEN	 "SWMTKN-1-sim-worker"
-#define SIMCLUSTER_MANAGER_TOKEN "SWMTKN-1-sim-manager"
+struct simcluster;
+
+/* The simulated cluster's id, and the epoch of its certificates' times
+ * (the world's virtual time 0 is this instant). The root CA is made from a
+ * fixed seed: the same in every run. */
+#define SIMCLUSTER_ID	 0x5157c1a5e4000001ull
+#define SIMCLUSTER_EPOCH 1767225600 /* 2026-01-01T00:00:00Z */
+
+/* simcluster_worker_token / _manager_token: the cluster's join tokens
+ * (SWMTKN-1-<digest of its root>-<secret>, the secrets fixed). */
+const char *simcluster_worker_token(const struct simcluster *c);
+const char *simcluster_manager_token(const struct simcluster *c);
+
+/* simcluster_raft_id: the raft id of the manager node runs (its node id;
+ * the number for the managers the cluster started with), or 0. */
+uint64_t simcluster_raft_id(const struct simcluster *c, uint32_t node);
 
 struct simcluster;
 

@@ -671,9 +671,9 @@ static int runner_demote(struct runner *r, const struct scn_cmd *cmd)
 	/* a manager's raft id is its number, up or down; a promoted worker
 	 * has one too. A worker already: nothing to do (as promoting a
 	 * manager) */
-	raft_id = simcluster_number(r->cluster, node);
-	if (raft_id == 0)
+	if (simcluster_number(r->cluster, node) == 0)
 		return 0;
+	raft_id = simcluster_raft_id(r->cluster, node);
 	/* the control API records the wish; the leader's role manager takes
 	 * the manager out of the Raft group (handing leadership over first
 	 * when it is the one demoted) */
