@@ -36,7 +36,7 @@ say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)
 # ---------------------------------------------------------------- packages
 DEPS_PKGS := build-essential pkg-config libuv1-dev libraft-dev \
 	libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev \
-	libcurl4-openssl-dev libjansson-dev libcmocka-dev lcov valgrind \
+	libcurl4-openssl-dev libjansson-dev libssl-dev libcmocka-dev lcov valgrind \
 	docker.io busybox-static jq sqlite3
 LINT_PKGS := clang-format cppcheck
 
@@ -82,7 +82,8 @@ GEN := build/gen
 O := build/$(VARIANT)
 CPPFLAGS := -I. -I$(GEN) $(DEFS) -MMD -MP
 CFLAGS := $(WARN) $(OPT)
-LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lm
+# libcrypto: core/pki.c (certificates and join tokens, pure functions).
+LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lcrypto -lm
 # net/ (the real world) adds libuv, libcurl and jansson (Docker's JSON).
 NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson
 
