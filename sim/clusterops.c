@@ -580,8 +580,10 @@ static bool clops_nodes_agree(struct clops *o, const struct store *st, char *got
 	}
 	for (uint32_t i = 0; i < n && ok; i++) {
 		if (ready[i] || !world_node_is_up(o->w, i) ||
+		    !world_node_state(o->w, i) ||
 		    simcluster_refused(o->c, world_node_name(o->w, i)))
-			continue; /* (a refused node's daemon gives up) */
+			continue; /* (a refused node's daemon gives up; a
+				   * stranger runs nothing) */
 		if (leader >= 0 && world_net_cut(o->w, (uint32_t)leader, i))
 			continue; /* cut off: it cannot say it is up */
 		snprintf(got, got_size, "%s is up but not ready in the store",

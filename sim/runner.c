@@ -8,9 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <raft.h>
+
+#include "core/api.pb-c.h"
 #include "core/errors.h"
 #include "core/manager.h"
 #include "core/node.h"
+#include "core/pki.h"
+#include "core/store.h"
 #include "sim/cluster.h"
 #include "sim/clusterops.h"
 #include "sim/simdisk.h"
@@ -36,6 +41,14 @@ struct runner {
 	struct runner_result *res;
 	bool failed;
 	uint64_t default_millicpus, default_memory_bytes;
+	/* issue 13: the core's refusals counted by node, what the tap saw,
+	 * the serials of the certificates the scenario makes */
+	uint64_t *refused;
+	size_t refused_cap;
+	uint64_t refused_total;
+	struct runner_seen *seen; /* by node index, seen_cap of them */
+	size_t seen_cap;
+	uint64_t serial;
 };
 
 uint64_t runner_seed(const struct scn_script *script, bool has_flag, uint64_t flag_seed)
@@ -78,6 +91,541 @@ static int runner_not_built(struct runner *r, const struct scn_cmd *cmd, const c
 
 /* ---------------------------------------------------------------- nodes */
 
+static int runner_node(struct runner *r, const struct scn_cmd *cmd, struct scn_node ref,
+		       uint32_t *index);
+
+/* ---------------------------------------------------------------- identity and attacks
+ * Issue 13's vocabulary: strangers, `cert NODE ...`, `forge SRC KIND ...`
+ * and the conditions `refused`, `term`, `service NAME exists|absent`. */
+
+/* What an attacker on the path learns of a node's session (the tap). */
+struct runner_seen {
+	uint64_t session_id; /* the last session id its managers gave it */
+	uint64_t seq;	     /* the last Assignments seq it was sent */
+};
+
+/* The tap: keeps the session ids and assignment numbers sent to each node,
+ * for `forge ... status` and `assignments`. Reads only. */
+static void runner_tap(void *ctx, const struct world *w, uint32_t src, uint32_t dst,
+		       const uint8_t *data, size_t len)
+{
+	struct runner *r = ctx;
+	Cs__Wire *wire;
+
+	(void)w;
+	(void)src;
+	if (dst >= r->seen_cap)
+		return;
+	if (len == 0 || (data[0] != (6 << 3 | 2) && data[0] != (9 << 3 | 2)))
+		return; /* neither a session response nor assignments: skip the decode */
+	wire = cs__wire__unpack(NULL, len, data);
+	if (!wire)
+		return;
+	if (wire->session_response && wire->session_response->status == 0 &&
+	    wire->session_response->session_id)
+		r->seen[dst].session_id = wire->session_response->session_id;
+	if (wire->assignments) {
+		r->seen[dst].session_id = wire->assignments->session_id;
+		if (wire->assignments->seq > r->seen[dst].seq)
+			r->seen[dst].seq = wire->assignments->seq;
+	}
+	cs__wire__free_unpacked(wire, NULL);
+}
+
+/* Every program log line: counts the core's refusals (`msg="refused"`), by
+ * node, then hands the line on. */
+static void runner_log(void *ctx, const struct world *w, uint32_t node,
+		       enum env_log_level level, const char *msg)
+{
+	struct runner *r = ctx;
+
+	if (strstr(msg, "msg=\"refused\"")) {
+		r->refused_total++;
+		if (node >= r->refused_cap) {
+			size_t cap = world_node_count(w) + 16;
+			uint64_t *c = realloc(r->refused, cap * sizeof *c);
+			if (c) {
+				memset(c + r->refused_cap, 0,
+				       (cap - r->refused_cap) * sizeof *c);
+				r->refused = c;
+				r->refused_cap = cap;
+			}
+		}
+		if (node < r->refused_cap)
+			r->refused[node]++;
+	}
+	if (r->opts->log)
+		r->opts->log(r->opts->log_ctx, w, node, level, msg);
+}
+
+/* The store of the leader, else of the first running manager, else NULL. */
+static const struct store *runner_store(struct runner *r, struct manager **mp)
+{
+	int64_t leader = simcluster_leader(r->cluster);
+	struct manager *m = NULL;
+
+	if (leader >= 0)
+		m = simcluster_manager(r->cluster, (uint32_t)leader);
+	for (uint32_t i = 0; !m && i < world_node_count(r->w); i++)
+		m = simcluster_manager(r->cluster, i);
+	if (mp)
+		*mp = m;
+	return m ? manager_store(m) : NULL;
+}
+
+/* The highest current term of any running manager. */
+static uint64_t runner_max_term(struct runner *r)
+{
+	uint64_t max = 0;
+	for (uint32_t i = 0; i < world_node_count(r->w); i++) {
+		struct manager *m = simcluster_manager(r->cluster, i);
+		if (m && manager_term(m) > max)
+			max = manager_term(m);
+	}
+	return max;
+}
+
+/* The store's record of the node named hostname, or NULL. */
+static const Cs__Node *runner_node_record(const struct store *st, const char *hostname)
+{
+	if (!st)
+		return NULL;
+	for (const Cs__Node *nd = store_node_next(st, NULL); nd; nd = store_node_next(st, nd))
+		if (nd->hostname && strcmp(nd->hostname, hostname) == 0)
+			return nd;
+	return NULL;
+}
+
+/* A batch deleting every service of st (encoded; free with free()). */
+static int runner_delete_all(const struct store *st, uint64_t proposer, uint8_t **buf,
+			     size_t *len)
+{
+	struct store_batch b;
+	int rv = 0;
+
+	store_batch_init(&b);
+	for (const Cs__Service *s = store_service_next(st, NULL); s && !rv;
+	     s = store_service_next(st, s))
+		rv = store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_DELETE, s);
+	if (!rv)
+		rv = store_batch_encode(&b, proposer, 1, buf, len);
+	store_batch_free(&b);
+	return rv;
+}
+
+/* cert NODE expire|foreign|other-cluster|none */
+static int runner_cert(struct runner *r, const struct scn_cmd *cmd)
+{
+	const struct scn_cert *sc = &cmd->u.cert;
+	const struct store *st = runner_store(r, NULL);
+	const Cs__Cluster *cl = st ? store_cluster(st) : NULL;
+	struct env_identity own, who;
+	struct env_blob cert_blob, csr_blob, ca_cert_blob, ca_key_blob;
+	uint8_t csr[PKI_DER_BYTES_MAX], cert[PKI_DER_BYTES_MAX];
+	uint8_t ca_cert[PKI_DER_BYTES_MAX], ca_key[PKI_DER_BYTES_MAX];
+	size_t csr_len, cert_len, ca_cert_len, ca_key_len;
+	int64_t now_s = world_pki_now_s(r->w), nb, na;
+	char why[PKI_WHY_BYTES] = "";
+	uint32_t node;
+	int rv;
+
+	if (runner_node(r, cmd, sc->node, &node))
+		return -1;
+	if (sc->kind == SCN_CERT_NONE) {
+		rv = world_pki_cert_set(r->w, node, NULL);
+		return rv ? runner_fail(r, cmd, "%s", cs_strerror(rv)) : 0;
+	}
+	cert_blob = (struct env_blob){NULL, 0};
+	memset(&who, 0, sizeof who);
+	if (world_node_env(r->w, node)->ops->pki_info(world_node_env(r->w, node),
+						      &cert_blob, &own) == 0) {
+		who = own;
+	} else {
+		/* none yet (a stranger): a worker's, under a name of its own */
+		who.node_id = rng_mix64(0x5354524e47ull ^ node) | 1;
+		who.role = ENV_ROLE_WORKER;
+		who.cluster_id = cl ? cl->id : 1;
+	}
+	rv = world_pki_csr(r->w, node, csr, sizeof csr, &csr_len);
+	if (rv)
+		return runner_fail(r, cmd, "CSR: %s", cs_strerror(rv));
+	if (sc->kind == SCN_CERT_EXPIRE) {
+		if (!cl || !cl->ca_cert.len || !cl->ca_key.len)
+			return runner_fail(r, cmd, "the cluster has no CA in its store");
+		ca_cert_blob = (struct env_blob){cl->ca_cert.data, cl->ca_cert.len};
+		ca_key_blob = (struct env_blob){cl->ca_key.data, cl->ca_key.len};
+		nb = now_s - 3600;
+		na = now_s; /* valid while now < not_after: expired now */
+	} else {
+		uint8_t seed[PKI_SEED_BYTES];
+		uint64_t cluster_id = who.cluster_id;
+		for (size_t i = 0; i < PKI_SEED_BYTES; i += 8) {
+			uint64_t x = rng_next(world_rng(r->w, RNG_WORKLOAD));
+			memcpy(seed + i, &x, 8);
+		}
+		if (sc->kind == SCN_CERT_OTHER_CLUSTER)
+			cluster_id = rng_mix64(cluster_id ^ 0x6f74686572ull) | 1;
+		rv = pki_ca_create(seed, cluster_id, now_s - 60, now_s + 90 * 86400,
+				   ++r->serial, ca_cert, sizeof ca_cert, &ca_cert_len,
+				   ca_key, sizeof ca_key, &ca_key_len);
+		if (rv)
+			return runner_fail(r, cmd, "CA: %s", cs_strerror(rv));
+		ca_cert_blob = (struct env_blob){ca_cert, ca_cert_len};
+		ca_key_blob = (struct env_blob){ca_key, ca_key_len};
+		who.cluster_id = cluster_id;
+		nb = now_s - 60;
+		na = now_s + 90 * 86400;
+	}
+	csr_blob = (struct env_blob){csr, csr_len};
+	rv = pki_sign(&ca_cert_blob, &ca_key_blob, &csr_blob, &who, nb, na, ++r->serial,
+		      cert, sizeof cert, &cert_len, why);
+	if (rv)
+		return runner_fail(r, cmd, "signing: %s %s", cs_strerror(rv), why);
+	cert_blob = (struct env_blob){cert, cert_len};
+	rv = world_pki_cert_set(r->w, node, &cert_blob);
+	return rv ? runner_fail(r, cmd, "%s", cs_strerror(rv)) : 0;
+}
+
+/* forge SRC KIND to=DST [as=NODE]: builds the message as an attacker holding
+ * SRC's key would, with what it could know or guess most convincingly, and
+ * sends it from SRC's env (so with SRC's certificate). */
+static int runner_forge(struct runner *r, const struct scn_cmd *cmd)
+{
+	const struct scn_forge *f = &cmd->u.forge;
+	struct manager *any = NULL;
+	const struct store *st = runner_store(r, &any);
+	const Cs__Cluster *cl = st ? store_cluster(st) : NULL;
+	int64_t leader = simcluster_leader(r->cluster);
+	struct manager *lm = NULL;
+	uint32_t src, dst, as = UINT32_MAX;
+	const char *src_name, *dst_name, *as_name = NULL;
+	const Cs__Node *as_rec = NULL, *dst_rec;
+	struct manager *dm;
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__RaftMessage rm = CS__RAFT_MESSAGE__INIT;
+	Cs__RaftEntry re = CS__RAFT_ENTRY__INIT, *rep[1] = {&re};
+	Cs__Proposal pr = CS__PROPOSAL__INIT;
+	Cs__ControlRequest cr = CS__CONTROL_REQUEST__INIT;
+	Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
+	Cs__TaskSpec ts = CS__TASK_SPEC__INIT;
+	Cs__ContainerSpec cs = CS__CONTAINER_SPEC__INIT;
+	Cs__JoinRequest jr = CS__JOIN_REQUEST__INIT;
+	Cs__SessionRequest sq = CS__SESSION_REQUEST__INIT;
+	Cs__SessionResponse sr = CS__SESSION_RESPONSE__INIT;
+	Cs__StatusUpdate su = CS__STATUS_UPDATE__INIT;
+	Cs__CertRequest cq = CS__CERT_REQUEST__INIT;
+	Cs__Assignments asg = CS__ASSIGNMENTS__INIT;
+	Cs__Task task = CS__TASK__INIT, **tasks = NULL;
+	Cs__TaskStatus tstat = CS__TASK_STATUS__INIT, *stats = NULL;
+	char *managers[1];
+	uint8_t csr[PKI_DER_BYTES_MAX];
+	size_t csr_len = 0, n_tasks = 0;
+	uint8_t *batch = NULL, *buf = NULL;
+	size_t batch_len = 0, len;
+	int rv = 0;
+
+	/* whom to impersonate: the leader, or with none the manager with the
+	 * highest term (the last one that led) */
+	if (leader >= 0) {
+		lm = simcluster_manager(r->cluster, (uint32_t)leader);
+	} else {
+		for (uint32_t i = 0; i < world_node_count(r->w); i++) {
+			struct manager *m = simcluster_manager(r->cluster, i);
+			if (m && (!lm || manager_term(m) > manager_term(lm))) {
+				lm = m;
+				leader = i;
+			}
+		}
+	}
+	if (runner_node(r, cmd, f->src, &src) || runner_node(r, cmd, f->dst, &dst))
+		return -1;
+	if (f->has_as && runner_node(r, cmd, f->as, &as))
+		return -1;
+	if (!world_node_is_up(r->w, src))
+		return runner_fail(r, cmd, "%s is down", world_node_name(r->w, src));
+	src_name = world_node_name(r->w, src);
+	dst_name = world_node_name(r->w, dst);
+	if (as != UINT32_MAX) {
+		as_name = world_node_name(r->w, as);
+		as_rec = runner_node_record(st, as_name);
+	}
+	dst_rec = runner_node_record(st, dst_name);
+	dm = simcluster_manager(r->cluster, dst);
+	switch (f->kind) {
+	case SCN_FORGE_RAFT_APPEND:
+		if (!st || !lm)
+			return runner_fail(r, cmd, "no leader to impersonate");
+		/* the leader's raft id and address, a term above every
+		 * manager's, one entry deleting every service, placed right
+		 * after what the victim holds */
+		rv = runner_delete_all(st, manager_raft_id(lm), &batch, &batch_len);
+		if (rv)
+			return runner_fail(r, cmd, "%s", cs_strerror(rv));
+		rm.type = RAFT_IO_APPEND_ENTRIES;
+		rm.from_id = manager_raft_id(lm);
+		rm.from_address = (char *)world_node_name(r->w, (uint32_t)leader);
+		rm.term = runner_max_term(r) + 1;
+		rm.prev_log_index = dm ? manager_applied(dm) : manager_applied(lm);
+		rm.prev_log_term = dm ? manager_term(dm) : manager_term(lm);
+		rm.leader_commit = rm.prev_log_index + 1;
+		re.term = rm.term;
+		re.type = RAFT_COMMAND;
+		re.data = (ProtobufCBinaryData){batch_len, batch};
+		rm.n_entries = 1;
+		rm.entries = rep;
+		wire.raft = &rm;
+		break;
+	case SCN_FORGE_RAFT_VOTE: {
+		/* the term that bricked the cluster, from a member's raft id
+		 * (as=NODE's, else SRC's own, else the leader's) */
+		uint64_t id = as != UINT32_MAX ? simcluster_number(r->cluster, as)
+					       : simcluster_number(r->cluster, src);
+		if (!id && lm)
+			id = manager_raft_id(lm);
+		rm.type = RAFT_IO_REQUEST_VOTE;
+		rm.from_id = id ? id : 1;
+		rm.from_address = (char *)src_name;
+		rm.term = UINT64_MAX;
+		rm.candidate_id = rm.from_id;
+		rm.last_log_index = simcluster_max_applied(r->cluster) + 1000;
+		rm.last_log_term = UINT64_MAX;
+		rm.disrupt_leader = true;
+		wire.raft = &rm;
+		break;
+	}
+	case SCN_FORGE_PROPOSAL:
+		if (!st)
+			return runner_fail(r, cmd, "no manager running");
+		rv = runner_delete_all(st, lm ? manager_raft_id(lm) : 1, &batch,
+				       &batch_len);
+		if (rv)
+			return runner_fail(r, cmd, "%s", cs_strerror(rv));
+		pr.id = 1;
+		pr.batch = (ProtobufCBinaryData){batch_len, batch};
+		pr.reply_to = (char *)src_name;
+		wire.proposal = &pr;
+		break;
+	case SCN_FORGE_CONTROL:
+		cs.image = (char *)"evil";
+		ts.container = &cs;
+		spec.name = (char *)"evil";
+		spec.replicas = 1;
+		spec.task = &ts;
+		cr.id = 1;
+		cr.reply_to = (char *)src_name;
+		cr.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+		cr.name = (char *)"evil";
+		cr.spec = &spec;
+		wire.control_request = &cr;
+		break;
+	case SCN_FORGE_JOIN: {
+		uint64_t ids[LIMIT_MANAGERS_MAX], max = 0;
+		size_t n = lm ? manager_voters(lm, ids, LIMIT_MANAGERS_MAX) : 0;
+		for (size_t i = 0; i < n && i < LIMIT_MANAGERS_MAX; i++)
+			max = ids[i] > max ? ids[i] : max;
+		jr.raft_id = (max > r->script->managers_total ? max
+							       : r->script->managers_total) +
+			     1;
+		jr.addr = (char *)src_name;
+		jr.token = cl && cl->manager_token ? cl->manager_token : (char *)"";
+		wire.join = &jr;
+		break;
+	}
+	case SCN_FORGE_SESSION:
+		/* as=NODE's id, name, role and raft id; no token */
+		sq.node_id = as_rec ? as_rec->id : 0;
+		sq.hostname = (char *)as_name;
+		sq.role = as_rec ? as_rec->role : CS__NODE_ROLE__NODE_ROLE_WORKER;
+		if (as_rec && as_rec->resources)
+			sq.resources = as_rec->resources;
+		sq.raft_id = simcluster_number(r->cluster, as);
+		if (sq.raft_id)
+			sq.manager_addr = (char *)src_name;
+		wire.session = &sq;
+		break;
+	case SCN_FORGE_STATUS:
+		/* every task of as=NODE FAILED, under its id and session */
+		su.node_id = as_rec ? as_rec->id : 0;
+		su.session_id = as < r->seen_cap ? r->seen[as].session_id : 0;
+		if (as_rec && st) {
+			for (const Cs__Task *t =
+				     store_task_next_by_node(st, as_rec->id, NULL);
+			     t; t = store_task_next_by_node(st, as_rec->id, t))
+				n_tasks++;
+			tasks = calloc(n_tasks ? n_tasks : 1, sizeof *tasks + sizeof(Cs__Task) +
+							      sizeof(Cs__TaskStatus));
+			if (!tasks)
+				return runner_fail(r, cmd, "out of memory");
+			{
+				Cs__Task *ts_arr = (Cs__Task *)(tasks + n_tasks);
+				Cs__TaskStatus *st_arr =
+					(Cs__TaskStatus *)(ts_arr + n_tasks);
+				size_t k = 0;
+				for (const Cs__Task *t = store_task_next_by_node(
+					     st, as_rec->id, NULL);
+				     t && k < n_tasks;
+				     t = store_task_next_by_node(st, as_rec->id, t), k++) {
+					cs__task__init(&ts_arr[k]);
+					cs__task_status__init(&st_arr[k]);
+					ts_arr[k].id = t->id;
+					st_arr[k].state = CS__TASK_STATE__TASK_STATE_FAILED;
+					st_arr[k].message = (char *)"forged";
+					st_arr[k].exit_code = 1;
+					ts_arr[k].status = &st_arr[k];
+					tasks[k] = &ts_arr[k];
+				}
+			}
+		}
+		su.n_tasks = n_tasks;
+		su.tasks = tasks;
+		wire.status_update = &su;
+		break;
+	case SCN_FORGE_CERT_REQUEST: {
+		uint8_t seed[PKI_SEED_BYTES];
+		for (size_t i = 0; i < PKI_SEED_BYTES; i += 8) {
+			uint64_t x = rng_next(world_rng(r->w, RNG_WORKLOAD));
+			memcpy(seed + i, &x, 8);
+		}
+		rv = pki_csr_create(seed, csr, sizeof csr, &csr_len);
+		if (rv)
+			return runner_fail(r, cmd, "CSR: %s", cs_strerror(rv));
+		cq.csr = (ProtobufCBinaryData){csr_len, csr};
+		cq.token = cl && cl->worker_token ? cl->worker_token : (char *)"";
+		cq.node_id = as_rec ? as_rec->id : 0;
+		cq.hostname = (char *)as_name;
+		wire.cert_request = &cq;
+		break;
+	}
+	case SCN_FORGE_SESSION_RESPONSE:
+		/* SRC as the leader, for the agent's own node */
+		sr.status = 0;
+		sr.node_id = dst_rec ? dst_rec->id : 0;
+		sr.session_id = dst < r->seen_cap && r->seen[dst].session_id
+					? r->seen[dst].session_id + 1
+					: 1;
+		sr.heartbeat_ms = 5000;
+		sr.leader = (char *)src_name;
+		managers[0] = (char *)src_name;
+		sr.n_managers = 1;
+		sr.managers = managers;
+		sr.desired_role = dst_rec ? dst_rec->role : CS__NODE_ROLE__NODE_ROLE_WORKER;
+		wire.session_response = &sr;
+		break;
+	case SCN_FORGE_ASSIGNMENTS:
+		/* the agent's current session, the next number, a full set of
+		 * one task running image "evil" */
+		cs.image = (char *)"evil";
+		ts.container = &cs;
+		tstat.state = CS__TASK_STATE__TASK_STATE_ASSIGNED;
+		task.id = 0xe0e0e0e0e0e0e0e0ull;
+		task.service_id = 0xe1e1e1e1e1e1e1e1ull;
+		task.slot = 1;
+		task.node_id = dst_rec ? dst_rec->id : 0;
+		task.desired_state = CS__TASK_STATE__TASK_STATE_RUNNING;
+		task.status = &tstat;
+		task.spec = &ts;
+		task.spec_version = 1;
+		task.version = 1;
+		task.service_name = (char *)"evil";
+		stats = NULL;
+		tasks = calloc(1, sizeof *tasks);
+		if (!tasks)
+			return runner_fail(r, cmd, "out of memory");
+		tasks[0] = &task;
+		asg.session_id = dst < r->seen_cap ? r->seen[dst].session_id : 0;
+		asg.full = true;
+		asg.seq = (dst < r->seen_cap ? r->seen[dst].seq : 0) + 1;
+		asg.set_seq = asg.seq;
+		asg.n_tasks = 1;
+		asg.tasks = tasks;
+		wire.assignments = &asg;
+		break;
+	}
+	(void)stats;
+	(void)any;
+	len = cs__wire__get_packed_size(&wire);
+	buf = malloc(len ? len : 1);
+	if (!buf) {
+		rv = CS_ENOMEM;
+		goto out;
+	}
+	cs__wire__pack(&wire, buf);
+	world_trace(r->w, src, (enum sim_ev_kind)RUNNER_EV_CMD, 0xf0f0 + f->kind, dst);
+	rv = world_node_env(r->w, src)->ops->send(world_node_env(r->w, src), dst_name, buf,
+						  len);
+out:
+	free(buf);
+	free(batch);
+	free(tasks);
+	if (rv)
+		return runner_fail(r, cmd, "%s", cs_strerror(rv));
+	return 0;
+}
+
+/* The refusals logged on node (UINT32_MAX: anywhere). */
+static uint64_t runner_refused(const struct runner *r, uint32_t node)
+{
+	if (node == UINT32_MAX)
+		return r->refused_total;
+	return node < r->refused_cap ? r->refused[node] : 0;
+}
+
+/* refused [on NODE] OP N | term OP N | service NAME exists|absent */
+static int runner_cond_identity(struct runner *r, const struct scn_cond *cond, char *got,
+				size_t got_size)
+{
+	uint64_t count = 0;
+
+	switch (cond->kind) {
+	case SCN_COND_REFUSED: {
+		uint32_t node = UINT32_MAX;
+		if (cond->has_node) {
+			char name[32];
+			int64_t i;
+			if (cond->node.kind == SCN_NODE_LEADER) {
+				i = simcluster_leader(r->cluster);
+				if (i < 0) {
+					snprintf(got, got_size, "no leader");
+					return 0;
+				}
+			} else {
+				i = world_node_find(r->w,
+						    scn_node_name(cond->node, name, sizeof name));
+				if (i < 0) {
+					snprintf(got, got_size, "no node %s", name);
+					return 0;
+				}
+			}
+			node = (uint32_t)i;
+		}
+		count = runner_refused(r, node);
+		break;
+	}
+	case SCN_COND_TERM: count = runner_max_term(r); break;
+	case SCN_COND_SERVICE: {
+		/* exists: some running manager's store holds it; absent: none */
+		const char *holder = NULL;
+		for (uint32_t i = 0; i < world_node_count(r->w) && !holder; i++) {
+			struct manager *m = simcluster_manager(r->cluster, i);
+			if (m && store_service_by_name(manager_store(m), cond->service))
+				holder = world_node_name(r->w, i);
+		}
+		if ((holder != NULL) == cond->exists)
+			return 1;
+		if (holder)
+			snprintf(got, got_size, "%s holds it", holder);
+		else
+			snprintf(got, got_size, "no manager holds it");
+		return 0;
+	}
+	default: assert(!"not an identity condition"); return 0;
+	}
+	if (scn_op_holds(cond->op, count, cond->count))
+		return 1;
+	snprintf(got, got_size, "%" PRIu64, count);
+	return 0;
+}
+
 /* Resolves a node reference to a world index, or fails the run. */
 static int runner_node(struct runner *r, const struct scn_cmd *cmd, struct scn_node ref,
 		       uint32_t *index)
@@ -117,7 +665,11 @@ static int runner_add_node(struct runner *r, const struct scn_cmd *cmd,
 	const void *cfg = manager ? r->opts->manager_cfg : r->opts->worker_cfg;
 
 	scn_node_name(ref, name, sizeof name);
-	if (r->real_managers) {
+	if (ref.kind == SCN_NODE_STRANGER) {
+		/* runs nothing, holds no certificate: a source of forgeries */
+		prog = NULL;
+		cfg = NULL;
+	} else if (r->real_managers) {
 		/* every node runs an agent; the cluster's first managers
 		 * bootstrap together, later ones join */
 		prog = &node_program;
@@ -217,6 +769,12 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 			return runner_not_built(r, cmd,
 						"`managers in sync` needs the managers");
 		return simcluster_in_sync(r->cluster, got, got_size);
+	case SCN_COND_REFUSED:
+	case SCN_COND_TERM:
+	case SCN_COND_SERVICE:
+		if (!r->real_managers && cond->kind != SCN_COND_REFUSED)
+			return runner_not_built(r, cmd, "this condition needs the managers");
+		return runner_cond_identity(r, cond, got, got_size);
 	}
 	return runner_fail(r, cmd, "unknown condition");
 }
@@ -761,6 +1319,11 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_IMAGE: clops_image(r->ops, &cmd->u.image); return 0;
 	case SCN_RUNTIME: return runner_runtime(r, cmd);
 	case SCN_DISK: return runner_disk(r, cmd);
+	case SCN_CERT: return runner_cert(r, cmd);
+	case SCN_FORGE:
+		if (!r->real_managers)
+			return runner_not_built(r, cmd, "forge needs the cluster's programs");
+		return runner_forge(r, cmd);
 	case SCN_EXPECT: return runner_expect(r, cmd);
 	case SCN_AWAIT: return runner_expect(r, cmd);
 	case SCN_ALWAYS: {
@@ -806,8 +1369,23 @@ int runner_run(const struct scn_script *script, uint64_t seed,
 	world_record(r.w, opts->record);
 	if (opts->trace)
 		world_set_trace(r.w, opts->trace, opts->trace_ctx);
-	if (opts->log)
-		world_set_log(r.w, opts->log, opts->log_ctx);
+	world_set_log(r.w, runner_log, &r); /* counts refusals, hands on */
+	for (size_t i = 0; i < script->cmd_count; i++) {
+		if (script->cmds[i].kind != SCN_FORGE)
+			continue;
+		/* an attacker on the path: what a forgery may need to name */
+		r.seen_cap = (size_t)script->managers_total + script->workers_total +
+			     script->strangers_total + 1;
+		r.seen = calloc(r.seen_cap, sizeof *r.seen);
+		if (!r.seen) {
+			clops_free(r.ops);
+			world_free(r.w);
+			simcluster_free(r.cluster);
+			return CS_ENOMEM;
+		}
+		world_set_tap(r.w, runner_tap, &r);
+		break;
+	}
 	for (size_t i = 0; i < script->cmd_count; i++) {
 		int rv = runner_cmd(&r, &script->cmds[i]);
 		runner_observe(&r, false);
@@ -832,6 +1410,8 @@ int runner_run(const struct scn_script *script, uint64_t seed,
 	world_free(r.w);
 	clops_free(r.ops);
 	simcluster_free(r.cluster);
+	free(r.refused);
+	free(r.seen);
 	return 0;
 }
 

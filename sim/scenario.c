@@ -127,6 +127,7 @@ struct scn_parser {
 	uint32_t seed_line;    /* 0 until `seed` */
 	uint32_t managers;     /* m1..m<managers> exist */
 	uint32_t workers;      /* w1..w<workers> exist */
+	uint32_t strangers;    /* x1..x<strangers> exist */
 };
 
 /* ---------------------------------------------------------------- lexer */
@@ -319,8 +320,10 @@ static const char *const scn_cmd_names[] = {
 	[SCN_AWAIT] = "await",
 	[SCN_RUNTIME] = "runtime",
 	[SCN_DISK] = "disk",
+	[SCN_CERT] = "cert",
+	[SCN_FORGE] = "forge",
 };
-_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_DISK + 1,
+_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_FORGE + 1,
 	       "a name for every command");
 
 static const char *const scn_state_names[] = {
@@ -373,10 +376,10 @@ static const char *const scn_order_names[] = {
 
 #define SCN_COMMANDS_TEXT                                                                   \
 	"cluster, seed, set, run, service, node, kill, restart, partition, isolate, link, " \
-	"heal, image, runtime, disk, expect, always, await"
-#define SCN_CONDS_TEXT                                                              \
-	"leader, no leader, running, store tasks, nodes ready, node, converged or " \
-	"managers in sync"
+	"heal, image, runtime, disk, cert, forge, expect, always, await"
+#define SCN_CONDS_TEXT                                                               \
+	"leader, no leader, running, store tasks, nodes ready, node, converged, "   \
+	"managers in sync, refused, term or service"
 #define SCN_OPS_TEXT "OP (one of == != < <= > >=)"
 
 /* Bytes a name may hold besides letters and digits (it starts with one). */
@@ -720,7 +723,7 @@ static int scn_millicpus(struct scn_parser *p, struct scn_tok t, const char *kin
 
 #define SCN_WHAT_NODE "a node (mN, wN or leader)"
 
-/* Parses t as m<N>, w<N> (N >= 1, no leading zero) or leader. Returns false
+/* Parses t as m<N>, w<N>, x<N> (N >= 1, no leading zero) or leader. Returns false
  * when t is none of these. A number past LIMIT_NODES_MAX reads as
  * UINT32_MAX: well formed, but no such node can exist. */
 static bool scn_node_parse(struct scn_tok t, struct scn_node *node)
@@ -731,7 +734,8 @@ static bool scn_node_parse(struct scn_tok t, struct scn_node *node)
 		*node = (struct scn_node){SCN_NODE_LEADER, 0};
 		return true;
 	}
-	if (t.len < 2 || (t.s[0] != 'm' && t.s[0] != 'w') || t.s[1] == '0')
+	if (t.len < 2 || (t.s[0] != 'm' && t.s[0] != 'w' && t.s[0] != 'x') ||
+	    t.s[1] == '0')
 		return false;
 	for (uint32_t i = 1; i < t.len; i++) {
 		if (!scn_is_digit(t.s[i]))
@@ -739,7 +743,9 @@ static bool scn_node_parse(struct scn_tok t, struct scn_node *node)
 		if (n <= LIMIT_NODES_MAX)
 			n = n * 10 + (uint32_t)(t.s[i] - '0');
 	}
-	node->kind = t.s[0] == 'm' ? SCN_NODE_MANAGER : SCN_NODE_WORKER;
+	node->kind = t.s[0] == 'm'   ? SCN_NODE_MANAGER
+		     : t.s[0] == 'w' ? SCN_NODE_WORKER
+				     : SCN_NODE_STRANGER;
 	node->number = n > LIMIT_NODES_MAX ? UINT32_MAX : n;
 	assert(node->number >= 1);
 	return true;
@@ -755,8 +761,9 @@ static bool scn_node_same(struct scn_node a, struct scn_node b)
 static int scn_node_exists(struct scn_parser *p, struct scn_tok t, struct scn_node node)
 {
 	bool manager = node.kind == SCN_NODE_MANAGER;
-	uint32_t count = manager ? p->managers : p->workers;
-	char letter = manager ? 'm' : 'w';
+	bool stranger = node.kind == SCN_NODE_STRANGER;
+	uint32_t count = manager ? p->managers : stranger ? p->strangers : p->workers;
+	char letter = manager ? 'm' : stranger ? 'x' : 'w';
 	char have[64];
 
 	if (node.kind == SCN_NODE_LEADER)
@@ -764,7 +771,8 @@ static int scn_node_exists(struct scn_parser *p, struct scn_tok t, struct scn_no
 	if (node.number >= 1 && node.number <= count)
 		return 0;
 	if (count == 0)
-		snprintf(have, sizeof have, "no %s", manager ? "managers" : "workers");
+		snprintf(have, sizeof have, "no %s",
+			 manager ? "managers" : stranger ? "strangers" : "workers");
 	else if (count == 1)
 		snprintf(have, sizeof have, "%c1", letter);
 	else
@@ -778,8 +786,11 @@ static int scn_node_exists(struct scn_parser *p, struct scn_tok t, struct scn_no
 static int scn_node_at(struct scn_parser *p, uint32_t from, uint32_t i, const char *what,
 		       bool allow_leader, struct scn_node *node)
 {
+	/* xN reads as a node only once `node add stranger` made one: before,
+	 * it is no node at all (as it was before strangers existed) */
 	if (i >= p->tok_count || !scn_node_parse(p->toks[i], node) ||
-	    (!allow_leader && node->kind == SCN_NODE_LEADER))
+	    (!allow_leader && node->kind == SCN_NODE_LEADER) ||
+	    (node->kind == SCN_NODE_STRANGER && p->strangers == 0))
 		return scn_expected(p, from, i, what);
 	return scn_node_exists(p, p->toks[i], *node);
 }
@@ -1370,6 +1381,36 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 		rv = scn_keyword(p, from, i, "in", "'in'");
 		return rv ? rv : scn_keyword(p, from, i, "sync", "'sync'");
 	}
+	if (scn_tok_is(t, "refused")) {
+		c->kind = SCN_COND_REFUSED;
+		if (*i < p->tok_count && scn_tok_is(p->toks[*i], "on")) {
+			(*i)++;
+			rv = scn_node_at(p, from, *i, SCN_WHAT_NODE, true, &c->node);
+			if (rv)
+				return rv;
+			c->has_node = true;
+			(*i)++;
+		}
+		return scn_op_count(p, from, i, c);
+	}
+	if (scn_tok_is(t, "term")) {
+		c->kind = SCN_COND_TERM;
+		return scn_op_count(p, from, i, c);
+	}
+	if (scn_tok_is(t, "service")) {
+		c->kind = SCN_COND_SERVICE;
+		rv = scn_name_at(p, from, *i, "a service name", SCN_NAME_EXTRA,
+				 &c->service);
+		if (rv)
+			return rv;
+		(*i)++;
+		if (*i < p->tok_count && scn_tok_is(p->toks[*i], "exists"))
+			c->exists = true;
+		else if (*i >= p->tok_count || !scn_tok_is(p->toks[*i], "absent"))
+			return scn_expected(p, from, *i, "exists or absent");
+		(*i)++;
+		return 0;
+	}
 	return scn_fail(p, t.col,
 			"unknown condition '%.*s' (expected " SCN_CONDS_TEXT ")",
 			SCN_TOK_ARG(t));
@@ -1857,6 +1898,21 @@ static int scn_parse_node(struct scn_parser *p, struct scn_cmd *cmd)
 	if (cmd->kind == SCN_NODE_ADD) {
 		bool manager;
 
+		if (p->tok_count >= 3 && scn_tok_is(p->toks[2], "stranger")) {
+			if (p->managers + p->workers + p->strangers >= LIMIT_NODES_MAX)
+				return scn_fail(p, p->toks[2].col,
+						"node add would make over %u nodes "
+						"(LIMIT_NODES_MAX)",
+						LIMIT_NODES_MAX);
+			rv = scn_end(p, 3);
+			if (rv)
+				return rv;
+			p->strangers++;
+			cmd->u.node.added =
+				(struct scn_node){SCN_NODE_STRANGER, p->strangers};
+			p->script->strangers_total = p->strangers;
+			return 0;
+		}
 		if (p->tok_count < 3 || !(scn_tok_is(p->toks[2], "worker") ||
 					  scn_tok_is(p->toks[2], "manager")))
 			return scn_expected(p, 0, 2, "worker or manager");
@@ -2251,6 +2307,110 @@ static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- identity */
+
+static const char *const scn_cert_names[] = {
+	[SCN_CERT_EXPIRE] = "expire",
+	[SCN_CERT_FOREIGN] = "foreign",
+	[SCN_CERT_OTHER_CLUSTER] = "other-cluster",
+	[SCN_CERT_NONE] = "none",
+};
+
+static const char *const scn_forge_names[] = {
+	[SCN_FORGE_RAFT_APPEND] = "raft-append",
+	[SCN_FORGE_RAFT_VOTE] = "raft-vote",
+	[SCN_FORGE_PROPOSAL] = "proposal",
+	[SCN_FORGE_CONTROL] = "control",
+	[SCN_FORGE_JOIN] = "join",
+	[SCN_FORGE_SESSION] = "session",
+	[SCN_FORGE_STATUS] = "status",
+	[SCN_FORGE_CERT_REQUEST] = "cert-request",
+	[SCN_FORGE_SESSION_RESPONSE] = "session-response",
+	[SCN_FORGE_ASSIGNMENTS] = "assignments",
+};
+_Static_assert(SCN_COUNT(scn_forge_names) == SCN_FORGE_ASSIGNMENTS + 1,
+	       "a name for every forged kind");
+
+/* cert NODE expire|foreign|other-cluster|none */
+static int scn_parse_cert(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	char list[128];
+	int rv;
+
+	cmd->kind = SCN_CERT;
+	rv = scn_node_at(p, 0, 1, SCN_WHAT_NODE, true, &cmd->u.cert.node);
+	if (rv)
+		return rv;
+	scn_join(scn_cert_names, SCN_COUNT(scn_cert_names), " or ", list, sizeof list);
+	if (p->tok_count < 3)
+		return scn_expected(p, 0, 2, list);
+	for (size_t k = 0; k < SCN_COUNT(scn_cert_names); k++) {
+		if (scn_tok_is(p->toks[2], scn_cert_names[k])) {
+			cmd->u.cert.kind = (enum scn_cert_kind)k;
+			return scn_end(p, 3);
+		}
+	}
+	return scn_fail(p, p->toks[2].col, "unknown certificate '%.*s' (expected %s)",
+			SCN_TOK_ARG(p->toks[2]), list);
+}
+
+/* Reads token i as KEY=NODE (KEY= its prefix) into *node. */
+static int scn_node_value(struct scn_parser *p, uint32_t i, const char *key,
+			  struct scn_node *node)
+{
+	struct scn_tok v = scn_tok_tail(p->toks[i], (uint32_t)strlen(key));
+	if (!scn_node_parse(v, node) || node->kind == SCN_NODE_LEADER ||
+	    (node->kind == SCN_NODE_STRANGER && p->strangers == 0))
+		return scn_fail(p, v.col, "expected a node (mN, wN or xN) after '%s', got '%.*s'",
+				key, SCN_TOK_ARG(v));
+	return scn_node_exists(p, v, *node);
+}
+
+/* forge SRC KIND to=DST [as=NODE] */
+static int scn_parse_forge(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	struct scn_forge *f = &cmd->u.forge;
+	char list[256];
+	size_t k;
+	uint32_t i = 3;
+	int rv;
+
+	cmd->kind = SCN_FORGE;
+	rv = scn_node_at(p, 0, 1, "a node (mN, wN, xN or leader)", true, &f->src);
+	if (rv)
+		return rv;
+	scn_join(scn_forge_names, SCN_COUNT(scn_forge_names), " or ", list, sizeof list);
+	if (p->tok_count < 3)
+		return scn_expected(p, 0, 2, list);
+	for (k = 0; k < SCN_COUNT(scn_forge_names); k++)
+		if (scn_tok_is(p->toks[2], scn_forge_names[k]))
+			break;
+	if (k == SCN_COUNT(scn_forge_names))
+		return scn_fail(p, p->toks[2].col,
+				"unknown message kind '%.*s' (expected %s)",
+				SCN_TOK_ARG(p->toks[2]), list);
+	f->kind = (enum scn_forge_kind)k;
+	if (i >= p->tok_count || !scn_tok_has_prefix(p->toks[i], "to="))
+		return scn_expected(p, 0, i, "to=NODE");
+	if (scn_tok_is(p->toks[i], "to=leader"))
+		f->dst = (struct scn_node){SCN_NODE_LEADER, 0};
+	else if ((rv = scn_node_value(p, i, "to=", &f->dst)) != 0)
+		return rv;
+	i++;
+	if (i < p->tok_count && scn_tok_has_prefix(p->toks[i], "as=")) {
+		rv = scn_node_value(p, i, "as=", &f->as);
+		if (rv)
+			return rv;
+		f->has_as = true;
+		i++;
+	}
+	if ((f->kind == SCN_FORGE_SESSION || f->kind == SCN_FORGE_STATUS ||
+	     f->kind == SCN_FORGE_CERT_REQUEST) &&
+	    !f->has_as)
+		return scn_expected(p, 0, i, "as=NODE (the node the message names)");
+	return scn_end(p, i);
+}
+
 /* ---------------------------------------------------------------- lines */
 
 struct scn_verb {
@@ -2278,6 +2438,8 @@ static const struct scn_verb scn_verbs[] = {
 	{"await", scn_parse_expect, false},
 	{"runtime", scn_parse_runtime, false},
 	{"disk", scn_parse_disk, false},
+	{"cert", scn_parse_cert, false},
+	{"forge", scn_parse_forge, false},
 };
 
 static void scn_cmd_free(struct scn_cmd *cmd)
@@ -2535,6 +2697,7 @@ const char *scn_node_name(struct scn_node node, char *buf, size_t size)
 	switch (node.kind) {
 	case SCN_NODE_MANAGER: snprintf(buf, size, "m%" PRIu32, node.number); break;
 	case SCN_NODE_WORKER: snprintf(buf, size, "w%" PRIu32, node.number); break;
+	case SCN_NODE_STRANGER: snprintf(buf, size, "x%" PRIu32, node.number); break;
 	case SCN_NODE_LEADER:
 	default: snprintf(buf, size, "leader"); break;
 	}
@@ -2560,6 +2723,20 @@ const char *scn_op_text(enum scn_op op)
 	if ((unsigned)op >= SCN_COUNT(scn_op_texts))
 		return "?";
 	return scn_op_texts[op];
+}
+
+const char *scn_forge_name(enum scn_forge_kind kind)
+{
+	if ((unsigned)kind >= SCN_COUNT(scn_forge_names))
+		return "?";
+	return scn_forge_names[kind];
+}
+
+const char *scn_cert_name(enum scn_cert_kind kind)
+{
+	if ((unsigned)kind >= SCN_COUNT(scn_cert_names))
+		return "?";
+	return scn_cert_names[kind];
 }
 
 bool scn_op_holds(enum scn_op op, uint64_t got, uint64_t want)

@@ -40,10 +40,19 @@ enum scn_cmd_kind {
 	SCN_AWAIT,   /* addition: await COND within DUR (waits, never fails) */
 	SCN_RUNTIME, /* addition: runtime NODE fail=OPS|restart|ok (issue 12) */
 	SCN_DISK,    /* addition: disk NODE fault=eio|full|ok (issue 12) */
+	SCN_CERT,    /* addition: cert NODE expire|foreign|other-cluster|none */
+	SCN_FORGE,   /* addition: forge SRC KIND to=DST [as=NODE] (issue 13) */
 };
 
-/* A node reference: a concrete node, or "leader" (resolved when run). */
-enum scn_node_kind { SCN_NODE_MANAGER, SCN_NODE_WORKER, SCN_NODE_LEADER };
+/* A node reference: a concrete node, or "leader" (resolved when run). A
+ * stranger (x1, x2...: `node add stranger`, issue 13) runs nothing and holds
+ * no certificate: a source of forged messages only. */
+enum scn_node_kind {
+	SCN_NODE_MANAGER,
+	SCN_NODE_WORKER,
+	SCN_NODE_LEADER,
+	SCN_NODE_STRANGER,
+};
 struct scn_node {
 	enum scn_node_kind kind;
 	uint32_t number; /* m3 -> 3; 0 for leader */
@@ -87,6 +96,10 @@ enum scn_cond_kind {
 	/* addition beyond SCENARIOS.md: every running manager is a voter,
 	 * has applied the same index and holds a byte-identical store */
 	SCN_COND_MANAGERS_SYNC, /* managers in sync */
+	/* additions of issue 13 */
+	SCN_COND_REFUSED,	/* refused [on NODE] OP N: `msg="refused"` lines */
+	SCN_COND_TERM,		/* term OP N: the highest term of any running manager */
+	SCN_COND_SERVICE,	/* service NAME exists|absent */
 };
 
 struct scn_cond {
@@ -98,6 +111,7 @@ struct scn_cond {
 	struct scn_node node; /* LEADER_IS, RUNNING on, NODE_STATUS */
 	enum scn_task_state state; /* STORE_TASKS */
 	bool node_ready;	   /* NODE_STATUS: true = ready, false = down */
+	bool exists;		   /* SERVICE: exists (true) or absent */
 };
 
 enum scn_mode { SCN_MODE_REPLICATED, SCN_MODE_GLOBAL };
@@ -267,6 +281,37 @@ struct scn_disk {
 	uint64_t for_ms;
 };
 
+/* cert NODE expire|foreign|other-cluster|none: the world replaces NODE's
+ * installed certificate (its key and roots stay) with one of the cluster's
+ * CA that expired now, one of another CA of the same cluster id, one of
+ * another cluster, or none. */
+enum scn_cert_kind { SCN_CERT_EXPIRE, SCN_CERT_FOREIGN, SCN_CERT_OTHER_CLUSTER, SCN_CERT_NONE };
+struct scn_cert {
+	struct scn_node node;
+	enum scn_cert_kind kind;
+};
+
+/* forge SRC KIND to=DST [as=NODE]: SRC sends DST one crafted wire message
+ * with SRC's own certificate (see the README for what each carries). */
+enum scn_forge_kind {
+	SCN_FORGE_RAFT_APPEND,
+	SCN_FORGE_RAFT_VOTE,
+	SCN_FORGE_PROPOSAL,
+	SCN_FORGE_CONTROL,
+	SCN_FORGE_JOIN,
+	SCN_FORGE_SESSION,
+	SCN_FORGE_STATUS,
+	SCN_FORGE_CERT_REQUEST,
+	SCN_FORGE_SESSION_RESPONSE,
+	SCN_FORGE_ASSIGNMENTS,
+};
+struct scn_forge {
+	struct scn_node src, dst;
+	enum scn_forge_kind kind;
+	bool has_as;
+	struct scn_node as; /* the node the message claims to be or concern */
+};
+
 struct scn_cluster {
 	uint32_t managers;
 	uint32_t workers;
@@ -301,6 +346,8 @@ struct scn_cmd {
 		struct scn_image image;
 		struct scn_runtime runtime;
 		struct scn_disk disk;
+		struct scn_cert cert;
+		struct scn_forge forge;
 		struct {
 			struct scn_cond cond;
 			bool has_within;
@@ -317,6 +364,7 @@ struct scn_script {
 	uint64_t seed;
 	uint32_t managers_total; /* managers and workers ever named */
 	uint32_t workers_total;
+	uint32_t strangers_total; /* x1..xN: `node add stranger` */
 };
 
 /* scn_parse parses `len` bytes of `text` read from `path` (path is used in
@@ -338,13 +386,15 @@ int scn_parse_file(const char *path, struct scn_script *script, char *err,
 /* scn_free releases everything the script owns; the struct is left zeroed. */
 void scn_free(struct scn_script *script);
 
-/* scn_node_name writes "m3", "w12" or "leader" into buf. Returns buf. */
+/* scn_node_name writes "m3", "w12", "x1" or "leader" into buf. Returns buf. */
 const char *scn_node_name(struct scn_node node, char *buf, size_t size);
 
 /* Names for messages and traces. */
 const char *scn_cmd_name(enum scn_cmd_kind kind);
 const char *scn_task_state_name(enum scn_task_state state);
 const char *scn_op_text(enum scn_op op);
+const char *scn_forge_name(enum scn_forge_kind kind);
+const char *scn_cert_name(enum scn_cert_kind kind);
 
 /* scn_op_holds returns whether `got OP want` is true. */
 bool scn_op_holds(enum scn_op op, uint64_t got, uint64_t want);

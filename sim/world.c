@@ -13,6 +13,7 @@
 #include "core/grow.h"
 #include "core/hash.h"
 #include "core/limits.h"
+#include "core/pki.h"
 #include "sim/simdisk.h"
 #include "sim/simexec.h"
 
@@ -20,8 +21,12 @@
 
 enum { WORLD_STORAGE_MAX = 8 }; /* sqlite databases per node */
 enum { WORLD_NODE_NONE = UINT32_MAX };
-/* sqlite's clock in the simulator: virtual time from 2026-01-01T00:00:00Z */
+/* sqlite's clock in the simulator: virtual time from 2026-01-01T00:00:00Z;
+ * certificates' times too */
 #define WORLD_EPOCH_MS 1767225600000ll
+/* The drop reason of a message the sender's TLS check refused (SIM_EV_DROP's
+ * b): the receiver's certificate does not chain to the sender's trust. */
+#define WORLD_DROP_AUTH 6u
 
 /* ---------------------------------------------------------------- types */
 
@@ -38,6 +43,7 @@ struct sim_event {
 struct sim_msg {
 	uint32_t src, dst;
 	uint32_t src_inc, dst_inc;
+	uint32_t cred; /* the sender's credentials when it sent (0: none) */
 	uint32_t len;
 	uint8_t data[];
 };
@@ -60,6 +66,32 @@ struct sim_timer {
 struct sim_storage {
 	char name[32];
 	sqlite3 *db;
+};
+
+/* One set of credentials a node held: its certificate (or none), the roots
+ * it trusted (or none) and a pinned root digest (or none). Never changed once
+ * made, so that a message can name the set its sender held when it sent;
+ * the world keeps every set (one per install or pin) until it is freed. */
+struct sim_cred {
+	uint8_t *cert; /* DER, NULL: no certificate */
+	size_t cert_len;
+	uint8_t *roots[2];
+	size_t root_len[2];
+	uint8_t root_digest[2][ENV_DIGEST_BYTES];
+	size_t root_count;
+	bool has_pin;
+	uint8_t pin[ENV_DIGEST_BYTES];
+	bool read_ok;	      /* info holds what cert says (pki_read) */
+	struct pki_cert info; /* cert's fields, its signature unchecked */
+};
+
+/* What cert_cred's certificate proves to a holder of trust_cred's roots or
+ * pin, the times aside: computed once (pki_verify is ~100 us), then only the
+ * times are checked per message. */
+struct sim_vcache {
+	uint64_t key; /* cert_cred << 32 | trust_cred; 0: an empty slot */
+	bool ok;
+	struct pki_cert c;
 };
 
 struct sim_node {
@@ -90,6 +122,17 @@ struct sim_node {
 	size_t conn_words;
 	struct sim_storage storage[WORLD_STORAGE_MAX];
 	size_t storage_count;
+	/* Identity: its durable state (as files on its disk: a kill or a
+	 * restart keeps it), but the pending key, which its process holds. */
+	uint32_t cred; /* current credentials: index + 1 in world->creds; 0 none */
+	bool has_key;
+	uint8_t key_seed[PKI_SEED_BYTES]; /* the key of its certificate */
+	bool has_pending;
+	uint8_t pending_seed[PKI_SEED_BYTES]; /* drawn by the last pki_csr */
+	struct rng rng_key; /* keys: a stream of its own, so that drawing one
+			       shifts neither its env's draws nor anyone's */
+	bool in_recv;	    /* inside its recv callback */
+	uint32_t recv_cred; /* there: the credentials the sender sent with */
 };
 
 struct world {
@@ -131,6 +174,15 @@ struct world {
 	bool recording;
 	struct sim_trace_rec *recs;
 	size_t rec_count, rec_cap;
+
+	world_tap_fn tap_fn;
+	void *tap_ctx;
+
+	struct sim_cred *creds;
+	size_t cred_count, cred_cap;
+	struct sim_vcache *vcache; /* open addressing, cap a power of two */
+	size_t vcache_count, vcache_cap;
+	uint64_t pki_serial; /* the last certificate serial the world gave */
 };
 
 static const struct env_ops world_env_ops;
@@ -428,6 +480,13 @@ void world_free(struct world *w)
 	free(w->timers);
 	free(w->timer_free);
 	free(w->recs);
+	for (size_t i = 0; i < w->cred_count; i++) {
+		free(w->creds[i].cert);
+		free(w->creds[i].roots[0]);
+		free(w->creds[i].roots[1]);
+	}
+	free(w->creds);
+	free(w->vcache);
 	free(w);
 }
 
@@ -464,6 +523,12 @@ void world_set_trace(struct world *w, world_trace_fn fn, void *ctx)
 {
 	w->trace_fn = fn;
 	w->trace_ctx = ctx;
+}
+
+void world_set_tap(struct world *w, world_tap_fn fn, void *ctx)
+{
+	w->tap_fn = fn;
+	w->tap_ctx = ctx;
 }
 
 void world_set_log(struct world *w, world_log_fn fn, void *ctx)
@@ -513,6 +578,8 @@ int world_node_add(struct world *w, const char *name, const struct env_program_o
 	n->prog_cfg = cfg;
 	rng_init(&n->rng_env, w->seed, RNG_NODE, n->index);
 	rng_init(&n->rng_net, w->seed, RNG_NET, n->index);
+	/* the node's key stream: RNG_NODE's, past every node index */
+	rng_init(&n->rng_key, w->seed, RNG_NODE, (1ull << 32) | n->index);
 	w->nodes[w->node_count++] = n;
 	{
 		size_t j = hash_str(name) & (w->name_cap - 1);
@@ -592,6 +659,7 @@ int world_node_start(struct world *w, uint32_t node)
 	n->up = true;
 	n->exiting = false;
 	n->up_since_us = w->now_us;
+	n->has_pending = false; /* the last process's pending key died with it */
 	n->timer_count = 0;
 	n->recv_cb = NULL;
 	n->peer_cb = NULL;
@@ -798,6 +866,270 @@ static void world_timer_fire(struct world *w, const struct sim_event *ev)
 	cb(&n->env, id, data); /* may arm timers: t may move */
 }
 
+/* ---------------------------------------------------------------- identity
+ * Credentials (sim_cred) and what a certificate proves to a peer. The
+ * cryptography is core/pki.c's; keys are drawn from each node's key stream
+ * and certificate times are WORLD_EPOCH_MS plus virtual time, so a seed
+ * replays the same certificates. */
+
+/* Virtual time as certificate time: seconds since the Unix epoch. */
+static int64_t world_pki_now(const struct world *w)
+{
+	return (WORLD_EPOCH_MS + (int64_t)(w->now_us / 1000)) / 1000;
+}
+
+int64_t world_pki_now_s(const struct world *w)
+{
+	return world_pki_now(w);
+}
+
+/* A certificate time as the env's clock (ms since the world began), 0 for
+ * any time before it. */
+static ms_t world_pki_ms(int64_t s)
+{
+	if (s <= WORLD_EPOCH_MS / 1000)
+		return 0;
+	return (ms_t)(s - WORLD_EPOCH_MS / 1000) * 1000;
+}
+
+static void world_pki_fields(const struct pki_cert *c, struct env_identity *out)
+{
+	memset(out, 0, sizeof *out);
+	out->node_id = c->node_id;
+	out->cluster_id = c->cluster_id;
+	out->role = c->role;
+	out->expires_ms = world_pki_ms(c->not_after_s);
+	out->life_ms = c->not_after_s > c->not_before_s
+			       ? (ms_t)(c->not_after_s - c->not_before_s) * 1000
+			       : 0;
+	memcpy(out->root, c->root, sizeof out->root);
+	memcpy(out->key, c->key, sizeof out->key);
+}
+
+static uint8_t *world_dup(const uint8_t *p, size_t len)
+{
+	uint8_t *d = malloc(len ? len : 1);
+	if (d && len)
+		memcpy(d, p, len);
+	return d;
+}
+
+/* Adds a credential set: a copy of cert (NULL: none), of roots (count 0..2)
+ * and pin (NULL: none). Returns its id (> 0), or 0 when out of memory. */
+static uint32_t world_cred_add(struct world *w, const struct env_blob *cert,
+			       const struct env_blob *roots, size_t root_count,
+			       const uint8_t *pin)
+{
+	struct sim_cred *c;
+	char why[PKI_WHY_BYTES];
+
+	assert(root_count <= 2);
+	if (w->cred_count >= UINT32_MAX - 1)
+		return 0;
+	if (w->cred_count == w->cred_cap &&
+	    grow_array((void **)&w->creds, &w->cred_cap, w->cred_count + 1,
+		       sizeof *w->creds))
+		return 0;
+	c = &w->creds[w->cred_count];
+	memset(c, 0, sizeof *c);
+	if (cert && cert->len) {
+		c->cert = world_dup(cert->data, cert->len);
+		if (!c->cert)
+			goto nomem;
+		c->cert_len = cert->len;
+		c->read_ok = pki_read(cert, &c->info, why) == 0;
+	}
+	for (size_t i = 0; i < root_count; i++) {
+		c->roots[i] = world_dup(roots[i].data, roots[i].len);
+		if (!c->roots[i])
+			goto nomem;
+		c->root_len[i] = roots[i].len;
+		c->root_count = i + 1;
+		pki_digest(roots[i].data, roots[i].len, c->root_digest[i]);
+	}
+	if (pin) {
+		c->has_pin = true;
+		memcpy(c->pin, pin, ENV_DIGEST_BYTES);
+	}
+	return (uint32_t)++w->cred_count;
+nomem:
+	free(c->cert);
+	free(c->roots[0]);
+	free(c->roots[1]);
+	memset(c, 0, sizeof *c);
+	return 0;
+}
+
+static const struct sim_cred *world_cred(const struct world *w, uint32_t id)
+{
+	assert(id <= w->cred_count);
+	return id ? &w->creds[id - 1] : NULL;
+}
+
+/* Whether a holder of id checks its peers: it has roots or a pin. */
+static bool world_cred_trusts(const struct world *w, uint32_t id)
+{
+	const struct sim_cred *c = world_cred(w, id);
+	return c && (c->root_count > 0 || c->has_pin);
+}
+
+/* Verifies cert_cred's certificate against trust_cred's roots (or, with a
+ * pin and no roots, against the root of that digest among cert_cred's own:
+ * the chain its holder would present), times aside. */
+static void world_vcache_compute(const struct world *w, uint32_t cert_cred,
+				 uint32_t trust_cred, struct sim_vcache *e)
+{
+	const struct sim_cred *c = world_cred(w, cert_cred);
+	const struct sim_cred *t = world_cred(w, trust_cred);
+	struct env_blob cert, roots[2];
+	size_t root_count = 0;
+	char why[PKI_WHY_BYTES];
+
+	e->ok = false;
+	if (!c || !c->cert || !c->read_ok || !t)
+		return;
+	if (t->root_count > 0) {
+		for (size_t i = 0; i < t->root_count; i++)
+			roots[root_count++] =
+				(struct env_blob){t->roots[i], t->root_len[i]};
+	} else if (t->has_pin) {
+		for (size_t i = 0; i < c->root_count && !root_count; i++)
+			if (memcmp(c->root_digest[i], t->pin, ENV_DIGEST_BYTES) == 0)
+				roots[root_count++] =
+					(struct env_blob){c->roots[i], c->root_len[i]};
+	}
+	if (!root_count)
+		return;
+	cert = (struct env_blob){c->cert, c->cert_len};
+	/* at its own start: the times are checked per message */
+	e->ok = pki_verify(&cert, roots, root_count, c->info.not_before_s, &e->c, why) ==
+		0;
+}
+
+/* What cert_cred's certificate proves to a holder of trust_cred at now:
+ * true and *out, or false (no certificate, not chaining, outside its
+ * validity). Cached per pair. */
+static bool world_verify(struct world *w, uint32_t cert_cred, uint32_t trust_cred,
+			 struct pki_cert *out)
+{
+	uint64_t key = (uint64_t)cert_cred << 32 | trust_cred;
+	struct sim_vcache *e = NULL;
+	int64_t now_s = world_pki_now(w);
+	size_t j;
+
+	if (!cert_cred || !trust_cred)
+		return false;
+	if ((w->vcache_count + 1) * 2 > w->vcache_cap) {
+		size_t cap = w->vcache_cap ? w->vcache_cap * 2 : 64;
+		struct sim_vcache *v = calloc(cap, sizeof *v);
+		if (!v)
+			return false; /* out of memory: as a failed handshake */
+		for (size_t i = 0; i < w->vcache_cap; i++) {
+			if (!w->vcache[i].key)
+				continue;
+			j = rng_mix64(w->vcache[i].key) & (cap - 1);
+			while (v[j].key)
+				j = (j + 1) & (cap - 1);
+			v[j] = w->vcache[i];
+		}
+		free(w->vcache);
+		w->vcache = v;
+		w->vcache_cap = cap;
+	}
+	j = rng_mix64(key) & (w->vcache_cap - 1);
+	while (w->vcache[j].key && w->vcache[j].key != key)
+		j = (j + 1) & (w->vcache_cap - 1);
+	e = &w->vcache[j];
+	if (!e->key) {
+		world_vcache_compute(w, cert_cred, trust_cred, e);
+		e->key = key;
+		w->vcache_count++;
+	}
+	if (!e->ok || now_s < e->c.not_before_s || now_s >= e->c.not_after_s)
+		return false;
+	*out = e->c;
+	return true;
+}
+
+/* 32 bytes of n's key stream. */
+static void world_key_draw(struct sim_node *n, uint8_t seed[PKI_SEED_BYTES])
+{
+	for (size_t i = 0; i < PKI_SEED_BYTES; i += 8) {
+		uint64_t x = rng_next(&n->rng_key);
+		memcpy(seed + i, &x, 8);
+	}
+}
+
+int world_pki_provision(struct world *w, uint32_t node, const uint8_t seed[PKI_SEED_BYTES],
+			const struct env_blob *cert, const struct env_blob *roots,
+			size_t root_count)
+{
+	struct env_blob key = {seed, PKI_SEED_BYTES};
+	struct sim_node *n;
+	uint32_t id;
+
+	ASSERT_NODE(w, node);
+	n = w->nodes[node];
+	if (root_count < 1 || root_count > 2 || !cert || !cert->len)
+		return CS_EINVAL;
+	if (!pki_key_matches(&key, cert))
+		return CS_EAUTH;
+	id = world_cred_add(w, cert, roots, root_count, NULL);
+	if (!id)
+		return CS_ENOMEM;
+	n->cred = id;
+	memcpy(n->key_seed, seed, PKI_SEED_BYTES);
+	n->has_key = true;
+	return 0;
+}
+
+int world_pki_csr(struct world *w, uint32_t node, uint8_t *buf, size_t cap, size_t *len)
+{
+	struct sim_node *n;
+
+	ASSERT_NODE(w, node);
+	n = w->nodes[node];
+	if (!n->has_key) {
+		world_key_draw(n, n->key_seed);
+		n->has_key = true;
+	}
+	return pki_csr_create(n->key_seed, buf, cap, len);
+}
+
+int world_pki_cert_set(struct world *w, uint32_t node, const struct env_blob *cert)
+{
+	const struct sim_cred *c;
+	struct env_blob roots[2];
+	struct sim_node *n;
+	uint32_t id;
+
+	ASSERT_NODE(w, node);
+	n = w->nodes[node];
+	c = world_cred(w, n->cred);
+	for (size_t i = 0; c && i < c->root_count; i++)
+		roots[i] = (struct env_blob){c->roots[i], c->root_len[i]};
+	id = world_cred_add(w, cert && cert->len ? cert : NULL, roots,
+			    c ? c->root_count : 0, c && c->has_pin ? c->pin : NULL);
+	if (!id)
+		return CS_ENOMEM;
+	n->cred = id;
+	world_trace_at(w, node, SIM_EV_FAULT, 0xce47, cert ? cert->len : 0);
+	return 0;
+}
+
+bool world_pki_identity(struct world *w, uint32_t of, uint32_t to, struct env_identity *out)
+{
+	struct pki_cert c;
+
+	ASSERT_NODE(w, of);
+	ASSERT_NODE(w, to);
+	memset(out, 0, sizeof *out);
+	if (!world_verify(w, w->nodes[of]->cred, w->nodes[to]->cred, &c))
+		return false;
+	world_pki_fields(&c, out);
+	return true;
+}
+
 /* ---------------------------------------------------------------- network */
 
 void world_net_set_delay(struct world *w, us_t min_us, us_t max_us)
@@ -955,6 +1287,18 @@ static int world_send(struct env *env, const char *addr, const uint8_t *buf, siz
 		world_trace_at(w, src->index, SIM_EV_DROP, (uint64_t)di, 2);
 		return 0;
 	}
+	/* A sender that trusts someone checks its peer, as its TLS handshake
+	 * would: a peer whose certificate does not chain to its roots (or
+	 * pin) gets nothing. */
+	if (src->cred && world_cred_trusts(w, src->cred)) {
+		struct pki_cert peer;
+		if (!world_verify(w, dst->cred, src->cred, &peer)) {
+			w->stats.dropped_auth++;
+			world_trace_at(w, src->index, SIM_EV_DROP, (uint64_t)di,
+				       WORLD_DROP_AUTH);
+			return 0;
+		}
+	}
 	rule = w->rule_count ? (struct sim_link_rule *)world_rule_find(w, src->index,
 								       dst->index)
 			     : NULL;
@@ -972,6 +1316,7 @@ static int world_send(struct env *env, const char *addr, const uint8_t *buf, siz
 	m->dst = dst->index;
 	m->src_inc = src->inc;
 	m->dst_inc = dst->inc;
+	m->cred = src->cred;
 	m->len = (uint32_t)len;
 	if (len)
 		memcpy(m->data, buf, len);
@@ -1020,8 +1365,15 @@ static void world_msg_deliver(struct world *w, const struct sim_event *ev)
 				return;
 		}
 	}
-	if (dst->recv_cb)
+	if (w->tap_fn)
+		w->tap_fn(w->tap_ctx, w, m->src, m->dst, m->data, m->len);
+	if (dst->recv_cb) {
+		dst->in_recv = true;
+		dst->recv_cred = m->cred;
 		dst->recv_cb(&dst->env, src->name, m->data, m->len, dst->net_data);
+		dst->in_recv = false;
+		dst->recv_cred = 0;
+	}
 }
 
 static void world_peer_deliver(struct world *w, const struct sim_event *ev)
@@ -1149,6 +1501,137 @@ static void world_env_exit(struct env *env, const char *why)
 		assert(!"no memory for a node's exit"); /* the queue's own bound */
 }
 
+/* ---- identity (env.h's contract; the helpers are in "identity" above) */
+
+static void world_env_sender(struct env *env, struct env_identity *out)
+{
+	struct sim_node *n = env->impl;
+	struct pki_cert c;
+
+	memset(out, 0, sizeof *out);
+	if (!n->in_recv || !world_verify(n->world, n->recv_cred, n->cred, &c))
+		return;
+	world_pki_fields(&c, out);
+}
+
+static int world_env_pki_csr(struct env *env, uint8_t *buf, size_t cap, size_t *len)
+{
+	struct sim_node *n = env->impl;
+	uint8_t seed[PKI_SEED_BYTES];
+	int rv;
+
+	world_key_draw(n, seed);
+	rv = pki_csr_create(seed, buf, cap, len);
+	if (rv)
+		return rv;
+	memcpy(n->pending_seed, seed, sizeof seed);
+	n->has_pending = true;
+	return 0;
+}
+
+static int world_env_pki_ca_create(struct env *env, uint64_t cluster_id, ms_t life_ms,
+				   uint8_t *cert, size_t cert_cap, size_t *cert_len,
+				   uint8_t *key, size_t key_cap, size_t *key_len)
+{
+	struct sim_node *n = env->impl;
+	struct world *w = n->world;
+	uint8_t seed[PKI_SEED_BYTES];
+	int64_t now_s = world_pki_now(w);
+
+	world_key_draw(n, seed);
+	return pki_ca_create(seed, cluster_id, now_s, now_s + (int64_t)(life_ms / 1000),
+			     ++w->pki_serial, cert, cert_cap, cert_len, key, key_cap,
+			     key_len);
+}
+
+static int world_env_pki_sign(struct env *env, const struct env_blob *ca_cert,
+			      const struct env_blob *ca_key, const struct env_blob *csr,
+			      const struct env_identity *who, ms_t life_ms, uint8_t *cert,
+			      size_t cap, size_t *len)
+{
+	struct sim_node *n = env->impl;
+	struct world *w = n->world;
+	int64_t now_s = world_pki_now(w);
+	char why[PKI_WHY_BYTES];
+
+	return pki_sign(ca_cert, ca_key, csr, who, now_s, now_s + (int64_t)(life_ms / 1000),
+			++w->pki_serial, cert, cap, len, why);
+}
+
+static int world_env_pki_install(struct env *env, const struct env_blob *cert,
+				 const struct env_blob *roots, size_t root_count)
+{
+	struct sim_node *n = env->impl;
+	struct world *w = n->world;
+	struct env_blob pending = {n->pending_seed, PKI_SEED_BYTES};
+	struct env_blob current = {n->key_seed, PKI_SEED_BYTES};
+	const uint8_t *seed;
+	struct pki_cert c;
+	char why[PKI_WHY_BYTES];
+	uint32_t id;
+
+	if (root_count < 1 || root_count > 2 || !cert || !cert->len)
+		return CS_EAUTH;
+	if (n->has_pending && pki_key_matches(&pending, cert))
+		seed = n->pending_seed;
+	else if (n->has_key && pki_key_matches(&current, cert))
+		seed = n->key_seed;
+	else
+		return CS_EAUTH;
+	if (pki_verify(cert, roots, root_count, world_pki_now(w), &c, why))
+		return CS_EAUTH;
+	/* its files: a faulty disk keeps nothing new (and the old ones) */
+	if (world_disk_faulted(w, n->index))
+		return CS_ESTORAGE;
+	id = world_cred_add(w, cert, roots, root_count, NULL);
+	if (!id)
+		return CS_ESTORAGE; /* not durable: fatal to the caller */
+	if (seed != n->key_seed)
+		memcpy(n->key_seed, seed, PKI_SEED_BYTES);
+	n->has_key = true;
+	n->has_pending = false;
+	n->cred = id;
+	return 0;
+}
+
+static int world_env_pki_pin(struct env *env, const uint8_t digest[ENV_DIGEST_BYTES])
+{
+	struct sim_node *n = env->impl;
+	struct world *w = n->world;
+	const struct sim_cred *c = world_cred(w, n->cred);
+	struct env_blob cert = {c ? c->cert : NULL, c ? c->cert_len : 0};
+	uint32_t id = world_cred_add(w, cert.len ? &cert : NULL, NULL, 0, digest);
+
+	if (!id)
+		return CS_ENOMEM;
+	n->cred = id;
+	return 0;
+}
+
+static int world_env_pki_info(struct env *env, const struct env_blob *cert,
+			      struct env_identity *out)
+{
+	struct sim_node *n = env->impl;
+	struct world *w = n->world;
+	const struct sim_cred *own = world_cred(w, n->cred);
+	struct pki_cert c;
+	char why[PKI_WHY_BYTES];
+
+	memset(out, 0, sizeof *out);
+	if (cert->len == 0) {
+		if (!own || !own->cert)
+			return CS_ENOENT;
+		if (!own->read_ok)
+			return CS_EINVAL;
+		world_pki_fields(&own->info, out);
+		return 0;
+	}
+	if (pki_read(cert, &c, why))
+		return CS_EINVAL;
+	world_pki_fields(&c, out);
+	return 0;
+}
+
 static const struct env_ops world_env_ops = {
 	.now_ms = world_env_now,
 	.timer_start = world_timer_start,
@@ -1164,6 +1647,13 @@ static const struct env_ops world_env_ops = {
 	.ctl_close = world_env_ctl_close,
 	.ctl_list = world_env_ctl_list,
 	.exit = world_env_exit,
+	.sender = world_env_sender,
+	.pki_csr = world_env_pki_csr,
+	.pki_ca_create = world_env_pki_ca_create,
+	.pki_sign = world_env_pki_sign,
+	.pki_install = world_env_pki_install,
+	.pki_pin = world_env_pki_pin,
+	.pki_info = world_env_pki_info,
 };
 
 /* ---------------------------------------------------------------- running */

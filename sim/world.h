@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "core/env.h"
+#include "core/pki.h"
 #include "sim/rng.h"
 
 typedef uint64_t us_t; /* virtual microseconds since the world began */
@@ -70,6 +71,12 @@ typedef void (*world_trace_fn)(void *ctx, const struct world *w, us_t at_us,
 			       uint32_t node, enum sim_ev_kind kind, uint64_t a,
 			       uint64_t b);
 
+/* Every message delivered, just before its receiver's callback (borrowed for
+ * the call): for the scenario runner, which reads what an attacker on the
+ * path would (a session id). A tap reads and never changes the world. */
+typedef void (*world_tap_fn)(void *ctx, const struct world *w, uint32_t src,
+			     uint32_t dst, const uint8_t *data, size_t len);
+
 /* Log lines of programs, with the node and virtual time. */
 typedef void (*world_log_fn)(void *ctx, const struct world *w, uint32_t node,
 			     enum env_log_level level, const char *msg);
@@ -91,6 +98,7 @@ size_t world_pending(const struct world *w);  /* events queued */
 
 void world_set_trace(struct world *w, world_trace_fn fn, void *ctx);
 void world_set_log(struct world *w, world_log_fn fn, void *ctx);
+void world_set_tap(struct world *w, world_tap_fn fn, void *ctx);
 
 /* world_record turns on keeping one sim_trace_rec per delivered event.
  * world_records returns them (borrowed; valid until the next event). */
@@ -203,8 +211,52 @@ struct sim_net_stats {
 	uint64_t dropped_partition;
 	uint64_t dropped_down;
 	uint64_t duplicated;
+	uint64_t dropped_auth; /* the sender's TLS check refused the receiver */
 };
 void world_net_stats(const struct world *w, struct sim_net_stats *stats);
+
+/* ---------------------------------------------------------------- identity
+ *
+ * env.h's identity ops on simulated certificates (core/pki.c's X.509,
+ * Ed25519): keys come from each node's own key stream of the seed,
+ * certificate times are 2026-01-01T00:00:00Z plus virtual time, serials
+ * count up, so a seed replays the same bytes. A node's key, certificate,
+ * roots and pin are its durable state (a kill, a restart keep them);
+ * pki_install fails with CS_ESTORAGE while its disk is faulted. A message
+ * carries the credentials its sender held when it sent; env sender() is
+ * what they prove to the receiver at delivery (its roots, or its pin: a
+ * root of that digest among the sender's roots stands for the chain the
+ * sender would present), at the delivery's virtual time. A sender with
+ * roots or a pin drops, at send (a SIM_EV_DROP with b = 6), what it sends
+ * to a node whose certificate does not chain to them; one with neither
+ * sends to anyone. */
+
+/* world_pki_provision: node starts with the key of seed, certificate cert
+ * and roots (1 or 2, DER), as if it had joined earlier (borrowed; copied).
+ * Returns 0, CS_EINVAL, CS_EAUTH (cert is not for that key), CS_ENOMEM. */
+int world_pki_provision(struct world *w, uint32_t node, const uint8_t seed[PKI_SEED_BYTES],
+			const struct env_blob *cert, const struct env_blob *roots,
+			size_t root_count);
+
+/* world_pki_csr writes a CSR (DER) for node's current key (drawn now when it
+ * has none) into buf: for a scenario that gives it a certificate of its
+ * choosing. Returns 0 or pki_csr_create's error. */
+int world_pki_csr(struct world *w, uint32_t node, uint8_t *buf, size_t cap, size_t *len);
+
+/* world_pki_cert_set makes cert (copied; NULL or empty: none) node's
+ * certificate, unchecked, keeping its key, roots and pin: `cert NODE ...`.
+ * Returns 0 or CS_ENOMEM. */
+int world_pki_cert_set(struct world *w, uint32_t node, const struct env_blob *cert);
+
+/* world_pki_identity: what of's certificate proves to `to` now (as env
+ * sender() would say of a message from of). Returns false and all zero when
+ * nothing. */
+bool world_pki_identity(struct world *w, uint32_t of, uint32_t to,
+			struct env_identity *out);
+
+/* world_pki_now_s returns virtual time as certificate time (seconds since
+ * the Unix epoch). */
+int64_t world_pki_now_s(const struct world *w);
 
 /* ---------------------------------------------------------------- running */
 

@@ -780,7 +780,7 @@ static void test_scn_rejects_unknown_command(void **state)
 		"serivce create web",
 		"scn.scn:2:1: unknown command 'serivce' (expected cluster, seed, set, run, "
 		"service, node, kill, restart, partition, isolate, link, heal, image, runtime, "
-		"disk, expect, always, await)");
+		"disk, cert, forge, expect, always, await)");
 }
 
 static void test_scn_rejects_unknown_key_naming_the_allowed_ones(void **state)
@@ -1048,13 +1048,15 @@ static void test_scn_rejects_unknown_condition(void **state)
 	line_fails(
 		"expect leadr",
 		"scn.scn:2:8: unknown condition 'leadr' (expected leader, no "
-		"leader, running, store tasks, nodes ready, node, converged or managers in sync)");
+		"leader, running, store tasks, nodes ready, node, converged, managers in sync, "
+		"refused, term or service)");
 	line_fails("expect no leaders",
 		   "scn.scn:2:11: expected 'leader' after 'no', got 'leaders'");
 	line_fails(
 		"expect",
 		"scn.scn:2:7: expected a condition (leader, no leader, running, "
-		"store tasks, nodes ready, node, converged or managers in sync) after 'expect', got end "
+		"store tasks, nodes ready, node, converged, managers in sync, refused, term or service) "
+		"after 'expect', got end "
 		"of line");
 }
 
