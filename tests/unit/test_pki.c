@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -587,6 +588,206 @@ static void test_pki_ca_create_and_csr_refuse_small_buffers(void **state)
 	assert_int_equal(pki_csr_create(seed, cert, 16, &cl), CS_ELIMIT);
 }
 
+
+/* A CSR built by hand for the key of seed byte 100 (or a P-256 key), whose
+ * subject and requested extensions ask for more than it may have. */
+static void csr_craft(struct der *out, bool p256, bool greedy)
+{
+	uint8_t seed[PKI_SEED_BYTES];
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *name = X509_REQ_get_subject_name(req);
+	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+	unsigned char *q = out->b;
+	EVP_PKEY *k;
+
+	seed_of(seed, 100);
+	k = p256 ? EVP_EC_gen("P-256")
+		 : EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, PKI_SEED_BYTES);
+	assert_non_null(k);
+	if (greedy) {
+		X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+					   (const unsigned char *)"00000000000000ff", -1, -1, 0);
+		X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC,
+					   (const unsigned char *)"swarm-manager", -1, -1, 0);
+		X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+					   (const unsigned char *)"0000000000000001", -1, -1, 0);
+		sk_X509_EXTENSION_push(exts, X509V3_EXT_nconf_nid(NULL, NULL, NID_basic_constraints,
+								  "critical,CA:TRUE"));
+		X509_REQ_add_extensions(req, exts);
+	}
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_REQ_set_pubkey(req, k);
+	assert_true(X509_REQ_sign(req, k, p256 ? EVP_sha256() : NULL) > 0);
+	out->len = (size_t)i2d_X509_REQ(req, NULL);
+	assert_true(out->len > 0 && out->len <= sizeof out->b);
+	i2d_X509_REQ(req, &q);
+	X509_REQ_free(req);
+	EVP_PKEY_free(k);
+}
+
+static void test_pki_sign_ignores_what_the_csr_asks(void **state)
+{
+	struct ca ca;
+	struct der csr, plain, cert, cert2;
+	struct pki_cert out;
+	char why[PKI_WHY_BYTES];
+	struct env_blob b;
+
+	ca_make(&ca, 1, CLUSTER);
+	csr_craft(&csr, false, true);
+	assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC, &cert, why),
+			 0);
+	assert_int_equal(verify(&cert, &ca, 1, T_2026 + 1, &out, why), 0);
+	assert_true(out.node_id == NODE);
+	assert_true(out.cluster_id == CLUSTER);
+	assert_int_equal(out.role, ENV_ROLE_WORKER);
+	/* the same certificate as for the plain CSR of the same key */
+	csr_make(&plain, 100);
+	assert_int_equal(
+		sign(&ca, &plain, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC, &cert2, why), 0);
+	assert_int_equal(cert.len, cert2.len);
+	assert_memory_equal(cert.b, cert2.b, cert.len);
+	b = blob(cert.b, cert.len);
+	assert_int_equal(pki_read(&b, &out, why), 0);
+
+	/* a key other than Ed25519 is refused */
+	csr_craft(&csr, true, false);
+	assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC, &cert, why),
+			 CS_EAUTH);
+	assert_string_equal(why, "CSR key is not Ed25519");
+}
+
+static void test_pki_ca_key_as_seed_and_other_key_forms(void **state)
+{
+	struct ca ca;
+	struct der csr, cert, cert2;
+	uint8_t seed[PKI_SEED_BYTES];
+	struct env_blob c, k, r;
+	struct env_identity who;
+	char why[PKI_WHY_BYTES];
+
+	ca_make(&ca, 1, CLUSTER);
+	csr_make(&csr, 100);
+	node_make(&ca, &cert);
+	seed_of(seed, 1);
+	c = blob(ca.cert, ca.cert_len);
+	k = blob(seed, sizeof seed);
+	r = blob(csr.b, csr.len);
+	memset(&who, 0, sizeof who);
+	who.node_id = NODE;
+	who.cluster_id = CLUSTER;
+	who.role = ENV_ROLE_MANAGER;
+	assert_int_equal(pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 42, cert2.b, sizeof cert2.b,
+				  &cert2.len, why),
+			 0);
+	assert_int_equal(cert.len, cert2.len);
+	assert_memory_equal(cert.b, cert2.b, cert.len);
+
+	/* a P-256 key in PKCS#8 is not ours */
+	{
+		EVP_PKEY *ec = EVP_EC_gen("P-256");
+		unsigned char *der = NULL;
+		int n = i2d_PrivateKey(ec, &der);
+		assert_true(n > 0);
+		k = blob(der, (size_t)n);
+		assert_false(pki_key_matches(&k, &c));
+		assert_int_equal(pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 42, cert2.b,
+					  sizeof cert2.b, &cert2.len, why),
+				 CS_EINVAL);
+		assert_string_equal(why, "CA key is not an Ed25519 private key (PKCS#8 DER or seed)");
+		OPENSSL_free(der);
+		EVP_PKEY_free(ec);
+	}
+}
+
+/* Every byte of a certificate flipped, one at a time and in two ways: each
+ * such certificate is refused (signature, parse or names), none crashes or
+ * leaks (ASan), and pki_read never says more than a node or a root. */
+static void test_pki_verify_refuses_every_single_byte_change(void **state)
+{
+	struct ca ca;
+	struct der cert, bad;
+	struct pki_cert out;
+	char why[PKI_WHY_BYTES];
+	struct env_blob b;
+	static const uint8_t flips[2] = {0x01, 0x80};
+
+	ca_make(&ca, 1, CLUSTER);
+	node_make(&ca, &cert);
+	for (size_t i = 0; i < cert.len; i++) {
+		for (int f = 0; f < 2; f++) {
+			bad = cert;
+			bad.b[i] ^= flips[f];
+			if (verify(&bad, &ca, 1, T_2026 + 1, &out, why) != CS_EAUTH)
+				fail_msg("byte %zu ^ 0x%02x verified", i, flips[f]);
+			assert_true(out.node_id == 0);
+			assert_true(why[0] != '\0');
+			b = blob(bad.b, bad.len);
+			if (pki_read(&b, &out, why) == 0)
+				assert_true(out.role == ENV_ROLE_WORKER ||
+					    out.role == ENV_ROLE_MANAGER);
+		}
+	}
+}
+
+/* The bytes are pinned: a change of encoding (ours or OpenSSL's) changes
+ * every join token's digest and the simulator's traces, so it must show
+ * here first. The digest is the one `openssl x509 -inform der` and
+ * sha256sum read from the same certificate. */
+static void test_pki_root_bytes_are_pinned(void **state)
+{
+	static const uint8_t want[ENV_DIGEST_BYTES] = {
+		0xf7, 0x9d, 0xc3, 0x10, 0x94, 0xec, 0x4f, 0x6c, 0x97, 0x11, 0xff,
+		0x68, 0x66, 0xc1, 0x3f, 0x68, 0x6d, 0x83, 0xda, 0xa8, 0x0e, 0x10,
+		0x59, 0xa5, 0x42, 0x0d, 0x19, 0xcb, 0x94, 0xf4, 0xa5, 0xfd};
+	uint8_t seed[PKI_SEED_BYTES], cert[PKI_DER_BYTES_MAX], key[PKI_DER_BYTES_MAX];
+	uint8_t digest[ENV_DIGEST_BYTES];
+	char tok[PKI_TOKEN_BYTES];
+	size_t cl, kl;
+
+	for (int i = 0; i < PKI_SEED_BYTES; i++)
+		seed[i] = (uint8_t)i;
+	assert_int_equal(pki_ca_create(seed, CLUSTER, T_2026, T_2026 + 3650ll * 86400, 1, cert,
+				       sizeof cert, &cl, key, sizeof key, &kl),
+			 0);
+	assert_int_equal(cl, 336);
+	pki_digest(cert, cl, digest);
+	assert_memory_equal(digest, want, sizeof want);
+	pki_token_make(digest, 1, 2, tok);
+	assert_string_equal(tok, "SWMTKN-1-666coxpe397d5l2icw1sjfo0hq3wh59v5e9c0ztu9b41i6shkt-"
+				 "0000000000003w5e11264sgsi");
+}
+
+static void test_pki_serial_and_time_edges(void **state)
+{
+	uint8_t seed[PKI_SEED_BYTES];
+	struct pki_cert rd;
+	struct env_blob b;
+	struct ca ca;
+	char why[PKI_WHY_BYTES];
+
+	seed_of(seed, 4);
+	assert_int_equal(pki_ca_create(seed, 0, -5, 0, UINT64_MAX, ca.cert, sizeof ca.cert,
+				       &ca.cert_len, ca.key, sizeof ca.key, &ca.key_len),
+			 0);
+	b = blob(ca.cert, ca.cert_len);
+	assert_int_equal(pki_read(&b, &rd, why), 0);
+	assert_true(rd.serial == UINT64_MAX);
+	assert_true(rd.not_before_s == 0); /* before 1970: cut to 1970 */
+	assert_true(rd.not_after_s == 0);
+	assert_true(rd.cluster_id == 0);
+	assert_int_equal(pki_ca_create(seed, UINT64_MAX, 2524607999ll, 2524608000ll, 0, ca.cert,
+				       sizeof ca.cert, &ca.cert_len, ca.key, sizeof ca.key,
+				       &ca.key_len),
+			 0);
+	b = blob(ca.cert, ca.cert_len);
+	assert_int_equal(pki_read(&b, &rd, why), 0);
+	assert_true(rd.serial == 0);
+	assert_true(rd.cluster_id == UINT64_MAX);
+	assert_true(rd.not_before_s == 2524607999ll); /* 2049-12-31T23:59:59Z: UTCTime */
+	assert_true(rd.not_after_s == 2524608000ll);  /* 2050-01-01T00:00:00Z: GeneralizedTime */
+}
+
 /* ---------------------------------------------------------------- join tokens */
 
 static void test_pki_token_round_trip_and_edges(void **state)
@@ -698,6 +899,11 @@ int main(void)
 		cmocka_unit_test(test_pki_read_refuses_what_is_not_ours),
 		cmocka_unit_test(test_pki_sign_refusals),
 		cmocka_unit_test(test_pki_ca_create_and_csr_refuse_small_buffers),
+		cmocka_unit_test(test_pki_sign_ignores_what_the_csr_asks),
+		cmocka_unit_test(test_pki_ca_key_as_seed_and_other_key_forms),
+		cmocka_unit_test(test_pki_verify_refuses_every_single_byte_change),
+		cmocka_unit_test(test_pki_root_bytes_are_pinned),
+		cmocka_unit_test(test_pki_serial_and_time_edges),
 		cmocka_unit_test(test_pki_token_round_trip_and_edges),
 		cmocka_unit_test(test_pki_token_parse_refusals_say_exactly_why),
 	};
