@@ -26,6 +26,8 @@
 
 #include "core/errors.h"
 
+_Static_assert(PKI_DER_BYTES_MAX <= LONG_MAX, "a DER's length fits d2i's long");
+
 #define PKI_ROOT_CN "swarm-ca"
 #define PKI_OU_MANAGER "swarm-manager"
 #define PKI_OU_WORKER "swarm-worker"
@@ -94,7 +96,7 @@ static EVP_PKEY *pki_key_load(const struct env_blob *b)
 	const unsigned char *p;
 	EVP_PKEY *k;
 
-	if (b == NULL || b->data == NULL || b->len == 0 || b->len > LONG_MAX)
+	if (b == NULL || b->data == NULL || b->len == 0 || b->len > PKI_DER_BYTES_MAX)
 		return NULL;
 	if (b->len == PKI_SEED_BYTES)
 		return pki_key_from_seed(b->data);
@@ -145,8 +147,8 @@ static X509 *pki_cert_parse(const struct env_blob *b, char *why)
 		pki_why(why, "not a certificate: empty");
 		return NULL;
 	}
-	if (b->len > LONG_MAX) {
-		pki_why(why, "not a certificate: %zu bytes", b->len);
+	if (b->len > PKI_DER_BYTES_MAX) {
+		pki_why(why, "not a certificate: %zu bytes, over %d", b->len, PKI_DER_BYTES_MAX);
 		return NULL;
 	}
 	p = b->data;
@@ -650,8 +652,12 @@ int pki_sign(const struct env_blob *ca_cert, const struct env_blob *ca_key,
 
 	/* the CSR: well formed, an Ed25519 key, its own signature */
 	rc = CS_EAUTH;
-	if (csr->data == NULL || csr->len == 0 || csr->len > LONG_MAX) {
+	if (csr->data == NULL || csr->len == 0) {
 		pki_why(why, "CSR is empty");
+		goto free_cakey;
+	}
+	if (csr->len > PKI_DER_BYTES_MAX) {
+		pki_why(why, "CSR is %zu bytes, over %d", csr->len, PKI_DER_BYTES_MAX);
 		goto free_cakey;
 	}
 	p = csr->data;

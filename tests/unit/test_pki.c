@@ -36,7 +36,7 @@ struct ca {
 };
 
 struct der {
-	uint8_t b[PKI_DER_BYTES_MAX];
+	uint8_t b[PKI_DER_BYTES_MAX + 1]; /* one over: to pass a DER over the limit */
 	size_t len;
 };
 
@@ -415,6 +415,13 @@ static void test_pki_verify_refusals_say_exactly_why(void **state)
 	bad.len = 0;
 	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
 	assert_string_equal(why, "not a certificate: empty");
+	{
+		static uint8_t big[PKI_DER_BYTES_MAX + 1];
+		struct env_blob c = blob(big, sizeof big), r = blob(ca.cert, ca.cert_len);
+		memcpy(big, cert.b, cert.len);
+		assert_int_equal(pki_verify(&c, &r, 1, T_2026 + 1, &out, why), CS_EAUTH);
+		assert_string_equal(why, "not a certificate: 2049 bytes, over 2048");
+	}
 
 	/* a root is not a node's certificate */
 	memcpy(bad.b, ca.cert, ca.cert_len);
@@ -526,6 +533,15 @@ static void test_pki_sign_refusals(void **state)
 				      &cert, why),
 				 CS_EAUTH);
 		assert_string_equal(why, "CSR is not DER: too long");
+		{
+			static struct der big;
+			memcpy(big.b, csr.b, csr.len);
+			big.len = PKI_DER_BYTES_MAX + 1;
+			assert_int_equal(sign(&ca, &big, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026,
+					      T_DEC, &cert, why),
+					 CS_EAUTH);
+			assert_string_equal(why, "CSR is 2049 bytes, over 2048");
+		}
 	}
 	assert_int_equal(sign(&ca, &csr, 0, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC, &cert, why),
 			 CS_EINVAL);
