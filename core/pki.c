@@ -26,21 +26,23 @@
 
 #include "core/errors.h"
 
-#define PKI_ROOT_CN "swarm-ca"
-#define PKI_OU_MANAGER "swarm-manager"
-#define PKI_OU_WORKER "swarm-worker"
+_Static_assert(PKI_DER_BYTES_MAX <= LONG_MAX, "a DER's length fits d2i's long");
+
+#define PKI_ROOT_CN	 "swarm-ca"
+#define PKI_OU_MANAGER	 "swarm-manager"
+#define PKI_OU_WORKER	 "swarm-worker"
 #define PKI_HEX_ID_CHARS 16
 /* The times an X.509 certificate can say (RFC 5280, 4.1.2.5):
  * 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z. */
 #define PKI_TIME_MIN_S 0
 #define PKI_TIME_MAX_S 253402300799ll
 
-#define PKI_TOKEN_PREFIX "SWMTKN-1-"
+#define PKI_TOKEN_PREFIX       "SWMTKN-1-"
 #define PKI_TOKEN_PREFIX_CHARS 9
 #define PKI_TOKEN_DIGEST_CHARS 50
 #define PKI_TOKEN_SECRET_CHARS 25
-#define PKI_TOKEN_PARTS 4
-#define PKI_BASE 36
+#define PKI_TOKEN_PARTS	       4
+#define PKI_BASE	       36
 
 _Static_assert(PKI_TOKEN_PREFIX_CHARS + PKI_TOKEN_DIGEST_CHARS + 1 +
 			       PKI_TOKEN_SECRET_CHARS + 1 <=
@@ -51,7 +53,8 @@ _Static_assert(PKI_TOKEN_SECRET_CHARS + 1 == PKI_TOKEN_SECRET_BYTES,
 
 /* ---------------------------------------------------------------- helpers */
 
-static void pki_why(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pki_why(char *why, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* pki_why writes one line into why (PKI_WHY_BYTES, may be NULL). */
 static void pki_why(char *why, const char *fmt, ...)
@@ -80,6 +83,13 @@ static EVP_PKEY *pki_key_from_seed(const uint8_t seed[PKI_SEED_BYTES])
 	return EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, PKI_SEED_BYTES);
 }
 
+/* PKCS#8 PrivateKeyInfo of an Ed25519 key (RFC 8410): version 0, the
+ * algorithm 1.3.101.112, then the 32-byte seed as an OCTET STRING in an
+ * OCTET STRING. */
+static const uint8_t pki_pkcs8_prefix[16] = {0x30, 0x2e, 0x02, 0x01, 0x00, 0x30,
+					     0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
+					     0x04, 0x22, 0x04, 0x20};
+
 /* pki_key_load reads a private key: PKCS#8 DER, or a raw seed when
  * b->len == PKI_SEED_BYTES. Returns a new Ed25519 key (caller frees) or
  * NULL when b is neither, or not Ed25519. */
@@ -88,10 +98,15 @@ static EVP_PKEY *pki_key_load(const struct env_blob *b)
 	const unsigned char *p;
 	EVP_PKEY *k;
 
-	if (b == NULL || b->data == NULL || b->len == 0 || b->len > LONG_MAX)
+	if (b == NULL || b->data == NULL || b->len == 0 || b->len > PKI_DER_BYTES_MAX)
 		return NULL;
 	if (b->len == PKI_SEED_BYTES)
 		return pki_key_from_seed(b->data);
+	/* ours (pki_key_der's): the seed behind a fixed prefix; OpenSSL 3's
+	 * decoders take several times as long to say the same */
+	if (b->len == sizeof pki_pkcs8_prefix + PKI_SEED_BYTES &&
+	    memcmp(b->data, pki_pkcs8_prefix, sizeof pki_pkcs8_prefix) == 0)
+		return pki_key_from_seed(b->data + sizeof pki_pkcs8_prefix);
 	p = b->data;
 	k = d2i_AutoPrivateKey(NULL, &p, (long)b->len);
 	if (k == NULL)
@@ -134,8 +149,9 @@ static X509 *pki_cert_parse(const struct env_blob *b, char *why)
 		pki_why(why, "not a certificate: empty");
 		return NULL;
 	}
-	if (b->len > LONG_MAX) {
-		pki_why(why, "not a certificate: %zu bytes", b->len);
+	if (b->len > PKI_DER_BYTES_MAX) {
+		pki_why(why, "not a certificate: %zu bytes, over %d", b->len,
+			PKI_DER_BYTES_MAX);
 		return NULL;
 	}
 	p = b->data;
@@ -193,7 +209,8 @@ static int64_t pki_s_from_civil(const struct pki_civil *c)
 	int64_t y = c->year - (c->month <= 2);
 	int64_t era = (y >= 0 ? y : y - 399) / 400;
 	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (c->month > 2 ? c->month - 3 : c->month + 9) + 2) / 5 + c->day - 1;
+	int64_t doy =
+		(153 * (c->month > 2 ? c->month - 3 : c->month + 9) + 2) / 5 + c->day - 1;
 	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
 	int64_t days = era * 146097 + doe - 719468;
 	return days * 86400 + c->hour * 3600 + c->minute * 60 + c->second;
@@ -225,8 +242,8 @@ static void pki_rfc3339(int64_t s, char out[24])
 {
 	struct pki_civil c;
 	pki_civil_from_s(pki_time_clamp(s), &c);
-	snprintf(out, 24, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)c.year, c.month, c.day, c.hour,
-		 c.minute, c.second);
+	snprintf(out, 24, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)c.year, c.month, c.day,
+		 c.hour, c.minute, c.second);
 }
 
 /* pki_time_set sets t to s (clamped to what X.509 can say), as RFC 5280
@@ -238,8 +255,8 @@ static int pki_time_set(ASN1_TIME *t, int64_t s)
 	char str[16];
 
 	pki_civil_from_s(pki_time_clamp(s), &c);
-	snprintf(str, sizeof str, "%04d%02d%02d%02d%02d%02dZ", (int)c.year, c.month, c.day,
-		 c.hour, c.minute, c.second);
+	snprintf(str, sizeof str, "%04d%02d%02d%02d%02d%02dZ", (int)c.year, c.month,
+		 c.day, c.hour, c.minute, c.second);
 	return ASN1_TIME_set_string_X509(t, str) == 1 ? 0 : CS_ENOMEM;
 }
 
@@ -281,11 +298,13 @@ static int pki_time_get(const ASN1_TIME *t, int64_t *s)
 		return CS_EINVAL;
 	}
 	if (!pki_digits(p + off, 2, &c.month) || !pki_digits(p + off + 2, 2, &c.day) ||
-	    !pki_digits(p + off + 4, 2, &c.hour) || !pki_digits(p + off + 6, 2, &c.minute) ||
+	    !pki_digits(p + off + 4, 2, &c.hour) ||
+	    !pki_digits(p + off + 6, 2, &c.minute) ||
 	    !pki_digits(p + off + 8, 2, &c.second) || p[off + 10] != 'Z')
 		return CS_EINVAL;
-	if (c.month < 1 || c.month > 12 || c.day < 1 || c.day > pki_month_days(c.year, c.month) ||
-	    c.hour > 23 || c.minute > 59 || c.second > 59)
+	if (c.month < 1 || c.month > 12 || c.day < 1 ||
+	    c.day > pki_month_days(c.year, c.month) || c.hour > 23 || c.minute > 59 ||
+	    c.second > 59)
 		return CS_EINVAL;
 	*s = pki_s_from_civil(&c);
 	return 0;
@@ -321,7 +340,8 @@ static bool pki_hex16_parse(const ASN1_STRING *s, uint64_t *v)
 static bool pki_str_is(const ASN1_STRING *s, const char *want)
 {
 	size_t n = strlen(want);
-	return (size_t)ASN1_STRING_length(s) == n && memcmp(ASN1_STRING_get0_data(s), want, n) == 0;
+	return (size_t)ASN1_STRING_length(s) == n &&
+	       memcmp(ASN1_STRING_get0_data(s), want, n) == 0;
 }
 
 /* pki_name_get: the value of the only entry of nid in name, or NULL when
@@ -335,7 +355,8 @@ static const ASN1_STRING *pki_name_get(const X509_NAME *name, int nid)
 }
 
 /* pki_name_set: name = O=cluster[, OU=ou], CN=cn. Returns 0 or CS_ENOMEM. */
-static int pki_name_set(X509_NAME *name, uint64_t cluster_id, const char *ou, const char *cn)
+static int pki_name_set(X509_NAME *name, uint64_t cluster_id, const char *ou,
+			const char *cn)
 {
 	char o[PKI_HEX_ID_CHARS + 1];
 
@@ -343,9 +364,9 @@ static int pki_name_set(X509_NAME *name, uint64_t cluster_id, const char *ou, co
 	if (X509_NAME_add_entry_by_NID(name, NID_organizationName, MBSTRING_ASC,
 				       (const unsigned char *)o, -1, -1, 0) != 1)
 		return CS_ENOMEM;
-	if (ou != NULL && X509_NAME_add_entry_by_NID(name, NID_organizationalUnitName,
-						     MBSTRING_ASC, (const unsigned char *)ou,
-						     -1, -1, 0) != 1)
+	if (ou != NULL &&
+	    X509_NAME_add_entry_by_NID(name, NID_organizationalUnitName, MBSTRING_ASC,
+				       (const unsigned char *)ou, -1, -1, 0) != 1)
 		return CS_ENOMEM;
 	if (X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_ASC,
 				       (const unsigned char *)cn, -1, -1, 0) != 1)
@@ -356,7 +377,8 @@ static int pki_name_set(X509_NAME *name, uint64_t cluster_id, const char *ou, co
 /* pki_cert_cluster: the cluster id of x's O, if it has one of ours. */
 static bool pki_cert_cluster(X509 *x, uint64_t *cluster_id)
 {
-	const ASN1_STRING *o = pki_name_get(X509_get_subject_name(x), NID_organizationName);
+	const ASN1_STRING *o =
+		pki_name_get(X509_get_subject_name(x), NID_organizationName);
 	return o != NULL && pki_hex16_parse(o, cluster_id);
 }
 
@@ -410,7 +432,8 @@ static int pki_cert_names(X509 *x, struct pki_cert *out, char *why)
 		return CS_EINVAL;
 	}
 	if (o == NULL || !pki_hex16_parse(o, &out->cluster_id)) {
-		pki_why(why, "not a certificate: subject O is not a cluster id (16 hex digits)");
+		pki_why(why,
+			"not a certificate: subject O is not a cluster id (16 hex digits)");
 		return CS_EINVAL;
 	}
 	if (cn == NULL) {
@@ -419,12 +442,14 @@ static int pki_cert_names(X509 *x, struct pki_cert *out, char *why)
 	}
 	if (pki_str_is(cn, PKI_ROOT_CN)) {
 		if (ou != NULL || X509_NAME_entry_count(subj) != 2) {
-			pki_why(why, "not a certificate: a root named other than CN=swarm-ca, O=<cluster>");
+			pki_why(why,
+				"not a certificate: a root named other than CN=swarm-ca, O=<cluster>");
 			return CS_EINVAL;
 		}
 		if (X509_check_ca(x) != 1 ||
 		    X509_NAME_cmp(X509_get_issuer_name(x), subj) != 0) {
-			pki_why(why, "not a certificate: CN=swarm-ca but not a self-issued CA");
+			pki_why(why,
+				"not a certificate: CN=swarm-ca but not a self-issued CA");
 			return CS_EINVAL;
 		}
 		out->node_id = 0;
@@ -432,7 +457,8 @@ static int pki_cert_names(X509 *x, struct pki_cert *out, char *why)
 		return 0;
 	}
 	if (!pki_hex16_parse(cn, &out->node_id) || out->node_id == 0) {
-		pki_why(why, "not a certificate: subject CN is not a node id (16 hex digits, not 0)");
+		pki_why(why,
+			"not a certificate: subject CN is not a node id (16 hex digits, not 0)");
 		return CS_EINVAL;
 	}
 	if (ou != NULL && pki_str_is(ou, PKI_OU_MANAGER)) {
@@ -440,15 +466,18 @@ static int pki_cert_names(X509 *x, struct pki_cert *out, char *why)
 	} else if (ou != NULL && pki_str_is(ou, PKI_OU_WORKER)) {
 		out->role = ENV_ROLE_WORKER;
 	} else {
-		pki_why(why, "not a certificate: subject OU is not swarm-manager or swarm-worker");
+		pki_why(why,
+			"not a certificate: subject OU is not swarm-manager or swarm-worker");
 		return CS_EINVAL;
 	}
 	if (X509_NAME_entry_count(subj) != 3) {
-		pki_why(why, "not a certificate: subject has entries other than CN, OU, O");
+		pki_why(why,
+			"not a certificate: subject has entries other than CN, OU, O");
 		return CS_EINVAL;
 	}
 	if (flags & EXFLAG_CA) {
-		pki_why(why, "not a certificate: a node certificate that says it is a CA");
+		pki_why(why,
+			"not a certificate: a node certificate that says it is a CA");
 		return CS_EINVAL;
 	}
 	return 0;
@@ -502,7 +531,8 @@ int pki_ca_create(const uint8_t seed[PKI_SEED_BYTES], uint64_t cluster_id,
 	    pki_name_set(X509_get_subject_name(x), cluster_id, NULL, PKI_ROOT_CN) != 0 ||
 	    X509_set_issuer_name(x, X509_get_subject_name(x)) != 1 ||
 	    pki_time_set(X509_getm_notBefore(x), not_before_s) != 0 ||
-	    pki_time_set(X509_getm_notAfter(x), not_after_s) != 0 || X509_set_pubkey(x, k) != 1)
+	    pki_time_set(X509_getm_notAfter(x), not_after_s) != 0 ||
+	    X509_set_pubkey(x, k) != 1)
 		goto free_cert;
 	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
 	if (pki_ext_add(x, &ctx, NID_basic_constraints, "critical,CA:TRUE") != 0 ||
@@ -544,7 +574,8 @@ int pki_key_der(const uint8_t seed[PKI_SEED_BYTES], uint8_t *key, size_t cap, si
 	return rc;
 }
 
-int pki_csr_create(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap, size_t *len)
+int pki_csr_create(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
+		   size_t *len)
 {
 	unsigned char *der = NULL;
 	EVP_PKEY *k = NULL;
@@ -559,8 +590,8 @@ int pki_csr_create(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
 	req = X509_REQ_new();
 	if (req == NULL)
 		goto free_key;
-	if (X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 || X509_REQ_set_pubkey(req, k) != 1 ||
-	    X509_REQ_sign(req, k, NULL) <= 0)
+	if (X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 ||
+	    X509_REQ_set_pubkey(req, k) != 1 || X509_REQ_sign(req, k, NULL) <= 0)
 		goto free_req;
 	n = i2d_X509_REQ(req, &der);
 	rc = pki_der_out(der, n, csr, cap, len);
@@ -575,8 +606,8 @@ out:
 
 int pki_sign(const struct env_blob *ca_cert, const struct env_blob *ca_key,
 	     const struct env_blob *csr, const struct env_identity *who,
-	     int64_t not_before_s, int64_t not_after_s, uint64_t serial,
-	     uint8_t *cert, size_t cap, size_t *len, char why[PKI_WHY_BYTES])
+	     int64_t not_before_s, int64_t not_after_s, uint64_t serial, uint8_t *cert,
+	     size_t cap, size_t *len, char why[PKI_WHY_BYTES])
 {
 	struct pki_cert ca_info;
 	char o[PKI_HEX_ID_CHARS + 1], cn[PKI_HEX_ID_CHARS + 1];
@@ -633,14 +664,19 @@ int pki_sign(const struct env_blob *ca_cert, const struct env_blob *ca_key,
 	if (not_after_s < not_before_s) {
 		pki_rfc3339(not_before_s, nb_str);
 		pki_rfc3339(not_after_s, na_str);
-		pki_why(why, "validity would end at %s, before it starts at %s", na_str, nb_str);
+		pki_why(why, "validity would end at %s, before it starts at %s", na_str,
+			nb_str);
 		goto free_cakey;
 	}
 
 	/* the CSR: well formed, an Ed25519 key, its own signature */
 	rc = CS_EAUTH;
-	if (csr->data == NULL || csr->len == 0 || csr->len > LONG_MAX) {
+	if (csr->data == NULL || csr->len == 0) {
 		pki_why(why, "CSR is empty");
+		goto free_cakey;
+	}
+	if (csr->len > PKI_DER_BYTES_MAX) {
+		pki_why(why, "CSR is %zu bytes, over %d", csr->len, PKI_DER_BYTES_MAX);
 		goto free_cakey;
 	}
 	p = csr->data;
@@ -650,7 +686,8 @@ int pki_sign(const struct env_blob *ca_cert, const struct env_blob *ca_key,
 		goto free_cakey;
 	}
 	if (p != csr->data + csr->len) {
-		pki_why(why, "CSR has %zu bytes after its DER", (size_t)(csr->data + csr->len - p));
+		pki_why(why, "CSR has %zu bytes after its DER",
+			(size_t)(csr->data + csr->len - p));
 		goto free_req;
 	}
 	pub = X509_REQ_get0_pubkey(req);
@@ -673,10 +710,12 @@ int pki_sign(const struct env_blob *ca_cert, const struct env_blob *ca_key,
 	if (X509_set_version(x, X509_VERSION_3) != 1 ||
 	    ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial) != 1 ||
 	    pki_name_set(X509_get_subject_name(x), who->cluster_id,
-			 who->role == ENV_ROLE_MANAGER ? PKI_OU_MANAGER : PKI_OU_WORKER, cn) != 0 ||
+			 who->role == ENV_ROLE_MANAGER ? PKI_OU_MANAGER : PKI_OU_WORKER,
+			 cn) != 0 ||
 	    X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1 ||
 	    pki_time_set(X509_getm_notBefore(x), not_before_s) != 0 ||
-	    pki_time_set(X509_getm_notAfter(x), not_after_s) != 0 || X509_set_pubkey(x, pub) != 1)
+	    pki_time_set(X509_getm_notAfter(x), not_after_s) != 0 ||
+	    X509_set_pubkey(x, pub) != 1)
 		goto free_x;
 	X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
 	if (pki_ext_add(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") != 0 ||
@@ -764,7 +803,8 @@ int pki_verify(const struct env_blob *cert, const struct env_blob *roots,
 			any_root = true;
 			if (has_cluster && root_info.cluster_id == cert_cluster)
 				cluster_differs = false;
-			if (X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(r)) == 0 &&
+			if (X509_NAME_cmp(X509_get_issuer_name(x),
+					  X509_get_subject_name(r)) == 0 &&
 			    X509_verify(x, X509_get0_pubkey(r)) == 1)
 				matched = i;
 		}
@@ -798,7 +838,8 @@ int pki_verify(const struct env_blob *cert, const struct env_blob *roots,
 	if (pki_cert_names(x, &info, why) != 0)
 		goto free_x;
 	if (info.node_id == 0) {
-		pki_why(why, "not a certificate: a root (CN=swarm-ca), expected a node's");
+		pki_why(why,
+			"not a certificate: a root (CN=swarm-ca), expected a node's");
 		goto free_x;
 	}
 	if (info.cluster_id != root_info.cluster_id) {
@@ -864,9 +905,10 @@ void pki_token_make(const uint8_t digest[ENV_DIGEST_BYTES], uint64_t secret_hi,
 		    uint64_t secret_lo, char out[PKI_TOKEN_BYTES])
 {
 	uint8_t n[ENV_DIGEST_BYTES], s[16];
-	char *p = out;
+	char *p;
 
 	assert(digest != NULL && out != NULL);
+	p = out;
 	memcpy(n, digest, sizeof n);
 	for (int i = 0; i < 8; i++) {
 		s[i] = (uint8_t)(secret_hi >> (56 - 8 * i));
@@ -912,7 +954,8 @@ int pki_token_parse(const char *token, uint8_t digest[ENV_DIGEST_BYTES],
 	for (const char *c = token; *c != '\0'; c++)
 		parts += *c == '-';
 	if (parts != PKI_TOKEN_PARTS) {
-		pki_why(why, "token has %zu parts, expected SWMTKN-1-<digest>-<secret>", parts);
+		pki_why(why, "token has %zu parts, expected SWMTKN-1-<digest>-<secret>",
+			parts);
 		return CS_EINVAL;
 	}
 	dg = token + PKI_TOKEN_PREFIX_CHARS;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -21,13 +22,13 @@
 #include "core/errors.h"
 #include "core/pki.h"
 
-#define CLUSTER 0x0123456789abcdefull
+#define CLUSTER	      0x0123456789abcdefull
 #define OTHER_CLUSTER 0x00000000000000ffull
-#define NODE 0xfeedface00c0ffeeull
-#define T_2026 1767225600ll	/* 2026-01-01T00:00:00Z */
-#define T_DEC 1796530800ll	/* 2026-12-06T04:20:00Z */
-#define T_2060 2845281600ll	/* 2060-02-29T12:00:00Z */
-#define YEAR_S (365ll * 86400)
+#define NODE	      0xfeedface00c0ffeeull
+#define T_2026	      1767225600ll /* 2026-01-01T00:00:00Z */
+#define T_DEC	      1796530800ll /* 2026-12-06T04:20:00Z */
+#define T_2060	      2845281600ll /* 2060-02-29T12:00:00Z */
+#define YEAR_S	      (365ll * 86400)
 
 struct ca {
 	uint8_t cert[PKI_DER_BYTES_MAX], key[PKI_DER_BYTES_MAX];
@@ -35,7 +36,7 @@ struct ca {
 };
 
 struct der {
-	uint8_t b[PKI_DER_BYTES_MAX];
+	uint8_t b[PKI_DER_BYTES_MAX + 1]; /* one over: to pass a DER over the limit */
 	size_t len;
 };
 
@@ -56,9 +57,9 @@ static void ca_make(struct ca *ca, uint8_t s, uint64_t cluster)
 {
 	uint8_t seed[PKI_SEED_BYTES];
 	seed_of(seed, s);
-	assert_int_equal(pki_ca_create(seed, cluster, T_2026, T_2026 + 10 * YEAR_S, 1, ca->cert,
-				       sizeof ca->cert, &ca->cert_len, ca->key, sizeof ca->key,
-				       &ca->key_len),
+	assert_int_equal(pki_ca_create(seed, cluster, T_2026, T_2026 + 10 * YEAR_S, 1,
+				       ca->cert, sizeof ca->cert, &ca->cert_len, ca->key,
+				       sizeof ca->key, &ca->key_len),
 			 0);
 }
 
@@ -70,8 +71,9 @@ static void csr_make(struct der *csr, uint8_t s)
 }
 
 /* pki_sign with CA ca for (node, cluster, role) over [nb, na]. */
-static int sign(const struct ca *ca, const struct der *csr, uint64_t node, uint64_t cluster,
-		enum env_role role, int64_t nb, int64_t na, struct der *out, char *why)
+static int sign(const struct ca *ca, const struct der *csr, uint64_t node,
+		uint64_t cluster, enum env_role role, int64_t nb, int64_t na,
+		struct der *out, char *why)
 {
 	struct env_blob c = blob(ca->cert, ca->cert_len), k = blob(ca->key, ca->key_len);
 	struct env_blob r = blob(csr->b, csr->len);
@@ -81,7 +83,8 @@ static int sign(const struct ca *ca, const struct der *csr, uint64_t node, uint6
 	who.node_id = node;
 	who.cluster_id = cluster;
 	who.role = role;
-	return pki_sign(&c, &k, &r, &who, nb, na, 42, out->b, sizeof out->b, &out->len, why);
+	return pki_sign(&c, &k, &r, &who, nb, na, 42, out->b, sizeof out->b, &out->len,
+			why);
 }
 
 /* A manager certificate for NODE, valid [T_2026, T_DEC]. */
@@ -90,8 +93,9 @@ static void node_make(const struct ca *ca, struct der *cert)
 	struct der csr;
 	char why[PKI_WHY_BYTES];
 	csr_make(&csr, 100);
-	assert_int_equal(sign(ca, &csr, NODE, CLUSTER, ENV_ROLE_MANAGER, T_2026, T_DEC, cert, why),
-			 0);
+	assert_int_equal(
+		sign(ca, &csr, NODE, CLUSTER, ENV_ROLE_MANAGER, T_2026, T_DEC, cert, why),
+		0);
 }
 
 static int verify(const struct der *cert, const struct ca *roots, size_t n, int64_t now,
@@ -117,10 +121,12 @@ static void craft(const struct ca *ca, const char *o, const char *ou, const char
 	EVP_PKEY *cakey = d2i_AutoPrivateKey(NULL, &kp, (long)ca->key_len), *k;
 	X509 *x = X509_new();
 	X509_NAME *name = X509_get_subject_name(x);
-	unsigned char *q = out->b;
+	unsigned char *q;
 	X509V3_CTX ctx;
 	X509_EXTENSION *ext;
 
+	memset(out, 0, sizeof *out);
+	q = out->b;
 	seed_of(seed, 100);
 	k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, PKI_SEED_BYTES);
 	assert_non_null(root);
@@ -129,14 +135,14 @@ static void craft(const struct ca *ca, const char *o, const char *ou, const char
 	assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
 	ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), 9);
 	if (o)
-		X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)o, -1,
-					   -1, 0);
+		X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+					   (const unsigned char *)o, -1, -1, 0);
 	if (ou)
-		X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC, (const unsigned char *)ou, -1,
-					   -1, 0);
+		X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC,
+					   (const unsigned char *)ou, -1, -1, 0);
 	if (cn)
-		X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
-					   -1, 0);
+		X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+					   (const unsigned char *)cn, -1, -1, 0);
 	X509_set_issuer_name(x, X509_get_subject_name(root));
 	ASN1_TIME_set_string_X509(X509_getm_notBefore(x), "20260101000000Z");
 	ASN1_TIME_set_string_X509(X509_getm_notAfter(x), "20261206042000Z");
@@ -192,8 +198,9 @@ static void test_pki_round_trip_ca_csr_sign_read_verify(void **state)
 	for (int r = 0; r < 2; r++) {
 		enum env_role role = r ? ENV_ROLE_WORKER : ENV_ROLE_MANAGER;
 		csr_make(&csr, 100);
-		assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, role, T_2026, T_DEC, &cert, why),
-				 0);
+		assert_int_equal(
+			sign(&ca, &csr, NODE, CLUSTER, role, T_2026, T_DEC, &cert, why),
+			0);
 		b = blob(cert.b, cert.len);
 		assert_int_equal(pki_read(&b, &rd, why), 0);
 		assert_true(rd.node_id == NODE);
@@ -259,8 +266,9 @@ static void test_pki_same_inputs_same_bytes(void **state)
 
 static void test_pki_key_der_is_pkcs8_of_the_seed(void **state)
 {
-	static const uint8_t prefix[16] = {0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06,
-					   0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20};
+	static const uint8_t prefix[16] = {0x30, 0x2e, 0x02, 0x01, 0x00, 0x30,
+					   0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
+					   0x04, 0x22, 0x04, 0x20};
 	uint8_t seed[PKI_SEED_BYTES], key[PKI_DER_BYTES_MAX];
 	size_t len = 0;
 
@@ -312,17 +320,19 @@ static void test_pki_validity_cut_to_the_roots_end(void **state)
 
 	ca_make(&ca, 1, CLUSTER);
 	csr_make(&csr, 100);
-	assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_2060, &cert, why),
+	assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_2060,
+			      &cert, why),
 			 0);
 	b = blob(cert.b, cert.len);
 	assert_int_equal(pki_read(&b, &rd, why), 0);
 	assert_true(rd.not_after_s == T_2026 + 10 * YEAR_S);
 	/* a CA that has ended signs nothing */
-	assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026 + 11 * YEAR_S,
-			      T_2026 + 12 * YEAR_S, &cert, why),
+	assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_WORKER,
+			      T_2026 + 11 * YEAR_S, T_2026 + 12 * YEAR_S, &cert, why),
 			 CS_EINVAL);
-	assert_string_equal(why, "validity would end at 2035-12-30T00:00:00Z, before it starts at "
-				 "2036-12-29T00:00:00Z");
+	assert_string_equal(
+		why, "validity would end at 2035-12-30T00:00:00Z, before it starts at "
+		     "2036-12-29T00:00:00Z");
 }
 
 static void test_pki_times_after_2049_round_trip(void **state)
@@ -336,8 +346,9 @@ static void test_pki_times_after_2049_round_trip(void **state)
 
 	/* GeneralizedTime from 2050 on, UTCTime before (RFC 5280) */
 	seed_of(seed, 3);
-	assert_int_equal(pki_ca_create(seed, CLUSTER, T_2026, T_2060, 5, ca.cert, sizeof ca.cert,
-				       &ca.cert_len, ca.key, sizeof ca.key, &ca.key_len),
+	assert_int_equal(pki_ca_create(seed, CLUSTER, T_2026, T_2060, 5, ca.cert,
+				       sizeof ca.cert, &ca.cert_len, ca.key,
+				       sizeof ca.key, &ca.key_len),
 			 0);
 	b = blob(ca.cert, ca.cert_len);
 	assert_int_equal(pki_read(&b, &rd, why), 0);
@@ -347,8 +358,9 @@ static void test_pki_times_after_2049_round_trip(void **state)
 	assert_int_equal(verify(&cert, &ca, 1, T_DEC + 1, &vf, why), CS_EAUTH);
 	assert_string_equal(why, "certificate expired at 2026-12-06T04:20:00Z");
 	/* times past 9999 are cut to 9999-12-31T23:59:59Z */
-	assert_int_equal(pki_ca_create(seed, CLUSTER, T_2026, INT64_MAX, 5, ca.cert, sizeof ca.cert,
-				       &ca.cert_len, ca.key, sizeof ca.key, &ca.key_len),
+	assert_int_equal(pki_ca_create(seed, CLUSTER, T_2026, INT64_MAX, 5, ca.cert,
+				       sizeof ca.cert, &ca.cert_len, ca.key,
+				       sizeof ca.key, &ca.key_len),
 			 0);
 	b = blob(ca.cert, ca.cert_len);
 	assert_int_equal(pki_read(&b, &rd, why), 0);
@@ -377,8 +389,11 @@ static void test_pki_verify_refusals_say_exactly_why(void **state)
 	assert_string_equal(why, "certificate not signed by a trusted root");
 	assert_int_equal(verify(&cert, &ca, 0, T_2026 + 1, &out, why), CS_EAUTH);
 	assert_string_equal(why, "certificate not signed by a trusted root");
-	assert_int_equal(verify(&cert, &other_cluster, 1, T_2026 + 1, &out, why), CS_EAUTH);
-	assert_string_equal(why, "certificate of cluster 0123456789abcdef, expected 00000000000000ff");
+	assert_int_equal(verify(&cert, &other_cluster, 1, T_2026 + 1, &out, why),
+			 CS_EAUTH);
+	assert_string_equal(
+		why,
+		"certificate of cluster 0123456789abcdef, expected 00000000000000ff");
 	/* the signature is checked before the times */
 	assert_int_equal(verify(&cert, &other_ca, 1, T_DEC + 1, &out, why), CS_EAUTH);
 	assert_string_equal(why, "certificate not signed by a trusted root");
@@ -414,12 +429,20 @@ static void test_pki_verify_refusals_say_exactly_why(void **state)
 	bad.len = 0;
 	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
 	assert_string_equal(why, "not a certificate: empty");
+	{
+		static uint8_t big[PKI_DER_BYTES_MAX + 1];
+		struct env_blob c = blob(big, sizeof big), r = blob(ca.cert, ca.cert_len);
+		memcpy(big, cert.b, cert.len);
+		assert_int_equal(pki_verify(&c, &r, 1, T_2026 + 1, &out, why), CS_EAUTH);
+		assert_string_equal(why, "not a certificate: 2049 bytes, over 2048");
+	}
 
 	/* a root is not a node's certificate */
 	memcpy(bad.b, ca.cert, ca.cert_len);
 	bad.len = ca.cert_len;
 	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
-	assert_string_equal(why, "not a certificate: a root (CN=swarm-ca), expected a node's");
+	assert_string_equal(why,
+			    "not a certificate: a root (CN=swarm-ca), expected a node's");
 
 	/* two roots (a rotation): the one that signed is named */
 	two[0] = other_ca;
@@ -449,36 +472,44 @@ static void test_pki_verify_refuses_names_not_ours(void **state)
 
 	craft(&ca, "0123456789abcdef", "swarm-admin", "feedface00c0ffee", false, &bad);
 	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
-	assert_string_equal(why,
-			    "not a certificate: subject OU is not swarm-manager or swarm-worker");
+	assert_string_equal(
+		why,
+		"not a certificate: subject OU is not swarm-manager or swarm-worker");
 	b = blob(bad.b, bad.len);
 	assert_int_equal(pki_read(&b, &out, why), CS_EINVAL);
-	assert_string_equal(why,
-			    "not a certificate: subject OU is not swarm-manager or swarm-worker");
+	assert_string_equal(
+		why,
+		"not a certificate: subject OU is not swarm-manager or swarm-worker");
 
 	craft(&ca, "0123456789abcdef", NULL, "feedface00c0ffee", false, &bad);
 	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
-	assert_string_equal(why,
-			    "not a certificate: subject OU is not swarm-manager or swarm-worker");
+	assert_string_equal(
+		why,
+		"not a certificate: subject OU is not swarm-manager or swarm-worker");
 	craft(&ca, "0123456789abcdef", "swarm-manager", "FEEDFACE00C0FFEE", false, &bad);
 	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
 	assert_string_equal(
-		why, "not a certificate: subject CN is not a node id (16 hex digits, not 0)");
+		why,
+		"not a certificate: subject CN is not a node id (16 hex digits, not 0)");
 	craft(&ca, "0123456789abcdef", "swarm-manager", "0000000000000000", false, &bad);
 	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
 	assert_string_equal(
-		why, "not a certificate: subject CN is not a node id (16 hex digits, not 0)");
+		why,
+		"not a certificate: subject CN is not a node id (16 hex digits, not 0)");
 	craft(&ca, "cluster", "swarm-manager", "feedface00c0ffee", false, &bad);
 	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
-	assert_string_equal(why,
-			    "not a certificate: subject O is not a cluster id (16 hex digits)");
+	assert_string_equal(
+		why, "not a certificate: subject O is not a cluster id (16 hex digits)");
 	craft(&ca, "0123456789abcdef", "swarm-manager", "feedface00c0ffee", true, &bad);
 	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
-	assert_string_equal(why, "not a certificate: a node certificate that says it is a CA");
+	assert_string_equal(why,
+			    "not a certificate: a node certificate that says it is a CA");
 	/* signed by the root of cluster ...ef, but naming cluster ...ff */
 	craft(&ca, "00000000000000ff", "swarm-manager", "feedface00c0ffee", false, &bad);
 	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
-	assert_string_equal(why, "certificate of cluster 00000000000000ff, expected 0123456789abcdef");
+	assert_string_equal(
+		why,
+		"certificate of cluster 00000000000000ff, expected 0123456789abcdef");
 	/* names are checked after the times */
 	craft(&ca, "0123456789abcdef", "swarm-admin", "feedface00c0ffee", false, &bad);
 	assert_int_equal(verify(&bad, &ca, 1, T_DEC + 1, &out, why), CS_EAUTH);
@@ -515,30 +546,43 @@ static void test_pki_sign_refusals(void **state)
 	{
 		struct der bad = csr;
 		bad.b[bad.len - 1] ^= 0x40;
-		assert_int_equal(sign(&ca, &bad, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC,
-				      &cert, why),
+		assert_int_equal(sign(&ca, &bad, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026,
+				      T_DEC, &cert, why),
 				 CS_EAUTH);
 		assert_string_equal(why, "CSR signature does not verify");
 		bad = csr;
 		bad.len = 5;
-		assert_int_equal(sign(&ca, &bad, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC,
-				      &cert, why),
+		assert_int_equal(sign(&ca, &bad, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026,
+				      T_DEC, &cert, why),
 				 CS_EAUTH);
 		assert_string_equal(why, "CSR is not DER: too long");
+		{
+			static struct der big;
+			memcpy(big.b, csr.b, csr.len);
+			big.len = PKI_DER_BYTES_MAX + 1;
+			assert_int_equal(sign(&ca, &big, NODE, CLUSTER, ENV_ROLE_WORKER,
+					      T_2026, T_DEC, &cert, why),
+					 CS_EAUTH);
+			assert_string_equal(why, "CSR is 2049 bytes, over 2048");
+		}
 	}
-	assert_int_equal(sign(&ca, &csr, 0, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC, &cert, why),
-			 CS_EINVAL);
+	assert_int_equal(
+		sign(&ca, &csr, 0, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC, &cert, why),
+		CS_EINVAL);
 	assert_string_equal(why, "node id 0 is not a node");
-	assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_NONE, T_2026, T_DEC, &cert, why),
-			 CS_EINVAL);
+	assert_int_equal(
+		sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_NONE, T_2026, T_DEC, &cert, why),
+		CS_EINVAL);
 	assert_string_equal(why, "role 0 is not worker or manager");
-	assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, (enum env_role)3, T_2026, T_DEC, &cert, why),
+	assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, (enum env_role)3, T_2026, T_DEC,
+			      &cert, why),
 			 CS_EINVAL);
 	assert_string_equal(why, "role 3 is not worker or manager");
-	assert_int_equal(sign(&ca, &csr, NODE, OTHER_CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC, &cert,
-			      why),
+	assert_int_equal(sign(&ca, &csr, NODE, OTHER_CLUSTER, ENV_ROLE_WORKER, T_2026,
+			      T_DEC, &cert, why),
 			 CS_EINVAL);
-	assert_string_equal(why, "cluster 00000000000000ff is not the CA's, 0123456789abcdef");
+	assert_string_equal(why,
+			    "cluster 00000000000000ff is not the CA's, 0123456789abcdef");
 
 	/* the CA's certificate with another CA's key */
 	c = blob(ca.cert, ca.cert_len);
@@ -548,8 +592,8 @@ static void test_pki_sign_refusals(void **state)
 	who.node_id = NODE;
 	who.cluster_id = CLUSTER;
 	who.role = ENV_ROLE_MANAGER;
-	assert_int_equal(pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 1, cert.b, sizeof cert.b,
-				  &cert.len, why),
+	assert_int_equal(pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 1, cert.b,
+				  sizeof cert.b, &cert.len, why),
 			 CS_EINVAL);
 	assert_string_equal(why, "CA key does not match the CA certificate");
 	/* a node's certificate is no CA */
@@ -558,17 +602,19 @@ static void test_pki_sign_refusals(void **state)
 		struct der out;
 		c = blob(cert.b, cert.len);
 		k = blob(ca.key, ca.key_len);
-		assert_int_equal(pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 1, out.b, sizeof out.b,
-					  &out.len, why),
+		assert_int_equal(pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 1, out.b,
+					  sizeof out.b, &out.len, why),
 				 CS_EINVAL);
 		assert_string_equal(why, "CA certificate is not a root of ours");
 	}
 	/* too small a buffer */
 	c = blob(ca.cert, ca.cert_len);
-	assert_int_equal(pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 1, cert.b, 100, &cert.len, why),
-			 CS_ELIMIT);
+	assert_int_equal(
+		pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 1, cert.b, 100, &cert.len, why),
+		CS_ELIMIT);
 	/* no why buffer: the same answer */
-	assert_int_equal(pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 1, cert.b, 100, &cert.len, NULL),
+	assert_int_equal(pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 1, cert.b, 100,
+				  &cert.len, NULL),
 			 CS_ELIMIT);
 }
 
@@ -578,13 +624,226 @@ static void test_pki_ca_create_and_csr_refuse_small_buffers(void **state)
 	size_t cl = 0, kl = 0;
 
 	seed_of(seed, 1);
-	assert_int_equal(pki_ca_create(seed, CLUSTER, T_2026, T_DEC, 1, cert, 64, &cl, key,
-				       sizeof key, &kl),
+	assert_int_equal(pki_ca_create(seed, CLUSTER, T_2026, T_DEC, 1, cert, 64, &cl,
+				       key, sizeof key, &kl),
 			 CS_ELIMIT);
-	assert_int_equal(pki_ca_create(seed, CLUSTER, T_2026, T_DEC, 1, cert, sizeof cert, &cl,
-				       key, 16, &kl),
+	assert_int_equal(pki_ca_create(seed, CLUSTER, T_2026, T_DEC, 1, cert, sizeof cert,
+				       &cl, key, 16, &kl),
 			 CS_ELIMIT);
 	assert_int_equal(pki_csr_create(seed, cert, 16, &cl), CS_ELIMIT);
+}
+
+/* A CSR built by hand for the key of seed byte 100 (or a P-256 key), whose
+ * subject and requested extensions ask for more than it may have. */
+static void csr_craft(struct der *out, bool p256, bool greedy)
+{
+	uint8_t seed[PKI_SEED_BYTES];
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *name = X509_REQ_get_subject_name(req);
+	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+	unsigned char *q;
+	EVP_PKEY *k;
+
+	memset(out, 0, sizeof *out);
+	q = out->b;
+	seed_of(seed, 100);
+	k = p256 ? EVP_EC_gen("P-256")
+		 : EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed,
+						PKI_SEED_BYTES);
+	assert_non_null(k);
+	if (greedy) {
+		X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+					   (const unsigned char *)"00000000000000ff", -1,
+					   -1, 0);
+		X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC,
+					   (const unsigned char *)"swarm-manager", -1, -1,
+					   0);
+		X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+					   (const unsigned char *)"0000000000000001", -1,
+					   -1, 0);
+		sk_X509_EXTENSION_push(exts, X509V3_EXT_nconf_nid(NULL, NULL,
+								  NID_basic_constraints,
+								  "critical,CA:TRUE"));
+		X509_REQ_add_extensions(req, exts);
+	}
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_REQ_set_pubkey(req, k);
+	assert_true(X509_REQ_sign(req, k, p256 ? EVP_sha256() : NULL) > 0);
+	out->len = (size_t)i2d_X509_REQ(req, NULL);
+	assert_true(out->len > 0 && out->len <= sizeof out->b);
+	i2d_X509_REQ(req, &q);
+	X509_REQ_free(req);
+	EVP_PKEY_free(k);
+}
+
+static void test_pki_sign_ignores_what_the_csr_asks(void **state)
+{
+	struct ca ca;
+	struct der csr, plain, cert, cert2;
+	struct pki_cert out;
+	char why[PKI_WHY_BYTES];
+	struct env_blob b;
+
+	ca_make(&ca, 1, CLUSTER);
+	csr_craft(&csr, false, true);
+	assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC,
+			      &cert, why),
+			 0);
+	assert_int_equal(verify(&cert, &ca, 1, T_2026 + 1, &out, why), 0);
+	assert_true(out.node_id == NODE);
+	assert_true(out.cluster_id == CLUSTER);
+	assert_int_equal(out.role, ENV_ROLE_WORKER);
+	/* the same certificate as for the plain CSR of the same key */
+	csr_make(&plain, 100);
+	assert_int_equal(sign(&ca, &plain, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC,
+			      &cert2, why),
+			 0);
+	assert_int_equal(cert.len, cert2.len);
+	assert_memory_equal(cert.b, cert2.b, cert.len);
+	b = blob(cert.b, cert.len);
+	assert_int_equal(pki_read(&b, &out, why), 0);
+
+	/* a key other than Ed25519 is refused */
+	csr_craft(&csr, true, false);
+	assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC,
+			      &cert, why),
+			 CS_EAUTH);
+	assert_string_equal(why, "CSR key is not Ed25519");
+}
+
+static void test_pki_ca_key_as_seed_and_other_key_forms(void **state)
+{
+	struct ca ca;
+	struct der csr, cert, cert2;
+	uint8_t seed[PKI_SEED_BYTES];
+	struct env_blob c, k, r;
+	struct env_identity who;
+	char why[PKI_WHY_BYTES];
+
+	ca_make(&ca, 1, CLUSTER);
+	csr_make(&csr, 100);
+	node_make(&ca, &cert);
+	seed_of(seed, 1);
+	c = blob(ca.cert, ca.cert_len);
+	k = blob(seed, sizeof seed);
+	r = blob(csr.b, csr.len);
+	memset(&who, 0, sizeof who);
+	who.node_id = NODE;
+	who.cluster_id = CLUSTER;
+	who.role = ENV_ROLE_MANAGER;
+	assert_int_equal(pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 42, cert2.b,
+				  sizeof cert2.b, &cert2.len, why),
+			 0);
+	assert_int_equal(cert.len, cert2.len);
+	assert_memory_equal(cert.b, cert2.b, cert.len);
+
+	/* a P-256 key in PKCS#8 is not ours */
+	{
+		EVP_PKEY *ec = EVP_EC_gen("P-256");
+		unsigned char *der = NULL;
+		int n = i2d_PrivateKey(ec, &der);
+		assert_true(n > 0);
+		k = blob(der, (size_t)n);
+		assert_false(pki_key_matches(&k, &c));
+		assert_int_equal(pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 42, cert2.b,
+					  sizeof cert2.b, &cert2.len, why),
+				 CS_EINVAL);
+		assert_string_equal(
+			why, "CA key is not an Ed25519 private key (PKCS#8 DER or seed)");
+		OPENSSL_free(der);
+		EVP_PKEY_free(ec);
+	}
+}
+
+/* Every byte of a certificate flipped, one at a time and in two ways: each
+ * such certificate is refused (signature, parse or names), none crashes or
+ * leaks (ASan), and pki_read never says more than a node or a root. */
+static void test_pki_verify_refuses_every_single_byte_change(void **state)
+{
+	struct ca ca;
+	struct der cert, bad;
+	struct pki_cert out;
+	char why[PKI_WHY_BYTES];
+	struct env_blob b;
+	static const uint8_t flips[2] = {0x01, 0x80};
+
+	ca_make(&ca, 1, CLUSTER);
+	node_make(&ca, &cert);
+	for (size_t i = 0; i < cert.len; i++) {
+		for (int f = 0; f < 2; f++) {
+			bad = cert;
+			bad.b[i] ^= flips[f];
+			if (verify(&bad, &ca, 1, T_2026 + 1, &out, why) != CS_EAUTH)
+				fail_msg("byte %zu ^ 0x%02x verified", i, flips[f]);
+			assert_true(out.node_id == 0);
+			assert_true(why[0] != '\0');
+			b = blob(bad.b, bad.len);
+			if (pki_read(&b, &out, why) == 0)
+				assert_true(out.role == ENV_ROLE_WORKER ||
+					    out.role == ENV_ROLE_MANAGER);
+		}
+	}
+}
+
+/* The bytes are pinned: a change of encoding (ours or OpenSSL's) changes
+ * every join token's digest and the simulator's traces, so it must show
+ * here first. The digest is the one `openssl x509 -inform der` and
+ * sha256sum read from the same certificate. */
+static void test_pki_root_bytes_are_pinned(void **state)
+{
+	static const uint8_t want[ENV_DIGEST_BYTES] = {
+		0xf7, 0x9d, 0xc3, 0x10, 0x94, 0xec, 0x4f, 0x6c, 0x97, 0x11, 0xff,
+		0x68, 0x66, 0xc1, 0x3f, 0x68, 0x6d, 0x83, 0xda, 0xa8, 0x0e, 0x10,
+		0x59, 0xa5, 0x42, 0x0d, 0x19, 0xcb, 0x94, 0xf4, 0xa5, 0xfd};
+	uint8_t seed[PKI_SEED_BYTES], cert[PKI_DER_BYTES_MAX], key[PKI_DER_BYTES_MAX];
+	uint8_t digest[ENV_DIGEST_BYTES];
+	char tok[PKI_TOKEN_BYTES];
+	size_t cl, kl;
+
+	for (int i = 0; i < PKI_SEED_BYTES; i++)
+		seed[i] = (uint8_t)i;
+	assert_int_equal(pki_ca_create(seed, CLUSTER, T_2026, T_2026 + 3650ll * 86400, 1,
+				       cert, sizeof cert, &cl, key, sizeof key, &kl),
+			 0);
+	assert_int_equal(cl, 336);
+	pki_digest(cert, cl, digest);
+	assert_memory_equal(digest, want, sizeof want);
+	pki_token_make(digest, 1, 2, tok);
+	assert_string_equal(tok,
+			    "SWMTKN-1-666coxpe397d5l2icw1sjfo0hq3wh59v5e9c0ztu9b41i6shkt-"
+			    "0000000000003w5e11264sgsi");
+}
+
+static void test_pki_serial_and_time_edges(void **state)
+{
+	uint8_t seed[PKI_SEED_BYTES];
+	struct pki_cert rd;
+	struct env_blob b;
+	struct ca ca;
+	char why[PKI_WHY_BYTES];
+
+	seed_of(seed, 4);
+	assert_int_equal(pki_ca_create(seed, 0, -5, 0, UINT64_MAX, ca.cert,
+				       sizeof ca.cert, &ca.cert_len, ca.key,
+				       sizeof ca.key, &ca.key_len),
+			 0);
+	b = blob(ca.cert, ca.cert_len);
+	assert_int_equal(pki_read(&b, &rd, why), 0);
+	assert_true(rd.serial == UINT64_MAX);
+	assert_true(rd.not_before_s == 0); /* before 1970: cut to 1970 */
+	assert_true(rd.not_after_s == 0);
+	assert_true(rd.cluster_id == 0);
+	assert_int_equal(pki_ca_create(seed, UINT64_MAX, 2524607999ll, 2524608000ll, 0,
+				       ca.cert, sizeof ca.cert, &ca.cert_len, ca.key,
+				       sizeof ca.key, &ca.key_len),
+			 0);
+	b = blob(ca.cert, ca.cert_len);
+	assert_int_equal(pki_read(&b, &rd, why), 0);
+	assert_true(rd.serial == 0);
+	assert_true(rd.cluster_id == UINT64_MAX);
+	assert_true(rd.not_before_s == 2524607999ll); /* 2049-12-31T23:59:59Z: UTCTime */
+	assert_true(rd.not_after_s ==
+		    2524608000ll); /* 2050-01-01T00:00:00Z: GeneralizedTime */
 }
 
 /* ---------------------------------------------------------------- join tokens */
@@ -596,16 +855,18 @@ static void test_pki_token_round_trip_and_edges(void **state)
 
 	memset(digest, 0, sizeof digest);
 	pki_token_make(digest, 0, 0, tok);
-	assert_string_equal(tok, "SWMTKN-1-00000000000000000000000000000000000000000000000000-"
-				 "0000000000000000000000000");
+	assert_string_equal(tok,
+			    "SWMTKN-1-00000000000000000000000000000000000000000000000000-"
+			    "0000000000000000000000000");
 	assert_int_equal(pki_token_parse(tok, back, secret, why), 0);
 	assert_memory_equal(back, digest, sizeof digest);
 	assert_string_equal(secret, "0000000000000000000000000");
 
 	memset(digest, 0xff, sizeof digest);
 	pki_token_make(digest, UINT64_MAX, UINT64_MAX, tok);
-	assert_string_equal(tok, "SWMTKN-1-6dp5qcb22im238nr3wvp0ic7q99w035jmy2iw7i6n43d37jtof-"
-				 "f5lxx1zz5pnorynqglhzmsp33");
+	assert_string_equal(tok,
+			    "SWMTKN-1-6dp5qcb22im238nr3wvp0ic7q99w035jmy2iw7i6n43d37jtof-"
+			    "f5lxx1zz5pnorynqglhzmsp33");
 	memset(back, 0, sizeof back);
 	assert_int_equal(pki_token_parse(tok, back, secret, why), 0);
 	assert_memory_equal(back, digest, sizeof digest);
@@ -614,8 +875,9 @@ static void test_pki_token_round_trip_and_edges(void **state)
 	for (int i = 0; i < ENV_DIGEST_BYTES; i++)
 		digest[i] = (uint8_t)i;
 	pki_token_make(digest, 0x0123456789abcdefull, 0xfedcba9876543210ull, tok);
-	assert_string_equal(tok, "SWMTKN-1-0004kt6yh5gguqfu8e93hara9xtyf5l309wcar43f213wip34v-"
-				 "02fapl4n1azs9fhghwz46aryo");
+	assert_string_equal(tok,
+			    "SWMTKN-1-0004kt6yh5gguqfu8e93hara9xtyf5l309wcar43f213wip34v-"
+			    "02fapl4n1azs9fhghwz46aryo");
 	assert_int_equal(pki_token_parse(tok, back, secret, NULL), 0);
 	assert_memory_equal(back, digest, sizeof digest);
 
@@ -644,44 +906,55 @@ static void expect_token_refused(const char *tok, const char *msg)
 static void test_pki_token_parse_refusals_say_exactly_why(void **state)
 {
 	expect_token_refused("", "token does not start with SWMTKN-1-");
-	expect_token_refused("SWMTKN-2-00000000000000000000000000000000000000000000000000-"
-			     "0000000000000000000000000",
-			     "token does not start with SWMTKN-1-");
-	expect_token_refused("swmtkn-1-00000000000000000000000000000000000000000000000000-"
-			     "0000000000000000000000000",
-			     "token does not start with SWMTKN-1-");
-	expect_token_refused("SWMTKN-1-00000000000000000000000000000000000000000000000000",
-			     "token has 3 parts, expected SWMTKN-1-<digest>-<secret>");
-	expect_token_refused("SWMTKN-1-00000000000000000000000000000000000000000000000000-"
-			     "0000000000000000000000000-x",
-			     "token has 5 parts, expected SWMTKN-1-<digest>-<secret>");
+	expect_token_refused(
+		"SWMTKN-2-00000000000000000000000000000000000000000000000000-"
+		"0000000000000000000000000",
+		"token does not start with SWMTKN-1-");
+	expect_token_refused(
+		"swmtkn-1-00000000000000000000000000000000000000000000000000-"
+		"0000000000000000000000000",
+		"token does not start with SWMTKN-1-");
+	expect_token_refused(
+		"SWMTKN-1-00000000000000000000000000000000000000000000000000",
+		"token has 3 parts, expected SWMTKN-1-<digest>-<secret>");
+	expect_token_refused(
+		"SWMTKN-1-00000000000000000000000000000000000000000000000000-"
+		"0000000000000000000000000-x",
+		"token has 5 parts, expected SWMTKN-1-<digest>-<secret>");
 	expect_token_refused("SWMTKN-1-0000000000000000000000000000000000000000000000000-"
 			     "0000000000000000000000000",
 			     "token digest is 49 characters, expected 50");
 	expect_token_refused("SWMTKN-1--0000000000000000000000000",
 			     "token digest is 0 characters, expected 50");
-	expect_token_refused("SWMTKN-1-00000000000000000000000000000000000000000000000000-"
-			     "000000000000000000000000",
-			     "token secret is 24 characters, expected 25");
-	expect_token_refused("SWMTKN-1-00000000000000000000000000000000000000000000000000-"
-			     "00000000000000000000000000",
-			     "token secret is 26 characters, expected 25");
-	expect_token_refused("SWMTKN-1-0000000000000000000000000000000000000000000000000A-"
-			     "0000000000000000000000000",
-			     "token has a character that is not 0-9 or a-z");
-	expect_token_refused("SWMTKN-1-00000000000000000000000000000000000000000000000000-"
-			     "000000000000000000000000_",
-			     "token has a character that is not 0-9 or a-z");
-	expect_token_refused("SWMTKN-1-00000000000000000000000000000000000000000000000000-"
-			     "000000000000000000000000 ",
-			     "token has a character that is not 0-9 or a-z");
+	expect_token_refused(
+		"SWMTKN-1-00000000000000000000000000000000000000000000000000-"
+		"000000000000000000000000",
+		"token secret is 24 characters, expected 25");
+	expect_token_refused(
+		"SWMTKN-1-00000000000000000000000000000000000000000000000000-"
+		"00000000000000000000000000",
+		"token secret is 26 characters, expected 25");
+	expect_token_refused(
+		"SWMTKN-1-0000000000000000000000000000000000000000000000000A-"
+		"0000000000000000000000000",
+		"token has a character that is not 0-9 or a-z");
+	expect_token_refused(
+		"SWMTKN-1-00000000000000000000000000000000000000000000000000-"
+		"000000000000000000000000_",
+		"token has a character that is not 0-9 or a-z");
+	expect_token_refused(
+		"SWMTKN-1-00000000000000000000000000000000000000000000000000-"
+		"000000000000000000000000 ",
+		"token has a character that is not 0-9 or a-z");
 	/* 2^256: one over the largest digest */
-	expect_token_refused("SWMTKN-1-6dp5qcb22im238nr3wvp0ic7q99w035jmy2iw7i6n43d37jtog-"
-			     "0000000000000000000000000",
-			     "token digest is out of range");
-	expect_token_refused("SWMTKN-1-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-"
-			     "0000000000000000000000000",
-			     "token digest is out of range");
+	expect_token_refused(
+		"SWMTKN-1-6dp5qcb22im238nr3wvp0ic7q99w035jmy2iw7i6n43d37jtog-"
+		"0000000000000000000000000",
+		"token digest is out of range");
+	expect_token_refused(
+		"SWMTKN-1-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-"
+		"0000000000000000000000000",
+		"token digest is out of range");
 }
 
 int main(void)
@@ -698,6 +971,11 @@ int main(void)
 		cmocka_unit_test(test_pki_read_refuses_what_is_not_ours),
 		cmocka_unit_test(test_pki_sign_refusals),
 		cmocka_unit_test(test_pki_ca_create_and_csr_refuse_small_buffers),
+		cmocka_unit_test(test_pki_sign_ignores_what_the_csr_asks),
+		cmocka_unit_test(test_pki_ca_key_as_seed_and_other_key_forms),
+		cmocka_unit_test(test_pki_verify_refuses_every_single_byte_change),
+		cmocka_unit_test(test_pki_root_bytes_are_pinned),
+		cmocka_unit_test(test_pki_serial_and_time_edges),
 		cmocka_unit_test(test_pki_token_round_trip_and_edges),
 		cmocka_unit_test(test_pki_token_parse_refusals_say_exactly_why),
 	};
