@@ -153,7 +153,7 @@ struct ca {
 /* One certificate waiting for its Node record to commit. */
 struct ca_write {
 	struct ca *ca;
-	char to[LIMIT_ADDR_BYTES_MAX];
+	uint64_t conn; /* the request's connection */
 	uint64_t node_id;
 	uint8_t cert[PKI_DER_BYTES_MAX];
 	size_t cert_len;
@@ -165,7 +165,9 @@ static void ca_maybe_free(struct ca *ca)
 		free(ca);
 }
 
-static void ca_reply(struct ca *ca, const char *to, int status, const char *error,
+/* Answers on the connection the request came on (a joiner has no
+ * certificate to be dialled at, and no address it names is trusted). */
+static void ca_reply(struct ca *ca, uint64_t conn, int status, const char *error,
 		     const uint8_t *cert, size_t cert_len)
 {
 	const Cs__Cluster *c = store_cluster(leader_store(ca->ctx));
@@ -183,7 +185,7 @@ static void ca_reply(struct ca *ca, const char *to, int status, const char *erro
 		r.roots = &root;
 	}
 	wire.cert_response = &r;
-	leader_send(ca->ctx, to, &wire);
+	leader_reply(ca->ctx, conn, &wire);
 }
 
 static void ca_refuse(struct ca *ca, const char *from, const struct env_identity *who,
@@ -192,9 +194,7 @@ static void ca_refuse(struct ca *ca, const char *from, const struct env_identity
 	env_logf(ca->env, ENV_LOG_WARN,
 		 "msg=\"refused\" what=cert_request from=%s node=%016" PRIx64 " why=\"%s\"",
 		 from, who->node_id, why);
-	/* an answer to a stranger may dial it: a few a second at most */
-	if (who->node_id || manager_stranger_answer_admit(leader_manager(ca->ctx)))
-		ca_reply(ca, from, CS_EAUTH, why, NULL, 0);
+	ca_reply(ca, who->conn, CS_EAUTH, why, NULL, 0);
 }
 
 static void ca_write_done(void *data, int status)
@@ -205,7 +205,7 @@ static void ca_write_done(void *data, int status)
 	ca->writes--;
 	if (!ca->stopped) {
 		if (status == 0)
-			ca_reply(ca, w->to, 0, NULL, w->cert, w->cert_len);
+			ca_reply(ca, w->conn, 0, NULL, w->cert, w->cert_len);
 		else
 			/* the node asks again (a lost leadership, a full log) */
 			env_logf(ca->env, ENV_LOG_WARN,
@@ -228,7 +228,7 @@ static bool ca_removed(const Cs__Cluster *c, uint64_t id)
 
 /* Records the certificate of node id (new: a record from the request) and
  * answers once it commits. */
-static void ca_record(struct ca *ca, const char *from, const Cs__Node *cur, uint64_t id,
+static void ca_record(struct ca *ca, uint64_t conn, const Cs__Node *cur, uint64_t id,
 		      const Cs__CertRequest *q, Cs__NodeRole role,
 		      const struct env_identity *issued, const uint8_t *cert,
 		      size_t cert_len)
@@ -257,7 +257,7 @@ static void ca_record(struct ca *ca, const char *from, const Cs__Node *cur, uint
 		return;
 	w->ca = ca;
 	w->node_id = id;
-	snprintf(w->to, sizeof w->to, "%s", from);
+	w->conn = conn;
 	memcpy(w->cert, cert, cert_len);
 	w->cert_len = cert_len;
 	store_batch_init(&b);
@@ -297,7 +297,7 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 	if (strlen(from) >= LIMIT_ADDR_BYTES_MAX)
 		return;
 	if (!c || c->ca_cert.len == 0 || c->ca_key.len == 0) {
-		ca_reply(ca, from, CS_EAGAIN, "the cluster's CA is not ready", NULL, 0);
+		ca_reply(ca, who->conn, CS_EAGAIN, "the cluster's CA is not ready", NULL, 0);
 		return;
 	}
 	if (who->node_id) {
@@ -361,14 +361,14 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 	}
 	if (cur && cur->cert_role == role && cur->cert_key.len == sizeof issued.key &&
 	    memcmp(cur->cert_key.data, issued.key, sizeof issued.key) == 0) {
-		ca_reply(ca, from, 0, NULL, cert, cert_len);
+		ca_reply(ca, who->conn, 0, NULL, cert, cert_len);
 		return;
 	}
 	env_logf(ca->env, ENV_LOG_INFO,
 		 "msg=\"certificate issued\" node=%016" PRIx64 " role=%s renewal=%d", id,
 		 role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager" : "worker",
 		 who->node_id != 0);
-	ca_record(ca, from, cur, id, q, role, &issued, cert, cert_len);
+	ca_record(ca, who->conn, cur, id, q, role, &issued, cert, cert_len);
 }
 
 static int ca_start(const struct leader_ctx *ctx, void **state)

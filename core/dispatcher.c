@@ -64,6 +64,7 @@ struct dispatcher {
 	struct env *env;
 	struct manager *m;
 	ms_t heartbeat_ms;
+	uint64_t registering; /* a member manager whose record is being made */
 	struct disp_session *sessions; /* sorted by node id */
 	size_t session_count, session_cap;
 	struct disp_report *reports; /* status reports waiting for a write */
@@ -80,6 +81,7 @@ struct disp_write {
 	struct dispatcher *d;
 	struct disp_report *acks; /* status reports in this write */
 	size_t ack_count;
+	uint64_t registered; /* a member manager's record made */
 };
 
 bool dispatcher_is_assigned(const Cs__Task *t)
@@ -224,6 +226,8 @@ static void disp_write_done(void *data, int status)
 
 	assert(d->writes_in_flight > 0);
 	d->writes_in_flight--;
+	if (w->registered && d->registering == w->registered)
+		d->registering = 0;
 	if (!d->stopped) {
 		if (w->ack_count && status == 0) {
 			/* acknowledge, per agent, the reports this write carried */
@@ -838,6 +842,48 @@ static void disp_refused(struct dispatcher *d, const char *what, const char *fro
 		 from, who->node_id, why);
 }
 
+/* Creates the record of a member manager with no record yet; the session
+ * opens on the next ask (the agent asks again when unanswered). */
+static void disp_register_manager(struct dispatcher *d, const char *from,
+				  const struct env_identity *who,
+				  const Cs__SessionRequest *q)
+{
+	Cs__Node n = CS__NODE__INIT;
+	Cs__ManagerStatus ms = CS__MANAGER_STATUS__INIT;
+	struct store_batch b;
+	struct disp_write *w;
+
+	if (d->registering == who->node_id)
+		return; /* in flight */
+	w = calloc(1, sizeof *w);
+	if (!w)
+		return;
+	w->d = d;
+	w->registered = who->node_id;
+	n.id = who->node_id;
+	n.hostname = q->hostname;
+	n.role = CS__NODE_ROLE__NODE_ROLE_MANAGER;
+	n.desired_role = CS__NODE_ROLE__NODE_ROLE_MANAGER;
+	n.cert_role = CS__NODE_ROLE__NODE_ROLE_MANAGER;
+	n.cert_key.data = (uint8_t *)who->key;
+	n.cert_key.len = sizeof who->key;
+	ms.raft_id = who->node_id;
+	ms.addr = (char *)from;
+	n.manager_status = &ms;
+	n.resources = q->resources;
+	n.n_labels = q->n_labels;
+	n.labels = q->labels;
+	n.state = CS__NODE_STATE__NODE_STATE_UNKNOWN;
+	store_batch_init(&b);
+	if (store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &n)) {
+		store_batch_free(&b);
+		free(w);
+		return;
+	}
+	d->registering = who->node_id;
+	disp_write(d, &b, w);
+}
+
 static void disp_on_session(struct dispatcher *d, const char *from,
 			    const struct env_identity *who, const Cs__SessionRequest *q)
 {
@@ -861,6 +907,13 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 	    s->session_id == q->session_id) {
 		s->last_seen_ms = d->env->ops->now_ms(d->env);
 		disp_send_full(d, s);
+		return;
+	}
+	if (!known && who->role == ENV_ROLE_MANAGER &&
+	    manager_member_addr(d->m, node_id) && !disp_was_removed(st, node_id)) {
+		/* a member manager that signed its own certificate (the
+		 * managers a cluster starts with): its record is made now */
+		disp_register_manager(d, from, who, q);
 		return;
 	}
 	if (!known || disp_was_removed(st, node_id)) {

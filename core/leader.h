@@ -34,6 +34,9 @@ int leader_write(const struct leader_ctx *ctx, const uint8_t *batch, size_t len,
 uint64_t leader_raft_id(const struct leader_ctx *ctx);
 /* leader_send encodes wire and sends it to addr (best effort). */
 int leader_send(const struct leader_ctx *ctx, const char *addr, const Cs__Wire *wire);
+/* leader_reply encodes wire and sends it back on connection conn (env
+ * reply: a sender()'s conn). */
+int leader_reply(const struct leader_ctx *ctx, uint64_t conn, const Cs__Wire *wire);
 /* leader_manager: the whole manager, for the components written before
  * this interface (dispatcher, orchestrator, scheduler loop) that still take
  * it; new components use the functions above only. */

@@ -59,10 +59,9 @@
  * says otherwise (SwarmKit's default), the root 20 years; a node renews at
  * a random point between these fractions (per mille) of its certificate's
  * life. The join path (certificate requests from senders without a
- * certificate) is rate-limited on each manager: a token bucket of this
- * rate and burst for requests showing the cluster's token, and a much
- * smaller one for the answers to any other (each answer may dial the
- * asker: a stranger must not make a manager dial thousands of addresses) */
+ * certificate: each costs a signature) is rate-limited on each manager: a
+ * token bucket of this rate and burst; answers go back on the request's
+ * connection (env reply), so a stranger makes no manager dial anyone */
 #define LIMIT_CERT_LIFE_MS_DEFAULT (90ull * 24 * 3600 * 1000)
 #define LIMIT_CERT_LIFE_MS_MIN	   (60ull * 1000)
 #define LIMIT_CA_LIFE_MS	   (20ull * 365 * 24 * 3600 * 1000)
@@ -70,7 +69,6 @@
 #define LIMIT_CERT_RENEW_PERMILLE_MAX 800u
 #define LIMIT_JOIN_RATE_PER_S	      500u
 #define LIMIT_JOIN_BURST	      2000u
-#define LIMIT_JOIN_REFUSALS_PER_S     2u
 
 _Static_assert(LIMIT_MANAGERS_MAX < LIMIT_NODES_MAX, "managers are nodes");
 

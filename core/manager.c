@@ -75,9 +75,9 @@ struct manager {
 		struct manager *m;
 	} lctx;
 	void *components[MANAGER_COMPONENTS];
-	/* the join path's buckets (LIMIT_JOIN_*): milli-tokens, refilled on
+	/* the join path's bucket (LIMIT_JOIN_*): milli-tokens, refilled on
 	 * the env's clock */
-	uint64_t join_tokens, refusal_tokens;
+	uint64_t join_tokens;
 	ms_t join_refill_ms;
 	/* refusals logged in the current second, and beyond the cap */
 	ms_t refused_second;
@@ -357,7 +357,10 @@ int manager_write(struct manager *m, const uint8_t *batch, size_t len,
 
 /* ---------------------------------------------------------------- the wire */
 
-static int manager_send_wire(struct manager *m, const char *to, const Cs__Wire *wire)
+/* Encodes wire and sends it to `to`, or back on connection conn when to
+ * is NULL. */
+static int manager_out(struct manager *m, const char *to, uint64_t conn,
+		       const Cs__Wire *wire)
 {
 	size_t len = cs__wire__get_packed_size(wire);
 	uint8_t small[256];
@@ -367,10 +370,16 @@ static int manager_send_wire(struct manager *m, const char *to, const Cs__Wire *
 	if (!buf)
 		return CS_ENOMEM;
 	cs__wire__pack(wire, buf);
-	rv = m->env->ops->send(m->env, to, buf, len);
+	rv = to ? m->env->ops->send(m->env, to, buf, len)
+		: m->env->ops->reply(m->env, conn, buf, len);
 	if (buf != small)
 		free(buf);
 	return rv;
+}
+
+static int manager_send_wire(struct manager *m, const char *to, const Cs__Wire *wire)
+{
+	return manager_out(m, to, 0, wire);
 }
 
 const char *manager_leader_addr(const struct manager *m)
@@ -552,11 +561,8 @@ static void manager_buckets_refill(struct manager *m, ms_t now)
 	if (dt > 1000000)
 		dt = 1000000;
 	m->join_tokens += dt * LIMIT_JOIN_RATE_PER_S;
-	m->refusal_tokens += dt * LIMIT_JOIN_REFUSALS_PER_S;
 	if (m->join_tokens > (uint64_t)LIMIT_JOIN_BURST * 1000)
 		m->join_tokens = (uint64_t)LIMIT_JOIN_BURST * 1000;
-	if (m->refusal_tokens > (uint64_t)LIMIT_JOIN_REFUSALS_PER_S * 1000)
-		m->refusal_tokens = (uint64_t)LIMIT_JOIN_REFUSALS_PER_S * 1000;
 }
 
 /* Whether node id was removed (node rm). */
@@ -659,11 +665,6 @@ static bool manager_join_admit(struct manager *m, const struct env_identity *who
 	return false;
 }
 
-bool manager_stranger_answer_admit(struct manager *m)
-{
-	manager_buckets_refill(m, m->env->ops->now_ms(m->env));
-	return manager_bucket_take(&m->refusal_tokens);
-}
 
 /* A certificate request to a manager that does not lead: where to go, for
  * a token this manager's store takes; a refusal (rate-limited) for one it
@@ -681,8 +682,6 @@ static void manager_cert_redirect(struct manager *m, const char *from,
 	if (who->node_id == 0 && c && c->ca_cert.len &&
 	    ca_token_role(c, q->token, &role, why) != 0) {
 		manager_refused(m, "cert_request", from, who, why);
-		if (!manager_stranger_answer_admit(m))
-			return;
 		r.status = CS_EAUTH;
 		r.error = why;
 	} else {
@@ -690,7 +689,7 @@ static void manager_cert_redirect(struct manager *m, const char *from,
 		r.leader = (char *)(leader ? leader : "");
 	}
 	wire.cert_response = &r;
-	manager_send_wire(m, from, &wire);
+	manager_out(m, NULL, who->conn, &wire); /* on its connection: no dial */
 }
 
 bool manager_handle(struct manager *m, const char *from, const struct env_identity *who,
@@ -1280,7 +1279,6 @@ int manager_open(struct env *env, const struct manager_cfg *cfg, struct manager 
 	m->cfg = cfg;
 	m->lctx.m = m;
 	m->join_tokens = (uint64_t)LIMIT_JOIN_BURST * 1000;
-	m->refusal_tokens = (uint64_t)LIMIT_JOIN_REFUSALS_PER_S * 1000;
 	m->join_refill_ms = env->ops->now_ms(env);
 	m->next_write_id = env->ops->random_u64(env);
 	m->store = store_new();
@@ -1435,6 +1433,10 @@ uint64_t leader_raft_id(const struct leader_ctx *ctx)
 int leader_send(const struct leader_ctx *ctx, const char *addr, const Cs__Wire *wire)
 {
 	return manager_send_wire(ctx->m, addr, wire);
+}
+int leader_reply(const struct leader_ctx *ctx, uint64_t conn, const Cs__Wire *wire)
+{
+	return manager_out(ctx->m, NULL, conn, wire);
 }
 struct manager *leader_manager(const struct leader_ctx *ctx)
 {

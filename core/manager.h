@@ -99,11 +99,6 @@ uint64_t manager_applied(const struct manager *m);
  * follows (itself when leading), or NULL when it knows none. Borrowed: valid
  * until the next event. */
 const char *manager_leader_addr(const struct manager *m);
-/* manager_stranger_answer_admit: whether this manager may answer one more
- * sender without a certificate with a refusal now (each answer may dial
- * it: LIMIT_JOIN_REFUSALS_PER_S). */
-bool manager_stranger_answer_admit(struct manager *m);
-
 /* manager_cluster_id: the cluster's id (0 before its record exists). */
 uint64_t manager_cluster_id(const struct manager *m);
 

@@ -133,6 +133,7 @@ struct sim_node {
 			       shifts neither its env's draws nor anyone's */
 	bool in_recv;	    /* inside its recv callback */
 	uint32_t recv_cred; /* there: the credentials the sender sent with */
+	uint32_t recv_src, recv_src_inc; /* and who sent it, which process */
 };
 
 struct world {
@@ -1257,22 +1258,18 @@ static int world_msg_schedule(struct world *w, struct sim_node *src, struct sim_
 	return rv;
 }
 
-static int world_send(struct env *env, const char *addr, const uint8_t *buf, size_t len)
+/* Sends from src to node di; `answer`: back on the connection a message
+ * came on (env reply): the peer is not checked, as no new TLS handshake
+ * happens. */
+static int world_send_to(struct sim_node *src, int64_t di, const uint8_t *buf,
+			 size_t len, bool answer)
 {
-	struct sim_node *src = env->impl;
 	struct world *w = src->world;
 	struct sim_link_rule *rule;
 	struct sim_node *dst;
 	struct sim_msg *m;
-	int64_t di;
 	int rv;
 
-	assert(src->up);
-	if (len > LIMIT_FRAME_BYTES_MAX)
-		return CS_ELIMIT;
-	di = world_node_find(w, addr);
-	if (di < 0)
-		return CS_EINVAL;
 	dst = w->nodes[di];
 	w->stats.sent++;
 	world_trace_at(w, src->index, SIM_EV_SEND, (uint64_t)di,
@@ -1290,7 +1287,7 @@ static int world_send(struct env *env, const char *addr, const uint8_t *buf, siz
 	/* A sender that trusts someone checks its peer, as its TLS handshake
 	 * would: a peer whose certificate does not chain to its roots (or
 	 * pin) gets nothing. */
-	if (src->cred && world_cred_trusts(w, src->cred)) {
+	if (!answer && src->cred && world_cred_trusts(w, src->cred)) {
 		struct pki_cert peer;
 		if (!world_verify(w, dst->cred, src->cred, &peer)) {
 			w->stats.dropped_auth++;
@@ -1338,6 +1335,37 @@ static int world_send(struct env *env, const char *addr, const uint8_t *buf, siz
 			rng_chance_ppm(&src->rng_net, rule->reorder_ppm));
 }
 
+static int world_send(struct env *env, const char *addr, const uint8_t *buf, size_t len)
+{
+	struct sim_node *src = env->impl;
+	int64_t di;
+
+	assert(src->up);
+	if (len > LIMIT_FRAME_BYTES_MAX)
+		return CS_ELIMIT;
+	di = world_node_find(src->world, addr);
+	if (di < 0)
+		return CS_EINVAL;
+	return world_send_to(src, di, buf, len, false);
+}
+
+/* A connection is its sending node and that node's incarnation: it closes
+ * when that process dies. */
+static int world_env_reply(struct env *env, uint64_t conn, const uint8_t *buf, size_t len)
+{
+	struct sim_node *src = env->impl;
+	struct world *w = src->world;
+	uint64_t node = conn >> 32;
+
+	assert(src->up);
+	if (len > LIMIT_FRAME_BYTES_MAX)
+		return CS_ELIMIT;
+	if (node == 0 || node > w->node_count || !w->nodes[node - 1]->up ||
+	    w->nodes[node - 1]->inc != (uint32_t)conn)
+		return CS_ECLOSED;
+	return world_send_to(src, (int64_t)node - 1, buf, len, true);
+}
+
 static void world_msg_deliver(struct world *w, const struct sim_event *ev)
 {
 	struct sim_msg *m = ev->obj;
@@ -1370,6 +1398,8 @@ static void world_msg_deliver(struct world *w, const struct sim_event *ev)
 	if (dst->recv_cb) {
 		dst->in_recv = true;
 		dst->recv_cred = m->cred;
+		dst->recv_src = m->src;
+		dst->recv_src_inc = m->src_inc;
 		dst->recv_cb(&dst->env, src->name, m->data, m->len, dst->net_data);
 		dst->in_recv = false;
 		dst->recv_cred = 0;
@@ -1509,9 +1539,11 @@ static void world_env_sender(struct env *env, struct env_identity *out)
 	struct pki_cert c;
 
 	memset(out, 0, sizeof *out);
-	if (!n->in_recv || !world_verify(n->world, n->recv_cred, n->cred, &c))
+	if (!n->in_recv)
 		return;
-	world_pki_fields(&c, out);
+	if (world_verify(n->world, n->recv_cred, n->cred, &c))
+		world_pki_fields(&c, out);
+	out->conn = (uint64_t)(n->recv_src + 1) << 32 | n->recv_src_inc;
 }
 
 static int world_env_pki_csr(struct env *env, uint8_t *buf, size_t cap, size_t *len)
@@ -1654,6 +1686,7 @@ static const struct env_ops world_env_ops = {
 	.pki_install = world_env_pki_install,
 	.pki_pin = world_env_pki_pin,
 	.pki_info = world_env_pki_info,
+	.reply = world_env_reply,
 };
 
 /* ---------------------------------------------------------------- running */
