@@ -1061,9 +1061,13 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 			agent_connect(a);
 		break;
 	case AGENT_CONNECTING:
-		/* no answer in a tick or two: the next manager */
-		if (now - a->last_answer_ms >= 2 * a->tick_ms)
+		/* no answer in a tick or two: the next manager; and a look at
+		 * the certificate (replaced, or expired: managers do not answer
+		 * a node without a valid one) */
+		if (now - a->last_answer_ms >= 2 * a->tick_ms) {
+			nodecert_reload(&a->nc);
 			agent_disconnect(a, true);
+		}
 		break;
 	case AGENT_READY:
 		if (now - a->last_answer_ms > AGENT_SESSION_GRACE * a->heartbeat_ms) {

@@ -306,6 +306,11 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 			ca_refuse(ca, from, who, "certificate of another cluster");
 			return;
 		}
+		if (q->node_id && q->node_id != who->node_id) {
+			ca_refuse(ca, from, who,
+				  "certificate request for another node than its certificate");
+			return;
+		}
 		id = who->node_id;
 		cur = store_node_get(st, id);
 		if (!cur || ca_removed(c, id)) {

@@ -636,7 +636,8 @@ static const char *manager_refusal(struct manager *m, const char *from,
 	if (c && who->cluster_id != c->id)
 		return "certificate of another cluster";
 	if (manager_removed(m, who->node_id))
-		return "certificate of a removed node";
+		return "this node was removed from the cluster: join it again with a new "
+		       "state directory";
 	if (wire->raft)
 		return manager_raft_refusal(m, from, who, wire->raft);
 	if (wire->proposal || wire->proposal_result || wire->join || wire->join_response) {
@@ -692,6 +693,28 @@ static void manager_cert_redirect(struct manager *m, const char *from,
 	manager_out(m, NULL, who->conn, &wire); /* on its connection: no dial */
 }
 
+/* A node the gate refused for good (removed, another cluster) that asks
+ * for a session or a certificate is told why, on its connection (no dial),
+ * so that its daemon stops and says so. */
+static void manager_tell_refused(struct manager *m, const struct env_identity *who,
+				 const Cs__Wire *wire, const char *why)
+{
+	Cs__Wire out = CS__WIRE__INIT;
+	Cs__SessionResponse sr = CS__SESSION_RESPONSE__INIT;
+	Cs__CertResponse cr = CS__CERT_RESPONSE__INIT;
+
+	if (wire->session) {
+		sr.status = CS_EAUTH;
+		sr.error = (char *)why;
+		out.session_response = &sr;
+	} else {
+		cr.status = CS_EAUTH;
+		cr.error = (char *)why;
+		out.cert_response = &cr;
+	}
+	manager_out(m, NULL, who->conn, &out);
+}
+
 bool manager_handle(struct manager *m, const char *from, const struct env_identity *who,
 		    const Cs__Wire *wire)
 {
@@ -703,6 +726,8 @@ bool manager_handle(struct manager *m, const char *from, const struct env_identi
 		return false;
 	if ((why = manager_refusal(m, from, who, wire, &what)) != NULL) {
 		manager_refused(m, what, from, who, why);
+		if (who->node_id && (wire->session || wire->cert_request))
+			manager_tell_refused(m, who, wire, why);
 		return true;
 	}
 	if (wire->raft)
@@ -936,11 +961,11 @@ static void manager_reconcile_roles(struct manager *m)
 		return; /* the change's callback looks again */
 	m->roles_dirty = false;
 	while ((n = store_node_next(m->store, n)) != NULL) {
-		uint64_t id;
+		/* a manager's raft id is its node id */
+		uint64_t id = n->id;
 		if (n->desired_role != CS__NODE_ROLE__NODE_ROLE_WORKER ||
-		    !n->manager_status || !manager_server(m, n->manager_status->raft_id))
+		    !manager_server(m, id))
 			continue;
-		id = n->manager_status->raft_id;
 		if (id == m->raft.id) {
 			m->transfer.data = m;
 			if (raft_transfer(&m->raft, &m->transfer, 0,
@@ -1326,7 +1351,10 @@ int manager_open(struct env *env, const struct manager_cfg *cfg, struct manager 
 		rv = CS_ESTORAGE;
 		goto err_raft;
 	}
-	if (cfg->voter_count == 0 && cfg->join_count > 0 && !manager_is_voter(m)) {
+	/* a joiner asks for as long as it hears no leader, also when its log
+	 * says it is a voter (a manager demoted, then promoted again: the
+	 * configuration it last saw names it; the cluster's does not) */
+	if (cfg->voter_count == 0 && cfg->join_count > 0) {
 		rv = env->ops->timer_start(env, cfg->tick_ms, cfg->tick_ms * 2,
 					   manager_join_tick, m, &m->join_timer);
 		if (rv)

@@ -34,12 +34,13 @@ static bool nodecert_read(struct nodecert *nc)
 		memset(&id, 0, sizeof id);
 	/* the same certificate: the same key, name and root (its expiry on
 	 * the env's clock may read differently from one call to the next) */
-	if (id.node_id == nc->id.node_id && id.role == nc->id.role &&
-	    id.cluster_id == nc->id.cluster_id &&
-	    memcmp(id.key, nc->id.key, sizeof id.key) == 0 &&
-	    memcmp(id.root, nc->id.root, sizeof id.root) == 0)
+	bool same = id.node_id == nc->id.node_id && id.role == nc->id.role &&
+		    id.cluster_id == nc->id.cluster_id && id.life_ms == nc->id.life_ms &&
+		    memcmp(id.key, nc->id.key, sizeof id.key) == 0 &&
+		    memcmp(id.root, nc->id.root, sizeof id.root) == 0;
+	nc->id = id; /* its end, read again */
+	if (same)
 		return false;
-	nc->id = id;
 	if (id.node_id)
 		nodecert_schedule(nc);
 	return true;

@@ -502,6 +502,14 @@ bool simcluster_in_sync(const struct simcluster *c, char *got, size_t size)
 
 	for (uint32_t i = 0; i < n && same; i++) {
 		struct manager *m = simcluster_manager(c, i);
+		if (!m && simcluster_number(c, i) && c->node_programs &&
+		    world_node_state(c->w, i)) {
+			/* up, and its manager waits for a manager's certificate */
+			snprintf(got, size, "%s has no manager's certificate yet",
+				 world_node_name(c->w, i));
+			same = false;
+			break;
+		}
 		if (!m)
 			continue;
 		if (!manager_is_voter(m)) {
