@@ -1289,8 +1289,12 @@ static int world_send(struct env *env, const char *addr, const uint8_t *buf, siz
 	}
 	/* A sender that trusts someone checks its peer, as its TLS handshake
 	 * would: a peer whose certificate does not chain to its roots (or
-	 * pin) gets nothing. */
-	if (src->cred && world_cred_trusts(w, src->cred)) {
+	 * pin) gets nothing. An answer to a peer that connected to it (it
+	 * heard from the peer's current process) goes back on that
+	 * connection, which the peer opened and checked: the join exchange
+	 * answers a joiner that has no certificate yet. */
+	if (src->cred && world_cred_trusts(w, src->cred) &&
+	    !world_conn_test(src, dst->index, WORLD_CONN_HEARD)) {
 		struct pki_cert peer;
 		if (!world_verify(w, dst->cred, src->cred, &peer)) {
 			w->stats.dropped_auth++;
