@@ -1444,9 +1444,90 @@ static void test_scn_rejects_bad_fault_commands(void **state)
 		"set may precede it)");
 }
 
+/* ---------------------------------------------------------------- identity (issue 13) */
+
+static void test_scn_parses_strangers_cert_and_forge(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c;
+
+	(void)state;
+	parse_ok("cluster managers=3 workers=2\n"
+		 "node add stranger\n"
+		 "node add stranger\n"
+		 "cert x2 other-cluster\n"
+		 "cert w1 expire\n"
+		 "forge x1 session to=leader as=w2\n"
+		 "forge w1 raft-vote to=m3\n"
+		 "expect refused on m1 >= 2\n"
+		 "expect refused == 0\n"
+		 "always term <= 3\n"
+		 "expect service evil absent\n"
+		 "expect service web exists within 5s\n",
+		 &s);
+	assert_int_equal(s.strangers_total, 2);
+	c = &s.cmds[2];
+	assert_int_equal(c->kind, SCN_NODE_ADD);
+	assert_int_equal(c->u.node.added.kind, SCN_NODE_STRANGER);
+	assert_int_equal(c->u.node.added.number, 2);
+	c = &s.cmds[3];
+	assert_int_equal(c->kind, SCN_CERT);
+	assert_int_equal(c->u.cert.kind, SCN_CERT_OTHER_CLUSTER);
+	assert_int_equal(c->u.cert.node.kind, SCN_NODE_STRANGER);
+	assert_int_equal(s.cmds[4].u.cert.kind, SCN_CERT_EXPIRE);
+	c = &s.cmds[5];
+	assert_int_equal(c->kind, SCN_FORGE);
+	assert_int_equal(c->u.forge.kind, SCN_FORGE_SESSION);
+	assert_int_equal(c->u.forge.src.kind, SCN_NODE_STRANGER);
+	assert_int_equal(c->u.forge.dst.kind, SCN_NODE_LEADER);
+	assert_true(c->u.forge.has_as);
+	assert_int_equal(c->u.forge.as.kind, SCN_NODE_WORKER);
+	assert_int_equal(c->u.forge.as.number, 2);
+	assert_int_equal(s.cmds[6].u.forge.kind, SCN_FORGE_RAFT_VOTE);
+	assert_false(s.cmds[6].u.forge.has_as);
+	c = &s.cmds[7];
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_REFUSED);
+	assert_true(c->u.expect.cond.has_node);
+	assert_int_equal(c->u.expect.cond.op, SCN_OP_GE);
+	assert_int_equal(c->u.expect.cond.count, 2);
+	assert_false(s.cmds[8].u.expect.cond.has_node);
+	assert_int_equal(s.cmds[9].u.expect.cond.kind, SCN_COND_TERM);
+	assert_int_equal(s.cmds[10].u.expect.cond.kind, SCN_COND_SERVICE);
+	assert_false(s.cmds[10].u.expect.cond.exists);
+	assert_string_equal(s.cmds[10].u.expect.cond.service, "evil");
+	assert_true(s.cmds[11].u.expect.cond.exists);
+	assert_true(s.cmds[11].u.expect.has_within);
+	scn_free(&s);
+}
+
+static void test_scn_rejects_bad_identity_commands(void **state)
+{
+	(void)state;
+	line_fails("cert x1 expire",
+		   "scn.scn:2:6: expected a node (mN, wN or leader) after 'cert', got 'x1'");
+	line_fails("cert w1 stolen", "scn.scn:2:9: unknown certificate 'stolen' (expected "
+				     "expire, foreign, other-cluster or none)");
+	line_fails("forge w1 raft-vote",
+		   "scn.scn:2:19: expected to=NODE after 'forge w1 raft-vote', got end of "
+		   "line");
+	line_fails("forge w1 session to=m1",
+		   "scn.scn:2:23: expected as=NODE (the node the message names) after 'forge "
+		   "w1 session to=m1', got end of line");
+	line_fails("forge w1 hello to=m1",
+		   "scn.scn:2:10: unknown message kind 'hello' (expected raft-append, "
+		   "raft-vote, proposal, control, join, session, status, cert-request, "
+		   "session-response or assignments)");
+	line_fails("forge w1 control to=w9",
+		   "scn.scn:2:21: node w9 does not exist (cluster has w1..w2)");
+	line_fails("expect service web here",
+		   "scn.scn:2:20: expected exists or absent after 'service web', got 'here'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_scn_parses_strangers_cert_and_forge),
+		cmocka_unit_test(test_scn_rejects_bad_identity_commands),
 		cmocka_unit_test(test_scn_parses_every_command_and_condition),
 		cmocka_unit_test(test_scn_await_needs_within),
 		cmocka_unit_test(test_scn_keeps_text_line_and_column_without_comment),

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/pki.h"
 #include "sim/simdisk.h"
 #include "sim/world.h"
 #include "tests/support/pingprog.h"
@@ -688,6 +689,299 @@ static void test_world_env_exit_is_a_process_death_a_restart_undoes(void **state
 	world_free(w);
 }
 
+/* ---------------------------------------------------------------- identity */
+
+struct ident_box {
+	uint64_t count;
+	struct env_identity last;
+};
+
+static void ident_recv(struct env *env, const char *from, const uint8_t *buf, size_t len,
+		       void *data)
+{
+	struct ident_box *b = data;
+	(void)from;
+	(void)buf;
+	(void)len;
+	b->count++;
+	env->ops->sender(env, &b->last);
+}
+
+/* A CA made on node ca_node's env: its certificate and key. */
+struct test_ca {
+	uint8_t cert[PKI_DER_BYTES_MAX], key[PKI_DER_BYTES_MAX];
+	size_t cert_len, key_len;
+};
+
+static void make_ca(struct world *w, uint32_t on, uint64_t cluster_id, struct test_ca *ca)
+{
+	struct env *env = world_node_env(w, on);
+	assert_int_equal(env->ops->pki_ca_create(env, cluster_id, 365ull * 86400 * 1000,
+						 ca->cert, sizeof ca->cert, &ca->cert_len,
+						 ca->key, sizeof ca->key, &ca->key_len),
+			 0);
+}
+
+/* Gives node a certificate of ca naming node_id and role, valid life_ms,
+ * through its own env (pki_csr, pki_sign, pki_install), trusting roots. */
+static int enroll(struct world *w, uint32_t node, const struct test_ca *ca,
+		  uint64_t node_id, uint64_t cluster_id, enum env_role role, ms_t life_ms,
+		  const struct env_blob *roots, size_t root_count)
+{
+	struct env *env = world_node_env(w, node);
+	uint8_t csr[PKI_DER_BYTES_MAX], cert[PKI_DER_BYTES_MAX];
+	size_t csr_len, cert_len;
+	struct env_blob ca_cert = {ca->cert, ca->cert_len}, ca_key = {ca->key, ca->key_len};
+	struct env_blob csr_blob, cert_blob;
+	struct env_identity who = {.node_id = node_id, .cluster_id = cluster_id, .role = role};
+
+	assert_int_equal(env->ops->pki_csr(env, csr, sizeof csr, &csr_len), 0);
+	csr_blob = (struct env_blob){csr, csr_len};
+	assert_int_equal(env->ops->pki_sign(env, &ca_cert, &ca_key, &csr_blob, &who, life_ms,
+					    cert, sizeof cert, &cert_len),
+			 0);
+	cert_blob = (struct env_blob){cert, cert_len};
+	return env->ops->pki_install(env, &cert_blob, roots, root_count);
+}
+
+/* A world of n bare nodes listening into boxes; node 0 holds the CA of
+ * cluster 7; nodes 0..enrolled-1 get certificates (node 0 a manager's, the
+ * others workers', node ids 100 + i) trusting it. */
+static struct world *pki_world(uint64_t seed, size_t n, size_t enrolled,
+			       struct ident_box *boxes, struct test_ca *ca)
+{
+	struct world *w = world_new(seed);
+	struct env_blob root;
+
+	assert_non_null(w);
+	for (size_t i = 0; i < n; i++) {
+		char name[24];
+		uint32_t index;
+		snprintf(name, sizeof name, "n%zu", i);
+		assert_int_equal(world_node_add(w, name, NULL, NULL, &index), 0);
+		assert_int_equal(world_node_start(w, index), 0);
+		memset(&boxes[i], 0, sizeof boxes[i]);
+		struct env *env = world_node_env(w, index);
+		assert_int_equal(env->ops->listen(env, ident_recv, NULL, &boxes[i]), 0);
+	}
+	make_ca(w, 0, 7, ca);
+	root = (struct env_blob){ca->cert, ca->cert_len};
+	for (size_t i = 0; i < enrolled; i++)
+		assert_int_equal(enroll(w, (uint32_t)i, ca, 100 + i, 7,
+					i == 0 ? ENV_ROLE_MANAGER : ENV_ROLE_WORKER,
+					90ull * 86400 * 1000, &root, 1),
+				 0);
+	return w;
+}
+
+static void send_one(struct world *w, uint32_t from, uint32_t to)
+{
+	struct env *env = world_node_env(w, from);
+	uint8_t b = 1;
+	assert_int_equal(env->ops->send(env, world_node_name(w, to), &b, 1), 0);
+}
+
+static void test_world_sender_names_the_senders_node_and_role(void **state)
+{
+	struct ident_box boxes[3];
+	struct test_ca ca;
+	struct world *w = pki_world(1, 3, 3, boxes, &ca);
+	uint8_t digest[ENV_DIGEST_BYTES];
+
+	(void)state;
+	send_one(w, 1, 0);
+	send_one(w, 0, 2);
+	run_for(w, 1000 * 1000);
+	assert_int_equal(boxes[0].count, 1);
+	assert_int_equal(boxes[0].last.node_id, 101);
+	assert_int_equal(boxes[0].last.role, ENV_ROLE_WORKER);
+	assert_int_equal(boxes[0].last.cluster_id, 7);
+	assert_int_equal(boxes[0].last.life_ms, 90ull * 86400 * 1000);
+	assert_int_equal(boxes[0].last.expires_ms, 90ull * 86400 * 1000);
+	pki_digest(ca.cert, ca.cert_len, digest);
+	assert_memory_equal(boxes[0].last.root, digest, sizeof digest);
+	assert_int_equal(boxes[2].count, 1);
+	assert_int_equal(boxes[2].last.node_id, 100);
+	assert_int_equal(boxes[2].last.role, ENV_ROLE_MANAGER);
+	/* outside a recv callback: nothing */
+	struct env_identity id;
+	world_node_env(w, 0)->ops->sender(world_node_env(w, 0), &id);
+	assert_int_equal(id.node_id, 0);
+	world_free(w);
+}
+
+static void test_world_sender_of_another_ca_is_zero(void **state)
+{
+	struct ident_box boxes[3];
+	struct test_ca ca, other;
+	struct world *w = pki_world(2, 3, 1, boxes, &ca);
+	struct env_blob roots[2];
+
+	(void)state;
+	/* n1: a certificate of another CA of the same cluster id; it trusts
+	 * both roots, so its own TLS check lets it reach n0 */
+	make_ca(w, 1, 7, &other);
+	roots[0] = (struct env_blob){ca.cert, ca.cert_len};
+	roots[1] = (struct env_blob){other.cert, other.cert_len};
+	assert_int_equal(enroll(w, 1, &other, 101, 7, ENV_ROLE_MANAGER,
+				90ull * 86400 * 1000, roots, 2),
+			 0);
+	/* n2: no certificate, no roots: it sends to anyone */
+	send_one(w, 1, 0);
+	send_one(w, 2, 0);
+	run_for(w, 1000 * 1000);
+	assert_int_equal(boxes[0].count, 2);
+	assert_int_equal(boxes[0].last.node_id, 0);
+	assert_int_equal(boxes[0].last.role, ENV_ROLE_NONE);
+	world_free(w);
+}
+
+static void test_world_sender_expired_at_virtual_time_is_zero(void **state)
+{
+	struct ident_box boxes[2];
+	struct test_ca ca;
+	struct world *w = pki_world(3, 2, 1, boxes, &ca);
+	struct env_blob root = {ca.cert, ca.cert_len};
+
+	(void)state;
+	assert_int_equal(enroll(w, 1, &ca, 101, 7, ENV_ROLE_WORKER, 10 * 1000, &root, 1),
+			 0);
+	run_for(w, 5 * 1000 * 1000);
+	send_one(w, 1, 0);
+	run_for(w, 1000 * 1000);
+	assert_int_equal(boxes[0].count, 1);
+	assert_int_equal(boxes[0].last.node_id, 101);
+	assert_int_equal(boxes[0].last.expires_ms, 10 * 1000);
+	run_for(w, 5 * 1000 * 1000); /* 11 s: past its end */
+	/* n0's own check drops what it sends to n1 now; n1 has no check
+	 * against itself, so its message arrives, proving nothing */
+	send_one(w, 1, 0);
+	run_for(w, 1000 * 1000);
+	assert_int_equal(boxes[0].count, 2);
+	assert_int_equal(boxes[0].last.node_id, 0);
+	world_free(w);
+}
+
+static void test_world_pin_mismatch_drops_at_send(void **state)
+{
+	struct ident_box boxes[3];
+	struct test_ca ca;
+	struct world *w = pki_world(4, 3, 1, boxes, &ca);
+	struct sim_net_stats st;
+	uint8_t good[ENV_DIGEST_BYTES], bad[ENV_DIGEST_BYTES];
+	struct env *e1 = world_node_env(w, 1), *e2 = world_node_env(w, 2);
+
+	(void)state;
+	pki_digest(ca.cert, ca.cert_len, good);
+	memcpy(bad, good, sizeof bad);
+	bad[0] ^= 1;
+	assert_int_equal(e1->ops->pki_pin(e1, bad), 0);
+	assert_int_equal(e2->ops->pki_pin(e2, good), 0);
+	send_one(w, 1, 0); /* a fake manager, as the token's digest shows */
+	send_one(w, 2, 0); /* the real one */
+	run_for(w, 1000 * 1000);
+	world_net_stats(w, &st);
+	assert_int_equal(st.dropped_auth, 1);
+	assert_int_equal(boxes[0].count, 1);
+	/* the pinned joiner has no certificate: it proves nothing */
+	assert_int_equal(boxes[0].last.node_id, 0);
+	/* n0 answers the joiner on the connection it opened (env reply), and
+	 * the pinned joiner identifies n0 by the chain n0 presents; a send
+	 * to a node without a certificate is dropped (a dial would fail its
+	 * TLS check), answer or not */
+	{
+		struct env *e0 = world_node_env(w, 0);
+		uint8_t b = 1;
+		assert_int_not_equal(boxes[0].last.conn, 0);
+		assert_int_equal(e0->ops->reply(e0, boxes[0].last.conn, &b, 1), 0);
+	}
+	send_one(w, 0, 2);
+	send_one(w, 0, 1);
+	run_for(w, 1000 * 1000);
+	assert_int_equal(boxes[2].count, 1);
+	assert_int_equal(boxes[2].last.node_id, 100);
+	assert_int_equal(boxes[1].count, 0);
+	world_net_stats(w, &st);
+	assert_int_equal(st.dropped_auth, 3);
+	world_free(w);
+}
+
+static void test_world_identity_survives_restart(void **state)
+{
+	struct ident_box boxes[2];
+	struct test_ca ca;
+	struct world *w = pki_world(5, 2, 2, boxes, &ca);
+	struct env_identity id;
+	struct env_blob own = {NULL, 0};
+	struct env *e1 = world_node_env(w, 1);
+
+	(void)state;
+	assert_int_equal(world_node_kill(w, 1, true, true), 0);
+	assert_int_equal(world_node_start(w, 1), 0);
+	assert_int_equal(e1->ops->listen(e1, ident_recv, NULL, &boxes[1]), 0);
+	assert_int_equal(e1->ops->pki_info(e1, &own, &id), 0);
+	assert_int_equal(id.node_id, 101);
+	send_one(w, 1, 0);
+	run_for(w, 1000 * 1000);
+	assert_int_equal(boxes[0].count, 1);
+	assert_int_equal(boxes[0].last.node_id, 101);
+	world_free(w);
+}
+
+static void test_world_pki_install_fails_under_a_disk_fault(void **state)
+{
+	struct ident_box boxes[2];
+	struct test_ca ca;
+	struct world *w = pki_world(6, 2, 1, boxes, &ca);
+	struct env_blob root = {ca.cert, ca.cert_len}, own = {NULL, 0};
+	struct env_identity id;
+	struct env *e1 = world_node_env(w, 1);
+
+	(void)state;
+	assert_int_equal(world_disk_fault(w, 1, SIMVFS_FAULT_EIO_SYNC, UINT64_MAX), 0);
+	assert_int_equal(enroll(w, 1, &ca, 101, 7, ENV_ROLE_WORKER, 60 * 1000, &root, 1),
+			 CS_ESTORAGE);
+	assert_int_equal(e1->ops->pki_info(e1, &own, &id), CS_ENOENT);
+	assert_int_equal(world_disk_fault(w, 1, 0, 0), 0);
+	assert_int_equal(enroll(w, 1, &ca, 101, 7, ENV_ROLE_WORKER, 60 * 1000, &root, 1),
+			 0);
+	assert_int_equal(e1->ops->pki_info(e1, &own, &id), 0);
+	assert_int_equal(id.node_id, 101);
+	world_free(w);
+}
+
+/* The bytes of a CA and a CSR made on node 0 of a world of seed. */
+static void pki_bytes(uint64_t seed, uint8_t *out, size_t cap, size_t *len)
+{
+	struct ident_box boxes[1];
+	struct test_ca ca;
+	struct world *w = pki_world(seed, 1, 0, boxes, &ca);
+	struct env *env = world_node_env(w, 0);
+	size_t csr_len;
+
+	assert_true(ca.cert_len < cap);
+	memcpy(out, ca.cert, ca.cert_len);
+	assert_int_equal(env->ops->pki_csr(env, out + ca.cert_len, cap - ca.cert_len,
+					   &csr_len),
+			 0);
+	*len = ca.cert_len + csr_len;
+	world_free(w);
+}
+
+static void test_world_pki_is_deterministic(void **state)
+{
+	uint8_t a[2 * PKI_DER_BYTES_MAX], b[2 * PKI_DER_BYTES_MAX], c[2 * PKI_DER_BYTES_MAX];
+	size_t la, lb, lc;
+
+	(void)state;
+	pki_bytes(9, a, sizeof a, &la);
+	pki_bytes(9, b, sizeof b, &lb);
+	pki_bytes(10, c, sizeof c, &lc);
+	assert_int_equal(la, lb);
+	assert_memory_equal(a, b, la);
+	assert_true(la != lc || memcmp(a, c, la) != 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -710,6 +1004,13 @@ int main(void)
 		cmocka_unit_test(test_world_records_every_event_for_divergence),
 		cmocka_unit_test(test_net_rejects_oversized_and_unknown),
 		cmocka_unit_test(test_world_env_exit_is_a_process_death_a_restart_undoes),
+		cmocka_unit_test(test_world_sender_names_the_senders_node_and_role),
+		cmocka_unit_test(test_world_sender_of_another_ca_is_zero),
+		cmocka_unit_test(test_world_sender_expired_at_virtual_time_is_zero),
+		cmocka_unit_test(test_world_pin_mismatch_drops_at_send),
+		cmocka_unit_test(test_world_identity_survives_restart),
+		cmocka_unit_test(test_world_pki_install_fails_under_a_disk_fault),
+		cmocka_unit_test(test_world_pki_is_deterministic),
 	};
 	return cmocka_run_group_tests_name("world", tests, NULL, NULL);
 }
