@@ -82,6 +82,7 @@ struct disp_write {
 	struct disp_report *acks; /* status reports in this write */
 	size_t ack_count;
 	uint64_t registered; /* a member manager's record made */
+	uint64_t reply_node, reply_session; /* a session to answer once written */
 };
 
 bool dispatcher_is_assigned(const Cs__Task *t)
@@ -180,6 +181,8 @@ static void disp_send(struct dispatcher *d, const char *to, const Cs__Wire *wire
 static void disp_maybe_free(struct dispatcher *d);
 
 static void disp_write_done(void *data, int status);
+static void disp_session_reply(struct dispatcher *d, const char *to, int status,
+			       struct disp_session *s);
 static void disp_ack_now(struct dispatcher *d, const struct disp_report *r,
 			 uint32_t state);
 
@@ -228,6 +231,15 @@ static void disp_write_done(void *data, int status)
 	d->writes_in_flight--;
 	if (w->registered && d->registering == w->registered)
 		d->registering = 0;
+	if (!d->stopped && w->reply_node) {
+		/* the session's record is written: answer it (if still its) */
+		struct disp_session *s = disp_session(d, w->reply_node);
+		if (s && s->session_id == w->reply_session) {
+			disp_session_reply(d, s->addr, status, status ? NULL : s);
+			if (status == 0)
+				disp_send_full(d, s);
+		}
+	}
 	if (!d->stopped) {
 		if (w->ack_count && status == 0) {
 			/* acknowledge, per agent, the reports this write carried */
@@ -278,43 +290,57 @@ static void disp_set_node(struct dispatcher *d, const Cs__Node *cur, Cs__NodeSta
 
 /* A session opened: the node is READY with the role its certificate
  * grants, the manager status it has, and what its agent says of its
- * resources, labels and hostname when the record (the CA's) lacks them. */
-static void disp_set_node_session(struct dispatcher *d, const Cs__Node *cur,
+ * resources, labels and hostname when the record (the CA's) lacks them.
+ * Returns true when a write carries that (the session is answered once it
+ * commits: the agent hears of a session its node is READY in), false when
+ * the record says so already. */
+static bool disp_set_node_session(struct dispatcher *d, const Cs__Node *cur,
 				  const Cs__SessionRequest *q, Cs__NodeRole role,
-				  const Cs__ManagerStatus *ms)
+				  const Cs__ManagerStatus *ms, const struct disp_session *s)
 {
 	bool fill = !cur->resources && q->resources;
+	bool ms_same = ms ? cur->manager_status &&
+				    cur->manager_status->raft_id == ms->raft_id &&
+				    strcmp(cur->manager_status->addr, ms->addr) == 0
+			  : role != CS__NODE_ROLE__NODE_ROLE_WORKER || !cur->manager_status;
 	struct store_batch b;
 	struct disp_write *w;
 	Cs__Node n;
 
-	if (!fill) {
-		disp_set_node(d, cur, CS__NODE_STATE__NODE_STATE_READY, "", role, ms);
-		return;
-	}
+	if (!fill && cur->state == CS__NODE_STATE__NODE_STATE_READY && cur->role == role &&
+	    ms_same)
+		return false;
 	w = calloc(1, sizeof *w);
 	if (!w)
-		return;
+		return false;
 	w->d = d;
+	w->reply_node = s->node_id;
+	w->reply_session = s->session_id;
 	n = *cur;
 	n.state = CS__NODE_STATE__NODE_STATE_READY;
 	n.state_message = (char *)"";
 	n.role = role;
-	n.manager_status = (Cs__ManagerStatus *)ms;
-	n.resources = q->resources;
-	if (!cur->n_labels) {
-		n.n_labels = q->n_labels;
-		n.labels = q->labels;
+	if (ms)
+		n.manager_status = (Cs__ManagerStatus *)ms;
+	else if (role == CS__NODE_ROLE__NODE_ROLE_WORKER)
+		n.manager_status = NULL;
+	if (fill) {
+		n.resources = q->resources;
+		if (!cur->n_labels) {
+			n.n_labels = q->n_labels;
+			n.labels = q->labels;
+		}
+		if ((!cur->hostname || !*cur->hostname) && q->hostname)
+			n.hostname = q->hostname;
 	}
-	if ((!cur->hostname || !*cur->hostname) && q->hostname)
-		n.hostname = q->hostname;
 	store_batch_init(&b);
 	if (store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &n)) {
 		store_batch_free(&b);
 		free(w);
-		return;
+		return false;
 	}
 	disp_write(d, &b, w);
+	return true;
 }
 
 static void disp_set_node_state(struct dispatcher *d, const Cs__Node *cur,
@@ -947,7 +973,8 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 		ms.raft_id = node_id;
 		ms.addr = (char *)from;
 	}
-	disp_set_node_session(d, known, q, role, ms.raft_id ? &ms : NULL);
+	if (disp_set_node_session(d, known, q, role, ms.raft_id ? &ms : NULL, s))
+		return; /* answered once the record says READY */
 	disp_session_reply(d, from, 0, s);
 	disp_send_full(d, s);
 }

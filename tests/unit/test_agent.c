@@ -503,7 +503,7 @@ static void test_agent_follows_redirect_from_follower_to_leader(void **state)
 	cfg.agent.memory_bytes = 8ull << 30;
 	cfg.agent.managers = follower_addr;
 	cfg.agent.manager_count = 2;
-	cfg.agent.join_token = SIMCLUSTER_WORKER_TOKEN;
+	cfg.agent.join_token = simcluster_worker_token(f->c);
 	memset(&s, 0, sizeof s);
 	s.first_to = -1;
 	s.managers = 3;
@@ -550,8 +550,7 @@ static void on_refused(void *data, const char *why)
 static void test_agent_join_token_checked(void **state)
 {
 	struct fixture *f = *state;
-	static const char *const tokens[] = {"SWMTKN-1-wrong", NULL,
-					     SIMCLUSTER_WORKER_TOKEN};
+	const char *tokens[3] = {"SWMTKN-1-wrong", NULL, NULL};
 	struct refusal ref[3], mref = {0};
 	struct node_cfg cfg[3], ncfg;
 	struct manager_cfg mc;
@@ -561,6 +560,7 @@ static void test_agent_join_token_checked(void **state)
 	uint32_t w[3];
 
 	setup(f, 7, 1, 0);
+	tokens[2] = simcluster_worker_token(f->c);
 	assert_true(run_until(f, 60 * SEC, all_ready, NULL));
 	memset(ref, 0, sizeof ref);
 	memset(cfg, 0, sizeof cfg);
@@ -578,9 +578,11 @@ static void test_agent_join_token_checked(void **state)
 	}
 	run_for(f, 60 * SEC);
 	assert_int_equal(ref[0].count, 1);
-	assert_non_null(strstr(ref[0].why, "wrong join token"));
-	assert_int_equal(ref[1].count, 1);
-	assert_non_null(strstr(ref[1].why, "no join token"));
+	assert_string_equal(ref[0].why,
+			    "token has 3 parts, expected SWMTKN-1-<digest>-<secret>");
+	/* no token, no certificate: it waits, asking no one (a manager that
+	 * starts a cluster signs its own) */
+	assert_int_equal(ref[1].count, 0);
 	assert_int_equal(ref[2].count, 0);
 	assert_true(node_ready(f, &w[2]));
 	assert_false(node_ready(f, &w[0]));
@@ -591,7 +593,7 @@ static void test_agent_join_token_checked(void **state)
 		mc.raft_id = 2;
 		mc.join_addrs = join;
 		mc.join_count = 1;
-		mc.join_token = SIMCLUSTER_WORKER_TOKEN;
+		mc.join_token = simcluster_worker_token(f->c);
 		mc.on_refused = on_refused;
 		mc.refused_data = &mref;
 		memset(&ncfg, 0, sizeof ncfg);
@@ -600,18 +602,17 @@ static void test_agent_join_token_checked(void **state)
 		ncfg.agent.role = CS__NODE_ROLE__NODE_ROLE_MANAGER;
 		ncfg.agent.managers = mgr;
 		ncfg.agent.manager_count = 1;
-		ncfg.agent.join_token = SIMCLUSTER_WORKER_TOKEN;
+		ncfg.agent.join_token = simcluster_worker_token(f->c);
 		ncfg.agent.on_refused = on_refused;
 		ncfg.agent.hook_data = &ref[0];
 		ref[0].count = 0;
 		m2 = add_node(f, "m2", &ncfg, 0);
 		run_for(f, 60 * SEC);
-		assert_int_equal(mref.count, 1);
-		assert_non_null(strstr(mref.why, "wrong manager join token"));
-		/* its agent showed a worker token as a manager: refused too */
-		assert_int_equal(ref[0].count, 1);
+		/* the worker token's certificate grants a worker: the node's
+		 * manager never opens, and it never joins Raft */
+		assert_int_equal(mref.count, 0);
+		assert_null(node_manager(world_node_state(f->w, m2)));
 		assert_int_equal(manager_voters(simcluster_manager(f->c, 0), NULL, 0), 1);
-		assert_false(node_ready(f, &m2));
 	}
 }
 
@@ -649,7 +650,7 @@ static void test_agent_tells_host_of_role_change_once(void **state)
 	cfg.agent.memory_bytes = 1ull << 30;
 	cfg.agent.managers = mgr;
 	cfg.agent.manager_count = 1;
-	cfg.agent.join_token = SIMCLUSTER_WORKER_TOKEN;
+	cfg.agent.join_token = simcluster_worker_token(f->c);
 	cfg.agent.on_role = on_role;
 	cfg.agent.hook_data = &seen;
 	w = add_node(f, "w1", &cfg, 0);
@@ -1204,6 +1205,24 @@ static void fe_exit(struct env *env, const char *why)
 	fe_of(env)->exited = true;
 }
 
+/* The node holds a worker's certificate of cluster 7 (it joined earlier). */
+static int fe_pki_info(struct env *env, const struct env_blob *cert,
+		       struct env_identity *out)
+{
+	(void)cert;
+	memset(out, 0, sizeof *out);
+	out->node_id = 0x42;
+	out->cluster_id = 7;
+	out->role = ENV_ROLE_WORKER;
+	out->life_ms = 90ull * 86400 * 1000;
+	out->expires_ms = fe_of(env)->now + out->life_ms;
+	return 0;
+}
+
+/* What a manager of cluster 7 proves: the only sender the agent hears. */
+static const struct env_identity fe_manager = {
+	.node_id = 1, .cluster_id = 7, .role = ENV_ROLE_MANAGER};
+
 static const struct env_ops fe_ops = {
 	.now_ms = fe_now,
 	.timer_start = fe_timer_start,
@@ -1218,6 +1237,7 @@ static const struct env_ops fe_ops = {
 	.ctl_close = fe_ctl_close,
 	.ctl_list = fe_ctl_list,
 	.exit = fe_exit,
+	.pki_info = fe_pki_info,
 };
 
 static int fe_commit_hook(void *data)
@@ -1286,7 +1306,7 @@ static void fe_advance(struct fenv *fe, ms_t ms)
 			Cs__HeartbeatResponse r = CS__HEARTBEAT_RESPONSE__INIT;
 			fe->heartbeats = 0;
 			w.heartbeat_response = &r;
-			agent_handle(fe->agent, "m1", &w);
+			agent_handle(fe->agent, "m1", &fe_manager, &w);
 		}
 	}
 	fe->now = end;
@@ -1361,7 +1381,7 @@ static void fe_connect(struct fenv *fe)
 	r.session_id = 77;
 	r.heartbeat_ms = 5000;
 	w.session_response = &r;
-	assert_true(agent_handle(fe->agent, "m1", &w));
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
 	assert_true(agent_connected(fe->agent));
 }
 
@@ -1416,7 +1436,7 @@ static void fe_assign(struct fenv *fe, bool full, bool more, uint64_t seq,
 	as.n_removed = nrm;
 	as.removed = (uint64_t *)rm;
 	w.assignments = &as;
-	assert_true(agent_handle(fe->agent, "m1", &w));
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
 	free(ptrs);
 	free(tasks);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ca.h"
 #include "core/control.h"
 #include "core/limits.h"
 #include "core/errors.h"
@@ -665,50 +666,23 @@ static void test_control_rotate_tokens_and_inspect_the_cluster(void **state)
 	assert_int_equal(control_cluster_inspect(m, &cl, err, sizeof err), 0);
 	assert_string_not_equal(cl->worker_token, wt);
 	assert_string_not_equal(cl->manager_token, mt);
-	/* drawn tokens name the cluster */
+	/* drawn tokens name the cluster's root, and grant their roles */
 	{
-		uint64_t id = 0;
+		uint8_t digest[ENV_DIGEST_BYTES], root[ENV_DIGEST_BYTES];
+		char secret[PKI_TOKEN_SECRET_BYTES], why[PKI_WHY_BYTES];
 		Cs__NodeRole role;
-		assert_int_equal(manager_token_cluster(cl->worker_token, &id), 0);
-		assert_int_equal(id, cl->id);
-		assert_int_equal(manager_token_role(cl->worker_token, &role), 0);
+		pki_digest(cl->ca_cert.data, cl->ca_cert.len, root);
+		assert_int_equal(pki_token_parse(cl->worker_token, digest, secret, why), 0);
+		assert_memory_equal(digest, root, sizeof root);
+		assert_int_equal(ca_token_role(cl, cl->worker_token, &role, why), 0);
 		assert_int_equal(role, CS__NODE_ROLE__NODE_ROLE_WORKER);
-		id = 0;
-		assert_int_equal(manager_token_cluster(cl->manager_token, &id), 0);
-		assert_int_equal(id, cl->id);
+		assert_int_equal(ca_token_role(cl, cl->manager_token, &role, why), 0);
+		assert_int_equal(role, CS__NODE_ROLE__NODE_ROLE_MANAGER);
+		assert_int_equal(ca_token_role(cl, wt, &role, why), CS_EAUTH);
+		assert_string_equal(why, "wrong join token (rotated, or never this cluster's)");
 	}
 	world_free(f.w);
 	simcluster_free(f.c);
-}
-
-/* Reading join tokens: role and cluster id, and what is not a token. */
-static void test_control_token_parts(void **state)
-{
-	uint64_t id = 0;
-	Cs__NodeRole role;
-	static const char *const bad[] = {
-		"",
-		"SWMTKN-1-",
-		"SWMTKN-2-00000000000000ff-m0123",
-		"SWMTKN-1-sim-manager",		   /* a role, no cluster id */
-		"SWMTKN-1-00000000000000FF-m0123", /* drawn tokens are lower case */
-		"SWMTKN-1-00000000000000f-m0123",
-		"SWMTKN-1-00000000000000fff-m0123",
-		"SWMTKN-1-00000000000000ff-x0123",
-	};
-
-	assert_int_equal(manager_token_cluster("SWMTKN-1-00000000000000ff-m0123", &id),
-			 0);
-	assert_int_equal(id, 0xff);
-	assert_int_equal(manager_token_role("SWMTKN-1-00000000000000ff-m0123", &role), 0);
-	assert_int_equal(role, CS__NODE_ROLE__NODE_ROLE_MANAGER);
-	assert_int_equal(manager_token_cluster("SWMTKN-1-ffffffffffffffff-w1", &id), 0);
-	assert_int_equal(id, UINT64_MAX);
-	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-		id = 7;
-		assert_int_equal(manager_token_cluster(bad[i], &id), CS_EINVAL);
-		assert_int_equal(id, 7);
-	}
 }
 
 static void test_control_update_errors_and_reads(void **state)
@@ -916,7 +890,6 @@ int main(void)
 		cmocka_unit_test(test_control_last_manager_is_not_demoted),
 		cmocka_unit_test(test_control_node_remove_rules),
 		cmocka_unit_test(test_control_rotate_tokens_and_inspect_the_cluster),
-		cmocka_unit_test(test_control_token_parts),
 		cmocka_unit_test(test_control_update_errors_and_reads),
 		cmocka_unit_test(test_control_followers_refuse),
 		cmocka_unit_test(test_control_write_in_flight_at_close),

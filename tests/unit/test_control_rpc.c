@@ -664,40 +664,61 @@ static void test_control_rpc_request_over_the_frame_limit(void **state)
 	teardown(&f);
 }
 
+/* What node's manager certificate proves: a member manager of the
+ * fixture's cluster. */
+static struct env_identity member_who(struct fixture *f, uint32_t node)
+{
+	struct manager *m = simcluster_manager(f->c, node);
+	struct env_identity who = {0};
+	who.node_id = manager_raft_id(m);
+	who.cluster_id = manager_cluster_id(m);
+	who.role = ENV_ROLE_MANAGER;
+	return who;
+}
+
 static void test_control_rpc_odd_wires(void **state)
 {
 	struct fixture f;
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
 	Cs__ControlResponse resp = CS__CONTROL_RESPONSE__INIT;
+	struct env_identity leader, stranger = {0}, worker = {0};
 	struct env *lenv;
 	uint64_t events;
 
 	boot(&f);
 	lenv = world_node_env(f.w, f.leader);
 	assert_non_null(lenv);
+	leader = member_who(&f, f.leader);
+	worker.node_id = 0x99;
+	worker.cluster_id = leader.cluster_id;
+	worker.role = ENV_ROLE_WORKER;
 
 	/* neither a request nor a response */
-	assert_false(control_rpc_handle(rpc_of(&f, f.leader), "m9", &wire));
+	assert_false(control_rpc_handle(rpc_of(&f, f.leader), "m9", &leader, &wire));
 
 	/* an answer nobody waits for (late or duplicate): dropped */
 	resp.id = 12345;
 	wire.control_response = &resp;
-	assert_true(control_rpc_handle(rpc_of(&f, f.follower), "m9", &wire));
+	assert_true(control_rpc_handle(rpc_of(&f, f.follower), "m1", &leader, &wire));
 
-	/* a request with no reply address: nothing to answer to, nothing sent */
+	/* a request from a stranger, or a worker's certificate, whatever
+	 * reply_to it names: refused, nothing sent (issue 13: a control
+	 * request over TCP ran the attacker's service and dialled reply_to) */
 	wire.control_response = NULL;
 	req.id = 1;
 	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_LIST;
+	req.reply_to = "attacker:1";
 	wire.control_request = &req;
 	events = world_pending(f.w);
-	assert_true(control_rpc_handle(rpc_of(&f, f.leader), "m9", &wire));
+	assert_true(control_rpc_handle(rpc_of(&f, f.leader), "m9", &stranger, &wire));
+	assert_true(control_rpc_handle(rpc_of(&f, f.leader), "m9", &worker, &wire));
 	assert_int_equal(world_pending(f.w), events);
 
-	/* a request forwarded to a follower: it answers that it does not lead
-	 * (to the leader, which drops the unknown answer) */
-	req.reply_to = (char *)lenv->ops->self_addr(lenv);
-	assert_true(control_rpc_handle(rpc_of(&f, f.follower), "m9", &wire));
+	/* a request forwarded to a follower by a member: it answers that it
+	 * does not lead, at the member's address in the configuration (to
+	 * the leader, which drops the unknown answer), not at reply_to */
+	assert_true(control_rpc_handle(rpc_of(&f, f.follower), "m9", &leader, &wire));
 	assert_true(world_pending(f.w) > events);
 	world_step(f.w, world_now_us(f.w) + SEC);
 	teardown(&f);
@@ -811,7 +832,10 @@ static void test_control_rpc_full_leader_refuses_a_forward(void **state)
 	req.reply_to = (char *)fenv->ops->self_addr(fenv);
 	wire.control_request = &req;
 	before = world_pending(f.w);
-	assert_true(control_rpc_handle(rpc_of(&f, f.leader), "m9", &wire));
+	{
+		struct env_identity who = member_who(&f, f.follower);
+		assert_true(control_rpc_handle(rpc_of(&f, f.leader), "m9", &who, &wire));
+	}
 	assert_int_equal(world_pending(f.w), before + 1); /* the answer, only */
 	do {
 		all = true;
