@@ -320,6 +320,14 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 			return;
 		}
 		role = cur->desired_role;
+		if (role == CS__NODE_ROLE__NODE_ROLE_WORKER &&
+		    manager_member_addr(leader_manager(ca->ctx), id)) {
+			/* demoted: a worker's certificate once it has left the
+			 * Raft group (the leader removes it first) */
+			ca_reply(ca, who->conn, CS_EAGAIN,
+				 "still a member of the Raft group: try again", NULL, 0);
+			return;
+		}
 	} else {
 		if (ca_token_role(c, q->token, &role, why)) {
 			ca_refuse(ca, from, who, why);

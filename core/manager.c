@@ -961,9 +961,13 @@ static void manager_reconcile_roles(struct manager *m)
 		return; /* the change's callback looks again */
 	m->roles_dirty = false;
 	while ((n = store_node_next(m->store, n)) != NULL) {
-		/* a manager's raft id is its node id */
+		/* a manager's raft id is its node id; the record is a manager's
+		 * (the CA gives it a worker's certificate only once it has
+		 * left the Raft group) */
 		uint64_t id = n->id;
 		if (n->desired_role != CS__NODE_ROLE__NODE_ROLE_WORKER ||
+		    (n->role != CS__NODE_ROLE__NODE_ROLE_MANAGER &&
+		     n->cert_role != CS__NODE_ROLE__NODE_ROLE_MANAGER && !n->manager_status) ||
 		    !manager_server(m, id))
 			continue;
 		if (id == m->raft.id) {

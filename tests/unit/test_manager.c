@@ -413,8 +413,12 @@ static void test_manager_a_late_result_for_an_earlier_process_completes_nothing(
 		pr.status = 0;
 		pr.index = manager_applied(mgr(&f, fo));
 		pr.leader = "";
+		struct env_identity who = {0};
+		who.node_id = manager_raft_id(mgr(&f, l));
+		who.cluster_id = manager_cluster_id(mgr(&f, l));
+		who.role = ENV_ROLE_MANAGER;
 		wire.proposal_result = &pr;
-		assert_true(manager_handle(mgr(&f, fo), world_node_name(f.w, l), &wire));
+		assert_true(manager_handle(mgr(&f, fo), world_node_name(f.w, l), &who, &wire));
 	}
 	end = world_now_us(f.w) + 60 * SEC;
 	while (!r.done && world_step(f.w, end))
