@@ -365,9 +365,13 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 		return;
 	if (!who->node_id && cur &&
 	    (cur->cert_key.len != sizeof issued.key ||
-	     memcmp(cur->cert_key.data, issued.key, sizeof issued.key) != 0)) {
+	     memcmp(cur->cert_key.data, issued.key, sizeof issued.key) != 0) &&
+	    !(cur->state == CS__NODE_STATE__NODE_STATE_UNKNOWN && cur->cert_role == role)) {
 		/* the id is someone's: only the same key (an answer lost on
-		 * the way) gets it again */
+		 * the way) gets it again, or a new key while the node never
+		 * opened a session with the same token (a joiner that died
+		 * before it kept its certificate: its key died with it; whoever
+		 * shows that token could join as a new node anyway) */
 		snprintf(why, sizeof why, "node id %016" PRIx64 " is taken", id);
 		ca_refuse(ca, from, who, why);
 		return;
