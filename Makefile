@@ -37,7 +37,7 @@ say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)
 DEPS_PKGS := build-essential pkg-config libuv1-dev libraft-dev \
 	libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev \
 	libcurl4-openssl-dev libjansson-dev libcmocka-dev lcov valgrind \
-	docker.io busybox-static jq sqlite3
+	docker.io busybox-static jq sqlite3 libssl-dev openssl tcpdump
 LINT_PKGS := clang-format cppcheck
 
 # Installs only what is missing; runs apt-get update only then. Quiet when
@@ -83,8 +83,9 @@ O := build/$(VARIANT)
 CPPFLAGS := -I. -I$(GEN) $(DEFS) -MMD -MP
 CFLAGS := $(WARN) $(OPT)
 LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lm
-# net/ (the real world) adds libuv, libcurl and jansson (Docker's JSON).
-NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson
+# net/ (the real world) adds libuv, libcurl, jansson (Docker's JSON) and
+# OpenSSL (TLS between nodes).
+NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson -lssl -lcrypto
 
 # ---------------------------------------------------------------- sources
 PROTO := core/api.proto
