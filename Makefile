@@ -36,8 +36,8 @@ say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)
 # ---------------------------------------------------------------- packages
 DEPS_PKGS := build-essential pkg-config libuv1-dev libraft-dev \
 	libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev \
-	libcurl4-openssl-dev libjansson-dev libcmocka-dev lcov valgrind \
-	docker.io busybox-static jq sqlite3 libssl-dev openssl tcpdump
+	libcurl4-openssl-dev libjansson-dev libssl-dev libcmocka-dev lcov valgrind \
+	docker.io busybox-static jq sqlite3 openssl tcpdump
 LINT_PKGS := clang-format cppcheck
 
 # Installs only what is missing; runs apt-get update only then. Quiet when
@@ -82,10 +82,11 @@ GEN := build/gen
 O := build/$(VARIANT)
 CPPFLAGS := -I. -I$(GEN) $(DEFS) -MMD -MP
 CFLAGS := $(WARN) $(OPT)
-LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lm
+# libcrypto: core/pki.c (certificates and join tokens, pure functions).
+LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lcrypto -lm
 # net/ (the real world) adds libuv, libcurl, jansson (Docker's JSON) and
-# OpenSSL (TLS between nodes).
-NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson -lssl -lcrypto
+# libssl (TLS between nodes).
+NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson -lssl
 
 # ---------------------------------------------------------------- sources
 PROTO := core/api.proto

@@ -1,0 +1,705 @@
+/* Tests of core/pki.c: a root, a CSR, a node certificate signed from it,
+ * read and verified back; the same inputs giving the same bytes; every
+ * refusal of pki_verify, pki_sign and pki_token_parse with its exact words;
+ * join tokens at the edges of their range (checked against Python's
+ * base 36 of the same numbers); keys matching certificates. Certificates
+ * named other than pki_sign names them are built here with OpenSSL
+ * directly, signed by the real CA key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "core/errors.h"
+#include "core/pki.h"
+
+#define CLUSTER 0x0123456789abcdefull
+#define OTHER_CLUSTER 0x00000000000000ffull
+#define NODE 0xfeedface00c0ffeeull
+#define T_2026 1767225600ll	/* 2026-01-01T00:00:00Z */
+#define T_DEC 1796530800ll	/* 2026-12-06T04:20:00Z */
+#define T_2060 2845281600ll	/* 2060-02-29T12:00:00Z */
+#define YEAR_S (365ll * 86400)
+
+struct ca {
+	uint8_t cert[PKI_DER_BYTES_MAX], key[PKI_DER_BYTES_MAX];
+	size_t cert_len, key_len;
+};
+
+struct der {
+	uint8_t b[PKI_DER_BYTES_MAX];
+	size_t len;
+};
+
+static void seed_of(uint8_t seed[PKI_SEED_BYTES], uint8_t first)
+{
+	for (int i = 0; i < PKI_SEED_BYTES; i++)
+		seed[i] = (uint8_t)(first + 7 * i);
+}
+
+static struct env_blob blob(const uint8_t *data, size_t len)
+{
+	struct env_blob b = {data, len};
+	return b;
+}
+
+/* A root for cluster, from seed byte s, valid [T_2026, T_2026 + 10 years]. */
+static void ca_make(struct ca *ca, uint8_t s, uint64_t cluster)
+{
+	uint8_t seed[PKI_SEED_BYTES];
+	seed_of(seed, s);
+	assert_int_equal(pki_ca_create(seed, cluster, T_2026, T_2026 + 10 * YEAR_S, 1, ca->cert,
+				       sizeof ca->cert, &ca->cert_len, ca->key, sizeof ca->key,
+				       &ca->key_len),
+			 0);
+}
+
+static void csr_make(struct der *csr, uint8_t s)
+{
+	uint8_t seed[PKI_SEED_BYTES];
+	seed_of(seed, s);
+	assert_int_equal(pki_csr_create(seed, csr->b, sizeof csr->b, &csr->len), 0);
+}
+
+/* pki_sign with CA ca for (node, cluster, role) over [nb, na]. */
+static int sign(const struct ca *ca, const struct der *csr, uint64_t node, uint64_t cluster,
+		enum env_role role, int64_t nb, int64_t na, struct der *out, char *why)
+{
+	struct env_blob c = blob(ca->cert, ca->cert_len), k = blob(ca->key, ca->key_len);
+	struct env_blob r = blob(csr->b, csr->len);
+	struct env_identity who;
+
+	memset(&who, 0, sizeof who);
+	who.node_id = node;
+	who.cluster_id = cluster;
+	who.role = role;
+	return pki_sign(&c, &k, &r, &who, nb, na, 42, out->b, sizeof out->b, &out->len, why);
+}
+
+/* A manager certificate for NODE, valid [T_2026, T_DEC]. */
+static void node_make(const struct ca *ca, struct der *cert)
+{
+	struct der csr;
+	char why[PKI_WHY_BYTES];
+	csr_make(&csr, 100);
+	assert_int_equal(sign(ca, &csr, NODE, CLUSTER, ENV_ROLE_MANAGER, T_2026, T_DEC, cert, why),
+			 0);
+}
+
+static int verify(const struct der *cert, const struct ca *roots, size_t n, int64_t now,
+		  struct pki_cert *out, char *why)
+{
+	struct env_blob c = blob(cert->b, cert->len), r[2];
+	assert_true(n <= 2);
+	for (size_t i = 0; i < n; i++)
+		r[i] = blob(roots[i].cert, roots[i].cert_len);
+	memset(why, 0, PKI_WHY_BYTES);
+	return pki_verify(&c, r, n, now, out, why);
+}
+
+/* A certificate built by hand: subject O=o[, OU=ou], CN=cn, issuer the CA's
+ * subject, valid [T_2026, T_DEC], signed with the CA's key; ca_flag sets
+ * basicConstraints CA:TRUE. The key is that of seed byte 100. */
+static void craft(const struct ca *ca, const char *o, const char *ou, const char *cn,
+		  bool ca_flag, struct der *out)
+{
+	uint8_t seed[PKI_SEED_BYTES];
+	const unsigned char *p = ca->cert, *kp = ca->key;
+	X509 *root = d2i_X509(NULL, &p, (long)ca->cert_len);
+	EVP_PKEY *cakey = d2i_AutoPrivateKey(NULL, &kp, (long)ca->key_len), *k;
+	X509 *x = X509_new();
+	X509_NAME *name = X509_get_subject_name(x);
+	unsigned char *q = out->b;
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+
+	seed_of(seed, 100);
+	k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, PKI_SEED_BYTES);
+	assert_non_null(root);
+	assert_non_null(cakey);
+	assert_non_null(k);
+	assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+	ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), 9);
+	if (o)
+		X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)o, -1,
+					   -1, 0);
+	if (ou)
+		X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC, (const unsigned char *)ou, -1,
+					   -1, 0);
+	if (cn)
+		X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
+					   -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(root));
+	ASN1_TIME_set_string_X509(X509_getm_notBefore(x), "20260101000000Z");
+	ASN1_TIME_set_string_X509(X509_getm_notAfter(x), "20261206042000Z");
+	X509_set_pubkey(x, k);
+	X509V3_set_ctx(&ctx, root, x, NULL, NULL, 0);
+	ext = X509V3_EXT_nconf_nid(NULL, &ctx, NID_basic_constraints,
+				   ca_flag ? "critical,CA:TRUE" : "critical,CA:FALSE");
+	assert_non_null(ext);
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	assert_true(X509_sign(x, cakey, NULL) > 0);
+	out->len = (size_t)i2d_X509(x, NULL);
+	assert_true(out->len > 0 && out->len <= sizeof out->b);
+	i2d_X509(x, &q);
+	X509_free(x);
+	X509_free(root);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(cakey);
+}
+
+/* find: where the bytes of s first occur in b, or NULL. */
+static uint8_t *find(uint8_t *b, size_t len, const char *s)
+{
+	size_t n = strlen(s);
+	for (size_t i = 0; i + n <= len; i++)
+		if (memcmp(b + i, s, n) == 0)
+			return b + i;
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- certificates */
+
+static void test_pki_round_trip_ca_csr_sign_read_verify(void **state)
+{
+	struct ca ca;
+	struct der cert, csr;
+	struct pki_cert rd, vf, root;
+	uint8_t digest[ENV_DIGEST_BYTES], seed[PKI_SEED_BYTES];
+	char why[PKI_WHY_BYTES];
+	struct env_blob b;
+
+	ca_make(&ca, 1, CLUSTER);
+	assert_true(ca.cert_len > 100 && ca.cert_len < 1000);
+	b = blob(ca.cert, ca.cert_len);
+	assert_int_equal(pki_read(&b, &root, why), 0);
+	assert_true(root.node_id == 0);
+	assert_true(root.cluster_id == CLUSTER);
+	assert_int_equal(root.role, ENV_ROLE_NONE);
+	assert_true(root.not_before_s == T_2026);
+	assert_true(root.not_after_s == T_2026 + 10 * YEAR_S);
+	assert_true(root.serial == 1);
+
+	for (int r = 0; r < 2; r++) {
+		enum env_role role = r ? ENV_ROLE_WORKER : ENV_ROLE_MANAGER;
+		csr_make(&csr, 100);
+		assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, role, T_2026, T_DEC, &cert, why),
+				 0);
+		b = blob(cert.b, cert.len);
+		assert_int_equal(pki_read(&b, &rd, why), 0);
+		assert_true(rd.node_id == NODE);
+		assert_true(rd.cluster_id == CLUSTER);
+		assert_int_equal(rd.role, role);
+		assert_true(rd.not_before_s == T_2026);
+		assert_true(rd.not_after_s == T_DEC);
+		assert_true(rd.serial == 42);
+		memset(digest, 0, sizeof digest);
+		assert_memory_equal(rd.root, digest, sizeof digest);
+
+		assert_int_equal(verify(&cert, &ca, 1, T_2026 + 1000, &vf, why), 0);
+		assert_true(vf.node_id == NODE);
+		assert_true(vf.cluster_id == CLUSTER);
+		assert_int_equal(vf.role, role);
+		assert_memory_equal(vf.key, rd.key, sizeof rd.key);
+		pki_digest(ca.cert, ca.cert_len, digest);
+		assert_memory_equal(vf.root, digest, sizeof digest);
+	}
+	/* the certificate's key is the CSR's, and not the CA's */
+	seed_of(seed, 100);
+	b = blob(cert.b, cert.len);
+	{
+		struct env_blob s = blob(seed, sizeof seed);
+		struct env_blob k = blob(ca.key, ca.key_len);
+		assert_true(pki_key_matches(&s, &b));
+		assert_false(pki_key_matches(&k, &b));
+	}
+	/* inclusive ends (RFC 5280) */
+	assert_int_equal(verify(&cert, &ca, 1, T_2026, &vf, why), 0);
+	assert_int_equal(verify(&cert, &ca, 1, T_DEC, &vf, why), 0);
+}
+
+static void test_pki_same_inputs_same_bytes(void **state)
+{
+	struct ca a, b;
+	struct der ca1, ca2, c1, c2, k1, k2;
+	uint8_t seed[PKI_SEED_BYTES];
+
+	ca_make(&a, 1, CLUSTER);
+	ca_make(&b, 1, CLUSTER);
+	assert_int_equal(a.cert_len, b.cert_len);
+	assert_memory_equal(a.cert, b.cert, a.cert_len);
+	assert_int_equal(a.key_len, b.key_len);
+	assert_memory_equal(a.key, b.key, a.key_len);
+	csr_make(&ca1, 100);
+	csr_make(&ca2, 100);
+	assert_int_equal(ca1.len, ca2.len);
+	assert_memory_equal(ca1.b, ca2.b, ca1.len);
+	node_make(&a, &c1);
+	node_make(&b, &c2);
+	assert_int_equal(c1.len, c2.len);
+	assert_memory_equal(c1.b, c2.b, c1.len);
+	seed_of(seed, 9);
+	assert_int_equal(pki_key_der(seed, k1.b, sizeof k1.b, &k1.len), 0);
+	assert_int_equal(pki_key_der(seed, k2.b, sizeof k2.b, &k2.len), 0);
+	assert_int_equal(k1.len, k2.len);
+	assert_memory_equal(k1.b, k2.b, k1.len);
+	/* and other inputs, other bytes */
+	ca_make(&b, 2, CLUSTER);
+	assert_memory_not_equal(a.cert, b.cert, a.cert_len);
+}
+
+static void test_pki_key_der_is_pkcs8_of_the_seed(void **state)
+{
+	static const uint8_t prefix[16] = {0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06,
+					   0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20};
+	uint8_t seed[PKI_SEED_BYTES], key[PKI_DER_BYTES_MAX];
+	size_t len = 0;
+
+	seed_of(seed, 5);
+	assert_int_equal(pki_key_der(seed, key, sizeof key, &len), 0);
+	assert_int_equal(len, 48);
+	assert_memory_equal(key, prefix, sizeof prefix);
+	assert_memory_equal(key + 16, seed, sizeof seed);
+	assert_int_equal(pki_key_der(seed, key, 47, &len), CS_ELIMIT);
+}
+
+static void test_pki_key_matches(void **state)
+{
+	struct ca ca, other;
+	uint8_t seed[PKI_SEED_BYTES], junk[40];
+	struct env_blob c, k;
+
+	ca_make(&ca, 1, CLUSTER);
+	ca_make(&other, 2, CLUSTER);
+	c = blob(ca.cert, ca.cert_len);
+	k = blob(ca.key, ca.key_len);
+	assert_true(pki_key_matches(&k, &c));
+	seed_of(seed, 1);
+	k = blob(seed, sizeof seed);
+	assert_true(pki_key_matches(&k, &c));
+	k = blob(other.key, other.key_len);
+	assert_false(pki_key_matches(&k, &c));
+	seed_of(seed, 2);
+	k = blob(seed, sizeof seed);
+	assert_false(pki_key_matches(&k, &c));
+	memset(junk, 0x30, sizeof junk);
+	k = blob(junk, sizeof junk);
+	assert_false(pki_key_matches(&k, &c));
+	k = blob(ca.key, ca.key_len);
+	c = blob(junk, sizeof junk);
+	assert_false(pki_key_matches(&k, &c));
+	k = blob(ca.key, ca.key_len - 1); /* cut short */
+	c = blob(ca.cert, ca.cert_len);
+	assert_false(pki_key_matches(&k, &c));
+}
+
+static void test_pki_validity_cut_to_the_roots_end(void **state)
+{
+	struct ca ca;
+	struct der csr, cert;
+	struct pki_cert rd;
+	char why[PKI_WHY_BYTES];
+	struct env_blob b;
+
+	ca_make(&ca, 1, CLUSTER);
+	csr_make(&csr, 100);
+	assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_2060, &cert, why),
+			 0);
+	b = blob(cert.b, cert.len);
+	assert_int_equal(pki_read(&b, &rd, why), 0);
+	assert_true(rd.not_after_s == T_2026 + 10 * YEAR_S);
+	/* a CA that has ended signs nothing */
+	assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026 + 11 * YEAR_S,
+			      T_2026 + 12 * YEAR_S, &cert, why),
+			 CS_EINVAL);
+	assert_string_equal(why, "validity would end at 2035-12-30T00:00:00Z, before it starts at "
+				 "2036-12-29T00:00:00Z");
+}
+
+static void test_pki_times_after_2049_round_trip(void **state)
+{
+	uint8_t seed[PKI_SEED_BYTES];
+	struct der cert, key;
+	struct pki_cert rd, vf;
+	char why[PKI_WHY_BYTES];
+	struct env_blob b;
+	struct ca ca;
+
+	/* GeneralizedTime from 2050 on, UTCTime before (RFC 5280) */
+	seed_of(seed, 3);
+	assert_int_equal(pki_ca_create(seed, CLUSTER, T_2026, T_2060, 5, ca.cert, sizeof ca.cert,
+				       &ca.cert_len, ca.key, sizeof ca.key, &ca.key_len),
+			 0);
+	b = blob(ca.cert, ca.cert_len);
+	assert_int_equal(pki_read(&b, &rd, why), 0);
+	assert_true(rd.not_after_s == T_2060);
+	node_make(&ca, &cert);
+	(void)key;
+	assert_int_equal(verify(&cert, &ca, 1, T_DEC + 1, &vf, why), CS_EAUTH);
+	assert_string_equal(why, "certificate expired at 2026-12-06T04:20:00Z");
+	/* times past 9999 are cut to 9999-12-31T23:59:59Z */
+	assert_int_equal(pki_ca_create(seed, CLUSTER, T_2026, INT64_MAX, 5, ca.cert, sizeof ca.cert,
+				       &ca.cert_len, ca.key, sizeof ca.key, &ca.key_len),
+			 0);
+	b = blob(ca.cert, ca.cert_len);
+	assert_int_equal(pki_read(&b, &rd, why), 0);
+	assert_true(rd.not_after_s == 253402300799ll);
+}
+
+static void test_pki_verify_refusals_say_exactly_why(void **state)
+{
+	struct ca ca, other_ca, other_cluster, two[2];
+	struct der cert, bad;
+	struct pki_cert out;
+	char why[PKI_WHY_BYTES];
+	uint8_t digest[ENV_DIGEST_BYTES];
+
+	ca_make(&ca, 1, CLUSTER);
+	ca_make(&other_ca, 2, CLUSTER);
+	ca_make(&other_cluster, 3, OTHER_CLUSTER);
+	node_make(&ca, &cert);
+
+	assert_int_equal(verify(&cert, &ca, 1, T_DEC + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why, "certificate expired at 2026-12-06T04:20:00Z");
+	assert_true(out.node_id == 0); /* nothing said on refusal */
+	assert_int_equal(verify(&cert, &ca, 1, T_2026 - 1, &out, why), CS_EAUTH);
+	assert_string_equal(why, "certificate not valid before 2026-01-01T00:00:00Z");
+	assert_int_equal(verify(&cert, &other_ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why, "certificate not signed by a trusted root");
+	assert_int_equal(verify(&cert, &ca, 0, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why, "certificate not signed by a trusted root");
+	assert_int_equal(verify(&cert, &other_cluster, 1, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why, "certificate of cluster 0123456789abcdef, expected 00000000000000ff");
+	/* the signature is checked before the times */
+	assert_int_equal(verify(&cert, &other_ca, 1, T_DEC + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why, "certificate not signed by a trusted root");
+
+	/* a tampered byte in the signature (the DER's last) */
+	bad = cert;
+	bad.b[bad.len - 1] ^= 1;
+	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why, "certificate not signed by a trusted root");
+	/* ... or in the signed part: the CN's last hex digit */
+	bad = cert;
+	{
+		uint8_t *p = find(bad.b, bad.len, "feedface00c0ffee");
+		assert_non_null(p);
+		p[15] = 'f';
+	}
+	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why, "certificate not signed by a trusted root");
+
+	/* garbage, cut short, trailing bytes */
+	memset(bad.b, 0xff, 64);
+	bad.len = 64;
+	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why, "not a certificate: header too long");
+	bad = cert;
+	bad.len -= 10;
+	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why, "not a certificate: too long");
+	bad = cert;
+	bad.b[bad.len++] = 0;
+	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why, "not a certificate: 1 bytes after its DER");
+	bad.len = 0;
+	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why, "not a certificate: empty");
+
+	/* a root is not a node's certificate */
+	memcpy(bad.b, ca.cert, ca.cert_len);
+	bad.len = ca.cert_len;
+	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why, "not a certificate: a root (CN=swarm-ca), expected a node's");
+
+	/* two roots (a rotation): the one that signed is named */
+	two[0] = other_ca;
+	two[1] = ca;
+	assert_int_equal(verify(&cert, two, 2, T_2026 + 1, &out, why), 0);
+	pki_digest(ca.cert, ca.cert_len, digest);
+	assert_memory_equal(out.root, digest, sizeof digest);
+	two[0] = other_cluster;
+	two[1] = other_ca;
+	assert_int_equal(verify(&cert, two, 2, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why, "certificate not signed by a trusted root");
+}
+
+static void test_pki_verify_refuses_names_not_ours(void **state)
+{
+	struct ca ca;
+	struct der bad;
+	struct pki_cert out;
+	char why[PKI_WHY_BYTES];
+	struct env_blob b;
+
+	ca_make(&ca, 1, CLUSTER);
+	/* the crafted certificate itself verifies when named as ours */
+	craft(&ca, "0123456789abcdef", "swarm-worker", "feedface00c0ffee", false, &bad);
+	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), 0);
+	assert_int_equal(out.role, ENV_ROLE_WORKER);
+
+	craft(&ca, "0123456789abcdef", "swarm-admin", "feedface00c0ffee", false, &bad);
+	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why,
+			    "not a certificate: subject OU is not swarm-manager or swarm-worker");
+	b = blob(bad.b, bad.len);
+	assert_int_equal(pki_read(&b, &out, why), CS_EINVAL);
+	assert_string_equal(why,
+			    "not a certificate: subject OU is not swarm-manager or swarm-worker");
+
+	craft(&ca, "0123456789abcdef", NULL, "feedface00c0ffee", false, &bad);
+	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why,
+			    "not a certificate: subject OU is not swarm-manager or swarm-worker");
+	craft(&ca, "0123456789abcdef", "swarm-manager", "FEEDFACE00C0FFEE", false, &bad);
+	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(
+		why, "not a certificate: subject CN is not a node id (16 hex digits, not 0)");
+	craft(&ca, "0123456789abcdef", "swarm-manager", "0000000000000000", false, &bad);
+	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(
+		why, "not a certificate: subject CN is not a node id (16 hex digits, not 0)");
+	craft(&ca, "cluster", "swarm-manager", "feedface00c0ffee", false, &bad);
+	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why,
+			    "not a certificate: subject O is not a cluster id (16 hex digits)");
+	craft(&ca, "0123456789abcdef", "swarm-manager", "feedface00c0ffee", true, &bad);
+	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why, "not a certificate: a node certificate that says it is a CA");
+	/* signed by the root of cluster ...ef, but naming cluster ...ff */
+	craft(&ca, "00000000000000ff", "swarm-manager", "feedface00c0ffee", false, &bad);
+	assert_int_equal(verify(&bad, &ca, 1, T_2026 + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why, "certificate of cluster 00000000000000ff, expected 0123456789abcdef");
+	/* names are checked after the times */
+	craft(&ca, "0123456789abcdef", "swarm-admin", "feedface00c0ffee", false, &bad);
+	assert_int_equal(verify(&bad, &ca, 1, T_DEC + 1, &out, why), CS_EAUTH);
+	assert_string_equal(why, "certificate expired at 2026-12-06T04:20:00Z");
+}
+
+static void test_pki_read_refuses_what_is_not_ours(void **state)
+{
+	struct pki_cert out;
+	char why[PKI_WHY_BYTES];
+	uint8_t junk[8] = {0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01};
+	struct env_blob b = blob(junk, sizeof junk);
+
+	assert_int_equal(pki_read(&b, &out, why), CS_EINVAL);
+	assert_string_equal(why, "not a certificate: wrong tag");
+	assert_true(out.node_id == 0);
+	b = blob(junk, 0);
+	assert_int_equal(pki_read(&b, &out, NULL), CS_EINVAL);
+}
+
+static void test_pki_sign_refusals(void **state)
+{
+	struct ca ca, other;
+	struct der csr, cert;
+	char why[PKI_WHY_BYTES];
+	struct env_blob c, k, r;
+	struct env_identity who;
+
+	ca_make(&ca, 1, CLUSTER);
+	ca_make(&other, 2, CLUSTER);
+	csr_make(&csr, 100);
+
+	/* a CSR whose signature (its DER's last byte) does not verify */
+	{
+		struct der bad = csr;
+		bad.b[bad.len - 1] ^= 0x40;
+		assert_int_equal(sign(&ca, &bad, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC,
+				      &cert, why),
+				 CS_EAUTH);
+		assert_string_equal(why, "CSR signature does not verify");
+		bad = csr;
+		bad.len = 5;
+		assert_int_equal(sign(&ca, &bad, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC,
+				      &cert, why),
+				 CS_EAUTH);
+		assert_string_equal(why, "CSR is not DER: too long");
+	}
+	assert_int_equal(sign(&ca, &csr, 0, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC, &cert, why),
+			 CS_EINVAL);
+	assert_string_equal(why, "node id 0 is not a node");
+	assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_NONE, T_2026, T_DEC, &cert, why),
+			 CS_EINVAL);
+	assert_string_equal(why, "role 0 is not worker or manager");
+	assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, (enum env_role)3, T_2026, T_DEC, &cert, why),
+			 CS_EINVAL);
+	assert_string_equal(why, "role 3 is not worker or manager");
+	assert_int_equal(sign(&ca, &csr, NODE, OTHER_CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC, &cert,
+			      why),
+			 CS_EINVAL);
+	assert_string_equal(why, "cluster 00000000000000ff is not the CA's, 0123456789abcdef");
+
+	/* the CA's certificate with another CA's key */
+	c = blob(ca.cert, ca.cert_len);
+	k = blob(other.key, other.key_len);
+	r = blob(csr.b, csr.len);
+	memset(&who, 0, sizeof who);
+	who.node_id = NODE;
+	who.cluster_id = CLUSTER;
+	who.role = ENV_ROLE_MANAGER;
+	assert_int_equal(pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 1, cert.b, sizeof cert.b,
+				  &cert.len, why),
+			 CS_EINVAL);
+	assert_string_equal(why, "CA key does not match the CA certificate");
+	/* a node's certificate is no CA */
+	node_make(&ca, &cert);
+	{
+		struct der out;
+		c = blob(cert.b, cert.len);
+		k = blob(ca.key, ca.key_len);
+		assert_int_equal(pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 1, out.b, sizeof out.b,
+					  &out.len, why),
+				 CS_EINVAL);
+		assert_string_equal(why, "CA certificate is not a root of ours");
+	}
+	/* too small a buffer */
+	c = blob(ca.cert, ca.cert_len);
+	assert_int_equal(pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 1, cert.b, 100, &cert.len, why),
+			 CS_ELIMIT);
+	/* no why buffer: the same answer */
+	assert_int_equal(pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 1, cert.b, 100, &cert.len, NULL),
+			 CS_ELIMIT);
+}
+
+static void test_pki_ca_create_and_csr_refuse_small_buffers(void **state)
+{
+	uint8_t seed[PKI_SEED_BYTES], cert[PKI_DER_BYTES_MAX], key[PKI_DER_BYTES_MAX];
+	size_t cl = 0, kl = 0;
+
+	seed_of(seed, 1);
+	assert_int_equal(pki_ca_create(seed, CLUSTER, T_2026, T_DEC, 1, cert, 64, &cl, key,
+				       sizeof key, &kl),
+			 CS_ELIMIT);
+	assert_int_equal(pki_ca_create(seed, CLUSTER, T_2026, T_DEC, 1, cert, sizeof cert, &cl,
+				       key, 16, &kl),
+			 CS_ELIMIT);
+	assert_int_equal(pki_csr_create(seed, cert, 16, &cl), CS_ELIMIT);
+}
+
+/* ---------------------------------------------------------------- join tokens */
+
+static void test_pki_token_round_trip_and_edges(void **state)
+{
+	uint8_t digest[ENV_DIGEST_BYTES], back[ENV_DIGEST_BYTES];
+	char tok[PKI_TOKEN_BYTES], secret[PKI_TOKEN_SECRET_BYTES], why[PKI_WHY_BYTES];
+
+	memset(digest, 0, sizeof digest);
+	pki_token_make(digest, 0, 0, tok);
+	assert_string_equal(tok, "SWMTKN-1-00000000000000000000000000000000000000000000000000-"
+				 "0000000000000000000000000");
+	assert_int_equal(pki_token_parse(tok, back, secret, why), 0);
+	assert_memory_equal(back, digest, sizeof digest);
+	assert_string_equal(secret, "0000000000000000000000000");
+
+	memset(digest, 0xff, sizeof digest);
+	pki_token_make(digest, UINT64_MAX, UINT64_MAX, tok);
+	assert_string_equal(tok, "SWMTKN-1-6dp5qcb22im238nr3wvp0ic7q99w035jmy2iw7i6n43d37jtof-"
+				 "f5lxx1zz5pnorynqglhzmsp33");
+	memset(back, 0, sizeof back);
+	assert_int_equal(pki_token_parse(tok, back, secret, why), 0);
+	assert_memory_equal(back, digest, sizeof digest);
+	assert_string_equal(secret, "f5lxx1zz5pnorynqglhzmsp33");
+
+	for (int i = 0; i < ENV_DIGEST_BYTES; i++)
+		digest[i] = (uint8_t)i;
+	pki_token_make(digest, 0x0123456789abcdefull, 0xfedcba9876543210ull, tok);
+	assert_string_equal(tok, "SWMTKN-1-0004kt6yh5gguqfu8e93hara9xtyf5l309wcar43f213wip34v-"
+				 "02fapl4n1azs9fhghwz46aryo");
+	assert_int_equal(pki_token_parse(tok, back, secret, NULL), 0);
+	assert_memory_equal(back, digest, sizeof digest);
+
+	/* a real root's digest */
+	{
+		struct ca ca;
+		ca_make(&ca, 1, CLUSTER);
+		pki_digest(ca.cert, ca.cert_len, digest);
+		pki_token_make(digest, 1, 2, tok);
+		assert_int_equal(strlen(tok), 85);
+		assert_int_equal(pki_token_parse(tok, back, secret, why), 0);
+		assert_memory_equal(back, digest, sizeof digest);
+	}
+}
+
+static void expect_token_refused(const char *tok, const char *msg)
+{
+	uint8_t digest[ENV_DIGEST_BYTES];
+	char secret[PKI_TOKEN_SECRET_BYTES], why[PKI_WHY_BYTES];
+
+	memset(why, 0, sizeof why);
+	assert_int_equal(pki_token_parse(tok, digest, secret, why), CS_EINVAL);
+	assert_string_equal(why, msg);
+}
+
+static void test_pki_token_parse_refusals_say_exactly_why(void **state)
+{
+	expect_token_refused("", "token does not start with SWMTKN-1-");
+	expect_token_refused("SWMTKN-2-00000000000000000000000000000000000000000000000000-"
+			     "0000000000000000000000000",
+			     "token does not start with SWMTKN-1-");
+	expect_token_refused("swmtkn-1-00000000000000000000000000000000000000000000000000-"
+			     "0000000000000000000000000",
+			     "token does not start with SWMTKN-1-");
+	expect_token_refused("SWMTKN-1-00000000000000000000000000000000000000000000000000",
+			     "token has 3 parts, expected SWMTKN-1-<digest>-<secret>");
+	expect_token_refused("SWMTKN-1-00000000000000000000000000000000000000000000000000-"
+			     "0000000000000000000000000-x",
+			     "token has 5 parts, expected SWMTKN-1-<digest>-<secret>");
+	expect_token_refused("SWMTKN-1-0000000000000000000000000000000000000000000000000-"
+			     "0000000000000000000000000",
+			     "token digest is 49 characters, expected 50");
+	expect_token_refused("SWMTKN-1--0000000000000000000000000",
+			     "token digest is 0 characters, expected 50");
+	expect_token_refused("SWMTKN-1-00000000000000000000000000000000000000000000000000-"
+			     "000000000000000000000000",
+			     "token secret is 24 characters, expected 25");
+	expect_token_refused("SWMTKN-1-00000000000000000000000000000000000000000000000000-"
+			     "00000000000000000000000000",
+			     "token secret is 26 characters, expected 25");
+	expect_token_refused("SWMTKN-1-0000000000000000000000000000000000000000000000000A-"
+			     "0000000000000000000000000",
+			     "token has a character that is not 0-9 or a-z");
+	expect_token_refused("SWMTKN-1-00000000000000000000000000000000000000000000000000-"
+			     "000000000000000000000000_",
+			     "token has a character that is not 0-9 or a-z");
+	expect_token_refused("SWMTKN-1-00000000000000000000000000000000000000000000000000-"
+			     "000000000000000000000000 ",
+			     "token has a character that is not 0-9 or a-z");
+	/* 2^256: one over the largest digest */
+	expect_token_refused("SWMTKN-1-6dp5qcb22im238nr3wvp0ic7q99w035jmy2iw7i6n43d37jtog-"
+			     "0000000000000000000000000",
+			     "token digest is out of range");
+	expect_token_refused("SWMTKN-1-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-"
+			     "0000000000000000000000000",
+			     "token digest is out of range");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pki_round_trip_ca_csr_sign_read_verify),
+		cmocka_unit_test(test_pki_same_inputs_same_bytes),
+		cmocka_unit_test(test_pki_key_der_is_pkcs8_of_the_seed),
+		cmocka_unit_test(test_pki_key_matches),
+		cmocka_unit_test(test_pki_validity_cut_to_the_roots_end),
+		cmocka_unit_test(test_pki_times_after_2049_round_trip),
+		cmocka_unit_test(test_pki_verify_refusals_say_exactly_why),
+		cmocka_unit_test(test_pki_verify_refuses_names_not_ours),
+		cmocka_unit_test(test_pki_read_refuses_what_is_not_ours),
+		cmocka_unit_test(test_pki_sign_refusals),
+		cmocka_unit_test(test_pki_ca_create_and_csr_refuse_small_buffers),
+		cmocka_unit_test(test_pki_token_round_trip_and_edges),
+		cmocka_unit_test(test_pki_token_parse_refusals_say_exactly_why),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
