@@ -51,6 +51,7 @@
 #define UVENV_HEADER_BYTES     4u
 #define UVENV_READ_CHUNK_BYTES 65536u
 #define UVENV_READ_KEEP_BYTES  (256u * 1024) /* an idle conn keeps no more */
+#define UVENV_TLS_RECORD_BYTES 16384u	     /* plaintext of one TLS record */
 #define UVENV_LOG_LINE_BYTES   4096u
 #define UVENV_MESSAGE_BYTES    512u
 #define UVENV_BUSY_TIMEOUT_MS  5000
@@ -684,14 +685,15 @@ static bool uvenv_in_make_room(struct uvenv_in *c, size_t more)
 	return true;
 }
 
-/* Grows c's plaintext buffer so that a read chunk fits (up to a whole
- * frame and a chunk). Returns false when it cannot: c->evicted (over the
- * global bound) or out of memory. */
+/* Grows c's plaintext buffer so that a TLS record fits (a buffer is a read
+ * chunk at first, then doubles, up to a whole frame and a chunk). Returns
+ * false when it cannot: c->evicted (over the global bound) or out of
+ * memory. */
 static bool uvenv_in_grow(struct uvenv_in *c)
 {
 	size_t limit = UVENV_HEADER_BYTES + c->u->frame_max + UVENV_READ_CHUNK_BYTES;
 
-	if (c->cap - c->len < UVENV_READ_CHUNK_BYTES && c->cap < limit) {
+	if (c->cap - c->len < UVENV_TLS_RECORD_BYTES && c->cap < limit) {
 		size_t cap = c->cap * 2;
 		uint8_t *b;
 		if (cap < c->len + UVENV_READ_CHUNK_BYTES)

@@ -21,8 +21,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "core/errors.h"
 #include "core/limits.h"
+#include "core/pki.h"
 #include "net/uvenv.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -286,22 +291,171 @@ static void raw_send_frame(int fd, uint32_t len, const void *payload, size_t n)
 		assert_int_equal(send(fd, payload, n, 0), (ssize_t)n);
 }
 
+/* ---------------------------------------------------------------- TLS client
+ *
+ * A hand-driven TLS 1.3 client (OpenSSL on a non-blocking socket) that runs
+ * the loop while it waits, for tests that send what no uvenv would: bad
+ * hellos, half-sent frames, certificates of other CAs. */
+
+/* A key (PKCS#8 DER) and its certificate (DER); len 0: none. */
+struct cred {
+	uint8_t key[PKI_DER_BYTES_MAX], cert[PKI_DER_BYTES_MAX];
+	size_t key_len, cert_len;
+};
+
+struct traw {
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+};
+
+static void traw_pump(uv_loop_t *loop)
+{
+	uv_run(loop, UV_RUN_NOWAIT);
+	usleep(200);
+}
+
+/* Connects to addr and completes a TLS 1.3 handshake, showing c's
+ * certificate (c NULL or empty: none). */
+static struct traw traw_connect(uv_loop_t *loop, const char *addr, const struct cred *c)
+{
+	struct traw t;
+	int r, tries = 0;
+
+	t.fd = raw_connect(addr);
+	assert_int_equal(fcntl(t.fd, F_SETFL, fcntl(t.fd, F_GETFL) | O_NONBLOCK), 0);
+	t.ctx = SSL_CTX_new(TLS_client_method());
+	assert_non_null(t.ctx);
+	SSL_CTX_set_min_proto_version(t.ctx, TLS1_3_VERSION);
+	SSL_CTX_set_mode(t.ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+					SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (c && c->cert_len) {
+		const uint8_t *p = c->cert;
+		X509 *x = d2i_X509(NULL, &p, (long)c->cert_len);
+		const uint8_t *k = c->key;
+		PKCS8_PRIV_KEY_INFO *info =
+			d2i_PKCS8_PRIV_KEY_INFO(NULL, &k, (long)c->key_len);
+		EVP_PKEY *pk = info ? EVP_PKCS82PKEY(info) : NULL;
+		assert_non_null(x);
+		assert_non_null(pk);
+		assert_int_equal(SSL_CTX_use_certificate(t.ctx, x), 1);
+		assert_int_equal(SSL_CTX_use_PrivateKey(t.ctx, pk), 1);
+		X509_free(x);
+		EVP_PKEY_free(pk);
+		PKCS8_PRIV_KEY_INFO_free(info);
+	}
+	t.ssl = SSL_new(t.ctx);
+	SSL_set_fd(t.ssl, t.fd);
+	while ((r = SSL_connect(t.ssl)) != 1) {
+		int e = SSL_get_error(t.ssl, r);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			fail_msg("TLS handshake with %s failed (%d)", addr, e);
+		assert_true(++tries < 20000);
+		traw_pump(loop);
+	}
+	assert_string_equal(SSL_get_version(t.ssl), "TLSv1.3");
+	return t;
+}
+
+/* Writes n bytes (all of them, running the loop while the socket is
+ * full). Returns false when the connection broke. */
+static bool traw_write(uv_loop_t *loop, struct traw *t, const void *p, size_t n)
+{
+	size_t off = 0;
+	int tries = 0;
+
+	while (off < n) {
+		size_t w = 0;
+		if (SSL_write_ex(t->ssl, (const uint8_t *)p + off, n - off, &w) == 1) {
+			off += w;
+			continue;
+		}
+		if (SSL_get_error(t->ssl, 0) != SSL_ERROR_WANT_WRITE &&
+		    SSL_get_error(t->ssl, 0) != SSL_ERROR_WANT_READ) {
+			ERR_clear_error();
+			return false;
+		}
+		if (++tries > 20000)
+			return false;
+		traw_pump(loop);
+	}
+	return true;
+}
+
+static void traw_send_frame(uv_loop_t *loop, struct traw *t, uint32_t len,
+			    const void *payload, size_t n)
+{
+	uint8_t h[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+			(uint8_t)len};
+	assert_true(traw_write(loop, t, h, 4));
+	if (n)
+		assert_true(traw_write(loop, t, payload, n));
+}
+
+static void traw_hello(uv_loop_t *loop, struct traw *t, const char *hello)
+{
+	traw_send_frame(loop, t, (uint32_t)strlen(hello), hello, strlen(hello));
+}
+
+static void traw_free(struct traw *t)
+{
+	SSL_free(t->ssl);
+	SSL_CTX_free(t->ctx);
+	close(t->fd);
+}
+
+/* After the env closed it, the TLS client reads the end. */
+static void assert_traw_closed(struct traw *t)
+{
+	char b[16];
+	int r;
+
+	assert_int_equal(fcntl(t->fd, F_SETFL, fcntl(t->fd, F_GETFL) & ~O_NONBLOCK), 0);
+	r = SSL_read(t->ssl, b, sizeof b);
+	assert_true(r <= 0);
+	/* not "nothing yet" (the 5 s receive timeout) */
+	assert_int_not_equal(SSL_get_error(t->ssl, r), SSL_ERROR_WANT_READ);
+	ERR_clear_error();
+	traw_free(t);
+}
+
+/* Whether the env left t open: nothing to read, no end. */
+static bool traw_open(struct traw *t)
+{
+	char b[4];
+	return recv(t->fd, b, sizeof b, MSG_DONTWAIT) == -1 && errno == EAGAIN;
+}
+
 struct log_wait {
 	struct logbuf *log;
 	const char *needle;
+	unsigned times; /* 0 or 1: once */
 };
+
+static unsigned log_count(struct logbuf *l, const char *needle)
+{
+	unsigned n = 0;
+	for (const char *p = logbuf_text(l); (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
 
 static bool log_has(void *ctx)
 {
 	struct log_wait *w = ctx;
-	return strstr(logbuf_text(w->log), w->needle) != NULL;
+	return log_count(w->log, w->needle) >= (w->times ? w->times : 1);
 }
 
 /* After the env closed it, the raw socket reads the end (EOF or reset). */
 static void assert_raw_closed(int fd)
 {
-	char b[16];
-	ssize_t n = recv(fd, b, sizeof b, 0);
+	char b[64];
+	ssize_t n;
+	int reads = 0;
+
+	/* a TLS alert may come first */
+	while ((n = recv(fd, b, sizeof b, 0)) > 0)
+		assert_true(++reads < 100);
 	assert_true(n == 0 || (n < 0 && errno == ECONNRESET));
 	close(fd);
 }
@@ -359,9 +513,9 @@ static void test_uvenv_oversized_frame_closes_only_that_connection(void **state)
 	struct uvenv *a, *b;
 	struct rx rb;
 	struct logbuf log;
-	struct log_wait w;
+	struct log_wait w = {0};
 	struct env *eb;
-	int fd;
+	struct traw t;
 	const char hello[] = "CSW19.9.9.9:1";
 
 	make_tmpdir(dir_a, sizeof dir_a);
@@ -374,9 +528,9 @@ static void test_uvenv_oversized_frame_closes_only_that_connection(void **state)
 	rx_init(&rb);
 	eb->ops->listen(eb, rx_recv, NULL, &rb);
 
-	fd = raw_connect(uvenv_addr(b));
-	raw_send_frame(fd, sizeof hello - 1, hello, sizeof hello - 1);
-	raw_send_frame(fd, 70000000, NULL, 0);
+	t = traw_connect(&loop, uvenv_addr(b), NULL);
+	traw_hello(&loop, &t, hello);
+	traw_send_frame(&loop, &t, 70000000, NULL, 0);
 	w.log = &log;
 	w.needle = "reason=\"frame of 70000000 bytes over the limit 4194304\"";
 	assert_true(run_until(&loop, log_has, &w, 5000));
@@ -384,7 +538,7 @@ static void test_uvenv_oversized_frame_closes_only_that_connection(void **state)
 	assert_non_null(
 		strstr(logbuf_text(&log), "msg=\"closing connection\" peer=127.0.0.1:"));
 	assert_non_null(strstr(logbuf_text(&log), "from=9.9.9.9:1"));
-	assert_raw_closed(fd);
+	assert_traw_closed(&t);
 
 	/* b still serves others */
 	assert_int_equal(send_seq(a, uvenv_addr(b), 0, 100), 0);
@@ -407,9 +561,10 @@ static void test_uvenv_garbage_without_hello_is_rejected(void **state)
 	struct uvenv *a, *b;
 	struct rx rb;
 	struct logbuf log;
-	struct log_wait w;
+	struct log_wait w = {0};
 	struct env *eb;
-	int fd1, fd2, fd3;
+	int fd1;
+	struct traw t2, t3, t4;
 	const char http[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 	const char magic[] = "XXXX1.2.3.4:5";
 	const char bad_addr[] = "CSW1a\x01";
@@ -424,24 +579,41 @@ static void test_uvenv_garbage_without_hello_is_rejected(void **state)
 	rx_init(&rb);
 	eb->ops->listen(eb, rx_recv, NULL, &rb);
 
+	/* issue 13: plain TCP (no TLS) gets nothing: not even a hello is read */
 	fd1 = raw_connect(uvenv_addr(b));
 	assert_int_equal(send(fd1, http, sizeof http - 1, 0), (ssize_t)sizeof http - 1);
 	w.log = &log;
-	w.needle = "reason=\"bad hello: first frame of 1195725856 bytes";
+	w.needle = "reason=\"TLS handshake: http request\"";
 	assert_true(run_until(&loop, log_has, &w, 5000));
 	assert_raw_closed(fd1);
+	/* a plain frame with a valid hello, then a frame, neither delivered */
+	fd1 = raw_connect(uvenv_addr(b));
+	raw_send_frame(fd1, 15, "CSW1127.0.0.1:9", 15);
+	raw_send_frame(fd1, 4, "ping", 4);
+	w.needle = "reason=\"TLS handshake: ";
+	w.times = 2;
+	assert_true(run_until(&loop, log_has, &w, 5000));
+	assert_raw_closed(fd1);
+	w.times = 0;
 
-	fd2 = raw_connect(uvenv_addr(b));
-	raw_send_frame(fd2, sizeof magic - 1, magic, sizeof magic - 1);
+	/* inside TLS, the hello is checked as before */
+	t2 = traw_connect(&loop, uvenv_addr(b), NULL);
+	assert_true(traw_write(&loop, &t2, http, sizeof http - 1));
+	w.needle = "reason=\"bad hello: first frame of 1195725856 bytes";
+	assert_true(run_until(&loop, log_has, &w, 5000));
+	assert_traw_closed(&t2);
+
+	t3 = traw_connect(&loop, uvenv_addr(b), NULL);
+	traw_send_frame(&loop, &t3, sizeof magic - 1, magic, sizeof magic - 1);
 	w.needle = "reason=\"bad hello: no CSW1 magic\"";
 	assert_true(run_until(&loop, log_has, &w, 5000));
-	assert_raw_closed(fd2);
+	assert_traw_closed(&t3);
 
-	fd3 = raw_connect(uvenv_addr(b));
-	raw_send_frame(fd3, sizeof bad_addr - 1, bad_addr, sizeof bad_addr - 1);
+	t4 = traw_connect(&loop, uvenv_addr(b), NULL);
+	traw_send_frame(&loop, &t4, sizeof bad_addr - 1, bad_addr, sizeof bad_addr - 1);
 	w.needle = "reason=\"bad hello: address not printable\"";
 	assert_true(run_until(&loop, log_has, &w, 5000));
-	assert_raw_closed(fd3);
+	assert_traw_closed(&t4);
 	assert_int_equal(rb.count, 0);
 
 	assert_int_equal(send_seq(a, uvenv_addr(b), 0, 10), 0);
@@ -464,28 +636,33 @@ static void test_uvenv_silent_connection_is_closed_after_hello_timeout(void **st
 	char dir[64];
 	struct uvenv *b;
 	struct logbuf log;
-	struct log_wait w;
-	int silent, quiet;
-	char b_buf[4];
+	struct log_wait w = {0};
+	int mute;
+	struct traw silent, quiet;
 	const char hello[] = "CSW1127.0.0.1:9";
 
 	make_tmpdir(dir, sizeof dir);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
 	b = open_env_cfg(&loop, dir, "127.0.0.1:0",
-			 (struct uvenv_cfg){.log_out = log.f, .hello_timeout_ms = 200});
-	silent = raw_connect(uvenv_addr(b));
-	quiet = raw_connect(uvenv_addr(b));
-	raw_send_frame(quiet, sizeof hello - 1, hello, sizeof hello - 1);
+			 (struct uvenv_cfg){.log_out = log.f,
+					    .hello_timeout_ms = 200,
+					    .handshake_timeout_ms = 200});
+	mute = raw_connect(uvenv_addr(b)); /* not even a TLS handshake */
+	silent = traw_connect(&loop, uvenv_addr(b), NULL);
+	quiet = traw_connect(&loop, uvenv_addr(b), NULL);
+	traw_hello(&loop, &quiet, hello);
 	w.log = &log;
 	w.needle = "from=- reason=\"no hello within 200 ms\"";
 	assert_true(run_until(&loop, log_has, &w, 5000));
-	assert_raw_closed(silent);
+	assert_traw_closed(&silent);
+	w.needle = "from=- reason=\"no TLS handshake within 200 ms\"";
+	assert_true(run_until(&loop, log_has, &w, 5000));
+	assert_raw_closed(mute);
 	run_until(&loop, never, NULL, 400); /* two more timeouts' worth */
-	assert_int_equal(recv(quiet, b_buf, sizeof b_buf, MSG_DONTWAIT), -1);
-	assert_int_equal(errno, EAGAIN);
+	assert_true(traw_open(&quiet));
 	assert_null(strstr(logbuf_text(&log), "from=127.0.0.1:9"));
-	close(quiet);
+	traw_free(&quiet);
 	close_env(&loop, b);
 	loop_done(&loop);
 	logbuf_close(&log);
@@ -501,9 +678,8 @@ static void test_uvenv_half_sent_frame_is_closed_after_the_frame_deadline(void *
 	char dir[64];
 	struct uvenv *b;
 	struct logbuf log;
-	struct log_wait w;
-	int half, quiet;
-	char b_buf[4];
+	struct log_wait w = {0};
+	struct traw half, quiet;
 	uint8_t payload[500];
 	const char hello[] = "CSW1127.0.0.1:7";
 	const char hello_quiet[] = "CSW1127.0.0.1:9";
@@ -514,24 +690,23 @@ static void test_uvenv_half_sent_frame_is_closed_after_the_frame_deadline(void *
 	b = open_env_cfg(&loop, dir, "127.0.0.1:0",
 			 (struct uvenv_cfg){.log_out = log.f, .frame_deadline_ms = 200});
 	memset(payload, 'x', sizeof payload);
-	half = raw_connect(uvenv_addr(b));
-	raw_send_frame(half, sizeof hello - 1, hello, sizeof hello - 1);
-	raw_send_frame(half, 1000, payload, sizeof payload);
-	quiet = raw_connect(uvenv_addr(b));
-	raw_send_frame(quiet, sizeof hello_quiet - 1, hello_quiet,
-		       sizeof hello_quiet - 1);
+	half = traw_connect(&loop, uvenv_addr(b), NULL);
+	traw_hello(&loop, &half, hello);
+	traw_send_frame(&loop, &half, 1000, payload, sizeof payload);
+	quiet = traw_connect(&loop, uvenv_addr(b), NULL);
+	traw_hello(&loop, &quiet, hello_quiet);
 	w.log = &log;
 	w.needle = "from=127.0.0.1:7 reason=\"frame not complete within 200 ms (504 "
 		   "bytes read)\"";
 	assert_true(run_until(&loop, log_has, &w, 5000));
-	assert_raw_closed(half);
+	assert_traw_closed(&half);
 	/* its buffer went back; quiet keeps one read chunk between frames */
-	assert_true(uvenv_in_buffered_bytes(b) <= 65536);
+	if (uvenv_in_buffered_bytes(b) > 65536)
+		fail_msg("buffered %zu", uvenv_in_buffered_bytes(b));
 	run_until(&loop, never, NULL, 400); /* two more deadlines' worth */
-	assert_int_equal(recv(quiet, b_buf, sizeof b_buf, MSG_DONTWAIT), -1);
-	assert_int_equal(errno, EAGAIN);
+	assert_true(traw_open(&quiet));
 	assert_null(strstr(logbuf_text(&log), "from=127.0.0.1:9"));
-	close(quiet);
+	traw_free(&quiet);
 	close_env(&loop, b);
 	loop_done(&loop);
 	logbuf_close(&log);
@@ -573,7 +748,7 @@ static void test_uvenv_half_sent_frames_stay_under_the_global_bound(void **state
 	struct logbuf log;
 	struct flood_watch fw;
 	struct env *eb;
-	int fds[FLOOD_CONNS];
+	struct traw fds[FLOOD_CONNS];
 	uint8_t *junk = malloc(FLOOD_SENT_BYTES);
 	const char hello[] = "CSW1127.0.0.1:7";
 	uint32_t seq = 0;
@@ -600,17 +775,18 @@ static void test_uvenv_half_sent_frames_stay_under_the_global_bound(void **state
 
 	for (int i = 0; i < FLOOD_CONNS; i++) {
 		size_t off = 0;
-		fds[i] = raw_connect(uvenv_addr(b));
-		raw_send_frame(fds[i], sizeof hello - 1, hello, sizeof hello - 1);
-		raw_send_frame(fds[i], 2u * 1024 * 1024, NULL, 0);
+		fds[i] = traw_connect(&loop, uvenv_addr(b), NULL);
+		traw_hello(&loop, &fds[i], hello);
+		traw_send_frame(&loop, &fds[i], 2u * 1024 * 1024, NULL, 0);
 		/* as much as the kernel takes now; the rest as b reads */
 		while (off < FLOOD_SENT_BYTES) {
-			ssize_t n = send(fds[i], junk + off, FLOOD_SENT_BYTES - off,
-					 MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (n <= 0)
+			size_t n = 0;
+			if (SSL_write_ex(fds[i].ssl, junk + off, FLOOD_SENT_BYTES - off,
+					 &n) != 1)
 				break;
-			off += (size_t)n;
+			off += n;
 		}
+		ERR_clear_error();
 		/* and a frame from the peer between every two attackers */
 		assert_int_equal(send_seq(a, uvenv_addr(b), seq++, 100), 0);
 		for (int k = 0; k < 5; k++)
@@ -618,9 +794,11 @@ static void test_uvenv_half_sent_frames_stay_under_the_global_bound(void **state
 		flood_done(&fw);
 	}
 	for (int round = 0; round < 20; round++) {
-		for (int i = 0; i < FLOOD_CONNS; i++) /* push what is left */
-			(void)send(fds[i], junk, FLOOD_SENT_BYTES / 4,
-				   MSG_DONTWAIT | MSG_NOSIGNAL);
+		for (int i = 0; i < FLOOD_CONNS; i++) { /* push what is left */
+			size_t n;
+			(void)SSL_write_ex(fds[i].ssl, junk, FLOOD_SENT_BYTES / 4, &n);
+			ERR_clear_error();
+		}
 		assert_int_equal(send_seq(a, uvenv_addr(b), seq++, 100), 0);
 		rb.want = seq;
 		assert_true(run_until(&loop, flood_done, &fw, 5000));
@@ -638,7 +816,7 @@ static void test_uvenv_half_sent_frames_stay_under_the_global_bound(void **state
 		      FLOOD_CONNS, FLOOD_SENT_BYTES, FLOOD_BOUND, fw.max_seen);
 
 	for (int i = 0; i < FLOOD_CONNS; i++)
-		close(fds[i]);
+		traw_free(&fds[i]);
 	free(junk);
 	close_env(&loop, a);
 	close_env(&loop, b);
@@ -658,7 +836,7 @@ static void test_uvenv_idle_connection_is_closed_and_redialled(void **state)
 	char dir_a[64], dir_b[64];
 	struct uvenv *a, *b;
 	struct logbuf log;
-	struct log_wait w;
+	struct log_wait w = {0};
 	struct rx rb;
 	struct env *eb;
 
@@ -790,7 +968,7 @@ static void test_uvenv_frames_queued_past_their_ttl_are_dropped(void **state)
 	struct uvenv *a, *b;
 	struct env *ea;
 	struct logbuf log;
-	struct log_wait w;
+	struct log_wait w = {0};
 	const size_t kib = 1024;
 	uint8_t *big = calloc(1, 4 * kib);
 	int ok = 0, rv = 0;
@@ -985,7 +1163,7 @@ static void test_uvenv_receiver_frame_limit_closes_connection(void **state)
 	struct uvenv *a, *b;
 	struct rx rb;
 	struct logbuf log;
-	struct log_wait w;
+	struct log_wait w = {0};
 	struct env *eb;
 	uint8_t big[600] = {0};
 
