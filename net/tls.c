@@ -58,6 +58,15 @@ static int tls_verify_accept(int ok, X509_STORE_CTX *store)
 	return 1;
 }
 
+/* In place of X509_verify_cert: OpenSSL builds and checks no chain (work
+ * whose answer nobody reads). */
+static int tls_chain_accept(X509_STORE_CTX *store, void *arg)
+{
+	(void)store;
+	(void)arg;
+	return 1;
+}
+
 static X509 *tls_x509(const struct env_blob *b)
 {
 	const unsigned char *p = b->data;
@@ -113,6 +122,7 @@ int tls_ctx_new(bool server, const struct env_blob *key, const struct env_blob *
 	}
 	/* ask for the peer's certificate, require none, judge it elsewhere */
 	SSL_CTX_set_verify(s, SSL_VERIFY_PEER, tls_verify_accept);
+	SSL_CTX_set_cert_verify_callback(s, tls_chain_accept, NULL);
 	/* every connection is a full handshake: no tickets, no cache */
 	SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
 	if (server)
