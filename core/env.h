@@ -146,6 +146,9 @@ struct env_identity {
 	uint8_t root[ENV_DIGEST_BYTES]; /* SHA-256 of the root certificate (DER)
 					   it chains to: the join token's digest */
 	uint8_t key[ENV_DIGEST_BYTES];	/* SHA-256 of its public key (DER) */
+	/* appended: sender() only: the connection the message came on, for
+	 * reply() (0 outside a recv callback). Not part of the certificate. */
+	uint64_t conn;
 };
 
 /* Bytes borrowed for a call. */
@@ -298,6 +301,16 @@ struct env_ops {
 	 * of ours). */
 	int (*pki_info)(struct env *env, const struct env_blob *cert,
 			struct env_identity *out);
+
+	/* reply queues one message back on the connection conn (a sender()'s
+	 * conn, kept as long as wanted) to the peer that sent on it, without
+	 * dialling anyone: the only way to answer a peer that has no
+	 * certificate of its own (a joiner), and no address of the message is
+	 * trusted for it. The peer receives it through its recv callback, from
+	 * the address it dialled, with sender() = what this node's certificate
+	 * proves to it. Returns 0 (delivery best effort), CS_ECLOSED (that
+	 * connection is gone), CS_ELIMIT, CS_EAGAIN (its queue is full). */
+	int (*reply)(struct env *env, uint64_t conn, const uint8_t *buf, size_t len);
 };
 
 struct env {
