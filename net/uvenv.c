@@ -106,6 +106,7 @@ struct uvenv_in {
 	bool handshaken;
 	bool verified;	  /* peer holds a certificate pki_verify took */
 	struct pki_cert peer;
+	uint64_t conn; /* its id for env reply (never 0, never reused) */
 };
 
 /* An outgoing connection: write only (reads only to notice the end). */
@@ -118,6 +119,11 @@ struct uvenv_out {
 	bool closing;
 	struct tls_conn *tls;  /* the client side; NULL until connected */
 	uint64_t dialed_ms;    /* the loop's time at dial */
+	/* what the server showed, and the frames it replies (env reply) */
+	bool verified;
+	struct pki_cert shown;
+	uint8_t *buf;
+	size_t len, cap;
 };
 
 struct uvenv_peer {
@@ -211,7 +217,12 @@ struct uvenv {
 	size_t root_count;
 	uint8_t pin[ENV_DIGEST_BYTES];
 	bool pinned;
-	struct uvenv_in *recv_in; /* the connection of the frame being delivered */
+	/* the frame being delivered: who sent it, on which connection */
+	bool recv_active;
+	bool recv_verified;
+	const struct pki_cert *recv_peer;
+	uint64_t recv_conn;
+	uint64_t conn_next_id;
 	size_t handshakes;	  /* incoming connections in their handshake */
 	size_t handshakes_max;
 	size_t handshakes_refused; /* since the sweep last said so */
@@ -793,9 +804,13 @@ static void uvenv_in_parse(struct uvenv_in *c)
 			}
 			c->hello = true;
 		} else if (u->listening && u->recv_cb) {
-			u->recv_in = c; /* sender() answers for c */
+			/* sender() answers for c */
+			u->recv_active = true;
+			u->recv_verified = c->verified;
+			u->recv_peer = &c->peer;
+			u->recv_conn = c->conn;
 			u->recv_cb(&u->env, c->from, payload, n, u->cb_data);
-			u->recv_in = NULL;
+			u->recv_active = false;
 			if (c->closing || u->closing)
 				return;
 		}
@@ -1016,6 +1031,7 @@ static void uvenv_accept(uv_stream_t *server, int status)
 		return; /* the connection waits in the backlog */
 	}
 	c->u = u;
+	c->conn = ++u->conn_next_id;
 	c->accepted_ms = c->read_ms = uv_now(u->loop);
 	uv_tcp_init(u->loop, &c->handle);
 	c->handle.data = c;
@@ -1085,6 +1101,7 @@ static void uvenv_out_close_cb(uv_handle_t *h)
 	struct uvenv *u = o->u;
 
 	tls_conn_free(o->tls);
+	free(o->buf);
 	free(o);
 	uvenv_handle_gone(u);
 }
@@ -1218,6 +1235,9 @@ static void uvenv_out_handshaken(struct uvenv_out *o)
 		return;
 	}
 	/* CS_ENOENT: no roots nor pin, this node checks no one */
+	o->verified = rv == 0;
+	if (o->verified)
+		o->shown = pc;
 	assert(alen <= LIMIT_ADDR_BYTES_MAX);
 	uvenv_write_be32(hello, (uint32_t)(UVENV_MAGIC_BYTES + alen));
 	memcpy(hello + UVENV_HEADER_BYTES, UVENV_MAGIC, UVENV_MAGIC_BYTES);
@@ -1237,11 +1257,44 @@ static void uvenv_out_handshaken(struct uvenv_out *o)
 		u->peer_cb(&u->env, p->addr, true, u->cb_data);
 }
 
+/* Delivers the whole frames in o's buffer. Returns false when o (or u) was
+ * closed meanwhile, or a frame was bad (o then failed). */
+static bool uvenv_out_parse(struct uvenv_out *o)
+{
+	struct uvenv *u = o->u;
+	size_t off = 0;
+
+	while (o->len - off >= UVENV_HEADER_BYTES) {
+		uint32_t n = uvenv_read_be32(o->buf + off);
+		if (n == 0 || n > u->frame_max) {
+			uvenv_out_fail(o, "bad frame from the server");
+			return false;
+		}
+		if (o->len - off - UVENV_HEADER_BYTES < n)
+			break;
+		if (u->listening && u->recv_cb) {
+			u->recv_active = true;
+			u->recv_verified = o->verified;
+			u->recv_peer = &o->shown;
+			u->recv_conn = 0; /* no reply to a reply */
+			u->recv_cb(&u->env, o->peer ? o->peer->addr : "",
+				   o->buf + off + UVENV_HEADER_BYTES, n, u->cb_data);
+			u->recv_active = false;
+			if (o->closing || u->closing)
+				return false;
+		}
+		off += UVENV_HEADER_BYTES + n;
+	}
+	memmove(o->buf, o->buf + off, o->len - off);
+	o->len -= off;
+	return true;
+}
+
 static void uvenv_out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct uvenv_out *o = s->data;
+	struct uvenv *u = o->u;
 	char why[TLS_WHY_BYTES];
-	uint8_t sink[4096];
 	size_t n;
 	int rv;
 
@@ -1274,15 +1327,34 @@ static void uvenv_out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		if (o->closing || !o->up)
 			return;
 	}
-	/* records after the handshake: none carries a frame (each node
-	 * writes only on the connections it dialed); read to stay in step */
-	do {
-		rv = tls_read(o->tls, sink, sizeof sink, &n, why);
+	/* frames the server sent back (env reply): delivered from the address
+	 * dialled, sender() what its certificate proved */
+	for (;;) {
+		if (o->cap - o->len < UVENV_TLS_RECORD_BYTES &&
+		    o->cap < UVENV_HEADER_BYTES + u->frame_max + UVENV_TLS_RECORD_BYTES) {
+			size_t cap = o->cap ? o->cap * 2 : UVENV_TLS_RECORD_BYTES * 2;
+			uint8_t *b;
+			if (cap > UVENV_HEADER_BYTES + u->frame_max + UVENV_TLS_RECORD_BYTES)
+				cap = UVENV_HEADER_BYTES + u->frame_max + UVENV_TLS_RECORD_BYTES;
+			b = realloc(o->buf, cap);
+			if (!b) {
+				uvenv_out_fail(o, "out of memory");
+				return;
+			}
+			o->buf = b;
+			o->cap = cap;
+		}
+		rv = tls_read(o->tls, o->buf + o->len, o->cap - o->len, &n, why);
 		if (rv != 0) {
 			uvenv_out_fail(o, rv == CS_ECLOSED ? "closed by peer" : why);
 			return;
 		}
-	} while (n > 0);
+		if (n == 0)
+			break;
+		o->len += n;
+		if (!uvenv_out_parse(o))
+			return;
+	}
 }
 
 static void uvenv_out_connected(uv_connect_t *req, int status)
@@ -2231,16 +2303,49 @@ static void uvenv_identity_of(struct uvenv *u, const struct pki_cert *pc,
 static void uvenv_sender(struct env *env, struct env_identity *out)
 {
 	struct uvenv *u = uvenv_of(env);
-	const struct uvenv_in *c = u->recv_in;
 
 	memset(out, 0, sizeof *out);
-	if (!c || !c->verified)
+	if (!u->recv_active)
 		return;
 	/* it held at the handshake; expired since, it holds no more */
-	if (uvenv_wall_s(u) >= c->peer.not_after_s)
-		return;
-	uvenv_identity_of(u, &c->peer, out);
-	assert(out->node_id != 0);
+	if (u->recv_verified && uvenv_wall_s(u) < u->recv_peer->not_after_s) {
+		uvenv_identity_of(u, u->recv_peer, out);
+		assert(out->node_id != 0);
+	}
+	out->conn = u->recv_conn;
+}
+
+/* env reply: a frame back on incoming connection conn, in its TLS session,
+ * never a dial. */
+static int uvenv_reply(struct env *env, uint64_t conn, const uint8_t *buf, size_t len)
+{
+	struct uvenv *u = uvenv_of(env);
+	struct uvenv_in *c;
+	uint8_t h[UVENV_HEADER_BYTES];
+	char why[TLS_WHY_BYTES];
+	size_t queued;
+
+	assert(buf != NULL || len == 0);
+	if (u->closing)
+		return CS_ECLOSED;
+	if (len == 0 || len > u->frame_max)
+		return len == 0 ? CS_EINVAL : CS_ELIMIT;
+	/* a joiner's answer, a refusal: rare, so a walk of the list */
+	for (c = u->ins; c && c->conn != conn; c = c->next)
+		;
+	if (!c || c->closing || !c->handshaken)
+		return CS_ECLOSED;
+	queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->handle);
+	if (queued > 0 && queued + UVENV_HEADER_BYTES + len > u->peer_queue_bytes_max)
+		return CS_EAGAIN;
+	uvenv_write_be32(h, (uint32_t)len);
+	if (tls_write(c->tls, h, sizeof h, why) != 0 ||
+	    tls_write(c->tls, buf, len, why) != 0 ||
+	    uvenv_tls_push(c->tls, (uv_stream_t *)&c->handle, uvenv_in_written) != 0) {
+		uvenv_in_close(c, "write failed");
+		return CS_ECLOSED;
+	}
+	return 0;
 }
 
 static int uvenv_pki_csr(struct env *env, uint8_t *buf, size_t cap, size_t *len)
@@ -2444,6 +2549,7 @@ static const struct env_ops uvenv_ops = {
 	.pki_install = uvenv_pki_install,
 	.pki_pin = uvenv_pki_pin,
 	.pki_info = uvenv_pki_info,
+	.reply = uvenv_reply,
 };
 
 /* ---------------------------------------------------------------- state dir */

@@ -1723,10 +1723,14 @@ static bool idrx_has_want(void *ctx)
 	return r->count >= r->want;
 }
 
+/* All zero but the connection (which reply() needs even for no one). */
 static bool identity_is_zero(const struct env_identity *id)
 {
 	static const struct env_identity zero;
-	return memcmp(id, &zero, sizeof zero) == 0;
+	struct env_identity c = *id;
+
+	c.conn = 0;
+	return memcmp(&c, &zero, sizeof zero) == 0;
 }
 
 #define ID_CLUSTER 0x77u
@@ -1779,8 +1783,10 @@ static void test_uvenv_sender_is_who_the_certificate_names(void **state)
 	assert_true(rb.last.expires_ms > eb->ops->now_ms(eb));
 	assert_true(rb.last.life_ms >= 3600 * 1000);
 	assert_string_equal(rb.from, uvenv_addr(a));
+	assert_true(rb.last.conn != 0);
 	eb->ops->sender(eb, &id);
 	assert_true(identity_is_zero(&id));
+	assert_int_equal(id.conn, 0);
 
 	/* b's own certificate, as pki_info reads it */
 	assert_int_equal(eb->ops->pki_info(eb, &(struct env_blob){NULL, 0}, &id), 0);
@@ -2156,6 +2162,92 @@ static void test_uvenv_sender_expires_with_the_certificate(void **state)
 	rm_tree(dir_b);
 }
 
+/* A receiver that answers every frame with env reply (a CA answering a
+ * joiner), and records the connection. */
+struct replier {
+	struct env *env;
+	uint32_t count;
+	uint64_t conn;
+	int rv;
+};
+
+static void replier_recv(struct env *env, const char *from, const uint8_t *buf,
+			 size_t len, void *data)
+{
+	struct replier *r = data;
+	struct env_identity id;
+
+	env->ops->sender(env, &id);
+	r->conn = id.conn;
+	r->count++;
+	r->rv = env->ops->reply(env, id.conn, (const uint8_t *)"answer", 6);
+}
+
+static void answer_recv(struct env *env, const char *from, const uint8_t *buf,
+			size_t len, void *data)
+{
+	assert_int_equal(len, 6);
+	assert_memory_equal(buf, "answer", 6);
+	idrx_recv(env, from, buf, len, data);
+}
+
+/* Issue 13 (no dial to an address a message names): a node without a
+ * certificate, pinned to the root's digest, is answered on the connection
+ * it opened, never dialled; the answer arrives from the address it
+ * dialled, and proves the server's certificate. A connection gone answers
+ * CS_ECLOSED. */
+static void test_uvenv_reply_answers_a_joiner_on_its_own_connection(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64];
+	struct uvenv *a, *b;
+	struct env *ea, *eb;
+	struct idrx ra = {0};
+	struct replier rb = {0};
+	struct ca ca;
+	uint8_t root[ENV_DIGEST_BYTES];
+
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	uv_loop_init(&loop);
+	ca_make(&ca, 1, ID_CLUSTER);
+	pki_digest(ca.cert, ca.cert_len, root);
+	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
+	enroll(b, &ca, ID_CLUSTER, 0xb1, ENV_ROLE_MANAGER);
+	ea = uvenv_env(a);
+	eb = uvenv_env(b);
+	ra.env = ea;
+	rb.env = eb;
+	ea->ops->listen(ea, answer_recv, NULL, &ra);
+	eb->ops->listen(eb, replier_recv, NULL, &rb);
+	assert_int_equal(ea->ops->pki_pin(ea, root), 0);
+
+	assert_int_equal(send_seq(a, uvenv_addr(b), 0, 10), 0);
+	ra.want = 1;
+	assert_true(run_until(&loop, idrx_has_want, &ra, 5000));
+	assert_int_equal(rb.count, 1);
+	assert_int_equal(rb.rv, 0);
+	assert_true(rb.conn != 0);
+	assert_string_equal(ra.from, uvenv_addr(b));
+	assert_int_equal(ra.last.node_id, 0xb1); /* proven by the pinned root */
+	assert_int_equal(ra.last.role, ENV_ROLE_MANAGER);
+	assert_memory_equal(ra.last.root, root, sizeof root);
+	assert_int_equal(ra.last.conn, 0);
+	assert_int_equal(uvenv_peer_count(b), 0); /* b dialled no one */
+
+	assert_int_equal(eb->ops->reply(eb, rb.conn + 1000, (const uint8_t *)"x", 1),
+			 CS_ECLOSED);
+	close_env(&loop, a);
+	run_until(&loop, never, NULL, 100);
+	assert_int_equal(eb->ops->reply(eb, rb.conn, (const uint8_t *)"x", 1), CS_ECLOSED);
+
+	close_env(&loop, b);
+	loop_done(&loop);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+}
+
 /* Issue 13 (a flood of TLS handshakes must not starve established
  * sessions): past handshakes_max connections in their handshake, new ones
  * are closed at once (counted in one log line a sweep), and a peer already
@@ -2248,6 +2340,7 @@ int main(void)
 		cmocka_unit_test(test_uvenv_identity_files_checked_at_open),
 		cmocka_unit_test(test_uvenv_sender_expires_with_the_certificate),
 		cmocka_unit_test(test_uvenv_handshake_flood_is_bounded),
+		cmocka_unit_test(test_uvenv_reply_answers_a_joiner_on_its_own_connection),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
