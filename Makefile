@@ -37,7 +37,7 @@ say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)
 DEPS_PKGS := build-essential pkg-config libuv1-dev libraft-dev \
 	libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev \
 	libcurl4-openssl-dev libjansson-dev libssl-dev libcmocka-dev lcov valgrind \
-	docker.io busybox-static jq sqlite3
+	docker.io busybox-static jq sqlite3 openssl tcpdump
 LINT_PKGS := clang-format cppcheck
 
 # Installs only what is missing; runs apt-get update only then. Quiet when
@@ -84,8 +84,9 @@ CPPFLAGS := -I. -I$(GEN) $(DEFS) -MMD -MP
 CFLAGS := $(WARN) $(OPT)
 # libcrypto: core/pki.c (certificates and join tokens, pure functions).
 LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lcrypto -lm
-# net/ (the real world) adds libuv, libcurl and jansson (Docker's JSON).
-NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson
+# net/ (the real world) adds libuv, libcurl, jansson (Docker's JSON) and
+# libssl (TLS between nodes).
+NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson -lssl
 
 # ---------------------------------------------------------------- sources
 PROTO := core/api.proto

@@ -28,9 +28,13 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include <openssl/crypto.h>
+
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/limits.h"
+#include "core/pki.h"
+#include "net/tls.h"
 
 #if defined(__has_include)
 #if __has_include("net/docker.h")
@@ -47,10 +51,14 @@
 #define UVENV_HEADER_BYTES     4u
 #define UVENV_READ_CHUNK_BYTES 65536u
 #define UVENV_READ_KEEP_BYTES  (256u * 1024) /* an idle conn keeps no more */
+#define UVENV_TLS_RECORD_BYTES 16384u	     /* plaintext of one TLS record */
 #define UVENV_LOG_LINE_BYTES   4096u
 #define UVENV_MESSAGE_BYTES    512u
 #define UVENV_BUSY_TIMEOUT_MS  5000
 #define UVENV_LISTEN_BACKLOG   511
+#define UVENV_ROOTS_MAX	       2u /* trusted at once: the old and new in a rotation */
+#define UVENV_CHAIN_MAX	       4u /* a peer's chain certificates looked at */
+#define UVENV_EPHEMERAL_S      (10LL * 365 * 24 * 3600)
 
 _Static_assert(LIMIT_ADDR_BYTES_MAX < 256, "an address fits a hello");
 
@@ -90,6 +98,15 @@ struct uvenv_in {
 	uint64_t read_ms;		     /* ... at the last bytes read */
 	char remote[64];		     /* ip:port of the socket */
 	char from[LIMIT_ADDR_BYTES_MAX + 1]; /* the hello's address */
+	/* TLS: the server side of the session; who the client proved to be */
+	struct tls_conn *tls;
+	size_t cipher;	  /* bytes fed to tls not yet decrypted (counted in
+			     u->in_buffered) */
+	bool handshaking; /* counted in u->handshakes */
+	bool handshaken;
+	bool verified;	  /* peer holds a certificate pki_verify took */
+	struct pki_cert peer;
+	uint64_t conn; /* its id for env reply (never 0, never reused) */
 };
 
 /* An outgoing connection: write only (reads only to notice the end). */
@@ -98,9 +115,15 @@ struct uvenv_out {
 	uv_connect_t connect;
 	struct uvenv *u;
 	struct uvenv_peer *peer; /* NULL once detached */
-	bool up;
+	bool up;	 /* handshaken, the server's certificate checked */
 	bool closing;
-	char sink[64]; /* bytes the peer should not send land here */
+	struct tls_conn *tls;  /* the client side; NULL until connected */
+	uint64_t dialed_ms;    /* the loop's time at dial */
+	/* what the server showed, and the frames it replies (env reply) */
+	bool verified;
+	struct pki_cert shown;
+	uint8_t *buf;
+	size_t len, cap;
 };
 
 struct uvenv_peer {
@@ -113,6 +136,7 @@ struct uvenv_peer {
 	uv_timer_t backoff;
 	bool backoff_armed;
 	bool drops_told;  /* frames dropped since it was last up: said at info */
+	bool refused_told; /* its certificate refused since it was last up */
 	ms_t backoff_ms;  /* next delay; 0 after a success */
 	uint64_t sent_ms; /* the loop's time at the last send() to it */
 	char addr[LIMIT_ADDR_BYTES_MAX + 1];
@@ -174,6 +198,36 @@ struct uvenv {
 	/* storage */
 	struct uvenv_db *dbs;
 	char storage_error[2 * UVENV_MESSAGE_BYTES];
+
+	/* identity (STATE_DIR/tls/): key and certificate in use, the pending
+	 * key of the last CSR, the roots trusted (or a pinned digest) */
+	char *tls_dir;
+	int64_t (*wall_now_s)(void *data);
+	void *wall_data;
+	struct tls_ctx *tls_server; /* node cert (or a throwaway one) + roots */
+	struct tls_ctx *tls_client; /* node cert + roots, or none */
+	uint8_t key[PKI_DER_BYTES_MAX];
+	size_t key_len;
+	uint8_t cert[PKI_DER_BYTES_MAX];
+	size_t cert_len;
+	uint8_t pending[PKI_DER_BYTES_MAX];
+	size_t pending_len;
+	uint8_t roots[UVENV_ROOTS_MAX][PKI_DER_BYTES_MAX];
+	struct env_blob root_blobs[UVENV_ROOTS_MAX];
+	size_t root_count;
+	uint8_t pin[ENV_DIGEST_BYTES];
+	bool pinned;
+	/* the frame being delivered: who sent it, on which connection */
+	bool recv_active;
+	bool recv_verified;
+	const struct pki_cert *recv_peer;
+	uint64_t recv_conn;
+	uint64_t conn_next_id;
+	size_t handshakes;	  /* incoming connections in their handshake */
+	size_t handshakes_max;
+	size_t handshakes_refused; /* since the sweep last said so */
+	uint64_t handshake_timeout_ms;
+	uint8_t *rbuf; /* every socket read lands here (one loop, one at a time) */
 };
 
 static const struct env_ops uvenv_ops;
@@ -201,15 +255,25 @@ static struct uvenv *uvenv_of(struct env *env)
 	return env->impl;
 }
 
+/* Frees u and what it holds outside handles (its keys wiped first). */
+static void uvenv_free(struct uvenv *u)
+{
+	tls_ctx_free(u->tls_server);
+	tls_ctx_free(u->tls_client);
+	free(u->rbuf);
+	free(u->tls_dir);
+	free(u->state_dir);
+	OPENSSL_cleanse(u, sizeof *u);
+	free(u);
+}
+
 /* Counts a handle gone; the last one after uvenv_close frees u. */
 static void uvenv_handle_gone(struct uvenv *u)
 {
 	assert(u->handles_live > 0);
 	u->handles_live--;
-	if (u->closing && u->handles_live == 0) {
-		free(u->state_dir);
-		free(u);
-	}
+	if (u->closing && u->handles_live == 0)
+		uvenv_free(u);
 }
 
 static void uvenv_write_be32(uint8_t *p, uint32_t v)
@@ -476,7 +540,8 @@ static void uvenv_timer_stop(struct env *env, env_timer_id id)
 
 /* ---------------------------------------------------------------- incoming */
 
-/* Frees c's read buffer (it holds nothing partly read, or c is closing). */
+/* Frees c's plaintext read buffer (it holds nothing partly read, or c is
+ * closing). */
 static void uvenv_in_release(struct uvenv_in *c)
 {
 	struct uvenv *u = c->u;
@@ -489,11 +554,31 @@ static void uvenv_in_release(struct uvenv_in *c)
 	c->len = 0;
 }
 
+/* Whether c holds part of a frame: plaintext of an incomplete frame, or
+ * ciphertext of an incomplete record. */
+static bool uvenv_in_partial(const struct uvenv_in *c)
+{
+	return c->len > 0 || c->cipher > 0;
+}
+
+/* Sets c's count of undecrypted ciphertext to what tls holds now. */
+static void uvenv_in_count_cipher(struct uvenv_in *c)
+{
+	struct uvenv *u = c->u;
+	size_t now = c->tls ? tls_in_pending(c->tls) : 0;
+
+	assert(u->in_buffered >= c->cipher);
+	u->in_buffered -= c->cipher;
+	u->in_buffered += now;
+	c->cipher = now;
+}
+
 static void uvenv_in_close_cb(uv_handle_t *h)
 {
 	struct uvenv_in *c = h->data;
 	struct uvenv *u = c->u;
 
+	tls_conn_free(c->tls);
 	free(c->buf);
 	free(c);
 	uvenv_handle_gone(u);
@@ -522,10 +607,19 @@ static void uvenv_in_close(struct uvenv_in *c, const char *reason)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	u->in_count--;
+	if (c->handshaking) {
+		assert(u->handshakes > 0);
+		u->handshakes--;
+		c->handshaking = false;
+	}
 	/* libuv reads synchronously into the buffer alloc gave, so none is
 	 * pending now: its memory goes back at once, not at the close
-	 * callback (the global bound counts on it). */
+	 * callback (the global bound counts on it). The ciphertext tls holds
+	 * is freed with it in the close callback, but uncounted from now. */
 	uvenv_in_release(c);
+	assert(u->in_buffered >= c->cipher);
+	u->in_buffered -= c->cipher;
+	c->cipher = 0;
 	uv_close((uv_handle_t *)&c->handle, uvenv_in_close_cb);
 }
 
@@ -536,12 +630,13 @@ static void uvenv_in_close_over_bound(struct uvenv_in *c)
 	struct uvenv *u = c->u;
 	char why[224];
 
-	if (c->len > 0)
+	if (uvenv_in_partial(c))
 		snprintf(why, sizeof why,
 			 "read buffers over the global bound of %zu bytes: this "
 			 "connection's frame, begun %" PRIu64
 			 " ms ago with %zu bytes read, is the oldest not complete",
-			 u->in_buffered_max, uv_now(u->loop) - c->frame_ms, c->len);
+			 u->in_buffered_max, uv_now(u->loop) - c->frame_ms,
+			 c->len + c->cipher);
 	else
 		snprintf(why, sizeof why,
 			 "read buffers over the global bound of %zu bytes: no room "
@@ -568,7 +663,7 @@ static struct uvenv_in *uvenv_in_stalest(struct uvenv *u)
 	struct uvenv_in *best = NULL;
 
 	for (struct uvenv_in *d = u->ins; d; d = d->next) {
-		if (d->closing || d->len == 0)
+		if (d->closing || !uvenv_in_partial(d))
 			continue;
 		if (!best || d->frame_ms < best->frame_ms)
 			best = d;
@@ -576,11 +671,11 @@ static struct uvenv_in *uvenv_in_stalest(struct uvenv *u)
 	return best;
 }
 
-/* Makes room for c's buffer to grow by more bytes within the global bound:
- * frees the buffers of connections with nothing partly read (they get a new
- * one at their next read), then closes the stalest partial frames, with a
- * logged reason. Returns false when c itself is the one to close (it then
- * has c->evicted set, and its read reports UV_ENOBUFS). */
+/* Makes room for c's buffers to grow by more bytes within the global bound:
+ * frees the plaintext buffers of connections with nothing partly read
+ * (they get a new one at their next read), then closes the stalest partial
+ * frames, with a logged reason. Returns false when c itself is the one to
+ * close (it then has c->evicted set). */
 static bool uvenv_in_make_room(struct uvenv_in *c, size_t more)
 {
 	struct uvenv *u = c->u;
@@ -588,7 +683,7 @@ static bool uvenv_in_make_room(struct uvenv_in *c, size_t more)
 	if (u->in_buffered + more <= u->in_buffered_max)
 		return true;
 	for (struct uvenv_in *d = u->ins; d; d = d->next)
-		if (d != c && d->len == 0)
+		if (d != c && d->len == 0 && d->cap > 0)
 			uvenv_in_release(d);
 	while (u->in_buffered + more > u->in_buffered_max) {
 		struct uvenv_in *v = uvenv_in_stalest(u);
@@ -601,22 +696,23 @@ static bool uvenv_in_make_room(struct uvenv_in *c, size_t more)
 	return true;
 }
 
-static void uvenv_in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Grows c's plaintext buffer so that a TLS record fits (a buffer is a read
+ * chunk at first, then doubles, up to a whole frame and a chunk). Returns
+ * false when it cannot: c->evicted (over the global bound) or out of
+ * memory. */
+static bool uvenv_in_grow(struct uvenv_in *c)
 {
-	struct uvenv_in *c = h->data;
 	size_t limit = UVENV_HEADER_BYTES + c->u->frame_max + UVENV_READ_CHUNK_BYTES;
 
-	if (c->cap - c->len < UVENV_READ_CHUNK_BYTES && c->cap < limit) {
+	if (c->cap - c->len < UVENV_TLS_RECORD_BYTES && c->cap < limit) {
 		size_t cap = c->cap * 2;
 		uint8_t *b;
 		if (cap < c->len + UVENV_READ_CHUNK_BYTES)
 			cap = c->len + UVENV_READ_CHUNK_BYTES;
 		if (cap > limit)
 			cap = limit;
-		if (!uvenv_in_make_room(c, cap - c->cap)) {
-			*buf = uv_buf_init(NULL, 0); /* UV_ENOBUFS: closed there */
-			return;
-		}
+		if (!uvenv_in_make_room(c, cap - c->cap))
+			return false;
 		b = realloc(c->buf, cap);
 		if (b) {
 			c->u->in_buffered += cap - c->cap;
@@ -625,10 +721,18 @@ static void uvenv_in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 		}
 		assert(c->u->in_buffered <= c->u->in_buffered_max);
 	}
-	if (!c->buf)
-		*buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
-	else
-		*buf = uv_buf_init((char *)c->buf + c->len, (unsigned)(c->cap - c->len));
+	return c->buf != NULL && c->cap > c->len;
+}
+
+/* Every socket read lands in the env's one read buffer (libuv reads
+ * synchronously into it and calls the read callback at once): the
+ * ciphertext is fed to TLS there, and the plaintext goes to the
+ * connection's own buffer. */
+static void uvenv_in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct uvenv_in *c = h->data;
+
+	*buf = uv_buf_init((char *)c->u->rbuf, UVENV_READ_CHUNK_BYTES);
 }
 
 /* Checks a hello payload: magic, then a printable address. */
@@ -700,7 +804,13 @@ static void uvenv_in_parse(struct uvenv_in *c)
 			}
 			c->hello = true;
 		} else if (u->listening && u->recv_cb) {
+			/* sender() answers for c */
+			u->recv_active = true;
+			u->recv_verified = c->verified;
+			u->recv_peer = &c->peer;
+			u->recv_conn = c->conn;
 			u->recv_cb(&u->env, c->from, payload, n, u->cb_data);
+			u->recv_active = false;
 			if (c->closing || u->closing)
 				return;
 		}
@@ -714,34 +824,191 @@ static void uvenv_in_parse(struct uvenv_in *c)
 		uvenv_in_release(c);
 }
 
+static void uvenv_in_written(uv_write_t *req, int status)
+{
+	struct uvenv_frame *f = req->data;
+	struct uvenv_in *c = req->handle->data;
+
+	free(f);
+	if (status < 0 && status != UV_ECANCELED && !c->closing) {
+		char why[128];
+		snprintf(why, sizeof why, "write: %s", uv_strerror(status));
+		uvenv_in_close(c, why);
+	}
+}
+
+/* Hands what tls has to write on s to libuv, in one write. Returns 0, or a
+ * libuv error / CS_ENOMEM (nothing was handed). */
+static int uvenv_tls_push(struct tls_conn *t, uv_stream_t *s, uv_write_cb cb)
+{
+	size_t n = tls_out_pending(t);
+	struct uvenv_frame *f;
+	uv_buf_t buf;
+	int rv;
+
+	if (n == 0)
+		return 0;
+	f = malloc(sizeof *f + n);
+	if (!f)
+		return CS_ENOMEM;
+	f->next = NULL;
+	f->req.data = f;
+	f->size = tls_out_take(t, f->bytes, n);
+	assert(f->size == n);
+	buf = uv_buf_init((char *)f->bytes, (unsigned)f->size);
+	rv = uv_write(&f->req, s, &buf, 1, cb);
+	if (rv != 0)
+		free(f);
+	return rv;
+}
+
+static int64_t uvenv_wall_s(const struct uvenv *u)
+{
+	return u->wall_now_s ? u->wall_now_s(u->wall_data) : (int64_t)time(NULL);
+}
+
+/* Checks the certificate the peer of t showed: against the roots this node
+ * trusts, or, with none, against a certificate of its chain whose digest is
+ * the pinned one. Returns 0 and *out, CS_EAUTH with why (refused), or
+ * CS_ENOENT with why (this node has neither roots nor pin: it can check
+ * nothing). */
+static int uvenv_peer_check(struct uvenv *u, const struct tls_conn *t,
+			    struct pki_cert *out, char why[PKI_WHY_BYTES])
+{
+	uint8_t leaf[PKI_DER_BYTES_MAX], other[PKI_DER_BYTES_MAX];
+	struct env_blob leaf_b = {leaf, 0}, other_b = {other, 0};
+	int64_t now = uvenv_wall_s(u);
+
+	memset(out, 0, sizeof *out);
+	if (tls_peer_cert(t, 0, leaf, sizeof leaf, &leaf_b.len) != 0) {
+		snprintf(why, PKI_WHY_BYTES, "no certificate");
+		return u->root_count || u->pinned ? CS_EAUTH : CS_ENOENT;
+	}
+	if (u->root_count > 0)
+		return pki_verify(&leaf_b, u->root_blobs, u->root_count, now, out, why)
+			       ? CS_EAUTH
+			       : 0;
+	if (!u->pinned) {
+		snprintf(why, PKI_WHY_BYTES, "no trusted root");
+		return CS_ENOENT;
+	}
+	for (size_t i = 1; i <= UVENV_CHAIN_MAX; i++) {
+		uint8_t d[ENV_DIGEST_BYTES];
+		if (tls_peer_cert(t, i, other, sizeof other, &other_b.len) != 0)
+			break;
+		pki_digest(other, other_b.len, d);
+		if (memcmp(d, u->pin, sizeof d) == 0)
+			return pki_verify(&leaf_b, &other_b, 1, now, out, why) ? CS_EAUTH
+									       : 0;
+	}
+	snprintf(why, PKI_WHY_BYTES,
+		 "no certificate of the peer's chain has the pinned root digest");
+	return CS_EAUTH;
+}
+
+/* c's handshake completed: who is the client? Anyone without a certificate
+ * that holds is all zero, and still heard (a joiner): the core decides what
+ * such a sender may say. */
+static void uvenv_in_identify(struct uvenv_in *c)
+{
+	struct uvenv *u = c->u;
+	char why[PKI_WHY_BYTES];
+	int rv = uvenv_peer_check(u, c->tls, &c->peer, why);
+
+	c->verified = rv == 0 && c->peer.node_id != 0;
+	if (c->verified)
+		return;
+	memset(&c->peer, 0, sizeof c->peer);
+	if (rv == 0)
+		snprintf(why, sizeof why, "not a node's certificate");
+	uvenv_logf(u, rv == CS_EAUTH ? ENV_LOG_INFO : ENV_LOG_DEBUG,
+		   "msg=\"peer certificate refused\" peer=%s why=\"%s\"", c->remote,
+		   why);
+}
+
 static void uvenv_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct uvenv_in *c = s->data;
+	struct uvenv *u = c->u;
+	char why[TLS_WHY_BYTES];
+	int rv;
 
 	if (c->closing)
 		return;
 	if (nread < 0) {
-		if (nread == UV_ENOBUFS && c->evicted)
-			uvenv_in_close_over_bound(c);
-		else if (nread == UV_ENOBUFS)
-			uvenv_in_close(c, "out of memory");
-		else if (nread == UV_EOF)
+		if (nread == UV_EOF)
 			uvenv_in_close(c, NULL);
 		else {
-			char why[128];
 			snprintf(why, sizeof why, "read: %s", uv_strerror((int)nread));
 			uvenv_in_close(c, why);
 		}
 		return;
 	}
-	assert(c->len + (size_t)nread <= c->cap);
 	if (nread == 0)
 		return; /* EAGAIN: nothing came, the connection stays idle */
-	if (c->len == 0)
-		c->frame_ms = uv_now(c->u->loop);
-	c->len += (size_t)nread;
-	c->read_ms = uv_now(c->u->loop);
-	uvenv_in_parse(c);
+	assert((size_t)nread <= UVENV_READ_CHUNK_BYTES);
+	c->read_ms = uv_now(u->loop);
+	if (!uvenv_in_make_room(c, (size_t)nread)) {
+		uvenv_in_close_over_bound(c);
+		return;
+	}
+	if (!uvenv_in_partial(c))
+		c->frame_ms = uv_now(u->loop);
+	if (tls_feed(c->tls, (const uint8_t *)buf->base, (size_t)nread) != 0) {
+		uvenv_in_close(c, "out of memory");
+		return;
+	}
+	uvenv_in_count_cipher(c);
+	if (!c->handshaken) {
+		rv = tls_handshake(c->tls, why);
+		if (uvenv_tls_push(c->tls, s, uvenv_in_written) != 0) {
+			uvenv_in_close(c, "write failed");
+			return;
+		}
+		if (rv < 0) {
+			uvenv_in_close(c, why);
+			return;
+		}
+		uvenv_in_count_cipher(c);
+		if (rv == 0)
+			return;
+		c->handshaken = true;
+		assert(c->handshaking);
+		assert(u->handshakes > 0);
+		u->handshakes--;
+		c->handshaking = false;
+		uvenv_in_identify(c);
+	}
+	for (;;) {
+		size_t n;
+		if (!uvenv_in_grow(c)) {
+			if (c->evicted)
+				uvenv_in_close_over_bound(c);
+			else
+				uvenv_in_close(c, "out of memory");
+			return;
+		}
+		rv = tls_read(c->tls, c->buf + c->len, c->cap - c->len, &n, why);
+		if (rv == CS_ECLOSED) {
+			uvenv_in_close(c, NULL);
+			return;
+		}
+		if (rv != 0) {
+			uvenv_in_close(c, why);
+			return;
+		}
+		uvenv_in_count_cipher(c);
+		if (n == 0)
+			break;
+		c->len += n;
+		uvenv_in_parse(c);
+		if (c->closing || u->closing)
+			return;
+	}
+	if (c->len == 0 && c->cap > UVENV_READ_KEEP_BYTES)
+		uvenv_in_release(c);
+	if (uvenv_tls_push(c->tls, s, uvenv_in_written) != 0)
+		uvenv_in_close(c, "write failed");
 }
 
 static void uvenv_accept(uv_stream_t *server, int status)
@@ -764,6 +1031,7 @@ static void uvenv_accept(uv_stream_t *server, int status)
 		return; /* the connection waits in the backlog */
 	}
 	c->u = u;
+	c->conn = ++u->conn_next_id;
 	c->accepted_ms = c->read_ms = uv_now(u->loop);
 	uv_tcp_init(u->loop, &c->handle);
 	c->handle.data = c;
@@ -789,6 +1057,19 @@ static void uvenv_accept(uv_stream_t *server, int status)
 		uvenv_in_close(c, "too many connections");
 		return;
 	}
+	if (u->handshakes >= u->handshakes_max) {
+		/* said once a sweep, with the count: a flood must not flood
+		 * the log too */
+		u->handshakes_refused++;
+		uvenv_in_close(c, NULL);
+		return;
+	}
+	if (tls_conn_new(u->tls_server, &c->tls) != 0) {
+		uvenv_in_close(c, "out of memory");
+		return;
+	}
+	c->handshaking = true;
+	u->handshakes++;
 	if (uv_read_start((uv_stream_t *)&c->handle, uvenv_in_alloc, uvenv_in_read) != 0)
 		uvenv_in_close(c, "read_start failed");
 }
@@ -819,6 +1100,8 @@ static void uvenv_out_close_cb(uv_handle_t *h)
 	struct uvenv_out *o = h->data;
 	struct uvenv *u = o->u;
 
+	tls_conn_free(o->tls);
+	free(o->buf);
 	free(o);
 	uvenv_handle_gone(u);
 }
@@ -852,6 +1135,36 @@ static void uvenv_out_fail(struct uvenv_out *o, const char *why)
 		u->peer_cb(&u->env, p->addr, false, u->cb_data);
 }
 
+/* The server of o showed a certificate this node does not trust: nothing
+ * was written on o but the handshake. Close it, drop what waits for that
+ * peer (it is not who the sender meant), say why once per outage, and
+ * redial only after the backoff. */
+static void uvenv_out_refuse(struct uvenv_out *o, const char *why)
+{
+	struct uvenv *u = o->u;
+	struct uvenv_peer *p = o->peer;
+	size_t dropped = 0;
+
+	assert(p != NULL);
+	assert(!o->up);
+	while (p->head) {
+		struct uvenv_frame *f = p->head;
+		p->head = f->next;
+		assert(p->pending_bytes >= f->size);
+		p->pending_bytes -= f->size;
+		free(f);
+		dropped++;
+	}
+	p->tail = NULL;
+	assert(p->pending_bytes == 0);
+	uvenv_logf(u, p->refused_told ? ENV_LOG_DEBUG : ENV_LOG_WARN,
+		   "msg=\"peer certificate refused\" peer=%s why=\"%s\" dropped=%zu", p->addr,
+		   why, dropped);
+	p->refused_told = true;
+	uvenv_out_fail(o, "peer certificate refused");
+	uvenv_peer_backoff(p);
+}
+
 static void uvenv_out_written(uv_write_t *req, int status)
 {
 	struct uvenv_frame *f = req->data;
@@ -862,45 +1175,186 @@ static void uvenv_out_written(uv_write_t *req, int status)
 		uvenv_out_fail(o, uv_strerror(status));
 }
 
-/* Hands p's queued frames to libuv (p is connected). A frame libuv refuses
- * is dropped: the read side notices a dead socket. */
+/* Encrypts p's queued frames and hands them to libuv in one write (p is
+ * connected). What libuv refuses is dropped: the read side notices a dead
+ * socket. */
 static void uvenv_peer_flush(struct uvenv_peer *p)
 {
 	struct uvenv_out *o = p->out;
+	char why[TLS_WHY_BYTES];
 
 	assert(o != NULL);
 	assert(o->up);
 	while (p->head) {
 		struct uvenv_frame *f = p->head;
-		uv_buf_t buf = uv_buf_init((char *)f->bytes, (unsigned)f->size);
+		int rv;
 
 		p->head = f->next;
 		if (!p->head)
 			p->tail = NULL;
 		assert(p->pending_bytes >= f->size);
 		p->pending_bytes -= f->size;
-		if (uv_write(&f->req, (uv_stream_t *)&o->handle, &buf, 1,
-			     uvenv_out_written) != 0)
-			free(f);
+		rv = tls_write(o->tls, f->bytes, f->size, why);
+		free(f);
+		if (rv != 0) {
+			/* a memory BIO refuses only without memory: the frame
+			 * is lost, as on a broken socket */
+			uvenv_logf(p->u, ENV_LOG_ERROR,
+				   "msg=\"dropped a frame\" peer=%s err=\"%s\"", p->addr,
+				   why);
+		}
 	}
 	assert(p->pending_bytes == 0);
+	(void)uvenv_tls_push(o->tls, (uv_stream_t *)&o->handle, uvenv_out_written);
 }
 
 static void uvenv_out_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct uvenv_out *o = h->data;
 
-	*buf = uv_buf_init(o->sink, sizeof o->sink);
+	*buf = uv_buf_init((char *)o->u->rbuf, UVENV_READ_CHUNK_BYTES);
+}
+
+/* o's handshake completed: check the server, then say hello and send. */
+static void uvenv_out_handshaken(struct uvenv_out *o)
+{
+	struct uvenv *u = o->u;
+	struct uvenv_peer *p = o->peer;
+	struct pki_cert pc;
+	char why[PKI_WHY_BYTES];
+	uint8_t hello[UVENV_HEADER_BYTES + UVENV_MAGIC_BYTES + LIMIT_ADDR_BYTES_MAX];
+	size_t alen = strlen(u->addr);
+	int rv = uvenv_peer_check(u, o->tls, &pc, why);
+
+	if (rv == 0 && pc.node_id == 0) {
+		snprintf(why, sizeof why, "not a node's certificate");
+		rv = CS_EAUTH;
+	}
+	if (rv == CS_EAUTH) {
+		uvenv_out_refuse(o, why);
+		return;
+	}
+	/* CS_ENOENT: no roots nor pin, this node checks no one */
+	o->verified = rv == 0;
+	if (o->verified)
+		o->shown = pc;
+	assert(alen <= LIMIT_ADDR_BYTES_MAX);
+	uvenv_write_be32(hello, (uint32_t)(UVENV_MAGIC_BYTES + alen));
+	memcpy(hello + UVENV_HEADER_BYTES, UVENV_MAGIC, UVENV_MAGIC_BYTES);
+	memcpy(hello + UVENV_HEADER_BYTES + UVENV_MAGIC_BYTES, u->addr, alen);
+	if (tls_write(o->tls, hello, UVENV_HEADER_BYTES + UVENV_MAGIC_BYTES + alen,
+		      why) != 0) {
+		uvenv_out_fail(o, why);
+		return;
+	}
+	o->up = true;
+	p->backoff_ms = 0;
+	p->drops_told = false;
+	p->refused_told = false;
+	uvenv_peer_flush(p);
+	uvenv_logf(u, ENV_LOG_DEBUG, "msg=\"connected\" peer=%s", p->addr);
+	if (u->listening && u->peer_cb)
+		u->peer_cb(&u->env, p->addr, true, u->cb_data);
+}
+
+/* Delivers the whole frames in o's buffer. Returns false when o (or u) was
+ * closed meanwhile, or a frame was bad (o then failed). */
+static bool uvenv_out_parse(struct uvenv_out *o)
+{
+	struct uvenv *u = o->u;
+	size_t off = 0;
+
+	while (o->len - off >= UVENV_HEADER_BYTES) {
+		uint32_t n = uvenv_read_be32(o->buf + off);
+		if (n == 0 || n > u->frame_max) {
+			uvenv_out_fail(o, "bad frame from the server");
+			return false;
+		}
+		if (o->len - off - UVENV_HEADER_BYTES < n)
+			break;
+		if (u->listening && u->recv_cb) {
+			u->recv_active = true;
+			u->recv_verified = o->verified;
+			u->recv_peer = &o->shown;
+			u->recv_conn = 0; /* no reply to a reply */
+			u->recv_cb(&u->env, o->peer ? o->peer->addr : "",
+				   o->buf + off + UVENV_HEADER_BYTES, n, u->cb_data);
+			u->recv_active = false;
+			if (o->closing || u->closing)
+				return false;
+		}
+		off += UVENV_HEADER_BYTES + n;
+	}
+	memmove(o->buf, o->buf + off, o->len - off);
+	o->len -= off;
+	return true;
 }
 
 static void uvenv_out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct uvenv_out *o = s->data;
+	struct uvenv *u = o->u;
+	char why[TLS_WHY_BYTES];
+	size_t n;
+	int rv;
 
-	if (nread < 0)
+	if (o->closing || !o->peer)
+		return;
+	if (nread < 0) {
 		uvenv_out_fail(o, nread == UV_EOF ? "closed by peer"
 						  : uv_strerror((int)nread));
-	/* bytes from the receiver are not part of the protocol: ignored */
+		return;
+	}
+	if (nread == 0)
+		return;
+	if (tls_feed(o->tls, (const uint8_t *)buf->base, (size_t)nread) != 0) {
+		uvenv_out_fail(o, "out of memory");
+		return;
+	}
+	if (!o->up) {
+		rv = tls_handshake(o->tls, why);
+		if (uvenv_tls_push(o->tls, s, uvenv_out_written) != 0) {
+			uvenv_out_fail(o, "write failed");
+			return;
+		}
+		if (rv < 0) {
+			uvenv_out_fail(o, why);
+			return;
+		}
+		if (rv == 0)
+			return;
+		uvenv_out_handshaken(o);
+		if (o->closing || !o->up)
+			return;
+	}
+	/* frames the server sent back (env reply): delivered from the address
+	 * dialled, sender() what its certificate proved */
+	for (;;) {
+		if (o->cap - o->len < UVENV_TLS_RECORD_BYTES &&
+		    o->cap < UVENV_HEADER_BYTES + u->frame_max + UVENV_TLS_RECORD_BYTES) {
+			size_t cap = o->cap ? o->cap * 2 : UVENV_TLS_RECORD_BYTES * 2;
+			uint8_t *b;
+			if (cap > UVENV_HEADER_BYTES + u->frame_max + UVENV_TLS_RECORD_BYTES)
+				cap = UVENV_HEADER_BYTES + u->frame_max + UVENV_TLS_RECORD_BYTES;
+			b = realloc(o->buf, cap);
+			if (!b) {
+				uvenv_out_fail(o, "out of memory");
+				return;
+			}
+			o->buf = b;
+			o->cap = cap;
+		}
+		rv = tls_read(o->tls, o->buf + o->len, o->cap - o->len, &n, why);
+		if (rv != 0) {
+			uvenv_out_fail(o, rv == CS_ECLOSED ? "closed by peer" : why);
+			return;
+		}
+		if (n == 0)
+			break;
+		o->len += n;
+		if (!uvenv_out_parse(o))
+			return;
+	}
 }
 
 static void uvenv_out_connected(uv_connect_t *req, int status)
@@ -908,8 +1362,7 @@ static void uvenv_out_connected(uv_connect_t *req, int status)
 	struct uvenv_out *o = req->data;
 	struct uvenv_peer *p = o->peer;
 	struct uvenv *u = o->u;
-	struct uvenv_frame *hello;
-	uv_buf_t buf;
+	char why[TLS_WHY_BYTES];
 
 	if (o->closing || !p)
 		return;
@@ -917,16 +1370,15 @@ static void uvenv_out_connected(uv_connect_t *req, int status)
 		uvenv_out_fail(o, uv_strerror(status));
 		return;
 	}
-	hello = uvenv_frame_new((const uint8_t *)UVENV_MAGIC, UVENV_MAGIC_BYTES,
-				(const uint8_t *)u->addr, strlen(u->addr));
-	if (!hello) {
+	if (tls_conn_new(u->tls_client, &o->tls) != 0) {
 		uvenv_out_fail(o, "out of memory");
 		return;
 	}
-	buf = uv_buf_init((char *)hello->bytes, (unsigned)hello->size);
-	if (uv_write(&hello->req, (uv_stream_t *)&o->handle, &buf, 1,
-		     uvenv_out_written) != 0) {
-		free(hello);
+	if (tls_handshake(o->tls, why) < 0) {
+		uvenv_out_fail(o, why);
+		return;
+	}
+	if (uvenv_tls_push(o->tls, (uv_stream_t *)&o->handle, uvenv_out_written) != 0) {
 		uvenv_out_fail(o, "write failed");
 		return;
 	}
@@ -934,13 +1386,6 @@ static void uvenv_out_connected(uv_connect_t *req, int status)
 		uvenv_out_fail(o, "read_start failed");
 		return;
 	}
-	o->up = true;
-	p->backoff_ms = 0;
-	p->drops_told = false;
-	uvenv_peer_flush(p);
-	uvenv_logf(u, ENV_LOG_DEBUG, "msg=\"connected\" peer=%s", p->addr);
-	if (u->listening && u->peer_cb)
-		u->peer_cb(&u->env, p->addr, true, u->cb_data);
 }
 
 /* Starts a connection to p. Failure to even start counts as a failed
@@ -960,6 +1405,7 @@ static void uvenv_peer_dial(struct uvenv_peer *p)
 	}
 	o->u = u;
 	o->peer = p;
+	o->dialed_ms = uv_now(u->loop);
 	uv_tcp_init(u->loop, &o->handle);
 	o->handle.data = o;
 	o->connect.data = o;
@@ -1100,6 +1546,8 @@ static uint64_t uvenv_sweep_ms(const struct uvenv *u)
 		ms = u->idle_timeout_ms / 2;
 	if (u->peer_idle_ms / 2 < ms)
 		ms = u->peer_idle_ms / 2;
+	if (u->handshake_timeout_ms / 2 < ms)
+		ms = u->handshake_timeout_ms / 2;
 	return ms ? ms : 1;
 }
 
@@ -1134,14 +1582,27 @@ static void uvenv_sweep(uv_timer_t *h)
 	uint64_t now = uv_now(u->loop);
 	struct uvenv_in *c = u->ins;
 
+	if (u->handshakes_refused) {
+		uvenv_logf(u, ENV_LOG_WARN,
+			   "msg=\"closed connections at accept: too many TLS handshakes "
+			   "in progress\" closed=%zu handshakes_max=%zu",
+			   u->handshakes_refused, u->handshakes_max);
+		u->handshakes_refused = 0;
+	}
 	while (c) {
 		struct uvenv_in *next = c->next;
-		if (!c->hello && now - c->accepted_ms >= u->hello_timeout_ms) {
+		if (!c->handshaken && now - c->accepted_ms >= u->handshake_timeout_ms) {
+			char why[96];
+			snprintf(why, sizeof why, "no TLS handshake within %" PRIu64 " ms",
+				 u->handshake_timeout_ms);
+			uvenv_in_close(c, why);
+		} else if (!c->hello && now - c->accepted_ms >= u->hello_timeout_ms) {
 			char why[96];
 			snprintf(why, sizeof why, "no hello within %" PRIu64 " ms",
 				 u->hello_timeout_ms);
 			uvenv_in_close(c, why);
-		} else if (c->len > 0 && now - c->frame_ms >= u->frame_deadline_ms) {
+		} else if (uvenv_in_partial(c) &&
+			   now - c->frame_ms >= u->frame_deadline_ms) {
 			char why[128];
 			snprintf(why, sizeof why,
 				 "frame not complete within %" PRIu64
@@ -1160,6 +1621,14 @@ static void uvenv_sweep(uv_timer_t *h)
 		struct uvenv_peer **pp = &u->buckets[i];
 		while (*pp) {
 			struct uvenv_peer *p = *pp;
+			if (p->out && !p->out->up && !p->out->closing &&
+			    now - p->out->dialed_ms >= u->handshake_timeout_ms) {
+				char why[96];
+				snprintf(why, sizeof why,
+					 "no TLS handshake within %" PRIu64 " ms",
+					 u->handshake_timeout_ms);
+				uvenv_out_fail(p->out, why);
+			}
 			if (p->head)
 				uvenv_peer_expire(p, now);
 			if (p->out || p->head || p->backoff_armed ||
@@ -1504,6 +1973,560 @@ static void uvenv_exit(struct env *env, const char *why)
 	uv_timer_start(&u->exit_timer, uvenv_exit_fire, 0, 0);
 }
 
+/* ---------------------------------------------------------------- identity */
+
+/* Fills 32 bytes from the OS (getrandom, as random_u64). */
+static void uvenv_random_bytes(uint8_t *p, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = getrandom(p + got, n - got, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "uvenv: getrandom: %s\n", strerror(errno));
+			abort();
+		}
+		got += (size_t)r;
+	}
+}
+
+/* A serial: 63 random bits, never 0. */
+static uint64_t uvenv_serial(void)
+{
+	uint64_t v;
+
+	do {
+		uvenv_random_bytes((uint8_t *)&v, sizeof v);
+		v >>= 1;
+	} while (v == 0);
+	return v;
+}
+
+/* Writes bytes to tls/name durably: a temp file (0600) written and
+ * fsync'ed, renamed over name, the directory fsync'ed. Returns 0 or an
+ * errno. */
+static int uvenv_file_put(const struct uvenv *u, const char *name, const uint8_t *bytes,
+			  size_t len)
+{
+	char path[4096], tmp[4200];
+	int fd, dfd, e = 0;
+	size_t off = 0;
+
+	snprintf(path, sizeof path, "%s/%s", u->tls_dir, name);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno;
+	if (fchmod(fd, 0600) != 0)
+		e = errno;
+	while (!e && off < len) {
+		ssize_t w = write(fd, bytes + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			e = w < 0 ? errno : EIO;
+		else
+			off += (size_t)w;
+	}
+	if (!e && fsync(fd) != 0)
+		e = errno;
+	if (close(fd) != 0 && !e)
+		e = errno;
+	if (!e && rename(tmp, path) != 0)
+		e = errno;
+	if (e) {
+		unlink(tmp);
+		return e;
+	}
+	dfd = open(u->tls_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return errno;
+	if (fsync(dfd) != 0)
+		e = errno;
+	close(dfd);
+	return e;
+}
+
+/* Removes tls/name durably (gone: fine). Returns 0 or an errno. */
+static int uvenv_file_remove(const struct uvenv *u, const char *name)
+{
+	char path[4096];
+	int dfd, e = 0;
+
+	snprintf(path, sizeof path, "%s/%s", u->tls_dir, name);
+	if (unlink(path) != 0)
+		return errno == ENOENT ? 0 : errno;
+	dfd = open(u->tls_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return errno;
+	if (fsync(dfd) != 0)
+		e = errno;
+	close(dfd);
+	return e;
+}
+
+/* Reads tls/name (at most cap bytes) into buf. Returns 0, ENOENT, EFBIG
+ * (larger than cap) or another errno. */
+static int uvenv_file_get(const char *dir, const char *name, uint8_t *buf, size_t cap,
+			  size_t *len)
+{
+	char path[4096];
+	int fd, e = 0;
+	size_t off = 0;
+
+	*len = 0;
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	for (;;) {
+		ssize_t r;
+		if (off == cap) {
+			char extra;
+			r = read(fd, &extra, 1);
+			e = r == 0 ? 0 : r > 0 ? EFBIG : errno;
+			break;
+		}
+		r = read(fd, buf + off, cap - off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			e = errno;
+			break;
+		}
+		if (r == 0)
+			break;
+		off += (size_t)r;
+	}
+	close(fd);
+	*len = off;
+	return e;
+}
+
+/* The roots file: each root a 4-byte big-endian length, then its DER. */
+static size_t uvenv_roots_encode(const struct env_blob *roots, size_t count,
+				 uint8_t *buf, size_t cap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		assert(n + UVENV_HEADER_BYTES + roots[i].len <= cap);
+		uvenv_write_be32(buf + n, (uint32_t)roots[i].len);
+		memcpy(buf + n + UVENV_HEADER_BYTES, roots[i].data, roots[i].len);
+		n += UVENV_HEADER_BYTES + roots[i].len;
+	}
+	return n;
+}
+
+/* Rebuilds the TLS configurations from the node's key, certificate and
+ * roots; a node without a certificate serves with a throwaway self-signed
+ * one (TLS 1.3 has no server without a certificate) and shows none as a
+ * client. Connections open keep theirs. Returns 0, or an error with why. */
+static int uvenv_tls_rebuild(struct uvenv *u, char why[TLS_WHY_BYTES])
+{
+	struct env_blob key = {u->key, u->key_len}, cert = {u->cert, u->cert_len};
+	uint8_t eph_cert[PKI_DER_BYTES_MAX], eph_key[PKI_DER_BYTES_MAX];
+	struct env_blob ekey = {eph_key, 0}, ecert = {eph_cert, 0};
+	struct tls_ctx *server = NULL, *client = NULL;
+	int rv;
+
+	if (u->cert_len == 0) {
+		uint8_t seed[PKI_SEED_BYTES];
+		int64_t now = uvenv_wall_s(u);
+		uvenv_random_bytes(seed, sizeof seed);
+		rv = pki_ca_create(seed, 0, now - UVENV_CERT_BACKDATE_S,
+				   now + UVENV_EPHEMERAL_S, uvenv_serial(), eph_cert,
+				   sizeof eph_cert, &ecert.len, eph_key, sizeof eph_key,
+				   &ekey.len);
+		OPENSSL_cleanse(seed, sizeof seed);
+		if (rv != 0) {
+			snprintf(why, TLS_WHY_BYTES, "throwaway certificate: %s",
+				 cs_strerror(rv));
+			return rv;
+		}
+		rv = tls_ctx_new(true, &ekey, &ecert, NULL, 0, &server, why);
+		OPENSSL_cleanse(eph_key, sizeof eph_key);
+		if (rv == 0)
+			rv = tls_ctx_new(false, NULL, NULL, NULL, 0, &client, why);
+	} else {
+		rv = tls_ctx_new(true, &key, &cert, u->root_blobs, u->root_count, &server,
+				 why);
+		if (rv == 0)
+			rv = tls_ctx_new(false, &key, &cert, u->root_blobs, u->root_count,
+					 &client, why);
+	}
+	if (rv != 0) {
+		tls_ctx_free(server);
+		return rv;
+	}
+	tls_ctx_free(u->tls_server);
+	tls_ctx_free(u->tls_client);
+	u->tls_server = server;
+	u->tls_client = client;
+	return 0;
+}
+
+/* Sets u's roots to a copy of roots (count 1..UVENV_ROOTS_MAX, each at
+ * most PKI_DER_BYTES_MAX). */
+static void uvenv_roots_set(struct uvenv *u, const struct env_blob *roots, size_t count)
+{
+	assert(count <= UVENV_ROOTS_MAX);
+	for (size_t i = 0; i < count; i++) {
+		assert(roots[i].len <= PKI_DER_BYTES_MAX);
+		memmove(u->roots[i], roots[i].data, roots[i].len);
+		u->root_blobs[i] = (struct env_blob){u->roots[i], roots[i].len};
+	}
+	u->root_count = count;
+}
+
+/* Loads STATE_DIR/tls/ (made 0700 when missing). A node.crt that is not
+ * node.key's certificate is an error, unless it is pending.key's: then an
+ * install was cut by a crash after the certificate, and is finished here.
+ * Returns 0 or CS_ESTORAGE with err. */
+static int uvenv_identity_load(struct uvenv *u, char *err, size_t err_size)
+{
+	uint8_t buf[UVENV_ROOTS_MAX * (UVENV_HEADER_BYTES + PKI_DER_BYTES_MAX)];
+	size_t len, off = 0;
+	int e;
+
+	if (mkdir(u->tls_dir, 0700) != 0 && errno != EEXIST) {
+		uvenv_errf(err, err_size, "cannot create %s: %s", u->tls_dir,
+			   strerror(errno));
+		return CS_ESTORAGE;
+	}
+	if (chmod(u->tls_dir, 0700) != 0) {
+		uvenv_errf(err, err_size, "chmod %s: %s", u->tls_dir, strerror(errno));
+		return CS_ESTORAGE;
+	}
+	static const char *const names[] = {"node.key", "node.crt", "pending.key"};
+	uint8_t *dst[] = {u->key, u->cert, u->pending};
+	size_t *lens[] = {&u->key_len, &u->cert_len, &u->pending_len};
+	for (size_t i = 0; i < 3; i++) {
+		e = uvenv_file_get(u->tls_dir, names[i], dst[i], PKI_DER_BYTES_MAX, lens[i]);
+		if (e == ENOENT) {
+			*lens[i] = 0;
+			continue;
+		}
+		if (e != 0) {
+			uvenv_errf(err, err_size, "%s/%s: %s", u->tls_dir, names[i],
+				   e == EFBIG ? "larger than a key or certificate of ours"
+					      : strerror(e));
+			return CS_ESTORAGE;
+		}
+		char p[4096];
+		snprintf(p, sizeof p, "%s/%s", u->tls_dir, names[i]);
+		if (chmod(p, 0600) != 0) {
+			uvenv_errf(err, err_size, "chmod %s: %s", p, strerror(errno));
+			return CS_ESTORAGE;
+		}
+	}
+	e = uvenv_file_get(u->tls_dir, "roots", buf, sizeof buf, &len);
+	if (e != 0 && e != ENOENT) {
+		uvenv_errf(err, err_size, "%s/roots: %s", u->tls_dir,
+			   e == EFBIG ? "more roots than 2" : strerror(e));
+		return CS_ESTORAGE;
+	}
+	while (e == 0 && off < len) {
+		size_t n;
+		if (len - off < UVENV_HEADER_BYTES || u->root_count == UVENV_ROOTS_MAX) {
+			uvenv_errf(err, err_size, "%s/roots: not 1 or 2 length-prefixed roots",
+				   u->tls_dir);
+			return CS_ESTORAGE;
+		}
+		n = uvenv_read_be32(buf + off);
+		if (n == 0 || n > PKI_DER_BYTES_MAX || n > len - off - UVENV_HEADER_BYTES) {
+			uvenv_errf(err, err_size, "%s/roots: a root of %zu bytes", u->tls_dir,
+				   n);
+			return CS_ESTORAGE;
+		}
+		memcpy(u->roots[u->root_count], buf + off + UVENV_HEADER_BYTES, n);
+		u->root_blobs[u->root_count] =
+			(struct env_blob){u->roots[u->root_count], n};
+		u->root_count++;
+		off += UVENV_HEADER_BYTES + n;
+	}
+	if (u->cert_len > 0) {
+		struct env_blob cert = {u->cert, u->cert_len};
+		struct env_blob key = {u->key, u->key_len};
+		struct env_blob pend = {u->pending, u->pending_len};
+		if (u->key_len == 0 || !pki_key_matches(&key, &cert)) {
+			if (u->pending_len == 0 || !pki_key_matches(&pend, &cert)) {
+				uvenv_errf(err, err_size,
+					   "%s/node.crt is not the certificate of %s: "
+					   "the node's identity is inconsistent (remove "
+					   "%s to join again)",
+					   u->tls_dir,
+					   u->key_len ? "node.key" : "any key (no node.key)",
+					   u->tls_dir);
+				return CS_ESTORAGE;
+			}
+			e = uvenv_file_put(u, "node.key", u->pending, u->pending_len);
+			if (e == 0)
+				e = uvenv_file_remove(u, "pending.key");
+			if (e != 0) {
+				uvenv_errf(err, err_size, "%s/node.key: %s", u->tls_dir,
+					   strerror(e));
+				return CS_ESTORAGE;
+			}
+			memcpy(u->key, u->pending, u->pending_len);
+			u->key_len = u->pending_len;
+			OPENSSL_cleanse(u->pending, sizeof u->pending);
+			u->pending_len = 0;
+		}
+	}
+	return 0;
+}
+
+/* What a certificate says, as the env tells it: times on the env's clock. */
+static void uvenv_identity_of(struct uvenv *u, const struct pki_cert *pc,
+			      struct env_identity *out)
+{
+	int64_t wall = uvenv_wall_s(u);
+	ms_t now = uv_now(u->loop);
+
+	memset(out, 0, sizeof *out);
+	out->node_id = pc->node_id;
+	out->cluster_id = pc->cluster_id;
+	out->role = pc->role;
+	out->expires_ms = pc->not_after_s > wall
+				  ? now + (ms_t)(pc->not_after_s - wall) * 1000
+				  : now;
+	out->life_ms = pc->not_after_s > pc->not_before_s
+			       ? (ms_t)(pc->not_after_s - pc->not_before_s) * 1000
+			       : 0;
+	memcpy(out->root, pc->root, sizeof out->root);
+	memcpy(out->key, pc->key, sizeof out->key);
+}
+
+static void uvenv_sender(struct env *env, struct env_identity *out)
+{
+	struct uvenv *u = uvenv_of(env);
+
+	memset(out, 0, sizeof *out);
+	if (!u->recv_active)
+		return;
+	/* it held at the handshake; expired since, it holds no more */
+	if (u->recv_verified && uvenv_wall_s(u) < u->recv_peer->not_after_s) {
+		uvenv_identity_of(u, u->recv_peer, out);
+		assert(out->node_id != 0);
+	}
+	out->conn = u->recv_conn;
+}
+
+/* env reply: a frame back on incoming connection conn, in its TLS session,
+ * never a dial. */
+static int uvenv_reply(struct env *env, uint64_t conn, const uint8_t *buf, size_t len)
+{
+	struct uvenv *u = uvenv_of(env);
+	struct uvenv_in *c;
+	uint8_t h[UVENV_HEADER_BYTES];
+	char why[TLS_WHY_BYTES];
+	size_t queued;
+
+	assert(buf != NULL || len == 0);
+	if (u->closing)
+		return CS_ECLOSED;
+	if (len == 0 || len > u->frame_max)
+		return len == 0 ? CS_EINVAL : CS_ELIMIT;
+	/* a joiner's answer, a refusal: rare, so a walk of the list */
+	for (c = u->ins; c && c->conn != conn; c = c->next)
+		;
+	if (!c || c->closing || !c->handshaken)
+		return CS_ECLOSED;
+	queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->handle);
+	if (queued > 0 && queued + UVENV_HEADER_BYTES + len > u->peer_queue_bytes_max)
+		return CS_EAGAIN;
+	uvenv_write_be32(h, (uint32_t)len);
+	if (tls_write(c->tls, h, sizeof h, why) != 0 ||
+	    tls_write(c->tls, buf, len, why) != 0 ||
+	    uvenv_tls_push(c->tls, (uv_stream_t *)&c->handle, uvenv_in_written) != 0) {
+		uvenv_in_close(c, "write failed");
+		return CS_ECLOSED;
+	}
+	return 0;
+}
+
+static int uvenv_pki_csr(struct env *env, uint8_t *buf, size_t cap, size_t *len)
+{
+	struct uvenv *u = uvenv_of(env);
+	uint8_t seed[PKI_SEED_BYTES];
+	int rv, e;
+
+	uvenv_random_bytes(seed, sizeof seed);
+	rv = pki_csr_create(seed, buf, cap, len);
+	if (rv == 0)
+		rv = pki_key_der(seed, u->pending, sizeof u->pending, &u->pending_len);
+	OPENSSL_cleanse(seed, sizeof seed);
+	if (rv != 0) {
+		u->pending_len = 0;
+		return rv;
+	}
+	/* kept on disk so that an answer after a restart still installs; not
+	 * durable is survivable (a new CSR after a restart) */
+	e = uvenv_file_put(u, "pending.key", u->pending, u->pending_len);
+	if (e != 0)
+		uvenv_logf(u, ENV_LOG_WARN,
+			   "msg=\"cannot keep the pending key\" file=%s/pending.key "
+			   "err=\"%s\"",
+			   u->tls_dir, strerror(e));
+	return 0;
+}
+
+static int uvenv_pki_ca_create(struct env *env, uint64_t cluster_id, ms_t life_ms,
+			       uint8_t *cert, size_t cert_cap, size_t *cert_len,
+			       uint8_t *key, size_t key_cap, size_t *key_len)
+{
+	struct uvenv *u = uvenv_of(env);
+	uint8_t seed[PKI_SEED_BYTES];
+	int64_t now = uvenv_wall_s(u);
+	int rv;
+
+	uvenv_random_bytes(seed, sizeof seed);
+	rv = pki_ca_create(seed, cluster_id, now - UVENV_CERT_BACKDATE_S,
+			   now + (int64_t)(life_ms / 1000), uvenv_serial(), cert, cert_cap,
+			   cert_len, key, key_cap, key_len);
+	OPENSSL_cleanse(seed, sizeof seed);
+	return rv;
+}
+
+static int uvenv_pki_sign(struct env *env, const struct env_blob *ca_cert,
+			  const struct env_blob *ca_key, const struct env_blob *csr,
+			  const struct env_identity *who, ms_t life_ms, uint8_t *cert,
+			  size_t cap, size_t *len)
+{
+	struct uvenv *u = uvenv_of(env);
+	int64_t now = uvenv_wall_s(u);
+	char why[PKI_WHY_BYTES] = "";
+	int rv;
+
+	rv = pki_sign(ca_cert, ca_key, csr, who, now - UVENV_CERT_BACKDATE_S,
+		      now + (int64_t)(life_ms / 1000), uvenv_serial(), cert, cap, len, why);
+	if (rv != 0)
+		uvenv_logf(u, ENV_LOG_WARN,
+			   "msg=\"cannot sign a certificate\" node=%016" PRIx64 " err=\"%s\"",
+			   who->node_id, why);
+	return rv;
+}
+
+static int uvenv_pki_install(struct env *env, const struct env_blob *cert,
+			     const struct env_blob *roots, size_t root_count)
+{
+	struct uvenv *u = uvenv_of(env);
+	uint8_t buf[UVENV_ROOTS_MAX * (UVENV_HEADER_BYTES + PKI_DER_BYTES_MAX)];
+	char why[PKI_WHY_BYTES];
+	struct pki_cert pc;
+	struct env_blob pend = {u->pending, u->pending_len};
+	struct env_blob key = {u->key, u->key_len};
+	bool use_pending;
+	size_t n;
+	int e;
+
+	assert(cert != NULL);
+	if (root_count == 0 || root_count > UVENV_ROOTS_MAX || !roots) {
+		uvenv_logf(u, ENV_LOG_WARN,
+			   "msg=\"certificate not installed\" why=\"%zu roots, expected 1 "
+			   "or 2\"",
+			   root_count);
+		return CS_EAUTH;
+	}
+	for (size_t i = 0; i < root_count; i++)
+		if (roots[i].len == 0 || roots[i].len > PKI_DER_BYTES_MAX)
+			return CS_EAUTH;
+	if (cert->len == 0 || cert->len > PKI_DER_BYTES_MAX)
+		return CS_EAUTH;
+	use_pending = u->pending_len > 0 && pki_key_matches(&pend, cert);
+	if (!use_pending && !(u->key_len > 0 && pki_key_matches(&key, cert))) {
+		uvenv_logf(u, ENV_LOG_WARN,
+			   "msg=\"certificate not installed\" why=\"it is for neither the "
+			   "pending key nor the current one\"");
+		return CS_EAUTH;
+	}
+	if (pki_verify(cert, roots, root_count, uvenv_wall_s(u), &pc, why) != 0) {
+		uvenv_logf(u, ENV_LOG_WARN, "msg=\"certificate not installed\" why=\"%s\"",
+			   why);
+		return CS_EAUTH;
+	}
+	/* durable first: the roots, the certificate, then its key (a crash
+	 * between the last two is finished at the next open) */
+	n = uvenv_roots_encode(roots, root_count, buf, sizeof buf);
+	e = uvenv_file_put(u, "roots", buf, n);
+	if (e == 0)
+		e = uvenv_file_put(u, "node.crt", cert->data, cert->len);
+	if (e == 0 && use_pending) {
+		e = uvenv_file_put(u, "node.key", u->pending, u->pending_len);
+		if (e == 0)
+			e = uvenv_file_remove(u, "pending.key");
+	}
+	if (e != 0) {
+		uvenv_logf(u, ENV_LOG_ERROR,
+			   "msg=\"cannot install the certificate\" dir=%s err=\"%s\"",
+			   u->tls_dir, strerror(e));
+		return CS_ESTORAGE;
+	}
+	/* then in memory, and for connections from now on */
+	memmove(u->cert, cert->data, cert->len);
+	u->cert_len = cert->len;
+	if (use_pending) {
+		memcpy(u->key, u->pending, u->pending_len);
+		u->key_len = u->pending_len;
+		OPENSSL_cleanse(u->pending, sizeof u->pending);
+		u->pending_len = 0;
+	}
+	uvenv_roots_set(u, roots, root_count);
+	u->pinned = false;
+	if (uvenv_tls_rebuild(u, why) != 0) {
+		/* the files hold it; only OpenSSL's memory failed */
+		uvenv_logf(u, ENV_LOG_ERROR,
+			   "msg=\"certificate installed, but TLS keeps the old one\" "
+			   "err=\"%s\"",
+			   why);
+	}
+	uvenv_logf(u, ENV_LOG_INFO,
+		   "msg=\"certificate installed\" node=%016" PRIx64 " role=%s "
+		   "not_after=%" PRId64 " roots=%zu",
+		   pc.node_id, pc.role == ENV_ROLE_MANAGER ? "manager" : "worker",
+		   pc.not_after_s, root_count);
+	return 0;
+}
+
+static int uvenv_pki_pin(struct env *env, const uint8_t digest[ENV_DIGEST_BYTES])
+{
+	struct uvenv *u = uvenv_of(env);
+
+	memcpy(u->pin, digest, ENV_DIGEST_BYTES);
+	u->pinned = true;
+	return 0;
+}
+
+static int uvenv_pki_info(struct env *env, const struct env_blob *cert,
+			  struct env_identity *out)
+{
+	struct uvenv *u = uvenv_of(env);
+	struct env_blob own = {u->cert, u->cert_len};
+	char why[PKI_WHY_BYTES];
+	struct pki_cert pc;
+
+	memset(out, 0, sizeof *out);
+	if (cert->len == 0) {
+		if (u->cert_len == 0)
+			return CS_ENOENT;
+		/* its root too, when it chains to one we trust */
+		if (u->root_count > 0 &&
+		    pki_verify(&own, u->root_blobs, u->root_count, uvenv_wall_s(u), &pc,
+			       why) == 0) {
+			uvenv_identity_of(u, &pc, out);
+			return 0;
+		}
+		cert = &own;
+	}
+	if (pki_read(cert, &pc, why) != 0)
+		return CS_EINVAL;
+	uvenv_identity_of(u, &pc, out);
+	return 0;
+}
+
 static const struct env_ops uvenv_ops = {
 	.now_ms = uvenv_now_ms,
 	.timer_start = uvenv_timer_start,
@@ -1519,6 +2542,14 @@ static const struct env_ops uvenv_ops = {
 	.ctl_close = uvenv_ctl_close,
 	.ctl_list = uvenv_ctl_list,
 	.exit = uvenv_exit,
+	.sender = uvenv_sender,
+	.pki_csr = uvenv_pki_csr,
+	.pki_ca_create = uvenv_pki_ca_create,
+	.pki_sign = uvenv_pki_sign,
+	.pki_install = uvenv_pki_install,
+	.pki_pin = uvenv_pki_pin,
+	.pki_info = uvenv_pki_info,
+	.reply = uvenv_reply,
 };
 
 /* ---------------------------------------------------------------- state dir */
@@ -1695,11 +2726,17 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	if (rv != 0)
 		return rv;
 	u = calloc(1, sizeof *u);
-	if (!u || !(u->state_dir = strdup(cfg->state_dir))) {
-		free(u);
+	if (!u || !(u->state_dir = strdup(cfg->state_dir)) ||
+	    !(u->rbuf = malloc(UVENV_READ_CHUNK_BYTES)) ||
+	    !(u->tls_dir = malloc(strlen(cfg->state_dir) + 5))) {
+		if (u)
+			uvenv_free(u);
 		uvenv_errf(err, err_size, "out of memory");
 		return CS_ENOMEM;
 	}
+	sprintf(u->tls_dir, "%s/tls", cfg->state_dir);
+	u->wall_now_s = cfg->wall_now_s;
+	u->wall_data = cfg->wall_data;
 	fd = uvenv_bind(&listen_sa);
 	if (fd < 0) {
 		uvenv_errf(err, err_size, "%s: %s", cfg->listen_addr,
@@ -1742,6 +2779,18 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 			goto close_fd;
 		}
 	}
+	rv = uvenv_identity_load(u, err, err_size);
+	if (rv != 0)
+		goto close_fd;
+	{
+		char tw[TLS_WHY_BYTES];
+		rv = uvenv_tls_rebuild(u, tw);
+		if (rv != 0) {
+			uvenv_errf(err, err_size, "%s: %s", u->tls_dir, tw);
+			rv = CS_ESTORAGE;
+			goto close_fd;
+		}
+	}
 
 	u->env.ops = &uvenv_ops;
 	u->env.impl = u;
@@ -1767,6 +2816,9 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	u->idle_timeout_ms =
 		cfg->idle_timeout_ms ? cfg->idle_timeout_ms : UVENV_IDLE_TIMEOUT_MS;
 	u->peer_idle_ms = cfg->peer_idle_ms ? cfg->peer_idle_ms : UVENV_PEER_IDLE_MS;
+	u->handshakes_max = cfg->handshakes_max ? cfg->handshakes_max : UVENV_HANDSHAKES_MAX;
+	u->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms
+							    : UVENV_HANDSHAKE_TIMEOUT_MS;
 	u->timer_next_id = 1;
 
 	u->on_exit = cfg->on_exit;
@@ -1805,8 +2857,7 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 close_fd:
 	close(fd);
 free_u:
-	free(u->state_dir);
-	free(u);
+	uvenv_free(u);
 	return rv;
 }
 

@@ -1,8 +1,11 @@
 /* uvenv: the real world's `struct env` (core/env.h) on one libuv loop: the
- * loop's clock and timers, TCP between nodes (length-prefixed frames after a
- * hello naming the dialer's advertised address, one outgoing connection per
- * peer redialled with backoff), sqlite files in the node's state dir, the OS's
- * randomness, logfmt lines, and Docker (net/docker) as the executor. swarmd
+ * loop's clock and timers, mutual TLS 1.3 over TCP between nodes
+ * (net/tls; length-prefixed frames after a hello naming the dialer's
+ * advertised address, one outgoing connection per peer redialled with
+ * backoff), the node's identity (its key, certificate and trusted roots in
+ * STATE_DIR/tls/, checked with core/pki), sqlite files in the node's state
+ * dir, the OS's randomness, logfmt lines, and Docker (net/docker) as the
+ * executor. swarmd
  * and the tests make one per node; everything runs on the caller's loop, no
  * thread anywhere. The uvenv owns every handle, buffer and sqlite handle it
  * makes and frees them after uvenv_close, in its last close callback. */
@@ -54,6 +57,17 @@ struct uvenv;
  * is forgotten: the table of peers does not grow with every address ever
  * named. */
 #define UVENV_PEER_IDLE_MS 60000u
+/* Incoming connections in their TLS handshake at once; more are accepted
+ * and closed at once, so that a flood of handshakes (each costs the server
+ * a signature) cannot starve established sessions. (To become a LIMIT_ of
+ * core/limits.h.) */
+#define UVENV_HANDSHAKES_MAX 64u
+/* A connection (either way) whose TLS handshake has not completed by then,
+ * counted from accept or dial, is closed. */
+#define UVENV_HANDSHAKE_TIMEOUT_MS 10000u
+/* Certificates this env makes start this much before now: a peer whose
+ * clock is behind ours by up to that still takes them. */
+#define UVENV_CERT_BACKDATE_S 60
 /* The content of STATE_DIR/VERSION this build reads and writes. */
 #define UVENV_STATE_VERSION "cswarm-state 1\n"
 
@@ -77,6 +91,12 @@ struct uvenv_cfg {
 	unsigned frame_ttl_ms;	      /* 0: UVENV_FRAME_TTL_MS */
 	unsigned idle_timeout_ms;     /* 0: UVENV_IDLE_TIMEOUT_MS */
 	unsigned peer_idle_ms;	      /* 0: UVENV_PEER_IDLE_MS */
+	unsigned handshakes_max;      /* 0: UVENV_HANDSHAKES_MAX */
+	unsigned handshake_timeout_ms; /* 0: UVENV_HANDSHAKE_TIMEOUT_MS */
+	/* The wall clock in seconds since the epoch, for certificates' times
+	 * (tests); NULL: time(). */
+	int64_t (*wall_now_s)(void *data);
+	void *wall_data;
 	/* The program called env exit (a durable write failed): on_exit runs
 	 * once, from the loop after the current callback, with the reason
 	 * (borrowed for the call). NULL: the loop is stopped (uv_stop). */
@@ -85,12 +105,19 @@ struct uvenv_cfg {
 };
 
 /* uvenv_open binds and listens on cfg->listen_addr, checks (or makes) the
- * state dir, and returns the env in *out. Every cfg string is copied. Fails
- * with a one-line message in err (always NUL-terminated when err_size > 0):
- * CS_EINVAL (no loop or state dir, a malformed address), CS_EADDRINUSE (the
- * port is taken), CS_ESTORAGE (the state dir cannot be made or read),
- * CS_EVERSION (the state dir's VERSION is not UVENV_STATE_VERSION: nothing
- * there is touched), CS_ENOMEM. On failure nothing is left allocated, except
+ * state dir, loads the node's identity from STATE_DIR/tls/ (node.key, the
+ * PKCS#8 DER key; node.crt, its certificate, DER; roots, the trusted roots,
+ * each a 4-byte big-endian length then DER; pending.key, the key of the
+ * last CSR until pki_install), and returns the env in *out. A node without
+ * a certificate serves TLS with a throwaway self-signed one that no peer
+ * with roots accepts. Every cfg string is copied. Fails with a one-line
+ * message in err (always NUL-terminated when err_size > 0): CS_EINVAL (no
+ * loop or state dir, a malformed address), CS_EADDRINUSE (the port is
+ * taken), CS_ESTORAGE (the state dir cannot be made or read; a tls/ file
+ * that does not parse; a tls/node.crt that is not the certificate of
+ * tls/node.key), CS_EVERSION (the state dir's VERSION is not
+ * UVENV_STATE_VERSION: nothing there is touched), CS_ENOMEM. On failure
+ * nothing is left allocated, except
  * when libuv refuses the bound socket (not seen in practice): then a handle
  * is being closed, and running the loop frees what is left. */
 int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
