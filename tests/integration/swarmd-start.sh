@@ -51,11 +51,11 @@ expect_exit 2 "token file empty" "empty (expected the token on its first line)" 
 	--state-dir "$T/j2" --listen-addr 127.0.0.1:0 --join-addr 127.0.0.1:9 \
 	--join-token-file "$T/empty"
 echo "not-a-token" >"$T/tok"
-expect_exit 1 "token file read" "'not-a-token' is not a join token" \
+expect_exit 1 "token file read" "--join-token: token does not start with SWMTKN-1-" \
 	--state-dir "$T/j3" --listen-addr 127.0.0.1:0 --join-addr 127.0.0.1:9 \
 	--join-token-file "$T/tok"
 SWARMD_JOIN_TOKEN=env-token expect_exit 1 "token from the environment" \
-	"'env-token' is not a join token" \
+	"--join-token: token does not start with SWMTKN-1-" \
 	--state-dir "$T/j4" --listen-addr 127.0.0.1:0 --join-addr 127.0.0.1:9
 expect_exit 1 "token on the command line warns" "shows in ps" \
 	--state-dir "$T/j5" --listen-addr 127.0.0.1:0 --join-addr 127.0.0.1:9 \
@@ -72,11 +72,12 @@ done
 kill -TERM "$pid"
 wait "$pid" || fail "the first start did not stop cleanly"
 # private whatever the umask it ran under
-for f in "$T/st" "$T"/st/*; do
+for f in "$T/st" "$T"/st/* "$T"/st/tls/*; do
+	[ -e "$f" ] || continue
 	m=$(stat -c %a "$f")
 	case "$f" in
 	*.sock) ;;
-	"$T/st") [ "$m" = 700 ] || fail "$f is $m, expected 700" ;;
+	"$T/st" | "$T/st/tls") [ "$m" = 700 ] || fail "$f is $m, expected 700" ;;
 	*) [ "$m" = 600 ] || fail "$f is $m, expected 600" ;;
 	esac
 done
