@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "core/errors.h"
+#include "core/pki.h"
 #include "core/limits.h"
 #include "core/scheduler.h"
 
@@ -1221,6 +1222,18 @@ void swarmctl_cli_print_cluster(FILE *out, const Cs__Cluster *c)
 				c->settings->dispatcher_heartbeat_ms);
 		cli_json_kv_u64(&j, "task_history", c->settings->task_history);
 		cli_json_kv_u64(&j, "snapshot_every", c->settings->snapshot_every);
+	}
+	if (c->settings)
+		cli_json_kv_u64(&j, "cert_expiry_ms", c->settings->cert_expiry_ms);
+	if (c->ca_cert.len) {
+		/* the root a join token's digest names (its key never leaves
+		 * the store) */
+		uint8_t d[ENV_DIGEST_BYTES];
+		char hex[2 * ENV_DIGEST_BYTES + 1];
+		pki_digest(c->ca_cert.data, c->ca_cert.len, d);
+		for (size_t i = 0; i < sizeof d; i++)
+			snprintf(hex + 2 * i, 3, "%02x", d[i]);
+		cli_json_kv_str(&j, "root_ca_sha256", hex);
 	}
 	/* the join tokens are secrets: `cluster join-token` prints them */
 	swarmctl_cli_json_close(&j, '}');

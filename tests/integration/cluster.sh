@@ -133,9 +133,14 @@ MTOKEN=$(ctl m1 cluster join-token manager)
 WTOKEN=$(ctl m1 cluster join-token worker)
 [[ $MTOKEN == SWMTKN-1-* && $WTOKEN == SWMTKN-1-* && $MTOKEN != "$WTOKEN" ]] ||
 	fail "join tokens: '$MTOKEN' '$WTOKEN'"
-CLUSTER_ID=$(ctl m1 cluster inspect | jq -r .id)
-[[ $MTOKEN == SWMTKN-1-$CLUSTER_ID-m* && $WTOKEN == SWMTKN-1-$CLUSTER_ID-w* ]] ||
-	fail "join tokens do not name cluster $CLUSTER_ID: '$MTOKEN' '$WTOKEN'"
+# SwarmKit's form: SWMTKN-1-<the root CA's SHA-256 in base 36>-<secret>
+ROOT=$(ctl m1 cluster inspect | jq -r .root_ca_sha256)
+DIGEST=$(python3 -c 'import sys
+n = int(sys.argv[1], 16); s = ""
+while n: n, r = divmod(n, 36); s = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + s
+print(s.rjust(50, "0"))' "$ROOT")
+[[ $MTOKEN =~ ^SWMTKN-1-$DIGEST-[0-9a-z]{25}$ && $WTOKEN =~ ^SWMTKN-1-$DIGEST-[0-9a-z]{25}$ ]] ||
+	fail "join tokens do not name the root CA $ROOT ($DIGEST): '$MTOKEN' '$WTOKEN'"
 
 say "port in use"
 set +e
@@ -147,16 +152,18 @@ set -e
 grep -q "address already in use" "$WORK/out" || fail "port in use: $(cat "$WORK/out")"
 
 say "wrong join token"
+# the worker token with its last digit changed
+if [ "${WTOKEN: -1}" = x ]; then BADTOKEN="${WTOKEN%?}y"; else BADTOKEN="${WTOKEN%?}x"; fi
 PORT[bad]=$(pick_port)
 set +e
 timeout 30 "$SWARMD" --state-dir "$WORK/bad" --listen-addr "127.0.0.1:${PORT[bad]}" \
 	--hostname bad --docker-socket "$DOCKER_SOCK" \
-	--join-addr "127.0.0.1:${PORT[m1]}" --join-token "${WTOKEN%?}x" >"$WORK/bad.out" 2>&1
+	--join-addr "127.0.0.1:${PORT[m1]}" --join-token "$BADTOKEN" >"$WORK/bad.out" 2>&1
 rc=$?
 set -e
 [ $rc -eq 1 ] || fail "wrong token: exit $rc (expected the daemon to stop with 1)"
 grep -q "refused" "$WORK/bad.out" || fail "wrong token, joiner side: $(tail -3 "$WORK/bad.out")"
-grep -q "node refused" "$WORK/m1.log" || fail "wrong token, manager side: no log line"
+grep -q "msg=\"refused\" what=cert_request.*wrong join token" "$WORK/m1.log" || fail "wrong token, manager side: no log line"
 
 say "joining m2, m3 (managers) and w1, w2 (workers)"
 for n in m2 m3; do start_node $n --join-addr "127.0.0.1:${PORT[m1]}" --join-token "$MTOKEN"; done
