@@ -582,6 +582,40 @@ int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, c
 	return control_write(m, &b, cb, data);
 }
 
+int control_cluster_set_cert_expiry(struct manager *m, uint64_t ms, char *err,
+				    size_t err_size, manager_write_cb cb, void *data)
+{
+	const Cs__Cluster *cur;
+	Cs__ClusterSettings settings = CS__CLUSTER_SETTINGS__INIT;
+	struct store_batch b;
+	Cs__Cluster c;
+	int rv;
+
+	if (!manager_serves(m))
+		return CS_ENOTLEADER;
+	if (ms < LIMIT_CERT_LIFE_MS_MIN)
+		return control_fail(err, err_size,
+				    "cert-expiry: %llu ms is under the minimum of %llu ms",
+				    (unsigned long long)ms,
+				    (unsigned long long)LIMIT_CERT_LIFE_MS_MIN);
+	cur = store_cluster(manager_store(m));
+	if (!cur) {
+		snprintf(err, err_size, "the cluster has no record yet");
+		return CS_ENOENT;
+	}
+	c = *cur;
+	if (cur->settings)
+		settings = *cur->settings;
+	settings.cert_expiry_ms = ms;
+	c.settings = &settings;
+	store_batch_init(&b);
+	if ((rv = store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &c))) {
+		store_batch_free(&b);
+		return rv;
+	}
+	return control_write(m, &b, cb, data);
+}
+
 int control_cluster_inspect(struct manager *m, const Cs__Cluster **out, char *err,
 			    size_t err_size)
 {

@@ -490,6 +490,12 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 		if (rv == 0)
 			return 0;
 		break;
+	case CS__CONTROL_OP__CONTROL_OP_CLUSTER_UPDATE:
+		rv = control_cluster_set_cert_expiry(m, req->cert_expiry_ms, err, sizeof err,
+						     rpc_written, c);
+		if (rv == 0)
+			return 0;
+		break;
 	case CS__CONTROL_OP__CONTROL_OP_SERVICE_INSPECT:
 		if ((rv = control_service_inspect(m, name, &svc, err, sizeof err)))
 			break;

@@ -833,6 +833,7 @@ static void manager_became_leader(struct manager *m)
 {
 	const Cs__Cluster *cur = store_cluster(m->store);
 	Cs__Cluster c = CS__CLUSTER__INIT;
+	Cs__ClusterSettings settings = CS__CLUSTER_SETTINGS__INIT;
 	struct store_batch b;
 	struct ca_new *ca = NULL;
 	uint8_t *buf;
@@ -846,6 +847,10 @@ static void manager_became_leader(struct manager *m)
 		c.id = m->cfg->cluster_id;
 		while (c.id == 0)
 			c.id = m->env->ops->random_u64(m->env);
+		if (m->cfg->cert_expiry_ms) {
+			settings.cert_expiry_ms = m->cfg->cert_expiry_ms;
+			c.settings = &settings;
+		}
 	}
 	if (!cur || cur->ca_cert.len == 0) {
 		/* the cluster's root CA and the tokens that name it (a cluster
@@ -1348,7 +1353,8 @@ int manager_open(struct env *env, const struct manager_cfg *cfg, struct manager 
 		if (env->ops->pki_info(env, &none, &me) == CS_ENOENT &&
 		    (rv = ca_issue_self(env, &cfg->ca_cert, &cfg->ca_key, cfg->cluster_id,
 					cfg->raft_id, ENV_ROLE_MANAGER,
-					LIMIT_CERT_LIFE_MS_DEFAULT)) != 0)
+					cfg->cert_expiry_ms ? cfg->cert_expiry_ms
+							    : LIMIT_CERT_LIFE_MS_DEFAULT)) != 0)
 			goto err_raft;
 	}
 	if (raft_start(&m->raft)) {

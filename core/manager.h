@@ -56,6 +56,9 @@ struct manager_cfg {
 	 * it in the cluster record. Empty: the first leader makes one. */
 	struct env_blob ca_cert, ca_key;
 	uint64_t cluster_id;
+	/* the node certificates' life a new cluster starts with (0: 90 days;
+	 * `cluster update --cert-expiry` changes it later) */
+	uint64_t cert_expiry_ms;
 };
 
 struct manager;

@@ -161,6 +161,7 @@ static int cluster_inspect(struct ctl *c, int argc, char **argv);
 static uint64_t leader_raft_id(struct ctl *c);
 static int cluster_join_token(struct ctl *c, int argc, char **argv);
 static int cluster_rotate_token(struct ctl *c, int argc, char **argv);
+static int cluster_update(struct ctl *c, int argc, char **argv);
 
 static const struct cmd cmds[] = {
 	{"service", "create", service_create,
@@ -201,6 +202,9 @@ static const struct cmd cmds[] = {
 	{"cluster", "rotate-token", cluster_rotate_token,
 	 "cluster rotate-token [worker|manager|both]",
 	 "Replaces join tokens (both by default); joined nodes are not affected.\n"},
+	{"cluster", "update", cluster_update, "cluster update --cert-expiry DURATION",
+	 "Sets the life of node certificates (90 days by default, at least 1m); "
+	 "nodes\nrenew theirs by themselves at 50-80% of its life.\n"},
 };
 #define CMD_COUNT (sizeof cmds / sizeof cmds[0])
 
@@ -711,6 +715,39 @@ static int cluster_rotate_token(struct ctl *c, int argc, char **argv)
 	if ((rv = call(c, &req, &resp)))
 		return rv;
 	printf("rotated %s\n", strcmp(which, "both") == 0 ? "both tokens" : which);
+	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+static int cluster_update(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	char err[256];
+	const char *v = NULL;
+	int rv;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--cert-expiry") == 0 && i + 1 < argc)
+			v = argv[++i];
+		else if (strncmp(argv[i], "--cert-expiry=", 14) == 0)
+			v = argv[i] + 14;
+		else {
+			snprintf(err, sizeof err, "cluster update: unknown argument '%s'",
+				 argv[i]);
+			return usage_error(cmd_find("cluster", "update"), err);
+		}
+	}
+	if (!v)
+		return usage_error(cmd_find("cluster", "update"),
+				   "say what to change: --cert-expiry DURATION");
+	if (swarmctl_cli_duration_ms("--cert-expiry", v, &req.cert_expiry_ms, err,
+				     sizeof err))
+		return usage_error(cmd_find("cluster", "update"), err);
+	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_UPDATE;
+	if ((rv = call(c, &req, &resp)))
+		return rv;
+	printf("node certificates now live %s\n", v);
 	cs__control_response__free_unpacked(resp, NULL);
 	return 0;
 }

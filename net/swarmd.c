@@ -107,6 +107,7 @@ struct swarmd {
 	uv_loop_t loop;
 	uv_signal_t sigterm, sigint;
 	uv_timer_t log_timer;
+	uint64_t log_id; /* the node id the log lines carry */
 	uv_timer_t stop_timer; /* stops outside the node's own callbacks */
 	struct uvenv *uv;
 	struct docker *docker;
@@ -509,16 +510,17 @@ static struct control_rpc *swarmd_get_rpc(void *data)
 	return d->node ? node_control(d->node) : NULL;
 }
 
-/* Logs carry the node id once the node has one. */
+/* Logs carry the node id, the one its certificate names once it has one
+ * (a joiner's drawn id until then). */
 static void swarmd_log_tick(uv_timer_t *t)
 {
 	struct swarmd *d = t->data;
 	struct agent *a = d->node ? node_agent(d->node) : NULL;
-	if (a && agent_node_id(a)) {
+	if (a && agent_node_id(a) && agent_node_id(a) != d->log_id) {
 		char id[17];
-		snprintf(id, sizeof id, "%016" PRIx64, agent_node_id(a));
+		d->log_id = agent_node_id(a);
+		snprintf(id, sizeof id, "%016" PRIx64, d->log_id);
 		uvenv_set_log_node(d->uv, id);
-		uv_timer_stop(t);
 	}
 }
 

@@ -123,6 +123,8 @@ void simcluster_set(struct simcluster *c, const struct scn_settings *s)
 		c->settings.history = s->history;
 	if (s->set & SCN_SET_SNAPSHOT_EVERY)
 		c->settings.snapshot_every = s->snapshot_every;
+	if (s->set & SCN_SET_CERT_EXPIRY)
+		c->settings.cert_expiry_ms = s->cert_expiry_ms;
 	c->settings.set = set;
 	/* managers read their config when they (re)start */
 	for (size_t i = 0; i < c->mgr_count; i++) {
@@ -137,6 +139,8 @@ void simcluster_set(struct simcluster *c, const struct scn_settings *s)
 			cfg->heartbeat_ms = c->settings.heartbeat_ms;
 		if (set & SCN_SET_HISTORY)
 			cfg->task_history = c->settings.history;
+		if (set & SCN_SET_CERT_EXPIRY)
+			cfg->cert_expiry_ms = c->settings.cert_expiry_ms;
 		if (set & SCN_SET_SNAPSHOT_EVERY) {
 			cfg->snapshot_every = (unsigned)c->settings.snapshot_every;
 			cfg->snapshot_trailing = cfg->snapshot_every / 4 + 1;

@@ -11,6 +11,7 @@
 #include <raft.h>
 
 #include "core/api.pb-c.h"
+#include "core/control.h"
 #include "core/errors.h"
 #include "core/manager.h"
 #include "core/node.h"
@@ -1091,7 +1092,10 @@ static int runner_api_once(struct runner *r, const struct scn_cmd *cmd, uint32_t
 		leader = simcluster_leader(r->cluster);
 	}
 	m = simcluster_manager(r->cluster, (uint32_t)leader);
-	if (node == UINT32_MAX) {
+	if (cmd->kind == SCN_SET) {
+		rv = control_cluster_set_cert_expiry(m, cmd->u.settings.cert_expiry_ms, err,
+						     err_size, runner_call_done, call);
+	} else if (node == UINT32_MAX) {
 		rv = clops_service(r->ops, m, cmd, err, err_size, runner_call_done, call);
 	} else {
 		/* a node that has not registered yet: wait for it, a minute */
@@ -1282,6 +1286,11 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_SEED: return 0;
 	case SCN_SET: /* read by managers when they (re)start */
 		simcluster_set(r->cluster, &cmd->u.settings);
+		/* the certificates' life is the cluster's: once it runs, set
+		 * through the control API, as swarmctl cluster update would */
+		if ((cmd->u.settings.set & SCN_SET_CERT_EXPIRY) && r->real_managers &&
+		    simcluster_leader(r->cluster) >= 0)
+			return runner_api(r, cmd, UINT32_MAX);
 		return 0;
 	case SCN_RUN:
 		return runner_until(r, world_now_us(r->w) + cmd->u.run_ms * 1000, cmd,

@@ -1793,6 +1793,7 @@ static int scn_parse_set(struct scn_parser *p, struct scn_cmd *cmd)
 		{"tick", SCN_SET_TICK, false},
 		{"history", SCN_SET_HISTORY, false},
 		{"snapshot-every", SCN_SET_SNAPSHOT_EVERY, false},
+		{"cert-expiry", SCN_SET_CERT_EXPIRY, false},
 	};
 	struct scn_settings *s = &cmd->u.settings;
 	struct scn_seen seen = {0};
@@ -1802,7 +1803,8 @@ static int scn_parse_set(struct scn_parser *p, struct scn_cmd *cmd)
 	if (p->tok_count < 2)
 		return scn_expected(
 			p, 0, 1,
-			"KEY=VALUE (heartbeat, election-ticks, tick, history, snapshot-every)");
+			"KEY=VALUE (heartbeat, election-ticks, tick, history, snapshot-every, "
+			"cert-expiry)");
 	for (uint32_t i = 1; i < p->tok_count; i++) {
 		struct scn_kv kv;
 
@@ -1844,6 +1846,12 @@ static int scn_parse_set(struct scn_parser *p, struct scn_cmd *cmd)
 		case SCN_SET_SNAPSHOT_EVERY:
 			rv = scn_uint(p, kv.value, "snapshot-every", UINT64_MAX, NULL,
 				      &s->snapshot_every);
+			break;
+		case SCN_SET_CERT_EXPIRY:
+			rv = scn_duration(p, kv.value, &s->cert_expiry_ms);
+			if (!rv && s->cert_expiry_ms < LIMIT_CERT_LIFE_MS_MIN)
+				rv = scn_fail(p, kv.value.col,
+					      "cert-expiry must be at least 1m");
 			break;
 		}
 		if (rv)

@@ -202,6 +202,7 @@ enum scn_set_key {
 	SCN_SET_TICK = 1u << 2,
 	SCN_SET_HISTORY = 1u << 3,
 	SCN_SET_SNAPSHOT_EVERY = 1u << 4,
+	SCN_SET_CERT_EXPIRY = 1u << 5,
 };
 
 struct scn_settings {
@@ -211,6 +212,7 @@ struct scn_settings {
 	uint64_t tick_ms;
 	uint64_t history;
 	uint64_t snapshot_every;
+	uint64_t cert_expiry_ms; /* node certificates' life */
 };
 
 /* One link fault rule: link A B ... (both ways) or link A -> B ... */
