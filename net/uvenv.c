@@ -1176,33 +1176,47 @@ static void uvenv_out_written(uv_write_t *req, int status)
 }
 
 /* Encrypts p's queued frames and hands them to libuv in one write (p is
- * connected). What libuv refuses is dropped: the read side notices a dead
+ * connected). Small frames share records: they are staged up to a record's
+ * plaintext, so a burst of Raft messages costs a few records, not one
+ * each. What libuv refuses is dropped: the read side notices a dead
  * socket. */
 static void uvenv_peer_flush(struct uvenv_peer *p)
 {
 	struct uvenv_out *o = p->out;
+	uint8_t stage[UVENV_TLS_RECORD_BYTES];
+	size_t staged = 0;
 	char why[TLS_WHY_BYTES];
+	int rv = 0;
 
 	assert(o != NULL);
 	assert(o->up);
 	while (p->head) {
 		struct uvenv_frame *f = p->head;
-		int rv;
 
 		p->head = f->next;
 		if (!p->head)
 			p->tail = NULL;
 		assert(p->pending_bytes >= f->size);
 		p->pending_bytes -= f->size;
-		rv = tls_write(o->tls, f->bytes, f->size, why);
-		free(f);
-		if (rv != 0) {
-			/* a memory BIO refuses only without memory: the frame
-			 * is lost, as on a broken socket */
-			uvenv_logf(p->u, ENV_LOG_ERROR,
-				   "msg=\"dropped a frame\" peer=%s err=\"%s\"", p->addr,
-				   why);
+		if (staged + f->size > sizeof stage && staged > 0) {
+			rv |= tls_write(o->tls, stage, staged, why);
+			staged = 0;
 		}
+		if (f->size <= sizeof stage) {
+			memcpy(stage + staged, f->bytes, f->size);
+			staged += f->size;
+		} else {
+			rv |= tls_write(o->tls, f->bytes, f->size, why);
+		}
+		free(f);
+	}
+	if (staged > 0)
+		rv |= tls_write(o->tls, stage, staged, why);
+	if (rv != 0) {
+		/* a memory BIO refuses only without memory: frames are lost,
+		 * as on a broken socket */
+		uvenv_logf(p->u, ENV_LOG_ERROR, "msg=\"dropped frames\" peer=%s err=\"%s\"",
+			   p->addr, why);
 	}
 	assert(p->pending_bytes == 0);
 	(void)uvenv_tls_push(o->tls, (uv_stream_t *)&o->handle, uvenv_out_written);
