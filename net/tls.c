@@ -140,7 +140,8 @@ int tls_ctx_new(bool server, const struct env_blob *key, const struct env_blob *
 			tls_why(why, "private key");
 			goto fail;
 		}
-		if (SSL_CTX_use_certificate(s, x) != 1 || SSL_CTX_use_PrivateKey(s, k) != 1 ||
+		if (SSL_CTX_use_certificate(s, x) != 1 ||
+		    SSL_CTX_use_PrivateKey(s, k) != 1 ||
 		    SSL_CTX_check_private_key(s) != 1) {
 			tls_why(why, "the key is not the certificate's");
 			goto fail;
@@ -252,7 +253,8 @@ int tls_handshake(struct tls_conn *t, char why[TLS_WHY_BYTES])
 	if (r == 1) {
 		if (SSL_version(t->ssl) != TLS1_3_VERSION) {
 			if (why)
-				snprintf(why, TLS_WHY_BYTES, "TLS handshake: %s, not TLSv1.3",
+				snprintf(why, TLS_WHY_BYTES,
+					 "TLS handshake: %s, not TLSv1.3",
 					 SSL_get_version(t->ssl));
 			return CS_ECORRUPT;
 		}

@@ -104,7 +104,7 @@ struct uvenv_in {
 			     u->in_buffered) */
 	bool handshaking; /* counted in u->handshakes */
 	bool handshaken;
-	bool verified;	  /* peer holds a certificate pki_verify took */
+	bool verified; /* peer holds a certificate pki_verify took */
 	struct pki_cert peer;
 	uint64_t conn; /* its id for env reply (never 0, never reused) */
 };
@@ -115,10 +115,10 @@ struct uvenv_out {
 	uv_connect_t connect;
 	struct uvenv *u;
 	struct uvenv_peer *peer; /* NULL once detached */
-	bool up;	 /* handshaken, the server's certificate checked */
+	bool up;		 /* handshaken, the server's certificate checked */
 	bool closing;
-	struct tls_conn *tls;  /* the client side; NULL until connected */
-	uint64_t dialed_ms;    /* the loop's time at dial */
+	struct tls_conn *tls; /* the client side; NULL until connected */
+	uint64_t dialed_ms;   /* the loop's time at dial */
 	/* what the server showed, and the frames it replies (env reply) */
 	bool verified;
 	struct pki_cert shown;
@@ -135,10 +135,10 @@ struct uvenv_peer {
 	size_t pending_bytes;
 	uv_timer_t backoff;
 	bool backoff_armed;
-	bool drops_told;  /* frames dropped since it was last up: said at info */
+	bool drops_told;   /* frames dropped since it was last up: said at info */
 	bool refused_told; /* its certificate refused since it was last up */
-	ms_t backoff_ms;  /* next delay; 0 after a success */
-	uint64_t sent_ms; /* the loop's time at the last send() to it */
+	ms_t backoff_ms;   /* next delay; 0 after a success */
+	uint64_t sent_ms;  /* the loop's time at the last send() to it */
 	char addr[LIMIT_ADDR_BYTES_MAX + 1];
 };
 
@@ -223,7 +223,7 @@ struct uvenv {
 	const struct pki_cert *recv_peer;
 	uint64_t recv_conn;
 	uint64_t conn_next_id;
-	size_t handshakes;	  /* incoming connections in their handshake */
+	size_t handshakes; /* incoming connections in their handshake */
 	size_t handshakes_max;
 	size_t handshakes_refused; /* since the sweep last said so */
 	uint64_t handshake_timeout_ms;
@@ -922,8 +922,7 @@ static void uvenv_in_identify(struct uvenv_in *c)
 	if (rv == 0)
 		snprintf(why, sizeof why, "not a node's certificate");
 	uvenv_logf(u, rv == CS_EAUTH ? ENV_LOG_INFO : ENV_LOG_DEBUG,
-		   "msg=\"peer certificate refused\" peer=%s why=\"%s\"", c->remote,
-		   why);
+		   "msg=\"peer certificate refused\" peer=%s why=\"%s\"", c->remote, why);
 }
 
 static void uvenv_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -1158,8 +1157,8 @@ static void uvenv_out_refuse(struct uvenv_out *o, const char *why)
 	p->tail = NULL;
 	assert(p->pending_bytes == 0);
 	uvenv_logf(u, p->refused_told ? ENV_LOG_DEBUG : ENV_LOG_WARN,
-		   "msg=\"peer certificate refused\" peer=%s why=\"%s\" dropped=%zu", p->addr,
-		   why, dropped);
+		   "msg=\"peer certificate refused\" peer=%s why=\"%s\" dropped=%zu",
+		   p->addr, why, dropped);
 	p->refused_told = true;
 	uvenv_out_fail(o, "peer certificate refused");
 	uvenv_peer_backoff(p);
@@ -1176,33 +1175,47 @@ static void uvenv_out_written(uv_write_t *req, int status)
 }
 
 /* Encrypts p's queued frames and hands them to libuv in one write (p is
- * connected). What libuv refuses is dropped: the read side notices a dead
+ * connected). Small frames share records: they are staged up to a record's
+ * plaintext, so a burst of Raft messages costs a few records, not one
+ * each. What libuv refuses is dropped: the read side notices a dead
  * socket. */
 static void uvenv_peer_flush(struct uvenv_peer *p)
 {
 	struct uvenv_out *o = p->out;
+	uint8_t stage[UVENV_TLS_RECORD_BYTES];
+	size_t staged = 0;
 	char why[TLS_WHY_BYTES];
+	int rv = 0;
 
 	assert(o != NULL);
 	assert(o->up);
 	while (p->head) {
 		struct uvenv_frame *f = p->head;
-		int rv;
 
 		p->head = f->next;
 		if (!p->head)
 			p->tail = NULL;
 		assert(p->pending_bytes >= f->size);
 		p->pending_bytes -= f->size;
-		rv = tls_write(o->tls, f->bytes, f->size, why);
-		free(f);
-		if (rv != 0) {
-			/* a memory BIO refuses only without memory: the frame
-			 * is lost, as on a broken socket */
-			uvenv_logf(p->u, ENV_LOG_ERROR,
-				   "msg=\"dropped a frame\" peer=%s err=\"%s\"", p->addr,
-				   why);
+		if (staged + f->size > sizeof stage && staged > 0) {
+			rv |= tls_write(o->tls, stage, staged, why);
+			staged = 0;
 		}
+		if (f->size <= sizeof stage) {
+			memcpy(stage + staged, f->bytes, f->size);
+			staged += f->size;
+		} else {
+			rv |= tls_write(o->tls, f->bytes, f->size, why);
+		}
+		free(f);
+	}
+	if (staged > 0)
+		rv |= tls_write(o->tls, stage, staged, why);
+	if (rv != 0) {
+		/* a memory BIO refuses only without memory: frames are lost,
+		 * as on a broken socket */
+		uvenv_logf(p->u, ENV_LOG_ERROR,
+			   "msg=\"dropped frames\" peer=%s err=\"%s\"", p->addr, why);
 	}
 	assert(p->pending_bytes == 0);
 	(void)uvenv_tls_push(o->tls, (uv_stream_t *)&o->handle, uvenv_out_written);
@@ -1334,8 +1347,10 @@ static void uvenv_out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		    o->cap < UVENV_HEADER_BYTES + u->frame_max + UVENV_TLS_RECORD_BYTES) {
 			size_t cap = o->cap ? o->cap * 2 : UVENV_TLS_RECORD_BYTES * 2;
 			uint8_t *b;
-			if (cap > UVENV_HEADER_BYTES + u->frame_max + UVENV_TLS_RECORD_BYTES)
-				cap = UVENV_HEADER_BYTES + u->frame_max + UVENV_TLS_RECORD_BYTES;
+			if (cap >
+			    UVENV_HEADER_BYTES + u->frame_max + UVENV_TLS_RECORD_BYTES)
+				cap = UVENV_HEADER_BYTES + u->frame_max +
+				      UVENV_TLS_RECORD_BYTES;
 			b = realloc(o->buf, cap);
 			if (!b) {
 				uvenv_out_fail(o, "out of memory");
@@ -1593,7 +1608,8 @@ static void uvenv_sweep(uv_timer_t *h)
 		struct uvenv_in *next = c->next;
 		if (!c->handshaken && now - c->accepted_ms >= u->handshake_timeout_ms) {
 			char why[96];
-			snprintf(why, sizeof why, "no TLS handshake within %" PRIu64 " ms",
+			snprintf(why, sizeof why,
+				 "no TLS handshake within %" PRIu64 " ms",
 				 u->handshake_timeout_ms);
 			uvenv_in_close(c, why);
 		} else if (!c->hello && now - c->accepted_ms >= u->hello_timeout_ms) {
@@ -2106,8 +2122,8 @@ static int uvenv_file_get(const char *dir, const char *name, uint8_t *buf, size_
 }
 
 /* The roots file: each root a 4-byte big-endian length, then its DER. */
-static size_t uvenv_roots_encode(const struct env_blob *roots, size_t count,
-				 uint8_t *buf, size_t cap)
+static size_t uvenv_roots_encode(const struct env_blob *roots, size_t count, uint8_t *buf,
+				 size_t cap)
 {
 	size_t n = 0;
 
@@ -2204,7 +2220,8 @@ static int uvenv_identity_load(struct uvenv *u, char *err, size_t err_size)
 	uint8_t *dst[] = {u->key, u->cert, u->pending};
 	size_t *lens[] = {&u->key_len, &u->cert_len, &u->pending_len};
 	for (size_t i = 0; i < 3; i++) {
-		e = uvenv_file_get(u->tls_dir, names[i], dst[i], PKI_DER_BYTES_MAX, lens[i]);
+		e = uvenv_file_get(u->tls_dir, names[i], dst[i], PKI_DER_BYTES_MAX,
+				   lens[i]);
 		if (e == ENOENT) {
 			*lens[i] = 0;
 			continue;
@@ -2231,14 +2248,16 @@ static int uvenv_identity_load(struct uvenv *u, char *err, size_t err_size)
 	while (e == 0 && off < len) {
 		size_t n;
 		if (len - off < UVENV_HEADER_BYTES || u->root_count == UVENV_ROOTS_MAX) {
-			uvenv_errf(err, err_size, "%s/roots: not 1 or 2 length-prefixed roots",
+			uvenv_errf(err, err_size,
+				   "%s/roots: not 1 or 2 length-prefixed roots",
 				   u->tls_dir);
 			return CS_ESTORAGE;
 		}
 		n = uvenv_read_be32(buf + off);
-		if (n == 0 || n > PKI_DER_BYTES_MAX || n > len - off - UVENV_HEADER_BYTES) {
-			uvenv_errf(err, err_size, "%s/roots: a root of %zu bytes", u->tls_dir,
-				   n);
+		if (n == 0 || n > PKI_DER_BYTES_MAX ||
+		    n > len - off - UVENV_HEADER_BYTES) {
+			uvenv_errf(err, err_size, "%s/roots: a root of %zu bytes",
+				   u->tls_dir, n);
 			return CS_ESTORAGE;
 		}
 		memcpy(u->roots[u->root_count], buf + off + UVENV_HEADER_BYTES, n);
@@ -2258,7 +2277,8 @@ static int uvenv_identity_load(struct uvenv *u, char *err, size_t err_size)
 					   "the node's identity is inconsistent (remove "
 					   "%s to join again)",
 					   u->tls_dir,
-					   u->key_len ? "node.key" : "any key (no node.key)",
+					   u->key_len ? "node.key"
+						      : "any key (no node.key)",
 					   u->tls_dir);
 				return CS_ESTORAGE;
 			}
@@ -2385,8 +2405,8 @@ static int uvenv_pki_ca_create(struct env *env, uint64_t cluster_id, ms_t life_m
 
 	uvenv_random_bytes(seed, sizeof seed);
 	rv = pki_ca_create(seed, cluster_id, now - UVENV_CERT_BACKDATE_S,
-			   now + (int64_t)(life_ms / 1000), uvenv_serial(), cert, cert_cap,
-			   cert_len, key, key_cap, key_len);
+			   now + (int64_t)(life_ms / 1000), uvenv_serial(), cert,
+			   cert_cap, cert_len, key, key_cap, key_len);
 	OPENSSL_cleanse(seed, sizeof seed);
 	return rv;
 }
@@ -2402,10 +2422,12 @@ static int uvenv_pki_sign(struct env *env, const struct env_blob *ca_cert,
 	int rv;
 
 	rv = pki_sign(ca_cert, ca_key, csr, who, now - UVENV_CERT_BACKDATE_S,
-		      now + (int64_t)(life_ms / 1000), uvenv_serial(), cert, cap, len, why);
+		      now + (int64_t)(life_ms / 1000), uvenv_serial(), cert, cap, len,
+		      why);
 	if (rv != 0)
 		uvenv_logf(u, ENV_LOG_WARN,
-			   "msg=\"cannot sign a certificate\" node=%016" PRIx64 " err=\"%s\"",
+			   "msg=\"cannot sign a certificate\" node=%016" PRIx64
+			   " err=\"%s\"",
 			   who->node_id, why);
 	return rv;
 }
@@ -2425,10 +2447,11 @@ static int uvenv_pki_install(struct env *env, const struct env_blob *cert,
 
 	assert(cert != NULL);
 	if (root_count == 0 || root_count > UVENV_ROOTS_MAX || !roots) {
-		uvenv_logf(u, ENV_LOG_WARN,
-			   "msg=\"certificate not installed\" why=\"%zu roots, expected 1 "
-			   "or 2\"",
-			   root_count);
+		uvenv_logf(
+			u, ENV_LOG_WARN,
+			"msg=\"certificate not installed\" why=\"%zu roots, expected 1 "
+			"or 2\"",
+			root_count);
 		return CS_EAUTH;
 	}
 	for (size_t i = 0; i < root_count; i++)
@@ -2438,14 +2461,15 @@ static int uvenv_pki_install(struct env *env, const struct env_blob *cert,
 		return CS_EAUTH;
 	use_pending = u->pending_len > 0 && pki_key_matches(&pend, cert);
 	if (!use_pending && !(u->key_len > 0 && pki_key_matches(&key, cert))) {
-		uvenv_logf(u, ENV_LOG_WARN,
-			   "msg=\"certificate not installed\" why=\"it is for neither the "
-			   "pending key nor the current one\"");
+		uvenv_logf(
+			u, ENV_LOG_WARN,
+			"msg=\"certificate not installed\" why=\"it is for neither the "
+			"pending key nor the current one\"");
 		return CS_EAUTH;
 	}
 	if (pki_verify(cert, roots, root_count, uvenv_wall_s(u), &pc, why) != 0) {
-		uvenv_logf(u, ENV_LOG_WARN, "msg=\"certificate not installed\" why=\"%s\"",
-			   why);
+		uvenv_logf(u, ENV_LOG_WARN,
+			   "msg=\"certificate not installed\" why=\"%s\"", why);
 		return CS_EAUTH;
 	}
 	/* durable first: the roots, the certificate, then its key (a crash
@@ -2513,9 +2537,8 @@ static int uvenv_pki_info(struct env *env, const struct env_blob *cert,
 		if (u->cert_len == 0)
 			return CS_ENOENT;
 		/* its root too, when it chains to one we trust */
-		if (u->root_count > 0 &&
-		    pki_verify(&own, u->root_blobs, u->root_count, uvenv_wall_s(u), &pc,
-			       why) == 0) {
+		if (u->root_count > 0 && pki_verify(&own, u->root_blobs, u->root_count,
+						    uvenv_wall_s(u), &pc, why) == 0) {
 			uvenv_identity_of(u, &pc, out);
 			return 0;
 		}
@@ -2816,7 +2839,8 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	u->idle_timeout_ms =
 		cfg->idle_timeout_ms ? cfg->idle_timeout_ms : UVENV_IDLE_TIMEOUT_MS;
 	u->peer_idle_ms = cfg->peer_idle_ms ? cfg->peer_idle_ms : UVENV_PEER_IDLE_MS;
-	u->handshakes_max = cfg->handshakes_max ? cfg->handshakes_max : UVENV_HANDSHAKES_MAX;
+	u->handshakes_max =
+		cfg->handshakes_max ? cfg->handshakes_max : UVENV_HANDSHAKES_MAX;
 	u->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms
 							    : UVENV_HANDSHAKE_TIMEOUT_MS;
 	u->timer_next_id = 1;

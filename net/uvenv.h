@@ -72,26 +72,26 @@ struct uvenv;
 #define UVENV_STATE_VERSION "cswarm-state 1\n"
 
 struct uvenv_cfg {
-	uv_loop_t *loop;	      /* borrowed; must outlive the uvenv */
-	const char *listen_addr;      /* "HOST:PORT": dotted IPv4 or "localhost";
+	uv_loop_t *loop;	       /* borrowed; must outlive the uvenv */
+	const char *listen_addr;       /* "HOST:PORT": dotted IPv4 or "localhost";
 				       port 0 = any free port (tests) */
-	const char *advertise_addr;   /* what peers call us; NULL = listen_addr
+	const char *advertise_addr;    /* what peers call us; NULL = listen_addr
 				       (with the real port when 0) */
-	const char *state_dir;	      /* created 0700 if missing */
-	const char *name;	      /* node name in log lines (hostname) */
-	struct docker *docker;	      /* borrowed; NULL: no executor (CS_ENOTSUP) */
-	FILE *log_out;		      /* borrowed; NULL: stderr */
-	enum env_log_level log_level; /* lines below it are dropped */
-	size_t frame_max;	      /* 0: LIMIT_FRAME_BYTES_MAX */
-	size_t peer_queue_bytes_max;  /* 0: UVENV_PEER_QUEUE_BYTES_MAX */
-	unsigned hello_timeout_ms;    /* 0: UVENV_HELLO_TIMEOUT_MS */
-	unsigned frame_deadline_ms;   /* 0: UVENV_FRAME_DEADLINE_MS */
-	size_t in_buffered_bytes_max; /* 0: UVENV_IN_BUFFERED_BYTES_MAX; at
+	const char *state_dir;	       /* created 0700 if missing */
+	const char *name;	       /* node name in log lines (hostname) */
+	struct docker *docker;	       /* borrowed; NULL: no executor (CS_ENOTSUP) */
+	FILE *log_out;		       /* borrowed; NULL: stderr */
+	enum env_log_level log_level;  /* lines below it are dropped */
+	size_t frame_max;	       /* 0: LIMIT_FRAME_BYTES_MAX */
+	size_t peer_queue_bytes_max;   /* 0: UVENV_PEER_QUEUE_BYTES_MAX */
+	unsigned hello_timeout_ms;     /* 0: UVENV_HELLO_TIMEOUT_MS */
+	unsigned frame_deadline_ms;    /* 0: UVENV_FRAME_DEADLINE_MS */
+	size_t in_buffered_bytes_max;  /* 0: UVENV_IN_BUFFERED_BYTES_MAX; at
 				       least one read chunk (64 KiB) */
-	unsigned frame_ttl_ms;	      /* 0: UVENV_FRAME_TTL_MS */
-	unsigned idle_timeout_ms;     /* 0: UVENV_IDLE_TIMEOUT_MS */
-	unsigned peer_idle_ms;	      /* 0: UVENV_PEER_IDLE_MS */
-	unsigned handshakes_max;      /* 0: UVENV_HANDSHAKES_MAX */
+	unsigned frame_ttl_ms;	       /* 0: UVENV_FRAME_TTL_MS */
+	unsigned idle_timeout_ms;      /* 0: UVENV_IDLE_TIMEOUT_MS */
+	unsigned peer_idle_ms;	       /* 0: UVENV_PEER_IDLE_MS */
+	unsigned handshakes_max;       /* 0: UVENV_HANDSHAKES_MAX */
 	unsigned handshake_timeout_ms; /* 0: UVENV_HANDSHAKE_TIMEOUT_MS */
 	/* The wall clock in seconds since the epoch, for certificates' times
 	 * (tests); NULL: time(). */

@@ -102,7 +102,8 @@ static void client_push(struct client *c)
 	req = malloc(sizeof *req + n);
 	if (!req)
 		abort();
-	buf = uv_buf_init((char *)(req + 1), (unsigned)tls_out_take(c->tls, (uint8_t *)(req + 1), n));
+	buf = uv_buf_init((char *)(req + 1),
+			  (unsigned)tls_out_take(c->tls, (uint8_t *)(req + 1), n));
 	if (uv_write(req, (uv_stream_t *)&c->tcp, &buf, 1, client_written) != 0)
 		free(req);
 }
@@ -246,8 +247,9 @@ int main(int argc, char **argv)
 
 	/* the CA, the server (through its env's own ops), the clients' cert */
 	seed_fill(seed, 1);
-	if (pki_ca_create(seed, 9, now - 60, now + 86400, 1, b->root_der, sizeof b->root_der,
-			  &root_len, ca_key, sizeof ca_key, &ca_key_len) != 0)
+	if (pki_ca_create(seed, 9, now - 60, now + 86400, 1, b->root_der,
+			  sizeof b->root_der, &root_len, ca_key, sizeof ca_key,
+			  &ca_key_len) != 0)
 		return 1;
 	b->root = (struct env_blob){b->root_der, root_len};
 	ca_kb = (struct env_blob){ca_key, ca_key_len};
@@ -263,9 +265,10 @@ int main(int argc, char **argv)
 	env = uvenv_env(b->server);
 	who.node_id = 1;
 	if (env->ops->pki_csr(env, csr, sizeof csr, &csr_len) != 0 ||
-	    env->ops->pki_sign(env, &b->root, &ca_kb, &(struct env_blob){csr, csr_len}, &who,
-			       3600 * 1000, cert, sizeof cert, &cert_len) != 0 ||
-	    env->ops->pki_install(env, &(struct env_blob){cert, cert_len}, &b->root, 1) != 0) {
+	    env->ops->pki_sign(env, &b->root, &ca_kb, &(struct env_blob){csr, csr_len},
+			       &who, 3600 * 1000, cert, sizeof cert, &cert_len) != 0 ||
+	    env->ops->pki_install(env, &(struct env_blob){cert, cert_len}, &b->root, 1) !=
+		    0) {
 		fprintf(stderr, "bench_tls: server enrolment failed\n");
 		return 1;
 	}
@@ -274,10 +277,11 @@ int main(int argc, char **argv)
 	pki_key_der(seed, key, sizeof key, &key_len);
 	pki_csr_create(seed, csr, sizeof csr, &csr_len);
 	rb = (struct env_blob){csr, csr_len};
-	if (pki_sign(&b->root, &ca_kb, &rb, &who, now - 60, now + 3600, 2, cert, sizeof cert,
-		     &cert_len, why) != 0 ||
+	if (pki_sign(&b->root, &ca_kb, &rb, &who, now - 60, now + 3600, 2, cert,
+		     sizeof cert, &cert_len, why) != 0 ||
 	    tls_ctx_new(false, &(struct env_blob){key, key_len},
-			&(struct env_blob){cert, cert_len}, &b->root, 1, &b->ctx, why) != 0) {
+			&(struct env_blob){cert, cert_len}, &b->root, 1, &b->ctx,
+			why) != 0) {
 		fprintf(stderr, "bench_tls: client: %s\n", why);
 		return 1;
 	}
@@ -293,7 +297,8 @@ int main(int argc, char **argv)
 	secs = bench_now() - t0;
 
 	if (b->failed || b->received < b->wanted) {
-		fprintf(stderr, "bench_tls: %" PRIu64 " failed, %" PRIu64 " of %" PRIu64 "\n",
+		fprintf(stderr,
+			"bench_tls: %" PRIu64 " failed, %" PRIu64 " of %" PRIu64 "\n",
 			b->failed, b->received, b->wanted);
 		return 1;
 	}
@@ -304,7 +309,8 @@ int main(int argc, char **argv)
 	       (double)b->wanted / secs, b->wanted, b->parallel, secs);
 
 	for (size_t i = 0; i < b->parallel; i++)
-		if (b->clients[i].live && !uv_is_closing((uv_handle_t *)&b->clients[i].tcp))
+		if (b->clients[i].live &&
+		    !uv_is_closing((uv_handle_t *)&b->clients[i].tcp))
 			uv_close((uv_handle_t *)&b->clients[i].tcp, client_closed);
 	b->wanted = 0;
 	uvenv_close(b->server);

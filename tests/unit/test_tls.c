@@ -46,7 +46,8 @@ static void node_make(const struct ca *ca, uint8_t s, uint64_t node, struct der 
 	uint8_t seed[PKI_SEED_BYTES];
 	struct der csr;
 	struct env_blob cb = {ca->cert.b, ca->cert.len}, kb = {ca->key.b, ca->key.len};
-	struct env_identity who = {.node_id = node, .cluster_id = 5, .role = ENV_ROLE_WORKER};
+	struct env_identity who = {
+		.node_id = node, .cluster_id = 5, .role = ENV_ROLE_WORKER};
 	char why[PKI_WHY_BYTES];
 
 	seed_of(seed, s);
@@ -235,12 +236,14 @@ static void test_tls_ctx_refuses_a_key_not_of_the_certificate(void **state)
 	node_make(&ca, 10, 0x51, &k1, &c1);
 	node_make(&ca, 11, 0x52, &k2, &c2);
 	assert_int_equal(tls_ctx_new(true, &(struct env_blob){k2.b, k2.len},
-				     &(struct env_blob){c1.b, c1.len}, NULL, 0, &ctx, why),
+				     &(struct env_blob){c1.b, c1.len}, NULL, 0, &ctx,
+				     why),
 			 CS_EINVAL);
 	assert_null(ctx);
 	assert_non_null(strstr(why, "the key is not the certificate's"));
 	assert_int_equal(tls_ctx_new(true, &(struct env_blob){k1.b, 3},
-				     &(struct env_blob){c1.b, c1.len}, NULL, 0, &ctx, why),
+				     &(struct env_blob){c1.b, c1.len}, NULL, 0, &ctx,
+				     why),
 			 CS_EINVAL);
 	assert_non_null(strstr(why, "private key"));
 }

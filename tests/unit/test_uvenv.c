@@ -1673,8 +1673,8 @@ static void cred_make(struct cred *c, const struct ca *ca, uint8_t s, uint64_t n
 	assert_int_equal(pki_key_der(seed, c->key, sizeof c->key, &c->key_len), 0);
 	assert_int_equal(pki_csr_create(seed, csr, sizeof csr, &csr_len), 0);
 	rb = (struct env_blob){csr, csr_len};
-	if (pki_sign(&cb, &kb, &rb, &who, nb, na, 7, c->cert, sizeof c->cert, &c->cert_len,
-		     why) != 0)
+	if (pki_sign(&cb, &kb, &rb, &who, nb, na, 7, c->cert, sizeof c->cert,
+		     &c->cert_len, why) != 0)
 		fail_msg("pki_sign: %s", why);
 }
 
@@ -2067,14 +2067,14 @@ static void test_uvenv_identity_files_checked_at_open(void **state)
 	ca_make(&ca, 1, ID_CLUSTER);
 	a = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
 	ea = uvenv_env(a);
-	assert_int_equal(ea->ops->pki_info(ea, &(struct env_blob){NULL, 0}, &id), CS_ENOENT);
+	assert_int_equal(ea->ops->pki_info(ea, &(struct env_blob){NULL, 0}, &id),
+			 CS_ENOENT);
 	enroll(a, &ca, ID_CLUSTER, 0xa1, ENV_ROLE_WORKER);
 	cred_make(&stranger, &ca, 30, 0xa1, ID_CLUSTER, ENV_ROLE_MANAGER, now - 60,
 		  now + 3600);
-	assert_int_equal(ea->ops->pki_install(ea,
-					      &(struct env_blob){stranger.cert,
-								 stranger.cert_len},
-					      &(struct env_blob){ca.cert, ca.cert_len}, 1),
+	assert_int_equal(ea->ops->pki_install(
+				 ea, &(struct env_blob){stranger.cert, stranger.cert_len},
+				 &(struct env_blob){ca.cert, ca.cert_len}, 1),
 			 CS_EAUTH);
 	close_env(&loop, a);
 
@@ -2134,10 +2134,12 @@ static void test_uvenv_sender_expires_with_the_certificate(void **state)
 	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
 	ca_make(&ca, 1, ID_CLUSTER);
-	a = open_env_cfg(&loop, dir_a, "127.0.0.1:0",
-			 (struct uvenv_cfg){.wall_now_s = fake_wall_s, .wall_data = &wall});
-	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0",
-			 (struct uvenv_cfg){.wall_now_s = fake_wall_s, .wall_data = &wall});
+	a = open_env_cfg(
+		&loop, dir_a, "127.0.0.1:0",
+		(struct uvenv_cfg){.wall_now_s = fake_wall_s, .wall_data = &wall});
+	b = open_env_cfg(
+		&loop, dir_b, "127.0.0.1:0",
+		(struct uvenv_cfg){.wall_now_s = fake_wall_s, .wall_data = &wall});
 	enroll(a, &ca, ID_CLUSTER, 0xa1, ENV_ROLE_WORKER); /* an hour */
 	enroll(b, &ca, ID_CLUSTER, 0xb1, ENV_ROLE_MANAGER);
 	eb = uvenv_env(b);
@@ -2183,8 +2185,8 @@ static void replier_recv(struct env *env, const char *from, const uint8_t *buf,
 	r->rv = env->ops->reply(env, id.conn, (const uint8_t *)"answer", 6);
 }
 
-static void answer_recv(struct env *env, const char *from, const uint8_t *buf,
-			size_t len, void *data)
+static void answer_recv(struct env *env, const char *from, const uint8_t *buf, size_t len,
+			void *data)
 {
 	assert_int_equal(len, 6);
 	assert_memory_equal(buf, "answer", 6);
@@ -2240,7 +2242,8 @@ static void test_uvenv_reply_answers_a_joiner_on_its_own_connection(void **state
 			 CS_ECLOSED);
 	close_env(&loop, a);
 	run_until(&loop, never, NULL, 100);
-	assert_int_equal(eb->ops->reply(eb, rb.conn, (const uint8_t *)"x", 1), CS_ECLOSED);
+	assert_int_equal(eb->ops->reply(eb, rb.conn, (const uint8_t *)"x", 1),
+			 CS_ECLOSED);
 
 	close_env(&loop, b);
 	loop_done(&loop);
@@ -2336,7 +2339,8 @@ int main(void)
 		cmocka_unit_test(test_uvenv_sender_is_who_the_certificate_names),
 		cmocka_unit_test(test_uvenv_client_refuses_a_server_it_does_not_trust),
 		cmocka_unit_test(test_uvenv_node_with_roots_sends_nothing_to_another_ca),
-		cmocka_unit_test(test_uvenv_renewal_keeps_old_connections_and_files_private),
+		cmocka_unit_test(
+			test_uvenv_renewal_keeps_old_connections_and_files_private),
 		cmocka_unit_test(test_uvenv_identity_files_checked_at_open),
 		cmocka_unit_test(test_uvenv_sender_expires_with_the_certificate),
 		cmocka_unit_test(test_uvenv_handshake_flood_is_bounded),
