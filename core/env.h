@@ -276,8 +276,10 @@ struct env_ops {
 	/* pki_install: cert, for the pending key of the last pki_csr or the key
 	 * of the current certificate, becomes this node's certificate, and
 	 * roots (1 or 2 root certificates, DER) the roots it trusts, durably:
-	 * after 0 a crash keeps them. Connections opened later present it;
-	 * open ones keep theirs until they close. Returns 0, CS_EAUTH (cert is
+	 * after 0 a crash keeps them. What this node sends from then on
+	 * presents it (connections it dialled are dialled again: a joiner's
+	 * first one had no certificate); connections its peers dialled keep
+	 * theirs until they close. Returns 0, CS_EAUTH (cert is
 	 * for neither key, or chains to none of roots), CS_ESTORAGE (not
 	 * durable: fatal to the caller). */
 	int (*pki_install)(struct env *env, const struct env_blob *cert,

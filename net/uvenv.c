@@ -2432,6 +2432,20 @@ static int uvenv_pki_sign(struct env *env, const struct env_blob *ca_cert,
 	return rv;
 }
 
+/* A new certificate (or new roots): the connections this node dialled
+ * close, and the next frames dial again, presenting it (a joiner's first
+ * connection had none: its peers would hear it as a stranger for as long
+ * as that connection lived), and checking the peer against the new roots.
+ * What waits in a peer's queue stays for the new connection; what libuv
+ * was writing is lost (best effort, as any lost connection). */
+static void uvenv_out_redial_all(struct uvenv *u)
+{
+	for (size_t i = 0; i < u->bucket_count; i++)
+		for (struct uvenv_peer *p = u->buckets[i]; p; p = p->next_in_bucket)
+			if (p->out)
+				uvenv_out_fail(p->out, "this node's certificate changed");
+}
+
 static int uvenv_pki_install(struct env *env, const struct env_blob *cert,
 			     const struct env_blob *roots, size_t root_count)
 {
@@ -2500,6 +2514,7 @@ static int uvenv_pki_install(struct env *env, const struct env_blob *cert,
 	}
 	uvenv_roots_set(u, roots, root_count);
 	u->pinned = false;
+	uvenv_out_redial_all(u);
 	if (uvenv_tls_rebuild(u, why) != 0) {
 		/* the files hold it; only OpenSSL's memory failed */
 		uvenv_logf(u, ENV_LOG_ERROR,

@@ -1965,11 +1965,12 @@ static void test_uvenv_node_with_roots_sends_nothing_to_another_ca(void **state)
 }
 
 /* Issue 13 (renewal, nothing restarts): a node that installs a new
- * certificate while connected keeps its open connection (its peer still
- * sees the old key there), and connections opened later show the new one;
+ * certificate while connected dials its peers again, and they see the new
+ * key and role at once (a joiner's first connection, without a
+ * certificate, left it a stranger to its manager until it closed);
  * the files it keeps are 0600 in a 0700 tls/, whatever the umask, and the
  * pending key is gone once installed. */
-static void test_uvenv_renewal_keeps_old_connections_and_files_private(void **state)
+static void test_uvenv_renewal_redials_and_files_private(void **state)
 {
 	uv_loop_t loop;
 	char dir_a[64], dir_b[64], dir_c[64], path[160];
@@ -2014,8 +2015,8 @@ static void test_uvenv_renewal_keeps_old_connections_and_files_private(void **st
 	assert_int_equal(send_seq(a, uvenv_addr(b), 1, 10), 0);
 	rb.want = 2;
 	assert_true(run_until(&loop, idrx_has_want, &rb, 5000));
-	assert_memory_equal(rb.last.key, before.key, sizeof before.key); /* old conn */
-	assert_int_equal(rb.last.role, ENV_ROLE_WORKER);
+	assert_memory_equal(rb.last.key, after.key, sizeof after.key); /* dialled again */
+	assert_int_equal(rb.last.role, ENV_ROLE_MANAGER);
 	assert_int_equal(send_seq(a, uvenv_addr(c), 0, 10), 0);
 	rc.want = 1;
 	assert_true(run_until(&loop, idrx_has_want, &rc, 5000));
@@ -2340,7 +2341,7 @@ int main(void)
 		cmocka_unit_test(test_uvenv_client_refuses_a_server_it_does_not_trust),
 		cmocka_unit_test(test_uvenv_node_with_roots_sends_nothing_to_another_ca),
 		cmocka_unit_test(
-			test_uvenv_renewal_keeps_old_connections_and_files_private),
+			test_uvenv_renewal_redials_and_files_private),
 		cmocka_unit_test(test_uvenv_identity_files_checked_at_open),
 		cmocka_unit_test(test_uvenv_sender_expires_with_the_certificate),
 		cmocka_unit_test(test_uvenv_handshake_flood_is_bounded),
