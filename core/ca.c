@@ -191,9 +191,7 @@ static void ca_reply(struct ca *ca, uint64_t conn, int status, const char *error
 static void ca_refuse(struct ca *ca, const char *from, const struct env_identity *who,
 		      const char *why)
 {
-	env_logf(ca->env, ENV_LOG_WARN,
-		 "msg=\"refused\" what=cert_request from=%s node=%016" PRIx64 " why=\"%s\"",
-		 from, who->node_id, why);
+	manager_log_refusal(leader_manager(ca->ctx), "cert_request", from, who, why);
 	ca_reply(ca, who->conn, CS_EAUTH, why, NULL, 0);
 }
 
@@ -345,6 +343,13 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 			return;
 		}
 		cur = store_node_get(st, id);
+		if (!cur && manager_member_addr(leader_manager(ca->ctx), id)) {
+			/* a manager that signed its own certificate has no
+			 * record until its first session: its id is taken */
+			snprintf(why, sizeof why, "node id %016" PRIx64 " is taken", id);
+			ca_refuse(ca, from, who, why);
+			return;
+		}
 	}
 	subject.node_id = id;
 	subject.cluster_id = c->id;
@@ -354,10 +359,16 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 	csr = (struct env_blob){q->csr.data, q->csr.len};
 	rv = ca->env->ops->pki_sign(ca->env, &ca_cert, &ca_key, &csr, &subject,
 				    ca_cert_life(c), cert, sizeof cert, &cert_len);
+	if (rv == CS_EAUTH) {
+		ca_refuse(ca, from, who, "certificate signing request does not verify");
+		return;
+	}
 	if (rv) {
-		ca_refuse(ca, from, who,
-			  rv == CS_EAUTH ? "certificate signing request does not verify"
-					 : "cannot sign the request");
+		/* the CA's own trouble: the node asks again */
+		env_logf(ca->env, ENV_LOG_ERROR, "msg=\"cannot sign\" node=%016" PRIx64 " err=%s",
+			 id, cs_strerror(rv));
+		ca_reply(ca, who->conn, CS_EAGAIN, "the CA cannot sign now: try again", NULL,
+			 0);
 		return;
 	}
 	certb = (struct env_blob){cert, cert_len};

@@ -523,8 +523,8 @@ static void manager_on_agent_frame(struct manager *m, const char *from,
 
 /* Logs one refusal (at most 10 lines a second; the rest are counted and
  * said in the next line). */
-static void manager_refused(struct manager *m, const char *what, const char *from,
-			    const struct env_identity *who, const char *why)
+void manager_log_refusal(struct manager *m, const char *what, const char *from,
+			 const struct env_identity *who, const char *why)
 {
 	ms_t sec = m->env->ops->now_ms(m->env) / 1000;
 
@@ -662,7 +662,7 @@ static bool manager_join_admit(struct manager *m, const struct env_identity *who
 	manager_buckets_refill(m, now);
 	if (manager_bucket_take(&m->join_tokens))
 		return true;
-	manager_refused(m, "cert_request", "-", who, "over the join rate limit");
+	manager_log_refusal(m, "cert_request", "-", who, "over the join rate limit");
 	return false;
 }
 
@@ -682,7 +682,7 @@ static void manager_cert_redirect(struct manager *m, const char *from,
 
 	if (who->node_id == 0 && c && c->ca_cert.len &&
 	    ca_token_role(c, q->token, &role, why) != 0) {
-		manager_refused(m, "cert_request", from, who, why);
+		manager_log_refusal(m, "cert_request", from, who, why);
 		r.status = CS_EAUTH;
 		r.error = why;
 	} else {
@@ -725,7 +725,7 @@ bool manager_handle(struct manager *m, const char *from, const struct env_identi
 	      wire->heartbeat || wire->status_update))
 		return false;
 	if ((why = manager_refusal(m, from, who, wire, &what)) != NULL) {
-		manager_refused(m, what, from, who, why);
+		manager_log_refusal(m, what, from, who, why);
 		if (who->node_id && (wire->session || wire->cert_request))
 			manager_tell_refused(m, who, wire, why);
 		return true;

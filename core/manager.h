@@ -102,6 +102,12 @@ uint64_t manager_applied(const struct manager *m);
  * follows (itself when leading), or NULL when it knows none. Borrowed: valid
  * until the next event. */
 const char *manager_leader_addr(const struct manager *m);
+/* manager_log_refusal logs that a frame `what` from `from` (who its
+ * certificate proves) was refused and why: `msg="refused"`, at most 10
+ * lines a second (the rest counted in the next line's `unlogged=`). */
+void manager_log_refusal(struct manager *m, const char *what, const char *from,
+			 const struct env_identity *who, const char *why);
+
 /* manager_cluster_id: the cluster's id (0 before its record exists). */
 uint64_t manager_cluster_id(const struct manager *m);
 

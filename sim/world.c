@@ -1655,7 +1655,12 @@ static int world_env_pki_info(struct env *env, const struct env_blob *cert,
 			return CS_ENOENT;
 		if (!own->read_ok)
 			return CS_EINVAL;
-		world_pki_fields(&own->info, out);
+		/* its root too, when it chains to one it trusts (as the real
+		 * env says) */
+		if (world_cred_trusts(w, n->cred) && world_verify(w, n->cred, n->cred, &c))
+			world_pki_fields(&c, out);
+		else
+			world_pki_fields(&own->info, out);
 		return 0;
 	}
 	if (pki_read(cert, &c, why))
