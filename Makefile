@@ -82,7 +82,7 @@ GEN := build/gen
 O := build/$(VARIANT)
 CPPFLAGS := -I. -I$(GEN) $(DEFS) -MMD -MP
 CFLAGS := $(WARN) $(OPT)
-LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lm
+LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lcrypto -lm
 # net/ (the real world) adds libuv, libcurl and jansson (Docker's JSON).
 NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson
 
