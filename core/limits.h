@@ -55,6 +55,10 @@
  * receiver's partial one; the sender's, whose queue stayed full) */
 #define LIMIT_RAFT_CHUNK_IDLE_MS 10000u
 
+/* state at rest (issue 13): a manager draws a new data encryption key for
+ * its Raft log this often (SwarmKit's key manager: 12 hours) */
+#define LIMIT_RAFT_DEK_ROTATE_MS (12ull * 3600 * 1000)
+
 _Static_assert(LIMIT_MANAGERS_MAX < LIMIT_NODES_MAX, "managers are nodes");
 
 #endif

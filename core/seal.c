@@ -25,6 +25,7 @@ static int seal_gcm(int enc, const uint8_t *key, const uint8_t *nonce, const uin
 		    uint8_t *tag)
 {
 	EVP_CIPHER_CTX *ctx;
+	uint8_t fin[16]; /* GCM's final writes nothing */
 	int n = 0, rv = CS_ENOMEM;
 
 	if (len > INT_MAX - 32 || ad_len > INT_MAX)
@@ -42,7 +43,7 @@ static int seal_gcm(int enc, const uint8_t *key, const uint8_t *nonce, const uin
 	if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_BYTES,
 					(void *)tag) != 1)
 		goto out;
-	if (EVP_CipherFinal_ex(ctx, out + len, &n) != 1) {
+	if (EVP_CipherFinal_ex(ctx, fin, &n) != 1) {
 		/* opening: the tag did not verify (GCM has nothing else to
 		 * fail on here); what was written must not be used */
 		rv = enc ? CS_ENOMEM : CS_EAUTH;
