@@ -56,6 +56,9 @@ struct agent_task {
 	 * exited) unseen, so it is not stepped before adoption; a task this
 	 * process got fresh has no container but what it made itself */
 	bool loaded;
+	/* loaded without its env values, which never reach the disk (they
+	 * hold secrets): not prepared until an assignment brings them back */
+	bool env_held;
 	uint32_t stop_failures; /* stops failed in a row: then TERMINATE */
 	ms_t retry_at_ms;	/* 0, or a failed call is asked again then */
 	ms_t backoff_ms;	/* the last retry's delay, 0 after a success */
@@ -116,13 +119,25 @@ static int agent_db_init(struct agent *a)
 
 	if (a->env->ops->storage_open(a->env, "agent", &a->db))
 		return CS_ESTORAGE;
+	/* secure_delete: the env values an older agent wrote are zeroed when
+	 * agent_load writes their rows again without them */
 	if (sqlite3_exec(a->db,
+			 "PRAGMA secure_delete = ON;"
 			 "CREATE TABLE IF NOT EXISTS agent_meta(key TEXT PRIMARY KEY,"
 			 " value INTEGER NOT NULL);"
 			 "CREATE TABLE IF NOT EXISTS agent_tasks(id INTEGER PRIMARY KEY,"
 			 " task BLOB NOT NULL, state INTEGER NOT NULL, exit_code INTEGER,"
-			 " message TEXT);",
+			 " message TEXT, env_held INTEGER NOT NULL DEFAULT 0);",
 			 NULL, NULL, NULL) != SQLITE_OK)
+		return CS_ESTORAGE;
+	/* a table of before env_held */
+	if (sqlite3_prepare_v2(a->db, "SELECT env_held FROM agent_tasks LIMIT 0", -1, &st,
+			       NULL) == SQLITE_OK)
+		sqlite3_finalize(st);
+	else if (sqlite3_exec(a->db,
+			      "ALTER TABLE agent_tasks ADD COLUMN env_held INTEGER NOT NULL"
+			      " DEFAULT 0",
+			      NULL, NULL, NULL) != SQLITE_OK)
 		return CS_ESTORAGE;
 	if (sqlite3_prepare_v2(a->db,
 			       "SELECT value FROM agent_meta WHERE key = 'node_id'", -1,
@@ -170,25 +185,46 @@ static int agent_db_node_id(struct agent *a)
 /* Writes t's assignment and observed state; durable before it returns
  * (synchronous=FULL is the env's), or with the open transaction. A failure
  * is fatal (agent_fatal): STARTING must be on disk before a start is asked.
- * Returns 0, or CS_ESTORAGE / CS_ENOMEM after agent_fatal. */
+ * The container's env values are left out (they hold the service's
+ * secrets): only that it had some (env_held) is written; a restarted agent
+ * gets them again with its manager's assignments, and prepares nothing
+ * before (agent_task_step). Returns 0, or CS_ESTORAGE / CS_ENOMEM after
+ * agent_fatal. */
 static int agent_db_save(struct agent *a, const struct agent_task *t)
 {
+	const Cs__TaskSpec *ts = t->assigned ? t->assigned->spec : NULL;
+	const Cs__ContainerSpec *cs = ts ? ts->container : NULL;
+	Cs__Task task;
+	Cs__TaskSpec spec;
+	Cs__ContainerSpec container;
 	sqlite3_stmt *st;
 	size_t len;
 	uint8_t *buf;
+	bool env_held = t->env_held;
 	int rc;
 
 	if (!t->assigned || a->dead)
 		return a->dead ? CS_ESTORAGE : 0;
-	len = cs__task__get_packed_size(t->assigned);
+	/* shallow copies, the env cut off */
+	task = *t->assigned;
+	if (cs && cs->n_env) {
+		container = *cs;
+		container.n_env = 0;
+		container.env = NULL;
+		spec = *ts;
+		spec.container = &container;
+		task.spec = &spec;
+		env_held = true;
+	}
+	len = cs__task__get_packed_size(&task);
 	buf = malloc(len ? len : 1);
 	if (!buf) {
 		agent_fatal(a, "save a task (out of memory)");
 		return CS_ENOMEM;
 	}
-	cs__task__pack(t->assigned, buf);
+	cs__task__pack(&task, buf);
 	rc = sqlite3_prepare_v2(
-		a->db, "INSERT OR REPLACE INTO agent_tasks VALUES (?, ?, ?, ?, ?)", -1,
+		a->db, "INSERT OR REPLACE INTO agent_tasks VALUES (?, ?, ?, ?, ?, ?)", -1,
 		&st, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)t->id);
@@ -196,6 +232,7 @@ static int agent_db_save(struct agent *a, const struct agent_task *t)
 		sqlite3_bind_int(st, 3, (int)t->state);
 		sqlite3_bind_int(st, 4, t->exit_code);
 		sqlite3_bind_text(st, 5, t->message, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 6, env_held);
 		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
 		sqlite3_finalize(st);
 	}
@@ -741,6 +778,8 @@ static void agent_task_step(struct agent_task *t)
 				       "accepted");
 			/* fall through */
 		case CS__TASK_STATE__TASK_STATE_ACCEPTED:
+			if (t->env_held)
+				return; /* its env comes with the next assignments */
 			if (agent_task_open(t)) {
 				agent_task_set(t, CS__TASK_STATE__TASK_STATE_REJECTED,
 					       "no executor for the task");
@@ -1112,6 +1151,7 @@ static int agent_assign(struct agent_task *t, const Cs__Task *task)
 	if (t->assigned)
 		cs__task__free_unpacked(t->assigned, NULL);
 	t->assigned = copy;
+	t->env_held = false; /* the manager's copy has them */
 	return 0;
 }
 
@@ -1516,7 +1556,7 @@ static int agent_load(struct agent *a)
 
 	if (sqlite3_prepare_v2(
 		    a->db,
-		    "SELECT id, task, state, exit_code, message FROM agent_tasks"
+		    "SELECT id, task, state, exit_code, message, env_held FROM agent_tasks"
 		    " ORDER BY id",
 		    -1, &st, NULL) != SQLITE_OK)
 		return CS_ESTORAGE;
@@ -1541,11 +1581,21 @@ static int agent_load(struct agent *a)
 		t->loaded = true;
 		t->state = (Cs__TaskState)sqlite3_column_int(st, 2);
 		t->exit_code = sqlite3_column_int(st, 3);
+		t->env_held = sqlite3_column_int(st, 5) != 0;
 		if (msg)
 			snprintf(t->message, sizeof t->message, "%s", msg);
 	}
 	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : CS_ESTORAGE;
+	if (rc != SQLITE_DONE)
+		return CS_ESTORAGE;
+	/* rows of an older agent hold env values: written again without */
+	for (size_t i = 0; i < a->task_count; i++) {
+		const Cs__Task *task = a->tasks[i]->assigned;
+		if (task && task->spec && task->spec->container &&
+		    task->spec->container->n_env && agent_db_save(a, a->tasks[i]))
+			return CS_ESTORAGE;
+	}
+	return 0;
 }
 
 struct agent_list_ctx {

@@ -70,6 +70,13 @@
 #define LIMIT_JOIN_RATE_PER_S	      500u
 #define LIMIT_JOIN_BURST	      2000u
 
+/* state at rest (issue 13): a manager draws a new data encryption key for
+ * its Raft log this often (SwarmKit's key manager: 12 hours) */
+#define LIMIT_RAFT_DEK_ROTATE_MS (12ull * 3600 * 1000)
+/* TLS: at most this many incoming connections in their handshake at once
+ * (more are closed at accept): a handshake flood cannot starve sessions */
+#define LIMIT_TLS_HANDSHAKES_MAX 64u
+
 _Static_assert(LIMIT_MANAGERS_MAX < LIMIT_NODES_MAX, "managers are nodes");
 
 #endif

@@ -12,7 +12,9 @@
 #include "core/errors.h"
 #include "core/limits.h"
 
-#define RAFTIO_FORMAT 1
+/* 1: payloads in the clear; 2: sealed (state at rest), with raft_kek and
+ * raft_deks */
+#define RAFTIO_FORMAT 2
 
 enum raftio_req_kind { RAFTIO_APPEND, RAFTIO_SEND, RAFTIO_SNAP_PUT, RAFTIO_SNAP_GET };
 
@@ -43,6 +45,7 @@ struct raftio_out {
 };
 
 static void raftio_bind(struct raftio *rio);
+static int raftio_batch_commit(struct raftio *rio);
 
 static struct raftio *raftio_of(struct raft_io *io)
 {
@@ -149,32 +152,765 @@ static int raftio_last_index(struct raftio *rio, uint64_t *last)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- keys
+ *
+ * raft_kek holds one row: mode 0, the node-local KEK in the clear; mode 1
+ * (autolock), the salt of the unlock key's derivation and a check (an
+ * empty text sealed with the KEK) that tells a wrong unlock key from a
+ * corrupt DEK. raft_deks holds each DEK sealed with the KEK: a random nonce
+ * (the KEK seals a handful of keys in its life, far below GCM's 2^32 bound
+ * for random nonces), the sealed key, its tag; bound to its id.
+ *
+ * Rows (raft_log.data, raft_snapshot.data) are the nonce, the ciphertext
+ * and the tag; their key column names the DEK. The nonce is the writing
+ * DEK's counter: a DEK seals only in the process that drew it (a restart
+ * draws a new one at its first write), so a counter that a restart would
+ * start again never meets the same key; no nonce repeats under a key, and
+ * there is no birthday bound to watch. */
+
+#define RAFTIO_KEK_NODE	  0
+#define RAFTIO_KEK_UNLOCK 1
+#define RAFTIO_ROW_EXTRA  (SEAL_NONCE_BYTES + SEAL_TAG_BYTES)
+
+static const char raftio_kek_info[] = "cswarm raft kek v1";
+static const char raftio_kek_check[] = "cswarm raft kek check";
+
+struct raftio_dek {
+	uint64_t id;
+	uint8_t key[SEAL_KEY_BYTES];
+};
+
+/* Writes x little-endian at p; returns p + 8. */
+static uint8_t *raftio_put64(uint8_t *p, uint64_t x)
+{
+	for (unsigned i = 0; i < 8; i++)
+		p[i] = (uint8_t)(x >> (8 * i));
+	return p + 8;
+}
+
+/* The associated data of entry idx: where it sits, what it is, its key. */
+enum { RAFTIO_AD_ENTRY_BYTES = 1 + 8 + 8 + 1 + 8 };
+static void raftio_ad_entry(uint8_t ad[RAFTIO_AD_ENTRY_BYTES], uint64_t idx,
+			    uint64_t term, unsigned type, uint64_t key)
+{
+	uint8_t *p = ad;
+	*p++ = 'E';
+	p = raftio_put64(p, idx);
+	p = raftio_put64(p, term);
+	*p++ = (uint8_t)type;
+	p = raftio_put64(p, key);
+	assert(p == ad + RAFTIO_AD_ENTRY_BYTES);
+}
+
+/* The associated data of a snapshot: its index, term, configuration's
+ * index and key, then its configuration's bytes (malloc'd: the caller
+ * frees *ad). Returns 0 or RAFT_NOMEM. */
+static int raftio_ad_snapshot(uint8_t **ad, size_t *len, uint64_t idx, uint64_t term,
+			      uint64_t conf_idx, uint64_t key, const void *conf,
+			      size_t conf_len)
+{
+	uint8_t *p;
+	*len = 1 + 4 * 8 + conf_len;
+	*ad = p = malloc(*len);
+	if (!p)
+		return RAFT_NOMEM;
+	*p++ = 'S';
+	p = raftio_put64(p, idx);
+	p = raftio_put64(p, term);
+	p = raftio_put64(p, conf_idx);
+	p = raftio_put64(p, key);
+	if (conf_len)
+		memcpy(p, conf, conf_len);
+	return 0;
+}
+
+/* A DEK's associated data: its id. */
+static void raftio_ad_dek(uint8_t ad[9], uint64_t id)
+{
+	ad[0] = 'D';
+	raftio_put64(ad + 1, id);
+}
+
+static const struct raftio_dek *raftio_dek_find(const struct raftio *rio, uint64_t id)
+{
+	size_t lo = 0, hi = rio->dek_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (rio->deks[mid].id == id)
+			return &rio->deks[mid];
+		if (rio->deks[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Forgets every opened key (the KEK too), wiped. */
+static void raftio_keys_forget(struct raftio *rio)
+{
+	if (rio->deks)
+		seal_wipe(rio->deks, rio->dek_cap * sizeof *rio->deks);
+	free(rio->deks);
+	rio->deks = NULL;
+	rio->dek_count = rio->dek_cap = 0;
+	rio->wkey_id = 0;
+	seal_wipe(rio->kek, sizeof rio->kek);
+}
+
+/* A scratch buffer of at least n bytes (rio's, reused). NULL: no memory. */
+static uint8_t *raftio_scratch(struct raftio *rio, size_t n)
+{
+	if (n > rio->seal_cap) {
+		size_t cap = n < 4096 ? 4096 : n;
+		uint8_t *p = realloc(rio->seal_buf, cap);
+		if (!p)
+			return NULL;
+		rio->seal_buf = p;
+		rio->seal_cap = cap;
+	}
+	return rio->seal_buf;
+}
+
+/* Seals a DEK (key) for row id with kek into out (RAFTIO_ROW_EXTRA +
+ * SEAL_KEY_BYTES bytes): a random nonce, the sealed key, the tag. */
+static int raftio_dek_seal(struct raftio *rio, const uint8_t *kek, uint64_t id,
+			   const uint8_t *key, uint8_t *out)
+{
+	uint8_t ad[9];
+	raftio_ad_dek(ad, id);
+	seal_random(rio->env, out, SEAL_NONCE_BYTES);
+	return seal_seal(kek, out, ad, sizeof ad, key, SEAL_KEY_BYTES,
+			 out + SEAL_NONCE_BYTES);
+}
+
+/* The check of an unlock-derived KEK: an empty text sealed with it. */
+static int raftio_kek_check_make(struct raftio *rio, const uint8_t *kek,
+				 uint8_t out[RAFTIO_ROW_EXTRA])
+{
+	seal_random(rio->env, out, SEAL_NONCE_BYTES);
+	return seal_seal(kek, out, (const uint8_t *)raftio_kek_check,
+			 sizeof raftio_kek_check - 1, NULL, 0, out + SEAL_NONCE_BYTES);
+}
+
+/* Writes the raft_kek row (inside the caller's transaction). salt is NULL
+ * for a node-local KEK (kept in the clear). Returns 0 or an error. */
+static int raftio_kek_write(struct raftio *rio, const uint8_t *kek, const uint8_t *salt)
+{
+	uint8_t check[RAFTIO_ROW_EXTRA];
+	sqlite3_stmt *st;
+	int rc;
+
+	if (salt && raftio_kek_check_make(rio, kek, check))
+		return CS_ENOMEM;
+	if (sqlite3_prepare_v2(rio->db,
+			       "INSERT OR REPLACE INTO raft_kek VALUES (1, ?, ?, ?, ?)", -1,
+			       &st, NULL) != SQLITE_OK)
+		return CS_ESTORAGE;
+	sqlite3_bind_int(st, 1, salt ? RAFTIO_KEK_UNLOCK : RAFTIO_KEK_NODE);
+	if (salt) {
+		sqlite3_bind_null(st, 2);
+		sqlite3_bind_blob(st, 3, salt, SEAL_SALT_BYTES, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 4, check, sizeof check, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_blob(st, 2, kek, SEAL_KEY_BYTES, SQLITE_STATIC);
+		sqlite3_bind_null(st, 3);
+		sqlite3_bind_null(st, 4);
+	}
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : CS_ESTORAGE;
+}
+
+/* Opens every DEK of raft_deks with rio->kek into rio->deks. Returns 0,
+ * CS_ECORRUPT (a DEK does not open: logged), CS_ESTORAGE or CS_ENOMEM. */
+static int raftio_deks_load(struct raftio *rio)
+{
+	sqlite3_stmt *st;
+	int rc, rv = 0;
+
+	if (sqlite3_prepare_v2(rio->db, "SELECT id, sealed FROM raft_deks ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK)
+		return CS_ESTORAGE;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
+		const uint8_t *row = sqlite3_column_blob(st, 1);
+		size_t len = (size_t)sqlite3_column_bytes(st, 1);
+		struct raftio_dek *d;
+		uint8_t ad[9];
+
+		if (rio->dek_count == rio->dek_cap) {
+			size_t cap = rio->dek_cap ? rio->dek_cap * 2 : 8;
+			struct raftio_dek *p = calloc(cap, sizeof *p);
+			if (!p) {
+				rv = CS_ENOMEM;
+				break;
+			}
+			if (rio->dek_count)
+				memcpy(p, rio->deks, rio->dek_count * sizeof *p);
+			if (rio->deks)
+				seal_wipe(rio->deks, rio->dek_cap * sizeof *rio->deks);
+			free(rio->deks);
+			rio->deks = p;
+			rio->dek_cap = cap;
+		}
+		d = &rio->deks[rio->dek_count];
+		raftio_ad_dek(ad, id);
+		if (len != RAFTIO_ROW_EXTRA + SEAL_KEY_BYTES ||
+		    seal_open(rio->kek, row, ad, sizeof ad, row + SEAL_NONCE_BYTES,
+			      len - SEAL_NONCE_BYTES, d->key)) {
+			env_logf(rio->env, ENV_LOG_ERROR,
+				 "msg=\"raft storage: a data key does not open with the"
+				 " key encryption key\" key=%" PRIu64,
+				 id);
+			rv = CS_ECORRUPT;
+			break;
+		}
+		d->id = id;
+		rio->dek_count++;
+	}
+	sqlite3_finalize(st);
+	if (rv == 0 && rc != SQLITE_DONE)
+		rv = CS_ESTORAGE;
+	if (rv)
+		raftio_keys_forget(rio);
+	return rv;
+}
+
+/* Reads raft_kek: a node-local KEK opens the DEKs now; an unlock-derived
+ * one leaves rio locked. Returns 0 or an error (as raftio_deks_load). */
+static int raftio_keys_read(struct raftio *rio)
+{
+	sqlite3_stmt *st;
+	int rc, mode = -1;
+
+	if (sqlite3_prepare_v2(rio->db, "SELECT mode, key FROM raft_kek WHERE id = 1", -1,
+			       &st, NULL) != SQLITE_OK)
+		return CS_ESTORAGE;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		mode = sqlite3_column_int(st, 0);
+		if (mode == RAFTIO_KEK_NODE &&
+		    sqlite3_column_bytes(st, 1) == (int)SEAL_KEY_BYTES)
+			memcpy(rio->kek, sqlite3_column_blob(st, 1), SEAL_KEY_BYTES);
+		else if (mode == RAFTIO_KEK_NODE)
+			mode = -1;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return CS_ESTORAGE;
+	if (mode == RAFTIO_KEK_UNLOCK) {
+		rio->autolock = rio->locked = true;
+		env_logf(rio->env, ENV_LOG_WARN,
+			 "msg=\"raft storage is locked (autolock): this manager waits"
+			 " for its unlock key (swarmctl node unlock)\"");
+		return 0;
+	}
+	if (mode != RAFTIO_KEK_NODE) {
+		env_logf(rio->env, ENV_LOG_ERROR,
+			 "msg=\"raft storage: no key encryption key\"");
+		return CS_ECORRUPT;
+	}
+	return raftio_deks_load(rio);
+}
+
+/* The DEK this process seals with, drawn (and written, inside the caller's
+ * open transaction) at its first use. NULL: locked, no memory, or the write
+ * failed (the caller breaks rio: a failed durable write). */
+static const struct raftio_dek *raftio_wkey(struct raftio *rio)
+{
+	uint8_t row[RAFTIO_ROW_EXTRA + SEAL_KEY_BYTES];
+	struct raftio_dek d;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (rio->locked)
+		return NULL;
+	if (rio->wkey_id)
+		return raftio_dek_find(rio, rio->wkey_id);
+	if (rio->dek_count == rio->dek_cap) {
+		size_t cap = rio->dek_cap ? rio->dek_cap * 2 : 8;
+		struct raftio_dek *p = calloc(cap, sizeof *p);
+		if (!p)
+			return NULL;
+		if (rio->dek_count)
+			memcpy(p, rio->deks, rio->dek_count * sizeof *p);
+		if (rio->deks)
+			seal_wipe(rio->deks, rio->dek_cap * sizeof *rio->deks);
+		free(rio->deks);
+		rio->deks = p;
+		rio->dek_cap = cap;
+	}
+	d.id = rio->dek_count ? rio->deks[rio->dek_count - 1].id + 1 : 1;
+	seal_random(rio->env, d.key, sizeof d.key);
+	if (raftio_dek_seal(rio, rio->kek, d.id, d.key, row))
+		return NULL;
+	if (sqlite3_prepare_v2(rio->db, "INSERT INTO raft_deks VALUES (?, ?)", -1, &st,
+			       NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)d.id);
+	sqlite3_bind_blob(st, 2, row, sizeof row, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		seal_wipe(&d, sizeof d);
+		return NULL;
+	}
+	rio->deks[rio->dek_count++] = d;
+	seal_wipe(&d, sizeof d);
+	rio->wkey_id = rio->deks[rio->dek_count - 1].id;
+	rio->wkey_nonces = 0;
+	rio->deks_created++;
+	env_logf(rio->env, ENV_LOG_INFO, "msg=\"raft storage: new data key\" key=%" PRIu64,
+		 rio->wkey_id);
+	return &rio->deks[rio->dek_count - 1];
+}
+
+/* Seals len bytes of pt with the write key k into out (len +
+ * RAFTIO_ROW_EXTRA bytes): the counter's nonce, the ciphertext, the tag. */
+static int raftio_seal_row(struct raftio *rio, const struct raftio_dek *k,
+			   const uint8_t *ad, size_t ad_len, const void *pt, size_t len,
+			   uint8_t *out)
+{
+	uint64_t n = ++rio->wkey_nonces;
+	assert(k->id == rio->wkey_id);
+	assert(n != 0); /* 2^64 seals: never */
+	memset(out, 0, 4);
+	for (unsigned i = 0; i < 8; i++)
+		out[4 + i] = (uint8_t)(n >> (56 - 8 * i));
+	return seal_seal(k->key, out, ad, ad_len, pt, len, out + SEAL_NONCE_BYTES);
+}
+
+/* Opens a row (len bytes) sealed with key id into out (len -
+ * RAFTIO_ROW_EXTRA bytes). Returns 0 or RAFT_CORRUPT (logged: what fails). */
+static int raftio_open_row(struct raftio *rio, uint64_t id, const uint8_t *ad,
+			   size_t ad_len, const uint8_t *row, size_t len, uint8_t *out,
+			   const char *what, uint64_t idx)
+{
+	const struct raftio_dek *k = raftio_dek_find(rio, id);
+	if (!k || len < RAFTIO_ROW_EXTRA ||
+	    seal_open(k->key, row, ad, ad_len, row + SEAL_NONCE_BYTES,
+		      len - SEAL_NONCE_BYTES, out)) {
+		env_logf(rio->env, ENV_LOG_ERROR,
+			 "msg=\"raft storage: %s does not open (%s)\" index=%" PRIu64
+			 " key=%" PRIu64,
+			 what, k ? "altered, moved, or another key" : "no such data key",
+			 idx, id);
+		return RAFT_CORRUPT;
+	}
+	return 0;
+}
+
+/* Deletes the DEKs no row uses any more, but the write key (inside the
+ * caller's transaction; secure_delete zeroes their bytes). Returns 0 or
+ * RAFT_IOERR. */
+static int raftio_deks_gc(struct raftio *rio)
+{
+	sqlite3_stmt *st;
+	uint64_t *used = NULL;
+	size_t used_count = 0, used_cap = 0, kept = 0, u = 0;
+	int rc;
+
+	if (sqlite3_prepare_v2(rio->db,
+			       "SELECT key FROM raft_log UNION SELECT key FROM raft_snapshot"
+			       " ORDER BY 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return RAFT_IOERR;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (used_count == used_cap) {
+			size_t cap = used_cap ? used_cap * 2 : 16;
+			uint64_t *p = realloc(used, cap * sizeof *p);
+			if (!p) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			used = p;
+			used_cap = cap;
+		}
+		used[used_count++] = (uint64_t)sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(used);
+		return RAFT_IOERR;
+	}
+	for (size_t i = 0; i < rio->dek_count; i++) {
+		uint64_t id = rio->deks[i].id;
+		while (u < used_count && used[u] < id)
+			u++;
+		if (id == rio->wkey_id || (u < used_count && used[u] == id)) {
+			rio->deks[kept++] = rio->deks[i];
+			continue;
+		}
+		if (sqlite3_prepare_v2(rio->db, "DELETE FROM raft_deks WHERE id = ?", -1,
+				       &st, NULL) != SQLITE_OK) {
+			free(used);
+			return RAFT_IOERR;
+		}
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE) {
+			free(used);
+			return RAFT_IOERR;
+		}
+		rio->deks_deleted++;
+		env_logf(rio->env, ENV_LOG_INFO,
+			 "msg=\"raft storage: data key no longer used, deleted\" key=%" PRIu64,
+			 id);
+	}
+	free(used);
+	if (kept < rio->dek_count)
+		seal_wipe(rio->deks + kept, (rio->dek_count - kept) * sizeof *rio->deks);
+	rio->dek_count = kept;
+	return 0;
+}
+
+/* The tables of format 2 (a new database's, and what an upgrade adds). */
+static const char raftio_schema_keys[] =
+	"CREATE TABLE IF NOT EXISTS raft_kek(id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" mode INTEGER NOT NULL, key BLOB, salt BLOB, chk BLOB);"
+	"CREATE TABLE IF NOT EXISTS raft_deks(id INTEGER PRIMARY KEY,"
+	" sealed BLOB NOT NULL);";
+
+/* Creates a new database of format 2 with a new node-local KEK. */
+static int raftio_create(struct raftio *rio)
+{
+	uint8_t kek[SEAL_KEY_BYTES];
+	int rv;
+
+	if (raftio_exec(rio, "BEGIN"))
+		return CS_ESTORAGE;
+	seal_random(rio->env, kek, sizeof kek);
+	if (raftio_exec(rio,
+			"CREATE TABLE raft_log(idx INTEGER PRIMARY KEY,"
+			" term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB,"
+			" key INTEGER NOT NULL DEFAULT 0);"
+			"CREATE TABLE raft_snapshot(id INTEGER PRIMARY KEY"
+			" CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL,"
+			" conf BLOB, conf_idx INTEGER NOT NULL, data BLOB,"
+			" key INTEGER NOT NULL DEFAULT 0);"
+			"INSERT INTO raft_meta VALUES ('format', 2), ('term', 0),"
+			" ('vote', 0);") ||
+	    raftio_exec(rio, raftio_schema_keys) || raftio_kek_write(rio, kek, NULL) ||
+	    raftio_exec(rio, "COMMIT")) {
+		raftio_exec(rio, "ROLLBACK");
+		rv = CS_ESTORAGE;
+	} else {
+		rv = 0;
+	}
+	seal_wipe(kek, sizeof kek);
+	return rv;
+}
+
+/* Seals one format-1 row of raft_log in place. */
+static int raftio_upgrade_entry(struct raftio *rio, const struct raftio_dek *k,
+				uint64_t idx, uint64_t term, unsigned type, const void *data,
+				size_t len)
+{
+	uint8_t ad[RAFTIO_AD_ENTRY_BYTES], *row = raftio_scratch(rio, len + RAFTIO_ROW_EXTRA);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!row)
+		return CS_ENOMEM;
+	raftio_ad_entry(ad, idx, term, type, k->id);
+	if (raftio_seal_row(rio, k, ad, sizeof ad, data, len, row))
+		return CS_ENOMEM;
+	if (sqlite3_prepare_v2(rio->db, "UPDATE raft_log SET data = ?, key = ? WHERE idx = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return CS_ESTORAGE;
+	sqlite3_bind_blob(st, 1, row, (int)(len + RAFTIO_ROW_EXTRA), SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)k->id);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)idx);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : CS_ESTORAGE;
+}
+
+/* Format 1 to 2, in one transaction: the key tables, a new node-local KEK
+ * and DEK, every payload and the snapshot's data sealed in place (the clear
+ * bytes zeroed: secure_delete is on). Returns 0 or an error (rolled back:
+ * nothing changed). */
+static int raftio_upgrade(struct raftio *rio)
+{
+	const struct raftio_dek *k;
+	sqlite3_stmt *st = NULL;
+	uint64_t next = 0, rows = 0;
+	int rv = CS_ESTORAGE, rc;
+
+	if (raftio_exec(rio, "BEGIN"))
+		return CS_ESTORAGE;
+	seal_random(rio->env, rio->kek, sizeof rio->kek);
+	if (raftio_exec(rio, "ALTER TABLE raft_log ADD COLUMN key INTEGER NOT NULL"
+			     " DEFAULT 0;"
+			     "ALTER TABLE raft_snapshot ADD COLUMN key INTEGER NOT NULL"
+			     " DEFAULT 0;") ||
+	    raftio_exec(rio, raftio_schema_keys) || raftio_kek_write(rio, rio->kek, NULL))
+		goto rollback;
+	if (!(k = raftio_wkey(rio)))
+		goto rollback;
+	/* one row at a time by index: no statement reads a table it changes */
+	for (;;) {
+		if (sqlite3_prepare_v2(rio->db,
+				       "SELECT idx, term, type, data FROM raft_log"
+				       " WHERE idx > ? ORDER BY idx LIMIT 1",
+				       -1, &st, NULL) != SQLITE_OK)
+			goto rollback;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)next);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_DONE)
+			break;
+		if (rc != SQLITE_ROW)
+			goto rollback;
+		next = (uint64_t)sqlite3_column_int64(st, 0);
+		if ((rv = raftio_upgrade_entry(rio, k, next,
+					       (uint64_t)sqlite3_column_int64(st, 1),
+					       (unsigned)sqlite3_column_int(st, 2),
+					       sqlite3_column_blob(st, 3),
+					       (size_t)sqlite3_column_bytes(st, 3))))
+			goto rollback;
+		rv = CS_ESTORAGE;
+		sqlite3_finalize(st);
+		st = NULL;
+		rows++;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(rio->db,
+			       "SELECT idx, term, conf, conf_idx, data FROM raft_snapshot"
+			       " WHERE id = 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto rollback;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		uint8_t *ad = NULL, *row;
+		size_t ad_len, len = (size_t)sqlite3_column_bytes(st, 4);
+		sqlite3_stmt *up;
+		if (raftio_ad_snapshot(&ad, &ad_len, (uint64_t)sqlite3_column_int64(st, 0),
+				       (uint64_t)sqlite3_column_int64(st, 1),
+				       (uint64_t)sqlite3_column_int64(st, 3), k->id,
+				       sqlite3_column_blob(st, 2),
+				       (size_t)sqlite3_column_bytes(st, 2)))
+			goto rollback;
+		row = raftio_scratch(rio, len + RAFTIO_ROW_EXTRA);
+		rc = !row || raftio_seal_row(rio, k, ad, ad_len, sqlite3_column_blob(st, 4),
+					     len, row);
+		free(ad);
+		if (rc)
+			goto rollback;
+		if (sqlite3_prepare_v2(rio->db,
+				       "UPDATE raft_snapshot SET data = ?, key = ? WHERE id = 1",
+				       -1, &up, NULL) != SQLITE_OK)
+			goto rollback;
+		sqlite3_bind_blob(up, 1, row, (int)(len + RAFTIO_ROW_EXTRA), SQLITE_STATIC);
+		sqlite3_bind_int64(up, 2, (sqlite3_int64)k->id);
+		rc = sqlite3_step(up);
+		sqlite3_finalize(up);
+		if (rc != SQLITE_DONE)
+			goto rollback;
+	} else if (rc != SQLITE_DONE) {
+		goto rollback;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (raftio_meta_set(rio, "format", RAFTIO_FORMAT) || raftio_exec(rio, "COMMIT"))
+		goto rollback;
+	/* the WAL (the real world's journal) still holds the clear pages */
+	sqlite3_exec(rio->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	env_logf(rio->env, ENV_LOG_WARN,
+		 "msg=\"raft storage upgraded from format 1 to 2: the log and the"
+		 " snapshot are encrypted at rest now\" entries=%" PRIu64,
+		 rows);
+	return 0;
+rollback:
+	sqlite3_finalize(st);
+	raftio_exec(rio, "ROLLBACK");
+	raftio_keys_forget(rio);
+	env_logf(rio->env, ENV_LOG_ERROR,
+		 "msg=\"raft storage: the upgrade from format 1 failed, nothing"
+		 " changed\" err=\"%s\"",
+		 sqlite3_errmsg(rio->db));
+	return rv;
+}
+
 int raftio_init(struct raftio *rio, struct env *env)
 {
 	uint64_t format;
+	int rv;
 
 	memset(rio, 0, sizeof *rio);
 	rio->env = env;
 	raftio_bind(rio);
 	if (env->ops->storage_open(env, "raft", &rio->db))
 		return CS_ESTORAGE;
-	if (sqlite3_exec(
-		    rio->db,
-		    "CREATE TABLE IF NOT EXISTS raft_meta(key TEXT PRIMARY KEY,"
-		    " value INTEGER NOT NULL);"
-		    "CREATE TABLE IF NOT EXISTS raft_log(idx INTEGER PRIMARY KEY,"
-		    " term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB);"
-		    "CREATE TABLE IF NOT EXISTS raft_snapshot(id INTEGER PRIMARY KEY"
-		    " CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL,"
-		    " conf BLOB, conf_idx INTEGER NOT NULL, data BLOB);"
-		    "INSERT OR IGNORE INTO raft_meta VALUES ('format', 1), ('term', 0),"
-		    " ('vote', 0);",
-		    NULL, NULL, NULL) != SQLITE_OK)
+	/* deleted bytes are zeroed: a deleted data key, the clear payloads an
+	 * upgrade replaced, the clear KEK autolock replaced */
+	if (sqlite3_exec(rio->db,
+			 "PRAGMA secure_delete = ON;"
+			 "CREATE TABLE IF NOT EXISTS raft_meta(key TEXT PRIMARY KEY,"
+			 " value INTEGER NOT NULL);",
+			 NULL, NULL, NULL) != SQLITE_OK)
 		return CS_ESTORAGE;
 	if (raftio_meta_get(rio, "format", &format))
 		return CS_ESTORAGE;
-	if (format != RAFTIO_FORMAT)
+	if (format == 0 && (rv = raftio_create(rio)))
+		return rv;
+	if (format == 1 && (rv = raftio_upgrade(rio)))
+		return rv;
+	if (format != 0 && format != 1 && format != RAFTIO_FORMAT) {
+		env_logf(env, ENV_LOG_ERROR,
+			 "msg=\"raft storage of format %" PRIu64
+			 ": this build reads formats 1 (upgraded in place) and %d\"",
+			 format, RAFTIO_FORMAT);
 		return CS_EVERSION;
+	}
+	if (format == 1)
+		return 0; /* the upgrade holds the keys */
+	return raftio_keys_read(rio);
+}
+
+bool raftio_is_locked(const struct raftio *rio)
+{
+	return rio->locked;
+}
+
+/* Reads the unlock-derived KEK's salt and check. Returns 0 or CS_ESTORAGE
+ * / CS_ECORRUPT. */
+static int raftio_kek_params(struct raftio *rio, uint8_t salt[SEAL_SALT_BYTES],
+			     uint8_t check[RAFTIO_ROW_EXTRA])
+{
+	sqlite3_stmt *st;
+	int rc, rv = CS_ECORRUPT;
+
+	if (sqlite3_prepare_v2(rio->db,
+			       "SELECT salt, chk FROM raft_kek WHERE id = 1 AND mode = 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return CS_ESTORAGE;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == (int)SEAL_SALT_BYTES &&
+	    sqlite3_column_bytes(st, 1) == (int)RAFTIO_ROW_EXTRA) {
+		memcpy(salt, sqlite3_column_blob(st, 0), SEAL_SALT_BYTES);
+		memcpy(check, sqlite3_column_blob(st, 1), RAFTIO_ROW_EXTRA);
+		rv = 0;
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		rv = CS_ESTORAGE;
+	}
+	sqlite3_finalize(st);
+	return rv;
+}
+
+/* Derives the KEK of an unlock key's text with salt into kek. Returns 0,
+ * CS_EINVAL (not an unlock key) or CS_ENOMEM. */
+static int raftio_kek_derive(const char *unlock_key, const uint8_t *salt, uint8_t *kek)
+{
+	uint8_t secret[SEAL_UNLOCK_SECRET_BYTES];
+	int rv = seal_unlock_key_parse(unlock_key, secret);
+	if (rv == 0)
+		rv = seal_derive(secret, sizeof secret, salt, raftio_kek_info, kek);
+	seal_wipe(secret, sizeof secret);
+	return rv;
+}
+
+int raftio_unlock(struct raftio *rio, const char *unlock_key)
+{
+	uint8_t salt[SEAL_SALT_BYTES], check[RAFTIO_ROW_EXTRA], kek[SEAL_KEY_BYTES];
+	int rv;
+
+	if (!rio->locked)
+		return 0;
+	if ((rv = raftio_kek_params(rio, salt, check)))
+		return rv;
+	if ((rv = raftio_kek_derive(unlock_key, salt, kek))) {
+		if (rv == CS_EINVAL)
+			env_logf(rio->env, ENV_LOG_WARN,
+				 "msg=\"raft storage stays locked: not an unlock key"
+				 " (SWMKEY-1-...)\"");
+		return rv;
+	}
+	if (seal_open(kek, check, (const uint8_t *)raftio_kek_check,
+		      sizeof raftio_kek_check - 1, check + SEAL_NONCE_BYTES,
+		      SEAL_TAG_BYTES, NULL) != 0) {
+		seal_wipe(kek, sizeof kek);
+		env_logf(rio->env, ENV_LOG_WARN,
+			 "msg=\"raft storage stays locked: wrong unlock key\"");
+		return CS_EAUTH;
+	}
+	memcpy(rio->kek, kek, sizeof kek);
+	seal_wipe(kek, sizeof kek);
+	if ((rv = raftio_deks_load(rio)))
+		return rv;
+	rio->locked = false;
+	env_logf(rio->env, ENV_LOG_INFO, "msg=\"raft storage unlocked\" keys=%zu",
+		 rio->dek_count);
+	return 0;
+}
+
+int raftio_set_autolock(struct raftio *rio, const char *unlock_key)
+{
+	uint8_t kek[SEAL_KEY_BYTES], salt[SEAL_SALT_BYTES];
+	uint8_t row[RAFTIO_ROW_EXTRA + SEAL_KEY_BYTES];
+	int rv;
+
+	if (rio->locked || raftio_down(rio))
+		return CS_EINVAL;
+	if (unlock_key) {
+		seal_random(rio->env, salt, sizeof salt);
+		if ((rv = raftio_kek_derive(unlock_key, salt, kek)))
+			return rv;
+	} else {
+		seal_random(rio->env, kek, sizeof kek);
+	}
+	if (raftio_batch_commit(rio)) {
+		seal_wipe(kek, sizeof kek);
+		return CS_ESTORAGE;
+	}
+	if (raftio_exec(rio, "BEGIN") || raftio_kek_write(rio, kek, unlock_key ? salt : NULL))
+		goto fail;
+	for (size_t i = 0; i < rio->dek_count; i++) {
+		sqlite3_stmt *st;
+		int rc;
+		if (raftio_dek_seal(rio, kek, rio->deks[i].id, rio->deks[i].key, row) ||
+		    sqlite3_prepare_v2(rio->db, "UPDATE raft_deks SET sealed = ? WHERE id = ?",
+				       -1, &st, NULL) != SQLITE_OK)
+			goto fail;
+		sqlite3_bind_blob(st, 1, row, sizeof row, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)rio->deks[i].id);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			goto fail;
+	}
+	if (raftio_exec(rio, "COMMIT"))
+		goto fail;
+	memcpy(rio->kek, kek, sizeof kek);
+	seal_wipe(kek, sizeof kek);
+	rio->autolock = unlock_key != NULL;
+	/* the old KEK's pages leave the WAL (the real world's journal) */
+	sqlite3_exec(rio->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	env_logf(rio->env, ENV_LOG_INFO,
+		 "msg=\"raft storage: key encryption key replaced\" autolock=%s keys=%zu",
+		 rio->autolock ? "on" : "off", rio->dek_count);
+	return 0;
+fail:
+	seal_wipe(kek, sizeof kek);
+	raftio_exec(rio, "ROLLBACK");
+	raftio_break(rio, "sealing the data keys with a new key encryption key");
+	return CS_ESTORAGE;
+}
+
+int raftio_rotate_dek(struct raftio *rio)
+{
+	if (rio->locked || raftio_down(rio))
+		return CS_EINVAL;
+	if (raftio_batch_commit(rio))
+		return CS_ESTORAGE;
+	rio->wkey_id = 0; /* the next write draws a new one */
+	if (raftio_exec(rio, "BEGIN") || raftio_deks_gc(rio) || raftio_exec(rio, "COMMIT")) {
+		raftio_exec(rio, "ROLLBACK");
+		raftio_break(rio, "deleting unused data keys");
+		return CS_ESTORAGE;
+	}
 	return 0;
 }
 
@@ -408,11 +1144,22 @@ static void raftio_tick(struct env *env, env_timer_id id, void *data)
 		rio->tick_cb(&rio->io);
 }
 
+/* Every LIMIT_RAFT_DEK_ROTATE_MS: a new data key (SwarmKit's key manager
+ * rotates every 12 hours). */
+static void raftio_rotate_tick(struct env *env, env_timer_id id, void *data)
+{
+	struct raftio *rio = data;
+	if (rio->closing || raftio_down(rio))
+		return;
+	if (raftio_rotate_dek(rio) == 0)
+		env_logf(env, ENV_LOG_INFO, "msg=\"raft storage: data key rotated\"");
+}
+
 static int raftio_m_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
 			  raft_io_recv_cb recv)
 {
 	struct raftio *rio = raftio_of(io);
-	if (raftio_down(rio))
+	if (raftio_down(rio) || rio->locked)
 		return RAFT_IOERR;
 	rio->tick_ms = msecs;
 	rio->tick_cb = tick;
@@ -426,6 +1173,13 @@ static int raftio_m_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb ti
 	if (rio->env->ops->timer_start(rio->env, msecs, msecs, raftio_tick, rio,
 				       &rio->tick_timer))
 		return RAFT_NOMEM;
+	if (rio->env->ops->timer_start(rio->env, LIMIT_RAFT_DEK_ROTATE_MS,
+				       LIMIT_RAFT_DEK_ROTATE_MS, raftio_rotate_tick, rio,
+				       &rio->rotate_timer)) {
+		rio->env->ops->timer_stop(rio->env, rio->tick_timer);
+		rio->tick_timer = 0;
+		return RAFT_NOMEM;
+	}
 	return 0;
 }
 
@@ -439,8 +1193,10 @@ static void raftio_m_close(struct raft_io *io, raft_io_close_cb cb)
 			rio->env->ops->timer_stop(rio->env, rio->tick_timer);
 		if (rio->flush_timer)
 			rio->env->ops->timer_stop(rio->env, rio->flush_timer);
+		if (rio->rotate_timer)
+			rio->env->ops->timer_stop(rio->env, rio->rotate_timer);
 	}
-	rio->tick_timer = rio->flush_timer = 0;
+	rio->tick_timer = rio->flush_timer = rio->rotate_timer = 0;
 	raftio_outs_cancel(rio, RAFT_CANCELED);
 	raftio_cancel_all(rio);
 	if (rio->in.buf) {
@@ -462,7 +1218,7 @@ static int raftio_read_snapshot(struct raftio *rio, struct raft_snapshot **out)
 
 	*out = NULL;
 	if (sqlite3_prepare_v2(rio->db,
-			       "SELECT idx, term, conf, conf_idx, data FROM raft_snapshot"
+			       "SELECT idx, term, conf, conf_idx, data, key FROM raft_snapshot"
 			       " WHERE id = 1",
 			       -1, &st, NULL) != SQLITE_OK)
 		return RAFT_IOERR;
@@ -496,15 +1252,37 @@ static int raftio_read_snapshot(struct raftio *rio, struct raft_snapshot **out)
 		goto err_conf;
 	}
 	snap->n_bufs = 1;
-	snap->bufs[0].len = (size_t)sqlite3_column_bytes(st, 4);
-	snap->bufs[0].base = raft_malloc(snap->bufs[0].len ? snap->bufs[0].len : 1);
-	if (!snap->bufs[0].base) {
-		rv = RAFT_NOMEM;
-		raft_free(snap->bufs);
-		goto err_conf;
+	{
+		size_t len = (size_t)sqlite3_column_bytes(st, 4), ad_len;
+		uint8_t *ad;
+		if (len < RAFTIO_ROW_EXTRA) {
+			rv = RAFT_CORRUPT;
+			raft_free(snap->bufs);
+			goto err_conf;
+		}
+		snap->bufs[0].len = len - RAFTIO_ROW_EXTRA;
+		snap->bufs[0].base = raft_malloc(snap->bufs[0].len ? snap->bufs[0].len : 1);
+		if (!snap->bufs[0].base ||
+		    raftio_ad_snapshot(&ad, &ad_len, snap->index, snap->term,
+				       snap->configuration_index,
+				       (uint64_t)sqlite3_column_int64(st, 5),
+				       sqlite3_column_blob(st, 2),
+				       (size_t)sqlite3_column_bytes(st, 2))) {
+			rv = RAFT_NOMEM;
+			raft_free(snap->bufs[0].base);
+			raft_free(snap->bufs);
+			goto err_conf;
+		}
+		rv = raftio_open_row(rio, (uint64_t)sqlite3_column_int64(st, 5), ad, ad_len,
+				     sqlite3_column_blob(st, 4), len, snap->bufs[0].base,
+				     "the snapshot", snap->index);
+		free(ad);
+		if (rv) {
+			raft_free(snap->bufs[0].base);
+			raft_free(snap->bufs);
+			goto err_conf;
+		}
 	}
-	if (snap->bufs[0].len)
-		memcpy(snap->bufs[0].base, sqlite3_column_blob(st, 4), snap->bufs[0].len);
 	*out = snap;
 	goto out;
 err_conf:
@@ -526,12 +1304,18 @@ static int raftio_m_load(struct raft_io *io, raft_term *term, raft_id *voted_for
 	sqlite3_stmt *st = NULL;
 	uint64_t t, v, count = 0, bytes = 0, first = 0;
 	struct raft_entry *es = NULL;
-	uint8_t *batch = NULL, *cursor;
+	uint8_t *batch = NULL, *cursor, ad[RAFTIO_AD_ENTRY_BYTES];
 	int rv;
 
 	*snapshot = NULL;
 	*entries = NULL;
 	*n_entries = 0;
+	if (rio->locked) {
+		env_logf(rio->env, ENV_LOG_ERROR,
+			 "msg=\"raft storage is locked: unlock it first (swarmctl node"
+			 " unlock)\"");
+		return RAFT_IOERR;
+	}
 	if ((rv = raftio_meta_get(rio, "term", &t)) ||
 	    (rv = raftio_meta_get(rio, "vote", &v)))
 		return rv;
@@ -555,6 +1339,11 @@ static int raftio_m_load(struct raft_io *io, raft_term *term, raft_id *voted_for
 	st = NULL;
 	if (count == 0)
 		return 0;
+	if (bytes < count * RAFTIO_ROW_EXTRA) {
+		rv = RAFT_CORRUPT; /* a row shorter than a nonce and a tag */
+		goto err;
+	}
+	bytes -= count * RAFTIO_ROW_EXTRA; /* the payloads' */
 	*start_index = first;
 	es = raft_calloc(count, sizeof *es);
 	batch = raft_malloc(bytes ? bytes : 1);
@@ -563,7 +1352,7 @@ static int raftio_m_load(struct raft_io *io, raft_term *term, raft_id *voted_for
 		goto err;
 	}
 	if (sqlite3_prepare_v2(rio->db,
-			       "SELECT idx, term, type, data FROM raft_log ORDER BY idx",
+			       "SELECT idx, term, type, data, key FROM raft_log ORDER BY idx",
 			       -1, &st, NULL) != SQLITE_OK) {
 		rv = RAFT_IOERR;
 		goto err;
@@ -577,17 +1366,23 @@ static int raftio_m_load(struct raft_io *io, raft_term *term, raft_id *voted_for
 			goto err;
 		}
 		len = (size_t)sqlite3_column_bytes(st, 3);
-		if ((uint64_t)(cursor - batch) + len > bytes) {
+		if (len < RAFTIO_ROW_EXTRA ||
+		    (uint64_t)(cursor - batch) + len - RAFTIO_ROW_EXTRA > bytes) {
 			rv = RAFT_CORRUPT;
 			goto err;
 		}
 		es[i].term = (raft_term)sqlite3_column_int64(st, 1);
 		es[i].type = (unsigned short)sqlite3_column_int(st, 2);
+		raftio_ad_entry(ad, first + i, es[i].term, es[i].type,
+				(uint64_t)sqlite3_column_int64(st, 4));
+		if ((rv = raftio_open_row(rio, (uint64_t)sqlite3_column_int64(st, 4), ad,
+					  sizeof ad, sqlite3_column_blob(st, 3), len,
+					  cursor, "an entry", first + i)))
+			goto err;
+		len -= RAFTIO_ROW_EXTRA;
 		es[i].buf.base = cursor;
 		es[i].buf.len = len;
 		es[i].batch = batch;
-		if (len)
-			memcpy(cursor, sqlite3_column_blob(st, 3), len);
 		cursor += len;
 	}
 	sqlite3_finalize(st);
@@ -612,12 +1407,19 @@ static int raftio_m_bootstrap(struct raft_io *io, const struct raft_configuratio
 {
 	struct raftio *rio = raftio_of(io);
 	struct raft_buffer buf;
-	sqlite3_stmt *st;
+	const struct raftio_dek *k;
+	sqlite3_stmt *st = NULL;
+	uint8_t ad[RAFTIO_AD_ENTRY_BYTES], *row;
 	uint64_t term, last;
 	int rv, rc;
 
 	if (rio->dead)
 		return RAFT_IOERR;
+	if (rio->locked) {
+		env_logf(rio->env, ENV_LOG_ERROR,
+			 "msg=\"raft storage is locked: cannot bootstrap\"");
+		return RAFT_IOERR;
+	}
 	if ((rv = raftio_meta_get(rio, "term", &term)) ||
 	    (rv = raftio_last_index(rio, &last)))
 		return rv;
@@ -633,11 +1435,23 @@ static int raftio_m_bootstrap(struct raft_io *io, const struct raft_configuratio
 		raft_free(buf.base);
 		return RAFT_IOERR;
 	}
-	rc = sqlite3_prepare_v2(rio->db, "INSERT INTO raft_log VALUES (1, 1, ?, ?)", -1,
-				&st, NULL);
+	k = raftio_wkey(rio);
+	row = raftio_scratch(rio, buf.len + RAFTIO_ROW_EXTRA);
+	rc = SQLITE_ERROR;
+	if (k && row) {
+		raftio_ad_entry(ad, 1, 1, RAFT_CHANGE, k->id);
+		if (raftio_seal_row(rio, k, ad, sizeof ad, buf.base, buf.len, row) == 0)
+			rc = sqlite3_prepare_v2(
+				rio->db,
+				"INSERT INTO raft_log (idx, term, type, data, key)"
+				" VALUES (1, 1, ?, ?, ?)",
+				-1, &st, NULL);
+	}
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int(st, 1, RAFT_CHANGE);
-		sqlite3_bind_blob(st, 2, buf.base, (int)buf.len, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 2, row, (int)(buf.len + RAFTIO_ROW_EXTRA),
+				  SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)k->id);
 		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
 		sqlite3_finalize(st);
 	}
@@ -645,6 +1459,9 @@ static int raftio_m_bootstrap(struct raft_io *io, const struct raft_configuratio
 	if (rc != SQLITE_OK || raftio_meta_set(rio, "term", 1) ||
 	    raftio_exec(rio, "COMMIT")) {
 		raftio_exec(rio, "ROLLBACK");
+		/* the data key drawn may be lost with it: stop (nothing was
+		 * acknowledged; a restart bootstraps again) */
+		raftio_break(rio, "the bootstrap");
 		return RAFT_IOERR;
 	}
 	return 0;
@@ -687,6 +1504,7 @@ static int raftio_m_append(struct raft_io *io, struct raft_io_append *req,
 			   raft_io_append_cb cb)
 {
 	struct raftio *rio = raftio_of(io);
+	const struct raftio_dek *k;
 	struct raftio_req *r;
 	sqlite3_stmt *st;
 	uint64_t last;
@@ -709,22 +1527,37 @@ static int raftio_m_append(struct raft_io *io, struct raft_io_append *req,
 		rio->batch_open = true;
 	}
 	if (!rio->insert &&
-	    sqlite3_prepare_v3(
-		    rio->db, "INSERT OR REPLACE INTO raft_log VALUES (?, ?, ?, ?)", -1,
-		    SQLITE_PREPARE_PERSISTENT, &rio->insert, NULL) != SQLITE_OK) {
+	    sqlite3_prepare_v3(rio->db,
+			       "INSERT OR REPLACE INTO raft_log (idx, term, type, data, key)"
+			       " VALUES (?, ?, ?, ?, ?)",
+			       -1, SQLITE_PREPARE_PERSISTENT, &rio->insert,
+			       NULL) != SQLITE_OK) {
 		rio->insert = NULL;
 		rv = RAFT_IOERR;
 		goto err;
 	}
+	if (!(k = raftio_wkey(rio))) {
+		rv = RAFT_IOERR; /* the data key's write failed */
+		goto err;
+	}
 	st = rio->insert;
 	for (unsigned i = 0; i < n && rv == 0; i++) {
+		uint8_t ad[RAFTIO_AD_ENTRY_BYTES], *row;
+		size_t len = entries[i].buf.len;
 		if (entries[i].type == RAFT_CHANGE)
-			raftio_scrub_conf(entries[i].buf.base, entries[i].buf.len);
+			raftio_scrub_conf(entries[i].buf.base, len);
+		row = raftio_scratch(rio, len + RAFTIO_ROW_EXTRA);
+		raftio_ad_entry(ad, last + 1 + i, entries[i].term, entries[i].type, k->id);
+		if (!row || raftio_seal_row(rio, k, ad, sizeof ad, entries[i].buf.base, len,
+					    row)) {
+			rv = RAFT_NOMEM;
+			break;
+		}
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)(last + 1 + i));
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)entries[i].term);
 		sqlite3_bind_int(st, 3, entries[i].type);
-		sqlite3_bind_blob(st, 4, entries[i].buf.base ? entries[i].buf.base : "",
-				  (int)entries[i].buf.len, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 4, row, (int)(len + RAFTIO_ROW_EXTRA), SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)k->id);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rv = RAFT_IOERR;
 		sqlite3_reset(st);
@@ -784,11 +1617,12 @@ static int raftio_m_snapshot_put(struct raft_io *io, unsigned trailing,
 				 raft_io_snapshot_put_cb cb)
 {
 	struct raftio *rio = raftio_of(io);
+	const struct raftio_dek *k;
 	Cs__RaftConfig *conf;
 	struct raftio_req *r;
 	sqlite3_stmt *st = NULL;
-	uint8_t *conf_buf = NULL, *data = NULL;
-	size_t conf_len, data_len = 0;
+	uint8_t *conf_buf = NULL, *data = NULL, *sealed = NULL, *ad = NULL;
+	size_t conf_len, data_len = 0, ad_len = 0;
 	int rv = RAFT_IOERR;
 
 	if (raftio_down(rio) || rio->closing)
@@ -817,18 +1651,25 @@ static int raftio_m_snapshot_put(struct raft_io *io, unsigned trailing,
 	rio->last_known = false;
 	if (raftio_batch_commit(rio))
 		goto out;
-	if (raftio_exec(rio, "BEGIN"))
+	if (raftio_exec(rio, "BEGIN") || !(k = raftio_wkey(rio)))
 		goto rollback;
-	if (sqlite3_prepare_v2(
-		    rio->db,
-		    "INSERT OR REPLACE INTO raft_snapshot VALUES (1, ?, ?, ?, ?, ?)", -1,
-		    &st, NULL) != SQLITE_OK)
+	sealed = malloc(data_len + RAFTIO_ROW_EXTRA);
+	if (!sealed ||
+	    raftio_ad_snapshot(&ad, &ad_len, snapshot->index, snapshot->term,
+			       snapshot->configuration_index, k->id, conf_buf, conf_len) ||
+	    raftio_seal_row(rio, k, ad, ad_len, data, data_len, sealed))
+		goto rollback;
+	if (sqlite3_prepare_v2(rio->db,
+			       "INSERT OR REPLACE INTO raft_snapshot (id, idx, term, conf,"
+			       " conf_idx, data, key) VALUES (1, ?, ?, ?, ?, ?, ?)",
+			       -1, &st, NULL) != SQLITE_OK)
 		goto rollback;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)snapshot->index);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)snapshot->term);
 	sqlite3_bind_blob(st, 3, conf_buf, (int)conf_len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)snapshot->configuration_index);
-	sqlite3_bind_blob(st, 5, data, (int)data_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, sealed, (int)(data_len + RAFTIO_ROW_EXTRA), SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)k->id);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto rollback;
 	sqlite3_finalize(st);
@@ -844,7 +1685,8 @@ static int raftio_m_snapshot_put(struct raft_io *io, unsigned trailing,
 		if (sqlite3_step(st) != SQLITE_DONE)
 			goto rollback;
 	}
-	if (raftio_exec(rio, "COMMIT"))
+	/* the data keys of the rows just dropped may be unused now */
+	if (raftio_deks_gc(rio) || raftio_exec(rio, "COMMIT"))
 		goto rollback;
 	req->cb = cb;
 	r->kind = RAFTIO_SNAP_PUT;
@@ -864,6 +1706,8 @@ out:
 	free(r);
 	free(conf_buf);
 	free(data);
+	free(sealed);
+	free(ad);
 	raftio_free_conf(conf);
 	return rv;
 }
@@ -1615,6 +2459,10 @@ void raftio_release(struct raftio *rio)
 	}
 	raft_free(rio->in.buf);
 	rio->in.buf = NULL;
+	raftio_keys_forget(rio);
+	free(rio->seal_buf);
+	rio->seal_buf = NULL;
+	rio->seal_cap = 0;
 	while (r) {
 		struct raftio_req *next = r->next;
 		free(r);

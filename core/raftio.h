@@ -13,7 +13,24 @@
  * A failed durable write is fatal to the log: raftio logs it, fails every
  * later call, completes nothing more (not even with an error: libraft would
  * reuse the entry's index) and calls env exit; the node restarts from what
- * its disk holds and catches up from its peers. */
+ * its disk holds and catches up from its peers.
+ *
+ * At rest (SwarmKit's key manager), every entry's payload and the
+ * snapshot's data are sealed (core/seal.h, AES-256-GCM) with a data
+ * encryption key (DEK) named by a key id stored beside them, and bound to
+ * their place (an entry's index, term and type; a snapshot's index, term and
+ * configuration) so that a row moved or replayed elsewhere fails to open.
+ * The DEKs are kept in the database sealed with the key encryption key
+ * (KEK): a random node-local key kept beside them in the clear (the
+ * default: a copied log is useless without the node's database, a stolen
+ * disk is not protected), or with autolock a key derived from an unlock key
+ * the operator holds, never stored: raftio then opens LOCKED and libraft
+ * cannot load or start until raftio_unlock. The term, the vote, the
+ * configurations and the indexes stay in the clear. A process seals with a
+ * DEK it drew itself (its first write draws one; raftio_rotate_dek, and
+ * every LIMIT_RAFT_DEK_ROTATE_MS, draw another), with a counter as the
+ * nonce: no nonce ever repeats under a key. A DEK no row uses any more (after
+ * a snapshot compacted the log) is deleted. */
 #ifndef CS_RAFTIO_H
 #define CS_RAFTIO_H
 
@@ -24,7 +41,9 @@
 
 #include "core/api.pb-c.h"
 #include "core/env.h"
+#include "core/seal.h"
 
+struct raftio_dek; /* an opened data encryption key */
 struct raftio_req; /* a pending completion */
 struct raftio_out; /* an InstallSnapshot going out in chunks */
 struct sqlite3_stmt;
@@ -95,12 +114,60 @@ struct raftio {
 	uint64_t sent_bytes; /* counters */
 	uint64_t recv_frames;
 	uint64_t recv_malformed;
+	/* State at rest (see above and raftio.c, "keys"). */
+	bool locked;			 /* autolock, not unlocked yet: no KEK */
+	bool autolock;			 /* the KEK comes from an unlock key */
+	uint8_t kek[SEAL_KEY_BYTES];	 /* while !locked */
+	struct raftio_dek *deks;	 /* opened DEKs, in id order */
+	size_t dek_count, dek_cap;
+	uint64_t wkey_id;		 /* the DEK this process seals with, 0: none yet */
+	uint64_t wkey_nonces;		 /* nonces used with it (the counter) */
+	uint8_t *seal_buf;		 /* scratch for sealed rows */
+	size_t seal_cap;
+	env_timer_id rotate_timer;
+	uint64_t deks_created; /* counters */
+	uint64_t deks_deleted;
 };
 
 /* raftio_init prepares rio on env: opens storage "raft" and creates its
- * tables. Returns 0, or CS_ESTORAGE (an unreadable or foreign database:
- * nothing is changed), CS_EVERSION (a raft database of another format). */
+ * tables, with a new node-local KEK when the database is new. A database of
+ * format 1 (before state at rest: payloads in the clear, no keys) is
+ * upgraded in place, in one transaction: every payload sealed, the clear
+ * bytes zeroed (secure_delete) and the WAL truncated. With autolock set
+ * (raftio_set_autolock), rio opens locked (raftio_is_locked): libraft's
+ * load, bootstrap and start then fail until raftio_unlock. Returns 0, or
+ * CS_ESTORAGE (an unreadable or foreign database, or the upgrade failed:
+ * nothing is changed), CS_EVERSION (a raft database of another format,
+ * logged with its number), CS_ECORRUPT (a key that does not open). */
 int raftio_init(struct raftio *rio, struct env *env);
+
+/* raftio_is_locked: autolock is on and raftio_unlock has not succeeded. */
+bool raftio_is_locked(const struct raftio *rio);
+
+/* raftio_unlock: derives the KEK from unlock_key (the operator's
+ * "SWMKEY-1-..." text, borrowed) and opens the DEKs; libraft may then load
+ * and start. Returns 0 (also when rio was not locked: nothing checked),
+ * CS_EINVAL (not an unlock key's text), CS_EAUTH (the wrong unlock key:
+ * rio stays locked; logged), CS_ECORRUPT (the key is right but a DEK does
+ * not open), CS_ENOMEM. */
+int raftio_unlock(struct raftio *rio, const char *unlock_key);
+
+/* raftio_set_autolock: with unlock_key (borrowed text) the KEK becomes the
+ * key derived from it (autolock on, or its unlock key rotated); with NULL a
+ * new random node-local key (autolock off). Every DEK is sealed again with
+ * the new KEK in one transaction; the old KEK's bytes are zeroed on disk
+ * (secure_delete, then a WAL checkpoint). Returns 0, CS_EINVAL (rio locked,
+ * down, or unlock_key not an unlock key's text: nothing changed),
+ * CS_ESTORAGE (the write failed: fatal, as every failed durable write of
+ * raftio: rio is broken and env exit was called). */
+int raftio_set_autolock(struct raftio *rio, const char *unlock_key);
+
+/* raftio_rotate_dek: new writes use a new DEK (drawn at the next write);
+ * DEKs no row uses any more are deleted now, the others once a snapshot has
+ * compacted the rows that use them. Also runs every
+ * LIMIT_RAFT_DEK_ROTATE_MS once libraft started. Returns 0, CS_EINVAL (rio
+ * locked or down), CS_ESTORAGE (fatal, as in raftio_set_autolock). */
+int raftio_rotate_dek(struct raftio *rio);
 
 /* raftio_recv hands one decoded RaftMessage, from peer address `from`, to
  * libraft. Malformed content is counted and dropped. The message is
@@ -113,7 +180,8 @@ void raftio_recv(struct raftio *rio, const Cs__RaftMessage *msg);
  * so that libraft can free its memory. */
 void raftio_crash(struct raftio *rio);
 
-/* raftio_release frees what rio holds (pending requests); after close. */
+/* raftio_release frees what rio holds (pending requests, keys, wiped);
+ * after close. */
 void raftio_release(struct raftio *rio);
 
 /* raftio_encode_conf / raftio_decode_conf convert a configuration to and

@@ -61,7 +61,7 @@ struct uvenv;
  * and closed at once, so that a flood of handshakes (each costs the server
  * a signature) cannot starve established sessions. (To become a LIMIT_ of
  * core/limits.h.) */
-#define UVENV_HANDSHAKES_MAX 64u
+#define UVENV_HANDSHAKES_MAX LIMIT_TLS_HANDSHAKES_MAX
 /* A connection (either way) whose TLS handshake has not completed by then,
  * counted from accept or dial, is closed. */
 #define UVENV_HANDSHAKE_TIMEOUT_MS 10000u

@@ -1813,6 +1813,109 @@ static void test_agent_failed_save_of_starting_is_fatal_and_starts_nothing(void 
 	fe_free(fe);
 }
 
+/* Issue 13, state at rest: the container's env values (a service's
+ * secrets) never reach the agent's database; a restarted agent whose task
+ * was being prepared gets them back with its manager's assignments and
+ * prepares nothing before: no container is ever created without its env,
+ * and none twice. */
+static bool fe_db_holds(struct fenv *fe, const char *needle)
+{
+	sqlite3_int64 size = 0;
+	unsigned char *bytes = sqlite3_serialize(fe->db, "main", &size, 0);
+	size_t n = strlen(needle);
+	bool found = false;
+	assert_non_null(bytes);
+	for (sqlite3_int64 i = 0; i + (sqlite3_int64)n <= size && !found; i++)
+		found = memcmp(bytes + i, needle, n) == 0;
+	sqlite3_free(bytes);
+	return found;
+}
+
+static void test_agent_keeps_env_values_off_disk_and_waits_for_them_after_restart(
+	void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t id = 1;
+	char *envs[] = {"A=1", "SECRET=hunter2-value", NULL};
+	struct fe_ctl *c;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, envs);
+	assert_true(fe_pending(fe, id, ENV_CTL_PREPARE) >= 0);
+	assert_int_equal(fe->asked[ENV_CTL_PREPARE], 1);
+	assert_false(fe_db_holds(fe, "hunter2-value"));
+	assert_false(fe_db_holds(fe, "SECRET="));
+	assert_true(fe_db_holds(fe, "busybox")); /* the dump sees the rest */
+	/* the daemon dies while the container is being created */
+	fe_kill(fe);
+	fe_start(fe);
+	fe_list_answer(fe, 0, NULL, 0); /* no container */
+	fe_advance(fe, 3000);
+	assert_int_equal(fe->asked[ENV_CTL_PREPARE], 1); /* nothing without env */
+	assert_true(fe_pending(fe, id, ENV_CTL_PREPARE) < 0);
+	/* the manager's assignments bring the env back: prepared with it */
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, envs);
+	assert_true(fe_pending(fe, id, ENV_CTL_PREPARE) >= 0);
+	assert_int_equal(fe->asked[ENV_CTL_PREPARE], 2);
+	c = fe_ctl_of_task(fe, id);
+	assert_non_null(c);
+	assert_int_equal(c->env_count, 2);
+	assert_string_equal(c->envs[1], "SECRET=hunter2-value");
+	fe_run(fe, id);
+	assert_int_equal(fe->asked[ENV_CTL_START], 1);
+	assert_false(fe_db_holds(fe, "hunter2-value"));
+	fe_free(fe);
+}
+
+/* An agent's database of before (env values in its rows) is written
+ * again without them at start; the task runs on. */
+static void test_agent_rewrites_rows_of_an_older_agent_without_env_values(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t id = 1;
+	char *envs[] = {"SECRET=hunter2-value", NULL};
+	sqlite3_stmt *st;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, envs);
+	fe_run(fe, id);
+	fe_kill(fe);
+	/* what an older agent wrote: the whole task, env included */
+	{
+		Cs__Task t = CS__TASK__INIT;
+		Cs__TaskSpec ts = CS__TASK_SPEC__INIT;
+		Cs__ContainerSpec cs = CS__CONTAINER_SPEC__INIT;
+		uint8_t buf[256];
+		size_t len;
+		cs.image = "busybox";
+		cs.n_env = 1;
+		cs.env = envs;
+		ts.container = &cs;
+		t.id = id;
+		t.spec = &ts;
+		len = cs__task__get_packed_size(&t);
+		assert_true(len <= sizeof buf);
+		cs__task__pack(&t, buf);
+		assert_int_equal(sqlite3_prepare_v2(fe->db,
+						    "UPDATE agent_tasks SET task = ?,"
+						    " env_held = 0 WHERE id = 1",
+						    -1, &st, NULL),
+				 SQLITE_OK);
+		sqlite3_bind_blob(st, 1, buf, (int)len, SQLITE_TRANSIENT);
+		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+		sqlite3_finalize(st);
+	}
+	assert_true(fe_db_holds(fe, "hunter2-value"));
+	fe_start(fe);
+	assert_false(fe_db_holds(fe, "hunter2-value"));
+	fe_free(fe);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1847,6 +1950,10 @@ int main(void)
 			test_agent_stops_and_removes_container_of_removed_service,
 			fixture_new, fixture_free),
 		cmocka_unit_test(test_agent_passes_service_env_to_the_container),
+		cmocka_unit_test(
+			test_agent_keeps_env_values_off_disk_and_waits_for_them_after_restart),
+		cmocka_unit_test(
+			test_agent_rewrites_rows_of_an_older_agent_without_env_values),
 		cmocka_unit_test(
 			test_agent_steps_nothing_before_adoption_then_stops_replaced_task),
 		cmocka_unit_test(

@@ -44,6 +44,14 @@ static void restart(struct node *n)
 	boot(n, false);
 }
 
+/* The test ends: close, release (keys and buffers), free the world. */
+static void finish(struct node *n)
+{
+	n->rio.io.close(&n->rio.io, NULL);
+	raftio_release(&n->rio);
+	world_free(n->w);
+}
+
 static void drain(struct node *n)
 {
 	while (world_step(n->w, UINT64_MAX))
@@ -154,7 +162,7 @@ static void test_raftio_term_vote_and_entries_survive_restart(void **state)
 	load(&n, &l);
 	assert_int_equal(l.vote, 0);
 	unload(&l);
-	world_free(n.w);
+	finish(&n);
 }
 
 /* Appends of one turn share one transaction: a crash before the flush
@@ -208,7 +216,7 @@ static void test_raftio_appends_of_one_turn_commit_together(void **state)
 	assert_int_equal(l.n, 6);
 	assert_memory_equal(l.entries[5].buf.base, "yy", 2);
 	unload(&l);
-	world_free(n.w);
+	finish(&n);
 }
 
 /* A log with a hole (a lost row) is corrupt, not silently shorter; a
@@ -262,7 +270,7 @@ static void test_raftio_truncate_drops_the_tail_and_append_follows(void **state)
 	assert_memory_equal(l.entries[2].buf.base, "X", 1);
 	assert_int_equal(l.entries[2].term, 2);
 	unload(&l);
-	world_free(n.w);
+	finish(&n);
 }
 
 static void test_raftio_bootstrap_once(void **state)
@@ -282,7 +290,7 @@ static void test_raftio_bootstrap_once(void **state)
 	assert_int_equal(l.n, 1);
 	assert_int_equal(l.entries[0].type, RAFT_CHANGE);
 	unload(&l);
-	world_free(n.w);
+	finish(&n);
 }
 
 static void snapshot_put(struct node *n, raft_index index, unsigned trailing,
@@ -357,7 +365,7 @@ static void test_raftio_snapshot_put_keeps_trailing_and_get_returns_it(void **st
 	assert_int_equal(l.n, 0);
 	assert_int_equal(l.start, 10);
 	unload(&l);
-	world_free(n.w);
+	finish(&n);
 }
 
 /* Two raftios on two nodes: what one sends the other receives intact. */
@@ -984,6 +992,382 @@ static void test_raftio_snapshot_chunks_are_reassembled_within_bounds(void **sta
 	world_free(n.w);
 }
 
+/* ---------------------------------------------------------------- state at rest */
+
+#define MARKER "MARKER-SECRET_ENV=hunter2"
+
+/* The bytes of the node's "raft" database file, read through the env's
+ * storage (the sqlite file under the connection: the simulated disk).
+ * Returns a malloc'd copy and its size. */
+static uint8_t *db_bytes(struct node *n, size_t *len)
+{
+	struct sqlite3 *db;
+	sqlite3_file *f = NULL;
+	sqlite3_int64 size = 0;
+	uint8_t *buf;
+	struct env *env = world_node_env(n->w, 0);
+
+	assert_int_equal(env->ops->storage_open(env, "raft", &db), 0);
+	assert_int_equal(sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f),
+			 SQLITE_OK);
+	assert_non_null(f);
+	assert_int_equal(f->pMethods->xFileSize(f, &size), SQLITE_OK);
+	assert_true(size > 0);
+	buf = malloc((size_t)size);
+	assert_non_null(buf);
+	assert_int_equal(f->pMethods->xRead(f, buf, (int)size, 0), SQLITE_OK);
+	*len = (size_t)size;
+	return buf;
+}
+
+static bool has_bytes(const uint8_t *hay, size_t len, const void *needle, size_t n)
+{
+	for (size_t i = 0; i + n <= len; i++)
+		if (memcmp(hay + i, needle, n) == 0)
+			return true;
+	return false;
+}
+
+/* Whether the database file holds needle (n bytes) anywhere. */
+static bool db_holds(struct node *n, const void *needle, size_t len)
+{
+	size_t size;
+	uint8_t *bytes = db_bytes(n, &size);
+	bool found = has_bytes(bytes, size, needle, len);
+	free(bytes);
+	return found;
+}
+
+static int64_t db_int(struct node *n, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v;
+	assert_int_equal(sqlite3_prepare_v2(n->rio.db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Payloads and the snapshot's data never reach the file in the clear; a
+ * restart reads them all back. The dump does see what is in the clear (the
+ * check could fail). */
+static void test_raftio_no_clear_payload_in_the_database_file(void **state)
+{
+	static const char *const p[] = {MARKER "-1", MARKER "-2", MARKER "-3",
+					MARKER "-4"};
+	static const char *const q[] = {MARKER "-5"};
+	struct node n;
+	struct loaded l = {0};
+
+	boot(&n, true);
+	append(&n, 1, p, 4);
+	snapshot_put(&n, 3, 1, MARKER "-snapshot");
+	append(&n, 1, q, 1);
+	assert_false(db_holds(&n, MARKER, strlen(MARKER)));
+	assert_false(db_holds(&n, "hunter2", 7));
+	restart(&n);
+	load(&n, &l);
+	assert_non_null(l.snap);
+	assert_int_equal(l.snap->bufs[0].len, strlen(MARKER "-snapshot"));
+	assert_memory_equal(l.snap->bufs[0].base, MARKER "-snapshot",
+			    strlen(MARKER "-snapshot"));
+	assert_int_equal(l.start, 3); /* one trailing entry kept */
+	assert_int_equal(l.n, 3);
+	assert_memory_equal(l.entries[0].buf.base, MARKER "-3", strlen(MARKER "-3"));
+	assert_memory_equal(l.entries[2].buf.base, MARKER "-5", strlen(MARKER "-5"));
+	unload(&l);
+	/* the dump sees clear bytes when there are some */
+	assert_int_equal(sqlite3_exec(n.rio.db,
+				      "CREATE TABLE probe(x); INSERT INTO probe VALUES"
+				      " ('" MARKER "')",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_true(db_holds(&n, MARKER, strlen(MARKER)));
+	finish(&n);
+}
+
+/* A row moved to another place, or altered, does not open: load fails
+ * loudly instead of handing libraft another entry. */
+static void test_raftio_a_moved_or_altered_row_does_not_open(void **state)
+{
+	static const char *const p[] = {"aaaa", "bbbb", "cccc"};
+	struct node n;
+	struct raft_snapshot *snap = NULL;
+	struct raft_entry *entries = NULL;
+	raft_term term;
+	raft_id vote;
+	raft_index start;
+	size_t count;
+
+	boot(&n, true);
+	append(&n, 1, p, 3);
+	/* entry 1's row copied over entry 2's: same key, another place */
+	assert_int_equal(sqlite3_exec(n.rio.db,
+				      "UPDATE raft_log SET data = (SELECT data FROM raft_log"
+				      " WHERE idx = 1) WHERE idx = 2",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(
+		n.rio.io.load(&n.rio.io, &term, &vote, &snap, &start, &entries, &count),
+		RAFT_CORRUPT);
+	finish(&n);
+	boot(&n, true);
+	append(&n, 1, p, 3);
+	/* one byte of entry 3's ciphertext changed */
+	assert_int_equal(sqlite3_exec(n.rio.db,
+				      "UPDATE raft_log SET data = substr(data, 1, 12) ||"
+				      " x'00' || substr(data, 14) WHERE idx = 3",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(
+		n.rio.io.load(&n.rio.io, &term, &vote, &snap, &start, &entries, &count),
+		RAFT_CORRUPT);
+	finish(&n);
+}
+
+static void tick_nop(struct raft_io *io)
+{
+}
+
+static void recv_nop(struct raft_io *io, struct raft_message *m)
+{
+}
+
+/* DEK rotation: new writes use a new key, old entries stay readable (also
+ * after a restart, which draws a key of its own); once a snapshot has
+ * compacted the log, the keys no row uses are deleted. Rotation also runs
+ * by itself every LIMIT_RAFT_DEK_ROTATE_MS. */
+static void test_raftio_dek_rotation_keeps_old_entries_and_compaction_deletes_keys(
+	void **state)
+{
+	static const char *const a[] = {"one", "two"};
+	static const char *const b[] = {"three"};
+	static const char *const c[] = {"four"};
+	struct node n;
+	struct loaded l = {0};
+	uint64_t first;
+
+	boot(&n, true);
+	append(&n, 1, a, 2);
+	first = n.rio.wkey_id;
+	assert_true(first != 0);
+	assert_int_equal(raftio_rotate_dek(&n.rio), 0);
+	append(&n, 1, b, 1);
+	assert_true(n.rio.wkey_id != first);
+	assert_int_equal(db_int(&n, "SELECT count(DISTINCT key) FROM raft_log"), 2);
+	assert_int_equal(db_int(&n, "SELECT count(*) FROM raft_deks"), 2);
+	restart(&n);
+	assert_int_equal(n.rio.wkey_id, 0); /* a process draws its own */
+	append(&n, 1, c, 1);
+	assert_int_equal(db_int(&n, "SELECT count(*) FROM raft_deks"), 3);
+	load(&n, &l);
+	assert_int_equal(l.n, 4);
+	assert_memory_equal(l.entries[0].buf.base, "one", 3);
+	assert_memory_equal(l.entries[2].buf.base, "three", 5);
+	assert_memory_equal(l.entries[3].buf.base, "four", 4);
+	unload(&l);
+	/* compaction with one trailing entry: entry 4 (the current key) stays;
+	 * the keys of entries 1 to 3 go */
+	snapshot_put(&n, 4, 1, "state");
+	assert_int_equal(db_int(&n, "SELECT count(*) FROM raft_deks"), 1);
+	assert_int_equal(db_int(&n, "SELECT id FROM raft_deks"), (int64_t)n.rio.wkey_id);
+	assert_int_equal(n.rio.deks_deleted, 2);
+	restart(&n);
+	load(&n, &l);
+	assert_memory_equal(l.snap->bufs[0].base, "state", 5);
+	assert_int_equal(l.n, 1);
+	assert_memory_equal(l.entries[0].buf.base, "four", 4);
+	unload(&l);
+	/* by itself, on the env's clock: the key in use is replaced */
+	append(&n, 1, b, 1);
+	first = n.rio.wkey_id;
+	assert_int_equal(n.rio.io.start(&n.rio.io, 100000, tick_nop, recv_nop), 0);
+	{
+		us_t end = world_now_us(n.w) + (LIMIT_RAFT_DEK_ROTATE_MS + 1000) * 1000ull;
+		while (world_step(n.w, end))
+			;
+	}
+	assert_int_equal(n.rio.wkey_id, 0); /* the next write draws a new one */
+	assert_true(first != 0);
+	finish(&n); /* (the tick repeats: drain would never end) */
+}
+
+static const char key1[] = "SWMKEY-1-AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+static const char key2[] = "SWMKEY-1-HxAREhMUFRYXGBkaGxwdHgABAgMEBQYHCAkKCwwNDg8";
+
+/* Autolock: the KEK comes from the unlock key and is never stored; a
+ * restarted raftio is locked (libraft can neither load nor start nor
+ * bootstrap) until the right key; a wrong one is refused and changes
+ * nothing. The unlock key rotates, and autolock turns off. The clear KEK
+ * of before is gone from the file. */
+static void test_raftio_autolock_opens_locked_until_the_right_unlock_key(void **state)
+{
+	static const char *const p[] = {MARKER};
+	struct node n;
+	struct loaded l = {0};
+	uint8_t old_kek[SEAL_KEY_BYTES];
+	struct raft_snapshot *snap = NULL;
+	struct raft_entry *entries = NULL;
+	struct raft_configuration conf;
+	raft_term term;
+	raft_id vote;
+	raft_index start;
+	size_t count;
+
+	boot(&n, true);
+	append(&n, 1, p, 1);
+	assert_false(raftio_is_locked(&n.rio));
+	memcpy(old_kek, n.rio.kek, sizeof old_kek);
+	assert_true(db_holds(&n, old_kek, sizeof old_kek)); /* the default: clear */
+	assert_int_equal(raftio_set_autolock(&n.rio, "not a key"), CS_EINVAL);
+	assert_int_equal(raftio_set_autolock(&n.rio, key1), 0);
+	assert_false(db_holds(&n, old_kek, sizeof old_kek));
+	assert_false(db_holds(&n, n.rio.kek, sizeof n.rio.kek)); /* never stored */
+	restart(&n);
+	assert_true(raftio_is_locked(&n.rio));
+	assert_int_equal(
+		n.rio.io.load(&n.rio.io, &term, &vote, &snap, &start, &entries, &count),
+		RAFT_IOERR);
+	assert_int_equal(n.rio.io.start(&n.rio.io, 100, tick_nop, recv_nop), RAFT_IOERR);
+	raft_configuration_init(&conf);
+	assert_int_equal(raft_configuration_add(&conf, 1, "m1", RAFT_VOTER), 0);
+	assert_int_equal(n.rio.io.bootstrap(&n.rio.io, &conf), RAFT_IOERR);
+	raft_configuration_close(&conf);
+	assert_int_equal(raftio_rotate_dek(&n.rio), CS_EINVAL);
+	assert_int_equal(raftio_set_autolock(&n.rio, NULL), CS_EINVAL);
+	assert_int_equal(raftio_unlock(&n.rio, key2), CS_EAUTH);
+	assert_int_equal(raftio_unlock(&n.rio, "SWMKEY-1-short"), CS_EINVAL);
+	assert_true(raftio_is_locked(&n.rio));
+	assert_int_equal(raftio_unlock(&n.rio, key1), 0);
+	assert_false(raftio_is_locked(&n.rio));
+	load(&n, &l);
+	assert_int_equal(l.n, 1);
+	assert_memory_equal(l.entries[0].buf.base, MARKER, strlen(MARKER));
+	unload(&l);
+	/* the unlock key rotates: the old one no longer opens */
+	assert_int_equal(raftio_set_autolock(&n.rio, key2), 0);
+	restart(&n);
+	assert_int_equal(raftio_unlock(&n.rio, key1), CS_EAUTH);
+	assert_int_equal(raftio_unlock(&n.rio, key2), 0);
+	/* autolock off: a new node-local KEK, open at once */
+	assert_int_equal(raftio_set_autolock(&n.rio, NULL), 0);
+	restart(&n);
+	assert_false(raftio_is_locked(&n.rio));
+	load(&n, &l);
+	assert_int_equal(l.n, 1);
+	unload(&l);
+	assert_false(db_holds(&n, MARKER, strlen(MARKER)));
+	finish(&n);
+}
+
+/* A failed write of a key is a failed durable write: fatal. A data key's
+ * row (written with the appends that first use it) that cannot be written
+ * breaks raftio and the node exits; a KEK change whose commit fails too;
+ * after the restart the disk holds the state from before. */
+static void test_raftio_a_failed_key_write_is_fatal(void **state)
+{
+	static const char *const p[] = {"x"};
+	struct raft_entry e = {.term = 1, .type = RAFT_COMMAND, .buf = {"y", 1}};
+	struct raft_io_append req;
+	struct done d = {0};
+	struct node n;
+	struct loaded l = {0};
+	struct sqlite3 *db;
+	struct env *env;
+	int left = 1;
+
+	boot(&n, true);
+	append(&n, 1, p, 1);
+	assert_int_equal(raftio_rotate_dek(&n.rio), 0);
+	assert_int_equal(sqlite3_exec(n.rio.db,
+				      "CREATE TEMP TRIGGER no_keys BEFORE INSERT ON"
+				      " raft_deks BEGIN SELECT RAISE(FAIL, 'disk'); END",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	req.data = &d;
+	assert_int_equal(n.rio.io.append(&n.rio.io, &req, &e, 1, append_cb), RAFT_IOERR);
+	assert_true(n.rio.broken);
+	drain(&n);
+	assert_int_equal(d.calls, 0);
+	assert_false(world_node_is_up(n.w, 0)); /* it exited */
+	n.rio.io.close(&n.rio.io, NULL);
+	raftio_release(&n.rio);
+	boot(&n, false);
+	load(&n, &l);
+	assert_int_equal(l.n, 1);
+	unload(&l);
+	/* the commit of a new KEK fails */
+	env = world_node_env(n.w, 0);
+	assert_int_equal(env->ops->storage_open(env, "raft", &db), 0);
+	sqlite3_commit_hook(db, fail_commit_once, &left);
+	assert_int_equal(raftio_set_autolock(&n.rio, key1), CS_ESTORAGE);
+	assert_true(n.rio.broken);
+	drain(&n);
+	assert_false(world_node_is_up(n.w, 0));
+	n.rio.io.close(&n.rio.io, NULL);
+	raftio_release(&n.rio);
+	boot(&n, false);
+	assert_false(raftio_is_locked(&n.rio)); /* the old KEK holds */
+	load(&n, &l);
+	assert_int_equal(l.n, 1);
+	assert_memory_equal(l.entries[0].buf.base, "x", 1);
+	unload(&l);
+	finish(&n);
+}
+
+/* A database of format 1 (payloads in the clear, no keys) is upgraded in
+ * place on open: everything reads back, nothing is left in the clear. */
+static void test_raftio_upgrades_a_format_1_database(void **state)
+{
+	struct node n;
+	struct loaded l = {0};
+	struct sqlite3 *db;
+	struct env *env;
+	uint32_t idx;
+
+	n.w = world_new(1);
+	assert_non_null(n.w);
+	assert_int_equal(world_node_add(n.w, "m1", NULL, NULL, &idx), 0);
+	assert_int_equal(world_node_start(n.w, 0), 0);
+	env = world_node_env(n.w, 0);
+	assert_int_equal(env->ops->storage_open(env, "raft", &db), 0);
+	/* what raftio wrote before state at rest */
+	assert_int_equal(
+		sqlite3_exec(
+			db,
+			"CREATE TABLE raft_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+			"CREATE TABLE raft_log(idx INTEGER PRIMARY KEY, term INTEGER NOT NULL,"
+			" type INTEGER NOT NULL, data BLOB);"
+			"CREATE TABLE raft_snapshot(id INTEGER PRIMARY KEY CHECK (id = 1),"
+			" idx INTEGER NOT NULL, term INTEGER NOT NULL, conf BLOB,"
+			" conf_idx INTEGER NOT NULL, data BLOB);"
+			"INSERT INTO raft_meta VALUES ('format', 1), ('term', 2), ('vote', 1);"
+			"INSERT INTO raft_snapshot VALUES (1, 4, 1, x'', 1,"
+			" CAST('" MARKER "-snap' AS BLOB));"
+			"INSERT INTO raft_log VALUES (4, 1, 1, CAST('" MARKER "-4' AS BLOB)),"
+			" (5, 2, 1, CAST('" MARKER "-5' AS BLOB)), (6, 2, 1, x'');",
+			NULL, NULL, NULL),
+		SQLITE_OK);
+	assert_true(db_holds(&n, MARKER, strlen(MARKER)));
+	assert_int_equal(raftio_init(&n.rio, env), 0);
+	assert_int_equal(n.rio.io.init(&n.rio.io, 1, "m1"), 0);
+	assert_int_equal(db_int(&n, "SELECT value FROM raft_meta WHERE key = 'format'"), 2);
+	assert_false(db_holds(&n, MARKER, strlen(MARKER)));
+	restart(&n);
+	load(&n, &l);
+	assert_int_equal(l.term, 2);
+	assert_int_equal(l.vote, 1);
+	assert_memory_equal(l.snap->bufs[0].base, MARKER "-snap", strlen(MARKER "-snap"));
+	assert_int_equal(l.start, 4);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.entries[1].buf.len, strlen(MARKER "-5"));
+	assert_memory_equal(l.entries[1].buf.base, MARKER "-5", strlen(MARKER "-5"));
+	assert_int_equal(l.entries[2].buf.len, 0);
+	unload(&l);
+	finish(&n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1005,6 +1389,13 @@ int main(void)
 			test_raftio_a_follower_that_stops_hearing_the_leader_does_not_depose_it),
 		cmocka_unit_test(
 			test_raftio_snapshot_chunks_are_reassembled_within_bounds),
+		cmocka_unit_test(test_raftio_no_clear_payload_in_the_database_file),
+		cmocka_unit_test(test_raftio_a_moved_or_altered_row_does_not_open),
+		cmocka_unit_test(
+			test_raftio_dek_rotation_keeps_old_entries_and_compaction_deletes_keys),
+		cmocka_unit_test(test_raftio_autolock_opens_locked_until_the_right_unlock_key),
+		cmocka_unit_test(test_raftio_a_failed_key_write_is_fatal),
+		cmocka_unit_test(test_raftio_upgrades_a_format_1_database),
 	};
 	return cmocka_run_group_tests_name("raftio", tests, NULL, NULL);
 }
