@@ -9,6 +9,7 @@
 #include "core/errors.h"
 #include "core/limits.h"
 #include "core/pki.h"
+#include "core/seal.h"
 #include "core/scheduler.h"
 #include "core/store.h"
 
@@ -614,6 +615,75 @@ int control_cluster_set_cert_expiry(struct manager *m, uint64_t ms, char *err,
 		return rv;
 	}
 	return control_write(m, &b, cb, data);
+}
+
+/* Writes the cluster record with autolock on (with key) or off. */
+static int control_write_autolock(struct manager *m, const Cs__Cluster *cur, bool on,
+				  const char *key, manager_write_cb cb, void *data)
+{
+	struct store_batch b;
+	Cs__Cluster c = *cur;
+	int rv;
+
+	c.autolock = on;
+	c.unlock_key = (char *)(on ? key : "");
+	store_batch_init(&b);
+	if ((rv = store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &c))) {
+		store_batch_free(&b);
+		return rv;
+	}
+	return control_write(m, &b, cb, data);
+}
+
+/* Draws a new unlock key into key (SEAL_UNLOCK_KEY_CHARS + 1 bytes). */
+static void control_draw_unlock_key(struct manager *m, char *key)
+{
+	uint8_t secret[SEAL_UNLOCK_SECRET_BYTES];
+	seal_random(manager_env(m), secret, sizeof secret);
+	seal_unlock_key_format(secret, key);
+	memset(secret, 0, sizeof secret);
+}
+
+int control_cluster_set_autolock(struct manager *m, bool on, char *key, char *err,
+				 size_t err_size, manager_write_cb cb, void *data)
+{
+	const Cs__Cluster *cur;
+
+	key[0] = '\0';
+	if (!manager_serves(m))
+		return CS_ENOTLEADER;
+	cur = store_cluster(manager_store(m));
+	if (!cur) {
+		snprintf(err, err_size, "the cluster has no record yet");
+		return CS_ENOENT;
+	}
+	if (on && cur->autolock)
+		return control_write_autolock(m, cur, true, cur->unlock_key, cb, data);
+	if (on)
+		control_draw_unlock_key(m, key);
+	return control_write_autolock(m, cur, on, key, cb, data);
+}
+
+int control_cluster_unlock_key(struct manager *m, bool rotate, char *key, char *err,
+			       size_t err_size, manager_write_cb cb, void *data)
+{
+	const Cs__Cluster *cur;
+
+	key[0] = '\0';
+	if (!manager_serves(m))
+		return CS_ENOTLEADER;
+	cur = store_cluster(manager_store(m));
+	if (!cur || !cur->autolock || !cur->unlock_key || !*cur->unlock_key) {
+		snprintf(err, err_size,
+			 "autolock is off: swarmctl cluster update --autolock=true");
+		return CS_ENOENT;
+	}
+	if (!rotate) {
+		snprintf(key, SEAL_UNLOCK_KEY_CHARS + 1, "%s", cur->unlock_key);
+		return 1; /* nothing to write */
+	}
+	control_draw_unlock_key(m, key);
+	return control_write_autolock(m, cur, true, key, cb, data);
 }
 
 int control_cluster_inspect(struct manager *m, const Cs__Cluster **out, char *err,

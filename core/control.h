@@ -71,6 +71,18 @@ int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, c
 int control_cluster_set_cert_expiry(struct manager *m, uint64_t ms, char *err,
 				    size_t err_size, manager_write_cb cb, void *data);
 
+/* control_cluster_set_autolock turns autolock on (a new unlock key is
+ * drawn and written into key, SEAL_UNLOCK_KEY_CHARS + 1 bytes: show it once)
+ * or off (key ""); on when on already keeps the key (key ""). Every manager
+ * then seals its Raft keys with it, and a restarted manager waits locked
+ * for it. control_cluster_unlock_key writes the current key into key (""
+ * when autolock is off: CS_ENOENT), or with rotate a new one (written
+ * through Raft: 0 and cb). */
+int control_cluster_set_autolock(struct manager *m, bool on, char *key, char *err,
+				 size_t err_size, manager_write_cb cb, void *data);
+int control_cluster_unlock_key(struct manager *m, bool rotate, char *key, char *err,
+			       size_t err_size, manager_write_cb cb, void *data);
+
 /* control_cluster_inspect returns the cluster record (tokens, settings). */
 int control_cluster_inspect(struct manager *m, const Cs__Cluster **out, char *err,
 			    size_t err_size);

@@ -9,6 +9,7 @@
 
 #include "core/control.h"
 #include "core/errors.h"
+#include "core/seal.h"
 #include "core/limits.h"
 
 /* A list answer stays this far under one frame (the Wire around it). */
@@ -38,6 +39,7 @@ struct rpc_call {
 	size_t step;
 	uint64_t node_id;
 	uint64_t created_id;
+	char unlock_key[SEAL_UNLOCK_KEY_CHARS + 1]; /* shown once, on success */
 };
 
 struct control_rpc {
@@ -257,6 +259,8 @@ static void rpc_written(void *data, int status)
 			return; /* failed, or the next change is on its way */
 	}
 	resp.created_id = c->created_id;
+	if (c->unlock_key[0])
+		resp.unlock_key = c->unlock_key;
 	rpc_finish(c, &resp);
 }
 
@@ -491,10 +495,24 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 			return 0;
 		break;
 	case CS__CONTROL_OP__CONTROL_OP_CLUSTER_UPDATE:
-		rv = control_cluster_set_cert_expiry(m, req->cert_expiry_ms, err, sizeof err,
-						     rpc_written, c);
+		if (req->set_autolock)
+			rv = control_cluster_set_autolock(m, req->autolock, c->unlock_key, err,
+							  sizeof err, rpc_written, c);
+		else
+			rv = control_cluster_set_cert_expiry(m, req->cert_expiry_ms, err,
+							     sizeof err, rpc_written, c);
 		if (rv == 0)
 			return 0;
+		break;
+	case CS__CONTROL_OP__CONTROL_OP_CLUSTER_UNLOCK_KEY:
+		rv = control_cluster_unlock_key(m, req->rotate_unlock_key, c->unlock_key, err,
+						sizeof err, rpc_written, c);
+		if (rv == 0)
+			return 0;
+		if (rv == 1) {
+			resp.unlock_key = c->unlock_key;
+			return rpc_finish(c, &resp);
+		}
 		break;
 	case CS__CONTROL_OP__CONTROL_OP_SERVICE_INSPECT:
 		if ((rv = control_service_inspect(m, name, &svc, err, sizeof err)))
@@ -616,7 +634,17 @@ int control_rpc_call(struct control_rpc *r, const Cs__ControlRequest *req,
 	c->cb = cb;
 	c->data = data;
 	c->in_call = true;
-	if (manager_serves(r->m)) {
+	if (req->op == CS__CONTROL_OP__CONTROL_OP_NODE_UNLOCK) {
+		/* this manager's own keys: never forwarded */
+		int u = manager_unlock(r->m, req->unlock_key ? req->unlock_key : "");
+		rv = u == 0 ? rpc_finish(c, &(Cs__ControlResponse)CS__CONTROL_RESPONSE__INIT)
+			     : rpc_fail(c, u,
+					u == CS_EAUTH ? "wrong unlock key: still locked"
+						      : "not an unlock key (SWMKEY-1-...)");
+	} else if (manager_locked(r->m)) {
+		rv = rpc_fail(c, CS_EAUTH,
+			      "this manager is locked: swarmctl node unlock first");
+	} else if (manager_serves(r->m)) {
 		rv = rpc_exec(c, req);
 	} else {
 		leader = manager_leader_addr(r->m);

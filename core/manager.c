@@ -16,6 +16,7 @@
 #include "core/dispatcher.h"
 #include "core/orchestrator.h"
 #include "core/raftio.h"
+#include "core/seal.h"
 #include "core/scheduler_loop.h"
 
 /* The leader components, in start order (stopped in reverse). */
@@ -97,6 +98,9 @@ struct manager {
 	struct raft_transfer transfer;
 	bool join_refused;
 	char join_leader[LIMIT_ADDR_BYTES_MAX]; /* a redirect to follow */
+	bool locked;			   /* autolock: waiting for the unlock key */
+	char unlock_applied[SEAL_UNLOCK_KEY_CHARS + 1]; /* the key the Raft
+							     keys are sealed with ("" none) */
 	uint64_t node_id; /* this node's id, once known (promoted joiners) */
 };
 
@@ -724,6 +728,8 @@ bool manager_handle(struct manager *m, const char *from, const struct env_identi
 	      wire->join_response || wire->cert_request || wire->session ||
 	      wire->heartbeat || wire->status_update))
 		return false;
+	if (m->locked)
+		return true; /* no Raft, no leader components until unlocked */
 	if ((why = manager_refusal(m, from, who, wire, &what)) != NULL) {
 		manager_log_refusal(m, what, from, who, why);
 		if (who->node_id && (wire->session || wire->cert_request))
@@ -771,6 +777,7 @@ static void manager_recv(struct env *env, const char *from, const uint8_t *buf,
 
 static void manager_leader_start(struct manager *m);
 static int manager_own_certificate(struct manager *m);
+static void manager_follow_autolock(struct manager *m);
 
 static void manager_leader_write_done(void *data, int status)
 {
@@ -1015,6 +1022,7 @@ static void manager_watch(struct env *env, env_timer_id id, void *data)
 	m->was_leader = leader;
 	if (leader && m->ready && m->roles_dirty)
 		manager_reconcile_roles(m);
+	manager_follow_autolock(m);
 }
 
 /* ---------------------------------------------------------------- membership */
@@ -1301,6 +1309,81 @@ static void manager_raft_closed(struct raft *r)
 	m->closed = true;
 }
 
+/* Starts Raft (bootstrapping the cluster's first configuration when this
+ * manager starts one) and the manager's timers: at open, or at unlock. */
+static int manager_run(struct manager *m)
+{
+	const struct manager_cfg *cfg = m->cfg;
+	struct env *env = m->env;
+	int rv;
+
+	if (cfg->voter_count && (rv = manager_bootstrap(m)) != 0)
+		return rv;
+	if (raft_start(&m->raft))
+		return CS_ESTORAGE;
+	/* a joiner asks for as long as it hears no leader, also when its log
+	 * says it is a voter (a manager demoted, then promoted again: the
+	 * configuration it last saw names it; the cluster's does not) */
+	if (cfg->voter_count == 0 && cfg->join_count > 0) {
+		rv = env->ops->timer_start(env, cfg->tick_ms, cfg->tick_ms * 2,
+					   manager_join_tick, m, &m->join_timer);
+		if (rv)
+			return rv;
+	}
+	/* libraft has no role-change callback: look ten times per tick */
+	return env->ops->timer_start(env, cfg->tick_ms / 10 + 1, cfg->tick_ms / 10 + 1,
+				     manager_watch, m, &m->watch_timer);
+}
+
+bool manager_locked(const struct manager *m)
+{
+	return m->locked;
+}
+
+int manager_unlock(struct manager *m, const char *unlock_key)
+{
+	int rv;
+
+	if (!m->locked)
+		return 0;
+	if ((rv = raftio_unlock(&m->rio, unlock_key)) != 0)
+		return rv;
+	m->locked = false;
+	env_logf(m->env, ENV_LOG_INFO, "msg=\"manager unlocked\"");
+	rv = manager_run(m);
+	if (rv) {
+		env_logf(m->env, ENV_LOG_ERROR, "msg=\"manager cannot start after unlock\" err=%s",
+			 cs_strerror(rv));
+		m->env->ops->exit(m->env, "the manager cannot start after its unlock");
+	}
+	return rv;
+}
+
+/* The cluster's autolock setting changed (a Cluster record applied): this
+ * manager's Raft keys follow it, from the watch (not inside libraft's
+ * apply, which may run within raftio's own transaction). */
+static void manager_follow_autolock(struct manager *m)
+{
+	const Cs__Cluster *c = store_cluster(m->store);
+	const char *want = c && c->autolock && c->unlock_key && *c->unlock_key
+				   ? c->unlock_key
+				   : NULL;
+	int rv;
+
+	if (m->locked)
+		return;
+	if (want ? strcmp(want, m->unlock_applied) == 0 : !m->unlock_applied[0])
+		return;
+	rv = raftio_set_autolock(&m->rio, want);
+	if (rv) {
+		env_logf(m->env, ENV_LOG_ERROR, "msg=\"autolock not applied\" err=%s",
+			 cs_strerror(rv));
+		return; /* CS_ESTORAGE: raftio exits the process */
+	}
+	snprintf(m->unlock_applied, sizeof m->unlock_applied, "%s", want ? want : "");
+	env_logf(m->env, ENV_LOG_INFO, "msg=\"autolock %s\"", want ? "on" : "off");
+}
+
 int manager_open(struct env *env, const struct manager_cfg *cfg, struct manager **out)
 {
 	struct manager *m = calloc(1, sizeof *m);
@@ -1343,8 +1426,6 @@ int manager_open(struct env *env, const struct manager_cfg *cfg, struct manager 
 	m->rio.last_leader_contact_ms = env->ops->now_ms(env);
 	raft_set_snapshot_threshold(&m->raft, cfg->snapshot_every);
 	raft_set_snapshot_trailing(&m->raft, cfg->snapshot_trailing);
-	if (cfg->voter_count && (rv = manager_bootstrap(m)) != 0)
-		goto err_raft;
 	/* managers started together with the cluster's CA: each signs its own
 	 * certificate from it at its first start */
 	if (cfg->ca_cert.len && cfg->ca_key.len) {
@@ -1357,24 +1438,19 @@ int manager_open(struct env *env, const struct manager_cfg *cfg, struct manager 
 							    : LIMIT_CERT_LIFE_MS_DEFAULT)) != 0)
 			goto err_raft;
 	}
-	if (raft_start(&m->raft)) {
-		rv = CS_ESTORAGE;
+	/* autolock: the Raft log's keys wait for the unlock key (given, or
+	 * from `swarmctl node unlock` later) */
+	if (raftio_is_locked(&m->rio) && cfg->unlock_key)
+		raftio_unlock(&m->rio, cfg->unlock_key); /* a wrong one: logged */
+	if (raftio_is_locked(&m->rio)) {
+		m->locked = true;
+		env_logf(env, ENV_LOG_WARN,
+			 "msg=\"manager locked: its state is encrypted with the cluster's "
+			 "unlock key; run swarmctl node unlock (or start swarmd with "
+			 "--unlock-key-file)\"");
+	} else if ((rv = manager_run(m)) != 0) {
 		goto err_raft;
 	}
-	/* a joiner asks for as long as it hears no leader, also when its log
-	 * says it is a voter (a manager demoted, then promoted again: the
-	 * configuration it last saw names it; the cluster's does not) */
-	if (cfg->voter_count == 0 && cfg->join_count > 0) {
-		rv = env->ops->timer_start(env, cfg->tick_ms, cfg->tick_ms * 2,
-					   manager_join_tick, m, &m->join_timer);
-		if (rv)
-			goto err_raft;
-	}
-	/* libraft has no role-change callback: look ten times per tick */
-	rv = env->ops->timer_start(env, cfg->tick_ms / 10 + 1, cfg->tick_ms / 10 + 1,
-				   manager_watch, m, &m->watch_timer);
-	if (rv)
-		goto err_raft;
 	*out = m;
 	return 0;
 err_raft:

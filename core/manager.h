@@ -59,6 +59,10 @@ struct manager_cfg {
 	/* the node certificates' life a new cluster starts with (0: 90 days;
 	 * `cluster update --cert-expiry` changes it later) */
 	uint64_t cert_expiry_ms;
+	/* the unlock key, when autolock is on and it was given at start
+	 * (swarmd --unlock-key-file); NULL: the manager waits locked for
+	 * manager_unlock */
+	const char *unlock_key;
 };
 
 struct manager;
@@ -107,6 +111,14 @@ const char *manager_leader_addr(const struct manager *m);
  * lines a second (the rest counted in the next line's `unlogged=`). */
 void manager_log_refusal(struct manager *m, const char *what, const char *from,
 			 const struct env_identity *who, const char *why);
+
+/* Autolock (issue 13): a manager whose Raft keys are sealed with the
+ * cluster's unlock key opens locked: no Raft, no leader components, until
+ * manager_unlock. manager_unlock returns 0 (unlocked and started, or was
+ * not locked), CS_EAUTH (a wrong key: still locked, logged), CS_EINVAL (not
+ * an unlock key). */
+bool manager_locked(const struct manager *m);
+int manager_unlock(struct manager *m, const char *unlock_key);
 
 /* manager_cluster_id: the cluster's id (0 before its record exists). */
 uint64_t manager_cluster_id(const struct manager *m);

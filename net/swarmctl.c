@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <unistd.h>
 
 #include "core/api.pb-c.h"
 #include "core/errors.h"
@@ -162,6 +164,8 @@ static uint64_t leader_raft_id(struct ctl *c);
 static int cluster_join_token(struct ctl *c, int argc, char **argv);
 static int cluster_rotate_token(struct ctl *c, int argc, char **argv);
 static int cluster_update(struct ctl *c, int argc, char **argv);
+static int cluster_unlock_key(struct ctl *c, int argc, char **argv);
+static int node_unlock(struct ctl *c, int argc, char **argv);
 
 static const struct cmd cmds[] = {
 	{"service", "create", service_create,
@@ -202,9 +206,17 @@ static const struct cmd cmds[] = {
 	{"cluster", "rotate-token", cluster_rotate_token,
 	 "cluster rotate-token [worker|manager|both]",
 	 "Replaces join tokens (both by default); joined nodes are not affected.\n"},
-	{"cluster", "update", cluster_update, "cluster update --cert-expiry DURATION",
-	 "Sets the life of node certificates (90 days by default, at least 1m); "
-	 "nodes\nrenew theirs by themselves at 50-80% of its life.\n"},
+	{"cluster", "update", cluster_update,
+	 "cluster update --cert-expiry DURATION | --autolock=true|false",
+	 "--cert-expiry sets the life of node certificates (90 days by default, at\n"
+	 "least 1m); nodes renew theirs by themselves at 50-80% of its life.\n"
+	 "--autolock=true seals every manager's state with an unlock key, printed\n"
+	 "once: keep it; a restarted manager waits for `swarmctl node unlock`.\n"},
+	{"cluster", "unlock-key", cluster_unlock_key, "cluster unlock-key [--rotate]",
+	 "Prints the unlock key (autolock on), or replaces it with --rotate.\n"},
+	{"node", "unlock", node_unlock, "node unlock [--unlock-key-file FILE]",
+	 "Unlocks this manager (locked by autolock after a restart): the key from\n"
+	 "FILE's first line, or from stdin.\n"},
 };
 #define CMD_COUNT (sizeof cmds / sizeof cmds[0])
 
@@ -724,7 +736,7 @@ static int cluster_update(struct ctl *c, int argc, char **argv)
 	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
 	Cs__ControlResponse *resp;
 	char err[256];
-	const char *v = NULL;
+	const char *v = NULL, *lock = NULL;
 	int rv;
 
 	for (int i = 0; i < argc; i++) {
@@ -732,22 +744,101 @@ static int cluster_update(struct ctl *c, int argc, char **argv)
 			v = argv[++i];
 		else if (strncmp(argv[i], "--cert-expiry=", 14) == 0)
 			v = argv[i] + 14;
+		else if (strcmp(argv[i], "--autolock") == 0 && i + 1 < argc)
+			lock = argv[++i];
+		else if (strncmp(argv[i], "--autolock=", 11) == 0)
+			lock = argv[i] + 11;
 		else {
 			snprintf(err, sizeof err, "cluster update: unknown argument '%s'",
 				 argv[i]);
 			return usage_error(cmd_find("cluster", "update"), err);
 		}
 	}
-	if (!v)
+	if (!v && !lock)
 		return usage_error(cmd_find("cluster", "update"),
-				   "say what to change: --cert-expiry DURATION");
-	if (swarmctl_cli_duration_ms("--cert-expiry", v, &req.cert_expiry_ms, err,
-				     sizeof err))
+				   "say what to change: --cert-expiry DURATION or "
+				   "--autolock=true|false");
+	if (v && lock)
+		return usage_error(cmd_find("cluster", "update"),
+				   "one change at a time: --cert-expiry or --autolock");
+	if (lock) {
+		if (strcmp(lock, "true") && strcmp(lock, "false"))
+			return usage_error(cmd_find("cluster", "update"),
+					   "--autolock: true or false");
+		req.set_autolock = true;
+		req.autolock = strcmp(lock, "true") == 0;
+	} else if (swarmctl_cli_duration_ms("--cert-expiry", v, &req.cert_expiry_ms, err,
+					    sizeof err)) {
 		return usage_error(cmd_find("cluster", "update"), err);
+	}
 	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_UPDATE;
 	if ((rv = call(c, &req, &resp)))
 		return rv;
-	printf("node certificates now live %s\n", v);
+	if (lock && resp->unlock_key && *resp->unlock_key)
+		printf("autolock is on. The unlock key, shown this once (keep it: a "
+		       "restarted manager\nwaits for it, `swarmctl node unlock`):\n\n"
+		       "    %s\n",
+		       resp->unlock_key);
+	else if (lock)
+		printf("autolock is %s\n", req.autolock ? "on (key unchanged)" : "off");
+	else
+		printf("node certificates now live %s\n", v);
+	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+static int cluster_unlock_key(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	int rv;
+
+	if (argc > 1 || (argc == 1 && strcmp(argv[0], "--rotate")))
+		return usage_error(cmd_find("cluster", "unlock-key"),
+				   "cluster unlock-key takes --rotate or nothing");
+	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_UNLOCK_KEY;
+	req.rotate_unlock_key = argc == 1;
+	if ((rv = call(c, &req, &resp)))
+		return rv;
+	printf("%s\n", resp->unlock_key ? resp->unlock_key : "");
+	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+static int node_unlock(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	char key[256] = "", err[300];
+	FILE *f = stdin;
+	int rv;
+
+	if (argc == 2 && strcmp(argv[0], "--unlock-key-file") == 0) {
+		f = fopen(argv[1], "r");
+		if (!f) {
+			snprintf(err, sizeof err, "--unlock-key-file %s: %s", argv[1],
+				 strerror(errno));
+			return usage_error(cmd_find("node", "unlock"), err);
+		}
+	} else if (argc != 0) {
+		return usage_error(cmd_find("node", "unlock"),
+				   "node unlock takes --unlock-key-file FILE or nothing "
+				   "(the key on stdin)");
+	}
+	if (f == stdin && isatty(0))
+		fputs("Unlock key: ", stderr);
+	if (!fgets(key, sizeof key, f))
+		key[0] = '\0';
+	if (f != stdin)
+		fclose(f);
+	key[strcspn(key, "\r\n")] = '\0';
+	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_UNLOCK;
+	req.unlock_key = key;
+	rv = call(c, &req, &resp);
+	memset(key, 0, sizeof key);
+	if (rv)
+		return rv;
+	printf("unlocked\n");
 	cs__control_response__free_unpacked(resp, NULL);
 	return 0;
 }

@@ -61,6 +61,8 @@ static const char swarmd_usage[] =
 	"                           (shows in ps: prefer the next two)\n"
 	"  --join-token-file FILE   read the token from FILE's first line\n"
 	"  (environment)            SWARMD_JOIN_TOKEN=TOKEN, when neither flag\n"
+	"  --unlock-key-file FILE   managers with autolock: the unlock key (else\n"
+	"                           the manager waits for `swarmctl node unlock`)\n"
 	"  --hostname NAME          the node's name (default: the machine's)\n"
 	"  --docker-socket PATH     Docker Engine API socket\n"
 	"                           (default: DOCKER_HOST=unix://... or\n"
@@ -83,6 +85,8 @@ struct swarmd_opts {
 	const char *join_addr, *join_token, *hostname, *docker_socket;
 	const char *join_token_file;
 	char join_token_buf[256]; /* read from the file or the environment */
+	const char *unlock_key_file;
+	char unlock_key_buf[128]; /* autolock: read from the file */
 	uint64_t millicpus, memory_bytes;
 	enum env_log_level log_level;
 };
@@ -209,6 +213,7 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 		SWARMD_FLAG("--join-addr", join_addr)
 		SWARMD_FLAG("--join-token", join_token)
 		SWARMD_FLAG("--join-token-file", join_token_file)
+		SWARMD_FLAG("--unlock-key-file", unlock_key_file)
 		SWARMD_FLAG("--hostname", hostname)
 		SWARMD_FLAG("--docker-socket", docker_socket)
 #undef SWARMD_FLAG
@@ -284,6 +289,20 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 		snprintf(o->join_token_buf, sizeof o->join_token_buf, "%s",
 			 getenv("SWARMD_JOIN_TOKEN"));
 		o->join_token = o->join_token_buf;
+	}
+	if (o->unlock_key_file) {
+		FILE *f = fopen(o->unlock_key_file, "r");
+		if (!f)
+			swarmd_die_usage("--unlock-key-file %s: %s", o->unlock_key_file,
+					 strerror(errno));
+		if (!fgets(o->unlock_key_buf, sizeof o->unlock_key_buf, f))
+			o->unlock_key_buf[0] = '\0';
+		fclose(f);
+		o->unlock_key_buf[strcspn(o->unlock_key_buf, "\r\n")] = '\0';
+		if (!o->unlock_key_buf[0])
+			swarmd_die_usage("--unlock-key-file %s: empty (expected the key "
+					 "SWMKEY-1-... on its first line)",
+					 o->unlock_key_file);
 	}
 	/* a join address without a token (or the reverse) is a mistake only
 	 * on a first start: a node with state needs neither, and a unit that
@@ -633,6 +652,7 @@ static int swarmd_start_node(struct swarmd *d)
 		d->mcfg.raft_id = s->raft_id;
 		d->mcfg.on_refused = swarmd_on_refused;
 		d->mcfg.refused_data = d;
+		d->mcfg.unlock_key = d->opts.unlock_key_buf[0] ? d->opts.unlock_key_buf : NULL;
 		if (s->bootstrap) {
 			d->self_peer.raft_id = s->raft_id;
 			d->self_peer.addr = uvenv_addr(d->uv);

@@ -16,6 +16,8 @@
 
 #include "core/errors.h"
 #include "core/manager.h"
+#include "core/control.h"
+#include "core/seal.h"
 #include "core/store.h"
 #include "sim/cluster.h"
 #include "sim/world.h"
@@ -429,6 +431,66 @@ static void test_manager_a_late_result_for_an_earlier_process_completes_nothing(
 	teardown(&f);
 }
 
+/* Autolock (issue 13): the cluster's unlock key seals every manager's Raft
+ * keys; a manager restarted waits locked (no Raft: the others lead without
+ * it) until it is given the key; a wrong key leaves it locked; the right
+ * one starts it, and it catches up. Turning autolock off again lets a
+ * restart go on without a key. */
+static void test_manager_autolock_locks_a_restarted_manager_until_unlocked(void **state)
+{
+	struct fixture f;
+	struct write_result r = {0};
+	char key[SEAL_UNLOCK_KEY_CHARS + 1], err[256];
+	uint32_t l, fo;
+	us_t end;
+
+	(void)state;
+	setup(&f, 31, 3, 0);
+	assert_true(run_until(&f, 60 * SEC, has_leader));
+	while (!store_cluster(manager_store(mgr(&f, leader(&f)))) && world_step(f.w, UINT64_MAX))
+		;
+	assert_true(run_until(&f, 10 * SEC, all_applied));
+	l = leader(&f);
+	fo = (l + 1) % 3;
+	assert_int_equal(control_cluster_set_autolock(mgr(&f, l), true, key, err,
+						      sizeof err, write_done, &r),
+			 0);
+	end = world_now_us(f.w) + 30 * SEC;
+	while (!r.done && world_step(f.w, end))
+		;
+	assert_int_equal(r.status, 0);
+	assert_memory_equal(key, "SWMKEY-1-", 9);
+	run_until(&f, 5 * SEC, NULL); /* every manager seals its keys with it */
+	assert_int_equal(world_node_kill(f.w, fo, false, false), 0);
+	assert_int_equal(world_node_start(f.w, fo), 0);
+	assert_true(manager_locked(mgr(&f, fo)));
+	assert_int_equal(write_task(&f, l, 500), 0); /* the others go on */
+	run_until(&f, 5 * SEC, NULL);
+	assert_true(manager_locked(mgr(&f, fo)));
+	assert_int_equal(manager_applied(mgr(&f, fo)), 0);
+	assert_int_equal(manager_unlock(mgr(&f, fo), "SWMKEY-1-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+			 CS_EAUTH);
+	assert_true(manager_locked(mgr(&f, fo)));
+	assert_int_equal(manager_unlock(mgr(&f, fo), key), 0);
+	assert_false(manager_locked(mgr(&f, fo)));
+	assert_true(run_until(&f, 30 * SEC, all_applied));
+	assert_non_null(store_node_get(manager_store(mgr(&f, fo)), 500));
+	/* off again: a restart needs no key */
+	r.done = false;
+	assert_int_equal(control_cluster_set_autolock(mgr(&f, leader(&f)), false, key, err,
+						      sizeof err, write_done, &r),
+			 0);
+	end = world_now_us(f.w) + 30 * SEC;
+	while (!r.done && world_step(f.w, end))
+		;
+	assert_int_equal(r.status, 0);
+	run_until(&f, 5 * SEC, NULL);
+	assert_int_equal(world_node_kill(f.w, fo, false, false), 0);
+	assert_int_equal(world_node_start(f.w, fo), 0);
+	assert_false(manager_locked(mgr(&f, fo)));
+	teardown(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -443,6 +505,7 @@ int main(void)
 			test_manager_a_late_result_for_an_earlier_process_completes_nothing),
 		cmocka_unit_test(
 			test_manager_new_leader_within_two_election_timeouts_99_of_100),
+		cmocka_unit_test(test_manager_autolock_locks_a_restarted_manager_until_unlocked),
 	};
 	return cmocka_run_group_tests_name("manager", tests, NULL, NULL);
 }
