@@ -134,13 +134,13 @@ WTOKEN=$(ctl m1 cluster join-token worker)
 [[ $MTOKEN == SWMTKN-1-* && $WTOKEN == SWMTKN-1-* && $MTOKEN != "$WTOKEN" ]] ||
 	fail "join tokens: '$MTOKEN' '$WTOKEN'"
 # SwarmKit's form: SWMTKN-1-<the root CA's SHA-256 in base 36>-<secret>
-ROOT=$(ctl m1 cluster inspect | jq -r .root_ca_sha256)
+CAROOT=$(ctl m1 cluster inspect | jq -r .root_ca_sha256)
 DIGEST=$(python3 -c 'import sys
 n = int(sys.argv[1], 16); s = ""
 while n: n, r = divmod(n, 36); s = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + s
-print(s.rjust(50, "0"))' "$ROOT")
+print(s.rjust(50, "0"))' "$CAROOT")
 [[ $MTOKEN =~ ^SWMTKN-1-$DIGEST-[0-9a-z]{25}$ && $WTOKEN =~ ^SWMTKN-1-$DIGEST-[0-9a-z]{25}$ ]] ||
-	fail "join tokens do not name the root CA $ROOT ($DIGEST): '$MTOKEN' '$WTOKEN'"
+	fail "join tokens do not name the root CA $CAROOT ($DIGEST): '$MTOKEN' '$WTOKEN'"
 
 say "port in use"
 set +e
