@@ -1409,6 +1409,8 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 		for (size_t i = 0; i < r->n_managers; i++)
 			agent_add_manager(a, r->managers[i]);
 		agent_check_role(a, r->desired_role);
+		if (r->renew_cert)
+			nodecert_renew(&a->nc);
 		/* what was acknowledged under another session may be lost:
 		 * report everything again */
 		for (size_t i = 0; i < a->task_count; i++)
@@ -1436,6 +1438,8 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 			for (size_t i = 0; i < r->n_managers; i++)
 				agent_add_manager(a, r->managers[i]);
 			agent_check_role(a, r->desired_role);
+			if (r->renew_cert)
+				nodecert_renew(&a->nc);
 			/* the last change was lost on the way: ask for all */
 			if (r->seq > a->seq)
 				agent_resync(a);

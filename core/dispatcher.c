@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ca.h"
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/grow.h"
@@ -181,6 +182,18 @@ static void disp_send(struct dispatcher *d, const char *to, const Cs__Wire *wire
 static void disp_maybe_free(struct dispatcher *d);
 
 static void disp_write_done(void *data, int status);
+/* Whether the session's node must renew its certificate now (a root CA
+ * rotation waits for it: ca.h). */
+static bool disp_renew_cert(struct dispatcher *d, struct disp_session *s)
+{
+	const struct store *st = manager_store(d->m);
+	const Cs__Cluster *c = store_cluster(st);
+
+	if (!c || c->ca_rotation == CS__CA_ROTATION_PHASE__CA_ROTATION_NONE)
+		return false;
+	return ca_node_should_renew(c, store_node_get(st, s->node_id));
+}
+
 static void disp_session_reply(struct dispatcher *d, const char *to, int status,
 			       struct disp_session *s);
 static void disp_ack_now(struct dispatcher *d, const struct disp_report *r,
@@ -829,8 +842,10 @@ static void disp_session_reply(struct dispatcher *d, const char *to, int status,
 	r.node_id = s ? s->node_id : 0;
 	r.session_id = s ? s->session_id : 0;
 	r.heartbeat_ms = d->heartbeat_ms;
-	if (s)
+	if (s) {
 		r.desired_role = disp_desired_role(d, s);
+		r.renew_cert = disp_renew_cert(d, s);
+	}
 	/* the managers to try when this one goes (SwarmKit's session sends
 	 * the manager list too) */
 	r.n_managers = disp_members(d, managers, &members);
@@ -997,6 +1012,7 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 		/* lets an agent that lost the last Assignments notice it */
 		r.seq = s->seq;
 		r.desired_role = disp_desired_role(d, s);
+		r.renew_cert = disp_renew_cert(d, s);
 		/* managers joined since the session began: the agent learns them
 		 * here (or it could know only managers that are gone), when the
 		 * list changed since it was last told */
