@@ -223,11 +223,17 @@ static bool ca_node_trusts(const Cs__Node *n, const uint8_t d[ENV_DIGEST_BYTES])
 	return false;
 }
 
-/* Whether n's record is done with c's phase (see ca.h). */
-static bool ca_node_done(const Cs__Cluster *c, const Cs__Node *n)
+/* Whether n's record is done with c's phase (see ca.h); held: take it
+ * that the node holds what the record names (else its cert_held says). */
+static bool ca_node_done_as(const Cs__Cluster *c, const Cs__Node *n, bool held)
 {
 	uint8_t cur[ENV_DIGEST_BYTES], next[ENV_DIGEST_BYTES];
 	bool signed_by;
+
+	if (!held &&
+	    (n->cert_key.len != ENV_DIGEST_BYTES || n->cert_held.len != ENV_DIGEST_BYTES ||
+	     memcmp(n->cert_key.data, n->cert_held.data, ENV_DIGEST_BYTES) != 0))
+		return false; /* not seen to hold what the CA recorded */
 
 	pki_digest(c->ca_cert.data, c->ca_cert.len, cur);
 	switch (ca_phase(c)) {
@@ -247,14 +253,35 @@ static bool ca_node_done(const Cs__Cluster *c, const Cs__Node *n)
 	}
 }
 
+static bool ca_node_done(const Cs__Cluster *c, const Cs__Node *n)
+{
+	return ca_node_done_as(c, n, false);
+}
+
 static bool ca_removed(const Cs__Cluster *c, uint64_t id);
 
-bool ca_node_should_renew(const Cs__Cluster *c, const Cs__Node *n)
+bool ca_node_should_renew(const Cs__Cluster *c, const Cs__Node *n, const uint8_t *held,
+			  size_t held_len)
 {
 	if (!c || !n || ca_phase(c) == CS__CA_ROTATION_PHASE__CA_ROTATION_NONE ||
 	    ca_removed(c, n->id))
 		return false;
-	return !ca_node_done(c, n);
+	if (held_len == ENV_DIGEST_BYTES &&
+	    (n->cert_key.len != ENV_DIGEST_BYTES ||
+	     memcmp(n->cert_key.data, held, ENV_DIGEST_BYTES) != 0))
+		return true; /* not the one recorded: an answer was lost */
+	return !ca_node_done_as(c, n, true);
+}
+
+bool ca_node_holds(const Cs__Cluster *c, const Cs__Node *n, const uint8_t *held,
+		   size_t held_len)
+{
+	if (!c || !n || ca_phase(c) == CS__CA_ROTATION_PHASE__CA_ROTATION_NONE ||
+	    held_len != ENV_DIGEST_BYTES || n->cert_key.len != ENV_DIGEST_BYTES ||
+	    memcmp(n->cert_key.data, held, ENV_DIGEST_BYTES) != 0)
+		return false;
+	return n->cert_held.len != ENV_DIGEST_BYTES ||
+	       memcmp(n->cert_held.data, held, ENV_DIGEST_BYTES) != 0;
 }
 
 void ca_rotation_progress(const struct store *st, size_t *done, size_t *total)
@@ -313,6 +340,8 @@ struct ca {
 	bool stopped;
 	bool rotating;	 /* a rotation step's write is in flight */
 	bool again;	 /* a store event came meanwhile: look again after it */
+	bool own_due;	 /* look at the leader's own certificate (at start) */
+	env_timer_id timer; /* the next look, armed (0: none) */
 };
 
 /* One certificate waiting for its Node record to commit: the answer, with
@@ -644,6 +673,33 @@ fail:
 }
 
 static void ca_rotate_step(struct ca *ca);
+static void ca_own(struct ca *ca);
+
+/* Looks at the rotation (and the leader's own certificate) from a timer of
+ * its own: a store event comes while the manager applies a Raft entry, and
+ * no write may start inside libraft's apply (its log may move). */
+static void ca_tick(struct env *env, env_timer_id id, void *data)
+{
+	struct ca *ca = data;
+	(void)env;
+	(void)id;
+	ca->timer = 0;
+	if (ca->own_due) {
+		ca->own_due = false;
+		ca_own(ca);
+	}
+	ca_rotate_step(ca);
+}
+
+static void ca_kick(struct ca *ca)
+{
+	if (ca->timer || ca->stopped)
+		return;
+	if (ca->env->ops->timer_start(ca->env, 0, 0, ca_tick, ca, &ca->timer)) {
+		ca->timer = 0; /* the next event tries again */
+		env_logf(ca->env, ENV_LOG_WARN, "msg=\"CA timer not armed\"");
+	}
+}
 
 static void ca_rotate_done(void *data, int status)
 {
@@ -655,7 +711,7 @@ static void ca_rotate_done(void *data, int status)
 		env_logf(ca->env, ENV_LOG_WARN, "msg=\"root CA rotation step not written\" err=%s",
 			 cs_strerror(status));
 	if (!ca->stopped && ca->again)
-		ca_rotate_step(ca);
+		ca_kick(ca);
 	ca_maybe_free(ca);
 }
 
@@ -737,15 +793,21 @@ static int ca_start(const struct leader_ctx *ctx, void **state)
 	ca->ctx = ctx;
 	ca->env = leader_env(ctx);
 	*state = ca;
-	ca_own(ca);
-	ca_rotate_step(ca); /* a rotation in progress goes on */
+	/* a rotation in progress goes on, and the leader's own certificate
+	 * follows it */
+	ca->own_due = true;
+	if (ca_phase(store_cluster(leader_store(ctx))) !=
+	    CS__CA_ROTATION_PHASE__CA_ROTATION_NONE)
+		ca_kick(ca);
 	return 0;
 }
 
 static void ca_stop(void *state, bool dying)
 {
 	struct ca *ca = state;
-	(void)dying;
+	if (!dying && ca->timer)
+		ca->env->ops->timer_stop(ca->env, ca->timer);
+	ca->timer = 0;
 	ca->stopped = true;
 	ca_maybe_free(ca);
 }
@@ -753,8 +815,10 @@ static void ca_stop(void *state, bool dying)
 static void ca_on_event(void *state, const struct store_event *ev)
 {
 	struct ca *ca = state;
-	if (ev->table == STORE_NODE || ev->table == STORE_CLUSTER)
-		ca_rotate_step(ca);
+	if ((ev->table == STORE_NODE || ev->table == STORE_CLUSTER) &&
+	    ca_phase(store_cluster(leader_store(ca->ctx))) !=
+		    CS__CA_ROTATION_PHASE__CA_ROTATION_NONE)
+		ca_kick(ca);
 }
 
 static bool ca_recv(void *state, const char *from, const struct env_identity *who,

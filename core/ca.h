@@ -17,7 +17,9 @@
  * cross-signing: a root is trusted as given, one step). The Cluster record
  * holds the new root in ca_next_* and a phase; each Node record says which
  * root signed its last certificate (cert_root) and which roots it was told
- * to trust with it (cert_trust). Nodes renew when their dispatcher says so
+ * to trust with it (cert_trust), and its heartbeats which certificate it
+ * holds (cert_held: a node counts only once it holds what the record says,
+ * as an answer may be lost after its record committed). Nodes renew when their dispatcher says so
  * (renew_cert in a session or heartbeat answer: ca_node_should_renew).
  *  TRUST_BOTH: the old root signs; certificates come with roots [old, new].
  *  SIGN_NEW:   once every node's record trusts both: the new root signs
@@ -79,8 +81,19 @@ int ca_issue_self(struct env *env, const struct env_blob *ca_cert,
 ms_t ca_cert_life(const Cs__Cluster *c);
 
 /* ca_node_should_renew: whether node n (its record) must renew its
- * certificate for the rotation in c (false when none is in progress). */
-bool ca_node_should_renew(const Cs__Cluster *c, const Cs__Node *n);
+ * certificate for the rotation in c (false when none is in progress): the
+ * certificate it holds (held, the SHA-256 of its key; held_len 0: not
+ * known, take the recorded one) is not the one the CA recorded, or that
+ * one is not what the phase wants. */
+bool ca_node_should_renew(const Cs__Cluster *c, const Cs__Node *n, const uint8_t *held,
+			  size_t held_len);
+
+/* ca_node_holds: during a rotation, whether a heartbeat saying the node
+ * holds a certificate of key (held, ENV_DIGEST_BYTES) should be written in
+ * its record (cert_held): it holds the one the CA recorded, and the record
+ * does not say so yet. */
+bool ca_node_holds(const Cs__Cluster *c, const Cs__Node *n, const uint8_t *held,
+		   size_t held_len);
 
 /* ca_rotation_progress counts the nodes the rotation in st's cluster waits
  * for (*total) and those done with its current phase (*done); both 0 when

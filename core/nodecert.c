@@ -164,6 +164,7 @@ enum nodecert_result nodecert_on_response(struct nodecert *nc,
 	}
 	nc->csr_len = 0;
 	nc->renew_now = false;
+	nc->installs++;
 	nodecert_read(nc);
 	env_logf(env, ENV_LOG_INFO,
 		 "msg=\"certificate installed\" node=%016" PRIx64 " role=%s life_ms=%" PRIu64,

@@ -39,6 +39,7 @@ struct nodecert {
 	bool pinned;
 	bool refused;
 	bool renew_now;		 /* the cluster asked for a renewal (a CA rotation) */
+	uint64_t installs;	 /* certificates installed from answers so far */
 };
 
 /* What an answer did. */
