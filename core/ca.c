@@ -724,8 +724,9 @@ static void ca_rotate_step(struct ca *ca)
 	Cs__CaRotationPhase phase = ca_phase(cur);
 	char wt[PKI_TOKEN_BYTES], mt[PKI_TOKEN_BYTES];
 	uint8_t root[ENV_DIGEST_BYTES];
+	uint64_t ids[LIMIT_MANAGERS_MAX];
 	struct store_batch b;
-	size_t done, total;
+	size_t done, total, voters;
 	Cs__Cluster c;
 	uint8_t *buf;
 	size_t len;
@@ -741,6 +742,12 @@ static void ca_rotate_step(struct ca *ca)
 	ca_rotation_progress(st, &done, &total);
 	if (done < total)
 		return;
+	/* a manager of the Raft group without a record yet (the first ones
+	 * signed their own certificates) counts too: not done */
+	voters = manager_voters(leader_manager(ca->ctx), ids, LIMIT_MANAGERS_MAX);
+	for (size_t i = 0; i < voters; i++)
+		if (!store_node_get(st, ids[i]))
+			return;
 	c = *cur;
 	switch (phase) {
 	case CS__CA_ROTATION_PHASE__CA_ROTATION_TRUST_BOTH:
