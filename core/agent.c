@@ -108,6 +108,7 @@ struct agent {
 	Cs__NodeRole told_role; /* the last desired role passed to on_role */
 	Cs__NodeRole desired;	/* the last role the cluster said it wants */
 	struct nodecert nc;	/* this node's certificate (issue 13) */
+	uint64_t hb_installs;	/* nc.installs when the last heartbeat went */
 };
 
 /* ---------------------------------------------------------------- storage */
@@ -1123,6 +1124,11 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 			Cs__Heartbeat hb = CS__HEARTBEAT__INIT;
 			hb.node_id = a->node_id;
 			hb.session_id = a->session_id;
+			/* which certificate it holds (a CA rotation's progress;
+			 * the manager may have signed this one itself) */
+			nodecert_reload(&a->nc);
+			hb.cert_key = (ProtobufCBinaryData){sizeof a->nc.id.key, a->nc.id.key};
+			a->hb_installs = a->nc.installs;
 			wire.heartbeat = &hb;
 			agent_send(a, a->target, &wire);
 			a->last_hb_ms = now;
@@ -1449,6 +1455,8 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 		for (size_t i = 0; i < r->n_managers; i++)
 			agent_add_manager(a, r->managers[i]);
 		agent_check_role(a, r->desired_role);
+		if (r->renew_cert)
+			nodecert_renew(&a->nc);
 		/* what was acknowledged under another session may be lost:
 		 * report everything again */
 		for (size_t i = 0; i < a->task_count; i++)
@@ -1476,6 +1484,10 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 			for (size_t i = 0; i < r->n_managers; i++)
 				agent_add_manager(a, r->managers[i]);
 			agent_check_role(a, r->desired_role);
+			/* about the certificate the heartbeat named: not one
+			 * installed since (its answer crossed the heartbeat) */
+			if (r->renew_cert && a->nc.installs == a->hb_installs)
+				nodecert_renew(&a->nc);
 			/* the last change was lost on the way: ask for all */
 			if (r->seq > a->seq)
 				agent_resync(a);

@@ -1,6 +1,7 @@
 /* ca: the cluster's certificate authority. See ca.h. */
 #include "core/ca.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,22 +142,218 @@ int ca_issue_self(struct env *env, const struct env_blob *ca_cert,
 	return env->ops->pki_install(env, &certb, ca_cert, 1);
 }
 
+
+/* ---------------------------------------------------------------- rotation */
+
+const char *ca_rotation_name(Cs__CaRotationPhase phase)
+{
+	switch (phase) {
+	case CS__CA_ROTATION_PHASE__CA_ROTATION_TRUST_BOTH: return "trust-both";
+	case CS__CA_ROTATION_PHASE__CA_ROTATION_SIGN_NEW: return "sign-new";
+	case CS__CA_ROTATION_PHASE__CA_ROTATION_DROP_OLD: return "drop-old";
+	default: return "none";
+	}
+}
+
+/* The rotation phase of c, NONE when the record is not one of a rotation
+ * (a phase that needs the next root without it). */
+static Cs__CaRotationPhase ca_phase(const Cs__Cluster *c)
+{
+	if (!c || c->ca_cert.len == 0)
+		return CS__CA_ROTATION_PHASE__CA_ROTATION_NONE;
+	switch (c->ca_rotation) {
+	case CS__CA_ROTATION_PHASE__CA_ROTATION_TRUST_BOTH:
+	case CS__CA_ROTATION_PHASE__CA_ROTATION_SIGN_NEW:
+		return c->ca_next_cert.len && c->ca_next_key.len
+			       ? c->ca_rotation
+			       : CS__CA_ROTATION_PHASE__CA_ROTATION_NONE;
+	case CS__CA_ROTATION_PHASE__CA_ROTATION_DROP_OLD: return c->ca_rotation;
+	default: return CS__CA_ROTATION_PHASE__CA_ROTATION_NONE;
+	}
+}
+
+/* Who signs in c's phase, and the roots a certificate comes with (the
+ * signer's first). */
+struct ca_signer {
+	struct env_blob cert, key;
+	struct env_blob roots[2];
+	size_t root_count;
+	uint8_t digest[2][ENV_DIGEST_BYTES]; /* of roots[i] */
+};
+
+static void ca_signer(const Cs__Cluster *c, struct ca_signer *s)
+{
+	struct env_blob cur = {c->ca_cert.data, c->ca_cert.len};
+	struct env_blob next = {c->ca_next_cert.data, c->ca_next_cert.len};
+
+	memset(s, 0, sizeof *s);
+	switch (ca_phase(c)) {
+	case CS__CA_ROTATION_PHASE__CA_ROTATION_TRUST_BOTH:
+		s->cert = cur;
+		s->key = (struct env_blob){c->ca_key.data, c->ca_key.len};
+		s->roots[0] = cur;
+		s->roots[1] = next;
+		s->root_count = 2;
+		break;
+	case CS__CA_ROTATION_PHASE__CA_ROTATION_SIGN_NEW:
+		s->cert = next;
+		s->key = (struct env_blob){c->ca_next_key.data, c->ca_next_key.len};
+		s->roots[0] = next;
+		s->roots[1] = cur;
+		s->root_count = 2;
+		break;
+	default:
+		s->cert = cur;
+		s->key = (struct env_blob){c->ca_key.data, c->ca_key.len};
+		s->roots[0] = cur;
+		s->root_count = 1;
+		break;
+	}
+	for (size_t i = 0; i < s->root_count; i++)
+		pki_digest(s->roots[i].data, s->roots[i].len, s->digest[i]);
+}
+
+/* Whether n's record names root digest d among the roots it trusts. */
+static bool ca_node_trusts(const Cs__Node *n, const uint8_t d[ENV_DIGEST_BYTES])
+{
+	for (size_t i = 0; i < n->n_cert_trust; i++)
+		if (n->cert_trust[i].len == ENV_DIGEST_BYTES &&
+		    memcmp(n->cert_trust[i].data, d, ENV_DIGEST_BYTES) == 0)
+			return true;
+	return false;
+}
+
+/* Whether n's record is done with c's phase (see ca.h); held: take it
+ * that the node holds what the record names (else its cert_held says). */
+static bool ca_node_done_as(const Cs__Cluster *c, const Cs__Node *n, bool held)
+{
+	uint8_t cur[ENV_DIGEST_BYTES], next[ENV_DIGEST_BYTES];
+	bool signed_by;
+
+	if (!held &&
+	    (n->cert_key.len != ENV_DIGEST_BYTES || n->cert_held.len != ENV_DIGEST_BYTES ||
+	     memcmp(n->cert_key.data, n->cert_held.data, ENV_DIGEST_BYTES) != 0))
+		return false; /* not seen to hold what the CA recorded */
+
+	pki_digest(c->ca_cert.data, c->ca_cert.len, cur);
+	switch (ca_phase(c)) {
+	case CS__CA_ROTATION_PHASE__CA_ROTATION_TRUST_BOTH:
+		pki_digest(c->ca_next_cert.data, c->ca_next_cert.len, next);
+		return ca_node_trusts(n, cur) && ca_node_trusts(n, next);
+	case CS__CA_ROTATION_PHASE__CA_ROTATION_SIGN_NEW:
+		pki_digest(c->ca_next_cert.data, c->ca_next_cert.len, next);
+		signed_by = n->cert_root.len == ENV_DIGEST_BYTES &&
+			    memcmp(n->cert_root.data, next, ENV_DIGEST_BYTES) == 0;
+		return signed_by && ca_node_trusts(n, cur) && ca_node_trusts(n, next);
+	case CS__CA_ROTATION_PHASE__CA_ROTATION_DROP_OLD:
+		signed_by = n->cert_root.len == ENV_DIGEST_BYTES &&
+			    memcmp(n->cert_root.data, cur, ENV_DIGEST_BYTES) == 0;
+		return signed_by && n->n_cert_trust == 1 && ca_node_trusts(n, cur);
+	default: return true;
+	}
+}
+
+static bool ca_node_done(const Cs__Cluster *c, const Cs__Node *n)
+{
+	return ca_node_done_as(c, n, false);
+}
+
+static bool ca_removed(const Cs__Cluster *c, uint64_t id);
+
+bool ca_node_should_renew(const Cs__Cluster *c, const Cs__Node *n, const uint8_t *held,
+			  size_t held_len)
+{
+	if (!c || !n || ca_phase(c) == CS__CA_ROTATION_PHASE__CA_ROTATION_NONE ||
+	    ca_removed(c, n->id))
+		return false;
+	if (held_len == ENV_DIGEST_BYTES &&
+	    (n->cert_key.len != ENV_DIGEST_BYTES ||
+	     memcmp(n->cert_key.data, held, ENV_DIGEST_BYTES) != 0))
+		return true; /* not the one recorded: an answer was lost */
+	return !ca_node_done_as(c, n, true);
+}
+
+bool ca_node_holds(const Cs__Cluster *c, const Cs__Node *n, const uint8_t *held,
+		   size_t held_len)
+{
+	if (!c || !n || ca_phase(c) == CS__CA_ROTATION_PHASE__CA_ROTATION_NONE ||
+	    held_len != ENV_DIGEST_BYTES || n->cert_key.len != ENV_DIGEST_BYTES ||
+	    memcmp(n->cert_key.data, held, ENV_DIGEST_BYTES) != 0)
+		return false;
+	return n->cert_held.len != ENV_DIGEST_BYTES ||
+	       memcmp(n->cert_held.data, held, ENV_DIGEST_BYTES) != 0;
+}
+
+void ca_rotation_progress(const struct store *st, size_t *done, size_t *total)
+{
+	const Cs__Cluster *c = store_cluster(st);
+
+	*done = *total = 0;
+	if (ca_phase(c) == CS__CA_ROTATION_PHASE__CA_ROTATION_NONE)
+		return;
+	for (const Cs__Node *n = store_node_next(st, NULL); n; n = store_node_next(st, n)) {
+		if (ca_removed(c, n->id))
+			continue;
+		(*total)++;
+		if (ca_node_done(c, n))
+			(*done)++;
+	}
+}
+
+int ca_rotation_start(struct env *env, const Cs__Cluster *cur, Cs__Cluster *next,
+		      uint8_t cert[PKI_DER_BYTES_MAX], uint8_t key[PKI_DER_BYTES_MAX],
+		      char *why, size_t why_size)
+{
+	size_t cert_len, key_len;
+	int rv;
+
+	if (!cur || cur->ca_cert.len == 0 || cur->ca_key.len == 0) {
+		snprintf(why, why_size, "the cluster has no root CA yet");
+		return CS_ENOENT;
+	}
+	if (ca_phase(cur) != CS__CA_ROTATION_PHASE__CA_ROTATION_NONE) {
+		snprintf(why, why_size,
+			 "a root CA rotation is in progress (phase %s): wait for it to "
+			 "finish (cluster inspect shows it)",
+			 ca_rotation_name(ca_phase(cur)));
+		return CS_EAGAIN;
+	}
+	rv = env->ops->pki_ca_create(env, cur->id, LIMIT_CA_LIFE_MS, cert, PKI_DER_BYTES_MAX,
+				     &cert_len, key, PKI_DER_BYTES_MAX, &key_len);
+	if (rv) {
+		snprintf(why, why_size, "cannot make a new root CA: %s", cs_strerror(rv));
+		return rv;
+	}
+	*next = *cur;
+	next->ca_next_cert = (ProtobufCBinaryData){cert_len, cert};
+	next->ca_next_key = (ProtobufCBinaryData){key_len, key};
+	next->ca_rotation = CS__CA_ROTATION_PHASE__CA_ROTATION_TRUST_BOTH;
+	return 0;
+}
+
 /* ---------------------------------------------------------------- the component */
 
 struct ca {
 	const struct leader_ctx *ctx;
 	struct env *env;
-	size_t writes; /* in flight: the last answer frees a stopped CA */
+	size_t writes;	 /* in flight: the last answer frees a stopped CA */
 	bool stopped;
+	bool rotating;	 /* a rotation step's write is in flight */
+	bool again;	 /* a store event came meanwhile: look again after it */
+	bool own_due;	 /* look at the leader's own certificate (at start) */
+	env_timer_id timer; /* the next look, armed (0: none) */
 };
 
-/* One certificate waiting for its Node record to commit. */
+/* One certificate waiting for its Node record to commit: the answer, with
+ * the roots it was signed to come with. */
 struct ca_write {
 	struct ca *ca;
-	uint64_t conn; /* the request's connection */
+	uint64_t conn; /* the request's connection (0: none to answer) */
 	uint64_t node_id;
 	uint8_t cert[PKI_DER_BYTES_MAX];
 	size_t cert_len;
+	uint8_t roots[2][PKI_DER_BYTES_MAX];
+	size_t root_len[2], root_count;
 };
 
 static void ca_maybe_free(struct ca *ca)
@@ -168,21 +365,22 @@ static void ca_maybe_free(struct ca *ca)
 /* Answers on the connection the request came on (a joiner has no
  * certificate to be dialled at, and no address it names is trusted). */
 static void ca_reply(struct ca *ca, uint64_t conn, int status, const char *error,
-		     const uint8_t *cert, size_t cert_len)
+		     const uint8_t *cert, size_t cert_len, const struct env_blob *roots,
+		     size_t root_count)
 {
-	const Cs__Cluster *c = store_cluster(leader_store(ca->ctx));
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__CertResponse r = CS__CERT_RESPONSE__INIT;
-	ProtobufCBinaryData root;
+	ProtobufCBinaryData rb[2];
 
 	r.status = status;
 	r.error = (char *)(error ? error : "");
-	if (status == 0 && c && c->ca_cert.len) {
+	if (status == 0 && root_count) {
 		r.cert.data = (uint8_t *)cert;
 		r.cert.len = cert_len;
-		root = c->ca_cert;
-		r.n_roots = 1;
-		r.roots = &root;
+		for (size_t i = 0; i < root_count && i < 2; i++)
+			rb[i] = (ProtobufCBinaryData){roots[i].len, (uint8_t *)roots[i].data};
+		r.n_roots = root_count < 2 ? root_count : 2;
+		r.roots = rb;
 	}
 	wire.cert_response = &r;
 	leader_reply(ca->ctx, conn, &wire);
@@ -192,19 +390,23 @@ static void ca_refuse(struct ca *ca, const char *from, const struct env_identity
 		      const char *why)
 {
 	manager_log_refusal(leader_manager(ca->ctx), "cert_request", from, who, why);
-	ca_reply(ca, who->conn, CS_EAUTH, why, NULL, 0);
+	ca_reply(ca, who->conn, CS_EAUTH, why, NULL, 0, NULL, 0);
 }
 
 static void ca_write_done(void *data, int status)
 {
 	struct ca_write *w = data;
 	struct ca *ca = w->ca;
+	struct env_blob roots[2];
 
 	ca->writes--;
 	if (!ca->stopped) {
-		if (status == 0)
-			ca_reply(ca, w->conn, 0, NULL, w->cert, w->cert_len);
-		else
+		for (size_t i = 0; i < w->root_count; i++)
+			roots[i] = (struct env_blob){w->roots[i], w->root_len[i]};
+		if (status == 0 && w->conn)
+			ca_reply(ca, w->conn, 0, NULL, w->cert, w->cert_len, roots,
+				 w->root_count);
+		else if (status)
 			/* the node asks again (a lost leadership, a full log) */
 			env_logf(ca->env, ENV_LOG_WARN,
 				 "msg=\"certificate not recorded\" node=%016" PRIx64
@@ -224,14 +426,32 @@ static bool ca_removed(const Cs__Cluster *c, uint64_t id)
 	return false;
 }
 
+/* Whether cur's record already says what issuing (key, role, signer) says:
+ * the same answer again needs no write. */
+static bool ca_record_same(const Cs__Node *cur, Cs__NodeRole role, const uint8_t *key,
+			   const struct ca_signer *s)
+{
+	if (!cur || cur->cert_role != role || cur->cert_key.len != ENV_DIGEST_BYTES ||
+	    memcmp(cur->cert_key.data, key, ENV_DIGEST_BYTES) != 0 ||
+	    cur->cert_root.len != ENV_DIGEST_BYTES ||
+	    memcmp(cur->cert_root.data, s->digest[0], ENV_DIGEST_BYTES) != 0 ||
+	    cur->n_cert_trust != s->root_count)
+		return false;
+	for (size_t i = 0; i < s->root_count; i++)
+		if (!ca_node_trusts(cur, s->digest[i]))
+			return false;
+	return true;
+}
+
 /* Records the certificate of node id (new: a record from the request) and
- * answers once it commits. */
+ * answers once it commits (conn 0: no answer). */
 static void ca_record(struct ca *ca, uint64_t conn, const Cs__Node *cur, uint64_t id,
-		      const Cs__CertRequest *q, Cs__NodeRole role,
-		      const struct env_identity *issued, const uint8_t *cert,
-		      size_t cert_len)
+		      const char *hostname, Cs__NodeRole role,
+		      const struct env_identity *issued, const struct ca_signer *s,
+		      const uint8_t *cert, size_t cert_len)
 {
 	Cs__Node n = CS__NODE__INIT;
+	ProtobufCBinaryData trust[2];
 	struct store_batch b;
 	struct ca_write *w;
 	uint8_t *buf;
@@ -242,7 +462,7 @@ static void ca_record(struct ca *ca, uint64_t conn, const Cs__Node *cur, uint64_
 		n = *cur;
 	else {
 		n.id = id;
-		n.hostname = q->hostname ? q->hostname : (char *)"";
+		n.hostname = hostname ? (char *)hostname : (char *)"";
 		n.role = role;
 		n.desired_role = role;
 		n.state = CS__NODE_STATE__NODE_STATE_UNKNOWN;
@@ -250,6 +470,11 @@ static void ca_record(struct ca *ca, uint64_t conn, const Cs__Node *cur, uint64_
 	n.cert_key.data = (uint8_t *)issued->key;
 	n.cert_key.len = sizeof issued->key;
 	n.cert_role = role;
+	n.cert_root = (ProtobufCBinaryData){ENV_DIGEST_BYTES, (uint8_t *)s->digest[0]};
+	for (size_t i = 0; i < s->root_count; i++)
+		trust[i] = (ProtobufCBinaryData){ENV_DIGEST_BYTES, (uint8_t *)s->digest[i]};
+	n.n_cert_trust = s->root_count;
+	n.cert_trust = trust;
 	w = calloc(1, sizeof *w);
 	if (!w)
 		return;
@@ -258,6 +483,12 @@ static void ca_record(struct ca *ca, uint64_t conn, const Cs__Node *cur, uint64_
 	w->conn = conn;
 	memcpy(w->cert, cert, cert_len);
 	w->cert_len = cert_len;
+	for (size_t i = 0; i < s->root_count; i++) {
+		assert(s->roots[i].len <= sizeof w->roots[i]);
+		memcpy(w->roots[i], s->roots[i].data, s->roots[i].len);
+		w->root_len[i] = s->roots[i].len;
+	}
+	w->root_count = s->root_count;
 	store_batch_init(&b);
 	rv = store_batch_node(&b,
 			      cur ? CS__STORE_ACTION__KIND__KIND_UPDATE
@@ -284,7 +515,8 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 	const Cs__Cluster *c = store_cluster(st);
 	const Cs__Node *cur;
 	struct env_identity subject = {0}, issued;
-	struct env_blob ca_cert, ca_key, csr, certb;
+	struct ca_signer s;
+	struct env_blob csr, certb;
 	uint8_t cert[PKI_DER_BYTES_MAX];
 	size_t cert_len;
 	Cs__NodeRole role;
@@ -295,7 +527,8 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 	if (strlen(from) >= LIMIT_ADDR_BYTES_MAX)
 		return;
 	if (!c || c->ca_cert.len == 0 || c->ca_key.len == 0) {
-		ca_reply(ca, who->conn, CS_EAGAIN, "the cluster's CA is not ready", NULL, 0);
+		ca_reply(ca, who->conn, CS_EAGAIN, "the cluster's CA is not ready", NULL, 0,
+			 NULL, 0);
 		return;
 	}
 	if (who->node_id) {
@@ -323,7 +556,8 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 			/* demoted: a worker's certificate once it has left the
 			 * Raft group (the leader removes it first) */
 			ca_reply(ca, who->conn, CS_EAGAIN,
-				 "still a member of the Raft group: try again", NULL, 0);
+				 "still a member of the Raft group: try again", NULL, 0, NULL,
+				 0);
 			return;
 		}
 	} else {
@@ -354,11 +588,10 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 	subject.node_id = id;
 	subject.cluster_id = c->id;
 	subject.role = ca_role_of(role);
-	ca_cert = (struct env_blob){c->ca_cert.data, c->ca_cert.len};
-	ca_key = (struct env_blob){c->ca_key.data, c->ca_key.len};
+	ca_signer(c, &s);
 	csr = (struct env_blob){q->csr.data, q->csr.len};
-	rv = ca->env->ops->pki_sign(ca->env, &ca_cert, &ca_key, &csr, &subject,
-				    ca_cert_life(c), cert, sizeof cert, &cert_len);
+	rv = ca->env->ops->pki_sign(ca->env, &s.cert, &s.key, &csr, &subject, ca_cert_life(c),
+				    cert, sizeof cert, &cert_len);
 	if (rv == CS_EAUTH) {
 		ca_refuse(ca, from, who, "certificate signing request does not verify");
 		return;
@@ -368,7 +601,7 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 		env_logf(ca->env, ENV_LOG_ERROR, "msg=\"cannot sign\" node=%016" PRIx64 " err=%s",
 			 id, cs_strerror(rv));
 		ca_reply(ca, who->conn, CS_EAGAIN, "the CA cannot sign now: try again", NULL,
-			 0);
+			 0, NULL, 0);
 		return;
 	}
 	certb = (struct env_blob){cert, cert_len};
@@ -387,16 +620,187 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 		ca_refuse(ca, from, who, why);
 		return;
 	}
-	if (cur && cur->cert_role == role && cur->cert_key.len == sizeof issued.key &&
-	    memcmp(cur->cert_key.data, issued.key, sizeof issued.key) == 0) {
-		ca_reply(ca, who->conn, 0, NULL, cert, cert_len);
+	if (ca_record_same(cur, role, issued.key, &s)) {
+		ca_reply(ca, who->conn, 0, NULL, cert, cert_len, s.roots, s.root_count);
 		return;
 	}
 	env_logf(ca->env, ENV_LOG_INFO,
-		 "msg=\"certificate issued\" node=%016" PRIx64 " role=%s renewal=%d", id,
-		 role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager" : "worker",
-		 who->node_id != 0);
-	ca_record(ca, who->conn, cur, id, q, role, &issued, cert, cert_len);
+		 "msg=\"certificate issued\" node=%016" PRIx64
+		 " role=%s renewal=%d roots=%zu",
+		 id, role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager" : "worker",
+		 who->node_id != 0, s.root_count);
+	ca_record(ca, who->conn, cur, id, q->hostname, role, &issued, &s, cert, cert_len);
+}
+
+/* The leader's own certificate during a rotation: the manager signs one for
+ * itself from ca_cert alone when it takes the lead (manager_own_certificate),
+ * which would not trust the nodes the new root signed already. One the CA's
+ * records do not describe is signed again as the phase wants, and recorded. */
+static void ca_own(struct ca *ca)
+{
+	const struct store *st = leader_store(ca->ctx);
+	const Cs__Cluster *c = store_cluster(st);
+	struct env *env = ca->env;
+	struct env_blob none = {NULL, 0}, csr, certb;
+	struct env_identity me, who, issued;
+	const Cs__Node *n;
+	struct ca_signer s;
+	uint8_t csr_buf[PKI_DER_BYTES_MAX], cert[PKI_DER_BYTES_MAX];
+	size_t csr_len, cert_len;
+	int rv;
+
+	if (ca_phase(c) == CS__CA_ROTATION_PHASE__CA_ROTATION_NONE ||
+	    env->ops->pki_info(env, &none, &me) != 0 || me.node_id == 0 ||
+	    me.cluster_id != c->id)
+		return;
+	n = store_node_get(st, me.node_id);
+	if (n && n->cert_key.len == sizeof me.key &&
+	    memcmp(n->cert_key.data, me.key, sizeof me.key) == 0)
+		return; /* the CA's: the dispatcher asks for what the phase wants */
+	ca_signer(c, &s);
+	who = (struct env_identity){.node_id = me.node_id, .cluster_id = c->id,
+				    .role = me.role};
+	if ((rv = env->ops->pki_csr(env, csr_buf, sizeof csr_buf, &csr_len)))
+		goto fail;
+	csr = (struct env_blob){csr_buf, csr_len};
+	if ((rv = env->ops->pki_sign(env, &s.cert, &s.key, &csr, &who, ca_cert_life(c), cert,
+				     sizeof cert, &cert_len)))
+		goto fail;
+	certb = (struct env_blob){cert, cert_len};
+	if ((rv = env->ops->pki_install(env, &certb, s.roots, s.root_count)))
+		goto fail;
+	env_logf(env, ENV_LOG_INFO,
+		 "msg=\"own certificate\" node=%016" PRIx64 " rotation=%s roots=%zu",
+		 me.node_id, ca_rotation_name(ca_phase(c)), s.root_count);
+	if (n && env->ops->pki_info(env, &certb, &issued) == 0)
+		ca_record(ca, 0, n, me.node_id, NULL, n->cert_role, &issued, &s, cert,
+			  cert_len);
+	return;
+fail:
+	env_logf(env, ENV_LOG_ERROR, "msg=\"own certificate\" node=%016" PRIx64 " err=%s",
+		 me.node_id, cs_strerror(rv));
+	if (rv == CS_ESTORAGE)
+		env->ops->exit(env, "cannot keep this manager's certificate");
+}
+
+static void ca_rotate_step(struct ca *ca);
+static void ca_own(struct ca *ca);
+
+/* Looks at the rotation (and the leader's own certificate) from a timer of
+ * its own: a store event comes while the manager applies a Raft entry, and
+ * no write may start inside libraft's apply (its log may move). */
+static void ca_tick(struct env *env, env_timer_id id, void *data)
+{
+	struct ca *ca = data;
+	(void)env;
+	(void)id;
+	ca->timer = 0;
+	if (ca->own_due) {
+		ca->own_due = false;
+		ca_own(ca);
+	}
+	ca_rotate_step(ca);
+}
+
+static void ca_kick(struct ca *ca)
+{
+	if (ca->timer || ca->stopped)
+		return;
+	if (ca->env->ops->timer_start(ca->env, 0, 0, ca_tick, ca, &ca->timer)) {
+		ca->timer = 0; /* the next event tries again */
+		env_logf(ca->env, ENV_LOG_WARN, "msg=\"CA timer not armed\"");
+	}
+}
+
+static void ca_rotate_done(void *data, int status)
+{
+	struct ca *ca = data;
+
+	ca->writes--;
+	ca->rotating = false;
+	if (!ca->stopped && status)
+		env_logf(ca->env, ENV_LOG_WARN, "msg=\"root CA rotation step not written\" err=%s",
+			 cs_strerror(status));
+	if (!ca->stopped && ca->again)
+		ca_kick(ca);
+	ca_maybe_free(ca);
+}
+
+/* Moves the rotation on when every node is done with its phase (one write
+ * at a time; events that come meanwhile look again after it). */
+static void ca_rotate_step(struct ca *ca)
+{
+	const struct store *st = leader_store(ca->ctx);
+	const Cs__Cluster *cur = store_cluster(st);
+	Cs__CaRotationPhase phase = ca_phase(cur);
+	char wt[PKI_TOKEN_BYTES], mt[PKI_TOKEN_BYTES];
+	uint8_t root[ENV_DIGEST_BYTES];
+	uint64_t ids[LIMIT_MANAGERS_MAX];
+	struct store_batch b;
+	size_t done, total, voters;
+	Cs__Cluster c;
+	uint8_t *buf;
+	size_t len;
+	int rv;
+
+	ca->again = false;
+	if (phase == CS__CA_ROTATION_PHASE__CA_ROTATION_NONE)
+		return;
+	if (ca->rotating) {
+		ca->again = true;
+		return;
+	}
+	ca_rotation_progress(st, &done, &total);
+	if (done < total)
+		return;
+	/* a manager of the Raft group without a record yet (the first ones
+	 * signed their own certificates) counts too: not done */
+	voters = manager_voters(leader_manager(ca->ctx), ids, LIMIT_MANAGERS_MAX);
+	for (size_t i = 0; i < voters; i++)
+		if (!store_node_get(st, ids[i]))
+			return;
+	c = *cur;
+	switch (phase) {
+	case CS__CA_ROTATION_PHASE__CA_ROTATION_TRUST_BOTH:
+		c.ca_rotation = CS__CA_ROTATION_PHASE__CA_ROTATION_SIGN_NEW;
+		break;
+	case CS__CA_ROTATION_PHASE__CA_ROTATION_SIGN_NEW:
+		/* the new root is the cluster's; the tokens name it (new
+		 * secrets too: the old tokens stop working) */
+		c.ca_cert = cur->ca_next_cert;
+		c.ca_key = cur->ca_next_key;
+		c.ca_next_cert = (ProtobufCBinaryData){0, NULL};
+		c.ca_next_key = (ProtobufCBinaryData){0, NULL};
+		c.ca_rotation = CS__CA_ROTATION_PHASE__CA_ROTATION_DROP_OLD;
+		pki_digest(c.ca_cert.data, c.ca_cert.len, root);
+		pki_token_make(root, ca->env->ops->random_u64(ca->env),
+			       ca->env->ops->random_u64(ca->env), wt);
+		pki_token_make(root, ca->env->ops->random_u64(ca->env),
+			       ca->env->ops->random_u64(ca->env), mt);
+		c.worker_token = wt;
+		c.manager_token = mt;
+		break;
+	default:
+		c.ca_rotation = CS__CA_ROTATION_PHASE__CA_ROTATION_NONE;
+		c.ca_rotations = cur->ca_rotations + 1;
+		break;
+	}
+	env_logf(ca->env, ENV_LOG_INFO,
+		 "msg=\"root CA rotation\" phase=%s nodes=%zu", ca_rotation_name(c.ca_rotation),
+		 total);
+	store_batch_init(&b);
+	rv = store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &c);
+	if (rv == 0)
+		rv = store_batch_encode(&b, leader_raft_id(ca->ctx), 0, &buf, &len);
+	store_batch_free(&b);
+	if (rv)
+		return;
+	rv = leader_write(ca->ctx, buf, len, ca_rotate_done, ca);
+	free(buf);
+	if (rv == 0) {
+		ca->writes++;
+		ca->rotating = true;
+	}
 }
 
 static int ca_start(const struct leader_ctx *ctx, void **state)
@@ -407,15 +811,32 @@ static int ca_start(const struct leader_ctx *ctx, void **state)
 	ca->ctx = ctx;
 	ca->env = leader_env(ctx);
 	*state = ca;
+	/* a rotation in progress goes on, and the leader's own certificate
+	 * follows it */
+	ca->own_due = true;
+	if (ca_phase(store_cluster(leader_store(ctx))) !=
+	    CS__CA_ROTATION_PHASE__CA_ROTATION_NONE)
+		ca_kick(ca);
 	return 0;
 }
 
 static void ca_stop(void *state, bool dying)
 {
 	struct ca *ca = state;
-	(void)dying;
+	if (!dying && ca->timer)
+		ca->env->ops->timer_stop(ca->env, ca->timer);
+	ca->timer = 0;
 	ca->stopped = true;
 	ca_maybe_free(ca);
+}
+
+static void ca_on_event(void *state, const struct store_event *ev)
+{
+	struct ca *ca = state;
+	if ((ev->table == STORE_NODE || ev->table == STORE_CLUSTER) &&
+	    ca_phase(store_cluster(leader_store(ca->ctx))) !=
+		    CS__CA_ROTATION_PHASE__CA_ROTATION_NONE)
+		ca_kick(ca);
 }
 
 static bool ca_recv(void *state, const char *from, const struct env_identity *who,
@@ -431,5 +852,6 @@ const struct leader_component_ops ca_component = {
 	.name = "ca",
 	.start = ca_start,
 	.stop = ca_stop,
+	.on_event = ca_on_event,
 	.recv = ca_recv,
 };

@@ -11,7 +11,30 @@
  *    demote takes effect this way).
  * The CA records each node's key and granted role in its Node record before
  * it answers, so that a second key for a taken id is refused by any later
- * leader. Removed nodes get nothing. */
+ * leader. Removed nodes get nothing.
+ *
+ * Root CA rotation (swarmctl ca rotate; SwarmKit's root rotation, without
+ * cross-signing: a root is trusted as given, one step). The Cluster record
+ * holds the new root in ca_next_* and a phase; each Node record says which
+ * root signed its last certificate (cert_root) and which roots it was told
+ * to trust with it (cert_trust), and its heartbeats which certificate it
+ * holds (cert_held: a node counts only once it holds what the record says,
+ * as an answer may be lost after its record committed). Nodes renew when their dispatcher says so
+ * (renew_cert in a session or heartbeat answer: ca_node_should_renew).
+ *  TRUST_BOTH: the old root signs; certificates come with roots [old, new].
+ *  SIGN_NEW:   once every node's record trusts both: the new root signs
+ *              (roots [new, old]).
+ *  DROP_OLD:   once every node's certificate is the new root's: the new
+ *              root becomes ca_cert/ca_key, the old is forgotten, the join
+ *              tokens are drawn again naming the new root (old tokens stop
+ *              working), and certificates come with roots [new] only.
+ *  NONE:       once every node trusts only the new root (ca_rotations + 1).
+ * Every transition is this component's decision on store events (a new
+ * leader carries on a rotation in progress). The nodes a rotation waits for
+ * are every node record of the store (a removed node has none): a node that
+ * is down holds the rotation at its phase until it comes back (and renews)
+ * or is removed, as SwarmKit's does; no node is ever left with a
+ * certificate its peers do not trust. */
 #ifndef CS_CA_H
 #define CS_CA_H
 
@@ -22,6 +45,7 @@
 #include "core/env.h"
 #include "core/leader.h"
 #include "core/pki.h"
+#include "core/store.h"
 
 extern const struct leader_component_ops ca_component;
 
@@ -55,6 +79,37 @@ int ca_issue_self(struct env *env, const struct env_blob *ca_cert,
 
 /* ca_cert_life: the node certificates' life in cluster c. */
 ms_t ca_cert_life(const Cs__Cluster *c);
+
+/* ca_node_should_renew: whether node n (its record) must renew its
+ * certificate for the rotation in c (false when none is in progress): the
+ * certificate it holds (held, the SHA-256 of its key; held_len 0: not
+ * known, take the recorded one) is not the one the CA recorded, or that
+ * one is not what the phase wants. */
+bool ca_node_should_renew(const Cs__Cluster *c, const Cs__Node *n, const uint8_t *held,
+			  size_t held_len);
+
+/* ca_node_holds: during a rotation, whether a heartbeat saying the node
+ * holds a certificate of key (held, ENV_DIGEST_BYTES) should be written in
+ * its record (cert_held): it holds the one the CA recorded, and the record
+ * does not say so yet. */
+bool ca_node_holds(const Cs__Cluster *c, const Cs__Node *n, const uint8_t *held,
+		   size_t held_len);
+
+/* ca_rotation_progress counts the nodes the rotation in st's cluster waits
+ * for (*total) and those done with its current phase (*done); both 0 when
+ * none is in progress. */
+void ca_rotation_progress(const struct store *st, size_t *done, size_t *total);
+
+/* ca_rotation_name: "none", "trust-both", "sign-new", "drop-old". */
+const char *ca_rotation_name(Cs__CaRotationPhase phase);
+
+/* ca_rotation_start fills next (a copy of cur, borrowing from it and from
+ * the buffers) to start a rotation to a new root made with the env: 0,
+ * CS_EAGAIN (one is in progress: why says so), CS_ENOENT (no CA yet), or
+ * an error of pki_ca_create. */
+int ca_rotation_start(struct env *env, const Cs__Cluster *cur, Cs__Cluster *next,
+		      uint8_t cert[PKI_DER_BYTES_MAX], uint8_t key[PKI_DER_BYTES_MAX],
+		      char *why, size_t why_size);
 
 /* ca_role_of: the env role of a node role. */
 enum env_role ca_role_of(Cs__NodeRole role);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ca.h"
 #include "core/errors.h"
 #include "core/limits.h"
 #include "core/pki.h"
@@ -684,6 +685,38 @@ int control_cluster_unlock_key(struct manager *m, bool rotate, char *key, char *
 	}
 	control_draw_unlock_key(m, key);
 	return control_write_autolock(m, cur, true, key, cb, data);
+}
+
+int control_ca_rotate(struct manager *m, char *err, size_t err_size, manager_write_cb cb,
+		      void *data)
+{
+	uint8_t *cert = NULL, *key = NULL;
+	struct store_batch b;
+	Cs__Cluster c;
+	int rv;
+
+	if (!manager_serves(m))
+		return CS_ENOTLEADER;
+	cert = malloc(PKI_DER_BYTES_MAX);
+	key = malloc(PKI_DER_BYTES_MAX);
+	if (!cert || !key) {
+		rv = CS_ENOMEM;
+		goto out;
+	}
+	rv = ca_rotation_start(manager_env(m), store_cluster(manager_store(m)), &c, cert, key,
+			       err, err_size);
+	if (rv)
+		goto out;
+	store_batch_init(&b);
+	if ((rv = store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &c))) {
+		store_batch_free(&b);
+		goto out;
+	}
+	rv = control_write(m, &b, cb, data);
+out:
+	free(cert);
+	free(key);
+	return rv;
 }
 
 int control_cluster_inspect(struct manager *m, const Cs__Cluster **out, char *err,

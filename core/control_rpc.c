@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ca.h"
 #include "core/control.h"
 #include "core/errors.h"
 #include "core/seal.h"
@@ -428,6 +429,7 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 	const Cs__Node *node;
 	const Cs__Cluster *cluster;
 	Cs__Cluster shown;
+	size_t done, total;
 	uint64_t node_id;
 	int rv;
 
@@ -494,6 +496,11 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 		if (rv == 0)
 			return 0;
 		break;
+	case CS__CONTROL_OP__CONTROL_OP_CA_ROTATE:
+		rv = control_ca_rotate(m, err, sizeof err, rpc_written, c);
+		if (rv == 0)
+			return 0;
+		break;
 	case CS__CONTROL_OP__CONTROL_OP_CLUSTER_UPDATE:
 		if (req->set_autolock)
 			rv = control_cluster_set_autolock(m, req->autolock, c->unlock_key, err,
@@ -538,11 +545,16 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 	case CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT:
 		if ((rv = control_cluster_inspect(m, &cluster, err, sizeof err)))
 			break;
-		/* the CA's private key never leaves the store */
+		/* the CA's private keys never leave the store */
 		shown = *cluster;
 		shown.ca_key.data = NULL;
 		shown.ca_key.len = 0;
+		shown.ca_next_key.data = NULL;
+		shown.ca_next_key.len = 0;
 		resp.cluster = &shown;
+		ca_rotation_progress(manager_store(m), &done, &total);
+		resp.ca_nodes_done = done;
+		resp.ca_nodes_total = total;
 		return rpc_finish(c, &resp);
 	case CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST:
 	case CS__CONTROL_OP__CONTROL_OP_TASK_LIST:

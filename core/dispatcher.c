@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ca.h"
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/grow.h"
@@ -48,6 +49,8 @@ struct disp_session {
 	Cs__NodeRole desired;  /* the node record's desired role, when known */
 	bool desired_known;    /* (kept from node events: no lookup per beat) */
 	bool revive;	       /* its record says DOWN while it heartbeats: write READY */
+	bool held_writing;     /* a CA rotation: cert_held written for ... */
+	uint8_t held_written[ENV_DIGEST_BYTES]; /* ... this key */
 };
 
 struct disp_report {
@@ -181,6 +184,57 @@ static void disp_send(struct dispatcher *d, const char *to, const Cs__Wire *wire
 static void disp_maybe_free(struct dispatcher *d);
 
 static void disp_write_done(void *data, int status);
+static void disp_write(struct dispatcher *d, struct store_batch *b, struct disp_write *w);
+
+/* Whether the session's node must renew its certificate now (a root CA
+ * rotation waits for it: ca.h); held (a heartbeat's cert_key, NULL: not
+ * said) is what it holds: not what the CA recorded (an answer lost), it
+ * renews too. */
+static bool disp_renew_cert(struct dispatcher *d, struct disp_session *s,
+			    const ProtobufCBinaryData *held)
+{
+	const struct store *st = manager_store(d->m);
+	const Cs__Cluster *c = store_cluster(st);
+	const Cs__Node *n;
+
+	if (!c || c->ca_rotation == CS__CA_ROTATION_PHASE__CA_ROTATION_NONE)
+		return false;
+	n = store_node_get(st, s->node_id);
+	return ca_node_should_renew(c, n, held ? held->data : NULL, held ? held->len : 0);
+}
+
+/* During a rotation: the node holds the certificate its record names
+ * (its heartbeat says so): the record says so too (cert_held), once. */
+static void disp_cert_held(struct dispatcher *d, struct disp_session *s,
+			   const ProtobufCBinaryData *held)
+{
+	const struct store *st = manager_store(d->m);
+	const Cs__Node *cur = store_node_get(st, s->node_id);
+	struct store_batch b;
+	struct disp_write *w;
+	Cs__Node n;
+
+	if (!ca_node_holds(store_cluster(st), cur, held->data, held->len) ||
+	    (s->held_writing && memcmp(s->held_written, held->data, ENV_DIGEST_BYTES) == 0))
+		return;
+	w = calloc(1, sizeof *w);
+	if (!w)
+		return;
+	w->d = d;
+	n = *cur;
+	n.cert_held = *held;
+	store_batch_init(&b);
+	if (store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &n)) {
+		store_batch_free(&b);
+		free(w);
+		return;
+	}
+	/* once per key: a write lost is tried again at its next key */
+	s->held_writing = true;
+	memcpy(s->held_written, held->data, ENV_DIGEST_BYTES);
+	disp_write(d, &b, w);
+}
+
 static void disp_session_reply(struct dispatcher *d, const char *to, int status,
 			       struct disp_session *s);
 static void disp_ack_now(struct dispatcher *d, const struct disp_report *r,
@@ -829,8 +883,10 @@ static void disp_session_reply(struct dispatcher *d, const char *to, int status,
 	r.node_id = s ? s->node_id : 0;
 	r.session_id = s ? s->session_id : 0;
 	r.heartbeat_ms = d->heartbeat_ms;
-	if (s)
+	if (s) {
 		r.desired_role = disp_desired_role(d, s);
+		r.renew_cert = disp_renew_cert(d, s, NULL);
+	}
 	/* the managers to try when this one goes (SwarmKit's session sends
 	 * the manager list too) */
 	r.n_managers = disp_members(d, managers, &members);
@@ -997,6 +1053,9 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 		/* lets an agent that lost the last Assignments notice it */
 		r.seq = s->seq;
 		r.desired_role = disp_desired_role(d, s);
+		if (h->cert_key.len == ENV_DIGEST_BYTES)
+			disp_cert_held(d, s, &h->cert_key);
+		r.renew_cert = disp_renew_cert(d, s, &h->cert_key);
 		/* managers joined since the session began: the agent learns them
 		 * here (or it could know only managers that are gone), when the
 		 * list changed since it was last told */

@@ -83,7 +83,8 @@ bool nodecert_due(struct nodecert *nc, ms_t retry_ms)
 		return false;
 	if (!nodecert_valid(nc))
 		return nc->token != NULL;
-	return now >= nc->renew_at_ms || (nc->want != ENV_ROLE_NONE && nc->want != nc->id.role);
+	return now >= nc->renew_at_ms || nc->renew_now ||
+	       (nc->want != ENV_ROLE_NONE && nc->want != nc->id.role);
 }
 
 int nodecert_request(struct nodecert *nc, const char *hostname, Cs__CertRequest *q)
@@ -162,6 +163,8 @@ enum nodecert_result nodecert_on_response(struct nodecert *nc,
 		return NODECERT_RETRY;
 	}
 	nc->csr_len = 0;
+	nc->renew_now = false;
+	nc->installs++;
 	nodecert_read(nc);
 	env_logf(env, ENV_LOG_INFO,
 		 "msg=\"certificate installed\" node=%016" PRIx64 " role=%s life_ms=%" PRIu64,
@@ -173,4 +176,9 @@ enum nodecert_result nodecert_on_response(struct nodecert *nc,
 void nodecert_want(struct nodecert *nc, enum env_role role)
 {
 	nc->want = role;
+}
+
+void nodecert_renew(struct nodecert *nc)
+{
+	nc->renew_now = true;
 }

@@ -10,6 +10,8 @@
  *  - A node with one renews it, over it, at a random point between
  *    LIMIT_CERT_RENEW_PERMILLE_MIN and _MAX of its life, and at once when the
  *    cluster wants another role than the one it grants.
+ *    It renews at once too when the cluster asks (a root CA rotation: the
+ *    renew_cert of a session or heartbeat answer).
  *  - A node whose certificate expired is a stranger: with a token it joins
  *    again as a new node; without, it can only wait (logged).
  * Single-threaded; no timers of its own (the agent's tick asks). */
@@ -36,6 +38,8 @@ struct nodecert {
 	enum env_role want;	 /* the role the cluster wants (NONE: unknown) */
 	bool pinned;
 	bool refused;
+	bool renew_now;		 /* the cluster asked for a renewal (a CA rotation) */
+	uint64_t installs;	 /* certificates installed from answers so far */
 };
 
 /* What an answer did. */
@@ -79,5 +83,9 @@ enum nodecert_result nodecert_on_response(struct nodecert *nc,
 /* nodecert_want: the role the cluster wants for this node (from a session
  * or heartbeat answer): a certificate of another role is renewed at once. */
 void nodecert_want(struct nodecert *nc, enum env_role role);
+
+/* nodecert_renew: the cluster asks this node to renew now (a root CA
+ * rotation: new roots to trust, or a certificate from the new root). */
+void nodecert_renew(struct nodecert *nc);
 
 #endif

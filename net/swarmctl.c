@@ -38,7 +38,8 @@ static const char help_main[] =
 	"  service create|ls|inspect|update|rm   services\n"
 	"  task ls|inspect                        tasks\n"
 	"  node ls|inspect|update|promote|demote|rm   nodes\n"
-	"  cluster inspect|join-token|rotate-token    the cluster\n"
+	"  cluster inspect|join-token|rotate-token|update    the cluster\n"
+	"  ca rotate                              a new root CA\n"
 	"\n"
 	"Options (anywhere before --):\n"
 	"  --socket PATH        the daemon's control socket (default: $SWARM_SOCKET,\n"
@@ -166,6 +167,7 @@ static int cluster_rotate_token(struct ctl *c, int argc, char **argv);
 static int cluster_update(struct ctl *c, int argc, char **argv);
 static int cluster_unlock_key(struct ctl *c, int argc, char **argv);
 static int node_unlock(struct ctl *c, int argc, char **argv);
+static int ca_rotate(struct ctl *c, int argc, char **argv);
 
 static const struct cmd cmds[] = {
 	{"service", "create", service_create,
@@ -217,6 +219,14 @@ static const struct cmd cmds[] = {
 	{"node", "unlock", node_unlock, "node unlock [--unlock-key-file FILE]",
 	 "Unlocks this manager (locked by autolock after a restart): the key from\n"
 	 "FILE's first line, or from stdin.\n"},
+	{"ca", "rotate", ca_rotate, "ca rotate",
+	 "Starts a root CA rotation and returns: a new root; nodes renew to trust\n"
+	 "both roots, then get certificates from the new one, then trust only it.\n"
+	 "No node loses contact on the way. It waits for every node in the\n"
+	 "cluster (one that is down holds it until it is back, or removed).\n"
+	 "The join tokens change when the new root takes over: the old ones stop\n"
+	 "working (`cluster join-token` prints the new ones). `cluster inspect`\n"
+	 "shows the phase and how many nodes are done with it.\n"},
 };
 #define CMD_COUNT (sizeof cmds / sizeof cmds[0])
 
@@ -687,7 +697,8 @@ static int cluster_inspect(struct ctl *c, int argc, char **argv)
 				   "cluster inspect takes no argument");
 	if ((rv = cluster_get(c, &resp)))
 		return rv;
-	swarmctl_cli_print_cluster(stdout, resp->cluster);
+	swarmctl_cli_print_cluster(stdout, resp->cluster, resp->ca_nodes_done,
+				   resp->ca_nodes_total);
 	cs__control_response__free_unpacked(resp, NULL);
 	return 0;
 }
@@ -728,6 +739,24 @@ static int cluster_rotate_token(struct ctl *c, int argc, char **argv)
 		return rv;
 	printf("rotated %s\n", strcmp(which, "both") == 0 ? "both tokens" : which);
 	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+static int ca_rotate(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	int rv;
+
+	(void)argv;
+	if (argc > 0)
+		return usage_error(cmd_find("ca", "rotate"), "ca rotate takes no argument");
+	req.op = CS__CONTROL_OP__CONTROL_OP_CA_ROTATE;
+	if ((rv = call(c, &req, &resp)))
+		return rv;
+	cs__control_response__free_unpacked(resp, NULL);
+	printf("root CA rotation started: `swarmctl cluster inspect` shows its progress; "
+	       "the join tokens change when it takes over\n");
 	return 0;
 }
 

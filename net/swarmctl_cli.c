@@ -1204,8 +1204,22 @@ void swarmctl_cli_print_node(FILE *out, const Cs__Node *nd, uint64_t leader_raft
 	swarmctl_cli_json_close(&j, '}');
 }
 
-void swarmctl_cli_print_cluster(FILE *out, const Cs__Cluster *c)
+/* key: the SHA-256 of der, in hex. */
+static void cli_json_digest(struct swarmctl_cli_json *j, const char *key,
+			    const ProtobufCBinaryData *der)
 {
+	uint8_t d[ENV_DIGEST_BYTES];
+	char hex[2 * ENV_DIGEST_BYTES + 1];
+	pki_digest(der->data, der->len, d);
+	for (size_t i = 0; i < sizeof d; i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	cli_json_kv_str(j, key, hex);
+}
+
+void swarmctl_cli_print_cluster(FILE *out, const Cs__Cluster *c, uint64_t ca_nodes_done,
+				uint64_t ca_nodes_total)
+{
+	static const char *const phases[] = {"none", "trust-both", "sign-new", "drop-old"};
 	struct swarmctl_cli_json j;
 
 	swarmctl_cli_json_init(&j, out);
@@ -1225,16 +1239,22 @@ void swarmctl_cli_print_cluster(FILE *out, const Cs__Cluster *c)
 	}
 	if (c->settings)
 		cli_json_kv_u64(&j, "cert_expiry_ms", c->settings->cert_expiry_ms);
-	if (c->ca_cert.len) {
+	if (c->ca_cert.len)
 		/* the root a join token's digest names (its key never leaves
 		 * the store) */
-		uint8_t d[ENV_DIGEST_BYTES];
-		char hex[2 * ENV_DIGEST_BYTES + 1];
-		pki_digest(c->ca_cert.data, c->ca_cert.len, d);
-		for (size_t i = 0; i < sizeof d; i++)
-			snprintf(hex + 2 * i, 3, "%02x", d[i]);
-		cli_json_kv_str(&j, "root_ca_sha256", hex);
+		cli_json_digest(&j, "root_ca_sha256", &c->ca_cert);
+	/* a root CA rotation (swarmctl ca rotate): how far it went */
+	cli_json_kv_str(&j, "ca_rotation",
+			(size_t)c->ca_rotation < sizeof phases / sizeof phases[0]
+				? phases[c->ca_rotation]
+				: "unknown");
+	if (c->ca_next_cert.len)
+		cli_json_digest(&j, "next_root_ca_sha256", &c->ca_next_cert);
+	if (c->ca_rotation) {
+		cli_json_kv_u64(&j, "ca_rotation_nodes_done", ca_nodes_done);
+		cli_json_kv_u64(&j, "ca_rotation_nodes", ca_nodes_total);
 	}
+	cli_json_kv_u64(&j, "ca_rotations", c->ca_rotations);
 	/* the join tokens are secrets: `cluster join-token` prints them */
 	swarmctl_cli_json_close(&j, '}');
 }

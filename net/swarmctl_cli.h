@@ -149,7 +149,12 @@ void swarmctl_cli_print_service(FILE *out, const Cs__Service *s, Cs__Task *const
 void swarmctl_cli_print_task(FILE *out, const Cs__Task *t, const char *service,
 			     const char *node);
 void swarmctl_cli_print_node(FILE *out, const Cs__Node *nd, uint64_t leader_raft_id);
-void swarmctl_cli_print_cluster(FILE *out, const Cs__Cluster *c);
+/* swarmctl_cli_print_cluster prints the cluster record as JSON (no token,
+ * no key): its root's digest and, during a root CA rotation, its phase, the
+ * new root's digest and ca_nodes_done of ca_nodes_total nodes done with the
+ * phase (ControlResponse's counts). */
+void swarmctl_cli_print_cluster(FILE *out, const Cs__Cluster *c, uint64_t ca_nodes_done,
+				uint64_t ca_nodes_total);
 
 /* Names of enum values as the CLI writes them ("running", "drain"...). */
 const char *swarmctl_cli_task_state(Cs__TaskState s);

@@ -48,12 +48,13 @@
 #include "sim/rng.h"
 
 static const char *const explore_kind_names[EXPLORE_KIND_COUNT] = {
-	"crash", "restart", "partition", "link", "process", "runtime", "disk",
+	"crash", "restart", "partition", "link", "process", "runtime", "disk", "cert", "ca",
 };
 
 enum {
 	EXPLORE_NODES_MASKED = 64, /* nodes past m64/w64 are never faulted */
 	EXPLORE_TRIES = 8,	   /* draws for one fault before giving up */
+	EXPLORE_CA_AFTER_MS = 60 * 1000, /* a rotation starts this far in */
 };
 
 /* The image of services with no image= (clusterops' default). */
@@ -537,6 +538,35 @@ static bool explore_draw(struct rng *r, const struct explore_plan *plan,
 						: "both");
 		explore_cat(f->end, "disk %c%" PRIu32 " ok\nrestart %c%" PRIu32, c,
 			    number, c, number);
+		return true;
+	}
+	case EXPLORE_CERT:
+	case EXPLORE_CA: {
+		/* one of the two per plan: a worker whose certificate expired
+		 * joins again with the token it was started with, which a
+		 * rotation replaces (an operator would hand it the new one) */
+		for (size_t i = 0; i < plan->fault_count; i++)
+			if (plan->faults[i].kind == EXPLORE_CA ||
+			    (kind == EXPLORE_CA && plan->faults[i].kind == EXPLORE_CERT))
+				return false;
+		if (kind == EXPLORE_CA) {
+			/* once the cluster has formed: a node that joins after
+			 * a rotation needs the new token (node add takes it; the
+			 * scenario's first nodes were given the first one) */
+			if (plan->window_ms < 2 * EXPLORE_CA_AFTER_MS)
+				return false;
+			f->at_ms = EXPLORE_CA_AFTER_MS +
+				   rng_below(r, plan->window_ms - 2 * EXPLORE_CA_AFTER_MS);
+			f->dur_ms = EXPLORE_FAULT_MIN_MS;
+			explore_cat(f->start, "ca rotate");
+			return true;
+		}
+		if (!nodes->wrk_count)
+			return false;
+		number = nodes->wrks[rng_below(r, nodes->wrk_count)];
+		explore_node_mask(f, false, number);
+		/* its old identity is gone; the new one takes a moment */
+		explore_cat(f->start, "cert w%" PRIu32 " expire", number);
 		return true;
 	}
 	case EXPLORE_KIND_COUNT: break;

@@ -26,6 +26,8 @@ enum explore_kind {
 	EXPLORE_PROCESS,   /* image IMG exit=1 / pull=fail, then reset */
 	EXPLORE_RUNTIME,   /* runtime NODE fail=OPS | restart ..., then ok */
 	EXPLORE_DISK,	   /* disk NODE fault=eio|full, then ok and restart */
+	EXPLORE_CERT,	   /* cert wN expire: the worker joins again, as new */
+	EXPLORE_CA,	   /* ca rotate: a root CA rotation mid-run */
 	EXPLORE_KIND_COUNT,
 };
 #define EXPLORE_FAULTS_ALL ((1u << EXPLORE_KIND_COUNT) - 1)

@@ -11,6 +11,7 @@
 #include <raft.h>
 
 #include "core/api.pb-c.h"
+#include "core/ca.h"
 #include "core/control.h"
 #include "core/errors.h"
 #include "core/manager.h"
@@ -50,6 +51,13 @@ struct runner {
 	struct runner_seen *seen; /* by node index, seen_cap of them */
 	size_t seen_cap;
 	uint64_t serial;
+	/* `ca rotate`: the root the cluster had when it was asked */
+	bool ca_rotate_asked;
+	uint8_t ca_rotate_from[ENV_DIGEST_BYTES];
+	/* the join tokens nodes added later were given (each lives as long
+	 * as the run: a node's config points at it) */
+	char **tokens;
+	size_t token_count;
 };
 
 uint64_t runner_seed(const struct scn_script *script, bool has_flag, uint64_t flag_seed)
@@ -653,6 +661,30 @@ static int runner_node(struct runner *r, const struct scn_cmd *cmd, struct scn_n
 	return 0;
 }
 
+/* A node added later joins with the token the cluster holds now, as an
+ * operator would read it (`swarmctl cluster join-token`): after a `ca
+ * rotate`, not the one the cluster began with (`node add ... token=initial`
+ * keeps that one). The config is the cluster's, made for this node alone. */
+static void runner_current_token(struct runner *r, struct node_cfg *cfg, bool manager)
+{
+	int64_t leader = simcluster_leader(r->cluster);
+	struct manager *m = leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader)
+				       : NULL;
+	const Cs__Cluster *c = m ? store_cluster(manager_store(m)) : NULL;
+	const char *token = c ? (manager ? c->manager_token : c->worker_token) : NULL;
+
+	if (!token || !*token || strlen(token) >= PKI_TOKEN_BYTES)
+		return;
+	char **t = realloc(r->tokens, (r->token_count + 1) * sizeof *t);
+	if (!t)
+		return; /* the token it was made with: refused, and logged */
+	r->tokens = t;
+	t[r->token_count] = strdup(token);
+	if (!t[r->token_count])
+		return;
+	cfg->agent.join_token = t[r->token_count++];
+}
+
 static int runner_add_node(struct runner *r, const struct scn_cmd *cmd,
 			   struct scn_node ref)
 {
@@ -687,6 +719,9 @@ static int runner_add_node(struct runner *r, const struct scn_cmd *cmd,
 	if (rv)
 		return runner_fail(r, cmd, "cannot add node %s: %s", name,
 				   cs_strerror(rv));
+	if (cfg && prog == &node_program && cmd->kind == SCN_NODE_ADD &&
+	    !cmd->u.node.initial_token)
+		runner_current_token(r, (struct node_cfg *)cfg, manager);
 	if (simcluster_track(r->cluster, index,
 			     manager && r->real_managers ? ref.number : 0))
 		return runner_fail(r, cmd, "out of memory");
@@ -715,6 +750,76 @@ static int runner_cluster(struct runner *r, const struct scn_cmd *cmd)
 }
 
 /* ---------------------------------------------------------------- conditions */
+
+/* ca rotated: the leader's store says the rotation is over (no phase), its
+ * root is not the one `ca rotate` started from, and every node's record
+ * says its certificate is from that root and it trusts that root alone. */
+static int runner_cond_ca_rotated(struct runner *r, char *got, size_t got_size)
+{
+	int64_t leader = simcluster_leader(r->cluster);
+	struct manager *m = leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader)
+				       : NULL;
+	const struct store *st = m ? manager_store(m) : NULL;
+	const Cs__Cluster *c = st ? store_cluster(st) : NULL;
+	uint8_t root[ENV_DIGEST_BYTES];
+	size_t behind = 0, total = 0;
+
+	if (!c || c->ca_cert.len == 0) {
+		snprintf(got, got_size, "no leader with a cluster record");
+		return 0;
+	}
+	if (c->ca_rotation != CS__CA_ROTATION_PHASE__CA_ROTATION_NONE) {
+		size_t done, all;
+		ca_rotation_progress(st, &done, &all);
+		snprintf(got, got_size, "phase %s, %zu of %zu nodes done with it",
+			 ca_rotation_name(c->ca_rotation), done, all);
+		return 0;
+	}
+	pki_digest(c->ca_cert.data, c->ca_cert.len, root);
+	if (r->ca_rotate_asked && memcmp(root, r->ca_rotate_from, sizeof root) == 0) {
+		snprintf(got, got_size, "the root is still the one before `ca rotate`");
+		return 0;
+	}
+	for (const Cs__Node *n = store_node_next(st, NULL); n; n = store_node_next(st, n)) {
+		total++;
+		if (n->cert_root.len != sizeof root ||
+		    memcmp(n->cert_root.data, root, sizeof root) != 0 || n->n_cert_trust != 1 ||
+		    n->cert_trust[0].len != sizeof root ||
+		    memcmp(n->cert_trust[0].data, root, sizeof root) != 0)
+			behind++;
+	}
+	if (behind == 0)
+		return 1;
+	snprintf(got, got_size, "%zu of %zu nodes not on the new root alone", behind, total);
+	return 0;
+}
+
+static int runner_api(struct runner *r, const struct scn_cmd *cmd, uint32_t node);
+
+/* ca rotate: through the leader's control API, as swarmctl ca rotate; the
+ * root it starts from is kept for `ca rotated`. */
+static int runner_ca_rotate(struct runner *r, const struct scn_cmd *cmd)
+{
+	int64_t leader;
+	struct manager *m;
+	const Cs__Cluster *c;
+	int rv;
+
+	if (!r->real_managers)
+		return runner_not_built(r, cmd, "ca rotate needs the control API");
+	rv = runner_api(r, cmd, UINT32_MAX);
+	if (rv)
+		return rv;
+	leader = simcluster_leader(r->cluster);
+	m = leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader) : NULL;
+	c = m ? store_cluster(manager_store(m)) : NULL;
+	if (c && c->ca_cert.len) {
+		r->ca_rotate_asked = true;
+		/* committed: the root it rotates from is still ca_cert */
+		pki_digest(c->ca_cert.data, c->ca_cert.len, r->ca_rotate_from);
+	}
+	return 0;
+}
 
 /* Evaluates cond. Returns 1 when it holds, 0 when not (got describes what
  * was seen), -1 when the run failed (a part not built yet). */
@@ -770,6 +875,10 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 			return runner_not_built(r, cmd,
 						"`managers in sync` needs the managers");
 		return simcluster_in_sync(r->cluster, got, got_size);
+	case SCN_COND_CA_ROTATED:
+		if (!r->real_managers)
+			return runner_not_built(r, cmd, "ca rotated needs the managers");
+		return runner_cond_ca_rotated(r, got, got_size);
 	case SCN_COND_REFUSED:
 	case SCN_COND_TERM:
 	case SCN_COND_SERVICE:
@@ -1092,7 +1201,9 @@ static int runner_api_once(struct runner *r, const struct scn_cmd *cmd, uint32_t
 		leader = simcluster_leader(r->cluster);
 	}
 	m = simcluster_manager(r->cluster, (uint32_t)leader);
-	if (cmd->kind == SCN_SET) {
+	if (cmd->kind == SCN_CA_ROTATE) {
+		rv = control_ca_rotate(m, err, err_size, runner_call_done, call);
+	} else if (cmd->kind == SCN_SET) {
 		rv = control_cluster_set_cert_expiry(m, cmd->u.settings.cert_expiry_ms, err,
 						     err_size, runner_call_done, call);
 	} else if (node == UINT32_MAX) {
@@ -1329,6 +1440,7 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_RUNTIME: return runner_runtime(r, cmd);
 	case SCN_DISK: return runner_disk(r, cmd);
 	case SCN_CERT: return runner_cert(r, cmd);
+	case SCN_CA_ROTATE: return runner_ca_rotate(r, cmd);
 	case SCN_FORGE:
 		if (!r->real_managers)
 			return runner_not_built(r, cmd, "forge needs the cluster's programs");
@@ -1421,6 +1533,9 @@ int runner_run(const struct scn_script *script, uint64_t seed,
 	simcluster_free(r.cluster);
 	free(r.refused);
 	free(r.seen);
+	for (size_t i = 0; i < r.token_count; i++)
+		free(r.tokens[i]);
+	free(r.tokens);
 	return 0;
 }
 

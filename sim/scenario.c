@@ -322,8 +322,9 @@ static const char *const scn_cmd_names[] = {
 	[SCN_DISK] = "disk",
 	[SCN_CERT] = "cert",
 	[SCN_FORGE] = "forge",
+	[SCN_CA_ROTATE] = "ca rotate",
 };
-_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_FORGE + 1,
+_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_CA_ROTATE + 1,
 	       "a name for every command");
 
 static const char *const scn_state_names[] = {
@@ -379,7 +380,7 @@ static const char *const scn_order_names[] = {
 	"heal, image, runtime, disk, cert, forge, expect, always, await"
 #define SCN_CONDS_TEXT                                                               \
 	"leader, no leader, running, store tasks, nodes ready, node, converged, "   \
-	"managers in sync, refused, term or service"
+	"managers in sync, refused, term, service or ca rotated"
 #define SCN_OPS_TEXT "OP (one of == != < <= > >=)"
 
 /* Bytes a name may hold besides letters and digits (it starts with one). */
@@ -1397,6 +1398,10 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 		c->kind = SCN_COND_TERM;
 		return scn_op_count(p, from, i, c);
 	}
+	if (scn_tok_is(t, "ca")) {
+		c->kind = SCN_COND_CA_ROTATED;
+		return scn_keyword(p, from, i, "rotated", "'rotated'");
+	}
 	if (scn_tok_is(t, "service")) {
 		c->kind = SCN_COND_SERVICE;
 		rv = scn_name_at(p, from, *i, "a service name", SCN_NAME_EXTRA,
@@ -1904,6 +1909,7 @@ static int scn_parse_node(struct scn_parser *p, struct scn_cmd *cmd)
 				SCN_TOK_ARG(p->toks[1]), subs_text);
 	cmd->kind = subs[k].kind;
 	if (cmd->kind == SCN_NODE_ADD) {
+		uint32_t tok_end = 3;
 		bool manager;
 
 		if (p->tok_count >= 3 && scn_tok_is(p->toks[2], "stranger")) {
@@ -1925,6 +1931,16 @@ static int scn_parse_node(struct scn_parser *p, struct scn_cmd *cmd)
 					  scn_tok_is(p->toks[2], "manager")))
 			return scn_expected(p, 0, 2, "worker or manager");
 		manager = scn_tok_is(p->toks[2], "manager");
+		if (p->tok_count >= 4 && scn_tok_has_prefix(p->toks[3], "token=")) {
+			if (scn_tok_is(p->toks[3], "token=initial"))
+				cmd->u.node.initial_token = true;
+			else if (!scn_tok_is(p->toks[3], "token=current"))
+				return scn_fail(p, p->toks[3].col + 6,
+						"unknown token '%.*s' (expected initial or "
+						"current)",
+						SCN_TOK_ARG(scn_tok_tail(p->toks[3], 6)));
+			tok_end = 4;
+		}
 		if (manager && p->managers == LIMIT_MANAGERS_MAX)
 			return scn_fail(
 				p, p->toks[2].col,
@@ -1937,7 +1953,7 @@ static int scn_parse_node(struct scn_parser *p, struct scn_cmd *cmd)
 				"node add would make %u nodes, over the limit of %u "
 				"(LIMIT_NODES_MAX)",
 				LIMIT_NODES_MAX + 1, LIMIT_NODES_MAX);
-		rv = scn_end(p, 3);
+		rv = scn_end(p, tok_end);
 		if (rv)
 			return rv;
 		if (manager)
@@ -2419,6 +2435,15 @@ static int scn_parse_forge(struct scn_parser *p, struct scn_cmd *cmd)
 	return scn_end(p, i);
 }
 
+/* ca rotate */
+static int scn_parse_ca(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	if (p->tok_count < 2 || !scn_tok_is(p->toks[1], "rotate"))
+		return scn_expected(p, 0, 1, "rotate");
+	cmd->kind = SCN_CA_ROTATE;
+	return scn_end(p, 2);
+}
+
 /* ---------------------------------------------------------------- lines */
 
 struct scn_verb {
@@ -2448,6 +2473,7 @@ static const struct scn_verb scn_verbs[] = {
 	{"disk", scn_parse_disk, false},
 	{"cert", scn_parse_cert, false},
 	{"forge", scn_parse_forge, false},
+	{"ca", scn_parse_ca, false},
 };
 
 static void scn_cmd_free(struct scn_cmd *cmd)

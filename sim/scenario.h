@@ -42,6 +42,7 @@ enum scn_cmd_kind {
 	SCN_DISK,    /* addition: disk NODE fault=eio|full|ok (issue 12) */
 	SCN_CERT,    /* addition: cert NODE expire|foreign|other-cluster|none */
 	SCN_FORGE,   /* addition: forge SRC KIND to=DST [as=NODE] (issue 13) */
+	SCN_CA_ROTATE, /* addition: ca rotate (a root CA rotation, issue 13) */
 };
 
 /* A node reference: a concrete node, or "leader" (resolved when run). A
@@ -100,6 +101,7 @@ enum scn_cond_kind {
 	SCN_COND_REFUSED,	/* refused [on NODE] OP N: `msg="refused"` lines */
 	SCN_COND_TERM,		/* term OP N: the highest term of any running manager */
 	SCN_COND_SERVICE,	/* service NAME exists|absent */
+	SCN_COND_CA_ROTATED,	/* ca rotated: the last `ca rotate` finished */
 };
 
 struct scn_cond {
@@ -342,6 +344,9 @@ struct scn_cmd {
 			char *label_key;      /* NODE_LABEL */
 			char *label_value;
 			struct scn_node added; /* NODE_ADD: the name it gets */
+			bool initial_token;    /* NODE_ADD token=initial: the join
+						* token the cluster began with
+						* (else the leader's current one) */
 		} node;
 		struct scn_partition partition; /* PARTITION, ISOLATE */
 		struct scn_link link;

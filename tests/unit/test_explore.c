@@ -312,9 +312,71 @@ static void test_explore_runtime_and_disk_faults(void **state)
 	scn_free(&s);
 }
 
+/* cert and ca faults: in the default set; a worker's certificate expires,
+ * or one rotation starts once the cluster has formed; never both in a plan
+ * (a worker joining again with its first token after a rotation would be
+ * refused); the text parses; one plan with a rotation runs green. */
+static void test_explore_cert_and_ca_faults(void **state)
+{
+	struct scn_script s, gen;
+	struct explore_plan p;
+	struct runner_result res;
+	uint32_t kinds;
+	char err[256];
+	bool saw_cert = false, saw_ca = false;
+	uint64_t ca_seed = 0;
+
+	(void)state;
+	assert_int_equal(explore_kinds_parse("cert,ca", &kinds, err, sizeof err), 0);
+	assert_int_equal(kinds, (1u << EXPLORE_CERT) | (1u << EXPLORE_CA));
+	assert_int_equal(EXPLORE_FAULTS_DEFAULT & kinds, kinds);
+	parse(replicated, &s);
+	for (uint64_t seed = 1; seed <= 60; seed++) {
+		size_t cas = 0, certs = 0;
+		char *text;
+		size_t len;
+		assert_int_equal(explore_plan_make(&s, seed, kinds, seed % 2, &p), 0);
+		for (size_t i = 0; i < p.fault_count; i++) {
+			const struct explore_fault *f = &p.faults[i];
+			if (f->kind == EXPLORE_CA) {
+				cas++;
+				assert_string_equal(f->start, "ca rotate");
+				assert_string_equal(f->end, "");
+				assert_true(f->at_ms >= 60 * 1000);
+			} else {
+				assert_int_equal(f->kind, EXPLORE_CERT);
+				certs++;
+				assert_true(strncmp(f->start, "cert w", 6) == 0);
+				assert_non_null(strstr(f->start, " expire"));
+				assert_int_equal(f->mgr_mask, 0);
+			}
+		}
+		assert_true(cas <= 1);
+		assert_false(cas && certs);
+		saw_ca |= cas > 0;
+		saw_cert |= certs > 0;
+		if (cas && !ca_seed)
+			ca_seed = seed;
+		assert_int_equal(explore_text(&s, &p, &text, &len), 0);
+		assert_int_equal(scn_parse("gen.scn", text, len, &gen, err, sizeof err),
+				 0);
+		scn_free(&gen);
+		free(text);
+	}
+	assert_true(saw_cert);
+	assert_true(saw_ca);
+	assert_int_equal(explore_plan_make(&s, ca_seed, kinds, ca_seed % 2, &p), 0);
+	assert_int_equal(explore_run(&s, &p, &res, NULL, err, sizeof err), 0);
+	if (!res.passed)
+		fail_msg("seed %llu: %s", (unsigned long long)ca_seed, res.message);
+	runner_result_free(&res);
+	scn_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_explore_cert_and_ca_faults),
 		cmocka_unit_test(test_explore_kinds_parse_and_print),
 		cmocka_unit_test(test_explore_plan_is_a_function_of_the_seed),
 		cmocka_unit_test(test_explore_plans_stay_survivable),

@@ -1049,13 +1049,13 @@ static void test_scn_rejects_unknown_condition(void **state)
 		"expect leadr",
 		"scn.scn:2:8: unknown condition 'leadr' (expected leader, no "
 		"leader, running, store tasks, nodes ready, node, converged, managers in sync, "
-		"refused, term or service)");
+		"refused, term, service or ca rotated)");
 	line_fails("expect no leaders",
 		   "scn.scn:2:11: expected 'leader' after 'no', got 'leaders'");
 	line_fails(
 		"expect",
 		"scn.scn:2:7: expected a condition (leader, no leader, running, "
-		"store tasks, nodes ready, node, converged, managers in sync, refused, term or service) "
+		"store tasks, nodes ready, node, converged, managers in sync, refused, term, service or ca rotated) "
 		"after 'expect', got end "
 		"of line");
 }
@@ -1523,9 +1523,55 @@ static void test_scn_rejects_bad_identity_commands(void **state)
 		   "scn.scn:2:20: expected exists or absent after 'service web', got 'here'");
 }
 
+static void test_scn_parses_ca_rotation_and_tokens(void **state)
+{
+	struct scn_script s;
+
+	(void)state;
+	parse_ok("cluster managers=3 workers=2\n"
+		 "ca rotate\n"
+		 "expect ca rotated within 5m\n"
+		 "always ca rotated\n"
+		 "node add worker\n"
+		 "node add worker token=initial\n"
+		 "node add manager token=current\n",
+		 &s);
+	assert_int_equal(s.cmds[1].kind, SCN_CA_ROTATE);
+	assert_string_equal(scn_cmd_name(SCN_CA_ROTATE), "ca rotate");
+	assert_int_equal(s.cmds[2].kind, SCN_EXPECT);
+	assert_int_equal(s.cmds[2].u.expect.cond.kind, SCN_COND_CA_ROTATED);
+	assert_true(s.cmds[2].u.expect.has_within);
+	assert_int_equal(s.cmds[2].u.expect.within_ms, 5 * 60 * 1000);
+	assert_int_equal(s.cmds[3].u.expect.cond.kind, SCN_COND_CA_ROTATED);
+	assert_false(s.cmds[4].u.node.initial_token);
+	assert_int_equal(s.cmds[4].u.node.added.number, 3);
+	assert_true(s.cmds[5].u.node.initial_token);
+	assert_int_equal(s.cmds[5].u.node.added.number, 4);
+	assert_false(s.cmds[6].u.node.initial_token);
+	assert_int_equal(s.cmds[6].u.node.added.kind, SCN_NODE_MANAGER);
+	assert_int_equal(s.workers_total, 4);
+	scn_free(&s);
+}
+
+static void test_scn_rejects_bad_ca_commands(void **state)
+{
+	(void)state;
+	line_fails("ca", "scn.scn:2:3: expected rotate after 'ca', got end of line");
+	line_fails("ca renew", "scn.scn:2:4: expected rotate after 'ca', got 'renew'");
+	line_fails("ca rotate now", "scn.scn:2:11: unexpected 'now' after complete command 'ca rotate'");
+	line_fails("expect ca done",
+		   "scn.scn:2:11: expected 'rotated' after 'ca', got 'done'");
+	line_fails("node add worker token=old",
+		   "scn.scn:2:23: unknown token 'old' (expected initial or current)");
+	line_fails("node add worker token=initial x",
+		   "scn.scn:2:31: unexpected 'x' after complete command 'node add worker token=initial'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_scn_parses_ca_rotation_and_tokens),
+		cmocka_unit_test(test_scn_rejects_bad_ca_commands),
 		cmocka_unit_test(test_scn_parses_strangers_cert_and_forge),
 		cmocka_unit_test(test_scn_rejects_bad_identity_commands),
 		cmocka_unit_test(test_scn_parses_every_command_and_condition),
