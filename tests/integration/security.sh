@@ -7,6 +7,8 @@
 #     term does not move, the cluster goes on;
 #   - node certificates renew by themselves with a short life (cluster
 #     update --cert-expiry 1m) and nothing restarts;
+#   - a root CA rotation finishes with every node on the new root and no
+#     restart, and the join tokens name the new root;
 #   - a removed node's certificate is refused: its daemon exits 1 saying so;
 #   - a manager with autolock stays locked after a restart until `swarmctl
 #     node unlock` (a wrong key refused), or starts unlocked with
@@ -146,6 +148,23 @@ wait_for 120 "w1's certificate renewed twice" renewed_twice
 alive w1 || fail "w1 restarted or died"
 [ "$(grep -c '"started"' "$WORK/w1.log")" -eq 1 ] || fail "w1 started more than once"
 [ "$(ready_count)" -eq 3 ] || fail "a node is no longer ready after renewals"
+
+# ---------------------------------------------------------------- CA rotation
+say "root CA rotation: every node on the new root, nothing restarts"
+OLDROOT=$(ctl m1 cluster inspect | jq -r .root_ca_sha256)
+ctl m1 ca rotate >/dev/null
+rotated() {
+	local j
+	j=$(ctl m1 cluster inspect)
+	[ "$(jq -r .ca_rotations <<<"$j")" = 1 ] && [ "$(jq -r .ca_rotation <<<"$j")" = none ]
+}
+wait_for 120 "the rotation to finish" rotated
+NEWROOT=$(ctl m1 cluster inspect | jq -r .root_ca_sha256)
+[ "$NEWROOT" != "$OLDROOT" ] || fail "the root did not change"
+[ "$(ctl m1 cluster join-token worker)" != "$WTOKEN" ] || fail "the worker token still names the old root"
+for n in m1 w1 w2; do alive $n || fail "$n died during the rotation"; done
+[ "$(grep -c '"started"' "$WORK/w1.log")" -eq 1 ] || fail "w1 restarted during the rotation"
+wait_for 30 "3 nodes ready after the rotation" three_ready
 
 # ---------------------------------------------------------------- removal
 say "w2 removed: its certificate is refused, its daemon exits 1"
