@@ -135,10 +135,11 @@ static int agent_db_init(struct agent *a)
 	if (sqlite3_prepare_v2(a->db, "SELECT env_held FROM agent_tasks LIMIT 0", -1, &st,
 			       NULL) == SQLITE_OK)
 		sqlite3_finalize(st);
-	else if (sqlite3_exec(a->db,
-			      "ALTER TABLE agent_tasks ADD COLUMN env_held INTEGER NOT NULL"
-			      " DEFAULT 0",
-			      NULL, NULL, NULL) != SQLITE_OK)
+	else if (sqlite3_exec(
+			 a->db,
+			 "ALTER TABLE agent_tasks ADD COLUMN env_held INTEGER NOT NULL"
+			 " DEFAULT 0",
+			 NULL, NULL, NULL) != SQLITE_OK)
 		return CS_ESTORAGE;
 	if (sqlite3_prepare_v2(a->db,
 			       "SELECT value FROM agent_meta WHERE key = 'node_id'", -1,
@@ -1088,7 +1089,8 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 				agent_disconnect(a, false);
 			if (now >= a->next_connect_ms && nodecert_due(&a->nc, 0)) {
 				agent_ask_cert(a);
-				agent_disconnect(a, true); /* the next try, if unanswered */
+				agent_disconnect(a,
+						 true); /* the next try, if unanswered */
 			}
 			return;
 		}
@@ -1127,7 +1129,8 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 			/* which certificate it holds (a CA rotation's progress;
 			 * the manager may have signed this one itself) */
 			nodecert_reload(&a->nc);
-			hb.cert_key = (ProtobufCBinaryData){sizeof a->nc.id.key, a->nc.id.key};
+			hb.cert_key =
+				(ProtobufCBinaryData){sizeof a->nc.id.key, a->nc.id.key};
 			a->hb_installs = a->nc.installs;
 			wire.heartbeat = &hb;
 			agent_send(a, a->target, &wire);
@@ -1299,8 +1302,9 @@ static void agent_refused(struct agent *a, const char *from, const char *why)
  * (renewed with that role), then the host, once. */
 static void agent_check_role(struct agent *a, Cs__NodeRole desired)
 {
-	enum env_role want = desired == CS__NODE_ROLE__NODE_ROLE_MANAGER ? ENV_ROLE_MANAGER
-									 : ENV_ROLE_WORKER;
+	enum env_role want = desired == CS__NODE_ROLE__NODE_ROLE_MANAGER
+				     ? ENV_ROLE_MANAGER
+				     : ENV_ROLE_WORKER;
 	a->desired = desired;
 	nodecert_want(&a->nc, want);
 	if (a->nc.id.role != want)
@@ -1373,9 +1377,7 @@ static void agent_on_cert_response(struct agent *a, const char *from,
 				a->next_connect_ms = a->env->ops->now_ms(a->env);
 		}
 		break;
-	case NODECERT_REFUSED:
-		agent_refused(a, from, why);
-		break;
+	case NODECERT_REFUSED: agent_refused(a, from, why); break;
 	case NODECERT_IGNORED:
 	case NODECERT_RETRY:
 	case NODECERT_FATAL: break;
@@ -1394,17 +1396,18 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 	 * a manager of the root its token names, which the env checked) */
 	if (who->role != ENV_ROLE_MANAGER ||
 	    (nodecert_valid(&a->nc) && who->cluster_id != a->nc.id.cluster_id)) {
-		env_logf(a->env, ENV_LOG_WARN,
-			 "msg=\"refused\" what=%s from=%s node=%016" PRIx64 " why=\"%s\"",
-			 wire->cert_response	    ? "cert_response"
-			 : wire->session_response   ? "session_response"
-			 : wire->heartbeat_response ? "heartbeat_response"
-			 : wire->assignments	    ? "assignments"
-						    : "status_ack",
-			 from, who->node_id,
-			 who->role != ENV_ROLE_MANAGER
-				 ? "an answer from a sender without a manager's certificate"
-				 : "an answer from a manager of another cluster");
+		env_logf(
+			a->env, ENV_LOG_WARN,
+			"msg=\"refused\" what=%s from=%s node=%016" PRIx64 " why=\"%s\"",
+			wire->cert_response	   ? "cert_response"
+			: wire->session_response   ? "session_response"
+			: wire->heartbeat_response ? "heartbeat_response"
+			: wire->assignments	   ? "assignments"
+						   : "status_ack",
+			from, who->node_id,
+			who->role != ENV_ROLE_MANAGER
+				? "an answer from a sender without a manager's certificate"
+				: "an answer from a manager of another cluster");
 		return true;
 	}
 	if (wire->cert_response) {

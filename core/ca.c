@@ -73,7 +73,8 @@ int ca_token_role(const Cs__Cluster *c, const char *token, Cs__NodeRole *role,
 		*role = CS__NODE_ROLE__NODE_ROLE_WORKER;
 		return 0;
 	}
-	snprintf(why, PKI_WHY_BYTES, "wrong join token (rotated, or never this cluster's)");
+	snprintf(why, PKI_WHY_BYTES,
+		 "wrong join token (rotated, or never this cluster's)");
 	return CS_EAUTH;
 }
 
@@ -108,7 +109,8 @@ int ca_cluster_new(struct env *env, const struct manager_cfg *cfg, uint64_t clus
 	}
 	pki_digest(out->cert, out->cert_len, root);
 	if (ca_token_names(cfg->worker_token, root))
-		snprintf(out->worker_token, sizeof out->worker_token, "%s", cfg->worker_token);
+		snprintf(out->worker_token, sizeof out->worker_token, "%s",
+			 cfg->worker_token);
 	else
 		pki_token_make(root, env->ops->random_u64(env), env->ops->random_u64(env),
 			       out->worker_token);
@@ -127,8 +129,8 @@ int ca_issue_self(struct env *env, const struct env_blob *ca_cert,
 {
 	uint8_t csr[PKI_DER_BYTES_MAX], cert[PKI_DER_BYTES_MAX];
 	size_t csr_len, cert_len;
-	struct env_identity who = {.node_id = node_id, .cluster_id = cluster_id,
-				   .role = role};
+	struct env_identity who = {
+		.node_id = node_id, .cluster_id = cluster_id, .role = role};
 	struct env_blob csrb, certb;
 	int rv;
 
@@ -141,7 +143,6 @@ int ca_issue_self(struct env *env, const struct env_blob *ca_cert,
 	certb = (struct env_blob){cert, cert_len};
 	return env->ops->pki_install(env, &certb, ca_cert, 1);
 }
-
 
 /* ---------------------------------------------------------------- rotation */
 
@@ -230,9 +231,9 @@ static bool ca_node_done_as(const Cs__Cluster *c, const Cs__Node *n, bool held)
 	uint8_t cur[ENV_DIGEST_BYTES], next[ENV_DIGEST_BYTES];
 	bool signed_by;
 
-	if (!held &&
-	    (n->cert_key.len != ENV_DIGEST_BYTES || n->cert_held.len != ENV_DIGEST_BYTES ||
-	     memcmp(n->cert_key.data, n->cert_held.data, ENV_DIGEST_BYTES) != 0))
+	if (!held && (n->cert_key.len != ENV_DIGEST_BYTES ||
+		      n->cert_held.len != ENV_DIGEST_BYTES ||
+		      memcmp(n->cert_key.data, n->cert_held.data, ENV_DIGEST_BYTES) != 0))
 		return false; /* not seen to hold what the CA recorded */
 
 	pki_digest(c->ca_cert.data, c->ca_cert.len, cur);
@@ -291,7 +292,8 @@ void ca_rotation_progress(const struct store *st, size_t *done, size_t *total)
 	*done = *total = 0;
 	if (ca_phase(c) == CS__CA_ROTATION_PHASE__CA_ROTATION_NONE)
 		return;
-	for (const Cs__Node *n = store_node_next(st, NULL); n; n = store_node_next(st, n)) {
+	for (const Cs__Node *n = store_node_next(st, NULL); n;
+	     n = store_node_next(st, n)) {
 		if (ca_removed(c, n->id))
 			continue;
 		(*total)++;
@@ -318,8 +320,9 @@ int ca_rotation_start(struct env *env, const Cs__Cluster *cur, Cs__Cluster *next
 			 ca_rotation_name(ca_phase(cur)));
 		return CS_EAGAIN;
 	}
-	rv = env->ops->pki_ca_create(env, cur->id, LIMIT_CA_LIFE_MS, cert, PKI_DER_BYTES_MAX,
-				     &cert_len, key, PKI_DER_BYTES_MAX, &key_len);
+	rv = env->ops->pki_ca_create(env, cur->id, LIMIT_CA_LIFE_MS, cert,
+				     PKI_DER_BYTES_MAX, &cert_len, key, PKI_DER_BYTES_MAX,
+				     &key_len);
 	if (rv) {
 		snprintf(why, why_size, "cannot make a new root CA: %s", cs_strerror(rv));
 		return rv;
@@ -336,11 +339,11 @@ int ca_rotation_start(struct env *env, const Cs__Cluster *cur, Cs__Cluster *next
 struct ca {
 	const struct leader_ctx *ctx;
 	struct env *env;
-	size_t writes;	 /* in flight: the last answer frees a stopped CA */
+	size_t writes; /* in flight: the last answer frees a stopped CA */
 	bool stopped;
-	bool rotating;	 /* a rotation step's write is in flight */
-	bool again;	 /* a store event came meanwhile: look again after it */
-	bool own_due;	 /* look at the leader's own certificate (at start) */
+	bool rotating;	    /* a rotation step's write is in flight */
+	bool again;	    /* a store event came meanwhile: look again after it */
+	bool own_due;	    /* look at the leader's own certificate (at start) */
 	env_timer_id timer; /* the next look, armed (0: none) */
 };
 
@@ -378,7 +381,8 @@ static void ca_reply(struct ca *ca, uint64_t conn, int status, const char *error
 		r.cert.data = (uint8_t *)cert;
 		r.cert.len = cert_len;
 		for (size_t i = 0; i < root_count && i < 2; i++)
-			rb[i] = (ProtobufCBinaryData){roots[i].len, (uint8_t *)roots[i].data};
+			rb[i] = (ProtobufCBinaryData){roots[i].len,
+						      (uint8_t *)roots[i].data};
 		r.n_roots = root_count < 2 ? root_count : 2;
 		r.roots = rb;
 	}
@@ -472,7 +476,8 @@ static void ca_record(struct ca *ca, uint64_t conn, const Cs__Node *cur, uint64_
 	n.cert_role = role;
 	n.cert_root = (ProtobufCBinaryData){ENV_DIGEST_BYTES, (uint8_t *)s->digest[0]};
 	for (size_t i = 0; i < s->root_count; i++)
-		trust[i] = (ProtobufCBinaryData){ENV_DIGEST_BYTES, (uint8_t *)s->digest[i]};
+		trust[i] =
+			(ProtobufCBinaryData){ENV_DIGEST_BYTES, (uint8_t *)s->digest[i]};
 	n.n_cert_trust = s->root_count;
 	n.cert_trust = trust;
 	w = calloc(1, sizeof *w);
@@ -527,8 +532,8 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 	if (strlen(from) >= LIMIT_ADDR_BYTES_MAX)
 		return;
 	if (!c || c->ca_cert.len == 0 || c->ca_key.len == 0) {
-		ca_reply(ca, who->conn, CS_EAGAIN, "the cluster's CA is not ready", NULL, 0,
-			 NULL, 0);
+		ca_reply(ca, who->conn, CS_EAGAIN, "the cluster's CA is not ready", NULL,
+			 0, NULL, 0);
 		return;
 	}
 	if (who->node_id) {
@@ -538,8 +543,9 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 			return;
 		}
 		if (q->node_id && q->node_id != who->node_id) {
-			ca_refuse(ca, from, who,
-				  "certificate request for another node than its certificate");
+			ca_refuse(
+				ca, from, who,
+				"certificate request for another node than its certificate");
 			return;
 		}
 		id = who->node_id;
@@ -556,8 +562,8 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 			/* demoted: a worker's certificate once it has left the
 			 * Raft group (the leader removes it first) */
 			ca_reply(ca, who->conn, CS_EAGAIN,
-				 "still a member of the Raft group: try again", NULL, 0, NULL,
-				 0);
+				 "still a member of the Raft group: try again", NULL, 0,
+				 NULL, 0);
 			return;
 		}
 	} else {
@@ -590,18 +596,19 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 	subject.role = ca_role_of(role);
 	ca_signer(c, &s);
 	csr = (struct env_blob){q->csr.data, q->csr.len};
-	rv = ca->env->ops->pki_sign(ca->env, &s.cert, &s.key, &csr, &subject, ca_cert_life(c),
-				    cert, sizeof cert, &cert_len);
+	rv = ca->env->ops->pki_sign(ca->env, &s.cert, &s.key, &csr, &subject,
+				    ca_cert_life(c), cert, sizeof cert, &cert_len);
 	if (rv == CS_EAUTH) {
 		ca_refuse(ca, from, who, "certificate signing request does not verify");
 		return;
 	}
 	if (rv) {
 		/* the CA's own trouble: the node asks again */
-		env_logf(ca->env, ENV_LOG_ERROR, "msg=\"cannot sign\" node=%016" PRIx64 " err=%s",
-			 id, cs_strerror(rv));
-		ca_reply(ca, who->conn, CS_EAGAIN, "the CA cannot sign now: try again", NULL,
-			 0, NULL, 0);
+		env_logf(ca->env, ENV_LOG_ERROR,
+			 "msg=\"cannot sign\" node=%016" PRIx64 " err=%s", id,
+			 cs_strerror(rv));
+		ca_reply(ca, who->conn, CS_EAGAIN, "the CA cannot sign now: try again",
+			 NULL, 0, NULL, 0);
 		return;
 	}
 	certb = (struct env_blob){cert, cert_len};
@@ -610,7 +617,8 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 	if (!who->node_id && cur &&
 	    (cur->cert_key.len != sizeof issued.key ||
 	     memcmp(cur->cert_key.data, issued.key, sizeof issued.key) != 0) &&
-	    !(cur->state == CS__NODE_STATE__NODE_STATE_UNKNOWN && cur->cert_role == role)) {
+	    !(cur->state == CS__NODE_STATE__NODE_STATE_UNKNOWN &&
+	      cur->cert_role == role)) {
 		/* the id is someone's: only the same key (an answer lost on
 		 * the way) gets it again, or a new key while the node never
 		 * opened a session with the same token (a joiner that died
@@ -658,13 +666,13 @@ static void ca_own(struct ca *ca)
 	    memcmp(n->cert_key.data, me.key, sizeof me.key) == 0)
 		return; /* the CA's: the dispatcher asks for what the phase wants */
 	ca_signer(c, &s);
-	who = (struct env_identity){.node_id = me.node_id, .cluster_id = c->id,
-				    .role = me.role};
+	who = (struct env_identity){
+		.node_id = me.node_id, .cluster_id = c->id, .role = me.role};
 	if ((rv = env->ops->pki_csr(env, csr_buf, sizeof csr_buf, &csr_len)))
 		goto fail;
 	csr = (struct env_blob){csr_buf, csr_len};
-	if ((rv = env->ops->pki_sign(env, &s.cert, &s.key, &csr, &who, ca_cert_life(c), cert,
-				     sizeof cert, &cert_len)))
+	if ((rv = env->ops->pki_sign(env, &s.cert, &s.key, &csr, &who, ca_cert_life(c),
+				     cert, sizeof cert, &cert_len)))
 		goto fail;
 	certb = (struct env_blob){cert, cert_len};
 	if ((rv = env->ops->pki_install(env, &certb, s.roots, s.root_count)))
@@ -719,7 +727,8 @@ static void ca_rotate_done(void *data, int status)
 	ca->writes--;
 	ca->rotating = false;
 	if (!ca->stopped && status)
-		env_logf(ca->env, ENV_LOG_WARN, "msg=\"root CA rotation step not written\" err=%s",
+		env_logf(ca->env, ENV_LOG_WARN,
+			 "msg=\"root CA rotation step not written\" err=%s",
 			 cs_strerror(status));
 	if (!ca->stopped && ca->again)
 		ca_kick(ca);
@@ -785,9 +794,8 @@ static void ca_rotate_step(struct ca *ca)
 		c.ca_rotations = cur->ca_rotations + 1;
 		break;
 	}
-	env_logf(ca->env, ENV_LOG_INFO,
-		 "msg=\"root CA rotation\" phase=%s nodes=%zu", ca_rotation_name(c.ca_rotation),
-		 total);
+	env_logf(ca->env, ENV_LOG_INFO, "msg=\"root CA rotation\" phase=%s nodes=%zu",
+		 ca_rotation_name(c.ca_rotation), total);
 	store_batch_init(&b);
 	rv = store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &c);
 	if (rv == 0)

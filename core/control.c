@@ -596,10 +596,11 @@ int control_cluster_set_cert_expiry(struct manager *m, uint64_t ms, char *err,
 	if (!manager_serves(m))
 		return CS_ENOTLEADER;
 	if (ms < LIMIT_CERT_LIFE_MS_MIN)
-		return control_fail(err, err_size,
-				    "cert-expiry: %llu ms is under the minimum of %llu ms",
-				    (unsigned long long)ms,
-				    (unsigned long long)LIMIT_CERT_LIFE_MS_MIN);
+		return control_fail(
+			err, err_size,
+			"cert-expiry: %llu ms is under the minimum of %llu ms",
+			(unsigned long long)ms,
+			(unsigned long long)LIMIT_CERT_LIFE_MS_MIN);
 	cur = store_cluster(manager_store(m));
 	if (!cur) {
 		snprintf(err, err_size, "the cluster has no record yet");
@@ -703,8 +704,8 @@ int control_ca_rotate(struct manager *m, char *err, size_t err_size, manager_wri
 		rv = CS_ENOMEM;
 		goto out;
 	}
-	rv = ca_rotation_start(manager_env(m), store_cluster(manager_store(m)), &c, cert, key,
-			       err, err_size);
+	rv = ca_rotation_start(manager_env(m), store_cluster(manager_store(m)), &c, cert,
+			       key, err, err_size);
 	if (rv)
 		goto out;
 	store_batch_init(&b);

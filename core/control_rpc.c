@@ -503,8 +503,9 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 		break;
 	case CS__CONTROL_OP__CONTROL_OP_CLUSTER_UPDATE:
 		if (req->set_autolock)
-			rv = control_cluster_set_autolock(m, req->autolock, c->unlock_key, err,
-							  sizeof err, rpc_written, c);
+			rv = control_cluster_set_autolock(m, req->autolock, c->unlock_key,
+							  err, sizeof err, rpc_written,
+							  c);
 		else
 			rv = control_cluster_set_cert_expiry(m, req->cert_expiry_ms, err,
 							     sizeof err, rpc_written, c);
@@ -512,8 +513,8 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 			return 0;
 		break;
 	case CS__CONTROL_OP__CONTROL_OP_CLUSTER_UNLOCK_KEY:
-		rv = control_cluster_unlock_key(m, req->rotate_unlock_key, c->unlock_key, err,
-						sizeof err, rpc_written, c);
+		rv = control_cluster_unlock_key(m, req->rotate_unlock_key, c->unlock_key,
+						err, sizeof err, rpc_written, c);
 		if (rv == 0)
 			return 0;
 		if (rv == 1) {
@@ -649,10 +650,12 @@ int control_rpc_call(struct control_rpc *r, const Cs__ControlRequest *req,
 	if (req->op == CS__CONTROL_OP__CONTROL_OP_NODE_UNLOCK) {
 		/* this manager's own keys: never forwarded */
 		int u = manager_unlock(r->m, req->unlock_key ? req->unlock_key : "");
-		rv = u == 0 ? rpc_finish(c, &(Cs__ControlResponse)CS__CONTROL_RESPONSE__INIT)
-			     : rpc_fail(c, u,
-					u == CS_EAUTH ? "wrong unlock key: still locked"
-						      : "not an unlock key (SWMKEY-1-...)");
+		rv = u == 0 ? rpc_finish(c,
+					 &(Cs__ControlResponse)CS__CONTROL_RESPONSE__INIT)
+			    : rpc_fail(c, u,
+				       u == CS_EAUTH
+					       ? "wrong unlock key: still locked"
+					       : "not an unlock key (SWMKEY-1-...)");
 	} else if (manager_locked(r->m)) {
 		rv = rpc_fail(c, CS_EAUTH,
 			      "this manager is locked: swarmctl node unlock first");

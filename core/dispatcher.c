@@ -67,7 +67,7 @@ struct dispatcher {
 	struct env *env;
 	struct manager *m;
 	ms_t heartbeat_ms;
-	uint64_t registering; /* a member manager whose record is being made */
+	uint64_t registering;	       /* a member manager whose record is being made */
 	struct disp_session *sessions; /* sorted by node id */
 	size_t session_count, session_cap;
 	struct disp_report *reports; /* status reports waiting for a write */
@@ -84,7 +84,7 @@ struct disp_write {
 	struct dispatcher *d;
 	struct disp_report *acks; /* status reports in this write */
 	size_t ack_count;
-	uint64_t registered; /* a member manager's record made */
+	uint64_t registered;		    /* a member manager's record made */
 	uint64_t reply_node, reply_session; /* a session to answer once written */
 };
 
@@ -215,7 +215,8 @@ static void disp_cert_held(struct dispatcher *d, struct disp_session *s,
 	Cs__Node n;
 
 	if (!ca_node_holds(store_cluster(st), cur, held->data, held->len) ||
-	    (s->held_writing && memcmp(s->held_written, held->data, ENV_DIGEST_BYTES) == 0))
+	    (s->held_writing &&
+	     memcmp(s->held_written, held->data, ENV_DIGEST_BYTES) == 0))
 		return;
 	w = calloc(1, sizeof *w);
 	if (!w)
@@ -350,19 +351,20 @@ static void disp_set_node(struct dispatcher *d, const Cs__Node *cur, Cs__NodeSta
  * the record says so already. */
 static bool disp_set_node_session(struct dispatcher *d, const Cs__Node *cur,
 				  const Cs__SessionRequest *q, Cs__NodeRole role,
-				  const Cs__ManagerStatus *ms, const struct disp_session *s)
+				  const Cs__ManagerStatus *ms,
+				  const struct disp_session *s)
 {
 	bool fill = !cur->resources && q->resources;
-	bool ms_same = ms ? cur->manager_status &&
-				    cur->manager_status->raft_id == ms->raft_id &&
-				    strcmp(cur->manager_status->addr, ms->addr) == 0
-			  : role != CS__NODE_ROLE__NODE_ROLE_WORKER || !cur->manager_status;
+	bool ms_same =
+		ms ? cur->manager_status && cur->manager_status->raft_id == ms->raft_id &&
+				strcmp(cur->manager_status->addr, ms->addr) == 0
+		   : role != CS__NODE_ROLE__NODE_ROLE_WORKER || !cur->manager_status;
 	struct store_batch b;
 	struct disp_write *w;
 	Cs__Node n;
 
-	if (!fill && cur->state == CS__NODE_STATE__NODE_STATE_READY && cur->role == role &&
-	    ms_same)
+	if (!fill && cur->state == CS__NODE_STATE__NODE_STATE_READY &&
+	    cur->role == role && ms_same)
 		return false;
 	w = calloc(1, sizeof *w);
 	if (!w)
@@ -973,8 +975,9 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 	const Cs__Node *known = store_node_get(st, who->node_id);
 	Cs__ManagerStatus ms = CS__MANAGER_STATUS__INIT;
 	struct disp_session *s;
-	Cs__NodeRole role = who->role == ENV_ROLE_MANAGER ? CS__NODE_ROLE__NODE_ROLE_MANAGER
-							  : CS__NODE_ROLE__NODE_ROLE_WORKER;
+	Cs__NodeRole role = who->role == ENV_ROLE_MANAGER
+				    ? CS__NODE_ROLE__NODE_ROLE_MANAGER
+				    : CS__NODE_ROLE__NODE_ROLE_WORKER;
 	uint64_t node_id = who->node_id;
 
 	if (strlen(from) >= LIMIT_ADDR_BYTES_MAX)
@@ -1072,8 +1075,8 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 	disp_send(d, from, &wire);
 }
 
-bool dispatcher_recv(struct dispatcher *d, const char *from, const struct env_identity *who,
-		     const Cs__Wire *wire)
+bool dispatcher_recv(struct dispatcher *d, const char *from,
+		     const struct env_identity *who, const Cs__Wire *wire)
 {
 	uint64_t named = wire->session	       ? wire->session->node_id
 			 : wire->heartbeat     ? wire->heartbeat->node_id

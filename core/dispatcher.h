@@ -36,8 +36,8 @@ void dispatcher_stop(struct dispatcher *d, bool dying);
  * frame naming another node is refused (logged `msg="refused"`), and a
  * status report for a task not assigned to who's node changes nothing.
  * Returns true when the frame was for the dispatcher. */
-bool dispatcher_recv(struct dispatcher *d, const char *from, const struct env_identity *who,
-		     const Cs__Wire *wire);
+bool dispatcher_recv(struct dispatcher *d, const char *from,
+		     const struct env_identity *who, const Cs__Wire *wire);
 
 /* dispatcher_on_write tells it about a committed change (the manager's
  * store watch) so that it streams assignments. */

@@ -62,9 +62,9 @@
  * certificate: each costs a signature) is rate-limited on each manager: a
  * token bucket of this rate and burst; answers go back on the request's
  * connection (env reply), so a stranger makes no manager dial anyone */
-#define LIMIT_CERT_LIFE_MS_DEFAULT (90ull * 24 * 3600 * 1000)
-#define LIMIT_CERT_LIFE_MS_MIN	   (60ull * 1000)
-#define LIMIT_CA_LIFE_MS	   (20ull * 365 * 24 * 3600 * 1000)
+#define LIMIT_CERT_LIFE_MS_DEFAULT    (90ull * 24 * 3600 * 1000)
+#define LIMIT_CERT_LIFE_MS_MIN	      (60ull * 1000)
+#define LIMIT_CA_LIFE_MS	      (20ull * 365 * 24 * 3600 * 1000)
 #define LIMIT_CERT_RENEW_PERMILLE_MIN 500u
 #define LIMIT_CERT_RENEW_PERMILLE_MAX 800u
 #define LIMIT_JOIN_RATE_PER_S	      500u

@@ -98,7 +98,7 @@ struct manager {
 	struct raft_transfer transfer;
 	bool join_refused;
 	char join_leader[LIMIT_ADDR_BYTES_MAX]; /* a redirect to follow */
-	bool locked;			   /* autolock: waiting for the unlock key */
+	bool locked;				/* autolock: waiting for the unlock key */
 	char unlock_applied[SEAL_UNLOCK_KEY_CHARS + 1]; /* the key the Raft
 							     keys are sealed with ("" none) */
 	uint64_t node_id; /* this node's id, once known (promoted joiners) */
@@ -542,8 +542,8 @@ void manager_log_refusal(struct manager *m, const char *what, const char *from,
 	}
 	m->refused_logged++;
 	env_logf(m->env, ENV_LOG_WARN,
-		 "msg=\"refused\" what=%s from=%s node=%016llx why=\"%s\" unlogged=%u", what,
-		 from, (unsigned long long)who->node_id, why, m->refused_quiet);
+		 "msg=\"refused\" what=%s from=%s node=%016llx why=\"%s\" unlogged=%u",
+		 what, from, (unsigned long long)who->node_id, why, m->refused_quiet);
 	m->refused_quiet = 0;
 }
 
@@ -623,16 +623,16 @@ static const char *manager_refusal(struct manager *m, const char *from,
 	const Cs__Cluster *c = store_cluster(m->store);
 	bool manager = who->role == ENV_ROLE_MANAGER;
 
-	*what = wire->raft		   ? "raft"
-		: wire->proposal	   ? "proposal"
-		: wire->proposal_result	   ? "proposal_result"
-		: wire->join		   ? "join"
-		: wire->join_response	   ? "join_response"
-		: wire->cert_request	   ? "cert_request"
-		: wire->session		   ? "session"
-		: wire->heartbeat	   ? "heartbeat"
-		: wire->status_update	   ? "status_update"
-					   : "other";
+	*what = wire->raft		? "raft"
+		: wire->proposal	? "proposal"
+		: wire->proposal_result ? "proposal_result"
+		: wire->join		? "join"
+		: wire->join_response	? "join_response"
+		: wire->cert_request	? "cert_request"
+		: wire->session		? "session"
+		: wire->heartbeat	? "heartbeat"
+		: wire->status_update	? "status_update"
+					: "other";
 	if (wire->cert_request && who->node_id == 0)
 		return NULL; /* a joiner: the join path decides */
 	if (who->node_id == 0)
@@ -644,13 +644,15 @@ static const char *manager_refusal(struct manager *m, const char *from,
 		       "state directory";
 	if (wire->raft)
 		return manager_raft_refusal(m, from, who, wire->raft);
-	if (wire->proposal || wire->proposal_result || wire->join || wire->join_response) {
+	if (wire->proposal || wire->proposal_result || wire->join ||
+	    wire->join_response) {
 		if (!manager)
 			return "a manager's message from a worker's certificate";
 		if (wire->proposal && !manager_server(m, who->node_id))
 			return "forwarded write from a manager that is not a member";
-		if (wire->join && (wire->join->raft_id != who->node_id || !wire->join->addr ||
-				   strcmp(wire->join->addr, from) != 0))
+		if (wire->join &&
+		    (wire->join->raft_id != who->node_id || !wire->join->addr ||
+		     strcmp(wire->join->addr, from) != 0))
 			return "join naming another raft id or address than its sender";
 	}
 	return NULL;
@@ -670,12 +672,12 @@ static bool manager_join_admit(struct manager *m, const struct env_identity *who
 	return false;
 }
 
-
 /* A certificate request to a manager that does not lead: where to go, for
  * a token this manager's store takes; a refusal (rate-limited) for one it
  * does not. */
 static void manager_cert_redirect(struct manager *m, const char *from,
-				  const struct env_identity *who, const Cs__CertRequest *q)
+				  const struct env_identity *who,
+				  const Cs__CertRequest *q)
 {
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__CertResponse r = CS__CERT_RESPONSE__INIT;
@@ -822,8 +824,8 @@ static int manager_own_certificate(struct manager *m)
 		return 0;
 	ca_cert = (struct env_blob){c->ca_cert.data, c->ca_cert.len};
 	ca_key = (struct env_blob){c->ca_key.data, c->ca_key.len};
-	rv = ca_issue_self(m->env, &ca_cert, &ca_key, c->id, m->raft.id,
-			   ENV_ROLE_MANAGER, ca_cert_life(c));
+	rv = ca_issue_self(m->env, &ca_cert, &ca_key, c->id, m->raft.id, ENV_ROLE_MANAGER,
+			   ca_cert_life(c));
 	env_logf(m->env, rv ? ENV_LOG_ERROR : ENV_LOG_INFO,
 		 "msg=\"own certificate\" node=%016llx err=%s",
 		 (unsigned long long)m->raft.id, rv ? cs_strerror(rv) : "none");
@@ -864,7 +866,8 @@ static void manager_became_leader(struct manager *m)
 		 * from before certificates gets them now, new tokens too) */
 		ca = malloc(sizeof *ca);
 		if (!ca || (rv = ca_cluster_new(m->env, m->cfg, c.id, ca)) != 0) {
-			env_logf(m->env, ENV_LOG_ERROR, "msg=\"cannot make the root CA\"");
+			env_logf(m->env, ENV_LOG_ERROR,
+				 "msg=\"cannot make the root CA\"");
 			free(ca);
 			return;
 		}
@@ -979,7 +982,8 @@ static void manager_reconcile_roles(struct manager *m)
 		uint64_t id = n->id;
 		if (n->desired_role != CS__NODE_ROLE__NODE_ROLE_WORKER ||
 		    (n->role != CS__NODE_ROLE__NODE_ROLE_MANAGER &&
-		     n->cert_role != CS__NODE_ROLE__NODE_ROLE_MANAGER && !n->manager_status) ||
+		     n->cert_role != CS__NODE_ROLE__NODE_ROLE_MANAGER &&
+		     !n->manager_status) ||
 		    !manager_server(m, id))
 			continue;
 		if (id == m->raft.id) {
@@ -1352,7 +1356,8 @@ int manager_unlock(struct manager *m, const char *unlock_key)
 	env_logf(m->env, ENV_LOG_INFO, "msg=\"manager unlocked\"");
 	rv = manager_run(m);
 	if (rv) {
-		env_logf(m->env, ENV_LOG_ERROR, "msg=\"manager cannot start after unlock\" err=%s",
+		env_logf(m->env, ENV_LOG_ERROR,
+			 "msg=\"manager cannot start after unlock\" err=%s",
 			 cs_strerror(rv));
 		m->env->ops->exit(m->env, "the manager cannot start after its unlock");
 	}
@@ -1434,8 +1439,9 @@ int manager_open(struct env *env, const struct manager_cfg *cfg, struct manager 
 		if (env->ops->pki_info(env, &none, &me) == CS_ENOENT &&
 		    (rv = ca_issue_self(env, &cfg->ca_cert, &cfg->ca_key, cfg->cluster_id,
 					cfg->raft_id, ENV_ROLE_MANAGER,
-					cfg->cert_expiry_ms ? cfg->cert_expiry_ms
-							    : LIMIT_CERT_LIFE_MS_DEFAULT)) != 0)
+					cfg->cert_expiry_ms
+						? cfg->cert_expiry_ms
+						: LIMIT_CERT_LIFE_MS_DEFAULT)) != 0)
 			goto err_raft;
 	}
 	/* autolock: the Raft log's keys wait for the unlock key (given, or
@@ -1444,10 +1450,11 @@ int manager_open(struct env *env, const struct manager_cfg *cfg, struct manager 
 		raftio_unlock(&m->rio, cfg->unlock_key); /* a wrong one: logged */
 	if (raftio_is_locked(&m->rio)) {
 		m->locked = true;
-		env_logf(env, ENV_LOG_WARN,
-			 "msg=\"manager locked: its state is encrypted with the cluster's "
-			 "unlock key; run swarmctl node unlock (or start swarmd with "
-			 "--unlock-key-file)\"");
+		env_logf(
+			env, ENV_LOG_WARN,
+			"msg=\"manager locked: its state is encrypted with the cluster's "
+			"unlock key; run swarmctl node unlock (or start swarmd with "
+			"--unlock-key-file)\"");
 	} else if ((rv = manager_run(m)) != 0) {
 		goto err_raft;
 	}
@@ -1561,8 +1568,8 @@ struct manager *leader_manager(const struct leader_ctx *ctx)
 static int manager_disp_start(const struct leader_ctx *ctx, void **state)
 {
 	struct manager *m = ctx->m;
-	*state = dispatcher_start(m->env, m, m->cfg->heartbeat_ms ? m->cfg->heartbeat_ms
-								  : 5000);
+	*state = dispatcher_start(m->env, m,
+				  m->cfg->heartbeat_ms ? m->cfg->heartbeat_ms : 5000);
 	return *state ? 0 : CS_ENOMEM;
 }
 static void manager_disp_stop(void *state, bool dying)
@@ -1573,8 +1580,8 @@ static void manager_disp_event(void *state, const struct store_event *ev)
 {
 	dispatcher_on_event(state, ev);
 }
-static bool manager_disp_recv(void *state, const char *from, const struct env_identity *who,
-			      const Cs__Wire *wire)
+static bool manager_disp_recv(void *state, const char *from,
+			      const struct env_identity *who, const Cs__Wire *wire)
 {
 	return dispatcher_recv(state, from, who, wire);
 }

@@ -104,7 +104,8 @@ int nodecert_request(struct nodecert *nc, const char *hostname, Cs__CertRequest 
 	if (!nodecert_valid(nc)) {
 		/* a join (again, after an expiry: as a new node) */
 		if (nc->id.node_id && nc->join_id == nc->id.node_id)
-			while ((nc->join_id = env->ops->random_u64(env)) == nc->id.node_id ||
+			while ((nc->join_id = env->ops->random_u64(env)) ==
+				       nc->id.node_id ||
 			       nc->join_id == 0)
 				;
 		q->token = (char *)nc->token;
@@ -116,8 +117,7 @@ int nodecert_request(struct nodecert *nc, const char *hostname, Cs__CertRequest 
 	return 0;
 }
 
-enum nodecert_result nodecert_on_response(struct nodecert *nc,
-					  const Cs__CertResponse *r,
+enum nodecert_result nodecert_on_response(struct nodecert *nc, const Cs__CertResponse *r,
 					  const char **leader, const char **why)
 {
 	struct env *env = nc->env;
@@ -167,7 +167,8 @@ enum nodecert_result nodecert_on_response(struct nodecert *nc,
 	nc->installs++;
 	nodecert_read(nc);
 	env_logf(env, ENV_LOG_INFO,
-		 "msg=\"certificate installed\" node=%016" PRIx64 " role=%s life_ms=%" PRIu64,
+		 "msg=\"certificate installed\" node=%016" PRIx64
+		 " role=%s life_ms=%" PRIu64,
 		 nc->id.node_id, nc->id.role == ENV_ROLE_MANAGER ? "manager" : "worker",
 		 (uint64_t)nc->id.life_ms);
 	return NODECERT_INSTALLED;

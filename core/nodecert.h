@@ -28,18 +28,18 @@
 
 struct nodecert {
 	struct env *env;
-	const char *token;	 /* join token, or NULL */
-	struct env_identity id;	 /* the installed certificate (node_id 0: none) */
-	uint64_t join_id;	 /* the id asked for when joining */
+	const char *token;	/* join token, or NULL */
+	struct env_identity id; /* the installed certificate (node_id 0: none) */
+	uint64_t join_id;	/* the id asked for when joining */
 	uint8_t csr[PKI_DER_BYTES_MAX];
-	size_t csr_len;		 /* the pending request's CSR (0: none) */
-	ms_t renew_at_ms;	 /* when to renew */
-	ms_t asked_ms;		 /* the last request sent (0: none in flight) */
-	enum env_role want;	 /* the role the cluster wants (NONE: unknown) */
+	size_t csr_len;	    /* the pending request's CSR (0: none) */
+	ms_t renew_at_ms;   /* when to renew */
+	ms_t asked_ms;	    /* the last request sent (0: none in flight) */
+	enum env_role want; /* the role the cluster wants (NONE: unknown) */
 	bool pinned;
 	bool refused;
-	bool renew_now;		 /* the cluster asked for a renewal (a CA rotation) */
-	uint64_t installs;	 /* certificates installed from answers so far */
+	bool renew_now;	   /* the cluster asked for a renewal (a CA rotation) */
+	uint64_t installs; /* certificates installed from answers so far */
 };
 
 /* What an answer did. */
@@ -76,8 +76,7 @@ int nodecert_request(struct nodecert *nc, const char *hostname, Cs__CertRequest 
 
 /* nodecert_on_response takes an answer from who (a manager's certificate:
  * the caller checked). */
-enum nodecert_result nodecert_on_response(struct nodecert *nc,
-					  const Cs__CertResponse *r,
+enum nodecert_result nodecert_on_response(struct nodecert *nc, const Cs__CertResponse *r,
 					  const char **leader, const char **why);
 
 /* nodecert_want: the role the cluster wants for this node (from a session

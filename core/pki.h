@@ -25,14 +25,14 @@
 #define PKI_SEED_BYTES 32
 /* A certificate, CSR or key of ours (DER) fits: Ed25519's are ~400-700. */
 #define PKI_DER_BYTES_MAX 2048
-#define PKI_WHY_BYTES 160
+#define PKI_WHY_BYTES	  160
 
 /* What a certificate says, read from it (pki_read) or checked (pki_verify). */
 struct pki_cert {
-	uint64_t node_id;	/* 0 for a root */
+	uint64_t node_id; /* 0 for a root */
 	uint64_t cluster_id;
-	enum env_role role;	/* ENV_ROLE_NONE for a root */
-	int64_t not_before_s;	/* seconds since the epoch */
+	enum env_role role;   /* ENV_ROLE_NONE for a root */
+	int64_t not_before_s; /* seconds since the epoch */
 	int64_t not_after_s;
 	uint64_t serial;
 	uint8_t key[ENV_DIGEST_BYTES];	/* SHA-256 of its public key (DER) */
@@ -71,13 +71,12 @@ int pki_csr_create(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
  * node), CS_ELIMIT, CS_ENOMEM; why says which. */
 int pki_sign(const struct env_blob *ca_cert, const struct env_blob *ca_key,
 	     const struct env_blob *csr, const struct env_identity *who,
-	     int64_t not_before_s, int64_t not_after_s, uint64_t serial,
-	     uint8_t *cert, size_t cap, size_t *len, char why[PKI_WHY_BYTES]);
+	     int64_t not_before_s, int64_t not_after_s, uint64_t serial, uint8_t *cert,
+	     size_t cap, size_t *len, char why[PKI_WHY_BYTES]);
 
 /* pki_read reads a certificate's fields without checking its signature.
  * Returns 0 or CS_EINVAL (not DER X.509, or not named as ours). */
-int pki_read(const struct env_blob *cert, struct pki_cert *out,
-	     char why[PKI_WHY_BYTES]);
+int pki_read(const struct env_blob *cert, struct pki_cert *out, char why[PKI_WHY_BYTES]);
 
 /* pki_verify checks cert against roots at now_s: signed by one of them (a
  * root is trusted as given: no chain of more than one step), inside its
@@ -103,7 +102,7 @@ bool pki_key_matches(const struct env_blob *key, const struct env_blob *cert);
  * the root certificate in base 36 (50 digits, zero-padded), the secret 128
  * random bits in base 36 (25 digits). Which role a token grants is which of
  * the cluster's two secrets it carries. */
-#define PKI_TOKEN_BYTES 96 /* "SWMTKN-1-" + 50 + "-" + 25 + NUL fits */
+#define PKI_TOKEN_BYTES	       96 /* "SWMTKN-1-" + 50 + "-" + 25 + NUL fits */
 #define PKI_TOKEN_SECRET_BYTES 26
 
 /* pki_token_make writes a token for root digest and a secret (two random

@@ -304,8 +304,8 @@ static int raftio_kek_write(struct raftio *rio, const uint8_t *kek, const uint8_
 	if (salt && raftio_kek_check_make(rio, kek, check))
 		return CS_ENOMEM;
 	if (sqlite3_prepare_v2(rio->db,
-			       "INSERT OR REPLACE INTO raft_kek VALUES (1, ?, ?, ?, ?)", -1,
-			       &st, NULL) != SQLITE_OK)
+			       "INSERT OR REPLACE INTO raft_kek VALUES (1, ?, ?, ?, ?)",
+			       -1, &st, NULL) != SQLITE_OK)
 		return CS_ESTORAGE;
 	sqlite3_bind_int(st, 1, salt ? RAFTIO_KEK_UNLOCK : RAFTIO_KEK_NODE);
 	if (salt) {
@@ -461,8 +461,8 @@ static const struct raftio_dek *raftio_wkey(struct raftio *rio)
 	rio->wkey_id = rio->deks[rio->dek_count - 1].id;
 	rio->wkey_nonces = 0;
 	rio->deks_created++;
-	env_logf(rio->env, ENV_LOG_INFO, "msg=\"raft storage: new data key\" key=%" PRIu64,
-		 rio->wkey_id);
+	env_logf(rio->env, ENV_LOG_INFO,
+		 "msg=\"raft storage: new data key\" key=%" PRIu64, rio->wkey_id);
 	return &rio->deks[rio->dek_count - 1];
 }
 
@@ -511,10 +511,11 @@ static int raftio_deks_gc(struct raftio *rio)
 	size_t used_count = 0, used_cap = 0, kept = 0, u = 0;
 	int rc;
 
-	if (sqlite3_prepare_v2(rio->db,
-			       "SELECT key FROM raft_log UNION SELECT key FROM raft_snapshot"
-			       " ORDER BY 1",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    rio->db,
+		    "SELECT key FROM raft_log UNION SELECT key FROM raft_snapshot"
+		    " ORDER BY 1",
+		    -1, &st, NULL) != SQLITE_OK)
 		return RAFT_IOERR;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (used_count == used_cap) {
@@ -555,9 +556,10 @@ static int raftio_deks_gc(struct raftio *rio)
 			return RAFT_IOERR;
 		}
 		rio->deks_deleted++;
-		env_logf(rio->env, ENV_LOG_INFO,
-			 "msg=\"raft storage: data key no longer used, deleted\" key=%" PRIu64,
-			 id);
+		env_logf(
+			rio->env, ENV_LOG_INFO,
+			"msg=\"raft storage: data key no longer used, deleted\" key=%" PRIu64,
+			id);
 	}
 	free(used);
 	if (kept < rio->dek_count)
@@ -605,10 +607,11 @@ static int raftio_create(struct raftio *rio)
 
 /* Seals one format-1 row of raft_log in place. */
 static int raftio_upgrade_entry(struct raftio *rio, const struct raftio_dek *k,
-				uint64_t idx, uint64_t term, unsigned type, const void *data,
-				size_t len)
+				uint64_t idx, uint64_t term, unsigned type,
+				const void *data, size_t len)
 {
-	uint8_t ad[RAFTIO_AD_ENTRY_BYTES], *row = raftio_scratch(rio, len + RAFTIO_ROW_EXTRA);
+	uint8_t ad[RAFTIO_AD_ENTRY_BYTES],
+		*row = raftio_scratch(rio, len + RAFTIO_ROW_EXTRA);
 	sqlite3_stmt *st;
 	int rc;
 
@@ -617,8 +620,9 @@ static int raftio_upgrade_entry(struct raftio *rio, const struct raftio_dek *k,
 	raftio_ad_entry(ad, idx, term, type, k->id);
 	if (raftio_seal_row(rio, k, ad, sizeof ad, data, len, row))
 		return CS_ENOMEM;
-	if (sqlite3_prepare_v2(rio->db, "UPDATE raft_log SET data = ?, key = ? WHERE idx = ?",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(rio->db,
+			       "UPDATE raft_log SET data = ?, key = ? WHERE idx = ?", -1,
+			       &st, NULL) != SQLITE_OK)
 		return CS_ESTORAGE;
 	sqlite3_bind_blob(st, 1, row, (int)(len + RAFTIO_ROW_EXTRA), SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)k->id);
@@ -687,23 +691,26 @@ static int raftio_upgrade(struct raftio *rio)
 		uint8_t *ad = NULL, *row;
 		size_t ad_len, len = (size_t)sqlite3_column_bytes(st, 4);
 		sqlite3_stmt *up;
-		if (raftio_ad_snapshot(&ad, &ad_len, (uint64_t)sqlite3_column_int64(st, 0),
+		if (raftio_ad_snapshot(&ad, &ad_len,
+				       (uint64_t)sqlite3_column_int64(st, 0),
 				       (uint64_t)sqlite3_column_int64(st, 1),
 				       (uint64_t)sqlite3_column_int64(st, 3), k->id,
 				       sqlite3_column_blob(st, 2),
 				       (size_t)sqlite3_column_bytes(st, 2)))
 			goto rollback;
 		row = raftio_scratch(rio, len + RAFTIO_ROW_EXTRA);
-		rc = !row || raftio_seal_row(rio, k, ad, ad_len, sqlite3_column_blob(st, 4),
-					     len, row);
+		rc = !row || raftio_seal_row(rio, k, ad, ad_len,
+					     sqlite3_column_blob(st, 4), len, row);
 		free(ad);
 		if (rc)
 			goto rollback;
-		if (sqlite3_prepare_v2(rio->db,
-				       "UPDATE raft_snapshot SET data = ?, key = ? WHERE id = 1",
-				       -1, &up, NULL) != SQLITE_OK)
+		if (sqlite3_prepare_v2(
+			    rio->db,
+			    "UPDATE raft_snapshot SET data = ?, key = ? WHERE id = 1", -1,
+			    &up, NULL) != SQLITE_OK)
 			goto rollback;
-		sqlite3_bind_blob(up, 1, row, (int)(len + RAFTIO_ROW_EXTRA), SQLITE_STATIC);
+		sqlite3_bind_blob(up, 1, row, (int)(len + RAFTIO_ROW_EXTRA),
+				  SQLITE_STATIC);
 		sqlite3_bind_int64(up, 2, (sqlite3_int64)k->id);
 		rc = sqlite3_step(up);
 		sqlite3_finalize(up);
@@ -865,14 +872,16 @@ int raftio_set_autolock(struct raftio *rio, const char *unlock_key)
 		seal_wipe(kek, sizeof kek);
 		return CS_ESTORAGE;
 	}
-	if (raftio_exec(rio, "BEGIN") || raftio_kek_write(rio, kek, unlock_key ? salt : NULL))
+	if (raftio_exec(rio, "BEGIN") ||
+	    raftio_kek_write(rio, kek, unlock_key ? salt : NULL))
 		goto fail;
 	for (size_t i = 0; i < rio->dek_count; i++) {
 		sqlite3_stmt *st;
 		int rc;
 		if (raftio_dek_seal(rio, kek, rio->deks[i].id, rio->deks[i].key, row) ||
-		    sqlite3_prepare_v2(rio->db, "UPDATE raft_deks SET sealed = ? WHERE id = ?",
-				       -1, &st, NULL) != SQLITE_OK)
+		    sqlite3_prepare_v2(rio->db,
+				       "UPDATE raft_deks SET sealed = ? WHERE id = ?", -1,
+				       &st, NULL) != SQLITE_OK)
 			goto fail;
 		sqlite3_bind_blob(st, 1, row, sizeof row, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)rio->deks[i].id);
@@ -906,7 +915,8 @@ int raftio_rotate_dek(struct raftio *rio)
 	if (raftio_batch_commit(rio))
 		return CS_ESTORAGE;
 	rio->wkey_id = 0; /* the next write draws a new one */
-	if (raftio_exec(rio, "BEGIN") || raftio_deks_gc(rio) || raftio_exec(rio, "COMMIT")) {
+	if (raftio_exec(rio, "BEGIN") || raftio_deks_gc(rio) ||
+	    raftio_exec(rio, "COMMIT")) {
 		raftio_exec(rio, "ROLLBACK");
 		raftio_break(rio, "deleting unused data keys");
 		return CS_ESTORAGE;
@@ -1217,10 +1227,11 @@ static int raftio_read_snapshot(struct raftio *rio, struct raft_snapshot **out)
 	int rc, rv = 0;
 
 	*out = NULL;
-	if (sqlite3_prepare_v2(rio->db,
-			       "SELECT idx, term, conf, conf_idx, data, key FROM raft_snapshot"
-			       " WHERE id = 1",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    rio->db,
+		    "SELECT idx, term, conf, conf_idx, data, key FROM raft_snapshot"
+		    " WHERE id = 1",
+		    -1, &st, NULL) != SQLITE_OK)
 		return RAFT_IOERR;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE)
@@ -1261,7 +1272,8 @@ static int raftio_read_snapshot(struct raftio *rio, struct raft_snapshot **out)
 			goto err_conf;
 		}
 		snap->bufs[0].len = len - RAFTIO_ROW_EXTRA;
-		snap->bufs[0].base = raft_malloc(snap->bufs[0].len ? snap->bufs[0].len : 1);
+		snap->bufs[0].base =
+			raft_malloc(snap->bufs[0].len ? snap->bufs[0].len : 1);
 		if (!snap->bufs[0].base ||
 		    raftio_ad_snapshot(&ad, &ad_len, snap->index, snap->term,
 				       snap->configuration_index,
@@ -1273,9 +1285,9 @@ static int raftio_read_snapshot(struct raftio *rio, struct raft_snapshot **out)
 			raft_free(snap->bufs);
 			goto err_conf;
 		}
-		rv = raftio_open_row(rio, (uint64_t)sqlite3_column_int64(st, 5), ad, ad_len,
-				     sqlite3_column_blob(st, 4), len, snap->bufs[0].base,
-				     "the snapshot", snap->index);
+		rv = raftio_open_row(rio, (uint64_t)sqlite3_column_int64(st, 5), ad,
+				     ad_len, sqlite3_column_blob(st, 4), len,
+				     snap->bufs[0].base, "the snapshot", snap->index);
 		free(ad);
 		if (rv) {
 			raft_free(snap->bufs[0].base);
@@ -1351,9 +1363,10 @@ static int raftio_m_load(struct raft_io *io, raft_term *term, raft_id *voted_for
 		rv = RAFT_NOMEM;
 		goto err;
 	}
-	if (sqlite3_prepare_v2(rio->db,
-			       "SELECT idx, term, type, data, key FROM raft_log ORDER BY idx",
-			       -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+		    rio->db,
+		    "SELECT idx, term, type, data, key FROM raft_log ORDER BY idx", -1,
+		    &st, NULL) != SQLITE_OK) {
 		rv = RAFT_IOERR;
 		goto err;
 	}
@@ -1527,11 +1540,11 @@ static int raftio_m_append(struct raft_io *io, struct raft_io_append *req,
 		rio->batch_open = true;
 	}
 	if (!rio->insert &&
-	    sqlite3_prepare_v3(rio->db,
-			       "INSERT OR REPLACE INTO raft_log (idx, term, type, data, key)"
-			       " VALUES (?, ?, ?, ?, ?)",
-			       -1, SQLITE_PREPARE_PERSISTENT, &rio->insert,
-			       NULL) != SQLITE_OK) {
+	    sqlite3_prepare_v3(
+		    rio->db,
+		    "INSERT OR REPLACE INTO raft_log (idx, term, type, data, key)"
+		    " VALUES (?, ?, ?, ?, ?)",
+		    -1, SQLITE_PREPARE_PERSISTENT, &rio->insert, NULL) != SQLITE_OK) {
 		rio->insert = NULL;
 		rv = RAFT_IOERR;
 		goto err;
@@ -1547,16 +1560,18 @@ static int raftio_m_append(struct raft_io *io, struct raft_io_append *req,
 		if (entries[i].type == RAFT_CHANGE)
 			raftio_scrub_conf(entries[i].buf.base, len);
 		row = raftio_scratch(rio, len + RAFTIO_ROW_EXTRA);
-		raftio_ad_entry(ad, last + 1 + i, entries[i].term, entries[i].type, k->id);
-		if (!row || raftio_seal_row(rio, k, ad, sizeof ad, entries[i].buf.base, len,
-					    row)) {
+		raftio_ad_entry(ad, last + 1 + i, entries[i].term, entries[i].type,
+				k->id);
+		if (!row || raftio_seal_row(rio, k, ad, sizeof ad, entries[i].buf.base,
+					    len, row)) {
 			rv = RAFT_NOMEM;
 			break;
 		}
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)(last + 1 + i));
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)entries[i].term);
 		sqlite3_bind_int(st, 3, entries[i].type);
-		sqlite3_bind_blob(st, 4, row, (int)(len + RAFTIO_ROW_EXTRA), SQLITE_STATIC);
+		sqlite3_bind_blob(st, 4, row, (int)(len + RAFTIO_ROW_EXTRA),
+				  SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, (sqlite3_int64)k->id);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rv = RAFT_IOERR;
@@ -1656,19 +1671,22 @@ static int raftio_m_snapshot_put(struct raft_io *io, unsigned trailing,
 	sealed = malloc(data_len + RAFTIO_ROW_EXTRA);
 	if (!sealed ||
 	    raftio_ad_snapshot(&ad, &ad_len, snapshot->index, snapshot->term,
-			       snapshot->configuration_index, k->id, conf_buf, conf_len) ||
+			       snapshot->configuration_index, k->id, conf_buf,
+			       conf_len) ||
 	    raftio_seal_row(rio, k, ad, ad_len, data, data_len, sealed))
 		goto rollback;
-	if (sqlite3_prepare_v2(rio->db,
-			       "INSERT OR REPLACE INTO raft_snapshot (id, idx, term, conf,"
-			       " conf_idx, data, key) VALUES (1, ?, ?, ?, ?, ?, ?)",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    rio->db,
+		    "INSERT OR REPLACE INTO raft_snapshot (id, idx, term, conf,"
+		    " conf_idx, data, key) VALUES (1, ?, ?, ?, ?, ?, ?)",
+		    -1, &st, NULL) != SQLITE_OK)
 		goto rollback;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)snapshot->index);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)snapshot->term);
 	sqlite3_bind_blob(st, 3, conf_buf, (int)conf_len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)snapshot->configuration_index);
-	sqlite3_bind_blob(st, 5, sealed, (int)(data_len + RAFTIO_ROW_EXTRA), SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, sealed, (int)(data_len + RAFTIO_ROW_EXTRA),
+			  SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)k->id);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto rollback;

@@ -115,14 +115,14 @@ struct raftio {
 	uint64_t recv_frames;
 	uint64_t recv_malformed;
 	/* State at rest (see above and raftio.c, "keys"). */
-	bool locked;			 /* autolock, not unlocked yet: no KEK */
-	bool autolock;			 /* the KEK comes from an unlock key */
-	uint8_t kek[SEAL_KEY_BYTES];	 /* while !locked */
-	struct raftio_dek *deks;	 /* opened DEKs, in id order */
+	bool locked;		     /* autolock, not unlocked yet: no KEK */
+	bool autolock;		     /* the KEK comes from an unlock key */
+	uint8_t kek[SEAL_KEY_BYTES]; /* while !locked */
+	struct raftio_dek *deks;     /* opened DEKs, in id order */
 	size_t dek_count, dek_cap;
-	uint64_t wkey_id;		 /* the DEK this process seals with, 0: none yet */
-	uint64_t wkey_nonces;		 /* nonces used with it (the counter) */
-	uint8_t *seal_buf;		 /* scratch for sealed rows */
+	uint64_t wkey_id;     /* the DEK this process seals with, 0: none yet */
+	uint64_t wkey_nonces; /* nonces used with it (the counter) */
+	uint8_t *seal_buf;    /* scratch for sealed rows */
 	size_t seal_cap;
 	env_timer_id rotate_timer;
 	uint64_t deks_created; /* counters */

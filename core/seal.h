@@ -26,9 +26,9 @@
 
 /* An unlock key as the operator sees it, SwarmKit's form:
  * "SWMKEY-1-" then the 32 secret bytes in unpadded standard base64. */
-#define SEAL_UNLOCK_PREFIX	"SWMKEY-1-"
+#define SEAL_UNLOCK_PREFIX	 "SWMKEY-1-"
 #define SEAL_UNLOCK_SECRET_BYTES 32u
-#define SEAL_UNLOCK_KEY_CHARS	(9u + 43u) /* without the NUL */
+#define SEAL_UNLOCK_KEY_CHARS	 (9u + 43u) /* without the NUL */
 
 /* seal_seal encrypts len bytes of pt with key under nonce, authenticating
  * ad (ad_len bytes; the place the ciphertext belongs to) as well, and

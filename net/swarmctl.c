@@ -750,7 +750,8 @@ static int ca_rotate(struct ctl *c, int argc, char **argv)
 
 	(void)argv;
 	if (argc > 0)
-		return usage_error(cmd_find("ca", "rotate"), "ca rotate takes no argument");
+		return usage_error(cmd_find("ca", "rotate"),
+				   "ca rotate takes no argument");
 	req.op = CS__CONTROL_OP__CONTROL_OP_CA_ROTATE;
 	if ((rv = call(c, &req, &resp)))
 		return rv;

@@ -1219,7 +1219,8 @@ static void cli_json_digest(struct swarmctl_cli_json *j, const char *key,
 void swarmctl_cli_print_cluster(FILE *out, const Cs__Cluster *c, uint64_t ca_nodes_done,
 				uint64_t ca_nodes_total)
 {
-	static const char *const phases[] = {"none", "trust-both", "sign-new", "drop-old"};
+	static const char *const phases[] = {"none", "trust-both", "sign-new",
+					     "drop-old"};
 	struct swarmctl_cli_json j;
 
 	swarmctl_cli_json_init(&j, out);

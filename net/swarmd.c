@@ -111,7 +111,7 @@ struct swarmd {
 	uv_loop_t loop;
 	uv_signal_t sigterm, sigint;
 	uv_timer_t log_timer;
-	uint64_t log_id; /* the node id the log lines carry */
+	uint64_t log_id;       /* the node id the log lines carry */
 	uv_timer_t stop_timer; /* stops outside the node's own callbacks */
 	struct uvenv *uv;
 	struct docker *docker;
@@ -652,7 +652,8 @@ static int swarmd_start_node(struct swarmd *d)
 		d->mcfg.raft_id = s->raft_id;
 		d->mcfg.on_refused = swarmd_on_refused;
 		d->mcfg.refused_data = d;
-		d->mcfg.unlock_key = d->opts.unlock_key_buf[0] ? d->opts.unlock_key_buf : NULL;
+		d->mcfg.unlock_key =
+			d->opts.unlock_key_buf[0] ? d->opts.unlock_key_buf : NULL;
 		if (s->bootstrap) {
 			d->self_peer.raft_id = s->raft_id;
 			d->self_peer.addr = uvenv_addr(d->uv);

@@ -72,15 +72,17 @@ struct simcluster *simcluster_new(struct world *w, const struct scn_settings *se
 	for (size_t i = 0; i < sizeof seed; i++)
 		seed[i] = (uint8_t)(0xca + i);
 	if (pki_ca_create(seed, SIMCLUSTER_ID, SIMCLUSTER_EPOCH,
-			  SIMCLUSTER_EPOCH + (int64_t)(LIMIT_CA_LIFE_MS / 1000), 1, c->ca_cert,
-			  sizeof c->ca_cert, &c->ca_cert_len, c->ca_key, sizeof c->ca_key,
-			  &c->ca_key_len) != 0) {
+			  SIMCLUSTER_EPOCH + (int64_t)(LIMIT_CA_LIFE_MS / 1000), 1,
+			  c->ca_cert, sizeof c->ca_cert, &c->ca_cert_len, c->ca_key,
+			  sizeof c->ca_key, &c->ca_key_len) != 0) {
 		free(c);
 		return NULL;
 	}
 	pki_digest(c->ca_cert, c->ca_cert_len, root);
-	pki_token_make(root, 0x5157000000000001ull, 0x0000000000000077ull, c->worker_token);
-	pki_token_make(root, 0x5157000000000002ull, 0x00000000000000aaull, c->manager_token);
+	pki_token_make(root, 0x5157000000000001ull, 0x0000000000000077ull,
+		       c->worker_token);
+	pki_token_make(root, 0x5157000000000002ull, 0x00000000000000aaull,
+		       c->manager_token);
 	return c;
 }
 

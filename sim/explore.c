@@ -48,12 +48,13 @@
 #include "sim/rng.h"
 
 static const char *const explore_kind_names[EXPLORE_KIND_COUNT] = {
-	"crash", "restart", "partition", "link", "process", "runtime", "disk", "cert", "ca",
+	"crash",   "restart", "partition", "link", "process",
+	"runtime", "disk",    "cert",	   "ca",
 };
 
 enum {
-	EXPLORE_NODES_MASKED = 64, /* nodes past m64/w64 are never faulted */
-	EXPLORE_TRIES = 8,	   /* draws for one fault before giving up */
+	EXPLORE_NODES_MASKED = 64,	 /* nodes past m64/w64 are never faulted */
+	EXPLORE_TRIES = 8,		 /* draws for one fault before giving up */
 	EXPLORE_CA_AFTER_MS = 60 * 1000, /* a rotation starts this far in */
 };
 
@@ -555,8 +556,9 @@ static bool explore_draw(struct rng *r, const struct explore_plan *plan,
 			 * scenario's first nodes were given the first one) */
 			if (plan->window_ms < 2 * EXPLORE_CA_AFTER_MS)
 				return false;
-			f->at_ms = EXPLORE_CA_AFTER_MS +
-				   rng_below(r, plan->window_ms - 2 * EXPLORE_CA_AFTER_MS);
+			f->at_ms =
+				EXPLORE_CA_AFTER_MS +
+				rng_below(r, plan->window_ms - 2 * EXPLORE_CA_AFTER_MS);
 			f->dur_ms = EXPLORE_FAULT_MIN_MS;
 			explore_cat(f->start, "ca rotate");
 			return true;

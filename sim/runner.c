@@ -199,7 +199,8 @@ static const Cs__Node *runner_node_record(const struct store *st, const char *ho
 {
 	if (!st)
 		return NULL;
-	for (const Cs__Node *nd = store_node_next(st, NULL); nd; nd = store_node_next(st, nd))
+	for (const Cs__Node *nd = store_node_next(st, NULL); nd;
+	     nd = store_node_next(st, nd))
 		if (nd->hostname && strcmp(nd->hostname, hostname) == 0)
 			return nd;
 	return NULL;
@@ -246,8 +247,8 @@ static int runner_cert(struct runner *r, const struct scn_cmd *cmd)
 	}
 	cert_blob = (struct env_blob){NULL, 0};
 	memset(&who, 0, sizeof who);
-	if (world_node_env(r->w, node)->ops->pki_info(world_node_env(r->w, node),
-						      &cert_blob, &own) == 0) {
+	if (world_node_env(r->w, node)
+		    ->ops->pki_info(world_node_env(r->w, node), &cert_blob, &own) == 0) {
 		who = own;
 	} else {
 		/* none yet (a stranger): a worker's, under a name of its own */
@@ -432,9 +433,10 @@ static int runner_forge(struct runner *r, const struct scn_cmd *cmd)
 		size_t n = lm ? manager_voters(lm, ids, LIMIT_MANAGERS_MAX) : 0;
 		for (size_t i = 0; i < n && i < LIMIT_MANAGERS_MAX; i++)
 			max = ids[i] > max ? ids[i] : max;
-		jr.raft_id = (max > r->script->managers_total ? max
-							       : r->script->managers_total) +
-			     1;
+		jr.raft_id =
+			(max > r->script->managers_total ? max
+							 : r->script->managers_total) +
+			1;
 		jr.addr = (char *)src_name;
 		jr.token = cl && cl->manager_token ? cl->manager_token : (char *)"";
 		wire.join = &jr;
@@ -461,8 +463,9 @@ static int runner_forge(struct runner *r, const struct scn_cmd *cmd)
 				     store_task_next_by_node(st, as_rec->id, NULL);
 			     t; t = store_task_next_by_node(st, as_rec->id, t))
 				n_tasks++;
-			tasks = calloc(n_tasks ? n_tasks : 1, sizeof *tasks + sizeof(Cs__Task) +
-							      sizeof(Cs__TaskStatus));
+			tasks = calloc(n_tasks ? n_tasks : 1,
+				       sizeof *tasks + sizeof(Cs__Task) +
+					       sizeof(Cs__TaskStatus));
 			if (!tasks)
 				return runner_fail(r, cmd, "out of memory");
 			{
@@ -473,11 +476,13 @@ static int runner_forge(struct runner *r, const struct scn_cmd *cmd)
 				for (const Cs__Task *t = store_task_next_by_node(
 					     st, as_rec->id, NULL);
 				     t && k < n_tasks;
-				     t = store_task_next_by_node(st, as_rec->id, t), k++) {
+				     t = store_task_next_by_node(st, as_rec->id, t),
+						    k++) {
 					cs__task__init(&ts_arr[k]);
 					cs__task_status__init(&st_arr[k]);
 					ts_arr[k].id = t->id;
-					st_arr[k].state = CS__TASK_STATE__TASK_STATE_FAILED;
+					st_arr[k].state =
+						CS__TASK_STATE__TASK_STATE_FAILED;
 					st_arr[k].message = (char *)"forged";
 					st_arr[k].exit_code = 1;
 					ts_arr[k].status = &st_arr[k];
@@ -517,7 +522,8 @@ static int runner_forge(struct runner *r, const struct scn_cmd *cmd)
 		managers[0] = (char *)src_name;
 		sr.n_managers = 1;
 		sr.managers = managers;
-		sr.desired_role = dst_rec ? dst_rec->role : CS__NODE_ROLE__NODE_ROLE_WORKER;
+		sr.desired_role =
+			dst_rec ? dst_rec->role : CS__NODE_ROLE__NODE_ROLE_WORKER;
 		wire.session_response = &sr;
 		break;
 	case SCN_FORGE_ASSIGNMENTS:
@@ -560,8 +566,8 @@ static int runner_forge(struct runner *r, const struct scn_cmd *cmd)
 	}
 	cs__wire__pack(&wire, buf);
 	world_trace(r->w, src, (enum sim_ev_kind)RUNNER_EV_CMD, 0xf0f0 + f->kind, dst);
-	rv = world_node_env(r->w, src)->ops->send(world_node_env(r->w, src), dst_name, buf,
-						  len);
+	rv = world_node_env(r->w, src)->ops->send(world_node_env(r->w, src), dst_name,
+						  buf, len);
 out:
 	free(buf);
 	free(batch);
@@ -598,8 +604,8 @@ static int runner_cond_identity(struct runner *r, const struct scn_cond *cond, c
 					return 0;
 				}
 			} else {
-				i = world_node_find(r->w,
-						    scn_node_name(cond->node, name, sizeof name));
+				i = world_node_find(r->w, scn_node_name(cond->node, name,
+									sizeof name));
 				if (i < 0) {
 					snprintf(got, got_size, "no node %s", name);
 					return 0;
@@ -668,8 +674,8 @@ static int runner_node(struct runner *r, const struct scn_cmd *cmd, struct scn_n
 static void runner_current_token(struct runner *r, struct node_cfg *cfg, bool manager)
 {
 	int64_t leader = simcluster_leader(r->cluster);
-	struct manager *m = leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader)
-				       : NULL;
+	struct manager *m =
+		leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader) : NULL;
 	const Cs__Cluster *c = m ? store_cluster(manager_store(m)) : NULL;
 	const char *token = c ? (manager ? c->manager_token : c->worker_token) : NULL;
 
@@ -757,8 +763,8 @@ static int runner_cluster(struct runner *r, const struct scn_cmd *cmd)
 static int runner_cond_ca_rotated(struct runner *r, char *got, size_t got_size)
 {
 	int64_t leader = simcluster_leader(r->cluster);
-	struct manager *m = leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader)
-				       : NULL;
+	struct manager *m =
+		leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader) : NULL;
 	const struct store *st = m ? manager_store(m) : NULL;
 	const Cs__Cluster *c = st ? store_cluster(st) : NULL;
 	uint8_t root[ENV_DIGEST_BYTES];
@@ -780,17 +786,19 @@ static int runner_cond_ca_rotated(struct runner *r, char *got, size_t got_size)
 		snprintf(got, got_size, "the root is still the one before `ca rotate`");
 		return 0;
 	}
-	for (const Cs__Node *n = store_node_next(st, NULL); n; n = store_node_next(st, n)) {
+	for (const Cs__Node *n = store_node_next(st, NULL); n;
+	     n = store_node_next(st, n)) {
 		total++;
 		if (n->cert_root.len != sizeof root ||
-		    memcmp(n->cert_root.data, root, sizeof root) != 0 || n->n_cert_trust != 1 ||
-		    n->cert_trust[0].len != sizeof root ||
+		    memcmp(n->cert_root.data, root, sizeof root) != 0 ||
+		    n->n_cert_trust != 1 || n->cert_trust[0].len != sizeof root ||
 		    memcmp(n->cert_trust[0].data, root, sizeof root) != 0)
 			behind++;
 	}
 	if (behind == 0)
 		return 1;
-	snprintf(got, got_size, "%zu of %zu nodes not on the new root alone", behind, total);
+	snprintf(got, got_size, "%zu of %zu nodes not on the new root alone", behind,
+		 total);
 	return 0;
 }
 
@@ -883,7 +891,8 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 	case SCN_COND_TERM:
 	case SCN_COND_SERVICE:
 		if (!r->real_managers && cond->kind != SCN_COND_REFUSED)
-			return runner_not_built(r, cmd, "this condition needs the managers");
+			return runner_not_built(r, cmd,
+						"this condition needs the managers");
 		return runner_cond_identity(r, cond, got, got_size);
 	}
 	return runner_fail(r, cmd, "unknown condition");
@@ -1204,8 +1213,9 @@ static int runner_api_once(struct runner *r, const struct scn_cmd *cmd, uint32_t
 	if (cmd->kind == SCN_CA_ROTATE) {
 		rv = control_ca_rotate(m, err, err_size, runner_call_done, call);
 	} else if (cmd->kind == SCN_SET) {
-		rv = control_cluster_set_cert_expiry(m, cmd->u.settings.cert_expiry_ms, err,
-						     err_size, runner_call_done, call);
+		rv = control_cluster_set_cert_expiry(m, cmd->u.settings.cert_expiry_ms,
+						     err, err_size, runner_call_done,
+						     call);
 	} else if (node == UINT32_MAX) {
 		rv = clops_service(r->ops, m, cmd, err, err_size, runner_call_done, call);
 	} else {
@@ -1443,7 +1453,8 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_CA_ROTATE: return runner_ca_rotate(r, cmd);
 	case SCN_FORGE:
 		if (!r->real_managers)
-			return runner_not_built(r, cmd, "forge needs the cluster's programs");
+			return runner_not_built(r, cmd,
+						"forge needs the cluster's programs");
 		return runner_forge(r, cmd);
 	case SCN_EXPECT: return runner_expect(r, cmd);
 	case SCN_AWAIT: return runner_expect(r, cmd);

@@ -378,8 +378,8 @@ static const char *const scn_order_names[] = {
 #define SCN_COMMANDS_TEXT                                                                   \
 	"cluster, seed, set, run, service, node, kill, restart, partition, isolate, link, " \
 	"heal, image, runtime, disk, cert, forge, expect, always, await"
-#define SCN_CONDS_TEXT                                                               \
-	"leader, no leader, running, store tasks, nodes ready, node, converged, "   \
+#define SCN_CONDS_TEXT                                                            \
+	"leader, no leader, running, store tasks, nodes ready, node, converged, " \
 	"managers in sync, refused, term, service or ca rotated"
 #define SCN_OPS_TEXT "OP (one of == != < <= > >=)"
 
@@ -773,7 +773,9 @@ static int scn_node_exists(struct scn_parser *p, struct scn_tok t, struct scn_no
 		return 0;
 	if (count == 0)
 		snprintf(have, sizeof have, "no %s",
-			 manager ? "managers" : stranger ? "strangers" : "workers");
+			 manager    ? "managers"
+			 : stranger ? "strangers"
+				    : "workers");
 	else if (count == 1)
 		snprintf(have, sizeof have, "%c1", letter);
 	else
@@ -1935,10 +1937,11 @@ static int scn_parse_node(struct scn_parser *p, struct scn_cmd *cmd)
 			if (scn_tok_is(p->toks[3], "token=initial"))
 				cmd->u.node.initial_token = true;
 			else if (!scn_tok_is(p->toks[3], "token=current"))
-				return scn_fail(p, p->toks[3].col + 6,
-						"unknown token '%.*s' (expected initial or "
-						"current)",
-						SCN_TOK_ARG(scn_tok_tail(p->toks[3], 6)));
+				return scn_fail(
+					p, p->toks[3].col + 6,
+					"unknown token '%.*s' (expected initial or "
+					"current)",
+					SCN_TOK_ARG(scn_tok_tail(p->toks[3], 6)));
 			tok_end = 4;
 		}
 		if (manager && p->managers == LIMIT_MANAGERS_MAX)
@@ -2385,7 +2388,8 @@ static int scn_node_value(struct scn_parser *p, uint32_t i, const char *key,
 	struct scn_tok v = scn_tok_tail(p->toks[i], (uint32_t)strlen(key));
 	if (!scn_node_parse(v, node) || node->kind == SCN_NODE_LEADER ||
 	    (node->kind == SCN_NODE_STRANGER && p->strangers == 0))
-		return scn_fail(p, v.col, "expected a node (mN, wN or xN) after '%s', got '%.*s'",
+		return scn_fail(p, v.col,
+				"expected a node (mN, wN or xN) after '%s', got '%.*s'",
 				key, SCN_TOK_ARG(v));
 	return scn_node_exists(p, v, *node);
 }

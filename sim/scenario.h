@@ -37,11 +37,11 @@ enum scn_cmd_kind {
 	SCN_IMAGE,
 	SCN_EXPECT,
 	SCN_ALWAYS,
-	SCN_AWAIT,   /* addition: await COND within DUR (waits, never fails) */
-	SCN_RUNTIME, /* addition: runtime NODE fail=OPS|restart|ok (issue 12) */
-	SCN_DISK,    /* addition: disk NODE fault=eio|full|ok (issue 12) */
-	SCN_CERT,    /* addition: cert NODE expire|foreign|other-cluster|none */
-	SCN_FORGE,   /* addition: forge SRC KIND to=DST [as=NODE] (issue 13) */
+	SCN_AWAIT,     /* addition: await COND within DUR (waits, never fails) */
+	SCN_RUNTIME,   /* addition: runtime NODE fail=OPS|restart|ok (issue 12) */
+	SCN_DISK,      /* addition: disk NODE fault=eio|full|ok (issue 12) */
+	SCN_CERT,      /* addition: cert NODE expire|foreign|other-cluster|none */
+	SCN_FORGE,     /* addition: forge SRC KIND to=DST [as=NODE] (issue 13) */
 	SCN_CA_ROTATE, /* addition: ca rotate (a root CA rotation, issue 13) */
 };
 
@@ -98,10 +98,10 @@ enum scn_cond_kind {
 	 * has applied the same index and holds a byte-identical store */
 	SCN_COND_MANAGERS_SYNC, /* managers in sync */
 	/* additions of issue 13 */
-	SCN_COND_REFUSED,	/* refused [on NODE] OP N: `msg="refused"` lines */
-	SCN_COND_TERM,		/* term OP N: the highest term of any running manager */
-	SCN_COND_SERVICE,	/* service NAME exists|absent */
-	SCN_COND_CA_ROTATED,	/* ca rotated: the last `ca rotate` finished */
+	SCN_COND_REFUSED,    /* refused [on NODE] OP N: `msg="refused"` lines */
+	SCN_COND_TERM,	     /* term OP N: the highest term of any running manager */
+	SCN_COND_SERVICE,    /* service NAME exists|absent */
+	SCN_COND_CA_ROTATED, /* ca rotated: the last `ca rotate` finished */
 };
 
 struct scn_cond {
@@ -289,7 +289,12 @@ struct scn_disk {
  * installed certificate (its key and roots stay) with one of the cluster's
  * CA that expired now, one of another CA of the same cluster id, one of
  * another cluster, or none. */
-enum scn_cert_kind { SCN_CERT_EXPIRE, SCN_CERT_FOREIGN, SCN_CERT_OTHER_CLUSTER, SCN_CERT_NONE };
+enum scn_cert_kind {
+	SCN_CERT_EXPIRE,
+	SCN_CERT_FOREIGN,
+	SCN_CERT_OTHER_CLUSTER,
+	SCN_CERT_NONE
+};
 struct scn_cert {
 	struct scn_node node;
 	enum scn_cert_kind kind;

@@ -129,10 +129,10 @@ struct sim_node {
 	uint8_t key_seed[PKI_SEED_BYTES]; /* the key of its certificate */
 	bool has_pending;
 	uint8_t pending_seed[PKI_SEED_BYTES]; /* drawn by the last pki_csr */
-	struct rng rng_key; /* keys: a stream of its own, so that drawing one
+	struct rng rng_key;		 /* keys: a stream of its own, so that drawing one
 			       shifts neither its env's draws nor anyone's */
-	bool in_recv;	    /* inside its recv callback */
-	uint32_t recv_cred; /* there: the credentials the sender sent with */
+	bool in_recv;			 /* inside its recv callback */
+	uint32_t recv_cred;		 /* there: the credentials the sender sent with */
 	uint32_t recv_src, recv_src_inc; /* and who sent it, which process */
 };
 
@@ -1061,9 +1061,9 @@ static void world_key_draw(struct sim_node *n, uint8_t seed[PKI_SEED_BYTES])
 	}
 }
 
-int world_pki_provision(struct world *w, uint32_t node, const uint8_t seed[PKI_SEED_BYTES],
-			const struct env_blob *cert, const struct env_blob *roots,
-			size_t root_count)
+int world_pki_provision(struct world *w, uint32_t node,
+			const uint8_t seed[PKI_SEED_BYTES], const struct env_blob *cert,
+			const struct env_blob *roots, size_t root_count)
 {
 	struct env_blob key = {seed, PKI_SEED_BYTES};
 	struct sim_node *n;
@@ -1118,7 +1118,8 @@ int world_pki_cert_set(struct world *w, uint32_t node, const struct env_blob *ce
 	return 0;
 }
 
-bool world_pki_identity(struct world *w, uint32_t of, uint32_t to, struct env_identity *out)
+bool world_pki_identity(struct world *w, uint32_t of, uint32_t to,
+			struct env_identity *out)
 {
 	struct pki_cert c;
 
@@ -1261,8 +1262,8 @@ static int world_msg_schedule(struct world *w, struct sim_node *src, struct sim_
 /* Sends from src to node di; `answer`: back on the connection a message
  * came on (env reply): the peer is not checked, as no new TLS handshake
  * happens. */
-static int world_send_to(struct sim_node *src, int64_t di, const uint8_t *buf,
-			 size_t len, bool answer)
+static int world_send_to(struct sim_node *src, int64_t di, const uint8_t *buf, size_t len,
+			 bool answer)
 {
 	struct world *w = src->world;
 	struct sim_link_rule *rule;
@@ -1586,8 +1587,9 @@ static int world_env_pki_sign(struct env *env, const struct env_blob *ca_cert,
 	int64_t now_s = world_pki_now(w);
 	char why[PKI_WHY_BYTES];
 
-	return pki_sign(ca_cert, ca_key, csr, who, now_s, now_s + (int64_t)(life_ms / 1000),
-			++w->pki_serial, cert, cap, len, why);
+	return pki_sign(ca_cert, ca_key, csr, who, now_s,
+			now_s + (int64_t)(life_ms / 1000), ++w->pki_serial, cert, cap,
+			len, why);
 }
 
 static int world_env_pki_install(struct env *env, const struct env_blob *cert,
@@ -1657,7 +1659,8 @@ static int world_env_pki_info(struct env *env, const struct env_blob *cert,
 			return CS_EINVAL;
 		/* its root too, when it chains to one it trusts (as the real
 		 * env says) */
-		if (world_cred_trusts(w, n->cred) && world_verify(w, n->cred, n->cred, &c))
+		if (world_cred_trusts(w, n->cred) &&
+		    world_verify(w, n->cred, n->cred, &c))
 			world_pki_fields(&c, out);
 		else
 			world_pki_fields(&own->info, out);

@@ -74,8 +74,8 @@ typedef void (*world_trace_fn)(void *ctx, const struct world *w, us_t at_us,
 /* Every message delivered, just before its receiver's callback (borrowed for
  * the call): for the scenario runner, which reads what an attacker on the
  * path would (a session id). A tap reads and never changes the world. */
-typedef void (*world_tap_fn)(void *ctx, const struct world *w, uint32_t src,
-			     uint32_t dst, const uint8_t *data, size_t len);
+typedef void (*world_tap_fn)(void *ctx, const struct world *w, uint32_t src, uint32_t dst,
+			     const uint8_t *data, size_t len);
 
 /* Log lines of programs, with the node and virtual time. */
 typedef void (*world_log_fn)(void *ctx, const struct world *w, uint32_t node,
@@ -234,9 +234,9 @@ void world_net_stats(const struct world *w, struct sim_net_stats *stats);
 /* world_pki_provision: node starts with the key of seed, certificate cert
  * and roots (1 or 2, DER), as if it had joined earlier (borrowed; copied).
  * Returns 0, CS_EINVAL, CS_EAUTH (cert is not for that key), CS_ENOMEM. */
-int world_pki_provision(struct world *w, uint32_t node, const uint8_t seed[PKI_SEED_BYTES],
-			const struct env_blob *cert, const struct env_blob *roots,
-			size_t root_count);
+int world_pki_provision(struct world *w, uint32_t node,
+			const uint8_t seed[PKI_SEED_BYTES], const struct env_blob *cert,
+			const struct env_blob *roots, size_t root_count);
 
 /* world_pki_csr writes a CSR (DER) for node's current key (drawn now when it
  * has none) into buf: for a scenario that gives it a certificate of its

@@ -672,14 +672,16 @@ static void test_control_rotate_tokens_and_inspect_the_cluster(void **state)
 		char secret[PKI_TOKEN_SECRET_BYTES], why[PKI_WHY_BYTES];
 		Cs__NodeRole role;
 		pki_digest(cl->ca_cert.data, cl->ca_cert.len, root);
-		assert_int_equal(pki_token_parse(cl->worker_token, digest, secret, why), 0);
+		assert_int_equal(pki_token_parse(cl->worker_token, digest, secret, why),
+				 0);
 		assert_memory_equal(digest, root, sizeof root);
 		assert_int_equal(ca_token_role(cl, cl->worker_token, &role, why), 0);
 		assert_int_equal(role, CS__NODE_ROLE__NODE_ROLE_WORKER);
 		assert_int_equal(ca_token_role(cl, cl->manager_token, &role, why), 0);
 		assert_int_equal(role, CS__NODE_ROLE__NODE_ROLE_MANAGER);
 		assert_int_equal(ca_token_role(cl, wt, &role, why), CS_EAUTH);
-		assert_string_equal(why, "wrong join token (rotated, or never this cluster's)");
+		assert_string_equal(
+			why, "wrong join token (rotated, or never this cluster's)");
 	}
 	world_free(f.w);
 	simcluster_free(f.c);

@@ -420,7 +420,8 @@ static void test_manager_a_late_result_for_an_earlier_process_completes_nothing(
 		who.cluster_id = manager_cluster_id(mgr(&f, l));
 		who.role = ENV_ROLE_MANAGER;
 		wire.proposal_result = &pr;
-		assert_true(manager_handle(mgr(&f, fo), world_node_name(f.w, l), &who, &wire));
+		assert_true(manager_handle(mgr(&f, fo), world_node_name(f.w, l), &who,
+					   &wire));
 	}
 	end = world_now_us(f.w) + 60 * SEC;
 	while (!r.done && world_step(f.w, end))
@@ -447,7 +448,8 @@ static void test_manager_autolock_locks_a_restarted_manager_until_unlocked(void 
 	(void)state;
 	setup(&f, 31, 3, 0);
 	assert_true(run_until(&f, 60 * SEC, has_leader));
-	while (!store_cluster(manager_store(mgr(&f, leader(&f)))) && world_step(f.w, UINT64_MAX))
+	while (!store_cluster(manager_store(mgr(&f, leader(&f)))) &&
+	       world_step(f.w, UINT64_MAX))
 		;
 	assert_true(run_until(&f, 10 * SEC, all_applied));
 	l = leader(&f);
@@ -468,8 +470,10 @@ static void test_manager_autolock_locks_a_restarted_manager_until_unlocked(void 
 	run_until(&f, 5 * SEC, NULL);
 	assert_true(manager_locked(mgr(&f, fo)));
 	assert_int_equal(manager_applied(mgr(&f, fo)), 0);
-	assert_int_equal(manager_unlock(mgr(&f, fo), "SWMKEY-1-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
-			 CS_EAUTH);
+	assert_int_equal(
+		manager_unlock(mgr(&f, fo),
+			       "SWMKEY-1-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+		CS_EAUTH);
 	assert_true(manager_locked(mgr(&f, fo)));
 	assert_int_equal(manager_unlock(mgr(&f, fo), key), 0);
 	assert_false(manager_locked(mgr(&f, fo)));
@@ -477,8 +481,8 @@ static void test_manager_autolock_locks_a_restarted_manager_until_unlocked(void 
 	assert_non_null(store_node_get(manager_store(mgr(&f, fo)), 500));
 	/* off again: a restart needs no key */
 	r.done = false;
-	assert_int_equal(control_cluster_set_autolock(mgr(&f, leader(&f)), false, key, err,
-						      sizeof err, write_done, &r),
+	assert_int_equal(control_cluster_set_autolock(mgr(&f, leader(&f)), false, key,
+						      err, sizeof err, write_done, &r),
 			 0);
 	end = world_now_us(f.w) + 30 * SEC;
 	while (!r.done && world_step(f.w, end))
@@ -505,7 +509,8 @@ int main(void)
 			test_manager_a_late_result_for_an_earlier_process_completes_nothing),
 		cmocka_unit_test(
 			test_manager_new_leader_within_two_election_timeouts_99_of_100),
-		cmocka_unit_test(test_manager_autolock_locks_a_restarted_manager_until_unlocked),
+		cmocka_unit_test(
+			test_manager_autolock_locks_a_restarted_manager_until_unlocked),
 	};
 	return cmocka_run_group_tests_name("manager", tests, NULL, NULL);
 }

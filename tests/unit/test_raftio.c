@@ -1103,11 +1103,12 @@ static void test_raftio_a_moved_or_altered_row_does_not_open(void **state)
 	boot(&n, true);
 	append(&n, 1, p, 3);
 	/* entry 1's row copied over entry 2's: same key, another place */
-	assert_int_equal(sqlite3_exec(n.rio.db,
-				      "UPDATE raft_log SET data = (SELECT data FROM raft_log"
-				      " WHERE idx = 1) WHERE idx = 2",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(n.rio.db,
+			     "UPDATE raft_log SET data = (SELECT data FROM raft_log"
+			     " WHERE idx = 1) WHERE idx = 2",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
 	assert_int_equal(
 		n.rio.io.load(&n.rio.io, &term, &vote, &snap, &start, &entries, &count),
 		RAFT_CORRUPT);
@@ -1184,7 +1185,8 @@ static void test_raftio_dek_rotation_keeps_old_entries_and_compaction_deletes_ke
 	first = n.rio.wkey_id;
 	assert_int_equal(n.rio.io.start(&n.rio.io, 100000, tick_nop, recv_nop), 0);
 	{
-		us_t end = world_now_us(n.w) + (LIMIT_RAFT_DEK_ROTATE_MS + 1000) * 1000ull;
+		us_t end =
+			world_now_us(n.w) + (LIMIT_RAFT_DEK_ROTATE_MS + 1000) * 1000ull;
 		while (world_step(n.w, end))
 			;
 	}
@@ -1345,14 +1347,16 @@ static void test_raftio_upgrades_a_format_1_database(void **state)
 			"INSERT INTO raft_meta VALUES ('format', 1), ('term', 2), ('vote', 1);"
 			"INSERT INTO raft_snapshot VALUES (1, 4, 1, x'', 1,"
 			" CAST('" MARKER "-snap' AS BLOB));"
-			"INSERT INTO raft_log VALUES (4, 1, 1, CAST('" MARKER "-4' AS BLOB)),"
+			"INSERT INTO raft_log VALUES (4, 1, 1, CAST('" MARKER
+			"-4' AS BLOB)),"
 			" (5, 2, 1, CAST('" MARKER "-5' AS BLOB)), (6, 2, 1, x'');",
 			NULL, NULL, NULL),
 		SQLITE_OK);
 	assert_true(db_holds(&n, MARKER, strlen(MARKER)));
 	assert_int_equal(raftio_init(&n.rio, env), 0);
 	assert_int_equal(n.rio.io.init(&n.rio.io, 1, "m1"), 0);
-	assert_int_equal(db_int(&n, "SELECT value FROM raft_meta WHERE key = 'format'"), 2);
+	assert_int_equal(db_int(&n, "SELECT value FROM raft_meta WHERE key = 'format'"),
+			 2);
 	assert_false(db_holds(&n, MARKER, strlen(MARKER)));
 	restart(&n);
 	load(&n, &l);
@@ -1393,7 +1397,8 @@ int main(void)
 		cmocka_unit_test(test_raftio_a_moved_or_altered_row_does_not_open),
 		cmocka_unit_test(
 			test_raftio_dek_rotation_keeps_old_entries_and_compaction_deletes_keys),
-		cmocka_unit_test(test_raftio_autolock_opens_locked_until_the_right_unlock_key),
+		cmocka_unit_test(
+			test_raftio_autolock_opens_locked_until_the_right_unlock_key),
 		cmocka_unit_test(test_raftio_a_failed_key_write_is_fatal),
 		cmocka_unit_test(test_raftio_upgrades_a_format_1_database),
 	};

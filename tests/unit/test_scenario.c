@@ -1503,24 +1503,29 @@ static void test_scn_parses_strangers_cert_and_forge(void **state)
 static void test_scn_rejects_bad_identity_commands(void **state)
 {
 	(void)state;
-	line_fails("cert x1 expire",
-		   "scn.scn:2:6: expected a node (mN, wN or leader) after 'cert', got 'x1'");
-	line_fails("cert w1 stolen", "scn.scn:2:9: unknown certificate 'stolen' (expected "
-				     "expire, foreign, other-cluster or none)");
-	line_fails("forge w1 raft-vote",
-		   "scn.scn:2:19: expected to=NODE after 'forge w1 raft-vote', got end of "
-		   "line");
-	line_fails("forge w1 session to=m1",
-		   "scn.scn:2:23: expected as=NODE (the node the message names) after 'forge "
-		   "w1 session to=m1', got end of line");
+	line_fails(
+		"cert x1 expire",
+		"scn.scn:2:6: expected a node (mN, wN or leader) after 'cert', got 'x1'");
+	line_fails("cert w1 stolen",
+		   "scn.scn:2:9: unknown certificate 'stolen' (expected "
+		   "expire, foreign, other-cluster or none)");
+	line_fails(
+		"forge w1 raft-vote",
+		"scn.scn:2:19: expected to=NODE after 'forge w1 raft-vote', got end of "
+		"line");
+	line_fails(
+		"forge w1 session to=m1",
+		"scn.scn:2:23: expected as=NODE (the node the message names) after 'forge "
+		"w1 session to=m1', got end of line");
 	line_fails("forge w1 hello to=m1",
 		   "scn.scn:2:10: unknown message kind 'hello' (expected raft-append, "
 		   "raft-vote, proposal, control, join, session, status, cert-request, "
 		   "session-response or assignments)");
 	line_fails("forge w1 control to=w9",
 		   "scn.scn:2:21: node w9 does not exist (cluster has w1..w2)");
-	line_fails("expect service web here",
-		   "scn.scn:2:20: expected exists or absent after 'service web', got 'here'");
+	line_fails(
+		"expect service web here",
+		"scn.scn:2:20: expected exists or absent after 'service web', got 'here'");
 }
 
 static void test_scn_parses_ca_rotation_and_tokens(void **state)
@@ -1558,13 +1563,15 @@ static void test_scn_rejects_bad_ca_commands(void **state)
 	(void)state;
 	line_fails("ca", "scn.scn:2:3: expected rotate after 'ca', got end of line");
 	line_fails("ca renew", "scn.scn:2:4: expected rotate after 'ca', got 'renew'");
-	line_fails("ca rotate now", "scn.scn:2:11: unexpected 'now' after complete command 'ca rotate'");
+	line_fails("ca rotate now",
+		   "scn.scn:2:11: unexpected 'now' after complete command 'ca rotate'");
 	line_fails("expect ca done",
 		   "scn.scn:2:11: expected 'rotated' after 'ca', got 'done'");
 	line_fails("node add worker token=old",
 		   "scn.scn:2:23: unknown token 'old' (expected initial or current)");
-	line_fails("node add worker token=initial x",
-		   "scn.scn:2:31: unexpected 'x' after complete command 'node add worker token=initial'");
+	line_fails(
+		"node add worker token=initial x",
+		"scn.scn:2:31: unexpected 'x' after complete command 'node add worker token=initial'");
 }
 
 int main(void)

@@ -62,16 +62,17 @@ static void test_seal_round_trip_and_ciphertext_hides_the_text(void **state)
 	uint8_t ct[sizeof text + SEAL_TAG_BYTES], back[sizeof text];
 
 	assert_int_equal(
-		seal_seal(key_a, nonce_a, ad, sizeof ad, (const uint8_t *)text, len, ct), 0);
+		seal_seal(key_a, nonce_a, ad, sizeof ad, (const uint8_t *)text, len, ct),
+		0);
 	assert_false(contains(ct, len + SEAL_TAG_BYTES, "hunter2", 7));
-	assert_int_equal(seal_open(key_a, nonce_a, ad, sizeof ad, ct, len + SEAL_TAG_BYTES,
-				   back),
-			 0);
+	assert_int_equal(
+		seal_open(key_a, nonce_a, ad, sizeof ad, ct, len + SEAL_TAG_BYTES, back),
+		0);
 	assert_memory_equal(back, text, len);
 	/* an empty text seals to a tag alone, which opens */
 	assert_int_equal(seal_seal(key_a, nonce_a, ad, sizeof ad, NULL, 0, ct), 0);
-	assert_int_equal(seal_open(key_a, nonce_a, ad, sizeof ad, ct, SEAL_TAG_BYTES, back),
-			 0);
+	assert_int_equal(
+		seal_open(key_a, nonce_a, ad, sizeof ad, ct, SEAL_TAG_BYTES, back), 0);
 	/* the same key and nonce and text give the same bytes: pure */
 	{
 		uint8_t ct2[sizeof ct];
@@ -93,7 +94,8 @@ static void test_seal_open_refuses_wrong_key_tampering_other_ad_and_nonce(void *
 	uint8_t ct[sizeof text + SEAL_TAG_BYTES], back[sizeof text];
 
 	assert_int_equal(
-		seal_seal(key_a, nonce_a, ad, sizeof ad, (const uint8_t *)text, len, ct), 0);
+		seal_seal(key_a, nonce_a, ad, sizeof ad, (const uint8_t *)text, len, ct),
+		0);
 	assert_int_equal(seal_open(key_b, nonce_a, ad, sizeof ad, ct, ct_len, back),
 			 CS_EAUTH);
 	assert_int_equal(seal_open(key_a, nonce_b, ad, sizeof ad, ct, ct_len, back),
@@ -106,8 +108,9 @@ static void test_seal_open_refuses_wrong_key_tampering_other_ad_and_nonce(void *
 	for (size_t i = 0; i < ct_len; i++) {
 		ct[i] ^= 0x10;
 		memset(back, 0x55, sizeof back);
-		assert_int_equal(seal_open(key_a, nonce_a, ad, sizeof ad, ct, ct_len, back),
-				 CS_EAUTH);
+		assert_int_equal(
+			seal_open(key_a, nonce_a, ad, sizeof ad, ct, ct_len, back),
+			CS_EAUTH);
 		/* nothing of the text is left in out */
 		for (size_t k = 0; k < len; k++)
 			assert_int_equal(back[k], 0);
@@ -127,18 +130,18 @@ static void test_seal_open_refuses_wrong_key_tampering_other_ad_and_nonce(void *
  * IVlen 96, PTlen 128, AADlen 0, Taglen 128): the cipher is AES-256-GCM. */
 static void test_seal_is_aes_256_gcm_known_answer(void **state)
 {
-	static const uint8_t key[32] = {
-		0x31, 0xbd, 0xad, 0xd9, 0x66, 0x98, 0xc2, 0x04, 0xaa, 0x9c, 0xe1,
-		0x44, 0x8e, 0xa9, 0x4a, 0xe1, 0xfb, 0x4a, 0x9a, 0x0b, 0x3c, 0x9d,
-		0x77, 0x3b, 0x51, 0xbb, 0x18, 0x22, 0x66, 0x6b, 0x8f, 0x22};
+	static const uint8_t key[32] = {0x31, 0xbd, 0xad, 0xd9, 0x66, 0x98, 0xc2, 0x04,
+					0xaa, 0x9c, 0xe1, 0x44, 0x8e, 0xa9, 0x4a, 0xe1,
+					0xfb, 0x4a, 0x9a, 0x0b, 0x3c, 0x9d, 0x77, 0x3b,
+					0x51, 0xbb, 0x18, 0x22, 0x66, 0x6b, 0x8f, 0x22};
 	static const uint8_t iv[12] = {0x0d, 0x18, 0xe0, 0x6c, 0x7c, 0x72,
 				       0x5a, 0xc9, 0xe3, 0x62, 0xe1, 0xce};
 	static const uint8_t pt[16] = {0x2d, 0xb5, 0x16, 0x8e, 0x93, 0x25, 0x56, 0xf8,
 				       0x08, 0x9a, 0x06, 0x22, 0x98, 0x1d, 0x01, 0x7d};
-	static const uint8_t want[32] = {
-		0xfa, 0x43, 0x62, 0x18, 0x96, 0x61, 0xd1, 0x63, 0xfc, 0xd6, 0xa5,
-		0x6d, 0x8b, 0xf0, 0x40, 0x5a, 0xd6, 0x36, 0xac, 0x1b, 0xbe, 0xdd,
-		0x5c, 0xc3, 0xee, 0x72, 0x7d, 0xc2, 0xab, 0x4a, 0x94, 0x89};
+	static const uint8_t want[32] = {0xfa, 0x43, 0x62, 0x18, 0x96, 0x61, 0xd1, 0x63,
+					 0xfc, 0xd6, 0xa5, 0x6d, 0x8b, 0xf0, 0x40, 0x5a,
+					 0xd6, 0x36, 0xac, 0x1b, 0xbe, 0xdd, 0x5c, 0xc3,
+					 0xee, 0x72, 0x7d, 0xc2, 0xab, 0x4a, 0x94, 0x89};
 	uint8_t ct[32];
 
 	assert_int_equal(seal_seal(key, iv, NULL, 0, pt, sizeof pt, ct), 0);
@@ -168,7 +171,8 @@ static void test_seal_random_draws_differ_and_replay_from_the_seed(void **state)
 
 static void test_seal_derive_depends_on_secret_salt_and_label(void **state)
 {
-	uint8_t secret[32] = {7}, salt[SEAL_SALT_BYTES] = {1}, salt2[SEAL_SALT_BYTES] = {2};
+	uint8_t secret[32] = {7}, salt[SEAL_SALT_BYTES] = {1},
+		salt2[SEAL_SALT_BYTES] = {2};
 	uint8_t k1[SEAL_KEY_BYTES], k2[SEAL_KEY_BYTES], k3[SEAL_KEY_BYTES],
 		k4[SEAL_KEY_BYTES], k5[SEAL_KEY_BYTES];
 
@@ -207,17 +211,17 @@ static void test_seal_unlock_keys_round_trip_and_refuse_other_text(void **state)
 	/* refused: another prefix, a short key, a character not base64, a
 	 * last character with bits past the 32 bytes, nothing */
 	assert_int_equal(
-		seal_unlock_key_parse("SWMKEY-2-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-				      back),
+		seal_unlock_key_parse(
+			"SWMKEY-2-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", back),
 		CS_EINVAL);
 	assert_int_equal(seal_unlock_key_parse("SWMKEY-1-AAAA", back), CS_EINVAL);
 	assert_int_equal(
-		seal_unlock_key_parse("SWMKEY-1-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA*",
-				      back),
+		seal_unlock_key_parse(
+			"SWMKEY-1-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA*", back),
 		CS_EINVAL);
 	assert_int_equal(
-		seal_unlock_key_parse("SWMKEY-1-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB",
-				      back),
+		seal_unlock_key_parse(
+			"SWMKEY-1-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB", back),
 		CS_EINVAL);
 	assert_int_equal(seal_unlock_key_parse("", back), CS_EINVAL);
 	assert_int_equal(seal_unlock_key_parse(NULL, back), CS_EINVAL);

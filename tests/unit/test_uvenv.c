@@ -2340,8 +2340,7 @@ int main(void)
 		cmocka_unit_test(test_uvenv_sender_is_who_the_certificate_names),
 		cmocka_unit_test(test_uvenv_client_refuses_a_server_it_does_not_trust),
 		cmocka_unit_test(test_uvenv_node_with_roots_sends_nothing_to_another_ca),
-		cmocka_unit_test(
-			test_uvenv_renewal_redials_and_files_private),
+		cmocka_unit_test(test_uvenv_renewal_redials_and_files_private),
 		cmocka_unit_test(test_uvenv_identity_files_checked_at_open),
 		cmocka_unit_test(test_uvenv_sender_expires_with_the_certificate),
 		cmocka_unit_test(test_uvenv_handshake_flood_is_bounded),

@@ -731,14 +731,16 @@ static int enroll(struct world *w, uint32_t node, const struct test_ca *ca,
 	struct env *env = world_node_env(w, node);
 	uint8_t csr[PKI_DER_BYTES_MAX], cert[PKI_DER_BYTES_MAX];
 	size_t csr_len, cert_len;
-	struct env_blob ca_cert = {ca->cert, ca->cert_len}, ca_key = {ca->key, ca->key_len};
+	struct env_blob ca_cert = {ca->cert, ca->cert_len},
+			ca_key = {ca->key, ca->key_len};
 	struct env_blob csr_blob, cert_blob;
-	struct env_identity who = {.node_id = node_id, .cluster_id = cluster_id, .role = role};
+	struct env_identity who = {
+		.node_id = node_id, .cluster_id = cluster_id, .role = role};
 
 	assert_int_equal(env->ops->pki_csr(env, csr, sizeof csr, &csr_len), 0);
 	csr_blob = (struct env_blob){csr, csr_len};
-	assert_int_equal(env->ops->pki_sign(env, &ca_cert, &ca_key, &csr_blob, &who, life_ms,
-					    cert, sizeof cert, &cert_len),
+	assert_int_equal(env->ops->pki_sign(env, &ca_cert, &ca_key, &csr_blob, &who,
+					    life_ms, cert, sizeof cert, &cert_len),
 			 0);
 	cert_blob = (struct env_blob){cert, cert_len};
 	return env->ops->pki_install(env, &cert_blob, roots, root_count);
@@ -961,16 +963,17 @@ static void pki_bytes(uint64_t seed, uint8_t *out, size_t cap, size_t *len)
 
 	assert_true(ca.cert_len < cap);
 	memcpy(out, ca.cert, ca.cert_len);
-	assert_int_equal(env->ops->pki_csr(env, out + ca.cert_len, cap - ca.cert_len,
-					   &csr_len),
-			 0);
+	assert_int_equal(
+		env->ops->pki_csr(env, out + ca.cert_len, cap - ca.cert_len, &csr_len),
+		0);
 	*len = ca.cert_len + csr_len;
 	world_free(w);
 }
 
 static void test_world_pki_is_deterministic(void **state)
 {
-	uint8_t a[2 * PKI_DER_BYTES_MAX], b[2 * PKI_DER_BYTES_MAX], c[2 * PKI_DER_BYTES_MAX];
+	uint8_t a[2 * PKI_DER_BYTES_MAX], b[2 * PKI_DER_BYTES_MAX],
+		c[2 * PKI_DER_BYTES_MAX];
 	size_t la, lb, lc;
 
 	(void)state;
