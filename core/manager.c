@@ -817,10 +817,13 @@ static int manager_own_certificate(struct manager *m)
 	if (!c || c->ca_cert.len == 0)
 		return CS_ENOENT;
 	pki_digest(c->ca_cert.data, c->ca_cert.len, root);
+	/* during a root CA rotation, any valid one of its own: the CA (ca_own)
+	 * signs it again as the phase wants (this one would know one root) */
 	if (m->env->ops->pki_info(m->env, &none, &me) == 0 && me.node_id == m->raft.id &&
 	    me.role == ENV_ROLE_MANAGER && me.cluster_id == c->id &&
 	    me.expires_ms > m->env->ops->now_ms(m->env) &&
-	    memcmp(me.root, root, sizeof root) == 0)
+	    (c->ca_rotation != CS__CA_ROTATION_PHASE__CA_ROTATION_NONE ||
+	     memcmp(me.root, root, sizeof root) == 0))
 		return 0;
 	ca_cert = (struct env_blob){c->ca_cert.data, c->ca_cert.len};
 	ca_key = (struct env_blob){c->ca_key.data, c->ca_key.len};
