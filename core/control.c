@@ -542,6 +542,21 @@ int control_node_set_role(struct manager *m, uint64_t node_id, Cs__NodeRole role
 	return control_write(m, &b, cb, data);
 }
 
+/* The cluster record a cluster operation reads or changes: 0 and *cur,
+ * CS_ENOTLEADER, or CS_ENOENT (err says so). */
+static int control_cluster_cur(struct manager *m, const Cs__Cluster **cur, char *err,
+			       size_t err_size)
+{
+	if (!manager_serves(m))
+		return CS_ENOTLEADER;
+	*cur = store_cluster(manager_store(m));
+	if (!*cur) {
+		snprintf(err, err_size, "the cluster has no record yet");
+		return CS_ENOENT;
+	}
+	return 0;
+}
+
 int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, char *err,
 				 size_t err_size, manager_write_cb cb, void *data)
 {
@@ -553,13 +568,8 @@ int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, c
 	Cs__Cluster c;
 	int rv;
 
-	if (!manager_serves(m))
-		return CS_ENOTLEADER;
-	cur = store_cluster(manager_store(m));
-	if (!cur) {
-		snprintf(err, err_size, "the cluster has no record yet");
-		return CS_ENOENT;
-	}
+	if ((rv = control_cluster_cur(m, &cur, err, err_size)) != 0)
+		return rv;
 	if (!worker && !manager)
 		return control_fail(err, err_size,
 				    "rotate-token: say which (worker, manager or both)");
@@ -593,19 +603,14 @@ int control_cluster_set_cert_expiry(struct manager *m, uint64_t ms, char *err,
 	Cs__Cluster c;
 	int rv;
 
-	if (!manager_serves(m))
-		return CS_ENOTLEADER;
 	if (ms < LIMIT_CERT_LIFE_MS_MIN)
 		return control_fail(
 			err, err_size,
 			"cert-expiry: %llu ms is under the minimum of %llu ms",
 			(unsigned long long)ms,
 			(unsigned long long)LIMIT_CERT_LIFE_MS_MIN);
-	cur = store_cluster(manager_store(m));
-	if (!cur) {
-		snprintf(err, err_size, "the cluster has no record yet");
-		return CS_ENOENT;
-	}
+	if ((rv = control_cluster_cur(m, &cur, err, err_size)) != 0)
+		return rv;
 	c = *cur;
 	if (cur->settings)
 		settings = *cur->settings;
@@ -650,15 +655,11 @@ int control_cluster_set_autolock(struct manager *m, bool on, char *key, char *er
 				 size_t err_size, manager_write_cb cb, void *data)
 {
 	const Cs__Cluster *cur;
+	int rv;
 
 	key[0] = '\0';
-	if (!manager_serves(m))
-		return CS_ENOTLEADER;
-	cur = store_cluster(manager_store(m));
-	if (!cur) {
-		snprintf(err, err_size, "the cluster has no record yet");
-		return CS_ENOENT;
-	}
+	if ((rv = control_cluster_cur(m, &cur, err, err_size)) != 0)
+		return rv;
 	if (on && cur->autolock)
 		return control_write_autolock(m, cur, true, cur->unlock_key, cb, data);
 	if (on)
