@@ -595,6 +595,14 @@ static const char *manager_raft_refusal(const struct manager *m, const char *fro
 		return "raft from a certificate that is not a manager's";
 	if (r->from_id != who->node_id)
 		return "raft message names another raft id than its certificate";
+	if (r->from_id == m->raft.id)
+		return "raft message claiming this manager's own raft id";
+	if ((r->type == RAFT_IO_APPEND_ENTRIES || r->type == RAFT_IO_INSTALL_SNAPSHOT) &&
+	    raft_state((struct raft *)&m->raft) == RAFT_LEADER &&
+	    r->term == m->raft.current_term)
+		/* two leaders in one term is what Raft rules out: only a
+		 * compromised member sends this (libraft 0.15 crashed on it) */
+		return "a second leader in this leader's own term";
 	s = manager_server(m, r->from_id);
 	if (s) {
 		if (!r->from_address || strcmp(r->from_address, s->address) != 0 ||

@@ -375,6 +375,15 @@ static int runner_forge(struct runner *r, const struct scn_cmd *cmd)
 		rm.from_id = manager_raft_id(lm);
 		rm.from_address = (char *)world_node_name(r->w, (uint32_t)leader);
 		rm.term = runner_max_term(r) + 1;
+		if (simcluster_manager(r->cluster, src)) {
+			/* a member's own key (a compromised manager): its own raft
+			 * id and address, claiming the lead in the leader's
+			 * current term (libraft 0.15 crashed on one at the
+			 * leader's own term) */
+			rm.from_id = manager_raft_id(simcluster_manager(r->cluster, src));
+			rm.from_address = (char *)src_name;
+			rm.term = manager_term(lm);
+		}
 		rm.prev_log_index = dm ? manager_applied(dm) : manager_applied(lm);
 		rm.prev_log_term = dm ? manager_term(dm) : manager_term(lm);
 		rm.leader_commit = rm.prev_log_index + 1;
