@@ -39,7 +39,10 @@
  * protobuf, the dispatcher, libuv and syscalls; the agents' side (their
  * TLS, their timers) is on the other thread and reported apart.
  *
- * Usage: bench_hbtls [A [P_MS [W_S]]]  (defaults 500 agents, 1000 ms, 10 s).
+ * Usage: bench_hbtls [A [P_MS [W_S [J]]]]  (defaults 500 agents, 1000 ms,
+ * 10 s, waves of 50; J = A starts them all at once: a join storm, which the
+ * manager's limit of concurrent TLS handshakes turns into closed
+ * connections and redials).
  * The agent's clock ticks at most every second: below 1000 ms the period is
  * rounded up to ticks of P/5. RLIMIT_NOFILE is raised to its hard limit;
  * each agent costs about 8 descriptors. */
