@@ -10,7 +10,7 @@
  *    certificate), with the dispatcher's heartbeat period P;
  *  - the agents thread: A agent-only nodes (node_program with a worker's
  *    agent cfg, each its own uvenv on 127.0.0.1:0 with its own state dir),
- *    started together once the manager serves, with the cluster's worker
+ *    started in waves once the manager serves, with the cluster's worker
  *    token read from the manager's store (SWMTKN-1-...). Each joins in full:
  *    pins the token's root, makes its key and CSR, asks the CA over TLS (the
  *    join exchange), the CA signs and writes the node record through Raft,
