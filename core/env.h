@@ -313,6 +313,17 @@ struct env_ops {
 	 * proves to it. Returns 0 (delivery best effort), CS_ECLOSED (that
 	 * connection is gone), CS_ELIMIT, CS_EAGAIN (its queue is full). */
 	int (*reply)(struct env *env, uint64_t conn, const uint8_t *buf, size_t len);
+
+	/* pki_lock (autolock): with kek (32 bytes), this node's private key is
+	 * kept on its disk sealed with kek from now on (a new key installed
+	 * later too); with NULL, in the clear again. Durable before it returns
+	 * 0 (CS_ESTORAGE: fatal to the caller). A node whose key is sealed
+	 * starts with no usable key: it presents no certificate and pki_info
+	 * of its own is CS_EAUTH, until pki_unlock is given the same kek (0;
+	 * another: CS_EAUTH, nothing changes). pki_unlock on a node whose key
+	 * is not sealed remembers kek for later installs and returns 0. */
+	int (*pki_lock)(struct env *env, const uint8_t *kek);
+	int (*pki_unlock)(struct env *env, const uint8_t *kek);
 };
 
 struct env {

@@ -1324,6 +1324,34 @@ static void manager_raft_closed(struct raft *r)
 	m->closed = true;
 }
 
+/* The key that seals this node's TLS key under autolock: derived from the
+ * unlock key (its own label: not the Raft keys' KEK). Returns 0, or
+ * CS_EINVAL when text is not an unlock key. */
+static int manager_tls_kek(const char *text, uint8_t kek[SEAL_KEY_BYTES])
+{
+	static const uint8_t salt[SEAL_SALT_BYTES];
+	uint8_t secret[SEAL_UNLOCK_SECRET_BYTES];
+	int rv = seal_unlock_key_parse(text, secret);
+
+	if (rv == 0)
+		rv = seal_derive(secret, sizeof secret, salt, "cswarm node tls key", kek);
+	seal_wipe(secret, sizeof secret);
+	return rv;
+}
+
+/* Unlocks this node's TLS key with the unlock key (autolock; nothing to do
+ * when it is not sealed). */
+static int manager_unlock_tls(struct manager *m, const char *unlock_key)
+{
+	uint8_t kek[SEAL_KEY_BYTES];
+	int rv = manager_tls_kek(unlock_key, kek);
+
+	if (rv == 0)
+		rv = m->env->ops->pki_unlock(m->env, kek);
+	seal_wipe(kek, sizeof kek);
+	return rv;
+}
+
 /* Starts Raft (bootstrapping the cluster's first configuration when this
  * manager starts one) and the manager's timers: at open, or at unlock. */
 static int manager_run(struct manager *m)
@@ -1363,6 +1391,11 @@ int manager_unlock(struct manager *m, const char *unlock_key)
 		return 0;
 	if ((rv = raftio_unlock(&m->rio, unlock_key)) != 0)
 		return rv;
+	if ((rv = manager_unlock_tls(m, unlock_key)) != 0)
+		env_logf(
+			m->env, ENV_LOG_ERROR,
+			"msg=\"the node's TLS key does not open with the unlock key\" err=%s",
+			cs_strerror(rv));
 	m->locked = false;
 	env_logf(m->env, ENV_LOG_INFO, "msg=\"manager unlocked\"");
 	rv = manager_run(m);
@@ -1395,6 +1428,22 @@ static void manager_follow_autolock(struct manager *m)
 		env_logf(m->env, ENV_LOG_ERROR, "msg=\"autolock not applied\" err=%s",
 			 cs_strerror(rv));
 		return; /* CS_ESTORAGE: raftio exits the process */
+	}
+	/* the node's TLS key too (SwarmKit seals it with the same key) */
+	{
+		uint8_t kek[SEAL_KEY_BYTES];
+		rv = want ? manager_tls_kek(want, kek) : 0;
+		if (rv == 0)
+			rv = m->env->ops->pki_lock(m->env, want ? kek : NULL);
+		seal_wipe(kek, sizeof kek);
+		if (rv == CS_ESTORAGE) {
+			m->env->ops->exit(m->env, "cannot keep the node's TLS key");
+			return;
+		}
+		if (rv)
+			env_logf(m->env, ENV_LOG_ERROR,
+				 "msg=\"the node's TLS key not sealed\" err=%s",
+				 cs_strerror(rv));
 	}
 	snprintf(m->unlock_applied, sizeof m->unlock_applied, "%s", want ? want : "");
 	env_logf(m->env, ENV_LOG_INFO, "msg=\"autolock %s\"", want ? "on" : "off");
@@ -1457,8 +1506,9 @@ int manager_open(struct env *env, const struct manager_cfg *cfg, struct manager 
 	}
 	/* autolock: the Raft log's keys wait for the unlock key (given, or
 	 * from `swarmctl node unlock` later) */
-	if (raftio_is_locked(&m->rio) && cfg->unlock_key)
-		raftio_unlock(&m->rio, cfg->unlock_key); /* a wrong one: logged */
+	if (raftio_is_locked(&m->rio) && cfg->unlock_key &&
+	    raftio_unlock(&m->rio, cfg->unlock_key) == 0) /* a wrong one: logged */
+		manager_unlock_tls(m, cfg->unlock_key);
 	if (raftio_is_locked(&m->rio)) {
 		m->locked = true;
 		env_logf(

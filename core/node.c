@@ -95,10 +95,16 @@ static int node_start(const void *cfg_ptr, struct env *env, void **state)
 	if (cfg->manager) {
 		struct env_identity me;
 		struct env_blob none = {NULL, 0};
+		int info;
 		n->mcfg = *cfg->manager;
-		if (env->ops->pki_info(env, &none, &me) == 0 &&
-		    me.role == ENV_ROLE_MANAGER)
+		info = env->ops->pki_info(env, &none, &me);
+		if (info == 0 && me.role == ENV_ROLE_MANAGER)
 			rv = node_open_manager(n, me.node_id);
+		else if (info == CS_EAUTH && n->mcfg.raft_id)
+			/* its key is locked (autolock): the manager opens
+			 * locked, as the raft id its daemon recorded, and
+			 * waits for the unlock key (which opens both) */
+			rv = node_open_manager(n, n->mcfg.raft_id);
 		else if (n->mcfg.voter_count)
 			/* starting the cluster: signs its own certificate */
 			rv = node_open_manager(n, n->mcfg.raft_id);

@@ -34,6 +34,7 @@
 #include "core/hash.h"
 #include "core/limits.h"
 #include "core/pki.h"
+#include "core/seal.h"
 #include "net/tls.h"
 
 #if defined(__has_include)
@@ -108,6 +109,14 @@ struct uvenv_in {
 	struct pki_cert peer;
 	uint64_t conn; /* its id for env reply (never 0, never reused) */
 };
+
+/* A node key sealed with the autolock kek (node.key): this magic, a
+ * nonce, the sealed PKCS#8 DER and its tag. */
+#define UVENV_SEAL_MAGIC       "CSWSEAL1"
+#define UVENV_SEAL_MAGIC_BYTES 8u
+#define UVENV_SEAL_AD	       "cswarm node.key"
+#define UVENV_SEALED_BYTES_MAX \
+	(UVENV_SEAL_MAGIC_BYTES + SEAL_NONCE_BYTES + PKI_DER_BYTES_MAX + SEAL_TAG_BYTES)
 
 /* An outgoing connection: write only (reads only to notice the end). */
 struct uvenv_out {
@@ -208,6 +217,12 @@ struct uvenv {
 	struct tls_ctx *tls_client; /* node cert + roots, or none */
 	uint8_t key[PKI_DER_BYTES_MAX];
 	size_t key_len;
+	/* autolock: node.key sealed on disk with kek; sealed_len > 0 while the
+	 * key is still locked (loaded sealed, no pki_unlock yet) */
+	uint8_t kek[SEAL_KEY_BYTES];
+	bool kek_set;
+	uint8_t sealed[UVENV_SEALED_BYTES_MAX];
+	size_t sealed_len;
 	uint8_t cert[PKI_DER_BYTES_MAX];
 	size_t cert_len;
 	uint8_t pending[PKI_DER_BYTES_MAX];
@@ -2148,7 +2163,7 @@ static int uvenv_tls_rebuild(struct uvenv *u, char why[TLS_WHY_BYTES])
 	struct tls_ctx *server = NULL, *client = NULL;
 	int rv;
 
-	if (u->cert_len == 0) {
+	if (u->cert_len == 0 || u->key_len == 0) {
 		uint8_t seed[PKI_SEED_BYTES];
 		int64_t now = uvenv_wall_s(u);
 		uvenv_random_bytes(seed, sizeof seed);
@@ -2266,7 +2281,15 @@ static int uvenv_identity_load(struct uvenv *u, char *err, size_t err_size)
 		u->root_count++;
 		off += UVENV_HEADER_BYTES + n;
 	}
-	if (u->cert_len > 0) {
+	if (u->key_len >= UVENV_SEAL_MAGIC_BYTES &&
+	    memcmp(u->key, UVENV_SEAL_MAGIC, UVENV_SEAL_MAGIC_BYTES) == 0) {
+		/* sealed (autolock): usable once pki_unlock gives the kek */
+		memcpy(u->sealed, u->key, u->key_len);
+		u->sealed_len = u->key_len;
+		OPENSSL_cleanse(u->key, sizeof u->key);
+		u->key_len = 0;
+	}
+	if (u->cert_len > 0 && u->sealed_len == 0) {
 		struct env_blob cert = {u->cert, u->cert_len};
 		struct env_blob key = {u->key, u->key_len};
 		struct env_blob pend = {u->pending, u->pending_len};
@@ -2446,6 +2469,101 @@ static void uvenv_out_redial_all(struct uvenv *u)
 				uvenv_out_fail(p->out, "this node's certificate changed");
 }
 
+/* Writes node.key: sealed with the autolock kek when it is set, else in
+ * the clear. Returns 0 or an errno. */
+static int uvenv_key_put(const struct uvenv *u, const uint8_t *key, size_t len)
+{
+	uint8_t out[UVENV_SEALED_BYTES_MAX];
+	uint8_t *nonce = out + UVENV_SEAL_MAGIC_BYTES;
+	int e;
+
+	if (!u->kek_set)
+		return uvenv_file_put(u, "node.key", key, len);
+	if (len > PKI_DER_BYTES_MAX)
+		return EFBIG;
+	memcpy(out, UVENV_SEAL_MAGIC, UVENV_SEAL_MAGIC_BYTES);
+	uvenv_random_bytes(nonce, SEAL_NONCE_BYTES);
+	if (seal_seal(u->kek, nonce, (const uint8_t *)UVENV_SEAL_AD,
+		      strlen(UVENV_SEAL_AD), key, len, nonce + SEAL_NONCE_BYTES) != 0)
+		return ENOMEM;
+	e = uvenv_file_put(u, "node.key", out,
+			   UVENV_SEAL_MAGIC_BYTES + SEAL_NONCE_BYTES + len +
+				   SEAL_TAG_BYTES);
+	OPENSSL_cleanse(out, sizeof out);
+	return e;
+}
+
+static void uvenv_out_redial_all(struct uvenv *u);
+
+static int uvenv_pki_lock(struct env *env, const uint8_t *kek)
+{
+	struct uvenv *u = uvenv_of(env);
+	int e;
+
+	if (u->sealed_len)
+		return CS_EINVAL; /* locked: unlock first */
+	if (kek) {
+		memcpy(u->kek, kek, SEAL_KEY_BYTES);
+		u->kek_set = true;
+	} else {
+		OPENSSL_cleanse(u->kek, sizeof u->kek);
+		u->kek_set = false;
+	}
+	if (u->key_len == 0)
+		return 0;
+	e = uvenv_key_put(u, u->key, u->key_len);
+	if (e != 0) {
+		uvenv_logf(u, ENV_LOG_ERROR,
+			   "msg=\"cannot write the node's key\" dir=%s err=\"%s\"",
+			   u->tls_dir, strerror(e));
+		return CS_ESTORAGE;
+	}
+	uvenv_logf(u, ENV_LOG_INFO, "msg=\"node key %s\"",
+		   kek ? "sealed with the unlock key" : "in the clear (autolock off)");
+	return 0;
+}
+
+static int uvenv_pki_unlock(struct env *env, const uint8_t *kek)
+{
+	struct uvenv *u = uvenv_of(env);
+	const uint8_t *nonce = u->sealed + UVENV_SEAL_MAGIC_BYTES;
+	size_t ct_len;
+	uint8_t key[PKI_DER_BYTES_MAX];
+	struct env_blob kb, cert = {u->cert, u->cert_len};
+	char why[TLS_WHY_BYTES];
+
+	if (!u->sealed_len) {
+		memcpy(u->kek, kek, SEAL_KEY_BYTES);
+		u->kek_set = true;
+		return 0;
+	}
+	if (u->sealed_len < UVENV_SEAL_MAGIC_BYTES + SEAL_NONCE_BYTES + SEAL_TAG_BYTES)
+		return CS_EAUTH;
+	ct_len = u->sealed_len - UVENV_SEAL_MAGIC_BYTES - SEAL_NONCE_BYTES;
+	if (ct_len - SEAL_TAG_BYTES > sizeof key ||
+	    seal_open(kek, nonce, (const uint8_t *)UVENV_SEAL_AD, strlen(UVENV_SEAL_AD),
+		      nonce + SEAL_NONCE_BYTES, ct_len, key) != 0)
+		return CS_EAUTH;
+	kb = (struct env_blob){key, ct_len - SEAL_TAG_BYTES};
+	if (u->cert_len && !pki_key_matches(&kb, &cert)) {
+		OPENSSL_cleanse(key, sizeof key);
+		return CS_EAUTH;
+	}
+	memcpy(u->key, key, kb.len);
+	u->key_len = kb.len;
+	OPENSSL_cleanse(key, sizeof key);
+	OPENSSL_cleanse(u->sealed, sizeof u->sealed);
+	u->sealed_len = 0;
+	memcpy(u->kek, kek, SEAL_KEY_BYTES);
+	u->kek_set = true;
+	uvenv_out_redial_all(u);
+	if (uvenv_tls_rebuild(u, why) != 0)
+		uvenv_logf(u, ENV_LOG_ERROR,
+			   "msg=\"node key unlocked, TLS not rebuilt\" err=\"%s\"", why);
+	uvenv_logf(u, ENV_LOG_INFO, "msg=\"node key unlocked\"");
+	return 0;
+}
+
 static int uvenv_pki_install(struct env *env, const struct env_blob *cert,
 			     const struct env_blob *roots, size_t root_count)
 {
@@ -2493,7 +2611,7 @@ static int uvenv_pki_install(struct env *env, const struct env_blob *cert,
 	if (e == 0)
 		e = uvenv_file_put(u, "node.crt", cert->data, cert->len);
 	if (e == 0 && use_pending) {
-		e = uvenv_file_put(u, "node.key", u->pending, u->pending_len);
+		e = uvenv_key_put(u, u->pending, u->pending_len);
 		if (e == 0)
 			e = uvenv_file_remove(u, "pending.key");
 	}
@@ -2551,6 +2669,8 @@ static int uvenv_pki_info(struct env *env, const struct env_blob *cert,
 	if (cert->len == 0) {
 		if (u->cert_len == 0)
 			return CS_ENOENT;
+		if (u->key_len == 0)
+			return CS_EAUTH; /* its key still locked (autolock) */
 		/* its root too, when it chains to one we trust */
 		if (u->root_count > 0 && pki_verify(&own, u->root_blobs, u->root_count,
 						    uvenv_wall_s(u), &pc, why) == 0) {
@@ -2587,6 +2707,8 @@ static const struct env_ops uvenv_ops = {
 	.pki_install = uvenv_pki_install,
 	.pki_pin = uvenv_pki_pin,
 	.pki_info = uvenv_pki_info,
+	.pki_lock = uvenv_pki_lock,
+	.pki_unlock = uvenv_pki_unlock,
 	.reply = uvenv_reply,
 };
 

@@ -129,6 +129,10 @@ struct sim_node {
 	uint8_t key_seed[PKI_SEED_BYTES]; /* the key of its certificate */
 	bool has_pending;
 	uint8_t pending_seed[PKI_SEED_BYTES]; /* drawn by the last pki_csr */
+	/* autolock: its key is sealed on its disk with kek (durable); a new
+	 * process starts with the key locked until pki_unlock gives kek */
+	bool key_sealed, key_locked;
+	uint8_t kek[32];
 	struct rng rng_key;		 /* keys: a stream of its own, so that drawing one
 			       shifts neither its env's draws nor anyone's */
 	bool in_recv;			 /* inside its recv callback */
@@ -661,6 +665,7 @@ int world_node_start(struct world *w, uint32_t node)
 	n->exiting = false;
 	n->up_since_us = w->now_us;
 	n->has_pending = false; /* the last process's pending key died with it */
+	n->key_locked = n->key_sealed;
 	n->timer_count = 0;
 	n->recv_cb = NULL;
 	n->peer_cb = NULL;
@@ -1290,7 +1295,7 @@ static int world_send_to(struct sim_node *src, int64_t di, const uint8_t *buf, s
 	 * pin) gets nothing. */
 	if (!answer && src->cred && world_cred_trusts(w, src->cred)) {
 		struct pki_cert peer;
-		if (!world_verify(w, dst->cred, src->cred, &peer)) {
+		if (dst->key_locked || !world_verify(w, dst->cred, src->cred, &peer)) {
 			w->stats.dropped_auth++;
 			world_trace_at(w, src->index, SIM_EV_DROP, (uint64_t)di,
 				       WORLD_DROP_AUTH);
@@ -1314,7 +1319,7 @@ static int world_send_to(struct sim_node *src, int64_t di, const uint8_t *buf, s
 	m->dst = dst->index;
 	m->src_inc = src->inc;
 	m->dst_inc = dst->inc;
-	m->cred = src->cred;
+	m->cred = src->key_locked ? 0 : src->cred; /* a locked key shows nothing */
 	m->len = (uint32_t)len;
 	if (len)
 		memcpy(m->data, buf, len);
@@ -1642,6 +1647,33 @@ static int world_env_pki_pin(struct env *env, const uint8_t digest[ENV_DIGEST_BY
 	return 0;
 }
 
+static int world_env_pki_lock(struct env *env, const uint8_t *kek)
+{
+	struct sim_node *n = env->impl;
+	if (n->key_locked)
+		return CS_EINVAL;
+	if (world_disk_faulted(n->world, n->index))
+		return CS_ESTORAGE;
+	n->key_sealed = kek != NULL;
+	memset(n->kek, 0, sizeof n->kek);
+	if (kek)
+		memcpy(n->kek, kek, sizeof n->kek);
+	return 0;
+}
+
+static int world_env_pki_unlock(struct env *env, const uint8_t *kek)
+{
+	struct sim_node *n = env->impl;
+	if (!n->key_sealed) {
+		memcpy(n->kek, kek, sizeof n->kek);
+		return 0;
+	}
+	if (memcmp(n->kek, kek, sizeof n->kek) != 0)
+		return CS_EAUTH;
+	n->key_locked = false;
+	return 0;
+}
+
 static int world_env_pki_info(struct env *env, const struct env_blob *cert,
 			      struct env_identity *out)
 {
@@ -1655,6 +1687,8 @@ static int world_env_pki_info(struct env *env, const struct env_blob *cert,
 	if (cert->len == 0) {
 		if (!own || !own->cert)
 			return CS_ENOENT;
+		if (n->key_locked)
+			return CS_EAUTH; /* its key still locked (autolock) */
 		if (!own->read_ok)
 			return CS_EINVAL;
 		/* its root too, when it chains to one it trusts (as the real
@@ -1695,6 +1729,8 @@ static const struct env_ops world_env_ops = {
 	.pki_pin = world_env_pki_pin,
 	.pki_info = world_env_pki_info,
 	.reply = world_env_reply,
+	.pki_lock = world_env_pki_lock,
+	.pki_unlock = world_env_pki_unlock,
 };
 
 /* ---------------------------------------------------------------- running */

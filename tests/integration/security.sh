@@ -187,6 +187,8 @@ KEY=$(ctl m1 cluster update --autolock=true | awk '/SWMKEY-1-/ {print $1}')
 [[ $KEY == SWMKEY-1-* ]] || fail "no unlock key printed: '$KEY'"
 [ "$(ctl m1 cluster unlock-key)" = "$KEY" ] || fail "cluster unlock-key differs"
 sleep 2 # every manager seals its keys with it (the watch, 10 times a tick)
+[ "$(head -c 8 "$WORK/m1/tls/node.key")" = CSWSEAL1 ] ||
+	fail "m1's TLS key is not sealed with the unlock key"
 kill -TERM "${PID[m1]}"
 wait "${PID[m1]}" || true
 start_node m1
@@ -206,6 +208,9 @@ kill -TERM "${PID[m1]}"
 wait "${PID[m1]}" || true
 start_node m1 --unlock-key-file "$WORK/unlock.key"
 wait_for 30 "m1 serving with --unlock-key-file" ctl m1 node ls
+ctl m1 cluster update --autolock=false >/dev/null
+clear_key() { [ "$(head -c 8 "$WORK/m1/tls/node.key")" != CSWSEAL1 ]; }
+wait_for 10 "m1's TLS key in the clear again (autolock off)" clear_key
 two_ready() { [ "$(ready_count)" -ge 2 ]; }
 wait_for 60 "m1 and w1 ready" two_ready
 say "ok"

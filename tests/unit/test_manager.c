@@ -466,6 +466,13 @@ static void test_manager_autolock_locks_a_restarted_manager_until_unlocked(void 
 	assert_int_equal(world_node_kill(f.w, fo, false, false), 0);
 	assert_int_equal(world_node_start(f.w, fo), 0);
 	assert_true(manager_locked(mgr(&f, fo)));
+	{
+		/* its TLS key is sealed with it too: no identity until unlocked */
+		struct env *e = world_node_env(f.w, fo);
+		struct env_identity me;
+		struct env_blob none = {NULL, 0};
+		assert_int_equal(e->ops->pki_info(e, &none, &me), CS_EAUTH);
+	}
 	assert_int_equal(write_task(&f, l, 500), 0); /* the others go on */
 	run_until(&f, 5 * SEC, NULL);
 	assert_true(manager_locked(mgr(&f, fo)));
@@ -477,6 +484,13 @@ static void test_manager_autolock_locks_a_restarted_manager_until_unlocked(void 
 	assert_true(manager_locked(mgr(&f, fo)));
 	assert_int_equal(manager_unlock(mgr(&f, fo), key), 0);
 	assert_false(manager_locked(mgr(&f, fo)));
+	{
+		struct env *e = world_node_env(f.w, fo);
+		struct env_identity me;
+		struct env_blob none = {NULL, 0};
+		assert_int_equal(e->ops->pki_info(e, &none, &me), 0);
+		assert_int_equal(me.node_id, manager_raft_id(mgr(&f, fo)));
+	}
 	assert_true(run_until(&f, 30 * SEC, all_applied));
 	assert_non_null(store_node_get(manager_store(mgr(&f, fo)), 500));
 	/* off again: a restart needs no key */

@@ -2309,6 +2309,59 @@ static void test_uvenv_handshake_flood_is_bounded(void **state)
 	rm_tree(dir_b);
 }
 
+/* Autolock (issue 13): the node's TLS key is sealed on its disk with the
+ * key the core gives (pki_lock); a new process starts with it locked (no
+ * identity: pki_info CS_EAUTH) until pki_unlock gives the same key; a wrong
+ * key changes nothing; pki_lock(NULL) writes it in the clear again. */
+static void test_uvenv_autolock_seals_the_node_key(void **state)
+{
+	uv_loop_t loop;
+	char dir[64], path[160];
+	struct uvenv *a;
+	struct env *ea;
+	struct ca ca;
+	struct env_identity me;
+	struct env_blob none = {NULL, 0};
+	uint8_t kek[32], wrong[32], head[8];
+	FILE *f;
+
+	(void)state;
+	memset(kek, 7, sizeof kek);
+	memset(wrong, 8, sizeof wrong);
+	make_tmpdir(dir, sizeof dir);
+	uv_loop_init(&loop);
+	ca_make(&ca, 3, ID_CLUSTER);
+	a = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
+	ea = uvenv_env(a);
+	enroll(a, &ca, ID_CLUSTER, 0xa7, ENV_ROLE_MANAGER);
+	assert_int_equal(ea->ops->pki_lock(ea, kek), 0);
+	snprintf(path, sizeof path, "%s/tls/node.key", dir);
+	assert_non_null(f = fopen(path, "rb"));
+	assert_int_equal(fread(head, 1, sizeof head, f), sizeof head);
+	fclose(f);
+	assert_memory_equal(head, "CSWSEAL1", 8);
+	assert_int_equal(ea->ops->pki_info(ea, &none, &me), 0); /* this process */
+	close_env(&loop, a);
+
+	a = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
+	ea = uvenv_env(a);
+	assert_int_equal(ea->ops->pki_info(ea, &none, &me), CS_EAUTH);
+	assert_int_equal(ea->ops->pki_unlock(ea, wrong), CS_EAUTH);
+	assert_int_equal(ea->ops->pki_info(ea, &none, &me), CS_EAUTH);
+	assert_int_equal(ea->ops->pki_unlock(ea, kek), 0);
+	assert_int_equal(ea->ops->pki_info(ea, &none, &me), 0);
+	assert_int_equal(me.node_id, 0xa7);
+	assert_int_equal(ea->ops->pki_lock(ea, NULL), 0);
+	close_env(&loop, a);
+
+	a = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
+	ea = uvenv_env(a);
+	assert_int_equal(ea->ops->pki_info(ea, &none, &me), 0);
+	close_env(&loop, a);
+	loop_done(&loop);
+	rm_tree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2341,6 +2394,7 @@ int main(void)
 		cmocka_unit_test(test_uvenv_client_refuses_a_server_it_does_not_trust),
 		cmocka_unit_test(test_uvenv_node_with_roots_sends_nothing_to_another_ca),
 		cmocka_unit_test(test_uvenv_renewal_redials_and_files_private),
+		cmocka_unit_test(test_uvenv_autolock_seals_the_node_key),
 		cmocka_unit_test(test_uvenv_identity_files_checked_at_open),
 		cmocka_unit_test(test_uvenv_sender_expires_with_the_certificate),
 		cmocka_unit_test(test_uvenv_handshake_flood_is_bounded),
