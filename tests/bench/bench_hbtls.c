@@ -96,8 +96,8 @@ struct tap {
 	env_recv_cb recv;
 	env_peer_cb peer;
 	void *data;
-	uint8_t tag;	      /* the Wire field counted */
-	const char *self;     /* frames from this address are not counted */
+	uint8_t tag;	  /* the Wire field counted */
+	const char *self; /* frames from this address are not counted */
 	atomic_uint_fast64_t *count;
 };
 
@@ -118,7 +118,7 @@ struct bench {
 	_Atomic int phase;
 	char token[TOKEN_BYTES];
 	char maddr[64];
-	atomic_uint_fast64_t hb_in;	/* heartbeats the manager received */
+	atomic_uint_fast64_t hb_in;	 /* heartbeats the manager received */
 	atomic_uint_fast64_t hb_answers; /* answers the agents received */
 	atomic_uint_fast64_t joined, sessions;
 	/* the agents' thread's figures (read after the phase says so) */
@@ -177,7 +177,8 @@ static struct tap *tap_of(struct env *env)
 }
 #define REAL(env) (tap_of(env)->real)
 
-static int tap_listen(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb, void *data)
+static int tap_listen(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb,
+		      void *data)
 {
 	struct tap *t = tap_of(env);
 	t->recv = recv_cb;
@@ -241,20 +242,20 @@ static int fw_pki_csr(struct env *env, uint8_t *buf, size_t cap, size_t *len)
 {
 	return REAL(env)->ops->pki_csr(REAL(env), buf, cap, len);
 }
-static int fw_pki_ca_create(struct env *env, uint64_t cluster_id, ms_t life_ms, uint8_t *cert,
-			    size_t cert_cap, size_t *cert_len, uint8_t *key, size_t key_cap,
-			    size_t *key_len)
+static int fw_pki_ca_create(struct env *env, uint64_t cluster_id, ms_t life_ms,
+			    uint8_t *cert, size_t cert_cap, size_t *cert_len,
+			    uint8_t *key, size_t key_cap, size_t *key_len)
 {
-	return REAL(env)->ops->pki_ca_create(REAL(env), cluster_id, life_ms, cert, cert_cap,
-					     cert_len, key, key_cap, key_len);
+	return REAL(env)->ops->pki_ca_create(REAL(env), cluster_id, life_ms, cert,
+					     cert_cap, cert_len, key, key_cap, key_len);
 }
 static int fw_pki_sign(struct env *env, const struct env_blob *ca_cert,
 		       const struct env_blob *ca_key, const struct env_blob *csr,
-		       const struct env_identity *who, ms_t life_ms, uint8_t *cert, size_t cap,
-		       size_t *len)
+		       const struct env_identity *who, ms_t life_ms, uint8_t *cert,
+		       size_t cap, size_t *len)
 {
-	return REAL(env)->ops->pki_sign(REAL(env), ca_cert, ca_key, csr, who, life_ms, cert,
-					cap, len);
+	return REAL(env)->ops->pki_sign(REAL(env), ca_cert, ca_key, csr, who, life_ms,
+					cert, cap, len);
 }
 static int fw_pki_install(struct env *env, const struct env_blob *cert,
 			  const struct env_blob *roots, size_t root_count)
@@ -265,7 +266,8 @@ static int fw_pki_pin(struct env *env, const uint8_t digest[ENV_DIGEST_BYTES])
 {
 	return REAL(env)->ops->pki_pin(REAL(env), digest);
 }
-static int fw_pki_info(struct env *env, const struct env_blob *cert, struct env_identity *out)
+static int fw_pki_info(struct env *env, const struct env_blob *cert,
+		       struct env_identity *out)
 {
 	return REAL(env)->ops->pki_info(REAL(env), cert, out);
 }
@@ -310,7 +312,8 @@ static void tap_init(struct tap *t, struct env *real, uint8_t tag, const char *s
 static int wire_tag(const char *name, uint8_t *tag)
 {
 	const ProtobufCFieldDescriptor *f =
-		protobuf_c_message_descriptor_get_field_by_name(&cs__wire__descriptor, name);
+		protobuf_c_message_descriptor_get_field_by_name(&cs__wire__descriptor,
+								name);
 	/* a one-byte tag: field number below 16, length-delimited */
 	if (!f || f->id >= 16 || f->type != PROTOBUF_C_TYPE_MESSAGE)
 		return -1;
@@ -408,13 +411,15 @@ static void agents_poll(uv_timer_t *t)
 		b->astate = 1;
 	}
 	if (b->astate == 1) {
-		uint64_t joined = atomic_load(&b->joined), sessions = atomic_load(&b->sessions);
+		uint64_t joined = atomic_load(&b->joined),
+			 sessions = atomic_load(&b->sessions);
 		/* the next wave of J agents once the last one has joined */
 		if (joined == b->started && b->started < b->agents) {
 			double t_start = bench_now();
 			for (unsigned k = 0; k < b->wave && b->started < b->agents; k++) {
 				struct agentnode *n = &b->an[b->started];
-				int rv = node_program.start(&n->cfg, &n->tap.proxy, &n->node);
+				int rv = node_program.start(&n->cfg, &n->tap.proxy,
+							    &n->node);
 				if (rv) {
 					fprintf(stderr,
 						"bench_hbtls: agent %u: node start: %s\n",
@@ -438,7 +443,8 @@ static void agents_poll(uv_timer_t *t)
 				if (joined == b->agents)
 					b->join_t1 = now;
 			}
-			if (n->joined && !n->session && agent_connected(node_agent(n->node))) {
+			if (n->joined && !n->session &&
+			    agent_connected(node_agent(n->node))) {
 				n->session = true;
 				sessions++;
 			}
@@ -476,17 +482,18 @@ static void manager_poll(uv_timer_t *t)
 	if (ph == PH_FAILED || (b->mstate < 3 && now - b->setup_t0 > SETUP_S_MAX)) {
 		if (ph != PH_FAILED)
 			fprintf(stderr,
-				"bench_hbtls: not ready in %ds: %" PRIu64 " joined, %" PRIu64
-				" sessions of %u (log: %s)\n",
+				"bench_hbtls: not ready in %ds: %" PRIu64
+				" joined, %" PRIu64 " sessions of %u (log: %s)\n",
 				SETUP_S_MAX, (uint64_t)atomic_load(&b->joined),
-				(uint64_t)atomic_load(&b->sessions), b->agents, b->log_path);
+				(uint64_t)atomic_load(&b->sessions), b->agents,
+				b->log_path);
 		b->mstate = -1;
 		goto stop;
 	}
 	switch (b->mstate) {
 	case 0: { /* the cluster's record, its CA and tokens */
-		const Cs__Cluster *c = m && manager_serves(m) ? store_cluster(manager_store(m))
-							       : NULL;
+		const Cs__Cluster *c =
+			m && manager_serves(m) ? store_cluster(manager_store(m)) : NULL;
 		if (!c || !c->worker_token || !*c->worker_token ||
 		    !has_cert(uvenv_env(b->muv)))
 			return;
@@ -521,8 +528,7 @@ static void manager_poll(uv_timer_t *t)
 		b->win_t1 = bench_now();
 		b->mstate = 4;
 		goto stop;
-	default:
-		return;
+	default: return;
 	}
 stop:
 	atomic_store(&b->phase, PH_STOP);
@@ -573,8 +579,8 @@ static int manager_open_node(struct bench *b)
 	b->mncfg.agent.raft_id = 1;
 	int rv = node_program.start(&b->mncfg, &b->mtap.proxy, &b->mnode);
 	if (rv) {
-		fprintf(stderr, "bench_hbtls: manager: node start: %s: %s\n", cs_strerror(rv),
-			uvenv_storage_error(b->muv));
+		fprintf(stderr, "bench_hbtls: manager: node start: %s: %s\n",
+			cs_strerror(rv), uvenv_storage_error(b->muv));
 		b->mnode = NULL;
 		return -1;
 	}
@@ -601,7 +607,8 @@ int main(int argc, char **argv)
 	int rc = 1;
 
 	b->agents = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : AGENTS_DEFAULT;
-	b->period_ms = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : PERIOD_MS_DEFAULT;
+	b->period_ms =
+		argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : PERIOD_MS_DEFAULT;
 	b->window_s = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 10) : WINDOW_S_DEFAULT;
 	b->wave = argc > 4 ? (unsigned)strtoul(argv[4], NULL, 10) : WAVE_DEFAULT;
 	if (b->agents == 0 || b->agents > AGENTS_MAX || b->period_ms < 100 ||
@@ -613,8 +620,8 @@ int main(int argc, char **argv)
 	}
 	if ((uint64_t)b->agents * FDS_PER_AGENT + 64 > fds) {
 		unsigned fit = (fds - 64) / FDS_PER_AGENT;
-		fprintf(stderr, "bench_hbtls: %u descriptors: %u agents, not %u\n", fds, fit,
-			b->agents);
+		fprintf(stderr, "bench_hbtls: %u descriptors: %u agents, not %u\n", fds,
+			fit, b->agents);
 		b->agents = fit;
 	}
 	snprintf(b->dir, sizeof b->dir, "/tmp/bench_hbtls-XXXXXX");
@@ -661,7 +668,8 @@ int main(int argc, char **argv)
 		       b->join_mid - b->join_t0, b->agents, b->session_t1 - b->join_t0);
 		printf("dispatcher-real: %.0f heartbeats/s (%u agents over mutual TLS, period "
 		       "%ums, one process; counted as received by the manager over %.1fs, "
-		       "%" PRIu64 " heartbeats, %" PRIu64 " answers received by the agents; "
+		       "%" PRIu64 " heartbeats, %" PRIu64
+		       " answers received by the agents; "
 		       "the manager's thread used %.1f%% of a core: %.1f us CPU per "
 		       "heartbeat, includes TLS both ways, framing, protobuf, the "
 		       "dispatcher, libuv and syscalls; excludes the agents' side, on "
@@ -673,7 +681,8 @@ int main(int argc, char **argv)
 		 * edge may fall between a burst's heartbeats and its answers */
 		if (ans + b->agents + ans / 20 < hb || hb + b->agents + hb / 20 < ans)
 			fprintf(stderr,
-				"bench_hbtls: %" PRIu64 " heartbeats but %" PRIu64 " answers\n",
+				"bench_hbtls: %" PRIu64 " heartbeats but %" PRIu64
+				" answers\n",
 				hb, ans);
 		else
 			rc = 0;
