@@ -14,6 +14,8 @@
 #     comes back, nothing is dialled, and the cluster goes on serving;
 #   - the capture holds neither join token's secret, nor the env value, nor
 #     the service name;
+#   - a root CA rotation finishes while the service runs, its containers
+#     untouched;
 #   - every file under the state dirs is 0600, every directory 0700.
 # Starts dockerd when none answers, stops what it started, kills its
 # daemons and removes its containers on exit.
@@ -212,6 +214,23 @@ grep -aqF "CSW1127.0.0.1:$APORT" "$WORK/lo.pcap" ||
 	fail "the capture misses the attacker's plaintext hello: is the check blind?"
 
 # ---------------------------------------------------------------- files
+say "a root CA rotation while the service runs: its containers never stop"
+OLDROOT=$(ctl m1 cluster inspect | jq -r .root_ca_sha256)
+CIDS=$(docker ps -q --filter "label=cswarm.service.name=$SERVICE" | sort)
+ctl m1 ca rotate >/dev/null
+rotated() {
+	local j
+	j=$(ctl m1 cluster inspect)
+	[ "$(jq -r .ca_rotations <<<"$j")" = 1 ] && [ "$(jq -r .ca_rotation <<<"$j")" = none ]
+}
+wait_for 120 "the rotation to finish" rotated
+[ "$(ctl m1 cluster inspect | jq -r .root_ca_sha256)" != "$OLDROOT" ] ||
+	fail "the root did not change"
+[ "$(docker ps -q --filter "label=cswarm.service.name=$SERVICE" | sort)" = "$CIDS" ] ||
+	fail "the service's containers changed during the rotation"
+for n in m1 m2 w1; do alive $n || fail "$n died during the rotation"; done
+ctl m1 service ls | grep -q "$SERVICE" || fail "m1 no longer serves after the rotation"
+
 say "state files 0600, directories 0700"
 bad=$(find "$WORK/m1" "$WORK/m2" "$WORK/w1" \( -type f ! -perm 0600 \) -o \
 	\( -type d ! -perm 0700 \) 2>/dev/null)
