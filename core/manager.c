@@ -97,7 +97,6 @@ struct manager {
 	bool transferring;
 	struct raft_transfer transfer;
 	bool join_refused;
-	char join_leader[LIMIT_ADDR_BYTES_MAX]; /* a redirect to follow */
 	bool locked;				/* autolock: waiting for the unlock key */
 	char unlock_applied[SEAL_UNLOCK_KEY_CHARS + 1]; /* the key the Raft
 							     keys are sealed with ("" none) */
@@ -1168,6 +1167,8 @@ static void manager_on_join(struct manager *m, const char *from, const Cs__JoinR
 	/* the joiner asks again until it sees itself a voter */
 }
 
+static void manager_join_ask(struct manager *m, const char *to);
+
 /* The leader refused this joiner: stop asking, say why. */
 static void manager_on_join_response(struct manager *m, const char *from,
 				     const Cs__JoinResponse *r)
@@ -1175,8 +1176,13 @@ static void manager_on_join_response(struct manager *m, const char *from,
 	char msg[LIMIT_ADDR_BYTES_MAX + 200];
 
 	if (r->status == CS_ENOTLEADER) {
-		if (r->leader && strlen(r->leader) < sizeof m->join_leader)
-			memcpy(m->join_leader, r->leader, strlen(r->leader) + 1);
+		/* ask the leader named at once (a follower used to pass the
+		 * request on; now the leader must hear it from the joiner's
+		 * own certificate): a join period later would leave the
+		 * cluster short of a voter that long */
+		if (r->leader && *r->leader && strlen(r->leader) < LIMIT_ADDR_BYTES_MAX &&
+		    !m->join_refused && !manager_is_voter(m))
+			manager_join_ask(m, r->leader);
 		return;
 	}
 	if (r->status == 0 || m->join_refused || manager_is_voter(m))
@@ -1195,11 +1201,22 @@ void manager_set_node_id(struct manager *m, uint64_t node_id)
 	m->node_id = node_id;
 }
 
+/* Asks `to` to let this manager join (the certificate says who asks: a
+ * manager's, raft id its node id). */
+static void manager_join_ask(struct manager *m, const char *to)
+{
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__JoinRequest j = CS__JOIN_REQUEST__INIT;
+
+	j.raft_id = m->raft.id;
+	j.addr = (char *)m->env->ops->self_addr(m->env);
+	wire.join = &j;
+	manager_send_wire(m, to, &wire);
+}
+
 static void manager_join_tick(struct env *env, env_timer_id id, void *data)
 {
 	struct manager *m = data;
-	Cs__Wire wire = CS__WIRE__INIT;
-	Cs__JoinRequest j = CS__JOIN_REQUEST__INIT;
 	const char *to;
 
 	/* Asked for as long as this manager hears no leader, not only until
@@ -1210,18 +1227,11 @@ static void manager_join_tick(struct env *env, env_timer_id id, void *data)
 	if ((manager_is_voter(m) && manager_leader(m) != 0) || m->join_refused)
 		return;
 	to = manager_leader_addr(m);
-	if (!to && m->join_leader[0]) {
-		to = m->join_leader; /* where the last one asked sent us, once */
-		m->join_leader[0] = '\0';
-	} else if (!to) {
+	if (!to) {
 		to = m->cfg->join_addrs[m->join_next % m->cfg->join_count];
 		m->join_next++;
 	}
-	/* the certificate says who asks: a manager's, raft id its node id */
-	j.raft_id = m->raft.id;
-	j.addr = (char *)env->ops->self_addr(env);
-	wire.join = &j;
-	manager_send_wire(m, to, &wire);
+	manager_join_ask(m, to);
 }
 
 /* ---------------------------------------------------------------- status */
