@@ -97,7 +97,7 @@ struct manager {
 	bool transferring;
 	struct raft_transfer transfer;
 	bool join_refused;
-	bool locked;				/* autolock: waiting for the unlock key */
+	bool locked; /* autolock: waiting for the unlock key */
 	char unlock_applied[SEAL_UNLOCK_KEY_CHARS + 1]; /* the key the Raft
 							     keys are sealed with ("" none) */
 	uint64_t node_id; /* this node's id, once known (promoted joiners) */
