@@ -259,13 +259,11 @@ static bool ca_node_done(const Cs__Cluster *c, const Cs__Node *n)
 	return ca_node_done_as(c, n, false);
 }
 
-static bool ca_removed(const Cs__Cluster *c, uint64_t id);
-
 bool ca_node_should_renew(const Cs__Cluster *c, const Cs__Node *n, const uint8_t *held,
 			  size_t held_len)
 {
 	if (!c || !n || ca_phase(c) == CS__CA_ROTATION_PHASE__CA_ROTATION_NONE ||
-	    ca_removed(c, n->id))
+	    store_cluster_removed(c, n->id))
 		return false;
 	if (held_len == ENV_DIGEST_BYTES &&
 	    (n->cert_key.len != ENV_DIGEST_BYTES ||
@@ -294,7 +292,7 @@ void ca_rotation_progress(const struct store *st, size_t *done, size_t *total)
 		return;
 	for (const Cs__Node *n = store_node_next(st, NULL); n;
 	     n = store_node_next(st, n)) {
-		if (ca_removed(c, n->id))
+		if (store_cluster_removed(c, n->id))
 			continue;
 		(*total)++;
 		if (ca_node_done(c, n))
@@ -421,15 +419,6 @@ static void ca_write_done(void *data, int status)
 	ca_maybe_free(ca);
 }
 
-/* Whether node id was removed (node rm): it may not come back as itself. */
-static bool ca_removed(const Cs__Cluster *c, uint64_t id)
-{
-	for (size_t i = 0; c && i < c->n_removed_nodes; i++)
-		if (c->removed_nodes[i] == id)
-			return true;
-	return false;
-}
-
 /* Whether cur's record already says what issuing (key, role, signer) says:
  * the same answer again needs no write. */
 static bool ca_record_same(const Cs__Node *cur, Cs__NodeRole role, const uint8_t *key,
@@ -550,7 +539,7 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 		}
 		id = who->node_id;
 		cur = store_node_get(st, id);
-		if (!cur || ca_removed(c, id)) {
+		if (!cur || store_cluster_removed(c, id)) {
 			ca_refuse(ca, from, who,
 				  cur ? "this node was removed from the cluster"
 				      : "no such node in the cluster: join it again");
@@ -576,7 +565,7 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 			ca_refuse(ca, from, who, "no node id in the request");
 			return;
 		}
-		if (ca_removed(c, id)) {
+		if (store_cluster_removed(c, id)) {
 			ca_refuse(ca, from, who,
 				  "this node was removed from the cluster: join it again "
 				  "with a new state directory");

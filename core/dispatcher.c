@@ -899,24 +899,6 @@ static void disp_session_reply(struct dispatcher *d, const char *to, int status,
 	disp_send(d, to, &wire);
 }
 
-/* Whether node id was removed (node rm): it may not come back as itself. */
-static bool disp_was_removed(const struct store *st, uint64_t id)
-{
-	const Cs__Cluster *c = store_cluster(st);
-	size_t lo = 0, hi = c ? c->n_removed_nodes : 0;
-
-	while (id && lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (c->removed_nodes[mid] == id)
-			return true;
-		if (c->removed_nodes[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
 /* A frame that names another node than its certificate: refused. */
 static void disp_refused(struct dispatcher *d, const char *what, const char *from,
 			 const struct env_identity *who, const char *why)
@@ -995,13 +977,14 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 		return;
 	}
 	if (!known && who->role == ENV_ROLE_MANAGER &&
-	    manager_member_addr(d->m, node_id) && !disp_was_removed(st, node_id)) {
+	    manager_member_addr(d->m, node_id) &&
+	    !store_cluster_removed(store_cluster(st), node_id)) {
 		/* a member manager that signed its own certificate (the
 		 * managers a cluster starts with): its record is made now */
 		disp_register_manager(d, from, who, q);
 		return;
 	}
-	if (!known || disp_was_removed(st, node_id)) {
+	if (!known || store_cluster_removed(store_cluster(st), node_id)) {
 		/* the CA makes the record before it signs: a certificate
 		 * without one is of a node removed (or of a lost store) */
 		Cs__Wire wire = CS__WIRE__INIT;

@@ -568,16 +568,6 @@ static void manager_buckets_refill(struct manager *m, ms_t now)
 		m->join_tokens = (uint64_t)LIMIT_JOIN_BURST * 1000;
 }
 
-/* Whether node id was removed (node rm). */
-static bool manager_removed(const struct manager *m, uint64_t id)
-{
-	const Cs__Cluster *c = store_cluster(m->store);
-	for (size_t i = 0; c && i < c->n_removed_nodes; i++)
-		if (c->removed_nodes[i] == id)
-			return true;
-	return false;
-}
-
 /* Raft from who: a manager speaking as itself, a member of this manager's
  * configuration (with the address the configuration has for it), or, for
  * what only a leader sends, one this manager may not know yet (it joined
@@ -646,7 +636,7 @@ static const char *manager_refusal(struct manager *m, const char *from,
 		return "no certificate of this cluster";
 	if (c && who->cluster_id != c->id)
 		return "certificate of another cluster";
-	if (manager_removed(m, who->node_id))
+	if (store_cluster_removed(c, who->node_id))
 		return "this node was removed from the cluster: join it again with a new "
 		       "state directory";
 	if (wire->raft)

@@ -237,6 +237,22 @@ const Cs__Task *store_task_get(const struct store *s, uint64_t id)
 	return e ? (const Cs__Task *)e->obj : NULL;
 }
 
+bool store_cluster_removed(const Cs__Cluster *c, uint64_t id)
+{
+	size_t lo = 0, hi = c ? c->n_removed_nodes : 0;
+
+	while (id && lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->removed_nodes[mid] == id)
+			return true;
+		if (c->removed_nodes[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
 const Cs__Cluster *store_cluster(const struct store *s)
 {
 	return s->cluster;

@@ -48,6 +48,10 @@ const Cs__Service *store_service_get(const struct store *s, uint64_t id);
 const Cs__Task *store_task_get(const struct store *s, uint64_t id);
 /* store_cluster returns the cluster object, or NULL before bootstrap. */
 const Cs__Cluster *store_cluster(const struct store *s);
+/* store_cluster_removed: whether node id is among c's removed nodes (node
+ * rm: it may not come back as itself). c may be NULL. O(log removed): the
+ * list is kept ascending. */
+bool store_cluster_removed(const Cs__Cluster *c, uint64_t id);
 /* store_service_by_name returns the service named name, or NULL. */
 const Cs__Service *store_service_by_name(const struct store *s, const char *name);
 

@@ -463,9 +463,32 @@ static void test_store_cluster_object_lifecycle(void **state)
 	store_free(s);
 }
 
+/* The removed nodes' list is ascending (control keeps it so): found by
+ * binary search, ends included; none on a NULL cluster, never id 0. */
+static void test_store_cluster_removed(void **state)
+{
+	uint64_t ids[] = {3, 9, 27, 81, UINT64_MAX};
+	Cs__Cluster c = CS__CLUSTER__INIT;
+
+	(void)state;
+	c.removed_nodes = ids;
+	c.n_removed_nodes = 5;
+	for (size_t i = 0; i < 5; i++)
+		assert_true(store_cluster_removed(&c, ids[i]));
+	assert_false(store_cluster_removed(&c, 0));
+	assert_false(store_cluster_removed(&c, 1));
+	assert_false(store_cluster_removed(&c, 10));
+	assert_false(store_cluster_removed(&c, 82));
+	assert_false(store_cluster_removed(&c, UINT64_MAX - 1));
+	assert_false(store_cluster_removed(NULL, 3));
+	c.n_removed_nodes = 0;
+	assert_false(store_cluster_removed(&c, 3));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_store_cluster_removed),
 		cmocka_unit_test(test_store_apply_creates_and_versions_objects),
 		cmocka_unit_test(test_store_iterates_in_key_order_not_insert_order),
 		cmocka_unit_test(test_store_scan_by_node_follows_node_then_id),
