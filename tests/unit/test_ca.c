@@ -643,6 +643,583 @@ static void test_ca_cluster_new(void **state)
 	free(out);
 }
 
+/* ---------------------------------------------------------------- root rotation */
+
+#define PH_NONE	      CS__CA_ROTATION_PHASE__CA_ROTATION_NONE
+#define PH_TRUST_BOTH CS__CA_ROTATION_PHASE__CA_ROTATION_TRUST_BOTH
+#define PH_SIGN_NEW   CS__CA_ROTATION_PHASE__CA_ROTATION_SIGN_NEW
+#define PH_DROP_OLD   CS__CA_ROTATION_PHASE__CA_ROTATION_DROP_OLD
+
+/* The two roots of a rotation (old: fill 1, next: fill 2) and a cluster
+ * record of 0x5eed between them. */
+struct rot {
+	struct hand_ca old, next;
+	Cs__Cluster c;
+};
+
+static void rot_init(struct rot *r)
+{
+	hand_ca(&r->old, 1);
+	hand_ca(&r->next, 2);
+	cs__cluster__init(&r->c);
+	r->c.id = 0x5eed;
+}
+
+/* Puts r's record in phase as the CA leaves it: NONE, TRUST_BOTH and
+ * SIGN_NEW have the old root as ca_cert (the last two the new one as
+ * ca_next); DROP_OLD has the new root as ca_cert and no next one. */
+static void rot_phase(struct rot *r, Cs__CaRotationPhase phase)
+{
+	struct hand_ca *cur = phase == PH_DROP_OLD ? &r->next : &r->old;
+	bool next = phase == PH_TRUST_BOTH || phase == PH_SIGN_NEW;
+
+	r->c.ca_cert = (ProtobufCBinaryData){cur->cert_len, cur->cert};
+	r->c.ca_key = (ProtobufCBinaryData){cur->key_len, cur->key};
+	r->c.ca_next_cert = next ? (ProtobufCBinaryData){r->next.cert_len, r->next.cert}
+				 : (ProtobufCBinaryData){0, NULL};
+	r->c.ca_next_key = next ? (ProtobufCBinaryData){r->next.key_len, r->next.key}
+				: (ProtobufCBinaryData){0, NULL};
+	r->c.ca_rotation = phase;
+}
+
+/* A node record as the CA writes it: the key digest (fill k), the root
+ * that signed it, the roots it was told to trust (t1 NULL: one), and,
+ * held, its heartbeats' word that it holds that key (cert_held). The
+ * record points into h: h is not to be copied. */
+struct hand_node {
+	Cs__Node n;
+	uint8_t key[ENV_DIGEST_BYTES], root[ENV_DIGEST_BYTES];
+	uint8_t trust[2][ENV_DIGEST_BYTES];
+	ProtobufCBinaryData tb[2];
+};
+
+static void hand_node(struct hand_node *h, uint64_t id, uint8_t k, const uint8_t *root,
+		      const uint8_t *t0, const uint8_t *t1, bool held)
+{
+	memset(h, 0, sizeof *h);
+	cs__node__init(&h->n);
+	h->n.id = id;
+	h->n.hostname = "n";
+	memset(h->key, k, sizeof h->key);
+	h->n.cert_key = (ProtobufCBinaryData){ENV_DIGEST_BYTES, h->key};
+	if (held)
+		h->n.cert_held = (ProtobufCBinaryData){ENV_DIGEST_BYTES, h->key};
+	memcpy(h->root, root, ENV_DIGEST_BYTES);
+	h->n.cert_root = (ProtobufCBinaryData){ENV_DIGEST_BYTES, h->root};
+	memcpy(h->trust[0], t0, ENV_DIGEST_BYTES);
+	h->tb[0] = (ProtobufCBinaryData){ENV_DIGEST_BYTES, h->trust[0]};
+	h->n.n_cert_trust = 1;
+	if (t1) {
+		memcpy(h->trust[1], t1, ENV_DIGEST_BYTES);
+		h->tb[1] = (ProtobufCBinaryData){ENV_DIGEST_BYTES, h->trust[1]};
+		h->n.n_cert_trust = 2;
+	}
+	h->n.cert_trust = h->tb;
+}
+
+/* Whether node n must renew: held_len 0 (the recorded key), the recorded
+ * key given as held, and another key given as held (a lost answer). */
+static bool renews(const struct rot *r, const struct hand_node *h)
+{
+	return ca_node_should_renew(&r->c, &h->n, NULL, 0);
+}
+
+static bool renews_holding(const struct rot *r, const struct hand_node *h,
+			   const uint8_t *held)
+{
+	return ca_node_should_renew(&r->c, &h->n, held, ENV_DIGEST_BYTES);
+}
+
+/* ca_node_should_renew, phase by phase: a record whose roots are not what
+ * the phase wants renews; one that is, does not, unless the node holds
+ * another key than the recorded one (an answer was lost); no rotation or
+ * a removed node: never. */
+static void test_ca_should_renew_by_phase(void **state)
+{
+	struct rot r;
+	struct hand_node h;
+	uint8_t other[ENV_DIGEST_BYTES];
+	const uint8_t *o, *x; /* the old and the new root's digests */
+	uint64_t removed[2] = {0x10, 0x11};
+	(void)state;
+
+	rot_init(&r);
+	o = r.old.digest;
+	x = r.next.digest;
+	memset(other, 0xee, sizeof other);
+
+	/* no rotation: nobody renews, whatever it holds */
+	rot_phase(&r, PH_NONE);
+	hand_node(&h, 0x11, 0xa1, o, o, NULL, true);
+	assert_false(renews(&r, &h));
+	assert_false(renews_holding(&r, &h, other));
+	assert_false(ca_node_should_renew(NULL, &h.n, other, sizeof other));
+	/* a phase without its next root is no rotation */
+	r.c.ca_rotation = PH_TRUST_BOTH;
+	assert_false(renews(&r, &h));
+	r.c.ca_rotation = PH_SIGN_NEW;
+	assert_false(renews_holding(&r, &h, other));
+	/* nor a cluster without a CA */
+	rot_phase(&r, PH_TRUST_BOTH);
+	r.c.ca_cert = (ProtobufCBinaryData){0, NULL};
+	assert_false(renews(&r, &h));
+
+	/* TRUST_BOTH: the record must trust both roots */
+	rot_phase(&r, PH_TRUST_BOTH);
+	assert_false(ca_node_should_renew(&r.c, NULL, NULL, 0));
+	hand_node(&h, 0x11, 0xa1, o, o, NULL, true);
+	assert_true(renews(&r, &h));
+	assert_true(renews_holding(&r, &h, h.key));
+	hand_node(&h, 0x11, 0xa1, x, x, NULL, true); /* the new one only */
+	assert_true(renews(&r, &h));
+	hand_node(&h, 0x11, 0xa1, o, o, x, true);
+	assert_false(renews(&r, &h));
+	assert_false(renews_holding(&r, &h, h.key));
+	assert_true(renews_holding(&r, &h, other)); /* an answer was lost */
+	hand_node(&h, 0x11, 0xa1, o, x, o, true);   /* in any order */
+	assert_false(renews(&r, &h));
+	/* held_len 0 takes the recorded key as held, even before any
+	 * heartbeat said so */
+	hand_node(&h, 0x11, 0xa1, o, o, x, false);
+	assert_false(renews(&r, &h));
+	assert_false(renews_holding(&r, &h, h.key));
+	/* a trusted root of another length is not that root */
+	h.tb[1].len = ENV_DIGEST_BYTES - 1;
+	assert_true(renews(&r, &h));
+	/* no key recorded, a key held: renew */
+	hand_node(&h, 0x11, 0xa1, o, o, x, true);
+	h.n.cert_key = (ProtobufCBinaryData){0, NULL};
+	assert_true(renews_holding(&r, &h, other));
+	/* a removed node is never asked, whatever its record or key */
+	hand_node(&h, 0x11, 0xa1, o, o, NULL, true);
+	r.c.n_removed_nodes = 2;
+	r.c.removed_nodes = removed;
+	assert_false(renews(&r, &h));
+	assert_false(renews_holding(&r, &h, other));
+	h.n.id = 0x12; /* the same record under an id not removed */
+	assert_true(renews(&r, &h));
+
+	/* SIGN_NEW: signed by the new root, trusting both */
+	rot_phase(&r, PH_SIGN_NEW);
+	hand_node(&h, 0x12, 0xa2, o, o, x, true); /* TRUST_BOTH's: done there */
+	assert_true(renews(&r, &h));
+	assert_true(renews_holding(&r, &h, h.key));
+	hand_node(&h, 0x12, 0xa2, x, x, NULL, true); /* not trusting the old */
+	assert_true(renews(&r, &h));
+	hand_node(&h, 0x12, 0xa2, x, x, o, true);
+	assert_false(renews(&r, &h));
+	assert_false(renews_holding(&r, &h, h.key));
+	assert_true(renews_holding(&r, &h, other));
+	h.n.id = 0x11; /* removed */
+	assert_false(renews_holding(&r, &h, other));
+
+	/* DROP_OLD: signed by the new root (now ca_cert), trusting it only */
+	rot_phase(&r, PH_DROP_OLD);
+	hand_node(&h, 0x12, 0xa3, x, x, o, true); /* SIGN_NEW's: done there */
+	assert_true(renews(&r, &h));
+	hand_node(&h, 0x12, 0xa3, o, x, NULL, true); /* signed by the old */
+	assert_true(renews(&r, &h));
+	hand_node(&h, 0x12, 0xa3, x, o, NULL, true); /* trusting the old */
+	assert_true(renews(&r, &h));
+	hand_node(&h, 0x12, 0xa3, x, x, NULL, true);
+	assert_false(renews(&r, &h));
+	assert_false(renews_holding(&r, &h, h.key));
+	assert_true(renews_holding(&r, &h, other));
+	h.n.id = 0x10; /* removed */
+	assert_false(renews(&r, &h));
+	assert_false(renews_holding(&r, &h, other));
+	/* the old root again as ca_cert (a DROP_OLD record the CA would not
+	 * write): the new root's certificate is not what it wants */
+	h.n.id = 0x12;
+	r.c.ca_cert = (ProtobufCBinaryData){r.old.cert_len, r.old.cert};
+	assert_true(renews(&r, &h));
+}
+
+/* ca_node_holds: a heartbeat's key is written only during a rotation,
+ * only when it is the recorded key, and only once. */
+static void test_ca_node_holds(void **state)
+{
+	struct rot r;
+	struct hand_node h;
+	uint8_t other[ENV_DIGEST_BYTES];
+	(void)state;
+
+	rot_init(&r);
+	memset(other, 0xee, sizeof other);
+	hand_node(&h, 0x11, 0xa1, r.old.digest, r.old.digest, NULL, false);
+
+	rot_phase(&r, PH_NONE);
+	assert_false(ca_node_holds(&r.c, &h.n, h.key, ENV_DIGEST_BYTES));
+	assert_false(ca_node_holds(NULL, &h.n, h.key, ENV_DIGEST_BYTES));
+
+	rot_phase(&r, PH_TRUST_BOTH);
+	assert_false(ca_node_holds(&r.c, NULL, h.key, ENV_DIGEST_BYTES));
+	assert_true(ca_node_holds(&r.c, &h.n, h.key, ENV_DIGEST_BYTES));
+	/* not the recorded key, or not a digest */
+	assert_false(ca_node_holds(&r.c, &h.n, other, ENV_DIGEST_BYTES));
+	assert_false(ca_node_holds(&r.c, &h.n, h.key, 0));
+	assert_false(ca_node_holds(&r.c, &h.n, h.key, ENV_DIGEST_BYTES - 1));
+	/* the record says so already: nothing to write */
+	h.n.cert_held = (ProtobufCBinaryData){ENV_DIGEST_BYTES, h.key};
+	assert_false(ca_node_holds(&r.c, &h.n, h.key, ENV_DIGEST_BYTES));
+	/* it says another key was held (the previous certificate's) */
+	h.n.cert_held = (ProtobufCBinaryData){ENV_DIGEST_BYTES, other};
+	assert_true(ca_node_holds(&r.c, &h.n, h.key, ENV_DIGEST_BYTES));
+	/* a record without a key */
+	h.n.cert_key = (ProtobufCBinaryData){0, NULL};
+	h.n.cert_held = (ProtobufCBinaryData){0, NULL};
+	assert_false(ca_node_holds(&r.c, &h.n, h.key, ENV_DIGEST_BYTES));
+
+	hand_node(&h, 0x11, 0xa1, r.old.digest, r.old.digest, NULL, false);
+	rot_phase(&r, PH_SIGN_NEW);
+	assert_true(ca_node_holds(&r.c, &h.n, h.key, ENV_DIGEST_BYTES));
+	rot_phase(&r, PH_DROP_OLD);
+	assert_true(ca_node_holds(&r.c, &h.n, h.key, ENV_DIGEST_BYTES));
+}
+
+/* Applies b to s at index, as the Raft FSM does (frees b). */
+static void rot_apply(struct store *s, struct store_batch *b, uint64_t index)
+{
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(store_batch_encode(b, 1, 0, &buf, &len), 0);
+	store_batch_free(b);
+	assert_int_equal(store_apply(s, buf, len, index, NULL, NULL), 0);
+	free(buf);
+}
+
+/* Writes r's record (an update: the store's version) at index. */
+static void rot_write_cluster(struct store *s, struct rot *r, uint64_t index)
+{
+	struct store_batch b;
+	r->c.version = store_cluster(s)->version;
+	store_batch_init(&b);
+	assert_int_equal(
+		store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &r->c), 0);
+	rot_apply(s, &b, index);
+	assert_int_equal(store_cluster(s)->ca_rotation, r->c.ca_rotation);
+}
+
+/* Writes h's record over the store's (its version) at index. */
+static void rot_write_node(struct store *s, struct hand_node *h, uint64_t index)
+{
+	struct store_batch b;
+	const Cs__Node *cur = store_node_get(s, h->n.id);
+	assert_non_null(cur);
+	h->n.version = cur->version;
+	store_batch_init(&b);
+	assert_int_equal(store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &h->n),
+			 0);
+	rot_apply(s, &b, index);
+}
+
+/* ca_rotation_progress on a store: a node is done with the phase when its
+ * record is what the phase wants and its heartbeats said it holds the
+ * recorded key; removed nodes are not counted; 0 of 0 without a rotation
+ * (or a cluster). */
+static void test_ca_rotation_progress(void **state)
+{
+	struct rot r;
+	struct hand_node h[6];
+	struct store *s = store_new();
+	struct store_batch b;
+	uint8_t other[ENV_DIGEST_BYTES];
+	const uint8_t *o, *x;
+	uint64_t removed[3] = {0x25, 0x26, 0};
+	size_t done = 99, total = 99;
+	(void)state;
+
+	assert_non_null(s);
+	rot_init(&r);
+	o = r.old.digest;
+	x = r.next.digest;
+	memset(other, 0xee, sizeof other);
+
+	/* no cluster yet */
+	ca_rotation_progress(s, &done, &total);
+	assert_int_equal(done, 0);
+	assert_int_equal(total, 0);
+
+	/* every node trusts the old root only: no rotation */
+	rot_phase(&r, PH_NONE);
+	r.c.n_removed_nodes = 2;
+	r.c.removed_nodes = removed;
+	hand_node(&h[0], 0x21, 0xa1, o, o, NULL, true);
+	hand_node(&h[1], 0x22, 0xa2, o, o, NULL, true);
+	hand_node(&h[2], 0x23, 0xa3, o, o, NULL, true);
+	hand_node(&h[3], 0x24, 0xa4, o, o, NULL, true);
+	hand_node(&h[4], 0x25, 0xa5, o, o, NULL, true); /* removed */
+	hand_node(&h[5], 0x26, 0xa6, o, o, NULL, true); /* removed */
+	store_batch_init(&b);
+	assert_int_equal(
+		store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &r.c), 0);
+	for (size_t i = 0; i < 6; i++)
+		assert_int_equal(store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_CREATE,
+						  &h[i].n),
+				 0);
+	rot_apply(s, &b, 1);
+	assert_int_equal(store_node_count(s), 6);
+	done = total = 99;
+	ca_rotation_progress(s, &done, &total);
+	assert_int_equal(done, 0);
+	assert_int_equal(total, 0);
+
+	/* TRUST_BOTH: 0x21 done; 0x22's record trusts both but no heartbeat
+	 * said it holds that key; 0x23 holds another key (an answer lost);
+	 * 0x24 trusts the old only; 0x26 is done but removed */
+	rot_phase(&r, PH_TRUST_BOTH);
+	rot_write_cluster(s, &r, 2);
+	ca_rotation_progress(s, &done, &total);
+	assert_int_equal(done, 0);
+	assert_int_equal(total, 4);
+	hand_node(&h[0], 0x21, 0xa1, o, o, x, true);
+	hand_node(&h[1], 0x22, 0xa2, o, o, x, false);
+	hand_node(&h[2], 0x23, 0xa3, o, o, x, false);
+	h[2].n.cert_held = (ProtobufCBinaryData){ENV_DIGEST_BYTES, other};
+	hand_node(&h[5], 0x26, 0xa6, o, o, x, true);
+	rot_write_node(s, &h[0], 3);
+	rot_write_node(s, &h[1], 4);
+	rot_write_node(s, &h[2], 5);
+	rot_write_node(s, &h[5], 6);
+	ca_rotation_progress(s, &done, &total);
+	assert_int_equal(done, 1);
+	assert_int_equal(total, 4);
+	/* what the dispatcher asks of each (none of the removed) */
+	assert_false(ca_node_should_renew(&r.c, store_node_get(s, 0x21), NULL, 0));
+	assert_false(ca_node_should_renew(&r.c, store_node_get(s, 0x22), NULL, 0));
+	assert_true(
+		ca_node_should_renew(&r.c, store_node_get(s, 0x23), other, sizeof other));
+	assert_true(ca_node_should_renew(&r.c, store_node_get(s, 0x24), NULL, 0));
+	assert_false(ca_node_should_renew(&r.c, store_node_get(s, 0x25), NULL, 0));
+	/* 0x22's heartbeat: written once, then it counts */
+	assert_true(
+		ca_node_holds(&r.c, store_node_get(s, 0x22), h[1].key, ENV_DIGEST_BYTES));
+	hand_node(&h[1], 0x22, 0xa2, o, o, x, true);
+	rot_write_node(s, &h[1], 7);
+	assert_false(
+		ca_node_holds(&r.c, store_node_get(s, 0x22), h[1].key, ENV_DIGEST_BYTES));
+	ca_rotation_progress(s, &done, &total);
+	assert_int_equal(done, 2);
+	assert_int_equal(total, 4);
+	/* 0x23 and 0x24 renew: all four done */
+	hand_node(&h[2], 0x23, 0xb3, o, o, x, true);
+	hand_node(&h[3], 0x24, 0xb4, o, x, o, true);
+	rot_write_node(s, &h[2], 8);
+	rot_write_node(s, &h[3], 9);
+	ca_rotation_progress(s, &done, &total);
+	assert_int_equal(done, 4);
+	assert_int_equal(total, 4);
+
+	/* SIGN_NEW: nobody's certificate is the new root's yet */
+	rot_phase(&r, PH_SIGN_NEW);
+	rot_write_cluster(s, &r, 10);
+	ca_rotation_progress(s, &done, &total);
+	assert_int_equal(done, 0);
+	assert_int_equal(total, 4);
+	hand_node(&h[0], 0x21, 0xc1, x, x, o, true);
+	hand_node(&h[1], 0x22, 0xc2, x, x, o, false);	/* not seen to hold it */
+	hand_node(&h[2], 0x23, 0xc3, x, x, NULL, true); /* not trusting the old */
+	rot_write_node(s, &h[0], 11);
+	rot_write_node(s, &h[1], 12);
+	rot_write_node(s, &h[2], 13);
+	ca_rotation_progress(s, &done, &total);
+	assert_int_equal(done, 1);
+	assert_int_equal(total, 4);
+
+	/* DROP_OLD: the new root is ca_cert; done means trusting it alone */
+	rot_phase(&r, PH_DROP_OLD);
+	rot_write_cluster(s, &r, 14);
+	ca_rotation_progress(s, &done, &total);
+	assert_int_equal(done, 1); /* 0x23, signed by and trusting the new only */
+	assert_int_equal(total, 4);
+	hand_node(&h[0], 0x21, 0xd1, x, x, NULL, true);
+	hand_node(&h[1], 0x22, 0xd2, x, x, NULL, true);
+	hand_node(&h[3], 0x24, 0xd4, o, x, NULL, true); /* signed by the old */
+	rot_write_node(s, &h[0], 15);
+	rot_write_node(s, &h[1], 16);
+	rot_write_node(s, &h[3], 17);
+	ca_rotation_progress(s, &done, &total);
+	assert_int_equal(done, 3);
+	assert_int_equal(total, 4);
+	/* 0x24 removed: the rotation no longer waits for it */
+	removed[0] = 0x24;
+	removed[1] = 0x25;
+	removed[2] = 0x26;
+	r.c.n_removed_nodes = 3;
+	rot_write_cluster(s, &r, 18);
+	ca_rotation_progress(s, &done, &total);
+	assert_int_equal(done, 3);
+	assert_int_equal(total, 3);
+
+	/* over: 0 of 0 */
+	rot_phase(&r, PH_NONE);
+	rot_write_cluster(s, &r, 19);
+	done = total = 99;
+	ca_rotation_progress(s, &done, &total);
+	assert_int_equal(done, 0);
+	assert_int_equal(total, 0);
+	store_free(s);
+}
+
+static int cenv_ca_create_fails(struct env *env, uint64_t cluster_id, ms_t life_ms,
+				uint8_t *cert, size_t cert_cap, size_t *cert_len,
+				uint8_t *key, size_t key_cap, size_t *key_len)
+{
+	struct cenv *ce = env->impl;
+	(void)cluster_id;
+	(void)life_ms;
+	(void)cert;
+	(void)cert_cap;
+	(void)cert_len;
+	(void)key;
+	(void)key_cap;
+	(void)key_len;
+	ce->creates++;
+	return CS_ENOMEM;
+}
+
+static const struct env_ops cenv_failing_ops = {
+	.random_u64 = cenv_random,
+	.pki_ca_create = cenv_ca_create_fails,
+};
+
+/* The words of ca_rotation_start's refusal while a rotation is in phase. */
+static void busy_why(char *out, size_t size, const char *phase)
+{
+	snprintf(out, size,
+		 "a root CA rotation is in progress (phase %s): wait for it to finish "
+		 "(cluster inspect shows it)",
+		 phase);
+}
+
+/* ca_rotation_start: refused without a CA and while a rotation runs (no
+ * root made); else a new root of the same cluster, in TRUST_BOTH, the rest
+ * of the record kept. */
+static void test_ca_rotation_start(void **state)
+{
+	struct cenv ce = {.env = {&cenv_ops, NULL}};
+	struct cenv fe = {.env = {&cenv_failing_ops, NULL}};
+	struct rot r;
+	Cs__Cluster next;
+	uint8_t *cert = malloc(PKI_DER_BYTES_MAX), *key = malloc(PKI_DER_BYTES_MAX);
+	uint8_t root[ENV_DIGEST_BYTES];
+	uint64_t removed[1] = {0x77};
+	char why[PKI_WHY_BYTES];
+	struct pki_cert pc;
+	struct hand_node h;
+	char want[PKI_WHY_BYTES];
+	(void)state;
+
+	assert_non_null(cert);
+	assert_non_null(key);
+	ce.env.impl = &ce;
+	fe.env.impl = &fe;
+	rot_init(&r);
+
+	/* no CA: no cluster, no root certificate, no root key */
+	assert_int_equal(
+		ca_rotation_start(&ce.env, NULL, &next, cert, key, why, sizeof why),
+		CS_ENOENT);
+	assert_string_equal(why, "the cluster has no root CA yet");
+	memset(why, 0, sizeof why);
+	assert_int_equal(
+		ca_rotation_start(&ce.env, &r.c, &next, cert, key, why, sizeof why),
+		CS_ENOENT);
+	assert_string_equal(why, "the cluster has no root CA yet");
+	rot_phase(&r, PH_NONE);
+	r.c.ca_key = (ProtobufCBinaryData){0, NULL};
+	memset(why, 0, sizeof why);
+	assert_int_equal(
+		ca_rotation_start(&ce.env, &r.c, &next, cert, key, why, sizeof why),
+		CS_ENOENT);
+	assert_string_equal(why, "the cluster has no root CA yet");
+	assert_int_equal(ce.creates, 0);
+
+	/* one in progress, in each phase */
+	rot_phase(&r, PH_TRUST_BOTH);
+	assert_int_equal(
+		ca_rotation_start(&ce.env, &r.c, &next, cert, key, why, sizeof why),
+		CS_EAGAIN);
+	busy_why(want, sizeof want, "trust-both");
+	assert_string_equal(why, want);
+	rot_phase(&r, PH_SIGN_NEW);
+	assert_int_equal(
+		ca_rotation_start(&ce.env, &r.c, &next, cert, key, why, sizeof why),
+		CS_EAGAIN);
+	busy_why(want, sizeof want, "sign-new");
+	assert_string_equal(why, want);
+	rot_phase(&r, PH_DROP_OLD);
+	assert_int_equal(
+		ca_rotation_start(&ce.env, &r.c, &next, cert, key, why, sizeof why),
+		CS_EAGAIN);
+	busy_why(want, sizeof want, "drop-old");
+	assert_string_equal(why, want);
+	/* cut to the buffer's size */
+	assert_int_equal(ca_rotation_start(&ce.env, &r.c, &next, cert, key, why, 8),
+			 CS_EAGAIN);
+	assert_string_equal(why, "a root ");
+	assert_int_equal(ce.creates, 0);
+
+	/* the env cannot make a root: its error, said */
+	rot_phase(&r, PH_NONE);
+	assert_int_equal(
+		ca_rotation_start(&fe.env, &r.c, &next, cert, key, why, sizeof why),
+		CS_ENOMEM);
+	assert_string_equal(why, "cannot make a new root CA: out of memory");
+	assert_int_equal(fe.creates, 1);
+
+	/* started: a new root of 0x5eed next to the old one */
+	r.c.ca_rotations = 3;
+	r.c.worker_token = r.old.worker;
+	r.c.manager_token = r.old.manager;
+	r.c.n_removed_nodes = 1;
+	r.c.removed_nodes = removed;
+	r.c.version = 42;
+	assert_int_equal(
+		ca_rotation_start(&ce.env, &r.c, &next, cert, key, why, sizeof why), 0);
+	assert_int_equal(ce.creates, 1);
+	assert_int_equal(ce.cluster_id, 0x5eed);
+	assert_int_equal(next.ca_rotation, PH_TRUST_BOTH);
+	assert_ptr_equal(next.ca_next_cert.data, cert);
+	assert_ptr_equal(next.ca_next_key.data, key);
+	assert_true(next.ca_next_cert.len > 0 && next.ca_next_key.len > 0);
+	{
+		struct env_blob cb = {cert, next.ca_next_cert.len};
+		struct env_blob kb = {key, next.ca_next_key.len};
+		assert_int_equal(pki_read(&cb, &pc, why), 0);
+		assert_int_equal(pc.cluster_id, 0x5eed);
+		assert_int_equal(pc.node_id, 0);
+		assert_true(pki_key_matches(&kb, &cb));
+	}
+	pki_digest(cert, next.ca_next_cert.len, root);
+	assert_memory_not_equal(root, r.old.digest, ENV_DIGEST_BYTES);
+	/* the rest is cur's */
+	assert_int_equal(next.id, 0x5eed);
+	assert_int_equal(next.version, 42);
+	assert_ptr_equal(next.ca_cert.data, r.old.cert);
+	assert_int_equal(next.ca_cert.len, r.old.cert_len);
+	assert_ptr_equal(next.ca_key.data, r.old.key);
+	assert_int_equal(next.ca_rotations, 3);
+	assert_ptr_equal(next.worker_token, r.old.worker);
+	assert_ptr_equal(next.manager_token, r.old.manager);
+	assert_int_equal(next.n_removed_nodes, 1);
+	assert_ptr_equal(next.removed_nodes, removed);
+	assert_int_equal(r.c.ca_rotation, PH_NONE); /* cur untouched */
+	assert_int_equal(r.c.ca_next_cert.len, 0);
+	/* and the record it makes is a rotation: nodes of the old root renew;
+	 * starting again is refused */
+	hand_node(&h, 0x11, 0xa1, r.old.digest, r.old.digest, NULL, true);
+	assert_true(ca_node_should_renew(&next, &h.n, NULL, 0));
+	assert_int_equal(
+		ca_rotation_start(&ce.env, &next, &next, cert, key, why, sizeof why),
+		CS_EAGAIN);
+	busy_why(want, sizeof want, "trust-both");
+	assert_string_equal(why, want);
+	assert_int_equal(ce.creates, 1);
+	free(cert);
+	free(key);
+}
+
 /* ---------------------------------------------------------------- joiners refused */
 
 /* Tokens refused, each with its words, in the answer and the log; nothing
@@ -1258,6 +1835,10 @@ int main(void)
 		cmocka_unit_test(test_ca_token_role),
 		cmocka_unit_test(test_ca_cert_life_and_roles),
 		cmocka_unit_test(test_ca_cluster_new),
+		cmocka_unit_test(test_ca_should_renew_by_phase),
+		cmocka_unit_test(test_ca_node_holds),
+		cmocka_unit_test(test_ca_rotation_progress),
+		cmocka_unit_test(test_ca_rotation_start),
 		SIM_TEST(test_ca_refuses_bad_tokens),
 		SIM_TEST(test_ca_worker_and_manager_tokens_grant_their_roles),
 		SIM_TEST(test_ca_same_csr_again_is_the_same_node),
