@@ -1294,6 +1294,24 @@ static int scn_state(struct scn_parser *p, uint32_t from, uint32_t *i,
 			SCN_TOK_ARG(v), list);
 }
 
+/* Reads an optional `on NODE` at token *i into c (a condition that may be
+ * narrowed to one node), leaving *i past it. */
+static int scn_on_node(struct scn_parser *p, uint32_t from, uint32_t *i,
+		       struct scn_cond *c)
+{
+	int rv;
+
+	if (*i >= p->tok_count || !scn_tok_is(p->toks[*i], "on"))
+		return 0;
+	(*i)++;
+	rv = scn_node_at(p, from, *i, SCN_WHAT_NODE, true, &c->node);
+	if (rv)
+		return rv;
+	c->has_node = true;
+	(*i)++;
+	return 0;
+}
+
 /* Reads the condition at token *i, leaving *i just past it. Tokens come
  * from SCN_LEX_COND, so operators stand alone. Messages quote the condition
  * from its start. */
@@ -1335,15 +1353,8 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 		if (rv)
 			return rv;
 		(*i)++;
-		if (*i < p->tok_count && scn_tok_is(p->toks[*i], "on")) {
-			(*i)++;
-			rv = scn_node_at(p, from, *i, SCN_WHAT_NODE, true, &c->node);
-			if (rv)
-				return rv;
-			c->has_node = true;
-			(*i)++;
-		}
-		return scn_op_count(p, from, i, c);
+		rv = scn_on_node(p, from, i, c);
+		return rv ? rv : scn_op_count(p, from, i, c);
 	}
 	if (scn_tok_is(t, "store")) {
 		c->kind = SCN_COND_STORE_TASKS;
@@ -1386,15 +1397,8 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 	}
 	if (scn_tok_is(t, "refused")) {
 		c->kind = SCN_COND_REFUSED;
-		if (*i < p->tok_count && scn_tok_is(p->toks[*i], "on")) {
-			(*i)++;
-			rv = scn_node_at(p, from, *i, SCN_WHAT_NODE, true, &c->node);
-			if (rv)
-				return rv;
-			c->has_node = true;
-			(*i)++;
-		}
-		return scn_op_count(p, from, i, c);
+		rv = scn_on_node(p, from, i, c);
+		return rv ? rv : scn_op_count(p, from, i, c);
 	}
 	if (scn_tok_is(t, "term")) {
 		c->kind = SCN_COND_TERM;
