@@ -123,25 +123,40 @@ int ca_cluster_new(struct env *env, const struct manager_cfg *cfg, uint64_t clus
 	return 0;
 }
 
-int ca_issue_self(struct env *env, const struct env_blob *ca_cert,
-		  const struct env_blob *ca_key, uint64_t cluster_id, uint64_t node_id,
-		  enum env_role role, ms_t life_ms)
+/* Signs a certificate for who from the CA (ca_cert, ca_key) for this node's
+ * new key and installs it trusting roots; the certificate's bytes in cert
+ * (cap bytes) and *cert_len. Returns 0 or the first error. */
+static int ca_sign_own(struct env *env, const struct env_blob *ca_cert,
+		       const struct env_blob *ca_key, const struct env_blob *roots,
+		       size_t root_count, const struct env_identity *who, ms_t life_ms,
+		       uint8_t *cert, size_t cap, size_t *cert_len)
 {
-	uint8_t csr[PKI_DER_BYTES_MAX], cert[PKI_DER_BYTES_MAX];
-	size_t csr_len, cert_len;
-	struct env_identity who = {
-		.node_id = node_id, .cluster_id = cluster_id, .role = role};
+	uint8_t csr[PKI_DER_BYTES_MAX];
+	size_t csr_len;
 	struct env_blob csrb, certb;
 	int rv;
 
 	if ((rv = env->ops->pki_csr(env, csr, sizeof csr, &csr_len)))
 		return rv;
 	csrb = (struct env_blob){csr, csr_len};
-	if ((rv = env->ops->pki_sign(env, ca_cert, ca_key, &csrb, &who, life_ms, cert,
-				     sizeof cert, &cert_len)))
+	if ((rv = env->ops->pki_sign(env, ca_cert, ca_key, &csrb, who, life_ms, cert, cap,
+				     cert_len)))
 		return rv;
-	certb = (struct env_blob){cert, cert_len};
-	return env->ops->pki_install(env, &certb, ca_cert, 1);
+	certb = (struct env_blob){cert, *cert_len};
+	return env->ops->pki_install(env, &certb, roots, root_count);
+}
+
+int ca_issue_self(struct env *env, const struct env_blob *ca_cert,
+		  const struct env_blob *ca_key, uint64_t cluster_id, uint64_t node_id,
+		  enum env_role role, ms_t life_ms)
+{
+	uint8_t cert[PKI_DER_BYTES_MAX];
+	size_t cert_len;
+	struct env_identity who = {
+		.node_id = node_id, .cluster_id = cluster_id, .role = role};
+
+	return ca_sign_own(env, ca_cert, ca_key, ca_cert, 1, &who, life_ms, cert,
+			   sizeof cert, &cert_len);
 }
 
 /* ---------------------------------------------------------------- rotation */
@@ -638,12 +653,12 @@ static void ca_own(struct ca *ca)
 	const struct store *st = leader_store(ca->ctx);
 	const Cs__Cluster *c = store_cluster(st);
 	struct env *env = ca->env;
-	struct env_blob none = {NULL, 0}, csr, certb;
+	struct env_blob none = {NULL, 0}, certb;
 	struct env_identity me, who, issued;
 	const Cs__Node *n;
 	struct ca_signer s;
-	uint8_t csr_buf[PKI_DER_BYTES_MAX], cert[PKI_DER_BYTES_MAX];
-	size_t csr_len, cert_len;
+	uint8_t cert[PKI_DER_BYTES_MAX];
+	size_t cert_len;
 	int rv;
 
 	if (ca_phase(c) == CS__CA_ROTATION_PHASE__CA_ROTATION_NONE ||
@@ -657,27 +672,23 @@ static void ca_own(struct ca *ca)
 	ca_signer(c, &s);
 	who = (struct env_identity){
 		.node_id = me.node_id, .cluster_id = c->id, .role = me.role};
-	if ((rv = env->ops->pki_csr(env, csr_buf, sizeof csr_buf, &csr_len)))
-		goto fail;
-	csr = (struct env_blob){csr_buf, csr_len};
-	if ((rv = env->ops->pki_sign(env, &s.cert, &s.key, &csr, &who, ca_cert_life(c),
-				     cert, sizeof cert, &cert_len)))
-		goto fail;
-	certb = (struct env_blob){cert, cert_len};
-	if ((rv = env->ops->pki_install(env, &certb, s.roots, s.root_count)))
-		goto fail;
+	rv = ca_sign_own(env, &s.cert, &s.key, s.roots, s.root_count, &who,
+			 ca_cert_life(c), cert, sizeof cert, &cert_len);
+	if (rv) {
+		env_logf(env, ENV_LOG_ERROR,
+			 "msg=\"own certificate\" node=%016" PRIx64 " err=%s", me.node_id,
+			 cs_strerror(rv));
+		if (rv == CS_ESTORAGE)
+			env->ops->exit(env, "cannot keep this manager's certificate");
+		return;
+	}
 	env_logf(env, ENV_LOG_INFO,
 		 "msg=\"own certificate\" node=%016" PRIx64 " rotation=%s roots=%zu",
 		 me.node_id, ca_rotation_name(ca_phase(c)), s.root_count);
+	certb = (struct env_blob){cert, cert_len};
 	if (n && env->ops->pki_info(env, &certb, &issued) == 0)
 		ca_record(ca, 0, n, me.node_id, NULL, n->cert_role, &issued, &s, cert,
 			  cert_len);
-	return;
-fail:
-	env_logf(env, ENV_LOG_ERROR, "msg=\"own certificate\" node=%016" PRIx64 " err=%s",
-		 me.node_id, cs_strerror(rv));
-	if (rv == CS_ESTORAGE)
-		env->ops->exit(env, "cannot keep this manager's certificate");
 }
 
 static void ca_rotate_step(struct ca *ca);
