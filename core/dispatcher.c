@@ -203,6 +203,22 @@ static bool disp_renew_cert(struct dispatcher *d, struct disp_session *s,
 	return ca_node_should_renew(c, n, held ? held->data : NULL, held ? held->len : 0);
 }
 
+/* Proposes n, a node's record changed, with context w (taken either
+ * way); false when it could not be proposed. */
+static bool disp_write_node(struct dispatcher *d, const Cs__Node *n, struct disp_write *w)
+{
+	struct store_batch b;
+
+	store_batch_init(&b);
+	if (store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, n)) {
+		store_batch_free(&b);
+		free(w);
+		return false;
+	}
+	disp_write(d, &b, w);
+	return true;
+}
+
 /* During a rotation: the node holds the certificate its record names
  * (its heartbeat says so): the record says so too (cert_held), once. */
 static void disp_cert_held(struct dispatcher *d, struct disp_session *s,
@@ -210,7 +226,6 @@ static void disp_cert_held(struct dispatcher *d, struct disp_session *s,
 {
 	const struct store *st = manager_store(d->m);
 	const Cs__Node *cur = store_node_get(st, s->node_id);
-	struct store_batch b;
 	struct disp_write *w;
 	Cs__Node n;
 
@@ -224,16 +239,11 @@ static void disp_cert_held(struct dispatcher *d, struct disp_session *s,
 	w->d = d;
 	n = *cur;
 	n.cert_held = *held;
-	store_batch_init(&b);
-	if (store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &n)) {
-		store_batch_free(&b);
-		free(w);
+	if (!disp_write_node(d, &n, w))
 		return;
-	}
 	/* once per key: a write lost is tried again at its next key */
 	s->held_writing = true;
 	memcpy(s->held_written, held->data, ENV_DIGEST_BYTES);
-	disp_write(d, &b, w);
 }
 
 static void disp_session_reply(struct dispatcher *d, const char *to, int status,
@@ -312,7 +322,6 @@ static void disp_set_node(struct dispatcher *d, const Cs__Node *cur, Cs__NodeSta
 			  const char *message, Cs__NodeRole role,
 			  const Cs__ManagerStatus *ms)
 {
-	struct store_batch b;
 	struct disp_write *w;
 	Cs__Node n;
 	bool ms_same = ms ? cur->manager_status &&
@@ -334,13 +343,7 @@ static void disp_set_node(struct dispatcher *d, const Cs__Node *cur, Cs__NodeSta
 		n.manager_status = (Cs__ManagerStatus *)ms;
 	else if (role == CS__NODE_ROLE__NODE_ROLE_WORKER)
 		n.manager_status = NULL;
-	store_batch_init(&b);
-	if (store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &n)) {
-		store_batch_free(&b);
-		free(w);
-		return;
-	}
-	disp_write(d, &b, w);
+	disp_write_node(d, &n, w);
 }
 
 /* A session opened: the node is READY with the role its certificate
@@ -359,7 +362,6 @@ static bool disp_set_node_session(struct dispatcher *d, const Cs__Node *cur,
 		ms ? cur->manager_status && cur->manager_status->raft_id == ms->raft_id &&
 				strcmp(cur->manager_status->addr, ms->addr) == 0
 		   : role != CS__NODE_ROLE__NODE_ROLE_WORKER || !cur->manager_status;
-	struct store_batch b;
 	struct disp_write *w;
 	Cs__Node n;
 
@@ -389,14 +391,7 @@ static bool disp_set_node_session(struct dispatcher *d, const Cs__Node *cur,
 		if ((!cur->hostname || !*cur->hostname) && q->hostname)
 			n.hostname = q->hostname;
 	}
-	store_batch_init(&b);
-	if (store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &n)) {
-		store_batch_free(&b);
-		free(w);
-		return false;
-	}
-	disp_write(d, &b, w);
-	return true;
+	return disp_write_node(d, &n, w);
 }
 
 static void disp_set_node_state(struct dispatcher *d, const Cs__Node *cur,
