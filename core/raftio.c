@@ -501,9 +501,19 @@ static int raftio_open_row(struct raftio *rio, uint64_t id, const uint8_t *ad,
 	return 0;
 }
 
+/* Whether sqlite zeroes what it deletes or overwrites. Off by default (the
+ * log and the snapshot are ciphertext: a data key deleted makes what it
+ * sealed unreadable, so zeroing their freed pages would only double the
+ * writes of every compaction); on around the writes that replace or delete
+ * key material or clear bytes. Debian's sqlite is built with it on, so it
+ * is set either way. Returns 0 or RAFT_IOERR. */
+static int raftio_secure_delete(struct raftio *rio, bool on)
+{
+	return raftio_exec(rio, on ? "PRAGMA secure_delete = ON" : "PRAGMA secure_delete = OFF");
+}
+
 /* Deletes the DEKs no row uses any more, but the write key (inside the
- * caller's transaction; secure_delete zeroes their bytes). Returns 0 or
- * RAFT_IOERR. */
+ * caller's transaction; their bytes are zeroed). Returns 0 or RAFT_IOERR. */
 static int raftio_deks_gc(struct raftio *rio)
 {
 	sqlite3_stmt *st;
@@ -543,7 +553,8 @@ static int raftio_deks_gc(struct raftio *rio)
 			rio->deks[kept++] = rio->deks[i];
 			continue;
 		}
-		if (sqlite3_prepare_v2(rio->db, "DELETE FROM raft_deks WHERE id = ?", -1,
+		if (raftio_secure_delete(rio, true) ||
+		    sqlite3_prepare_v2(rio->db, "DELETE FROM raft_deks WHERE id = ?", -1,
 				       &st, NULL) != SQLITE_OK) {
 			free(used);
 			return RAFT_IOERR;
@@ -551,7 +562,7 @@ static int raftio_deks_gc(struct raftio *rio)
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
 		rc = sqlite3_step(st);
 		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE) {
+		if (rc != SQLITE_DONE || raftio_secure_delete(rio, false)) {
 			free(used);
 			return RAFT_IOERR;
 		}
@@ -643,7 +654,7 @@ static int raftio_upgrade(struct raftio *rio)
 	uint64_t next = 0, rows = 0;
 	int rv = CS_ESTORAGE, rc;
 
-	if (raftio_exec(rio, "BEGIN"))
+	if (raftio_secure_delete(rio, true) || raftio_exec(rio, "BEGIN"))
 		return CS_ESTORAGE;
 	seal_random(rio->env, rio->kek, sizeof rio->kek);
 	if (raftio_exec(rio, "ALTER TABLE raft_log ADD COLUMN key INTEGER NOT NULL"
@@ -723,6 +734,7 @@ static int raftio_upgrade(struct raftio *rio)
 	st = NULL;
 	if (raftio_meta_set(rio, "format", RAFTIO_FORMAT) || raftio_exec(rio, "COMMIT"))
 		goto rollback;
+	(void)raftio_secure_delete(rio, false); /* if it stays on: slower, no worse */
 	/* the WAL (the real world's journal) still holds the clear pages */
 	sqlite3_exec(rio->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	env_logf(rio->env, ENV_LOG_WARN,
@@ -733,6 +745,7 @@ static int raftio_upgrade(struct raftio *rio)
 rollback:
 	sqlite3_finalize(st);
 	raftio_exec(rio, "ROLLBACK");
+	(void)raftio_secure_delete(rio, false);
 	raftio_keys_forget(rio);
 	env_logf(rio->env, ENV_LOG_ERROR,
 		 "msg=\"raft storage: the upgrade from format 1 failed, nothing"
@@ -751,10 +764,10 @@ int raftio_init(struct raftio *rio, struct env *env)
 	raftio_bind(rio);
 	if (env->ops->storage_open(env, "raft", &rio->db))
 		return CS_ESTORAGE;
-	/* deleted bytes are zeroed: a deleted data key, the clear payloads an
-	 * upgrade replaced, the clear KEK autolock replaced */
+	/* deleted bytes are zeroed only where they held keys or clear bytes
+	 * (raftio_secure_delete) */
 	if (sqlite3_exec(rio->db,
-			 "PRAGMA secure_delete = ON;"
+			 "PRAGMA secure_delete = OFF;"
 			 "CREATE TABLE IF NOT EXISTS raft_meta(key TEXT PRIMARY KEY,"
 			 " value INTEGER NOT NULL);",
 			 NULL, NULL, NULL) != SQLITE_OK)
@@ -872,7 +885,7 @@ int raftio_set_autolock(struct raftio *rio, const char *unlock_key)
 		seal_wipe(kek, sizeof kek);
 		return CS_ESTORAGE;
 	}
-	if (raftio_exec(rio, "BEGIN") ||
+	if (raftio_secure_delete(rio, true) || raftio_exec(rio, "BEGIN") ||
 	    raftio_kek_write(rio, kek, unlock_key ? salt : NULL))
 		goto fail;
 	for (size_t i = 0; i < rio->dek_count; i++) {
@@ -892,6 +905,7 @@ int raftio_set_autolock(struct raftio *rio, const char *unlock_key)
 	}
 	if (raftio_exec(rio, "COMMIT"))
 		goto fail;
+	(void)raftio_secure_delete(rio, false); /* if it stays on: slower, no worse */
 	memcpy(rio->kek, kek, sizeof kek);
 	seal_wipe(kek, sizeof kek);
 	rio->autolock = unlock_key != NULL;
@@ -904,6 +918,7 @@ int raftio_set_autolock(struct raftio *rio, const char *unlock_key)
 fail:
 	seal_wipe(kek, sizeof kek);
 	raftio_exec(rio, "ROLLBACK");
+	(void)raftio_secure_delete(rio, false);
 	raftio_break(rio, "sealing the data keys with a new key encryption key");
 	return CS_ESTORAGE;
 }

@@ -1049,6 +1049,19 @@ static int64_t db_int(struct node *n, const char *sql)
 	return v;
 }
 
+/* Copies the blob of the one row sql selects into out. */
+static void db_blob(struct node *n, const char *sql, uint8_t *out, size_t cap,
+		    size_t *len)
+{
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(n->rio.db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	*len = (size_t)sqlite3_column_bytes(st, 0);
+	assert_true(*len > 0 && *len <= cap);
+	memcpy(out, sqlite3_column_blob(st, 0), *len);
+	sqlite3_finalize(st);
+}
+
 /* Payloads and the snapshot's data never reach the file in the clear; a
  * restart reads them all back. The dump does see what is in the clear (the
  * check could fail). */
@@ -1148,6 +1161,8 @@ static void test_raftio_dek_rotation_keeps_old_entries_and_compaction_deletes_ke
 	struct node n;
 	struct loaded l = {0};
 	uint64_t first;
+	uint8_t dek[256], row[256];
+	size_t dek_len, row_len;
 
 	boot(&n, true);
 	append(&n, 1, a, 2);
@@ -1170,7 +1185,15 @@ static void test_raftio_dek_rotation_keeps_old_entries_and_compaction_deletes_ke
 	unload(&l);
 	/* compaction with one trailing entry: entry 4 (the current key) stays;
 	 * the keys of entries 1 to 3 go */
+	db_blob(&n, "SELECT sealed FROM raft_deks WHERE id = (SELECT min(id) FROM raft_deks)",
+		dek, sizeof dek, &dek_len);
+	db_blob(&n, "SELECT data FROM raft_log WHERE idx = 1", row, sizeof row, &row_len);
+	assert_true(db_holds(&n, dek, dek_len));
 	snapshot_put(&n, 4, 1, "state");
+	/* the deleted keys' bytes are zeroed; the rows they sealed are not
+	 * (ciphertext nobody can open: zeroing it would double the writes) */
+	assert_false(db_holds(&n, dek, dek_len));
+	assert_true(db_holds(&n, row, row_len));
 	assert_int_equal(db_int(&n, "SELECT count(*) FROM raft_deks"), 1);
 	assert_int_equal(db_int(&n, "SELECT id FROM raft_deks"), (int64_t)n.rio.wkey_id);
 	assert_int_equal(n.rio.deks_deleted, 2);
