@@ -509,7 +509,8 @@ static int raftio_open_row(struct raftio *rio, uint64_t id, const uint8_t *ad,
  * is set either way. Returns 0 or RAFT_IOERR. */
 static int raftio_secure_delete(struct raftio *rio, bool on)
 {
-	return raftio_exec(rio, on ? "PRAGMA secure_delete = ON" : "PRAGMA secure_delete = OFF");
+	return raftio_exec(rio, on ? "PRAGMA secure_delete = ON"
+				   : "PRAGMA secure_delete = OFF");
 }
 
 /* Deletes the DEKs no row uses any more, but the write key (inside the

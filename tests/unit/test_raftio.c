@@ -1185,7 +1185,8 @@ static void test_raftio_dek_rotation_keeps_old_entries_and_compaction_deletes_ke
 	unload(&l);
 	/* compaction with one trailing entry: entry 4 (the current key) stays;
 	 * the keys of entries 1 to 3 go */
-	db_blob(&n, "SELECT sealed FROM raft_deks WHERE id = (SELECT min(id) FROM raft_deks)",
+	db_blob(&n,
+		"SELECT sealed FROM raft_deks WHERE id = (SELECT min(id) FROM raft_deks)",
 		dek, sizeof dek, &dek_len);
 	db_blob(&n, "SELECT data FROM raft_log WHERE idx = 1", row, sizeof row, &row_len);
 	assert_true(db_holds(&n, dek, dek_len));
