@@ -18,6 +18,7 @@ enum { STORE_WATCHES_MAX = 32 };
  * links; services use by_a for their name; nodes none. */
 struct store_entry {
 	struct tree_node by_id;
+	uint64_t id;	       /* obj's id, beside by_id: a lookup reads no object */
 	struct tree_node by_a; /* task: (service, slot, id); service: name */
 	struct tree_node by_b; /* task: (node, id) */
 	struct tree_node by_c; /* task: (desired state, id) */
@@ -62,13 +63,13 @@ static int store_cmp_id(const struct tree_node *a, const struct tree_node *b)
 {
 	const struct store_entry *x = TREE_ENTRY(a, struct store_entry, by_id);
 	const struct store_entry *y = TREE_ENTRY(b, struct store_entry, by_id);
-	return store_cmp_u64(store_obj_id(x->obj), store_obj_id(y->obj));
+	return store_cmp_u64(x->id, y->id);
 }
 
 static uint64_t store_prio_id(const struct tree_node *a)
 {
 	const struct store_entry *x = TREE_ENTRY(a, struct store_entry, by_id);
-	return hash_mix64(store_obj_id(x->obj));
+	return hash_mix64(x->id);
 }
 
 #define STORE_TASK_OF(node, member) \
@@ -194,46 +195,28 @@ void store_free(struct store *s)
 
 /* ---------------------------------------------------------------- reads */
 
-static struct store_entry *store_find(const struct tree *t, uint64_t id,
-				      const ProtobufCMessageDescriptor *desc)
+static struct store_entry *store_find(const struct tree *t, uint64_t id)
 {
-	Cs__Task key = CS__TASK__INIT; /* any descriptor: only the id is read */
-	struct store_entry probe = {.obj = &key.base};
-	struct tree_node *n;
-
-	key.base.descriptor = desc;
-	if (desc == &cs__node__descriptor) {
-		Cs__Node k = CS__NODE__INIT;
-		k.id = id;
-		probe.obj = &k.base;
-		n = tree_find(t, &probe.by_id);
-	} else if (desc == &cs__service__descriptor) {
-		Cs__Service k = CS__SERVICE__INIT;
-		k.id = id;
-		probe.obj = &k.base;
-		n = tree_find(t, &probe.by_id);
-	} else {
-		key.id = id;
-		n = tree_find(t, &probe.by_id);
-	}
+	struct store_entry probe = {.id = id};
+	struct tree_node *n = tree_find(t, &probe.by_id);
 	return n ? TREE_ENTRY(n, struct store_entry, by_id) : NULL;
 }
 
 const Cs__Node *store_node_get(const struct store *s, uint64_t id)
 {
-	struct store_entry *e = store_find(&s->nodes, id, &cs__node__descriptor);
+	struct store_entry *e = store_find(&s->nodes, id);
 	return e ? (const Cs__Node *)e->obj : NULL;
 }
 
 const Cs__Service *store_service_get(const struct store *s, uint64_t id)
 {
-	struct store_entry *e = store_find(&s->services, id, &cs__service__descriptor);
+	struct store_entry *e = store_find(&s->services, id);
 	return e ? (const Cs__Service *)e->obj : NULL;
 }
 
 const Cs__Task *store_task_get(const struct store *s, uint64_t id)
 {
-	struct store_entry *e = store_find(&s->tasks, id, &cs__task__descriptor);
+	struct store_entry *e = store_find(&s->tasks, id);
 	return e ? (const Cs__Task *)e->obj : NULL;
 }
 
@@ -299,7 +282,7 @@ static const ProtobufCMessage *store_next_id(const struct tree *t,
 	if (!prev) {
 		n = tree_first(t);
 	} else {
-		struct store_entry probe = {.obj = (ProtobufCMessage *)prev};
+		struct store_entry probe = {.id = store_obj_id(prev)};
 		n = tree_next(t, &probe.by_id);
 	}
 	return n ? TREE_ENTRY(n, struct store_entry, by_id)->obj : NULL;
@@ -679,16 +662,6 @@ static struct tree *store_table_tree(struct store *s, enum store_table t)
 	}
 }
 
-static const ProtobufCMessageDescriptor *store_table_desc(enum store_table t)
-{
-	switch (t) {
-	case STORE_NODE: return &cs__node__descriptor;
-	case STORE_SERVICE: return &cs__service__descriptor;
-	case STORE_TASK: return &cs__task__descriptor;
-	default: return &cs__cluster__descriptor;
-	}
-}
-
 /* The current object an action targets, or NULL. */
 static const ProtobufCMessage *store_current(struct store *s, const Cs__StoreAction *a)
 {
@@ -696,8 +669,7 @@ static const ProtobufCMessage *store_current(struct store *s, const Cs__StoreAct
 	struct store_entry *e;
 	if (t == STORE_CLUSTER)
 		return s->cluster ? &s->cluster->base : NULL;
-	e = store_find(store_table_tree(s, t), store_obj_id(store_action_obj(a)),
-		       store_table_desc(t));
+	e = store_find(store_table_tree(s, t), store_obj_id(store_action_obj(a)));
 	return e ? e->obj : NULL;
 }
 
@@ -766,9 +738,9 @@ static int store_check_distinct(const Cs__StoreBatch *b)
 	return rv;
 }
 
-static void store_link(struct store *s, enum store_table t, struct store_entry *e)
+/* Links e into the indexes other than by id (their keys read e->obj). */
+static void store_link_by(struct store *s, enum store_table t, struct store_entry *e)
 {
-	tree_insert(store_table_tree(s, t), &e->by_id);
 	if (t == STORE_SERVICE)
 		tree_insert(&s->service_names, &e->by_a);
 	if (t == STORE_TASK) {
@@ -778,9 +750,8 @@ static void store_link(struct store *s, enum store_table t, struct store_entry *
 	}
 }
 
-static void store_unlink(struct store *s, enum store_table t, struct store_entry *e)
+static void store_unlink_by(struct store *s, enum store_table t, struct store_entry *e)
 {
-	tree_remove(store_table_tree(s, t), &e->by_id);
 	if (t == STORE_SERVICE)
 		tree_remove(&s->service_names, &e->by_a);
 	if (t == STORE_TASK) {
@@ -788,6 +759,18 @@ static void store_unlink(struct store *s, enum store_table t, struct store_entry
 		tree_remove(&s->tasks_by_node, &e->by_b);
 		tree_remove(&s->tasks_by_desired, &e->by_c);
 	}
+}
+
+static void store_link(struct store *s, enum store_table t, struct store_entry *e)
+{
+	tree_insert(store_table_tree(s, t), &e->by_id);
+	store_link_by(s, t, e);
+}
+
+static void store_unlink(struct store *s, enum store_table t, struct store_entry *e)
+{
+	tree_remove(store_table_tree(s, t), &e->by_id);
+	store_unlink_by(s, t, e);
 }
 
 /* Applies one checked action; takes its object. Returns 0 or CS_ENOMEM
@@ -818,8 +801,7 @@ static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index)
 		return 0;
 	}
 	if (a->kind != CS__STORE_ACTION__KIND__KIND_CREATE)
-		e = store_find(store_table_tree(s, t), store_obj_id(obj),
-			       store_table_desc(t));
+		e = store_find(store_table_tree(s, t), store_obj_id(obj));
 	switch (a->kind) {
 	case CS__STORE_ACTION__KIND__KIND_CREATE:
 		e = calloc(1, sizeof *e);
@@ -828,6 +810,7 @@ static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index)
 		store_action_steal(a);
 		store_obj_set_version(obj, index);
 		e->obj = obj;
+		e->id = store_obj_id(obj);
 		store_link(s, t, e);
 		ev.change = STORE_CREATED;
 		ev.new_obj = obj;
@@ -838,10 +821,11 @@ static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index)
 		assert(e != NULL);
 		old = e->obj;
 		store_action_steal(a);
-		store_unlink(s, t, e);
+		/* the id stays: only the other indexes move */
+		store_unlink_by(s, t, e);
 		store_obj_set_version(obj, index);
 		e->obj = obj;
-		store_link(s, t, e);
+		store_link_by(s, t, e);
 		ev.change = STORE_UPDATED;
 		ev.old_obj = old;
 		ev.new_obj = obj;
@@ -944,6 +928,7 @@ static int store_restore_table(struct store *s, enum store_table tab,
 		if (!e)
 			return CS_ENOMEM;
 		e->obj = objs[i];
+		e->id = store_obj_id(e->obj);
 		if (tab == STORE_SERVICE) {
 			const Cs__Service *svc = (const Cs__Service *)e->obj;
 			if (!svc->spec || !svc->spec->name) {
