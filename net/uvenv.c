@@ -196,6 +196,10 @@ struct uvenv {
 	uv_prepare_t cork;
 	bool corked;
 
+	/* random: what getrandom gave and is not drawn yet (from random_used) */
+	uint8_t random_pool[256];
+	size_t random_used;
+
 	/* timers: sorted by id (ids only grow, so appends keep the order) */
 	struct uvenv_timer **timers;
 	size_t timer_count, timer_cap;
@@ -1936,22 +1940,35 @@ fail:
 
 /* ---------------------------------------------------------------- random */
 
+/* Draws from a pool the kernel refills (getrandom) when it runs dry: one
+ * syscall per UVENV_RANDOM_POOL_BYTES / 8 draws, not one each (ids,
+ * nonces and jitter come from here, one or more per committed write). */
 static uint64_t uvenv_random_u64(struct env *env)
 {
+	struct uvenv *u = uvenv_of(env);
 	uint64_t v;
-	size_t got = 0;
 
-	while (got < sizeof v) {
-		ssize_t n = getrandom((char *)&v + got, sizeof v - got, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			/* no entropy source at all: nothing sane to go on with */
-			fprintf(stderr, "uvenv: getrandom: %s\n", strerror(errno));
-			abort();
+	if (u->random_used + sizeof v > sizeof u->random_pool) {
+		size_t got = 0;
+		while (got < sizeof u->random_pool) {
+			ssize_t n = getrandom(u->random_pool + got,
+					      sizeof u->random_pool - got, 0);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				/* no entropy source at all: nothing sane to go on with */
+				fprintf(stderr, "uvenv: getrandom: %s\n",
+					strerror(errno));
+				abort();
+			}
+			got += (size_t)n;
 		}
-		got += (size_t)n;
+		u->random_used = 0;
 	}
+	memcpy(&v, u->random_pool + u->random_used, sizeof v);
+	/* a drawn value leaves no copy behind */
+	memset(u->random_pool + u->random_used, 0, sizeof v);
+	u->random_used += sizeof v;
 	return v;
 }
 
@@ -2918,6 +2935,7 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 		uvenv_errf(err, err_size, "out of memory");
 		return CS_ENOMEM;
 	}
+	u->random_used = sizeof u->random_pool; /* empty: the first draw fills it */
 	sprintf(u->tls_dir, "%s/tls", cfg->state_dir);
 	u->wall_now_s = cfg->wall_now_s;
 	u->wall_data = cfg->wall_data;

@@ -1625,6 +1625,16 @@ static void test_uvenv_no_executor_and_random(void **state)
 	r1 = e->ops->random_u64(e);
 	r2 = e->ops->random_u64(e);
 	assert_true(r1 != r2);
+	/* across several refills of the pool: none zero, none repeated */
+	{
+		uint64_t seen[200];
+		for (size_t i = 0; i < 200; i++) {
+			seen[i] = e->ops->random_u64(e);
+			assert_true(seen[i] != 0);
+			for (size_t j = 0; j < i; j++)
+				assert_true(seen[i] != seen[j]);
+		}
+	}
 	close_env(&loop, u);
 	loop_done(&loop);
 	rm_tree(dir);
