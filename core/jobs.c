@@ -449,6 +449,8 @@ static void jobs_replicated(struct jobs_scan *sc, const Cs__Service *svc,
 			sc->more = true;
 			return;
 		}
+		if (!sc->batch)
+			break; /* read only: what runs, not what would start */
 		jobs_create(sc, svc, fresh[i], 0);
 		out->running++;
 	}
@@ -514,7 +516,7 @@ static void jobs_global(struct jobs_scan *sc, const Cs__Service *svc,
 		case JOBS_BUSY: out->running++; break;
 		case JOBS_GAVE_UP: out->gave_up += eligible; break;
 		case JOBS_FRESH:
-			if (eligible) {
+			if (eligible && sc->batch) {
 				jobs_create(sc, svc, 0, n->id);
 				out->running++;
 			}
