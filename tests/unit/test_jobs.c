@@ -266,6 +266,35 @@ static void test_jobs_control_rules(void **state)
 	assert_int_equal(control_validate_spec(&spec, err, sizeof err), CS_EINVAL);
 }
 
+/* ---------------------------------------------------------------- the scenario forms */
+
+static void test_jobs_scenario_forms(void **state)
+{
+	const char *text = "cluster managers=1\n"
+			   "service create j mode=replicated-job replicas=5 max-concurrent=2\n"
+			   "service create g mode=global-job\n"
+			   "expect service j completed within 1m\n";
+	const char *bad = "cluster managers=1\n"
+			  "service create g mode=global-job replicas=2\n";
+	struct scn_script s;
+	char err[512];
+	(void)state;
+
+	assert_int_equal(scn_parse("t.scn", text, strlen(text), &s, err, sizeof err), 0);
+	assert_int_equal(s.cmd_count, 4);
+	assert_int_equal(s.cmds[1].u.service.mode, SCN_MODE_REPLICATED_JOB);
+	assert_int_equal(s.cmds[1].u.service.replicas, 5);
+	assert_int_equal(s.cmds[1].u.service.max_concurrent, 2);
+	assert_true(s.cmds[1].u.service.set & SCN_SVC_MAX_CONCURRENT);
+	assert_int_equal(s.cmds[2].u.service.mode, SCN_MODE_GLOBAL_JOB);
+	assert_int_equal(s.cmds[2].u.service.replicas, 0);
+	assert_int_equal(s.cmds[3].u.expect.cond.kind, SCN_COND_JOB_COMPLETED);
+	assert_string_equal(s.cmds[3].u.expect.cond.service, "j");
+	scn_free(&s);
+	assert_int_not_equal(scn_parse("t.scn", bad, strlen(bad), &s, err, sizeof err), 0);
+	assert_non_null(strstr(err, "replicas= cannot be used with mode=global"));
+}
+
 /* ---------------------------------------------------------------- through the simulator */
 
 static struct runner_result run(const char *text)
@@ -377,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_jobs_max_attempts_give_up_a_place),
 		cmocka_unit_test(test_jobs_earlier_run_still_stopping_is_not_settled),
 		cmocka_unit_test(test_jobs_control_rules),
+		cmocka_unit_test(test_jobs_scenario_forms),
 		cmocka_unit_test(test_jobs_restart_none_makes_one_task),
 		cmocka_unit_test(test_jobs_max_attempts_3_make_4_tasks),
 		cmocka_unit_test(test_jobs_total_completions_bound_max_concurrent),
