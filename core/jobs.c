@@ -16,10 +16,10 @@
 #include "core/store.h"
 
 enum {
-	JOBS_DEBOUNCE_MS = 5,	 /* changes gather this long before a pass */
-	JOBS_PERIOD_MS = 1000,	 /* restart delays are looked at this often */
+	JOBS_DEBOUNCE_MS = 5,	   /* changes gather this long before a pass */
+	JOBS_PERIOD_MS = 1000,	   /* restart delays are looked at this often */
 	JOBS_PLACE_TASKS_MAX = 64, /* tasks of one place looked at in a pass */
-	JOBS_FRESH_MAX = 1024,	 /* new places a pass starts, at most */
+	JOBS_FRESH_MAX = 1024,	   /* new places a pass starts, at most */
 };
 
 /* A pass stops adding to its batch past this many encoded bytes (as the
@@ -217,8 +217,9 @@ static void jobs_place_task(struct jobs_scan *sc, const Cs__Service *svc,
 	if (!wanted || t->job_iteration != jobs_iteration(svc)) {
 		/* an earlier run's (SwarmKit: desired REMOVE): gone once
 		 * finished; the place waits until then (one task per slot) */
-		if (terminal || down || (never_placed && t->desired_state >
-							     CS__TASK_STATE__TASK_STATE_RUNNING)) {
+		if (terminal || down ||
+		    (never_placed &&
+		     t->desired_state > CS__TASK_STATE__TASK_STATE_RUNNING)) {
 			jobs_delete(sc, t);
 			return;
 		}
@@ -413,7 +414,8 @@ static void jobs_replicated(struct jobs_scan *sc, const Cs__Service *svc,
 			return;
 		}
 		memset(&pl, 0, sizeof pl);
-		for (const Cs__Task *t = store_task_next_in_slot(sc->st, svc->id, slot, NULL);
+		for (const Cs__Task *t =
+			     store_task_next_in_slot(sc->st, svc->id, slot, NULL);
 		     t && n < JOBS_PLACE_TASKS_MAX;
 		     t = store_task_next_in_slot(sc->st, svc->id, slot, t), n++)
 			jobs_place_task(sc, svc, t, &pl, wanted,
@@ -631,8 +633,8 @@ static void jobs_pass(struct jobs *j)
 	if (j->all_dirty) {
 		j->all_dirty = false;
 		j->dirty_count = 0;
-		for (const Cs__Service *svc = store_service_next(st, NULL); svc && !sc.more;
-		     svc = store_service_next(st, svc))
+		for (const Cs__Service *svc = store_service_next(st, NULL);
+		     svc && !sc.more; svc = store_service_next(st, svc))
 			if (jobs_is_job(svc))
 				jobs_service(&sc, svc, &progress);
 		/* delays of jobs gone */
@@ -670,9 +672,10 @@ static void jobs_pass(struct jobs *j)
 		if (rv == 0)
 			j->writing = true;
 		else
-			env_logf(j->env, ENV_LOG_ERROR,
-				 "msg=\"jobs batch refused\" actions=%zu bytes=%zu err=%s",
-				 batch.action_count, len, cs_errname(rv));
+			env_logf(
+				j->env, ENV_LOG_ERROR,
+				"msg=\"jobs batch refused\" actions=%zu bytes=%zu err=%s",
+				batch.action_count, len, cs_errname(rv));
 		free(buf);
 	}
 	store_batch_free(&batch);

@@ -879,7 +879,8 @@ static void cli_service_counts(const Cs__Service *s, Cs__Task *const *tasks,
 	/* a replicated job wants its max concurrent running (docker's
 	 * DesiredTasks) */
 	if (s->spec && s->spec->job && !s->spec->global)
-		*desired = s->spec->max_concurrent && s->spec->max_concurrent < s->spec->replicas
+		*desired = s->spec->max_concurrent &&
+					   s->spec->max_concurrent < s->spec->replicas
 				   ? s->spec->max_concurrent
 				   : s->spec->replicas;
 }

@@ -181,8 +181,8 @@ static void clops_spec_from(struct clops_spec *s, const Cs__ServiceSpec *cur)
 static void clops_spec_apply(struct clops_spec *s, const struct scn_service *k)
 {
 	if (k->set & SCN_SVC_MODE) {
-		s->spec.global = k->mode == SCN_MODE_GLOBAL ||
-				 k->mode == SCN_MODE_GLOBAL_JOB;
+		s->spec.global =
+			k->mode == SCN_MODE_GLOBAL || k->mode == SCN_MODE_GLOBAL_JOB;
 		s->spec.job = k->mode == SCN_MODE_REPLICATED_JOB ||
 			      k->mode == SCN_MODE_GLOBAL_JOB;
 		if (s->spec.global)
@@ -861,7 +861,8 @@ static int clops_cond_judge(struct clops *o, struct manager *leader,
 		}
 		svc = store_service_by_name(st, cond->service);
 		if (!svc || !jobs_is_job(svc)) {
-			snprintf(got, got_size, "%s", svc ? "not a job" : "no such service");
+			snprintf(got, got_size, "%s",
+				 svc ? "not a job" : "no such service");
 			return 0;
 		}
 		/* a global job is judged once every node up is ready in the
@@ -872,8 +873,8 @@ static int clops_cond_judge(struct clops *o, struct manager *leader,
 		if (p.completed == p.desired)
 			return 1;
 		snprintf(got, got_size,
-			 "%" PRIu64 " of %" PRIu64 " completed, %" PRIu64 " running, %" PRIu64
-			 " given up",
+			 "%" PRIu64 " of %" PRIu64 " completed, %" PRIu64
+			 " running, %" PRIu64 " given up",
 			 p.completed, p.desired, p.running, p.gave_up);
 		return 0;
 	}

@@ -74,8 +74,8 @@ static void fixture_init(struct fixture *f, uint64_t total, uint64_t max,
 	f->st = store_new();
 	assert_non_null(f->st);
 	store_batch_init(&b);
-	assert_int_equal(store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &f->svc),
-			 0);
+	assert_int_equal(
+		store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &f->svc), 0);
 	apply(f->st, &b);
 }
 
@@ -98,7 +98,8 @@ static void add_task(struct fixture *f, uint64_t id, uint64_t slot, uint64_t ite
 	st.exit_code = state == CS__TASK_STATE__TASK_STATE_FAILED ? 3 : 0;
 	t.status = &st;
 	store_batch_init(&b);
-	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t), 0);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t),
+			 0);
 	apply(f->st, &b);
 }
 
@@ -203,8 +204,9 @@ static void test_jobs_max_attempts_give_up_a_place(void **state)
 		Cs__Service copy = *cur;
 		copy.spec = &f.spec;
 		store_batch_init(&b);
-		assert_int_equal(
-			store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy), 0);
+		assert_int_equal(store_batch_service(
+					 &b, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy),
+				 0);
 		apply(f.st, &b);
 	}
 	add_task(&f, 11, 1, 0, SHUTDOWN, FAILED, 100);
@@ -270,10 +272,11 @@ static void test_jobs_control_rules(void **state)
 
 static void test_jobs_scenario_forms(void **state)
 {
-	const char *text = "cluster managers=1\n"
-			   "service create j mode=replicated-job replicas=5 max-concurrent=2\n"
-			   "service create g mode=global-job\n"
-			   "expect service j completed within 1m\n";
+	const char *text =
+		"cluster managers=1\n"
+		"service create j mode=replicated-job replicas=5 max-concurrent=2\n"
+		"service create g mode=global-job\n"
+		"expect service j completed within 1m\n";
 	const char *bad = "cluster managers=1\n"
 			  "service create g mode=global-job replicas=2\n";
 	struct scn_script s;
@@ -291,7 +294,8 @@ static void test_jobs_scenario_forms(void **state)
 	assert_int_equal(s.cmds[3].u.expect.cond.kind, SCN_COND_JOB_COMPLETED);
 	assert_string_equal(s.cmds[3].u.expect.cond.service, "j");
 	scn_free(&s);
-	assert_int_not_equal(scn_parse("t.scn", bad, strlen(bad), &s, err, sizeof err), 0);
+	assert_int_not_equal(scn_parse("t.scn", bad, strlen(bad), &s, err, sizeof err),
+			     0);
 	assert_non_null(strstr(err, "replicas= cannot be used with mode=global"));
 }
 
@@ -332,13 +336,14 @@ static void test_jobs_restart_none_makes_one_task(void **state)
 static void test_jobs_max_attempts_3_make_4_tasks(void **state)
 {
 	/* SwarmKit: "should only restart tasks MaxAttempt times" */
-	struct runner_result r = run("cluster managers=1\n"
-				     "image bad exit=1 after=1s\n"
-				     "service create j mode=replicated-job image=bad "
-				     "restart=on-failure restart-max=3 restart-delay=100ms\n"
-				     "run 1m\n"
-				     "expect store tasks j state=failed == 4\n"
-				     "expect running j == 0\n");
+	struct runner_result r =
+		run("cluster managers=1\n"
+		    "image bad exit=1 after=1s\n"
+		    "service create j mode=replicated-job image=bad "
+		    "restart=on-failure restart-max=3 restart-delay=100ms\n"
+		    "run 1m\n"
+		    "expect store tasks j state=failed == 4\n"
+		    "expect running j == 0\n");
 	(void)state;
 	assert_true(r.passed);
 }
@@ -364,29 +369,31 @@ static void test_jobs_total_completions_bound_max_concurrent(void **state)
 static void test_jobs_restart_delay_holds(void **state)
 {
 	/* fails after 1 s, restarted only 10 s later */
-	struct runner_result r = run("cluster managers=1\n"
-				     "image bad exit=1 after=1s\n"
-				     "service create j mode=replicated-job image=bad "
-				     "restart-delay=10s restart-max=1\n"
-				     "expect store tasks j state=failed == 1 within 30s\n"
-				     "run 7s\n"
-				     "expect running j == 0\n"
-				     "expect store tasks j state=failed == 1\n"
-				     "expect store tasks j state=failed == 2 within 10s\n");
+	struct runner_result r =
+		run("cluster managers=1\n"
+		    "image bad exit=1 after=1s\n"
+		    "service create j mode=replicated-job image=bad "
+		    "restart-delay=10s restart-max=1\n"
+		    "expect store tasks j state=failed == 1 within 30s\n"
+		    "run 7s\n"
+		    "expect running j == 0\n"
+		    "expect store tasks j state=failed == 1\n"
+		    "expect store tasks j state=failed == 2 within 10s\n");
 	(void)state;
 	assert_true(r.passed);
 }
 
 static void test_jobs_update_reruns_and_mode_is_fixed(void **state)
 {
-	struct runner_result r = run("cluster managers=1\n"
-				     "image batch exit=0 after=1s\n"
-				     "service create j mode=replicated-job replicas=2 image=batch\n"
-				     "expect service j completed within 30s\n"
-				     "service update j restart-delay=1s\n"
-				     "expect store tasks j state=complete == 0 within 10s\n"
-				     "expect service j completed within 30s\n"
-				     "expect store tasks j state=complete == 2\n");
+	struct runner_result r =
+		run("cluster managers=1\n"
+		    "image batch exit=0 after=1s\n"
+		    "service create j mode=replicated-job replicas=2 image=batch\n"
+		    "expect service j completed within 30s\n"
+		    "service update j restart-delay=1s\n"
+		    "expect store tasks j state=complete == 0 within 10s\n"
+		    "expect service j completed within 30s\n"
+		    "expect store tasks j state=complete == 2\n");
 	struct runner_result mode = run("cluster managers=1\n"
 					"service create j mode=replicated-job\n"
 					"service update j mode=replicated\n");
@@ -402,7 +409,8 @@ int main(void)
 		cmocka_unit_test(test_jobs_max_concurrent_defaults_to_total_completions),
 		cmocka_unit_test(test_jobs_progress_counts_only_the_current_iteration),
 		cmocka_unit_test(test_jobs_completed_once_every_slot_has_a_complete_task),
-		cmocka_unit_test(test_jobs_failed_task_waiting_for_restart_holds_its_place),
+		cmocka_unit_test(
+			test_jobs_failed_task_waiting_for_restart_holds_its_place),
 		cmocka_unit_test(test_jobs_max_attempts_give_up_a_place),
 		cmocka_unit_test(test_jobs_earlier_run_still_stopping_is_not_settled),
 		cmocka_unit_test(test_jobs_control_rules),
