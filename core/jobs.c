@@ -17,7 +17,6 @@
 
 enum {
 	JOBS_DEBOUNCE_MS = 5,	   /* changes gather this long before a pass */
-	JOBS_PERIOD_MS = 1000,	   /* restart delays are looked at this often */
 	JOBS_PLACE_TASKS_MAX = 64, /* tasks of one place looked at in a pass */
 	JOBS_FRESH_MAX = 1024,	   /* new places a pass starts, at most */
 };
@@ -40,9 +39,10 @@ struct jobs_delay {
 struct jobs {
 	const struct leader_ctx *ctx;
 	struct env *env;
-	env_timer_id pass_timer, period_timer;
-	bool writing; /* one write in flight at a time */
-	bool dirty;   /* changes since the last pass */
+	env_timer_id pass_timer, wake_timer;
+	ms_t wake_at_ms; /* when wake_timer fires: the earliest delay's end */
+	bool writing;	 /* one write in flight at a time */
+	bool dirty;	 /* changes since the last pass */
 	bool stopped, dying;
 	bool all_dirty; /* look at every job (a node changed, a pass cut short) */
 	uint64_t *dirty_svcs;
@@ -429,6 +429,8 @@ static void jobs_replicated(struct jobs_scan *sc, const Cs__Service *svc,
 			continue;
 		}
 		v = jobs_verdict(svc, &pl);
+		if (v != JOBS_RESTART_DELAYED && sc->j && sc->j->delay_count)
+			jobs_delay_clear(sc->j, svc->id, slot); /* not waiting */
 		switch (v) {
 		case JOBS_COMPLETE: out->completed++; break;
 		case JOBS_BUSY: out->running++; break;
@@ -512,6 +514,9 @@ static void jobs_global(struct jobs_scan *sc, const Cs__Service *svc,
 		}
 		jobs_reap(sc, svc, &pl);
 		v = jobs_verdict(svc, &pl);
+		if ((v != JOBS_RESTART_DELAYED || !eligible) && sc->j &&
+		    sc->j->delay_count)
+			jobs_delay_clear(sc->j, svc->id, n->id); /* not waiting */
 		out->desired += eligible || v == JOBS_COMPLETE || pl.live;
 		switch (v) {
 		case JOBS_COMPLETE: out->completed++; break;
@@ -614,6 +619,34 @@ static int jobs_id_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Arms the wake timer for the earliest restart delay still to end (one
+ * timer, moved earlier when a pass finds an earlier delay). Delays already
+ * over are left out: a pass acts on them, or clears them. */
+static void jobs_arm_wake(struct jobs *j, ms_t now_ms)
+{
+	ms_t at = 0;
+
+	if (j->dying || j->stopped)
+		return;
+	for (size_t i = 0; i < j->delay_count; i++) {
+		ms_t t = j->delays[i].not_before_ms;
+		if (t > now_ms && (!at || t < at))
+			at = t;
+	}
+	if (!at)
+		return;
+	if (j->wake_timer) {
+		if (j->wake_at_ms <= at)
+			return;
+		j->env->ops->timer_stop(j->env, j->wake_timer);
+		j->wake_timer = 0;
+	}
+	j->wake_at_ms = at;
+	if (j->env->ops->timer_start(j->env, at - now_ms, 0, jobs_on_timer, j,
+				     &j->wake_timer))
+		j->wake_timer = 0; /* no timer: the next change looks again */
+}
+
 /* One pass: every job that changed (or all), in id order, into one batch. */
 static void jobs_pass(struct jobs *j)
 {
@@ -663,6 +696,7 @@ static void jobs_pass(struct jobs *j)
 		j->all_dirty = true;
 		j->dirty = true;
 	}
+	jobs_arm_wake(j, sc.now_ms);
 	if (batch.action_count == 0) {
 		store_batch_free(&batch);
 		return;
@@ -687,18 +721,13 @@ static void jobs_on_timer(struct env *env, env_timer_id id, void *data)
 	(void)env;
 	if (id == j->pass_timer)
 		j->pass_timer = 0;
-	if (id == j->period_timer) {
-		/* restart delays that ran out */
+	if (id == j->wake_timer) {
+		/* restart delays that ran out: their jobs */
 		ms_t now = j->env->ops->now_ms(j->env);
-		bool any = false;
-		for (size_t i = 0; i < j->delay_count; i++) {
-			if (j->delays[i].not_before_ms <= now) {
+		j->wake_timer = 0;
+		for (size_t i = 0; i < j->delay_count; i++)
+			if (j->delays[i].not_before_ms <= now)
 				jobs_mark(j, j->delays[i].service_id);
-				any = true;
-			}
-		}
-		if (!any)
-			return;
 		j->dirty = true;
 	}
 	jobs_pass(j);
@@ -763,12 +792,11 @@ static int jobs_start(const struct leader_ctx *ctx, void **state)
 	j->ctx = ctx;
 	j->env = env;
 	j->all_dirty = true; /* a new leader looks at every job first */
-	if (env->ops->timer_start(env, JOBS_PERIOD_MS, JOBS_PERIOD_MS, jobs_on_timer, j,
-				  &j->period_timer)) {
+	jobs_arm(j, JOBS_DEBOUNCE_MS);
+	if (!j->pass_timer) {
 		free(j);
 		return CS_ENOMEM;
 	}
-	jobs_arm(j, JOBS_DEBOUNCE_MS);
 	*state = j;
 	return 0;
 }
@@ -779,7 +807,8 @@ static void jobs_stop(void *state, bool dying)
 	j->stopped = true;
 	j->dying = dying;
 	if (!dying) {
-		j->env->ops->timer_stop(j->env, j->period_timer);
+		if (j->wake_timer)
+			j->env->ops->timer_stop(j->env, j->wake_timer);
 		if (j->pass_timer)
 			j->env->ops->timer_stop(j->env, j->pass_timer);
 	}

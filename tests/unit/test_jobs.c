@@ -383,6 +383,22 @@ static void test_jobs_restart_delay_holds(void **state)
 	assert_true(r.passed);
 }
 
+static void test_jobs_short_restart_delay_is_not_rounded_up(void **state)
+{
+	/* a 300 ms delay restarts within 600 ms of virtual time (a restart
+	 * looked at once a second started it up to 1 s late) */
+	struct runner_result r = run("cluster managers=1\n"
+				     "image bad exit=1 after=5s start=100ms\n"
+				     "service create j mode=replicated-job image=bad "
+				     "restart-delay=300ms restart-max=1\n"
+				     "expect store tasks j state=failed == 1 within 30s\n"
+				     "run 200ms\n"
+				     "expect running j == 0\n"
+				     "expect running j == 1 within 600ms\n");
+	(void)state;
+	assert_true(r.passed);
+}
+
 static void test_jobs_update_reruns_and_mode_is_fixed(void **state)
 {
 	struct runner_result r =
@@ -419,6 +435,7 @@ int main(void)
 		cmocka_unit_test(test_jobs_max_attempts_3_make_4_tasks),
 		cmocka_unit_test(test_jobs_total_completions_bound_max_concurrent),
 		cmocka_unit_test(test_jobs_restart_delay_holds),
+		cmocka_unit_test(test_jobs_short_restart_delay_is_not_rounded_up),
 		cmocka_unit_test(test_jobs_update_reruns_and_mode_is_fixed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
