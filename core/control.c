@@ -40,6 +40,45 @@ static bool control_name_ok(const char *s)
 	return true;
 }
 
+/* Jobs (SwarmKit's ReplicatedJob and GlobalJob): a replicated job's
+ * max_concurrent, no update or rollback config (SwarmKit: "Jobs may not
+ * have an update config"; an update of a job reruns it). */
+static int control_validate_job(const Cs__ServiceSpec *spec, char *err, size_t err_size)
+{
+	if (!spec->job && spec->max_concurrent)
+		return control_fail(err, err_size,
+				    "max-concurrent: only a replicated job has one");
+	if (!spec->job)
+		return 0;
+	if (spec->global && spec->max_concurrent)
+		return control_fail(err, err_size,
+				    "max-concurrent: a global job runs one task on every "
+				    "node");
+	if (spec->update || spec->rollback)
+		return control_fail(err, err_size,
+				    "update: a job has no update or rollback config (an "
+				    "update of a job runs it again)");
+	return 0;
+}
+
+/* A service update between a job and a service, or of a job: refused, or
+ * the job's next iteration in *js (svc points at it). */
+static int control_update_job(const Cs__Service *cur, const Cs__ServiceSpec *spec,
+			      Cs__Service *svc, Cs__JobStatus *js, char *err,
+			      size_t err_size)
+{
+	if (spec->job != cur->spec->job)
+		return control_fail(err, err_size,
+				    "mode: a service cannot change between a job and a "
+				    "service (remove it and create it again)");
+	if (!spec->job)
+		return 0;
+	/* every update of a job is a rerun (SwarmKit's JobIteration) */
+	js->job_iteration = (cur->job_status ? cur->job_status->job_iteration : 0) + 1;
+	svc->job_status = js;
+	return 0;
+}
+
 int control_validate_spec(const Cs__ServiceSpec *spec, char *err, size_t err_size)
 {
 	const Cs__TaskSpec *t = spec->task;
@@ -81,7 +120,7 @@ int control_validate_spec(const Cs__ServiceSpec *spec, char *err, size_t err_siz
 	if (spec->update && spec->update->max_failure_ratio_ppm > 1000000)
 		return control_fail(err, err_size,
 				    "update-max-failure-ratio: over 1 (expected 0 to 1)");
-	return 0;
+	return control_validate_job(spec, err, err_size);
 }
 
 /* Whether two task specs differ, byte for byte in their encoding. */
@@ -132,6 +171,7 @@ int control_service_create(struct manager *m, const Cs__ServiceSpec *spec, uint6
 {
 	const struct store *st = manager_store(m);
 	Cs__Service svc = CS__SERVICE__INIT;
+	Cs__JobStatus js = CS__JOB_STATUS__INIT;
 	struct store_batch b;
 	int rv;
 
@@ -139,6 +179,8 @@ int control_service_create(struct manager *m, const Cs__ServiceSpec *spec, uint6
 		return CS_ENOTLEADER;
 	if ((rv = control_validate_spec(spec, err, err_size)))
 		return rv;
+	if (spec->job)
+		svc.job_status = &js; /* its first run, iteration 0 */
 	if (store_service_by_name(st, spec->name)) {
 		snprintf(err, err_size, "name: a service named '%s' exists", spec->name);
 		return CS_EEXIST;
@@ -161,6 +203,7 @@ int control_service_update(struct manager *m, const char *name,
 {
 	const Cs__Service *cur;
 	Cs__Service svc;
+	Cs__JobStatus js = CS__JOB_STATUS__INIT;
 	struct store_batch b;
 	int rv;
 
@@ -186,6 +229,8 @@ int control_service_update(struct manager *m, const char *name,
 			err, err_size,
 			"mode: a service cannot change between replicated and global");
 	svc = *cur;
+	if ((rv = control_update_job(cur, spec, &svc, &js, err, err_size)))
+		return rv;
 	svc.previous_spec = cur->spec;
 	svc.spec = (Cs__ServiceSpec *)spec;
 	/* only a change of what a task runs makes tasks outdated (a rolling

@@ -10,6 +10,7 @@
 #include "core/api.pb-c.h"
 #include "core/ca.h"
 #include "core/errors.h"
+#include "core/jobs.h"
 #include "core/leader.h"
 #include "core/pki.h"
 #include "core/limits.h"
@@ -20,7 +21,7 @@
 #include "core/scheduler_loop.h"
 
 /* The leader components, in start order (stopped in reverse). */
-#define MANAGER_COMPONENTS 4
+#define MANAGER_COMPONENTS 5
 static const struct leader_component_ops *const manager_components[MANAGER_COMPONENTS];
 
 /* One write in flight: local (raft_apply here), forwarded out (waiting for
@@ -1699,4 +1700,5 @@ static const struct leader_component_ops *const manager_components[MANAGER_COMPO
 	&manager_orchestrator_component,
 	&manager_scheduler_component,
 	&ca_component,
+	&jobs_component,
 };

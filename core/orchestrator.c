@@ -969,6 +969,8 @@ static void orch_arm(struct orchestrator *o, ms_t delay_ms);
 
 static void orch_service(struct orchestrator *o, const Cs__Service *svc)
 {
+	if (svc->spec->job)
+		return; /* jobs are core/jobs.c's (SwarmKit's jobs orchestrator) */
 	if (svc->spec->global)
 		orch_global(o, svc);
 	else
@@ -1213,4 +1215,24 @@ void orchestrator_stop(struct orchestrator *o, bool dying)
 		orch_free(o);
 	/* else the write's answer frees it (the manager answers CS_ECLOSED
 	 * to a dying process's writes) */
+}
+
+/* ---------------------------------------------------------------- for the jobs orchestrator */
+
+/* The restart policy's rules, shared with core/jobs.c (see orchestrator.h). */
+bool orchestrator_may_restart(const Cs__Service *svc, const Cs__Task *last,
+			      size_t restarts)
+{
+	return orch_may_restart(svc, last, restarts);
+}
+
+size_t orchestrator_restarts(const Cs__Service *svc, const Cs__Task *const *hist,
+			     size_t n, const Cs__Task *last_end)
+{
+	return orch_restarts(svc, hist, n, last_end);
+}
+
+ms_t orchestrator_restart_delay(const Cs__Service *svc)
+{
+	return orch_restart_delay(svc);
 }

@@ -49,4 +49,19 @@ bool orchestrator_outdated(const Cs__Service *svc, const Cs__Task *t);
 bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc, uint64_t slot,
 			  uint64_t node_id);
 
+/* The restart policy's rules, for the jobs orchestrator (core/jobs.c), which
+ * restarts its failed tasks as this one does:
+ * orchestrator_may_restart says whether a place whose last task to end is
+ * last (NULL: none yet) may get a new one after `restarts` restarts made
+ * (a task stopped on request always may); orchestrator_restarts counts the
+ * restarts among a place's finished tasks hist[0..n) (those of last_end's
+ * spec version, within the policy's window before last_end ended);
+ * orchestrator_restart_delay is the policy's delay. All borrow their
+ * arguments. */
+bool orchestrator_may_restart(const Cs__Service *svc, const Cs__Task *last,
+			      size_t restarts);
+size_t orchestrator_restarts(const Cs__Service *svc, const Cs__Task *const *hist,
+			     size_t n, const Cs__Task *last_end);
+ms_t orchestrator_restart_delay(const Cs__Service *svc);
+
 #endif

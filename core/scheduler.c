@@ -1008,8 +1008,10 @@ static size_t sched_write_bytes(const Cs__Task *t, const char *msg)
 
 	/* a tripwire: a field appended to Task or TaskStatus needs its bytes
 	 * counted above */
-	assert(cs__task__descriptor.n_fields == 11);
+	assert(cs__task__descriptor.n_fields == 12);
 	assert(cs__task_status__descriptor.n_fields == 5);
+	if (t->job_iteration) /* a job's task (issue 14): tag 2, varint 10 */
+		n += 12;
 	if (t->service_name)
 		n += strlen(t->service_name);
 	if (t->status->container_id)

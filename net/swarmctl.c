@@ -54,6 +54,7 @@ static const char help_main[] =
 	"\n"
 	"JSON fields (snake_case; ids are 16 hex digits):\n"
 	"  service ls: id name mode replicas running image version update_state\n"
+	"              (a job: job_iteration completed completions)\n"
 	"  task ls:    id service service_id slot node node_id desired state message\n"
 	"              container_id exit_code timestamp_ms\n"
 	"  node ls:    id hostname status availability role desired_role leader\n"
@@ -61,7 +62,11 @@ static const char help_main[] =
 
 static const char help_service_flags[] =
 	"  --replicas N                  replicas (replicated mode; default 1)\n"
-	"  --mode replicated|global      (create only)\n"
+	"  --mode replicated|global|replicated-job|global-job   (create only;\n"
+	"                                a job's tasks run to completion, and\n"
+	"                                every update runs it again)\n"
+	"  --max-concurrent N            a replicated job's tasks at once (default:\n"
+	"                                --replicas, its total completions)\n"
 	"  --image IMAGE                 (required on create)\n"
 	"  --env KEY=VALUE               repeatable\n"
 	"  --constraint EXPR             repeatable: node.id|node.hostname|node.role|\n"

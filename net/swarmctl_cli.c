@@ -301,13 +301,13 @@ static int cli_keyword(enum cli_kw_kind kind, const char *flag, const char *valu
 		[CLI_KW_COND] = {"any", "on-failure", "none", NULL},
 		[CLI_KW_ACTION] = {"pause", "continue", "rollback", NULL},
 		[CLI_KW_ORDER] = {"stop-first", "start-first", NULL, NULL},
-		[CLI_KW_MODE] = {"replicated", "global", NULL, NULL},
+		[CLI_KW_MODE] = {"replicated", "global", "replicated-job", "global-job"},
 	};
 	static const char *const expected[] = {
 		[CLI_KW_COND] = "any, on-failure or none",
 		[CLI_KW_ACTION] = "pause, continue or rollback",
 		[CLI_KW_ORDER] = "stop-first or start-first",
-		[CLI_KW_MODE] = "replicated or global",
+		[CLI_KW_MODE] = "replicated, global, replicated-job or global-job",
 	};
 	for (int i = 0; i < 4 && words[kind][i]; i++) {
 		if (strcmp(words[kind][i], value) == 0) {
@@ -342,6 +342,7 @@ static const char *const cli_value_flags[] = {
 	"--update-max-failure-ratio",
 	"--update-order",
 	"--placement-pref",
+	"--max-concurrent",
 };
 
 /* Applies one flag with its value to b. */
@@ -365,8 +366,15 @@ static int cli_spec_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bo
 	} else if (strcmp(f, "--mode") == 0) {
 		if ((rv = cli_keyword(CLI_KW_MODE, f, v, &k, err, n)))
 			return rv;
-		b->spec.global = k == 1;
+		b->spec.global = k == 1 || k == 3;
+		b->spec.job = k >= 2; /* replicated-job, global-job (issue 14) */
 		b->mode_given = true;
+	} else if (strcmp(f, "--max-concurrent") == 0) {
+		/* a replicated job's tasks at once (0, the default: as many as
+		 * --replicas, the docker CLI's default) */
+		if ((rv = swarmctl_cli_u64(f, v, LIMIT_SCN_REPLICAS_MAX, &u, err, n)))
+			return rv;
+		b->spec.max_concurrent = u;
 	} else if (strcmp(f, "--image") == 0) {
 		if (!*v)
 			return cli_fail(err, n,
@@ -868,6 +876,76 @@ static void cli_service_counts(const Cs__Service *s, Cs__Task *const *tasks,
 	}
 	/* a global service wants one task per eligible node: those it has */
 	*desired = s->spec && !s->spec->global ? s->spec->replicas : wanted;
+	/* a replicated job wants its max concurrent running (docker's
+	 * DesiredTasks) */
+	if (s->spec && s->spec->job && !s->spec->global)
+		*desired = s->spec->max_concurrent &&
+					   s->spec->max_concurrent < s->spec->replicas
+				   ? s->spec->max_concurrent
+				   : s->spec->replicas;
+}
+
+/* ---------------------------------------------------------------- jobs (issue 14) */
+
+/* A service's mode as swarmctl's --mode says it. sp may be NULL. */
+static const char *cli_mode(const Cs__ServiceSpec *sp)
+{
+	if (!sp)
+		return "";
+	if (sp->job)
+		return sp->global ? "global-job" : "replicated-job";
+	return sp->global ? "global" : "replicated";
+}
+
+/* A job's current run in tasks[0..n): its COMPLETE tasks, and the
+ * completions it wants (replicas; a global job: one per node it has a task
+ * of the run on). */
+static void cli_job_counts(const Cs__Service *s, Cs__Task *const *tasks, size_t n,
+			   uint64_t *completed, uint64_t *completions)
+{
+	uint64_t iteration = s->job_status ? s->job_status->job_iteration : 0;
+	uint64_t on_nodes = 0;
+
+	*completed = 0;
+	for (size_t i = 0; i < n; i++) {
+		const Cs__Task *t = tasks[i];
+		if (t->service_id != s->id || t->job_iteration != iteration)
+			continue;
+		*completed += t->status &&
+			      t->status->state == CS__TASK_STATE__TASK_STATE_COMPLETE;
+		on_nodes += t->desired_state <= CS__TASK_STATE__TASK_STATE_COMPLETE;
+	}
+	*completions = s->spec->global ? on_nodes : s->spec->replicas;
+}
+
+/* A job's fields of service ls and inspect (nothing for a service). */
+static void cli_job_fields(struct swarmctl_cli_json *j, const Cs__Service *s,
+			   Cs__Task *const *tasks, size_t n)
+{
+	uint64_t completed, completions;
+
+	if (!s->spec || !s->spec->job)
+		return;
+	cli_job_counts(s, tasks, n, &completed, &completions);
+	cli_json_kv_u64(j, "job_iteration",
+			s->job_status ? s->job_status->job_iteration : 0);
+	cli_json_kv_u64(j, "completed", completed);
+	cli_json_kv_u64(j, "completions", completions);
+}
+
+/* A job's REPLICAS column, as docker service ls: "1/2 (3/10 completed)".
+ * buf holds running/desired already; unchanged for a service. */
+static void cli_job_replicas(const Cs__Service *s, Cs__Task *const *tasks, size_t n,
+			     char *buf, size_t size)
+{
+	uint64_t completed, completions;
+	size_t len = strlen(buf);
+
+	if (!s->spec || !s->spec->job || len >= size)
+		return;
+	cli_job_counts(s, tasks, n, &completed, &completions);
+	snprintf(buf + len, size - len, " (%llu/%llu completed)",
+		 (unsigned long long)completed, (unsigned long long)completions);
 }
 
 static const char *cli_service_image(const Cs__Service *s)
@@ -885,9 +963,10 @@ static void cli_service_fields(struct swarmctl_cli_json *j, const Cs__Service *s
 	cli_service_counts(s, tasks, n_tasks, &running, &desired);
 	cli_json_hex(j, "id", s->id);
 	cli_json_kv_str(j, "name", s->spec ? s->spec->name : "");
-	cli_json_kv_str(j, "mode", s->spec && s->spec->global ? "global" : "replicated");
+	cli_json_kv_str(j, "mode", cli_mode(s->spec));
 	cli_json_kv_u64(j, "replicas", desired);
 	cli_json_kv_u64(j, "running", running);
+	cli_job_fields(j, s, tasks, n_tasks);
 	cli_json_kv_str(j, "image", cli_service_image(s));
 	cli_json_kv_u64(j, "version", s->version);
 	cli_json_kv_str(j, "update_state", cli_update_state(s));
@@ -924,9 +1003,10 @@ void swarmctl_cli_print_services(FILE *out, enum swarmctl_cli_format fmt,
 		cli_service_counts(s, tasks, n_tasks, &running, &desired);
 		snprintf(replicas, sizeof replicas, "%llu/%llu",
 			 (unsigned long long)running, (unsigned long long)desired);
+		cli_job_replicas(s, tasks, n_tasks, replicas, sizeof replicas);
 		row[0] = id;
 		row[1] = s->spec ? s->spec->name : "";
-		row[2] = s->spec && s->spec->global ? "global" : "replicated";
+		row[2] = cli_mode(s->spec);
 		row[3] = replicas;
 		row[4] = cli_service_image(s);
 		swarmctl_cli_table_add(&t, row);
@@ -1108,8 +1188,10 @@ static void cli_json_spec(struct swarmctl_cli_json *j, const char *key,
 	swarmctl_cli_json_key(j, key);
 	swarmctl_cli_json_open(j, '{');
 	cli_json_kv_str(j, "name", sp->name);
-	cli_json_kv_str(j, "mode", sp->global ? "global" : "replicated");
+	cli_json_kv_str(j, "mode", cli_mode(sp));
 	cli_json_kv_u64(j, "replicas", sp->replicas);
+	if (sp->job && !sp->global)
+		cli_json_kv_u64(j, "max_concurrent", sp->max_concurrent);
 	if (t && t->container) {
 		cli_json_kv_str(j, "image", t->container->image);
 		cli_json_strings(j, "command", t->container->command,
@@ -1183,6 +1265,7 @@ void swarmctl_cli_print_task(FILE *out, const Cs__Task *t, const char *service,
 	cli_task_fields(&j, t, service, node);
 	cli_json_kv_u64(&j, "spec_version", t->spec_version);
 	cli_json_kv_u64(&j, "version", t->version);
+	cli_json_kv_u64(&j, "job_iteration", t->job_iteration); /* a job's run */
 	swarmctl_cli_json_close(&j, '}');
 }
 

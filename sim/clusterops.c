@@ -12,6 +12,7 @@
 #include "core/errors.h"
 #include "core/grow.h"
 #include "core/hash.h"
+#include "core/jobs.h"
 #include "core/limits.h"
 #include "core/orchestrator.h"
 #include "core/scheduler.h"
@@ -180,12 +181,17 @@ static void clops_spec_from(struct clops_spec *s, const Cs__ServiceSpec *cur)
 static void clops_spec_apply(struct clops_spec *s, const struct scn_service *k)
 {
 	if (k->set & SCN_SVC_MODE) {
-		s->spec.global = k->mode == SCN_MODE_GLOBAL;
+		s->spec.global =
+			k->mode == SCN_MODE_GLOBAL || k->mode == SCN_MODE_GLOBAL_JOB;
+		s->spec.job = k->mode == SCN_MODE_REPLICATED_JOB ||
+			      k->mode == SCN_MODE_GLOBAL_JOB;
 		if (s->spec.global)
 			s->spec.replicas = 0;
 	}
 	if (k->set & SCN_SVC_REPLICAS)
 		s->spec.replicas = k->replicas;
+	if (k->set & SCN_SVC_MAX_CONCURRENT)
+		s->spec.max_concurrent = k->max_concurrent;
 	if (k->set & SCN_SVC_IMAGE)
 		s->container.image = k->image;
 	/* as swarmctl's --env: the list given replaces the whole list */
@@ -250,6 +256,8 @@ static void clops_spec_link(struct clops_spec *s)
 	s->spec.task = &s->task;
 	s->spec.update = &s->update;
 	s->spec.rollback = NULL;
+	if (s->spec.job)
+		s->spec.update = NULL; /* a job has none (the control API's rule) */
 }
 
 /* ---------------------------------------------------------------- commands */
@@ -321,7 +329,8 @@ int clops_service(struct clops *o, struct manager *m, const struct scn_cmd *cmd,
 	} else if (cmd->kind == SCN_SERVICE_CREATE) {
 		clops_spec_defaults(s, name);
 		if ((cmd->u.service.set & SCN_SVC_MODE) &&
-		    cmd->u.service.mode == SCN_MODE_GLOBAL)
+		    (cmd->u.service.mode == SCN_MODE_GLOBAL ||
+		     cmd->u.service.mode == SCN_MODE_GLOBAL_JOB))
 			s->spec.replicas = 0;
 		clops_spec_apply(s, &cmd->u.service);
 		clops_spec_link(s);
@@ -526,15 +535,37 @@ static int clops_tally_task(void *arg, const Cs__Task *t)
 	return 0;
 }
 
+/* Whether job svc is done with its run (issue 14): every place complete
+ * or given up by its restart policy, nothing of it running in the store
+ * or in a container. */
+static bool clops_job_converged(struct clops *o, const struct store *st,
+				const Cs__Service *svc, char *got, size_t got_size)
+{
+	struct jobs_progress p;
+	size_t real = simexec_running(world_exec(o->w), svc->spec->name, -1);
+
+	jobs_progress(st, svc, &p);
+	if (real == 0 && jobs_settled(st, svc))
+		return true;
+	snprintf(got, got_size,
+		 "%s: job %" PRIu64 " of %" PRIu64 " completed, %" PRIu64
+		 " running in the store, %zu containers",
+		 svc->spec->name, p.completed, p.desired, p.running, real);
+	return false;
+}
+
 /* Whether the service has what it wants: the store says so, the containers
  * agree, and nothing waits. */
 static bool clops_service_converged(struct clops *o, const struct store *st,
 				    const Cs__Service *svc, char *got, size_t got_size)
 {
-	uint64_t want = clops_desired(st, svc), store_running, waiting;
+	uint64_t want, store_running, waiting;
 	struct clops_tally c = {.st = st, .svc = svc};
 	size_t real;
 
+	if (jobs_is_job(svc))
+		return clops_job_converged(o, st, svc, got, got_size);
+	want = clops_desired(st, svc);
 	real = simexec_running(world_exec(o->w), svc->spec->name, -1);
 	if (real != want) {
 		/* the runtime alone says no: the store need not be read (a
@@ -819,6 +850,32 @@ static int clops_cond_judge(struct clops *o, struct manager *leader,
 			 n->state == CS__NODE_STATE__NODE_STATE_READY  ? "ready"
 			 : n->state == CS__NODE_STATE__NODE_STATE_DOWN ? "down"
 								       : "unknown");
+		return 0;
+	}
+	case SCN_COND_JOB_COMPLETED: {
+		const Cs__Service *svc;
+		struct jobs_progress p;
+		if (!st) {
+			snprintf(got, got_size, "no leader");
+			return 0;
+		}
+		svc = store_service_by_name(st, cond->service);
+		if (!svc || !jobs_is_job(svc)) {
+			snprintf(got, got_size, "%s",
+				 svc ? "not a job" : "no such service");
+			return 0;
+		}
+		/* a global job is judged once every node up is ready in the
+		 * store (as converged: before, it is vacuously done) */
+		if (svc->spec->global && !clops_nodes_agree(o, st, got, got_size))
+			return 0;
+		jobs_progress(st, svc, &p);
+		if (p.completed == p.desired)
+			return 1;
+		snprintf(got, got_size,
+			 "%" PRIu64 " of %" PRIu64 " completed, %" PRIu64
+			 " running, %" PRIu64 " given up",
+			 p.completed, p.desired, p.running, p.gave_up);
 		return 0;
 	}
 	case SCN_COND_CONVERGED:

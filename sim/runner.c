@@ -875,6 +875,7 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 	case SCN_COND_STORE_TASKS:
 	case SCN_COND_NODES_READY:
 	case SCN_COND_NODE_STATUS:
+	case SCN_COND_JOB_COMPLETED:
 	case SCN_COND_CONVERGED: {
 		int64_t leader;
 		if (!r->real_managers)

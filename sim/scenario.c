@@ -357,6 +357,8 @@ _Static_assert(sizeof scn_op_texts / sizeof scn_op_texts[0] == SCN_OP_GE + 1,
 static const char *const scn_mode_names[] = {
 	[SCN_MODE_REPLICATED] = "replicated",
 	[SCN_MODE_GLOBAL] = "global",
+	[SCN_MODE_REPLICATED_JOB] = "replicated-job",
+	[SCN_MODE_GLOBAL_JOB] = "global-job",
 };
 static const char *const scn_restart_names[] = {
 	[SCN_RESTART_ANY] = "any",
@@ -899,6 +901,7 @@ static const struct scn_key scn_service_keys[] = {
 	{"update-max-failure-ratio", SCN_SVC_UPDATE_MAX_FAILURE_RATIO, false},
 	{"env", SCN_SVC_ENV, true},
 	{"env-bytes", SCN_SVC_ENV_BYTES, false},
+	{"max-concurrent", SCN_SVC_MAX_CONCURRENT, false},
 };
 
 #define SCN_LABELS_PREFIX "node.labels."
@@ -1139,6 +1142,10 @@ static int scn_service_key(struct scn_parser *p, struct scn_service *svc,
 		break;
 	case SCN_SVC_ENV: rv = scn_env(p, svc, kv); break;
 	case SCN_SVC_ENV_BYTES: rv = scn_env_bytes(p, svc, kv); break;
+	case SCN_SVC_MAX_CONCURRENT:
+		rv = scn_uint(p, v, "max-concurrent", LIMIT_SCN_REPLICAS_MAX,
+			      "LIMIT_SCN_REPLICAS_MAX", &svc->max_concurrent);
+		break;
 	default: assert(!"a service key without a case"); rv = CS_EINVAL;
 	}
 	if (!rv)
@@ -1221,12 +1228,13 @@ static int scn_parse_service(struct scn_parser *p, struct scn_cmd *cmd)
 			mode_col = p->toks[i].col;
 	}
 	if ((svc->set & SCN_SVC_REPLICAS) && (svc->set & SCN_SVC_MODE) &&
-	    svc->mode == SCN_MODE_GLOBAL)
+	    (svc->mode == SCN_MODE_GLOBAL || svc->mode == SCN_MODE_GLOBAL_JOB))
 		return scn_fail(
 			p, replicas_col > mode_col ? replicas_col : mode_col,
 			"replicas= cannot be used with mode=global (a global service runs "
 			"one task on every node)");
-	if (cmd->kind == SCN_SERVICE_CREATE && svc->mode == SCN_MODE_GLOBAL)
+	if (cmd->kind == SCN_SERVICE_CREATE &&
+	    (svc->mode == SCN_MODE_GLOBAL || svc->mode == SCN_MODE_GLOBAL_JOB))
 		svc->replicas = 0;
 	return 0;
 }
@@ -1417,8 +1425,10 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 		(*i)++;
 		if (*i < p->tok_count && scn_tok_is(p->toks[*i], "exists"))
 			c->exists = true;
+		else if (*i < p->tok_count && scn_tok_is(p->toks[*i], "completed"))
+			c->kind = SCN_COND_JOB_COMPLETED; /* a job's run is done */
 		else if (*i >= p->tok_count || !scn_tok_is(p->toks[*i], "absent"))
-			return scn_expected(p, from, *i, "exists or absent");
+			return scn_expected(p, from, *i, "exists, absent or completed");
 		(*i)++;
 		return 0;
 	}

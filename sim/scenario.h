@@ -102,6 +102,8 @@ enum scn_cond_kind {
 	SCN_COND_TERM,	     /* term OP N: the highest term of any running manager */
 	SCN_COND_SERVICE,    /* service NAME exists|absent */
 	SCN_COND_CA_ROTATED, /* ca rotated: the last `ca rotate` finished */
+	/* addition of issue 14 (jobs) */
+	SCN_COND_JOB_COMPLETED, /* service NAME completed: its current run is done */
 };
 
 struct scn_cond {
@@ -116,7 +118,13 @@ struct scn_cond {
 	bool exists;		   /* SERVICE: exists (true) or absent */
 };
 
-enum scn_mode { SCN_MODE_REPLICATED, SCN_MODE_GLOBAL };
+enum scn_mode {
+	SCN_MODE_REPLICATED,
+	SCN_MODE_GLOBAL,
+	/* issue 14: jobs (SwarmKit's replicated-job and global-job) */
+	SCN_MODE_REPLICATED_JOB,
+	SCN_MODE_GLOBAL_JOB,
+};
 enum scn_restart { SCN_RESTART_ANY, SCN_RESTART_ON_FAILURE, SCN_RESTART_NONE };
 enum scn_failure_action { SCN_FA_PAUSE, SCN_FA_CONTINUE, SCN_FA_ROLLBACK };
 enum scn_update_order { SCN_ORDER_STOP_FIRST, SCN_ORDER_START_FIRST };
@@ -145,6 +153,9 @@ enum scn_svc_key {
 	/* issue 12: environment variables (swarmctl's --env) */
 	SCN_SVC_ENV = 1u << 18,
 	SCN_SVC_ENV_BYTES = 1u << 19,
+	/* issue 14 (jobs): a replicated job's max-concurrent=N (a high bit,
+	 * apart from what other keys of the issue take) */
+	SCN_SVC_MAX_CONCURRENT = 1u << 28,
 };
 
 /* The scenario's own limits on env (the control API's spec limit,
@@ -195,6 +206,7 @@ struct scn_service {
 	 * Either key sets the whole list (an update replaces it). */
 	char **envs;
 	size_t env_count;
+	uint64_t max_concurrent; /* max-concurrent=N (a replicated job) */
 };
 
 /* Bits of scn_settings.set. */

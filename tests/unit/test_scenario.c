@@ -791,7 +791,7 @@ static void test_scn_rejects_unknown_key_naming_the_allowed_ones(void **state)
 		"mode, image, constraint, reserve-cpu, reserve-mem, max-per-node, spread, "
 		"restart, restart-delay, restart-max, restart-window, update-parallelism, "
 		"update-delay, update-failure-action, update-order, update-monitor, "
-		"update-max-failure-ratio, env, env-bytes)");
+		"update-max-failure-ratio, env, env-bytes, max-concurrent)");
 	line_fails(
 		"link m1 m2 jitter=5ms",
 		"scn.scn:2:12: unknown key 'jitter' for link (expected loss, delay, dup, "
@@ -1086,7 +1086,8 @@ static void test_scn_rejects_replicas_with_mode_global(void **state)
 static void test_scn_rejects_bad_choice_value(void **state)
 {
 	line_fails("service create web mode=globl",
-		   "scn.scn:2:25: bad mode 'globl' (expected replicated or global)");
+		   "scn.scn:2:25: bad mode 'globl' (expected replicated, global, "
+		   "replicated-job or global-job)");
 	line_fails(
 		"service create web restart=always",
 		"scn.scn:2:28: bad restart 'always' (expected any, on-failure or none)");
@@ -1525,7 +1526,8 @@ static void test_scn_rejects_bad_identity_commands(void **state)
 		   "scn.scn:2:21: node w9 does not exist (cluster has w1..w2)");
 	line_fails(
 		"expect service web here",
-		"scn.scn:2:20: expected exists or absent after 'service web', got 'here'");
+		"scn.scn:2:20: expected exists, absent or completed after 'service web', "
+		"got 'here'");
 }
 
 static void test_scn_parses_ca_rotation_and_tokens(void **state)

@@ -170,8 +170,9 @@ static void test_swarmctl_service_create_flags(void **state)
 	swarmctl_cli_spec_init(&b, NULL);
 	assert_int_equal(parse(&b, false, err, sizeof err, "--mode", "both", NULL),
 			 CS_EINVAL);
-	assert_string_equal(
-		err, "--mode: unknown value 'both' (expected replicated or global)");
+	assert_string_equal(err,
+			    "--mode: unknown value 'both' (expected replicated, global, "
+			    "replicated-job or global-job)");
 	swarmctl_cli_spec_init(&b, NULL);
 	assert_int_equal(parse(&b, false, err, sizeof err, "--replica", "2", NULL),
 			 CS_EINVAL);
