@@ -298,13 +298,17 @@ bool ca_node_holds(const Cs__Cluster *c, const Cs__Node *n, const uint8_t *held,
 	       memcmp(n->cert_held.data, held, ENV_DIGEST_BYTES) != 0;
 }
 
-void ca_rotation_progress(const struct store *st, size_t *done, size_t *total)
+void ca_rotation_progress(const struct store *st, const uint64_t *voters,
+			  size_t voter_count, size_t *done, size_t *total)
 {
 	const Cs__Cluster *c = store_cluster(st);
 
 	*done = *total = 0;
 	if (ca_phase(c) == CS__CA_ROTATION_PHASE__CA_ROTATION_NONE)
 		return;
+	for (size_t i = 0; i < voter_count; i++)
+		if (!store_node_get(st, voters[i]))
+			(*total)++;
 	for (const Cs__Node *n = store_node_next(st, NULL); n;
 	     n = store_node_next(st, n)) {
 		if (store_cluster_removed(c, n->id))
@@ -759,15 +763,12 @@ static void ca_rotate_step(struct ca *ca)
 		ca->again = true;
 		return;
 	}
-	ca_rotation_progress(st, &done, &total);
-	if (done < total)
-		return;
 	/* a manager of the Raft group without a record yet (the first ones
 	 * signed their own certificates) counts too: not done */
 	voters = manager_voters(leader_manager(ca->ctx), ids, LIMIT_MANAGERS_MAX);
-	for (size_t i = 0; i < voters; i++)
-		if (!store_node_get(st, ids[i]))
-			return;
+	ca_rotation_progress(st, ids, voters, &done, &total);
+	if (done < total)
+		return;
 	c = *cur;
 	switch (phase) {
 	case CS__CA_ROTATION_PHASE__CA_ROTATION_TRUST_BOTH:

@@ -97,8 +97,11 @@ bool ca_node_holds(const Cs__Cluster *c, const Cs__Node *n, const uint8_t *held,
 
 /* ca_rotation_progress counts the nodes the rotation in st's cluster waits
  * for (*total) and those done with its current phase (*done); both 0 when
- * none is in progress. */
-void ca_rotation_progress(const struct store *st, size_t *done, size_t *total);
+ * none is in progress. voters (voter_count ids, NULL when 0) are the Raft
+ * group's members: one without a node record yet (the first managers,
+ * until their first session) is waited for too, and not done. */
+void ca_rotation_progress(const struct store *st, const uint64_t *voters,
+			  size_t voter_count, size_t *done, size_t *total);
 
 /* ca_rotation_name: "none", "trust-both", "sign-new", "drop-old". */
 const char *ca_rotation_name(Cs__CaRotationPhase phase);

@@ -553,7 +553,12 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 		shown.ca_next_key.data = NULL;
 		shown.ca_next_key.len = 0;
 		resp.cluster = &shown;
-		ca_rotation_progress(manager_store(m), &done, &total);
+		{
+			uint64_t ids[LIMIT_MANAGERS_MAX];
+			size_t voters = manager_voters(m, ids, LIMIT_MANAGERS_MAX);
+			ca_rotation_progress(manager_store(m), ids, voters, &done,
+					     &total);
+		}
 		resp.ca_nodes_done = done;
 		resp.ca_nodes_total = total;
 		return rpc_finish(c, &resp);

@@ -784,8 +784,9 @@ static int runner_cond_ca_rotated(struct runner *r, char *got, size_t got_size)
 		return 0;
 	}
 	if (c->ca_rotation != CS__CA_ROTATION_PHASE__CA_ROTATION_NONE) {
-		size_t done, all;
-		ca_rotation_progress(st, &done, &all);
+		uint64_t ids[LIMIT_MANAGERS_MAX];
+		size_t done, all, voters = manager_voters(m, ids, LIMIT_MANAGERS_MAX);
+		ca_rotation_progress(st, ids, voters, &done, &all);
 		snprintf(got, got_size, "phase %s, %zu of %zu nodes done with it",
 			 ca_rotation_name(c->ca_rotation), done, all);
 		return 0;
