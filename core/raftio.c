@@ -766,9 +766,12 @@ int raftio_init(struct raftio *rio, struct env *env)
 	if (env->ops->storage_open(env, "raft", &rio->db))
 		return CS_ESTORAGE;
 	/* deleted bytes are zeroed only where they held keys or clear bytes
-	 * (raftio_secure_delete) */
+	 * (raftio_secure_delete); a compaction (a snapshot of a few MB in,
+	 * thousands of rows out) fits the page cache: sqlite's default 2 MB
+	 * made it spill and read back pages (the DELETE behind a 3 MB
+	 * snapshot took 35 to 74 ms, 3 to 13 ms with this) */
 	if (sqlite3_exec(rio->db,
-			 "PRAGMA secure_delete = OFF;"
+			 "PRAGMA secure_delete = OFF; PRAGMA cache_size = -16384;"
 			 "CREATE TABLE IF NOT EXISTS raft_meta(key TEXT PRIMARY KEY,"
 			 " value INTEGER NOT NULL);",
 			 NULL, NULL, NULL) != SQLITE_OK)

@@ -82,6 +82,7 @@ struct bench {
 	struct bench_mgr m[BENCH_MANAGERS];
 	pid_t pgid; /* the daemons' process group (m1's pid) */
 	uint64_t writes, inflight_max;
+	bool print_latency; /* the timed load's */
 };
 
 /* The process group to kill from a signal handler: a signal during the
@@ -474,6 +475,12 @@ static void bench_spec_init(struct bench_spec *s)
  * are asked again (a client's retry; CS_EEXIST then means the first try
  * committed). Returns 0 with *secs from the first send to the last answer,
  * or -1 (said why on stderr). */
+static int bench_double_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
 static int bench_load(struct bench *b, const char *sock, const char *prefix,
 		      uint64_t count, uint64_t inflight_max, double *secs,
 		      uint64_t *retries)
@@ -483,6 +490,8 @@ static int bench_load(struct bench *b, const char *sock, const char *prefix,
 	struct pollfd *pfd = calloc(nconn, sizeof *pfd);
 	uint8_t *attempts = calloc(count, 1);
 	uint64_t *redo = calloc(count, sizeof *redo);
+	double *sent = calloc(count, sizeof *sent), *lat = calloc(count, sizeof *lat);
+	size_t nlat = 0;
 	uint64_t next = 0, done = 0, nredo = 0;
 	uint64_t inflight = 0;
 	struct bench_spec spec;
@@ -491,7 +500,7 @@ static int bench_load(struct bench *b, const char *sock, const char *prefix,
 
 	*retries = 0;
 	bench_spec_init(&spec);
-	if (!conns || !pfd || !attempts || !redo)
+	if (!conns || !pfd || !attempts || !redo || !sent || !lat)
 		goto out;
 	for (size_t i = 0; i < nconn; i++) {
 		conns[i].fd = bench_connect(sock);
@@ -517,6 +526,7 @@ static int bench_load(struct bench *b, const char *sock, const char *prefix,
 				req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
 				req.spec = &spec.spec;
 				attempts[w]++;
+				sent[w] = bench_now();
 				if (bench_send(conns[i].fd, &req)) {
 					fprintf(stderr, "bench_raftreal: send: %s\n",
 						strerror(errno));
@@ -563,6 +573,7 @@ static int bench_load(struct bench *b, const char *sock, const char *prefix,
 				}
 				if (st == 0 || (st == CS_EEXIST && attempts[w] > 1)) {
 					done++;
+					lat[nlat++] = bench_now() - sent[w];
 				} else if ((st == CS_ENOTLEADER || st == CS_ENOQUORUM ||
 					    st == CS_EAGAIN || st == CS_ETIMEDOUT ||
 					    st == CS_EUNREACH) &&
@@ -590,8 +601,17 @@ static int bench_load(struct bench *b, const char *sock, const char *prefix,
 		}
 	}
 	*secs = bench_now() - t0;
+	if (nlat > 0 && b->print_latency) {
+		qsort(lat, nlat, sizeof *lat, bench_double_cmp);
+		printf("raft-real latency: p50 %.1f ms, p99 %.1f ms, max %.1f ms (send "
+		       "to answer of each write, the %zu answered at the first try)\n",
+		       lat[nlat / 2] * 1e3, lat[nlat * 99 / 100] * 1e3,
+		       lat[nlat - 1] * 1e3, nlat);
+	}
 	rv = 0;
 out:
+	free(sent);
+	free(lat);
 	for (size_t i = 0; conns && i < nconn; i++) {
 		if (conns[i].fd > 0)
 			close(conns[i].fd);
@@ -761,6 +781,7 @@ static int bench_run(struct bench *b)
 	if ((leader = bench_wait_managers(b, BENCH_START_MS)) < 0)
 		goto out;
 	cpu0 = bench_mgrs_cpu(b);
+	b->print_latency = true;
 	if (bench_load(b, b->m[leader].sock, "bench", b->writes, b->inflight_max, &secs,
 		       &retries))
 		goto out;
