@@ -10,6 +10,7 @@
 #include "core/api.pb-c.h"
 #include "core/ca.h"
 #include "core/errors.h"
+#include "core/hash.h"
 #include "core/jobs.h"
 #include "core/leader.h"
 #include "core/pki.h"
@@ -1490,7 +1491,13 @@ int manager_open(struct env *env, const struct manager_cfg *cfg, struct manager 
 	raft_set_pre_vote(&m->raft, true);
 	m->rio.lease_ms = cfg->tick_ms * cfg->election_ticks;
 	m->rio.last_leader_contact_ms = env->ops->now_ms(env);
-	raft_set_snapshot_threshold(&m->raft, cfg->snapshot_every);
+	/* the managers of a group reach an index together: spread over a
+	 * quarter of the period by raft id, they do not all compact at once
+	 * (two of three keep the quorum going while the third writes) */
+	raft_set_snapshot_threshold(&m->raft,
+				    cfg->snapshot_every +
+					    (unsigned)(hash_mix64(cfg->raft_id) %
+						       (cfg->snapshot_every / 4 + 1)));
 	raft_set_snapshot_trailing(&m->raft, cfg->snapshot_trailing);
 	/* managers started together with the cluster's CA: each signs its own
 	 * certificate from it at its first start */
