@@ -21,7 +21,11 @@ enum {
 	AGENT_HB_RETRY_MS = 1000, /* an unanswered heartbeat is sent again */
 	AGENT_SESSION_GRACE = 3,  /* periods without an answer: session lost */
 	AGENT_STOP_TIMEOUT_MS = 10000, /* Docker's, when the spec gives none */
-	AGENT_HEALTH_POLL_MS = 1000,   /* a health-checked container's inspect */
+	/* a health-checked container's inspect: every second until healthy,
+	 * then every interval of its check, within 1s..5s (Docker's verdict
+	 * changes only once a probe ended) */
+	AGENT_HEALTH_POLL_MS = 1000,
+	AGENT_HEALTH_RUNNING_POLL_MS_MAX = 5000,
 	AGENT_MANAGERS_MAX = 16,
 };
 
@@ -63,7 +67,7 @@ struct agent_task {
 	/* issue 14, health checks (SwarmKit's container controller): with a
 	 * health check in its spec, a started task stays STARTING until its
 	 * runtime says healthy (started), then RUNNING; its container's
-	 * health is read by an INSPECT every AGENT_HEALTH_POLL_MS (health_at_ms;
+	 * health is read by an INSPECT when agent_health_poll_ms says (health_at_ms;
 	 * health_poll while one is in flight); once unhealthy, it is stopped
 	 * and FAILED ("unhealthy container"), whatever its exit code, so that
 	 * the restart policy replaces it. In memory only: a restarted agent
@@ -71,7 +75,7 @@ struct agent_task {
 	bool started;
 	bool health_poll;
 	bool unhealthy;
-	ms_t health_at_ms;
+	ms_t health_at_ms; /* see agent_health_poll_ms */
 	uint32_t stop_failures; /* stops failed in a row: then TERMINATE */
 	ms_t retry_at_ms;	/* 0, or a failed call is asked again then */
 	ms_t backoff_ms;	/* the last retry's delay, 0 after a success */
@@ -866,6 +870,22 @@ static bool agent_task_stop(struct agent_task *t)
 	return true;
 }
 
+/* How long until t's health is read again: AGENT_HEALTH_POLL_MS while it
+ * waits to be healthy; once RUNNING its check's interval (Docker's 30s
+ * when 0), within AGENT_HEALTH_POLL_MS..AGENT_HEALTH_RUNNING_POLL_MS_MAX. */
+static ms_t agent_health_poll_ms(const struct agent_task *t)
+{
+	const Cs__ContainerSpec *cs = agent_task_container(t);
+	ms_t every = cs && cs->healthcheck && cs->healthcheck->interval_ms
+			     ? cs->healthcheck->interval_ms
+			     : 30000;
+
+	if (t->state != CS__TASK_STATE__TASK_STATE_RUNNING || every < AGENT_HEALTH_POLL_MS)
+		return AGENT_HEALTH_POLL_MS;
+	return every > AGENT_HEALTH_RUNNING_POLL_MS_MAX ? AGENT_HEALTH_RUNNING_POLL_MS_MAX
+							: every;
+}
+
 /* Watches t's started container: a wait for its exit (adopted: a first
  * one; after a lost one, an inspect first, since it may have exited), and
  * with a health check an inspect of its health when due. */
@@ -888,7 +908,7 @@ static void agent_task_watch(struct agent_task *t)
 	now = t->a->env->ops->now_ms(t->a->env);
 	if (now < t->health_at_ms)
 		return;
-	t->health_at_ms = now + AGENT_HEALTH_POLL_MS;
+	t->health_at_ms = now + agent_health_poll_ms(t);
 	agent_task_do(t, ENV_CTL_INSPECT);
 	t->health_poll = t->op_busy;
 }
