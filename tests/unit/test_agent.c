@@ -2077,6 +2077,43 @@ static void test_agent_unhealthy_while_starting_fails_and_no_check_no_polls(void
 	fe_free(fe);
 }
 
+/* A daemon restarted while its task waited for health: the container runs,
+ * but the task stays STARTING until its health is read healthy (adopted
+ * as RUNNING at once, it would say so of a container never healthy). */
+static void test_agent_restart_while_waiting_for_health_keeps_waiting(void **state)
+{
+	struct fenv *fe = fe_new();
+	Cs__HealthConfig hc;
+	uint64_t id = 1;
+	struct env_ctl_found f;
+	(void)state;
+
+	fe_health_init(&hc);
+	fe->health = &hc;
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	fe_answer(fe, id, ENV_CTL_START, 0, ENV_CTL_RUNNING, 0, NULL);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_STARTING);
+	fe_kill(fe);
+	fe_start(fe);
+	fe_found(&f, id, ENV_CTL_RUNNING, 0);
+	fe_list_answer(fe, 0, &f, 1);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	fe_advance(fe, 2000);
+	assert_int_not_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_true(fe_pending(fe, id, ENV_CTL_WAIT) >= 0);
+	fe->next_health = ENV_HEALTH_HEALTHY;
+	fe_answer(fe, id, ENV_CTL_INSPECT, 0, ENV_CTL_RUNNING, 0, NULL);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_true(fe_pending(fe, id, ENV_CTL_START) < 0);
+	fe_free(fe);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2115,6 +2152,7 @@ int main(void)
 		cmocka_unit_test(test_agent_unhealthy_task_is_stopped_then_failed),
 		cmocka_unit_test(
 			test_agent_unhealthy_while_starting_fails_and_no_check_no_polls),
+		cmocka_unit_test(test_agent_restart_while_waiting_for_health_keeps_waiting),
 		cmocka_unit_test(
 			test_agent_keeps_env_values_off_disk_and_waits_for_them_after_restart),
 		cmocka_unit_test(
