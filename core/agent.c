@@ -20,7 +20,8 @@ enum {
 	AGENT_BACKOFF_MS_MAX = 5000,
 	AGENT_HB_RETRY_MS = 1000, /* an unanswered heartbeat is sent again */
 	AGENT_SESSION_GRACE = 3,  /* periods without an answer: session lost */
-	AGENT_STOP_TIMEOUT_MS = 10000, /* Docker's, when the spec gives none */
+	/* Docker's, when the spec gives no stop grace period */
+	AGENT_STOP_TIMEOUT_MS = 10000,
 	/* a health-checked container's inspect: every second until healthy,
 	 * then every interval of its check, within 1s..5s (Docker's verdict
 	 * changes only once a probe ended) */
@@ -67,15 +68,16 @@ struct agent_task {
 	/* issue 14, health checks (SwarmKit's container controller): with a
 	 * health check in its spec, a started task stays STARTING until its
 	 * runtime says healthy (started), then RUNNING; its container's
-	 * health is read by an INSPECT when agent_health_poll_ms says (health_at_ms;
-	 * health_poll while one is in flight); once unhealthy, it is stopped
+	 * health is read by an INSPECT when agent_health_poll_ms says
+	 * (health_at_ms; health_poll while one is in flight); once unhealthy,
+	 * it is stopped
 	 * and FAILED ("unhealthy container"), whatever its exit code, so that
 	 * the restart policy replaces it. In memory only: a restarted agent
 	 * reads the health again. */
 	bool started;
 	bool health_poll;
 	bool unhealthy;
-	ms_t health_at_ms; /* see agent_health_poll_ms */
+	ms_t health_at_ms;	/* see agent_health_poll_ms */
 	uint32_t stop_failures; /* stops failed in a row: then TERMINATE */
 	ms_t retry_at_ms;	/* 0, or a failed call is asked again then */
 	ms_t backoff_ms;	/* the last retry's delay, 0 after a success */
@@ -632,11 +634,12 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 			t->stop_failures = 0;
 			t->wait_lost = false;
 			if (!agent_terminal(t->state))
-				agent_task_set(t,
-					       t->unhealthy
-						       ? CS__TASK_STATE__TASK_STATE_FAILED
-						       : CS__TASK_STATE__TASK_STATE_SHUTDOWN,
-					       t->unhealthy ? AGENT_UNHEALTHY : "shutdown");
+				agent_task_set(
+					t,
+					t->unhealthy
+						? CS__TASK_STATE__TASK_STATE_FAILED
+						: CS__TASK_STATE__TASK_STATE_SHUTDOWN,
+					t->unhealthy ? AGENT_UNHEALTHY : "shutdown");
 		}
 		agent_task_step(t);
 		return;
@@ -880,7 +883,8 @@ static ms_t agent_health_poll_ms(const struct agent_task *t)
 			     ? cs->healthcheck->interval_ms
 			     : 30000;
 
-	if (t->state != CS__TASK_STATE__TASK_STATE_RUNNING || every < AGENT_HEALTH_POLL_MS)
+	if (t->state != CS__TASK_STATE__TASK_STATE_RUNNING ||
+	    every < AGENT_HEALTH_POLL_MS)
 		return AGENT_HEALTH_POLL_MS;
 	return every > AGENT_HEALTH_RUNNING_POLL_MS_MAX ? AGENT_HEALTH_RUNNING_POLL_MS_MAX
 							: every;
@@ -1232,9 +1236,9 @@ static void agent_health_due(struct agent *a, ms_t now)
 {
 	for (size_t i = 0; i < a->task_count; i++) {
 		struct agent_task *t = a->tasks[i];
-		bool watched = t->state == CS__TASK_STATE__TASK_STATE_RUNNING ||
-			       (t->state == CS__TASK_STATE__TASK_STATE_STARTING &&
-				t->started);
+		bool watched =
+			t->state == CS__TASK_STATE__TASK_STATE_RUNNING ||
+			(t->state == CS__TASK_STATE__TASK_STATE_STARTING && t->started);
 		/* a step never forgets a task that wants to run, so the
 		 * array stays as it is */
 		if (watched && !t->op_busy && !t->closing && !t->unhealthy &&

@@ -81,8 +81,8 @@ enum env_ctl_state {
 /* appended (issue 14): a container's health, as its runtime reports it
  * (Docker's State.Health.Status). */
 enum env_ctl_health {
-	ENV_HEALTH_NONE = 0,  /* no health check (or none reported) */
-	ENV_HEALTH_STARTING,  /* checked, no verdict yet */
+	ENV_HEALTH_NONE = 0, /* no health check (or none reported) */
+	ENV_HEALTH_STARTING, /* checked, no verdict yet */
 	ENV_HEALTH_HEALTHY,
 	ENV_HEALTH_UNHEALTHY, /* `retries` checks failed in a row */
 };

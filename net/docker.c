@@ -494,10 +494,11 @@ static int docker_create_health(json_t *root, const struct env_container_spec *s
 	if (docker_json_set_ns(hc, "Interval", spec->health_interval_ms) ||
 	    docker_json_set_ns(hc, "Timeout", spec->health_timeout_ms) ||
 	    docker_json_set_ns(hc, "StartPeriod", spec->health_start_period_ms) ||
-	    json_object_set_new(hc, "Retries",
-				json_integer((json_int_t)(spec->health_retries > INT32_MAX
-								  ? INT32_MAX
-								  : spec->health_retries))))
+	    json_object_set_new(
+		    hc, "Retries",
+		    json_integer((json_int_t)(spec->health_retries > INT32_MAX
+						      ? INT32_MAX
+						      : spec->health_retries))))
 		return -1;
 	return 0;
 }

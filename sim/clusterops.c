@@ -481,13 +481,12 @@ void clops_image(struct clops *o, const struct scn_image *img)
 			  img->exit_after.max_ms * 1000) == 0 &&
 	    simexec_image_faults(world_exec(o->w), img->name, img->start_fail,
 				 img->stop_ignore) == 0)
-		simexec_image_health(world_exec(o->w), img->name,
-					     img->has_healthy_after,
-					     img->healthy_after.min_ms * 1000,
-					     img->healthy_after.max_ms * 1000,
-					     img->has_unhealthy_after,
-					     img->unhealthy_after.min_ms * 1000,
-					     img->unhealthy_after.max_ms * 1000);
+		simexec_image_health(world_exec(o->w), img->name, img->has_healthy_after,
+				     img->healthy_after.min_ms * 1000,
+				     img->healthy_after.max_ms * 1000,
+				     img->has_unhealthy_after,
+				     img->unhealthy_after.min_ms * 1000,
+				     img->unhealthy_after.max_ms * 1000);
 }
 
 /* ---------------------------------------------------------------- conditions */

@@ -2101,8 +2101,10 @@ enum scn_image_key {
 static int scn_parse_image(struct scn_parser *p, struct scn_cmd *cmd)
 {
 	static const struct scn_key keys[] = {
-		{"pull", SCN_IK_PULL, false}, {"start", SCN_IK_START, false},
-		{"exit", SCN_IK_EXIT, false}, {"after", SCN_IK_AFTER, false},
+		{"pull", SCN_IK_PULL, false},
+		{"start", SCN_IK_START, false},
+		{"exit", SCN_IK_EXIT, false},
+		{"after", SCN_IK_AFTER, false},
 		{"stop", SCN_IK_STOP, false},
 		{"healthy-after", SCN_IK_HEALTHY_AFTER, false},
 		{"unhealthy-after", SCN_IK_UNHEALTHY_AFTER, false},

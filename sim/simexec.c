@@ -1029,8 +1029,8 @@ int simexec_ctl_open(struct simexec *x, uint32_t node,
 							: SIMEXEC_HEALTH_INTERVAL_MS) *
 			      1000;
 	ctl->hc.start_period_us = spec->health_start_period_ms * 1000;
-	ctl->hc.retries = spec->health_retries ? spec->health_retries
-					       : SIMEXEC_HEALTH_RETRIES;
+	ctl->hc.retries =
+		spec->health_retries ? spec->health_retries : SIMEXEC_HEALTH_RETRIES;
 	ctl->prev = x->nodes[node].tail;
 	if (ctl->prev)
 		ctl->prev->next = ctl;

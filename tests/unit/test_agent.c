@@ -2152,7 +2152,8 @@ int main(void)
 		cmocka_unit_test(test_agent_unhealthy_task_is_stopped_then_failed),
 		cmocka_unit_test(
 			test_agent_unhealthy_while_starting_fails_and_no_check_no_polls),
-		cmocka_unit_test(test_agent_restart_while_waiting_for_health_keeps_waiting),
+		cmocka_unit_test(
+			test_agent_restart_while_waiting_for_health_keeps_waiting),
 		cmocka_unit_test(
 			test_agent_keeps_env_values_off_disk_and_waits_for_them_after_restart),
 		cmocka_unit_test(

@@ -504,10 +504,12 @@ static void test_docker_health_check_in_create_and_inspect_reads_health(void **s
 	hc = json_object_get(body, "Healthcheck");
 	assert_true(json_is_object(hc));
 	assert_int_equal(json_array_size(json_object_get(hc, "Test")), 2);
-	assert_string_equal(json_string_value(json_array_get(json_object_get(hc, "Test"), 0)),
-			    "CMD-SHELL");
-	assert_string_equal(json_string_value(json_array_get(json_object_get(hc, "Test"), 1)),
-			    "test -f /ok");
+	assert_string_equal(
+		json_string_value(json_array_get(json_object_get(hc, "Test"), 0)),
+		"CMD-SHELL");
+	assert_string_equal(
+		json_string_value(json_array_get(json_object_get(hc, "Test"), 1)),
+		"test -f /ok");
 	assert_int_equal(json_integer_value(json_object_get(hc, "Interval")),
 			 2000000000LL);
 	assert_int_equal(json_integer_value(json_object_get(hc, "Timeout")), 500000000LL);

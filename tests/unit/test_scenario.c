@@ -1292,8 +1292,9 @@ static void test_scn_health_keys_and_image_health(void **state)
 	assert_true(c->u.image.has_unhealthy_after);
 	assert_int_equal(c->u.image.unhealthy_after.min_ms, 60000);
 	scn_free(&s);
-	line_fails("service create web health-retries=x",
-		   "scn.scn:2:35: bad health-retries 'x' (expected a whole number, like 3)");
+	line_fails(
+		"service create web health-retries=x",
+		"scn.scn:2:35: bad health-retries 'x' (expected a whole number, like 3)");
 	line_fails("service create web health-cmd=a health-cmd=b",
 		   "scn.scn:2:33: duplicate key 'health-cmd' (first given at column 20)");
 }

@@ -1136,16 +1136,16 @@ static void test_simexec_health_follows_dockers_probe_rules(void **state)
 
 	ctx_init(&t, 40, 1);
 	assert_int_equal(simexec_image(t.x, "h", false, 0, 0, false, 0, 0, 0), 0);
-	assert_int_equal(simexec_image_health(t.x, "h", true, 5 * S, 5 * S, true, 30 * S,
-					      30 * S),
-			 0);
+	assert_int_equal(
+		simexec_image_health(t.x, "h", true, 5 * S, 5 * S, true, 30 * S, 30 * S),
+		0);
 	assert_int_equal(simexec_image_health(t.x, "nope", false, 0, 0, false, 0, 0),
 			 CS_ENOENT);
 	assert_int_equal(simexec_image_health(t.x, "h", true, 2, 1, false, 0, 0),
 			 CS_EINVAL);
-	assert_int_equal(simexec_image_health(t.x, "h", true, 5 * S, 5 * S, true, 30 * S,
-					      30 * S),
-			 0);
+	assert_int_equal(
+		simexec_image_health(t.x, "h", true, 5 * S, 5 * S, true, 30 * S, 30 * S),
+		0);
 	/* probes every 2s, 3 retries: fails at 2s and 4s, succeeds at 6s */
 	ctl = open_health(&t, "t1", "h", test_health_cmd, 2000, 3, 0);
 	/* 2 retries, no start period: unhealthy at 4s, never healthy */

@@ -265,10 +265,10 @@ static void test_swarmctl_health_and_stop_grace_flags(void **state)
 
 	swarmctl_cli_spec_init(&cur, NULL);
 	assert_int_equal(parse(&cur, false, err, sizeof err, "--name", "web", "--image",
-			       "nginx", "--health-cmd", "wget -q localhost", "--health-interval",
-			       "5s", "--health-timeout=2s", "--health-retries", "4",
-			       "--health-start-period", "1m", "--stop-grace-period", "30s",
-			       NULL),
+			       "nginx", "--health-cmd", "wget -q localhost",
+			       "--health-interval", "5s", "--health-timeout=2s",
+			       "--health-retries", "4", "--health-start-period", "1m",
+			       "--stop-grace-period", "30s", NULL),
 			 0);
 	c = cur.spec.task->container;
 	assert_non_null(c->healthcheck);
@@ -283,9 +283,9 @@ static void test_swarmctl_health_and_stop_grace_flags(void **state)
 
 	/* an update of the retries keeps the command and the rest */
 	swarmctl_cli_spec_init(&b, &cur.spec);
-	assert_int_equal(parse(&b, true, err, sizeof err, "web", "--health-retries", "2",
-			       NULL),
-			 0);
+	assert_int_equal(
+		parse(&b, true, err, sizeof err, "web", "--health-retries", "2", NULL),
+		0);
 	c = b.spec.task->container;
 	assert_int_equal(c->healthcheck->retries, 2);
 	assert_int_equal(c->healthcheck->n_test, 2);
@@ -295,20 +295,20 @@ static void test_swarmctl_health_and_stop_grace_flags(void **state)
 	assert_int_equal(cur.spec.task->container->healthcheck->retries, 4);
 
 	swarmctl_cli_spec_init(&b, &cur.spec);
-	assert_int_equal(parse(&b, true, err, sizeof err, "web", "--no-healthcheck", NULL),
-			 0);
+	assert_int_equal(
+		parse(&b, true, err, sizeof err, "web", "--no-healthcheck", NULL), 0);
 	c = b.spec.task->container;
 	assert_int_equal(c->healthcheck->n_test, 1);
 	assert_string_equal(c->healthcheck->test[0], "NONE");
 
 	swarmctl_cli_spec_init(&b, NULL);
-	assert_int_equal(parse(&b, false, err, sizeof err, "--name", "web", "--image", "x",
-			       "--no-healthcheck", "--health-retries", "2", NULL),
+	assert_int_equal(parse(&b, false, err, sizeof err, "--name", "web", "--image",
+			       "x", "--no-healthcheck", "--health-retries", "2", NULL),
 			 CS_EINVAL);
 	assert_string_equal(err, "--no-healthcheck conflicts with --health-* options");
 	swarmctl_cli_spec_init(&b, NULL);
-	assert_int_equal(parse(&b, false, err, sizeof err, "--name", "web", "--image", "x",
-			       "--stop-grace-period", "soon", NULL),
+	assert_int_equal(parse(&b, false, err, sizeof err, "--name", "web", "--image",
+			       "x", "--stop-grace-period", "soon", NULL),
 			 CS_EINVAL);
 	assert_non_null(strstr(err, "--stop-grace-period"));
 }
