@@ -847,7 +847,7 @@ static void agent_task_do_deferred(struct agent *a)
 			continue; /* the process is stopping: never asked */
 		if (a->env->ops->ctl_do(t->ctl, t->op_kind, &t->op, agent_op_done)) {
 			t->op_busy = false;
-			t->stopping = t->removing = false;
+			t->stopping = t->removing = t->health_poll = false;
 			agent_task_retry(t);
 		}
 	}
