@@ -169,6 +169,9 @@ test: deps
 	@# removal, autolock
 	$(Q)tests/integration/tls.sh build
 	$(Q)tests/integration/security.sh build
+	@# issue 14: health checks with real Docker (RUNNING once healthy, an
+	@# unhealthy container replaced)
+	$(Q)tests/integration/health.sh build
 	@# a short soak: a minute of random faults, then convergence
 	$(Q)SOAK_SECONDS=60 tests/soak/soak.sh build
 
@@ -183,6 +186,7 @@ integration: deps
 	tests/integration/job.sh build
 	tests/integration/tls.sh build
 	tests/integration/security.sh build
+	tests/integration/health.sh build
 
 # The soak alone (not in `make test`, which runs a one-minute one): 3
 # managers and 3 workers as processes on one dockerd under a seeded schedule

@@ -20,7 +20,13 @@ enum {
 	AGENT_BACKOFF_MS_MAX = 5000,
 	AGENT_HB_RETRY_MS = 1000, /* an unanswered heartbeat is sent again */
 	AGENT_SESSION_GRACE = 3,  /* periods without an answer: session lost */
+	/* Docker's, when the spec gives no stop grace period */
 	AGENT_STOP_TIMEOUT_MS = 10000,
+	/* a health-checked container's inspect: every second until healthy,
+	 * then every interval of its check, within 1s..5s (Docker's verdict
+	 * changes only once a probe ended) */
+	AGENT_HEALTH_POLL_MS = 1000,
+	AGENT_HEALTH_RUNNING_POLL_MS_MAX = 5000,
 	AGENT_MANAGERS_MAX = 16,
 };
 
@@ -59,6 +65,19 @@ struct agent_task {
 	/* loaded without its env values, which never reach the disk (they
 	 * hold secrets): not prepared until an assignment brings them back */
 	bool env_held;
+	/* issue 14, health checks (SwarmKit's container controller): with a
+	 * health check in its spec, a started task stays STARTING until its
+	 * runtime says healthy (started), then RUNNING; its container's
+	 * health is read by an INSPECT when agent_health_poll_ms says
+	 * (health_at_ms; health_poll while one is in flight); once unhealthy,
+	 * it is stopped
+	 * and FAILED ("unhealthy container"), whatever its exit code, so that
+	 * the restart policy replaces it. In memory only: a restarted agent
+	 * reads the health again. */
+	bool started;
+	bool health_poll;
+	bool unhealthy;
+	ms_t health_at_ms;	/* see agent_health_poll_ms */
 	uint32_t stop_failures; /* stops failed in a row: then TERMINATE */
 	ms_t retry_at_ms;	/* 0, or a failed call is asked again then */
 	ms_t backoff_ms;	/* the last retry's delay, 0 after a success */
@@ -451,6 +470,26 @@ static bool agent_task_wants_run(const struct agent_task *t)
 	       t->assigned->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
 }
 
+/* The task spec's container part, or NULL. */
+static const Cs__ContainerSpec *agent_task_container(const struct agent_task *t)
+{
+	const Cs__TaskSpec *ts = t->assigned ? t->assigned->spec : NULL;
+	return ts ? ts->container : NULL;
+}
+
+/* Whether t's spec has a health check to wait for: a test given, and not
+ * "NONE" (an empty test keeps the image's, which the agent does not wait
+ * for: SwarmKit reads the merged config of the container, we read the
+ * spec). */
+static bool agent_task_has_health(const struct agent_task *t)
+{
+	const Cs__ContainerSpec *cs = agent_task_container(t);
+	const Cs__HealthConfig *hc = cs ? cs->healthcheck : NULL;
+	return hc && hc->n_test > 0 && hc->test[0] && strcmp(hc->test[0], "NONE") != 0;
+}
+
+#define AGENT_UNHEALTHY "unhealthy container" /* SwarmKit's ErrContainerUnhealthy */
+
 /* A call for t failed: ask again after a backoff doubled from
  * LIMIT_AGENT_RETRY_MS_MIN to LIMIT_AGENT_RETRY_MS_MAX (the tick steps t
  * then). */
@@ -474,6 +513,13 @@ static void agent_task_exited(struct agent_task *t, int32_t code, const char *ho
 	t->exit_code = code;
 	if (agent_terminal(t->state))
 		return;
+	if (t->unhealthy) {
+		/* stopped for its health: failed, as SwarmKit's Wait returns
+		 * ErrContainerUnhealthy whatever the code */
+		snprintf(msg, sizeof msg, AGENT_UNHEALTHY " (%s %" PRId32 ")", how, code);
+		agent_task_set(t, CS__TASK_STATE__TASK_STATE_FAILED, msg);
+		return;
+	}
 	snprintf(msg, sizeof msg, "%s %" PRId32, how, code);
 	agent_task_set(t,
 		       !wanted	   ? CS__TASK_STATE__TASK_STATE_SHUTDOWN
@@ -517,6 +563,51 @@ static void agent_start_wait(struct agent_task *t)
 		agent_task_retry(t);
 }
 
+/* t's container started: RUNNING, or with a health check STARTING until
+ * its runtime says healthy (SwarmKit's controller.Start waits for the
+ * "health_status: healthy" event). */
+static void agent_task_started(struct agent_task *t, const char *message)
+{
+	char msg[160];
+
+	if (!agent_task_has_health(t)) {
+		agent_task_set(t, CS__TASK_STATE__TASK_STATE_RUNNING, message);
+		return;
+	}
+	assert(t->state == CS__TASK_STATE__TASK_STATE_STARTING);
+	t->started = true;
+	t->health_at_ms = 0; /* read its health at the next step */
+	snprintf(msg, sizeof msg, "%.100s, waiting for its health check", message);
+	agent_task_set(t, CS__TASK_STATE__TASK_STATE_STARTING, msg);
+	assert(t->started);
+}
+
+/* A health poll answered (req->state, req->health): a started task whose
+ * container is healthy (or reports no health at all) runs; an unhealthy one
+ * is marked, and its next step stops it. Exits are left to the WAIT. */
+static void agent_task_health(struct agent_task *t, const struct env_ctl_req *req)
+{
+	if (agent_terminal(t->state) || req->state != ENV_CTL_RUNNING)
+		return;
+	switch (req->health) {
+	case ENV_HEALTH_UNHEALTHY:
+		if (!t->unhealthy)
+			env_logf(t->a->env, ENV_LOG_WARN,
+				 "msg=\"unhealthy container\" task=%s", t->id_text);
+		t->unhealthy = true;
+		break;
+	case ENV_HEALTH_HEALTHY:
+	case ENV_HEALTH_NONE:
+		if (t->state == CS__TASK_STATE__TASK_STATE_STARTING && t->started)
+			agent_task_set(t, CS__TASK_STATE__TASK_STATE_RUNNING,
+				       req->health == ENV_HEALTH_HEALTHY
+					       ? "started (healthy)"
+					       : "started (no health status)");
+		break;
+	case ENV_HEALTH_STARTING: break;
+	}
+}
+
 static void agent_op_done(struct env_ctl_req *req, int status)
 {
 	struct agent_task *t = req->data;
@@ -543,8 +634,12 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 			t->stop_failures = 0;
 			t->wait_lost = false;
 			if (!agent_terminal(t->state))
-				agent_task_set(t, CS__TASK_STATE__TASK_STATE_SHUTDOWN,
-					       "shutdown");
+				agent_task_set(
+					t,
+					t->unhealthy
+						? CS__TASK_STATE__TASK_STATE_FAILED
+						: CS__TASK_STATE__TASK_STATE_SHUTDOWN,
+					t->unhealthy ? AGENT_UNHEALTHY : "shutdown");
 		}
 		agent_task_step(t);
 		return;
@@ -563,6 +658,14 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 		agent_task_forget(a, t);
 		return;
 	}
+	if (t->op_kind == ENV_CTL_INSPECT && t->health_poll) {
+		t->health_poll = false;
+		if (status == 0)
+			agent_task_health(t, req);
+		/* a failed inspect: the next poll asks again */
+		agent_task_step(t);
+		return;
+	}
 	if (t->op_kind == ENV_CTL_INSPECT && t->start_failed &&
 	    t->state == CS__TASK_STATE__TASK_STATE_STARTING) {
 		/* after a failed start: did it start after all? (found by
@@ -573,8 +676,7 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 			agent_task_retry(t);
 		} else if (req->state == ENV_CTL_RUNNING) {
 			t->start_failed = false;
-			agent_task_set(t, CS__TASK_STATE__TASK_STATE_RUNNING,
-				       "started (its start answered an error)");
+			agent_task_started(t, "started (its start answered an error)");
 		} else if (req->state == ENV_CTL_EXITED) {
 			t->start_failed = false;
 			agent_task_exited(t, req->exit_code, "exited with code");
@@ -617,7 +719,7 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 			t->start_failed = true;
 			snprintf(t->start_error, sizeof t->start_error, "%.159s", why);
 		} else {
-			agent_task_set(t, CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+			agent_task_started(t, "started");
 		}
 		break;
 	default: break;
@@ -634,7 +736,7 @@ static int agent_task_open(struct agent_task *t)
 	const Cs__Task *task = t->assigned;
 	const Cs__TaskSpec *ts = task ? task->spec : NULL;
 	const Cs__ContainerSpec *cs = ts ? ts->container : NULL;
-	const char **cmd = NULL, **envs = NULL;
+	const char **cmd = NULL, **envs = NULL, **test = NULL;
 	int rv = CS_ENOMEM;
 
 	if (t->ctl)
@@ -668,9 +770,26 @@ static int agent_task_open(struct agent_task *t)
 		spec.memory_limit_bytes = ts->limits->memory_bytes;
 		spec.millicpu_limit = ts->limits->millicpus;
 	}
-	spec.stop_timeout_ms = AGENT_STOP_TIMEOUT_MS;
+	spec.stop_timeout_ms = cs && cs->stop_grace_period_ms ? cs->stop_grace_period_ms
+							      : AGENT_STOP_TIMEOUT_MS;
+	if (cs && cs->healthcheck) {
+		const Cs__HealthConfig *hc = cs->healthcheck;
+		if (hc->n_test) {
+			test = calloc(hc->n_test + 1, sizeof *test);
+			if (!test)
+				goto out;
+			for (size_t i = 0; i < hc->n_test; i++)
+				test[i] = hc->test[i];
+			spec.health_test = test;
+		}
+		spec.health_interval_ms = hc->interval_ms;
+		spec.health_timeout_ms = hc->timeout_ms;
+		spec.health_start_period_ms = hc->start_period_ms;
+		spec.health_retries = hc->retries;
+	}
 	rv = t->a->env->ops->ctl_open(t->a->env, &spec, &t->ctl);
 out:
+	free(test);
 	free(envs);
 	free(cmd);
 	return rv;
@@ -688,6 +807,7 @@ static void agent_task_do(struct agent_task *t, enum env_ctl_op op)
 		return;
 	t->op.data = t;
 	t->op.message[0] = '\0';
+	t->op.health = ENV_HEALTH_NONE;
 	t->op_kind = op;
 	if (a->in_tx) {
 		if (a->deferred_count == a->deferred_cap) {
@@ -727,7 +847,7 @@ static void agent_task_do_deferred(struct agent *a)
 			continue; /* the process is stopping: never asked */
 		if (a->env->ops->ctl_do(t->ctl, t->op_kind, &t->op, agent_op_done)) {
 			t->op_busy = false;
-			t->stopping = t->removing = false;
+			t->stopping = t->removing = t->health_poll = false;
 			agent_task_retry(t);
 		}
 	}
@@ -753,6 +873,50 @@ static bool agent_task_stop(struct agent_task *t)
 	return true;
 }
 
+/* How long until t's health is read again: AGENT_HEALTH_POLL_MS while it
+ * waits to be healthy; once RUNNING its check's interval (Docker's 30s
+ * when 0), within AGENT_HEALTH_POLL_MS..AGENT_HEALTH_RUNNING_POLL_MS_MAX. */
+static ms_t agent_health_poll_ms(const struct agent_task *t)
+{
+	const Cs__ContainerSpec *cs = agent_task_container(t);
+	ms_t every = cs && cs->healthcheck && cs->healthcheck->interval_ms
+			     ? cs->healthcheck->interval_ms
+			     : 30000;
+
+	if (t->state != CS__TASK_STATE__TASK_STATE_RUNNING ||
+	    every < AGENT_HEALTH_POLL_MS)
+		return AGENT_HEALTH_POLL_MS;
+	return every > AGENT_HEALTH_RUNNING_POLL_MS_MAX ? AGENT_HEALTH_RUNNING_POLL_MS_MAX
+							: every;
+}
+
+/* Watches t's started container: a wait for its exit (adopted: a first
+ * one; after a lost one, an inspect first, since it may have exited), and
+ * with a health check an inspect of its health when due. */
+static void agent_task_watch(struct agent_task *t)
+{
+	ms_t now;
+
+	assert(!t->op_busy);
+	if (agent_task_open(t))
+		return;
+	if (!t->waiting) {
+		if (t->wait_lost) {
+			agent_task_do(t, ENV_CTL_INSPECT);
+			return;
+		}
+		agent_start_wait(t);
+	}
+	if (!agent_task_has_health(t))
+		return;
+	now = t->a->env->ops->now_ms(t->a->env);
+	if (now < t->health_at_ms)
+		return;
+	t->health_at_ms = now + agent_health_poll_ms(t);
+	agent_task_do(t, ENV_CTL_INSPECT);
+	t->health_poll = t->op_busy;
+}
+
 /* The task manager: one step towards what the assignment wants. A task
  * loaded from the database is not stepped before adoption has matched it
  * with what really runs (its container may run unseen); a task this
@@ -772,6 +936,14 @@ static void agent_task_step(struct agent_task *t)
 		if (a->env->ops->now_ms(a->env) < t->retry_at_ms)
 			return;
 		t->retry_at_ms = 0;
+	}
+	if (agent_task_wants_run(t) && t->unhealthy && !agent_terminal(t->state)) {
+		/* stopped for its health, then FAILED (SwarmKit's controller
+		 * shuts an unhealthy container down and fails the task) */
+		if (agent_task_stop(t))
+			return;
+		agent_task_set(t, CS__TASK_STATE__TASK_STATE_FAILED, AGENT_UNHEALTHY);
+		return;
 	}
 	if (agent_task_wants_run(t)) {
 		switch (t->state) {
@@ -802,17 +974,10 @@ static void agent_task_step(struct agent_task *t)
 			/* a start that answered an error: what runs decides */
 			if (t->start_failed && agent_task_open(t) == 0)
 				agent_task_do(t, ENV_CTL_INSPECT);
+			else if (t->started)
+				agent_task_watch(t); /* until healthy */
 			return;
-		case CS__TASK_STATE__TASK_STATE_RUNNING:
-			/* watch it: a first wait (adopted), or after a lost
-			 * one an inspect first, since it may have exited */
-			if (t->waiting || agent_task_open(t))
-				return;
-			if (t->wait_lost)
-				agent_task_do(t, ENV_CTL_INSPECT);
-			else
-				agent_start_wait(t);
-			return;
+		case CS__TASK_STATE__TASK_STATE_RUNNING: agent_task_watch(t); return;
 		default: return;
 		}
 	}
@@ -1066,6 +1231,23 @@ static void agent_retry_due(struct agent *a, ms_t now)
 	free(ids);
 }
 
+/* Steps the started tasks whose health poll is due (in id order). */
+static void agent_health_due(struct agent *a, ms_t now)
+{
+	for (size_t i = 0; i < a->task_count; i++) {
+		struct agent_task *t = a->tasks[i];
+		bool watched =
+			t->state == CS__TASK_STATE__TASK_STATE_RUNNING ||
+			(t->state == CS__TASK_STATE__TASK_STATE_STARTING && t->started);
+		/* a step never forgets a task that wants to run, so the
+		 * array stays as it is */
+		if (watched && !t->op_busy && !t->closing && !t->unhealthy &&
+		    now >= t->health_at_ms && agent_task_wants_run(t) &&
+		    agent_task_has_health(t))
+			agent_task_step(t);
+	}
+}
+
 static void agent_tick(struct env *env, env_timer_id id, void *data)
 {
 	struct agent *a = data;
@@ -1077,6 +1259,7 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 		agent_list(a);
 	if (a->retry_pending)
 		agent_retry_due(a, now);
+	agent_health_due(a, now);
 	if (a->refused)
 		return;
 	if (!nodecert_valid(&a->nc)) {
@@ -1692,7 +1875,13 @@ static int agent_adopt(struct agent *a, const struct env_ctl_found *found, size_
 		t->loaded = false;
 		if (agent_terminal(t->state))
 			continue; /* its container, if any, is removed with it */
-		if (f && f->state == ENV_CTL_RUNNING) {
+		if (f && f->state == ENV_CTL_RUNNING &&
+		    t->state == CS__TASK_STATE__TASK_STATE_STARTING &&
+		    agent_task_has_health(t)) {
+			/* started before the restart, maybe not yet healthy:
+			 * its health decides (the next step reads it) */
+			t->started = true;
+		} else if (f && f->state == ENV_CTL_RUNNING) {
 			agent_task_set(t, CS__TASK_STATE__TASK_STATE_RUNNING, "adopted");
 		} else if (f && f->state == ENV_CTL_EXITED) {
 			t->exit_code = f->exit_code;

@@ -67,7 +67,8 @@ enum env_ctl_op {
 	ENV_CTL_SHUTDOWN,  /* stop gracefully, kill after stop_timeout_ms */
 	ENV_CTL_TERMINATE, /* kill now */
 	ENV_CTL_REMOVE,	   /* remove the container */
-	ENV_CTL_INSPECT,   /* fill state/exit_code without changing anything */
+	ENV_CTL_INSPECT,   /* fill state/exit_code (and health) without
+			      changing anything */
 };
 
 enum env_ctl_state {
@@ -75,6 +76,15 @@ enum env_ctl_state {
 	ENV_CTL_CREATED, /* exists, never started */
 	ENV_CTL_RUNNING,
 	ENV_CTL_EXITED,
+};
+
+/* appended (issue 14): a container's health, as its runtime reports it
+ * (Docker's State.Health.Status). */
+enum env_ctl_health {
+	ENV_HEALTH_NONE = 0, /* no health check (or none reported) */
+	ENV_HEALTH_STARTING, /* checked, no verdict yet */
+	ENV_HEALTH_HEALTHY,
+	ENV_HEALTH_UNHEALTHY, /* `retries` checks failed in a row */
 };
 
 /* What to run. Every pointer is borrowed for the ctl_open call only; the env
@@ -92,6 +102,17 @@ struct env_container_spec {
 	/* appended: more labels, for people and for the simulator's checks */
 	const char *service_name;
 	uint64_t slot; /* replicated slot, 0 for global tasks */
+	/* appended (issue 14): the health check, Docker's HealthConfig.
+	 * health_test NULL-terminated: NULL or empty keeps the image's,
+	 * {"NONE"} disables it, {"CMD-SHELL", cmd} or {"CMD", args...}.
+	 * Durations 0: the runtime's defaults (interval and timeout 30s,
+	 * start period 0); retries 0: 3. The runtime runs it; INSPECT
+	 * reports its verdict (env_ctl_req.health). */
+	const char *const *health_test;
+	ms_t health_interval_ms;
+	ms_t health_timeout_ms;
+	ms_t health_start_period_ms;
+	uint64_t health_retries;
 };
 
 struct env_ctl;
@@ -102,6 +123,9 @@ struct env_ctl_req {
 	enum env_ctl_state state;
 	int32_t exit_code;
 	char message[256]; /* the runtime's own words on failure, or "" */
+	/* appended (issue 14): INSPECT: the container's health (NONE when it
+	 * has no health check); other ops leave it as it was */
+	enum env_ctl_health health;
 };
 
 /* status is 0 or a negative error (CS_EEXEC with req->message set). */

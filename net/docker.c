@@ -111,6 +111,8 @@ struct docker_result {
 	enum env_ctl_state state;
 	int32_t exit_code;
 	char message[DOCKER_MESSAGE_BYTES];
+	enum env_ctl_health health; /* INSPECT */
+	bool has_health;
 };
 
 static void docker_logf(struct docker *d, enum env_log_level lvl, const char *fmt, ...)
@@ -452,6 +454,72 @@ static json_t *docker_json_strings(const char *const *strs)
 	return arr;
 }
 
+/* Sets obj[key] = ms in nanoseconds (Docker's durations). Returns 0 or -1. */
+static int docker_json_set_ns(json_t *obj, const char *key, ms_t ms)
+{
+	json_t *v;
+	if (ms > (ms_t)INT64_MAX / 1000000)
+		ms = (ms_t)INT64_MAX / 1000000;
+	v = json_integer((json_int_t)(ms * 1000000));
+	return v ? json_object_set_new(obj, key, v) : -1;
+}
+
+/* Adds spec's health check (issue 14: Docker's HealthConfig, as SwarmKit's
+ * containerConfig.healthcheck gives it) and its stop timeout to root, the
+ * create body's Config. Nothing when the spec has neither test nor
+ * setting (the image's check, if any, applies as it is). Returns 0 or -1
+ * (not UTF-8, out of memory). */
+static int docker_create_health(json_t *root, const struct env_container_spec *spec)
+{
+	bool has_test = spec->health_test && spec->health_test[0];
+	json_t *hc;
+	uint64_t stop_s = (spec->stop_timeout_ms + 999) / 1000;
+
+	if (stop_s > INT32_MAX)
+		stop_s = INT32_MAX;
+	if (spec->stop_timeout_ms &&
+	    json_object_set_new(root, "StopTimeout", json_integer((json_int_t)stop_s)))
+		return -1;
+	if (!has_test && !spec->health_interval_ms && !spec->health_timeout_ms &&
+	    !spec->health_start_period_ms && !spec->health_retries)
+		return 0;
+	hc = json_object();
+	if (!hc || json_object_set_new(root, "Healthcheck", hc))
+		return -1;
+	if (has_test) {
+		json_t *test = docker_json_strings(spec->health_test);
+		if (!test || json_object_set_new(hc, "Test", test))
+			return -1;
+	}
+	if (docker_json_set_ns(hc, "Interval", spec->health_interval_ms) ||
+	    docker_json_set_ns(hc, "Timeout", spec->health_timeout_ms) ||
+	    docker_json_set_ns(hc, "StartPeriod", spec->health_start_period_ms) ||
+	    json_object_set_new(
+		    hc, "Retries",
+		    json_integer((json_int_t)(spec->health_retries > INT32_MAX
+						      ? INT32_MAX
+						      : spec->health_retries))))
+		return -1;
+	return 0;
+}
+
+/* Maps Docker's State.Health.Status ("none", "starting", "healthy",
+ * "unhealthy"; no Health at all: no check) to env's. */
+static enum env_ctl_health docker_health_of(const json_t *state)
+{
+	const char *st = json_string_value(
+		json_object_get(json_object_get(state, "Health"), "Status"));
+	if (!st)
+		return ENV_HEALTH_NONE;
+	if (strcmp(st, "starting") == 0)
+		return ENV_HEALTH_STARTING;
+	if (strcmp(st, "healthy") == 0)
+		return ENV_HEALTH_HEALTHY;
+	if (strcmp(st, "unhealthy") == 0)
+		return ENV_HEALTH_UNHEALTHY;
+	return ENV_HEALTH_NONE;
+}
+
 /* Builds the body of POST /containers/create for spec. Returns a string the
  * caller frees, or NULL (not UTF-8, out of memory). */
 static char *docker_create_body(const struct docker *d,
@@ -493,6 +561,8 @@ static char *docker_create_body(const struct docker *d,
 		    json_integer((json_int_t)(spec->millicpu_limit * 1000000u))))
 		goto out;
 	if (d->network_none && docker_json_set_str(host, "NetworkMode", "none"))
+		goto out;
+	if (docker_create_health(root, spec))
 		goto out;
 	if (json_object_set(root, "Labels", labels) ||
 	    json_object_set(root, "HostConfig", host))
@@ -642,6 +712,8 @@ static void docker_op_result(const struct docker_xfer *x, long http,
 				json_string_value(json_object_get(state, "Status")));
 			r->exit_code = (int32_t)json_integer_value(
 				json_object_get(state, "ExitCode"));
+			r->health = docker_health_of(state);
+			r->has_health = true;
 			json_decref(root);
 			return;
 		}
@@ -934,6 +1006,8 @@ static void docker_xfer_finish(struct docker_xfer *x, CURLcode code)
 		req->state = r.state;
 		req->exit_code = r.exit_code;
 		memcpy(req->message, r.message, sizeof req->message);
+		if (r.has_health)
+			req->health = r.health;
 		cb(req, r.status);
 		return;
 	}

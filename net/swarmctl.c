@@ -86,6 +86,14 @@ static const char help_service_flags[] =
 	"  --update-monitor DUR\n"
 	"  --update-max-failure-ratio F  0 to 1\n"
 	"  --update-order stop-first|start-first\n"
+	"  --health-cmd CMD              run by the container's shell; a task is\n"
+	"                                RUNNING once healthy, FAILED when unhealthy\n"
+	"  --health-interval DUR         (default 30s)\n"
+	"  --health-timeout DUR          (default 30s)\n"
+	"  --health-retries N            failures in a row: unhealthy (default 3)\n"
+	"  --health-start-period DUR     failures before the first success not counted\n"
+	"  --no-healthcheck              disable any check, the image's too\n"
+	"  --stop-grace-period DUR       SIGTERM, then SIGKILL after this (default 10s)\n"
 	"  -- CMD ARG...                 the command to run (the image's if none)\n";
 
 struct cmd {

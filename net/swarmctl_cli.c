@@ -275,6 +275,11 @@ static void cli_spec_link(struct swarmctl_cli_spec *b)
 		      b->has_restart || b->has_placement;
 	b->spec.task = b->has_task ? &b->task : NULL;
 	b->spec.update = b->has_update ? &b->update : NULL;
+	if (b->health_given) {
+		b->container.healthcheck = &b->health;
+		if (b->health.n_test)
+			b->health.test = b->health_test;
+	}
 }
 
 /* Adds s to a list of the spec; a list given on update starts empty. */
@@ -343,7 +348,47 @@ static const char *const cli_value_flags[] = {
 	"--update-order",
 	"--placement-pref",
 	"--max-concurrent",
+	"--health-cmd",
+	"--health-interval",
+	"--health-timeout",
+	"--health-retries",
+	"--health-start-period",
+	"--stop-grace-period",
 };
+
+/* Applies a --health-* flag (issue 14, docker service's): the health
+ * check starts from the spec's, --health-cmd CMD is ["CMD-SHELL", CMD]
+ * (an empty CMD: the image's). */
+static int cli_health_flag(struct swarmctl_cli_spec *b, const char *f, char *v, char *err,
+			   size_t n)
+{
+	if (!b->health_given) {
+		const Cs__HealthConfig *cur = b->container.healthcheck;
+		cs__health_config__init(&b->health);
+		if (cur) {
+			b->health = *cur;
+			b->health.n_test = cur->n_test > 2 ? 2 : cur->n_test;
+			for (size_t i = 0; i < b->health.n_test; i++)
+				b->health_test[i] = cur->test[i];
+		}
+		b->health_given = true;
+	}
+	b->has_container = true;
+	b->health_flag = true;
+	if (strcmp(f, "--health-cmd") == 0) {
+		b->health_test[0] = "CMD-SHELL";
+		b->health_test[1] = v;
+		b->health.n_test = *v ? 2 : 0;
+		return 0;
+	}
+	if (strcmp(f, "--health-retries") == 0)
+		return swarmctl_cli_u64(f, v, INT32_MAX, &b->health.retries, err, n);
+	if (strcmp(f, "--health-interval") == 0)
+		return swarmctl_cli_duration_ms(f, v, &b->health.interval_ms, err, n);
+	if (strcmp(f, "--health-timeout") == 0)
+		return swarmctl_cli_duration_ms(f, v, &b->health.timeout_ms, err, n);
+	return swarmctl_cli_duration_ms(f, v, &b->health.start_period_ms, err, n);
+}
 
 /* Applies one flag with its value to b. */
 static int cli_spec_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bool update,
@@ -446,6 +491,12 @@ static int cli_spec_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bo
 			return swarmctl_cli_u64(f, v, 1000000, &b->restart.max_attempts,
 						err, n);
 		}
+	} else if (strncmp(f, "--health-", 9) == 0) {
+		return cli_health_flag(b, f, v, err, n);
+	} else if (strcmp(f, "--stop-grace-period") == 0) {
+		b->has_container = true;
+		return swarmctl_cli_duration_ms(f, v, &b->container.stop_grace_period_ms,
+						err, n);
 	} else if (strncmp(f, "--update-", 9) == 0) {
 		b->has_update = true;
 		if (strcmp(f, "--update-parallelism") == 0)
@@ -500,6 +551,12 @@ int swarmctl_cli_spec(struct swarmctl_cli_spec *b, int argc, char **argv, bool u
 			b->rollback = true;
 			continue;
 		}
+		if (strcmp(a, "--no-healthcheck") == 0) {
+			/* docker's: ["NONE"], the image's check disabled too */
+			b->has_container = true;
+			b->no_healthcheck = true;
+			continue;
+		}
 		if (a[0] != '-') {
 			if (update && !b->target) {
 				b->target = a;
@@ -530,6 +587,16 @@ int swarmctl_cli_spec(struct swarmctl_cli_spec *b, int argc, char **argv, bool u
 	if (b->spec.global && b->replicas_given && b->spec.replicas)
 		return cli_fail(err, n,
 				"--replicas: a global service has no replica count");
+	if (b->no_healthcheck) {
+		if (b->health_flag)
+			return cli_fail(err, n,
+					"--no-healthcheck conflicts with --health-* "
+					"options");
+		cs__health_config__init(&b->health);
+		b->health_test[0] = "NONE";
+		b->health.n_test = 1;
+		b->health_given = true;
+	}
 	if (!update) {
 		if (!b->spec.name || !*b->spec.name)
 			return cli_fail(err, n, "--name: required");
@@ -1178,6 +1245,23 @@ static void cli_json_strings(struct swarmctl_cli_json *j, const char *key, char 
 	swarmctl_cli_json_close(j, ']');
 }
 
+/* The health check and stop grace period of a container (issue 14), when
+ * set. */
+static void cli_json_health(struct swarmctl_cli_json *j, const Cs__ContainerSpec *c)
+{
+	const Cs__HealthConfig *h = c->healthcheck;
+
+	if (c->stop_grace_period_ms)
+		cli_json_kv_u64(j, "stop_grace_period_ms", c->stop_grace_period_ms);
+	if (!h)
+		return;
+	cli_json_strings(j, "health_test", h->test, h->n_test);
+	cli_json_kv_u64(j, "health_interval_ms", h->interval_ms);
+	cli_json_kv_u64(j, "health_timeout_ms", h->timeout_ms);
+	cli_json_kv_u64(j, "health_retries", h->retries);
+	cli_json_kv_u64(j, "health_start_period_ms", h->start_period_ms);
+}
+
 static void cli_json_spec(struct swarmctl_cli_json *j, const char *key,
 			  const Cs__ServiceSpec *sp)
 {
@@ -1197,6 +1281,7 @@ static void cli_json_spec(struct swarmctl_cli_json *j, const char *key,
 		cli_json_strings(j, "command", t->container->command,
 				 t->container->n_command);
 		cli_json_strings(j, "env", t->container->env, t->container->n_env);
+		cli_json_health(j, t->container);
 	}
 	if (t && t->reservations) {
 		cli_json_kv_u64(j, "reserve_millicpus", t->reservations->millicpus);

@@ -60,6 +60,11 @@ struct swarmctl_cli_spec {
 	/* not spec: what else the arguments said */
 	const char *target; /* update: the service NAME */
 	bool rollback;	    /* update --rollback */
+	/* appended (issue 14): the health check, once a --health-* flag or
+	 * --no-healthcheck changed it (else the spec's stays as it was) */
+	Cs__HealthConfig health;
+	char *health_test[2];
+	bool health_given, no_healthcheck, health_flag;
 };
 
 /* swarmctl_cli_spec parses the flags of `service create` (update false) or

@@ -124,6 +124,11 @@ struct clops_spec {
 	Cs__UpdateConfig update;
 	char *constraints[LIMIT_SCN_CONSTRAINTS_MAX];
 	char *spreads[LIMIT_SCN_SPREADS_MAX];
+	/* issue 14: the health check (has_health: the spec has one); its
+	 * test is the stored spec's (borrowed) or health_test */
+	Cs__HealthConfig health;
+	bool has_health, own_test;
+	char *health_test[3];
 };
 
 /* Defaults of `docker service create`. */
@@ -157,6 +162,10 @@ static void clops_spec_from(struct clops_spec *s, const Cs__ServiceSpec *cur)
 		s->task = *cur->task;
 		if (cur->task->container)
 			s->container = *cur->task->container;
+		if (cur->task->container && cur->task->container->healthcheck) {
+			s->health = *cur->task->container->healthcheck;
+			s->has_health = true;
+		}
 		if (cur->task->reservations)
 			s->reservations = *cur->task->reservations;
 		if (cur->task->restart)
@@ -175,6 +184,30 @@ static void clops_spec_from(struct clops_spec *s, const Cs__ServiceSpec *cur)
 	}
 	if (cur->update)
 		s->update = *cur->update;
+}
+
+/* Applies the health-* keys a command gave (as docker service's flags:
+ * --health-cmd CMD is ["CMD-SHELL", CMD], --no-healthcheck ["NONE"]). */
+static void clops_spec_health(struct clops_spec *s, const struct scn_service *k)
+{
+	if (!s->has_health) {
+		cs__health_config__init(&s->health);
+		s->has_health = true;
+	}
+	if (k->health_set & SCN_HEALTH_CMD) {
+		s->own_test = true;
+		s->health_test[0] = k->health_none ? "NONE" : "CMD-SHELL";
+		s->health_test[1] = k->health_cmd;
+		s->health.n_test = k->health_none ? 1 : 2;
+	}
+	if (k->health_set & SCN_HEALTH_INTERVAL)
+		s->health.interval_ms = k->health_interval_ms;
+	if (k->health_set & SCN_HEALTH_TIMEOUT)
+		s->health.timeout_ms = k->health_timeout_ms;
+	if (k->health_set & SCN_HEALTH_RETRIES)
+		s->health.retries = k->health_retries;
+	if (k->health_set & SCN_HEALTH_START_PERIOD)
+		s->health.start_period_ms = k->health_start_period_ms;
 }
 
 /* Applies the keys a command gave. */
@@ -241,6 +274,10 @@ static void clops_spec_apply(struct clops_spec *s, const struct scn_service *k)
 		s->update.monitor_ms = k->update_monitor_ms;
 	if (k->set & SCN_SVC_UPDATE_MAX_FAILURE_RATIO)
 		s->update.max_failure_ratio_ppm = k->update_max_failure_ratio_ppm;
+	if (k->set & SCN_SVC_STOP_GRACE)
+		s->container.stop_grace_period_ms = k->stop_grace_period_ms;
+	if (k->set & SCN_SVC_HEALTH)
+		clops_spec_health(s, k);
 }
 
 /* Points the parts at each other (after any copy of the struct). */
@@ -249,6 +286,9 @@ static void clops_spec_link(struct clops_spec *s)
 	s->placement.constraints = s->constraints;
 	s->placement.spread_labels = s->spreads;
 	s->task.container = &s->container;
+	s->container.healthcheck = s->has_health ? &s->health : NULL;
+	if (s->own_test)
+		s->health.test = s->health_test;
 	s->task.reservations = &s->reservations;
 	s->task.restart = &s->restart;
 	s->task.placement = &s->placement;
@@ -447,9 +487,15 @@ void clops_image(struct clops *o, const struct scn_image *img)
 	}
 	if (simexec_image(world_exec(o->w), img->name, img->pull_fail, smin, smax,
 			  img->has_exit, img->exit_code, img->exit_after.min_ms * 1000,
-			  img->exit_after.max_ms * 1000) == 0)
-		simexec_image_faults(world_exec(o->w), img->name, img->start_fail,
-				     img->stop_ignore);
+			  img->exit_after.max_ms * 1000) == 0 &&
+	    simexec_image_faults(world_exec(o->w), img->name, img->start_fail,
+				 img->stop_ignore) == 0)
+		simexec_image_health(world_exec(o->w), img->name, img->has_healthy_after,
+				     img->healthy_after.min_ms * 1000,
+				     img->healthy_after.max_ms * 1000,
+				     img->has_unhealthy_after,
+				     img->unhealthy_after.min_ms * 1000,
+				     img->unhealthy_after.max_ms * 1000);
 }
 
 /* ---------------------------------------------------------------- conditions */

@@ -902,6 +902,12 @@ static const struct scn_key scn_service_keys[] = {
 	{"env", SCN_SVC_ENV, true},
 	{"env-bytes", SCN_SVC_ENV_BYTES, false},
 	{"max-concurrent", SCN_SVC_MAX_CONCURRENT, false},
+	{"health-cmd", SCN_SVC_HEALTH, false},
+	{"health-interval", SCN_SVC_HEALTH, false},
+	{"health-timeout", SCN_SVC_HEALTH, false},
+	{"health-retries", SCN_SVC_HEALTH, false},
+	{"health-start-period", SCN_SVC_HEALTH, false},
+	{"stop-grace-period", SCN_SVC_STOP_GRACE, false},
 };
 
 #define SCN_LABELS_PREFIX "node.labels."
@@ -1057,6 +1063,47 @@ static int scn_env_bytes(struct scn_parser *p, struct scn_service *svc,
 	return scn_env_add(p, svc, kv->name.col, var);
 }
 
+/* Applies one of the health-* keys (issue 14) to svc; the key's name says
+ * which (they share SCN_SVC_HEALTH). */
+static int scn_health_key(struct scn_parser *p, struct scn_service *svc,
+			  const struct scn_kv *kv)
+{
+	const char *name = kv->key->name;
+	struct scn_tok v = kv->value;
+	int rv;
+
+	if (strcmp(name, "health-cmd") == 0) {
+		free(svc->health_cmd);
+		svc->health_cmd = NULL;
+		svc->health_none = scn_tok_is(v, "none");
+		if (!svc->health_none) {
+			svc->health_cmd = scn_tok_dup(v);
+			if (!svc->health_cmd)
+				return scn_nomem(p);
+		}
+		svc->health_set |= SCN_HEALTH_CMD;
+		return 0;
+	}
+	if (strcmp(name, "health-retries") == 0) {
+		rv = scn_uint(p, v, "health-retries", INT32_MAX, NULL,
+			      &svc->health_retries);
+		svc->health_set |= rv ? 0 : SCN_HEALTH_RETRIES;
+		return rv;
+	}
+	if (strcmp(name, "health-interval") == 0) {
+		rv = scn_duration(p, v, &svc->health_interval_ms);
+		svc->health_set |= rv ? 0 : SCN_HEALTH_INTERVAL;
+	} else if (strcmp(name, "health-timeout") == 0) {
+		rv = scn_duration(p, v, &svc->health_timeout_ms);
+		svc->health_set |= rv ? 0 : SCN_HEALTH_TIMEOUT;
+	} else {
+		assert(strcmp(name, "health-start-period") == 0);
+		rv = scn_duration(p, v, &svc->health_start_period_ms);
+		svc->health_set |= rv ? 0 : SCN_HEALTH_START_PERIOD;
+	}
+	return rv;
+}
+
 /* Applies one KEY=VALUE of service create or update to svc. */
 static int scn_service_key(struct scn_parser *p, struct scn_service *svc,
 			   const struct scn_kv *kv)
@@ -1146,6 +1193,10 @@ static int scn_service_key(struct scn_parser *p, struct scn_service *svc,
 		rv = scn_uint(p, v, "max-concurrent", LIMIT_SCN_REPLICAS_MAX,
 			      "LIMIT_SCN_REPLICAS_MAX", &svc->max_concurrent);
 		break;
+	case SCN_SVC_HEALTH: rv = scn_health_key(p, svc, kv); break;
+	case SCN_SVC_STOP_GRACE:
+		rv = scn_duration(p, v, &svc->stop_grace_period_ms);
+		break;
 	default: assert(!"a service key without a case"); rv = CS_EINVAL;
 	}
 	if (!rv)
@@ -1164,6 +1215,7 @@ static void scn_service_free(struct scn_service *svc)
 	for (size_t i = 0; i < svc->env_count; i++)
 		free(svc->envs[i]);
 	free(svc->envs);
+	free(svc->health_cmd);
 	memset(svc, 0, sizeof *svc);
 }
 
@@ -2050,16 +2102,22 @@ enum scn_image_key {
 	SCN_IK_EXIT = 1u << 2,
 	SCN_IK_AFTER = 1u << 3,
 	SCN_IK_STOP = 1u << 4,
+	SCN_IK_HEALTHY_AFTER = 1u << 5,
+	SCN_IK_UNHEALTHY_AFTER = 1u << 6,
 };
 
 /* image NAME [pull=fail] [start=D[..D]|start=fail] [exit=CODE after=D[..D]]
- * [stop=ignore] */
+ * [stop=ignore] [healthy-after=D[..D]] [unhealthy-after=D[..D]] */
 static int scn_parse_image(struct scn_parser *p, struct scn_cmd *cmd)
 {
 	static const struct scn_key keys[] = {
-		{"pull", SCN_IK_PULL, false}, {"start", SCN_IK_START, false},
-		{"exit", SCN_IK_EXIT, false}, {"after", SCN_IK_AFTER, false},
+		{"pull", SCN_IK_PULL, false},
+		{"start", SCN_IK_START, false},
+		{"exit", SCN_IK_EXIT, false},
+		{"after", SCN_IK_AFTER, false},
 		{"stop", SCN_IK_STOP, false},
+		{"healthy-after", SCN_IK_HEALTHY_AFTER, false},
+		{"unhealthy-after", SCN_IK_UNHEALTHY_AFTER, false},
 	};
 	static const char *const pulls[] = {"fail"};
 	static const char *const stops[] = {"ignore"};
@@ -2116,6 +2174,14 @@ static int scn_parse_image(struct scn_parser *p, struct scn_cmd *cmd)
 		case SCN_IK_AFTER:
 			after_col = kv.name.col;
 			rv = scn_range(p, kv.value, &img->exit_after);
+			break;
+		case SCN_IK_HEALTHY_AFTER:
+			img->has_healthy_after = true;
+			rv = scn_range(p, kv.value, &img->healthy_after);
+			break;
+		case SCN_IK_UNHEALTHY_AFTER:
+			img->has_unhealthy_after = true;
+			rv = scn_range(p, kv.value, &img->unhealthy_after);
 			break;
 		}
 		if (rv)

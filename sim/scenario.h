@@ -156,6 +156,11 @@ enum scn_svc_key {
 	/* issue 14 (jobs): a replicated job's max-concurrent=N (a high bit,
 	 * apart from what other keys of the issue take) */
 	SCN_SVC_MAX_CONCURRENT = 1u << 28,
+	/* issue 14: any of health-cmd, health-interval, health-timeout,
+	 * health-retries, health-start-period (scn_service.health_set says
+	 * which); stop-grace-period */
+	SCN_SVC_HEALTH = 1u << 20,
+	SCN_SVC_STOP_GRACE = 1u << 21,
 };
 
 /* The scenario's own limits on env (the control API's spec limit,
@@ -207,6 +212,25 @@ struct scn_service {
 	char **envs;
 	size_t env_count;
 	uint64_t max_concurrent; /* max-concurrent=N (a replicated job) */
+	/* issue 14: health-cmd=CMD (Docker's CMD-SHELL; `none`: disabled,
+	 * as --no-healthcheck), health-interval=D, health-timeout=D,
+	 * health-retries=N, health-start-period=D; an update changes only
+	 * the parts given (health_set: SCN_HEALTH_* bits) */
+	uint32_t health_set;
+	char *health_cmd; /* NULL when health_none */
+	bool health_none;
+	uint64_t health_interval_ms, health_timeout_ms, health_retries,
+		health_start_period_ms;
+	uint64_t stop_grace_period_ms; /* stop-grace-period=D */
+};
+
+/* Bits of scn_service.health_set. */
+enum scn_health_key {
+	SCN_HEALTH_CMD = 1u << 0,
+	SCN_HEALTH_INTERVAL = 1u << 1,
+	SCN_HEALTH_TIMEOUT = 1u << 2,
+	SCN_HEALTH_RETRIES = 1u << 3,
+	SCN_HEALTH_START_PERIOD = 1u << 4,
 };
 
 /* Bits of scn_settings.set. */
@@ -262,6 +286,10 @@ struct scn_image {
 	bool has_exit;
 	int32_t exit_code;
 	struct scn_range exit_after;
+	/* issue 14: healthy-after=D[..D], unhealthy-after=D[..D]: when its
+	 * health command starts to succeed, and to fail, after each start */
+	bool has_healthy_after, has_unhealthy_after;
+	struct scn_range healthy_after, unhealthy_after;
 };
 
 /* runtime NODE fail=OPS [for=DUR] | restart [containers=keep|lose]

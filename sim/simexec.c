@@ -38,6 +38,12 @@ struct simexec_image_cfg {
 	us_t exit_min_us, exit_max_us;
 	bool start_fail;  /* START fails: the container stays created */
 	bool stop_ignore; /* SIGTERM ignored: killed at the stop timeout */
+	/* issue 14: when its health command succeeds, from its start: from
+	 * a draw in healthy_after (else at once) until a draw in
+	 * unhealthy_after (else for good) */
+	bool has_healthy_after, has_unhealthy_after;
+	us_t healthy_min_us, healthy_max_us;
+	us_t unhealthy_min_us, unhealthy_max_us;
 };
 
 /* A service name seen in a container or an allow call; lives until
@@ -50,6 +56,13 @@ struct simexec_service {
 };
 
 struct simexec_rec;
+
+/* A container's health check, from its spec (has: a test, not NONE). */
+struct simexec_health_cfg {
+	bool has;
+	us_t interval_us, start_period_us;
+	uint64_t retries;
+};
 
 struct simexec_container {
 	struct tree_node by_node; /* (node, task id): the order of everything */
@@ -69,6 +82,17 @@ struct simexec_container {
 	struct simexec_rec *ev_stop;
 	us_t start_due_us; /* while ev_start */
 	us_t stop_due_us;  /* while ev_stop */
+	/* issue 14: its health check (the spec's, fixed at create) and
+	 * Docker's probe state, advanced to the time asked (simexec_health):
+	 * a probe every interval from the start, a success healthy, `retries`
+	 * failures in a row unhealthy, failures before any success within
+	 * the start period not counted. */
+	struct simexec_health_cfg hc;
+	us_t started_us;			 /* its last start */
+	us_t healthy_from_us, unhealthy_from_us; /* from started_us; drawn at start */
+	uint64_t probes_done;
+	uint64_t failing_streak;
+	enum env_ctl_health health;
 };
 
 struct simexec_ctl {
@@ -81,6 +105,7 @@ struct simexec_ctl {
 	char image[SIMEXEC_IMAGE_BYTES_MAX + 1];
 	uint64_t slot;
 	us_t stop_timeout_us;
+	struct simexec_health_cfg hc; /* given to the container it creates */
 	struct simexec_rec *op;	      /* the op in flight, or NULL */
 	struct env_ctl_req *wait_req; /* a WAIT in flight, or NULL */
 	env_ctl_cb wait_cb;
@@ -119,6 +144,7 @@ struct simexec_rec {
 	struct simexec_ctl *ctl;     /* OP, WAIT, CLOSE; NULL: cancelled */
 	struct simexec_container *c; /* STARTED, EXIT, STOPPED; NULL: cancelled */
 	struct env_ctl_req *req;     /* OP, WAIT */
+	enum env_ctl_op op_kind;     /* OP */
 	env_ctl_cb cb;
 	env_ctl_close_cb close_cb; /* CLOSE */
 	void *close_data;
@@ -297,6 +323,7 @@ int simexec_image(struct simexec *x, const char *name, bool pull_fail, us_t star
 	img->exit_max_us = exit_max_us;
 	img->start_fail = false;
 	img->stop_ignore = false;
+	img->has_healthy_after = img->has_unhealthy_after = false;
 	assert(simexec_image_find(x, name) == img);
 	return 0;
 }
@@ -310,6 +337,26 @@ int simexec_image_faults(struct simexec *x, const char *name, bool start_fail,
 		return CS_ENOENT;
 	img->start_fail = start_fail;
 	img->stop_ignore = stop_ignore;
+	return 0;
+}
+
+int simexec_image_health(struct simexec *x, const char *name, bool has_healthy,
+			 us_t healthy_min_us, us_t healthy_max_us, bool has_unhealthy,
+			 us_t unhealthy_min_us, us_t unhealthy_max_us)
+{
+	struct simexec_image_cfg *img =
+		(struct simexec_image_cfg *)simexec_image_find(x, name ? name : "");
+	if (!img)
+		return CS_ENOENT;
+	if ((has_healthy && healthy_min_us > healthy_max_us) ||
+	    (has_unhealthy && unhealthy_min_us > unhealthy_max_us))
+		return CS_EINVAL;
+	img->has_healthy_after = has_healthy;
+	img->healthy_min_us = healthy_min_us;
+	img->healthy_max_us = healthy_max_us;
+	img->has_unhealthy_after = has_unhealthy;
+	img->unhealthy_min_us = unhealthy_min_us;
+	img->unhealthy_max_us = unhealthy_max_us;
 	return 0;
 }
 
@@ -678,6 +725,7 @@ static struct simexec_container *simexec_create(struct simexec *x,
 	c->slot = ctl->slot;
 	c->svc = svc;
 	c->state = ENV_CTL_CREATED;
+	c->hc = ctl->hc;
 	tree_insert(&x->containers, &c->by_node);
 	tree_insert(&x->by_task, &c->by_task);
 	tree_insert(&x->by_slot, &c->by_slot);
@@ -688,6 +736,53 @@ static struct simexec_container *simexec_create(struct simexec *x,
 		(void)found;
 	}
 	return c;
+}
+
+/* c started running now: its health check starts over (Docker's), with
+ * the image's healthy and unhealthy times drawn (only for an image that
+ * has them, so that no other draw moves). */
+static void simexec_health_start(struct simexec *x, struct simexec_container *c,
+				 const struct simexec_image_cfg *img)
+{
+	c->started_us = world_now_us(x->w);
+	c->probes_done = 0;
+	c->failing_streak = 0;
+	c->health = c->hc.has ? ENV_HEALTH_STARTING : ENV_HEALTH_NONE;
+	c->healthy_from_us = 0;
+	c->unhealthy_from_us = UINT64_MAX;
+	if (img && img->has_healthy_after)
+		c->healthy_from_us = rng_range(world_rng(x->w, RNG_WORKLOAD),
+					       img->healthy_min_us, img->healthy_max_us);
+	if (img && img->has_unhealthy_after)
+		c->unhealthy_from_us =
+			rng_range(world_rng(x->w, RNG_WORKLOAD), img->unhealthy_min_us,
+				  img->unhealthy_max_us);
+}
+
+/* Returns c's health now: runs, in order, the probes due since its start
+ * (Docker's rules: a success is healthy and ends the failing streak; a
+ * failure counts unless the container never was healthy and the probe
+ * ran within the start period; `retries` counted failures in a row are
+ * unhealthy). Probes take no time (the timeout is not modelled). */
+static enum env_ctl_health simexec_health(struct simexec_container *c, us_t now_us)
+{
+	if (!c->hc.has || c->state != ENV_CTL_RUNNING)
+		return c->health;
+	assert(c->hc.interval_us > 0);
+	while (now_us >= c->started_us &&
+	       (now_us - c->started_us) / c->hc.interval_us > c->probes_done) {
+		us_t at_us = ++c->probes_done * c->hc.interval_us; /* since start */
+		bool ok = at_us >= c->healthy_from_us && at_us < c->unhealthy_from_us;
+		if (ok) {
+			c->failing_streak = 0;
+			c->health = ENV_HEALTH_HEALTHY;
+		} else if (c->health != ENV_HEALTH_STARTING ||
+			   at_us >= c->hc.start_period_us) {
+			if (++c->failing_streak >= c->hc.retries)
+				c->health = ENV_HEALTH_UNHEALTHY;
+		}
+	}
+	return c->health;
 }
 
 /* ---------------------------------------------------------------- events */
@@ -712,11 +807,12 @@ static void simexec_fire_op(struct simexec *x, struct simexec_rec *rec)
 		req->exit_code = rec->exit_code;
 		memcpy(req->message, rec->message, sizeof req->message);
 	} else {
-		const struct simexec_container *c =
-			simexec_find(x, ctl->node, ctl->task_id);
+		struct simexec_container *c = simexec_find(x, ctl->node, ctl->task_id);
 		req->state = c ? c->state : ENV_CTL_ABSENT;
 		req->exit_code = c ? c->exit_code : 0;
 		req->message[0] = '\0';
+		if (c && rec->op_kind == ENV_CTL_INSPECT)
+			req->health = simexec_health(c, world_now_us(x->w));
 	}
 	free(rec);
 	cb(req, status);
@@ -837,6 +933,7 @@ static void simexec_fire_started(struct simexec *x, struct simexec_rec *rec)
 	assert(c->state != ENV_CTL_RUNNING);
 	simexec_set_state(x, c, ENV_CTL_RUNNING, 0);
 	img = simexec_image_find(x, c->image);
+	simexec_health_start(x, c, img);
 	if (img && img->has_exit) {
 		us_t after = rng_range(world_rng(x->w, RNG_WORKLOAD), img->exit_min_us,
 				       img->exit_max_us);
@@ -925,6 +1022,15 @@ int simexec_ctl_open(struct simexec *x, uint32_t node,
 	ctl->node = node;
 	ctl->slot = spec->slot;
 	ctl->stop_timeout_us = spec->stop_timeout_ms * 1000;
+	/* Docker's defaults for what the spec leaves at 0 */
+	ctl->hc.has = spec->health_test && spec->health_test[0] &&
+		      strcmp(spec->health_test[0], "NONE") != 0;
+	ctl->hc.interval_us = (spec->health_interval_ms ? spec->health_interval_ms
+							: SIMEXEC_HEALTH_INTERVAL_MS) *
+			      1000;
+	ctl->hc.start_period_us = spec->health_start_period_ms * 1000;
+	ctl->hc.retries =
+		spec->health_retries ? spec->health_retries : SIMEXEC_HEALTH_RETRIES;
 	ctl->prev = x->nodes[node].tail;
 	if (ctl->prev)
 		ctl->prev->next = ctl;
@@ -1123,6 +1229,7 @@ int simexec_ctl_do(struct env_ctl *handle, enum env_ctl_op op, struct env_ctl_re
 		return CS_ENOMEM;
 	rec->ctl = ctl;
 	rec->req = req;
+	rec->op_kind = op;
 	rec->cb = cb;
 	c = simexec_find(x, ctl->node, ctl->task_id);
 	if (simexec_op_bit(op) && simexec_fails(x, ctl->node, simexec_op_bit(op))) {

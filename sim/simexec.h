@@ -38,6 +38,9 @@ struct simexec;
 #define SIMEXEC_EXIT_STOPPED	143	 /* 128 + SIGTERM */
 #define SIMEXEC_EXIT_KILLED	137	 /* 128 + SIGKILL */
 #define SIMEXEC_IMAGE_BYTES_MAX 255u
+/* Docker's health check defaults (issue 14) */
+#define SIMEXEC_HEALTH_INTERVAL_MS 30000u
+#define SIMEXEC_HEALTH_RETRIES	   3u
 
 /* simexec_new returns an empty runtime for w (borrowed; it must outlive the
  * runtime), or NULL when out of memory. The world makes its own in
@@ -71,6 +74,18 @@ int simexec_image(struct simexec *x, const char *name, bool pull_fail, us_t star
  * timeout (`stop=ignore`). Returns 0 or CS_ENOENT (no such image). */
 int simexec_image_faults(struct simexec *x, const char *name, bool start_fail,
 			 bool stop_ignore);
+
+/* simexec_image_health (issue 14) sets when the health command of image
+ * `name` (configured before by simexec_image, which resets this to "always
+ * succeeds") succeeds, from each start of a container: from a uniform draw
+ * in [healthy_min_us, healthy_max_us] (has_healthy; else at once) until a
+ * draw in [unhealthy_min_us, unhealthy_max_us] (has_unhealthy; else for
+ * good): `image NAME healthy-after=D[..D] unhealthy-after=D[..D]`. Only a
+ * container whose spec has a health check runs it (see INSPECT). Returns
+ * 0, CS_ENOENT (no such image) or CS_EINVAL (min > max). */
+int simexec_image_health(struct simexec *x, const char *name, bool has_healthy,
+			 us_t healthy_min_us, us_t healthy_max_us, bool has_unhealthy,
+			 us_t unhealthy_min_us, us_t unhealthy_max_us);
 
 /* ---------------------------------------------------------------- runtime faults
  *
@@ -143,7 +158,14 @@ us_t simexec_runtime_healthy_from(const struct simexec *x, uint32_t node);
  *            comes later)
  *  REMOVE    forced, as SwarmKit asks: killed if running, then deleted
  *            now; no container is fine
- *  INSPECT   state and exit code (ABSENT when there is no container)
+ *  INSPECT   state and exit code (ABSENT when there is no container), and
+ *            health: NONE without a health check in the spec (a test, not
+ *            NONE); else Docker's verdict on the probes run so far, one
+ *            every health_interval_ms (default 30s) from the start, each a
+ *            success while the image's health command succeeds
+ *            (simexec_image_health), `health_retries` (default 3) failures
+ *            in a row unhealthy, failures before a first success within
+ *            the start period not counted; the timeout is not modelled
  * Busy rules: one op plus one WAIT per controller, else CS_EAGAIN. */
 
 /* simexec_ctl_open makes a controller for spec's task on node (spec

@@ -1006,6 +1006,12 @@ struct fe_ctl {
 	char envs[4][64];
 	size_t env_count;
 	bool has_op, has_wait;
+	/* issue 14: what ctl_open was given */
+	ms_t stop_timeout_ms;
+	char health_test[2][64];
+	size_t health_test_count;
+	ms_t health_interval_ms, health_start_period_ms;
+	uint64_t health_retries;
 };
 
 struct fe_op {
@@ -1041,6 +1047,11 @@ struct fenv {
 	Cs__TaskState reported[FE_TASKS]; /* the last state reported per task */
 	size_t errors_logged;
 	bool exited;
+	/* issue 14: the health check and grace period fe_assign gives its
+	 * tasks (NULL, 0: none), and the health INSPECT answers report */
+	const Cs__HealthConfig *health;
+	uint64_t stop_grace_ms;
+	enum env_ctl_health next_health;
 	struct agent *agent;
 	struct agent_cfg cfg;
 	const char *managers[1];
@@ -1151,6 +1162,16 @@ static int fe_ctl_open(struct env *env, const struct env_container_spec *spec,
 		snprintf(c->envs[i], sizeof c->envs[i], "%s", spec->envs[i]);
 		c->env_count++;
 	}
+	c->stop_timeout_ms = spec->stop_timeout_ms;
+	for (size_t i = 0; spec->health_test && spec->health_test[i]; i++) {
+		assert_true(i < 2);
+		snprintf(c->health_test[i], sizeof c->health_test[i], "%s",
+			 spec->health_test[i]);
+		c->health_test_count++;
+	}
+	c->health_interval_ms = spec->health_interval_ms;
+	c->health_start_period_ms = spec->health_start_period_ms;
+	c->health_retries = spec->health_retries;
 	fe->ctls[fe->ctl_count++] = c;
 	*ctl = (struct env_ctl *)c;
 	return 0;
@@ -1366,6 +1387,8 @@ static void fe_answer(struct fenv *fe, uint64_t task, enum env_ctl_op op, int st
 	o.req->state = state;
 	o.req->exit_code = code;
 	snprintf(o.req->message, sizeof o.req->message, "%s", message ? message : "");
+	if (op == ENV_CTL_INSPECT)
+		o.req->health = fe->next_health;
 	o.cb(o.req, status);
 }
 
@@ -1404,6 +1427,8 @@ static void fe_assign(struct fenv *fe, bool full, bool more, uint64_t seq,
 	for (size_t i = 0; envs && envs[i]; i++)
 		cs.n_env = i + 1;
 	cs.env = envs;
+	cs.healthcheck = (Cs__HealthConfig *)fe->health;
+	cs.stop_grace_period_ms = fe->stop_grace_ms;
 	ts.container = &cs;
 	for (size_t i = 0; i < n; i++) {
 		cs__task__init(&tasks[i]);
@@ -1916,6 +1941,179 @@ static void test_agent_rewrites_rows_of_an_older_agent_without_env_values(void *
 	fe_free(fe);
 }
 
+/* ---------------------------------------------------------------- health checks (issue 14) */
+
+static char *fe_health_test[] = {"CMD-SHELL", "check", NULL};
+
+static void fe_health_init(Cs__HealthConfig *hc)
+{
+	cs__health_config__init(hc);
+	hc->n_test = 2;
+	hc->test = fe_health_test;
+	hc->interval_ms = 2000;
+	hc->start_period_ms = 9000;
+	hc->retries = 4;
+}
+
+/* Runs task id with a health check to RUNNING: started, STARTING while its
+ * runtime says "starting", RUNNING once healthy (SwarmKit's controller
+ * Start waits for "health_status: healthy"). */
+static void fe_run_healthy(struct fenv *fe, uint64_t id)
+{
+	fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	fe_answer(fe, id, ENV_CTL_START, 0, ENV_CTL_RUNNING, 0, NULL);
+	assert_true(fe_pending(fe, id, ENV_CTL_WAIT) >= 0);
+	assert_true(fe_pending(fe, id, ENV_CTL_INSPECT) >= 0);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_STARTING);
+	fe->next_health = ENV_HEALTH_STARTING;
+	fe_answer(fe, id, ENV_CTL_INSPECT, 0, ENV_CTL_RUNNING, 0, NULL);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_STARTING);
+	/* asked again at the next tick */
+	assert_true(fe_pending(fe, id, ENV_CTL_INSPECT) >= 0);
+	fe->next_health = ENV_HEALTH_HEALTHY;
+	fe_answer(fe, id, ENV_CTL_INSPECT, 0, ENV_CTL_RUNNING, 0, NULL);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_RUNNING);
+}
+
+/* The spec's health check and stop grace period reach the executor; the
+ * task is RUNNING only once healthy. */
+static void test_agent_health_checked_task_runs_only_once_healthy(void **state)
+{
+	struct fenv *fe = fe_new();
+	Cs__HealthConfig hc;
+	uint64_t id = 1;
+	struct fe_ctl *c;
+	(void)state;
+
+	fe_health_init(&hc);
+	fe->health = &hc;
+	fe->stop_grace_ms = 3000;
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	c = fe_ctl_of_task(fe, id);
+	assert_non_null(c);
+	assert_int_equal(c->stop_timeout_ms, 3000);
+	assert_int_equal(c->health_test_count, 2);
+	assert_string_equal(c->health_test[0], "CMD-SHELL");
+	assert_string_equal(c->health_test[1], "check");
+	assert_int_equal(c->health_interval_ms, 2000);
+	assert_int_equal(c->health_start_period_ms, 9000);
+	assert_int_equal(c->health_retries, 4);
+	fe_run_healthy(fe, id);
+	/* still watched while it runs */
+	fe_advance(fe, 1000);
+	assert_true(fe_pending(fe, id, ENV_CTL_INSPECT) >= 0);
+	fe_free(fe);
+}
+
+/* An unhealthy container is stopped (with its grace period), and its task
+ * FAILED once the stop succeeded, whatever its exit code: the restart
+ * policy replaces it (SwarmKit: Shutdown, then ErrContainerUnhealthy). */
+static void test_agent_unhealthy_task_is_stopped_then_failed(void **state)
+{
+	struct fenv *fe = fe_new();
+	Cs__HealthConfig hc;
+	uint64_t id = 1;
+	(void)state;
+
+	fe_health_init(&hc);
+	fe->health = &hc;
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	assert_int_equal(fe_ctl_of_task(fe, id)->stop_timeout_ms, 10000);
+	fe_run_healthy(fe, id);
+	fe->next_health = ENV_HEALTH_UNHEALTHY;
+	fe_answer(fe, id, ENV_CTL_INSPECT, 0, ENV_CTL_RUNNING, 0, NULL);
+	assert_true(fe_pending(fe, id, ENV_CTL_SHUTDOWN) >= 0);
+	fe_advance(fe, 1000);
+	/* not before the stop succeeded: no replacement beside it */
+	assert_int_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_RUNNING);
+	fe_answer(fe, id, ENV_CTL_SHUTDOWN, 0, ENV_CTL_EXITED, 143, NULL);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_FAILED);
+	/* its exit (SIGTERM, 143) changes nothing; nothing is started again */
+	fe_answer(fe, id, ENV_CTL_WAIT, 0, ENV_CTL_EXITED, 143, NULL);
+	fe_advance(fe, 3000);
+	assert_int_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_FAILED);
+	assert_true(fe_pending(fe, id, ENV_CTL_START) < 0);
+	assert_true(fe_pending(fe, id, ENV_CTL_INSPECT) < 0);
+	fe_free(fe);
+}
+
+/* An unhealthy verdict before the first healthy one (STARTING) fails the
+ * task the same way; a container that exits meanwhile is left to the wait.
+ * Without a health check nothing is inspected: RUNNING once started. */
+static void test_agent_unhealthy_while_starting_fails_and_no_check_no_polls(void **state)
+{
+	struct fenv *fe = fe_new();
+	Cs__HealthConfig hc;
+	uint64_t ids[2] = {1, 2};
+	(void)state;
+
+	fe_health_init(&hc);
+	fe->health = &hc;
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, ids, 1, NULL, 0, NULL);
+	fe->health = NULL;
+	fe_assign(fe, false, false, 2, &ids[1], 1, NULL, 0, NULL);
+	fe_answer(fe, 1, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	fe_answer(fe, 1, ENV_CTL_START, 0, ENV_CTL_RUNNING, 0, NULL);
+	fe->next_health = ENV_HEALTH_UNHEALTHY;
+	fe_answer(fe, 1, ENV_CTL_INSPECT, 0, ENV_CTL_RUNNING, 0, NULL);
+	fe_answer(fe, 1, ENV_CTL_SHUTDOWN, 0, ENV_CTL_EXITED, 143, NULL);
+	fe_run(fe, 2);
+	assert_int_equal(fe_ctl_of_task(fe, 2)->health_test_count, 0);
+	fe_advance(fe, 3000);
+	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_FAILED);
+	assert_int_equal(fe->reported[2], CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_true(fe_pending(fe, 2, ENV_CTL_INSPECT) < 0);
+	assert_int_equal(fe->asked[ENV_CTL_INSPECT], 1);
+	fe_free(fe);
+}
+
+/* A daemon restarted while its task waited for health: the container runs,
+ * but the task stays STARTING until its health is read healthy (adopted
+ * as RUNNING at once, it would say so of a container never healthy). */
+static void test_agent_restart_while_waiting_for_health_keeps_waiting(void **state)
+{
+	struct fenv *fe = fe_new();
+	Cs__HealthConfig hc;
+	uint64_t id = 1;
+	struct env_ctl_found f;
+	(void)state;
+
+	fe_health_init(&hc);
+	fe->health = &hc;
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	fe_answer(fe, id, ENV_CTL_START, 0, ENV_CTL_RUNNING, 0, NULL);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_STARTING);
+	fe_kill(fe);
+	fe_start(fe);
+	fe_found(&f, id, ENV_CTL_RUNNING, 0);
+	fe_list_answer(fe, 0, &f, 1);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	fe_advance(fe, 2000);
+	assert_int_not_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_true(fe_pending(fe, id, ENV_CTL_WAIT) >= 0);
+	fe->next_health = ENV_HEALTH_HEALTHY;
+	fe_answer(fe, id, ENV_CTL_INSPECT, 0, ENV_CTL_RUNNING, 0, NULL);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_true(fe_pending(fe, id, ENV_CTL_START) < 0);
+	fe_free(fe);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1950,6 +2148,12 @@ int main(void)
 			test_agent_stops_and_removes_container_of_removed_service,
 			fixture_new, fixture_free),
 		cmocka_unit_test(test_agent_passes_service_env_to_the_container),
+		cmocka_unit_test(test_agent_health_checked_task_runs_only_once_healthy),
+		cmocka_unit_test(test_agent_unhealthy_task_is_stopped_then_failed),
+		cmocka_unit_test(
+			test_agent_unhealthy_while_starting_fails_and_no_check_no_polls),
+		cmocka_unit_test(
+			test_agent_restart_while_waiting_for_health_keeps_waiting),
 		cmocka_unit_test(
 			test_agent_keeps_env_values_off_disk_and_waits_for_them_after_restart),
 		cmocka_unit_test(

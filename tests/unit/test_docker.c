@@ -464,6 +464,79 @@ static void test_docker_prepare_start_wait_gives_exit_code(void **state)
 	close_ctl(t, ctl);
 }
 
+/* Issue 14: the health check and the stop grace period go into the create
+ * body as Docker's HealthConfig (durations in nanoseconds) and StopTimeout
+ * (seconds, rounded up); INSPECT reads State.Health.Status, and a container
+ * without Health has none. */
+static void test_docker_health_check_in_create_and_inspect_reads_health(void **state)
+{
+	static const char *const test_health[] = {"CMD-SHELL", "test -f /ok", NULL};
+	struct test_ctx *t = *state;
+	struct env_container_spec spec = test_spec("th1"), plain = test_spec("th2");
+	struct env_ctl *ctl, *ctl2;
+	struct op_result r;
+	const struct fake_req *q;
+	json_t *body, *hc;
+
+	spec.health_test = test_health;
+	spec.health_interval_ms = 2000;
+	spec.health_timeout_ms = 500;
+	spec.health_start_period_ms = 7000;
+	spec.health_retries = 4;
+	fake_route(&t->fake, "POST", "/v1.41/containers/create", 201,
+		   "{\"Id\":\"abc\",\"Warnings\":[]}");
+	fake_route(&t->fake, "GET", "/v1.41/containers/cswarm-th1/json", 200,
+		   "{\"Id\":\"x\",\"State\":{\"Status\":\"running\",\"Running\":true,"
+		   "\"ExitCode\":0,\"Health\":{\"Status\":\"unhealthy\","
+		   "\"FailingStreak\":4,\"Log\":[]}}}");
+	fake_route(&t->fake, "GET", "/v1.41/containers/cswarm-th2/json", 200,
+		   "{\"Id\":\"y\",\"State\":{\"Status\":\"running\",\"Running\":true,"
+		   "\"ExitCode\":0}}");
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
+	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
+	assert_non_null(q);
+	body = json_loads(q->body, 0, NULL);
+	assert_non_null(body);
+	/* stop_timeout_ms 1500: 2 s */
+	assert_int_equal(json_integer_value(json_object_get(body, "StopTimeout")), 2);
+	hc = json_object_get(body, "Healthcheck");
+	assert_true(json_is_object(hc));
+	assert_int_equal(json_array_size(json_object_get(hc, "Test")), 2);
+	assert_string_equal(
+		json_string_value(json_array_get(json_object_get(hc, "Test"), 0)),
+		"CMD-SHELL");
+	assert_string_equal(
+		json_string_value(json_array_get(json_object_get(hc, "Test"), 1)),
+		"test -f /ok");
+	assert_int_equal(json_integer_value(json_object_get(hc, "Interval")),
+			 2000000000LL);
+	assert_int_equal(json_integer_value(json_object_get(hc, "Timeout")), 500000000LL);
+	assert_int_equal(json_integer_value(json_object_get(hc, "StartPeriod")),
+			 7000000000LL);
+	assert_int_equal(json_integer_value(json_object_get(hc, "Retries")), 4);
+	json_decref(body);
+	do_op(t, ctl, ENV_CTL_INSPECT, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.req.state, ENV_CTL_RUNNING);
+	assert_int_equal(r.req.health, ENV_HEALTH_UNHEALTHY);
+	close_ctl(t, ctl);
+
+	/* no health check in the spec: no Healthcheck (the image's applies),
+	 * and an inspect without Health says none */
+	assert_int_equal(docker_ctl_open(t->d, &plain, &ctl2), 0);
+	memset(&r, 0, sizeof r);
+	r.req.health = ENV_HEALTH_HEALTHY;
+	r.req.data = &r;
+	r.loop = &t->loop;
+	assert_int_equal(docker_ctl_do(ctl2, ENV_CTL_INSPECT, &r.req, op_cb), 0);
+	run_until(t, &r.done, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.req.health, ENV_HEALTH_NONE);
+	close_ctl(t, ctl2);
+}
+
 static void test_docker_missing_image_is_eexec_with_dockers_words(void **state)
 {
 	struct test_ctx *t = *state;
@@ -958,6 +1031,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_docker_prepare_start_wait_gives_exit_code),
+		T(test_docker_health_check_in_create_and_inspect_reads_health),
 		T(test_docker_missing_image_is_eexec_with_dockers_words),
 		T(test_docker_create_conflict_counts_as_created),
 		T(test_docker_quick_ops_map_docker_answers),

@@ -791,7 +791,8 @@ static void test_scn_rejects_unknown_key_naming_the_allowed_ones(void **state)
 		"mode, image, constraint, reserve-cpu, reserve-mem, max-per-node, spread, "
 		"restart, restart-delay, restart-max, restart-window, update-parallelism, "
 		"update-delay, update-failure-action, update-order, update-monitor, "
-		"update-max-failure-ratio, env, env-bytes, max-concurrent)");
+		"update-max-failure-ratio, env, env-bytes, max-concurrent, health-cmd, health-interval, "
+		"health-timeout, health-retries, health-start-period, stop-grace-period)");
 	line_fails(
 		"link m1 m2 jitter=5ms",
 		"scn.scn:2:12: unknown key 'jitter' for link (expected loss, delay, dup, "
@@ -1256,6 +1257,49 @@ static void test_scn_rejects_control_bytes(void **state)
 
 /* ---------------------------------------------------------------- fault vocabulary */
 
+/* Issue 14: health checks and the stop grace period of a service, and when
+ * an image's health command succeeds. */
+static void test_scn_health_keys_and_image_health(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c = line_cmd(
+		"service create web health-cmd=check health-interval=5s health-timeout=2s "
+		"health-retries=4 health-start-period=1m stop-grace-period=3s",
+		&s);
+
+	assert_true(c->u.service.set & SCN_SVC_HEALTH);
+	assert_true(c->u.service.set & SCN_SVC_STOP_GRACE);
+	assert_int_equal(c->u.service.health_set,
+			 SCN_HEALTH_CMD | SCN_HEALTH_INTERVAL | SCN_HEALTH_TIMEOUT |
+				 SCN_HEALTH_RETRIES | SCN_HEALTH_START_PERIOD);
+	assert_string_equal(c->u.service.health_cmd, "check");
+	assert_false(c->u.service.health_none);
+	assert_int_equal(c->u.service.health_interval_ms, 5000);
+	assert_int_equal(c->u.service.health_timeout_ms, 2000);
+	assert_int_equal(c->u.service.health_retries, 4);
+	assert_int_equal(c->u.service.health_start_period_ms, 60000);
+	assert_int_equal(c->u.service.stop_grace_period_ms, 3000);
+	scn_free(&s);
+	c = line_cmd("service update web health-cmd=none", &s);
+	assert_int_equal(c->u.service.set, SCN_SVC_HEALTH);
+	assert_int_equal(c->u.service.health_set, SCN_HEALTH_CMD);
+	assert_true(c->u.service.health_none);
+	assert_null(c->u.service.health_cmd);
+	scn_free(&s);
+	c = line_cmd("image app:1 healthy-after=5s..10s unhealthy-after=1m", &s);
+	assert_true(c->u.image.has_healthy_after);
+	assert_int_equal(c->u.image.healthy_after.min_ms, 5000);
+	assert_int_equal(c->u.image.healthy_after.max_ms, 10000);
+	assert_true(c->u.image.has_unhealthy_after);
+	assert_int_equal(c->u.image.unhealthy_after.min_ms, 60000);
+	scn_free(&s);
+	line_fails(
+		"service create web health-retries=x",
+		"scn.scn:2:35: bad health-retries 'x' (expected a whole number, like 3)");
+	line_fails("service create web health-cmd=a health-cmd=b",
+		   "scn.scn:2:33: duplicate key 'health-cmd' (first given at column 20)");
+}
+
 static void test_scn_image_start_fail_and_stop_ignore(void **state)
 {
 	struct scn_script s;
@@ -1651,6 +1695,7 @@ int main(void)
 		cmocka_unit_test(test_scn_rejects_link_to_itself),
 		cmocka_unit_test(test_scn_rejects_control_bytes),
 		cmocka_unit_test(test_scn_image_start_fail_and_stop_ignore),
+		cmocka_unit_test(test_scn_health_keys_and_image_health),
 		cmocka_unit_test(test_scn_runtime_fail_reads_ops_and_for),
 		cmocka_unit_test(test_scn_runtime_restart_and_ok),
 		cmocka_unit_test(test_scn_disk_faults_and_ok),

@@ -38,6 +38,7 @@ struct done {
 	char message[256];
 	us_t called_us; /* when the op was asked */
 	us_t done_us;	/* when the callback ran */
+	enum env_ctl_health health;
 };
 
 struct listed {
@@ -105,6 +106,7 @@ static void done_cb(struct env_ctl_req *req, int status)
 	d->exit_code = req->exit_code;
 	memcpy(d->message, req->message, sizeof d->message);
 	d->done_us = world_now_us(d->t->w);
+	d->health = req->health;
 }
 
 /* Asks op on ctl (an env of node) into d; returns ctl_do's result. */
@@ -1083,6 +1085,100 @@ static void test_simexec_runtime_fault_outlives_the_process(void **state)
 	world_free(t.w);
 }
 
+/* ---------------------------------------------------------------- health checks (issue 14) */
+
+static const char *const test_health_cmd[] = {"CMD-SHELL", "check", NULL};
+
+/* A controller of task on node 0 with a health check every interval_ms,
+ * retries and start period as given (test NULL: none in the spec). */
+static struct env_ctl *open_health(struct ctx *t, const char *task, const char *image,
+				   const char *const *test, ms_t interval_ms,
+				   uint64_t retries, ms_t start_period_ms)
+{
+	struct env *env = env_of(t, 0);
+	struct env_container_spec spec = {
+		.task_id = task,
+		.service_id = "web",
+		.image = image,
+		.stop_timeout_ms = 10000,
+		.service_name = "web",
+		.slot = 1,
+		.health_test = test,
+		.health_interval_ms = interval_ms,
+		.health_retries = retries,
+		.health_start_period_ms = start_period_ms,
+	};
+	struct env_ctl *ctl = NULL;
+	assert_int_equal(env->ops->ctl_open(env, &spec, &ctl), 0);
+	return ctl;
+}
+
+/* The health INSPECT reports at the current time. */
+static enum env_ctl_health health_now(struct ctx *t, struct env_ctl *ctl)
+{
+	struct done d;
+	assert_int_equal(do_op(t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
+	run_until(t, &d.calls);
+	assert_int_equal(d.status, 0);
+	assert_int_equal(d.state, ENV_CTL_RUNNING);
+	return d.health;
+}
+
+/* Docker's probe rules: a probe every interval from the start; a success
+ * is healthy; `retries` failures in a row unhealthy, before any success
+ * too (no start period); a healthy container turns unhealthy once its
+ * check fails `retries` times. */
+static void test_simexec_health_follows_dockers_probe_rules(void **state)
+{
+	struct ctx t;
+	struct env_ctl *ctl, *early, *patient, *plain;
+	us_t t0;
+
+	ctx_init(&t, 40, 1);
+	assert_int_equal(simexec_image(t.x, "h", false, 0, 0, false, 0, 0, 0), 0);
+	assert_int_equal(
+		simexec_image_health(t.x, "h", true, 5 * S, 5 * S, true, 30 * S, 30 * S),
+		0);
+	assert_int_equal(simexec_image_health(t.x, "nope", false, 0, 0, false, 0, 0),
+			 CS_ENOENT);
+	assert_int_equal(simexec_image_health(t.x, "h", true, 2, 1, false, 0, 0),
+			 CS_EINVAL);
+	assert_int_equal(
+		simexec_image_health(t.x, "h", true, 5 * S, 5 * S, true, 30 * S, 30 * S),
+		0);
+	/* probes every 2s, 3 retries: fails at 2s and 4s, succeeds at 6s */
+	ctl = open_health(&t, "t1", "h", test_health_cmd, 2000, 3, 0);
+	/* 2 retries, no start period: unhealthy at 4s, never healthy */
+	early = open_health(&t, "t2", "h", test_health_cmd, 2000, 2, 0);
+	/* the same with a start period of 5s: the failures at 2s and 4s do
+	 * not count */
+	patient = open_health(&t, "t3", "h", test_health_cmd, 2000, 2, 5000);
+	plain = open_health(&t, "t4", "h", NULL, 2000, 2, 0);
+	prepare_start(&t, 0, ctl);
+	prepare_start(&t, 0, early);
+	prepare_start(&t, 0, patient);
+	prepare_start(&t, 0, plain);
+	t0 = world_now_us(t.w);
+	run_for(&t, 3 * S);
+	assert_int_equal(health_now(&t, ctl), ENV_HEALTH_STARTING);
+	assert_int_equal(health_now(&t, early), ENV_HEALTH_STARTING);
+	assert_int_equal(health_now(&t, plain), ENV_HEALTH_NONE);
+	run_for(&t, t0 + 5 * S - world_now_us(t.w));
+	assert_int_equal(health_now(&t, early), ENV_HEALTH_UNHEALTHY);
+	assert_int_equal(health_now(&t, patient), ENV_HEALTH_STARTING);
+	run_for(&t, t0 + 7 * S - world_now_us(t.w));
+	assert_int_equal(health_now(&t, ctl), ENV_HEALTH_HEALTHY);
+	assert_int_equal(health_now(&t, patient), ENV_HEALTH_HEALTHY);
+	/* the check fails from 30s: probes at 30 and 32 fail, 34 is the third */
+	run_for(&t, t0 + 33 * S - world_now_us(t.w));
+	assert_int_equal(health_now(&t, ctl), ENV_HEALTH_HEALTHY);
+	assert_int_equal(health_now(&t, patient), ENV_HEALTH_UNHEALTHY);
+	run_for(&t, t0 + 35 * S - world_now_us(t.w));
+	assert_int_equal(health_now(&t, ctl), ENV_HEALTH_UNHEALTHY);
+	assert_int_equal(health_now(&t, plain), ENV_HEALTH_NONE);
+	world_free(t.w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1121,6 +1217,7 @@ int main(void)
 		cmocka_unit_test(
 			test_simexec_start_fail_image_fails_start_container_stays_created),
 		cmocka_unit_test(test_simexec_stop_ignore_is_killed_at_the_stop_timeout),
+		cmocka_unit_test(test_simexec_health_follows_dockers_probe_rules),
 		cmocka_unit_test(
 			test_simexec_runtime_fail_fails_listed_calls_until_its_end),
 		cmocka_unit_test(test_simexec_runtime_fail_wait_fails_waits_in_flight),

@@ -254,6 +254,66 @@ static void test_swarmctl_update_changes_only_what_is_said(void **state)
 	assert_string_equal(err, "NAME: say which service to update");
 }
 
+/* Issue 14: docker service's health flags and --stop-grace-period; an
+ * update changes only the parts given; --no-healthcheck is ["NONE"] and
+ * conflicts with the --health-* flags. */
+static void test_swarmctl_health_and_stop_grace_flags(void **state)
+{
+	struct swarmctl_cli_spec cur, b;
+	const Cs__ContainerSpec *c;
+	char err[256];
+	(void)state;
+
+	swarmctl_cli_spec_init(&cur, NULL);
+	assert_int_equal(parse(&cur, false, err, sizeof err, "--name", "web", "--image",
+			       "nginx", "--health-cmd", "wget -q localhost",
+			       "--health-interval", "5s", "--health-timeout=2s",
+			       "--health-retries", "4", "--health-start-period", "1m",
+			       "--stop-grace-period", "30s", NULL),
+			 0);
+	c = cur.spec.task->container;
+	assert_non_null(c->healthcheck);
+	assert_int_equal(c->healthcheck->n_test, 2);
+	assert_string_equal(c->healthcheck->test[0], "CMD-SHELL");
+	assert_string_equal(c->healthcheck->test[1], "wget -q localhost");
+	assert_int_equal(c->healthcheck->interval_ms, 5000);
+	assert_int_equal(c->healthcheck->timeout_ms, 2000);
+	assert_int_equal(c->healthcheck->retries, 4);
+	assert_int_equal(c->healthcheck->start_period_ms, 60000);
+	assert_int_equal(c->stop_grace_period_ms, 30000);
+
+	/* an update of the retries keeps the command and the rest */
+	swarmctl_cli_spec_init(&b, &cur.spec);
+	assert_int_equal(
+		parse(&b, true, err, sizeof err, "web", "--health-retries", "2", NULL),
+		0);
+	c = b.spec.task->container;
+	assert_int_equal(c->healthcheck->retries, 2);
+	assert_int_equal(c->healthcheck->n_test, 2);
+	assert_string_equal(c->healthcheck->test[1], "wget -q localhost");
+	assert_int_equal(c->healthcheck->interval_ms, 5000);
+	assert_int_equal(c->stop_grace_period_ms, 30000);
+	assert_int_equal(cur.spec.task->container->healthcheck->retries, 4);
+
+	swarmctl_cli_spec_init(&b, &cur.spec);
+	assert_int_equal(
+		parse(&b, true, err, sizeof err, "web", "--no-healthcheck", NULL), 0);
+	c = b.spec.task->container;
+	assert_int_equal(c->healthcheck->n_test, 1);
+	assert_string_equal(c->healthcheck->test[0], "NONE");
+
+	swarmctl_cli_spec_init(&b, NULL);
+	assert_int_equal(parse(&b, false, err, sizeof err, "--name", "web", "--image",
+			       "x", "--no-healthcheck", "--health-retries", "2", NULL),
+			 CS_EINVAL);
+	assert_string_equal(err, "--no-healthcheck conflicts with --health-* options");
+	swarmctl_cli_spec_init(&b, NULL);
+	assert_int_equal(parse(&b, false, err, sizeof err, "--name", "web", "--image",
+			       "x", "--stop-grace-period", "soon", NULL),
+			 CS_EINVAL);
+	assert_non_null(strstr(err, "--stop-grace-period"));
+}
+
 static void test_swarmctl_table_aligns_columns(void **state)
 {
 	static const char *const heads[] = {"ID", "NAME", "MESSAGE"};
@@ -352,6 +412,7 @@ int main(void)
 		cmocka_unit_test(test_swarmctl_sizes_cpus_ratios),
 		cmocka_unit_test(test_swarmctl_service_create_flags),
 		cmocka_unit_test(test_swarmctl_update_changes_only_what_is_said),
+		cmocka_unit_test(test_swarmctl_health_and_stop_grace_flags),
 		cmocka_unit_test(test_swarmctl_table_aligns_columns),
 		cmocka_unit_test(test_swarmctl_json_escapes),
 		cmocka_unit_test(test_swarmctl_service_ls_json),
