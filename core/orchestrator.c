@@ -69,6 +69,9 @@ static bool orch_node_drained(const struct store *st, uint64_t node_id)
 	return n && n->availability == CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
 }
 
+static bool orch_outdated(const struct store *st, const Cs__Service *svc,
+			  const Cs__Task *t);
+
 /* Whether task t (of svc's current spec) runs on a node that its
  * constraints no longer accept: a label or role changed under it.
  * SwarmKit's constraint enforcer stops such tasks; the orchestrator then
@@ -79,7 +82,7 @@ static bool orch_node_unfit(const struct store *st, const Cs__Service *svc,
 {
 	const Cs__Node *n = t->node_id ? store_node_get(st, t->node_id) : NULL;
 	const Cs__Placement *pl = svc->spec->task ? svc->spec->task->placement : NULL;
-	return n && pl && pl->n_constraints && !orchestrator_outdated(svc, t) &&
+	return n && pl && pl->n_constraints && !orch_outdated(st, svc, t) &&
 	       !sched_node_satisfies(svc, n);
 }
 
@@ -338,16 +341,37 @@ struct orch_update {
 	size_t room;	  /* slots that may start updating in this pass */
 };
 
-static bool orch_outdated(const Cs__Service *svc, const Cs__Task *t)
-{
-	return orchestrator_outdated(svc, t);
-}
-
 bool orchestrator_outdated(const Cs__Service *svc, const Cs__Task *t)
 {
-	return t->spec_version < svc->spec_version &&
-	       !(svc->spec_version_restored &&
-		 t->spec_version == svc->spec_version_restored);
+	if (t->spec_version >= svc->spec_version)
+		return false;
+	if (svc->spec_version_restored && t->spec_version == svc->spec_version_restored)
+		return false;
+	/* a spec that differs from the current one in placement only */
+	return !(svc->placement_base_version &&
+		 t->spec_version >= svc->placement_base_version);
+}
+
+/* Whether the rolling update replaces task t: it runs an older spec, or its
+ * spec differs in placement only and its node no longer satisfies the
+ * constraints (SwarmKit's IsTaskDirty: a placement-only change leaves the
+ * tasks whose node still matches, and the updater replaces the others at
+ * its pace). A task not placed yet is placed under the new constraints. */
+static bool orch_outdated(const struct store *st, const Cs__Service *svc,
+			  const Cs__Task *t)
+{
+	const Cs__Node *n;
+
+	if (orchestrator_outdated(svc, t))
+		return true;
+	if (t->spec_version >= svc->spec_version || !t->node_id)
+		return false;
+	if (svc->spec_version_restored && t->spec_version == svc->spec_version_restored)
+		return false;
+	assert(svc->placement_base_version &&
+	       t->spec_version >= svc->placement_base_version);
+	n = store_node_get(st, t->node_id);
+	return n && !sched_node_satisfies(svc, n);
 }
 
 static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t slot,
@@ -397,13 +421,13 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 				continue;
 			}
 			/* a start-first update runs the new task beside the old */
-			if (up->start_first && !orch_outdated(svc, t) && live &&
-			    orch_outdated(svc, live) && !fresh) {
+			if (up->start_first && !orch_outdated(st, svc, t) && live &&
+			    orch_outdated(st, svc, live) && !fresh) {
 				fresh = t;
 				continue;
 			}
-			if (up->start_first && orch_outdated(svc, t) && live && !fresh &&
-			    !orch_outdated(svc, live)) {
+			if (up->start_first && orch_outdated(st, svc, t) && live && !fresh &&
+			    !orch_outdated(st, svc, live)) {
 				fresh = live;
 				live = t;
 				continue;
@@ -444,7 +468,7 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 		return;
 	}
 	if (live) {
-		if (!orch_outdated(svc, live) || up->room == 0)
+		if (!orch_outdated(st, svc, live) || up->room == 0)
 			return;
 		up->room--;
 		if (up->start_first)
@@ -464,12 +488,12 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 		return;
 	}
 	/* the first task, or a restart under the policy */
-	if (last_end && !orch_outdated(svc, last_end) &&
+	if (last_end && !orch_outdated(st, svc, last_end) &&
 	    !orch_may_restart(svc, last_end, restarts ? restarts - 1 : 0))
 		return;
 	/* a task the cluster stopped (drained, moved off) is replaced at
 	 * once, as one on a dead node: the delay is for tasks that ended */
-	if (last_end && !orch_outdated(svc, last_end) &&
+	if (last_end && !orch_outdated(st, svc, last_end) &&
 	    !orch_stopped_on_request(last_end)) {
 		struct orch_delay *d = orch_delay_find(o, svc->id, slot);
 		if (ended_now || !d) {
@@ -510,6 +534,11 @@ static void orch_update_status(struct orchestrator *o, const Cs__Service *svc,
 		copy.spec_version = svc->spec_version + 1;
 		copy.previous_spec_version = svc->spec_version;
 		copy.spec_version_restored = svc->previous_spec_version;
+		/* the versions that differ from the spec rolled back from in
+		 * placement only differ from the restored one so too when the
+		 * update was itself placement only */
+		if (svc->placement_base_version > svc->previous_spec_version)
+			copy.placement_base_version = 0;
 	}
 	store_batch_service(&o->batch, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy);
 }
@@ -577,8 +606,8 @@ static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
 	if (live && !terminal)
 		c->place_live = true;
 	/* in the update: it has an old task still there, or a new one */
-	c->place_in_update |= !terminal || !orch_outdated(svc, t);
-	if (orch_outdated(svc, t)) {
+	c->place_in_update |= !terminal || !orch_outdated(st, svc, t);
+	if (orch_outdated(st, svc, t)) {
 		if (live && !terminal)
 			c->outdated++;
 		else if (!live && !terminal && !orch_node_down(st, t->node_id))
@@ -797,11 +826,11 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 			terminal =
 				t->status && orchestrator_is_terminal(t->status->state);
 			if (t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING) {
-				if (!terminal && eligible && orch_outdated(svc, t) &&
+				if (!terminal && eligible && orch_outdated(st, svc, t) &&
 				    !old) {
 					old = t;
 				} else if (!terminal && eligible &&
-					   !orch_outdated(svc, t) && !fresh) {
+					   !orch_outdated(st, svc, t) && !fresh) {
 					fresh = t;
 				} else {
 					orch_set_desired(
@@ -859,7 +888,7 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 		if (fresh || occupied || orch_node_paused(n))
 			continue;
 		/* the restart policy, as for a replicated slot */
-		if (last_end && !orch_outdated(svc, last_end) &&
+		if (last_end && !orch_outdated(st, svc, last_end) &&
 		    !orch_may_restart(svc, last_end, restarts ? restarts - 1 : 0))
 			continue;
 		if (crashed && !orch_stopped_on_request(last_end)) {
@@ -934,7 +963,7 @@ bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc, uint64
 	if (!last_end || !last_end->status)
 		return false;
 	restarts = orch_restarts(svc, hist, hist_count, last_end);
-	return !orch_outdated(svc, last_end) &&
+	return !orch_outdated(st, svc, last_end) &&
 	       !orch_may_restart(svc, last_end, restarts ? restarts - 1 : 0);
 }
 
