@@ -116,7 +116,7 @@ static bool control_task_spec_differs(const Cs__TaskSpec *a, const Cs__TaskSpec 
  * spread, max per node): SwarmKit's IsTaskDirty leaves a task whose spec
  * changed in placement only, on a node that still qualifies. */
 static bool control_task_spec_differs_beyond_placement(const Cs__TaskSpec *a,
-							const Cs__TaskSpec *b)
+						       const Cs__TaskSpec *b)
 {
 	Cs__TaskSpec ca, cb;
 
@@ -215,7 +215,7 @@ int control_service_update(struct manager *m, const char *name,
 		 * still qualifies: the base is the oldest version whose spec
 		 * is this one but for placement */
 		if (control_task_spec_differs_beyond_placement(cur->spec->task,
-								spec->task))
+							       spec->task))
 			svc.placement_base_version = 0;
 		else if (!cur->placement_base_version)
 			svc.placement_base_version = cur->spec_version;

@@ -293,16 +293,26 @@ static void orch_hist_note(const Cs__Task *t, const Cs__Task **last_end,
 		hist[(*hist_count)++] = t;
 }
 
-/* How many finished tasks a place keeps: the history setting, and at least
- * as many as the policy's most attempts needs to be counted. */
+/* How many tasks a place keeps, its live one included (SwarmKit's task
+ * reaper, taskreaper/task_reaper.go: the cluster's history retention
+ * limit, or with a restart policy's most attempts set, exactly that many
+ * plus one, which lets the restarts be counted again by a new leader). */
 static size_t orch_keep(const struct orchestrator *o, const Cs__Service *svc)
 {
 	const Cs__RestartPolicy *p = orch_policy(svc);
-	size_t keep = (size_t)o->cfg->task_history;
-	if (p && p->max_attempts && p->max_attempts + 1 > keep)
-		keep = p->max_attempts + 1 < ORCH_HIST_MAX ? (size_t)p->max_attempts + 1
+	if (p && p->max_attempts)
+		return p->max_attempts + 1 < ORCH_HIST_MAX ? (size_t)p->max_attempts + 1
 							   : ORCH_HIST_MAX;
-	return keep;
+	return (size_t)o->cfg->task_history;
+}
+
+/* How many of a place's older finished tasks (its history) stay when it
+ * keeps `keep` tasks in all and `others` of them are not history: those
+ * that may still run, the one created (or due) in this pass, and those
+ * that ended in this pass. The oldest go first, as in SwarmKit. */
+static size_t orch_hist_room(size_t keep, size_t others)
+{
+	return keep > others ? keep - others : 0;
 }
 
 static void orch_reap(struct orchestrator *o, const Cs__Task **hist, size_t n,
@@ -380,13 +390,18 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 	const struct store *st = manager_store(o->m);
 	const Cs__Task *hist[ORCH_SLOT_TASKS_MAX], *ended[ORCH_SLOT_TASKS_MAX];
 	const Cs__Task *live = NULL, *fresh = NULL, *last_end = NULL;
-	size_t hist_count = 0, ended_count = 0, restarts;
-	bool node_died = false, ended_now = false, occupied = false;
+	size_t hist_count = 0, ended_count = 0, restarts, present = 0;
+	bool node_died = false, ended_now = false, occupied = false, coming = false;
 
 	for (const Cs__Task *t = store_task_next_in_slot(st, svc->id, slot, NULL); t;
 	     t = store_task_next_in_slot(st, svc->id, slot, t)) {
 		bool terminal = t->status && orchestrator_is_terminal(t->status->state);
 		bool down = orch_node_down(st, t->node_id);
+		/* what the reaper counts as not finished (it may still run) */
+		present += !terminal && !down &&
+			   !(t->desired_state > CS__TASK_STATE__TASK_STATE_RUNNING &&
+			     t->status &&
+			     t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED);
 		if (t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING) {
 			if (terminal || down) {
 				/* dead: shut it in the store, replace below */
@@ -426,8 +441,8 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 				fresh = t;
 				continue;
 			}
-			if (up->start_first && orch_outdated(st, svc, t) && live && !fresh &&
-			    !orch_outdated(st, svc, live)) {
+			if (up->start_first && orch_outdated(st, svc, t) && live &&
+			    !fresh && !orch_outdated(st, svc, live)) {
 				fresh = live;
 				live = t;
 				continue;
@@ -456,41 +471,44 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 	}
 	restarts = orch_ended_restarts(ended, ended_count, last_end) +
 		   orch_restarts(svc, hist, hist_count, last_end);
-	orch_reap(o, hist, hist_count, wanted ? orch_keep(o, svc) : 0);
-	if (!wanted)
+	if (!wanted) {
+		orch_reap(o, hist, hist_count, 0);
 		return;
+	}
 	if (live && fresh) {
 		/* start-first: once the new one runs, the old one goes */
 		if (fresh->status &&
 		    fresh->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
 			orch_set_desired(o, live, CS__TASK_STATE__TASK_STATE_SHUTDOWN,
 					 "replaced by update");
-		return;
+		goto reap;
 	}
 	if (live) {
 		if (!orch_outdated(st, svc, live) || up->room == 0)
-			return;
+			goto reap;
 		up->room--;
 		if (up->start_first)
 			orch_create(o, svc, slot, 0);
 		else
 			orch_set_desired(o, live, CS__TASK_STATE__TASK_STATE_SHUTDOWN,
 					 "stopping for update");
-		return;
+		coming = up->start_first;
+		goto reap;
 	}
 	/* never a second task while the last one may still run (invariant 3):
 	 * the replacement waits until it is seen stopped, or its node down */
 	if (occupied)
-		return;
+		goto reap;
 	if (node_died) {
 		orch_delay_clear(o, svc->id, slot);
 		orch_create(o, svc, slot, 0); /* at once: no restart delay */
-		return;
+		coming = true;
+		goto reap;
 	}
 	/* the first task, or a restart under the policy */
 	if (last_end && !orch_outdated(st, svc, last_end) &&
 	    !orch_may_restart(svc, last_end, restarts ? restarts - 1 : 0))
-		return;
+		goto reap;
 	/* a task the cluster stopped (drained, moved off) is replaced at
 	 * once, as one on a dead node: the delay is for tasks that ended */
 	if (last_end && !orch_outdated(st, svc, last_end) &&
@@ -506,11 +524,16 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 		if (d && d->not_before_ms > o->now_ms) {
 			if (!o->next_wake_ms || d->not_before_ms < o->next_wake_ms)
 				o->next_wake_ms = d->not_before_ms;
-			return;
+			coming = true; /* SwarmKit creates it now, to start later */
+			goto reap;
 		}
 	}
 	orch_delay_clear(o, svc->id, slot);
 	orch_create(o, svc, slot, 0);
+	coming = true;
+reap:
+	orch_reap(o, hist, hist_count,
+		  orch_hist_room(orch_keep(o, svc), present + coming + ended_count));
 }
 
 /* Sets the service's update state (one write per change). */
@@ -813,8 +836,8 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 		bool eligible = orch_node_eligible(svc, n);
 		const Cs__Task *old = NULL, *fresh = NULL, *hist[ORCH_SLOT_TASKS_MAX];
 		const Cs__Task *last_end = NULL, *ended[ORCH_SLOT_TASKS_MAX];
-		size_t hist_count = 0, ended_count = 0, restarts;
-		bool occupied = false, crashed = false;
+		size_t hist_count = 0, ended_count = 0, restarts, present = 0;
+		bool occupied = false, crashed = false, coming = false;
 
 		if (orch_batch_full(o))
 			return;
@@ -825,6 +848,12 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 				continue;
 			terminal =
 				t->status && orchestrator_is_terminal(t->status->state);
+			/* what the reaper counts as not finished, as for a slot */
+			present +=
+				!terminal &&
+				!(t->desired_state > CS__TASK_STATE__TASK_STATE_RUNNING &&
+				  t->status &&
+				  t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED);
 			if (t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING) {
 				if (!terminal && eligible && orch_outdated(st, svc, t) &&
 				    !old) {
@@ -861,9 +890,8 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 		}
 		restarts = orch_ended_restarts(ended, ended_count, last_end) +
 			   orch_restarts(svc, hist, hist_count, last_end);
-		orch_reap(o, hist, hist_count, orch_keep(o, svc));
 		if (!eligible)
-			continue;
+			goto reap;
 		if (old && fresh) {
 			/* start-first: once the new one runs, the old one goes */
 			if (fresh->status &&
@@ -871,26 +899,27 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 				orch_set_desired(o, old,
 						 CS__TASK_STATE__TASK_STATE_SHUTDOWN,
 						 "replaced by update");
-			continue;
+			goto reap;
 		}
 		if (old) {
 			if (up.room == 0 || orch_node_paused(n))
-				continue; /* a later batch; never while paused */
+				goto reap; /* a later batch; never while paused */
 			up.room--;
-			if (up.start_first && !occupied)
+			if (up.start_first && !occupied) {
 				orch_create(o, svc, 0, n->id);
-			else
+				coming = true;
+			} else
 				orch_set_desired(o, old,
 						 CS__TASK_STATE__TASK_STATE_SHUTDOWN,
 						 "stopping for update");
-			continue;
+			goto reap;
 		}
 		if (fresh || occupied || orch_node_paused(n))
-			continue;
+			goto reap;
 		/* the restart policy, as for a replicated slot */
 		if (last_end && !orch_outdated(st, svc, last_end) &&
 		    !orch_may_restart(svc, last_end, restarts ? restarts - 1 : 0))
-			continue;
+			goto reap;
 		if (crashed && !orch_stopped_on_request(last_end)) {
 			ms_t delay = orch_restart_delay(svc);
 			if (delay)
@@ -902,11 +931,17 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 				if (!o->next_wake_ms ||
 				    d->not_before_ms < o->next_wake_ms)
 					o->next_wake_ms = d->not_before_ms;
-				continue;
+				coming = true;
+				goto reap;
 			}
 		}
 		orch_delay_clear(o, svc->id, n->id);
 		orch_create(o, svc, 0, n->id);
+		coming = true;
+	reap:
+		orch_reap(o, hist, hist_count,
+			  orch_hist_room(orch_keep(o, svc),
+					 present + coming + ended_count));
 	}
 	/* tasks on nodes gone from the store (node rm): shut, then gone */
 	for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
