@@ -346,10 +346,25 @@ static bool orch_batch_full(const struct orchestrator *o)
 /* The rolling update of one service in this pass (SwarmKit's updater):
  * how many more slots may start updating now. */
 struct orch_update {
-	bool active;	  /* the service has outdated live tasks */
-	bool start_first; /* new task first, old one stopped once it runs */
-	size_t room;	  /* slots that may start updating in this pass */
+	bool active;	     /* the service has outdated live tasks */
+	bool start_first;    /* new task first, old one stopped once it runs */
+	size_t room;	     /* slots that may start updating in this pass */
+	size_t room_planned; /* room as planned, before the slots used it */
 };
+
+/* The orch_delay slot that marks a service whose update (or rollback)
+ * started a batch at the spec version in not_before_ms: later batches wait
+ * the delay between batches. */
+#define ORCH_BATCH_MARK (UINT64_MAX - 1)
+
+/* Notes, after a pass over a service's places, that its update started a
+ * batch (the delay between batches then applies to the next). */
+static void orch_note_batch(struct orchestrator *o, const Cs__Service *svc,
+			    const struct orch_update *up)
+{
+	if (up->active && up->room < up->room_planned)
+		orch_delay_set(o, svc->id, ORCH_BATCH_MARK, svc->spec_version);
+}
 
 bool orchestrator_outdated(const Cs__Service *svc, const Cs__Task *t)
 {
@@ -590,6 +605,9 @@ struct orch_count {
 	size_t in_flight;   /* places of the batch not settled yet */
 	size_t failures;    /* of the new spec, failed within the monitor period */
 	size_t current;	    /* tasks of the new spec, in any state */
+	size_t made;	    /* of those, made for this update (or rollback):
+			     * of its spec version, not one restored or kept
+			     * through a placement-only change */
 	size_t live_places; /* places with a live task (or done, failed) */
 	size_t places;	    /* places in the update: the failure ratio's
 			     * denominator (SwarmKit's dirty slots) */
@@ -638,6 +656,7 @@ static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
 		return;
 	}
 	c->current++;
+	c->made += t->spec_version == svc->spec_version;
 	c->place_failed |= orch_failed(t);
 	if (t->spec_version > 1 || svc->spec_version > 1) {
 		/* a failure counts when the task failed before running, or
@@ -655,6 +674,44 @@ static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
 	 * updater, whose workers wait for RUNNING, not for the monitor */
 }
 
+/* Whether the update (or rollback) of svc started a batch already, so that
+ * the next waits the delay: this leader saw it start one at this spec
+ * version; or, for an update, tasks of the new spec exist (what a new
+ * leader can tell). Not so for a rollback: the tasks it restored, and
+ * those the restart policy replaced, are no batch of its own (SwarmKit's
+ * updater waits its delay after each task it updated, the first batch
+ * at once). */
+static bool orch_batch_started(const struct orchestrator *o, const Cs__Service *svc,
+			       bool rolling_back, const struct orch_count *c)
+{
+	const struct orch_delay *mark = NULL;
+	for (size_t i = 0; i < o->delay_count; i++)
+		if (o->delays[i].service_id == svc->id &&
+		    o->delays[i].slot == ORCH_BATCH_MARK)
+			mark = &o->delays[i];
+	if (mark && mark->not_before_ms == svc->spec_version)
+		return true;
+	return !rolling_back && c->made > 0;
+}
+
+/* The configuration a rollback goes by (SwarmKit's updater): the spec's
+ * own rollback config, or SwarmKit's default one (one at a time, stop
+ * first, pause on failure, monitor 5 s), written into *def. Never the
+ * update config. */
+static const Cs__UpdateConfig *orch_rollback_config(const Cs__Service *svc,
+						    Cs__UpdateConfig *def)
+{
+	if (svc->spec->rollback)
+		return svc->spec->rollback;
+	def->parallelism = 1;
+	def->delay_ms = 0;
+	def->failure_action = CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_PAUSE;
+	def->monitor_ms = 5000;
+	def->max_failure_ratio_ppm = 0;
+	def->order = CS__UPDATE_CONFIG__ORDER__ORDER_STOP_FIRST;
+	return def;
+}
+
 /* Plans this pass of a service's rolling update: how many slots may start
  * (parallelism minus those in flight, after the delay between batches),
  * and the failure action when updated tasks fail too often. Returns false
@@ -663,11 +720,14 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 			     struct orch_update *up)
 {
 	const struct store *st = manager_store(o->m);
-	const Cs__UpdateConfig *uc = svc->spec->update;
 	Cs__UpdateStatus__State state = svc->update_status
 						? svc->update_status->state
 						: CS__UPDATE_STATUS__STATE__STATE_NONE;
 	bool rolling_back = state == CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_STARTED;
+	Cs__UpdateConfig rollback_default = CS__UPDATE_CONFIG__INIT;
+	const Cs__UpdateConfig *uc =
+		rolling_back ? orch_rollback_config(svc, &rollback_default)
+			     : svc->spec->update;
 	size_t outdated, in_flight, failures;
 	uint64_t parallelism = uc && uc->parallelism ? uc->parallelism : 0;
 	ms_t monitor = uc ? uc->monitor_ms : 0;
@@ -720,6 +780,7 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 					   "update completed", false);
 			return false;
 		}
+		orch_delay_clear(o, svc->id, ORCH_BATCH_MARK);
 		if (rolling_back) {
 			orch_update_status(
 				o, svc,
@@ -766,7 +827,7 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	if (in_flight) {
 		orch_delay_clear(o, svc->id, UINT64_MAX);
 		quiet = NULL;
-	} else if (uc && uc->delay_ms && c.current > 0) {
+	} else if (uc && uc->delay_ms && orch_batch_started(o, svc, rolling_back, &c)) {
 		/* (the first batch goes at once: the delay is between
 		 * batches) */
 		if (!quiet) {
@@ -786,6 +847,7 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 			in_flight >= parallelism ? 0 : (size_t)(parallelism - in_flight);
 	if (up->room && !in_flight)
 		orch_delay_clear(o, svc->id, UINT64_MAX);
+	up->room_planned = up->room;
 	return true;
 }
 
@@ -804,9 +866,10 @@ static void orch_replicated(struct orchestrator *o, const Cs__Service *svc)
 	for (uint64_t slot = 1; slot <= max_slot && slot <= LIMIT_SCN_REPLICAS_MAX;
 	     slot++) {
 		if (orch_batch_full(o))
-			return; /* the next pass goes on */
+			break; /* the next pass goes on */
 		orch_slot(o, svc, slot, slot <= want, &up);
 	}
+	orch_note_batch(o, svc, &up);
 }
 
 /* ---------------------------------------------------------------- global */
@@ -840,7 +903,7 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 		bool occupied = false, crashed = false, coming = false;
 
 		if (orch_batch_full(o))
-			return;
+			break;
 		for (const Cs__Task *t = store_task_next_by_node(st, n->id, NULL); t;
 		     t = store_task_next_by_node(st, n->id, t)) {
 			bool terminal;
@@ -943,6 +1006,7 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 			  orch_hist_room(orch_keep(o, svc),
 					 present + coming + ended_count));
 	}
+	orch_note_batch(o, svc, &up);
 	/* tasks on nodes gone from the store (node rm): shut, then gone */
 	for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
 	     t = store_task_next_by_service(st, svc->id, t)) {

@@ -81,6 +81,12 @@ static const char help_service_flags[] =
 	"  --update-monitor DUR\n"
 	"  --update-max-failure-ratio F  0 to 1\n"
 	"  --update-order stop-first|start-first\n"
+	"  --rollback-parallelism N      the rollback's own config (as --update-*;\n"
+	"  --rollback-delay DUR          without one: 1 at a time, pause, 5s,\n"
+	"  --rollback-failure-action pause|continue|rollback    stop-first)\n"
+	"  --rollback-monitor DUR\n"
+	"  --rollback-max-failure-ratio F\n"
+	"  --rollback-order stop-first|start-first\n"
 	"  -- CMD ARG...                 the command to run (the image's if none)\n";
 
 struct cmd {
@@ -178,10 +184,12 @@ static const struct cmd cmds[] = {
 	{"service", "inspect", service_inspect, "service inspect NAME",
 	 "Prints a service, its spec and previous spec as JSON.\n"},
 	{"service", "update", service_update,
-	 "service update NAME [FLAGS] [--rollback] [-- CMD ARG...]",
+	 "service update NAME [FLAGS] [--rollback] [--force] [-- CMD ARG...]",
 	 "Changes only what the flags say (lists given replace the whole list);\n"
 	 "--rollback goes back to the previous spec. Sent with the version read,\n"
-	 "so a concurrent change makes it fail rather than be lost.\n"},
+	 "so a concurrent change makes it fail rather than be lost.\n"
+	 "--force replaces every task (a rolling update) with no other change\n"
+	 "(SwarmKit's ForceUpdate counter).\n"},
 	{"service", "rm", service_rm, "service rm NAME...", "Removes services.\n"},
 	{"task", "ls", task_ls, "task ls [--service NAME]",
 	 "Lists tasks: ID SERVICE SLOT NODE DESIRED STATE MESSAGE.\n"},

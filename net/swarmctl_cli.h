@@ -60,6 +60,10 @@ struct swarmctl_cli_spec {
 	/* not spec: what else the arguments said */
 	const char *target; /* update: the service NAME */
 	bool rollback;	    /* update --rollback */
+	/* issue 14: the rollback's own config (--rollback-*), and --force */
+	Cs__UpdateConfig rollback_cfg;
+	bool has_rollback_cfg;
+	bool force; /* update --force: raises the task spec's force_update */
 };
 
 /* swarmctl_cli_spec parses the flags of `service create` (update false) or

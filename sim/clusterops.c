@@ -121,6 +121,8 @@ struct clops_spec {
 	Cs__RestartPolicy restart;
 	Cs__Placement placement;
 	Cs__UpdateConfig update;
+	Cs__UpdateConfig rollback; /* when has_rollback */
+	bool has_rollback;
 	char *constraints[LIMIT_SCN_CONSTRAINTS_MAX];
 	char *spreads[LIMIT_SCN_SPREADS_MAX];
 };
@@ -174,6 +176,42 @@ static void clops_spec_from(struct clops_spec *s, const Cs__ServiceSpec *cur)
 	}
 	if (cur->update)
 		s->update = *cur->update;
+	if ((s->has_rollback = cur->rollback != NULL))
+		s->rollback = *cur->rollback;
+}
+
+/* The rollback-* keys a command gave, over the spec's rollback config or,
+ * when it has none, SwarmKit's default one (as the orchestrator reads it). */
+static void clops_spec_apply_rollback(struct clops_spec *s, const struct scn_service *k)
+{
+	const uint32_t keys = SCN_SVC_ROLLBACK_PARALLELISM | SCN_SVC_ROLLBACK_DELAY |
+			      SCN_SVC_ROLLBACK_FAILURE_ACTION | SCN_SVC_ROLLBACK_MONITOR |
+			      SCN_SVC_ROLLBACK_MAX_FAILURE_RATIO | SCN_SVC_ROLLBACK_ORDER;
+
+	if (!(k->set & keys))
+		return;
+	if (!s->has_rollback) {
+		cs__update_config__init(&s->rollback);
+		s->rollback.parallelism = 1;
+		s->rollback.monitor_ms = 5000;
+		s->rollback.failure_action =
+			CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_PAUSE;
+		s->rollback.order = CS__UPDATE_CONFIG__ORDER__ORDER_STOP_FIRST;
+		s->has_rollback = true;
+	}
+	if (k->set & SCN_SVC_ROLLBACK_PARALLELISM)
+		s->rollback.parallelism = k->rollback_parallelism;
+	if (k->set & SCN_SVC_ROLLBACK_DELAY)
+		s->rollback.delay_ms = k->rollback_delay_ms;
+	if (k->set & SCN_SVC_ROLLBACK_FAILURE_ACTION)
+		s->rollback.failure_action =
+			(Cs__UpdateConfig__FailureAction)k->rollback_failure_action;
+	if (k->set & SCN_SVC_ROLLBACK_MONITOR)
+		s->rollback.monitor_ms = k->rollback_monitor_ms;
+	if (k->set & SCN_SVC_ROLLBACK_MAX_FAILURE_RATIO)
+		s->rollback.max_failure_ratio_ppm = k->rollback_max_failure_ratio_ppm;
+	if (k->set & SCN_SVC_ROLLBACK_ORDER)
+		s->rollback.order = (Cs__UpdateConfig__Order)k->rollback_order;
 }
 
 /* Applies the keys a command gave. */
@@ -235,6 +273,9 @@ static void clops_spec_apply(struct clops_spec *s, const struct scn_service *k)
 		s->update.monitor_ms = k->update_monitor_ms;
 	if (k->set & SCN_SVC_UPDATE_MAX_FAILURE_RATIO)
 		s->update.max_failure_ratio_ppm = k->update_max_failure_ratio_ppm;
+	clops_spec_apply_rollback(s, k);
+	if (k->force) /* swarmctl's --force: SwarmKit's ForceUpdate counter */
+		s->task.force_update++;
 }
 
 /* Points the parts at each other (after any copy of the struct). */
@@ -249,7 +290,7 @@ static void clops_spec_link(struct clops_spec *s)
 	s->task.limits = NULL;
 	s->spec.task = &s->task;
 	s->spec.update = &s->update;
-	s->spec.rollback = NULL;
+	s->spec.rollback = s->has_rollback ? &s->rollback : NULL;
 }
 
 /* ---------------------------------------------------------------- commands */

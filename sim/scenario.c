@@ -899,6 +899,12 @@ static const struct scn_key scn_service_keys[] = {
 	{"update-max-failure-ratio", SCN_SVC_UPDATE_MAX_FAILURE_RATIO, false},
 	{"env", SCN_SVC_ENV, true},
 	{"env-bytes", SCN_SVC_ENV_BYTES, false},
+	{"rollback-parallelism", SCN_SVC_ROLLBACK_PARALLELISM, false},
+	{"rollback-delay", SCN_SVC_ROLLBACK_DELAY, false},
+	{"rollback-failure-action", SCN_SVC_ROLLBACK_FAILURE_ACTION, false},
+	{"rollback-monitor", SCN_SVC_ROLLBACK_MONITOR, false},
+	{"rollback-max-failure-ratio", SCN_SVC_ROLLBACK_MAX_FAILURE_RATIO, false},
+	{"rollback-order", SCN_SVC_ROLLBACK_ORDER, false},
 };
 
 #define SCN_LABELS_PREFIX "node.labels."
@@ -1139,6 +1145,29 @@ static int scn_service_key(struct scn_parser *p, struct scn_service *svc,
 		break;
 	case SCN_SVC_ENV: rv = scn_env(p, svc, kv); break;
 	case SCN_SVC_ENV_BYTES: rv = scn_env_bytes(p, svc, kv); break;
+	case SCN_SVC_ROLLBACK_PARALLELISM:
+		rv = scn_uint(p, v, "rollback-parallelism", LIMIT_SCN_REPLICAS_MAX,
+			      "LIMIT_SCN_REPLICAS_MAX", &svc->rollback_parallelism);
+		break;
+	case SCN_SVC_ROLLBACK_DELAY:
+		rv = scn_duration(p, v, &svc->rollback_delay_ms);
+		break;
+	case SCN_SVC_ROLLBACK_FAILURE_ACTION:
+		rv = scn_choice(p, v, "rollback-failure-action", scn_fa_names,
+				SCN_COUNT(scn_fa_names), &index);
+		svc->rollback_failure_action = (enum scn_failure_action)index;
+		break;
+	case SCN_SVC_ROLLBACK_MONITOR:
+		rv = scn_duration(p, v, &svc->rollback_monitor_ms);
+		break;
+	case SCN_SVC_ROLLBACK_MAX_FAILURE_RATIO:
+		rv = scn_ppm(p, v, "ratio", &svc->rollback_max_failure_ratio_ppm);
+		break;
+	case SCN_SVC_ROLLBACK_ORDER:
+		rv = scn_choice(p, v, "rollback-order", scn_order_names,
+				SCN_COUNT(scn_order_names), &index);
+		svc->rollback_order = (enum scn_update_order)index;
+		break;
 	default: assert(!"a service key without a case"); rv = CS_EINVAL;
 	}
 	if (!rv)
@@ -1209,6 +1238,13 @@ static int scn_parse_service(struct scn_parser *p, struct scn_cmd *cmd)
 	for (uint32_t i = 3; i < p->tok_count; i++) {
 		struct scn_kv kv;
 
+		/* service update NAME force: swarmctl's --force (an addition) */
+		if (cmd->kind == SCN_SERVICE_UPDATE && scn_tok_is(p->toks[i], "force")) {
+			if (svc->force)
+				return scn_fail(p, p->toks[i].col, "force given twice");
+			svc->force = true;
+			continue;
+		}
 		rv = scn_kv_read(p, p->toks[i], scn_service_keys,
 				 SCN_COUNT(scn_service_keys), what, &seen, &kv);
 		if (!rv)

@@ -145,6 +145,14 @@ enum scn_svc_key {
 	/* issue 12: environment variables (swarmctl's --env) */
 	SCN_SVC_ENV = 1u << 18,
 	SCN_SVC_ENV_BYTES = 1u << 19,
+	/* issue 14: the rollback's own configuration (SwarmKit's
+	 * ServiceSpec.Rollback), from the top bit down */
+	SCN_SVC_ROLLBACK_PARALLELISM = 1u << 31,
+	SCN_SVC_ROLLBACK_DELAY = 1u << 30,
+	SCN_SVC_ROLLBACK_FAILURE_ACTION = 1u << 29,
+	SCN_SVC_ROLLBACK_MONITOR = 1u << 28,
+	SCN_SVC_ROLLBACK_MAX_FAILURE_RATIO = 1u << 27,
+	SCN_SVC_ROLLBACK_ORDER = 1u << 26,
 };
 
 /* The scenario's own limits on env (the control API's spec limit,
@@ -195,6 +203,15 @@ struct scn_service {
 	 * Either key sets the whole list (an update replaces it). */
 	char **envs;
 	size_t env_count;
+	/* issue 14: rollback-* keys (as update-*), and `force` on update
+	 * (swarmctl's --force: tasks outdated with no other change) */
+	uint64_t rollback_parallelism;
+	uint64_t rollback_delay_ms;
+	enum scn_failure_action rollback_failure_action;
+	uint64_t rollback_monitor_ms;
+	uint32_t rollback_max_failure_ratio_ppm;
+	enum scn_update_order rollback_order;
+	bool force;
 };
 
 /* Bits of scn_settings.set. */
