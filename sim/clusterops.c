@@ -25,6 +25,8 @@ struct clops_ack {
 	char name[LIMIT_NAME_BYTES_MAX + 1];
 	uint64_t index; /* the leader's applied index when it answered */
 	bool removed;
+	uint64_t id; /* the service's id, so that `store tasks NAME` can count
+		      * the tasks of a removed service */
 };
 
 struct clops_placed {
@@ -87,6 +89,7 @@ struct clops_call {
 	void *data;
 	enum scn_cmd_kind kind;
 	char name[LIMIT_NAME_BYTES_MAX + 1];
+	uint64_t id; /* a create's new service */
 };
 
 struct clops *clops_new(struct world *w, struct simcluster *c)
@@ -318,6 +321,7 @@ static void clops_call_done(void *data, int status)
 			 * and another manager may be ahead */
 			a->index = simcluster_max_applied(o->c) + 1;
 			a->removed = false;
+			a->id = call->id;
 		}
 	}
 	if (status == 0 && call->kind == SCN_SERVICE_RM)
@@ -368,6 +372,8 @@ int clops_service(struct clops *o, struct manager *m, const struct scn_cmd *cmd,
 		clops_spec_link(s);
 		rv = control_service_create(m, &s->spec, &id, err, err_size,
 					    clops_call_done, call);
+		if (rv == 0)
+			call->id = id;
 	} else {
 		const Cs__Service *cur = store_service_by_name(manager_store(m), name);
 		if (!cur) {
@@ -647,6 +653,17 @@ static int clops_count_state(void *arg, const Cs__Task *t)
 	return 0;
 }
 
+/* The id of the service the scenario last created under name, once
+ * removed (0: none): `store tasks NAME` then counts its tasks, which may
+ * outlive it (still stopping, or on an unreachable node). */
+static uint64_t clops_removed_id(const struct clops *o, const char *name)
+{
+	for (size_t i = o->ack_count; i-- > 0;)
+		if (strcmp(o->acks[i].name, name) == 0)
+			return o->acks[i].removed ? o->acks[i].id : 0;
+	return 0;
+}
+
 /* The name of the node a condition names: `leader` is whoever leads now.
  * Returns false (with why in got) when there is none. */
 static bool clops_cond_node(struct clops *o, struct scn_node ref, char *name,
@@ -823,9 +840,14 @@ static int clops_cond_judge(struct clops *o, struct manager *leader,
 			return 0;
 		}
 		svc = store_service_by_name(st, cond->service);
-		if (svc) {
+		{
+			/* a service of that name, or the last one created under
+			 * it (since removed): its tasks may outlive it */
+			uint64_t id = svc ? svc->id : clops_removed_id(o, cond->service);
 			struct clops_state_count c = {.state = (int)cond->state};
-			(void)store_task_scan_service(st, svc->id, clops_count_state, &c);
+			if (id)
+				(void)store_task_scan_service(st, id, clops_count_state,
+							      &c);
 			count = c.count;
 		}
 		break;
