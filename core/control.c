@@ -650,6 +650,34 @@ int control_cluster_set_cert_expiry(struct manager *m, uint64_t ms, char *err,
 	return control_write(m, &b, cb, data);
 }
 
+int control_cluster_set_orphan_delay(struct manager *m, uint64_t ms, char *err,
+				     size_t err_size, manager_write_cb cb, void *data)
+{
+	const Cs__Cluster *cur;
+	Cs__ClusterSettings settings = CS__CLUSTER_SETTINGS__INIT;
+	struct store_batch b;
+	Cs__Cluster c;
+	int rv;
+
+	if (ms != 0 && ms < 1000)
+		return control_fail(err, err_size,
+				    "orphan-delay: %llu ms is under the minimum of 1 s",
+				    (unsigned long long)ms);
+	if ((rv = control_cluster_cur(m, &cur, err, err_size)) != 0)
+		return rv;
+	c = *cur;
+	if (cur->settings)
+		settings = *cur->settings;
+	settings.orphan_delay_ms = ms;
+	c.settings = &settings;
+	store_batch_init(&b);
+	if ((rv = store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &c))) {
+		store_batch_free(&b);
+		return rv;
+	}
+	return control_write(m, &b, cb, data);
+}
+
 /* Writes the cluster record with autolock on (with key) or off. */
 static int control_write_autolock(struct manager *m, const Cs__Cluster *cur, bool on,
 				  const char *key, manager_write_cb cb, void *data)

@@ -23,6 +23,19 @@ enum {
 	ORCH_DEFAULT_DELAY_MS = 5000,
 };
 
+/* How long a node stays down before its tasks are ORPHANED when the
+ * cluster settings say nothing: SwarmKit's defaultNodeDownPeriod
+ * (manager/dispatcher/dispatcher.go). */
+#define ORCH_ORPHAN_DELAY_DEFAULT_MS (24ull * 3600 * 1000)
+
+/* A node this leader saw down: since when, and whether its tasks were
+ * orphaned already. */
+struct orch_down {
+	uint64_t node_id;
+	ms_t since_ms;
+	bool orphaned;
+};
+
 /* A slot that may not get a new task before a time (restart delay). */
 struct orch_delay {
 	uint64_t service_id;
@@ -42,6 +55,8 @@ struct orchestrator {
 	bool dying;
 	struct orch_delay *delays;
 	size_t delay_count, delay_cap;
+	struct orch_down *downs; /* nodes seen down, in node id order */
+	size_t down_count, down_cap;
 	/* what changed since the last pass: the services to look at, or all
 	 * of them (a node changed, a timer, a pass cut short) */
 	uint64_t *dirty_svcs;
@@ -181,7 +196,9 @@ static const Cs__RestartPolicy *orch_policy(const Cs__Service *svc)
  * by itself: the restart policy is about the latter only. */
 static bool orch_stopped_on_request(const Cs__Task *t)
 {
-	return t->status && t->status->state == CS__TASK_STATE__TASK_STATE_SHUTDOWN;
+	/* an orphaned task's node died: not the task's own end either */
+	return t->status && (t->status->state == CS__TASK_STATE__TASK_STATE_SHUTDOWN ||
+			     t->status->state == CS__TASK_STATE__TASK_STATE_ORPHANED);
 }
 
 /* Whether the policy lets a slot whose last task ended (last, may be NULL)
@@ -1090,6 +1107,108 @@ static void orch_orphans(struct orchestrator *o)
 	}
 }
 
+/* ---------------------------------------------------------------- orphaned tasks */
+
+/* The cluster's orphan delay (ClusterSettings.orphan_delay_ms; 0: 24 h). */
+static ms_t orch_orphan_delay(const struct store *st)
+{
+	const Cs__Cluster *c = store_cluster(st);
+	if (c && c->settings && c->settings->orphan_delay_ms)
+		return c->settings->orphan_delay_ms;
+	return ORCH_ORPHAN_DELAY_DEFAULT_MS;
+}
+
+/* Marks ORPHANED, and so frees, the tasks of node_id that may have made
+ * progress since it was last heard (ASSIGNED to RUNNING): SwarmKit's
+ * moveTasksToOrphaned. Returns false when the batch filled first. */
+static bool orch_orphan_node(struct orchestrator *o, uint64_t node_id, ms_t delay_ms)
+{
+	const struct store *st = manager_store(o->m);
+	char why[96];
+
+	snprintf(why, sizeof why, "node down for %llu s: task orphaned",
+		 (unsigned long long)(delay_ms / 1000));
+	for (const Cs__Task *t = store_task_next_by_node(st, node_id, NULL); t;
+	     t = store_task_next_by_node(st, node_id, t)) {
+		Cs__Task copy;
+		Cs__TaskStatus status;
+		if (!t->status ||
+		    t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED ||
+		    t->status->state > CS__TASK_STATE__TASK_STATE_RUNNING)
+			continue;
+		if (orch_batch_full(o))
+			return false;
+		copy = *t;
+		status = *t->status;
+		status.state = CS__TASK_STATE__TASK_STATE_ORPHANED;
+		status.timestamp_ms = o->now_ms;
+		status.message = why;
+		copy.status = &status;
+		store_batch_task(&o->batch, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy);
+	}
+	return true;
+}
+
+/* The record of node_id among the nodes seen down (sorted by id), or NULL. */
+static const struct orch_down *orch_down_find(const struct orchestrator *o,
+					      uint64_t node_id)
+{
+	size_t lo = 0, hi = o->down_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (o->downs[mid].node_id == node_id)
+			return &o->downs[mid];
+		if (o->downs[mid].node_id < node_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Follows the nodes that are down: one down for the orphan delay (from
+ * when this leader first saw it down, as SwarmKit's dispatcher times it)
+ * has its tasks orphaned, once. A node back up, or gone, is forgotten. */
+static void orch_orphan_down_nodes(struct orchestrator *o)
+{
+	const struct store *st = manager_store(o->m);
+	ms_t delay_ms = orch_orphan_delay(st);
+	struct orch_down *next;
+	size_t count = 0, n_down = 0;
+
+	for (const Cs__Node *n = store_node_next(st, NULL); n; n = store_node_next(st, n))
+		n_down += n->state == CS__NODE_STATE__NODE_STATE_DOWN;
+	if (n_down == 0) {
+		o->down_count = 0;
+		return;
+	}
+	next = malloc(n_down * sizeof *next);
+	if (!next)
+		return; /* no memory: the next pass tries again */
+	/* nodes come in id order: so does the new list */
+	for (const Cs__Node *n = store_node_next(st, NULL); n;
+	     n = store_node_next(st, n)) {
+		const struct orch_down *old;
+		struct orch_down d = {n->id, o->now_ms, false};
+		if (n->state != CS__NODE_STATE__NODE_STATE_DOWN)
+			continue;
+		if ((old = orch_down_find(o, n->id)) != NULL)
+			d = *old;
+		if (!d.orphaned && d.since_ms + delay_ms <= o->now_ms)
+			d.orphaned = orch_orphan_node(o, n->id, delay_ms);
+		if (!d.orphaned &&
+		    (!o->next_wake_ms || d.since_ms + delay_ms < o->next_wake_ms))
+			o->next_wake_ms = d.since_ms + delay_ms;
+		assert(count < n_down);
+		assert(count == 0 || next[count - 1].node_id < d.node_id);
+		next[count++] = d;
+	}
+	free(o->downs);
+	o->downs = next;
+	o->down_count = count;
+	o->down_cap = n_down;
+}
+
 /* ---------------------------------------------------------------- the loop */
 
 static void orch_write_done(void *data, int status);
@@ -1199,6 +1318,7 @@ static void orch_pass(struct orchestrator *o)
 			orch_orphans(o);
 		}
 	}
+	orch_orphan_down_nodes(o);
 	/* a pass cut short by the batch's size: the next one, as soon as this
 	 * write is done, looks at all */
 	if (orch_batch_full(o)) {
@@ -1254,6 +1374,7 @@ static void orch_free(struct orchestrator *o)
 {
 	free(o->dirty_svcs);
 	free(o->delays);
+	free(o->downs);
 	free(o);
 }
 

@@ -1841,6 +1841,7 @@ static int scn_parse_set(struct scn_parser *p, struct scn_cmd *cmd)
 		{"history", SCN_SET_HISTORY, false},
 		{"snapshot-every", SCN_SET_SNAPSHOT_EVERY, false},
 		{"cert-expiry", SCN_SET_CERT_EXPIRY, false},
+		{"orphan-delay", SCN_SET_ORPHAN_DELAY, false},
 	};
 	struct scn_settings *s = &cmd->u.settings;
 	struct scn_seen seen = {0};
@@ -1851,7 +1852,7 @@ static int scn_parse_set(struct scn_parser *p, struct scn_cmd *cmd)
 		return scn_expected(
 			p, 0, 1,
 			"KEY=VALUE (heartbeat, election-ticks, tick, history, snapshot-every, "
-			"cert-expiry)");
+			"cert-expiry, orphan-delay)");
 	for (uint32_t i = 1; i < p->tok_count; i++) {
 		struct scn_kv kv;
 
@@ -1900,10 +1901,24 @@ static int scn_parse_set(struct scn_parser *p, struct scn_cmd *cmd)
 				rv = scn_fail(p, kv.value.col,
 					      "cert-expiry must be at least 1m");
 			break;
+		case SCN_SET_ORPHAN_DELAY:
+			rv = scn_duration(p, kv.value, &s->orphan_delay_ms);
+			if (!rv && s->orphan_delay_ms < 1000)
+				rv = scn_fail(p, kv.value.col,
+					      "orphan-delay must be at least 1s");
+			if (!rv && !p->cluster_line)
+				rv = scn_fail(p, kv.name.col,
+					      "orphan-delay is written to the running "
+					      "cluster's record: set it after 'cluster'");
+			break;
 		}
 		if (rv)
 			return rv;
 		s->set |= kv.key->bit;
+		if ((s->set & SCN_SET_ORPHAN_DELAY) && (s->set & SCN_SET_CERT_EXPIRY))
+			return scn_fail(p, kv.name.col,
+					"orphan-delay and cert-expiry: one set command "
+					"each (each is its own control API call)");
 	}
 	return 0;
 }

@@ -222,6 +222,8 @@ enum scn_set_key {
 	SCN_SET_HISTORY = 1u << 3,
 	SCN_SET_SNAPSHOT_EVERY = 1u << 4,
 	SCN_SET_CERT_EXPIRY = 1u << 5,
+	/* issue 14: written to the running cluster's record (after cluster) */
+	SCN_SET_ORPHAN_DELAY = 1u << 31,
 };
 
 struct scn_settings {
@@ -231,7 +233,8 @@ struct scn_settings {
 	uint64_t tick_ms;
 	uint64_t history;
 	uint64_t snapshot_every;
-	uint64_t cert_expiry_ms; /* node certificates' life */
+	uint64_t cert_expiry_ms;  /* node certificates' life */
+	uint64_t orphan_delay_ms; /* a down node's tasks orphaned after */
 };
 
 /* One link fault rule: link A B ... (both ways) or link A -> B ... */
