@@ -1,9 +1,11 @@
 /* Tests of the orchestrator, through the simulator's real parts (the
  * scenario runner on a cluster of node programs): the restart delay holds
  * for a crash but not for a dead node, max attempts stop a crash loop, the
- * reaper keeps `history` finished tasks per slot, scale down stops the
- * highest slots, removed services lose their tasks, and a slot never gets a
- * second task while its last one may still run. */
+ * reaper keeps `history` tasks per slot (the live one included), scale down
+ * stops the highest slots, removed services lose their tasks, a slot never
+ * gets a second task while its last one may still run; and SwarmKit's
+ * numbers for issue 14: placement-only changes, a paused update resumed by
+ * any update, rollback config, force, orphaned tasks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -217,6 +219,82 @@ static void test_orch_any_update_resumes_a_paused_update(void **state)
 	assert_true(r.passed);
 }
 
+static void test_orch_rollback_uses_its_own_config(void **state)
+{
+	/* SwarmKit's updater reads Spec.Rollback while rolling back: the two
+	 * new tasks still running go back together (rollback-parallelism 2,
+	 * no delay), where the update config (1 every 5 minutes) would take
+	 * one, then wait */
+	struct runner_result r =
+		run("cluster managers=1 workers=3\n"
+		    "image good\n"
+		    "image bad exit=1 after=12m..14m\n"
+		    "service create web image=good replicas=5 update-parallelism=1 "
+		    "update-delay=5m update-failure-action=rollback update-monitor=20m "
+		    "rollback-parallelism=2 rollback-delay=0s "
+		    "rollback-failure-action=continue\n"
+		    "expect converged within 1m\n"
+		    "service update web image=bad\n"
+		    "expect store tasks web state=shutdown == 3 within 11m\n"
+		    "expect store tasks web state=failed == 1 within 5m\n"
+		    "expect store tasks web state=shutdown == 5 within 20s\n"
+		    "expect converged within 1m\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_force_replaces_every_task(void **state)
+{
+	/* SwarmKit's ForceUpdate: a rolling update with no other change */
+	struct runner_result r =
+		run("cluster managers=1 workers=2\n"
+		    "service create web replicas=3\n"
+		    "expect converged within 30s\n"
+		    "service update web force\n"
+		    "always running web >= 2\n"
+		    "expect store tasks web state=shutdown == 3 within 1m\n"
+		    "expect converged within 1m\n"
+		    "run 10s\n"
+		    "expect store tasks web state=shutdown == 3\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_tasks_of_a_node_down_for_the_orphan_delay_are_orphaned(void **state)
+{
+	/* SwarmKit's node down period (24 h, here 1 minute): the dead node's
+	 * task turns ORPHANED once, not before the delay */
+	struct runner_result r =
+		run("cluster managers=1 workers=2\n"
+		    "set orphan-delay=1m\n"
+		    "service create web replicas=2 "
+		    "constraint=node.role==worker max-per-node=1\n"
+		    "expect converged within 30s\n"
+		    "kill w1\n"
+		    "expect node w1 down within 1m\n"
+		    "run 30s\n"
+		    "expect store tasks web state=orphaned == 0\n"
+		    "expect store tasks web state=running == 2\n"
+		    "expect store tasks web state=orphaned == 1 within 1m\n"
+		    "expect store tasks web state=running == 1\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_removed_service_tasks_still_counted(void **state)
+{
+	/* `store tasks NAME` after `service rm NAME`: the task on the worker
+	 * cut off is still RUNNING in the store until its node is down */
+	struct runner_result r =
+		run("cluster managers=1 workers=2\n"
+		    "service create web replicas=2 "
+		    "constraint=node.role==worker max-per-node=1\n"
+		    "expect converged within 30s\n"
+		    "isolate w1\n"
+		    "service rm web\n"
+		    "expect store tasks web state=running == 1 within 10s\n"
+		    "expect node w1 down within 1m\n"
+		    "expect store tasks web state=running == 0 within 30s\n");
+	assert_true(r.passed);
+}
+
 static void test_orch_scale_down_and_remove(void **state)
 {
 	struct runner_result r =
@@ -346,6 +424,11 @@ int main(void)
 		cmocka_unit_test(test_orch_max_attempts_keep_exactly_attempts_plus_one),
 		cmocka_unit_test(test_orch_placement_only_change_keeps_qualifying_tasks),
 		cmocka_unit_test(test_orch_any_update_resumes_a_paused_update),
+		cmocka_unit_test(test_orch_rollback_uses_its_own_config),
+		cmocka_unit_test(test_orch_force_replaces_every_task),
+		cmocka_unit_test(
+			test_orch_tasks_of_a_node_down_for_the_orphan_delay_are_orphaned),
+		cmocka_unit_test(test_orch_removed_service_tasks_still_counted),
 		cmocka_unit_test(test_orch_scale_down_and_remove),
 		cmocka_unit_test(
 			test_orch_never_two_tasks_in_a_slot_on_stop_first_update),
