@@ -28,12 +28,11 @@ enum {
  * (manager/dispatcher/dispatcher.go). */
 #define ORCH_ORPHAN_DELAY_DEFAULT_MS (24ull * 3600 * 1000)
 
-/* A node this leader saw down: since when, and whether its tasks were
- * orphaned already. */
+/* A node this leader saw down, and since when (its tasks are orphaned
+ * once it has been down for the orphan delay). */
 struct orch_down {
 	uint64_t node_id;
 	ms_t since_ms;
-	bool orphaned;
 };
 
 /* A slot that may not get a new task before a time (restart delay). */
@@ -1168,7 +1167,9 @@ static const struct orch_down *orch_down_find(const struct orchestrator *o,
 
 /* Follows the nodes that are down: one down for the orphan delay (from
  * when this leader first saw it down, as SwarmKit's dispatcher times it)
- * has its tasks orphaned, once. A node back up, or gone, is forgotten. */
+ * has its tasks that may have made progress orphaned; the next passes find
+ * none left unless a write was lost. A node back up, or gone, is
+ * forgotten. */
 static void orch_orphan_down_nodes(struct orchestrator *o)
 {
 	const struct store *st = manager_store(o->m);
@@ -1189,15 +1190,16 @@ static void orch_orphan_down_nodes(struct orchestrator *o)
 	for (const Cs__Node *n = store_node_next(st, NULL); n;
 	     n = store_node_next(st, n)) {
 		const struct orch_down *old;
-		struct orch_down d = {n->id, o->now_ms, false};
+		struct orch_down d = {n->id, o->now_ms};
 		if (n->state != CS__NODE_STATE__NODE_STATE_DOWN)
 			continue;
 		if ((old = orch_down_find(o, n->id)) != NULL)
 			d = *old;
-		if (!d.orphaned && d.since_ms + delay_ms <= o->now_ms)
-			d.orphaned = orch_orphan_node(o, n->id, delay_ms);
-		if (!d.orphaned &&
-		    (!o->next_wake_ms || d.since_ms + delay_ms < o->next_wake_ms))
+		/* past the delay, every pass orphans what is left: a batch
+		 * that was refused (a version raced) is made again */
+		if (d.since_ms + delay_ms <= o->now_ms)
+			(void)orch_orphan_node(o, n->id, delay_ms); /* full: next pass */
+		else if (!o->next_wake_ms || d.since_ms + delay_ms < o->next_wake_ms)
 			o->next_wake_ms = d.since_ms + delay_ms;
 		assert(count < n_down);
 		assert(count == 0 || next[count - 1].node_id < d.node_id);
