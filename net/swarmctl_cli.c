@@ -1315,6 +1315,8 @@ void swarmctl_cli_print_cluster(FILE *out, const Cs__Cluster *c, uint64_t ca_nod
 	}
 	if (c->settings)
 		cli_json_kv_u64(&j, "cert_expiry_ms", c->settings->cert_expiry_ms);
+	if (c->settings && c->settings->orphan_delay_ms)
+		cli_json_kv_u64(&j, "orphan_delay_ms", c->settings->orphan_delay_ms);
 	if (c->ca_cert.len)
 		/* the root a join token's digest names (its key never leaves
 		 * the store) */
