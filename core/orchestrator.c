@@ -621,6 +621,10 @@ struct orch_count {
 	size_t in_flight;   /* places of the batch not settled yet */
 	size_t failures;    /* of the new spec, failed within the monitor period */
 	size_t current;	    /* tasks of the new spec, in any state */
+	ms_t last_start_ms; /* the latest start among those (0: none) */
+	size_t waiting;	    /* places in the update whose new task has not
+			     * started (nor ended) yet */
+	size_t places_seen; /* places in the update that have a task */
 	size_t made;	    /* of those, made for this update (or rollback):
 			     * of its spec version, not one restored or kept
 			     * through a placement-only change */
@@ -628,7 +632,7 @@ struct orch_count {
 	size_t places;	    /* places in the update: the failure ratio's
 			     * denominator (SwarmKit's dirty slots) */
 	/* the place being counted */
-	bool place_live, place_failed, place_seen, place_in_update;
+	bool place_live, place_failed, place_seen, place_in_update, place_new_seen;
 	size_t place_in_flight;
 };
 
@@ -648,7 +652,10 @@ static void orch_count_place_end(struct orch_count *c, bool in_update)
 	c->in_flight += c->place_in_flight;
 	c->live_places += c->place_live;
 	c->places += in_update && c->place_in_update;
+	c->places_seen += in_update && c->place_seen;
+	c->waiting += in_update && c->place_seen && !c->place_new_seen;
 	c->place_live = c->place_failed = c->place_seen = c->place_in_update = false;
+	c->place_new_seen = false;
 	c->place_in_flight = 0;
 }
 
@@ -673,6 +680,9 @@ static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
 	}
 	c->current++;
 	c->made += t->spec_version == svc->spec_version;
+	if (t->started_ms > c->last_start_ms)
+		c->last_start_ms = t->started_ms;
+	c->place_new_seen |= t->started_ms != 0 || terminal;
 	c->place_failed |= orch_failed(t);
 	if (t->spec_version > 1 || svc->spec_version > 1) {
 		/* a failure counts when the task failed before running, or
@@ -688,6 +698,25 @@ static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
 	/* once it runs, the next batch may go (after update-delay): the
 	 * monitor period only decides which failures count, as in SwarmKit's
 	 * updater, whose workers wait for RUNNING, not for the monitor */
+}
+
+/* Whether an update with no outdated task left is still settling: a place
+ * whose new task has not started (nor ended) yet, or the monitor period
+ * after the last start not over (then a pass is due when it ends). */
+static bool orch_update_settling(struct orchestrator *o, const struct orch_count *c)
+{
+	ms_t end_ms;
+
+	if (c->waiting)
+		return true;
+	if (!c->monitor || !c->last_start_ms)
+		return false;
+	end_ms = c->last_start_ms + c->monitor;
+	if (end_ms <= o->now_ms)
+		return false;
+	if (!o->next_wake_ms || end_ms < o->next_wake_ms)
+		o->next_wake_ms = end_ms;
+	return true;
 }
 
 /* Whether the update (or rollback) of svc started a batch already, so that
@@ -766,6 +795,9 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 			orch_count_task(o, svc, t, &c);
 		}
 		orch_count_place_end(&c, true);
+		/* a slot with no task at all waits for its first new one */
+		if (c.places_seen < svc->spec->replicas)
+			c.waiting += (size_t)(svc->spec->replicas - c.places_seen);
 		/* a slot with no live task is being replaced: part of the batch */
 		if (c.live_places < svc->spec->replicas)
 			c.in_flight += (size_t)(svc->spec->replicas - c.live_places);
@@ -789,22 +821,10 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	outdated = c.outdated;
 	in_flight = c.in_flight;
 	failures = c.failures;
-	if (outdated == 0) {
-		if (state == CS__UPDATE_STATUS__STATE__STATE_UPDATING) {
-			orch_update_status(o, svc,
-					   CS__UPDATE_STATUS__STATE__STATE_COMPLETED,
-					   "update completed", false);
-			return false;
-		}
+	if (outdated == 0 && state != CS__UPDATE_STATUS__STATE__STATE_UPDATING &&
+	    !rolling_back) {
 		orch_delay_clear(o, svc->id, ORCH_BATCH_MARK);
-		if (rolling_back) {
-			orch_update_status(
-				o, svc,
-				CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_COMPLETED,
-				"rollback completed", false);
-			return false;
-		}
-		return true;
+		return true; /* no update going on */
 	}
 	if (state == CS__UPDATE_STATUS__STATE__STATE_PAUSED ||
 	    state == CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_PAUSED)
@@ -830,6 +850,21 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 			rolling_back ? CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_PAUSED
 				     : CS__UPDATE_STATUS__STATE__STATE_PAUSED,
 			"update paused: tasks failed", false);
+		return false;
+	}
+	if (outdated == 0) {
+		/* every place has its new task: SwarmKit's updater watches one
+		 * more monitor period after its last batch before it says the
+		 * update completed (updater.go), so that a failure within it
+		 * still gets the failure action above */
+		if (orch_update_settling(o, &c))
+			return true;
+		orch_delay_clear(o, svc->id, ORCH_BATCH_MARK);
+		orch_update_status(
+			o, svc,
+			rolling_back ? CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_COMPLETED
+				     : CS__UPDATE_STATUS__STATE__STATE_COMPLETED,
+			rolling_back ? "rollback completed" : "update completed", false);
 		return false;
 	}
 	if (state != CS__UPDATE_STATUS__STATE__STATE_UPDATING && !rolling_back) {

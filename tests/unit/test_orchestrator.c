@@ -242,6 +242,28 @@ static void test_orch_rollback_uses_its_own_config(void **state)
 	assert_true(r.passed);
 }
 
+static void test_orch_update_watches_the_monitor_after_its_last_batch(void **state)
+{
+	/* SwarmKit's updater keeps watching one monitor period after its
+	 * last batch: one batch of 2, both new tasks crash 3 s in (monitor
+	 * 10 s): rolled back, so 2 failed tasks and no more; before, the
+	 * update completed and the crash loop ran on (8 or 9 failed) */
+	struct runner_result r =
+		run("cluster managers=1 workers=2\n"
+		    "image good\n"
+		    "image bad exit=1 after=3s\n"
+		    "service create web image=good replicas=2 update-parallelism=2 "
+		    "update-monitor=10s update-failure-action=rollback "
+		    "restart-delay=1s\n"
+		    "expect converged within 1m\n"
+		    "service update web image=bad\n"
+		    "expect store tasks web state=failed >= 1 within 30s\n"
+		    "run 1m\n"
+		    "expect store tasks web state=failed <= 2\n"
+		    "expect running web == 2\n");
+	assert_true(r.passed);
+}
+
 static void test_orch_force_replaces_every_task(void **state)
 {
 	/* SwarmKit's ForceUpdate: a rolling update with no other change */
@@ -425,6 +447,8 @@ int main(void)
 		cmocka_unit_test(test_orch_placement_only_change_keeps_qualifying_tasks),
 		cmocka_unit_test(test_orch_any_update_resumes_a_paused_update),
 		cmocka_unit_test(test_orch_rollback_uses_its_own_config),
+		cmocka_unit_test(
+			test_orch_update_watches_the_monitor_after_its_last_batch),
 		cmocka_unit_test(test_orch_force_replaces_every_task),
 		cmocka_unit_test(
 			test_orch_tasks_of_a_node_down_for_the_orphan_delay_are_orphaned),
