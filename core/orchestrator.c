@@ -56,6 +56,8 @@ struct orchestrator {
 	size_t delay_count, delay_cap;
 	struct orch_down *downs; /* nodes seen down, in node id order */
 	size_t down_count, down_cap;
+	ms_t downs_scan_ms; /* when the nodes were last looked at for it */
+	bool downs_scanned; /* (at all, by this leader) */
 	/* what changed since the last pass: the services to look at, or all
 	 * of them (a node changed, a timer, a pass cut short) */
 	uint64_t *dirty_svcs;
@@ -1211,6 +1213,19 @@ static void orch_orphan_down_nodes(struct orchestrator *o)
 	ms_t delay_ms = orch_orphan_delay(st);
 	struct orch_down *next;
 	size_t count = 0, n_down = 0;
+
+	/* once a period at most: passes come often, nodes may be many, and
+	 * the delay is hours (a down node is seen at most a period late) */
+	if (o->downs_scanned && o->now_ms < o->downs_scan_ms + ORCH_PERIOD_MS) {
+		for (size_t i = 0; i < o->down_count; i++) {
+			ms_t at = o->downs[i].since_ms + delay_ms;
+			if (at > o->now_ms && (!o->next_wake_ms || at < o->next_wake_ms))
+				o->next_wake_ms = at;
+		}
+		return;
+	}
+	o->downs_scanned = true;
+	o->downs_scan_ms = o->now_ms;
 
 	for (const Cs__Node *n = store_node_next(st, NULL); n; n = store_node_next(st, n))
 		n_down += n->state == CS__NODE_STATE__NODE_STATE_DOWN;
