@@ -151,6 +151,23 @@ static bool control_task_spec_differs(const Cs__TaskSpec *a, const Cs__TaskSpec 
 	return differ;
 }
 
+/* Whether two task specs differ in more than their placement (constraints,
+ * spread, max per node): SwarmKit's IsTaskDirty leaves a task whose spec
+ * changed in placement only, on a node that still qualifies. */
+static bool control_task_spec_differs_beyond_placement(const Cs__TaskSpec *a,
+						       const Cs__TaskSpec *b)
+{
+	Cs__TaskSpec ca, cb;
+
+	if (!a || !b)
+		return a != b;
+	ca = *a;
+	cb = *b;
+	ca.placement = NULL;
+	cb.placement = NULL;
+	return control_task_spec_differs(&ca, &cb);
+}
+
 /* Writes one batch; takes b. */
 static int control_write(struct manager *m, struct store_batch *b, manager_write_cb cb,
 			 void *data)
@@ -239,10 +256,19 @@ int control_service_update(struct manager *m, const char *name,
 	svc.spec_version_restored = 0;
 	if (control_task_spec_differs(cur->spec->task, spec->task)) {
 		svc.spec_version = cur->spec_version + 1;
-		/* a new update: a paused or finished one is over (SwarmKit
-		 * resets the update status on update) */
-		svc.update_status = NULL;
+		/* a change of placement only outdates no task whose node
+		 * still qualifies: the base is the oldest version whose spec
+		 * is this one but for placement */
+		if (control_task_spec_differs_beyond_placement(cur->spec->task,
+							       spec->task))
+			svc.placement_base_version = 0;
+		else if (!cur->placement_base_version)
+			svc.placement_base_version = cur->spec_version;
 	}
+	/* any update ends a paused or finished update: SwarmKit's
+	 * UpdateService sets UpdateStatus to nil on every update that is not
+	 * a rollback (controlapi/service.go), so a paused update resumes */
+	svc.update_status = NULL;
 	store_batch_init(&b);
 	if ((rv = store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &svc))) {
 		store_batch_free(&b);
@@ -660,6 +686,34 @@ int control_cluster_set_cert_expiry(struct manager *m, uint64_t ms, char *err,
 	if (cur->settings)
 		settings = *cur->settings;
 	settings.cert_expiry_ms = ms;
+	c.settings = &settings;
+	store_batch_init(&b);
+	if ((rv = store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &c))) {
+		store_batch_free(&b);
+		return rv;
+	}
+	return control_write(m, &b, cb, data);
+}
+
+int control_cluster_set_orphan_delay(struct manager *m, uint64_t ms, char *err,
+				     size_t err_size, manager_write_cb cb, void *data)
+{
+	const Cs__Cluster *cur;
+	Cs__ClusterSettings settings = CS__CLUSTER_SETTINGS__INIT;
+	struct store_batch b;
+	Cs__Cluster c;
+	int rv;
+
+	if (ms != 0 && ms < 1000)
+		return control_fail(err, err_size,
+				    "orphan-delay: %llu ms is under the minimum of 1 s",
+				    (unsigned long long)ms);
+	if ((rv = control_cluster_cur(m, &cur, err, err_size)) != 0)
+		return rv;
+	c = *cur;
+	if (cur->settings)
+		settings = *cur->settings;
+	settings.orphan_delay_ms = ms;
 	c.settings = &settings;
 	store_batch_init(&b);
 	if ((rv = store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &c))) {

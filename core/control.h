@@ -64,6 +64,13 @@ int control_node_set_role(struct manager *m, uint64_t node_id, Cs__NodeRole role
 int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, char *err,
 				 size_t err_size, manager_write_cb cb, void *data);
 
+/* control_cluster_set_orphan_delay sets how long a node stays down before
+ * the orchestrator marks its tasks ORPHANED and frees them (SwarmKit's
+ * node down period; 0 restores the default of 24 h). CS_EINVAL under
+ * 1 s (err says so), or 0 and cb. */
+int control_cluster_set_orphan_delay(struct manager *m, uint64_t ms, char *err,
+				     size_t err_size, manager_write_cb cb, void *data);
+
 /* control_cluster_set_cert_expiry sets the life of the node certificates
  * the CA signs from now on (nodes renew at 50-80% of theirs: a shorter
  * life reaches every node within the old one's 80%). CS_EINVAL under

@@ -506,6 +506,9 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 			rv = control_cluster_set_autolock(m, req->autolock, c->unlock_key,
 							  err, sizeof err, rpc_written,
 							  c);
+		else if (req->set_orphan_delay)
+			rv = control_cluster_set_orphan_delay(
+				m, req->orphan_delay_ms, err, sizeof err, rpc_written, c);
 		else
 			rv = control_cluster_set_cert_expiry(m, req->cert_expiry_ms, err,
 							     sizeof err, rpc_written, c);

@@ -23,6 +23,18 @@ enum {
 	ORCH_DEFAULT_DELAY_MS = 5000,
 };
 
+/* How long a node stays down before its tasks are ORPHANED when the
+ * cluster settings say nothing: SwarmKit's defaultNodeDownPeriod
+ * (manager/dispatcher/dispatcher.go). */
+#define ORCH_ORPHAN_DELAY_DEFAULT_MS (24ull * 3600 * 1000)
+
+/* A node this leader saw down, and since when (its tasks are orphaned
+ * once it has been down for the orphan delay). */
+struct orch_down {
+	uint64_t node_id;
+	ms_t since_ms;
+};
+
 /* A slot that may not get a new task before a time (restart delay). */
 struct orch_delay {
 	uint64_t service_id;
@@ -42,6 +54,10 @@ struct orchestrator {
 	bool dying;
 	struct orch_delay *delays;
 	size_t delay_count, delay_cap;
+	struct orch_down *downs; /* nodes seen down, in node id order */
+	size_t down_count, down_cap;
+	ms_t downs_scan_ms; /* when the nodes were last looked at for it */
+	bool downs_scanned; /* (at all, by this leader) */
 	/* what changed since the last pass: the services to look at, or all
 	 * of them (a node changed, a timer, a pass cut short) */
 	uint64_t *dirty_svcs;
@@ -69,6 +85,9 @@ static bool orch_node_drained(const struct store *st, uint64_t node_id)
 	return n && n->availability == CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
 }
 
+static bool orch_outdated(const struct store *st, const Cs__Service *svc,
+			  const Cs__Task *t);
+
 /* Whether task t (of svc's current spec) runs on a node that its
  * constraints no longer accept: a label or role changed under it.
  * SwarmKit's constraint enforcer stops such tasks; the orchestrator then
@@ -79,7 +98,7 @@ static bool orch_node_unfit(const struct store *st, const Cs__Service *svc,
 {
 	const Cs__Node *n = t->node_id ? store_node_get(st, t->node_id) : NULL;
 	const Cs__Placement *pl = svc->spec->task ? svc->spec->task->placement : NULL;
-	return n && pl && pl->n_constraints && !orchestrator_outdated(svc, t) &&
+	return n && pl && pl->n_constraints && !orch_outdated(st, svc, t) &&
 	       !sched_node_satisfies(svc, n);
 }
 
@@ -178,7 +197,9 @@ static const Cs__RestartPolicy *orch_policy(const Cs__Service *svc)
  * by itself: the restart policy is about the latter only. */
 static bool orch_stopped_on_request(const Cs__Task *t)
 {
-	return t->status && t->status->state == CS__TASK_STATE__TASK_STATE_SHUTDOWN;
+	/* an orphaned task's node died: not the task's own end either */
+	return t->status && (t->status->state == CS__TASK_STATE__TASK_STATE_SHUTDOWN ||
+			     t->status->state == CS__TASK_STATE__TASK_STATE_ORPHANED);
 }
 
 /* Whether the policy lets a slot whose last task ended (last, may be NULL)
@@ -290,16 +311,26 @@ static void orch_hist_note(const Cs__Task *t, const Cs__Task **last_end,
 		hist[(*hist_count)++] = t;
 }
 
-/* How many finished tasks a place keeps: the history setting, and at least
- * as many as the policy's most attempts needs to be counted. */
+/* How many tasks a place keeps, its live one included (SwarmKit's task
+ * reaper, taskreaper/task_reaper.go: the cluster's history retention
+ * limit, or with a restart policy's most attempts set, exactly that many
+ * plus one, which lets the restarts be counted again by a new leader). */
 static size_t orch_keep(const struct orchestrator *o, const Cs__Service *svc)
 {
 	const Cs__RestartPolicy *p = orch_policy(svc);
-	size_t keep = (size_t)o->cfg->task_history;
-	if (p && p->max_attempts && p->max_attempts + 1 > keep)
-		keep = p->max_attempts + 1 < ORCH_HIST_MAX ? (size_t)p->max_attempts + 1
+	if (p && p->max_attempts)
+		return p->max_attempts + 1 < ORCH_HIST_MAX ? (size_t)p->max_attempts + 1
 							   : ORCH_HIST_MAX;
-	return keep;
+	return (size_t)o->cfg->task_history;
+}
+
+/* How many of a place's older finished tasks (its history) stay when it
+ * keeps `keep` tasks in all and `others` of them are not history: those
+ * that may still run, the one created (or due) in this pass, and those
+ * that ended in this pass. The oldest go first, as in SwarmKit. */
+static size_t orch_hist_room(size_t keep, size_t others)
+{
+	return keep > others ? keep - others : 0;
 }
 
 static void orch_reap(struct orchestrator *o, const Cs__Task **hist, size_t n,
@@ -333,21 +364,57 @@ static bool orch_batch_full(const struct orchestrator *o)
 /* The rolling update of one service in this pass (SwarmKit's updater):
  * how many more slots may start updating now. */
 struct orch_update {
-	bool active;	  /* the service has outdated live tasks */
-	bool start_first; /* new task first, old one stopped once it runs */
-	size_t room;	  /* slots that may start updating in this pass */
+	bool active;	     /* the service has outdated live tasks */
+	bool start_first;    /* new task first, old one stopped once it runs */
+	size_t room;	     /* slots that may start updating in this pass */
+	size_t room_planned; /* room as planned, before the slots used it */
 };
 
-static bool orch_outdated(const Cs__Service *svc, const Cs__Task *t)
+/* The orch_delay slot that marks a service whose update (or rollback)
+ * started a batch at the spec version in not_before_ms: later batches wait
+ * the delay between batches. */
+#define ORCH_BATCH_MARK (UINT64_MAX - 1)
+
+/* Notes, after a pass over a service's places, that its update started a
+ * batch (the delay between batches then applies to the next). */
+static void orch_note_batch(struct orchestrator *o, const Cs__Service *svc,
+			    const struct orch_update *up)
 {
-	return orchestrator_outdated(svc, t);
+	if (up->active && up->room < up->room_planned)
+		orch_delay_set(o, svc->id, ORCH_BATCH_MARK, svc->spec_version);
 }
 
 bool orchestrator_outdated(const Cs__Service *svc, const Cs__Task *t)
 {
-	return t->spec_version < svc->spec_version &&
-	       !(svc->spec_version_restored &&
-		 t->spec_version == svc->spec_version_restored);
+	if (t->spec_version >= svc->spec_version)
+		return false;
+	if (svc->spec_version_restored && t->spec_version == svc->spec_version_restored)
+		return false;
+	/* a spec that differs from the current one in placement only */
+	return !(svc->placement_base_version &&
+		 t->spec_version >= svc->placement_base_version);
+}
+
+/* Whether the rolling update replaces task t: it runs an older spec, or its
+ * spec differs in placement only and its node no longer satisfies the
+ * constraints (SwarmKit's IsTaskDirty: a placement-only change leaves the
+ * tasks whose node still matches, and the updater replaces the others at
+ * its pace). A task not placed yet is placed under the new constraints. */
+static bool orch_outdated(const struct store *st, const Cs__Service *svc,
+			  const Cs__Task *t)
+{
+	const Cs__Node *n;
+
+	if (orchestrator_outdated(svc, t))
+		return true;
+	if (t->spec_version >= svc->spec_version || !t->node_id)
+		return false;
+	if (svc->spec_version_restored && t->spec_version == svc->spec_version_restored)
+		return false;
+	assert(svc->placement_base_version &&
+	       t->spec_version >= svc->placement_base_version);
+	n = store_node_get(st, t->node_id);
+	return n && !sched_node_satisfies(svc, n);
 }
 
 static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t slot,
@@ -356,13 +423,18 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 	const struct store *st = manager_store(o->m);
 	const Cs__Task *hist[ORCH_SLOT_TASKS_MAX], *ended[ORCH_SLOT_TASKS_MAX];
 	const Cs__Task *live = NULL, *fresh = NULL, *last_end = NULL;
-	size_t hist_count = 0, ended_count = 0, restarts;
-	bool node_died = false, ended_now = false, occupied = false;
+	size_t hist_count = 0, ended_count = 0, restarts, present = 0;
+	bool node_died = false, ended_now = false, occupied = false, coming = false;
 
 	for (const Cs__Task *t = store_task_next_in_slot(st, svc->id, slot, NULL); t;
 	     t = store_task_next_in_slot(st, svc->id, slot, t)) {
 		bool terminal = t->status && orchestrator_is_terminal(t->status->state);
 		bool down = orch_node_down(st, t->node_id);
+		/* what the reaper counts as not finished (it may still run) */
+		present += !terminal && !down &&
+			   !(t->desired_state > CS__TASK_STATE__TASK_STATE_RUNNING &&
+			     t->status &&
+			     t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED);
 		if (t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING) {
 			if (terminal || down) {
 				/* dead: shut it in the store, replace below */
@@ -397,13 +469,13 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 				continue;
 			}
 			/* a start-first update runs the new task beside the old */
-			if (up->start_first && !orch_outdated(svc, t) && live &&
-			    orch_outdated(svc, live) && !fresh) {
+			if (up->start_first && !orch_outdated(st, svc, t) && live &&
+			    orch_outdated(st, svc, live) && !fresh) {
 				fresh = t;
 				continue;
 			}
-			if (up->start_first && orch_outdated(svc, t) && live && !fresh &&
-			    !orch_outdated(svc, live)) {
+			if (up->start_first && orch_outdated(st, svc, t) && live &&
+			    !fresh && !orch_outdated(st, svc, live)) {
 				fresh = live;
 				live = t;
 				continue;
@@ -432,44 +504,47 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 	}
 	restarts = orch_ended_restarts(ended, ended_count, last_end) +
 		   orch_restarts(svc, hist, hist_count, last_end);
-	orch_reap(o, hist, hist_count, wanted ? orch_keep(o, svc) : 0);
-	if (!wanted)
+	if (!wanted) {
+		orch_reap(o, hist, hist_count, 0);
 		return;
+	}
 	if (live && fresh) {
 		/* start-first: once the new one runs, the old one goes */
 		if (fresh->status &&
 		    fresh->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
 			orch_set_desired(o, live, CS__TASK_STATE__TASK_STATE_SHUTDOWN,
 					 "replaced by update");
-		return;
+		goto reap;
 	}
 	if (live) {
-		if (!orch_outdated(svc, live) || up->room == 0)
-			return;
+		if (!orch_outdated(st, svc, live) || up->room == 0)
+			goto reap;
 		up->room--;
 		if (up->start_first)
 			orch_create(o, svc, slot, 0);
 		else
 			orch_set_desired(o, live, CS__TASK_STATE__TASK_STATE_SHUTDOWN,
 					 "stopping for update");
-		return;
+		coming = up->start_first;
+		goto reap;
 	}
 	/* never a second task while the last one may still run (invariant 3):
 	 * the replacement waits until it is seen stopped, or its node down */
 	if (occupied)
-		return;
+		goto reap;
 	if (node_died) {
 		orch_delay_clear(o, svc->id, slot);
 		orch_create(o, svc, slot, 0); /* at once: no restart delay */
-		return;
+		coming = true;
+		goto reap;
 	}
 	/* the first task, or a restart under the policy */
-	if (last_end && !orch_outdated(svc, last_end) &&
+	if (last_end && !orch_outdated(st, svc, last_end) &&
 	    !orch_may_restart(svc, last_end, restarts ? restarts - 1 : 0))
-		return;
+		goto reap;
 	/* a task the cluster stopped (drained, moved off) is replaced at
 	 * once, as one on a dead node: the delay is for tasks that ended */
-	if (last_end && !orch_outdated(svc, last_end) &&
+	if (last_end && !orch_outdated(st, svc, last_end) &&
 	    !orch_stopped_on_request(last_end)) {
 		struct orch_delay *d = orch_delay_find(o, svc->id, slot);
 		if (ended_now || !d) {
@@ -482,11 +557,16 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 		if (d && d->not_before_ms > o->now_ms) {
 			if (!o->next_wake_ms || d->not_before_ms < o->next_wake_ms)
 				o->next_wake_ms = d->not_before_ms;
-			return;
+			coming = true; /* SwarmKit creates it now, to start later */
+			goto reap;
 		}
 	}
 	orch_delay_clear(o, svc->id, slot);
 	orch_create(o, svc, slot, 0);
+	coming = true;
+reap:
+	orch_reap(o, hist, hist_count,
+		  orch_hist_room(orch_keep(o, svc), present + coming + ended_count));
 }
 
 /* Sets the service's update state (one write per change). */
@@ -510,6 +590,11 @@ static void orch_update_status(struct orchestrator *o, const Cs__Service *svc,
 		copy.spec_version = svc->spec_version + 1;
 		copy.previous_spec_version = svc->spec_version;
 		copy.spec_version_restored = svc->previous_spec_version;
+		/* the versions that differ from the spec rolled back from in
+		 * placement only differ from the restored one so too when the
+		 * update was itself placement only */
+		if (svc->placement_base_version > svc->previous_spec_version)
+			copy.placement_base_version = 0;
 	}
 	store_batch_service(&o->batch, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy);
 }
@@ -538,11 +623,18 @@ struct orch_count {
 	size_t in_flight;   /* places of the batch not settled yet */
 	size_t failures;    /* of the new spec, failed within the monitor period */
 	size_t current;	    /* tasks of the new spec, in any state */
+	ms_t last_start_ms; /* the latest start among those (0: none) */
+	size_t waiting;	    /* places in the update whose new task has not
+			     * started (nor ended) yet */
+	size_t places_seen; /* places in the update that have a task */
+	size_t made;	    /* of those, made for this update (or rollback):
+			     * of its spec version, not one restored or kept
+			     * through a placement-only change */
 	size_t live_places; /* places with a live task (or done, failed) */
 	size_t places;	    /* places in the update: the failure ratio's
 			     * denominator (SwarmKit's dirty slots) */
 	/* the place being counted */
-	bool place_live, place_failed, place_seen, place_in_update;
+	bool place_live, place_failed, place_seen, place_in_update, place_new_seen;
 	size_t place_in_flight;
 };
 
@@ -562,7 +654,10 @@ static void orch_count_place_end(struct orch_count *c, bool in_update)
 	c->in_flight += c->place_in_flight;
 	c->live_places += c->place_live;
 	c->places += in_update && c->place_in_update;
+	c->places_seen += in_update && c->place_seen;
+	c->waiting += in_update && c->place_seen && !c->place_new_seen;
 	c->place_live = c->place_failed = c->place_seen = c->place_in_update = false;
+	c->place_new_seen = false;
 	c->place_in_flight = 0;
 }
 
@@ -577,8 +672,8 @@ static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
 	if (live && !terminal)
 		c->place_live = true;
 	/* in the update: it has an old task still there, or a new one */
-	c->place_in_update |= !terminal || !orch_outdated(svc, t);
-	if (orch_outdated(svc, t)) {
+	c->place_in_update |= !terminal || !orch_outdated(st, svc, t);
+	if (orch_outdated(st, svc, t)) {
 		if (live && !terminal)
 			c->outdated++;
 		else if (!live && !terminal && !orch_node_down(st, t->node_id))
@@ -586,6 +681,10 @@ static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
 		return;
 	}
 	c->current++;
+	c->made += t->spec_version == svc->spec_version;
+	if (t->started_ms > c->last_start_ms)
+		c->last_start_ms = t->started_ms;
+	c->place_new_seen |= t->started_ms != 0 || terminal;
 	c->place_failed |= orch_failed(t);
 	if (t->spec_version > 1 || svc->spec_version > 1) {
 		/* a failure counts when the task failed before running, or
@@ -603,6 +702,63 @@ static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
 	 * updater, whose workers wait for RUNNING, not for the monitor */
 }
 
+/* Whether an update with no outdated task left is still settling: a place
+ * whose new task has not started (nor ended) yet, or the monitor period
+ * after the last start not over (then a pass is due when it ends). */
+static bool orch_update_settling(struct orchestrator *o, const struct orch_count *c)
+{
+	ms_t end_ms;
+
+	if (c->waiting)
+		return true;
+	if (!c->monitor || !c->last_start_ms)
+		return false;
+	end_ms = c->last_start_ms + c->monitor;
+	if (end_ms <= o->now_ms)
+		return false;
+	if (!o->next_wake_ms || end_ms < o->next_wake_ms)
+		o->next_wake_ms = end_ms;
+	return true;
+}
+
+/* Whether the update (or rollback) of svc started a batch already, so that
+ * the next waits the delay: this leader saw it start one at this spec
+ * version; or, for an update, tasks of the new spec exist (what a new
+ * leader can tell). Not so for a rollback: the tasks it restored, and
+ * those the restart policy replaced, are no batch of its own (SwarmKit's
+ * updater waits its delay after each task it updated, the first batch
+ * at once). */
+static bool orch_batch_started(const struct orchestrator *o, const Cs__Service *svc,
+			       bool rolling_back, const struct orch_count *c)
+{
+	const struct orch_delay *mark = NULL;
+	for (size_t i = 0; i < o->delay_count; i++)
+		if (o->delays[i].service_id == svc->id &&
+		    o->delays[i].slot == ORCH_BATCH_MARK)
+			mark = &o->delays[i];
+	if (mark && mark->not_before_ms == svc->spec_version)
+		return true;
+	return !rolling_back && c->made > 0;
+}
+
+/* The configuration a rollback goes by (SwarmKit's updater): the spec's
+ * own rollback config, or SwarmKit's default one (one at a time, stop
+ * first, pause on failure, monitor 5 s), written into *def. Never the
+ * update config. */
+static const Cs__UpdateConfig *orch_rollback_config(const Cs__Service *svc,
+						    Cs__UpdateConfig *def)
+{
+	if (svc->spec->rollback)
+		return svc->spec->rollback;
+	def->parallelism = 1;
+	def->delay_ms = 0;
+	def->failure_action = CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_PAUSE;
+	def->monitor_ms = 5000;
+	def->max_failure_ratio_ppm = 0;
+	def->order = CS__UPDATE_CONFIG__ORDER__ORDER_STOP_FIRST;
+	return def;
+}
+
 /* Plans this pass of a service's rolling update: how many slots may start
  * (parallelism minus those in flight, after the delay between batches),
  * and the failure action when updated tasks fail too often. Returns false
@@ -611,11 +767,14 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 			     struct orch_update *up)
 {
 	const struct store *st = manager_store(o->m);
-	const Cs__UpdateConfig *uc = svc->spec->update;
 	Cs__UpdateStatus__State state = svc->update_status
 						? svc->update_status->state
 						: CS__UPDATE_STATUS__STATE__STATE_NONE;
 	bool rolling_back = state == CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_STARTED;
+	Cs__UpdateConfig rollback_default = CS__UPDATE_CONFIG__INIT;
+	const Cs__UpdateConfig *uc =
+		rolling_back ? orch_rollback_config(svc, &rollback_default)
+			     : svc->spec->update;
 	size_t outdated, in_flight, failures;
 	uint64_t parallelism = uc && uc->parallelism ? uc->parallelism : 0;
 	ms_t monitor = uc ? uc->monitor_ms : 0;
@@ -638,6 +797,9 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 			orch_count_task(o, svc, t, &c);
 		}
 		orch_count_place_end(&c, true);
+		/* a slot with no task at all waits for its first new one */
+		if (c.places_seen < svc->spec->replicas)
+			c.waiting += (size_t)(svc->spec->replicas - c.places_seen);
 		/* a slot with no live task is being replaced: part of the batch */
 		if (c.live_places < svc->spec->replicas)
 			c.in_flight += (size_t)(svc->spec->replicas - c.live_places);
@@ -661,21 +823,10 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	outdated = c.outdated;
 	in_flight = c.in_flight;
 	failures = c.failures;
-	if (outdated == 0) {
-		if (state == CS__UPDATE_STATUS__STATE__STATE_UPDATING) {
-			orch_update_status(o, svc,
-					   CS__UPDATE_STATUS__STATE__STATE_COMPLETED,
-					   "update completed", false);
-			return false;
-		}
-		if (rolling_back) {
-			orch_update_status(
-				o, svc,
-				CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_COMPLETED,
-				"rollback completed", false);
-			return false;
-		}
-		return true;
+	if (outdated == 0 && state != CS__UPDATE_STATUS__STATE__STATE_UPDATING &&
+	    !rolling_back) {
+		orch_delay_clear(o, svc->id, ORCH_BATCH_MARK);
+		return true; /* no update going on */
 	}
 	if (state == CS__UPDATE_STATUS__STATE__STATE_PAUSED ||
 	    state == CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_PAUSED)
@@ -703,6 +854,21 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 			"update paused: tasks failed", false);
 		return false;
 	}
+	if (outdated == 0) {
+		/* every place has its new task: SwarmKit's updater watches one
+		 * more monitor period after its last batch before it says the
+		 * update completed (updater.go), so that a failure within it
+		 * still gets the failure action above */
+		if (orch_update_settling(o, &c))
+			return true;
+		orch_delay_clear(o, svc->id, ORCH_BATCH_MARK);
+		orch_update_status(
+			o, svc,
+			rolling_back ? CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_COMPLETED
+				     : CS__UPDATE_STATUS__STATE__STATE_COMPLETED,
+			rolling_back ? "rollback completed" : "update completed", false);
+		return false;
+	}
 	if (state != CS__UPDATE_STATUS__STATE__STATE_UPDATING && !rolling_back) {
 		orch_update_status(o, svc, CS__UPDATE_STATUS__STATE__STATE_UPDATING,
 				   "update in progress", false);
@@ -714,7 +880,7 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	if (in_flight) {
 		orch_delay_clear(o, svc->id, UINT64_MAX);
 		quiet = NULL;
-	} else if (uc && uc->delay_ms && c.current > 0) {
+	} else if (uc && uc->delay_ms && orch_batch_started(o, svc, rolling_back, &c)) {
 		/* (the first batch goes at once: the delay is between
 		 * batches) */
 		if (!quiet) {
@@ -734,6 +900,7 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 			in_flight >= parallelism ? 0 : (size_t)(parallelism - in_flight);
 	if (up->room && !in_flight)
 		orch_delay_clear(o, svc->id, UINT64_MAX);
+	up->room_planned = up->room;
 	return true;
 }
 
@@ -752,9 +919,10 @@ static void orch_replicated(struct orchestrator *o, const Cs__Service *svc)
 	for (uint64_t slot = 1; slot <= max_slot && slot <= LIMIT_SCN_REPLICAS_MAX;
 	     slot++) {
 		if (orch_batch_full(o))
-			return; /* the next pass goes on */
+			break; /* the next pass goes on */
 		orch_slot(o, svc, slot, slot <= want, &up);
 	}
+	orch_note_batch(o, svc, &up);
 }
 
 /* ---------------------------------------------------------------- global */
@@ -784,11 +952,11 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 		bool eligible = orch_node_eligible(svc, n);
 		const Cs__Task *old = NULL, *fresh = NULL, *hist[ORCH_SLOT_TASKS_MAX];
 		const Cs__Task *last_end = NULL, *ended[ORCH_SLOT_TASKS_MAX];
-		size_t hist_count = 0, ended_count = 0, restarts;
-		bool occupied = false, crashed = false;
+		size_t hist_count = 0, ended_count = 0, restarts, present = 0;
+		bool occupied = false, crashed = false, coming = false;
 
 		if (orch_batch_full(o))
-			return;
+			break;
 		for (const Cs__Task *t = store_task_next_by_node(st, n->id, NULL); t;
 		     t = store_task_next_by_node(st, n->id, t)) {
 			bool terminal;
@@ -796,12 +964,18 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 				continue;
 			terminal =
 				t->status && orchestrator_is_terminal(t->status->state);
+			/* what the reaper counts as not finished, as for a slot */
+			present +=
+				!terminal &&
+				!(t->desired_state > CS__TASK_STATE__TASK_STATE_RUNNING &&
+				  t->status &&
+				  t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED);
 			if (t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING) {
-				if (!terminal && eligible && orch_outdated(svc, t) &&
+				if (!terminal && eligible && orch_outdated(st, svc, t) &&
 				    !old) {
 					old = t;
 				} else if (!terminal && eligible &&
-					   !orch_outdated(svc, t) && !fresh) {
+					   !orch_outdated(st, svc, t) && !fresh) {
 					fresh = t;
 				} else {
 					orch_set_desired(
@@ -832,9 +1006,8 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 		}
 		restarts = orch_ended_restarts(ended, ended_count, last_end) +
 			   orch_restarts(svc, hist, hist_count, last_end);
-		orch_reap(o, hist, hist_count, orch_keep(o, svc));
 		if (!eligible)
-			continue;
+			goto reap;
 		if (old && fresh) {
 			/* start-first: once the new one runs, the old one goes */
 			if (fresh->status &&
@@ -842,26 +1015,27 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 				orch_set_desired(o, old,
 						 CS__TASK_STATE__TASK_STATE_SHUTDOWN,
 						 "replaced by update");
-			continue;
+			goto reap;
 		}
 		if (old) {
 			if (up.room == 0 || orch_node_paused(n))
-				continue; /* a later batch; never while paused */
+				goto reap; /* a later batch; never while paused */
 			up.room--;
-			if (up.start_first && !occupied)
+			if (up.start_first && !occupied) {
 				orch_create(o, svc, 0, n->id);
-			else
+				coming = true;
+			} else
 				orch_set_desired(o, old,
 						 CS__TASK_STATE__TASK_STATE_SHUTDOWN,
 						 "stopping for update");
-			continue;
+			goto reap;
 		}
 		if (fresh || occupied || orch_node_paused(n))
-			continue;
+			goto reap;
 		/* the restart policy, as for a replicated slot */
-		if (last_end && !orch_outdated(svc, last_end) &&
+		if (last_end && !orch_outdated(st, svc, last_end) &&
 		    !orch_may_restart(svc, last_end, restarts ? restarts - 1 : 0))
-			continue;
+			goto reap;
 		if (crashed && !orch_stopped_on_request(last_end)) {
 			ms_t delay = orch_restart_delay(svc);
 			if (delay)
@@ -873,12 +1047,19 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 				if (!o->next_wake_ms ||
 				    d->not_before_ms < o->next_wake_ms)
 					o->next_wake_ms = d->not_before_ms;
-				continue;
+				coming = true;
+				goto reap;
 			}
 		}
 		orch_delay_clear(o, svc->id, n->id);
 		orch_create(o, svc, 0, n->id);
+		coming = true;
+	reap:
+		orch_reap(o, hist, hist_count,
+			  orch_hist_room(orch_keep(o, svc),
+					 present + coming + ended_count));
 	}
+	orch_note_batch(o, svc, &up);
 	/* tasks on nodes gone from the store (node rm): shut, then gone */
 	for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
 	     t = store_task_next_by_service(st, svc->id, t)) {
@@ -934,7 +1115,7 @@ bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc, uint64
 	if (!last_end || !last_end->status)
 		return false;
 	restarts = orch_restarts(svc, hist, hist_count, last_end);
-	return !orch_outdated(svc, last_end) &&
+	return !orch_outdated(st, svc, last_end) &&
 	       !orch_may_restart(svc, last_end, restarts ? restarts - 1 : 0);
 }
 
@@ -960,6 +1141,124 @@ static void orch_orphans(struct orchestrator *o)
 			orch_set_desired(o, t, CS__TASK_STATE__TASK_STATE_REMOVE,
 					 "service removed");
 	}
+}
+
+/* ---------------------------------------------------------------- orphaned tasks */
+
+/* The cluster's orphan delay (ClusterSettings.orphan_delay_ms; 0: 24 h). */
+static ms_t orch_orphan_delay(const struct store *st)
+{
+	const Cs__Cluster *c = store_cluster(st);
+	if (c && c->settings && c->settings->orphan_delay_ms)
+		return c->settings->orphan_delay_ms;
+	return ORCH_ORPHAN_DELAY_DEFAULT_MS;
+}
+
+/* Marks ORPHANED, and so frees, the tasks of node_id that may have made
+ * progress since it was last heard (ASSIGNED to RUNNING): SwarmKit's
+ * moveTasksToOrphaned. Returns false when the batch filled first. */
+static bool orch_orphan_node(struct orchestrator *o, uint64_t node_id, ms_t delay_ms)
+{
+	const struct store *st = manager_store(o->m);
+	char why[96];
+
+	snprintf(why, sizeof why, "node down for %llu s: task orphaned",
+		 (unsigned long long)(delay_ms / 1000));
+	for (const Cs__Task *t = store_task_next_by_node(st, node_id, NULL); t;
+	     t = store_task_next_by_node(st, node_id, t)) {
+		Cs__Task copy;
+		Cs__TaskStatus status;
+		if (!t->status ||
+		    t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED ||
+		    t->status->state > CS__TASK_STATE__TASK_STATE_RUNNING)
+			continue;
+		if (orch_batch_full(o))
+			return false;
+		copy = *t;
+		status = *t->status;
+		status.state = CS__TASK_STATE__TASK_STATE_ORPHANED;
+		status.timestamp_ms = o->now_ms;
+		status.message = why;
+		copy.status = &status;
+		store_batch_task(&o->batch, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy);
+	}
+	return true;
+}
+
+/* The record of node_id among the nodes seen down (sorted by id), or NULL. */
+static const struct orch_down *orch_down_find(const struct orchestrator *o,
+					      uint64_t node_id)
+{
+	size_t lo = 0, hi = o->down_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (o->downs[mid].node_id == node_id)
+			return &o->downs[mid];
+		if (o->downs[mid].node_id < node_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Follows the nodes that are down: one down for the orphan delay (from
+ * when this leader first saw it down, as SwarmKit's dispatcher times it)
+ * has its tasks that may have made progress orphaned; the next passes find
+ * none left unless a write was lost. A node back up, or gone, is
+ * forgotten. */
+static void orch_orphan_down_nodes(struct orchestrator *o)
+{
+	const struct store *st = manager_store(o->m);
+	ms_t delay_ms = orch_orphan_delay(st);
+	struct orch_down *next;
+	size_t count = 0, n_down = 0;
+
+	/* once a period at most: passes come often, nodes may be many, and
+	 * the delay is hours (a down node is seen at most a period late) */
+	if (o->downs_scanned && o->now_ms < o->downs_scan_ms + ORCH_PERIOD_MS) {
+		for (size_t i = 0; i < o->down_count; i++) {
+			ms_t at = o->downs[i].since_ms + delay_ms;
+			if (at > o->now_ms && (!o->next_wake_ms || at < o->next_wake_ms))
+				o->next_wake_ms = at;
+		}
+		return;
+	}
+	o->downs_scanned = true;
+	o->downs_scan_ms = o->now_ms;
+
+	for (const Cs__Node *n = store_node_next(st, NULL); n; n = store_node_next(st, n))
+		n_down += n->state == CS__NODE_STATE__NODE_STATE_DOWN;
+	if (n_down == 0) {
+		o->down_count = 0;
+		return;
+	}
+	next = malloc(n_down * sizeof *next);
+	if (!next)
+		return; /* no memory: the next pass tries again */
+	/* nodes come in id order: so does the new list */
+	for (const Cs__Node *n = store_node_next(st, NULL); n;
+	     n = store_node_next(st, n)) {
+		const struct orch_down *old;
+		struct orch_down d = {n->id, o->now_ms};
+		if (n->state != CS__NODE_STATE__NODE_STATE_DOWN)
+			continue;
+		if ((old = orch_down_find(o, n->id)) != NULL)
+			d = *old;
+		/* past the delay, every pass orphans what is left: a batch
+		 * that was refused (a version raced) is made again */
+		if (d.since_ms + delay_ms <= o->now_ms)
+			(void)orch_orphan_node(o, n->id, delay_ms); /* full: next pass */
+		else if (!o->next_wake_ms || d.since_ms + delay_ms < o->next_wake_ms)
+			o->next_wake_ms = d.since_ms + delay_ms;
+		assert(count < n_down);
+		assert(count == 0 || next[count - 1].node_id < d.node_id);
+		next[count++] = d;
+	}
+	free(o->downs);
+	o->downs = next;
+	o->down_count = count;
+	o->down_cap = n_down;
 }
 
 /* ---------------------------------------------------------------- the loop */
@@ -1073,6 +1372,7 @@ static void orch_pass(struct orchestrator *o)
 			orch_orphans(o);
 		}
 	}
+	orch_orphan_down_nodes(o);
 	/* a pass cut short by the batch's size: the next one, as soon as this
 	 * write is done, looks at all */
 	if (orch_batch_full(o)) {
@@ -1128,6 +1428,7 @@ static void orch_free(struct orchestrator *o)
 {
 	free(o->dirty_svcs);
 	free(o->delays);
+	free(o->downs);
 	free(o);
 }
 

@@ -7,8 +7,12 @@
  * a task the cluster stopped (scaled down, drained, updated) is replaced
  * whatever the policy, and one
  * whose node is down at once — a node's death is not the task's crash
- * loop, so no restart delay. Finished tasks beyond the
- * history limit, and the tasks of removed services, are deleted.
+ * loop, so no restart delay. A place keeps the history limit's number of
+ * tasks, its live one included (max attempts + 1 when the policy sets
+ * them, as SwarmKit's task reaper); older finished ones, and the tasks of
+ * removed services, are deleted. Rolling updates go by the update config,
+ * rollbacks by the rollback config. The tasks of a node down for the
+ * cluster's orphan delay (24 h) are marked ORPHANED.
  *
  * Leader only: the manager starts it on leadership and stops it on loss.
  * It reads the store and writes batches through the manager, one at a time. */
@@ -35,7 +39,10 @@ void orchestrator_on_event(struct orchestrator *o, const struct store_event *ev)
 bool orchestrator_is_terminal(int state);
 
 /* orchestrator_outdated says whether task t runs an older spec than svc's:
- * an older spec_version, unless a rollback restored that version's spec. */
+ * an older spec_version, unless a rollback restored that version's spec or
+ * that version differs from the current one in placement only (then the
+ * orchestrator replaces t only if its node no longer satisfies the
+ * constraints, which this function, reading no node, does not say). */
 bool orchestrator_outdated(const Cs__Service *svc, const Cs__Task *t);
 
 /* orchestrator_gave_up says whether the restart policy of svc leaves one of

@@ -94,6 +94,12 @@ static const char help_service_flags[] =
 	"  --health-start-period DUR     failures before the first success not counted\n"
 	"  --no-healthcheck              disable any check, the image's too\n"
 	"  --stop-grace-period DUR       SIGTERM, then SIGKILL after this (default 10s)\n"
+	"  --rollback-parallelism N      the rollback's own config (as --update-*;\n"
+	"  --rollback-delay DUR          without one: 1 at a time, pause, 5s,\n"
+	"  --rollback-failure-action pause|continue|rollback    stop-first)\n"
+	"  --rollback-monitor DUR\n"
+	"  --rollback-max-failure-ratio F\n"
+	"  --rollback-order stop-first|start-first\n"
 	"  -- CMD ARG...                 the command to run (the image's if none)\n";
 
 struct cmd {
@@ -191,10 +197,12 @@ static const struct cmd cmds[] = {
 	{"service", "inspect", service_inspect, "service inspect NAME",
 	 "Prints a service, its spec and previous spec as JSON.\n"},
 	{"service", "update", service_update,
-	 "service update NAME [FLAGS] [--rollback] [-- CMD ARG...]",
+	 "service update NAME [FLAGS] [--rollback] [--force] [-- CMD ARG...]",
 	 "Changes only what the flags say (lists given replace the whole list);\n"
 	 "--rollback goes back to the previous spec. Sent with the version read,\n"
-	 "so a concurrent change makes it fail rather than be lost.\n"},
+	 "so a concurrent change makes it fail rather than be lost.\n"
+	 "--force replaces every task (a rolling update) with no other change\n"
+	 "(SwarmKit's ForceUpdate counter).\n"},
 	{"service", "rm", service_rm, "service rm NAME...", "Removes services.\n"},
 	{"task", "ls", task_ls, "task ls [--service NAME]",
 	 "Lists tasks: ID SERVICE SLOT NODE DESIRED STATE MESSAGE.\n"},
@@ -222,11 +230,14 @@ static const struct cmd cmds[] = {
 	 "cluster rotate-token [worker|manager|both]",
 	 "Replaces join tokens (both by default); joined nodes are not affected.\n"},
 	{"cluster", "update", cluster_update,
-	 "cluster update --cert-expiry DURATION | --autolock=true|false",
+	 "cluster update --cert-expiry DURATION | --autolock=true|false | "
+	 "--orphan-delay DURATION",
 	 "--cert-expiry sets the life of node certificates (90 days by default, at\n"
 	 "least 1m); nodes renew theirs by themselves at 50-80% of its life.\n"
 	 "--autolock=true seals every manager's state with an unlock key, printed\n"
-	 "once: keep it; a restarted manager waits for `swarmctl node unlock`.\n"},
+	 "once: keep it; a restarted manager waits for `swarmctl node unlock`.\n"
+	 "--orphan-delay: a node down that long has its tasks marked ORPHANED and\n"
+	 "freed (24h by default, at least 1s; 0 for the default).\n"},
 	{"cluster", "unlock-key", cluster_unlock_key, "cluster unlock-key [--rotate]",
 	 "Prints the unlock key (autolock on), or replaces it with --rotate.\n"},
 	{"node", "unlock", node_unlock, "node unlock [--unlock-key-file FILE]",
@@ -779,11 +790,15 @@ static int cluster_update(struct ctl *c, int argc, char **argv)
 	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
 	Cs__ControlResponse *resp;
 	char err[256];
-	const char *v = NULL, *lock = NULL;
+	const char *v = NULL, *lock = NULL, *orphan = NULL;
 	int rv;
 
 	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--cert-expiry") == 0 && i + 1 < argc)
+		if (strcmp(argv[i], "--orphan-delay") == 0 && i + 1 < argc)
+			orphan = argv[++i];
+		else if (strncmp(argv[i], "--orphan-delay=", 15) == 0)
+			orphan = argv[i] + 15;
+		else if (strcmp(argv[i], "--cert-expiry") == 0 && i + 1 < argc)
 			v = argv[++i];
 		else if (strncmp(argv[i], "--cert-expiry=", 14) == 0)
 			v = argv[i] + 14;
@@ -797,14 +812,20 @@ static int cluster_update(struct ctl *c, int argc, char **argv)
 			return usage_error(cmd_find("cluster", "update"), err);
 		}
 	}
-	if (!v && !lock)
+	if (!v && !lock && !orphan)
 		return usage_error(cmd_find("cluster", "update"),
-				   "say what to change: --cert-expiry DURATION or "
-				   "--autolock=true|false");
-	if (v && lock)
+				   "say what to change: --cert-expiry DURATION, "
+				   "--autolock=true|false or --orphan-delay DURATION");
+	if ((v != NULL) + (lock != NULL) + (orphan != NULL) > 1)
 		return usage_error(cmd_find("cluster", "update"),
-				   "one change at a time: --cert-expiry or --autolock");
-	if (lock) {
+				   "one change at a time: --cert-expiry, --autolock or "
+				   "--orphan-delay");
+	if (orphan) {
+		req.set_orphan_delay = true;
+		if (swarmctl_cli_duration_ms("--orphan-delay", orphan,
+					     &req.orphan_delay_ms, err, sizeof err))
+			return usage_error(cmd_find("cluster", "update"), err);
+	} else if (lock) {
 		if (strcmp(lock, "true") && strcmp(lock, "false"))
 			return usage_error(cmd_find("cluster", "update"),
 					   "--autolock: true or false");
@@ -824,6 +845,8 @@ static int cluster_update(struct ctl *c, int argc, char **argv)
 		       resp->unlock_key);
 	else if (lock)
 		printf("autolock is %s\n", req.autolock ? "on (key unchanged)" : "off");
+	else if (orphan)
+		printf("a node down for %s now has its tasks orphaned\n", orphan);
 	else
 		printf("node certificates now live %s\n", v);
 	cs__control_response__free_unpacked(resp, NULL);

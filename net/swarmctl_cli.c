@@ -257,6 +257,8 @@ void swarmctl_cli_spec_init(struct swarmctl_cli_spec *b, const Cs__ServiceSpec *
 	}
 	if ((b->has_update = from->update != NULL))
 		b->update = *from->update;
+	if ((b->has_rollback_cfg = from->rollback != NULL))
+		b->rollback_cfg = *from->rollback;
 }
 
 /* Points the spec at the parts that exist. */
@@ -279,6 +281,12 @@ static void cli_spec_link(struct swarmctl_cli_spec *b)
 		b->container.healthcheck = &b->health;
 		if (b->health.n_test)
 			b->health.test = b->health_test;
+	}
+	b->spec.rollback = b->has_rollback_cfg ? &b->rollback_cfg : NULL;
+	if (b->force) {
+		b->has_task = true;
+		b->task.force_update++;
+		b->spec.task = &b->task;
 	}
 }
 
@@ -354,6 +362,12 @@ static const char *const cli_value_flags[] = {
 	"--health-retries",
 	"--health-start-period",
 	"--stop-grace-period",
+	"--rollback-parallelism",
+	"--rollback-delay",
+	"--rollback-failure-action",
+	"--rollback-monitor",
+	"--rollback-max-failure-ratio",
+	"--rollback-order",
 };
 
 /* Applies a --health-* flag (issue 14, docker service's): the health
@@ -390,6 +404,44 @@ static int cli_health_flag(struct swarmctl_cli_spec *b, const char *f, char *v, 
 	return swarmctl_cli_duration_ms(f, v, &b->health.start_period_ms, err, n);
 }
 
+/* Applies one --rollback-* flag (SwarmKit's rollback config: as the update
+ * flags; a spec without one starts from SwarmKit's defaults). */
+static int cli_rollback_flag(struct swarmctl_cli_spec *b, const char *f, char *v,
+			     char *err, size_t n)
+{
+	Cs__UpdateConfig *r = &b->rollback_cfg;
+	int k, rv;
+
+	if (!b->has_rollback_cfg) {
+		cs__update_config__init(r);
+		r->parallelism = 1;
+		r->monitor_ms = 5000;
+		r->failure_action =
+			CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_PAUSE;
+		r->order = CS__UPDATE_CONFIG__ORDER__ORDER_STOP_FIRST;
+		b->has_rollback_cfg = true;
+	}
+	if (strcmp(f, "--rollback-parallelism") == 0)
+		return swarmctl_cli_u64(f, v, LIMIT_SCN_REPLICAS_MAX, &r->parallelism,
+					err, n);
+	if (strcmp(f, "--rollback-delay") == 0)
+		return swarmctl_cli_duration_ms(f, v, &r->delay_ms, err, n);
+	if (strcmp(f, "--rollback-monitor") == 0)
+		return swarmctl_cli_duration_ms(f, v, &r->monitor_ms, err, n);
+	if (strcmp(f, "--rollback-max-failure-ratio") == 0)
+		return swarmctl_cli_ratio_ppm(f, v, &r->max_failure_ratio_ppm, err, n);
+	if (strcmp(f, "--rollback-order") == 0) {
+		if ((rv = cli_keyword(CLI_KW_ORDER, f, v, &k, err, n)))
+			return rv;
+		r->order = (Cs__UpdateConfig__Order)k;
+		return 0;
+	}
+	if ((rv = cli_keyword(CLI_KW_ACTION, f, v, &k, err, n)))
+		return rv;
+	r->failure_action = (Cs__UpdateConfig__FailureAction)k;
+	return 0;
+}
+
 /* Applies one flag with its value to b. */
 static int cli_spec_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bool update,
 			 char *err, size_t n)
@@ -397,6 +449,8 @@ static int cli_spec_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bo
 	uint64_t u;
 	int k, rv;
 
+	if (strncmp(f, "--rollback-", 11) == 0)
+		return cli_rollback_flag(b, f, v, err, n);
 	if (strcmp(f, "--name") == 0) {
 		if (update)
 			return cli_fail(err, n,
@@ -555,6 +609,10 @@ int swarmctl_cli_spec(struct swarmctl_cli_spec *b, int argc, char **argv, bool u
 			/* docker's: ["NONE"], the image's check disabled too */
 			b->has_container = true;
 			b->no_healthcheck = true;
+			continue;
+		}
+		if (update && strcmp(a, "--force") == 0) {
+			b->force = true;
 			continue;
 		}
 		if (a[0] != '-') {
@@ -1319,6 +1377,23 @@ static void cli_json_spec(struct swarmctl_cli_json *j, const char *key,
 				? "start-first"
 				: "stop-first");
 	}
+	if (sp->rollback) {
+		unsigned a = (unsigned)sp->rollback->failure_action;
+		cli_json_kv_u64(j, "rollback_parallelism", sp->rollback->parallelism);
+		cli_json_kv_u64(j, "rollback_delay_ms", sp->rollback->delay_ms);
+		cli_json_kv_str(j, "rollback_failure_action",
+				a < 3 ? actions[a] : "unknown");
+		cli_json_kv_u64(j, "rollback_monitor_ms", sp->rollback->monitor_ms);
+		cli_json_kv_u64(j, "rollback_max_failure_ratio_ppm",
+				sp->rollback->max_failure_ratio_ppm);
+		cli_json_kv_str(
+			j, "rollback_order",
+			sp->rollback->order == CS__UPDATE_CONFIG__ORDER__ORDER_START_FIRST
+				? "start-first"
+				: "stop-first");
+	}
+	if (t && t->force_update)
+		cli_json_kv_u64(j, "force_update", t->force_update);
 	swarmctl_cli_json_close(j, '}');
 }
 
@@ -1408,6 +1483,8 @@ void swarmctl_cli_print_cluster(FILE *out, const Cs__Cluster *c, uint64_t ca_nod
 	}
 	if (c->settings)
 		cli_json_kv_u64(&j, "cert_expiry_ms", c->settings->cert_expiry_ms);
+	if (c->settings && c->settings->orphan_delay_ms)
+		cli_json_kv_u64(&j, "orphan_delay_ms", c->settings->orphan_delay_ms);
 	if (c->ca_cert.len)
 		/* the root a join token's digest names (its key never leaves
 		 * the store) */

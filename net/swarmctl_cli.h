@@ -65,6 +65,10 @@ struct swarmctl_cli_spec {
 	Cs__HealthConfig health;
 	char *health_test[2];
 	bool health_given, no_healthcheck, health_flag;
+	/* issue 14: the rollback's own config (--rollback-*), and --force */
+	Cs__UpdateConfig rollback_cfg;
+	bool has_rollback_cfg;
+	bool force; /* update --force: raises the task spec's force_update */
 };
 
 /* swarmctl_cli_spec parses the flags of `service create` (update false) or

@@ -26,6 +26,8 @@ struct clops_ack {
 	char name[LIMIT_NAME_BYTES_MAX + 1];
 	uint64_t index; /* the leader's applied index when it answered */
 	bool removed;
+	uint64_t id; /* the service's id, so that `store tasks NAME` can count
+		      * the tasks of a removed service */
 };
 
 struct clops_placed {
@@ -88,6 +90,7 @@ struct clops_call {
 	void *data;
 	enum scn_cmd_kind kind;
 	char name[LIMIT_NAME_BYTES_MAX + 1];
+	uint64_t id; /* a create's new service */
 };
 
 struct clops *clops_new(struct world *w, struct simcluster *c)
@@ -122,6 +125,8 @@ struct clops_spec {
 	Cs__RestartPolicy restart;
 	Cs__Placement placement;
 	Cs__UpdateConfig update;
+	Cs__UpdateConfig rollback; /* when has_rollback */
+	bool has_rollback;
 	char *constraints[LIMIT_SCN_CONSTRAINTS_MAX];
 	char *spreads[LIMIT_SCN_SPREADS_MAX];
 	/* issue 14: the health check (has_health: the spec has one); its
@@ -184,6 +189,42 @@ static void clops_spec_from(struct clops_spec *s, const Cs__ServiceSpec *cur)
 	}
 	if (cur->update)
 		s->update = *cur->update;
+	if ((s->has_rollback = cur->rollback != NULL))
+		s->rollback = *cur->rollback;
+}
+
+/* The rollback-* keys a command gave, over the spec's rollback config or,
+ * when it has none, SwarmKit's default one (as the orchestrator reads it). */
+static void clops_spec_apply_rollback(struct clops_spec *s, const struct scn_service *k)
+{
+	const uint32_t keys = SCN_SVC_ROLLBACK_PARALLELISM | SCN_SVC_ROLLBACK_DELAY |
+			      SCN_SVC_ROLLBACK_FAILURE_ACTION | SCN_SVC_ROLLBACK_MONITOR |
+			      SCN_SVC_ROLLBACK_MAX_FAILURE_RATIO | SCN_SVC_ROLLBACK_ORDER;
+
+	if (!(k->set & keys))
+		return;
+	if (!s->has_rollback) {
+		cs__update_config__init(&s->rollback);
+		s->rollback.parallelism = 1;
+		s->rollback.monitor_ms = 5000;
+		s->rollback.failure_action =
+			CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_PAUSE;
+		s->rollback.order = CS__UPDATE_CONFIG__ORDER__ORDER_STOP_FIRST;
+		s->has_rollback = true;
+	}
+	if (k->set & SCN_SVC_ROLLBACK_PARALLELISM)
+		s->rollback.parallelism = k->rollback_parallelism;
+	if (k->set & SCN_SVC_ROLLBACK_DELAY)
+		s->rollback.delay_ms = k->rollback_delay_ms;
+	if (k->set & SCN_SVC_ROLLBACK_FAILURE_ACTION)
+		s->rollback.failure_action =
+			(Cs__UpdateConfig__FailureAction)k->rollback_failure_action;
+	if (k->set & SCN_SVC_ROLLBACK_MONITOR)
+		s->rollback.monitor_ms = k->rollback_monitor_ms;
+	if (k->set & SCN_SVC_ROLLBACK_MAX_FAILURE_RATIO)
+		s->rollback.max_failure_ratio_ppm = k->rollback_max_failure_ratio_ppm;
+	if (k->set & SCN_SVC_ROLLBACK_ORDER)
+		s->rollback.order = (Cs__UpdateConfig__Order)k->rollback_order;
 }
 
 /* Applies the health-* keys a command gave (as docker service's flags:
@@ -278,6 +319,9 @@ static void clops_spec_apply(struct clops_spec *s, const struct scn_service *k)
 		s->container.stop_grace_period_ms = k->stop_grace_period_ms;
 	if (k->set & SCN_SVC_HEALTH)
 		clops_spec_health(s, k);
+	clops_spec_apply_rollback(s, k);
+	if (k->force) /* swarmctl's --force: SwarmKit's ForceUpdate counter */
+		s->task.force_update++;
 }
 
 /* Points the parts at each other (after any copy of the struct). */
@@ -295,9 +339,12 @@ static void clops_spec_link(struct clops_spec *s)
 	s->task.limits = NULL;
 	s->spec.task = &s->task;
 	s->spec.update = &s->update;
-	s->spec.rollback = NULL;
-	if (s->spec.job)
-		s->spec.update = NULL; /* a job has none (the control API's rule) */
+	s->spec.rollback = s->has_rollback ? &s->rollback : NULL;
+	if (s->spec.job) {
+		/* a job has none (the control API's rule) */
+		s->spec.update = NULL;
+		s->spec.rollback = NULL;
+	}
 }
 
 /* ---------------------------------------------------------------- commands */
@@ -325,6 +372,7 @@ static void clops_call_done(void *data, int status)
 			 * and another manager may be ahead */
 			a->index = simcluster_max_applied(o->c) + 1;
 			a->removed = false;
+			a->id = call->id;
 		}
 	}
 	if (status == 0 && call->kind == SCN_SERVICE_RM)
@@ -376,6 +424,8 @@ int clops_service(struct clops *o, struct manager *m, const struct scn_cmd *cmd,
 		clops_spec_link(s);
 		rv = control_service_create(m, &s->spec, &id, err, err_size,
 					    clops_call_done, call);
+		if (rv == 0)
+			call->id = id;
 	} else {
 		const Cs__Service *cur = store_service_by_name(manager_store(m), name);
 		if (!cur) {
@@ -683,6 +733,17 @@ static int clops_count_state(void *arg, const Cs__Task *t)
 	return 0;
 }
 
+/* The id of the service the scenario last created under name, once
+ * removed (0: none): `store tasks NAME` then counts its tasks, which may
+ * outlive it (still stopping, or on an unreachable node). */
+static uint64_t clops_removed_id(const struct clops *o, const char *name)
+{
+	for (size_t i = o->ack_count; i-- > 0;)
+		if (strcmp(o->acks[i].name, name) == 0)
+			return o->acks[i].removed ? o->acks[i].id : 0;
+	return 0;
+}
+
 /* The name of the node a condition names: `leader` is whoever leads now.
  * Returns false (with why in got) when there is none. */
 static bool clops_cond_node(struct clops *o, struct scn_node ref, char *name,
@@ -859,9 +920,14 @@ static int clops_cond_judge(struct clops *o, struct manager *leader,
 			return 0;
 		}
 		svc = store_service_by_name(st, cond->service);
-		if (svc) {
+		{
+			/* a service of that name, or the last one created under
+			 * it (since removed): its tasks may outlive it */
+			uint64_t id = svc ? svc->id : clops_removed_id(o, cond->service);
 			struct clops_state_count c = {.state = (int)cond->state};
-			(void)store_task_scan_service(st, svc->id, clops_count_state, &c);
+			if (id)
+				(void)store_task_scan_service(st, id, clops_count_state,
+							      &c);
 			count = c.count;
 		}
 		break;

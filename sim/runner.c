@@ -1223,6 +1223,10 @@ static int runner_api_once(struct runner *r, const struct scn_cmd *cmd, uint32_t
 	m = simcluster_manager(r->cluster, (uint32_t)leader);
 	if (cmd->kind == SCN_CA_ROTATE) {
 		rv = control_ca_rotate(m, err, err_size, runner_call_done, call);
+	} else if (cmd->kind == SCN_SET && (cmd->u.settings.set & SCN_SET_ORPHAN_DELAY)) {
+		rv = control_cluster_set_orphan_delay(m, cmd->u.settings.orphan_delay_ms,
+						      err, err_size, runner_call_done,
+						      call);
 	} else if (cmd->kind == SCN_SET) {
 		rv = control_cluster_set_cert_expiry(m, cmd->u.settings.cert_expiry_ms,
 						     err, err_size, runner_call_done,
@@ -1422,6 +1426,10 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 		 * through the control API, as swarmctl cluster update would */
 		if ((cmd->u.settings.set & SCN_SET_CERT_EXPIRY) && r->real_managers &&
 		    simcluster_leader(r->cluster) >= 0)
+			return runner_api(r, cmd, UINT32_MAX);
+		/* the orphan delay is only the cluster record's (the parser
+		 * keeps it after `cluster`): through the control API */
+		if ((cmd->u.settings.set & SCN_SET_ORPHAN_DELAY) && r->real_managers)
 			return runner_api(r, cmd, UINT32_MAX);
 		return 0;
 	case SCN_RUN:

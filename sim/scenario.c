@@ -816,9 +816,9 @@ struct scn_kv {
 };
 
 /* Which keys of a table one command gave, and where (by table index). */
-#define SCN_KEYS_MAX 32
+#define SCN_KEYS_MAX 64
 struct scn_seen {
-	uint32_t bits;
+	uint64_t bits; /* by table index */
 	uint32_t col[SCN_KEYS_MAX];
 };
 
@@ -839,7 +839,7 @@ static int scn_kv_read(struct scn_parser *p, struct scn_tok t, const struct scn_
 		       struct scn_kv *kv)
 {
 	const char *eq = memchr(t.s, '=', t.len);
-	char list[512];
+	char list[1024];
 	uint32_t name_len;
 	size_t k;
 
@@ -861,14 +861,14 @@ static int scn_kv_read(struct scn_parser *p, struct scn_tok t, const struct scn_
 		return scn_fail(p, t.col, "unknown key '%.*s' for %s (expected %s)",
 				SCN_TOK_ARG(kv->name), what, list);
 	}
-	if (seen->bits & (1u << k)) {
+	if (seen->bits & (1ull << k)) {
 		if (!keys[k].repeat)
 			return scn_fail(
 				p, t.col,
 				"duplicate key '%s' (first given at column %" PRIu32 ")",
 				keys[k].name, seen->col[k]);
 	} else {
-		seen->bits |= 1u << k;
+		seen->bits |= 1ull << k;
 		seen->col[k] = t.col;
 	}
 	if (kv->value.len == 0)
@@ -908,6 +908,12 @@ static const struct scn_key scn_service_keys[] = {
 	{"health-retries", SCN_SVC_HEALTH, false},
 	{"health-start-period", SCN_SVC_HEALTH, false},
 	{"stop-grace-period", SCN_SVC_STOP_GRACE, false},
+	{"rollback-parallelism", SCN_SVC_ROLLBACK_PARALLELISM, false},
+	{"rollback-delay", SCN_SVC_ROLLBACK_DELAY, false},
+	{"rollback-failure-action", SCN_SVC_ROLLBACK_FAILURE_ACTION, false},
+	{"rollback-monitor", SCN_SVC_ROLLBACK_MONITOR, false},
+	{"rollback-max-failure-ratio", SCN_SVC_ROLLBACK_MAX_FAILURE_RATIO, false},
+	{"rollback-order", SCN_SVC_ROLLBACK_ORDER, false},
 };
 
 #define SCN_LABELS_PREFIX "node.labels."
@@ -1197,6 +1203,29 @@ static int scn_service_key(struct scn_parser *p, struct scn_service *svc,
 	case SCN_SVC_STOP_GRACE:
 		rv = scn_duration(p, v, &svc->stop_grace_period_ms);
 		break;
+	case SCN_SVC_ROLLBACK_PARALLELISM:
+		rv = scn_uint(p, v, "rollback-parallelism", LIMIT_SCN_REPLICAS_MAX,
+			      "LIMIT_SCN_REPLICAS_MAX", &svc->rollback_parallelism);
+		break;
+	case SCN_SVC_ROLLBACK_DELAY:
+		rv = scn_duration(p, v, &svc->rollback_delay_ms);
+		break;
+	case SCN_SVC_ROLLBACK_FAILURE_ACTION:
+		rv = scn_choice(p, v, "rollback-failure-action", scn_fa_names,
+				SCN_COUNT(scn_fa_names), &index);
+		svc->rollback_failure_action = (enum scn_failure_action)index;
+		break;
+	case SCN_SVC_ROLLBACK_MONITOR:
+		rv = scn_duration(p, v, &svc->rollback_monitor_ms);
+		break;
+	case SCN_SVC_ROLLBACK_MAX_FAILURE_RATIO:
+		rv = scn_ppm(p, v, "ratio", &svc->rollback_max_failure_ratio_ppm);
+		break;
+	case SCN_SVC_ROLLBACK_ORDER:
+		rv = scn_choice(p, v, "rollback-order", scn_order_names,
+				SCN_COUNT(scn_order_names), &index);
+		svc->rollback_order = (enum scn_update_order)index;
+		break;
 	default: assert(!"a service key without a case"); rv = CS_EINVAL;
 	}
 	if (!rv)
@@ -1268,6 +1297,13 @@ static int scn_parse_service(struct scn_parser *p, struct scn_cmd *cmd)
 	for (uint32_t i = 3; i < p->tok_count; i++) {
 		struct scn_kv kv;
 
+		/* service update NAME force: swarmctl's --force (an addition) */
+		if (cmd->kind == SCN_SERVICE_UPDATE && scn_tok_is(p->toks[i], "force")) {
+			if (svc->force)
+				return scn_fail(p, p->toks[i].col, "force given twice");
+			svc->force = true;
+			continue;
+		}
 		rv = scn_kv_read(p, p->toks[i], scn_service_keys,
 				 SCN_COUNT(scn_service_keys), what, &seen, &kv);
 		if (!rv)
@@ -1867,6 +1903,7 @@ static int scn_parse_set(struct scn_parser *p, struct scn_cmd *cmd)
 		{"history", SCN_SET_HISTORY, false},
 		{"snapshot-every", SCN_SET_SNAPSHOT_EVERY, false},
 		{"cert-expiry", SCN_SET_CERT_EXPIRY, false},
+		{"orphan-delay", SCN_SET_ORPHAN_DELAY, false},
 	};
 	struct scn_settings *s = &cmd->u.settings;
 	struct scn_seen seen = {0};
@@ -1877,7 +1914,7 @@ static int scn_parse_set(struct scn_parser *p, struct scn_cmd *cmd)
 		return scn_expected(
 			p, 0, 1,
 			"KEY=VALUE (heartbeat, election-ticks, tick, history, snapshot-every, "
-			"cert-expiry)");
+			"cert-expiry, orphan-delay)");
 	for (uint32_t i = 1; i < p->tok_count; i++) {
 		struct scn_kv kv;
 
@@ -1926,10 +1963,24 @@ static int scn_parse_set(struct scn_parser *p, struct scn_cmd *cmd)
 				rv = scn_fail(p, kv.value.col,
 					      "cert-expiry must be at least 1m");
 			break;
+		case SCN_SET_ORPHAN_DELAY:
+			rv = scn_duration(p, kv.value, &s->orphan_delay_ms);
+			if (!rv && s->orphan_delay_ms < 1000)
+				rv = scn_fail(p, kv.value.col,
+					      "orphan-delay must be at least 1s");
+			if (!rv && !p->cluster_line)
+				rv = scn_fail(p, kv.name.col,
+					      "orphan-delay is written to the running "
+					      "cluster's record: set it after 'cluster'");
+			break;
 		}
 		if (rv)
 			return rv;
 		s->set |= kv.key->bit;
+		if ((s->set & SCN_SET_ORPHAN_DELAY) && (s->set & SCN_SET_CERT_EXPIRY))
+			return scn_fail(p, kv.name.col,
+					"orphan-delay and cert-expiry: one set command "
+					"each (each is its own control API call)");
 	}
 	return 0;
 }

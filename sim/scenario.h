@@ -153,14 +153,21 @@ enum scn_svc_key {
 	/* issue 12: environment variables (swarmctl's --env) */
 	SCN_SVC_ENV = 1u << 18,
 	SCN_SVC_ENV_BYTES = 1u << 19,
-	/* issue 14 (jobs): a replicated job's max-concurrent=N (a high bit,
-	 * apart from what other keys of the issue take) */
-	SCN_SVC_MAX_CONCURRENT = 1u << 28,
+	/* issue 14 (jobs): a replicated job's max-concurrent=N */
+	SCN_SVC_MAX_CONCURRENT = 1u << 22,
 	/* issue 14: any of health-cmd, health-interval, health-timeout,
 	 * health-retries, health-start-period (scn_service.health_set says
 	 * which); stop-grace-period */
 	SCN_SVC_HEALTH = 1u << 20,
 	SCN_SVC_STOP_GRACE = 1u << 21,
+	/* issue 14: the rollback's own configuration (SwarmKit's
+	 * ServiceSpec.Rollback), from the top bit down */
+	SCN_SVC_ROLLBACK_PARALLELISM = 1u << 31,
+	SCN_SVC_ROLLBACK_DELAY = 1u << 30,
+	SCN_SVC_ROLLBACK_FAILURE_ACTION = 1u << 29,
+	SCN_SVC_ROLLBACK_MONITOR = 1u << 28,
+	SCN_SVC_ROLLBACK_MAX_FAILURE_RATIO = 1u << 27,
+	SCN_SVC_ROLLBACK_ORDER = 1u << 26,
 };
 
 /* The scenario's own limits on env (the control API's spec limit,
@@ -222,6 +229,15 @@ struct scn_service {
 	uint64_t health_interval_ms, health_timeout_ms, health_retries,
 		health_start_period_ms;
 	uint64_t stop_grace_period_ms; /* stop-grace-period=D */
+	/* issue 14: rollback-* keys (as update-*), and `force` on update
+	 * (swarmctl's --force: tasks outdated with no other change) */
+	uint64_t rollback_parallelism;
+	uint64_t rollback_delay_ms;
+	enum scn_failure_action rollback_failure_action;
+	uint64_t rollback_monitor_ms;
+	uint32_t rollback_max_failure_ratio_ppm;
+	enum scn_update_order rollback_order;
+	bool force;
 };
 
 /* Bits of scn_service.health_set. */
@@ -241,6 +257,8 @@ enum scn_set_key {
 	SCN_SET_HISTORY = 1u << 3,
 	SCN_SET_SNAPSHOT_EVERY = 1u << 4,
 	SCN_SET_CERT_EXPIRY = 1u << 5,
+	/* issue 14: written to the running cluster's record (after cluster) */
+	SCN_SET_ORPHAN_DELAY = 1u << 31,
 };
 
 struct scn_settings {
@@ -250,7 +268,8 @@ struct scn_settings {
 	uint64_t tick_ms;
 	uint64_t history;
 	uint64_t snapshot_every;
-	uint64_t cert_expiry_ms; /* node certificates' life */
+	uint64_t cert_expiry_ms;  /* node certificates' life */
+	uint64_t orphan_delay_ms; /* a down node's tasks orphaned after */
 };
 
 /* One link fault rule: link A B ... (both ways) or link A -> B ... */

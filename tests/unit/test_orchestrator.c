@@ -1,9 +1,11 @@
 /* Tests of the orchestrator, through the simulator's real parts (the
  * scenario runner on a cluster of node programs): the restart delay holds
  * for a crash but not for a dead node, max attempts stop a crash loop, the
- * reaper keeps `history` finished tasks per slot, scale down stops the
- * highest slots, removed services lose their tasks, and a slot never gets a
- * second task while its last one may still run. */
+ * reaper keeps `history` tasks per slot (the live one included), scale down
+ * stops the highest slots, removed services lose their tasks, a slot never
+ * gets a second task while its last one may still run; and SwarmKit's
+ * numbers for issue 14: placement-only changes, a paused update resumed by
+ * any update, rollback config, force, orphaned tasks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -141,14 +143,177 @@ static void test_orch_converged_does_not_wait_for_a_policy_that_gave_up(void **s
 
 static void test_orch_reaper_keeps_history_per_slot(void **state)
 {
-	/* with history=2, a crash loop keeps at most 2 finished tasks + 1 */
-	struct runner_result r = run("set history=2\n"
-				     "cluster managers=1\n"
+	/* SwarmKit's task reaper counts the live task in the history limit:
+	 * with history=2 a crash loop shows at most 2 failed tasks (the one
+	 * kept, and the one that just ended until its replacement exists);
+	 * before, 3 */
+	struct runner_result r =
+		run("set history=2\n"
+		    "cluster managers=1\n"
+		    "image crashy exit=1 after=500ms\n"
+		    "service create web image=crashy restart-delay=1s\n"
+		    "expect store tasks web state=failed >= 1 within 10s\n"
+		    "always store tasks web state=failed <= 2\n"
+		    "run 1m\n"
+		    "expect store tasks web state=failed >= 1\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_max_attempts_keep_exactly_attempts_plus_one(void **state)
+{
+	/* restart-max 1 keeps 2 tasks a slot, under the default history of 5
+	 * (SwarmKit: MaxAttempts + 1 overrides the retention limit): after a
+	 * second spec's crash loop, 2 failed remain, not 4 */
+	struct runner_result r = run("cluster managers=1\n"
 				     "image crashy exit=1 after=500ms\n"
-				     "service create web image=crashy restart-delay=1s\n"
-				     "run 1m\n"
-				     "expect store tasks web state=failed <= 3\n"
-				     "expect store tasks web state=failed >= 2\n");
+				     "image crashy2 exit=1 after=500ms\n"
+				     "service create web image=crashy restart=on-failure "
+				     "restart-max=1 restart-delay=1s\n"
+				     "run 30s\n"
+				     "expect store tasks web state=failed == 2\n"
+				     "service update web image=crashy2\n"
+				     "run 30s\n"
+				     "expect running web == 0\n"
+				     "expect store tasks web state=failed == 2\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_placement_only_change_keeps_qualifying_tasks(void **state)
+{
+	/* SwarmKit's IsTaskDirty: a constraint change replaces only the task
+	 * on the node that no longer qualifies (1 shut, not 3); a spread or
+	 * max-per-node change alone replaces none */
+	struct runner_result r =
+		run("cluster managers=1 workers=3\n"
+		    "service create web replicas=3 constraint=node.role==worker "
+		    "max-per-node=1\n"
+		    "expect converged within 30s\n"
+		    "service update web constraint=node.role==worker "
+		    "constraint=node.hostname!=w3 max-per-node=2\n"
+		    "expect running web on w3 == 0 within 30s\n"
+		    "expect converged within 30s\n"
+		    "expect store tasks web state=shutdown == 1\n"
+		    "service update web spread=node.labels.zone max-per-node=3\n"
+		    "run 20s\n"
+		    "expect store tasks web state=shutdown == 1\n"
+		    "expect store tasks web state=running == 3\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_any_update_resumes_a_paused_update(void **state)
+{
+	/* SwarmKit resets the update status on every service update: a
+	 * change of the failure action alone resumes the paused update */
+	struct runner_result r =
+		run("cluster managers=1 workers=2\n"
+		    "image good\n"
+		    "image broken pull=fail\n"
+		    "service create web image=good replicas=4 update-parallelism=1 "
+		    "update-failure-action=pause\n"
+		    "expect converged within 1m\n"
+		    "service update web image=broken\n"
+		    "run 1m\n"
+		    "expect running web == 3\n"
+		    "service update web update-failure-action=continue\n"
+		    "expect running web == 0 within 2m\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_rollback_uses_its_own_config(void **state)
+{
+	/* SwarmKit's updater reads Spec.Rollback while rolling back: the two
+	 * new tasks still running go back together (rollback-parallelism 2,
+	 * no delay), where the update config (1 every 5 minutes) would take
+	 * one, then wait */
+	struct runner_result r =
+		run("cluster managers=1 workers=3\n"
+		    "image good\n"
+		    "image bad exit=1 after=12m..14m\n"
+		    "service create web image=good replicas=5 update-parallelism=1 "
+		    "update-delay=5m update-failure-action=rollback update-monitor=20m "
+		    "rollback-parallelism=2 rollback-delay=0s "
+		    "rollback-failure-action=continue\n"
+		    "expect converged within 1m\n"
+		    "service update web image=bad\n"
+		    "expect store tasks web state=shutdown == 3 within 11m\n"
+		    "expect store tasks web state=failed == 1 within 5m\n"
+		    "expect store tasks web state=shutdown == 5 within 20s\n"
+		    "expect converged within 1m\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_update_watches_the_monitor_after_its_last_batch(void **state)
+{
+	/* SwarmKit's updater keeps watching one monitor period after its
+	 * last batch: one batch of 2, both new tasks crash 3 s in (monitor
+	 * 10 s): rolled back, so 2 failed tasks and no more; before, the
+	 * update completed and the crash loop ran on (8 or 9 failed) */
+	struct runner_result r =
+		run("cluster managers=1 workers=2\n"
+		    "image good\n"
+		    "image bad exit=1 after=3s\n"
+		    "service create web image=good replicas=2 update-parallelism=2 "
+		    "update-monitor=10s update-failure-action=rollback "
+		    "restart-delay=1s\n"
+		    "expect converged within 1m\n"
+		    "service update web image=bad\n"
+		    "expect store tasks web state=failed >= 1 within 30s\n"
+		    "run 1m\n"
+		    "expect store tasks web state=failed <= 2\n"
+		    "expect running web == 2\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_force_replaces_every_task(void **state)
+{
+	/* SwarmKit's ForceUpdate: a rolling update with no other change */
+	struct runner_result r =
+		run("cluster managers=1 workers=2\n"
+		    "service create web replicas=3\n"
+		    "expect converged within 30s\n"
+		    "service update web force\n"
+		    "always running web >= 2\n"
+		    "expect store tasks web state=shutdown == 3 within 1m\n"
+		    "expect converged within 1m\n"
+		    "run 10s\n"
+		    "expect store tasks web state=shutdown == 3\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_tasks_of_a_node_down_for_the_orphan_delay_are_orphaned(void **state)
+{
+	/* SwarmKit's node down period (24 h, here 1 minute): the dead node's
+	 * task turns ORPHANED once, not before the delay */
+	struct runner_result r =
+		run("cluster managers=1 workers=2\n"
+		    "set orphan-delay=1m\n"
+		    "service create web replicas=2 "
+		    "constraint=node.role==worker max-per-node=1\n"
+		    "expect converged within 30s\n"
+		    "kill w1\n"
+		    "expect node w1 down within 1m\n"
+		    "run 30s\n"
+		    "expect store tasks web state=orphaned == 0\n"
+		    "expect store tasks web state=running == 2\n"
+		    "expect store tasks web state=orphaned == 1 within 1m\n"
+		    "expect store tasks web state=running == 1\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_removed_service_tasks_still_counted(void **state)
+{
+	/* `store tasks NAME` after `service rm NAME`: the task on the worker
+	 * cut off is still RUNNING in the store until its node is down */
+	struct runner_result r =
+		run("cluster managers=1 workers=2\n"
+		    "service create web replicas=2 "
+		    "constraint=node.role==worker max-per-node=1\n"
+		    "expect converged within 30s\n"
+		    "isolate w1\n"
+		    "service rm web\n"
+		    "expect store tasks web state=running == 1 within 10s\n"
+		    "expect node w1 down within 1m\n"
+		    "expect store tasks web state=running == 0 within 30s\n");
 	assert_true(r.passed);
 }
 
@@ -187,10 +352,10 @@ static void test_orch_restart_attempts_count_per_spec_version(void **state)
 {
 	/* SwarmKit's restart supervisor keeps a slot's (a global service's
 	 * node's) restart history per spec version: an update starts it
-	 * over. restart-max 2: 1 task + 2 restarts of each image, so 3 + 3
-	 * failed tasks in the slot (history 10 keeps them all); before,
-	 * the old image's 3 failures used up the new image's attempts and
-	 * only its first task ran (4). */
+	 * over. restart-max 2: 1 task + 2 restarts of each image: the new
+	 * image runs 3 times (before, the old image's 3 failures used up the
+	 * new image's attempts and only its first task ran); the slot keeps
+	 * restart-max + 1 = 3 tasks (SwarmKit's reaper). */
 	struct runner_result r = run("set history=10\n"
 				     "cluster managers=1\n"
 				     "image crashy exit=1 after=1s\n"
@@ -200,12 +365,17 @@ static void test_orch_restart_attempts_count_per_spec_version(void **state)
 				     "run 1m\n"
 				     "expect store tasks web state=failed == 3\n"
 				     "service update web image=crashy2\n"
+				     "expect running web == 1 within 10s\n"
+				     "expect running web == 0 within 5s\n"
+				     "expect running web == 1 within 5s\n"
+				     "expect running web == 0 within 5s\n"
+				     "expect running web == 1 within 5s\n"
 				     "run 1m\n"
 				     "expect running web == 0\n"
-				     "expect store tasks web state=failed == 6\n"
+				     "expect store tasks web state=failed == 3\n"
 				     "expect converged\n");
-	/* global: restart-max 1 on two nodes (the manager and w1): 2 x 2
-	 * failures per image */
+	/* global: restart-max 1 on two nodes (the manager and w1): each
+	 * image runs twice on each; each node keeps 2 tasks */
 	struct runner_result g = run("set history=10\n"
 				     "cluster managers=1 workers=1\n"
 				     "image crashy exit=3 after=1s\n"
@@ -215,9 +385,12 @@ static void test_orch_restart_attempts_count_per_spec_version(void **state)
 				     "run 30s\n"
 				     "expect store tasks g state=failed == 4\n"
 				     "service update g image=crashy2\n"
+				     "expect running g == 2 within 10s\n"
+				     "expect running g == 0 within 5s\n"
+				     "expect running g == 2 within 5s\n"
 				     "run 1m\n"
 				     "expect running g == 0\n"
-				     "expect store tasks g state=failed == 8\n");
+				     "expect store tasks g state=failed == 4\n");
 	assert_true(r.passed);
 	assert_true(g.passed);
 }
@@ -270,6 +443,16 @@ int main(void)
 		cmocka_unit_test(
 			test_orch_converged_does_not_wait_for_a_policy_that_gave_up),
 		cmocka_unit_test(test_orch_reaper_keeps_history_per_slot),
+		cmocka_unit_test(test_orch_max_attempts_keep_exactly_attempts_plus_one),
+		cmocka_unit_test(test_orch_placement_only_change_keeps_qualifying_tasks),
+		cmocka_unit_test(test_orch_any_update_resumes_a_paused_update),
+		cmocka_unit_test(test_orch_rollback_uses_its_own_config),
+		cmocka_unit_test(
+			test_orch_update_watches_the_monitor_after_its_last_batch),
+		cmocka_unit_test(test_orch_force_replaces_every_task),
+		cmocka_unit_test(
+			test_orch_tasks_of_a_node_down_for_the_orphan_delay_are_orphaned),
+		cmocka_unit_test(test_orch_removed_service_tasks_still_counted),
 		cmocka_unit_test(test_orch_scale_down_and_remove),
 		cmocka_unit_test(
 			test_orch_never_two_tasks_in_a_slot_on_stop_first_update),

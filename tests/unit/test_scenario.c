@@ -594,6 +594,69 @@ static void test_scn_service_update_sets_only_given_keys(void **state)
 	scn_free(&s);
 }
 
+static void test_scn_service_update_force_and_rollback_keys(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c =
+		line_cmd("service update web force rollback-parallelism=2 "
+			 "rollback-delay=30s rollback-failure-action=continue "
+			 "rollback-monitor=1m rollback-max-failure-ratio=0.5 "
+			 "rollback-order=start-first",
+			 &s);
+
+	assert_int_equal(c->kind, SCN_SERVICE_UPDATE);
+	assert_true(c->u.service.force);
+	assert_int_equal(
+		c->u.service.set,
+		SCN_SVC_ROLLBACK_PARALLELISM | SCN_SVC_ROLLBACK_DELAY |
+			SCN_SVC_ROLLBACK_FAILURE_ACTION | SCN_SVC_ROLLBACK_MONITOR |
+			SCN_SVC_ROLLBACK_MAX_FAILURE_RATIO | SCN_SVC_ROLLBACK_ORDER);
+	assert_int_equal(c->u.service.rollback_parallelism, 2);
+	assert_int_equal(c->u.service.rollback_delay_ms, 30000);
+	assert_int_equal(c->u.service.rollback_failure_action, SCN_FA_CONTINUE);
+	assert_int_equal(c->u.service.rollback_monitor_ms, 60000);
+	assert_int_equal(c->u.service.rollback_max_failure_ratio_ppm, 500000);
+	assert_int_equal(c->u.service.rollback_order, SCN_ORDER_START_FIRST);
+	scn_free(&s);
+	/* force alone is a whole update; never on create, never twice */
+	c = line_cmd("service update web force", &s);
+	assert_true(c->u.service.force);
+	assert_int_equal(c->u.service.set, 0);
+	scn_free(&s);
+	line_fails("service update web force force", "scn.scn:2:26: force given twice");
+	line_fails("service create web force",
+		   "scn.scn:2:20: expected KEY=VALUE for service create, got 'force' "
+		   "(keys: replicas, mode, image, constraint, reserve-cpu, reserve-mem, "
+		   "max-per-node, spread, restart, restart-delay, restart-max, "
+		   "restart-window, update-parallelism, update-delay, "
+		   "update-failure-action, update-order, update-monitor, "
+		   "update-max-failure-ratio, env, env-bytes, max-concurrent, "
+		   "health-cmd, health-interval, health-timeout, health-retries, "
+		   "health-start-period, stop-grace-period, rollback-parallelism, "
+		   "rollback-delay, rollback-failure-action, rollback-monitor, "
+		   "rollback-max-failure-ratio, rollback-order)");
+}
+
+static void test_scn_set_orphan_delay_goes_after_cluster(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c = line_cmd("set orphan-delay=2m", &s);
+
+	assert_int_equal(c->kind, SCN_SET);
+	assert_int_equal(c->u.settings.set, SCN_SET_ORPHAN_DELAY);
+	assert_int_equal(c->u.settings.orphan_delay_ms, 120000);
+	scn_free(&s);
+	parse_fails("set orphan-delay=2m\ncluster\n",
+		    "scn.scn:1:5: orphan-delay is written to the running cluster's "
+		    "record: set it after 'cluster'");
+	line_fails("set orphan-delay=500ms",
+		   "scn.scn:2:18: orphan-delay must be at least 1s");
+	line_fails(
+		"set orphan-delay=1m cert-expiry=1h",
+		"scn.scn:2:21: orphan-delay and cert-expiry: one set command each (each "
+		"is its own control API call)");
+}
+
 static void test_scn_service_create_starts_from_docker_defaults(void **state)
 {
 	struct scn_script s;
@@ -792,7 +855,9 @@ static void test_scn_rejects_unknown_key_naming_the_allowed_ones(void **state)
 		"restart, restart-delay, restart-max, restart-window, update-parallelism, "
 		"update-delay, update-failure-action, update-order, update-monitor, "
 		"update-max-failure-ratio, env, env-bytes, max-concurrent, health-cmd, health-interval, "
-		"health-timeout, health-retries, health-start-period, stop-grace-period)");
+		"health-timeout, health-retries, health-start-period, stop-grace-period, "
+		"rollback-parallelism, rollback-delay, rollback-failure-action, rollback-monitor, "
+		"rollback-max-failure-ratio, rollback-order)");
 	line_fails(
 		"link m1 m2 jitter=5ms",
 		"scn.scn:2:12: unknown key 'jitter' for link (expected loss, delay, dup, "
@@ -1637,6 +1702,8 @@ int main(void)
 		cmocka_unit_test(test_scn_reads_ops_with_or_without_spaces),
 		cmocka_unit_test(test_scn_node_add_names_the_next_node_which_then_exists),
 		cmocka_unit_test(test_scn_service_update_sets_only_given_keys),
+		cmocka_unit_test(test_scn_service_update_force_and_rollback_keys),
+		cmocka_unit_test(test_scn_set_orphan_delay_goes_after_cluster),
 		cmocka_unit_test(test_scn_service_create_starts_from_docker_defaults),
 		cmocka_unit_test(test_scn_service_env_keeps_each_variable_in_order),
 		cmocka_unit_test(test_scn_service_env_bytes_adds_one_pad_variable),

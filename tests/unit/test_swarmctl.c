@@ -314,6 +314,50 @@ static void test_swarmctl_health_and_stop_grace_flags(void **state)
 	assert_non_null(strstr(err, "--stop-grace-period"));
 }
 
+/* Issue 14: --rollback-* and update --force. */
+static void test_swarmctl_rollback_config_and_force(void **state)
+{
+	struct swarmctl_cli_spec cur, b;
+	char err[256];
+
+	/* --rollback-* fill the rollback's own config, from SwarmKit's
+	 * defaults; the update config stays as it was */
+	swarmctl_cli_spec_init(&cur, NULL);
+	assert_int_equal(parse(&cur, false, err, sizeof err, "--name", "web", "--image",
+			       "nginx", "--update-parallelism", "4", "--rollback-delay",
+			       "30s", "--rollback-failure-action", "continue", NULL),
+			 0);
+	assert_non_null(cur.spec.rollback);
+	assert_int_equal(cur.spec.rollback->parallelism, 1);
+	assert_int_equal(cur.spec.rollback->delay_ms, 30000);
+	assert_int_equal(cur.spec.rollback->monitor_ms, 5000);
+	assert_int_equal(cur.spec.rollback->failure_action,
+			 CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_CONTINUE);
+	assert_int_equal(cur.spec.update->parallelism, 4);
+	assert_int_equal(cur.spec.task->force_update, 0);
+
+	/* an update keeps the rollback config and changes what it says */
+	swarmctl_cli_spec_init(&b, &cur.spec);
+	assert_int_equal(parse(&b, true, err, sizeof err, "web", "--rollback-parallelism",
+			       "3", "--rollback-order", "start-first", NULL),
+			 0);
+	assert_int_equal(b.spec.rollback->parallelism, 3);
+	assert_int_equal(b.spec.rollback->delay_ms, 30000);
+	assert_int_equal(b.spec.rollback->order,
+			 CS__UPDATE_CONFIG__ORDER__ORDER_START_FIRST);
+
+	/* --force raises the counter by one, and nothing else */
+	swarmctl_cli_spec_init(&b, &cur.spec);
+	assert_int_equal(parse(&b, true, err, sizeof err, "web", "--force", NULL), 0);
+	assert_int_equal(b.spec.task->force_update, 1);
+	assert_string_equal(b.spec.task->container->image, "nginx");
+	assert_int_equal(parse(&b, false, err, sizeof err, "--force", NULL), CS_EINVAL);
+	swarmctl_cli_spec_init(&b, &cur.spec);
+	assert_int_equal(
+		parse(&b, true, err, sizeof err, "web", "--rollback-order", "x", NULL),
+		CS_EINVAL);
+}
+
 static void test_swarmctl_table_aligns_columns(void **state)
 {
 	static const char *const heads[] = {"ID", "NAME", "MESSAGE"};
@@ -413,6 +457,7 @@ int main(void)
 		cmocka_unit_test(test_swarmctl_service_create_flags),
 		cmocka_unit_test(test_swarmctl_update_changes_only_what_is_said),
 		cmocka_unit_test(test_swarmctl_health_and_stop_grace_flags),
+		cmocka_unit_test(test_swarmctl_rollback_config_and_force),
 		cmocka_unit_test(test_swarmctl_table_aligns_columns),
 		cmocka_unit_test(test_swarmctl_json_escapes),
 		cmocka_unit_test(test_swarmctl_service_ls_json),
