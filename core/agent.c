@@ -13,6 +13,7 @@
 #include "core/errors.h"
 #include "core/limits.h"
 #include "core/nodecert.h"
+#include "core/store.h"
 
 enum {
 	AGENT_TICK_MS_MAX = 1000,   /* heartbeat, resend and retry clock */
@@ -127,10 +128,57 @@ struct agent {
 	Cs__NodeRole told_role; /* the last desired role passed to on_role */
 	Cs__NodeRole desired;	/* the last role the cluster said it wants */
 	struct nodecert nc;	/* this node's certificate (issue 13) */
-	uint64_t hb_installs;	/* nc.installs when the last heartbeat went */
+	/* the cluster's removed nodes, as the last session or heartbeat
+	 * answer said (sorted; kept in agent_removed, so that a restarted
+	 * agent refuses them before its first session); frames from their
+	 * certificates are refused */
+	uint64_t *removed;
+	size_t removed_count;
+	uint64_t removed_digest; /* 0: no list yet */
+	uint64_t hb_installs;	 /* nc.installs when the last heartbeat went */
 };
 
 /* ---------------------------------------------------------------- storage */
+
+static void agent_removed_take(struct agent *a, uint64_t *ids, size_t n);
+
+/* Reads the removed-node list the last session left. Returns 0,
+ * CS_ESTORAGE or CS_ENOMEM. */
+static int agent_db_removed_load(struct agent *a)
+{
+	uint64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(a->db, "SELECT id FROM agent_removed", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return CS_ESTORAGE;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t c = cap ? cap * 2 : 16;
+			uint64_t *p = realloc(ids, c * sizeof *p);
+			if (!p) {
+				sqlite3_finalize(st);
+				free(ids);
+				return CS_ENOMEM;
+			}
+			ids = p;
+			cap = c;
+		}
+		ids[n++] = (uint64_t)sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(ids);
+		return CS_ESTORAGE;
+	}
+	if (n)
+		agent_removed_take(a, ids, n);
+	else
+		free(ids);
+	return 0;
+}
 
 static int agent_db_init(struct agent *a)
 {
@@ -141,14 +189,16 @@ static int agent_db_init(struct agent *a)
 		return CS_ESTORAGE;
 	/* secure_delete: the env values an older agent wrote are zeroed when
 	 * agent_load writes their rows again without them */
-	if (sqlite3_exec(a->db,
-			 "PRAGMA secure_delete = ON;"
-			 "CREATE TABLE IF NOT EXISTS agent_meta(key TEXT PRIMARY KEY,"
-			 " value INTEGER NOT NULL);"
-			 "CREATE TABLE IF NOT EXISTS agent_tasks(id INTEGER PRIMARY KEY,"
-			 " task BLOB NOT NULL, state INTEGER NOT NULL, exit_code INTEGER,"
-			 " message TEXT, env_held INTEGER NOT NULL DEFAULT 0);",
-			 NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(
+		    a->db,
+		    "PRAGMA secure_delete = ON;"
+		    "CREATE TABLE IF NOT EXISTS agent_meta(key TEXT PRIMARY KEY,"
+		    " value INTEGER NOT NULL);"
+		    "CREATE TABLE IF NOT EXISTS agent_tasks(id INTEGER PRIMARY KEY,"
+		    " task BLOB NOT NULL, state INTEGER NOT NULL, exit_code INTEGER,"
+		    " message TEXT, env_held INTEGER NOT NULL DEFAULT 0);"
+		    "CREATE TABLE IF NOT EXISTS agent_removed(id INTEGER PRIMARY KEY);",
+		    NULL, NULL, NULL) != SQLITE_OK)
 		return CS_ESTORAGE;
 	/* a table of before env_held */
 	if (sqlite3_prepare_v2(a->db, "SELECT env_held FROM agent_tasks LIMIT 0", -1, &st,
@@ -168,7 +218,9 @@ static int agent_db_init(struct agent *a)
 	if (rc == SQLITE_ROW)
 		a->node_id = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : CS_ESTORAGE;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return CS_ESTORAGE;
+	return agent_db_removed_load(a);
 }
 
 /* A durable write failed: what the agent was writing is not on its disk,
@@ -1315,6 +1367,7 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 			hb.cert_key =
 				(ProtobufCBinaryData){sizeof a->nc.id.key, a->nc.id.key};
 			a->hb_installs = a->nc.installs;
+			hb.removed_digest = a->removed_digest;
 			wire.heartbeat = &hb;
 			agent_send(a, a->target, &wire);
 			a->last_hb_ms = now;
@@ -1567,9 +1620,80 @@ static void agent_on_cert_response(struct agent *a, const char *from,
 	}
 }
 
+static int agent_id_cmp(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return (a > b) - (a < b);
+}
+
+/* Makes ids (n of them, taken) the removed-node list, sorted. */
+static void agent_removed_take(struct agent *a, uint64_t *ids, size_t n)
+{
+	Cs__Cluster c = CS__CLUSTER__INIT;
+
+	if (n)
+		qsort(ids, n, sizeof *ids, agent_id_cmp);
+	free(a->removed);
+	a->removed = ids;
+	a->removed_count = n;
+	c.removed_nodes = ids;
+	c.n_removed_nodes = n;
+	a->removed_digest = store_cluster_removed_digest(&c);
+}
+
+/* Writes the removed-node list (with the open transaction, if any).
+ * Returns 0 or CS_ESTORAGE. */
+static int agent_db_removed(struct agent *a)
+{
+	sqlite3_stmt *st = NULL;
+	bool own = !a->in_tx;
+	int rc = SQLITE_OK;
+
+	if (own && sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return CS_ESTORAGE;
+	if (sqlite3_exec(a->db, "DELETE FROM agent_removed", NULL, NULL, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_prepare_v2(a->db, "INSERT INTO agent_removed VALUES (?)", -1, &st,
+			       NULL) != SQLITE_OK)
+		rc = SQLITE_ERROR;
+	for (size_t i = 0; rc == SQLITE_OK && i < a->removed_count; i++) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)a->removed[i]);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = SQLITE_ERROR;
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	if (own && rc == SQLITE_OK &&
+	    sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = SQLITE_ERROR;
+	if (own && rc != SQLITE_OK)
+		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : CS_ESTORAGE;
+}
+
+/* Takes the removed-node list a manager sent (when sent says it did) and
+ * writes it when it changed (a failed write is fatal); keeps the one it
+ * has when memory runs out. */
+static void agent_set_removed(struct agent *a, bool sent, const uint64_t *ids, size_t n)
+{
+	uint64_t *copy = NULL, had = a->removed_digest;
+
+	if (!sent)
+		return;
+	if (n && !(copy = malloc(n * sizeof *copy)))
+		return;
+	if (n)
+		memcpy(copy, ids, n * sizeof *copy);
+	agent_removed_take(a, copy, n);
+	if (a->removed_digest != had && agent_db_removed(a))
+		agent_fatal(a, "save the removed nodes");
+}
+
 bool agent_handle(struct agent *a, const char *from, const struct env_identity *who,
 		  const Cs__Wire *wire)
 {
+	Cs__Cluster removed = CS__CLUSTER__INIT;
+
 	ms_t now = a->env->ops->now_ms(a->env);
 
 	if (!wire->session_response && !wire->heartbeat_response && !wire->assignments &&
@@ -1591,6 +1715,17 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 			who->role != ENV_ROLE_MANAGER
 				? "an answer from a sender without a manager's certificate"
 				: "an answer from a manager of another cluster");
+		return true;
+	}
+	/* a removed manager's certificate stays valid until it expires: the
+	 * managers' removed-node list says it is no manager any more */
+	removed.removed_nodes = a->removed;
+	removed.n_removed_nodes = a->removed_count;
+	if (store_cluster_removed(&removed, who->node_id)) {
+		env_logf(a->env, ENV_LOG_WARN,
+			 "msg=\"refused\" what=answer from=%s node=%016" PRIx64
+			 " why=\"an answer from a node removed from the cluster\"",
+			 from, who->node_id);
 		return true;
 	}
 	if (wire->cert_response) {
@@ -1640,6 +1775,8 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 		agent_set_target(a, from);
 		for (size_t i = 0; i < r->n_managers; i++)
 			agent_add_manager(a, r->managers[i]);
+		agent_set_removed(a, r->removed_sent, r->removed_nodes,
+				  r->n_removed_nodes);
 		agent_check_role(a, r->desired_role);
 		if (r->renew_cert)
 			nodecert_renew(&a->nc);
@@ -1669,6 +1806,8 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 				a->heartbeat_ms = r->heartbeat_ms;
 			for (size_t i = 0; i < r->n_managers; i++)
 				agent_add_manager(a, r->managers[i]);
+			agent_set_removed(a, r->removed_sent, r->removed_nodes,
+					  r->n_removed_nodes);
 			agent_check_role(a, r->desired_role);
 			/* about the certificate the heartbeat named: not one
 			 * installed since (its answer crossed the heartbeat) */
@@ -2064,6 +2203,7 @@ void agent_stop(struct agent *a)
 	free(a->closing);
 	free(a->deferred);
 	free(a->listing);
+	free(a->removed);
 	free(a->tasks);
 	free(a);
 }

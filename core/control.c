@@ -407,10 +407,26 @@ int control_node_remove(struct manager *m, uint64_t node_id, bool force, char *e
 
 	if ((rv = control_node_get(m, node_id, &cur, err, err_size)) != 0)
 		return rv;
-	if (cur->role == CS__NODE_ROLE__NODE_ROLE_MANAGER)
+	/* a demoted manager that left the Raft group is a worker to the
+	 * cluster, though its record says manager until the node itself
+	 * renews: never, when it is dead (SwarmKit's role manager writes the
+	 * role at once) */
+	if (cur->role == CS__NODE_ROLE__NODE_ROLE_MANAGER &&
+	    cur->desired_role != CS__NODE_ROLE__NODE_ROLE_WORKER)
 		return control_fail(err, err_size,
 				    "node %s is a manager: demote it before removing it",
 				    cur->hostname);
+	if (cur->role == CS__NODE_ROLE__NODE_ROLE_MANAGER) {
+		uint64_t ids[LIMIT_MANAGERS_MAX];
+		size_t n = manager_voters(m, ids, LIMIT_MANAGERS_MAX);
+		for (size_t i = 0; i < n; i++)
+			if (ids[i] == cur->id)
+				return control_fail(
+					err, err_size,
+					"node %s is demoted but still leaving the Raft "
+					"group: try again in a moment",
+					cur->hostname);
+	}
 	if (cur->state == CS__NODE_STATE__NODE_STATE_READY && !force)
 		return control_fail(
 			err, err_size,

@@ -869,6 +869,29 @@ static Cs__NodeRole disp_desired_role(struct dispatcher *d, struct disp_session 
 	return s->desired;
 }
 
+/* The removed-node list for an answer to an agent that holds the list of
+ * digest have (0: none): the store's, unless the agent has it already;
+ * none (logged) when it is longer than LIMIT_REMOVED_SENT_MAX. */
+static void disp_removed(struct dispatcher *d, uint64_t have, size_t *n, uint64_t **ids,
+			 protobuf_c_boolean *sent)
+{
+	const Cs__Cluster *c = store_cluster(manager_store(d->m));
+	size_t count = c ? c->n_removed_nodes : 0;
+
+	if (have == store_cluster_removed_digest(c))
+		return;
+	if (count > LIMIT_REMOVED_SENT_MAX) {
+		env_logf(d->env, ENV_LOG_ERROR,
+			 "msg=\"removed-node list not sent to agents: too long\" "
+			 "removed=%zu limit=%u",
+			 count, LIMIT_REMOVED_SENT_MAX);
+		return;
+	}
+	*n = count;
+	*ids = count ? c->removed_nodes : NULL;
+	*sent = true;
+}
+
 static void disp_session_reply(struct dispatcher *d, const char *to, int status,
 			       struct disp_session *s)
 {
@@ -890,6 +913,8 @@ static void disp_session_reply(struct dispatcher *d, const char *to, int status,
 	r.managers = managers;
 	if (s)
 		s->members_sent = members;
+	if (status == 0)
+		disp_removed(d, 0, &r.n_removed_nodes, &r.removed_nodes, &r.removed_sent);
 	wire.session_response = &r;
 	disp_send(d, to, &wire);
 }
@@ -1048,6 +1073,8 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 		}
 		if (strlen(from) < LIMIT_ADDR_BYTES_MAX)
 			memcpy(s->addr, from, strlen(from) + 1);
+		disp_removed(d, h->removed_digest, &r.n_removed_nodes, &r.removed_nodes,
+			     &r.removed_sent);
 	}
 	wire.heartbeat_response = &r;
 	disp_send(d, from, &wire);

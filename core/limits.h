@@ -11,10 +11,13 @@
 #define LIMIT_SPEC_BYTES_MAX (1024u * 1024)
 
 /* nodes and names */
-#define LIMIT_NODES_MAX	      100000u /* nodes in one cluster (simulated or real) */
-#define LIMIT_MANAGERS_MAX    15u     /* voting + spare managers */
-#define LIMIT_NAME_BYTES_MAX  63u     /* service, image, hostname, label key */
-#define LIMIT_LABEL_BYTES_MAX 255u
+#define LIMIT_NODES_MAX	   100000u /* nodes in one cluster (simulated or real) */
+#define LIMIT_MANAGERS_MAX 15u	   /* voting + spare managers */
+/* removed node ids a dispatcher sends an agent (at most 10 bytes each on
+ * the wire: a quarter of a frame); a longer list is not sent, loudly */
+#define LIMIT_REMOVED_SENT_MAX 100000u
+#define LIMIT_NAME_BYTES_MAX   63u /* service, image, hostname, label key */
+#define LIMIT_LABEL_BYTES_MAX  255u
 
 /* store */
 #define LIMIT_STORE_BATCH_ACTIONS 100000u /* actions in one committed batch */

@@ -236,6 +236,16 @@ bool store_cluster_removed(const Cs__Cluster *c, uint64_t id)
 	return false;
 }
 
+uint64_t store_cluster_removed_digest(const Cs__Cluster *c)
+{
+	uint64_t acc = 0x9e3779b97f4a7c15ull;
+	size_t n = c ? c->n_removed_nodes : 0;
+
+	for (size_t i = 0; i < n; i++)
+		acc = hash_mix64(acc ^ c->removed_nodes[i]);
+	return hash_mix64(acc ^ n) | 1;
+}
+
 const Cs__Cluster *store_cluster(const struct store *s)
 {
 	return s->cluster;

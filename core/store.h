@@ -153,6 +153,11 @@ int store_batch_decode(const struct store_batch *b, Cs__StoreBatch **out);
 int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 		uint64_t *proposer, uint64_t *proposal_id);
 
+/* store_cluster_removed_digest sums up c's removed-node list (NULL: empty)
+ * in a nonzero 64-bit value: equal lists give equal values, so an agent and
+ * the dispatcher compare lists by it. */
+uint64_t store_cluster_removed_digest(const Cs__Cluster *c);
+
 /* store_snapshot encodes the whole store (in id order) into a new buffer the
  * caller frees. Returns 0 or CS_ENOMEM. Equal stores give equal bytes. */
 int store_snapshot(const struct store *s, uint8_t **buf, size_t *len);
