@@ -410,7 +410,7 @@ static void ca_reply(struct ca *ca, uint64_t conn, int status, const char *error
 static void ca_refuse(struct ca *ca, const char *from, const struct env_identity *who,
 		      const char *why)
 {
-	manager_log_refusal(leader_manager(ca->ctx), "cert_request", from, who, why);
+	leader_log_refusal(ca->ctx, "cert_request", from, who, why);
 	ca_reply(ca, who->conn, CS_EAUTH, why, NULL, 0, NULL, 0);
 }
 
@@ -566,7 +566,7 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 		}
 		role = cur->desired_role;
 		if (role == CS__NODE_ROLE__NODE_ROLE_WORKER &&
-		    manager_member_addr(leader_manager(ca->ctx), id)) {
+		    leader_member_addr(ca->ctx, id)) {
 			/* demoted: a worker's certificate once it has left the
 			 * Raft group (the leader removes it first) */
 			ca_reply(ca, who->conn, CS_EAGAIN,
@@ -591,7 +591,7 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 			return;
 		}
 		cur = store_node_get(st, id);
-		if (!cur && manager_member_addr(leader_manager(ca->ctx), id)) {
+		if (!cur && leader_member_addr(ca->ctx, id)) {
 			/* a manager that signed its own certificate has no
 			 * record until its first session: its id is taken */
 			snprintf(why, sizeof why, "node id %016" PRIx64 " is taken", id);
@@ -765,7 +765,7 @@ static void ca_rotate_step(struct ca *ca)
 	}
 	/* a manager of the Raft group without a record yet (the first ones
 	 * signed their own certificates) counts too: not done */
-	voters = manager_voters(leader_manager(ca->ctx), ids, LIMIT_MANAGERS_MAX);
+	voters = leader_voters(ca->ctx, ids, LIMIT_MANAGERS_MAX);
 	ca_rotation_progress(st, ids, voters, &done, &total);
 	if (done < total)
 		return;

@@ -14,7 +14,7 @@
 #include "core/grow.h"
 #include "core/limits.h"
 #include "core/sort.h"
-#include "core/manager.h"
+#include "core/leader.h"
 #include "core/store.h"
 
 enum {
@@ -65,7 +65,7 @@ struct disp_report {
 
 struct dispatcher {
 	struct env *env;
-	struct manager *m;
+	const struct leader_ctx *ctx; /* what the leader lets it see */
 	ms_t heartbeat_ms;
 	uint64_t registering;	       /* a member manager whose record is being made */
 	struct disp_session *sessions; /* sorted by node id */
@@ -193,7 +193,7 @@ static void disp_write(struct dispatcher *d, struct store_batch *b, struct disp_
 static bool disp_renew_cert(struct dispatcher *d, struct disp_session *s,
 			    const ProtobufCBinaryData *held)
 {
-	const struct store *st = manager_store(d->m);
+	const struct store *st = leader_store(d->ctx);
 	const Cs__Cluster *c = store_cluster(st);
 	const Cs__Node *n;
 
@@ -224,7 +224,7 @@ static bool disp_write_node(struct dispatcher *d, const Cs__Node *n, struct disp
 static void disp_cert_held(struct dispatcher *d, struct disp_session *s,
 			   const ProtobufCBinaryData *held)
 {
-	const struct store *st = manager_store(d->m);
+	const struct store *st = leader_store(d->ctx);
 	const Cs__Node *cur = store_node_get(st, s->node_id);
 	struct disp_write *w;
 	Cs__Node n;
@@ -260,7 +260,7 @@ static void disp_write(struct dispatcher *d, struct store_batch *b, struct disp_
 
 	store_batch_free(b);
 	if (rv == 0) {
-		rv = manager_write(d->m, buf, len, disp_write_done, w);
+		rv = leader_write(d->ctx, buf, len, disp_write_done, w);
 		free(buf);
 	}
 	if (rv) {
@@ -279,7 +279,7 @@ static void disp_send_full(struct dispatcher *d, struct disp_session *s);
 static size_t disp_members(struct dispatcher *d, char **managers, uint64_t *hash)
 {
 	size_t n =
-		manager_member_addrs(d->m, (const char **)managers, LIMIT_MANAGERS_MAX);
+		leader_member_addrs(d->ctx, (const char **)managers, LIMIT_MANAGERS_MAX);
 	n = n < LIMIT_MANAGERS_MAX ? n : LIMIT_MANAGERS_MAX;
 	*hash = 0;
 	for (size_t i = 0; i < n; i++)
@@ -420,8 +420,10 @@ static void disp_arm_flush(struct dispatcher *d)
 					 &d->flush_timer);
 }
 
-void dispatcher_on_event(struct dispatcher *d, const struct store_event *ev)
+static void dispatcher_on_event(void *state, const struct store_event *ev)
 {
+	struct dispatcher *d = state;
+
 	const Cs__Task *o = (const Cs__Task *)ev->old_obj,
 		       *n = (const Cs__Task *)ev->new_obj;
 	struct disp_session *s;
@@ -546,7 +548,7 @@ static void disp_send_parts(struct dispatcher *d, struct disp_session *s, bool f
 /* Sends s its changes since the last Assignments, in task id order. */
 static void disp_send_changes(struct dispatcher *d, struct disp_session *s)
 {
-	const struct store *st = manager_store(d->m);
+	const struct store *st = leader_store(d->ctx);
 	Cs__Task **tasks;
 	Cs__Task *copies;
 	uint64_t *removed;
@@ -583,7 +585,7 @@ out:
  * does not fit in one frame). */
 static void disp_send_full(struct dispatcher *d, struct disp_session *s)
 {
-	const struct store *st = manager_store(d->m);
+	const struct store *st = leader_store(d->ctx);
 	Cs__Task **tasks = NULL, *copies = NULL;
 	size_t cap = 0, copies_cap = 0, n = 0;
 
@@ -715,7 +717,7 @@ static int disp_reports_latest(const struct disp_report *v, size_t n, bool *late
 static void disp_status_flush(struct env *env, env_timer_id id, void *data)
 {
 	struct dispatcher *d = data;
-	const struct store *st = manager_store(d->m);
+	const struct store *st = leader_store(d->ctx);
 	struct store_batch b;
 	struct disp_write *w = calloc(1, sizeof *w);
 	size_t n = d->report_count, done = 0;
@@ -823,7 +825,7 @@ static void disp_expire(struct env *env, env_timer_id id, void *data)
 	struct dispatcher *d = data;
 	ms_t now = env->ops->now_ms(env);
 	ms_t ttl = d->heartbeat_ms * DISP_GRACE_PERIODS;
-	const struct store *st = manager_store(d->m);
+	const struct store *st = leader_store(d->ctx);
 
 	disp_push_members(d);
 
@@ -861,7 +863,7 @@ static Cs__NodeRole disp_desired_role(struct dispatcher *d, struct disp_session 
 	const Cs__Node *n;
 	if (s->desired_known)
 		return s->desired;
-	n = store_node_get(manager_store(d->m), s->node_id);
+	n = store_node_get(leader_store(d->ctx), s->node_id);
 	if (!n)
 		return s->role;
 	s->desired = n->desired_role;
@@ -875,7 +877,7 @@ static Cs__NodeRole disp_desired_role(struct dispatcher *d, struct disp_session 
 static void disp_removed(struct dispatcher *d, uint64_t have, size_t *n, uint64_t **ids,
 			 protobuf_c_boolean *sent)
 {
-	const Cs__Cluster *c = store_cluster(manager_store(d->m));
+	const Cs__Cluster *c = store_cluster(leader_store(d->ctx));
 	size_t count = c ? c->n_removed_nodes : 0;
 
 	if (have == store_cluster_removed_digest(c))
@@ -973,7 +975,7 @@ static void disp_register_manager(struct dispatcher *d, const char *from,
 static void disp_on_session(struct dispatcher *d, const char *from,
 			    const struct env_identity *who, const Cs__SessionRequest *q)
 {
-	const struct store *st = manager_store(d->m);
+	const struct store *st = leader_store(d->ctx);
 	const Cs__Node *known = store_node_get(st, who->node_id);
 	Cs__ManagerStatus ms = CS__MANAGER_STATUS__INIT;
 	struct disp_session *s;
@@ -997,7 +999,7 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 		return;
 	}
 	if (!known && who->role == ENV_ROLE_MANAGER &&
-	    manager_member_addr(d->m, node_id) &&
+	    leader_member_addr(d->ctx, node_id) &&
 	    !store_cluster_removed(store_cluster(st), node_id)) {
 		/* a member manager that signed its own certificate (the
 		 * managers a cluster starts with): its record is made now */
@@ -1080,9 +1082,10 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 	disp_send(d, from, &wire);
 }
 
-bool dispatcher_recv(struct dispatcher *d, const char *from,
-		     const struct env_identity *who, const Cs__Wire *wire)
+static bool dispatcher_recv(void *state, const char *from, const struct env_identity *who,
+			    const Cs__Wire *wire)
 {
+	struct dispatcher *d = state;
 	uint64_t named = wire->session	       ? wire->session->node_id
 			 : wire->heartbeat     ? wire->heartbeat->node_id
 			 : wire->status_update ? wire->status_update->node_id
@@ -1115,17 +1118,19 @@ bool dispatcher_recv(struct dispatcher *d, const char *from,
 
 /* ---------------------------------------------------------------- lifecycle */
 
-struct dispatcher *dispatcher_start(struct env *env, struct manager *m, ms_t heartbeat_ms)
+static int dispatcher_start(const struct leader_ctx *ctx, void **state)
 {
+	struct env *env = leader_env(ctx);
 	struct dispatcher *d = calloc(1, sizeof *d);
-	const struct store *st = manager_store(m);
+	const struct store *st = leader_store(ctx);
 	ms_t now = env->ops->now_ms(env);
 
 	if (!d)
-		return NULL;
+		return CS_ENOMEM;
 	d->env = env;
-	d->m = m;
-	d->heartbeat_ms = heartbeat_ms;
+	d->ctx = ctx;
+	d->heartbeat_ms =
+		leader_cfg(ctx)->heartbeat_ms ? leader_cfg(ctx)->heartbeat_ms : 5000;
 	/* nodes ready under the last leader get the grace of a new session */
 	for (const Cs__Node *n = store_node_next(st, NULL); n;
 	     n = store_node_next(st, n)) {
@@ -1141,9 +1146,10 @@ struct dispatcher *dispatcher_start(struct env *env, struct manager *m, ms_t hea
 				  disp_expire, d, &d->expiry_timer)) {
 		free(d->sessions);
 		free(d);
-		return NULL;
+		return CS_ENOMEM;
 	}
-	return d;
+	*state = d;
+	return 0;
 }
 
 static void disp_maybe_free(struct dispatcher *d)
@@ -1157,8 +1163,10 @@ static void disp_maybe_free(struct dispatcher *d)
 	free(d);
 }
 
-void dispatcher_stop(struct dispatcher *d, bool dying)
+static void dispatcher_stop(void *state, bool dying)
 {
+	struct dispatcher *d = state;
+
 	d->stopped = true;
 	d->dying = dying;
 	if (!dying) {
@@ -1173,3 +1181,11 @@ void dispatcher_stop(struct dispatcher *d, bool dying)
 	 * right after this, and the last answer frees us */
 	disp_maybe_free(d);
 }
+
+const struct leader_component_ops dispatcher_component = {
+	.name = "dispatcher",
+	.start = dispatcher_start,
+	.stop = dispatcher_stop,
+	.on_event = dispatcher_on_event,
+	.recv = dispatcher_recv,
+};

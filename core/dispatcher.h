@@ -15,34 +15,23 @@
 #include "core/api.pb-c.h"
 #include "core/env.h"
 
-struct manager;
-struct store;
 struct dispatcher;
+struct leader_component_ops;
 
-/* dispatcher_start starts dispatching for manager m (the leader). Nodes the
- * store says are ready get three periods of grace to reconnect. Returns NULL
- * when out of memory. */
-struct dispatcher *dispatcher_start(struct env *env, struct manager *m,
-				    ms_t heartbeat_ms);
-
-/* dispatcher_stop stops it (leadership lost, or the process dying when
- * dying is true: then no env call is made). Frees it now, or once its
- * writes in flight have answered. */
-void dispatcher_stop(struct dispatcher *d, bool dying);
-
-/* dispatcher_recv handles one agent frame from address `from` (borrowed):
- * a session request, heartbeat or status update, acting for the node who
- * (the sender's certificate) names, never for a node id the frame names: a
- * frame naming another node is refused (logged `msg="refused"`), and a
- * status report for a task not assigned to who's node changes nothing.
- * Returns true when the frame was for the dispatcher. */
-bool dispatcher_recv(struct dispatcher *d, const char *from,
-		     const struct env_identity *who, const Cs__Wire *wire);
-
-/* dispatcher_on_write tells it about a committed change (the manager's
- * store watch) so that it streams assignments. */
-struct store_event;
-void dispatcher_on_event(struct dispatcher *d, const struct store_event *ev);
+/* The dispatcher, a leader component (core/leader.h): sessions,
+ * heartbeats, assignments and status reports of every node's agent.
+ * It sees the store, writes, the Raft group's addresses and the manager's
+ * configuration (heartbeat period), nothing else of the manager.
+ * - start: nodes the store says are ready get three periods of grace to
+ *   reconnect;
+ * - recv: one agent frame from address `from`: a session request,
+ *   heartbeat or status update, acting for the node who (the sender's
+ *   certificate) names, never for a node id the frame names: a frame
+ *   naming another node is refused (logged `msg="refused"`), and a status
+ *   report for a task not assigned to who's node changes nothing;
+ * - on_event: committed changes, streamed to the nodes as assignments;
+ * - stop: frees it now, or once its writes in flight have answered. */
+extern const struct leader_component_ops dispatcher_component;
 
 /* dispatcher_sessions returns the number of live sessions. */
 size_t dispatcher_sessions(const struct dispatcher *d);

@@ -1628,60 +1628,29 @@ int leader_reply(const struct leader_ctx *ctx, uint64_t conn, const Cs__Wire *wi
 {
 	return manager_out(ctx->m, NULL, conn, wire);
 }
+size_t leader_voters(const struct leader_ctx *ctx, uint64_t *ids, size_t max)
+{
+	return manager_voters(ctx->m, ids, max);
+}
+size_t leader_member_addrs(const struct leader_ctx *ctx, const char **addrs, size_t max)
+{
+	return manager_member_addrs(ctx->m, addrs, max);
+}
+const char *leader_member_addr(const struct leader_ctx *ctx, uint64_t id)
+{
+	return manager_member_addr(ctx->m, id);
+}
+void leader_log_refusal(const struct leader_ctx *ctx, const char *what, const char *from,
+			const struct env_identity *who, const char *why)
+{
+	manager_log_refusal(ctx->m, what, from, who, why);
+}
 struct manager *leader_manager(const struct leader_ctx *ctx)
 {
 	return ctx->m;
 }
 
 /* The components written before the interface, adapted. */
-static int manager_disp_start(const struct leader_ctx *ctx, void **state)
-{
-	struct manager *m = ctx->m;
-	*state = dispatcher_start(m->env, m,
-				  m->cfg->heartbeat_ms ? m->cfg->heartbeat_ms : 5000);
-	return *state ? 0 : CS_ENOMEM;
-}
-static void manager_disp_stop(void *state, bool dying)
-{
-	dispatcher_stop(state, dying);
-}
-static void manager_disp_event(void *state, const struct store_event *ev)
-{
-	dispatcher_on_event(state, ev);
-}
-static bool manager_disp_recv(void *state, const char *from,
-			      const struct env_identity *who, const Cs__Wire *wire)
-{
-	return dispatcher_recv(state, from, who, wire);
-}
-static const struct leader_component_ops manager_dispatcher_component = {
-	.name = "dispatcher",
-	.start = manager_disp_start,
-	.stop = manager_disp_stop,
-	.on_event = manager_disp_event,
-	.recv = manager_disp_recv,
-};
-
-static int manager_orch_start(const struct leader_ctx *ctx, void **state)
-{
-	*state = orchestrator_start(ctx->m->env, ctx->m, ctx->m->cfg);
-	return *state ? 0 : CS_ENOMEM;
-}
-static void manager_orch_stop(void *state, bool dying)
-{
-	orchestrator_stop(state, dying);
-}
-static void manager_orch_event(void *state, const struct store_event *ev)
-{
-	orchestrator_on_event(state, ev);
-}
-static const struct leader_component_ops manager_orchestrator_component = {
-	.name = "orchestrator",
-	.start = manager_orch_start,
-	.stop = manager_orch_stop,
-	.on_event = manager_orch_event,
-};
-
 static int manager_sched_start(const struct leader_ctx *ctx, void **state)
 {
 	*state = schedloop_start(ctx->m->env, ctx->m);
@@ -1703,9 +1672,6 @@ static const struct leader_component_ops manager_scheduler_component = {
 };
 
 static const struct leader_component_ops *const manager_components[MANAGER_COMPONENTS] = {
-	&manager_dispatcher_component,
-	&manager_orchestrator_component,
-	&manager_scheduler_component,
-	&ca_component,
-	&jobs_component,
+	&dispatcher_component, &orchestrator_component, &manager_scheduler_component,
+	&ca_component,	       &jobs_component,
 };

@@ -12,7 +12,7 @@
 #include "core/errors.h"
 #include "core/grow.h"
 #include "core/limits.h"
-#include "core/manager.h"
+#include "core/leader.h"
 #include "core/scheduler.h"
 #include "core/store.h"
 
@@ -44,7 +44,7 @@ struct orch_delay {
 
 struct orchestrator {
 	struct env *env;
-	struct manager *m;
+	const struct leader_ctx *ctx; /* what the leader lets it see */
 	const struct manager_cfg *cfg;
 	env_timer_id pass_timer, period_timer, wake_timer;
 	ms_t wake_at_ms;
@@ -420,7 +420,7 @@ static bool orch_outdated(const struct store *st, const Cs__Service *svc,
 static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t slot,
 		      bool wanted, struct orch_update *up)
 {
-	const struct store *st = manager_store(o->m);
+	const struct store *st = leader_store(o->ctx);
 	const Cs__Task *hist[ORCH_SLOT_TASKS_MAX], *ended[ORCH_SLOT_TASKS_MAX];
 	const Cs__Task *live = NULL, *fresh = NULL, *last_end = NULL;
 	size_t hist_count = 0, ended_count = 0, restarts, present = 0;
@@ -664,7 +664,7 @@ static void orch_count_place_end(struct orch_count *c, bool in_update)
 static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
 			    const Cs__Task *t, struct orch_count *c)
 {
-	const struct store *st = manager_store(o->m);
+	const struct store *st = leader_store(o->ctx);
 	bool live = t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
 	bool terminal = t->status && orchestrator_is_terminal(t->status->state);
 
@@ -766,7 +766,7 @@ static const Cs__UpdateConfig *orch_rollback_config(const Cs__Service *svc,
 static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 			     struct orch_update *up)
 {
-	const struct store *st = manager_store(o->m);
+	const struct store *st = leader_store(o->ctx);
 	Cs__UpdateStatus__State state = svc->update_status
 						? svc->update_status->state
 						: CS__UPDATE_STATUS__STATE__STATE_NONE;
@@ -906,7 +906,7 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 
 static void orch_replicated(struct orchestrator *o, const Cs__Service *svc)
 {
-	const struct store *st = manager_store(o->m);
+	const struct store *st = leader_store(o->ctx);
 	uint64_t want = svc->spec->replicas, max_slot = want;
 	struct orch_update up;
 
@@ -942,7 +942,7 @@ static bool orch_node_eligible(const Cs__Service *svc, const Cs__Node *n)
  * updater too). */
 static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 {
-	const struct store *st = manager_store(o->m);
+	const struct store *st = leader_store(o->ctx);
 	struct orch_update up;
 
 	if (!orch_plan_update(o, svc, &up))
@@ -1125,7 +1125,7 @@ bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc, uint64
  * finished or when their node is gone. */
 static void orch_orphans(struct orchestrator *o)
 {
-	const struct store *st = manager_store(o->m);
+	const struct store *st = leader_store(o->ctx);
 	for (const Cs__Task *t = store_task_next(st, NULL); t;
 	     t = store_task_next(st, t)) {
 		bool terminal;
@@ -1159,7 +1159,7 @@ static ms_t orch_orphan_delay(const struct store *st)
  * moveTasksToOrphaned. Returns false when the batch filled first. */
 static bool orch_orphan_node(struct orchestrator *o, uint64_t node_id, ms_t delay_ms)
 {
-	const struct store *st = manager_store(o->m);
+	const struct store *st = leader_store(o->ctx);
 	char why[96];
 
 	snprintf(why, sizeof why, "node down for %llu s: task orphaned",
@@ -1209,7 +1209,7 @@ static const struct orch_down *orch_down_find(const struct orchestrator *o,
  * forgotten. */
 static void orch_orphan_down_nodes(struct orchestrator *o)
 {
-	const struct store *st = manager_store(o->m);
+	const struct store *st = leader_store(o->ctx);
 	ms_t delay_ms = orch_orphan_delay(st);
 	struct orch_down *next;
 	size_t count = 0, n_down = 0;
@@ -1305,7 +1305,7 @@ static bool orch_svc_timed(const struct orchestrator *o, const Cs__Service *svc)
 
 static void orch_mark_timed(struct orchestrator *o)
 {
-	const struct store *st = manager_store(o->m);
+	const struct store *st = leader_store(o->ctx);
 	for (const Cs__Service *svc = store_service_next(st, NULL); svc;
 	     svc = store_service_next(st, svc))
 		if (orch_svc_timed(o, svc))
@@ -1333,7 +1333,7 @@ static void orch_arm_wake(struct orchestrator *o, ms_t at_ms)
 
 static void orch_pass(struct orchestrator *o)
 {
-	const struct store *st = manager_store(o->m);
+	const struct store *st = leader_store(o->ctx);
 	uint8_t *buf;
 	size_t len;
 
@@ -1386,7 +1386,7 @@ static void orch_pass(struct orchestrator *o)
 		return;
 	}
 	if (store_batch_encode(&o->batch, 0, 0, &buf, &len) == 0) {
-		int rv = manager_write(o->m, buf, len, orch_write_done, o);
+		int rv = leader_write(o->ctx, buf, len, orch_write_done, o);
 		if (rv == 0)
 			o->writing = true;
 		else if (rv == CS_ELIMIT)
@@ -1459,8 +1459,10 @@ static void orch_mark(struct orchestrator *o, uint64_t service_id)
 	o->dirty_svcs[o->dirty_count++] = service_id;
 }
 
-void orchestrator_on_event(struct orchestrator *o, const struct store_event *ev)
+static void orchestrator_on_event(void *state, const struct store_event *ev)
 {
+	struct orchestrator *o = state;
+
 	if (ev->table == STORE_TASK) {
 		const Cs__Task *t =
 			(const Cs__Task *)(ev->new_obj ? ev->new_obj : ev->old_obj);
@@ -1482,27 +1484,30 @@ void orchestrator_on_event(struct orchestrator *o, const struct store_event *ev)
 		orch_arm(o, ORCH_DEBOUNCE_MS);
 }
 
-struct orchestrator *orchestrator_start(struct env *env, struct manager *m,
-					const struct manager_cfg *cfg)
+static int orchestrator_start(const struct leader_ctx *ctx, void **state)
 {
+	struct env *env = leader_env(ctx);
 	struct orchestrator *o = calloc(1, sizeof *o);
 	if (!o)
-		return NULL;
+		return CS_ENOMEM;
 	o->env = env;
-	o->m = m;
-	o->cfg = cfg;
+	o->ctx = ctx;
+	o->cfg = leader_cfg(ctx);
 	o->all_dirty = true; /* a new leader looks at everything first */
 	if (env->ops->timer_start(env, ORCH_PERIOD_MS, ORCH_PERIOD_MS, orch_on_timer, o,
 				  &o->period_timer)) {
 		free(o);
-		return NULL;
+		return CS_ENOMEM;
 	}
 	orch_arm(o, ORCH_DEBOUNCE_MS);
-	return o;
+	*state = o;
+	return 0;
 }
 
-void orchestrator_stop(struct orchestrator *o, bool dying)
+static void orchestrator_stop(void *state, bool dying)
 {
+	struct orchestrator *o = state;
+
 	o->stopped = true;
 	o->dying = dying;
 	if (!dying) {
@@ -1537,3 +1542,10 @@ ms_t orchestrator_restart_delay(const Cs__Service *svc)
 {
 	return orch_restart_delay(svc);
 }
+
+const struct leader_component_ops orchestrator_component = {
+	.name = "orchestrator",
+	.start = orchestrator_start,
+	.stop = orchestrator_stop,
+	.on_event = orchestrator_on_event,
+};

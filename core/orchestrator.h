@@ -24,16 +24,12 @@
 #include "core/env.h"
 #include "core/store.h"
 
-struct manager;
-struct manager_cfg;
-struct store_event;
-struct orchestrator;
+struct leader_component_ops;
 
-/* Returns NULL when out of memory. Borrows cfg (task history). */
-struct orchestrator *orchestrator_start(struct env *env, struct manager *m,
-					const struct manager_cfg *cfg);
-void orchestrator_stop(struct orchestrator *o, bool dying);
-void orchestrator_on_event(struct orchestrator *o, const struct store_event *ev);
+/* The replicated and global services' orchestrator, a leader component
+ * (core/leader.h): it sees the store, the manager's configuration (task
+ * history) and writes, nothing else of the manager. */
+extern const struct leader_component_ops orchestrator_component;
 
 /* orchestrator_is_terminal says whether a task state is final. */
 bool orchestrator_is_terminal(int state);
