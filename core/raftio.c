@@ -1135,8 +1135,7 @@ static void raftio_cancel_all(struct raftio *rio)
  * what only a leader sends, or it receives what only a leader of its term
  * or later sends. */
 
-static int raftio_wire_send(struct raftio *rio, const struct raft_message *m,
-			    bool *cut);
+static int raftio_wire_send(struct raftio *rio, const struct raft_message *m, bool *cut);
 
 /* Forgets every kept RequestVote. */
 static void raftio_votes_forget(struct raftio *rio)
@@ -1213,7 +1212,8 @@ static void raftio_votes_leader_heard(struct raftio *rio, raft_term term)
 	size_t i = 0;
 	while (i < rio->vote_count) {
 		const struct raftio_vote *v = &rio->votes[i];
-		raft_term candidate_term = v->req.pre_vote ? v->req.term - 1 : v->req.term;
+		raft_term candidate_term =
+			v->req.pre_vote ? v->req.term - 1 : v->req.term;
 		if (term >= candidate_term)
 			raftio_vote_drop(rio, i);
 		else

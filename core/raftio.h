@@ -147,10 +147,10 @@ struct raftio {
 		ms_t sent_ms;	  /* last sent */
 		unsigned resends; /* so far */
 	} votes[LIMIT_MANAGERS_MAX];
-	size_t vote_count;	 /* votes[0..vote_count) are waiting */
-	ms_t vote_resend_ms;	 /* 0: tick_ms / 4 */
-	uint64_t vote_resent;	 /* counters */
-	uint64_t vote_unkept;	 /* requests to more peers than votes[] holds */
+	size_t vote_count;    /* votes[0..vote_count) are waiting */
+	ms_t vote_resend_ms;  /* 0: tick_ms / 4 */
+	uint64_t vote_resent; /* counters */
+	uint64_t vote_unkept; /* requests to more peers than votes[] holds */
 };
 
 /* raftio_init prepares rio on env: opens storage "raft" and creates its

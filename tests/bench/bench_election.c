@@ -24,7 +24,7 @@
 
 enum { ELECT_MANAGERS = 3, ELECT_SEEDS = 1000 };
 
-#define SEC	   1000000ull
+#define SEC	    1000000ull
 #define ELECT_LIMIT (120 * SEC) /* a seed not done by then counts as this */
 
 /* One seed: the virtual time from start to the first leader, or
@@ -41,8 +41,8 @@ static int64_t elect_one(uint64_t seed, uint32_t loss_ppm)
 		goto out;
 	for (uint32_t i = 0; i < ELECT_MANAGERS; i++) {
 		char name[8];
-		const struct manager_cfg *cfg = simcluster_manager_cfg(c, i + 1,
-								       ELECT_MANAGERS);
+		const struct manager_cfg *cfg =
+			simcluster_manager_cfg(c, i + 1, ELECT_MANAGERS);
 		snprintf(name, sizeof name, "m%" PRIu32, i + 1);
 		if (!cfg || world_node_add(w, name, &manager_program, cfg, &idx[i]) ||
 		    simcluster_track(c, idx[i], i + 1))
@@ -98,7 +98,8 @@ static int elect_run(size_t seeds, unsigned loss_pct)
 	for (size_t s = 0; s < seeds; s++) {
 		t[s] = elect_one(s + 1, loss_pct * 10000u);
 		if (t[s] < 0) {
-			fprintf(stderr, "bench_election: seed %zu: could not build\n", s + 1);
+			fprintf(stderr, "bench_election: seed %zu: could not build\n",
+				s + 1);
 			free(t);
 			return 1;
 		}

@@ -581,8 +581,8 @@ static void pair_send(struct pair *p, struct raftio *from, unsigned short type,
 	case RAFT_IO_REQUEST_VOTE_RESULT:
 		m.request_vote_result.term = term;
 		m.request_vote_result.vote_granted = true;
-		m.request_vote_result.pre_vote = pre_vote ? raft_tribool_true
-							  : raft_tribool_false;
+		m.request_vote_result.pre_vote =
+			pre_vote ? raft_tribool_true : raft_tribool_false;
 		break;
 	case RAFT_IO_APPEND_ENTRIES:
 		m.append_entries.term = term;
@@ -1642,7 +1642,8 @@ int main(void)
 			test_raftio_snapshot_put_keeps_trailing_and_get_returns_it),
 		cmocka_unit_test(
 			test_raftio_messages_cross_the_wire_and_results_are_clamped),
-		cmocka_unit_test(test_raftio_a_lost_vote_request_is_resent_until_answered),
+		cmocka_unit_test(
+			test_raftio_a_lost_vote_request_is_resent_until_answered),
 		cmocka_unit_test(test_raftio_vote_resends_stop_when_the_candidacy_ends),
 		cmocka_unit_test(
 			test_raftio_a_failed_commit_stops_the_node_and_logs_never_diverge),
