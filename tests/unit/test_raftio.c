@@ -1,7 +1,8 @@
 /* Tests of the raft_io adapter on a simulated node: persistence across a
  * restart (term, vote, entries), truncation, snapshot put (with and without
  * trailing entries) and get, callbacks never inside their call, the wire
- * encoding round trip, and the AppendEntriesResult clamp. */
+ * encoding round trip, the AppendEntriesResult clamp, and a candidate's
+ * vote requests sent again to a silent peer (issue 14). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
