@@ -57,6 +57,11 @@
 /* a snapshot transfer that has not moved for this long is dropped (the
  * receiver's partial one; the sender's, whose queue stayed full) */
 #define LIMIT_RAFT_CHUNK_IDLE_MS 10000u
+/* a candidate's RequestVote to a silent peer is sent again (raftio, issue
+ * 14, every quarter heartbeat) at most this many times; libraft's next
+ * election timeout sends a new one anyway (the randomized timeout is at most
+ * 2 x election_ticks heartbeats: 80 resends with the default timings) */
+#define LIMIT_RAFT_VOTE_RESENDS_MAX 100u
 
 /* identity (issue 13): node certificates live 90 days unless the cluster
  * says otherwise (SwarmKit's default), the root 20 years; a node renews at

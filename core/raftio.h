@@ -41,6 +41,7 @@
 
 #include "core/api.pb-c.h"
 #include "core/env.h"
+#include "core/limits.h"
 #include "core/seal.h"
 
 struct raftio_dek; /* an opened data encryption key */
@@ -127,6 +128,29 @@ struct raftio {
 	env_timer_id rotate_timer;
 	uint64_t deks_created; /* counters */
 	uint64_t deks_deleted;
+	/* Vote requests resent (issue 14, "Raft liveness under loss"): libraft
+	 * sends a candidate's (pre-)vote requests once and waits for its next
+	 * election timeout (one to two of them) when they or their answers are
+	 * lost. raftio keeps the last RequestVote sent to each peer and sends
+	 * it again every vote_resend_ms (0: a quarter of the heartbeat)
+	 * until that peer answers it, the term changes (set_term), the node
+	 * leads (it sends an AppendEntries, InstallSnapshot or TimeoutNow) or
+	 * follows (it receives an AppendEntries or InstallSnapshot of the
+	 * candidate's term or later), or LIMIT_RAFT_VOTE_RESENDS_MAX resends.
+	 * A copy of a RequestVote is what a network that duplicates messages
+	 * delivers: Raft's safety does not depend on it; a voter answers it as
+	 * the first (libraft: the same vote granted again, pre-vote unchanged). */
+	struct raftio_vote {
+		raft_id to;
+		char address[LIMIT_ADDR_BYTES_MAX];
+		struct raft_request_vote req;
+		ms_t sent_ms;	  /* last sent */
+		unsigned resends; /* so far */
+	} votes[LIMIT_MANAGERS_MAX];
+	size_t vote_count;    /* votes[0..vote_count) are waiting */
+	ms_t vote_resend_ms;  /* 0: tick_ms / 4 */
+	uint64_t vote_resent; /* counters */
+	uint64_t vote_unkept; /* requests to more peers than votes[] holds */
 };
 
 /* raftio_init prepares rio on env: opens storage "raft" and creates its

@@ -1,7 +1,8 @@
 /* Tests of the raft_io adapter on a simulated node: persistence across a
  * restart (term, vote, entries), truncation, snapshot put (with and without
  * trailing entries) and get, callbacks never inside their call, the wire
- * encoding round trip, and the AppendEntriesResult clamp. */
+ * encoding round trip, the AppendEntriesResult clamp, and a candidate's
+ * vote requests sent again to a silent peer (issue 14). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -491,6 +492,204 @@ static void test_raftio_messages_cross_the_wire_and_results_are_clamped(void **s
 	world_free(w);
 }
 
+/* ---------------------------------------------------------------- votes resent
+ *
+ * Issue 14, "Raft liveness under loss": a candidate's RequestVote to a
+ * silent peer is sent again until that peer answers it, the term changes,
+ * or the node is no longer a candidate (it leads, or hears a leader). */
+
+struct pair {
+	struct world *w;
+	struct raftio a, b;
+	struct peer_rx rx_a, rx_b;
+	struct raft_io_send req[16]; /* held until their completion */
+	int status[16];
+	int sends;
+};
+
+/* a (id 1, "m1") and b (id 2, "m2"), started with a tick of 1 s; a resends
+ * every 200 ms. */
+static void pair_up(struct pair *p)
+{
+	uint32_t idx;
+
+	memset(p, 0, sizeof *p);
+	p->w = world_new(3);
+	assert_non_null(p->w);
+	p->rx_a.rio = &p->a;
+	p->rx_b.rio = &p->b;
+	assert_int_equal(world_node_add(p->w, "m1", NULL, NULL, &idx), 0);
+	assert_int_equal(world_node_add(p->w, "m2", NULL, NULL, &idx), 0);
+	world_node_start(p->w, 0);
+	world_node_start(p->w, 1);
+	assert_int_equal(raftio_init(&p->a, world_node_env(p->w, 0)), 0);
+	assert_int_equal(raftio_init(&p->b, world_node_env(p->w, 1)), 0);
+	p->a.io.init(&p->a.io, 1, "m1");
+	p->b.io.init(&p->b.io, 2, "m2");
+	p->a.io.data = &p->rx_a;
+	p->b.io.data = &p->rx_b;
+	p->a.vote_resend_ms = 200;
+	assert_int_equal(p->a.io.start(&p->a.io, 1000, tick, recv_msg), 0);
+	assert_int_equal(p->b.io.start(&p->b.io, 1000, tick, recv_msg), 0);
+	world_node_env(p->w, 0)->ops->listen(world_node_env(p->w, 0), wire_recv, NULL,
+					     &p->rx_a);
+	world_node_env(p->w, 1)->ops->listen(world_node_env(p->w, 1), wire_recv, NULL,
+					     &p->rx_b);
+}
+
+static void pair_down(struct pair *p)
+{
+	p->a.io.close(&p->a.io, NULL);
+	p->b.io.close(&p->b.io, NULL);
+	raftio_release(&p->a);
+	raftio_release(&p->b);
+	world_free(p->w);
+}
+
+static void pair_run(struct pair *p, us_t for_us)
+{
+	us_t until = world_now_us(p->w) + for_us;
+	while (world_step(p->w, until))
+		;
+	world_advance(p->w, until);
+}
+
+/* from (p->a or p->b) sends m (of type, to the other node, for term)
+ * through io.send. */
+static void pair_send(struct pair *p, struct raftio *from, unsigned short type,
+		      raft_term term, bool pre_vote)
+{
+	struct raft_message m;
+	struct raft_io_send *req = &p->req[p->sends];
+	bool to_b = from->id == 1;
+
+	assert_true(p->sends < 16);
+	p->status[p->sends] = -1;
+	req->data = &p->status[p->sends++];
+
+	memset(&m, 0, sizeof m);
+	m.type = type;
+	m.server_id = to_b ? 2 : 1;
+	m.server_address = to_b ? "m2" : "m1";
+	switch (type) {
+	case RAFT_IO_REQUEST_VOTE:
+		m.request_vote.term = term;
+		m.request_vote.candidate_id = from->id;
+		m.request_vote.last_log_index = 7;
+		m.request_vote.last_log_term = 3;
+		m.request_vote.pre_vote = pre_vote;
+		break;
+	case RAFT_IO_REQUEST_VOTE_RESULT:
+		m.request_vote_result.term = term;
+		m.request_vote_result.vote_granted = true;
+		m.request_vote_result.pre_vote =
+			pre_vote ? raft_tribool_true : raft_tribool_false;
+		break;
+	case RAFT_IO_APPEND_ENTRIES:
+		m.append_entries.term = term;
+		m.append_entries.prev_log_index = 7;
+		m.append_entries.prev_log_term = 3;
+		break;
+	default: fail();
+	}
+	assert_int_equal(from->io.send(&from->io, req, &m, send_cb), 0);
+}
+
+/* A (pre-)vote request lost on the way is sent again, intact, and again
+ * until the peer's answer of its phase and term arrives; an answer of the
+ * other phase does not stop it. Without the resends, b never hears it. */
+static void test_raftio_a_lost_vote_request_is_resent_until_answered(void **state)
+{
+	struct pair p;
+	struct sim_link_rule cut = {.src = 0, .dst = 1, .loss_ppm = 1000000};
+	int got;
+
+	pair_up(&p);
+	assert_int_equal(world_net_link(p.w, &cut), 0);
+	pair_send(&p, &p.a, RAFT_IO_REQUEST_VOTE, 5, true); /* a pre-vote, lost */
+	pair_run(&p, 100000);
+	assert_int_equal(p.rx_b.count, 0);
+	world_net_heal(p.w);
+	pair_run(&p, 300000);
+	assert_int_equal(p.rx_b.count, 1); /* sent again at 200 ms */
+	assert_int_equal(p.rx_b.last.type, RAFT_IO_REQUEST_VOTE);
+	assert_int_equal(p.rx_b.last.server_id, 1);
+	assert_int_equal(p.rx_b.last.request_vote.term, 5);
+	assert_int_equal(p.rx_b.last.request_vote.candidate_id, 1);
+	assert_int_equal(p.rx_b.last.request_vote.last_log_index, 7);
+	assert_int_equal(p.rx_b.last.request_vote.last_log_term, 3);
+	assert_true(p.rx_b.last.request_vote.pre_vote);
+	pair_run(&p, 1000000);
+	assert_true(p.rx_b.count >= 5); /* and again: nobody answered */
+	assert_true(p.a.vote_resent >= (uint64_t)p.rx_b.count); /* counted */
+
+	/* a won the pre-vote and asks for the vote in term 5; a late answer
+	 * to its pre-vote does not stop it, an answer to the vote does */
+	assert_int_equal(p.a.io.set_term(&p.a.io, 5), 0);
+	pair_send(&p, &p.a, RAFT_IO_REQUEST_VOTE, 5, false);
+	pair_send(&p, &p.b, RAFT_IO_REQUEST_VOTE_RESULT, 5, true);
+	pair_run(&p, 100000);
+	assert_int_equal(p.rx_a.count, 1);
+	got = p.rx_b.count;
+	pair_run(&p, 300000);
+	assert_true(p.rx_b.count > got);
+	assert_false(p.rx_b.last.request_vote.pre_vote);
+	pair_send(&p, &p.b, RAFT_IO_REQUEST_VOTE_RESULT, 5, false);
+	pair_run(&p, 100000);
+	assert_int_equal(p.rx_a.count, 2);
+	got = p.rx_b.count;
+	pair_run(&p, 2000000);
+	assert_int_equal(p.rx_b.count, got);
+	pair_down(&p);
+}
+
+/* Every way out of the candidacy stops the resends: a new term (set_term),
+ * leading (the node sends an AppendEntries), following (it receives an
+ * AppendEntries of its candidacy's term; an older leader's changes
+ * nothing). */
+static void test_raftio_vote_resends_stop_when_the_candidacy_ends(void **state)
+{
+	struct pair p;
+	int got;
+
+	pair_up(&p);
+	/* a new term */
+	assert_int_equal(p.a.io.set_term(&p.a.io, 4), 0);
+	pair_send(&p, &p.a, RAFT_IO_REQUEST_VOTE, 4, false);
+	pair_run(&p, 500000);
+	assert_true(p.rx_b.count >= 2); /* the first, and resends */
+	assert_int_equal(p.a.io.set_term(&p.a.io, 6), 0);
+	got = p.rx_b.count;
+	pair_run(&p, 2000000);
+	assert_int_equal(p.rx_b.count, got);
+
+	/* leading: a sends its first AppendEntries */
+	pair_send(&p, &p.a, RAFT_IO_REQUEST_VOTE, 6, false);
+	pair_run(&p, 500000);
+	assert_true(p.rx_b.count >= got + 2);
+	pair_send(&p, &p.a, RAFT_IO_APPEND_ENTRIES, 6, false);
+	pair_run(&p, 100000);
+	assert_int_equal(p.rx_b.last.type, RAFT_IO_APPEND_ENTRIES);
+	got = p.rx_b.count;
+	pair_run(&p, 2000000);
+	assert_int_equal(p.rx_b.count, got);
+
+	/* following: a pre-vote for term 7 (a is at 6) goes on through an
+	 * AppendEntries of term 5, and stops at one of term 6 */
+	pair_send(&p, &p.a, RAFT_IO_REQUEST_VOTE, 7, true);
+	pair_send(&p, &p.b, RAFT_IO_APPEND_ENTRIES, 5, false);
+	pair_run(&p, 500000);
+	assert_int_equal(p.rx_a.count, 1);
+	assert_true(p.rx_b.count >= got + 2);
+	pair_send(&p, &p.b, RAFT_IO_APPEND_ENTRIES, 6, false);
+	pair_run(&p, 100000);
+	assert_int_equal(p.rx_a.count, 2);
+	got = p.rx_b.count;
+	pair_run(&p, 2000000);
+	assert_int_equal(p.rx_b.count, got);
+	pair_down(&p);
+}
+
 /* ---------------------------------------------------------------- libraft on raftio
  *
  * Three nodes each run libraft over raftio (a small program: an FSM that
@@ -510,6 +709,7 @@ struct rn_cfg {
 	size_t frame_max;	 /* raftio's frame limit (0: the default) */
 	unsigned snapshot_every; /* 0: never */
 	size_t snapshot_filler;	 /* bytes of padding in each snapshot */
+	bool pre_vote;		 /* libraft's pre-vote on (the manager's) */
 };
 
 struct rnode {
@@ -625,6 +825,7 @@ static int rn_start(const void *vcfg, struct env *env, void **state)
 	raft_set_snapshot_threshold(&n->raft,
 				    cfg->snapshot_every ? cfg->snapshot_every : 1000000);
 	raft_set_snapshot_trailing(&n->raft, 8);
+	raft_set_pre_vote(&n->raft, cfg->pre_vote);
 	raft_configuration_init(&conf);
 	for (unsigned i = 0; i < 3; i++)
 		assert_int_equal(
@@ -695,8 +896,9 @@ static int rn_leader(struct rn_world *rw)
 	return -1;
 }
 
-static void rn_world_init(struct rn_world *rw, size_t frame_max, unsigned snapshot_every,
-			  size_t snapshot_filler)
+static void rn_world_init_vote(struct rn_world *rw, size_t frame_max,
+			       unsigned snapshot_every, size_t snapshot_filler,
+			       bool pre_vote)
 {
 	static const char *const names[] = {"m1", "m2", "m3"};
 	uint32_t idx;
@@ -710,11 +912,18 @@ static void rn_world_init(struct rn_world *rw, size_t frame_max, unsigned snapsh
 		rw->cfg[i].frame_max = frame_max;
 		rw->cfg[i].snapshot_every = snapshot_every;
 		rw->cfg[i].snapshot_filler = snapshot_filler;
+		rw->cfg[i].pre_vote = pre_vote;
 		assert_int_equal(
 			world_node_add(rw->w, names[i], &rn_program, &rw->cfg[i], &idx),
 			0);
 		assert_int_equal(world_node_start(rw->w, i), 0);
 	}
+}
+
+static void rn_world_init(struct rn_world *rw, size_t frame_max, unsigned snapshot_every,
+			  size_t snapshot_filler)
+{
+	rn_world_init_vote(rw, frame_max, snapshot_every, snapshot_filler, false);
 }
 
 /* Proposes value `v` on the current leader: one entry of len bytes (at
@@ -892,6 +1101,55 @@ static void test_raftio_a_follower_that_stops_hearing_the_leader_does_not_depose
 	rn_run(&rw, 1000000);
 	assert_int_equal(rw.ops[2].answer, RN_OK);
 	world_free(rw.w);
+}
+
+/* Issue 14, with libraft: every link loses everything until the first
+ * node becomes a candidate, and a while longer (its first vote requests are
+ * lost), then heals. The candidate wins its election before its own
+ * election timer fires again: its requests were sent again, and libraft
+ * granted and counted them (with pre-vote: both rounds). Without the
+ * resends it can only start over at that timeout, and another node may win. */
+static void test_raftio_a_candidate_whose_requests_were_lost_wins_within_its_timeout(
+	void **state)
+{
+	for (int pre_vote = 0; pre_vote <= 1; pre_vote++) {
+		struct rn_world rw;
+		struct rnode *cand = NULL;
+		raft_time deadline;
+		int c = -1, l = -1;
+
+		rn_world_init_vote(&rw, 0, 0, 0, pre_vote);
+		for (uint32_t a = 0; a < 3; a++)
+			for (uint32_t b = 0; b < 3; b++) {
+				struct sim_link_rule cut = {
+					.src = a, .dst = b, .loss_ppm = 1000000};
+				if (a != b)
+					assert_int_equal(world_net_link(rw.w, &cut), 0);
+			}
+		while (c < 0) {
+			assert_true(world_step(rw.w, UINT64_MAX));
+			for (uint32_t i = 0; i < 3 && c < 0; i++)
+				if (rn_node(&rw, i) &&
+				    raft_state(&rn_node(&rw, i)->raft) == RAFT_CANDIDATE)
+					c = (int)i;
+		}
+		cand = rn_node(&rw, (uint32_t)c);
+		deadline = cand->raft.election_timer_start +
+			   cand->raft.candidate_state.randomized_election_timeout;
+		rn_run(&rw, 30000); /* its first requests and a resend are lost */
+		assert_int_equal(raft_state(&cand->raft), RAFT_CANDIDATE);
+		world_net_heal(rw.w);
+		while (l < 0 && cand->env->ops->now_ms(cand->env) < deadline) {
+			assert_true(world_step(rw.w, UINT64_MAX));
+			for (uint32_t i = 0; i < 3; i++)
+				if (rn_node(&rw, i) &&
+				    raft_state(&rn_node(&rw, i)->raft) == RAFT_LEADER)
+					l = (int)i;
+		}
+		assert_int_equal(l, c);
+		assert_true(cand->rio.vote_resent > 0);
+		world_free(rw.w);
+	}
 }
 
 /* What a receiver got of InstallSnapshots. */
@@ -1410,11 +1668,16 @@ int main(void)
 		cmocka_unit_test(
 			test_raftio_messages_cross_the_wire_and_results_are_clamped),
 		cmocka_unit_test(
+			test_raftio_a_lost_vote_request_is_resent_until_answered),
+		cmocka_unit_test(test_raftio_vote_resends_stop_when_the_candidacy_ends),
+		cmocka_unit_test(
 			test_raftio_a_failed_commit_stops_the_node_and_logs_never_diverge),
 		cmocka_unit_test(
 			test_raftio_a_lagging_follower_catches_up_through_small_frames),
 		cmocka_unit_test(
 			test_raftio_a_follower_that_stops_hearing_the_leader_does_not_depose_it),
+		cmocka_unit_test(
+			test_raftio_a_candidate_whose_requests_were_lost_wins_within_its_timeout),
 		cmocka_unit_test(
 			test_raftio_snapshot_chunks_are_reassembled_within_bounds),
 		cmocka_unit_test(test_raftio_no_clear_payload_in_the_database_file),
