@@ -802,8 +802,9 @@ static int control_match_end(const struct control_matches *mt, const char *what,
 		*out = mt->first;
 	if (mt->count <= 1)
 		return 0;
-	used = (size_t)snprintf(err, err_size, "%s '%s' is ambiguous (%zu matches found):",
-				what, ref, mt->count);
+	used = (size_t)snprintf(err, err_size,
+				"%s '%s' is ambiguous (%zu matches found):", what, ref,
+				mt->count);
 	for (size_t i = 0; i < mt->count && i < CONTROL_CANDIDATES_SHOWN; i++)
 		if (used < err_size)
 			used += (size_t)snprintf(err + used, err_size - used, "%s %s",
@@ -841,10 +842,11 @@ int control_service_find(struct manager *m, const char *ref, const Cs__Service *
 	if ((*out = store_service_by_name(st, ref)) != NULL)
 		return 0;
 	if (control_hex_prefix(ref, &lo, &hi))
-		for (const Cs__Service *s = store_service_next(st, NULL); s && s->id <= hi;
-		     s = store_service_next(st, s))
+		for (const Cs__Service *s = store_service_next(st, NULL);
+		     s && s->id <= hi; s = store_service_next(st, s))
 			if (s->id >= lo)
-				control_match_add(&mt, s, s->id, s->spec ? s->spec->name : "");
+				control_match_add(&mt, s, s->id,
+						  s->spec ? s->spec->name : "");
 	if ((rv = control_match_end(&mt, "service", ref, "give more of the id", &one, err,
 				    err_size)))
 		return rv;
@@ -852,8 +854,8 @@ int control_service_find(struct manager *m, const char *ref, const Cs__Service *
 	return one ? 0 : control_not_found("service named", ref, err, err_size);
 }
 
-int control_task_find(struct manager *m, const char *ref, const Cs__Task **out,
-		      char *err, size_t err_size)
+int control_task_find(struct manager *m, const char *ref, const Cs__Task **out, char *err,
+		      size_t err_size)
 {
 	const struct store *st = manager_store(m);
 	struct control_matches mt = {0};
@@ -879,8 +881,8 @@ int control_task_find(struct manager *m, const char *ref, const Cs__Task **out,
 	return one ? 0 : control_not_found("task", ref, err, err_size);
 }
 
-int control_node_find(struct manager *m, const char *ref, const Cs__Node **out,
-		      char *err, size_t err_size)
+int control_node_find(struct manager *m, const char *ref, const Cs__Node **out, char *err,
+		      size_t err_size)
 {
 	const struct store *st = manager_store(m);
 	struct control_matches named = {0}, mt = {0};
@@ -897,8 +899,8 @@ int control_node_find(struct manager *m, const char *ref, const Cs__Node **out,
 	for (const Cs__Node *n = store_node_next(st, NULL); n; n = store_node_next(st, n))
 		if (n->hostname && strcmp(n->hostname, ref) == 0)
 			control_match_add(&named, n, n->id, n->hostname);
-	if ((rv = control_match_end(&named, "node", ref, "use its id", &one,
-				    err, err_size)))
+	if ((rv = control_match_end(&named, "node", ref, "use its id", &one, err,
+				    err_size)))
 		return rv;
 	if ((*out = one) != NULL)
 		return 0;
@@ -926,7 +928,8 @@ static bool control_labels_match(Cs__Label *const *labels, size_t n, const char 
 		const char *k = labels[i]->key ? labels[i]->key : "";
 		if (strlen(k) != key_len || memcmp(k, want, key_len) != 0)
 			continue;
-		return !eq || strcmp(labels[i]->value ? labels[i]->value : "", eq + 1) == 0;
+		return !eq ||
+		       strcmp(labels[i]->value ? labels[i]->value : "", eq + 1) == 0;
 	}
 	return false;
 }
@@ -963,8 +966,8 @@ static bool control_task_passes(const struct store *st, const Cs__Task *t,
 }
 
 int control_task_list_filtered(struct manager *m, const struct control_task_filter *f,
-			       const Cs__Task **out, size_t max, size_t *count,
-			       char *err, size_t err_size)
+			       const Cs__Task **out, size_t max, size_t *count, char *err,
+			       size_t err_size)
 {
 	const struct store *st = manager_store(m);
 	uint64_t node_ids[CONTROL_FILTER_VALUES_MAX];

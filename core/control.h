@@ -139,10 +139,10 @@ int control_node_inspect(struct manager *m, const char *id_or_name, const Cs__No
 
 int control_service_find(struct manager *m, const char *ref, const Cs__Service **out,
 			 char *err, size_t err_size);
-int control_task_find(struct manager *m, const char *ref, const Cs__Task **out,
-		      char *err, size_t err_size);
-int control_node_find(struct manager *m, const char *ref, const Cs__Node **out,
-		      char *err, size_t err_size);
+int control_task_find(struct manager *m, const char *ref, const Cs__Task **out, char *err,
+		      size_t err_size);
+int control_node_find(struct manager *m, const char *ref, const Cs__Node **out, char *err,
+		      size_t err_size);
 
 /* Values one kind of task filter may list. */
 #define CONTROL_FILTER_VALUES_MAX 32u
@@ -151,8 +151,8 @@ int control_node_find(struct manager *m, const char *ref, const Cs__Node **out,
  * given matches when any of its values does, and a task is shown when
  * every kind given matches. Everything borrowed. */
 struct control_task_filter {
-	const char *service;	   /* a service (control_service_find); NULL: any */
-	char *const *nodes;	   /* nodes (control_node_find): on one of them */
+	const char *service; /* a service (control_service_find); NULL: any */
+	char *const *nodes;  /* nodes (control_node_find): on one of them */
 	size_t node_count;
 	const Cs__TaskState *desired; /* desired state one of these */
 	size_t desired_count;
@@ -168,7 +168,7 @@ struct control_task_filter {
  * ambiguous, CS_EINVAL for a bad label or more than
  * CONTROL_FILTER_VALUES_MAX values of a kind (err says which). */
 int control_task_list_filtered(struct manager *m, const struct control_task_filter *f,
-			       const Cs__Task **out, size_t max, size_t *count,
-			       char *err, size_t err_size);
+			       const Cs__Task **out, size_t max, size_t *count, char *err,
+			       size_t err_size);
 
 #endif

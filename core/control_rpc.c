@@ -560,7 +560,8 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 		return rpc_finish(c, &resp);
 	case CS__CONTROL_OP__CONTROL_OP_TASK_INSPECT:
 		if (req->task_id)
-			rv = control_task_inspect(m, req->task_id, &task, err, sizeof err);
+			rv = control_task_inspect(m, req->task_id, &task, err,
+						  sizeof err);
 		else
 			rv = control_task_find(m, name, &task, err, sizeof err);
 		if (rv)

@@ -833,8 +833,7 @@ static void store_unlink(struct store *s, enum store_table t, struct store_entry
 
 /* Applies one checked action; takes its object. Returns 0 or CS_ENOMEM
  * (only on create, before anything changed). */
-static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index,
-		    uint64_t time_ms)
+static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index, uint64_t time_ms)
 {
 	enum store_table t = store_action_table(a);
 	ProtobufCMessage *obj = store_action_obj(a);

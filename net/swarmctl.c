@@ -162,10 +162,10 @@ static int task_inspect(struct ctl *c, int argc, char **argv);
 static int service_ps(struct ctl *c, int argc, char **argv);
 static int node_ps(struct ctl *c, int argc, char **argv);
 
-#define TASK_FILTER_HELP                                                              \
-	"Filters, as docker's (values of one kind are alternatives; kinds all\n"      \
-	"apply): node=NODE (id, id prefix or hostname), desired-state=STATE\n"        \
-	"(running, shutdown, accepted, ...), label=KEY or label=KEY=VALUE (the\n"     \
+#define TASK_FILTER_HELP                                                          \
+	"Filters, as docker's (values of one kind are alternatives; kinds all\n"  \
+	"apply): node=NODE (id, id prefix or hostname), desired-state=STATE\n"    \
+	"(running, shutdown, accepted, ...), label=KEY or label=KEY=VALUE (the\n" \
 	"labels of the task's service), service=SERVICE.\n"
 static int node_ls(struct ctl *c, int argc, char **argv);
 static int node_inspect(struct ctl *c, int argc, char **argv);

@@ -429,8 +429,8 @@ static int cli_spec_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bo
 			       "a label key and its NUL");
 		const char *eq = strchr(v, '=');
 		Cs__Label *l;
-		if (!*v || v[0] == '=' || (eq ? (size_t)(eq - v) : strlen(v)) >
-						  LIMIT_NAME_BYTES_MAX)
+		if (!*v || v[0] == '=' ||
+		    (eq ? (size_t)(eq - v) : strlen(v)) > LIMIT_NAME_BYTES_MAX)
 			return cli_fail(err, n,
 					"--label: '%s' is not KEY=VALUE (a key of 1 to "
 					"%u bytes, then = and a value, or the key alone)",
@@ -620,11 +620,12 @@ int swarmctl_cli_task_filter(struct swarmctl_cli_task_filter *f, char *arg, char
 			f->desired[f->desired_count++] = (Cs__TaskState)s;
 			return 0;
 		}
-		return cli_fail(err, n,
-				"--filter: desired-state '%s' is not a task state "
-				"(expected running, shutdown, accepted, complete, remove, "
-				"...)",
-				v);
+		return cli_fail(
+			err, n,
+			"--filter: desired-state '%s' is not a task state "
+			"(expected running, shutdown, accepted, complete, remove, "
+			"...)",
+			v);
 	}
 	return cli_fail(err, n,
 			"--filter: unknown filter '%.*s' (expected node, desired-state, "

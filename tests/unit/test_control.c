@@ -459,8 +459,8 @@ static void put_service(struct store_batch *b, uint64_t id, const char *name)
 	svc.id = id;
 	svc.spec = &spec;
 	svc.spec_version = 1;
-	assert_int_equal(store_batch_service(b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc),
-			 0);
+	assert_int_equal(
+		store_batch_service(b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc), 0);
 }
 
 /* Issue 14: a service, task or node is named by its full id, its name
@@ -484,8 +484,8 @@ static void test_control_finds_by_id_name_or_unique_prefix(void **state)
 	write_batch(&f, m, &b);
 
 	/* the full id, then the name, then a unique prefix (either case) */
-	assert_int_equal(control_service_find(m, "ab00000000000002", &svc, err, sizeof err),
-			 0);
+	assert_int_equal(
+		control_service_find(m, "ab00000000000002", &svc, err, sizeof err), 0);
 	assert_string_equal(svc->spec->name, "db");
 	assert_int_equal(control_service_find(m, "web", &svc, err, sizeof err), 0);
 	assert_int_equal(svc->id, 0xab00000000000001ull);
@@ -493,12 +493,13 @@ static void test_control_finds_by_id_name_or_unique_prefix(void **state)
 	assert_int_equal(svc->id, 0xcd00000000000003ull); /* the name wins */
 	assert_int_equal(control_service_find(m, "CD", &svc, err, sizeof err), 0);
 	assert_string_equal(svc->spec->name, "ab");
-	assert_int_equal(control_service_find(m, "ab000000000000001", &svc, err,
-					      sizeof err),
-			 CS_ENOENT); /* 17 digits: no id */
+	assert_int_equal(
+		control_service_find(m, "ab000000000000001", &svc, err, sizeof err),
+		CS_ENOENT); /* 17 digits: no id */
 	assert_string_equal(err, "no service named 'ab000000000000001'");
 	/* ambiguous: refused, naming the candidates */
-	assert_int_equal(control_service_find(m, "ab0", &svc, err, sizeof err), CS_EINVAL);
+	assert_int_equal(control_service_find(m, "ab0", &svc, err, sizeof err),
+			 CS_EINVAL);
 	assert_string_equal(err, "service 'ab0' is ambiguous (2 matches found): "
 				 "ab00000000000001 (web), ab00000000000002 (db); give "
 				 "more of the id");
@@ -561,9 +562,9 @@ static void test_control_finds_by_id_name_or_unique_prefix(void **state)
 			if (per_digit[d] > 1 && !digit[0])
 				digit[0] = hex[0];
 			if (per_digit[d] == 0)
-				assert_int_equal(control_task_find(m, hex, &task, err,
-								   sizeof err),
-						 CS_ENOENT);
+				assert_int_equal(
+					control_task_find(m, hex, &task, err, sizeof err),
+					CS_ENOENT);
 		}
 		assert_true(digit[0] != '\0');
 		assert_int_equal(control_task_find(m, digit, &task, err, sizeof err),
@@ -653,9 +654,8 @@ static void test_control_task_filters(void **state)
 	memset(&flt, 0, sizeof flt);
 	flt.nodes = nodes;
 	flt.node_count = 1;
-	assert_int_equal(control_task_list_filtered(m, &flt, out, 64, &count, err,
-						    sizeof err),
-			 0);
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
 	want = count_tasks(st, w1, -1, 0);
 	assert_true(want > 0);
 	assert_int_equal(count, want);
@@ -666,16 +666,15 @@ static void test_control_task_filters(void **state)
 	nodes[0] = w1_prefix;
 	nodes[1] = "w2";
 	flt.node_count = 2;
-	assert_int_equal(control_task_list_filtered(m, &flt, out, 64, &count, err,
-						    sizeof err),
-			 0);
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
 	assert_int_equal(count, want + count_tasks(st, w2, -1, 0));
 	for (size_t i = 1; i < count; i++)
 		assert_true(out[i - 1]->id < out[i]->id); /* id order */
 	nodes[1] = "w9";
-	assert_int_equal(control_task_list_filtered(m, &flt, out, 64, &count, err,
-						    sizeof err),
-			 CS_ENOENT);
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err),
+		CS_ENOENT);
 	assert_string_equal(err, "no node 'w9'");
 
 	/* by label of the task's service: KEY, KEY=VALUE; and with a service */
@@ -683,39 +682,35 @@ static void test_control_task_filters(void **state)
 	lab[0] = "tier";
 	flt.labels = lab;
 	flt.label_count = 1;
-	assert_int_equal(control_task_list_filtered(m, &flt, out, 64, &count, err,
-						    sizeof err),
-			 0);
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
 	assert_int_equal(count, 3);
 	for (size_t i = 0; i < count; i++)
 		assert_int_equal(out[i]->service_id, db->id);
 	lab[0] = "tier=back";
 	lab[1] = "tier=front"; /* every label must match */
 	flt.label_count = 2;
-	assert_int_equal(control_task_list_filtered(m, &flt, out, 64, &count, err,
-						    sizeof err),
-			 0);
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
 	assert_int_equal(count, 0);
 	flt.label_count = 1;
 	flt.service = "web";
-	assert_int_equal(control_task_list_filtered(m, &flt, out, 64, &count, err,
-						    sizeof err),
-			 0);
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
 	assert_int_equal(count, 0);
 	flt.service = "db";
 	nodes[0] = "w1";
 	flt.nodes = nodes;
 	flt.node_count = 1;
-	assert_int_equal(control_task_list_filtered(m, &flt, out, 64, &count, err,
-						    sizeof err),
-			 0);
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
 	assert_int_equal(count, count_tasks(st, w1, -1, db->id));
 	lab[0] = "=x";
-	assert_int_equal(control_task_list_filtered(m, &flt, out, 64, &count, err,
-						    sizeof err),
-			 CS_EINVAL);
-	assert_string_equal(err,
-			    "label: '=x' is not a label filter (expected KEY or KEY=VALUE)");
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err),
+		CS_EINVAL);
+	assert_string_equal(
+		err, "label: '=x' is not a label filter (expected KEY or KEY=VALUE)");
 
 	/* by desired state, once a scale-down made some tasks go */
 	spec_init(&spec, &ts, &c, &pl, "web");
@@ -731,24 +726,23 @@ static void test_control_task_filters(void **state)
 	memset(&flt, 0, sizeof flt);
 	flt.desired = &running;
 	flt.desired_count = 1;
-	assert_int_equal(control_task_list_filtered(m, &flt, out, 64, &count, err,
-						    sizeof err),
-			 0);
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
 	assert_int_equal(count, 7);
 	for (size_t i = 0; i < count; i++)
-		assert_int_equal(out[i]->desired_state, CS__TASK_STATE__TASK_STATE_RUNNING);
+		assert_int_equal(out[i]->desired_state,
+				 CS__TASK_STATE__TASK_STATE_RUNNING);
 	flt.desired = gone;
 	flt.desired_count = 2;
-	assert_int_equal(control_task_list_filtered(m, &flt, out, 64, &count, err,
-						    sizeof err),
-			 0);
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
 	assert_int_equal(count, store_task_count(st) - 7);
 	assert_true(count > 0);
 	/* too many values of one kind */
 	flt.desired_count = CONTROL_FILTER_VALUES_MAX + 1;
-	assert_int_equal(control_task_list_filtered(m, &flt, out, 64, &count, err,
-						    sizeof err),
-			 CS_EINVAL);
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err),
+		CS_EINVAL);
 	assert_string_equal(err, "filter: over 32 values of one kind");
 	world_free(f.w);
 	simcluster_free(f.c);

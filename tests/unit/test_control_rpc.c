@@ -321,7 +321,8 @@ static void test_control_rpc_prefixes_and_task_filters(void **state)
 	req.name = "m2";
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, 0);
-	snprintf(node_hex, sizeof node_hex, "%016llx", (unsigned long long)a.first_node_id);
+	snprintf(node_hex, sizeof node_hex, "%016llx",
+		 (unsigned long long)a.first_node_id);
 	node_hex[8] = '\0';
 	m2_id = a.first_node_id;
 	nodes[0] = node_hex;
@@ -333,8 +334,9 @@ static void test_control_rpc_prefixes_and_task_filters(void **state)
 	call(&f, f.follower, &req, &a);
 	/* here node ids are 1, 2, 3: their first digits are all zeros */
 	assert_int_equal(a.status, CS_EINVAL);
-	assert_non_null(strstr(a.error, "node '00000000' is ambiguous (3 matches found): "
-					"0000000000000001 (m1), 0000000000000002 (m2), "));
+	assert_non_null(strstr(a.error,
+			       "node '00000000' is ambiguous (3 matches found): "
+			       "0000000000000001 (m1), 0000000000000002 (m2), "));
 	snprintf(node_hex, sizeof node_hex, "%016llx", (unsigned long long)m2_id);
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, 0);

@@ -329,7 +329,8 @@ static void test_store_stamps_created_and_updated_times(void **state)
 	add_task(&b, 100, 10, 1, 7, CS__TASK_STATE__TASK_STATE_RUNNING);
 	n.id = 7;
 	n.hostname = "w1";
-	assert_int_equal(store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &n), 0);
+	assert_int_equal(store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &n),
+			 0);
 	assert_int_equal(apply_at(s, &b, 1, 5000), 0);
 	got = store_task_get(s, 100);
 	svc = store_service_get(s, 10);
@@ -346,7 +347,8 @@ static void test_store_stamps_created_and_updated_times(void **state)
 	t.updated_ms = 2;
 	t.desired_state = CS__TASK_STATE__TASK_STATE_SHUTDOWN;
 	store_batch_init(&b);
-	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t), 0);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t),
+			 0);
 	assert_int_equal(apply_at(s, &b, 2, 9000), 0);
 	got = store_task_get(s, 100);
 	assert_int_equal(got->created_ms, 5000);
@@ -358,7 +360,8 @@ static void test_store_stamps_created_and_updated_times(void **state)
 	t.created_ms = t.updated_ms = 0;
 	t.desired_state = CS__TASK_STATE__TASK_STATE_REMOVE;
 	store_batch_init(&b);
-	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t), 0);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t),
+			 0);
 	assert_int_equal(apply(s, &b, 3), 0);
 	got = store_task_get(s, 100);
 	assert_int_equal(got->created_ms, 5000);

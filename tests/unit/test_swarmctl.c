@@ -297,8 +297,8 @@ static void test_swarmctl_service_labels(void **state)
 	char arg[] = "tier=back";
 
 	swarmctl_cli_spec_init(&b, NULL);
-	assert_int_equal(parse(&b, false, err, sizeof err, "--name", "web", "--image", "i",
-			       "--label", arg, "--label=gpu", NULL),
+	assert_int_equal(parse(&b, false, err, sizeof err, "--name", "web", "--image",
+			       "i", "--label", arg, "--label=gpu", NULL),
 			 0);
 	assert_int_equal(b.spec.n_labels, 2);
 	assert_string_equal(b.spec.labels[0]->key, "tier");
@@ -309,18 +309,21 @@ static void test_swarmctl_service_labels(void **state)
 	assert_null(b.spec.task->placement); /* not a task spec change */
 
 	swarmctl_cli_spec_init(&u, &b.spec);
-	assert_int_equal(parse(&u, true, err, sizeof err, "web", "--replicas", "2", NULL), 0);
+	assert_int_equal(parse(&u, true, err, sizeof err, "web", "--replicas", "2", NULL),
+			 0);
 	assert_int_equal(u.spec.n_labels, 2); /* kept */
 	swarmctl_cli_spec_init(&u, &b.spec);
-	assert_int_equal(parse(&u, true, err, sizeof err, "web", "--label", "a=1", NULL), 0);
+	assert_int_equal(parse(&u, true, err, sizeof err, "web", "--label", "a=1", NULL),
+			 0);
 	assert_int_equal(u.spec.n_labels, 1);
 	assert_string_equal(u.spec.labels[0]->key, "a");
 
 	swarmctl_cli_spec_init(&u, NULL);
 	assert_int_equal(parse(&u, false, err, sizeof err, "--label", "=x", NULL),
 			 CS_EINVAL);
-	assert_string_equal(err, "--label: '=x' is not KEY=VALUE (a key of 1 to 63 bytes, "
-				 "then = and a value, or the key alone)");
+	assert_string_equal(err,
+			    "--label: '=x' is not KEY=VALUE (a key of 1 to 63 bytes, "
+			    "then = and a value, or the key alone)");
 }
 
 /* Issue 14: task ls --filter in Docker's syntax. */
@@ -329,9 +332,9 @@ static void test_swarmctl_task_filters(void **state)
 	struct swarmctl_cli_task_filter f;
 	char err[256];
 	char a1[] = "node=w1", a2[] = "node=ab12", a3[] = "desired-state=running",
-	     a4[] = "desired-state=shutdown", a5[] = "label=tier=back", a6[] = "label=gpu",
-	     a7[] = "service=web", b1[] = "desired-state=up", b2[] = "color=red",
-	     b3[] = "node=", b4[] = "label==x";
+	     a4[] = "desired-state=shutdown", a5[] = "label=tier=back",
+	     a6[] = "label=gpu", a7[] = "service=web", b1[] = "desired-state=up",
+	     b2[] = "color=red", b3[] = "node=", b4[] = "label==x";
 
 	memset(&f, 0, sizeof f);
 	assert_int_equal(swarmctl_cli_task_filter(&f, a1, err, sizeof err), 0);
@@ -352,9 +355,10 @@ static void test_swarmctl_task_filters(void **state)
 	assert_string_equal(f.service, "web");
 
 	assert_int_equal(swarmctl_cli_task_filter(&f, b1, err, sizeof err), CS_EINVAL);
-	assert_string_equal(err, "--filter: desired-state 'up' is not a task state "
-				 "(expected running, shutdown, accepted, complete, remove, "
-				 "...)");
+	assert_string_equal(err,
+			    "--filter: desired-state 'up' is not a task state "
+			    "(expected running, shutdown, accepted, complete, remove, "
+			    "...)");
 	assert_int_equal(swarmctl_cli_task_filter(&f, b2, err, sizeof err), CS_EINVAL);
 	assert_string_equal(err, "--filter: unknown filter 'color' (expected node, "
 				 "desired-state, label or service)");

@@ -2132,8 +2132,9 @@ static void test_uvenv_wall_clock(void **state)
 	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
-	a = open_env_cfg(&loop, dir_a, "127.0.0.1:0",
-			 (struct uvenv_cfg){.wall_now_s = fake_wall_s, .wall_data = &wall});
+	a = open_env_cfg(
+		&loop, dir_a, "127.0.0.1:0",
+		(struct uvenv_cfg){.wall_now_s = fake_wall_s, .wall_data = &wall});
 	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
 	assert_int_equal(uvenv_env(a)->ops->wall_ms(uvenv_env(a)), 1767225600000ull);
 	got = uvenv_env(b)->ops->wall_ms(uvenv_env(b));
