@@ -1,6 +1,7 @@
 /* control: validation and writes of the control API. See control.h. */
 #include "core/control.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -846,5 +847,282 @@ int control_cluster_inspect(struct manager *m, const Cs__Cluster **out, char *er
 		snprintf(err, err_size, "the cluster has no record yet");
 		return CS_ENOENT;
 	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- lookups */
+
+/* Whether ref is 1 to 16 hex digits (either case): then [*lo, *hi] are the
+ * ids whose 16-digit hex form starts with it. */
+static bool control_hex_prefix(const char *ref, uint64_t *lo, uint64_t *hi)
+{
+	size_t n = strlen(ref);
+	uint64_t v = 0;
+	unsigned shift;
+
+	if (n == 0 || n > 16)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = ref[i];
+		unsigned d;
+		if (c >= '0' && c <= '9')
+			d = (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			d = (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			d = (unsigned)(c - 'A' + 10);
+		else
+			return false;
+		v = v << 4 | d;
+	}
+	shift = 4u * (unsigned)(16 - n);
+	assert(shift < 64);
+	*lo = v << shift;
+	*hi = *lo | ((1ull << shift) - 1);
+	assert(*lo <= *hi);
+	return true;
+}
+
+/* The objects a reference fits, as they are found (the first kept, the
+ * first CONTROL_CANDIDATES_SHOWN named for an error). */
+struct control_matches {
+	size_t count;
+	const void *first;
+	char shown[CONTROL_CANDIDATES_SHOWN][LIMIT_NAME_BYTES_MAX + 24];
+};
+
+static void control_match_add(struct control_matches *mt, const void *obj, uint64_t id,
+			      const char *name)
+{
+	if (mt->count < CONTROL_CANDIDATES_SHOWN)
+		snprintf(mt->shown[mt->count], sizeof mt->shown[0],
+			 name && *name ? "%016llx (%s)" : "%016llx",
+			 (unsigned long long)id, name);
+	if (mt->count == 0)
+		mt->first = obj;
+	mt->count++;
+}
+
+/* Ends a lookup: 0 and *out for one match; several: CS_EINVAL with err
+ * naming them, as Docker's "service X is ambiguous (N matches found)", then
+ * advice; none: 0 and *out NULL (the caller goes on). */
+static int control_match_end(const struct control_matches *mt, const char *what,
+			     const char *ref, const char *advice, const void **out,
+			     char *err, size_t err_size)
+{
+	size_t used;
+
+	*out = NULL;
+	if (mt->count == 1)
+		*out = mt->first;
+	if (mt->count <= 1)
+		return 0;
+	used = (size_t)snprintf(err, err_size,
+				"%s '%s' is ambiguous (%zu matches found):", what, ref,
+				mt->count);
+	for (size_t i = 0; i < mt->count && i < CONTROL_CANDIDATES_SHOWN; i++)
+		if (used < err_size)
+			used += (size_t)snprintf(err + used, err_size - used, "%s %s",
+						 i ? "," : "", mt->shown[i]);
+	if (used < err_size)
+		snprintf(err + used, err_size - used, "%s; %s",
+			 mt->count > CONTROL_CANDIDATES_SHOWN ? ", ..." : "", advice);
+	return CS_EINVAL;
+}
+
+/* None fits ref: CS_ENOENT, err in the words the API always used
+ * ("no service named 'x'", "no node 'x'", "no task 'x'"). */
+static int control_not_found(const char *what, const char *ref, char *err,
+			     size_t err_size)
+{
+	snprintf(err, err_size, "no %s '%s'", what, ref);
+	return CS_ENOENT;
+}
+
+int control_service_find(struct manager *m, const char *ref, const Cs__Service **out,
+			 char *err, size_t err_size)
+{
+	const struct store *st = manager_store(m);
+	struct control_matches mt = {0};
+	uint64_t lo, hi;
+	const void *one;
+	int rv;
+
+	*out = NULL;
+	if (!manager_serves(m))
+		return CS_ENOTLEADER;
+	if (control_hex_prefix(ref, &lo, &hi) && lo == hi &&
+	    (*out = store_service_get(st, lo)) != NULL)
+		return 0;
+	if ((*out = store_service_by_name(st, ref)) != NULL)
+		return 0;
+	if (control_hex_prefix(ref, &lo, &hi))
+		for (const Cs__Service *s = store_service_next(st, NULL);
+		     s && s->id <= hi; s = store_service_next(st, s))
+			if (s->id >= lo)
+				control_match_add(&mt, s, s->id,
+						  s->spec ? s->spec->name : "");
+	if ((rv = control_match_end(&mt, "service", ref, "give more of the id", &one, err,
+				    err_size)))
+		return rv;
+	*out = one;
+	return one ? 0 : control_not_found("service named", ref, err, err_size);
+}
+
+int control_task_find(struct manager *m, const char *ref, const Cs__Task **out, char *err,
+		      size_t err_size)
+{
+	const struct store *st = manager_store(m);
+	struct control_matches mt = {0};
+	uint64_t lo, hi;
+	const void *one;
+	int rv;
+
+	*out = NULL;
+	if (!manager_serves(m))
+		return CS_ENOTLEADER;
+	if (control_hex_prefix(ref, &lo, &hi)) {
+		if (lo == hi && (*out = store_task_get(st, lo)) != NULL)
+			return 0;
+		for (const Cs__Task *t = store_task_next(st, NULL); t && t->id <= hi;
+		     t = store_task_next(st, t))
+			if (t->id >= lo)
+				control_match_add(&mt, t, t->id, NULL);
+	}
+	if ((rv = control_match_end(&mt, "task", ref, "give more of the id", &one, err,
+				    err_size)))
+		return rv;
+	*out = one;
+	return one ? 0 : control_not_found("task", ref, err, err_size);
+}
+
+int control_node_find(struct manager *m, const char *ref, const Cs__Node **out, char *err,
+		      size_t err_size)
+{
+	const struct store *st = manager_store(m);
+	struct control_matches named = {0}, mt = {0};
+	uint64_t lo, hi;
+	const void *one;
+	int rv;
+
+	*out = NULL;
+	if (!manager_serves(m))
+		return CS_ENOTLEADER;
+	if (control_hex_prefix(ref, &lo, &hi) && lo == hi &&
+	    (*out = store_node_get(st, lo)) != NULL)
+		return 0;
+	for (const Cs__Node *n = store_node_next(st, NULL); n; n = store_node_next(st, n))
+		if (n->hostname && strcmp(n->hostname, ref) == 0)
+			control_match_add(&named, n, n->id, n->hostname);
+	if ((rv = control_match_end(&named, "node", ref, "use its id", &one, err,
+				    err_size)))
+		return rv;
+	if ((*out = one) != NULL)
+		return 0;
+	if (control_hex_prefix(ref, &lo, &hi))
+		for (const Cs__Node *n = store_node_next(st, NULL); n && n->id <= hi;
+		     n = store_node_next(st, n))
+			if (n->id >= lo)
+				control_match_add(&mt, n, n->id, n->hostname);
+	if ((rv = control_match_end(&mt, "node", ref, "give more of the id", &one, err,
+				    err_size)))
+		return rv;
+	*out = one;
+	return one ? 0 : control_not_found("node", ref, err, err_size);
+}
+
+/* ---------------------------------------------------------------- task filters */
+
+/* Whether labels (n of them) carry want: "KEY" (any value) or "KEY=VALUE". */
+static bool control_labels_match(Cs__Label *const *labels, size_t n, const char *want)
+{
+	const char *eq = strchr(want, '=');
+	size_t key_len = eq ? (size_t)(eq - want) : strlen(want);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *k = labels[i]->key ? labels[i]->key : "";
+		if (strlen(k) != key_len || memcmp(k, want, key_len) != 0)
+			continue;
+		return !eq ||
+		       strcmp(labels[i]->value ? labels[i]->value : "", eq + 1) == 0;
+	}
+	return false;
+}
+
+/* Whether task t passes f, its nodes resolved to node_ids. */
+static bool control_task_passes(const struct store *st, const Cs__Task *t,
+				const struct control_task_filter *f, uint64_t service_id,
+				const uint64_t *node_ids)
+{
+	const Cs__Service *svc;
+	bool any;
+
+	if (service_id && t->service_id != service_id)
+		return false;
+	any = f->node_count == 0;
+	for (size_t i = 0; i < f->node_count && !any; i++)
+		any = t->node_id == node_ids[i];
+	if (!any)
+		return false;
+	any = f->desired_count == 0;
+	for (size_t i = 0; i < f->desired_count && !any; i++)
+		any = t->desired_state == f->desired[i];
+	if (!any)
+		return false;
+	if (f->label_count == 0)
+		return true;
+	svc = store_service_get(st, t->service_id);
+	for (size_t i = 0; i < f->label_count; i++)
+		if (!svc || !svc->spec ||
+		    !control_labels_match(svc->spec->labels, svc->spec->n_labels,
+					  f->labels[i]))
+			return false;
+	return true;
+}
+
+int control_task_list_filtered(struct manager *m, const struct control_task_filter *f,
+			       const Cs__Task **out, size_t max, size_t *count, char *err,
+			       size_t err_size)
+{
+	const struct store *st = manager_store(m);
+	uint64_t node_ids[CONTROL_FILTER_VALUES_MAX];
+	uint64_t service_id = 0;
+	size_t n = 0;
+	int rv;
+
+	if (!manager_serves(m))
+		return CS_ENOTLEADER;
+	if (f->node_count > CONTROL_FILTER_VALUES_MAX ||
+	    f->desired_count > CONTROL_FILTER_VALUES_MAX ||
+	    f->label_count > CONTROL_FILTER_VALUES_MAX)
+		return control_fail(err, err_size, "filter: over %u values of one kind",
+				    CONTROL_FILTER_VALUES_MAX);
+	if (f->service) {
+		const Cs__Service *svc;
+		if ((rv = control_service_find(m, f->service, &svc, err, err_size)))
+			return rv;
+		service_id = svc->id;
+	}
+	for (size_t i = 0; i < f->node_count; i++) {
+		const Cs__Node *node;
+		if ((rv = control_node_find(m, f->nodes[i], &node, err, err_size)))
+			return rv;
+		node_ids[i] = node->id;
+	}
+	for (size_t i = 0; i < f->label_count; i++)
+		if (!f->labels[i][0] || f->labels[i][0] == '=')
+			return control_fail(err, err_size,
+					    "label: '%s' is not a label filter (expected "
+					    "KEY or KEY=VALUE)",
+					    f->labels[i]);
+	for (const Cs__Task *t = store_task_next(st, NULL); t;
+	     t = store_task_next(st, t)) {
+		if (!control_task_passes(st, t, f, service_id, node_ids))
+			continue;
+		if (n < max)
+			out[n] = t;
+		n++;
+	}
+	*count = n;
 	return 0;
 }

@@ -134,4 +134,48 @@ int control_node_list(struct manager *m, const Cs__Node **out, size_t max, size_
 int control_node_inspect(struct manager *m, const char *id_or_name, const Cs__Node **out,
 			 char *err, size_t err_size);
 
+/* ---------------------------------------------------------------- lookups
+ *
+ * What a person types to name a service, task or node (issue 14, Docker's
+ * rules): its full id (16 hex digits), else its name (a service's name, a
+ * node's hostname), else a unique prefix of its id in hex. A prefix or a
+ * hostname that fits several is refused (CS_EINVAL), err naming up to
+ * CONTROL_CANDIDATES_SHOWN of them; none is CS_ENOENT. On the leader only
+ * (CS_ENOTLEADER); *out is borrowed as with the reads above. */
+#define CONTROL_CANDIDATES_SHOWN 4u
+
+int control_service_find(struct manager *m, const char *ref, const Cs__Service **out,
+			 char *err, size_t err_size);
+int control_task_find(struct manager *m, const char *ref, const Cs__Task **out, char *err,
+		      size_t err_size);
+int control_node_find(struct manager *m, const char *ref, const Cs__Node **out, char *err,
+		      size_t err_size);
+
+/* Values one kind of task filter may list. */
+#define CONTROL_FILTER_VALUES_MAX 32u
+
+/* Which tasks a task list shows (issue 14, Docker's `--filter`): each kind
+ * given matches when any of its values does, and a task is shown when
+ * every kind given matches. Everything borrowed. */
+struct control_task_filter {
+	const char *service; /* a service (control_service_find); NULL: any */
+	char *const *nodes;  /* nodes (control_node_find): on one of them */
+	size_t node_count;
+	const Cs__TaskState *desired; /* desired state one of these */
+	size_t desired_count;
+	char *const *labels; /* "KEY" (present) or "KEY=VALUE": every one on the
+				labels of the task's service (SwarmKit matches
+				its ServiceAnnotations) */
+	size_t label_count;
+};
+
+/* control_task_list_filtered lists the tasks f lets through, like
+ * control_task_list (id order, up to max into out, *count all of them).
+ * CS_ENOENT or CS_EINVAL for a service or node f names that is unknown or
+ * ambiguous, CS_EINVAL for a bad label or more than
+ * CONTROL_FILTER_VALUES_MAX values of a kind (err says which). */
+int control_task_list_filtered(struct manager *m, const struct control_task_filter *f,
+			       const Cs__Task **out, size_t max, size_t *count, char *err,
+			       size_t err_size);
+
 #endif

@@ -342,7 +342,15 @@ static int rpc_list(struct manager *m, const Cs__ControlRequest *req,
 		    Cs__ControlResponse *resp, const void ***objs, char *err,
 		    size_t err_size)
 {
-	const char *service = req->service && *req->service ? req->service : NULL;
+	struct control_task_filter filter = {
+		.service = req->service && *req->service ? req->service : NULL,
+		.nodes = req->filter_nodes,
+		.node_count = req->n_filter_nodes,
+		.desired = req->filter_desired_states,
+		.desired_count = req->n_filter_desired_states,
+		.labels = req->filter_labels,
+		.label_count = req->n_filter_labels,
+	};
 	size_t count = 0, got = 0, fit;
 	int rv;
 
@@ -355,8 +363,9 @@ static int rpc_list(struct manager *m, const Cs__ControlRequest *req,
 						  &got);
 			break;
 		case CS__CONTROL_OP__CONTROL_OP_TASK_LIST:
-			rv = control_task_list(m, service, (const Cs__Task **)*objs, max,
-					       &got, err, err_size);
+			rv = control_task_list_filtered(m, &filter,
+							(const Cs__Task **)*objs, max,
+							&got, err, err_size);
 			break;
 		default:
 			assert(req->op == CS__CONTROL_OP__CONTROL_OP_NODE_LIST);
@@ -408,9 +417,25 @@ static int rpc_node_id(struct manager *m, const Cs__ControlRequest *req, uint64_
 		snprintf(err, err_size, "name: say which node (its id or hostname)");
 		return CS_EINVAL;
 	}
-	if ((rv = control_node_inspect(m, req->name, &n, err, err_size)))
+	if ((rv = control_node_find(m, req->name, &n, err, err_size)))
 		return rv;
 	*id = n->id;
+	return 0;
+}
+
+/* rpc_service_name resolves ref (a service's id, name or id prefix) to
+ * the service's name, borrowed from the store (valid until the next
+ * apply). */
+static int rpc_service_name(struct manager *m, const char *ref, const char **name,
+			    char *err, size_t err_size)
+{
+	const Cs__Service *svc;
+	int rv;
+
+	if ((rv = control_service_find(m, ref, &svc, err, err_size)))
+		return rv;
+	assert(svc->spec && svc->spec->name);
+	*name = svc->spec->name;
 	return 0;
 }
 
@@ -451,13 +476,17 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 			rv = CS_EINVAL;
 			break;
 		}
-		rv = control_service_update(m, *name ? name : req->spec->name, req->spec,
-					    req->version, err, sizeof err, rpc_written,
-					    c);
+		if ((rv = rpc_service_name(m, *name ? name : req->spec->name, &name, err,
+					   sizeof err)))
+			break;
+		rv = control_service_update(m, name, req->spec, req->version, err,
+					    sizeof err, rpc_written, c);
 		if (rv == 0)
 			return 0;
 		break;
 	case CS__CONTROL_OP__CONTROL_OP_SERVICE_REMOVE:
+		if ((rv = rpc_service_name(m, name, &name, err, sizeof err)))
+			break;
 		rv = control_service_remove(m, name, err, sizeof err, rpc_written, c);
 		if (rv == 0)
 			return 0;
@@ -526,21 +555,26 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 		}
 		break;
 	case CS__CONTROL_OP__CONTROL_OP_SERVICE_INSPECT:
-		if ((rv = control_service_inspect(m, name, &svc, err, sizeof err)))
+		if ((rv = control_service_find(m, name, &svc, err, sizeof err)))
 			break;
 		resp.n_services = 1;
 		resp.services = (Cs__Service **)&svc;
 		resp.total = 1;
 		return rpc_finish(c, &resp);
 	case CS__CONTROL_OP__CONTROL_OP_TASK_INSPECT:
-		if ((rv = control_task_inspect(m, req->task_id, &task, err, sizeof err)))
+		if (req->task_id)
+			rv = control_task_inspect(m, req->task_id, &task, err,
+						  sizeof err);
+		else
+			rv = control_task_find(m, name, &task, err, sizeof err);
+		if (rv)
 			break;
 		resp.n_tasks = 1;
 		resp.tasks = (Cs__Task **)&task;
 		resp.total = 1;
 		return rpc_finish(c, &resp);
 	case CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT:
-		if ((rv = control_node_inspect(m, name, &node, err, sizeof err)))
+		if ((rv = control_node_find(m, name, &node, err, sizeof err)))
 			break;
 		resp.n_nodes = 1;
 		resp.nodes = (Cs__Node **)&node;

@@ -348,6 +348,15 @@ struct env_ops {
 	 * is not sealed remembers kek for later installs and returns 0. */
 	int (*pki_lock)(struct env *env, const uint8_t *kek);
 	int (*pki_unlock)(struct env *env, const uint8_t *kek);
+
+	/* ---- wall clock (appended, issue 14) */
+
+	/* wall_ms returns the wall clock: ms since the Unix epoch (the
+	 * simulator: its fixed epoch plus virtual time, so a seed replays the
+	 * same times). For times people read (a record's created and updated
+	 * times), never for timeouts: it may jump. NULL in an env that has none
+	 * (records then carry no times). */
+	uint64_t (*wall_ms)(struct env *env);
 };
 
 struct env {

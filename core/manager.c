@@ -295,19 +295,41 @@ static int manager_defer_status(struct manager_write *w, int status)
 					&w->timer);
 }
 
-/* Proposes buf through raft on this (leader) manager. Returns 0, or a
- * CS_ error (w untouched by raft). */
+/* The leader's clock on a batch: StoreBatch.time_ms (field 90, a varint)
+ * appended to its encoding (a later field wins in protobuf), so that every
+ * manager's store stamps the records it writes with the same time. Writes
+ * at most MANAGER_BATCH_TIME_BYTES at out; returns how many. */
+#define MANAGER_BATCH_TIME_BYTES 12u
+static size_t manager_batch_time(const struct manager *m, uint8_t *out)
+{
+	uint64_t t = m->env->ops->wall_ms ? m->env->ops->wall_ms(m->env) : 0;
+	size_t n = 0;
+
+	if (t == 0)
+		return 0;
+	out[n++] = (uint8_t)(((90u << 3) & 0x7fu) | 0x80u); /* field 90, varint */
+	out[n++] = (uint8_t)((90u << 3) >> 7);
+	do {
+		out[n++] = (uint8_t)((t & 0x7f) | (t > 0x7f ? 0x80 : 0));
+		t >>= 7;
+	} while (t);
+	assert(n <= MANAGER_BATCH_TIME_BYTES);
+	return n;
+}
+
+/* Proposes buf through raft on this (leader) manager, with the leader's
+ * time appended. Returns 0, or a CS_ error (w untouched by raft). */
 static int manager_propose(struct manager *m, struct manager_write *w,
 			   const uint8_t *batch, size_t len)
 {
 	struct raft_buffer buf;
 	int rv;
 
-	buf.len = len;
-	buf.base = raft_malloc(len ? len : 1);
+	buf.base = raft_malloc(len + MANAGER_BATCH_TIME_BYTES);
 	if (!buf.base)
 		return CS_ENOMEM;
 	memcpy(buf.base, batch, len);
+	buf.len = len + manager_batch_time(m, (uint8_t *)buf.base + len);
 	w->apply.data = w;
 	rv = raft_apply(&m->raft, &w->apply, &buf, 1, manager_apply_cb);
 	if (rv) {

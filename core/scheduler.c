@@ -1007,8 +1007,9 @@ static size_t sched_write_bytes(const Cs__Task *t, const char *msg)
 	size_t n = SCHED_WRITE_BYTES_FIXED + strlen(msg);
 
 	/* a tripwire: a field appended to Task or TaskStatus needs its bytes
-	 * counted above */
-	assert(cs__task__descriptor.n_fields == 12);
+	 * counted above (created_ms and updated_ms are not sent: the store
+	 * stamps them) */
+	assert(cs__task__descriptor.n_fields == 14);
 	assert(cs__task_status__descriptor.n_fields == 5);
 	if (t->job_iteration) /* a job's task (issue 14): tag 2, varint 10 */
 		n += 12;
@@ -1051,6 +1052,7 @@ static int sched_write(const struct sched *p, struct store_batch *out,
 		st.timestamp_ms = p->now_ms;
 	copy.node_id = node_id;
 	copy.status = &st;
+	copy.created_ms = copy.updated_ms = 0; /* the store's: not counted */
 	rv = store_batch_task(out, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy);
 	if (rv)
 		return rv;

@@ -663,6 +663,47 @@ static void store_obj_set_version(ProtobufCMessage *m, uint64_t v)
 		((Cs__Cluster *)m)->version = v;
 }
 
+/* The created and updated times of a node, service or task (NULLs for the
+ * cluster record, which has none). */
+static void store_obj_times(ProtobufCMessage *m, uint64_t **created, uint64_t **updated)
+{
+	*created = *updated = NULL;
+	if (m->descriptor == &cs__node__descriptor) {
+		*created = &((Cs__Node *)m)->created_ms;
+		*updated = &((Cs__Node *)m)->updated_ms;
+	} else if (m->descriptor == &cs__service__descriptor) {
+		*created = &((Cs__Service *)m)->created_ms;
+		*updated = &((Cs__Service *)m)->updated_ms;
+	} else if (m->descriptor == &cs__task__descriptor) {
+		*created = &((Cs__Task *)m)->created_ms;
+		*updated = &((Cs__Task *)m)->updated_ms;
+	}
+}
+
+/* Stamps obj, written by a batch of time time_ms (0: none), as SwarmKit's
+ * store touches Meta: a create is created and updated then; an update keeps
+ * the creation time of old and is updated then (or keeps old's time, by a
+ * batch without one). What the writer sent is ignored: times are the
+ * store's. */
+static void store_obj_stamp(ProtobufCMessage *obj, const ProtobufCMessage *old,
+			    uint64_t time_ms)
+{
+	uint64_t *created, *updated, *old_created, *old_updated;
+
+	store_obj_times(obj, &created, &updated);
+	if (!created)
+		return;
+	if (!old) {
+		*created = *updated = time_ms;
+		return;
+	}
+	store_obj_times((ProtobufCMessage *)old, &old_created, &old_updated);
+	assert(old_created != NULL);
+	assert(old_updated != NULL);
+	*created = *old_created;
+	*updated = time_ms ? time_ms : *old_updated;
+}
+
 static struct tree *store_table_tree(struct store *s, enum store_table t)
 {
 	switch (t) {
@@ -785,7 +826,7 @@ static void store_unlink(struct store *s, enum store_table t, struct store_entry
 
 /* Applies one checked action; takes its object. Returns 0 or CS_ENOMEM
  * (only on create, before anything changed). */
-static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index)
+static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index, uint64_t time_ms)
 {
 	enum store_table t = store_action_table(a);
 	ProtobufCMessage *obj = store_action_obj(a);
@@ -819,6 +860,7 @@ static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index)
 			return CS_ENOMEM;
 		store_action_steal(a);
 		store_obj_set_version(obj, index);
+		store_obj_stamp(obj, NULL, time_ms);
 		e->obj = obj;
 		e->id = store_obj_id(obj);
 		store_link(s, t, e);
@@ -834,6 +876,7 @@ static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index)
 		/* the id stays: only the other indexes move */
 		store_unlink_by(s, t, e);
 		store_obj_set_version(obj, index);
+		store_obj_stamp(obj, old, time_ms);
 		e->obj = obj;
 		store_link_by(s, t, e);
 		ev.change = STORE_UPDATED;
@@ -878,7 +921,7 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 	for (size_t i = 0; rv == 0 && i < b->n_actions; i++) {
 		/* only a create can fail (memory), and then the store would be
 		 * half-applied: a manager out of memory cannot go on. */
-		int err = store_do(s, b->actions[i], index);
+		int err = store_do(s, b->actions[i], index, b->time_ms);
 		if (err)
 			abort();
 	}

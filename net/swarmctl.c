@@ -35,9 +35,9 @@ static const char help_main[] =
 	"Operates a cswarm cluster through a manager's control socket.\n"
 	"\n"
 	"Commands:\n"
-	"  service create|ls|inspect|update|rm   services\n"
+	"  service create|ls|inspect|update|rm|ps   services\n"
 	"  task ls|inspect                        tasks\n"
-	"  node ls|inspect|update|promote|demote|rm   nodes\n"
+	"  node ls|inspect|update|promote|demote|rm|ps   nodes\n"
 	"  cluster inspect|join-token|rotate-token|update    the cluster\n"
 	"  ca rotate                              a new root CA\n"
 	"\n"
@@ -48,6 +48,9 @@ static const char help_main[] =
 	"                       always prints JSON\n"
 	"  --help, -h           help of any command\n"
 	"  --version            print the version\n"
+	"\n"
+	"A service, task or node is named by its id, a unique prefix of its id, or\n"
+	"its name (a service) or hostname (a node), as docker's.\n"
 	"\n"
 	"Exit status: 0 success, 1 an error from the cluster or the socket, 2 bad\n"
 	"usage. Errors are one line on stderr: 'swarmctl: ...'.\n"
@@ -72,6 +75,8 @@ static const char help_service_flags[] =
 	"  --constraint EXPR             repeatable: node.id|node.hostname|node.role|\n"
 	"                                node.labels.KEY, == or !=, value\n"
 	"  --placement-pref spread=node.labels.KEY   repeatable (up to 4)\n"
+	"  --label KEY=VALUE             repeatable: the service's labels (task ls\n"
+	"                                --filter label=...); no task restarts\n"
 	"  --reserve-cpu CORES           e.g. 0.5\n"
 	"  --reserve-memory SIZE         e.g. 64MiB, 1G (units of 1024)\n"
 	"  --limit-cpu CORES\n"
@@ -173,6 +178,14 @@ static int service_inspect(struct ctl *c, int argc, char **argv);
 static int service_rm(struct ctl *c, int argc, char **argv);
 static int task_ls(struct ctl *c, int argc, char **argv);
 static int task_inspect(struct ctl *c, int argc, char **argv);
+static int service_ps(struct ctl *c, int argc, char **argv);
+static int node_ps(struct ctl *c, int argc, char **argv);
+
+#define TASK_FILTER_HELP                                                          \
+	"Filters, as docker's (values of one kind are alternatives; kinds all\n"  \
+	"apply): node=NODE (id, id prefix or hostname), desired-state=STATE\n"    \
+	"(running, shutdown, accepted, ...), label=KEY or label=KEY=VALUE (the\n" \
+	"labels of the task's service), service=SERVICE.\n"
 static int node_ls(struct ctl *c, int argc, char **argv);
 static int node_inspect(struct ctl *c, int argc, char **argv);
 static int node_update(struct ctl *c, int argc, char **argv);
@@ -204,8 +217,12 @@ static const struct cmd cmds[] = {
 	 "--force replaces every task (a rolling update) with no other change\n"
 	 "(SwarmKit's ForceUpdate counter).\n"},
 	{"service", "rm", service_rm, "service rm NAME...", "Removes services.\n"},
-	{"task", "ls", task_ls, "task ls [--service NAME]",
-	 "Lists tasks: ID SERVICE SLOT NODE DESIRED STATE MESSAGE.\n"},
+	{"task", "ls", task_ls, "task ls [--service NAME] [--filter KEY=VALUE]...",
+	 "Lists tasks: ID SERVICE SLOT NODE DESIRED STATE MESSAGE.\n" TASK_FILTER_HELP},
+	{"service", "ps", service_ps, "service ps SERVICE [--filter KEY=VALUE]...",
+	 "Lists the tasks of a service (task ls --service SERVICE).\n" TASK_FILTER_HELP},
+	{"node", "ps", node_ps, "node ps NODE [--filter KEY=VALUE]...",
+	 "Lists the tasks on a node (task ls --filter node=NODE).\n" TASK_FILTER_HELP},
 	{"task", "inspect", task_inspect, "task inspect ID", "Prints a task as JSON.\n"},
 	{"node", "ls", node_ls, "node ls",
 	 "Lists nodes: ID HOSTNAME STATUS AVAILABILITY ROLE.\n"},
@@ -434,24 +451,50 @@ static int service_rm(struct ctl *c, int argc, char **argv)
 
 /* ---------------------------------------------------------------- tasks */
 
-static int task_ls(struct ctl *c, int argc, char **argv)
+/* Lists tasks for cmd: those of service / on node when given (a command's
+ * argument), and what argv's --service and --filter flags say. */
+static int tasks_show(struct ctl *c, const struct cmd *cmd, const char *service,
+		      char *node, int argc, char **argv)
 {
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
 	Cs__ControlResponse *tasks, *svcs = NULL, *nodes = NULL;
-	const char *service = NULL;
+	struct swarmctl_cli_task_filter f;
+	char err[512];
 	int rv;
 
+	memset(&f, 0, sizeof f);
+	f.service = service;
+	if (node)
+		f.nodes[f.node_count++] = node;
 	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--service") == 0 && i + 1 < argc)
-			service = argv[++i];
-		else if (strncmp(argv[i], "--service=", 10) == 0)
-			service = argv[i] + 10;
+		char *v = NULL;
+		bool is_service = strcmp(argv[i], "--service") == 0;
+		if ((is_service || strcmp(argv[i], "--filter") == 0) && i + 1 < argc)
+			v = argv[++i];
+		else if (strncmp(argv[i], "--service=", 10) == 0) {
+			is_service = true;
+			v = argv[i] + 10;
+		} else if (strncmp(argv[i], "--filter=", 9) == 0)
+			v = argv[i] + 9;
+		else if (is_service || strcmp(argv[i], "--filter") == 0)
+			return usage_error(cmd, is_service ? "--service: needs a value"
+							   : "--filter: needs a value");
 		else
-			return usage_error(cmd_find("task", "ls"),
-					   strcmp(argv[i], "--service") == 0
-						   ? "--service: needs a value"
-						   : "unexpected argument (see --help)");
+			return usage_error(cmd, "unexpected argument (see --help)");
+		if (is_service)
+			f.service = v;
+		else if (swarmctl_cli_task_filter(&f, v, err, sizeof err))
+			return usage_error(cmd, err);
 	}
-	if ((rv = list(c, CS__CONTROL_OP__CONTROL_OP_TASK_LIST, service, &tasks)))
+	req.op = CS__CONTROL_OP__CONTROL_OP_TASK_LIST;
+	req.service = (char *)(f.service ? f.service : "");
+	req.n_filter_nodes = f.node_count;
+	req.filter_nodes = f.nodes;
+	req.n_filter_desired_states = f.desired_count;
+	req.filter_desired_states = f.desired;
+	req.n_filter_labels = f.label_count;
+	req.filter_labels = f.labels;
+	if ((rv = call(c, &req, &tasks)))
 		return rv;
 	if ((rv = list(c, CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST, NULL, &svcs)) ||
 	    (rv = list(c, CS__CONTROL_OP__CONTROL_OP_NODE_LIST, NULL, &nodes)))
@@ -469,21 +512,42 @@ out:
 	return rv;
 }
 
+static int task_ls(struct ctl *c, int argc, char **argv)
+{
+	return tasks_show(c, cmd_find("task", "ls"), NULL, NULL, argc, argv);
+}
+
+static int service_ps(struct ctl *c, int argc, char **argv)
+{
+	if (argc < 1 || argv[0][0] == '-')
+		return usage_error(cmd_find("service", "ps"), "say which service");
+	return tasks_show(c, cmd_find("service", "ps"), argv[0], NULL, argc - 1,
+			  argv + 1);
+}
+
+static int node_ps(struct ctl *c, int argc, char **argv)
+{
+	if (argc < 1 || argv[0][0] == '-')
+		return usage_error(cmd_find("node", "ps"), "say which node");
+	return tasks_show(c, cmd_find("node", "ps"), NULL, argv[0], argc - 1, argv + 1);
+}
+
 static int task_inspect(struct ctl *c, int argc, char **argv)
 {
 	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
 	Cs__ControlResponse *task, *svcs = NULL, *nodes = NULL;
 	const char *service = "", *node = "";
-	char *end;
 	int rv;
 
 	if (argc != 1)
 		return usage_error(cmd_find("task", "inspect"), "say which task (ID)");
-	req.op = CS__CONTROL_OP__CONTROL_OP_TASK_INSPECT;
-	req.task_id = strtoull(argv[0], &end, 16);
-	if (!*argv[0] || *end || strlen(argv[0]) > 16)
+	if (!*argv[0] || strlen(argv[0]) > 16 ||
+	    strspn(argv[0], "0123456789abcdefABCDEF") != strlen(argv[0]))
 		return usage_error(cmd_find("task", "inspect"),
-				   "ID: expected a task id (up to 16 hex digits)");
+				   "ID: expected a task id or its prefix (up to 16 hex "
+				   "digits)");
+	req.op = CS__CONTROL_OP__CONTROL_OP_TASK_INSPECT;
+	req.name = argv[0]; /* the leader resolves a prefix (task_id 0) */
 	if ((rv = call(c, &req, &task)))
 		return rv;
 	/* names are a nicety: without them the ids still print */

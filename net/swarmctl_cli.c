@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/errors.h"
 #include "core/pki.h"
@@ -368,6 +369,7 @@ static const char *const cli_value_flags[] = {
 	"--rollback-monitor",
 	"--rollback-max-failure-ratio",
 	"--rollback-order",
+	"--label",
 };
 
 /* Applies a --health-* flag (issue 14, docker service's): the health
@@ -529,6 +531,31 @@ static int cli_spec_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bo
 			return rv;
 		*(lim ? &b->has_limit : &b->has_reserve) = true;
 		(lim ? &b->limit : &b->reserve)->memory_bytes = u;
+	} else if (strcmp(f, "--label") == 0) {
+		_Static_assert(sizeof b->label_keys[0] == LIMIT_NAME_BYTES_MAX + 1,
+			       "a label key and its NUL");
+		const char *eq = strchr(v, '=');
+		Cs__Label *l;
+		if (!*v || v[0] == '=' ||
+		    (eq ? (size_t)(eq - v) : strlen(v)) > LIMIT_NAME_BYTES_MAX)
+			return cli_fail(err, n,
+					"--label: '%s' is not KEY=VALUE (a key of 1 to "
+					"%u bytes, then = and a value, or the key alone)",
+					v, LIMIT_NAME_BYTES_MAX);
+		if (!b->labels_given)
+			b->spec.n_labels = 0;
+		b->labels_given = true;
+		if (b->spec.n_labels >= SWARMCTL_CLI_LIST_MAX)
+			return cli_fail(err, n, "%s: more than %u given", f,
+					SWARMCTL_CLI_LIST_MAX);
+		l = &b->label_store[b->spec.n_labels];
+		cs__label__init(l);
+		/* the key copied: argv is parsed twice on update, never cut */
+		snprintf(b->label_keys[b->spec.n_labels], sizeof b->label_keys[0], "%.*s",
+			 (int)(eq ? (size_t)(eq - v) : strlen(v)), v);
+		l->key = b->label_keys[b->spec.n_labels];
+		l->value = eq ? (char *)eq + 1 : "";
+		b->labels[b->spec.n_labels++] = l;
 	} else if (strncmp(f, "--restart-", 10) == 0) {
 		b->has_restart = true;
 		if (strcmp(f, "--restart-condition") == 0) {
@@ -676,7 +703,81 @@ int swarmctl_cli_spec(struct swarmctl_cli_spec *b, int argc, char **argv, bool u
 				"--replicas: a global service has no replica count");
 	}
 	cli_spec_link(b);
+	if (b->labels_given)
+		b->spec.labels = b->labels;
 	return 0;
+}
+
+/* ---------------------------------------------------------------- task filters */
+
+int swarmctl_cli_task_filter(struct swarmctl_cli_task_filter *f, char *arg, char *err,
+			     size_t n)
+{
+	char *eq = strchr(arg, '=');
+	char *v = eq ? eq + 1 : NULL;
+	size_t key_len = eq ? (size_t)(eq - arg) : strlen(arg);
+
+	if (!v || !*v)
+		return cli_fail(err, n,
+				"--filter: '%s' is not KEY=VALUE (node=, desired-state=, "
+				"label= or service=)",
+				arg);
+	if (key_len == 7 && strncmp(arg, "service", 7) == 0) {
+		f->service = v;
+		return 0;
+	}
+	if (key_len == 4 && strncmp(arg, "node", 4) == 0) {
+		if (f->node_count >= sizeof f->nodes / sizeof f->nodes[0])
+			return cli_fail(err, n, "--filter: more than 32 nodes");
+		f->nodes[f->node_count++] = v;
+		return 0;
+	}
+	if (key_len == 5 && strncmp(arg, "label", 5) == 0) {
+		if (v[0] == '=')
+			return cli_fail(err, n,
+					"--filter: label '%s' has no key (expected "
+					"label=KEY or label=KEY=VALUE)",
+					v);
+		if (f->label_count >= sizeof f->labels / sizeof f->labels[0])
+			return cli_fail(err, n, "--filter: more than 32 labels");
+		f->labels[f->label_count++] = v;
+		return 0;
+	}
+	if (key_len == 13 && strncmp(arg, "desired-state", 13) == 0) {
+		for (int s = 0; s <= CS__TASK_STATE__TASK_STATE_ORPHANED; s++) {
+			if (strcmp(swarmctl_cli_task_state((Cs__TaskState)s), v) != 0)
+				continue;
+			if (f->desired_count >= sizeof f->desired / sizeof f->desired[0])
+				return cli_fail(err, n,
+						"--filter: more than 32 desired states");
+			f->desired[f->desired_count++] = (Cs__TaskState)s;
+			return 0;
+		}
+		return cli_fail(
+			err, n,
+			"--filter: desired-state '%s' is not a task state "
+			"(expected running, shutdown, accepted, complete, remove, "
+			"...)",
+			v);
+	}
+	return cli_fail(err, n,
+			"--filter: unknown filter '%.*s' (expected node, desired-state, "
+			"label or service)",
+			(int)key_len, arg);
+}
+
+void swarmctl_cli_time(char *buf, size_t size, uint64_t ms)
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms == 0 || !gmtime_r(&secs, &tm)) {
+		snprintf(buf, size, "%s", "");
+		return;
+	}
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (unsigned)(ms % 1000));
 }
 
 /* ---------------------------------------------------------------- tables */
@@ -976,6 +1077,19 @@ static void cli_json_kv_u64(struct swarmctl_cli_json *j, const char *key, uint64
 {
 	swarmctl_cli_json_key(j, key);
 	swarmctl_cli_json_u64(j, v);
+}
+
+/* created_at and updated_at (RFC 3339, UTC), as docker inspect's CreatedAt
+ * and UpdatedAt; "" for a record written without a time. */
+static void cli_json_times(struct swarmctl_cli_json *j, uint64_t created_ms,
+			   uint64_t updated_ms)
+{
+	char buf[40];
+
+	swarmctl_cli_time(buf, sizeof buf, created_ms);
+	cli_json_kv_str(j, "created_at", buf);
+	swarmctl_cli_time(buf, sizeof buf, updated_ms);
+	cli_json_kv_str(j, "updated_at", buf);
 }
 
 /* A task counts as running when it runs and is meant to. */
@@ -1334,6 +1448,13 @@ static void cli_json_spec(struct swarmctl_cli_json *j, const char *key,
 	cli_json_kv_u64(j, "replicas", sp->replicas);
 	if (sp->job && !sp->global)
 		cli_json_kv_u64(j, "max_concurrent", sp->max_concurrent);
+	if (sp->n_labels) {
+		swarmctl_cli_json_key(j, "labels");
+		swarmctl_cli_json_open(j, '{');
+		for (size_t i = 0; i < sp->n_labels; i++)
+			cli_json_kv_str(j, sp->labels[i]->key, sp->labels[i]->value);
+		swarmctl_cli_json_close(j, '}');
+	}
 	if (t && t->container) {
 		cli_json_kv_str(j, "image", t->container->image);
 		cli_json_strings(j, "command", t->container->command,
@@ -1408,6 +1529,7 @@ void swarmctl_cli_print_service(FILE *out, const Cs__Service *s, Cs__Task *const
 	cli_json_kv_u64(&j, "spec_version", s->spec_version);
 	cli_json_kv_str(&j, "update_message",
 			s->update_status ? s->update_status->message : "");
+	cli_json_times(&j, s->created_ms, s->updated_ms);
 	if (s->spec)
 		cli_json_spec(&j, "spec", s->spec);
 	if (s->previous_spec)
@@ -1426,6 +1548,7 @@ void swarmctl_cli_print_task(FILE *out, const Cs__Task *t, const char *service,
 	cli_json_kv_u64(&j, "spec_version", t->spec_version);
 	cli_json_kv_u64(&j, "version", t->version);
 	cli_json_kv_u64(&j, "job_iteration", t->job_iteration); /* a job's run */
+	cli_json_times(&j, t->created_ms, t->updated_ms);
 	swarmctl_cli_json_close(&j, '}');
 }
 
@@ -1444,6 +1567,7 @@ void swarmctl_cli_print_node(FILE *out, const Cs__Node *nd, uint64_t leader_raft
 	if (nd->manager_status)
 		cli_json_kv_u64(&j, "raft_id", nd->manager_status->raft_id);
 	cli_json_kv_u64(&j, "version", nd->version);
+	cli_json_times(&j, nd->created_ms, nd->updated_ms);
 	swarmctl_cli_json_close(&j, '}');
 }
 

@@ -69,6 +69,11 @@ struct swarmctl_cli_spec {
 	Cs__UpdateConfig rollback_cfg;
 	bool has_rollback_cfg;
 	bool force; /* update --force: raises the task spec's force_update */
+	/* --label KEY=VALUE (issue 14): the service's labels */
+	Cs__Label label_store[SWARMCTL_CLI_LIST_MAX];
+	Cs__Label *labels[SWARMCTL_CLI_LIST_MAX];
+	char label_keys[SWARMCTL_CLI_LIST_MAX][64]; /* LIMIT_NAME_BYTES_MAX + 1 */
+	bool labels_given;
 };
 
 /* swarmctl_cli_spec parses the flags of `service create` (update false) or
@@ -83,6 +88,33 @@ int swarmctl_cli_spec(struct swarmctl_cli_spec *b, int argc, char **argv, bool u
 /* swarmctl_cli_spec_init empties b, or copies from (borrowed; NULL for a
  * new service). */
 void swarmctl_cli_spec_init(struct swarmctl_cli_spec *b, const Cs__ServiceSpec *from);
+
+/* ---------------------------------------------------------------- task filters */
+
+/* What `task ls --filter KEY=VALUE` (Docker's filters) asks for: service=,
+ * node= (id, id prefix or hostname), desired-state= (a task state: running,
+ * shutdown, accepted...), label= (KEY or KEY=VALUE of the task's service).
+ * Strings point into the arguments. */
+struct swarmctl_cli_task_filter {
+	const char *service;
+	char *nodes[32];
+	size_t node_count;
+	Cs__TaskState desired[32];
+	size_t desired_count;
+	char *labels[32];
+	size_t label_count;
+};
+
+/* swarmctl_cli_task_filter adds one `--filter` value (arg, borrowed) to f
+ * (zeroed first by the caller). Returns 0, or CS_EINVAL with err saying
+ * what is expected. */
+int swarmctl_cli_task_filter(struct swarmctl_cli_task_filter *f, char *arg, char *err,
+			     size_t n);
+
+/* swarmctl_cli_time formats a record's time (ms since the Unix epoch) as
+ * RFC 3339 in UTC with milliseconds ("2026-01-01T00:00:05.250Z"), or "" for
+ * 0 (never stamped), into buf (at least 32 bytes). */
+void swarmctl_cli_time(char *buf, size_t size, uint64_t ms);
 
 /* ---------------------------------------------------------------- tables */
 

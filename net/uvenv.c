@@ -452,6 +452,18 @@ static ms_t uvenv_now_ms(struct env *env)
 	return uv_now(uvenv_of(env)->loop);
 }
 
+/* The wall clock in ms (the test hook, when set, in whole seconds). */
+static uint64_t uvenv_wall_ms(struct env *env)
+{
+	struct uvenv *u = uvenv_of(env);
+	struct timespec ts;
+
+	if (u->wall_now_s)
+		return (uint64_t)u->wall_now_s(u->wall_data) * 1000u;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* Index of id in u->timers, or of where it would go. */
 static size_t uvenv_timer_slot(const struct uvenv *u, env_timer_id id)
 {
@@ -2751,6 +2763,7 @@ static const struct env_ops uvenv_ops = {
 	.pki_lock = uvenv_pki_lock,
 	.pki_unlock = uvenv_pki_unlock,
 	.reply = uvenv_reply,
+	.wall_ms = uvenv_wall_ms,
 };
 
 /* ---------------------------------------------------------------- state dir */

@@ -1706,6 +1706,12 @@ static int world_env_pki_info(struct env *env, const struct env_blob *cert,
 	return 0;
 }
 
+/* The wall clock: WORLD_EPOCH_MS plus virtual time (a seed replays it). */
+static uint64_t world_env_wall(struct env *env)
+{
+	return (uint64_t)WORLD_EPOCH_MS + world_env_now(env);
+}
+
 static const struct env_ops world_env_ops = {
 	.now_ms = world_env_now,
 	.timer_start = world_timer_start,
@@ -1731,6 +1737,7 @@ static const struct env_ops world_env_ops = {
 	.reply = world_env_reply,
 	.pki_lock = world_env_pki_lock,
 	.pki_unlock = world_env_pki_unlock,
+	.wall_ms = world_env_wall,
 };
 
 /* ---------------------------------------------------------------- running */

@@ -200,6 +200,21 @@ for c in $(docker ps -q --filter label=cswarm.service.name=sleeper); do
 	done
 done
 
+say "by id prefix, with times and task filters (issue 14)"
+SID=$(ctl m1 service inspect sleeper | jq -r .id)
+ctl m1 service inspect "${SID:0:8}" |
+	jq -e '.name == "sleeper" and (.created_at | test("^20[0-9-]+T[0-9:.]+Z$"))' >/dev/null ||
+	fail "service inspect by the id prefix ${SID:0:8}, with created_at"
+TID=$(ctl m1 task ls --service sleeper --format json | jq -r '.[0].id')
+ctl m1 task inspect "${TID:0:10}" | jq -e --arg t "$TID" '.id == $t and (.updated_at | length > 0)' \
+	>/dev/null || fail "task inspect by the id prefix ${TID:0:10}"
+T=0
+for n in m1 m2 m3 w1 w2; do
+	T=$((T + $(ctl m1 node ps "$n" --filter desired-state=running --filter service="${SID:0:8}" \
+		--format json | jq length)))
+done
+[ "$T" = 4 ] || fail "node ps NODE --filter desired-state=running, on every node: $T tasks, not 4"
+
 say "killing the leader"
 L=$(leader_of m1)
 [ -n "$L" ] || fail "no leader"

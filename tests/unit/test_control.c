@@ -436,6 +436,370 @@ static const Cs__Node *node_named(struct manager *m, const char *hostname)
 	return n;
 }
 
+/* Writes b (taken) through m and waits for its commit. */
+static void write_batch(struct fixture *f, struct manager *m, struct store_batch *b)
+{
+	struct answer a = {0};
+	uint8_t *buf;
+	size_t len;
+
+	assert_int_equal(store_batch_encode(b, 0, 0, &buf, &len), 0);
+	store_batch_free(b);
+	assert_int_equal(manager_write(m, buf, len, answered, &a), 0);
+	free(buf);
+	assert_int_equal(wait_answer(f, &a), 0);
+}
+
+/* A service record of chosen id and name, no replicas (no tasks). */
+static void put_service(struct store_batch *b, uint64_t id, const char *name)
+{
+	Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
+	Cs__Service svc = CS__SERVICE__INIT;
+	spec.name = (char *)name;
+	svc.id = id;
+	svc.spec = &spec;
+	svc.spec_version = 1;
+	assert_int_equal(
+		store_batch_service(b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc), 0);
+}
+
+/* Issue 14: a service, task or node is named by its full id, its name
+ * (service) or hostname (node), or a unique prefix of its id, in Docker's
+ * order; a prefix (or hostname) that fits several is refused naming them. */
+static void test_control_finds_by_id_name_or_unique_prefix(void **state)
+{
+	struct fixture f;
+	struct manager *m = boot(&f);
+	const Cs__Service *svc;
+	const Cs__Node *node, *self = NULL;
+	const Cs__Task *task;
+	struct store_batch b;
+	Cs__Node dup = CS__NODE__INIT;
+	char err[512], hex[17];
+
+	store_batch_init(&b);
+	put_service(&b, 0xab00000000000001ull, "web");
+	put_service(&b, 0xab00000000000002ull, "db");
+	put_service(&b, 0xcd00000000000003ull, "ab"); /* a name that is a prefix */
+	write_batch(&f, m, &b);
+
+	/* the full id, then the name, then a unique prefix (either case) */
+	assert_int_equal(
+		control_service_find(m, "ab00000000000002", &svc, err, sizeof err), 0);
+	assert_string_equal(svc->spec->name, "db");
+	assert_int_equal(control_service_find(m, "web", &svc, err, sizeof err), 0);
+	assert_int_equal(svc->id, 0xab00000000000001ull);
+	assert_int_equal(control_service_find(m, "ab", &svc, err, sizeof err), 0);
+	assert_int_equal(svc->id, 0xcd00000000000003ull); /* the name wins */
+	assert_int_equal(control_service_find(m, "CD", &svc, err, sizeof err), 0);
+	assert_string_equal(svc->spec->name, "ab");
+	assert_int_equal(
+		control_service_find(m, "ab000000000000001", &svc, err, sizeof err),
+		CS_ENOENT); /* 17 digits: no id */
+	assert_string_equal(err, "no service named 'ab000000000000001'");
+	/* ambiguous: refused, naming the candidates */
+	assert_int_equal(control_service_find(m, "ab0", &svc, err, sizeof err),
+			 CS_EINVAL);
+	assert_string_equal(err, "service 'ab0' is ambiguous (2 matches found): "
+				 "ab00000000000001 (web), ab00000000000002 (db); give "
+				 "more of the id");
+	assert_null(svc);
+	assert_int_equal(control_service_find(m, "ef", &svc, err, sizeof err), CS_ENOENT);
+	assert_string_equal(err, "no service named 'ef'");
+
+	/* nodes: a hostname two nodes share is ambiguous too */
+	while (!(self = store_node_next(manager_store(m), NULL)) &&
+	       world_step(f.w, 60 * SEC))
+		;
+	assert_non_null(self);
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)self->id);
+	hex[12] = '\0';
+	assert_int_equal(control_node_find(m, hex, &node, err, sizeof err), 0);
+	assert_string_equal(node->hostname, "m1");
+	dup.id = self->id ^ 1; /* the same first 15 digits */
+	dup.hostname = "m1";
+	store_batch_init(&b);
+	assert_int_equal(store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &dup),
+			 0);
+	write_batch(&f, m, &b);
+	assert_int_equal(control_node_find(m, "m1", &node, err, sizeof err), CS_EINVAL);
+	assert_non_null(strstr(err, "node 'm1' is ambiguous (2 matches found): "));
+	assert_non_null(strstr(err, "; use its id"));
+	assert_int_equal(control_node_find(m, hex, &node, err, sizeof err), CS_EINVAL);
+	assert_non_null(strstr(err, "; give more of the id"));
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)self->id);
+	assert_int_equal(control_node_find(m, hex, &node, err, sizeof err), 0);
+	assert_ptr_equal(node, store_node_get(manager_store(m), self->id));
+	assert_int_equal(control_node_find(m, "w9", &node, err, sizeof err), CS_ENOENT);
+	assert_string_equal(err, "no node 'w9'");
+
+	/* tasks: 17 of them, so two share a first digit (pigeonhole) */
+	{
+		Cs__ServiceSpec spec;
+		Cs__TaskSpec ts;
+		Cs__ContainerSpec c;
+		Cs__Placement pl;
+		struct answer a = {0};
+		const Cs__Task *t = NULL;
+		size_t per_digit[16] = {0};
+		uint64_t id;
+		char digit[2] = "";
+
+		spec_init(&spec, &ts, &c, &pl, "many");
+		spec.replicas = 17;
+		assert_int_equal(control_service_create(m, &spec, &id, err, sizeof err,
+							answered, &a),
+				 0);
+		assert_int_equal(wait_answer(&f, &a), 0);
+		while (store_task_count(manager_store(m)) < 17 &&
+		       world_step(f.w, UINT64_MAX))
+			;
+		assert_int_equal(store_task_count(manager_store(m)), 17);
+		while ((t = store_task_next(manager_store(m), t)) != NULL)
+			per_digit[t->id >> 60]++;
+		for (unsigned d = 0; d < 16; d++) {
+			snprintf(hex, sizeof hex, "%x", d);
+			if (per_digit[d] > 1 && !digit[0])
+				digit[0] = hex[0];
+			if (per_digit[d] == 0)
+				assert_int_equal(
+					control_task_find(m, hex, &task, err, sizeof err),
+					CS_ENOENT);
+		}
+		assert_true(digit[0] != '\0');
+		assert_int_equal(control_task_find(m, digit, &task, err, sizeof err),
+				 CS_EINVAL);
+		assert_non_null(strstr(err, "task '"));
+		assert_non_null(strstr(err, "matches found): "));
+		t = store_task_next(manager_store(m), NULL);
+		snprintf(hex, sizeof hex, "%016llx", (unsigned long long)t->id);
+		assert_int_equal(control_task_find(m, hex, &task, err, sizeof err), 0);
+		assert_ptr_equal(task, t);
+		hex[15] = '\0'; /* 15 digits: one task among 17 */
+		assert_int_equal(control_task_find(m, hex, &task, err, sizeof err), 0);
+		assert_ptr_equal(task, t);
+		assert_int_equal(control_task_find(m, "many", &task, err, sizeof err),
+				 CS_ENOENT);
+		assert_string_equal(err, "no task 'many'");
+	}
+	world_free(f.w);
+	simcluster_free(f.c);
+}
+
+/* Counts the tasks of st that pred lets through (what a filter should). */
+static size_t count_tasks(const struct store *st, uint64_t node_id, int desired,
+			  uint64_t service_id)
+{
+	size_t n = 0;
+	for (const Cs__Task *t = store_task_next(st, NULL); t; t = store_task_next(st, t))
+		n += (!node_id || t->node_id == node_id) &&
+		     (desired < 0 || t->desired_state == (Cs__TaskState)desired) &&
+		     (!service_id || t->service_id == service_id);
+	return n;
+}
+
+/* Issue 14: task list filters by node, desired state and service label
+ * (Docker's `--filter node=X --filter desired-state=running --filter
+ * label=K=V`): values of one kind are alternatives, kinds all apply. */
+static void test_control_task_filters(void **state)
+{
+	struct fixture f;
+	uint32_t leader = boot_cluster(&f, 1, 2);
+	struct manager *m = simcluster_manager(f.c, leader);
+	const struct store *st = manager_store(m);
+	Cs__ServiceSpec spec;
+	Cs__TaskSpec ts;
+	Cs__ContainerSpec c;
+	Cs__Placement pl;
+	Cs__Label tier = CS__LABEL__INIT, *labels[1] = {&tier};
+	struct answer a = {0};
+	const Cs__Task *out[64];
+	const Cs__Service *db;
+	uint64_t id, w1, w2;
+	size_t count, want;
+	char err[256], w1_prefix[17];
+	char *nodes[2] = {"w1", NULL};
+	char *lab[2];
+	Cs__TaskState running = CS__TASK_STATE__TASK_STATE_RUNNING;
+	Cs__TaskState gone[2] = {CS__TASK_STATE__TASK_STATE_SHUTDOWN,
+				 CS__TASK_STATE__TASK_STATE_REMOVE};
+	struct control_task_filter flt;
+
+	spec_init(&spec, &ts, &c, &pl, "web");
+	spec.replicas = 9;
+	assert_int_equal(
+		control_service_create(m, &spec, &id, err, sizeof err, answered, &a), 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	spec_init(&spec, &ts, &c, &pl, "db");
+	spec.replicas = 3;
+	tier.key = "tier";
+	tier.value = "back";
+	spec.n_labels = 1;
+	spec.labels = labels;
+	a.done = false;
+	assert_int_equal(
+		control_service_create(m, &spec, &id, err, sizeof err, answered, &a), 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	/* every task placed */
+	while ((store_task_count(st) < 12 || store_task_next_by_node(st, 0, NULL)) &&
+	       world_step(f.w, UINT64_MAX))
+		;
+	assert_int_equal(store_task_count(st), 12);
+	assert_null(store_task_next_by_node(st, 0, NULL));
+	w1 = node_named(m, "w1")->id;
+	w2 = node_named(m, "w2")->id;
+	db = store_service_by_name(st, "db");
+
+	/* by node: hostname, id prefix; two nodes are either */
+	memset(&flt, 0, sizeof flt);
+	flt.nodes = nodes;
+	flt.node_count = 1;
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
+	want = count_tasks(st, w1, -1, 0);
+	assert_true(want > 0);
+	assert_int_equal(count, want);
+	for (size_t i = 0; i < count; i++)
+		assert_int_equal(out[i]->node_id, w1);
+	snprintf(w1_prefix, sizeof w1_prefix, "%016llx", (unsigned long long)w1);
+	w1_prefix[10] = '\0';
+	nodes[0] = w1_prefix;
+	nodes[1] = "w2";
+	flt.node_count = 2;
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
+	assert_int_equal(count, want + count_tasks(st, w2, -1, 0));
+	for (size_t i = 1; i < count; i++)
+		assert_true(out[i - 1]->id < out[i]->id); /* id order */
+	nodes[1] = "w9";
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err),
+		CS_ENOENT);
+	assert_string_equal(err, "no node 'w9'");
+
+	/* by label of the task's service: KEY, KEY=VALUE; and with a service */
+	memset(&flt, 0, sizeof flt);
+	lab[0] = "tier";
+	flt.labels = lab;
+	flt.label_count = 1;
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
+	assert_int_equal(count, 3);
+	for (size_t i = 0; i < count; i++)
+		assert_int_equal(out[i]->service_id, db->id);
+	lab[0] = "tier=back";
+	lab[1] = "tier=front"; /* every label must match */
+	flt.label_count = 2;
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
+	assert_int_equal(count, 0);
+	flt.label_count = 1;
+	flt.service = "web";
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
+	assert_int_equal(count, 0);
+	flt.service = "db";
+	nodes[0] = "w1";
+	flt.nodes = nodes;
+	flt.node_count = 1;
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
+	assert_int_equal(count, count_tasks(st, w1, -1, db->id));
+	lab[0] = "=x";
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err),
+		CS_EINVAL);
+	assert_string_equal(
+		err, "label: '=x' is not a label filter (expected KEY or KEY=VALUE)");
+
+	/* by desired state, once a scale-down made some tasks go */
+	spec_init(&spec, &ts, &c, &pl, "web");
+	spec.replicas = 4;
+	a.done = false;
+	assert_int_equal(
+		control_service_update(m, "web", &spec, 0, err, sizeof err, answered, &a),
+		0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	while (count_tasks(st, 0, CS__TASK_STATE__TASK_STATE_RUNNING, 0) > 7 &&
+	       world_step(f.w, UINT64_MAX))
+		;
+	memset(&flt, 0, sizeof flt);
+	flt.desired = &running;
+	flt.desired_count = 1;
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
+	assert_int_equal(count, 7);
+	for (size_t i = 0; i < count; i++)
+		assert_int_equal(out[i]->desired_state,
+				 CS__TASK_STATE__TASK_STATE_RUNNING);
+	flt.desired = gone;
+	flt.desired_count = 2;
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
+	assert_int_equal(count, store_task_count(st) - 7);
+	assert_true(count > 0);
+	/* too many values of one kind */
+	flt.desired_count = CONTROL_FILTER_VALUES_MAX + 1;
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err),
+		CS_EINVAL);
+	assert_string_equal(err, "filter: over 32 values of one kind");
+	world_free(f.w);
+	simcluster_free(f.c);
+}
+
+/* Issue 14: records carry the leader's wall clock (the simulator's epoch,
+ * 2026-01-01, plus virtual time) as created and updated times; an update
+ * moves only the updated time. */
+static void test_control_records_carry_created_and_updated_times(void **state)
+{
+	struct fixture f;
+	struct manager *m = boot(&f);
+	const struct store *st = manager_store(m);
+	Cs__ServiceSpec spec;
+	Cs__TaskSpec ts;
+	Cs__ContainerSpec c;
+	Cs__Placement pl;
+	const Cs__Service *svc;
+	const Cs__Task *t;
+	struct answer a = {0};
+	uint64_t id, created, later;
+	char err[256];
+
+	spec_init(&spec, &ts, &c, &pl, "web");
+	assert_int_equal(
+		control_service_create(m, &spec, &id, err, sizeof err, answered, &a), 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	svc = store_service_get(st, id);
+	created = svc->created_ms;
+	assert_true(created >= 1767225600000ull + world_now_us(f.w) / 1000 - 1000);
+	assert_true(created <= 1767225600000ull + world_now_us(f.w) / 1000);
+	assert_int_equal(svc->updated_ms, created);
+
+	later = world_now_us(f.w) + 5 * SEC;
+	while (world_now_us(f.w) < later && world_step(f.w, later))
+		;
+	while ((t = store_task_next(st, NULL)) == NULL && world_step(f.w, UINT64_MAX))
+		;
+	assert_non_null(t);
+	assert_true(t->created_ms > created);
+	while (!store_node_next(st, NULL) && world_step(f.w, UINT64_MAX))
+		;
+	assert_true(store_node_next(st, NULL)->created_ms >= 1767225600000ull);
+	assert_true(t->updated_ms >= t->created_ms);
+	spec.replicas = 3;
+	a.done = false;
+	assert_int_equal(
+		control_service_update(m, "web", &spec, 0, err, sizeof err, answered, &a),
+		0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	svc = store_service_get(st, id);
+	assert_int_equal(svc->created_ms, created);
+	assert_true(svc->updated_ms >= created + 5000);
+	world_free(f.w);
+	simcluster_free(f.c);
+}
+
 static void test_control_node_set_role(void **state)
 {
 	struct fixture f;
@@ -896,6 +1260,9 @@ int main(void)
 		cmocka_unit_test(test_control_followers_refuse),
 		cmocka_unit_test(test_control_write_in_flight_at_close),
 		cmocka_unit_test(test_control_no_cluster_record_yet),
+		cmocka_unit_test(test_control_finds_by_id_name_or_unique_prefix),
+		cmocka_unit_test(test_control_task_filters),
+		cmocka_unit_test(test_control_records_carry_created_and_updated_times),
 	};
 	return cmocka_run_group_tests_name("control", tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include "core/errors.h"
 #include "core/limits.h"
 #include "core/node.h"
+#include "core/store.h"
 #include "sim/cluster.h"
 #include "sim/world.h"
 
@@ -219,6 +220,154 @@ static void test_control_rpc_create_on_follower_list_on_leader(void **state)
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, 0);
 	assert_string_equal(a.first_name, "web");
+	teardown(&f);
+}
+
+/* Issue 14 through the wire (a follower forwards): services, tasks and
+ * nodes named by an id prefix wherever a name or id is; task list filters
+ * by node, desired state and service label. */
+static void test_control_rpc_prefixes_and_task_filters(void **state)
+{
+	struct fixture f;
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ServiceSpec spec;
+	Cs__TaskSpec task;
+	Cs__ContainerSpec c;
+	Cs__Label tier = CS__LABEL__INIT, *labels[1] = {&tier};
+	Cs__TaskState running = CS__TASK_STATE__TASK_STATE_RUNNING;
+	char *nodes[1], *lab[1] = {"tier=back"};
+	struct answer a;
+	char hex[17], node_hex[17];
+	uint64_t web_id, m2_id;
+
+	boot(&f);
+	web_spec(&spec, &task, &c, "web");
+	tier.key = "tier";
+	tier.value = "back";
+	spec.n_labels = 1;
+	spec.labels = labels;
+	req.id = 1;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	req.spec = &spec;
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, 0);
+	web_id = a.created_id;
+	web_spec(&spec, &task, &c, "api");
+	req.id = 2;
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, 0);
+
+	/* inspect, update and task list by a prefix of the service's id */
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)web_id);
+	hex[10] = '\0';
+	cs__control_request__init(&req);
+	req.id = 3;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_INSPECT;
+	req.name = hex;
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, 0);
+	assert_string_equal(a.first_name, "web");
+	web_spec(&spec, &task, &c, "web");
+	spec.replicas = 3;
+	spec.n_labels = 1;
+	spec.labels = labels;
+	req.id = 4;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_UPDATE;
+	req.spec = &spec;
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, 0);
+	cs__control_request__init(&req);
+	req.op = CS__CONTROL_OP__CONTROL_OP_TASK_LIST;
+	req.service = hex;
+	for (int i = 0; i < 1000 && a.total < 3; i++) {
+		req.id = 5;
+		call(&f, f.leader, &req, &a);
+		assert_int_equal(a.status, 0);
+		world_step(f.w, UINT64_MAX);
+	}
+	assert_int_equal(a.total, 3);
+	assert_int_equal(a.first_task_service_id, web_id);
+
+	/* a task by a prefix of its id (task_id 0, name set) */
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)a.first_task_id);
+	hex[13] = '\0';
+	cs__control_request__init(&req);
+	req.id = 6;
+	req.op = CS__CONTROL_OP__CONTROL_OP_TASK_INSPECT;
+	req.name = hex;
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.n_tasks, 1);
+	assert_int_equal(a.first_task_service_id, web_id);
+
+	/* filters: the label picks web's 3 tasks of the 5, desired running all
+	 * of them, a node its own share */
+	cs__control_request__init(&req);
+	req.id = 7;
+	req.op = CS__CONTROL_OP__CONTROL_OP_TASK_LIST;
+	req.n_filter_labels = 1;
+	req.filter_labels = lab;
+	req.n_filter_desired_states = 1;
+	req.filter_desired_states = &running;
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.total, 3);
+	req.n_filter_labels = 0;
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.total, 5);
+	cs__control_request__init(&req);
+	req.id = 8;
+	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT;
+	req.name = "m2";
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, 0);
+	snprintf(node_hex, sizeof node_hex, "%016llx",
+		 (unsigned long long)a.first_node_id);
+	node_hex[8] = '\0';
+	m2_id = a.first_node_id;
+	nodes[0] = node_hex;
+	cs__control_request__init(&req);
+	req.id = 9;
+	req.op = CS__CONTROL_OP__CONTROL_OP_TASK_LIST;
+	req.n_filter_nodes = 1;
+	req.filter_nodes = nodes;
+	call(&f, f.follower, &req, &a);
+	/* here node ids are 1, 2, 3: their first digits are all zeros */
+	assert_int_equal(a.status, CS_EINVAL);
+	assert_non_null(strstr(a.error,
+			       "node '00000000' is ambiguous (3 matches found): "
+			       "0000000000000001 (m1), 0000000000000002 (m2), "));
+	snprintf(node_hex, sizeof node_hex, "%016llx", (unsigned long long)m2_id);
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, 0);
+	{
+		const struct store *st = manager_store(simcluster_manager(f.c, f.leader));
+		uint64_t want = 0;
+		for (const Cs__Task *t = store_task_next(st, NULL); t;
+		     t = store_task_next(st, t))
+			want += t->node_id == m2_id;
+		assert_int_equal(a.total, want);
+		assert_true(want < 5);
+	}
+	nodes[0] = "m9";
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, CS_ENOENT);
+	assert_string_equal(a.error, "no node 'm9'");
+
+	/* removal by prefix */
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)web_id);
+	hex[6] = '\0';
+	cs__control_request__init(&req);
+	req.id = 10;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_REMOVE;
+	req.name = hex;
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, 0);
+	req.id = 11;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_INSPECT;
+	req.name = "web";
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, CS_ENOENT);
 	teardown(&f);
 }
 
@@ -889,6 +1038,7 @@ int main(void)
 		cmocka_unit_test(test_control_rpc_node_errors),
 		cmocka_unit_test(test_control_rpc_full_leader_refuses_a_forward),
 		cmocka_unit_test(test_control_rpc_close_with_a_write_in_flight),
+		cmocka_unit_test(test_control_rpc_prefixes_and_task_filters),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -289,6 +289,87 @@ static void test_store_update_moves_indexes_and_checks_version(void **state)
 	store_free(s);
 }
 
+/* Applies b at index with StoreBatch.time_ms appended to its encoding, as
+ * the leader's manager_propose does. */
+static int apply_at(struct store *s, struct store_batch *b, uint64_t index,
+		    uint64_t time_ms)
+{
+	Cs__StoreBatch *dec;
+	uint8_t *buf;
+	size_t len;
+	int rv;
+
+	assert_int_equal(store_batch_decode(b, &dec), 0);
+	dec->time_ms = time_ms;
+	len = cs__store_batch__get_packed_size(dec);
+	buf = malloc(len);
+	assert_non_null(buf);
+	cs__store_batch__pack(dec, buf);
+	cs__store_batch__free_unpacked(dec, NULL);
+	rv = store_apply(s, buf, len, index, NULL, NULL);
+	free(buf);
+	store_batch_free(b);
+	return rv;
+}
+
+/* Issue 14: created_ms and updated_ms are the store's, from the batch's
+ * time: a create sets both, an update only updated_ms (the creation time
+ * survives whatever the writer sends), a batch without a time keeps them. */
+static void test_store_stamps_created_and_updated_times(void **state)
+{
+	struct store *s = store_new();
+	struct store_batch b;
+	Cs__Task t = CS__TASK__INIT;
+	Cs__Node n = CS__NODE__INIT;
+	const Cs__Task *got;
+	const Cs__Service *svc;
+
+	store_batch_init(&b);
+	add_service(&b, 10, "web");
+	add_task(&b, 100, 10, 1, 7, CS__TASK_STATE__TASK_STATE_RUNNING);
+	n.id = 7;
+	n.hostname = "w1";
+	assert_int_equal(store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &n),
+			 0);
+	assert_int_equal(apply_at(s, &b, 1, 5000), 0);
+	got = store_task_get(s, 100);
+	svc = store_service_get(s, 10);
+	assert_int_equal(got->created_ms, 5000);
+	assert_int_equal(got->updated_ms, 5000);
+	assert_int_equal(svc->created_ms, 5000);
+	assert_int_equal(svc->updated_ms, 5000);
+	assert_int_equal(store_node_get(s, 7)->created_ms, 5000);
+	assert_int_equal(store_node_get(s, 7)->updated_ms, 5000);
+
+	/* an update later, whose writer sends other times */
+	t = *got;
+	t.created_ms = 1;
+	t.updated_ms = 2;
+	t.desired_state = CS__TASK_STATE__TASK_STATE_SHUTDOWN;
+	store_batch_init(&b);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t),
+			 0);
+	assert_int_equal(apply_at(s, &b, 2, 9000), 0);
+	got = store_task_get(s, 100);
+	assert_int_equal(got->created_ms, 5000);
+	assert_int_equal(got->updated_ms, 9000);
+	assert_int_equal(store_service_get(s, 10)->updated_ms, 5000); /* untouched */
+
+	/* a batch without a time keeps both */
+	t = *got;
+	t.created_ms = t.updated_ms = 0;
+	t.desired_state = CS__TASK_STATE__TASK_STATE_REMOVE;
+	store_batch_init(&b);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t),
+			 0);
+	assert_int_equal(apply(s, &b, 3), 0);
+	got = store_task_get(s, 100);
+	assert_int_equal(got->created_ms, 5000);
+	assert_int_equal(got->updated_ms, 9000);
+	assert_int_equal(got->desired_state, CS__TASK_STATE__TASK_STATE_REMOVE);
+	store_free(s);
+}
+
 static void test_store_batch_is_all_or_nothing(void **state)
 {
 	struct store *s = sample();
@@ -490,6 +571,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_cluster_removed),
 		cmocka_unit_test(test_store_apply_creates_and_versions_objects),
+		cmocka_unit_test(test_store_stamps_created_and_updated_times),
 		cmocka_unit_test(test_store_iterates_in_key_order_not_insert_order),
 		cmocka_unit_test(test_store_scan_by_node_follows_node_then_id),
 		cmocka_unit_test(test_store_scan_service_follows_slot_then_id),

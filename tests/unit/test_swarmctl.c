@@ -393,6 +393,119 @@ static void test_swarmctl_json_escapes(void **state)
 	free(buf);
 }
 
+/* Issue 14: --label KEY=VALUE gives the service labels (argv untouched, as
+ * update parses it twice); an update's --label replaces the list. */
+static void test_swarmctl_service_labels(void **state)
+{
+	struct swarmctl_cli_spec b, u;
+	char err[256];
+	char arg[] = "tier=back";
+
+	swarmctl_cli_spec_init(&b, NULL);
+	assert_int_equal(parse(&b, false, err, sizeof err, "--name", "web", "--image",
+			       "i", "--label", arg, "--label=gpu", NULL),
+			 0);
+	assert_int_equal(b.spec.n_labels, 2);
+	assert_string_equal(b.spec.labels[0]->key, "tier");
+	assert_string_equal(b.spec.labels[0]->value, "back");
+	assert_string_equal(b.spec.labels[1]->key, "gpu");
+	assert_string_equal(b.spec.labels[1]->value, "");
+	assert_string_equal(arg, "tier=back");
+	assert_null(b.spec.task->placement); /* not a task spec change */
+
+	swarmctl_cli_spec_init(&u, &b.spec);
+	assert_int_equal(parse(&u, true, err, sizeof err, "web", "--replicas", "2", NULL),
+			 0);
+	assert_int_equal(u.spec.n_labels, 2); /* kept */
+	swarmctl_cli_spec_init(&u, &b.spec);
+	assert_int_equal(parse(&u, true, err, sizeof err, "web", "--label", "a=1", NULL),
+			 0);
+	assert_int_equal(u.spec.n_labels, 1);
+	assert_string_equal(u.spec.labels[0]->key, "a");
+
+	swarmctl_cli_spec_init(&u, NULL);
+	assert_int_equal(parse(&u, false, err, sizeof err, "--label", "=x", NULL),
+			 CS_EINVAL);
+	assert_string_equal(err,
+			    "--label: '=x' is not KEY=VALUE (a key of 1 to 63 bytes, "
+			    "then = and a value, or the key alone)");
+}
+
+/* Issue 14: task ls --filter in Docker's syntax. */
+static void test_swarmctl_task_filters(void **state)
+{
+	struct swarmctl_cli_task_filter f;
+	char err[256];
+	char a1[] = "node=w1", a2[] = "node=ab12", a3[] = "desired-state=running",
+	     a4[] = "desired-state=shutdown", a5[] = "label=tier=back",
+	     a6[] = "label=gpu", a7[] = "service=web", b1[] = "desired-state=up",
+	     b2[] = "color=red", b3[] = "node=", b4[] = "label==x";
+
+	memset(&f, 0, sizeof f);
+	assert_int_equal(swarmctl_cli_task_filter(&f, a1, err, sizeof err), 0);
+	assert_int_equal(swarmctl_cli_task_filter(&f, a2, err, sizeof err), 0);
+	assert_int_equal(swarmctl_cli_task_filter(&f, a3, err, sizeof err), 0);
+	assert_int_equal(swarmctl_cli_task_filter(&f, a4, err, sizeof err), 0);
+	assert_int_equal(swarmctl_cli_task_filter(&f, a5, err, sizeof err), 0);
+	assert_int_equal(swarmctl_cli_task_filter(&f, a6, err, sizeof err), 0);
+	assert_int_equal(swarmctl_cli_task_filter(&f, a7, err, sizeof err), 0);
+	assert_int_equal(f.node_count, 2);
+	assert_string_equal(f.nodes[1], "ab12");
+	assert_int_equal(f.desired_count, 2);
+	assert_int_equal(f.desired[0], CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(f.desired[1], CS__TASK_STATE__TASK_STATE_SHUTDOWN);
+	assert_int_equal(f.label_count, 2);
+	assert_string_equal(f.labels[0], "tier=back");
+	assert_string_equal(f.labels[1], "gpu");
+	assert_string_equal(f.service, "web");
+
+	assert_int_equal(swarmctl_cli_task_filter(&f, b1, err, sizeof err), CS_EINVAL);
+	assert_string_equal(err,
+			    "--filter: desired-state 'up' is not a task state "
+			    "(expected running, shutdown, accepted, complete, remove, "
+			    "...)");
+	assert_int_equal(swarmctl_cli_task_filter(&f, b2, err, sizeof err), CS_EINVAL);
+	assert_string_equal(err, "--filter: unknown filter 'color' (expected node, "
+				 "desired-state, label or service)");
+	assert_int_equal(swarmctl_cli_task_filter(&f, b3, err, sizeof err), CS_EINVAL);
+	assert_string_equal(err, "--filter: 'node=' is not KEY=VALUE (node=, "
+				 "desired-state=, label= or service=)");
+	assert_int_equal(swarmctl_cli_task_filter(&f, b4, err, sizeof err), CS_EINVAL);
+	assert_int_equal(f.label_count, 2);
+}
+
+/* Issue 14: inspect shows created_at and updated_at in RFC 3339 (UTC), as
+ * docker inspect's CreatedAt/UpdatedAt; a record without times shows "". */
+static void test_swarmctl_inspect_shows_times(void **state)
+{
+	Cs__Task t = CS__TASK__INIT;
+	Cs__Node nd = CS__NODE__INIT;
+	char *buf = NULL, tm[40];
+	size_t len;
+	FILE *f;
+
+	swarmctl_cli_time(tm, sizeof tm, 1767225605250ull);
+	assert_string_equal(tm, "2026-01-01T00:00:05.250Z");
+	swarmctl_cli_time(tm, sizeof tm, 0);
+	assert_string_equal(tm, "");
+
+	t.id = 1;
+	t.created_ms = 1767225600000ull;
+	t.updated_ms = 1767229261007ull;
+	f = open_memstream(&buf, &len);
+	swarmctl_cli_print_task(f, &t, "web", "w1");
+	fclose(f);
+	assert_non_null(strstr(buf, "\"created_at\": \"2026-01-01T00:00:00.000Z\",\n"
+				    "  \"updated_at\": \"2026-01-01T01:01:01.007Z\"\n}"));
+	free(buf);
+	nd.hostname = "w1";
+	f = open_memstream(&buf, &len);
+	swarmctl_cli_print_node(f, &nd, 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "\"created_at\": \"\",\n  \"updated_at\": \"\"\n}"));
+	free(buf);
+}
+
 static void test_swarmctl_service_ls_json(void **state)
 {
 	Cs__Service svc = CS__SERVICE__INIT;
@@ -461,6 +574,9 @@ int main(void)
 		cmocka_unit_test(test_swarmctl_table_aligns_columns),
 		cmocka_unit_test(test_swarmctl_json_escapes),
 		cmocka_unit_test(test_swarmctl_service_ls_json),
+		cmocka_unit_test(test_swarmctl_service_labels),
+		cmocka_unit_test(test_swarmctl_task_filters),
+		cmocka_unit_test(test_swarmctl_inspect_shows_times),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

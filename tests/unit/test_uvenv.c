@@ -2129,6 +2129,42 @@ static int64_t fake_wall_s(void *data)
 	return *(int64_t *)data;
 }
 
+/* The system's wall clock in ms (time() is coarser: it may lag). */
+static uint64_t real_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Issue 14: wall_ms is the wall clock (records' created and updated times):
+ * the test hook's seconds when set, else the system's, in ms. */
+static void test_uvenv_wall_clock(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64];
+	struct uvenv *a, *b;
+	int64_t wall = 1767225600;
+	uint64_t before = real_ms(), got;
+
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	uv_loop_init(&loop);
+	a = open_env_cfg(
+		&loop, dir_a, "127.0.0.1:0",
+		(struct uvenv_cfg){.wall_now_s = fake_wall_s, .wall_data = &wall});
+	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
+	assert_int_equal(uvenv_env(a)->ops->wall_ms(uvenv_env(a)), 1767225600000ull);
+	got = uvenv_env(b)->ops->wall_ms(uvenv_env(b));
+	assert_true(got >= before);
+	assert_true(got <= real_ms());
+	close_env(&loop, a);
+	close_env(&loop, b);
+	loop_done(&loop);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+}
+
 /* A certificate that expires after its connection's handshake no longer
  * names its sender: sender() checks the clock at every frame. */
 static void test_uvenv_sender_expires_with_the_certificate(void **state)
@@ -2407,6 +2443,7 @@ int main(void)
 		cmocka_unit_test(test_uvenv_autolock_seals_the_node_key),
 		cmocka_unit_test(test_uvenv_identity_files_checked_at_open),
 		cmocka_unit_test(test_uvenv_sender_expires_with_the_certificate),
+		cmocka_unit_test(test_uvenv_wall_clock),
 		cmocka_unit_test(test_uvenv_handshake_flood_is_bounded),
 		cmocka_unit_test(test_uvenv_reply_answers_a_joiner_on_its_own_connection),
 	};
