@@ -17,6 +17,8 @@
  * fix per task. */
 #include "core/scheduler.h"
 
+#include "core/allocator.h"
+
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -432,6 +434,11 @@ static void sched_read_task(struct sched *p, const Cs__Task *t, uint32_t node,
 	    t->desired_state == CS__TASK_STATE__TASK_STATE_RUNNING) {
 		svc = sched_svc_find(p, t->service_id);
 		if (svc == SCHED_NONE) {
+			p->stats.skipped_count++;
+			return;
+		}
+		/* the allocator's first (issue 15: SwarmKit's NEW -> PENDING) */
+		if (!alloc_task_ready(p->svcs[svc].svc, t)) {
 			p->stats.skipped_count++;
 			return;
 		}
@@ -1008,10 +1015,13 @@ static size_t sched_write_bytes(const Cs__Task *t, const char *msg)
 
 	/* a tripwire: a field appended to Task or TaskStatus needs its bytes
 	 * counted above */
-	assert(cs__task__descriptor.n_fields == 12);
+	assert(cs__task__descriptor.n_fields == 14);
 	assert(cs__task_status__descriptor.n_fields == 5);
 	if (t->job_iteration) /* a job's task (issue 14): tag 2, varint 10 */
 		n += 12;
+	n += 3; /* alloc_done (issue 15): tag 2, value 1 */
+	for (size_t i = 0; i < t->n_networks; i++) /* tag 2, length <= 5 */
+		n += 7 + protobuf_c_message_get_packed_size(&t->networks[i]->base);
 	if (t->service_name)
 		n += strlen(t->service_name);
 	if (t->status->container_id)
