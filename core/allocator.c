@@ -689,6 +689,7 @@ int alloc_service(struct alloc_state *a, const struct store *st, const Cs__Servi
 		if (!vip)
 			goto undo;
 		cs__endpoint_virtual_ip__init(vip);
+		vip->addr = NULL; /* init points it at "" */
 		vip->network_id = nets[i]->id;
 		for (size_t j = 0; j < svc->n_vips && !vip->addr; j++)
 			if (svc->vips[j]->network_id == nets[i]->id &&
