@@ -1456,3 +1456,40 @@ const struct leader_component_ops allocator_component = {
 	.stop = alloc_stop,
 	.on_event = alloc_on_event,
 };
+
+/* ---------------------------------------------------------------- host ports (the scheduler's filter) */
+
+bool alloc_has_host_ports(const Cs__Service *svc)
+{
+	const Cs__EndpointSpec *ep = svc && svc->spec ? svc->spec->endpoint : NULL;
+	for (size_t i = 0; ep && i < ep->n_ports; i++)
+		if (!alloc_port_is_ingress(ep->ports[i]) && ep->ports[i]->published)
+			return true;
+	return false;
+}
+
+bool alloc_host_port_busy(const struct store *st, const Cs__Service *svc, uint64_t node_id)
+{
+	const Cs__EndpointSpec *want = svc->spec->endpoint;
+
+	for (const Cs__Task *t = store_task_next_by_node(st, node_id, NULL); t;
+	     t = store_task_next_by_node(st, node_id, t)) {
+		const Cs__Service *other;
+		const Cs__EndpointSpec *ep;
+		if (!alloc_task_bound(t))
+			continue;
+		other = store_service_get(st, t->service_id);
+		ep = other ? alloc_task_endpoint(other, t) : NULL;
+		for (size_t i = 0; ep && i < ep->n_ports; i++) {
+			const Cs__PortConfig *p = ep->ports[i];
+			if (alloc_port_is_ingress(p) || !p->published)
+				continue;
+			for (size_t j = 0; want && j < want->n_ports; j++)
+				if (!alloc_port_is_ingress(want->ports[j]) &&
+				    want->ports[j]->published == p->published &&
+				    want->ports[j]->protocol == p->protocol)
+					return true;
+		}
+	}
+	return false;
+}

@@ -118,6 +118,13 @@ bool alloc_task_holds(const Cs__Task *t);
  * or rollback; NULL: none). What the host-port filter reads. */
 const Cs__EndpointSpec *alloc_task_endpoint(const Cs__Service *svc, const Cs__Task *t);
 
+/* alloc_has_host_ports: whether svc publishes a port in host mode.
+ * alloc_host_port_busy: whether a task placed on node_id and not known
+ * stopped publishes, in host mode, a port and protocol that svc's spec
+ * does (SwarmKit's host-port filter: such a node cannot take svc's task). */
+bool alloc_has_host_ports(const Cs__Service *svc);
+bool alloc_host_port_busy(const struct store *st, const Cs__Service *svc, uint64_t node_id);
+
 /* ---------------------------------------------------------------- allocating */
 
 /* alloc_service fills *out (a shallow copy of svc; its vips and ports
