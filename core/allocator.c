@@ -1389,8 +1389,13 @@ static void alloc_on_event(void *state, const struct store_event *ev)
 {
 	struct allocator *al = state;
 
-	if (alloc_state_on_event(&al->state, ev) && al->blocked)
-		al->all_dirty = true; /* room freed: the waiting may fit */
+	if (alloc_state_on_event(&al->state, ev) && al->blocked) {
+		/* room freed: the waiting may fit now */
+		al->all_dirty = true;
+		al->dirty = true;
+		if (!al->writing)
+			alloc_arm(al);
+	}
 	if (ev->table == STORE_TASK) {
 		const Cs__Task *t = (const Cs__Task *)ev->new_obj;
 		if (!t || !alloc_task_waits(t))

@@ -780,7 +780,7 @@ static void test_scn_rejects_unknown_command(void **state)
 		"serivce create web",
 		"scn.scn:2:1: unknown command 'serivce' (expected cluster, seed, set, run, "
 		"service, node, kill, restart, partition, isolate, link, heal, image, runtime, "
-		"disk, cert, forge, expect, always, await)");
+		"disk, cert, forge, expect, always, await, network, refuse)");
 }
 
 static void test_scn_rejects_unknown_key_naming_the_allowed_ones(void **state)
