@@ -1029,10 +1029,14 @@ static bool alloc_helds_unique(struct alloc_helds *h, const char *what, char *wh
 		qsort(h->v, h->count, sizeof *h->v, alloc_held_cmp);
 	for (size_t i = 1; i < h->count; i++)
 		if (h->v[i].space == h->v[i - 1].space && h->v[i].key == h->v[i - 1].key) {
-			snprintf(why, why_size,
-				 "%s %llx/%llu held by %llx and %llx", what,
-				 (unsigned long long)h->v[i].space,
-				 (unsigned long long)h->v[i].key,
+			char key[24];
+			if (strcmp(what, "address") == 0)
+				alloc_format_cidr(key, sizeof key, (uint32_t)h->v[i].key, 33);
+			else
+				alloc_port_text(key, sizeof key, h->v[i].key & 0xffff,
+						(Cs__PortProtocol)(h->v[i].key >> 16));
+			snprintf(why, why_size, "%s %s (in %llx) held by %llx and %llx", what,
+				 key, (unsigned long long)h->v[i].space,
 				 (unsigned long long)h->v[i - 1].owner,
 				 (unsigned long long)h->v[i].owner);
 			return false;
