@@ -249,7 +249,8 @@ static int alloc_net_add(struct alloc_state *a, const Cs__Network *n)
 		return 0;
 	if (rv)
 		return rv;
-	if (grow_array((void **)&a->nets, &a->net_cap, a->net_count + 1, sizeof *a->nets)) {
+	if (grow_array((void **)&a->nets, &a->net_cap, a->net_count + 1,
+		       sizeof *a->nets)) {
 		alloc_ipam_free(&net.ipam);
 		return CS_ENOMEM;
 	}
@@ -275,7 +276,8 @@ static unsigned alloc_proto_index(Cs__PortProtocol p)
 	return (unsigned)p < ALLOC_PROTOCOLS ? (unsigned)p : 0;
 }
 
-static bool alloc_port_held(const struct alloc_state *a, Cs__PortProtocol p, uint32_t port)
+static bool alloc_port_held(const struct alloc_state *a, Cs__PortProtocol p,
+			    uint32_t port)
 {
 	unsigned x = alloc_proto_index(p);
 	return port < 65536 && (a->ports[x][port / 64] >> (port % 64) & 1);
@@ -319,7 +321,8 @@ static bool alloc_service_set(struct alloc_state *a, const Cs__Service *s, bool 
 {
 	bool freed = false;
 	for (size_t i = 0; i < s->n_vips; i++)
-		freed |= alloc_addr_set(a, s->vips[i]->network_id, s->vips[i]->addr, held);
+		freed |=
+			alloc_addr_set(a, s->vips[i]->network_id, s->vips[i]->addr, held);
 	for (size_t i = 0; i < s->n_ports; i++) {
 		const Cs__PortConfig *p = s->ports[i];
 		if (p->mode != CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_INGRESS)
@@ -348,8 +351,8 @@ static bool alloc_task_set(struct alloc_state *a, const Cs__Task *t, bool held)
 {
 	bool freed = false;
 	for (size_t i = 0; i < t->n_networks; i++)
-		freed |= alloc_addr_set(a, t->networks[i]->network_id, t->networks[i]->addr,
-					held);
+		freed |= alloc_addr_set(a, t->networks[i]->network_id,
+					t->networks[i]->addr, held);
 	return freed;
 }
 
@@ -399,7 +402,8 @@ bool alloc_state_on_event(struct alloc_state *a, const struct store_event *ev)
 	}
 	if (ev->table == STORE_SERVICE) {
 		if (ev->old_obj)
-			freed |= alloc_service_set(a, (const Cs__Service *)ev->old_obj, false);
+			freed |= alloc_service_set(a, (const Cs__Service *)ev->old_obj,
+						   false);
 		if (ev->new_obj)
 			alloc_service_set(a, (const Cs__Service *)ev->new_obj, true);
 		return freed;
@@ -501,12 +505,14 @@ static const Cs__Network *alloc_ingress_network(const struct store *st)
  * last when svc publishes ingress ports; with each the config (NULL for
  * the ingress network) for its aliases. Returns the count, or -1 with why. */
 static int alloc_resolve(const struct store *st, const Cs__ServiceSpec *spec,
-			 const Cs__Network *nets[], const Cs__NetworkAttachmentConfig *cfgs[],
-			 char *why, size_t why_size)
+			 const Cs__Network *nets[],
+			 const Cs__NetworkAttachmentConfig *cfgs[], char *why,
+			 size_t why_size)
 {
 	int count = 0;
 	if (spec->n_networks > LIMIT_SERVICE_NETWORKS_MAX) {
-		snprintf(why, why_size, "more than %u networks", LIMIT_SERVICE_NETWORKS_MAX);
+		snprintf(why, why_size, "more than %u networks",
+			 LIMIT_SERVICE_NETWORKS_MAX);
 		return -1;
 	}
 	for (size_t i = 0; i < spec->n_networks; i++) {
@@ -565,8 +571,9 @@ static void alloc_undo(struct alloc_state *a, const struct alloc_undo *u)
 }
 
 /* Takes an address on n for u; returns 0, or CS_ELIMIT with why. */
-static int alloc_take_addr(struct alloc_state *a, const Cs__Network *n, struct alloc_undo *u,
-			   uint32_t *ip, unsigned *len, char *why, size_t why_size)
+static int alloc_take_addr(struct alloc_state *a, const Cs__Network *n,
+			   struct alloc_undo *u, uint32_t *ip, unsigned *len, char *why,
+			   size_t why_size)
 {
 	struct alloc_net *an = alloc_net_mut(a, n->id);
 	if (!an) {
@@ -642,7 +649,8 @@ static uint32_t alloc_old_port(const Cs__Service *old, const Cs__PortConfig *p,
 	for (size_t i = 0; i < old->n_ports; i++) {
 		const Cs__PortConfig *o = old->ports[i];
 		bool used = false;
-		if (o->mode != p->mode || o->protocol != p->protocol || o->target != p->target)
+		if (o->mode != p->mode || o->protocol != p->protocol ||
+		    o->target != p->target)
 			continue;
 		if (p->published && o->published != p->published)
 			continue;
@@ -716,16 +724,17 @@ int alloc_service(struct alloc_state *a, const struct store *st, const Cs__Servi
 			goto undo;
 		*q = *p;
 		if (p->mode == CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_INGRESS) {
-			uint32_t old = alloc_old_port(svc, p,
-						      (const Cs__PortConfig *const *)out->ports,
-						      out->n_ports);
+			uint32_t old = alloc_old_port(
+				svc, p, (const Cs__PortConfig *const *)out->ports,
+				out->n_ports);
 			if (old) {
 				q->published = old;
 			} else if (p->published) {
 				if (alloc_port_held(a, p->protocol, p->published)) {
 					alloc_port_text(text, sizeof text, p->published,
 							p->protocol);
-					snprintf(why, why_size, "port %s is in use", text);
+					snprintf(why, why_size, "port %s is in use",
+						 text);
 					rv = CS_EADDRINUSE;
 					goto undo;
 				}
@@ -736,7 +745,8 @@ int alloc_service(struct alloc_state *a, const struct store *st, const Cs__Servi
 					port++;
 				if (port > LIMIT_PORT_DYNAMIC_MAX) {
 					snprintf(why, why_size, "no free port in %u-%u",
-						 LIMIT_PORT_DYNAMIC_MIN, LIMIT_PORT_DYNAMIC_MAX);
+						 LIMIT_PORT_DYNAMIC_MIN,
+						 LIMIT_PORT_DYNAMIC_MAX);
 					rv = CS_ELIMIT;
 					goto undo;
 				}
@@ -777,18 +787,20 @@ static const Cs__Service *alloc_port_user(const struct store *st, uint64_t self_
 			continue;
 		for (size_t i = 0; i < s->n_ports; i++)
 			if (alloc_port_is_ingress(s->ports[i]) &&
-			    s->ports[i]->protocol == proto && s->ports[i]->published == port)
+			    s->ports[i]->protocol == proto &&
+			    s->ports[i]->published == port)
 				return s;
 		for (size_t i = 0; ep && i < ep->n_ports; i++)
 			if (alloc_port_is_ingress(ep->ports[i]) &&
-			    ep->ports[i]->protocol == proto && ep->ports[i]->published == port)
+			    ep->ports[i]->protocol == proto &&
+			    ep->ports[i]->published == port)
 				return s;
 	}
 	return NULL;
 }
 
-int alloc_check_ports(const struct store *st, const Cs__ServiceSpec *spec, uint64_t self_id,
-		      char *why, size_t why_size)
+int alloc_check_ports(const struct store *st, const Cs__ServiceSpec *spec,
+		      uint64_t self_id, char *why, size_t why_size)
 {
 	const Cs__EndpointSpec *ep = spec->endpoint;
 	char text[16];
@@ -808,7 +820,8 @@ int alloc_check_ports(const struct store *st, const Cs__ServiceSpec *spec, uint6
 			return CS_EINVAL;
 		}
 		if (!alloc_port_is_ingress(p) && p->published == 0) {
-			snprintf(why, why_size, "a host-mode port needs published= (target %u)",
+			snprintf(why, why_size,
+				 "a host-mode port needs published= (target %u)",
 				 p->target);
 			return CS_EINVAL;
 		}
@@ -818,7 +831,8 @@ int alloc_check_ports(const struct store *st, const Cs__ServiceSpec *spec, uint6
 		for (size_t j = 0; j < i; j++)
 			if (ep->ports[j]->published == p->published &&
 			    ep->ports[j]->protocol == p->protocol) {
-				snprintf(why, why_size, "port %s is published twice", text);
+				snprintf(why, why_size, "port %s is published twice",
+					 text);
 				return CS_EADDRINUSE;
 			}
 		if (!alloc_port_is_ingress(p))
@@ -848,7 +862,8 @@ static const Cs__Network *alloc_overlapping(const struct store *st, uint32_t bas
 	     n = store_network_next(st, n)) {
 		uint32_t b;
 		unsigned l;
-		if (alloc_parse_cidr(n->subnet, &b, &l) == 0 && alloc_overlap(base, len, b, l))
+		if (alloc_parse_cidr(n->subnet, &b, &l) == 0 &&
+		    alloc_overlap(base, len, b, l))
 			return n;
 	}
 	return NULL;
@@ -875,8 +890,10 @@ int alloc_network_prepare(const struct store *st, const Cs__NetworkSpec *spec,
 		snprintf(why, why_size, "%u networks already", LIMIT_NETWORKS_MAX);
 		return CS_ELIMIT;
 	}
-	if (strcmp(driver, "overlay") && strcmp(driver, "bridge") && strcmp(driver, "host")) {
-		snprintf(why, why_size, "unknown driver %s (overlay, bridge, host)", driver);
+	if (strcmp(driver, "overlay") && strcmp(driver, "bridge") &&
+	    strcmp(driver, "host")) {
+		snprintf(why, why_size, "unknown driver %s (overlay, bridge, host)",
+			 driver);
 		return CS_EINVAL;
 	}
 	if (spec->subnet && spec->subnet[0]) {
@@ -885,7 +902,8 @@ int alloc_network_prepare(const struct store *st, const Cs__NetworkSpec *spec,
 		    (base & ~(~0u << (32 - len)))) {
 			snprintf(why, why_size,
 				 "subnet %s: want a.b.c.d/%u..%u with no host bits",
-				 spec->subnet, LIMIT_NET_PREFIX_MIN, LIMIT_NET_PREFIX_MAX);
+				 spec->subnet, LIMIT_NET_PREFIX_MIN,
+				 LIMIT_NET_PREFIX_MAX);
 			return CS_EINVAL;
 		}
 		other = alloc_overlapping(st, base, len);
@@ -897,13 +915,15 @@ int alloc_network_prepare(const struct store *st, const Cs__NetworkSpec *spec,
 	} else {
 		const Cs__ClusterSettings *cs = c ? c->settings : NULL;
 		uint32_t pool = cs && cs->default_addr_pool ? cs->default_addr_pool
-							     : LIMIT_NET_POOL_DEFAULT;
-		unsigned plen = cs && cs->default_addr_pool_len ? cs->default_addr_pool_len
-								: LIMIT_NET_POOL_LEN;
+							    : LIMIT_NET_POOL_DEFAULT;
+		unsigned plen = cs && cs->default_addr_pool_len
+					? cs->default_addr_pool_len
+					: LIMIT_NET_POOL_LEN;
 		uint64_t count;
 		len = cs && cs->default_subnet_len ? cs->default_subnet_len
 						   : LIMIT_NET_SUBNET_LEN;
-		if (plen > len || len < LIMIT_NET_PREFIX_MIN || len > LIMIT_NET_PREFIX_MAX) {
+		if (plen > len || len < LIMIT_NET_PREFIX_MIN ||
+		    len > LIMIT_NET_PREFIX_MAX) {
 			snprintf(why, why_size, "the cluster's address pool is invalid");
 			return CS_EINVAL;
 		}
@@ -941,8 +961,8 @@ int alloc_network_prepare(const struct store *st, const Cs__NetworkSpec *spec,
 		bool taken = true;
 		while (taken) {
 			taken = false;
-			for (const Cs__Network *n = store_network_next(st, NULL); n && !taken;
-			     n = store_network_next(st, n))
+			for (const Cs__Network *n = store_network_next(st, NULL);
+			     n && !taken; n = store_network_next(st, n))
 				taken = n->vni == vni;
 			if (taken)
 				vni++;
@@ -1028,15 +1048,17 @@ static bool alloc_helds_unique(struct alloc_helds *h, const char *what, char *wh
 	if (h->count > 1)
 		qsort(h->v, h->count, sizeof *h->v, alloc_held_cmp);
 	for (size_t i = 1; i < h->count; i++)
-		if (h->v[i].space == h->v[i - 1].space && h->v[i].key == h->v[i - 1].key) {
+		if (h->v[i].space == h->v[i - 1].space &&
+		    h->v[i].key == h->v[i - 1].key) {
 			char key[24];
 			if (strcmp(what, "address") == 0)
-				alloc_format_cidr(key, sizeof key, (uint32_t)h->v[i].key, 33);
+				alloc_format_cidr(key, sizeof key, (uint32_t)h->v[i].key,
+						  33);
 			else
 				alloc_port_text(key, sizeof key, h->v[i].key & 0xffff,
 						(Cs__PortProtocol)(h->v[i].key >> 16));
-			snprintf(why, why_size, "%s %s (in %llx) held by %llx and %llx", what,
-				 key, (unsigned long long)h->v[i].space,
+			snprintf(why, why_size, "%s %s (in %llx) held by %llx and %llx",
+				 what, key, (unsigned long long)h->v[i].space,
 				 (unsigned long long)h->v[i - 1].owner,
 				 (unsigned long long)h->v[i].owner);
 			return false;
@@ -1072,7 +1094,8 @@ bool alloc_invariants(const struct store *st, char *why, size_t why_size)
 		for (size_t i = 0; i < s->n_vips; i++) {
 			uint32_t ip;
 			if (alloc_parse_cidr(s->vips[i]->addr, &ip, &(unsigned){0}) == 0)
-				alloc_helds_add(&addrs, s->vips[i]->network_id, ip, s->id);
+				alloc_helds_add(&addrs, s->vips[i]->network_id, ip,
+						s->id);
 		}
 		for (size_t i = 0; i < s->n_ports; i++)
 			if (alloc_port_is_ingress(s->ports[i]))
@@ -1089,26 +1112,31 @@ bool alloc_invariants(const struct store *st, char *why, size_t why_size)
 				if (!alloc_port_is_ingress(ep->ports[i]) &&
 				    ep->ports[i]->published)
 					alloc_helds_add(&host, t->node_id,
-							(uint64_t)ep->ports[i]->protocol << 16 |
+							(uint64_t)ep->ports[i]->protocol
+									<< 16 |
 								ep->ports[i]->published,
 							t->id);
 		}
 	}
-	for (const Cs__Task *t = store_task_next(st, NULL); t && ok; t = store_task_next(st, t)) {
+	for (const Cs__Task *t = store_task_next(st, NULL); t && ok;
+	     t = store_task_next(st, t)) {
 		if (!alloc_task_holds(t))
 			continue;
 		for (size_t i = 0; i < t->n_networks; i++) {
 			uint32_t ip;
 			if (!store_network_get(st, t->networks[i]->network_id)) {
-				snprintf(why, why_size,
-					 "task %llx holds an address on missing network %llx",
-					 (unsigned long long)t->id,
-					 (unsigned long long)t->networks[i]->network_id);
+				snprintf(
+					why, why_size,
+					"task %llx holds an address on missing network %llx",
+					(unsigned long long)t->id,
+					(unsigned long long)t->networks[i]->network_id);
 				ok = false;
 				break;
 			}
-			if (alloc_parse_cidr(t->networks[i]->addr, &ip, &(unsigned){0}) == 0)
-				alloc_helds_add(&addrs, t->networks[i]->network_id, ip, t->id);
+			if (alloc_parse_cidr(t->networks[i]->addr, &ip, &(unsigned){0}) ==
+			    0)
+				alloc_helds_add(&addrs, t->networks[i]->network_id, ip,
+						t->id);
 		}
 	}
 	if (ok && (addrs.oom || ports.oom || host.oom)) {
@@ -1140,9 +1168,9 @@ struct allocator {
 	struct alloc_state state;
 	env_timer_id pass_timer;
 	bool writing, dirty, stopped, dying;
-	bool all_dirty; /* look at every service and task */
-	bool rebuild;	/* the state may hold what no write will commit */
-	bool blocked;	/* a task waits for room: a release looks at all */
+	bool all_dirty;	     /* look at every service and task */
+	bool rebuild;	     /* the state may hold what no write will commit */
+	bool blocked;	     /* a task waits for room: a release looks at all */
 	uint64_t *dirty_ids; /* services and tasks to look at (ids are random:
 			      * one list, each id looked up in both tables) */
 	size_t dirty_count, dirty_cap;
@@ -1222,7 +1250,8 @@ static void alloc_pass_task(struct alloc_pass *p, const Cs__Task *t)
 	Cs__TaskStatus status;
 	char why[160];
 
-	if (!svc || !alloc_task_waits(t) || !alloc_service_needs(svc) || alloc_pass_full(p))
+	if (!svc || !alloc_task_waits(t) || !alloc_service_needs(svc) ||
+	    alloc_pass_full(p))
 		return;
 	if (!alloc_service_ready(svc))
 		return; /* its service's allocation comes first */
@@ -1477,7 +1506,8 @@ bool alloc_has_host_ports(const Cs__Service *svc)
 	return false;
 }
 
-bool alloc_host_port_busy(const struct store *st, const Cs__Service *svc, uint64_t node_id)
+bool alloc_host_port_busy(const struct store *st, const Cs__Service *svc,
+			  uint64_t node_id)
 {
 	const Cs__EndpointSpec *want = svc->spec->endpoint;
 

@@ -123,7 +123,8 @@ const Cs__EndpointSpec *alloc_task_endpoint(const Cs__Service *svc, const Cs__Ta
  * stopped publishes, in host mode, a port and protocol that svc's spec
  * does (SwarmKit's host-port filter: such a node cannot take svc's task). */
 bool alloc_has_host_ports(const Cs__Service *svc);
-bool alloc_host_port_busy(const struct store *st, const Cs__Service *svc, uint64_t node_id);
+bool alloc_host_port_busy(const struct store *st, const Cs__Service *svc,
+			  uint64_t node_id);
 
 /* ---------------------------------------------------------------- allocating */
 
@@ -154,8 +155,8 @@ int alloc_task(struct alloc_state *a, const struct store *st, const Cs__Service 
  * other service's (self_id's own are fine), and of each other: 0, or
  * CS_EADDRINUSE with why ("port 8080/tcp is in use by service web"), or
  * CS_EINVAL (a port out of 1..65535, a host port without published). */
-int alloc_check_ports(const struct store *st, const Cs__ServiceSpec *spec, uint64_t self_id,
-		      char *why, size_t why_size);
+int alloc_check_ports(const struct store *st, const Cs__ServiceSpec *spec,
+		      uint64_t self_id, char *why, size_t why_size);
 /* alloc_network_prepare fills net (id given by the caller, spec borrowed)
  * for creation: its subnet (spec's, or the next free one of the cluster's
  * pool), gateway and VNI, into net's strings, which point into bufs (at

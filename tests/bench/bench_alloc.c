@@ -45,7 +45,8 @@ static size_t bench_ids(const struct store *s, uint64_t svc_id)
 	if (bench_id_count)
 		return bench_id_count;
 	for (const Cs__Task *t = store_task_next_by_service(s, svc_id, NULL);
-	     t && bench_id_count < BENCH_ROUND; t = store_task_next_by_service(s, svc_id, t))
+	     t && bench_id_count < BENCH_ROUND;
+	     t = store_task_next_by_service(s, svc_id, t))
 		bench_id[bench_id_count++] = t->id;
 	return bench_id_count;
 }
@@ -105,7 +106,8 @@ int main(void)
 			st.state = CS__TASK_STATE__TASK_STATE_PENDING;
 			t.status = &st;
 			t.spec_version = 1;
-			if (store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t) ||
+			if (store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE,
+					     &t) ||
 			    (b.action_count == BENCH_BATCH && bench_apply(s, &b)))
 				return 1;
 		}
@@ -123,11 +125,13 @@ int main(void)
 				Cs__Task out;
 				if (t->alloc_done)
 					continue;
-				if (alloc_task(&a, s, sv, t, &out, &mem, why, sizeof why)) {
+				if (alloc_task(&a, s, sv, t, &out, &mem, why,
+					       sizeof why)) {
 					fprintf(stderr, "bench_alloc: %s\n", why);
 					return 1;
 				}
-				if (store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE,
+				if (store_batch_task(&b,
+						     CS__STORE_ACTION__KIND__KIND_UPDATE,
 						     &out))
 					return 1;
 				alloc_mem_free(&mem);
@@ -147,14 +151,16 @@ int main(void)
 		/* the round's tasks stop: deleted (known stopped), addresses free */
 		for (size_t k = 0, n = bench_ids(s, svc.id); k < n; k++) {
 			const Cs__Task *t = store_task_get(s, bench_id[k]);
-			if (store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, t) ||
+			if (store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE,
+					     t) ||
 			    (b.action_count == BENCH_BATCH && bench_apply(s, &b)))
 				return 1;
 		}
 		if (b.action_count && bench_apply(s, &b))
 			return 1;
 	}
-	printf("allocator: %.0f tasks/s (%" PRIu64 " tasks on one /16, %u live at once)\n",
+	printf("allocator: %.0f tasks/s (%" PRIu64
+	       " tasks on one /16, %u live at once)\n",
 	       (double)done / busy, done, BENCH_ROUND);
 	alloc_state_free(&a);
 	store_free(s);

@@ -130,9 +130,11 @@ static void add_network(struct fix *f, uint64_t id, const char *name, const char
 	spec.subnet = (char *)subnet;
 	spec.ingress = ingress;
 	net.id = id;
-	assert_int_equal(alloc_network_prepare(f->st, &spec, &net, bufs, why, sizeof why), 0);
+	assert_int_equal(alloc_network_prepare(f->st, &spec, &net, bufs, why, sizeof why),
+			 0);
 	store_batch_init(&b);
-	assert_int_equal(store_batch_network(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &net), 0);
+	assert_int_equal(
+		store_batch_network(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &net), 0);
 	apply(f->st, &b);
 }
 
@@ -173,7 +175,8 @@ static void add_service(struct fix *f, uint64_t id)
 	svc.spec = &f->spec;
 	svc.spec_version = 1;
 	store_batch_init(&b);
-	assert_int_equal(store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc), 0);
+	assert_int_equal(
+		store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc), 0);
 	apply(f->st, &b);
 }
 
@@ -190,7 +193,8 @@ static void add_task(struct fix *f, uint64_t id, uint64_t svc_id)
 	st.state = CS__TASK_STATE__TASK_STATE_PENDING;
 	t.status = &st;
 	store_batch_init(&b);
-	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t), 0);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t),
+			 0);
 	apply(f->st, &b);
 }
 
@@ -201,11 +205,12 @@ static void commit_service(struct fix *f, uint64_t id)
 	struct store_batch b;
 	Cs__Service out;
 	char why[160];
-	assert_int_equal(alloc_service(&f->a, f->st, store_service_get(f->st, id), &out, &mem,
-				       why, sizeof why),
+	assert_int_equal(alloc_service(&f->a, f->st, store_service_get(f->st, id), &out,
+				       &mem, why, sizeof why),
 			 0);
 	store_batch_init(&b);
-	assert_int_equal(store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &out), 0);
+	assert_int_equal(
+		store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &out), 0);
 	alloc_mem_free(&mem);
 	apply(f->st, &b);
 	assert_true(alloc_service_ready(store_service_get(f->st, id)));
@@ -218,12 +223,13 @@ static int commit_task(struct fix *f, uint64_t id, char *why, size_t why_size)
 	struct alloc_mem mem = {0};
 	struct store_batch b;
 	Cs__Task out;
-	int rv = alloc_task(&f->a, f->st, store_service_get(f->st, t->service_id), t, &out,
-			    &mem, why, why_size);
+	int rv = alloc_task(&f->a, f->st, store_service_get(f->st, t->service_id), t,
+			    &out, &mem, why, why_size);
 	if (rv == 0) {
 		store_batch_init(&b);
-		assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &out),
-				 0);
+		assert_int_equal(
+			store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &out),
+			0);
 		apply(f->st, &b);
 	}
 	alloc_mem_free(&mem);
@@ -238,7 +244,8 @@ static void set_state(struct fix *f, uint64_t id, Cs__TaskState state)
 	st.state = state;
 	t.status = &st;
 	store_batch_init(&b);
-	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t), 0);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t),
+			 0);
 	apply(f->st, &b);
 }
 
@@ -288,7 +295,8 @@ static void test_subnet_exhausted_then_freed(void **state)
 		t = *store_task_get(f.st, 2);
 		t.desired_state = CS__TASK_STATE__TASK_STATE_SHUTDOWN;
 		store_batch_init(&b);
-		assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t), 0);
+		assert_int_equal(
+			store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t), 0);
 		apply(f.st, &b);
 	}
 	assert_int_equal(commit_task(&f, 5, why, sizeof why), CS_ELIMIT);
@@ -397,7 +405,8 @@ static void test_ingress_ports(void **state)
 	add_service(&f, 0x10);
 	/* another service asking for 8080/tcp is refused; udp is another port */
 	f.spec.name = "other";
-	assert_int_equal(alloc_check_ports(f.st, &f.spec, 0, why, sizeof why), CS_EADDRINUSE);
+	assert_int_equal(alloc_check_ports(f.st, &f.spec, 0, why, sizeof why),
+			 CS_EADDRINUSE);
 	assert_string_equal(why, "port 8080/tcp is in use by service web");
 	assert_int_equal(alloc_check_ports(f.st, &f.spec, 0x10, why, sizeof why), 0);
 	f.port.protocol = CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP;
@@ -425,7 +434,8 @@ static void test_ingress_ports(void **state)
 	{
 		struct store_batch b;
 		store_batch_init(&b);
-		assert_int_equal(store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_DELETE,
+		assert_int_equal(store_batch_service(&b,
+						     CS__STORE_ACTION__KIND__KIND_DELETE,
 						     store_service_get(f.st, 0x10)),
 				 0);
 		apply(f.st, &b);
@@ -452,7 +462,8 @@ static void test_network_prepare(void **state)
 	fix_init(&f);
 	/* the pool's next /24 after the ingress network's 10.0.0.0/24 */
 	spec.name = "a";
-	assert_int_equal(alloc_network_prepare(f.st, &spec, &net, bufs, why, sizeof why), 0);
+	assert_int_equal(alloc_network_prepare(f.st, &spec, &net, bufs, why, sizeof why),
+			 0);
 	assert_string_equal(net.subnet, "10.0.1.0/24");
 	assert_string_equal(net.gateway, "10.0.1.1");
 	assert_int_equal(net.vni, LIMIT_NET_VNI_MIN + 2);
@@ -471,9 +482,11 @@ static void test_network_prepare(void **state)
 	assert_int_equal(alloc_network_prepare(f.st, &spec, &net, bufs, why, sizeof why),
 			 CS_EINVAL);
 	/* users: a service naming it */
-	assert_int_equal(alloc_network_users(f.st, store_network_get(f.st, 0x200), &user), 0);
+	assert_int_equal(alloc_network_users(f.st, store_network_get(f.st, 0x200), &user),
+			 0);
 	add_service(&f, 0x10);
-	assert_int_equal(alloc_network_users(f.st, store_network_get(f.st, 0x200), &user), 1);
+	assert_int_equal(alloc_network_users(f.st, store_network_get(f.st, 0x200), &user),
+			 1);
 	assert_int_equal(user->id, 0x10);
 	fix_free(&f);
 }
@@ -499,7 +512,8 @@ static void test_invariants_catch_double(void **state)
 	t.n_networks = store_task_get(f.st, 1)->n_networks;
 	t.networks = store_task_get(f.st, 1)->networks;
 	store_batch_init(&b);
-	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t), 0);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t),
+			 0);
 	apply(f.st, &b);
 	assert_false(alloc_invariants(f.st, why, sizeof why));
 	assert_non_null(strstr(why, "address"));
