@@ -410,6 +410,7 @@ void swarmctl_cli_spec_init(struct swarmctl_cli_spec *b, const Cs__ServiceSpec *
 	cs__restart_policy__init(&b->restart);
 	cs__placement__init(&b->placement);
 	cs__update_config__init(&b->update);
+	cs__endpoint_spec__init(&b->endpoint);
 	if (!from)
 		return;
 	b->spec = *from;

@@ -377,6 +377,8 @@ static void test_swarmctl_network_publish_flags(void **state)
 			 CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP);
 	assert_int_equal(b.spec.endpoint->ports[1]->mode,
 			 CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_HOST);
+	/* what swarmctl sends must pack (every part initialised) */
+	assert_true(cs__service_spec__get_packed_size(&b.spec) > 0);
 	/* update: the ports given replace the list, the networks stay */
 	swarmctl_cli_spec_init(&u, &b.spec);
 	assert_int_equal(swarmctl_cli_spec(&u, 3, uargv, true, err, sizeof err), 0);
@@ -385,6 +387,7 @@ static void test_swarmctl_network_publish_flags(void **state)
 	assert_int_equal(u.spec.endpoint->n_ports, 1);
 	assert_int_equal(u.spec.endpoint->ports[0]->target, 81);
 	assert_int_equal(u.spec.endpoint->ports[0]->published, 0);
+	assert_true(cs__service_spec__get_packed_size(&u.spec) > 0);
 	/* refusals */
 	assert_int_equal(swarmctl_cli_publish("8080", &p, err, sizeof err), CS_EINVAL);
 	assert_int_equal(swarmctl_cli_publish("8080:70000", &p, err, sizeof err), CS_EINVAL);
