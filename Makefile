@@ -164,6 +164,8 @@ test: deps
 	$(Q)tests/integration/cluster.sh build
 	@# jobs (issue 14) with real containers: run to completion, rerun
 	$(Q)tests/integration/job.sh build
+	@# issue 15: networks, addresses, ports (the allocator's half)
+	$(Q)tests/integration/network.sh build
 	@# issue 13 with real daemons: TLS on the wire (a capture holds no
 	@# secret), a worker's key can do no more than a worker, renewal,
 	@# removal, autolock
@@ -184,6 +186,7 @@ integration: deps
 	tests/integration/disk-full.sh build
 	tests/integration/cluster.sh build
 	tests/integration/job.sh build
+	tests/integration/network.sh build
 	tests/integration/tls.sh build
 	tests/integration/security.sh build
 	tests/integration/health.sh build

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/allocator.h"
 #include "core/ca.h"
 #include "core/errors.h"
 #include "core/limits.h"
@@ -169,6 +170,162 @@ static bool control_task_spec_differs_beyond_placement(const Cs__TaskSpec *a,
 	return control_task_spec_differs(&ca, &cb);
 }
 
+static int control_write(struct manager *m, struct store_batch *b, manager_write_cb cb,
+			 void *data);
+
+/* ---------------------------------------------------------------- networks (issue 15) */
+
+/* Whether a service's networks or endpoint differ (a rolling update, as a
+ * change of its task spec: SwarmKit's tasks carry both). */
+static bool control_net_spec_differs(const Cs__ServiceSpec *a, const Cs__ServiceSpec *b)
+{
+	Cs__ServiceSpec x = CS__SERVICE_SPEC__INIT, y = CS__SERVICE_SPEC__INIT;
+	uint8_t small[2][512];
+	size_t lx, ly;
+	bool differ;
+
+	x.n_networks = a->n_networks;
+	x.networks = a->networks;
+	x.endpoint = a->endpoint;
+	y.n_networks = b->n_networks;
+	y.networks = b->networks;
+	y.endpoint = b->endpoint;
+	lx = cs__service_spec__get_packed_size(&x);
+	ly = cs__service_spec__get_packed_size(&y);
+	if (lx != ly)
+		return true;
+	if (lx > sizeof small[0])
+		return true; /* too long to compare here: treat as changed */
+	cs__service_spec__pack(&x, small[0]);
+	cs__service_spec__pack(&y, small[1]);
+	differ = memcmp(small[0], small[1], lx) != 0;
+	return differ;
+}
+
+/* A service spec's networks exist and its ports are free (self_id's own
+ * are fine): 0, or an error with err. */
+static int control_validate_net(const struct store *st, const Cs__ServiceSpec *spec,
+				uint64_t self_id, char *err, size_t err_size)
+{
+	if (spec->n_networks > LIMIT_SERVICE_NETWORKS_MAX)
+		return control_fail(err, err_size, "network: more than %u networks",
+				    LIMIT_SERVICE_NETWORKS_MAX);
+	for (size_t i = 0; i < spec->n_networks; i++) {
+		const char *target = spec->networks[i]->target;
+		if (!target || !store_network_by_name(st, target)) {
+			snprintf(err, err_size, "network: no network named '%s'",
+				 target ? target : "");
+			return CS_ENOENT;
+		}
+	}
+	if (spec->endpoint && spec->endpoint->mode > CS__ENDPOINT_SPEC__MODE__MODE_DNSRR)
+		return control_fail(err, err_size,
+				    "endpoint-mode: expected vip or dnsrr");
+	return alloc_check_ports(st, spec, self_id, err, err_size);
+}
+
+int control_network_create(struct manager *m, const Cs__NetworkSpec *spec, uint64_t *id,
+			   char *err, size_t err_size, manager_write_cb cb, void *data)
+{
+	const struct store *st = manager_store(m);
+	Cs__Network net = CS__NETWORK__INIT;
+	char bufs[2][20];
+	struct store_batch b;
+	int rv;
+
+	if (!manager_serves(m))
+		return CS_ENOTLEADER;
+	if (!control_name_ok(spec->name))
+		return control_fail(err, err_size, "name: '%s' is not a valid name",
+				    spec->name ? spec->name : "");
+	if (spec->ingress)
+		return control_fail(err, err_size,
+				    "ingress: the cluster has its ingress network");
+	net.id = manager_random(m) | 1;
+	rv = alloc_network_prepare(st, spec, &net, bufs, err, err_size);
+	if (rv)
+		return rv;
+	store_batch_init(&b);
+	if ((rv = store_batch_network(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &net))) {
+		store_batch_free(&b);
+		return rv;
+	}
+	*id = net.id;
+	return control_write(m, &b, cb, data);
+}
+
+/* The network named name, or with id name (hex). */
+static const Cs__Network *control_network_find(const struct store *st, const char *name)
+{
+	const Cs__Network *n = store_network_by_name(st, name);
+	char *end;
+	unsigned long long id;
+	if (n || !name || !name[0])
+		return n;
+	id = strtoull(name, &end, 16);
+	return *end == 0 ? store_network_get(st, id) : NULL;
+}
+
+int control_network_remove(struct manager *m, const char *name, char *err,
+			   size_t err_size, manager_write_cb cb, void *data)
+{
+	const struct store *st = manager_store(m);
+	const Cs__Network *n;
+	const Cs__Service *user;
+	struct store_batch b;
+	size_t users;
+	int rv;
+
+	if (!manager_serves(m))
+		return CS_ENOTLEADER;
+	n = control_network_find(st, name);
+	if (!n) {
+		snprintf(err, err_size, "no network named '%s'", name);
+		return CS_ENOENT;
+	}
+	users = alloc_network_users(st, n, &user);
+	if (users > 0) {
+		if (user)
+			snprintf(err, err_size,
+				 "network %s is in use by service %s (%zu users)",
+				 n->spec->name, user->spec->name, users);
+		else
+			snprintf(err, err_size,
+				 "network %s is in use by %zu tasks not yet stopped",
+				 n->spec->name, users);
+		return CS_EADDRINUSE;
+	}
+	store_batch_init(&b);
+	if ((rv = store_batch_network(&b, CS__STORE_ACTION__KIND__KIND_DELETE, n))) {
+		store_batch_free(&b);
+		return rv;
+	}
+	return control_write(m, &b, cb, data);
+}
+
+int control_network_inspect(struct manager *m, const char *name, const Cs__Network **out,
+			    char *err, size_t err_size)
+{
+	*out = control_network_find(manager_store(m), name);
+	if (!*out) {
+		snprintf(err, err_size, "no network named '%s'", name);
+		return CS_ENOENT;
+	}
+	return 0;
+}
+
+int control_network_list(struct manager *m, const Cs__Network **out, size_t max,
+			 size_t *count)
+{
+	const struct store *st = manager_store(m);
+	size_t n = 0;
+	for (const Cs__Network *net = store_network_next(st, NULL); net && n < max;
+	     net = store_network_next(st, net))
+		out[n++] = net;
+	*count = store_network_count(st);
+	return 0;
+}
+
 /* Writes one batch; takes b. */
 static int control_write(struct manager *m, struct store_batch *b, manager_write_cb cb,
 			 void *data)
@@ -203,6 +360,8 @@ int control_service_create(struct manager *m, const Cs__ServiceSpec *spec, uint6
 		snprintf(err, err_size, "name: a service named '%s' exists", spec->name);
 		return CS_EEXIST;
 	}
+	if ((rv = control_validate_net(st, spec, 0, err, err_size)))
+		return rv;
 	svc.id = manager_random(m) | 1;
 	svc.spec = (Cs__ServiceSpec *)spec;
 	svc.spec_version = 1;
@@ -246,6 +405,8 @@ int control_service_update(struct manager *m, const char *name,
 		return control_fail(
 			err, err_size,
 			"mode: a service cannot change between replicated and global");
+	if ((rv = control_validate_net(manager_store(m), spec, cur->id, err, err_size)))
+		return rv;
 	svc = *cur;
 	if ((rv = control_update_job(cur, spec, &svc, &js, err, err_size)))
 		return rv;
@@ -255,12 +416,14 @@ int control_service_update(struct manager *m, const char *name,
 	 * update); replicas or update settings do not (SwarmKit's rule) */
 	svc.previous_spec_version = cur->spec_version;
 	svc.spec_version_restored = 0;
-	if (control_task_spec_differs(cur->spec->task, spec->task)) {
+	if (control_task_spec_differs(cur->spec->task, spec->task) ||
+	    control_net_spec_differs(cur->spec, spec)) {
 		svc.spec_version = cur->spec_version + 1;
 		/* a change of placement only outdates no task whose node
 		 * still qualifies: the base is the oldest version whose spec
 		 * is this one but for placement */
-		if (control_task_spec_differs_beyond_placement(cur->spec->task,
+		if (control_net_spec_differs(cur->spec, spec) ||
+		    control_task_spec_differs_beyond_placement(cur->spec->task,
 							       spec->task))
 			svc.placement_base_version = 0;
 		else if (!cur->placement_base_version)

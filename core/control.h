@@ -177,5 +177,25 @@ struct control_task_filter {
 int control_task_list_filtered(struct manager *m, const struct control_task_filter *f,
 			       const Cs__Task **out, size_t max, size_t *count, char *err,
 			       size_t err_size);
+/* ---------------------------------------------------------------- networks (issue 15) */
+
+/* control_network_create creates a network from spec (borrowed): its
+ * subnet given or the next of the cluster's pool, a VNI when overlay; *id
+ * receives its id. Returns 0 (then cb runs), CS_ENOTLEADER, or an error
+ * with err (CS_EEXIST, CS_EINVAL, CS_EADDRINUSE, CS_ELIMIT). */
+int control_network_create(struct manager *m, const Cs__NetworkSpec *spec, uint64_t *id,
+			   char *err, size_t err_size, manager_write_cb cb, void *data);
+/* control_network_remove removes network name (or hex id); refused with
+ * CS_EADDRINUSE while a service names it or a task holds an address on
+ * it. */
+int control_network_remove(struct manager *m, const char *name, char *err,
+			   size_t err_size, manager_write_cb cb, void *data);
+/* control_network_inspect: 0 and *out (borrowed from the store), or
+ * CS_ENOENT. */
+int control_network_inspect(struct manager *m, const char *name, const Cs__Network **out,
+			    char *err, size_t err_size);
+/* control_network_list: like control_service_list. */
+int control_network_list(struct manager *m, const Cs__Network **out, size_t max,
+			 size_t *count);
 
 #endif

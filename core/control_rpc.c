@@ -439,6 +439,52 @@ static int rpc_service_name(struct manager *m, const char *ref, const char **nam
 	return 0;
 }
 
+/* rpc_network runs a network op (issue 15): 0 when answered or deferred,
+ * or an error with err. A list holds every network (LIMIT_NETWORKS_MAX of
+ * them fit a frame). */
+static int rpc_network(struct rpc_call *c, const Cs__ControlRequest *req, char *err,
+		       size_t err_size)
+{
+	struct manager *m = c->r->m;
+	Cs__ControlResponse resp = CS__CONTROL_RESPONSE__INIT;
+	const char *name = req->name ? req->name : "";
+	const Cs__Network *net, **all;
+	size_t count;
+	int rv;
+
+	switch (req->op) {
+	case CS__CONTROL_OP__CONTROL_OP_NETWORK_CREATE:
+		if (!req->network) {
+			snprintf(err, err_size, "network: missing");
+			return CS_EINVAL;
+		}
+		return control_network_create(m, req->network, &c->created_id, err,
+					      err_size, rpc_written, c);
+	case CS__CONTROL_OP__CONTROL_OP_NETWORK_REMOVE:
+		return control_network_remove(m, name, err, err_size, rpc_written, c);
+	case CS__CONTROL_OP__CONTROL_OP_NETWORK_INSPECT:
+		if ((rv = control_network_inspect(m, name, &net, err, err_size)))
+			return rv;
+		resp.n_networks = 1;
+		resp.networks = (Cs__Network **)&net;
+		resp.total = 1;
+		return rpc_finish(c, &resp);
+	default:
+		assert(req->op == CS__CONTROL_OP__CONTROL_OP_NETWORK_LIST);
+		control_network_list(m, NULL, 0, &count);
+		all = calloc(count ? count : 1, sizeof *all);
+		if (!all)
+			return CS_ENOMEM;
+		control_network_list(m, all, count, &count);
+		resp.n_networks = count;
+		resp.networks = (Cs__Network **)all;
+		resp.total = count;
+		rv = rpc_finish(c, &resp);
+		free(all);
+		return rv;
+	}
+}
+
 /* rpc_exec runs req on this manager, the leader: answers c now (reads,
  * failures) or once committed (writes). Returns 0, or an error when the
  * answer could not even be deferred (see rpc_finish). */
@@ -609,6 +655,14 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 			return rv;
 		}
 		free(objs);
+		break;
+	case CS__CONTROL_OP__CONTROL_OP_NETWORK_CREATE:
+	case CS__CONTROL_OP__CONTROL_OP_NETWORK_REMOVE:
+	case CS__CONTROL_OP__CONTROL_OP_NETWORK_INSPECT:
+	case CS__CONTROL_OP__CONTROL_OP_NETWORK_LIST:
+		rv = rpc_network(c, req, err, sizeof err);
+		if (rv == 0)
+			return 0;
 		break;
 	default:
 		snprintf(err, sizeof err, "op: unknown operation %d", (int)req->op);

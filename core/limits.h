@@ -85,6 +85,22 @@
  * (more are closed at accept): a handshake flood cannot starve sessions */
 #define LIMIT_TLS_HANDSHAKES_MAX 64u
 
+/* the allocator (issue 15): networks' subnets are /16 to /30 (a /16's
+ * address bitmap is 8 KB); the default address pool is SwarmKit's
+ * 10.0.0.0/8 cut into /24s; ingress ports not given come from Docker's
+ * 30000-32767; VXLAN ids from 4096; a pass adds at most a quarter frame */
+#define LIMIT_NET_PREFIX_MIN	   16u
+#define LIMIT_NET_PREFIX_MAX	   30u
+#define LIMIT_NET_POOL_DEFAULT	   0x0a000000u /* 10.0.0.0 */
+#define LIMIT_NET_POOL_LEN	   8u
+#define LIMIT_NET_SUBNET_LEN	   24u
+#define LIMIT_PORT_DYNAMIC_MIN	   30000u
+#define LIMIT_PORT_DYNAMIC_MAX	   32767u
+#define LIMIT_NET_VNI_MIN	   4096u
+#define LIMIT_NETWORKS_MAX	   4096u
+#define LIMIT_SERVICE_NETWORKS_MAX 16u
+#define LIMIT_SERVICE_PORTS_MAX	   64u
+
 _Static_assert(LIMIT_MANAGERS_MAX < LIMIT_NODES_MAX, "managers are nodes");
 
 #endif

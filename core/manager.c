@@ -14,6 +14,7 @@
 #include "core/jobs.h"
 #include "core/leader.h"
 #include "core/pki.h"
+#include "core/allocator.h"
 #include "core/limits.h"
 #include "core/dispatcher.h"
 #include "core/orchestrator.h"
@@ -22,7 +23,7 @@
 #include "core/scheduler_loop.h"
 
 /* The leader components, in start order (stopped in reverse). */
-#define MANAGER_COMPONENTS 5
+#define MANAGER_COMPONENTS 6
 static const struct leader_component_ops *const manager_components[MANAGER_COMPONENTS];
 
 /* One write in flight: local (raft_apply here), forwarded out (waiting for
@@ -858,6 +859,37 @@ static int manager_own_certificate(struct manager *m)
 	return rv;
 }
 
+/* The cluster's ingress network (issue 15), when it has none (SwarmKit's
+ * leader creates it the same way): 10.0.0.0/24 unless taken, its id drawn
+ * from the cluster's (no random draw: other ids stay as they were). */
+static int manager_ingress_network(struct manager *m, struct store_batch *b,
+				   uint64_t cluster_id)
+{
+	Cs__NetworkSpec spec = CS__NETWORK_SPEC__INIT;
+	Cs__Network net = CS__NETWORK__INIT;
+	char bufs[2][20], why[160];
+	int rv;
+
+	for (const Cs__Network *n = store_network_next(m->store, NULL); n;
+	     n = store_network_next(m->store, n))
+		if (n->spec->ingress)
+			return 0;
+	spec.name = "ingress";
+	spec.driver = "overlay";
+	spec.ingress = true;
+	spec.subnet = store_network_by_name(m->store, "ingress") ? "" : "10.0.0.0/24";
+	if (store_network_by_name(m->store, "ingress"))
+		spec.name = "ingress-mesh";
+	net.id = (cluster_id * 0x9e3779b97f4a7c15ull) | 1;
+	rv = alloc_network_prepare(m->store, &spec, &net, bufs, why, sizeof why);
+	if (rv) {
+		env_logf(m->env, ENV_LOG_ERROR, "msg=\"no ingress network\" why=\"%s\"",
+			 why);
+		return 0; /* the cluster goes on without one */
+	}
+	return store_batch_network(b, CS__STORE_ACTION__KIND__KIND_CREATE, &net);
+}
+
 /* A new leader records itself in the cluster object, creating the object
  * (with its root CA and join tokens) on the cluster's first election. The write also
  * commits an entry of the new term, which is what lets the leader apply
@@ -907,6 +939,8 @@ static void manager_became_leader(struct manager *m)
 				 cur ? CS__STORE_ACTION__KIND__KIND_UPDATE
 				     : CS__STORE_ACTION__KIND__KIND_CREATE,
 				 &c);
+	if (rv == 0)
+		rv = manager_ingress_network(m, &b, c.id);
 	if (rv == 0)
 		rv = store_batch_encode(&b, m->raft.id, 0, &buf, &len);
 	store_batch_free(&b);
@@ -1695,5 +1729,5 @@ static const struct leader_component_ops manager_scheduler_component = {
 
 static const struct leader_component_ops *const manager_components[MANAGER_COMPONENTS] = {
 	&dispatcher_component, &orchestrator_component, &manager_scheduler_component,
-	&ca_component,	       &jobs_component,
+	&ca_component,	       &jobs_component,		&allocator_component,
 };

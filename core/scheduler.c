@@ -17,6 +17,8 @@
  * fix per task. */
 #include "core/scheduler.h"
 
+#include "core/allocator.h"
+
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +148,7 @@ struct sched_group {
 	uint32_t *items;
 	size_t *fail_counts; /* per filter, for reasons */
 	char reason[SCHED_REASON_BYTES];
+	bool *port_busy; /* per node: a host port taken (issue 15); NULL: none */
 };
 
 struct sched {
@@ -432,6 +435,11 @@ static void sched_read_task(struct sched *p, const Cs__Task *t, uint32_t node,
 	    t->desired_state == CS__TASK_STATE__TASK_STATE_RUNNING) {
 		svc = sched_svc_find(p, t->service_id);
 		if (svc == SCHED_NONE) {
+			p->stats.skipped_count++;
+			return;
+		}
+		/* the allocator's first (issue 15: SwarmKit's NEW -> PENDING) */
+		if (!alloc_task_ready(p->svcs[svc].svc, t)) {
 			p->stats.skipped_count++;
 			return;
 		}
@@ -739,6 +747,8 @@ static int sched_first_fail(const struct sched *p, const struct sched_group *g,
 			return SCHED_F_CONSTRAINT + (int)i;
 	if (g->replicas_max > 0 && p->svc_live[n] >= g->replicas_max)
 		return SCHED_F_CONSTRAINT + (int)g->cons_count;
+	if (g->port_busy && g->port_busy[n])
+		return SCHED_F_CONSTRAINT + (int)g->cons_count + 1;
 	return -1;
 }
 
@@ -753,6 +763,8 @@ static bool sched_still_fits(const struct sched *p, const struct sched_group *g,
 	if (x->cpu_milli > 0 && x->cpu_milli > sn->cpu_free_milli)
 		return false;
 	if (x->mem_bytes > 0 && x->mem_bytes > sn->mem_free_bytes)
+		return false;
+	if (g->port_busy && g->port_busy[n])
 		return false;
 	return g->replicas_max == 0 || p->svc_live[n] < g->replicas_max;
 }
@@ -781,6 +793,10 @@ static size_t sched_explain_part(const struct sched_group *g, int f, size_t coun
 	else if ((size_t)(f - SCHED_F_CONSTRAINT) < g->cons_count)
 		w = snprintf(buf + at, size - at, "%s%zu node%s fail%s constraint %s",
 			     sep, count, s, verb_s, g->cons[f - SCHED_F_CONSTRAINT].text);
+	else if ((size_t)(f - SCHED_F_CONSTRAINT) > g->cons_count)
+		w = snprintf(buf + at, size - at,
+			     "%s%zu node%s ha%s its host port in use", sep, count, s,
+			     count == 1 ? "s" : "ve");
 	else
 		w = snprintf(buf + at, size - at,
 			     "%s%zu node%s at max replicas per node (%llu)", sep, count,
@@ -794,7 +810,7 @@ static size_t sched_explain_part(const struct sched_group *g, int f, size_t coun
  * per filter, in filter order. */
 static void sched_explain(const struct sched *p, struct sched_group *g, uint32_t only)
 {
-	size_t filter_count = SCHED_F_CONSTRAINT + g->cons_count + 1;
+	size_t filter_count = SCHED_F_CONSTRAINT + g->cons_count + 2;
 	size_t size = sizeof g->reason, at;
 
 	memset(g->fail_counts, 0, filter_count * sizeof *g->fail_counts);
@@ -1009,10 +1025,13 @@ static size_t sched_write_bytes(const Cs__Task *t, const char *msg)
 	/* a tripwire: a field appended to Task or TaskStatus needs its bytes
 	 * counted above (created_ms and updated_ms are not sent: the store
 	 * stamps them) */
-	assert(cs__task__descriptor.n_fields == 14);
+	assert(cs__task__descriptor.n_fields == 16);
 	assert(cs__task_status__descriptor.n_fields == 5);
 	if (t->job_iteration) /* a job's task (issue 14): tag 2, varint 10 */
 		n += 12;
+	n += 3; /* alloc_done (issue 15): tag 2, value 1 */
+	for (size_t i = 0; i < t->n_networks; i++) /* tag 2, length <= 5 */
+		n += 7 + protobuf_c_message_get_packed_size(&t->networks[i]->base);
 	if (t->service_name)
 		n += strlen(t->service_name);
 	if (t->status->container_id)
@@ -1070,6 +1089,8 @@ static void sched_take(struct sched *p, const struct sched_group *g, uint32_t n)
 	p->nodes[n].active_count++;
 	p->nodes[n].cpu_free_milli -= x->cpu_milli;
 	p->nodes[n].mem_free_bytes -= x->mem_bytes;
+	if (g->port_busy)
+		g->port_busy[n] = true; /* its host ports are taken now */
 	p->stats.assigned_count++;
 }
 
@@ -1099,6 +1120,7 @@ static void sched_group_close(struct sched *p)
 	struct sched_group *g = &p->g;
 	free(g->cons);
 	free(g->fail_counts);
+	free(g->port_busy);
 	free(g->branches);
 	free(g->items);
 	memset(g, 0, sizeof *g);
@@ -1145,9 +1167,18 @@ static int sched_group_open(struct sched *p, uint32_t svc)
 			return CS_ENOMEM;
 	}
 	g->fail_counts =
-		calloc(SCHED_F_CONSTRAINT + g->cons_count + 1, sizeof *g->fail_counts);
+		calloc(SCHED_F_CONSTRAINT + g->cons_count + 2, sizeof *g->fail_counts);
 	if (!g->fail_counts)
 		return CS_ENOMEM;
+	if (alloc_has_host_ports(x->svc)) {
+		g->port_busy =
+			calloc(p->node_count ? p->node_count : 1, sizeof *g->port_busy);
+		if (!g->port_busy)
+			return CS_ENOMEM;
+		for (size_t i = 0; i < p->node_count; i++)
+			g->port_busy[i] =
+				alloc_host_port_busy(p->s, x->svc, p->nodes[i].node->id);
+	}
 	p->stats.groups_count++;
 	return 0;
 }

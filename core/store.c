@@ -34,6 +34,7 @@ struct store {
 	struct tree nodes, services, service_names, tasks;
 	struct tree tasks_by_service, tasks_by_node, tasks_by_desired;
 	Cs__Cluster *cluster;
+	struct tree networks; /* issue 15: by id (few: names are scanned) */
 	uint64_t applied;
 	struct store_watch watches[STORE_WATCHES_MAX];
 };
@@ -55,6 +56,8 @@ static uint64_t store_obj_id(const ProtobufCMessage *m)
 		return ((const Cs__Service *)m)->id;
 	if (m->descriptor == &cs__task__descriptor)
 		return ((const Cs__Task *)m)->id;
+	if (m->descriptor == &cs__network__descriptor)
+		return ((const Cs__Network *)m)->id;
 	assert(m->descriptor == &cs__cluster__descriptor);
 	return ((const Cs__Cluster *)m)->id;
 }
@@ -146,6 +149,7 @@ static void store_trees_init(struct store *s)
 	tree_init(&s->nodes, store_cmp_id, store_prio_id);
 	tree_init(&s->services, store_cmp_id, store_prio_id);
 	tree_init(&s->tasks, store_cmp_id, store_prio_id);
+	tree_init(&s->networks, store_cmp_id, store_prio_id);
 	tree_init(&s->service_names, store_cmp_name, store_prio_name);
 	tree_init(&s->tasks_by_service, store_cmp_task_service, store_prio_task_service);
 	tree_init(&s->tasks_by_node, store_cmp_task_node, store_prio_task_node);
@@ -179,6 +183,7 @@ static void store_clear(struct store *s)
 	store_table_clear(&s->nodes);
 	store_table_clear(&s->services);
 	store_table_clear(&s->tasks);
+	store_table_clear(&s->networks);
 	if (s->cluster)
 		protobuf_c_message_free_unpacked(&s->cluster->base, NULL);
 	s->cluster = NULL;
@@ -523,6 +528,9 @@ static int store_batch_add(struct store_batch *b, Cs__StoreAction__Kind kind,
 	} else if (obj->descriptor == &cs__task__descriptor) {
 		a.object_case = CS__STORE_ACTION__OBJECT_TASK;
 		a.task = (Cs__Task *)obj;
+	} else if (obj->descriptor == &cs__network__descriptor) {
+		a.object_case = CS__STORE_ACTION__OBJECT_NETWORK;
+		a.network = (Cs__Network *)obj;
 	} else {
 		assert(obj->descriptor == &cs__cluster__descriptor);
 		a.object_case = CS__STORE_ACTION__OBJECT_CLUSTER;
@@ -617,6 +625,7 @@ static enum store_table store_action_table(const Cs__StoreAction *a)
 	case CS__STORE_ACTION__OBJECT_NODE: return STORE_NODE;
 	case CS__STORE_ACTION__OBJECT_SERVICE: return STORE_SERVICE;
 	case CS__STORE_ACTION__OBJECT_TASK: return STORE_TASK;
+	case CS__STORE_ACTION__OBJECT_NETWORK: return STORE_NETWORK;
 	default: return STORE_CLUSTER;
 	}
 }
@@ -628,6 +637,7 @@ static ProtobufCMessage *store_action_obj(const Cs__StoreAction *a)
 	case CS__STORE_ACTION__OBJECT_SERVICE: return &a->service->base;
 	case CS__STORE_ACTION__OBJECT_TASK: return &a->task->base;
 	case CS__STORE_ACTION__OBJECT_CLUSTER: return &a->cluster->base;
+	case CS__STORE_ACTION__OBJECT_NETWORK: return &a->network->base;
 	default: return NULL;
 	}
 }
@@ -638,6 +648,7 @@ static void store_action_steal(Cs__StoreAction *a)
 	a->service = NULL;
 	a->task = NULL;
 	a->cluster = NULL;
+	a->network = NULL;
 }
 
 static uint64_t store_obj_version(const ProtobufCMessage *m)
@@ -648,6 +659,8 @@ static uint64_t store_obj_version(const ProtobufCMessage *m)
 		return ((const Cs__Service *)m)->version;
 	if (m->descriptor == &cs__task__descriptor)
 		return ((const Cs__Task *)m)->version;
+	if (m->descriptor == &cs__network__descriptor)
+		return ((const Cs__Network *)m)->version;
 	return ((const Cs__Cluster *)m)->version;
 }
 
@@ -659,6 +672,8 @@ static void store_obj_set_version(ProtobufCMessage *m, uint64_t v)
 		((Cs__Service *)m)->version = v;
 	else if (m->descriptor == &cs__task__descriptor)
 		((Cs__Task *)m)->version = v;
+	else if (m->descriptor == &cs__network__descriptor)
+		((Cs__Network *)m)->version = v;
 	else
 		((Cs__Cluster *)m)->version = v;
 }
@@ -709,6 +724,7 @@ static struct tree *store_table_tree(struct store *s, enum store_table t)
 	switch (t) {
 	case STORE_NODE: return &s->nodes;
 	case STORE_SERVICE: return &s->services;
+	case STORE_NETWORK: return &s->networks;
 	default: return &s->tasks;
 	}
 }
@@ -739,6 +755,9 @@ static int store_check(struct store *s, const Cs__StoreAction *a)
 			return CS_EEXIST;
 		if (obj->descriptor == &cs__service__descriptor &&
 		    (!a->service->spec || !a->service->spec->name))
+			return CS_ECORRUPT;
+		if (obj->descriptor == &cs__network__descriptor &&
+		    (!a->network->spec || !a->network->spec->name))
 			return CS_ECORRUPT;
 		return 0;
 	case CS__STORE_ACTION__KIND__KIND_UPDATE:
@@ -945,7 +964,9 @@ int store_snapshot(const struct store *s, uint8_t **buf, size_t *len)
 	snap.nodes = malloc((snap.n_nodes + 1) * sizeof *snap.nodes);
 	snap.services = malloc((snap.n_services + 1) * sizeof *snap.services);
 	snap.tasks = malloc((snap.n_tasks + 1) * sizeof *snap.tasks);
-	if (!snap.nodes || !snap.services || !snap.tasks)
+	snap.n_networks = s->networks.count;
+	snap.networks = malloc((snap.n_networks + 1) * sizeof *snap.networks);
+	if (!snap.nodes || !snap.services || !snap.tasks || !snap.networks)
 		goto out;
 	for (i = 0, m = store_next_id(&s->nodes, NULL); m;
 	     m = store_next_id(&s->nodes, m))
@@ -956,6 +977,9 @@ int store_snapshot(const struct store *s, uint8_t **buf, size_t *len)
 	for (i = 0, m = store_next_id(&s->tasks, NULL); m;
 	     m = store_next_id(&s->tasks, m))
 		snap.tasks[i++] = (Cs__Task *)m;
+	for (i = 0, m = store_next_id(&s->networks, NULL); m;
+	     m = store_next_id(&s->networks, m))
+		snap.networks[i++] = (Cs__Network *)m;
 	snap.cluster = s->cluster;
 	snap.applied = s->applied;
 	*len = cs__store_snapshot__get_packed_size(&snap);
@@ -968,6 +992,7 @@ out:
 	free(snap.nodes);
 	free(snap.services);
 	free(snap.tasks);
+	free(snap.networks);
 	return rv;
 }
 
@@ -985,6 +1010,13 @@ static int store_restore_table(struct store *s, enum store_table tab,
 		if (tab == STORE_SERVICE) {
 			const Cs__Service *svc = (const Cs__Service *)e->obj;
 			if (!svc->spec || !svc->spec->name) {
+				free(e);
+				return CS_ECORRUPT;
+			}
+		}
+		if (tab == STORE_NETWORK) {
+			const Cs__Network *net = (const Cs__Network *)e->obj;
+			if (!net->spec || !net->spec->name) {
 				free(e);
 				return CS_ECORRUPT;
 			}
@@ -1025,6 +1057,10 @@ int store_restore(struct store *s, const uint8_t *buf, size_t len, uint64_t inde
 	if (rv == 0)
 		rv = store_restore_table(fresh, STORE_TASK,
 					 (ProtobufCMessage **)snap->tasks, snap->n_tasks);
+	if (rv == 0)
+		rv = store_restore_table(fresh, STORE_NETWORK,
+					 (ProtobufCMessage **)snap->networks,
+					 snap->n_networks);
 	if (rv == 0) {
 		fresh->cluster = snap->cluster;
 		snap->cluster = NULL;
@@ -1046,8 +1082,43 @@ int store_restore(struct store *s, const uint8_t *buf, size_t len, uint64_t inde
 	s->tasks_by_service = fresh->tasks_by_service;
 	s->tasks_by_node = fresh->tasks_by_node;
 	s->tasks_by_desired = fresh->tasks_by_desired;
+	s->networks = fresh->networks;
 	s->cluster = fresh->cluster;
 	s->applied = index;
 	free(fresh);
 	return 0;
+}
+
+/* ---------------------------------------------------------------- networks (issue 15) */
+
+const Cs__Network *store_network_get(const struct store *s, uint64_t id)
+{
+	struct store_entry *e = store_find(&s->networks, id);
+	return e ? (const Cs__Network *)e->obj : NULL;
+}
+
+const Cs__Network *store_network_next(const struct store *s, const Cs__Network *prev)
+{
+	return (const Cs__Network *)store_next_id(&s->networks,
+						  prev ? &prev->base : NULL);
+}
+
+size_t store_network_count(const struct store *s)
+{
+	return s->networks.count;
+}
+
+const Cs__Network *store_network_by_name(const struct store *s, const char *name)
+{
+	for (const Cs__Network *n = store_network_next(s, NULL); n;
+	     n = store_network_next(s, n))
+		if (strcmp(n->spec->name, name) == 0)
+			return n;
+	return NULL;
+}
+
+int store_batch_network(struct store_batch *b, Cs__StoreAction__Kind kind,
+			const Cs__Network *obj)
+{
+	return store_batch_add(b, kind, &obj->base);
 }

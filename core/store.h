@@ -20,7 +20,7 @@
 
 struct store;
 
-enum store_table { STORE_NODE, STORE_SERVICE, STORE_TASK, STORE_CLUSTER };
+enum store_table { STORE_NODE, STORE_SERVICE, STORE_TASK, STORE_CLUSTER, STORE_NETWORK };
 enum store_change { STORE_CREATED, STORE_UPDATED, STORE_DELETED };
 
 /* One change, as watches see it: old is NULL for a create, new for a
@@ -168,5 +168,17 @@ int store_snapshot(const struct store *s, uint8_t **buf, size_t *len);
  * as it was. Watches are not told (a restore is a new world for them);
  * callers that care rebuild their views. */
 int store_restore(struct store *s, const uint8_t *buf, size_t len, uint64_t index);
+
+/* ---------------------------------------------------------------- networks (issue 15) */
+
+/* Networks, by id; names are unique (the control API checks) and few, so
+ * store_network_by_name scans (NULL: none). */
+const Cs__Network *store_network_get(const struct store *s, uint64_t id);
+const Cs__Network *store_network_next(const struct store *s, const Cs__Network *prev);
+size_t store_network_count(const struct store *s);
+const Cs__Network *store_network_by_name(const struct store *s, const char *name);
+/* store_batch_network: store_batch_node's contract, for a network. */
+int store_batch_network(struct store_batch *b, Cs__StoreAction__Kind kind,
+			const Cs__Network *obj);
 
 #endif

@@ -40,6 +40,7 @@ static const char help_main[] =
 	"  node ls|inspect|update|promote|demote|rm|ps   nodes\n"
 	"  cluster inspect|join-token|rotate-token|update    the cluster\n"
 	"  ca rotate                              a new root CA\n"
+	"  network create|ls|inspect|rm           networks\n"
 	"\n"
 	"Options (anywhere before --):\n"
 	"  --socket PATH        the daemon's control socket (default: $SWARM_SOCKET,\n"
@@ -105,6 +106,11 @@ static const char help_service_flags[] =
 	"  --rollback-monitor DUR\n"
 	"  --rollback-max-failure-ratio F\n"
 	"  --rollback-order stop-first|start-first\n"
+	"  --network NAME                repeatable (or name=NAME,alias=A...)\n"
+	"  --publish published=P,target=T[,protocol=tcp|udp|sctp][,mode=ingress|host]\n"
+	"  -p P:T[/PROTO]                repeatable; an ingress port not given is\n"
+	"                                drawn from 30000-32767\n"
+	"  --endpoint-mode vip|dnsrr\n"
 	"  -- CMD ARG...                 the command to run (the image's if none)\n";
 
 struct cmd {
@@ -200,6 +206,10 @@ static int cluster_update(struct ctl *c, int argc, char **argv);
 static int cluster_unlock_key(struct ctl *c, int argc, char **argv);
 static int node_unlock(struct ctl *c, int argc, char **argv);
 static int ca_rotate(struct ctl *c, int argc, char **argv);
+static int network_create(struct ctl *c, int argc, char **argv);
+static int network_ls(struct ctl *c, int argc, char **argv);
+static int network_inspect(struct ctl *c, int argc, char **argv);
+static int network_rm(struct ctl *c, int argc, char **argv);
 
 static const struct cmd cmds[] = {
 	{"service", "create", service_create,
@@ -268,6 +278,17 @@ static const struct cmd cmds[] = {
 	 "The join tokens change when the new root takes over: the old ones stop\n"
 	 "working (`cluster join-token` prints the new ones). `cluster inspect`\n"
 	 "shows the phase and how many nodes are done with it.\n"},
+	{"network", "create", network_create,
+	 "network create [--driver overlay|bridge|host] [--subnet CIDR] [--gateway IP] "
+	 "[--attachable] [--internal] NAME",
+	 "Creates a network; prints its id. Without --subnet it gets the next\n"
+	 "free /24 of the cluster's pool (10.0.0.0/8).\n"},
+	{"network", "ls", network_ls, "network ls",
+	 "Lists networks: ID NAME DRIVER SUBNET.\n"},
+	{"network", "inspect", network_inspect, "network inspect NAME",
+	 "Prints a network as JSON.\n"},
+	{"network", "rm", network_rm, "network rm NAME...",
+	 "Removes networks (refused while a service uses one).\n"},
 };
 #define CMD_COUNT (sizeof cmds / sizeof cmds[0])
 
@@ -438,6 +459,105 @@ static int service_rm(struct ctl *c, int argc, char **argv)
 		Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
 		Cs__ControlResponse *resp;
 		req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_REMOVE;
+		req.name = argv[i];
+		if (call(c, &req, &resp)) {
+			status = SWARMCTL_EXIT_CLUSTER;
+			continue;
+		}
+		printf("%s\n", argv[i]);
+		cs__control_response__free_unpacked(resp, NULL);
+	}
+	return status;
+}
+
+/* ---------------------------------------------------------------- networks (issue 15) */
+
+static int network_create(struct ctl *c, int argc, char **argv)
+{
+	const struct cmd *cmd = cmd_find("network", "create");
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__NetworkSpec spec = CS__NETWORK_SPEC__INIT;
+	Cs__ControlResponse *resp;
+	int rv;
+
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--attachable") == 0) {
+			spec.attachable = true;
+		} else if (strcmp(a, "--internal") == 0) {
+			spec.internal = true;
+		} else if ((strcmp(a, "--driver") == 0 || strcmp(a, "-d") == 0) &&
+			   i + 1 < argc) {
+			spec.driver = argv[++i];
+		} else if (strcmp(a, "--subnet") == 0 && i + 1 < argc) {
+			spec.subnet = argv[++i];
+		} else if (strcmp(a, "--gateway") == 0 && i + 1 < argc) {
+			spec.gateway = argv[++i];
+		} else if (a[0] != '-' && !spec.name[0]) {
+			spec.name = argv[i];
+		} else {
+			return usage_error(cmd, "unexpected argument (see --help)");
+		}
+	}
+	if (!spec.name[0])
+		return usage_error(cmd, "say which network (NAME)");
+	req.op = CS__CONTROL_OP__CONTROL_OP_NETWORK_CREATE;
+	req.network = &spec;
+	if ((rv = call(c, &req, &resp)))
+		return rv;
+	printf("%016llx\n", (unsigned long long)resp->created_id);
+	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+static int network_ls(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	int rv;
+	(void)argv;
+
+	if (argc > 0)
+		return usage_error(cmd_find("network", "ls"),
+				   "network ls takes no argument");
+	req.op = CS__CONTROL_OP__CONTROL_OP_NETWORK_LIST;
+	if ((rv = call(c, &req, &resp)))
+		return rv;
+	swarmctl_cli_print_networks(stdout, c->format, resp->networks, resp->n_networks);
+	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+static int network_inspect(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	int rv;
+
+	if (argc != 1 || argv[0][0] == '-')
+		return usage_error(cmd_find("network", "inspect"),
+				   "say which network (NAME)");
+	req.op = CS__CONTROL_OP__CONTROL_OP_NETWORK_INSPECT;
+	req.name = argv[0];
+	if ((rv = call(c, &req, &resp)))
+		return rv;
+	if (resp->n_networks == 1)
+		swarmctl_cli_print_network(stdout, resp->networks[0]);
+	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+static int network_rm(struct ctl *c, int argc, char **argv)
+{
+	int status = 0;
+
+	if (argc < 1)
+		return usage_error(cmd_find("network", "rm"),
+				   "say which networks (NAME...)");
+	for (int i = 0; i < argc; i++) {
+		Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+		Cs__ControlResponse *resp;
+		req.op = CS__CONTROL_OP__CONTROL_OP_NETWORK_REMOVE;
 		req.name = argv[i];
 		if (call(c, &req, &resp)) {
 			status = SWARMCTL_EXIT_CLUSTER;

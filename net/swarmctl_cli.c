@@ -214,6 +214,196 @@ static size_t cli_copy_list(char **dst, char *const *src, size_t count)
 	return count;
 }
 
+/* ---------------------------------------------------------------- networks and ports (issue 15) */
+
+/* Copies from's networks and endpoint into b (what b's arrays hold). */
+static void cli_spec_init_net(struct swarmctl_cli_spec *b, const Cs__ServiceSpec *from)
+{
+	size_t n = from->n_networks < SWARMCTL_CLI_NETS_MAX ? from->n_networks
+							    : SWARMCTL_CLI_NETS_MAX;
+	for (size_t i = 0; i < n; i++) {
+		b->nets[i] = *from->networks[i];
+		b->nets[i].n_aliases =
+			cli_copy_list(b->aliases[i], from->networks[i]->aliases,
+				      from->networks[i]->n_aliases < SWARMCTL_CLI_NETS_MAX
+					      ? from->networks[i]->n_aliases
+					      : SWARMCTL_CLI_NETS_MAX);
+	}
+	b->spec.n_networks = n;
+	if ((b->has_endpoint = from->endpoint != NULL)) {
+		b->endpoint = *from->endpoint;
+		n = from->endpoint->n_ports < SWARMCTL_CLI_PORTS_MAX
+			    ? from->endpoint->n_ports
+			    : SWARMCTL_CLI_PORTS_MAX;
+		for (size_t i = 0; i < n; i++)
+			b->ports[i] = *from->endpoint->ports[i];
+		b->endpoint.n_ports = n;
+	}
+}
+
+static void cli_spec_link_net(struct swarmctl_cli_spec *b)
+{
+	for (size_t i = 0; i < SWARMCTL_CLI_NETS_MAX; i++) {
+		b->nets[i].aliases = b->aliases[i];
+		b->net_ptrs[i] = &b->nets[i];
+	}
+	for (size_t i = 0; i < SWARMCTL_CLI_PORTS_MAX; i++)
+		b->port_ptrs[i] = &b->ports[i];
+	b->spec.networks = b->spec.n_networks ? b->net_ptrs : NULL;
+	b->endpoint.ports = b->endpoint.n_ports ? b->port_ptrs : NULL;
+	b->spec.endpoint = b->has_endpoint ? &b->endpoint : NULL;
+}
+
+/* Reads a port number (1..65535) from s[0..len). */
+static bool cli_port(const char *s, size_t len, uint32_t *port)
+{
+	uint32_t v = 0;
+	if (len == 0 || len > 5)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint32_t)(s[i] - '0');
+	}
+	*port = v;
+	return v >= 1 && v <= 65535;
+}
+
+static bool cli_proto(const char *s, size_t len, Cs__PortProtocol *p)
+{
+	if (len == 3 && strncmp(s, "tcp", 3) == 0)
+		*p = CS__PORT_PROTOCOL__PORT_PROTOCOL_TCP;
+	else if (len == 3 && strncmp(s, "udp", 3) == 0)
+		*p = CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP;
+	else if (len == 4 && strncmp(s, "sctp", 4) == 0)
+		*p = CS__PORT_PROTOCOL__PORT_PROTOCOL_SCTP;
+	else
+		return false;
+	return true;
+}
+
+int swarmctl_cli_publish(const char *v, Cs__PortConfig *p, char *err, size_t n)
+{
+	const char *colon = strchr(v, ':');
+
+	cs__port_config__init(p);
+	if (!strchr(v, '=')) {
+		/* P:T[/PROTO] (docker's -p; ingress mode) */
+		const char *slash = strchr(v, '/');
+		size_t tlen;
+		if (!colon || !cli_port(v, (size_t)(colon - v), &p->published))
+			goto bad;
+		tlen = slash ? (size_t)(slash - colon - 1) : strlen(colon + 1);
+		if (!cli_port(colon + 1, tlen, &p->target))
+			goto bad;
+		if (slash && !cli_proto(slash + 1, strlen(slash + 1), &p->protocol))
+			goto bad;
+		return 0;
+	}
+	while (*v) {
+		const char *end = strchr(v, ','), *eq = strchr(v, '=');
+		size_t len = end ? (size_t)(end - v) : strlen(v), klen, vlen;
+		if (!eq || eq > v + len)
+			goto bad;
+		klen = (size_t)(eq - v);
+		vlen = len - klen - 1;
+		if (klen == 9 && strncmp(v, "published", 9) == 0) {
+			if (!cli_port(eq + 1, vlen, &p->published))
+				goto bad;
+		} else if (klen == 6 && strncmp(v, "target", 6) == 0) {
+			if (!cli_port(eq + 1, vlen, &p->target))
+				goto bad;
+		} else if (klen == 8 && strncmp(v, "protocol", 8) == 0) {
+			if (!cli_proto(eq + 1, vlen, &p->protocol))
+				goto bad;
+		} else if (klen == 4 && strncmp(v, "mode", 4) == 0) {
+			if (vlen == 7 && strncmp(eq + 1, "ingress", 7) == 0)
+				p->mode =
+					CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_INGRESS;
+			else if (vlen == 4 && strncmp(eq + 1, "host", 4) == 0)
+				p->mode = CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_HOST;
+			else
+				goto bad;
+		} else {
+			goto bad;
+		}
+		v += len + (end ? 1 : 0);
+	}
+	if (p->target == 0)
+		goto bad;
+	return 0;
+bad:
+	return cli_fail(err, n,
+			"--publish: expected published=P,target=T[,protocol=tcp|udp|sctp]"
+			"[,mode=ingress|host] or P:T[/PROTO]");
+}
+
+/* --network NAME or name=NAME[,alias=A]..., --publish, -p, --endpoint-mode;
+ * a list given on update replaces the whole list. */
+static int cli_spec_net_flag(struct swarmctl_cli_spec *b, const char *f, char *v,
+			     char *err, size_t n)
+{
+	if (strcmp(f, "--endpoint-mode") == 0) {
+		b->has_endpoint = true;
+		if (strcmp(v, "vip") == 0)
+			b->endpoint.mode = CS__ENDPOINT_SPEC__MODE__MODE_VIP;
+		else if (strcmp(v, "dnsrr") == 0)
+			b->endpoint.mode = CS__ENDPOINT_SPEC__MODE__MODE_DNSRR;
+		else
+			return cli_fail(err, n, "--endpoint-mode: expected vip or dnsrr");
+		return 0;
+	}
+	if (strcmp(f, "--network") == 0) {
+		Cs__NetworkAttachmentConfig *c;
+		if (!b->nets_given)
+			b->spec.n_networks = 0;
+		b->nets_given = true;
+		if (b->spec.n_networks >= SWARMCTL_CLI_NETS_MAX)
+			return cli_fail(err, n, "--network: more than %u given",
+					SWARMCTL_CLI_NETS_MAX);
+		c = &b->nets[b->spec.n_networks];
+		cs__network_attachment_config__init(c);
+		if (strncmp(v, "name=", 5) != 0) {
+			c->target = v;
+		} else {
+			/* name=NAME[,alias=A]...: cut at the commas (v is ours) */
+			char *tok = v;
+			while (tok) {
+				char *next = strchr(tok, ',');
+				if (next)
+					*next++ = 0;
+				if (strncmp(tok, "name=", 5) == 0)
+					c->target = tok + 5;
+				else if (strncmp(tok, "alias=", 6) == 0 &&
+					 c->n_aliases < SWARMCTL_CLI_NETS_MAX)
+					b->aliases[b->spec.n_networks][c->n_aliases++] =
+						tok + 6;
+				else
+					return cli_fail(err, n,
+							"--network: expected NAME or "
+							"name=NAME[,alias=A]...");
+				tok = next;
+			}
+		}
+		if (!c->target || !*c->target)
+			return cli_fail(err, n, "--network: empty name");
+		b->spec.n_networks++;
+		return 0;
+	}
+	/* --publish, -p */
+	if (!b->ports_given)
+		b->endpoint.n_ports = 0;
+	b->ports_given = true;
+	b->has_endpoint = true;
+	if (b->endpoint.n_ports >= SWARMCTL_CLI_PORTS_MAX)
+		return cli_fail(err, n, "--publish: more than %u given",
+				SWARMCTL_CLI_PORTS_MAX);
+	if (swarmctl_cli_publish(v, &b->ports[b->endpoint.n_ports], err, n))
+		return CS_EINVAL;
+	b->endpoint.n_ports++;
+	return 0;
+}
+
 void swarmctl_cli_spec_init(struct swarmctl_cli_spec *b, const Cs__ServiceSpec *from)
 {
 	memset(b, 0, sizeof *b);
@@ -225,6 +415,7 @@ void swarmctl_cli_spec_init(struct swarmctl_cli_spec *b, const Cs__ServiceSpec *
 	cs__restart_policy__init(&b->restart);
 	cs__placement__init(&b->placement);
 	cs__update_config__init(&b->update);
+	cs__endpoint_spec__init(&b->endpoint);
 	if (!from)
 		return;
 	b->spec = *from;
@@ -260,6 +451,7 @@ void swarmctl_cli_spec_init(struct swarmctl_cli_spec *b, const Cs__ServiceSpec *
 		b->update = *from->update;
 	if ((b->has_rollback_cfg = from->rollback != NULL))
 		b->rollback_cfg = *from->rollback;
+	cli_spec_init_net(b, from);
 }
 
 /* Points the spec at the parts that exist. */
@@ -289,6 +481,7 @@ static void cli_spec_link(struct swarmctl_cli_spec *b)
 		b->task.force_update++;
 		b->spec.task = &b->task;
 	}
+	cli_spec_link_net(b);
 }
 
 /* Adds s to a list of the spec; a list given on update starts empty. */
@@ -370,6 +563,10 @@ static const char *const cli_value_flags[] = {
 	"--rollback-max-failure-ratio",
 	"--rollback-order",
 	"--label",
+	"--network",
+	"--publish",
+	"-p",
+	"--endpoint-mode",
 };
 
 /* Applies a --health-* flag (issue 14, docker service's): the health
@@ -453,6 +650,9 @@ static int cli_spec_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bo
 
 	if (strncmp(f, "--rollback-", 11) == 0)
 		return cli_rollback_flag(b, f, v, err, n);
+	if (strcmp(f, "--network") == 0 || strcmp(f, "--publish") == 0 ||
+	    strcmp(f, "-p") == 0 || strcmp(f, "--endpoint-mode") == 0)
+		return cli_spec_net_flag(b, f, v, err, n);
 	if (strcmp(f, "--name") == 0) {
 		if (update)
 			return cli_fail(err, n,
@@ -1518,6 +1718,8 @@ static void cli_json_spec(struct swarmctl_cli_json *j, const char *key,
 	swarmctl_cli_json_close(j, '}');
 }
 
+static void cli_json_service_net(struct swarmctl_cli_json *j, const Cs__Service *s);
+
 void swarmctl_cli_print_service(FILE *out, const Cs__Service *s, Cs__Task *const *tasks,
 				size_t n_tasks)
 {
@@ -1534,6 +1736,120 @@ void swarmctl_cli_print_service(FILE *out, const Cs__Service *s, Cs__Task *const
 		cli_json_spec(&j, "spec", s->spec);
 	if (s->previous_spec)
 		cli_json_spec(&j, "previous_spec", s->previous_spec);
+	cli_json_service_net(&j, s);
+	swarmctl_cli_json_close(&j, '}');
+}
+
+static void cli_json_ports(struct swarmctl_cli_json *j, const char *key,
+			   Cs__PortConfig *const *ports, size_t n)
+{
+	swarmctl_cli_json_key(j, key);
+	swarmctl_cli_json_open(j, '[');
+	for (size_t i = 0; i < n; i++) {
+		static const char *const protos[] = {"tcp", "udp", "sctp"};
+		swarmctl_cli_json_open(j, '{');
+		cli_json_kv_u64(j, "target", ports[i]->target);
+		cli_json_kv_u64(j, "published", ports[i]->published);
+		cli_json_kv_str(j, "protocol",
+				(unsigned)ports[i]->protocol < 3
+					? protos[ports[i]->protocol]
+					: "?");
+		cli_json_kv_str(
+			j, "mode",
+			ports[i]->mode == CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_HOST
+				? "host"
+				: "ingress");
+		swarmctl_cli_json_close(j, '}');
+	}
+	swarmctl_cli_json_close(j, ']');
+}
+
+/* A service's allocation (issue 15): its VIPs and ports as published. */
+static void cli_json_service_net(struct swarmctl_cli_json *j, const Cs__Service *s)
+{
+	swarmctl_cli_json_key(j, "virtual_ips");
+	swarmctl_cli_json_open(j, '[');
+	for (size_t i = 0; i < s->n_vips; i++) {
+		swarmctl_cli_json_open(j, '{');
+		cli_json_hex(j, "network_id", s->vips[i]->network_id);
+		cli_json_kv_str(j, "addr", s->vips[i]->addr);
+		swarmctl_cli_json_close(j, '}');
+	}
+	swarmctl_cli_json_close(j, ']');
+	cli_json_ports(j, "ports", s->ports, s->n_ports);
+}
+
+static void cli_json_task_net(struct swarmctl_cli_json *j, const Cs__Task *t)
+{
+	swarmctl_cli_json_key(j, "networks");
+	swarmctl_cli_json_open(j, '[');
+	for (size_t i = 0; i < t->n_networks; i++) {
+		swarmctl_cli_json_open(j, '{');
+		cli_json_hex(j, "network_id", t->networks[i]->network_id);
+		cli_json_kv_str(j, "addr", t->networks[i]->addr);
+		swarmctl_cli_json_close(j, '}');
+	}
+	swarmctl_cli_json_close(j, ']');
+}
+
+static void cli_network_fields(struct swarmctl_cli_json *j, const Cs__Network *n)
+{
+	cli_json_hex(j, "id", n->id);
+	cli_json_kv_str(j, "name", n->spec ? n->spec->name : "");
+	cli_json_kv_str(j, "driver",
+			n->spec && n->spec->driver[0] ? n->spec->driver : "overlay");
+	cli_json_kv_str(j, "subnet", n->subnet);
+	cli_json_kv_str(j, "gateway", n->gateway);
+	cli_json_kv_u64(j, "vni", n->vni);
+	swarmctl_cli_json_key(j, "ingress");
+	swarmctl_cli_json_bool(j, n->spec && n->spec->ingress);
+	swarmctl_cli_json_key(j, "attachable");
+	swarmctl_cli_json_bool(j, n->spec && n->spec->attachable);
+	swarmctl_cli_json_key(j, "internal");
+	swarmctl_cli_json_bool(j, n->spec && n->spec->internal);
+}
+
+void swarmctl_cli_print_networks(FILE *out, enum swarmctl_cli_format fmt,
+				 Cs__Network *const *nets, size_t n)
+{
+	static const char *const heads[] = {"ID", "NAME", "DRIVER", "SUBNET"};
+	struct swarmctl_cli_table t;
+	struct swarmctl_cli_json j;
+
+	if (fmt == SWARMCTL_CLI_JSON) {
+		swarmctl_cli_json_init(&j, out);
+		swarmctl_cli_json_open(&j, '[');
+		for (size_t i = 0; i < n; i++) {
+			swarmctl_cli_json_open(&j, '{');
+			cli_network_fields(&j, nets[i]);
+			swarmctl_cli_json_close(&j, '}');
+		}
+		swarmctl_cli_json_close(&j, ']');
+		return;
+	}
+	if (swarmctl_cli_table_init(&t, 4, heads))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		char id[17];
+		const char *row[4];
+		cli_hex(id, sizeof id, nets[i]->id);
+		row[0] = id;
+		row[1] = nets[i]->spec ? nets[i]->spec->name : "";
+		row[2] = nets[i]->spec && nets[i]->spec->driver[0] ? nets[i]->spec->driver
+								   : "overlay";
+		row[3] = nets[i]->subnet;
+		swarmctl_cli_table_add(&t, row);
+	}
+	swarmctl_cli_table_print(&t, out);
+	swarmctl_cli_table_free(&t);
+}
+
+void swarmctl_cli_print_network(FILE *out, const Cs__Network *n)
+{
+	struct swarmctl_cli_json j;
+	swarmctl_cli_json_init(&j, out);
+	swarmctl_cli_json_open(&j, '{');
+	cli_network_fields(&j, n);
 	swarmctl_cli_json_close(&j, '}');
 }
 
@@ -1548,6 +1864,7 @@ void swarmctl_cli_print_task(FILE *out, const Cs__Task *t, const char *service,
 	cli_json_kv_u64(&j, "spec_version", t->spec_version);
 	cli_json_kv_u64(&j, "version", t->version);
 	cli_json_kv_u64(&j, "job_iteration", t->job_iteration); /* a job's run */
+	cli_json_task_net(&j, t);
 	cli_json_times(&j, t->created_ms, t->updated_ms);
 	swarmctl_cli_json_close(&j, '}');
 }

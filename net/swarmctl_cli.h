@@ -37,7 +37,9 @@ int swarmctl_cli_u64(const char *flag, const char *s, uint64_t max, uint64_t *v,
 
 /* ---------------------------------------------------------------- services */
 
-#define SWARMCTL_CLI_LIST_MAX 256u /* --env, --constraint, arguments... */
+#define SWARMCTL_CLI_LIST_MAX  256u /* --env, --constraint, arguments... */
+#define SWARMCTL_CLI_NETS_MAX  16u  /* --network (LIMIT_SERVICE_NETWORKS_MAX) */
+#define SWARMCTL_CLI_PORTS_MAX 64u  /* --publish (LIMIT_SERVICE_PORTS_MAX) */
 
 /* A ServiceSpec under construction. Init from nothing (create) or from the
  * current spec (update, borrowed: it must outlive b), then apply flags. */
@@ -57,6 +59,14 @@ struct swarmctl_cli_spec {
 	char *command[SWARMCTL_CLI_LIST_MAX];
 	bool env_given, constraints_given, spreads_given, command_given;
 	bool mode_given, replicas_given;
+	/* issue 15: --network, --publish (-p), --endpoint-mode */
+	Cs__NetworkAttachmentConfig nets[SWARMCTL_CLI_NETS_MAX];
+	Cs__NetworkAttachmentConfig *net_ptrs[SWARMCTL_CLI_NETS_MAX];
+	char *aliases[SWARMCTL_CLI_NETS_MAX][SWARMCTL_CLI_NETS_MAX];
+	Cs__PortConfig ports[SWARMCTL_CLI_PORTS_MAX];
+	Cs__PortConfig *port_ptrs[SWARMCTL_CLI_PORTS_MAX];
+	Cs__EndpointSpec endpoint;
+	bool nets_given, ports_given, has_endpoint;
 	/* not spec: what else the arguments said */
 	const char *target; /* update: the service NAME */
 	bool rollback;	    /* update --rollback */
@@ -187,6 +197,16 @@ void swarmctl_cli_print_nodes(FILE *out, enum swarmctl_cli_format fmt,
 			      uint64_t leader_raft_id);
 void swarmctl_cli_print_service(FILE *out, const Cs__Service *s, Cs__Task *const *tasks,
 				size_t n_tasks);
+/* swarmctl_cli_print_networks prints networks as a table (ID NAME DRIVER
+ * SUBNET) or JSON; swarmctl_cli_print_network one as JSON (issue 15). */
+void swarmctl_cli_print_networks(FILE *out, enum swarmctl_cli_format fmt,
+				 Cs__Network *const *nets, size_t n);
+void swarmctl_cli_print_network(FILE *out, const Cs__Network *n);
+/* swarmctl_cli_publish parses one --publish value (published=P,target=T
+ * [,protocol=tcp|udp|sctp][,mode=ingress|host], or P:T[/PROTO]) into p:
+ * 0, or CS_EINVAL with err. */
+int swarmctl_cli_publish(const char *v, Cs__PortConfig *p, char *err, size_t n);
+
 void swarmctl_cli_print_task(FILE *out, const Cs__Task *t, const char *service,
 			     const char *node);
 void swarmctl_cli_print_node(FILE *out, const Cs__Node *nd, uint64_t leader_raft_id);

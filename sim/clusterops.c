@@ -3,6 +3,8 @@
  * conditions, invariants. */
 #include "sim/clusterops.h"
 
+#include "core/allocator.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +72,8 @@ struct clops {
 	struct clops_suspect *suspects;
 	size_t suspect_count, suspect_cap;
 	uint64_t inv6_changes, inv6_applied, inv6_leader, inv6_health;
+	/* the allocator's invariants (issue 15): the store last judged */
+	uint64_t alloc_applied, alloc_leader;
 	us_t inv6_at_us;
 	bool inv6_checked;
 	bool inv6_off; /* the scenario opted out (runner) */
@@ -134,6 +138,12 @@ struct clops_spec {
 	Cs__HealthConfig health;
 	bool has_health, own_test;
 	char *health_test[3];
+	/* issue 15: networks and published ports */
+	Cs__NetworkAttachmentConfig nets[LIMIT_SCN_NETWORKS_MAX];
+	Cs__NetworkAttachmentConfig *net_ptrs[LIMIT_SCN_NETWORKS_MAX];
+	Cs__EndpointSpec endpoint;
+	Cs__PortConfig ports[LIMIT_SCN_PORTS_MAX];
+	Cs__PortConfig *port_ptrs[LIMIT_SCN_PORTS_MAX];
 };
 
 /* Defaults of `docker service create`. */
@@ -251,6 +261,40 @@ static void clops_spec_health(struct clops_spec *s, const struct scn_service *k)
 		s->health.start_period_ms = k->health_start_period_ms;
 }
 
+/* network= and publish= (issue 15): each list given replaces the spec's. */
+static void clops_spec_apply_net(struct clops_spec *s, const struct scn_service *k)
+{
+	if (k->set & SCN_SVC_NETWORK) {
+		for (size_t i = 0; i < k->network_count; i++) {
+			cs__network_attachment_config__init(&s->nets[i]);
+			s->nets[i].target = k->networks[i];
+			s->net_ptrs[i] = &s->nets[i];
+		}
+		s->spec.n_networks = k->network_count;
+		s->spec.networks = s->net_ptrs;
+	}
+	if (k->set & SCN_SVC_PUBLISH) {
+		if (s->spec.endpoint)
+			s->endpoint = *s->spec.endpoint;
+		else
+			cs__endpoint_spec__init(&s->endpoint);
+		for (size_t i = 0; i < k->port_count; i++) {
+			cs__port_config__init(&s->ports[i]);
+			s->ports[i].published = k->ports[i].published;
+			s->ports[i].target = k->ports[i].target;
+			s->ports[i].protocol = (Cs__PortProtocol)k->ports[i].protocol;
+			s->ports[i].mode =
+				k->ports[i].host
+					? CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_HOST
+					: CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_INGRESS;
+			s->port_ptrs[i] = &s->ports[i];
+		}
+		s->endpoint.n_ports = k->port_count;
+		s->endpoint.ports = s->port_ptrs;
+		s->spec.endpoint = &s->endpoint;
+	}
+}
+
 /* Applies the keys a command gave. */
 static void clops_spec_apply(struct clops_spec *s, const struct scn_service *k)
 {
@@ -322,6 +366,7 @@ static void clops_spec_apply(struct clops_spec *s, const struct scn_service *k)
 	clops_spec_apply_rollback(s, k);
 	if (k->force) /* swarmctl's --force: SwarmKit's ForceUpdate counter */
 		s->task.force_update++;
+	clops_spec_apply_net(s, k);
 }
 
 /* Points the parts at each other (after any copy of the struct). */
@@ -1425,4 +1470,135 @@ bool clops_check(struct clops *o, struct manager *leader, char *msg, size_t size
 		}
 	}
 	return true;
+}
+
+/* ---------------------------------------------------------------- networks (issue 15) */
+
+int clops_network(struct clops *o, struct manager *m, const struct scn_cmd *cmd,
+		  char *err, size_t err_size, clops_done_fn done, void *data)
+{
+	struct clops_call *call;
+	uint64_t id;
+	int rv;
+
+	if (!manager_serves(m))
+		return CS_ENOTLEADER;
+	call = calloc(1, sizeof *call);
+	if (!call)
+		return CS_ENOMEM;
+	call->o = o;
+	call->m = m;
+	call->done = done;
+	call->data = data;
+	call->kind = cmd->kind;
+	snprintf(call->name, sizeof call->name, "%s", cmd->u.network.name);
+	if (cmd->kind == SCN_NETWORK_RM) {
+		rv = control_network_remove(m, cmd->u.network.name, err, err_size,
+					    clops_call_done, call);
+	} else {
+		Cs__NetworkSpec spec = CS__NETWORK_SPEC__INIT;
+		spec.name = cmd->u.network.name;
+		if (cmd->u.network.subnet)
+			spec.subnet = cmd->u.network.subnet;
+		if (cmd->u.network.driver)
+			spec.driver = cmd->u.network.driver;
+		rv = control_network_create(m, &spec, &id, err, err_size, clops_call_done,
+					    call);
+	}
+	if (rv)
+		free(call);
+	return rv;
+}
+
+/* The count a network condition reads from st (see clusterops.h). */
+static uint64_t clops_net_count(const struct store *st, const Cs__Service *svc,
+				const struct scn_cond *cond)
+{
+	uint64_t n = 0;
+	switch (cond->kind) {
+	case SCN_COND_ADDRESSES:
+		for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
+		     t = store_task_next_by_service(st, svc->id, t))
+			if (alloc_task_holds(t))
+				n += t->n_networks;
+		return n;
+	case SCN_COND_VIPS: return svc->n_vips;
+	default:
+		assert(cond->kind == SCN_COND_PENDING_BECAUSE);
+		for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
+		     t = store_task_next_by_service(st, svc->id, t))
+			if (t->status &&
+			    t->status->state == CS__TASK_STATE__TASK_STATE_PENDING &&
+			    t->desired_state == CS__TASK_STATE__TASK_STATE_RUNNING &&
+			    t->status->message &&
+			    strstr(t->status->message, cond->reason))
+				n++;
+		return n;
+	}
+}
+
+int clops_net_cond(struct clops *o, struct manager *leader, const struct scn_cond *cond,
+		   char *got, size_t got_size)
+{
+	const struct store *st;
+	const Cs__Service *svc;
+	uint64_t n;
+
+	(void)o;
+	if (!leader) {
+		snprintf(got, got_size, "no leader");
+		return 0;
+	}
+	st = manager_store(leader);
+	svc = store_service_by_name(st, cond->service);
+	if (!svc) {
+		snprintf(got, got_size, "no service %s", cond->service);
+		return 0;
+	}
+	if (cond->kind == SCN_COND_PUBLISHES) {
+		for (size_t i = 0; i < svc->n_ports; i++)
+			if (svc->ports[i]->published == cond->count)
+				return 1;
+		snprintf(got, got_size, "%zu ports, %u not among them", svc->n_ports,
+			 (unsigned)cond->count);
+		return 0;
+	}
+	n = clops_net_count(st, svc, cond);
+	if (scn_op_holds(cond->op, n, cond->count))
+		return 1;
+	snprintf(got, got_size, "%llu", (unsigned long long)n);
+	return 0;
+}
+
+bool clops_check_alloc(struct clops *o, struct manager *leader, char *msg, size_t size)
+{
+	const struct store *st;
+	uint64_t lid, applied;
+
+	if (!leader)
+		return true;
+	lid = manager_raft_id(leader);
+	applied = manager_applied(leader);
+	if (lid == o->alloc_leader && applied == o->alloc_applied)
+		return true; /* judged already */
+	o->alloc_leader = lid;
+	o->alloc_applied = applied;
+	st = manager_store(leader);
+	if (store_network_count(st) <= 1) {
+		/* only the ingress network: judge only if some service publishes */
+		bool any = false;
+		for (const Cs__Service *s = store_service_next(st, NULL); s && !any;
+		     s = store_service_next(st, s))
+			any = s->spec->endpoint != NULL;
+		if (!any)
+			return true;
+	}
+	if (alloc_invariants(st, msg, size))
+		return true;
+	{
+		char why[200];
+		snprintf(why, sizeof why, "%s", msg);
+		snprintf(msg, size, "invariant 7 (allocator): %s", why);
+	}
+	return false;
 }

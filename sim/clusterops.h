@@ -57,6 +57,18 @@ bool clops_check(struct clops *o, struct manager *leader, char *msg, size_t size
  * scenario's opt-out). */
 void clops_inv6_enable(struct clops *o, bool on);
 
+/* Issue 15. clops_network runs network create/rm (cmd) on m, as
+ * clops_service does. clops_net_cond judges `store addresses|vips SVC OP
+ * N`, `service NAME publishes PORT` and `pending SVC because=... OP N` on
+ * the leader's store (1 holds, 0 not, with got). clops_check_alloc checks
+ * the allocator's invariants (allocator.h's alloc_invariants) on the
+ * leader's store when it changed: false with msg when broken. */
+int clops_network(struct clops *o, struct manager *m, const struct scn_cmd *cmd,
+		  char *err, size_t err_size, clops_done_fn done, void *data);
+int clops_net_cond(struct clops *o, struct manager *leader, const struct scn_cond *cond,
+		   char *got, size_t got_size);
+bool clops_check_alloc(struct clops *o, struct manager *leader, char *msg, size_t size);
+
 /* clops_desired returns how many tasks a service should run now: its
  * replicas, or one per node that can take it (global: ready, not drained,
  * passing its constraints; a paused node only if it holds one), less the

@@ -898,6 +898,21 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 		if (!r->real_managers)
 			return runner_not_built(r, cmd, "ca rotated needs the managers");
 		return runner_cond_ca_rotated(r, got, got_size);
+	case SCN_COND_ADDRESSES:
+	case SCN_COND_VIPS:
+	case SCN_COND_PUBLISHES:
+	case SCN_COND_PENDING_BECAUSE: {
+		int64_t leader;
+		if (!r->real_managers)
+			return runner_not_built(r, cmd,
+						"this condition needs the managers");
+		leader = simcluster_leader(r->cluster);
+		return clops_net_cond(
+			r->ops,
+			leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader)
+				    : NULL,
+			cond, got, got_size);
+	}
 	case SCN_COND_REFUSED:
 	case SCN_COND_TERM:
 	case SCN_COND_SERVICE:
@@ -936,6 +951,11 @@ static bool runner_check(struct runner *r)
 	if (r->real_managers) {
 		int64_t leader = simcluster_leader(r->cluster);
 		if (!clops_check(
+			    r->ops,
+			    leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader)
+					: NULL,
+			    got, sizeof got) ||
+		    !clops_check_alloc(
 			    r->ops,
 			    leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader)
 					: NULL,
@@ -1231,6 +1251,8 @@ static int runner_api_once(struct runner *r, const struct scn_cmd *cmd, uint32_t
 		rv = control_cluster_set_cert_expiry(m, cmd->u.settings.cert_expiry_ms,
 						     err, err_size, runner_call_done,
 						     call);
+	} else if (cmd->kind == SCN_NETWORK_CREATE || cmd->kind == SCN_NETWORK_RM) {
+		rv = clops_network(r->ops, m, cmd, err, err_size, runner_call_done, call);
 	} else if (node == UINT32_MAX) {
 		rv = clops_service(r->ops, m, cmd, err, err_size, runner_call_done, call);
 	} else {
@@ -1249,6 +1271,24 @@ static int runner_api_once(struct runner *r, const struct scn_cmd *cmd, uint32_t
 	}
 	if (rv == CS_ENOTLEADER)
 		return CS_ENOTLEADER; /* leadership moved under us: ask again */
+	if (cmd->refuse) {
+		/* issue 15: `refuse CMD`: the API must say no */
+		if (rv) {
+			world_trace(r->w, UINT32_MAX, (enum sim_ev_kind)RUNNER_EV_CMD,
+				    0xe0e0, (uint64_t)-rv);
+			call->status = 0;
+			return 0;
+		}
+		if (runner_wait_call(r, cmd, call, 30 * 1000 * 1000ull))
+			return -1;
+		if (call->status == 0)
+			return runner_fail(
+				r, cmd,
+				"accepted (expected the control API to refuse it)");
+		if (call->status != CS_ENOTLEADER)
+			call->status = 0;
+		return 0;
+	}
 	if (rv == CS_EEXIST && retried && cmd->kind == SCN_SERVICE_CREATE)
 		return 0; /* the first attempt did commit */
 	if (rv)
@@ -1439,7 +1479,9 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 			       : 0;
 	case SCN_SERVICE_CREATE:
 	case SCN_SERVICE_UPDATE:
-	case SCN_SERVICE_RM: return runner_api(r, cmd, UINT32_MAX);
+	case SCN_SERVICE_RM:
+	case SCN_NETWORK_CREATE:
+	case SCN_NETWORK_RM: return runner_api(r, cmd, UINT32_MAX);
 	case SCN_NODE_ADD: return runner_add_node(r, cmd, cmd->u.node.added);
 	case SCN_NODE_DRAIN:
 	case SCN_NODE_PAUSE:

@@ -323,8 +323,10 @@ static const char *const scn_cmd_names[] = {
 	[SCN_CERT] = "cert",
 	[SCN_FORGE] = "forge",
 	[SCN_CA_ROTATE] = "ca rotate",
+	[SCN_NETWORK_CREATE] = "network create",
+	[SCN_NETWORK_RM] = "network rm",
 };
-_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_CA_ROTATE + 1,
+_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_NETWORK_RM + 1,
 	       "a name for every command");
 
 static const char *const scn_state_names[] = {
@@ -379,7 +381,7 @@ static const char *const scn_order_names[] = {
 
 #define SCN_COMMANDS_TEXT                                                                   \
 	"cluster, seed, set, run, service, node, kill, restart, partition, isolate, link, " \
-	"heal, image, runtime, disk, cert, forge, expect, always, await"
+	"heal, image, runtime, disk, cert, forge, expect, always, await, network, refuse"
 #define SCN_CONDS_TEXT                                                            \
 	"leader, no leader, running, store tasks, nodes ready, node, converged, " \
 	"managers in sync, refused, term, service or ca rotated"
@@ -914,6 +916,8 @@ static const struct scn_key scn_service_keys[] = {
 	{"rollback-monitor", SCN_SVC_ROLLBACK_MONITOR, false},
 	{"rollback-max-failure-ratio", SCN_SVC_ROLLBACK_MAX_FAILURE_RATIO, false},
 	{"rollback-order", SCN_SVC_ROLLBACK_ORDER, false},
+	{"network", SCN_SVC_NETWORK, true},
+	{"publish", SCN_SVC_PUBLISH, true},
 };
 
 #define SCN_LABELS_PREFIX "node.labels."
@@ -1111,6 +1115,89 @@ static int scn_health_key(struct scn_parser *p, struct scn_service *svc,
 }
 
 /* Applies one KEY=VALUE of service create or update to svc. */
+/* ---------------------------------------------------------------- networks (issue 15) */
+
+/* The bytes [from, to) of t. */
+static struct scn_tok scn_span_of(struct scn_tok t, uint32_t from, uint32_t to)
+{
+	assert(from <= to && to <= t.len);
+	return scn_tok_head(scn_tok_tail(t, from), to - from);
+}
+
+/* Reads a port (1..65535) from t; 0 when t is empty and may_be_empty. */
+static bool scn_port_num(struct scn_tok t, bool may_be_empty, uint32_t *port)
+{
+	uint64_t v = 0;
+	if (t.len == 0) {
+		*port = 0;
+		return may_be_empty;
+	}
+	if (t.len > 5 || !scn_tok_all_digits(t))
+		return false;
+	for (uint32_t i = 0; i < t.len; i++)
+		v = v * 10 + (uint64_t)(t.s[i] - '0');
+	*port = (uint32_t)v;
+	return v >= 1 && v <= 65535;
+}
+
+/* network=NAME (repeatable); publish=[host:][P]:T[/tcp|udp|sctp]
+ * (repeatable; P left out: drawn from 30000-32767, ingress only). The
+ * first of either key in a command starts its list afresh. */
+static int scn_service_net_key(struct scn_parser *p, struct scn_service *svc,
+			       const struct scn_kv *kv)
+{
+	struct scn_tok v = kv->value;
+	struct scn_port port = {0};
+	const char *colon;
+
+	if (kv->key->bit == SCN_SVC_NETWORK) {
+		if (svc->network_count == LIMIT_SCN_NETWORKS_MAX)
+			return scn_fail(p, kv->name.col,
+					"more than %u networks (LIMIT_SCN_NETWORKS_MAX)",
+					LIMIT_SCN_NETWORKS_MAX);
+		return scn_value_name(p, v, "network", SCN_NAME_EXTRA,
+				      &svc->networks[svc->network_count++]);
+	}
+	if (svc->port_count == LIMIT_SCN_PORTS_MAX)
+		return scn_fail(p, kv->name.col,
+				"more than %u ports (LIMIT_SCN_PORTS_MAX)",
+				LIMIT_SCN_PORTS_MAX);
+	if (scn_tok_has_prefix(v, "host:")) {
+		port.host = true;
+		v = scn_tok_tail(v, 5);
+	}
+	colon = memchr(v.s, ':', v.len);
+	if (colon) {
+		const char *slash = memchr(colon, '/', v.len - (uint32_t)(colon - v.s));
+		uint32_t at = (uint32_t)(colon - v.s);
+		uint32_t tend = slash ? (uint32_t)(slash - v.s) : v.len;
+		struct scn_tok proto =
+			slash ? scn_tok_tail(v, tend + 1) : scn_tok_head(v, 0);
+		bool ok =
+			scn_port_num(scn_tok_head(v, at), !port.host, &port.published) &&
+			scn_port_num(scn_span_of(v, at + 1, tend), false, &port.target);
+		if (ok && slash) {
+			if (scn_tok_is(proto, "tcp"))
+				port.protocol = 0;
+			else if (scn_tok_is(proto, "udp"))
+				port.protocol = 1;
+			else if (scn_tok_is(proto, "sctp"))
+				port.protocol = 2;
+			else
+				ok = false;
+		}
+		if (ok) {
+			svc->ports[svc->port_count++] = port;
+			return 0;
+		}
+	}
+	return scn_fail(
+		p, kv->value.col,
+		"publish: expected [host:][P]:T[/tcp|udp|sctp] (P 1-65535, left out "
+		"to draw one; host mode needs P), got '%.*s'",
+		SCN_TOK_ARG(kv->value));
+}
+
 static int scn_service_key(struct scn_parser *p, struct scn_service *svc,
 			   const struct scn_kv *kv)
 {
@@ -1226,6 +1313,8 @@ static int scn_service_key(struct scn_parser *p, struct scn_service *svc,
 				SCN_COUNT(scn_order_names), &index);
 		svc->rollback_order = (enum scn_update_order)index;
 		break;
+	case SCN_SVC_NETWORK:
+	case SCN_SVC_PUBLISH: rv = scn_service_net_key(p, svc, kv); break;
 	default: assert(!"a service key without a case"); rv = CS_EINVAL;
 	}
 	if (!rv)
@@ -1245,6 +1334,8 @@ static void scn_service_free(struct scn_service *svc)
 		free(svc->envs[i]);
 	free(svc->envs);
 	free(svc->health_cmd);
+	for (size_t i = 0; i < svc->network_count; i++)
+		free(svc->networks[i]);
 	memset(svc, 0, sizeof *svc);
 }
 
@@ -1452,6 +1543,39 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 		rv = scn_on_node(p, from, i, c);
 		return rv ? rv : scn_op_count(p, from, i, c);
 	}
+	if (scn_tok_is(t, "store") && *i < p->tok_count &&
+	    (scn_tok_is(p->toks[*i], "addresses") || scn_tok_is(p->toks[*i], "vips"))) {
+		/* issue 15: store addresses|vips SVC OP N */
+		c->kind = scn_tok_is(p->toks[(*i)++], "vips") ? SCN_COND_VIPS
+							      : SCN_COND_ADDRESSES;
+		rv = scn_name_at(p, from, *i, "a service name", SCN_NAME_EXTRA,
+				 &c->service);
+		if (rv)
+			return rv;
+		(*i)++;
+		return scn_op_count(p, from, i, c);
+	}
+	if (scn_tok_is(t, "pending")) {
+		/* issue 15: pending SVC because=WORD[-WORD...] OP N */
+		struct scn_tok b;
+		c->kind = SCN_COND_PENDING_BECAUSE;
+		rv = scn_name_at(p, from, *i, "a service name", SCN_NAME_EXTRA,
+				 &c->service);
+		if (rv)
+			return rv;
+		(*i)++;
+		if (*i >= p->tok_count || !scn_tok_has_prefix(p->toks[*i], "because=") ||
+		    p->toks[*i].len == strlen("because="))
+			return scn_expected(p, from, *i, "because=WORD[-WORD...]");
+		b = scn_tok_tail(p->toks[(*i)++], (uint32_t)strlen("because="));
+		c->reason = scn_tok_dup(b);
+		if (!c->reason)
+			return scn_nomem(p);
+		for (char *q = c->reason; *q; q++)
+			if (*q == '-')
+				*q = ' ';
+		return scn_op_count(p, from, i, c);
+	}
 	if (scn_tok_is(t, "store")) {
 		c->kind = SCN_COND_STORE_TASKS;
 		rv = scn_keyword(p, from, i, "tasks", "'tasks'");
@@ -1515,7 +1639,15 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 			c->exists = true;
 		else if (*i < p->tok_count && scn_tok_is(p->toks[*i], "completed"))
 			c->kind = SCN_COND_JOB_COMPLETED; /* a job's run is done */
-		else if (*i >= p->tok_count || !scn_tok_is(p->toks[*i], "absent"))
+		else if (*i + 1 < p->tok_count && scn_tok_is(p->toks[*i], "publishes")) {
+			/* issue 15: service NAME publishes PORT */
+			uint32_t port;
+			c->kind = SCN_COND_PUBLISHES;
+			if (!scn_port_num(p->toks[*i + 1], false, &port))
+				return scn_expected(p, from, *i + 1, "a port (1-65535)");
+			c->count = port;
+			(*i)++;
+		} else if (*i >= p->tok_count || !scn_tok_is(p->toks[*i], "absent"))
 			return scn_expected(p, from, *i, "exists, absent or completed");
 		(*i)++;
 		return 0;
@@ -2587,6 +2719,64 @@ struct scn_verb {
 	bool before_cluster; /* may come before `cluster` */
 };
 
+/* network create NAME [subnet=CIDR] [driver=overlay|bridge|host] |
+ * network rm NAME (issue 15) */
+static int scn_parse_network(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	static const struct scn_key keys[] = {
+		{"subnet", 1u << 0, false},
+		{"driver", 1u << 1, false},
+	};
+	struct scn_seen seen = {0};
+	int rv;
+
+	if (p->tok_count < 2 ||
+	    (!scn_tok_is(p->toks[1], "create") && !scn_tok_is(p->toks[1], "rm")))
+		return scn_expected(p, 0, 1, "create or rm");
+	cmd->kind = scn_tok_is(p->toks[1], "rm") ? SCN_NETWORK_RM : SCN_NETWORK_CREATE;
+	rv = scn_name_at(p, 0, 2, "a network name", SCN_NAME_EXTRA, &cmd->u.network.name);
+	if (rv)
+		return rv;
+	if (cmd->kind == SCN_NETWORK_RM)
+		return scn_end(p, 3);
+	for (uint32_t i = 3; i < p->tok_count; i++) {
+		struct scn_kv kv;
+		rv = scn_kv_read(p, p->toks[i], keys, SCN_COUNT(keys), "network create",
+				 &seen, &kv);
+		if (rv)
+			return rv;
+		if (kv.key->bit == 1u << 0)
+			cmd->u.network.subnet = scn_tok_dup(kv.value);
+		else
+			cmd->u.network.driver = scn_tok_dup(kv.value);
+		if (!(kv.key->bit == 1u << 0 ? cmd->u.network.subnet
+					     : cmd->u.network.driver))
+			return scn_nomem(p);
+	}
+	return 0;
+}
+
+/* refuse CMD...: CMD (service create|update|rm, network create|rm) must be
+ * refused by the control API (issue 15: a port in use, a network in use);
+ * the run fails when it is accepted. */
+static int scn_parse_refuse(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	int rv;
+
+	if (p->tok_count < 2 ||
+	    (!scn_tok_is(p->toks[1], "service") && !scn_tok_is(p->toks[1], "network")))
+		return scn_expected(p, 0, 1,
+				    "service or network (the command to refuse)");
+	p->toks++;
+	p->tok_count--;
+	rv = scn_tok_is(p->toks[0], "service") ? scn_parse_service(p, cmd)
+					       : scn_parse_network(p, cmd);
+	p->toks--;
+	p->tok_count++;
+	cmd->refuse = true;
+	return rv;
+}
+
 static const struct scn_verb scn_verbs[] = {
 	{"cluster", scn_parse_cluster, true},
 	{"seed", scn_parse_seed, true},
@@ -2609,6 +2799,8 @@ static const struct scn_verb scn_verbs[] = {
 	{"cert", scn_parse_cert, false},
 	{"forge", scn_parse_forge, false},
 	{"ca", scn_parse_ca, false},
+	{"network", scn_parse_network, false},
+	{"refuse", scn_parse_refuse, false},
 };
 
 static void scn_cmd_free(struct scn_cmd *cmd)
@@ -2630,7 +2822,16 @@ static void scn_cmd_free(struct scn_cmd *cmd)
 	case SCN_IMAGE: free(cmd->u.image.name); break;
 	case SCN_EXPECT:
 	case SCN_ALWAYS:
-	case SCN_AWAIT: free(cmd->u.expect.cond.service); break;
+	case SCN_AWAIT:
+		free(cmd->u.expect.cond.service);
+		free(cmd->u.expect.cond.reason);
+		break;
+	case SCN_NETWORK_CREATE:
+	case SCN_NETWORK_RM:
+		free(cmd->u.network.name);
+		free(cmd->u.network.subnet);
+		free(cmd->u.network.driver);
+		break;
 	default: break;
 	}
 	memset(cmd, 0, sizeof *cmd);

@@ -43,6 +43,9 @@ enum scn_cmd_kind {
 	SCN_CERT,      /* addition: cert NODE expire|foreign|other-cluster|none */
 	SCN_FORGE,     /* addition: forge SRC KIND to=DST [as=NODE] (issue 13) */
 	SCN_CA_ROTATE, /* addition: ca rotate (a root CA rotation, issue 13) */
+	/* issue 15: network create NAME [subnet=CIDR] [driver=D], network rm NAME */
+	SCN_NETWORK_CREATE,
+	SCN_NETWORK_RM,
 };
 
 /* A node reference: a concrete node, or "leader" (resolved when run). A
@@ -104,6 +107,11 @@ enum scn_cond_kind {
 	SCN_COND_CA_ROTATED, /* ca rotated: the last `ca rotate` finished */
 	/* addition of issue 14 (jobs) */
 	SCN_COND_JOB_COMPLETED, /* service NAME completed: its current run is done */
+	/* additions of issue 15 (the allocator), from the leader's store */
+	SCN_COND_ADDRESSES,	  /* store addresses SVC OP N: held by its live tasks */
+	SCN_COND_VIPS,		  /* store vips SVC OP N */
+	SCN_COND_PUBLISHES,	  /* service NAME publishes PORT (count: the port) */
+	SCN_COND_PENDING_BECAUSE, /* pending SVC because=WORDS OP N */
 };
 
 struct scn_cond {
@@ -116,6 +124,7 @@ struct scn_cond {
 	enum scn_task_state state; /* STORE_TASKS */
 	bool node_ready;	   /* NODE_STATUS: true = ready, false = down */
 	bool exists;		   /* SERVICE: exists (true) or absent */
+	char *reason;		   /* PENDING_BECAUSE: the words, '-' read as blanks */
 };
 
 enum scn_mode {
@@ -168,6 +177,20 @@ enum scn_svc_key {
 	SCN_SVC_ROLLBACK_MONITOR = 1u << 28,
 	SCN_SVC_ROLLBACK_MAX_FAILURE_RATIO = 1u << 27,
 	SCN_SVC_ROLLBACK_ORDER = 1u << 26,
+	/* issue 15: network=NAME and publish=[host:][P]:T[/PROTO], repeatable
+	 * (either list given on update replaces that list) */
+	SCN_SVC_NETWORK = 1u << 24,
+	SCN_SVC_PUBLISH = 1u << 25,
+};
+
+#define LIMIT_SCN_NETWORKS_MAX 16u /* LIMIT_SERVICE_NETWORKS_MAX */
+#define LIMIT_SCN_PORTS_MAX    16u
+
+/* publish=[host:][P]:T[/PROTO]: P 0 is drawn (ingress); host: host mode */
+struct scn_port {
+	uint32_t published, target;
+	unsigned protocol; /* 0 tcp, 1 udp, 2 sctp (Cs__PortProtocol) */
+	bool host;
 };
 
 /* The scenario's own limits on env (the control API's spec limit,
@@ -238,6 +261,11 @@ struct scn_service {
 	uint32_t rollback_max_failure_ratio_ppm;
 	enum scn_update_order rollback_order;
 	bool force;
+	/* issue 15 */
+	char *networks[LIMIT_SCN_NETWORKS_MAX];
+	size_t network_count;
+	struct scn_port ports[LIMIT_SCN_PORTS_MAX];
+	size_t port_count;
 };
 
 /* Bits of scn_service.health_set. */
@@ -420,11 +448,18 @@ struct scn_cmd {
 		struct scn_cert cert;
 		struct scn_forge forge;
 		struct {
+			char *name;
+			char *subnet; /* NULL: from the pool */
+			char *driver; /* NULL: overlay */
+		} network;	      /* NETWORK_CREATE, NETWORK_RM (name only) */
+		struct {
 			struct scn_cond cond;
 			bool has_within;
 			uint64_t within_ms;
 		} expect; /* EXPECT, ALWAYS (no within) */
 	} u;
+	/* issue 15: `refuse CMD...`: the control API must refuse the command */
+	bool refuse;
 };
 
 struct scn_script {

@@ -634,7 +634,7 @@ static void test_scn_service_update_force_and_rollback_keys(void **state)
 		   "health-cmd, health-interval, health-timeout, health-retries, "
 		   "health-start-period, stop-grace-period, rollback-parallelism, "
 		   "rollback-delay, rollback-failure-action, rollback-monitor, "
-		   "rollback-max-failure-ratio, rollback-order)");
+		   "rollback-max-failure-ratio, rollback-order, network, publish)");
 }
 
 static void test_scn_set_orphan_delay_goes_after_cluster(void **state)
@@ -843,7 +843,7 @@ static void test_scn_rejects_unknown_command(void **state)
 		"serivce create web",
 		"scn.scn:2:1: unknown command 'serivce' (expected cluster, seed, set, run, "
 		"service, node, kill, restart, partition, isolate, link, heal, image, runtime, "
-		"disk, cert, forge, expect, always, await)");
+		"disk, cert, forge, expect, always, await, network, refuse)");
 }
 
 static void test_scn_rejects_unknown_key_naming_the_allowed_ones(void **state)
@@ -857,7 +857,7 @@ static void test_scn_rejects_unknown_key_naming_the_allowed_ones(void **state)
 		"update-max-failure-ratio, env, env-bytes, max-concurrent, health-cmd, health-interval, "
 		"health-timeout, health-retries, health-start-period, stop-grace-period, "
 		"rollback-parallelism, rollback-delay, rollback-failure-action, rollback-monitor, "
-		"rollback-max-failure-ratio, rollback-order)");
+		"rollback-max-failure-ratio, rollback-order, network, publish)");
 	line_fails(
 		"link m1 m2 jitter=5ms",
 		"scn.scn:2:12: unknown key 'jitter' for link (expected loss, delay, dup, "
@@ -1685,6 +1685,60 @@ static void test_scn_rejects_bad_ca_commands(void **state)
 		"scn.scn:2:31: unexpected 'x' after complete command 'node add worker token=initial'");
 }
 
+/* issue 15: network create/rm, refuse, network= and publish=, and the
+ * allocator's conditions */
+static void test_scn_network_forms(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c;
+	(void)state;
+
+	c = line_cmd("network create small subnet=10.0.3.0/29 driver=overlay", &s);
+	assert_int_equal(c->kind, SCN_NETWORK_CREATE);
+	assert_string_equal(c->u.network.name, "small");
+	assert_string_equal(c->u.network.subnet, "10.0.3.0/29");
+	assert_false(c->refuse);
+	scn_free(&s);
+	c = line_cmd("refuse network rm small", &s);
+	assert_int_equal(c->kind, SCN_NETWORK_RM);
+	assert_true(c->refuse);
+	scn_free(&s);
+	c = line_cmd("refuse service create b network=x network=y publish=8080:80/udp "
+		     "publish=:81 publish=host:9000:90",
+		     &s);
+	assert_int_equal(c->kind, SCN_SERVICE_CREATE);
+	assert_true(c->refuse);
+	assert_int_equal(c->u.service.network_count, 2);
+	assert_string_equal(c->u.service.networks[1], "y");
+	assert_int_equal(c->u.service.port_count, 3);
+	assert_int_equal(c->u.service.ports[0].published, 8080);
+	assert_int_equal(c->u.service.ports[0].protocol, 1);
+	assert_int_equal(c->u.service.ports[1].published, 0);
+	assert_int_equal(c->u.service.ports[1].target, 81);
+	assert_true(c->u.service.ports[2].host);
+	scn_free(&s);
+	c = line_cmd("expect pending web because=no-free-address == 2 within 5s", &s);
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_PENDING_BECAUSE);
+	assert_string_equal(c->u.expect.cond.reason, "no free address");
+	assert_int_equal(c->u.expect.cond.count, 2);
+	scn_free(&s);
+	c = line_cmd("expect service web publishes 8080", &s);
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_PUBLISHES);
+	assert_int_equal(c->u.expect.cond.count, 8080);
+	scn_free(&s);
+	c = line_cmd("expect store vips web >= 1", &s);
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_VIPS);
+	scn_free(&s);
+	line_fails(
+		"service create b publish=host::80",
+		"scn.scn:2:26: publish: expected [host:][P]:T[/tcp|udp|sctp] (P 1-65535, "
+		"left out to draw one; host mode needs P), got 'host::80'");
+	line_fails(
+		"refuse node drain w1",
+		"scn.scn:2:8: expected service or network (the command to refuse) after "
+		"'refuse', got 'node'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1767,6 +1821,7 @@ int main(void)
 		cmocka_unit_test(test_scn_runtime_restart_and_ok),
 		cmocka_unit_test(test_scn_disk_faults_and_ok),
 		cmocka_unit_test(test_scn_rejects_bad_fault_commands),
+		cmocka_unit_test(test_scn_network_forms),
 	};
 	return cmocka_run_group_tests_name("scenario", tests, NULL, NULL);
 }

@@ -562,6 +562,61 @@ static void test_swarmctl_service_ls_json(void **state)
 	free(buf);
 }
 
+/* issue 15: --network, --publish and -p; an update's list replaces the
+ * whole list, other fields keep the service's */
+static void test_swarmctl_network_publish_flags(void **state)
+{
+	struct swarmctl_cli_spec b, u;
+	Cs__PortConfig p;
+	char err[512];
+	char a0[] = "--name", a1[] = "web", a2[] = "--image", a3[] = "busybox",
+	     a4[] = "--network", a5[] = "name=front,alias=www", a6[] = "-p",
+	     a7[] = "8080:80", a8[] = "--publish",
+	     a9[] = "published=9000,target=90,protocol=udp,mode=host";
+	char *argv[] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9};
+	char u0[] = "web", u1[] = "--publish", u2[] = "target=81";
+	char *uargv[] = {u0, u1, u2};
+	(void)state;
+
+	swarmctl_cli_spec_init(&b, NULL);
+	assert_int_equal(swarmctl_cli_spec(&b, 10, argv, false, err, sizeof err), 0);
+	assert_int_equal(b.spec.n_networks, 1);
+	assert_string_equal(b.spec.networks[0]->target, "front");
+	assert_int_equal(b.spec.networks[0]->n_aliases, 1);
+	assert_string_equal(b.spec.networks[0]->aliases[0], "www");
+	assert_non_null(b.spec.endpoint);
+	assert_int_equal(b.spec.endpoint->n_ports, 2);
+	assert_int_equal(b.spec.endpoint->ports[0]->published, 8080);
+	assert_int_equal(b.spec.endpoint->ports[0]->target, 80);
+	assert_int_equal(b.spec.endpoint->ports[0]->mode,
+			 CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_INGRESS);
+	assert_int_equal(b.spec.endpoint->ports[1]->protocol,
+			 CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP);
+	assert_int_equal(b.spec.endpoint->ports[1]->mode,
+			 CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_HOST);
+	/* what swarmctl sends must pack (every part initialised) */
+	assert_true(cs__service_spec__get_packed_size(&b.spec) > 0);
+	/* update: the ports given replace the list, the networks stay */
+	swarmctl_cli_spec_init(&u, &b.spec);
+	assert_int_equal(swarmctl_cli_spec(&u, 3, uargv, true, err, sizeof err), 0);
+	assert_int_equal(u.spec.n_networks, 1);
+	assert_string_equal(u.spec.networks[0]->target, "front");
+	assert_int_equal(u.spec.endpoint->n_ports, 1);
+	assert_int_equal(u.spec.endpoint->ports[0]->target, 81);
+	assert_int_equal(u.spec.endpoint->ports[0]->published, 0);
+	assert_true(cs__service_spec__get_packed_size(&u.spec) > 0);
+	/* refusals */
+	assert_int_equal(swarmctl_cli_publish("8080", &p, err, sizeof err), CS_EINVAL);
+	assert_int_equal(swarmctl_cli_publish("8080:70000", &p, err, sizeof err),
+			 CS_EINVAL);
+	assert_int_equal(
+		swarmctl_cli_publish("published=1,mode=mesh", &p, err, sizeof err),
+		CS_EINVAL);
+	assert_non_null(strstr(err, "--publish"));
+	assert_int_equal(swarmctl_cli_publish("53:53/udp", &p, err, sizeof err), 0);
+	assert_int_equal(p.protocol, CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -577,6 +632,7 @@ int main(void)
 		cmocka_unit_test(test_swarmctl_service_labels),
 		cmocka_unit_test(test_swarmctl_task_filters),
 		cmocka_unit_test(test_swarmctl_inspect_shows_times),
+		cmocka_unit_test(test_swarmctl_network_publish_flags),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
