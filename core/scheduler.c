@@ -22,6 +22,7 @@
  * tree built again when a task of another spec version comes. */
 #include "core/scheduler.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,9 +38,11 @@ _Static_assert(LIMIT_SCHED_TASKS_PER_RUN <= LIMIT_STORE_BATCH_ACTIONS,
 _Static_assert(SCHED_RUN_BYTES_MAX < LIMIT_FRAME_BYTES_MAX / 2,
 	       "a run's batch is one write");
 
-#define SCHED_NONE	    UINT32_MAX
-#define SCHED_LABEL_PREFIX  "node.labels."
-#define SCHED_LABEL_PREFLEN (sizeof SCHED_LABEL_PREFIX - 1)
+#define SCHED_NONE	     UINT32_MAX
+#define SCHED_LABEL_PREFIX   "node.labels."
+#define SCHED_LABEL_PREFLEN  (sizeof SCHED_LABEL_PREFIX - 1)
+#define SCHED_ENGINE_PREFIX  "engine.labels."
+#define SCHED_ENGINE_PREFLEN (sizeof SCHED_ENGINE_PREFIX - 1)
 
 enum { SCHED_REASON_BYTES = 1024 };
 
@@ -103,7 +106,13 @@ enum sched_ckey {
 	SCHED_CKEY_HOSTNAME,
 	SCHED_CKEY_ROLE,
 	SCHED_CKEY_LABEL,
+	SCHED_CKEY_OS,		 /* node.platform.os */
+	SCHED_CKEY_ARCH,	 /* node.platform.arch */
+	SCHED_CKEY_ENGINE_LABEL, /* engine.labels.KEY */
+	SCHED_CKEY_IP,		 /* node.ip: an address or a CIDR block */
 };
+
+enum { SCHED_IP_BYTES = 16 }; /* IPv6; IPv4 as ::ffff:a.b.c.d */
 
 /* A parsed constraint; strings point into text (borrowed from the spec). */
 struct sched_constraint {
@@ -114,7 +123,9 @@ struct sched_constraint {
 	size_t label_len;
 	const char *value;
 	size_t value_len;
-	uint64_t id; /* node.id's value */
+	uint64_t id;		    /* node.id's value */
+	uint8_t ip[SCHED_IP_BYTES]; /* node.ip's address (masked: a block) */
+	unsigned ip_bits;	    /* node.ip's prefix length (128: one address) */
 };
 
 /* Nodes ordered by the values of a list of labels (missing last), then id;
@@ -236,6 +247,106 @@ static const char *sched_node_label(const Cs__Node *n, const char *key, size_t k
 	return NULL;
 }
 
+/* Returns the value of engine label key[0..key_len), or NULL. */
+static const char *sched_engine_label(const Cs__Node *n, const char *key, size_t key_len)
+{
+	for (size_t i = 0; i < n->n_engine_labels; i++) {
+		const Cs__Label *l = n->engine_labels[i];
+		if (l->key && strlen(l->key) == key_len &&
+		    memcmp(l->key, key, key_len) == 0)
+			return l->value ? l->value : "";
+	}
+	return NULL;
+}
+
+/* Parses text[0..len) as an IPv4 or IPv6 address into out (IPv4 mapped
+ * into IPv6, as Go's net.ParseIP); *v4 says which it was. Returns whether
+ * it is one. */
+static bool sched_ip_parse(const char *text, size_t len, uint8_t out[SCHED_IP_BYTES],
+			   bool *v4)
+{
+	char buf[64];
+	uint8_t a4[4];
+
+	if (len == 0 || len >= sizeof buf)
+		return false;
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	if (inet_pton(AF_INET, buf, a4) == 1) {
+		memset(out, 0, SCHED_IP_BYTES);
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, a4, 4);
+		*v4 = true;
+		return true;
+	}
+	*v4 = false;
+	return inet_pton(AF_INET6, buf, out) == 1;
+}
+
+/* Whether a and b agree on their first bits bits. */
+static bool sched_ip_prefix_eq(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+	assert(bits <= 8 * SCHED_IP_BYTES);
+	for (unsigned i = 0; i < bits / 8; i++)
+		if (a[i] != b[i])
+			return false;
+	if (bits % 8) {
+		uint8_t mask = (uint8_t)(0xff << (8 - bits % 8));
+		return (a[bits / 8] & mask) == (b[bits / 8] & mask);
+	}
+	return true;
+}
+
+/* Reads node.ip's value: an address (ip_bits 128) or a CIDR block
+ * (SwarmKit's net.ParseIP, then net.ParseCIDR). Returns whether it is
+ * either. */
+static bool sched_ip_value(struct sched_constraint *c)
+{
+	const char *slash = memchr(c->value, '/', c->value_len);
+	size_t addr_len = slash ? (size_t)(slash - c->value) : c->value_len;
+	unsigned bits = 0;
+	bool v4;
+
+	if (!sched_ip_parse(c->value, addr_len, c->ip, &v4))
+		return false;
+	if (!slash) {
+		c->ip_bits = 8 * SCHED_IP_BYTES;
+		return true;
+	}
+	if (addr_len + 1 == c->value_len || c->value_len - addr_len - 1 > 3)
+		return false;
+	for (size_t i = addr_len + 1; i < c->value_len; i++) {
+		if (c->value[i] < '0' || c->value[i] > '9')
+			return false;
+		bits = bits * 10 + (unsigned)(c->value[i] - '0');
+	}
+	if (bits > (v4 ? 32u : 128u))
+		return false;
+	c->ip_bits = v4 ? bits + 96 : bits;
+	/* the block's own address: host bits off, as ParseCIDR */
+	for (unsigned i = c->ip_bits; i < 8 * SCHED_IP_BYTES; i++)
+		c->ip[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+	return true;
+}
+
+bool sched_ip_is_valid(const char *text, size_t len)
+{
+	uint8_t ip[SCHED_IP_BYTES];
+	bool v4;
+	return text && sched_ip_parse(text, len, ip, &v4);
+}
+
+/* Whether node n's address is in c's block (or is c's address). */
+static bool sched_ip_match(const struct sched_constraint *c, const Cs__Node *n)
+{
+	uint8_t ip[SCHED_IP_BYTES];
+	bool v4;
+
+	if (!n->addr || !sched_ip_parse(n->addr, strlen(n->addr), ip, &v4))
+		return false;
+	return sched_ip_prefix_eq(ip, c->ip, c->ip_bits);
+}
+
 /* Clamps a uint64 quantity to int64 (free resources may go negative). */
 static int64_t sched_i64(uint64_t v)
 {
@@ -308,6 +419,21 @@ static void sched_constraint_parse(const char *text, struct sched_constraint *c)
 		c->label = key + SCHED_LABEL_PREFLEN;
 		c->label_len = key_len - SCHED_LABEL_PREFLEN;
 		c->key = SCHED_CKEY_LABEL;
+	} else if (sched_key_is(key, key_len, "node.platform.os")) {
+		c->key = SCHED_CKEY_OS;
+	} else if (sched_key_is(key, key_len, "node.platform.arch")) {
+		c->key = SCHED_CKEY_ARCH;
+	} else if (key_len > SCHED_ENGINE_PREFLEN &&
+		   sched_eq_fold(key, SCHED_ENGINE_PREFLEN, SCHED_ENGINE_PREFIX,
+				 SCHED_ENGINE_PREFLEN)) {
+		c->label = key + SCHED_ENGINE_PREFLEN;
+		c->label_len = key_len - SCHED_ENGINE_PREFLEN;
+		c->key = SCHED_CKEY_ENGINE_LABEL;
+	} else if (sched_key_is(key, key_len, "node.ip")) {
+		/* SwarmKit takes any value and matches no node with one that
+		 * is neither an address nor a block: refused here instead */
+		if (sched_ip_value(c))
+			c->key = SCHED_CKEY_IP;
 	}
 }
 
@@ -341,6 +467,19 @@ static bool sched_constraint_match(const struct sched_constraint *c, const Cs__N
 		v = sched_node_label(n, c->label, c->label_len);
 		match = v && sched_eq_fold(c->value, c->value_len, v, strlen(v));
 		break;
+	case SCHED_CKEY_OS:
+		v = n->platform_os ? n->platform_os : "";
+		match = sched_eq_fold(c->value, c->value_len, v, strlen(v));
+		break;
+	case SCHED_CKEY_ARCH:
+		v = n->platform_arch ? n->platform_arch : "";
+		match = sched_eq_fold(c->value, c->value_len, v, strlen(v));
+		break;
+	case SCHED_CKEY_ENGINE_LABEL:
+		v = sched_engine_label(n, c->label, c->label_len);
+		match = v && sched_eq_fold(c->value, c->value_len, v, strlen(v));
+		break;
+	case SCHED_CKEY_IP: match = sched_ip_match(c, n); break;
 	}
 	return c->equal ? match : !match;
 }

@@ -190,12 +190,21 @@ void sched_free(struct sched *p);
 /* ---------------------------------------------------------------- constraints */
 
 /* sched_constraint_is_valid says whether text is a constraint the
- * scheduler understands: node.id, node.hostname, node.role or
- * node.labels.KEY (key prefixes in any case), then == or !=, then a value
- * (spaces around key and value ignored; no =, !, < or > in the value;
- * node.id's value 1 to 16 hex digits). The scheduler treats any other constraint as failing on every
- * node, so that such a task stays pending with a reason naming it. */
+ * scheduler understands: node.id, node.hostname, node.role,
+ * node.labels.KEY, node.platform.os, node.platform.arch, engine.labels.KEY
+ * or node.ip (keys and their prefixes in any case), then == or !=, then a
+ * value (spaces around key and value ignored; no =, !, < or > in the
+ * value; node.id's value 1 to 16 hex digits; node.ip's an IPv4 or IPv6
+ * address or CIDR block, as SwarmKit's manager/constraint, which matches
+ * the node's address as the manager sees it). Values compare without case;
+ * a node without the label, platform or address fails == and passes !=.
+ * The scheduler treats any other constraint as failing on every node, so
+ * that such a task stays pending with a reason naming it. */
 bool sched_constraint_is_valid(const char *text);
+
+/* sched_ip_is_valid says whether text[0..len) is an IPv4 or IPv6 address
+ * (what node.ip compares: the dispatcher records only such an address). */
+bool sched_ip_is_valid(const char *text, size_t len);
 
 /* sched_node_satisfies says whether node n passes every placement
  * constraint of svc (constraints only: not readiness or resources). The

@@ -388,8 +388,10 @@ static int cli_spec_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bo
 			return cli_fail(
 				err, n,
 				"--constraint: '%s' is not a constraint (expected "
-				"node.id, node.hostname, node.role or "
-				"node.labels.KEY, then == or !=, then a value)",
+				"node.id, node.hostname, node.role, "
+				"node.labels.KEY, node.platform.os, "
+				"node.platform.arch, engine.labels.KEY or node.ip, "
+				"then == or !=, then a value)",
 				v);
 		b->has_placement = true;
 		return cli_list_add(b->constraints, &b->placement.n_constraints,

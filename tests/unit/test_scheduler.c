@@ -633,6 +633,70 @@ static void test_sched_long_reason_is_cut_visibly(void **state)
 	world_free(&w);
 }
 
+/* node.platform.os, node.platform.arch, engine.labels.KEY and node.ip (an
+ * address or a CIDR block), as SwarmKit's constraint.NodeMatches. */
+static void test_sched_platform_engine_label_and_ip_constraints(void **state)
+{
+	Cs__Label el = CS__LABEL__INIT, *elp[1] = {&el};
+	Cs__Node a = CS__NODE__INIT, b = CS__NODE__INIT, bare = CS__NODE__INIT;
+	static const struct {
+		const char *constraint;
+		bool a, b, bare;
+	} cases[] = {
+		{"node.platform.os==linux", true, false, false},
+		{"node.platform.os==LINUX", true, false, false},
+		{"node.platform.os!=linux", false, true, true},
+		{"node.platform.arch==x86_64", true, false, false},
+		{"node.platform.arch==aarch64", false, true, false},
+		{"node.platform.arch!=aarch64", true, false, true},
+		{"engine.labels.storage==SSD", true, false, false},
+		{"engine.labels.storage!=ssd", false, true, true},
+		{"ENGINE.LABELS.storage==ssd", true, false, false},
+		{"engine.labels.Storage==ssd", false, false, false}, /* keys: case */
+		{"node.ip==10.1.2.3", true, false, false},
+		{"node.ip!=10.1.2.3", false, true, true},
+		{"node.ip==10.0.0.0/8", true, false, false},
+		{"node.ip==10.1.2.99/24", true, false, false}, /* host bits off */
+		{"node.ip==10.1.3.0/24", false, false, false},
+		{"node.ip!=10.0.0.0/8", false, true, true},
+		{"node.ip==0.0.0.0/0", true, false, false},
+		{"node.ip==fd00::/16", false, true, false},
+		{"node.ip==fd00:0:0:1::7", false, true, false},
+		{"node.ip==fd00:0:0:2::/64", false, false, false},
+		{"node.ip==::ffff:10.1.2.3", true, false, false}, /* IPv4-mapped */
+	};
+
+	a.platform_os = (char *)"linux";
+	a.platform_arch = (char *)"x86_64";
+	el.key = (char *)"storage";
+	el.value = (char *)"ssd";
+	a.engine_labels = elp;
+	a.n_engine_labels = 1;
+	a.addr = (char *)"10.1.2.3";
+	b.platform_os = (char *)"windows";
+	b.platform_arch = (char *)"aarch64";
+	b.addr = (char *)"fd00:0:0:1::7";
+	bare.addr = (char *)"w3"; /* not an address: no node.ip matches */
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		Cs__Service svc = CS__SERVICE__INIT;
+		Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
+		Cs__TaskSpec ts = CS__TASK_SPEC__INIT;
+		Cs__Placement pl = CS__PLACEMENT__INIT;
+		char *c = (char *)cases[i].constraint;
+
+		pl.constraints = &c;
+		pl.n_constraints = 1;
+		ts.placement = &pl;
+		spec.task = &ts;
+		svc.spec = &spec;
+		assert_true(sched_constraint_is_valid(c));
+		if (sched_node_satisfies(&svc, &a) != cases[i].a ||
+		    sched_node_satisfies(&svc, &b) != cases[i].b ||
+		    sched_node_satisfies(&svc, &bare) != cases[i].bare)
+			fail_msg("constraint %s", c);
+	}
+}
+
 static void test_sched_constraint_validity(void **state)
 {
 	assert_true(sched_constraint_is_valid("node.id==0123456789abcdef"));
@@ -649,7 +713,20 @@ static void test_sched_constraint_validity(void **state)
 	assert_false(sched_constraint_is_valid("==a"));
 	assert_false(sched_constraint_is_valid("node.role=worker"));
 	assert_false(sched_constraint_is_valid("node.labels.a==b==c"));
-	assert_false(sched_constraint_is_valid("engine.labels.a==b"));
+	assert_true(sched_constraint_is_valid("engine.labels.a==b"));
+	assert_true(sched_constraint_is_valid("node.platform.os==linux"));
+	assert_true(sched_constraint_is_valid("Node.Platform.Arch!=x86_64"));
+	assert_true(sched_constraint_is_valid("node.ip==10.0.0.1"));
+	assert_true(sched_constraint_is_valid("node.ip!=10.0.0.0/8"));
+	assert_true(sched_constraint_is_valid("node.ip==fd00::/64"));
+	assert_true(sched_constraint_is_valid("node.ip==::1"));
+	assert_false(sched_constraint_is_valid("engine.labels.==b"));
+	assert_false(sched_constraint_is_valid("node.platform==linux"));
+	assert_false(sched_constraint_is_valid("node.ip==10.0.0"));
+	assert_false(sched_constraint_is_valid("node.ip==10.0.0.0/33"));
+	assert_false(sched_constraint_is_valid("node.ip==10.0.0.0/"));
+	assert_false(sched_constraint_is_valid("node.ip==fd00::/129"));
+	assert_false(sched_constraint_is_valid("node.ip==web-1"));
 	assert_false(sched_constraint_is_valid(""));
 	assert_false(sched_constraint_is_valid(NULL));
 }
@@ -1518,6 +1595,7 @@ int main(void)
 		cmocka_unit_test(test_sched_invalid_constraint_fails_every_node),
 		cmocka_unit_test(test_sched_long_reason_is_cut_visibly),
 		cmocka_unit_test(test_sched_constraint_validity),
+		cmocka_unit_test(test_sched_platform_engine_label_and_ip_constraints),
 		cmocka_unit_test(test_sched_max_replicas_per_node_caps_and_explains),
 		cmocka_unit_test(test_sched_max_replicas_counts_tasks_being_stopped),
 		cmocka_unit_test(test_sched_spreads_seven_tasks_three_two_two),
