@@ -1,6 +1,7 @@
 /* scheduler: filters, spread, batch placement. See scheduler.h.
  * Sections: types, helpers, constraints, failure history, reading the
- * store, spread orders, filters and reasons, the decision tree, writes, groups, steps and runs.
+ * store, spread orders, filters and reasons, the decision tree, writes,
+ * groups, steps and runs.
  *
  * Shape of a plan: nodes are indexed by their rank in id order, services
  * likewise; every index is a uint32. Per node the plan keeps what is free
@@ -11,10 +12,9 @@
  * tasks (each checked on its node), then one per service with unpinned
  * ones, in id order (what the first sweep placed counts in the second).
  * When a group opens, the service's per-node counts are spread into two
- * dense arrays, its constraints parsed,
- * and for unpinned tasks a decision tree is built whose branches are label
- * values (spread preferences) and whose leaves hold heaps of the eligible
- * nodes. Every placement changes only the chosen path (one node, and one
+ * dense arrays, its constraints parsed, and for unpinned tasks a decision
+ * tree is built whose branches are label values (spread preferences) and
+ * whose leaves hold heaps of the eligible nodes. Every placement changes only the chosen path (one node, and one
  * branch per level, each at the top of its heap), so it costs
  * O(levels x log(width)): one pass over the nodes per group, then a heap
  * fix per task. With a failure history, a group whose service has failures
