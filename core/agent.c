@@ -1235,6 +1235,13 @@ static void agent_connect(struct agent *a)
 	res.millicpus = a->cfg->millicpus;
 	res.memory_bytes = a->cfg->memory_bytes;
 	q.resources = &res;
+	if (a->cfg->desc) {
+		q.platform_os = (char *)a->cfg->desc->platform_os;
+		q.platform_arch = (char *)a->cfg->desc->platform_arch;
+		q.addr = (char *)a->cfg->desc->addr;
+		q.engine_labels = a->cfg->desc->engine_labels;
+		q.n_engine_labels = a->cfg->desc->engine_label_count;
+	}
 	wire.session = &q;
 	a->link = AGENT_CONNECTING;
 	a->last_answer_ms = a->env->ops->now_ms(a->env);

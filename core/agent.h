@@ -59,6 +59,20 @@ struct agent_cfg {
 	 * renewed, another role); id is borrowed. NULL: nothing. */
 	void (*on_identity)(void *data, const struct env_identity *id);
 	void *identity_data;
+	/* appended (issue 14): what the node says of itself for placement,
+	 * sent with each new session; borrowed for the agent's life; NULL:
+	 * nothing. */
+	const struct agent_desc *desc;
+};
+
+/* A node's description (SwarmKit's NodeDescription): node.platform.os,
+ * node.platform.arch, engine.labels.KEY and node.ip constraints read it. */
+struct agent_desc {
+	const char *platform_os;   /* "linux"; NULL: unknown */
+	const char *platform_arch; /* "x86_64"; NULL: unknown */
+	const char *addr;	   /* its IP address; the manager's view wins */
+	Cs__Label **engine_labels; /* its Docker daemon's labels */
+	size_t engine_label_count;
 };
 
 struct agent;

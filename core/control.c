@@ -104,8 +104,9 @@ int control_validate_spec(const Cs__ServiceSpec *spec, char *err, size_t err_siz
 				return control_fail(
 					err, err_size,
 					"constraint: '%s' is not a constraint (expected node.id, "
-					"node.hostname, node.role or node.labels.KEY, then == or "
-					"!=, then a value; node.role is manager or worker)",
+					"node.hostname, node.role, node.labels.KEY, "
+					"node.platform.os, node.platform.arch, engine.labels.KEY "
+					"or node.ip, then == or !=, then a value)",
 					t->placement->constraints[i]);
 	}
 	if (t && t->restart &&

@@ -15,6 +15,7 @@
 #include "core/limits.h"
 #include "core/sort.h"
 #include "core/leader.h"
+#include "core/scheduler.h"
 #include "core/store.h"
 
 enum {
@@ -346,18 +347,87 @@ static void disp_set_node(struct dispatcher *d, const Cs__Node *cur, Cs__NodeSta
 	disp_write_node(d, &n, w);
 }
 
+/* ---------------------------------------------------------------- node description */
+
+/* The node's IP address for its record (SwarmKit's NodeStatus.Addr, for
+ * node.ip): the host part of the address its session came from ("a.b.c.d:port",
+ * "[v6]:port" or bare) when that is an IP, else the one it reports when that
+ * is one (the simulator's addresses are names), else "". out holds
+ * LIMIT_ADDR_BYTES_MAX bytes. */
+static void disp_node_ip(const char *from, const char *reported, char *out)
+{
+	const char *host = from, *end = from + strlen(from), *colon = strchr(from, ':');
+
+	if (from[0] == '[' && strchr(from, ']')) {
+		host = from + 1;
+		end = strchr(from, ']');
+	} else if (colon && !strchr(colon + 1, ':')) {
+		end = colon; /* one colon: host:port (more: a bare IPv6) */
+	}
+	out[0] = '\0';
+	if ((size_t)(end - host) < LIMIT_ADDR_BYTES_MAX &&
+	    sched_ip_is_valid(host, (size_t)(end - host))) {
+		memcpy(out, host, (size_t)(end - host));
+		out[end - host] = '\0';
+	} else if (reported && strlen(reported) < LIMIT_ADDR_BYTES_MAX &&
+		   sched_ip_is_valid(reported, strlen(reported))) {
+		memcpy(out, reported, strlen(reported) + 1);
+	}
+}
+
+static bool disp_str_same(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* Whether the description q gives is within the limits a record takes. */
+static bool disp_desc_ok(const Cs__SessionRequest *q)
+{
+	if ((q->platform_os && strlen(q->platform_os) > LIMIT_NAME_BYTES_MAX) ||
+	    (q->platform_arch && strlen(q->platform_arch) > LIMIT_NAME_BYTES_MAX) ||
+	    q->n_engine_labels > LIMIT_ENGINE_LABELS_MAX)
+		return false;
+	for (size_t i = 0; i < q->n_engine_labels; i++) {
+		const Cs__Label *l = q->engine_labels[i];
+		if (!l->key || !*l->key || strlen(l->key) > LIMIT_NAME_BYTES_MAX ||
+		    (l->value && strlen(l->value) > LIMIT_LABEL_BYTES_MAX))
+			return false;
+	}
+	return true;
+}
+
+/* Whether cur's description already says what q and ip do. */
+static bool disp_desc_same(const Cs__Node *cur, const Cs__SessionRequest *q,
+			   const char *ip)
+{
+	if (!disp_str_same(cur->platform_os, q->platform_os) ||
+	    !disp_str_same(cur->platform_arch, q->platform_arch) ||
+	    !disp_str_same(cur->addr, ip) || cur->n_engine_labels != q->n_engine_labels)
+		return false;
+	for (size_t i = 0; i < q->n_engine_labels; i++)
+		if (!disp_str_same(cur->engine_labels[i]->key,
+				   q->engine_labels[i]->key) ||
+		    !disp_str_same(cur->engine_labels[i]->value,
+				   q->engine_labels[i]->value))
+			return false;
+	return true;
+}
+
 /* A session opened: the node is READY with the role its certificate
- * grants, the manager status it has, and what its agent says of its
- * resources, labels and hostname when the record (the CA's) lacks them.
+ * grants, the manager status it has, its description (platform, engine
+ * labels, IP address: written when it changed), and what its agent says
+ * of its resources, labels and hostname when the record (the CA's) lacks
+ * them.
  * Returns true when a write carries that (the session is answered once it
  * commits: the agent hears of a session its node is READY in), false when
  * the record says so already. */
 static bool disp_set_node_session(struct dispatcher *d, const Cs__Node *cur,
 				  const Cs__SessionRequest *q, Cs__NodeRole role,
 				  const Cs__ManagerStatus *ms,
-				  const struct disp_session *s)
+				  const struct disp_session *s, const char *ip)
 {
 	bool fill = !cur->resources && q->resources;
+	bool desc = !disp_desc_same(cur, q, ip) && disp_desc_ok(q);
 	bool ms_same =
 		ms ? cur->manager_status && cur->manager_status->raft_id == ms->raft_id &&
 				strcmp(cur->manager_status->addr, ms->addr) == 0
@@ -365,7 +435,7 @@ static bool disp_set_node_session(struct dispatcher *d, const Cs__Node *cur,
 	struct disp_write *w;
 	Cs__Node n;
 
-	if (!fill && cur->state == CS__NODE_STATE__NODE_STATE_READY &&
+	if (!fill && !desc && cur->state == CS__NODE_STATE__NODE_STATE_READY &&
 	    cur->role == role && ms_same)
 		return false;
 	w = calloc(1, sizeof *w);
@@ -390,6 +460,13 @@ static bool disp_set_node_session(struct dispatcher *d, const Cs__Node *cur,
 		}
 		if ((!cur->hostname || !*cur->hostname) && q->hostname)
 			n.hostname = q->hostname;
+	}
+	if (desc) {
+		n.platform_os = q->platform_os;
+		n.platform_arch = q->platform_arch;
+		n.n_engine_labels = q->n_engine_labels;
+		n.engine_labels = q->engine_labels;
+		n.addr = (char *)ip;
 	}
 	return disp_write_node(d, &n, w);
 }
@@ -983,6 +1060,7 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 				    ? CS__NODE_ROLE__NODE_ROLE_MANAGER
 				    : CS__NODE_ROLE__NODE_ROLE_WORKER;
 	uint64_t node_id = who->node_id;
+	char ip[LIMIT_ADDR_BYTES_MAX];
 
 	if (strlen(from) >= LIMIT_ADDR_BYTES_MAX)
 		return;
@@ -1037,7 +1115,13 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 		ms.raft_id = node_id;
 		ms.addr = (char *)from;
 	}
-	if (disp_set_node_session(d, known, q, role, ms.raft_id ? &ms : NULL, s))
+	disp_node_ip(from, q->addr, ip);
+	if (!disp_desc_ok(q))
+		disp_refused(
+			d, "node description", from, who,
+			"over the limits (LIMIT_NAME_BYTES_MAX, "
+			"LIMIT_ENGINE_LABELS_MAX, LIMIT_LABEL_BYTES_MAX): not recorded");
+	if (disp_set_node_session(d, known, q, role, ms.raft_id ? &ms : NULL, s, ip))
 		return; /* answered once the record says READY */
 	disp_session_reply(d, from, 0, s);
 	disp_send_full(d, s);

@@ -19,9 +19,13 @@
 #define LIMIT_NAME_BYTES_MAX   63u /* service, image, hostname, label key */
 #define LIMIT_LABEL_BYTES_MAX  255u
 
+/* what a node says of itself (issue 14) */
+#define LIMIT_ENGINE_LABELS_MAX 64u /* engine labels a node reports */
+
 /* store */
 #define LIMIT_STORE_BATCH_ACTIONS 100000u /* actions in one committed batch */
 #define LIMIT_SCHED_TASKS_PER_RUN 10000u  /* scheduler writes per run: <2 MB */
+#define LIMIT_SCHED_FAILURES_KEPT 100000u /* task failures the leader remembers (5 min) */
 
 /* timers */
 #define LIMIT_TIMERS_PER_NODE_MAX 65536u

@@ -1,29 +1,34 @@
 /* scheduler: filters, spread, batch placement. See scheduler.h.
- * Sections: types, helpers, constraints, reading the store, spread orders,
- * filters and reasons, the decision tree, writes, groups, steps and runs.
+ * Sections: types, helpers, constraints, failure history, reading the
+ * store, spread orders, filters and reasons, the decision tree, writes,
+ * groups, steps and runs.
  *
  * Shape of a plan: nodes are indexed by their rank in id order, services
  * likewise; every index is a uint32. Per node the plan keeps what is free
  * (CPU, memory) and how many active tasks it runs; per service, the records
  * of its tasks that hold resources (sorted by service) and its pending
  * tasks (pinned ones first, in node order, then unpinned ones in id order).
- * A group opens per service with pending tasks, in id order: the service's
- * per-node counts are spread into two dense arrays, its constraints parsed,
- * and for unpinned tasks a decision tree is built whose branches are label
- * values (spread preferences) and whose leaves hold heaps of the eligible
- * nodes. Every placement changes only the chosen path (one node, and one
+ * Groups come in two sweeps: first one per service with pending pinned
+ * tasks (each checked on its node), then one per service with unpinned
+ * ones, in id order (what the first sweep placed counts in the second).
+ * When a group opens, the service's per-node counts are spread into two
+ * dense arrays, its constraints parsed, and for unpinned tasks a decision
+ * tree is built whose branches are label values (spread preferences) and
+ * whose leaves hold heaps of the eligible nodes. Every placement changes only the chosen path (one node, and one
  * branch per level, each at the top of its heap), so it costs
  * O(levels x log(width)): one pass over the nodes per group, then a heap
- * fix per task. */
+ * fix per task. With a failure history, a group whose service has failures
+ * ranks the nodes of its leaves by them first (SwarmKit's nodeLess), the
+ * tree built again when a task of another spec version comes. */
 #include "core/scheduler.h"
 
-#include "core/allocator.h"
-
+#include <arpa/inet.h>
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/allocator.h"
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/limits.h"
@@ -34,9 +39,11 @@ _Static_assert(LIMIT_SCHED_TASKS_PER_RUN <= LIMIT_STORE_BATCH_ACTIONS,
 _Static_assert(SCHED_RUN_BYTES_MAX < LIMIT_FRAME_BYTES_MAX / 2,
 	       "a run's batch is one write");
 
-#define SCHED_NONE	    UINT32_MAX
-#define SCHED_LABEL_PREFIX  "node.labels."
-#define SCHED_LABEL_PREFLEN (sizeof SCHED_LABEL_PREFIX - 1)
+#define SCHED_NONE	     UINT32_MAX
+#define SCHED_LABEL_PREFIX   "node.labels."
+#define SCHED_LABEL_PREFLEN  (sizeof SCHED_LABEL_PREFIX - 1)
+#define SCHED_ENGINE_PREFIX  "engine.labels."
+#define SCHED_ENGINE_PREFLEN (sizeof SCHED_ENGINE_PREFIX - 1)
 
 enum { SCHED_REASON_BYTES = 1024 };
 
@@ -75,8 +82,10 @@ struct sched_svc {
 	const Cs__Service *svc;
 	int64_t cpu_milli; /* reservations of one task */
 	int64_t mem_bytes;
-	uint32_t rec_first, rec_count;	 /* in sched.recs */
-	uint32_t pend_first, pend_count; /* in sched.pend */
+	uint32_t rec_first, rec_count;	     /* in sched.recs */
+	uint32_t pend_first, pend_count;     /* in sched.pend */
+	uint32_t pin_count;		     /* the leading pinned ones of those */
+	uint32_t pinned_first, pinned_count; /* in sched.pinned: placed pinned */
 };
 
 /* A task that holds resources on a node: what the groups count. */
@@ -98,7 +107,13 @@ enum sched_ckey {
 	SCHED_CKEY_HOSTNAME,
 	SCHED_CKEY_ROLE,
 	SCHED_CKEY_LABEL,
+	SCHED_CKEY_OS,		 /* node.platform.os */
+	SCHED_CKEY_ARCH,	 /* node.platform.arch */
+	SCHED_CKEY_ENGINE_LABEL, /* engine.labels.KEY */
+	SCHED_CKEY_IP,		 /* node.ip: an address or a CIDR block */
 };
+
+enum { SCHED_IP_BYTES = 16 }; /* IPv6; IPv4 as ::ffff:a.b.c.d */
 
 /* A parsed constraint; strings point into text (borrowed from the spec). */
 struct sched_constraint {
@@ -109,7 +124,9 @@ struct sched_constraint {
 	size_t label_len;
 	const char *value;
 	size_t value_len;
-	uint64_t id; /* node.id's value */
+	uint64_t id;		    /* node.id's value */
+	uint8_t ip[SCHED_IP_BYTES]; /* node.ip's address (masked: a block) */
+	unsigned ip_bits;	    /* node.ip's prefix length (128: one address) */
 };
 
 /* Nodes ordered by the values of a list of labels (missing last), then id;
@@ -137,6 +154,9 @@ enum sched_phase { SCHED_PHASE_PINNED, SCHED_PHASE_PLACE, SCHED_PHASE_REASONS };
 struct sched_group {
 	uint32_t svc;
 	enum sched_phase phase;
+	bool fail_svc;	       /* the history holds failures of the service */
+	bool fail_on;	       /* fail_rank has a non-zero entry */
+	uint64_t fail_version; /* the spec version fail_rank is for */
 	uint32_t next;	       /* next pending task, relative to pend_first */
 	uint32_t pinned_count; /* the leading pinned tasks */
 	struct sched_constraint *cons;
@@ -166,6 +186,11 @@ struct sched {
 	size_t pend_count;
 	uint32_t *svc_active; /* per node, for the open group */
 	uint32_t *svc_live;
+	uint32_t *fail_rank; /* per node, for the open group: SwarmKit's nodeLess */
+	const struct sched_failures *fails; /* borrowed; NULL: none */
+	uint32_t *pinned; /* nodes of the pinned tasks placed, by service */
+	size_t pinned_count;
+	bool place_sweep; /* the pinned tasks of every service are done */
 	struct sched_spread *spreads;
 	size_t spread_count;
 	size_t spread_cap;
@@ -222,6 +247,106 @@ static const char *sched_node_label(const Cs__Node *n, const char *key, size_t k
 			return l->value ? l->value : "";
 	}
 	return NULL;
+}
+
+/* Returns the value of engine label key[0..key_len), or NULL. */
+static const char *sched_engine_label(const Cs__Node *n, const char *key, size_t key_len)
+{
+	for (size_t i = 0; i < n->n_engine_labels; i++) {
+		const Cs__Label *l = n->engine_labels[i];
+		if (l->key && strlen(l->key) == key_len &&
+		    memcmp(l->key, key, key_len) == 0)
+			return l->value ? l->value : "";
+	}
+	return NULL;
+}
+
+/* Parses text[0..len) as an IPv4 or IPv6 address into out (IPv4 mapped
+ * into IPv6, as Go's net.ParseIP); *v4 says which it was. Returns whether
+ * it is one. */
+static bool sched_ip_parse(const char *text, size_t len, uint8_t out[SCHED_IP_BYTES],
+			   bool *v4)
+{
+	char buf[64];
+	uint8_t a4[4];
+
+	if (len == 0 || len >= sizeof buf)
+		return false;
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	if (inet_pton(AF_INET, buf, a4) == 1) {
+		memset(out, 0, SCHED_IP_BYTES);
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, a4, 4);
+		*v4 = true;
+		return true;
+	}
+	*v4 = false;
+	return inet_pton(AF_INET6, buf, out) == 1;
+}
+
+/* Whether a and b agree on their first bits bits. */
+static bool sched_ip_prefix_eq(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+	assert(bits <= 8 * SCHED_IP_BYTES);
+	for (unsigned i = 0; i < bits / 8; i++)
+		if (a[i] != b[i])
+			return false;
+	if (bits % 8) {
+		uint8_t mask = (uint8_t)(0xff << (8 - bits % 8));
+		return (a[bits / 8] & mask) == (b[bits / 8] & mask);
+	}
+	return true;
+}
+
+/* Reads node.ip's value: an address (ip_bits 128) or a CIDR block
+ * (SwarmKit's net.ParseIP, then net.ParseCIDR). Returns whether it is
+ * either. */
+static bool sched_ip_value(struct sched_constraint *c)
+{
+	const char *slash = memchr(c->value, '/', c->value_len);
+	size_t addr_len = slash ? (size_t)(slash - c->value) : c->value_len;
+	unsigned bits = 0;
+	bool v4;
+
+	if (!sched_ip_parse(c->value, addr_len, c->ip, &v4))
+		return false;
+	if (!slash) {
+		c->ip_bits = 8 * SCHED_IP_BYTES;
+		return true;
+	}
+	if (addr_len + 1 == c->value_len || c->value_len - addr_len - 1 > 3)
+		return false;
+	for (size_t i = addr_len + 1; i < c->value_len; i++) {
+		if (c->value[i] < '0' || c->value[i] > '9')
+			return false;
+		bits = bits * 10 + (unsigned)(c->value[i] - '0');
+	}
+	if (bits > (v4 ? 32u : 128u))
+		return false;
+	c->ip_bits = v4 ? bits + 96 : bits;
+	/* the block's own address: host bits off, as ParseCIDR */
+	for (unsigned i = c->ip_bits; i < 8 * SCHED_IP_BYTES; i++)
+		c->ip[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+	return true;
+}
+
+bool sched_ip_is_valid(const char *text, size_t len)
+{
+	uint8_t ip[SCHED_IP_BYTES];
+	bool v4;
+	return text && sched_ip_parse(text, len, ip, &v4);
+}
+
+/* Whether node n's address is in c's block (or is c's address). */
+static bool sched_ip_match(const struct sched_constraint *c, const Cs__Node *n)
+{
+	uint8_t ip[SCHED_IP_BYTES];
+	bool v4;
+
+	if (!n->addr || !sched_ip_parse(n->addr, strlen(n->addr), ip, &v4))
+		return false;
+	return sched_ip_prefix_eq(ip, c->ip, c->ip_bits);
 }
 
 /* Clamps a uint64 quantity to int64 (free resources may go negative). */
@@ -296,6 +421,21 @@ static void sched_constraint_parse(const char *text, struct sched_constraint *c)
 		c->label = key + SCHED_LABEL_PREFLEN;
 		c->label_len = key_len - SCHED_LABEL_PREFLEN;
 		c->key = SCHED_CKEY_LABEL;
+	} else if (sched_key_is(key, key_len, "node.platform.os")) {
+		c->key = SCHED_CKEY_OS;
+	} else if (sched_key_is(key, key_len, "node.platform.arch")) {
+		c->key = SCHED_CKEY_ARCH;
+	} else if (key_len > SCHED_ENGINE_PREFLEN &&
+		   sched_eq_fold(key, SCHED_ENGINE_PREFLEN, SCHED_ENGINE_PREFIX,
+				 SCHED_ENGINE_PREFLEN)) {
+		c->label = key + SCHED_ENGINE_PREFLEN;
+		c->label_len = key_len - SCHED_ENGINE_PREFLEN;
+		c->key = SCHED_CKEY_ENGINE_LABEL;
+	} else if (sched_key_is(key, key_len, "node.ip")) {
+		/* SwarmKit takes any value and matches no node with one that
+		 * is neither an address nor a block: refused here instead */
+		if (sched_ip_value(c))
+			c->key = SCHED_CKEY_IP;
 	}
 }
 
@@ -329,6 +469,19 @@ static bool sched_constraint_match(const struct sched_constraint *c, const Cs__N
 		v = sched_node_label(n, c->label, c->label_len);
 		match = v && sched_eq_fold(c->value, c->value_len, v, strlen(v));
 		break;
+	case SCHED_CKEY_OS:
+		v = n->platform_os ? n->platform_os : "";
+		match = sched_eq_fold(c->value, c->value_len, v, strlen(v));
+		break;
+	case SCHED_CKEY_ARCH:
+		v = n->platform_arch ? n->platform_arch : "";
+		match = sched_eq_fold(c->value, c->value_len, v, strlen(v));
+		break;
+	case SCHED_CKEY_ENGINE_LABEL:
+		v = sched_engine_label(n, c->label, c->label_len);
+		match = v && sched_eq_fold(c->value, c->value_len, v, strlen(v));
+		break;
+	case SCHED_CKEY_IP: match = sched_ip_match(c, n); break;
 	}
 	return c->equal ? match : !match;
 }
@@ -344,6 +497,220 @@ bool sched_node_satisfies(const Cs__Service *svc, const Cs__Node *n)
 			return false;
 	}
 	return true;
+}
+
+/* ---------------------------------------------------------------- failure history */
+
+/* The failures of one (service, spec version, node), oldest first. */
+struct sched_fail_entry {
+	uint64_t service_id;
+	uint64_t spec_version;
+	uint64_t node_id;
+	uint64_t *times_ms;
+	size_t time_count;
+	size_t time_cap;
+};
+
+/* Entries sorted by (service, spec version, node), so that a group finds
+ * its service's in one binary search. */
+struct sched_failures {
+	struct sched_fail_entry *entries;
+	size_t entry_count;
+	size_t entry_cap;
+	size_t total;	     /* times over every entry */
+	uint64_t cleaned_ms; /* the last forgetting of expired entries */
+};
+
+static int sched_fail_key_cmp(const struct sched_fail_entry *e, uint64_t svc,
+			      uint64_t ver, uint64_t node)
+{
+	if (e->service_id != svc)
+		return e->service_id < svc ? -1 : 1;
+	if (e->spec_version != ver)
+		return e->spec_version < ver ? -1 : 1;
+	if (e->node_id != node)
+		return e->node_id < node ? -1 : 1;
+	return 0;
+}
+
+/* Returns the index of the first entry not below (svc, ver, node). */
+static size_t sched_fail_lower(const struct sched_failures *f, uint64_t svc, uint64_t ver,
+			       uint64_t node)
+{
+	size_t lo = 0, hi = f->entry_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (sched_fail_key_cmp(&f->entries[mid], svc, ver, node) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Whether a failure at t_ms still counts at now_ms (a clock that went back
+ * counts it). */
+static bool sched_fail_recent(uint64_t t_ms, uint64_t now_ms)
+{
+	return t_ms >= now_ms || now_ms - t_ms <= SCHED_FAILURES_WINDOW_MS;
+}
+
+/* Failures of e still counting at now_ms. */
+static size_t sched_fail_entry_count(const struct sched_fail_entry *e, uint64_t now_ms)
+{
+	size_t i = e->time_count;
+	/* oldest first: count back from the newest */
+	while (i > 0 && sched_fail_recent(e->times_ms[i - 1], now_ms))
+		i--;
+	return e->time_count - i;
+}
+
+int sched_failures_new(struct sched_failures **out)
+{
+	*out = calloc(1, sizeof **out);
+	return *out ? 0 : CS_ENOMEM;
+}
+
+void sched_failures_free(struct sched_failures *f)
+{
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->entry_count; i++)
+		free(f->entries[i].times_ms);
+	free(f->entries);
+	free(f);
+}
+
+size_t sched_failures_total(const struct sched_failures *f)
+{
+	return f ? f->total : 0;
+}
+
+/* Forgets every failure out of the window at now_ms, and the entries left
+ * empty (SwarmKit's cleanupFailures, also once per window). */
+static void sched_failures_forget(struct sched_failures *f, uint64_t now_ms)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < f->entry_count; i++) {
+		struct sched_fail_entry *e = &f->entries[i];
+		size_t live = sched_fail_entry_count(e, now_ms);
+		assert(f->total >= e->time_count - live);
+		f->total -= e->time_count - live;
+		memmove(e->times_ms, e->times_ms + (e->time_count - live),
+			live * sizeof *e->times_ms);
+		e->time_count = live;
+		if (live == 0) {
+			free(e->times_ms);
+			continue;
+		}
+		f->entries[kept++] = *e;
+	}
+	f->entry_count = kept;
+	f->cleaned_ms = now_ms;
+}
+
+int sched_failures_add(struct sched_failures *f, uint64_t node_id, uint64_t service_id,
+		       uint64_t spec_version, uint64_t now_ms)
+{
+	struct sched_fail_entry *e;
+	size_t at;
+
+	assert(f != NULL);
+	if (now_ms < f->cleaned_ms || now_ms - f->cleaned_ms >= SCHED_FAILURES_WINDOW_MS)
+		sched_failures_forget(f, now_ms);
+	if (f->total >= LIMIT_SCHED_FAILURES_KEPT)
+		return CS_ELIMIT;
+	at = sched_fail_lower(f, service_id, spec_version, node_id);
+	if (at == f->entry_count ||
+	    sched_fail_key_cmp(&f->entries[at], service_id, spec_version, node_id) != 0) {
+		if (f->entry_count == f->entry_cap) {
+			size_t cap = f->entry_cap ? 2 * f->entry_cap : 16;
+			struct sched_fail_entry *v = realloc(f->entries, cap * sizeof *v);
+			if (!v)
+				return CS_ENOMEM;
+			f->entries = v;
+			f->entry_cap = cap;
+		}
+		memmove(&f->entries[at + 1], &f->entries[at],
+			(f->entry_count - at) * sizeof *f->entries);
+		f->entries[at] = (struct sched_fail_entry){
+			.service_id = service_id,
+			.spec_version = spec_version,
+			.node_id = node_id,
+		};
+		f->entry_count++;
+	}
+	e = &f->entries[at];
+	if (e->time_count > 0 && !sched_fail_recent(e->times_ms[0], now_ms)) {
+		/* what SwarmKit's taskFailed drops: the expired head */
+		size_t live = sched_fail_entry_count(e, now_ms);
+		f->total -= e->time_count - live;
+		memmove(e->times_ms, e->times_ms + (e->time_count - live),
+			live * sizeof *e->times_ms);
+		e->time_count = live;
+	}
+	if (e->time_count == e->time_cap) {
+		size_t cap = e->time_cap ? 2 * e->time_cap : SCHED_FAILURES_MAX + 1;
+		uint64_t *v = realloc(e->times_ms, cap * sizeof *v);
+		if (!v) {
+			if (e->time_count == 0) { /* a new entry: take it out again */
+				free(e->times_ms);
+				memmove(&f->entries[at], &f->entries[at + 1],
+					(f->entry_count - at - 1) * sizeof *f->entries);
+				f->entry_count--;
+			}
+			return CS_ENOMEM;
+		}
+		e->times_ms = v;
+		e->time_cap = cap;
+	}
+	/* oldest first: a clock that went back files it as the newest */
+	e->times_ms[e->time_count++] = now_ms;
+	f->total++;
+	assert(f->total <= LIMIT_SCHED_FAILURES_KEPT);
+	return 0;
+}
+
+size_t sched_failures_count(const struct sched_failures *f, uint64_t node_id,
+			    uint64_t service_id, uint64_t spec_version, uint64_t now_ms)
+{
+	size_t at;
+	if (!f)
+		return 0;
+	at = sched_fail_lower(f, service_id, spec_version, node_id);
+	if (at == f->entry_count ||
+	    sched_fail_key_cmp(&f->entries[at], service_id, spec_version, node_id) != 0)
+		return 0;
+	return sched_fail_entry_count(&f->entries[at], now_ms);
+}
+
+/* Whether f holds an entry of service svc (any spec version). */
+static bool sched_failures_has_service(const struct sched_failures *f, uint64_t svc)
+{
+	size_t at;
+	if (!f || f->entry_count == 0)
+		return false;
+	at = sched_fail_lower(f, svc, 0, 0);
+	return at < f->entry_count && f->entries[at].service_id == svc;
+}
+
+bool sched_task_is_failure(const Cs__Task *old, const Cs__Task *new_task,
+			   const Cs__Service *svc)
+{
+	Cs__TaskState os, ns;
+
+	if (!old || !new_task || new_task->node_id == 0)
+		return false;
+	os = sched_task_state(old);
+	ns = sched_task_state(new_task);
+	if (ns != CS__TASK_STATE__TASK_STATE_FAILED &&
+	    ns != CS__TASK_STATE__TASK_STATE_REJECTED)
+		return false;
+	if (os == ns || os < CS__TASK_STATE__TASK_STATE_PENDING ||
+	    os > CS__TASK_STATE__TASK_STATE_RUNNING)
+		return false;
+	/* pinned: SwarmKit's preassigned tasks */
+	return svc && svc->spec && !svc->spec->global;
 }
 
 /* ---------------------------------------------------------------- reading the store */
@@ -370,7 +737,8 @@ static int sched_read_nodes(struct sched *p)
 	p->nodes = calloc(p->node_count ? p->node_count : 1, sizeof *p->nodes);
 	p->svc_active = calloc(p->node_count ? p->node_count : 1, sizeof *p->svc_active);
 	p->svc_live = calloc(p->node_count ? p->node_count : 1, sizeof *p->svc_live);
-	if (!p->nodes || !p->svc_active || !p->svc_live)
+	p->fail_rank = calloc(p->node_count ? p->node_count : 1, sizeof *p->fail_rank);
+	if (!p->nodes || !p->svc_active || !p->svc_live || !p->fail_rank)
 		return CS_ENOMEM;
 	for (n = store_node_next(p->s, NULL); n; n = store_node_next(p->s, n), i++) {
 		struct sched_node *sn = &p->nodes[i];
@@ -521,14 +889,17 @@ static int sched_sort_by_service(struct sched *p, const struct sched_rec *recs,
 
 	p->recs = malloc((p->rec_count ? p->rec_count : 1) * sizeof *p->recs);
 	p->pend = malloc((p->pend_count ? p->pend_count : 1) * sizeof *p->pend);
-	if (!at || !p->recs || !p->pend) {
+	p->pinned = malloc((p->pend_count ? p->pend_count : 1) * sizeof *p->pinned);
+	if (!at || !p->recs || !p->pend || !p->pinned) {
 		free(at);
 		return CS_ENOMEM;
 	}
 	for (size_t i = 0; i < p->rec_count; i++)
 		p->svcs[recs[i].svc].rec_count++;
-	for (size_t i = 0; i < p->pend_count; i++)
+	for (size_t i = 0; i < p->pend_count; i++) {
 		p->svcs[pend[i].svc].pend_count++;
+		p->svcs[pend[i].svc].pin_count += pend[i].node != SCHED_NONE;
+	}
 	for (uint32_t i = 0, r = 0, q = 0; i < p->svc_count; i++) {
 		p->svcs[i].rec_first = r;
 		p->svcs[i].pend_first = q;
@@ -550,6 +921,12 @@ static int sched_sort_by_service(struct sched *p, const struct sched_rec *recs,
 
 int sched_new(const struct store *s, uint64_t now_ms, struct sched **out)
 {
+	return sched_new_with(s, now_ms, NULL, out);
+}
+
+int sched_new_with(const struct store *s, uint64_t now_ms, const struct sched_failures *f,
+		   struct sched **out)
+{
 	struct sched *p = calloc(1, sizeof *p);
 	struct sched_rec *recs = NULL;
 	struct sched_pend *pend = NULL;
@@ -561,6 +938,7 @@ int sched_new(const struct store *s, uint64_t now_ms, struct sched **out)
 		return CS_ENOMEM;
 	p->s = s;
 	p->now_ms = now_ms;
+	p->fails = f;
 	p->node_count = store_node_count(s);
 	p->svc_count = store_service_count(s);
 	if (p->node_count >= SCHED_NONE || p->svc_count >= SCHED_NONE ||
@@ -843,6 +1221,10 @@ static bool sched_item_less(const struct sched *p, const struct sched_group *g, 
 			    uint32_t a, uint32_t b)
 {
 	if (leaf) {
+		/* SwarmKit's nodeLess: a node with SCHED_FAILURES_MAX recent
+		 * failures or more goes after one with fewer */
+		if (g->fail_on && p->fail_rank[a] != p->fail_rank[b])
+			return p->fail_rank[a] < p->fail_rank[b];
 		if (p->svc_active[a] != p->svc_active[b])
 			return p->svc_active[a] < p->svc_active[b];
 		if (p->nodes[a].active_count != p->nodes[b].active_count)
@@ -1080,10 +1462,18 @@ static int sched_write(const struct sched *p, struct store_batch *out,
 	return 0;
 }
 
-/* Counts a task placed on node n for the open group (and the plan). */
+/* Counts a task placed on node n for the open group (and the plan); a
+ * pinned one is remembered for the service's unpinned tasks, placed in the
+ * second sweep. */
 static void sched_take(struct sched *p, const struct sched_group *g, uint32_t n)
 {
-	const struct sched_svc *x = &p->svcs[g->svc];
+	struct sched_svc *x = &p->svcs[g->svc];
+	if (g->phase == SCHED_PHASE_PINNED) {
+		assert(p->pinned_count < p->pend_count);
+		assert(x->pinned_first + x->pinned_count == p->pinned_count);
+		p->pinned[p->pinned_count++] = n;
+		x->pinned_count++;
+	}
 	p->svc_active[n]++;
 	p->svc_live[n]++;
 	p->nodes[n].active_count++;
@@ -1118,6 +1508,8 @@ static int sched_write_reason(struct sched *p, struct store_batch *out,
 static void sched_group_close(struct sched *p)
 {
 	struct sched_group *g = &p->g;
+	if (g->fail_on)
+		memset(p->fail_rank, 0, p->node_count * sizeof *p->fail_rank);
 	free(g->cons);
 	free(g->fail_counts);
 	free(g->port_busy);
@@ -1132,7 +1524,7 @@ static void sched_group_close(struct sched *p)
 static int sched_group_open(struct sched *p, uint32_t svc)
 {
 	struct sched_group *g = &p->g;
-	const struct sched_svc *x = &p->svcs[svc];
+	struct sched_svc *x = &p->svcs[svc];
 	const Cs__TaskSpec *ts = x->svc->spec ? x->svc->spec->task : NULL;
 	const Cs__Placement *pl = ts ? ts->placement : NULL;
 
@@ -1141,7 +1533,7 @@ static int sched_group_open(struct sched *p, uint32_t svc)
 	memset(g, 0, sizeof *g);
 	p->in_group = true;
 	g->svc = svc;
-	g->phase = SCHED_PHASE_PINNED;
+	g->phase = p->place_sweep ? SCHED_PHASE_PLACE : SCHED_PHASE_PINNED;
 	memset(p->svc_active, 0, p->node_count * sizeof *p->svc_active);
 	memset(p->svc_live, 0, p->node_count * sizeof *p->svc_live);
 	for (uint32_t i = 0; i < x->rec_count; i++) {
@@ -1150,9 +1542,22 @@ static int sched_group_open(struct sched *p, uint32_t svc)
 		p->svc_live[r->node]++;
 		p->svc_active[r->node] += r->active;
 	}
+	if (p->place_sweep) {
+		/* what the first sweep placed of its pinned tasks */
+		for (uint32_t i = 0; i < x->pinned_count; i++) {
+			p->svc_live[p->pinned[x->pinned_first + i]]++;
+			p->svc_active[p->pinned[x->pinned_first + i]]++;
+		}
+	} else {
+		x->pinned_first = (uint32_t)p->pinned_count;
+		x->pinned_count = 0;
+	}
 	while (g->pinned_count < x->pend_count &&
 	       p->pend[x->pend_first + g->pinned_count].node != SCHED_NONE)
 		g->pinned_count++;
+	assert(g->pinned_count == x->pin_count);
+	g->next = p->place_sweep ? g->pinned_count : 0;
+	g->fail_svc = sched_failures_has_service(p->fails, x->svc->id);
 	if (pl) {
 		g->replicas_max = pl->max_replicas_per_node;
 		g->cons_count = pl->n_constraints;
@@ -1179,7 +1584,8 @@ static int sched_group_open(struct sched *p, uint32_t svc)
 			g->port_busy[i] =
 				alloc_host_port_busy(p->s, x->svc, p->nodes[i].node->id);
 	}
-	p->stats.groups_count++;
+	if (!p->place_sweep || x->pin_count == 0)
+		p->stats.groups_count++; /* a service counts once */
 	return 0;
 }
 
@@ -1212,6 +1618,61 @@ static int sched_group_pinned(struct sched *p, struct store_batch *out,
 	return 0;
 }
 
+/* Returns the index of the node with id id, or SCHED_NONE. */
+static uint32_t sched_node_find(const struct sched *p, uint64_t id)
+{
+	size_t lo = 0, hi = p->node_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->nodes[mid].node->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < p->node_count && p->nodes[lo].node->id == id ? (uint32_t)lo
+								 : SCHED_NONE;
+}
+
+/* Fills p->fail_rank for the open group's tasks of spec version version:
+ * per node, its recent failures when SCHED_FAILURES_MAX or more, else 0
+ * (SwarmKit's nodeLess compares failures only when either node has that
+ * many: ranking by this key first is the same order). */
+static void sched_fail_rank(struct sched *p, struct sched_group *g, uint64_t version)
+{
+	const struct sched_failures *f = p->fails;
+	uint64_t svc_id = p->svcs[g->svc].svc->id;
+
+	if (g->fail_on)
+		memset(p->fail_rank, 0, p->node_count * sizeof *p->fail_rank);
+	g->fail_on = false;
+	g->fail_version = version;
+	for (size_t at = sched_fail_lower(f, svc_id, version, 0);
+	     at < f->entry_count && f->entries[at].service_id == svc_id &&
+	     f->entries[at].spec_version == version;
+	     at++) {
+		size_t c = sched_fail_entry_count(&f->entries[at], p->now_ms);
+		uint32_t n = sched_node_find(p, f->entries[at].node_id);
+		if (c < SCHED_FAILURES_MAX || n == SCHED_NONE)
+			continue;
+		p->fail_rank[n] = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+		g->fail_on = true;
+	}
+}
+
+/* (Re)builds the group's tree for tasks of spec version version, ranking
+ * nodes by their failures of that version. Returns 0 or CS_ENOMEM. */
+static int sched_tree_for(struct sched *p, struct sched_group *g, uint64_t version)
+{
+	free(g->branches);
+	free(g->items);
+	g->branches = NULL;
+	g->items = NULL;
+	g->branch_count = 0;
+	if (g->fail_svc)
+		sched_fail_rank(p, g, version);
+	return sched_tree_build(p, g);
+}
+
 /* Unpinned tasks: down the decision tree, one after the other. */
 static int sched_group_place(struct sched *p, struct store_batch *out,
 			     struct sched_budget *budget)
@@ -1220,13 +1681,21 @@ static int sched_group_place(struct sched *p, struct store_batch *out,
 	const struct sched_svc *x = &p->svcs[g->svc];
 	int rv;
 
-	if (!g->branches && (rv = sched_tree_build(p, g)) != 0)
+	if (!g->branches && g->next < x->pend_count &&
+	    (rv = sched_tree_for(
+		     p, g, p->pend[x->pend_first + g->next].task->spec_version)) != 0)
 		return rv;
 	for (; g->next < x->pend_count; g->next++) {
 		const struct sched_pend *pd = &p->pend[x->pend_first + g->next];
-		uint32_t leaf = 0, node = sched_tree_pick(g, &leaf);
+		uint32_t leaf = 0, node;
 
 		assert(pd->node == SCHED_NONE);
+		/* tasks of another spec version rank nodes by their own
+		 * failures (SwarmKit groups them apart) */
+		if (g->fail_svc && pd->task->spec_version != g->fail_version &&
+		    (rv = sched_tree_for(p, g, pd->task->spec_version)) != 0)
+			return rv;
+		node = sched_tree_pick(g, &leaf);
 		if (g->next + SCHED_PREFETCH_AHEAD < x->pend_count)
 			SCHED_PREFETCH(pd[SCHED_PREFETCH_AHEAD].task);
 		if (g->next + SCHED_PREFETCH_AHEAD / 2 < x->pend_count)
@@ -1269,9 +1738,9 @@ static int sched_group_run(struct sched *p, struct store_batch *out,
 	int rv;
 
 	if (g->phase == SCHED_PHASE_PINNED) {
-		if ((rv = sched_group_pinned(p, out, budget)) != 0)
-			return rv;
-		g->phase = SCHED_PHASE_PLACE;
+		/* the first sweep: pinned tasks only */
+		assert(!p->place_sweep);
+		return sched_group_pinned(p, out, budget);
 	}
 	if (g->phase == SCHED_PHASE_PLACE) {
 		rv = sched_group_place(p, out, budget);
@@ -1290,14 +1759,26 @@ static int sched_group_run(struct sched *p, struct store_batch *out,
 
 /* ---------------------------------------------------------------- steps and runs */
 
-/* Index of the next service with pending tasks from p->next_svc, or
- * SCHED_NONE. */
+/* Index of the next service from from with pending tasks for a sweep (its
+ * pinned tasks, or its others), or SCHED_NONE. */
+static uint32_t sched_next_in(const struct sched *p, bool place_sweep, uint32_t from)
+{
+	for (uint32_t i = from; i < p->svc_count; i++) {
+		const struct sched_svc *x = &p->svcs[i];
+		if (place_sweep ? x->pend_count > x->pin_count : x->pin_count > 0)
+			return i;
+	}
+	return SCHED_NONE;
+}
+
+/* Index of the next group's service from p->next_svc in this sweep, else
+ * whether the second sweep has one (SCHED_NONE: nothing left). */
 static uint32_t sched_next_group(const struct sched *p)
 {
-	for (uint32_t i = p->next_svc; i < p->svc_count; i++)
-		if (p->svcs[i].pend_count > 0)
-			return i;
-	return SCHED_NONE;
+	uint32_t i = sched_next_in(p, p->place_sweep, p->next_svc);
+	if (i == SCHED_NONE && !p->place_sweep)
+		i = sched_next_in(p, true, 0);
+	return i;
 }
 
 int sched_step(struct sched *p, struct store_batch *out, size_t writes_max,
@@ -1317,7 +1798,12 @@ int sched_step(struct sched *p, struct store_batch *out, size_t writes_max,
 		budget.writes = writes_max;
 	budget.bytes = bytes_left ? *bytes_left : SIZE_MAX;
 	if (!p->in_group) {
-		uint32_t svc = sched_next_group(p);
+		uint32_t svc = sched_next_in(p, p->place_sweep, p->next_svc);
+		if (svc == SCHED_NONE && !p->place_sweep) {
+			p->place_sweep = true; /* every pinned task is through */
+			p->next_svc = 0;
+			svc = sched_next_in(p, true, 0);
+		}
 		if (svc == SCHED_NONE)
 			return SCHED_STEP_DONE;
 		if ((rv = sched_group_open(p, svc)) != 0)
@@ -1358,6 +1844,8 @@ void sched_free(struct sched *p)
 	free(p->spreads);
 	free(p->svc_active);
 	free(p->svc_live);
+	free(p->fail_rank);
+	free(p->pinned);
 	free(p->recs);
 	free(p->pend);
 	free(p->svc_slots);
@@ -1369,6 +1857,12 @@ void sched_free(struct sched *p)
 int sched_run(const struct store *s, uint64_t now_ms, size_t writes_max,
 	      struct store_batch *out, struct sched_stats *stats)
 {
+	return sched_run_with(s, now_ms, NULL, writes_max, out, stats);
+}
+
+int sched_run_with(const struct store *s, uint64_t now_ms, const struct sched_failures *f,
+		   size_t writes_max, struct store_batch *out, struct sched_stats *stats)
+{
 	struct sched *p;
 	size_t start = out->action_count, bytes_left = SCHED_RUN_BYTES_MAX;
 	int rv;
@@ -1377,7 +1871,7 @@ int sched_run(const struct store *s, uint64_t now_ms, size_t writes_max,
 		return CS_EINVAL;
 	if (writes_max > LIMIT_SCHED_TASKS_PER_RUN)
 		return CS_ELIMIT;
-	if ((rv = sched_new(s, now_ms, &p)) != 0)
+	if ((rv = sched_new_with(s, now_ms, f, &p)) != 0)
 		return rv;
 	do {
 		size_t used = out->action_count - start;

@@ -23,8 +23,18 @@
  *   - a task that fits nowhere stays PENDING with a reason such as "no
  *     suitable node (1 node not available for new tasks; 2 nodes lack
  *     memory)", written only when it changes;
- *   - order: groups by service id; in a group, pinned tasks first (by node
- *     id), then the others by task id.
+ *   - order (SwarmKit's processPreassignedTasks, then tick): first the
+ *     pinned tasks of every service (by service id, then node id), so that
+ *     a global service's task is never short of room a replicated task took
+ *     in the same pass; then the unpinned tasks, by service id, then task
+ *     id;
+ *   - bad-node avoidance (SwarmKit's nodeLess, scheduler.go): given the
+ *     leader's failure history (struct sched_failures), a node where
+ *     SCHED_FAILURES_MAX or more tasks of the same service and spec version
+ *     failed within SCHED_FAILURES_WINDOW_MS ranks after every node with
+ *     fewer, whatever its load (among such nodes, fewer failures first). It
+ *     is a preference, not a filter: such a node still takes tasks when no
+ *     other is eligible. Pinned tasks are not concerned.
  *
  * Cost: a run reads every task once through the store's iterators (about
  * 0.4 s at 1,000,000 tasks), then costs O(nodes) per group and
@@ -80,6 +90,59 @@ struct sched_stats {
 int sched_run(const struct store *s, uint64_t now_ms, size_t writes_max,
 	      struct store_batch *out, struct sched_stats *stats);
 
+/* ---------------------------------------------------------------- failure history */
+
+/* SwarmKit's maxFailures and monitorFailures (manager/scheduler). */
+#define SCHED_FAILURES_MAX	 5u
+#define SCHED_FAILURES_WINDOW_MS (5u * 60u * 1000u)
+
+/* The leader's memory of recent task failures, per (service, spec version,
+ * node): what SwarmKit keeps in its nodeInfo.recentFailures. It is not in
+ * the store: a new leader starts with none, as SwarmKit's scheduler does
+ * (its node set is rebuilt from the store when it starts). Owned by the
+ * scheduler loop; a plan borrows it. */
+struct sched_failures;
+
+/* sched_failures_new returns an empty history in *out (freed with
+ * sched_failures_free). Returns 0 or CS_ENOMEM. */
+int sched_failures_new(struct sched_failures **out);
+
+/* sched_failures_free frees f (NULL is fine). */
+void sched_failures_free(struct sched_failures *f);
+
+/* sched_failures_add records a failure at now_ms of a task of service
+ * service_id at spec version spec_version on node node_id, and forgets
+ * what is older than the window (now_ms should not go back). Returns 0,
+ * CS_ENOMEM, or CS_ELIMIT when the history holds
+ * LIMIT_SCHED_FAILURES_KEPT failures within the window (nothing recorded:
+ * the caller says so). */
+int sched_failures_add(struct sched_failures *f, uint64_t node_id, uint64_t service_id,
+		       uint64_t spec_version, uint64_t now_ms);
+
+/* sched_failures_count returns how many failures of (service_id,
+ * spec_version) on node_id f holds within SCHED_FAILURES_WINDOW_MS before
+ * now_ms (SwarmKit's countRecentFailures: one exactly a window old still
+ * counts). f may be NULL (none). */
+size_t sched_failures_count(const struct sched_failures *f, uint64_t node_id,
+			    uint64_t service_id, uint64_t spec_version, uint64_t now_ms);
+
+/* sched_failures_total returns how many failures f holds (expired ones
+ * included until the next add forgets them). */
+size_t sched_failures_total(const struct sched_failures *f);
+
+/* sched_task_is_failure says whether a task's change from old to new is a
+ * failure the scheduler records (SwarmKit's updateTask): new is FAILED or
+ * REJECTED, on a node, and old (not NULL) was a live task in another state
+ * (PENDING..RUNNING). Pinned tasks (global services': svc NULL or global)
+ * are not recorded: the scheduler does not choose their node. */
+bool sched_task_is_failure(const Cs__Task *old, const Cs__Task *new_task,
+			   const Cs__Service *svc);
+
+/* sched_run_with is sched_run with the leader's failure history f
+ * (borrowed for the call; NULL: none), counted as of now_ms. */
+int sched_run_with(const struct store *s, uint64_t now_ms, const struct sched_failures *f,
+		   size_t writes_max, struct store_batch *out, struct sched_stats *stats);
+
 /* ---------------------------------------------------------------- plans */
 
 /* A plan is sched_run cut in steps, for callers that place more than one
@@ -102,6 +165,11 @@ enum sched_step_result {
  * CS_ENOMEM or CS_ELIMIT (more tasks or nodes than 32-bit indexes hold). */
 int sched_new(const struct store *s, uint64_t now_ms, struct sched **out);
 
+/* sched_new_with is sched_new with a failure history f (borrowed until
+ * sched_free; NULL: none; must not change meanwhile). */
+int sched_new_with(const struct store *s, uint64_t now_ms, const struct sched_failures *f,
+		   struct sched **out);
+
 /* sched_step places the current group, adding at most writes_max writes
  * (1..LIMIT_SCHED_TASKS_PER_RUN, and within the room LIMIT_STORE_BATCH_ACTIONS
  * leaves in out). bytes_left, when not NULL, is the room left for their
@@ -122,12 +190,21 @@ void sched_free(struct sched *p);
 /* ---------------------------------------------------------------- constraints */
 
 /* sched_constraint_is_valid says whether text is a constraint the
- * scheduler understands: node.id, node.hostname, node.role or
- * node.labels.KEY (key prefixes in any case), then == or !=, then a value
- * (spaces around key and value ignored; no =, !, < or > in the value;
- * node.id's value 1 to 16 hex digits). The scheduler treats any other constraint as failing on every
- * node, so that such a task stays pending with a reason naming it. */
+ * scheduler understands: node.id, node.hostname, node.role,
+ * node.labels.KEY, node.platform.os, node.platform.arch, engine.labels.KEY
+ * or node.ip (keys and their prefixes in any case), then == or !=, then a
+ * value (spaces around key and value ignored; no =, !, < or > in the
+ * value; node.id's value 1 to 16 hex digits; node.ip's an IPv4 or IPv6
+ * address or CIDR block, as SwarmKit's manager/constraint, which matches
+ * the node's address as the manager sees it). Values compare without case;
+ * a node without the label, platform or address fails == and passes !=.
+ * The scheduler treats any other constraint as failing on every node, so
+ * that such a task stays pending with a reason naming it. */
 bool sched_constraint_is_valid(const char *text);
+
+/* sched_ip_is_valid says whether text[0..len) is an IPv4 or IPv6 address
+ * (what node.ip compares: the dispatcher records only such an address). */
+bool sched_ip_is_valid(const char *text, size_t len);
 
 /* sched_node_satisfies says whether node n passes every placement
  * constraint of svc (constraints only: not readiness or resources). The

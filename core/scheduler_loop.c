@@ -1,8 +1,10 @@
 #include "core/scheduler_loop.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/errors.h"
 #include "core/limits.h"
 #include "core/manager.h"
 #include "core/scheduler.h"
@@ -20,6 +22,10 @@ struct schedloop {
 	bool writing, dirty, stopped, dying;
 	bool more; /* the last run stopped at its limit */
 	bool idle; /* the last run found nothing pending, and nothing changed */
+	/* the failures of tasks on their nodes this leader saw (SwarmKit's
+	 * recentFailures, in the scheduler's memory: a new leader starts
+	 * with none) */
+	struct sched_failures *failures;
 };
 
 static void schedloop_write_done(void *data, int status);
@@ -38,8 +44,8 @@ static void schedloop_pass(struct schedloop *l)
 	l->dirty = false;
 	store_batch_init(&b);
 	memset(&stats, 0, sizeof stats);
-	rv = sched_run(manager_store(l->m), l->env->ops->now_ms(l->env),
-		       LIMIT_SCHED_TASKS_PER_RUN, &b, &stats);
+	rv = sched_run_with(manager_store(l->m), l->env->ops->now_ms(l->env), l->failures,
+			    LIMIT_SCHED_TASKS_PER_RUN, &b, &stats);
 	l->idle = rv == 0 && stats.pending_count == 0 && stats.skipped_count == 0;
 	if (rv == 0 && b.action_count > 0 &&
 	    store_batch_encode(&b, 0, 0, &buf, &len) == 0) {
@@ -76,6 +82,7 @@ static void schedloop_write_done(void *data, int status)
 	struct schedloop *l = data;
 	l->writing = false;
 	if (l->stopped) {
+		sched_failures_free(l->failures);
 		free(l);
 		return;
 	}
@@ -101,8 +108,45 @@ static bool schedloop_task_matters(const Cs__Task *o, const Cs__Task *n)
 	       (ns >= CS__TASK_STATE__TASK_STATE_COMPLETE);
 }
 
+/* Records the failure of a task on its node, when the change from old to
+ * new is one (sched_task_is_failure), and says when a node reaches the
+ * count that makes the scheduler avoid it for the service. */
+static void schedloop_note_failure(struct schedloop *l, const Cs__Task *old,
+				   const Cs__Task *n)
+{
+	const struct store *st = manager_store(l->m);
+	uint64_t now = l->env->ops->now_ms(l->env);
+	size_t count;
+	int rv;
+
+	if (!sched_task_is_failure(old, n, store_service_get(st, n->service_id)) ||
+	    !store_node_get(st, n->node_id))
+		return;
+	rv = sched_failures_add(l->failures, n->node_id, n->service_id, n->spec_version,
+				now);
+	if (rv) {
+		env_logf(l->env, ENV_LOG_WARN,
+			 "msg=\"task failure not recorded\" node=%016" PRIx64
+			 " service=%016" PRIx64 " why=\"%s\"",
+			 n->node_id, n->service_id, cs_strerror(rv));
+		return;
+	}
+	count = sched_failures_count(l->failures, n->node_id, n->service_id,
+				     n->spec_version, now);
+	if (count == SCHED_FAILURES_MAX)
+		env_logf(l->env, ENV_LOG_WARN,
+			 "msg=\"underweighting node for service\" node=%016" PRIx64
+			 " service=%016" PRIx64 " spec_version=%" PRIu64
+			 " failures=%zu within_ms=%u",
+			 n->node_id, n->service_id, n->spec_version, count,
+			 (unsigned)SCHED_FAILURES_WINDOW_MS);
+}
+
 void schedloop_on_event(struct schedloop *l, const struct store_event *ev)
 {
+	if (ev->table == STORE_TASK && ev->old_obj && ev->new_obj)
+		schedloop_note_failure(l, (const Cs__Task *)ev->old_obj,
+				       (const Cs__Task *)ev->new_obj);
 	/* a new pending task, a node that changed, resources freed: all of
 	 * them may let something be placed; a service alone cannot (its
 	 * tasks come as task events), nor a task moving along on its node */
@@ -125,8 +169,13 @@ struct schedloop *schedloop_start(struct env *env, struct manager *m)
 		return NULL;
 	l->env = env;
 	l->m = m;
+	if (sched_failures_new(&l->failures)) {
+		free(l);
+		return NULL;
+	}
 	if (env->ops->timer_start(env, SCHEDLOOP_PERIOD_MS, SCHEDLOOP_PERIOD_MS,
 				  schedloop_on_timer, l, &l->period_timer)) {
+		sched_failures_free(l->failures);
 		free(l);
 		return NULL;
 	}
@@ -143,6 +192,8 @@ void schedloop_stop(struct schedloop *l, bool dying)
 		if (l->pass_timer)
 			l->env->ops->timer_stop(l->env, l->pass_timer);
 	}
-	if (!l->writing)
+	if (!l->writing) {
+		sched_failures_free(l->failures);
 		free(l);
+	}
 }

@@ -36,6 +36,7 @@ enum docker_xfer_kind {
 	DOCKER_XFER_WAIT, /* a controller's WAIT */
 	DOCKER_XFER_LIST, /* docker_ctl_list */
 	DOCKER_XFER_PING, /* docker_ping */
+	DOCKER_XFER_INFO, /* docker_info */
 };
 
 struct docker_ctl;
@@ -64,6 +65,8 @@ struct docker_xfer {
 	/* PING */
 	docker_ping_cb ping_cb;
 	void *ping_data;
+	/* INFO (its data is ping_data) */
+	docker_info_cb info_cb;
 };
 
 /* A socket curl asked us to watch. */
@@ -255,6 +258,8 @@ static int docker_timer_fn(CURLM *multi, long timeout_ms, void *userp)
 }
 
 static void docker_xfer_finish(struct docker_xfer *x, CURLcode code);
+static void docker_info_finish(struct docker_xfer *x, CURLcode code, long http,
+			       struct docker_result *r);
 
 /* Delivers every finished transfer. Stops when a callback closed d. */
 static void docker_check_done(struct docker *d)
@@ -973,6 +978,61 @@ int docker_ping(struct docker *d, docker_ping_cb cb, void *data)
 	return 0;
 }
 
+int docker_info(struct docker *d, docker_info_cb cb, void *data)
+{
+	struct docker_xfer *x = NULL;
+	int rv;
+
+	assert(!d->closing);
+	assert(cb != NULL);
+	rv = docker_xfer_start(d, DOCKER_XFER_INFO, "GET", "/info", NULL,
+			       DOCKER_CONNECT_TIMEOUT_MS, &x);
+	if (rv)
+		return rv;
+	x->info_cb = cb;
+	x->ping_data = data;
+	return 0;
+}
+
+/* GET /info finished: its "Labels" (["key=value", ...]) to the callback. */
+static void docker_info_finish(struct docker_xfer *x, CURLcode code, long http,
+			       struct docker_result *r)
+{
+	docker_info_cb cb = x->info_cb;
+	void *data = x->ping_data;
+	json_t *root = NULL, *labels, *item;
+	const char **strs = NULL;
+	size_t count = 0, i;
+
+	if (code == CURLE_OK && http != 200) {
+		r->status = CS_EEXEC;
+		docker_error_message(x, http, r->message, sizeof r->message);
+	} else if (code == CURLE_OK) {
+		root = json_loadb(x->resp ? x->resp : "", x->resp_len, 0, NULL);
+		labels = json_object_get(root, "Labels");
+		if (!json_is_object(root)) {
+			r->status = CS_EEXEC;
+			snprintf(r->message, sizeof r->message,
+				 "docker: %s: the answer is not a JSON object", x->what);
+		} else if (json_is_array(labels) && json_array_size(labels) > 0) {
+			strs = calloc(json_array_size(labels), sizeof *strs);
+			if (!strs)
+				r->status = CS_ENOMEM;
+			for (i = 0; strs && i < json_array_size(labels); i++) {
+				item = json_array_get(labels, i);
+				if (json_is_string(item))
+					strs[count++] = json_string_value(item);
+			}
+		}
+	}
+	if (r->status)
+		docker_logf(x->d, ENV_LOG_WARN, "docker: info: %s", r->message);
+	docker_xfer_free(x);
+	cb(data, r->status, r->message, strs, r->status ? 0 : count);
+	free(strs);
+	json_decref(root);
+}
+
 /* A transfer finished (code: curl's verdict): read its answer, free it,
  * then call its callback. */
 static void docker_xfer_finish(struct docker_xfer *x, CURLcode code)
@@ -1043,6 +1103,7 @@ static void docker_xfer_finish(struct docker_xfer *x, CURLcode code)
 		cb(data, r.status, r.message);
 		return;
 	}
+	case DOCKER_XFER_INFO: docker_info_finish(x, code, http, &r); return;
 	}
 }
 

@@ -87,4 +87,13 @@ int docker_ctl_list(struct docker *d, struct env_ctl_list_req *req, env_ctl_list
 typedef void (*docker_ping_cb)(void *data, int status, const char *message);
 int docker_ping(struct docker *d, docker_ping_cb cb, void *data);
 
+/* docker_info asks the daemon for what it says of itself (GET /info),
+ * within DOCKER_CONNECT_TIMEOUT_MS: cb gets 0 and its engine labels
+ * ("key=value" strings, borrowed for the call; none when it has none), or
+ * CS_EEXEC / CS_ENOMEM and a message (borrowed) with none. Returns 0 or
+ * CS_ENOMEM. */
+typedef void (*docker_info_cb)(void *data, int status, const char *message,
+			       const char *const *labels, size_t label_count);
+int docker_info(struct docker *d, docker_info_cb cb, void *data);
+
 #endif

@@ -697,8 +697,10 @@ static int cli_spec_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bo
 			return cli_fail(
 				err, n,
 				"--constraint: '%s' is not a constraint (expected "
-				"node.id, node.hostname, node.role or "
-				"node.labels.KEY, then == or !=, then a value)",
+				"node.id, node.hostname, node.role, "
+				"node.labels.KEY, node.platform.os, "
+				"node.platform.arch, engine.labels.KEY or node.ip, "
+				"then == or !=, then a value)",
 				v);
 		b->has_placement = true;
 		return cli_list_add(b->constraints, &b->placement.n_constraints,
@@ -1877,6 +1879,17 @@ void swarmctl_cli_print_node(FILE *out, const Cs__Node *nd, uint64_t leader_raft
 	swarmctl_cli_json_open(&j, '{');
 	cli_node_fields(&j, nd, leader_raft_id);
 	cli_json_kv_str(&j, "state_message", nd->state_message);
+	/* what the node says of itself (issue 14): what node.ip,
+	 * node.platform.* and engine.labels.* constraints read */
+	cli_json_kv_str(&j, "addr", nd->addr ? nd->addr : "");
+	cli_json_kv_str(&j, "platform_os", nd->platform_os ? nd->platform_os : "");
+	cli_json_kv_str(&j, "platform_arch", nd->platform_arch ? nd->platform_arch : "");
+	swarmctl_cli_json_key(&j, "engine_labels");
+	swarmctl_cli_json_open(&j, '{');
+	for (size_t i = 0; i < nd->n_engine_labels; i++)
+		cli_json_kv_str(&j, nd->engine_labels[i]->key,
+				nd->engine_labels[i]->value);
+	swarmctl_cli_json_close(&j, '}');
 	if (nd->resources) {
 		cli_json_kv_u64(&j, "millicpus", nd->resources->millicpus);
 		cli_json_kv_u64(&j, "memory_bytes", nd->resources->memory_bytes);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -128,6 +129,15 @@ struct swarmd {
 	bool reexec;
 	char state_error[4096 + 256]; /* why swarmd.db could not be read, or "" */
 	bool stopping;
+	/* what the node says of itself (issue 14): uname's system and
+	 * machine, its Docker daemon's labels (GET /info, before the node
+	 * starts) */
+	struct agent_desc desc;
+	char platform_os[sizeof((struct utsname *)0)->sysname];
+	char platform_arch[sizeof((struct utsname *)0)->machine];
+	Cs__Label *engine_labels;
+	Cs__Label **engine_label_ptrs;
+	size_t engine_label_alloc; /* entries of engine_labels */
 };
 
 __attribute__((format(printf, 1, 2))) static void swarmd_die_usage(const char *fmt, ...)
@@ -647,6 +657,7 @@ static int swarmd_start_node(struct swarmd *d)
 				return CS_ESTORAGE;
 		}
 	}
+	d->ncfg.agent.desc = &d->desc;
 	if (manager) {
 		manager_defaults(&d->mcfg);
 		d->mcfg.raft_id = s->raft_id;
@@ -690,6 +701,84 @@ static int swarmd_start_node(struct swarmd *d)
 		d->node = NULL;
 	}
 	return rv;
+}
+
+/* The node's platform as SwarmKit's engine reports it: the system in
+ * lower case ("linux"), the machine ("x86_64"). */
+static void swarmd_platform(struct swarmd *d)
+{
+	struct utsname u;
+
+	if (uname(&u) != 0)
+		return;
+	for (size_t i = 0; u.sysname[i] && i + 1 < sizeof d->platform_os; i++)
+		d->platform_os[i] = (char)(u.sysname[i] >= 'A' && u.sysname[i] <= 'Z'
+						   ? u.sysname[i] - 'A' + 'a'
+						   : u.sysname[i]);
+	snprintf(d->platform_arch, sizeof d->platform_arch, "%s", u.machine);
+	d->desc.platform_os = d->platform_os;
+	d->desc.platform_arch = d->platform_arch;
+}
+
+/* Keeps the Docker daemon's labels ("key=value") as the node's engine
+ * labels (the agent sends them; the dispatcher refuses, logged, more than
+ * LIMIT_ENGINE_LABELS_MAX). Returns 0 or CS_ENOMEM. */
+static int swarmd_engine_labels(struct swarmd *d, const char *const *labels, size_t count)
+{
+	if (count == 0)
+		return 0;
+	d->engine_labels = calloc(count, sizeof *d->engine_labels);
+	d->engine_label_ptrs = calloc(count, sizeof *d->engine_label_ptrs);
+	if (!d->engine_labels || !d->engine_label_ptrs)
+		return CS_ENOMEM;
+	d->engine_label_alloc = count;
+	for (size_t i = 0; i < count; i++) {
+		const char *eq = strchr(labels[i], '=');
+		size_t klen = eq ? (size_t)(eq - labels[i]) : strlen(labels[i]);
+		Cs__Label *l = &d->engine_labels[i];
+
+		cs__label__init(l);
+		l->key = strndup(labels[i], klen);
+		l->value = strdup(eq ? eq + 1 : "");
+		if (!l->key || !l->value)
+			return CS_ENOMEM;
+		d->engine_label_ptrs[i] = l;
+	}
+	d->desc.engine_labels = d->engine_label_ptrs;
+	d->desc.engine_label_count = count;
+	return 0;
+}
+
+/* Starts the node (the last step of main), and says so. */
+static void swarmd_go(struct swarmd *d)
+{
+	if (swarmd_start_node(d)) {
+		swarmd_stop(d, 1);
+		return;
+	}
+	env_logf(uvenv_env(d->uv), ENV_LOG_INFO,
+		 "msg=\"started\" version=%s role=%s addr=%s state_dir=%s",
+		 SWARMD_VERSION,
+		 d->st.role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager" : "worker",
+		 uvenv_addr(d->uv), d->opts.state_dir);
+}
+
+/* Docker's answer to GET /info: its labels, then the node starts (without
+ * them when Docker did not answer: logged by the docker module). */
+static void swarmd_on_info(void *data, int status, const char *message,
+			   const char *const *labels, size_t count)
+{
+	struct swarmd *d = data;
+
+	(void)message;
+	if (d->stopping)
+		return;
+	if (status == 0 && swarmd_engine_labels(d, labels, count)) {
+		fputs("swarmd: out of memory\n", stderr);
+		swarmd_stop(d, 1);
+		return;
+	}
+	swarmd_go(d);
 }
 
 int main(int argc, char **argv)
@@ -789,14 +878,9 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (swarmd_start_node(d))
-		return 1;
-
-	env_logf(uvenv_env(d->uv), ENV_LOG_INFO,
-		 "msg=\"started\" version=%s role=%s addr=%s state_dir=%s",
-		 SWARMD_VERSION,
-		 d->st.role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager" : "worker",
-		 uvenv_addr(d->uv), d->opts.state_dir);
+	swarmd_platform(d);
+	if (docker_info(d->docker, swarmd_on_info, d) != 0)
+		swarmd_go(d); /* out of memory asking: no engine labels */
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	rv = uv_loop_close(&d->loop);
 	if (rv)
@@ -808,6 +892,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	rv = d->exit_code;
+	for (size_t i = 0; i < d->engine_label_alloc; i++) {
+		free(d->engine_labels[i].key);
+		free(d->engine_labels[i].value);
+	}
+	free(d->engine_labels);
+	free(d->engine_label_ptrs);
 	free(d);
 	return rv;
 }

@@ -25,6 +25,16 @@ struct simcluster_mgr {
 	int64_t node; /* -1 until tracked */
 };
 
+/* What a node says of itself (scenario node add os= arch= ip=
+ * engine-label=), with the strings it points to. */
+struct simcluster_desc {
+	char hostname[LIMIT_ADDR_BYTES_MAX];
+	struct agent_desc ad;
+	struct scn_node_desc copy; /* owns the strings */
+	Cs__Label labels[LIMIT_ENGINE_LABELS_MAX];
+	Cs__Label *label_ptrs[LIMIT_ENGINE_LABELS_MAX];
+};
+
 /* The config of one node program, with the strings it points to. */
 struct simcluster_node {
 	struct node_cfg cfg;
@@ -56,6 +66,8 @@ struct simcluster {
 	uint8_t ca_cert[PKI_DER_BYTES_MAX], ca_key[PKI_DER_BYTES_MAX];
 	size_t ca_cert_len, ca_key_len;
 	char worker_token[PKI_TOKEN_BYTES], manager_token[PKI_TOKEN_BYTES];
+	struct simcluster_desc **descs; /* in the order described */
+	size_t desc_count;
 };
 
 struct simcluster *simcluster_new(struct world *w, const struct scn_settings *settings)
@@ -105,6 +117,18 @@ void simcluster_free(struct simcluster *c)
 		free(c->nodes[i]);
 	}
 	free(c->nodes);
+	for (size_t i = 0; i < c->desc_count; i++) {
+		struct scn_node_desc *d = &c->descs[i]->copy;
+		free(d->os);
+		free(d->arch);
+		free(d->ip);
+		for (size_t k = 0; k < d->engine_label_count; k++) {
+			free(d->engine_keys[k]);
+			free(d->engine_values[k]);
+		}
+		free(c->descs[i]);
+	}
+	free(c->descs);
 	free(c->number_of_node);
 	free(c->term_leader);
 	free(c->applied_hash);
@@ -294,6 +318,69 @@ bool simcluster_refused(const struct simcluster *c, const char *hostname)
 	return false;
 }
 
+/* Returns the description of hostname (the last one given), or NULL. */
+static const struct agent_desc *simcluster_desc_of(const struct simcluster *c,
+						   const char *hostname)
+{
+	for (size_t i = c->desc_count; i-- > 0;)
+		if (strcmp(c->descs[i]->hostname, hostname) == 0)
+			return &c->descs[i]->ad;
+	return NULL;
+}
+
+static char *simcluster_strdup(const char *s, bool *failed)
+{
+	char *d;
+	if (!s)
+		return NULL;
+	d = malloc(strlen(s) + 1);
+	if (!d) {
+		*failed = true;
+		return NULL;
+	}
+	memcpy(d, s, strlen(s) + 1);
+	return d;
+}
+
+int simcluster_describe(struct simcluster *c, const char *hostname,
+			const struct scn_node_desc *desc)
+{
+	struct simcluster_desc *x, **v;
+	bool failed = false;
+
+	assert(desc->engine_label_count <= LIMIT_ENGINE_LABELS_MAX);
+	v = realloc(c->descs, (c->desc_count + 1) * sizeof *v);
+	if (!v)
+		return CS_ENOMEM;
+	c->descs = v;
+	x = calloc(1, sizeof *x);
+	if (!x)
+		return CS_ENOMEM;
+	c->descs[c->desc_count++] = x; /* freed with the cluster, whole or not */
+	snprintf(x->hostname, sizeof x->hostname, "%s", hostname);
+	x->copy.os = simcluster_strdup(desc->os, &failed);
+	x->copy.arch = simcluster_strdup(desc->arch, &failed);
+	x->copy.ip = simcluster_strdup(desc->ip, &failed);
+	for (size_t i = 0; i < desc->engine_label_count; i++) {
+		x->copy.engine_keys[i] = simcluster_strdup(desc->engine_keys[i], &failed);
+		x->copy.engine_values[i] =
+			simcluster_strdup(desc->engine_values[i], &failed);
+		x->copy.engine_label_count++;
+		cs__label__init(&x->labels[i]);
+		x->labels[i].key = x->copy.engine_keys[i];
+		x->labels[i].value = x->copy.engine_values[i];
+		x->label_ptrs[i] = &x->labels[i];
+	}
+	if (failed)
+		return CS_ENOMEM;
+	x->ad.platform_os = x->copy.os;
+	x->ad.platform_arch = x->copy.arch;
+	x->ad.addr = x->copy.ip;
+	x->ad.engine_labels = x->label_ptrs;
+	x->ad.engine_label_count = x->copy.engine_label_count;
+	return 0;
+}
+
 const struct node_cfg *simcluster_node_cfg(struct simcluster *c, const char *hostname,
 					   uint32_t manager_number, uint32_t voters,
 					   uint32_t managers, uint64_t millicpus,
@@ -336,6 +423,7 @@ const struct node_cfg *simcluster_node_cfg(struct simcluster *c, const char *hos
 	n->cfg.agent.on_refused = simcluster_node_refused;
 	n->cfg.agent.hook_data = n;
 	n->cfg.agent.raft_id = manager_number;
+	n->cfg.agent.desc = simcluster_desc_of(c, hostname);
 	if (manager_number) {
 		n->cfg.manager = simcluster_manager_cfg(c, manager_number, voters);
 		if (!n->cfg.manager) {

@@ -60,6 +60,13 @@ const struct node_cfg *simcluster_node_cfg(struct simcluster *c, const char *hos
 					   uint32_t managers, uint64_t millicpus,
 					   uint64_t memory_bytes);
 
+/* simcluster_describe records what the node named hostname says of itself
+ * (desc borrowed for the call, copied): every config made for it from now
+ * on (simcluster_node_cfg, also after a promote or demote) carries it.
+ * Returns 0 or CS_ENOMEM. */
+int simcluster_describe(struct simcluster *c, const char *hostname,
+			const struct scn_node_desc *desc);
+
 /* simcluster_track tells the cluster that node runs manager number
  * `number` (0: not a manager, or not a real one). */
 int simcluster_track(struct simcluster *c, uint32_t node, uint32_t number);

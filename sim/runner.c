@@ -721,6 +721,9 @@ static int runner_add_node(struct runner *r, const struct scn_cmd *cmd,
 		/* every node runs an agent; the cluster's first managers
 		 * bootstrap together, later ones join */
 		prog = &node_program;
+		if (cmd->kind == SCN_NODE_ADD && cmd->u.node.desc &&
+		    simcluster_describe(r->cluster, name, cmd->u.node.desc))
+			return runner_fail(r, cmd, "out of memory");
 		cfg = simcluster_node_cfg(r->cluster, name, manager ? ref.number : 0,
 					  manager && ref.number <= r->initial_managers
 						  ? r->initial_managers

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/scheduler.h"
 
 /* ---------------------------------------------------------------- tokens */
 
@@ -930,9 +931,10 @@ static void scn_constraint_free(struct scn_constraint *c)
 	memset(c, 0, sizeof *c);
 }
 
-/* Reads v as a SwarmKit constraint: node.id, node.hostname, node.role or
- * node.labels.KEY, then == or !=, then a non-empty value (node.role's is
- * manager or worker). Fills *c (owned by the command) only on success. */
+/* Reads v as a SwarmKit constraint: node.id, node.hostname, node.role,
+ * node.labels.KEY, node.platform.os, node.platform.arch, engine.labels.KEY
+ * or node.ip, then == or !=, then a non-empty value (node.role's is
+ * manager or worker; node.ip's an address or a CIDR block). Fills *c (owned by the command) only on success. */
 static int scn_constraint(struct scn_parser *p, struct scn_tok v,
 			  struct scn_constraint *c)
 {
@@ -952,8 +954,24 @@ static int scn_constraint(struct scn_parser *p, struct scn_tok v,
 		if (!scn_name_ok(label, SCN_NAME_EXTRA) ||
 		    label.len > LIMIT_NAME_BYTES_MAX)
 			goto bad;
+	} else if (scn_tok_has_prefix(key, "engine.labels.")) {
+		struct scn_tok label =
+			scn_tok_tail(key, (uint32_t)strlen("engine.labels."));
+		if (!scn_name_ok(label, SCN_NAME_EXTRA) ||
+		    label.len > LIMIT_NAME_BYTES_MAX)
+			goto bad;
+	} else if (scn_tok_is(key, "node.ip")) {
+		char text[LIMIT_ADDR_BYTES_MAX + 16];
+		if (v.len >= sizeof text)
+			goto bad;
+		memcpy(text, v.s, v.len);
+		text[v.len] = '\0';
+		if (!sched_constraint_is_valid(text)) /* an address or a block */
+			goto bad;
 	} else if (!scn_tok_is(key, "node.id") && !scn_tok_is(key, "node.hostname") &&
-		   !scn_tok_is(key, "node.role")) {
+		   !scn_tok_is(key, "node.role") &&
+		   !scn_tok_is(key, "node.platform.os") &&
+		   !scn_tok_is(key, "node.platform.arch")) {
 		goto bad;
 	}
 	if (scn_tok_is(key, "node.role") && !scn_tok_is(value, "manager") &&
@@ -978,8 +996,10 @@ static int scn_constraint(struct scn_parser *p, struct scn_tok v,
 bad:
 	return scn_fail(
 		p, v.col,
-		"bad constraint '%.*s' (expected node.id, node.hostname, node.role or "
-		"node.labels.KEY, then == or !=, then a value, like node.role==worker)",
+		"bad constraint '%.*s' (expected node.id, node.hostname, node.role, "
+		"node.labels.KEY, node.platform.os, node.platform.arch, "
+		"engine.labels.KEY or node.ip (an address or CIDR block), then == or "
+		"!=, then a value, like node.role==worker)",
 		SCN_TOK_ARG(v));
 }
 
@@ -2129,6 +2149,96 @@ static int scn_parse_run(struct scn_parser *p, struct scn_cmd *cmd)
 	return rv ? rv : scn_end(p, 2);
 }
 
+static void scn_node_desc_free(struct scn_node_desc *d)
+{
+	if (!d)
+		return;
+	free(d->os);
+	free(d->arch);
+	free(d->ip);
+	for (size_t i = 0; i < d->engine_label_count; i++) {
+		free(d->engine_keys[i]);
+		free(d->engine_values[i]);
+	}
+	free(d);
+}
+
+/* Reads node add's description, tokens from..end: os=OS, arch=ARCH,
+ * ip=ADDR (an IPv4 or IPv6 address), engine-label=KEY=VALUE (repeated).
+ * Sets *out (owned by the command) when there is any. */
+static int scn_node_desc(struct scn_parser *p, uint32_t from, struct scn_node_desc **out)
+{
+	struct scn_node_desc *d;
+	int rv = 0;
+
+	if (from >= p->tok_count)
+		return 0;
+	d = calloc(1, sizeof *d);
+	if (!d)
+		return scn_nomem(p);
+	for (uint32_t i = from; i < p->tok_count && rv == 0; i++) {
+		struct scn_tok t = p->toks[i];
+		if (scn_tok_has_prefix(t, "os=") && !d->os) {
+			rv = scn_value_name(p, scn_tok_tail(t, 3), "os", SCN_NAME_EXTRA,
+					    &d->os);
+		} else if (scn_tok_has_prefix(t, "arch=") && !d->arch) {
+			rv = scn_value_name(p, scn_tok_tail(t, 5), "arch", SCN_NAME_EXTRA,
+					    &d->arch);
+		} else if (scn_tok_has_prefix(t, "ip=") && !d->ip) {
+			struct scn_tok v = scn_tok_tail(t, 3);
+			if (!sched_ip_is_valid(v.s, v.len))
+				rv = scn_fail(p, v.col,
+					      "bad ip '%.*s' (expected an IPv4 or IPv6 "
+					      "address, like 10.0.1.5)",
+					      SCN_TOK_ARG(v));
+			else if (!(d->ip = scn_tok_dup(v)))
+				rv = scn_nomem(p);
+		} else if (scn_tok_has_prefix(t, "engine-label=")) {
+			struct scn_tok kv = scn_tok_tail(t, 13);
+			const char *eq = memchr(kv.s, '=', kv.len);
+			size_t n = d->engine_label_count;
+			if (!eq || eq == kv.s)
+				rv = scn_fail(p, kv.col,
+					      "bad engine-label '%.*s' (expected "
+					      "KEY=VALUE)",
+					      SCN_TOK_ARG(kv));
+			else if (n == LIMIT_ENGINE_LABELS_MAX)
+				rv = scn_fail(p, t.col,
+					      "more than %u engine labels "
+					      "(LIMIT_ENGINE_LABELS_MAX)",
+					      LIMIT_ENGINE_LABELS_MAX);
+			else if ((size_t)(kv.len - (eq - kv.s) - 1) >
+				 LIMIT_LABEL_BYTES_MAX)
+				rv = scn_fail(p, t.col,
+					      "engine label value is longer than %u "
+					      "bytes (LIMIT_LABEL_BYTES_MAX)",
+					      LIMIT_LABEL_BYTES_MAX);
+			else if ((rv = scn_value_name(
+					  p, scn_tok_head(kv, (uint32_t)(eq - kv.s)),
+					  "engine label key", SCN_NAME_EXTRA,
+					  &d->engine_keys[n])) == 0) {
+				d->engine_values[n] = scn_tok_dup(
+					scn_tok_tail(kv, (uint32_t)(eq - kv.s) + 1));
+				d->engine_label_count++;
+				if (!d->engine_values[n])
+					rv = scn_nomem(p);
+			}
+		} else if (scn_tok_has_prefix(t, "os=") ||
+			   scn_tok_has_prefix(t, "arch=") ||
+			   scn_tok_has_prefix(t, "ip=")) {
+			rv = scn_fail(p, t.col, "'%.*s' given twice", SCN_TOK_ARG(t));
+		} else {
+			rv = scn_end(p, i);
+		}
+	}
+	if (rv) {
+		scn_node_desc_free(d);
+		return rv;
+	}
+	*out = d;
+	return 0;
+}
+
 /* node add worker|manager (named next in sequence) | node rm|drain|pause|
  * activate|promote|demote NODE | node label NODE KEY=VALUE */
 static int scn_parse_node(struct scn_parser *p, struct scn_cmd *cmd)
@@ -2205,7 +2315,7 @@ static int scn_parse_node(struct scn_parser *p, struct scn_cmd *cmd)
 				"node add would make %u nodes, over the limit of %u "
 				"(LIMIT_NODES_MAX)",
 				LIMIT_NODES_MAX + 1, LIMIT_NODES_MAX);
-		rv = scn_end(p, tok_end);
+		rv = scn_node_desc(p, tok_end, &cmd->u.node.desc);
 		if (rv)
 			return rv;
 		if (manager)
@@ -2814,6 +2924,7 @@ static void scn_cmd_free(struct scn_cmd *cmd)
 		free(cmd->u.node.label_key);
 		free(cmd->u.node.label_value);
 		break;
+	case SCN_NODE_ADD: scn_node_desc_free(cmd->u.node.desc); break;
 	case SCN_PARTITION:
 	case SCN_ISOLATE:
 		for (size_t g = 0; g < LIMIT_SCN_GROUPS_MAX; g++)

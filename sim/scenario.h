@@ -62,6 +62,19 @@ struct scn_node {
 	uint32_t number; /* m3 -> 3; 0 for leader */
 };
 
+/* node add ... [os=OS] [arch=ARCH] [ip=ADDR] [engine-label=KEY=VALUE]...:
+ * what the node says of itself (issue 14), for node.platform.*, node.ip
+ * and engine.labels.* constraints. Strings owned by the command; NULL:
+ * not said. */
+struct scn_node_desc {
+	char *os;
+	char *arch;
+	char *ip;
+	size_t engine_label_count;
+	char *engine_keys[LIMIT_ENGINE_LABELS_MAX];
+	char *engine_values[LIMIT_ENGINE_LABELS_MAX];
+};
+
 enum scn_op { SCN_OP_EQ, SCN_OP_NE, SCN_OP_LT, SCN_OP_LE, SCN_OP_GT, SCN_OP_GE };
 
 /* A duration range in milliseconds; a single value has min_ms == max_ms. */
@@ -439,6 +452,8 @@ struct scn_cmd {
 			bool initial_token;    /* NODE_ADD token=initial: the join
 						* token the cluster began with
 						* (else the leader's current one) */
+			/* NODE_ADD: NULL, or what the node says of itself */
+			struct scn_node_desc *desc;
 		} node;
 		struct scn_partition partition; /* PARTITION, ISOLATE */
 		struct scn_link link;

@@ -62,10 +62,11 @@ static void test_control_names_the_bad_field(void **state)
 	pl.n_constraints = 1;
 	pl.constraints = bad;
 	assert_int_equal(control_validate_spec(&spec, err, sizeof err), CS_EINVAL);
-	assert_string_equal(
-		err, "constraint: 'node.zone==a' is not a constraint (expected "
-		     "node.id, node.hostname, node.role or node.labels.KEY, then == "
-		     "or !=, then a value; node.role is manager or worker)");
+	assert_string_equal(err,
+			    "constraint: 'node.zone==a' is not a constraint (expected "
+			    "node.id, node.hostname, node.role, node.labels.KEY, "
+			    "node.platform.os, node.platform.arch, engine.labels.KEY or "
+			    "node.ip, then == or !=, then a value)");
 
 	spec_init(&spec, &task, &c, &pl, "web");
 	spec.replicas = 2000000;

@@ -59,6 +59,8 @@ struct fake {
 	uint64_t millicpus_at_reply, memory_at_reply;
 	bool certified;	  /* joined: holds a certificate of the cluster */
 	uint64_t cert_id; /* the node id it names */
+	/* what its sessions say of the node (issue 14); NULL: nothing */
+	const Cs__SessionRequest *desc;
 };
 
 struct fixture {
@@ -349,6 +351,13 @@ static void fake_session(struct fake *fk, const char *to, uint64_t node_id,
 	q.labels = labels;
 	q.session_id = session_id;
 	q.want_seq = want_seq;
+	if (fk->desc) {
+		q.platform_os = fk->desc->platform_os;
+		q.platform_arch = fk->desc->platform_arch;
+		q.addr = fk->desc->addr;
+		q.n_engine_labels = fk->desc->n_engine_labels;
+		q.engine_labels = fk->desc->engine_labels;
+	}
 	wire.session = &q;
 	fake_send(fk, to, &wire);
 }
@@ -723,6 +732,62 @@ static void test_disp_known_node_keeps_its_id_on_a_new_session(void **state)
 	assert_int_equal(w1->node_id, id);
 	assert_int_not_equal(w1->session_id, s1);
 	assert_int_equal(store_node_count(leader_store(f)), 1);
+}
+
+/* A node's description (platform, engine labels, its IP) reaches its
+ * record, and a new session with another one rewrites it. The simulator's
+ * transport addresses are names, so the IP is the one the node reports. */
+static void test_disp_session_writes_node_description(void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1;
+	Cs__SessionRequest d = CS__SESSION_REQUEST__INIT;
+	Cs__Label l1 = CS__LABEL__INIT, l2 = CS__LABEL__INIT;
+	Cs__Label *labels[LIMIT_ENGINE_LABELS_MAX + 1];
+	const Cs__Node *n;
+
+	for (size_t i = 0; i <= LIMIT_ENGINE_LABELS_MAX; i++)
+		labels[i] = i == 0 ? &l1 : &l2;
+	l1.key = "storage";
+	l1.value = "ssd";
+	l2.key = "gpu";
+	l2.value = "none";
+	d.platform_os = "linux";
+	d.platform_arch = "x86_64";
+	d.addr = "10.0.0.9";
+	d.engine_labels = labels;
+	d.n_engine_labels = 2;
+	setup(f, 24, 1);
+	wait_leader(f);
+	w1 = fake_add(f, "w1");
+	w1->desc = &d;
+	fake_register(f, w1, "m1");
+	n = store_node_get(leader_store(f), w1->node_id);
+	assert_non_null(n);
+	assert_string_equal(n->platform_os, "linux");
+	assert_string_equal(n->platform_arch, "x86_64");
+	assert_string_equal(n->addr, "10.0.0.9");
+	assert_int_equal(n->n_engine_labels, 2);
+	assert_string_equal(n->engine_labels[0]->key, "storage");
+	assert_string_equal(n->engine_labels[0]->value, "ssd");
+	assert_string_equal(n->engine_labels[1]->key, "gpu");
+	/* the node is READY already: a changed description is written too */
+	l1.value = "hdd";
+	d.addr = "not-an-ip";
+	fake_register(f, w1, "m1");
+	run_for(f, 1 * SEC);
+	n = store_node_get(leader_store(f), w1->node_id);
+	assert_string_equal(n->engine_labels[0]->value, "hdd");
+	assert_string_equal(n->addr, ""); /* neither address is an IP */
+	/* over the limits: refused (logged), the record keeps what it had */
+	d.n_engine_labels = LIMIT_ENGINE_LABELS_MAX + 1;
+	d.platform_os = "plan9";
+	fake_register(f, w1, "m1");
+	run_for(f, 1 * SEC);
+	n = store_node_get(leader_store(f), w1->node_id);
+	assert_string_equal(n->platform_os, "linux");
+	assert_int_equal(n->n_engine_labels, 2);
+	assert_int_equal(n->state, CS__NODE_STATE__NODE_STATE_READY);
 }
 
 /* ---------------------------------------------------------------- heartbeats */
@@ -1431,6 +1496,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_disp_known_node_keeps_its_id_on_a_new_session, fixture_new,
 			fixture_free),
+		cmocka_unit_test_setup_teardown(test_disp_session_writes_node_description,
+						fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(test_disp_heartbeats_keep_node_ready,
 						fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(

@@ -900,6 +900,56 @@ static void test_docker_ping_answers(void **state)
 	assert_int_equal(p.status, 0);
 }
 
+struct info_result {
+	uv_loop_t *loop;
+	bool done;
+	int status;
+	size_t count;
+	char labels[4][64];
+};
+
+static void info_cb(void *data, int status, const char *message,
+		    const char *const *labels, size_t count)
+{
+	struct info_result *r = data;
+	(void)message;
+	uv_stop(r->loop);
+	r->done = true;
+	r->status = status;
+	r->count = count;
+	for (size_t i = 0; i < count && i < 4; i++)
+		snprintf(r->labels[i], sizeof r->labels[i], "%s", labels[i]);
+}
+
+/* GET /info: the daemon's labels (issue 14: engine.labels.KEY). */
+static void test_docker_info_gives_engine_labels(void **state)
+{
+	struct test_ctx *t = *state;
+	struct info_result r = {.loop = &t->loop};
+
+	fake_route(&t->fake, "GET", "/v1.41/info", 200,
+		   "{\"OSType\":\"linux\",\"Labels\":[\"storage=ssd\",\"zone=b\"]}");
+	assert_int_equal(docker_info(t->d, info_cb, &r), 0);
+	assert_false(r.done);
+	run_until(t, &r.done, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.count, 2);
+	assert_string_equal(r.labels[0], "storage=ssd");
+	assert_string_equal(r.labels[1], "zone=b");
+}
+
+static void test_docker_info_error_gives_no_labels(void **state)
+{
+	struct test_ctx *t = *state;
+	struct info_result r = {.loop = &t->loop};
+
+	fake_route(&t->fake, "GET", "/v1.41/info", 500, "{\"message\":\"boom\"}");
+	assert_int_equal(docker_info(t->d, info_cb, &r), 0);
+	run_until(t, &r.done, TEST_WAIT_MS);
+	assert_int_equal(r.status, CS_EEXEC);
+	assert_int_equal(r.count, 0);
+}
+
 static void test_docker_socket_comes_from_docker_host(void **state)
 {
 	struct test_ctx *t = *state;
@@ -1044,6 +1094,8 @@ int main(void)
 		T(test_docker_json_escapes_command),
 		T(test_docker_open_refuses_bad_task_ids),
 		T(test_docker_ping_answers),
+		T(test_docker_info_gives_engine_labels),
+		T(test_docker_info_error_gives_no_labels),
 		T(test_docker_socket_comes_from_docker_host),
 		T(test_docker_close_drops_a_list_in_flight),
 		T(test_docker_real_daemon_runs_a_container),

@@ -1174,8 +1174,9 @@ static void test_scn_rejects_bad_constraint(void **state)
 	line_fails(
 		"service create web constraint=node.rol==worker",
 		"scn.scn:2:31: bad constraint 'node.rol==worker' (expected node.id, "
-		"node.hostname, node.role or node.labels.KEY, then == or !=, then a value, like "
-		"node.role==worker)");
+		"node.hostname, node.role, node.labels.KEY, node.platform.os, "
+		"node.platform.arch, engine.labels.KEY or node.ip (an address or CIDR block), "
+		"then == or !=, then a value, like node.role==worker)");
 	line_fails(
 		"service create web constraint=node.role==boss",
 		"scn.scn:2:42: bad constraint 'node.role==boss' (node.role is manager or "
@@ -1183,8 +1184,9 @@ static void test_scn_rejects_bad_constraint(void **state)
 	line_fails(
 		"service create web constraint=node.labels.zone==",
 		"scn.scn:2:31: bad constraint 'node.labels.zone==' (expected node.id, "
-		"node.hostname, node.role or node.labels.KEY, then == or !=, then a value, like "
-		"node.role==worker)");
+		"node.hostname, node.role, node.labels.KEY, node.platform.os, "
+		"node.platform.arch, engine.labels.KEY or node.ip (an address or CIDR block), "
+		"then == or !=, then a value, like node.role==worker)");
 }
 
 static void test_scn_rejects_more_constraints_than_the_limit(void **state)
@@ -1669,6 +1671,45 @@ static void test_scn_parses_ca_rotation_and_tokens(void **state)
 	scn_free(&s);
 }
 
+/* node add's description (issue 14): os=, arch=, ip=, engine-label=K=V. */
+static void test_scn_node_add_description(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c = line_cmd(
+		"node add worker os=linux arch=x86_64 ip=fd00::7 engine-label=a=b "
+		"engine-label=c=d=e",
+		&s);
+	const struct scn_node_desc *d = c->u.node.desc;
+
+	assert_int_equal(c->kind, SCN_NODE_ADD);
+	assert_non_null(d);
+	assert_string_equal(d->os, "linux");
+	assert_string_equal(d->arch, "x86_64");
+	assert_string_equal(d->ip, "fd00::7");
+	assert_int_equal(d->engine_label_count, 2);
+	assert_string_equal(d->engine_keys[1], "c");
+	assert_string_equal(d->engine_values[1], "d=e");
+	scn_free(&s);
+	c = line_cmd("node add worker", &s);
+	assert_null(c->u.node.desc);
+	scn_free(&s);
+	line_fails("node add worker ip=10.0.0",
+		   "scn.scn:2:20: bad ip '10.0.0' (expected an IPv4 or IPv6 address, "
+		   "like 10.0.1.5)");
+	line_fails("node add worker os=a os=b", "scn.scn:2:22: 'os=b' given twice");
+	line_fails("node add worker engine-label=x",
+		   "scn.scn:2:30: bad engine-label 'x' (expected KEY=VALUE)");
+	line_fails("node add worker arch=x y",
+		   "scn.scn:2:24: unexpected 'y' after complete command 'node add worker "
+		   "arch=x'");
+	line_fails("service create web constraint=node.ip==10.0.0.0/33",
+		   "scn.scn:2:31: bad constraint 'node.ip==10.0.0.0/33' (expected "
+		   "node.id, node.hostname, node.role, node.labels.KEY, "
+		   "node.platform.os, node.platform.arch, engine.labels.KEY or node.ip "
+		   "(an address or CIDR block), then == or !=, then a value, like "
+		   "node.role==worker)");
+}
+
 static void test_scn_rejects_bad_ca_commands(void **state)
 {
 	(void)state;
@@ -1744,6 +1785,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scn_parses_ca_rotation_and_tokens),
 		cmocka_unit_test(test_scn_rejects_bad_ca_commands),
+		cmocka_unit_test(test_scn_node_add_description),
 		cmocka_unit_test(test_scn_parses_strangers_cert_and_forge),
 		cmocka_unit_test(test_scn_rejects_bad_identity_commands),
 		cmocka_unit_test(test_scn_parses_every_command_and_condition),

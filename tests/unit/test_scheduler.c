@@ -1,5 +1,7 @@
 /* Tests of the scheduler (core/scheduler.c): filters, the reasons of tasks
- * that fit nowhere, spread and spread preferences, pinned (global) tasks,
+ * that fit nowhere, spread and spread preferences, pinned (global) tasks
+ * (placed before every other), bad-node avoidance (SwarmKit's 5 failures
+ * in 5 minutes per spec version),
  * batch placement equal to one at a time, bounds and determinism. Stores
  * are built with store_batch_* and store_apply, as the Raft FSM does. */
 #include <setjmp.h>
@@ -631,6 +633,70 @@ static void test_sched_long_reason_is_cut_visibly(void **state)
 	world_free(&w);
 }
 
+/* node.platform.os, node.platform.arch, engine.labels.KEY and node.ip (an
+ * address or a CIDR block), as SwarmKit's constraint.NodeMatches. */
+static void test_sched_platform_engine_label_and_ip_constraints(void **state)
+{
+	Cs__Label el = CS__LABEL__INIT, *elp[1] = {&el};
+	Cs__Node a = CS__NODE__INIT, b = CS__NODE__INIT, bare = CS__NODE__INIT;
+	static const struct {
+		const char *constraint;
+		bool a, b, bare;
+	} cases[] = {
+		{"node.platform.os==linux", true, false, false},
+		{"node.platform.os==LINUX", true, false, false},
+		{"node.platform.os!=linux", false, true, true},
+		{"node.platform.arch==x86_64", true, false, false},
+		{"node.platform.arch==aarch64", false, true, false},
+		{"node.platform.arch!=aarch64", true, false, true},
+		{"engine.labels.storage==SSD", true, false, false},
+		{"engine.labels.storage!=ssd", false, true, true},
+		{"ENGINE.LABELS.storage==ssd", true, false, false},
+		{"engine.labels.Storage==ssd", false, false, false}, /* keys: case */
+		{"node.ip==10.1.2.3", true, false, false},
+		{"node.ip!=10.1.2.3", false, true, true},
+		{"node.ip==10.0.0.0/8", true, false, false},
+		{"node.ip==10.1.2.99/24", true, false, false}, /* host bits off */
+		{"node.ip==10.1.3.0/24", false, false, false},
+		{"node.ip!=10.0.0.0/8", false, true, true},
+		{"node.ip==0.0.0.0/0", true, false, false},
+		{"node.ip==fd00::/16", false, true, false},
+		{"node.ip==fd00:0:0:1::7", false, true, false},
+		{"node.ip==fd00:0:0:2::/64", false, false, false},
+		{"node.ip==::ffff:10.1.2.3", true, false, false}, /* IPv4-mapped */
+	};
+
+	a.platform_os = (char *)"linux";
+	a.platform_arch = (char *)"x86_64";
+	el.key = (char *)"storage";
+	el.value = (char *)"ssd";
+	a.engine_labels = elp;
+	a.n_engine_labels = 1;
+	a.addr = (char *)"10.1.2.3";
+	b.platform_os = (char *)"windows";
+	b.platform_arch = (char *)"aarch64";
+	b.addr = (char *)"fd00:0:0:1::7";
+	bare.addr = (char *)"w3"; /* not an address: no node.ip matches */
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		Cs__Service svc = CS__SERVICE__INIT;
+		Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
+		Cs__TaskSpec ts = CS__TASK_SPEC__INIT;
+		Cs__Placement pl = CS__PLACEMENT__INIT;
+		char *c = (char *)cases[i].constraint;
+
+		pl.constraints = &c;
+		pl.n_constraints = 1;
+		ts.placement = &pl;
+		spec.task = &ts;
+		svc.spec = &spec;
+		assert_true(sched_constraint_is_valid(c));
+		if (sched_node_satisfies(&svc, &a) != cases[i].a ||
+		    sched_node_satisfies(&svc, &b) != cases[i].b ||
+		    sched_node_satisfies(&svc, &bare) != cases[i].bare)
+			fail_msg("constraint %s", c);
+	}
+}
+
 static void test_sched_constraint_validity(void **state)
 {
 	assert_true(sched_constraint_is_valid("node.id==0123456789abcdef"));
@@ -647,7 +713,20 @@ static void test_sched_constraint_validity(void **state)
 	assert_false(sched_constraint_is_valid("==a"));
 	assert_false(sched_constraint_is_valid("node.role=worker"));
 	assert_false(sched_constraint_is_valid("node.labels.a==b==c"));
-	assert_false(sched_constraint_is_valid("engine.labels.a==b"));
+	assert_true(sched_constraint_is_valid("engine.labels.a==b"));
+	assert_true(sched_constraint_is_valid("node.platform.os==linux"));
+	assert_true(sched_constraint_is_valid("Node.Platform.Arch!=x86_64"));
+	assert_true(sched_constraint_is_valid("node.ip==10.0.0.1"));
+	assert_true(sched_constraint_is_valid("node.ip!=10.0.0.0/8"));
+	assert_true(sched_constraint_is_valid("node.ip==fd00::/64"));
+	assert_true(sched_constraint_is_valid("node.ip==::1"));
+	assert_false(sched_constraint_is_valid("engine.labels.==b"));
+	assert_false(sched_constraint_is_valid("node.platform==linux"));
+	assert_false(sched_constraint_is_valid("node.ip==10.0.0"));
+	assert_false(sched_constraint_is_valid("node.ip==10.0.0.0/33"));
+	assert_false(sched_constraint_is_valid("node.ip==10.0.0.0/"));
+	assert_false(sched_constraint_is_valid("node.ip==fd00::/129"));
+	assert_false(sched_constraint_is_valid("node.ip==web-1"));
 	assert_false(sched_constraint_is_valid(""));
 	assert_false(sched_constraint_is_valid(NULL));
 }
@@ -913,6 +992,261 @@ static void test_sched_global_task_pinned_to_its_node(void **state)
 	assert_int_equal(sched_once(&w, &st), 0);
 	assert_int_equal(st.unplaceable_count, 2);
 	world_free(&w);
+}
+
+/* Pinned tasks of every service go before the unpinned tasks of any
+ * (SwarmKit's processPreassignedTasks runs before tick): a replicated
+ * service with a lower id does not take the room a global task is due. */
+static void test_sched_pinned_tasks_of_every_service_go_first(void **state)
+{
+	struct world w;
+	struct sched_stats st;
+	struct node_opts one_cpu = {.millicpus = 1000};
+	struct svc_opts rep = {.millicpus = 600};
+	struct svc_opts glob = {.global = true, .millicpus = 600};
+
+	world_init(&w);
+	add_node(&w, 1, &one_cpu);
+	add_service(&w, 1, &rep); /* lower id: its group came first */
+	add_service(&w, 2, &glob);
+	add_pending(&w, 100, 1);
+	add_task_full(&w, 200, 2, 1, ST_RUNNING, ST_PENDING, NULL);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, &st), 2);
+	assert_int_equal(st.assigned_count, 1);
+	assert_int_equal(st.groups_count, 2);
+	assert_int_equal(state_of(&w, 200), ST_ASSIGNED);
+	assert_int_equal(node_of(&w, 100), 0);
+	assert_int_equal(state_of(&w, 100), ST_PENDING);
+	assert_string_equal(message_of(&w, 100), "no suitable node (1 node lacks CPU)");
+	world_free(&w);
+}
+
+/* A service with pinned and unpinned pending tasks: what the first sweep
+ * placed counts when the second places the others (max per node). */
+static void test_sched_pinned_placements_count_for_the_second_sweep(void **state)
+{
+	struct world w;
+	struct sched_stats st;
+	struct svc_opts capped = {.max_per_node = 1};
+
+	world_init(&w);
+	add_node(&w, 1, NULL);
+	add_node(&w, 2, NULL);
+	add_service(&w, 1, &capped);
+	add_service(&w, 2, NULL);
+	/* node 2 is busier: the unpinned task would prefer node 1 */
+	add_task_full(&w, 50, 2, 2, ST_RUNNING, ST_RUNNING, NULL);
+	add_task_full(&w, 100, 1, 1, ST_RUNNING, ST_PENDING, NULL); /* pinned */
+	add_pending(&w, 101, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, &st), 2);
+	assert_int_equal(st.groups_count, 1);
+	assert_int_equal(node_of(&w, 100), 1);
+	assert_int_equal(state_of(&w, 100), ST_ASSIGNED);
+	assert_int_equal(node_of(&w, 101), 2);
+	world_free(&w);
+}
+
+/* ---------------------------------------------------------------- bad-node avoidance */
+
+#define MIN_MS (60u * 1000u)
+
+static void test_sched_failures_count_five_minutes_per_spec_version(void **state)
+{
+	struct sched_failures *f;
+	uint64_t t0 = 1000000;
+
+	assert_int_equal(SCHED_FAILURES_MAX, 5);
+	assert_int_equal(SCHED_FAILURES_WINDOW_MS, 5 * MIN_MS);
+	assert_int_equal(sched_failures_new(&f), 0);
+	for (uint64_t i = 0; i < 5; i++)
+		assert_int_equal(sched_failures_add(f, 0x10, 1, 7, t0 + i * MIN_MS / 2),
+				 0);
+	assert_int_equal(sched_failures_total(f), 5);
+	assert_int_equal(sched_failures_count(f, 0x10, 1, 7, t0 + 2 * MIN_MS), 5);
+	/* keyed by node, service and spec version */
+	assert_int_equal(sched_failures_count(f, 0x11, 1, 7, t0 + 2 * MIN_MS), 0);
+	assert_int_equal(sched_failures_count(f, 0x10, 2, 7, t0 + 2 * MIN_MS), 0);
+	assert_int_equal(sched_failures_count(f, 0x10, 1, 8, t0 + 2 * MIN_MS), 0);
+	/* one exactly 5 minutes old still counts; a millisecond later not */
+	assert_int_equal(sched_failures_count(f, 0x10, 1, 7, t0 + 5 * MIN_MS), 5);
+	assert_int_equal(sched_failures_count(f, 0x10, 1, 7, t0 + 5 * MIN_MS + 1), 4);
+	assert_int_equal(sched_failures_count(f, 0x10, 1, 7, t0 + 7 * MIN_MS + 1), 0);
+	assert_int_equal(sched_failures_count(NULL, 0x10, 1, 7, t0), 0);
+	/* an add a window later forgets what expired */
+	assert_int_equal(sched_failures_add(f, 0x12, 3, 1, t0 + 10 * MIN_MS), 0);
+	assert_int_equal(sched_failures_total(f), 1);
+	assert_int_equal(sched_failures_count(f, 0x12, 3, 1, t0 + 10 * MIN_MS), 1);
+	sched_failures_free(f);
+	sched_failures_free(NULL);
+}
+
+static void test_sched_failures_refuse_past_their_limit(void **state)
+{
+	struct sched_failures *f;
+
+	assert_int_equal(sched_failures_new(&f), 0);
+	for (uint64_t i = 0; i < LIMIT_SCHED_FAILURES_KEPT; i++)
+		assert_int_equal(sched_failures_add(f, 1 + i % 97, 1 + i % 13, 1, 5000),
+				 0);
+	assert_int_equal(sched_failures_add(f, 1, 1, 1, 5000), CS_ELIMIT);
+	assert_int_equal(sched_failures_total(f), LIMIT_SCHED_FAILURES_KEPT);
+	/* a window later, room again */
+	assert_int_equal(sched_failures_add(f, 1, 1, 1, 5000 + 5 * MIN_MS + 1), 0);
+	assert_int_equal(sched_failures_total(f), 1);
+	sched_failures_free(f);
+}
+
+static void test_sched_task_is_failure_as_swarmkit_records_it(void **state)
+{
+	Cs__ServiceSpec rspec = CS__SERVICE_SPEC__INIT, gspec = CS__SERVICE_SPEC__INIT;
+	Cs__Service rep = CS__SERVICE__INIT, glob = CS__SERVICE__INIT;
+	Cs__TaskStatus so = CS__TASK_STATUS__INIT, sn = CS__TASK_STATUS__INIT;
+	Cs__Task o = CS__TASK__INIT, n = CS__TASK__INIT;
+
+	gspec.global = true;
+	rep.spec = &rspec;
+	glob.spec = &gspec;
+	o.status = &so;
+	n.status = &sn;
+	o.node_id = n.node_id = 0x10;
+	so.state = ST_RUNNING;
+	sn.state = ST_FAILED;
+	assert_true(sched_task_is_failure(&o, &n, &rep));
+	sn.state = CS__TASK_STATE__TASK_STATE_REJECTED;
+	assert_true(sched_task_is_failure(&o, &n, &rep));
+	so.state = ST_ASSIGNED;
+	assert_true(sched_task_is_failure(&o, &n, &rep));
+	/* not a change into failure */
+	so.state = CS__TASK_STATE__TASK_STATE_REJECTED;
+	assert_false(sched_task_is_failure(&o, &n, &rep));
+	so.state = ST_SHUTDOWN; /* already ended */
+	sn.state = ST_FAILED;
+	assert_false(sched_task_is_failure(&o, &n, &rep));
+	so.state = ST_RUNNING;
+	sn.state = ST_SHUTDOWN;
+	assert_false(sched_task_is_failure(&o, &n, &rep));
+	sn.state = CS__TASK_STATE__TASK_STATE_COMPLETE;
+	assert_false(sched_task_is_failure(&o, &n, &rep));
+	/* pinned (global) tasks, no node, no old task, no service: not */
+	sn.state = ST_FAILED;
+	assert_false(sched_task_is_failure(&o, &n, &glob));
+	assert_false(sched_task_is_failure(&o, &n, NULL));
+	assert_false(sched_task_is_failure(NULL, &n, &rep));
+	n.node_id = 0;
+	assert_false(sched_task_is_failure(&o, &n, &rep));
+}
+
+/* A pending task of service 1 at spec version ver. */
+static void add_pending_v(struct world *w, uint64_t id, uint64_t ver)
+{
+	Cs__Task t = CS__TASK__INIT;
+	Cs__TaskStatus st = CS__TASK_STATUS__INIT;
+	t.id = id;
+	t.service_id = 1;
+	t.slot = id;
+	t.desired_state = ST_RUNNING;
+	t.spec_version = ver;
+	st.state = ST_PENDING;
+	st.message = (char *)"";
+	t.status = &st;
+	assert_int_equal(store_batch_task(&w->b, KIND_CREATE, &t), 0);
+}
+
+/* Where the scheduler puts task id (service 1, spec version ver) in a world
+ * of node 1 (idle) and node 2 (running one task of service 2), given
+ * failures f at now_ms; nodes lists which nodes exist (bits 1, 2). */
+static uint64_t place_with_failures(const struct sched_failures *f, uint64_t now_ms,
+				    uint64_t ver, unsigned nodes)
+{
+	struct world w;
+	struct store_batch out;
+	uint64_t where;
+
+	world_init(&w);
+	if (nodes & 1)
+		add_node(&w, 1, NULL);
+	if (nodes & 2)
+		add_node(&w, 2, NULL);
+	add_service(&w, 1, NULL);
+	add_service(&w, 2, NULL);
+	if (nodes & 2)
+		add_task_full(&w, 50, 2, 2, ST_RUNNING, ST_RUNNING, NULL);
+	add_pending_v(&w, 100, ver);
+	world_commit(&w);
+	store_batch_init(&out);
+	assert_int_equal(
+		sched_run_with(w.s, now_ms, f, LIMIT_SCHED_TASKS_PER_RUN, &out, NULL), 0);
+	assert_int_equal(world_apply(&w, &out), 0);
+	where = node_of(&w, 100);
+	world_free(&w);
+	return where;
+}
+
+static void test_sched_avoids_node_with_five_recent_failures(void **state)
+{
+	struct sched_failures *f;
+	uint64_t t0 = 10 * MIN_MS;
+
+	assert_int_equal(sched_failures_new(&f), 0);
+	/* the idle node 1 is preferred */
+	assert_int_equal(place_with_failures(f, t0, 3, 3), 1);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(sched_failures_add(f, 1, 1, 3, t0 + (uint64_t)i * 1000),
+				 0);
+	/* 4 failures: still preferred */
+	assert_int_equal(place_with_failures(f, t0 + 5000, 3, 3), 1);
+	assert_int_equal(sched_failures_add(f, 1, 1, 3, t0 + 4000), 0);
+	/* 5 within 5 minutes: the busier node 2 goes first */
+	assert_int_equal(place_with_failures(f, t0 + 5000, 3, 3), 2);
+	/* counted per spec version: version 4 has none */
+	assert_int_equal(place_with_failures(f, t0 + 5000, 4, 3), 1);
+	/* a preference, not a filter: alone, node 1 still takes it */
+	assert_int_equal(place_with_failures(f, t0 + 5000, 3, 1), 1);
+	/* 5 minutes after the first failure, 4 count again: node 1 again */
+	assert_int_equal(place_with_failures(f, t0 + 5 * MIN_MS, 3, 3), 2);
+	assert_int_equal(place_with_failures(f, t0 + 5 * MIN_MS + 1, 3, 3), 1);
+	/* both at 5 or more: fewer failures first */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(sched_failures_add(f, 2, 1, 3, t0 + 5000), 0);
+	assert_int_equal(place_with_failures(f, t0 + 6000, 3, 3), 1); /* 5 = 5: load */
+	assert_int_equal(sched_failures_add(f, 1, 1, 3, t0 + 6000), 0);
+	assert_int_equal(place_with_failures(f, t0 + 7000, 3, 3), 2); /* 6 > 5 */
+	sched_failures_free(f);
+}
+
+/* In one group, tasks of two spec versions each rank nodes by their own
+ * version's failures. */
+static void test_sched_failures_rank_each_spec_version_of_a_group(void **state)
+{
+	struct world w;
+	struct store_batch out;
+	struct sched_failures *f;
+	uint64_t now = 10 * MIN_MS;
+
+	assert_int_equal(sched_failures_new(&f), 0);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(sched_failures_add(f, 1, 1, 3, now), 0);
+		assert_int_equal(sched_failures_add(f, 2, 1, 4, now), 0);
+	}
+	world_init(&w);
+	add_node(&w, 1, NULL);
+	add_node(&w, 2, NULL);
+	add_service(&w, 1, NULL);
+	add_pending_v(&w, 100, 3);
+	add_pending_v(&w, 101, 4);
+	add_pending_v(&w, 102, 3);
+	world_commit(&w);
+	store_batch_init(&out);
+	assert_int_equal(
+		sched_run_with(w.s, now, f, LIMIT_SCHED_TASKS_PER_RUN, &out, NULL), 0);
+	assert_int_equal(world_apply(&w, &out), 0);
+	assert_int_equal(node_of(&w, 100), 2);
+	assert_int_equal(node_of(&w, 101), 1);
+	assert_int_equal(node_of(&w, 102), 2); /* 5 failures outrank the load */
+	world_free(&w);
+	sched_failures_free(f);
 }
 
 /* ---------------------------------------------------------------- writes */
@@ -1261,6 +1595,7 @@ int main(void)
 		cmocka_unit_test(test_sched_invalid_constraint_fails_every_node),
 		cmocka_unit_test(test_sched_long_reason_is_cut_visibly),
 		cmocka_unit_test(test_sched_constraint_validity),
+		cmocka_unit_test(test_sched_platform_engine_label_and_ip_constraints),
 		cmocka_unit_test(test_sched_max_replicas_per_node_caps_and_explains),
 		cmocka_unit_test(test_sched_max_replicas_counts_tasks_being_stopped),
 		cmocka_unit_test(test_sched_spreads_seven_tasks_three_two_two),
@@ -1273,6 +1608,13 @@ int main(void)
 		cmocka_unit_test(test_sched_nested_spread_preferences),
 		cmocka_unit_test(test_sched_spread_skips_branch_without_eligible_node),
 		cmocka_unit_test(test_sched_global_task_pinned_to_its_node),
+		cmocka_unit_test(test_sched_pinned_tasks_of_every_service_go_first),
+		cmocka_unit_test(test_sched_pinned_placements_count_for_the_second_sweep),
+		cmocka_unit_test(test_sched_failures_count_five_minutes_per_spec_version),
+		cmocka_unit_test(test_sched_failures_refuse_past_their_limit),
+		cmocka_unit_test(test_sched_task_is_failure_as_swarmkit_records_it),
+		cmocka_unit_test(test_sched_avoids_node_with_five_recent_failures),
+		cmocka_unit_test(test_sched_failures_rank_each_spec_version_of_a_group),
 		cmocka_unit_test(test_sched_writes_nothing_when_reason_unchanged),
 		cmocka_unit_test(test_sched_respects_writes_max_and_resumes),
 		cmocka_unit_test(test_sched_rejects_bad_writes_max),
