@@ -37,9 +37,6 @@ int leader_send(const struct leader_ctx *ctx, const char *addr, const Cs__Wire *
 /* leader_reply encodes wire and sends it back on connection conn (env
  * reply: a sender()'s conn). */
 int leader_reply(const struct leader_ctx *ctx, uint64_t conn, const Cs__Wire *wire);
-/* leader_manager: the whole manager, for the components written before
- * this interface (dispatcher, orchestrator, scheduler loop) that still take
- * it; new components use the functions above only. */
 /* The Raft group as this manager knows it (manager.h's manager_voters,
  * manager_member_addrs, manager_member_addr). */
 size_t leader_voters(const struct leader_ctx *ctx, uint64_t *ids, size_t max);
@@ -48,7 +45,6 @@ const char *leader_member_addr(const struct leader_ctx *ctx, uint64_t id);
 /* leader_log_refusal: manager_log_refusal's throttled `msg="refused"`. */
 void leader_log_refusal(const struct leader_ctx *ctx, const char *what, const char *from,
 			const struct env_identity *who, const char *why);
-struct manager *leader_manager(const struct leader_ctx *ctx);
 
 struct leader_component_ops {
 	const char *name;

@@ -1701,33 +1701,8 @@ void leader_log_refusal(const struct leader_ctx *ctx, const char *what, const ch
 {
 	manager_log_refusal(ctx->m, what, from, who, why);
 }
-struct manager *leader_manager(const struct leader_ctx *ctx)
-{
-	return ctx->m;
-}
-
-/* The components written before the interface, adapted. */
-static int manager_sched_start(const struct leader_ctx *ctx, void **state)
-{
-	*state = schedloop_start(ctx->m->env, ctx->m);
-	return *state ? 0 : CS_ENOMEM;
-}
-static void manager_sched_stop(void *state, bool dying)
-{
-	schedloop_stop(state, dying);
-}
-static void manager_sched_event(void *state, const struct store_event *ev)
-{
-	schedloop_on_event(state, ev);
-}
-static const struct leader_component_ops manager_scheduler_component = {
-	.name = "scheduler",
-	.start = manager_sched_start,
-	.stop = manager_sched_stop,
-	.on_event = manager_sched_event,
-};
 
 static const struct leader_component_ops *const manager_components[MANAGER_COMPONENTS] = {
-	&dispatcher_component, &orchestrator_component, &manager_scheduler_component,
+	&dispatcher_component, &orchestrator_component, &scheduler_component,
 	&ca_component,	       &jobs_component,		&allocator_component,
 };

@@ -6,7 +6,7 @@
 
 #include "core/errors.h"
 #include "core/limits.h"
-#include "core/manager.h"
+#include "core/leader.h"
 #include "core/scheduler.h"
 #include "core/store.h"
 
@@ -17,7 +17,7 @@ enum {
 
 struct schedloop {
 	struct env *env;
-	struct manager *m;
+	const struct leader_ctx *ctx; /* what the leader lets it see */
 	env_timer_id pass_timer, period_timer;
 	bool writing, dirty, stopped, dying;
 	bool more; /* the last run stopped at its limit */
@@ -44,12 +44,12 @@ static void schedloop_pass(struct schedloop *l)
 	l->dirty = false;
 	store_batch_init(&b);
 	memset(&stats, 0, sizeof stats);
-	rv = sched_run_with(manager_store(l->m), l->env->ops->now_ms(l->env), l->failures,
-			    LIMIT_SCHED_TASKS_PER_RUN, &b, &stats);
+	rv = sched_run_with(leader_store(l->ctx), l->env->ops->now_ms(l->env),
+			    l->failures, LIMIT_SCHED_TASKS_PER_RUN, &b, &stats);
 	l->idle = rv == 0 && stats.pending_count == 0 && stats.skipped_count == 0;
 	if (rv == 0 && b.action_count > 0 &&
 	    store_batch_encode(&b, 0, 0, &buf, &len) == 0) {
-		if (manager_write(l->m, buf, len, schedloop_write_done, l) == 0)
+		if (leader_write(l->ctx, buf, len, schedloop_write_done, l) == 0)
 			l->writing = true;
 		l->more = stats.more;
 		free(buf);
@@ -114,7 +114,7 @@ static bool schedloop_task_matters(const Cs__Task *o, const Cs__Task *n)
 static void schedloop_note_failure(struct schedloop *l, const Cs__Task *old,
 				   const Cs__Task *n)
 {
-	const struct store *st = manager_store(l->m);
+	const struct store *st = leader_store(l->ctx);
 	uint64_t now = l->env->ops->now_ms(l->env);
 	size_t count;
 	int rv;
@@ -142,8 +142,10 @@ static void schedloop_note_failure(struct schedloop *l, const Cs__Task *old,
 			 (unsigned)SCHED_FAILURES_WINDOW_MS);
 }
 
-void schedloop_on_event(struct schedloop *l, const struct store_event *ev)
+static void schedloop_on_event(void *state, const struct store_event *ev)
 {
+	struct schedloop *l = state;
+
 	if (ev->table == STORE_TASK && ev->old_obj && ev->new_obj)
 		schedloop_note_failure(l, (const Cs__Task *)ev->old_obj,
 				       (const Cs__Task *)ev->new_obj);
@@ -162,29 +164,33 @@ void schedloop_on_event(struct schedloop *l, const struct store_event *ev)
 		schedloop_arm(l);
 }
 
-struct schedloop *schedloop_start(struct env *env, struct manager *m)
+static int schedloop_start(const struct leader_ctx *ctx, void **state)
 {
+	struct env *env = leader_env(ctx);
 	struct schedloop *l = calloc(1, sizeof *l);
 	if (!l)
-		return NULL;
+		return CS_ENOMEM;
 	l->env = env;
-	l->m = m;
+	l->ctx = ctx;
 	if (sched_failures_new(&l->failures)) {
 		free(l);
-		return NULL;
+		return CS_ENOMEM;
 	}
 	if (env->ops->timer_start(env, SCHEDLOOP_PERIOD_MS, SCHEDLOOP_PERIOD_MS,
 				  schedloop_on_timer, l, &l->period_timer)) {
 		sched_failures_free(l->failures);
 		free(l);
-		return NULL;
+		return CS_ENOMEM;
 	}
 	schedloop_arm(l);
-	return l;
+	*state = l;
+	return 0;
 }
 
-void schedloop_stop(struct schedloop *l, bool dying)
+static void schedloop_stop(void *state, bool dying)
 {
+	struct schedloop *l = state;
+
 	l->stopped = true;
 	l->dying = dying;
 	if (!dying) {
@@ -197,3 +203,10 @@ void schedloop_stop(struct schedloop *l, bool dying)
 		free(l);
 	}
 }
+
+const struct leader_component_ops scheduler_component = {
+	.name = "scheduler",
+	.start = schedloop_start,
+	.stop = schedloop_stop,
+	.on_event = schedloop_on_event,
+};

@@ -8,13 +8,10 @@
 
 #include "core/env.h"
 
-struct manager;
-struct store_event;
-struct schedloop;
+struct leader_component_ops;
 
-/* Returns NULL when out of memory. */
-struct schedloop *schedloop_start(struct env *env, struct manager *m);
-void schedloop_stop(struct schedloop *l, bool dying);
-void schedloop_on_event(struct schedloop *l, const struct store_event *ev);
+/* The scheduler's loop, a leader component (core/leader.h): it sees the
+ * store and writes, nothing else of the manager. */
+extern const struct leader_component_ops scheduler_component;
 
 #endif
