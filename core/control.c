@@ -442,6 +442,58 @@ int control_service_update(struct manager *m, const char *name,
 	return control_write(m, &b, cb, data);
 }
 
+int control_service_rollback(struct manager *m, const char *name, uint64_t expect_version,
+			     char *err, size_t err_size, manager_write_cb cb, void *data)
+{
+	Cs__UpdateStatus us = CS__UPDATE_STATUS__INIT;
+	const Cs__Service *cur;
+	struct store_batch b;
+	Cs__Service svc;
+	int rv;
+
+	if (!manager_serves(m))
+		return CS_ENOTLEADER;
+	cur = store_service_by_name(manager_store(m), name);
+	if (!cur) {
+		snprintf(err, err_size, "no service named '%s'", name);
+		return CS_ENOENT;
+	}
+	if (expect_version && cur->version != expect_version) {
+		snprintf(err, err_size, "service '%s' is at version %llu, not %llu", name,
+			 (unsigned long long)cur->version,
+			 (unsigned long long)expect_version);
+		return CS_EVERSION;
+	}
+	if (!cur->previous_spec)
+		return control_fail(err, err_size,
+				    "service %s has no previous spec to roll back to",
+				    name);
+	if (cur->spec->job)
+		return control_fail(err, err_size,
+				    "service %s is a job: update it to run it again",
+				    name);
+	svc = *cur;
+	/* as the orchestrator's own rollback (an update's failure action):
+	 * the previous spec as a new version, whose tasks on the restored
+	 * version are not outdated by it */
+	svc.spec = cur->previous_spec;
+	svc.previous_spec = cur->spec;
+	svc.spec_version = cur->spec_version + 1;
+	svc.previous_spec_version = cur->spec_version;
+	svc.spec_version_restored = cur->previous_spec_version;
+	if (cur->placement_base_version > cur->previous_spec_version)
+		svc.placement_base_version = 0;
+	us.state = CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_STARTED;
+	us.message = "manually requested rollback";
+	svc.update_status = &us;
+	store_batch_init(&b);
+	if ((rv = store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &svc))) {
+		store_batch_free(&b);
+		return rv;
+	}
+	return control_write(m, &b, cb, data);
+}
+
 int control_service_remove(struct manager *m, const char *name, char *err,
 			   size_t err_size, manager_write_cb cb, void *data)
 {

@@ -30,6 +30,15 @@ int control_service_update(struct manager *m, const char *name,
 			   const Cs__ServiceSpec *spec, uint64_t expect_version,
 			   char *err, size_t err_size, manager_write_cb cb, void *data);
 
+/* control_service_rollback rolls the service named `name` back to its
+ * previous spec as SwarmKit's manual rollback does: the update status
+ * becomes ROLLBACK_STARTED ("manually requested rollback"), so the
+ * orchestrator rolls with the rollback config; the tasks still on the
+ * previous spec stay. CS_EINVAL when it has no previous spec or is a job,
+ * CS_EVERSION as control_service_update. */
+int control_service_rollback(struct manager *m, const char *name, uint64_t expect_version,
+			     char *err, size_t err_size, manager_write_cb cb, void *data);
+
 /* control_service_remove removes the service named name (its tasks are
  * then removed by the orchestrator). CS_ENOENT when there is none. */
 int control_service_remove(struct manager *m, const char *name, char *err,

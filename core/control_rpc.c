@@ -517,6 +517,15 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 			return 0;
 		break;
 	case CS__CONTROL_OP__CONTROL_OP_SERVICE_UPDATE:
+		if (req->rollback) {
+			if ((rv = rpc_service_name(m, name, &name, err, sizeof err)))
+				break;
+			rv = control_service_rollback(m, name, req->version, err,
+						      sizeof err, rpc_written, c);
+			if (rv == 0)
+				return 0;
+			break;
+		}
 		if (!req->spec) {
 			snprintf(err, sizeof err, "spec: missing");
 			rv = CS_EINVAL;

@@ -222,7 +222,8 @@ static const struct cmd cmds[] = {
 	{"service", "update", service_update,
 	 "service update NAME [FLAGS] [--rollback] [--force] [-- CMD ARG...]",
 	 "Changes only what the flags say (lists given replace the whole list);\n"
-	 "--rollback goes back to the previous spec. Sent with the version read,\n"
+	 "--rollback (alone) goes back to the previous spec, rolled out with the\n"
+	 "service's rollback config (--rollback-*). Sent with the version read,\n"
 	 "so a concurrent change makes it fail rather than be lost.\n"
 	 "--force replaces every task (a rolling update) with no other change\n"
 	 "(SwarmKit's ForceUpdate counter).\n"},
@@ -368,29 +369,27 @@ static int service_update(struct ctl *c, int argc, char **argv)
 		return SWARMCTL_EXIT_CLUSTER;
 	}
 	svc = cur->services[0];
-	if (b.rollback) {
-		if (!svc->previous_spec) {
-			fprintf(stderr,
-				"swarmctl: service %s has no previous spec to roll back "
-				"to\n",
-				b.target);
-			cs__control_response__free_unpacked(cur, NULL);
-			return SWARMCTL_EXIT_CLUSTER;
-		}
-		swarmctl_cli_spec_init(&b, svc->previous_spec);
-	} else {
-		swarmctl_cli_spec_init(&b, svc->spec);
-	}
-	rv = swarmctl_cli_spec(&b, argc, argv, true, err, sizeof err);
-	if (rv) {
-		cs__control_response__free_unpacked(cur, NULL);
-		return usage_error(cmd, err);
-	}
 	cs__control_request__init(&req);
 	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_UPDATE;
 	req.name = (char *)b.target;
-	req.spec = &b.spec;
 	req.version = svc->version;
+	if (b.rollback) {
+		/* the manager rolls back (SwarmKit's manual rollback: the
+		 * previous spec, with the service's rollback config) */
+		if (argc != 2) {
+			cs__control_response__free_unpacked(cur, NULL);
+			return usage_error(cmd, "--rollback takes no other flag");
+		}
+		req.rollback = true;
+	} else {
+		swarmctl_cli_spec_init(&b, svc->spec);
+		rv = swarmctl_cli_spec(&b, argc, argv, true, err, sizeof err);
+		if (rv) {
+			cs__control_response__free_unpacked(cur, NULL);
+			return usage_error(cmd, err);
+		}
+		req.spec = &b.spec;
+	}
 	rv = call(c, &req, &resp);
 	cs__control_response__free_unpacked(cur, NULL);
 	if (rv)

@@ -476,6 +476,9 @@ int clops_service(struct clops *o, struct manager *m, const struct scn_cmd *cmd,
 		if (!cur) {
 			snprintf(err, err_size, "no service named '%s'", name);
 			rv = CS_ENOENT;
+		} else if (cmd->u.service.rollback) {
+			rv = control_service_rollback(m, name, 0, err, err_size,
+						      clops_call_done, call);
 		} else {
 			clops_spec_from(s, cur->spec);
 			clops_spec_apply(s, &cmd->u.service);

@@ -1408,6 +1408,12 @@ static int scn_parse_service(struct scn_parser *p, struct scn_cmd *cmd)
 	for (uint32_t i = 3; i < p->tok_count; i++) {
 		struct scn_kv kv;
 
+		/* service update NAME rollback: swarmctl's --rollback, alone */
+		if (cmd->kind == SCN_SERVICE_UPDATE && i == 3 && p->tok_count == 4 &&
+		    scn_tok_is(p->toks[i], "rollback")) {
+			svc->rollback = true;
+			continue;
+		}
 		/* service update NAME force: swarmctl's --force (an addition) */
 		if (cmd->kind == SCN_SERVICE_UPDATE && scn_tok_is(p->toks[i], "force")) {
 			if (svc->force)

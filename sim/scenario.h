@@ -274,6 +274,9 @@ struct scn_service {
 	uint32_t rollback_max_failure_ratio_ppm;
 	enum scn_update_order rollback_order;
 	bool force;
+	/* `service update NAME rollback` (alone): swarmctl's --rollback, the
+	 * manager's manual rollback with the rollback config */
+	bool rollback;
 	/* issue 15 */
 	char *networks[LIMIT_SCN_NETWORKS_MAX];
 	size_t network_count;

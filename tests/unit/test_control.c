@@ -274,6 +274,27 @@ static void test_control_create_update_remove_on_the_leader(void **state)
 	assert_string_equal(
 		err, "mode: a service cannot change between replicated and global");
 
+	/* a manual rollback: the previous spec as a new version, the tasks
+	 * of the restored one kept, the rollback config's turn */
+	a.done = false;
+	assert_int_equal(
+		control_service_rollback(m, "web", 1, err, sizeof err, answered, &a),
+		CS_EVERSION);
+	assert_int_equal(
+		control_service_rollback(m, "web", 0, err, sizeof err, answered, &a), 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	svc = store_service_by_name(manager_store(m), "web");
+	assert_int_equal(svc->spec_version, 3);
+	assert_int_equal(svc->spec_version_restored, 1);
+	assert_string_equal(svc->spec->task->container->image, "img");
+	assert_string_equal(svc->previous_spec->task->container->image, "img2");
+	assert_int_equal(svc->update_status->state,
+			 CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_STARTED);
+	assert_string_equal(svc->update_status->message, "manually requested rollback");
+	assert_int_equal(
+		control_service_rollback(m, "nope", 0, err, sizeof err, answered, &a),
+		CS_ENOENT);
+
 	/* reads: inspect and list, on the leader */
 	{
 		const Cs__Service *found, *list[4];
@@ -281,7 +302,7 @@ static void test_control_create_update_remove_on_the_leader(void **state)
 		size_t count = 0;
 		assert_int_equal(
 			control_service_inspect(m, "web", &found, err, sizeof err), 0);
-		assert_int_equal(found->spec_version, 2);
+		assert_int_equal(found->spec_version, 3);
 		assert_int_equal(control_service_list(m, list, 4, &count), 0);
 		assert_int_equal(count, 1);
 		assert_string_equal(list[0]->spec->name, "web");
