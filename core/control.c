@@ -10,6 +10,7 @@
 #include "core/allocator.h"
 #include "core/ca.h"
 #include "core/errors.h"
+#include "core/orchestrator.h"
 #include "core/limits.h"
 #include "core/pki.h"
 #include "core/seal.h"
@@ -375,6 +376,28 @@ int control_service_create(struct manager *m, const Cs__ServiceSpec *spec, uint6
 	return control_write(m, &b, cb, data);
 }
 
+/* The service named name, on the leader, at expect_version (0: any): 0 and
+ * *cur, or CS_ENOTLEADER, CS_ENOENT, CS_EVERSION with err. */
+static int control_service_cur(struct manager *m, const char *name,
+			       uint64_t expect_version, const Cs__Service **cur,
+			       char *err, size_t err_size)
+{
+	if (!manager_serves(m))
+		return CS_ENOTLEADER;
+	*cur = store_service_by_name(manager_store(m), name);
+	if (!*cur) {
+		snprintf(err, err_size, "no service named '%s'", name);
+		return CS_ENOENT;
+	}
+	if (expect_version && (*cur)->version != expect_version) {
+		snprintf(err, err_size, "service '%s' is at version %llu, not %llu", name,
+			 (unsigned long long)(*cur)->version,
+			 (unsigned long long)expect_version);
+		return CS_EVERSION;
+	}
+	return 0;
+}
+
 int control_service_update(struct manager *m, const char *name,
 			   const Cs__ServiceSpec *spec, uint64_t expect_version,
 			   char *err, size_t err_size, manager_write_cb cb, void *data)
@@ -385,19 +408,8 @@ int control_service_update(struct manager *m, const char *name,
 	struct store_batch b;
 	int rv;
 
-	if (!manager_serves(m))
-		return CS_ENOTLEADER;
-	cur = store_service_by_name(manager_store(m), name);
-	if (!cur) {
-		snprintf(err, err_size, "no service named '%s'", name);
-		return CS_ENOENT;
-	}
-	if (expect_version && cur->version != expect_version) {
-		snprintf(err, err_size, "service '%s' is at version %llu, not %llu", name,
-			 (unsigned long long)cur->version,
-			 (unsigned long long)expect_version);
-		return CS_EVERSION;
-	}
+	if ((rv = control_service_cur(m, name, expect_version, &cur, err, err_size)))
+		return rv;
 	if ((rv = control_validate_spec(spec, err, err_size)))
 		return rv;
 	if (strcmp(spec->name, name) != 0)
@@ -451,19 +463,8 @@ int control_service_rollback(struct manager *m, const char *name, uint64_t expec
 	Cs__Service svc;
 	int rv;
 
-	if (!manager_serves(m))
-		return CS_ENOTLEADER;
-	cur = store_service_by_name(manager_store(m), name);
-	if (!cur) {
-		snprintf(err, err_size, "no service named '%s'", name);
-		return CS_ENOENT;
-	}
-	if (expect_version && cur->version != expect_version) {
-		snprintf(err, err_size, "service '%s' is at version %llu, not %llu", name,
-			 (unsigned long long)cur->version,
-			 (unsigned long long)expect_version);
-		return CS_EVERSION;
-	}
+	if ((rv = control_service_cur(m, name, expect_version, &cur, err, err_size)))
+		return rv;
 	if (!cur->previous_spec)
 		return control_fail(err, err_size,
 				    "service %s has no previous spec to roll back to",
@@ -472,17 +473,9 @@ int control_service_rollback(struct manager *m, const char *name, uint64_t expec
 		return control_fail(err, err_size,
 				    "service %s is a job: update it to run it again",
 				    name);
+	/* as the orchestrator's own rollback (an update's failure action) */
 	svc = *cur;
-	/* as the orchestrator's own rollback (an update's failure action):
-	 * the previous spec as a new version, whose tasks on the restored
-	 * version are not outdated by it */
-	svc.spec = cur->previous_spec;
-	svc.previous_spec = cur->spec;
-	svc.spec_version = cur->spec_version + 1;
-	svc.previous_spec_version = cur->spec_version;
-	svc.spec_version_restored = cur->previous_spec_version;
-	if (cur->placement_base_version > cur->previous_spec_version)
-		svc.placement_base_version = 0;
+	orchestrator_rollback_spec(cur, &svc);
 	us.state = CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_STARTED;
 	us.message = "manually requested rollback";
 	svc.update_status = &us;

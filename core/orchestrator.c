@@ -570,6 +570,22 @@ reap:
 }
 
 /* Sets the service's update state (one write per change). */
+void orchestrator_rollback_spec(const Cs__Service *svc, Cs__Service *out)
+{
+	/* back to the previous spec, as a new version to roll to; tasks
+	 * still on that spec are not outdated by it */
+	out->spec = svc->previous_spec;
+	out->previous_spec = svc->spec;
+	out->spec_version = svc->spec_version + 1;
+	out->previous_spec_version = svc->spec_version;
+	out->spec_version_restored = svc->previous_spec_version;
+	/* the versions that differ from the spec rolled back from in
+	 * placement only differ from the restored one so too when the update
+	 * was itself placement only */
+	if (svc->placement_base_version > svc->previous_spec_version)
+		out->placement_base_version = 0;
+}
+
 static void orch_update_status(struct orchestrator *o, const Cs__Service *svc,
 			       Cs__UpdateStatus__State state, const char *message,
 			       bool rollback)
@@ -582,20 +598,8 @@ static void orch_update_status(struct orchestrator *o, const Cs__Service *svc,
 	us.state = state;
 	us.message = (char *)message;
 	copy.update_status = &us;
-	if (rollback) {
-		/* back to the previous spec, as a new version to roll to;
-		 * tasks still on that spec are not outdated by it */
-		copy.spec = svc->previous_spec;
-		copy.previous_spec = svc->spec;
-		copy.spec_version = svc->spec_version + 1;
-		copy.previous_spec_version = svc->spec_version;
-		copy.spec_version_restored = svc->previous_spec_version;
-		/* the versions that differ from the spec rolled back from in
-		 * placement only differ from the restored one so too when the
-		 * update was itself placement only */
-		if (svc->placement_base_version > svc->previous_spec_version)
-			copy.placement_base_version = 0;
-	}
+	if (rollback)
+		orchestrator_rollback_spec(svc, &copy);
 	store_batch_service(&o->batch, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy);
 }
 

@@ -31,6 +31,13 @@ struct leader_component_ops;
  * history) and writes, nothing else of the manager. */
 extern const struct leader_component_ops orchestrator_component;
 
+/* orchestrator_rollback_spec makes *out (a copy of svc) the rollback of
+ * svc: its previous spec as a new spec version, the tasks of the version
+ * it restores not outdated by it. svc must have a previous spec. Borrows
+ * svc's specs. (An update's rollback failure action and a manual rollback,
+ * core/control.c, both.) */
+void orchestrator_rollback_spec(const Cs__Service *svc, Cs__Service *out);
+
 /* orchestrator_is_terminal says whether a task state is final. */
 bool orchestrator_is_terminal(int state);
 

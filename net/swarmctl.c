@@ -447,17 +447,23 @@ static int service_inspect(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
-static int service_rm(struct ctl *c, int argc, char **argv)
+/* Removes each of the objects argv names with op, printing each name
+ * removed; group ("service", "network") and what ("services") for the
+ * usage error. */
+static int rm_each(struct ctl *c, int argc, char **argv, Cs__ControlOp op,
+		   const char *group, const char *what)
 {
+	char msg[64];
 	int status = 0;
 
-	if (argc < 1)
-		return usage_error(cmd_find("service", "rm"),
-				   "say which services (NAME...)");
+	if (argc < 1) {
+		snprintf(msg, sizeof msg, "say which %s (NAME...)", what);
+		return usage_error(cmd_find(group, "rm"), msg);
+	}
 	for (int i = 0; i < argc; i++) {
 		Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
 		Cs__ControlResponse *resp;
-		req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_REMOVE;
+		req.op = op;
 		req.name = argv[i];
 		if (call(c, &req, &resp)) {
 			status = SWARMCTL_EXIT_CLUSTER;
@@ -467,6 +473,12 @@ static int service_rm(struct ctl *c, int argc, char **argv)
 		cs__control_response__free_unpacked(resp, NULL);
 	}
 	return status;
+}
+
+static int service_rm(struct ctl *c, int argc, char **argv)
+{
+	return rm_each(c, argc, argv, CS__CONTROL_OP__CONTROL_OP_SERVICE_REMOVE,
+		       "service", "services");
 }
 
 /* ---------------------------------------------------------------- networks (issue 15) */
@@ -548,24 +560,8 @@ static int network_inspect(struct ctl *c, int argc, char **argv)
 
 static int network_rm(struct ctl *c, int argc, char **argv)
 {
-	int status = 0;
-
-	if (argc < 1)
-		return usage_error(cmd_find("network", "rm"),
-				   "say which networks (NAME...)");
-	for (int i = 0; i < argc; i++) {
-		Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
-		Cs__ControlResponse *resp;
-		req.op = CS__CONTROL_OP__CONTROL_OP_NETWORK_REMOVE;
-		req.name = argv[i];
-		if (call(c, &req, &resp)) {
-			status = SWARMCTL_EXIT_CLUSTER;
-			continue;
-		}
-		printf("%s\n", argv[i]);
-		cs__control_response__free_unpacked(resp, NULL);
-	}
-	return status;
+	return rm_each(c, argc, argv, CS__CONTROL_OP__CONTROL_OP_NETWORK_REMOVE,
+		       "network", "networks");
 }
 
 /* ---------------------------------------------------------------- tasks */
