@@ -36,7 +36,7 @@ say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)
 # ---------------------------------------------------------------- packages
 DEPS_PKGS := build-essential pkg-config libuv1-dev libraft-dev \
 	libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev \
-	libcurl4-openssl-dev libjansson-dev libssl-dev libcmocka-dev lcov valgrind \
+	libcurl4-openssl-dev libjansson-dev libhttp-parser-dev libssl-dev libcmocka-dev lcov valgrind \
 	docker.io busybox-static jq sqlite3 openssl tcpdump python3
 LINT_PKGS := clang-format cppcheck
 
@@ -85,8 +85,8 @@ CFLAGS := $(WARN) $(OPT)
 # libcrypto: core/pki.c (certificates and join tokens, pure functions).
 LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lcrypto -lm
 # net/ (the real world) adds libuv, libcurl, jansson (Docker's JSON) and
-# libssl (TLS between nodes).
-NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson -lssl
+# libssl (TLS between nodes), http_parser (the Docker API's HTTP).
+NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson -lssl -lhttp_parser
 
 # ---------------------------------------------------------------- sources
 PROTO := core/api.proto
