@@ -1837,6 +1837,31 @@ static bool dapi_task_ok(const Cs__Task *t, const json_t *f, const Cs__ControlRe
 	return true;
 }
 
+/* The order of a task list: by slot (node for a global service's), the
+ * task meant to run first, then the newest status first. Docker's CLI sorts
+ * by slot, then newest CreatedAt first, stably: cswarm has no creation
+ * time, so every CreatedAt is the zero time and this order is what it
+ * shows (the running task of a slot above its shut down predecessors). */
+static int dapi_task_cmp(const void *pa, const void *pb)
+{
+	const Cs__Task *a = *(const Cs__Task *const *)pa, *b = *(const Cs__Task *const *)pb;
+	uint64_t ka = a->slot ? a->slot : a->node_id, kb = b->slot ? b->slot : b->node_id;
+	bool ra = a->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
+	bool rb = b->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
+	uint64_t ta = a->status ? a->status->timestamp_ms : 0;
+	uint64_t tb = b->status ? b->status->timestamp_ms : 0;
+
+	if (a->service_id != b->service_id)
+		return a->service_id < b->service_id ? -1 : 1;
+	if (ka != kb)
+		return ka < kb ? -1 : 1;
+	if (ra != rb)
+		return ra ? -1 : 1;
+	if (ta != tb)
+		return ta > tb ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
 static void dapi_task_list(struct dapi_conn *c, const struct dapi_route *r)
 {
 	static const char *const known[] = {"id",	     "service", "node",
@@ -1861,6 +1886,8 @@ static void dapi_task_list(struct dapi_conn *c, const struct dapi_route *r)
 		return dapi_call_op(c, ops[c->step], NULL);
 	}
 	nname = dapi_filter_values(f, "name", names, 16);
+	qsort(c->resp[0]->tasks, c->resp[0]->n_tasks, sizeof *c->resp[0]->tasks,
+	      dapi_task_cmp);
 	a = json_array();
 	for (size_t i = 0; a && i < c->resp[0]->n_tasks; i++) {
 		const Cs__Task *t = c->resp[0]->tasks[i];
@@ -2145,6 +2172,11 @@ static void dapi_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 	free(b->base);
 }
 
+static uint64_t dapi_idle_ms(const struct dapi_conn *c)
+{
+	return c->s && c->s->be.idle_ms ? c->s->be.idle_ms : DOCKERAPI_IDLE_MS;
+}
+
 static void dapi_timeout(uv_timer_t *t)
 {
 	struct dapi_conn *c = t->data;
@@ -2159,7 +2191,7 @@ static void dapi_resume(struct dapi_conn *c)
 	size_t n = c->pending_len;
 
 	dapi_reset(c);
-	uv_timer_start(&c->timer, dapi_timeout, DOCKERAPI_IDLE_MS, 0);
+	uv_timer_start(&c->timer, dapi_timeout, dapi_idle_ms(c), 0);
 	http_parser_pause(&c->p, 0);
 	c->pending = NULL;
 	c->pending_len = 0;
@@ -2202,7 +2234,7 @@ static void dapi_connection(uv_stream_t *listener, int status)
 		dapi_close(c);
 		return;
 	}
-	uv_timer_start(&c->timer, dapi_timeout, DOCKERAPI_IDLE_MS, 0);
+	uv_timer_start(&c->timer, dapi_timeout, dapi_idle_ms(c), 0);
 	if (uv_read_start((uv_stream_t *)&c->pipe, dapi_alloc, dapi_read) < 0)
 		dapi_close(c);
 }

@@ -49,6 +49,7 @@ struct dockerapi_backend {
 		    void *cb_data);
 	uint64_t (*self_id)(void *data);
 	const char *hostname; /* borrowed for the server's life */
+	unsigned idle_ms;     /* 0: DOCKERAPI_IDLE_MS (tests make it short) */
 	void *data;
 };
 
