@@ -172,6 +172,9 @@ test: deps
 	@# issue 14: health checks with real Docker (RUNNING once healthy, an
 	@# unhealthy container replaced)
 	$(Q)tests/integration/health.sh build
+	@# issue 16: Debian's docker CLI drives a cluster through the Docker
+	@# Engine API socket
+	$(Q)tests/integration/dockerapi.sh build
 	@# a short soak: a minute of random faults, then convergence
 	$(Q)SOAK_SECONDS=60 tests/soak/soak.sh build
 
@@ -187,6 +190,7 @@ integration: deps
 	tests/integration/tls.sh build
 	tests/integration/security.sh build
 	tests/integration/health.sh build
+	tests/integration/dockerapi.sh build
 
 # The soak alone (not in `make test`, which runs a one-minute one): 3
 # managers and 3 workers as processes on one dockerd under a seeded schedule
