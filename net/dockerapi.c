@@ -47,16 +47,11 @@ static bool dj_empty(const json_t *v)
 		return true;
 	switch (json_typeof(v)) {
 	case JSON_NULL:
-	case JSON_FALSE:
-		return true;
-	case JSON_INTEGER:
-		return json_integer_value(v) == 0;
-	case JSON_REAL:
-		return json_real_value(v) == 0;
-	case JSON_STRING:
-		return json_string_length(v) == 0;
-	case JSON_ARRAY:
-		return json_array_size(v) == 0;
+	case JSON_FALSE: return true;
+	case JSON_INTEGER: return json_integer_value(v) == 0;
+	case JSON_REAL: return json_real_value(v) == 0;
+	case JSON_STRING: return json_string_length(v) == 0;
+	case JSON_ARRAY: return json_array_size(v) == 0;
 	case JSON_OBJECT:
 		json_object_foreach((json_t *)v, k, x)
 		{
@@ -64,8 +59,7 @@ static bool dj_empty(const json_t *v)
 				return false;
 		}
 		return true;
-	default:
-		return false;
+	default: return false;
 	}
 }
 
@@ -125,7 +119,8 @@ static int dj_u64(const json_t *obj, const char *key, const char *path, uint64_t
 	if (!v)
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return dj_fail(err, n, "%s.%s: expected a non-negative integer", path, key);
+		return dj_fail(err, n, "%s.%s: expected a non-negative integer", path,
+			       key);
 	*out = (uint64_t)json_integer_value(v);
 	return 0;
 }
@@ -150,8 +145,8 @@ static int dj_ms(const json_t *obj, const char *key, const char *path, uint64_t 
 }
 
 /* An array of strings into a malloc'd char** (each strdup'd). */
-static int dj_strings(const json_t *obj, const char *key, const char *path,
-		      size_t *count, char ***out, char *err, size_t n)
+static int dj_strings(const json_t *obj, const char *key, const char *path, size_t *count,
+		      char ***out, char *err, size_t n)
 {
 	json_t *v = dj_get(obj, key), *x;
 	size_t i;
@@ -190,8 +185,8 @@ static void *dj_msg(const void *init, size_t size)
 }
 #define DJ_NEW(type, INIT) ((type *)dj_msg(&(type)INIT, sizeof(type)))
 
-static int dj_resources(const json_t *r, const char *path, Cs__Resources **out,
-			char *err, size_t n)
+static int dj_resources(const json_t *r, const char *path, Cs__Resources **out, char *err,
+			size_t n)
 {
 	static const char *const known[] = {"NanoCPUs", "MemoryBytes", NULL};
 	uint64_t nano = 0, mem = 0;
@@ -219,12 +214,11 @@ static int dj_resources(const json_t *r, const char *path, Cs__Resources **out,
 
 static int dj_container(const json_t *c, Cs__ContainerSpec *cs, char *err, size_t n)
 {
-	static const char *const known[] = {"Image",	       "Args",
-					    "Env",	       "Healthcheck",
-					    "StopGracePeriod", "Isolation",
-					    "Command",	       NULL};
-	static const char *const hknown[] = {"Test",	    "Interval",	   "Timeout",
-					     "Retries",	    "StartPeriod", NULL};
+	static const char *const known[] = {
+		"Image",	   "Args",	"Env",	   "Healthcheck",
+		"StopGracePeriod", "Isolation", "Command", NULL};
+	static const char *const hknown[] = {"Test",	"Interval",    "Timeout",
+					     "Retries", "StartPeriod", NULL};
 	const char *P = "TaskTemplate.ContainerSpec";
 	const char *s;
 	json_t *h;
@@ -259,13 +253,15 @@ static int dj_container(const json_t *c, Cs__ContainerSpec *cs, char *err, size_
 		Cs__HealthConfig *hc;
 		if ((rv = dj_only(h, HP, hknown, err, n)))
 			return rv;
-		if (!(hc = cs->healthcheck = DJ_NEW(Cs__HealthConfig, CS__HEALTH_CONFIG__INIT)))
+		if (!(hc = cs->healthcheck =
+			      DJ_NEW(Cs__HealthConfig, CS__HEALTH_CONFIG__INIT)))
 			return CS_ENOMEM;
 		if ((rv = dj_strings(h, "Test", HP, &hc->n_test, &hc->test, err, n)) ||
 		    (rv = dj_ms(h, "Interval", HP, &hc->interval_ms, NULL, err, n)) ||
 		    (rv = dj_ms(h, "Timeout", HP, &hc->timeout_ms, NULL, err, n)) ||
 		    (rv = dj_u64(h, "Retries", HP, &hc->retries, NULL, err, n)) ||
-		    (rv = dj_ms(h, "StartPeriod", HP, &hc->start_period_ms, NULL, err, n)))
+		    (rv = dj_ms(h, "StartPeriod", HP, &hc->start_period_ms, NULL, err,
+				n)))
 			return rv;
 	}
 	return 0;
@@ -363,8 +359,8 @@ static int dj_placement(const json_t *p, Cs__TaskSpec *ts, char *err, size_t n)
 static int dj_update(const json_t *u, const char *P, bool job, Cs__UpdateConfig **out,
 		     char *err, size_t n)
 {
-	static const char *const known[] = {"Parallelism",     "Delay", "FailureAction",
-					    "Monitor",	       "Order", "MaxFailureRatio",
+	static const char *const known[] = {"Parallelism", "Delay", "FailureAction",
+					    "Monitor",	   "Order", "MaxFailureRatio",
 					    NULL};
 	Cs__UpdateConfig *uc;
 	const char *fa, *order;
@@ -391,11 +387,14 @@ static int dj_update(const json_t *u, const char *P, bool job, Cs__UpdateConfig 
 	if (!uc->monitor_ms)
 		uc->monitor_ms = 5000; /* 0: the default, as SwarmKit reads it */
 	if (!fa || !*fa || strcmp(fa, "pause") == 0)
-		uc->failure_action = CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_PAUSE;
+		uc->failure_action =
+			CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_PAUSE;
 	else if (strcmp(fa, "continue") == 0)
-		uc->failure_action = CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_CONTINUE;
+		uc->failure_action =
+			CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_CONTINUE;
 	else if (strcmp(fa, "rollback") == 0)
-		uc->failure_action = CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_ROLLBACK;
+		uc->failure_action =
+			CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_ROLLBACK;
 	else
 		return dj_fail(err, n,
 			       "%s.FailureAction: '%s' (expected pause, continue or "
@@ -406,16 +405,18 @@ static int dj_update(const json_t *u, const char *P, bool job, Cs__UpdateConfig 
 	else if (strcmp(order, "start-first") == 0)
 		uc->order = CS__UPDATE_CONFIG__ORDER__ORDER_START_FIRST;
 	else
-		return dj_fail(err, n, "%s.Order: '%s' (expected stop-first or start-first)",
-			       P, order);
+		return dj_fail(err, n,
+			       "%s.Order: '%s' (expected stop-first or start-first)", P,
+			       order);
 	if ((ratio = dj_get(u, "MaxFailureRatio"))) {
 		double r;
 		if (!json_is_number(ratio))
-			return dj_fail(err, n, "%s.MaxFailureRatio: expected a number", P);
+			return dj_fail(err, n, "%s.MaxFailureRatio: expected a number",
+				       P);
 		r = json_number_value(ratio);
 		if (r < 0 || r > 1)
-			return dj_fail(err, n, "%s.MaxFailureRatio: %g (expected 0 to 1)", P,
-				       r);
+			return dj_fail(err, n, "%s.MaxFailureRatio: %g (expected 0 to 1)",
+				       P, r);
 		uc->max_failure_ratio_ppm = (uint32_t)(r * 1000000 + 0.5);
 	}
 	return 0;
@@ -443,8 +444,8 @@ static int dj_mode(const json_t *m, Cs__ServiceSpec *s, char *err, size_t n)
 		return dj_fail(err, n, "Mode: more than one mode");
 	if ((v = dj_get(m, "Replicated"))) {
 		if ((rv = dj_only(v, "Mode.Replicated", rk, err, n)) ||
-		    (rv = dj_u64(v, "Replicas", "Mode.Replicated", &s->replicas, &set, err,
-				 n)))
+		    (rv = dj_u64(v, "Replicas", "Mode.Replicated", &s->replicas, &set,
+				 err, n)))
 			return rv;
 		if (!set)
 			s->replicas = 1;
@@ -456,8 +457,8 @@ static int dj_mode(const json_t *m, Cs__ServiceSpec *s, char *err, size_t n)
 	} else if ((v = dj_get(m, "ReplicatedJob"))) {
 		s->job = true;
 		if ((rv = dj_only(v, "Mode.ReplicatedJob", jk, err, n)) ||
-		    (rv = dj_u64(v, "TotalCompletions", "Mode.ReplicatedJob", &s->replicas,
-				 &set, err, n)) ||
+		    (rv = dj_u64(v, "TotalCompletions", "Mode.ReplicatedJob",
+				 &s->replicas, &set, err, n)) ||
 		    (rv = dj_u64(v, "MaxConcurrent", "Mode.ReplicatedJob",
 				 &s->max_concurrent, NULL, err, n)))
 			return rv;
@@ -474,12 +475,12 @@ static int dj_mode(const json_t *m, Cs__ServiceSpec *s, char *err, size_t n)
 
 static int dj_spec(const json_t *j, Cs__ServiceSpec *s, char *err, size_t n)
 {
-	static const char *const known[] = {"Name",	    "TaskTemplate", "Mode",
-					    "UpdateConfig", "RollbackConfig",
-					    "EndpointSpec", NULL};
-	static const char *const tknown[] = {"ContainerSpec", "Resources", "RestartPolicy",
-					     "Placement",     "ForceUpdate", "Runtime",
-					     NULL};
+	static const char *const known[] = {
+		"Name",		  "TaskTemplate", "Mode", "UpdateConfig",
+		"RollbackConfig", "EndpointSpec", NULL};
+	static const char *const tknown[] = {
+		"ContainerSpec", "Resources", "RestartPolicy", "Placement", "ForceUpdate",
+		"Runtime",	 NULL};
 	static const char *const rknown[] = {"Limits", "Reservations", NULL};
 	static const char *const eknown[] = {"Mode", NULL};
 	const char *name, *s_rt, *emode;
@@ -502,9 +503,10 @@ static int dj_spec(const json_t *j, Cs__ServiceSpec *s, char *err, size_t n)
 		    (rv = dj_str(ep, "Mode", "EndpointSpec", &emode, err, n)))
 			return rv;
 		if (emode && *emode && strcmp(emode, "vip") != 0)
-			return dj_fail(err, n,
-				       "EndpointSpec.Mode: '%s' is not supported by cswarm",
-				       emode);
+			return dj_fail(
+				err, n,
+				"EndpointSpec.Mode: '%s' is not supported by cswarm",
+				emode);
 	}
 	if ((rv = dj_mode(dj_get(j, "Mode"), s, err, n)))
 		return rv;
@@ -516,7 +518,8 @@ static int dj_spec(const json_t *j, Cs__ServiceSpec *s, char *err, size_t n)
 	if ((rv = dj_str(tt, "Runtime", "TaskTemplate", &s_rt, err, n)))
 		return rv;
 	if (s_rt && *s_rt && strcmp(s_rt, "container") != 0)
-		return dj_fail(err, n, "TaskTemplate.Runtime: '%s' is not supported by cswarm",
+		return dj_fail(err, n,
+			       "TaskTemplate.Runtime: '%s' is not supported by cswarm",
 			       s_rt);
 	if (!(ts = s->task = DJ_NEW(Cs__TaskSpec, CS__TASK_SPEC__INIT)) ||
 	    !(ts->container = DJ_NEW(Cs__ContainerSpec, CS__CONTAINER_SPEC__INIT)))
@@ -527,8 +530,9 @@ static int dj_spec(const json_t *j, Cs__ServiceSpec *s, char *err, size_t n)
 		return rv;
 	if ((res = dj_get(tt, "Resources"))) {
 		if ((rv = dj_only(res, "TaskTemplate.Resources", rknown, err, n)) ||
-		    (rv = dj_resources(dj_get(res, "Limits"), "TaskTemplate.Resources.Limits",
-				       &ts->limits, err, n)) ||
+		    (rv = dj_resources(dj_get(res, "Limits"),
+				       "TaskTemplate.Resources.Limits", &ts->limits, err,
+				       n)) ||
 		    (rv = dj_resources(dj_get(res, "Reservations"),
 				       "TaskTemplate.Resources.Reservations",
 				       &ts->reservations, err, n)))
@@ -536,7 +540,8 @@ static int dj_spec(const json_t *j, Cs__ServiceSpec *s, char *err, size_t n)
 	}
 	if ((rv = dj_restart(dj_get(tt, "RestartPolicy"), ts, err, n)) ||
 	    (rv = dj_placement(dj_get(tt, "Placement"), ts, err, n)) ||
-	    (rv = dj_u64(tt, "ForceUpdate", "TaskTemplate", &ts->force_update, NULL, err, n)))
+	    (rv = dj_u64(tt, "ForceUpdate", "TaskTemplate", &ts->force_update, NULL, err,
+			 n)))
 		return rv;
 	if ((rv = dj_update(dj_get(j, "UpdateConfig"), "UpdateConfig", s->job, &s->update,
 			    err, n)) ||
@@ -624,9 +629,9 @@ static json_t *dj_resources_json(const Cs__Resources *r)
 	json_t *o = json_object();
 	if (o && r) {
 		if (r->millicpus)
-			json_object_set_new(o, "NanoCPUs",
-					    json_integer((json_int_t)(r->millicpus *
-								      NS_PER_MS)));
+			json_object_set_new(
+				o, "NanoCPUs",
+				json_integer((json_int_t)(r->millicpus * NS_PER_MS)));
 		if (r->memory_bytes)
 			json_object_set_new(o, "MemoryBytes",
 					    json_integer((json_int_t)r->memory_bytes));
@@ -650,7 +655,8 @@ static json_t *dj_task_spec_json(const Cs__TaskSpec *ts)
 	if (cs) {
 		json_object_set_new(c, "Image", json_string(cs->image ? cs->image : ""));
 		if (cs->n_command)
-			json_object_set_new(c, "Args", dj_strs(cs->command, cs->n_command));
+			json_object_set_new(c, "Args",
+					    dj_strs(cs->command, cs->n_command));
 		if (cs->n_env)
 			json_object_set_new(c, "Env", dj_strs(cs->env, cs->n_env));
 		if (cs->stop_grace_period_ms)
@@ -661,7 +667,8 @@ static json_t *dj_task_spec_json(const Cs__TaskSpec *ts)
 			json_t *hj = json_object();
 			json_object_set_new(hj, "Test", dj_strs(h->test, h->n_test));
 			if (h->interval_ms)
-				json_object_set_new(hj, "Interval", dj_ns(h->interval_ms));
+				json_object_set_new(hj, "Interval",
+						    dj_ns(h->interval_ms));
 			if (h->timeout_ms)
 				json_object_set_new(hj, "Timeout", dj_ns(h->timeout_ms));
 			if (h->retries)
@@ -681,7 +688,8 @@ static json_t *dj_task_spec_json(const Cs__TaskSpec *ts)
 	if (ts && ts->restart) {
 		json_t *r = json_object();
 		unsigned cond = (unsigned)ts->restart->condition;
-		json_object_set_new(r, "Condition", json_string(cond < 3 ? conds[cond] : "any"));
+		json_object_set_new(r, "Condition",
+				    json_string(cond < 3 ? conds[cond] : "any"));
 		json_object_set_new(r, "Delay", dj_ns(ts->restart->delay_ms));
 		json_object_set_new(r, "MaxAttempts",
 				    json_integer((json_int_t)ts->restart->max_attempts));
@@ -698,9 +706,9 @@ static json_t *dj_task_spec_json(const Cs__TaskSpec *ts)
 		if (pl && pl->n_spread_labels) {
 			json_t *a = json_array();
 			for (size_t i = 0; i < pl->n_spread_labels; i++)
-				json_array_append_new(
-					a, json_pack("{s:{s:s}}", "Spread", "SpreadDescriptor",
-						     pl->spread_labels[i]));
+				json_array_append_new(a, json_pack("{s:{s:s}}", "Spread",
+								   "SpreadDescriptor",
+								   pl->spread_labels[i]));
 			json_object_set_new(p, "Preferences", a);
 		}
 		if (pl && pl->max_replicas_per_node)
@@ -728,10 +736,11 @@ static json_t *dj_update_json(const Cs__UpdateConfig *u)
 	json_object_set_new(o, "Monitor", dj_ns(u->monitor_ms));
 	json_object_set_new(o, "MaxFailureRatio",
 			    json_real((double)u->max_failure_ratio_ppm / 1000000));
-	json_object_set_new(o, "Order",
-			    json_string(u->order == CS__UPDATE_CONFIG__ORDER__ORDER_START_FIRST
-						? "start-first"
-						: "stop-first"));
+	json_object_set_new(
+		o, "Order",
+		json_string(u->order == CS__UPDATE_CONFIG__ORDER__ORDER_START_FIRST
+				    ? "start-first"
+				    : "stop-first"));
 	return o;
 }
 
@@ -753,7 +762,8 @@ json_t *dockerapi_spec_json(const Cs__ServiceSpec *s)
 	else if (s->global)
 		mode = json_pack("{s:{}}", "Global");
 	else
-		mode = json_pack("{s:{s:I}}", "Replicated", "Replicas", (json_int_t)s->replicas);
+		mode = json_pack("{s:{s:I}}", "Replicated", "Replicas",
+				 (json_int_t)s->replicas);
 	json_object_set_new(o, "Mode", mode);
 	if (s->update)
 		json_object_set_new(o, "UpdateConfig", dj_update_json(s->update));
@@ -777,32 +787,36 @@ json_t *dockerapi_service_json(const Cs__Service *svc)
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "ID", dj_idj(svc->id));
-	json_object_set_new(o, "Version", json_pack("{s:I}", "Index", (json_int_t)svc->version));
+	json_object_set_new(o, "Version",
+			    json_pack("{s:I}", "Index", (json_int_t)svc->version));
 	json_object_set_new(o, "CreatedAt", dj_time(0));
 	json_object_set_new(o, "UpdatedAt", dj_time(0));
 	if (svc->spec)
 		json_object_set_new(o, "Spec", dockerapi_spec_json(svc->spec));
 	if (svc->previous_spec)
-		json_object_set_new(o, "PreviousSpec", dockerapi_spec_json(svc->previous_spec));
+		json_object_set_new(o, "PreviousSpec",
+				    dockerapi_spec_json(svc->previous_spec));
 	json_object_set_new(o, "Endpoint", json_pack("{s:{s:s}}", "Spec", "Mode", "vip"));
 	if (svc->update_status && svc->update_status->state &&
 	    (unsigned)svc->update_status->state < 7)
-		json_object_set_new(
-			o, "UpdateStatus",
-			json_pack("{s:s,s:s}", "State", states[svc->update_status->state],
-				  "Message",
-				  svc->update_status->message ? svc->update_status->message
-							      : ""));
+		json_object_set_new(o, "UpdateStatus",
+				    json_pack("{s:s,s:s}", "State",
+					      states[svc->update_status->state],
+					      "Message",
+					      svc->update_status->message
+						      ? svc->update_status->message
+						      : ""));
 	if (svc->job_status)
-		json_object_set_new(o, "JobStatus",
-				    json_pack("{s:{s:I}}", "JobIteration", "Index",
-					      (json_int_t)svc->job_status->job_iteration));
+		json_object_set_new(
+			o, "JobStatus",
+			json_pack("{s:{s:I}}", "JobIteration", "Index",
+				  (json_int_t)svc->job_status->job_iteration));
 	return o;
 }
 
 static const char *const dj_task_states[] = {
-	"new",	    "pending",	"assigned", "accepted", "preparing", "ready",  "starting",
-	"running",  "complete", "shutdown", "failed",	"rejected",  "remove", "orphaned"};
+	"new",	   "pending",  "assigned", "accepted", "preparing", "ready",  "starting",
+	"running", "complete", "shutdown", "failed",   "rejected",  "remove", "orphaned"};
 
 static const char *dj_task_state(int s)
 {
@@ -840,7 +854,8 @@ json_t *dockerapi_task_json(const Cs__Task *t, const Cs__Service *svc, int64_t o
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "ID", dj_idj(t->id));
-	json_object_set_new(o, "Version", json_pack("{s:I}", "Index", (json_int_t)t->version));
+	json_object_set_new(o, "Version",
+			    json_pack("{s:I}", "Index", (json_int_t)t->version));
 	json_object_set_new(o, "CreatedAt", dj_time(0));
 	json_object_set_new(o, "UpdatedAt", dj_time(when));
 	spec = dj_task_spec_json(dj_task_spec_of(t, svc));
@@ -851,7 +866,8 @@ json_t *dockerapi_task_json(const Cs__Task *t, const Cs__Service *svc, int64_t o
 		json_object_set_new(o, "NodeID", dj_idj(t->node_id));
 	st = json_object();
 	json_object_set_new(st, "Timestamp", dj_time(when));
-	json_object_set_new(st, "State", json_string(dj_task_state(ts ? (int)ts->state : 0)));
+	json_object_set_new(st, "State",
+			    json_string(dj_task_state(ts ? (int)ts->state : 0)));
 	json_object_set_new(st, "Message",
 			    json_string(ts && ts->message ? ts->message : ""));
 	failed = ts && (ts->state == CS__TASK_STATE__TASK_STATE_FAILED ||
@@ -860,13 +876,16 @@ json_t *dockerapi_task_json(const Cs__Task *t, const Cs__Service *svc, int64_t o
 		json_object_set_new(st, "Err", json_string(ts->message));
 	if (ts && ts->container_id && *ts->container_id)
 		json_object_set_new(st, "ContainerStatus",
-				    json_pack("{s:s,s:i}", "ContainerID", ts->container_id,
-					      "ExitCode", (int)ts->exit_code));
+				    json_pack("{s:s,s:i}", "ContainerID",
+					      ts->container_id, "ExitCode",
+					      (int)ts->exit_code));
 	json_object_set_new(o, "Status", st);
-	json_object_set_new(o, "DesiredState", json_string(dj_task_state((int)t->desired_state)));
+	json_object_set_new(o, "DesiredState",
+			    json_string(dj_task_state((int)t->desired_state)));
 	if (t->job_iteration)
-		json_object_set_new(o, "JobIteration",
-				    json_pack("{s:I}", "Index", (json_int_t)t->job_iteration));
+		json_object_set_new(
+			o, "JobIteration",
+			json_pack("{s:I}", "Index", (json_int_t)t->job_iteration));
 	return o;
 }
 
@@ -883,30 +902,33 @@ json_t *dockerapi_node_json(const Cs__Node *nd, uint64_t leader_raft_id)
 		return NULL;
 	}
 	for (size_t i = 0; i < nd->n_labels; i++)
-		json_object_set_new(labels, nd->labels[i]->key,
-				    json_string(nd->labels[i]->value ? nd->labels[i]->value
-								     : ""));
+		json_object_set_new(
+			labels, nd->labels[i]->key,
+			json_string(nd->labels[i]->value ? nd->labels[i]->value : ""));
 	json_object_set_new(o, "ID", dj_idj(nd->id));
-	json_object_set_new(o, "Version", json_pack("{s:I}", "Index", (json_int_t)nd->version));
+	json_object_set_new(o, "Version",
+			    json_pack("{s:I}", "Index", (json_int_t)nd->version));
 	json_object_set_new(o, "CreatedAt", dj_time(0));
 	json_object_set_new(o, "UpdatedAt", dj_time(0));
-	json_object_set_new(
-		o, "Spec",
-		json_pack("{s:o,s:s,s:s}", "Labels", labels, "Role",
-			  nd->desired_role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager"
-									       : "worker",
-			  "Availability", a < 3 ? avail[a] : "active"));
-	desc = json_pack("{s:s,s:{s:s,s:s},s:{s:I,s:I},s:{s:s}}", "Hostname",
-			 nd->hostname ? nd->hostname : "", "Platform", "Architecture",
-			 "x86_64", "OS", "linux", "Resources", "NanoCPUs",
-			 (json_int_t)(nd->resources ? nd->resources->millicpus * NS_PER_MS : 0),
-			 "MemoryBytes",
-			 (json_int_t)(nd->resources ? nd->resources->memory_bytes : 0),
-			 "Engine", "EngineVersion", "cswarm");
+	json_object_set_new(o, "Spec",
+			    json_pack("{s:o,s:s,s:s}", "Labels", labels, "Role",
+				      nd->desired_role == CS__NODE_ROLE__NODE_ROLE_MANAGER
+					      ? "manager"
+					      : "worker",
+				      "Availability", a < 3 ? avail[a] : "active"));
+	desc = json_pack(
+		"{s:s,s:{s:s,s:s},s:{s:I,s:I},s:{s:s}}", "Hostname",
+		nd->hostname ? nd->hostname : "", "Platform", "Architecture", "x86_64",
+		"OS", "linux", "Resources", "NanoCPUs",
+		(json_int_t)(nd->resources ? nd->resources->millicpus * NS_PER_MS : 0),
+		"MemoryBytes",
+		(json_int_t)(nd->resources ? nd->resources->memory_bytes : 0), "Engine",
+		"EngineVersion", "cswarm");
 	json_object_set_new(o, "Description", desc);
 	json_object_set_new(o, "Status",
 			    json_pack("{s:s,s:s}", "State", s < 4 ? states[s] : "unknown",
-				      "Message", nd->state_message ? nd->state_message : ""));
+				      "Message",
+				      nd->state_message ? nd->state_message : ""));
 	if (nd->role == CS__NODE_ROLE__NODE_ROLE_MANAGER && nd->manager_status)
 		json_object_set_new(
 			o, "ManagerStatus",
@@ -915,34 +937,30 @@ json_t *dockerapi_node_json(const Cs__Node *nd, uint64_t leader_raft_id)
 					  (leader_raft_id &&
 					   nd->manager_status->raft_id == leader_raft_id),
 				  "Reachability",
-				  nd->state == CS__NODE_STATE__NODE_STATE_READY ? "reachable"
-										: "unreachable",
+				  nd->state == CS__NODE_STATE__NODE_STATE_READY
+					  ? "reachable"
+					  : "unreachable",
 				  "Addr",
-				  nd->manager_status->addr ? nd->manager_status->addr : ""));
+				  nd->manager_status->addr ? nd->manager_status->addr
+							   : ""));
 	return o;
 }
 
 int dockerapi_status(int e)
 {
 	switch (e) {
-	case 0:
-		return 200;
-	case CS_ENOENT:
-		return 404;
-	case CS_EEXIST:
-		return 409;
+	case 0: return 200;
+	case CS_ENOENT: return 404;
+	case CS_EEXIST: return 409;
 	case CS_EINVAL:
-	case CS_ELIMIT:
-		return 400;
+	case CS_ELIMIT: return 400;
 	case CS_ENOTLEADER:
 	case CS_ENOQUORUM:
 	case CS_ETIMEDOUT:
 	case CS_EUNREACH:
 	case CS_EAGAIN:
-	case CS_ENOTSUP:
-		return 503;
-	default:
-		return 500; /* CS_EVERSION: "update out of sequence" */
+	case CS_ENOTSUP: return 503;
+	default: return 500; /* CS_EVERSION: "update out of sequence" */
 	}
 }
 
@@ -1055,30 +1073,18 @@ static void dapi_close(struct dapi_conn *c)
 static const char *dapi_reason(int status)
 {
 	switch (status) {
-	case 200:
-		return "OK";
-	case 201:
-		return "Created";
-	case 204:
-		return "No Content";
-	case 400:
-		return "Bad Request";
-	case 404:
-		return "Not Found";
-	case 408:
-		return "Request Timeout";
-	case 409:
-		return "Conflict";
-	case 413:
-		return "Payload Too Large";
-	case 414:
-		return "URI Too Long";
-	case 431:
-		return "Request Header Fields Too Large";
-	case 503:
-		return "Service Unavailable";
-	default:
-		return "Internal Server Error";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
 	}
 }
 
@@ -1181,7 +1187,8 @@ static void dapi_cs_error(struct dapi_conn *c, int rv, const char *why)
 {
 	int status = dockerapi_status(rv);
 	if (rv == CS_EVERSION)
-		dapi_error(c, status, "update out of sequence: %s", why && *why ? why : "");
+		dapi_error(c, status, "update out of sequence: %s",
+			   why && *why ? why : "");
 	else if (status == 503 && rv == CS_ENOTSUP)
 		dapi_error(c, status, "this node is not a manager yet: %s",
 			   why && *why ? why : cs_strerror(rv));
@@ -1280,8 +1287,8 @@ static bool dapi_query(const char *query, const char *key, char *out, size_t n)
 				int ch = (unsigned char)*v;
 				if (ch == '+')
 					ch = ' ';
-				else if (ch == '%' && end - v >= 3 && dapi_hex(v[1]) >= 0 &&
-					 dapi_hex(v[2]) >= 0) {
+				else if (ch == '%' && end - v >= 3 &&
+					 dapi_hex(v[1]) >= 0 && dapi_hex(v[2]) >= 0) {
 					ch = dapi_hex(v[1]) * 16 + dapi_hex(v[2]);
 					v += 2;
 				}
@@ -1345,7 +1352,8 @@ static size_t dapi_filter_values(const json_t *f, const char *key, const char **
 }
 
 /* Whether filters has only keys of known (else err names the first). */
-static bool dapi_filters_known(const json_t *f, const char *const *known, const char **bad)
+static bool dapi_filters_known(const json_t *f, const char *const *known,
+			       const char **bad)
 {
 	const char *k;
 	json_t *v;
@@ -1417,7 +1425,8 @@ static const Cs__Node *dapi_find_node(const Cs__ControlResponse *r, const char *
 /* ---------------------------------------------------------------- endpoints */
 
 /* The service of task t in a SERVICE_LIST answer, or NULL. */
-static const Cs__Service *dapi_service_of(const Cs__ControlResponse *svcs, const Cs__Task *t)
+static const Cs__Service *dapi_service_of(const Cs__ControlResponse *svcs,
+					  const Cs__Task *t)
 {
 	for (size_t i = 0; i < svcs->n_services; i++)
 		if (svcs->services[i]->id == t->service_id)
@@ -1455,14 +1464,15 @@ static void dapi_ping(struct dapi_conn *c)
 
 static void dapi_version(struct dapi_conn *c)
 {
-	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:[{s:s,s:s,s:{s:s,s:s,s:s,s:s,"
-			      "s:s}}]}",
-			      "Version", "cswarm", "ApiVersion", DOCKERAPI_VERSION,
-			      "MinAPIVersion", DOCKERAPI_MIN_VERSION, "Os", "linux", "Arch",
-			      "amd64", "GitCommit", "", "GoVersion", "", "Components", "Name",
-			      "Engine", "Version", "cswarm", "Details", "ApiVersion",
-			      DOCKERAPI_VERSION, "MinAPIVersion", DOCKERAPI_MIN_VERSION, "Os",
-			      "linux", "Arch", "amd64", "Experimental", "false");
+	json_t *j =
+		json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:[{s:s,s:s,s:{s:s,s:s,s:s,s:s,"
+			  "s:s}}]}",
+			  "Version", "cswarm", "ApiVersion", DOCKERAPI_VERSION,
+			  "MinAPIVersion", DOCKERAPI_MIN_VERSION, "Os", "linux", "Arch",
+			  "amd64", "GitCommit", "", "GoVersion", "", "Components", "Name",
+			  "Engine", "Version", "cswarm", "Details", "ApiVersion",
+			  DOCKERAPI_VERSION, "MinAPIVersion", DOCKERAPI_MIN_VERSION, "Os",
+			  "linux", "Arch", "amd64", "Experimental", "false");
 	dapi_json(c, 200, j);
 }
 
@@ -1488,50 +1498,52 @@ static void dapi_info(struct dapi_conn *c)
 			continue;
 		nmanagers++;
 		json_array_append_new(
-			managers,
-			json_pack("{s:o,s:s}", "NodeID", dj_idj(nd->id), "Addr",
-				  nd->manager_status && nd->manager_status->addr
-					  ? nd->manager_status->addr
-					  : ""));
+			managers, json_pack("{s:o,s:s}", "NodeID", dj_idj(nd->id), "Addr",
+					    nd->manager_status && nd->manager_status->addr
+						    ? nd->manager_status->addr
+						    : ""));
 	}
 	dj_id(self_hex, self);
-	sw = json_pack("{s:s,s:s,s:s,s:b,s:s,s:o,s:I,s:I}", "NodeID", self ? self_hex : "",
-		       "NodeAddr", "", "LocalNodeState", "active", "ControlAvailable", 1,
-		       "Error", "", "RemoteManagers", managers, "Nodes",
-		       (json_int_t)nodes->n_nodes, "Managers", (json_int_t)nmanagers);
+	sw = json_pack("{s:s,s:s,s:s,s:b,s:s,s:o,s:I,s:I}", "NodeID",
+		       self ? self_hex : "", "NodeAddr", "", "LocalNodeState", "active",
+		       "ControlAvailable", 1, "Error", "", "RemoteManagers", managers,
+		       "Nodes", (json_int_t)nodes->n_nodes, "Managers",
+		       (json_int_t)nmanagers);
 	if (sw && cl->cluster) {
 		const Cs__ClusterSettings *set = cl->cluster->settings;
 		json_object_set_new(
 			sw, "Cluster",
-			json_pack("{s:o,s:{s:I},s:o,s:o,s:{s:s,s:{s:I},s:{},s:{},s:{s:I},s:{},s:{}},"
-				  "s:b}",
-				  "ID", dj_idj(cl->cluster->id), "Version", "Index",
-				  (json_int_t)cl->cluster->version, "CreatedAt", dj_time(0),
-				  "UpdatedAt", dj_time(0), "Spec", "Name", "default",
-				  "Orchestration", "TaskHistoryRetentionLimit",
-				  (json_int_t)(set ? set->task_history : 0), "Raft",
-				  "Dispatcher", "CAConfig", "NodeCertExpiry",
-				  (json_int_t)((set && set->cert_expiry_ms
-							? set->cert_expiry_ms
-							: 90ull * 24 * 3600 * 1000) *
-					       NS_PER_MS),
-				  "TaskDefaults", "EncryptionConfig",
-				  "RootRotationInProgress",
-				  cl->cluster->ca_rotation != CS__CA_ROTATION_PHASE__CA_ROTATION_NONE));
+			json_pack(
+				"{s:o,s:{s:I},s:o,s:o,s:{s:s,s:{s:I},s:{},s:{},s:{s:I},s:{},s:{}},"
+				"s:b}",
+				"ID", dj_idj(cl->cluster->id), "Version", "Index",
+				(json_int_t)cl->cluster->version, "CreatedAt", dj_time(0),
+				"UpdatedAt", dj_time(0), "Spec", "Name", "default",
+				"Orchestration", "TaskHistoryRetentionLimit",
+				(json_int_t)(set ? set->task_history : 0), "Raft",
+				"Dispatcher", "CAConfig", "NodeCertExpiry",
+				(json_int_t)((set && set->cert_expiry_ms
+						      ? set->cert_expiry_ms
+						      : 90ull * 24 * 3600 * 1000) *
+					     NS_PER_MS),
+				"TaskDefaults", "EncryptionConfig",
+				"RootRotationInProgress",
+				cl->cluster->ca_rotation !=
+					CS__CA_ROTATION_PHASE__CA_ROTATION_NONE));
 	}
-	j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:[]}", "ID", self ? self_hex : "",
-		      "Name", be->hostname ? be->hostname : "", "OSType", "linux",
-		      "OperatingSystem", "cswarm", "Architecture", "x86_64",
-		      "ServerVersion", "cswarm", "Driver", "cswarm", "Swarm", sw,
-		      "Warnings");
+	j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:[]}", "ID",
+		      self ? self_hex : "", "Name", be->hostname ? be->hostname : "",
+		      "OSType", "linux", "OperatingSystem", "cswarm", "Architecture",
+		      "x86_64", "ServerVersion", "cswarm", "Driver", "cswarm", "Swarm",
+		      sw, "Warnings");
 	/* the agents' dockerd enforce limits: no "no memory limit support"
 	 * warnings from the CLI about cswarm itself */
 	if (j) {
-		static const char *const feats[] = {"MemoryLimit",    "SwapLimit",
-						    "OomKillDisable", "CpuCfsPeriod",
-						    "CpuCfsQuota",    "CPUShares",
-						    "CPUSet",	      "IPv4Forwarding",
-						    "BridgeNfIptables", "BridgeNfIp6tables"};
+		static const char *const feats[] = {
+			"MemoryLimit",	    "SwapLimit",      "OomKillDisable",
+			"CpuCfsPeriod",	    "CpuCfsQuota",    "CPUShares",
+			"CPUSet",	    "IPv4Forwarding", "BridgeNfIptables",
+			"BridgeNfIp6tables"};
 		uint64_t mcpu = 0, mem = 0;
 		for (size_t i = 0; i < sizeof feats / sizeof *feats; i++)
 			json_object_set_new(j, feats[i], json_true());
@@ -1564,8 +1576,9 @@ static void dapi_node_list(struct dapi_conn *c, const struct dapi_route *r)
 	if (c->step < 2) {
 		json_decref(f);
 		return dapi_call_op(c,
-				    c->step == 0 ? CS__CONTROL_OP__CONTROL_OP_NODE_LIST
-						 : CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT,
+				    c->step == 0
+					    ? CS__CONTROL_OP__CONTROL_OP_NODE_LIST
+					    : CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT,
 				    NULL);
 	}
 	nodes = c->resp[0];
@@ -1579,14 +1592,16 @@ static void dapi_node_list(struct dapi_conn *c, const struct dapi_route *r)
 		for (size_t k = 0; k < nid; k++)
 			ok |= dapi_id_match(nd->id, ids[k], true);
 		for (size_t k = 0; k < nname; k++)
-			okn |= nd->hostname && strncmp(nd->hostname, names[k],
-						       strlen(names[k])) == 0;
+			okn |= nd->hostname &&
+			       strncmp(nd->hostname, names[k], strlen(names[k])) == 0;
 		for (size_t k = 0; k < nrole; k++)
-			okr |= strcmp(roles[k], nd->role == CS__NODE_ROLE__NODE_ROLE_MANAGER
-							? "manager"
-							: "worker") == 0;
+			okr |= strcmp(roles[k],
+				      nd->role == CS__NODE_ROLE__NODE_ROLE_MANAGER
+					      ? "manager"
+					      : "worker") == 0;
 		if (ok && okn && okr)
-			json_array_append_new(a, dockerapi_node_json(nd, dapi_leader(c->resp[1])));
+			json_array_append_new(
+				a, dockerapi_node_json(nd, dapi_leader(c->resp[1])));
 	}
 	json_decref(f);
 	dapi_json(c, 200, a);
@@ -1598,8 +1613,9 @@ static void dapi_node_inspect(struct dapi_conn *c, const struct dapi_route *r)
 
 	if (c->step < 2)
 		return dapi_call_op(c,
-				    c->step == 0 ? CS__CONTROL_OP__CONTROL_OP_NODE_LIST
-						 : CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT,
+				    c->step == 0
+					    ? CS__CONTROL_OP__CONTROL_OP_NODE_LIST
+					    : CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT,
 				    NULL);
 	nd = dapi_find_node(c->resp[0], r->arg);
 	if (!nd)
@@ -1608,7 +1624,8 @@ static void dapi_node_inspect(struct dapi_conn *c, const struct dapi_route *r)
 }
 
 /* Running and desired tasks of svc (ServiceStatus of ?status=true). */
-static json_t *dapi_service_status(const Cs__Service *svc, const Cs__ControlResponse *tasks,
+static json_t *dapi_service_status(const Cs__Service *svc,
+				   const Cs__ControlResponse *tasks,
 				   const Cs__ControlResponse *nodes)
 {
 	uint64_t running = 0, desired = 0, completed = 0;
@@ -1617,8 +1634,8 @@ static json_t *dapi_service_status(const Cs__Service *svc, const Cs__ControlResp
 		const Cs__Task *t = tasks->tasks[i];
 		if (t->service_id != svc->id)
 			continue;
-		if (t->desired_state == CS__TASK_STATE__TASK_STATE_RUNNING &&
-		    t->status && t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
+		if (t->desired_state == CS__TASK_STATE__TASK_STATE_RUNNING && t->status &&
+		    t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
 			running++;
 		if (t->status && t->status->state == CS__TASK_STATE__TASK_STATE_COMPLETE)
 			completed++;
@@ -1665,7 +1682,8 @@ static void dapi_service_list(struct dapi_conn *c, const struct dapi_route *r)
 	for (size_t i = 0; a && i < c->resp[0]->n_services; i++) {
 		const Cs__Service *svc = c->resp[0]->services[i];
 		const char *name = svc->spec ? svc->spec->name : "";
-		const char *mode = svc->spec && svc->spec->global ? "global" : "replicated";
+		const char *mode =
+			svc->spec && svc->spec->global ? "global" : "replicated";
 		bool ok = !nid, okn = !nname, okm = !nmode;
 		json_t *sj;
 		for (size_t k = 0; k < nid; k++)
@@ -1695,9 +1713,9 @@ static void dapi_service_inspect(struct dapi_conn *c, const struct dapi_route *r
 		return dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST, NULL);
 	svc = dapi_find_service(c->resp[0], r->arg, &amb);
 	if (!svc)
-		return dapi_error(c, amb ? 400 : 404,
-				  amb ? "service %s is ambiguous" : "service %s not found",
-				  r->arg);
+		return dapi_error(
+			c, amb ? 400 : 404,
+			amb ? "service %s is ambiguous" : "service %s not found", r->arg);
 	dapi_json(c, 200, dockerapi_service_json(svc));
 }
 
@@ -1736,8 +1754,9 @@ static void dapi_service_update(struct dapi_conn *c, const struct dapi_route *r)
 	if (c->step == 2)
 		return dapi_json(c, 200, json_pack("{s:[]}", "Warnings"));
 	if (!dapi_query(r->query, "version", vbuf, sizeof vbuf) || !*vbuf)
-		return dapi_error(c, 400, "invalid service version: the version parameter "
-					  "is required");
+		return dapi_error(c, 400,
+				  "invalid service version: the version parameter "
+				  "is required");
 	errno = 0;
 	version = strtoull(vbuf, &end, 10);
 	if (*end || errno || !version)
@@ -1749,17 +1768,19 @@ static void dapi_service_update(struct dapi_conn *c, const struct dapi_route *r)
 		return dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST, NULL);
 	svc = dapi_find_service(c->resp[0], r->arg, &amb);
 	if (!svc)
-		return dapi_error(c, amb ? 400 : 404,
-				  amb ? "service %s is ambiguous" : "service %s not found",
-				  r->arg);
+		return dapi_error(
+			c, amb ? 400 : 404,
+			amb ? "service %s is ambiguous" : "service %s not found", r->arg);
 	if (rollback) {
 		if (!svc->previous_spec)
-			return dapi_error(c, 400, "service %s has no previous spec to "
-						  "roll back to", r->arg);
+			return dapi_error(c, 400,
+					  "service %s has no previous spec to "
+					  "roll back to",
+					  r->arg);
 		req.spec = svc->previous_spec;
 	} else {
-		rv = dockerapi_spec_from_json(c->body ? c->body : "", c->body_len, &spec, err,
-					      sizeof err);
+		rv = dockerapi_spec_from_json(c->body ? c->body : "", c->body_len, &spec,
+					      err, sizeof err);
 		if (rv)
 			return dapi_error(c, rv == CS_EINVAL ? 400 : 500, "%s", err);
 		req.spec = spec;
@@ -1784,15 +1805,16 @@ static void dapi_service_remove(struct dapi_conn *c, const struct dapi_route *r)
 		return dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST, NULL);
 	svc = dapi_find_service(c->resp[0], r->arg, &amb);
 	if (!svc)
-		return dapi_error(c, amb ? 400 : 404,
-				  amb ? "service %s is ambiguous" : "service %s not found",
-				  r->arg);
+		return dapi_error(
+			c, amb ? 400 : 404,
+			amb ? "service %s is ambiguous" : "service %s not found", r->arg);
 	dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_SERVICE_REMOVE, svc->spec->name);
 }
 
 /* Whether task t passes the filters (services and nodes to resolve
  * names with). */
-static bool dapi_task_ok(const Cs__Task *t, const json_t *f, const Cs__ControlResponse *svcs,
+static bool dapi_task_ok(const Cs__Task *t, const json_t *f,
+			 const Cs__ControlResponse *svcs,
 			 const Cs__ControlResponse *nodes)
 {
 	const char *v[16];
@@ -1844,7 +1866,8 @@ static bool dapi_task_ok(const Cs__Task *t, const json_t *f, const Cs__ControlRe
  * shows (the running task of a slot above its shut down predecessors). */
 static int dapi_task_cmp(const void *pa, const void *pb)
 {
-	const Cs__Task *a = *(const Cs__Task *const *)pa, *b = *(const Cs__Task *const *)pb;
+	const Cs__Task *a = *(const Cs__Task *const *)pa,
+		       *b = *(const Cs__Task *const *)pb;
 	uint64_t ka = a->slot ? a->slot : a->node_id, kb = b->slot ? b->slot : b->node_id;
 	bool ra = a->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
 	bool rb = b->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
@@ -1864,9 +1887,8 @@ static int dapi_task_cmp(const void *pa, const void *pb)
 
 static void dapi_task_list(struct dapi_conn *c, const struct dapi_route *r)
 {
-	static const char *const known[] = {"id",	     "service", "node",
-					    "desired-state", "_up-to-date", "name",
-					    NULL};
+	static const char *const known[] = {
+		"id", "service", "node", "desired-state", "_up-to-date", "name", NULL};
 	static const Cs__ControlOp ops[] = {CS__CONTROL_OP__CONTROL_OP_TASK_LIST,
 					    CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST,
 					    CS__CONTROL_OP__CONTROL_OP_NODE_LIST};
@@ -1899,9 +1921,9 @@ static void dapi_task_list(struct dapi_conn *c, const struct dapi_route *r)
 			okn |= strcmp(tn, names[k]) == 0;
 		}
 		if (okn && dapi_task_ok(t, f, c->resp[1], c->resp[2]))
-			json_array_append_new(a, dockerapi_task_json(
-							 t, dapi_service_of(c->resp[1], t),
-							 dapi_clock_offset(c)));
+			json_array_append_new(
+				a, dockerapi_task_json(t, dapi_service_of(c->resp[1], t),
+						       dapi_clock_offset(c)));
 	}
 	json_decref(f);
 	dapi_json(c, 200, a);
@@ -1915,8 +1937,9 @@ static void dapi_task_inspect(struct dapi_conn *c, const struct dapi_route *r)
 
 	if (c->step < 2)
 		return dapi_call_op(c,
-				    c->step == 0 ? CS__CONTROL_OP__CONTROL_OP_TASK_LIST
-						 : CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST,
+				    c->step == 0
+					    ? CS__CONTROL_OP__CONTROL_OP_TASK_LIST
+					    : CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST,
 				    NULL);
 	ts = c->resp[0];
 	for (size_t i = 0; i < ts->n_tasks && hits < 2; i++)
@@ -2058,7 +2081,8 @@ static int dapi_on_header(http_parser *p, const char *at, size_t len)
 static int dapi_on_headers_complete(http_parser *p)
 {
 	struct dapi_conn *c = p->data;
-	if (p->content_length != ULLONG_MAX && p->content_length > DOCKERAPI_BODY_BYTES_MAX) {
+	if (p->content_length != ULLONG_MAX &&
+	    p->content_length > DOCKERAPI_BODY_BYTES_MAX) {
 		c->err_status = 413;
 		return -1;
 	}
@@ -2115,8 +2139,7 @@ static void dapi_feed(struct dapi_conn *c, const char *data, size_t len)
 		c->busy = true;
 		uv_read_stop((uv_stream_t *)&c->pipe);
 		if (c->err_status == 413)
-			dapi_error(c, 413,
-				   "request body over the limit of %u bytes",
+			dapi_error(c, 413, "request body over the limit of %u bytes",
 				   DOCKERAPI_BODY_BYTES_MAX);
 		else
 			dapi_error(c, c->err_status, "request too large");
@@ -2143,7 +2166,8 @@ static void dapi_feed(struct dapi_conn *c, const char *data, size_t len)
 		c->err_status = 400;
 		c->method = HTTP_GET;
 		uv_read_stop((uv_stream_t *)&c->pipe);
-		dapi_error(c, 400, "malformed HTTP request: %s", http_errno_description(e));
+		dapi_error(c, 400, "malformed HTTP request: %s",
+			   http_errno_description(e));
 	}
 }
 

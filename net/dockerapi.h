@@ -28,17 +28,18 @@
 #include "core/api.pb-c.h"
 #include "core/control_rpc.h"
 
-#define DOCKERAPI_VERSION	  "1.41" /* announced; the client takes the lower */
-#define DOCKERAPI_MIN_VERSION	  "1.24"
-#define DOCKERAPI_BODY_BYTES_MAX  (1024u * 1024) /* more: 413 */
-#define DOCKERAPI_URL_BYTES_MAX	  8192u		 /* more: 414 */
-#define DOCKERAPI_HEAD_BYTES_MAX  65536u	 /* header lines; more: 431 */
-#define DOCKERAPI_CLIENTS_MAX	  64u		 /* connections; more are closed */
-#define DOCKERAPI_IDLE_MS	  30000u /* a connection with no whole request
+#define DOCKERAPI_VERSION	 "1.41" /* announced; the client takes the lower */
+#define DOCKERAPI_MIN_VERSION	 "1.24"
+#define DOCKERAPI_BODY_BYTES_MAX (1024u * 1024) /* more: 413 */
+#define DOCKERAPI_URL_BYTES_MAX	 8192u		/* more: 414 */
+#define DOCKERAPI_HEAD_BYTES_MAX 65536u		/* header lines; more: 431 */
+#define DOCKERAPI_CLIENTS_MAX	 64u		/* connections; more are closed */
+#define DOCKERAPI_IDLE_MS \
+	30000u		       /* a connection with no whole request
 					  * in this long is closed (idle or
 					  * slow); one waiting for the leader
 					  * is not */
-#define DOCKERAPI_CALLS_MAX	  4u	 /* control calls one request makes */
+#define DOCKERAPI_CALLS_MAX 4u /* control calls one request makes */
 
 /* What the server runs requests against. call runs req (borrowed) and
  * answers through cb exactly once (it may answer inside the call); it

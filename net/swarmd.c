@@ -826,7 +826,8 @@ int main(int argc, char **argv)
 		d->dapi_be.self_id = swarmd_dapi_self;
 		d->dapi_be.hostname = d->hostname;
 		d->dapi_be.data = d;
-		if (dockerapi_open(&d->loop, path, &d->dapi_be, &d->dapi, err, sizeof err)) {
+		if (dockerapi_open(&d->loop, path, &d->dapi_be, &d->dapi, err,
+				   sizeof err)) {
 			fprintf(stderr, "swarmd: docker API socket: %s\n", err);
 			swarmd_stop(d, 1);
 			uv_run(&d->loop, UV_RUN_DEFAULT); /* the closes */

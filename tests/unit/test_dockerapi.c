@@ -207,14 +207,16 @@ static void test_map_modes(void **state)
 	Cs__ServiceSpec *s;
 	(void)state;
 
-	s = parse_ok("{\"Name\":\"g\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}},"
-		     "\"Mode\":{\"Global\":{}}}");
+	s = parse_ok(
+		"{\"Name\":\"g\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}},"
+		"\"Mode\":{\"Global\":{}}}");
 	assert_true(s->global);
 	assert_int_equal(s->replicas, 0);
 	cs__service_spec__free_unpacked(s, NULL);
-	s = parse_ok("{\"Name\":\"j\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}},"
-		     "\"Mode\":{\"ReplicatedJob\":{\"MaxConcurrent\":2,\"TotalCompletions\":"
-		     "4}}}");
+	s = parse_ok(
+		"{\"Name\":\"j\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}},"
+		"\"Mode\":{\"ReplicatedJob\":{\"MaxConcurrent\":2,\"TotalCompletions\":"
+		"4}}}");
 	assert_true(s->job);
 	assert_false(s->global);
 	assert_int_equal(s->replicas, 4);
@@ -227,65 +229,78 @@ static void test_map_modes(void **state)
 static void test_map_unsupported(void **state)
 {
 	(void)state;
-	parse_fails(body_mount_2010, "TaskTemplate.ContainerSpec.Mounts: not supported by "
-				     "cswarm");
+	parse_fails(body_mount_2010,
+		    "TaskTemplate.ContainerSpec.Mounts: not supported by "
+		    "cswarm");
 	parse_fails("{\"Name\":\"l\",\"Labels\":{\"x\":\"y\"},\"TaskTemplate\":{"
 		    "\"ContainerSpec\":{\"Image\":\"i\"}}}",
 		    "Labels: not supported by cswarm");
-	parse_fails("{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
-		    "\"Labels\":{\"a\":\"b\"}}}}",
-		    "TaskTemplate.ContainerSpec.Labels: not supported by cswarm");
-	parse_fails("{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
-		    "\"Command\":[\"/bin/sh\"]}}}",
-		    "TaskTemplate.ContainerSpec.Command: an entrypoint is not supported by "
-		    "cswarm (the image's runs, with Args)");
-	parse_fails("{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"},"
-		    "\"Networks\":[{\"Target\":\"n\"}]}}",
-		    "TaskTemplate.Networks: not supported by cswarm");
-	parse_fails("{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}},"
-		    "\"EndpointSpec\":{\"Mode\":\"vip\",\"Ports\":[{\"TargetPort\":80}]}}",
-		    "EndpointSpec.Ports: not supported by cswarm");
-	parse_fails("{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"},"
-		    "\"Resources\":{\"Limits\":{\"Pids\":5}}}}",
-		    "TaskTemplate.Resources.Limits.Pids: not supported by cswarm");
-	parse_fails("{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"},"
-		    "\"Placement\":{\"Platforms\":[{\"OS\":\"linux\"}]}}}",
-		    "TaskTemplate.Placement.Platforms: not supported by cswarm");
-	parse_fails("{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
-		    "\"User\":\"nobody\"}}}",
-		    "TaskTemplate.ContainerSpec.User: not supported by cswarm");
-	parse_fails("{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}},"
-		    "\"Mode\":{\"Replicated\":{\"Replicas\":1},\"Global\":{}}}",
-		    "Mode: more than one mode");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
+		"\"Labels\":{\"a\":\"b\"}}}}",
+		"TaskTemplate.ContainerSpec.Labels: not supported by cswarm");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
+		"\"Command\":[\"/bin/sh\"]}}}",
+		"TaskTemplate.ContainerSpec.Command: an entrypoint is not supported by "
+		"cswarm (the image's runs, with Args)");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"},"
+		"\"Networks\":[{\"Target\":\"n\"}]}}",
+		"TaskTemplate.Networks: not supported by cswarm");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}},"
+		"\"EndpointSpec\":{\"Mode\":\"vip\",\"Ports\":[{\"TargetPort\":80}]}}",
+		"EndpointSpec.Ports: not supported by cswarm");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"},"
+		"\"Resources\":{\"Limits\":{\"Pids\":5}}}}",
+		"TaskTemplate.Resources.Limits.Pids: not supported by cswarm");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"},"
+		"\"Placement\":{\"Platforms\":[{\"OS\":\"linux\"}]}}}",
+		"TaskTemplate.Placement.Platforms: not supported by cswarm");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
+		"\"User\":\"nobody\"}}}",
+		"TaskTemplate.ContainerSpec.User: not supported by cswarm");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}},"
+		"\"Mode\":{\"Replicated\":{\"Replicas\":1},\"Global\":{}}}",
+		"Mode: more than one mode");
 }
 
 static void test_map_bad_input(void **state)
 {
 	(void)state;
 	parse_fails("{\"Name\":", "malformed JSON: unexpected token near end of file "
-				   "(at byte 8)");
+				  "(at byte 8)");
 	parse_fails("[]", "the body is not a JSON object (a ServiceSpec)");
 	parse_fails("{\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}}}",
 		    "Name: required (cswarm does not draw names)");
 	parse_fails("{\"Name\":\"x\",\"TaskTemplate\":{\"ContainerSpec\":{}}}",
 		    "TaskTemplate.ContainerSpec.Image: required");
-	parse_fails("{\"Name\":\"x\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}},"
-		    "\"Mode\":{\"Replicated\":{\"Replicas\":\"two\"}}}",
-		    "Mode.Replicated.Replicas: expected a non-negative integer");
-	parse_fails("{\"Name\":\"x\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"},"
-		    "\"RestartPolicy\":{\"Condition\":\"sometimes\"}}}",
-		    "TaskTemplate.RestartPolicy.Condition: 'sometimes' (expected any, "
-		    "on-failure or none)");
-	parse_fails("{\"Name\":\"x\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
-		    "\"StopGracePeriod\":1500}}}",
-		    "TaskTemplate.ContainerSpec.StopGracePeriod: 1500ns is not a whole number "
-		    "of milliseconds (cswarm keeps milliseconds)");
+	parse_fails(
+		"{\"Name\":\"x\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}},"
+		"\"Mode\":{\"Replicated\":{\"Replicas\":\"two\"}}}",
+		"Mode.Replicated.Replicas: expected a non-negative integer");
+	parse_fails(
+		"{\"Name\":\"x\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"},"
+		"\"RestartPolicy\":{\"Condition\":\"sometimes\"}}}",
+		"TaskTemplate.RestartPolicy.Condition: 'sometimes' (expected any, "
+		"on-failure or none)");
+	parse_fails(
+		"{\"Name\":\"x\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
+		"\"StopGracePeriod\":1500}}}",
+		"TaskTemplate.ContainerSpec.StopGracePeriod: 1500ns is not a whole number "
+		"of milliseconds (cswarm keeps milliseconds)");
 }
 
 /* What inspect shows reads back as the same spec (update posts it back). */
 static void test_map_round_trip(void **state)
 {
-	const char *bodies[] = {body_full_2010, body_web_2010, body_update_2010, body_new28};
+	const char *bodies[] = {body_full_2010, body_web_2010, body_update_2010,
+				body_new28};
 	(void)state;
 
 	for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
@@ -335,24 +350,27 @@ static void test_task_json(void **state)
 	st.timestamp_ms = 1000;
 	t.status = &st;
 	j = dockerapi_task_json(&t, &svc, 1700000000000 - 1000);
-	assert_string_equal(json_string_value(json_object_get(j, "ID")), "0000000000001234");
+	assert_string_equal(json_string_value(json_object_get(j, "ID")),
+			    "0000000000001234");
 	assert_string_equal(json_string_value(json_object_get(j, "ServiceID")),
 			    "0000000000000abc");
 	assert_int_equal(json_integer_value(json_object_get(j, "Slot")), 2);
-	assert_string_equal(json_string_value(json_object_get(j, "DesiredState")), "running");
+	assert_string_equal(json_string_value(json_object_get(j, "DesiredState")),
+			    "running");
 	assert_string_equal(
 		json_string_value(json_object_get(json_object_get(j, "Status"), "State")),
 		"failed");
 	assert_string_equal(
 		json_string_value(json_object_get(json_object_get(j, "Status"), "Err")),
 		"exit 1");
-	assert_string_equal(
-		json_string_value(json_object_get(json_object_get(j, "Status"), "Timestamp")),
-		"2023-11-14T22:13:20.000Z");
 	assert_string_equal(json_string_value(json_object_get(
-				    json_object_get(json_object_get(j, "Spec"), "ContainerSpec"),
-				    "Image")),
-			    "cswarm-test:busybox");
+				    json_object_get(j, "Status"), "Timestamp")),
+			    "2023-11-14T22:13:20.000Z");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_object_get(json_object_get(j, "Spec"), "ContainerSpec"),
+			"Image")),
+		"cswarm-test:busybox");
 	json_decref(j);
 	cs__service_spec__free_unpacked(spec, NULL);
 }
@@ -404,9 +422,7 @@ static int fake_call(void *data, const Cs__ControlRequest *req, control_rpc_cb c
 		resp.nodes = nodes;
 		resp.n_nodes = f->list_status ? 0 : 1;
 		break;
-	case CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT:
-		resp.cluster = &cl;
-		break;
+	case CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT: resp.cluster = &cl; break;
 	case CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE:
 		if (strcmp(req->spec->name, "web") == 0) {
 			resp.status = CS_EEXIST;
@@ -421,8 +437,7 @@ static int fake_call(void *data, const Cs__ControlRequest *req, control_rpc_cb c
 			resp.error = "service 'web' is at version 7, not 6";
 		}
 		break;
-	default:
-		break;
+	default: break;
 	}
 	cb(cb_data, &resp);
 	return 0;
@@ -450,8 +465,8 @@ static int setup_idle(void **state, unsigned idle_ms)
 	s->be.hostname = "n1";
 	s->be.idle_ms = idle_ms;
 	s->be.data = &s->fake;
-	assert_int_equal(dockerapi_open(&s->loop, s->path, &s->be, &s->api, err, sizeof err),
-			 0);
+	assert_int_equal(
+		dockerapi_open(&s->loop, s->path, &s->be, &s->api, err, sizeof err), 0);
 	*state = s;
 	return 0;
 }
@@ -685,24 +700,28 @@ static void test_http_errors(void **state)
 	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
 	free(r);
 	/* no version */
-	r = request(s, "POST /services/web/update HTTP/1.1\r\nHost: d\r\n"
-		       "Content-Length: 2\r\n\r\n{}",
+	r = request(s,
+		    "POST /services/web/update HTTP/1.1\r\nHost: d\r\n"
+		    "Content-Length: 2\r\n\r\n{}",
 		    NULL);
 	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
 	assert_non_null(strstr(r, "invalid service version"));
 	free(r);
 	/* name taken */
-	snprintf(req, sizeof req,
-		 "POST /services/create HTTP/1.1\r\nHost: d\r\nContent-Length: %zu\r\n\r\n%s",
-		 strlen(body_web_2010), body_web_2010);
+	snprintf(
+		req, sizeof req,
+		"POST /services/create HTTP/1.1\r\nHost: d\r\nContent-Length: %zu\r\n\r\n%s",
+		strlen(body_web_2010), body_web_2010);
 	r = request(s, req, NULL);
 	assert_non_null(strstr(r, "HTTP/1.1 409 Conflict\r\n"));
-	assert_non_null(strstr(r, "{\"message\":\"name: a service named 'web' exists\"}"));
+	assert_non_null(
+		strstr(r, "{\"message\":\"name: a service named 'web' exists\"}"));
 	free(r);
 	/* an unsupported field, named */
-	snprintf(req, sizeof req,
-		 "POST /services/create HTTP/1.1\r\nHost: d\r\nContent-Length: %zu\r\n\r\n%s",
-		 strlen(body_mount_2010), body_mount_2010);
+	snprintf(
+		req, sizeof req,
+		"POST /services/create HTTP/1.1\r\nHost: d\r\nContent-Length: %zu\r\n\r\n%s",
+		strlen(body_mount_2010), body_mount_2010);
 	r = request(s, req, NULL);
 	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
 	assert_non_null(strstr(r, "{\"message\":\"TaskTemplate.ContainerSpec.Mounts: not "
@@ -781,8 +800,10 @@ int main(void)
 		T(test_http_malformed),
 		T(test_http_huge_body),
 		T(test_http_errors),
-		cmocka_unit_test_setup_teardown(test_http_keep_alive, setup_short, teardown),
-		cmocka_unit_test_setup_teardown(test_http_slow_client, setup_short, teardown),
+		cmocka_unit_test_setup_teardown(test_http_keep_alive, setup_short,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_http_slow_client, setup_short,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
