@@ -528,7 +528,7 @@ static char *cli_read(struct srv *s, int fd, int want, bool *closed)
 	int got = 0;
 
 	*closed = false;
-	for (int spins = 0; spins < 100000; spins++) {
+	for (int spins = 0; spins < 20000; spins++) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		ssize_t k;
 		uv_run(&s->loop, UV_RUN_NOWAIT);
