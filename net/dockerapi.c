@@ -1476,6 +1476,64 @@ static void dapi_version(struct dapi_conn *c)
 	dapi_json(c, 200, j);
 }
 
+/* The Docker Swarm object of the cluster (ClusterInfo): what cswarm keeps
+ * of it; the spec's other parts are Docker's zero values. */
+static json_t *dapi_cluster_json(const Cs__Cluster *cl)
+{
+	const Cs__ClusterSettings *set = cl->settings;
+	uint64_t expiry = set && set->cert_expiry_ms ? set->cert_expiry_ms
+						     : 90ull * 24 * 3600 * 1000;
+
+	return json_pack(
+		"{s:o,s:{s:I},s:o,s:o,s:{s:s,s:{},s:{s:I},s:{},s:{},s:{s:I},s:{},"
+		"s:{s:b}},s:b}",
+		"ID", dj_idj(cl->id), "Version", "Index", (json_int_t)cl->version,
+		"CreatedAt", dj_time(0), "UpdatedAt", dj_time(0), "Spec", "Name",
+		"default", "Labels", "Orchestration", "TaskHistoryRetentionLimit",
+		(json_int_t)(set ? set->task_history : 0), "Raft", "Dispatcher",
+		"CAConfig", "NodeCertExpiry", (json_int_t)(expiry * NS_PER_MS),
+		"TaskDefaults", "EncryptionConfig", "AutoLockManagers", cl->autolock,
+		"RootRotationInProgress",
+		cl->ca_rotation != CS__CA_ROTATION_PHASE__CA_ROTATION_NONE);
+}
+
+/* Whether two JSON values say the same, an absent member being the same
+ * as an empty one (Go's omitempty drops what this server sent). */
+static bool dj_same(const json_t *a, const json_t *b)
+{
+	const char *k;
+	json_t *v;
+
+	if (dj_empty(a) && dj_empty(b))
+		return true;
+	if (!a || !b)
+		return false;
+	if (json_is_number(a) && json_is_number(b))
+		return json_number_value(a) == json_number_value(b);
+	if (json_is_object(a) && json_is_object(b)) {
+		json_object_foreach((json_t *)a, k, v)
+		{
+			if (!dj_same(v, json_object_get(b, k)))
+				return false;
+		}
+		json_object_foreach((json_t *)b, k, v)
+		{
+			if (!dj_same(json_object_get(a, k), v))
+				return false;
+		}
+		return true;
+	}
+	if (json_is_array(a) && json_is_array(b)) {
+		if (json_array_size(a) != json_array_size(b))
+			return false;
+		for (size_t i = 0; i < json_array_size(a); i++)
+			if (!dj_same(json_array_get(a, i), json_array_get(b, i)))
+				return false;
+		return true;
+	}
+	return json_equal((json_t *)a, (json_t *)b);
+}
+
 static void dapi_info(struct dapi_conn *c)
 {
 	const struct dockerapi_backend *be = &c->s->be;
@@ -1510,26 +1568,7 @@ static void dapi_info(struct dapi_conn *c)
 		       "Nodes", (json_int_t)nodes->n_nodes, "Managers",
 		       (json_int_t)nmanagers);
 	if (sw && cl->cluster) {
-		const Cs__ClusterSettings *set = cl->cluster->settings;
-		json_object_set_new(
-			sw, "Cluster",
-			json_pack(
-				"{s:o,s:{s:I},s:o,s:o,s:{s:s,s:{s:I},s:{},s:{},s:{s:I},s:{},s:{}},"
-				"s:b}",
-				"ID", dj_idj(cl->cluster->id), "Version", "Index",
-				(json_int_t)cl->cluster->version, "CreatedAt", dj_time(0),
-				"UpdatedAt", dj_time(0), "Spec", "Name", "default",
-				"Orchestration", "TaskHistoryRetentionLimit",
-				(json_int_t)(set ? set->task_history : 0), "Raft",
-				"Dispatcher", "CAConfig", "NodeCertExpiry",
-				(json_int_t)((set && set->cert_expiry_ms
-						      ? set->cert_expiry_ms
-						      : 90ull * 24 * 3600 * 1000) *
-					     NS_PER_MS),
-				"TaskDefaults", "EncryptionConfig",
-				"RootRotationInProgress",
-				cl->cluster->ca_rotation !=
-					CS__CA_ROTATION_PHASE__CA_ROTATION_NONE));
+		json_object_set_new(sw, "Cluster", dapi_cluster_json(cl->cluster));
 	}
 	j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:[]}", "ID",
 		      self ? self_hex : "", "Name", be->hostname ? be->hostname : "",
@@ -1958,6 +1997,248 @@ static void dapi_task_inspect(struct dapi_conn *c, const struct dapi_route *r)
 				      dapi_clock_offset(c)));
 }
 
+/* GET /swarm: the cluster, with its join tokens. */
+static void dapi_swarm_inspect(struct dapi_conn *c)
+{
+	const Cs__Cluster *cl;
+	json_t *j;
+
+	if (c->step == 0)
+		return dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT, NULL);
+	cl = c->resp[0]->cluster;
+	if (!cl)
+		return dapi_error(c, 503, "the cluster is not known yet");
+	j = dapi_cluster_json(cl);
+	if (j)
+		json_object_set_new(
+			j, "JoinTokens",
+			json_pack("{s:s,s:s}", "Worker",
+				  cl->worker_token ? cl->worker_token : "", "Manager",
+				  cl->manager_token ? cl->manager_token : ""));
+	dapi_json(c, 200, j);
+}
+
+/* A query flag: true for 1 or true. */
+static bool dapi_flag(const char *query, const char *key)
+{
+	char v[8];
+	return dapi_query(query, key, v, sizeof v) &&
+	       (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
+}
+
+/* POST /swarm/update?version=N: token rotation only (rotateWorkerToken,
+ * rotateManagerToken); a spec other than what GET /swarm shows is a 400
+ * (swarmctl cluster update changes settings), never dropped. */
+static void dapi_swarm_update(struct dapi_conn *c, const struct dapi_route *r)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	bool rw = dapi_flag(r->query, "rotateWorkerToken");
+	bool rm = dapi_flag(r->query, "rotateManagerToken");
+	char vbuf[32], *end;
+	unsigned long long version;
+	json_t *body, *mine;
+	bool same;
+
+	if (c->step == 2)
+		return dapi_send(c, 200, "text/plain; charset=utf-8", "", 0);
+	if (dapi_flag(r->query, "rotateManagerUnlockKey"))
+		return dapi_error(c, 400,
+				  "rotateManagerUnlockKey: not served by cswarm's "
+				  "Docker API (swarmctl cluster unlock-key --rotate)");
+	if (!dapi_query(r->query, "version", vbuf, sizeof vbuf) || !*vbuf)
+		return dapi_error(c, 400,
+				  "invalid swarm version: the version parameter is "
+				  "required");
+	errno = 0;
+	version = strtoull(vbuf, &end, 10);
+	if (*end || errno)
+		return dapi_error(c, 400, "invalid swarm version '%s'", vbuf);
+	if (c->step == 0)
+		return dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT, NULL);
+	if (!c->resp[0]->cluster)
+		return dapi_error(c, 503, "the cluster is not known yet");
+	if (c->resp[0]->cluster->version != version)
+		return dapi_error(
+			c, 500,
+			"update out of sequence: the cluster is at version %llu, "
+			"not %llu",
+			(unsigned long long)c->resp[0]->cluster->version, version);
+	body = json_loadb(c->body ? c->body : "", c->body_len, 0, NULL);
+	if (!body)
+		return dapi_error(c, 400, "malformed JSON: expected a swarm spec");
+	mine = dapi_cluster_json(c->resp[0]->cluster);
+	same = mine && dj_same(json_object_get(mine, "Spec"), body);
+	json_decref(mine);
+	json_decref(body);
+	if (!same)
+		return dapi_error(c, 400,
+				  "Spec: changing the swarm spec is not supported by "
+				  "cswarm's Docker API (swarmctl cluster update); only "
+				  "token rotation is");
+	if (!rw && !rm) /* the same spec, nothing rotated: nothing to do */
+		return dapi_send(c, 200, "text/plain; charset=utf-8", "", 0);
+	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_ROTATE_TOKEN;
+	req.rotate_worker = rw;
+	req.rotate_manager = rm;
+	dapi_call(c, &req);
+}
+
+/* POST /nodes/{id}/update?version=N: availability, labels and role from a
+ * whole NodeSpec. The version is checked against the node as listed just
+ * before (the control API's node update takes no version yet: a change
+ * between the two can go unnoticed). */
+static void dapi_node_update(struct dapi_conn *c, const struct dapi_route *r)
+{
+	static const char *const known[] = {"Labels", "Role", "Availability", NULL};
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	const char *role, *avail, *k;
+	char vbuf[32], err[256], id[17], *end;
+	unsigned long long version;
+	const Cs__Node *nd;
+	json_t *body, *labels, *v;
+	Cs__Label *adds = NULL, **addp = NULL;
+	char **rms = NULL;
+	bool want_manager;
+	int rv;
+
+	if (c->step == 3)
+		return dapi_send(c, 200, "text/plain; charset=utf-8", "", 0);
+	if (!dapi_query(r->query, "version", vbuf, sizeof vbuf) || !*vbuf)
+		return dapi_error(c, 400,
+				  "invalid node version: the version parameter is "
+				  "required");
+	errno = 0;
+	version = strtoull(vbuf, &end, 10);
+	if (*end || errno)
+		return dapi_error(c, 400, "invalid node version '%s'", vbuf);
+	body = json_loadb(c->body ? c->body : "", c->body_len, 0, &(json_error_t){0});
+	if (!body || !json_is_object(body)) {
+		json_decref(body);
+		return dapi_error(c, 400, "malformed JSON: expected a node spec");
+	}
+	if ((rv = dj_only(body, "", known, err, sizeof err)) ||
+	    (rv = dj_str(body, "Role", "", &role, err, sizeof err)) ||
+	    (rv = dj_str(body, "Availability", "", &avail, err, sizeof err))) {
+		json_decref(body);
+		return dapi_error(c, 400, "%s", err);
+	}
+	labels = dj_get(body, "Labels");
+	if (labels && !json_is_object(labels)) {
+		json_decref(body);
+		return dapi_error(c, 400, "Labels: expected an object");
+	}
+	if ((role && *role && strcmp(role, "worker") && strcmp(role, "manager")) ||
+	    (avail && *avail && strcmp(avail, "active") && strcmp(avail, "pause") &&
+	     strcmp(avail, "drain"))) {
+		json_decref(body);
+		return dapi_error(c, 400,
+				  "Role or Availability: unknown value (expected "
+				  "worker or manager; active, pause or drain)");
+	}
+	if (c->step == 0) {
+		json_decref(body);
+		return dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_NODE_LIST, NULL);
+	}
+	nd = dapi_find_node(c->resp[0], r->arg);
+	if (!nd) {
+		json_decref(body);
+		return dapi_error(c, 404, "node %s not found", r->arg);
+	}
+	dj_id(id, nd->id);
+	if (c->step == 1 && nd->version != version) {
+		json_decref(body);
+		return dapi_error(c, 500,
+				  "update out of sequence: node %s is at version %llu, "
+				  "not %llu",
+				  r->arg, (unsigned long long)nd->version, version);
+	}
+	want_manager = role && strcmp(role, "manager") == 0;
+	if (c->step == 2) {
+		json_decref(body);
+		if (!role || !*role ||
+		    want_manager ==
+			    (nd->desired_role == CS__NODE_ROLE__NODE_ROLE_MANAGER))
+			return dapi_send(c, 200, "text/plain; charset=utf-8", "", 0);
+		req.op = CS__CONTROL_OP__CONTROL_OP_NODE_SET_ROLE;
+		req.name = id;
+		req.role = want_manager ? CS__NODE_ROLE__NODE_ROLE_MANAGER
+					: CS__NODE_ROLE__NODE_ROLE_WORKER;
+		return dapi_call(c, &req);
+	}
+	/* step 1: availability and labels */
+	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE;
+	req.name = id;
+	if (avail && *avail) {
+		req.set_availability = true;
+		req.availability =
+			strcmp(avail, "drain") == 0
+				? CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN
+			: strcmp(avail, "pause") == 0
+				? CS__NODE_AVAILABILITY__NODE_AVAILABILITY_PAUSE
+				: CS__NODE_AVAILABILITY__NODE_AVAILABILITY_ACTIVE;
+	}
+	if (json_object_size(labels)) {
+		size_t i = 0;
+		adds = calloc(json_object_size(labels), sizeof *adds);
+		addp = calloc(json_object_size(labels), sizeof *addp);
+		if (!adds || !addp)
+			goto oom;
+		json_object_foreach(labels, k, v)
+		{
+			cs__label__init(&adds[i]);
+			adds[i].key = (char *)k;
+			adds[i].value =
+				(char *)(json_is_string(v) ? json_string_value(v) : "");
+			addp[i] = &adds[i];
+			i++;
+		}
+		req.label_add = addp;
+		req.n_label_add = i;
+	}
+	if (nd->n_labels) {
+		rms = calloc(nd->n_labels, sizeof *rms);
+		if (!rms)
+			goto oom;
+		for (size_t i = 0; i < nd->n_labels; i++)
+			if (!json_object_get(labels, nd->labels[i]->key))
+				rms[req.n_label_rm++] = nd->labels[i]->key;
+		req.label_rm = rms;
+	}
+	dapi_call(c, &req);
+	free(adds);
+	free(addp);
+	free(rms);
+	json_decref(body);
+	return;
+oom:
+	free(adds);
+	free(addp);
+	free(rms);
+	json_decref(body);
+	dapi_error(c, 500, "out of memory");
+}
+
+/* DELETE /nodes/{id}[?force=true] */
+static void dapi_node_remove(struct dapi_conn *c, const struct dapi_route *r)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	const Cs__Node *nd;
+	char id[17];
+
+	if (c->step == 2)
+		return dapi_send(c, 200, "text/plain; charset=utf-8", "", 0);
+	if (c->step == 0)
+		return dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_NODE_LIST, NULL);
+	nd = dapi_find_node(c->resp[0], r->arg);
+	if (!nd)
+		return dapi_error(c, 404, "node %s not found", r->arg);
+	dj_id(id, nd->id);
+	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_REMOVE;
+	req.name = id;
+	req.force = dapi_flag(r->query, "force");
+	dapi_call(c, &req);
+}
+
 /* dapi_match: whether path is prefix + "/" + one segment (*arg, into buf)
  * + suffix. */
 static bool dapi_match(const char *path, const char *prefix, const char *suffix,
@@ -2016,6 +2297,14 @@ static void dapi_run(struct dapi_conn *c)
 		return dapi_node_list(c, &r);
 	if (get && dapi_match(path, "/nodes", "", arg, sizeof arg))
 		return dapi_node_inspect(c, &r);
+	if (post && dapi_match(path, "/nodes", "/update", arg, sizeof arg))
+		return dapi_node_update(c, &r);
+	if (del && dapi_match(path, "/nodes", "", arg, sizeof arg))
+		return dapi_node_remove(c, &r);
+	if (strcmp(path, "/swarm") == 0 && get)
+		return dapi_swarm_inspect(c);
+	if (strcmp(path, "/swarm/update") == 0 && post)
+		return dapi_swarm_update(c, &r);
 	if (strcmp(path, "/services") == 0 && get)
 		return dapi_service_list(c, &r);
 	if (strcmp(path, "/services/create") == 0 && post)

@@ -209,6 +209,37 @@ grep -q "verify: Service converged" "$WORK/out" || fail "service update: not con
 [ "$(dk service ps web --filter desired-state=shutdown -q | wc -l)" -eq 3 ] ||
 	fail "service ps: 3 shut down tasks expected: $(dk service ps web)"
 
+# ---------------------------------------------------------------- node update
+say "docker node update --availability drain --label-add (?version=N)"
+dk node update --availability drain --label-add zone=a dapiw1 >"$WORK/out" 2>&1 ||
+	fail "node update: $(cat "$WORK/out")"
+[ "$(dk node inspect dapiw1 --format '{{.Spec.Availability}} {{index .Spec.Labels "zone"}}')" = "drain a" ] ||
+	fail "node inspect after update: $(dk node inspect dapiw1 --format '{{json .Spec}}')"
+[ "$(ctl dapim1 node inspect dapiw1 | jq -r .availability)" = drain ] ||
+	fail "swarmctl node inspect: $(ctl dapim1 node inspect dapiw1)"
+drained() {
+	[ -z "$(dk service ps web --filter desired-state=running --filter node=dapiw1 -q)" ] &&
+		[ "$(running web)" -eq 3 ]
+}
+wait_for 90 "web's tasks off the drained worker, 3 running" drained
+dk node ls >"$WORK/out" 2>&1
+grep -Eq "dapiw1 +Ready +Drain" "$WORK/out" || fail "node ls: dapiw1 not Drain: $(cat "$WORK/out")"
+dk node update --availability active --label-rm zone dapiw1 >/dev/null
+[ "$(dk node inspect dapiw1 --format '{{.Spec.Availability}} {{len .Spec.Labels}}')" = "active 0" ] ||
+	fail "node inspect after update: $(dk node inspect dapiw1 --format '{{json .Spec}}')"
+
+# ---------------------------------------------------------------- swarm
+say "docker swarm join-token [--rotate]"
+OLD=$(dk swarm join-token -q worker)
+[ "$OLD" = "$(ctl dapim1 cluster join-token worker)" ] ||
+	fail "swarm join-token: $OLD, swarmctl says $(ctl dapim1 cluster join-token worker)"
+dk swarm join-token --rotate -q worker >"$WORK/out" 2>&1 || fail "join-token --rotate: $(cat "$WORK/out")"
+NEW=$(ctl dapim1 cluster join-token worker)
+[ "$NEW" != "$OLD" ] || fail "join-token --rotate: the worker token did not change"
+grep -q "$NEW" "$WORK/out" || fail "join-token --rotate printed $(cat "$WORK/out"), not $NEW"
+dk swarm update --task-history-limit 3 >"$WORK/out" 2>&1 && fail "swarm update of the spec was accepted"
+grep -q "not supported by cswarm's Docker API" "$WORK/out" || fail "swarm update: $(cat "$WORK/out")"
+
 # ---------------------------------------------------------------- errors
 say "errors the CLI shows"
 dk service create --name web "$IMAGE" sleep 1 >"$WORK/out" 2>&1 && fail "a second 'web' was created"
@@ -241,5 +272,9 @@ dk service ls >"$WORK/out" 2>&1
 [ "$(wc -l <"$WORK/out")" -eq 1 ] || fail "service ls after rm: $(cat "$WORK/out")"
 gone() { [ "$(running web)" -eq 0 ]; }
 wait_for 60 "web's containers gone" gone
+
+say "docker node rm --force"
+[ "$(dk node rm --force dapiw1)" = dapiw1 ] || fail "node rm did not print the name"
+[ "$(dk node ls -q | wc -l)" -eq 1 ] || fail "node ls after rm: $(dk node ls)"
 
 say "PASS"

@@ -409,7 +409,9 @@ static int fake_call(void *data, const Cs__ControlRequest *req, control_rpc_cb c
 	svc.version = 7;
 	node.id = 0x5;
 	node.hostname = "n1";
+	node.version = 3;
 	cl.id = 1;
+	cl.version = 2;
 	resp.id = req->id;
 	switch (req->op) {
 	case CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST:
@@ -582,6 +584,16 @@ static char *request(struct srv *s, const char *req, bool *closed)
 	return out;
 }
 
+/* A POST of body to path on a new connection: the response text. */
+static char *post(struct srv *s, const char *path, const char *body)
+{
+	char req[4096];
+	snprintf(req, sizeof req,
+		 "POST %s HTTP/1.1\r\nHost: d\r\nContent-Length: %zu\r\n\r\n%s", path,
+		 strlen(body), body);
+	return request(s, req, NULL);
+}
+
 static bool fake_saw(const struct fake *f, int op)
 {
 	for (size_t i = 0; i < f->nops; i++)
@@ -739,6 +751,54 @@ static void test_http_errors(void **state)
 	free(r);
 }
 
+/* Node and swarm updates: a stale version, a field not served, a swarm
+ * spec change: each refused with nothing asked of the control API but
+ * reads. */
+static void test_http_node_swarm_update(void **state)
+{
+	struct srv *s = *state;
+	char *r, *spec;
+	json_t *sw;
+
+	r = post(s, "/v1.41/nodes/n1/update?version=2", "{\"Availability\":\"drain\"}");
+	assert_non_null(strstr(r, "HTTP/1.1 500 Internal Server Error\r\n"));
+	assert_non_null(strstr(r, "{\"message\":\"update out of sequence: node n1 is at "
+				  "version 3, not 2\"}"));
+	free(r);
+	r = post(s, "/v1.41/nodes/n1/update?version=3", "{\"Name\":\"x1\"}");
+	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
+	assert_non_null(strstr(r, "{\"message\":\"Name: not supported by cswarm\"}"));
+	free(r);
+	assert_false(fake_saw(&s->fake, CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE));
+	r = post(s, "/v1.41/nodes/00000000000000/update?version=3",
+		 "{\"Availability\":\"drain\"}");
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	free(r);
+	assert_true(fake_saw(&s->fake, CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE));
+	assert_false(fake_saw(&s->fake, CS__CONTROL_OP__CONTROL_OP_NODE_SET_ROLE));
+
+	r = post(
+		s, "/v1.41/swarm/update?version=2&rotateWorkerToken=true",
+		"{\"Name\":\"default\",\"Orchestration\":{\"TaskHistoryRetentionLimit\":3}}");
+	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
+	assert_non_null(strstr(r, "only token rotation is"));
+	free(r);
+	assert_false(fake_saw(&s->fake, CS__CONTROL_OP__CONTROL_OP_CLUSTER_ROTATE_TOKEN));
+	/* what GET /swarm shows, posted back with a rotation: rotated */
+	r = request(s, "GET /v1.41/swarm HTTP/1.1\r\nHost: d\r\n\r\n", NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	sw = json_loads(strstr(r, "\r\n\r\n") + 4, 0, NULL);
+	assert_non_null(sw);
+	free(r);
+	spec = json_dumps(json_object_get(sw, "Spec"), JSON_COMPACT);
+	json_decref(sw);
+	r = post(s, "/v1.41/swarm/update?version=2&rotateWorkerToken=true", spec);
+	free(spec);
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	free(r);
+	assert_true(fake_saw(&s->fake, CS__CONTROL_OP__CONTROL_OP_CLUSTER_ROTATE_TOKEN));
+}
+
 /* Two requests in one write on one connection: two answers, in order. */
 static void test_http_keep_alive(void **state)
 {
@@ -800,6 +860,7 @@ int main(void)
 		T(test_http_malformed),
 		T(test_http_huge_body),
 		T(test_http_errors),
+		T(test_http_node_swarm_update),
 		cmocka_unit_test_setup_teardown(test_http_keep_alive, setup_short,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_http_slow_client, setup_short,
