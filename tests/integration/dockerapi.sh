@@ -209,6 +209,14 @@ grep -q "verify: Service converged" "$WORK/out" || fail "service update: not con
 [ "$(dk service ps web --filter desired-state=shutdown -q | wc -l)" -eq 3 ] ||
 	fail "service ps: 3 shut down tasks expected: $(dk service ps web)"
 
+say "docker service rollback (?rollback=previous)"
+dkt 180 service rollback --detach=false web >"$WORK/out" 2>&1 || fail "service rollback: $(cat "$WORK/out")"
+grep -q "rollback: manually requested rollback" "$WORK/out" || grep -q "verify: Service converged" "$WORK/out" ||
+	fail "service rollback: not converged: $(cat "$WORK/out")"
+[ "$(dk service inspect web --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}')" = '["GREETING=hi"]' ] ||
+	fail "rollback: env $(dk service inspect web --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}')"
+[ "$(running web)" -eq 3 ] || fail "$(running web) containers of web run after the rollback, expected 3"
+
 # ---------------------------------------------------------------- node update
 say "docker node update --availability drain --label-add (?version=N)"
 dk node update --availability drain --label-add zone=a dapiw1 >"$WORK/out" 2>&1 ||
