@@ -9,10 +9,13 @@
  * ControlRequests run through the same control RPC as swarmctl's socket
  * (net/ctlsock.c), so a follower forwards them to the leader.
  *
- * Served: HEAD/GET /_ping, /version, /info, /nodes (list, inspect),
- * /services (create, list, inspect, update with ?version=N, remove),
+ * Served: HEAD/GET /_ping, /version, /info, /swarm (inspect with the join
+ * tokens; update for token rotation only), /nodes (list, inspect, update
+ * of availability, labels and role, remove), /services (create, list with
+ * status, inspect, update with ?version=N and rollback=previous, remove),
  * /tasks (list with the service, node, desired-state, id, name and
  * _up-to-date filters; inspect); each with or without a /vX.Y prefix.
+ * /distribution/... answers 404: cswarm asks no registry.
  * Errors are {"message": ...}: 400 bad request or spec (a field cswarm does
  * not support is named), 404 no such object or endpoint, 409 name taken,
  * 413 body over DOCKERAPI_BODY_BYTES_MAX, 500 "update out of sequence" for
