@@ -36,7 +36,7 @@ say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)
 # ---------------------------------------------------------------- packages
 DEPS_PKGS := build-essential pkg-config libuv1-dev libraft-dev \
 	libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev \
-	libcurl4-openssl-dev libjansson-dev libssl-dev libcmocka-dev lcov valgrind \
+	libcurl4-openssl-dev libjansson-dev libhttp-parser-dev libssl-dev libcmocka-dev lcov valgrind \
 	docker.io busybox-static jq sqlite3 openssl tcpdump python3
 LINT_PKGS := clang-format cppcheck
 
@@ -85,8 +85,8 @@ CFLAGS := $(WARN) $(OPT)
 # libcrypto: core/pki.c (certificates and join tokens, pure functions).
 LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lcrypto -lm
 # net/ (the real world) adds libuv, libcurl, jansson (Docker's JSON) and
-# libssl (TLS between nodes).
-NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson -lssl
+# libssl (TLS between nodes), http_parser (the Docker API's HTTP).
+NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson -lssl -lhttp_parser
 
 # ---------------------------------------------------------------- sources
 PROTO := core/api.proto
@@ -174,6 +174,9 @@ test: deps
 	@# issue 14: health checks with real Docker (RUNNING once healthy, an
 	@# unhealthy container replaced)
 	$(Q)tests/integration/health.sh build
+	@# issue 16: Debian's docker CLI drives a cluster through the Docker
+	@# Engine API socket
+	$(Q)tests/integration/dockerapi.sh build
 	@# a short soak: a minute of random faults, then convergence
 	$(Q)SOAK_SECONDS=60 tests/soak/soak.sh build
 
@@ -190,6 +193,7 @@ integration: deps
 	tests/integration/tls.sh build
 	tests/integration/security.sh build
 	tests/integration/health.sh build
+	tests/integration/dockerapi.sh build
 
 # The soak alone (not in `make test`, which runs a one-minute one): 3
 # managers and 3 workers as processes on one dockerd under a seeded schedule

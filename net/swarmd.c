@@ -1,7 +1,8 @@
 /* swarmd: the cswarm daemon — one node of a cluster in the real world: the
  * node program (agent, and manager when the node is one) on a libuv env
  * (net/uvenv), Docker as the executor (net/docker), and for managers the
- * control socket swarmctl talks to (net/ctlsock).
+ * control socket swarmctl talks to (net/ctlsock) and the Docker Engine API
+ * socket the docker CLI talks to (net/dockerapi).
  *
  *   swarmd --state-dir DIR --listen-addr HOST:PORT [--advertise-addr HOST:PORT]
  *          [--control-socket PATH] [--join-addr HOST:PORT --join-token TOKEN]
@@ -34,6 +35,7 @@
 #include "core/pki.h"
 #include "net/ctlsock.h"
 #include "net/docker.h"
+#include "net/dockerapi.h"
 #include "net/uvenv.h"
 
 #define SWARMD_VERSION	    "0.1.0"
@@ -57,6 +59,9 @@ static const char swarmd_usage[] =
 	"  --advertise-addr H:P     address other nodes use (default: listen addr)\n"
 	"  --control-socket PATH    managers: unix socket for swarmctl\n"
 	"                           (default: DIR/swarmd.sock)\n"
+	"  --docker-api-socket PATH managers: unix socket serving the Docker\n"
+	"                           Engine API's swarm part to the docker CLI\n"
+	"                           (default: DIR/docker.sock)\n"
 	"  --join-addr HOST:PORT    a manager of the cluster to join\n"
 	"  --join-token TOKEN       the cluster's worker or manager join token\n"
 	"                           (shows in ps: prefer the next two)\n"
@@ -83,6 +88,7 @@ static const char swarmd_usage[] =
 
 struct swarmd_opts {
 	const char *state_dir, *listen_addr, *advertise_addr, *control_socket;
+	const char *docker_api_socket;
 	const char *join_addr, *join_token, *hostname, *docker_socket;
 	const char *join_token_file;
 	char join_token_buf[256]; /* read from the file or the environment */
@@ -117,6 +123,8 @@ struct swarmd {
 	struct uvenv *uv;
 	struct docker *docker;
 	struct ctlsock *ctl;
+	struct dockerapi *dapi;
+	struct dockerapi_backend dapi_be;
 	struct sqlite3 *db;
 	/* the node program's configuration (borrowed by it for its life) */
 	struct manager_cfg mcfg;
@@ -220,6 +228,7 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 		SWARMD_FLAG("--listen-addr", listen_addr)
 		SWARMD_FLAG("--advertise-addr", advertise_addr)
 		SWARMD_FLAG("--control-socket", control_socket)
+		SWARMD_FLAG("--docker-api-socket", docker_api_socket)
 		SWARMD_FLAG("--join-addr", join_addr)
 		SWARMD_FLAG("--join-token", join_token)
 		SWARMD_FLAG("--join-token-file", join_token_file)
@@ -539,6 +548,21 @@ static struct control_rpc *swarmd_get_rpc(void *data)
 	return d->node ? node_control(d->node) : NULL;
 }
 
+/* The Docker API's backend: the control RPC, as the control socket's. */
+static int swarmd_dapi_call(void *data, const Cs__ControlRequest *req, control_rpc_cb cb,
+			    void *cb_data)
+{
+	struct control_rpc *rpc = swarmd_get_rpc(data);
+	return rpc ? control_rpc_call(rpc, req, cb, cb_data) : CS_ENOTSUP;
+}
+
+static uint64_t swarmd_dapi_self(void *data)
+{
+	struct swarmd *d = data;
+	struct agent *a = d->node ? node_agent(d->node) : NULL;
+	return a ? agent_node_id(a) : 0;
+}
+
 /* Logs carry the node id, the one its certificate names once it has one
  * (a joiner's drawn id until then). */
 static void swarmd_log_tick(uv_timer_t *t)
@@ -572,6 +596,10 @@ static void swarmd_stop(struct swarmd *d, int code)
 	if (d->ctl) {
 		ctlsock_close(d->ctl);
 		d->ctl = NULL;
+	}
+	if (d->dapi) {
+		dockerapi_close(d->dapi);
+		d->dapi = NULL;
 	}
 	if (d->node) {
 		node_program.stop(d->node);
@@ -871,6 +899,25 @@ int main(int argc, char **argv)
 		if (ctlsock_open(&d->loop, path, swarmd_get_rpc, d, &d->ctl, err,
 				 sizeof err)) {
 			fprintf(stderr, "swarmd: control socket: %s\n", err);
+			swarmd_stop(d, 1);
+			uv_run(&d->loop, UV_RUN_DEFAULT); /* the closes */
+			uv_loop_close(&d->loop);
+			free(d);
+			return 1;
+		}
+		path = d->opts.docker_api_socket;
+		if (!path) {
+			snprintf(sock_default, sizeof sock_default, "%s/docker.sock",
+				 d->opts.state_dir);
+			path = sock_default;
+		}
+		d->dapi_be.call = swarmd_dapi_call;
+		d->dapi_be.self_id = swarmd_dapi_self;
+		d->dapi_be.hostname = d->hostname;
+		d->dapi_be.data = d;
+		if (dockerapi_open(&d->loop, path, &d->dapi_be, &d->dapi, err,
+				   sizeof err)) {
+			fprintf(stderr, "swarmd: docker API socket: %s\n", err);
 			swarmd_stop(d, 1);
 			uv_run(&d->loop, UV_RUN_DEFAULT); /* the closes */
 			uv_loop_close(&d->loop);

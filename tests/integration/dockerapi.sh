@@ -1,0 +1,288 @@
+#!/bin/bash
+# The stock docker CLI drives a cswarm cluster (issue 16): a manager and a
+# worker as processes on 127.0.0.1 against a real dockerd; Debian's docker
+# CLI (/usr/bin/docker, API 1.41) talks to the manager's Docker API socket
+# through DOCKER_HOST for info, version, node ls/inspect, service create
+# (--detach=false progress that finishes), ls, ps, inspect, scale, update,
+# rm, and the errors it must show. Every command's output is checked, not
+# only its exit status. Modelled on job.sh; starts what it needs (dockerd,
+# the test image) and stops what it started.
+#
+#   tests/integration/dockerapi.sh [BIN_DIR]     (default build/)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${1:-$ROOT/build}
+SWARMD=$BIN/swarmd
+SWARMCTL=$BIN/swarmctl
+WORK=$(mktemp -d /tmp/cswarm-dapi.XXXXXX)
+IMAGE=cswarm-test:busybox
+# the docker CLI of the issue: Debian's docker.io (20.10, API 1.41)
+DOCKER_CLI=${DOCKER_CLI:-/usr/bin/docker}
+# hostnames of this test's nodes (container label cswarm.node.id): apart
+# from the other tests', so that all may share a dockerd
+NODES="dapim1 dapiw1"
+declare -A PID PORT
+STARTED_DOCKER=""
+
+say() { printf 'dockerapi: %s\n' "$*"; }
+
+cleanup() {
+	local rc=$?
+	set +e
+	if [ $rc -ne 0 ]; then
+		if [ -n "${PID[dapim1]:-}" ]; then
+			echo "---- the cluster, as dapim1 sees it" >&2
+			ctl dapim1 node ls >&2
+			ctl dapim1 service ls >&2
+			ctl dapim1 task ls >&2
+		fi
+		for f in "$WORK"/*.log "$WORK"/out; do
+			[ -f "$f" ] || continue
+			echo "---- last lines of $(basename "$f")" >&2
+			tail -n 15 "$f" >&2
+		done
+	fi
+	for n in "${!PID[@]}"; do kill -9 "${PID[$n]}" 2>/dev/null; done
+	wait 2>/dev/null
+	if [ -n "${DOCKER_SOCK:-}" ]; then
+		ids=$(for n in $NODES; do
+			DOCKER_HOST=unix://$DOCKER_SOCK docker ps -aq --filter "label=cswarm.node.id=$n" 2>/dev/null
+		done)
+		[ -n "$ids" ] && DOCKER_HOST=unix://$DOCKER_SOCK docker rm -f $ids >/dev/null 2>&1
+	fi
+	[ -n "$STARTED_DOCKER" ] && "$ROOT/tests/integration/docker-down.sh" "$WORK/docker" >/dev/null 2>&1
+	rm -rf "$WORK"
+	exit $rc
+}
+trap cleanup EXIT
+
+# fail, wait_for, port_free, pick_port
+. "$(dirname "$0")/lib.sh"
+
+ctl() { # ctl NODE ARGS...: swarmctl on NODE's control socket
+	local n=$1
+	shift
+	"$SWARMCTL" --socket "$WORK/$n.sock" "$@"
+}
+
+# dk ARGS...: the docker CLI on the manager's Docker API socket
+dk() { DOCKER_HOST=unix://$WORK/dapim1-docker.sock "$DOCKER_CLI" "$@"; }
+# dkt SECONDS ARGS...: dk, killed after SECONDS (a progress that never ends)
+dkt() {
+	local t=$1
+	shift
+	DOCKER_HOST=unix://$WORK/dapim1-docker.sock timeout "$t" "$DOCKER_CLI" "$@"
+}
+
+start_node() { # start_node NAME [swarmd flags...]
+	local n=$1
+	shift
+	[ -n "${PORT[$n]:-}" ] || PORT[$n]=$(pick_port)
+	"$SWARMD" --state-dir "$WORK/$n" --listen-addr "127.0.0.1:${PORT[$n]}" \
+		--hostname "$n" --control-socket "$WORK/$n.sock" \
+		--docker-api-socket "$WORK/$n-docker.sock" \
+		--docker-socket "$DOCKER_SOCK" --log-level "${CSWARM_IT_LOG_LEVEL:-info}" "$@" \
+		>>"$WORK/$n.log" 2>&1 &
+	PID[$n]=$!
+}
+
+running() { # running SERVICE: how many of its containers run
+	DOCKER_HOST=unix://$DOCKER_SOCK docker ps -q --filter "label=cswarm.service.name=$1" | wc -l
+}
+
+# ---------------------------------------------------------------- dockerd
+command -v jq >/dev/null || fail "jq is missing (make deps installs it)"
+[ -x "$DOCKER_CLI" ] || fail "no docker CLI at $DOCKER_CLI (Debian's docker.io)"
+[ -x "$SWARMD" ] && [ -x "$SWARMCTL" ] || fail "build $SWARMD and $SWARMCTL first"
+DOCKER_SOCK=$("$ROOT/tests/integration/docker-up.sh" "$WORK/docker" | tail -n 1)
+[ -S "$DOCKER_SOCK" ] || fail "no docker socket from docker-up.sh"
+[ -f "$WORK/docker/started-by-us" ] && STARTED_DOCKER=1
+DOCKER_HOST=unix://$DOCKER_SOCK docker image inspect "$IMAGE" >/dev/null ||
+	fail "test image $IMAGE missing"
+
+# ---------------------------------------------------------------- cluster
+say "a manager and a worker"
+start_node dapim1
+wait_for 30 "dapim1's control socket" ctl dapim1 cluster inspect
+[ "$(stat -c %a "$WORK/dapim1-docker.sock")" = 600 ] ||
+	fail "docker API socket mode $(stat -c %a "$WORK/dapim1-docker.sock"), expected 600"
+WTOKEN=$(ctl dapim1 cluster join-token worker)
+start_node dapiw1 --join-addr "127.0.0.1:${PORT[dapim1]}" --join-token "$WTOKEN"
+nodes_ready() {
+	[ "$(ctl dapim1 node ls --format json | jq '[.[] | select(.status == "ready")] | length')" -eq 2 ]
+}
+wait_for 60 "2 nodes ready" nodes_ready
+[ ! -e "$WORK/dapiw1-docker.sock" ] || fail "a worker serves the Docker API"
+MID=$(ctl dapim1 node ls --format json | jq -r '.[] | select(.hostname == "dapim1") | .id')
+
+# ---------------------------------------------------------------- info, version
+say "docker version, docker info"
+dk version >"$WORK/out" 2>&1 || fail "docker version: $(cat "$WORK/out")"
+grep -q "API version: *1.41 (minimum version 1.24)" "$WORK/out" ||
+	fail "docker version: no server API version 1.41: $(cat "$WORK/out")"
+[ "$(dk version --format '{{.Server.Os}}/{{.Server.APIVersion}}')" = linux/1.41 ] ||
+	fail "docker version --format: $(dk version --format '{{.Server.Os}}/{{.Server.APIVersion}}')"
+dk info >"$WORK/out" 2>&1 || fail "docker info: $(cat "$WORK/out")"
+grep -q "Swarm: active" "$WORK/out" || fail "docker info: no 'Swarm: active': $(cat "$WORK/out")"
+grep -q "Is Manager: true" "$WORK/out" || fail "docker info: not a manager: $(cat "$WORK/out")"
+grep -q "NodeID: $MID" "$WORK/out" || fail "docker info: NodeID is not $MID: $(cat "$WORK/out")"
+grep -q "Managers: 1" "$WORK/out" || fail "docker info: Managers: $(cat "$WORK/out")"
+grep -q "Nodes: 2" "$WORK/out" || fail "docker info: Nodes: $(cat "$WORK/out")"
+[ "$(dk info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}')" = "active true" ] ||
+	fail "docker info --format: $(dk info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}')"
+
+# ---------------------------------------------------------------- nodes
+say "docker node ls, node inspect"
+dk node ls >"$WORK/out" 2>&1 || fail "docker node ls: $(cat "$WORK/out")"
+[ "$(grep -c Ready "$WORK/out")" -eq 2 ] || fail "node ls: 2 Ready expected: $(cat "$WORK/out")"
+grep -Eq "^$MID \* +dapim1 +Ready +Active +Leader" "$WORK/out" ||
+	fail "node ls: the manager is not '$MID * dapim1 Ready Active Leader': $(cat "$WORK/out")"
+grep -Eq "dapiw1 +Ready +Active +cswarm" "$WORK/out" ||
+	fail "node ls: the worker is not 'dapiw1 Ready Active' with no manager status: $(cat "$WORK/out")"
+[ "$(dk node inspect dapiw1 --format '{{.Description.Hostname}} {{.Spec.Role}} {{.Status.State}}')" = "dapiw1 worker ready" ] ||
+	fail "node inspect dapiw1: $(dk node inspect dapiw1 --format '{{.Description.Hostname}} {{.Spec.Role}} {{.Status.State}}')"
+# the CLI resolves "self" through /info's Swarm.NodeID
+[ "$(dk node inspect self --format '{{.ID}}')" = "$MID" ] ||
+	fail "node inspect self: $(dk node inspect self --format '{{.ID}}' 2>&1)"
+
+# ---------------------------------------------------------------- services
+say "docker service create --replicas 2 (--detach=false: progress until converged)"
+dkt 120 service create --detach=false --name web --replicas 2 --env GREETING=hi \
+	--restart-delay 2s --update-parallelism 1 --update-delay 1s \
+	"$IMAGE" sleep 1000 >"$WORK/out" 2>"$WORK/err" ||
+	fail "service create: $(cat "$WORK/out" "$WORK/err")"
+# cswarm asks no registry: the CLI warns that it could not record a digest
+grep -q "could not be accessed on a registry" "$WORK/err" ||
+	fail "service create: stderr: $(cat "$WORK/err")"
+grep -q "overall progress: 2 out of 2 tasks" "$WORK/out" ||
+	fail "service create: no '2 out of 2' progress: $(cat "$WORK/out")"
+grep -q "verify: Service converged" "$WORK/out" ||
+	fail "service create: not converged: $(cat "$WORK/out")"
+SID=$(head -n 1 "$WORK/out")
+[[ "$SID" =~ ^[0-9a-f]{16}$ ]] || fail "service create: first line is not the id: $SID"
+[ "$(running web)" -eq 2 ] || fail "$(running web) containers of web run, expected 2"
+
+say "docker service ls, ps, inspect"
+dk service ls >"$WORK/out" 2>&1 || fail "service ls: $(cat "$WORK/out")"
+grep -Eq "^${SID:0:12} +web +replicated +2/2 +$IMAGE" "$WORK/out" ||
+	fail "service ls: no 'web replicated 2/2 $IMAGE' row: $(cat "$WORK/out")"
+dk service ps web >"$WORK/out" 2>&1 || fail "service ps: $(cat "$WORK/out")"
+[ "$(grep -Ec "web\.[12] +$IMAGE +dapi(m|w)1 +Running +Running" "$WORK/out")" -eq 2 ] ||
+	fail "service ps: 2 running tasks expected: $(cat "$WORK/out")"
+[ "$(dk service ps web --filter desired-state=running -q | wc -l)" -eq 2 ] ||
+	fail "service ps --filter desired-state=running: $(dk service ps web --filter desired-state=running -q)"
+dk service inspect web >"$WORK/out" 2>&1 || fail "service inspect: $(cat "$WORK/out")"
+[ "$(jq -r '.[0].ID' "$WORK/out")" = "$SID" ] || fail "inspect: ID $(jq -r '.[0].ID' "$WORK/out")"
+[ "$(jq -r '.[0].Spec.TaskTemplate.ContainerSpec.Args | join(" ")' "$WORK/out")" = "sleep 1000" ] ||
+	fail "inspect: Args $(jq -c '.[0].Spec.TaskTemplate.ContainerSpec.Args' "$WORK/out")"
+[ "$(jq -r '.[0].Spec.TaskTemplate.ContainerSpec.Env[0]' "$WORK/out")" = "GREETING=hi" ] ||
+	fail "inspect: Env $(jq -c '.[0].Spec.TaskTemplate.ContainerSpec.Env' "$WORK/out")"
+[ "$(jq -r '.[0].Spec.TaskTemplate.RestartPolicy.Delay' "$WORK/out")" = 2000000000 ] ||
+	fail "inspect: restart delay $(jq -r '.[0].Spec.TaskTemplate.RestartPolicy.Delay' "$WORK/out")"
+[ "$(jq -r '.[0].Spec.UpdateConfig | "\(.Parallelism) \(.Delay) \(.Order)"' "$WORK/out")" = "1 1000000000 stop-first" ] ||
+	fail "inspect: update config $(jq -c '.[0].Spec.UpdateConfig' "$WORK/out")"
+[ "$(jq -r '.[0].Spec.Mode.Replicated.Replicas' "$WORK/out")" = 2 ] ||
+	fail "inspect: replicas $(jq -c '.[0].Spec.Mode' "$WORK/out")"
+[ "$(dk service inspect --format '{{.Spec.Name}}' "${SID:0:6}")" = web ] ||
+	fail "inspect by an id prefix: $(dk service inspect --format '{{.Spec.Name}}' "${SID:0:6}" 2>&1)"
+# the cswarm side agrees
+[ "$(ctl dapim1 service ls --format json | jq -r '.[] | select(.name == "web") | .replicas')" = 2 ] ||
+	fail "swarmctl service ls: $(ctl dapim1 service ls)"
+
+say "docker service scale web=3"
+dkt 120 service scale web=3 >"$WORK/out" 2>&1 || fail "service scale: $(cat "$WORK/out")"
+grep -q "web scaled to 3" "$WORK/out" || fail "service scale: $(cat "$WORK/out")"
+grep -q "verify: Service converged" "$WORK/out" || fail "service scale: not converged: $(cat "$WORK/out")"
+[ "$(running web)" -eq 3 ] || fail "$(running web) containers of web run, expected 3"
+
+say "docker service update --env-add (a rolling update, ?version=N)"
+dkt 180 service update --detach=false --env-add EXTRA=1 web >"$WORK/out" 2>&1 ||
+	fail "service update: $(cat "$WORK/out")"
+grep -q "verify: Service converged" "$WORK/out" || fail "service update: not converged: $(cat "$WORK/out")"
+# (the CLI merges the env in no set order: compared sorted)
+[ "$(dk service inspect web --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}' | jq -c sort)" = '["EXTRA=1","GREETING=hi"]' ] ||
+	fail "update: env $(dk service inspect web --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}')"
+[ "$(dk service inspect web --format '{{.UpdateStatus.State}}')" = completed ] ||
+	fail "update: status $(dk service inspect web --format '{{.UpdateStatus.State}}')"
+# the old tasks are shut down and shown under the new ones
+[ "$(dk service ps web --filter desired-state=shutdown -q | wc -l)" -eq 3 ] ||
+	fail "service ps: 3 shut down tasks expected: $(dk service ps web)"
+
+say "docker service rollback (?rollback=previous)"
+dkt 180 service rollback --detach=false web >"$WORK/out" 2>&1 || fail "service rollback: $(cat "$WORK/out")"
+grep -q "rollback: manually requested rollback" "$WORK/out" || grep -q "verify: Service converged" "$WORK/out" ||
+	fail "service rollback: not converged: $(cat "$WORK/out")"
+[ "$(dk service inspect web --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}')" = '["GREETING=hi"]' ] ||
+	fail "rollback: env $(dk service inspect web --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}')"
+[ "$(running web)" -eq 3 ] || fail "$(running web) containers of web run after the rollback, expected 3"
+
+# ---------------------------------------------------------------- node update
+say "docker node update --availability drain --label-add (?version=N)"
+dk node update --availability drain --label-add zone=a dapiw1 >"$WORK/out" 2>&1 ||
+	fail "node update: $(cat "$WORK/out")"
+[ "$(dk node inspect dapiw1 --format '{{.Spec.Availability}} {{index .Spec.Labels "zone"}}')" = "drain a" ] ||
+	fail "node inspect after update: $(dk node inspect dapiw1 --format '{{json .Spec}}')"
+[ "$(ctl dapim1 node inspect dapiw1 | jq -r .availability)" = drain ] ||
+	fail "swarmctl node inspect: $(ctl dapim1 node inspect dapiw1)"
+drained() {
+	[ -z "$(dk service ps web --filter desired-state=running --filter node=dapiw1 -q)" ] &&
+		[ "$(running web)" -eq 3 ]
+}
+wait_for 90 "web's tasks off the drained worker, 3 running" drained
+dk node ls >"$WORK/out" 2>&1
+grep -Eq "dapiw1 +Ready +Drain" "$WORK/out" || fail "node ls: dapiw1 not Drain: $(cat "$WORK/out")"
+dk node update --availability active --label-rm zone dapiw1 >/dev/null
+[ "$(dk node inspect dapiw1 --format '{{.Spec.Availability}} {{len .Spec.Labels}}')" = "active 0" ] ||
+	fail "node inspect after update: $(dk node inspect dapiw1 --format '{{json .Spec}}')"
+
+# ---------------------------------------------------------------- swarm
+say "docker swarm join-token [--rotate]"
+OLD=$(dk swarm join-token -q worker)
+[ "$OLD" = "$(ctl dapim1 cluster join-token worker)" ] ||
+	fail "swarm join-token: $OLD, swarmctl says $(ctl dapim1 cluster join-token worker)"
+dk swarm join-token --rotate -q worker >"$WORK/out" 2>&1 || fail "join-token --rotate: $(cat "$WORK/out")"
+NEW=$(ctl dapim1 cluster join-token worker)
+[ "$NEW" != "$OLD" ] || fail "join-token --rotate: the worker token did not change"
+grep -q "$NEW" "$WORK/out" || fail "join-token --rotate printed $(cat "$WORK/out"), not $NEW"
+dk swarm update --task-history-limit 3 >"$WORK/out" 2>&1 && fail "swarm update of the spec was accepted"
+grep -q "not supported by cswarm's Docker API" "$WORK/out" || fail "swarm update: $(cat "$WORK/out")"
+
+# ---------------------------------------------------------------- errors
+say "errors the CLI shows"
+dk service create --name web "$IMAGE" sleep 1 >"$WORK/out" 2>&1 && fail "a second 'web' was created"
+grep -q "a service named 'web' exists" "$WORK/out" || fail "name taken: $(cat "$WORK/out")"
+dk service create --name mnt --mount type=bind,src=/tmp,dst=/x "$IMAGE" sleep 1 >"$WORK/out" 2>&1 &&
+	fail "a service with a mount was created"
+grep -q "TaskTemplate.ContainerSpec.Mounts: not supported by cswarm" "$WORK/out" ||
+	fail "mount: $(cat "$WORK/out")"
+dk service create --name lab --label a=b "$IMAGE" sleep 1 >"$WORK/out" 2>&1 &&
+	fail "a service with labels was created"
+grep -q "Labels: not supported by cswarm" "$WORK/out" || fail "labels: $(cat "$WORK/out")"
+dk service inspect nosuch >"$WORK/out" 2>&1 && fail "inspect of no service succeeded"
+grep -qi "no such service: nosuch" "$WORK/out" || fail "inspect nosuch: $(cat "$WORK/out")"
+[ "$(ctl dapim1 service ls --format json | jq length)" -eq 1 ] ||
+	fail "a refused create left a service: $(ctl dapim1 service ls)"
+# a stale version: the whole spec posted with an old ?version=N
+V=$(dk service inspect web --format '{{.Version.Index}}')
+SPEC=$(dk service inspect web --format '{{json .Spec}}')
+code=$(curl -s -o "$WORK/out" -w '%{http_code}' --unix-socket "$WORK/dapim1-docker.sock" \
+	-H 'Content-Type: application/json' -d "$SPEC" \
+	"http://docker/v1.41/services/$SID/update?version=$((V - 1))")
+[ "$code" = 500 ] || fail "a stale version answered $code: $(cat "$WORK/out")"
+grep -q '"message":"update out of sequence' "$WORK/out" || fail "stale version: $(cat "$WORK/out")"
+[ "$(dk service inspect web --format '{{.Version.Index}}')" = "$V" ] || fail "a stale update changed the service"
+
+# ---------------------------------------------------------------- remove
+say "docker service rm"
+[ "$(dk service rm web)" = web ] || fail "service rm did not print the name"
+dk service ls >"$WORK/out" 2>&1
+[ "$(wc -l <"$WORK/out")" -eq 1 ] || fail "service ls after rm: $(cat "$WORK/out")"
+gone() { [ "$(running web)" -eq 0 ]; }
+wait_for 60 "web's containers gone" gone
+
+say "docker node rm --force"
+[ "$(dk node rm --force dapiw1)" = dapiw1 ] || fail "node rm did not print the name"
+[ "$(dk node ls -q | wc -l)" -eq 1 ] || fail "node ls after rm: $(dk node ls)"
+
+say "PASS"

@@ -1,0 +1,870 @@
+/* Tests of the Docker Engine API server (net/dockerapi): the spec mapping on
+ * request bodies recorded from Debian's docker CLI (20.10.24) and from
+ * docker 28.2.2, the exact errors for fields cswarm does not support, and
+ * the HTTP server on a libuv loop against a fake control API (bad input:
+ * malformed JSON and HTTP, a huge body, unknown endpoints, a stale version,
+ * a name taken, no leader, keep-alive, an idle client closed). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "core/errors.h"
+#include "net/dockerapi.h"
+
+/* ---------------------------------------------------------------- recorded bodies */
+
+/* docker service create -d --name full --replicas 2 --env A=1 --constraint
+ * node.role==manager --placement-pref spread=node.labels.zone --reserve-cpu
+ * 0.1 --reserve-memory 16M --limit-cpu 0.5 --limit-memory 64M
+ * --restart-condition on-failure --restart-delay 2s --restart-max-attempts 3
+ * --update-parallelism 2 --update-delay 1s --update-order start-first
+ * --update-failure-action rollback --rollback-parallelism 1 --health-cmd
+ * true --health-interval 2s --stop-grace-period 3s cswarm-test:busybox
+ * sleep 1000 (Debian's docker 20.10.24) */
+static const char body_full_2010[] =
+	"{\"Name\":\"full\",\"Labels\":{},\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":"
+	"\"cswarm-test:busybox\",\"Args\":[\"sleep\",\"1000\"],\"Env\":[\"A=1\"],\"Init\":"
+	"false,\"StopGracePeriod\":3000000000,\"Healthcheck\":{\"Test\":[\"CMD-SHELL\","
+	"\"true\"],\"Interval\":2000000000},\"DNSConfig\":{}},\"Resources\":{\"Limits\":{"
+	"\"NanoCPUs\":500000000,\"MemoryBytes\":67108864},\"Reservations\":{\"NanoCPUs\":"
+	"100000000,\"MemoryBytes\":16777216}},\"RestartPolicy\":{\"Condition\":\"on-"
+	"failure\",\"Delay\":2000000000,\"MaxAttempts\":3},\"Placement\":{\"Constraints\":["
+	"\"node.role==manager\"],\"Preferences\":[{\"Spread\":{\"SpreadDescriptor\":"
+	"\"node.labels.zone\"}}]},\"ForceUpdate\":0},\"Mode\":{\"Replicated\":{"
+	"\"Replicas\":2}},\"UpdateConfig\":{\"Parallelism\":2,\"Delay\":1000000000,"
+	"\"FailureAction\":\"rollback\",\"Monitor\":5000000000,\"MaxFailureRatio\":0,"
+	"\"Order\":\"start-first\"},\"RollbackConfig\":{\"Parallelism\":1,"
+	"\"FailureAction\":\"pause\",\"Monitor\":5000000000,\"MaxFailureRatio\":0,"
+	"\"Order\":\"stop-first\"},\"EndpointSpec\":{\"Mode\":\"vip\"}}\n";
+
+/* docker service create --name web cswarm-test:busybox sleep 1 (20.10):
+ * no replica count (Docker's default is 1), no restart or update config */
+static const char body_web_2010[] =
+	"{\"Name\":\"web\",\"Labels\":{},\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":"
+	"\"cswarm-test:busybox\",\"Args\":[\"sleep\",\"1\"],\"Init\":false,\"DNSConfig\":"
+	"{}},\"Resources\":{\"Limits\":{},\"Reservations\":{}},\"Placement\":{},"
+	"\"ForceUpdate\":0},\"Mode\":{\"Replicated\":{}},\"EndpointSpec\":{\"Mode\":"
+	"\"vip\"}}\n";
+
+/* ... --mount type=bind,src=/tmp,dst=/x (20.10) */
+static const char body_mount_2010[] =
+	"{\"Name\":\"mnt\",\"Labels\":{},\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":"
+	"\"cswarm-test:busybox\",\"Args\":[\"sleep\",\"1\"],\"Init\":false,\"Mounts\":[{"
+	"\"Type\":\"bind\",\"Source\":\"/tmp\",\"Target\":\"/x\"}],\"DNSConfig\":{}},"
+	"\"Resources\":{\"Limits\":{},\"Reservations\":{}},\"Placement\":{},"
+	"\"ForceUpdate\":0},\"Mode\":{\"Replicated\":{}},\"EndpointSpec\":{\"Mode\":"
+	"\"vip\"}}\n";
+
+/* docker service update -d --env-add C=3 web (20.10): the whole spec as
+ * this server showed it, with ?version=N */
+static const char body_update_2010[] =
+	"{\"Name\":\"web\",\"Labels\":{},\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":"
+	"\"cswarm-test:busybox\",\"Args\":[\"sleep\",\"1000\"],\"Env\":[\"B=2\",\"C=3\"],"
+	"\"Isolation\":\"default\"},\"Resources\":{\"Limits\":{},\"Reservations\":{}},"
+	"\"RestartPolicy\":{\"Condition\":\"any\",\"Delay\":5000000000,\"MaxAttempts\":0},"
+	"\"Placement\":{},\"ForceUpdate\":0,\"Runtime\":\"container\"},\"Mode\":{"
+	"\"Replicated\":{\"Replicas\":3}},\"UpdateConfig\":{\"Parallelism\":1,"
+	"\"FailureAction\":\"pause\",\"Monitor\":5000000000,\"MaxFailureRatio\":0,"
+	"\"Order\":\"stop-first\"},\"RollbackConfig\":{\"Parallelism\":1,"
+	"\"FailureAction\":\"pause\",\"Monitor\":5000000000,\"MaxFailureRatio\":0,"
+	"\"Order\":\"stop-first\"},\"EndpointSpec\":{\"Mode\":\"vip\"}}\n";
+
+/* docker service create -d --name new28 --replicas 2 --env A=1
+ * --restart-condition none cswarm-test:busybox sleep 1000 (docker 28.2.2) */
+static const char body_new28[] =
+	"{\"Name\":\"new28\",\"Labels\":{},\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":"
+	"\"cswarm-test:busybox\",\"Args\":[\"sleep\",\"1000\"],\"Env\":[\"A=1\"],\"Init\":"
+	"false,\"DNSConfig\":{}},\"Resources\":{\"Limits\":{},\"Reservations\":{}},"
+	"\"RestartPolicy\":{\"Condition\":\"none\",\"Delay\":5000000000,\"MaxAttempts\":"
+	"0},\"Placement\":{},\"ForceUpdate\":0},\"Mode\":{\"Replicated\":{\"Replicas\":2}},"
+	"\"EndpointSpec\":{\"Mode\":\"vip\"}}\n";
+
+static Cs__ServiceSpec *parse_ok(const char *body)
+{
+	Cs__ServiceSpec *s = NULL;
+	char err[512] = "";
+	int rv = dockerapi_spec_from_json(body, strlen(body), &s, err, sizeof err);
+	if (rv)
+		fprintf(stderr, "unexpected error: %s\n", err);
+	assert_int_equal(rv, 0);
+	assert_non_null(s);
+	return s;
+}
+
+static void parse_fails(const char *body, const char *want)
+{
+	Cs__ServiceSpec *s = NULL;
+	char err[512] = "";
+	int rv = dockerapi_spec_from_json(body, strlen(body), &s, err, sizeof err);
+	assert_int_equal(rv, CS_EINVAL);
+	assert_null(s);
+	assert_string_equal(err, want);
+}
+
+static void test_map_full_2010(void **state)
+{
+	Cs__ServiceSpec *s = parse_ok(body_full_2010);
+	const Cs__TaskSpec *t = s->task;
+	(void)state;
+
+	assert_string_equal(s->name, "full");
+	assert_false(s->global);
+	assert_false(s->job);
+	assert_int_equal(s->replicas, 2);
+	assert_string_equal(t->container->image, "cswarm-test:busybox");
+	assert_int_equal(t->container->n_command, 2);
+	assert_string_equal(t->container->command[0], "sleep");
+	assert_string_equal(t->container->command[1], "1000");
+	assert_int_equal(t->container->n_env, 1);
+	assert_string_equal(t->container->env[0], "A=1");
+	assert_int_equal(t->container->stop_grace_period_ms, 3000);
+	assert_non_null(t->container->healthcheck);
+	assert_int_equal(t->container->healthcheck->n_test, 2);
+	assert_string_equal(t->container->healthcheck->test[0], "CMD-SHELL");
+	assert_int_equal(t->container->healthcheck->interval_ms, 2000);
+	assert_int_equal(t->limits->millicpus, 500);
+	assert_int_equal(t->limits->memory_bytes, 64u << 20);
+	assert_int_equal(t->reservations->millicpus, 100);
+	assert_int_equal(t->reservations->memory_bytes, 16u << 20);
+	assert_int_equal(t->restart->condition,
+			 CS__RESTART_POLICY__CONDITION__CONDITION_ON_FAILURE);
+	assert_int_equal(t->restart->delay_ms, 2000);
+	assert_int_equal(t->restart->max_attempts, 3);
+	assert_int_equal(t->placement->n_constraints, 1);
+	assert_string_equal(t->placement->constraints[0], "node.role==manager");
+	assert_int_equal(t->placement->n_spread_labels, 1);
+	assert_string_equal(t->placement->spread_labels[0], "node.labels.zone");
+	assert_int_equal(s->update->parallelism, 2);
+	assert_int_equal(s->update->delay_ms, 1000);
+	assert_int_equal(s->update->monitor_ms, 5000);
+	assert_int_equal(s->update->failure_action,
+			 CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_ROLLBACK);
+	assert_int_equal(s->update->order, CS__UPDATE_CONFIG__ORDER__ORDER_START_FIRST);
+	assert_int_equal(s->rollback->parallelism, 1);
+	assert_int_equal(s->rollback->order, CS__UPDATE_CONFIG__ORDER__ORDER_STOP_FIRST);
+	cs__service_spec__free_unpacked(s, NULL);
+}
+
+/* What the CLI leaves out gets Docker's defaults. */
+static void test_map_defaults(void **state)
+{
+	Cs__ServiceSpec *s = parse_ok(body_web_2010);
+	(void)state;
+
+	assert_int_equal(s->replicas, 1);
+	assert_int_equal(s->task->restart->condition,
+			 CS__RESTART_POLICY__CONDITION__CONDITION_ANY);
+	assert_int_equal(s->task->restart->delay_ms, 5000);
+	assert_null(s->task->placement); /* {}: none */
+	assert_null(s->task->limits);
+	assert_null(s->task->container->healthcheck);
+	assert_non_null(s->update);
+	assert_int_equal(s->update->parallelism, 1);
+	assert_int_equal(s->update->delay_ms, 0);
+	assert_int_equal(s->update->monitor_ms, 5000);
+	assert_int_equal(s->update->failure_action,
+			 CS__UPDATE_CONFIG__FAILURE_ACTION__FAILURE_ACTION_PAUSE);
+	assert_int_equal(s->update->order, CS__UPDATE_CONFIG__ORDER__ORDER_STOP_FIRST);
+	assert_non_null(s->rollback);
+	assert_int_equal(s->rollback->parallelism, 1);
+	cs__service_spec__free_unpacked(s, NULL);
+}
+
+static void test_map_update_and_28(void **state)
+{
+	Cs__ServiceSpec *s = parse_ok(body_update_2010);
+	(void)state;
+
+	assert_int_equal(s->replicas, 3);
+	assert_int_equal(s->task->container->n_env, 2);
+	assert_string_equal(s->task->container->env[1], "C=3");
+	cs__service_spec__free_unpacked(s, NULL);
+
+	s = parse_ok(body_new28);
+	assert_int_equal(s->replicas, 2);
+	assert_int_equal(s->task->restart->condition,
+			 CS__RESTART_POLICY__CONDITION__CONDITION_NONE);
+	assert_int_equal(s->update->parallelism, 1);
+	cs__service_spec__free_unpacked(s, NULL);
+}
+
+static void test_map_modes(void **state)
+{
+	Cs__ServiceSpec *s;
+	(void)state;
+
+	s = parse_ok(
+		"{\"Name\":\"g\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}},"
+		"\"Mode\":{\"Global\":{}}}");
+	assert_true(s->global);
+	assert_int_equal(s->replicas, 0);
+	cs__service_spec__free_unpacked(s, NULL);
+	s = parse_ok(
+		"{\"Name\":\"j\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}},"
+		"\"Mode\":{\"ReplicatedJob\":{\"MaxConcurrent\":2,\"TotalCompletions\":"
+		"4}}}");
+	assert_true(s->job);
+	assert_false(s->global);
+	assert_int_equal(s->replicas, 4);
+	assert_int_equal(s->max_concurrent, 2);
+	assert_null(s->update); /* a job takes no update config */
+	cs__service_spec__free_unpacked(s, NULL);
+}
+
+/* A field cswarm does not support: a 400 naming it, never a silent drop. */
+static void test_map_unsupported(void **state)
+{
+	(void)state;
+	parse_fails(body_mount_2010,
+		    "TaskTemplate.ContainerSpec.Mounts: not supported by "
+		    "cswarm");
+	parse_fails("{\"Name\":\"l\",\"Labels\":{\"x\":\"y\"},\"TaskTemplate\":{"
+		    "\"ContainerSpec\":{\"Image\":\"i\"}}}",
+		    "Labels: not supported by cswarm");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
+		"\"Labels\":{\"a\":\"b\"}}}}",
+		"TaskTemplate.ContainerSpec.Labels: not supported by cswarm");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
+		"\"Command\":[\"/bin/sh\"]}}}",
+		"TaskTemplate.ContainerSpec.Command: an entrypoint is not supported by "
+		"cswarm (the image's runs, with Args)");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"},"
+		"\"Networks\":[{\"Target\":\"n\"}]}}",
+		"TaskTemplate.Networks: not supported by cswarm");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}},"
+		"\"EndpointSpec\":{\"Mode\":\"vip\",\"Ports\":[{\"TargetPort\":80}]}}",
+		"EndpointSpec.Ports: not supported by cswarm");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"},"
+		"\"Resources\":{\"Limits\":{\"Pids\":5}}}}",
+		"TaskTemplate.Resources.Limits.Pids: not supported by cswarm");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"},"
+		"\"Placement\":{\"Platforms\":[{\"OS\":\"linux\"}]}}}",
+		"TaskTemplate.Placement.Platforms: not supported by cswarm");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
+		"\"User\":\"nobody\"}}}",
+		"TaskTemplate.ContainerSpec.User: not supported by cswarm");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}},"
+		"\"Mode\":{\"Replicated\":{\"Replicas\":1},\"Global\":{}}}",
+		"Mode: more than one mode");
+}
+
+static void test_map_bad_input(void **state)
+{
+	(void)state;
+	parse_fails("{\"Name\":", "malformed JSON: unexpected token near end of file "
+				  "(at byte 8)");
+	parse_fails("[]", "the body is not a JSON object (a ServiceSpec)");
+	parse_fails("{\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}}}",
+		    "Name: required (cswarm does not draw names)");
+	parse_fails("{\"Name\":\"x\",\"TaskTemplate\":{\"ContainerSpec\":{}}}",
+		    "TaskTemplate.ContainerSpec.Image: required");
+	parse_fails(
+		"{\"Name\":\"x\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}},"
+		"\"Mode\":{\"Replicated\":{\"Replicas\":\"two\"}}}",
+		"Mode.Replicated.Replicas: expected a non-negative integer");
+	parse_fails(
+		"{\"Name\":\"x\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"},"
+		"\"RestartPolicy\":{\"Condition\":\"sometimes\"}}}",
+		"TaskTemplate.RestartPolicy.Condition: 'sometimes' (expected any, "
+		"on-failure or none)");
+	parse_fails(
+		"{\"Name\":\"x\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
+		"\"StopGracePeriod\":1500}}}",
+		"TaskTemplate.ContainerSpec.StopGracePeriod: 1500ns is not a whole number "
+		"of milliseconds (cswarm keeps milliseconds)");
+}
+
+/* What inspect shows reads back as the same spec (update posts it back). */
+static void test_map_round_trip(void **state)
+{
+	const char *bodies[] = {body_full_2010, body_web_2010, body_update_2010,
+				body_new28};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+		Cs__ServiceSpec *a = parse_ok(bodies[i]), *b;
+		json_t *j = dockerapi_spec_json(a);
+		char *text = json_dumps(j, JSON_COMPACT);
+		size_t la = cs__service_spec__get_packed_size(a);
+		uint8_t *pa = malloc(la), *pb;
+
+		assert_non_null(text);
+		b = parse_ok(text);
+		assert_int_equal(cs__service_spec__get_packed_size(b), la);
+		pb = malloc(la);
+		cs__service_spec__pack(a, pa);
+		cs__service_spec__pack(b, pb);
+		assert_memory_equal(pa, pb, la);
+		free(pa);
+		free(pb);
+		free(text);
+		json_decref(j);
+		cs__service_spec__free_unpacked(a, NULL);
+		cs__service_spec__free_unpacked(b, NULL);
+	}
+}
+
+/* A task's spec comes from its service; the fields the CLI needs are set. */
+static void test_task_json(void **state)
+{
+	Cs__ServiceSpec *spec = parse_ok(body_full_2010);
+	Cs__Service svc = CS__SERVICE__INIT;
+	Cs__Task t = CS__TASK__INIT;
+	Cs__TaskStatus st = CS__TASK_STATUS__INIT;
+	json_t *j;
+	(void)state;
+
+	svc.id = 0xabc;
+	svc.spec = spec;
+	svc.spec_version = 1;
+	t.id = 0x1234;
+	t.service_id = 0xabc;
+	t.slot = 2;
+	t.node_id = 0x77;
+	t.spec_version = 1;
+	t.desired_state = CS__TASK_STATE__TASK_STATE_RUNNING;
+	st.state = CS__TASK_STATE__TASK_STATE_FAILED;
+	st.message = "exit 1";
+	st.timestamp_ms = 1000;
+	t.status = &st;
+	j = dockerapi_task_json(&t, &svc, 1700000000000 - 1000);
+	assert_string_equal(json_string_value(json_object_get(j, "ID")),
+			    "0000000000001234");
+	assert_string_equal(json_string_value(json_object_get(j, "ServiceID")),
+			    "0000000000000abc");
+	assert_int_equal(json_integer_value(json_object_get(j, "Slot")), 2);
+	assert_string_equal(json_string_value(json_object_get(j, "DesiredState")),
+			    "running");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(j, "Status"), "State")),
+		"failed");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(j, "Status"), "Err")),
+		"exit 1");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(j, "Status"), "Timestamp")),
+			    "2023-11-14T22:13:20.000Z");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_object_get(json_object_get(j, "Spec"), "ContainerSpec"),
+			"Image")),
+		"cswarm-test:busybox");
+	json_decref(j);
+	cs__service_spec__free_unpacked(spec, NULL);
+}
+
+/* ---------------------------------------------------------------- the server */
+
+/* A fake control API: one service "web" at version 7, one node; records
+ * the ops it was asked, answers inside the call. */
+struct fake {
+	int ops[64];
+	size_t nops;
+	int list_status; /* answer to every list (CS_ENOTLEADER: no leader) */
+};
+
+static int fake_call(void *data, const Cs__ControlRequest *req, control_rpc_cb cb,
+		     void *cb_data)
+{
+	struct fake *f = data;
+	Cs__ControlResponse resp = CS__CONTROL_RESPONSE__INIT;
+	Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
+	Cs__TaskSpec ts = CS__TASK_SPEC__INIT;
+	Cs__ContainerSpec cs = CS__CONTAINER_SPEC__INIT;
+	Cs__Service svc = CS__SERVICE__INIT, *svcs[1] = {&svc};
+	Cs__Node node = CS__NODE__INIT, *nodes[1] = {&node};
+	Cs__Cluster cl = CS__CLUSTER__INIT;
+
+	if (f->nops < 64)
+		f->ops[f->nops++] = req->op;
+	cs.image = "img";
+	ts.container = &cs;
+	spec.name = "web";
+	spec.replicas = 1;
+	spec.task = &ts;
+	svc.id = 0x00000000000000aa;
+	svc.spec = &spec;
+	svc.version = 7;
+	node.id = 0x5;
+	node.hostname = "n1";
+	node.version = 3;
+	cl.id = 1;
+	cl.version = 2;
+	resp.id = req->id;
+	switch (req->op) {
+	case CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST:
+		resp.status = f->list_status;
+		resp.services = svcs;
+		resp.n_services = f->list_status ? 0 : 1;
+		break;
+	case CS__CONTROL_OP__CONTROL_OP_NODE_LIST:
+		resp.status = f->list_status;
+		resp.nodes = nodes;
+		resp.n_nodes = f->list_status ? 0 : 1;
+		break;
+	case CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT: resp.cluster = &cl; break;
+	case CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE:
+		if (strcmp(req->spec->name, "web") == 0) {
+			resp.status = CS_EEXIST;
+			resp.error = "name: a service named 'web' exists";
+		} else {
+			resp.created_id = 0xbb;
+		}
+		break;
+	case CS__CONTROL_OP__CONTROL_OP_SERVICE_UPDATE:
+		if (req->version != 7) {
+			resp.status = CS_EVERSION;
+			resp.error = "service 'web' is at version 7, not 6";
+		}
+		break;
+	default: break;
+	}
+	cb(cb_data, &resp);
+	return 0;
+}
+
+struct srv {
+	uv_loop_t loop;
+	struct dockerapi *api;
+	struct dockerapi_backend be;
+	struct fake fake;
+	char dir[40], path[64];
+};
+
+static int setup_idle(void **state, unsigned idle_ms)
+{
+	struct srv *s = calloc(1, sizeof *s);
+	char err[256];
+
+	assert_non_null(s);
+	snprintf(s->dir, sizeof s->dir, "/tmp/test_dockerapi.XXXXXX");
+	assert_non_null(mkdtemp(s->dir));
+	snprintf(s->path, sizeof s->path, "%s/docker.sock", s->dir);
+	uv_loop_init(&s->loop);
+	s->be.call = fake_call;
+	s->be.hostname = "n1";
+	s->be.idle_ms = idle_ms;
+	s->be.data = &s->fake;
+	assert_int_equal(
+		dockerapi_open(&s->loop, s->path, &s->be, &s->api, err, sizeof err), 0);
+	*state = s;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_idle(state, 0); /* DOCKERAPI_IDLE_MS */
+}
+
+/* Idle and slow clients are closed after 50 ms. */
+static int setup_short(void **state)
+{
+	return setup_idle(state, 50);
+}
+
+static int teardown(void **state)
+{
+	struct srv *s = *state;
+	dockerapi_close(s->api);
+	uv_run(&s->loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&s->loop), 0);
+	rmdir(s->dir);
+	free(s);
+	return 0;
+}
+
+static int cli_connect(struct srv *s)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", s->path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	return fd;
+}
+
+/* Sends len bytes, running the server's loop in between (it may answer
+ * and close before all is sent: what is left is dropped). */
+static void cli_send(struct srv *s, int fd, const char *data, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t k = send(fd, data + done, len - done, MSG_NOSIGNAL);
+		if (k < 0 && errno != EAGAIN)
+			return; /* the server closed */
+		if (k > 0)
+			done += (size_t)k;
+		uv_run(&s->loop, UV_RUN_NOWAIT);
+	}
+}
+
+/* Reads until want responses are whole or the server closes; returns the
+ * bytes read (malloc'd) and whether the server closed. */
+static char *cli_read(struct srv *s, int fd, int want, bool *closed)
+{
+	size_t cap = 1 << 20, len = 0;
+	char *buf = calloc(1, cap);
+	int got = 0;
+
+	*closed = false;
+	for (int spins = 0; spins < 20000; spins++) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t k;
+		uv_run(&s->loop, UV_RUN_NOWAIT);
+		if (poll(&p, 1, 1) <= 0)
+			continue;
+		k = recv(fd, buf + len, cap - len - 1, 0);
+		if (k == 0) {
+			*closed = true;
+			break;
+		}
+		if (k < 0 && errno == ECONNRESET) {
+			*closed = true; /* closed with our bytes unread */
+			break;
+		}
+		if (k < 0)
+			continue;
+		len += (size_t)k;
+		/* count whole responses: head, then Content-Length bytes */
+		got = 0;
+		for (const char *p2 = buf; p2 && *p2;) {
+			const char *end = strstr(p2, "\r\n\r\n");
+			const char *cl = strstr(p2, "Content-Length: ");
+			size_t body;
+			if (!end || !cl || cl > end)
+				break;
+			body = strtoul(cl + 16, NULL, 10);
+			if (strstr(p2, "HEAD") == p2)
+				body = 0;
+			if ((size_t)(buf + len - (end + 4)) < body)
+				break;
+			got++;
+			p2 = end + 4 + body;
+		}
+		if (got >= want)
+			break;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/* One request on a new connection: the response text; with closed, reads
+ * on until the server closes (or nothing more comes). */
+static char *request(struct srv *s, const char *req, bool *closed)
+{
+	int fd = cli_connect(s);
+	char *out;
+	bool c;
+	cli_send(s, fd, req, strlen(req));
+	out = cli_read(s, fd, closed ? 99 : 1, closed ? closed : &c);
+	close(fd);
+	return out;
+}
+
+/* A POST of body to path on a new connection: the response text. */
+static char *post(struct srv *s, const char *path, const char *body)
+{
+	char req[4096];
+	snprintf(req, sizeof req,
+		 "POST %s HTTP/1.1\r\nHost: d\r\nContent-Length: %zu\r\n\r\n%s", path,
+		 strlen(body), body);
+	return request(s, req, NULL);
+}
+
+static bool fake_saw(const struct fake *f, int op)
+{
+	for (size_t i = 0; i < f->nops; i++)
+		if (f->ops[i] == op)
+			return true;
+	return false;
+}
+
+static void test_http_ping(void **state)
+{
+	struct srv *s = *state;
+	char *r = request(s, "HEAD /_ping HTTP/1.1\r\nHost: docker\r\n\r\n", NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(r, "Api-Version: 1.41\r\n"));
+	assert_non_null(strstr(r, "Ostype: linux\r\n"));
+	assert_non_null(strstr(r, "Docker-Experimental: false\r\n"));
+	assert_non_null(strstr(r, "Swarm: active/manager\r\n"));
+	assert_null(strstr(r, "\r\n\r\nOK")); /* HEAD: no body */
+	free(r);
+	r = request(s, "GET /v1.24/_ping HTTP/1.1\r\nHost: docker\r\n\r\n", NULL);
+	assert_non_null(strstr(r, "\r\n\r\nOK"));
+	free(r);
+}
+
+static void test_http_unknown_endpoint(void **state)
+{
+	struct srv *s = *state;
+	char *r = request(s, "GET /v1.41/plugins HTTP/1.1\r\nHost: d\r\n\r\n", NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 404 Not Found\r\n"));
+	assert_non_null(strstr(r, "{\"message\":\"page not found: GET /plugins is not "
+				  "served by cswarm\"}"));
+	free(r);
+	/* a known path with another method */
+	r = request(s, "PUT /services HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n\r\n",
+		    NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 404 Not Found\r\n"));
+	free(r);
+	assert_int_equal(s->fake.nops, 0);
+}
+
+static void test_http_malformed(void **state)
+{
+	struct srv *s = *state;
+	bool closed;
+	char *r = request(s,
+			  "POST /v1.41/services/create HTTP/1.1\r\nHost: d\r\n"
+			  "Content-Length: 9\r\n\r\n{\"Name\":[",
+			  NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
+	assert_non_null(strstr(r, "{\"message\":\"malformed JSON: "));
+	free(r);
+	assert_false(fake_saw(&s->fake, CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE));
+	/* not HTTP at all: 400, then closed */
+	r = request(s, "HELLO\r\n\r\n", &closed);
+	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
+	assert_non_null(strstr(r, "malformed HTTP request"));
+	assert_true(closed);
+	free(r);
+}
+
+static void test_http_huge_body(void **state)
+{
+	struct srv *s = *state;
+	size_t big = DOCKERAPI_BODY_BYTES_MAX + 4096;
+	char *req = malloc(big + 256), *r;
+	bool closed;
+	int n;
+
+	/* announced too large: refused before the body */
+	r = request(s,
+		    "POST /services/create HTTP/1.1\r\nHost: d\r\n"
+		    "Content-Length: 100000000\r\n\r\n{",
+		    &closed);
+	assert_non_null(strstr(r, "HTTP/1.1 413 Payload Too Large\r\n"));
+	assert_non_null(strstr(r, "{\"message\":\"request body over the limit of 1048576 "
+				  "bytes\"}"));
+	assert_true(closed);
+	free(r);
+	/* chunked, no length: refused once over */
+	n = snprintf(req, 256,
+		     "POST /services/create HTTP/1.1\r\nHost: d\r\n"
+		     "Transfer-Encoding: chunked\r\n\r\n%zx\r\n",
+		     big);
+	memset(req + n, ' ', big);
+	memcpy(req + n + big, "\r\n0\r\n\r\n", 8);
+	r = request(s, req, &closed);
+	assert_non_null(strstr(r, "HTTP/1.1 413 Payload Too Large\r\n"));
+	assert_true(closed);
+	free(r);
+	free(req);
+	assert_int_equal(s->fake.nops, 0); /* nothing changed */
+}
+
+static void test_http_errors(void **state)
+{
+	struct srv *s = *state;
+	char req[2048], *r;
+
+	/* a stale version: 500 update out of sequence */
+	snprintf(req, sizeof req,
+		 "POST /v1.41/services/00000000000000aa/update?version=6 HTTP/1.1\r\n"
+		 "Host: d\r\n"
+		 "Content-Length: %zu\r\n\r\n%s",
+		 strlen(body_update_2010), body_update_2010);
+	r = request(s, req, NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 500 Internal Server Error\r\n"));
+	assert_non_null(strstr(r, "{\"message\":\"update out of sequence: service 'web' "
+				  "is at version 7, not 6\"}"));
+	free(r);
+	/* the right version, by id prefix */
+	snprintf(req, sizeof req,
+		 "POST /v1.41/services/00000000000000a/update?version=7 HTTP/1.1\r\n"
+		 "Host: d\r\nContent-Length: %zu\r\n\r\n%s",
+		 strlen(body_update_2010), body_update_2010);
+	r = request(s, req, NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	free(r);
+	/* no version */
+	r = request(s,
+		    "POST /services/web/update HTTP/1.1\r\nHost: d\r\n"
+		    "Content-Length: 2\r\n\r\n{}",
+		    NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
+	assert_non_null(strstr(r, "invalid service version"));
+	free(r);
+	/* name taken */
+	snprintf(
+		req, sizeof req,
+		"POST /services/create HTTP/1.1\r\nHost: d\r\nContent-Length: %zu\r\n\r\n%s",
+		strlen(body_web_2010), body_web_2010);
+	r = request(s, req, NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 409 Conflict\r\n"));
+	assert_non_null(
+		strstr(r, "{\"message\":\"name: a service named 'web' exists\"}"));
+	free(r);
+	/* an unsupported field, named */
+	snprintf(
+		req, sizeof req,
+		"POST /services/create HTTP/1.1\r\nHost: d\r\nContent-Length: %zu\r\n\r\n%s",
+		strlen(body_mount_2010), body_mount_2010);
+	r = request(s, req, NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
+	assert_non_null(strstr(r, "{\"message\":\"TaskTemplate.ContainerSpec.Mounts: not "
+				  "supported by cswarm\"}"));
+	free(r);
+	/* no such service */
+	r = request(s, "GET /v1.41/services/nosuch HTTP/1.1\r\nHost: d\r\n\r\n", NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 404 Not Found\r\n"));
+	assert_non_null(strstr(r, "{\"message\":\"service nosuch not found\"}"));
+	free(r);
+	/* no leader */
+	s->fake.list_status = CS_ENOTLEADER;
+	r = request(s, "GET /services HTTP/1.1\r\nHost: d\r\n\r\n", NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 503 Service Unavailable\r\n"));
+	free(r);
+}
+
+/* Node and swarm updates: a stale version, a field not served, a swarm
+ * spec change: each refused with nothing asked of the control API but
+ * reads. */
+static void test_http_node_swarm_update(void **state)
+{
+	struct srv *s = *state;
+	char *r, *spec;
+	json_t *sw;
+
+	r = post(s, "/v1.41/nodes/n1/update?version=2", "{\"Availability\":\"drain\"}");
+	assert_non_null(strstr(r, "HTTP/1.1 500 Internal Server Error\r\n"));
+	assert_non_null(strstr(r, "{\"message\":\"update out of sequence: node n1 is at "
+				  "version 3, not 2\"}"));
+	free(r);
+	r = post(s, "/v1.41/nodes/n1/update?version=3", "{\"Name\":\"x1\"}");
+	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
+	assert_non_null(strstr(r, "{\"message\":\"Name: not supported by cswarm\"}"));
+	free(r);
+	assert_false(fake_saw(&s->fake, CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE));
+	r = post(s, "/v1.41/nodes/00000000000000/update?version=3",
+		 "{\"Availability\":\"drain\"}");
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	free(r);
+	assert_true(fake_saw(&s->fake, CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE));
+	assert_false(fake_saw(&s->fake, CS__CONTROL_OP__CONTROL_OP_NODE_SET_ROLE));
+
+	r = post(
+		s, "/v1.41/swarm/update?version=2&rotateWorkerToken=true",
+		"{\"Name\":\"default\",\"Orchestration\":{\"TaskHistoryRetentionLimit\":3}}");
+	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
+	assert_non_null(strstr(r, "only token rotation is"));
+	free(r);
+	assert_false(fake_saw(&s->fake, CS__CONTROL_OP__CONTROL_OP_CLUSTER_ROTATE_TOKEN));
+	/* what GET /swarm shows, posted back with a rotation: rotated */
+	r = request(s, "GET /v1.41/swarm HTTP/1.1\r\nHost: d\r\n\r\n", NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	sw = json_loads(strstr(r, "\r\n\r\n") + 4, 0, NULL);
+	assert_non_null(sw);
+	free(r);
+	spec = json_dumps(json_object_get(sw, "Spec"), JSON_COMPACT);
+	json_decref(sw);
+	r = post(s, "/v1.41/swarm/update?version=2&rotateWorkerToken=true", spec);
+	free(spec);
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	free(r);
+	assert_true(fake_saw(&s->fake, CS__CONTROL_OP__CONTROL_OP_CLUSTER_ROTATE_TOKEN));
+}
+
+/* Two requests in one write on one connection: two answers, in order. */
+static void test_http_keep_alive(void **state)
+{
+	struct srv *s = *state;
+	int fd = cli_connect(s);
+	bool closed;
+	char *r, *first, *second;
+	static const char two[] = "GET /v1.41/services HTTP/1.1\r\nHost: d\r\n\r\n"
+				  "GET /v1.41/nodes/n1 HTTP/1.1\r\nHost: d\r\n\r\n";
+
+	cli_send(s, fd, two, strlen(two));
+	r = cli_read(s, fd, 2, &closed);
+	assert_false(closed);
+	first = strstr(r, "HTTP/1.1 200 OK");
+	assert_non_null(first);
+	assert_non_null(strstr(first, "\"Name\":\"web\""));
+	second = strstr(first + 1, "HTTP/1.1 200 OK");
+	assert_non_null(second);
+	assert_non_null(strstr(second, "\"Hostname\":\"n1\""));
+	free(r);
+	/* then idle: the server closes it (after 50 ms here) */
+	r = cli_read(s, fd, 1, &closed);
+	assert_true(closed);
+	free(r);
+	close(fd);
+}
+
+/* A client that sends half a request and stops is closed too. */
+static void test_http_slow_client(void **state)
+{
+	struct srv *s = *state;
+	int fd = cli_connect(s);
+	bool closed;
+	char *r;
+
+	cli_send(s, fd, "GET /services HTTP/1.1\r\nHo", 26);
+	r = cli_read(s, fd, 1, &closed);
+	assert_true(closed);
+	assert_string_equal(r, "");
+	free(r);
+	close(fd);
+	assert_int_equal(s->fake.nops, 0);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_map_full_2010),
+		cmocka_unit_test(test_map_defaults),
+		cmocka_unit_test(test_map_update_and_28),
+		cmocka_unit_test(test_map_modes),
+		cmocka_unit_test(test_map_unsupported),
+		cmocka_unit_test(test_map_bad_input),
+		cmocka_unit_test(test_map_round_trip),
+		cmocka_unit_test(test_task_json),
+		T(test_http_ping),
+		T(test_http_unknown_endpoint),
+		T(test_http_malformed),
+		T(test_http_huge_body),
+		T(test_http_errors),
+		T(test_http_node_swarm_update),
+		cmocka_unit_test_setup_teardown(test_http_keep_alive, setup_short,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_http_slow_client, setup_short,
+						teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
