@@ -473,11 +473,39 @@ static int dj_mode(const json_t *m, Cs__ServiceSpec *s, char *err, size_t n)
 	return 0;
 }
 
+/* The service's labels (an object of strings), into s->labels. */
+static int dj_labels(const json_t *l, Cs__ServiceSpec *s, char *err, size_t n)
+{
+	const char *k;
+	json_t *v;
+	size_t i = 0;
+
+	if (!l)
+		return 0;
+	if (!json_is_object(l))
+		return dj_fail(err, n, "Labels: expected an object");
+	if (json_object_size(l) &&
+	    !(s->labels = calloc(json_object_size(l), sizeof *s->labels)))
+		return CS_ENOMEM;
+	json_object_foreach((json_t *)l, k, v)
+	{
+		Cs__Label *lb;
+		if (!json_is_string(v))
+			return dj_fail(err, n, "Labels.%s: expected a string", k);
+		if (!(lb = s->labels[i] = DJ_NEW(Cs__Label, CS__LABEL__INIT)))
+			return CS_ENOMEM;
+		s->n_labels = ++i;
+		if (!(lb->key = strdup(k)) || !(lb->value = strdup(json_string_value(v))))
+			return CS_ENOMEM;
+	}
+	return 0;
+}
+
 static int dj_spec(const json_t *j, Cs__ServiceSpec *s, char *err, size_t n)
 {
 	static const char *const known[] = {
-		"Name",		  "TaskTemplate", "Mode", "UpdateConfig",
-		"RollbackConfig", "EndpointSpec", NULL};
+		"Name",		  "TaskTemplate", "Mode",   "UpdateConfig",
+		"RollbackConfig", "EndpointSpec", "Labels", NULL};
 	static const char *const tknown[] = {
 		"ContainerSpec", "Resources", "RestartPolicy", "Placement", "ForceUpdate",
 		"Runtime",	 NULL};
@@ -498,6 +526,8 @@ static int dj_spec(const json_t *j, Cs__ServiceSpec *s, char *err, size_t n)
 		return dj_fail(err, n, "Name: required (cswarm does not draw names)");
 	if (!(s->name = strdup(name)))
 		return CS_ENOMEM;
+	if ((rv = dj_labels(dj_get(j, "Labels"), s, err, n)))
+		return rv;
 	if ((ep = dj_get(j, "EndpointSpec"))) {
 		if ((rv = dj_only(ep, "EndpointSpec", eknown, err, n)) ||
 		    (rv = dj_str(ep, "Mode", "EndpointSpec", &emode, err, n)))
@@ -751,7 +781,15 @@ json_t *dockerapi_spec_json(const Cs__ServiceSpec *s)
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "Name", json_string(s->name ? s->name : ""));
-	json_object_set_new(o, "Labels", json_object());
+	{
+		json_t *labels = json_object();
+		for (size_t i = 0; labels && i < s->n_labels; i++)
+			json_object_set_new(labels, s->labels[i]->key,
+					    json_string(s->labels[i]->value
+								? s->labels[i]->value
+								: ""));
+		json_object_set_new(o, "Labels", labels);
+	}
 	json_object_set_new(o, "TaskTemplate", dj_task_spec_json(s->task));
 	if (s->job && s->global)
 		mode = json_pack("{s:{}}", "GlobalJob");
@@ -789,8 +827,8 @@ json_t *dockerapi_service_json(const Cs__Service *svc)
 	json_object_set_new(o, "ID", dj_idj(svc->id));
 	json_object_set_new(o, "Version",
 			    json_pack("{s:I}", "Index", (json_int_t)svc->version));
-	json_object_set_new(o, "CreatedAt", dj_time(0));
-	json_object_set_new(o, "UpdatedAt", dj_time(0));
+	json_object_set_new(o, "CreatedAt", dj_time(svc->created_ms));
+	json_object_set_new(o, "UpdatedAt", dj_time(svc->updated_ms));
 	if (svc->spec)
 		json_object_set_new(o, "Spec", dockerapi_spec_json(svc->spec));
 	if (svc->previous_spec)
@@ -856,8 +894,11 @@ json_t *dockerapi_task_json(const Cs__Task *t, const Cs__Service *svc, int64_t o
 	json_object_set_new(o, "ID", dj_idj(t->id));
 	json_object_set_new(o, "Version",
 			    json_pack("{s:I}", "Index", (json_int_t)t->version));
-	json_object_set_new(o, "CreatedAt", dj_time(0));
-	json_object_set_new(o, "UpdatedAt", dj_time(when));
+	/* the store's times (the leader's wall clock); a status newer than
+	 * the record's last write is the agent's (its clock, offset here) */
+	json_object_set_new(o, "CreatedAt", dj_time(t->created_ms));
+	json_object_set_new(o, "UpdatedAt",
+			    dj_time(when > t->updated_ms ? when : t->updated_ms));
 	spec = dj_task_spec_json(dj_task_spec_of(t, svc));
 	json_object_set_new(o, "Spec", spec);
 	json_object_set_new(o, "ServiceID", dj_idj(t->service_id));
@@ -908,8 +949,8 @@ json_t *dockerapi_node_json(const Cs__Node *nd, uint64_t leader_raft_id)
 	json_object_set_new(o, "ID", dj_idj(nd->id));
 	json_object_set_new(o, "Version",
 			    json_pack("{s:I}", "Index", (json_int_t)nd->version));
-	json_object_set_new(o, "CreatedAt", dj_time(0));
-	json_object_set_new(o, "UpdatedAt", dj_time(0));
+	json_object_set_new(o, "CreatedAt", dj_time(nd->created_ms));
+	json_object_set_new(o, "UpdatedAt", dj_time(nd->updated_ms));
 	json_object_set_new(o, "Spec",
 			    json_pack("{s:o,s:s,s:s}", "Labels", labels, "Role",
 				      nd->desired_role == CS__NODE_ROLE__NODE_ROLE_MANAGER
@@ -1811,12 +1852,9 @@ static void dapi_service_update(struct dapi_conn *c, const struct dapi_route *r)
 			c, amb ? 400 : 404,
 			amb ? "service %s is ambiguous" : "service %s not found", r->arg);
 	if (rollback) {
-		if (!svc->previous_spec)
-			return dapi_error(c, 400,
-					  "service %s has no previous spec to "
-					  "roll back to",
-					  r->arg);
-		req.spec = svc->previous_spec;
+		/* the manager's rollback: its rollback config, ROLLBACK_STARTED
+		 * (SwarmKit's rollback=previous) */
+		req.rollback = true;
 	} else {
 		rv = dockerapi_spec_from_json(c->body ? c->body : "", c->body_len, &spec,
 					      err, sizeof err);

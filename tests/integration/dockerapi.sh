@@ -149,7 +149,7 @@ grep -Eq "dapiw1 +Ready +Active +cswarm" "$WORK/out" ||
 # ---------------------------------------------------------------- services
 say "docker service create --replicas 2 (--detach=false: progress until converged)"
 dkt 120 service create --detach=false --name web --replicas 2 --env GREETING=hi \
-	--restart-delay 2s --update-parallelism 1 --update-delay 1s \
+	--label tier=front --restart-delay 2s --update-parallelism 1 --update-delay 1s \
 	"$IMAGE" sleep 1000 >"$WORK/out" 2>"$WORK/err" ||
 	fail "service create: $(cat "$WORK/out" "$WORK/err")"
 # cswarm asks no registry: the CLI warns that it could not record a digest
@@ -173,6 +173,12 @@ dk service ps web >"$WORK/out" 2>&1 || fail "service ps: $(cat "$WORK/out")"
 [ "$(dk service ps web --filter desired-state=running -q | wc -l)" -eq 2 ] ||
 	fail "service ps --filter desired-state=running: $(dk service ps web --filter desired-state=running -q)"
 dk service inspect web >"$WORK/out" 2>&1 || fail "service inspect: $(cat "$WORK/out")"
+# the service's labels and the store's times
+[ "$(dk service inspect web --format '{{index .Spec.Labels "tier"}}')" = front ] ||
+	fail "service labels: $(dk service inspect web --format '{{json .Spec.Labels}}')"
+case "$(dk service inspect web --format '{{.CreatedAt}}')" in
+0001-*|"") fail "service CreatedAt: $(dk service inspect web --format '{{.CreatedAt}}')" ;;
+esac
 [ "$(jq -r '.[0].ID' "$WORK/out")" = "$SID" ] || fail "inspect: ID $(jq -r '.[0].ID' "$WORK/out")"
 [ "$(jq -r '.[0].Spec.TaskTemplate.ContainerSpec.Args | join(" ")' "$WORK/out")" = "sleep 1000" ] ||
 	fail "inspect: Args $(jq -c '.[0].Spec.TaskTemplate.ContainerSpec.Args' "$WORK/out")"
@@ -256,9 +262,10 @@ dk service create --name mnt --mount type=bind,src=/tmp,dst=/x "$IMAGE" sleep 1 
 	fail "a service with a mount was created"
 grep -q "TaskTemplate.ContainerSpec.Mounts: not supported by cswarm" "$WORK/out" ||
 	fail "mount: $(cat "$WORK/out")"
-dk service create --name lab --label a=b "$IMAGE" sleep 1 >"$WORK/out" 2>&1 &&
-	fail "a service with labels was created"
-grep -q "Labels: not supported by cswarm" "$WORK/out" || fail "labels: $(cat "$WORK/out")"
+dk service create --name lab --container-label a=b "$IMAGE" sleep 1 >"$WORK/out" 2>&1 &&
+	fail "a service with container labels was created"
+grep -q "TaskTemplate.ContainerSpec.Labels: not supported by cswarm" "$WORK/out" ||
+	fail "container labels: $(cat "$WORK/out")"
 dk service inspect nosuch >"$WORK/out" 2>&1 && fail "inspect of no service succeeded"
 grep -qi "no such service: nosuch" "$WORK/out" || fail "inspect nosuch: $(cat "$WORK/out")"
 [ "$(ctl dapim1 service ls --format json | jq length)" -eq 1 ] ||

@@ -1,6 +1,9 @@
 # Shell helpers shared by the real-daemon tests (cluster.sh,
-# worker-restart.sh, tests/soak/soak.sh). Sourced, not run. The caller
-# defines say (its own prefix) and, for fail, the exit path it traps.
+# worker-restart.sh, tls.sh, security.sh, job.sh, health.sh, network.sh,
+# tests/soak/soak.sh). Sourced, not run. The caller defines say (its own
+# prefix) and, for fail, the exit path it traps; for ctl and start_node,
+# SWARMD, SWARMCTL, WORK, DOCKER_SOCK and the arrays PORT and PID
+# (declare -A). A script may define its own after sourcing this.
 
 fail() {
 	say "FAIL: $*" >&2
@@ -28,5 +31,42 @@ pick_port() {
 	while :; do
 		p=$((20000 + RANDOM % 30000))
 		port_free "$p" && { echo "$p"; return; }
+	done
+}
+
+# ctl NODE ARGS...: swarmctl on NODE's control socket.
+ctl() {
+	local n=$1
+	shift
+	"$SWARMCTL" --socket "$WORK/$n.sock" "$@"
+}
+
+# start_node NAME [swarmd flags...]: swarmd NAME in the background, state in
+# $WORK/NAME, log appended to $WORK/NAME.log, on a port of its own (PORT[NAME],
+# kept across restarts), its pid in PID[NAME], Docker at $DOCKER_SOCK (a
+# join token comes from the caller's SWARMD_JOIN_TOKEN or flags). A port
+# picked free can be taken by someone else before swarmd binds it: a first
+# start that dies of that tries another port (up to 5).
+start_node() {
+	local n=$1 fresh= tries=0
+	shift
+	[ -n "${PORT[$n]:-}" ] || {
+		PORT[$n]=$(pick_port)
+		fresh=1
+	}
+	while :; do
+		"$SWARMD" --state-dir "$WORK/$n" --listen-addr "127.0.0.1:${PORT[$n]}" \
+			--hostname "$n" --control-socket "$WORK/$n.sock" \
+			--docker-socket "$DOCKER_SOCK" --log-level "${CSWARM_IT_LOG_LEVEL:-info}" "$@" \
+			>>"$WORK/$n.log" 2>&1 &
+		PID[$n]=$!
+		[ -n "$fresh" ] || return 0
+		sleep 0.3
+		kill -0 "${PID[$n]}" 2>/dev/null && return 0
+		tail -n 1 "$WORK/$n.log" | grep -q "address already in use" || return 0
+		tries=$((tries + 1))
+		[ $tries -lt 5 ] || return 0
+		say "$n: port ${PORT[$n]} was taken meanwhile; another"
+		PORT[$n]=$(pick_port)
 	done
 }

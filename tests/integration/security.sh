@@ -44,30 +44,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# fail, wait_for, port_free, pick_port
+# fail, wait_for, port_free, pick_port, ctl, start_node
 . "$(dirname "$0")/lib.sh"
+DOCKER_SOCK=$WORK/no-docker.sock # no Docker: the nodes run no task here
 
 for tool in jq openssl python3; do
 	command -v $tool >/dev/null || fail "$tool is missing (make deps installs it)"
 done
 [ -x "$SWARMD" ] && [ -x "$SWARMCTL" ] || fail "build $SWARMD and $SWARMCTL first"
-
-ctl() { # ctl NODE ARGS...: swarmctl on NODE's control socket
-	local n=$1
-	shift
-	"$SWARMCTL" --socket "$WORK/$n.sock" "$@"
-}
-
-start_node() { # start_node NAME [swarmd flags...] (SWARMD_JOIN_TOKEN from the caller)
-	local n=$1
-	shift
-	[ -n "${PORT[$n]:-}" ] || PORT[$n]=$(pick_port)
-	"$SWARMD" --state-dir "$WORK/$n" --listen-addr "127.0.0.1:${PORT[$n]}" \
-		--hostname "$n" --control-socket "$WORK/$n.sock" \
-		--docker-socket "$WORK/no-docker.sock" --log-level info "$@" \
-		>>"$WORK/$n.log" 2>&1 &
-	PID[$n]=$!
-}
 
 alive() { kill -0 "${PID[$1]}" 2>/dev/null; }
 node_id() { ctl m1 node ls --format json | jq -r ".[] | select(.hostname == \"$1\") | .id"; }

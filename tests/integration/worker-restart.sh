@@ -59,14 +59,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# fail, wait_for, port_free, pick_port
+# fail, wait_for, port_free, pick_port, ctl, start_node
 . "$(dirname "$0")/lib.sh"
-
-ctl() { # ctl NODE ARGS...: swarmctl on NODE's control socket
-	local n=$1
-	shift
-	"$SWARMCTL" --socket "$WORK/$n.sock" "$@"
-}
 
 start_node() { # start_node NAME DOCKER_SOCKET [swarmd flags...]
 	local n=$1 sock=$2

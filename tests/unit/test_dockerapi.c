@@ -232,9 +232,21 @@ static void test_map_unsupported(void **state)
 	parse_fails(body_mount_2010,
 		    "TaskTemplate.ContainerSpec.Mounts: not supported by "
 		    "cswarm");
-	parse_fails("{\"Name\":\"l\",\"Labels\":{\"x\":\"y\"},\"TaskTemplate\":{"
+	/* the service's labels are the model's (ServiceSpec.labels); the
+	 * container's are not */
+	{
+		Cs__ServiceSpec *l = parse_ok(
+			"{\"Name\":\"l\",\"Labels\":{\"x\":\"y\",\"tier\":\"front\"},"
+			"\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}}}");
+		assert_int_equal(l->n_labels, 2);
+		assert_string_equal(l->labels[0]->key, "x");
+		assert_string_equal(l->labels[0]->value, "y");
+		assert_string_equal(l->labels[1]->key, "tier");
+		cs__service_spec__free_unpacked(l, NULL);
+	}
+	parse_fails("{\"Name\":\"l\",\"Labels\":{\"x\":1},\"TaskTemplate\":{"
 		    "\"ContainerSpec\":{\"Image\":\"i\"}}}",
-		    "Labels: not supported by cswarm");
+		    "Labels.x: expected a string");
 	parse_fails(
 		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
 		"\"Labels\":{\"a\":\"b\"}}}}",
