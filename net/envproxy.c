@@ -123,6 +123,7 @@ void envproxy_init(struct envproxy *p, struct env *real)
 	assert(p != NULL && real != NULL && real->ops != NULL);
 	r = real->ops;
 	p->real = real;
+	p->data = NULL;
 	p->ops = *r; /* ctl_do, ctl_close: no env to translate */
 	p->ops.now_ms = fw_now_ms;
 	p->ops.timer_start = fw_timer_start;

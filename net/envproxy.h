@@ -15,6 +15,7 @@ struct envproxy {
 	struct env env;	    /* give &env to the program */
 	struct env_ops ops; /* the forwarders; overwrite what you replace */
 	struct env *real;
+	void *data; /* for the ops that replace forwarders (NULL at init) */
 };
 
 /* envproxy_init fills p: every op of ops forwards to real (ctl_do and
