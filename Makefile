@@ -96,7 +96,7 @@ PROTO_H := $(GEN)/core/api.pb-c.h
 CORE_SRC := $(sort $(wildcard core/*.c)) $(PROTO_C)
 SIM_MAIN_SRC := sim/swarmsim.c sim/explore_main.c
 SIM_LIB_SRC := $(filter-out $(SIM_MAIN_SRC),$(sort $(wildcard sim/*.c)))
-NET_MAIN_SRC := net/swarmd.c net/swarmctl.c
+NET_MAIN_SRC := net/swarmd.c net/swarmctl.c net/swarmload.c
 NET_LIB_SRC := $(filter-out $(NET_MAIN_SRC),$(sort $(wildcard net/*.c)))
 TEST_SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -124,6 +124,8 @@ SWARMSIM := $(BIN)/swarmsim
 SWARMD := $(BIN)/swarmd
 SWARMCTL := $(BIN)/swarmctl
 DAEMONS := $(if $(wildcard net/swarmd.c),$(SWARMD)) $(if $(wildcard net/swarmctl.c),$(SWARMCTL))
+# the load generator (issue 18): N real agents in one process, fake executor
+SWARMLOAD := $(BIN)/swarmload
 
 SCENARIOS := $(sort $(wildcard scenarios/*.scn))
 
@@ -131,7 +133,7 @@ SCENARIOS := $(sort $(wildcard scenarios/*.scn))
 .PHONY: all deps lint-deps run test check unit scenarios onerule bench integration huge \
 	soak coverage lint install clean
 
-all: $(SWARMSIM) $(DAEMONS)
+all: $(SWARMSIM) $(DAEMONS) $(SWARMLOAD)
 
 deps:
 	$(call install_pkgs,$(DEPS_PKGS))
@@ -229,7 +231,7 @@ bench: deps
 
 .PHONY: bench-bins
 # bench_raftreal runs build/swarmd and build/swarmctl (when their sources exist)
-bench-bins: $(BENCH_BIN) $(DAEMONS)
+bench-bins: $(BENCH_BIN) $(DAEMONS) $(SWARMLOAD)
 
 coverage: deps
 	$(Q)rm -rf build/cov reports/coverage
@@ -287,7 +289,7 @@ $(LIBSIM): $(SIM_LIB_OBJ)
 $(LIBNET): $(NET_LIB_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
-$(BIN)/swarmd $(BIN)/swarmctl: $(BIN)/%: $(O)/net/%.o $(LIBNET) $(LIBCORE)
+$(BIN)/swarmd $(BIN)/swarmctl $(BIN)/swarmload: $(BIN)/%: $(O)/net/%.o $(LIBNET) $(LIBCORE)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(NET_LDLIBS)
 
