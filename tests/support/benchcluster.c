@@ -301,6 +301,35 @@ out:
 	return leader;
 }
 
+int benchcluster_drain(struct benchcluster *c, int leader)
+{
+	for (int i = 0; i < BENCHCLUSTER_MANAGERS; i++) {
+		Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+		Cs__ControlResponse *resp = NULL;
+		char err[256];
+		int rv;
+
+		req.id = 10 + (uint64_t)i;
+		req.op = CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE;
+		req.name = c->m[i].name;
+		req.set_availability = true;
+		req.availability = CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
+		rv = ctlsock_request(c->m[leader].sock, &req, &resp, BC_CALL_MS * 5, err,
+				     sizeof err);
+		if (rv == 0 && resp->status != 0)
+			snprintf(err, sizeof err, "%s",
+				 resp->error ? resp->error : "refused");
+		if (rv || resp->status != 0) {
+			fprintf(stderr, "%s: drain %s: %s\n", c->who, c->m[i].name, err);
+			if (resp)
+				cs__control_response__free_unpacked(resp, NULL);
+			return -1;
+		}
+		cs__control_response__free_unpacked(resp, NULL);
+	}
+	return 0;
+}
+
 double benchcluster_cpu(const struct benchcluster *c)
 {
 	double secs = 0;

@@ -50,6 +50,13 @@ int benchcluster_start(struct benchcluster *c, int ms);
  * 3 managers, one leading. Returns the leader's index, or -1. */
 int benchcluster_wait_managers(struct benchcluster *c, int ms);
 
+/* benchcluster_drain drains the 3 managers (NODE_UPDATE availability
+ * DRAIN through m[leader]'s socket): a control plane that runs no tasks
+ * (the managers have no Docker, so a task placed on one would be
+ * rejected and placed again after the restart delay). Returns 0 or -1
+ * (said why). */
+int benchcluster_drain(struct benchcluster *c, int leader);
+
 /* benchcluster_alive: false (and says so) when a daemon exited. */
 bool benchcluster_alive(struct benchcluster *c);
 
