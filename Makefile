@@ -8,6 +8,8 @@
 #   make test       ASan+UBSan build, every cmocka test, the one-rule check,
 #                   the scenario suite twice (determinism)
 #   make bench      benchmarks (release build); timing claims live here only
+#   make swarmload-smoke  3 real managers, build/swarmload with 100 agents
+#                   (fake executor), 1,000 replicas all RUNNING (in make test)
 #   make soak       real daemons and Docker under seeded random faults for
 #                   SOAK_SECONDS (600); SOAK_SEED=N repeats a run's schedule
 #   make huge       scenarios/huge/ (the full sizes of scenarios/large/)
@@ -178,6 +180,8 @@ test: deps
 	$(Q)tests/integration/health.sh build
 	@# a short soak: a minute of random faults, then convergence
 	$(Q)SOAK_SECONDS=60 tests/soak/soak.sh build
+	@# issue 18: the load generator's smoke run (100 agents, 1,000 tasks)
+	$(Q)$(MAKE) --no-print-directory swarmload-smoke
 
 # The integration test alone: 3 managers and 2 workers as processes against a
 # real dockerd (started when none answers; needs root to start one).
@@ -192,6 +196,16 @@ integration: deps
 	tests/integration/tls.sh build
 	tests/integration/security.sh build
 	tests/integration/health.sh build
+
+# The load generator's smoke run (in make test): 3 real managers, 100 real
+# agents in build/swarmload with the fake executor, a service of 1,000
+# replicas all RUNNING. `make bench` runs the same at 1,000 x 10,000;
+# build/release/bench/bench_swarmload 10000 100000 is the issue's size.
+.PHONY: swarmload-smoke
+swarmload-smoke:
+	$(Q)$(MAKE) --no-print-directory VARIANT=release build/swarmd build/swarmload \
+	  build/release/bench/bench_swarmload
+	build/release/bench/bench_swarmload 100 1000
 
 # The soak alone (not in `make test`, which runs a one-minute one): 3
 # managers and 3 workers as processes on one dockerd under a seeded schedule
