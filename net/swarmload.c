@@ -81,9 +81,12 @@ static const char sl_usage[] =
 	"  --seed N                 the fake executor's seed (default 1)\n"
 	"  --name-prefix P          agents are P1..PN (default load)\n"
 	"  --state-dir DIR          agents' state under DIR (default: a new\n"
-	"                           /tmp/swarmload-XXXXXX, removed at exit)\n"
+	"                           /dev/shm/swarmload-XXXXXX, else /tmp/...,\n"
+	"                           removed at a successful exit; a disk there\n"
+	"                           makes one thread do every agent's fsyncs)\n"
 	"  --watch NAME=PID         report that process's CPU and memory per\n"
-	"                           phase (repeatable: the managers)\n"
+	"                           phase (repeatable: the managers; at most\n"
+	"                           15); swarmload's own is reported too\n"
 	"  --timeout S              a phase that takes longer fails (default 600)\n"
 	"  --help\n"
 	"\n"
@@ -266,11 +269,11 @@ static int sl_parse(struct swarmload *sl, int argc, char **argv)
 		} else if (strcmp(f, "--watch") == 0) {
 			const char *eq = strchr(arg, '=');
 			struct sl_watch *w = &sl->watch[sl->watch_count];
-			if (sl->watch_count == SL_WATCH_MAX || !eq || eq == arg ||
+			if (sl->watch_count == SL_WATCH_MAX - 1 || !eq || eq == arg ||
 			    (size_t)(eq - arg) >= sizeof w->name ||
 			    sl_u64(f, eq + 1, 1, INT32_MAX, &v)) {
 				fprintf(stderr, "swarmload: --watch: NAME=PID, at most %d\n",
-					SL_WATCH_MAX);
+					SL_WATCH_MAX - 1);
 				return -1;
 			}
 			snprintf(w->name, sizeof w->name, "%.*s", (int)(eq - arg), arg);
@@ -284,6 +287,11 @@ static int sl_parse(struct swarmload *sl, int argc, char **argv)
 			fprintf(stderr, "swarmload: unknown option %s (--help)\n", f);
 			return -1;
 		}
+	}
+	if (sl->watch_count < SL_WATCH_MAX) { /* and itself, last */
+		snprintf(sl->watch[sl->watch_count].name, sizeof sl->watch[0].name,
+			 "swarmload(self)");
+		sl->watch[sl->watch_count++].pid = getpid();
 	}
 	if (!sl->manager_count) {
 		fprintf(stderr, "swarmload: --join HOST:PORT is required (--help)\n");
@@ -798,9 +806,13 @@ static int sl_fds(struct swarmload *sl)
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return -1;
-	if (rl.rlim_cur < need && rl.rlim_max > rl.rlim_cur) {
-		rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
-		setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < need) {
+		/* past the hard limit when privileged (root), else up to it */
+		struct rlimit want = {need, rl.rlim_max > need ? rl.rlim_max : need};
+		if (setrlimit(RLIMIT_NOFILE, &want) != 0) {
+			rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
 		getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (rl.rlim_cur < need) {
@@ -862,7 +874,16 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	} else {
-		snprintf(sl->dir, sizeof sl->dir, "/tmp/swarmload-XXXXXX");
+		/* tmpfs when there is one: N machines' fsyncs, each on its own
+		 * disk, are not N fsyncs in a row on one thread's disk (on
+		 * /tmp, 1,000 agents took 12.8 s to start 10,000 containers,
+		 * 2.6 s on /dev/shm, the managers unchanged) */
+		struct stat st;
+		snprintf(sl->dir, sizeof sl->dir, "%s/swarmload-XXXXXX",
+			 stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
+					 access("/dev/shm", W_OK) == 0
+				 ? "/dev/shm"
+				 : "/tmp");
 		if (!mkdtemp(sl->dir)) {
 			fprintf(stderr, "swarmload: mkdtemp: %s\n", strerror(errno));
 			goto out;
