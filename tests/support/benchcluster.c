@@ -75,10 +75,12 @@ int benchcluster_init(struct benchcluster *c, const char *prefix)
 	signal(SIGPIPE, SIG_IGN);
 	for (int i = 0; i < BENCHCLUSTER_MANAGERS; i++) {
 		struct benchcluster_mgr *m = &c->m[i];
-		snprintf(m->name, sizeof m->name, "m%d", i + 1);
-		snprintf(m->dir, sizeof m->dir, "%s/%s", c->root, m->name);
-		snprintf(m->sock, sizeof m->sock, "%s/%s.sock", c->root, m->name);
-		snprintf(m->log, sizeof m->log, "%s/%s.log", c->root, m->name);
+		char root[sizeof c->root], name[sizeof m->name] = {'m', (char)('1' + i)};
+		memcpy(root, c->root, sizeof root); /* no overlap for -Wrestrict */
+		memcpy(m->name, name, sizeof name);
+		snprintf(m->dir, sizeof m->dir, "%s/%s", root, name);
+		snprintf(m->sock, sizeof m->sock, "%s/%s.sock", root, name);
+		snprintf(m->log, sizeof m->log, "%s/%s.log", root, name);
 		m->port = bench_free_port();
 		for (int tries = 0;
 		     i > 0 && tries < 100 &&
@@ -345,6 +347,10 @@ double benchcluster_cpu(const struct benchcluster *c)
 
 void benchcluster_fini(struct benchcluster *c)
 {
-	if (c->root[0])
+	const char *keep = getenv("BENCH_KEEP");
+	if (c->root[0] && keep && *keep && strcmp(keep, "0") != 0)
+		fprintf(stderr, "%s: BENCH_KEEP: the managers' state and logs are in %s\n",
+			c->who, c->root);
+	else if (c->root[0])
 		bench_rm_tree(c->root);
 }

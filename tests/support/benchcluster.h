@@ -70,7 +70,8 @@ void benchcluster_dump_logs(const struct benchcluster *c);
 /* benchcluster_stop: SIGTERM to the group, SIGKILL what is left after 10 s. */
 void benchcluster_stop(struct benchcluster *c);
 
-/* benchcluster_fini removes the root. */
+/* benchcluster_fini removes the root (kept, and named on stderr, when the
+ * environment has BENCH_KEEP=1). */
 void benchcluster_fini(struct benchcluster *c);
 
 #endif
