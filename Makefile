@@ -8,6 +8,8 @@
 #   make test       ASan+UBSan build, every cmocka test, the one-rule check,
 #                   the scenario suite twice (determinism)
 #   make bench      benchmarks (release build); timing claims live here only
+#   make swarmload-smoke  3 real managers, build/swarmload with 100 agents
+#                   (fake executor), 1,000 replicas all RUNNING (in make test)
 #   make soak       real daemons and Docker under seeded random faults for
 #                   SOAK_SECONDS (600); SOAK_SEED=N repeats a run's schedule
 #   make huge       scenarios/huge/ (the full sizes of scenarios/large/)
@@ -96,7 +98,7 @@ PROTO_H := $(GEN)/core/api.pb-c.h
 CORE_SRC := $(sort $(wildcard core/*.c)) $(PROTO_C)
 SIM_MAIN_SRC := sim/swarmsim.c sim/explore_main.c
 SIM_LIB_SRC := $(filter-out $(SIM_MAIN_SRC),$(sort $(wildcard sim/*.c)))
-NET_MAIN_SRC := net/swarmd.c net/swarmctl.c
+NET_MAIN_SRC := net/swarmd.c net/swarmctl.c net/swarmload.c
 NET_LIB_SRC := $(filter-out $(NET_MAIN_SRC),$(sort $(wildcard net/*.c)))
 TEST_SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -124,6 +126,8 @@ SWARMSIM := $(BIN)/swarmsim
 SWARMD := $(BIN)/swarmd
 SWARMCTL := $(BIN)/swarmctl
 DAEMONS := $(if $(wildcard net/swarmd.c),$(SWARMD)) $(if $(wildcard net/swarmctl.c),$(SWARMCTL))
+# the load generator (issue 18): N real agents in one process, fake executor
+SWARMLOAD := $(BIN)/swarmload
 
 SCENARIOS := $(sort $(wildcard scenarios/*.scn))
 
@@ -131,7 +135,7 @@ SCENARIOS := $(sort $(wildcard scenarios/*.scn))
 .PHONY: all deps lint-deps run test check unit scenarios onerule bench integration huge \
 	soak coverage lint install clean
 
-all: $(SWARMSIM) $(DAEMONS)
+all: $(SWARMSIM) $(DAEMONS) $(SWARMLOAD)
 
 deps:
 	$(call install_pkgs,$(DEPS_PKGS))
@@ -179,6 +183,8 @@ test: deps
 	$(Q)tests/integration/dockerapi.sh build
 	@# a short soak: a minute of random faults, then convergence
 	$(Q)SOAK_SECONDS=60 tests/soak/soak.sh build
+	@# issue 18: the load generator's smoke run (100 agents, 1,000 tasks)
+	$(Q)$(MAKE) --no-print-directory swarmload-smoke
 
 # The integration test alone: 3 managers and 2 workers as processes against a
 # real dockerd (started when none answers; needs root to start one).
@@ -194,6 +200,16 @@ integration: deps
 	tests/integration/security.sh build
 	tests/integration/health.sh build
 	tests/integration/dockerapi.sh build
+
+# The load generator's smoke run (in make test): 3 real managers, 100 real
+# agents in build/swarmload with the fake executor, a service of 1,000
+# replicas all RUNNING. `make bench` runs the same at 1,000 x 10,000;
+# build/release/bench/bench_swarmload 10000 100000 is the issue's size.
+.PHONY: swarmload-smoke
+swarmload-smoke:
+	$(Q)$(MAKE) --no-print-directory VARIANT=release build/swarmd build/swarmload \
+	  build/release/bench/bench_swarmload
+	build/release/bench/bench_swarmload 100 1000
 
 # The soak alone (not in `make test`, which runs a one-minute one): 3
 # managers and 3 workers as processes on one dockerd under a seeded schedule
@@ -233,7 +249,7 @@ bench: deps
 
 .PHONY: bench-bins
 # bench_raftreal runs build/swarmd and build/swarmctl (when their sources exist)
-bench-bins: $(BENCH_BIN) $(DAEMONS)
+bench-bins: $(BENCH_BIN) $(DAEMONS) $(SWARMLOAD)
 
 coverage: deps
 	$(Q)rm -rf build/cov reports/coverage
@@ -291,7 +307,7 @@ $(LIBSIM): $(SIM_LIB_OBJ)
 $(LIBNET): $(NET_LIB_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
-$(BIN)/swarmd $(BIN)/swarmctl: $(BIN)/%: $(O)/net/%.o $(LIBNET) $(LIBCORE)
+$(BIN)/swarmd $(BIN)/swarmctl $(BIN)/swarmload: $(BIN)/%: $(O)/net/%.o $(LIBNET) $(LIBCORE)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(NET_LDLIBS)
 

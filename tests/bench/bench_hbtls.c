@@ -63,6 +63,7 @@
 #include "core/manager.h"
 #include "core/node.h"
 #include "core/store.h"
+#include "net/envproxy.h"
 #include "net/uvenv.h"
 #include "tests/support/benchutil.h"
 
@@ -87,12 +88,10 @@ enum phase {
 	PH_FAILED,  /* agents: could not start or join */
 };
 
-/* A tap: a copy of a node's env whose listen puts a counter in front of the
- * node's receive callback. */
+/* A tap: a proxy of a node's env (net/envproxy) whose listen puts a
+ * counter in front of the node's receive callback. */
 struct tap {
-	struct env proxy;
-	struct env_ops ops;
-	struct env *real;
+	struct envproxy px; /* first: a tap is found from its env */
 	env_recv_cb recv;
 	env_peer_cb peer;
 	void *data;
@@ -158,151 +157,34 @@ static void tap_recv(struct env *env, const char *from, const uint8_t *buf, size
 	(void)env;
 	if (len > 0 && buf[0] == t->tag && (!t->self || strcmp(from, t->self) != 0))
 		atomic_fetch_add_explicit(t->count, 1, memory_order_relaxed);
-	t->recv(&t->proxy, from, buf, len, t->data);
+	t->recv(&t->px.env, from, buf, len, t->data);
 }
 
 static void tap_peer(struct env *env, const char *addr, bool up, void *data)
 {
 	struct tap *t = data;
 	(void)env;
-	t->peer(&t->proxy, addr, up, t->data);
+	t->peer(&t->px.env, addr, up, t->data);
 }
 
-/* The proxy's ops: uvenv's own, called on the real env (uvenv checks that
- * the env it is given is its own), but for listen. Callbacks come with the
- * real env, so that only the program's own calls come through here. */
-static struct tap *tap_of(struct env *env)
-{
-	return (struct tap *)((char *)env - offsetof(struct tap, proxy));
-}
-#define REAL(env) (tap_of(env)->real)
-
+/* The proxy's listen: callbacks come with the real env, so that only the
+ * program's own calls come through the proxy. */
 static int tap_listen(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb,
 		      void *data)
 {
-	struct tap *t = tap_of(env);
+	struct tap *t = (struct tap *)envproxy_of(env);
 	t->recv = recv_cb;
 	t->peer = peer_cb;
 	t->data = data;
-	return t->real->ops->listen(t->real, recv_cb ? tap_recv : NULL,
-				    peer_cb ? tap_peer : NULL, t);
-}
-
-static ms_t fw_now_ms(struct env *env)
-{
-	return REAL(env)->ops->now_ms(REAL(env));
-}
-static int fw_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms, env_timer_cb cb,
-			  void *data, env_timer_id *id)
-{
-	return REAL(env)->ops->timer_start(REAL(env), delay_ms, repeat_ms, cb, data, id);
-}
-static void fw_timer_stop(struct env *env, env_timer_id id)
-{
-	REAL(env)->ops->timer_stop(REAL(env), id);
-}
-static const char *fw_self_addr(struct env *env)
-{
-	return REAL(env)->ops->self_addr(REAL(env));
-}
-static int fw_send(struct env *env, const char *addr, const uint8_t *buf, size_t len)
-{
-	return REAL(env)->ops->send(REAL(env), addr, buf, len);
-}
-static int fw_storage_open(struct env *env, const char *name, struct sqlite3 **db)
-{
-	return REAL(env)->ops->storage_open(REAL(env), name, db);
-}
-static uint64_t fw_random_u64(struct env *env)
-{
-	return REAL(env)->ops->random_u64(REAL(env));
-}
-static void fw_log(struct env *env, enum env_log_level level, const char *msg)
-{
-	REAL(env)->ops->log(REAL(env), level, msg);
-}
-static int fw_ctl_open(struct env *env, const struct env_container_spec *spec,
-		       struct env_ctl **ctl)
-{
-	return REAL(env)->ops->ctl_open(REAL(env), spec, ctl);
-}
-static int fw_ctl_list(struct env *env, struct env_ctl_list_req *req, env_ctl_list_cb cb)
-{
-	return REAL(env)->ops->ctl_list(REAL(env), req, cb);
-}
-static void fw_exit(struct env *env, const char *why)
-{
-	REAL(env)->ops->exit(REAL(env), why);
-}
-static void fw_sender(struct env *env, struct env_identity *out)
-{
-	REAL(env)->ops->sender(REAL(env), out);
-}
-static int fw_pki_csr(struct env *env, uint8_t *buf, size_t cap, size_t *len)
-{
-	return REAL(env)->ops->pki_csr(REAL(env), buf, cap, len);
-}
-static int fw_pki_ca_create(struct env *env, uint64_t cluster_id, ms_t life_ms,
-			    uint8_t *cert, size_t cert_cap, size_t *cert_len,
-			    uint8_t *key, size_t key_cap, size_t *key_len)
-{
-	return REAL(env)->ops->pki_ca_create(REAL(env), cluster_id, life_ms, cert,
-					     cert_cap, cert_len, key, key_cap, key_len);
-}
-static int fw_pki_sign(struct env *env, const struct env_blob *ca_cert,
-		       const struct env_blob *ca_key, const struct env_blob *csr,
-		       const struct env_identity *who, ms_t life_ms, uint8_t *cert,
-		       size_t cap, size_t *len)
-{
-	return REAL(env)->ops->pki_sign(REAL(env), ca_cert, ca_key, csr, who, life_ms,
-					cert, cap, len);
-}
-static int fw_pki_install(struct env *env, const struct env_blob *cert,
-			  const struct env_blob *roots, size_t root_count)
-{
-	return REAL(env)->ops->pki_install(REAL(env), cert, roots, root_count);
-}
-static int fw_pki_pin(struct env *env, const uint8_t digest[ENV_DIGEST_BYTES])
-{
-	return REAL(env)->ops->pki_pin(REAL(env), digest);
-}
-static int fw_pki_info(struct env *env, const struct env_blob *cert,
-		       struct env_identity *out)
-{
-	return REAL(env)->ops->pki_info(REAL(env), cert, out);
-}
-static int fw_reply(struct env *env, uint64_t conn, const uint8_t *buf, size_t len)
-{
-	return REAL(env)->ops->reply(REAL(env), conn, buf, len);
+	return t->px.real->ops->listen(t->px.real, recv_cb ? tap_recv : NULL,
+				       peer_cb ? tap_peer : NULL, t);
 }
 
 static void tap_init(struct tap *t, struct env *real, uint8_t tag, const char *self,
 		     atomic_uint_fast64_t *count)
 {
-	t->real = real;
-	t->ops = *real->ops; /* ctl_do, ctl_close: no env */
-	t->ops.now_ms = fw_now_ms;
-	t->ops.timer_start = fw_timer_start;
-	t->ops.timer_stop = fw_timer_stop;
-	t->ops.self_addr = fw_self_addr;
-	t->ops.listen = tap_listen;
-	t->ops.send = fw_send;
-	t->ops.storage_open = fw_storage_open;
-	t->ops.random_u64 = fw_random_u64;
-	t->ops.log = fw_log;
-	t->ops.ctl_open = fw_ctl_open;
-	t->ops.ctl_list = fw_ctl_list;
-	t->ops.exit = fw_exit;
-	t->ops.sender = fw_sender;
-	t->ops.pki_csr = fw_pki_csr;
-	t->ops.pki_ca_create = fw_pki_ca_create;
-	t->ops.pki_sign = fw_pki_sign;
-	t->ops.pki_install = fw_pki_install;
-	t->ops.pki_pin = fw_pki_pin;
-	t->ops.pki_info = fw_pki_info;
-	t->ops.reply = fw_reply;
-	t->proxy.ops = &t->ops;
-	t->proxy.impl = real->impl;
+	envproxy_init(&t->px, real);
+	t->px.ops.listen = tap_listen;
 	t->tag = tag;
 	t->self = self;
 	t->count = count;
@@ -418,7 +300,7 @@ static void agents_poll(uv_timer_t *t)
 			double t_start = bench_now();
 			for (unsigned k = 0; k < b->wave && b->started < b->agents; k++) {
 				struct agentnode *n = &b->an[b->started];
-				int rv = node_program.start(&n->cfg, &n->tap.proxy,
+				int rv = node_program.start(&n->cfg, &n->tap.px.env,
 							    &n->node);
 				if (rv) {
 					fprintf(stderr,
@@ -577,7 +459,7 @@ static int manager_open_node(struct bench *b)
 	b->mncfg.agent.managers = b->mmanagers;
 	b->mncfg.agent.manager_count = 1;
 	b->mncfg.agent.raft_id = 1;
-	int rv = node_program.start(&b->mncfg, &b->mtap.proxy, &b->mnode);
+	int rv = node_program.start(&b->mncfg, &b->mtap.px.env, &b->mnode);
 	if (rv) {
 		fprintf(stderr, "bench_hbtls: manager: node start: %s: %s\n",
 			cs_strerror(rv), uvenv_storage_error(b->muv));

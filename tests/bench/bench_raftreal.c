@@ -40,10 +40,10 @@
 
 #include "core/api.pb-c.h"
 #include "core/errors.h"
+#include "tests/support/benchcluster.h"
 #include "tests/support/benchutil.h"
 
 enum {
-	BENCH_MANAGERS = 3,
 	BENCH_WRITES = 10000,
 	BENCH_INFLIGHT = 64,
 	BENCH_INFLIGHT_MAX = 1024,
@@ -53,7 +53,6 @@ enum {
 	BENCH_ATTEMPTS_MAX = 100, /* per write, on not-leader/no-quorum answers */
 	BENCH_START_MS = 60000,	  /* cluster up and 3 managers */
 	BENCH_LOAD_MS = 300000,	  /* one load phase */
-	BENCH_STOP_MS = 10000,	  /* SIGTERM to SIGKILL */
 	BENCH_FRAME_BYTES_MAX = 16 * 1024 * 1024, /* as net/ctlsock.h */
 };
 
@@ -63,153 +62,11 @@ static void bench_sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* ---------------------------------------------------------------- daemons */
-
-struct bench_mgr {
-	pid_t pid;
-	int port;
-	char dir[256];
-	char sock[300];
-	char log[300];
-	char name[8];
-};
-
 struct bench {
-	char root[64];
-	char bindir[256];
-	char swarmd[300];
-	char swarmctl[300];
-	struct bench_mgr m[BENCH_MANAGERS];
-	pid_t pgid; /* the daemons' process group (m1's pid) */
+	struct benchcluster c; /* the 3 managers */
 	uint64_t writes, inflight_max;
 	bool print_latency; /* the timed load's */
 };
-
-/* The process group to kill from a signal handler: a signal during the
- * bench must not leave daemons behind. */
-static volatile sig_atomic_t bench_pgid_for_signal;
-
-static void bench_on_signal(int sig)
-{
-	if (bench_pgid_for_signal > 0)
-		kill(-(pid_t)bench_pgid_for_signal, SIGKILL);
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* Starts manager i (0-based); join_token NULL initialises the cluster.
- * stdout and stderr go to the manager's log file. */
-static int bench_mgr_start(struct bench *b, int i, const char *join_token)
-{
-	struct bench_mgr *m = &b->m[i];
-	char listen[32], join[32];
-	pid_t pid;
-
-	snprintf(listen, sizeof listen, "127.0.0.1:%d", m->port);
-	snprintf(join, sizeof join, "127.0.0.1:%d", b->m[0].port);
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int fd = open(m->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		setpgid(0, b->pgid); /* b->pgid is 0 for m1: a new group */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		if (join_token)
-			execl(b->swarmd, b->swarmd, "--state-dir", m->dir,
-			      "--listen-addr", listen, "--hostname", m->name,
-			      "--control-socket", m->sock, "--docker-socket",
-			      "/nonexistent", "--join-addr", join, "--join-token",
-			      join_token, (char *)NULL);
-		else
-			execl(b->swarmd, b->swarmd, "--state-dir", m->dir,
-			      "--listen-addr", listen, "--hostname", m->name,
-			      "--control-socket", m->sock, "--docker-socket",
-			      "/nonexistent", (char *)NULL);
-		_exit(127);
-	}
-	/* both sides set the group, so no race with a kill of the group */
-	setpgid(pid, b->pgid ? b->pgid : pid);
-	if (!b->pgid) {
-		b->pgid = pid;
-		bench_pgid_for_signal = pid;
-	}
-	m->pid = pid;
-	return 0;
-}
-
-/* A daemon that exited on its own is a failure: says so. */
-static bool bench_mgrs_alive(struct bench *b)
-{
-	for (int i = 0; i < BENCH_MANAGERS; i++) {
-		int st;
-		if (b->m[i].pid > 0 &&
-		    waitpid(b->m[i].pid, &st, WNOHANG) == b->m[i].pid) {
-			fprintf(stderr, "bench_raftreal: %s exited (status %d)\n",
-				b->m[i].name,
-				WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
-			b->m[i].pid = 0;
-			return false;
-		}
-	}
-	return true;
-}
-
-/* SIGTERM to the group, wait, SIGKILL what is left. */
-static void bench_mgrs_stop(struct bench *b)
-{
-	double until = bench_now() + BENCH_STOP_MS / 1000.0;
-	bool left = true;
-
-	if (!b->pgid)
-		return;
-	kill(-b->pgid, SIGTERM);
-	while (left && bench_now() < until) {
-		left = false;
-		for (int i = 0; i < BENCH_MANAGERS; i++)
-			if (b->m[i].pid > 0) {
-				if (waitpid(b->m[i].pid, NULL, WNOHANG) == 0)
-					left = true;
-				else
-					b->m[i].pid = 0;
-			}
-		if (left)
-			bench_sleep_ms(20);
-	}
-	if (left) {
-		fprintf(stderr, "bench_raftreal: daemons ignored SIGTERM for %d ms\n",
-			BENCH_STOP_MS);
-		kill(-b->pgid, SIGKILL);
-		for (int i = 0; i < BENCH_MANAGERS; i++)
-			if (b->m[i].pid > 0)
-				waitpid(b->m[i].pid, NULL, 0);
-	}
-	bench_pgid_for_signal = 0;
-	b->pgid = 0;
-}
-
-/* On failure: the last lines of each daemon's log, to see why. */
-static void bench_dump_logs(struct bench *b)
-{
-	for (int i = 0; i < BENCH_MANAGERS; i++) {
-		char line[512];
-		long at;
-		FILE *f = fopen(b->m[i].log, "r");
-		if (!f)
-			continue;
-		fseek(f, 0, SEEK_END);
-		at = ftell(f);
-		fseek(f, at > 4000 ? at - 4000 : 0, SEEK_SET);
-		fprintf(stderr, "---- %s (end of log)\n", b->m[i].name);
-		while (fgets(line, sizeof line, f))
-			fputs(line, stderr);
-		fclose(f);
-	}
-}
 
 /* ---------------------------------------------------------------- framing */
 
@@ -317,113 +174,6 @@ static Cs__ControlResponse *bench_conn_next(struct bench_conn *c, bool *bad)
 	if (!resp)
 		*bad = true;
 	return resp;
-}
-
-/* One request, one answer, at most timeout_ms. Returns the response (free
- * with cs__control_response__free_unpacked) or NULL. */
-static Cs__ControlResponse *bench_call(const char *sock, Cs__ControlRequest *req,
-				       int timeout_ms)
-{
-	struct bench_conn c = {.fd = bench_connect(sock)};
-	Cs__ControlResponse *resp = NULL;
-	double until = bench_now() + timeout_ms / 1000.0;
-	bool bad = false;
-
-	if (c.fd < 0)
-		return NULL;
-	if (bench_send(c.fd, req) == 0) {
-		while (!resp && !bad) {
-			struct pollfd p = {c.fd, POLLIN, 0};
-			int left = (int)((until - bench_now()) * 1000);
-			if (left <= 0 || poll(&p, 1, left) <= 0 || bench_conn_read(&c))
-				break;
-			resp = bench_conn_next(&c, &bad);
-		}
-	}
-	close(c.fd);
-	free(c.buf);
-	return resp;
-}
-
-/* ---------------------------------------------------------------- cluster */
-
-/* Asks m1 for the manager join token until it answers (at most ms). */
-static char *bench_manager_token(struct bench *b, int ms)
-{
-	double until = bench_now() + ms / 1000.0;
-
-	while (bench_now() < until && bench_mgrs_alive(b)) {
-		Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
-		Cs__ControlResponse *resp;
-		char *token = NULL;
-
-		req.id = 1;
-		req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT;
-		resp = bench_call(b->m[0].sock, &req, 2000);
-		if (resp && resp->status == 0 && resp->cluster &&
-		    resp->cluster->manager_token && *resp->cluster->manager_token)
-			token = strdup(resp->cluster->manager_token);
-		if (resp)
-			cs__control_response__free_unpacked(resp, NULL);
-		if (token)
-			return token;
-		bench_sleep_ms(50);
-	}
-	return NULL;
-}
-
-/* The raft id of the leader m1's cluster record names (0: unknown). */
-static uint64_t bench_leader_raft_id(struct bench *b)
-{
-	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
-	Cs__ControlResponse *resp;
-	uint64_t id = 0;
-
-	req.id = 3;
-	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT;
-	resp = bench_call(b->m[0].sock, &req, 2000);
-	if (resp && resp->status == 0 && resp->cluster)
-		id = resp->cluster->leader_raft_id;
-	if (resp)
-		cs__control_response__free_unpacked(resp, NULL);
-	return id;
-}
-
-/* Waits (at most ms) until m1's NODE_LIST shows 3 managers with a manager
- * status, one of them leading (its own mark, or the cluster record's
- * leader_raft_id, as swarmctl judges). Returns the leader's index, or -1. */
-static int bench_wait_managers(struct bench *b, int ms)
-{
-	double until = bench_now() + ms / 1000.0;
-
-	while (bench_now() < until && bench_mgrs_alive(b)) {
-		Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
-		Cs__ControlResponse *resp;
-		uint64_t leader_id = bench_leader_raft_id(b);
-		int managers = 0, leader = -1;
-
-		req.id = 2;
-		req.op = CS__CONTROL_OP__CONTROL_OP_NODE_LIST;
-		resp = bench_call(b->m[0].sock, &req, 2000);
-		for (size_t i = 0; resp && resp->status == 0 && i < resp->n_nodes; i++) {
-			const Cs__Node *n = resp->nodes[i];
-			const Cs__ManagerStatus *st = n->manager_status;
-			if (n->role != CS__NODE_ROLE__NODE_ROLE_MANAGER || !st)
-				continue;
-			managers++;
-			if (st->leader || (leader_id && st->raft_id == leader_id))
-				for (int j = 0; j < BENCH_MANAGERS; j++)
-					if (n->hostname &&
-					    strcmp(n->hostname, b->m[j].name) == 0)
-						leader = j;
-		}
-		if (resp)
-			cs__control_response__free_unpacked(resp, NULL);
-		if (managers == BENCH_MANAGERS && leader >= 0)
-			return leader;
-		bench_sleep_ms(100);
-	}
-	return -1;
 }
 
 /* ---------------------------------------------------------------- load */
@@ -656,7 +406,7 @@ static double bench_swarmctl_ls(struct bench *b, const char *sock, size_t *lines
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);
-		execl(b->swarmctl, b->swarmctl, "--socket", sock, "service", "ls",
+		execl(b->c.swarmctl, b->c.swarmctl, "--socket", sock, "service", "ls",
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -706,87 +456,31 @@ static int bench_ls(struct bench *b, const char *sock)
 
 /* ---------------------------------------------------------------- main */
 
-static int bench_paths(struct bench *b)
-{
-	ssize_t n = readlink("/proc/self/exe", b->bindir, sizeof b->bindir - 1);
-	char *slash;
-
-	if (n <= 0)
-		return -1;
-	b->bindir[n] = '\0';
-	if (!(slash = strrchr(b->bindir, '/')))
-		return -1;
-	*slash = '\0';
-	/* build/release/bench/ -> build/swarmd (release binaries live in build/) */
-	snprintf(b->swarmd, sizeof b->swarmd, "%s/../../swarmd", b->bindir);
-	snprintf(b->swarmctl, sizeof b->swarmctl, "%s/../../swarmctl", b->bindir);
-	return 0;
-}
-
-/* The CPU time (user + system, seconds) the managers have used so far, from
- * /proc/PID/stat; -1 when one cannot be read. */
-static double bench_mgrs_cpu(const struct bench *b)
-{
-	double ticks = 0;
-	long hz = sysconf(_SC_CLK_TCK);
-
-	for (int i = 0; i < BENCH_MANAGERS; i++) {
-		char path[64], line[1024], *p;
-		unsigned long long ut, st;
-		FILE *f;
-		snprintf(path, sizeof path, "/proc/%d/stat", (int)b->m[i].pid);
-		if (!(f = fopen(path, "r")))
-			return -1;
-		p = fgets(line, sizeof line, f);
-		fclose(f);
-		/* fields 14 and 15 follow the command name's closing ')' */
-		if (!p || !(p = strrchr(line, ')')) ||
-		    sscanf(p + 2, "%*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu",
-			   &ut, &st) != 2)
-			return -1;
-		ticks += (double)(ut + st);
-	}
-	return hz > 0 ? ticks / (double)hz : -1;
-}
-
 static int bench_run(struct bench *b)
 {
 	struct bench_spec spec;
 	double secs = 0, rate, cpu0, cpu1;
 	uint64_t retries = 0;
-	char *token = NULL;
 	int leader, rv = -1;
 	char path[300];
 	FILE *f;
 
-	if (bench_mgr_start(b, 0, NULL))
+	if ((leader = benchcluster_start(&b->c, BENCH_START_MS)) < 0)
 		return -1;
-	if (!(token = bench_manager_token(b, BENCH_START_MS))) {
-		fprintf(stderr, "bench_raftreal: m1 gave no manager token\n");
-		return -1;
-	}
-	for (int i = 1; i < BENCH_MANAGERS; i++)
-		if (bench_mgr_start(b, i, token))
-			goto out;
-	if ((leader = bench_wait_managers(b, BENCH_START_MS)) < 0) {
-		fprintf(stderr, "bench_raftreal: no cluster of %d managers after %d ms\n",
-			BENCH_MANAGERS, BENCH_START_MS);
-		goto out;
-	}
-	if (bench_load(b, b->m[leader].sock, "svc", BENCH_LS_SERVICES, b->inflight_max,
+	if (bench_load(b, b->c.m[leader].sock, "svc", BENCH_LS_SERVICES, b->inflight_max,
 		       &secs, &retries))
 		goto out;
-	if (bench_ls(b, b->m[leader].sock))
+	if (bench_ls(b, b->c.m[leader].sock))
 		goto out;
-	if ((leader = bench_wait_managers(b, BENCH_START_MS)) < 0)
+	if ((leader = benchcluster_wait_managers(&b->c, BENCH_START_MS)) < 0)
 		goto out;
-	cpu0 = bench_mgrs_cpu(b);
+	cpu0 = benchcluster_cpu(&b->c);
 	b->print_latency = true;
-	if (bench_load(b, b->m[leader].sock, "bench", b->writes, b->inflight_max, &secs,
+	if (bench_load(b, b->c.m[leader].sock, "bench", b->writes, b->inflight_max, &secs,
 		       &retries))
 		goto out;
-	cpu1 = bench_mgrs_cpu(b);
-	if (!bench_mgrs_alive(b))
+	cpu1 = benchcluster_cpu(&b->c);
+	if (!benchcluster_alive(&b->c))
 		goto out;
 	rate = (double)b->writes / secs;
 	bench_spec_init(&spec);
@@ -795,21 +489,20 @@ static int bench_run(struct bench *b)
 	       "them, %" PRIu64 " writes, %" PRIu64 " in flight; SERVICE_CREATE, spec "
 	       "%zu bytes; timed: first send to last answer, cluster start and "
 	       "handshakes excluded; %.2fs, %" PRIu64 " asked again)\n",
-	       rate, BENCH_MANAGERS, b->writes, b->inflight_max,
+	       rate, BENCHCLUSTER_MANAGERS, b->writes, b->inflight_max,
 	       cs__service_spec__get_packed_size(&spec.spec), secs, retries);
 	if (cpu0 >= 0 && cpu1 >= cpu0)
 		printf("raft-real cpu: %.0f us per commit (user + system of the 3 "
 		       "managers over the timed load, from /proc; the client "
 		       "excluded)\n",
 		       (cpu1 - cpu0) * 1e6 / (double)b->writes);
-	snprintf(path, sizeof path, "%s/raftreal.txt", b->bindir);
+	snprintf(path, sizeof path, "%s/raftreal.txt", b->c.bindir);
 	if ((f = fopen(path, "w"))) {
 		fprintf(f, "%.0f\n", rate);
 		fclose(f);
 	}
 	rv = 0;
 out:
-	free(token);
 	return rv;
 }
 
@@ -830,52 +523,29 @@ int main(int argc, char **argv)
 		free(b);
 		return 2;
 	}
-	if (bench_paths(b)) {
+	if (benchcluster_paths(&b->c, "bench_raftreal")) {
 		free(b);
 		return 1;
 	}
 	/* no stale figure for bench_raftuv's ratio, whatever happens below */
-	snprintf(path, sizeof path, "%s/raftreal.txt", b->bindir);
+	snprintf(path, sizeof path, "%s/raftreal.txt", b->c.bindir);
 	unlink(path);
-	if (access(b->swarmd, X_OK) || access(b->swarmctl, X_OK)) {
+	if (access(b->c.swarmd, X_OK) || access(b->c.swarmctl, X_OK)) {
 		/* the daemons are built with the benches once net/swarmd.c exists */
-		printf("raft-real: skipped (%s or %s not built)\n", b->swarmd,
-		       b->swarmctl);
+		printf("raft-real: skipped (%s or %s not built)\n", b->c.swarmd,
+		       b->c.swarmctl);
 		free(b);
 		return 0;
 	}
-	snprintf(b->root, sizeof b->root, "/tmp/cswarm-bench-raftreal-XXXXXX");
-	if (!mkdtemp(b->root)) {
-		perror("bench_raftreal: mkdtemp");
-		free(b);
-		return 1;
-	}
-	signal(SIGINT, bench_on_signal);
-	signal(SIGTERM, bench_on_signal);
-	signal(SIGHUP, bench_on_signal);
-	signal(SIGPIPE, SIG_IGN);
-	for (int i = 0; i < BENCH_MANAGERS; i++) {
-		struct bench_mgr *m = &b->m[i];
-		snprintf(m->name, sizeof m->name, "m%d", i + 1);
-		snprintf(m->dir, sizeof m->dir, "%s/%s", b->root, m->name);
-		snprintf(m->sock, sizeof m->sock, "%s/%s.sock", b->root, m->name);
-		snprintf(m->log, sizeof m->log, "%s/%s.log", b->root, m->name);
-		m->port = bench_free_port();
-		for (int tries = 0;
-		     i > 0 && tries < 100 &&
-		     (m->port == b->m[0].port || m->port == b->m[i - 1].port);
-		     tries++)
-			m->port = bench_free_port();
-		if (m->port < 0)
-			goto out;
-	}
+	if (benchcluster_init(&b->c, "bench-raftreal"))
+		goto out;
 	if (bench_run(b) == 0)
 		rv = 0;
 	else
-		bench_dump_logs(b);
-	bench_mgrs_stop(b);
+		benchcluster_dump_logs(&b->c);
+	benchcluster_stop(&b->c);
 out:
-	bench_rm_tree(b->root);
+	benchcluster_fini(&b->c);
 	free(b);
 	return rv;
 }

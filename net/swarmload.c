@@ -1,0 +1,933 @@
+/* swarmload: a load generator that is N real nodes in one process. Each
+ * agent is the real node program (core/node.c with a worker's agent cfg, as
+ * swarmd runs one) on its own uvenv (net/uvenv: its own state dir, its own
+ * listener on 127.0.0.1, its own key and certificate, got by joining with
+ * the worker token over TLS), all on one libuv loop; the executor is
+ * net/fakeexec (no Docker: containers start after a delay and fail at a
+ * seeded rate) put in front of each env by net/envproxy. On the wire it is
+ * N worker nodes. It joins a running cluster of swarmd managers, then:
+ *   join:   agents start in waves of --wave, the next once the last has its
+ *           certificate; until every agent holds a session;
+ *   hold:   --hold seconds of sessions held: heartbeats/s (answers the
+ *           agents received);
+ *   create: with --replicas M and a control socket, SERVICE_CREATE of M
+ *           replicas; the time until the fake executors have M containers
+ *           running, then until the control API lists M tasks RUNNING.
+ * For each phase, the CPU and resident memory of every --watch process
+ * (the managers), from /proc. A control thread makes the control-API calls
+ * (blocking) and prints; the loop thread runs the nodes; they share
+ * atomics only. Exit status: 0 done, 1 a phase failed or timed out, 2 bad
+ * usage. */
+#define _GNU_SOURCE /* pthread_setname_np */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "core/api.pb-c.h"
+#include "core/errors.h"
+#include "core/node.h"
+#include "net/ctlsock.h"
+#include "net/envproxy.h"
+#include "net/fakeexec.h"
+#include "net/procstat.h"
+#include "net/uvenv.h"
+
+enum {
+	SL_AGENTS_MAX = 100000,
+	SL_MANAGERS_MAX = 16,
+	SL_WATCH_MAX = 16,
+	SL_FDS_PER_AGENT = 8, /* listener, connections both ways, sqlite files */
+	SL_POLL_MS = 5,
+	SL_PROGRESS_S = 2,
+	SL_CALL_MS = 30000,
+	SL_NODES_PER_LIST = 256, /* hostnames per TASK_LIST when a list is cut */
+	SL_TOKEN_BYTES = 256,
+};
+
+static const char sl_usage[] =
+	"usage: swarmload --join HOST:PORT[,HOST:PORT...] (--token TOKEN |\n"
+	"                 --control-socket PATH) [options]\n"
+	"\n"
+	"Runs N real agents (core/agent.c on net/uvenv, each its own identity and\n"
+	"state) in one process, with a fake executor, against a running cluster.\n"
+	"\n"
+	"  --join ADDRS             the managers' addresses, comma-separated\n"
+	"  --token TOKEN            the worker join token (SWMTKN-1-...)\n"
+	"  --control-socket PATH    a manager's control socket: the worker token\n"
+	"                           when --token is not given, the service of\n"
+	"                           --replicas, and the control API's view\n"
+	"  --agents N               agents to run (default 100, at most 100000)\n"
+	"  --wave N                 agents joining at once (default 50)\n"
+	"  --replicas M             create a service of M replicas once all\n"
+	"                           agents hold a session (needs --control-socket)\n"
+	"  --service NAME           its name (default swarmload)\n"
+	"  --hold S                 seconds of sessions held before the service,\n"
+	"                           measuring heartbeats/s (default 5)\n"
+	"  --start-ms MS            a container starts after MS (default 100)\n"
+	"  --start-jitter-ms MS     plus 0..MS from the seed (default 50)\n"
+	"  --stop-ms MS             a container stops after MS (default 100)\n"
+	"  --fail-permille N        starts that fail, per 1,000 (default 0)\n"
+	"  --seed N                 the fake executor's seed (default 1)\n"
+	"  --name-prefix P          agents are P1..PN (default load)\n"
+	"  --state-dir DIR          agents' state under DIR (default: a new\n"
+	"                           /dev/shm/swarmload-XXXXXX, else /tmp/...,\n"
+	"                           removed at a successful exit; a disk there\n"
+	"                           makes one thread do every agent's fsyncs)\n"
+	"  --watch NAME=PID         report that process's CPU and memory per\n"
+	"                           phase (repeatable: the managers; at most\n"
+	"                           15); swarmload's own is reported too\n"
+	"  --timeout S              a phase that takes longer fails (default 600)\n"
+	"  --help\n"
+	"\n"
+	"Prints one progress line every 2 s of a long phase, a line per phase,\n"
+	"and with --replicas: `e2e: M tasks on N agents: T s (R tasks/s)`.\n"
+	"Exit status: 0 done, 1 a phase failed or timed out, 2 bad usage.\n";
+
+enum sl_phase {
+	SL_PH_JOIN,   /* the loop thread starts agents */
+	SL_PH_READY,  /* every agent holds a session */
+	SL_PH_STOP,   /* everyone: stop */
+	SL_PH_FAILED, /* the loop thread could not start an agent */
+};
+
+struct sl_agent {
+	struct envproxy px; /* first: the agent is found from its env */
+	struct swarmload *sl;
+	env_recv_cb recv;
+	void *recv_data;
+	struct uvenv *uv;
+	struct node_cfg cfg;
+	void *node;
+	char name[48];
+	bool joined, session;
+};
+
+struct sl_watch {
+	char name[32];
+	pid_t pid;
+	struct procstat at0;   /* at the phase's start */
+	uint64_t rss_max;      /* sampled during the phase */
+	bool ok;
+};
+
+struct swarmload {
+	/* options */
+	unsigned agents, wave, hold_s, timeout_s;
+	uint64_t replicas;
+	const char *token_opt, *socket, *service, *prefix, *state_opt;
+	char *join_buf;
+	const char *managers[SL_MANAGERS_MAX];
+	size_t manager_count;
+	struct fakeexec_cfg xcfg;
+	struct sl_watch watch[SL_WATCH_MAX];
+	size_t watch_count;
+	/* state */
+	char dir[256];
+	bool dir_made;
+	char token[SL_TOKEN_BYTES];
+	uint8_t hb_tag;
+	FILE *log;
+	char log_path[300];
+	uv_loop_t loop;
+	uv_timer_t poll;
+	struct sl_agent *a;
+	unsigned started, joined_n, sessions_n;
+	struct fakeexec x;
+	_Atomic int phase;
+	atomic_uint_fast64_t hb_answers, joined, sessions, refused;
+	atomic_uint_fast64_t running, started_tasks, failed_starts;
+	atomic_uint_fast64_t all_running_ns; /* own view: M running (0: not yet) */
+	pthread_t ctl;
+	int rc;
+};
+
+static double sl_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sl_sleep_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* ---------------------------------------------------------------- options */
+
+static int sl_u64(const char *flag, const char *s, uint64_t min, uint64_t max, uint64_t *v)
+{
+	char *end;
+	unsigned long long n;
+
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || n < min || n > max) {
+		fprintf(stderr,
+			"swarmload: %s: '%s' is not a number in %" PRIu64 "..%" PRIu64 "\n",
+			flag, s, min, max);
+		return -1;
+	}
+	*v = n;
+	return 0;
+}
+
+static int sl_parse(struct swarmload *sl, int argc, char **argv)
+{
+	uint64_t v;
+
+	sl->agents = 100;
+	sl->wave = 50;
+	sl->hold_s = 5;
+	sl->timeout_s = 600;
+	sl->service = "swarmload";
+	sl->prefix = "load";
+	sl->xcfg = (struct fakeexec_cfg){
+		.seed = 1, .start_ms = 100, .start_jitter_ms = 50, .stop_ms = 100};
+	for (int i = 1; i < argc; i++) {
+		const char *f = argv[i], *arg = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0) {
+			fputs(sl_usage, stdout);
+			exit(0);
+		}
+		if (!arg) {
+			fprintf(stderr, "swarmload: %s: needs a value (--help)\n", f);
+			return -1;
+		}
+		i++;
+		if (strcmp(f, "--join") == 0) {
+			char *save = NULL, *p;
+			free(sl->join_buf);
+			sl->join_buf = strdup(arg);
+			sl->manager_count = 0;
+			for (p = strtok_r(sl->join_buf, ",", &save); p;
+			     p = strtok_r(NULL, ",", &save)) {
+				if (sl->manager_count == SL_MANAGERS_MAX) {
+					fprintf(stderr, "swarmload: --join: at most %d\n",
+						SL_MANAGERS_MAX);
+					return -1;
+				}
+				sl->managers[sl->manager_count++] = p;
+			}
+		} else if (strcmp(f, "--token") == 0) {
+			sl->token_opt = arg;
+		} else if (strcmp(f, "--control-socket") == 0) {
+			sl->socket = arg;
+		} else if (strcmp(f, "--agents") == 0) {
+			if (sl_u64(f, arg, 1, SL_AGENTS_MAX, &v))
+				return -1;
+			sl->agents = (unsigned)v;
+		} else if (strcmp(f, "--wave") == 0) {
+			if (sl_u64(f, arg, 1, SL_AGENTS_MAX, &v))
+				return -1;
+			sl->wave = (unsigned)v;
+		} else if (strcmp(f, "--replicas") == 0) {
+			if (sl_u64(f, arg, 1, 10000000, &sl->replicas))
+				return -1;
+		} else if (strcmp(f, "--service") == 0) {
+			sl->service = arg;
+		} else if (strcmp(f, "--hold") == 0) {
+			if (sl_u64(f, arg, 0, 86400, &v))
+				return -1;
+			sl->hold_s = (unsigned)v;
+		} else if (strcmp(f, "--start-ms") == 0) {
+			if (sl_u64(f, arg, 0, 3600000, &sl->xcfg.start_ms))
+				return -1;
+		} else if (strcmp(f, "--start-jitter-ms") == 0) {
+			if (sl_u64(f, arg, 0, 3600000, &sl->xcfg.start_jitter_ms))
+				return -1;
+		} else if (strcmp(f, "--stop-ms") == 0) {
+			if (sl_u64(f, arg, 0, 3600000, &sl->xcfg.stop_ms))
+				return -1;
+		} else if (strcmp(f, "--fail-permille") == 0) {
+			if (sl_u64(f, arg, 0, 1000, &v))
+				return -1;
+			sl->xcfg.fail_permille = (uint32_t)v;
+		} else if (strcmp(f, "--seed") == 0) {
+			if (sl_u64(f, arg, 0, UINT64_MAX, &sl->xcfg.seed))
+				return -1;
+		} else if (strcmp(f, "--name-prefix") == 0) {
+			if (!*arg || strlen(arg) > 24) {
+				fprintf(stderr, "swarmload: --name-prefix: 1..24 characters\n");
+				return -1;
+			}
+			sl->prefix = arg;
+		} else if (strcmp(f, "--state-dir") == 0) {
+			sl->state_opt = arg;
+		} else if (strcmp(f, "--watch") == 0) {
+			const char *eq = strchr(arg, '=');
+			struct sl_watch *w = &sl->watch[sl->watch_count];
+			if (sl->watch_count == SL_WATCH_MAX - 1 || !eq || eq == arg ||
+			    (size_t)(eq - arg) >= sizeof w->name ||
+			    sl_u64(f, eq + 1, 1, INT32_MAX, &v)) {
+				fprintf(stderr, "swarmload: --watch: NAME=PID, at most %d\n",
+					SL_WATCH_MAX - 1);
+				return -1;
+			}
+			snprintf(w->name, sizeof w->name, "%.*s", (int)(eq - arg), arg);
+			w->pid = (pid_t)v;
+			sl->watch_count++;
+		} else if (strcmp(f, "--timeout") == 0) {
+			if (sl_u64(f, arg, 1, 86400, &v))
+				return -1;
+			sl->timeout_s = (unsigned)v;
+		} else {
+			fprintf(stderr, "swarmload: unknown option %s (--help)\n", f);
+			return -1;
+		}
+	}
+	if (sl->watch_count < SL_WATCH_MAX) { /* and itself, last */
+		snprintf(sl->watch[sl->watch_count].name, sizeof sl->watch[0].name,
+			 "swarmload(self)");
+		sl->watch[sl->watch_count++].pid = getpid();
+	}
+	if (!sl->manager_count) {
+		fprintf(stderr, "swarmload: --join HOST:PORT is required (--help)\n");
+		return -1;
+	}
+	for (size_t i = 0; i < sl->manager_count; i++) {
+		struct sockaddr_in sa;
+		char err[256];
+		if (uvenv_parse_addr(sl->managers[i], &sa, err, sizeof err) ||
+		    sa.sin_port == 0) {
+			fprintf(stderr, "swarmload: --join: %s\n",
+				sa.sin_port == 0 ? "port 0 is no manager's" : err);
+			return -1;
+		}
+	}
+	if (!sl->token_opt && !sl->socket) {
+		fprintf(stderr, "swarmload: --token or --control-socket is required\n");
+		return -1;
+	}
+	if (sl->replicas && !sl->socket) {
+		fprintf(stderr, "swarmload: --replicas needs --control-socket\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the nodes */
+
+/* Counts heartbeat answers in front of the agent's receive callback. */
+static void sl_recv(struct env *env, const char *from, const uint8_t *buf, size_t len,
+		    void *data)
+{
+	struct sl_agent *a = data;
+	(void)env;
+	if (len > 0 && buf[0] == a->sl->hb_tag)
+		atomic_fetch_add_explicit(&a->sl->hb_answers, 1, memory_order_relaxed);
+	a->recv(&a->px.env, from, buf, len, a->recv_data);
+}
+
+static int sl_listen(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb, void *data)
+{
+	struct sl_agent *a = (struct sl_agent *)envproxy_of(env);
+	a->recv = recv_cb;
+	a->recv_data = data;
+	return a->px.real->ops->listen(a->px.real, recv_cb ? sl_recv : NULL, peer_cb,
+				       recv_cb ? (void *)a : data);
+}
+
+static void sl_refused(void *data, const char *why)
+{
+	struct sl_agent *a = data;
+	fprintf(stderr, "swarmload: %s refused by the cluster: %s\n", a->name, why);
+	atomic_fetch_add(&a->sl->refused, 1);
+}
+
+static void sl_on_start(void *data, const char *service_id)
+{
+	struct swarmload *sl = data;
+	(void)service_id;
+	if (sl->replicas && sl->x.counts.running >= sl->replicas &&
+	    atomic_load(&sl->all_running_ns) == 0)
+		atomic_store(&sl->all_running_ns, (uint64_t)(sl_now() * 1e9));
+}
+
+static bool sl_has_cert(struct env *env)
+{
+	struct env_identity me;
+	struct env_blob none = {NULL, 0};
+	return env->ops->pki_info(env, &none, &me) == 0;
+}
+
+/* Opens agent i's env and fills its cfg (not started). */
+static int sl_agent_open(struct swarmload *sl, unsigned i)
+{
+	struct sl_agent *a = &sl->a[i];
+	char dir[320], err[256];
+
+	a->sl = sl;
+	snprintf(a->name, sizeof a->name, "%s%u", sl->prefix, i + 1);
+	snprintf(dir, sizeof dir, "%.200s/%s", sl->dir, a->name);
+	if (uvenv_open(&(struct uvenv_cfg){.loop = &sl->loop,
+					   .listen_addr = "127.0.0.1:0",
+					   .state_dir = dir,
+					   .name = a->name,
+					   .log_out = sl->log,
+					   .log_level = ENV_LOG_WARN},
+		       &a->uv, err, sizeof err) != 0) {
+		fprintf(stderr, "swarmload: agent %s: %s\n", a->name, err);
+		return -1;
+	}
+	envproxy_init(&a->px, uvenv_env(a->uv));
+	a->px.ops.listen = sl_listen;
+	fakeexec_attach(&sl->x, &a->px);
+	a->cfg.manager = NULL;
+	a->cfg.agent.hostname = a->name;
+	a->cfg.agent.role = CS__NODE_ROLE__NODE_ROLE_WORKER;
+	a->cfg.agent.millicpus = 1000;
+	a->cfg.agent.memory_bytes = 1ull << 30;
+	a->cfg.agent.managers = sl->managers;
+	a->cfg.agent.manager_count = sl->manager_count;
+	a->cfg.agent.join_token = sl->token;
+	a->cfg.agent.on_refused = sl_refused;
+	a->cfg.agent.hook_data = a;
+	return 0;
+}
+
+static void sl_nodes_stop(struct swarmload *sl)
+{
+	uv_timer_stop(&sl->poll);
+	uv_close((uv_handle_t *)&sl->poll, NULL);
+	for (unsigned i = 0; i < sl->agents; i++) {
+		struct sl_agent *a = &sl->a[i];
+		if (a->node)
+			node_program.stop(a->node);
+		a->node = NULL;
+		if (a->uv)
+			uvenv_close(a->uv);
+		a->uv = NULL;
+	}
+}
+
+/* The loop thread's clock: starts the next wave, counts certificates and
+ * sessions, publishes the fake executors' counts. */
+static void sl_poll(uv_timer_t *t)
+{
+	struct swarmload *sl = t->data;
+	int ph = atomic_load(&sl->phase);
+
+	if (ph == SL_PH_STOP || ph == SL_PH_FAILED) {
+		sl_nodes_stop(sl);
+		return;
+	}
+	if (sl->joined_n == sl->started && sl->started < sl->agents) {
+		for (unsigned k = 0; k < sl->wave && sl->started < sl->agents; k++) {
+			struct sl_agent *a = &sl->a[sl->started];
+			int rv;
+			if (sl_agent_open(sl, sl->started)) {
+				atomic_store(&sl->phase, SL_PH_FAILED);
+				return;
+			}
+			rv = node_program.start(&a->cfg, &a->px.env, &a->node);
+			if (rv) {
+				fprintf(stderr, "swarmload: agent %s: node start: %s: %s\n",
+					a->name, cs_strerror(rv), uvenv_storage_error(a->uv));
+				a->node = NULL;
+				atomic_store(&sl->phase, SL_PH_FAILED);
+				return;
+			}
+			sl->started++;
+		}
+	}
+	if (sl->sessions_n < sl->agents) {
+		for (unsigned i = 0; i < sl->started; i++) {
+			struct sl_agent *a = &sl->a[i];
+			if (!a->joined && sl_has_cert(uvenv_env(a->uv))) {
+				a->joined = true;
+				sl->joined_n++;
+			}
+			if (a->joined && !a->session && agent_connected(node_agent(a->node))) {
+				a->session = true;
+				sl->sessions_n++;
+			}
+		}
+		atomic_store(&sl->joined, sl->joined_n);
+		atomic_store(&sl->sessions, sl->sessions_n);
+		if (sl->sessions_n == sl->agents)
+			atomic_store(&sl->phase, SL_PH_READY);
+	}
+	atomic_store(&sl->running, sl->x.counts.running);
+	atomic_store(&sl->started_tasks, sl->x.counts.started);
+	atomic_store(&sl->failed_starts, sl->x.counts.failed);
+}
+
+/* ---------------------------------------------------------------- reports */
+
+static void sl_watch_begin(struct swarmload *sl)
+{
+	for (size_t i = 0; i < sl->watch_count; i++) {
+		struct sl_watch *w = &sl->watch[i];
+		w->ok = procstat_read(w->pid, &w->at0) == 0;
+		w->rss_max = w->ok ? w->at0.rss_bytes : 0;
+	}
+}
+
+static void sl_watch_sample(struct swarmload *sl)
+{
+	for (size_t i = 0; i < sl->watch_count; i++) {
+		struct sl_watch *w = &sl->watch[i];
+		struct procstat now;
+		if (w->ok && procstat_read(w->pid, &now) == 0 && now.rss_bytes > w->rss_max)
+			w->rss_max = now.rss_bytes;
+	}
+}
+
+/* One line per watched process: its share of a core over the phase, its
+ * resident memory at the end and the most sampled. */
+static void sl_watch_end(struct swarmload *sl, const char *phase, double secs)
+{
+	for (size_t i = 0; i < sl->watch_count; i++) {
+		struct sl_watch *w = &sl->watch[i];
+		struct procstat now;
+		if (!w->ok || procstat_read(w->pid, &now) != 0) {
+			printf("  %s %s: not readable (pid %d exited?)\n", phase, w->name,
+			       (int)w->pid);
+			continue;
+		}
+		if (now.rss_bytes > w->rss_max)
+			w->rss_max = now.rss_bytes;
+		printf("  %s %s: %.0f%% of a core (%.2f s CPU in %.2f s), RSS %.0f MiB "
+		       "(max sampled %.0f MiB)\n",
+		       phase, w->name, secs > 0 ? 100.0 * (now.cpu_s - w->at0.cpu_s) / secs : 0,
+		       now.cpu_s - w->at0.cpu_s, secs, now.rss_bytes / 1048576.0,
+		       w->rss_max / 1048576.0);
+	}
+	fflush(stdout);
+}
+
+static bool sl_watched_alive(struct swarmload *sl)
+{
+	for (size_t i = 0; i < sl->watch_count; i++)
+		if (kill(sl->watch[i].pid, 0) != 0 && errno == ESRCH) {
+			fprintf(stderr, "swarmload: %s (pid %d) is gone\n", sl->watch[i].name,
+				(int)sl->watch[i].pid);
+			return false;
+		}
+	return true;
+}
+
+/* ---------------------------------------------------------------- control API */
+
+static Cs__ControlResponse *sl_call(struct swarmload *sl, Cs__ControlRequest *req)
+{
+	Cs__ControlResponse *resp = NULL;
+	char err[256];
+	int rv = ctlsock_request(sl->socket, req, &resp, SL_CALL_MS, err, sizeof err);
+	if (rv) {
+		fprintf(stderr, "swarmload: %s: %s\n", sl->socket, err);
+		return NULL;
+	}
+	return resp;
+}
+
+static int sl_fetch_token(struct swarmload *sl)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	int rv = -1;
+
+	req.id = 1;
+	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT;
+	if (!(resp = sl_call(sl, &req)))
+		return -1;
+	if (resp->status == 0 && resp->cluster && resp->cluster->worker_token &&
+	    *resp->cluster->worker_token) {
+		snprintf(sl->token, sizeof sl->token, "%s", resp->cluster->worker_token);
+		rv = 0;
+	} else {
+		fprintf(stderr, "swarmload: cluster inspect: %s\n",
+			resp->error && *resp->error ? resp->error : "no worker token");
+	}
+	cs__control_response__free_unpacked(resp, NULL);
+	return rv;
+}
+
+static int sl_create(struct swarmload *sl)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
+	Cs__TaskSpec task = CS__TASK_SPEC__INIT;
+	Cs__ContainerSpec container = CS__CONTAINER_SPEC__INIT;
+	Cs__ControlResponse *resp;
+	int rv = -1;
+
+	container.image = "swarmload/fake:1";
+	task.container = &container;
+	spec.task = &task;
+	spec.name = (char *)sl->service;
+	spec.replicas = sl->replicas;
+	req.id = 2;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	req.spec = &spec;
+	if (!(resp = sl_call(sl, &req)))
+		return -1;
+	if (resp->status == 0)
+		rv = 0;
+	else
+		fprintf(stderr, "swarmload: service create %s: %s (%s)\n", sl->service,
+			resp->error ? resp->error : "", cs_errname(resp->status));
+	cs__control_response__free_unpacked(resp, NULL);
+	return rv;
+}
+
+/* Counts the service's tasks the control API lists RUNNING, in *running;
+ * *listed how many tasks it has. A list cut at the frame's size is asked
+ * again by slices of the agents' hostnames. Returns 0 or -1. */
+static int sl_count_running(struct swarmload *sl, uint64_t *running, uint64_t *listed)
+{
+	bool slices = false;
+
+	*running = *listed = 0;
+	for (unsigned from = 0; from < sl->agents || !slices;) {
+		Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+		Cs__ControlResponse *resp;
+		char *names[SL_NODES_PER_LIST];
+		size_t n = 0;
+
+		req.id = 3;
+		req.op = CS__CONTROL_OP__CONTROL_OP_TASK_LIST;
+		req.service = (char *)sl->service;
+		if (slices) {
+			for (; n < SL_NODES_PER_LIST && from < sl->agents; n++, from++)
+				names[n] = sl->a[from].name;
+			req.filter_nodes = names;
+			req.n_filter_nodes = n;
+		}
+		if (!(resp = sl_call(sl, &req)))
+			return -1;
+		if (resp->status != 0) {
+			fprintf(stderr, "swarmload: task list: %s\n",
+				resp->error ? resp->error : cs_errname(resp->status));
+			cs__control_response__free_unpacked(resp, NULL);
+			return -1;
+		}
+		if (!slices && resp->n_tasks < resp->total) {
+			/* cut: ask again in slices */
+			cs__control_response__free_unpacked(resp, NULL);
+			slices = true;
+			continue;
+		}
+		if (slices && resp->n_tasks < resp->total) {
+			fprintf(stderr, "swarmload: task list of %zu nodes cut at %zu of "
+					"%" PRIu64 " tasks\n",
+				n, resp->n_tasks, resp->total);
+			cs__control_response__free_unpacked(resp, NULL);
+			return -1;
+		}
+		for (size_t i = 0; i < resp->n_tasks; i++) {
+			const Cs__Task *t = resp->tasks[i];
+			(*listed)++;
+			if (t->status && t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
+				(*running)++;
+		}
+		cs__control_response__free_unpacked(resp, NULL);
+		if (!slices)
+			break;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- phases */
+
+static bool sl_phase_timed_out(struct swarmload *sl, double t0, const char *what)
+{
+	if (sl_now() - t0 <= sl->timeout_s)
+		return false;
+	fprintf(stderr, "swarmload: %s: not done in %u s (--timeout)\n", what, sl->timeout_s);
+	return true;
+}
+
+static int sl_phase_join(struct swarmload *sl)
+{
+	double t0 = sl_now(), next = t0 + SL_PROGRESS_S, secs;
+
+	sl_watch_begin(sl);
+	for (;;) {
+		int ph = atomic_load(&sl->phase);
+		if (ph == SL_PH_READY)
+			break;
+		if (ph == SL_PH_FAILED || !sl_watched_alive(sl) ||
+		    sl_phase_timed_out(sl, t0, "join"))
+			return -1;
+		if (atomic_load(&sl->refused) > 0)
+			return -1;
+		if (sl_now() >= next) {
+			printf("swarmload: join: %" PRIu64 "/%u certificates, %" PRIu64
+			       " sessions, %.0f s\n",
+			       (uint64_t)atomic_load(&sl->joined), sl->agents,
+			       (uint64_t)atomic_load(&sl->sessions), sl_now() - t0);
+			fflush(stdout);
+			sl_watch_sample(sl);
+			next += SL_PROGRESS_S;
+		}
+		sl_sleep_ms(20);
+	}
+	secs = sl_now() - t0;
+	printf("join: %u agents joined (certificate each) and in session in %.2f s "
+	       "(%.0f joins/s, waves of %u)\n",
+	       sl->agents, secs, sl->agents / secs, sl->wave);
+	sl_watch_end(sl, "join", secs);
+	return 0;
+}
+
+static int sl_phase_hold(struct swarmload *sl)
+{
+	double t0, secs;
+	uint64_t hb0, hb1;
+
+	if (sl->hold_s == 0)
+		return 0;
+	sl_watch_begin(sl);
+	t0 = sl_now();
+	hb0 = atomic_load(&sl->hb_answers);
+	while (sl_now() - t0 < sl->hold_s) {
+		if (!sl_watched_alive(sl))
+			return -1;
+		sl_watch_sample(sl);
+		sl_sleep_ms(200);
+	}
+	hb1 = atomic_load(&sl->hb_answers);
+	secs = sl_now() - t0;
+	printf("hold: %.0f heartbeats/s over %.1f s (%u agents in session; answers the "
+	       "agents received)\n",
+	       (double)(hb1 - hb0) / secs, secs, sl->agents);
+	sl_watch_end(sl, "hold", secs);
+	if (atomic_load(&sl->sessions) < sl->agents)
+		return -1;
+	return 0;
+}
+
+static int sl_phase_create(struct swarmload *sl)
+{
+	double t0, next, t_own, t_api, own, api;
+	uint64_t running = 0, listed = 0;
+
+	sl_watch_begin(sl);
+	t0 = sl_now();
+	next = t0 + SL_PROGRESS_S;
+	if (sl_create(sl))
+		return -1;
+	/* the fake executors' view: M containers running */
+	while (atomic_load(&sl->all_running_ns) == 0) {
+		if (!sl_watched_alive(sl) || sl_phase_timed_out(sl, t0, "create"))
+			return -1;
+		if (sl_now() >= next) {
+			printf("swarmload: create: %" PRIu64 "/%" PRIu64
+			       " running (own view), %" PRIu64 " failed starts, %.0f s\n",
+			       (uint64_t)atomic_load(&sl->running), sl->replicas,
+			       (uint64_t)atomic_load(&sl->failed_starts), sl_now() - t0);
+			fflush(stdout);
+			sl_watch_sample(sl);
+			next += SL_PROGRESS_S;
+		}
+		sl_sleep_ms(5);
+	}
+	t_own = (double)atomic_load(&sl->all_running_ns) / 1e9;
+	sl_watch_sample(sl);
+	/* the control API's: M tasks RUNNING */
+	for (;;) {
+		if (!sl_watched_alive(sl) || sl_phase_timed_out(sl, t0, "create (control API)"))
+			return -1;
+		if (sl_count_running(sl, &running, &listed))
+			return -1;
+		if (running >= sl->replicas)
+			break;
+		if (sl_now() >= next) {
+			printf("swarmload: create: control API lists %" PRIu64 "/%" PRIu64
+			       " RUNNING (%" PRIu64 " tasks), %.0f s\n",
+			       running, sl->replicas, listed, sl_now() - t0);
+			fflush(stdout);
+			next += SL_PROGRESS_S;
+		}
+		sl_sleep_ms(100);
+	}
+	t_api = sl_now();
+	own = t_own - t0;
+	api = t_api - t0;
+	printf("e2e: %" PRIu64 " tasks on %u agents: %.2f s (%.0f tasks/s)\n", sl->replicas,
+	       sl->agents, own, (double)sl->replicas / own);
+	printf("  create: from service create to the last fake container started "
+	       "(start delay %" PRIu64 "+0..%" PRIu64 " ms, %" PRIu64
+	       " failed starts): %.2f s; the control API listed all %" PRIu64
+	       " RUNNING by %.2f s (%" PRIu64 " tasks listed)\n",
+	       sl->xcfg.start_ms, sl->xcfg.start_jitter_ms,
+	       (uint64_t)atomic_load(&sl->failed_starts), own, sl->replicas, api, listed);
+	sl_watch_end(sl, "create", api);
+	return 0;
+}
+
+static void *sl_control_main(void *arg)
+{
+	struct swarmload *sl = arg;
+	int rv = -1;
+
+	pthread_setname_np(pthread_self(), "swarmload-ctl");
+	if (sl_phase_join(sl) == 0 && sl_phase_hold(sl) == 0 &&
+	    (sl->replicas == 0 || sl_phase_create(sl) == 0))
+		rv = 0;
+	sl->rc = rv ? 1 : 0;
+	if (rv)
+		fprintf(stderr, "swarmload: stopped; agents' log: %s\n", sl->log_path);
+	atomic_store(&sl->phase, SL_PH_STOP);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- main */
+
+/* The first byte of a frame whose one field is Wire.<name>. */
+static int sl_wire_tag(const char *name, uint8_t *tag)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(&cs__wire__descriptor, name);
+	if (!f || f->id >= 16 || f->type != PROTOBUF_C_TYPE_MESSAGE)
+		return -1;
+	*tag = (uint8_t)((f->id << 3) | 2);
+	return 0;
+}
+
+static int sl_fds(struct swarmload *sl)
+{
+	struct rlimit rl;
+	uint64_t need = (uint64_t)sl->agents * SL_FDS_PER_AGENT + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return -1;
+	if (rl.rlim_cur < need) {
+		/* past the hard limit when privileged (root), else up to it */
+		struct rlimit want = {need, rl.rlim_max > need ? rl.rlim_max : need};
+		if (setrlimit(RLIMIT_NOFILE, &want) != 0) {
+			rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < need) {
+		fprintf(stderr,
+			"swarmload: %u agents need about %" PRIu64
+			" descriptors; the limit is %llu (ulimit -n)\n",
+			sl->agents, need, (unsigned long long)rl.rlim_cur);
+		return -1;
+	}
+	return 0;
+}
+
+static void sl_rm_tree(const char *path)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		execlp("rm", "rm", "-rf", "--", path, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+}
+
+int main(int argc, char **argv)
+{
+	static struct swarmload s;
+	struct swarmload *sl = &s;
+	int rc = 1;
+
+	if (sl_parse(sl, argc, argv)) {
+		free(sl->join_buf);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (sl_fds(sl))
+		goto out;
+	if (sl_wire_tag("heartbeat_response", &sl->hb_tag)) {
+		fprintf(stderr, "swarmload: no Wire.heartbeat_response\n");
+		goto out;
+	}
+	if (fakeexec_init(&sl->x, &sl->xcfg))
+		goto out;
+	sl->x.on_start = sl_on_start;
+	sl->x.on_start_data = sl;
+	if (sl->token_opt)
+		snprintf(sl->token, sizeof sl->token, "%s", sl->token_opt);
+	else if (sl_fetch_token(sl))
+		goto out;
+	if (sl->state_opt && strlen(sl->state_opt) > 200) {
+		fprintf(stderr, "swarmload: --state-dir: at most 200 characters\n");
+		goto out;
+	}
+	if (sl->state_opt) {
+		snprintf(sl->dir, sizeof sl->dir, "%s", sl->state_opt);
+		if (mkdir(sl->dir, 0700) != 0 && errno != EEXIST) {
+			fprintf(stderr, "swarmload: --state-dir %s: %s\n", sl->dir,
+				strerror(errno));
+			goto out;
+		}
+	} else {
+		/* tmpfs when there is one: N machines' fsyncs, each on its own
+		 * disk, are not N fsyncs in a row on one thread's disk (on
+		 * /tmp, 1,000 agents took 12.8 s to start 10,000 containers,
+		 * 2.6 s on /dev/shm, the managers unchanged) */
+		struct stat st;
+		snprintf(sl->dir, sizeof sl->dir, "%s/swarmload-XXXXXX",
+			 stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
+					 access("/dev/shm", W_OK) == 0
+				 ? "/dev/shm"
+				 : "/tmp");
+		if (!mkdtemp(sl->dir)) {
+			fprintf(stderr, "swarmload: mkdtemp: %s\n", strerror(errno));
+			goto out;
+		}
+		sl->dir_made = true;
+	}
+	snprintf(sl->log_path, sizeof sl->log_path, "%.200s/agents.log", sl->dir);
+	if (!(sl->log = fopen(sl->log_path, "w"))) {
+		fprintf(stderr, "swarmload: %s: %s\n", sl->log_path, strerror(errno));
+		goto out_dir;
+	}
+	if (!(sl->a = calloc(sl->agents, sizeof *sl->a))) {
+		fprintf(stderr, "swarmload: out of memory for %u agents\n", sl->agents);
+		goto out_log;
+	}
+	printf("swarmload: %u agents (waves of %u) joining %s%s; state in %s\n", sl->agents,
+	       sl->wave, sl->managers[0], sl->manager_count > 1 ? " and others" : "",
+	       sl->dir);
+	fflush(stdout);
+	uv_loop_init(&sl->loop);
+	uv_timer_init(&sl->loop, &sl->poll);
+	sl->poll.data = sl;
+	uv_timer_start(&sl->poll, sl_poll, 0, SL_POLL_MS);
+	if (pthread_create(&sl->ctl, NULL, sl_control_main, sl) != 0) {
+		fprintf(stderr, "swarmload: cannot start the control thread\n");
+		atomic_store(&sl->phase, SL_PH_STOP);
+		uv_run(&sl->loop, UV_RUN_DEFAULT);
+	} else {
+		uv_run(&sl->loop, UV_RUN_DEFAULT);
+		pthread_join(sl->ctl, NULL);
+		rc = sl->rc;
+	}
+	if (uv_loop_close(&sl->loop) != 0)
+		fprintf(stderr, "swarmload: handles left on the loop\n");
+	fakeexec_free(&sl->x);
+	free(sl->a);
+out_log:
+	fclose(sl->log);
+out_dir:
+	if (sl->dir_made && rc == 0)
+		sl_rm_tree(sl->dir);
+	else if (rc != 0)
+		fprintf(stderr, "swarmload: state and log kept in %s\n", sl->dir);
+out:
+	free(sl->join_buf);
+	return rc;
+}
