@@ -29,7 +29,8 @@ static const char *fw_self_addr(struct env *env)
 {
 	return REAL(env)->ops->self_addr(REAL(env));
 }
-static int fw_listen(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb, void *data)
+static int fw_listen(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb,
+		     void *data)
 {
 	return REAL(env)->ops->listen(REAL(env), recv_cb, peer_cb, data);
 }

@@ -59,7 +59,8 @@ bool fakeexec_fails(const struct fakeexec_cfg *cfg, const char *task_id, uint64_
 		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
 	h = fakeexec_mix(h ^ fakeexec_mix(cfg->seed) ^ fakeexec_mix(attempt + 1));
 	if (jitter_ms)
-		*jitter_ms = cfg->start_jitter_ms ? (h >> 32) % (cfg->start_jitter_ms + 1) : 0;
+		*jitter_ms =
+			cfg->start_jitter_ms ? (h >> 32) % (cfg->start_jitter_ms + 1) : 0;
 	return (h & 0xffffffffu) % 1000 < cfg->fail_permille;
 }
 
@@ -263,7 +264,8 @@ static int fakeexec_ctl_do(struct env_ctl *c, enum env_ctl_op op, struct env_ctl
 	case ENV_CTL_INSPECT: break;
 	default: return CS_EINVAL;
 	}
-	rv = c->env->ops->timer_start(c->env, delay, 0, fakeexec_op_fire, c, &c->op_timer);
+	rv = c->env->ops->timer_start(c->env, delay, 0, fakeexec_op_fire, c,
+				      &c->op_timer);
 	if (rv)
 		return rv;
 	c->op = op;

@@ -68,7 +68,8 @@ int procstat_read(pid_t pid, struct procstat *out)
 		return -1;
 	out->cpu_s = (double)(ut + st) / (double)hz;
 	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	if (procstat_slurp(path, buf, sizeof buf) || procstat_parse_rss(buf, &out->rss_bytes))
+	if (procstat_slurp(path, buf, sizeof buf) ||
+	    procstat_parse_rss(buf, &out->rss_bytes))
 		return -1;
 	return 0;
 }

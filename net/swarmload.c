@@ -116,8 +116,8 @@ struct sl_agent {
 struct sl_watch {
 	char name[32];
 	pid_t pid;
-	struct procstat at0;   /* at the phase's start */
-	uint64_t rss_max;      /* sampled during the phase */
+	struct procstat at0; /* at the phase's start */
+	uint64_t rss_max;    /* sampled during the phase */
 	bool ok;
 };
 
@@ -167,7 +167,8 @@ static void sl_sleep_ms(unsigned ms)
 
 /* ---------------------------------------------------------------- options */
 
-static int sl_u64(const char *flag, const char *s, uint64_t min, uint64_t max, uint64_t *v)
+static int sl_u64(const char *flag, const char *s, uint64_t min, uint64_t max,
+		  uint64_t *v)
 {
 	char *end;
 	unsigned long long n;
@@ -176,7 +177,8 @@ static int sl_u64(const char *flag, const char *s, uint64_t min, uint64_t max, u
 	n = strtoull(s, &end, 10);
 	if (errno || end == s || *end || s[0] == '-' || n < min || n > max) {
 		fprintf(stderr,
-			"swarmload: %s: '%s' is not a number in %" PRIu64 "..%" PRIu64 "\n",
+			"swarmload: %s: '%s' is not a number in %" PRIu64 "..%" PRIu64
+			"\n",
 			flag, s, min, max);
 		return -1;
 	}
@@ -260,7 +262,8 @@ static int sl_parse(struct swarmload *sl, int argc, char **argv)
 				return -1;
 		} else if (strcmp(f, "--name-prefix") == 0) {
 			if (!*arg || strlen(arg) > 24) {
-				fprintf(stderr, "swarmload: --name-prefix: 1..24 characters\n");
+				fprintf(stderr,
+					"swarmload: --name-prefix: 1..24 characters\n");
 				return -1;
 			}
 			sl->prefix = arg;
@@ -272,7 +275,8 @@ static int sl_parse(struct swarmload *sl, int argc, char **argv)
 			if (sl->watch_count == SL_WATCH_MAX - 1 || !eq || eq == arg ||
 			    (size_t)(eq - arg) >= sizeof w->name ||
 			    sl_u64(f, eq + 1, 1, INT32_MAX, &v)) {
-				fprintf(stderr, "swarmload: --watch: NAME=PID, at most %d\n",
+				fprintf(stderr,
+					"swarmload: --watch: NAME=PID, at most %d\n",
 					SL_WATCH_MAX - 1);
 				return -1;
 			}
@@ -331,7 +335,8 @@ static void sl_recv(struct env *env, const char *from, const uint8_t *buf, size_
 	a->recv(&a->px.env, from, buf, len, a->recv_data);
 }
 
-static int sl_listen(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb, void *data)
+static int sl_listen(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb,
+		     void *data)
 {
 	struct sl_agent *a = (struct sl_agent *)envproxy_of(env);
 	a->recv = recv_cb;
@@ -434,8 +439,10 @@ static void sl_poll(uv_timer_t *t)
 			}
 			rv = node_program.start(&a->cfg, &a->px.env, &a->node);
 			if (rv) {
-				fprintf(stderr, "swarmload: agent %s: node start: %s: %s\n",
-					a->name, cs_strerror(rv), uvenv_storage_error(a->uv));
+				fprintf(stderr,
+					"swarmload: agent %s: node start: %s: %s\n",
+					a->name, cs_strerror(rv),
+					uvenv_storage_error(a->uv));
 				a->node = NULL;
 				atomic_store(&sl->phase, SL_PH_FAILED);
 				return;
@@ -450,7 +457,8 @@ static void sl_poll(uv_timer_t *t)
 				a->joined = true;
 				sl->joined_n++;
 			}
-			if (a->joined && !a->session && agent_connected(node_agent(a->node))) {
+			if (a->joined && !a->session &&
+			    agent_connected(node_agent(a->node))) {
 				a->session = true;
 				sl->sessions_n++;
 			}
@@ -481,7 +489,8 @@ static void sl_watch_sample(struct swarmload *sl)
 	for (size_t i = 0; i < sl->watch_count; i++) {
 		struct sl_watch *w = &sl->watch[i];
 		struct procstat now;
-		if (w->ok && procstat_read(w->pid, &now) == 0 && now.rss_bytes > w->rss_max)
+		if (w->ok && procstat_read(w->pid, &now) == 0 &&
+		    now.rss_bytes > w->rss_max)
 			w->rss_max = now.rss_bytes;
 	}
 }
@@ -502,7 +511,8 @@ static void sl_watch_end(struct swarmload *sl, const char *phase, double secs)
 			w->rss_max = now.rss_bytes;
 		printf("  %s %s: %.0f%% of a core (%.2f s CPU in %.2f s), RSS %.0f MiB "
 		       "(max sampled %.0f MiB)\n",
-		       phase, w->name, secs > 0 ? 100.0 * (now.cpu_s - w->at0.cpu_s) / secs : 0,
+		       phase, w->name,
+		       secs > 0 ? 100.0 * (now.cpu_s - w->at0.cpu_s) / secs : 0,
 		       now.cpu_s - w->at0.cpu_s, secs, now.rss_bytes / 1048576.0,
 		       w->rss_max / 1048576.0);
 	}
@@ -513,8 +523,8 @@ static bool sl_watched_alive(struct swarmload *sl)
 {
 	for (size_t i = 0; i < sl->watch_count; i++)
 		if (kill(sl->watch[i].pid, 0) != 0 && errno == ESRCH) {
-			fprintf(stderr, "swarmload: %s (pid %d) is gone\n", sl->watch[i].name,
-				(int)sl->watch[i].pid);
+			fprintf(stderr, "swarmload: %s (pid %d) is gone\n",
+				sl->watch[i].name, (int)sl->watch[i].pid);
 			return false;
 		}
 	return true;
@@ -622,8 +632,9 @@ static int sl_count_running(struct swarmload *sl, uint64_t *running, uint64_t *l
 			continue;
 		}
 		if (slices && resp->n_tasks < resp->total) {
-			fprintf(stderr, "swarmload: task list of %zu nodes cut at %zu of "
-					"%" PRIu64 " tasks\n",
+			fprintf(stderr,
+				"swarmload: task list of %zu nodes cut at %zu of "
+				"%" PRIu64 " tasks\n",
 				n, resp->n_tasks, resp->total);
 			cs__control_response__free_unpacked(resp, NULL);
 			return -1;
@@ -631,7 +642,8 @@ static int sl_count_running(struct swarmload *sl, uint64_t *running, uint64_t *l
 		for (size_t i = 0; i < resp->n_tasks; i++) {
 			const Cs__Task *t = resp->tasks[i];
 			(*listed)++;
-			if (t->status && t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
+			if (t->status &&
+			    t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
 				(*running)++;
 		}
 		cs__control_response__free_unpacked(resp, NULL);
@@ -647,7 +659,8 @@ static bool sl_phase_timed_out(struct swarmload *sl, double t0, const char *what
 {
 	if (sl_now() - t0 <= sl->timeout_s)
 		return false;
-	fprintf(stderr, "swarmload: %s: not done in %u s (--timeout)\n", what, sl->timeout_s);
+	fprintf(stderr, "swarmload: %s: not done in %u s (--timeout)\n", what,
+		sl->timeout_s);
 	return true;
 }
 
@@ -740,7 +753,8 @@ static int sl_phase_create(struct swarmload *sl)
 	sl_watch_sample(sl);
 	/* the control API's: M tasks RUNNING */
 	for (;;) {
-		if (!sl_watched_alive(sl) || sl_phase_timed_out(sl, t0, "create (control API)"))
+		if (!sl_watched_alive(sl) ||
+		    sl_phase_timed_out(sl, t0, "create (control API)"))
 			return -1;
 		if (sl_count_running(sl, &running, &listed))
 			return -1;
@@ -758,8 +772,8 @@ static int sl_phase_create(struct swarmload *sl)
 	t_api = sl_now();
 	own = t_own - t0;
 	api = t_api - t0;
-	printf("e2e: %" PRIu64 " tasks on %u agents: %.2f s (%.0f tasks/s)\n", sl->replicas,
-	       sl->agents, own, (double)sl->replicas / own);
+	printf("e2e: %" PRIu64 " tasks on %u agents: %.2f s (%.0f tasks/s)\n",
+	       sl->replicas, sl->agents, own, (double)sl->replicas / own);
 	printf("  create: from service create to the last fake container started "
 	       "(start delay %" PRIu64 "+0..%" PRIu64 " ms, %" PRIu64
 	       " failed starts): %.2f s; the control API listed all %" PRIu64
@@ -792,7 +806,8 @@ static void *sl_control_main(void *arg)
 static int sl_wire_tag(const char *name, uint8_t *tag)
 {
 	const ProtobufCFieldDescriptor *f =
-		protobuf_c_message_descriptor_get_field_by_name(&cs__wire__descriptor, name);
+		protobuf_c_message_descriptor_get_field_by_name(&cs__wire__descriptor,
+								name);
 	if (!f || f->id >= 16 || f->type != PROTOBUF_C_TYPE_MESSAGE)
 		return -1;
 	*tag = (uint8_t)((f->id << 3) | 2);
@@ -899,9 +914,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "swarmload: out of memory for %u agents\n", sl->agents);
 		goto out_log;
 	}
-	printf("swarmload: %u agents (waves of %u) joining %s%s; state in %s\n", sl->agents,
-	       sl->wave, sl->managers[0], sl->manager_count > 1 ? " and others" : "",
-	       sl->dir);
+	printf("swarmload: %u agents (waves of %u) joining %s%s; state in %s\n",
+	       sl->agents, sl->wave, sl->managers[0],
+	       sl->manager_count > 1 ? " and others" : "", sl->dir);
 	fflush(stdout);
 	uv_loop_init(&sl->loop);
 	uv_timer_init(&sl->loop, &sl->poll);

@@ -38,8 +38,8 @@ static int bench_swarmload(struct benchcluster *c, int leader, unsigned agents,
 	int argc = 0, st;
 	pid_t pid;
 
-	snprintf(join, sizeof join, "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", c->m[0].port,
-		 c->m[1].port, c->m[2].port);
+	snprintf(join, sizeof join, "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d",
+		 c->m[0].port, c->m[1].port, c->m[2].port);
 	snprintf(a, sizeof a, "%u", agents);
 	snprintf(t, sizeof t, "%lu", tasks);
 	argv[argc++] = c->swarmload;

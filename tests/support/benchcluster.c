@@ -144,8 +144,10 @@ bool benchcluster_alive(struct benchcluster *c)
 {
 	for (int i = 0; i < BENCHCLUSTER_MANAGERS; i++) {
 		int st;
-		if (c->m[i].pid > 0 && waitpid(c->m[i].pid, &st, WNOHANG) == c->m[i].pid) {
-			fprintf(stderr, "%s: %s exited (status %d)\n", c->who, c->m[i].name,
+		if (c->m[i].pid > 0 &&
+		    waitpid(c->m[i].pid, &st, WNOHANG) == c->m[i].pid) {
+			fprintf(stderr, "%s: %s exited (status %d)\n", c->who,
+				c->m[i].name,
 				WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
 			c->m[i].pid = 0;
 			return false;
@@ -242,7 +244,8 @@ static char *bc_manager_token(struct benchcluster *c, int ms)
 /* The raft id of the leader m1's cluster record names (0: unknown). */
 static uint64_t bc_leader_raft_id(struct benchcluster *c)
 {
-	Cs__ControlResponse *resp = bc_call(c, CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT);
+	Cs__ControlResponse *resp =
+		bc_call(c, CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT);
 	uint64_t id = 0;
 
 	if (resp && resp->status == 0 && resp->cluster)
@@ -258,7 +261,8 @@ int benchcluster_wait_managers(struct benchcluster *c, int ms)
 
 	while (bench_now() < until && benchcluster_alive(c)) {
 		uint64_t leader_id = bc_leader_raft_id(c);
-		Cs__ControlResponse *resp = bc_call(c, CS__CONTROL_OP__CONTROL_OP_NODE_LIST);
+		Cs__ControlResponse *resp =
+			bc_call(c, CS__CONTROL_OP__CONTROL_OP_NODE_LIST);
 		int managers = 0, leader = -1;
 
 		for (size_t i = 0; resp && resp->status == 0 && i < resp->n_nodes; i++) {
@@ -269,7 +273,8 @@ int benchcluster_wait_managers(struct benchcluster *c, int ms)
 			managers++;
 			if (st->leader || (leader_id && st->raft_id == leader_id))
 				for (int j = 0; j < BENCHCLUSTER_MANAGERS; j++)
-					if (n->hostname && strcmp(n->hostname, c->m[j].name) == 0)
+					if (n->hostname &&
+					    strcmp(n->hostname, c->m[j].name) == 0)
 						leader = j;
 		}
 		if (resp)
@@ -349,7 +354,8 @@ void benchcluster_fini(struct benchcluster *c)
 {
 	const char *keep = getenv("BENCH_KEEP");
 	if (c->root[0] && keep && *keep && strcmp(keep, "0") != 0)
-		fprintf(stderr, "%s: BENCH_KEEP: the managers' state and logs are in %s\n",
+		fprintf(stderr,
+			"%s: BENCH_KEEP: the managers' state and logs are in %s\n",
 			c->who, c->root);
 	else if (c->root[0])
 		bench_rm_tree(c->root);

@@ -24,8 +24,8 @@ struct benchcluster_mgr {
 struct benchcluster {
 	const char *who; /* the bench's name, for messages */
 	char root[64];
-	char bindir[256];  /* where the bench binary is */
-	char swarmd[300];  /* build/swarmd */
+	char bindir[256]; /* where the bench binary is */
+	char swarmd[300]; /* build/swarmd */
 	char swarmctl[300];
 	char swarmload[300];
 	struct benchcluster_mgr m[BENCHCLUSTER_MANAGERS];

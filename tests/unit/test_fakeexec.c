@@ -79,7 +79,8 @@ static void stub_run(struct env *env, ms_t until)
 		for (int i = 0; i < TIMERS; i++)
 			if (s->t[i].id && s->t[i].due <= until &&
 			    (best < 0 || s->t[i].due < s->t[best].due ||
-			     (s->t[i].due == s->t[best].due && s->t[i].id < s->t[best].id)))
+			     (s->t[i].due == s->t[best].due &&
+			      s->t[i].id < s->t[best].id)))
 				best = i;
 		if (best < 0)
 			break;
