@@ -789,6 +789,7 @@ static int agent_task_open(struct agent_task *t)
 	const Cs__TaskSpec *ts = task ? task->spec : NULL;
 	const Cs__ContainerSpec *cs = ts ? ts->container : NULL;
 	const char **cmd = NULL, **envs = NULL, **test = NULL;
+	struct env_port *ports = NULL;
 	int rv = CS_ENOMEM;
 
 	if (t->ctl)
@@ -839,8 +840,28 @@ static int agent_task_open(struct agent_task *t)
 		spec.health_start_period_ms = hc->start_period_ms;
 		spec.health_retries = hc->retries;
 	}
+	if (task && task->n_ports) { /* host-mode ones are the node's */
+		ports = calloc(task->n_ports, sizeof *ports);
+		if (!ports)
+			goto out;
+		for (size_t i = 0; i < task->n_ports; i++) {
+			const Cs__PortConfig *p = task->ports[i];
+			if (p->mode != CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_HOST)
+				continue;
+			ports[spec.port_count].target = p->target;
+			ports[spec.port_count].published = p->published;
+			ports[spec.port_count].proto =
+				p->protocol == CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP ? ENV_PORT_UDP
+				: p->protocol == CS__PORT_PROTOCOL__PORT_PROTOCOL_SCTP
+					? ENV_PORT_SCTP
+					: ENV_PORT_TCP;
+			spec.port_count++;
+		}
+		spec.ports = ports;
+	}
 	rv = t->a->env->ops->ctl_open(t->a->env, &spec, &t->ctl);
 out:
+	free(ports);
 	free(test);
 	free(envs);
 	free(cmd);

@@ -35,6 +35,7 @@ struct runner {
 	struct simcluster *cluster;
 	struct clops *ops;
 	bool real_managers; /* managers run core/manager (not a test program) */
+	uint64_t ports_checked; /* simexec_changes when host ports were judged, +1 */
 	uint32_t initial_managers;
 	uint32_t next_manager_number; /* for promoted workers */
 	const struct scn_cmd *always[RUNNER_ALWAYS_MAX];
@@ -968,6 +969,17 @@ static bool runner_check(struct runner *r)
 			return false;
 		}
 	}
+	/* invariant 7's host ports on the ground truth (issue 15): what the
+	 * runtime binds, not only what the store says */
+	if (simexec_changes(world_exec(r->w)) + 1 != r->ports_checked) {
+		char why[200];
+		r->ports_checked = simexec_changes(world_exec(r->w)) + 1;
+		if (!simexec_check_ports(world_exec(r->w), why, sizeof why)) {
+			runner_fail(r, r->cur, "invariant 7 (allocator): %s at sim=%.6fs",
+				    why, (double)world_now_us(r->w) / 1e6);
+			return false;
+		}
+	}
 
 	for (size_t i = 0; i < r->always_count; i++) {
 		const struct scn_cmd *a = r->always[i];
@@ -1168,6 +1180,11 @@ static int runner_runtime(struct runner *r, const struct scn_cmd *cmd)
 		rv = simexec_runtime_restart(x, index, rt->lose, rt->down_ms * 1000);
 		break;
 	case SCN_RT_OK: simexec_runtime_ok(x, index); break;
+	case SCN_RT_BIND:
+		rv = simexec_runtime_bind(x, index, rt->bind_port,
+					  (enum env_port_proto)rt->bind_proto);
+		break;
+	case SCN_RT_UNBIND: simexec_runtime_unbind(x, index); break;
 	}
 	if (rv)
 		return runner_fail(r, cmd, "%s", cs_strerror(rv));
