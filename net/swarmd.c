@@ -728,6 +728,9 @@ static int swarmd_start_node(struct swarmd *d)
 		}
 	}
 	d->ncfg.agent.desc = &d->desc;
+	/* no overlay data plane yet (issue 17): a task on a network is
+	 * REJECTED with the reason rather than run without it */
+	d->ncfg.agent.no_data_plane = true;
 	if (manager) {
 		manager_defaults(&d->mcfg);
 		d->mcfg.raft_id = s->raft_id;
