@@ -69,8 +69,7 @@ struct agent_cfg {
 	 * with why ("cannot attach to network N (ADDR): no overlay data plane
 	 * on this node"), as SwarmKit's executor fails Prepare when it cannot
 	 * create a task's networks; never run without its network. false: the
-	 * executor realises them (the simulator models them so). Read at
-	 * each task's step: a change applies to tasks not yet prepared. */
+	 * executor realises them (the simulator models them so). */
 	bool no_data_plane;
 };
 

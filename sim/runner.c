@@ -1185,6 +1185,10 @@ static int runner_runtime(struct runner *r, const struct scn_cmd *cmd)
 					  (enum env_port_proto)rt->bind_proto);
 		break;
 	case SCN_RT_UNBIND: simexec_runtime_unbind(x, index); break;
+	case SCN_RT_DATAPLANE:
+		rv = simcluster_data_plane(r->cluster, world_node_name(r->w, index),
+					   rt->data_plane);
+		break;
 	}
 	if (rv)
 		return runner_fail(r, cmd, "%s", cs_strerror(rv));

@@ -2592,6 +2592,17 @@ static int scn_parse_runtime(struct scn_parser *p, struct scn_cmd *cmd)
 	rv = scn_node_at(p, 0, 1, SCN_WHAT_NODE, true, &rt->node);
 	if (rv)
 		return rv;
+	if (i + 1 == p->tok_count && scn_tok_has_prefix(p->toks[i], "dataplane=")) {
+		struct scn_tok v = scn_tok_tail(p->toks[i], 10);
+		if (!scn_tok_is(v, "none") && !scn_tok_is(v, "present"))
+			return scn_fail(p, p->toks[i].col,
+					"runtime dataplane: expected dataplane=none or "
+					"dataplane=present, got '%.*s'",
+					SCN_TOK_ARG(p->toks[i]));
+		rt->action = SCN_RT_DATAPLANE;
+		rt->data_plane = scn_tok_is(v, "present");
+		return 0;
+	}
 	if (i + 1 == p->tok_count && scn_tok_is(p->toks[i], "unbind")) {
 		rt->action = SCN_RT_UNBIND;
 		return 0;

@@ -371,6 +371,7 @@ enum scn_runtime_action {
 	SCN_RT_OK,
 	SCN_RT_BIND,   /* issue 15: bind=PORT[/PROTO], held outside cswarm */
 	SCN_RT_UNBIND, /* unbind: every such port let go */
+	SCN_RT_DATAPLANE, /* dataplane=none|present */
 };
 #define SCN_RT_DOWN_MS_DEFAULT 1000u
 struct scn_runtime {
@@ -383,6 +384,7 @@ struct scn_runtime {
 	uint64_t down_ms; /* RESTART: down=DUR, SCN_RT_DOWN_MS_DEFAULT if not given */
 	uint32_t bind_port;  /* BIND */
 	uint32_t bind_proto; /* BIND: 0 tcp, 1 udp, 2 sctp */
+	bool data_plane;     /* DATAPLANE: present */
 };
 
 /* disk NODE fault=eio [on=write|sync|both] [for=DUR] | fault=full [for=DUR]
