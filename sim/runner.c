@@ -10,6 +10,7 @@
 
 #include <raft.h>
 
+#include "core/allocator.h"
 #include "core/api.pb-c.h"
 #include "core/ca.h"
 #include "core/control.h"
@@ -939,6 +940,73 @@ static void runner_observe(struct runner *r, bool final)
 
 /* Checks every `always` condition and the invariants; false when the run
  * failed. */
+/* Invariant 7's ground truth of host ports (issue 15): every running
+ * container binds each host-mode port its task publishes in the leader's
+ * store (Task.ports), so none runs without what it was placed for. */
+_Static_assert((int)ENV_PORT_TCP == CS__PORT_PROTOCOL__PORT_PROTOCOL_TCP &&
+		       (int)ENV_PORT_UDP == CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP &&
+		       (int)ENV_PORT_SCTP == CS__PORT_PROTOCOL__PORT_PROTOCOL_SCTP,
+	       "env's port protocols are the API's");
+
+struct runner_bound {
+	const struct store *st;
+	char *why;
+	size_t size;
+	bool ok;
+};
+
+static void runner_bound_visit(void *ctx, const struct simexec_info *info)
+{
+	struct runner_bound *b = ctx;
+	const Cs__Task *t;
+	char *end;
+	uint64_t id;
+
+	if (!b->ok || info->state != ENV_CTL_RUNNING)
+		return;
+	id = strtoull(info->task_id, &end, 16);
+	t = *end ? NULL : store_task_get(b->st, id);
+	for (size_t i = 0; t && i < t->n_ports; i++) {
+		const Cs__PortConfig *p = t->ports[i];
+		bool bound = false;
+		if (p->mode != CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_HOST || !p->published)
+			continue;
+		for (size_t j = 0; j < info->port_count && !bound; j++)
+			bound = info->ports[j].published == p->published &&
+				(uint32_t)info->ports[j].proto == (uint32_t)p->protocol;
+		if (!bound) {
+			snprintf(b->why, b->size,
+				 "task %s runs on node %u without binding its host port %u",
+				 info->task_id, (unsigned)info->node, (unsigned)p->published);
+			b->ok = false;
+			return;
+		}
+	}
+}
+
+static bool runner_check_bound(struct runner *r, char *why, size_t size)
+{
+	struct runner_bound b = {.why = why, .size = size, .ok = true};
+	int64_t leader;
+
+	if (!r->real_managers)
+		return true;
+	leader = simcluster_leader(r->cluster);
+	if (leader < 0)
+		return true;
+	b.st = manager_store(simcluster_manager(r->cluster, (uint32_t)leader));
+	{
+		bool any = false; /* O(services) while no service publishes one */
+		for (const Cs__Service *s = store_service_next(b.st, NULL); s && !any;
+		     s = store_service_next(b.st, s))
+			any = alloc_has_host_ports(s);
+		if (!any)
+			return true;
+	}
+	simexec_foreach(world_exec(r->w), runner_bound_visit, &b);
+	return b.ok;
+}
+
 static bool runner_check(struct runner *r)
 {
 	char got[256];
@@ -974,7 +1042,8 @@ static bool runner_check(struct runner *r)
 	if (simexec_changes(world_exec(r->w)) + 1 != r->ports_checked) {
 		char why[200];
 		r->ports_checked = simexec_changes(world_exec(r->w)) + 1;
-		if (!simexec_check_ports(world_exec(r->w), why, sizeof why)) {
+		if (!simexec_check_ports(world_exec(r->w), why, sizeof why) ||
+		    !runner_check_bound(r, why, sizeof why)) {
 			runner_fail(r, r->cur, "invariant 7 (allocator): %s at sim=%.6fs",
 				    why, (double)world_now_us(r->w) / 1e6);
 			return false;

@@ -232,6 +232,9 @@ struct simexec_info {
 	uint64_t slot;
 	enum env_ctl_state state; /* CREATED (also while starting), RUNNING, EXITED */
 	int32_t exit_code;
+	/* appended (issue 15): the host ports it binds while it runs */
+	const struct env_port *ports;
+	size_t port_count;
 };
 typedef void (*simexec_foreach_fn)(void *ctx, const struct simexec_info *info);
 
