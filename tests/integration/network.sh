@@ -113,6 +113,9 @@ ctl netm1 service create --name h1 --publish published=$HP,target=80,mode=host \
 	--image "$IMAGE" -- sh -c 'mkdir -p /www && echo hello-from-h1 >/www/index.html &&
 		httpd -f -p 80 -h /www & trap "exit 0" TERM; wait' >/dev/null
 wait_for 60 "h1 running" running h1 1
+tid=$(ctl netm1 task ls --service h1 --format json | jq -r '.[] | select(.state == "running") | .id')
+[ "$(ctl netm1 task inspect "$tid" | jq -c '[.ports[] | .published, .mode]')" = "[$HP,\"host\"]" ] ||
+	fail "h1's task ports: $(ctl netm1 task inspect "$tid" | jq -c .ports)"
 cid=$(docker ps -q --filter "label=cswarm.service.name=h1")
 [ -n "$cid" ] || fail "no container of h1"
 binding=$(docker inspect "$cid" | jq -r '.[0].HostConfig.PortBindings["80/tcp"][0].HostPort')
