@@ -54,7 +54,7 @@ struct agent_task {
 	/* the START answered an error: inspect before FAILED, for a start cut
 	 * short (dockerd restarting) may have started the container */
 	bool start_failed;
-	char start_error[160];
+	char start_error[256]; /* Docker's words, whole (env_ctl_req.message) */
 	/* a container found by its labels that no known task owns: it has no
 	 * assignment and is never reported; stopped and removed once the
 	 * first full set of assignments does not name it */
@@ -769,7 +769,7 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 		if (status) {
 			/* FAILED once an inspect says it does not run */
 			t->start_failed = true;
-			snprintf(t->start_error, sizeof t->start_error, "%.159s", why);
+			snprintf(t->start_error, sizeof t->start_error, "%s", why);
 		} else {
 			agent_task_started(t, "started");
 		}
@@ -789,6 +789,7 @@ static int agent_task_open(struct agent_task *t)
 	const Cs__TaskSpec *ts = task ? task->spec : NULL;
 	const Cs__ContainerSpec *cs = ts ? ts->container : NULL;
 	const char **cmd = NULL, **envs = NULL, **test = NULL;
+	struct env_port *ports = NULL;
 	int rv = CS_ENOMEM;
 
 	if (t->ctl)
@@ -839,8 +840,28 @@ static int agent_task_open(struct agent_task *t)
 		spec.health_start_period_ms = hc->start_period_ms;
 		spec.health_retries = hc->retries;
 	}
+	if (task && task->n_ports) { /* host-mode ones are the node's */
+		ports = calloc(task->n_ports, sizeof *ports);
+		if (!ports)
+			goto out;
+		for (size_t i = 0; i < task->n_ports; i++) {
+			const Cs__PortConfig *p = task->ports[i];
+			if (p->mode != CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_HOST)
+				continue;
+			ports[spec.port_count].target = p->target;
+			ports[spec.port_count].published = p->published;
+			ports[spec.port_count].proto =
+				p->protocol == CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP ? ENV_PORT_UDP
+				: p->protocol == CS__PORT_PROTOCOL__PORT_PROTOCOL_SCTP
+					? ENV_PORT_SCTP
+					: ENV_PORT_TCP;
+			spec.port_count++;
+		}
+		spec.ports = ports;
+	}
 	rv = t->a->env->ops->ctl_open(t->a->env, &spec, &t->ctl);
 out:
+	free(ports);
 	free(test);
 	free(envs);
 	free(cmd);
@@ -1006,6 +1027,17 @@ static void agent_task_step(struct agent_task *t)
 		case CS__TASK_STATE__TASK_STATE_ACCEPTED:
 			if (t->env_held)
 				return; /* its env comes with the next assignments */
+			if (a->cfg->no_data_plane && t->assigned &&
+			    t->assigned->n_networks > 0) {
+				const Cs__NetworkAttachment *att = t->assigned->networks[0];
+				char why[160];
+				snprintf(why, sizeof why,
+					 "cannot attach to network %016" PRIx64
+					 " (%.40s): no overlay data plane on this node",
+					 att->network_id, att->addr ? att->addr : "");
+				agent_task_set(t, CS__TASK_STATE__TASK_STATE_REJECTED, why);
+				return;
+			}
 			if (agent_task_open(t)) {
 				agent_task_set(t, CS__TASK_STATE__TASK_STATE_REJECTED,
 					       "no executor for the task");

@@ -63,6 +63,14 @@ struct agent_cfg {
 	 * sent with each new session; borrowed for the agent's life; NULL:
 	 * nothing. */
 	const struct agent_desc *desc;
+	/* appended (issue 15): true when this node cannot realise a task's
+	 * network attachments (no overlay data plane: issue 17; swarmd today).
+	 * Such a task is REJECTED before anything is asked of the executor,
+	 * with why ("cannot attach to network N (ADDR): no overlay data plane
+	 * on this node"), as SwarmKit's executor fails Prepare when it cannot
+	 * create a task's networks; never run without its network. false: the
+	 * executor realises them (the simulator models them so). */
+	bool no_data_plane;
 };
 
 /* A node's description (SwarmKit's NodeDescription): node.platform.os,

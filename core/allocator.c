@@ -436,7 +436,8 @@ static bool alloc_spec_ingress_ports(const Cs__ServiceSpec *spec)
 bool alloc_service_needs(const Cs__Service *svc)
 {
 	return svc && svc->spec &&
-	       (svc->spec->n_networks > 0 || alloc_spec_ingress_ports(svc->spec));
+	       (svc->spec->n_networks > 0 || alloc_spec_ingress_ports(svc->spec) ||
+		alloc_has_host_ports(svc));
 }
 
 bool alloc_service_ready(const Cs__Service *svc)
@@ -632,6 +633,9 @@ int alloc_task(struct alloc_state *a, const struct store *st, const Cs__Service 
 		}
 		out->networks[i] = att;
 	}
+	/* the service's ports as allocated, for the agent (borrowed) */
+	out->n_ports = svc->n_ports;
+	out->ports = svc->ports;
 	out->alloc_done = true;
 	return 0;
 undo:

@@ -101,7 +101,9 @@ const struct alloc_net *alloc_state_net(const struct alloc_state *a, uint64_t id
 /* ---------------------------------------------------------------- predicates */
 
 /* alloc_service_needs: whether svc's tasks need the allocator before they
- * may be placed (networks, or ports published in ingress mode). */
+ * may be placed (networks, or published ports: ingress ones are drawn,
+ * and every task gets its service's ports, Task.ports, which the agent
+ * binds in host mode). */
 bool alloc_service_needs(const Cs__Service *svc);
 /* alloc_service_ready: whether svc's current spec has its allocation (or
  * needs none). */

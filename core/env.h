@@ -90,6 +90,14 @@ enum env_ctl_health {
 /* What to run. Every pointer is borrowed for the ctl_open call only; the env
  * copies what it keeps. Labels carry task and service ids so that a restarted
  * agent finds its containers (ctl_list). */
+enum env_port_proto { ENV_PORT_TCP, ENV_PORT_UDP, ENV_PORT_SCTP };
+
+struct env_port {
+	uint32_t target;    /* the container's port */
+	uint32_t published; /* the node's port; 0: the runtime picks */
+	enum env_port_proto proto;
+};
+
 struct env_container_spec {
 	const char *task_id;
 	const char *service_id;
@@ -113,6 +121,13 @@ struct env_container_spec {
 	ms_t health_timeout_ms;
 	ms_t health_start_period_ms;
 	uint64_t health_retries;
+	/* appended (issue 15): host-mode published ports, Docker's
+	 * ExposedPorts and HostConfig.PortBindings: the container's target
+	 * port bound on the node's published port (0: one the runtime picks),
+	 * every address. A start whose port is bound already fails (Docker's
+	 * "port is already allocated"). */
+	const struct env_port *ports;
+	size_t port_count;
 };
 
 struct env_ctl;

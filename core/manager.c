@@ -860,14 +860,21 @@ static int manager_own_certificate(struct manager *m)
 }
 
 /* The cluster's ingress network (issue 15), when it has none (SwarmKit's
- * leader creates it the same way): 10.0.0.0/24 unless taken, its id drawn
- * from the cluster's (no random draw: other ids stay as they were). */
+ * leader creates it the same way): the first subnet of the default address
+ * pool (10.0.0.0/24 unless the cluster was created with another pool),
+ * unless taken, its id drawn from the cluster's (no random draw: other ids
+ * stay as they were). */
 static int manager_ingress_network(struct manager *m, struct store_batch *b,
 				   uint64_t cluster_id)
 {
 	Cs__NetworkSpec spec = CS__NETWORK_SPEC__INIT;
 	Cs__Network net = CS__NETWORK__INIT;
-	char bufs[2][20], why[160];
+	char bufs[2][20], why[160], first[32];
+	const Cs__Cluster *cl = store_cluster(m->store);
+	const Cs__ClusterSettings *cs = cl ? cl->settings : NULL;
+	uint32_t pool = cs ? cs->default_addr_pool : m->cfg->default_addr_pool;
+	uint32_t plen = cs ? cs->default_addr_pool_len : m->cfg->default_addr_pool_len;
+	uint32_t slen = cs ? cs->default_subnet_len : m->cfg->default_subnet_len;
 	int rv;
 
 	for (const Cs__Network *n = store_network_next(m->store, NULL); n;
@@ -877,7 +884,11 @@ static int manager_ingress_network(struct manager *m, struct store_batch *b,
 	spec.name = "ingress";
 	spec.driver = "overlay";
 	spec.ingress = true;
-	spec.subnet = store_network_by_name(m->store, "ingress") ? "" : "10.0.0.0/24";
+	if (!plen)
+		pool = LIMIT_NET_POOL_DEFAULT;
+	snprintf(first, sizeof first, "%u.%u.%u.%u/%u", pool >> 24, pool >> 16 & 255,
+		 pool >> 8 & 255, pool & 255, slen ? slen : LIMIT_NET_SUBNET_LEN);
+	spec.subnet = store_network_by_name(m->store, "ingress") ? "" : first;
 	if (store_network_by_name(m->store, "ingress"))
 		spec.name = "ingress-mesh";
 	net.id = (cluster_id * 0x9e3779b97f4a7c15ull) | 1;
@@ -914,6 +925,12 @@ static void manager_became_leader(struct manager *m)
 			c.id = m->env->ops->random_u64(m->env);
 		if (m->cfg->cert_expiry_ms) {
 			settings.cert_expiry_ms = m->cfg->cert_expiry_ms;
+			c.settings = &settings;
+		}
+		if (m->cfg->default_addr_pool_len || m->cfg->default_subnet_len) {
+			settings.default_addr_pool = m->cfg->default_addr_pool;
+			settings.default_addr_pool_len = m->cfg->default_addr_pool_len;
+			settings.default_subnet_len = m->cfg->default_subnet_len;
 			c.settings = &settings;
 		}
 	}

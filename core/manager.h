@@ -63,6 +63,10 @@ struct manager_cfg {
 	 * (swarmd --unlock-key-file); NULL: the manager waits locked for
 	 * manager_unlock */
 	const char *unlock_key;
+	/* appended (issue 15): the default address pool a new cluster starts
+	 * with (ClusterSettings; 0: SwarmKit's 10.0.0.0/8 in /24s): swarmd
+	 * --default-addr-pool and --default-addr-pool-mask-len, validated */
+	uint32_t default_addr_pool, default_addr_pool_len, default_subnet_len;
 };
 
 struct manager;

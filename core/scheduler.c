@@ -1407,13 +1407,15 @@ static size_t sched_write_bytes(const Cs__Task *t, const char *msg)
 	/* a tripwire: a field appended to Task or TaskStatus needs its bytes
 	 * counted above (created_ms and updated_ms are not sent: the store
 	 * stamps them) */
-	assert(cs__task__descriptor.n_fields == 16);
+	assert(cs__task__descriptor.n_fields == 17);
 	assert(cs__task_status__descriptor.n_fields == 5);
 	if (t->job_iteration) /* a job's task (issue 14): tag 2, varint 10 */
 		n += 12;
 	n += 3; /* alloc_done (issue 15): tag 2, value 1 */
 	for (size_t i = 0; i < t->n_networks; i++) /* tag 2, length <= 5 */
 		n += 7 + protobuf_c_message_get_packed_size(&t->networks[i]->base);
+	for (size_t i = 0; i < t->n_ports; i++) /* ports: tag 2, length 1 */
+		n += 3 + protobuf_c_message_get_packed_size(&t->ports[i]->base);
 	if (t->service_name)
 		n += strlen(t->service_name);
 	if (t->status->container_id)

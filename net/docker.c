@@ -525,6 +525,54 @@ static enum env_ctl_health docker_health_of(const json_t *state)
 	return ENV_HEALTH_NONE;
 }
 
+/* Sets root's ExposedPorts and host's PortBindings for spec's host-mode
+ * ports ("80/tcp": [{"HostIp": "", "HostPort": "8080"}], as the docker CLI
+ * sends -p 8080:80; HostPort "" lets Docker pick). Returns 0 or -1. */
+static int docker_create_ports(json_t *root, json_t *host,
+			       const struct env_container_spec *spec)
+{
+	static const char *const protos[] = {"tcp", "udp", "sctp"};
+	json_t *exposed, *bindings;
+	int rv = -1;
+
+	if (!spec->port_count)
+		return 0;
+	exposed = json_object();
+	bindings = json_object();
+	if (!exposed || !bindings)
+		goto out;
+	for (size_t i = 0; i < spec->port_count; i++) {
+		const struct env_port *p = &spec->ports[i];
+		char key[32], hport[16] = "";
+		json_t *list, *b;
+		assert((unsigned)p->proto < sizeof protos / sizeof *protos);
+		snprintf(key, sizeof key, "%u/%s", (unsigned)p->target, protos[p->proto]);
+		if (p->published)
+			snprintf(hport, sizeof hport, "%u", (unsigned)p->published);
+		if (json_object_set_new(exposed, key, json_object()))
+			goto out;
+		list = json_object_get(bindings, key);
+		if (!list) {
+			list = json_array();
+			if (!list || json_object_set_new(bindings, key, list))
+				goto out;
+		}
+		b = json_object();
+		if (!b || json_array_append_new(list, b) ||
+		    docker_json_set_str(b, "HostIp", "") ||
+		    docker_json_set_str(b, "HostPort", hport))
+			goto out;
+	}
+	if (json_object_set(root, "ExposedPorts", exposed) ||
+	    json_object_set(host, "PortBindings", bindings))
+		goto out;
+	rv = 0;
+out:
+	json_decref(exposed);
+	json_decref(bindings);
+	return rv;
+}
+
 /* Builds the body of POST /containers/create for spec. Returns a string the
  * caller frees, or NULL (not UTF-8, out of memory). */
 static char *docker_create_body(const struct docker *d,
@@ -565,7 +613,11 @@ static char *docker_create_body(const struct docker *d,
 		    host, "NanoCpus",
 		    json_integer((json_int_t)(spec->millicpu_limit * 1000000u))))
 		goto out;
-	if (d->network_none && docker_json_set_str(host, "NetworkMode", "none"))
+	/* a published port needs the container's network */
+	if (d->network_none && !spec->port_count &&
+	    docker_json_set_str(host, "NetworkMode", "none"))
+		goto out;
+	if (docker_create_ports(root, host, spec))
 		goto out;
 	if (docker_create_health(root, spec))
 		goto out;

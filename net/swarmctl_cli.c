@@ -1792,6 +1792,8 @@ static void cli_json_task_net(struct swarmctl_cli_json *j, const Cs__Task *t)
 		swarmctl_cli_json_close(j, '}');
 	}
 	swarmctl_cli_json_close(j, ']');
+	/* the ports its agent binds (host mode) or the mesh routes (issue 15) */
+	cli_json_ports(j, "ports", t->ports, t->n_ports);
 }
 
 static void cli_network_fields(struct swarmctl_cli_json *j, const Cs__Network *n)

@@ -76,6 +76,10 @@ static const char swarmd_usage[] =
 	"  --cpus N                 CPUs offered to tasks (default: online CPUs)\n"
 	"  --memory SIZE            memory offered to tasks, e.g. 4G (default: all)\n"
 	"  --log-level LEVEL        debug, info, warn or error (default info)\n"
+	"  --default-addr-pool CIDR creating a cluster: where networks without\n"
+	"                           --subnet get theirs (default 10.0.0.0/8)\n"
+	"  --default-addr-pool-mask-len N  creating a cluster: their prefix\n"
+	"                           length, 16..30 (default 24)\n"
 	"  --help, --version\n"
 	"\n"
 	"Logs are logfmt lines on stderr. SIGTERM or SIGINT stops the daemon;\n"
@@ -96,6 +100,8 @@ struct swarmd_opts {
 	char unlock_key_buf[128]; /* autolock: read from the file */
 	uint64_t millicpus, memory_bytes;
 	enum env_log_level log_level;
+	/* issue 15: the cluster's default address pool (0: the default) */
+	uint32_t addr_pool, addr_pool_len, addr_pool_mask_len;
 };
 
 /* What the state directory remembers between starts. */
@@ -201,6 +207,41 @@ static uint64_t swarmd_parse_size(const char *flag, const char *s)
 	return (uint64_t)v;
 }
 
+/* --default-addr-pool CIDR: an IPv4 subnet a.b.c.d/N, N 8..30, no host
+ * bits (SwarmKit's default is 10.0.0.0/8). */
+static void swarmd_parse_pool(const char *v, struct swarmd_opts *o)
+{
+	unsigned a[4], len;
+	char tail;
+
+	if (sscanf(v, "%u.%u.%u.%u/%u%c", &a[0], &a[1], &a[2], &a[3], &len, &tail) != 5 ||
+	    a[0] > 255 || a[1] > 255 || a[2] > 255 || a[3] > 255 || len < 8 ||
+	    len > LIMIT_NET_PREFIX_MAX)
+		swarmd_die_usage("--default-addr-pool '%s': expected an IPv4 subnet "
+				 "a.b.c.d/N with N 8..%u, such as 10.20.0.0/16",
+				 v, LIMIT_NET_PREFIX_MAX);
+	o->addr_pool = a[0] << 24 | a[1] << 16 | a[2] << 8 | a[3];
+	o->addr_pool_len = len;
+	if (o->addr_pool & ~(~0u << (32 - len)))
+		swarmd_die_usage("--default-addr-pool '%s': host bits set after /%u "
+				 "(expected the subnet's first address)",
+				 v, len);
+}
+
+/* --default-addr-pool-mask-len N: N 16..30 (SwarmKit's default 24). */
+static void swarmd_parse_mask_len(const char *v, struct swarmd_opts *o)
+{
+	unsigned n;
+	char tail;
+
+	if (sscanf(v, "%u%c", &n, &tail) != 1 || n < LIMIT_NET_PREFIX_MIN ||
+	    n > LIMIT_NET_PREFIX_MAX || v[0] < '0' || v[0] > '9')
+		swarmd_die_usage("--default-addr-pool-mask-len '%s': expected a prefix "
+				 "length %u..%u",
+				 v, LIMIT_NET_PREFIX_MIN, LIMIT_NET_PREFIX_MAX);
+	o->addr_pool_mask_len = n;
+}
+
 static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 {
 	memset(o, 0, sizeof *o);
@@ -257,6 +298,21 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 			i++;
 			continue;
 		}
+		if (strcmp(a, "--default-addr-pool") == 0) {
+			if (!v)
+				swarmd_die_usage("--default-addr-pool needs a value");
+			swarmd_parse_pool(v, o);
+			i++;
+			continue;
+		}
+		if (strcmp(a, "--default-addr-pool-mask-len") == 0) {
+			if (!v)
+				swarmd_die_usage(
+					"--default-addr-pool-mask-len needs a value");
+			swarmd_parse_mask_len(v, o);
+			i++;
+			continue;
+		}
 		if (strcmp(a, "--log-level") == 0) {
 			if (!v)
 				swarmd_die_usage("--log-level needs a value");
@@ -282,6 +338,20 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 		swarmd_die_usage("--state-dir is required");
 	if (!o->listen_addr)
 		swarmd_die_usage("--listen-addr is required");
+	if ((o->addr_pool_len || o->addr_pool_mask_len) && o->join_addr)
+		swarmd_die_usage("--default-addr-pool and --default-addr-pool-mask-len "
+				 "are for creating a cluster, not with --join-addr");
+	if (o->addr_pool_mask_len &&
+	    o->addr_pool_mask_len < (o->addr_pool_len ? o->addr_pool_len : LIMIT_NET_POOL_LEN))
+		swarmd_die_usage("--default-addr-pool-mask-len %u: shorter than the "
+				 "pool's /%u (each network's subnet lies inside the pool)",
+				 o->addr_pool_mask_len,
+				 o->addr_pool_len ? o->addr_pool_len : LIMIT_NET_POOL_LEN);
+	if (o->addr_pool_len && !o->addr_pool_mask_len &&
+	    o->addr_pool_len > LIMIT_NET_SUBNET_LEN)
+		swarmd_die_usage("--default-addr-pool /%u is smaller than the default "
+				 "/%u subnets: give --default-addr-pool-mask-len",
+				 o->addr_pool_len, LIMIT_NET_SUBNET_LEN);
 	/* the token: a file or the environment keep it out of `ps` */
 	if (o->join_token && o->join_token_file)
 		swarmd_die_usage("--join-token and --join-token-file: one or the other");
@@ -686,6 +756,9 @@ static int swarmd_start_node(struct swarmd *d)
 		}
 	}
 	d->ncfg.agent.desc = &d->desc;
+	/* no overlay data plane yet (issue 17): a task on a network is
+	 * REJECTED with the reason rather than run without it */
+	d->ncfg.agent.no_data_plane = true;
 	if (manager) {
 		manager_defaults(&d->mcfg);
 		d->mcfg.raft_id = s->raft_id;
@@ -698,6 +771,10 @@ static int swarmd_start_node(struct swarmd *d)
 			d->self_peer.addr = uvenv_addr(d->uv);
 			d->mcfg.voters = &d->self_peer;
 			d->mcfg.voter_count = 1;
+			/* used once, when the cluster record is first written */
+			d->mcfg.default_addr_pool = d->opts.addr_pool;
+			d->mcfg.default_addr_pool_len = d->opts.addr_pool_len;
+			d->mcfg.default_subnet_len = d->opts.addr_pool_mask_len;
 		}
 		d->ncfg.manager = &d->mcfg;
 	}

@@ -424,6 +424,12 @@ const struct node_cfg *simcluster_node_cfg(struct simcluster *c, const char *hos
 	n->cfg.agent.hook_data = n;
 	n->cfg.agent.raft_id = manager_number;
 	n->cfg.agent.desc = simcluster_desc_of(c, hostname);
+	/* a machine without a data plane stays so in every role */
+	for (size_t i = c->nodes_count; i-- > 0;)
+		if (strcmp(c->nodes[i]->hostname, hostname) == 0) {
+			n->cfg.agent.no_data_plane = c->nodes[i]->cfg.agent.no_data_plane;
+			break;
+		}
 	if (manager_number) {
 		n->cfg.manager = simcluster_manager_cfg(c, manager_number, voters);
 		if (!n->cfg.manager) {
@@ -435,6 +441,17 @@ const struct node_cfg *simcluster_node_cfg(struct simcluster *c, const char *hos
 	}
 	c->nodes[c->nodes_count++] = n;
 	return &n->cfg;
+}
+
+int simcluster_data_plane(struct simcluster *c, const char *hostname, bool present)
+{
+	int rv = CS_ENOENT;
+	for (size_t i = 0; i < c->nodes_count; i++)
+		if (strcmp(c->nodes[i]->hostname, hostname) == 0) {
+			c->nodes[i]->cfg.agent.no_data_plane = !present;
+			rv = 0;
+		}
+	return rv;
 }
 
 uint64_t simcluster_raft_id(const struct simcluster *c, uint32_t node)

@@ -60,6 +60,13 @@ const struct node_cfg *simcluster_node_cfg(struct simcluster *c, const char *hos
 					   uint32_t managers, uint64_t millicpus,
 					   uint64_t memory_bytes);
 
+/* simcluster_data_plane (issue 15): whether the machine named hostname
+ * realises network attachments (the default: the simulator models the
+ * data plane as present); without, its agent REJECTS tasks on networks
+ * (agent_cfg.no_data_plane) once its daemon starts again (the agent's
+ * config is read at start), in every role it takes. Returns 0 or CS_ENOENT (no such node). */
+int simcluster_data_plane(struct simcluster *c, const char *hostname, bool present);
+
 /* simcluster_describe records what the node named hostname says of itself
  * (desc borrowed for the call, copied): every config made for it from now
  * on (simcluster_node_cfg, also after a promote or demote) carries it.

@@ -10,6 +10,7 @@
 
 #include <raft.h>
 
+#include "core/allocator.h"
 #include "core/api.pb-c.h"
 #include "core/ca.h"
 #include "core/control.h"
@@ -35,6 +36,7 @@ struct runner {
 	struct simcluster *cluster;
 	struct clops *ops;
 	bool real_managers; /* managers run core/manager (not a test program) */
+	uint64_t ports_checked; /* simexec_changes when host ports were judged, +1 */
 	uint32_t initial_managers;
 	uint32_t next_manager_number; /* for promoted workers */
 	const struct scn_cmd *always[RUNNER_ALWAYS_MAX];
@@ -938,6 +940,73 @@ static void runner_observe(struct runner *r, bool final)
 
 /* Checks every `always` condition and the invariants; false when the run
  * failed. */
+/* Invariant 7's ground truth of host ports (issue 15): every running
+ * container binds each host-mode port its task publishes in the leader's
+ * store (Task.ports), so none runs without what it was placed for. */
+_Static_assert((int)ENV_PORT_TCP == CS__PORT_PROTOCOL__PORT_PROTOCOL_TCP &&
+		       (int)ENV_PORT_UDP == CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP &&
+		       (int)ENV_PORT_SCTP == CS__PORT_PROTOCOL__PORT_PROTOCOL_SCTP,
+	       "env's port protocols are the API's");
+
+struct runner_bound {
+	const struct store *st;
+	char *why;
+	size_t size;
+	bool ok;
+};
+
+static void runner_bound_visit(void *ctx, const struct simexec_info *info)
+{
+	struct runner_bound *b = ctx;
+	const Cs__Task *t;
+	char *end;
+	uint64_t id;
+
+	if (!b->ok || info->state != ENV_CTL_RUNNING)
+		return;
+	id = strtoull(info->task_id, &end, 16);
+	t = *end ? NULL : store_task_get(b->st, id);
+	for (size_t i = 0; t && i < t->n_ports; i++) {
+		const Cs__PortConfig *p = t->ports[i];
+		bool bound = false;
+		if (p->mode != CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_HOST || !p->published)
+			continue;
+		for (size_t j = 0; j < info->port_count && !bound; j++)
+			bound = info->ports[j].published == p->published &&
+				(uint32_t)info->ports[j].proto == (uint32_t)p->protocol;
+		if (!bound) {
+			snprintf(b->why, b->size,
+				 "task %s runs on node %u without binding its host port %u",
+				 info->task_id, (unsigned)info->node, (unsigned)p->published);
+			b->ok = false;
+			return;
+		}
+	}
+}
+
+static bool runner_check_bound(struct runner *r, char *why, size_t size)
+{
+	struct runner_bound b = {.why = why, .size = size, .ok = true};
+	int64_t leader;
+
+	if (!r->real_managers)
+		return true;
+	leader = simcluster_leader(r->cluster);
+	if (leader < 0)
+		return true;
+	b.st = manager_store(simcluster_manager(r->cluster, (uint32_t)leader));
+	{
+		bool any = false; /* O(services) while no service publishes one */
+		for (const Cs__Service *s = store_service_next(b.st, NULL); s && !any;
+		     s = store_service_next(b.st, s))
+			any = alloc_has_host_ports(s);
+		if (!any)
+			return true;
+	}
+	simexec_foreach(world_exec(r->w), runner_bound_visit, &b);
+	return b.ok;
+}
+
 static bool runner_check(struct runner *r)
 {
 	char got[256];
@@ -965,6 +1034,18 @@ static bool runner_check(struct runner *r)
 			    got, sizeof got)) {
 			runner_fail(r, r->cur, "%s at sim=%.6fs", got,
 				    (double)world_now_us(r->w) / 1e6);
+			return false;
+		}
+	}
+	/* invariant 7's host ports on the ground truth (issue 15): what the
+	 * runtime binds, not only what the store says */
+	if (simexec_changes(world_exec(r->w)) + 1 != r->ports_checked) {
+		char why[200];
+		r->ports_checked = simexec_changes(world_exec(r->w)) + 1;
+		if (!simexec_check_ports(world_exec(r->w), why, sizeof why) ||
+		    !runner_check_bound(r, why, sizeof why)) {
+			runner_fail(r, r->cur, "invariant 7 (allocator): %s at sim=%.6fs",
+				    why, (double)world_now_us(r->w) / 1e6);
 			return false;
 		}
 	}
@@ -1168,6 +1249,15 @@ static int runner_runtime(struct runner *r, const struct scn_cmd *cmd)
 		rv = simexec_runtime_restart(x, index, rt->lose, rt->down_ms * 1000);
 		break;
 	case SCN_RT_OK: simexec_runtime_ok(x, index); break;
+	case SCN_RT_BIND:
+		rv = simexec_runtime_bind(x, index, rt->bind_port,
+					  (enum env_port_proto)rt->bind_proto);
+		break;
+	case SCN_RT_UNBIND: simexec_runtime_unbind(x, index); break;
+	case SCN_RT_DATAPLANE:
+		rv = simcluster_data_plane(r->cluster, world_node_name(r->w, index),
+					   rt->data_plane);
+		break;
 	}
 	if (rv)
 		return runner_fail(r, cmd, "%s", cs_strerror(rv));

@@ -2592,6 +2592,44 @@ static int scn_parse_runtime(struct scn_parser *p, struct scn_cmd *cmd)
 	rv = scn_node_at(p, 0, 1, SCN_WHAT_NODE, true, &rt->node);
 	if (rv)
 		return rv;
+	if (i + 1 == p->tok_count && scn_tok_has_prefix(p->toks[i], "dataplane=")) {
+		struct scn_tok v = scn_tok_tail(p->toks[i], 10);
+		if (!scn_tok_is(v, "none") && !scn_tok_is(v, "present"))
+			return scn_fail(p, p->toks[i].col,
+					"runtime dataplane: expected dataplane=none or "
+					"dataplane=present, got '%.*s'",
+					SCN_TOK_ARG(p->toks[i]));
+		rt->action = SCN_RT_DATAPLANE;
+		rt->data_plane = scn_tok_is(v, "present");
+		return 0;
+	}
+	if (i + 1 == p->tok_count && scn_tok_is(p->toks[i], "unbind")) {
+		rt->action = SCN_RT_UNBIND;
+		return 0;
+	}
+	if (i + 1 == p->tok_count && scn_tok_has_prefix(p->toks[i], "bind=")) {
+		/* bind=PORT[/tcp|udp|sctp] */
+		struct scn_tok v = scn_tok_tail(p->toks[i], 5);
+		const char *slash = memchr(v.s, '/', v.len);
+		uint32_t end = slash ? (uint32_t)(slash - v.s) : v.len;
+		bool ok = scn_port_num(scn_tok_head(v, end), false, &rt->bind_port);
+		if (ok && slash) {
+			struct scn_tok proto = scn_tok_tail(v, end + 1);
+			if (scn_tok_is(proto, "udp"))
+				rt->bind_proto = 1;
+			else if (scn_tok_is(proto, "sctp"))
+				rt->bind_proto = 2;
+			else
+				ok = scn_tok_is(proto, "tcp");
+		}
+		if (!ok)
+			return scn_fail(p, p->toks[i].col,
+					"runtime bind: expected bind=PORT[/tcp|udp|sctp] "
+					"(PORT 1-65535), got '%.*s'",
+					SCN_TOK_ARG(p->toks[i]));
+		rt->action = SCN_RT_BIND;
+		return 0;
+	}
 	if (i >= p->tok_count ||
 	    !(scn_tok_is(p->toks[i], "ok") || scn_tok_is(p->toks[i], "restart") ||
 	      scn_tok_has_prefix(p->toks[i], "fail=") ||

@@ -365,7 +365,14 @@ struct scn_image {
 #define SCN_RT_OP_LIST	  (1u << 5)
 #define SCN_RT_OP_INSPECT (1u << 6) /* only through `all` */
 #define SCN_RT_OP_ALL	  ((1u << 7) - 1)
-enum scn_runtime_action { SCN_RT_FAIL, SCN_RT_RESTART, SCN_RT_OK };
+enum scn_runtime_action {
+	SCN_RT_FAIL,
+	SCN_RT_RESTART,
+	SCN_RT_OK,
+	SCN_RT_BIND,   /* issue 15: bind=PORT[/PROTO], held outside cswarm */
+	SCN_RT_UNBIND, /* unbind: every such port let go */
+	SCN_RT_DATAPLANE, /* dataplane=none|present */
+};
 #define SCN_RT_DOWN_MS_DEFAULT 1000u
 struct scn_runtime {
 	struct scn_node node;
@@ -375,6 +382,9 @@ struct scn_runtime {
 	uint64_t for_ms;
 	bool lose;	  /* RESTART: containers=lose */
 	uint64_t down_ms; /* RESTART: down=DUR, SCN_RT_DOWN_MS_DEFAULT if not given */
+	uint32_t bind_port;  /* BIND */
+	uint32_t bind_proto; /* BIND: 0 tcp, 1 udp, 2 sctp */
+	bool data_plane;     /* DATAPLANE: present */
 };
 
 /* disk NODE fault=eio [on=write|sync|both] [for=DUR] | fault=full [for=DUR]

@@ -64,6 +64,15 @@ struct simexec_health_cfg {
 	uint64_t retries;
 };
 
+/* Host ports a container binds (issue 15), as Docker's PortBindings with
+ * a HostPort given; more than this many is refused at ctl_open. */
+enum { SIMEXEC_PORTS_MAX = 16 };
+
+struct simexec_ports {
+	size_t count;
+	struct env_port v[SIMEXEC_PORTS_MAX];
+};
+
 struct simexec_container {
 	struct tree_node by_node; /* (node, task id): the order of everything */
 	struct tree_node by_task; /* (task id, node): a task's containers */
@@ -93,6 +102,8 @@ struct simexec_container {
 	uint64_t probes_done;
 	uint64_t failing_streak;
 	enum env_ctl_health health;
+	/* issue 15: its host ports, bound while it runs or starts */
+	struct simexec_ports ports;
 };
 
 struct simexec_ctl {
@@ -106,6 +117,7 @@ struct simexec_ctl {
 	uint64_t slot;
 	us_t stop_timeout_us;
 	struct simexec_health_cfg hc; /* given to the container it creates */
+	struct simexec_ports ports;   /* likewise */
 	struct simexec_rec *op;	      /* the op in flight, or NULL */
 	struct env_ctl_req *wait_req; /* a WAIT in flight, or NULL */
 	env_ctl_cb wait_cb;
@@ -121,6 +133,7 @@ struct simexec_node {
 	us_t fail_until_us;   /* UINT64_MAX: until simexec_runtime_ok */
 	us_t down_until_us;   /* a restarting daemon: every call fails before */
 	us_t healthy_from_us; /* when the last fault ended (or ends) */
+	struct simexec_ports binds; /* held by something else on the machine */
 };
 
 enum simexec_rec_kind {
@@ -174,6 +187,7 @@ struct simexec {
 	size_t running_count;
 	size_t bad_tasks; /* task ids running in two containers or more */
 	size_t bad_slots; /* slots running more than their limit */
+	size_t port_containers; /* containers with host ports (issue 15) */
 	uint64_t changes; /* containers started or stopped, limits changed */
 };
 
@@ -699,6 +713,8 @@ static void simexec_delete(struct simexec *x, struct simexec_container *c)
 {
 	assert(c->state != ENV_CTL_RUNNING);
 	simexec_cancel_events(c);
+	assert(x->port_containers >= (c->ports.count > 0));
+	x->port_containers -= c->ports.count > 0;
 	tree_remove(&x->containers, &c->by_node);
 	tree_remove(&x->by_task, &c->by_task);
 	tree_remove(&x->by_slot, &c->by_slot);
@@ -726,6 +742,8 @@ static struct simexec_container *simexec_create(struct simexec *x,
 	c->svc = svc;
 	c->state = ENV_CTL_CREATED;
 	c->hc = ctl->hc;
+	c->ports = ctl->ports;
+	x->port_containers += c->ports.count > 0;
 	tree_insert(&x->containers, &c->by_node);
 	tree_insert(&x->by_task, &c->by_task);
 	tree_insert(&x->by_slot, &c->by_slot);
@@ -1031,6 +1049,15 @@ int simexec_ctl_open(struct simexec *x, uint32_t node,
 	ctl->hc.start_period_us = spec->health_start_period_ms * 1000;
 	ctl->hc.retries =
 		spec->health_retries ? spec->health_retries : SIMEXEC_HEALTH_RETRIES;
+	for (size_t i = 0; i < spec->port_count; i++) {
+		if (!spec->ports[i].published)
+			continue; /* Docker picks a free one: never a conflict */
+		if (ctl->ports.count == SIMEXEC_PORTS_MAX) {
+			free(ctl);
+			return CS_ELIMIT;
+		}
+		ctl->ports.v[ctl->ports.count++] = spec->ports[i];
+	}
 	ctl->prev = x->nodes[node].tail;
 	if (ctl->prev)
 		ctl->prev->next = ctl;
@@ -1134,6 +1161,56 @@ static int simexec_do_prepare(struct simexec *x, struct simexec_ctl *ctl,
 	return rv;
 }
 
+static const char *const simexec_protos[] = {"tcp", "udp", "sctp"};
+
+/* Whether c's container binds port p now (it runs, or starts). */
+static bool simexec_binds(const struct simexec_container *c, const struct env_port *p)
+{
+	if (c->state != ENV_CTL_RUNNING && !c->ev_start)
+		return false;
+	for (size_t i = 0; i < c->ports.count; i++)
+		if (c->ports.v[i].published == p->published &&
+		    c->ports.v[i].proto == p->proto)
+			return true;
+	return false;
+}
+
+/* Whether a host port of c is bound on its node already, by another
+ * container or something else: then Docker's words in msg. */
+static bool simexec_port_taken(const struct simexec *x, const struct simexec_container *c,
+			       char *msg, size_t size)
+{
+	const struct simexec_node *n = &x->nodes[c->node];
+
+	for (size_t i = 0; i < c->ports.count; i++) {
+		const struct env_port *p = &c->ports.v[i];
+		bool taken = false;
+		for (size_t j = 0; j < n->binds.count && !taken; j++)
+			taken = n->binds.v[j].published == p->published &&
+				n->binds.v[j].proto == p->proto;
+		struct simexec_container probe;
+		probe.node = c->node;
+		probe.task_id[0] = '\0';
+		for (struct tree_node *t = tree_ceil(&x->containers, &probe.by_node);
+		     t && !taken; t = tree_next(&x->containers, t)) {
+			const struct simexec_container *d = simexec_c_of_node(t);
+			if (d->node != c->node)
+				break;
+			taken = d != c && simexec_binds(d, p);
+		}
+		if (taken) {
+			assert((unsigned)p->proto < 3);
+			snprintf(msg, size,
+				 "driver failed programming external connectivity on "
+				 "endpoint cswarm-%.40s: Bind for 0.0.0.0:%u failed: port is "
+				 "already allocated",
+				 c->task_id, (unsigned)p->published);
+			return true;
+		}
+	}
+	return false;
+}
+
 static int simexec_do_start(struct simexec *x, struct simexec_ctl *ctl,
 			    struct simexec_container *c, struct simexec_rec *rec)
 {
@@ -1150,6 +1227,12 @@ static int simexec_do_start(struct simexec *x, struct simexec_ctl *ctl,
 		return simexec_rec_schedule(x, rec, c->start_due_us);
 	if (c->state == ENV_CTL_RUNNING)
 		return simexec_rec_schedule(x, rec, now_us + SIMEXEC_API_US);
+	if (simexec_port_taken(x, c, rec->message, sizeof rec->message)) {
+		char msg[sizeof rec->message];
+		memcpy(msg, rec->message, sizeof msg);
+		simexec_rec_result(rec, CS_EEXEC, c->state, c->exit_code, msg);
+		return simexec_rec_schedule(x, rec, now_us + SIMEXEC_PREPARE_US);
+	}
 	img = simexec_image_find(x, c->image);
 	if (img && img->start_fail) {
 		char msg[sizeof rec->message];
@@ -1714,6 +1797,8 @@ void simexec_foreach(const struct simexec *x, simexec_foreach_fn fn, void *ctx)
 			.slot = c->slot,
 			.state = c->state,
 			.exit_code = c->exit_code,
+			.ports = c->ports.v,
+			.port_count = c->ports.count,
 		};
 		fn(ctx, &info);
 	}
@@ -1722,4 +1807,67 @@ void simexec_foreach(const struct simexec *x, simexec_foreach_fn fn, void *ctx)
 size_t simexec_count(const struct simexec *x)
 {
 	return x->containers.count;
+}
+
+/* ---------------------------------------------------------------- host ports (issue 15) */
+
+int simexec_runtime_bind(struct simexec *x, uint32_t node, uint32_t port,
+			 enum env_port_proto proto)
+{
+	struct simexec_node *n;
+
+	if (simexec_node_grow(x, node))
+		return CS_ENOMEM;
+	n = &x->nodes[node];
+	if (n->binds.count == SIMEXEC_PORTS_MAX)
+		return CS_ELIMIT;
+	n->binds.v[n->binds.count].target = port;
+	n->binds.v[n->binds.count].published = port;
+	n->binds.v[n->binds.count].proto = proto;
+	n->binds.count++;
+	return 0;
+}
+
+void simexec_runtime_unbind(struct simexec *x, uint32_t node)
+{
+	if (node < x->node_count)
+		x->nodes[node].binds.count = 0;
+}
+
+bool simexec_check_ports(const struct simexec *x, char *msg, size_t size)
+{
+	const struct simexec_container *prev_node_first = NULL;
+
+	if (!x->port_containers)
+		return true;
+
+	for (struct tree_node *t = tree_first(&x->containers); t;
+	     t = tree_next(&x->containers, t)) {
+		const struct simexec_container *c = simexec_c_of_node(t);
+		if (c->state != ENV_CTL_RUNNING || !c->ports.count)
+			continue;
+		if (!prev_node_first || prev_node_first->node != c->node)
+			prev_node_first = c;
+		/* the running containers of c's node before c */
+		for (struct tree_node *u = &((struct simexec_container *)prev_node_first)->by_node;
+		     u && u != t; u = tree_next(&x->containers, u)) {
+			const struct simexec_container *d = simexec_c_of_node(u);
+			if (d->state != ENV_CTL_RUNNING)
+				continue;
+			for (size_t i = 0; i < c->ports.count; i++)
+				for (size_t j = 0; j < d->ports.count; j++)
+					if (c->ports.v[i].published == d->ports.v[j].published &&
+					    c->ports.v[i].proto == d->ports.v[j].proto) {
+						snprintf(msg, size,
+							 "host port %u/%s bound twice on node %u: "
+							 "tasks %s and %s",
+							 (unsigned)c->ports.v[i].published,
+							 simexec_protos[c->ports.v[i].proto],
+							 (unsigned)c->node, d->task_id,
+							 c->task_id);
+						return false;
+					}
+		}
+	}
+	return true;
 }

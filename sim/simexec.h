@@ -232,6 +232,9 @@ struct simexec_info {
 	uint64_t slot;
 	enum env_ctl_state state; /* CREATED (also while starting), RUNNING, EXITED */
 	int32_t exit_code;
+	/* appended (issue 15): the host ports it binds while it runs */
+	const struct env_port *ports;
+	size_t port_count;
 };
 typedef void (*simexec_foreach_fn)(void *ctx, const struct simexec_info *info);
 
@@ -246,6 +249,18 @@ size_t simexec_count(const struct simexec *x);
  * id running in two containers; a slot running over its limit. */
 bool simexec_tasks_twice(const struct simexec *x);
 bool simexec_slots_over(const struct simexec *x);
+
+/* Issue 15: host ports. simexec_runtime_bind makes something outside
+ * cswarm hold port/proto on node's machine (a start that binds it then
+ * fails, Docker's "port is already allocated"); simexec_runtime_unbind
+ * lets go of all such. Return 0, CS_ENOMEM or CS_ELIMIT (16 per node).
+ * simexec_check_ports checks the ground truth: no two running containers
+ * of one node bind one host port and protocol; false with msg if they do.
+ * O(running containers with host ports, squared per node). */
+int simexec_runtime_bind(struct simexec *x, uint32_t node, uint32_t port,
+			 enum env_port_proto proto);
+void simexec_runtime_unbind(struct simexec *x, uint32_t node);
+bool simexec_check_ports(const struct simexec *x, char *msg, size_t size);
 
 /* simexec_changes counts changes to what runs (a container started or
  * stopped, a slot limit changed): checks that depend only on that may skip

@@ -97,6 +97,22 @@ wait "$pid" || fail "the restart with a leftover --join-addr did not stop cleanl
 # ... but on a first start, an address without a token is a mistake
 expect_exit 2 "first start with an address and no token" "go together on a node's first start" \
 	--state-dir "$T/j6" --listen-addr 127.0.0.1:0 --join-addr 127.0.0.1:9
+# the default address pool (issue 15): bad values stop it at once (status
+# 2, bad usage), with what was expected; no state is made
+say "--default-addr-pool and --default-addr-pool-mask-len: bad values"
+expect_exit 2 "pool not a subnet" "--default-addr-pool 'banana': expected an IPv4 subnet a.b.c.d/N" \
+	--state-dir "$T/p1" --listen-addr 127.0.0.1:0 --default-addr-pool banana
+expect_exit 2 "pool with host bits" "--default-addr-pool '10.20.0.1/16': host bits set after /16" \
+	--state-dir "$T/p2" --listen-addr 127.0.0.1:0 --default-addr-pool 10.20.0.1/16
+expect_exit 2 "mask length out of range" "--default-addr-pool-mask-len '31': expected a prefix length 16..30" \
+	--state-dir "$T/p3" --listen-addr 127.0.0.1:0 --default-addr-pool-mask-len 31
+expect_exit 2 "mask length shorter than the pool" "--default-addr-pool-mask-len 16: shorter than the pool's /20" \
+	--state-dir "$T/p4" --listen-addr 127.0.0.1:0 --default-addr-pool 10.20.0.0/20 \
+	--default-addr-pool-mask-len 16
+expect_exit 2 "pool when joining" "are for creating a cluster, not with --join-addr" \
+	--state-dir "$T/p5" --listen-addr 127.0.0.1:0 --default-addr-pool 10.20.0.0/16 \
+	--join-addr 127.0.0.1:9 --join-token x
+for d in p1 p2 p3 p4 p5; do [ ! -e "$T/$d" ] || fail "a bad pool flag left state in $T/$d"; done
 # a table whose rows fail to read (sqlite's integrity check passes: the
 # error comes at the first row), and a page of garbage
 sqlite3 "$T/st/swarmd.db" "ALTER TABLE swarmd RENAME TO old;

@@ -1012,6 +1012,9 @@ struct fe_ctl {
 	size_t health_test_count;
 	ms_t health_interval_ms, health_start_period_ms;
 	uint64_t health_retries;
+	/* issue 15: the host ports it was given */
+	struct env_port ports[4];
+	size_t port_count;
 };
 
 struct fe_op {
@@ -1055,6 +1058,13 @@ struct fenv {
 	struct agent *agent;
 	struct agent_cfg cfg;
 	const char *managers[1];
+	/* issue 15: the attachments and ports fe_assign gives its tasks, and
+	 * the last status message reported per task */
+	Cs__NetworkAttachment **nets;
+	size_t net_count;
+	Cs__PortConfig **ports;
+	size_t port_count;
+	char reported_msg[FE_TASKS][256];
 };
 
 static struct fenv *fe_of(struct env *env)
@@ -1120,6 +1130,8 @@ static int fe_send(struct env *env, const char *addr, const uint8_t *buf, size_t
 			const Cs__Task *t = w->status_update->tasks[i];
 			assert_true(t->id < FE_TASKS);
 			fe->reported[t->id] = t->status->state;
+			snprintf(fe->reported_msg[t->id], sizeof fe->reported_msg[t->id],
+				 "%s", t->status->message ? t->status->message : "");
 		}
 	}
 	cs__wire__free_unpacked(w, NULL);
@@ -1172,6 +1184,9 @@ static int fe_ctl_open(struct env *env, const struct env_container_spec *spec,
 	c->health_interval_ms = spec->health_interval_ms;
 	c->health_start_period_ms = spec->health_start_period_ms;
 	c->health_retries = spec->health_retries;
+	assert_true(spec->port_count <= 4);
+	for (size_t i = 0; i < spec->port_count; i++)
+		c->ports[c->port_count++] = spec->ports[i];
 	fe->ctls[fe->ctl_count++] = c;
 	*ctl = (struct env_ctl *)c;
 	return 0;
@@ -1438,6 +1453,10 @@ static void fe_assign(struct fenv *fe, bool full, bool more, uint64_t seq,
 		tasks[i].service_name = "web";
 		tasks[i].desired_state = CS__TASK_STATE__TASK_STATE_RUNNING;
 		tasks[i].spec = &ts;
+		tasks[i].n_networks = fe->net_count;
+		tasks[i].networks = fe->nets;
+		tasks[i].n_ports = fe->port_count;
+		tasks[i].ports = fe->ports;
 		ptrs[i] = &tasks[i];
 	}
 	as.session_id = 77;
@@ -1513,6 +1532,116 @@ static void test_agent_failed_start_inspects_before_failed(void **state)
 	fe_advance(fe, 1000);
 	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_RUNNING);
 	assert_int_equal(fe->reported[2], CS__TASK_STATE__TASK_STATE_FAILED);
+	fe_free(fe);
+}
+
+/* Issue 15: the host-mode ports of a task (Task.ports, from the allocator)
+ * reach the container spec as the node's bindings; an ingress one does not
+ * (the routing mesh is issue 17's). */
+static void test_agent_passes_host_ports_to_the_container(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t id = 1;
+	Cs__PortConfig p[3];
+	Cs__PortConfig *pp[3] = {&p[0], &p[1], &p[2]};
+	struct fe_ctl *c;
+	(void)state;
+
+	for (size_t i = 0; i < 3; i++)
+		cs__port_config__init(&p[i]);
+	p[0].target = 80, p[0].published = 8080;
+	p[0].mode = CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_HOST;
+	p[1].target = 53, p[1].published = 5353;
+	p[1].protocol = CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP;
+	p[1].mode = CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_HOST;
+	p[2].target = 90, p[2].published = 30000; /* ingress */
+	fe->ports = pp;
+	fe->port_count = 3;
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	c = fe_ctl_of_task(fe, id);
+	assert_non_null(c);
+	assert_int_equal(c->port_count, 2);
+	assert_int_equal(c->ports[0].target, 80);
+	assert_int_equal(c->ports[0].published, 8080);
+	assert_int_equal(c->ports[0].proto, ENV_PORT_TCP);
+	assert_int_equal(c->ports[1].target, 53);
+	assert_int_equal(c->ports[1].published, 5353);
+	assert_int_equal(c->ports[1].proto, ENV_PORT_UDP);
+	fe_free(fe);
+}
+
+/* Issue 15: a start that fails because its host port is bound (Docker's
+ * words run past 160 bytes: its endpoint id) is FAILED with them whole,
+ * "port is already allocated" included. Cut at 159 bytes before. */
+static void test_agent_port_conflict_fails_with_dockers_whole_words(void **state)
+{
+	static const char words[] =
+		"driver failed programming external connectivity on endpoint "
+		"cswarm-0000000000000001 "
+		"(85ed32cb2174f6ea5d9a06b801b7e51f7321bb11d13651376cb6a8229ff11e18): "
+		"Bind for 0.0.0.0:8080 failed: port is already allocated";
+	struct fenv *fe = fe_new();
+	uint64_t id = 1;
+	(void)state;
+
+	assert_true(sizeof words > 200);
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	fe_answer(fe, id, ENV_CTL_START, CS_EEXEC, ENV_CTL_CREATED, 0, words);
+	fe_answer(fe, id, ENV_CTL_INSPECT, 0, ENV_CTL_CREATED, 0, NULL);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_FAILED);
+	assert_string_equal(fe->reported_msg[id], words);
+	fe_free(fe);
+}
+
+/* Issue 15: an agent with no overlay data plane (issue 17) never runs a
+ * task without its network: the task is REJECTED with why, before any
+ * container is made (SwarmKit's executor fails Prepare when it cannot
+ * create the task's networks: REJECTED with the error); a task on no
+ * network runs as before. With a data plane, the same task is prepared. */
+static void test_agent_rejects_task_whose_attachment_it_cannot_realise(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[2] = {1, 2};
+	Cs__NetworkAttachment att = CS__NETWORK_ATTACHMENT__INIT;
+	Cs__NetworkAttachment *atts[1] = {&att};
+	(void)state;
+
+	att.network_id = 0xabc;
+	att.addr = "10.0.1.3/24";
+	fe->cfg.no_data_plane = true;
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe->nets = atts;
+	fe->net_count = 1;
+	fe_assign(fe, true, false, 1, &ids[0], 1, NULL, 0, NULL);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_REJECTED);
+	assert_string_equal(fe->reported_msg[1],
+			    "cannot attach to network 0000000000000abc (10.0.1.3/24): "
+			    "no overlay data plane on this node");
+	assert_null(fe_ctl_of_task(fe, 1));
+	assert_int_equal(fe->asked[ENV_CTL_PREPARE], 0);
+	/* no network: prepared as ever */
+	fe->net_count = 0;
+	fe_assign(fe, true, false, 2, ids, 2, NULL, 0, NULL);
+	assert_true(fe_pending(fe, 2, ENV_CTL_PREPARE) >= 0);
+	assert_null(fe_ctl_of_task(fe, 1));
+	fe_free(fe);
+
+	/* a node that realises attachments prepares the same task */
+	fe = fe_new();
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe->nets = atts;
+	fe->net_count = 1;
+	fe_assign(fe, true, false, 1, &ids[0], 1, NULL, 0, NULL);
+	assert_true(fe_pending(fe, 1, ENV_CTL_PREPARE) >= 0);
 	fe_free(fe);
 }
 
@@ -2148,6 +2277,9 @@ int main(void)
 			test_agent_stops_and_removes_container_of_removed_service,
 			fixture_new, fixture_free),
 		cmocka_unit_test(test_agent_passes_service_env_to_the_container),
+		cmocka_unit_test(test_agent_passes_host_ports_to_the_container),
+		cmocka_unit_test(test_agent_port_conflict_fails_with_dockers_whole_words),
+		cmocka_unit_test(test_agent_rejects_task_whose_attachment_it_cannot_realise),
 		cmocka_unit_test(test_agent_health_checked_task_runs_only_once_healthy),
 		cmocka_unit_test(test_agent_unhealthy_task_is_stopped_then_failed),
 		cmocka_unit_test(

@@ -537,6 +537,87 @@ static void test_docker_health_check_in_create_and_inspect_reads_health(void **s
 	close_ctl(t, ctl2);
 }
 
+/* Issue 15: host-mode ports become ExposedPorts and HostConfig.PortBindings
+ * as the docker CLI sends -p (HostPort "" when the runtime picks; two
+ * published ports of one target share its list); a start refused for a
+ * bound port is CS_EEXEC with Docker's words. No ports: neither key. */
+static void test_docker_host_ports_become_port_bindings(void **state)
+{
+	static const char conflict[] =
+		"{\"message\":\"driver failed programming external connectivity on "
+		"endpoint cswarm-tp1 (85ed32cb): Bind for 0.0.0.0:8080 failed: port is "
+		"already allocated\"}";
+	struct test_ctx *t = *state;
+	struct env_container_spec spec = test_spec("tp1"), plain = test_spec("tp2");
+	struct env_port ports[4] = {
+		{.target = 80, .published = 8080, .proto = ENV_PORT_TCP},
+		{.target = 80, .published = 8081, .proto = ENV_PORT_TCP},
+		{.target = 53, .published = 5353, .proto = ENV_PORT_UDP},
+		{.target = 90, .published = 0, .proto = ENV_PORT_SCTP},
+	};
+	struct env_ctl *ctl, *ctl2;
+	struct op_result r;
+	const struct fake_req *q;
+	json_t *body, *exp, *pb, *list;
+
+	spec.ports = ports;
+	spec.port_count = 4;
+	fake_route(&t->fake, "POST", "/v1.41/containers/create", 201,
+		   "{\"Id\":\"abc\",\"Warnings\":[]}");
+	fake_route(&t->fake, "POST", "/v1.41/containers/cswarm-tp1/start", 500, conflict);
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
+	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
+	assert_non_null(q);
+	body = json_loads(q->body, 0, NULL);
+	assert_non_null(body);
+	exp = json_object_get(body, "ExposedPorts");
+	assert_int_equal(json_object_size(exp), 3);
+	assert_true(json_is_object(json_object_get(exp, "80/tcp")));
+	assert_true(json_is_object(json_object_get(exp, "53/udp")));
+	assert_true(json_is_object(json_object_get(exp, "90/sctp")));
+	pb = json_object_get(json_object_get(body, "HostConfig"), "PortBindings");
+	assert_int_equal(json_object_size(pb), 3);
+	list = json_object_get(pb, "80/tcp");
+	assert_int_equal(json_array_size(list), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0),
+							      "HostPort")),
+			    "8080");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0),
+							      "HostIp")),
+			    "");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1),
+							      "HostPort")),
+			    "8081");
+	list = json_object_get(pb, "53/udp");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0),
+							      "HostPort")),
+			    "5353");
+	list = json_object_get(pb, "90/sctp");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0),
+							      "HostPort")),
+			    "");
+	json_decref(body);
+	do_op(t, ctl, ENV_CTL_START, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, CS_EEXEC);
+	assert_non_null(strstr(r.req.message, "port is already allocated"));
+	close_ctl(t, ctl);
+
+	/* no ports: neither key */
+	assert_int_equal(docker_ctl_open(t->d, &plain, &ctl2), 0);
+	do_op(t, ctl2, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
+	assert_non_null(q);
+	body = json_loads(q->body, 0, NULL);
+	assert_non_null(body);
+	assert_null(json_object_get(body, "ExposedPorts"));
+	assert_null(json_object_get(json_object_get(body, "HostConfig"), "PortBindings"));
+	json_decref(body);
+	close_ctl(t, ctl2);
+}
+
 static void test_docker_missing_image_is_eexec_with_dockers_words(void **state)
 {
 	struct test_ctx *t = *state;
@@ -1082,6 +1163,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_docker_prepare_start_wait_gives_exit_code),
 		T(test_docker_health_check_in_create_and_inspect_reads_health),
+		T(test_docker_host_ports_become_port_bindings),
 		T(test_docker_missing_image_is_eexec_with_dockers_words),
 		T(test_docker_create_conflict_counts_as_created),
 		T(test_docker_quick_ops_map_docker_answers),

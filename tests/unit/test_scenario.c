@@ -1433,6 +1433,42 @@ static void test_scn_runtime_restart_and_ok(void **state)
 	scn_free(&s);
 }
 
+/* Issue 15: runtime NODE bind=PORT[/PROTO] | unbind | dataplane=none|present */
+static void test_scn_runtime_bind_unbind_and_dataplane(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c = line_cmd("runtime w1 bind=8080", &s);
+
+	(void)state;
+	assert_int_equal(c->u.runtime.action, SCN_RT_BIND);
+	assert_int_equal(c->u.runtime.bind_port, 8080);
+	assert_int_equal(c->u.runtime.bind_proto, 0);
+	scn_free(&s);
+	c = line_cmd("runtime m2 bind=53/udp", &s);
+	assert_int_equal(c->u.runtime.bind_port, 53);
+	assert_int_equal(c->u.runtime.bind_proto, 1);
+	scn_free(&s);
+	c = line_cmd("runtime w1 unbind", &s);
+	assert_int_equal(c->u.runtime.action, SCN_RT_UNBIND);
+	scn_free(&s);
+	c = line_cmd("runtime w2 dataplane=none", &s);
+	assert_int_equal(c->u.runtime.action, SCN_RT_DATAPLANE);
+	assert_false(c->u.runtime.data_plane);
+	scn_free(&s);
+	c = line_cmd("runtime w2 dataplane=present", &s);
+	assert_true(c->u.runtime.data_plane);
+	scn_free(&s);
+	line_fails("runtime w1 bind=0",
+		   "scn.scn:2:12: runtime bind: expected bind=PORT[/tcp|udp|sctp] "
+		   "(PORT 1-65535), got 'bind=0'");
+	line_fails("runtime w1 bind=80/icmp",
+		   "scn.scn:2:12: runtime bind: expected bind=PORT[/tcp|udp|sctp] "
+		   "(PORT 1-65535), got 'bind=80/icmp'");
+	line_fails("runtime w1 dataplane=maybe",
+		   "scn.scn:2:12: runtime dataplane: expected dataplane=none or "
+		   "dataplane=present, got 'dataplane=maybe'");
+}
+
 static void test_scn_disk_faults_and_ok(void **state)
 {
 	struct scn_script s;
@@ -1861,6 +1897,7 @@ int main(void)
 		cmocka_unit_test(test_scn_health_keys_and_image_health),
 		cmocka_unit_test(test_scn_runtime_fail_reads_ops_and_for),
 		cmocka_unit_test(test_scn_runtime_restart_and_ok),
+		cmocka_unit_test(test_scn_runtime_bind_unbind_and_dataplane),
 		cmocka_unit_test(test_scn_disk_faults_and_ok),
 		cmocka_unit_test(test_scn_rejects_bad_fault_commands),
 		cmocka_unit_test(test_scn_network_forms),
