@@ -851,7 +851,8 @@ static int agent_task_open(struct agent_task *t)
 			ports[spec.port_count].target = p->target;
 			ports[spec.port_count].published = p->published;
 			ports[spec.port_count].proto =
-				p->protocol == CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP ? ENV_PORT_UDP
+				p->protocol == CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP
+					? ENV_PORT_UDP
 				: p->protocol == CS__PORT_PROTOCOL__PORT_PROTOCOL_SCTP
 					? ENV_PORT_SCTP
 					: ENV_PORT_TCP;
@@ -1029,13 +1030,15 @@ static void agent_task_step(struct agent_task *t)
 				return; /* its env comes with the next assignments */
 			if (a->cfg->no_data_plane && t->assigned &&
 			    t->assigned->n_networks > 0) {
-				const Cs__NetworkAttachment *att = t->assigned->networks[0];
+				const Cs__NetworkAttachment *att =
+					t->assigned->networks[0];
 				char why[160];
 				snprintf(why, sizeof why,
 					 "cannot attach to network %016" PRIx64
 					 " (%.40s): no overlay data plane on this node",
 					 att->network_id, att->addr ? att->addr : "");
-				agent_task_set(t, CS__TASK_STATE__TASK_STATE_REJECTED, why);
+				agent_task_set(t, CS__TASK_STATE__TASK_STATE_REJECTED,
+					       why);
 				return;
 			}
 			if (agent_task_open(t)) {

@@ -342,11 +342,13 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 		swarmd_die_usage("--default-addr-pool and --default-addr-pool-mask-len "
 				 "are for creating a cluster, not with --join-addr");
 	if (o->addr_pool_mask_len &&
-	    o->addr_pool_mask_len < (o->addr_pool_len ? o->addr_pool_len : LIMIT_NET_POOL_LEN))
-		swarmd_die_usage("--default-addr-pool-mask-len %u: shorter than the "
-				 "pool's /%u (each network's subnet lies inside the pool)",
-				 o->addr_pool_mask_len,
-				 o->addr_pool_len ? o->addr_pool_len : LIMIT_NET_POOL_LEN);
+	    o->addr_pool_mask_len <
+		    (o->addr_pool_len ? o->addr_pool_len : LIMIT_NET_POOL_LEN))
+		swarmd_die_usage(
+			"--default-addr-pool-mask-len %u: shorter than the "
+			"pool's /%u (each network's subnet lies inside the pool)",
+			o->addr_pool_mask_len,
+			o->addr_pool_len ? o->addr_pool_len : LIMIT_NET_POOL_LEN);
 	if (o->addr_pool_len && !o->addr_pool_mask_len &&
 	    o->addr_pool_len > LIMIT_NET_SUBNET_LEN)
 		swarmd_die_usage("--default-addr-pool /%u is smaller than the default "

@@ -35,7 +35,7 @@ struct runner {
 	struct world *w;
 	struct simcluster *cluster;
 	struct clops *ops;
-	bool real_managers; /* managers run core/manager (not a test program) */
+	bool real_managers;	/* managers run core/manager (not a test program) */
 	uint64_t ports_checked; /* simexec_changes when host ports were judged, +1 */
 	uint32_t initial_managers;
 	uint32_t next_manager_number; /* for promoted workers */
@@ -969,15 +969,18 @@ static void runner_bound_visit(void *ctx, const struct simexec_info *info)
 	for (size_t i = 0; t && i < t->n_ports; i++) {
 		const Cs__PortConfig *p = t->ports[i];
 		bool bound = false;
-		if (p->mode != CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_HOST || !p->published)
+		if (p->mode != CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_HOST ||
+		    !p->published)
 			continue;
 		for (size_t j = 0; j < info->port_count && !bound; j++)
 			bound = info->ports[j].published == p->published &&
 				(uint32_t)info->ports[j].proto == (uint32_t)p->protocol;
 		if (!bound) {
-			snprintf(b->why, b->size,
-				 "task %s runs on node %u without binding its host port %u",
-				 info->task_id, (unsigned)info->node, (unsigned)p->published);
+			snprintf(
+				b->why, b->size,
+				"task %s runs on node %u without binding its host port %u",
+				info->task_id, (unsigned)info->node,
+				(unsigned)p->published);
 			b->ok = false;
 			return;
 		}

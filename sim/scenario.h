@@ -369,8 +369,8 @@ enum scn_runtime_action {
 	SCN_RT_FAIL,
 	SCN_RT_RESTART,
 	SCN_RT_OK,
-	SCN_RT_BIND,   /* issue 15: bind=PORT[/PROTO], held outside cswarm */
-	SCN_RT_UNBIND, /* unbind: every such port let go */
+	SCN_RT_BIND,	  /* issue 15: bind=PORT[/PROTO], held outside cswarm */
+	SCN_RT_UNBIND,	  /* unbind: every such port let go */
 	SCN_RT_DATAPLANE, /* dataplane=none|present */
 };
 #define SCN_RT_DOWN_MS_DEFAULT 1000u
@@ -380,8 +380,8 @@ struct scn_runtime {
 	uint32_t ops; /* FAIL: SCN_RT_OP_* bits */
 	bool has_for; /* FAIL: for=DUR given (else until `runtime NODE ok`) */
 	uint64_t for_ms;
-	bool lose;	  /* RESTART: containers=lose */
-	uint64_t down_ms; /* RESTART: down=DUR, SCN_RT_DOWN_MS_DEFAULT if not given */
+	bool lose;	     /* RESTART: containers=lose */
+	uint64_t down_ms;    /* RESTART: down=DUR, SCN_RT_DOWN_MS_DEFAULT if not given */
 	uint32_t bind_port;  /* BIND */
 	uint32_t bind_proto; /* BIND: 0 tcp, 1 udp, 2 sctp */
 	bool data_plane;     /* DATAPLANE: present */

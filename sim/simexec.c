@@ -129,10 +129,10 @@ struct simexec_ctl {
  * outlive the node's process). */
 struct simexec_node {
 	struct simexec_ctl *head, *tail;
-	uint32_t fail_ops;    /* SIMEXEC_OP_* bits failing until fail_until_us */
-	us_t fail_until_us;   /* UINT64_MAX: until simexec_runtime_ok */
-	us_t down_until_us;   /* a restarting daemon: every call fails before */
-	us_t healthy_from_us; /* when the last fault ended (or ends) */
+	uint32_t fail_ops;	    /* SIMEXEC_OP_* bits failing until fail_until_us */
+	us_t fail_until_us;	    /* UINT64_MAX: until simexec_runtime_ok */
+	us_t down_until_us;	    /* a restarting daemon: every call fails before */
+	us_t healthy_from_us;	    /* when the last fault ended (or ends) */
 	struct simexec_ports binds; /* held by something else on the machine */
 };
 
@@ -185,10 +185,10 @@ struct simexec {
 	struct simexec_rec *recs;
 	size_t rec_count;
 	size_t running_count;
-	size_t bad_tasks; /* task ids running in two containers or more */
-	size_t bad_slots; /* slots running more than their limit */
+	size_t bad_tasks;	/* task ids running in two containers or more */
+	size_t bad_slots;	/* slots running more than their limit */
 	size_t port_containers; /* containers with host ports (issue 15) */
-	uint64_t changes; /* containers started or stopped, limits changed */
+	uint64_t changes;	/* containers started or stopped, limits changed */
 };
 
 static struct simexec_container *simexec_c_of_node(const struct tree_node *n)
@@ -1200,11 +1200,12 @@ static bool simexec_port_taken(const struct simexec *x, const struct simexec_con
 		}
 		if (taken) {
 			assert((unsigned)p->proto < 3);
-			snprintf(msg, size,
-				 "driver failed programming external connectivity on "
-				 "endpoint cswarm-%.40s: Bind for 0.0.0.0:%u failed: port is "
-				 "already allocated",
-				 c->task_id, (unsigned)p->published);
+			snprintf(
+				msg, size,
+				"driver failed programming external connectivity on "
+				"endpoint cswarm-%.40s: Bind for 0.0.0.0:%u failed: port is "
+				"already allocated",
+				c->task_id, (unsigned)p->published);
 			return true;
 		}
 	}
@@ -1849,22 +1850,26 @@ bool simexec_check_ports(const struct simexec *x, char *msg, size_t size)
 		if (!prev_node_first || prev_node_first->node != c->node)
 			prev_node_first = c;
 		/* the running containers of c's node before c */
-		for (struct tree_node *u = &((struct simexec_container *)prev_node_first)->by_node;
+		for (struct tree_node *u =
+			     &((struct simexec_container *)prev_node_first)->by_node;
 		     u && u != t; u = tree_next(&x->containers, u)) {
 			const struct simexec_container *d = simexec_c_of_node(u);
 			if (d->state != ENV_CTL_RUNNING)
 				continue;
 			for (size_t i = 0; i < c->ports.count; i++)
 				for (size_t j = 0; j < d->ports.count; j++)
-					if (c->ports.v[i].published == d->ports.v[j].published &&
+					if (c->ports.v[i].published ==
+						    d->ports.v[j].published &&
 					    c->ports.v[i].proto == d->ports.v[j].proto) {
-						snprintf(msg, size,
-							 "host port %u/%s bound twice on node %u: "
-							 "tasks %s and %s",
-							 (unsigned)c->ports.v[i].published,
-							 simexec_protos[c->ports.v[i].proto],
-							 (unsigned)c->node, d->task_id,
-							 c->task_id);
+						snprintf(
+							msg, size,
+							"host port %u/%s bound twice on node %u: "
+							"tasks %s and %s",
+							(unsigned)c->ports.v[i].published,
+							simexec_protos[c->ports.v[i]
+									       .proto],
+							(unsigned)c->node, d->task_id,
+							c->task_id);
 						return false;
 					}
 		}

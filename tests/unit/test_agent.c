@@ -2279,7 +2279,8 @@ int main(void)
 		cmocka_unit_test(test_agent_passes_service_env_to_the_container),
 		cmocka_unit_test(test_agent_passes_host_ports_to_the_container),
 		cmocka_unit_test(test_agent_port_conflict_fails_with_dockers_whole_words),
-		cmocka_unit_test(test_agent_rejects_task_whose_attachment_it_cannot_realise),
+		cmocka_unit_test(
+			test_agent_rejects_task_whose_attachment_it_cannot_realise),
 		cmocka_unit_test(test_agent_health_checked_task_runs_only_once_healthy),
 		cmocka_unit_test(test_agent_unhealthy_task_is_stopped_then_failed),
 		cmocka_unit_test(

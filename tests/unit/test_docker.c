@@ -581,23 +581,23 @@ static void test_docker_host_ports_become_port_bindings(void **state)
 	assert_int_equal(json_object_size(pb), 3);
 	list = json_object_get(pb, "80/tcp");
 	assert_int_equal(json_array_size(list), 2);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0),
-							      "HostPort")),
-			    "8080");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0),
-							      "HostIp")),
-			    "");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1),
-							      "HostPort")),
-			    "8081");
+	assert_string_equal(
+		json_string_value(json_object_get(json_array_get(list, 0), "HostPort")),
+		"8080");
+	assert_string_equal(
+		json_string_value(json_object_get(json_array_get(list, 0), "HostIp")),
+		"");
+	assert_string_equal(
+		json_string_value(json_object_get(json_array_get(list, 1), "HostPort")),
+		"8081");
 	list = json_object_get(pb, "53/udp");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0),
-							      "HostPort")),
-			    "5353");
+	assert_string_equal(
+		json_string_value(json_object_get(json_array_get(list, 0), "HostPort")),
+		"5353");
 	list = json_object_get(pb, "90/sctp");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0),
-							      "HostPort")),
-			    "");
+	assert_string_equal(
+		json_string_value(json_object_get(json_array_get(list, 0), "HostPort")),
+		"");
 	json_decref(body);
 	do_op(t, ctl, ENV_CTL_START, &r, TEST_WAIT_MS);
 	assert_int_equal(r.status, CS_EEXEC);
