@@ -337,16 +337,13 @@ static bool ctl_is_live(const char *path)
 	return live;
 }
 
-int ctlsock_open(uv_loop_t *loop, const char *path, ctlsock_rpc_fn get_rpc, void *data,
-		 struct ctlsock **out, char *err, size_t n)
+int ctlsock_path_check(const char *path, const char *what, char *err, size_t n)
 {
 	struct sockaddr_un sa;
-	struct ctlsock *s;
 	struct stat st;
-	int rv;
 
 	if (strlen(path) >= sizeof sa.sun_path) {
-		snprintf(err, n, "control socket path '%s' is over %zu bytes", path,
+		snprintf(err, n, "%s path '%s' is over %zu bytes", what, path,
 			 sizeof sa.sun_path - 1);
 		return CS_EINVAL;
 	}
@@ -384,6 +381,40 @@ int ctlsock_open(uv_loop_t *loop, const char *path, ctlsock_rpc_fn get_rpc, void
 			}
 		}
 	}
+	return 0;
+}
+
+int ctlsock_listen_pipe(uv_pipe_t *h, const char *path, uv_connection_cb cb, char *err,
+			size_t n)
+{
+	int rv;
+
+	if ((rv = uv_pipe_bind(h, path)) < 0) {
+		snprintf(err, n, "bind %s: %s", path, uv_strerror(rv));
+		return rv == UV_EADDRINUSE ? CS_EADDRINUSE : CS_EUNREACH;
+	}
+	/* before listen: nobody connects with the umask's mode */
+	if (chmod(path, 0600) != 0) {
+		snprintf(err, n, "chmod %s: %s", path, strerror(errno));
+		unlink(path);
+		return CS_EUNREACH;
+	}
+	if ((rv = uv_listen((uv_stream_t *)h, 16, cb)) < 0) {
+		snprintf(err, n, "listen %s: %s", path, uv_strerror(rv));
+		unlink(path);
+		return rv == UV_EADDRINUSE ? CS_EADDRINUSE : CS_EUNREACH;
+	}
+	return 0;
+}
+
+int ctlsock_open(uv_loop_t *loop, const char *path, ctlsock_rpc_fn get_rpc, void *data,
+		 struct ctlsock **out, char *err, size_t n)
+{
+	struct ctlsock *s;
+	int rv;
+
+	if ((rv = ctlsock_path_check(path, "control socket", err, n)))
+		return rv;
 	s = calloc(1, sizeof *s);
 	if (!s || !(s->path = strdup(path))) {
 		free(s);
@@ -395,28 +426,13 @@ int ctlsock_open(uv_loop_t *loop, const char *path, ctlsock_rpc_fn get_rpc, void
 	s->data = data;
 	uv_pipe_init(loop, &s->listener, 0);
 	s->listener.data = s;
-	if ((rv = uv_pipe_bind(&s->listener, path)) < 0) {
-		snprintf(err, n, "bind %s: %s", path, uv_strerror(rv));
-		goto err_close;
-	}
-	/* before listen: nobody connects with the umask's mode */
-	if (chmod(path, 0600) != 0) {
-		snprintf(err, n, "chmod %s: %s", path, strerror(errno));
-		rv = UV_EPERM;
-		goto err_unlink;
-	}
-	if ((rv = uv_listen((uv_stream_t *)&s->listener, 16, ctl_connection)) < 0) {
-		snprintf(err, n, "listen %s: %s", path, uv_strerror(rv));
-		goto err_unlink;
+	if ((rv = ctlsock_listen_pipe(&s->listener, path, ctl_connection, err, n))) {
+		/* the handle lives in s: s goes in the close callback */
+		uv_close((uv_handle_t *)&s->listener, ctl_listener_closed);
+		return rv;
 	}
 	*out = s;
 	return 0;
-err_unlink:
-	unlink(path);
-err_close:
-	/* the handle lives in s: s goes in the close callback */
-	uv_close((uv_handle_t *)&s->listener, ctl_listener_closed);
-	return rv == UV_EADDRINUSE ? CS_EADDRINUSE : CS_EUNREACH;
 }
 
 void ctlsock_close(struct ctlsock *s)

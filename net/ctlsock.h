@@ -32,6 +32,19 @@ typedef struct control_rpc *(*ctlsock_rpc_fn)(void *data);
 int ctlsock_open(uv_loop_t *loop, const char *path, ctlsock_rpc_fn get_rpc, void *data,
 		 struct ctlsock **out, char *err, size_t n);
 
+/* The unix-socket listening that ctlsock and the Docker API server
+ * (net/dockerapi.c) share. ctlsock_path_check readies path for a socket of
+ * `what` ("control socket"): CS_EINVAL for a path too long or a missing
+ * directory (said as such: libuv would say "permission denied"),
+ * CS_EADDRINUSE for something other than a socket or another daemon's live
+ * socket; a stale socket file is removed. ctlsock_listen_pipe binds h (an
+ * initialised pipe) at path, makes it 0600 before anyone can connect, and
+ * listens with cb; on an error (err says which step) the file is removed
+ * and h stays open for the caller to close. Both return 0 or a cs error. */
+int ctlsock_path_check(const char *path, const char *what, char *err, size_t n);
+int ctlsock_listen_pipe(uv_pipe_t *h, const char *path, uv_connection_cb cb, char *err,
+			size_t n);
+
 /* ctlsock_close stops listening, closes every connection and removes the
  * socket file; memory goes in the close callbacks (run the loop). Calls
  * still pending in the control RPC are answered into nothing. */

@@ -2,6 +2,8 @@
  * dockerapi.h. */
 #include "net/dockerapi.h"
 
+#include "net/ctlsock.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <http_parser.h>
@@ -2597,47 +2599,14 @@ static void dapi_listener_closed(uv_handle_t *h)
 	free(s);
 }
 
-static bool dapi_is_live(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool live;
-
-	if (fd < 0)
-		return false;
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-	live = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-	close(fd);
-	return live;
-}
-
 int dockerapi_open(uv_loop_t *loop, const char *path, const struct dockerapi_backend *be,
 		   struct dockerapi **out, char *err, size_t n)
 {
-	struct sockaddr_un sa;
 	struct dockerapi *s;
-	struct stat st;
 	int rv;
 
-	if (strlen(path) >= sizeof sa.sun_path) {
-		snprintf(err, n, "docker API socket path '%s' is over %zu bytes", path,
-			 sizeof sa.sun_path - 1);
-		return CS_EINVAL;
-	}
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, n, "%s exists and is not a socket", path);
-			return CS_EADDRINUSE;
-		}
-		if (dapi_is_live(path)) {
-			snprintf(err, n, "%s: another daemon listens there", path);
-			return CS_EADDRINUSE;
-		}
-		if (unlink(path) != 0) {
-			snprintf(err, n, "remove stale %s: %s", path, strerror(errno));
-			return CS_EADDRINUSE;
-		}
-	}
+	if ((rv = ctlsock_path_check(path, "docker API socket", err, n)))
+		return rv;
 	s = calloc(1, sizeof *s);
 	if (!s || !(s->path = strdup(path))) {
 		free(s);
@@ -2648,26 +2617,12 @@ int dockerapi_open(uv_loop_t *loop, const char *path, const struct dockerapi_bac
 	s->be = *be;
 	uv_pipe_init(loop, &s->listener, 0);
 	s->listener.data = s;
-	if ((rv = uv_pipe_bind(&s->listener, path)) < 0) {
-		snprintf(err, n, "bind %s: %s", path, uv_strerror(rv));
-		goto err_close;
-	}
-	if (chmod(path, 0600) != 0) {
-		snprintf(err, n, "chmod %s: %s", path, strerror(errno));
-		rv = UV_EPERM;
-		goto err_unlink;
-	}
-	if ((rv = uv_listen((uv_stream_t *)&s->listener, 16, dapi_connection)) < 0) {
-		snprintf(err, n, "listen %s: %s", path, uv_strerror(rv));
-		goto err_unlink;
+	if ((rv = ctlsock_listen_pipe(&s->listener, path, dapi_connection, err, n))) {
+		uv_close((uv_handle_t *)&s->listener, dapi_listener_closed);
+		return rv;
 	}
 	*out = s;
 	return 0;
-err_unlink:
-	unlink(path);
-err_close:
-	uv_close((uv_handle_t *)&s->listener, dapi_listener_closed);
-	return rv == UV_EADDRINUSE ? CS_EADDRINUSE : CS_EUNREACH;
 }
 
 void dockerapi_close(struct dockerapi *s)
