@@ -891,27 +891,30 @@ int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, c
 	return control_write(m, &b, cb, data);
 }
 
-int control_cluster_set_cert_expiry(struct manager *m, uint64_t ms, char *err,
-				    size_t err_size, manager_write_cb cb, void *data)
+/* The cluster settings one call changes (control_cluster_settings_write). */
+enum control_setting { CONTROL_SET_CERT_EXPIRY, CONTROL_SET_ORPHAN_DELAY };
+
+/* Writes the cluster record with one setting changed to ms. Returns 0
+ * (then cb runs) or an error with err. */
+static int control_cluster_settings_write(struct manager *m, enum control_setting which,
+					  uint64_t ms, char *err, size_t err_size,
+					  manager_write_cb cb, void *data)
 {
-	const Cs__Cluster *cur;
 	Cs__ClusterSettings settings = CS__CLUSTER_SETTINGS__INIT;
+	const Cs__Cluster *cur;
 	struct store_batch b;
 	Cs__Cluster c;
 	int rv;
 
-	if (ms < LIMIT_CERT_LIFE_MS_MIN)
-		return control_fail(
-			err, err_size,
-			"cert-expiry: %llu ms is under the minimum of %llu ms",
-			(unsigned long long)ms,
-			(unsigned long long)LIMIT_CERT_LIFE_MS_MIN);
 	if ((rv = control_cluster_cur(m, &cur, err, err_size)) != 0)
 		return rv;
 	c = *cur;
 	if (cur->settings)
 		settings = *cur->settings;
-	settings.cert_expiry_ms = ms;
+	if (which == CONTROL_SET_CERT_EXPIRY)
+		settings.cert_expiry_ms = ms;
+	else
+		settings.orphan_delay_ms = ms;
 	c.settings = &settings;
 	store_batch_init(&b);
 	if ((rv = store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &c))) {
@@ -921,32 +924,28 @@ int control_cluster_set_cert_expiry(struct manager *m, uint64_t ms, char *err,
 	return control_write(m, &b, cb, data);
 }
 
+int control_cluster_set_cert_expiry(struct manager *m, uint64_t ms, char *err,
+				    size_t err_size, manager_write_cb cb, void *data)
+{
+	if (ms < LIMIT_CERT_LIFE_MS_MIN)
+		return control_fail(
+			err, err_size,
+			"cert-expiry: %llu ms is under the minimum of %llu ms",
+			(unsigned long long)ms,
+			(unsigned long long)LIMIT_CERT_LIFE_MS_MIN);
+	return control_cluster_settings_write(m, CONTROL_SET_CERT_EXPIRY, ms, err,
+					      err_size, cb, data);
+}
+
 int control_cluster_set_orphan_delay(struct manager *m, uint64_t ms, char *err,
 				     size_t err_size, manager_write_cb cb, void *data)
 {
-	const Cs__Cluster *cur;
-	Cs__ClusterSettings settings = CS__CLUSTER_SETTINGS__INIT;
-	struct store_batch b;
-	Cs__Cluster c;
-	int rv;
-
 	if (ms != 0 && ms < 1000)
 		return control_fail(err, err_size,
 				    "orphan-delay: %llu ms is under the minimum of 1 s",
 				    (unsigned long long)ms);
-	if ((rv = control_cluster_cur(m, &cur, err, err_size)) != 0)
-		return rv;
-	c = *cur;
-	if (cur->settings)
-		settings = *cur->settings;
-	settings.orphan_delay_ms = ms;
-	c.settings = &settings;
-	store_batch_init(&b);
-	if ((rv = store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &c))) {
-		store_batch_free(&b);
-		return rv;
-	}
-	return control_write(m, &b, cb, data);
+	return control_cluster_settings_write(m, CONTROL_SET_ORPHAN_DELAY, ms, err,
+					      err_size, cb, data);
 }
 
 /* Writes the cluster record with autolock on (with key) or off. */

@@ -2376,23 +2376,29 @@ static int dapi_on_begin(http_parser *p)
 	return 0;
 }
 
+/* Appends len bytes at `at` to *buf (*len long, kept NUL-terminated): 0,
+ * or -1 (the parser's error) without memory. */
+static int dapi_append(char **buf, size_t *len, const char *at, size_t n)
+{
+	char *b = realloc(*buf, *len + n + 1);
+	if (!b)
+		return -1;
+	memcpy(b + *len, at, n);
+	*buf = b;
+	*len += n;
+	b[*len] = '\0';
+	return 0;
+}
+
 static int dapi_on_url(http_parser *p, const char *at, size_t len)
 {
 	struct dapi_conn *c = p->data;
-	char *u;
 
 	if (c->url_len + len > DOCKERAPI_URL_BYTES_MAX) {
 		c->err_status = 414;
 		return -1;
 	}
-	u = realloc(c->url, c->url_len + len + 1);
-	if (!u)
-		return -1;
-	memcpy(u + c->url_len, at, len);
-	c->url = u;
-	c->url_len += len;
-	u[c->url_len] = '\0';
-	return 0;
+	return dapi_append(&c->url, &c->url_len, at, len);
 }
 
 static int dapi_on_header(http_parser *p, const char *at, size_t len)
@@ -2421,20 +2427,12 @@ static int dapi_on_headers_complete(http_parser *p)
 static int dapi_on_body(http_parser *p, const char *at, size_t len)
 {
 	struct dapi_conn *c = p->data;
-	char *b;
 
 	if (c->body_len + len > DOCKERAPI_BODY_BYTES_MAX) {
 		c->err_status = 413;
 		return -1;
 	}
-	b = realloc(c->body, c->body_len + len + 1);
-	if (!b)
-		return -1;
-	memcpy(b + c->body_len, at, len);
-	c->body = b;
-	c->body_len += len;
-	b[c->body_len] = '\0';
-	return 0;
+	return dapi_append(&c->body, &c->body_len, at, len);
 }
 
 static int dapi_on_complete(http_parser *p)
