@@ -1,6 +1,8 @@
 /* envproxy: an env forwarding to another. See envproxy.h. */
 #include "net/envproxy.h"
 
+#include "core/api.pb-c.h"
+
 #include <assert.h>
 #include <stddef.h>
 
@@ -151,4 +153,16 @@ void envproxy_init(struct envproxy *p, struct env *real)
 	p->ops.wall_ms = r->wall_ms ? fw_wall_ms : NULL;
 	p->env.ops = &p->ops;
 	p->env.impl = p;
+}
+
+int envproxy_wire_tag(const char *name, uint8_t *tag)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(&cs__wire__descriptor,
+								name);
+	/* a one-byte tag: field number below 16, length-delimited */
+	if (!f || f->id >= 16 || f->type != PROTOBUF_C_TYPE_MESSAGE)
+		return -1;
+	*tag = (uint8_t)((f->id << 3) | 2);
+	return 0;
 }

@@ -25,4 +25,10 @@ void envproxy_init(struct envproxy *p, struct env *real);
 /* envproxy_of returns the proxy whose env is env (env must be one). */
 struct envproxy *envproxy_of(struct env *env);
 
+/* envproxy_wire_tag gives the first byte of a frame whose one field is
+ * Wire.<name> (what a proxy's recv looks at to count such frames without
+ * decoding them): 0, or -1 when that field's tag is not one byte or not a
+ * message. */
+int envproxy_wire_tag(const char *name, uint8_t *tag);
+
 #endif

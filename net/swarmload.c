@@ -802,18 +802,6 @@ static void *sl_control_main(void *arg)
 
 /* ---------------------------------------------------------------- main */
 
-/* The first byte of a frame whose one field is Wire.<name>. */
-static int sl_wire_tag(const char *name, uint8_t *tag)
-{
-	const ProtobufCFieldDescriptor *f =
-		protobuf_c_message_descriptor_get_field_by_name(&cs__wire__descriptor,
-								name);
-	if (!f || f->id >= 16 || f->type != PROTOBUF_C_TYPE_MESSAGE)
-		return -1;
-	*tag = (uint8_t)((f->id << 3) | 2);
-	return 0;
-}
-
 static int sl_fds(struct swarmload *sl)
 {
 	struct rlimit rl;
@@ -865,7 +853,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (sl_fds(sl))
 		goto out;
-	if (sl_wire_tag("heartbeat_response", &sl->hb_tag)) {
+	if (envproxy_wire_tag("heartbeat_response", &sl->hb_tag)) {
 		fprintf(stderr, "swarmload: no Wire.heartbeat_response\n");
 		goto out;
 	}

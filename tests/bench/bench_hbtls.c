@@ -190,19 +190,6 @@ static void tap_init(struct tap *t, struct env *real, uint8_t tag, const char *s
 	t->count = count;
 }
 
-/* The first byte of a frame whose one field is Wire.<name>. */
-static int wire_tag(const char *name, uint8_t *tag)
-{
-	const ProtobufCFieldDescriptor *f =
-		protobuf_c_message_descriptor_get_field_by_name(&cs__wire__descriptor,
-								name);
-	/* a one-byte tag: field number below 16, length-delimited */
-	if (!f || f->id >= 16 || f->type != PROTOBUF_C_TYPE_MESSAGE)
-		return -1;
-	*tag = (uint8_t)((f->id << 3) | 2);
-	return 0;
-}
-
 static int has_cert(struct env *env)
 {
 	struct env_identity me;
@@ -241,7 +228,7 @@ static int agents_open(struct bench *b)
 	char err[256];
 	uint8_t tag;
 
-	if (wire_tag("heartbeat_response", &tag))
+	if (envproxy_wire_tag("heartbeat_response", &tag))
 		return -1;
 	for (unsigned i = 0; i < b->agents; i++) {
 		struct agentnode *n = &b->an[i];
@@ -440,7 +427,7 @@ static int manager_open_node(struct bench *b)
 		return -1;
 	}
 	snprintf(b->maddr, sizeof b->maddr, "%s", uvenv_addr(b->muv));
-	if (wire_tag("heartbeat", &tag))
+	if (envproxy_wire_tag("heartbeat", &tag))
 		return -1;
 	tap_init(&b->mtap, uvenv_env(b->muv), tag, b->maddr, &b->hb_in);
 	manager_defaults(&b->mcfg);
