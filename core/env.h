@@ -128,6 +128,20 @@ struct env_container_spec {
 	 * "port is already allocated"). */
 	const struct env_port *ports;
 	size_t port_count;
+	/* appended (issue 17): the task's network attachments, in the task's
+	 * order. PREPARE attaches the container to each at its address (the
+	 * network must have been declared by net_set on this node; PREPARE
+	 * fails with the runtime's words otherwise) and gives it a default
+	 * route out through the node and the node's resolver for names. */
+	const struct env_net_attach *networks;
+	size_t network_count;
+};
+
+/* appended (issue 17): one attachment of a container. */
+struct env_net_attach {
+	uint64_t network_id;
+	const char *addr;	     /* "10.0.3.5/24": its address and prefix */
+	const char *const *aliases;  /* NULL-terminated, or NULL */
 };
 
 struct env_ctl;
@@ -194,6 +208,54 @@ struct env_identity {
 struct env_blob {
 	const uint8_t *data;
 	size_t len;
+};
+
+/* ---------------------------------------------------------------- data plane
+ *
+ * Appended (issue 17). What one node must realise of one network, declared
+ * by the agent from what its managers tell it (SwarmKit's network database):
+ * the network itself (an overlay: a bridge joined to the same network on
+ * other nodes by a VXLAN device of the VNI), where every endpoint of the
+ * network lives (so that the forwarding and neighbour entries are programmed
+ * and nothing floods), and the names and virtual IPs tasks on it resolve and
+ * reach. Declarative: each net_set replaces the whole state of that network
+ * on this node; an entry not named any more is removed. Every pointer is
+ * borrowed for the call only. */
+
+struct env_net_endpoint {
+	uint64_t task_id;
+	const char *addr;    /* "10.0.3.5": the task's address, no prefix */
+	const char *node_ip; /* the underlay IP of the node that holds it */
+	bool local;	     /* on this node (node_ip is this node's) */
+};
+
+struct env_net_service {
+	uint64_t service_id;
+	const char *name;
+	const char *const *aliases; /* NULL-terminated, or NULL */
+	const char *vip;	    /* "10.0.3.2" in vip mode; NULL: dnsrr */
+	/* the addresses of its tasks that run now, ascending: what the VIP
+	 * spreads over, what `tasks.NAME` (and NAME in dnsrr mode) resolves
+	 * to. A task that stops running leaves this list. */
+	const char *const *backends; /* NULL-terminated, or NULL */
+	/* ingress-published ports (on the ingress network's state only):
+	 * each answers on every node and reaches a backend's target port */
+	const struct env_port *ports;
+	size_t port_count;
+};
+
+struct env_net_state {
+	uint64_t network_id;
+	const char *name;
+	uint32_t vni;	     /* VXLAN id (overlay) */
+	const char *subnet;  /* "10.0.3.0/24" */
+	const char *gateway; /* "10.0.3.1" */
+	bool internal;	     /* no route out of the cluster */
+	bool ingress;	     /* the routing mesh's network */
+	const struct env_net_endpoint *endpoints; /* ascending addr */
+	size_t endpoint_count;
+	const struct env_net_service *services; /* ascending service_id */
+	size_t service_count;
 };
 
 /* ---------------------------------------------------------------- log */
@@ -372,6 +434,21 @@ struct env_ops {
 	 * times), never for timeouts: it may jump. NULL in an env that has none
 	 * (records then carry no times). */
 	uint64_t (*wall_ms)(struct env *env);
+
+	/* ---- data plane (appended, issue 17) */
+
+	/* net_set: this node realises st from now on (see "data plane"
+	 * above), replacing what it had of that network. Returns 0 when
+	 * accepted (realised before it returns, or before any later PREPARE
+	 * that attaches to it); CS_EINVAL for a malformed state (bad address,
+	 * subnet or VNI), CS_EEXEC with the runtime's words logged when the
+	 * node cannot realise it. NULL in an env without a data plane: its
+	 * agent rejects tasks on networks. */
+	int (*net_set)(struct env *env, const struct env_net_state *st);
+
+	/* net_remove: nothing of network_id stays on this node (no task of
+	 * this node attaches to it any more). Unknown ids: 0. */
+	int (*net_remove)(struct env *env, uint64_t network_id);
 };
 
 struct env {
