@@ -140,8 +140,8 @@ struct env_container_spec {
 /* appended (issue 17): one attachment of a container. */
 struct env_net_attach {
 	uint64_t network_id;
-	const char *addr;	     /* "10.0.3.5/24": its address and prefix */
-	const char *const *aliases;  /* NULL-terminated, or NULL */
+	const char *addr;	    /* "10.0.3.5/24": its address and prefix */
+	const char *const *aliases; /* NULL-terminated, or NULL */
 };
 
 struct env_ctl;
@@ -247,11 +247,11 @@ struct env_net_service {
 struct env_net_state {
 	uint64_t network_id;
 	const char *name;
-	uint32_t vni;	     /* VXLAN id (overlay) */
-	const char *subnet;  /* "10.0.3.0/24" */
-	const char *gateway; /* "10.0.3.1" */
-	bool internal;	     /* no route out of the cluster */
-	bool ingress;	     /* the routing mesh's network */
+	uint32_t vni;				  /* VXLAN id (overlay) */
+	const char *subnet;			  /* "10.0.3.0/24" */
+	const char *gateway;			  /* "10.0.3.1" */
+	bool internal;				  /* no route out of the cluster */
+	bool ingress;				  /* the routing mesh's network */
 	const struct env_net_endpoint *endpoints; /* ascending addr */
 	size_t endpoint_count;
 	const struct env_net_service *services; /* ascending service_id */
