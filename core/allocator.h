@@ -115,15 +115,12 @@ bool alloc_task_ready(const Cs__Service *svc, const Cs__Task *t);
  * stopped (state past RUNNING), or never placed and told to stop. */
 bool alloc_task_holds(const Cs__Task *t);
 
-/* alloc_task_endpoint: the endpoint spec task t of svc runs with (its
- * spec version's: the current spec, or the previous one during an update
- * or rollback; NULL: none). What the host-port filter reads. */
-const Cs__EndpointSpec *alloc_task_endpoint(const Cs__Service *svc, const Cs__Task *t);
-
 /* alloc_has_host_ports: whether svc publishes a port in host mode.
  * alloc_host_port_busy: whether a task placed on node_id and not known
- * stopped publishes, in host mode, a port and protocol that svc's spec
- * does (SwarmKit's host-port filter: such a node cannot take svc's task). */
+ * stopped holds, in host mode, a port and protocol that svc's spec
+ * publishes (SwarmKit's host-port filter: such a node cannot take svc's
+ * task). A task holds the ports it was given (Task.ports), not what its
+ * service's spec says now. */
 bool alloc_has_host_ports(const Cs__Service *svc);
 bool alloc_host_port_busy(const struct store *st, const Cs__Service *svc,
 			  uint64_t node_id);
