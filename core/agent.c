@@ -123,11 +123,12 @@ struct agent {
 	struct agent_task **deferred;
 	size_t deferred_count, deferred_cap;
 	bool dying;
-	bool dead;		/* a durable write failed: env exit asked, no new work */
-	bool refused;		/* the cluster refused this node: stop */
-	Cs__NodeRole told_role; /* the last desired role passed to on_role */
-	Cs__NodeRole desired;	/* the last role the cluster said it wants */
-	struct nodecert nc;	/* this node's certificate (issue 13) */
+	bool dead;    /* a durable write failed: env exit asked, no new work */
+	bool refused; /* the cluster refused this node: stop */
+	uint32_t join_unanswered; /* join requests sent since the last answer */
+	Cs__NodeRole told_role;	  /* the last desired role passed to on_role */
+	Cs__NodeRole desired;	  /* the last role the cluster said it wants */
+	struct nodecert nc;	  /* this node's certificate (issue 13) */
 	/* the cluster's removed nodes, as the last session or heartbeat
 	 * answer said (sorted; kept in agent_removed, so that a restarted
 	 * agent refuses them before its first session); frames from their
@@ -1297,6 +1298,28 @@ static void agent_resync(struct agent *a)
 
 static void agent_list(struct agent *a);
 static void agent_ask_cert(struct agent *a);
+
+/* A join request is about to go out: after AGENT_JOIN_QUIET_TRIES without
+ * any answer, says so (then at each doubling, not at every try): a node
+ * whose token names a root no manager presents any more (a token from
+ * before a CA rotation) is refused by its own transport, and would
+ * otherwise retry in silence for ever. */
+#define AGENT_JOIN_QUIET_TRIES 10u
+
+static void agent_join_unanswered(struct agent *a)
+{
+	uint32_t n = ++a->join_unanswered;
+
+	if (n < AGENT_JOIN_QUIET_TRIES ||
+	    (n != AGENT_JOIN_QUIET_TRIES && (n & (n - 1)) != 0))
+		return;
+	env_logf(a->env, ENV_LOG_ERROR,
+		 "msg=\"join unanswered\" tries=%" PRIu32
+		 " why=\"no manager answered: none reachable, or none presents a "
+		 "certificate of the join token's root (a token from before a CA "
+		 "rotation: ask a manager for the current one)\"",
+		 n);
+}
 static void agent_identity(struct agent *a);
 
 /* Steps the tasks whose retry is due (in id order; a step may forget). */
@@ -1365,6 +1388,7 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 			if (a->link != AGENT_DISCONNECTED)
 				agent_disconnect(a, false);
 			if (now >= a->next_connect_ms && nodecert_due(&a->nc, 0)) {
+				agent_join_unanswered(a);
 				agent_ask_cert(a);
 				agent_disconnect(a,
 						 true); /* the next try, if unanswered */
@@ -1636,6 +1660,8 @@ static void agent_on_cert_response(struct agent *a, const char *from,
 {
 	const char *leader, *why;
 	bool joining = !nodecert_valid(&a->nc);
+
+	a->join_unanswered = 0;
 
 	switch (nodecert_on_response(&a->nc, r, &leader, &why)) {
 	case NODECERT_INSTALLED:

@@ -683,6 +683,51 @@ static void count_malformed(void *ctx, const struct world *w, uint32_t node,
 		(*n)++;
 }
 
+static void count_join_unanswered(void *ctx, const struct world *w, uint32_t node,
+				  enum env_log_level level, const char *msg)
+{
+	int *n = ctx;
+	(void)w;
+	(void)node;
+	if (level == ENV_LOG_ERROR && strstr(msg, "msg=\"join unanswered\"") &&
+	    strstr(msg, "CA rotation"))
+		(*n)++;
+}
+
+/* A token whose digest names a root no manager presents (one from before a
+ * CA rotation): the joiner's transport refuses every manager, nobody
+ * answers, and the node says so after ten tries, then at each doubling,
+ * not at every try. */
+static void test_agent_join_unanswered_is_said(void **state)
+{
+	struct fixture *f = *state;
+	const char *mgr[1] = {"m1"};
+	struct node_cfg cfg;
+	char token[256];
+	char *digest;
+	int said = 0;
+
+	setup(f, 13, 1, 0);
+	assert_true(run_until(f, 60 * SEC, all_ready, NULL));
+	snprintf(token, sizeof token, "%s", simcluster_worker_token(f->c));
+	digest = token + strlen("SWMTKN-1-");
+	digest[0] = digest[0] == '0' ? '1' : '0'; /* another root's */
+	memset(&cfg, 0, sizeof cfg);
+	cfg.agent.hostname = "w1";
+	cfg.agent.millicpus = 1000;
+	cfg.agent.memory_bytes = 1ull << 30;
+	cfg.agent.managers = mgr;
+	cfg.agent.manager_count = 1;
+	cfg.agent.join_token = token;
+	world_set_log(f->w, count_join_unanswered, &said);
+	add_node(f, "w1", &cfg, 0);
+	run_for(f, 600 * SEC);
+	world_set_log(f->w, NULL, NULL);
+	assert_true(said >= 1);
+	assert_true(said <= 8); /* 10, 16, 32, ...: not every try */
+	assert_int_equal(store_node_count(leader_store(f)), 1);
+}
+
 /* Bytes that are not a frame, to a worker and to a manager: each logs them
  * and carries on (the session stays, the cluster keeps its leader). */
 static void test_agent_node_drops_malformed_frames(void **state)
@@ -2251,6 +2296,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_agent_node_drops_malformed_frames,
 						fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(test_agent_join_token_checked,
+						fixture_new, fixture_free),
+		cmocka_unit_test_setup_teardown(test_agent_join_unanswered_is_said,
 						fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_agent_registers_heartbeats_and_runs_its_task, fixture_new,
