@@ -851,7 +851,7 @@ int alloc_check_ports(const struct store *st, const Cs__ServiceSpec *spec,
 	return 0;
 }
 
-static bool alloc_overlap(uint32_t a, unsigned alen, uint32_t b, unsigned blen)
+bool alloc_cidr_overlap(uint32_t a, unsigned alen, uint32_t b, unsigned blen)
 {
 	unsigned len = alen < blen ? alen : blen;
 	uint32_t mask = len == 0 ? 0 : ~0u << (32 - len);
@@ -867,7 +867,7 @@ static const Cs__Network *alloc_overlapping(const struct store *st, uint32_t bas
 		uint32_t b;
 		unsigned l;
 		if (alloc_parse_cidr(n->subnet, &b, &l) == 0 &&
-		    alloc_overlap(base, len, b, l))
+		    alloc_cidr_overlap(base, len, b, l))
 			return n;
 	}
 	return NULL;

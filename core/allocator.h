@@ -57,6 +57,8 @@ bool alloc_ipam_held(const struct alloc_ipam *ipam, uint32_t addr);
 /* alloc_parse_cidr reads "a.b.c.d/len" (len 0..32) or, with len_out NULL,
  * "a.b.c.d". Returns 0 or CS_EINVAL. */
 int alloc_parse_cidr(const char *s, uint32_t *addr, unsigned *len_out);
+/* alloc_cidr_overlap: whether blocks a/alen and b/blen share an address. */
+bool alloc_cidr_overlap(uint32_t a, unsigned alen, uint32_t b, unsigned blen);
 /* alloc_format_cidr writes "a.b.c.d/len" (len > 32: no "/len") into buf
  * (at least 19 bytes). */
 void alloc_format_cidr(char *buf, size_t size, uint32_t addr, unsigned len);
