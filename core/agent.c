@@ -16,7 +16,11 @@
 #include "core/store.h"
 
 enum {
-	AGENT_TICK_MS_MAX = 1000,   /* heartbeat, resend and retry clock */
+	AGENT_TICK_MS_MAX = 1000, /* heartbeat, resend and retry clock */
+	/* a task's new state is reported this soon (states changing within
+	 * it go together), not at the next tick: the tick resends what was
+	 * not acknowledged */
+	AGENT_REPORT_SOON_MS = 20,
 	AGENT_BACKOFF_MS_MIN = 250, /* reconnect backoff, doubled to the max */
 	AGENT_BACKOFF_MS_MAX = 5000,
 	AGENT_HB_RETRY_MS = 1000, /* an unanswered heartbeat is sent again */
@@ -99,6 +103,7 @@ struct agent {
 	ms_t last_answer_ms, last_hb_ms, next_connect_ms, backoff_ms;
 	bool hb_pending;
 	env_timer_id tick_timer;
+	env_timer_id report_timer; /* a report soon; 0: none armed */
 	struct agent_task **tasks; /* sorted by id */
 	size_t task_count, task_cap;
 	struct agent_task **closing; /* forgotten, controller closing */
@@ -506,15 +511,33 @@ static bool agent_terminal(Cs__TaskState s)
 	return s >= CS__TASK_STATE__TASK_STATE_COMPLETE;
 }
 
-/* Moves t to state (forward only) and saves it; the next tick reports it. */
+static void agent_report(struct agent *a);
+
+static void agent_report_due(struct env *env, env_timer_id id, void *data)
+{
+	struct agent *a = data;
+	(void)env;
+	(void)id;
+	a->report_timer = 0;
+	agent_report(a);
+}
+
+/* Moves t to state (forward only) and saves it; it is reported within
+ * AGENT_REPORT_SOON_MS (else at the next tick: a node out of timers). */
 static void agent_task_set(struct agent_task *t, Cs__TaskState state, const char *message)
 {
+	struct agent *a = t->a;
+
 	if (state <= t->state && !(state == t->state && message))
 		return;
 	t->state = state;
 	if (message)
 		snprintf(t->message, sizeof t->message, "%s", message);
-	agent_db_save(t->a, t);
+	agent_db_save(a, t);
+	if (!a->report_timer && !a->dying && !a->dead &&
+	    a->env->ops->timer_start(a->env, AGENT_REPORT_SOON_MS, 0, agent_report_due, a,
+				     &a->report_timer) != 0)
+		a->report_timer = 0;
 }
 
 static bool agent_task_wants_run(const struct agent_task *t)
