@@ -12,6 +12,7 @@
 
 #include "core/errors.h"
 #include "core/limits.h"
+#include "core/metrics.h"
 #include "core/nodecert.h"
 #include "core/store.h"
 
@@ -47,6 +48,7 @@ struct agent_task {
 	char message[256];
 	struct env_ctl *ctl;
 	struct env_ctl_req op;	 /* one operation in flight */
+	ms_t op_started_ms;	 /* when it was asked (metrics) */
 	struct env_ctl_req wait; /* ENV_CTL_WAIT, alongside */
 	enum env_ctl_op op_kind; /* of op, while op_busy */
 	bool op_busy, waiting, closing;
@@ -131,9 +133,10 @@ struct agent {
 	bool dead;    /* a durable write failed: env exit asked, no new work */
 	bool refused; /* the cluster refused this node: stop */
 	uint32_t join_unanswered; /* join requests sent since the last answer */
-	Cs__NodeRole told_role;	  /* the last desired role passed to on_role */
-	Cs__NodeRole desired;	  /* the last role the cluster said it wants */
-	struct nodecert nc;	  /* this node's certificate (issue 13) */
+	struct metrics_hist exec_ms[ENV_CTL_INSPECT + 1]; /* executor calls, by op */
+	Cs__NodeRole told_role; /* the last desired role passed to on_role */
+	Cs__NodeRole desired;	/* the last role the cluster said it wants */
+	struct nodecert nc;	/* this node's certificate (issue 13) */
 	/* the cluster's removed nodes, as the last session or heartbeat
 	 * answer said (sorted; kept in agent_removed, so that a restarted
 	 * agent refuses them before its first session); frames from their
@@ -691,6 +694,10 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 	const char *why = req->message[0] ? req->message : cs_strerror(status);
 
 	t->op_busy = false;
+	if ((size_t)t->op_kind < sizeof a->exec_ms / sizeof *a->exec_ms)
+		metrics_hist_observe(
+			&a->exec_ms[t->op_kind],
+			(double)(a->env->ops->now_ms(a->env) - t->op_started_ms));
 	if (t->closing)
 		return;
 	if (status == 0)
@@ -907,6 +914,7 @@ static void agent_task_do(struct agent_task *t, enum env_ctl_op op)
 	t->op.message[0] = '\0';
 	t->op.health = ENV_HEALTH_NONE;
 	t->op_kind = op;
+	t->op_started_ms = a->env->ops->now_ms(a->env);
 	if (a->in_tx) {
 		if (a->deferred_count == a->deferred_cap) {
 			size_t cap = a->deferred_cap ? a->deferred_cap * 2 : 64;
@@ -2310,4 +2318,39 @@ bool agent_connected(const struct agent *a)
 size_t agent_task_count(const struct agent *a)
 {
 	return a->task_count;
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+void agent_metrics(const struct agent *a, struct metrics_buf *out)
+{
+	static const char *const ops[] = {"prepare",   "start",	 "wait",   "shutdown",
+					  "terminate", "remove", "inspect"};
+	uint64_t by_state[CS__TASK_STATE__TASK_STATE_ORPHANED + 1] = {0};
+	char label[64];
+
+	_Static_assert(sizeof ops / sizeof *ops == ENV_CTL_INSPECT + 1, "a name per op");
+	for (size_t i = 0; i < a->task_count; i++)
+		if ((size_t)a->tasks[i]->state < sizeof by_state / sizeof *by_state)
+			by_state[a->tasks[i]->state]++;
+	metrics_family(out, "cswarm_agent_tasks", METRICS_GAUGE,
+		       "Tasks this agent holds, by the state it observed.");
+	for (size_t i = 0; i < sizeof by_state / sizeof *by_state; i++) {
+		char state[32];
+		metrics_enum_name(&cs__task_state__descriptor, (int)i, "TASK_STATE_",
+				  state, sizeof state);
+		metrics_sample(out, "cswarm_agent_tasks",
+			       metrics_label(label, sizeof label, "state", state),
+			       (double)by_state[i]);
+	}
+	metrics_family(
+		out, "cswarm_agent_executor_seconds", METRICS_HISTOGRAM,
+		"An executor call (Docker's, on a real node): asked to answered, by "
+		"operation (wait excluded: it lasts as the container runs).");
+	for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+		if (i != ENV_CTL_WAIT)
+			metrics_hist_write(
+				out, "cswarm_agent_executor_seconds",
+				metrics_label(label, sizeof label, "op", ops[i]),
+				&a->exec_ms[i]);
 }

@@ -78,6 +78,7 @@ struct dispatcher {
 	unsigned writes_in_flight;
 	bool stopped;
 	bool dying;
+	uint64_t heartbeats, status_reports; /* received, for metrics */
 };
 
 /* One write's context: who to acknowledge once it commits. */
@@ -1149,6 +1150,8 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 	uint64_t members;
 	size_t n;
 
+	d->heartbeats++;
+
 	r.heartbeat_ms = d->heartbeat_ms;
 	if (!s || s->session_id == 0 || s->session_id != h->session_id) {
 		r.status = CS_ESTALE; /* open a new session */
@@ -1278,10 +1281,28 @@ static void dispatcher_stop(void *state, bool dying)
 	disp_maybe_free(d);
 }
 
+static void dispatcher_metrics(void *state, struct metrics_buf *out)
+{
+	const struct dispatcher *d = state;
+
+	metrics_family(out, "cswarm_dispatcher_sessions", METRICS_GAUGE,
+		       "Agent sessions the leader's dispatcher holds.");
+	metrics_sample(out, "cswarm_dispatcher_sessions", NULL, (double)d->session_count);
+	metrics_family(out, "cswarm_dispatcher_heartbeats_total", METRICS_COUNTER,
+		       "Heartbeats received since this manager began to lead.");
+	metrics_sample(out, "cswarm_dispatcher_heartbeats_total", NULL,
+		       (double)d->heartbeats);
+	metrics_family(out, "cswarm_dispatcher_status_reports_pending", METRICS_GAUGE,
+		       "Task status reports waiting for a store write.");
+	metrics_sample(out, "cswarm_dispatcher_status_reports_pending", NULL,
+		       (double)d->report_count);
+}
+
 const struct leader_component_ops dispatcher_component = {
 	.name = "dispatcher",
 	.start = dispatcher_start,
 	.stop = dispatcher_stop,
 	.on_event = dispatcher_on_event,
 	.recv = dispatcher_recv,
+	.metrics = dispatcher_metrics,
 };

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/agent.h"
+#include "core/metrics.h"
 #include "core/control.h"
 #include "core/errors.h"
 #include "core/manager.h"
@@ -451,6 +452,24 @@ static void test_agent_registers_heartbeats_and_runs_its_task(void **state)
 	assert_int_equal(store_task_get(leader_store(f), id)->status->state,
 			 CS__TASK_STATE__TASK_STATE_RUNNING);
 	assert_int_equal(simexec_running(exec(f), "web", w1), 1);
+	/* what a scrape of the node reads of its agent */
+	{
+		struct metrics_buf out = {0};
+		agent_metrics(agent_of(f, w1), &out);
+		assert_false(out.failed);
+		assert_non_null(
+			strstr(out.text, "cswarm_agent_tasks{state=\"running\"} 1\n"));
+		assert_non_null(
+			strstr(out.text, "cswarm_agent_tasks{state=\"failed\"} 0\n"));
+		assert_non_null(
+			strstr(out.text,
+			       "cswarm_agent_executor_seconds_count{op=\"start\"} 1\n"));
+		assert_non_null(strstr(
+			out.text,
+			"cswarm_agent_executor_seconds_count{op=\"prepare\"} 1\n"));
+		assert_null(strstr(out.text, "op=\"wait\""));
+		metrics_buf_free(&out);
+	}
 }
 
 /* Where w1's frames went, in order. */
