@@ -39,7 +39,8 @@ say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)
 DEPS_PKGS := build-essential pkg-config libuv1-dev libraft-dev \
 	libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev \
 	libcurl4-openssl-dev libjansson-dev libhttp-parser-dev libssl-dev libcmocka-dev lcov valgrind \
-	docker.io busybox-static jq sqlite3 openssl tcpdump python3
+	docker.io busybox-static jq sqlite3 openssl tcpdump python3 \
+	libnftables-dev nftables iproute2
 LINT_PKGS := clang-format cppcheck
 
 # Installs only what is missing; runs apt-get update only then. Quiet when
@@ -89,6 +90,9 @@ LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lcrypto -lm
 # net/ (the real world) adds libuv, libcurl, jansson (Docker's JSON) and
 # libssl (TLS between nodes), http_parser (the Docker API's HTTP).
 NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson -lssl -lhttp_parser
+# libnftables: net/lb.c (VIP and ingress rules as nft script text, one
+# transaction each, nft's own error text back; no process spawned).
+NET_LDLIBS += -lnftables
 
 # ---------------------------------------------------------------- sources
 PROTO := core/api.proto
