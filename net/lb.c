@@ -28,7 +28,8 @@ struct sbuf {
 	int err; /* first error; later appends do nothing */
 };
 
-static void sb_add(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_add(struct sbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static void sb_add(struct sbuf *b, const char *fmt, ...)
 {
@@ -135,6 +136,7 @@ void lb_model_free(struct lb_model *m)
 		free(m->services[i].ports);
 	}
 	free(m->services);
+	free(m->local);
 	memset(m, 0, sizeof *m);
 }
 
@@ -177,11 +179,14 @@ static int service_build(const struct env_net_service *in, struct lb_service *ou
 	}
 	for (size_t i = 0; i < in->port_count; i++) {
 		const struct env_port *p = &in->ports[i];
-		if (p->published == 0 || p->published > 65535 || p->target == 0 || p->target > 65535)
+		if (p->published == 0 || p->published > 65535 || p->target == 0 ||
+		    p->target > 65535)
 			return CS_EINVAL;
-		if (p->proto != ENV_PORT_TCP && p->proto != ENV_PORT_UDP && p->proto != ENV_PORT_SCTP)
+		if (p->proto != ENV_PORT_TCP && p->proto != ENV_PORT_UDP &&
+		    p->proto != ENV_PORT_SCTP)
 			return CS_EINVAL;
-		out->ports[i] = (struct lb_port){(uint16_t)p->published, (uint16_t)p->target, p->proto};
+		out->ports[i] = (struct lb_port){(uint16_t)p->published,
+						 (uint16_t)p->target, p->proto};
 	}
 	out->port_count = in->port_count;
 	if (out->port_count)
@@ -193,12 +198,52 @@ static int service_build(const struct env_net_service *in, struct lb_service *ou
  * kernel's map would refuse it, and two services cannot own one port */
 static int ports_unique(const struct lb_model *m)
 {
+	size_t n = 0, k = 0;
+	int rc = 0;
+	for (size_t i = 0; i < m->service_count; i++)
+		n += m->services[i].port_count;
+	if (n < 2)
+		return 0;
+	struct lb_port *all = malloc(n * sizeof *all);
+	if (!all)
+		return CS_ENOMEM;
 	for (size_t i = 0; i < m->service_count; i++)
 		for (size_t j = 0; j < m->services[i].port_count; j++)
-			for (size_t k = i; k < m->service_count; k++)
-				for (size_t l = (k == i ? j + 1 : 0); l < m->services[k].port_count; l++)
-					if (cmp_port(&m->services[i].ports[j], &m->services[k].ports[l]) == 0)
-						return CS_EINVAL;
+			all[k++] = m->services[i].ports[j];
+	qsort(all, n, sizeof *all, cmp_port);
+	for (size_t i = 1; i < n; i++)
+		if (cmp_port(&all[i - 1], &all[i]) == 0)
+			rc = CS_EINVAL;
+	free(all);
+	return rc;
+}
+
+/* the network's endpoints on this node, canonical, ascending, once each */
+static int locals_build(const struct env_net_state *st, struct lb_model *out)
+{
+	size_t n = 0;
+	if (st->endpoint_count > LB_ENDPOINTS_MAX)
+		return CS_ELIMIT;
+	if (st->endpoint_count && !st->endpoints)
+		return CS_EINVAL;
+	for (size_t i = 0; i < st->endpoint_count; i++)
+		n += st->endpoints[i].local;
+	if (n == 0)
+		return 0;
+	out->local = calloc(n, sizeof *out->local);
+	if (!out->local)
+		return CS_ENOMEM;
+	n = 0;
+	for (size_t i = 0; i < st->endpoint_count; i++)
+		if (st->endpoints[i].local &&
+		    addr_canon(st->endpoints[i].addr, out->local[n++]))
+			return CS_EINVAL;
+	qsort(out->local, n, sizeof *out->local, cmp_addr);
+	size_t k = 1;
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(out->local[i], out->local[k - 1]) != 0)
+			memcpy(out->local[k++], out->local[i], 16);
+	out->local_count = k;
 	return 0;
 }
 
@@ -227,6 +272,8 @@ int lb_model_build(const struct env_net_state *st, struct lb_model *out)
 			goto fail_free;
 	}
 	rc = ports_unique(out);
+	if (!rc)
+		rc = locals_build(st, out);
 	if (rc)
 		goto fail_free;
 	return 0;
@@ -235,17 +282,30 @@ fail_free:
 	return rc;
 }
 
+static bool model_is_local(const struct lb_model *m, const char addr[16])
+{
+	return m->local_count && bsearch(addr, m->local, m->local_count, sizeof *m->local,
+					 cmp_addr) != NULL;
+}
+
+static bool locals_equal(const struct lb_model *a, const struct lb_model *b)
+{
+	if (a->local_count != b->local_count)
+		return false;
+	for (size_t i = 0; i < a->local_count; i++)
+		if (strcmp(a->local[i], b->local[i]) != 0)
+			return false;
+	return true;
+}
+
 /* ---------------------------------------------------------------- scripts */
 
 static const char *proto_name(enum env_port_proto p)
 {
 	switch (p) {
-	case ENV_PORT_TCP:
-		return "tcp";
-	case ENV_PORT_UDP:
-		return "udp";
-	case ENV_PORT_SCTP:
-		return "sctp";
+	case ENV_PORT_TCP: return "tcp";
+	case ENV_PORT_UDP: return "udp";
+	case ENV_PORT_SCTP: return "sctp";
 	}
 	return "tcp";
 }
@@ -258,40 +318,59 @@ void lb_vip_table_name(uint64_t network_id, char *buf, size_t size)
 
 #define LB_INGRESS_TABLE "cswarm_ingress"
 
-/* a backend list as an nft anonymous map for numgen: "{ 0 : a, 1 : b }" */
-static void sb_numgen(struct sbuf *b, const struct lb_service *s)
+/* What one script is written for. */
+struct gen {
+	struct sbuf *b;
+	const char *table;
+	bool ingress;
+	bool local_only;  /* ingress without a node address: local backends only */
+	bool rewrite_all; /* local_only and the local endpoints changed */
+	const struct lb_model *cur;
+};
+
+/* the backends a chain spreads over: all, or (local_only) this node's */
+static size_t chain_backends(const struct gen *g, const struct lb_service *s)
 {
-	sb_add(b, "dnat to numgen random mod %zu map { ", s->backend_count);
+	size_t n = 0;
 	for (size_t i = 0; i < s->backend_count; i++)
-		sb_add(b, "%s%zu : %s", i ? ", " : "", i, s->backends[i]);
-	sb_add(b, " }");
+		n += !g->local_only || model_is_local(g->cur, s->backends[i]);
+	return n;
 }
 
-/* the rules of a service's chain, each as "add rule ip T svc_X ...\n" when
- * prefix is set (a difference), or as a chain body line (whole table) */
-static void sb_chain_rules(struct sbuf *b, const char *table, const struct lb_service *s, bool ingress,
-			   bool as_add)
+/* a backend list as an nft anonymous map for numgen: "{ 0 : a, 1 : b }" */
+static void sb_numgen(const struct gen *g, const struct lb_service *s)
 {
-	if (s->backend_count == 0)
-		return; /* no DNAT: the refuse rules answer it */
-	if (!ingress) {
-		if (as_add)
-			sb_add(b, "add rule ip %s svc_%016" PRIx64 " ", table, s->service_id);
-		else
-			sb_add(b, "\t\t");
-		sb_numgen(b, s);
-		sb_add(b, "\n");
-		return;
+	size_t k = 0;
+	sb_add(g->b, "dnat to numgen random mod %zu map { ", chain_backends(g, s));
+	for (size_t i = 0; i < s->backend_count; i++) {
+		if (g->local_only && !model_is_local(g->cur, s->backends[i]))
+			continue;
+		sb_add(g->b, "%s%zu : %s", k ? ", " : "", k, s->backends[i]);
+		k++;
 	}
-	for (size_t i = 0; i < s->port_count; i++) {
-		const struct lb_port *p = &s->ports[i];
+	sb_add(g->b, " }");
+}
+
+/* the rules of a service's chain, each as "add rule ip T svc_X ...\n"
+ * (as_add: a difference) or as a line of the chain's body (whole table) */
+static void sb_chain_rules(const struct gen *g, const struct lb_service *s, bool as_add)
+{
+	if (chain_backends(g, s) == 0)
+		return; /* no DNAT: the refuse rules answer it */
+	size_t rules = g->ingress ? s->port_count : 1;
+	for (size_t i = 0; i < rules; i++) {
 		if (as_add)
-			sb_add(b, "add rule ip %s svc_%016" PRIx64 " ", table, s->service_id);
+			sb_add(g->b, "add rule ip %s svc_%016" PRIx64 " ", g->table,
+			       s->service_id);
 		else
-			sb_add(b, "\t\t");
-		sb_add(b, "%s dport %u ", proto_name(p->proto), p->published);
-		sb_numgen(b, s);
-		sb_add(b, " : %u\n", p->target);
+			sb_add(g->b, "\t\t");
+		if (g->ingress)
+			sb_add(g->b, "%s dport %u ", proto_name(s->ports[i].proto),
+			       s->ports[i].published);
+		sb_numgen(g, s);
+		if (g->ingress)
+			sb_add(g->b, " : %u", s->ports[i].target);
+		sb_add(g->b, "\n");
 	}
 }
 
@@ -315,14 +394,16 @@ static bool ports_equal(const struct lb_service *a, const struct lb_service *b)
 	if (a->port_count != b->port_count)
 		return false;
 	for (size_t i = 0; i < a->port_count; i++)
-		if (cmp_port(&a->ports[i], &b->ports[i]) != 0 || a->ports[i].target != b->ports[i].target)
+		if (cmp_port(&a->ports[i], &b->ports[i]) != 0 ||
+		    a->ports[i].target != b->ports[i].target)
 			return false;
 	return true;
 }
 
 /* keys: what the service's map elements are keyed by (its VIP, or its
  * published ports) */
-static bool keys_equal(const struct lb_service *a, const struct lb_service *b, bool ingress)
+static bool keys_equal(const struct lb_service *a, const struct lb_service *b,
+		       bool ingress)
 {
 	if (!ingress)
 		return strcmp(a->vip, b->vip) == 0;
@@ -335,28 +416,33 @@ static bool keys_equal(const struct lb_service *a, const struct lb_service *b, b
 }
 
 /* "add|delete element" lines for s's keys in both maps */
-static void sb_elements(struct sbuf *b, const char *table, const struct lb_service *s, bool ingress, bool add)
+static void sb_elements(const struct gen *g, const struct lb_service *s, bool add)
 {
 	const char *verb = add ? "add" : "delete";
-	if (!ingress) {
+	const char *t = g->table;
+	if (!g->ingress) {
 		if (add)
-			sb_add(b, "add element ip %s vips { %s : jump svc_%016" PRIx64 " }\n", table, s->vip,
-			       s->service_id);
+			sb_add(g->b,
+			       "add element ip %s vips { %s : jump svc_%016" PRIx64
+			       " }\n",
+			       t, s->vip, s->service_id);
 		else
-			sb_add(b, "delete element ip %s vips { %s }\n", table, s->vip);
-		sb_add(b, "%s element ip %s vipset { %s }\n", verb, table, s->vip);
+			sb_add(g->b, "delete element ip %s vips { %s }\n", t, s->vip);
+		sb_add(g->b, "%s element ip %s vipset { %s }\n", verb, t, s->vip);
 		return;
 	}
 	for (size_t i = 0; i < s->port_count; i++) {
 		const struct lb_port *p = &s->ports[i];
 		if (add)
-			sb_add(b, "add element ip %s ports { %s . %u : jump svc_%016" PRIx64 " }\n", table,
-			       proto_name(p->proto), p->published, s->service_id);
+			sb_add(g->b,
+			       "add element ip %s ports { %s . %u : jump svc_%016" PRIx64
+			       " }\n",
+			       t, proto_name(p->proto), p->published, s->service_id);
 		else
-			sb_add(b, "delete element ip %s ports { %s . %u }\n", table, proto_name(p->proto),
-			       p->published);
-		sb_add(b, "%s element ip %s published { %s . %u }\n", verb, table, proto_name(p->proto),
-		       p->published);
+			sb_add(g->b, "delete element ip %s ports { %s . %u }\n", t,
+			       proto_name(p->proto), p->published);
+		sb_add(g->b, "%s element ip %s published { %s . %u }\n", verb, t,
+		       proto_name(p->proto), p->published);
 	}
 }
 
@@ -365,128 +451,133 @@ static void sb_elements(struct sbuf *b, const char *table, const struct lb_servi
  * key may move between services), then chains are added or rewritten, then
  * new elements added (they jump to chains that exist by then), and chains
  * that go are deleted last (nothing refers to them any more). */
-enum diff_pass { PASS_DEL_ELEMENTS, PASS_CHAINS, PASS_ADD_ELEMENTS, PASS_DEL_CHAINS, PASS_COUNT };
+enum diff_pass {
+	PASS_DEL_ELEMENTS,
+	PASS_CHAINS,
+	PASS_ADD_ELEMENTS,
+	PASS_DEL_CHAINS,
+	PASS_COUNT
+};
 
-static void diff_one(struct sbuf *b, const char *table, const struct lb_service *o, const struct lb_service *c,
-		     bool ingress, enum diff_pass pass)
+static void diff_one(const struct gen *g, const struct lb_service *o,
+		     const struct lb_service *c, enum diff_pass pass)
 {
-	bool op = o && svc_present(o, ingress);
-	bool cp = c && svc_present(c, ingress);
-	bool keys_same = op && cp && keys_equal(o, c, ingress);
+	bool op = o && svc_present(o, g->ingress);
+	bool cp = c && svc_present(c, g->ingress);
+	bool keys_same = op && cp && keys_equal(o, c, g->ingress);
 	switch (pass) {
 	case PASS_DEL_ELEMENTS:
 		if (op && !keys_same)
-			sb_elements(b, table, o, ingress, false);
+			sb_elements(g, o, false);
 		break;
 	case PASS_CHAINS:
 		if (cp && !op) {
-			sb_add(b, "add chain ip %s svc_%016" PRIx64 "\n", table, c->service_id);
-			sb_chain_rules(b, table, c, ingress, true);
+			sb_add(g->b, "add chain ip %s svc_%016" PRIx64 "\n", g->table,
+			       c->service_id);
+			sb_chain_rules(g, c, true);
 		} else if (cp && op &&
-			   (!backends_equal(o, c) || (ingress && !ports_equal(o, c)))) {
-			sb_add(b, "flush chain ip %s svc_%016" PRIx64 "\n", table, c->service_id);
-			sb_chain_rules(b, table, c, ingress, true);
+			   (g->rewrite_all || !backends_equal(o, c) ||
+			    (g->ingress && !ports_equal(o, c)))) {
+			sb_add(g->b, "flush chain ip %s svc_%016" PRIx64 "\n", g->table,
+			       c->service_id);
+			sb_chain_rules(g, c, true);
 		}
 		break;
 	case PASS_ADD_ELEMENTS:
 		if (cp && !keys_same)
-			sb_elements(b, table, c, ingress, true);
+			sb_elements(g, c, true);
 		break;
 	case PASS_DEL_CHAINS:
 		if (op && !cp) {
-			sb_add(b, "flush chain ip %s svc_%016" PRIx64 "\n", table, o->service_id);
-			sb_add(b, "delete chain ip %s svc_%016" PRIx64 "\n", table, o->service_id);
+			sb_add(g->b, "flush chain ip %s svc_%016" PRIx64 "\n", g->table,
+			       o->service_id);
+			sb_add(g->b, "delete chain ip %s svc_%016" PRIx64 "\n", g->table,
+			       o->service_id);
 		}
 		break;
-	case PASS_COUNT:
-		break;
+	case PASS_COUNT: break;
 	}
 }
 
-static void sb_diff(struct sbuf *b, const char *table, const struct lb_model *old, const struct lb_model *cur,
-		    bool ingress)
+/* the hairpin set's difference (node VIP tables): "A . A" per local task */
+static void sb_hairpin_diff(const struct gen *g, const struct lb_model *old, bool add)
 {
+	const struct lb_model *from = add ? g->cur : old, *other = add ? old : g->cur;
+	for (size_t i = 0; i < from->local_count; i++)
+		if (!model_is_local(other, from->local[i]))
+			sb_add(g->b, "%s element ip %s hairpin { %s . %s }\n",
+			       add ? "add" : "delete", g->table, from->local[i],
+			       from->local[i]);
+}
+
+static void sb_diff(const struct gen *g, const struct lb_model *old, bool hairpin)
+{
+	const struct lb_model *cur = g->cur;
 	for (int pass = 0; pass < PASS_COUNT; pass++) {
 		size_t i = 0, j = 0;
+		if (hairpin && pass == PASS_DEL_ELEMENTS)
+			sb_hairpin_diff(g, old, false);
 		while (i < old->service_count || j < cur->service_count) {
-			const struct lb_service *o = i < old->service_count ? &old->services[i] : NULL;
-			const struct lb_service *c = j < cur->service_count ? &cur->services[j] : NULL;
+			const struct lb_service *o =
+				i < old->service_count ? &old->services[i] : NULL;
+			const struct lb_service *c =
+				j < cur->service_count ? &cur->services[j] : NULL;
 			if (o && c && o->service_id == c->service_id) {
-				diff_one(b, table, o, c, ingress, (enum diff_pass)pass);
+				diff_one(g, o, c, (enum diff_pass)pass);
 				i++, j++;
 			} else if (o && (!c || o->service_id < c->service_id)) {
-				diff_one(b, table, o, NULL, ingress, (enum diff_pass)pass);
+				diff_one(g, o, NULL, (enum diff_pass)pass);
 				i++;
 			} else {
-				diff_one(b, table, NULL, c, ingress, (enum diff_pass)pass);
+				diff_one(g, NULL, c, (enum diff_pass)pass);
 				j++;
 			}
 		}
+		if (hairpin && pass == PASS_ADD_ELEMENTS)
+			sb_hairpin_diff(g, old, true);
 	}
 }
 
 /* the service chains and the two maps' elements of a whole table */
-static void sb_whole_services(struct sbuf *b, const char *table, const struct lb_model *cur, bool ingress)
+static void sb_whole_services(const struct gen *g)
 {
-	const char *map = ingress ? "ports" : "vips";
-	const char *set = ingress ? "published" : "vipset";
-	const char *type = ingress ? "inet_proto . inet_service" : "ipv4_addr";
+	const struct lb_model *cur = g->cur;
+	const char *map = g->ingress ? "ports" : "vips";
+	const char *set = g->ingress ? "published" : "vipset";
+	const char *type = g->ingress ? "inet_proto . inet_service" : "ipv4_addr";
 	for (int m = 0; m < 2; m++) {
 		bool any = false;
-		sb_add(b, "\t%s %s {\n\t\ttype %s%s\n", m ? "set" : "map", m ? set : map, type,
-		       m ? "" : " : verdict");
+		sb_add(g->b, "\t%s %s {\n\t\ttype %s%s\n", m ? "set" : "map",
+		       m ? set : map, type, m ? "" : " : verdict");
 		for (size_t i = 0; i < cur->service_count; i++) {
 			const struct lb_service *s = &cur->services[i];
-			if (!svc_present(s, ingress))
+			if (!svc_present(s, g->ingress))
 				continue;
-			size_t keys = ingress ? s->port_count : 1;
+			size_t keys = g->ingress ? s->port_count : 1;
 			for (size_t k = 0; k < keys; k++) {
-				sb_add(b, "%s", any ? ", " : "\t\telements = { ");
+				sb_add(g->b, "%s", any ? ", " : "\t\telements = { ");
 				any = true;
-				if (ingress)
-					sb_add(b, "%s . %u", proto_name(s->ports[k].proto), s->ports[k].published);
+				if (g->ingress)
+					sb_add(g->b, "%s . %u",
+					       proto_name(s->ports[k].proto),
+					       s->ports[k].published);
 				else
-					sb_add(b, "%s", s->vip);
+					sb_add(g->b, "%s", s->vip);
 				if (!m)
-					sb_add(b, " : jump svc_%016" PRIx64, s->service_id);
+					sb_add(g->b, " : jump svc_%016" PRIx64,
+					       s->service_id);
 			}
 		}
-		sb_add(b, "%s\t}\n", any ? " }\n" : "");
+		sb_add(g->b, "%s\t}\n", any ? " }\n" : "");
 	}
 	for (size_t i = 0; i < cur->service_count; i++) {
 		const struct lb_service *s = &cur->services[i];
-		if (!svc_present(s, ingress))
+		if (!svc_present(s, g->ingress))
 			continue;
-		sb_add(b, "\tchain svc_%016" PRIx64 " {\n", s->service_id);
-		sb_chain_rules(b, table, s, ingress, false);
-		sb_add(b, "\t}\n");
+		sb_add(g->b, "\tchain svc_%016" PRIx64 " {\n", s->service_id);
+		sb_chain_rules(g, s, false);
+		sb_add(g->b, "\t}\n");
 	}
-	(void)table;
-}
-
-int lb_vip_script(const struct lb_model *old, const struct lb_model *cur, char **text)
-{
-	struct sbuf b = {0};
-	char table[32];
-	assert(cur);
-	if (old)
-		assert(old->network_id == cur->network_id);
-	lb_vip_table_name(cur->network_id, table, sizeof table);
-	if (old) {
-		sb_diff(&b, table, old, cur, false);
-		return sb_finish(&b, text);
-	}
-	/* add (a no-op when it is there) then delete: whatever was there
-	 * goes, in the same transaction as the new table comes */
-	sb_add(&b, "table ip %s\ndelete table ip %s\ntable ip %s {\n", table, table, table);
-	sb_whole_services(&b, table, cur, false);
-	sb_add(&b, "\tchain out {\n\t\ttype nat hook output priority -100; policy accept;\n"
-		   "\t\tip daddr vmap @vips\n\t}\n");
-	/* after DNAT a packet still addressed to a VIP had no backend */
-	sb_add(&b, "\tchain refuse {\n\t\ttype filter hook output priority 0; policy accept;\n"
-		   "\t\tip daddr @vipset meta l4proto tcp reject with tcp reset\n"
-		   "\t\tip daddr @vipset reject\n\t}\n}\n");
-	return sb_finish(&b, text);
 }
 
 static bool bridge_ok(const char *s)
@@ -496,47 +587,115 @@ static bool bridge_ok(const char *s)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-		      c == '.' || c == '-'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
 			return false;
 	}
 	return true;
 }
 
-int lb_ingress_script(const struct lb_model *old, const struct lb_model *cur, const char *bridge,
-		      const char *snat_addr, char **text)
+int lb_vip_script(const struct lb_model *old, const struct lb_model *cur,
+		  const char *bridge, char **text)
+{
+	struct sbuf b = {0};
+	char table[32];
+	struct gen g = {.b = &b, .table = table, .cur = cur};
+	assert(cur);
+	*text = NULL;
+	if (old)
+		assert(old->network_id == cur->network_id);
+	if (bridge && !bridge_ok(bridge))
+		return CS_EINVAL;
+	lb_vip_table_name(cur->network_id, table, sizeof table);
+	if (old) {
+		sb_diff(&g, old, bridge != NULL);
+		return sb_finish(&b, text);
+	}
+	/* add (a no-op when it is there) then delete: whatever was there
+	 * goes, in the same transaction as the new table comes */
+	sb_add(&b, "table ip %s\ndelete table ip %s\ntable ip %s {\n", table, table,
+	       table);
+	sb_whole_services(&g);
+	if (!bridge) {
+		sb_add(&b,
+		       "\tchain out {\n\t\ttype nat hook output priority -100; policy accept;\n"
+		       "\t\tip daddr vmap @vips\n\t}\n");
+		/* after DNAT a packet still addressed to a VIP had no backend */
+		sb_add(&b,
+		       "\tchain refuse {\n\t\ttype filter hook output priority 0; policy accept;\n"
+		       "\t\tip daddr @vipset meta l4proto tcp reject with tcp reset\n"
+		       "\t\tip daddr @vipset reject\n\t}\n}\n");
+		return sb_finish(&b, text);
+	}
+	sb_add(&b, "\tset hairpin {\n\t\ttype ipv4_addr . ipv4_addr\n");
+	for (size_t i = 0; i < cur->local_count; i++)
+		sb_add(&b, "%s%s . %s", i ? ", " : "\t\telements = { ", cur->local[i],
+		       cur->local[i]);
+	sb_add(&b, "%s\t}\n", cur->local_count ? " }\n" : "");
+	/* from the network's tasks, and from the node itself */
+	sb_add(&b,
+	       "\tchain pre {\n\t\ttype nat hook prerouting priority -100; policy accept;\n"
+	       "\t\tiifname \"%s\" ip daddr vmap @vips\n\t}\n",
+	       bridge);
+	sb_add(&b,
+	       "\tchain out {\n\t\ttype nat hook output priority -100; policy accept;\n"
+	       "\t\tip daddr vmap @vips\n\t}\n");
+	/* a task given itself: its answer would never pass the bridge */
+	sb_add(&b,
+	       "\tchain post {\n\t\ttype nat hook postrouting priority 100; policy accept;\n"
+	       "\t\toifname \"%s\" ct status dnat ip saddr . ip daddr @hairpin masquerade\n\t}\n",
+	       bridge);
+	/* a VIP is an address of the bridge: one not DNATed arrives here */
+	sb_add(&b,
+	       "\tchain refuse {\n\t\ttype filter hook input priority 0; policy accept;\n"
+	       "\t\tip daddr @vipset meta l4proto tcp reject with tcp reset\n"
+	       "\t\tip daddr @vipset reject\n\t}\n}\n");
+	return sb_finish(&b, text);
+}
+
+int lb_ingress_script(const struct lb_model *old, const struct lb_model *cur,
+		      const char *bridge, const char *snat_addr, char **text)
 {
 	struct sbuf b = {0};
 	char snat[16];
-	const char *table = LB_INGRESS_TABLE;
+	struct gen g = {.b = &b, .table = LB_INGRESS_TABLE, .ingress = true, .cur = cur};
 	assert(cur);
 	*text = NULL;
 	if (!bridge_ok(bridge))
 		return CS_EINVAL;
 	if (snat_addr && addr_canon(snat_addr, snat))
 		return CS_EINVAL;
+	g.local_only = snat_addr == NULL;
 	if (old) {
-		sb_diff(&b, table, old, cur, true);
+		g.rewrite_all = g.local_only && !locals_equal(old, cur);
+		sb_diff(&g, old, false);
 		return sb_finish(&b, text);
 	}
-	sb_add(&b, "table ip %s\ndelete table ip %s\ntable ip %s {\n", table, table, table);
-	sb_whole_services(&b, table, cur, true);
+	const char *table = LB_INGRESS_TABLE;
+	sb_add(&b, "table ip %s\ndelete table ip %s\ntable ip %s {\n", table, table,
+	       table);
+	sb_whole_services(&g);
 	/* a published port on any of this node's addresses, from outside
 	 * (prerouting) or from the node itself (output) */
-	sb_add(&b, "\tchain pre {\n\t\ttype nat hook prerouting priority -100; policy accept;\n"
-		   "\t\tfib daddr type local meta l4proto . th dport vmap @ports\n\t}\n");
-	sb_add(&b, "\tchain out {\n\t\ttype nat hook output priority -100; policy accept;\n"
-		   "\t\tfib daddr type local meta l4proto . th dport vmap @ports\n\t}\n");
+	sb_add(&b,
+	       "\tchain pre {\n\t\ttype nat hook prerouting priority -100; policy accept;\n"
+	       "\t\tfib daddr type local meta l4proto . th dport vmap @ports\n\t}\n");
+	sb_add(&b,
+	       "\tchain out {\n\t\ttype nat hook output priority -100; policy accept;\n"
+	       "\t\tfib daddr type local meta l4proto . th dport vmap @ports\n\t}\n");
 	/* the answer must come back through this node, where the DNAT is */
-	sb_add(&b, "\tchain post {\n\t\ttype nat hook postrouting priority 100; policy accept;\n");
+	sb_add(&b,
+	       "\tchain post {\n\t\ttype nat hook postrouting priority 100; policy accept;\n");
 	if (snat_addr)
-		sb_add(&b, "\t\toifname \"%s\" ct status dnat snat to %s\n\t}\n", bridge, snat);
+		sb_add(&b, "\t\toifname \"%s\" ct status dnat snat to %s\n\t}\n", bridge,
+		       snat);
 	else
 		sb_add(&b, "\t\toifname \"%s\" ct status dnat masquerade\n\t}\n", bridge);
 	/* DNATed traffic is forwarded; what reaches input had no backend */
-	sb_add(&b, "\tchain refuse {\n\t\ttype filter hook input priority 0; policy accept;\n"
-		   "\t\tmeta l4proto . th dport @published meta l4proto tcp reject with tcp reset\n"
-		   "\t\tmeta l4proto . th dport @published reject\n\t}\n}\n");
+	sb_add(&b,
+	       "\tchain refuse {\n\t\ttype filter hook input priority 0; policy accept;\n"
+	       "\t\tmeta l4proto . th dport @published meta l4proto tcp reject with tcp reset\n"
+	       "\t\tmeta l4proto . th dport @published reject\n\t}\n}\n");
 	return sb_finish(&b, text);
 }
 
@@ -552,13 +711,15 @@ int lb_vip_remove_script(uint64_t network_id, char **text)
 int lb_ingress_remove_script(char **text)
 {
 	struct sbuf b = {0};
-	sb_add(&b, "table ip %s\ndelete table ip %s\n", LB_INGRESS_TABLE, LB_INGRESS_TABLE);
+	sb_add(&b, "table ip %s\ndelete table ip %s\n", LB_INGRESS_TABLE,
+	       LB_INGRESS_TABLE);
 	return sb_finish(&b, text);
 }
 
 /* ---------------------------------------------------------------- apply */
 
-static void set_err(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t size, const char *fmt, ...)
 {
@@ -608,7 +769,8 @@ int lb_apply(const char *netns_path, const char *script, char *err, size_t err_s
 		return nft_run(script, err, err_size);
 	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (self < 0) {
-		set_err(err, err_size, "open /proc/thread-self/ns/net: %s", strerror(errno));
+		set_err(err, err_size, "open /proc/thread-self/ns/net: %s",
+			strerror(errno));
 		return CS_EEXEC;
 	}
 	target = open(netns_path, O_RDONLY | O_CLOEXEC);
@@ -626,7 +788,8 @@ int lb_apply(const char *netns_path, const char *script, char *err, size_t err_s
 	if (setns(self, CLONE_NEWNET) != 0) {
 		/* this thread would go on in a container's namespace: every
 		 * socket it opened from now on would be wrong */
-		fprintf(stderr, "lb: cannot return to the node's namespace: %s\n", strerror(errno));
+		fprintf(stderr, "lb: cannot return to the node's namespace: %s\n",
+			strerror(errno));
 		abort();
 	}
 close_target:
@@ -649,16 +812,24 @@ static char *dup_or_null(const char *s, int *rc)
 	return d;
 }
 
-int lb_target_init_vip(struct lb_target *t, const char *netns_path)
+int lb_target_init_vip(struct lb_target *t, const char *netns_path, const char *bridge)
 {
 	int rc = 0;
 	memset(t, 0, sizeof *t);
+	if (bridge && !bridge_ok(bridge))
+		return CS_EINVAL;
 	t->netns_path = dup_or_null(netns_path, &rc);
+	t->bridge = dup_or_null(bridge, &rc);
+	if (rc) {
+		free(t->netns_path);
+		free(t->bridge);
+		memset(t, 0, sizeof *t);
+	}
 	return rc;
 }
 
-int lb_target_init_ingress(struct lb_target *t, const char *netns_path, const char *bridge,
-			   const char *snat_addr)
+int lb_target_init_ingress(struct lb_target *t, const char *netns_path,
+			   const char *bridge, const char *snat_addr)
 {
 	int rc = 0;
 	char canon[16];
@@ -678,15 +849,16 @@ int lb_target_init_ingress(struct lb_target *t, const char *netns_path, const ch
 	return rc;
 }
 
-static int target_script(const struct lb_target *t, const struct lb_model *old, const struct lb_model *cur,
-			 char **text)
+static int target_script(const struct lb_target *t, const struct lb_model *old,
+			 const struct lb_model *cur, char **text)
 {
 	if (t->ingress)
 		return lb_ingress_script(old, cur, t->bridge, t->snat_addr, text);
-	return lb_vip_script(old, cur, text);
+	return lb_vip_script(old, cur, t->bridge, text);
 }
 
-int lb_target_sync(struct lb_target *t, const struct env_net_state *st, char *err, size_t err_size)
+int lb_target_sync(struct lb_target *t, const struct env_net_state *st, char *err,
+		   size_t err_size)
 {
 	struct lb_model cur;
 	char *text = NULL;
@@ -727,7 +899,8 @@ free_cur:
 int lb_target_clear(struct lb_target *t, uint64_t network_id, char *err, size_t err_size)
 {
 	char *text = NULL;
-	int rc = t->ingress ? lb_ingress_remove_script(&text) : lb_vip_remove_script(network_id, &text);
+	int rc = t->ingress ? lb_ingress_remove_script(&text)
+			    : lb_vip_remove_script(network_id, &text);
 	if (rc == 0) {
 		rc = lb_apply(t->netns_path, text, err, err_size);
 		free(text);

@@ -4,17 +4,34 @@
  * new connections over the service's running tasks (numgen random mod N;
  * conntrack keeps an existing flow where it was).
  *
- * Where the rules live. A VIP's rules go in each local task container's own
- * network namespace, on the nat OUTPUT hook (as Docker's IPVS sits in each
- * sandbox): the connection leaves the client already addressed to a backend,
- * with the client's own source, so no SNAT is needed and a backend on another
- * node answers the client directly; a VIP with no running task is refused at
- * once (filter OUTPUT: a packet still addressed to a VIP after DNAT is
- * rejected). The ingress rules go in the node's namespace: a published port,
- * on any local address of the node, is DNATed to a backend's target port and
- * SNATed on its way out of the ingress bridge (to the node's own address on
- * the ingress network when the glue gives one, else masquerade), so that the
- * answer comes back through this node.
+ * Where the rules live: the glue's choice, two forms of one table.
+ * - The node's namespace, on the network's bridge (bridge given): the VIPs
+ *   are addresses of the bridge (the data plane adds each as a /32, like the
+ *   anycast gateway, so a task's ARP for a VIP is answered on its own node);
+ *   a packet from the bridge to a VIP is DNATed (nat PREROUTING) to a backend
+ *   and sent back out of the bridge, local or over VXLAN, keeping the
+ *   client's source. The answer crosses this node's bridge on its way to the
+ *   client, where br_netfilter (bridge-nf-call-iptables=1: the kernel's
+ *   default, and what Docker sets) lets conntrack undo the DNAT. A task
+ *   given itself as the backend of a VIP it calls would answer itself
+ *   directly: that connection is masqueraded to the gateway (set
+ *   "hairpin"), and the task's bridge port must be in hairpin mode
+ *   (br_netfilter bridges the DNATed frame back out of the port it came in
+ *   by). No race with a container's start; one table per network.
+ * - A task container's own namespace (bridge NULL), nat OUTPUT (as Docker's
+ *   IPVS sits in each sandbox): the connection leaves the client addressed
+ *   to a backend; no VIP address on the bridge and no br_netfilter needed,
+ *   but one table per container to keep, and a connection opened before its
+ *   container's table is in place keeps going to the VIP itself.
+ * A VIP with no running task refuses at once (a TCP reset, ICMP for the
+ * rest), never a timeout. The ingress rules go in the node's namespace: a
+ * published port, on any local address of the node, is DNATed to a
+ * backend's target port and SNATed on its way out of the ingress bridge to
+ * this node's own address on the ingress network, so that the answer comes
+ * back through this node. Without such an address (the gateway is the same
+ * on every node, so an answer to it would stop on the backend's node) only
+ * this node's backends can answer: the port then spreads over those, and
+ * refuses on a node that has none.
  *
  * The text is made by pure functions (lb_model_*, lb_*_script: no I/O), so
  * that it is tested exactly; lb_apply is the one function that touches the
@@ -30,11 +47,12 @@
 
 #include "core/env.h"
 
-#define LB_SERVICES_MAX 4096	     /* services of one network */
-#define LB_BACKENDS_MAX 4096	     /* running tasks of one service */
-#define LB_PORTS_MAX 64		     /* ingress ports of one service */
+#define LB_SERVICES_MAX	    4096	/* services of one network */
+#define LB_BACKENDS_MAX	    4096	/* running tasks of one service */
+#define LB_ENDPOINTS_MAX    65536	/* endpoints of one network (a /16) */
+#define LB_PORTS_MAX	    64		/* ingress ports of one service */
 #define LB_SCRIPT_BYTES_MAX (64u << 20) /* one nft transaction's text */
-#define LB_ERR_BYTES 512	     /* room for nft's error text */
+#define LB_ERR_BYTES	    512		/* room for nft's error text */
 
 /* One service as the rules see it: a deep copy of what they use of an
  * env_net_service (addresses checked to be IPv4 dotted quads, ports checked,
@@ -47,7 +65,7 @@ struct lb_port {
 
 struct lb_service {
 	uint64_t service_id;
-	char vip[16];	  /* "" in dnsrr mode: no VIP rules */
+	char vip[16]; /* "" in dnsrr mode: no VIP rules */
 	char (*backends)[16];
 	size_t backend_count;
 	struct lb_port *ports; /* ingress only; sorted (proto, published) */
@@ -59,6 +77,8 @@ struct lb_model {
 	uint64_t network_id;
 	struct lb_service *services;
 	size_t service_count;
+	char (*local)[16]; /* the network's endpoints on this node, ascending */
+	size_t local_count;
 };
 
 /* lb_model_build copies what the rules need of st into *out (which the
@@ -76,24 +96,25 @@ void lb_model_free(struct lb_model *m);
 void lb_vip_table_name(uint64_t network_id, char *buf, size_t size);
 
 /* lb_vip_script writes into *text (the caller frees it with free()) the nft
- * transaction that takes a container namespace's VIP table of cur's
- * network from old to cur. old NULL: the whole table, replacing whatever is
+ * transaction that takes the VIP table of cur's network from old to cur, in
+ * the node's namespace on bridge (1..15 of [A-Za-z0-9_.-]) or in a task
+ * container's (bridge NULL); a change of bridge needs old NULL. old NULL: the whole table, replacing whatever is
  * there of that name (idempotent). old given: only the difference, assuming
  * the kernel holds exactly old (a service whose backends changed gets its
  * chain flushed and its one rule written again; an unchanged one is not
  * named). old and cur must be of the same network. Returns 0 (text ""
- * when nothing changes), CS_ELIMIT, CS_ENOMEM. */
-int lb_vip_script(const struct lb_model *old, const struct lb_model *cur, char **text);
+ * when nothing changes), CS_EINVAL (bad bridge), CS_ELIMIT, CS_ENOMEM. */
+int lb_vip_script(const struct lb_model *old, const struct lb_model *cur,
+		  const char *bridge, char **text);
 
 /* lb_ingress_script: the same for the node's ingress table from cur (the
  * ingress network's model). bridge is the ingress network's bridge on this
- * node ("br-..."; 1..15 of [A-Za-z0-9_.-]); snat_addr this node's own IPv4
- * on the ingress network, or NULL to masquerade (the bridge's primary
- * address: correct only while that address is unique to this node). A
+ * node; snat_addr this node's own IPv4 on the ingress network (an address
+ * of the bridge), or NULL: only cur's local backends, masqueraded. A
  * change of bridge or snat_addr needs old NULL. Returns 0, CS_EINVAL (bad
  * bridge or snat_addr), CS_ELIMIT, CS_ENOMEM. */
-int lb_ingress_script(const struct lb_model *old, const struct lb_model *cur, const char *bridge,
-		      const char *snat_addr, char **text);
+int lb_ingress_script(const struct lb_model *old, const struct lb_model *cur,
+		      const char *bridge, const char *snat_addr, char **text);
 
 /* lb_vip_remove_script / lb_ingress_remove_script: the text that deletes the
  * table (idempotent: nothing there is fine). Caller frees *text. */
@@ -115,28 +136,30 @@ int lb_apply(const char *netns_path, const char *script, char *err, size_t err_s
  * next sync writes only the difference. */
 
 struct lb_target {
-	char *netns_path;     /* owned; NULL: the node's namespace */
-	int ingress;	      /* 1: the node's ingress table */
-	char *bridge;	      /* ingress: owned */
-	char *snat_addr;      /* ingress: owned, or NULL */
-	int applied_valid;    /* applied holds what the kernel has */
+	char *netns_path;  /* owned; NULL: the node's namespace */
+	int ingress;	   /* 1: the node's ingress table */
+	char *bridge;	   /* owned, or NULL (a container's VIP table) */
+	char *snat_addr;   /* ingress: owned, or NULL */
+	int applied_valid; /* applied holds what the kernel has */
 	struct lb_model applied;
 };
 
-/* lb_target_init_vip: a container namespace's VIP table. Copies netns_path.
+/* lb_target_init_vip: a network's VIP table in the namespace at netns_path
+ * (NULL: the caller's), on bridge (NULL: a container's namespace).
  * lb_target_init_ingress: the node's ingress table (netns_path NULL: the
  * caller's namespace). Both return 0 or CS_ENOMEM/CS_EINVAL; on error
  * nothing needs freeing. */
-int lb_target_init_vip(struct lb_target *t, const char *netns_path);
-int lb_target_init_ingress(struct lb_target *t, const char *netns_path, const char *bridge,
-			   const char *snat_addr);
+int lb_target_init_vip(struct lb_target *t, const char *netns_path, const char *bridge);
+int lb_target_init_ingress(struct lb_target *t, const char *netns_path,
+			   const char *bridge, const char *snat_addr);
 
 /* lb_target_sync makes the kernel hold st's rules: the difference from the
  * last applied, or (first time, or after that failed) the whole table.
- * Borrows st. Returns 0; CS_EINVAL/CS_ELIMIT for st (nothing applied);
+ * Borrows st (its endpoints say which tasks are local). Returns 0; CS_EINVAL/CS_ELIMIT for st (nothing applied);
  * CS_EEXEC with nft's words in err when even the whole table failed (the
  * next sync writes the whole table). */
-int lb_target_sync(struct lb_target *t, const struct env_net_state *st, char *err, size_t err_size);
+int lb_target_sync(struct lb_target *t, const struct env_net_state *st, char *err,
+		   size_t err_size);
 
 /* lb_target_clear deletes the table (when the namespace still exists) and
  * frees what t owns. Returns what lb_apply returned (the namespace gone

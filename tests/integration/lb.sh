@@ -10,6 +10,8 @@
 #   - the VIP (10.0.9.2:80) from the client reaches both backends;
 #   - a backend that leaves the state gets no new connection;
 #   - a VIP with no backend refuses at once (a reset, not a timeout);
+#   each in both places the rules may live: the client's namespace, and
+#   the node's on the bridge (where a backend may also call its own VIP);
 #   - the ingress port 30080 on the node's outside address reaches both
 #     backends' port 80 from outside, and from the node itself;
 #   - an ingress port with no backend refuses; clearing removes the tables.
@@ -57,8 +59,9 @@ for t in ip python3 cc; do command -v $t >/dev/null || fail "needs $t"; done
 # ---------------------------------------------------------------- the driver
 cat >"$WORK/lbdrv.c" <<'EOF'
 /* lbdrv: one network's state applied as swarmd's data plane would.
- *   lbdrv vip NETNS NETID SVC...            SVC: ID,VIP,B1+B2 (or ID,VIP,)
- *   lbdrv ingress NETNS BRIDGE SNAT SVC...  SVC: ID,PUB:TARGET,B1+B2
+ *   lbdrv vip NETNS BRIDGE NETID LOCALS SVC...  SVC: ID,VIP,B1+B2 (or ID,VIP,)
+ *   lbdrv ingress NETNS BRIDGE SNAT LOCALS SVC...  SVC: ID,PUB:TARGET,B1+B2
+ * BRIDGE "-": a container's namespace; LOCALS: A+B, the local endpoints
  *   lbdrv clear-vip NETNS NETID | clear-ingress NETNS
  * NETNS "-": this process's. */
 #include <stdio.h>
@@ -73,6 +76,7 @@ int main(int argc, char **argv)
 	static struct env_net_service s[MAXS];
 	static const char *b[MAXS][MAXB + 1];
 	static struct env_port p[MAXS];
+	static struct env_net_endpoint ep[MAXB];
 	struct env_net_state st = {.services = s};
 	struct lb_target t;
 	char err[LB_ERR_BYTES];
@@ -81,7 +85,7 @@ int main(int argc, char **argv)
 		return 2;
 	const char *ns = strcmp(argv[2], "-") ? argv[2] : NULL;
 	if (!strcmp(argv[1], "clear-vip") && argc == 4) {
-		lb_target_init_vip(&t, ns);
+		lb_target_init_vip(&t, ns, NULL);
 		rc = lb_target_clear(&t, strtoull(argv[3], NULL, 0), err, sizeof err);
 		goto out;
 	}
@@ -91,20 +95,21 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ingress = !strcmp(argv[1], "ingress");
+	if (argc < 6)
+		return 2;
 	if (ingress) {
-		if (argc < 5)
-			return 2;
 		rc = lb_target_init_ingress(&t, ns, argv[3], strcmp(argv[4], "-") ? argv[4] : NULL);
-		first = 5;
 	} else {
-		if (argc < 4)
-			return 2;
-		rc = lb_target_init_vip(&t, ns);
-		st.network_id = strtoull(argv[3], NULL, 0);
-		first = 4;
+		rc = lb_target_init_vip(&t, ns, strcmp(argv[3], "-") ? argv[3] : NULL);
+		st.network_id = strtoull(argv[4], NULL, 0);
 	}
 	if (rc)
 		return 3;
+	for (char *a = strcmp(argv[5], "-") ? strtok(argv[5], "+") : NULL;
+	     a && st.endpoint_count < MAXB; a = strtok(NULL, "+"))
+		ep[st.endpoint_count++] = (struct env_net_endpoint){.addr = a, .local = 1};
+	st.endpoints = ep;
+	first = 6;
 	for (int i = first; i < argc && st.service_count < MAXS; i++) {
 		size_t k = st.service_count++;
 		char *id = strtok(argv[i], ","), *key = strtok(NULL, ","), *bl = strtok(NULL, ",");
@@ -154,6 +159,9 @@ for pair in "$CLIENT 10.0.9.10" "$B1 10.0.9.11" "$B2 10.0.9.12"; do
 	ip link add "${P}v$i" type veth peer name eth0 netns "$1"
 	ip link set "${P}v$i" netns "$NODE"
 	ip -n "$NODE" link set "${P}v$i" master br0 up
+	# a task may be given itself as its VIP's backend: br_netfilter then
+	# bridges the DNATed frame back out of the port it came in by
+	ip -n "$NODE" link set "${P}v$i" type bridge_slave hairpin on
 	ip -n "$1" addr add "$2/24" dev eth0
 	ip -n "$1" link set eth0 up
 	ip -n "$1" route add default via 10.0.9.1
@@ -208,12 +216,13 @@ expect_both() { # what ask printed: both backends, nothing else
 
 # ---------------------------------------------------------------- VIP
 CNS=/run/netns/$CLIENT
+LOCALS=10.0.9.10+10.0.9.11+10.0.9.12
 say "VIP 10.0.9.2 over b1 and b2, in the client's namespace"
-$DRV vip "$CNS" 0xab "1,10.0.9.2,10.0.9.11+10.0.9.12" "2,10.0.9.3,"
+$DRV vip "$CNS" - 0xab $LOCALS "1,10.0.9.2,10.0.9.11+10.0.9.12" "2,10.0.9.3,"
 expect_both "$(ask "$CLIENT" 10.0.9.2 80 30)" "VIP"
 
 say "b2 leaves the state: no new connection reaches it"
-$DRV vip "$CNS" 0xab "1,10.0.9.2,10.0.9.11" "2,10.0.9.3,"
+$DRV vip "$CNS" - 0xab $LOCALS "1,10.0.9.2,10.0.9.11" "2,10.0.9.3,"
 got=$(ask "$CLIENT" 10.0.9.2 80 20)
 [ "$(echo "$got" | sort -u)" = b1 ] || fail "after b2 left: $(echo $got)"
 
@@ -223,10 +232,31 @@ got=$(ask "$CLIENT" 10.0.9.3 80 1)
 
 say "the node's namespace is untouched by the VIP's rules"
 ip netns exec "$NODE" nft list tables | grep -q cswarm_vip && fail "VIP table in the node's namespace"
+$DRV clear-vip "$CNS" 0xab
+[ -z "$(ip netns exec "$CLIENT" nft list tables)" ] || fail "client tables left"
+
+# ---------------------------------------------------------------- VIP, node
+say "VIP in the node's namespace on br0 (the VIPs /32 on the bridge)"
+ip -n "$NODE" addr add 10.0.9.2/32 dev br0
+ip -n "$NODE" addr add 10.0.9.3/32 dev br0
+ip netns exec "$NODE" sysctl -qw net.bridge.bridge-nf-call-iptables=1
+NNS=/run/netns/$NODE
+$DRV vip "$NNS" br0 0xcd $LOCALS "1,10.0.9.2,10.0.9.11+10.0.9.12" "2,10.0.9.3,"
+expect_both "$(ask "$CLIENT" 10.0.9.2 80 30)" "node VIP"
+say "a backend calling its own VIP, given itself (hairpin)"
+expect_both "$(ask "$B1" 10.0.9.2 80 30)" "node VIP from b1"
+$DRV vip "$NNS" br0 0xcd $LOCALS "1,10.0.9.2,10.0.9.11" "2,10.0.9.3,"
+got=$(ask "$B1" 10.0.9.2 80 10)
+[ "$(echo "$got" | sort -u)" = b1 ] || fail "hairpin: $(echo $got)"
+got=$(ask "$CLIENT" 10.0.9.2 80 10)
+[ "$(echo "$got" | sort -u)" = b1 ] || fail "node VIP after b2 left: $(echo $got)"
+got=$(ask "$CLIENT" 10.0.9.3 80 1)
+[ "$got" = refused ] || fail "empty node VIP: $got"
+$DRV clear-vip "$NNS" 0xcd
 
 # ---------------------------------------------------------------- ingress
 say "ingress: 30080 on every node address -> b1/b2 port 80, SNAT 10.0.9.250"
-$DRV ingress "/run/netns/$NODE" br0 10.0.9.250 "1,30080:80,10.0.9.11+10.0.9.12" "2,30081:80,"
+$DRV ingress "/run/netns/$NODE" br0 10.0.9.250 $LOCALS "1,30080:80,10.0.9.11+10.0.9.12" "2,30081:80,"
 expect_both "$(ask "$EXT" 192.168.77.1 30080 30)" "ingress from outside"
 expect_both "$(ask "$NODE" 192.168.77.1 30080 30)" "ingress from the node"
 
@@ -236,9 +266,7 @@ got=$(ask "$EXT" 192.168.77.1 30081 1)
 
 say "clear: the tables go"
 $DRV clear-ingress "/run/netns/$NODE"
-$DRV clear-vip "$CNS" 0xab
 [ -z "$(ip netns exec "$NODE" nft list tables)" ] || fail "node tables left"
-[ -z "$(ip netns exec "$CLIENT" nft list tables)" ] || fail "client tables left"
 got=$(ask "$EXT" 192.168.77.1 30080 1)
 [ "$got" = refused ] || fail "ingress port after clear: $got"
 
