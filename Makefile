@@ -175,8 +175,10 @@ test: deps
 	@# issue 15: networks, addresses, ports (the allocator's half)
 	$(Q)tests/integration/network.sh build
 	@# issue 17: VIP and ingress nftables rules carrying real connections,
-	@# in network namespaces the test makes and removes
+	@# and the tasks' resolver against glibc's, in network namespaces the
+	@# tests make and remove
 	$(Q)tests/integration/lb.sh build/release
+	$(Q)tests/integration/lb-resolver.sh build/release
 	@# issue 13 with real daemons: TLS on the wire (a capture holds no
 	@# secret), a worker's key can do no more than a worker, renewal,
 	@# removal, autolock

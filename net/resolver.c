@@ -15,13 +15,13 @@
 
 /* ---------------------------------------------------------------- codec */
 
-#define HDR 12
-#define F_QR 0x8000u
-#define F_AA 0x0400u
-#define F_TC 0x0200u
-#define F_RD 0x0100u
-#define F_RA 0x0080u
-#define OPCODE(f) (((f) >> 11) & 0xfu)
+#define HDR	      12
+#define F_QR	      0x8000u
+#define F_AA	      0x0400u
+#define F_TC	      0x0200u
+#define F_RD	      0x0100u
+#define F_RA	      0x0080u
+#define OPCODE(f)     (((f) >> 11) & 0xfu)
 #define NAME_HOPS_MAX 64 /* compression pointers followed in one name */
 
 static uint16_t get16(const uint8_t *p)
@@ -39,8 +39,8 @@ static void put16(uint8_t *p, uint16_t v)
  * no final dot), *end just past it where it sits (after its first pointer).
  * A pointer must point backwards, at or after the header's end: no loops,
  * nothing outside the message. Returns 0 or CS_ECORRUPT. */
-static int name_decode(const uint8_t *msg, size_t len, size_t off, char text[RESOLVER_NAME_TEXT_MAX + 1],
-		       bool *odd, size_t *end)
+static int name_decode(const uint8_t *msg, size_t len, size_t off,
+		       char text[RESOLVER_NAME_TEXT_MAX + 1], bool *odd, size_t *end)
 {
 	size_t out = 0, wire = 0, pos = off, limit = off; /* a pointer goes below limit */
 	int hops = 0;
@@ -85,7 +85,9 @@ static int name_decode(const uint8_t *msg, size_t len, size_t off, char text[RES
 				*odd = true; /* kept as '?': it matches nothing of ours */
 			if (out + 1 > RESOLVER_NAME_TEXT_MAX)
 				return CS_ECORRUPT;
-			text[out++] = *odd && (c == '.' || c <= 0x20 || c >= 0x7f) ? '?' : (char)tolower(c);
+			text[out++] = *odd && (c == '.' || c <= 0x20 || c >= 0x7f)
+					      ? '?'
+					      : (char)tolower(c);
 		}
 		pos += 1u + l;
 	}
@@ -93,7 +95,8 @@ static int name_decode(const uint8_t *msg, size_t len, size_t off, char text[RES
 	return 0;
 }
 
-int resolver_parse_query(const uint8_t *msg, size_t len, struct resolver_question *q, enum resolver_rcode *rcode)
+int resolver_parse_query(const uint8_t *msg, size_t len, struct resolver_question *q,
+			 enum resolver_rcode *rcode)
 {
 	enum resolver_rcode scratch;
 	if (!rcode)
@@ -125,29 +128,33 @@ int resolver_parse_query(const uint8_t *msg, size_t len, struct resolver_questio
 	return 0;
 }
 
-bool resolver_is_reply_to(const uint8_t *msg, size_t len, const struct resolver_question *q)
+bool resolver_is_reply_to(const uint8_t *msg, size_t len,
+			  const struct resolver_question *q)
 {
 	char name[RESOLVER_NAME_TEXT_MAX + 1];
 	bool odd;
 	size_t end = 0;
-	if (!msg || len < HDR || get16(msg) != q->id || !(get16(msg + 2) & F_QR) || get16(msg + 4) != 1)
+	if (!msg || len < HDR || get16(msg) != q->id || !(get16(msg + 2) & F_QR) ||
+	    get16(msg + 4) != 1)
 		return false;
 	if (name_decode(msg, len, HDR, name, &odd, &end) || end + 4 > len)
 		return false;
-	return strcmp(name, q->name) == 0 && odd == q->name_odd && get16(msg + end) == q->qtype &&
-	       get16(msg + end + 2) == q->qclass;
+	return strcmp(name, q->name) == 0 && odd == q->name_odd &&
+	       get16(msg + end) == q->qtype && get16(msg + end + 2) == q->qclass;
 }
 
 /* the answer's header and question; returns the offset after them, 0 when
  * cap is too small */
-static size_t encode_head(const uint8_t *msg, const struct resolver_question *q, bool with_question,
-			  enum resolver_rcode rcode, uint8_t *out, size_t cap)
+static size_t encode_head(const uint8_t *msg, const struct resolver_question *q,
+			  bool with_question, enum resolver_rcode rcode, uint8_t *out,
+			  size_t cap)
 {
 	size_t qlen = with_question ? q->end - HDR : 0;
 	if (cap < HDR + qlen)
 		return 0;
 	put16(out, q->id);
-	put16(out + 2, (uint16_t)(F_QR | F_AA | (q->flags & F_RD) | F_RA | (q->flags & 0x7800u) | rcode));
+	put16(out + 2, (uint16_t)(F_QR | F_AA | (q->flags & F_RD) | F_RA |
+				  (q->flags & 0x7800u) | rcode));
 	put16(out + 4, with_question ? 1 : 0);
 	put16(out + 6, 0);
 	put16(out + 8, 0);
@@ -156,7 +163,8 @@ static size_t encode_head(const uint8_t *msg, const struct resolver_question *q,
 	return HDR + qlen;
 }
 
-size_t resolver_encode_error(const uint8_t *msg, size_t len, enum resolver_rcode rcode, uint8_t *out, size_t cap)
+size_t resolver_encode_error(const uint8_t *msg, size_t len, enum resolver_rcode rcode,
+			     uint8_t *out, size_t cap)
 {
 	struct resolver_question q;
 	enum resolver_rcode why;
@@ -164,7 +172,7 @@ size_t resolver_encode_error(const uint8_t *msg, size_t len, enum resolver_rcode
 	if (rc && why == RESOLVER_NOERROR)
 		return 0; /* not a query: nothing to say */
 	if (rc) {
-		q.flags &= (uint16_t) ~0x7800u; /* OPCODE: copied only when known */
+		q.flags &= (uint16_t)~0x7800u; /* OPCODE: copied only when known */
 		if (why == RESOLVER_NOTIMP)
 			q.flags |= (uint16_t)(get16(msg + 2) & 0x7800u);
 		return encode_head(msg, &q, false, why, out, cap);
@@ -202,7 +210,8 @@ static void table_free(struct rsv_table *t)
 
 static int cmp_name(const void *a, const void *b)
 {
-	return strcmp(((const struct rsv_name *)a)->name, ((const struct rsv_name *)b)->name);
+	return strcmp(((const struct rsv_name *)a)->name,
+		      ((const struct rsv_name *)b)->name);
 }
 
 static char *lower_dup(const char *prefix, const char *s)
@@ -225,8 +234,9 @@ static char *lower_dup(const char *prefix, const char *s)
 /* table_add appends one (name, addresses) entry; table_merge, after the
  * sort, joins the entries of one name (two services may share an alias:
  * Docker answers the addresses of both) */
-static int table_add(struct rsv_table *t, size_t *cap, const char *prefix, const char *name,
-		     const uint32_t *addrs, size_t n, uint32_t ttl_s, bool rotate)
+static int table_add(struct rsv_table *t, size_t *cap, const char *prefix,
+		     const char *name, const uint32_t *addrs, size_t n, uint32_t ttl_s,
+		     bool rotate)
 {
 	if (!*name || strlen(prefix) + strlen(name) > RESOLVER_NAME_TEXT_MAX)
 		return CS_EINVAL;
@@ -283,10 +293,12 @@ static int table_merge(struct rsv_table *t)
 		struct rsv_name *into = &t->names[k - 1];
 		uint32_t *a = NULL;
 		if (into->count + e->count <= RESOLVER_ADDRS_MAX)
-			a = realloc(into->addrs, (into->count + e->count + 1) * sizeof *a);
+			a = realloc(into->addrs,
+				    (into->count + e->count + 1) * sizeof *a);
 		if (!a) {
 			/* keep every entry owned by the table for table_free */
-			int rc = into->count + e->count > RESOLVER_ADDRS_MAX ? CS_ELIMIT : CS_ENOMEM;
+			int rc = into->count + e->count > RESOLVER_ADDRS_MAX ? CS_ELIMIT
+									     : CS_ENOMEM;
 			for (size_t j = i; j < t->count; j++)
 				t->names[k++] = t->names[j];
 			t->count = k;
@@ -360,11 +372,14 @@ static int table_build(const struct env_net_state *st, struct rsv_table *t)
 			const char *nm = a == 0 ? s->name : s->aliases[a - 1];
 			if (!*nm)
 				continue;
-			rc = table_add(t, &cap, "tasks.", nm, tasks, n, RESOLVER_TTL_TASKS_S, true);
+			rc = table_add(t, &cap, "tasks.", nm, tasks, n,
+				       RESOLVER_TTL_TASKS_S, true);
 			if (!rc && s->vip)
-				rc = table_add(t, &cap, "", nm, &vip, 1, RESOLVER_TTL_VIP_S, false);
+				rc = table_add(t, &cap, "", nm, &vip, 1,
+					       RESOLVER_TTL_VIP_S, false);
 			else if (!rc)
-				rc = table_add(t, &cap, "", nm, tasks, n, RESOLVER_TTL_TASKS_S, true);
+				rc = table_add(t, &cap, "", nm, tasks, n,
+					       RESOLVER_TTL_TASKS_S, true);
 			if (rc)
 				goto fail;
 		}
@@ -384,13 +399,15 @@ fail_merged:
 static struct rsv_name *table_find(struct rsv_table *t, const char *name)
 {
 	struct rsv_name key = {.name = (char *)name};
-	struct rsv_name *e = t->count ? bsearch(&key, t->names, t->count, sizeof key, cmp_name) : NULL;
+	struct rsv_name *e =
+		t->count ? bsearch(&key, t->names, t->count, sizeof key, cmp_name) : NULL;
 	if (e || !t->netname)
 		return e;
 	/* NAME.NETWORK */
 	size_t nl = strlen(name), ml = strlen(t->netname);
 	char buf[RESOLVER_NAME_TEXT_MAX + 1];
-	if (nl <= ml + 1 || name[nl - ml - 1] != '.' || strcmp(name + nl - ml, t->netname) != 0)
+	if (nl <= ml + 1 || name[nl - ml - 1] != '.' ||
+	    strcmp(name + nl - ml, t->netname) != 0)
 		return NULL;
 	memcpy(buf, name, nl - ml - 1);
 	buf[nl - ml - 1] = '\0';
@@ -400,7 +417,8 @@ static struct rsv_name *table_find(struct rsv_table *t, const char *name)
 
 /* answer_from_table: the answer to msg from t, or 0 (not ours, or not a
  * query) */
-static size_t answer_from_table(struct rsv_table *t, const uint8_t *msg, size_t len, uint8_t *out, size_t cap)
+static size_t answer_from_table(struct rsv_table *t, const uint8_t *msg, size_t len,
+				uint8_t *out, size_t cap)
 {
 	struct resolver_question q;
 	enum resolver_rcode why;
@@ -506,7 +524,8 @@ struct resolver {
 	uint8_t rx[RESOLVER_MSG_BYTES_MAX];
 };
 
-static void rlog(struct resolver *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rlog(struct resolver *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static void rlog(struct resolver *r, const char *fmt, ...)
 {
@@ -552,7 +571,8 @@ static int parse_hostport(const char *s, uint16_t dflt, struct sockaddr_in *out)
 	return 0;
 }
 
-int resolver_start(uv_loop_t *loop, const struct resolver_config *cfg, struct resolver **out)
+int resolver_start(uv_loop_t *loop, const struct resolver_config *cfg,
+		   struct resolver **out)
 {
 	struct resolver *r = calloc(1, sizeof *r);
 	*out = NULL;
@@ -560,18 +580,21 @@ int resolver_start(uv_loop_t *loop, const struct resolver_config *cfg, struct re
 		return CS_ENOMEM;
 	r->loop = loop;
 	r->port = cfg->port;
-	r->timeout_ms = cfg->forward_timeout_ms ? cfg->forward_timeout_ms : RESOLVER_FORWARD_TIMEOUT_MS;
+	r->timeout_ms = cfg->forward_timeout_ms ? cfg->forward_timeout_ms
+						: RESOLVER_FORWARD_TIMEOUT_MS;
 	r->log = cfg->log;
 	r->log_data = cfg->log_data;
 	for (size_t i = 0; cfg->upstreams && cfg->upstreams[i]; i++) {
 		if (i >= RESOLVER_UPSTREAMS_MAX ||
-		    parse_hostport(cfg->upstreams[i], 53, &r->upstreams[r->upstream_count])) {
+		    parse_hostport(cfg->upstreams[i], 53,
+				   &r->upstreams[r->upstream_count])) {
 			free(r);
 			return CS_EINVAL;
 		}
 		r->upstream_count++;
 	}
-	r->next_id = (uint16_t)(uintptr_t)r ^ (uint16_t)uv_hrtime(); /* only a start; see fwd_id */
+	r->next_id = (uint16_t)(uintptr_t)r ^
+		     (uint16_t)uv_hrtime(); /* only a start; see fwd_id */
 	*out = r;
 	return 0;
 }
@@ -594,8 +617,8 @@ uint16_t resolver_port(const struct resolver *r, uint64_t network_id)
 	return ntohs(a.sin_port);
 }
 
-size_t resolver_answer_local(struct resolver *r, uint64_t network_id, const uint8_t *msg, size_t len, uint8_t *out,
-			     size_t cap)
+size_t resolver_answer_local(struct resolver *r, uint64_t network_id, const uint8_t *msg,
+			     size_t len, uint8_t *out, size_t cap)
 {
 	struct rsv_net *n = net_find(r, network_id);
 	if (!n)
@@ -729,6 +752,13 @@ static void conn_send(struct rsv_conn *c, const uint8_t *msg, size_t len)
 	struct tcp_write *w;
 	if (c->closing || len > RESOLVER_MSG_BYTES_MAX)
 		return;
+	if (c->tcp.write_queue_size > RESOLVER_TCP_QUEUE_BYTES_MAX) {
+		/* a client that asks and never reads: not our memory to fill */
+		rlog(c->r, "tcp connection closed: %zu bytes of answers unread",
+		     c->tcp.write_queue_size);
+		conn_close(c);
+		return;
+	}
 	w = malloc(sizeof *w + 2 + len);
 	if (!w) {
 		rlog(c->r, "tcp answer of %zu bytes lost: out of memory", len);
@@ -744,8 +774,8 @@ static void conn_send(struct rsv_conn *c, const uint8_t *msg, size_t len)
 	}
 }
 
-static void udp_send(struct resolver *r, uv_udp_t *h, const struct sockaddr_in *to, const uint8_t *msg,
-		     size_t len)
+static void udp_send(struct resolver *r, uv_udp_t *h, const struct sockaddr_in *to,
+		     const uint8_t *msg, size_t len)
 {
 	uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
 	int rc = uv_udp_try_send(h, &b, 1, (const struct sockaddr *)to);
@@ -772,7 +802,8 @@ static void fwd_servfail(struct rsv_fwd *f)
 {
 	uint8_t out[HDR + 260];
 	put16(f->msg, f->client_id);
-	size_t n = resolver_encode_error(f->msg, f->len, RESOLVER_SERVFAIL, out, sizeof out);
+	size_t n =
+		resolver_encode_error(f->msg, f->len, RESOLVER_SERVFAIL, out, sizeof out);
 	if (n)
 		fwd_answer(f, out, n);
 	fwd_finish(f);
@@ -791,19 +822,21 @@ static bool from_upstream(const struct resolver *r, const struct sockaddr *from)
 	if (!from || from->sa_family != AF_INET)
 		return false;
 	for (size_t i = 0; i < r->upstream_count; i++)
-		if (r->upstreams[i].sin_addr.s_addr == a->sin_addr.s_addr && r->upstreams[i].sin_port == a->sin_port)
+		if (r->upstreams[i].sin_addr.s_addr == a->sin_addr.s_addr &&
+		    r->upstreams[i].sin_port == a->sin_port)
 			return true;
 	return false;
 }
 
-static void fwd_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
-		     unsigned flags)
+static void fwd_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+		     const struct sockaddr *from, unsigned flags)
 {
 	struct rsv_fwd *f = h->data;
 	if (f->done || nread <= 0 || (flags & UV_UDP_PARTIAL))
 		return;
 	/* a spoofed or stale answer is ignored: we go on waiting */
-	if (!from_upstream(f->r, from) || !resolver_is_reply_to((const uint8_t *)buf->base, (size_t)nread, &f->q))
+	if (!from_upstream(f->r, from) ||
+	    !resolver_is_reply_to((const uint8_t *)buf->base, (size_t)nread, &f->q))
 		return;
 	put16((uint8_t *)buf->base, f->client_id);
 	fwd_answer(f, (const uint8_t *)buf->base, (size_t)nread);
@@ -822,12 +855,15 @@ static void fwd_send_next(struct rsv_fwd *f)
 	struct resolver *r = f->r;
 	while (f->upstream < r->upstream_count) {
 		uv_buf_t b = uv_buf_init((char *)f->msg, (unsigned)f->len);
-		int rc = uv_udp_try_send(&f->udp, &b, 1, (const struct sockaddr *)&r->upstreams[f->upstream]);
+		int rc = uv_udp_try_send(
+			&f->udp, &b, 1,
+			(const struct sockaddr *)&r->upstreams[f->upstream]);
 		if (rc >= 0) {
 			uv_timer_start(&f->timer, fwd_timeout, r->timeout_ms, 0);
 			return;
 		}
-		rlog(r, "forward to upstream %zu failed: %s", f->upstream, uv_strerror(rc));
+		rlog(r, "forward to upstream %zu failed: %s", f->upstream,
+		     uv_strerror(rc));
 		f->upstream++;
 	}
 	fwd_servfail(f);
@@ -845,8 +881,9 @@ static uint16_t fwd_id(struct resolver *r)
 
 /* fwd_start forwards msg (a parsed query q) for a client on net n (UDP:
  * client; TCP: conn). Answers SERVFAIL itself when it cannot. */
-static void fwd_start(struct rsv_net *n, const struct resolver_question *q, const uint8_t *msg, size_t len,
-		      const struct sockaddr_in *client, struct rsv_conn *conn)
+static void fwd_start(struct rsv_net *n, const struct resolver_question *q,
+		      const uint8_t *msg, size_t len, const struct sockaddr_in *client,
+		      struct rsv_conn *conn)
 {
 	struct resolver *r = n->r;
 	uint8_t out[HDR + 260];
@@ -876,7 +913,8 @@ static void fwd_start(struct rsv_net *n, const struct resolver_question *q, cons
 			free(f->msg);
 		free(f);
 		rlog(r, "SERVFAIL for %s: %s", q->name, why);
-		size_t k = resolver_encode_error(msg, len, RESOLVER_SERVFAIL, out, sizeof out);
+		size_t k = resolver_encode_error(msg, len, RESOLVER_SERVFAIL, out,
+						 sizeof out);
 		if (!k)
 			return;
 		if (conn)
@@ -923,8 +961,8 @@ static void fwd_start(struct rsv_net *n, const struct resolver_question *q, cons
 /* ---- serving */
 
 /* serve answers one query from net n (UDP: client; TCP: conn) */
-static void serve(struct rsv_net *n, const uint8_t *msg, size_t len, const struct sockaddr_in *client,
-		  struct rsv_conn *conn)
+static void serve(struct rsv_net *n, const uint8_t *msg, size_t len,
+		  const struct sockaddr_in *client, struct rsv_conn *conn)
 {
 	struct resolver *r = n->r;
 	size_t cap = conn ? RESOLVER_MSG_BYTES_MAX : RESOLVER_UDP_REPLY_BYTES;
@@ -954,20 +992,22 @@ static void net_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)n->r->rx, sizeof n->r->rx);
 }
 
-static void net_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
-			 unsigned flags)
+static void net_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+			 const struct sockaddr *from, unsigned flags)
 {
 	struct rsv_net *n = h->data;
 	if (nread <= 0 || !from || from->sa_family != AF_INET || (flags & UV_UDP_PARTIAL))
 		return;
-	serve(n, (const uint8_t *)buf->base, (size_t)nread, (const struct sockaddr_in *)from, NULL);
+	serve(n, (const uint8_t *)buf->base, (size_t)nread,
+	      (const struct sockaddr_in *)from, NULL);
 }
 
 static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct rsv_conn *c = h->data;
 	(void)suggested;
-	*buf = uv_buf_init((char *)c->buf + c->used, (unsigned)(2 + RESOLVER_MSG_BYTES_MAX - c->used));
+	*buf = uv_buf_init((char *)c->buf + c->used,
+			   (unsigned)(2 + RESOLVER_MSG_BYTES_MAX - c->used));
 }
 
 static void conn_idle(uv_timer_t *t)
@@ -1034,8 +1074,8 @@ static void net_accept(uv_stream_t *server, int status)
 		return;
 	}
 	if (n->conn_count > RESOLVER_TCP_CONNS_MAX) {
-		rlog(r, "tcp connection refused: %d open on network %016llx", RESOLVER_TCP_CONNS_MAX,
-		     (unsigned long long)n->id);
+		rlog(r, "tcp connection refused: %d open on network %016llx",
+		     RESOLVER_TCP_CONNS_MAX, (unsigned long long)n->id);
 		conn_close(c);
 		return;
 	}
@@ -1055,7 +1095,8 @@ static int uv_to_cs(int rc)
 	return CS_EEXEC;
 }
 
-static int net_open(struct resolver *r, uint64_t id, const struct sockaddr_in *addr, struct rsv_net **out)
+static int net_open(struct resolver *r, uint64_t id, const struct sockaddr_in *addr,
+		    struct rsv_net **out)
 {
 	struct rsv_net *n = calloc(1, sizeof *n);
 	int rc;
@@ -1098,8 +1139,8 @@ static int net_open(struct resolver *r, uint64_t id, const struct sockaddr_in *a
 	if (rc) {
 		char a[INET_ADDRSTRLEN] = "?";
 		inet_ntop(AF_INET, &addr->sin_addr, a, sizeof a);
-		rlog(r, "cannot listen on %s:%u for network %016llx: %s", a, ntohs(addr->sin_port),
-		     (unsigned long long)id, uv_strerror(rc));
+		rlog(r, "cannot listen on %s:%u for network %016llx: %s", a,
+		     ntohs(addr->sin_port), (unsigned long long)id, uv_strerror(rc));
 		net_close(n);
 		return uv_to_cs(rc);
 	}
@@ -1108,7 +1149,8 @@ static int net_open(struct resolver *r, uint64_t id, const struct sockaddr_in *a
 	return 0;
 }
 
-int resolver_set_at(struct resolver *r, const struct env_net_state *st, const char *listen_addr)
+int resolver_set_at(struct resolver *r, const struct env_net_state *st,
+		    const char *listen_addr)
 {
 	struct rsv_table t;
 	struct sockaddr_in addr;
@@ -1118,7 +1160,8 @@ int resolver_set_at(struct resolver *r, const struct env_net_state *st, const ch
 		return CS_EINVAL;
 	if (!listen_addr)
 		listen_addr = st->gateway;
-	if (!listen_addr || parse_hostport(listen_addr, 1, &addr) || strchr(listen_addr, ':'))
+	if (!listen_addr || parse_hostport(listen_addr, 1, &addr) ||
+	    strchr(listen_addr, ':'))
 		return CS_EINVAL;
 	addr.sin_port = htons(r->port);
 	rc = table_build(st, &t);
@@ -1153,7 +1196,8 @@ int resolver_set(struct resolver *r, const struct env_net_state *st)
 
 /* ---------------------------------------------------------------- resolv.conf */
 
-int resolver_read_resolv_conf(const char *path, char out[RESOLVER_UPSTREAMS_MAX][46], int *skipped)
+int resolver_read_resolv_conf(const char *path, char out[RESOLVER_UPSTREAMS_MAX][46],
+			      int *skipped)
 {
 	FILE *f = fopen(path, "r");
 	char line[512];
@@ -1164,7 +1208,8 @@ int resolver_read_resolv_conf(const char *path, char out[RESOLVER_UPSTREAMS_MAX]
 	while (fgets(line, sizeof line, f)) {
 		char word[16], addr[64];
 		struct in_addr a;
-		if (sscanf(line, "%15s %63s", word, addr) != 2 || strcmp(word, "nameserver") != 0)
+		if (sscanf(line, "%15s %63s", word, addr) != 2 ||
+		    strcmp(word, "nameserver") != 0)
 			continue;
 		if (n >= RESOLVER_UPSTREAMS_MAX || inet_pton(AF_INET, addr, &a) != 1) {
 			(*skipped)++;

@@ -28,19 +28,20 @@
 
 #include "core/env.h"
 
-#define RESOLVER_NAME_TEXT_MAX 253	 /* a name in text, no final dot */
-#define RESOLVER_NAMES_MAX 65536	 /* names of one network */
-#define RESOLVER_ADDRS_MAX 4096		 /* addresses one name answers */
-#define RESOLVER_UPSTREAMS_MAX 3	 /* resolv.conf's MAXNS */
-#define RESOLVER_FORWARDS_MAX 1024	 /* forwarded queries in flight */
-#define RESOLVER_TCP_CONNS_MAX 64	 /* open TCP connections, per network */
-#define RESOLVER_TCP_PENDING_MAX 16	 /* forwards in flight per TCP connection */
-#define RESOLVER_TCP_IDLE_MS 10000	 /* a TCP connection with nothing to do */
-#define RESOLVER_UDP_REPLY_BYTES 512	 /* RFC 1035; no EDNS */
-#define RESOLVER_MSG_BYTES_MAX 65535	 /* one DNS message (TCP's length) */
-#define RESOLVER_FORWARD_TIMEOUT_MS 2000 /* per upstream, by default */
-#define RESOLVER_TTL_VIP_S 600		 /* Docker's; a VIP lives as long as its service */
-#define RESOLVER_TTL_TASKS_S 0		 /* task lists change: never cache them */
+#define RESOLVER_NAME_TEXT_MAX	     253   /* a name in text, no final dot */
+#define RESOLVER_NAMES_MAX	     65536 /* names of one network */
+#define RESOLVER_ADDRS_MAX	     4096  /* addresses one name answers */
+#define RESOLVER_UPSTREAMS_MAX	     3	   /* resolv.conf's MAXNS */
+#define RESOLVER_FORWARDS_MAX	     1024  /* forwarded queries in flight */
+#define RESOLVER_TCP_CONNS_MAX	     64	   /* open TCP connections, per network */
+#define RESOLVER_TCP_PENDING_MAX     16	   /* forwards in flight per TCP connection */
+#define RESOLVER_TCP_QUEUE_BYTES_MAX (1u << 20) /* answers a TCP client has not read */
+#define RESOLVER_TCP_IDLE_MS	     10000	/* a TCP connection with nothing to do */
+#define RESOLVER_UDP_REPLY_BYTES     512	/* RFC 1035; no EDNS */
+#define RESOLVER_MSG_BYTES_MAX	     65535	/* one DNS message (TCP's length) */
+#define RESOLVER_FORWARD_TIMEOUT_MS  2000	/* per upstream, by default */
+#define RESOLVER_TTL_VIP_S	     600 /* Docker's; a VIP lives as long as its service */
+#define RESOLVER_TTL_TASKS_S	     0	 /* task lists change: never cache them */
 
 /* ---------------------------------------------------------------- codec */
 
@@ -52,16 +53,17 @@ enum resolver_rcode {
 	RESOLVER_NOTIMP = 4,
 };
 
-#define RESOLVER_TYPE_A 1
+#define RESOLVER_TYPE_A	   1
 #define RESOLVER_TYPE_AAAA 28
-#define RESOLVER_TYPE_ANY 255
-#define RESOLVER_CLASS_IN 1
+#define RESOLVER_TYPE_ANY  255
+#define RESOLVER_CLASS_IN  1
 
 struct resolver_question {
 	uint16_t id;
 	uint16_t flags;
-	char name[RESOLVER_NAME_TEXT_MAX + 1]; /* lower case, dotted, no final dot; "" is the root */
-	bool name_odd;			       /* a label holds '.', NUL or is not text: never ours */
+	char name[RESOLVER_NAME_TEXT_MAX +
+		  1];  /* lower case, dotted, no final dot; "" is the root */
+	bool name_odd; /* a label holds '.', NUL or is not text: never ours */
 	uint16_t qtype;
 	uint16_t qclass;
 	size_t end; /* offset just past the question */
@@ -73,18 +75,21 @@ struct resolver_question {
  * q->id valid, so that a FORMERR/NOTIMP answer can be made: *rcode set)
  * not exactly one question, a truncated or looping name, an opcode other
  * than QUERY. rcode may be NULL. */
-int resolver_parse_query(const uint8_t *msg, size_t len, struct resolver_question *q, enum resolver_rcode *rcode);
+int resolver_parse_query(const uint8_t *msg, size_t len, struct resolver_question *q,
+			 enum resolver_rcode *rcode);
 
 /* resolver_is_reply_to checks that msg is a response to q's question
  * (same id, QR set, one question, the same name in any case, type and
  * class). Returns true when it is. Borrows both. */
-bool resolver_is_reply_to(const uint8_t *msg, size_t len, const struct resolver_question *q);
+bool resolver_is_reply_to(const uint8_t *msg, size_t len,
+			  const struct resolver_question *q);
 
 /* resolver_encode_error writes an answer to the query msg (len bytes) with
  * rcode and no records into out (cap bytes): the question copied when it
  * parsed, none otherwise. Returns the length, or 0 when msg is not one to
  * answer (shorter than a header, or a response). */
-size_t resolver_encode_error(const uint8_t *msg, size_t len, enum resolver_rcode rcode, uint8_t *out, size_t cap);
+size_t resolver_encode_error(const uint8_t *msg, size_t len, enum resolver_rcode rcode,
+			     uint8_t *out, size_t cap);
 
 /* ---------------------------------------------------------------- server */
 
@@ -105,7 +110,8 @@ struct resolver_config {
 /* resolver_start makes a resolver on loop, listening nowhere yet. Copies
  * cfg. Returns 0 and *out, CS_EINVAL (an upstream that is not an IPv4
  * address, too many upstreams) or CS_ENOMEM. */
-int resolver_start(uv_loop_t *loop, const struct resolver_config *cfg, struct resolver **out);
+int resolver_start(uv_loop_t *loop, const struct resolver_config *cfg,
+		   struct resolver **out);
 
 /* resolver_set answers st's names from now on for queries that arrive on
  * st->gateway:port (resolver_set_at: on listen_addr instead), replacing what
@@ -116,7 +122,8 @@ int resolver_start(uv_loop_t *loop, const struct resolver_config *cfg, struct re
  * bind failed: its words logged), CS_ENOMEM. On error the network's names
  * are as they were. */
 int resolver_set(struct resolver *r, const struct env_net_state *st);
-int resolver_set_at(struct resolver *r, const struct env_net_state *st, const char *listen_addr);
+int resolver_set_at(struct resolver *r, const struct env_net_state *st,
+		    const char *listen_addr);
 
 /* resolver_port returns the port network_id's UDP socket is bound to, 0
  * when it has none. */
@@ -137,14 +144,15 @@ void resolver_stop(struct resolver *r);
  * when the name is not the network's (forward it) or msg is not a query to
  * answer (drop it). A malformed query gets FORMERR. For tests and the
  * server itself. */
-size_t resolver_answer_local(struct resolver *r, uint64_t network_id, const uint8_t *msg, size_t len, uint8_t *out,
-			     size_t cap);
+size_t resolver_answer_local(struct resolver *r, uint64_t network_id, const uint8_t *msg,
+			     size_t len, uint8_t *out, size_t cap);
 
 /* resolver_read_resolv_conf reads the "nameserver" lines of path (the
  * first RESOLVER_UPSTREAMS_MAX IPv4 ones, as the C library does) into
  * out[] (each up to 46 bytes), returning how many (0..max) or CS_ENOENT
  * when it cannot be read. *skipped counts the IPv6 or malformed ones (the
  * caller says so). */
-int resolver_read_resolv_conf(const char *path, char out[RESOLVER_UPSTREAMS_MAX][46], int *skipped);
+int resolver_read_resolv_conf(const char *path, char out[RESOLVER_UPSTREAMS_MAX][46],
+			      int *skipped);
 
 #endif
