@@ -238,8 +238,9 @@ static int table_add(struct rsv_table *t, size_t *cap, const char *prefix,
 		     const char *name, const uint32_t *addrs, size_t n, uint32_t ttl_s,
 		     bool rotate)
 {
-	if (!*name || strlen(prefix) + strlen(name) > RESOLVER_NAME_TEXT_MAX)
-		return CS_EINVAL;
+	if (!*name || strcmp(name, ".") == 0 ||
+	    strlen(prefix) + strlen(name) > RESOLVER_NAME_TEXT_MAX)
+		return CS_EINVAL; /* "." would answer for the root */
 	if (t->count >= RESOLVER_NAMES_MAX)
 		return CS_ELIMIT;
 	if (t->count == *cap) {
@@ -1168,16 +1169,18 @@ int resolver_set_at(struct resolver *r, const struct env_net_state *st,
 	if (rc)
 		return rc;
 	n = net_find(r, st->network_id);
-	if (n && (n->addr.sin_addr.s_addr != addr.sin_addr.s_addr)) {
-		resolver_remove(r, st->network_id); /* moved: listen anew */
-		n = NULL;
-	}
-	if (!n) {
-		rc = net_open(r, st->network_id, &addr, &n);
+	if (!n || n->addr.sin_addr.s_addr != addr.sin_addr.s_addr) {
+		/* new, or moved: listen there before the old one goes, so
+		 * that a failure leaves the network as it was */
+		struct rsv_net *fresh;
+		rc = net_open(r, st->network_id, &addr, &fresh);
 		if (rc) {
 			table_free(&t);
 			return rc;
 		}
+		if (n)
+			resolver_remove(r, st->network_id);
+		n = fresh;
 		struct rsv_net **pp = &r->nets;
 		while (*pp && (*pp)->id < n->id)
 			pp = &(*pp)->next;

@@ -24,7 +24,8 @@
 /* ---------------------------------------------------------------- helpers */
 
 /* a query for name (dotted) of qtype, id, RD set */
-static size_t make_query(uint8_t *buf, size_t cap, uint16_t id, const char *name, uint16_t qtype)
+static size_t make_query(uint8_t *buf, size_t cap, uint16_t id, const char *name,
+			 uint16_t qtype)
 {
 	size_t off = 12;
 	memset(buf, 0, 12);
@@ -56,7 +57,8 @@ static uint16_t g16(const uint8_t *p)
 
 /* the A records of an answer, as text, "a,b,c"; the answer's rcode and
  * count checked by the caller */
-static void answer_addrs(const uint8_t *msg, size_t len, size_t qend, char *out, size_t cap)
+static void answer_addrs(const uint8_t *msg, size_t len, size_t qend, char *out,
+			 size_t cap)
 {
 	size_t n = g16(msg + 6), off = qend;
 	out[0] = '\0';
@@ -125,7 +127,8 @@ static void test_resolver_rejects_pointer_loops_and_bad_labels(void **state)
 	assert_int_equal(resolver_parse_query(self, sizeof self, &qq, &rc), CS_ECORRUPT);
 	assert_int_equal(rc, RESOLVER_FORMERR);
 	/* a label, then a pointer back to it: a loop */
-	uint8_t loop[] = {0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0xc0, 12, 0, 1, 0, 1};
+	uint8_t loop[] = {0, 1, 0, 0,	0,    1,  0, 0, 0, 0,
+			  0, 0, 1, 'a', 0xc0, 12, 0, 1, 0, 1};
 	assert_int_equal(resolver_parse_query(loop, sizeof loop, &qq, &rc), CS_ECORRUPT);
 	/* a pointer into the header */
 	uint8_t hdr[] = {0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 2, 0, 1, 0, 1};
@@ -149,7 +152,8 @@ static void test_resolver_rejects_pointer_loops_and_bad_labels(void **state)
 	}
 	assert_int_equal(resolver_parse_query(big, sizeof big, &qq, &rc), CS_ECORRUPT);
 	/* a dot inside a label: parsed, never ours */
-	uint8_t dot[] = {0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w', '.', 'b', 0, 0, 1, 0, 1};
+	uint8_t dot[] = {0, 1, 0,   0,	 0,   1, 0, 0, 0, 0, 0,
+			 0, 3, 'w', '.', 'b', 0, 0, 1, 0, 1};
 	assert_int_equal(resolver_parse_query(dot, sizeof dot, &qq, &rc), 0);
 	assert_true(qq.name_odd);
 }
@@ -178,7 +182,8 @@ static void test_resolver_counts_and_flags(void **state)
 	q[2] |= 0x80;
 	assert_int_equal(resolver_parse_query(q, n, &qq, &rc), CS_ECORRUPT);
 	assert_int_equal(rc, RESOLVER_NOERROR);
-	assert_int_equal(resolver_encode_error(q, n, RESOLVER_SERVFAIL, out, sizeof out), 0);
+	assert_int_equal(resolver_encode_error(q, n, RESOLVER_SERVFAIL, out, sizeof out),
+			 0);
 	/* another opcode (STATUS): NOTIMP */
 	q[2] = 0x10;
 	assert_int_equal(resolver_parse_query(q, n, &qq, &rc), CS_ECORRUPT);
@@ -222,8 +227,9 @@ static void test_resolver_reads_resolv_conf(void **state)
 	(void)state;
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
-	const char *text = "# comment\nsearch example.org\nnameserver 10.0.0.1\nnameserver ::1\n"
-			   "nameserver  192.168.1.1 \nnameserver bogus\nnameserver 8.8.8.8\nnameserver 1.1.1.1\n";
+	const char *text =
+		"# comment\nsearch example.org\nnameserver 10.0.0.1\nnameserver ::1\n"
+		"nameserver  192.168.1.1 \nnameserver bogus\nnameserver 8.8.8.8\nnameserver 1.1.1.1\n";
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
 	assert_int_equal(resolver_read_resolv_conf(path, out, &skipped), 3);
@@ -232,7 +238,9 @@ static void test_resolver_reads_resolv_conf(void **state)
 	assert_string_equal(out[2], "8.8.8.8");
 	assert_int_equal(skipped, 3); /* ::1, bogus, and 1.1.1.1 past the third */
 	unlink(path);
-	assert_int_equal(resolver_read_resolv_conf("/nonexistent/resolv.conf", out, &skipped), CS_ENOENT);
+	assert_int_equal(
+		resolver_read_resolv_conf("/nonexistent/resolv.conf", out, &skipped),
+		CS_ENOENT);
 }
 
 /* ---------------------------------------------------------------- answers */
@@ -246,17 +254,28 @@ static char big_text[40][16];
 static struct env_net_state app_state(struct env_net_service *svcs)
 {
 	for (int i = 0; i < 40; i++) {
-		snprintf(big_text[i], sizeof big_text[i], "10.0.4.%u", (unsigned)(i + 1) & 0xffu);
+		snprintf(big_text[i], sizeof big_text[i], "10.0.4.%u",
+			 (unsigned)(i + 1) & 0xffu);
 		big_backends[i] = big_text[i];
 	}
 	big_backends[40] = NULL;
-	svcs[0] = (struct env_net_service){.service_id = 1, .name = "web", .aliases = web_aliases,
-					   .vip = "10.0.3.2", .backends = web_backends};
-	svcs[1] = (struct env_net_service){.service_id = 2, .name = "db", .vip = NULL, .backends = db_backends};
-	svcs[2] = (struct env_net_service){.service_id = 3, .name = "idle", .vip = "10.0.3.3", .backends = NULL};
-	svcs[3] = (struct env_net_service){.service_id = 4, .name = "big", .vip = NULL, .backends = big_backends};
-	struct env_net_state st = {.network_id = 7, .name = "app", .subnet = "127.0.0.0/8",
-				   .gateway = "127.0.0.1", .services = svcs, .service_count = 4};
+	svcs[0] = (struct env_net_service){.service_id = 1,
+					   .name = "web",
+					   .aliases = web_aliases,
+					   .vip = "10.0.3.2",
+					   .backends = web_backends};
+	svcs[1] = (struct env_net_service){
+		.service_id = 2, .name = "db", .vip = NULL, .backends = db_backends};
+	svcs[2] = (struct env_net_service){
+		.service_id = 3, .name = "idle", .vip = "10.0.3.3", .backends = NULL};
+	svcs[3] = (struct env_net_service){
+		.service_id = 4, .name = "big", .vip = NULL, .backends = big_backends};
+	struct env_net_state st = {.network_id = 7,
+				   .name = "app",
+				   .subnet = "127.0.0.0/8",
+				   .gateway = "127.0.0.1",
+				   .services = svcs,
+				   .service_count = 4};
 	return st;
 }
 
@@ -290,7 +309,8 @@ static int fixture_down(void **state)
 }
 
 /* ask network 7 for name; returns the answer's length (0: not ours) */
-static size_t ask(struct fixture *f, const char *name, uint16_t qtype, uint8_t *out, size_t cap, size_t *qend)
+static size_t ask(struct fixture *f, const char *name, uint16_t qtype, uint8_t *out,
+		  size_t cap, size_t *qend)
 {
 	uint8_t q[300];
 	size_t n = make_query(q, sizeof q, 0x4242, name, qtype);
@@ -311,16 +331,19 @@ static void test_resolver_answers_vip_aliases_and_tasks(void **state)
 	assert_int_equal(g16(out + 2), 0x8580); /* QR AA RD RA, NOERROR */
 	answer_addrs(out, k, qend, addrs, sizeof addrs);
 	assert_string_equal(addrs, "10.0.3.2");
-	assert_int_equal(g16(out + qend + 6) << 16 | g16(out + qend + 8), RESOLVER_TTL_VIP_S);
+	assert_int_equal(g16(out + qend + 6) << 16 | g16(out + qend + 8),
+			 RESOLVER_TTL_VIP_S);
 
-	k = ask(f, "WWW.app.", RESOLVER_TYPE_A, out, sizeof out, &qend); /* alias, any case, network suffix */
+	k = ask(f, "WWW.app.", RESOLVER_TYPE_A, out, sizeof out,
+		&qend); /* alias, any case, network suffix */
 	answer_addrs(out, k, qend, addrs, sizeof addrs);
 	assert_string_equal(addrs, "10.0.3.2");
 
 	k = ask(f, "tasks.web", RESOLVER_TYPE_A, out, sizeof out, &qend);
 	answer_addrs(out, k, qend, addrs, sizeof addrs);
 	assert_string_equal(addrs, "10.0.3.5,10.0.3.6");
-	assert_int_equal(g16(out + qend + 6) << 16 | g16(out + qend + 8), RESOLVER_TTL_TASKS_S);
+	assert_int_equal(g16(out + qend + 6) << 16 | g16(out + qend + 8),
+			 RESOLVER_TTL_TASKS_S);
 
 	k = ask(f, "tasks.www", RESOLVER_TYPE_A, out, sizeof out, &qend);
 	answer_addrs(out, k, qend, addrs, sizeof addrs);
@@ -362,9 +385,12 @@ static void test_resolver_aaaa_and_unknown(void **state)
 	assert_int_equal(k, qend); /* no records */
 	assert_int_equal(g16(out + 2) & 0xf, RESOLVER_NOERROR);
 	assert_int_equal(g16(out + 6), 0);
-	assert_int_equal(ask(f, "example.org", RESOLVER_TYPE_A, out, sizeof out, &qend), 0);
-	assert_int_equal(ask(f, "tasks.nothere", RESOLVER_TYPE_A, out, sizeof out, &qend), 0);
-	assert_int_equal(ask(f, "web.otherapp", RESOLVER_TYPE_A, out, sizeof out, &qend), 0);
+	assert_int_equal(ask(f, "example.org", RESOLVER_TYPE_A, out, sizeof out, &qend),
+			 0);
+	assert_int_equal(ask(f, "tasks.nothere", RESOLVER_TYPE_A, out, sizeof out, &qend),
+			 0);
+	assert_int_equal(ask(f, "web.otherapp", RESOLVER_TYPE_A, out, sizeof out, &qend),
+			 0);
 	/* another network's id: nothing */
 	uint8_t q[64];
 	size_t n = make_query(q, sizeof q, 1, "web", RESOLVER_TYPE_A);
@@ -394,8 +420,12 @@ static void test_resolver_set_replaces_and_rejects(void **state)
 	size_t qend, k;
 	const char *const one[] = {"10.0.3.6", NULL};
 	const char *const bad[] = {"10.0.3.6; rm", NULL};
-	struct env_net_service s[] = {{.service_id = 1, .name = "web", .vip = NULL, .backends = one}};
-	struct env_net_state st = {.network_id = 7, .name = "app", .gateway = "127.0.0.1", .services = s,
+	struct env_net_service s[] = {
+		{.service_id = 1, .name = "web", .vip = NULL, .backends = one}};
+	struct env_net_state st = {.network_id = 7,
+				   .name = "app",
+				   .gateway = "127.0.0.1",
+				   .services = s,
 				   .service_count = 1};
 	uint16_t port = resolver_port(f->r, 7);
 	assert_int_equal(resolver_set(f->r, &st), 0);
@@ -416,6 +446,21 @@ static void test_resolver_set_replaces_and_rejects(void **state)
 	s[0].backends = one;
 	assert_int_equal(resolver_set(f->r, &st), CS_EEXEC);
 	assert_int_equal(resolver_port(f->r, 9), 0);
+	/* a move to an address that is not this node's fails and leaves the
+	 * network answering where it was */
+	st.network_id = 7;
+	assert_int_equal(resolver_set_at(f->r, &st, "192.0.2.1"), CS_EEXEC);
+	assert_int_equal(resolver_port(f->r, 7), port);
+	k = ask(f, "web", RESOLVER_TYPE_A, out, sizeof out, &qend);
+	answer_addrs(out, k, qend, addrs, sizeof addrs);
+	assert_string_equal(addrs, "10.0.3.6");
+	/* a move that works */
+	assert_int_equal(resolver_set_at(f->r, &st, "127.0.0.3"), 0);
+	assert_true(resolver_port(f->r, 7) != 0);
+	/* "." is no service name (it would answer for the root) */
+	s[0].name = ".";
+	assert_int_equal(resolver_set(f->r, &st), CS_EINVAL);
+	s[0].name = "web";
 	resolver_remove(f->r, 7);
 	assert_int_equal(resolver_port(f->r, 7), 0);
 	resolver_remove(f->r, 7); /* unknown: fine */
@@ -428,7 +473,7 @@ enum upstream_mode { UP_ANSWER, UP_LIE_THEN_ANSWER, UP_SILENT };
 struct wire {
 	uv_loop_t loop;
 	struct resolver *r;
-	int up;		/* the fake upstream's socket */
+	int up; /* the fake upstream's socket */
 	uint16_t up_port;
 	enum upstream_mode mode;
 	int up_queries; /* queries it saw */
@@ -467,7 +512,8 @@ static void upstream_serve(struct wire *w)
 	if (w->mode == UP_LIE_THEN_ANSWER) {
 		buf[0] ^= 0xff; /* a wrong id first, another address: ignored */
 		buf[n + sizeof rr - 1] = 66;
-		sendto(w->up, buf, (size_t)n + sizeof rr, 0, (struct sockaddr *)&from, fl);
+		sendto(w->up, buf, (size_t)n + sizeof rr, 0, (struct sockaddr *)&from,
+		       fl);
 		buf[0] ^= 0xff;
 		buf[n + sizeof rr - 1] = 99;
 	}
@@ -479,7 +525,8 @@ static void upstream_serve(struct wire *w)
 static bool pump_until_readable(struct wire *w, int fd)
 {
 	for (int i = 0; i < 1000; i++) {
-		struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = w->up, .events = POLLIN}};
+		struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
+				      {.fd = w->up, .events = POLLIN}};
 		uv_run(&w->loop, UV_RUN_NOWAIT);
 		if (poll(p, 2, 10) > 0) {
 			if (p[1].revents & POLLIN)
@@ -497,12 +544,14 @@ static int wire_up(void **state)
 	char upstream[32];
 	struct env_net_service svcs[4];
 	struct env_net_state st = app_state(svcs);
-	struct env_net_state other = {.network_id = 8, .name = "other", .gateway = "127.0.0.2"};
+	struct env_net_state other = {
+		.network_id = 8, .name = "other", .gateway = "127.0.0.2"};
 	assert_int_equal(uv_loop_init(&w->loop), 0);
 	w->up = udp_socket_on("127.0.0.1", &w->up_port);
 	snprintf(upstream, sizeof upstream, "127.0.0.1:%u", w->up_port);
 	const char *ups[] = {upstream, NULL};
-	struct resolver_config cfg = {.port = 0, .upstreams = ups, .forward_timeout_ms = 50};
+	struct resolver_config cfg = {
+		.port = 0, .upstreams = ups, .forward_timeout_ms = 50};
 	assert_int_equal(resolver_start(&w->loop, &cfg, &w->r), 0);
 	assert_int_equal(resolver_set(w->r, &st), 0);
 	assert_int_equal(resolver_set(w->r, &other), 0);
@@ -522,16 +571,18 @@ static int wire_down(void **state)
 }
 
 /* one UDP query to network net_id's resolver; the answer in out */
-static ssize_t udp_ask(struct wire *w, uint64_t net_id, const char *gw, const char *name, uint16_t id,
-		       uint8_t *out, size_t cap)
+static ssize_t udp_ask(struct wire *w, uint64_t net_id, const char *gw, const char *name,
+		       uint16_t id, uint8_t *out, size_t cap)
 {
 	uint8_t q[300];
 	uint16_t myport;
 	int fd = udp_socket_on("127.0.0.1", &myport);
-	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(resolver_port(w->r, net_id))};
+	struct sockaddr_in to = {.sin_family = AF_INET,
+				 .sin_port = htons(resolver_port(w->r, net_id))};
 	inet_pton(AF_INET, gw, &to.sin_addr);
 	size_t n = make_query(q, sizeof q, id, name, RESOLVER_TYPE_A);
-	assert_int_equal(sendto(fd, q, n, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)n);
+	assert_int_equal(sendto(fd, q, n, 0, (struct sockaddr *)&to, sizeof to),
+			 (ssize_t)n);
 	assert_true(pump_until_readable(w, fd));
 	ssize_t k = recv(fd, out, cap, 0);
 	close(fd);
@@ -596,12 +647,14 @@ static void test_resolver_servfail_when_upstream_silent(void **state)
 static void test_resolver_tcp_carries_the_whole_answer(void **state)
 {
 	struct wire *w = *state;
-	uint8_t q[2 + 300], out[2 + 2048];
+	uint8_t q[2 + 300], out[2 + 2048] = {0};
 	size_t got = 0;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(resolver_port(w->r, 7))};
+	struct sockaddr_in to = {.sin_family = AF_INET,
+				 .sin_port = htons(resolver_port(w->r, 7))};
 	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-	assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof to), 0); /* the backlog accepts it */
+	assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof to),
+			 0); /* the backlog accepts it */
 	size_t n = make_query(q + 2, sizeof q - 2, 0x6666, "big", RESOLVER_TYPE_A);
 	q[0] = (uint8_t)(n >> 8), q[1] = (uint8_t)n;
 	/* in two pieces: the framing must not care */
@@ -630,16 +683,28 @@ int main(void)
 		cmocka_unit_test(test_resolver_counts_and_flags),
 		cmocka_unit_test(test_resolver_survives_random_bytes),
 		cmocka_unit_test(test_resolver_reads_resolv_conf),
-		cmocka_unit_test_setup_teardown(test_resolver_answers_vip_aliases_and_tasks, fixture_up, fixture_down),
-		cmocka_unit_test_setup_teardown(test_resolver_dnsrr_rotates, fixture_up, fixture_down),
-		cmocka_unit_test_setup_teardown(test_resolver_aaaa_and_unknown, fixture_up, fixture_down),
-		cmocka_unit_test_setup_teardown(test_resolver_truncates_with_tc_over_udp, fixture_up, fixture_down),
-		cmocka_unit_test_setup_teardown(test_resolver_set_replaces_and_rejects, fixture_up, fixture_down),
-		cmocka_unit_test_setup_teardown(test_resolver_udp_round_trip_local_and_forwarded, wire_up, wire_down),
-		cmocka_unit_test_setup_teardown(test_resolver_scopes_names_by_network, wire_up, wire_down),
-		cmocka_unit_test_setup_teardown(test_resolver_ignores_a_wrong_id, wire_up, wire_down),
-		cmocka_unit_test_setup_teardown(test_resolver_servfail_when_upstream_silent, wire_up, wire_down),
-		cmocka_unit_test_setup_teardown(test_resolver_tcp_carries_the_whole_answer, wire_up, wire_down),
+		cmocka_unit_test_setup_teardown(
+			test_resolver_answers_vip_aliases_and_tasks, fixture_up,
+			fixture_down),
+		cmocka_unit_test_setup_teardown(test_resolver_dnsrr_rotates, fixture_up,
+						fixture_down),
+		cmocka_unit_test_setup_teardown(test_resolver_aaaa_and_unknown,
+						fixture_up, fixture_down),
+		cmocka_unit_test_setup_teardown(test_resolver_truncates_with_tc_over_udp,
+						fixture_up, fixture_down),
+		cmocka_unit_test_setup_teardown(test_resolver_set_replaces_and_rejects,
+						fixture_up, fixture_down),
+		cmocka_unit_test_setup_teardown(
+			test_resolver_udp_round_trip_local_and_forwarded, wire_up,
+			wire_down),
+		cmocka_unit_test_setup_teardown(test_resolver_scopes_names_by_network,
+						wire_up, wire_down),
+		cmocka_unit_test_setup_teardown(test_resolver_ignores_a_wrong_id, wire_up,
+						wire_down),
+		cmocka_unit_test_setup_teardown(
+			test_resolver_servfail_when_upstream_silent, wire_up, wire_down),
+		cmocka_unit_test_setup_teardown(
+			test_resolver_tcp_carries_the_whole_answer, wire_up, wire_down),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
