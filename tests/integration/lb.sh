@@ -11,7 +11,8 @@
 #   - a backend that leaves the state gets no new connection;
 #   - a VIP with no backend refuses at once (a reset, not a timeout);
 #   each in both places the rules may live: the client's namespace, and
-#   the node's on the bridge (where a backend may also call its own VIP);
+#   the node's on the bridge (where a backend may also call its own VIP,
+#   and a backend on another node, b3 behind a second bridge, answers);
 #   - the ingress port 30080 on the node's outside address reaches both
 #     backends' port 80 from outside, and from the node itself;
 #   - an ingress port with no backend refuses; clearing removes the tables.
@@ -24,8 +25,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OBJ=${1:-$ROOT/build/release}
 WORK=$(mktemp -d /tmp/cswarm-lb.XXXXXX)
 P=cslb$$ # namespace prefix: unique to this run
-NODE=${P}n CLIENT=${P}c B1=${P}b1 B2=${P}b2 EXT=${P}x
-NSS="$NODE $CLIENT $B1 $B2 $EXT"
+NODE=${P}n CLIENT=${P}c B1=${P}b1 B2=${P}b2 EXT=${P}x OTHER=${P}m B3=${P}b3
+NSS="$NODE $CLIENT $B1 $B2 $EXT $OTHER $B3"
 
 say() { printf 'lb: %s\n' "$*"; }
 fail() {
@@ -174,6 +175,21 @@ ip -n "$EXT" addr add 192.168.77.2/24 dev eth0
 ip -n "$EXT" link set eth0 up
 # the outside host knows nothing of 10.0.9.0/24: only the node's address
 
+# another node: its bridge joined to br0 by a veth pair (in place of the
+# VXLAN device), holding b3 (10.0.9.13), which this node reaches as a
+# remote backend; its answers reach the client through br0
+ip -n "$OTHER" link add brm type bridge
+ip -n "$OTHER" link set brm up
+ip link add "${P}vl" type veth peer name "${P}vm" netns "$OTHER"
+ip link set "${P}vl" netns "$NODE"
+ip -n "$NODE" link set "${P}vl" master br0 up
+ip -n "$OTHER" link set "${P}vm" master brm up
+ip link add "${P}v3" type veth peer name eth0 netns "$B3"
+ip link set "${P}v3" netns "$OTHER"
+ip -n "$OTHER" link set "${P}v3" master brm up
+ip -n "$B3" addr add 10.0.9.13/24 dev eth0
+ip -n "$B3" link set eth0 up
+
 serve() { # NS NAME: answer port 80 with NAME, forever
 	ip netns exec "$1" python3 -c '
 import socket, sys
@@ -184,6 +200,7 @@ while True:
 }
 serve "$B1" b1
 serve "$B2" b2
+serve "$B3" b3
 
 # ask NS ADDR PORT COUNT: one line per connection, the name that answered,
 # "refused", or "timeout"
@@ -199,7 +216,7 @@ for _ in range(int(sys.argv[3])):
     s.close()' "$2" "$3" "$4"
 }
 # wait until the servers listen
-for ns in $B1 $B2; do
+for ns in $B1 $B2 $B3; do
 	for _ in $(seq 50); do
 		ip netns exec "$ns" python3 -c 'import socket; socket.create_connection(("127.0.0.1", 80), 1)' \
 			2>/dev/null && break
@@ -252,6 +269,13 @@ got=$(ask "$CLIENT" 10.0.9.2 80 10)
 [ "$(echo "$got" | sort -u)" = b1 ] || fail "node VIP after b2 left: $(echo $got)"
 got=$(ask "$CLIENT" 10.0.9.3 80 1)
 [ "$got" = refused ] || fail "empty node VIP: $got"
+say "a backend on another node: its answer is un-DNATed on br0"
+$DRV vip "$NNS" br0 0xcd $LOCALS "1,10.0.9.2,10.0.9.13" "2,10.0.9.3,"
+got=$(ask "$CLIENT" 10.0.9.2 80 10)
+[ "$(echo "$got" | sort -u)" = b3 ] || fail "remote backend: $(echo $got)"
+$DRV vip "$NNS" br0 0xcd $LOCALS "1,10.0.9.2,10.0.9.11+10.0.9.13" "2,10.0.9.3,"
+got=$(ask "$CLIENT" 10.0.9.2 80 30)
+echo "$got" | grep -qx b1 && echo "$got" | grep -qx b3 || fail "local and remote: $(echo $got)"
 $DRV clear-vip "$NNS" 0xcd
 
 # ---------------------------------------------------------------- ingress
