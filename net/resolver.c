@@ -514,7 +514,7 @@ struct resolver {
 	struct sockaddr_in upstreams[RESOLVER_UPSTREAMS_MAX];
 	size_t upstream_count;
 	uint64_t timeout_ms;
-	void (*log)(void *, const char *);
+	void (*log)(void *, enum env_log_level, const char *);
 	void *log_data;
 	struct rsv_net *nets;
 	struct rsv_fwd *fwds;
@@ -525,18 +525,24 @@ struct resolver {
 	uint8_t rx[RESOLVER_MSG_BYTES_MAX];
 };
 
-static void rlog(struct resolver *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void rlog(struct resolver *r, enum env_log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-static void rlog(struct resolver *r, const char *fmt, ...)
+/* rlog: a line for the node's log; a name from a query may hold any
+ * printable byte, so quotes and backslashes become '?' (the log's
+ * msg="..." stays one field) */
+static void rlog(struct resolver *r, enum env_log_level lvl, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	for (char *c = msg; *c; c++)
+		if (*c == '"' || *c == '\\')
+			*c = '?';
 	if (r->log)
-		r->log(r->log_data, msg);
+		r->log(r->log_data, lvl, msg);
 	else
 		fprintf(stderr, "resolver: %s\n", msg);
 }
@@ -755,14 +761,16 @@ static void conn_send(struct rsv_conn *c, const uint8_t *msg, size_t len)
 		return;
 	if (c->tcp.write_queue_size > RESOLVER_TCP_QUEUE_BYTES_MAX) {
 		/* a client that asks and never reads: not our memory to fill */
-		rlog(c->r, "tcp connection closed: %zu bytes of answers unread",
+		rlog(c->r, ENV_LOG_WARN,
+		     "tcp connection closed: %zu bytes of answers unread",
 		     c->tcp.write_queue_size);
 		conn_close(c);
 		return;
 	}
 	w = malloc(sizeof *w + 2 + len);
 	if (!w) {
-		rlog(c->r, "tcp answer of %zu bytes lost: out of memory", len);
+		rlog(c->r, ENV_LOG_WARN, "tcp answer of %zu bytes lost: out of memory",
+		     len);
 		conn_close(c);
 		return;
 	}
@@ -781,7 +789,8 @@ static void udp_send(struct resolver *r, uv_udp_t *h, const struct sockaddr_in *
 	uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
 	int rc = uv_udp_try_send(h, &b, 1, (const struct sockaddr *)to);
 	if (rc < 0)
-		rlog(r, "udp answer of %zu bytes not sent: %s", len, uv_strerror(rc));
+		rlog(r, ENV_LOG_WARN, "udp answer of %zu bytes not sent: %s", len,
+		     uv_strerror(rc));
 }
 
 /* ---- forwarding */
@@ -863,7 +872,7 @@ static void fwd_send_next(struct rsv_fwd *f)
 			uv_timer_start(&f->timer, fwd_timeout, r->timeout_ms, 0);
 			return;
 		}
-		rlog(r, "forward to upstream %zu failed: %s", f->upstream,
+		rlog(r, ENV_LOG_WARN, "forward to upstream %zu failed: %s", f->upstream,
 		     uv_strerror(rc));
 		f->upstream++;
 	}
@@ -913,7 +922,7 @@ static void fwd_start(struct rsv_net *n, const struct resolver_question *q,
 		if (f)
 			free(f->msg);
 		free(f);
-		rlog(r, "SERVFAIL for %s: %s", q->name, why);
+		rlog(r, ENV_LOG_WARN, "SERVFAIL for %s: %s", q->name, why);
 		size_t k = resolver_encode_error(msg, len, RESOLVER_SERVFAIL, out,
 						 sizeof out);
 		if (!k)
@@ -953,7 +962,7 @@ static void fwd_start(struct rsv_net *n, const struct resolver_question *q,
 	if (!rc)
 		rc = uv_udp_recv_start(&f->udp, fwd_alloc, fwd_recv);
 	if (rc) {
-		rlog(r, "forward socket: %s", uv_strerror(rc));
+		rlog(r, ENV_LOG_WARN, "forward socket: %s", uv_strerror(rc));
 		f->upstream = r->upstream_count;
 	}
 	fwd_send_next(f);
@@ -969,7 +978,7 @@ static void serve(struct rsv_net *n, const uint8_t *msg, size_t len,
 	size_t cap = conn ? RESOLVER_MSG_BYTES_MAX : RESOLVER_UDP_REPLY_BYTES;
 	uint8_t *out = malloc(cap);
 	if (!out) {
-		rlog(r, "query dropped: out of memory");
+		rlog(r, ENV_LOG_WARN, "query dropped: out of memory");
 		return;
 	}
 	size_t k = answer_from_table(&n->table, msg, len, out, cap);
@@ -1054,7 +1063,7 @@ static void net_accept(uv_stream_t *server, int status)
 	if (c)
 		c->buf = malloc(2 + RESOLVER_MSG_BYTES_MAX);
 	if (!c || !c->buf || uv_tcp_init(r->loop, &c->tcp)) {
-		rlog(r, "tcp connection refused: out of memory");
+		rlog(r, ENV_LOG_WARN, "tcp connection refused: out of memory");
 		if (c)
 			free(c->buf);
 		free(c);
@@ -1075,7 +1084,8 @@ static void net_accept(uv_stream_t *server, int status)
 		return;
 	}
 	if (n->conn_count > RESOLVER_TCP_CONNS_MAX) {
-		rlog(r, "tcp connection refused: %d open on network %016llx",
+		rlog(r, ENV_LOG_WARN,
+		     "tcp connection refused: %d open on network %016llx",
 		     RESOLVER_TCP_CONNS_MAX, (unsigned long long)n->id);
 		conn_close(c);
 		return;
@@ -1140,8 +1150,8 @@ static int net_open(struct resolver *r, uint64_t id, const struct sockaddr_in *a
 	if (rc) {
 		char a[INET_ADDRSTRLEN] = "?";
 		inet_ntop(AF_INET, &addr->sin_addr, a, sizeof a);
-		rlog(r, "cannot listen on %s:%u for network %016llx: %s", a,
-		     ntohs(addr->sin_port), (unsigned long long)id, uv_strerror(rc));
+		rlog(r, ENV_LOG_ERROR, "cannot listen on %s:%u for network %016llx: %s",
+		     a, ntohs(addr->sin_port), (unsigned long long)id, uv_strerror(rc));
 		net_close(n);
 		return uv_to_cs(rc);
 	}

@@ -102,8 +102,9 @@ struct resolver_config {
 	const char *const *upstreams;
 	uint64_t forward_timeout_ms; /* per upstream; 0: RESOLVER_FORWARD_TIMEOUT_MS */
 	/* what went wrong and was not the caller's to see (a reply that could
-	 * not be sent, a connection refused over the limit); NULL: stderr */
-	void (*log)(void *log_data, const char *msg);
+	 * not be sent, a connection refused over the limit), as dataplane's
+	 * log (msg borrowed for the call); NULL: stderr */
+	void (*log)(void *log_data, enum env_log_level lvl, const char *msg);
 	void *log_data;
 };
 

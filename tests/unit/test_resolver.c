@@ -476,7 +476,8 @@ struct wire {
 	int up; /* the fake upstream's socket */
 	uint16_t up_port;
 	enum upstream_mode mode;
-	int up_queries; /* queries it saw */
+	int up_queries;		/* queries it saw */
+	struct resolver *extra; /* a test's own, stopped by wire_down */
 };
 
 static int udp_socket_on(const char *ip, uint16_t *port)
@@ -562,6 +563,8 @@ static int wire_up(void **state)
 static int wire_down(void **state)
 {
 	struct wire *w = *state;
+	if (w->extra)
+		resolver_stop(w->extra); /* a failed assert left it running */
 	resolver_stop(w->r);
 	assert_int_equal(uv_run(&w->loop, UV_RUN_DEFAULT), 0);
 	assert_int_equal(uv_loop_close(&w->loop), 0);
@@ -644,6 +647,53 @@ static void test_resolver_servfail_when_upstream_silent(void **state)
 	assert_int_equal(w->up_queries, 1);
 }
 
+struct captured {
+	int lines;
+	enum env_log_level lvl;
+	char last[512];
+};
+
+static void capture_log(void *data, enum env_log_level lvl, const char *msg)
+{
+	struct captured *c = data;
+	c->lines++;
+	c->lvl = lvl;
+	snprintf(c->last, sizeof c->last, "%s", msg);
+}
+
+static void test_resolver_no_upstream_servfails_and_logs_one_field(void **state)
+{
+	struct wire *w = *state;
+	struct captured cap = {0};
+	struct resolver_config cfg = {.port = 0, .log = capture_log, .log_data = &cap};
+	struct env_net_state st = {
+		.network_id = 5, .name = "lonely", .gateway = "127.0.0.4"};
+	struct resolver *r;
+	uint8_t q[64], out[512];
+	uint16_t myport;
+	assert_int_equal(resolver_start(&w->loop, &cfg, &r), 0);
+	w->extra = r;
+	assert_int_equal(resolver_set(r, &st), 0);
+	int fd = udp_socket_on("127.0.0.1", &myport);
+	struct sockaddr_in to = {.sin_family = AF_INET,
+				 .sin_port = htons(resolver_port(r, 5))};
+	inet_pton(AF_INET, "127.0.0.4", &to.sin_addr);
+	/* a name with a quote and a backslash in a label */
+	size_t n = make_query(q, sizeof q, 0x7777, "a\"b\\c", RESOLVER_TYPE_A);
+	assert_int_equal(sendto(fd, q, n, 0, (struct sockaddr *)&to, sizeof to),
+			 (ssize_t)n);
+	assert_true(pump_until_readable(w, fd));
+	ssize_t k = recv(fd, out, sizeof out, 0);
+	close(fd);
+	assert_true(k >= 12);
+	assert_int_equal(g16(out), 0x7777);
+	assert_int_equal(g16(out + 2) & 0xf, RESOLVER_SERVFAIL);
+	assert_int_equal(cap.lines, 1);
+	assert_int_equal(cap.lvl, ENV_LOG_WARN);
+	assert_string_equal(cap.last, "SERVFAIL for a?b?c: no upstream resolver");
+	assert_int_equal(w->up_queries, 0);
+}
+
 static void test_resolver_tcp_carries_the_whole_answer(void **state)
 {
 	struct wire *w = *state;
@@ -703,6 +753,9 @@ int main(void)
 						wire_down),
 		cmocka_unit_test_setup_teardown(
 			test_resolver_servfail_when_upstream_silent, wire_up, wire_down),
+		cmocka_unit_test_setup_teardown(
+			test_resolver_no_upstream_servfails_and_logs_one_field, wire_up,
+			wire_down),
 		cmocka_unit_test_setup_teardown(
 			test_resolver_tcp_carries_the_whole_answer, wire_up, wire_down),
 	};
