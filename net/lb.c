@@ -348,6 +348,7 @@ static void sb_numgen(const struct gen *g, const struct lb_service *s)
 		sb_add(g->b, "%s%zu : %s", k ? ", " : "", k, s->backends[i]);
 		k++;
 	}
+	assert(k == chain_backends(g, s)); /* mod N has an entry for each of 0..N-1 */
 	sb_add(g->b, " }");
 }
 

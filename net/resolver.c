@@ -91,6 +91,7 @@ static int name_decode(const uint8_t *msg, size_t len, size_t off,
 		}
 		pos += 1u + l;
 	}
+	assert(out <= RESOLVER_NAME_TEXT_MAX);
 	text[out] = '\0';
 	return 0;
 }
@@ -149,6 +150,8 @@ static size_t encode_head(const uint8_t *msg, const struct resolver_question *q,
 			  bool with_question, enum resolver_rcode rcode, uint8_t *out,
 			  size_t cap)
 {
+	if (with_question)
+		assert(q->end >= HDR + 5); /* a name (1 byte at least), type, class */
 	size_t qlen = with_question ? q->end - HDR : 0;
 	if (cap < HDR + qlen)
 		return 0;
@@ -453,6 +456,8 @@ static size_t answer_from_table(struct rsv_table *t, const uint8_t *msg, size_t 
 		off += 16;
 		written++;
 	}
+	assert(off <= cap);
+	assert(written <= e->count);
 	put16(out + 6, (uint16_t)written);
 	if (e->rotate && e->count)
 		e->next = (start + 1) % e->count;
