@@ -39,7 +39,8 @@ say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)
 DEPS_PKGS := build-essential pkg-config libuv1-dev libraft-dev \
 	libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev \
 	libcurl4-openssl-dev libjansson-dev libhttp-parser-dev libssl-dev libcmocka-dev lcov valgrind \
-	docker.io busybox-static jq sqlite3 openssl tcpdump python3 curl
+	docker.io busybox-static jq sqlite3 openssl tcpdump python3 curl \
+	libnftables-dev nftables iproute2
 LINT_PKGS := clang-format cppcheck
 
 # Installs only what is missing; runs apt-get update only then. Quiet when
@@ -89,6 +90,9 @@ LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lcrypto -lm
 # net/ (the real world) adds libuv, libcurl, jansson (Docker's JSON) and
 # libssl (TLS between nodes), http_parser (the Docker API's HTTP).
 NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson -lssl -lhttp_parser
+# libnftables: net/lb.c (VIP and ingress rules as nft script text, one
+# transaction each, nft's own error text back; no process spawned).
+NET_LDLIBS += -lnftables
 
 # ---------------------------------------------------------------- sources
 PROTO := core/api.proto
@@ -170,6 +174,11 @@ test: deps
 	$(Q)tests/integration/job.sh build
 	@# issue 15: networks, addresses, ports (the allocator's half)
 	$(Q)tests/integration/network.sh build
+	@# issue 17: VIP and ingress nftables rules carrying real connections,
+	@# and the tasks' resolver against glibc's, in network namespaces the
+	@# tests make and remove
+	$(Q)tests/integration/lb.sh build/release
+	$(Q)tests/integration/lb-resolver.sh build/release
 	@# issue 13 with real daemons: TLS on the wire (a capture holds no
 	@# secret), a worker's key can do no more than a worker, renewal,
 	@# removal, autolock
