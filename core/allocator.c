@@ -356,6 +356,14 @@ static bool alloc_task_set(struct alloc_state *a, const Cs__Task *t, bool held)
 	return freed;
 }
 
+/* A node's ingress address (held while its record exists). */
+static bool alloc_node_set(struct alloc_state *a, const Cs__Node *n, bool held)
+{
+	if (!n->ingress || !n->ingress->addr || !n->ingress->addr[0])
+		return false;
+	return alloc_addr_set(a, n->ingress->network_id, n->ingress->addr, held);
+}
+
 int alloc_state_rebuild(struct alloc_state *a, const struct store *st)
 {
 	alloc_state_free(a);
@@ -371,6 +379,8 @@ int alloc_state_rebuild(struct alloc_state *a, const struct store *st)
 	for (const Cs__Task *t = store_task_next(st, NULL); t; t = store_task_next(st, t))
 		if (alloc_task_holds(t))
 			alloc_task_set(a, t, true);
+	for (const Cs__Node *n = store_node_next(st, NULL); n; n = store_node_next(st, n))
+		alloc_node_set(a, n, true);
 	return 0;
 }
 
@@ -415,6 +425,13 @@ bool alloc_state_on_event(struct alloc_state *a, const struct store_event *ev)
 			freed |= alloc_task_set(a, o, false);
 		if (n && alloc_task_holds(n))
 			alloc_task_set(a, n, true);
+		return freed;
+	}
+	if (ev->table == STORE_NODE) {
+		if (ev->old_obj)
+			freed |= alloc_node_set(a, (const Cs__Node *)ev->old_obj, false);
+		if (ev->new_obj)
+			alloc_node_set(a, (const Cs__Node *)ev->new_obj, true);
 		return freed;
 	}
 	return false;
@@ -1132,6 +1149,14 @@ bool alloc_invariants(const struct store *st, char *why, size_t why_size)
 						t->id);
 		}
 	}
+	for (const Cs__Node *nd = store_node_next(st, NULL); nd && ok;
+	     nd = store_node_next(st, nd)) {
+		uint32_t ip;
+		if (nd->ingress && nd->ingress->addr && nd->ingress->addr[0] &&
+		    store_network_get(st, nd->ingress->network_id) &&
+		    alloc_parse_cidr(nd->ingress->addr, &ip, &(unsigned){0}) == 0)
+			alloc_helds_add(&addrs, nd->ingress->network_id, ip, nd->id);
+	}
 	if (ok && (addrs.oom || ports.oom || host.oom)) {
 		snprintf(why, why_size, "out of memory");
 		ok = false;
@@ -1304,6 +1329,35 @@ static void alloc_pass_service(struct alloc_pass *p, const Cs__Service *svc)
 	/* its tasks once this commits (the event marks the service again) */
 }
 
+/* A node with no address on the ingress network (or one on an ingress
+ * network that is gone) gets the lowest free one: its routing-mesh
+ * address. None free: it waits for a release (blocked). */
+static void alloc_pass_node(struct alloc_pass *p, const Cs__Node *nd)
+{
+	const Cs__Network *ing = alloc_ingress_network(p->st);
+	struct alloc_net *net = ing ? alloc_net_mut(&p->al->state, ing->id) : NULL;
+	Cs__NetworkAttachment att = CS__NETWORK_ATTACHMENT__INIT;
+	Cs__Node copy;
+	uint32_t ip;
+	char addr[20];
+
+	if (!net || alloc_pass_full(p) ||
+	    (nd->ingress && nd->ingress->network_id == ing->id && nd->ingress->addr &&
+	     nd->ingress->addr[0]))
+		return;
+	if (alloc_ipam_take(&net->ipam, &ip)) {
+		p->al->blocked = true;
+		return;
+	}
+	alloc_format_cidr(addr, sizeof addr, ip, net->ipam.prefix_len);
+	att.network_id = ing->id;
+	att.addr = addr;
+	copy = *nd;
+	copy.ingress = &att;
+	if (store_batch_node(p->batch, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy))
+		p->al->rebuild = true; /* reserved, not written */
+}
+
 static void alloc_pass(struct allocator *al)
 {
 	const struct store *st = leader_store(al->ctx);
@@ -1334,6 +1388,9 @@ static void alloc_pass(struct allocator *al)
 		     s = store_service_next(st, s))
 			if (alloc_service_needs(s))
 				alloc_pass_service(&p, s);
+		for (const Cs__Node *nd = store_node_next(st, NULL); nd && !p.more;
+		     nd = store_node_next(st, nd))
+			alloc_pass_node(&p, nd);
 	} else {
 		size_t n = al->dirty_count;
 		if (n > 1)
@@ -1342,14 +1399,18 @@ static void alloc_pass(struct allocator *al)
 		for (size_t i = 0; i < n && !p.more; i++) {
 			const Cs__Service *s;
 			const Cs__Task *t;
+			const Cs__Node *nd;
 			if (i > 0 && al->dirty_ids[i] == al->dirty_ids[i - 1])
 				continue;
 			s = store_service_get(st, al->dirty_ids[i]);
 			t = store_task_get(st, al->dirty_ids[i]);
+			nd = store_node_get(st, al->dirty_ids[i]);
 			if (s && alloc_service_needs(s))
 				alloc_pass_service(&p, s);
 			if (t)
 				alloc_pass_task(&p, t);
+			if (nd)
+				alloc_pass_node(&p, nd);
 		}
 	}
 	if (p.more) {
@@ -1434,6 +1495,11 @@ static void alloc_on_event(void *state, const struct store_event *ev)
 		alloc_mark_id(al, s->id);
 	} else if (ev->table == STORE_NETWORK) {
 		al->all_dirty = true;
+	} else if (ev->table == STORE_NODE) {
+		const Cs__Node *nd = (const Cs__Node *)ev->new_obj;
+		if (!nd || (nd->ingress && nd->ingress->addr && nd->ingress->addr[0]))
+			return;
+		alloc_mark_id(al, nd->id);
 	} else {
 		return;
 	}

@@ -512,6 +512,41 @@ static void test_host_ports_busy_are_the_tasks_own(void **state)
 	fix_free(&f);
 }
 
+/* A node's ingress address is held while its record says so, released
+ * with the record, and a new leader's rebuild holds it too. */
+static void test_node_ingress_address_held_and_released(void **state)
+{
+	struct fix f;
+	Cs__Node nd = CS__NODE__INIT;
+	Cs__NetworkAttachment att = CS__NETWORK_ATTACHMENT__INIT;
+	struct store_batch b;
+	uint32_t ip;
+	(void)state;
+
+	fix_init(&f);
+	assert_int_equal(alloc_state_rebuild(&f.a, f.st), 0);
+	att.network_id = 0x100; /* ingress, 10.0.0.0/24 */
+	att.addr = "10.0.0.7/24";
+	nd.id = 0x55;
+	nd.hostname = "w1";
+	nd.ingress = &att;
+	store_batch_init(&b);
+	assert_int_equal(store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &nd),
+			 0);
+	apply(f.st, &b);
+	assert_int_equal(alloc_parse_cidr("10.0.0.7", &ip, NULL), 0);
+	assert_true(alloc_ipam_held(&alloc_state_net(&f.a, 0x100)->ipam, ip));
+	assert_rebuild_equal(&f);
+	store_batch_init(&b);
+	assert_int_equal(store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_DELETE,
+					  store_node_get(f.st, 0x55)),
+			 0);
+	apply(f.st, &b);
+	assert_false(alloc_ipam_held(&alloc_state_net(&f.a, 0x100)->ipam, ip));
+	assert_rebuild_equal(&f);
+	fix_free(&f);
+}
+
 /* ---------------------------------------------------------------- networks */
 
 static void test_network_prepare(void **state)
@@ -595,6 +630,7 @@ int main(void)
 		cmocka_unit_test(test_bit_exact_across_snapshot),
 		cmocka_unit_test(test_ingress_ports),
 		cmocka_unit_test(test_host_ports_busy_are_the_tasks_own),
+		cmocka_unit_test(test_node_ingress_address_held_and_released),
 		cmocka_unit_test(test_network_prepare),
 		cmocka_unit_test(test_invariants_catch_double),
 	};

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/ca.h"
+#include "core/allocator.h"
 #include "core/control.h"
 #include "core/limits.h"
 #include "core/errors.h"
@@ -691,6 +692,41 @@ static size_t count_tasks(const struct store *st, uint64_t node_id, int desired,
 	return n;
 }
 
+/* Issue 17's routing mesh: the allocator gives every node its own address
+ * on the ingress network, each a different one, none the gateway; a node's
+ * record written by others keeps it. */
+static void test_control_nodes_get_ingress_addresses(void **state)
+{
+	struct fixture f;
+	uint32_t leader = boot_cluster(&f, 3, 2);
+	struct manager *m = simcluster_manager(f.c, leader);
+	const struct store *st = manager_store(m);
+	const Cs__Network *ing = store_network_by_name(st, "ingress");
+	char seen[8][20];
+	size_t n = 0;
+	char why[160];
+	(void)state;
+
+	assert_non_null(ing);
+	for (int i = 0; i < 50; i++) /* a few passes of the allocator */
+		world_step(f.w, UINT64_MAX);
+	for (const Cs__Node *nd = store_node_next(st, NULL); nd;
+	     nd = store_node_next(st, nd)) {
+		assert_non_null(nd->ingress);
+		assert_int_equal(nd->ingress->network_id, ing->id);
+		assert_true(strncmp(nd->ingress->addr, "10.0.0.", 7) == 0);
+		assert_string_not_equal(nd->ingress->addr,
+					"10.0.0.1/24"); /* the gateway */
+		for (size_t j = 0; j < n; j++)
+			assert_string_not_equal(seen[j], nd->ingress->addr);
+		snprintf(seen[n++], sizeof seen[0], "%s", nd->ingress->addr);
+	}
+	assert_int_equal(n, 5);
+	assert_true(alloc_invariants(st, why, sizeof why));
+	world_free(f.w);
+	simcluster_free(f.c);
+}
+
 /* Issue 14: task list filters by node, desired state and service label
  * (Docker's `--filter node=X --filter desired-state=running --filter
  * label=K=V`): values of one kind are alternatives, kinds all apply. */
@@ -1358,6 +1394,7 @@ int main(void)
 		cmocka_unit_test(test_control_no_cluster_record_yet),
 		cmocka_unit_test(test_control_finds_by_id_name_or_unique_prefix),
 		cmocka_unit_test(test_control_task_filters),
+		cmocka_unit_test(test_control_nodes_get_ingress_addresses),
 		cmocka_unit_test(test_control_records_carry_created_and_updated_times),
 	};
 	return cmocka_run_group_tests_name("control", tests, NULL, NULL);
