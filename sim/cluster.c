@@ -296,6 +296,16 @@ struct manager *simcluster_manager(const struct simcluster *c, uint32_t node)
 	return node_manager(state);
 }
 
+int simcluster_force_new_cluster(struct simcluster *c, uint32_t node, bool on)
+{
+	uint32_t number = simcluster_number(c, node);
+
+	if (number == 0 || number > c->mgr_count || !c->mgrs[number - 1])
+		return CS_ENOENT;
+	c->mgrs[number - 1]->cfg.force_new_cluster = on;
+	return 0;
+}
+
 void simcluster_node_programs(struct simcluster *c, bool on)
 {
 	c->node_programs = on;

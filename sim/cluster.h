@@ -84,6 +84,12 @@ bool simcluster_refused(const struct simcluster *c, const char *hostname);
  * as, up or down, or 0 for a worker. */
 uint32_t simcluster_number(const struct simcluster *c, uint32_t node);
 
+/* simcluster_force_new_cluster (issue 20) sets whether the manager the
+ * node runs starts with force_new_cluster (swarmd --force-new-cluster) the
+ * next time its program starts: the runner sets it around one start.
+ * Returns 0, or CS_ENOENT when the node runs no manager. */
+int simcluster_force_new_cluster(struct simcluster *c, uint32_t node, bool on);
+
 /* simcluster_node_programs says that nodes run node_program (agent and
  * manager), not manager_program alone. */
 void simcluster_node_programs(struct simcluster *c, bool on);

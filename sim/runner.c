@@ -60,6 +60,10 @@ struct runner {
 	 * as the run: a node's config points at it) */
 	char **tokens;
 	size_t token_count;
+	/* `kill NODE disk` (issue 20): by node index, the machines gone for
+	 * good with their disks; they never start again */
+	bool *gone;
+	size_t gone_cap;
 };
 
 uint64_t runner_seed(const struct scn_script *script, bool has_flag, uint64_t flag_seed)
@@ -1183,6 +1187,23 @@ static int runner_link(struct runner *r, const struct scn_cmd *cmd)
 
 /* ---------------------------------------------------------------- commands */
 
+/* Records that node's machine and disk are gone for good (`kill NODE
+ * disk`). Returns 0 or CS_ENOMEM. */
+static int runner_mark_gone(struct runner *r, uint32_t node)
+{
+	if (node >= r->gone_cap) {
+		size_t cap = (size_t)node + 16;
+		bool *g = realloc(r->gone, cap * sizeof *g);
+		if (!g)
+			return CS_ENOMEM;
+		memset(g + r->gone_cap, 0, (cap - r->gone_cap) * sizeof *g);
+		r->gone = g;
+		r->gone_cap = cap;
+	}
+	r->gone[node] = true;
+	return 0;
+}
+
 static int runner_kill(struct runner *r, const struct scn_cmd *cmd)
 {
 	uint32_t index;
@@ -1190,6 +1211,8 @@ static int runner_kill(struct runner *r, const struct scn_cmd *cmd)
 
 	if (runner_node(r, cmd, cmd->u.node.node, &index))
 		return -1;
+	if (cmd->u.node.disk_lost && runner_mark_gone(r, index))
+		return runner_fail(r, cmd, "out of memory");
 	rv = world_node_kill(r->w, index, !cmd->u.node.process_only, false);
 	if (rv == CS_ENOENT && !cmd->u.node.process_only) {
 		/* its daemon was already dead: now the machine goes too */
@@ -1214,7 +1237,20 @@ static int runner_restart(struct runner *r, const struct scn_cmd *cmd)
 	 * harmless for the others. */
 	if (world_node_is_up(r->w, index))
 		return 0;
-	rv = world_node_start(r->w, index);
+	if (index < r->gone_cap && r->gone[index])
+		return runner_fail(r, cmd, "%s is gone with its disk (kill %s disk)",
+				   world_node_name(r->w, index),
+				   world_node_name(r->w, index));
+	if (cmd->u.node.force_new_cluster) {
+		if (!r->real_managers ||
+		    simcluster_force_new_cluster(r->cluster, index, true))
+			return runner_fail(r, cmd, "%s runs no manager",
+					   world_node_name(r->w, index));
+		rv = world_node_start(r->w, index);
+		simcluster_force_new_cluster(r->cluster, index, false);
+	} else {
+		rv = world_node_start(r->w, index);
+	}
 	if (rv)
 		return runner_fail(r, cmd, "%s failed to start: %s",
 				   world_node_name(r->w, index), cs_strerror(rv));
@@ -1700,6 +1736,7 @@ int runner_run(const struct scn_script *script, uint64_t seed,
 	clops_free(r.ops);
 	simcluster_free(r.cluster);
 	free(r.refused);
+	free(r.gone);
 	free(r.seen);
 	for (size_t i = 0; i < r.token_count; i++)
 		free(r.tokens[i]);

@@ -2361,7 +2361,7 @@ static int scn_parse_node(struct scn_parser *p, struct scn_cmd *cmd)
 	return scn_end(p, 4);
 }
 
-/* kill NODE [process] */
+/* kill NODE [process|disk] */
 static int scn_parse_kill(struct scn_parser *p, struct scn_cmd *cmd)
 {
 	int rv;
@@ -2371,21 +2371,31 @@ static int scn_parse_kill(struct scn_parser *p, struct scn_cmd *cmd)
 	if (rv)
 		return rv;
 	if (p->tok_count > 2) {
-		if (!scn_tok_is(p->toks[2], "process"))
-			return scn_expected(p, 0, 2, "'process' or end of line");
-		cmd->u.node.process_only = true;
+		if (scn_tok_is(p->toks[2], "process"))
+			cmd->u.node.process_only = true;
+		else if (scn_tok_is(p->toks[2], "disk"))
+			cmd->u.node.disk_lost = true;
+		else
+			return scn_expected(p, 0, 2, "'process', 'disk' or end of line");
 	}
 	return scn_end(p, 3);
 }
 
-/* restart NODE */
+/* restart NODE [force-new-cluster] */
 static int scn_parse_restart(struct scn_parser *p, struct scn_cmd *cmd)
 {
 	int rv;
 
 	cmd->kind = SCN_RESTART;
 	rv = scn_node_at(p, 0, 1, SCN_WHAT_NODE, true, &cmd->u.node.node);
-	return rv ? rv : scn_end(p, 2);
+	if (rv)
+		return rv;
+	if (p->tok_count > 2) {
+		if (!scn_tok_is(p->toks[2], "force-new-cluster"))
+			return scn_expected(p, 0, 2, "'force-new-cluster' or end of line");
+		cmd->u.node.force_new_cluster = true;
+	}
+	return scn_end(p, 3);
 }
 
 /* heal */
