@@ -1235,6 +1235,11 @@ static int runner_restart(struct runner *r, const struct scn_cmd *cmd)
 	/* A node that is running is left as it is: after `kill leader` a
 	 * scenario cannot name the dead one, so `restart m1 ... mN` must be
 	 * harmless for the others. */
+	if (world_node_is_up(r->w, index) && cmd->u.node.force_new_cluster)
+		return runner_fail(r, cmd,
+				   "%s is running: force-new-cluster is a start (stop it "
+				   "first: kill %s process)",
+				   world_node_name(r->w, index), world_node_name(r->w, index));
 	if (world_node_is_up(r->w, index))
 		return 0;
 	if (index < r->gone_cap && r->gone[index])
