@@ -1308,8 +1308,9 @@ static void test_scn_disaster_recovery_forms(void **state)
 	line_fails("restart m3 force",
 		   "scn.scn:2:12: expected 'force-new-cluster' or end of line after "
 		   "'restart m3', got 'force'");
-	line_fails("kill m1 disk now",
-		   "scn.scn:2:14: unexpected 'now' after complete command 'kill m1 disk'");
+	line_fails(
+		"kill m1 disk now",
+		"scn.scn:2:14: unexpected 'now' after complete command 'kill m1 disk'");
 }
 
 static void test_scn_rejects_empty_service_update(void **state)
