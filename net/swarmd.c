@@ -165,7 +165,7 @@ struct swarmd {
 	Cs__Label *engine_labels;
 	Cs__Label **engine_label_ptrs;
 	size_t engine_label_alloc; /* entries of engine_labels */
-	struct backup restore; /* --restore: the backup read (cfg borrows it) */
+	struct backup restore;	   /* --restore: the backup read (cfg borrows it) */
 };
 
 __attribute__((format(printf, 1, 2))) static void swarmd_die_usage(const char *fmt, ...)
@@ -780,6 +780,19 @@ static int swarmd_start_node(struct swarmd *d)
 			if (swarmd_state_save(d))
 				return CS_ESTORAGE;
 		}
+	}
+	/* a state dir from before certificates (issue 20: upgraded on start):
+	 * the cluster's first manager kept its own manager token, of the old
+	 * form, as a join token it never needs (it bootstraps; its
+	 * certificate comes from its own CA): the agent refused it and the
+	 * daemon exited 1 */
+	if (s->bootstrap && s->join_token[0]) {
+		memset(s->join_token, 0, sizeof s->join_token);
+		if (swarmd_state_save(d))
+			return CS_ESTORAGE;
+		env_logf(env, ENV_LOG_INFO,
+			 "msg=\"state upgraded: the first manager's join token of an "
+			 "earlier format is forgotten\"");
 	}
 	d->ncfg.agent.desc = &d->desc;
 	/* no overlay data plane yet (issue 17): a task on a network is

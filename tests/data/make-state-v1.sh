@@ -5,6 +5,14 @@
 # (cert expiry set, then a root CA rotation re-issues it), with a network
 # and a service of no replicas, stopped cleanly (no WAL left).
 #
+# tests/data/state-v1-raft1/ is the format before it (VERSION 1, the raft
+# database of format 1: payloads in the clear, no certificates, the first
+# manager's join token of the old form), made by swarmd built from commit
+# 18dd387 (the last before raft format 2: `git archive 18dd387 | tar -x`,
+# `make build/swarmd build/swarmctl`): a new cluster on 127.0.0.1:47312,
+# hostname oldkeeper, `service create --name oldsvc --replicas 0 --image
+# cswarm-test:busybox`, SIGTERM.
+#
 #   tests/data/make-state-v1.sh BIN_DIR OUT_DIR
 set -euo pipefail
 BIN=$1
