@@ -87,7 +87,8 @@ static int backup_check_store(struct backup *b, char *why, size_t why_size)
 		return CS_ENOMEM;
 	rv = store_restore(st, b->store, b->store_len, 0);
 	if (rv) {
-		backup_why(why, why_size, "its store does not decode (%s)", cs_strerror(rv));
+		backup_why(why, why_size, "its store does not decode (%s)",
+			   cs_strerror(rv));
 		rv = rv == CS_EVERSION ? CS_EVERSION : CS_ECORRUPT;
 		goto out;
 	}
@@ -130,9 +131,11 @@ int backup_decode(const uint8_t *buf, size_t len, struct backup *b, char *why,
 	assert(b != NULL);
 	memset(b, 0, sizeof *b);
 	backup_why(why, why_size, "%s", "");
-	if (len < BACKUP_MAGIC_BYTES || memcmp(buf, BACKUP_MAGIC, BACKUP_MAGIC_BYTES) != 0) {
-		backup_why(why, why_size,
-			   "not a cswarm backup (it does not begin with \"CSWARM-BACKUP\")");
+	if (len < BACKUP_MAGIC_BYTES ||
+	    memcmp(buf, BACKUP_MAGIC, BACKUP_MAGIC_BYTES) != 0) {
+		backup_why(
+			why, why_size,
+			"not a cswarm backup (it does not begin with \"CSWARM-BACKUP\")");
 		return CS_EINVAL;
 	}
 	if (len < BACKUP_MAGIC_BYTES + ENV_DIGEST_BYTES) {
@@ -150,8 +153,8 @@ int backup_decode(const uint8_t *buf, size_t len, struct backup *b, char *why,
 	msg = cs__backup__unpack(NULL, len - ENV_DIGEST_BYTES - BACKUP_MAGIC_BYTES,
 				 buf + BACKUP_MAGIC_BYTES);
 	if (!msg) {
-		backup_why(why, why_size,
-			   "damaged (%zu bytes do not decode as a backup)", len);
+		backup_why(why, why_size, "damaged (%zu bytes do not decode as a backup)",
+			   len);
 		return CS_ECORRUPT;
 	}
 	if (msg->format != BACKUP_FORMAT) {

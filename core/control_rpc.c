@@ -501,7 +501,8 @@ static int rpc_backup(struct rpc_call *c, char *err, size_t err_size)
 	int rv = backup_encode(manager_store(m), manager_term(m), &bk, &len);
 
 	if (rv == CS_ENOENT)
-		snprintf(err, err_size, "the cluster has no record yet: nothing to back up");
+		snprintf(err, err_size,
+			 "the cluster has no record yet: nothing to back up");
 	if (rv)
 		return rv;
 	if (len > LIMIT_FRAME_BYTES_MAX - LIMIT_FRAME_BYTES_MAX / 64) {

@@ -1074,8 +1074,8 @@ static int cluster_backup(struct ctl *c, int argc, char **argv)
 		cs__control_response__free_unpacked(resp, NULL);
 		return SWARMCTL_EXIT_CLUSTER;
 	}
-	rv = swarmctl_cli_write_private(argv[0], resp->backup.data, resp->backup.len,
-					err, sizeof err);
+	rv = swarmctl_cli_write_private(argv[0], resp->backup.data, resp->backup.len, err,
+					sizeof err);
 	memset(resp->backup.data, 0, resp->backup.len); /* the CA key */
 	if (rv == 0)
 		printf("backup written to %s (%zu bytes, mode 0600: it holds the "

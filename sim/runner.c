@@ -1239,7 +1239,8 @@ static int runner_restart(struct runner *r, const struct scn_cmd *cmd)
 		return runner_fail(r, cmd,
 				   "%s is running: force-new-cluster is a start (stop it "
 				   "first: kill %s process)",
-				   world_node_name(r->w, index), world_node_name(r->w, index));
+				   world_node_name(r->w, index),
+				   world_node_name(r->w, index));
 	if (world_node_is_up(r->w, index))
 		return 0;
 	if (index < r->gone_cap && r->gone[index])

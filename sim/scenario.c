@@ -2392,7 +2392,8 @@ static int scn_parse_restart(struct scn_parser *p, struct scn_cmd *cmd)
 		return rv;
 	if (p->tok_count > 2) {
 		if (!scn_tok_is(p->toks[2], "force-new-cluster"))
-			return scn_expected(p, 0, 2, "'force-new-cluster' or end of line");
+			return scn_expected(p, 0, 2,
+					    "'force-new-cluster' or end of line");
 		cmd->u.node.force_new_cluster = true;
 	}
 	return scn_end(p, 3);

@@ -457,11 +457,11 @@ struct scn_cmd {
 					     * bytes with node.node; node.added
 					     * says the same and is the one to read) */
 		struct {
-			struct scn_node node; /* NODE_RM..NODE_DEMOTE, KILL, RESTART */
-			bool process_only;    /* KILL NODE process */
-			bool disk_lost;	      /* KILL NODE disk (issue 20) */
+			struct scn_node node;	/* NODE_RM..NODE_DEMOTE, KILL, RESTART */
+			bool process_only;	/* KILL NODE process */
+			bool disk_lost;		/* KILL NODE disk (issue 20) */
 			bool force_new_cluster; /* RESTART NODE force-new-cluster */
-			char *label_key;      /* NODE_LABEL */
+			char *label_key;	/* NODE_LABEL */
 			char *label_value;
 			struct scn_node added; /* NODE_ADD: the name it gets */
 			bool initial_token;    /* NODE_ADD token=initial: the join

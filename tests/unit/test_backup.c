@@ -49,7 +49,8 @@ static struct store *make_store(bool without_ca)
 		c.ca_key.data = (uint8_t *)ca_key;
 		c.ca_key.len = sizeof ca_key;
 	}
-	assert_int_equal(store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &c), 0);
+	assert_int_equal(store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &c),
+			 0);
 	apply(s, &b, 6);
 	svc.id = 0x5e;
 	spec.name = "web";
@@ -119,8 +120,8 @@ static void test_backup_foreign_files_are_not_backups(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-		assert_int_equal(backup_decode((const uint8_t *)files[i], strlen(files[i]),
-					       &b, why, sizeof why),
+		assert_int_equal(backup_decode((const uint8_t *)files[i],
+					       strlen(files[i]), &b, why, sizeof why),
 				 CS_EINVAL);
 		assert_non_null(strstr(why, "not a cswarm backup"));
 		assert_null(b.store);

@@ -1709,7 +1709,8 @@ int main(void)
 			test_raftio_refuses_a_log_with_a_hole_and_another_format),
 		cmocka_unit_test(test_raftio_truncate_drops_the_tail_and_append_follows),
 		cmocka_unit_test(test_raftio_bootstrap_once),
-		cmocka_unit_test(test_raftio_recover_appends_a_configuration_and_moves_the_term),
+		cmocka_unit_test(
+			test_raftio_recover_appends_a_configuration_and_moves_the_term),
 		cmocka_unit_test(
 			test_raftio_snapshot_put_keeps_trailing_and_get_returns_it),
 		cmocka_unit_test(
