@@ -817,7 +817,12 @@ int control_node_set_role(struct manager *m, uint64_t node_id, Cs__NodeRole role
 	    cur->manager_status->raft_id) {
 		uint64_t ids[LIMIT_MANAGERS_MAX];
 		size_t voters = manager_voters(m, ids, LIMIT_MANAGERS_MAX);
-		if (voters <= 1)
+		bool member = false;
+		for (size_t i = 0; i < voters && i < LIMIT_MANAGERS_MAX; i++)
+			member = member || ids[i] == cur->manager_status->raft_id;
+		/* a manager the configuration no longer names (lost, then
+		 * force-new-cluster or a restore, issue 20) costs no quorum */
+		if (member && voters <= 1)
 			return control_fail(
 				err, err_size,
 				"node %s is the last manager: promote another "

@@ -12,6 +12,7 @@
 
 #include "core/allocator.h"
 #include "core/api.pb-c.h"
+#include "core/backup.h"
 #include "core/ca.h"
 #include "core/control.h"
 #include "core/errors.h"
@@ -64,6 +65,12 @@ struct runner {
 	 * good with their disks; they never start again */
 	bool *gone;
 	size_t gone_cap;
+	/* `backup` (issue 20): every backup taken, the last one restored by
+	 * `node add manager from-backup` (configs borrow them: freed at the
+	 * end of the run) */
+	struct backup **backups;
+	size_t backup_count;
+	uint32_t restored_number; /* the restored manager's (0: none) */
 };
 
 uint64_t runner_seed(const struct scn_script *script, bool has_flag, uint64_t flag_seed)
@@ -706,6 +713,76 @@ static void runner_current_token(struct runner *r, struct node_cfg *cfg, bool ma
 	cfg->agent.join_token = t[r->token_count++];
 }
 
+/* backup (issue 20): the leader's store at its applied index, as the
+ * control API's CLUSTER_BACKUP makes it, read back as swarmd --restore
+ * would; kept for `node add manager from-backup`. */
+static int runner_backup(struct runner *r, const struct scn_cmd *cmd)
+{
+	int64_t leader = simcluster_leader(r->cluster);
+	struct manager *m =
+		leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader) : NULL;
+	char why[BACKUP_WHY_BYTES];
+	struct backup *b, **v;
+	uint8_t *buf;
+	size_t len;
+	int rv;
+
+	if (!r->real_managers)
+		return runner_not_built(r, cmd, "backup needs the cluster's programs");
+	if (!m || !manager_serves(m))
+		return runner_fail(r, cmd, "no leader serves: no backup");
+	rv = backup_encode(manager_store(m), manager_term(m), &buf, &len);
+	if (rv)
+		return runner_fail(r, cmd, "backup refused: %s", cs_strerror(rv));
+	b = calloc(1, sizeof *b);
+	v = realloc(r->backups, (r->backup_count + 1) * sizeof *v);
+	if (v)
+		r->backups = v;
+	if (!b || !v) {
+		free(b);
+		free(buf);
+		return runner_fail(r, cmd, "out of memory");
+	}
+	rv = backup_decode(buf, len, b, why, sizeof why);
+	free(buf);
+	if (rv) {
+		free(b);
+		return runner_fail(r, cmd, "the backup does not read back: %s", why);
+	}
+	r->backups[r->backup_count++] = b;
+	return 0;
+}
+
+/* node add manager from-backup: every manager must be down (a restore
+ * starts a new cluster; two would share the cluster's id); the new
+ * manager's config restores the last backup, and the invariants' history
+ * starts again at the backup. */
+static int runner_from_backup(struct runner *r, const struct scn_cmd *cmd,
+			      uint32_t number)
+{
+	const struct backup *b;
+
+	if (!r->real_managers)
+		return runner_not_built(r, cmd, "a restore needs the cluster's programs");
+	if (r->backup_count == 0)
+		return runner_fail(r, cmd, "no backup was taken");
+	for (size_t i = 0; i < world_node_count(r->w); i++)
+		if (simcluster_number(r->cluster, (uint32_t)i) &&
+		    world_node_is_up(r->w, (uint32_t)i))
+			return runner_fail(r, cmd,
+					   "%s still runs: a restore starts a new "
+					   "cluster once the old one is gone",
+					   world_node_name(r->w, (uint32_t)i));
+	b = r->backups[r->backup_count - 1];
+	if (simcluster_restore_cfg(r->cluster, number, b))
+		return runner_fail(r, cmd, "out of memory");
+	simcluster_new_history(r->cluster, b->index, b->term);
+	clops_forget_after(r->ops, b->index);
+	/* nodes added from now on ask m1..mN: the new manager among them */
+	r->restored_number = number;
+	return 0;
+}
+
 static int runner_add_node(struct runner *r, const struct scn_cmd *cmd,
 			   struct scn_node ref)
 {
@@ -726,16 +803,23 @@ static int runner_add_node(struct runner *r, const struct scn_cmd *cmd,
 	} else if (r->real_managers) {
 		/* every node runs an agent; the cluster's first managers
 		 * bootstrap together, later ones join */
+		bool restore = cmd->kind == SCN_NODE_ADD && cmd->u.node.from_backup;
 		prog = &node_program;
 		if (cmd->kind == SCN_NODE_ADD && cmd->u.node.desc &&
 		    simcluster_describe(r->cluster, name, cmd->u.node.desc))
 			return runner_fail(r, cmd, "out of memory");
+		if (restore && runner_from_backup(r, cmd, ref.number))
+			return -1;
+		/* a restored manager's agent asks m1..mN, itself among them,
+		 * and so do nodes added after it */
 		cfg = simcluster_node_cfg(r->cluster, name, manager ? ref.number : 0,
 					  manager && ref.number <= r->initial_managers
 						  ? r->initial_managers
 						  : 0,
-					  r->initial_managers, r->default_millicpus,
-					  r->default_memory_bytes);
+					  restore	       ? ref.number
+					  : r->restored_number ? r->restored_number
+							       : r->initial_managers,
+					  r->default_millicpus, r->default_memory_bytes);
 		if (!cfg)
 			return runner_fail(r, cmd, "out of memory");
 	}
@@ -1650,6 +1734,7 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_DISK: return runner_disk(r, cmd);
 	case SCN_CERT: return runner_cert(r, cmd);
 	case SCN_CA_ROTATE: return runner_ca_rotate(r, cmd);
+	case SCN_BACKUP: return runner_backup(r, cmd);
 	case SCN_FORGE:
 		if (!r->real_managers)
 			return runner_not_built(r, cmd,
@@ -1743,6 +1828,11 @@ int runner_run(const struct scn_script *script, uint64_t seed,
 	simcluster_free(r.cluster);
 	free(r.refused);
 	free(r.gone);
+	for (size_t i = 0; i < r.backup_count; i++) {
+		backup_free(r.backups[i]);
+		free(r.backups[i]);
+	}
+	free(r.backups);
 	free(r.seen);
 	for (size_t i = 0; i < r.token_count; i++)
 		free(r.tokens[i]);

@@ -1281,8 +1281,8 @@ static void test_scn_rejects_trailing_garbage_after_complete_command(void **stat
 }
 
 /* Issue 20's forms: `kill NODE disk` (the machine and its disk gone for
- * good) and `restart NODE force-new-cluster`; the old forms keep their
- * meaning (no flag set). */
+ * good), `restart NODE force-new-cluster`, `backup` and `node add manager
+ * from-backup`; the old forms keep their meaning (no flag set). */
 static void test_scn_disaster_recovery_forms(void **state)
 {
 	struct scn_script s;
@@ -1305,6 +1305,19 @@ static void test_scn_disaster_recovery_forms(void **state)
 	c = line_cmd("restart m3", &s);
 	assert_false(c->u.node.force_new_cluster);
 	scn_free(&s);
+	c = line_cmd("backup", &s);
+	assert_int_equal(c->kind, SCN_BACKUP);
+	scn_free(&s);
+	c = line_cmd("node add manager from-backup", &s);
+	assert_int_equal(c->kind, SCN_NODE_ADD);
+	assert_true(c->u.node.from_backup);
+	assert_node(c->u.node.added, SCN_NODE_MANAGER, 4);
+	scn_free(&s);
+	c = line_cmd("node add manager", &s);
+	assert_false(c->u.node.from_backup);
+	scn_free(&s);
+	line_fails("backup now",
+		   "scn.scn:2:8: unexpected 'now' after complete command 'backup'");
 	line_fails("restart m3 force",
 		   "scn.scn:2:12: expected 'force-new-cluster' or end of line after "
 		   "'restart m3', got 'force'");
