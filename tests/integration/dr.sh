@@ -11,7 +11,8 @@
 #  3. force-new-cluster: two managers killed and their state dirs deleted;
 #     the third, started again with --force-new-cluster, leads alone with
 #     its store; the worker's container ran throughout (the same one); a
-#     new manager joins with the manager token;
+#     new manager joins with the manager token; the lost managers' records
+#     are removed as they are;
 #  4. the round trip: --restore on a fresh state dir starts a new
 #     one-manager cluster holding the services, networks and node records
 #     of the backup; a new worker joins it with the cluster's worker token
@@ -189,6 +190,10 @@ dr4_manager() {
 		jq -e '.[] | select(.hostname == "dr4" and .role == "manager" and .status == "ready")'
 }
 wait_for 90 "dr4 joined as a manager" dr4_manager
+# the lost managers' records: removed as they are (no longer Raft members)
+ctl dr3 node rm --force dr1 dr2 >"$WORK/out" 2>&1 || fail "node rm of the lost managers: $(cat "$WORK/out")"
+left=$(ctl dr3 node ls --format json | jq -r '.[].hostname' | sort | tr '\n' ' ')
+[ "$left" = "dr3 dr4 drw1 " ] || fail "nodes after the removal: $left"
 
 # ---------------------------------------------------------------- restore
 say "restore the first backup on a fresh state dir"
