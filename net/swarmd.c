@@ -86,7 +86,8 @@ static const char swarmd_usage[] =
 	"  --force-new-cluster      disaster recovery, on a manager whose cluster\n"
 	"                           lost its quorum for good: start a new cluster\n"
 	"                           of this manager alone, keeping its store;\n"
-	"                           other managers join again (fresh state dirs)\n"
+	"                           other managers join again (fresh state dirs);\n"
+	"                           once: refused again until a start without it\n"
 	"  --restore FILE           start a new one-manager cluster from a backup\n"
 	"                           (`swarmctl cluster backup`) on an empty state\n"
 	"                           dir; other nodes join again\n"
@@ -128,6 +129,9 @@ struct swarmd_state {
 	char boot_worker_token[160], boot_manager_token[160];
 	char managers[SWARMD_MANAGERS_MAX][LIMIT_ADDR_BYTES_MAX];
 	size_t manager_count;
+	/* issue 20: the last start forced a new cluster (--force-new-cluster);
+	 * cleared by a start without the flag */
+	bool forced;
 };
 
 struct swarmd {
@@ -483,6 +487,8 @@ static int swarmd_state_load(struct swarmd *d)
 			s->raft_id = strtoull(v, NULL, 16);
 		else if (strcmp(k, "bootstrap") == 0)
 			s->bootstrap = strcmp(v, "1") == 0;
+		else if (strcmp(k, "forced_new_cluster") == 0)
+			s->forced = strcmp(v, "1") == 0;
 		else if (strcmp(k, "join_token") == 0)
 			snprintf(s->join_token, sizeof s->join_token, "%s", v);
 		else if (strcmp(k, "boot_worker_token") == 0) /* unused */
@@ -539,6 +545,7 @@ static int swarmd_state_save(struct swarmd *d)
 	snprintf(buf, sizeof buf, "%016" PRIx64, s->raft_id);
 	rv |= swarmd_state_put(d, "raft_id", buf);
 	rv |= swarmd_state_put(d, "bootstrap", s->bootstrap ? "1" : "0");
+	rv |= swarmd_state_put(d, "forced_new_cluster", s->forced ? "1" : "0");
 	rv |= swarmd_state_put(d, "join_token", s->join_token);
 	/* tokens of a cluster's first start (before issue 13): gone */
 	rv |= swarmd_state_put(d, "boot_worker_token", "");
@@ -914,6 +921,16 @@ static void swarmd_go(struct swarmd *d)
 		swarmd_stop(d, 1);
 		return;
 	}
+	if (d->opts.force_new_cluster) {
+		/* done (the manager forced it as it opened): not again */
+		d->st.forced = true;
+		if (swarmd_state_save(d)) {
+			fprintf(stderr, "swarmd: fatal: cannot record the forced new "
+					"cluster in swarmd.db\n");
+			swarmd_stop(d, SWARMD_EXIT_FATAL_IO);
+			return;
+		}
+	}
 	env_logf(uvenv_env(d->uv), ENV_LOG_INFO,
 		 "msg=\"started\" version=%s role=%s addr=%s state_dir=%s",
 		 SWARMD_VERSION,
@@ -1095,6 +1112,21 @@ int main(int argc, char **argv)
 		swarmd_die_usage("--force-new-cluster: %s holds no manager's state (it "
 				 "recovers the cluster a manager's own state holds)",
 				 d->opts.state_dir);
+	/* a flag left in a unit's options would force again at every restart,
+	 * dropping the managers that joined since: once is what it means */
+	if (d->opts.force_new_cluster && d->st.forced)
+		swarmd_die_usage(
+			"--force-new-cluster: this manager forced a new cluster at "
+			"its last start; remove the flag (start once without it "
+			"before forcing again)");
+	if (!d->opts.force_new_cluster && d->st.forced) {
+		d->st.forced = false;
+		if (swarmd_state_save(d)) {
+			fprintf(stderr, "swarmd: cannot write the state in %s\n",
+				d->opts.state_dir);
+			return 1;
+		}
+	}
 	if (d->opts.restore_file && d->st.exists)
 		swarmd_die_usage("--restore: the state dir %s is not empty",
 				 d->opts.state_dir);

@@ -194,6 +194,21 @@ wait_for 90 "dr4 joined as a manager" dr4_manager
 ctl dr3 node rm --force dr1 dr2 >"$WORK/out" 2>&1 || fail "node rm of the lost managers: $(cat "$WORK/out")"
 left=$(ctl dr3 node ls --format json | jq -r '.[].hostname' | sort | tr '\n' ' ')
 [ "$left" = "dr3 dr4 drw1 " ] || fail "nodes after the removal: $left"
+say "the flag left in place: a restart with it is refused; without it dr3 goes on"
+kill -TERM "${PID[dr3]}"
+wait "${PID[dr3]}" 2>/dev/null || true
+start_node dr3 --force-new-cluster
+set +e
+wait "${PID[dr3]}"
+rc=$?
+set -e
+[ $rc -eq 2 ] || fail "a second --force-new-cluster: exit $rc"
+tail -n 3 "$WORK/dr3.log" | grep -q "forced a new cluster at its last start" ||
+	fail "a second --force-new-cluster: $(tail -n 3 "$WORK/dr3.log")"
+start_node dr3
+both_up() { ctl dr3 node ls --format json | jq -e '[.[] | select(.role == "manager" and .status == "ready")] | length == 2' && ctl dr3 node ls --format json | jq -e '.[] | select(.leader == true)'; }
+wait_for 90 "dr3 and dr4 lead again" both_up
+ctl dr3 service update web --replicas 2 >/dev/null || fail "a write after dr3's restart"
 
 # ---------------------------------------------------------------- restore
 say "restore the first backup on a fresh state dir"
