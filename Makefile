@@ -190,6 +190,9 @@ test: deps
 	@# issue 16: Debian's docker CLI drives a cluster through the Docker
 	@# Engine API socket
 	$(Q)tests/integration/dockerapi.sh build
+	@# issue 20: backup, restore, force-new-cluster with real daemons
+	$(Q)tests/integration/dr.sh build
+	$(Q)tests/integration/state-format.sh build
 	@# a short soak: a minute of random faults, then convergence
 	$(Q)SOAK_SECONDS=60 tests/soak/soak.sh build
 	@# issue 18: the load generator's smoke run (100 agents, 1,000 tasks)
@@ -209,6 +212,8 @@ integration: deps
 	tests/integration/security.sh build
 	tests/integration/health.sh build
 	tests/integration/dockerapi.sh build
+	tests/integration/dr.sh build
+	tests/integration/state-format.sh build
 
 # The load generator's smoke run (in make test): 3 real managers, 100 real
 # agents in build/swarmload with the fake executor, a service of 1,000

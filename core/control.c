@@ -687,8 +687,14 @@ int control_node_remove(struct manager *m, uint64_t node_id, bool force, char *e
 	 * cluster, though its record says manager until the node itself
 	 * renews: never, when it is dead (SwarmKit's role manager writes the
 	 * role at once) */
+	/* ... and one the Raft configuration does not name (lost, then
+	 * force-new-cluster or a restore, issue 20) is removed as it is, as
+	 * SwarmKit's RemoveNode refuses only a member of the raft cluster */
 	if (cur->role == CS__NODE_ROLE__NODE_ROLE_MANAGER &&
-	    cur->desired_role != CS__NODE_ROLE__NODE_ROLE_WORKER)
+	    cur->desired_role != CS__NODE_ROLE__NODE_ROLE_WORKER &&
+	    (manager_member_addr(m, cur->id) ||
+	     (cur->manager_status && cur->manager_status->raft_id &&
+	      manager_member_addr(m, cur->manager_status->raft_id))))
 		return control_fail(err, err_size,
 				    "node %s is a manager: demote it before removing it",
 				    cur->hostname);
@@ -883,7 +889,12 @@ int control_node_set_role(struct manager *m, uint64_t node_id, Cs__NodeRole role
 	    cur->manager_status->raft_id) {
 		uint64_t ids[LIMIT_MANAGERS_MAX];
 		size_t voters = manager_voters(m, ids, LIMIT_MANAGERS_MAX);
-		if (voters <= 1)
+		bool member = false;
+		for (size_t i = 0; i < voters && i < LIMIT_MANAGERS_MAX; i++)
+			member = member || ids[i] == cur->manager_status->raft_id;
+		/* a manager the configuration no longer names (lost, then
+		 * force-new-cluster or a restore, issue 20) costs no quorum */
+		if (member && voters <= 1)
 			return control_fail(
 				err, err_size,
 				"node %s is the last manager: promote another "

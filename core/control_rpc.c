@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backup.h"
 #include "core/ca.h"
 #include "core/control.h"
 #include "core/errors.h"
@@ -495,6 +496,41 @@ static int rpc_network(struct rpc_call *c, const Cs__ControlRequest *req, char *
 /* rpc_exec runs req on this manager, the leader: answers c now (reads,
  * failures) or once committed (writes). Returns 0, or an error when the
  * answer could not even be deferred (see rpc_finish). */
+/* CLUSTER_BACKUP (issue 20): this manager's (the leader's) store at the
+ * index it has applied, as a backup file's bytes (core/backup.h), in one
+ * answer; a backup over one frame is refused with its size (not cut). */
+static int rpc_backup(struct rpc_call *c, char *err, size_t err_size)
+{
+	struct manager *m = c->r->m;
+	Cs__ControlResponse resp = CS__CONTROL_RESPONSE__INIT;
+	uint8_t *bk;
+	size_t len;
+	int rv = backup_encode(manager_store(m), manager_term(m), &bk, &len);
+
+	if (rv == CS_ENOENT)
+		snprintf(err, err_size,
+			 "the cluster has no record yet: nothing to back up");
+	if (rv)
+		return rv;
+	if (len > LIMIT_FRAME_BYTES_MAX - LIMIT_FRAME_BYTES_MAX / 64) {
+		snprintf(err, err_size,
+			 "the backup is %zu bytes, over what one control answer "
+			 "carries (%u): not taken",
+			 len, LIMIT_FRAME_BYTES_MAX - LIMIT_FRAME_BYTES_MAX / 64);
+		seal_wipe(bk, len);
+		free(bk);
+		return CS_ELIMIT;
+	}
+	resp.backup.data = bk;
+	resp.backup.len = len;
+	env_logf(c->r->env, ENV_LOG_INFO, "msg=\"backup taken\" index=%llu bytes=%zu",
+		 (unsigned long long)store_applied(manager_store(m)), len);
+	rv = rpc_finish(c, &resp);
+	seal_wipe(bk, len); /* it holds the CA key */
+	free(bk);
+	return rv;
+}
+
 static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 {
 	struct manager *m = c->r->m;
@@ -677,6 +713,11 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 	case CS__CONTROL_OP__CONTROL_OP_NETWORK_INSPECT:
 	case CS__CONTROL_OP__CONTROL_OP_NETWORK_LIST:
 		rv = rpc_network(c, req, err, sizeof err);
+		if (rv == 0)
+			return 0;
+		break;
+	case CS__CONTROL_OP__CONTROL_OP_CLUSTER_BACKUP:
+		rv = rpc_backup(c, err, sizeof err);
 		if (rv == 0)
 			return 0;
 		break;

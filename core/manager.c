@@ -53,6 +53,7 @@ struct manager_write {
 struct manager {
 	struct env *env;
 	const struct manager_cfg *cfg;
+	bool force_new; /* cfg->force_new_cluster, until done */
 	struct raftio rio;
 	struct raft raft;
 	struct raft_fsm fsm;
@@ -1412,6 +1413,75 @@ static int manager_bootstrap(struct manager *m)
 	return CS_ESTORAGE;
 }
 
+/* --force-new-cluster: a configuration of this manager alone, appended to
+ * its log (raftio's recover) before Raft loads it, once (m->force_new is
+ * cleared: an unlock later does not force it again). Returns 0 or
+ * CS_ESTORAGE (raftio exits the process on a failed write), CS_ENOENT (no
+ * cluster in this log: nothing to recover). */
+static int manager_force_new(struct manager *m)
+{
+	struct raft_configuration conf;
+	const char *addr = m->env->ops->self_addr(m->env);
+	int rv;
+
+	assert(m->force_new);
+	assert(addr != NULL);
+	m->force_new = false;
+	raft_configuration_init(&conf);
+	if (raft_configuration_add(&conf, m->cfg->raft_id, addr, RAFT_VOTER)) {
+		raft_configuration_close(&conf);
+		return CS_ENOMEM;
+	}
+	rv = raft_recover(&m->raft, &conf);
+	raft_configuration_close(&conf);
+	if (rv == RAFT_CANTBOOTSTRAP) {
+		env_logf(m->env, ENV_LOG_ERROR,
+			 "msg=\"force-new-cluster: this manager's log holds no "
+			 "cluster to recover\"");
+		return CS_ENOENT;
+	}
+	if (rv)
+		return CS_ESTORAGE;
+	env_logf(m->env, ENV_LOG_WARN,
+		 "msg=\"force-new-cluster: a new cluster of this manager alone, "
+		 "with the store it held; other managers must join again\"");
+	return 0;
+}
+
+/* --restore: the first configuration (the voters given) with the backup's
+ * store as a snapshot, in place of an empty bootstrap; nothing when the log
+ * is not empty (a later start). Returns 0, CS_ENOMEM, CS_ESTORAGE. */
+static int manager_restore(struct manager *m)
+{
+	const struct manager_cfg *cfg = m->cfg;
+	struct raft_configuration conf;
+	int rv = 0;
+
+	assert(cfg->voter_count > 0);
+	assert(cfg->restore_store != NULL);
+	raft_configuration_init(&conf);
+	for (size_t i = 0; i < cfg->voter_count && rv == 0; i++)
+		rv = raft_configuration_add(&conf, cfg->voters[i].raft_id,
+					    cfg->voters[i].addr, RAFT_VOTER);
+	if (rv) {
+		raft_configuration_close(&conf);
+		return CS_ENOMEM;
+	}
+	rv = raftio_restore(&m->rio, &conf, cfg->restore_index ? cfg->restore_index : 1,
+			    cfg->restore_term ? cfg->restore_term : 1, cfg->restore_store,
+			    cfg->restore_store_len);
+	raft_configuration_close(&conf);
+	if (rv == CS_EEXIST)
+		return 0; /* restored before: a restart */
+	if (rv == 0)
+		env_logf(m->env, ENV_LOG_WARN,
+			 "msg=\"restored from a backup: a new cluster of this manager "
+			 "with the backup's store; other nodes must join again\" "
+			 "index=%llu",
+			 (unsigned long long)cfg->restore_index);
+	return rv == CS_EINVAL ? CS_ESTORAGE : rv;
+}
+
 static void manager_raft_closed(struct raft *r)
 {
 	struct manager *m = r->data;
@@ -1454,7 +1524,13 @@ static int manager_run(struct manager *m)
 	struct env *env = m->env;
 	int rv;
 
-	if (cfg->voter_count && (rv = manager_bootstrap(m)) != 0)
+	if (cfg->voter_count && cfg->restore_store_len) {
+		if ((rv = manager_restore(m)) != 0)
+			return rv;
+	} else if (cfg->voter_count && (rv = manager_bootstrap(m)) != 0) {
+		return rv;
+	}
+	if (m->force_new && (rv = manager_force_new(m)) != 0)
 		return rv;
 	if (raft_start(&m->raft))
 		return CS_ESTORAGE;
@@ -1553,6 +1629,7 @@ int manager_open(struct env *env, const struct manager_cfg *cfg, struct manager 
 	assert(cfg->raft_id > 0);
 	m->env = env;
 	m->cfg = cfg;
+	m->force_new = cfg->force_new_cluster;
 	m->lctx.m = m;
 	m->join_tokens = (uint64_t)LIMIT_JOIN_BURST * 1000;
 	m->join_refill_ms = env->ops->now_ms(env);

@@ -67,6 +67,21 @@ struct manager_cfg {
 	 * with (ClusterSettings; 0: SwarmKit's 10.0.0.0/8 in /24s): swarmd
 	 * --default-addr-pool and --default-addr-pool-mask-len, validated */
 	uint32_t default_addr_pool, default_addr_pool_len, default_subnet_len;
+	/* appended (issue 20): swarmd --force-new-cluster. At this start, a
+	 * manager whose log holds a cluster forces a new Raft configuration of
+	 * itself alone (raft_recover) before Raft starts: it keeps the store,
+	 * leads alone, and other managers join again with the token. Read at
+	 * manager_open only. */
+	bool force_new_cluster;
+	/* appended (issue 20): swarmd --restore. A manager that starts a new
+	 * cluster (voters given) on an empty log seeds it with this store
+	 * (store_snapshot's encoding, borrowed; from a backup, core/backup.h)
+	 * at restore_index and restore_term instead of bootstrapping an empty
+	 * one: it leads a new cluster, of the voters given, holding that
+	 * store. On a log that is not empty, nothing is seeded (a restart). */
+	const uint8_t *restore_store;
+	size_t restore_store_len;
+	uint64_t restore_index, restore_term;
 };
 
 struct manager;

@@ -1648,9 +1648,161 @@ static int raftio_m_bootstrap(struct raft_io *io, const struct raft_configuratio
 	return 0;
 }
 
+/* Forced recovery (raft_recover; swarmd --force-new-cluster): appends conf as
+ * a RAFT_CHANGE entry after the last one stored (or the snapshot), at the
+ * current term (no lower than any entry's), durably, before libraft loads the
+ * log, and the current term one past it; libraft then takes it as the
+ * configuration (uncommitted until this node, its only voter, commits it with
+ * everything before it). Nothing is removed. Refused on an empty log (nothing to recover: bootstrap instead). */
 static int raftio_m_recover(struct raft_io *io, const struct raft_configuration *conf)
 {
-	return RAFT_IOERR; /* forced recovery: not offered */
+	struct raftio *rio = raftio_of(io);
+	struct raft_buffer buf;
+	const struct raftio_dek *k;
+	sqlite3_stmt *st = NULL;
+	uint8_t ad[RAFTIO_AD_ENTRY_BYTES], *row;
+	uint64_t term, last;
+	int rv, rc;
+
+	assert(conf != NULL);
+	if (raftio_down(rio))
+		return RAFT_IOERR;
+	if (rio->locked) {
+		env_logf(rio->env, ENV_LOG_ERROR,
+			 "msg=\"raft storage is locked: cannot recover\"");
+		return RAFT_IOERR;
+	}
+	if (raftio_batch_commit(rio))
+		return RAFT_IOERR;
+	rio->last_known = false;
+	if ((rv = raftio_meta_get(rio, "term", &term)) ||
+	    (rv = raftio_last_index(rio, &last)))
+		return rv;
+	if (last == 0)
+		return RAFT_CANTBOOTSTRAP; /* an empty log: nothing to recover */
+	if (term == 0)
+		term = 1;
+	rio->last_known = false;
+	if ((rv = raft_configuration_encode(conf, &buf)))
+		return rv;
+	raftio_scrub_conf(buf.base, buf.len);
+	if (raftio_exec(rio, "BEGIN")) {
+		raft_free(buf.base);
+		return RAFT_IOERR;
+	}
+	k = raftio_wkey(rio);
+	row = raftio_scratch(rio, buf.len + RAFTIO_ROW_EXTRA);
+	rc = SQLITE_ERROR;
+	if (k && row) {
+		raftio_ad_entry(ad, last + 1, term, RAFT_CHANGE, k->id);
+		if (raftio_seal_row(rio, k, ad, sizeof ad, buf.base, buf.len, row) == 0)
+			rc = sqlite3_prepare_v2(
+				rio->db,
+				"INSERT INTO raft_log (idx, term, type, data, key)"
+				" VALUES (?, ?, ?, ?, ?)",
+				-1, &st, NULL);
+	}
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)(last + 1));
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)term);
+		sqlite3_bind_int(st, 3, RAFT_CHANGE);
+		sqlite3_bind_blob(st, 4, row, (int)(buf.len + RAFTIO_ROW_EXTRA),
+				  SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)k->id);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+		sqlite3_finalize(st);
+	}
+	raft_free(buf.base);
+	/* the current term moves one past the entry's, the vote cleared:
+	 * libraft with pre-vote makes a lone voter leader at the term it
+	 * loads, and the term this node last knew may have had a leader */
+	if (rc != SQLITE_OK || raftio_meta_set(rio, "term", term + 1) ||
+	    raftio_meta_set(rio, "vote", 0) || raftio_exec(rio, "COMMIT")) {
+		raftio_exec(rio, "ROLLBACK");
+		raftio_break(rio, "the forced recovery");
+		return RAFT_IOERR;
+	}
+	rio->last_known = false;
+	env_logf(rio->env, ENV_LOG_WARN,
+		 "msg=\"raft: forced a new configuration\" index=%" PRIu64
+		 " term=%" PRIu64 " voters=%u",
+		 last + 1, term, conf->n);
+	return 0;
+}
+
+int raftio_restore(struct raftio *rio, const struct raft_configuration *conf,
+		   uint64_t index, uint64_t term, const uint8_t *data, size_t len)
+{
+	const struct raftio_dek *k;
+	Cs__RaftConfig *c;
+	sqlite3_stmt *st = NULL;
+	uint8_t *conf_buf = NULL, *sealed = NULL, *ad = NULL;
+	size_t conf_len, ad_len = 0;
+	uint64_t cur, last;
+	int rv = CS_ENOMEM;
+
+	assert(conf != NULL);
+	if (raftio_down(rio) || rio->locked || index == 0 || term == 0)
+		return CS_EINVAL;
+	if (raftio_batch_commit(rio))
+		return CS_ESTORAGE;
+	rio->last_known = false;
+	if (raftio_meta_get(rio, "term", &cur) || raftio_last_index(rio, &last))
+		return CS_ESTORAGE;
+	if (cur != 0 || last != 0)
+		return CS_EEXIST;
+	c = raftio_encode_conf(conf);
+	if (!c)
+		return CS_ENOMEM;
+	conf_len = cs__raft_config__get_packed_size(c);
+	conf_buf = malloc(conf_len ? conf_len : 1);
+	sealed = malloc(len + RAFTIO_ROW_EXTRA);
+	if (!conf_buf || !sealed)
+		goto out;
+	cs__raft_config__pack(c, conf_buf);
+	rv = CS_ESTORAGE;
+	if (raftio_exec(rio, "BEGIN"))
+		goto out;
+	if (!(k = raftio_wkey(rio)) ||
+	    raftio_ad_snapshot(&ad, &ad_len, index, term, index, k->id, conf_buf,
+			       conf_len) ||
+	    raftio_seal_row(rio, k, ad, ad_len, data, len, sealed) ||
+	    sqlite3_prepare_v2(rio->db,
+			       "INSERT INTO raft_snapshot (id, idx, term, conf,"
+			       " conf_idx, data, key) VALUES (1, ?, ?, ?, ?, ?, ?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto rollback;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)index);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)term);
+	sqlite3_bind_blob(st, 3, conf_buf, (int)conf_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)index);
+	sqlite3_bind_blob(st, 5, sealed, (int)(len + RAFTIO_ROW_EXTRA), SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)k->id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto rollback;
+	/* one past the snapshot's term: a lone voter under pre-vote leads at
+	 * the term it loads (as after raftio_m_recover) */
+	if (raftio_meta_set(rio, "term", term + 1) || raftio_meta_set(rio, "vote", 0) ||
+	    raftio_exec(rio, "COMMIT"))
+		goto rollback;
+	rio->last_known = false;
+	env_logf(rio->env, ENV_LOG_WARN,
+		 "msg=\"raft: log seeded from a backup\" index=%" PRIu64 " term=%" PRIu64
+		 " bytes=%zu",
+		 index, term, len);
+	rv = 0;
+	goto out;
+rollback:
+	raftio_exec(rio, "ROLLBACK");
+	raftio_break(rio, "the restore");
+	rv = CS_ESTORAGE;
+out:
+	sqlite3_finalize(st);
+	free(conf_buf);
+	free(sealed);
+	free(ad);
+	raftio_free_conf(c);
+	return rv;
 }
 
 static int raftio_m_set_term(struct raft_io *io, raft_term term)

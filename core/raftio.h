@@ -193,6 +193,17 @@ int raftio_set_autolock(struct raftio *rio, const char *unlock_key);
  * locked or down), CS_ESTORAGE (fatal, as in raftio_set_autolock). */
 int raftio_rotate_dek(struct raftio *rio);
 
+/* raftio_restore (issue 20, swarmd --restore) seeds an empty log (term 0,
+ * no entry, no snapshot) with a snapshot of data (borrowed: the store's
+ * encoding) at index and term, whose configuration is conf (borrowed), and
+ * the current term one past it, in one transaction: libraft's load then
+ * restores the FSM from it, and a lone voter leads a new cluster. Before
+ * libraft loads. Returns 0, CS_EEXIST (the log is not empty: nothing
+ * changed), CS_EINVAL (rio locked or down, index or term 0), CS_ENOMEM,
+ * CS_ESTORAGE (the write failed: fatal, as every failed durable write). */
+int raftio_restore(struct raftio *rio, const struct raft_configuration *conf,
+		   uint64_t index, uint64_t term, const uint8_t *data, size_t len);
+
 /* raftio_recv hands one decoded RaftMessage, from peer address `from`, to
  * libraft. Malformed content is counted and dropped. The message is
  * borrowed. */

@@ -38,7 +38,7 @@ static const char help_main[] =
 	"  service create|ls|inspect|update|rm|ps   services\n"
 	"  task ls|inspect                        tasks\n"
 	"  node ls|inspect|update|promote|demote|rm|ps   nodes\n"
-	"  cluster inspect|join-token|rotate-token|update    the cluster\n"
+	"  cluster inspect|join-token|rotate-token|update|backup   the cluster\n"
 	"  ca rotate                              a new root CA\n"
 	"  network create|ls|inspect|rm           networks\n"
 	"\n"
@@ -206,6 +206,7 @@ static int cluster_update(struct ctl *c, int argc, char **argv);
 static int cluster_unlock_key(struct ctl *c, int argc, char **argv);
 static int node_unlock(struct ctl *c, int argc, char **argv);
 static int ca_rotate(struct ctl *c, int argc, char **argv);
+static int cluster_backup(struct ctl *c, int argc, char **argv);
 static int network_create(struct ctl *c, int argc, char **argv);
 static int network_ls(struct ctl *c, int argc, char **argv);
 static int network_inspect(struct ctl *c, int argc, char **argv);
@@ -268,6 +269,11 @@ static const struct cmd cmds[] = {
 	 "freed (24h by default, at least 1s; 0 for the default).\n"},
 	{"cluster", "unlock-key", cluster_unlock_key, "cluster unlock-key [--rotate]",
 	 "Prints the unlock key (autolock on), or replaces it with --rotate.\n"},
+	{"cluster", "backup", cluster_backup, "cluster backup FILE",
+	 "Writes a backup of the cluster to FILE (mode 0600): the leader's whole\n"
+	 "store at one applied index, taken while it runs. It holds the cluster's\n"
+	 "root CA key in the clear: keep it like that key. `swarmd --restore FILE`\n"
+	 "starts a new one-manager cluster from it on an empty state dir.\n"},
 	{"node", "unlock", node_unlock, "node unlock [--unlock-key-file FILE]",
 	 "Unlocks this manager (locked by autolock after a restart): the key from\n"
 	 "FILE's first line, or from stdin.\n"},
@@ -1047,6 +1053,39 @@ static int cluster_unlock_key(struct ctl *c, int argc, char **argv)
 		return rv;
 	printf("%s\n", resp->unlock_key ? resp->unlock_key : "");
 	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+static int cluster_backup(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	char err[4200];
+	int rv;
+
+	if (argc != 1 || !*argv[0])
+		return usage_error(cmd_find("cluster", "backup"),
+				   "cluster backup takes one FILE");
+	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_BACKUP;
+	if ((rv = call(c, &req, &resp)))
+		return rv;
+	if (!resp->backup.len) {
+		fprintf(stderr, "swarmctl: the manager answered no backup\n");
+		cs__control_response__free_unpacked(resp, NULL);
+		return SWARMCTL_EXIT_CLUSTER;
+	}
+	rv = swarmctl_cli_write_private(argv[0], resp->backup.data, resp->backup.len, err,
+					sizeof err);
+	memset(resp->backup.data, 0, resp->backup.len); /* the CA key */
+	if (rv == 0)
+		printf("backup written to %s (%zu bytes, mode 0600: it holds the "
+		       "cluster's CA key)\n",
+		       argv[0], resp->backup.len);
+	cs__control_response__free_unpacked(resp, NULL);
+	if (rv) {
+		fprintf(stderr, "swarmctl: %s\n", err);
+		return SWARMCTL_EXIT_CLUSTER;
+	}
 	return 0;
 }
 

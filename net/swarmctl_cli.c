@@ -3,8 +3,13 @@
  * Sections: values, service flags, tables, JSON, listings. */
 #include "net/swarmctl_cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -1959,4 +1964,64 @@ void swarmctl_cli_print_cluster(FILE *out, const Cs__Cluster *c, uint64_t ca_nod
 	cli_json_kv_u64(&j, "ca_rotations", c->ca_rotations);
 	/* the join tokens are secrets: `cluster join-token` prints them */
 	swarmctl_cli_json_close(&j, '}');
+}
+
+/* ---------------------------------------------------------------- files */
+
+int swarmctl_cli_write_private(const char *path, const uint8_t *data, size_t len,
+			       char *err, size_t n)
+{
+	char tmp[4096], dir[4096];
+	size_t off = 0;
+	int fd, dfd, e;
+
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >=
+	    sizeof tmp) {
+		snprintf(err, n, "%s: path too long", path);
+		return CS_ESTORAGE;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, n, "%s: %s", tmp, strerror(errno));
+		return CS_ESTORAGE;
+	}
+	if (fchmod(fd, 0600) != 0)
+		goto fail;
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			goto fail;
+		off += (size_t)w;
+	}
+	if (fsync(fd) != 0)
+		goto fail;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto fail;
+	snprintf(dir, sizeof dir, "%s", path);
+	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		if (fsync(dfd) != 0) {
+			e = errno;
+			close(dfd);
+			snprintf(err, n, "%s: fsync of its directory: %s", path,
+				 strerror(e));
+			return CS_ESTORAGE;
+		}
+		close(dfd);
+	}
+	return 0;
+fail:
+	e = errno ? errno : EIO;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	snprintf(err, n, "%s: %s", path, strerror(e));
+	return CS_ESTORAGE;
 }

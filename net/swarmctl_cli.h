@@ -223,4 +223,12 @@ const char *swarmctl_cli_node_state(Cs__NodeState s);
 const char *swarmctl_cli_availability(Cs__NodeAvailability a);
 const char *swarmctl_cli_role(Cs__NodeRole r);
 
+/* swarmctl_cli_write_private writes len bytes of data (borrowed) to path as a
+ * file of mode 0600 whatever the umask, whole or not at all: a temporary file
+ * beside it, fsynced, renamed over path, the directory fsynced (a backup:
+ * it holds the cluster's CA key). Returns 0, or CS_ESTORAGE with err filled
+ * (the path and the system's words); then path is as it was. */
+int swarmctl_cli_write_private(const char *path, const uint8_t *data, size_t len,
+			       char *err, size_t n);
+
 #endif

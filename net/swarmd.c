@@ -24,10 +24,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "core/backup.h"
 #include "core/control_rpc.h"
 #include "core/errors.h"
 #include "core/limits.h"
@@ -85,6 +88,14 @@ static const char swarmd_usage[] =
 	"                           --subnet get theirs (default 10.0.0.0/8)\n"
 	"  --default-addr-pool-mask-len N  creating a cluster: their prefix\n"
 	"                           length, 16..30 (default 24)\n"
+	"  --force-new-cluster      disaster recovery, on a manager whose cluster\n"
+	"                           lost its quorum for good: start a new cluster\n"
+	"                           of this manager alone, keeping its store;\n"
+	"                           other managers join again (fresh state dirs);\n"
+	"                           once: refused again until a start without it\n"
+	"  --restore FILE           start a new one-manager cluster from a backup\n"
+	"                           (`swarmctl cluster backup`) on an empty state\n"
+	"                           dir; other nodes join again\n"
 	"  --help, --version\n"
 	"\n"
 	"Logs are logfmt lines on stderr. SIGTERM or SIGINT stops the daemon;\n"
@@ -108,6 +119,9 @@ struct swarmd_opts {
 	enum env_log_level log_level;
 	/* issue 15: the cluster's default address pool (0: the default) */
 	uint32_t addr_pool, addr_pool_len, addr_pool_mask_len;
+	/* issue 20: disaster recovery */
+	bool force_new_cluster;
+	const char *restore_file;
 };
 
 /* What the state directory remembers between starts. */
@@ -121,6 +135,9 @@ struct swarmd_state {
 	char boot_worker_token[160], boot_manager_token[160];
 	char managers[SWARMD_MANAGERS_MAX][LIMIT_ADDR_BYTES_MAX];
 	size_t manager_count;
+	/* issue 20: the last start forced a new cluster (--force-new-cluster);
+	 * cleared by a start without the flag */
+	bool forced;
 };
 
 struct swarmd {
@@ -159,6 +176,7 @@ struct swarmd {
 	Cs__Label *engine_labels;
 	Cs__Label **engine_label_ptrs;
 	size_t engine_label_alloc; /* entries of engine_labels */
+	struct backup restore;	   /* --restore: the backup read (cfg borrows it) */
 };
 
 __attribute__((format(printf, 1, 2))) static void swarmd_die_usage(const char *fmt, ...)
@@ -284,7 +302,12 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 		SWARMD_FLAG("--unlock-key-file", unlock_key_file)
 		SWARMD_FLAG("--hostname", hostname)
 		SWARMD_FLAG("--docker-socket", docker_socket)
+		SWARMD_FLAG("--restore", restore_file)
 #undef SWARMD_FLAG
+		if (strcmp(a, "--force-new-cluster") == 0) {
+			o->force_new_cluster = true;
+			continue;
+		}
 		if (strcmp(a, "--cpus") == 0) {
 			char *end;
 			double c;
@@ -362,6 +385,11 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 		swarmd_die_usage("--default-addr-pool /%u is smaller than the default "
 				 "/%u subnets: give --default-addr-pool-mask-len",
 				 o->addr_pool_len, LIMIT_NET_SUBNET_LEN);
+	if (o->restore_file && (o->join_addr || o->join_token || o->join_token_file))
+		swarmd_die_usage("--restore starts a new cluster: not with --join-addr "
+				 "or a join token");
+	if (o->restore_file && o->force_new_cluster)
+		swarmd_die_usage("--restore and --force-new-cluster: one or the other");
 	/* the token: a file or the environment keep it out of `ps` */
 	if (o->join_token && o->join_token_file)
 		swarmd_die_usage("--join-token and --join-token-file: one or the other");
@@ -467,6 +495,8 @@ static int swarmd_state_load(struct swarmd *d)
 			s->raft_id = strtoull(v, NULL, 16);
 		else if (strcmp(k, "bootstrap") == 0)
 			s->bootstrap = strcmp(v, "1") == 0;
+		else if (strcmp(k, "forced_new_cluster") == 0)
+			s->forced = strcmp(v, "1") == 0;
 		else if (strcmp(k, "join_token") == 0)
 			snprintf(s->join_token, sizeof s->join_token, "%s", v);
 		else if (strcmp(k, "boot_worker_token") == 0) /* unused */
@@ -523,6 +553,7 @@ static int swarmd_state_save(struct swarmd *d)
 	snprintf(buf, sizeof buf, "%016" PRIx64, s->raft_id);
 	rv |= swarmd_state_put(d, "raft_id", buf);
 	rv |= swarmd_state_put(d, "bootstrap", s->bootstrap ? "1" : "0");
+	rv |= swarmd_state_put(d, "forced_new_cluster", s->forced ? "1" : "0");
 	rv |= swarmd_state_put(d, "join_token", s->join_token);
 	/* tokens of a cluster's first start (before issue 13): gone */
 	rv |= swarmd_state_put(d, "boot_worker_token", "");
@@ -793,6 +824,19 @@ static int swarmd_start_node(struct swarmd *d)
 				return CS_ESTORAGE;
 		}
 	}
+	/* a state dir from before certificates (issue 20: upgraded on start):
+	 * the cluster's first manager kept its own manager token, of the old
+	 * form, as a join token it never needs (it bootstraps; its
+	 * certificate comes from its own CA): the agent refused it and the
+	 * daemon exited 1 */
+	if (s->bootstrap && s->join_token[0]) {
+		memset(s->join_token, 0, sizeof s->join_token);
+		if (swarmd_state_save(d))
+			return CS_ESTORAGE;
+		env_logf(env, ENV_LOG_INFO,
+			 "msg=\"state upgraded: the first manager's join token of an "
+			 "earlier format is forgotten\"");
+	}
 	d->ncfg.agent.desc = &d->desc;
 	/* no overlay data plane yet (issue 17): a task on a network is
 	 * REJECTED with the reason rather than run without it */
@@ -804,6 +848,20 @@ static int swarmd_start_node(struct swarmd *d)
 		d->mcfg.refused_data = d;
 		d->mcfg.unlock_key =
 			d->opts.unlock_key_buf[0] ? d->opts.unlock_key_buf : NULL;
+		d->mcfg.force_new_cluster = d->opts.force_new_cluster;
+		if (s->bootstrap && d->opts.restore_file) {
+			/* a new cluster holding the backup's store; this
+			 * manager's certificate from the backup's CA */
+			d->mcfg.restore_store = d->restore.store;
+			d->mcfg.restore_store_len = d->restore.store_len;
+			d->mcfg.restore_index = d->restore.index;
+			d->mcfg.restore_term = d->restore.term;
+			d->mcfg.ca_cert = (struct env_blob){d->restore.ca_cert,
+							    d->restore.ca_cert_len};
+			d->mcfg.ca_key = (struct env_blob){d->restore.ca_key,
+							   d->restore.ca_key_len};
+			d->mcfg.cluster_id = d->restore.cluster_id;
+		}
 		if (s->bootstrap) {
 			d->self_peer.raft_id = s->raft_id;
 			d->self_peer.addr = uvenv_addr(d->uv);
@@ -899,6 +957,16 @@ static void swarmd_go(struct swarmd *d)
 		swarmd_stop(d, 1);
 		return;
 	}
+	if (d->opts.force_new_cluster) {
+		/* done (the manager forced it as it opened): not again */
+		d->st.forced = true;
+		if (swarmd_state_save(d)) {
+			fprintf(stderr, "swarmd: fatal: cannot record the forced new "
+					"cluster in swarmd.db\n");
+			swarmd_stop(d, SWARMD_EXIT_FATAL_IO);
+			return;
+		}
+	}
 	env_logf(uvenv_env(d->uv), ENV_LOG_INFO,
 		 "msg=\"started\" version=%s role=%s addr=%s state_dir=%s",
 		 SWARMD_VERSION,
@@ -924,6 +992,93 @@ static void swarmd_on_info(void *data, int status, const char *message,
 	swarmd_go(d);
 }
 
+/* ---------------------------------------------------------------- recovery */
+
+/* Removes the one-shot flags (--force-new-cluster, --restore FILE) from
+ * argv, so that the exec of a later role change does not do them again. */
+static void swarmd_argv_forget_once(char **argv)
+{
+	size_t out = 1;
+
+	for (size_t i = 1; argv[i]; i++) {
+		if (strcmp(argv[i], "--force-new-cluster") == 0)
+			continue;
+		if (strcmp(argv[i], "--restore") == 0 && argv[i + 1]) {
+			i++;
+			continue;
+		}
+		argv[out++] = argv[i];
+	}
+	argv[out] = NULL;
+}
+
+/* Whether dir is missing or empty (what --restore needs). */
+static bool swarmd_dir_is_empty(const char *dir)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *e;
+	bool empty = true;
+
+	if (!dh)
+		return errno == ENOENT;
+	while ((e = readdir(dh)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			empty = false;
+	closedir(dh);
+	return empty;
+}
+
+/* --restore FILE: reads and checks the backup into d->restore before
+ * anything is made. Exits 2 (the state dir is not empty) or 1 (the file
+ * cannot be read, or is no backup this build restores), saying why. */
+static void swarmd_restore_read(struct swarmd *d)
+{
+	const char *path = d->opts.restore_file;
+	char why[BACKUP_WHY_BYTES];
+	struct stat stt;
+	uint8_t *buf;
+	size_t got = 0;
+	FILE *f;
+	int rv;
+
+	if (!swarmd_dir_is_empty(d->opts.state_dir))
+		swarmd_die_usage("--restore: the state dir %s is not empty (a restore "
+				 "starts a new cluster on an empty one)",
+				 d->opts.state_dir);
+	f = fopen(path, "rb");
+	if (!f || fstat(fileno(f), &stt) != 0) {
+		fprintf(stderr, "swarmd: --restore %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	if (!S_ISREG(stt.st_mode) || stt.st_size <= 0 ||
+	    (uint64_t)stt.st_size > LIMIT_RAFT_SNAPSHOT_BYTES_MAX) {
+		fprintf(stderr,
+			"swarmd: --restore %s: not a cswarm backup (%s of %lld bytes)\n",
+			path, S_ISREG(stt.st_mode) ? "a file" : "not a file",
+			(long long)stt.st_size);
+		exit(1);
+	}
+	if (stt.st_mode & 077)
+		fprintf(stderr,
+			"swarmd: warning: --restore %s: mode %03o: others may read "
+			"it, and it holds the cluster's CA key\n",
+			path, (unsigned)(stt.st_mode & 0777));
+	buf = malloc((size_t)stt.st_size);
+	if (!buf) {
+		fputs("swarmd: out of memory\n", stderr);
+		exit(1);
+	}
+	got = fread(buf, 1, (size_t)stt.st_size, f);
+	fclose(f);
+	rv = backup_decode(buf, got, &d->restore, why, sizeof why);
+	memset(buf, 0, got); /* the CA key */
+	free(buf);
+	if (rv) {
+		fprintf(stderr, "swarmd: --restore %s: %s\n", path, why);
+		exit(1);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct swarmd *d = calloc(1, sizeof *d);
@@ -941,6 +1096,8 @@ int main(int argc, char **argv)
 	umask(077);
 	swarmd_parse(argc, argv, &d->opts);
 	d->argv = argv;
+	if (d->opts.restore_file)
+		swarmd_restore_read(d);
 	signal(SIGPIPE, SIG_IGN);
 	if (d->opts.hostname)
 		snprintf(d->hostname, sizeof d->hostname, "%s", d->opts.hostname);
@@ -986,6 +1143,29 @@ int main(int argc, char **argv)
 		swarmd_die_usage("--join-addr and a join token go together on a node's "
 				 "first start (--join-token-file, SWARMD_JOIN_TOKEN or "
 				 "--join-token)");
+	if (d->opts.force_new_cluster &&
+	    (!d->st.exists || d->st.role != CS__NODE_ROLE__NODE_ROLE_MANAGER))
+		swarmd_die_usage("--force-new-cluster: %s holds no manager's state (it "
+				 "recovers the cluster a manager's own state holds)",
+				 d->opts.state_dir);
+	/* a flag left in a unit's options would force again at every restart,
+	 * dropping the managers that joined since: once is what it means */
+	if (d->opts.force_new_cluster && d->st.forced)
+		swarmd_die_usage(
+			"--force-new-cluster: this manager forced a new cluster at "
+			"its last start; remove the flag (start once without it "
+			"before forcing again)");
+	if (!d->opts.force_new_cluster && d->st.forced) {
+		d->st.forced = false;
+		if (swarmd_state_save(d)) {
+			fprintf(stderr, "swarmd: cannot write the state in %s\n",
+				d->opts.state_dir);
+			return 1;
+		}
+	}
+	if (d->opts.restore_file && d->st.exists)
+		swarmd_die_usage("--restore: the state dir %s is not empty",
+				 d->opts.state_dir);
 	if (!d->st.exists && swarmd_first_start(d))
 		return 1;
 	if (d->st.exists && (d->opts.join_addr || d->opts.join_token))
@@ -1063,6 +1243,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "swarmd: warning: event loop closed with handles open\n");
 	if (d->reexec) {
 		fflush(NULL);
+		swarmd_argv_forget_once(d->argv);
 		execv("/proc/self/exe", d->argv);
 		fprintf(stderr, "swarmd: cannot restart itself: %s\n", strerror(errno));
 		return 1;
@@ -1074,6 +1255,7 @@ int main(int argc, char **argv)
 	}
 	free(d->engine_labels);
 	free(d->engine_label_ptrs);
+	backup_free(&d->restore);
 	free(d);
 	return rv;
 }

@@ -2866,11 +2866,23 @@ static int uvenv_state_check(const char *dir, bool *fresh, char *err, size_t err
 			if (!isprint((unsigned char)got[i]))
 				got[i] = got[i] == '\n' && i + 1 == n ? '\0' : '?';
 		}
+		/* issue 20: say which way it differs (no older format exists
+		 * yet: format 1 is the first, so none is upgraded) */
+		unsigned have = 0, mine = 0;
+		char tail = 0;
+		const char *which = "not a cswarm state format";
+		sscanf(UVENV_STATE_VERSION, "cswarm-state %u", &mine);
+		if (sscanf(got, "cswarm-state %u%c", &have, &tail) >= 1 && have > mine)
+			which = "a newer state format: run the swarmd that wrote it, "
+				"or a later one";
+		else if (have > 0 && have < mine)
+			which = "an older state format, which this build does not "
+				"upgrade";
 		uvenv_errf(err, err_size,
 			   "state dir %s was written by an incompatible version: VERSION "
-			   "says \"%s\", this build reads \"%.*s\"",
+			   "says \"%s\", this build reads \"%.*s\" (%s)",
 			   dir, got, (int)strlen(UVENV_STATE_VERSION) - 1,
-			   UVENV_STATE_VERSION);
+			   UVENV_STATE_VERSION, which);
 		return CS_EVERSION;
 	}
 	return 0;

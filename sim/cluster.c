@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backup.h"
 #include "core/errors.h"
 #include "core/grow.h"
 #include "core/hash.h"
@@ -294,6 +295,60 @@ struct manager *simcluster_manager(const struct simcluster *c, uint32_t node)
 	if (!state || !c->node_programs)
 		return state;
 	return node_manager(state);
+}
+
+int simcluster_restore_cfg(struct simcluster *c, uint32_t number, const struct backup *b)
+{
+	struct simcluster_mgr *mg;
+
+	assert(number > 1);
+	assert(b != NULL);
+	if (number <= c->mgr_count && c->mgrs[number - 1])
+		return CS_EEXIST;
+	/* a joiner's config (it has room for one address), made a lone voter */
+	if (!simcluster_manager_cfg(c, number, 0))
+		return CS_ENOMEM;
+	mg = c->mgrs[number - 1];
+	assert(mg->voter_addrs != NULL);
+	mg->voters = calloc(1, sizeof *mg->voters);
+	if (!mg->voters)
+		return CS_ENOMEM;
+	snprintf(mg->voter_addrs[0], sizeof mg->voter_addrs[0], "m%" PRIu32, number);
+	mg->voters[0].raft_id = number;
+	mg->voters[0].addr = mg->voter_addrs[0];
+	mg->cfg.voters = mg->voters;
+	mg->cfg.voter_count = 1;
+	mg->cfg.join_addrs = NULL;
+	mg->cfg.join_count = 0;
+	mg->cfg.ca_cert = (struct env_blob){b->ca_cert, b->ca_cert_len};
+	mg->cfg.ca_key = (struct env_blob){b->ca_key, b->ca_key_len};
+	mg->cfg.cluster_id = b->cluster_id;
+	mg->cfg.restore_store = b->store;
+	mg->cfg.restore_store_len = b->store_len;
+	mg->cfg.restore_index = b->index;
+	mg->cfg.restore_term = b->term;
+	return 0;
+}
+
+void simcluster_new_history(struct simcluster *c, uint64_t index, uint64_t term)
+{
+	for (size_t t = (size_t)term + 1; t < c->term_cap; t++)
+		c->term_leader[t] = 0;
+	for (size_t i = (size_t)index + 1; i < c->applied_cap && i < c->applied_by_cap;
+	     i++) {
+		c->applied_hash[i] = 0;
+		c->applied_by[i] = 0;
+	}
+}
+
+int simcluster_force_new_cluster(struct simcluster *c, uint32_t node, bool on)
+{
+	uint32_t number = simcluster_number(c, node);
+
+	if (number == 0 || number > c->mgr_count || !c->mgrs[number - 1])
+		return CS_ENOENT;
+	c->mgrs[number - 1]->cfg.force_new_cluster = on;
+	return 0;
 }
 
 void simcluster_node_programs(struct simcluster *c, bool on)

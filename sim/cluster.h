@@ -84,6 +84,28 @@ bool simcluster_refused(const struct simcluster *c, const char *hostname);
  * as, up or down, or 0 for a worker. */
 uint32_t simcluster_number(const struct simcluster *c, uint32_t node);
 
+/* simcluster_force_new_cluster (issue 20) sets whether the manager the
+ * node runs starts with force_new_cluster (swarmd --force-new-cluster) the
+ * next time its program starts: the runner sets it around one start.
+ * Returns 0, or CS_ENOENT when the node runs no manager. */
+int simcluster_force_new_cluster(struct simcluster *c, uint32_t node, bool on);
+
+struct backup;
+
+/* simcluster_restore_cfg (issue 20, `node add manager from-backup`) makes
+ * the config of manager number `number` (> 1, none made yet): a new machine
+ * that starts a new cluster of itself alone from backup b (borrowed: must
+ * outlive the cluster), as swarmd --restore, its certificate from the
+ * backup's CA. simcluster_node_cfg then returns it for that number.
+ * Returns 0, CS_EEXIST (that manager has a config), CS_ENOMEM. */
+int simcluster_restore_cfg(struct simcluster *c, uint32_t number, const struct backup *b);
+
+/* simcluster_new_history (issue 20): a restore starts a new cluster at the
+ * backup's index and term: invariants 1 and 2 forget the leaders of later
+ * terms and the entries applied after that index by the cluster that is
+ * gone. */
+void simcluster_new_history(struct simcluster *c, uint64_t index, uint64_t term);
+
 /* simcluster_node_programs says that nodes run node_program (agent and
  * manager), not manager_program alone. */
 void simcluster_node_programs(struct simcluster *c, bool on);

@@ -1475,6 +1475,15 @@ bool clops_check(struct clops *o, struct manager *leader, char *msg, size_t size
 	return true;
 }
 
+void clops_forget_after(struct clops *o, uint64_t index)
+{
+	for (size_t i = 0; i < o->ack_count; i++)
+		if (o->acks[i].index > index)
+			o->acks[i].removed = true;
+	o->checked_index = 0;
+	o->checked_leader = 0;
+}
+
 /* ---------------------------------------------------------------- networks (issue 15) */
 
 int clops_network(struct clops *o, struct manager *m, const struct scn_cmd *cmd,

@@ -45,6 +45,11 @@ void clops_image(struct clops *o, const struct scn_image *img);
 int clops_cond(struct clops *o, struct manager *leader, const struct scn_cond *cond,
 	       char *got, size_t got_size);
 
+/* clops_forget_after (issue 20): a restore from a backup at index loses
+ * what was acknowledged after it; invariant 5 stops expecting those
+ * services. */
+void clops_forget_after(struct clops *o, uint64_t index);
+
 /* clops_check checks invariants 3 (containers), 4 (placements), 5
  * (acknowledged services) and 6 (no container runs for a task its agent
  * reported terminal, once its node has been healthy for 30 s) now. Returns

@@ -12,6 +12,7 @@
 
 #include "core/allocator.h"
 #include "core/api.pb-c.h"
+#include "core/backup.h"
 #include "core/ca.h"
 #include "core/control.h"
 #include "core/errors.h"
@@ -60,6 +61,16 @@ struct runner {
 	 * as the run: a node's config points at it) */
 	char **tokens;
 	size_t token_count;
+	/* `kill NODE disk` (issue 20): by node index, the machines gone for
+	 * good with their disks; they never start again */
+	bool *gone;
+	size_t gone_cap;
+	/* `backup` (issue 20): every backup taken, the last one restored by
+	 * `node add manager from-backup` (configs borrow them: freed at the
+	 * end of the run) */
+	struct backup **backups;
+	size_t backup_count;
+	uint32_t restored_number; /* the restored manager's (0: none) */
 };
 
 uint64_t runner_seed(const struct scn_script *script, bool has_flag, uint64_t flag_seed)
@@ -702,6 +713,76 @@ static void runner_current_token(struct runner *r, struct node_cfg *cfg, bool ma
 	cfg->agent.join_token = t[r->token_count++];
 }
 
+/* backup (issue 20): the leader's store at its applied index, as the
+ * control API's CLUSTER_BACKUP makes it, read back as swarmd --restore
+ * would; kept for `node add manager from-backup`. */
+static int runner_backup(struct runner *r, const struct scn_cmd *cmd)
+{
+	int64_t leader = simcluster_leader(r->cluster);
+	struct manager *m =
+		leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader) : NULL;
+	char why[BACKUP_WHY_BYTES];
+	struct backup *b, **v;
+	uint8_t *buf;
+	size_t len;
+	int rv;
+
+	if (!r->real_managers)
+		return runner_not_built(r, cmd, "backup needs the cluster's programs");
+	if (!m || !manager_serves(m))
+		return runner_fail(r, cmd, "no leader serves: no backup");
+	rv = backup_encode(manager_store(m), manager_term(m), &buf, &len);
+	if (rv)
+		return runner_fail(r, cmd, "backup refused: %s", cs_strerror(rv));
+	b = calloc(1, sizeof *b);
+	v = realloc(r->backups, (r->backup_count + 1) * sizeof *v);
+	if (v)
+		r->backups = v;
+	if (!b || !v) {
+		free(b);
+		free(buf);
+		return runner_fail(r, cmd, "out of memory");
+	}
+	rv = backup_decode(buf, len, b, why, sizeof why);
+	free(buf);
+	if (rv) {
+		free(b);
+		return runner_fail(r, cmd, "the backup does not read back: %s", why);
+	}
+	r->backups[r->backup_count++] = b;
+	return 0;
+}
+
+/* node add manager from-backup: every manager must be down (a restore
+ * starts a new cluster; two would share the cluster's id); the new
+ * manager's config restores the last backup, and the invariants' history
+ * starts again at the backup. */
+static int runner_from_backup(struct runner *r, const struct scn_cmd *cmd,
+			      uint32_t number)
+{
+	const struct backup *b;
+
+	if (!r->real_managers)
+		return runner_not_built(r, cmd, "a restore needs the cluster's programs");
+	if (r->backup_count == 0)
+		return runner_fail(r, cmd, "no backup was taken");
+	for (size_t i = 0; i < world_node_count(r->w); i++)
+		if (simcluster_number(r->cluster, (uint32_t)i) &&
+		    world_node_is_up(r->w, (uint32_t)i))
+			return runner_fail(r, cmd,
+					   "%s still runs: a restore starts a new "
+					   "cluster once the old one is gone",
+					   world_node_name(r->w, (uint32_t)i));
+	b = r->backups[r->backup_count - 1];
+	if (simcluster_restore_cfg(r->cluster, number, b))
+		return runner_fail(r, cmd, "out of memory");
+	simcluster_new_history(r->cluster, b->index, b->term);
+	clops_forget_after(r->ops, b->index);
+	/* nodes added from now on ask m1..mN: the new manager among them */
+	r->restored_number = number;
+	return 0;
+}
+
 static int runner_add_node(struct runner *r, const struct scn_cmd *cmd,
 			   struct scn_node ref)
 {
@@ -722,16 +803,23 @@ static int runner_add_node(struct runner *r, const struct scn_cmd *cmd,
 	} else if (r->real_managers) {
 		/* every node runs an agent; the cluster's first managers
 		 * bootstrap together, later ones join */
+		bool restore = cmd->kind == SCN_NODE_ADD && cmd->u.node.from_backup;
 		prog = &node_program;
 		if (cmd->kind == SCN_NODE_ADD && cmd->u.node.desc &&
 		    simcluster_describe(r->cluster, name, cmd->u.node.desc))
 			return runner_fail(r, cmd, "out of memory");
+		if (restore && runner_from_backup(r, cmd, ref.number))
+			return -1;
+		/* a restored manager's agent asks m1..mN, itself among them,
+		 * and so do nodes added after it */
 		cfg = simcluster_node_cfg(r->cluster, name, manager ? ref.number : 0,
 					  manager && ref.number <= r->initial_managers
 						  ? r->initial_managers
 						  : 0,
-					  r->initial_managers, r->default_millicpus,
-					  r->default_memory_bytes);
+					  restore	       ? ref.number
+					  : r->restored_number ? r->restored_number
+							       : r->initial_managers,
+					  r->default_millicpus, r->default_memory_bytes);
 		if (!cfg)
 			return runner_fail(r, cmd, "out of memory");
 	}
@@ -1183,6 +1271,23 @@ static int runner_link(struct runner *r, const struct scn_cmd *cmd)
 
 /* ---------------------------------------------------------------- commands */
 
+/* Records that node's machine and disk are gone for good (`kill NODE
+ * disk`). Returns 0 or CS_ENOMEM. */
+static int runner_mark_gone(struct runner *r, uint32_t node)
+{
+	if (node >= r->gone_cap) {
+		size_t cap = (size_t)node + 16;
+		bool *g = realloc(r->gone, cap * sizeof *g);
+		if (!g)
+			return CS_ENOMEM;
+		memset(g + r->gone_cap, 0, (cap - r->gone_cap) * sizeof *g);
+		r->gone = g;
+		r->gone_cap = cap;
+	}
+	r->gone[node] = true;
+	return 0;
+}
+
 static int runner_kill(struct runner *r, const struct scn_cmd *cmd)
 {
 	uint32_t index;
@@ -1190,6 +1295,8 @@ static int runner_kill(struct runner *r, const struct scn_cmd *cmd)
 
 	if (runner_node(r, cmd, cmd->u.node.node, &index))
 		return -1;
+	if (cmd->u.node.disk_lost && runner_mark_gone(r, index))
+		return runner_fail(r, cmd, "out of memory");
 	rv = world_node_kill(r->w, index, !cmd->u.node.process_only, false);
 	if (rv == CS_ENOENT && !cmd->u.node.process_only) {
 		/* its daemon was already dead: now the machine goes too */
@@ -1212,9 +1319,28 @@ static int runner_restart(struct runner *r, const struct scn_cmd *cmd)
 	/* A node that is running is left as it is: after `kill leader` a
 	 * scenario cannot name the dead one, so `restart m1 ... mN` must be
 	 * harmless for the others. */
+	if (world_node_is_up(r->w, index) && cmd->u.node.force_new_cluster)
+		return runner_fail(r, cmd,
+				   "%s is running: force-new-cluster is a start (stop it "
+				   "first: kill %s process)",
+				   world_node_name(r->w, index),
+				   world_node_name(r->w, index));
 	if (world_node_is_up(r->w, index))
 		return 0;
-	rv = world_node_start(r->w, index);
+	if (index < r->gone_cap && r->gone[index])
+		return runner_fail(r, cmd, "%s is gone with its disk (kill %s disk)",
+				   world_node_name(r->w, index),
+				   world_node_name(r->w, index));
+	if (cmd->u.node.force_new_cluster) {
+		if (!r->real_managers ||
+		    simcluster_force_new_cluster(r->cluster, index, true))
+			return runner_fail(r, cmd, "%s runs no manager",
+					   world_node_name(r->w, index));
+		rv = world_node_start(r->w, index);
+		simcluster_force_new_cluster(r->cluster, index, false);
+	} else {
+		rv = world_node_start(r->w, index);
+	}
 	if (rv)
 		return runner_fail(r, cmd, "%s failed to start: %s",
 				   world_node_name(r->w, index), cs_strerror(rv));
@@ -1608,6 +1734,7 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_DISK: return runner_disk(r, cmd);
 	case SCN_CERT: return runner_cert(r, cmd);
 	case SCN_CA_ROTATE: return runner_ca_rotate(r, cmd);
+	case SCN_BACKUP: return runner_backup(r, cmd);
 	case SCN_FORGE:
 		if (!r->real_managers)
 			return runner_not_built(r, cmd,
@@ -1700,6 +1827,12 @@ int runner_run(const struct scn_script *script, uint64_t seed,
 	clops_free(r.ops);
 	simcluster_free(r.cluster);
 	free(r.refused);
+	free(r.gone);
+	for (size_t i = 0; i < r.backup_count; i++) {
+		backup_free(r.backups[i]);
+		free(r.backups[i]);
+	}
+	free(r.backups);
 	free(r.seen);
 	for (size_t i = 0; i < r.token_count; i++)
 		free(r.tokens[i]);

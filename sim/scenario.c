@@ -326,8 +326,9 @@ static const char *const scn_cmd_names[] = {
 	[SCN_CA_ROTATE] = "ca rotate",
 	[SCN_NETWORK_CREATE] = "network create",
 	[SCN_NETWORK_RM] = "network rm",
+	[SCN_BACKUP] = "backup",
 };
-_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_NETWORK_RM + 1,
+_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_BACKUP + 1,
 	       "a name for every command");
 
 static const char *const scn_state_names[] = {
@@ -2298,7 +2299,13 @@ static int scn_parse_node(struct scn_parser *p, struct scn_cmd *cmd)
 					  scn_tok_is(p->toks[2], "manager")))
 			return scn_expected(p, 0, 2, "worker or manager");
 		manager = scn_tok_is(p->toks[2], "manager");
-		if (p->tok_count >= 4 && scn_tok_has_prefix(p->toks[3], "token=")) {
+		if (manager && p->tok_count >= 4 &&
+		    scn_tok_is(p->toks[3], "from-backup")) {
+			/* issue 20: a new machine restores the last backup */
+			cmd->u.node.from_backup = true;
+			tok_end = 4;
+		} else if (p->tok_count >= 4 &&
+			   scn_tok_has_prefix(p->toks[3], "token=")) {
 			if (scn_tok_is(p->toks[3], "token=initial"))
 				cmd->u.node.initial_token = true;
 			else if (!scn_tok_is(p->toks[3], "token=current"))
@@ -2361,7 +2368,7 @@ static int scn_parse_node(struct scn_parser *p, struct scn_cmd *cmd)
 	return scn_end(p, 4);
 }
 
-/* kill NODE [process] */
+/* kill NODE [process|disk] */
 static int scn_parse_kill(struct scn_parser *p, struct scn_cmd *cmd)
 {
 	int rv;
@@ -2371,21 +2378,32 @@ static int scn_parse_kill(struct scn_parser *p, struct scn_cmd *cmd)
 	if (rv)
 		return rv;
 	if (p->tok_count > 2) {
-		if (!scn_tok_is(p->toks[2], "process"))
-			return scn_expected(p, 0, 2, "'process' or end of line");
-		cmd->u.node.process_only = true;
+		if (scn_tok_is(p->toks[2], "process"))
+			cmd->u.node.process_only = true;
+		else if (scn_tok_is(p->toks[2], "disk"))
+			cmd->u.node.disk_lost = true;
+		else
+			return scn_expected(p, 0, 2, "'process', 'disk' or end of line");
 	}
 	return scn_end(p, 3);
 }
 
-/* restart NODE */
+/* restart NODE [force-new-cluster] */
 static int scn_parse_restart(struct scn_parser *p, struct scn_cmd *cmd)
 {
 	int rv;
 
 	cmd->kind = SCN_RESTART;
 	rv = scn_node_at(p, 0, 1, SCN_WHAT_NODE, true, &cmd->u.node.node);
-	return rv ? rv : scn_end(p, 2);
+	if (rv)
+		return rv;
+	if (p->tok_count > 2) {
+		if (!scn_tok_is(p->toks[2], "force-new-cluster"))
+			return scn_expected(p, 0, 2,
+					    "'force-new-cluster' or end of line");
+		cmd->u.node.force_new_cluster = true;
+	}
+	return scn_end(p, 3);
 }
 
 /* heal */
@@ -2931,6 +2949,13 @@ static int scn_parse_refuse(struct scn_parser *p, struct scn_cmd *cmd)
 	return rv;
 }
 
+/* backup (issue 20) */
+static int scn_parse_backup(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	cmd->kind = SCN_BACKUP;
+	return scn_end(p, 1);
+}
+
 static const struct scn_verb scn_verbs[] = {
 	{"cluster", scn_parse_cluster, true},
 	{"seed", scn_parse_seed, true},
@@ -2955,6 +2980,7 @@ static const struct scn_verb scn_verbs[] = {
 	{"ca", scn_parse_ca, false},
 	{"network", scn_parse_network, false},
 	{"refuse", scn_parse_refuse, false},
+	{"backup", scn_parse_backup, false},
 };
 
 static void scn_cmd_free(struct scn_cmd *cmd)

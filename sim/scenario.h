@@ -46,6 +46,7 @@ enum scn_cmd_kind {
 	/* issue 15: network create NAME [subnet=CIDR] [driver=D], network rm NAME */
 	SCN_NETWORK_CREATE,
 	SCN_NETWORK_RM,
+	SCN_BACKUP, /* addition: backup (issue 20): the leader's, kept by the run */
 };
 
 /* A node reference: a concrete node, or "leader" (resolved when run). A
@@ -457,9 +458,12 @@ struct scn_cmd {
 					     * bytes with node.node; node.added
 					     * says the same and is the one to read) */
 		struct {
-			struct scn_node node; /* NODE_RM..NODE_DEMOTE, KILL, RESTART */
-			bool process_only;    /* KILL NODE process */
-			char *label_key;      /* NODE_LABEL */
+			struct scn_node node;	/* NODE_RM..NODE_DEMOTE, KILL, RESTART */
+			bool process_only;	/* KILL NODE process */
+			bool disk_lost;		/* KILL NODE disk (issue 20) */
+			bool force_new_cluster; /* RESTART NODE force-new-cluster */
+			bool from_backup; /* NODE_ADD manager from-backup (issue 20) */
+			char *label_key;  /* NODE_LABEL */
 			char *label_value;
 			struct scn_node added; /* NODE_ADD: the name it gets */
 			bool initial_token;    /* NODE_ADD token=initial: the join

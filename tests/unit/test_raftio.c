@@ -294,6 +294,52 @@ static void test_raftio_bootstrap_once(void **state)
 	finish(&n);
 }
 
+/* Forced recovery (--force-new-cluster, issue 20): the new configuration is
+ * appended after the last entry at the current term, the current term moves
+ * one past it (a lone voter under pre-vote leads at the term it loads) and
+ * the vote is cleared; the entries before it stay. An empty log has nothing
+ * to recover. */
+static void test_raftio_recover_appends_a_configuration_and_moves_the_term(void **state)
+{
+	static const char *const p[] = {"a", "bb"};
+	struct node n;
+	struct raft_configuration conf;
+	struct loaded l = {0};
+
+	boot(&n, true);
+	raft_configuration_init(&conf);
+	assert_int_equal(raft_configuration_add(&conf, 3, "m3", RAFT_VOTER), 0);
+	assert_int_equal(n.rio.io.recover(&n.rio.io, &conf), RAFT_CANTBOOTSTRAP);
+	assert_int_equal(n.rio.io.set_term(&n.rio.io, 4), 0);
+	assert_int_equal(n.rio.io.set_vote(&n.rio.io, 2), 0);
+	append(&n, 4, p, 2);
+	assert_int_equal(n.rio.io.recover(&n.rio.io, &conf), 0);
+	raft_configuration_close(&conf);
+	restart(&n);
+	load(&n, &l);
+	assert_int_equal(l.term, 5);
+	assert_int_equal(l.vote, 0);
+	assert_int_equal(l.n, 3);
+	assert_memory_equal(l.entries[1].buf.base, "bb", 2);
+	assert_int_equal(l.entries[2].type, RAFT_CHANGE);
+	assert_int_equal(l.entries[2].term, 4);
+	{
+		/* libraft's encoding: format 1, count, then id, address, role */
+		const uint8_t *b = l.entries[2].buf.base;
+		uint64_t count, id;
+		assert_true(l.entries[2].buf.len >= 1 + 8 + 8 + 3 + 1);
+		assert_int_equal(b[0], 1);
+		memcpy(&count, b + 1, 8);
+		memcpy(&id, b + 9, 8);
+		assert_int_equal(count, 1);
+		assert_int_equal(id, 3);
+		assert_string_equal((const char *)b + 17, "m3");
+		assert_int_equal(b[20], RAFT_VOTER);
+	}
+	unload(&l);
+	finish(&n);
+}
+
 static void snapshot_put(struct node *n, raft_index index, unsigned trailing,
 			 const char *data)
 {
@@ -1663,6 +1709,8 @@ int main(void)
 			test_raftio_refuses_a_log_with_a_hole_and_another_format),
 		cmocka_unit_test(test_raftio_truncate_drops_the_tail_and_append_follows),
 		cmocka_unit_test(test_raftio_bootstrap_once),
+		cmocka_unit_test(
+			test_raftio_recover_appends_a_configuration_and_moves_the_term),
 		cmocka_unit_test(
 			test_raftio_snapshot_put_keeps_trailing_and_get_returns_it),
 		cmocka_unit_test(

@@ -1276,8 +1276,54 @@ static void test_scn_rejects_trailing_garbage_after_complete_command(void **stat
 		   "scn.scn:2:18: expected 'within DUR' or end of line "
 		   "after 'expect converged', got 'now'");
 	line_fails("kill m1 proc",
-		   "scn.scn:2:9: expected 'process' or end of line after 'kill "
+		   "scn.scn:2:9: expected 'process', 'disk' or end of line after 'kill "
 		   "m1', got 'proc'");
+}
+
+/* Issue 20's forms: `kill NODE disk` (the machine and its disk gone for
+ * good), `restart NODE force-new-cluster`, `backup` and `node add manager
+ * from-backup`; the old forms keep their meaning (no flag set). */
+static void test_scn_disaster_recovery_forms(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c;
+
+	c = line_cmd("kill m2 disk", &s);
+	assert_int_equal(c->kind, SCN_KILL);
+	assert_node(c->u.node.node, SCN_NODE_MANAGER, 2);
+	assert_true(c->u.node.disk_lost);
+	assert_false(c->u.node.process_only);
+	scn_free(&s);
+	c = line_cmd("kill m2", &s);
+	assert_false(c->u.node.disk_lost);
+	scn_free(&s);
+	c = line_cmd("restart m3 force-new-cluster", &s);
+	assert_int_equal(c->kind, SCN_RESTART);
+	assert_node(c->u.node.node, SCN_NODE_MANAGER, 3);
+	assert_true(c->u.node.force_new_cluster);
+	scn_free(&s);
+	c = line_cmd("restart m3", &s);
+	assert_false(c->u.node.force_new_cluster);
+	scn_free(&s);
+	c = line_cmd("backup", &s);
+	assert_int_equal(c->kind, SCN_BACKUP);
+	scn_free(&s);
+	c = line_cmd("node add manager from-backup", &s);
+	assert_int_equal(c->kind, SCN_NODE_ADD);
+	assert_true(c->u.node.from_backup);
+	assert_node(c->u.node.added, SCN_NODE_MANAGER, 4);
+	scn_free(&s);
+	c = line_cmd("node add manager", &s);
+	assert_false(c->u.node.from_backup);
+	scn_free(&s);
+	line_fails("backup now",
+		   "scn.scn:2:8: unexpected 'now' after complete command 'backup'");
+	line_fails("restart m3 force",
+		   "scn.scn:2:12: expected 'force-new-cluster' or end of line after "
+		   "'restart m3', got 'force'");
+	line_fails(
+		"kill m1 disk now",
+		"scn.scn:2:14: unexpected 'now' after complete command 'kill m1 disk'");
 }
 
 static void test_scn_rejects_empty_service_update(void **state)
@@ -1897,6 +1943,7 @@ int main(void)
 		cmocka_unit_test(test_scn_health_keys_and_image_health),
 		cmocka_unit_test(test_scn_runtime_fail_reads_ops_and_for),
 		cmocka_unit_test(test_scn_runtime_restart_and_ok),
+		cmocka_unit_test(test_scn_disaster_recovery_forms),
 		cmocka_unit_test(test_scn_runtime_bind_unbind_and_dataplane),
 		cmocka_unit_test(test_scn_disk_faults_and_ok),
 		cmocka_unit_test(test_scn_rejects_bad_fault_commands),

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/errors.h"
 #include "net/swarmctl_cli.h"
@@ -617,6 +619,45 @@ static void test_swarmctl_network_publish_flags(void **state)
 	assert_int_equal(p.protocol, CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP);
 }
 
+/* A backup file (issue 20) is written 0600 whatever the umask, replacing
+ * what was there whole; a directory that does not exist is an error naming
+ * the path, and leaves nothing behind. */
+static void test_swarmctl_backup_file_is_private(void **state)
+{
+	char dir[] = "/tmp/swarmctl-bak.XXXXXX", path[64], bad[96], err[256], buf[16];
+	struct stat st;
+	mode_t old = umask(0);
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/b.bak", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("old content, longer than the new", f);
+	fclose(f);
+	chmod(path, 0644);
+	assert_int_equal(swarmctl_cli_write_private(path, (const uint8_t *)"new", 3, err,
+						    sizeof err),
+			 0);
+	umask(old);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_size, 3);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_int_equal(fread(buf, 1, sizeof buf, f), 3);
+	fclose(f);
+	assert_memory_equal(buf, "new", 3);
+	snprintf(bad, sizeof bad, "%s/no/such/dir/b.bak", dir);
+	assert_int_equal(
+		swarmctl_cli_write_private(bad, (const uint8_t *)"x", 1, err, sizeof err),
+		CS_ESTORAGE);
+	assert_non_null(strstr(err, "No such file or directory"));
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0); /* nothing else was left */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -633,6 +674,7 @@ int main(void)
 		cmocka_unit_test(test_swarmctl_task_filters),
 		cmocka_unit_test(test_swarmctl_inspect_shows_times),
 		cmocka_unit_test(test_swarmctl_network_publish_flags),
+		cmocka_unit_test(test_swarmctl_backup_file_is_private),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1426,6 +1426,7 @@ static void test_uvenv_state_dir_of_another_version_is_refused_untouched(void **
 	assert_non_null(strstr(err, dir));
 	assert_non_null(strstr(err, "VERSION says \"cswarm-state 99\""));
 	assert_non_null(strstr(err, "this build reads \"cswarm-state 1\""));
+	assert_non_null(strstr(err, "(a newer state format")); /* issue 20 */
 	assert_int_equal(dir_entries(dir), 2);
 	bytes = read_file(path, &len);
 	assert_int_equal(len, 4);
