@@ -922,7 +922,8 @@ static int disp_net_build_one(const struct store *st, const Cs__Network *net,
 	}
 	s.n_endpoints = n;
 	s.endpoints = ep_ptrs;
-	qsort(by_svc, n, sizeof *by_svc, disp_rec_svc_cmp);
+	if (n)
+		qsort(by_svc, n, sizeof *by_svc, disp_rec_svc_cmp);
 	/* services: those with a VIP here, and those with tasks here (dnsrr),
 	 * merged in id order */
 	while (vi < nv || ri < n) {
@@ -1041,8 +1042,10 @@ static int disp_net_rebuild(struct dispatcher *d)
 			nvip++;
 		}
 	}
-	qsort(recs, nr, sizeof *recs, disp_rec_cmp);
-	qsort(vips, nvip, sizeof *vips, disp_vip_cmp);
+	if (nr)
+		qsort(recs, nr, sizeof *recs, disp_rec_cmp);
+	if (nvip)
+		qsort(vips, nvip, sizeof *vips, disp_vip_cmp);
 	for (const Cs__Network *net = store_network_next(st, NULL); net;
 	     net = store_network_next(st, net)) {
 		size_t r0, v0;
