@@ -85,6 +85,7 @@ struct simexec_att {
 struct simexec_nep {
 	char addr[SIMEXEC_ADDR_BYTES];
 	char node_ip[LIMIT_ADDR_BYTES_MAX];
+	int64_t node; /* node_ip's node (-1: none), resolved at net_set */
 	bool local;
 };
 
@@ -239,6 +240,8 @@ static struct simexec_netst *simexec_netst_get(const struct simexec *x, uint32_t
 					       uint64_t id);
 static void simexec_net_vanish(struct simexec *x, uint32_t node);
 static void simexec_netst_free(struct simexec_netst *n);
+static int64_t simexec_node_of_ip(const struct simexec *x, const char *ip);
+static int simexec_nep_cmp(const void *a, const void *b);
 
 static struct simexec_container *simexec_c_of_node(const struct tree_node *n)
 {
@@ -2016,7 +2019,10 @@ int simexec_net_set(struct simexec *x, uint32_t node, const struct env_net_state
 			goto fail;
 		}
 		d->local = e->local;
+		d->node = simexec_node_of_ip(x, d->node_ip);
 	}
+	if (n.ep_count)
+		qsort(n.eps, n.ep_count, sizeof *n.eps, simexec_nep_cmp);
 	for (size_t i = 0; i < st->service_count; i++) {
 		const struct env_net_service *s = &st->services[i];
 		struct simexec_nsvc *d = &n.svcs[n.svc_count++];
@@ -2151,16 +2157,14 @@ static bool simexec_reaches(const struct simexec *x, const struct simexec_contai
 		return false;
 	if (simexec_at_addr(x, c->node, id, addr))
 		return true;
-	for (size_t i = 0; i < n->ep_count; i++) {
-		int64_t b;
-		if (strcmp(n->eps[i].addr, addr) != 0)
-			continue;
-		b = simexec_node_of_ip(x, n->eps[i].node_ip);
-		if (b >= 0 && simexec_netst_get(x, (uint32_t)b, id) &&
-		    simexec_at_addr(x, (uint32_t)b, id, addr))
-			return true;
+	{
+		struct simexec_nep key;
+		const struct simexec_nep *e;
+		snprintf(key.addr, sizeof key.addr, "%s", addr);
+		e = bsearch(&key, n->eps, n->ep_count, sizeof *n->eps, simexec_nep_cmp);
+		return e && e->node >= 0 && simexec_netst_get(x, (uint32_t)e->node, id) &&
+		       simexec_at_addr(x, (uint32_t)e->node, id, addr);
 	}
-	return false;
 }
 
 /* The running container of service svc, slot (SVC.SLOT), or NULL. */
@@ -2233,39 +2237,117 @@ int simexec_reach(const struct simexec *x, const char *target, const char *from,
 	return 0;
 }
 
+/* One running attached container, as simexec_check_reach collects them. */
+struct simexec_reach_rec {
+	uint64_t network_id;
+	uint32_t node;
+	const char *addr;
+	const struct simexec_container *c;
+};
+
+static int simexec_reach_rec_cmp(const void *a, const void *b)
+{
+	const struct simexec_reach_rec *x = a, *y = b;
+	if (x->network_id != y->network_id)
+		return x->network_id < y->network_id ? -1 : 1;
+	if (x->node != y->node)
+		return x->node < y->node ? -1 : 1;
+	return strcmp(x->c->task_id, y->c->task_id);
+}
+
+static int simexec_nep_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct simexec_nep *)a)->addr,
+		      ((const struct simexec_nep *)b)->addr);
+}
+
+/* The same verdict as simexec_reaches for every pair, in
+ * O(pairs of (source node, target) log endpoints): the node's programmed
+ * endpoints are kept sorted by address (simexec_net_set) and resolved to
+ * nodes once. */
 bool simexec_check_reach(const struct simexec *x, bool (*skip)(void *ctx, uint32_t node,
 							     const char *task_id),
 			 void *ctx, char *msg, size_t size)
 {
+	struct simexec_reach_rec *v = NULL;
+	size_t n = 0, cap = 0;
+	bool ok = true;
+
 	for (struct tree_node *t = tree_first(&x->containers); t;
 	     t = tree_next(&x->containers, t)) {
 		const struct simexec_container *c = simexec_c_of_node(t);
 		if (c->state != ENV_CTL_RUNNING || !c->att_count ||
 		    (skip && skip(ctx, c->node, c->task_id)))
 			continue;
-		for (struct tree_node *u = tree_first(&x->containers); u;
-		     u = tree_next(&x->containers, u)) {
-			const struct simexec_container *d = simexec_c_of_node(u);
-			if (d == c || d->state != ENV_CTL_RUNNING || !d->att_count ||
-			    (skip && skip(ctx, d->node, d->task_id)))
-				continue;
-			for (size_t i = 0; i < d->att_count; i++) {
-				const struct simexec_att *mine =
-					simexec_att_of(c, d->atts[i].network_id);
-				if (!mine || simexec_reaches(x, c, d->atts[i].network_id,
-							     d->atts[i].addr))
+		for (size_t i = 0; i < c->att_count; i++) {
+			if (n == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				struct simexec_reach_rec *g = realloc(v, ncap * sizeof *g);
+				if (!g) {
+					free(v);
+					snprintf(msg, size, "out of memory checking reachability");
+					return false;
+				}
+				v = g;
+				cap = ncap;
+			}
+			v[n].network_id = c->atts[i].network_id;
+			v[n].node = c->node;
+			v[n].addr = c->atts[i].addr;
+			v[n].c = c;
+			n++;
+		}
+	}
+	if (n)
+		qsort(v, n, sizeof *v, simexec_reach_rec_cmp);
+	for (size_t g = 0; g < n && ok;) {
+		size_t end = g;
+		while (end < n && v[end].network_id == v[g].network_id)
+			end++;
+		/* each source node of the network against every target */
+		for (size_t s = g; s < end && ok;) {
+			uint32_t node = v[s].node;
+			const struct simexec_netst *st =
+				simexec_netst_get(x, node, v[s].network_id);
+			size_t s_end = s;
+			while (s_end < end && v[s_end].node == node)
+				s_end++;
+			if (end - g < 2) /* alone on it: nothing to reach */
+				break;
+			for (size_t d = g; d < end && ok; d++) {
+				const struct simexec_nep *e = NULL;
+				struct simexec_nep key;
+				if (&v[d] == &v[s] && s_end - s == 1)
+					continue;
+				if (st && v[d].node == node)
+					continue; /* local, on the node's bridge */
+				if (st) {
+					snprintf(key.addr, sizeof key.addr, "%s", v[d].addr);
+					e = bsearch(&key, st->eps, st->ep_count, sizeof *st->eps,
+						    simexec_nep_cmp);
+				}
+				if (st && e && e->node == (int64_t)v[d].node &&
+				    simexec_netst_get(x, v[d].node, v[d].network_id))
 					continue;
 				snprintf(msg, size,
 					 "task %s on %s cannot reach %s (task %s on %s) on "
-					 "network %016" PRIx64,
-					 c->task_id, world_node_name(x->w, c->node),
-					 d->atts[i].addr, d->task_id,
-					 world_node_name(x->w, d->node), d->atts[i].network_id);
-				return false;
+					 "network %016" PRIx64 " (%s)",
+					 v[s].c->task_id, world_node_name(x->w, node), v[d].addr,
+					 v[d].c->task_id, world_node_name(x->w, v[d].node),
+					 v[d].network_id,
+					 !st  ? "the network is not set on its node"
+					 : !e ? "no entry for the address"
+					 : e->node != (int64_t)v[d].node
+						 ? "the entry names another node"
+						 : "the network is not set on the target's node");
+				ok = false;
 			}
+			s = s_end;
 		}
+		g = end;
 	}
-	return true;
+	free(v);
+	return ok;
 }
 
 void simexec_set_node_ip(struct simexec *x, const char *(*fn)(void *ctx, uint32_t node),
