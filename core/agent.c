@@ -739,8 +739,141 @@ static int agent_net_keep(Cs__NetworkState ***v, size_t *n, const Cs__NetworkSta
 	return 0;
 }
 
+static void agent_net_taken(struct agent *a);
+
+static int agent_ep_task_cmp(const void *x, const void *y)
+{
+	uint64_t a = (*(Cs__NetworkEndpoint *const *)x)->task_id,
+		 b = (*(Cs__NetworkEndpoint *const *)y)->task_id;
+	return a < b ? -1 : a > b;
+}
+
+/* An IPv4 address as a number, for ordering (0 when it is not one). */
+static uint32_t agent_ip4(const char *s)
+{
+	uint32_t v = 0, part = 0;
+	int dots = 0, digits = 0;
+	for (; *s; s++) {
+		if (*s == '.') {
+			if (!digits || ++dots > 3)
+				return 0;
+			v = v << 8 | part;
+			part = digits = 0;
+		} else if (*s >= '0' && *s <= '9' && digits < 3) {
+			part = part * 10 + (uint32_t)(*s - '0');
+			digits++;
+		} else {
+			return 0;
+		}
+	}
+	return dots == 3 && digits && part < 256 ? v << 8 | part : 0;
+}
+
+static int agent_ep_addr_cmp(const void *x, const void *y)
+{
+	const Cs__NetworkEndpoint *a = *(Cs__NetworkEndpoint *const *)x,
+				  *b = *(Cs__NetworkEndpoint *const *)y;
+	uint32_t ia = agent_ip4(a->addr), ib = agent_ip4(b->addr);
+	int c = ia != ib ? (ia < ib ? -1 : 1) : strcmp(a->addr, b->addr);
+	return c ? c : a->task_id < b->task_id ? -1 : a->task_id > b->task_id;
+}
+
+static bool agent_u64_in(const uint64_t *v, size_t n, uint64_t x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == x)
+			return true;
+	return false;
+}
+
+/* Applies change p to n's whole state: one new part, the state of
+ * p->digest. Returns 0, or CS_ENOMEM with n as it was. */
+static int agent_net_apply_change(struct agent_net *n, const Cs__NetworkState *p)
+{
+	Cs__NetworkState st = *p;
+	Cs__NetworkEndpoint **eps = NULL, **chg = NULL;
+	Cs__NetworkService **svcs = NULL;
+	Cs__NetworkState **one = NULL;
+	size_t ne = 0, ns = 0, old_e = 0, old_s = 0;
+	int rv = CS_ENOMEM;
+
+	for (size_t i = 0; i < n->part_count; i++) {
+		old_e += n->parts[i]->n_endpoints;
+		old_s += n->parts[i]->n_services;
+	}
+	eps = malloc((old_e + p->n_endpoints + 1) * sizeof *eps);
+	chg = malloc((p->n_endpoints + 1) * sizeof *chg);
+	svcs = malloc((old_s + p->n_services + 1) * sizeof *svcs);
+	if (!eps || !chg || !svcs)
+		goto out;
+	/* endpoints: the old ones neither removed nor replaced, and the new */
+	memcpy(chg, p->endpoints, p->n_endpoints * sizeof *chg);
+	if (p->n_endpoints)
+		qsort(chg, p->n_endpoints, sizeof *chg, agent_ep_task_cmp);
+	for (size_t i = 0; i < n->part_count; i++)
+		for (size_t j = 0; j < n->parts[i]->n_endpoints; j++) {
+			Cs__NetworkEndpoint *e = n->parts[i]->endpoints[j];
+			Cs__NetworkEndpoint key = *e, *kp = &key;
+			if (agent_u64_in(p->removed_endpoints, p->n_removed_endpoints,
+					 e->task_id) ||
+			    (p->n_endpoints && bsearch(&kp, chg, p->n_endpoints,
+						       sizeof *chg, agent_ep_task_cmp)))
+				continue;
+			eps[ne++] = e;
+		}
+	for (size_t j = 0; j < p->n_endpoints; j++)
+		eps[ne++] = p->endpoints[j];
+	if (ne)
+		qsort(eps, ne, sizeof *eps, agent_ep_addr_cmp);
+	/* services: merged in id order, the change's replacing the old */
+	{
+		size_t k = 0;
+		for (size_t i = 0; i < n->part_count; i++)
+			for (size_t j = 0; j < n->parts[i]->n_services; j++) {
+				Cs__NetworkService *o = n->parts[i]->services[j];
+				if (agent_u64_in(p->removed_services, p->n_removed_services,
+						 o->service_id))
+					continue;
+				while (k < p->n_services &&
+				       p->services[k]->service_id < o->service_id)
+					svcs[ns++] = p->services[k++];
+				if (k < p->n_services &&
+				    p->services[k]->service_id == o->service_id)
+					svcs[ns++] = p->services[k++];
+				else
+					svcs[ns++] = o;
+			}
+		while (k < p->n_services)
+			svcs[ns++] = p->services[k++];
+	}
+	st.endpoints = eps;
+	st.n_endpoints = ne;
+	st.services = svcs;
+	st.n_services = ns;
+	st.base_digest = 0;
+	st.n_removed_endpoints = st.n_removed_services = 0;
+	st.part = 0;
+	st.more = false;
+	{
+		size_t count = 0;
+		if (agent_net_keep(&one, &count, &st))
+			goto out;
+	}
+	agent_net_parts_free(n->parts, n->part_count);
+	n->parts = one;
+	n->part_count = 1;
+	n->digest = p->digest;
+	rv = 0;
+out:
+	free(svcs);
+	free(chg);
+	free(eps);
+	return rv;
+}
+
 /* One NetworkState frame of the session: a part of a state (whole at its
- * last part, taken only when every part came in order), or a removal. */
+ * last part, taken only when every part came in order), a change to the
+ * state held, or a removal. */
 static void agent_on_net_state(struct agent *a, const Cs__NetworkState *p)
 {
 	struct agent_net *n = agent_net_get(a, p->network_id);
@@ -772,6 +905,13 @@ static void agent_on_net_state(struct agent *a, const Cs__NetworkState *p)
 	}
 	if (!p->digest)
 		return;
+	if (p->base_digest) {
+		/* a change: on the state it was made from only */
+		if (n->digest == p->base_digest && !n->pend_count &&
+		    agent_net_apply_change(n, p) == 0)
+			agent_net_taken(a);
+		return;
+	}
 	if (p->part == 0 || !n->pend_count || p->part != n->pend_count ||
 	    p->digest != n->pend[0]->digest) {
 		agent_net_parts_free(n->pend, n->pend_count);
@@ -790,6 +930,12 @@ static void agent_on_net_state(struct agent *a, const Cs__NetworkState *p)
 	n->digest = p->digest;
 	n->pend = NULL;
 	n->pend_count = 0;
+	agent_net_taken(a);
+}
+
+/* A whole new state was taken: declared, and its waiting tasks go on. */
+static void agent_net_taken(struct agent *a)
+{
 	if (agent_net_sync(a)) {
 		/* its waiting tasks go on (a step may forget: by id) */
 		uint64_t *ids = malloc((a->task_count ? a->task_count : 1) * sizeof *ids);

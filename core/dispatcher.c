@@ -70,6 +70,15 @@ struct disp_net {
 	uint64_t network_id;
 	uint64_t digest;	/* never 0 */
 	Cs__NetworkState *st; /* owned (protobuf-c unpacked); no session fields */
+	/* the state before (owned, or NULL), and the change from it to st,
+	 * made at most once (delta_made): sessions that hold prev get it */
+	Cs__NetworkState *prev;
+	uint64_t prev_digest;
+	bool delta_made, delta_ok;
+	Cs__NetworkState delta; /* points into st, and the arrays below */
+	Cs__NetworkEndpoint **d_eps;
+	Cs__NetworkService **d_svcs;
+	uint64_t *d_rm_eps, *d_rm_svcs;
 };
 
 struct disp_report {
@@ -872,13 +881,48 @@ static bool disp_net_live(const struct store *st, const Cs__Task *t, const Cs__N
 	return *node && (*node)->state != CS__NODE_STATE__NODE_STATE_DOWN;
 }
 
+static void disp_net_entry_free(struct disp_net *n)
+{
+	if (n->st)
+		cs__network_state__free_unpacked(n->st, NULL);
+	if (n->prev)
+		cs__network_state__free_unpacked(n->prev, NULL);
+	free(n->d_eps);
+	free(n->d_svcs);
+	free(n->d_rm_eps);
+	free(n->d_rm_svcs);
+	memset(n, 0, sizeof *n);
+}
+
 static void disp_net_cache_free(struct dispatcher *d)
 {
 	for (size_t i = 0; i < d->net_count; i++)
-		cs__network_state__free_unpacked(d->nets[i].st, NULL);
+		disp_net_entry_free(&d->nets[i]);
 	free(d->nets);
 	d->nets = NULL;
 	d->net_count = 0;
+}
+
+static const struct disp_net *disp_net_get(const struct dispatcher *d, uint64_t id);
+
+/* The new cache's entries take the state before from the old cache's:
+ * the old state when it changed, else the old one's own state before. */
+static void disp_net_keep_prev(struct dispatcher *d, struct disp_net *nets, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct disp_net *old = (struct disp_net *)disp_net_get(d, nets[i].network_id);
+		if (!old)
+			continue;
+		if (old->digest == nets[i].digest) {
+			nets[i].prev = old->prev;
+			nets[i].prev_digest = old->prev_digest;
+			old->prev = NULL;
+		} else {
+			nets[i].prev = old->st;
+			nets[i].prev_digest = old->digest;
+			old->st = NULL;
+		}
+	}
 }
 
 /* Builds net's state from recs[0..n) (its attachments, by address) and
@@ -1061,11 +1105,13 @@ static int disp_net_rebuild(struct dispatcher *d)
 			continue; /* nothing on it: no node needs it */
 		if (grow_array((void **)&nets, &ncap, nn + 1, sizeof *nets))
 			goto out;
+		memset(&nets[nn], 0, sizeof nets[nn]);
 		if (disp_net_build_one(st, net, &recs[r0], ri - r0, &vips[v0], vi - v0,
 				       &nets[nn]))
 			goto out;
 		nn++;
 	}
+	disp_net_keep_prev(d, nets, nn);
 	disp_net_cache_free(d);
 	d->nets = nets;
 	d->net_count = nn;
@@ -1075,11 +1121,125 @@ static int disp_net_rebuild(struct dispatcher *d)
 	rv = 0;
 out:
 	for (size_t i = 0; i < nn; i++)
-		cs__network_state__free_unpacked(nets[i].st, NULL);
+		disp_net_entry_free(&nets[i]);
 	free(nets);
 	free(vips);
 	free(recs);
 	return rv;
+}
+
+static int disp_ep_task_cmp(const void *a, const void *b)
+{
+	uint64_t x = (*(Cs__NetworkEndpoint *const *)a)->task_id,
+		 y = (*(Cs__NetworkEndpoint *const *)b)->task_id;
+	return x < y ? -1 : x > y;
+}
+
+/* Whether two messages pack to the same bytes. */
+static bool disp_same_packed(const ProtobufCMessage *a, const ProtobufCMessage *b)
+{
+	size_t la = protobuf_c_message_get_packed_size(a),
+	       lb = protobuf_c_message_get_packed_size(b);
+	uint8_t *x, *y;
+	bool same;
+	if (la != lb)
+		return false;
+	x = malloc(la ? la : 1);
+	y = malloc(lb ? lb : 1);
+	if (!x || !y) {
+		free(x);
+		free(y);
+		return false;
+	}
+	protobuf_c_message_pack(a, x);
+	protobuf_c_message_pack(b, y);
+	same = memcmp(x, y, la) == 0;
+	free(x);
+	free(y);
+	return same;
+}
+
+/* Makes n's change from prev to st (once per state): endpoints by task
+ * id, services by service id. Returns whether there is one worth sending
+ * (prev held, the network's own fields unchanged, the change smaller than
+ * half the whole state and than a part). */
+static bool disp_net_delta(struct disp_net *n)
+{
+	const Cs__NetworkState *a = n->prev, *b = n->st;
+	Cs__NetworkEndpoint **pa = NULL, **pb = NULL;
+	size_t ia = 0, ib = 0, ne = 0, nre = 0, ns = 0, nrs = 0;
+
+	if (n->delta_made)
+		return n->delta_ok;
+	n->delta_made = true;
+	n->delta_ok = false;
+	if (!a || !disp_str_same(a->name, b->name) || a->vni != b->vni ||
+	    !disp_str_same(a->subnet, b->subnet) || !disp_str_same(a->gateway, b->gateway) ||
+	    a->internal != b->internal || a->ingress != b->ingress)
+		return false;
+	pa = malloc((a->n_endpoints ? a->n_endpoints : 1) * sizeof *pa);
+	pb = malloc((b->n_endpoints ? b->n_endpoints : 1) * sizeof *pb);
+	n->d_eps = malloc((b->n_endpoints ? b->n_endpoints : 1) * sizeof *n->d_eps);
+	n->d_rm_eps = malloc((a->n_endpoints ? a->n_endpoints : 1) * sizeof *n->d_rm_eps);
+	n->d_svcs = malloc((b->n_services ? b->n_services : 1) * sizeof *n->d_svcs);
+	n->d_rm_svcs = malloc((a->n_services ? a->n_services : 1) * sizeof *n->d_rm_svcs);
+	if (!pa || !pb || !n->d_eps || !n->d_rm_eps || !n->d_svcs || !n->d_rm_svcs)
+		goto out;
+	memcpy(pa, a->endpoints, a->n_endpoints * sizeof *pa);
+	memcpy(pb, b->endpoints, b->n_endpoints * sizeof *pb);
+	if (a->n_endpoints)
+		qsort(pa, a->n_endpoints, sizeof *pa, disp_ep_task_cmp);
+	if (b->n_endpoints)
+		qsort(pb, b->n_endpoints, sizeof *pb, disp_ep_task_cmp);
+	while (ia < a->n_endpoints || ib < b->n_endpoints) {
+		if (ib == b->n_endpoints ||
+		    (ia < a->n_endpoints && pa[ia]->task_id < pb[ib]->task_id)) {
+			n->d_rm_eps[nre++] = pa[ia++]->task_id;
+		} else if (ia == a->n_endpoints || pb[ib]->task_id < pa[ia]->task_id) {
+			n->d_eps[ne++] = pb[ib++];
+		} else {
+			if (!disp_same_packed(&pa[ia]->base, &pb[ib]->base))
+				n->d_eps[ne++] = pb[ib];
+			ia++;
+			ib++;
+		}
+	}
+	ia = ib = 0;
+	while (ia < a->n_services || ib < b->n_services) {
+		if (ib == b->n_services ||
+		    (ia < a->n_services &&
+		     a->services[ia]->service_id < b->services[ib]->service_id)) {
+			n->d_rm_svcs[nrs++] = a->services[ia++]->service_id;
+		} else if (ia == a->n_services ||
+			   b->services[ib]->service_id < a->services[ia]->service_id) {
+			n->d_svcs[ns++] = b->services[ib++];
+		} else {
+			if (!disp_same_packed(&a->services[ia]->base, &b->services[ib]->base))
+				n->d_svcs[ns++] = b->services[ib];
+			ia++;
+			ib++;
+		}
+	}
+	n->delta = *b;
+	n->delta.endpoints = n->d_eps;
+	n->delta.n_endpoints = ne;
+	n->delta.services = n->d_svcs;
+	n->delta.n_services = ns;
+	n->delta.removed_endpoints = n->d_rm_eps;
+	n->delta.n_removed_endpoints = nre;
+	n->delta.removed_services = n->d_rm_svcs;
+	n->delta.n_removed_services = nrs;
+	n->delta.base_digest = n->prev_digest;
+	n->delta.digest = n->digest;
+	{
+		size_t bytes = cs__network_state__get_packed_size(&n->delta);
+		n->delta_ok = bytes <= DISP_ASSIGN_BYTES_MAX &&
+			      2 * bytes < cs__network_state__get_packed_size(b);
+	}
+out:
+	free(pa);
+	free(pb);
+	return n->delta_ok;
 }
 
 static const struct disp_net *disp_net_get(const struct dispatcher *d, uint64_t id)
@@ -1219,7 +1379,18 @@ static void disp_net_sync(struct dispatcher *d, struct disp_session *s)
 		if (j < s->net_count && s->nets[j].network_id == need[i])
 			sent[k] = s->nets[j++];
 		if (net && sent[k].digest != net->digest) {
-			disp_net_send(d, s, net);
+			struct disp_net *mut = (struct disp_net *)net;
+			if (sent[k].digest && sent[k].digest == net->prev_digest &&
+			    disp_net_delta(mut)) {
+				/* it holds the state before: the change only */
+				Cs__Wire wire = CS__WIRE__INIT;
+				Cs__NetworkState p = mut->delta;
+				p.session_id = s->session_id;
+				wire.network_state = &p;
+				disp_send(d, s->addr, &wire);
+			} else {
+				disp_net_send(d, s, net);
+			}
 			sent[k].digest = net->digest;
 			sent[k].at_ms = now;
 		}

@@ -1808,6 +1808,65 @@ static void test_agent_declares_network_before_prepare_and_removes_after_last_ta
 	fe_free(fe);
 }
 
+/* Issue 17: a change (base_digest) applies to the state it was made
+ * from: endpoints added and removed, a service replaced, then declared;
+ * on another state it is dropped (the heartbeat asks for the whole). */
+static void test_agent_applies_network_change_to_its_base_only(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t id = 1, rm_ep[1] = {101};
+	Cs__NetworkAttachment att = CS__NETWORK_ATTACHMENT__INIT;
+	Cs__NetworkAttachment *atts[1] = {&att};
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__NetworkState ch = CS__NETWORK_STATE__INIT;
+	Cs__NetworkEndpoint ep = CS__NETWORK_ENDPOINT__INIT, *eps[1] = {&ep};
+	Cs__NetworkService svc = CS__NETWORK_SERVICE__INIT, *svcs[1] = {&svc};
+	char *backends[1] = {"10.0.1.50"};
+	(void)state;
+
+	att.network_id = 0xabc;
+	att.addr = "10.0.1.10/24";
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe->nets = atts;
+	fe->net_count = 1;
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	fe_net_state(fe, 0xabc, 5, 0, false, 0, 3, false); /* .10 .11 .12 */
+	assert_int_equal(fe->netlog_count, 1);
+	/* + 10.0.1.50 (local), - task 101 (10.0.1.11), db's backends */
+	ep.task_id = 150;
+	ep.addr = "10.0.1.50";
+	ep.node_ip = "192.168.0.2";
+	ep.node_id = agent_node_id(fe->agent);
+	svc.service_id = 9;
+	svc.name = "db";
+	svc.vip = "10.0.1.2";
+	svc.n_backends = 1;
+	svc.backends = backends;
+	ch.session_id = 77;
+	ch.network_id = 0xabc;
+	ch.digest = 6;
+	ch.base_digest = 5;
+	ch.name = "back";
+	ch.n_endpoints = 1;
+	ch.endpoints = eps;
+	ch.n_services = 1;
+	ch.services = svcs;
+	ch.n_removed_endpoints = 1;
+	ch.removed_endpoints = rm_ep;
+	w.network_state = &ch;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	assert_int_equal(fe->netlog_count, 2);
+	assert_string_equal(fe->netlog[1],
+			    "set abc eps=3 local=3 svcs=1 backends=1 prepares=1");
+	/* a change made from a state it does not hold: dropped */
+	ch.digest = 8;
+	ch.base_digest = 7;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	assert_int_equal(fe->netlog_count, 2);
+	fe_free(fe);
+}
+
 /* Issue 17: a state in parts is declared whole, once, at its last part;
  * a part whose first was lost declares nothing; a state net_set refuses
  * rejects the tasks waiting for it with the reason. */
@@ -2497,6 +2556,7 @@ int main(void)
 			test_agent_declares_network_before_prepare_and_removes_after_last_task),
 		cmocka_unit_test(
 			test_agent_takes_network_state_in_parts_and_rejects_on_refusal),
+		cmocka_unit_test(test_agent_applies_network_change_to_its_base_only),
 		cmocka_unit_test(test_agent_health_checked_task_runs_only_once_healthy),
 		cmocka_unit_test(test_agent_unhealthy_task_is_stopped_then_failed),
 		cmocka_unit_test(

@@ -1313,6 +1313,62 @@ static void test_disp_network_state_sent_changed_and_removed(void **state)
 	assert_true(ns->removed);
 }
 
+/* Item 1, cost: a change to a network's state goes to a node that holds
+ * the state before as the change only (base_digest: the endpoints and
+ * services added, changed or removed), not the whole state again. */
+static void test_disp_network_state_change_goes_as_a_delta(void **state)
+{
+	struct fixture *f = *state;
+	enum { REPLICAS = 12 };
+	struct fake *w1;
+	const Cs__NetworkState *ns;
+	uint64_t net, db, ids[REPLICAS], digest;
+	size_t from, count;
+
+	setup(f, 47, 1);
+	wait_leader(f);
+	w1 = fake_add(f, "w1");
+	fake_register(f, w1, "m1");
+	fake_beat_start(w1, "m1");
+	net = create_network(f, "back");
+	db = create_service_on(f, "db", REPLICAS, "back");
+	wait_tasks(f, db, w1->node_id, REPLICAS, ids);
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, 0, net, &count);
+	assert_non_null(ns);
+	assert_int_equal(ns->n_endpoints, REPLICAS);
+	assert_int_equal(ns->base_digest, 0);
+	digest = ns->digest;
+	w1->net_id = net;
+	w1->net_digest = digest;
+
+	from = w1->rx_count;
+	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[3],
+		    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, from, net, &count);
+	assert_int_equal(count, 1);
+	assert_int_equal(ns->base_digest, digest);
+	assert_true(ns->digest != digest);
+	assert_int_equal(ns->n_endpoints, 0);
+	assert_int_equal(ns->n_removed_endpoints, 0);
+	assert_int_equal(ns->n_services, 1);
+	assert_int_equal(ns->services[0]->n_backends, 1);
+	w1->net_digest = ns->digest;
+	digest = ns->digest;
+
+	/* a task failed: its endpoint removed, its backend gone */
+	from = w1->rx_count;
+	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[3],
+		    CS__TASK_STATE__TASK_STATE_FAILED, "exit 1");
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, from, net, &count);
+	assert_true(count >= 1);
+	assert_int_equal(ns->base_digest, digest);
+	assert_int_equal(ns->n_removed_endpoints, 1);
+	assert_int_equal(ns->removed_endpoints[0], ids[3]);
+}
+
 /* Item 1: a state larger than a part goes in parts, each under the
  * budget, every endpoint and service in exactly one, in order, all but
  * the last saying more; one too large alone still goes (alone). */
@@ -1745,6 +1801,9 @@ int main(void)
 			fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_network_state_sent_changed_and_removed, fixture_new,
+			fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_network_state_change_goes_as_a_delta, fixture_new,
 			fixture_free),
 		cmocka_unit_test(test_disp_network_state_splits_into_parts),
 		cmocka_unit_test_setup_teardown(
