@@ -740,6 +740,7 @@ static int agent_net_keep(Cs__NetworkState ***v, size_t *n, const Cs__NetworkSta
 }
 
 static void agent_net_taken(struct agent *a);
+static int agent_id_cmp(const void *x, const void *y);
 
 static int agent_ep_task_cmp(const void *x, const void *y)
 {
@@ -806,25 +807,46 @@ static int agent_net_apply_change(struct agent_net *n, const Cs__NetworkState *p
 	svcs = malloc((old_s + p->n_services + 1) * sizeof *svcs);
 	if (!eps || !chg || !svcs)
 		goto out;
-	/* endpoints: the old ones neither removed nor replaced, and the new */
+	/* endpoints: the old ones neither removed nor replaced (in order
+	 * already), merged with the new ones sorted: O(old + new log new) */
 	memcpy(chg, p->endpoints, p->n_endpoints * sizeof *chg);
 	if (p->n_endpoints)
 		qsort(chg, p->n_endpoints, sizeof *chg, agent_ep_task_cmp);
-	for (size_t i = 0; i < n->part_count; i++)
-		for (size_t j = 0; j < n->parts[i]->n_endpoints; j++) {
-			Cs__NetworkEndpoint *e = n->parts[i]->endpoints[j];
-			Cs__NetworkEndpoint key = *e, *kp = &key;
-			if (agent_u64_in(p->removed_endpoints, p->n_removed_endpoints,
-					 e->task_id) ||
-			    (p->n_endpoints && bsearch(&kp, chg, p->n_endpoints,
-						       sizeof *chg, agent_ep_task_cmp)))
-				continue;
-			eps[ne++] = e;
+	{
+		Cs__NetworkEndpoint **add = malloc((p->n_endpoints + 1) * sizeof *add);
+		uint64_t *gone = malloc((p->n_removed_endpoints + 1) * sizeof *gone);
+		size_t k = 0;
+		if (!add || !gone) {
+			free(add);
+			free(gone);
+			goto out;
 		}
-	for (size_t j = 0; j < p->n_endpoints; j++)
-		eps[ne++] = p->endpoints[j];
-	if (ne)
-		qsort(eps, ne, sizeof *eps, agent_ep_addr_cmp);
+		memcpy(gone, p->removed_endpoints, p->n_removed_endpoints * sizeof *gone);
+		if (p->n_removed_endpoints)
+			qsort(gone, p->n_removed_endpoints, sizeof *gone, agent_id_cmp);
+		memcpy(add, p->endpoints, p->n_endpoints * sizeof *add);
+		if (p->n_endpoints)
+			qsort(add, p->n_endpoints, sizeof *add, agent_ep_addr_cmp);
+		for (size_t i = 0; i < n->part_count; i++)
+			for (size_t j = 0; j < n->parts[i]->n_endpoints; j++) {
+				Cs__NetworkEndpoint *e = n->parts[i]->endpoints[j];
+				Cs__NetworkEndpoint key = *e, *kp = &key;
+				if ((p->n_removed_endpoints &&
+				     bsearch(&e->task_id, gone, p->n_removed_endpoints,
+					     sizeof *gone, agent_id_cmp)) ||
+				    (p->n_endpoints &&
+				     bsearch(&kp, chg, p->n_endpoints, sizeof *chg,
+					     agent_ep_task_cmp)))
+					continue;
+				while (k < p->n_endpoints && agent_ep_addr_cmp(&add[k], &e) < 0)
+					eps[ne++] = add[k++];
+				eps[ne++] = e;
+			}
+		while (k < p->n_endpoints)
+			eps[ne++] = add[k++];
+		free(add);
+		free(gone);
+	}
 	/* services: merged in id order, the change's replacing the old */
 	{
 		size_t k = 0;

@@ -2021,8 +2021,13 @@ int simexec_net_set(struct simexec *x, uint32_t node, const struct env_net_state
 		d->local = e->local;
 		d->node = simexec_node_of_ip(x, d->node_ip);
 	}
-	if (n.ep_count)
-		qsort(n.eps, n.ep_count, sizeof *n.eps, simexec_nep_cmp);
+	for (size_t i = 1; i < n.ep_count; i++) {
+		if (simexec_nep_cmp(&n.eps[i - 1], &n.eps[i]) > 0) {
+			/* not in the contract's order: sorted for lookups */
+			qsort(n.eps, n.ep_count, sizeof *n.eps, simexec_nep_cmp);
+			break;
+		}
+	}
 	for (size_t i = 0; i < st->service_count; i++) {
 		const struct env_net_service *s = &st->services[i];
 		struct simexec_nsvc *d = &n.svcs[n.svc_count++];
@@ -2255,10 +2260,37 @@ static int simexec_reach_rec_cmp(const void *a, const void *b)
 	return strcmp(x->c->task_id, y->c->task_id);
 }
 
+/* An IPv4 address as a number (0: not one), for the order the env
+ * contract gives endpoints in (ascending address). */
+static uint32_t simexec_ip4(const char *s)
+{
+	uint32_t v = 0, part = 0;
+	int dots = 0, digits = 0;
+	for (; *s; s++) {
+		if (*s == '.') {
+			if (!digits || ++dots > 3)
+				return 0;
+			v = v << 8 | part;
+			part = 0;
+			digits = 0;
+		} else if (*s >= '0' && *s <= '9' && digits < 3) {
+			part = part * 10 + (uint32_t)(*s - '0');
+			digits++;
+		} else {
+			return 0;
+		}
+	}
+	return dots == 3 && digits && part < 256 ? v << 8 | part : 0;
+}
+
 static int simexec_nep_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct simexec_nep *)a)->addr,
-		      ((const struct simexec_nep *)b)->addr);
+	const char *x = ((const struct simexec_nep *)a)->addr,
+		   *y = ((const struct simexec_nep *)b)->addr;
+	uint32_t ix = simexec_ip4(x), iy = simexec_ip4(y);
+	if (ix != iy)
+		return ix < iy ? -1 : 1;
+	return strcmp(x, y);
 }
 
 /* The same verdict as simexec_reaches for every pair, in
