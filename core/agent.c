@@ -548,9 +548,17 @@ static struct agent_net *agent_net_get(const struct agent *a, uint64_t id)
 	return NULL;
 }
 
-/* Whether some task of the agent attaches to network id. */
+/* Whether the node needs network id: some task of the agent attaches to
+ * it, or it is the routing mesh's (the ingress network with a published
+ * port: answered on every node, tasks here or not). */
 static bool agent_net_used(const struct agent *a, uint64_t id)
 {
+	const struct agent_net *n = agent_net_get(a, id);
+	if (n && n->digest && n->parts[0]->ingress)
+		for (size_t p = 0; p < n->part_count; p++)
+			for (size_t j = 0; j < n->parts[p]->n_services; j++)
+				if (n->parts[p]->services[j]->n_ports)
+					return true;
 	for (size_t i = 0; i < a->task_count; i++) {
 		const Cs__Task *task = a->tasks[i]->assigned;
 		for (size_t j = 0; task && j < task->n_networks; j++)

@@ -1322,16 +1322,38 @@ static void disp_net_send_removed(struct dispatcher *d, struct disp_session *s,
 	disp_send(d, s->addr, &wire);
 }
 
-/* The networks s's node needs (its assigned tasks attach to), ascending,
- * without duplicates, in *ids (the caller frees). Returns the count, or
- * SIZE_MAX when out of memory. */
+/* The ingress network when some service publishes a port on it (0: none):
+ * every node needs it then, tasks of its own or not, for a published
+ * port answers on every node (the routing mesh). */
+static uint64_t disp_net_mesh(const struct dispatcher *d)
+{
+	for (size_t i = 0; i < d->net_count; i++) {
+		const Cs__NetworkState *st = d->nets[i].st;
+		if (!st->ingress)
+			continue;
+		for (size_t j = 0; j < st->n_services; j++)
+			if (st->services[j]->n_ports)
+				return d->nets[i].network_id;
+	}
+	return 0;
+}
+
+/* The networks s's node needs (its assigned tasks attach to, and the
+ * routing mesh's), ascending, without duplicates, in *ids (the caller
+ * frees). Returns the count, or SIZE_MAX when out of memory. */
 static size_t disp_net_needed(struct dispatcher *d, const struct disp_session *s,
 			      uint64_t **ids)
 {
 	const struct store *st = leader_store(d->ctx);
 	size_t n = 0, cap = 0, k = 0;
+	uint64_t mesh = disp_net_mesh(d);
 
 	*ids = NULL;
+	if (mesh) {
+		if (grow_array((void **)ids, &cap, 1, sizeof **ids))
+			return SIZE_MAX;
+		(*ids)[n++] = mesh;
+	}
 	for (const Cs__Task *t = store_task_next_by_node(st, s->node_id, NULL); t;
 	     t = store_task_next_by_node(st, s->node_id, t)) {
 		if (!t->n_networks || !dispatcher_is_assigned(t))

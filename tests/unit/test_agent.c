@@ -1867,6 +1867,45 @@ static void test_agent_applies_network_change_to_its_base_only(void **state)
 	fe_free(fe);
 }
 
+/* Issue 17, the routing mesh: the ingress network's state with a
+ * published port is declared on a node with no task on it (the port
+ * answers on every node), and removed when the managers say so. */
+static void test_agent_declares_ingress_mesh_without_tasks(void **state)
+{
+	struct fenv *fe = fe_new();
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__NetworkState st = CS__NETWORK_STATE__INIT;
+	Cs__NetworkService svc = CS__NETWORK_SERVICE__INIT, *svcs[1] = {&svc};
+	Cs__PortConfig port = CS__PORT_CONFIG__INIT, *ports[1] = {&port};
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	port.target = 80;
+	port.published = 8080;
+	svc.service_id = 9;
+	svc.name = "web";
+	svc.vip = "10.0.0.2";
+	svc.n_ports = 1;
+	svc.ports = ports;
+	st.session_id = 77;
+	st.network_id = 0x1;
+	st.digest = 3;
+	st.name = "ingress";
+	st.ingress = true;
+	st.n_services = 1;
+	st.services = svcs;
+	w.network_state = &st;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	assert_int_equal(fe->netlog_count, 1);
+	assert_string_equal(fe->netlog[0],
+			    "set 1 eps=0 local=0 svcs=1 backends=0 prepares=0");
+	fe_net_state(fe, 0x1, 0, 0, false, 0, 0, true);
+	assert_int_equal(fe->netlog_count, 2);
+	assert_string_equal(fe->netlog[1], "rm 1");
+	fe_free(fe);
+}
+
 /* Issue 17: a state in parts is declared whole, once, at its last part;
  * a part whose first was lost declares nothing; a state net_set refuses
  * rejects the tasks waiting for it with the reason. */
@@ -2557,6 +2596,7 @@ int main(void)
 		cmocka_unit_test(
 			test_agent_takes_network_state_in_parts_and_rejects_on_refusal),
 		cmocka_unit_test(test_agent_applies_network_change_to_its_base_only),
+		cmocka_unit_test(test_agent_declares_ingress_mesh_without_tasks),
 		cmocka_unit_test(test_agent_health_checked_task_runs_only_once_healthy),
 		cmocka_unit_test(test_agent_unhealthy_task_is_stopped_then_failed),
 		cmocka_unit_test(

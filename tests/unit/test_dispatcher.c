@@ -1369,6 +1369,74 @@ static void test_disp_network_state_change_goes_as_a_delta(void **state)
 	assert_int_equal(ns->removed_endpoints[0], ids[3]);
 }
 
+/* The routing mesh: a port published in ingress mode answers on every
+ * node, so every node is sent the ingress network's state (the service
+ * with its ports) while some service publishes one, tasks of its own on
+ * it or not. */
+static void test_disp_every_node_gets_ingress_state_when_a_port_is_published(
+	void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1;
+	const Cs__NetworkState *ns = NULL;
+	Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
+	Cs__TaskSpec ts = CS__TASK_SPEC__INIT;
+	Cs__ContainerSpec cs = CS__CONTAINER_SPEC__INIT;
+	Cs__Placement pl = CS__PLACEMENT__INIT;
+	Cs__EndpointSpec ep = CS__ENDPOINT_SPEC__INIT;
+	Cs__PortConfig port = CS__PORT_CONFIG__INIT, *ports[1] = {&port};
+	char *constraints[1] = {"node.hostname==nowhere"};
+	struct write_result r = {0};
+	char err[256] = "";
+	uint64_t id = 0;
+
+	setup(f, 53, 1);
+	wait_leader(f);
+	w1 = fake_add(f, "w1");
+	fake_register(f, w1, "m1");
+	fake_beat_start(w1, "m1");
+	run_for(f, 2 * SEC);
+	for (size_t i = 0; i < w1->rx_count; i++)
+		assert_null(w1->rx[i].wire->network_state);
+	spec.name = "web";
+	spec.replicas = 1;
+	cs.image = "nginx:1";
+	ts.container = &cs;
+	pl.n_constraints = 1;
+	pl.constraints = constraints; /* placed nowhere: no task on w1 */
+	ts.placement = &pl;
+	spec.task = &ts;
+	port.target = 80;
+	port.published = 8080;
+	ep.n_ports = 1;
+	ep.ports = ports;
+	spec.endpoint = &ep;
+	assert_int_equal(control_service_create(mgr(f, leader(f)), &spec, &id, err,
+						sizeof err, write_done, &r),
+			 0);
+	assert_true(run_until(f, 30 * SEC, write_answered, &r));
+	assert_int_equal(r.status, 0);
+	run_for(f, 3 * SEC);
+	for (size_t i = 0; i < w1->rx_count; i++)
+		if (w1->rx[i].wire->network_state)
+			ns = w1->rx[i].wire->network_state;
+	assert_non_null(ns);
+	assert_true(ns->ingress);
+	assert_false(ns->removed);
+	assert_int_equal(ns->n_endpoints, 0);
+	assert_int_equal(ns->n_services, 1);
+	assert_string_equal(ns->services[0]->name, "web");
+	assert_int_equal(ns->services[0]->n_ports, 1);
+	assert_int_equal(ns->services[0]->ports[0]->published, 8080);
+	/* the service gone: removed */
+	remove_service(f, "web");
+	run_for(f, 3 * SEC);
+	for (size_t i = 0; i < w1->rx_count; i++)
+		if (w1->rx[i].wire->network_state)
+			ns = w1->rx[i].wire->network_state;
+	assert_true(ns->removed);
+}
+
 /* Item 1: a state larger than a part goes in parts, each under the
  * budget, every endpoint and service in exactly one, in order, all but
  * the last saying more; one too large alone still goes (alone). */
@@ -1805,6 +1873,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_disp_network_state_change_goes_as_a_delta, fixture_new,
 			fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_every_node_gets_ingress_state_when_a_port_is_published,
+			fixture_new, fixture_free),
 		cmocka_unit_test(test_disp_network_state_splits_into_parts),
 		cmocka_unit_test_setup_teardown(
 			test_disp_status_moving_forward_is_written_and_acked, fixture_new,
