@@ -817,7 +817,8 @@ static int agent_net_apply_change(struct agent_net *n, const Cs__NetworkState *p
 		goto out;
 	/* endpoints: the old ones neither removed nor replaced (in order
 	 * already), merged with the new ones sorted: O(old + new log new) */
-	memcpy(chg, p->endpoints, p->n_endpoints * sizeof *chg);
+	if (p->n_endpoints)
+		memcpy(chg, p->endpoints, p->n_endpoints * sizeof *chg);
 	if (p->n_endpoints)
 		qsort(chg, p->n_endpoints, sizeof *chg, agent_ep_task_cmp);
 	{
@@ -829,10 +830,12 @@ static int agent_net_apply_change(struct agent_net *n, const Cs__NetworkState *p
 			free(gone);
 			goto out;
 		}
-		memcpy(gone, p->removed_endpoints, p->n_removed_endpoints * sizeof *gone);
+		if (p->n_removed_endpoints)
+			memcpy(gone, p->removed_endpoints, p->n_removed_endpoints * sizeof *gone);
 		if (p->n_removed_endpoints)
 			qsort(gone, p->n_removed_endpoints, sizeof *gone, agent_id_cmp);
-		memcpy(add, p->endpoints, p->n_endpoints * sizeof *add);
+		if (p->n_endpoints)
+			memcpy(add, p->endpoints, p->n_endpoints * sizeof *add);
 		if (p->n_endpoints)
 			qsort(add, p->n_endpoints, sizeof *add, agent_ep_addr_cmp);
 		for (size_t i = 0; i < n->part_count; i++)

@@ -1185,8 +1185,10 @@ static bool disp_net_delta(struct disp_net *n)
 	n->d_rm_svcs = malloc((a->n_services ? a->n_services : 1) * sizeof *n->d_rm_svcs);
 	if (!pa || !pb || !n->d_eps || !n->d_rm_eps || !n->d_svcs || !n->d_rm_svcs)
 		goto out;
-	memcpy(pa, a->endpoints, a->n_endpoints * sizeof *pa);
-	memcpy(pb, b->endpoints, b->n_endpoints * sizeof *pb);
+	if (a->n_endpoints)
+		memcpy(pa, a->endpoints, a->n_endpoints * sizeof *pa);
+	if (b->n_endpoints)
+		memcpy(pb, b->endpoints, b->n_endpoints * sizeof *pb);
 	if (a->n_endpoints)
 		qsort(pa, a->n_endpoints, sizeof *pa, disp_ep_task_cmp);
 	if (b->n_endpoints)
