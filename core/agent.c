@@ -519,13 +519,13 @@ struct agent_net {
 	uint64_t id;
 	Cs__NetworkState **parts; /* the whole state (owned), digest != 0 */
 	size_t part_count;
-	uint64_t digest; /* 0: no whole state */
+	uint64_t digest;	 /* 0: no whole state */
 	Cs__NetworkState **pend; /* a state whose parts are arriving */
 	size_t pend_count;
-	uint64_t set_digest;   /* the state net_set accepted (0: none) */
+	uint64_t set_digest;	/* the state net_set accepted (0: none) */
 	uint64_t failed_digest; /* the state net_set refused (0: none) */
 	int failed_rv;
-	bool declared;		/* net_set accepted something, no net_remove since */
+	bool declared; /* net_set accepted something, no net_remove since */
 };
 
 static bool agent_has_data_plane(const struct agent *a)
@@ -681,10 +681,11 @@ static bool agent_net_sync(struct agent *a)
 				n->failed_digest = n->digest;
 				n->failed_rv = rv;
 				progress = true; /* its waiting tasks are rejected */
-				env_logf(a->env, ENV_LOG_WARN,
-					 "msg=\"cannot realise network\" network=%016" PRIx64
-					 " err=\"%s\"",
-					 n->id, cs_strerror(rv));
+				env_logf(
+					a->env, ENV_LOG_WARN,
+					"msg=\"cannot realise network\" network=%016" PRIx64
+					" err=\"%s\"",
+					n->id, cs_strerror(rv));
 			}
 		}
 		if (!used && n->declared) {
@@ -713,8 +714,7 @@ static bool agent_net_ready(struct agent *a, const struct agent_task *t, char *w
 		const Cs__NetworkAttachment *att = t->assigned->networks[i];
 		const struct agent_net *n = agent_net_get(a, att->network_id);
 		if (n && n->digest && n->digest == n->failed_digest) {
-			snprintf(why, size,
-				 "cannot attach to network %.60s (%.40s): %s",
+			snprintf(why, size, "cannot attach to network %.60s (%.40s): %s",
 				 n->parts[0]->name, att->addr ? att->addr : "",
 				 cs_strerror(n->failed_rv));
 			return false;
@@ -831,7 +831,8 @@ static int agent_net_apply_change(struct agent_net *n, const Cs__NetworkState *p
 			goto out;
 		}
 		if (p->n_removed_endpoints)
-			memcpy(gone, p->removed_endpoints, p->n_removed_endpoints * sizeof *gone);
+			memcpy(gone, p->removed_endpoints,
+			       p->n_removed_endpoints * sizeof *gone);
 		if (p->n_removed_endpoints)
 			qsort(gone, p->n_removed_endpoints, sizeof *gone, agent_id_cmp);
 		if (p->n_endpoints)
@@ -849,7 +850,8 @@ static int agent_net_apply_change(struct agent_net *n, const Cs__NetworkState *p
 				     bsearch(&kp, chg, p->n_endpoints, sizeof *chg,
 					     agent_ep_task_cmp)))
 					continue;
-				while (k < p->n_endpoints && agent_ep_addr_cmp(&add[k], &e) < 0)
+				while (k < p->n_endpoints &&
+				       agent_ep_addr_cmp(&add[k], &e) < 0)
 					eps[ne++] = add[k++];
 				eps[ne++] = e;
 			}
@@ -864,8 +866,8 @@ static int agent_net_apply_change(struct agent_net *n, const Cs__NetworkState *p
 		for (size_t i = 0; i < n->part_count; i++)
 			for (size_t j = 0; j < n->parts[i]->n_services; j++) {
 				Cs__NetworkService *o = n->parts[i]->services[j];
-				if (agent_u64_in(p->removed_services, p->n_removed_services,
-						 o->service_id))
+				if (agent_u64_in(p->removed_services,
+						 p->n_removed_services, o->service_id))
 					continue;
 				while (k < p->n_services &&
 				       p->services[k]->service_id < o->service_id)

@@ -68,7 +68,7 @@ struct disp_net_sent {
 /* One network's state as the store says (issue 17), with its digest. */
 struct disp_net {
 	uint64_t network_id;
-	uint64_t digest;	/* never 0 */
+	uint64_t digest;      /* never 0 */
 	Cs__NetworkState *st; /* owned (protobuf-c unpacked); no session fields */
 	/* the state before (owned, or NULL), and the change from it to st,
 	 * made at most once (delta_made): sessions that hold prev get it */
@@ -864,14 +864,15 @@ static void disp_node_underlay(struct dispatcher *d, const Cs__Node *n, char *ou
 		return;
 	colon = strchr(s->addr, ':');
 	len = colon && !strchr(colon + 1, ':') ? (size_t)(colon - s->addr)
-					      : strlen(s->addr);
+					       : strlen(s->addr);
 	memcpy(out, s->addr, len);
 	out[len] = '\0';
 }
 
 /* Whether t's attachments are endpoints: placed on a node the store does
  * not know down, and not known stopped. */
-static bool disp_net_live(const struct store *st, const Cs__Task *t, const Cs__Node **node)
+static bool disp_net_live(const struct store *st, const Cs__Task *t,
+			  const Cs__Node **node)
 {
 	if (!t->n_networks || !t->node_id || !t->status ||
 	    t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED ||
@@ -910,7 +911,8 @@ static const struct disp_net *disp_net_get(const struct dispatcher *d, uint64_t 
 static void disp_net_keep_prev(struct dispatcher *d, struct disp_net *nets, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		struct disp_net *old = (struct disp_net *)disp_net_get(d, nets[i].network_id);
+		struct disp_net *old =
+			(struct disp_net *)disp_net_get(d, nets[i].network_id);
 		if (!old)
 			continue;
 		if (old->digest == nets[i].digest) {
@@ -971,16 +973,18 @@ static int disp_net_build_one(const struct store *st, const Cs__Network *net,
 	/* services: those with a VIP here, and those with tasks here (dnsrr),
 	 * merged in id order */
 	while (vi < nv || ri < n) {
-		uint64_t id = vi < nv && (ri == n || vips[vi].svc->id <= by_svc[ri]->service_id)
-				      ? vips[vi].svc->id
-				      : by_svc[ri]->service_id;
+		uint64_t id =
+			vi < nv && (ri == n || vips[vi].svc->id <= by_svc[ri]->service_id)
+				? vips[vi].svc->id
+				: by_svc[ri]->service_id;
 		const Cs__Service *svc = store_service_get(st, id);
 		Cs__NetworkService *e = &svcs[ns];
 		char hex[17];
 
 		cs__network_service__init(e);
 		e->service_id = id;
-		e->name = svc && svc->spec && svc->spec->name ? svc->spec->name : (char *)"";
+		e->name = svc && svc->spec && svc->spec->name ? svc->spec->name
+							      : (char *)"";
 		e->vip = (char *)"";
 		if (vi < nv && vips[vi].svc->id == id)
 			e->vip = (char *)vips[vi++].vip;
@@ -1054,7 +1058,8 @@ static int disp_net_rebuild(struct dispatcher *d)
 	size_t nr = 0, rcap = 0, nvip = 0, vcap = 0, nn = 0, ncap = 0, ri = 0, vi = 0;
 	int rv = CS_ENOMEM;
 
-	for (const Cs__Task *t = store_task_next(st, NULL); t; t = store_task_next(st, t)) {
+	for (const Cs__Task *t = store_task_next(st, NULL); t;
+	     t = store_task_next(st, t)) {
 		const Cs__Node *node;
 		char ip[LIMIT_ADDR_BYTES_MAX];
 		if (!disp_net_live(st, t, &node))
@@ -1071,8 +1076,9 @@ static int disp_net_rebuild(struct dispatcher *d)
 			r->node_id = t->node_id;
 			disp_cut(r->addr, sizeof r->addr, t->networks[i]->addr);
 			memcpy(r->node_ip, ip, sizeof r->node_ip);
-			r->backend = t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING &&
-				     t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
+			r->backend =
+				t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING &&
+				t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
 		}
 	}
 	for (const Cs__Service *svc = store_service_next(st, NULL); svc;
@@ -1082,7 +1088,8 @@ static int disp_net_rebuild(struct dispatcher *d)
 				goto out;
 			vips[nvip].network_id = svc->vips[i]->network_id;
 			vips[nvip].svc = svc;
-			disp_cut(vips[nvip].vip, sizeof vips[nvip].vip, svc->vips[i]->addr);
+			disp_cut(vips[nvip].vip, sizeof vips[nvip].vip,
+				 svc->vips[i]->addr);
 			nvip++;
 		}
 	}
@@ -1174,8 +1181,9 @@ static bool disp_net_delta(struct disp_net *n)
 	n->delta_made = true;
 	n->delta_ok = false;
 	if (!a || !disp_str_same(a->name, b->name) || a->vni != b->vni ||
-	    !disp_str_same(a->subnet, b->subnet) || !disp_str_same(a->gateway, b->gateway) ||
-	    a->internal != b->internal || a->ingress != b->ingress)
+	    !disp_str_same(a->subnet, b->subnet) ||
+	    !disp_str_same(a->gateway, b->gateway) || a->internal != b->internal ||
+	    a->ingress != b->ingress)
 		return false;
 	pa = malloc((a->n_endpoints ? a->n_endpoints : 1) * sizeof *pa);
 	pb = malloc((b->n_endpoints ? b->n_endpoints : 1) * sizeof *pb);
@@ -1216,7 +1224,8 @@ static bool disp_net_delta(struct disp_net *n)
 			   b->services[ib]->service_id < a->services[ia]->service_id) {
 			n->d_svcs[ns++] = b->services[ib++];
 		} else {
-			if (!disp_same_packed(&a->services[ia]->base, &b->services[ib]->base))
+			if (!disp_same_packed(&a->services[ia]->base,
+					      &b->services[ib]->base))
 				n->d_svcs[ns++] = b->services[ib];
 			ia++;
 			ib++;

@@ -153,8 +153,8 @@ struct simexec_ctl {
 	char image[SIMEXEC_IMAGE_BYTES_MAX + 1];
 	uint64_t slot;
 	us_t stop_timeout_us;
-	struct simexec_health_cfg hc; /* given to the container it creates */
-	struct simexec_ports ports;   /* likewise */
+	struct simexec_health_cfg hc;		   /* given to the container it creates */
+	struct simexec_ports ports;		   /* likewise */
 	struct simexec_att atts[SIMEXEC_ATTS_MAX]; /* likewise (issue 17) */
 	size_t att_count;
 	struct simexec_rec *op;	      /* the op in flight, or NULL */
@@ -2014,7 +2014,8 @@ int simexec_net_set(struct simexec *x, uint32_t node, const struct env_net_state
 		const struct env_net_endpoint *e = &st->endpoints[i];
 		struct simexec_nep *d = &n.eps[n.ep_count++];
 		if (!simexec_addr_copy(d->addr, e->addr) ||
-		    !simexec_copy(d->node_ip, sizeof d->node_ip, e->node_ip ? e->node_ip : "")) {
+		    !simexec_copy(d->node_ip, sizeof d->node_ip,
+				  e->node_ip ? e->node_ip : "")) {
 			rv = CS_EINVAL;
 			goto fail;
 		}
@@ -2046,13 +2047,14 @@ int simexec_net_set(struct simexec *x, uint32_t node, const struct env_net_state
 			goto fail;
 		}
 		for (size_t j = 0; j < na; j++)
-			if (!simexec_copy(d->aliases[d->alias_count++], sizeof d->aliases[0],
-					  s->aliases[j])) {
+			if (!simexec_copy(d->aliases[d->alias_count++],
+					  sizeof d->aliases[0], s->aliases[j])) {
 				rv = CS_EINVAL;
 				goto fail;
 			}
 		for (size_t j = 0; j < nb; j++)
-			if (!simexec_addr_copy(d->backends[d->backend_count++], s->backends[j])) {
+			if (!simexec_addr_copy(d->backends[d->backend_count++],
+					       s->backends[j])) {
 				rv = CS_EINVAL;
 				goto fail;
 			}
@@ -2063,7 +2065,8 @@ int simexec_net_set(struct simexec *x, uint32_t node, const struct env_net_state
 		*old = n;
 	} else {
 		struct simexec_node *sn = &x->nodes[node];
-		struct simexec_netst *v = realloc(sn->nets, (sn->net_count + 1) * sizeof *v);
+		struct simexec_netst *v =
+			realloc(sn->nets, (sn->net_count + 1) * sizeof *v);
 		if (!v)
 			goto fail;
 		sn->nets = v;
@@ -2123,7 +2126,8 @@ static const struct simexec_container *simexec_at_addr(const struct simexec *x,
 		if (c->state != ENV_CTL_RUNNING)
 			continue;
 		for (size_t i = 0; i < c->att_count; i++)
-			if (c->atts[i].network_id == id && strcmp(c->atts[i].addr, addr) == 0)
+			if (c->atts[i].network_id == id &&
+			    strcmp(c->atts[i].addr, addr) == 0)
 				return c;
 	}
 	return NULL;
@@ -2174,8 +2178,8 @@ static bool simexec_reaches(const struct simexec *x, const struct simexec_contai
 
 /* The running container of service svc, slot (SVC.SLOT), or NULL. */
 static const struct simexec_container *simexec_slot_container(const struct simexec *x,
-							    const char *svc,
-							    uint64_t slot)
+							      const char *svc,
+							      uint64_t slot)
 {
 	for (struct tree_node *t = tree_first(&x->containers); t;
 	     t = tree_next(&x->containers, t)) {
@@ -2225,13 +2229,14 @@ int simexec_reach(const struct simexec *x, const char *target, const char *from,
 			if (!named)
 				continue;
 			if (!s->backend_count) {
-				snprintf(got, size, "%s resolves to no backend on %s", target,
-					 world_node_name(x->w, c->node));
+				snprintf(got, size, "%s resolves to no backend on %s",
+					 target, world_node_name(x->w, c->node));
 				return 0;
 			}
 			for (size_t j = 0; j < s->backend_count; j++)
 				if (!simexec_reaches(x, c, id, s->backends[j])) {
-					snprintf(got, size, "%s: backend %s unreachable from %s",
+					snprintf(got, size,
+						 "%s: backend %s unreachable from %s",
 						 target, s->backends[j], from);
 					return 0;
 				}
@@ -2297,8 +2302,8 @@ static int simexec_nep_cmp(const void *a, const void *b)
  * O(pairs of (source node, target) log endpoints): the node's programmed
  * endpoints are kept sorted by address (simexec_net_set) and resolved to
  * nodes once. */
-bool simexec_check_reach(const struct simexec *x, bool (*skip)(void *ctx, uint32_t node,
-							     const char *task_id),
+bool simexec_check_reach(const struct simexec *x,
+			 bool (*skip)(void *ctx, uint32_t node, const char *task_id),
 			 void *ctx, char *msg, size_t size)
 {
 	struct simexec_reach_rec *v = NULL;
@@ -2314,10 +2319,12 @@ bool simexec_check_reach(const struct simexec *x, bool (*skip)(void *ctx, uint32
 		for (size_t i = 0; i < c->att_count; i++) {
 			if (n == cap) {
 				size_t ncap = cap ? cap * 2 : 64;
-				struct simexec_reach_rec *g = realloc(v, ncap * sizeof *g);
+				struct simexec_reach_rec *g =
+					realloc(v, ncap * sizeof *g);
 				if (!g) {
 					free(v);
-					snprintf(msg, size, "out of memory checking reachability");
+					snprintf(msg, size,
+						 "out of memory checking reachability");
 					return false;
 				}
 				v = g;
@@ -2354,24 +2361,26 @@ bool simexec_check_reach(const struct simexec *x, bool (*skip)(void *ctx, uint32
 				if (st && v[d].node == node)
 					continue; /* local, on the node's bridge */
 				if (st) {
-					snprintf(key.addr, sizeof key.addr, "%s", v[d].addr);
-					e = bsearch(&key, st->eps, st->ep_count, sizeof *st->eps,
-						    simexec_nep_cmp);
+					snprintf(key.addr, sizeof key.addr, "%s",
+						 v[d].addr);
+					e = bsearch(&key, st->eps, st->ep_count,
+						    sizeof *st->eps, simexec_nep_cmp);
 				}
 				if (st && e && e->node == (int64_t)v[d].node &&
 				    simexec_netst_get(x, v[d].node, v[d].network_id))
 					continue;
-				snprintf(msg, size,
-					 "task %s on %s cannot reach %s (task %s on %s) on "
-					 "network %016" PRIx64 " (%s)",
-					 v[s].c->task_id, world_node_name(x->w, node), v[d].addr,
-					 v[d].c->task_id, world_node_name(x->w, v[d].node),
-					 v[d].network_id,
-					 !st  ? "the network is not set on its node"
-					 : !e ? "no entry for the address"
-					 : e->node != (int64_t)v[d].node
-						 ? "the entry names another node"
-						 : "the network is not set on the target's node");
+				snprintf(
+					msg, size,
+					"task %s on %s cannot reach %s (task %s on %s) on "
+					"network %016" PRIx64 " (%s)",
+					v[s].c->task_id, world_node_name(x->w, node),
+					v[d].addr, v[d].c->task_id,
+					world_node_name(x->w, v[d].node), v[d].network_id,
+					!st  ? "the network is not set on its node"
+					: !e ? "no entry for the address"
+					: e->node != (int64_t)v[d].node
+						? "the entry names another node"
+						: "the network is not set on the target's node");
 				ok = false;
 			}
 			s = s_end;

@@ -1265,7 +1265,8 @@ static int fe_net_set(struct env *env, const struct env_net_state *st)
 	for (size_t i = 0; i < st->endpoint_count; i++)
 		local += st->endpoints[i].local;
 	for (size_t i = 0; i < st->service_count; i++)
-		for (size_t j = 0; st->services[i].backends && st->services[i].backends[j]; j++)
+		for (size_t j = 0;
+		     st->services[i].backends && st->services[i].backends[j]; j++)
 			backends++;
 	snprintf(fe->netlog[fe->netlog_count++], sizeof fe->netlog[0],
 		 "set %" PRIx64 " eps=%zu local=%zu svcs=%zu backends=%zu prepares=%zu",

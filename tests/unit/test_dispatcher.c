@@ -1164,7 +1164,6 @@ static void test_disp_assignments_larger_than_a_frame_go_in_parts(void **state)
 
 /* ---------------------------------------------------------------- data plane (issue 17) */
 
-
 /* The last NetworkState for network id the fake received from index
  * `from` on (NULL: none), and how many. */
 static const Cs__NetworkState *net_last(const struct fake *fk, size_t from, uint64_t id,
@@ -1373,8 +1372,7 @@ static void test_disp_network_state_change_goes_as_a_delta(void **state)
  * node, so every node is sent the ingress network's state (the service
  * with its ports) while some service publishes one, tasks of its own on
  * it or not. */
-static void test_disp_every_node_gets_ingress_state_when_a_port_is_published(
-	void **state)
+static void test_disp_every_node_gets_ingress_state_when_a_port_is_published(void **state)
 {
 	struct fixture *f = *state;
 	struct fake *w1;
