@@ -145,6 +145,8 @@ struct agent {
 	size_t removed_count;
 	uint64_t removed_digest; /* 0: no list yet */
 	uint64_t hb_installs;	 /* nc.installs when the last heartbeat went */
+	struct agent_net *nets;	 /* issue 17: networks its tasks attach to */
+	size_t net_count;
 };
 
 /* ---------------------------------------------------------------- storage */
@@ -478,6 +480,8 @@ static void agent_task_closed(struct env_ctl *ctl, void *data)
 	agent_task_free(t);
 }
 
+static bool agent_net_sync(struct agent *a);
+
 /* Drops t from the table and storage; its memory goes once its controller
  * is closed. */
 static void agent_task_forget(struct agent *a, struct agent_task *t)
@@ -503,6 +507,521 @@ static void agent_task_forget(struct agent *a, struct agent_task *t)
 	} else {
 		agent_task_free(t); /* the controller stays with the env */
 	}
+	agent_net_sync(a); /* its networks, when it was their last task */
+}
+
+/* ---------------------------------------------------------------- data plane
+ *
+ * Issue 17: the state of each network the node's tasks attach to, as the
+ * managers send it (api.proto NetworkState, in parts when large), declared
+ * to the env by net_set before any PREPARE that attaches to it and again
+ * whenever it changes; net_remove once no task of this agent (running,
+ * stopping, or waiting for its container's removal) attaches to it. In
+ * memory only: a restarted agent is sent every state again by its new
+ * session and declares it again (adopted containers keep their network in
+ * the meantime: the env keeps what was declared). */
+
+static void agent_task_step(struct agent_task *t);
+static void agent_step_ids(struct agent *a, const uint64_t *ids, size_t n);
+
+struct agent_net {
+	uint64_t id;
+	Cs__NetworkState **parts; /* the whole state (owned), digest != 0 */
+	size_t part_count;
+	uint64_t digest;	 /* 0: no whole state */
+	Cs__NetworkState **pend; /* a state whose parts are arriving */
+	size_t pend_count;
+	uint64_t set_digest;	/* the state net_set accepted (0: none) */
+	uint64_t failed_digest; /* the state net_set refused (0: none) */
+	int failed_rv;
+	bool declared; /* net_set accepted something, no net_remove since */
+};
+
+static bool agent_has_data_plane(const struct agent *a)
+{
+	return !a->cfg->no_data_plane && a->env->ops->net_set && a->env->ops->net_remove;
+}
+
+static void agent_net_parts_free(Cs__NetworkState **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		cs__network_state__free_unpacked(v[i], NULL);
+	free(v);
+}
+
+static struct agent_net *agent_net_get(const struct agent *a, uint64_t id)
+{
+	for (size_t i = 0; i < a->net_count; i++)
+		if (a->nets[i].id == id)
+			return &a->nets[i];
+	return NULL;
+}
+
+/* Whether the node needs network id: some task of the agent attaches to
+ * it, or it is the routing mesh's (the ingress network with a published
+ * port: answered on every node, tasks here or not). */
+static bool agent_net_used(const struct agent *a, uint64_t id)
+{
+	const struct agent_net *n = agent_net_get(a, id);
+	if (n && n->digest && n->parts[0]->ingress)
+		for (size_t p = 0; p < n->part_count; p++)
+			for (size_t j = 0; j < n->parts[p]->n_services; j++)
+				if (n->parts[p]->services[j]->n_ports)
+					return true;
+	for (size_t i = 0; i < a->task_count; i++) {
+		const Cs__Task *task = a->tasks[i]->assigned;
+		for (size_t j = 0; task && j < task->n_networks; j++)
+			if (task->networks[j]->network_id == id)
+				return true;
+	}
+	return false;
+}
+
+/* Declares n's whole state to the env. Returns net_set's answer, or
+ * CS_ENOMEM. */
+static int agent_net_declare(struct agent *a, struct agent_net *n)
+{
+	struct env_net_state st;
+	struct env_net_endpoint *eps = NULL;
+	struct env_net_service *svcs = NULL;
+	const char **strs = NULL;
+	struct env_port *ports = NULL;
+	size_t ne = 0, ns = 0, nstr = 0, nport = 0, ie = 0, is = 0, istr = 0, iport = 0;
+	const Cs__NetworkState *h = n->parts[0];
+	int rv = CS_ENOMEM;
+
+	for (size_t p = 0; p < n->part_count; p++) {
+		ne += n->parts[p]->n_endpoints;
+		ns += n->parts[p]->n_services;
+		for (size_t k = 0; k < n->parts[p]->n_services; k++) {
+			const Cs__NetworkService *s = n->parts[p]->services[k];
+			nstr += s->n_aliases + 1 + s->n_backends + 1;
+			nport += s->n_ports;
+		}
+	}
+	eps = calloc(ne ? ne : 1, sizeof *eps);
+	svcs = calloc(ns ? ns : 1, sizeof *svcs);
+	strs = calloc(nstr ? nstr : 1, sizeof *strs);
+	ports = calloc(nport ? nport : 1, sizeof *ports);
+	if (!eps || !svcs || !strs || !ports)
+		goto out;
+	memset(&st, 0, sizeof st);
+	st.network_id = n->id;
+	st.name = h->name;
+	st.vni = h->vni;
+	st.subnet = h->subnet;
+	st.gateway = h->gateway;
+	st.internal = h->internal;
+	st.ingress = h->ingress;
+	for (size_t p = 0; p < n->part_count; p++) {
+		const Cs__NetworkState *part = n->parts[p];
+		for (size_t k = 0; k < part->n_endpoints; k++, ie++) {
+			const Cs__NetworkEndpoint *e = part->endpoints[k];
+			eps[ie].task_id = e->task_id;
+			eps[ie].addr = e->addr;
+			eps[ie].node_ip = e->node_ip;
+			eps[ie].local = e->node_id == a->node_id;
+		}
+		for (size_t k = 0; k < part->n_services; k++, is++) {
+			const Cs__NetworkService *s = part->services[k];
+			svcs[is].service_id = s->service_id;
+			svcs[is].name = s->name;
+			svcs[is].vip = s->vip && *s->vip ? s->vip : NULL;
+			svcs[is].aliases = &strs[istr];
+			for (size_t j = 0; j < s->n_aliases; j++)
+				strs[istr++] = s->aliases[j];
+			strs[istr++] = NULL;
+			svcs[is].backends = &strs[istr];
+			for (size_t j = 0; j < s->n_backends; j++)
+				strs[istr++] = s->backends[j];
+			strs[istr++] = NULL;
+			svcs[is].ports = &ports[iport];
+			svcs[is].port_count = s->n_ports;
+			for (size_t j = 0; j < s->n_ports; j++, iport++) {
+				ports[iport].target = s->ports[j]->target;
+				ports[iport].published = s->ports[j]->published;
+				ports[iport].proto =
+					s->ports[j]->protocol ==
+							CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP
+						? ENV_PORT_UDP
+					: s->ports[j]->protocol ==
+							CS__PORT_PROTOCOL__PORT_PROTOCOL_SCTP
+						? ENV_PORT_SCTP
+						: ENV_PORT_TCP;
+			}
+		}
+	}
+	assert(ie == ne && is == ns && istr == nstr && iport == nport);
+	st.endpoints = eps;
+	st.endpoint_count = ne;
+	st.services = svcs;
+	st.service_count = ns;
+	rv = a->env->ops->net_set(a->env, &st);
+out:
+	free(ports);
+	free(strs);
+	free(svcs);
+	free(eps);
+	return rv;
+}
+
+/* Brings the env's networks in line: each used network with a new whole
+ * state is declared, each declared one no task uses any more removed, and
+ * entries neither used nor holding a state forgotten. Returns whether a
+ * declaration was accepted (tasks may go on). */
+static bool agent_net_sync(struct agent *a)
+{
+	bool progress = false;
+	size_t k = 0;
+
+	if (a->dead || !agent_has_data_plane(a))
+		return false;
+	for (size_t i = 0; i < a->net_count; i++) {
+		struct agent_net *n = &a->nets[i];
+		bool used = agent_net_used(a, n->id);
+		if (used && n->digest && n->digest != n->set_digest &&
+		    n->digest != n->failed_digest) {
+			int rv = agent_net_declare(a, n);
+			if (rv == 0) {
+				n->set_digest = n->digest;
+				n->declared = true;
+				progress = true;
+			} else if (rv != CS_ENOMEM) {
+				n->failed_digest = n->digest;
+				n->failed_rv = rv;
+				progress = true; /* its waiting tasks are rejected */
+				env_logf(
+					a->env, ENV_LOG_WARN,
+					"msg=\"cannot realise network\" network=%016" PRIx64
+					" err=\"%s\"",
+					n->id, cs_strerror(rv));
+			}
+		}
+		if (!used && n->declared) {
+			a->env->ops->net_remove(a->env, n->id);
+			n->declared = false;
+			n->set_digest = 0;
+		}
+		if (!used && !n->declared && !n->digest && !n->pend_count) {
+			agent_net_parts_free(n->parts, n->part_count);
+			agent_net_parts_free(n->pend, n->pend_count);
+			continue; /* forgotten */
+		}
+		a->nets[k++] = *n;
+	}
+	a->net_count = k;
+	return progress;
+}
+
+/* Whether t's networks are declared (or it has none): then it may be
+ * prepared. *why says why it never will be, when set. */
+static bool agent_net_ready(struct agent *a, const struct agent_task *t, char *why,
+			    size_t size)
+{
+	why[0] = '\0';
+	for (size_t i = 0; t->assigned && i < t->assigned->n_networks; i++) {
+		const Cs__NetworkAttachment *att = t->assigned->networks[i];
+		const struct agent_net *n = agent_net_get(a, att->network_id);
+		if (n && n->digest && n->digest == n->failed_digest) {
+			snprintf(why, size, "cannot attach to network %.60s (%.40s): %s",
+				 n->parts[0]->name, att->addr ? att->addr : "",
+				 cs_strerror(n->failed_rv));
+			return false;
+		}
+		if (!n || !n->set_digest || n->set_digest != n->digest)
+			return false;
+	}
+	return true;
+}
+
+/* Keeps a copy of part p in *v. Returns 0 or CS_ENOMEM. */
+static int agent_net_keep(Cs__NetworkState ***v, size_t *n, const Cs__NetworkState *p)
+{
+	size_t len = cs__network_state__get_packed_size(p);
+	uint8_t *buf = malloc(len ? len : 1);
+	Cs__NetworkState *copy, **grown;
+	if (!buf)
+		return CS_ENOMEM;
+	cs__network_state__pack(p, buf);
+	copy = cs__network_state__unpack(NULL, len, buf);
+	free(buf);
+	grown = copy ? realloc(*v, (*n + 1) * sizeof **v) : NULL;
+	if (!grown) {
+		if (copy)
+			cs__network_state__free_unpacked(copy, NULL);
+		return CS_ENOMEM;
+	}
+	*v = grown;
+	(*v)[(*n)++] = copy;
+	return 0;
+}
+
+static void agent_net_taken(struct agent *a);
+static int agent_id_cmp(const void *x, const void *y);
+
+static int agent_ep_task_cmp(const void *x, const void *y)
+{
+	uint64_t a = (*(Cs__NetworkEndpoint *const *)x)->task_id,
+		 b = (*(Cs__NetworkEndpoint *const *)y)->task_id;
+	return a < b ? -1 : a > b;
+}
+
+/* An IPv4 address as a number, for ordering (0 when it is not one). */
+static uint32_t agent_ip4(const char *s)
+{
+	uint32_t v = 0, part = 0;
+	int dots = 0, digits = 0;
+	for (; *s; s++) {
+		if (*s == '.') {
+			if (!digits || ++dots > 3)
+				return 0;
+			v = v << 8 | part;
+			part = digits = 0;
+		} else if (*s >= '0' && *s <= '9' && digits < 3) {
+			part = part * 10 + (uint32_t)(*s - '0');
+			digits++;
+		} else {
+			return 0;
+		}
+	}
+	return dots == 3 && digits && part < 256 ? v << 8 | part : 0;
+}
+
+static int agent_ep_addr_cmp(const void *x, const void *y)
+{
+	const Cs__NetworkEndpoint *a = *(Cs__NetworkEndpoint *const *)x,
+				  *b = *(Cs__NetworkEndpoint *const *)y;
+	uint32_t ia = agent_ip4(a->addr), ib = agent_ip4(b->addr);
+	int c = ia != ib ? (ia < ib ? -1 : 1) : strcmp(a->addr, b->addr);
+	return c ? c : a->task_id < b->task_id ? -1 : a->task_id > b->task_id;
+}
+
+static bool agent_u64_in(const uint64_t *v, size_t n, uint64_t x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == x)
+			return true;
+	return false;
+}
+
+/* Applies change p to n's whole state: one new part, the state of
+ * p->digest. Returns 0, or CS_ENOMEM with n as it was. */
+static int agent_net_apply_change(struct agent_net *n, const Cs__NetworkState *p)
+{
+	Cs__NetworkState st = *p;
+	Cs__NetworkEndpoint **eps = NULL, **chg = NULL;
+	Cs__NetworkService **svcs = NULL;
+	Cs__NetworkState **one = NULL;
+	size_t ne = 0, ns = 0, old_e = 0, old_s = 0;
+	int rv = CS_ENOMEM;
+
+	for (size_t i = 0; i < n->part_count; i++) {
+		old_e += n->parts[i]->n_endpoints;
+		old_s += n->parts[i]->n_services;
+	}
+	eps = malloc((old_e + p->n_endpoints + 1) * sizeof *eps);
+	chg = malloc((p->n_endpoints + 1) * sizeof *chg);
+	svcs = malloc((old_s + p->n_services + 1) * sizeof *svcs);
+	if (!eps || !chg || !svcs)
+		goto out;
+	/* endpoints: the old ones neither removed nor replaced (in order
+	 * already), merged with the new ones sorted: O(old + new log new) */
+	if (p->n_endpoints)
+		memcpy(chg, p->endpoints, p->n_endpoints * sizeof *chg);
+	if (p->n_endpoints)
+		qsort(chg, p->n_endpoints, sizeof *chg, agent_ep_task_cmp);
+	{
+		Cs__NetworkEndpoint **add = malloc((p->n_endpoints + 1) * sizeof *add);
+		uint64_t *gone = malloc((p->n_removed_endpoints + 1) * sizeof *gone);
+		size_t k = 0;
+		if (!add || !gone) {
+			free(add);
+			free(gone);
+			goto out;
+		}
+		if (p->n_removed_endpoints)
+			memcpy(gone, p->removed_endpoints,
+			       p->n_removed_endpoints * sizeof *gone);
+		if (p->n_removed_endpoints)
+			qsort(gone, p->n_removed_endpoints, sizeof *gone, agent_id_cmp);
+		if (p->n_endpoints)
+			memcpy(add, p->endpoints, p->n_endpoints * sizeof *add);
+		if (p->n_endpoints)
+			qsort(add, p->n_endpoints, sizeof *add, agent_ep_addr_cmp);
+		for (size_t i = 0; i < n->part_count; i++)
+			for (size_t j = 0; j < n->parts[i]->n_endpoints; j++) {
+				Cs__NetworkEndpoint *e = n->parts[i]->endpoints[j];
+				Cs__NetworkEndpoint key = *e, *kp = &key;
+				if ((p->n_removed_endpoints &&
+				     bsearch(&e->task_id, gone, p->n_removed_endpoints,
+					     sizeof *gone, agent_id_cmp)) ||
+				    (p->n_endpoints &&
+				     bsearch(&kp, chg, p->n_endpoints, sizeof *chg,
+					     agent_ep_task_cmp)))
+					continue;
+				while (k < p->n_endpoints &&
+				       agent_ep_addr_cmp(&add[k], &e) < 0)
+					eps[ne++] = add[k++];
+				eps[ne++] = e;
+			}
+		while (k < p->n_endpoints)
+			eps[ne++] = add[k++];
+		free(add);
+		free(gone);
+	}
+	/* services: merged in id order, the change's replacing the old */
+	{
+		size_t k = 0;
+		for (size_t i = 0; i < n->part_count; i++)
+			for (size_t j = 0; j < n->parts[i]->n_services; j++) {
+				Cs__NetworkService *o = n->parts[i]->services[j];
+				if (agent_u64_in(p->removed_services,
+						 p->n_removed_services, o->service_id))
+					continue;
+				while (k < p->n_services &&
+				       p->services[k]->service_id < o->service_id)
+					svcs[ns++] = p->services[k++];
+				if (k < p->n_services &&
+				    p->services[k]->service_id == o->service_id)
+					svcs[ns++] = p->services[k++];
+				else
+					svcs[ns++] = o;
+			}
+		while (k < p->n_services)
+			svcs[ns++] = p->services[k++];
+	}
+	st.endpoints = eps;
+	st.n_endpoints = ne;
+	st.services = svcs;
+	st.n_services = ns;
+	st.base_digest = 0;
+	st.n_removed_endpoints = st.n_removed_services = 0;
+	st.part = 0;
+	st.more = false;
+	{
+		size_t count = 0;
+		if (agent_net_keep(&one, &count, &st))
+			goto out;
+	}
+	agent_net_parts_free(n->parts, n->part_count);
+	n->parts = one;
+	n->part_count = 1;
+	n->digest = p->digest;
+	rv = 0;
+out:
+	free(svcs);
+	free(chg);
+	free(eps);
+	return rv;
+}
+
+/* One NetworkState frame of the session: a part of a state (whole at its
+ * last part, taken only when every part came in order), a change to the
+ * state held, or a removal. */
+static void agent_on_net_state(struct agent *a, const Cs__NetworkState *p)
+{
+	struct agent_net *n = agent_net_get(a, p->network_id);
+
+	if (!n) {
+		struct agent_net *v;
+		if (p->removed || a->net_count >= LIMIT_NETWORKS_MAX)
+			return;
+		v = realloc(a->nets, (a->net_count + 1) * sizeof *v);
+		if (!v)
+			return;
+		a->nets = v;
+		n = &a->nets[a->net_count++];
+		memset(n, 0, sizeof *n);
+		n->id = p->network_id;
+	}
+	if (p->removed) {
+		/* the managers say no task here needs it: gone once no task
+		 * of ours attaches to it (the last may still be stopping) */
+		agent_net_parts_free(n->pend, n->pend_count);
+		n->pend = NULL;
+		n->pend_count = 0;
+		agent_net_parts_free(n->parts, n->part_count);
+		n->parts = NULL;
+		n->part_count = 0;
+		n->digest = 0;
+		agent_net_sync(a);
+		return;
+	}
+	if (!p->digest)
+		return;
+	if (p->base_digest) {
+		/* a change: on the state it was made from only */
+		if (n->digest == p->base_digest && !n->pend_count &&
+		    agent_net_apply_change(n, p) == 0)
+			agent_net_taken(a);
+		return;
+	}
+	if (p->part == 0 || !n->pend_count || p->part != n->pend_count ||
+	    p->digest != n->pend[0]->digest) {
+		agent_net_parts_free(n->pend, n->pend_count);
+		n->pend = NULL;
+		n->pend_count = 0;
+		if (p->part != 0)
+			return; /* a part whose first was lost: the heartbeat asks again */
+	}
+	if (agent_net_keep(&n->pend, &n->pend_count, p))
+		return;
+	if (p->more)
+		return;
+	agent_net_parts_free(n->parts, n->part_count);
+	n->parts = n->pend;
+	n->part_count = n->pend_count;
+	n->digest = p->digest;
+	n->pend = NULL;
+	n->pend_count = 0;
+	agent_net_taken(a);
+}
+
+/* A whole new state was taken: declared, and its waiting tasks go on. */
+static void agent_net_taken(struct agent *a)
+{
+	if (agent_net_sync(a)) {
+		/* its waiting tasks go on (a step may forget: by id) */
+		uint64_t *ids = malloc((a->task_count ? a->task_count : 1) * sizeof *ids);
+		size_t count = a->task_count;
+		if (!ids)
+			return; /* the next tick steps them */
+		for (size_t i = 0; i < count; i++)
+			ids[i] = a->tasks[i]->id;
+		agent_step_ids(a, ids, count);
+		free(ids);
+	}
+}
+
+/* The digests of the whole states held, for the heartbeat (*out malloc'd:
+ * the caller frees it and *ptrs). Returns the count. */
+static size_t agent_net_digests(const struct agent *a, Cs__NetworkDigest **out,
+				Cs__NetworkDigest ***ptrs)
+{
+	size_t k = 0;
+	*out = calloc(a->net_count ? a->net_count : 1, sizeof **out);
+	*ptrs = calloc(a->net_count ? a->net_count : 1, sizeof **ptrs);
+	if (!*out || !*ptrs)
+		return 0;
+	for (size_t i = 0; i < a->net_count; i++) {
+		if (!a->nets[i].digest)
+			continue;
+		cs__network_digest__init(&(*out)[k]);
+		(*out)[k].network_id = a->nets[i].id;
+		(*out)[k].digest = a->nets[i].digest;
+		(*ptrs)[k] = &(*out)[k];
+		k++;
+	}
+	return k;
+}
+
+static void agent_net_free_all(struct agent *a)
+{
+	for (size_t i = 0; i < a->net_count; i++) {
+		agent_net_parts_free(a->nets[i].parts, a->nets[i].part_count);
+		agent_net_parts_free(a->nets[i].pend, a->nets[i].pend_count);
+	}
+	free(a->nets);
 }
 
 /* ---------------------------------------------------------------- task managers */
@@ -821,6 +1340,8 @@ static int agent_task_open(struct agent_task *t)
 	const Cs__ContainerSpec *cs = ts ? ts->container : NULL;
 	const char **cmd = NULL, **envs = NULL, **test = NULL;
 	struct env_port *ports = NULL;
+	struct env_net_attach *nets = NULL;
+	const char **aliases = NULL;
 	int rv = CS_ENOMEM;
 
 	if (t->ctl)
@@ -891,8 +1412,31 @@ static int agent_task_open(struct agent_task *t)
 		}
 		spec.ports = ports;
 	}
+	if (task && task->n_networks && agent_has_data_plane(t->a)) {
+		/* issue 17: its attachments, aliases NULL-terminated */
+		size_t nstr = 0, k = 0;
+		for (size_t i = 0; i < task->n_networks; i++)
+			nstr += task->networks[i]->n_aliases + 1;
+		nets = calloc(task->n_networks, sizeof *nets);
+		aliases = calloc(nstr, sizeof *aliases);
+		if (!nets || !aliases)
+			goto out;
+		for (size_t i = 0; i < task->n_networks; i++) {
+			const Cs__NetworkAttachment *att = task->networks[i];
+			nets[i].network_id = att->network_id;
+			nets[i].addr = att->addr ? att->addr : "";
+			nets[i].aliases = &aliases[k];
+			for (size_t j = 0; j < att->n_aliases; j++)
+				aliases[k++] = att->aliases[j];
+			aliases[k++] = NULL;
+		}
+		spec.networks = nets;
+		spec.network_count = task->n_networks;
+	}
 	rv = t->a->env->ops->ctl_open(t->a->env, &spec, &t->ctl);
 out:
+	free(aliases);
+	free(nets);
 	free(ports);
 	free(test);
 	free(envs);
@@ -1060,7 +1604,7 @@ static void agent_task_step(struct agent_task *t)
 		case CS__TASK_STATE__TASK_STATE_ACCEPTED:
 			if (t->env_held)
 				return; /* its env comes with the next assignments */
-			if (a->cfg->no_data_plane && t->assigned &&
+			if (!agent_has_data_plane(a) && t->assigned &&
 			    t->assigned->n_networks > 0) {
 				const Cs__NetworkAttachment *att =
 					t->assigned->networks[0];
@@ -1072,6 +1616,19 @@ static void agent_task_step(struct agent_task *t)
 				agent_task_set(t, CS__TASK_STATE__TASK_STATE_REJECTED,
 					       why);
 				return;
+			}
+			{
+				/* issue 17: its networks declared first (their
+				 * state comes from the managers) */
+				char why[200];
+				if (!agent_net_ready(a, t, why, sizeof why)) {
+					if (why[0])
+						agent_task_set(
+							t,
+							CS__TASK_STATE__TASK_STATE_REJECTED,
+							why);
+					return;
+				}
 			}
 			if (agent_task_open(t)) {
 				agent_task_set(t, CS__TASK_STATE__TASK_STATE_REJECTED,
@@ -1408,6 +1965,7 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 	if (a->retry_pending)
 		agent_retry_due(a, now);
 	agent_health_due(a, now);
+	agent_net_sync(a);
 	if (a->refused)
 		return;
 	if (!nodecert_valid(&a->nc)) {
@@ -1456,6 +2014,7 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 		    (a->hb_pending && now - a->last_hb_ms >= AGENT_HB_RETRY_MS)) {
 			Cs__Wire wire = CS__WIRE__INIT;
 			Cs__Heartbeat hb = CS__HEARTBEAT__INIT;
+			Cs__NetworkDigest *digests, **digest_ptrs;
 			hb.node_id = a->node_id;
 			hb.session_id = a->session_id;
 			/* which certificate it holds (a CA rotation's progress;
@@ -1465,8 +2024,12 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 				(ProtobufCBinaryData){sizeof a->nc.id.key, a->nc.id.key};
 			a->hb_installs = a->nc.installs;
 			hb.removed_digest = a->removed_digest;
+			hb.n_net_digests = agent_net_digests(a, &digests, &digest_ptrs);
+			hb.net_digests = digest_ptrs;
 			wire.heartbeat = &hb;
 			agent_send(a, a->target, &wire);
+			free(digests);
+			free(digest_ptrs);
 			a->last_hb_ms = now;
 			a->hb_pending = true;
 		}
@@ -1796,7 +2359,7 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 	ms_t now = a->env->ops->now_ms(a->env);
 
 	if (!wire->session_response && !wire->heartbeat_response && !wire->assignments &&
-	    !wire->status_ack && !wire->cert_response)
+	    !wire->status_ack && !wire->cert_response && !wire->network_state)
 		return false;
 	/* only a manager of this node's cluster (before it has a certificate:
 	 * a manager of the root its token names, which the env checked) */
@@ -1809,6 +2372,7 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 			: wire->session_response   ? "session_response"
 			: wire->heartbeat_response ? "heartbeat_response"
 			: wire->assignments	   ? "assignments"
+			: wire->network_state	   ? "network_state"
 						   : "status_ack",
 			from, who->node_id,
 			who->role != ENV_ROLE_MANAGER
@@ -1965,6 +2529,14 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 			env_logf(a->env, ENV_LOG_INFO,
 				 "msg=\"assignments synced\" tasks=%zu", a->task_count);
 		}
+		return true;
+	}
+	if (wire->network_state) {
+		const Cs__NetworkState *ns = wire->network_state;
+		if (a->link != AGENT_READY || ns->session_id != a->session_id || a->dead)
+			return true;
+		a->last_answer_ms = now;
+		agent_on_net_state(a, ns);
 		return true;
 	}
 	if (wire->status_ack) {
@@ -2304,6 +2876,7 @@ void agent_stop(struct agent *a)
 	free(a->listing);
 	free(a->removed);
 	free(a->tasks);
+	agent_net_free_all(a);
 	free(a);
 }
 

@@ -69,7 +69,13 @@ struct agent_cfg {
 	 * with why ("cannot attach to network N (ADDR): no overlay data plane
 	 * on this node"), as SwarmKit's executor fails Prepare when it cannot
 	 * create a task's networks; never run without its network. false: the
-	 * executor realises them (the simulator models them so). */
+	 * executor realises them (the simulator models them so).
+	 * Issue 17: with it false and the env's net_set/net_remove present,
+	 * the agent declares each network its tasks attach to (the managers'
+	 * NetworkState) before PREPARE, again when the state changes, and
+	 * removes it after its last task there; a task waits in ACCEPTED for
+	 * its networks' state, and is REJECTED with the env's words when
+	 * net_set refuses it. An env without net_set is treated as true. */
 	bool no_data_plane;
 };
 

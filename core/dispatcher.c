@@ -23,6 +23,7 @@ enum {
 	DISP_FLUSH_MS = 20,	    /* assignment changes wait at most this */
 	DISP_STATUS_FLUSH_MS = 100, /* status reports batch for this long */
 	DISP_EXPIRY_CHECK_MS = 500, /* how often silent nodes are looked for */
+	DISP_NET_FLUSH_MS = 100,    /* network state changes wait at most this */
 };
 
 /* A status write stops growing past this many encoded bytes (one
@@ -52,6 +53,32 @@ struct disp_session {
 	bool revive;	       /* its record says DOWN while it heartbeats: write READY */
 	bool held_writing;     /* a CA rotation: cert_held written for ... */
 	uint8_t held_written[ENV_DIGEST_BYTES]; /* ... this key */
+	/* issue 17: the networks its node needs, ascending, with the digest
+	 * of the state last sent of each (0: to send) and when */
+	struct disp_net_sent *nets;
+	size_t net_count;
+};
+
+struct disp_net_sent {
+	uint64_t network_id; /* first: sorted as a uint64 */
+	uint64_t digest;
+	ms_t at_ms;
+};
+
+/* One network's state as the store says (issue 17), with its digest. */
+struct disp_net {
+	uint64_t network_id;
+	uint64_t digest;      /* never 0 */
+	Cs__NetworkState *st; /* owned (protobuf-c unpacked); no session fields */
+	/* the state before (owned, or NULL), and the change from it to st,
+	 * made at most once (delta_made): sessions that hold prev get it */
+	Cs__NetworkState *prev;
+	uint64_t prev_digest;
+	bool delta_made, delta_ok;
+	Cs__NetworkState delta; /* points into st, and the arrays below */
+	Cs__NetworkEndpoint **d_eps;
+	Cs__NetworkService **d_svcs;
+	uint64_t *d_rm_eps, *d_rm_svcs;
 };
 
 struct disp_report {
@@ -75,6 +102,10 @@ struct dispatcher {
 	size_t report_count, report_cap;
 	env_timer_id expiry_timer, flush_timer, status_timer;
 	uint64_t members_pushed; /* hash of the member list last pushed */
+	struct disp_net *nets;	 /* issue 17: every used network's state, by id */
+	size_t net_count;
+	bool nets_dirty; /* the store changed what they say: build again */
+	env_timer_id net_timer;
 	unsigned writes_in_flight;
 	bool stopped;
 	bool dying;
@@ -145,6 +176,7 @@ static void disp_session_remove(struct dispatcher *d, struct disp_session *s)
 {
 	size_t i = (size_t)(s - d->sessions);
 	free(s->changed);
+	free(s->nets);
 	memmove(&d->sessions[i], &d->sessions[i + 1],
 		(d->session_count - i - 1) * sizeof *d->sessions);
 	d->session_count--;
@@ -502,6 +534,8 @@ static int disp_mark(struct disp_session *s, uint64_t task_id)
 }
 
 static void disp_flush(struct env *env, env_timer_id id, void *data);
+static void disp_net_on_event(struct dispatcher *d, const struct store_event *ev);
+static void disp_net_arm(struct dispatcher *d);
 
 static void disp_arm_flush(struct dispatcher *d)
 {
@@ -520,6 +554,7 @@ static void dispatcher_on_event(void *state, const struct store_event *ev)
 
 	if (d->stopped)
 		return;
+	disp_net_on_event(d, ev);
 	if (ev->table == STORE_NODE) {
 		/* a node ready in an entry applied after this leader started
 		 * (an older term's) gets the same grace as the others */
@@ -715,6 +750,820 @@ static void disp_flush(struct env *env, env_timer_id id, void *data)
 	for (size_t i = 0; i < d->session_count; i++)
 		if (d->sessions[i].session_id)
 			disp_send_changes(d, &d->sessions[i]);
+}
+
+/* ---------------------------------------------------------------- data plane
+ *
+ * Issue 17: each node is told the state of every network its assigned
+ * tasks attach to (api.proto NetworkState), from the store. The states of
+ * all networks are built in one pass over the store's tasks when something
+ * they depend on changed (tasks with attachments, services, nodes,
+ * networks), at most every DISP_NET_FLUSH_MS, and cached with a digest;
+ * each session remembers the digest it last sent per network, so that a
+ * flush sends a node only the networks whose state differs, and a
+ * heartbeat (which carries the agent's digests) costs one comparison per
+ * network of the node. A change on a network of E endpoints costs one
+ * O(tasks log tasks) rebuild and about 40 * E bytes to each node on it. */
+
+/* The length of an address without its prefix ("10.0.3.5/24"). */
+static size_t disp_addr_len(const char *addr)
+{
+	const char *slash = strchr(addr, '/');
+	return slash ? (size_t)(slash - addr) : strlen(addr);
+}
+
+/* An IPv4 address as a number, for ordering (0 when it is not one). */
+static uint32_t disp_ip4(const char *s)
+{
+	uint32_t v = 0, part = 0;
+	int dots = 0, digits = 0;
+	for (; *s && *s != '/'; s++) {
+		if (*s == '.') {
+			if (!digits || ++dots > 3)
+				return 0;
+			v = v << 8 | part;
+			part = 0;
+			digits = 0;
+		} else if (*s >= '0' && *s <= '9' && digits < 3) {
+			part = part * 10 + (uint32_t)(*s - '0');
+			digits++;
+			if (part > 255)
+				return 0;
+		} else {
+			return 0;
+		}
+	}
+	return dots == 3 && digits ? v << 8 | part : 0;
+}
+
+static int disp_addr_cmp(const char *a, const char *b)
+{
+	uint32_t x = disp_ip4(a), y = disp_ip4(b);
+	if (x != y)
+		return x < y ? -1 : 1;
+	return strcmp(a, b);
+}
+
+/* One attachment of a live task, as the build collects them. */
+struct disp_net_rec {
+	uint64_t network_id, service_id, task_id, node_id;
+	char addr[48];
+	char node_ip[LIMIT_ADDR_BYTES_MAX];
+	bool backend; /* RUNNING, meant to run, on a node not down */
+};
+
+/* A service's VIP on a network, as the build collects them. */
+struct disp_net_vip {
+	uint64_t network_id;
+	const Cs__Service *svc;
+	char vip[48];
+};
+
+static int disp_rec_cmp(const void *a, const void *b)
+{
+	const struct disp_net_rec *x = a, *y = b;
+	int c;
+	if (x->network_id != y->network_id)
+		return x->network_id < y->network_id ? -1 : 1;
+	c = disp_addr_cmp(x->addr, y->addr);
+	if (c)
+		return c;
+	return x->task_id < y->task_id ? -1 : x->task_id > y->task_id;
+}
+
+/* By service, then address: a service's backends in order. */
+static int disp_rec_svc_cmp(const void *a, const void *b)
+{
+	const struct disp_net_rec *x = *(struct disp_net_rec *const *)a,
+				  *y = *(struct disp_net_rec *const *)b;
+	if (x->service_id != y->service_id)
+		return x->service_id < y->service_id ? -1 : 1;
+	return disp_rec_cmp(x, y);
+}
+
+static int disp_vip_cmp(const void *a, const void *b)
+{
+	const struct disp_net_vip *x = a, *y = b;
+	if (x->network_id != y->network_id)
+		return x->network_id < y->network_id ? -1 : 1;
+	return x->svc->id < y->svc->id ? -1 : x->svc->id > y->svc->id;
+}
+
+static void disp_cut(char *out, size_t size, const char *addr)
+{
+	size_t len = addr ? disp_addr_len(addr) : 0;
+	if (len >= size)
+		len = 0; /* not an address of ours: left out */
+	if (len)
+		memcpy(out, addr, len);
+	out[len] = '\0';
+}
+
+/* The IP of node n as the dispatcher knows it: its record's address, else
+ * the host part of its live session's address (the simulator's addresses
+ * are names). out holds LIMIT_ADDR_BYTES_MAX bytes. */
+static void disp_node_underlay(struct dispatcher *d, const Cs__Node *n, char *out)
+{
+	const struct disp_session *s = disp_session(d, n->id);
+	const char *colon;
+	size_t len;
+
+	out[0] = '\0';
+	if (n->addr && *n->addr && strlen(n->addr) < LIMIT_ADDR_BYTES_MAX) {
+		memcpy(out, n->addr, strlen(n->addr) + 1);
+		return;
+	}
+	if (!s || !s->session_id)
+		return;
+	colon = strchr(s->addr, ':');
+	len = colon && !strchr(colon + 1, ':') ? (size_t)(colon - s->addr)
+					       : strlen(s->addr);
+	memcpy(out, s->addr, len);
+	out[len] = '\0';
+}
+
+/* Whether t's attachments are endpoints: placed on a node the store does
+ * not know down, and not known stopped. */
+static bool disp_net_live(const struct store *st, const Cs__Task *t,
+			  const Cs__Node **node)
+{
+	if (!t->n_networks || !t->node_id || !t->status ||
+	    t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED ||
+	    t->status->state > CS__TASK_STATE__TASK_STATE_RUNNING)
+		return false;
+	*node = store_node_get(st, t->node_id);
+	return *node && (*node)->state != CS__NODE_STATE__NODE_STATE_DOWN;
+}
+
+static void disp_net_entry_free(struct disp_net *n)
+{
+	if (n->st)
+		cs__network_state__free_unpacked(n->st, NULL);
+	if (n->prev)
+		cs__network_state__free_unpacked(n->prev, NULL);
+	free(n->d_eps);
+	free(n->d_svcs);
+	free(n->d_rm_eps);
+	free(n->d_rm_svcs);
+	memset(n, 0, sizeof *n);
+}
+
+static void disp_net_cache_free(struct dispatcher *d)
+{
+	for (size_t i = 0; i < d->net_count; i++)
+		disp_net_entry_free(&d->nets[i]);
+	free(d->nets);
+	d->nets = NULL;
+	d->net_count = 0;
+}
+
+static const struct disp_net *disp_net_get(const struct dispatcher *d, uint64_t id);
+
+/* The new cache's entries take the state before from the old cache's:
+ * the old state when it changed, else the old one's own state before. */
+static void disp_net_keep_prev(struct dispatcher *d, struct disp_net *nets, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct disp_net *old =
+			(struct disp_net *)disp_net_get(d, nets[i].network_id);
+		if (!old)
+			continue;
+		if (old->digest == nets[i].digest) {
+			nets[i].prev = old->prev;
+			nets[i].prev_digest = old->prev_digest;
+			old->prev = NULL;
+		} else {
+			nets[i].prev = old->st;
+			nets[i].prev_digest = old->digest;
+			old->st = NULL;
+		}
+	}
+}
+
+/* Builds net's state from recs[0..n) (its attachments, by address) and
+ * vips[0..nv) (its services' VIPs, by service), packs it for its digest
+ * and keeps an owned copy in out. Returns 0 or CS_ENOMEM. */
+static int disp_net_build_one(const struct store *st, const Cs__Network *net,
+			      struct disp_net_rec *recs, size_t n,
+			      const struct disp_net_vip *vips, size_t nv,
+			      struct disp_net *out)
+{
+	Cs__NetworkState s = CS__NETWORK_STATE__INIT;
+	Cs__NetworkEndpoint *eps = calloc(n ? n : 1, sizeof *eps);
+	Cs__NetworkEndpoint **ep_ptrs = calloc(n ? n : 1, sizeof *ep_ptrs);
+	struct disp_net_rec **by_svc = calloc(n ? n : 1, sizeof *by_svc);
+	Cs__NetworkService *svcs = calloc(n + nv ? n + nv : 1, sizeof *svcs);
+	Cs__NetworkService **svc_ptrs = calloc(n + nv ? n + nv : 1, sizeof *svc_ptrs);
+	char **backends = calloc(n ? n : 1, sizeof *backends);
+	Cs__PortConfig **ports = NULL;
+	size_t ns = 0, nb = 0, np = 0, ports_cap = 0, vi = 0, ri = 0;
+	uint8_t *buf = NULL;
+	size_t len;
+	int rv = CS_ENOMEM;
+
+	if (!eps || !ep_ptrs || !by_svc || !svcs || !svc_ptrs || !backends)
+		goto out;
+	s.network_id = net->id;
+	s.name = net->spec && net->spec->name ? net->spec->name : (char *)"";
+	s.vni = net->vni;
+	s.subnet = net->subnet;
+	s.gateway = net->gateway;
+	s.internal = net->spec && net->spec->internal;
+	s.ingress = net->spec && net->spec->ingress;
+	for (size_t i = 0; i < n; i++) {
+		cs__network_endpoint__init(&eps[i]);
+		eps[i].task_id = recs[i].task_id;
+		eps[i].addr = recs[i].addr;
+		eps[i].node_ip = recs[i].node_ip;
+		eps[i].node_id = recs[i].node_id;
+		ep_ptrs[i] = &eps[i];
+		by_svc[i] = &recs[i];
+	}
+	s.n_endpoints = n;
+	s.endpoints = ep_ptrs;
+	if (n)
+		qsort(by_svc, n, sizeof *by_svc, disp_rec_svc_cmp);
+	/* services: those with a VIP here, and those with tasks here (dnsrr),
+	 * merged in id order */
+	while (vi < nv || ri < n) {
+		uint64_t id =
+			vi < nv && (ri == n || vips[vi].svc->id <= by_svc[ri]->service_id)
+				? vips[vi].svc->id
+				: by_svc[ri]->service_id;
+		const Cs__Service *svc = store_service_get(st, id);
+		Cs__NetworkService *e = &svcs[ns];
+		char hex[17];
+
+		cs__network_service__init(e);
+		e->service_id = id;
+		e->name = svc && svc->spec && svc->spec->name ? svc->spec->name
+							      : (char *)"";
+		e->vip = (char *)"";
+		if (vi < nv && vips[vi].svc->id == id)
+			e->vip = (char *)vips[vi++].vip;
+		snprintf(hex, sizeof hex, "%016" PRIx64, net->id);
+		for (size_t i = 0; svc && svc->spec && i < svc->spec->n_networks; i++) {
+			const Cs__NetworkAttachmentConfig *c = svc->spec->networks[i];
+			if (c->target && (strcmp(c->target, s.name) == 0 ||
+					  strcmp(c->target, hex) == 0)) {
+				e->n_aliases = c->n_aliases;
+				e->aliases = c->aliases;
+				break;
+			}
+		}
+		e->backends = &backends[nb];
+		for (; ri < n && by_svc[ri]->service_id == id; ri++)
+			if (by_svc[ri]->backend) {
+				backends[nb++] = by_svc[ri]->addr;
+				e->n_backends++;
+			}
+		if (s.ingress && svc) {
+			e->ports = ports ? &ports[np] : NULL;
+			for (size_t i = 0; i < svc->n_ports; i++) {
+				if (svc->ports[i]->mode !=
+				    CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_INGRESS)
+					continue;
+				if (grow_array((void **)&ports, &ports_cap, np + 1,
+					       sizeof *ports))
+					goto out;
+				ports[np++] = svc->ports[i];
+				e->n_ports++;
+			}
+		}
+		svc_ptrs[ns++] = e;
+	}
+	/* ports may have moved while growing: point again */
+	for (size_t i = 0, at = 0; i < ns; i++) {
+		svcs[i].ports = svcs[i].n_ports ? &ports[at] : NULL;
+		at += svcs[i].n_ports;
+	}
+	s.n_services = ns;
+	s.services = svc_ptrs;
+	len = cs__network_state__get_packed_size(&s);
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		goto out;
+	cs__network_state__pack(&s, buf);
+	out->network_id = net->id;
+	out->digest = hash_mix64(hash_fnv(HASH_FNV_OFFSET, buf, len)) | 1;
+	out->st = cs__network_state__unpack(NULL, len, buf);
+	rv = out->st ? 0 : CS_ENOMEM;
+out:
+	free(buf);
+	free(ports);
+	free(backends);
+	free(svc_ptrs);
+	free(svcs);
+	free(by_svc);
+	free(ep_ptrs);
+	free(eps);
+	return rv;
+}
+
+/* Rebuilds the state of every network from the store (see above).
+ * Returns 0, or CS_ENOMEM with the old cache kept. */
+static int disp_net_rebuild(struct dispatcher *d)
+{
+	const struct store *st = leader_store(d->ctx);
+	struct disp_net_rec *recs = NULL;
+	struct disp_net_vip *vips = NULL;
+	struct disp_net *nets = NULL;
+	size_t nr = 0, rcap = 0, nvip = 0, vcap = 0, nn = 0, ncap = 0, ri = 0, vi = 0;
+	int rv = CS_ENOMEM;
+
+	for (const Cs__Task *t = store_task_next(st, NULL); t;
+	     t = store_task_next(st, t)) {
+		const Cs__Node *node;
+		char ip[LIMIT_ADDR_BYTES_MAX];
+		if (!disp_net_live(st, t, &node))
+			continue;
+		disp_node_underlay(d, node, ip);
+		for (size_t i = 0; i < t->n_networks; i++) {
+			struct disp_net_rec *r;
+			if (grow_array((void **)&recs, &rcap, nr + 1, sizeof *recs))
+				goto out;
+			r = &recs[nr++];
+			r->network_id = t->networks[i]->network_id;
+			r->service_id = t->service_id;
+			r->task_id = t->id;
+			r->node_id = t->node_id;
+			disp_cut(r->addr, sizeof r->addr, t->networks[i]->addr);
+			memcpy(r->node_ip, ip, sizeof r->node_ip);
+			r->backend =
+				t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING &&
+				t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
+		}
+	}
+	for (const Cs__Service *svc = store_service_next(st, NULL); svc;
+	     svc = store_service_next(st, svc)) {
+		for (size_t i = 0; i < svc->n_vips; i++) {
+			if (grow_array((void **)&vips, &vcap, nvip + 1, sizeof *vips))
+				goto out;
+			vips[nvip].network_id = svc->vips[i]->network_id;
+			vips[nvip].svc = svc;
+			disp_cut(vips[nvip].vip, sizeof vips[nvip].vip,
+				 svc->vips[i]->addr);
+			nvip++;
+		}
+	}
+	if (nr)
+		qsort(recs, nr, sizeof *recs, disp_rec_cmp);
+	if (nvip)
+		qsort(vips, nvip, sizeof *vips, disp_vip_cmp);
+	for (const Cs__Network *net = store_network_next(st, NULL); net;
+	     net = store_network_next(st, net)) {
+		size_t r0, v0;
+		while (ri < nr && recs[ri].network_id < net->id)
+			ri++;
+		while (vi < nvip && vips[vi].network_id < net->id)
+			vi++;
+		for (r0 = ri; ri < nr && recs[ri].network_id == net->id;)
+			ri++;
+		for (v0 = vi; vi < nvip && vips[vi].network_id == net->id;)
+			vi++;
+		if (ri == r0 && vi == v0)
+			continue; /* nothing on it: no node needs it */
+		if (grow_array((void **)&nets, &ncap, nn + 1, sizeof *nets))
+			goto out;
+		memset(&nets[nn], 0, sizeof nets[nn]);
+		if (disp_net_build_one(st, net, &recs[r0], ri - r0, &vips[v0], vi - v0,
+				       &nets[nn]))
+			goto out;
+		nn++;
+	}
+	disp_net_keep_prev(d, nets, nn);
+	disp_net_cache_free(d);
+	d->nets = nets;
+	d->net_count = nn;
+	nets = NULL;
+	nn = 0;
+	d->nets_dirty = false;
+	rv = 0;
+out:
+	for (size_t i = 0; i < nn; i++)
+		disp_net_entry_free(&nets[i]);
+	free(nets);
+	free(vips);
+	free(recs);
+	return rv;
+}
+
+static int disp_ep_task_cmp(const void *a, const void *b)
+{
+	uint64_t x = (*(Cs__NetworkEndpoint *const *)a)->task_id,
+		 y = (*(Cs__NetworkEndpoint *const *)b)->task_id;
+	return x < y ? -1 : x > y;
+}
+
+/* Whether two messages pack to the same bytes. */
+static bool disp_same_packed(const ProtobufCMessage *a, const ProtobufCMessage *b)
+{
+	size_t la = protobuf_c_message_get_packed_size(a),
+	       lb = protobuf_c_message_get_packed_size(b);
+	uint8_t *x, *y;
+	bool same;
+	if (la != lb)
+		return false;
+	x = malloc(la ? la : 1);
+	y = malloc(lb ? lb : 1);
+	if (!x || !y) {
+		free(x);
+		free(y);
+		return false;
+	}
+	protobuf_c_message_pack(a, x);
+	protobuf_c_message_pack(b, y);
+	same = memcmp(x, y, la) == 0;
+	free(x);
+	free(y);
+	return same;
+}
+
+/* Makes n's change from prev to st (once per state): endpoints by task
+ * id, services by service id. Returns whether there is one worth sending
+ * (prev held, the network's own fields unchanged, the change smaller than
+ * half the whole state and than a part). */
+static bool disp_net_delta(struct disp_net *n)
+{
+	const Cs__NetworkState *a = n->prev, *b = n->st;
+	Cs__NetworkEndpoint **pa = NULL, **pb = NULL;
+	size_t ia = 0, ib = 0, ne = 0, nre = 0, ns = 0, nrs = 0;
+
+	if (n->delta_made)
+		return n->delta_ok;
+	n->delta_made = true;
+	n->delta_ok = false;
+	if (!a || !disp_str_same(a->name, b->name) || a->vni != b->vni ||
+	    !disp_str_same(a->subnet, b->subnet) ||
+	    !disp_str_same(a->gateway, b->gateway) || a->internal != b->internal ||
+	    a->ingress != b->ingress)
+		return false;
+	pa = malloc((a->n_endpoints ? a->n_endpoints : 1) * sizeof *pa);
+	pb = malloc((b->n_endpoints ? b->n_endpoints : 1) * sizeof *pb);
+	n->d_eps = malloc((b->n_endpoints ? b->n_endpoints : 1) * sizeof *n->d_eps);
+	n->d_rm_eps = malloc((a->n_endpoints ? a->n_endpoints : 1) * sizeof *n->d_rm_eps);
+	n->d_svcs = malloc((b->n_services ? b->n_services : 1) * sizeof *n->d_svcs);
+	n->d_rm_svcs = malloc((a->n_services ? a->n_services : 1) * sizeof *n->d_rm_svcs);
+	if (!pa || !pb || !n->d_eps || !n->d_rm_eps || !n->d_svcs || !n->d_rm_svcs)
+		goto out;
+	if (a->n_endpoints)
+		memcpy(pa, a->endpoints, a->n_endpoints * sizeof *pa);
+	if (b->n_endpoints)
+		memcpy(pb, b->endpoints, b->n_endpoints * sizeof *pb);
+	if (a->n_endpoints)
+		qsort(pa, a->n_endpoints, sizeof *pa, disp_ep_task_cmp);
+	if (b->n_endpoints)
+		qsort(pb, b->n_endpoints, sizeof *pb, disp_ep_task_cmp);
+	while (ia < a->n_endpoints || ib < b->n_endpoints) {
+		if (ib == b->n_endpoints ||
+		    (ia < a->n_endpoints && pa[ia]->task_id < pb[ib]->task_id)) {
+			n->d_rm_eps[nre++] = pa[ia++]->task_id;
+		} else if (ia == a->n_endpoints || pb[ib]->task_id < pa[ia]->task_id) {
+			n->d_eps[ne++] = pb[ib++];
+		} else {
+			if (!disp_same_packed(&pa[ia]->base, &pb[ib]->base))
+				n->d_eps[ne++] = pb[ib];
+			ia++;
+			ib++;
+		}
+	}
+	ia = ib = 0;
+	while (ia < a->n_services || ib < b->n_services) {
+		if (ib == b->n_services ||
+		    (ia < a->n_services &&
+		     a->services[ia]->service_id < b->services[ib]->service_id)) {
+			n->d_rm_svcs[nrs++] = a->services[ia++]->service_id;
+		} else if (ia == a->n_services ||
+			   b->services[ib]->service_id < a->services[ia]->service_id) {
+			n->d_svcs[ns++] = b->services[ib++];
+		} else {
+			if (!disp_same_packed(&a->services[ia]->base,
+					      &b->services[ib]->base))
+				n->d_svcs[ns++] = b->services[ib];
+			ia++;
+			ib++;
+		}
+	}
+	n->delta = *b;
+	n->delta.endpoints = n->d_eps;
+	n->delta.n_endpoints = ne;
+	n->delta.services = n->d_svcs;
+	n->delta.n_services = ns;
+	n->delta.removed_endpoints = n->d_rm_eps;
+	n->delta.n_removed_endpoints = nre;
+	n->delta.removed_services = n->d_rm_svcs;
+	n->delta.n_removed_services = nrs;
+	n->delta.base_digest = n->prev_digest;
+	n->delta.digest = n->digest;
+	{
+		size_t bytes = cs__network_state__get_packed_size(&n->delta);
+		n->delta_ok = bytes <= DISP_ASSIGN_BYTES_MAX &&
+			      2 * bytes < cs__network_state__get_packed_size(b);
+	}
+out:
+	free(pa);
+	free(pb);
+	return n->delta_ok;
+}
+
+static const struct disp_net *disp_net_get(const struct dispatcher *d, uint64_t id)
+{
+	size_t lo = 0, hi = d->net_count;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (d->nets[mid].network_id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < d->net_count && d->nets[lo].network_id == id ? &d->nets[lo] : NULL;
+}
+
+size_t dispatcher_net_part(const Cs__NetworkState *whole, size_t budget_bytes,
+			   size_t *ep_index, size_t *svc_index, Cs__NetworkState *out)
+{
+	size_t bytes = 0;
+
+	*out = *whole;
+	out->endpoints = whole->endpoints + *ep_index;
+	out->n_endpoints = 0;
+	while (*ep_index < whole->n_endpoints) {
+		size_t one = cs__network_endpoint__get_packed_size(
+				     whole->endpoints[*ep_index]) +
+			     DISP_FIELD_OVERHEAD_BYTES;
+		if (out->n_endpoints && bytes + one > budget_bytes)
+			break;
+		bytes += one;
+		out->n_endpoints++;
+		(*ep_index)++;
+	}
+	out->services = whole->services + *svc_index;
+	out->n_services = 0;
+	while (*ep_index == whole->n_endpoints && *svc_index < whole->n_services) {
+		size_t one = cs__network_service__get_packed_size(
+				     whole->services[*svc_index]) +
+			     DISP_FIELD_OVERHEAD_BYTES;
+		if ((out->n_endpoints || out->n_services) && bytes + one > budget_bytes)
+			break;
+		bytes += one;
+		out->n_services++;
+		(*svc_index)++;
+	}
+	out->more = *ep_index < whole->n_endpoints || *svc_index < whole->n_services;
+	return bytes;
+}
+
+/* Sends s network n's state, in parts when it does not fit a frame. */
+static void disp_net_send(struct dispatcher *d, struct disp_session *s,
+			  const struct disp_net *n)
+{
+	size_t ei = 0, si = 0;
+	uint32_t part = 0;
+	Cs__NetworkState whole = *n->st;
+
+	whole.session_id = s->session_id;
+	whole.digest = n->digest;
+	whole.removed = false;
+	do {
+		Cs__Wire wire = CS__WIRE__INIT;
+		Cs__NetworkState p;
+		dispatcher_net_part(&whole, DISP_ASSIGN_BYTES_MAX, &ei, &si, &p);
+		p.part = part++;
+		wire.network_state = &p;
+		disp_send(d, s->addr, &wire);
+	} while (ei < whole.n_endpoints || si < whole.n_services);
+}
+
+static void disp_net_send_removed(struct dispatcher *d, struct disp_session *s,
+				  uint64_t network_id)
+{
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__NetworkState p = CS__NETWORK_STATE__INIT;
+	p.session_id = s->session_id;
+	p.network_id = network_id;
+	p.removed = true;
+	wire.network_state = &p;
+	disp_send(d, s->addr, &wire);
+}
+
+/* The ingress network when some service publishes a port on it (0: none):
+ * every node needs it then, tasks of its own or not, for a published
+ * port answers on every node (the routing mesh). */
+static uint64_t disp_net_mesh(const struct dispatcher *d)
+{
+	for (size_t i = 0; i < d->net_count; i++) {
+		const Cs__NetworkState *st = d->nets[i].st;
+		if (!st->ingress)
+			continue;
+		for (size_t j = 0; j < st->n_services; j++)
+			if (st->services[j]->n_ports)
+				return d->nets[i].network_id;
+	}
+	return 0;
+}
+
+/* The networks s's node needs (its assigned tasks attach to, and the
+ * routing mesh's), ascending, without duplicates, in *ids (the caller
+ * frees). Returns the count, or SIZE_MAX when out of memory. */
+static size_t disp_net_needed(struct dispatcher *d, const struct disp_session *s,
+			      uint64_t **ids)
+{
+	const struct store *st = leader_store(d->ctx);
+	size_t n = 0, cap = 0, k = 0;
+	uint64_t mesh = disp_net_mesh(d);
+
+	*ids = NULL;
+	if (mesh) {
+		if (grow_array((void **)ids, &cap, 1, sizeof **ids))
+			return SIZE_MAX;
+		(*ids)[n++] = mesh;
+	}
+	for (const Cs__Task *t = store_task_next_by_node(st, s->node_id, NULL); t;
+	     t = store_task_next_by_node(st, s->node_id, t)) {
+		if (!t->n_networks || !dispatcher_is_assigned(t))
+			continue;
+		for (size_t i = 0; i < t->n_networks; i++) {
+			if (grow_array((void **)ids, &cap, n + 1, sizeof **ids)) {
+				free(*ids);
+				*ids = NULL;
+				return SIZE_MAX;
+			}
+			(*ids)[n++] = t->networks[i]->network_id;
+		}
+	}
+	if (!n)
+		return 0;
+	qsort(*ids, n, sizeof **ids, disp_u64_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (!k || (*ids)[k - 1] != (*ids)[i])
+			(*ids)[k++] = (*ids)[i];
+	return k;
+}
+
+/* Brings s up to date: each network it needs whose state differs from what
+ * it was last sent goes again; each it was sent and needs no more goes as
+ * removed. */
+static void disp_net_sync(struct dispatcher *d, struct disp_session *s)
+{
+	uint64_t *need;
+	size_t n = disp_net_needed(d, s, &need), k = 0, j = 0;
+	struct disp_net_sent *sent;
+	ms_t now = d->env->ops->now_ms(d->env);
+
+	if (n == SIZE_MAX)
+		return;
+	sent = calloc(n ? n : 1, sizeof *sent);
+	if (!sent) {
+		free(need);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct disp_net *net = disp_net_get(d, need[i]);
+		for (; j < s->net_count && s->nets[j].network_id < need[i]; j++)
+			disp_net_send_removed(d, s, s->nets[j].network_id);
+		sent[k].network_id = need[i];
+		if (j < s->net_count && s->nets[j].network_id == need[i])
+			sent[k] = s->nets[j++];
+		if (net && sent[k].digest != net->digest) {
+			struct disp_net *mut = (struct disp_net *)net;
+			if (sent[k].digest && sent[k].digest == net->prev_digest &&
+			    disp_net_delta(mut)) {
+				/* it holds the state before: the change only */
+				Cs__Wire wire = CS__WIRE__INIT;
+				Cs__NetworkState p = mut->delta;
+				p.session_id = s->session_id;
+				wire.network_state = &p;
+				disp_send(d, s->addr, &wire);
+			} else {
+				disp_net_send(d, s, net);
+			}
+			sent[k].digest = net->digest;
+			sent[k].at_ms = now;
+		}
+		k++;
+	}
+	for (; j < s->net_count; j++)
+		disp_net_send_removed(d, s, s->nets[j].network_id);
+	free(s->nets);
+	s->nets = sent;
+	s->net_count = k;
+	free(need);
+}
+
+static void disp_net_flush(struct env *env, env_timer_id id, void *data)
+{
+	struct dispatcher *d = data;
+	(void)env;
+	(void)id;
+	d->net_timer = 0;
+	if (d->stopped)
+		return;
+	if (d->nets_dirty && disp_net_rebuild(d)) {
+		disp_net_arm(d); /* out of memory: again later */
+		return;
+	}
+	for (size_t i = 0; i < d->session_count; i++)
+		if (d->sessions[i].session_id)
+			disp_net_sync(d, &d->sessions[i]);
+}
+
+static void disp_net_arm(struct dispatcher *d)
+{
+	if (!d->net_timer && !d->dying && !d->stopped)
+		d->env->ops->timer_start(d->env, DISP_NET_FLUSH_MS, 0, disp_net_flush, d,
+					 &d->net_timer);
+}
+
+/* What a store event means for the network states: they are built again
+ * at the next flush when it may change one. */
+static void disp_net_on_event(struct dispatcher *d, const struct store_event *ev)
+{
+	bool dirty = false;
+	switch (ev->table) {
+	case STORE_TASK: {
+		const Cs__Task *o = (const Cs__Task *)ev->old_obj,
+			       *n = (const Cs__Task *)ev->new_obj;
+		dirty = (o && o->n_networks) || (n && n->n_networks);
+		break;
+	}
+	case STORE_SERVICE: {
+		const Cs__Service *o = (const Cs__Service *)ev->old_obj,
+				  *n = (const Cs__Service *)ev->new_obj;
+		dirty = (o && (o->n_vips || (o->spec && o->spec->n_networks))) ||
+			(n && (n->n_vips || (n->spec && n->spec->n_networks)));
+		break;
+	}
+	case STORE_NODE: {
+		const Cs__Node *o = (const Cs__Node *)ev->old_obj,
+			       *n = (const Cs__Node *)ev->new_obj;
+		dirty = !o || !n || o->state != n->state ||
+			!disp_str_same(o->addr, n->addr);
+		break;
+	}
+	case STORE_NETWORK: dirty = true; break;
+	default: break;
+	}
+	if (dirty) {
+		d->nets_dirty = true;
+		disp_net_arm(d);
+	}
+}
+
+/* A heartbeat said which network states the agent holds whole: those that
+ * differ from what it was sent, sent a while ago, are lost; they go again
+ * at the next flush. */
+static void disp_net_heard(struct dispatcher *d, struct disp_session *s,
+			   const Cs__Heartbeat *h)
+{
+	ms_t now = d->env->ops->now_ms(d->env);
+	bool again = false;
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->net_count; i++) {
+		struct disp_net_sent *e = &s->nets[i];
+		uint64_t have = 0;
+		for (size_t j = 0; j < h->n_net_digests; j++)
+			if (h->net_digests[j]->network_id == e->network_id)
+				have = h->net_digests[j]->digest;
+		if (have != e->digest && now - e->at_ms >= d->heartbeat_ms) {
+			e->digest = 0;
+			again = true;
+		}
+	}
+	/* networks it holds that it was not sent (a new leader): removed */
+	for (size_t j = 0; j < h->n_net_digests; j++) {
+		uint64_t id = h->net_digests[j]->network_id;
+		bool known = false;
+		for (size_t i = 0; i < s->net_count && !known; i++)
+			known = s->nets[i].network_id == id;
+		if (!known && k++ < LIMIT_NETWORKS_MAX)
+			again = true;
+	}
+	if (again) {
+		if (k) {
+			/* make them known with digest 0: the sync removes or
+			 * sends them */
+			struct disp_net_sent *v = s->nets;
+			size_t cap = s->net_count;
+			for (size_t j = 0; j < h->n_net_digests; j++) {
+				uint64_t id = h->net_digests[j]->network_id;
+				bool known = false;
+				for (size_t i = 0; i < s->net_count && !known; i++)
+					known = v[i].network_id == id;
+				if (known)
+					continue;
+				if (grow_array((void **)&v, &cap, s->net_count + 1,
+					       sizeof *v))
+					break;
+				memset(&v[s->net_count], 0, sizeof *v);
+				v[s->net_count++].network_id = id;
+				s->nets = v;
+			}
+			s->nets = v;
+			qsort(s->nets, s->net_count, sizeof *s->nets, disp_u64_cmp);
+		}
+		disp_net_arm(d);
+	}
 }
 
 /* ---------------------------------------------------------------- status */
@@ -1123,6 +1972,13 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 	s->last_seen_ms = d->env->ops->now_ms(d->env);
 	s->seq = 0;
 	s->changed_count = 0;
+	free(s->nets); /* a new session is sent every network state again */
+	s->nets = NULL;
+	s->net_count = 0;
+	/* its endpoints' node IP may come from this session's address (a
+	 * record without one: the simulator's): built again */
+	d->nets_dirty = true;
+	disp_net_arm(d);
 	/* a manager's raft id is its node id; its address is where it is */
 	if (role == CS__NODE_ROLE__NODE_ROLE_MANAGER && q->raft_id) {
 		ms.raft_id = node_id;
@@ -1176,6 +2032,7 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 			memcpy(s->addr, from, strlen(from) + 1);
 		disp_removed(d, h->removed_digest, &r.n_removed_nodes, &r.removed_nodes,
 			     &r.removed_sent);
+		disp_net_heard(d, s, h);
 	}
 	wire.heartbeat_response = &r;
 	disp_send(d, from, &wire);
@@ -1230,6 +2087,7 @@ static int dispatcher_start(const struct leader_ctx *ctx, void **state)
 	d->ctx = ctx;
 	d->heartbeat_ms =
 		leader_cfg(ctx)->heartbeat_ms ? leader_cfg(ctx)->heartbeat_ms : 5000;
+	d->nets_dirty = true;
 	/* nodes ready under the last leader get the grace of a new session */
 	for (const Cs__Node *n = store_node_next(st, NULL); n;
 	     n = store_node_next(st, n)) {
@@ -1255,8 +2113,11 @@ static void disp_maybe_free(struct dispatcher *d)
 {
 	if (!d->stopped || d->writes_in_flight)
 		return;
-	for (size_t i = 0; i < d->session_count; i++)
+	for (size_t i = 0; i < d->session_count; i++) {
 		free(d->sessions[i].changed);
+		free(d->sessions[i].nets);
+	}
+	disp_net_cache_free(d);
 	free(d->sessions);
 	free(d->reports);
 	free(d);
@@ -1275,6 +2136,8 @@ static void dispatcher_stop(void *state, bool dying)
 			d->env->ops->timer_stop(d->env, d->flush_timer);
 		if (d->status_timer)
 			d->env->ops->timer_stop(d->env, d->status_timer);
+		if (d->net_timer)
+			d->env->ops->timer_stop(d->env, d->net_timer);
 	}
 	/* dying: the manager answers our writes in flight with CS_ECLOSED
 	 * right after this, and the last answer frees us */

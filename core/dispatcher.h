@@ -40,4 +40,14 @@ size_t dispatcher_sessions(const struct dispatcher *d);
  * assignments: placed (ASSIGNED or later) and not yet to be removed. */
 bool dispatcher_is_assigned(const Cs__Task *t);
 
+/* dispatcher_net_part (issue 17) fills out with the next part of whole
+ * (shallow: it points into whole) from endpoint *ep_index and service
+ * *svc_index on: as many endpoints, then services, as fit in budget_bytes
+ * (at least one each time, so that every part makes progress), with more
+ * set when some are left; advances both indexes. Returns the part's packed
+ * bytes of endpoints and services. The dispatcher sends a network state
+ * larger than a frame this way; its parts repeat whole's other fields. */
+size_t dispatcher_net_part(const Cs__NetworkState *whole, size_t budget_bytes,
+			   size_t *ep_index, size_t *svc_index, Cs__NetworkState *out);
+
 #endif

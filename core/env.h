@@ -227,13 +227,29 @@ struct env_blob {
  * and nothing floods), and the names and virtual IPs tasks on it resolve and
  * reach. Declarative: each net_set replaces the whole state of that network
  * on this node; an entry not named any more is removed. Every pointer is
- * borrowed for the call only. */
+ * borrowed for the call only.
+ * (Added, issue 17 core:) What was declared belongs to the machine, not to
+ * the process: it stays across a restart of the node's daemon (adopted
+ * containers keep their network meanwhile; the simulator keeps it over
+ * `kill NODE process` and drops it with a machine crash), and the agent
+ * declares every network again once its new session brings the managers'
+ * state. The agent declares a network before the PREPARE of any container
+ * attached to it, again only when the managers' state changed, and removes
+ * it once no task of its own attaches to it; the ingress network is
+ * declared on every node while some service publishes an ingress port.
+ * "Ascending addr" is numeric IPv4 order (10.0.0.9 before 10.0.0.10). A
+ * dead node's endpoints leave the others' states once the store says it is
+ * down, not before (SwarmKit's gossip has the same window). */
 
 struct env_net_endpoint {
 	uint64_t task_id;
 	const char *addr;    /* "10.0.3.5": the task's address, no prefix */
 	const char *node_ip; /* the underlay IP of the node that holds it */
 	bool local;	     /* on this node (node_ip is this node's) */
+	/* (issue 17 core: `local` is decided by node id. node_ip may be ""
+	 * for a remote endpoint whose node the leader knows no address of
+	 * yet (no session since it started leading): such an entry has no
+	 * underlay to point at until a later net_set names one) */
 };
 
 struct env_net_service {

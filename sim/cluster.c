@@ -383,6 +383,13 @@ static const struct agent_desc *simcluster_desc_of(const struct simcluster *c,
 	return NULL;
 }
 
+const char *simcluster_node_ip(void *ctx, uint32_t node)
+{
+	const struct simcluster *c = ctx;
+	const struct agent_desc *d = simcluster_desc_of(c, world_node_name(c->w, node));
+	return d ? d->addr : NULL;
+}
+
 static char *simcluster_strdup(const char *s, bool *failed)
 {
 	char *d;

@@ -131,4 +131,9 @@ uint64_t simcluster_max_applied(const struct simcluster *c);
 /* The manager running on node, or NULL (down, or not a manager). */
 struct manager *simcluster_manager(const struct simcluster *c, uint32_t node);
 
+/* simcluster_node_ip (issue 17) returns the ip= node (a world index)
+ * describes itself with, or NULL; ctx is the simcluster (the shape
+ * simexec_set_node_ip takes). */
+const char *simcluster_node_ip(void *ctx, uint32_t node);
+
 #endif

@@ -892,6 +892,30 @@ static bool clops_no_leftovers(struct clops *o, const struct store *st, char *go
 	return !l.found;
 }
 
+/* Invariant 9 (issue 17), as part of `converged`: every running task's
+ * address is reachable from every other running task on a network they
+ * share, among tasks the store wants running on healthy nodes the leader
+ * can reach. */
+static bool clops_reach_skip(void *ctx, uint32_t node, const char *task_id)
+{
+	struct clops_leftover *l = ctx;
+	const Cs__Task *t;
+	if (!clops_node_healthy(l->o, node) ||
+	    simcluster_refused(l->o->c, world_node_name(l->o->w, node)))
+		return true;
+	if (l->leader >= 0 && world_net_cut(l->o->w, (uint32_t)l->leader, node))
+		return true;
+	t = clops_task_of(l->st, task_id);
+	return !t || t->desired_state > CS__TASK_STATE__TASK_STATE_RUNNING;
+}
+
+static bool clops_reach_all(struct clops *o, const struct store *st, char *got,
+			    size_t got_size)
+{
+	struct clops_leftover l = {.o = o, .st = st, .leader = simcluster_leader(o->c)};
+	return simexec_check_reach(world_exec(o->w), clops_reach_skip, &l, got, got_size);
+}
+
 static int clops_cond_judge(struct clops *o, struct manager *leader,
 			    const struct scn_cond *cond, char *got, size_t got_size);
 
@@ -1050,6 +1074,8 @@ static int clops_cond_judge(struct clops *o, struct manager *leader,
 			if (!clops_service_converged(o, st, svc, got, got_size))
 				return 0;
 		if (!clops_no_leftovers(o, st, got, got_size))
+			return 0;
+		if (!clops_reach_all(o, st, got, got_size))
 			return 0;
 		return 1;
 	default: snprintf(got, got_size, "not a cluster condition"); return 0;

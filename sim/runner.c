@@ -1006,6 +1006,10 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 				    : NULL,
 			cond, got, got_size);
 	}
+	case SCN_COND_REACH:
+		/* issue 17: ground truth, the machines' programmed networks */
+		return simexec_reach(world_exec(r->w), cond->service, cond->reason, got,
+				     got_size);
 	case SCN_COND_REFUSED:
 	case SCN_COND_TERM:
 	case SCN_COND_SERVICE:
@@ -1770,6 +1774,8 @@ int runner_run(const struct scn_script *script, uint64_t seed,
 	if (!r.w)
 		return CS_ENOMEM;
 	r.cluster = simcluster_new(r.w, NULL);
+	if (r.cluster)
+		simexec_set_node_ip(world_exec(r.w), simcluster_node_ip, r.cluster);
 	if (!r.cluster) {
 		world_free(r.w);
 		return CS_ENOMEM;

@@ -386,7 +386,7 @@ static const char *const scn_order_names[] = {
 	"heal, image, runtime, disk, cert, forge, expect, always, await, network, refuse"
 #define SCN_CONDS_TEXT                                                            \
 	"leader, no leader, running, store tasks, nodes ready, node, converged, " \
-	"managers in sync, refused, term, service or ca rotated"
+	"managers in sync, refused, term, service, ca rotated or reach"
 #define SCN_OPS_TEXT "OP (one of == != < <= > >=)"
 
 /* Bytes a name may hold besides letters and digits (it starts with one). */
@@ -1636,6 +1636,23 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 	if (scn_tok_is(t, "converged")) {
 		c->kind = SCN_COND_CONVERGED;
 		return 0;
+	}
+	if (scn_tok_is(t, "reach")) {
+		/* issue 17: reach SVC|tasks.SVC|ADDR from SVC.SLOT */
+		c->kind = SCN_COND_REACH;
+		if (*i >= p->tok_count || scn_tok_is(p->toks[*i], "from"))
+			return scn_expected(p, from, *i,
+					    "a service name, tasks.NAME or an address");
+		c->service = scn_tok_dup(p->toks[(*i)++]);
+		if (!c->service)
+			return scn_nomem(p);
+		rv = scn_keyword(p, from, i, "from", "'from'");
+		if (rv)
+			return rv;
+		if (*i >= p->tok_count || !memchr(p->toks[*i].s, '.', p->toks[*i].len))
+			return scn_expected(p, from, *i, "a task (SVC.SLOT, e.g. web.1)");
+		c->reason = scn_tok_dup(p->toks[(*i)++]);
+		return c->reason ? 0 : scn_nomem(p);
 	}
 	if (scn_tok_is(t, "managers")) {
 		c->kind = SCN_COND_MANAGERS_SYNC;

@@ -126,6 +126,8 @@ enum scn_cond_kind {
 	SCN_COND_VIPS,		  /* store vips SVC OP N */
 	SCN_COND_PUBLISHES,	  /* service NAME publishes PORT (count: the port) */
 	SCN_COND_PENDING_BECAUSE, /* pending SVC because=WORDS OP N */
+	/* addition of issue 17 (the data plane), from the simulated machines */
+	SCN_COND_REACH, /* reach TARGET from SVC.SLOT: service in target, task in reason */
 };
 
 struct scn_cond {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <inttypes.h>
 
 #include "core/errors.h"
 #include "core/hash.h"
@@ -73,6 +74,39 @@ struct simexec_ports {
 	struct env_port v[SIMEXEC_PORTS_MAX];
 };
 
+/* issue 17: data plane */
+enum { SIMEXEC_ADDR_BYTES = 48, SIMEXEC_ATTS_MAX = LIMIT_SERVICE_NETWORKS_MAX + 1 };
+
+struct simexec_att {
+	uint64_t network_id;
+	char addr[SIMEXEC_ADDR_BYTES]; /* no prefix */
+};
+
+struct simexec_nep {
+	char addr[SIMEXEC_ADDR_BYTES];
+	char node_ip[LIMIT_ADDR_BYTES_MAX];
+	int64_t node; /* node_ip's node (-1: none), resolved at net_set */
+	bool local;
+};
+
+struct simexec_nsvc {
+	char name[SIMEXEC_ID_BYTES];
+	char vip[SIMEXEC_ADDR_BYTES]; /* "": dnsrr */
+	char (*aliases)[SIMEXEC_ID_BYTES];
+	size_t alias_count;
+	char (*backends)[SIMEXEC_ADDR_BYTES];
+	size_t backend_count;
+};
+
+/* One network as a node has programmed it (net_set). */
+struct simexec_netst {
+	uint64_t id;
+	struct simexec_nep *eps;
+	size_t ep_count;
+	struct simexec_nsvc *svcs;
+	size_t svc_count;
+};
+
 struct simexec_container {
 	struct tree_node by_node; /* (node, task id): the order of everything */
 	struct tree_node by_task; /* (task id, node): a task's containers */
@@ -104,6 +138,9 @@ struct simexec_container {
 	enum env_ctl_health health;
 	/* issue 15: its host ports, bound while it runs or starts */
 	struct simexec_ports ports;
+	/* issue 17: its network attachments */
+	struct simexec_att atts[SIMEXEC_ATTS_MAX];
+	size_t att_count;
 };
 
 struct simexec_ctl {
@@ -116,8 +153,10 @@ struct simexec_ctl {
 	char image[SIMEXEC_IMAGE_BYTES_MAX + 1];
 	uint64_t slot;
 	us_t stop_timeout_us;
-	struct simexec_health_cfg hc; /* given to the container it creates */
-	struct simexec_ports ports;   /* likewise */
+	struct simexec_health_cfg hc;		   /* given to the container it creates */
+	struct simexec_ports ports;		   /* likewise */
+	struct simexec_att atts[SIMEXEC_ATTS_MAX]; /* likewise (issue 17) */
+	size_t att_count;
 	struct simexec_rec *op;	      /* the op in flight, or NULL */
 	struct env_ctl_req *wait_req; /* a WAIT in flight, or NULL */
 	env_ctl_cb wait_cb;
@@ -134,6 +173,8 @@ struct simexec_node {
 	us_t down_until_us;	    /* a restarting daemon: every call fails before */
 	us_t healthy_from_us;	    /* when the last fault ended (or ends) */
 	struct simexec_ports binds; /* held by something else on the machine */
+	struct simexec_netst *nets; /* issue 17: networks programmed (net_set) */
+	size_t net_count;
 };
 
 enum simexec_rec_kind {
@@ -189,7 +230,18 @@ struct simexec {
 	size_t bad_slots;	/* slots running more than their limit */
 	size_t port_containers; /* containers with host ports (issue 15) */
 	uint64_t changes;	/* containers started or stopped, limits changed */
+	/* issue 17: a node's described IP (NULL: none), for endpoints */
+	const char *(*node_ip)(void *ctx, uint32_t node);
+	void *node_ip_ctx;
 };
+
+static bool simexec_addr_copy(char *out, const char *in);
+static struct simexec_netst *simexec_netst_get(const struct simexec *x, uint32_t node,
+					       uint64_t id);
+static void simexec_net_vanish(struct simexec *x, uint32_t node);
+static void simexec_netst_free(struct simexec_netst *n);
+static int64_t simexec_node_of_ip(const struct simexec *x, const char *ip);
+static int simexec_nep_cmp(const void *a, const void *b);
 
 static struct simexec_container *simexec_c_of_node(const struct tree_node *n)
 {
@@ -743,6 +795,8 @@ static struct simexec_container *simexec_create(struct simexec *x,
 	c->state = ENV_CTL_CREATED;
 	c->hc = ctl->hc;
 	c->ports = ctl->ports;
+	memcpy(c->atts, ctl->atts, sizeof c->atts);
+	c->att_count = ctl->att_count;
 	x->port_containers += c->ports.count > 0;
 	tree_insert(&x->containers, &c->by_node);
 	tree_insert(&x->by_task, &c->by_task);
@@ -1058,6 +1112,15 @@ int simexec_ctl_open(struct simexec *x, uint32_t node,
 		}
 		ctl->ports.v[ctl->ports.count++] = spec->ports[i];
 	}
+	for (size_t i = 0; i < spec->network_count; i++) {
+		if (ctl->att_count == SIMEXEC_ATTS_MAX ||
+		    !simexec_addr_copy(ctl->atts[ctl->att_count].addr,
+				       spec->networks[i].addr)) {
+			free(ctl);
+			return CS_ELIMIT;
+		}
+		ctl->atts[ctl->att_count++].network_id = spec->networks[i].network_id;
+	}
 	ctl->prev = x->nodes[node].tail;
 	if (ctl->prev)
 		ctl->prev->next = ctl;
@@ -1145,6 +1208,17 @@ static int simexec_do_prepare(struct simexec *x, struct simexec_ctl *ctl,
 			 "may require 'docker login'",
 			 ctl->image);
 		simexec_rec_result(rec, CS_EEXEC, c ? c->state : ENV_CTL_ABSENT, 0, msg);
+		return simexec_rec_schedule(x, rec, at_us);
+	}
+	for (size_t i = 0; !c && i < ctl->att_count; i++) {
+		/* issue 17: a network the node has not been told of */
+		char msg[sizeof rec->message];
+		if (simexec_netst_get(x, ctl->node, ctl->atts[i].network_id))
+			continue;
+		snprintf(msg, sizeof msg,
+			 "Error response from daemon: network %016" PRIx64 " not found",
+			 ctl->atts[i].network_id);
+		simexec_rec_result(rec, CS_EEXEC, ENV_CTL_ABSENT, 0, msg);
 		return simexec_rec_schedule(x, rec, at_us);
 	}
 	if (!c) {
@@ -1580,8 +1654,10 @@ void simexec_node_died(struct simexec *x, uint32_t node, bool machine)
 		}
 		x->nodes[node].head = x->nodes[node].tail = NULL;
 	}
-	if (machine)
+	if (machine) {
 		simexec_vanish(x, node);
+		simexec_net_vanish(x, node);
+	}
 }
 
 void simexec_free(struct simexec *x)
@@ -1599,6 +1675,9 @@ void simexec_free(struct simexec *x)
 			free(ctl);
 			ctl = next;
 		}
+		for (size_t j = 0; j < x->nodes[i].net_count; j++)
+			simexec_netst_free(&x->nodes[i].nets[j]);
+		free(x->nodes[i].nets);
 	}
 	free(x->nodes);
 	while ((n = tree_first(&x->containers))) {
@@ -1875,4 +1954,446 @@ bool simexec_check_ports(const struct simexec *x, char *msg, size_t size)
 		}
 	}
 	return true;
+}
+
+/* ---------------------------------------------------------------- data plane (issue 17)
+ *
+ * What each node has programmed of each network (net_set, net_remove: the
+ * machine's kernel state, so it survives a process kill and goes with a
+ * machine crash), and reachability over it: task X reaches address A on
+ * network N iff X's node has N set, X is attached to N and runs, and A is
+ * a running container's address on N on X's node, or X's node's state
+ * lists A at node B (by B's address: its name here, or the ip= it
+ * describes itself with) and B has N set with A on a running container. */
+
+static void simexec_netst_free(struct simexec_netst *n)
+{
+	for (size_t i = 0; i < n->svc_count; i++) {
+		free(n->svcs[i].aliases);
+		free(n->svcs[i].backends);
+	}
+	free(n->svcs);
+	free(n->eps);
+}
+
+static struct simexec_netst *simexec_netst_get(const struct simexec *x, uint32_t node,
+					       uint64_t id)
+{
+	if (node >= x->node_count)
+		return NULL;
+	for (size_t i = 0; i < x->nodes[node].net_count; i++)
+		if (x->nodes[node].nets[i].id == id)
+			return &x->nodes[node].nets[i];
+	return NULL;
+}
+
+static bool simexec_addr_copy(char *out, const char *in)
+{
+	size_t len = in ? strcspn(in, "/") : 0;
+	if (len >= SIMEXEC_ADDR_BYTES)
+		return false;
+	memcpy(out, in ? in : "", len);
+	out[len] = '\0';
+	return true;
+}
+
+int simexec_net_set(struct simexec *x, uint32_t node, const struct env_net_state *st)
+{
+	struct simexec_netst n, *old;
+	int rv = CS_ENOMEM;
+
+	if (!st || !st->network_id || simexec_node_grow(x, node))
+		return !st || !st->network_id ? CS_EINVAL : CS_ENOMEM;
+	memset(&n, 0, sizeof n);
+	n.id = st->network_id;
+	n.eps = calloc(st->endpoint_count ? st->endpoint_count : 1, sizeof *n.eps);
+	n.svcs = calloc(st->service_count ? st->service_count : 1, sizeof *n.svcs);
+	if (!n.eps || !n.svcs)
+		goto fail;
+	for (size_t i = 0; i < st->endpoint_count; i++) {
+		const struct env_net_endpoint *e = &st->endpoints[i];
+		struct simexec_nep *d = &n.eps[n.ep_count++];
+		if (!simexec_addr_copy(d->addr, e->addr) ||
+		    !simexec_copy(d->node_ip, sizeof d->node_ip,
+				  e->node_ip ? e->node_ip : "")) {
+			rv = CS_EINVAL;
+			goto fail;
+		}
+		d->local = e->local;
+		d->node = simexec_node_of_ip(x, d->node_ip);
+	}
+	for (size_t i = 1; i < n.ep_count; i++) {
+		if (simexec_nep_cmp(&n.eps[i - 1], &n.eps[i]) > 0) {
+			/* not in the contract's order: sorted for lookups */
+			qsort(n.eps, n.ep_count, sizeof *n.eps, simexec_nep_cmp);
+			break;
+		}
+	}
+	for (size_t i = 0; i < st->service_count; i++) {
+		const struct env_net_service *s = &st->services[i];
+		struct simexec_nsvc *d = &n.svcs[n.svc_count++];
+		size_t na = 0, nb = 0;
+		while (s->aliases && s->aliases[na])
+			na++;
+		while (s->backends && s->backends[nb])
+			nb++;
+		d->aliases = calloc(na ? na : 1, sizeof *d->aliases);
+		d->backends = calloc(nb ? nb : 1, sizeof *d->backends);
+		if (!d->aliases || !d->backends)
+			goto fail;
+		if (!simexec_copy(d->name, sizeof d->name, s->name ? s->name : "") ||
+		    !simexec_addr_copy(d->vip, s->vip)) {
+			rv = CS_EINVAL;
+			goto fail;
+		}
+		for (size_t j = 0; j < na; j++)
+			if (!simexec_copy(d->aliases[d->alias_count++],
+					  sizeof d->aliases[0], s->aliases[j])) {
+				rv = CS_EINVAL;
+				goto fail;
+			}
+		for (size_t j = 0; j < nb; j++)
+			if (!simexec_addr_copy(d->backends[d->backend_count++],
+					       s->backends[j])) {
+				rv = CS_EINVAL;
+				goto fail;
+			}
+	}
+	old = simexec_netst_get(x, node, n.id);
+	if (old) {
+		simexec_netst_free(old);
+		*old = n;
+	} else {
+		struct simexec_node *sn = &x->nodes[node];
+		struct simexec_netst *v =
+			realloc(sn->nets, (sn->net_count + 1) * sizeof *v);
+		if (!v)
+			goto fail;
+		sn->nets = v;
+		sn->nets[sn->net_count++] = n;
+	}
+	x->changes++;
+	return 0;
+fail:
+	simexec_netst_free(&n);
+	return rv;
+}
+
+int simexec_net_remove(struct simexec *x, uint32_t node, uint64_t network_id)
+{
+	struct simexec_netst *n = simexec_netst_get(x, node, network_id);
+	struct simexec_node *sn;
+	if (!n)
+		return 0;
+	sn = &x->nodes[node];
+	simexec_netst_free(n);
+	*n = sn->nets[--sn->net_count];
+	x->changes++;
+	return 0;
+}
+
+/* The machine went: its kernel state with it. */
+static void simexec_net_vanish(struct simexec *x, uint32_t node)
+{
+	if (node >= x->node_count)
+		return;
+	for (size_t i = 0; i < x->nodes[node].net_count; i++)
+		simexec_netst_free(&x->nodes[node].nets[i]);
+	free(x->nodes[node].nets);
+	x->nodes[node].nets = NULL;
+	x->nodes[node].net_count = 0;
+	x->changes++;
+}
+
+size_t simexec_net_count(const struct simexec *x, uint32_t node)
+{
+	return node < x->node_count ? x->nodes[node].net_count : 0;
+}
+
+/* The running container on node attached to network id at addr, or NULL. */
+static const struct simexec_container *simexec_at_addr(const struct simexec *x,
+						       uint32_t node, uint64_t id,
+						       const char *addr)
+{
+	struct simexec_container probe;
+	probe.node = node;
+	probe.task_id[0] = '\0';
+	for (struct tree_node *t = tree_ceil(&x->containers, &probe.by_node); t;
+	     t = tree_next(&x->containers, t)) {
+		const struct simexec_container *c = simexec_c_of_node(t);
+		if (c->node != node)
+			break;
+		if (c->state != ENV_CTL_RUNNING)
+			continue;
+		for (size_t i = 0; i < c->att_count; i++)
+			if (c->atts[i].network_id == id &&
+			    strcmp(c->atts[i].addr, addr) == 0)
+				return c;
+	}
+	return NULL;
+}
+
+/* The world node whose address is ip: its name (the simulator's
+ * addresses), else the one whose description says ip. */
+static int64_t simexec_node_of_ip(const struct simexec *x, const char *ip)
+{
+	int64_t n = world_node_find(x->w, ip);
+	if (n >= 0 || !x->node_ip)
+		return n;
+	for (uint32_t i = 0; i < x->node_count; i++) {
+		const char *own = x->node_ip(x->node_ip_ctx, i);
+		if (own && strcmp(own, ip) == 0)
+			return i;
+	}
+	return -1;
+}
+
+static const struct simexec_att *simexec_att_of(const struct simexec_container *c,
+						uint64_t id)
+{
+	for (size_t i = 0; i < c->att_count; i++)
+		if (c->atts[i].network_id == id)
+			return &c->atts[i];
+	return NULL;
+}
+
+/* Whether c (running) reaches addr on network id (see above). */
+static bool simexec_reaches(const struct simexec *x, const struct simexec_container *c,
+			    uint64_t id, const char *addr)
+{
+	const struct simexec_netst *n = simexec_netst_get(x, c->node, id);
+	if (c->state != ENV_CTL_RUNNING || !n || !simexec_att_of(c, id))
+		return false;
+	if (simexec_at_addr(x, c->node, id, addr))
+		return true;
+	{
+		struct simexec_nep key;
+		const struct simexec_nep *e;
+		snprintf(key.addr, sizeof key.addr, "%s", addr);
+		e = bsearch(&key, n->eps, n->ep_count, sizeof *n->eps, simexec_nep_cmp);
+		return e && e->node >= 0 && simexec_netst_get(x, (uint32_t)e->node, id) &&
+		       simexec_at_addr(x, (uint32_t)e->node, id, addr);
+	}
+}
+
+/* The running container of service svc, slot (SVC.SLOT), or NULL. */
+static const struct simexec_container *simexec_slot_container(const struct simexec *x,
+							      const char *svc,
+							      uint64_t slot)
+{
+	for (struct tree_node *t = tree_first(&x->containers); t;
+	     t = tree_next(&x->containers, t)) {
+		const struct simexec_container *c = simexec_c_of_node(t);
+		if (c->state == ENV_CTL_RUNNING && c->slot == slot &&
+		    strcmp(c->svc->name, svc) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+int simexec_reach(const struct simexec *x, const char *target, const char *from,
+		  char *got, size_t size)
+{
+	char svc[SIMEXEC_ID_BYTES];
+	const char *dot = strrchr(from, '.');
+	const struct simexec_container *c;
+	bool tasks = strncmp(target, "tasks.", 6) == 0;
+	const char *name = tasks ? target + 6 : target;
+	char *end;
+	uint64_t slot;
+
+	if (!dot || (size_t)(dot - from) >= sizeof svc) {
+		snprintf(got, size, "%s: not a task (SVC.SLOT)", from);
+		return 0;
+	}
+	memcpy(svc, from, (size_t)(dot - from));
+	svc[dot - from] = '\0';
+	slot = strtoull(dot + 1, &end, 10);
+	c = *end ? NULL : simexec_slot_container(x, svc, slot);
+	if (!c) {
+		snprintf(got, size, "%s does not run", from);
+		return 0;
+	}
+	for (size_t a = 0; a < c->att_count; a++) {
+		uint64_t id = c->atts[a].network_id;
+		const struct simexec_netst *n = simexec_netst_get(x, c->node, id);
+		if (!n)
+			continue;
+		if (simexec_reaches(x, c, id, target))
+			return 1; /* an address */
+		for (size_t i = 0; i < n->svc_count; i++) {
+			const struct simexec_nsvc *s = &n->svcs[i];
+			bool named = strcmp(s->name, name) == 0;
+			for (size_t j = 0; !named && !tasks && j < s->alias_count; j++)
+				named = strcmp(s->aliases[j], name) == 0;
+			if (!named)
+				continue;
+			if (!s->backend_count) {
+				snprintf(got, size, "%s resolves to no backend on %s",
+					 target, world_node_name(x->w, c->node));
+				return 0;
+			}
+			for (size_t j = 0; j < s->backend_count; j++)
+				if (!simexec_reaches(x, c, id, s->backends[j])) {
+					snprintf(got, size,
+						 "%s: backend %s unreachable from %s",
+						 target, s->backends[j], from);
+					return 0;
+				}
+			return 1;
+		}
+	}
+	snprintf(got, size, "%s does not resolve or reach from %s", target, from);
+	return 0;
+}
+
+/* One running attached container, as simexec_check_reach collects them. */
+struct simexec_reach_rec {
+	uint64_t network_id;
+	uint32_t node;
+	const char *addr;
+	const struct simexec_container *c;
+};
+
+static int simexec_reach_rec_cmp(const void *a, const void *b)
+{
+	const struct simexec_reach_rec *x = a, *y = b;
+	if (x->network_id != y->network_id)
+		return x->network_id < y->network_id ? -1 : 1;
+	if (x->node != y->node)
+		return x->node < y->node ? -1 : 1;
+	return strcmp(x->c->task_id, y->c->task_id);
+}
+
+/* An IPv4 address as a number (0: not one), for the order the env
+ * contract gives endpoints in (ascending address). */
+static uint32_t simexec_ip4(const char *s)
+{
+	uint32_t v = 0, part = 0;
+	int dots = 0, digits = 0;
+	for (; *s; s++) {
+		if (*s == '.') {
+			if (!digits || ++dots > 3)
+				return 0;
+			v = v << 8 | part;
+			part = 0;
+			digits = 0;
+		} else if (*s >= '0' && *s <= '9' && digits < 3) {
+			part = part * 10 + (uint32_t)(*s - '0');
+			digits++;
+		} else {
+			return 0;
+		}
+	}
+	return dots == 3 && digits && part < 256 ? v << 8 | part : 0;
+}
+
+static int simexec_nep_cmp(const void *a, const void *b)
+{
+	const char *x = ((const struct simexec_nep *)a)->addr,
+		   *y = ((const struct simexec_nep *)b)->addr;
+	uint32_t ix = simexec_ip4(x), iy = simexec_ip4(y);
+	if (ix != iy)
+		return ix < iy ? -1 : 1;
+	return strcmp(x, y);
+}
+
+/* The same verdict as simexec_reaches for every pair, in
+ * O(pairs of (source node, target) log endpoints): the node's programmed
+ * endpoints are kept sorted by address (simexec_net_set) and resolved to
+ * nodes once. */
+bool simexec_check_reach(const struct simexec *x,
+			 bool (*skip)(void *ctx, uint32_t node, const char *task_id),
+			 void *ctx, char *msg, size_t size)
+{
+	struct simexec_reach_rec *v = NULL;
+	size_t n = 0, cap = 0;
+	bool ok = true;
+
+	for (struct tree_node *t = tree_first(&x->containers); t;
+	     t = tree_next(&x->containers, t)) {
+		const struct simexec_container *c = simexec_c_of_node(t);
+		if (c->state != ENV_CTL_RUNNING || !c->att_count ||
+		    (skip && skip(ctx, c->node, c->task_id)))
+			continue;
+		for (size_t i = 0; i < c->att_count; i++) {
+			if (n == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				struct simexec_reach_rec *g =
+					realloc(v, ncap * sizeof *g);
+				if (!g) {
+					free(v);
+					snprintf(msg, size,
+						 "out of memory checking reachability");
+					return false;
+				}
+				v = g;
+				cap = ncap;
+			}
+			v[n].network_id = c->atts[i].network_id;
+			v[n].node = c->node;
+			v[n].addr = c->atts[i].addr;
+			v[n].c = c;
+			n++;
+		}
+	}
+	if (n)
+		qsort(v, n, sizeof *v, simexec_reach_rec_cmp);
+	for (size_t g = 0; g < n && ok;) {
+		size_t end = g;
+		while (end < n && v[end].network_id == v[g].network_id)
+			end++;
+		/* each source node of the network against every target */
+		for (size_t s = g; s < end && ok;) {
+			uint32_t node = v[s].node;
+			const struct simexec_netst *st =
+				simexec_netst_get(x, node, v[s].network_id);
+			size_t s_end = s;
+			while (s_end < end && v[s_end].node == node)
+				s_end++;
+			if (end - g < 2) /* alone on it: nothing to reach */
+				break;
+			for (size_t d = g; d < end && ok; d++) {
+				const struct simexec_nep *e = NULL;
+				struct simexec_nep key;
+				if (&v[d] == &v[s] && s_end - s == 1)
+					continue;
+				if (st && v[d].node == node)
+					continue; /* local, on the node's bridge */
+				if (st) {
+					snprintf(key.addr, sizeof key.addr, "%s",
+						 v[d].addr);
+					e = bsearch(&key, st->eps, st->ep_count,
+						    sizeof *st->eps, simexec_nep_cmp);
+				}
+				if (st && e && e->node == (int64_t)v[d].node &&
+				    simexec_netst_get(x, v[d].node, v[d].network_id))
+					continue;
+				snprintf(
+					msg, size,
+					"task %s on %s cannot reach %s (task %s on %s) on "
+					"network %016" PRIx64 " (%s)",
+					v[s].c->task_id, world_node_name(x->w, node),
+					v[d].addr, v[d].c->task_id,
+					world_node_name(x->w, v[d].node), v[d].network_id,
+					!st  ? "the network is not set on its node"
+					: !e ? "no entry for the address"
+					: e->node != (int64_t)v[d].node
+						? "the entry names another node"
+						: "the network is not set on the target's node");
+				ok = false;
+			}
+			s = s_end;
+		}
+		g = end;
+	}
+	free(v);
+	return ok;
+}
+
+void simexec_set_node_ip(struct simexec *x, const char *(*fn)(void *ctx, uint32_t node),
+			 void *ctx)
+{
+	x->node_ip = fn;
+	x->node_ip_ctx = ctx;
 }

@@ -267,4 +267,35 @@ bool simexec_check_ports(const struct simexec *x, char *msg, size_t size);
  * work while it stays the same. */
 uint64_t simexec_changes(const struct simexec *x);
 
+/* ---------------------------------------------------------------- data plane (issue 17)
+ *
+ * simexec_net_set / simexec_net_remove: env net_set / net_remove on node
+ * (see core/env.h): the node's programmed state of a network, replaced
+ * whole (copied) / dropped. A machine crash drops them all; a process kill
+ * keeps them (the kernel's). PREPARE of a container attached to a network
+ * its node has not been told of fails ("network ... not found"). */
+int simexec_net_set(struct simexec *x, uint32_t node, const struct env_net_state *st);
+int simexec_net_remove(struct simexec *x, uint32_t node, uint64_t network_id);
+size_t simexec_net_count(const struct simexec *x, uint32_t node);
+
+/* simexec_reach judges `reach TARGET from FROM`: FROM is SVC.SLOT (its
+ * running container); TARGET a service name or alias (every backend its
+ * node's state lists for it reachable, and at least one), tasks.NAME
+ * (likewise), or an address. Returns 1, or 0 with why in got. */
+int simexec_reach(const struct simexec *x, const char *target, const char *from,
+		  char *got, size_t size);
+
+/* simexec_check_reach checks the data plane's invariant: every running
+ * container attached to a network reaches the address of every other
+ * running container on a network they share; containers for which skip
+ * says true (NULL: none) are left out. false with the first pair in msg. */
+bool simexec_check_reach(const struct simexec *x,
+			 bool (*skip)(void *ctx, uint32_t node, const char *task_id),
+			 void *ctx, char *msg, size_t size);
+
+/* simexec_set_node_ip: how endpoints' node IPs that are not node names
+ * map to nodes (a node's described ip=); fn returns NULL for none. */
+void simexec_set_node_ip(struct simexec *x, const char *(*fn)(void *ctx, uint32_t node),
+			 void *ctx);
+
 #endif

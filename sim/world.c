@@ -1717,6 +1717,21 @@ static int world_env_pki_info(struct env *env, const struct env_blob *cert,
 	return 0;
 }
 
+/* issue 17: the data plane, on the node's machine (sim/simexec.c) */
+static int world_env_net_set(struct env *env, const struct env_net_state *st)
+{
+	struct sim_node *n = env->impl;
+	assert(n->up);
+	return simexec_net_set(n->world->exec, n->index, st);
+}
+
+static int world_env_net_remove(struct env *env, uint64_t network_id)
+{
+	struct sim_node *n = env->impl;
+	assert(n->up);
+	return simexec_net_remove(n->world->exec, n->index, network_id);
+}
+
 /* The wall clock: WORLD_EPOCH_MS plus virtual time (a seed replays it). */
 static uint64_t world_env_wall(struct env *env)
 {
@@ -1749,6 +1764,8 @@ static const struct env_ops world_env_ops = {
 	.pki_lock = world_env_pki_lock,
 	.pki_unlock = world_env_pki_unlock,
 	.wall_ms = world_env_wall,
+	.net_set = world_env_net_set,
+	.net_remove = world_env_net_remove,
 };
 
 /* ---------------------------------------------------------------- running */

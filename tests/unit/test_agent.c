@@ -1081,6 +1081,10 @@ struct fe_ctl {
 	/* issue 15: the host ports it was given */
 	struct env_port ports[4];
 	size_t port_count;
+	/* issue 17: its network attachments */
+	size_t network_count;
+	uint64_t network_id;
+	char network_addr[32];
 };
 
 struct fe_op {
@@ -1134,6 +1138,11 @@ struct fenv {
 	Cs__PortConfig **ports;
 	size_t port_count;
 	char reported_msg[FE_TASKS][256];
+	/* issue 17: net_set / net_remove calls, in order ("set ID eps=N
+	 * local=L svcs=S backends=B prepares=P", "rm ID"); net_set's answer */
+	char netlog[16][96];
+	size_t netlog_count;
+	int net_set_rv;
 };
 
 static struct fenv *fe_of(struct env *env)
@@ -1267,6 +1276,12 @@ static int fe_ctl_open(struct env *env, const struct env_container_spec *spec,
 	assert_true(spec->port_count <= 4);
 	for (size_t i = 0; i < spec->port_count; i++)
 		c->ports[c->port_count++] = spec->ports[i];
+	c->network_count = spec->network_count;
+	if (spec->network_count) {
+		c->network_id = spec->networks[0].network_id;
+		snprintf(c->network_addr, sizeof c->network_addr, "%s",
+			 spec->networks[0].addr);
+	}
 	fe->ctls[fe->ctl_count++] = c;
 	*ctl = (struct env_ctl *)c;
 	return 0;
@@ -1321,6 +1336,34 @@ static void fe_exit(struct env *env, const char *why)
 	fe_of(env)->exited = true;
 }
 
+/* issue 17: the data plane, recorded */
+static int fe_net_set(struct env *env, const struct env_net_state *st)
+{
+	struct fenv *fe = fe_of(env);
+	size_t local = 0, backends = 0;
+	assert_true(fe->netlog_count < 16);
+	for (size_t i = 0; i < st->endpoint_count; i++)
+		local += st->endpoints[i].local;
+	for (size_t i = 0; i < st->service_count; i++)
+		for (size_t j = 0;
+		     st->services[i].backends && st->services[i].backends[j]; j++)
+			backends++;
+	snprintf(fe->netlog[fe->netlog_count++], sizeof fe->netlog[0],
+		 "set %" PRIx64 " eps=%zu local=%zu svcs=%zu backends=%zu prepares=%zu",
+		 st->network_id, st->endpoint_count, local, st->service_count, backends,
+		 fe->asked[ENV_CTL_PREPARE]);
+	return fe->net_set_rv;
+}
+
+static int fe_net_remove(struct env *env, uint64_t network_id)
+{
+	struct fenv *fe = fe_of(env);
+	assert_true(fe->netlog_count < 16);
+	snprintf(fe->netlog[fe->netlog_count++], sizeof fe->netlog[0], "rm %" PRIx64,
+		 network_id);
+	return 0;
+}
+
 /* The node holds a worker's certificate of cluster 7 (it joined earlier). */
 static int fe_pki_info(struct env *env, const struct env_blob *cert,
 		       struct env_identity *out)
@@ -1354,6 +1397,8 @@ static const struct env_ops fe_ops = {
 	.ctl_list = fe_ctl_list,
 	.exit = fe_exit,
 	.pki_info = fe_pki_info,
+	.net_set = fe_net_set,
+	.net_remove = fe_net_remove,
 };
 
 static int fe_commit_hook(void *data)
@@ -1575,6 +1620,56 @@ static void fe_assign(struct fenv *fe, bool full, bool more, uint64_t seq,
 }
 
 /* Runs task id from ASSIGNED to RUNNING (its list answered before). */
+/* Sends one NetworkState frame of network id (issue 17): part `part`
+ * (more: another follows) of the state of digest, with endpoints
+ * 10.0.1.(10+i) for i in [first, first + n), the even ones on this node,
+ * and a service "db" whose backends are those endpoints; removed: the
+ * managers say the node needs it no more. */
+static void fe_net_state(struct fenv *fe, uint64_t id, uint64_t digest, uint32_t part,
+			 bool more, size_t first, size_t n, bool removed)
+{
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__NetworkState st = CS__NETWORK_STATE__INIT;
+	Cs__NetworkEndpoint eps[8], *ep_ptrs[8];
+	Cs__NetworkService svc = CS__NETWORK_SERVICE__INIT, *svc_ptrs[1] = {&svc};
+	char addrs[8][16], *backends[8];
+
+	assert_true(n <= 8);
+	st.session_id = 77;
+	st.network_id = id;
+	st.removed = removed;
+	st.digest = digest;
+	st.part = part;
+	st.more = more;
+	st.name = "back";
+	st.vni = 4097;
+	st.subnet = "10.0.1.0/24";
+	st.gateway = "10.0.1.1";
+	for (size_t i = 0; i < n; i++) {
+		cs__network_endpoint__init(&eps[i]);
+		snprintf(addrs[i], sizeof addrs[i], "10.0.1.%zu", 10 + first + i);
+		eps[i].task_id = 100 + first + i;
+		eps[i].addr = addrs[i];
+		eps[i].node_ip = (first + i) % 2 ? "192.168.0.9" : "192.168.0.2";
+		eps[i].node_id = (first + i) % 2 ? 0x99 : agent_node_id(fe->agent);
+		ep_ptrs[i] = &eps[i];
+		backends[i] = addrs[i];
+	}
+	st.n_endpoints = n;
+	st.endpoints = ep_ptrs;
+	if (!more && !removed) {
+		svc.service_id = 9;
+		svc.name = "db";
+		svc.vip = "10.0.1.2";
+		svc.n_backends = n;
+		svc.backends = backends;
+		st.n_services = 1;
+		st.services = svc_ptrs;
+	}
+	w.network_state = &st;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+}
+
 static void fe_run(struct fenv *fe, uint64_t id)
 {
 	fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
@@ -1723,14 +1818,230 @@ static void test_agent_rejects_task_whose_attachment_it_cannot_realise(void **st
 	assert_null(fe_ctl_of_task(fe, 1));
 	fe_free(fe);
 
-	/* a node that realises attachments prepares the same task */
+	/* a node that realises attachments prepares the same task once the
+	 * managers' state of its network is declared (issue 17) */
 	fe = fe_new();
 	fe_list_answer(fe, 0, NULL, 0);
 	fe_connect(fe);
 	fe->nets = atts;
 	fe->net_count = 1;
 	fe_assign(fe, true, false, 1, &ids[0], 1, NULL, 0, NULL);
+	assert_true(fe_pending(fe, 1, ENV_CTL_PREPARE) < 0);
+	fe_net_state(fe, 0xabc, 5, 0, false, 0, 2, false);
 	assert_true(fe_pending(fe, 1, ENV_CTL_PREPARE) >= 0);
+	fe_free(fe);
+}
+
+/* Issue 17, item 2: the agent declares a network (net_set) before it
+ * prepares a task attached to it, with the managers' state (endpoints,
+ * which are local, services and backends), declares it again when the
+ * state changes (not when the same digest comes again), gives the
+ * container its attachment, and removes it (net_remove) once its last
+ * task on it is gone, not before. */
+static void test_agent_declares_network_before_prepare_and_removes_after_last_task(
+	void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[2] = {1, 2};
+	Cs__NetworkAttachment att = CS__NETWORK_ATTACHMENT__INIT;
+	Cs__NetworkAttachment *atts[1] = {&att};
+	struct fe_ctl *c;
+	(void)state;
+
+	att.network_id = 0xabc;
+	att.addr = "10.0.1.10/24";
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe->nets = atts;
+	fe->net_count = 1;
+	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
+	/* no state yet: nothing declared, nothing prepared */
+	assert_int_equal(fe->netlog_count, 0);
+	assert_true(fe_pending(fe, 1, ENV_CTL_PREPARE) < 0);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_ACCEPTED);
+	fe_net_state(fe, 0xabc, 5, 0, false, 0, 3, false);
+	assert_int_equal(fe->netlog_count, 1);
+	assert_string_equal(fe->netlog[0],
+			    "set abc eps=3 local=2 svcs=1 backends=3 prepares=0");
+	assert_true(fe_pending(fe, 1, ENV_CTL_PREPARE) >= 0);
+	assert_true(fe_pending(fe, 2, ENV_CTL_PREPARE) >= 0);
+	c = fe_ctl_of_task(fe, 1);
+	assert_non_null(c);
+	assert_int_equal(c->network_count, 1);
+	assert_int_equal(c->network_id, 0xabc);
+	assert_string_equal(c->network_addr, "10.0.1.10/24");
+	/* the same state again: not declared again; a new one is */
+	fe_net_state(fe, 0xabc, 5, 0, false, 0, 3, false);
+	assert_int_equal(fe->netlog_count, 1);
+	fe_net_state(fe, 0xabc, 6, 0, false, 0, 4, false);
+	assert_int_equal(fe->netlog_count, 2);
+	assert_string_equal(fe->netlog[1],
+			    "set abc eps=4 local=2 svcs=1 backends=4 prepares=2");
+	fe_run(fe, 1);
+	fe_run(fe, 2);
+	/* task 2 unassigned and gone: task 1 still uses the network */
+	fe_assign(fe, false, false, 2, NULL, 0, &ids[1], 1, NULL);
+	fe_answer(fe, 2, ENV_CTL_SHUTDOWN, 0, ENV_CTL_EXITED, 143, NULL);
+	fe_answer(fe, 2, ENV_CTL_REMOVE, 0, ENV_CTL_ABSENT, 0, NULL);
+	assert_int_equal(agent_task_count(fe->agent), 1);
+	assert_int_equal(fe->netlog_count, 2);
+	/* the managers say removed while task 1 still stops: kept */
+	fe_assign(fe, false, false, 3, NULL, 0, &ids[0], 1, NULL);
+	fe_net_state(fe, 0xabc, 0, 0, false, 0, 0, true);
+	assert_int_equal(fe->netlog_count, 2);
+	fe_answer(fe, 1, ENV_CTL_SHUTDOWN, 0, ENV_CTL_EXITED, 143, NULL);
+	fe_answer(fe, 1, ENV_CTL_REMOVE, 0, ENV_CTL_ABSENT, 0, NULL);
+	assert_int_equal(agent_task_count(fe->agent), 0);
+	assert_int_equal(fe->netlog_count, 3);
+	assert_string_equal(fe->netlog[2], "rm abc");
+	fe_free(fe);
+}
+
+/* Issue 17: a change (base_digest) applies to the state it was made
+ * from: endpoints added and removed, a service replaced, then declared;
+ * on another state it is dropped (the heartbeat asks for the whole). */
+static void test_agent_applies_network_change_to_its_base_only(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t id = 1, rm_ep[1] = {101};
+	Cs__NetworkAttachment att = CS__NETWORK_ATTACHMENT__INIT;
+	Cs__NetworkAttachment *atts[1] = {&att};
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__NetworkState ch = CS__NETWORK_STATE__INIT;
+	Cs__NetworkEndpoint ep = CS__NETWORK_ENDPOINT__INIT, *eps[1] = {&ep};
+	Cs__NetworkService svc = CS__NETWORK_SERVICE__INIT, *svcs[1] = {&svc};
+	char *backends[1] = {"10.0.1.50"};
+	(void)state;
+
+	att.network_id = 0xabc;
+	att.addr = "10.0.1.10/24";
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe->nets = atts;
+	fe->net_count = 1;
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	fe_net_state(fe, 0xabc, 5, 0, false, 0, 3, false); /* .10 .11 .12 */
+	assert_int_equal(fe->netlog_count, 1);
+	/* + 10.0.1.50 (local), - task 101 (10.0.1.11), db's backends */
+	ep.task_id = 150;
+	ep.addr = "10.0.1.50";
+	ep.node_ip = "192.168.0.2";
+	ep.node_id = agent_node_id(fe->agent);
+	svc.service_id = 9;
+	svc.name = "db";
+	svc.vip = "10.0.1.2";
+	svc.n_backends = 1;
+	svc.backends = backends;
+	ch.session_id = 77;
+	ch.network_id = 0xabc;
+	ch.digest = 6;
+	ch.base_digest = 5;
+	ch.name = "back";
+	ch.n_endpoints = 1;
+	ch.endpoints = eps;
+	ch.n_services = 1;
+	ch.services = svcs;
+	ch.n_removed_endpoints = 1;
+	ch.removed_endpoints = rm_ep;
+	w.network_state = &ch;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	assert_int_equal(fe->netlog_count, 2);
+	assert_string_equal(fe->netlog[1],
+			    "set abc eps=3 local=3 svcs=1 backends=1 prepares=1");
+	/* a change made from a state it does not hold: dropped */
+	ch.digest = 8;
+	ch.base_digest = 7;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	assert_int_equal(fe->netlog_count, 2);
+	fe_free(fe);
+}
+
+/* Issue 17, the routing mesh: the ingress network's state with a
+ * published port is declared on a node with no task on it (the port
+ * answers on every node), and removed when the managers say so. */
+static void test_agent_declares_ingress_mesh_without_tasks(void **state)
+{
+	struct fenv *fe = fe_new();
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__NetworkState st = CS__NETWORK_STATE__INIT;
+	Cs__NetworkService svc = CS__NETWORK_SERVICE__INIT, *svcs[1] = {&svc};
+	Cs__PortConfig port = CS__PORT_CONFIG__INIT, *ports[1] = {&port};
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	port.target = 80;
+	port.published = 8080;
+	svc.service_id = 9;
+	svc.name = "web";
+	svc.vip = "10.0.0.2";
+	svc.n_ports = 1;
+	svc.ports = ports;
+	st.session_id = 77;
+	st.network_id = 0x1;
+	st.digest = 3;
+	st.name = "ingress";
+	st.ingress = true;
+	st.n_services = 1;
+	st.services = svcs;
+	w.network_state = &st;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	assert_int_equal(fe->netlog_count, 1);
+	assert_string_equal(fe->netlog[0],
+			    "set 1 eps=0 local=0 svcs=1 backends=0 prepares=0");
+	fe_net_state(fe, 0x1, 0, 0, false, 0, 0, true);
+	assert_int_equal(fe->netlog_count, 2);
+	assert_string_equal(fe->netlog[1], "rm 1");
+	fe_free(fe);
+}
+
+/* Issue 17: a state in parts is declared whole, once, at its last part;
+ * a part whose first was lost declares nothing; a state net_set refuses
+ * rejects the tasks waiting for it with the reason. */
+static void test_agent_takes_network_state_in_parts_and_rejects_on_refusal(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t id = 1;
+	Cs__NetworkAttachment att = CS__NETWORK_ATTACHMENT__INIT;
+	Cs__NetworkAttachment *atts[1] = {&att};
+	(void)state;
+
+	att.network_id = 0xabc;
+	att.addr = "10.0.1.10/24";
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe->nets = atts;
+	fe->net_count = 1;
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	/* a later part alone: nothing */
+	fe_net_state(fe, 0xabc, 7, 1, false, 4, 2, false);
+	assert_int_equal(fe->netlog_count, 0);
+	/* parts 0, 1, 2 */
+	fe_net_state(fe, 0xabc, 7, 0, true, 0, 2, false);
+	fe_net_state(fe, 0xabc, 7, 1, true, 2, 2, false);
+	assert_int_equal(fe->netlog_count, 0);
+	assert_true(fe_pending(fe, 1, ENV_CTL_PREPARE) < 0);
+	fe_net_state(fe, 0xabc, 7, 2, false, 4, 2, false);
+	assert_int_equal(fe->netlog_count, 1);
+	assert_string_equal(fe->netlog[0],
+			    "set abc eps=6 local=3 svcs=1 backends=2 prepares=0");
+	assert_true(fe_pending(fe, 1, ENV_CTL_PREPARE) >= 0);
+	fe_free(fe);
+
+	/* refused: the waiting task is REJECTED with why */
+	fe = fe_new();
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe->nets = atts;
+	fe->net_count = 1;
+	fe->net_set_rv = CS_EEXEC;
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	fe_net_state(fe, 0xabc, 7, 0, false, 0, 1, false);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_REJECTED);
+	assert_non_null(strstr(fe->reported_msg[1], "cannot attach to network back"));
+	assert_true(fe_pending(fe, 1, ENV_CTL_PREPARE) < 0);
 	fe_free(fe);
 }
 
@@ -2372,6 +2683,12 @@ int main(void)
 		cmocka_unit_test(test_agent_port_conflict_fails_with_dockers_whole_words),
 		cmocka_unit_test(
 			test_agent_rejects_task_whose_attachment_it_cannot_realise),
+		cmocka_unit_test(
+			test_agent_declares_network_before_prepare_and_removes_after_last_task),
+		cmocka_unit_test(
+			test_agent_takes_network_state_in_parts_and_rejects_on_refusal),
+		cmocka_unit_test(test_agent_applies_network_change_to_its_base_only),
+		cmocka_unit_test(test_agent_declares_ingress_mesh_without_tasks),
 		cmocka_unit_test(test_agent_health_checked_task_runs_only_once_healthy),
 		cmocka_unit_test(test_agent_unhealthy_task_is_stopped_then_failed),
 		cmocka_unit_test(

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/control.h"
+#include "core/dispatcher.h"
 #include "core/errors.h"
 #include "core/manager.h"
 #include "core/pki.h"
@@ -61,6 +62,8 @@ struct fake {
 	uint64_t cert_id; /* the node id it names */
 	/* what its sessions say of the node (issue 14); NULL: nothing */
 	const Cs__SessionRequest *desc;
+	/* issue 17: the network state its heartbeats say it holds (0: none) */
+	uint64_t net_id, net_digest;
 };
 
 struct fixture {
@@ -367,8 +370,15 @@ static void fake_heartbeat(struct fake *fk, const char *to, uint64_t node_id,
 {
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__Heartbeat hb = CS__HEARTBEAT__INIT;
+	Cs__NetworkDigest nd = CS__NETWORK_DIGEST__INIT, *nds[1] = {&nd};
 	hb.node_id = node_id;
 	hb.session_id = session_id;
+	if (fk->net_digest) {
+		nd.network_id = fk->net_id;
+		nd.digest = fk->net_digest;
+		hb.n_net_digests = 1;
+		hb.net_digests = nds;
+	}
 	wire.heartbeat = &hb;
 	fake_send(fk, to, &wire);
 }
@@ -1179,6 +1189,337 @@ static void test_disp_assignments_larger_than_a_frame_go_in_parts(void **state)
 	free(env);
 }
 
+/* ---------------------------------------------------------------- data plane (issue 17) */
+
+/* The last NetworkState for network id the fake received from index
+ * `from` on (NULL: none), and how many. */
+static const Cs__NetworkState *net_last(const struct fake *fk, size_t from, uint64_t id,
+					size_t *count)
+{
+	const Cs__NetworkState *last = NULL;
+	*count = 0;
+	for (size_t i = from; i < fk->rx_count; i++) {
+		const Cs__NetworkState *ns = fk->rx[i].wire->network_state;
+		if (ns && ns->network_id == id) {
+			last = ns;
+			(*count)++;
+		}
+	}
+	return last;
+}
+
+static uint64_t create_network(struct fixture *f, const char *name)
+{
+	Cs__NetworkSpec spec = CS__NETWORK_SPEC__INIT;
+	struct write_result r = {0};
+	char err[256] = "";
+	uint64_t id = 0;
+	spec.name = (char *)name;
+	assert_int_equal(control_network_create(mgr(f, leader(f)), &spec, &id, err,
+						sizeof err, write_done, &r),
+			 0);
+	assert_true(run_until(f, 30 * SEC, write_answered, &r));
+	assert_int_equal(r.status, 0);
+	return id;
+}
+
+static uint64_t create_service_on(struct fixture *f, const char *name, uint64_t replicas,
+				  const char *network)
+{
+	Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
+	Cs__TaskSpec ts = CS__TASK_SPEC__INIT;
+	Cs__ContainerSpec cs = CS__CONTAINER_SPEC__INIT;
+	Cs__NetworkAttachmentConfig nc = CS__NETWORK_ATTACHMENT_CONFIG__INIT;
+	Cs__NetworkAttachmentConfig *ncs[1] = {&nc};
+	char *aliases[1] = {"database"};
+	struct write_result r = {0};
+	char err[256] = "";
+	uint64_t id = 0;
+
+	spec.name = (char *)name;
+	spec.replicas = replicas;
+	cs.image = "nginx:1";
+	ts.container = &cs;
+	spec.task = &ts;
+	nc.target = (char *)network;
+	nc.n_aliases = 1;
+	nc.aliases = aliases;
+	spec.n_networks = 1;
+	spec.networks = ncs;
+	assert_int_equal(control_service_create(mgr(f, leader(f)), &spec, &id, err,
+						sizeof err, write_done, &r),
+			 0);
+	assert_true(run_until(f, 30 * SEC, write_answered, &r));
+	assert_int_equal(r.status, 0);
+	return id;
+}
+
+/* Item 1: a node is sent the state of the network its tasks attach to
+ * (its endpoints with their node, the service with its VIP, aliases and
+ * running backends), again when it changes (a task RUNNING: a backend),
+ * not again when nothing changed, and removed once no task of the node
+ * attaches to it. */
+static void test_disp_network_state_sent_changed_and_removed(void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1;
+	const Cs__NetworkState *ns;
+	uint64_t net, db, ids[2], digest;
+	size_t from, count;
+
+	setup(f, 43, 1);
+	wait_leader(f);
+	w1 = fake_add(f, "w1");
+	fake_register(f, w1, "m1");
+	fake_beat_start(w1, "m1");
+	net = create_network(f, "back");
+	from = w1->rx_count;
+	db = create_service_on(f, "db", 2, "back");
+	wait_tasks(f, db, w1->node_id, 2, ids);
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, from, net, &count);
+	assert_non_null(ns);
+	assert_false(ns->removed);
+	assert_false(ns->more);
+	assert_int_equal(ns->session_id, w1->session_id);
+	assert_string_equal(ns->name, "back");
+	assert_true(ns->vni >= 4096);
+	assert_int_equal(ns->n_endpoints, 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(ns->endpoints[i]->node_id, w1->node_id);
+		assert_true(ids_has(ids, 2, ns->endpoints[i]->task_id));
+		assert_string_equal(ns->endpoints[i]->node_ip, "w1");
+		assert_null(strchr(ns->endpoints[i]->addr, '/'));
+	}
+	assert_int_equal(ns->n_services, 1);
+	assert_string_equal(ns->services[0]->name, "db");
+	assert_int_equal(ns->services[0]->n_aliases, 1);
+	assert_string_equal(ns->services[0]->aliases[0], "database");
+	assert_true(ns->services[0]->vip[0] != '\0');
+	assert_int_equal(ns->services[0]->n_backends, 0);
+	digest = ns->digest;
+	assert_true(digest != 0);
+
+	/* heartbeats that say the node lacks it: sent again */
+	from = w1->rx_count;
+	run_for(f, 10 * SEC);
+	ns = net_last(w1, from, net, &count);
+	assert_true(count >= 1);
+	assert_int_equal(ns->digest, digest);
+	/* heartbeats that say it holds it, and nothing changed: not again */
+	w1->net_id = net;
+	w1->net_digest = digest;
+	run_for(f, 5 * SEC);
+	from = w1->rx_count;
+	run_for(f, 10 * SEC);
+	ns = net_last(w1, from, net, &count);
+	assert_int_equal(count, 0);
+
+	/* a task RUNNING: its address becomes a backend, sent again */
+	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[0],
+		    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, from, net, &count);
+	assert_int_equal(count, 1);
+	assert_true(ns->digest != digest);
+	assert_int_equal(ns->services[0]->n_backends, 1);
+	w1->net_digest = ns->digest;
+
+	/* the service removed and its tasks stopped: removed */
+	remove_service(f, "db");
+	run_for(f, 1 * SEC);
+	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[0],
+		    CS__TASK_STATE__TASK_STATE_SHUTDOWN, "stopped");
+	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[1],
+		    CS__TASK_STATE__TASK_STATE_SHUTDOWN, "stopped");
+	from = w1->rx_count;
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, from, net, &count);
+	assert_non_null(ns);
+	assert_true(ns->removed);
+}
+
+/* Item 1, cost: a change to a network's state goes to a node that holds
+ * the state before as the change only (base_digest: the endpoints and
+ * services added, changed or removed), not the whole state again. */
+static void test_disp_network_state_change_goes_as_a_delta(void **state)
+{
+	struct fixture *f = *state;
+	enum { REPLICAS = 12 };
+	struct fake *w1;
+	const Cs__NetworkState *ns;
+	uint64_t net, db, ids[REPLICAS], digest;
+	size_t from, count;
+
+	setup(f, 47, 1);
+	wait_leader(f);
+	w1 = fake_add(f, "w1");
+	fake_register(f, w1, "m1");
+	fake_beat_start(w1, "m1");
+	net = create_network(f, "back");
+	db = create_service_on(f, "db", REPLICAS, "back");
+	wait_tasks(f, db, w1->node_id, REPLICAS, ids);
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, 0, net, &count);
+	assert_non_null(ns);
+	assert_int_equal(ns->n_endpoints, REPLICAS);
+	assert_int_equal(ns->base_digest, 0);
+	digest = ns->digest;
+	w1->net_id = net;
+	w1->net_digest = digest;
+
+	from = w1->rx_count;
+	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[3],
+		    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, from, net, &count);
+	assert_int_equal(count, 1);
+	assert_int_equal(ns->base_digest, digest);
+	assert_true(ns->digest != digest);
+	assert_int_equal(ns->n_endpoints, 0);
+	assert_int_equal(ns->n_removed_endpoints, 0);
+	assert_int_equal(ns->n_services, 1);
+	assert_int_equal(ns->services[0]->n_backends, 1);
+	w1->net_digest = ns->digest;
+	digest = ns->digest;
+
+	/* a task failed: its endpoint removed, its backend gone */
+	from = w1->rx_count;
+	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[3],
+		    CS__TASK_STATE__TASK_STATE_FAILED, "exit 1");
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, from, net, &count);
+	assert_true(count >= 1);
+	assert_int_equal(ns->base_digest, digest);
+	assert_int_equal(ns->n_removed_endpoints, 1);
+	assert_int_equal(ns->removed_endpoints[0], ids[3]);
+}
+
+/* The routing mesh: a port published in ingress mode answers on every
+ * node, so every node is sent the ingress network's state (the service
+ * with its ports) while some service publishes one, tasks of its own on
+ * it or not. */
+static void test_disp_every_node_gets_ingress_state_when_a_port_is_published(void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1;
+	const Cs__NetworkState *ns = NULL;
+	Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
+	Cs__TaskSpec ts = CS__TASK_SPEC__INIT;
+	Cs__ContainerSpec cs = CS__CONTAINER_SPEC__INIT;
+	Cs__Placement pl = CS__PLACEMENT__INIT;
+	Cs__EndpointSpec ep = CS__ENDPOINT_SPEC__INIT;
+	Cs__PortConfig port = CS__PORT_CONFIG__INIT, *ports[1] = {&port};
+	char *constraints[1] = {"node.hostname==nowhere"};
+	struct write_result r = {0};
+	char err[256] = "";
+	uint64_t id = 0;
+
+	setup(f, 53, 1);
+	wait_leader(f);
+	w1 = fake_add(f, "w1");
+	fake_register(f, w1, "m1");
+	fake_beat_start(w1, "m1");
+	run_for(f, 2 * SEC);
+	for (size_t i = 0; i < w1->rx_count; i++)
+		assert_null(w1->rx[i].wire->network_state);
+	spec.name = "web";
+	spec.replicas = 1;
+	cs.image = "nginx:1";
+	ts.container = &cs;
+	pl.n_constraints = 1;
+	pl.constraints = constraints; /* placed nowhere: no task on w1 */
+	ts.placement = &pl;
+	spec.task = &ts;
+	port.target = 80;
+	port.published = 8080;
+	ep.n_ports = 1;
+	ep.ports = ports;
+	spec.endpoint = &ep;
+	assert_int_equal(control_service_create(mgr(f, leader(f)), &spec, &id, err,
+						sizeof err, write_done, &r),
+			 0);
+	assert_true(run_until(f, 30 * SEC, write_answered, &r));
+	assert_int_equal(r.status, 0);
+	run_for(f, 3 * SEC);
+	for (size_t i = 0; i < w1->rx_count; i++)
+		if (w1->rx[i].wire->network_state)
+			ns = w1->rx[i].wire->network_state;
+	assert_non_null(ns);
+	assert_true(ns->ingress);
+	assert_false(ns->removed);
+	assert_int_equal(ns->n_endpoints, 0);
+	assert_int_equal(ns->n_services, 1);
+	assert_string_equal(ns->services[0]->name, "web");
+	assert_int_equal(ns->services[0]->n_ports, 1);
+	assert_int_equal(ns->services[0]->ports[0]->published, 8080);
+	/* the service gone: removed */
+	remove_service(f, "web");
+	run_for(f, 3 * SEC);
+	for (size_t i = 0; i < w1->rx_count; i++)
+		if (w1->rx[i].wire->network_state)
+			ns = w1->rx[i].wire->network_state;
+	assert_true(ns->removed);
+}
+
+/* Item 1: a state larger than a part goes in parts, each under the
+ * budget, every endpoint and service in exactly one, in order, all but
+ * the last saying more; one too large alone still goes (alone). */
+static void test_disp_network_state_splits_into_parts(void **state)
+{
+	enum { EPS = 50, SVCS = 7 };
+	Cs__NetworkState whole = CS__NETWORK_STATE__INIT, p;
+	Cs__NetworkEndpoint eps[EPS], *ep_ptrs[EPS];
+	Cs__NetworkService svcs[SVCS], *svc_ptrs[SVCS];
+	char addrs[EPS][16];
+	size_t ei = 0, si = 0, parts = 0, seen_e = 0, seen_s = 0;
+	(void)state;
+
+	for (size_t i = 0; i < EPS; i++) {
+		cs__network_endpoint__init(&eps[i]);
+		snprintf(addrs[i], sizeof addrs[i], "10.0.3.%zu", i + 2);
+		eps[i].task_id = 1000 + i;
+		eps[i].addr = addrs[i];
+		eps[i].node_ip = "192.168.1.1";
+		ep_ptrs[i] = &eps[i];
+	}
+	for (size_t i = 0; i < SVCS; i++) {
+		cs__network_service__init(&svcs[i]);
+		svcs[i].service_id = i + 1;
+		svcs[i].name = "svc";
+		svc_ptrs[i] = &svcs[i];
+	}
+	whole.network_id = 5;
+	whole.name = "back";
+	whole.digest = 99;
+	whole.n_endpoints = EPS;
+	whole.endpoints = ep_ptrs;
+	whole.n_services = SVCS;
+	whole.services = svc_ptrs;
+	do {
+		size_t bytes = dispatcher_net_part(&whole, 200, &ei, &si, &p);
+		assert_true(bytes <= 200);
+		assert_true(p.n_endpoints + p.n_services > 0);
+		assert_int_equal(p.network_id, 5);
+		assert_int_equal(p.digest, 99);
+		assert_string_equal(p.name, "back");
+		for (size_t i = 0; i < p.n_endpoints; i++)
+			assert_int_equal(p.endpoints[i]->task_id, 1000 + seen_e++);
+		for (size_t i = 0; i < p.n_services; i++)
+			assert_int_equal(p.services[i]->service_id, 1 + seen_s++);
+		assert_int_equal(p.more, ei < EPS || si < SVCS);
+		parts++;
+	} while (p.more);
+	assert_int_equal(seen_e, EPS);
+	assert_int_equal(seen_s, SVCS);
+	assert_true(parts >= 5);
+	/* a budget smaller than one endpoint: one per part, never stuck */
+	ei = si = 0;
+	dispatcher_net_part(&whole, 1, &ei, &si, &p);
+	assert_int_equal(p.n_endpoints, 1);
+	assert_true(p.more);
+}
+
 static void test_disp_first_assignments_full_then_numbered_changes(void **state)
 {
 	struct fixture *f = *state;
@@ -1553,6 +1894,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_disp_assignments_larger_than_a_frame_go_in_parts,
 			fixture_new, fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_network_state_sent_changed_and_removed, fixture_new,
+			fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_network_state_change_goes_as_a_delta, fixture_new,
+			fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_every_node_gets_ingress_state_when_a_port_is_published,
+			fixture_new, fixture_free),
+		cmocka_unit_test(test_disp_network_state_splits_into_parts),
 		cmocka_unit_test_setup_teardown(
 			test_disp_status_moving_forward_is_written_and_acked, fixture_new,
 			fixture_free),

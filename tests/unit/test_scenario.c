@@ -1115,13 +1115,13 @@ static void test_scn_rejects_unknown_condition(void **state)
 		"expect leadr",
 		"scn.scn:2:8: unknown condition 'leadr' (expected leader, no "
 		"leader, running, store tasks, nodes ready, node, converged, managers in sync, "
-		"refused, term, service or ca rotated)");
+		"refused, term, service, ca rotated or reach)");
 	line_fails("expect no leaders",
 		   "scn.scn:2:11: expected 'leader' after 'no', got 'leaders'");
 	line_fails(
 		"expect",
 		"scn.scn:2:7: expected a condition (leader, no leader, running, "
-		"store tasks, nodes ready, node, converged, managers in sync, refused, term, service or ca rotated) "
+		"store tasks, nodes ready, node, converged, managers in sync, refused, term, service, ca rotated or reach) "
 		"after 'expect', got end "
 		"of line");
 }
