@@ -39,7 +39,8 @@ say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)
 DEPS_PKGS := build-essential pkg-config libuv1-dev libraft-dev \
 	libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev \
 	libcurl4-openssl-dev libjansson-dev libhttp-parser-dev libssl-dev libcmocka-dev lcov valgrind \
-	docker.io busybox-static jq sqlite3 openssl tcpdump python3
+	docker.io busybox-static jq sqlite3 openssl tcpdump python3 \
+	libmnl-dev iproute2 nftables bridge-utils
 LINT_PKGS := clang-format cppcheck
 
 # Installs only what is missing; runs apt-get update only then. Quiet when
@@ -87,8 +88,9 @@ CFLAGS := $(WARN) $(OPT)
 # libcrypto: core/pki.c (certificates and join tokens, pure functions).
 LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lcrypto -lm
 # net/ (the real world) adds libuv, libcurl, jansson (Docker's JSON) and
-# libssl (TLS between nodes), http_parser (the Docker API's HTTP).
-NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson -lssl -lhttp_parser
+# libssl (TLS between nodes), http_parser (the Docker API's HTTP), libmnl
+# (netlink: the data plane's bridges and VXLAN devices).
+NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson -lssl -lhttp_parser -lmnl
 
 # ---------------------------------------------------------------- sources
 PROTO := core/api.proto
