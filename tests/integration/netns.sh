@@ -41,6 +41,8 @@ WORK=""
 FAILED=""
 
 say() { printf 'netns: %s\n' "$*"; }
+# fail, wait_for; its ctl is replaced below (one control socket here)
+. "$(dirname "$0")/lib.sh"
 
 ns() { echo "${TAG}n$1"; }
 ip_of() { echo "192.168.231.$1"; }
@@ -60,7 +62,7 @@ cleanup() {
 		ctl task ls >&2
 		for n in $NODES; do
 			echo "---- node $n: log tail" >&2
-			grep -i "data plane\|dataplane\|network\|error" "$WORK/n$n.log" 2>/dev/null | tail -n 12 >&2
+			tail -n 12 "$WORK/n$n.log" >&2
 			echo "---- node $n: devices and entries" >&2
 			ip -n "$(ns $n)" -br link 2>/dev/null | grep cs- >&2
 			for vx in $(ip -n "$(ns $n)" -br link 2>/dev/null | awk '/^cs-vx-/{print $1}'); do
@@ -68,6 +70,11 @@ cleanup() {
 				ip -n "$(ns $n)" neigh show dev "$vx" >&2
 			done
 		done
+	fi
+	# debugging: CSWARM_NETNS_HOLD=SECONDS keeps a failed run that long
+	if [ $rc -ne 0 ] && [ -n "${CSWARM_NETNS_HOLD:-}" ]; then
+		say "holding $CSWARM_NETNS_HOLD s: namespaces $TAG*, work dir $WORK"
+		sleep "$CSWARM_NETNS_HOLD"
 	fi
 	for n in "${!PID[@]}"; do kill -9 "${PID[$n]}" 2>/dev/null; done
 	for n in $NODES; do
@@ -106,8 +113,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-. "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || fail "needs root (namespaces, dockerds)"
 for t in ip bridge nsenter dockerd docker jq; do
@@ -218,7 +223,8 @@ SRVCID=$(cid_of 2 srv)
 [ -n "$CLICID" ] && [ -n "$SRVCID" ] || fail "containers: cli '$CLICID' srv '$SRVCID'"
 [ "$(dk 3 exec "$CLICID" ip -4 -o addr show eth0 | awk '{print $4}')" = "$CLI/24" ] ||
 	fail "cli's address: $(dk 3 exec "$CLICID" ip -4 -o addr show eth0)"
-fetch() { [ "$(dk 3 exec "$CLICID" wget -q -T 2 -O - "http://$1/" 2>/dev/null)" = hello-from-srv ]; }
+# (busybox 1.35's wget -T crashes here: timeout(1) bounds it instead)
+fetch() { [ "$(dk 3 exec "$CLICID" timeout 3 wget -q -O - "http://$1/" 2>/dev/null)" = hello-from-srv ]; }
 wait_for 30 "cli (node 3) fetching http://$SRV/ from srv (node 2)" fetch "$SRV"
 say "cli on node 3 fetched srv's page on node 2 over VXLAN"
 dk 2 exec "$SRVCID" ping -c 1 -W 2 "$CLI" >/dev/null || fail "srv (node 2) cannot ping cli ($CLI, node 3)"
@@ -239,12 +245,13 @@ ip -n "$(ns 3)" neigh show dev "cs-vx-$VNI" | grep -q "^$SRV lladdr $(mac_of "$S
 	fail "node 3's neighbours: $(ip -n "$(ns 3)" neigh show dev "cs-vx-$VNI")"
 ip -n "$(ns 3)" -br addr show "cs-br-$VNI" | grep -q "10.231.0.1/24" || fail "node 3's bridge has no gateway address"
 
+# the hub has no route to the overlay: an answer proves the NAT
 say "out of the overlay: NATed through the node (the hub sees the node's address)"
 dk 3 exec "$CLICID" ping -c 1 -W 2 192.168.231.254 >/dev/null || fail "cli cannot reach 192.168.231.254 through its node"
 
 say "by name (the nodes' resolver, net/resolver.c), when there is one"
 if [ -f "$ROOT/net/resolver.c" ]; then
-	byname() { [ "$(dk 3 exec "$CLICID" wget -q -T 2 -O - "http://srv/" 2>/dev/null)" = hello-from-srv ]; }
+	byname() { [ "$(dk 3 exec "$CLICID" timeout 3 wget -q -O - "http://srv/" 2>/dev/null)" = hello-from-srv ]; }
 	wait_for 30 "cli fetching http://srv/ by name" byname
 	say "cli fetched http://srv/ by name"
 else
