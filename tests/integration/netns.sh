@@ -13,8 +13,11 @@
 # busybox wget), that the VXLAN devices hold exactly the remote endpoints'
 # entries (no all-zeros flood entry), that traffic leaving the overlay is
 # NATed out through the node, and, when the nodes resolve service names
-# (net/resolver.c), by name. Then (full run only) a third task on node 1,
-# and a task that moves: its old entries leave the other nodes.
+# (net/resolver.c), by name. Then (full run only) a task that moves to
+# another node: its old entries leave the other nodes and traffic follows;
+# and an agent killed and restarted: its task keeps its traffic while it is
+# down, and the restarted agent adopts the network (same container, same
+# entries).
 #
 # It removes everything it made (swarmds, containers, dockerds, namespaces
 # and what is in them, cgroups, mounts, state dirs) with a trap, also when
@@ -266,4 +269,18 @@ SRV1=$(task_addr srv)
 wait_for 30 "cli fetching http://$SRV1/ from srv on node 1" fetch "$SRV1"
 gone() { ! bridge -n "$(ns 3)" fdb show dev "cs-vx-$VNI" | grep -q " dst $(ip_of 2) "; }
 wait_for 30 "node 3's entries for node 2 gone (srv left it)" gone
+
+say "node 3's swarmd killed: its task keeps reaching srv; restarted, it adopts the network"
+entries3() { bridge -n "$(ns 3)" fdb show dev "cs-vx-$VNI" | grep ' dst ' | sort; }
+before=$(entries3)
+kill -9 "${PID[3]}"
+wait "${PID[3]}" 2>/dev/null || true
+fetch "$SRV1" || fail "cli lost srv while node 3's swarmd was down"
+start_swarmd 3
+node3_ready() { [ "$(ctl node ls --format json | jq -r '.[] | select(.hostname == "csn3") | .status')" = ready ]; }
+wait_for 60 "node 3 ready again" node3_ready
+[ "$(cid_of 3 cli)" = "$CLICID" ] || fail "cli's container was replaced: $(cid_of 3 cli) vs $CLICID"
+sleep 2
+fetch "$SRV1" || fail "cli cannot reach srv after node 3's restart"
+[ "$(entries3)" = "$before" ] || fail "node 3's entries changed across the restart: $(entries3) vs $before"
 say "ok"
