@@ -524,6 +524,68 @@ static int dataplane_addr_add(struct dataplane *dp, const char *name, unsigned i
 	return dataplane_talk(dp, nlh, NULL, NULL, what, err, err_size);
 }
 
+/* The IPv4 addresses of one link (a dump of RTM_GETADDR). */
+struct dataplane_addrs {
+	unsigned ifindex;
+	uint32_t addr[8]; /* host order */
+	unsigned prefix[8];
+	size_t count;
+};
+
+static int dataplane_addrs_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dataplane_addrs *d = data;
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *a;
+
+	if (nlh->nlmsg_type != RTM_NEWADDR || ifa->ifa_index != d->ifindex ||
+	    ifa->ifa_family != AF_INET || d->count == 8)
+		return MNL_CB_OK;
+	mnl_attr_for_each(a, nlh, sizeof *ifa) {
+		if (mnl_attr_get_type(a) == IFA_LOCAL && mnl_attr_get_payload_len(a) == 4) {
+			d->addr[d->count] = ntohl(mnl_attr_get_u32(a));
+			d->prefix[d->count] = ifa->ifa_prefixlen;
+			d->count++;
+			break;
+		}
+	}
+	return MNL_CB_OK;
+}
+
+/* Removes every IPv4 address of bridge ifindex but gateway/prefix (an
+ * adopted bridge of a VNI that another subnet used before). */
+static int dataplane_addrs_prune(struct dataplane *dp, const char *name, unsigned ifindex,
+				 uint32_t gateway, unsigned prefix, char *err,
+				 size_t err_size)
+{
+	struct dataplane_addrs d;
+	struct nlmsghdr *nlh = dataplane_msg(dp, RTM_GETADDR, NLM_F_DUMP);
+	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof *ifa);
+	char what[64];
+	int rv;
+
+	memset(&d, 0, sizeof d);
+	d.ifindex = ifindex;
+	ifa->ifa_family = AF_INET;
+	snprintf(what, sizeof what, "addresses of %s", name);
+	rv = dataplane_talk(dp, nlh, dataplane_addrs_cb, &d, what, err, err_size);
+	for (size_t i = 0; i < d.count && !rv; i++) {
+		if (d.addr[i] == gateway && d.prefix[i] == prefix)
+			continue;
+		nlh = dataplane_msg(dp, RTM_DELADDR, 0);
+		ifa = mnl_nlmsg_put_extra_header(nlh, sizeof *ifa);
+		ifa->ifa_family = AF_INET;
+		ifa->ifa_prefixlen = (unsigned char)d.prefix[i];
+		ifa->ifa_index = ifindex;
+		mnl_attr_put_u32(nlh, IFA_LOCAL, htonl(d.addr[i]));
+		snprintf(what, sizeof what, "delete an old address of %s", name);
+		rv = dataplane_talk(dp, nlh, NULL, NULL, what, err, err_size);
+		if (rv == -EADDRNOTAVAIL)
+			rv = 0;
+	}
+	return rv;
+}
+
 /* ---------------------------------------------------------------- entries */
 
 /* A dump of the FDB (AF_BRIDGE) or neighbour (AF_INET) entries of one
@@ -729,7 +791,7 @@ static int dataplane_devices(struct dataplane *dp, const struct dataplane_net *n
 	int rv;
 
 	rv = dataplane_link_create(dp, n->bridge, UINT32_MAX, dp->mtu, err, err_size);
-	if (rv && rv != -EEXIST)
+	if (rv && !(rv == -EEXIST && if_nametoindex(n->bridge) != 0))
 		return rv;
 	br = if_nametoindex(n->bridge);
 	if (!br) {
@@ -739,11 +801,16 @@ static int dataplane_devices(struct dataplane *dp, const struct dataplane_net *n
 	rv = dataplane_addr_add(dp, n->bridge, br, gateway, prefix, err, err_size);
 	if (rv && rv != -EEXIST)
 		return rv;
+	rv = dataplane_addrs_prune(dp, n->bridge, br, gateway, prefix, err, err_size);
+	if (rv)
+		return rv;
 	rv = dataplane_link_up(dp, n->bridge, br, dp->mtu, 0, err, err_size);
 	if (rv)
 		return rv;
 	rv = dataplane_link_create(dp, n->vxlan, n->vni, dp->mtu, err, err_size);
-	if (rv == -EEXIST) {
+	/* EEXIST is also the kernel's answer to a VNI another VXLAN device
+	 * holds on that port: then ours does not exist, and err says so */
+	if (rv == -EEXIST && if_nametoindex(n->vxlan) != 0) {
 		/* adopt it only when it is what we would make */
 		struct dataplane_vxinfo vi;
 		rv = dataplane_vxinfo_get(dp, n->vxlan, &vi, err, err_size);

@@ -1,15 +1,25 @@
 /* Tests of net/dataplane.c's pure parts: the names of what it makes, the
  * MACs it derives, and the entries it programs for a network's state (which
- * FDB and neighbour entries a net_set adds and removes). The kernel part
- * (bridges, VXLAN devices, real traffic) is tests/integration/netns.sh's. */
+ * FDB and neighbour entries a net_set adds and removes). Then, where the
+ * test may make a network namespace of its own (root), the kernel part in
+ * one: adoption of what a restarted daemon finds, and a network the kernel
+ * refuses leaving nothing half-made. Real traffic between nodes is
+ * tests/integration/netns.sh's. */
+#define _GNU_SOURCE /* unshare, CLONE_NEWNET */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/errors.h"
 #include "net/dataplane.h"
@@ -239,6 +249,128 @@ static void test_dataplane_open_refuses_loopback_and_foreign(void **state)
 	assert_int_equal(dataplane_open(&cfg, &dp, err, sizeof err), CS_EINVAL);
 }
 
+/* ---------------------------------------------------------------- in a network namespace */
+
+/* Runs cmd (a shell line) and returns its whole output (the caller frees
+ * it), or NULL. */
+static char *run_out(const char *cmd)
+{
+	FILE *f = popen(cmd, "r");
+	char *buf;
+	size_t len = 0;
+	if (!f)
+		return NULL;
+	buf = calloc(1, 65536);
+	if (buf)
+		len = fread(buf, 1, 65535, f);
+	(void)len;
+	pclose(f);
+	return buf;
+}
+
+/* In the child, in its own network namespace: each check returns its line
+ * number on failure (the child's exit status), 0 when all held. */
+#define CHILD_CHECK(cond)                                                     \
+	do {                                                                  \
+		if (!(cond)) {                                                \
+			fprintf(stderr, "failed at line %d: %s\n", __LINE__, #cond); \
+			return __LINE__ % 250 + 1;                            \
+		}                                                             \
+	} while (0)
+
+static bool out_has(const char *cmd, const char *what)
+{
+	char *o = run_out(cmd);
+	bool has = o && strstr(o, what);
+	free(o);
+	return has;
+}
+
+static int kernel_child(void)
+{
+	const struct env_net_endpoint e[] = {
+		{.task_id = 1, .addr = "10.0.3.3", .node_ip = "192.168.77.1", .local = true},
+		{.task_id = 2, .addr = "10.0.3.4", .node_ip = "192.168.77.2"},
+	};
+	struct env_net_state st = state_of(e, 2);
+	struct dataplane_cfg cfg;
+	struct dataplane *dp;
+	char err[256];
+
+	CHILD_CHECK(system("ip link set lo up && "
+			   "ip link add cs-t0 type veth peer name cs-t1 && "
+			   "ip addr add 192.168.77.1/24 dev cs-t0 && ip link set cs-t0 up && "
+			   /* what a restarted daemon finds: a bridge of this VNI
+			    * with another subnet's address, a VXLAN device of
+			    * its name with another VNI */
+			   "ip link add cs-br-4097 type bridge && "
+			   "ip addr add 10.9.9.1/24 dev cs-br-4097 && "
+			   "ip link add cs-vx-4097 type vxlan id 77 dstport 4789 && "
+			   /* someone else's VXLAN device holding VNI 5000 */
+			   "ip link add other5000 type vxlan id 5000 dstport 4789 "
+			   "local 192.168.77.1") == 0);
+	memset(&cfg, 0, sizeof cfg);
+	cfg.underlay_ip = "192.168.77.1";
+	CHILD_CHECK(dataplane_open(&cfg, &dp, err, sizeof err) == 0);
+	CHILD_CHECK(dataplane_set(dp, &st, err, sizeof err) == 0);
+	CHILD_CHECK(err[0] == '\0');
+	/* adopted and made right */
+	CHILD_CHECK(out_has("ip -4 -o addr show dev cs-br-4097", "10.0.3.1/24"));
+	CHILD_CHECK(!out_has("ip -4 -o addr show dev cs-br-4097", "10.9.9.1"));
+	CHILD_CHECK(out_has("ip -d link show cs-vx-4097", "vxlan id 4097 local 192.168.77.1"));
+	CHILD_CHECK(out_has("ip -d link show cs-vx-4097", "nolearning proxy"));
+	CHILD_CHECK(out_has("ip -d link show cs-vx-4097", "master cs-br-4097"));
+	CHILD_CHECK(out_has("bridge fdb show dev cs-vx-4097",
+			    "02:42:0a:00:03:04 dst 192.168.77.2 self permanent"));
+	CHILD_CHECK(!out_has("bridge fdb show dev cs-vx-4097", "00:00:00:00:00:00"));
+	CHILD_CHECK(out_has("ip neigh show dev cs-vx-4097",
+			    "10.0.3.4 lladdr 02:42:0a:00:03:04 PERMANENT"));
+	CHILD_CHECK(dataplane_find(dp, 7) != NULL);
+	/* a VNI the kernel refuses: the kernel's words, nothing half-made */
+	st.network_id = 9;
+	st.vni = 5000;
+	st.subnet = "10.0.5.0/24";
+	st.gateway = "10.0.5.1";
+	st.endpoints = NULL;
+	st.endpoint_count = 0;
+	CHILD_CHECK(dataplane_set(dp, &st, err, sizeof err) == CS_EEXEC);
+	fprintf(stderr, "(the kernel's words: %s)\n", err);
+	CHILD_CHECK(strstr(err, "create cs-vx-5000: File exists") != NULL);
+	CHILD_CHECK(if_nametoindex("cs-vx-5000") == 0);
+	CHILD_CHECK(if_nametoindex("cs-br-5000") == 0);
+	CHILD_CHECK(dataplane_find(dp, 9) == NULL);
+	/* removed: nothing of it stays */
+	CHILD_CHECK(dataplane_remove(dp, 7, err, sizeof err) == 0);
+	CHILD_CHECK(if_nametoindex("cs-vx-4097") == 0);
+	CHILD_CHECK(if_nametoindex("cs-br-4097") == 0);
+	CHILD_CHECK(dataplane_find(dp, 7) == NULL);
+	CHILD_CHECK(dataplane_remove(dp, 7, err, sizeof err) == 0); /* unknown: 0 */
+	dataplane_close(dp);
+	return 0;
+}
+
+static void test_dataplane_kernel_adopts_and_never_half_makes(void **state)
+{
+	pid_t pid;
+	int status = 0;
+	(void)state;
+	if (geteuid() != 0 || system("ip -V >/dev/null 2>&1") != 0)
+		skip();
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNET) != 0)
+			_exit(errno == EPERM ? 255 : 254);
+		_exit(kernel_child());
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 255)
+		skip(); /* no right to a network namespace here */
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,6 +383,7 @@ int main(void)
 		cmocka_unit_test(test_dataplane_diff_adds_and_removes_exactly),
 		cmocka_unit_test(test_dataplane_two_states_diff),
 		cmocka_unit_test(test_dataplane_open_refuses_loopback_and_foreign),
+		cmocka_unit_test(test_dataplane_kernel_adopts_and_never_half_makes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
