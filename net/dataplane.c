@@ -61,11 +61,11 @@ static void dataplane_errf(char *err, size_t size, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void dataplane_logf(struct dataplane *dp, enum env_log_level lvl,
-			   const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void dataplane_logf(struct dataplane *dp, enum env_log_level lvl, const char *fmt,
+			   ...) __attribute__((format(printf, 3, 4)));
 
-static void dataplane_logf(struct dataplane *dp, enum env_log_level lvl,
-			   const char *fmt, ...)
+static void dataplane_logf(struct dataplane *dp, enum env_log_level lvl, const char *fmt,
+			   ...)
 {
 	char msg[512];
 	va_list ap;
@@ -185,8 +185,8 @@ size_t dataplane_entry_sort(struct dataplane_entry *es, size_t count)
 	return out;
 }
 
-int dataplane_entries_of(const struct env_net_state *st, uint32_t self_ip,
-			 bool with_node, struct dataplane_entry **out, size_t *count)
+int dataplane_entries_of(const struct env_net_state *st, uint32_t self_ip, bool with_node,
+			 struct dataplane_entry **out, size_t *count)
 {
 	struct dataplane_entry *es = NULL;
 	uint32_t net, mask;
@@ -289,7 +289,8 @@ static void dataplane_nl_words(const struct nlmsghdr *nlh, int errnum, char *err
 		const struct nlattr *a;
 		if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
 			off += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
-		mnl_attr_for_each(a, nlh, off) {
+		mnl_attr_for_each(a, nlh, off)
+		{
 			if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG &&
 			    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
 				ext = mnl_attr_get_str(a);
@@ -304,8 +305,9 @@ static void dataplane_nl_words(const struct nlmsghdr *nlh, int errnum, char *err
 /* Sends the request in dp->buf and reads until its ack (or, for a dump,
  * its end), calling cb on each answer. Returns 0 or -errno with the
  * kernel's words in err ("what: ..."). */
-static int dataplane_talk(struct dataplane *dp, struct nlmsghdr *req, dataplane_dump_cb cb,
-			  void *data, const char *what, char *err, size_t err_size)
+static int dataplane_talk(struct dataplane *dp, struct nlmsghdr *req,
+			  dataplane_dump_cb cb, void *data, const char *what, char *err,
+			  size_t err_size)
 {
 	uint32_t seq = req->nlmsg_seq;
 	bool dump = (req->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
@@ -344,7 +346,8 @@ static int dataplane_talk(struct dataplane *dp, struct nlmsghdr *req, dataplane_
 				return e->error;
 			}
 			if (cb && cb(nlh, data) != MNL_CB_OK) {
-				dataplane_errf(err, err_size, "%s: malformed answer", what);
+				dataplane_errf(err, err_size, "%s: malformed answer",
+					       what);
 				return -EPROTO;
 			}
 		}
@@ -354,7 +357,8 @@ static int dataplane_talk(struct dataplane *dp, struct nlmsghdr *req, dataplane_
 /* ---------------------------------------------------------------- links */
 
 /* Puts the IFLA_LINKINFO of a VXLAN device of vni. */
-static void dataplane_put_vxlan_info(struct dataplane *dp, struct nlmsghdr *nlh, uint32_t vni)
+static void dataplane_put_vxlan_info(struct dataplane *dp, struct nlmsghdr *nlh,
+				     uint32_t vni)
 {
 	struct nlattr *info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
 	struct nlattr *vx;
@@ -375,8 +379,7 @@ static void dataplane_put_vxlan_info(struct dataplane *dp, struct nlmsghdr *nlh,
 static int dataplane_link_create(struct dataplane *dp, const char *name, uint32_t vni,
 				 unsigned mtu, char *err, size_t err_size)
 {
-	struct nlmsghdr *nlh =
-		dataplane_msg(dp, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+	struct nlmsghdr *nlh = dataplane_msg(dp, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
 	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof *ifi);
 	char what[64];
 
@@ -419,8 +422,8 @@ static int dataplane_link_up(struct dataplane *dp, const char *name, unsigned if
  * unknown MAC to the VXLAN port, whose own FDB sends it to one node only
  * (or drops it), so that a MAC that moved between nodes is never stuck on
  * a learned port. */
-static int dataplane_port_nolearn(struct dataplane *dp, const char *name, unsigned ifindex,
-				  char *err, size_t err_size)
+static int dataplane_port_nolearn(struct dataplane *dp, const char *name,
+				  unsigned ifindex, char *err, size_t err_size)
 {
 	struct nlmsghdr *nlh = dataplane_msg(dp, RTM_SETLINK, 0);
 	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof *ifi);
@@ -464,21 +467,24 @@ static int dataplane_vxinfo_cb(const struct nlmsghdr *nlh, void *data)
 	struct dataplane_vxinfo *vi = data;
 	const struct nlattr *a;
 
-	mnl_attr_for_each(a, nlh, sizeof(struct ifinfomsg)) {
+	mnl_attr_for_each(a, nlh, sizeof(struct ifinfomsg))
+	{
 		if (mnl_attr_get_type(a) == IFLA_MASTER &&
 		    mnl_attr_get_payload_len(a) >= 4)
 			vi->master = mnl_attr_get_u32(a);
 		if (mnl_attr_get_type(a) != IFLA_LINKINFO)
 			continue;
 		const struct nlattr *b;
-		mnl_attr_for_each_nested(b, a) {
+		mnl_attr_for_each_nested(b, a)
+		{
 			if (mnl_attr_get_type(b) == IFLA_INFO_KIND)
 				vi->is_vxlan = strncmp(mnl_attr_get_payload(b), "vxlan",
 						       mnl_attr_get_payload_len(b)) == 0;
 			if (mnl_attr_get_type(b) != IFLA_INFO_DATA)
 				continue;
 			const struct nlattr *c;
-			mnl_attr_for_each_nested(c, b) {
+			mnl_attr_for_each_nested(c, b)
+			{
 				uint16_t t = mnl_attr_get_type(c);
 				size_t len = mnl_attr_get_payload_len(c);
 				if (t == IFLA_VXLAN_ID && len >= 4)
@@ -509,9 +515,11 @@ static int dataplane_vxinfo_get(struct dataplane *dp, const char *name,
 
 /* Puts gateway/prefix on bridge ifindex (already there: fine). */
 static int dataplane_addr_add(struct dataplane *dp, const char *name, unsigned ifindex,
-			      uint32_t gateway, unsigned prefix, char *err, size_t err_size)
+			      uint32_t gateway, unsigned prefix, char *err,
+			      size_t err_size)
 {
-	struct nlmsghdr *nlh = dataplane_msg(dp, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE);
+	struct nlmsghdr *nlh =
+		dataplane_msg(dp, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE);
 	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof *ifa);
 	char what[64];
 
@@ -541,8 +549,10 @@ static int dataplane_addrs_cb(const struct nlmsghdr *nlh, void *data)
 	if (nlh->nlmsg_type != RTM_NEWADDR || ifa->ifa_index != d->ifindex ||
 	    ifa->ifa_family != AF_INET || d->count == 8)
 		return MNL_CB_OK;
-	mnl_attr_for_each(a, nlh, sizeof *ifa) {
-		if (mnl_attr_get_type(a) == IFA_LOCAL && mnl_attr_get_payload_len(a) == 4) {
+	mnl_attr_for_each(a, nlh, sizeof *ifa)
+	{
+		if (mnl_attr_get_type(a) == IFA_LOCAL &&
+		    mnl_attr_get_payload_len(a) == 4) {
 			d->addr[d->count] = ntohl(mnl_attr_get_u32(a));
 			d->prefix[d->count] = ifa->ifa_prefixlen;
 			d->count++;
@@ -588,9 +598,11 @@ static int dataplane_addrs_prune(struct dataplane *dp, const char *name, unsigne
 
 /* ---------------------------------------------------------------- entries */
 
-/* A dump of the FDB (AF_BRIDGE) or neighbour (AF_INET) entries of one
- * VXLAN device, as entries; an entry with a MAC not of our derivation goes
- * to `foreign` (deleted). */
+/* A dump of the FDB (AF_BRIDGE, NTF_SELF) or neighbour (AF_INET,
+ * permanent) entries of one VXLAN device, as entries. An FDB entry whose
+ * MAC is not of our derivation (02:42 + address) is not ours and is left
+ * alone; a neighbour entry with such a MAC becomes (addr, 1), which no
+ * state wants, so that it is deleted and the right one added. */
 struct dataplane_dump {
 	unsigned ifindex;
 	bool fdb;
@@ -614,8 +626,10 @@ static int dataplane_entry_dump_cb(const struct nlmsghdr *nlh, void *data)
 		return MNL_CB_OK;
 	if (!d->fdb && !(ndm->ndm_state & NUD_PERMANENT))
 		return MNL_CB_OK;
-	mnl_attr_for_each(a, nlh, sizeof *ndm) {
-		if (mnl_attr_get_type(a) == NDA_LLADDR && mnl_attr_get_payload_len(a) == 6)
+	mnl_attr_for_each(a, nlh, sizeof *ndm)
+	{
+		if (mnl_attr_get_type(a) == NDA_LLADDR &&
+		    mnl_attr_get_payload_len(a) == 6)
 			mac = mnl_attr_get_payload(a);
 		else if (mnl_attr_get_type(a) == NDA_DST &&
 			 mnl_attr_get_payload_len(a) == 4) {
@@ -679,11 +693,13 @@ static int dataplane_entries_dump(struct dataplane *dp, unsigned ifindex, bool f
 
 /* Adds (add) or deletes one FDB (fdb) or neighbour entry of e on ifindex. */
 static int dataplane_entry_put(struct dataplane *dp, unsigned ifindex, bool fdb, bool add,
-			       const struct dataplane_entry *e, char *err, size_t err_size)
+			       const struct dataplane_entry *e, char *err,
+			       size_t err_size)
 {
-	uint16_t flags = add ? (uint16_t)(NLM_F_CREATE | (fdb ? NLM_F_APPEND : NLM_F_REPLACE))
-			     : 0;
-	struct nlmsghdr *nlh = dataplane_msg(dp, add ? RTM_NEWNEIGH : RTM_DELNEIGH, flags);
+	uint16_t flags =
+		add ? (uint16_t)(NLM_F_CREATE | (fdb ? NLM_F_APPEND : NLM_F_REPLACE)) : 0;
+	struct nlmsghdr *nlh =
+		dataplane_msg(dp, add ? RTM_NEWNEIGH : RTM_DELNEIGH, flags);
 	struct ndmsg *ndm = mnl_nlmsg_put_extra_header(nlh, sizeof *ndm);
 	uint8_t mac[6];
 	char what[96], a[INET_ADDRSTRLEN], n[INET_ADDRSTRLEN];
@@ -703,7 +719,8 @@ static int dataplane_entry_put(struct dataplane *dp, unsigned ifindex, bool fdb,
 	ia.s_addr = htonl(e->node_ip);
 	inet_ntop(AF_INET, &ia, n, sizeof n);
 	if (fdb)
-		snprintf(what, sizeof what, "%s fdb %s via %s", add ? "add" : "delete", a, n);
+		snprintf(what, sizeof what, "%s fdb %s via %s", add ? "add" : "delete", a,
+			 n);
 	else
 		snprintf(what, sizeof what, "%s neighbour %s", add ? "add" : "delete", a);
 	rv = dataplane_talk(dp, nlh, NULL, NULL, what, err, err_size);
@@ -717,7 +734,8 @@ static int dataplane_entry_put(struct dataplane *dp, unsigned ifindex, bool fdb,
 /* Makes ifindex's entries of one kind equal to want. */
 static int dataplane_entries_sync(struct dataplane *dp, unsigned ifindex, bool fdb,
 				  const struct dataplane_entry *want, size_t want_count,
-				  size_t *added, size_t *deleted, char *err, size_t err_size)
+				  size_t *added, size_t *deleted, char *err,
+				  size_t err_size)
 {
 	struct dataplane_dump have;
 	struct dataplane_entry *del = NULL, *add = NULL;
@@ -768,7 +786,8 @@ static size_t dataplane_net_index(const struct dataplane *dp, uint64_t network_i
 	return lo;
 }
 
-const struct dataplane_net *dataplane_find(const struct dataplane *dp, uint64_t network_id)
+const struct dataplane_net *dataplane_find(const struct dataplane *dp,
+					   uint64_t network_id)
 {
 	bool found;
 	size_t i = dataplane_net_index(dp, network_id, &found);
@@ -816,7 +835,8 @@ static int dataplane_devices(struct dataplane *dp, const struct dataplane_net *n
 		rv = dataplane_vxinfo_get(dp, n->vxlan, &vi, err, err_size);
 		if (rv)
 			return rv;
-		if (!vi.is_vxlan || vi.vni != n->vni || vi.local != htonl(dp->underlay_ip) ||
+		if (!vi.is_vxlan || vi.vni != n->vni ||
+		    vi.local != htonl(dp->underlay_ip) ||
 		    vi.port != htons(dp->vxlan_port)) {
 			dataplane_logf(dp, ENV_LOG_INFO,
 				       "dataplane: %s differs from what it should be: "
@@ -824,8 +844,8 @@ static int dataplane_devices(struct dataplane *dp, const struct dataplane_net *n
 				       n->vxlan);
 			rv = dataplane_link_delete(dp, n->vxlan, err, err_size);
 			if (!rv)
-				rv = dataplane_link_create(dp, n->vxlan, n->vni, dp->mtu, err,
-							   err_size);
+				rv = dataplane_link_create(dp, n->vxlan, n->vni, dp->mtu,
+							   err, err_size);
 		}
 	}
 	if (rv)
@@ -861,18 +881,21 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 	    dataplane_parse_cidr(st->subnet, &subnet, &prefix) ||
 	    dataplane_parse_ipv4(st->gateway, &gateway) ||
 	    (gateway & dataplane_mask(prefix)) != (subnet & dataplane_mask(prefix))) {
-		dataplane_errf(err, err_size,
-			       "network %016llx: malformed (vni %u, subnet %s, gateway %s)",
-			       (unsigned long long)st->network_id, (unsigned)st->vni,
-			       st->subnet ? st->subnet : "-", st->gateway ? st->gateway : "-");
+		dataplane_errf(
+			err, err_size,
+			"network %016llx: malformed (vni %u, subnet %s, gateway %s)",
+			(unsigned long long)st->network_id, (unsigned)st->vni,
+			st->subnet ? st->subnet : "-", st->gateway ? st->gateway : "-");
 		return CS_EINVAL;
 	}
 	for (size_t i = 0; i < dp->net_count; i++) {
-		if (dp->nets[i].vni == st->vni && dp->nets[i].network_id != st->network_id) {
-			dataplane_errf(err, err_size,
-				       "network %016llx: vni %u is network %016llx's here",
-				       (unsigned long long)st->network_id, (unsigned)st->vni,
-				       (unsigned long long)dp->nets[i].network_id);
+		if (dp->nets[i].vni == st->vni &&
+		    dp->nets[i].network_id != st->network_id) {
+			dataplane_errf(
+				err, err_size,
+				"network %016llx: vni %u is network %016llx's here",
+				(unsigned long long)st->network_id, (unsigned)st->vni,
+				(unsigned long long)dp->nets[i].network_id);
 			return CS_EINVAL;
 		}
 	}
@@ -894,7 +917,8 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 	n.mtu = dp->mtu;
 	rv = dataplane_entries_of(st, dp->underlay_ip, true, &fdb, &fdb_count);
 	if (!rv)
-		rv = dataplane_entries_of(st, dp->underlay_ip, false, &neigh, &neigh_count);
+		rv = dataplane_entries_of(st, dp->underlay_ip, false, &neigh,
+					  &neigh_count);
 	if (rv) {
 		dataplane_errf(err, err_size,
 			       "network %016llx: %s (an endpoint's address or node)",
@@ -917,8 +941,8 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 	made_new = if_nametoindex(n.bridge) == 0;
 	rv = dataplane_devices(dp, &n, gateway, prefix, &vx, err, err_size);
 	if (!rv)
-		rv = dataplane_entries_sync(dp, vx, true, fdb, fdb_count, &added, &deleted,
-					    err, err_size);
+		rv = dataplane_entries_sync(dp, vx, true, fdb, fdb_count, &added,
+					    &deleted, err, err_size);
 	if (!rv)
 		rv = dataplane_entries_sync(dp, vx, false, neigh, neigh_count, &added,
 					    &deleted, err, err_size);
@@ -937,10 +961,12 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 		rv = rv == -ENOMEM ? CS_ENOMEM : CS_EEXEC;
 		goto out;
 	}
+	assert(vx != 0);
 	if (!found) {
 		if (dp->net_count == dp->net_cap) {
 			size_t cap = dp->net_cap ? dp->net_cap * 2 : 8;
-			struct dataplane_net *nets = realloc(dp->nets, cap * sizeof *nets);
+			struct dataplane_net *nets =
+				realloc(dp->nets, cap * sizeof *nets);
 			if (!nets) {
 				rv = CS_ENOMEM;
 				goto out;
@@ -953,6 +979,8 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 		dp->net_count++;
 	}
 	dp->nets[idx] = n;
+	assert(idx == 0 || dp->nets[idx - 1].network_id < n.network_id);
+	assert(idx + 1 == dp->net_count || dp->nets[idx + 1].network_id > n.network_id);
 	dataplane_errf(err, err_size, "%s", "");
 	if (added || deleted || !found)
 		dataplane_logf(dp, ENV_LOG_INFO,
@@ -966,7 +994,8 @@ out:
 	return rv;
 }
 
-int dataplane_remove(struct dataplane *dp, uint64_t network_id, char *err, size_t err_size)
+int dataplane_remove(struct dataplane *dp, uint64_t network_id, char *err,
+		     size_t err_size)
 {
 	bool found;
 	size_t idx = dataplane_net_index(dp, network_id, &found);
@@ -977,7 +1006,8 @@ int dataplane_remove(struct dataplane *dp, uint64_t network_id, char *err, size_
 	if (!found)
 		return 0;
 	n = dp->nets[idx];
-	memmove(&dp->nets[idx], &dp->nets[idx + 1], (dp->net_count - idx - 1) * sizeof *dp->nets);
+	memmove(&dp->nets[idx], &dp->nets[idx + 1],
+		(dp->net_count - idx - 1) * sizeof *dp->nets);
 	dp->net_count--;
 	rv = dataplane_link_delete(dp, n.vxlan, err, err_size);
 	if (!rv)
@@ -999,7 +1029,8 @@ static unsigned dataplane_underlay_mtu(uint32_t ip)
 		struct ifreq ifr;
 		int fd;
 		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
-		    ntohl(((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr.s_addr) != ip)
+		    ntohl(((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr.s_addr) !=
+			    ip)
 			continue;
 		memset(&ifr, 0, sizeof ifr);
 		snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", i->ifa_name);
@@ -1029,7 +1060,8 @@ int dataplane_open(const struct dataplane_cfg *cfg, struct dataplane **out, char
 	dp->log_data = cfg->log_data;
 	dp->vxlan_port = cfg->vxlan_port ? cfg->vxlan_port : DATAPLANE_VXLAN_PORT_DEFAULT;
 	if (dataplane_parse_ipv4(cfg->underlay_ip, &dp->underlay_ip)) {
-		dataplane_errf(err, err_size, "underlay IP '%s': not a dotted IPv4 address",
+		dataplane_errf(err, err_size,
+			       "underlay IP '%s': not a dotted IPv4 address",
 			       cfg->underlay_ip ? cfg->underlay_ip : "");
 		rv = CS_EINVAL;
 		goto err_free;
@@ -1044,7 +1076,8 @@ int dataplane_open(const struct dataplane_cfg *cfg, struct dataplane **out, char
 	}
 	underlay_mtu = dataplane_underlay_mtu(dp->underlay_ip);
 	if (!underlay_mtu) {
-		dataplane_errf(err, err_size, "underlay IP %s is not an address of this node",
+		dataplane_errf(err, err_size,
+			       "underlay IP %s is not an address of this node",
 			       cfg->underlay_ip);
 		rv = CS_EINVAL;
 		goto err_free;
@@ -1072,8 +1105,8 @@ int dataplane_open(const struct dataplane_cfg *cfg, struct dataplane **out, char
 	/* the probe: can this kernel, and may we, make a VXLAN device? */
 	rv = dataplane_link_delete(dp, DATAPLANE_PROBE_NAME, err, err_size);
 	if (!rv)
-		rv = dataplane_link_create(dp, DATAPLANE_PROBE_NAME, DATAPLANE_PROBE_VNI, 0,
-					   err, err_size);
+		rv = dataplane_link_create(dp, DATAPLANE_PROBE_NAME, DATAPLANE_PROBE_VNI,
+					   0, err, err_size);
 	if (!rv)
 		rv = dataplane_link_delete(dp, DATAPLANE_PROBE_NAME, err, err_size);
 	if (rv) {

@@ -34,8 +34,8 @@ struct dataplane;
 /* The endpoints of one network (a network's /16 at most). */
 #define DATAPLANE_ENDPOINTS_MAX 65536u
 /* The largest VXLAN id (24 bits). */
-#define DATAPLANE_VNI_MAX 0xffffffu
-#define DATAPLANE_IFNAME_BYTES 16u	/* IFNAMSIZ */
+#define DATAPLANE_VNI_MAX	    0xffffffu
+#define DATAPLANE_IFNAME_BYTES	    16u /* IFNAMSIZ */
 #define DATAPLANE_DOCKER_NAME_BYTES 32u /* "cswarm-net-" + 16 hex digits */
 
 struct dataplane_cfg {
@@ -54,11 +54,11 @@ struct dataplane_cfg {
 struct dataplane_net {
 	uint64_t network_id;
 	uint32_t vni;
-	char bridge[DATAPLANE_IFNAME_BYTES];	    /* cs-br-<vni> */
-	char vxlan[DATAPLANE_IFNAME_BYTES];	    /* cs-vx-<vni> */
+	char bridge[DATAPLANE_IFNAME_BYTES];	       /* cs-br-<vni> */
+	char vxlan[DATAPLANE_IFNAME_BYTES];	       /* cs-vx-<vni> */
 	char docker_name[DATAPLANE_DOCKER_NAME_BYTES]; /* cswarm-net-<id hex> */
-	char subnet[20];			    /* "10.0.3.0/24" */
-	char gateway[16];			    /* "10.0.3.1" */
+	char subnet[20];			       /* "10.0.3.0/24" */
+	char gateway[16];			       /* "10.0.3.1" */
 	bool internal;
 	unsigned mtu;
 };
@@ -143,8 +143,8 @@ struct dataplane_entry {
  * caller frees it; NULL when *count is 0). Returns 0, CS_EINVAL (an
  * endpoint's address or node IP does not parse, or lies outside the
  * subnet), CS_ELIMIT (more than DATAPLANE_ENDPOINTS_MAX), CS_ENOMEM. */
-int dataplane_entries_of(const struct env_net_state *st, uint32_t self_ip,
-			 bool with_node, struct dataplane_entry **out, size_t *count);
+int dataplane_entries_of(const struct env_net_state *st, uint32_t self_ip, bool with_node,
+			 struct dataplane_entry **out, size_t *count);
 
 /* dataplane_entry_sort sorts and deduplicates es in place; returns the new
  * count. */

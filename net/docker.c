@@ -33,11 +33,11 @@
 enum { DOCKER_MESSAGE_BYTES = sizeof(((struct env_ctl_req *)0)->message) };
 
 enum docker_xfer_kind {
-	DOCKER_XFER_OP,	  /* a controller's op other than WAIT */
-	DOCKER_XFER_WAIT, /* a controller's WAIT */
-	DOCKER_XFER_LIST, /* docker_ctl_list */
-	DOCKER_XFER_PING, /* docker_ping */
-	DOCKER_XFER_INFO, /* docker_info */
+	DOCKER_XFER_OP,	   /* a controller's op other than WAIT */
+	DOCKER_XFER_WAIT,  /* a controller's WAIT */
+	DOCKER_XFER_LIST,  /* docker_ctl_list */
+	DOCKER_XFER_PING,  /* docker_ping */
+	DOCKER_XFER_INFO,  /* docker_info */
 	DOCKER_XFER_NETRM, /* docker_net_remove (issue 17) */
 };
 
@@ -95,8 +95,8 @@ struct docker_ctl {
 	 * /networks/create, the container's create (attached to the first),
 	 * then POST /networks/NAME/connect for the others. */
 	size_t net_count;
-	char **net_names;	 /* the Docker networks' names */
-	char **net_create_bodies; /* POST /networks/create */
+	char **net_names;	   /* the Docker networks' names */
+	char **net_create_bodies;  /* POST /networks/create */
 	char **net_connect_bodies; /* POST /networks/NAME/connect ([0] unused) */
 	size_t prep_step;
 	/* a network not declared on this node: PREPARE fails with these
@@ -629,7 +629,8 @@ static json_t *docker_endpoint_config(const struct env_net_attach *a, bool mac)
 		const uint8_t *b = (const uint8_t *)&ia.s_addr;
 		if (inet_pton(AF_INET, ip, &ia) != 1)
 			goto err;
-		snprintf(m, sizeof m, "02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3]);
+		snprintf(m, sizeof m, "02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2],
+			 b[3]);
 		if (docker_json_set_str(ep, "MacAddress", m))
 			goto err;
 	}
@@ -689,10 +690,13 @@ static char *docker_net_create_body(const struct docker_net *net)
 	    json_object_set_new(root, "Internal", json_boolean(net->internal)) ||
 	    docker_json_set_str(cfg, "Subnet", net->subnet) ||
 	    docker_json_set_str(cfg, "Gateway", net->gateway) ||
-	    json_array_append(cfgs, cfg) || docker_json_set_str(ipam, "Driver", "default") ||
-	    json_object_set(ipam, "Config", cfgs) || json_object_set(root, "IPAM", ipam) ||
+	    json_array_append(cfgs, cfg) ||
+	    docker_json_set_str(ipam, "Driver", "default") ||
+	    json_object_set(ipam, "Config", cfgs) ||
+	    json_object_set(root, "IPAM", ipam) ||
 	    docker_json_set_str(opts, "com.docker.network.bridge.name", net->bridge) ||
-	    (net->mtu && docker_json_set_str(opts, "com.docker.network.driver.mtu", mtu)) ||
+	    (net->mtu &&
+	     docker_json_set_str(opts, "com.docker.network.driver.mtu", mtu)) ||
 	    json_object_set(root, "Options", opts) ||
 	    docker_json_set_str(labels, "cswarm.network", "1") ||
 	    json_object_set(root, "Labels", labels))
@@ -709,7 +713,8 @@ out:
 }
 
 /* The body of POST /networks/NAME/connect for container to attachment a. */
-static char *docker_net_connect_body(const char *container, const struct env_net_attach *a)
+static char *docker_net_connect_body(const char *container,
+				     const struct env_net_attach *a)
 {
 	json_t *root = json_object(), *ep = docker_endpoint_config(a, false);
 	char *out = NULL;
@@ -856,10 +861,11 @@ static int docker_ctl_nets(struct docker_ctl *ctl, const struct env_container_sp
 	for (size_t i = 0; i < n; i++) {
 		if (!nets[i].name) {
 			if (!ctl->prep_fail[0])
-				snprintf(ctl->prep_fail, sizeof ctl->prep_fail,
-					 "network %016llx is not declared on this node "
-					 "(no data plane for it)",
-					 (unsigned long long)spec->networks[i].network_id);
+				snprintf(
+					ctl->prep_fail, sizeof ctl->prep_fail,
+					"network %016llx is not declared on this node "
+					"(no data plane for it)",
+					(unsigned long long)spec->networks[i].network_id);
 			continue;
 		}
 		ctl->net_names[i] = strdup(nets[i].name);
@@ -1004,7 +1010,8 @@ static void docker_defer_cb(uv_timer_t *h);
 
 /* Starts step ctl->prep_step of a PREPARE with networks (see struct
  * docker_ctl). Returns 0 (ctl->op in flight) or an error. */
-static int docker_prep_start(struct docker_ctl *ctl, struct env_ctl_req *req, env_ctl_cb cb)
+static int docker_prep_start(struct docker_ctl *ctl, struct env_ctl_req *req,
+			     env_ctl_cb cb)
 {
 	size_t step = ctl->prep_step, n = ctl->net_count;
 	struct docker_xfer *x = NULL;
@@ -1021,7 +1028,8 @@ static int docker_prep_start(struct docker_ctl *ctl, struct env_ctl_req *req, en
 		snprintf(path, sizeof path, "/containers/create?name=%s", ctl->name);
 		body = ctl->create_body;
 	} else {
-		snprintf(path, sizeof path, "/networks/%s/connect", ctl->net_names[step - n]);
+		snprintf(path, sizeof path, "/networks/%s/connect",
+			 ctl->net_names[step - n]);
 		body = ctl->net_connect_bodies[step - n];
 	}
 	rv = docker_xfer_start(ctl->d, DOCKER_XFER_OP, "POST", path, body,
@@ -1093,7 +1101,8 @@ int docker_ctl_do(struct env_ctl *handle, enum env_ctl_op op, struct env_ctl_req
 	assert(!ctl->closing);
 	assert(req != NULL);
 	assert(cb != NULL);
-	if (op == ENV_CTL_WAIT ? ctl->wait != NULL : (ctl->op != NULL || ctl->fail_pending))
+	if (op == ENV_CTL_WAIT ? ctl->wait != NULL
+			       : (ctl->op != NULL || ctl->fail_pending))
 		return CS_EAGAIN;
 	if (op == ENV_CTL_PREPARE && ctl->prep_fail[0]) {
 		ctl->fail_pending = true;
@@ -1511,7 +1520,8 @@ static void docker_xfer_finish(struct docker_xfer *x, CURLcode code)
 			docker_error_message(x, http, r.message, sizeof r.message);
 		}
 		if (r.status)
-			docker_logf(d, ENV_LOG_WARN, "docker: %s: %s", x->what, r.message);
+			docker_logf(d, ENV_LOG_WARN, "docker: %s: %s", x->what,
+				    r.message);
 		docker_xfer_free(x);
 		return;
 	}

@@ -734,8 +734,8 @@ static void swarmd_stop(struct swarmd *d, int code)
  * when --data-plane on cannot have it (said on stderr). */
 static int swarmd_data_plane(struct swarmd *d)
 {
-	const char *addr = d->opts.advertise_addr ? d->opts.advertise_addr
-						  : d->opts.listen_addr;
+	const char *addr =
+		d->opts.advertise_addr ? d->opts.advertise_addr : d->opts.listen_addr;
 	struct dataplane_cfg cfg;
 	char ip[64], err[256];
 	size_t len = strcspn(addr, ":");
@@ -756,7 +756,8 @@ static int swarmd_data_plane(struct swarmd *d)
 		return 0;
 	d->dp = NULL;
 	if (strcmp(d->opts.data_plane, "on") == 0) {
-		fprintf(stderr, "swarmd: --data-plane on: %s\n", err[0] ? err : cs_strerror(rv));
+		fprintf(stderr, "swarmd: --data-plane on: %s\n",
+			err[0] ? err : cs_strerror(rv));
 		return 1;
 	}
 	fprintf(stderr,

@@ -24,7 +24,8 @@
 #include "core/errors.h"
 #include "net/dataplane.h"
 
-#define IP(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
+#define IP(a, b, c, d) \
+	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
 
 static void test_dataplane_names_fit_ifnamsiz(void **state)
 {
@@ -111,7 +112,8 @@ static void test_dataplane_entries_are_the_remote_endpoints(void **state)
 	struct dataplane_entry *es = NULL;
 	size_t n = 0;
 	(void)state;
-	assert_int_equal(dataplane_entries_of(&st, IP(192, 168, 50, 2), true, &es, &n), 0);
+	assert_int_equal(dataplane_entries_of(&st, IP(192, 168, 50, 2), true, &es, &n),
+			 0);
 	assert_int_equal(n, 3);
 	assert_int_equal(es[0].addr, IP(10, 0, 3, 4));
 	assert_int_equal(es[0].node_ip, IP(192, 168, 50, 3));
@@ -120,14 +122,16 @@ static void test_dataplane_entries_are_the_remote_endpoints(void **state)
 	assert_int_equal(es[2].addr, IP(10, 0, 3, 7));
 	free(es);
 	/* neighbour entries: the same addresses, no node */
-	assert_int_equal(dataplane_entries_of(&st, IP(192, 168, 50, 2), false, &es, &n), 0);
+	assert_int_equal(dataplane_entries_of(&st, IP(192, 168, 50, 2), false, &es, &n),
+			 0);
 	assert_int_equal(n, 3);
 	assert_int_equal(es[0].node_ip, 0);
 	assert_int_equal(es[2].addr, IP(10, 0, 3, 7));
 	free(es);
 	/* only local endpoints: nothing to program, nothing allocated */
 	st = state_of(eps, 1);
-	assert_int_equal(dataplane_entries_of(&st, IP(192, 168, 50, 2), true, &es, &n), 0);
+	assert_int_equal(dataplane_entries_of(&st, IP(192, 168, 50, 2), true, &es, &n),
+			 0);
 	assert_int_equal(n, 0);
 	assert_null(es);
 }
@@ -218,8 +222,10 @@ static void test_dataplane_two_states_diff(void **state)
 	struct dataplane_entry *e1, *e2, del[2], add[2];
 	size_t n1, n2, nd, na;
 	(void)state;
-	assert_int_equal(dataplane_entries_of(&s1, IP(192, 168, 50, 2), true, &e1, &n1), 0);
-	assert_int_equal(dataplane_entries_of(&s2, IP(192, 168, 50, 2), true, &e2, &n2), 0);
+	assert_int_equal(dataplane_entries_of(&s1, IP(192, 168, 50, 2), true, &e1, &n1),
+			 0);
+	assert_int_equal(dataplane_entries_of(&s2, IP(192, 168, 50, 2), true, &e2, &n2),
+			 0);
 	dataplane_diff(e1, n1, e2, n2, del, &nd, add, &na);
 	assert_int_equal(nd, 1);
 	assert_int_equal(del[0].addr, IP(10, 0, 3, 4));
@@ -270,12 +276,12 @@ static char *run_out(const char *cmd)
 
 /* In the child, in its own network namespace: each check returns its line
  * number on failure (the child's exit status), 0 when all held. */
-#define CHILD_CHECK(cond)                                                     \
-	do {                                                                  \
-		if (!(cond)) {                                                \
+#define CHILD_CHECK(cond)                                                            \
+	do {                                                                         \
+		if (!(cond)) {                                                       \
 			fprintf(stderr, "failed at line %d: %s\n", __LINE__, #cond); \
-			return __LINE__ % 250 + 1;                            \
-		}                                                             \
+			return __LINE__ % 250 + 1;                                   \
+		}                                                                    \
 	} while (0)
 
 static bool out_has(const char *cmd, const char *what)
@@ -289,7 +295,10 @@ static bool out_has(const char *cmd, const char *what)
 static int kernel_child(void)
 {
 	const struct env_net_endpoint e[] = {
-		{.task_id = 1, .addr = "10.0.3.3", .node_ip = "192.168.77.1", .local = true},
+		{.task_id = 1,
+		 .addr = "10.0.3.3",
+		 .node_ip = "192.168.77.1",
+		 .local = true},
 		{.task_id = 2, .addr = "10.0.3.4", .node_ip = "192.168.77.2"},
 	};
 	struct env_net_state st = state_of(e, 2);
@@ -297,18 +306,19 @@ static int kernel_child(void)
 	struct dataplane *dp;
 	char err[256];
 
-	CHILD_CHECK(system("ip link set lo up && "
-			   "ip link add cs-t0 type veth peer name cs-t1 && "
-			   "ip addr add 192.168.77.1/24 dev cs-t0 && ip link set cs-t0 up && "
-			   /* what a restarted daemon finds: a bridge of this VNI
+	CHILD_CHECK(
+		system("ip link set lo up && "
+		       "ip link add cs-t0 type veth peer name cs-t1 && "
+		       "ip addr add 192.168.77.1/24 dev cs-t0 && ip link set cs-t0 up && "
+		       /* what a restarted daemon finds: a bridge of this VNI
 			    * with another subnet's address, a VXLAN device of
 			    * its name with another VNI */
-			   "ip link add cs-br-4097 type bridge && "
-			   "ip addr add 10.9.9.1/24 dev cs-br-4097 && "
-			   "ip link add cs-vx-4097 type vxlan id 77 dstport 4789 && "
-			   /* someone else's VXLAN device holding VNI 5000 */
-			   "ip link add other5000 type vxlan id 5000 dstport 4789 "
-			   "local 192.168.77.1") == 0);
+		       "ip link add cs-br-4097 type bridge && "
+		       "ip addr add 10.9.9.1/24 dev cs-br-4097 && "
+		       "ip link add cs-vx-4097 type vxlan id 77 dstport 4789 && "
+		       /* someone else's VXLAN device holding VNI 5000 */
+		       "ip link add other5000 type vxlan id 5000 dstport 4789 "
+		       "local 192.168.77.1") == 0);
 	memset(&cfg, 0, sizeof cfg);
 	cfg.underlay_ip = "192.168.77.1";
 	CHILD_CHECK(dataplane_open(&cfg, &dp, err, sizeof err) == 0);
@@ -317,7 +327,8 @@ static int kernel_child(void)
 	/* adopted and made right */
 	CHILD_CHECK(out_has("ip -4 -o addr show dev cs-br-4097", "10.0.3.1/24"));
 	CHILD_CHECK(!out_has("ip -4 -o addr show dev cs-br-4097", "10.9.9.1"));
-	CHILD_CHECK(out_has("ip -d link show cs-vx-4097", "vxlan id 4097 local 192.168.77.1"));
+	CHILD_CHECK(out_has("ip -d link show cs-vx-4097",
+			    "vxlan id 4097 local 192.168.77.1"));
 	CHILD_CHECK(out_has("ip -d link show cs-vx-4097", "nolearning proxy"));
 	CHILD_CHECK(out_has("ip -d link show cs-vx-4097", "master cs-br-4097"));
 	CHILD_CHECK(out_has("bridge fdb show dev cs-vx-4097",

@@ -1174,10 +1174,17 @@ static void test_docker_prepare_attaches_networks_in_order(void **state)
 		{.network_id = 8, .addr = "10.0.4.9/24"},
 	};
 	const struct docker_net nets[] = {
-		{.name = "cswarm-net-7", .bridge = "cs-br-4097", .subnet = "10.0.3.0/24",
-		 .gateway = "10.0.3.1", .mtu = 1450},
-		{.name = "cswarm-net-8", .bridge = "cs-br-4098", .subnet = "10.0.4.0/24",
-		 .gateway = "10.0.4.1", .mtu = 1450, .internal = true},
+		{.name = "cswarm-net-7",
+		 .bridge = "cs-br-4097",
+		 .subnet = "10.0.3.0/24",
+		 .gateway = "10.0.3.1",
+		 .mtu = 1450},
+		{.name = "cswarm-net-8",
+		 .bridge = "cs-br-4098",
+		 .subnet = "10.0.4.0/24",
+		 .gateway = "10.0.4.1",
+		 .mtu = 1450,
+		 .internal = true},
 	};
 	struct env_ctl *ctl;
 	struct op_result r;
@@ -1202,7 +1209,8 @@ static void test_docker_prepare_attaches_networks_in_order(void **state)
 	/* the second network: internal, on its bridge, its subnet and MTU */
 	body = json_loads(t->fake.reqs[1].body, 0, NULL);
 	assert_non_null(body);
-	assert_string_equal(json_string_value(json_object_get(body, "Name")), "cswarm-net-8");
+	assert_string_equal(json_string_value(json_object_get(body, "Name")),
+			    "cswarm-net-8");
 	assert_true(json_is_true(json_object_get(body, "Internal")));
 	assert_string_equal(
 		json_string_value(json_object_get(json_object_get(body, "Options"),
@@ -1212,12 +1220,13 @@ static void test_docker_prepare_attaches_networks_in_order(void **state)
 		json_string_value(json_object_get(json_object_get(body, "Options"),
 						  "com.docker.network.driver.mtu")),
 		"1450");
-	assert_string_equal(json_string_value(json_object_get(
-				    json_array_get(json_object_get(json_object_get(body, "IPAM"),
-								   "Config"),
-						   0),
-				    "Gateway")),
-			    "10.0.4.1");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_array_get(
+				json_object_get(json_object_get(body, "IPAM"), "Config"),
+				0),
+			"Gateway")),
+		"10.0.4.1");
 	json_decref(body);
 	/* the container: on the first network at its address, its MAC */
 	body = json_loads(t->fake.reqs[2].body, 0, NULL);
@@ -1233,19 +1242,21 @@ static void test_docker_prepare_attaches_networks_in_order(void **state)
 	assert_string_equal(json_string_value(json_object_get(
 				    json_object_get(ep, "IPAMConfig"), "IPv4Address")),
 			    "10.0.3.5");
-	assert_string_equal(json_string_value(json_array_get(json_object_get(ep, "Aliases"), 0)),
-			    "db");
+	assert_string_equal(
+		json_string_value(json_array_get(json_object_get(ep, "Aliases"), 0)),
+		"db");
 	json_decref(body);
 	/* the second attachment: connected at its address */
 	body = json_loads(t->fake.reqs[3].body, 0, NULL);
 	assert_non_null(body);
 	assert_string_equal(json_string_value(json_object_get(body, "Container")),
 			    "cswarm-n1");
-	assert_string_equal(json_string_value(json_object_get(
-				    json_object_get(json_object_get(body, "EndpointConfig"),
-						    "IPAMConfig"),
-				    "IPv4Address")),
-			    "10.0.4.9");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_object_get(json_object_get(body, "EndpointConfig"),
+					"IPAMConfig"),
+			"IPv4Address")),
+		"10.0.4.9");
 	json_decref(body);
 	close_ctl(t, ctl);
 }
@@ -1257,8 +1268,10 @@ static void test_docker_prepare_network_refusal_is_eexec_with_dockers_words(void
 	struct test_ctx *t = *state;
 	struct env_container_spec spec = test_spec("n2");
 	const struct env_net_attach att = {.network_id = 7, .addr = "10.0.3.5/24"};
-	const struct docker_net net = {.name = "cswarm-net-7", .bridge = "cs-br-4097",
-				       .subnet = "10.0.3.0/24", .gateway = "10.0.3.1"};
+	const struct docker_net net = {.name = "cswarm-net-7",
+				       .bridge = "cs-br-4097",
+				       .subnet = "10.0.3.0/24",
+				       .gateway = "10.0.3.1"};
 	struct env_ctl *ctl;
 	struct op_result r;
 
@@ -1270,7 +1283,8 @@ static void test_docker_prepare_network_refusal_is_eexec_with_dockers_words(void
 	assert_int_equal(docker_ctl_open_net(t->d, &spec, &net, &ctl), 0);
 	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
 	assert_int_equal(r.status, CS_EEXEC);
-	assert_non_null(strstr(r.req.message, "network cswarm-net-7: cannot create network"));
+	assert_non_null(
+		strstr(r.req.message, "network cswarm-net-7: cannot create network"));
 	assert_int_equal(t->fake.req_count, 1);
 	close_ctl(t, ctl);
 }
@@ -1294,7 +1308,8 @@ static void test_docker_prepare_undeclared_network_fails_without_asking(void **s
 	assert_int_equal(docker_ctl_open_net(t->d, &spec, &none, &ctl), 0);
 	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
 	assert_int_equal(r.status, CS_EEXEC);
-	assert_non_null(strstr(r.req.message, "network 00000000000000ab is not declared"));
+	assert_non_null(
+		strstr(r.req.message, "network 00000000000000ab is not declared"));
 	assert_int_equal(t->fake.req_count, 0);
 	do_op(t, ctl, ENV_CTL_INSPECT, &r, TEST_WAIT_MS);
 	assert_int_equal(r.status, 0);
