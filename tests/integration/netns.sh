@@ -187,6 +187,7 @@ start_swarmd() { # start_swarmd NODE [flags...]
 		--data-plane on --log-level "${CSWARM_IT_LOG_LEVEL:-info}" "$@" \
 		>>"$WORK/n$n.log" 2>&1 &
 	PID[$n]=$!
+	disown "${PID[$n]}" # no job notice when the trap kills it
 }
 say "swarmd: node 1 creates the cluster, nodes 2 and 3 join as workers"
 start_swarmd 1
@@ -274,7 +275,7 @@ say "node 3's swarmd killed: its task keeps reaching srv; restarted, it adopts t
 entries3() { bridge -n "$(ns 3)" fdb show dev "cs-vx-$VNI" | grep ' dst ' | sort; }
 before=$(entries3)
 kill -9 "${PID[3]}"
-wait "${PID[3]}" 2>/dev/null || true
+while kill -0 "${PID[3]}" 2>/dev/null; do sleep 0.1; done
 fetch "$SRV1" || fail "cli lost srv while node 3's swarmd was down"
 start_swarmd 3
 node3_ready() { [ "$(ctl node ls --format json | jq -r '.[] | select(.hostname == "csn3") | .status')" = ready ]; }
