@@ -15,9 +15,10 @@
 # NATed out through the node, and, when the nodes resolve service names
 # (net/resolver.c), by name. Then (full run only) a task that moves to
 # another node: its old entries leave the other nodes and traffic follows;
-# and an agent killed and restarted: its task keeps its traffic while it is
+# an agent killed and restarted: its task keeps its traffic while it is
 # down, and the restarted agent adopts the network (same container, same
-# entries).
+# entries); and a node that dies: the others drop its entries and keep
+# working.
 #
 # It removes everything it made (swarmds, containers, dockerds, namespaces
 # and what is in them, cgroups, mounts, state dirs) with a trap, also when
@@ -284,4 +285,15 @@ wait_for 60 "node 3 ready again" node3_ready
 sleep 2
 fetch "$SRV1" || fail "cli cannot reach srv after node 3's restart"
 [ "$(entries3)" = "$before" ] || fail "node 3's entries changed across the restart: $(entries3) vs $before"
+
+say "aux on node 2, then node 2 dies (swarmd killed, link down): node 3 drops its entries, keeps working"
+ctl service create --name aux --network appnet --constraint node.hostname==csn2 \
+	--image "$IMAGE" -- sh -c 'trap "exit 0" TERM; while :; do sleep 1; done' >/dev/null
+wait_for 90 "aux running" running aux 1
+has2() { ! gone; }
+wait_for 30 "node 3's entry for aux on node 2" has2
+kill -9 "${PID[2]}"
+ip -n "$(ns 2)" link set eth0 down
+wait_for 120 "node 3's entries for dead node 2 gone" gone
+fetch "$SRV1" || fail "cli lost srv after node 2 died"
 say "ok"
