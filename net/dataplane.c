@@ -28,6 +28,7 @@
 
 #define DATAPLANE_PROBE_NAME "cs-vx-probe"
 #define DATAPLANE_PROBE_VNI  16777215u
+#define DATAPLANE_PROBE_PORT 1u /* tcpmux's: never VXLAN's */
 /* netlink's extended ack ("Error: ...") is part of the kernel's words */
 #ifndef NETLINK_EXT_ACK
 #define NETLINK_EXT_ACK 11
@@ -1102,11 +1103,17 @@ int dataplane_open(const struct dataplane_cfg *cfg, struct dataplane **out, char
 	mnl_socket_setsockopt(dp->nl, NETLINK_EXT_ACK, &one, sizeof one);
 	dp->portid = mnl_socket_get_portid(dp->nl);
 	dp->seq = (uint32_t)time(NULL);
-	/* the probe: can this kernel, and may we, make a VXLAN device? */
+	/* the probe: can this kernel, and may we, make a VXLAN device? On
+	 * UDP port DATAPLANE_PROBE_PORT, never a VXLAN port, so that its VNI
+	 * cannot clash with a network's (a VNI is unique per port) */
 	rv = dataplane_link_delete(dp, DATAPLANE_PROBE_NAME, err, err_size);
-	if (!rv)
+	if (!rv) {
+		uint16_t port = dp->vxlan_port;
+		dp->vxlan_port = DATAPLANE_PROBE_PORT;
 		rv = dataplane_link_create(dp, DATAPLANE_PROBE_NAME, DATAPLANE_PROBE_VNI,
 					   0, err, err_size);
+		dp->vxlan_port = port;
+	}
 	if (!rv)
 		rv = dataplane_link_delete(dp, DATAPLANE_PROBE_NAME, err, err_size);
 	if (rv) {

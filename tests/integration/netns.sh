@@ -127,6 +127,15 @@ done
 # short: the dockerds' sockets live under it (unix socket paths < 108 bytes)
 WORK=$(mktemp -d /tmp/csnt.XXXXXX)
 
+say "swarmd --data-plane: on refuses a loopback address (exit 1), a bad mode is usage (2)"
+rc=0
+"$SWARMD" --state-dir "$WORK/refused" --listen-addr 127.0.0.1:1 --data-plane on >"$WORK/out" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "data-plane on: underlay IP 127.0.0.1 is a loopback address" "$WORK/out" ||
+	fail "--data-plane on with 127.0.0.1: exit $rc, $(cat "$WORK/out")"
+rc=0
+"$SWARMD" --state-dir "$WORK/refused" --listen-addr 127.0.0.1:1 --data-plane maybe >"$WORK/out" 2>&1 || rc=$?
+[ $rc -eq 2 ] && grep -q "expected auto, on or off" "$WORK/out" || fail "--data-plane maybe: exit $rc"
+
 say "namespaces: a hub bridge and three nodes on 192.168.231.0/24"
 ip netns add "$HUB"
 ip -n "$HUB" link add br0 type bridge
