@@ -316,6 +316,10 @@ static int kernel_child(void)
 		       "ip link add cs-br-4097 type bridge && "
 		       "ip addr add 10.9.9.1/24 dev cs-br-4097 && "
 		       "ip link add cs-vx-4097 type vxlan id 77 dstport 4789 && "
+		       /* a network's VXLAN device of the start probe's VNI:
+			* the probe must not clash with it */
+		       "ip link add cs-vx-16777215 type vxlan id 16777215 "
+		       "dstport 4789 && "
 		       /* someone else's VXLAN device holding VNI 5000 */
 		       "ip link add other5000 type vxlan id 5000 dstport 4789 "
 		       "local 192.168.77.1") == 0);
