@@ -1016,6 +1016,101 @@ int dataplane_remove(struct dataplane *dp, uint64_t network_id, char *err,
 	return rv ? CS_EEXEC : 0;
 }
 
+/* ---------------------------------------------------------------- the sweep at start */
+
+#define DATAPLANE_SWEEP_LINKS_MAX 4096u
+
+/* The links of this namespace: names, indexes, masters. */
+struct dataplane_links {
+	struct {
+		char name[DATAPLANE_IFNAME_BYTES];
+		unsigned index, master;
+	} l[DATAPLANE_SWEEP_LINKS_MAX];
+	size_t count;
+	bool truncated;
+};
+
+static int dataplane_links_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dataplane_links *ls = data;
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *a;
+	size_t i = ls->count;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK)
+		return MNL_CB_OK;
+	if (i == DATAPLANE_SWEEP_LINKS_MAX) {
+		ls->truncated = true;
+		return MNL_CB_OK;
+	}
+	memset(&ls->l[i], 0, sizeof ls->l[i]);
+	ls->l[i].index = (unsigned)ifi->ifi_index;
+	mnl_attr_for_each(a, nlh, sizeof *ifi)
+	{
+		if (mnl_attr_get_type(a) == IFLA_IFNAME &&
+		    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
+			snprintf(ls->l[i].name, sizeof ls->l[i].name, "%s",
+				 mnl_attr_get_str(a));
+		else if (mnl_attr_get_type(a) == IFLA_MASTER &&
+			 mnl_attr_get_payload_len(a) == 4)
+			ls->l[i].master = mnl_attr_get_u32(a);
+	}
+	ls->count++;
+	return MNL_CB_OK;
+}
+
+/* Deletes the bridges cs-br-<vni> (and their cs-vx-<vni>) that hold no
+ * port but their VXLAN device: networks removed while this daemon was
+ * down. A bridge with a container on it stays (the agent declares its
+ * network again, or removes it). Failures are logged, never fatal. */
+static void dataplane_sweep(struct dataplane *dp)
+{
+	struct dataplane_links *ls = calloc(1, sizeof *ls);
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+	char err[256];
+
+	if (!ls)
+		return;
+	nlh = dataplane_msg(dp, RTM_GETLINK, NLM_F_DUMP);
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof *ifi);
+	ifi->ifi_family = AF_UNSPEC;
+	if (dataplane_talk(dp, nlh, dataplane_links_cb, ls, "list links", err,
+			   sizeof err) ||
+	    ls->truncated) {
+		dataplane_logf(dp, ENV_LOG_WARN, "dataplane: no sweep: %s",
+			       ls->truncated ? "too many links" : err);
+		free(ls);
+		return;
+	}
+	for (size_t i = 0; i < ls->count; i++) {
+		char *end, vx[DATAPLANE_IFNAME_BYTES];
+		unsigned long vni;
+		size_t ports = 0;
+		if (strncmp(ls->l[i].name, "cs-br-", 6) != 0)
+			continue;
+		vni = strtoul(ls->l[i].name + 6, &end, 10);
+		if (*end || end == ls->l[i].name + 6 || vni > DATAPLANE_VNI_MAX)
+			continue;
+		dataplane_vxlan_name((uint32_t)vni, vx);
+		for (size_t j = 0; j < ls->count; j++)
+			if (ls->l[j].master == ls->l[i].index &&
+			    strcmp(ls->l[j].name, vx) != 0)
+				ports++;
+		if (ports)
+			continue;
+		if (dataplane_link_delete(dp, vx, err, sizeof err) ||
+		    dataplane_link_delete(dp, ls->l[i].name, err, sizeof err))
+			dataplane_logf(dp, ENV_LOG_WARN, "dataplane: sweep: %s", err);
+		else
+			dataplane_logf(
+				dp, ENV_LOG_INFO,
+				"dataplane: swept %s and %s (no container on them)",
+				ls->l[i].name, vx);
+	}
+	free(ls);
+}
+
 /* ---------------------------------------------------------------- open and close */
 
 /* The MTU of the interface holding ip (host order), or 0 when none does. */
@@ -1121,6 +1216,7 @@ int dataplane_open(const struct dataplane_cfg *cfg, struct dataplane **out, char
 		goto err_close;
 	}
 	dataplane_errf(err, err_size, "%s", "");
+	dataplane_sweep(dp);
 	*out = dp;
 	return 0;
 err_close:

@@ -66,7 +66,10 @@ struct dataplane_net {
 /* dataplane_open opens a netlink socket and proves the kernel can do it: a
  * probe VXLAN device (cs-vx-probe) is made and deleted (needs
  * CAP_NET_ADMIN and VXLAN), and underlay_ip must be an address of this
- * node. Returns 0 and *out, or CS_EINVAL (no or bad underlay IP, a loopback
+ * node. Then it sweeps what an earlier daemon left that nothing uses: each
+ * bridge cs-br-<vni> with no port but its cs-vx-<vni> is deleted with it
+ * (a bridge with a container on it stays: it is adopted by the net_set
+ * that declares its network again). Returns 0 and *out, or CS_EINVAL (no or bad underlay IP, a loopback
  * one: nodes sharing a kernel cannot each have the network), CS_ENOTSUP
  * (the kernel or our privileges refuse: err has the kernel's words),
  * CS_ENOMEM. err is always NUL-terminated when err_size > 0. */

@@ -315,17 +315,32 @@ static int kernel_child(void)
 			    * its name with another VNI */
 		       "ip link add cs-br-4097 type bridge && "
 		       "ip addr add 10.9.9.1/24 dev cs-br-4097 && "
+		       "ip link add cs-t4 type veth peer name cs-t5 && "
+		       "ip link set cs-t4 master cs-br-4097 && "
 		       "ip link add cs-vx-4097 type vxlan id 77 dstport 4789 && "
 		       /* a network's VXLAN device of the start probe's VNI:
 			* the probe must not clash with it */
 		       "ip link add cs-vx-16777215 type vxlan id 16777215 "
 		       "dstport 4789 && "
+		       /* left by an earlier daemon: a network nothing uses
+			* any more (swept at open), one with a container's
+			* veth on it (kept) */
+		       "ip link add cs-br-4242 type bridge && "
+		       "ip link add cs-vx-4242 type vxlan id 4242 dstport 4789 && "
+		       "ip link set cs-vx-4242 master cs-br-4242 && "
+		       "ip link add cs-br-4243 type bridge && "
+		       "ip link add cs-t2 type veth peer name cs-t3 && "
+		       "ip link set cs-t2 master cs-br-4243 && "
 		       /* someone else's VXLAN device holding VNI 5000 */
 		       "ip link add other5000 type vxlan id 5000 dstport 4789 "
 		       "local 192.168.77.1") == 0);
 	memset(&cfg, 0, sizeof cfg);
 	cfg.underlay_ip = "192.168.77.1";
 	CHILD_CHECK(dataplane_open(&cfg, &dp, err, sizeof err) == 0);
+	CHILD_CHECK(if_nametoindex("cs-br-4242") == 0);
+	CHILD_CHECK(if_nametoindex("cs-vx-4242") == 0);
+	CHILD_CHECK(if_nametoindex("cs-br-4243") != 0);
+	CHILD_CHECK(if_nametoindex("other5000") != 0);
 	CHILD_CHECK(dataplane_set(dp, &st, err, sizeof err) == 0);
 	CHILD_CHECK(err[0] == '\0');
 	/* adopted and made right */
