@@ -605,8 +605,11 @@ static int docker_addr_only(const char *addr, char *out, size_t size)
 	return 0;
 }
 
-/* An endpoint config for attachment a: {"IPAMConfig": {"IPv4Address": ...},
- * "Aliases": [...]} (with "MacAddress" when mac). Returns it or NULL. */
+/* An endpoint config for attachment a: {"IPAMConfig": {"IPv4Address": ...}}
+ * (with "MacAddress" when mac). Returns it or NULL. a's aliases are not
+ * Docker's: its embedded DNS would answer them with this node's containers
+ * only, before the cluster's resolver (the gateway, HostConfig.Dns) is asked
+ * for the answer every node gives. */
 static json_t *docker_endpoint_config(const struct env_net_attach *a, bool mac)
 {
 	json_t *ep = json_object(), *ipam = json_object();
@@ -616,11 +619,6 @@ static json_t *docker_endpoint_config(const struct env_net_attach *a, bool mac)
 	    docker_json_set_str(ipam, "IPv4Address", ip) ||
 	    json_object_set(ep, "IPAMConfig", ipam))
 		goto err;
-	if (a->aliases && a->aliases[0]) {
-		json_t *al = docker_json_strings(a->aliases);
-		if (!al || json_object_set_new(ep, "Aliases", al))
-			goto err;
-	}
 	if (mac) {
 		/* Docker's own derivation (02:42 + the IPv4 address), said
 		 * explicitly: the other nodes' neighbour entries use it */
@@ -643,16 +641,26 @@ err:
 }
 
 /* Attaches the create body's container to its first network (Docker's
- * create takes one; the others are connected after). Returns 0 or -1. */
+ * create takes one; the others are connected after), with the networks'
+ * gateways as its DNS servers: the node's resolver listens on each (Docker's
+ * embedded DNS at 127.0.0.11 forwards there what it does not know, which is
+ * every cluster name). Returns 0 or -1. */
 static int docker_create_networks(json_t *root, json_t *host,
 				  const struct env_container_spec *spec,
 				  const struct docker_net *nets)
 {
-	json_t *nc = json_object(), *eps = json_object(), *ep;
+	json_t *nc = json_object(), *eps = json_object(), *dns = json_array(), *ep;
 	int rv = -1;
 
 	assert(spec->network_count > 0);
-	if (!nc || !eps || !nets[0].name)
+	if (!nc || !eps || !dns || !nets[0].name)
+		goto out;
+	for (size_t i = 0; i < spec->network_count; i++) {
+		json_t *g = nets[i].gateway ? json_string(nets[i].gateway) : NULL;
+		if (g && json_array_append_new(dns, g))
+			goto out;
+	}
+	if (json_array_size(dns) && json_object_set(host, "Dns", dns))
 		goto out;
 	if (docker_json_set_str(host, "NetworkMode", nets[0].name))
 		goto out;
@@ -665,6 +673,7 @@ static int docker_create_networks(json_t *root, json_t *host,
 		goto out;
 	rv = 0;
 out:
+	json_decref(dns);
 	json_decref(eps);
 	json_decref(nc);
 	return rv;

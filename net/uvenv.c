@@ -47,6 +47,17 @@
 #ifndef UVENV_HAS_DOCKER
 #define UVENV_HAS_DOCKER 0
 #endif
+/* issue 17: the names of the data plane (net/resolver, another part of the
+ * issue), when this tree has it */
+#if defined(__has_include)
+#if __has_include("net/resolver.h")
+#include "net/resolver.h"
+#define UVENV_HAS_RESOLVER 1
+#endif
+#endif
+#ifndef UVENV_HAS_RESOLVER
+#define UVENV_HAS_RESOLVER 0
+#endif
 
 #define UVENV_MAGIC	       "CSW1"
 #define UVENV_MAGIC_BYTES      4u
@@ -170,6 +181,9 @@ struct uvenv {
 	char *state_dir;
 	struct docker *docker;
 	struct dataplane *dataplane; /* issue 17: borrowed; NULL: none */
+#if UVENV_HAS_RESOLVER
+	struct resolver *resolver; /* the tasks' DNS on each gateway; NULL: none */
+#endif
 	FILE *log_out;
 	enum env_log_level log_level;
 	size_t frame_max;
@@ -2813,6 +2827,20 @@ static int uvenv_net_set(struct env *env, const struct env_net_state *st)
 	if (rv)
 		uvenv_logf(u, ENV_LOG_ERROR, "msg=\"data plane: %s\" err=%s", err,
 			   cs_errname(rv));
+#if UVENV_HAS_RESOLVER
+	/* the network's names, answered on its gateway (the bridge's address,
+	 * up once dataplane_set returned) */
+	if (!rv && u->resolver) {
+		rv = resolver_set(u->resolver, st);
+		if (rv)
+			uvenv_logf(
+				u, ENV_LOG_ERROR,
+				"msg=\"data plane: network %016llx: its names on %s:53\" "
+				"err=%s",
+				(unsigned long long)st->network_id, st->gateway,
+				cs_errname(rv));
+	}
+#endif
 	return rv;
 }
 
@@ -2824,6 +2852,10 @@ static int uvenv_net_remove(struct env *env, uint64_t network_id)
 	int rv;
 
 	assert(u->dataplane != NULL);
+#if UVENV_HAS_RESOLVER
+	if (u->resolver)
+		resolver_remove(u->resolver, network_id);
+#endif
 	if (!n)
 		return 0;
 	snprintf(name, sizeof name, "%s", n->docker_name);
@@ -2845,6 +2877,35 @@ static void uvenv_dataplane_log(void *data, enum env_log_level lvl, const char *
 {
 	uvenv_logf(data, lvl, "msg=\"%s\"", msg);
 }
+
+#if UVENV_HAS_RESOLVER
+/* Starts the tasks' resolver, forwarding what is not the cluster's to the
+ * node's own resolvers (/etc/resolv.conf). Without it (logged), names of
+ * the cluster do not resolve; addresses still work. */
+static void uvenv_resolver_start(struct uvenv *u)
+{
+	char ups[RESOLVER_UPSTREAMS_MAX][46];
+	const char *up_ptrs[RESOLVER_UPSTREAMS_MAX + 1];
+	struct resolver_config rc;
+	int skipped = 0, n, rv;
+
+	n = resolver_read_resolv_conf("/etc/resolv.conf", ups, &skipped);
+	for (int i = 0; i < n && i < (int)RESOLVER_UPSTREAMS_MAX; i++)
+		up_ptrs[i] = ups[i];
+	up_ptrs[n > 0 ? n : 0] = NULL;
+	memset(&rc, 0, sizeof rc);
+	rc.port = 53;
+	rc.upstreams = up_ptrs;
+	rc.log = uvenv_dataplane_log;
+	rc.log_data = u;
+	rv = resolver_start(u->loop, &rc, &u->resolver);
+	if (rv) {
+		u->resolver = NULL;
+		uvenv_logf(u, ENV_LOG_ERROR, "msg=\"no resolver for the tasks\" err=%s",
+			   cs_errname(rv));
+	}
+}
+#endif
 
 /* uvenv_ops with the data plane's ops. */
 static const struct env_ops uvenv_ops_dp = {
@@ -3187,6 +3248,10 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 		uvenv_close(u);
 		return CS_EINVAL;
 	}
+#if UVENV_HAS_RESOLVER
+	if (u->dataplane)
+		uvenv_resolver_start(u);
+#endif
 	if (strncmp(u->addr, "0.0.0.0:", 8) == 0)
 		uvenv_logf(u, ENV_LOG_WARN,
 			   "msg=\"advertised address is not reachable by peers: give an "
@@ -3237,6 +3302,12 @@ void uvenv_close(struct uvenv *u)
 	u->listening = false;
 	u->recv_cb = NULL;
 	u->peer_cb = NULL;
+#if UVENV_HAS_RESOLVER
+	if (u->resolver) {
+		resolver_stop(u->resolver); /* frees itself as its handles close */
+		u->resolver = NULL;
+	}
+#endif
 
 	for (size_t i = 0; i < u->timer_count; i++) {
 		uv_timer_stop(&u->timers[i]->handle);

@@ -1242,9 +1242,17 @@ static void test_docker_prepare_attaches_networks_in_order(void **state)
 	assert_string_equal(json_string_value(json_object_get(
 				    json_object_get(ep, "IPAMConfig"), "IPv4Address")),
 			    "10.0.3.5");
+	/* aliases are the cluster resolver's, not Docker's (local only) */
+	assert_null(json_object_get(ep, "Aliases"));
+	/* the node's resolver: on each network's gateway */
 	assert_string_equal(
-		json_string_value(json_array_get(json_object_get(ep, "Aliases"), 0)),
-		"db");
+		json_string_value(json_array_get(
+			json_object_get(json_object_get(body, "HostConfig"), "Dns"), 0)),
+		"10.0.3.1");
+	assert_string_equal(
+		json_string_value(json_array_get(
+			json_object_get(json_object_get(body, "HostConfig"), "Dns"), 1)),
+		"10.0.4.1");
 	json_decref(body);
 	/* the second attachment: connected at its address */
 	body = json_loads(t->fake.reqs[3].body, 0, NULL);
