@@ -264,10 +264,22 @@ say "out of the overlay: NATed through the node (the hub sees the node's address
 dk 3 exec "$CLICID" ping -c 1 -W 2 192.168.231.254 >/dev/null || fail "cli cannot reach 192.168.231.254 through its node"
 
 say "by name (the nodes' resolver, net/resolver.c), when there is one"
+byname() { # byname NAME: cli fetches http://NAME/
+	[ "$(dk 3 exec "$CLICID" timeout 3 wget -q -O - "http://$1/" 2>/dev/null)" = hello-from-srv ]
+}
 if [ -f "$ROOT/net/resolver.c" ]; then
-	byname() { [ "$(dk 3 exec "$CLICID" timeout 3 wget -q -O - "http://srv/" 2>/dev/null)" = hello-from-srv ]; }
-	wait_for 30 "cli fetching http://srv/ by name" byname
-	say "cli fetched http://srv/ by name"
+	# the name of the tasks needs the resolver alone: Docker's embedded
+	# DNS forwards it to the gateway, where the node's resolver answers
+	wait_for 30 "cli fetching http://tasks.srv/ by name" byname tasks.srv
+	say "cli fetched http://tasks.srv/ by name"
+	# the service's name is its VIP: that needs the VIP's rules (net/lb.c)
+	# applied by the node
+	if grep -q "lb_apply" "$ROOT/net/uvenv.c" "$ROOT/net/dataplane.c"; then
+		wait_for 30 "cli fetching http://srv/ by name (its VIP)" byname srv
+		say "cli fetched http://srv/ through its VIP"
+	else
+		say "(the node applies no VIP rules (net/lb.c): srv's VIP not checked)"
+	fi
 else
 	say "(no net/resolver.c in this tree: names not checked)"
 fi
