@@ -90,9 +90,10 @@ CFLAGS := $(WARN) $(OPT)
 # libcrypto: core/pki.c (certificates and join tokens, pure functions).
 LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lcrypto -lm
 # net/ (the real world) adds libuv, libcurl, jansson (Docker's JSON) and
-# libssl (TLS between nodes), http_parser (the Docker API's HTTP), libmnl
-# (netlink: the data plane's bridges and VXLAN devices).
-NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson -lssl -lhttp_parser -lmnl
+# libssl (TLS between nodes), http_parser (the Docker API's HTTP).
+NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson -lssl -lhttp_parser
+# libmnl: net/dataplane.c (netlink: bridges, VXLAN devices, their entries).
+NET_LDLIBS += -lmnl
 
 # ---------------------------------------------------------------- sources
 PROTO := core/api.proto
