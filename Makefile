@@ -39,10 +39,11 @@ say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)
 DEPS_PKGS := build-essential pkg-config libuv1-dev libraft-dev \
 	libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev \
 	libcurl4-openssl-dev libjansson-dev libhttp-parser-dev libssl-dev libcmocka-dev lcov valgrind \
-	docker.io busybox-static jq sqlite3 openssl tcpdump python3
-# issue 17's data plane: netlink (libmnl); ip and bridge (iproute2) and
-# nsenter (util-linux) for tests/integration/netns.sh
-DEPS_PKGS += libmnl-dev iproute2 util-linux
+	docker.io busybox-static jq sqlite3 openssl tcpdump python3 curl \
+	libnftables-dev nftables iproute2
+# issue 17's data plane: netlink (libmnl); nsenter (util-linux) for
+# tests/integration/netns.sh
+DEPS_PKGS += libmnl-dev util-linux
 LINT_PKGS := clang-format cppcheck
 
 # Installs only what is missing; runs apt-get update only then. Quiet when
@@ -92,6 +93,9 @@ LDLIBS := -lraft -lprotobuf-c -lsqlite3 -lcrypto -lm
 # net/ (the real world) adds libuv, libcurl, jansson (Docker's JSON) and
 # libssl (TLS between nodes), http_parser (the Docker API's HTTP).
 NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson -lssl -lhttp_parser
+# libnftables: net/lb.c (VIP and ingress rules as nft script text, one
+# transaction each, nft's own error text back; no process spawned).
+NET_LDLIBS += -lnftables
 # libmnl: net/dataplane.c (netlink: bridges, VXLAN devices, their entries).
 NET_LDLIBS += -lmnl
 
@@ -175,6 +179,11 @@ test: deps
 	$(Q)tests/integration/job.sh build
 	@# issue 15: networks, addresses, ports (the allocator's half)
 	$(Q)tests/integration/network.sh build
+	@# issue 17: VIP and ingress nftables rules carrying real connections,
+	@# and the tasks' resolver against glibc's, in network namespaces the
+	@# tests make and remove
+	$(Q)tests/integration/lb.sh build/release
+	$(Q)tests/integration/lb-resolver.sh build/release
 	@# issue 13 with real daemons: TLS on the wire (a capture holds no
 	@# secret), a worker's key can do no more than a worker, renewal,
 	@# removal, autolock

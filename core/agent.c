@@ -12,11 +12,16 @@
 
 #include "core/errors.h"
 #include "core/limits.h"
+#include "core/metrics.h"
 #include "core/nodecert.h"
 #include "core/store.h"
 
 enum {
-	AGENT_TICK_MS_MAX = 1000,   /* heartbeat, resend and retry clock */
+	AGENT_TICK_MS_MAX = 1000, /* heartbeat, resend and retry clock */
+	/* a task's new state is reported this soon (states changing within
+	 * it go together), not at the next tick: the tick resends what was
+	 * not acknowledged */
+	AGENT_REPORT_SOON_MS = 20,
 	AGENT_BACKOFF_MS_MIN = 250, /* reconnect backoff, doubled to the max */
 	AGENT_BACKOFF_MS_MAX = 5000,
 	AGENT_HB_RETRY_MS = 1000, /* an unanswered heartbeat is sent again */
@@ -43,6 +48,7 @@ struct agent_task {
 	char message[256];
 	struct env_ctl *ctl;
 	struct env_ctl_req op;	 /* one operation in flight */
+	ms_t op_started_ms;	 /* when it was asked (metrics) */
 	struct env_ctl_req wait; /* ENV_CTL_WAIT, alongside */
 	enum env_ctl_op op_kind; /* of op, while op_busy */
 	bool op_busy, waiting, closing;
@@ -99,6 +105,7 @@ struct agent {
 	ms_t last_answer_ms, last_hb_ms, next_connect_ms, backoff_ms;
 	bool hb_pending;
 	env_timer_id tick_timer;
+	env_timer_id report_timer; /* a report soon; 0: none armed */
 	struct agent_task **tasks; /* sorted by id */
 	size_t task_count, task_cap;
 	struct agent_task **closing; /* forgotten, controller closing */
@@ -123,8 +130,10 @@ struct agent {
 	struct agent_task **deferred;
 	size_t deferred_count, deferred_cap;
 	bool dying;
-	bool dead;		/* a durable write failed: env exit asked, no new work */
-	bool refused;		/* the cluster refused this node: stop */
+	bool dead;    /* a durable write failed: env exit asked, no new work */
+	bool refused; /* the cluster refused this node: stop */
+	uint32_t join_unanswered; /* join requests sent since the last answer */
+	struct metrics_hist exec_ms[ENV_CTL_INSPECT + 1]; /* executor calls, by op */
 	Cs__NodeRole told_role; /* the last desired role passed to on_role */
 	Cs__NodeRole desired;	/* the last role the cluster said it wants */
 	struct nodecert nc;	/* this node's certificate (issue 13) */
@@ -505,15 +514,33 @@ static bool agent_terminal(Cs__TaskState s)
 	return s >= CS__TASK_STATE__TASK_STATE_COMPLETE;
 }
 
-/* Moves t to state (forward only) and saves it; the next tick reports it. */
+static void agent_report(struct agent *a);
+
+static void agent_report_due(struct env *env, env_timer_id id, void *data)
+{
+	struct agent *a = data;
+	(void)env;
+	(void)id;
+	a->report_timer = 0;
+	agent_report(a);
+}
+
+/* Moves t to state (forward only) and saves it; it is reported within
+ * AGENT_REPORT_SOON_MS (else at the next tick: a node out of timers). */
 static void agent_task_set(struct agent_task *t, Cs__TaskState state, const char *message)
 {
+	struct agent *a = t->a;
+
 	if (state <= t->state && !(state == t->state && message))
 		return;
 	t->state = state;
 	if (message)
 		snprintf(t->message, sizeof t->message, "%s", message);
-	agent_db_save(t->a, t);
+	agent_db_save(a, t);
+	if (!a->report_timer && !a->dying && !a->dead &&
+	    a->env->ops->timer_start(a->env, AGENT_REPORT_SOON_MS, 0, agent_report_due, a,
+				     &a->report_timer) != 0)
+		a->report_timer = 0;
 }
 
 static bool agent_task_wants_run(const struct agent_task *t)
@@ -667,6 +694,10 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 	const char *why = req->message[0] ? req->message : cs_strerror(status);
 
 	t->op_busy = false;
+	if ((size_t)t->op_kind < sizeof a->exec_ms / sizeof *a->exec_ms)
+		metrics_hist_observe(
+			&a->exec_ms[t->op_kind],
+			(double)(a->env->ops->now_ms(a->env) - t->op_started_ms));
 	if (t->closing)
 		return;
 	if (status == 0)
@@ -883,6 +914,7 @@ static void agent_task_do(struct agent_task *t, enum env_ctl_op op)
 	t->op.message[0] = '\0';
 	t->op.health = ENV_HEALTH_NONE;
 	t->op_kind = op;
+	t->op_started_ms = a->env->ops->now_ms(a->env);
 	if (a->in_tx) {
 		if (a->deferred_count == a->deferred_cap) {
 			size_t cap = a->deferred_cap ? a->deferred_cap * 2 : 64;
@@ -1297,6 +1329,28 @@ static void agent_resync(struct agent *a)
 
 static void agent_list(struct agent *a);
 static void agent_ask_cert(struct agent *a);
+
+/* A join request is about to go out: after AGENT_JOIN_QUIET_TRIES without
+ * any answer, says so (then at each doubling, not at every try): a node
+ * whose token names a root no manager presents any more (a token from
+ * before a CA rotation) is refused by its own transport, and would
+ * otherwise retry in silence for ever. */
+#define AGENT_JOIN_QUIET_TRIES 10u
+
+static void agent_join_unanswered(struct agent *a)
+{
+	uint32_t n = ++a->join_unanswered;
+
+	if (n < AGENT_JOIN_QUIET_TRIES ||
+	    (n != AGENT_JOIN_QUIET_TRIES && (n & (n - 1)) != 0))
+		return;
+	env_logf(a->env, ENV_LOG_ERROR,
+		 "msg=\"join unanswered\" tries=%" PRIu32
+		 " why=\"no manager answered: none reachable, or none presents a "
+		 "certificate of the join token's root (a token from before a CA "
+		 "rotation: ask a manager for the current one)\"",
+		 n);
+}
 static void agent_identity(struct agent *a);
 
 /* Steps the tasks whose retry is due (in id order; a step may forget). */
@@ -1365,6 +1419,7 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 			if (a->link != AGENT_DISCONNECTED)
 				agent_disconnect(a, false);
 			if (now >= a->next_connect_ms && nodecert_due(&a->nc, 0)) {
+				agent_join_unanswered(a);
 				agent_ask_cert(a);
 				agent_disconnect(a,
 						 true); /* the next try, if unanswered */
@@ -1636,6 +1691,8 @@ static void agent_on_cert_response(struct agent *a, const char *from,
 {
 	const char *leader, *why;
 	bool joining = !nodecert_valid(&a->nc);
+
+	a->join_unanswered = 0;
 
 	switch (nodecert_on_response(&a->nc, r, &leader, &why)) {
 	case NODECERT_INSTALLED:
@@ -2261,4 +2318,39 @@ bool agent_connected(const struct agent *a)
 size_t agent_task_count(const struct agent *a)
 {
 	return a->task_count;
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+void agent_metrics(const struct agent *a, struct metrics_buf *out)
+{
+	static const char *const ops[] = {"prepare",   "start",	 "wait",   "shutdown",
+					  "terminate", "remove", "inspect"};
+	uint64_t by_state[CS__TASK_STATE__TASK_STATE_ORPHANED + 1] = {0};
+	char label[64];
+
+	_Static_assert(sizeof ops / sizeof *ops == ENV_CTL_INSPECT + 1, "a name per op");
+	for (size_t i = 0; i < a->task_count; i++)
+		if ((size_t)a->tasks[i]->state < sizeof by_state / sizeof *by_state)
+			by_state[a->tasks[i]->state]++;
+	metrics_family(out, "cswarm_agent_tasks", METRICS_GAUGE,
+		       "Tasks this agent holds, by the state it observed.");
+	for (size_t i = 0; i < sizeof by_state / sizeof *by_state; i++) {
+		char state[32];
+		metrics_enum_name(&cs__task_state__descriptor, (int)i, "TASK_STATE_",
+				  state, sizeof state);
+		metrics_sample(out, "cswarm_agent_tasks",
+			       metrics_label(label, sizeof label, "state", state),
+			       (double)by_state[i]);
+	}
+	metrics_family(
+		out, "cswarm_agent_executor_seconds", METRICS_HISTOGRAM,
+		"An executor call (Docker's, on a real node): asked to answered, by "
+		"operation (wait excluded: it lasts as the container runs).");
+	for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+		if (i != ENV_CTL_WAIT)
+			metrics_hist_write(
+				out, "cswarm_agent_executor_seconds",
+				metrics_label(label, sizeof label, "op", ops[i]),
+				&a->exec_ms[i]);
 }

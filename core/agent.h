@@ -93,6 +93,11 @@ int agent_start(struct env *env, const struct agent_cfg *cfg, struct agent **out
 /* agent_stop: the process dies; frees everything, no env calls. */
 void agent_stop(struct agent *a);
 
+struct metrics_buf;
+/* agent_metrics writes the agent's metrics (its tasks by state, its
+ * executor calls' latencies) for a scrape (core/metrics.h). */
+void agent_metrics(const struct agent *a, struct metrics_buf *out);
+
 /* agent_handle handles a frame meant for the agent (session, heartbeat and
  * certificate answers, assignments, status acks) from the sender `who`
  * proves: only a manager's certificate of this node's cluster is heard

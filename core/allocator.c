@@ -851,7 +851,7 @@ int alloc_check_ports(const struct store *st, const Cs__ServiceSpec *spec,
 	return 0;
 }
 
-static bool alloc_overlap(uint32_t a, unsigned alen, uint32_t b, unsigned blen)
+bool alloc_cidr_overlap(uint32_t a, unsigned alen, uint32_t b, unsigned blen)
 {
 	unsigned len = alen < blen ? alen : blen;
 	uint32_t mask = len == 0 ? 0 : ~0u << (32 - len);
@@ -867,7 +867,7 @@ static const Cs__Network *alloc_overlapping(const struct store *st, uint32_t bas
 		uint32_t b;
 		unsigned l;
 		if (alloc_parse_cidr(n->subnet, &b, &l) == 0 &&
-		    alloc_overlap(base, len, b, l))
+		    alloc_cidr_overlap(base, len, b, l))
 			return n;
 	}
 	return NULL;
@@ -1070,15 +1070,6 @@ static bool alloc_helds_unique(struct alloc_helds *h, const char *what, char *wh
 	return true;
 }
 
-const Cs__EndpointSpec *alloc_task_endpoint(const Cs__Service *svc, const Cs__Task *t)
-{
-	if (t->spec_version == svc->spec_version || !svc->previous_spec)
-		return svc->spec->endpoint;
-	if (t->spec_version == svc->previous_spec_version)
-		return svc->previous_spec->endpoint;
-	return svc->spec->endpoint;
-}
-
 /* Whether t is bound to its node: placed and not known stopped. */
 static bool alloc_task_bound(const Cs__Task *t)
 {
@@ -1094,7 +1085,6 @@ bool alloc_invariants(const struct store *st, char *why, size_t why_size)
 
 	for (const Cs__Service *s = store_service_next(st, NULL); s;
 	     s = store_service_next(st, s)) {
-		const Cs__EndpointSpec *ep = s->spec->endpoint;
 		for (size_t i = 0; i < s->n_vips; i++) {
 			uint32_t ip;
 			if (alloc_parse_cidr(s->vips[i]->addr, &ip, &(unsigned){0}) == 0)
@@ -1111,14 +1101,13 @@ bool alloc_invariants(const struct store *st, char *why, size_t why_size)
 		     t = store_task_next_by_service(st, s->id, t)) {
 			if (!alloc_task_bound(t))
 				continue;
-			ep = alloc_task_endpoint(s, t);
-			for (size_t i = 0; ep && i < ep->n_ports; i++)
-				if (!alloc_port_is_ingress(ep->ports[i]) &&
-				    ep->ports[i]->published)
+			for (size_t i = 0; i < t->n_ports; i++)
+				if (!alloc_port_is_ingress(t->ports[i]) &&
+				    t->ports[i]->published)
 					alloc_helds_add(&host, t->node_id,
-							(uint64_t)ep->ports[i]->protocol
+							(uint64_t)t->ports[i]->protocol
 									<< 16 |
-								ep->ports[i]->published,
+								t->ports[i]->published,
 							t->id);
 		}
 	}
@@ -1517,14 +1506,11 @@ bool alloc_host_port_busy(const struct store *st, const Cs__Service *svc,
 
 	for (const Cs__Task *t = store_task_next_by_node(st, node_id, NULL); t;
 	     t = store_task_next_by_node(st, node_id, t)) {
-		const Cs__Service *other;
-		const Cs__EndpointSpec *ep;
 		if (!alloc_task_bound(t))
 			continue;
-		other = store_service_get(st, t->service_id);
-		ep = other ? alloc_task_endpoint(other, t) : NULL;
-		for (size_t i = 0; ep && i < ep->n_ports; i++) {
-			const Cs__PortConfig *p = ep->ports[i];
+		/* the ports it was given, whatever its service says now */
+		for (size_t i = 0; i < t->n_ports; i++) {
+			const Cs__PortConfig *p = t->ports[i];
 			if (alloc_port_is_ingress(p) || !p->published)
 				continue;
 			for (size_t j = 0; want && j < want->n_ports; j++)

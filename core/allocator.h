@@ -57,6 +57,8 @@ bool alloc_ipam_held(const struct alloc_ipam *ipam, uint32_t addr);
 /* alloc_parse_cidr reads "a.b.c.d/len" (len 0..32) or, with len_out NULL,
  * "a.b.c.d". Returns 0 or CS_EINVAL. */
 int alloc_parse_cidr(const char *s, uint32_t *addr, unsigned *len_out);
+/* alloc_cidr_overlap: whether blocks a/alen and b/blen share an address. */
+bool alloc_cidr_overlap(uint32_t a, unsigned alen, uint32_t b, unsigned blen);
 /* alloc_format_cidr writes "a.b.c.d/len" (len > 32: no "/len") into buf
  * (at least 19 bytes). */
 void alloc_format_cidr(char *buf, size_t size, uint32_t addr, unsigned len);
@@ -115,15 +117,12 @@ bool alloc_task_ready(const Cs__Service *svc, const Cs__Task *t);
  * stopped (state past RUNNING), or never placed and told to stop. */
 bool alloc_task_holds(const Cs__Task *t);
 
-/* alloc_task_endpoint: the endpoint spec task t of svc runs with (its
- * spec version's: the current spec, or the previous one during an update
- * or rollback; NULL: none). What the host-port filter reads. */
-const Cs__EndpointSpec *alloc_task_endpoint(const Cs__Service *svc, const Cs__Task *t);
-
 /* alloc_has_host_ports: whether svc publishes a port in host mode.
  * alloc_host_port_busy: whether a task placed on node_id and not known
- * stopped publishes, in host mode, a port and protocol that svc's spec
- * does (SwarmKit's host-port filter: such a node cannot take svc's task). */
+ * stopped holds, in host mode, a port and protocol that svc's spec
+ * publishes (SwarmKit's host-port filter: such a node cannot take svc's
+ * task). A task holds the ports it was given (Task.ports), not what its
+ * service's spec says now. */
 bool alloc_has_host_ports(const Cs__Service *svc);
 bool alloc_host_port_busy(const struct store *st, const Cs__Service *svc,
 			  uint64_t node_id);

@@ -226,13 +226,68 @@ static int control_validate_net(const struct store *st, const Cs__ServiceSpec *s
 	return alloc_check_ports(st, spec, self_id, err, err_size);
 }
 
-int control_network_create(struct manager *m, const Cs__NetworkSpec *spec, uint64_t *id,
-			   char *err, size_t err_size, manager_write_cb cb, void *data)
+/* A network create in flight. A subnet or VNI drawn from the pool may be
+ * drawn by another create in flight too: the store refuses the later one
+ * at apply (CS_EADDRINUSE), and the create draws again against the store
+ * that now holds the first, up to CONTROL_NET_DRAWS times in all. */
+#define CONTROL_NET_DRAWS 4
+
+struct control_net_create {
+	struct manager *m;
+	uint8_t *spec; /* packed NetworkSpec */
+	size_t spec_len;
+	uint64_t id;
+	unsigned draws;
+	manager_write_cb cb;
+	void *data;
+};
+
+/* Prepares and proposes c's network. Returns 0 (then control_net_written
+ * runs), or an error with err. */
+static int control_net_propose(struct control_net_create *c, char *err, size_t err_size);
+
+static void control_net_written(void *data, int status)
 {
-	const struct store *st = manager_store(m);
+	struct control_net_create *c = data;
+	char err[160];
+
+	if (status == CS_EADDRINUSE && c->draws < CONTROL_NET_DRAWS &&
+	    manager_serves(c->m) && control_net_propose(c, err, sizeof err) == 0)
+		return;
+	c->cb(c->data, status);
+	free(c->spec);
+	free(c);
+}
+
+static int control_net_propose(struct control_net_create *c, char *err, size_t err_size)
+{
+	Cs__NetworkSpec *spec = cs__network_spec__unpack(NULL, c->spec_len, c->spec);
 	Cs__Network net = CS__NETWORK__INIT;
 	char bufs[2][20];
 	struct store_batch b;
+	int rv;
+
+	if (!spec)
+		return CS_ENOMEM;
+	net.id = c->id;
+	rv = alloc_network_prepare(manager_store(c->m), spec, &net, bufs, err, err_size);
+	if (rv == 0) {
+		store_batch_init(&b);
+		rv = store_batch_network(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &net);
+		if (rv)
+			store_batch_free(&b);
+		else
+			rv = control_write(c->m, &b, control_net_written, c);
+	}
+	cs__network_spec__free_unpacked(spec, NULL);
+	c->draws++;
+	return rv;
+}
+
+int control_network_create(struct manager *m, const Cs__NetworkSpec *spec, uint64_t *id,
+			   char *err, size_t err_size, manager_write_cb cb, void *data)
+{
+	struct control_net_create *c;
 	int rv;
 
 	if (!manager_serves(m))
@@ -243,17 +298,28 @@ int control_network_create(struct manager *m, const Cs__NetworkSpec *spec, uint6
 	if (spec->ingress)
 		return control_fail(err, err_size,
 				    "ingress: the cluster has its ingress network");
-	net.id = manager_random(m) | 1;
-	rv = alloc_network_prepare(st, spec, &net, bufs, err, err_size);
-	if (rv)
-		return rv;
-	store_batch_init(&b);
-	if ((rv = store_batch_network(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &net))) {
-		store_batch_free(&b);
+	c = calloc(1, sizeof *c);
+	if (!c)
+		return CS_ENOMEM;
+	c->m = m;
+	c->id = manager_random(m) | 1;
+	c->cb = cb;
+	c->data = data;
+	c->spec_len = cs__network_spec__get_packed_size(spec);
+	c->spec = malloc(c->spec_len ? c->spec_len : 1);
+	if (!c->spec) {
+		free(c);
+		return CS_ENOMEM;
+	}
+	cs__network_spec__pack(spec, c->spec);
+	rv = control_net_propose(c, err, err_size);
+	if (rv) {
+		free(c->spec);
+		free(c);
 		return rv;
 	}
-	*id = net.id;
-	return control_write(m, &b, cb, data);
+	*id = c->id;
+	return 0;
 }
 
 /* The network named name, or with id name (hex). */

@@ -249,6 +249,13 @@ static void rpc_written(void *data, int status)
 			snprintf(
 				err, sizeof err,
 				"leadership changed before the write committed: try again");
+		else if (status == CS_EEXIST)
+			snprintf(err, sizeof err,
+				 "name taken: another request created it first");
+		else if (status == CS_EADDRINUSE)
+			snprintf(err, sizeof err,
+				 "subnet or VNI taken: another network created first "
+				 "holds it");
 		rpc_fail(c, status, err);
 		return;
 	}

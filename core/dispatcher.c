@@ -78,6 +78,7 @@ struct dispatcher {
 	unsigned writes_in_flight;
 	bool stopped;
 	bool dying;
+	uint64_t heartbeats, status_reports; /* received, for metrics */
 };
 
 /* One write's context: who to acknowledge once it commits. */
@@ -349,30 +350,42 @@ static void disp_set_node(struct dispatcher *d, const Cs__Node *cur, Cs__NodeSta
 
 /* ---------------------------------------------------------------- node description */
 
-/* The node's IP address for its record (SwarmKit's NodeStatus.Addr, for
- * node.ip): the host part of the address its session came from ("a.b.c.d:port",
- * "[v6]:port" or bare) when that is an IP, else the one it reports when that
- * is one (the simulator's addresses are names), else "". out holds
- * LIMIT_ADDR_BYTES_MAX bytes. */
-static void disp_node_ip(const char *from, const char *reported, char *out)
+/* Copies the IP of an address ("a.b.c.d:port", "[v6]:port" or bare) into
+ * out (LIMIT_ADDR_BYTES_MAX bytes) when it has one; false otherwise. */
+static bool disp_ip_of(const char *addr, char *out)
 {
-	const char *host = from, *end = from + strlen(from), *colon = strchr(from, ':');
+	const char *host = addr, *end = addr + strlen(addr), *colon = strchr(addr, ':');
 
-	if (from[0] == '[' && strchr(from, ']')) {
-		host = from + 1;
-		end = strchr(from, ']');
+	if (addr[0] == '[' && strchr(addr, ']')) {
+		host = addr + 1;
+		end = strchr(addr, ']');
 	} else if (colon && !strchr(colon + 1, ':')) {
 		end = colon; /* one colon: host:port (more: a bare IPv6) */
 	}
+	if ((size_t)(end - host) >= LIMIT_ADDR_BYTES_MAX ||
+	    !sched_ip_is_valid(host, (size_t)(end - host)))
+		return false;
+	memcpy(out, host, (size_t)(end - host));
+	out[end - host] = '\0';
+	return true;
+}
+
+/* The node's IP address for its record (SwarmKit's NodeStatus.Addr, for
+ * node.ip and the data plane's underlay): the IP its session's connection
+ * comes from as the transport sees it (peer_ip: what the node cannot lie
+ * about), else the host part of the address it says it listens on (the
+ * simulator's transport knows no IPs), else the one it reports, else "".
+ * out holds LIMIT_ADDR_BYTES_MAX bytes. */
+static void disp_node_ip(const char *peer_ip, const char *from, const char *reported,
+			 char *out)
+{
 	out[0] = '\0';
-	if ((size_t)(end - host) < LIMIT_ADDR_BYTES_MAX &&
-	    sched_ip_is_valid(host, (size_t)(end - host))) {
-		memcpy(out, host, (size_t)(end - host));
-		out[end - host] = '\0';
-	} else if (reported && strlen(reported) < LIMIT_ADDR_BYTES_MAX &&
-		   sched_ip_is_valid(reported, strlen(reported))) {
-		memcpy(out, reported, strlen(reported) + 1);
-	}
+	if (peer_ip && disp_ip_of(peer_ip, out))
+		return;
+	if (disp_ip_of(from, out))
+		return;
+	if (reported)
+		disp_ip_of(reported, out);
 }
 
 static bool disp_str_same(const char *a, const char *b)
@@ -1115,7 +1128,7 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 		ms.raft_id = node_id;
 		ms.addr = (char *)from;
 	}
-	disp_node_ip(from, q->addr, ip);
+	disp_node_ip(who->peer_ip, from, q->addr, ip);
 	if (!disp_desc_ok(q))
 		disp_refused(
 			d, "node description", from, who,
@@ -1136,6 +1149,8 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 	char *managers[LIMIT_MANAGERS_MAX];
 	uint64_t members;
 	size_t n;
+
+	d->heartbeats++;
 
 	r.heartbeat_ms = d->heartbeat_ms;
 	if (!s || s->session_id == 0 || s->session_id != h->session_id) {
@@ -1266,10 +1281,28 @@ static void dispatcher_stop(void *state, bool dying)
 	disp_maybe_free(d);
 }
 
+static void dispatcher_metrics(void *state, struct metrics_buf *out)
+{
+	const struct dispatcher *d = state;
+
+	metrics_family(out, "cswarm_dispatcher_sessions", METRICS_GAUGE,
+		       "Agent sessions the leader's dispatcher holds.");
+	metrics_sample(out, "cswarm_dispatcher_sessions", NULL, (double)d->session_count);
+	metrics_family(out, "cswarm_dispatcher_heartbeats_total", METRICS_COUNTER,
+		       "Heartbeats received since this manager began to lead.");
+	metrics_sample(out, "cswarm_dispatcher_heartbeats_total", NULL,
+		       (double)d->heartbeats);
+	metrics_family(out, "cswarm_dispatcher_status_reports_pending", METRICS_GAUGE,
+		       "Task status reports waiting for a store write.");
+	metrics_sample(out, "cswarm_dispatcher_status_reports_pending", NULL,
+		       (double)d->report_count);
+}
+
 const struct leader_component_ops dispatcher_component = {
 	.name = "dispatcher",
 	.start = dispatcher_start,
 	.stop = dispatcher_stop,
 	.on_event = dispatcher_on_event,
 	.recv = dispatcher_recv,
+	.metrics = dispatcher_metrics,
 };

@@ -202,6 +202,13 @@ struct env_identity {
 	/* appended: sender() only: the connection the message came on, for
 	 * reply() (0 outside a recv callback). Not part of the certificate. */
 	uint64_t conn;
+	/* appended (issue 15): sender() only: the IP address the connection
+	 * the message came on comes from, as the transport sees it (the
+	 * socket's peer: "127.0.0.1", "::1"), NUL-terminated; "" when unknown
+	 * (the simulator, whose addresses are names, and replies on
+	 * connections this node dialled). Not part of the certificate, never
+	 * said by the peer: what SwarmKit records as a node's address. */
+	char peer_ip[48];
 };
 
 /* Bytes borrowed for a call. */

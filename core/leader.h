@@ -17,6 +17,7 @@
 
 #include "core/api.pb-c.h"
 #include "core/env.h"
+#include "core/metrics.h"
 #include "core/manager.h"
 #include "core/store.h"
 
@@ -61,6 +62,9 @@ struct leader_component_ops {
 	 * NULL: takes none. */
 	bool (*recv)(void *state, const char *from, const struct env_identity *who,
 		     const Cs__Wire *wire);
+	/* metrics: writes the component's families (core/metrics.h) for a
+	 * scrape, in a fixed order. NULL: none. */
+	void (*metrics)(void *state, struct metrics_buf *out);
 };
 
 #endif

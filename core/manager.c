@@ -13,6 +13,7 @@
 #include "core/hash.h"
 #include "core/jobs.h"
 #include "core/leader.h"
+#include "core/metrics.h"
 #include "core/pki.h"
 #include "core/allocator.h"
 #include "core/limits.h"
@@ -45,6 +46,7 @@ struct manager_write {
 	uint64_t wait_index; /* FORWARDED_OUT: done once applied here too */
 	bool done;	     /* cb ran (or the answer was sent) */
 	bool raft_owned;     /* raft holds &apply: free in its callback */
+	ms_t started_ms;     /* when it was asked (the proposal latency) */
 	char reply_to[LIMIT_ADDR_BYTES_MAX];
 };
 
@@ -79,6 +81,10 @@ struct manager {
 		struct manager *m;
 	} lctx;
 	void *components[MANAGER_COMPONENTS];
+	/* metrics (manager_metrics) */
+	struct metrics_hist write_ms; /* a local write: asked to its verdict */
+	uint64_t leader_changes;      /* the leader this manager knows changed */
+	uint64_t last_leader;
 	/* the join path's bucket (LIMIT_JOIN_*): milli-tokens, refilled on
 	 * the env's clock */
 	uint64_t join_tokens;
@@ -223,6 +229,10 @@ static void manager_write_finish(struct manager_write *w, int status)
 	struct manager *m = w->m;
 	if (!w->done) {
 		w->done = true;
+		if (w->kind != MW_FORWARDED_IN)
+			metrics_hist_observe(
+				&m->write_ms,
+				(double)(m->env->ops->now_ms(m->env) - w->started_ms));
 		if (w->kind == MW_FORWARDED_IN)
 			manager_send_result(m, w->reply_to, w->id, status, w->index);
 		else
@@ -358,6 +368,7 @@ int manager_write(struct manager *m, const uint8_t *batch, size_t len,
 	w->m = m;
 	w->cb = cb;
 	w->data = data;
+	w->started_ms = m->env->ops->now_ms(m->env);
 	manager_write_link(m, w);
 	if (raft_state(&m->raft) == RAFT_LEADER) {
 		w->kind = MW_LOCAL;
@@ -1099,6 +1110,14 @@ static void manager_watch(struct env *env, env_timer_id id, void *data)
 		manager_leader_stop(m, false);
 	}
 	m->was_leader = leader;
+	{
+		uint64_t known = manager_leader(m);
+		if (known && known != m->last_leader) {
+			if (m->last_leader)
+				m->leader_changes++;
+			m->last_leader = known;
+		}
+	}
 	if (leader && m->ready && m->roles_dirty)
 		manager_reconcile_roles(m);
 	manager_follow_autolock(m);
@@ -1723,3 +1742,63 @@ static const struct leader_component_ops *const manager_components[MANAGER_COMPO
 	&dispatcher_component, &orchestrator_component, &scheduler_component,
 	&ca_component,	       &jobs_component,		&allocator_component,
 };
+
+/* ---------------------------------------------------------------- metrics */
+
+void manager_metrics(const struct manager *m, struct metrics_buf *out)
+{
+	const struct store *st = m->store;
+	uint64_t by_state[CS__TASK_STATE__TASK_STATE_ORPHANED + 1] = {0};
+	char label[64];
+
+	metrics_family(out, "cswarm_raft_term", METRICS_GAUGE,
+		       "The Raft term this manager is in.");
+	metrics_sample(out, "cswarm_raft_term", NULL, (double)m->raft.current_term);
+	metrics_family(out, "cswarm_raft_commit_index", METRICS_GAUGE,
+		       "The last Raft log index known committed.");
+	metrics_sample(out, "cswarm_raft_commit_index", NULL,
+		       (double)m->raft.commit_index);
+	metrics_family(out, "cswarm_raft_apply_index", METRICS_GAUGE,
+		       "The last Raft log index applied to this manager's store.");
+	metrics_sample(out, "cswarm_raft_apply_index", NULL, (double)manager_applied(m));
+	metrics_family(out, "cswarm_raft_leader", METRICS_GAUGE,
+		       "1 when this manager leads and serves, else 0.");
+	metrics_sample(out, "cswarm_raft_leader", NULL, manager_serves(m) ? 1 : 0);
+	metrics_family(out, "cswarm_raft_leader_changes_total", METRICS_COUNTER,
+		       "Times the leader this manager knows changed since it started.");
+	metrics_sample(out, "cswarm_raft_leader_changes_total", NULL,
+		       (double)m->leader_changes);
+	metrics_family(out, "cswarm_raft_proposal_seconds", METRICS_HISTOGRAM,
+		       "A store write from this manager: asked to its verdict.");
+	metrics_hist_write(out, "cswarm_raft_proposal_seconds", NULL, &m->write_ms);
+
+	metrics_family(out, "cswarm_store_objects", METRICS_GAUGE,
+		       "Objects in this manager's store, by kind.");
+	metrics_sample(out, "cswarm_store_objects", "kind=\"node\"",
+		       (double)store_node_count(st));
+	metrics_sample(out, "cswarm_store_objects", "kind=\"service\"",
+		       (double)store_service_count(st));
+	metrics_sample(out, "cswarm_store_objects", "kind=\"task\"",
+		       (double)store_task_count(st));
+	metrics_sample(out, "cswarm_store_objects", "kind=\"network\"",
+		       (double)store_network_count(st));
+	for (const Cs__Task *t = store_task_next(st, NULL); t;
+	     t = store_task_next(st, t)) {
+		size_t s = t->status ? (size_t)t->status->state : 0;
+		if (s < sizeof by_state / sizeof *by_state)
+			by_state[s]++;
+	}
+	metrics_family(out, "cswarm_store_tasks", METRICS_GAUGE,
+		       "Tasks in this manager's store, by observed state.");
+	for (size_t i = 0; i < sizeof by_state / sizeof *by_state; i++) {
+		char state[32];
+		metrics_enum_name(&cs__task_state__descriptor, (int)i, "TASK_STATE_",
+				  state, sizeof state);
+		metrics_sample(out, "cswarm_store_tasks",
+			       metrics_label(label, sizeof label, "state", state),
+			       (double)by_state[i]);
+	}
+	for (size_t i = 0; i < MANAGER_COMPONENTS; i++)
+		if (m->components[i] && manager_components[i]->metrics)
+			manager_components[i]->metrics(m->components[i], out);
+}

@@ -170,4 +170,9 @@ const char *manager_member_addr(const struct manager *m, uint64_t id);
 /* manager_is_voter returns whether this manager sees itself as a voter. */
 bool manager_is_voter(const struct manager *m);
 
+struct metrics_buf;
+/* manager_metrics writes this manager's metrics (Raft, its store, and its
+ * leader components' while it leads) for a scrape (core/metrics.h). */
+void manager_metrics(const struct manager *m, struct metrics_buf *out);
+
 #endif

@@ -26,6 +26,10 @@ struct schedloop {
 	 * recentFailures, in the scheduler's memory: a new leader starts
 	 * with none) */
 	struct sched_failures *failures;
+	/* metrics: the last run's counts, placements written, pass times */
+	struct sched_stats last;
+	uint64_t placed_total;
+	struct metrics_hist placement_ms; /* PENDING (on this clock) to ASSIGNED */
 };
 
 static void schedloop_write_done(void *data, int status);
@@ -46,6 +50,10 @@ static void schedloop_pass(struct schedloop *l)
 	memset(&stats, 0, sizeof stats);
 	rv = sched_run_with(leader_store(l->ctx), l->env->ops->now_ms(l->env),
 			    l->failures, LIMIT_SCHED_TASKS_PER_RUN, &b, &stats);
+	if (rv == 0) {
+		l->last = stats;
+		l->placed_total += stats.assigned_count;
+	}
 	l->idle = rv == 0 && stats.pending_count == 0 && stats.skipped_count == 0;
 	if (rv == 0 && b.action_count > 0 &&
 	    store_batch_encode(&b, 0, 0, &buf, &len) == 0) {
@@ -146,9 +154,20 @@ static void schedloop_on_event(void *state, const struct store_event *ev)
 {
 	struct schedloop *l = state;
 
-	if (ev->table == STORE_TASK && ev->old_obj && ev->new_obj)
-		schedloop_note_failure(l, (const Cs__Task *)ev->old_obj,
-				       (const Cs__Task *)ev->new_obj);
+	if (ev->table == STORE_TASK && ev->old_obj && ev->new_obj) {
+		const Cs__Task *was = (const Cs__Task *)ev->old_obj;
+		const Cs__Task *now = (const Cs__Task *)ev->new_obj;
+		ms_t at = l->env->ops->now_ms(l->env);
+		schedloop_note_failure(l, was, now);
+		/* placed: how long it waited since its PENDING stamp (one
+		 * ahead of this clock, an earlier leader's, is not counted) */
+		if (was->status && now->status &&
+		    was->status->state == CS__TASK_STATE__TASK_STATE_PENDING &&
+		    now->status->state == CS__TASK_STATE__TASK_STATE_ASSIGNED &&
+		    was->status->timestamp_ms <= at)
+			metrics_hist_observe(&l->placement_ms,
+					     (double)(at - was->status->timestamp_ms));
+	}
 	/* a new pending task, a node that changed, resources freed: all of
 	 * them may let something be placed; a service alone cannot (its
 	 * tasks come as task events), nor a task moving along on its node */
@@ -204,9 +223,34 @@ static void schedloop_stop(void *state, bool dying)
 	}
 }
 
+static void schedloop_metrics(void *state, struct metrics_buf *out)
+{
+	const struct schedloop *l = state;
+
+	metrics_family(out, "cswarm_scheduler_pending_tasks", METRICS_GAUGE,
+		       "Pending tasks the last scheduler run saw, and of them those that "
+		       "fit no node.");
+	metrics_sample(out, "cswarm_scheduler_pending_tasks", "kind=\"pending\"",
+		       (double)l->last.pending_count);
+	metrics_sample(out, "cswarm_scheduler_pending_tasks", "kind=\"unplaceable\"",
+		       (double)l->last.unplaceable_count);
+	metrics_family(
+		out, "cswarm_scheduler_placements_total", METRICS_COUNTER,
+		"Tasks the scheduler placed (proposed ASSIGNED) while this manager "
+		"led.");
+	metrics_sample(out, "cswarm_scheduler_placements_total", NULL,
+		       (double)l->placed_total);
+	metrics_family(out, "cswarm_scheduler_placement_seconds", METRICS_HISTOGRAM,
+		       "A task placed: from its PENDING stamp to ASSIGNED applied on the "
+		       "leader (a stamp of another manager's clock counts as it reads).");
+	metrics_hist_write(out, "cswarm_scheduler_placement_seconds", NULL,
+			   &l->placement_ms);
+}
+
 const struct leader_component_ops scheduler_component = {
 	.name = "scheduler",
 	.start = schedloop_start,
 	.stop = schedloop_stop,
 	.on_event = schedloop_on_event,
+	.metrics = schedloop_metrics,
 };

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/allocator.h" /* its pure CIDR functions */
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/limits.h"
@@ -740,6 +741,31 @@ static const ProtobufCMessage *store_current(struct store *s, const Cs__StoreAct
 	return e ? e->obj : NULL;
 }
 
+/* What makes a new network's create fail at apply on every manager alike,
+ * whatever the control API checked before proposing it (two creates in
+ * flight at once were both checked against a store holding neither): a
+ * network of that name exists (CS_EEXIST), or one whose subnet overlaps
+ * or whose VNI is the same (CS_EADDRINUSE). */
+static int store_check_network_create(struct store *s, const Cs__Network *n)
+{
+	uint32_t base = 0, b;
+	unsigned len = 0, l;
+	bool has_subnet = n->subnet && n->subnet[0] &&
+			  alloc_parse_cidr(n->subnet, &base, &len) == 0;
+
+	if (store_network_by_name(s, n->spec->name))
+		return CS_EEXIST;
+	for (const Cs__Network *o = store_network_next(s, NULL); o;
+	     o = store_network_next(s, o)) {
+		if (n->vni && o->vni == n->vni)
+			return CS_EADDRINUSE;
+		if (has_subnet && o->subnet && alloc_parse_cidr(o->subnet, &b, &l) == 0 &&
+		    alloc_cidr_overlap(base, len, b, l))
+			return CS_EADDRINUSE;
+	}
+	return 0;
+}
+
 /* Checks one action against the current store. */
 static int store_check(struct store *s, const Cs__StoreAction *a)
 {
@@ -759,6 +785,13 @@ static int store_check(struct store *s, const Cs__StoreAction *a)
 		if (obj->descriptor == &cs__network__descriptor &&
 		    (!a->network->spec || !a->network->spec->name))
 			return CS_ECORRUPT;
+		/* names are unique at apply, not only when the control API
+		 * checked (a create in flight was invisible to it) */
+		if (obj->descriptor == &cs__service__descriptor &&
+		    store_service_by_name(s, a->service->spec->name))
+			return CS_EEXIST;
+		if (obj->descriptor == &cs__network__descriptor)
+			return store_check_network_create(s, a->network);
 		return 0;
 	case CS__STORE_ACTION__KIND__KIND_UPDATE:
 	case CS__STORE_ACTION__KIND__KIND_DELETE:

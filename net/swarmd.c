@@ -37,6 +37,7 @@
 #include "net/docker.h"
 #include "net/dataplane.h"
 #include "net/dockerapi.h"
+#include "net/metricsd.h"
 #include "net/uvenv.h"
 
 #define SWARMD_VERSION	    "0.1.0"
@@ -63,6 +64,10 @@ static const char swarmd_usage[] =
 	"  --docker-api-socket PATH managers: unix socket serving the Docker\n"
 	"                           Engine API's swarm part to the docker CLI\n"
 	"                           (default: DIR/docker.sock)\n"
+	"  --metrics-addr HOST:PORT serve Prometheus metrics at\n"
+	"                           http://HOST:PORT/metrics (default: none;\n"
+	"                           the text says counts, not secrets: still,\n"
+	"                           bind it where only your scraper reaches)\n"
 	"  --join-addr HOST:PORT    a manager of the cluster to join\n"
 	"  --join-token TOKEN       the cluster's worker or manager join token\n"
 	"                           (shows in ps: prefer the next two)\n"
@@ -103,6 +108,7 @@ static const char swarmd_usage[] =
 struct swarmd_opts {
 	const char *state_dir, *listen_addr, *advertise_addr, *control_socket;
 	const char *docker_api_socket;
+	const char *metrics_addr;
 	const char *join_addr, *join_token, *hostname, *docker_socket;
 	const char *join_token_file;
 	char join_token_buf[256]; /* read from the file or the environment */
@@ -145,6 +151,7 @@ struct swarmd {
 	struct ctlsock *ctl;
 	struct dockerapi *dapi;
 	struct dockerapi_backend dapi_be;
+	struct metricsd *metrics;
 	struct sqlite3 *db;
 	/* the node program's configuration (borrowed by it for its life) */
 	struct manager_cfg mcfg;
@@ -284,6 +291,7 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 		SWARMD_FLAG("--advertise-addr", advertise_addr)
 		SWARMD_FLAG("--control-socket", control_socket)
 		SWARMD_FLAG("--docker-api-socket", docker_api_socket)
+		SWARMD_FLAG("--metrics-addr", metrics_addr)
 		SWARMD_FLAG("--join-addr", join_addr)
 		SWARMD_FLAG("--join-token", join_token)
 		SWARMD_FLAG("--join-token-file", join_token_file)
@@ -693,6 +701,30 @@ static void swarmd_on_signal(uv_signal_t *s, int signum)
 	swarmd_stop(d, 0);
 }
 
+/* The metrics a scrape reads: the manager's (Raft, store, and its leader
+ * components' while it leads) and the agent's. */
+static void swarmd_metrics(void *data, struct metrics_buf *out)
+{
+	struct swarmd *d = data;
+	struct manager *m = d->node ? node_manager(d->node) : NULL;
+	struct agent *a = d->node ? node_agent(d->node) : NULL;
+
+	metrics_family(out, "cswarm_node_info", METRICS_GAUGE,
+		       "This node: its role and version (always 1).");
+	{
+		char labels[160];
+		snprintf(labels, sizeof labels, "role=\"%s\",version=\"%s\"",
+			 d->st.role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager"
+									: "worker",
+			 SWARMD_VERSION);
+		metrics_sample(out, "cswarm_node_info", labels, 1);
+	}
+	if (m)
+		manager_metrics(m, out);
+	if (a)
+		agent_metrics(a, out);
+}
+
 /* Stops everything: the node program dies as a process would (its
  * containers keep running), then every handle closes and the loop ends. */
 static void swarmd_stop(struct swarmd *d, int code)
@@ -708,6 +740,10 @@ static void swarmd_stop(struct swarmd *d, int code)
 	if (d->dapi) {
 		dockerapi_close(d->dapi);
 		d->dapi = NULL;
+	}
+	if (d->metrics) {
+		metricsd_close(d->metrics);
+		d->metrics = NULL;
 	}
 	if (d->node) {
 		node_program.stop(d->node);
@@ -1082,6 +1118,20 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (d->opts.metrics_addr &&
+	    metricsd_open(&d->loop, d->opts.metrics_addr, swarmd_metrics, d, &d->metrics,
+			  err, sizeof err)) {
+		fprintf(stderr, "swarmd: --metrics-addr: %s\n", err);
+		swarmd_stop(d, 2);
+		uv_run(&d->loop, UV_RUN_DEFAULT); /* the closes */
+		uv_loop_close(&d->loop);
+		free(d);
+		return 2;
+	}
+	if (d->metrics)
+		env_logf(uvenv_env(d->uv), ENV_LOG_INFO,
+			 "msg=\"metrics served\" url=http://%s/metrics port=%d",
+			 d->opts.metrics_addr, metricsd_port(d->metrics));
 	swarmd_platform(d);
 	if (docker_info(d->docker, swarmd_on_info, d) != 0)
 		swarmd_go(d); /* out of memory asking: no engine labels */

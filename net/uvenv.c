@@ -110,6 +110,7 @@ struct uvenv_in {
 						(meaningful while len > 0) */
 	uint64_t read_ms;		     /* ... at the last bytes read */
 	char remote[64];		     /* ip:port of the socket */
+	char ip[48];			     /* its IP alone ("" unknown) */
 	char from[LIMIT_ADDR_BYTES_MAX + 1]; /* the hello's address */
 	/* TLS: the server side of the session; who the client proved to be */
 	struct tls_conn *tls;
@@ -261,6 +262,7 @@ struct uvenv {
 	bool recv_verified;
 	const struct pki_cert *recv_peer;
 	uint64_t recv_conn;
+	const char *recv_ip; /* the socket peer's IP, "" unknown */
 	uint64_t conn_next_id;
 	size_t handshakes; /* incoming connections in their handshake */
 	size_t handshakes_max;
@@ -861,6 +863,7 @@ static void uvenv_in_parse(struct uvenv_in *c)
 			u->recv_verified = c->verified;
 			u->recv_peer = &c->peer;
 			u->recv_conn = c->conn;
+			u->recv_ip = c->ip;
 			u->recv_cb(&u->env, c->from, payload, n, u->cb_data);
 			u->recv_active = false;
 			if (c->closing || u->closing)
@@ -1097,12 +1100,18 @@ static void uvenv_accept(uv_stream_t *server, int status)
 		uvenv_in_close(c, "accept failed");
 		return;
 	}
-	if (uv_tcp_getpeername(&c->handle, (struct sockaddr *)&ss, &len) == 0 &&
-	    ss.ss_family == AF_INET) {
+	if (uv_tcp_getpeername(&c->handle, (struct sockaddr *)&ss, &len) != 0) {
+		/* unknown: remote "?", ip "" */
+	} else if (ss.ss_family == AF_INET) {
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
-		char ip[INET_ADDRSTRLEN];
-		uv_ip4_name(sin, ip, sizeof ip);
-		snprintf(c->remote, sizeof c->remote, "%s:%u", ip, ntohs(sin->sin_port));
+		uv_ip4_name(sin, c->ip, sizeof c->ip);
+		snprintf(c->remote, sizeof c->remote, "%s:%u", c->ip,
+			 ntohs(sin->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+		uv_ip6_name(sin6, c->ip, sizeof c->ip);
+		snprintf(c->remote, sizeof c->remote, "[%s]:%u", c->ip,
+			 ntohs(sin6->sin6_port));
 	}
 	if (u->in_count > UVENV_CONNS_IN_MAX) {
 		uvenv_in_close(c, "too many connections");
@@ -1342,6 +1351,7 @@ static bool uvenv_out_parse(struct uvenv_out *o)
 			u->recv_verified = o->verified;
 			u->recv_peer = &o->shown;
 			u->recv_conn = 0; /* no reply to a reply */
+			u->recv_ip = "";
 			u->recv_cb(&u->env, o->peer ? o->peer->addr : "",
 				   o->buf + off + UVENV_HEADER_BYTES, n, u->cb_data);
 			u->recv_active = false;
@@ -2457,6 +2467,8 @@ static void uvenv_sender(struct env *env, struct env_identity *out)
 		assert(out->node_id != 0);
 	}
 	out->conn = u->recv_conn;
+	if (u->recv_ip)
+		snprintf(out->peer_ip, sizeof out->peer_ip, "%s", u->recv_ip);
 }
 
 /* env reply: a frame back on incoming connection conn, in its TLS session,

@@ -138,6 +138,7 @@ struct sim_node {
 	bool in_recv;			 /* inside its recv callback */
 	uint32_t recv_cred;		 /* there: the credentials the sender sent with */
 	uint32_t recv_src, recv_src_inc; /* and who sent it, which process */
+	char ip[48]; /* what its receivers' sender() says as peer_ip ("") */
 };
 
 struct world {
@@ -1550,6 +1551,16 @@ static void world_env_sender(struct env *env, struct env_identity *out)
 	if (world_verify(n->world, n->recv_cred, n->cred, &c))
 		world_pki_fields(&c, out);
 	out->conn = (uint64_t)(n->recv_src + 1) << 32 | n->recv_src_inc;
+	if (n->recv_src < n->world->node_count)
+		memcpy(out->peer_ip, n->world->nodes[n->recv_src]->ip,
+		       sizeof out->peer_ip);
+}
+
+void world_node_set_ip(struct world *w, uint32_t node, const char *ip)
+{
+	assert(node < w->node_count);
+	assert(strlen(ip) < sizeof w->nodes[node]->ip);
+	memcpy(w->nodes[node]->ip, ip, strlen(ip) + 1);
 }
 
 static int world_env_pki_csr(struct env *env, uint8_t *buf, size_t cap, size_t *len)

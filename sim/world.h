@@ -133,6 +133,12 @@ uint32_t world_node_incarnation(const struct world *w, uint32_t node);
  * down or with no program): for conditions and invariant checkers. */
 void *world_node_state(const struct world *w, uint32_t node);
 
+/* world_node_set_ip: the IP address the node's connections come from, as
+ * its receivers' sender() gives it (env_identity.peer_ip); "" (the default)
+ * for none, as the simulator's addresses are names. ip is copied (< 48
+ * bytes). */
+void world_node_set_ip(struct world *w, uint32_t node, const char *ip);
+
 /* world_node_env returns the node's env (valid while the world lives). */
 struct env *world_node_env(struct world *w, uint32_t node);
 

@@ -110,7 +110,8 @@ grep -q -- "--listen-addr" "$WORK/out" || fail "bad address: $(cat "$WORK/out")"
 
 # ---------------------------------------------------------------- cluster
 say "starting m1 (a new cluster)"
-start_node m1
+MPORT=$(pick_port)
+start_node m1 --metrics-addr "127.0.0.1:$MPORT"
 wait_for 30 "m1's control socket" ctl m1 cluster inspect
 MTOKEN=$(ctl m1 cluster join-token manager)
 WTOKEN=$(ctl m1 cluster join-token worker)
@@ -182,6 +183,23 @@ for c in $(docker ps -q --filter label=cswarm.service.name=sleeper); do
 			fail "container $c lacks label $k: $labels"
 	done
 done
+
+say "metrics: a Prometheus scrape of the leader (issue 20)"
+scrape() { curl -sf "http://127.0.0.1:$MPORT/metrics"; }
+metric() { scrape | awk -v k="$1" '$1 == k { print $2 }'; }
+running_4() { [ "$(metric 'cswarm_store_tasks{state="running"}')" = 4 ]; }
+wait_for 30 "the store's 4 running tasks in the metrics" running_4
+[ "$(metric cswarm_dispatcher_sessions)" = 5 ] || fail "metrics: sessions $(metric cswarm_dispatcher_sessions), not 5"
+[ "$(metric cswarm_raft_leader)" = 1 ] || fail "metrics: m1 does not say it leads"
+[ "$(metric 'cswarm_store_objects{kind="service"}')" = 1 ] || fail "metrics: services"
+[ "$(metric cswarm_raft_proposal_seconds_count)" -gt 0 ] || fail "metrics: no proposal counted"
+[ "$(metric process_open_fds)" -gt 0 ] || fail "metrics: no process_open_fds"
+# every line a comment or `name{labels} value` (Prometheus' text format)
+BAD=$(scrape | grep -Ev '^# (HELP|TYPE) [a-z_:][a-z0-9_:]* ' |
+	grep -Ev '^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-z_]+="[^"]*",?)*\})? (-?[0-9.e+]+|\+Inf|NaN)$' || true)
+[ -z "$BAD" ] || fail "metrics: lines not in the text format: $BAD"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/other")
+[ "$code" = 404 ] || fail "metrics: /other answered $code, not 404"
 
 say "by id prefix, with times and task filters (issue 14)"
 SID=$(ctl m1 service inspect sleeper | jq -r .id)

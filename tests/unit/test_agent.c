@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/agent.h"
+#include "core/metrics.h"
 #include "core/control.h"
 #include "core/errors.h"
 #include "core/manager.h"
@@ -451,6 +452,24 @@ static void test_agent_registers_heartbeats_and_runs_its_task(void **state)
 	assert_int_equal(store_task_get(leader_store(f), id)->status->state,
 			 CS__TASK_STATE__TASK_STATE_RUNNING);
 	assert_int_equal(simexec_running(exec(f), "web", w1), 1);
+	/* what a scrape of the node reads of its agent */
+	{
+		struct metrics_buf out = {0};
+		agent_metrics(agent_of(f, w1), &out);
+		assert_false(out.failed);
+		assert_non_null(
+			strstr(out.text, "cswarm_agent_tasks{state=\"running\"} 1\n"));
+		assert_non_null(
+			strstr(out.text, "cswarm_agent_tasks{state=\"failed\"} 0\n"));
+		assert_non_null(
+			strstr(out.text,
+			       "cswarm_agent_executor_seconds_count{op=\"start\"} 1\n"));
+		assert_non_null(strstr(
+			out.text,
+			"cswarm_agent_executor_seconds_count{op=\"prepare\"} 1\n"));
+		assert_null(strstr(out.text, "op=\"wait\""));
+		metrics_buf_free(&out);
+	}
 }
 
 /* Where w1's frames went, in order. */
@@ -683,6 +702,51 @@ static void count_malformed(void *ctx, const struct world *w, uint32_t node,
 		(*n)++;
 }
 
+static void count_join_unanswered(void *ctx, const struct world *w, uint32_t node,
+				  enum env_log_level level, const char *msg)
+{
+	int *n = ctx;
+	(void)w;
+	(void)node;
+	if (level == ENV_LOG_ERROR && strstr(msg, "msg=\"join unanswered\"") &&
+	    strstr(msg, "CA rotation"))
+		(*n)++;
+}
+
+/* A token whose digest names a root no manager presents (one from before a
+ * CA rotation): the joiner's transport refuses every manager, nobody
+ * answers, and the node says so after ten tries, then at each doubling,
+ * not at every try. */
+static void test_agent_join_unanswered_is_said(void **state)
+{
+	struct fixture *f = *state;
+	const char *mgr[1] = {"m1"};
+	struct node_cfg cfg;
+	char token[256];
+	char *digest;
+	int said = 0;
+
+	setup(f, 13, 1, 0);
+	assert_true(run_until(f, 60 * SEC, all_ready, NULL));
+	snprintf(token, sizeof token, "%s", simcluster_worker_token(f->c));
+	digest = token + strlen("SWMTKN-1-");
+	digest[0] = digest[0] == '0' ? '1' : '0'; /* another root's */
+	memset(&cfg, 0, sizeof cfg);
+	cfg.agent.hostname = "w1";
+	cfg.agent.millicpus = 1000;
+	cfg.agent.memory_bytes = 1ull << 30;
+	cfg.agent.managers = mgr;
+	cfg.agent.manager_count = 1;
+	cfg.agent.join_token = token;
+	world_set_log(f->w, count_join_unanswered, &said);
+	add_node(f, "w1", &cfg, 0);
+	run_for(f, 600 * SEC);
+	world_set_log(f->w, NULL, NULL);
+	assert_true(said >= 1);
+	assert_true(said <= 8); /* 10, 16, 32, ...: not every try */
+	assert_int_equal(store_node_count(leader_store(f)), 1);
+}
+
 /* Bytes that are not a frame, to a worker and to a manager: each logs them
  * and carries on (the session stays, the cluster keeps its leader). */
 static void test_agent_node_drops_malformed_frames(void **state)
@@ -753,9 +817,11 @@ static void test_agent_restart_adopts_running_container_and_keeps_node_id(void *
 	f->check = check_adopted;
 	f->check_ctx = &q;
 
-	/* the agent's process dies; its container does not */
+	/* the agent's process dies; its container does not. Back within the
+	 * dispatcher's grace (three 5 s periods since its last heartbeat,
+	 * which may be 5 s before the kill): the node is never down */
 	assert_int_equal(world_node_kill(f->w, w1, false, false), 0);
-	run_for(f, 10 * SEC);
+	run_for(f, 5 * SEC);
 	assert_true(container_of(f, id, &st));
 	assert_int_equal(st, ENV_CTL_RUNNING);
 	assert_int_equal(world_node_start(f->w, w1), 0);
@@ -1033,6 +1099,9 @@ struct fenv {
 	env_timer_cb tick_cb;
 	void *tick_data;
 	ms_t tick_at, tick_every;
+	env_timer_cb soon_cb; /* its one-shot timer (a report soon) */
+	void *soon_data;
+	ms_t soon_at;
 	sqlite3 *db;
 	bool fail_commit;
 	struct fe_ctl *ctls[FE_CTLS_MAX];
@@ -1081,7 +1150,16 @@ static int fe_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms, env_ti
 			  void *data, env_timer_id *id)
 {
 	struct fenv *fe = fe_of(env);
-	assert_null(fe->tick_cb); /* the agent's one timer: its tick */
+	if (repeat_ms == 0 && fe->tick_cb) {
+		/* the agent's one-shot timer: a report soon */
+		assert_null(fe->soon_cb);
+		fe->soon_cb = cb;
+		fe->soon_data = data;
+		fe->soon_at = fe->now + delay_ms;
+		*id = 2;
+		return 0;
+	}
+	assert_null(fe->tick_cb); /* the agent's repeating timer: its tick */
 	fe->tick_cb = cb;
 	fe->tick_data = data;
 	fe->tick_at = fe->now + delay_ms;
@@ -1092,8 +1170,10 @@ static int fe_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms, env_ti
 
 static void fe_timer_stop(struct env *env, env_timer_id id)
 {
-	(void)id;
-	fe_of(env)->tick_cb = NULL;
+	if (id == 2)
+		fe_of(env)->soon_cb = NULL;
+	else
+		fe_of(env)->tick_cb = NULL;
 }
 
 static const char *fe_self(struct env *env)
@@ -1289,6 +1369,7 @@ static void fe_kill(struct fenv *fe)
 		agent_stop(fe->agent);
 	fe->agent = NULL;
 	fe->tick_cb = NULL;
+	fe->soon_cb = NULL;
 	fe->op_count = 0;
 	fe->list_req = NULL;
 	for (size_t i = 0; i < fe->ctl_count; i++)
@@ -1333,7 +1414,15 @@ static void fe_free(struct fenv *fe)
 static void fe_advance(struct fenv *fe, ms_t ms)
 {
 	ms_t end = fe->now + ms;
-	while (fe->tick_cb && fe->tick_at <= end && !fe->exited) {
+	while (fe->tick_cb && !fe->exited &&
+	       (fe->tick_at <= end || (fe->soon_cb && fe->soon_at <= end))) {
+		if (fe->soon_cb && fe->soon_at <= fe->tick_at) {
+			env_timer_cb cb = fe->soon_cb;
+			fe->now = fe->soon_at;
+			fe->soon_cb = NULL;
+			cb(&fe->env, 2, fe->soon_data);
+			continue;
+		}
 		fe->now = fe->tick_at;
 		fe->tick_at += fe->tick_every;
 		fe->tick_cb(&fe->env, 1, fe->tick_data);
@@ -2251,6 +2340,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_agent_node_drops_malformed_frames,
 						fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(test_agent_join_token_checked,
+						fixture_new, fixture_free),
+		cmocka_unit_test_setup_teardown(test_agent_join_unanswered_is_said,
 						fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_agent_registers_heartbeats_and_runs_its_task, fixture_new,

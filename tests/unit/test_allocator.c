@@ -448,6 +448,70 @@ static void test_ingress_ports(void **state)
 	fix_free(&f);
 }
 
+/* A task's host ports are the ones it was given (Task.ports), whatever its
+ * service's spec says now: a task two updates old still holds 8080 while
+ * its service now publishes 9090. */
+static void test_host_ports_busy_are_the_tasks_own(void **state)
+{
+	struct fix f;
+	Cs__Service svc = CS__SERVICE__INIT;
+	Cs__ServiceSpec now_spec, want_spec;
+	Cs__EndpointSpec now_ep = CS__ENDPOINT_SPEC__INIT,
+			 want_ep = CS__ENDPOINT_SPEC__INIT;
+	Cs__PortConfig held = CS__PORT_CONFIG__INIT, now_port = CS__PORT_CONFIG__INIT;
+	Cs__PortConfig *held_ports[1] = {&held}, *now_ports[1] = {&now_port};
+	Cs__Service want = CS__SERVICE__INIT;
+	Cs__Task t = CS__TASK__INIT;
+	Cs__TaskStatus ts = CS__TASK_STATUS__INIT;
+	struct store_batch b;
+	char why[160];
+	(void)state;
+
+	fix_init(&f);
+	held.target = 80;
+	held.published = 8080;
+	held.mode = CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_HOST;
+	now_port = held;
+	now_port.published = 9090;
+	now_spec = f.spec;
+	now_spec.n_networks = 0;
+	now_spec.endpoint = &now_ep;
+	now_ep.n_ports = 1;
+	now_ep.ports = now_ports;
+	svc.id = 0x10;
+	svc.spec = &now_spec;
+	svc.spec_version = 3; /* two updates since the task's */
+	t.id = 0x11;
+	t.service_id = 0x10;
+	t.node_id = 0x77;
+	t.slot = 1;
+	t.spec_version = 1;
+	t.desired_state = CS__TASK_STATE__TASK_STATE_RUNNING;
+	t.alloc_done = true;
+	t.n_ports = 1;
+	t.ports = held_ports;
+	ts.state = CS__TASK_STATE__TASK_STATE_RUNNING;
+	t.status = &ts;
+	store_batch_init(&b);
+	assert_int_equal(
+		store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc), 0);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t),
+			 0);
+	apply(f.st, &b);
+	want_spec = now_spec;
+	want_spec.name = "other";
+	want_spec.endpoint = &want_ep;
+	want_ep.n_ports = 1;
+	want_ep.ports = held_ports;
+	want.spec = &want_spec;
+	assert_true(alloc_host_port_busy(f.st, &want, 0x77));
+	assert_false(alloc_host_port_busy(f.st, &want, 0x78));
+	want_ep.ports = now_ports; /* 9090: nobody holds it on 0x77 */
+	assert_false(alloc_host_port_busy(f.st, &want, 0x77));
+	assert_true(alloc_invariants(f.st, why, sizeof why));
+	fix_free(&f);
+}
+
 /* ---------------------------------------------------------------- networks */
 
 static void test_network_prepare(void **state)
@@ -530,6 +594,7 @@ int main(void)
 		cmocka_unit_test(test_rebuild_after_leader_change),
 		cmocka_unit_test(test_bit_exact_across_snapshot),
 		cmocka_unit_test(test_ingress_ports),
+		cmocka_unit_test(test_host_ports_busy_are_the_tasks_own),
 		cmocka_unit_test(test_network_prepare),
 		cmocka_unit_test(test_invariants_catch_double),
 	};

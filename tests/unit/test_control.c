@@ -209,6 +209,77 @@ static int wait_answer(struct fixture *f, struct answer *a)
 	return a->status;
 }
 
+/* Two creates of one name in flight at once: each was checked against a
+ * store holding neither; the store refuses the second at apply, so exactly
+ * one service of the name exists. */
+static void test_control_two_creates_in_flight_make_one_service(void **state)
+{
+	struct fixture f;
+	struct manager *m = boot(&f);
+	Cs__ServiceSpec spec;
+	Cs__TaskSpec task;
+	Cs__ContainerSpec c;
+	Cs__Placement pl;
+	struct answer a = {0}, b = {0};
+	char err[256];
+	uint64_t id_a, id_b;
+	size_t count = 0;
+	(void)state;
+
+	spec_init(&spec, &task, &c, &pl, "web");
+	assert_int_equal(
+		control_service_create(m, &spec, &id_a, err, sizeof err, answered, &a),
+		0);
+	assert_int_equal(
+		control_service_create(m, &spec, &id_b, err, sizeof err, answered, &b),
+		0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_int_equal(wait_answer(&f, &b), CS_EEXIST);
+	for (const Cs__Service *s = store_service_next(manager_store(m), NULL); s;
+	     s = store_service_next(manager_store(m), s))
+		count += strcmp(s->spec->name, "web") == 0;
+	assert_int_equal(count, 1);
+	assert_int_equal(store_service_by_name(manager_store(m), "web")->id, id_a);
+	world_free(f.w);
+	simcluster_free(f.c);
+}
+
+/* Networks created at once, their subnets and VNIs drawn from the pool:
+ * each draw saw a store holding none of the others, so they drew the same;
+ * the store refuses all but the first at apply and each of the others
+ * draws again, so all are created, with distinct subnets and VNIs. */
+static void test_control_networks_created_at_once_draw_distinct_subnets(void **state)
+{
+	struct fixture f;
+	struct manager *m = boot(&f);
+	Cs__NetworkSpec spec = CS__NETWORK_SPEC__INIT;
+	struct answer a[3] = {{0}};
+	char err[256], name[3][16];
+	uint64_t id[3];
+	const Cs__Network *n[3];
+	(void)state;
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(name[i], sizeof name[i], "net%d", i);
+		spec.name = name[i];
+		assert_int_equal(control_network_create(m, &spec, &id[i], err, sizeof err,
+							answered, &a[i]),
+				 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(wait_answer(&f, &a[i]), 0);
+		n[i] = store_network_get(manager_store(m), id[i]);
+		assert_non_null(n[i]);
+	}
+	for (int i = 0; i < 3; i++)
+		for (int j = i + 1; j < 3; j++) {
+			assert_string_not_equal(n[i]->subnet, n[j]->subnet);
+			assert_int_not_equal(n[i]->vni, n[j]->vni);
+		}
+	world_free(f.w);
+	simcluster_free(f.c);
+}
+
 static void test_control_create_update_remove_on_the_leader(void **state)
 {
 	struct fixture f;
@@ -1270,6 +1341,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_control_names_the_bad_field),
 		cmocka_unit_test(test_control_create_update_remove_on_the_leader),
+		cmocka_unit_test(
+			test_control_networks_created_at_once_draw_distinct_subnets),
+		cmocka_unit_test(test_control_two_creates_in_flight_make_one_service),
 		cmocka_unit_test(test_control_node_availability_labels_and_removal),
 		cmocka_unit_test(test_control_validate_restart_update_and_names),
 		cmocka_unit_test(test_control_node_set_role),

@@ -790,6 +790,33 @@ static void test_disp_session_writes_node_description(void **state)
 	assert_int_equal(n->state, CS__NODE_STATE__NODE_STATE_READY);
 }
 
+/* node.ip is where the session's connection comes from as the transport
+ * sees it, not what the node says of itself */
+static void test_disp_node_ip_is_the_observed_peer_ip(void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1;
+	Cs__SessionRequest d = CS__SESSION_REQUEST__INIT;
+	const Cs__Node *n;
+
+	d.addr = "10.0.0.9"; /* what it claims */
+	setup(f, 24, 1);
+	wait_leader(f);
+	w1 = fake_add(f, "w1");
+	world_node_set_ip(f->w, w1->node, "192.0.2.7");
+	w1->desc = &d;
+	fake_register(f, w1, "m1");
+	n = store_node_get(leader_store(f), w1->node_id);
+	assert_non_null(n);
+	assert_string_equal(n->addr, "192.0.2.7");
+	/* a transport that knows no IP: the claim is all there is */
+	world_node_set_ip(f->w, w1->node, "");
+	fake_register(f, w1, "m1");
+	run_for(f, 1 * SEC);
+	n = store_node_get(leader_store(f), w1->node_id);
+	assert_string_equal(n->addr, "10.0.0.9");
+}
+
 /* ---------------------------------------------------------------- heartbeats */
 
 struct ready_check {
@@ -1496,6 +1523,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_disp_known_node_keeps_its_id_on_a_new_session, fixture_new,
 			fixture_free),
+		cmocka_unit_test_setup_teardown(test_disp_node_ip_is_the_observed_peer_ip,
+						fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(test_disp_session_writes_node_description,
 						fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(test_disp_heartbeats_keep_node_ready,

@@ -16,6 +16,7 @@
 
 #include "core/errors.h"
 #include "core/manager.h"
+#include "core/metrics.h"
 #include "core/control.h"
 #include "core/seal.h"
 #include "core/store.h"
@@ -244,6 +245,51 @@ static void test_manager_writes_through_leader_and_follower(void **state)
 	for (uint32_t i = 0; i < 3; i++)
 		assert_int_equal(store_node_count(manager_store(mgr(&f, i))), 2);
 	assert_stores_equal(&f);
+	teardown(&f);
+}
+
+/* The metrics a scrape reads follow the manager: its term and indexes,
+ * its writes' latency, its store; the leader's components too (the
+ * dispatcher's sessions), a follower's not; a killed leader counts a
+ * leader change on the survivors. */
+static void test_manager_metrics_follow_raft_store_and_leadership(void **state)
+{
+	struct fixture f;
+	struct metrics_buf out = {0};
+	uint32_t l, follower;
+	char line[64];
+	(void)state;
+
+	setup(&f, 5, 3, 0);
+	assert_true(run_until(&f, 60 * SEC, has_leader));
+	l = leader(&f);
+	follower = (l + 1) % 3;
+	assert_int_equal(write_task(&f, l, 100), 0);
+	manager_metrics(mgr(&f, l), &out);
+	assert_false(out.failed);
+	snprintf(line, sizeof line, "cswarm_raft_term %llu\n",
+		 (unsigned long long)manager_term(mgr(&f, l)));
+	assert_non_null(strstr(out.text, line));
+	assert_non_null(strstr(out.text, "cswarm_raft_leader 1\n"));
+	assert_non_null(strstr(out.text, "cswarm_store_objects{kind=\"node\"} 1\n"));
+	assert_non_null(
+		strstr(out.text, "# TYPE cswarm_raft_proposal_seconds histogram\n"));
+	assert_null(strstr(out.text, "cswarm_raft_proposal_seconds_count 0\n"));
+	assert_non_null(strstr(out.text, "# TYPE cswarm_dispatcher_sessions gauge\n"));
+	assert_non_null(
+		strstr(out.text, "# TYPE cswarm_scheduler_placements_total counter\n"));
+	metrics_buf_free(&out);
+	manager_metrics(mgr(&f, follower), &out);
+	assert_non_null(strstr(out.text, "cswarm_raft_leader 0\n"));
+	assert_null(strstr(out.text, "cswarm_dispatcher_sessions"));
+	assert_non_null(strstr(out.text, "cswarm_raft_leader_changes_total 0\n"));
+	metrics_buf_free(&out);
+	assert_int_equal(world_node_kill(f.w, l, true, false), 0);
+	assert_true(run_until(&f, 60 * SEC, has_leader));
+	run_until(&f, 2 * SEC, NULL); /* its watch has looked */
+	manager_metrics(mgr(&f, follower), &out);
+	assert_non_null(strstr(out.text, "cswarm_raft_leader_changes_total 1\n"));
+	metrics_buf_free(&out);
 	teardown(&f);
 }
 
@@ -514,6 +560,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_manager_1_3_5_managers_elect_a_leader),
 		cmocka_unit_test(test_manager_writes_through_leader_and_follower),
+		cmocka_unit_test(test_manager_metrics_follow_raft_store_and_leadership),
 		cmocka_unit_test(test_manager_quorum_loss_fails_writes_then_recovers),
 		cmocka_unit_test(test_manager_full_restart_restores_store_from_disk),
 		cmocka_unit_test(

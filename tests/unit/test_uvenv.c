@@ -1739,7 +1739,8 @@ static bool identity_is_zero(const struct env_identity *id)
 	static const struct env_identity zero;
 	struct env_identity c = *id;
 
-	c.conn = 0;
+	c.conn = 0; /* where it came from is no certificate's claim */
+	memset(c.peer_ip, 0, sizeof c.peer_ip);
 	return memcmp(&c, &zero, sizeof zero) == 0;
 }
 
@@ -1794,6 +1795,8 @@ static void test_uvenv_sender_is_who_the_certificate_names(void **state)
 	assert_true(rb.last.life_ms >= 3600 * 1000);
 	assert_string_equal(rb.from, uvenv_addr(a));
 	assert_true(rb.last.conn != 0);
+	/* the socket's peer, not anything the sender said */
+	assert_string_equal(rb.last.peer_ip, "127.0.0.1");
 	eb->ops->sender(eb, &id);
 	assert_true(identity_is_zero(&id));
 	assert_int_equal(id.conn, 0);
