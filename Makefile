@@ -41,6 +41,9 @@ DEPS_PKGS := build-essential pkg-config libuv1-dev libraft-dev \
 	libcurl4-openssl-dev libjansson-dev libhttp-parser-dev libssl-dev libcmocka-dev lcov valgrind \
 	docker.io busybox-static jq sqlite3 openssl tcpdump python3 curl \
 	libnftables-dev nftables iproute2
+# issue 17's data plane: netlink (libmnl); nsenter (util-linux) for
+# tests/integration/netns.sh
+DEPS_PKGS += libmnl-dev util-linux
 LINT_PKGS := clang-format cppcheck
 
 # Installs only what is missing; runs apt-get update only then. Quiet when
@@ -93,6 +96,8 @@ NET_LDLIBS := $(LDLIBS) -luv -lcurl -ljansson -lssl -lhttp_parser
 # libnftables: net/lb.c (VIP and ingress rules as nft script text, one
 # transaction each, nft's own error text back; no process spawned).
 NET_LDLIBS += -lnftables
+# libmnl: net/dataplane.c (netlink: bridges, VXLAN devices, their entries).
+NET_LDLIBS += -lmnl
 
 # ---------------------------------------------------------------- sources
 PROTO := core/api.proto
@@ -193,6 +198,10 @@ test: deps
 	@# issue 20: backup, restore, force-new-cluster with real daemons
 	$(Q)tests/integration/dr.sh build
 	$(Q)tests/integration/state-format.sh build
+	@# issue 17: the data plane across three nodes in network namespaces
+	@# (each its swarmd and dockerd): a task reaches another node's by
+	@# address over VXLAN (the smoke: `make netns` runs it all)
+	$(Q)tests/integration/netns.sh build --smoke
 	@# a short soak: a minute of random faults, then convergence
 	$(Q)SOAK_SECONDS=60 tests/soak/soak.sh build
 	@# issue 18: the load generator's smoke run (100 agents, 1,000 tasks)
@@ -214,6 +223,14 @@ integration: deps
 	tests/integration/dockerapi.sh build
 	tests/integration/dr.sh build
 	tests/integration/state-format.sh build
+
+# The data plane across nodes on one machine (issue 17; root): three nodes in
+# network namespaces, each with its own swarmd and dockerd, real traffic
+# between their tasks; removes all it made, also when it fails.
+.PHONY: netns
+netns: deps
+	$(Q)$(MAKE) --no-print-directory VARIANT=release build/swarmd build/swarmctl
+	tests/integration/netns.sh build
 
 # The load generator's smoke run (in make test): 3 real managers, 100 real
 # agents in build/swarmload with the fake executor, a service of 1,000

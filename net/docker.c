@@ -11,6 +11,7 @@
  * freed at once. */
 #include "net/docker.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -32,11 +33,12 @@
 enum { DOCKER_MESSAGE_BYTES = sizeof(((struct env_ctl_req *)0)->message) };
 
 enum docker_xfer_kind {
-	DOCKER_XFER_OP,	  /* a controller's op other than WAIT */
-	DOCKER_XFER_WAIT, /* a controller's WAIT */
-	DOCKER_XFER_LIST, /* docker_ctl_list */
-	DOCKER_XFER_PING, /* docker_ping */
-	DOCKER_XFER_INFO, /* docker_info */
+	DOCKER_XFER_OP,	   /* a controller's op other than WAIT */
+	DOCKER_XFER_WAIT,  /* a controller's WAIT */
+	DOCKER_XFER_LIST,  /* docker_ctl_list */
+	DOCKER_XFER_PING,  /* docker_ping */
+	DOCKER_XFER_INFO,  /* docker_info */
+	DOCKER_XFER_NETRM, /* docker_net_remove (issue 17) */
 };
 
 struct docker_ctl;
@@ -88,6 +90,21 @@ struct docker_ctl {
 	bool closing;
 	env_ctl_close_cb close_cb;
 	void *close_data;
+	/* appended (issue 17): the container's networks (docker_ctl_open_net).
+	 * PREPARE runs 2 * net_count steps (prep_step): each network's POST
+	 * /networks/create, the container's create (attached to the first),
+	 * then POST /networks/NAME/connect for the others. */
+	size_t net_count;
+	char **net_names;	   /* the Docker networks' names */
+	char **net_create_bodies;  /* POST /networks/create */
+	char **net_connect_bodies; /* POST /networks/NAME/connect ([0] unused) */
+	size_t prep_step;
+	/* a network not declared on this node: PREPARE fails with these
+	 * words, from the loop (fail_req and fail_cb while pending) */
+	char prep_fail[DOCKER_MESSAGE_BYTES];
+	bool fail_pending;
+	struct env_ctl_req *fail_req;
+	env_ctl_cb fail_cb;
 };
 
 struct docker {
@@ -573,10 +590,158 @@ out:
 	return rv;
 }
 
-/* Builds the body of POST /containers/create for spec. Returns a string the
+/* ---------------------------------------------------------------- networks (issue 17) */
+
+/* The address of an attachment without its prefix ("10.0.3.5/24" ->
+ * "10.0.3.5"). Returns 0, or -1 when it does not fit. */
+static int docker_addr_only(const char *addr, char *out, size_t size)
+{
+	size_t len = addr ? strcspn(addr, "/") : 0;
+
+	if (len == 0 || len >= size)
+		return -1;
+	memcpy(out, addr, len);
+	out[len] = '\0';
+	return 0;
+}
+
+/* An endpoint config for attachment a: {"IPAMConfig": {"IPv4Address": ...}}
+ * (with "MacAddress" when mac). Returns it or NULL. a's aliases are not
+ * Docker's: its embedded DNS would answer them with this node's containers
+ * only, before the cluster's resolver (the gateway, HostConfig.Dns) is asked
+ * for the answer every node gives. */
+static json_t *docker_endpoint_config(const struct env_net_attach *a, bool mac)
+{
+	json_t *ep = json_object(), *ipam = json_object();
+	char ip[64];
+
+	if (!ep || !ipam || docker_addr_only(a->addr, ip, sizeof ip) ||
+	    docker_json_set_str(ipam, "IPv4Address", ip) ||
+	    json_object_set(ep, "IPAMConfig", ipam))
+		goto err;
+	if (mac) {
+		/* Docker's own derivation (02:42 + the IPv4 address), said
+		 * explicitly: the other nodes' neighbour entries use it */
+		struct in_addr ia;
+		char m[32];
+		const uint8_t *b = (const uint8_t *)&ia.s_addr;
+		if (inet_pton(AF_INET, ip, &ia) != 1)
+			goto err;
+		snprintf(m, sizeof m, "02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2],
+			 b[3]);
+		if (docker_json_set_str(ep, "MacAddress", m))
+			goto err;
+	}
+	json_decref(ipam);
+	return ep;
+err:
+	json_decref(ipam);
+	json_decref(ep);
+	return NULL;
+}
+
+/* Attaches the create body's container to its first network (Docker's
+ * create takes one; the others are connected after), with the networks'
+ * gateways as its DNS servers: the node's resolver listens on each (Docker's
+ * embedded DNS at 127.0.0.11 forwards there what it does not know, which is
+ * every cluster name). Returns 0 or -1. */
+static int docker_create_networks(json_t *root, json_t *host,
+				  const struct env_container_spec *spec,
+				  const struct docker_net *nets)
+{
+	json_t *nc = json_object(), *eps = json_object(), *dns = json_array(), *ep;
+	int rv = -1;
+
+	assert(spec->network_count > 0);
+	if (!nc || !eps || !dns || !nets[0].name)
+		goto out;
+	for (size_t i = 0; i < spec->network_count; i++) {
+		json_t *g = nets[i].gateway ? json_string(nets[i].gateway) : NULL;
+		if (g && json_array_append_new(dns, g))
+			goto out;
+	}
+	if (json_array_size(dns) && json_object_set(host, "Dns", dns))
+		goto out;
+	if (docker_json_set_str(host, "NetworkMode", nets[0].name))
+		goto out;
+	ep = docker_endpoint_config(&spec->networks[0], true);
+	if (!ep || json_object_set_new(eps, nets[0].name, ep))
+		goto out;
+	if (json_object_set(root, "MacAddress", json_object_get(ep, "MacAddress")) ||
+	    json_object_set(nc, "EndpointsConfig", eps) ||
+	    json_object_set(root, "NetworkingConfig", nc))
+		goto out;
+	rv = 0;
+out:
+	json_decref(dns);
+	json_decref(eps);
+	json_decref(nc);
+	return rv;
+}
+
+/* The body of POST /networks/create for net: a bridge network on the data
+ * plane's bridge (it exists: Docker adopts it and leaves it when the
+ * network goes), the subnet and gateway of the cluster's network, NAT out
+ * unless internal. Returns a string the caller frees, or NULL. */
+static char *docker_net_create_body(const struct docker_net *net)
+{
+	json_t *root = json_object(), *ipam = json_object(), *cfgs = json_array(),
+	       *cfg = json_object(), *opts = json_object(), *labels = json_object();
+	char mtu[16];
+	char *out = NULL;
+
+	if (!root || !ipam || !cfgs || !cfg || !opts || !labels)
+		goto out;
+	snprintf(mtu, sizeof mtu, "%u", net->mtu);
+	if (docker_json_set_str(root, "Name", net->name) ||
+	    docker_json_set_str(root, "Driver", "bridge") ||
+	    json_object_set_new(root, "CheckDuplicate", json_true()) ||
+	    json_object_set_new(root, "Internal", json_boolean(net->internal)) ||
+	    docker_json_set_str(cfg, "Subnet", net->subnet) ||
+	    docker_json_set_str(cfg, "Gateway", net->gateway) ||
+	    json_array_append(cfgs, cfg) ||
+	    docker_json_set_str(ipam, "Driver", "default") ||
+	    json_object_set(ipam, "Config", cfgs) ||
+	    json_object_set(root, "IPAM", ipam) ||
+	    docker_json_set_str(opts, "com.docker.network.bridge.name", net->bridge) ||
+	    (net->mtu &&
+	     docker_json_set_str(opts, "com.docker.network.driver.mtu", mtu)) ||
+	    json_object_set(root, "Options", opts) ||
+	    docker_json_set_str(labels, "cswarm.network", "1") ||
+	    json_object_set(root, "Labels", labels))
+		goto out;
+	out = json_dumps(root, JSON_COMPACT);
+out:
+	json_decref(labels);
+	json_decref(opts);
+	json_decref(cfg);
+	json_decref(cfgs);
+	json_decref(ipam);
+	json_decref(root);
+	return out;
+}
+
+/* The body of POST /networks/NAME/connect for container to attachment a. */
+static char *docker_net_connect_body(const char *container,
+				     const struct env_net_attach *a)
+{
+	json_t *root = json_object(), *ep = docker_endpoint_config(a, false);
+	char *out = NULL;
+
+	if (root && ep && !docker_json_set_str(root, "Container", container) &&
+	    !json_object_set(root, "EndpointConfig", ep))
+		out = json_dumps(root, JSON_COMPACT);
+	json_decref(ep);
+	json_decref(root);
+	return out;
+}
+
+/* Builds the body of POST /containers/create for spec (attached to nets[0]
+ * when spec has networks; nets NULL otherwise). Returns a string the
  * caller frees, or NULL (not UTF-8, out of memory). */
 static char *docker_create_body(const struct docker *d,
-				const struct env_container_spec *spec)
+				const struct env_container_spec *spec,
+				const struct docker_net *nets)
 {
 	json_t *root = json_object(), *labels = json_object(), *host = json_object();
 	char slot[24];
@@ -614,8 +779,10 @@ static char *docker_create_body(const struct docker *d,
 		    json_integer((json_int_t)(spec->millicpu_limit * 1000000u))))
 		goto out;
 	/* a published port needs the container's network */
-	if (d->network_none && !spec->port_count &&
+	if (d->network_none && !spec->port_count && !(nets && spec->network_count) &&
 	    docker_json_set_str(host, "NetworkMode", "none"))
+		goto out;
+	if (nets && spec->network_count && docker_create_networks(root, host, spec, nets))
 		goto out;
 	if (docker_create_ports(root, host, spec))
 		goto out;
@@ -668,7 +835,64 @@ static bool docker_id_ok(const char *id)
 int docker_ctl_open(struct docker *d, const struct env_container_spec *spec,
 		    struct env_ctl **out)
 {
+	return docker_ctl_open_net(d, spec, NULL, out);
+}
+
+/* Frees ctl's network steps. */
+static void docker_ctl_free_nets(struct docker_ctl *ctl)
+{
+	for (size_t i = 0; i < ctl->net_count; i++) {
+		if (ctl->net_names)
+			free(ctl->net_names[i]);
+		if (ctl->net_create_bodies)
+			free(ctl->net_create_bodies[i]);
+		if (ctl->net_connect_bodies)
+			free(ctl->net_connect_bodies[i]);
+	}
+	free(ctl->net_names);
+	free(ctl->net_create_bodies);
+	free(ctl->net_connect_bodies);
+}
+
+/* Builds ctl's network steps for spec's attachments. Returns 0, CS_ENOMEM or
+ * CS_EINVAL (a string that is not UTF-8). */
+static int docker_ctl_nets(struct docker_ctl *ctl, const struct env_container_spec *spec,
+			   const struct docker_net *nets)
+{
+	size_t n = spec->network_count;
+
+	ctl->net_count = n;
+	ctl->net_names = calloc(n, sizeof *ctl->net_names);
+	ctl->net_create_bodies = calloc(n, sizeof *ctl->net_create_bodies);
+	ctl->net_connect_bodies = calloc(n, sizeof *ctl->net_connect_bodies);
+	if (!ctl->net_names || !ctl->net_create_bodies || !ctl->net_connect_bodies)
+		return CS_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (!nets[i].name) {
+			if (!ctl->prep_fail[0])
+				snprintf(
+					ctl->prep_fail, sizeof ctl->prep_fail,
+					"network %016llx is not declared on this node "
+					"(no data plane for it)",
+					(unsigned long long)spec->networks[i].network_id);
+			continue;
+		}
+		ctl->net_names[i] = strdup(nets[i].name);
+		ctl->net_create_bodies[i] = docker_net_create_body(&nets[i]);
+		if (!ctl->net_names[i] || !ctl->net_create_bodies[i])
+			return CS_ENOMEM;
+		if (i > 0 && !(ctl->net_connect_bodies[i] = docker_net_connect_body(
+				       ctl->name, &spec->networks[i])))
+			return CS_EINVAL;
+	}
+	return 0;
+}
+
+int docker_ctl_open_net(struct docker *d, const struct env_container_spec *spec,
+			const struct docker_net *nets, struct env_ctl **out)
+{
 	struct docker_ctl *ctl;
+	int rv;
 
 	assert(!d->closing);
 	if (!spec->image || !spec->image[0] || !docker_id_ok(spec->task_id))
@@ -682,8 +906,19 @@ int docker_ctl_open(struct docker *d, const struct env_container_spec *spec,
 	ctl->d = d;
 	snprintf(ctl->name, sizeof ctl->name, "%s%s", DOCKER_NAME_PREFIX, spec->task_id);
 	ctl->stop_timeout_ms = spec->stop_timeout_ms;
-	ctl->create_body = docker_create_body(d, spec);
+	if (nets && spec->network_count) {
+		rv = docker_ctl_nets(ctl, spec, nets);
+		if (rv) {
+			docker_ctl_free_nets(ctl);
+			free(ctl);
+			return rv;
+		}
+	}
+	/* an undeclared first network: no create body is needed, PREPARE
+	 * fails with prep_fail */
+	ctl->create_body = docker_create_body(d, spec, ctl->prep_fail[0] ? NULL : nets);
 	if (!ctl->create_body) {
+		docker_ctl_free_nets(ctl);
 		free(ctl);
 		/* jansson refuses only strings that are not UTF-8, or no memory */
 		return CS_EINVAL;
@@ -780,6 +1015,87 @@ static void docker_op_result(const struct docker_xfer *x, long http,
 	docker_error_message(x, http, r->message, sizeof r->message);
 }
 
+static void docker_defer_cb(uv_timer_t *h);
+
+/* Starts step ctl->prep_step of a PREPARE with networks (see struct
+ * docker_ctl). Returns 0 (ctl->op in flight) or an error. */
+static int docker_prep_start(struct docker_ctl *ctl, struct env_ctl_req *req,
+			     env_ctl_cb cb)
+{
+	size_t step = ctl->prep_step, n = ctl->net_count;
+	struct docker_xfer *x = NULL;
+	char path[256];
+	const char *body;
+	int rv;
+
+	assert(n > 0);
+	assert(step < 2 * n);
+	if (step < n) {
+		snprintf(path, sizeof path, "/networks/create");
+		body = ctl->net_create_bodies[step];
+	} else if (step == n) {
+		snprintf(path, sizeof path, "/containers/create?name=%s", ctl->name);
+		body = ctl->create_body;
+	} else {
+		snprintf(path, sizeof path, "/networks/%s/connect",
+			 ctl->net_names[step - n]);
+		body = ctl->net_connect_bodies[step - n];
+	}
+	rv = docker_xfer_start(ctl->d, DOCKER_XFER_OP, "POST", path, body,
+			       DOCKER_CALL_TIMEOUT_MS, &x);
+	if (rv)
+		return rv;
+	x->ctl = ctl;
+	x->op = ENV_CTL_PREPARE;
+	x->req = req;
+	x->cb = cb;
+	ctl->op = x;
+	return 0;
+}
+
+/* A step of a PREPARE with networks finished: true when the next one
+ * started (no callback yet), false when r holds the PREPARE's result. A
+ * network that exists (409) and a container already on a network (an
+ * agent restarted between steps) are fine. */
+static bool docker_prep_advance(struct docker_xfer *x, CURLcode code, long http,
+				struct docker_result *r)
+{
+	struct docker_ctl *ctl = x->ctl;
+	size_t step = ctl->prep_step, n = ctl->net_count;
+	int rv;
+
+	if (code != CURLE_OK)
+		return false; /* r has curl's words */
+	if (step == n) {
+		docker_op_result(x, http, r);
+	} else {
+		bool ok = http == 200 || http == 201 || (step < n && http == 409);
+		if (!ok && step > n && http == 403 && x->resp &&
+		    strstr(x->resp, "already exists"))
+			ok = true;
+		if (!ok) {
+			char m[DOCKER_MESSAGE_BYTES];
+			docker_error_message(x, http, m, sizeof m);
+			r->status = CS_EEXEC;
+			snprintf(r->message, sizeof r->message, "network %.60s: %.180s",
+				 ctl->net_names[step < n ? step : step - n], m);
+			return false;
+		}
+		r->state = ENV_CTL_CREATED;
+	}
+	if (r->status || step + 1 == 2 * n)
+		return false;
+	ctl->prep_step++;
+	ctl->op = NULL;
+	rv = docker_prep_start(ctl, x->req, x->cb);
+	if (rv) {
+		r->status = rv;
+		snprintf(r->message, sizeof r->message, "docker: %s", cs_strerror(rv));
+		return false;
+	}
+	return true;
+}
+
 int docker_ctl_do(struct env_ctl *handle, enum env_ctl_op op, struct env_ctl_req *req,
 		  env_ctl_cb cb)
 {
@@ -794,8 +1110,20 @@ int docker_ctl_do(struct env_ctl *handle, enum env_ctl_op op, struct env_ctl_req
 	assert(!ctl->closing);
 	assert(req != NULL);
 	assert(cb != NULL);
-	if (op == ENV_CTL_WAIT ? ctl->wait != NULL : ctl->op != NULL)
+	if (op == ENV_CTL_WAIT ? ctl->wait != NULL
+			       : (ctl->op != NULL || ctl->fail_pending))
 		return CS_EAGAIN;
+	if (op == ENV_CTL_PREPARE && ctl->prep_fail[0]) {
+		ctl->fail_pending = true;
+		ctl->fail_req = req;
+		ctl->fail_cb = cb;
+		uv_timer_start(&d->defer, docker_defer_cb, 0, 0);
+		return 0;
+	}
+	if (op == ENV_CTL_PREPARE && ctl->net_count) {
+		ctl->prep_step = 0;
+		return docker_prep_start(ctl, req, cb);
+	}
 	switch (op) {
 	case ENV_CTL_PREPARE:
 		snprintf(path, sizeof path, "/containers/create?name=%s", ctl->name);
@@ -849,6 +1177,7 @@ static void docker_ctl_free(struct docker_ctl *ctl)
 		docker_xfer_free(ctl->op);
 	if (ctl->wait)
 		docker_xfer_free(ctl->wait);
+	docker_ctl_free_nets(ctl);
 	free(ctl->create_body);
 	free(ctl);
 }
@@ -856,6 +1185,26 @@ static void docker_ctl_free(struct docker_ctl *ctl)
 static void docker_defer_cb(uv_timer_t *h)
 {
 	struct docker *d = h->data;
+
+	/* PREPAREs failed before any request (a network not declared): one
+	 * at a time, from the list's head again (a callback may close any
+	 * controller) */
+again:
+	for (struct docker_ctl *ctl = d->ctls; ctl && !d->closing; ctl = ctl->next) {
+		struct env_ctl_req *req = ctl->fail_req;
+		env_ctl_cb cb = ctl->fail_cb;
+		if (!ctl->fail_pending)
+			continue;
+		ctl->fail_pending = false;
+		ctl->fail_req = NULL;
+		ctl->fail_cb = NULL;
+		req->state = ENV_CTL_ABSENT;
+		req->exit_code = 0;
+		snprintf(req->message, sizeof req->message, "%s", ctl->prep_fail);
+		docker_logf(d, ENV_LOG_INFO, "docker: %s: %s", ctl->name, ctl->prep_fail);
+		cb(req, CS_EEXEC);
+		goto again;
+	}
 
 	while (!d->closing && d->closed) {
 		struct docker_ctl *ctl = d->closed;
@@ -883,6 +1232,7 @@ void docker_ctl_close(struct env_ctl *handle, env_ctl_close_cb cb, void *data)
 	ctl->closing = true;
 	ctl->close_cb = cb;
 	ctl->close_data = data;
+	ctl->fail_pending = false; /* cancelled without its callback */
 	if (ctl->op) {
 		docker_xfer_free(ctl->op);
 		ctl->op = NULL;
@@ -1014,6 +1364,16 @@ out:
 	return rv;
 }
 
+int docker_net_remove(struct docker *d, const char *name)
+{
+	struct docker_xfer *x = NULL;
+	char path[128];
+
+	snprintf(path, sizeof path, "/networks/%s", name);
+	return docker_xfer_start(d, DOCKER_XFER_NETRM, "DELETE", path, NULL,
+				 DOCKER_CALL_TIMEOUT_MS, &x);
+}
+
 int docker_ping(struct docker *d, docker_ping_cb cb, void *data)
 {
 	struct docker_xfer *x = NULL;
@@ -1105,8 +1465,15 @@ static void docker_xfer_finish(struct docker_xfer *x, CURLcode code)
 		struct docker_ctl *ctl = x->ctl;
 		struct env_ctl_req *req = x->req;
 		env_ctl_cb cb = x->cb;
-		if (code == CURLE_OK)
+		if (x->kind == DOCKER_XFER_OP && x->op == ENV_CTL_PREPARE &&
+		    ctl->net_count) {
+			if (docker_prep_advance(x, code, http, &r)) {
+				docker_xfer_free(x); /* the next step is ctl->op */
+				return;
+			}
+		} else if (code == CURLE_OK) {
 			docker_op_result(x, http, &r);
+		}
 		if (r.status)
 			docker_logf(d, ENV_LOG_INFO, "docker: %s: %s", x->what,
 				    r.message);
@@ -1156,6 +1523,16 @@ static void docker_xfer_finish(struct docker_xfer *x, CURLcode code)
 		return;
 	}
 	case DOCKER_XFER_INFO: docker_info_finish(x, code, http, &r); return;
+	case DOCKER_XFER_NETRM:
+		if (code == CURLE_OK && http != 204 && http != 404) {
+			r.status = CS_EEXEC;
+			docker_error_message(x, http, r.message, sizeof r.message);
+		}
+		if (r.status)
+			docker_logf(d, ENV_LOG_WARN, "docker: %s: %s", x->what,
+				    r.message);
+		docker_xfer_free(x);
+		return;
 	}
 }
 

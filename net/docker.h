@@ -62,6 +62,35 @@ void docker_close(struct docker *d);
 int docker_ctl_open(struct docker *d, const struct env_container_spec *spec,
 		    struct env_ctl **ctl);
 
+/* Appended (issue 17): a network a container attaches to, as the data plane
+ * (net/dataplane) realised it on this node: a Docker bridge network of that
+ * name on that bridge (made by the PREPARE that first needs it; one that
+ * exists is used as it is). */
+struct docker_net {
+	const char *name;    /* the Docker network; NULL: not declared here */
+	const char *bridge;  /* the Linux bridge it uses ("cs-br-4097") */
+	const char *subnet;  /* "10.0.3.0/24" */
+	const char *gateway; /* "10.0.3.1": the bridge's own address */
+	unsigned mtu;	     /* 0: Docker's default */
+	bool internal;	     /* no NAT out of the cluster */
+};
+
+/* docker_ctl_open_net is docker_ctl_open for a spec with network
+ * attachments: nets[i] (borrowed for the call) describes
+ * spec->networks[i]. PREPARE then makes each Docker network that is
+ * missing, creates the container attached to the first at its address
+ * (MAC 02:42 + the address), and connects it to the others; it fails with
+ * Docker's words (CS_EEXEC) when any step does, or when a network was not
+ * declared (its name NULL). nets NULL or no networks: docker_ctl_open.
+ * Returns as docker_ctl_open. */
+int docker_ctl_open_net(struct docker *d, const struct env_container_spec *spec,
+			const struct docker_net *nets, struct env_ctl **ctl);
+
+/* docker_net_remove deletes the Docker network name (copied), from the
+ * loop; a failure other than "no such network" is logged. Returns 0 or
+ * CS_ENOMEM. */
+int docker_net_remove(struct docker *d, const char *name);
+
 /* docker_ctl_do starts op (env.h's env_ctl_op); cb gets req back with
  * state, exit_code and message set. Docker's own failures (a 4xx/5xx, no
  * daemon, a timeout) complete with CS_EEXEC and Docker's words in

@@ -38,6 +38,7 @@
 #include "core/pki.h"
 #include "net/ctlsock.h"
 #include "net/docker.h"
+#include "net/dataplane.h"
 #include "net/dockerapi.h"
 #include "net/metricsd.h"
 #include "net/uvenv.h"
@@ -96,6 +97,15 @@ static const char swarmd_usage[] =
 	"  --restore FILE           start a new one-manager cluster from a backup\n"
 	"                           (`swarmctl cluster backup`) on an empty state\n"
 	"                           dir; other nodes join again\n"
+	"  --data-plane MODE        auto, on or off (default auto): realise\n"
+	"                           overlay networks on this node (a bridge and\n"
+	"                           a VXLAN device per network, over the\n"
+	"                           advertised address); auto: where the kernel\n"
+	"                           and our privileges allow it and the address\n"
+	"                           is not a loopback one; on: refuse to start\n"
+	"                           without it; off: tasks on networks are\n"
+	"                           rejected here\n"
+	"  --vxlan-port N           the VXLAN UDP port (default 4789)\n"
 	"  --help, --version\n"
 	"\n"
 	"Logs are logfmt lines on stderr. SIGTERM or SIGINT stops the daemon;\n"
@@ -122,6 +132,9 @@ struct swarmd_opts {
 	/* issue 20: disaster recovery */
 	bool force_new_cluster;
 	const char *restore_file;
+	/* issue 17: the data plane: "auto", "on" or "off"; the VXLAN port */
+	const char *data_plane;
+	uint16_t vxlan_port;
 };
 
 /* What the state directory remembers between starts. */
@@ -151,6 +164,7 @@ struct swarmd {
 	uv_timer_t stop_timer; /* stops outside the node's own callbacks */
 	struct uvenv *uv;
 	struct docker *docker;
+	struct dataplane *dp; /* issue 17: NULL: no data plane */
 	struct ctlsock *ctl;
 	struct dockerapi *dapi;
 	struct dockerapi_backend dapi_be;
@@ -303,6 +317,22 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 		SWARMD_FLAG("--hostname", hostname)
 		SWARMD_FLAG("--docker-socket", docker_socket)
 		SWARMD_FLAG("--restore", restore_file)
+		SWARMD_FLAG("--data-plane", data_plane)
+		if (strcmp(a, "--vxlan-port") == 0) {
+			char *end;
+			unsigned long n;
+			if (!v)
+				swarmd_die_usage("--vxlan-port needs a value");
+			errno = 0;
+			n = strtoul(v, &end, 10);
+			if (errno || end == v || *end || n < 1 || n > 65535)
+				swarmd_die_usage("--vxlan-port '%s': expected a UDP port "
+						 "1..65535",
+						 v);
+			o->vxlan_port = (uint16_t)n;
+			i++;
+			continue;
+		}
 #undef SWARMD_FLAG
 		if (strcmp(a, "--force-new-cluster") == 0) {
 			o->force_new_cluster = true;
@@ -367,6 +397,12 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 	}
 	if (!o->state_dir)
 		swarmd_die_usage("--state-dir is required");
+	if (!o->data_plane)
+		o->data_plane = "auto";
+	if (strcmp(o->data_plane, "auto") != 0 && strcmp(o->data_plane, "on") != 0 &&
+	    strcmp(o->data_plane, "off") != 0)
+		swarmd_die_usage("--data-plane '%s': expected auto, on or off",
+				 o->data_plane);
 	if (!o->listen_addr)
 		swarmd_die_usage("--listen-addr is required");
 	if ((o->addr_pool_len || o->addr_pool_mask_len) && o->join_addr)
@@ -760,6 +796,44 @@ static void swarmd_stop(struct swarmd *d, int code)
 
 /* ---------------------------------------------------------------- start */
 
+/* Opens the data plane (issue 17) over the advertised (else listen)
+ * address's IP, as --data-plane says. Returns 0 (d->dp set or NULL), or 1
+ * when --data-plane on cannot have it (said on stderr). */
+static int swarmd_data_plane(struct swarmd *d)
+{
+	const char *addr =
+		d->opts.advertise_addr ? d->opts.advertise_addr : d->opts.listen_addr;
+	struct dataplane_cfg cfg;
+	char ip[64], err[256];
+	size_t len = strcspn(addr, ":");
+	int rv;
+
+	d->dp = NULL;
+	if (strcmp(d->opts.data_plane, "off") == 0)
+		return 0;
+	snprintf(ip, sizeof ip, "%.*s", (int)(len < sizeof ip ? len : sizeof ip - 1),
+		 addr);
+	if (strcmp(ip, "localhost") == 0)
+		snprintf(ip, sizeof ip, "127.0.0.1");
+	memset(&cfg, 0, sizeof cfg);
+	cfg.underlay_ip = ip;
+	cfg.vxlan_port = d->opts.vxlan_port;
+	rv = dataplane_open(&cfg, &d->dp, err, sizeof err);
+	if (rv == 0)
+		return 0;
+	d->dp = NULL;
+	if (strcmp(d->opts.data_plane, "on") == 0) {
+		fprintf(stderr, "swarmd: --data-plane on: %s\n",
+			err[0] ? err : cs_strerror(rv));
+		return 1;
+	}
+	fprintf(stderr,
+		"swarmd: no data plane on this node (tasks on networks are rejected "
+		"here): %s\n",
+		err[0] ? err : cs_strerror(rv));
+	return 0;
+}
+
 static int swarmd_first_start(struct swarmd *d)
 {
 	struct swarmd_state *s = &d->st;
@@ -838,9 +912,10 @@ static int swarmd_start_node(struct swarmd *d)
 			 "earlier format is forgotten\"");
 	}
 	d->ncfg.agent.desc = &d->desc;
-	/* no overlay data plane yet (issue 17): a task on a network is
-	 * REJECTED with the reason rather than run without it */
-	d->ncfg.agent.no_data_plane = true;
+	/* without a data plane (issue 17: --data-plane off, or auto where
+	 * the kernel, our privileges or a loopback address refuse it) a task
+	 * on a network is REJECTED with the reason rather than run without */
+	d->ncfg.agent.no_data_plane = d->dp == NULL;
 	if (manager) {
 		manager_defaults(&d->mcfg);
 		d->mcfg.raft_id = s->raft_id;
@@ -1116,7 +1191,10 @@ int main(int argc, char **argv)
 		fputs("swarmd: out of memory\n", stderr);
 		return 1;
 	}
+	if (swarmd_data_plane(d))
+		return 1;
 	memset(&ucfg, 0, sizeof ucfg);
+	ucfg.dataplane = d->dp;
 	ucfg.loop = &d->loop;
 	ucfg.on_exit = swarmd_on_exit;
 	ucfg.exit_data = d;
@@ -1241,6 +1319,8 @@ int main(int argc, char **argv)
 	rv = uv_loop_close(&d->loop);
 	if (rv)
 		fprintf(stderr, "swarmd: warning: event loop closed with handles open\n");
+	dataplane_close(d->dp);
+	d->dp = NULL;
 	if (d->reexec) {
 		fflush(NULL);
 		swarmd_argv_forget_once(d->argv);

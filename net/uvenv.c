@@ -35,6 +35,7 @@
 #include "core/limits.h"
 #include "core/pki.h"
 #include "core/seal.h"
+#include "net/dataplane.h"
 #include "net/tls.h"
 
 #if defined(__has_include)
@@ -45,6 +46,17 @@
 #endif
 #ifndef UVENV_HAS_DOCKER
 #define UVENV_HAS_DOCKER 0
+#endif
+/* issue 17: the names of the data plane (net/resolver, another part of the
+ * issue), when this tree has it */
+#if defined(__has_include)
+#if __has_include("net/resolver.h")
+#include "net/resolver.h"
+#define UVENV_HAS_RESOLVER 1
+#endif
+#endif
+#ifndef UVENV_HAS_RESOLVER
+#define UVENV_HAS_RESOLVER 0
 #endif
 
 #define UVENV_MAGIC	       "CSW1"
@@ -169,6 +181,10 @@ struct uvenv {
 	char node[LIMIT_NAME_BYTES_MAX + 1]; /* for log lines */
 	char *state_dir;
 	struct docker *docker;
+	struct dataplane *dataplane; /* issue 17: borrowed; NULL: none */
+#if UVENV_HAS_RESOLVER
+	struct resolver *resolver; /* the tasks' DNS on each gateway; NULL: none */
+#endif
 	FILE *log_out;
 	enum env_log_level log_level;
 	size_t frame_max;
@@ -256,6 +272,7 @@ struct uvenv {
 };
 
 static const struct env_ops uvenv_ops;
+static const struct env_ops uvenv_ops_dp;
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -276,7 +293,7 @@ static void uvenv_errf(char *err, size_t size, const char *fmt, ...)
 static struct uvenv *uvenv_of(struct env *env)
 {
 	assert(env != NULL);
-	assert(env->ops == &uvenv_ops);
+	assert(env->ops == &uvenv_ops || env->ops == &uvenv_ops_dp);
 	return env->impl;
 }
 
@@ -1996,6 +2013,35 @@ static uint64_t uvenv_random_u64(struct env *env)
 
 /* ---------------------------------------------------------------- executor */
 
+#if UVENV_HAS_DOCKER
+/* A controller for a spec with network attachments: each network as the
+ * data plane holds it (a network it does not hold fails PREPARE). */
+static int uvenv_ctl_open_net(struct uvenv *u, const struct env_container_spec *spec,
+			      struct env_ctl **ctl)
+{
+	struct docker_net *nets = calloc(spec->network_count, sizeof *nets);
+	int rv;
+
+	if (!nets)
+		return CS_ENOMEM;
+	for (size_t i = 0; i < spec->network_count; i++) {
+		const struct dataplane_net *n =
+			dataplane_find(u->dataplane, spec->networks[i].network_id);
+		if (!n)
+			continue; /* name NULL: PREPARE fails, saying so */
+		nets[i].name = n->docker_name;
+		nets[i].bridge = n->bridge;
+		nets[i].subnet = n->subnet;
+		nets[i].gateway = n->gateway;
+		nets[i].mtu = n->mtu;
+		nets[i].internal = n->internal;
+	}
+	rv = docker_ctl_open_net(u->docker, spec, nets, ctl);
+	free(nets);
+	return rv;
+}
+#endif
+
 static int uvenv_ctl_open(struct env *env, const struct env_container_spec *spec,
 			  struct env_ctl **ctl)
 {
@@ -2004,6 +2050,8 @@ static int uvenv_ctl_open(struct env *env, const struct env_container_spec *spec
 	if (!u->docker)
 		return CS_ENOTSUP;
 #if UVENV_HAS_DOCKER
+	if (u->dataplane && spec->network_count)
+		return uvenv_ctl_open_net(u, spec, ctl);
 	return docker_ctl_open(u->docker, spec, ctl);
 #else
 	return CS_ENOTSUP;
@@ -2778,6 +2826,130 @@ static const struct env_ops uvenv_ops = {
 	.wall_ms = uvenv_wall_ms,
 };
 
+/* ---------------------------------------------------------------- data plane (issue 17) */
+
+static int uvenv_net_set(struct env *env, const struct env_net_state *st)
+{
+	struct uvenv *u = uvenv_of(env);
+	char err[512];
+	int rv;
+
+	assert(u->dataplane != NULL);
+	rv = dataplane_set(u->dataplane, st, err, sizeof err);
+	if (rv)
+		uvenv_logf(u, ENV_LOG_ERROR, "msg=\"data plane: %s\" err=%s", err,
+			   cs_errname(rv));
+#if UVENV_HAS_RESOLVER
+	/* the network's names, answered on its gateway (the bridge's address,
+	 * up once dataplane_set returned) */
+	if (!rv && u->resolver) {
+		rv = resolver_set(u->resolver, st);
+		if (rv)
+			uvenv_logf(
+				u, ENV_LOG_ERROR,
+				"msg=\"data plane: network %016llx: its names on %s:53\" "
+				"err=%s",
+				(unsigned long long)st->network_id, st->gateway,
+				cs_errname(rv));
+	}
+#endif
+	return rv;
+}
+
+static int uvenv_net_remove(struct env *env, uint64_t network_id)
+{
+	struct uvenv *u = uvenv_of(env);
+	const struct dataplane_net *n = dataplane_find(u->dataplane, network_id);
+	char err[512], name[DATAPLANE_DOCKER_NAME_BYTES];
+	int rv;
+
+	assert(u->dataplane != NULL);
+#if UVENV_HAS_RESOLVER
+	if (u->resolver)
+		resolver_remove(u->resolver, network_id);
+#endif
+	if (!n)
+		return 0;
+	snprintf(name, sizeof name, "%s", n->docker_name);
+	rv = dataplane_remove(u->dataplane, network_id, err, sizeof err);
+	if (rv)
+		uvenv_logf(u, ENV_LOG_ERROR, "msg=\"data plane: %s\" err=%s", err,
+			   cs_errname(rv));
+#if UVENV_HAS_DOCKER
+	/* Docker's record of the network goes too (asynchronously; a failure
+	 * is logged: the next PREPARE on it finds it and uses it) */
+	if (u->docker)
+		docker_net_remove(u->docker, name);
+#endif
+	return rv;
+}
+
+/* The data plane's own lines, in the node's log. */
+static void uvenv_dataplane_log(void *data, enum env_log_level lvl, const char *msg)
+{
+	uvenv_logf(data, lvl, "msg=\"%s\"", msg);
+}
+
+#if UVENV_HAS_RESOLVER
+/* Starts the tasks' resolver, forwarding what is not the cluster's to the
+ * node's own resolvers (/etc/resolv.conf). Without it (logged), names of
+ * the cluster do not resolve; addresses still work. */
+static void uvenv_resolver_start(struct uvenv *u)
+{
+	char ups[RESOLVER_UPSTREAMS_MAX][46];
+	const char *up_ptrs[RESOLVER_UPSTREAMS_MAX + 1];
+	struct resolver_config rc;
+	int skipped = 0, n, rv;
+
+	n = resolver_read_resolv_conf("/etc/resolv.conf", ups, &skipped);
+	for (int i = 0; i < n && i < (int)RESOLVER_UPSTREAMS_MAX; i++)
+		up_ptrs[i] = ups[i];
+	up_ptrs[n > 0 ? n : 0] = NULL;
+	memset(&rc, 0, sizeof rc);
+	rc.port = 53;
+	rc.upstreams = up_ptrs;
+	rc.log = uvenv_dataplane_log;
+	rc.log_data = u;
+	rv = resolver_start(u->loop, &rc, &u->resolver);
+	if (rv) {
+		u->resolver = NULL;
+		uvenv_logf(u, ENV_LOG_ERROR, "msg=\"no resolver for the tasks\" err=%s",
+			   cs_errname(rv));
+	}
+}
+#endif
+
+/* uvenv_ops with the data plane's ops. */
+static const struct env_ops uvenv_ops_dp = {
+	.now_ms = uvenv_now_ms,
+	.timer_start = uvenv_timer_start,
+	.timer_stop = uvenv_timer_stop,
+	.self_addr = uvenv_self_addr,
+	.listen = uvenv_listen,
+	.send = uvenv_send,
+	.storage_open = uvenv_storage_open,
+	.random_u64 = uvenv_random_u64,
+	.log = uvenv_env_log,
+	.ctl_open = uvenv_ctl_open,
+	.ctl_do = uvenv_ctl_do,
+	.ctl_close = uvenv_ctl_close,
+	.ctl_list = uvenv_ctl_list,
+	.exit = uvenv_exit,
+	.sender = uvenv_sender,
+	.pki_csr = uvenv_pki_csr,
+	.pki_ca_create = uvenv_pki_ca_create,
+	.pki_sign = uvenv_pki_sign,
+	.pki_install = uvenv_pki_install,
+	.pki_pin = uvenv_pki_pin,
+	.pki_info = uvenv_pki_info,
+	.pki_lock = uvenv_pki_lock,
+	.pki_unlock = uvenv_pki_unlock,
+	.reply = uvenv_reply,
+	.wall_ms = uvenv_wall_ms,
+	.net_set = uvenv_net_set,
+	.net_remove = uvenv_net_remove,
+};
+
 /* ---------------------------------------------------------------- state dir */
 
 /* Makes dir and its missing parents, 0700. Returns 0 or an errno. */
@@ -3036,6 +3208,17 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	u->loop = cfg->loop;
 	snprintf(u->node, sizeof u->node, "%s", cfg->name ? cfg->name : "");
 	u->docker = cfg->docker;
+	u->dataplane = cfg->dataplane;
+	if (u->dataplane) {
+		/* uvenv_ops_dp is uvenv_ops plus the data plane: an op added
+		 * to one and not the other stops here */
+		struct env_ops base = uvenv_ops_dp;
+		base.net_set = NULL;
+		base.net_remove = NULL;
+		assert(memcmp(&base, &uvenv_ops, sizeof base) == 0);
+		u->env.ops = &uvenv_ops_dp;
+		dataplane_set_log(u->dataplane, uvenv_dataplane_log, u);
+	}
 	u->log_out = cfg->log_out ? cfg->log_out : stderr;
 	u->log_level = cfg->log_level;
 	u->frame_max = cfg->frame_max ? cfg->frame_max : LIMIT_FRAME_BYTES_MAX;
@@ -3089,6 +3272,10 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 		uvenv_close(u);
 		return CS_EINVAL;
 	}
+#if UVENV_HAS_RESOLVER
+	if (u->dataplane)
+		uvenv_resolver_start(u);
+#endif
 	if (strncmp(u->addr, "0.0.0.0:", 8) == 0)
 		uvenv_logf(u, ENV_LOG_WARN,
 			   "msg=\"advertised address is not reachable by peers: give an "
@@ -3139,6 +3326,12 @@ void uvenv_close(struct uvenv *u)
 	u->listening = false;
 	u->recv_cb = NULL;
 	u->peer_cb = NULL;
+#if UVENV_HAS_RESOLVER
+	if (u->resolver) {
+		resolver_stop(u->resolver); /* frees itself as its handles close */
+		u->resolver = NULL;
+	}
+#endif
 
 	for (size_t i = 0; i < u->timer_count; i++) {
 		uv_timer_stop(&u->timers[i]->handle);

@@ -19,6 +19,7 @@
 
 #include "core/env.h"
 
+struct dataplane;
 struct docker;
 struct uvenv;
 
@@ -102,6 +103,11 @@ struct uvenv_cfg {
 	 * (borrowed for the call). NULL: the loop is stopped (uv_stop). */
 	void (*on_exit)(void *data, const char *why);
 	void *exit_data;
+	/* appended (issue 17): the node's data plane (net/dataplane),
+	 * borrowed; NULL: none, and env's net_set/net_remove are NULL (the
+	 * agent rejects tasks on networks). With one, a container's network
+	 * attachments join the data plane's bridges (docker_ctl_open_net). */
+	struct dataplane *dataplane;
 };
 
 /* uvenv_open binds and listens on cfg->listen_addr, checks (or makes) the

@@ -1157,6 +1157,174 @@ static void test_docker_real_daemon_runs_a_container(void **state)
 	close_ctl(t, absent);
 }
 
+/* ---------------------------------------------------------------- networks (issue 17) */
+
+static const char *const test_aliases[] = {"db", NULL};
+
+/* A container on two networks: PREPARE makes both Docker networks (one
+ * exists already: 409 is fine), creates the container on the first at its
+ * address with the MAC the other nodes' entries use, then connects it to
+ * the second, in that order. */
+static void test_docker_prepare_attaches_networks_in_order(void **state)
+{
+	struct test_ctx *t = *state;
+	struct env_container_spec spec = test_spec("n1");
+	const struct env_net_attach atts[] = {
+		{.network_id = 7, .addr = "10.0.3.5/24", .aliases = test_aliases},
+		{.network_id = 8, .addr = "10.0.4.9/24"},
+	};
+	const struct docker_net nets[] = {
+		{.name = "cswarm-net-7",
+		 .bridge = "cs-br-4097",
+		 .subnet = "10.0.3.0/24",
+		 .gateway = "10.0.3.1",
+		 .mtu = 1450},
+		{.name = "cswarm-net-8",
+		 .bridge = "cs-br-4098",
+		 .subnet = "10.0.4.0/24",
+		 .gateway = "10.0.4.1",
+		 .mtu = 1450,
+		 .internal = true},
+	};
+	struct env_ctl *ctl;
+	struct op_result r;
+	const char *want[] = {"/v1.41/networks/create", "/v1.41/networks/create",
+			      "/v1.41/containers/create?name=cswarm-n1",
+			      "/v1.41/networks/cswarm-net-8/connect"};
+	json_t *body, *ep;
+
+	spec.networks = atts;
+	spec.network_count = 2;
+	fake_route(&t->fake, "POST", "/v1.41/networks/cswarm-net-8/connect", 200, "");
+	fake_route(&t->fake, "POST", "/v1.41/networks/create", 409,
+		   "{\"message\":\"network with name cswarm-net-7 already exists\"}");
+	fake_route(&t->fake, "POST", "/v1.41/containers/create", 201, "{\"Id\":\"abc\"}");
+	assert_int_equal(docker_ctl_open_net(t->d, &spec, nets, &ctl), 0);
+	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.req.state, ENV_CTL_CREATED);
+	assert_int_equal(t->fake.req_count, 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(t->fake.reqs[i].target, want[i]);
+	/* the second network: internal, on its bridge, its subnet and MTU */
+	body = json_loads(t->fake.reqs[1].body, 0, NULL);
+	assert_non_null(body);
+	assert_string_equal(json_string_value(json_object_get(body, "Name")),
+			    "cswarm-net-8");
+	assert_true(json_is_true(json_object_get(body, "Internal")));
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(body, "Options"),
+						  "com.docker.network.bridge.name")),
+		"cs-br-4098");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(body, "Options"),
+						  "com.docker.network.driver.mtu")),
+		"1450");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_array_get(
+				json_object_get(json_object_get(body, "IPAM"), "Config"),
+				0),
+			"Gateway")),
+		"10.0.4.1");
+	json_decref(body);
+	/* the container: on the first network at its address, its MAC */
+	body = json_loads(t->fake.reqs[2].body, 0, NULL);
+	assert_non_null(body);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(body, "HostConfig"), "NetworkMode")),
+			    "cswarm-net-7");
+	assert_string_equal(json_string_value(json_object_get(body, "MacAddress")),
+			    "02:42:0a:00:03:05");
+	ep = json_object_get(json_object_get(json_object_get(body, "NetworkingConfig"),
+					     "EndpointsConfig"),
+			     "cswarm-net-7");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(ep, "IPAMConfig"), "IPv4Address")),
+			    "10.0.3.5");
+	/* aliases are the cluster resolver's, not Docker's (local only) */
+	assert_null(json_object_get(ep, "Aliases"));
+	/* the node's resolver: on each network's gateway */
+	assert_string_equal(
+		json_string_value(json_array_get(
+			json_object_get(json_object_get(body, "HostConfig"), "Dns"), 0)),
+		"10.0.3.1");
+	assert_string_equal(
+		json_string_value(json_array_get(
+			json_object_get(json_object_get(body, "HostConfig"), "Dns"), 1)),
+		"10.0.4.1");
+	json_decref(body);
+	/* the second attachment: connected at its address */
+	body = json_loads(t->fake.reqs[3].body, 0, NULL);
+	assert_non_null(body);
+	assert_string_equal(json_string_value(json_object_get(body, "Container")),
+			    "cswarm-n1");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_object_get(json_object_get(body, "EndpointConfig"),
+					"IPAMConfig"),
+			"IPv4Address")),
+		"10.0.4.9");
+	json_decref(body);
+	close_ctl(t, ctl);
+}
+
+/* A network step Docker refuses fails PREPARE with its words, and nothing
+ * after it is asked. */
+static void test_docker_prepare_network_refusal_is_eexec_with_dockers_words(void **state)
+{
+	struct test_ctx *t = *state;
+	struct env_container_spec spec = test_spec("n2");
+	const struct env_net_attach att = {.network_id = 7, .addr = "10.0.3.5/24"};
+	const struct docker_net net = {.name = "cswarm-net-7",
+				       .bridge = "cs-br-4097",
+				       .subnet = "10.0.3.0/24",
+				       .gateway = "10.0.3.1"};
+	struct env_ctl *ctl;
+	struct op_result r;
+
+	spec.networks = &att;
+	spec.network_count = 1;
+	fake_route(&t->fake, "POST", "/v1.41/networks/create", 500,
+		   "{\"message\":\"cannot create network (cs-br-4097): conflicts with "
+		   "network x\"}");
+	assert_int_equal(docker_ctl_open_net(t->d, &spec, &net, &ctl), 0);
+	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, CS_EEXEC);
+	assert_non_null(
+		strstr(r.req.message, "network cswarm-net-7: cannot create network"));
+	assert_int_equal(t->fake.req_count, 1);
+	close_ctl(t, ctl);
+}
+
+/* A network the data plane does not hold here: PREPARE fails, from the
+ * loop, saying so, and asks Docker nothing; the controller takes the next
+ * op as usual. */
+static void test_docker_prepare_undeclared_network_fails_without_asking(void **state)
+{
+	struct test_ctx *t = *state;
+	struct env_container_spec spec = test_spec("n3");
+	const struct env_net_attach att = {.network_id = 0xab, .addr = "10.0.3.5/24"};
+	const struct docker_net none = {.name = NULL};
+	struct env_ctl *ctl;
+	struct op_result r;
+
+	spec.networks = &att;
+	spec.network_count = 1;
+	fake_route(&t->fake, "GET", "/v1.41/containers/cswarm-n3/json", 404,
+		   "{\"message\":\"No such container\"}");
+	assert_int_equal(docker_ctl_open_net(t->d, &spec, &none, &ctl), 0);
+	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, CS_EEXEC);
+	assert_non_null(
+		strstr(r.req.message, "network 00000000000000ab is not declared"));
+	assert_int_equal(t->fake.req_count, 0);
+	do_op(t, ctl, ENV_CTL_INSPECT, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.req.state, ENV_CTL_ABSENT);
+	close_ctl(t, ctl);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1180,6 +1348,9 @@ int main(void)
 		T(test_docker_info_error_gives_no_labels),
 		T(test_docker_socket_comes_from_docker_host),
 		T(test_docker_close_drops_a_list_in_flight),
+		T(test_docker_prepare_attaches_networks_in_order),
+		T(test_docker_prepare_network_refusal_is_eexec_with_dockers_words),
+		T(test_docker_prepare_undeclared_network_fails_without_asking),
 		T(test_docker_real_daemon_runs_a_container),
 	};
 #undef T
