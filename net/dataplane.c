@@ -536,9 +536,10 @@ static int dataplane_addr_add(struct dataplane *dp, const char *name, unsigned i
 /* The IPv4 addresses of one link (a dump of RTM_GETADDR). */
 struct dataplane_addrs {
 	unsigned ifindex;
-	uint32_t addr[8]; /* host order */
-	unsigned prefix[8];
-	size_t count;
+	uint32_t *addr; /* host order */
+	unsigned *prefix;
+	size_t count, cap;
+	bool oom;
 };
 
 static int dataplane_addrs_cb(const struct nlmsghdr *nlh, void *data)
@@ -548,8 +549,21 @@ static int dataplane_addrs_cb(const struct nlmsghdr *nlh, void *data)
 	const struct nlattr *a;
 
 	if (nlh->nlmsg_type != RTM_NEWADDR || ifa->ifa_index != d->ifindex ||
-	    ifa->ifa_family != AF_INET || d->count == 8)
+	    ifa->ifa_family != AF_INET || d->oom)
 		return MNL_CB_OK;
+	if (d->count == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 16;
+		uint32_t *addr = realloc(d->addr, cap * sizeof *addr);
+		unsigned *prefix = addr ? realloc(d->prefix, cap * sizeof *prefix) : NULL;
+		if (addr)
+			d->addr = addr;
+		if (!addr || !prefix) {
+			d->oom = true;
+			return MNL_CB_OK;
+		}
+		d->prefix = prefix;
+		d->cap = cap;
+	}
 	mnl_attr_for_each(a, nlh, sizeof *ifa)
 	{
 		if (mnl_attr_get_type(a) == IFA_LOCAL &&
@@ -563,11 +577,26 @@ static int dataplane_addrs_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-/* Removes every IPv4 address of bridge ifindex but gateway/prefix (an
- * adopted bridge of a VNI that another subnet used before). */
+/* Whether addr/prefix is one the bridge should hold: the gateway with the
+ * network's prefix, or one of the VIPs as a /32. */
+static bool dataplane_addr_wanted(uint32_t addr, unsigned prefix, uint32_t gateway,
+				  unsigned gw_prefix, const uint32_t *vips,
+				  size_t vip_count)
+{
+	if (addr == gateway && prefix == gw_prefix)
+		return true;
+	for (size_t i = 0; i < vip_count && prefix == 32; i++)
+		if (vips[i] == addr)
+			return true;
+	return false;
+}
+
+/* Removes every IPv4 address of bridge ifindex but gateway/prefix and the
+ * VIPs' /32s (an adopted bridge of a VNI that another subnet used before;
+ * a VIP whose service is gone). */
 static int dataplane_addrs_prune(struct dataplane *dp, const char *name, unsigned ifindex,
-				 uint32_t gateway, unsigned prefix, char *err,
-				 size_t err_size)
+				 uint32_t gateway, unsigned prefix, const uint32_t *vips,
+				 size_t vip_count, char *err, size_t err_size)
 {
 	struct dataplane_addrs d;
 	struct nlmsghdr *nlh = dataplane_msg(dp, RTM_GETADDR, NLM_F_DUMP);
@@ -580,8 +609,13 @@ static int dataplane_addrs_prune(struct dataplane *dp, const char *name, unsigne
 	ifa->ifa_family = AF_INET;
 	snprintf(what, sizeof what, "addresses of %s", name);
 	rv = dataplane_talk(dp, nlh, dataplane_addrs_cb, &d, what, err, err_size);
+	if (!rv && d.oom) {
+		dataplane_errf(err, err_size, "addresses of %s: out of memory", name);
+		rv = -ENOMEM;
+	}
 	for (size_t i = 0; i < d.count && !rv; i++) {
-		if (d.addr[i] == gateway && d.prefix[i] == prefix)
+		if (dataplane_addr_wanted(d.addr[i], d.prefix[i], gateway, prefix, vips,
+					  vip_count))
 			continue;
 		nlh = dataplane_msg(dp, RTM_DELADDR, 0);
 		ifa = mnl_nlmsg_put_extra_header(nlh, sizeof *ifa);
@@ -594,6 +628,8 @@ static int dataplane_addrs_prune(struct dataplane *dp, const char *name, unsigne
 		if (rv == -EADDRNOTAVAIL)
 			rv = 0;
 	}
+	free(d.addr);
+	free(d.prefix);
 	return rv;
 }
 
@@ -804,8 +840,9 @@ unsigned dataplane_mtu(const struct dataplane *dp)
 /* Makes (or adopts) the bridge and the VXLAN device of n, up and joined.
  * Returns 0 or -errno with the kernel's words. */
 static int dataplane_devices(struct dataplane *dp, const struct dataplane_net *n,
-			     uint32_t gateway, unsigned prefix, unsigned *vx_index,
-			     char *err, size_t err_size)
+			     uint32_t gateway, unsigned prefix, const uint32_t *vips,
+			     size_t vip_count, unsigned *vx_index, char *err,
+			     size_t err_size)
 {
 	unsigned br, vx;
 	int rv;
@@ -821,7 +858,15 @@ static int dataplane_devices(struct dataplane *dp, const struct dataplane_net *n
 	rv = dataplane_addr_add(dp, n->bridge, br, gateway, prefix, err, err_size);
 	if (rv && rv != -EEXIST)
 		return rv;
-	rv = dataplane_addrs_prune(dp, n->bridge, br, gateway, prefix, err, err_size);
+	/* the VIPs, each a /32 of the bridge as the gateway is (net/lb.c's
+	 * rules DNAT what a task sends to one): answered on every node */
+	for (size_t i = 0; i < vip_count; i++) {
+		rv = dataplane_addr_add(dp, n->bridge, br, vips[i], 32, err, err_size);
+		if (rv && rv != -EEXIST)
+			return rv;
+	}
+	rv = dataplane_addrs_prune(dp, n->bridge, br, gateway, prefix, vips, vip_count,
+				   err, err_size);
 	if (rv)
 		return rv;
 	rv = dataplane_link_up(dp, n->bridge, br, dp->mtu, 0, err, err_size);
@@ -872,6 +917,8 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 	struct dataplane_net n;
 	struct dataplane_entry *fdb = NULL, *neigh = NULL;
 	size_t fdb_count = 0, neigh_count = 0, added = 0, deleted = 0, idx;
+	uint32_t *vips = NULL;
+	size_t vip_count = 0;
 	uint32_t subnet, gateway;
 	unsigned prefix, vx = 0;
 	bool found, made_new;
@@ -940,7 +987,21 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 		goto out;
 	}
 	made_new = if_nametoindex(n.bridge) == 0;
-	rv = dataplane_devices(dp, &n, gateway, prefix, &vx, err, err_size);
+	vips = calloc(st->service_count ? st->service_count : 1, sizeof *vips);
+	if (!vips) {
+		rv = CS_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < st->service_count; i++) {
+		uint32_t v;
+		const char *vip = st->services[i].vip;
+		if (vip && vip[0] && dataplane_parse_ipv4(vip, &v) == 0 &&
+		    (v & dataplane_mask(prefix)) == (subnet & dataplane_mask(prefix)) &&
+		    v != gateway)
+			vips[vip_count++] = v;
+	}
+	rv = dataplane_devices(dp, &n, gateway, prefix, vips, vip_count, &vx, err,
+			       err_size);
 	if (!rv)
 		rv = dataplane_entries_sync(dp, vx, true, fdb, fdb_count, &added,
 					    &deleted, err, err_size);
@@ -990,6 +1051,7 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 			       (unsigned long long)st->network_id, (unsigned)st->vni,
 			       fdb_count, added, deleted);
 out:
+	free(vips);
 	free(fdb);
 	free(neigh);
 	return rv;

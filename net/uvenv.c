@@ -58,6 +58,7 @@
 #ifndef UVENV_HAS_RESOLVER
 #define UVENV_HAS_RESOLVER 0
 #endif
+#include "net/lb.h"
 
 #define UVENV_MAGIC	       "CSW1"
 #define UVENV_MAGIC_BYTES      4u
@@ -185,6 +186,10 @@ struct uvenv {
 #if UVENV_HAS_RESOLVER
 	struct resolver *resolver; /* the tasks' DNS on each gateway; NULL: none */
 #endif
+	/* issue 17: each network's VIP rules (and the ingress network's
+	 * published ports) as last applied, ascending network id */
+	struct uvenv_lb *lbs;
+	size_t lb_count, lb_cap;
 	FILE *log_out;
 	enum env_log_level log_level;
 	size_t frame_max;
@@ -2828,6 +2833,117 @@ static const struct env_ops uvenv_ops = {
 
 /* ---------------------------------------------------------------- data plane (issue 17) */
 
+/* One network's load-balancing tables on this node (net/lb.c). */
+struct uvenv_lb {
+	uint64_t network_id;
+	struct lb_target vip; /* its VIPs, on its bridge */
+	struct lb_target ing; /* the ingress network's published ports */
+	bool has_ing;
+};
+
+static struct uvenv_lb *uvenv_lb_find(struct uvenv *u, uint64_t id, size_t *at)
+{
+	size_t lo = 0, hi = u->lb_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (u->lbs[mid].network_id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*at = lo;
+	return lo < u->lb_count && u->lbs[lo].network_id == id ? &u->lbs[lo] : NULL;
+}
+
+static void uvenv_lb_drop(struct uvenv *u, size_t at, bool clear)
+{
+	struct uvenv_lb *l = &u->lbs[at];
+	char err[LB_ERR_BYTES];
+
+	if (clear) {
+		if (lb_target_clear(&l->vip, l->network_id, err, sizeof err))
+			uvenv_logf(
+				u, ENV_LOG_WARN,
+				"msg=\"data plane: VIP rules of %016llx not removed: %s\"",
+				(unsigned long long)l->network_id, err);
+		if (l->has_ing && lb_target_clear(&l->ing, 0, err, sizeof err))
+			uvenv_logf(u, ENV_LOG_WARN,
+				   "msg=\"data plane: ingress rules not removed: %s\"",
+				   err);
+	} else {
+		lb_model_free(&l->vip.applied);
+		free(l->vip.netns_path);
+		free(l->vip.bridge);
+		free(l->vip.snat_addr);
+		if (l->has_ing) {
+			lb_model_free(&l->ing.applied);
+			free(l->ing.netns_path);
+			free(l->ing.bridge);
+			free(l->ing.snat_addr);
+		}
+	}
+	memmove(l, l + 1, (u->lb_count - at - 1) * sizeof *l);
+	u->lb_count--;
+}
+
+/* Makes the kernel hold st's VIP rules (and, on the ingress network, its
+ * published ports), on the network's bridge: only what changed since the
+ * last time. Returns 0, or CS_EEXEC / CS_ENOMEM / CS_EINVAL with nft's
+ * words logged (a VIP that would not answer is no half-state to run on). */
+static int uvenv_lb_sync(struct uvenv *u, const struct env_net_state *st)
+{
+	const struct dataplane_net *dn = dataplane_find(u->dataplane, st->network_id);
+	struct uvenv_lb *l;
+	char err[LB_ERR_BYTES];
+	size_t at;
+	int rv;
+
+	if (!dn)
+		return CS_EINVAL;
+	l = uvenv_lb_find(u, st->network_id, &at);
+	if (l && strcmp(l->vip.bridge ? l->vip.bridge : "", dn->bridge) != 0) {
+		uvenv_lb_drop(u, at, true); /* its bridge changed (a new VNI) */
+		l = NULL;
+	}
+	if (!l) {
+		if (u->lb_count == u->lb_cap) {
+			size_t cap = u->lb_cap ? u->lb_cap * 2 : 8;
+			struct uvenv_lb *lbs = realloc(u->lbs, cap * sizeof *lbs);
+			if (!lbs)
+				return CS_ENOMEM;
+			u->lbs = lbs;
+			u->lb_cap = cap;
+		}
+		memmove(&u->lbs[at + 1], &u->lbs[at],
+			(u->lb_count - at) * sizeof *u->lbs);
+		l = &u->lbs[at];
+		memset(l, 0, sizeof *l);
+		l->network_id = st->network_id;
+		if (lb_target_init_vip(&l->vip, NULL, dn->bridge) != 0)
+			return CS_ENOMEM;
+		u->lb_count++;
+	}
+	rv = lb_target_sync(&l->vip, st, err, sizeof err);
+	if (!rv && st->ingress) {
+		/* published ports answer on this node's addresses and reach
+		 * its own backends (until nodes have their own address on the
+		 * ingress network here: remote backends need one to answer) */
+		if (!l->has_ing) {
+			if (lb_target_init_ingress(&l->ing, NULL, dn->bridge, NULL) != 0)
+				return CS_ENOMEM;
+			l->has_ing = true;
+		}
+		rv = lb_target_sync(&l->ing, st, err, sizeof err);
+	}
+	if (rv)
+		uvenv_logf(
+			u, ENV_LOG_ERROR,
+			"msg=\"data plane: network %016llx: load-balancing rules: %s\" "
+			"err=%s",
+			(unsigned long long)st->network_id, err, cs_errname(rv));
+	return rv;
+}
+
 static int uvenv_net_set(struct env *env, const struct env_net_state *st)
 {
 	struct uvenv *u = uvenv_of(env);
@@ -2839,6 +2955,8 @@ static int uvenv_net_set(struct env *env, const struct env_net_state *st)
 	if (rv)
 		uvenv_logf(u, ENV_LOG_ERROR, "msg=\"data plane: %s\" err=%s", err,
 			   cs_errname(rv));
+	if (!rv)
+		rv = uvenv_lb_sync(u, st);
 #if UVENV_HAS_RESOLVER
 	/* the network's names, answered on its gateway (the bridge's address,
 	 * up once dataplane_set returned) */
@@ -2868,6 +2986,11 @@ static int uvenv_net_remove(struct env *env, uint64_t network_id)
 	if (u->resolver)
 		resolver_remove(u->resolver, network_id);
 #endif
+	{
+		size_t at;
+		if (uvenv_lb_find(u, network_id, &at))
+			uvenv_lb_drop(u, at, true);
+	}
 	if (!n)
 		return 0;
 	snprintf(name, sizeof name, "%s", n->docker_name);
@@ -3332,6 +3455,12 @@ void uvenv_close(struct uvenv *u)
 		u->resolver = NULL;
 	}
 #endif
+	/* the rules stay in the kernel for the next process to adopt (as the
+	 * bridges do); only the memory goes */
+	while (u->lb_count > 0)
+		uvenv_lb_drop(u, u->lb_count - 1, false);
+	free(u->lbs);
+	u->lbs = NULL;
 
 	for (size_t i = 0; i < u->timer_count; i++) {
 		uv_timer_stop(&u->timers[i]->handle);

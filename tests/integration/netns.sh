@@ -267,22 +267,14 @@ say "by name (the nodes' resolver, net/resolver.c), when there is one"
 byname() { # byname NAME: cli fetches http://NAME/
 	[ "$(dk 3 exec "$CLICID" timeout 3 wget -q -O - "http://$1/" 2>/dev/null)" = hello-from-srv ]
 }
-if [ -f "$ROOT/net/resolver.c" ]; then
-	# the name of the tasks needs the resolver alone: Docker's embedded
-	# DNS forwards it to the gateway, where the node's resolver answers
-	wait_for 30 "cli fetching http://tasks.srv/ by name" byname tasks.srv
-	say "cli fetched http://tasks.srv/ by name"
-	# the service's name is its VIP: that needs the VIP's rules (net/lb.c)
-	# applied by the node
-	if grep -q "lb_apply" "$ROOT/net/uvenv.c" "$ROOT/net/dataplane.c"; then
-		wait_for 30 "cli fetching http://srv/ by name (its VIP)" byname srv
-		say "cli fetched http://srv/ through its VIP"
-	else
-		say "(the node applies no VIP rules (net/lb.c): srv's VIP not checked)"
-	fi
-else
-	say "(no net/resolver.c in this tree: names not checked)"
-fi
+# the name of the tasks needs the resolver alone: Docker's embedded DNS
+# forwards it to the gateway, where the node's resolver answers
+wait_for 30 "cli fetching http://tasks.srv/ by name" byname tasks.srv
+say "cli fetched http://tasks.srv/ by name"
+# the service's name is its VIP: the VIP is an address of the bridge on
+# every node, and the node's rules (net/lb.c) DNAT it to a running task
+wait_for 30 "cli fetching http://srv/ by name (its VIP)" byname srv
+say "cli fetched http://srv/ through its VIP"
 
 say "srv moves to node 1: node 3's entries follow, traffic too"
 ctl service update --constraint node.hostname==csn1 srv >/dev/null
