@@ -779,6 +779,67 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 	agent_task_step(t);
 }
 
+/* The buffers of a container spec's issue-16 fields (entrypoint, labels,
+ * mounts), pointing into the task's ContainerSpec. */
+struct agent_spec_extra {
+	const char **entrypoint;
+	struct env_label *labels;
+	struct env_mount *mounts;
+};
+
+/* Fills spec's entrypoint, labels, dir, user and mounts from cs (borrowed:
+ * spec points into it and into x, which agent_spec_extra_free frees).
+ * Returns 0 or CS_ENOMEM. */
+static int agent_spec_extra_fill(struct agent_spec_extra *x, const Cs__ContainerSpec *cs,
+				 struct env_container_spec *spec)
+{
+	memset(x, 0, sizeof *x);
+	if (!cs)
+		return 0;
+	if (cs->n_entrypoint) {
+		if (!(x->entrypoint = calloc(cs->n_entrypoint + 1, sizeof *x->entrypoint)))
+			return CS_ENOMEM;
+		for (size_t i = 0; i < cs->n_entrypoint; i++)
+			x->entrypoint[i] = cs->entrypoint[i];
+		spec->entrypoint = x->entrypoint;
+	}
+	if (cs->n_labels) {
+		if (!(x->labels = calloc(cs->n_labels, sizeof *x->labels)))
+			return CS_ENOMEM;
+		for (size_t i = 0; i < cs->n_labels; i++) {
+			x->labels[i].key = cs->labels[i]->key ? cs->labels[i]->key : "";
+			x->labels[i].value = cs->labels[i]->value ? cs->labels[i]->value : "";
+		}
+		spec->labels = x->labels;
+		spec->label_count = cs->n_labels;
+	}
+	if (cs->n_mounts) {
+		if (!(x->mounts = calloc(cs->n_mounts, sizeof *x->mounts)))
+			return CS_ENOMEM;
+		for (size_t i = 0; i < cs->n_mounts; i++) {
+			const Cs__Mount *m = cs->mounts[i];
+			x->mounts[i].type = m->type == CS__MOUNT__TYPE__TYPE_VOLUME
+						    ? ENV_MOUNT_VOLUME
+						    : ENV_MOUNT_BIND;
+			x->mounts[i].source = m->source ? m->source : "";
+			x->mounts[i].target = m->target ? m->target : "";
+			x->mounts[i].read_only = m->read_only;
+		}
+		spec->mounts = x->mounts;
+		spec->mount_count = cs->n_mounts;
+	}
+	spec->dir = cs->dir && *cs->dir ? cs->dir : NULL;
+	spec->user = cs->user && *cs->user ? cs->user : NULL;
+	return 0;
+}
+
+static void agent_spec_extra_free(struct agent_spec_extra *x)
+{
+	free(x->entrypoint);
+	free(x->labels);
+	free(x->mounts);
+}
+
 /* Opens the controller of t if it has none; a task with no assignment (an
  * orphan container) gets one from its labels alone, enough to stop and
  * remove it. Returns 0 or an error. */
@@ -790,6 +851,7 @@ static int agent_task_open(struct agent_task *t)
 	const Cs__ContainerSpec *cs = ts ? ts->container : NULL;
 	const char **cmd = NULL, **envs = NULL, **test = NULL;
 	struct env_port *ports = NULL;
+	struct agent_spec_extra extra = {0};
 	int rv = CS_ENOMEM;
 
 	if (t->ctl)
@@ -860,8 +922,11 @@ static int agent_task_open(struct agent_task *t)
 		}
 		spec.ports = ports;
 	}
+	if (agent_spec_extra_fill(&extra, cs, &spec))
+		goto out;
 	rv = t->a->env->ops->ctl_open(t->a->env, &spec, &t->ctl);
 out:
+	agent_spec_extra_free(&extra);
 	free(ports);
 	free(test);
 	free(envs);

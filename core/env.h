@@ -135,6 +135,35 @@ struct env_container_spec {
 	 * route out through the node and the node's resolver for names. */
 	const struct env_net_attach *networks;
 	size_t network_count;
+	/* appended (issue 16): Docker's Entrypoint, NULL-terminated (NULL:
+	 * the image's; command then holds its arguments, Docker's Cmd); the
+	 * service's container labels, set beside cswarm's own (which win on
+	 * a clash); the working dir and user (NULL or "": the image's); the
+	 * mounts, in the spec's order. */
+	const char *const *entrypoint;
+	const struct env_label *labels;
+	size_t label_count;
+	const char *dir;
+	const char *user;
+	const struct env_mount *mounts;
+	size_t mount_count;
+};
+
+/* appended (issue 16): a container label. */
+struct env_label {
+	const char *key;
+	const char *value;
+};
+
+/* appended (issue 16): a container mount: BIND mounts the node's path
+ * source; VOLUME the node's named volume source (the runtime creates it
+ * when missing; source "": an anonymous volume). */
+enum env_mount_type { ENV_MOUNT_BIND, ENV_MOUNT_VOLUME };
+struct env_mount {
+	enum env_mount_type type;
+	const char *source;
+	const char *target;
+	bool read_only;
 };
 
 /* appended (issue 17): one attachment of a container. */

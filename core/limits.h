@@ -104,6 +104,9 @@
 #define LIMIT_NETWORKS_MAX	   4096u
 #define LIMIT_SERVICE_NETWORKS_MAX 16u
 #define LIMIT_SERVICE_PORTS_MAX	   64u
+/* issue 16: a container's mounts and labels, and entrypoint words */
+#define LIMIT_CONTAINER_MOUNTS_MAX 32u
+#define LIMIT_CONTAINER_LABELS_MAX 64u
 
 _Static_assert(LIMIT_MANAGERS_MAX < LIMIT_NODES_MAX, "managers are nodes");
 

@@ -573,6 +573,45 @@ out:
 	return rv;
 }
 
+/* Sets root's Entrypoint, WorkingDir, User and container labels (beside
+ * cswarm's, already in labels, which win) and host's Mounts (issue 16).
+ * Returns 0 or -1. */
+static int docker_create_extra(json_t *root, json_t *host, json_t *labels,
+			       const struct env_container_spec *spec)
+{
+	json_t *mounts;
+
+	if (spec->entrypoint && spec->entrypoint[0]) {
+		json_t *ep = docker_json_strings(spec->entrypoint);
+		if (!ep || json_object_set_new(root, "Entrypoint", ep))
+			return -1;
+	}
+	if (spec->dir && *spec->dir && docker_json_set_str(root, "WorkingDir", spec->dir))
+		return -1;
+	if (spec->user && *spec->user && docker_json_set_str(root, "User", spec->user))
+		return -1;
+	for (size_t i = 0; i < spec->label_count; i++)
+		if (!json_object_get(labels, spec->labels[i].key) &&
+		    docker_json_set_str(labels, spec->labels[i].key, spec->labels[i].value))
+			return -1;
+	if (!spec->mount_count)
+		return 0;
+	if (!(mounts = json_array()) || json_object_set_new(host, "Mounts", mounts))
+		return -1;
+	for (size_t i = 0; i < spec->mount_count; i++) {
+		const struct env_mount *m = &spec->mounts[i];
+		json_t *mj = json_object();
+		if (!mj || json_array_append_new(mounts, mj) ||
+		    docker_json_set_str(mj, "Type",
+					m->type == ENV_MOUNT_VOLUME ? "volume" : "bind") ||
+		    docker_json_set_str(mj, "Source", m->source) ||
+		    docker_json_set_str(mj, "Target", m->target) ||
+		    json_object_set_new(mj, "ReadOnly", json_boolean(m->read_only)))
+			return -1;
+	}
+	return 0;
+}
+
 /* Builds the body of POST /containers/create for spec. Returns a string the
  * caller frees, or NULL (not UTF-8, out of memory). */
 static char *docker_create_body(const struct docker *d,
@@ -620,6 +659,8 @@ static char *docker_create_body(const struct docker *d,
 	if (docker_create_ports(root, host, spec))
 		goto out;
 	if (docker_create_health(root, spec))
+		goto out;
+	if (docker_create_extra(root, host, labels, spec))
 		goto out;
 	if (json_object_set(root, "Labels", labels) ||
 	    json_object_set(root, "HostConfig", host))
