@@ -21,7 +21,7 @@ IMAGE=cswarm-test:busybox
 DOCKER_CLI=${DOCKER_CLI:-/usr/bin/docker}
 # hostnames of this test's nodes (container label cswarm.node.id): apart
 # from the other tests', so that all may share a dockerd
-NODES="dapim1 dapiw1"
+NODES="dapim1 dapiw1 dapim2"
 declare -A PID PORT
 STARTED_DOCKER=""
 
@@ -359,6 +359,36 @@ wait_for 60 "stack st removed" stack_removed
 [ -z "$(dk stack ls --format '{{.Name}}')" ] || fail "stack ls after rm: $(dk stack ls)"
 [ "$(dk service ls -q --filter label=com.docker.stack.namespace=st | wc -l)" -eq 0 ] || fail "stack rm left services"
 
+# ---------------------------------------------------------------- a follower
+say "a second manager's socket (a follower: every call forwarded to the leader)"
+MTOKEN=$(ctl dapim1 cluster join-token manager)
+start_node dapim2 --join-addr "127.0.0.1:${PORT[dapim1]}" --join-token "$MTOKEN"
+dk2() { DOCKER_HOST=unix://$WORK/dapim2-docker.sock "$DOCKER_CLI" "$@"; }
+m2_serves() { [ -S "$WORK/dapim2-docker.sock" ] && dk2 node ls >/dev/null 2>&1; }
+wait_for 60 "dapim2's Docker API socket" m2_serves
+[ "$(dk2 info --format '{{.Swarm.ControlAvailable}} {{.Swarm.Managers}}')" = "true 2" ] ||
+	fail "follower info: $(dk2 info --format '{{json .Swarm}}')"
+dk2 node ls >"$WORK/out" 2>&1 || fail "follower node ls: $(cat "$WORK/out")"
+grep -Eq " \* +dapim2 +Ready +Active +Reachable" "$WORK/out" || fail "follower node ls: $(cat "$WORK/out")"
+grep -Eq "dapim1 +Ready +Active +Leader" "$WORK/out" || fail "follower node ls: $(cat "$WORK/out")"
+DOCKER_HOST=unix://$WORK/dapim2-docker.sock timeout 120 "$DOCKER_CLI" service create --detach=false \
+	--name fwd --replicas 1 "$IMAGE" sleep 1000 >"$WORK/out" 2>&1 || fail "follower service create: $(cat "$WORK/out")"
+grep -q "verify: Service converged" "$WORK/out" || fail "follower service create: $(cat "$WORK/out")"
+[ "$(dk service inspect fwd --format '{{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}}')" = "fwd 1" ] ||
+	fail "the leader does not show fwd: $(dk service ls)"
+dk2 service ls >"$WORK/out" 2>&1 || fail "follower service ls: $(cat "$WORK/out")"
+grep -Eq " fwd +replicated +1/1 +$IMAGE" "$WORK/out" || fail "follower service ls: $(cat "$WORK/out")"
+dk2 stack deploy -c "$WORK/compose.yml" st2 >"$WORK/out" 2>&1 || fail "follower stack deploy: $(cat "$WORK/out")"
+[ "$(dk stack ls --format '{{.Name}} {{.Services}}')" = "st2 2" ] || fail "stack ls after a follower's deploy: $(dk stack ls)"
+stack2_removed() {
+	dk2 stack rm st2 >"$WORK/out" 2>&1
+	[ -z "$(dk network ls -q --filter label=com.docker.stack.namespace=st2)" ]
+}
+wait_for 60 "stack st2 removed through the follower" stack2_removed
+[ "$(dk2 service rm fwd)" = fwd ] || fail "follower service rm"
+fwdgone() { [ "$(running fwd)" -eq 0 ]; }
+wait_for 60 "fwd's containers gone" fwdgone
+
 # ---------------------------------------------------------------- remove
 say "docker service rm"
 [ "$(dk service rm web)" = web ] || fail "service rm did not print the name"
@@ -369,6 +399,6 @@ wait_for 60 "web's containers gone" gone
 
 say "docker node rm --force"
 [ "$(dk node rm --force dapiw1)" = dapiw1 ] || fail "node rm did not print the name"
-[ "$(dk node ls -q | wc -l)" -eq 1 ] || fail "node ls after rm: $(dk node ls)"
+[ "$(dk node ls -q | wc -l)" -eq 2 ] || fail "node ls after rm (dapim1 and dapim2): $(dk node ls)"
 
 say "PASS"
