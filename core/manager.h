@@ -170,4 +170,10 @@ const char *manager_member_addr(const struct manager *m, uint64_t id);
 /* manager_is_voter returns whether this manager sees itself as a voter. */
 bool manager_is_voter(const struct manager *m);
 
+/* manager_component: the running state of leader component ops (NULL
+ * when this manager does not lead, or the component did not start). For
+ * the control RPC's service logs (issue 16): the log broker. */
+struct leader_component_ops;
+void *manager_component(struct manager *m, const struct leader_component_ops *ops);
+
 #endif

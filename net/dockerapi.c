@@ -1282,6 +1282,7 @@ struct dapi_conn {
 	Cs__ControlResponse *resp[DOCKERAPI_CALLS_MAX];
 	size_t nresp;
 	uint64_t call_id;
+	struct dapi_logs *logs; /* a logs request being streamed */
 };
 
 struct dockerapi {
@@ -1324,6 +1325,8 @@ static void dapi_reset(struct dapi_conn *c)
 	c->step = 0;
 }
 
+static void dapi_logs_free(struct dapi_logs *l);
+
 static void dapi_unref(struct dapi_conn *c)
 {
 	assert(c->refs > 0);
@@ -1331,6 +1334,7 @@ static void dapi_unref(struct dapi_conn *c)
 		return;
 	assert(c->closing);
 	dapi_reset(c);
+	dapi_logs_free(c->logs);
 	free(c->pending);
 	free(c);
 }
@@ -2933,6 +2937,367 @@ static void dapi_empty_list(struct dapi_conn *c, const struct dapi_route *r)
 	dapi_json(c, 200, json_array());
 }
 
+/* ---------------------------------------------------------------- logs
+ * GET /services/{id}/logs and /tasks/{id}/logs (issue 16): reads through
+ * the leader's log broker (SERVICE_LOGS), streamed to the client as
+ * Docker's multiplexed frames in a chunked answer, each line with its
+ * details (com.docker.swarm.node.id, .service.id, .task.id) and, asked,
+ * its time. The next read is asked only once the last lines are written
+ * (back-pressure); a read with lines is followed by another at once (the
+ * nodes send at most a frame's worth), one with none ends the answer, or
+ * with follow=1 waits DOCKERAPI_LOGS_POLL_MS. Nothing is kept but the
+ * cursors. */
+
+struct dapi_logs {
+	char name[256];
+	bool task, follow, timestamps, details, out, err;
+	uint64_t since_ms, tail;
+	bool tail_set, started, headers_sent;
+	Cs__LogCursor *cursors;
+	size_t cursor_count;
+};
+
+struct dapi_swrite {
+	uv_write_t req;
+	struct dapi_conn *c;
+	bool last, more;
+	char buf[];
+};
+
+static void dapi_logs_free(struct dapi_logs *l)
+{
+	if (!l)
+		return;
+	free(l->cursors);
+	free(l);
+}
+
+/* A time query value: unix seconds with decimals ("1700000000.5"), or
+ * RFC 3339. 0: none. */
+static uint64_t dapi_time_ms(const char *v)
+{
+	char *end;
+	double secs;
+	struct tm tm;
+
+	if (!v || !*v)
+		return 0;
+	secs = strtod(v, &end);
+	if (*end == '\0' && secs > 0)
+		return (uint64_t)(secs * 1000);
+	memset(&tm, 0, sizeof tm);
+	if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec) == 6) {
+		tm.tm_year -= 1900;
+		tm.tm_mon -= 1;
+		return (uint64_t)timegm(&tm) * 1000;
+	}
+	return 0;
+}
+
+static void dapi_logs_step(struct dapi_conn *c);
+
+static void dapi_logs_poll(uv_timer_t *t)
+{
+	struct dapi_conn *c = t->data;
+	if (!c->closing)
+		dapi_logs_step(c);
+}
+
+static void dapi_stream_written(uv_write_t *req, int status)
+{
+	struct dapi_swrite *w = (struct dapi_swrite *)req;
+	struct dapi_conn *c = w->c;
+
+	if (status < 0 || w->last)
+		dapi_close(c);
+	else if (!c->closing && w->more)
+		dapi_logs_step(c);
+	else if (!c->closing)
+		uv_timer_start(&c->timer, dapi_logs_poll, DOCKERAPI_LOGS_POLL_MS, 0);
+	free(w);
+	dapi_unref(c);
+}
+
+/* Writes len bytes of the stream; then reads on at once (more), later
+ * (follow), or closes (last). */
+static void dapi_stream_write(struct dapi_conn *c, const char *buf, size_t len,
+			      bool more, bool last)
+{
+	struct dapi_swrite *w = malloc(sizeof *w + len);
+	uv_buf_t b;
+
+	if (!w) {
+		dapi_close(c);
+		return;
+	}
+	w->c = c;
+	w->more = more;
+	w->last = last;
+	memcpy(w->buf, buf, len);
+	b = uv_buf_init(w->buf, (unsigned)len);
+	c->refs++;
+	if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, dapi_stream_written) < 0) {
+		free(w);
+		c->refs--;
+		dapi_close(c);
+	}
+}
+
+/* Reading while streaming: only to see the client go. */
+static void dapi_stream_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	static char sink[256];
+	(void)h;
+	(void)suggested;
+	*b = uv_buf_init(sink, sizeof sink);
+}
+
+static void dapi_stream_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+	(void)b;
+	if (nread < 0)
+		dapi_close(st->data);
+}
+
+/* Appends to *buf (cap, len) n bytes of p; false when out of memory. */
+static bool dapi_buf_add(char **buf, size_t *cap, size_t *len, const void *p, size_t n)
+{
+	if (*len + n > *cap) {
+		size_t nc = *cap ? *cap : 4096;
+		char *g;
+		while (nc < *len + n)
+			nc *= 2;
+		if (!(g = realloc(*buf, nc)))
+			return false;
+		*buf = g;
+		*cap = nc;
+	}
+	memcpy(*buf + *len, p, n);
+	*len += n;
+	return true;
+}
+
+/* The frames of resp's lines, as one HTTP chunk (with the answer's head
+ * first when not sent yet). NULL when out of memory. */
+static char *dapi_logs_chunk(struct dapi_conn *c, const Cs__ControlResponse *resp,
+			     bool last, size_t *out_len)
+{
+	struct dapi_logs *l = c->logs;
+	char *frames = NULL, *all = NULL;
+	size_t fcap = 0, flen = 0, acap = 0, alen = 0;
+	char head[512], tmp[160];
+	int hl;
+
+	for (size_t i = 0; i < resp->n_logs; i++) {
+		const Cs__LogLine *ln = resp->logs[i];
+		uint32_t stream = ln->stream == 2 ? 2 : 1;
+		char pre[256];
+		size_t pl = 0, size;
+		unsigned char fh[8];
+
+		if ((stream == 1 && !l->out) || (stream == 2 && !l->err))
+			continue;
+		if (l->timestamps) {
+			time_t t = (time_t)(ln->time_ns / 1000000000ull);
+			struct tm tm;
+			gmtime_r(&t, &tm);
+			pl += (size_t)snprintf(pre + pl, sizeof pre - pl,
+					       "%04d-%02d-%02dT%02d:%02d:%02d.%09lluZ ",
+					       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+					       tm.tm_hour, tm.tm_min, tm.tm_sec,
+					       (unsigned long long)(ln->time_ns % 1000000000ull));
+		}
+		if (l->details)
+			pl += (size_t)snprintf(pre + pl, sizeof pre - pl,
+					       "com.docker.swarm.node.id=%016llx,"
+					       "com.docker.swarm.service.id=%016llx,"
+					       "com.docker.swarm.task.id=%016llx ",
+					       (unsigned long long)ln->node_id,
+					       (unsigned long long)ln->service_id,
+					       (unsigned long long)ln->task_id);
+		assert(pl < sizeof pre);
+		size = pl + ln->data.len;
+		fh[0] = (unsigned char)stream;
+		fh[1] = fh[2] = fh[3] = 0;
+		fh[4] = (unsigned char)(size >> 24);
+		fh[5] = (unsigned char)(size >> 16);
+		fh[6] = (unsigned char)(size >> 8);
+		fh[7] = (unsigned char)size;
+		if (!dapi_buf_add(&frames, &fcap, &flen, fh, 8) ||
+		    !dapi_buf_add(&frames, &fcap, &flen, pre, pl) ||
+		    !dapi_buf_add(&frames, &fcap, &flen, ln->data.data, ln->data.len))
+			goto oom;
+	}
+	if (!l->headers_sent) {
+		hl = snprintf(head, sizeof head,
+			      "HTTP/1.1 200 OK\r\n"
+			      "Api-Version: " DOCKERAPI_VERSION "\r\n"
+			      "Docker-Experimental: false\r\n"
+			      "Ostype: linux\r\n"
+			      "Server: cswarm\r\n"
+			      "Content-Type: application/vnd.docker.multiplexed-stream\r\n"
+			      "Transfer-Encoding: chunked\r\n"
+			      "Connection: close\r\n\r\n");
+		if (!dapi_buf_add(&all, &acap, &alen, head, (size_t)hl))
+			goto oom;
+		l->headers_sent = true;
+	}
+	if (flen) {
+		hl = snprintf(tmp, sizeof tmp, "%zx\r\n", flen);
+		if (!dapi_buf_add(&all, &acap, &alen, tmp, (size_t)hl) ||
+		    !dapi_buf_add(&all, &acap, &alen, frames, flen) ||
+		    !dapi_buf_add(&all, &acap, &alen, "\r\n", 2))
+			goto oom;
+	}
+	if (last && !dapi_buf_add(&all, &acap, &alen, "0\r\n\r\n", 5))
+		goto oom;
+	free(frames);
+	*out_len = alen;
+	return all;
+oom:
+	free(frames);
+	free(all);
+	*out_len = 1; /* NULL with a length: out of memory */
+	return NULL;
+}
+
+static void dapi_logs_answered(void *data, const Cs__ControlResponse *resp)
+{
+	struct dapi_conn *c = data;
+	struct dapi_logs *l = c->logs;
+	bool more, last;
+	size_t len = 0;
+	char *buf;
+
+	if (c->closing || !l) {
+		dapi_unref(c);
+		return;
+	}
+	if (resp->status && !l->headers_sent) {
+		/* an error answer, and the connection serves requests again */
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		dapi_logs_free(c->logs);
+		c->logs = NULL;
+		dapi_cs_error(c, resp->status, resp->error);
+		dapi_unref(c);
+		return;
+	}
+	if (!resp->status) {
+		/* the cursors to read on with */
+		Cs__LogCursor *cur = calloc(resp->n_logs_next + 1, sizeof *cur);
+		if (cur) {
+			for (size_t i = 0; i < resp->n_logs_next; i++) {
+				cs__log_cursor__init(&cur[i]);
+				cur[i].task_id = resp->logs_next[i]->task_id;
+				cur[i].after_ns = resp->logs_next[i]->after_ns;
+				cur[i].after_err_ns = resp->logs_next[i]->after_err_ns;
+			}
+			free(l->cursors);
+			l->cursors = cur;
+			l->cursor_count = resp->n_logs_next;
+		}
+	}
+	/* a failed read ends the stream (its head is out); so do no lines
+	 * without follow */
+	more = !resp->status && resp->n_logs > 0;
+	last = resp->status || (!more && !l->follow);
+	buf = dapi_logs_chunk(c, resp, last, &len);
+	if (!buf && len)
+		dapi_close(c);
+	else if (len)
+		dapi_stream_write(c, buf, len, more, last);
+	else if (more) /* nothing shown of it (a stream not asked for) */
+		dapi_logs_step(c);
+	else /* nothing new: a follow waits */
+		uv_timer_start(&c->timer, dapi_logs_poll, DOCKERAPI_LOGS_POLL_MS, 0);
+	free(buf);
+	dapi_unref(c);
+}
+
+/* Asks the next read of c's logs. */
+static void dapi_logs_step(struct dapi_conn *c)
+{
+	struct dapi_logs *l = c->logs;
+	struct dockerapi *s = c->s;
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__LogCursor **ptrs = NULL;
+	int rv;
+
+	if (!s || c->closing)
+		return;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_LOGS;
+	req.name = l->name;
+	req.logs_task = l->task;
+	req.logs_since_ms = l->since_ms;
+	if (!l->started) {
+		req.logs_tail = l->tail;
+		req.logs_tail_set = l->tail_set;
+	}
+	if (l->cursor_count && (ptrs = calloc(l->cursor_count, sizeof *ptrs))) {
+		for (size_t i = 0; i < l->cursor_count; i++)
+			ptrs[i] = &l->cursors[i];
+		req.logs_after = ptrs;
+		req.n_logs_after = l->cursor_count;
+	}
+	l->started = true;
+	req.id = ++c->call_id;
+	c->refs++;
+	rv = s->be.call(s->be.data, &req, dapi_logs_answered, c);
+	free(ptrs);
+	if (rv) {
+		c->refs--;
+		if (!l->headers_sent) {
+			uv_read_stop((uv_stream_t *)&c->pipe);
+			dapi_logs_free(c->logs);
+			c->logs = NULL;
+			dapi_cs_error(c, rv, NULL);
+		} else {
+			dapi_close(c);
+		}
+	}
+}
+
+static void dapi_logs(struct dapi_conn *c, const struct dapi_route *r, bool task)
+{
+	struct dapi_logs *l;
+	char v[64];
+
+	if (c->logs)
+		return; /* a stream already */
+	if (!(l = calloc(1, sizeof *l)))
+		return dapi_error(c, 500, "out of memory");
+	snprintf(l->name, sizeof l->name, "%s", r->arg);
+	l->task = task;
+	l->follow = dapi_flag(r->query, "follow");
+	l->timestamps = dapi_flag(r->query, "timestamps");
+	l->details = dapi_flag(r->query, "details");
+	l->out = dapi_flag(r->query, "stdout");
+	l->err = dapi_flag(r->query, "stderr");
+	if (!l->out && !l->err) {
+		free(l);
+		return dapi_error(c, 400, "you must choose at least one stream");
+	}
+	if (dapi_query(r->query, "tail", v, sizeof v) && *v && strcmp(v, "all") != 0) {
+		char *end;
+		l->tail = strtoull(v, &end, 10);
+		if (*end) {
+			free(l);
+			return dapi_error(c, 400, "tail: '%s' (expected a number or all)", v);
+		}
+		l->tail_set = true;
+	}
+	if (dapi_query(r->query, "since", v, sizeof v) && *v &&
+	    !(l->since_ms = dapi_time_ms(v))) {
+		free(l);
+		return dapi_error(c, 400, "since: '%s' is not a time", v);
+	}
+	c->logs = l;
+	/* see the client go while streaming (what it sends is not read) */
+	uv_read_start((uv_stream_t *)&c->pipe, dapi_stream_alloc, dapi_stream_read);
+	dapi_logs_step(c);
+}
+
 /* dapi_match: whether path is prefix + "/" + one segment (*arg, into buf)
  * + suffix. */
 static bool dapi_match(const char *path, const char *prefix, const char *suffix,
@@ -3009,6 +3374,10 @@ static void dapi_run(struct dapi_conn *c)
 		return dapi_service_inspect(c, &r);
 	if (del && dapi_match(path, "/services", "", arg, sizeof arg))
 		return dapi_service_remove(c, &r);
+	if (get && dapi_match(path, "/services", "/logs", arg, sizeof arg))
+		return dapi_logs(c, &r, false);
+	if (get && dapi_match(path, "/tasks", "/logs", arg, sizeof arg))
+		return dapi_logs(c, &r, true);
 	if (strcmp(path, "/tasks") == 0 && get)
 		return dapi_task_list(c, &r);
 	if (get && dapi_match(path, "/tasks", "", arg, sizeof arg))

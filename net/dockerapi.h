@@ -43,6 +43,8 @@
 					  * slow); one waiting for the leader
 					  * is not */
 #define DOCKERAPI_CALLS_MAX 4u /* control calls one request makes */
+#define DOCKERAPI_LOGS_POLL_MS \
+	1000u /* logs --follow: a read with no lines waits this long */
 #define DOCKERAPI_STOP_GRACE_DEFAULT_MS \
 	10000u /* Docker's; the model's 0 (the agent's default) */
 
