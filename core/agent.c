@@ -2381,9 +2381,18 @@ static void agent_logs_read(struct env_logs_req *req, int status)
 		agent_logs_answer(l, status);
 		return;
 	}
+	/* a first read of the last 0 lines (logs -f --tail 0): the newest
+	 * line is read for its time only, where the next read starts */
+	bool mark_only = !req->after_ns && !req->after_err_ns && req->tail_set &&
+			 l->q->tail == 0;
 	for (size_t i = 0; i < req->line_count; i++) {
 		const struct env_log_line *el = &req->lines[i];
 		Cs__LogLine *ln;
+		if (mark_only) {
+			if (el->time_ns > cur->after_ns)
+				cur->after_ns = el->time_ns;
+			continue;
+		}
 		ln = NULL;
 		if (grow_array((void **)&l->lines, &l->line_cap, l->line_count + 1,
 			       sizeof *l->lines) ||
@@ -2439,7 +2448,7 @@ static void agent_logs_step(struct agent_logs *l)
 	l->req.after_ns = c->after_ns;
 	l->req.after_err_ns = c->after_err_ns;
 	l->req.since_ms = l->q->since_ms;
-	l->req.tail = l->q->tail;
+	l->req.tail = l->q->tail ? l->q->tail : 1; /* 0: see agent_logs_read */
 	l->req.tail_set = l->q->tail_set;
 	l->req.max_bytes = l->q->max_bytes - l->bytes;
 	rv = env->ops->logs_read(env, &l->req, agent_logs_read);

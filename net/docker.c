@@ -1274,13 +1274,13 @@ int docker_logs_read(struct docker *d, struct env_logs_req *req, env_logs_cb cb)
 
 	if (!docker_id_ok(req->task_id) || strlen(req->task_id) > LIMIT_NAME_BYTES_MAX)
 		return CS_EINVAL;
-	if (req->after_ns || req->after_err_ns) {
-		uint64_t after = req->after_ns < req->after_err_ns ? req->after_ns
-								   : req->after_err_ns;
+	/* from the older cursor (one stream with none: from since_ms) */
+	uint64_t after = req->after_ns < req->after_err_ns ? req->after_ns
+							   : req->after_err_ns;
+	if (after)
 		snprintf(since, sizeof since, "&since=%llu.%09llu",
 			 (unsigned long long)(after / 1000000000ull),
 			 (unsigned long long)(after % 1000000000ull));
-	}
 	else if (req->since_ms)
 		snprintf(since, sizeof since, "&since=%llu.%09llu",
 			 (unsigned long long)(req->since_ms / 1000),

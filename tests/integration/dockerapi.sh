@@ -310,6 +310,39 @@ got=$(curl -s --unix-socket "$WORK/dapim1-docker.sock" "http://docker/v1.41/serv
 dkt 60 service update --detach=false --label-add k=v ex >"$WORK/out" 2>&1 || fail "service update ex: $(cat "$WORK/out")"
 [ "$(DOCKER_HOST=unix://$DOCKER_SOCK docker ps -q --filter label=cswarm.service.name=ex --filter label=cswarm.node.id=dapim1)" = "$CID" ] ||
 	fail "a labels-only update through insertDefaults replaced ex's task"
+say "docker service logs [-f] [--tail N] [-t] SERVICE|TASK (the leader's log broker)"
+dk service logs ex >"$WORK/out" 2>&1 || fail "service logs ex: $(cat "$WORK/out")"
+grep -Eq "^ex\.1\.[0-9a-f]{12}@dapim1 +\| from-the-node$" "$WORK/out" || fail "service logs ex: $(cat "$WORK/out")"
+dkt 120 service create --detach=false --name lg --replicas 2 "$IMAGE" \
+	sh -c 'i=0; while true; do i=$((i+1)); echo "out $i"; echo "err $i" >&2; sleep 0.3; done' \
+	>"$WORK/out" 2>&1 || fail "service create lg: $(cat "$WORK/out")"
+sleep 2
+dk service logs lg >"$WORK/out" 2>&1 || fail "service logs lg: $(cat "$WORK/out")"
+# both tasks, both streams, each task's lines in order and none missing
+for slot in 1 2; do
+	grep -E "^lg\.$slot\.[0-9a-f]{12}@dapi(m|w)1 +\| out " "$WORK/out" | sed 's/.*| out //' >"$WORK/nums"
+	[ "$(wc -l <"$WORK/nums")" -ge 3 ] || fail "service logs lg: slot $slot: $(cat "$WORK/out")"
+	[ "$(head -n 1 "$WORK/nums")" = 1 ] && [ "$(sort -n "$WORK/nums" | uniq | wc -l)" -eq "$(wc -l <"$WORK/nums")" ] &&
+		[ "$(tail -n 1 "$WORK/nums")" -eq "$(wc -l <"$WORK/nums")" ] || fail "lg.$slot's stdout lines: $(tr '\n' ' ' <"$WORK/nums")"
+	grep -Eq "^lg\.$slot\.[0-9a-f]{12}@dapi(m|w)1 +\| err 1$" "$WORK/out" || fail "lg.$slot: no stderr line"
+done
+[ "$(dk service logs --tail 1 lg 2>&1 | wc -l)" -eq 2 ] || fail "service logs --tail 1: $(dk service logs --tail 1 lg 2>&1)"
+dk service logs --tail 1 -t lg 2>&1 | grep -Eq "^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z lg\.[12]\." ||
+	fail "service logs -t: $(dk service logs --tail 1 -t lg 2>&1)"
+TID=$(dk service ps -q --filter desired-state=running lg | head -n 1)
+dk service logs "$TID" 2>&1 | cut -d'|' -f1 | sort -u >"$WORK/out"
+[ "$(wc -l <"$WORK/out")" -eq 1 ] && grep -q "\.${TID:0:12}@" "$WORK/out" || fail "service logs TASK: $(cat "$WORK/out")"
+# -f: lines written after it started come, in order, for both tasks
+dkt 4 service logs -f --tail 0 lg >"$WORK/out" 2>&1 || true
+for slot in 1 2; do
+	grep -E "^lg\.$slot\..* \| out " "$WORK/out" | sed 's/.*| out //' >"$WORK/nums"
+	[ "$(wc -l <"$WORK/nums")" -ge 3 ] || fail "service logs -f: slot $slot: $(cat "$WORK/out")"
+	[ $(($(tail -n 1 "$WORK/nums") - $(head -n 1 "$WORK/nums") + 1)) -eq "$(wc -l <"$WORK/nums")" ] ||
+		fail "service logs -f: lg.$slot's lines not in order or some missing: $(tr '\n' ' ' <"$WORK/nums")"
+done
+dk service logs nosuch >"$WORK/out" 2>&1 && fail "logs of no service succeeded"
+grep -q "no such task or service: nosuch" "$WORK/out" || fail "service logs nosuch: $(cat "$WORK/out")"
+
 dk service rm ex >/dev/null
 exgone() { [ "$(running ex)" -eq 0 ]; }
 wait_for 60 "ex's containers gone" exgone
@@ -385,8 +418,11 @@ stack2_removed() {
 	[ -z "$(dk network ls -q --filter label=com.docker.stack.namespace=st2)" ]
 }
 wait_for 60 "stack st2 removed through the follower" stack2_removed
-[ "$(dk2 service rm fwd)" = fwd ] || fail "follower service rm"
-fwdgone() { [ "$(running fwd)" -eq 0 ]; }
+dk2 service logs --tail 3 lg >"$WORK/out" 2>&1 || fail "follower service logs: $(cat "$WORK/out")"
+[ "$(grep -Ec "^lg\.[12]\.[0-9a-f]{12}@dapi(m|w)1 +\| (out|err) [0-9]+$" "$WORK/out")" -eq 6 ] ||
+	fail "follower service logs --tail 3: $(cat "$WORK/out")"
+[ "$(dk2 service rm fwd lg | tr '\n' ' ')" = "fwd lg " ] || fail "follower service rm"
+fwdgone() { [ "$(running fwd)" -eq 0 ] && [ "$(running lg)" -eq 0 ]; }
 wait_for 60 "fwd's containers gone" fwdgone
 
 # ---------------------------------------------------------------- remove

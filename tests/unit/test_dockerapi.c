@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 /* Tests of the Docker Engine API server (net/dockerapi): the spec mapping on
  * request bodies recorded from Debian's docker CLI (20.10.24) and from
  * docker 28.2.2, the exact errors for fields cswarm does not support, and
@@ -560,6 +561,10 @@ struct fake {
 	int ops[64];
 	size_t nops;
 	int list_status; /* answer to every list (CS_ENOTLEADER: no leader) */
+	/* SERVICE_LOGS: reads asked, and the stdout cursor the last one gave */
+	int log_reads;
+	uint64_t log_after_ns;
+	bool log_tail_set;
 };
 
 static int fake_call(void *data, const Cs__ControlRequest *req, control_rpc_cb cb,
@@ -616,6 +621,40 @@ static int fake_call(void *data, const Cs__ControlRequest *req, control_rpc_cb c
 			resp.error = "service 'web' is at version 7, not 6";
 		}
 		break;
+	case CS__CONTROL_OP__CONTROL_OP_SERVICE_LOGS: {
+		static uint8_t hello[] = "hello\n", oops[] = "oops\n";
+		static Cs__LogLine l1 = CS__LOG_LINE__INIT, l2 = CS__LOG_LINE__INIT;
+		static Cs__LogLine *lines[2] = {&l1, &l2};
+		static Cs__LogCursor cur = CS__LOG_CURSOR__INIT;
+		static Cs__LogCursor *curs[1] = {&cur};
+		f->log_reads++;
+		f->log_after_ns = req->n_logs_after ? req->logs_after[0]->after_ns : 0;
+		if (f->log_reads == 1)
+			f->log_tail_set = req->logs_tail_set && req->logs_tail == 7;
+		if (strcmp(req->name, "web") != 0) {
+			resp.status = CS_ENOENT;
+			resp.error = "no such task or service: nosuch";
+			break;
+		}
+		l1.task_id = l2.task_id = cur.task_id = 0x11;
+		l1.service_id = l2.service_id = 0xaa;
+		l1.node_id = l2.node_id = 0x5;
+		l1.time_ns = 1700000000123456789ull;
+		l2.time_ns = l1.time_ns + 1;
+		l1.stream = 1;
+		l2.stream = 2;
+		l1.data = (ProtobufCBinaryData){6, hello};
+		l2.data = (ProtobufCBinaryData){5, oops};
+		cur.after_ns = l1.time_ns;
+		cur.after_err_ns = l2.time_ns;
+		if (!req->n_logs_after) { /* a first read: the lines */
+			resp.logs = lines;
+			resp.n_logs = 2;
+		}
+		resp.logs_next = curs;
+		resp.n_logs_next = 1;
+		break;
+	}
 	default: break;
 	}
 	cb(cb_data, &resp);
@@ -1020,6 +1059,58 @@ static void test_http_slow_client(void **state)
 	assert_int_equal(s->fake.nops, 0);
 }
 
+/* service logs: the multiplexed frames the CLI reads, each line with its
+ * time and the swarm details, in a chunked answer that ends once a read
+ * brings no line; the second read goes on from the first's cursors. */
+static void test_http_service_logs(void **state)
+{
+	static const char want1[] =
+		"\x01\0\0\0\0\0\0\xa6"
+		"2023-11-14T22:13:20.123456789Z com.docker.swarm.node.id=0000000000000005,"
+		"com.docker.swarm.service.id=00000000000000aa,com.docker.swarm.task.id="
+		"0000000000000011 hello\n";
+	static const char want2[] =
+		"\x02\0\0\0\0\0\0\xa5"
+		"2023-11-14T22:13:20.123456790Z com.docker.swarm.node.id=0000000000000005,"
+		"com.docker.swarm.service.id=00000000000000aa,com.docker.swarm.task.id="
+		"0000000000000011 oops\n";
+	struct srv *s = *state;
+	bool closed = false;
+	char *r;
+
+	r = request(s,
+		    "GET /v1.41/services/web/logs?details=1&stdout=1&stderr=1&timestamps=1"
+		    "&tail=7 HTTP/1.1\r\nHost: d\r\n\r\n",
+		    &closed);
+	assert_true(closed);
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(r, "Transfer-Encoding: chunked\r\n"));
+	assert_non_null(memmem(r, 1 << 19, want1, sizeof want1 - 1));
+	assert_non_null(memmem(r, 1 << 19, want2, sizeof want2 - 1));
+	/* one chunk, then the end */
+	assert_non_null(memmem(r, 1 << 19, "\r\n0\r\n\r\n", 7));
+	assert_int_equal(s->fake.log_reads, 2);
+	assert_true(s->fake.log_tail_set);
+	assert_true(s->fake.log_after_ns == 1700000000123456789ull);
+	free(r);
+	/* stdout only, no details: the bare line */
+	s->fake.log_reads = 0;
+	r = request(s, "GET /services/web/logs?stdout=1 HTTP/1.1\r\nHost: d\r\n\r\n",
+		    &closed);
+	assert_non_null(memmem(r, 1 << 19, "\x01\0\0\0\0\0\0\x06hello\n", 14));
+	assert_null(memmem(r, 1 << 19, "oops", 4));
+	free(r);
+	/* no such service: an error answer, before any frame */
+	r = request(s, "GET /services/nosuch/logs?stdout=1 HTTP/1.1\r\nHost: d\r\n\r\n",
+		    NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 404 Not Found\r\n"));
+	assert_non_null(strstr(r, "{\"message\":\"no such task or service: nosuch\"}"));
+	free(r);
+	r = request(s, "GET /services/web/logs HTTP/1.1\r\nHost: d\r\n\r\n", NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
+	free(r);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1041,6 +1132,7 @@ int main(void)
 		T(test_http_huge_body),
 		T(test_http_errors),
 		T(test_http_node_swarm_update),
+		T(test_http_service_logs),
 		cmocka_unit_test_setup_teardown(test_http_keep_alive, setup_short,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_http_slow_client, setup_short,
