@@ -799,7 +799,8 @@ static int agent_spec_extra_fill(struct agent_spec_extra *x, const Cs__Container
 	if (!cs)
 		return 0;
 	if (cs->n_entrypoint) {
-		if (!(x->entrypoint = calloc(cs->n_entrypoint + 1, sizeof *x->entrypoint)))
+		if (!(x->entrypoint =
+			      calloc(cs->n_entrypoint + 1, sizeof *x->entrypoint)))
 			return CS_ENOMEM;
 		for (size_t i = 0; i < cs->n_entrypoint; i++)
 			x->entrypoint[i] = cs->entrypoint[i];
@@ -810,7 +811,8 @@ static int agent_spec_extra_fill(struct agent_spec_extra *x, const Cs__Container
 			return CS_ENOMEM;
 		for (size_t i = 0; i < cs->n_labels; i++) {
 			x->labels[i].key = cs->labels[i]->key ? cs->labels[i]->key : "";
-			x->labels[i].value = cs->labels[i]->value ? cs->labels[i]->value : "";
+			x->labels[i].value =
+				cs->labels[i]->value ? cs->labels[i]->value : "";
 		}
 		spec->labels = x->labels;
 		spec->label_count = cs->n_labels;
@@ -2383,8 +2385,8 @@ static void agent_logs_read(struct env_logs_req *req, int status)
 	}
 	/* a first read of the last 0 lines (logs -f --tail 0): the newest
 	 * line is read for its time only, where the next read starts */
-	bool mark_only = !req->after_ns && !req->after_err_ns && req->tail_set &&
-			 l->q->tail == 0;
+	bool mark_only =
+		!req->after_ns && !req->after_err_ns && req->tail_set && l->q->tail == 0;
 	for (size_t i = 0; i < req->line_count; i++) {
 		const struct env_log_line *el = &req->lines[i];
 		Cs__LogLine *ln;
@@ -2397,7 +2399,8 @@ static void agent_logs_read(struct env_logs_req *req, int status)
 		if (grow_array((void **)&l->lines, &l->line_cap, l->line_count + 1,
 			       sizeof *l->lines) ||
 		    !(ln = malloc(sizeof *ln)) ||
-		    (cs__log_line__init(ln), !(ln->data.data = malloc(el->len ? el->len : 1)))) {
+		    (cs__log_line__init(ln),
+		     !(ln->data.data = malloc(el->len ? el->len : 1)))) {
 			free(ln);
 			snprintf(l->error, sizeof l->error, "out of memory");
 			agent_logs_answer(l, CS_ENOMEM);

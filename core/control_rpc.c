@@ -537,10 +537,11 @@ static int rpc_logs(struct rpc_call *c, const Cs__ControlRequest *req, char *err
 				continue;
 			if (n >= LIMIT_LOG_TASKS_MAX) {
 				free(tasks);
-				snprintf(err, err_size,
-					 "service %s has over %u tasks placed: read a task's "
-					 "logs",
-					 svc->spec->name, LIMIT_LOG_TASKS_MAX);
+				snprintf(
+					err, err_size,
+					"service %s has over %u tasks placed: read a task's "
+					"logs",
+					svc->spec->name, LIMIT_LOG_TASKS_MAX);
 				return CS_ELIMIT;
 			}
 			if (grow_array((void **)&tasks, &cap, n + 1, sizeof *tasks)) {

@@ -184,7 +184,7 @@ struct env_log_line {
 };
 struct env_logs_req {
 	void *data;
-	const char *task_id; /* as in env_container_spec */
+	const char *task_id;   /* as in env_container_spec */
 	uint64_t after_ns;     /* stdout's lines after this */
 	uint64_t after_err_ns; /* stderr's (both 0: since_ms, tail) */
 	uint64_t since_ms;

@@ -66,7 +66,7 @@ static struct lb_addr *lb_addr_find(struct logbroker *lb, uint64_t node_id, size
 	if (at)
 		*at = lo;
 	return lo < lb->addr_count && lb->addrs[lo].node_id == node_id ? &lb->addrs[lo]
-									 : NULL;
+								       : NULL;
 }
 
 /* Remembers where node_id's frames come from (its certificate's id). */
@@ -144,8 +144,8 @@ static void lb_read_finish(struct lb_read *r, int status, const char *why)
 	lb_read_unlink(r);
 	/* stable within a task: a task's lines come in order from its node */
 	for (size_t i = 1; i < r->line_count; i++)
-		for (size_t k = i; k > 0 && lb_line_cmp(&r->lines[k - 1], &r->lines[k]) > 0;
-		     k--) {
+		for (size_t k = i;
+		     k > 0 && lb_line_cmp(&r->lines[k - 1], &r->lines[k]) > 0; k--) {
 			Cs__LogLine *t = r->lines[k];
 			r->lines[k] = r->lines[k - 1];
 			r->lines[k - 1] = t;
@@ -153,7 +153,8 @@ static void lb_read_finish(struct lb_read *r, int status, const char *why)
 	for (size_t i = 0; i < r->ask_count; i++)
 		if (!r->asks[i].answered)
 			for (size_t k = 0; k < r->task_count; k++)
-				r->unanswered += r->tasks[k].node_id == r->asks[i].node_id;
+				r->unanswered +=
+					r->tasks[k].node_id == r->asks[i].node_id;
 	resp.status = status;
 	resp.error = (char *)(status ? why : "");
 	resp.logs = r->lines;

@@ -290,8 +290,8 @@ static size_t docker_write_cb(char *ptr, size_t size, size_t nmemb, void *userda
 	struct docker_xfer *x = userdata;
 	size_t n = size * nmemb;
 
-	if (x->kind == DOCKER_XFER_LOGS && x->resp_len > x->logs_req->max_bytes +
-							 DOCKER_LOGS_SLACK_BYTES) {
+	if (x->kind == DOCKER_XFER_LOGS &&
+	    x->resp_len > x->logs_req->max_bytes + DOCKER_LOGS_SLACK_BYTES) {
 		x->logs_enough = true; /* enough lines: the rest is not read */
 		return 0;
 	}
@@ -602,7 +602,8 @@ static int docker_create_extra(json_t *root, json_t *host, json_t *labels,
 		return -1;
 	for (size_t i = 0; i < spec->label_count; i++)
 		if (!json_object_get(labels, spec->labels[i].key) &&
-		    docker_json_set_str(labels, spec->labels[i].key, spec->labels[i].value))
+		    docker_json_set_str(labels, spec->labels[i].key,
+					spec->labels[i].value))
 			return -1;
 	if (!spec->mount_count)
 		return 0;
@@ -613,7 +614,8 @@ static int docker_create_extra(json_t *root, json_t *host, json_t *labels,
 		json_t *mj = json_object();
 		if (!mj || json_array_append_new(mounts, mj) ||
 		    docker_json_set_str(mj, "Type",
-					m->type == ENV_MOUNT_VOLUME ? "volume" : "bind") ||
+					m->type == ENV_MOUNT_VOLUME ? "volume"
+								    : "bind") ||
 		    docker_json_set_str(mj, "Source", m->source) ||
 		    docker_json_set_str(mj, "Target", m->target) ||
 		    json_object_set_new(mj, "ReadOnly", json_boolean(m->read_only)))
@@ -1275,8 +1277,8 @@ int docker_logs_read(struct docker *d, struct env_logs_req *req, env_logs_cb cb)
 	if (!docker_id_ok(req->task_id) || strlen(req->task_id) > LIMIT_NAME_BYTES_MAX)
 		return CS_EINVAL;
 	/* from the older cursor (one stream with none: from since_ms) */
-	uint64_t after = req->after_ns < req->after_err_ns ? req->after_ns
-							   : req->after_err_ns;
+	uint64_t after =
+		req->after_ns < req->after_err_ns ? req->after_ns : req->after_err_ns;
 	if (after)
 		snprintf(since, sizeof since, "&since=%llu.%09llu",
 			 (unsigned long long)(after / 1000000000ull),

@@ -217,8 +217,7 @@ static int dj_resources(const json_t *r, const char *path, Cs__Resources **out, 
 /* ContainerSpec.Mounts: bind and volume, with no options (issue 16). */
 static int dj_mounts(const json_t *a, Cs__ContainerSpec *cs, char *err, size_t n)
 {
-	static const char *const known[] = {"Type", "Source", "Target", "ReadOnly",
-					    NULL};
+	static const char *const known[] = {"Type", "Source", "Target", "ReadOnly", NULL};
 	const char *P = "TaskTemplate.ContainerSpec.Mounts";
 	json_t *x;
 	size_t i;
@@ -254,16 +253,18 @@ static int dj_mounts(const json_t *a, Cs__ContainerSpec *cs, char *err, size_t n
 		else if (type && strcmp(type, "volume") == 0)
 			m->type = CS__MOUNT__TYPE__TYPE_VOLUME;
 		else
-			return dj_fail(err, n,
-				       "%s.Type: '%s' is not supported by cswarm (bind or "
-				       "volume)",
-				       p, type ? type : "");
+			return dj_fail(
+				err, n,
+				"%s.Type: '%s' is not supported by cswarm (bind or "
+				"volume)",
+				p, type ? type : "");
 		if (!dst || dst[0] != '/')
 			return dj_fail(err, n, "%s.Target: an absolute path is required",
 				       p);
 		if (m->type == CS__MOUNT__TYPE__TYPE_BIND && (!src || src[0] != '/'))
 			return dj_fail(err, n,
-				       "%s.Source: a bind mount needs an absolute path", p);
+				       "%s.Source: a bind mount needs an absolute path",
+				       p);
 		if (!(m->target = strdup(dst)) ||
 		    (src && *src && !(m->source = strdup(src))))
 			return CS_ENOMEM;
@@ -286,8 +287,9 @@ static int dj_container_labels(const json_t *l, Cs__ContainerSpec *cs, char *err
 	if (!l || dj_empty(l))
 		return 0;
 	if (!json_is_object(l))
-		return dj_fail(err, n, "TaskTemplate.ContainerSpec.Labels: expected an "
-				       "object");
+		return dj_fail(err, n,
+			       "TaskTemplate.ContainerSpec.Labels: expected an "
+			       "object");
 	if (!(cs->labels = calloc(json_object_size(l), sizeof *cs->labels)))
 		return CS_ENOMEM;
 	json_object_foreach((json_t *)l, k, v)
@@ -310,9 +312,8 @@ static int dj_container_labels(const json_t *l, Cs__ContainerSpec *cs, char *err
 static int dj_container(const json_t *c, Cs__ContainerSpec *cs, char *err, size_t n)
 {
 	static const char *const known[] = {
-		"Image",   "Args",   "Env",	"Healthcheck", "StopGracePeriod",
-		"Isolation", "Command", "Labels", "Dir",	  "User",
-		"Mounts",  NULL};
+		"Image",   "Args",   "Env", "Healthcheck", "StopGracePeriod", "Isolation",
+		"Command", "Labels", "Dir", "User",	   "Mounts",	      NULL};
 	static const char *const hknown[] = {"Test",	"Interval",    "Timeout",
 					     "Retries", "StartPeriod", NULL};
 	const char *P = "TaskTemplate.ContainerSpec";
@@ -658,11 +659,12 @@ static int dj_labels(const json_t *l, Cs__ServiceSpec *s, char *err, size_t n)
 static int dj_spec(const json_t *j, Cs__ServiceSpec *s, char *err, size_t n)
 {
 	static const char *const known[] = {
-		"Name",		  "TaskTemplate", "Mode",   "UpdateConfig",
-		"RollbackConfig", "EndpointSpec", "Labels", "Networks", NULL};
+		"Name",		"TaskTemplate",	  "Mode",
+		"UpdateConfig", "RollbackConfig", "EndpointSpec",
+		"Labels",	"Networks",	  NULL};
 	static const char *const tknown[] = {
-		"ContainerSpec", "Resources", "RestartPolicy", "Placement", "ForceUpdate",
-		"Runtime",	 "Networks",  NULL};
+		"ContainerSpec", "Resources", "RestartPolicy", "Placement",
+		"ForceUpdate",	 "Runtime",   "Networks",      NULL};
 	static const char *const rknown[] = {"Limits", "Reservations", NULL};
 	static const char *const eknown[] = {"Mode", NULL};
 	const char *name, *s_rt, *emode;
@@ -845,10 +847,11 @@ static json_t *dj_task_spec_json(const Cs__TaskSpec *ts)
 		if (cs->n_labels) {
 			json_t *l = json_object();
 			for (size_t i = 0; l && i < cs->n_labels; i++)
-				json_object_set_new(l, cs->labels[i]->key,
-						    json_string(cs->labels[i]->value
-									? cs->labels[i]->value
-									: ""));
+				json_object_set_new(
+					l, cs->labels[i]->key,
+					json_string(cs->labels[i]->value
+							    ? cs->labels[i]->value
+							    : ""));
 			json_object_set_new(c, "Labels", l);
 		}
 		if (cs->n_entrypoint)
@@ -1038,17 +1041,19 @@ void dockerapi_insert_defaults(json_t *spec)
 				    dj_ns(DOCKERAPI_STOP_GRACE_DEFAULT_MS));
 	if (!json_object_get(tt, "RestartPolicy"))
 		json_object_set_new(tt, "RestartPolicy",
-				    json_pack("{s:s,s:I,s:i}", "Condition", "any", "Delay",
-					      (json_int_t)(5000 * NS_PER_MS),
+				    json_pack("{s:s,s:I,s:i}", "Condition", "any",
+					      "Delay", (json_int_t)(5000 * NS_PER_MS),
 					      "MaxAttempts", 0));
 	mode = json_object_get(spec, "Mode");
-	job = json_object_get(mode, "ReplicatedJob") || json_object_get(mode, "GlobalJob");
+	job = json_object_get(mode, "ReplicatedJob") ||
+	      json_object_get(mode, "GlobalJob");
 	if (!job && !json_object_get(spec, "UpdateConfig"))
 		json_object_set_new(spec, "UpdateConfig", dj_update_defaults());
 	if (!job && !json_object_get(spec, "RollbackConfig"))
 		json_object_set_new(spec, "RollbackConfig", dj_update_defaults());
 	if (!json_object_get(spec, "EndpointSpec"))
-		json_object_set_new(spec, "EndpointSpec", json_pack("{s:s}", "Mode", "vip"));
+		json_object_set_new(spec, "EndpointSpec",
+				    json_pack("{s:s}", "Mode", "vip"));
 }
 
 json_t *dockerapi_service_json(const Cs__Service *svc)
@@ -1079,9 +1084,10 @@ json_t *dockerapi_service_json(const Cs__Service *svc)
 		json_t *ep = json_object_get(o, "Endpoint"), *a = json_array();
 		for (size_t i = 0; a && i < svc->n_vips; i++)
 			json_array_append_new(
-				a, json_pack("{s:o,s:s}", "NetworkID",
-					     dj_idj(svc->vips[i]->network_id), "Addr",
-					     svc->vips[i]->addr ? svc->vips[i]->addr : ""));
+				a,
+				json_pack("{s:o,s:s}", "NetworkID",
+					  dj_idj(svc->vips[i]->network_id), "Addr",
+					  svc->vips[i]->addr ? svc->vips[i]->addr : ""));
 		if (ep)
 			json_object_set_new(ep, "VirtualIPs", a);
 		else
@@ -2190,8 +2196,9 @@ static void dapi_service_update(struct dapi_conn *c, const struct dapi_route *r)
 		return dapi_error(c, 400, "rollback: '%s' (expected previous)", rb);
 	if (c->step == 0 || c->step == 1)
 		return dapi_call_op(c,
-				    c->step == 0 ? CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST
-						 : CS__CONTROL_OP__CONTROL_OP_NETWORK_LIST,
+				    c->step == 0
+					    ? CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST
+					    : CS__CONTROL_OP__CONTROL_OP_NETWORK_LIST,
 				    NULL);
 	svc = dapi_find_service(c->resp[0], r->arg, &amb);
 	if (!svc)
@@ -2323,8 +2330,8 @@ static int dapi_task_cmp(const void *pa, const void *pb)
 static void dapi_task_list(struct dapi_conn *c, const struct dapi_route *r)
 {
 	static const char *const known[] = {
-		"id",	 "service", "node", "desired-state", "_up-to-date",
-		"name", "label",   NULL};
+		"id",	       "service", "node",  "desired-state",
+		"_up-to-date", "name",	  "label", NULL};
 	static const Cs__ControlOp ops[] = {CS__CONTROL_OP__CONTROL_OP_TASK_LIST,
 					    CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST,
 					    CS__CONTROL_OP__CONTROL_OP_NODE_LIST};
@@ -2651,9 +2658,9 @@ json_t *dockerapi_network_json(const Cs__Network *nw)
 		return NULL;
 	}
 	for (size_t i = 0; sp && i < sp->n_labels; i++)
-		json_object_set_new(labels, sp->labels[i]->key,
-				    json_string(sp->labels[i]->value ? sp->labels[i]->value
-								     : ""));
+		json_object_set_new(
+			labels, sp->labels[i]->key,
+			json_string(sp->labels[i]->value ? sp->labels[i]->value : ""));
 	if (nw->subnet && *nw->subnet)
 		json_array_append_new(cfg, json_pack("{s:s,s:s}", "Subnet", nw->subnet,
 						     "Gateway",
@@ -2662,12 +2669,13 @@ json_t *dockerapi_network_json(const Cs__Network *nw)
 	json_object_set_new(o, "Id", dj_idj(nw->id));
 	json_object_set_new(o, "Created", dj_time(0));
 	json_object_set_new(o, "Scope", json_string("swarm"));
-	json_object_set_new(o, "Driver", json_string(sp && sp->driver && *sp->driver
-							     ? sp->driver
-							     : "overlay"));
+	json_object_set_new(
+		o, "Driver",
+		json_string(sp && sp->driver && *sp->driver ? sp->driver : "overlay"));
 	json_object_set_new(o, "EnableIPv6", json_false());
-	json_object_set_new(o, "IPAM", json_pack("{s:s,s:n,s:o}", "Driver", "default",
-						 "Options", "Config", cfg));
+	json_object_set_new(o, "IPAM",
+			    json_pack("{s:s,s:n,s:o}", "Driver", "default", "Options",
+				      "Config", cfg));
 	json_object_set_new(o, "Internal", json_boolean(sp && sp->internal));
 	json_object_set_new(o, "Attachable", json_boolean(sp && sp->attachable));
 	json_object_set_new(o, "Ingress", json_boolean(sp && sp->ingress));
@@ -2687,8 +2695,8 @@ int dockerapi_network_from_json(const char *body, size_t len, Cs__NetworkSpec **
 				char *err, size_t n)
 {
 	static const char *const known[] = {
-		"Name",	      "CheckDuplicate", "Driver", "Scope",  "IPAM",
-		"Internal",   "Attachable",	"Labels", "Ingress", NULL};
+		"Name",	    "CheckDuplicate", "Driver", "Scope",   "IPAM",
+		"Internal", "Attachable",     "Labels", "Ingress", NULL};
 	static const char *const iknown[] = {"Driver", "Config", NULL};
 	static const char *const cknown[] = {"Subnet", "Gateway", NULL};
 	static const Cs__NetworkSpec init = CS__NETWORK_SPEC__INIT;
@@ -2720,7 +2728,8 @@ int dockerapi_network_from_json(const char *body, size_t len, Cs__NetworkSpec **
 		goto out;
 	}
 	if (scope && *scope && strcmp(scope, "swarm") != 0) {
-		rv = dj_fail(err, n, "Scope: '%s' is not supported by cswarm (swarm only)",
+		rv = dj_fail(err, n,
+			     "Scope: '%s' is not supported by cswarm (swarm only)",
 			     scope);
 		goto out;
 	}
@@ -2737,7 +2746,8 @@ int dockerapi_network_from_json(const char *body, size_t len, Cs__NetworkSpec **
 		    (rv = dj_str(ipam, "Driver", "IPAM", &idrv, err, n)))
 			goto out;
 		if (idrv && *idrv && strcmp(idrv, "default") != 0) {
-			rv = dj_fail(err, n, "IPAM.Driver: '%s' is not supported by cswarm",
+			rv = dj_fail(err, n,
+				     "IPAM.Driver: '%s' is not supported by cswarm",
 				     idrv);
 			goto out;
 		}
@@ -2771,7 +2781,8 @@ int dockerapi_network_from_json(const char *body, size_t len, Cs__NetworkSpec **
 			goto out;
 		}
 		if (json_object_size(labels) &&
-		    !(sp->labels = calloc(json_object_size(labels), sizeof *sp->labels))) {
+		    !(sp->labels =
+			      calloc(json_object_size(labels), sizeof *sp->labels))) {
 			rv = CS_ENOMEM;
 			goto out;
 		}
@@ -2808,8 +2819,8 @@ out:
 
 static void dapi_network_list(struct dapi_conn *c, const struct dapi_route *r)
 {
-	static const char *const known[] = {"driver", "id",    "label", "name",
-					    "scope",  "type",  NULL};
+	static const char *const known[] = {"driver", "id",   "label", "name",
+					    "scope",  "type", NULL};
 	const char *v[16], *bad = NULL;
 	json_t *f, *a;
 
@@ -2829,7 +2840,8 @@ static void dapi_network_list(struct dapi_conn *c, const struct dapi_route *r)
 		const Cs__Network *nw = c->resp[0]->networks[i];
 		const Cs__NetworkSpec *sp = nw->spec;
 		const char *name = sp && sp->name ? sp->name : "";
-		const char *drv = sp && sp->driver && *sp->driver ? sp->driver : "overlay";
+		const char *drv =
+			sp && sp->driver && *sp->driver ? sp->driver : "overlay";
 		size_t n, k;
 		bool ok;
 
@@ -2856,7 +2868,8 @@ static void dapi_network_list(struct dapi_conn *c, const struct dapi_route *r)
 		n = dapi_filter_values(f, "type", v, 16);
 		for (k = 0, ok = !n; k < n; k++)
 			ok |= strcmp("custom", v[k]) == 0;
-		if (!ok || !dapi_labels_ok(sp ? sp->labels : NULL, sp ? sp->n_labels : 0, f))
+		if (!ok ||
+		    !dapi_labels_ok(sp ? sp->labels : NULL, sp ? sp->n_labels : 0, f))
 			continue;
 		json_array_append_new(a, dockerapi_network_json(nw));
 	}
@@ -2873,9 +2886,9 @@ static void dapi_network_inspect(struct dapi_conn *c, const struct dapi_route *r
 		return dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_NETWORK_LIST, NULL);
 	nw = dapi_find_network(c->resp[0], r->arg, &amb);
 	if (!nw)
-		return dapi_error(c, amb ? 400 : 404,
-				  amb ? "network %s is ambiguous" : "network %s not found",
-				  r->arg);
+		return dapi_error(
+			c, amb ? 400 : 404,
+			amb ? "network %s is ambiguous" : "network %s not found", r->arg);
 	dapi_json(c, 200, dockerapi_network_json(nw));
 }
 
@@ -2912,9 +2925,9 @@ static void dapi_network_remove(struct dapi_conn *c, const struct dapi_route *r)
 		return dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_NETWORK_LIST, NULL);
 	nw = dapi_find_network(c->resp[0], r->arg, &amb);
 	if (!nw)
-		return dapi_error(c, amb ? 400 : 404,
-				  amb ? "network %s is ambiguous" : "network %s not found",
-				  r->arg);
+		return dapi_error(
+			c, amb ? 400 : 404,
+			amb ? "network %s is ambiguous" : "network %s not found", r->arg);
 	dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_NETWORK_REMOVE, nw->spec->name);
 }
 
@@ -3021,8 +3034,8 @@ static void dapi_stream_written(uv_write_t *req, int status)
 
 /* Writes len bytes of the stream; then reads on at once (more), later
  * (follow), or closes (last). */
-static void dapi_stream_write(struct dapi_conn *c, const char *buf, size_t len,
-			      bool more, bool last)
+static void dapi_stream_write(struct dapi_conn *c, const char *buf, size_t len, bool more,
+			      bool last)
 {
 	struct dapi_swrite *w = malloc(sizeof *w + len);
 	uv_buf_t b;
@@ -3102,11 +3115,12 @@ static char *dapi_logs_chunk(struct dapi_conn *c, const Cs__ControlResponse *res
 			time_t t = (time_t)(ln->time_ns / 1000000000ull);
 			struct tm tm;
 			gmtime_r(&t, &tm);
-			pl += (size_t)snprintf(pre + pl, sizeof pre - pl,
-					       "%04d-%02d-%02dT%02d:%02d:%02d.%09lluZ ",
-					       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-					       tm.tm_hour, tm.tm_min, tm.tm_sec,
-					       (unsigned long long)(ln->time_ns % 1000000000ull));
+			pl += (size_t)snprintf(
+				pre + pl, sizeof pre - pl,
+				"%04d-%02d-%02dT%02d:%02d:%02d.%09lluZ ",
+				tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+				tm.tm_min, tm.tm_sec,
+				(unsigned long long)(ln->time_ns % 1000000000ull));
 		}
 		if (l->details)
 			pl += (size_t)snprintf(pre + pl, sizeof pre - pl,
@@ -3130,15 +3144,16 @@ static char *dapi_logs_chunk(struct dapi_conn *c, const Cs__ControlResponse *res
 			goto oom;
 	}
 	if (!l->headers_sent) {
-		hl = snprintf(head, sizeof head,
-			      "HTTP/1.1 200 OK\r\n"
-			      "Api-Version: " DOCKERAPI_VERSION "\r\n"
-			      "Docker-Experimental: false\r\n"
-			      "Ostype: linux\r\n"
-			      "Server: cswarm\r\n"
-			      "Content-Type: application/vnd.docker.multiplexed-stream\r\n"
-			      "Transfer-Encoding: chunked\r\n"
-			      "Connection: close\r\n\r\n");
+		hl = snprintf(
+			head, sizeof head,
+			"HTTP/1.1 200 OK\r\n"
+			"Api-Version: " DOCKERAPI_VERSION "\r\n"
+			"Docker-Experimental: false\r\n"
+			"Ostype: linux\r\n"
+			"Server: cswarm\r\n"
+			"Content-Type: application/vnd.docker.multiplexed-stream\r\n"
+			"Transfer-Encoding: chunked\r\n"
+			"Connection: close\r\n\r\n");
 		if (!dapi_buf_add(&all, &acap, &alen, head, (size_t)hl))
 			goto oom;
 		l->headers_sent = true;
@@ -3283,7 +3298,8 @@ static void dapi_logs(struct dapi_conn *c, const struct dapi_route *r, bool task
 		l->tail = strtoull(v, &end, 10);
 		if (*end) {
 			free(l);
-			return dapi_error(c, 400, "tail: '%s' (expected a number or all)", v);
+			return dapi_error(c, 400, "tail: '%s' (expected a number or all)",
+					  v);
 		}
 		l->tail_set = true;
 	}
@@ -3394,14 +3410,15 @@ static void dapi_run(struct dapi_conn *c)
 		return dapi_empty_list(c, &r);
 	if (get && (dapi_match(path, "/secrets", "", arg, sizeof arg) ||
 		    dapi_match(path, "/configs", "", arg, sizeof arg)))
-		return dapi_error(c, 404, "%s %s not found: cswarm has no %s yet",
-				  strncmp(path, "/secrets", 8) == 0 ? "secret" : "config",
-				  arg,
-				  strncmp(path, "/secrets", 8) == 0 ? "secrets" : "configs");
+		return dapi_error(
+			c, 404, "%s %s not found: cswarm has no %s yet",
+			strncmp(path, "/secrets", 8) == 0 ? "secret" : "config", arg,
+			strncmp(path, "/secrets", 8) == 0 ? "secrets" : "configs");
 	if (post && (strcmp(path, "/secrets/create") == 0 ||
 		     strcmp(path, "/configs/create") == 0))
 		return dapi_error(c, 400, "%s are not supported by cswarm yet",
-				  strncmp(path, "/secrets", 8) == 0 ? "secrets" : "configs");
+				  strncmp(path, "/secrets", 8) == 0 ? "secrets"
+								    : "configs");
 	if (get && strncmp(path, "/distribution/", 14) == 0)
 		return dapi_error(c, 404,
 				  "cswarm does not ask registries: each node's dockerd "

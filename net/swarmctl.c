@@ -1240,11 +1240,13 @@ static int service_logs(struct ctl *c, int argc, char **argv)
 				struct tm tm;
 				gmtime_r(&t, &tm);
 				fprintf(out, "%04d-%02d-%02dT%02d:%02d:%02d.%09lluZ ",
-					tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-					tm.tm_min, tm.tm_sec,
-					(unsigned long long)(ln->time_ns % 1000000000ull));
+					tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+					tm.tm_hour, tm.tm_min, tm.tm_sec,
+					(unsigned long long)(ln->time_ns %
+							     1000000000ull));
 			}
-			fprintf(out, "%016llx@%016llx | ", (unsigned long long)ln->task_id,
+			fprintf(out, "%016llx@%016llx | ",
+				(unsigned long long)ln->task_id,
 				(unsigned long long)ln->node_id);
 			fwrite(ln->data.data, 1, ln->data.len, out);
 			if (!ln->data.len || ln->data.data[ln->data.len - 1] != '\n')
@@ -1252,7 +1254,8 @@ static int service_logs(struct ctl *c, int argc, char **argv)
 		}
 		fflush(stdout);
 		if (resp->logs_unanswered)
-			fprintf(stderr, "swarmctl: the nodes of %llu tasks did not answer\n",
+			fprintf(stderr,
+				"swarmctl: the nodes of %llu tasks did not answer\n",
 				(unsigned long long)resp->logs_unanswered);
 		/* the cursors to go on from */
 		free(cursors);

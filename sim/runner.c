@@ -1585,30 +1585,36 @@ static int runner_logs(struct runner *r, const struct scn_cmd *cmd)
 		struct runner_logs l = {.text = cmd->u.logs.text};
 		int64_t leader = simcluster_leader(r->cluster);
 		struct manager *m =
-			leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader) : NULL;
-		struct logbroker *lb = m ? manager_component(m, &logbroker_component) : NULL;
+			leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader)
+				    : NULL;
+		struct logbroker *lb =
+			m ? manager_component(m, &logbroker_component) : NULL;
 		const Cs__Service *svc =
-			m ? store_service_by_name(manager_store(m), cmd->u.logs.service) : NULL;
+			m ? store_service_by_name(manager_store(m), cmd->u.logs.service)
+			  : NULL;
 		struct logbroker_task tasks[64];
 		size_t n = 0;
 
 		if (lb && svc) {
 			const struct store *st = manager_store(m);
-			for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL);
+			for (const Cs__Task *t =
+				     store_task_next_by_service(st, svc->id, NULL);
 			     t; t = store_task_next_by_service(st, svc->id, t)) {
 				if (!t->node_id)
 					continue;
 				if (n == 64)
-					return runner_fail(r, cmd,
-							   "logs: %s has over 64 tasks placed",
-							   cmd->u.logs.service);
+					return runner_fail(
+						r, cmd,
+						"logs: %s has over 64 tasks placed",
+						cmd->u.logs.service);
 				tasks[n++] = (struct logbroker_task){t->id, t->service_id,
 								     t->node_id, 0, 0};
 			}
-			if (logbroker_read(lb, tasks, n, 0, 0, false, runner_logs_done, &l) ==
-			    0) {
+			if (logbroker_read(lb, tasks, n, 0, 0, false, runner_logs_done,
+					   &l) == 0) {
 				while (!l.done) {
-					if (!world_step(r->w, world_now_us(r->w) + 60 * 1000000ull))
+					if (!world_step(r->w, world_now_us(r->w) +
+								      60 * 1000000ull))
 						break;
 					if (!runner_check(r))
 						return -1;
@@ -1618,10 +1624,11 @@ static int runner_logs(struct runner *r, const struct scn_cmd *cmd)
 		if (l.found)
 			return 0;
 		if (!cmd->u.logs.has_within || world_now_us(r->w) >= end)
-			return runner_fail(r, cmd, "no line of %s's logs contains '%s' (%zu "
-						   "lines read%s)",
+			return runner_fail(r, cmd,
+					   "no line of %s's logs contains '%s' (%zu "
+					   "lines read%s)",
 					   cmd->u.logs.service, cmd->u.logs.text, l.lines,
-					   !lb    ? ", no leader to ask"
+					   !lb	  ? ", no leader to ask"
 					   : !svc ? ", no such service"
 						  : "");
 		if (runner_until(r, world_now_us(r->w) + 1000000, cmd, NULL, got,

@@ -1049,10 +1049,11 @@ static void simexec_fire_logs(struct simexec *x, struct simexec_rec *rec)
 			if (err && (k == 0 || k % 5))
 				continue;
 			if (k == 0)
-				len = snprintf(buf, 96, "started %.40s task %.20s\n", c->image,
-					       c->task_id);
+				len = snprintf(buf, 96, "started %.40s task %.20s\n",
+					       c->image, c->task_id);
 			else
-				len = snprintf(buf, 96, "%s %zu\n", err ? "tock" : "tick", k);
+				len = snprintf(buf, 96, "%s %zu\n", err ? "tock" : "tick",
+					       k);
 			l->time_ns = simexec_log_ns(t_us) + (uint64_t)err;
 			l->stream = err ? 2 : 1;
 			l->data = buf;
@@ -1067,7 +1068,7 @@ static void simexec_fire_logs(struct simexec *x, struct simexec_rec *rec)
 		uint64_t since_ns = req->since_ms * 1000000ull;
 		for (size_t i = 0; i < n; i++) {
 			const struct env_log_line *l = &lines[i];
-			bool ok = first_read ? l->time_ns >= since_ns
+			bool ok = first_read	   ? l->time_ns >= since_ns
 				  : l->stream == 2 ? l->time_ns > req->after_err_ns
 						   : l->time_ns > req->after_ns;
 			if (ok)
@@ -1079,7 +1080,8 @@ static void simexec_fire_logs(struct simexec *x, struct simexec_rec *rec)
 	}
 	{
 		size_t end = first;
-		while (end < n && (end == first || bytes + lines[end].len <= req->max_bytes))
+		while (end < n &&
+		       (end == first || bytes + lines[end].len <= req->max_bytes))
 			bytes += lines[end++].len;
 		req->lines = lines + first;
 		req->line_count = end - first;

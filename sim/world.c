@@ -1514,8 +1514,7 @@ static void world_env_ctl_close(struct env_ctl *ctl, env_ctl_close_cb cb, void *
 	simexec_ctl_close(ctl, cb, data);
 }
 
-static int world_env_logs_read(struct env *env, struct env_logs_req *req,
-			       env_logs_cb cb)
+static int world_env_logs_read(struct env *env, struct env_logs_req *req, env_logs_cb cb)
 {
 	struct sim_node *n = env->impl;
 	assert(n->up);

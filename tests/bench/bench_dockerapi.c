@@ -151,20 +151,22 @@ static int bench_create(const char *sock)
 		return -1;
 	}
 	for (int i = 0; i < BENCH_SERVICES; i++) {
-		int bl = snprintf(body, sizeof body,
-				  "{\"Name\":\"svc-%d\",\"TaskTemplate\":{\"ContainerSpec\":"
-				  "{\"Image\":\"cswarm-test:busybox\",\"Args\":[\"sleep\","
-				  "\"1000\"]}},\"Mode\":{\"Replicated\":{\"Replicas\":0}}}",
-				  i);
-		int rl = snprintf(req, sizeof req,
-				  "POST /v1.41/services/create HTTP/1.1\r\nHost: docker\r\n"
-				  "Content-Type: application/json\r\nContent-Length: %d\r\n"
-				  "\r\n%s",
-				  bl, body);
+		int bl = snprintf(
+			body, sizeof body,
+			"{\"Name\":\"svc-%d\",\"TaskTemplate\":{\"ContainerSpec\":"
+			"{\"Image\":\"cswarm-test:busybox\",\"Args\":[\"sleep\","
+			"\"1000\"]}},\"Mode\":{\"Replicated\":{\"Replicas\":0}}}",
+			i);
+		int rl = snprintf(
+			req, sizeof req,
+			"POST /v1.41/services/create HTTP/1.1\r\nHost: docker\r\n"
+			"Content-Type: application/json\r\nContent-Length: %d\r\n"
+			"\r\n%s",
+			bl, body);
 		if (dconn_write(&c, req, (size_t)rl) ||
 		    dconn_answer(&c, &status, &ans, &alen)) {
-			fprintf(stderr, "bench_dockerapi: create svc-%d: connection lost\n",
-				i);
+			fprintf(stderr,
+				"bench_dockerapi: create svc-%d: connection lost\n", i);
 			dconn_close(&c);
 			return -1;
 		}
@@ -212,7 +214,8 @@ static int bench_get(const char *sock, int requests, double *secs, size_t *bytes
 	for (int i = 0; i < requests; i++) {
 		if (dconn_write(&c, req, sizeof req - 1) ||
 		    dconn_answer(&c, &status, &ans, &alen)) {
-			fprintf(stderr, "bench_dockerapi: GET /services: connection lost\n");
+			fprintf(stderr,
+				"bench_dockerapi: GET /services: connection lost\n");
 			dconn_close(&c);
 			return -1;
 		}
@@ -261,7 +264,8 @@ static double bench_swarmctl_ls(const char *swarmctl, const char *sock, size_t *
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);
-		execl(swarmctl, swarmctl, "--socket", sock, "service", "ls", (char *)NULL);
+		execl(swarmctl, swarmctl, "--socket", sock, "service", "ls",
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);
@@ -299,8 +303,9 @@ static int bench_run(struct benchcluster *c, int requests)
 	for (int i = 0; i < BENCH_LS_RUNS; i++) {
 		double s = bench_swarmctl_ls(c->swarmctl, c->m[leader].sock, &lines);
 		if (s < 0 || lines < BENCH_SERVICES) {
-			fprintf(stderr, "bench_dockerapi: swarmctl service ls failed (%zu "
-					"lines)\n",
+			fprintf(stderr,
+				"bench_dockerapi: swarmctl service ls failed (%zu "
+				"lines)\n",
 				lines);
 			return -1;
 		}
@@ -335,7 +340,8 @@ int main(int argc, char **argv)
 	if (benchcluster_paths(&c, "bench_dockerapi"))
 		return 1;
 	if (access(c.swarmd, X_OK) || access(c.swarmctl, X_OK)) {
-		printf("docker-api: skipped (%s or %s not built)\n", c.swarmd, c.swarmctl);
+		printf("docker-api: skipped (%s or %s not built)\n", c.swarmd,
+		       c.swarmctl);
 		return 0;
 	}
 	if (benchcluster_init(&c, "bench-dapi"))

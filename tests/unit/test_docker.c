@@ -32,7 +32,7 @@ struct fake_route {
 	const char *prefix; /* of the request target, "/v1.41/containers/create" */
 	int status;
 	const char *body;
-	bool hold; /* never answer (a long poll that does not end) */
+	bool hold;	 /* never answer (a long poll that does not end) */
 	size_t body_len; /* 0: strlen(body) (a binary body sets it) */
 };
 
@@ -75,7 +75,8 @@ static void fake_route(struct fake *f, const char *method, const char *prefix, i
 static void fake_hold(struct fake *f, const char *method, const char *prefix)
 {
 	assert_true(f->route_count < FAKE_ROUTES_MAX);
-	f->routes[f->route_count++] = (struct fake_route){method, prefix, 0, NULL, true, 0};
+	f->routes[f->route_count++] =
+		(struct fake_route){method, prefix, 0, NULL, true, 0};
 }
 
 static void fake_conn_closed(uv_handle_t *h)
@@ -154,8 +155,8 @@ static void fake_serve(struct fake_conn *c)
 	reason = route->status < 300 ? "OK" : "Error";
 	{
 		size_t bl = route->body_len ? route->body_len
-				: route->body ? strlen(route->body)
-					      : 0;
+			    : route->body   ? strlen(route->body)
+					    : 0;
 		int hl;
 		out_size = 256 + bl;
 		c->out = malloc(out_size);
@@ -1202,9 +1203,11 @@ static void test_docker_container_fields_in_create_body(void **state)
 	assert_string_equal(
 		json_string_value(json_array_get(json_object_get(body, "Entrypoint"), 0)),
 		"/bin/sh");
-	assert_string_equal(json_string_value(json_array_get(json_object_get(body, "Cmd"), 0)),
-			    test_cmd[0]);
-	assert_string_equal(json_string_value(json_object_get(body, "WorkingDir")), "/tmp");
+	assert_string_equal(
+		json_string_value(json_array_get(json_object_get(body, "Cmd"), 0)),
+		test_cmd[0]);
+	assert_string_equal(json_string_value(json_object_get(body, "WorkingDir")),
+			    "/tmp");
 	assert_string_equal(json_string_value(json_object_get(body, "User")), "65534");
 	assert_string_equal(json_string_value(json_object_get(
 				    json_object_get(body, "Labels"), "team")),
@@ -1214,13 +1217,15 @@ static void test_docker_container_fields_in_create_body(void **state)
 			    "tc1");
 	m = json_object_get(json_object_get(body, "HostConfig"), "Mounts");
 	assert_int_equal(json_array_size(m), 2);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(m, 0), "Type")),
-			    "bind");
-	assert_true(json_is_true(json_object_get(json_array_get(m, 0), "ReadOnly")));
-	assert_string_equal(json_string_value(json_object_get(json_array_get(m, 1), "Type")),
-			    "volume");
 	assert_string_equal(
-		json_string_value(json_object_get(json_array_get(m, 1), "Source")), "vol1");
+		json_string_value(json_object_get(json_array_get(m, 0), "Type")), "bind");
+	assert_true(json_is_true(json_object_get(json_array_get(m, 0), "ReadOnly")));
+	assert_string_equal(
+		json_string_value(json_object_get(json_array_get(m, 1), "Type")),
+		"volume");
+	assert_string_equal(
+		json_string_value(json_object_get(json_array_get(m, 1), "Source")),
+		"vol1");
 	json_decref(body);
 	close_ctl(t, ctl);
 }
@@ -1256,21 +1261,26 @@ static void logs_cb(struct env_logs_req *req, int status)
  * order with each other), from a since the cursors give. */
 static void test_docker_logs_reads_frames_after_cursors(void **state)
 {
-	static const char frames[] =
-		"\x01\0\0\0\0\0\0\x25" "2026-12-06T10:00:00.000000001Z out 1\n"
-		"\x02\0\0\0\0\0\0\x25" "2026-12-06T10:00:00.000000003Z err 1\n"
-		"\x01\0\0\0\0\0\0\x25" "2026-12-06T10:00:00.000000002Z out 2\n"
-		"\x01\0\0\0\0\0\0\x15" "2026-12-06T10:00:01Z\n"
-		"\x01\0\0\0\0\0\0\x11" "not a time at all";
+	static const char frames[] = "\x01\0\0\0\0\0\0\x25"
+				     "2026-12-06T10:00:00.000000001Z out 1\n"
+				     "\x02\0\0\0\0\0\0\x25"
+				     "2026-12-06T10:00:00.000000003Z err 1\n"
+				     "\x01\0\0\0\0\0\0\x25"
+				     "2026-12-06T10:00:00.000000002Z out 2\n"
+				     "\x01\0\0\0\0\0\0\x15"
+				     "2026-12-06T10:00:01Z\n"
+				     "\x01\0\0\0\0\0\0\x11"
+				     "not a time at all";
 	struct test_ctx *t = *state;
 	struct logs_result r;
 	const struct fake_req *q;
 	uint64_t t0 = 1796551200ull * 1000000000ull; /* 2026-12-06T10:00:00Z */
 
 	assert_true(t->fake.route_count < FAKE_ROUTES_MAX);
-	t->fake.routes[t->fake.route_count++] = (struct fake_route){
-		"GET", "/v1.41/containers/cswarm-tl1/logs", 200, frames, false,
-		sizeof frames - 1};
+	t->fake.routes[t->fake.route_count++] =
+		(struct fake_route){"GET", "/v1.41/containers/cswarm-tl1/logs",
+				    200,   frames,
+				    false, sizeof frames - 1};
 	memset(&r, 0, sizeof r);
 	r.loop = &t->loop;
 	r.req.data = &r;

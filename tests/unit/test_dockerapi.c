@@ -420,17 +420,16 @@ static void test_map_stack(void **state)
 	assert_string_equal(n->labels[0]->value, "st");
 	cs__network_spec__free_unpacked(n, NULL);
 	n = NULL;
-	assert_int_equal(dockerapi_network_from_json(
-				 opts, strlen(opts),
-				 &n, err, sizeof err),
-			 CS_EINVAL);
+	assert_int_equal(
+		dockerapi_network_from_json(opts, strlen(opts), &n, err, sizeof err),
+		CS_EINVAL);
 	assert_null(n);
 	assert_string_equal(err, "Options: not supported by cswarm");
-	assert_int_equal(dockerapi_network_from_json(
-				 local, strlen(local), &n, err,
-				 sizeof err),
-			 CS_EINVAL);
-	assert_string_equal(err, "Scope: 'local' is not supported by cswarm (swarm only)");
+	assert_int_equal(
+		dockerapi_network_from_json(local, strlen(local), &n, err, sizeof err),
+		CS_EINVAL);
+	assert_string_equal(err,
+			    "Scope: 'local' is not supported by cswarm (swarm only)");
 }
 
 /* insertDefaults shows Docker's defaults where the service has none, and
@@ -445,9 +444,9 @@ static void test_map_insert_defaults(void **state)
 	char *text;
 	(void)state;
 
-	assert_null(json_object_get(json_object_get(json_object_get(j, "TaskTemplate"),
-						    "ContainerSpec"),
-				    "StopGracePeriod"));
+	assert_null(json_object_get(
+		json_object_get(json_object_get(j, "TaskTemplate"), "ContainerSpec"),
+		"StopGracePeriod"));
 	dockerapi_insert_defaults(j);
 	assert_int_equal(json_integer_value(json_object_get(
 				 json_object_get(json_object_get(j, "TaskTemplate"),
@@ -476,8 +475,8 @@ static void test_map_insert_defaults(void **state)
 /* What inspect shows reads back as the same spec (update posts it back). */
 static void test_map_round_trip(void **state)
 {
-	const char *bodies[] = {body_full_2010,	  body_web_2010,       body_update_2010,
-				body_new28,	  body_container_2010, body_stack_2010,
+	const char *bodies[] = {body_full_2010, body_web_2010,	     body_update_2010,
+				body_new28,	body_container_2010, body_stack_2010,
 				body_mount_2010};
 	(void)state;
 
@@ -952,8 +951,9 @@ static void test_http_errors(void **state)
 		strlen(body_tmpfs_2010), body_tmpfs_2010);
 	r = request(s, req, NULL);
 	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
-	assert_non_null(strstr(r, "{\"message\":\"TaskTemplate.ContainerSpec.Mounts[0].Type: "
-				  "'tmpfs' is not supported by cswarm (bind or volume)\"}"));
+	assert_non_null(
+		strstr(r, "{\"message\":\"TaskTemplate.ContainerSpec.Mounts[0].Type: "
+			  "'tmpfs' is not supported by cswarm (bind or volume)\"}"));
 	free(r);
 	/* no such service */
 	r = request(s, "GET /v1.41/services/nosuch HTTP/1.1\r\nHost: d\r\n\r\n", NULL);
@@ -1078,10 +1078,11 @@ static void test_http_service_logs(void **state)
 	bool closed = false;
 	char *r;
 
-	r = request(s,
-		    "GET /v1.41/services/web/logs?details=1&stdout=1&stderr=1&timestamps=1"
-		    "&tail=7 HTTP/1.1\r\nHost: d\r\n\r\n",
-		    &closed);
+	r = request(
+		s,
+		"GET /v1.41/services/web/logs?details=1&stdout=1&stderr=1&timestamps=1"
+		"&tail=7 HTTP/1.1\r\nHost: d\r\n\r\n",
+		&closed);
 	assert_true(closed);
 	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
 	assert_non_null(strstr(r, "Transfer-Encoding: chunked\r\n"));

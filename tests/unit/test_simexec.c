@@ -297,7 +297,8 @@ static void logs_cb(struct env_logs_req *req, int status)
 }
 
 static void do_logs(struct ctx *t, uint32_t node, struct logs_got *g, const char *task,
-		    uint64_t after_ns, uint64_t after_err_ns, bool tail_set, uint64_t tail)
+		    uint64_t after_ns, uint64_t after_err_ns, bool tail_set,
+		    uint64_t tail)
 {
 	struct env *env = env_of(t, node);
 	memset(g, 0, sizeof *g);
