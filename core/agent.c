@@ -2454,6 +2454,7 @@ static void agent_logs_step(struct agent_logs *l)
 	l->req.tail = l->q->tail ? l->q->tail : 1; /* 0: see agent_logs_read */
 	l->req.tail_set = l->q->tail_set;
 	l->req.max_bytes = l->q->max_bytes - l->bytes;
+	l->req.until_ms = l->q->until_ms;
 	rv = env->ops->logs_read(env, &l->req, agent_logs_read);
 	if (rv) {
 		snprintf(l->error, sizeof l->error, "task %s: %s", l->task_text,

@@ -558,8 +558,8 @@ static int rpc_logs(struct rpc_call *c, const Cs__ControlRequest *req, char *err
 				tasks[i].after_ns = req->logs_after[k]->after_ns;
 				tasks[i].after_err_ns = req->logs_after[k]->after_err_ns;
 			}
-	rv = logbroker_read(lb, tasks, n, req->logs_since_ms, req->logs_tail,
-			    req->logs_tail_set, rpc_logs_done, c);
+	rv = logbroker_read(lb, tasks, n, req->logs_since_ms, req->logs_until_ms,
+			    req->logs_tail, req->logs_tail_set, rpc_logs_done, c);
 	free(tasks);
 	if (rv == CS_EAGAIN)
 		snprintf(err, err_size, "too many log reads in flight: try again");

@@ -191,6 +191,7 @@ struct env_logs_req {
 	uint64_t tail;
 	bool tail_set;
 	size_t max_bytes;
+	uint64_t until_ms; /* no line after this time (0: none) */
 	/* results, valid in the callback */
 	const struct env_log_line *lines;
 	size_t line_count;

@@ -232,7 +232,8 @@ static void lb_read_take(struct lb_read *r, struct lb_ask *ask, const Cs__LogRes
 /* Sends r's LogRequest to the node of ask (its tasks' cursors). 0 or an
  * error (then it is not waited for). */
 static int lb_read_ask(struct lb_read *r, const struct lb_ask *ask, uint64_t since_ms,
-		       uint64_t tail, bool tail_set, uint64_t max_bytes)
+		       uint64_t until_ms, uint64_t tail, bool tail_set,
+		       uint64_t max_bytes)
 {
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__LogRequest q = CS__LOG_REQUEST__INIT;
@@ -252,6 +253,7 @@ static int lb_read_ask(struct lb_read *r, const struct lb_ask *ask, uint64_t sin
 	q.tasks = cur;
 	q.n_tasks = n;
 	q.since_ms = since_ms;
+	q.until_ms = until_ms;
 	q.tail = tail;
 	q.tail_set = tail_set;
 	q.max_bytes = max_bytes;
@@ -262,8 +264,8 @@ static int lb_read_ask(struct lb_read *r, const struct lb_ask *ask, uint64_t sin
 }
 
 int logbroker_read(struct logbroker *lb, const struct logbroker_task *tasks, size_t n,
-		   uint64_t since_ms, uint64_t tail, bool tail_set, logbroker_cb cb,
-		   void *data)
+		   uint64_t since_ms, uint64_t until_ms, uint64_t tail, bool tail_set,
+		   logbroker_cb cb, void *data)
 {
 	struct env *env = lb->env;
 	struct lb_read *r;
@@ -310,7 +312,8 @@ int logbroker_read(struct logbroker *lb, const struct logbroker_task *tasks, siz
 	lb->reads = r;
 	lb->read_count++;
 	for (size_t k = 0; k < r->ask_count; k++) {
-		if (lb_read_ask(r, &r->asks[k], since_ms, tail, tail_set, share) == 0)
+		if (lb_read_ask(r, &r->asks[k], since_ms, until_ms, tail, tail_set,
+				share) == 0)
 			r->waiting++;
 		else
 			r->asks[k].answered = false;

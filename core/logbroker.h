@@ -45,10 +45,10 @@ typedef void (*logbroker_cb)(void *data, const Cs__ControlResponse *resp);
 /* logbroker_read reads the lines of tasks (n of them, at most
  * LIMIT_LOG_TASKS_MAX; borrowed for the call): after each cursor, or for a
  * first read those from since_ms (0: all), or the last tail of each task
- * (tail_set). Returns 0 (cb runs exactly once, never inside this call), or
+ * (tail_set); none after until_ms (0: no bound). Returns 0 (cb runs exactly once, never inside this call), or
  * CS_ELIMIT / CS_EAGAIN / CS_ENOMEM (then cb never runs). */
 int logbroker_read(struct logbroker *lb, const struct logbroker_task *tasks, size_t n,
-		   uint64_t since_ms, uint64_t tail, bool tail_set, logbroker_cb cb,
-		   void *data);
+		   uint64_t since_ms, uint64_t until_ms, uint64_t tail, bool tail_set,
+		   logbroker_cb cb, void *data);
 
 #endif

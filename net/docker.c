@@ -1209,7 +1209,8 @@ static int docker_logs_parse(struct docker_xfer *x, struct env_log_line **out,
 			break; /* cut short: read on from the last whole line */
 		p = lend;
 		if (!docker_parse_time(&line, lend, &ns) ||
-		    ns <= (stream == 2 ? req->after_err_ns : req->after_ns))
+		    ns <= (stream == 2 ? req->after_err_ns : req->after_ns) ||
+		    (req->until_ms && ns > req->until_ms * 1000000ull))
 			continue;
 		if (n && bytes + (size_t)(lend - line) > req->max_bytes)
 			break;
@@ -1271,7 +1272,7 @@ static void docker_logs_finish(struct docker_xfer *x, CURLcode code, long http,
 int docker_logs_read(struct docker *d, struct env_logs_req *req, env_logs_cb cb)
 {
 	struct docker_xfer *x;
-	char path[256], since[48] = "", tail[32] = "all";
+	char path[320], since[48] = "", tail[32] = "all", until[48] = "";
 	int rv;
 
 	if (!docker_id_ok(req->task_id) || strlen(req->task_id) > LIMIT_NAME_BYTES_MAX)
@@ -1287,11 +1288,15 @@ int docker_logs_read(struct docker *d, struct env_logs_req *req, env_logs_cb cb)
 		snprintf(since, sizeof since, "&since=%llu.%09llu",
 			 (unsigned long long)(req->since_ms / 1000),
 			 (unsigned long long)(req->since_ms % 1000 * 1000000ull));
+	if (req->until_ms)
+		snprintf(until, sizeof until, "&until=%llu.%09llu",
+			 (unsigned long long)(req->until_ms / 1000),
+			 (unsigned long long)(req->until_ms % 1000 * 1000000ull));
 	if (!req->after_ns && !req->after_err_ns && req->tail_set)
 		snprintf(tail, sizeof tail, "%llu", (unsigned long long)req->tail);
 	snprintf(path, sizeof path,
-		 "/containers/%s%s/logs?stdout=1&stderr=1&timestamps=1&tail=%s%s",
-		 DOCKER_NAME_PREFIX, req->task_id, tail, since);
+		 "/containers/%s%s/logs?stdout=1&stderr=1&timestamps=1&tail=%s%s%s",
+		 DOCKER_NAME_PREFIX, req->task_id, tail, since, until);
 	rv = docker_xfer_start(d, DOCKER_XFER_LOGS, "GET", path, NULL,
 			       DOCKER_LOGS_TIMEOUT_MS, &x);
 	if (rv)

@@ -2964,7 +2964,7 @@ static void dapi_empty_list(struct dapi_conn *c, const struct dapi_route *r)
 struct dapi_logs {
 	char name[256];
 	bool task, follow, timestamps, details, out, err;
-	uint64_t since_ms, tail;
+	uint64_t since_ms, until_ms, tail;
 	bool tail_set, started, headers_sent;
 	Cs__LogCursor *cursors;
 	size_t cursor_count;
@@ -3245,6 +3245,7 @@ static void dapi_logs_step(struct dapi_conn *c)
 	req.name = l->name;
 	req.logs_task = l->task;
 	req.logs_since_ms = l->since_ms;
+	req.logs_until_ms = l->until_ms;
 	if (!l->started) {
 		req.logs_tail = l->tail;
 		req.logs_tail_set = l->tail_set;
@@ -3307,6 +3308,18 @@ static void dapi_logs(struct dapi_conn *c, const struct dapi_route *r, bool task
 	    !(l->since_ms = dapi_time_ms(v))) {
 		free(l);
 		return dapi_error(c, 400, "since: '%s' is not a time", v);
+	}
+	if (dapi_query(r->query, "until", v, sizeof v) && *v &&
+	    !(l->until_ms = dapi_time_ms(v))) {
+		free(l);
+		return dapi_error(c, 400, "until: '%s' is not a time", v);
+	}
+	/* without follow, the logs up to now: later lines are not waited for
+	 * (a chatty service's read ends) */
+	if (!l->follow && !l->until_ms) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		l->until_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	}
 	c->logs = l;
 	/* see the client go while streaming (what it sends is not read) */

@@ -1610,7 +1610,7 @@ static int runner_logs(struct runner *r, const struct scn_cmd *cmd)
 				tasks[n++] = (struct logbroker_task){t->id, t->service_id,
 								     t->node_id, 0, 0};
 			}
-			if (logbroker_read(lb, tasks, n, 0, 0, false, runner_logs_done,
+			if (logbroker_read(lb, tasks, n, 0, 0, 0, false, runner_logs_done,
 					   &l) == 0) {
 				while (!l.done) {
 					if (!world_step(r->w, world_now_us(r->w) +

@@ -1071,6 +1071,8 @@ static void simexec_fire_logs(struct simexec *x, struct simexec_rec *rec)
 			bool ok = first_read	   ? l->time_ns >= since_ns
 				  : l->stream == 2 ? l->time_ns > req->after_err_ns
 						   : l->time_ns > req->after_ns;
+			if (req->until_ms && l->time_ns > req->until_ms * 1000000ull)
+				ok = false;
 			if (ok)
 				lines[keep++] = *l;
 		}

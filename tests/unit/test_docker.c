@@ -1306,6 +1306,19 @@ static void test_docker_logs_reads_frames_after_cursors(void **state)
 	/* the older cursor of the two: stderr's, none yet */
 	assert_null(strstr(q->target, "since="));
 
+	/* without follow, nothing after until: the 10:00:01 line is not shown */
+	memset(&r, 0, sizeof r);
+	r.loop = &t->loop;
+	r.req.data = &r;
+	r.req.task_id = "tl1";
+	r.req.until_ms = t0 / 1000000 + 500;
+	r.req.max_bytes = 1024;
+	assert_int_equal(docker_logs_read(t->d, &r.req, logs_cb), 0);
+	run_until(t, &r.done, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.count, 3);
+	assert_string_equal(r.text, "out 1\nerr 1\nout 2\n");
+
 	/* a container gone: no lines, no error */
 	memset(&r, 0, sizeof r);
 	r.loop = &t->loop;

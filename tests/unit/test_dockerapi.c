@@ -564,6 +564,7 @@ struct fake {
 	int log_reads;
 	uint64_t log_after_ns;
 	bool log_tail_set;
+	uint64_t log_until_ms;
 };
 
 static int fake_call(void *data, const Cs__ControlRequest *req, control_rpc_cb cb,
@@ -628,6 +629,7 @@ static int fake_call(void *data, const Cs__ControlRequest *req, control_rpc_cb c
 		static Cs__LogCursor *curs[1] = {&cur};
 		f->log_reads++;
 		f->log_after_ns = req->n_logs_after ? req->logs_after[0]->after_ns : 0;
+		f->log_until_ms = req->logs_until_ms;
 		if (f->log_reads == 1)
 			f->log_tail_set = req->logs_tail_set && req->logs_tail == 7;
 		if (strcmp(req->name, "web") != 0) {
@@ -1092,6 +1094,8 @@ static void test_http_service_logs(void **state)
 	assert_non_null(memmem(r, 1 << 19, "\r\n0\r\n\r\n", 7));
 	assert_int_equal(s->fake.log_reads, 2);
 	assert_true(s->fake.log_tail_set);
+	/* without follow: up to when it was asked, so that it ends */
+	assert_true(s->fake.log_until_ms > 1700000000000ull);
 	assert_true(s->fake.log_after_ns == 1700000000123456789ull);
 	free(r);
 	/* stdout only, no details: the bare line */
