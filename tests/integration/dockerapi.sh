@@ -298,7 +298,7 @@ got=$(DOCKER_HOST=unix://$DOCKER_SOCK docker inspect "$CID" --format \
 got=$(DOCKER_HOST=unix://$DOCKER_SOCK docker inspect "$CID" --format '{{json .HostConfig.Mounts}}')
 [ "$got" = "[{\"Type\":\"bind\",\"Source\":\"$WORK/bind\",\"Target\":\"/x\",\"ReadOnly\":true},{\"Type\":\"volume\",\"Source\":\"$VOL\",\"Target\":\"/v\"}]" ] ||
 	fail "ex's mounts: $got"
-read_bind() { DOCKER_HOST=unix://$DOCKER_SOCK docker logs "$CID" 2>&1 | grep -q from-the-node; }
+read_bind() { DOCKER_HOST=unix://$DOCKER_SOCK docker logs "$CID" 2>&1 | grep from-the-node >/dev/null; }
 wait_for 20 "ex's container to read the bind mount" read_bind
 [ "$(dk service inspect ex --format '{{json .Spec.TaskTemplate.ContainerSpec.Command}} {{.Spec.TaskTemplate.ContainerSpec.Dir}} {{.Spec.TaskTemplate.ContainerSpec.User}}')" = '["/bin/sh"] /tmp 65534:65534' ] ||
 	fail "ex's spec: $(dk service inspect ex --format '{{json .Spec.TaskTemplate.ContainerSpec}}')"
@@ -327,8 +327,9 @@ for slot in 1 2; do
 	grep -Eq "^lg\.$slot\.[0-9a-f]{12}@dapi(m|w)1 +\| err 1$" "$WORK/out" || fail "lg.$slot: no stderr line"
 done
 [ "$(dk service logs --tail 1 lg 2>&1 | wc -l)" -eq 2 ] || fail "service logs --tail 1: $(dk service logs --tail 1 lg 2>&1)"
-dk service logs --tail 1 -t lg 2>&1 | grep -Eq "^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z lg\.[12]\." ||
-	fail "service logs -t: $(dk service logs --tail 1 -t lg 2>&1)"
+dk service logs --tail 1 -t lg >"$WORK/out" 2>&1 || fail "service logs -t: $(cat "$WORK/out")"
+grep -Eq "^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z lg\.[12]\." "$WORK/out" ||
+	fail "service logs -t: $(cat "$WORK/out")"
 TID=$(dk service ps -q --filter desired-state=running lg | head -n 1)
 dk service logs "$TID" 2>&1 | cut -d'|' -f1 | sort -u >"$WORK/out"
 [ "$(wc -l <"$WORK/out")" -eq 1 ] && grep -q "\.${TID:0:12}@" "$WORK/out" || fail "service logs TASK: $(cat "$WORK/out")"
@@ -371,7 +372,7 @@ grep -Eq " st_default +overlay +swarm" "$WORK/out" || fail "network ls: $(cat "$
 [ "$(wc -l <"$WORK/out")" -eq 2 ] || fail "network ls --filter label: $(cat "$WORK/out")"
 SUBNET=$(dk network inspect st_default --format '{{(index .IPAM.Config 0).Subnet}}')
 [[ "$SUBNET" =~ ^[0-9.]+/[0-9]+$ ]] || fail "network inspect: no subnet: $(dk network inspect st_default)"
-ctl dapim1 network inspect st_default | grep -q "$SUBNET" ||
+ctl dapim1 network inspect st_default | grep "$SUBNET" >/dev/null ||
 	fail "swarmctl network inspect does not show $SUBNET: $(ctl dapim1 network inspect st_default)"
 # tasks are there (their state is the data plane's, issue 17)
 stack_tasks() { [ "$(dk stack ps st -q | wc -l)" -ge 3 ]; }
