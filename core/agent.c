@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/grow.h"
 #include "core/limits.h"
 #include "core/metrics.h"
 #include "core/nodecert.h"
@@ -147,6 +148,7 @@ struct agent {
 	uint64_t hb_installs;	 /* nc.installs when the last heartbeat went */
 	struct agent_net *nets;	 /* issue 17: networks its tasks attach to */
 	size_t net_count;
+	struct agent_logs *logs; /* issue 16: log reads in flight */
 };
 
 /* ---------------------------------------------------------------- storage */
@@ -1329,6 +1331,69 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 	agent_task_step(t);
 }
 
+/* The buffers of a container spec's issue-16 fields (entrypoint, labels,
+ * mounts), pointing into the task's ContainerSpec. */
+struct agent_spec_extra {
+	const char **entrypoint;
+	struct env_label *labels;
+	struct env_mount *mounts;
+};
+
+/* Fills spec's entrypoint, labels, dir, user and mounts from cs (borrowed:
+ * spec points into it and into x, which agent_spec_extra_free frees).
+ * Returns 0 or CS_ENOMEM. */
+static int agent_spec_extra_fill(struct agent_spec_extra *x, const Cs__ContainerSpec *cs,
+				 struct env_container_spec *spec)
+{
+	memset(x, 0, sizeof *x);
+	if (!cs)
+		return 0;
+	if (cs->n_entrypoint) {
+		if (!(x->entrypoint =
+			      calloc(cs->n_entrypoint + 1, sizeof *x->entrypoint)))
+			return CS_ENOMEM;
+		for (size_t i = 0; i < cs->n_entrypoint; i++)
+			x->entrypoint[i] = cs->entrypoint[i];
+		spec->entrypoint = x->entrypoint;
+	}
+	if (cs->n_labels) {
+		if (!(x->labels = calloc(cs->n_labels, sizeof *x->labels)))
+			return CS_ENOMEM;
+		for (size_t i = 0; i < cs->n_labels; i++) {
+			x->labels[i].key = cs->labels[i]->key ? cs->labels[i]->key : "";
+			x->labels[i].value =
+				cs->labels[i]->value ? cs->labels[i]->value : "";
+		}
+		spec->labels = x->labels;
+		spec->label_count = cs->n_labels;
+	}
+	if (cs->n_mounts) {
+		if (!(x->mounts = calloc(cs->n_mounts, sizeof *x->mounts)))
+			return CS_ENOMEM;
+		for (size_t i = 0; i < cs->n_mounts; i++) {
+			const Cs__Mount *m = cs->mounts[i];
+			x->mounts[i].type = m->type == CS__MOUNT__TYPE__TYPE_VOLUME
+						    ? ENV_MOUNT_VOLUME
+						    : ENV_MOUNT_BIND;
+			x->mounts[i].source = m->source ? m->source : "";
+			x->mounts[i].target = m->target ? m->target : "";
+			x->mounts[i].read_only = m->read_only;
+		}
+		spec->mounts = x->mounts;
+		spec->mount_count = cs->n_mounts;
+	}
+	spec->dir = cs->dir && *cs->dir ? cs->dir : NULL;
+	spec->user = cs->user && *cs->user ? cs->user : NULL;
+	return 0;
+}
+
+static void agent_spec_extra_free(struct agent_spec_extra *x)
+{
+	free(x->entrypoint);
+	free(x->labels);
+	free(x->mounts);
+}
+
 /* Opens the controller of t if it has none; a task with no assignment (an
  * orphan container) gets one from its labels alone, enough to stop and
  * remove it. Returns 0 or an error. */
@@ -1342,6 +1407,7 @@ static int agent_task_open(struct agent_task *t)
 	struct env_port *ports = NULL;
 	struct env_net_attach *nets = NULL;
 	const char **aliases = NULL;
+	struct agent_spec_extra extra = {0};
 	int rv = CS_ENOMEM;
 
 	if (t->ctl)
@@ -1433,8 +1499,11 @@ static int agent_task_open(struct agent_task *t)
 		spec.networks = nets;
 		spec.network_count = task->n_networks;
 	}
+	if (agent_spec_extra_fill(&extra, cs, &spec))
+		goto out;
 	rv = t->a->env->ops->ctl_open(t->a->env, &spec, &t->ctl);
 out:
+	agent_spec_extra_free(&extra);
 	free(aliases);
 	free(nets);
 	free(ports);
@@ -2863,9 +2932,239 @@ err:
 	return rv;
 }
 
+/* ---------------------------------------------------------------- logs
+ * Issue 16: the leader's log broker asks for the lines of this node's
+ * containers (LogRequest); they are read from the executor one task after
+ * another (env logs_read) and sent back in one LogResponse. Nothing is
+ * kept once it is sent. */
+
+struct agent_logs {
+	struct agent *a;
+	struct agent_logs *next;
+	char to[LIMIT_ADDR_BYTES_MAX];
+	Cs__LogRequest *q; /* owned copy */
+	size_t at;	   /* the task being read */
+	size_t bytes;	   /* of data so far */
+	char task_text[17];
+	struct env_logs_req req;
+	Cs__LogResponse resp;
+	Cs__LogLine **lines;
+	size_t line_count, line_cap;
+	Cs__LogCursor *next_cur; /* one per task of q */
+	Cs__LogCursor **next_ptrs;
+	char error[320];
+};
+
+static void agent_logs_free(struct agent_logs *l)
+{
+	for (size_t i = 0; i < l->line_count; i++) {
+		free(l->lines[i]->data.data);
+		free(l->lines[i]);
+	}
+	free(l->lines);
+	free(l->next_cur);
+	free(l->next_ptrs);
+	if (l->q)
+		cs__log_request__free_unpacked(l->q, NULL);
+	free(l);
+}
+
+/* Unlinks l from its agent and frees it. */
+static void agent_logs_end(struct agent_logs *l)
+{
+	struct agent_logs **pp = &l->a->logs;
+	while (*pp && *pp != l)
+		pp = &(*pp)->next;
+	assert(*pp == l);
+	*pp = l->next;
+	agent_logs_free(l);
+}
+
+/* Sends l's answer (status, with error when not 0) and ends l. */
+static void agent_logs_answer(struct agent_logs *l, int status)
+{
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__LogResponse *r = &l->resp;
+
+	cs__log_response__init(r);
+	r->id = l->q->id;
+	r->status = status;
+	r->error = status ? l->error : (char *)"";
+	r->lines = l->lines;
+	r->n_lines = l->line_count;
+	r->next = l->next_ptrs;
+	r->n_next = l->q->n_tasks;
+	wire.log_response = r;
+	agent_send(l->a, l->to, &wire);
+	agent_logs_end(l);
+}
+
+static void agent_logs_step(struct agent_logs *l);
+
+static void agent_logs_read(struct env_logs_req *req, int status)
+{
+	struct agent_logs *l = req->data;
+	Cs__LogCursor *cur = &l->next_cur[l->at];
+
+	if (status) {
+		snprintf(l->error, sizeof l->error, "task %s: %s", l->task_text,
+			 req->message[0] ? req->message : cs_strerror(status));
+		agent_logs_answer(l, status);
+		return;
+	}
+	/* a first read of the last 0 lines (logs -f --tail 0): the newest
+	 * line is read for its time only, where the next read starts */
+	bool mark_only =
+		!req->after_ns && !req->after_err_ns && req->tail_set && l->q->tail == 0;
+	for (size_t i = 0; i < req->line_count; i++) {
+		const struct env_log_line *el = &req->lines[i];
+		Cs__LogLine *ln;
+		if (mark_only) {
+			if (el->time_ns > cur->after_ns)
+				cur->after_ns = el->time_ns;
+			continue;
+		}
+		ln = NULL;
+		if (grow_array((void **)&l->lines, &l->line_cap, l->line_count + 1,
+			       sizeof *l->lines) ||
+		    !(ln = malloc(sizeof *ln)) ||
+		    (cs__log_line__init(ln),
+		     !(ln->data.data = malloc(el->len ? el->len : 1)))) {
+			free(ln);
+			snprintf(l->error, sizeof l->error, "out of memory");
+			agent_logs_answer(l, CS_ENOMEM);
+			return;
+		}
+		memcpy(ln->data.data, el->data, el->len);
+		ln->data.len = el->len;
+		ln->task_id = cur->task_id;
+		ln->node_id = l->a->node_id;
+		ln->time_ns = el->time_ns;
+		ln->stream = el->stream;
+		l->lines[l->line_count++] = ln;
+		l->bytes += el->len;
+		if (el->stream == 2 && el->time_ns > cur->after_err_ns)
+			cur->after_err_ns = el->time_ns;
+		if (el->stream != 2 && el->time_ns > cur->after_ns)
+			cur->after_ns = el->time_ns;
+	}
+	/* a first read (a tail, or since a time): both streams go on from its
+	 * newest line, so that the older lines of the stream it showed none
+	 * of are not read next time */
+	if (!req->after_ns && !req->after_err_ns) {
+		uint64_t newest = cur->after_ns > cur->after_err_ns ? cur->after_ns
+								    : cur->after_err_ns;
+		cur->after_ns = cur->after_err_ns = newest;
+	}
+	l->at++;
+	agent_logs_step(l);
+}
+
+/* Reads the next task's lines, or answers once all are read (or the
+ * bytes asked are there). */
+static void agent_logs_step(struct agent_logs *l)
+{
+	struct env *env = l->a->env;
+	const Cs__LogCursor *c;
+	int rv;
+
+	if (l->at >= l->q->n_tasks || l->bytes >= l->q->max_bytes) {
+		agent_logs_answer(l, 0);
+		return;
+	}
+	c = l->q->tasks[l->at];
+	snprintf(l->task_text, sizeof l->task_text, "%016" PRIx64, c->task_id);
+	memset(&l->req, 0, sizeof l->req);
+	l->req.data = l;
+	l->req.task_id = l->task_text;
+	l->req.after_ns = c->after_ns;
+	l->req.after_err_ns = c->after_err_ns;
+	l->req.since_ms = l->q->since_ms;
+	l->req.tail = l->q->tail ? l->q->tail : 1; /* 0: see agent_logs_read */
+	l->req.tail_set = l->q->tail_set;
+	l->req.max_bytes = l->q->max_bytes - l->bytes;
+	l->req.until_ms = l->q->until_ms;
+	rv = env->ops->logs_read(env, &l->req, agent_logs_read);
+	if (rv) {
+		snprintf(l->error, sizeof l->error, "task %s: %s", l->task_text,
+			 cs_strerror(rv));
+		agent_logs_answer(l, rv);
+	}
+}
+
+bool agent_logs_handle(struct agent *a, const char *from, const struct env_identity *who,
+		       const Cs__Wire *wire)
+{
+	const Cs__LogRequest *q = wire->log_request;
+	struct agent_logs *l;
+	size_t len;
+	uint8_t *buf;
+
+	if (!q)
+		return false;
+	if (a->dying || a->dead)
+		return true;
+	/* only a manager of this node's cluster asks (the leader's broker) */
+	if (who->role != ENV_ROLE_MANAGER || !nodecert_valid(&a->nc) ||
+	    who->cluster_id != a->nc.id.cluster_id ||
+	    strlen(from) >= LIMIT_ADDR_BYTES_MAX) {
+		env_logf(a->env, ENV_LOG_WARN,
+			 "msg=\"refused\" what=log_request from=%s node=%016" PRIx64
+			 " why=\"a log request from a sender that is not a manager of "
+			 "this cluster\"",
+			 from, who->node_id);
+		return true;
+	}
+	if (!(l = calloc(1, sizeof *l)))
+		return true;
+	l->a = a;
+	memcpy(l->to, from, strlen(from) + 1);
+	/* an owned copy: the request is borrowed for this call only */
+	len = cs__log_request__get_packed_size(q);
+	if ((buf = malloc(len ? len : 1))) {
+		cs__log_request__pack(q, buf);
+		l->q = cs__log_request__unpack(NULL, len, buf);
+		free(buf);
+	}
+	l->next = a->logs;
+	a->logs = l;
+	if (!l->q || !(l->next_cur = calloc(q->n_tasks + 1, sizeof *l->next_cur)) ||
+	    !(l->next_ptrs = calloc(q->n_tasks + 1, sizeof *l->next_ptrs))) {
+		if (!l->q) { /* nothing to answer with */
+			agent_logs_end(l);
+			return true;
+		}
+		snprintf(l->error, sizeof l->error, "out of memory");
+		agent_logs_answer(l, CS_ENOMEM);
+		return true;
+	}
+	for (size_t i = 0; i < q->n_tasks; i++) {
+		cs__log_cursor__init(&l->next_cur[i]);
+		l->next_cur[i].task_id = q->tasks[i]->task_id;
+		l->next_cur[i].after_ns = q->tasks[i]->after_ns;
+		l->next_cur[i].after_err_ns = q->tasks[i]->after_err_ns;
+		l->next_ptrs[i] = &l->next_cur[i];
+	}
+	if (l->q->max_bytes == 0 || l->q->max_bytes > LIMIT_LOG_BYTES_MAX)
+		l->q->max_bytes = LIMIT_LOG_BYTES_MAX;
+	if (!a->env->ops->logs_read) {
+		snprintf(l->error, sizeof l->error, "this node's runtime reads no logs");
+		agent_logs_answer(l, CS_ENOTSUP);
+		return true;
+	}
+	agent_logs_step(l);
+	return true;
+}
+
 void agent_stop(struct agent *a)
 {
 	a->dying = true;
+	/* log reads in flight die with the env */
+	while (a->logs) {
+		struct agent_logs *l = a->logs;
+		a->logs = l->next;
+		agent_logs_free(l);
+	}
 	/* controllers belong to the env and die with the process */
 	for (size_t i = 0; i < a->task_count; i++)
 		agent_task_free(a->tasks[i]);

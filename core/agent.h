@@ -112,6 +112,14 @@ void agent_metrics(const struct agent *a, struct metrics_buf *out);
 bool agent_handle(struct agent *a, const char *from, const struct env_identity *who,
 		  const Cs__Wire *wire);
 
+/* agent_logs_handle handles Wire.log_request (issue 16): from a manager of
+ * this node's cluster, the lines of the containers of the tasks it names,
+ * read through env logs_read and sent back to `from` as one LogResponse
+ * (at most LIMIT_LOG_BYTES_MAX of data; others are refused, logged).
+ * Returns false when wire is not one. */
+bool agent_logs_handle(struct agent *a, const char *from, const struct env_identity *who,
+		       const Cs__Wire *wire);
+
 /* Status, for tests and checks. */
 uint64_t agent_node_id(const struct agent *a);
 bool agent_connected(const struct agent *a);

@@ -13,6 +13,9 @@
 #include "core/errors.h"
 #include "core/seal.h"
 #include "core/limits.h"
+#include "core/grow.h"
+#include "core/logbroker.h"
+#include "core/store.h"
 
 /* A list answer stays this far under one frame (the Wire around it). */
 #define RPC_FRAME_SLACK_BYTES 4096u
@@ -493,6 +496,84 @@ static int rpc_network(struct rpc_call *c, const Cs__ControlRequest *req, char *
 	}
 }
 
+/* ---------------------------------------------------------------- logs */
+
+static void rpc_logs_done(void *data, const Cs__ControlResponse *resp)
+{
+	struct rpc_call *c = data;
+	Cs__ControlResponse mine = *resp;
+
+	if (c->r->dying) {
+		rpc_call_unlink_free(c);
+		return;
+	}
+	rpc_finish(c, &mine); /* from the broker's timer or a frame: not in the call */
+}
+
+/* rpc_logs reads the logs of the service (or task) req names through the
+ * leader's log broker (issue 16): 0 when the read is on its way, or an
+ * error with err. */
+static int rpc_logs(struct rpc_call *c, const Cs__ControlRequest *req, char *err,
+		    size_t err_size)
+{
+	struct manager *m = c->r->m;
+	const struct store *st = manager_store(m);
+	struct logbroker *lb = manager_component(m, &logbroker_component);
+	const char *name = req->name ? req->name : "";
+	struct logbroker_task *tasks = NULL;
+	const Cs__Service *svc;
+	const Cs__Task *task;
+	size_t n = 0, cap = 0;
+	int rv;
+
+	if (!lb)
+		return CS_ENOTLEADER;
+	if (req->logs_task) {
+		if ((rv = control_task_find(m, name, &task, err, err_size)))
+			return rv;
+		if (!(tasks = calloc(1, sizeof *tasks)))
+			return CS_ENOMEM;
+		if (task->node_id)
+			tasks[n++] = (struct logbroker_task){task->id, task->service_id,
+							     task->node_id, 0, 0};
+	} else {
+		if ((rv = control_service_find(m, name, &svc, err, err_size)))
+			return rv;
+		for (task = store_task_next_by_service(st, svc->id, NULL); task;
+		     task = store_task_next_by_service(st, svc->id, task)) {
+			if (!task->node_id)
+				continue;
+			if (n >= LIMIT_LOG_TASKS_MAX) {
+				free(tasks);
+				snprintf(
+					err, err_size,
+					"service %s has over %u tasks placed: read a task's "
+					"logs",
+					svc->spec->name, LIMIT_LOG_TASKS_MAX);
+				return CS_ELIMIT;
+			}
+			if (grow_array((void **)&tasks, &cap, n + 1, sizeof *tasks)) {
+				free(tasks);
+				return CS_ENOMEM;
+			}
+			tasks[n++] = (struct logbroker_task){task->id, task->service_id,
+							     task->node_id, 0, 0};
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < req->n_logs_after; k++)
+			if (req->logs_after[k]->task_id == tasks[i].task_id) {
+				tasks[i].after_ns = req->logs_after[k]->after_ns;
+				tasks[i].after_err_ns = req->logs_after[k]->after_err_ns;
+			}
+	rv = logbroker_read(lb, tasks, n, req->logs_since_ms, req->logs_until_ms,
+			    req->logs_tail, req->logs_tail_set, rpc_logs_done, c);
+	free(tasks);
+	if (rv == CS_EAGAIN)
+		snprintf(err, err_size, "too many log reads in flight: try again");
+	return rv;
+}
+
 /* rpc_exec runs req on this manager, the leader: answers c now (reads,
  * failures) or once committed (writes). Returns 0, or an error when the
  * answer could not even be deferred (see rpc_finish). */
@@ -718,6 +799,11 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 		break;
 	case CS__CONTROL_OP__CONTROL_OP_CLUSTER_BACKUP:
 		rv = rpc_backup(c, err, sizeof err);
+		if (rv == 0)
+			return 0;
+		break;
+	case CS__CONTROL_OP__CONTROL_OP_SERVICE_LOGS:
+		rv = rpc_logs(c, req, err, sizeof err);
 		if (rv == 0)
 			return 0;
 		break;

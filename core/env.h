@@ -135,6 +135,35 @@ struct env_container_spec {
 	 * route out through the node and the node's resolver for names. */
 	const struct env_net_attach *networks;
 	size_t network_count;
+	/* appended (issue 16): Docker's Entrypoint, NULL-terminated (NULL:
+	 * the image's; command then holds its arguments, Docker's Cmd); the
+	 * service's container labels, set beside cswarm's own (which win on
+	 * a clash); the working dir and user (NULL or "": the image's); the
+	 * mounts, in the spec's order. */
+	const char *const *entrypoint;
+	const struct env_label *labels;
+	size_t label_count;
+	const char *dir;
+	const char *user;
+	const struct env_mount *mounts;
+	size_t mount_count;
+};
+
+/* appended (issue 16): a container label. */
+struct env_label {
+	const char *key;
+	const char *value;
+};
+
+/* appended (issue 16): a container mount: BIND mounts the node's path
+ * source; VOLUME the node's named volume source (the runtime creates it
+ * when missing; source "": an anonymous volume). */
+enum env_mount_type { ENV_MOUNT_BIND, ENV_MOUNT_VOLUME };
+struct env_mount {
+	enum env_mount_type type;
+	const char *source;
+	const char *target;
+	bool read_only;
 };
 
 /* appended (issue 17): one attachment of a container. */
@@ -145,6 +174,30 @@ struct env_net_attach {
 };
 
 struct env_ctl;
+
+/* appended (issue 16): a request for a container's log lines (logs_read). */
+struct env_log_line {
+	uint64_t time_ns; /* since the Unix epoch, the runtime's clock */
+	uint32_t stream;  /* 1 stdout, 2 stderr */
+	const char *data; /* the line, its newline kept */
+	size_t len;
+};
+struct env_logs_req {
+	void *data;
+	const char *task_id;   /* as in env_container_spec */
+	uint64_t after_ns;     /* stdout's lines after this */
+	uint64_t after_err_ns; /* stderr's (both 0: since_ms, tail) */
+	uint64_t since_ms;
+	uint64_t tail;
+	bool tail_set;
+	size_t max_bytes;
+	uint64_t until_ms; /* no line after this time (0: none) */
+	/* results, valid in the callback */
+	const struct env_log_line *lines;
+	size_t line_count;
+	char message[256];
+};
+typedef void (*env_logs_cb)(struct env_logs_req *req, int status);
 
 struct env_ctl_req {
 	void *data;
@@ -472,6 +525,18 @@ struct env_ops {
 	/* net_remove: nothing of network_id stays on this node (no task of
 	 * this node attaches to it any more). Unknown ids: 0. */
 	int (*net_remove)(struct env *env, uint64_t network_id);
+
+	/* appended (issue 16): logs_read reads lines of the logs of the
+	 * container of req->task_id (one made by ctl_open): those after
+	 * req->after_ns (stdout) and after_err_ns (stderr), or when both are 0
+	 * those from req->since_ms on (0: the
+	 * start), or with tail_set only the last req->tail of them; at most
+	 * req->max_bytes of data (at least one line when there is one), in
+	 * time order. cb runs once, never inside the call, with status 0 and
+	 * req's results (valid in the callback only; no container: no lines),
+	 * or an error (the runtime's words in req->message). Returns 0, or an
+	 * error (then cb never runs). NULL: the world reads no logs. */
+	int (*logs_read)(struct env *env, struct env_logs_req *req, env_logs_cb cb);
 };
 
 struct env {

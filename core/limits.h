@@ -104,6 +104,14 @@
 #define LIMIT_NETWORKS_MAX	   4096u
 #define LIMIT_SERVICE_NETWORKS_MAX 16u
 #define LIMIT_SERVICE_PORTS_MAX	   64u
+/* issue 16: a container's mounts and labels, and entrypoint words */
+#define LIMIT_CONTAINER_MOUNTS_MAX 32u
+#define LIMIT_CONTAINER_LABELS_MAX 64u
+/* issue 16: log lines' data in one LogResponse (well under a frame), and
+ * the tasks one service logs read asks about */
+#define LIMIT_LOG_BYTES_MAX (1024u * 1024)
+#define LIMIT_LOG_TASKS_MAX 1024u
+_Static_assert(LIMIT_LOG_BYTES_MAX * 2 < LIMIT_FRAME_BYTES_MAX, "log lines fit a frame");
 
 _Static_assert(LIMIT_MANAGERS_MAX < LIMIT_NODES_MAX, "managers are nodes");
 

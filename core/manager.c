@@ -12,6 +12,7 @@
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/jobs.h"
+#include "core/logbroker.h"
 #include "core/leader.h"
 #include "core/metrics.h"
 #include "core/pki.h"
@@ -24,7 +25,7 @@
 #include "core/scheduler_loop.h"
 
 /* The leader components, in start order (stopped in reverse). */
-#define MANAGER_COMPONENTS 6
+#define MANAGER_COMPONENTS 7
 static const struct leader_component_ops *const manager_components[MANAGER_COMPONENTS];
 
 /* One write in flight: local (raft_apply here), forwarded out (waiting for
@@ -666,6 +667,7 @@ static const char *manager_refusal(struct manager *m, const char *from,
 		: wire->session		? "session"
 		: wire->heartbeat	? "heartbeat"
 		: wire->status_update	? "status_update"
+		: wire->log_response	? "log_response"
 					: "other";
 	if (wire->cert_request && who->node_id == 0)
 		return NULL; /* a joiner: the join path decides */
@@ -762,7 +764,7 @@ bool manager_handle(struct manager *m, const char *from, const struct env_identi
 
 	if (!(wire->raft || wire->proposal || wire->proposal_result || wire->join ||
 	      wire->join_response || wire->cert_request || wire->session ||
-	      wire->heartbeat || wire->status_update))
+	      wire->heartbeat || wire->status_update || wire->log_response))
 		return false;
 	if (m->locked)
 		return true; /* no Raft, no leader components until unlocked */
@@ -1815,9 +1817,12 @@ void leader_log_refusal(const struct leader_ctx *ctx, const char *what, const ch
 	manager_log_refusal(ctx->m, what, from, who, why);
 }
 
+/* the log broker first: it looks at the agents' session and heartbeat
+ * frames (to learn where they are) before the dispatcher takes them */
 static const struct leader_component_ops *const manager_components[MANAGER_COMPONENTS] = {
-	&dispatcher_component, &orchestrator_component, &scheduler_component,
-	&ca_component,	       &jobs_component,		&allocator_component,
+	&logbroker_component, &dispatcher_component, &orchestrator_component,
+	&scheduler_component, &ca_component,	     &jobs_component,
+	&allocator_component,
 };
 
 /* ---------------------------------------------------------------- metrics */
@@ -1878,4 +1883,12 @@ void manager_metrics(const struct manager *m, struct metrics_buf *out)
 	for (size_t i = 0; i < MANAGER_COMPONENTS; i++)
 		if (m->components[i] && manager_components[i]->metrics)
 			manager_components[i]->metrics(m->components[i], out);
+}
+
+void *manager_component(struct manager *m, const struct leader_component_ops *ops)
+{
+	for (size_t i = 0; i < MANAGER_COMPONENTS; i++)
+		if (manager_components[i] == ops)
+			return m->components[i];
+	return NULL;
 }

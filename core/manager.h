@@ -189,5 +189,10 @@ struct metrics_buf;
 /* manager_metrics writes this manager's metrics (Raft, its store, and its
  * leader components' while it leads) for a scrape (core/metrics.h). */
 void manager_metrics(const struct manager *m, struct metrics_buf *out);
+/* manager_component: the running state of leader component ops (NULL
+ * when this manager does not lead, or the component did not start). For
+ * the control RPC's service logs (issue 16): the log broker. */
+struct leader_component_ops;
+void *manager_component(struct manager *m, const struct leader_component_ops *ops);
 
 #endif

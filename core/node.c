@@ -68,6 +68,8 @@ static void node_recv(struct env *env, const char *from, const uint8_t *buf, siz
 	env->ops->sender(env, &who);
 	if (n->rpc && control_rpc_handle(n->rpc, from, &who, wire))
 		; /* control requests and answers */
+	else if (n->a && agent_logs_handle(n->a, from, &who, wire))
+		; /* the log broker's requests (issue 16) */
 	else if (!(n->m && manager_handle(n->m, from, &who, wire)) &&
 		 !agent_handle(n->a, from, &who, wire) && !n->m &&
 		 (wire->raft || wire->cert_request || wire->control_request ||

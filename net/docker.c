@@ -39,6 +39,7 @@ enum docker_xfer_kind {
 	DOCKER_XFER_PING,  /* docker_ping */
 	DOCKER_XFER_INFO,  /* docker_info */
 	DOCKER_XFER_NETRM, /* docker_net_remove (issue 17) */
+	DOCKER_XFER_LOGS,  /* docker_logs_read (issue 16) */
 };
 
 struct docker_ctl;
@@ -69,6 +70,10 @@ struct docker_xfer {
 	void *ping_data;
 	/* INFO (its data is ping_data) */
 	docker_info_cb info_cb;
+	/* LOGS */
+	struct env_logs_req *logs_req;
+	env_logs_cb logs_cb;
+	bool logs_enough; /* stopped reading: max_bytes are in */
 };
 
 /* A socket curl asked us to watch. */
@@ -302,6 +307,11 @@ static size_t docker_write_cb(char *ptr, size_t size, size_t nmemb, void *userda
 	struct docker_xfer *x = userdata;
 	size_t n = size * nmemb;
 
+	if (x->kind == DOCKER_XFER_LOGS &&
+	    x->resp_len > x->logs_req->max_bytes + DOCKER_LOGS_SLACK_BYTES) {
+		x->logs_enough = true; /* enough lines: the rest is not read */
+		return 0;
+	}
 	if (n > DOCKER_RESPONSE_BYTES_MAX - x->resp_len) {
 		x->too_big = true;
 		return 0;
@@ -736,6 +746,47 @@ static char *docker_net_connect_body(const char *container,
 	return out;
 }
 
+/* Sets root's Entrypoint, WorkingDir, User and container labels (beside
+ * cswarm's, already in labels, which win) and host's Mounts (issue 16).
+ * Returns 0 or -1. */
+static int docker_create_extra(json_t *root, json_t *host, json_t *labels,
+			       const struct env_container_spec *spec)
+{
+	json_t *mounts;
+
+	if (spec->entrypoint && spec->entrypoint[0]) {
+		json_t *ep = docker_json_strings(spec->entrypoint);
+		if (!ep || json_object_set_new(root, "Entrypoint", ep))
+			return -1;
+	}
+	if (spec->dir && *spec->dir && docker_json_set_str(root, "WorkingDir", spec->dir))
+		return -1;
+	if (spec->user && *spec->user && docker_json_set_str(root, "User", spec->user))
+		return -1;
+	for (size_t i = 0; i < spec->label_count; i++)
+		if (!json_object_get(labels, spec->labels[i].key) &&
+		    docker_json_set_str(labels, spec->labels[i].key,
+					spec->labels[i].value))
+			return -1;
+	if (!spec->mount_count)
+		return 0;
+	if (!(mounts = json_array()) || json_object_set_new(host, "Mounts", mounts))
+		return -1;
+	for (size_t i = 0; i < spec->mount_count; i++) {
+		const struct env_mount *m = &spec->mounts[i];
+		json_t *mj = json_object();
+		if (!mj || json_array_append_new(mounts, mj) ||
+		    docker_json_set_str(mj, "Type",
+					m->type == ENV_MOUNT_VOLUME ? "volume"
+								    : "bind") ||
+		    docker_json_set_str(mj, "Source", m->source) ||
+		    docker_json_set_str(mj, "Target", m->target) ||
+		    json_object_set_new(mj, "ReadOnly", json_boolean(m->read_only)))
+			return -1;
+	}
+	return 0;
+}
+
 /* Builds the body of POST /containers/create for spec (attached to nets[0]
  * when spec has networks; nets NULL otherwise). Returns a string the
  * caller frees, or NULL (not UTF-8, out of memory). */
@@ -787,6 +838,8 @@ static char *docker_create_body(const struct docker *d,
 	if (docker_create_ports(root, host, spec))
 		goto out;
 	if (docker_create_health(root, spec))
+		goto out;
+	if (docker_create_extra(root, host, labels, spec))
 		goto out;
 	if (json_object_set(root, "Labels", labels) ||
 	    json_object_set(root, "HostConfig", host))
@@ -1447,6 +1500,172 @@ static void docker_info_finish(struct docker_xfer *x, CURLcode code, long http,
 
 /* A transfer finished (code: curl's verdict): read its answer, free it,
  * then call its callback. */
+/* ---------------------------------------------------------------- logs */
+
+/* ns since the epoch of an RFC 3339 time with up to 9 decimals
+ * ("2026-12-06T10:34:19.655123456Z"), at *p; *p moves past it and one
+ * space. false when it is not one. */
+static bool docker_parse_time(const char **p, const char *end, uint64_t *ns)
+{
+	struct tm tm;
+	const char *q = *p;
+	uint64_t frac = 0;
+	int digits = 0;
+	time_t t;
+
+	memset(&tm, 0, sizeof tm);
+	if (end - q < 20 || sscanf(q, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon,
+				   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+		return false;
+	q += 19;
+	if (q < end && *q == '.')
+		for (q++; q < end && *q >= '0' && *q <= '9'; q++)
+			if (digits < 9) {
+				frac = frac * 10 + (uint64_t)(*q - '0');
+				digits++;
+			}
+	while (digits < 9) {
+		frac *= 10;
+		digits++;
+	}
+	if (q >= end || *q != 'Z')
+		return false;
+	q++;
+	if (q < end && *q == ' ')
+		q++;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	t = timegm(&tm);
+	if (t < 0)
+		return false;
+	*ns = (uint64_t)t * 1000000000ull + frac;
+	*p = q;
+	return true;
+}
+
+/* The lines of a logs answer (Docker's multiplexed frames, each a line
+ * with its time): those after req->after_ns, at most req->max_bytes (at
+ * least one). Returns 0 with *out (pointing into x->resp; the caller frees
+ * it) or CS_ENOMEM. */
+static int docker_logs_parse(struct docker_xfer *x, struct env_log_line **out,
+			     size_t *count)
+{
+	const struct env_logs_req *req = x->logs_req;
+	const char *p = x->resp, *end = x->resp + x->resp_len;
+	struct env_log_line *lines = NULL;
+	size_t n = 0, cap = 0, bytes = 0;
+
+	*out = NULL;
+	*count = 0;
+	while (p && end - p >= 8) {
+		uint32_t stream = (unsigned char)p[0];
+		uint32_t size = (uint32_t)(unsigned char)p[4] << 24 |
+				(uint32_t)(unsigned char)p[5] << 16 |
+				(uint32_t)(unsigned char)p[6] << 8 | (unsigned char)p[7];
+		const char *line = p + 8, *lend = line + size;
+		uint64_t ns = 0;
+
+		if ((size_t)(end - line) < size)
+			break; /* cut short: read on from the last whole line */
+		p = lend;
+		if (!docker_parse_time(&line, lend, &ns) ||
+		    ns <= (stream == 2 ? req->after_err_ns : req->after_ns) ||
+		    (req->until_ms && ns > req->until_ms * 1000000ull))
+			continue;
+		if (n && bytes + (size_t)(lend - line) > req->max_bytes)
+			break;
+		if (n == cap) {
+			size_t c = cap ? cap * 2 : 64;
+			struct env_log_line *g = realloc(lines, c * sizeof *g);
+			if (!g) {
+				free(lines);
+				return CS_ENOMEM;
+			}
+			lines = g;
+			cap = c;
+		}
+		lines[n].time_ns = ns;
+		lines[n].stream = stream == 2 ? 2 : 1;
+		lines[n].data = line;
+		lines[n].len = (size_t)(lend - line);
+		bytes += lines[n].len;
+		n++;
+	}
+	*out = lines;
+	*count = n;
+	return 0;
+}
+
+static void docker_logs_finish(struct docker_xfer *x, CURLcode code, long http,
+			       struct docker_result *r)
+{
+	struct env_logs_req *req = x->logs_req;
+	env_logs_cb cb = x->logs_cb;
+	struct env_log_line *lines = NULL;
+	size_t count = 0;
+	char *resp;
+
+	if (code == CURLE_WRITE_ERROR && x->logs_enough) {
+		r->status = 0; /* stopped on purpose */
+		code = CURLE_OK;
+	}
+	if (code == CURLE_OK && http == 404) {
+		r->status = 0; /* no container (any more): no lines */
+	} else if (code == CURLE_OK && http != 200) {
+		r->status = CS_EEXEC;
+		docker_error_message(x, http, r->message, sizeof r->message);
+	} else if (code == CURLE_OK) {
+		r->status = docker_logs_parse(x, &lines, &count);
+	}
+	/* the lines point into the answer: it outlives x until cb returns */
+	resp = x->resp;
+	x->resp = NULL;
+	docker_xfer_free(x);
+	req->lines = lines;
+	req->line_count = count;
+	memcpy(req->message, r->message, sizeof req->message);
+	cb(req, r->status);
+	free(lines);
+	free(resp);
+}
+
+int docker_logs_read(struct docker *d, struct env_logs_req *req, env_logs_cb cb)
+{
+	struct docker_xfer *x;
+	char path[320], since[48] = "", tail[32] = "all", until[48] = "";
+	int rv;
+
+	if (!docker_id_ok(req->task_id) || strlen(req->task_id) > LIMIT_NAME_BYTES_MAX)
+		return CS_EINVAL;
+	/* from the older cursor (one stream with none: from since_ms) */
+	uint64_t after =
+		req->after_ns < req->after_err_ns ? req->after_ns : req->after_err_ns;
+	if (after)
+		snprintf(since, sizeof since, "&since=%llu.%09llu",
+			 (unsigned long long)(after / 1000000000ull),
+			 (unsigned long long)(after % 1000000000ull));
+	else if (req->since_ms)
+		snprintf(since, sizeof since, "&since=%llu.%09llu",
+			 (unsigned long long)(req->since_ms / 1000),
+			 (unsigned long long)(req->since_ms % 1000 * 1000000ull));
+	if (req->until_ms)
+		snprintf(until, sizeof until, "&until=%llu.%09llu",
+			 (unsigned long long)(req->until_ms / 1000),
+			 (unsigned long long)(req->until_ms % 1000 * 1000000ull));
+	if (!req->after_ns && !req->after_err_ns && req->tail_set)
+		snprintf(tail, sizeof tail, "%llu", (unsigned long long)req->tail);
+	snprintf(path, sizeof path,
+		 "/containers/%s%s/logs?stdout=1&stderr=1&timestamps=1&tail=%s%s%s",
+		 DOCKER_NAME_PREFIX, req->task_id, tail, since, until);
+	rv = docker_xfer_start(d, DOCKER_XFER_LOGS, "GET", path, NULL,
+			       DOCKER_LOGS_TIMEOUT_MS, &x);
+	if (rv)
+		return rv;
+	x->logs_req = req;
+	x->logs_cb = cb;
+	return 0;
+}
+
 static void docker_xfer_finish(struct docker_xfer *x, CURLcode code)
 {
 	struct docker *d = x->d;
@@ -1533,6 +1752,7 @@ static void docker_xfer_finish(struct docker_xfer *x, CURLcode code)
 				    r.message);
 		docker_xfer_free(x);
 		return;
+	case DOCKER_XFER_LOGS: docker_logs_finish(x, code, http, &r); return;
 	}
 }
 

@@ -125,4 +125,14 @@ typedef void (*docker_info_cb)(void *data, int status, const char *message,
 			       const char *const *labels, size_t label_count);
 int docker_info(struct docker *d, docker_info_cb cb, void *data);
 
+/* docker_logs_read: env's logs_read (issue 16) for the container of
+ * req->task_id: GET /containers/NAME/logs with timestamps, within
+ * DOCKER_LOGS_TIMEOUT_MS; a container that is gone has no lines. Reads at
+ * most req->max_bytes + DOCKER_LOGS_SLACK_BYTES of the answer (the lines
+ * after it are left for the next read). Returns 0 or CS_ENOMEM /
+ * CS_EINVAL. */
+#define DOCKER_LOGS_TIMEOUT_MS	10000u
+#define DOCKER_LOGS_SLACK_BYTES 65536u
+int docker_logs_read(struct docker *d, struct env_logs_req *req, env_logs_cb cb);
+
 #endif

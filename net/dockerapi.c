@@ -214,11 +214,106 @@ static int dj_resources(const json_t *r, const char *path, Cs__Resources **out, 
 	return 0;
 }
 
+/* ContainerSpec.Mounts: bind and volume, with no options (issue 16). */
+static int dj_mounts(const json_t *a, Cs__ContainerSpec *cs, char *err, size_t n)
+{
+	static const char *const known[] = {"Type", "Source", "Target", "ReadOnly", NULL};
+	const char *P = "TaskTemplate.ContainerSpec.Mounts";
+	json_t *x;
+	size_t i;
+	int rv;
+
+	if (!a || dj_empty(a))
+		return 0;
+	if (!json_is_array(a))
+		return dj_fail(err, n, "%s: expected an array", P);
+	if (json_array_size(a) > LIMIT_CONTAINER_MOUNTS_MAX)
+		return dj_fail(err, n, "%s: more than %u mounts", P,
+			       LIMIT_CONTAINER_MOUNTS_MAX);
+	if (!(cs->mounts = calloc(json_array_size(a), sizeof *cs->mounts)))
+		return CS_ENOMEM;
+	json_array_foreach(a, i, x)
+	{
+		char p[64];
+		const char *type, *src, *dst;
+		json_t *ro;
+		Cs__Mount *m;
+
+		snprintf(p, sizeof p, "%s[%zu]", P, i);
+		if ((rv = dj_only(x, p, known, err, n)) ||
+		    (rv = dj_str(x, "Type", p, &type, err, n)) ||
+		    (rv = dj_str(x, "Source", p, &src, err, n)) ||
+		    (rv = dj_str(x, "Target", p, &dst, err, n)))
+			return rv;
+		if (!(m = cs->mounts[i] = DJ_NEW(Cs__Mount, CS__MOUNT__INIT)))
+			return CS_ENOMEM;
+		cs->n_mounts = i + 1;
+		if (type && strcmp(type, "bind") == 0)
+			m->type = CS__MOUNT__TYPE__TYPE_BIND;
+		else if (type && strcmp(type, "volume") == 0)
+			m->type = CS__MOUNT__TYPE__TYPE_VOLUME;
+		else
+			return dj_fail(
+				err, n,
+				"%s.Type: '%s' is not supported by cswarm (bind or "
+				"volume)",
+				p, type ? type : "");
+		if (!dst || dst[0] != '/')
+			return dj_fail(err, n, "%s.Target: an absolute path is required",
+				       p);
+		if (m->type == CS__MOUNT__TYPE__TYPE_BIND && (!src || src[0] != '/'))
+			return dj_fail(err, n,
+				       "%s.Source: a bind mount needs an absolute path",
+				       p);
+		if (!(m->target = strdup(dst)) ||
+		    (src && *src && !(m->source = strdup(src))))
+			return CS_ENOMEM;
+		ro = dj_get(x, "ReadOnly");
+		if (ro && !json_is_boolean(ro))
+			return dj_fail(err, n, "%s.ReadOnly: expected a boolean", p);
+		m->read_only = ro && json_is_true(ro);
+	}
+	return 0;
+}
+
+/* ContainerSpec.Labels (an object of strings) into cs->labels. */
+static int dj_container_labels(const json_t *l, Cs__ContainerSpec *cs, char *err,
+			       size_t n)
+{
+	const char *k;
+	json_t *v;
+	size_t i = 0;
+
+	if (!l || dj_empty(l))
+		return 0;
+	if (!json_is_object(l))
+		return dj_fail(err, n,
+			       "TaskTemplate.ContainerSpec.Labels: expected an "
+			       "object");
+	if (!(cs->labels = calloc(json_object_size(l), sizeof *cs->labels)))
+		return CS_ENOMEM;
+	json_object_foreach((json_t *)l, k, v)
+	{
+		Cs__Label *lb;
+		if (!json_is_string(v))
+			return dj_fail(err, n,
+				       "TaskTemplate.ContainerSpec.Labels.%s: expected a "
+				       "string",
+				       k);
+		if (!(lb = cs->labels[i] = DJ_NEW(Cs__Label, CS__LABEL__INIT)))
+			return CS_ENOMEM;
+		cs->n_labels = ++i;
+		if (!(lb->key = strdup(k)) || !(lb->value = strdup(json_string_value(v))))
+			return CS_ENOMEM;
+	}
+	return 0;
+}
+
 static int dj_container(const json_t *c, Cs__ContainerSpec *cs, char *err, size_t n)
 {
 	static const char *const known[] = {
-		"Image",	   "Args",	"Env",	   "Healthcheck",
-		"StopGracePeriod", "Isolation", "Command", NULL};
+		"Image",   "Args",   "Env", "Healthcheck", "StopGracePeriod", "Isolation",
+		"Command", "Labels", "Dir", "User",	   "Mounts",	      NULL};
 	static const char *const hknown[] = {"Test",	"Interval",    "Timeout",
 					     "Retries", "StartPeriod", NULL};
 	const char *P = "TaskTemplate.ContainerSpec";
@@ -228,11 +323,6 @@ static int dj_container(const json_t *c, Cs__ContainerSpec *cs, char *err, size_
 
 	if ((rv = dj_only(c, P, known, err, n)))
 		return rv;
-	if (!dj_empty(dj_get(c, "Command")))
-		return dj_fail(err, n,
-			       "%s.Command: an entrypoint is not supported by cswarm "
-			       "(the image's runs, with Args)",
-			       P);
 	if ((rv = dj_str(c, "Isolation", P, &s, err, n)))
 		return rv;
 	if (s && *s && strcmp(s, "default") != 0)
@@ -245,11 +335,27 @@ static int dj_container(const json_t *c, Cs__ContainerSpec *cs, char *err, size_
 	free(cs->image != protobuf_c_empty_string ? cs->image : NULL);
 	if (!(cs->image = strdup(s)))
 		return CS_ENOMEM;
+	if ((rv = dj_str(c, "Dir", P, &s, err, n)) ||
+	    (s && *s && !(cs->dir = strdup(s))) ||
+	    (rv = dj_str(c, "User", P, &s, err, n)) ||
+	    (s && *s && !(cs->user = strdup(s))))
+		return rv ? rv : CS_ENOMEM;
+	if ((rv = dj_container_labels(dj_get(c, "Labels"), cs, err, n)) ||
+	    (rv = dj_mounts(dj_get(c, "Mounts"), cs, err, n)) ||
+	    (rv = dj_strings(c, "Command", P, &cs->n_entrypoint, &cs->entrypoint, err,
+			     n)))
+		return rv;
 	if ((rv = dj_strings(c, "Args", P, &cs->n_command, &cs->command, err, n)) ||
 	    (rv = dj_strings(c, "Env", P, &cs->n_env, &cs->env, err, n)) ||
 	    (rv = dj_ms(c, "StopGracePeriod", P, &cs->stop_grace_period_ms, NULL, err,
 			n)))
 		return rv;
+	/* Docker's default grace period is the model's 0 (as insertDefaults
+	 * shows it): a spec posted back from an insertDefaults inspect (the
+	 * CLI's `service update`) is then the same spec, and no task is
+	 * replaced for it */
+	if (cs->stop_grace_period_ms == DOCKERAPI_STOP_GRACE_DEFAULT_MS)
+		cs->stop_grace_period_ms = 0;
 	if ((h = dj_get(c, "Healthcheck"))) {
 		const char *HP = "TaskTemplate.ContainerSpec.Healthcheck";
 		Cs__HealthConfig *hc;
@@ -475,6 +581,53 @@ static int dj_mode(const json_t *m, Cs__ServiceSpec *s, char *err, size_t n)
 	return 0;
 }
 
+/* TaskTemplate.Networks (or the older top-level Networks, path names
+ * which): [{"Target": name or id, "Aliases": [...]}] into s->networks.
+ * Targets are kept as given; the handlers turn an id into its name. */
+static int dj_networks(const json_t *a, const char *path, Cs__ServiceSpec *s, char *err,
+		       size_t n)
+{
+	static const char *const known[] = {"Target", "Aliases", NULL};
+	json_t *x;
+	size_t i;
+	int rv;
+
+	if (!a || dj_empty(a))
+		return 0;
+	if (!json_is_array(a))
+		return dj_fail(err, n, "%s: expected an array", path);
+	if (s->n_networks)
+		return dj_fail(err, n, "%s: networks given twice", path);
+	if (json_array_size(a) > LIMIT_SERVICE_NETWORKS_MAX)
+		return dj_fail(err, n, "%s: more than %u networks", path,
+			       LIMIT_SERVICE_NETWORKS_MAX);
+	if (!(s->networks = calloc(json_array_size(a), sizeof *s->networks)))
+		return CS_ENOMEM;
+	json_array_foreach(a, i, x)
+	{
+		Cs__NetworkAttachmentConfig *nc;
+		char p[64];
+		const char *t;
+
+		snprintf(p, sizeof p, "%s[%zu]", path, i);
+		if ((rv = dj_only(x, p, known, err, n)) ||
+		    (rv = dj_str(x, "Target", p, &t, err, n)))
+			return rv;
+		if (!t || !*t)
+			return dj_fail(err, n, "%s.Target: required", p);
+		if (!(nc = s->networks[i] = DJ_NEW(Cs__NetworkAttachmentConfig,
+						   CS__NETWORK_ATTACHMENT_CONFIG__INIT)))
+			return CS_ENOMEM;
+		s->n_networks = i + 1;
+		if (!(nc->target = strdup(t)))
+			return CS_ENOMEM;
+		if ((rv = dj_strings(x, "Aliases", p, &nc->n_aliases, &nc->aliases, err,
+				     n)))
+			return rv;
+	}
+	return 0;
+}
+
 /* The service's labels (an object of strings), into s->labels. */
 static int dj_labels(const json_t *l, Cs__ServiceSpec *s, char *err, size_t n)
 {
@@ -506,11 +659,12 @@ static int dj_labels(const json_t *l, Cs__ServiceSpec *s, char *err, size_t n)
 static int dj_spec(const json_t *j, Cs__ServiceSpec *s, char *err, size_t n)
 {
 	static const char *const known[] = {
-		"Name",		  "TaskTemplate", "Mode",   "UpdateConfig",
-		"RollbackConfig", "EndpointSpec", "Labels", NULL};
+		"Name",		"TaskTemplate",	  "Mode",
+		"UpdateConfig", "RollbackConfig", "EndpointSpec",
+		"Labels",	"Networks",	  NULL};
 	static const char *const tknown[] = {
-		"ContainerSpec", "Resources", "RestartPolicy", "Placement", "ForceUpdate",
-		"Runtime",	 NULL};
+		"ContainerSpec", "Resources", "RestartPolicy", "Placement",
+		"ForceUpdate",	 "Runtime",   "Networks",      NULL};
 	static const char *const rknown[] = {"Limits", "Reservations", NULL};
 	static const char *const eknown[] = {"Mode", NULL};
 	const char *name, *s_rt, *emode;
@@ -570,6 +724,10 @@ static int dj_spec(const json_t *j, Cs__ServiceSpec *s, char *err, size_t n)
 				       &ts->reservations, err, n)))
 			return rv;
 	}
+	if ((rv = dj_networks(dj_get(tt, "Networks"), "TaskTemplate.Networks", s, err,
+			      n)) ||
+	    (rv = dj_networks(dj_get(j, "Networks"), "Networks", s, err, n)))
+		return rv;
 	if ((rv = dj_restart(dj_get(tt, "RestartPolicy"), ts, err, n)) ||
 	    (rv = dj_placement(dj_get(tt, "Placement"), ts, err, n)) ||
 	    (rv = dj_u64(tt, "ForceUpdate", "TaskTemplate", &ts->force_update, NULL, err,
@@ -686,9 +844,42 @@ static json_t *dj_task_spec_json(const Cs__TaskSpec *ts)
 	json_object_set_new(o, "ContainerSpec", c);
 	if (cs) {
 		json_object_set_new(c, "Image", json_string(cs->image ? cs->image : ""));
+		if (cs->n_labels) {
+			json_t *l = json_object();
+			for (size_t i = 0; l && i < cs->n_labels; i++)
+				json_object_set_new(
+					l, cs->labels[i]->key,
+					json_string(cs->labels[i]->value
+							    ? cs->labels[i]->value
+							    : ""));
+			json_object_set_new(c, "Labels", l);
+		}
+		if (cs->n_entrypoint)
+			json_object_set_new(c, "Command",
+					    dj_strs(cs->entrypoint, cs->n_entrypoint));
 		if (cs->n_command)
 			json_object_set_new(c, "Args",
 					    dj_strs(cs->command, cs->n_command));
+		if (cs->dir && *cs->dir)
+			json_object_set_new(c, "Dir", json_string(cs->dir));
+		if (cs->user && *cs->user)
+			json_object_set_new(c, "User", json_string(cs->user));
+		if (cs->n_mounts) {
+			json_t *a = json_array();
+			for (size_t i = 0; a && i < cs->n_mounts; i++) {
+				const Cs__Mount *m = cs->mounts[i];
+				json_t *mj = json_pack(
+					"{s:s,s:s,s:s}", "Type",
+					m->type == CS__MOUNT__TYPE__TYPE_VOLUME ? "volume"
+										: "bind",
+					"Source", m->source ? m->source : "", "Target",
+					m->target ? m->target : "");
+				if (mj && m->read_only)
+					json_object_set_new(mj, "ReadOnly", json_true());
+				json_array_append_new(a, mj);
+			}
+			json_object_set_new(c, "Mounts", a);
+		}
 		if (cs->n_env)
 			json_object_set_new(c, "Env", dj_strs(cs->env, cs->n_env));
 		if (cs->stop_grace_period_ms)
@@ -793,6 +984,22 @@ json_t *dockerapi_spec_json(const Cs__ServiceSpec *s)
 		json_object_set_new(o, "Labels", labels);
 	}
 	json_object_set_new(o, "TaskTemplate", dj_task_spec_json(s->task));
+	if (s->n_networks) {
+		json_t *tt = json_object_get(o, "TaskTemplate"), *a = json_array();
+		for (size_t i = 0; a && i < s->n_networks; i++) {
+			const Cs__NetworkAttachmentConfig *nc = s->networks[i];
+			json_t *x = json_pack("{s:s}", "Target",
+					      nc->target ? nc->target : "");
+			if (x && nc->n_aliases)
+				json_object_set_new(x, "Aliases",
+						    dj_strs(nc->aliases, nc->n_aliases));
+			json_array_append_new(a, x);
+		}
+		if (tt)
+			json_object_set_new(tt, "Networks", a);
+		else
+			json_decref(a);
+	}
 	if (s->job && s->global)
 		mode = json_pack("{s:{}}", "GlobalJob");
 	else if (s->job)
@@ -811,6 +1018,42 @@ json_t *dockerapi_spec_json(const Cs__ServiceSpec *s)
 		json_object_set_new(o, "RollbackConfig", dj_update_json(s->rollback));
 	json_object_set_new(o, "EndpointSpec", json_pack("{s:s}", "Mode", "vip"));
 	return o;
+}
+
+/* An UpdateConfig with Docker's defaults. */
+static json_t *dj_update_defaults(void)
+{
+	return json_pack("{s:i,s:s,s:I,s:f,s:s}", "Parallelism", 1, "FailureAction",
+			 "pause", "Monitor", (json_int_t)(5000 * NS_PER_MS),
+			 "MaxFailureRatio", 0.0, "Order", "stop-first");
+}
+
+void dockerapi_insert_defaults(json_t *spec)
+{
+	json_t *tt = json_object_get(spec, "TaskTemplate"), *mode, *cs;
+	bool job;
+
+	if (!json_is_object(tt))
+		return;
+	cs = json_object_get(tt, "ContainerSpec");
+	if (json_is_object(cs) && !json_object_get(cs, "StopGracePeriod"))
+		json_object_set_new(cs, "StopGracePeriod",
+				    dj_ns(DOCKERAPI_STOP_GRACE_DEFAULT_MS));
+	if (!json_object_get(tt, "RestartPolicy"))
+		json_object_set_new(tt, "RestartPolicy",
+				    json_pack("{s:s,s:I,s:i}", "Condition", "any",
+					      "Delay", (json_int_t)(5000 * NS_PER_MS),
+					      "MaxAttempts", 0));
+	mode = json_object_get(spec, "Mode");
+	job = json_object_get(mode, "ReplicatedJob") ||
+	      json_object_get(mode, "GlobalJob");
+	if (!job && !json_object_get(spec, "UpdateConfig"))
+		json_object_set_new(spec, "UpdateConfig", dj_update_defaults());
+	if (!job && !json_object_get(spec, "RollbackConfig"))
+		json_object_set_new(spec, "RollbackConfig", dj_update_defaults());
+	if (!json_object_get(spec, "EndpointSpec"))
+		json_object_set_new(spec, "EndpointSpec",
+				    json_pack("{s:s}", "Mode", "vip"));
 }
 
 json_t *dockerapi_service_json(const Cs__Service *svc)
@@ -837,6 +1080,19 @@ json_t *dockerapi_service_json(const Cs__Service *svc)
 		json_object_set_new(o, "PreviousSpec",
 				    dockerapi_spec_json(svc->previous_spec));
 	json_object_set_new(o, "Endpoint", json_pack("{s:{s:s}}", "Spec", "Mode", "vip"));
+	if (svc->n_vips) {
+		json_t *ep = json_object_get(o, "Endpoint"), *a = json_array();
+		for (size_t i = 0; a && i < svc->n_vips; i++)
+			json_array_append_new(
+				a,
+				json_pack("{s:o,s:s}", "NetworkID",
+					  dj_idj(svc->vips[i]->network_id), "Addr",
+					  svc->vips[i]->addr ? svc->vips[i]->addr : ""));
+		if (ep)
+			json_object_set_new(ep, "VirtualIPs", a);
+		else
+			json_decref(a);
+	}
 	if (svc->update_status && svc->update_status->state &&
 	    (unsigned)svc->update_status->state < 7)
 		json_object_set_new(o, "UpdateStatus",
@@ -1032,6 +1288,7 @@ struct dapi_conn {
 	Cs__ControlResponse *resp[DOCKERAPI_CALLS_MAX];
 	size_t nresp;
 	uint64_t call_id;
+	struct dapi_logs *logs; /* a logs request being streamed */
 };
 
 struct dockerapi {
@@ -1074,6 +1331,8 @@ static void dapi_reset(struct dapi_conn *c)
 	c->step = 0;
 }
 
+static void dapi_logs_free(struct dapi_logs *l);
+
 static void dapi_unref(struct dapi_conn *c)
 {
 	assert(c->refs > 0);
@@ -1081,6 +1340,7 @@ static void dapi_unref(struct dapi_conn *c)
 		return;
 	assert(c->closing);
 	dapi_reset(c);
+	dapi_logs_free(c->logs);
 	free(c->pending);
 	free(c);
 }
@@ -1465,6 +1725,77 @@ static const Cs__Node *dapi_find_node(const Cs__ControlResponse *r, const char *
 	return hits == 1 ? hit : NULL;
 }
 
+/* Whether labels (n of them) pass a "label" filter: every value, "KEY"
+ * (present) or "KEY=VALUE", must match (Docker's MatchKVList). */
+static bool dapi_labels_ok(Cs__Label *const *labels, size_t n, const json_t *f)
+{
+	const char *v[16];
+	size_t nv = dapi_filter_values(f, "label", v, 16);
+
+	for (size_t k = 0; k < nv; k++) {
+		const char *eq = strchr(v[k], '=');
+		size_t kl = eq ? (size_t)(eq - v[k]) : strlen(v[k]);
+		bool hit = false;
+		for (size_t i = 0; !hit && i < n; i++) {
+			const char *key = labels[i]->key ? labels[i]->key : "";
+			const char *val = labels[i]->value ? labels[i]->value : "";
+			hit = strlen(key) == kl && strncmp(key, v[k], kl) == 0 &&
+			      (!eq || strcmp(val, eq + 1) == 0);
+		}
+		if (!hit)
+			return false;
+	}
+	return true;
+}
+
+/* The network key names in a NETWORK_LIST answer: a whole id, a name, or a
+ * unique id prefix (NULL with *ambiguous when several ids start so). */
+static const Cs__Network *dapi_find_network(const Cs__ControlResponse *r, const char *key,
+					    bool *ambiguous)
+{
+	const Cs__Network *hit = NULL;
+	size_t hits = 0;
+
+	*ambiguous = false;
+	for (size_t i = 0; i < r->n_networks; i++)
+		if (dapi_id_match(r->networks[i]->id, key, false))
+			return r->networks[i];
+	for (size_t i = 0; i < r->n_networks; i++)
+		if (r->networks[i]->spec && r->networks[i]->spec->name &&
+		    strcmp(r->networks[i]->spec->name, key) == 0)
+			return r->networks[i];
+	for (size_t i = 0; i < r->n_networks; i++)
+		if (dapi_id_match(r->networks[i]->id, key, true)) {
+			hit = r->networks[i];
+			hits++;
+		}
+	*ambiguous = hits > 1;
+	return hits == 1 ? hit : NULL;
+}
+
+/* The networks of spec named by id (or an id prefix) get the name instead:
+ * the store keeps the names the control API resolves (the CLI's `service
+ * create --network` sends ids, `stack deploy` names). 0, or CS_ENOMEM. */
+static int dapi_network_names(Cs__ServiceSpec *spec, const Cs__ControlResponse *nets)
+{
+	for (size_t i = 0; i < spec->n_networks; i++) {
+		Cs__NetworkAttachmentConfig *nc = spec->networks[i];
+		const Cs__Network *nw;
+		bool amb;
+		char *name;
+
+		nw = dapi_find_network(nets, nc->target, &amb);
+		if (!nw || !nw->spec || !nw->spec->name ||
+		    strcmp(nw->spec->name, nc->target) == 0)
+			continue;
+		if (!(name = strdup(nw->spec->name)))
+			return CS_ENOMEM;
+		free(nc->target);
+		nc->target = name;
+	}
+	return 0;
+}
+
 /* ---------------------------------------------------------------- endpoints */
 
 /* The service of task t in a SERVICE_LIST answer, or NULL. */
@@ -1735,7 +2066,7 @@ static json_t *dapi_service_status(const Cs__Service *svc,
 
 static void dapi_service_list(struct dapi_conn *c, const struct dapi_route *r)
 {
-	static const char *const known[] = {"id", "name", "mode", NULL};
+	static const char *const known[] = {"id", "name", "mode", "label", NULL};
 	const char *ids[16], *names[16], *modes[4], *bad = NULL;
 	size_t nid, nname, nmode;
 	char st[8] = "";
@@ -1776,6 +2107,9 @@ static void dapi_service_list(struct dapi_conn *c, const struct dapi_route *r)
 			okm |= strcmp(mode, modes[k]) == 0;
 		if (!ok || !okn || !okm)
 			continue;
+		if (!dapi_labels_ok(svc->spec ? svc->spec->labels : NULL,
+				    svc->spec ? svc->spec->n_labels : 0, f))
+			continue;
 		sj = dockerapi_service_json(svc);
 		if (sj && status)
 			json_object_set_new(sj, "ServiceStatus",
@@ -1786,9 +2120,12 @@ static void dapi_service_list(struct dapi_conn *c, const struct dapi_route *r)
 	dapi_json(c, 200, a);
 }
 
+static bool dapi_flag(const char *query, const char *key);
+
 static void dapi_service_inspect(struct dapi_conn *c, const struct dapi_route *r)
 {
 	const Cs__Service *svc;
+	json_t *sj;
 	bool amb;
 
 	if (c->step == 0)
@@ -1798,7 +2135,10 @@ static void dapi_service_inspect(struct dapi_conn *c, const struct dapi_route *r
 		return dapi_error(
 			c, amb ? 400 : 404,
 			amb ? "service %s is ambiguous" : "service %s not found", r->arg);
-	dapi_json(c, 200, dockerapi_service_json(svc));
+	sj = dockerapi_service_json(svc);
+	if (sj && dapi_flag(r->query, "insertDefaults"))
+		dockerapi_insert_defaults(json_object_get(sj, "Spec"));
+	dapi_json(c, 200, sj);
 }
 
 static void dapi_service_create(struct dapi_conn *c)
@@ -1808,15 +2148,23 @@ static void dapi_service_create(struct dapi_conn *c)
 	char err[512];
 	int rv;
 
-	if (c->step == 1) {
+	if (c->step == 2) {
 		char id[17];
-		dj_id(id, c->resp[0]->created_id);
+		dj_id(id, c->resp[1]->created_id);
 		return dapi_json(c, 201, json_pack("{s:s,s:[]}", "ID", id, "Warnings"));
 	}
 	rv = dockerapi_spec_from_json(c->body ? c->body : "", c->body_len, &spec, err,
 				      sizeof err);
 	if (rv)
 		return dapi_error(c, rv == CS_EINVAL ? 400 : 500, "%s", err);
+	if (c->step == 0) { /* the networks, to name those given by id */
+		cs__service_spec__free_unpacked(spec, NULL);
+		return dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_NETWORK_LIST, NULL);
+	}
+	if (dapi_network_names(spec, c->resp[0])) {
+		cs__service_spec__free_unpacked(spec, NULL);
+		return dapi_error(c, 500, "out of memory");
+	}
 	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
 	req.spec = spec;
 	dapi_call(c, &req);
@@ -1833,7 +2181,7 @@ static void dapi_service_update(struct dapi_conn *c, const struct dapi_route *r)
 	bool amb, rollback;
 	int rv;
 
-	if (c->step == 2)
+	if (c->step == 3)
 		return dapi_json(c, 200, json_pack("{s:[]}", "Warnings"));
 	if (!dapi_query(r->query, "version", vbuf, sizeof vbuf) || !*vbuf)
 		return dapi_error(c, 400,
@@ -1846,8 +2194,12 @@ static void dapi_service_update(struct dapi_conn *c, const struct dapi_route *r)
 	rollback = dapi_query(r->query, "rollback", rb, sizeof rb) && *rb;
 	if (rollback && strcmp(rb, "previous") != 0)
 		return dapi_error(c, 400, "rollback: '%s' (expected previous)", rb);
-	if (c->step == 0)
-		return dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST, NULL);
+	if (c->step == 0 || c->step == 1)
+		return dapi_call_op(c,
+				    c->step == 0
+					    ? CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST
+					    : CS__CONTROL_OP__CONTROL_OP_NETWORK_LIST,
+				    NULL);
 	svc = dapi_find_service(c->resp[0], r->arg, &amb);
 	if (!svc)
 		return dapi_error(
@@ -1862,6 +2214,10 @@ static void dapi_service_update(struct dapi_conn *c, const struct dapi_route *r)
 					      err, sizeof err);
 		if (rv)
 			return dapi_error(c, rv == CS_EINVAL ? 400 : 500, "%s", err);
+		if (dapi_network_names(spec, c->resp[1])) {
+			cs__service_spec__free_unpacked(spec, NULL);
+			return dapi_error(c, 500, "out of memory");
+		}
 		req.spec = spec;
 	}
 	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_UPDATE;
@@ -1935,6 +2291,13 @@ static bool dapi_task_ok(const Cs__Task *t, const json_t *f,
 		if (!s || t->spec_version < s->spec_version)
 			return false;
 	}
+	if (dapi_filter_values(f, "label", v, 1)) {
+		/* the labels of the task's service (SwarmKit's ServiceAnnotations) */
+		const Cs__Service *s = dapi_service_of(svcs, t);
+		if (!s || !s->spec ||
+		    !dapi_labels_ok(s->spec->labels, s->spec->n_labels, f))
+			return false;
+	}
 	return true;
 }
 
@@ -1967,7 +2330,8 @@ static int dapi_task_cmp(const void *pa, const void *pb)
 static void dapi_task_list(struct dapi_conn *c, const struct dapi_route *r)
 {
 	static const char *const known[] = {
-		"id", "service", "node", "desired-state", "_up-to-date", "name", NULL};
+		"id",	       "service", "node",  "desired-state",
+		"_up-to-date", "name",	  "label", NULL};
 	static const Cs__ControlOp ops[] = {CS__CONTROL_OP__CONTROL_OP_TASK_LIST,
 					    CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST,
 					    CS__CONTROL_OP__CONTROL_OP_NODE_LIST};
@@ -2279,6 +2643,690 @@ static void dapi_node_remove(struct dapi_conn *c, const struct dapi_route *r)
 	dapi_call(c, &req);
 }
 
+/* ---------------------------------------------------------------- networks,
+ * secrets, configs (issue 16: what `docker stack deploy/rm` needs) */
+
+json_t *dockerapi_network_json(const Cs__Network *nw)
+{
+	const Cs__NetworkSpec *sp = nw->spec;
+	json_t *o = json_object(), *labels = json_object(), *cfg = json_array();
+
+	if (!o || !labels || !cfg) {
+		json_decref(o);
+		json_decref(labels);
+		json_decref(cfg);
+		return NULL;
+	}
+	for (size_t i = 0; sp && i < sp->n_labels; i++)
+		json_object_set_new(
+			labels, sp->labels[i]->key,
+			json_string(sp->labels[i]->value ? sp->labels[i]->value : ""));
+	if (nw->subnet && *nw->subnet)
+		json_array_append_new(cfg, json_pack("{s:s,s:s}", "Subnet", nw->subnet,
+						     "Gateway",
+						     nw->gateway ? nw->gateway : ""));
+	json_object_set_new(o, "Name", json_string(sp && sp->name ? sp->name : ""));
+	json_object_set_new(o, "Id", dj_idj(nw->id));
+	json_object_set_new(o, "Created", dj_time(0));
+	json_object_set_new(o, "Scope", json_string("swarm"));
+	json_object_set_new(
+		o, "Driver",
+		json_string(sp && sp->driver && *sp->driver ? sp->driver : "overlay"));
+	json_object_set_new(o, "EnableIPv6", json_false());
+	json_object_set_new(o, "IPAM",
+			    json_pack("{s:s,s:n,s:o}", "Driver", "default", "Options",
+				      "Config", cfg));
+	json_object_set_new(o, "Internal", json_boolean(sp && sp->internal));
+	json_object_set_new(o, "Attachable", json_boolean(sp && sp->attachable));
+	json_object_set_new(o, "Ingress", json_boolean(sp && sp->ingress));
+	json_object_set_new(o, "ConfigFrom", json_pack("{s:s}", "Network", ""));
+	json_object_set_new(o, "ConfigOnly", json_false());
+	json_object_set_new(o, "Containers", json_object());
+	json_object_set_new(o, "Options", json_object());
+	json_object_set_new(o, "Labels", labels);
+	if (nw->vni)
+		json_object_set_new(json_object_get(o, "Options"),
+				    "com.docker.network.driver.overlay.vxlanid_list",
+				    json_sprintf("%u", (unsigned)nw->vni));
+	return o;
+}
+
+int dockerapi_network_from_json(const char *body, size_t len, Cs__NetworkSpec **out,
+				char *err, size_t n)
+{
+	static const char *const known[] = {
+		"Name",	    "CheckDuplicate", "Driver", "Scope",   "IPAM",
+		"Internal", "Attachable",     "Labels", "Ingress", NULL};
+	static const char *const iknown[] = {"Driver", "Config", NULL};
+	static const char *const cknown[] = {"Subnet", "Gateway", NULL};
+	static const Cs__NetworkSpec init = CS__NETWORK_SPEC__INIT;
+	const char *name, *driver, *scope, *idrv, *k;
+	json_error_t je;
+	json_t *j, *ipam, *cfg, *labels, *v;
+	Cs__NetworkSpec *sp;
+	int rv = 0;
+
+	*out = NULL;
+	if (!(j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je)))
+		return dj_fail(err, n, "malformed JSON: %s (at byte %d)", je.text,
+			       je.position);
+	if (!(sp = dj_msg(&init, sizeof init))) {
+		json_decref(j);
+		return CS_ENOMEM;
+	}
+	if (!json_is_object(j)) {
+		rv = dj_fail(err, n, "the body is not a JSON object (a NetworkCreate)");
+		goto out;
+	}
+	if ((rv = dj_only(j, "", known, err, n)) ||
+	    (rv = dj_str(j, "Name", "", &name, err, n)) ||
+	    (rv = dj_str(j, "Driver", "", &driver, err, n)) ||
+	    (rv = dj_str(j, "Scope", "", &scope, err, n)))
+		goto out;
+	if (!name || !*name) {
+		rv = dj_fail(err, n, "Name: required");
+		goto out;
+	}
+	if (scope && *scope && strcmp(scope, "swarm") != 0) {
+		rv = dj_fail(err, n,
+			     "Scope: '%s' is not supported by cswarm (swarm only)",
+			     scope);
+		goto out;
+	}
+	if (!(sp->name = strdup(name)) ||
+	    !(sp->driver = strdup(driver && *driver ? driver : "overlay"))) {
+		rv = CS_ENOMEM;
+		goto out;
+	}
+	sp->internal = json_is_true(dj_get(j, "Internal"));
+	sp->attachable = json_is_true(dj_get(j, "Attachable"));
+	sp->ingress = json_is_true(dj_get(j, "Ingress"));
+	if ((ipam = dj_get(j, "IPAM"))) {
+		if ((rv = dj_only(ipam, "IPAM", iknown, err, n)) ||
+		    (rv = dj_str(ipam, "Driver", "IPAM", &idrv, err, n)))
+			goto out;
+		if (idrv && *idrv && strcmp(idrv, "default") != 0) {
+			rv = dj_fail(err, n,
+				     "IPAM.Driver: '%s' is not supported by cswarm",
+				     idrv);
+			goto out;
+		}
+		cfg = dj_get(ipam, "Config");
+		if (cfg && !json_is_array(cfg)) {
+			rv = dj_fail(err, n, "IPAM.Config: expected an array");
+			goto out;
+		}
+		if (cfg && json_array_size(cfg) > 1) {
+			rv = dj_fail(err, n, "IPAM.Config: cswarm takes one subnet");
+			goto out;
+		}
+		if (cfg && json_array_size(cfg) == 1) {
+			json_t *c0 = json_array_get(cfg, 0);
+			const char *sub, *gw;
+			if ((rv = dj_only(c0, "IPAM.Config[0]", cknown, err, n)) ||
+			    (rv = dj_str(c0, "Subnet", "IPAM.Config[0]", &sub, err, n)) ||
+			    (rv = dj_str(c0, "Gateway", "IPAM.Config[0]", &gw, err, n)))
+				goto out;
+			if ((sub && *sub && !(sp->subnet = strdup(sub))) ||
+			    (gw && *gw && !(sp->gateway = strdup(gw)))) {
+				rv = CS_ENOMEM;
+				goto out;
+			}
+		}
+	}
+	if ((labels = dj_get(j, "Labels"))) {
+		size_t i = 0;
+		if (!json_is_object(labels)) {
+			rv = dj_fail(err, n, "Labels: expected an object");
+			goto out;
+		}
+		if (json_object_size(labels) &&
+		    !(sp->labels =
+			      calloc(json_object_size(labels), sizeof *sp->labels))) {
+			rv = CS_ENOMEM;
+			goto out;
+		}
+		json_object_foreach(labels, k, v)
+		{
+			Cs__Label *lb;
+			if (!json_is_string(v)) {
+				rv = dj_fail(err, n, "Labels.%s: expected a string", k);
+				goto out;
+			}
+			if (!(lb = sp->labels[i] = DJ_NEW(Cs__Label, CS__LABEL__INIT))) {
+				rv = CS_ENOMEM;
+				goto out;
+			}
+			sp->n_labels = ++i;
+			if (!(lb->key = strdup(k)) ||
+			    !(lb->value = strdup(json_string_value(v)))) {
+				rv = CS_ENOMEM;
+				goto out;
+			}
+		}
+	}
+out:
+	json_decref(j);
+	if (rv == CS_ENOMEM)
+		snprintf(err, n, "out of memory");
+	if (rv) {
+		cs__network_spec__free_unpacked(sp, NULL);
+		return rv;
+	}
+	*out = sp;
+	return 0;
+}
+
+static void dapi_network_list(struct dapi_conn *c, const struct dapi_route *r)
+{
+	static const char *const known[] = {"driver", "id",   "label", "name",
+					    "scope",  "type", NULL};
+	const char *v[16], *bad = NULL;
+	json_t *f, *a;
+
+	if (!dapi_filters(r->query, &f))
+		return dapi_error(c, 400, "filters: malformed JSON");
+	if (f && !dapi_filters_known(f, known, &bad)) {
+		dapi_error(c, 400, "invalid filter '%s'", bad);
+		json_decref(f);
+		return;
+	}
+	if (c->step == 0) {
+		json_decref(f);
+		return dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_NETWORK_LIST, NULL);
+	}
+	a = json_array();
+	for (size_t i = 0; a && i < c->resp[0]->n_networks; i++) {
+		const Cs__Network *nw = c->resp[0]->networks[i];
+		const Cs__NetworkSpec *sp = nw->spec;
+		const char *name = sp && sp->name ? sp->name : "";
+		const char *drv =
+			sp && sp->driver && *sp->driver ? sp->driver : "overlay";
+		size_t n, k;
+		bool ok;
+
+		n = dapi_filter_values(f, "id", v, 16);
+		for (k = 0, ok = !n; k < n; k++)
+			ok |= dapi_id_match(nw->id, v[k], true);
+		if (!ok)
+			continue;
+		n = dapi_filter_values(f, "name", v, 16);
+		for (k = 0, ok = !n; k < n; k++)
+			ok |= strstr(name, v[k]) != NULL; /* Docker: a match anywhere */
+		if (!ok)
+			continue;
+		n = dapi_filter_values(f, "driver", v, 16);
+		for (k = 0, ok = !n; k < n; k++)
+			ok |= strcmp(drv, v[k]) == 0;
+		if (!ok)
+			continue;
+		n = dapi_filter_values(f, "scope", v, 16);
+		for (k = 0, ok = !n; k < n; k++)
+			ok |= strcmp("swarm", v[k]) == 0;
+		if (!ok)
+			continue;
+		n = dapi_filter_values(f, "type", v, 16);
+		for (k = 0, ok = !n; k < n; k++)
+			ok |= strcmp("custom", v[k]) == 0;
+		if (!ok ||
+		    !dapi_labels_ok(sp ? sp->labels : NULL, sp ? sp->n_labels : 0, f))
+			continue;
+		json_array_append_new(a, dockerapi_network_json(nw));
+	}
+	json_decref(f);
+	dapi_json(c, 200, a);
+}
+
+static void dapi_network_inspect(struct dapi_conn *c, const struct dapi_route *r)
+{
+	const Cs__Network *nw;
+	bool amb;
+
+	if (c->step == 0)
+		return dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_NETWORK_LIST, NULL);
+	nw = dapi_find_network(c->resp[0], r->arg, &amb);
+	if (!nw)
+		return dapi_error(
+			c, amb ? 400 : 404,
+			amb ? "network %s is ambiguous" : "network %s not found", r->arg);
+	dapi_json(c, 200, dockerapi_network_json(nw));
+}
+
+static void dapi_network_create(struct dapi_conn *c)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__NetworkSpec *spec;
+	char err[512];
+	int rv;
+
+	if (c->step == 1) {
+		char id[17];
+		dj_id(id, c->resp[0]->created_id);
+		return dapi_json(c, 201, json_pack("{s:s,s:s}", "Id", id, "Warning", ""));
+	}
+	rv = dockerapi_network_from_json(c->body ? c->body : "", c->body_len, &spec, err,
+					 sizeof err);
+	if (rv)
+		return dapi_error(c, rv == CS_EINVAL ? 400 : 500, "%s", err);
+	req.op = CS__CONTROL_OP__CONTROL_OP_NETWORK_CREATE;
+	req.network = spec;
+	dapi_call(c, &req);
+	cs__network_spec__free_unpacked(spec, NULL);
+}
+
+static void dapi_network_remove(struct dapi_conn *c, const struct dapi_route *r)
+{
+	const Cs__Network *nw;
+	bool amb;
+
+	if (c->step == 2)
+		return dapi_send(c, 204, "text/plain; charset=utf-8", "", 0);
+	if (c->step == 0)
+		return dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_NETWORK_LIST, NULL);
+	nw = dapi_find_network(c->resp[0], r->arg, &amb);
+	if (!nw)
+		return dapi_error(
+			c, amb ? 400 : 404,
+			amb ? "network %s is ambiguous" : "network %s not found", r->arg);
+	dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_NETWORK_REMOVE, nw->spec->name);
+}
+
+/* GET /secrets, /configs: cswarm has neither object yet (issue 20), so
+ * every list is empty; its filters are still checked. */
+static void dapi_empty_list(struct dapi_conn *c, const struct dapi_route *r)
+{
+	static const char *const known[] = {"id", "label", "name", "names", NULL};
+	const char *bad = NULL;
+	json_t *f;
+
+	if (!dapi_filters(r->query, &f))
+		return dapi_error(c, 400, "filters: malformed JSON");
+	if (f && !dapi_filters_known(f, known, &bad)) {
+		dapi_error(c, 400, "invalid filter '%s'", bad);
+		json_decref(f);
+		return;
+	}
+	json_decref(f);
+	dapi_json(c, 200, json_array());
+}
+
+/* ---------------------------------------------------------------- logs
+ * GET /services/{id}/logs and /tasks/{id}/logs (issue 16): reads through
+ * the leader's log broker (SERVICE_LOGS), streamed to the client as
+ * Docker's multiplexed frames in a chunked answer, each line with its
+ * details (com.docker.swarm.node.id, .service.id, .task.id) and, asked,
+ * its time. The next read is asked only once the last lines are written
+ * (back-pressure); a read with lines is followed by another at once (the
+ * nodes send at most a frame's worth), one with none ends the answer, or
+ * with follow=1 waits DOCKERAPI_LOGS_POLL_MS. Nothing is kept but the
+ * cursors. */
+
+struct dapi_logs {
+	char name[256];
+	bool task, follow, timestamps, details, out, err;
+	uint64_t since_ms, until_ms, tail;
+	bool tail_set, started, headers_sent;
+	Cs__LogCursor *cursors;
+	size_t cursor_count;
+};
+
+struct dapi_swrite {
+	uv_write_t req;
+	struct dapi_conn *c;
+	bool last, more;
+	char buf[];
+};
+
+static void dapi_logs_free(struct dapi_logs *l)
+{
+	if (!l)
+		return;
+	free(l->cursors);
+	free(l);
+}
+
+/* A time query value: unix seconds with decimals ("1700000000.5"), or
+ * RFC 3339. 0: none. */
+static uint64_t dapi_time_ms(const char *v)
+{
+	char *end;
+	double secs;
+	struct tm tm;
+
+	if (!v || !*v)
+		return 0;
+	secs = strtod(v, &end);
+	if (*end == '\0' && secs > 0)
+		return (uint64_t)(secs * 1000);
+	memset(&tm, 0, sizeof tm);
+	if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec) == 6) {
+		tm.tm_year -= 1900;
+		tm.tm_mon -= 1;
+		return (uint64_t)timegm(&tm) * 1000;
+	}
+	return 0;
+}
+
+static void dapi_logs_step(struct dapi_conn *c);
+
+static void dapi_logs_poll(uv_timer_t *t)
+{
+	struct dapi_conn *c = t->data;
+	if (!c->closing)
+		dapi_logs_step(c);
+}
+
+static void dapi_stream_written(uv_write_t *req, int status)
+{
+	struct dapi_swrite *w = (struct dapi_swrite *)req;
+	struct dapi_conn *c = w->c;
+
+	if (status < 0 || w->last)
+		dapi_close(c);
+	else if (!c->closing && w->more)
+		dapi_logs_step(c);
+	else if (!c->closing)
+		uv_timer_start(&c->timer, dapi_logs_poll, DOCKERAPI_LOGS_POLL_MS, 0);
+	free(w);
+	dapi_unref(c);
+}
+
+/* Writes len bytes of the stream; then reads on at once (more), later
+ * (follow), or closes (last). */
+static void dapi_stream_write(struct dapi_conn *c, const char *buf, size_t len, bool more,
+			      bool last)
+{
+	struct dapi_swrite *w = malloc(sizeof *w + len);
+	uv_buf_t b;
+
+	if (!w) {
+		dapi_close(c);
+		return;
+	}
+	w->c = c;
+	w->more = more;
+	w->last = last;
+	memcpy(w->buf, buf, len);
+	b = uv_buf_init(w->buf, (unsigned)len);
+	c->refs++;
+	if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, dapi_stream_written) < 0) {
+		free(w);
+		c->refs--;
+		dapi_close(c);
+	}
+}
+
+/* Reading while streaming: only to see the client go. */
+static void dapi_stream_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	static char sink[256];
+	(void)h;
+	(void)suggested;
+	*b = uv_buf_init(sink, sizeof sink);
+}
+
+static void dapi_stream_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+	(void)b;
+	if (nread < 0)
+		dapi_close(st->data);
+}
+
+/* Appends to *buf (cap, len) n bytes of p; false when out of memory. */
+static bool dapi_buf_add(char **buf, size_t *cap, size_t *len, const void *p, size_t n)
+{
+	if (*len + n > *cap) {
+		size_t nc = *cap ? *cap : 4096;
+		char *g;
+		while (nc < *len + n)
+			nc *= 2;
+		if (!(g = realloc(*buf, nc)))
+			return false;
+		*buf = g;
+		*cap = nc;
+	}
+	memcpy(*buf + *len, p, n);
+	*len += n;
+	return true;
+}
+
+/* The frames of resp's lines, as one HTTP chunk (with the answer's head
+ * first when not sent yet). NULL when out of memory. */
+static char *dapi_logs_chunk(struct dapi_conn *c, const Cs__ControlResponse *resp,
+			     bool last, size_t *out_len)
+{
+	struct dapi_logs *l = c->logs;
+	char *frames = NULL, *all = NULL;
+	size_t fcap = 0, flen = 0, acap = 0, alen = 0;
+	char head[512], tmp[160];
+	int hl;
+
+	for (size_t i = 0; i < resp->n_logs; i++) {
+		const Cs__LogLine *ln = resp->logs[i];
+		uint32_t stream = ln->stream == 2 ? 2 : 1;
+		char pre[256];
+		size_t pl = 0, size;
+		unsigned char fh[8];
+
+		if ((stream == 1 && !l->out) || (stream == 2 && !l->err))
+			continue;
+		if (l->timestamps) {
+			time_t t = (time_t)(ln->time_ns / 1000000000ull);
+			struct tm tm;
+			gmtime_r(&t, &tm);
+			pl += (size_t)snprintf(
+				pre + pl, sizeof pre - pl,
+				"%04d-%02d-%02dT%02d:%02d:%02d.%09lluZ ",
+				tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+				tm.tm_min, tm.tm_sec,
+				(unsigned long long)(ln->time_ns % 1000000000ull));
+		}
+		if (l->details)
+			pl += (size_t)snprintf(pre + pl, sizeof pre - pl,
+					       "com.docker.swarm.node.id=%016llx,"
+					       "com.docker.swarm.service.id=%016llx,"
+					       "com.docker.swarm.task.id=%016llx ",
+					       (unsigned long long)ln->node_id,
+					       (unsigned long long)ln->service_id,
+					       (unsigned long long)ln->task_id);
+		assert(pl < sizeof pre);
+		size = pl + ln->data.len;
+		fh[0] = (unsigned char)stream;
+		fh[1] = fh[2] = fh[3] = 0;
+		fh[4] = (unsigned char)(size >> 24);
+		fh[5] = (unsigned char)(size >> 16);
+		fh[6] = (unsigned char)(size >> 8);
+		fh[7] = (unsigned char)size;
+		if (!dapi_buf_add(&frames, &fcap, &flen, fh, 8) ||
+		    !dapi_buf_add(&frames, &fcap, &flen, pre, pl) ||
+		    !dapi_buf_add(&frames, &fcap, &flen, ln->data.data, ln->data.len))
+			goto oom;
+	}
+	if (!l->headers_sent) {
+		hl = snprintf(
+			head, sizeof head,
+			"HTTP/1.1 200 OK\r\n"
+			"Api-Version: " DOCKERAPI_VERSION "\r\n"
+			"Docker-Experimental: false\r\n"
+			"Ostype: linux\r\n"
+			"Server: cswarm\r\n"
+			"Content-Type: application/vnd.docker.multiplexed-stream\r\n"
+			"Transfer-Encoding: chunked\r\n"
+			"Connection: close\r\n\r\n");
+		if (!dapi_buf_add(&all, &acap, &alen, head, (size_t)hl))
+			goto oom;
+		l->headers_sent = true;
+	}
+	if (flen) {
+		hl = snprintf(tmp, sizeof tmp, "%zx\r\n", flen);
+		if (!dapi_buf_add(&all, &acap, &alen, tmp, (size_t)hl) ||
+		    !dapi_buf_add(&all, &acap, &alen, frames, flen) ||
+		    !dapi_buf_add(&all, &acap, &alen, "\r\n", 2))
+			goto oom;
+	}
+	if (last && !dapi_buf_add(&all, &acap, &alen, "0\r\n\r\n", 5))
+		goto oom;
+	free(frames);
+	*out_len = alen;
+	return all;
+oom:
+	free(frames);
+	free(all);
+	*out_len = 1; /* NULL with a length: out of memory */
+	return NULL;
+}
+
+static void dapi_logs_answered(void *data, const Cs__ControlResponse *resp)
+{
+	struct dapi_conn *c = data;
+	struct dapi_logs *l = c->logs;
+	bool more, last;
+	size_t len = 0;
+	char *buf;
+
+	if (c->closing || !l) {
+		dapi_unref(c);
+		return;
+	}
+	if (resp->status && !l->headers_sent) {
+		/* an error answer, and the connection serves requests again */
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		dapi_logs_free(c->logs);
+		c->logs = NULL;
+		dapi_cs_error(c, resp->status, resp->error);
+		dapi_unref(c);
+		return;
+	}
+	if (!resp->status) {
+		/* the cursors to read on with */
+		Cs__LogCursor *cur = calloc(resp->n_logs_next + 1, sizeof *cur);
+		if (cur) {
+			for (size_t i = 0; i < resp->n_logs_next; i++) {
+				cs__log_cursor__init(&cur[i]);
+				cur[i].task_id = resp->logs_next[i]->task_id;
+				cur[i].after_ns = resp->logs_next[i]->after_ns;
+				cur[i].after_err_ns = resp->logs_next[i]->after_err_ns;
+			}
+			free(l->cursors);
+			l->cursors = cur;
+			l->cursor_count = resp->n_logs_next;
+		}
+	}
+	/* a failed read ends the stream (its head is out); so do no lines
+	 * without follow */
+	more = !resp->status && resp->n_logs > 0;
+	last = resp->status || (!more && !l->follow);
+	buf = dapi_logs_chunk(c, resp, last, &len);
+	if (!buf && len)
+		dapi_close(c);
+	else if (len)
+		dapi_stream_write(c, buf, len, more, last);
+	else if (more) /* nothing shown of it (a stream not asked for) */
+		dapi_logs_step(c);
+	else /* nothing new: a follow waits */
+		uv_timer_start(&c->timer, dapi_logs_poll, DOCKERAPI_LOGS_POLL_MS, 0);
+	free(buf);
+	dapi_unref(c);
+}
+
+/* Asks the next read of c's logs. */
+static void dapi_logs_step(struct dapi_conn *c)
+{
+	struct dapi_logs *l = c->logs;
+	struct dockerapi *s = c->s;
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__LogCursor **ptrs = NULL;
+	int rv;
+
+	if (!s || c->closing)
+		return;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_LOGS;
+	req.name = l->name;
+	req.logs_task = l->task;
+	req.logs_since_ms = l->since_ms;
+	req.logs_until_ms = l->until_ms;
+	if (!l->started) {
+		req.logs_tail = l->tail;
+		req.logs_tail_set = l->tail_set;
+	}
+	if (l->cursor_count && (ptrs = calloc(l->cursor_count, sizeof *ptrs))) {
+		for (size_t i = 0; i < l->cursor_count; i++)
+			ptrs[i] = &l->cursors[i];
+		req.logs_after = ptrs;
+		req.n_logs_after = l->cursor_count;
+	}
+	l->started = true;
+	req.id = ++c->call_id;
+	c->refs++;
+	rv = s->be.call(s->be.data, &req, dapi_logs_answered, c);
+	free(ptrs);
+	if (rv) {
+		c->refs--;
+		if (!l->headers_sent) {
+			uv_read_stop((uv_stream_t *)&c->pipe);
+			dapi_logs_free(c->logs);
+			c->logs = NULL;
+			dapi_cs_error(c, rv, NULL);
+		} else {
+			dapi_close(c);
+		}
+	}
+}
+
+static void dapi_logs(struct dapi_conn *c, const struct dapi_route *r, bool task)
+{
+	struct dapi_logs *l;
+	char v[64];
+
+	if (c->logs)
+		return; /* a stream already */
+	if (!(l = calloc(1, sizeof *l)))
+		return dapi_error(c, 500, "out of memory");
+	snprintf(l->name, sizeof l->name, "%s", r->arg);
+	l->task = task;
+	l->follow = dapi_flag(r->query, "follow");
+	l->timestamps = dapi_flag(r->query, "timestamps");
+	l->details = dapi_flag(r->query, "details");
+	l->out = dapi_flag(r->query, "stdout");
+	l->err = dapi_flag(r->query, "stderr");
+	if (!l->out && !l->err) {
+		free(l);
+		return dapi_error(c, 400, "you must choose at least one stream");
+	}
+	if (dapi_query(r->query, "tail", v, sizeof v) && *v && strcmp(v, "all") != 0) {
+		char *end;
+		l->tail = strtoull(v, &end, 10);
+		if (*end) {
+			free(l);
+			return dapi_error(c, 400, "tail: '%s' (expected a number or all)",
+					  v);
+		}
+		l->tail_set = true;
+	}
+	if (dapi_query(r->query, "since", v, sizeof v) && *v &&
+	    !(l->since_ms = dapi_time_ms(v))) {
+		free(l);
+		return dapi_error(c, 400, "since: '%s' is not a time", v);
+	}
+	if (dapi_query(r->query, "until", v, sizeof v) && *v &&
+	    !(l->until_ms = dapi_time_ms(v))) {
+		free(l);
+		return dapi_error(c, 400, "until: '%s' is not a time", v);
+	}
+	/* without follow, the logs up to now: later lines are not waited for
+	 * (a chatty service's read ends) */
+	if (!l->follow && !l->until_ms) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		l->until_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	}
+	c->logs = l;
+	/* see the client go while streaming (what it sends is not read) */
+	uv_read_start((uv_stream_t *)&c->pipe, dapi_stream_alloc, dapi_stream_read);
+	dapi_logs_step(c);
+}
+
 /* dapi_match: whether path is prefix + "/" + one segment (*arg, into buf)
  * + suffix. */
 static bool dapi_match(const char *path, const char *prefix, const char *suffix,
@@ -2355,10 +3403,35 @@ static void dapi_run(struct dapi_conn *c)
 		return dapi_service_inspect(c, &r);
 	if (del && dapi_match(path, "/services", "", arg, sizeof arg))
 		return dapi_service_remove(c, &r);
+	if (get && dapi_match(path, "/services", "/logs", arg, sizeof arg))
+		return dapi_logs(c, &r, false);
+	if (get && dapi_match(path, "/tasks", "/logs", arg, sizeof arg))
+		return dapi_logs(c, &r, true);
 	if (strcmp(path, "/tasks") == 0 && get)
 		return dapi_task_list(c, &r);
 	if (get && dapi_match(path, "/tasks", "", arg, sizeof arg))
 		return dapi_task_inspect(c, &r);
+	if (strcmp(path, "/networks") == 0 && get)
+		return dapi_network_list(c, &r);
+	if (strcmp(path, "/networks/create") == 0 && post)
+		return dapi_network_create(c);
+	if (get && dapi_match(path, "/networks", "", arg, sizeof arg))
+		return dapi_network_inspect(c, &r);
+	if (del && dapi_match(path, "/networks", "", arg, sizeof arg))
+		return dapi_network_remove(c, &r);
+	if ((strcmp(path, "/secrets") == 0 || strcmp(path, "/configs") == 0) && get)
+		return dapi_empty_list(c, &r);
+	if (get && (dapi_match(path, "/secrets", "", arg, sizeof arg) ||
+		    dapi_match(path, "/configs", "", arg, sizeof arg)))
+		return dapi_error(
+			c, 404, "%s %s not found: cswarm has no %s yet",
+			strncmp(path, "/secrets", 8) == 0 ? "secret" : "config", arg,
+			strncmp(path, "/secrets", 8) == 0 ? "secrets" : "configs");
+	if (post && (strcmp(path, "/secrets/create") == 0 ||
+		     strcmp(path, "/configs/create") == 0))
+		return dapi_error(c, 400, "%s are not supported by cswarm yet",
+				  strncmp(path, "/secrets", 8) == 0 ? "secrets"
+								    : "configs");
 	if (get && strncmp(path, "/distribution/", 14) == 0)
 		return dapi_error(c, 404,
 				  "cswarm does not ask registries: each node's dockerd "

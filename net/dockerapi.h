@@ -43,6 +43,10 @@
 					  * slow); one waiting for the leader
 					  * is not */
 #define DOCKERAPI_CALLS_MAX 4u /* control calls one request makes */
+#define DOCKERAPI_LOGS_POLL_MS \
+	1000u /* logs --follow: a read with no lines waits this long */
+#define DOCKERAPI_STOP_GRACE_DEFAULT_MS \
+	10000u /* Docker's; the model's 0 (the agent's default) */
 
 /* What the server runs requests against. call runs req (borrowed) and
  * answers through cb exactly once (it may answer inside the call); it
@@ -94,6 +98,25 @@ json_t *dockerapi_service_json(const Cs__Service *svc);
  * its times are env clock readings plus offset_ms. */
 json_t *dockerapi_task_json(const Cs__Task *t, const Cs__Service *svc, int64_t offset_ms);
 json_t *dockerapi_node_json(const Cs__Node *node, uint64_t leader_raft_id);
+
+/* dockerapi_insert_defaults fills in a ServiceSpec's JSON (spec, changed in
+ * place) what Docker's ?insertDefaults=true shows where the service has
+ * none: the 10 s stop grace period, the restart policy (any, 5 s), update
+ * and rollback configs (1, pause, 5 s monitor, stop-first; not for jobs)
+ * and the vip endpoint mode (SwarmKit's api/defaults). */
+void dockerapi_insert_defaults(json_t *spec);
+
+/* A network's Docker JSON (NetworkResource; a new reference, NULL only
+ * when out of memory). */
+json_t *dockerapi_network_json(const Cs__Network *nw);
+
+/* dockerapi_network_from_json reads a Docker NetworkCreateRequest into
+ * *out (free with cs__network_spec__free_unpacked(*out, NULL)); the
+ * driver defaults to overlay. Returns 0, or CS_EINVAL with err naming what
+ * cswarm does not take (a local scope, an IPAM driver, more than one
+ * subnet, driver options, IPv6), or CS_ENOMEM. */
+int dockerapi_network_from_json(const char *body, size_t len, Cs__NetworkSpec **out,
+				char *err, size_t n);
 
 /* dockerapi_status is the HTTP status of a cs error code from the control
  * API (0: 200). */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <errno.h>
 #include <unistd.h>
+#include <time.h>
 
 #include "core/api.pb-c.h"
 #include "core/errors.h"
@@ -211,6 +212,7 @@ static int network_create(struct ctl *c, int argc, char **argv);
 static int network_ls(struct ctl *c, int argc, char **argv);
 static int network_inspect(struct ctl *c, int argc, char **argv);
 static int network_rm(struct ctl *c, int argc, char **argv);
+static int service_logs(struct ctl *c, int argc, char **argv);
 
 static const struct cmd cmds[] = {
 	{"service", "create", service_create,
@@ -296,6 +298,12 @@ static const struct cmd cmds[] = {
 	 "Prints a network as JSON.\n"},
 	{"network", "rm", network_rm, "network rm NAME...",
 	 "Removes networks (refused while a service uses one).\n"},
+	{"service", "logs", service_logs,
+	 "service logs [--follow] [--tail N] [--timestamps] [--task] NAME",
+	 "Prints the logs of a service's tasks (of one task with --task),\n"
+	 "read from their nodes through the leader's log broker: TASK@NODE | LINE,\n"
+	 "stderr's lines on stderr. --tail N: the last N lines of each task;\n"
+	 "--follow: then the new ones as they come, until interrupted.\n"},
 };
 #define CMD_COUNT (sizeof cmds / sizeof cmds[0])
 
@@ -1218,5 +1226,117 @@ int main(int argc, char **argv)
 	}
 	rv = cmd->run(&c, n - 2, args + 2);
 	free(args);
+	return rv;
+}
+
+/* ---------------------------------------------------------------- logs */
+
+/* Reads logs until a read brings none (then, with --follow, every second
+ * for ever): each read goes on from the cursors of the last. */
+static int service_logs(struct ctl *c, int argc, char **argv)
+{
+	const struct cmd *cmd = cmd_find("service", "logs");
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp = NULL;
+	Cs__LogCursor *cursors = NULL, **ptrs = NULL;
+	size_t ncur = 0;
+	bool follow = false, timestamps = false, first = true;
+	const char *name = NULL;
+	int rv = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--follow") == 0 || strcmp(argv[i], "-f") == 0) {
+			follow = true;
+		} else if (strcmp(argv[i], "--timestamps") == 0 ||
+			   strcmp(argv[i], "-t") == 0) {
+			timestamps = true;
+		} else if (strcmp(argv[i], "--task") == 0) {
+			req.logs_task = true;
+		} else if (strcmp(argv[i], "--tail") == 0 && i + 1 < argc) {
+			char *end;
+			req.logs_tail = strtoull(argv[++i], &end, 10);
+			if (*end)
+				return usage_error(cmd, "--tail: not a number");
+			req.logs_tail_set = true;
+		} else if (argv[i][0] == '-' || name) {
+			return usage_error(cmd, "unknown flag or extra argument");
+		} else {
+			name = argv[i];
+		}
+	}
+	if (!name)
+		return usage_error(cmd, "service logs needs a service (or task) name");
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_LOGS;
+	req.name = (char *)name;
+	if (!follow) { /* up to now: a chatty service's logs end */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		req.logs_until_ms =
+			(uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	}
+	for (;;) {
+		if ((rv = call(c, &req, &resp)))
+			break;
+		for (size_t i = 0; i < resp->n_logs; i++) {
+			const Cs__LogLine *ln = resp->logs[i];
+			FILE *out = ln->stream == 2 ? stderr : stdout;
+			if (timestamps) {
+				time_t t = (time_t)(ln->time_ns / 1000000000ull);
+				struct tm tm;
+				gmtime_r(&t, &tm);
+				fprintf(out, "%04d-%02d-%02dT%02d:%02d:%02d.%09lluZ ",
+					tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+					tm.tm_hour, tm.tm_min, tm.tm_sec,
+					(unsigned long long)(ln->time_ns %
+							     1000000000ull));
+			}
+			fprintf(out, "%016llx@%016llx | ",
+				(unsigned long long)ln->task_id,
+				(unsigned long long)ln->node_id);
+			fwrite(ln->data.data, 1, ln->data.len, out);
+			if (!ln->data.len || ln->data.data[ln->data.len - 1] != '\n')
+				fputc('\n', out);
+		}
+		fflush(stdout);
+		if (resp->logs_unanswered)
+			fprintf(stderr,
+				"swarmctl: the nodes of %llu tasks did not answer\n",
+				(unsigned long long)resp->logs_unanswered);
+		/* the cursors to go on from */
+		free(cursors);
+		free(ptrs);
+		ncur = resp->n_logs_next;
+		cursors = calloc(ncur + 1, sizeof *cursors);
+		ptrs = calloc(ncur + 1, sizeof *ptrs);
+		if (!cursors || !ptrs) {
+			fprintf(stderr, "swarmctl: out of memory\n");
+			rv = SWARMCTL_EXIT_CLUSTER;
+			break;
+		}
+		for (size_t i = 0; i < ncur; i++) {
+			cs__log_cursor__init(&cursors[i]);
+			cursors[i].task_id = resp->logs_next[i]->task_id;
+			cursors[i].after_ns = resp->logs_next[i]->after_ns;
+			cursors[i].after_err_ns = resp->logs_next[i]->after_err_ns;
+			ptrs[i] = &cursors[i];
+		}
+		req.logs_after = ptrs;
+		req.n_logs_after = ncur;
+		if (first) { /* the tail is of the first read only */
+			req.logs_tail = 0;
+			req.logs_tail_set = false;
+			first = false;
+		}
+		if (!resp->n_logs && !follow)
+			break;
+		if (!resp->n_logs)
+			sleep(1);
+		cs__control_response__free_unpacked(resp, NULL);
+		resp = NULL;
+	}
+	if (resp)
+		cs__control_response__free_unpacked(resp, NULL);
+	free(cursors);
+	free(ptrs);
 	return rv;
 }

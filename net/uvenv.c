@@ -2082,6 +2082,22 @@ static void uvenv_ctl_close(struct env_ctl *ctl, env_ctl_close_cb cb, void *data
 #endif
 }
 
+/* issue 16: a container's log lines, from the executor's dockerd */
+static int uvenv_logs_read(struct env *env, struct env_logs_req *req, env_logs_cb cb)
+{
+	struct uvenv *u = uvenv_of(env);
+
+	if (!u->docker)
+		return CS_ENOTSUP;
+#if UVENV_HAS_DOCKER
+	return docker_logs_read(u->docker, req, cb);
+#else
+	(void)req;
+	(void)cb;
+	return CS_ENOTSUP;
+#endif
+}
+
 static int uvenv_ctl_list(struct env *env, struct env_ctl_list_req *req,
 			  env_ctl_list_cb cb)
 {
@@ -2817,6 +2833,7 @@ static const struct env_ops uvenv_ops = {
 	.ctl_do = uvenv_ctl_do,
 	.ctl_close = uvenv_ctl_close,
 	.ctl_list = uvenv_ctl_list,
+	.logs_read = uvenv_logs_read,
 	.exit = uvenv_exit,
 	.sender = uvenv_sender,
 	.pki_csr = uvenv_pki_csr,

@@ -16,6 +16,7 @@
 #include "core/ca.h"
 #include "core/control.h"
 #include "core/errors.h"
+#include "core/logbroker.h"
 #include "core/manager.h"
 #include "core/node.h"
 #include "core/pki.h"
@@ -1676,6 +1677,96 @@ static int runner_demote(struct runner *r, const struct scn_cmd *cmd)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- logs */
+
+struct runner_logs {
+	bool done;
+	int status;
+	const char *text;
+	bool found;
+	size_t lines;
+};
+
+static void runner_logs_done(void *data, const Cs__ControlResponse *resp)
+{
+	struct runner_logs *l = data;
+	l->done = true;
+	l->status = resp->status;
+	l->lines = resp->n_logs;
+	for (size_t i = 0; i < resp->n_logs && !l->found; i++) {
+		const Cs__LogLine *ln = resp->logs[i];
+		size_t tl = strlen(l->text);
+		for (size_t k = 0; !l->found && k + tl <= ln->data.len; k++)
+			l->found = memcmp(ln->data.data + k, l->text, tl) == 0;
+	}
+}
+
+/* logs SVC contain TEXT [within DUR] (issue 16): reads the service's logs
+ * from the start through the leader's log broker (as the control RPC's
+ * SERVICE_LOGS does), every second until a line contains TEXT. */
+static int runner_logs(struct runner *r, const struct scn_cmd *cmd)
+{
+	us_t end = world_now_us(r->w) + cmd->u.logs.within_ms * 1000;
+	char got[128];
+
+	if (!r->real_managers)
+		return runner_not_built(r, cmd, "logs need the managers");
+	for (;;) {
+		struct runner_logs l = {.text = cmd->u.logs.text};
+		int64_t leader = simcluster_leader(r->cluster);
+		struct manager *m =
+			leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader)
+				    : NULL;
+		struct logbroker *lb =
+			m ? manager_component(m, &logbroker_component) : NULL;
+		const Cs__Service *svc =
+			m ? store_service_by_name(manager_store(m), cmd->u.logs.service)
+			  : NULL;
+		struct logbroker_task tasks[64];
+		size_t n = 0;
+
+		if (lb && svc) {
+			const struct store *st = manager_store(m);
+			for (const Cs__Task *t =
+				     store_task_next_by_service(st, svc->id, NULL);
+			     t; t = store_task_next_by_service(st, svc->id, t)) {
+				if (!t->node_id)
+					continue;
+				if (n == 64)
+					return runner_fail(
+						r, cmd,
+						"logs: %s has over 64 tasks placed",
+						cmd->u.logs.service);
+				tasks[n++] = (struct logbroker_task){t->id, t->service_id,
+								     t->node_id, 0, 0};
+			}
+			if (logbroker_read(lb, tasks, n, 0, 0, 0, false, runner_logs_done,
+					   &l) == 0) {
+				while (!l.done) {
+					if (!world_step(r->w, world_now_us(r->w) +
+								      60 * 1000000ull))
+						break;
+					if (!runner_check(r))
+						return -1;
+				}
+			}
+		}
+		if (l.found)
+			return 0;
+		if (!cmd->u.logs.has_within || world_now_us(r->w) >= end)
+			return runner_fail(r, cmd,
+					   "no line of %s's logs contains '%s' (%zu "
+					   "lines read%s)",
+					   cmd->u.logs.service, cmd->u.logs.text, l.lines,
+					   !lb	  ? ", no leader to ask"
+					   : !svc ? ", no such service"
+						  : "");
+		if (runner_until(r, world_now_us(r->w) + 1000000, cmd, NULL, got,
+				 sizeof got) < 0)
+			return -1;
+	}
+}
+
 static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 {
 	char got[128];
@@ -1708,6 +1799,7 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_SERVICE_RM:
 	case SCN_NETWORK_CREATE:
 	case SCN_NETWORK_RM: return runner_api(r, cmd, UINT32_MAX);
+	case SCN_LOGS: return runner_logs(r, cmd);
 	case SCN_NODE_ADD: return runner_add_node(r, cmd, cmd->u.node.added);
 	case SCN_NODE_DRAIN:
 	case SCN_NODE_PAUSE:

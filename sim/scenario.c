@@ -327,8 +327,9 @@ static const char *const scn_cmd_names[] = {
 	[SCN_NETWORK_CREATE] = "network create",
 	[SCN_NETWORK_RM] = "network rm",
 	[SCN_BACKUP] = "backup",
+	[SCN_LOGS] = "logs",
 };
-_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_BACKUP + 1,
+_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_LOGS + 1,
 	       "a name for every command");
 
 static const char *const scn_state_names[] = {
@@ -2973,6 +2974,39 @@ static int scn_parse_backup(struct scn_parser *p, struct scn_cmd *cmd)
 	return scn_end(p, 1);
 }
 
+/* logs SVC contain WORD[-WORD...] [within DUR] (issue 16): a read of the
+ * service's logs through the leader's log broker has a line containing the
+ * words ('-' stands for a space); with within, read again every second
+ * until one does, at most DUR. */
+static int scn_parse_logs(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	uint32_t i = 3;
+	int rv;
+
+	cmd->kind = SCN_LOGS;
+	rv = scn_name_at(p, 0, 1, "a service name", SCN_NAME_EXTRA, &cmd->u.logs.service);
+	if (rv)
+		return rv;
+	if (p->tok_count < 4 || !scn_tok_is(p->toks[2], "contain"))
+		return scn_expected(p, 0, 2, "contain WORD[-WORD...]");
+	if (!(cmd->u.logs.text = scn_tok_dup(p->toks[3])))
+		return scn_nomem(p);
+	for (char *q = cmd->u.logs.text; *q; q++)
+		if (*q == '-')
+			*q = ' ';
+	i = 4;
+	if (i < p->tok_count && scn_tok_is(p->toks[i], "within")) {
+		if (i + 1 >= p->tok_count)
+			return scn_expected(p, 0, i + 1, "a duration");
+		rv = scn_duration(p, p->toks[i + 1], &cmd->u.logs.within_ms);
+		if (rv)
+			return rv;
+		cmd->u.logs.has_within = true;
+		i += 2;
+	}
+	return scn_end(p, i);
+}
+
 static const struct scn_verb scn_verbs[] = {
 	{"cluster", scn_parse_cluster, true},
 	{"seed", scn_parse_seed, true},
@@ -2998,6 +3032,7 @@ static const struct scn_verb scn_verbs[] = {
 	{"network", scn_parse_network, false},
 	{"refuse", scn_parse_refuse, false},
 	{"backup", scn_parse_backup, false},
+	{"logs", scn_parse_logs, false},
 };
 
 static void scn_cmd_free(struct scn_cmd *cmd)
@@ -3029,6 +3064,10 @@ static void scn_cmd_free(struct scn_cmd *cmd)
 		free(cmd->u.network.name);
 		free(cmd->u.network.subnet);
 		free(cmd->u.network.driver);
+		break;
+	case SCN_LOGS:
+		free(cmd->u.logs.service);
+		free(cmd->u.logs.text);
 		break;
 	default: break;
 	}

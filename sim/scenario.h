@@ -47,6 +47,8 @@ enum scn_cmd_kind {
 	SCN_NETWORK_CREATE,
 	SCN_NETWORK_RM,
 	SCN_BACKUP, /* addition: backup (issue 20): the leader's, kept by the run */
+	/* issue 16: logs SVC contain WORD[-WORD...] [within DUR] */
+	SCN_LOGS,
 };
 
 /* A node reference: a concrete node, or "leader" (resolved when run). A
@@ -491,6 +493,12 @@ struct scn_cmd {
 			bool has_within;
 			uint64_t within_ms;
 		} expect; /* EXPECT, ALWAYS (no within) */
+		struct {
+			char *service;
+			char *text; /* the WORD-WORD given, '-' as spaces */
+			bool has_within;
+			uint64_t within_ms;
+		} logs; /* LOGS */
 	} u;
 	/* issue 15: `refuse CMD...`: the control API must refuse the command */
 	bool refuse;

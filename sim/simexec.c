@@ -181,7 +181,8 @@ enum simexec_rec_kind {
 	SIMEXEC_REC_OP,	     /* node: an op's completion */
 	SIMEXEC_REC_WAIT,    /* node: a WAIT's completion */
 	SIMEXEC_REC_CLOSE,   /* node: a controller's close callback */
-	SIMEXEC_REC_LIST,    /* node: ctl_list's results */
+	SIMEXEC_REC_LOGS,    /* node: logs_read's lines (issue 16) */
+	SIMEXEC_REC_LIST,    /* node: ctl_list's results (the last node kind) */
 	SIMEXEC_REC_STARTED, /* world: a container starts running */
 	SIMEXEC_REC_EXIT,    /* world: a container exits on its own */
 	SIMEXEC_REC_STOPPED, /* world: a container stops after SHUTDOWN */
@@ -204,6 +205,8 @@ struct simexec_rec {
 	void *close_data;
 	struct env_ctl_list_req *list_req; /* LIST (fixed: fails with status) */
 	env_ctl_list_cb list_cb;
+	struct env_logs_req *logs_req; /* LOGS */
+	env_logs_cb logs_cb;
 	/* OP, WAIT: results fixed when scheduled (errors, WAIT), else read from
 	 * the container when the callback runs */
 	bool fixed;
@@ -1044,6 +1047,127 @@ static void simexec_fire_exit(struct simexec *x, struct simexec_rec *rec)
 /* The one world_call_at function of the runtime. A node record runs only
  * while the process that scheduled it lives (the world drops it otherwise
  * and simexec_node_died frees it). */
+/* ---------------------------------------------------------------- logs
+ * Issue 16: a running container's log, made up deterministically from what
+ * the simulator knows of it: "started IMAGE task TASK" on stdout at its
+ * last start, then "tick N" every SIMEXEC_LOG_TICK_US of virtual time on
+ * stdout, and every fifth tick "tock N" on stderr; times are the world's
+ * wall clock (WORLD_EPOCH_MS plus virtual time, as world_env_wall_ms). A
+ * container not running has no lines (its log went with its run). */
+
+enum { SIMEXEC_LOG_TICK_US = 1000000, SIMEXEC_LOG_LINES_MAX = 4096 };
+
+static uint64_t simexec_log_ns(us_t t_us)
+{
+	return ((uint64_t)world_epoch_ms() * 1000 + t_us) * 1000;
+}
+
+static void simexec_fire_logs(struct simexec *x, struct simexec_rec *rec)
+{
+	struct env_logs_req *req = rec->logs_req;
+	env_logs_cb cb = rec->logs_cb;
+	const struct simexec_container *c = simexec_find(x, rec->node, req->task_id);
+	struct env_log_line *lines = NULL;
+	char *text = NULL;
+	size_t n = 0, first = 0, bytes = 0, total;
+	us_t now = world_now_us(x->w);
+	int status = rec->fixed ? rec->status : 0;
+
+	free(rec);
+	req->lines = NULL;
+	req->line_count = 0;
+	if (status || !c || c->state != ENV_CTL_RUNNING || now < c->started_us) {
+		if (status)
+			snprintf(req->message, sizeof req->message,
+				 "the runtime does not answer");
+		cb(req, status);
+		return;
+	}
+	total = (size_t)((now - c->started_us) / SIMEXEC_LOG_TICK_US) + 1;
+	if (total > SIMEXEC_LOG_LINES_MAX)
+		total = SIMEXEC_LOG_LINES_MAX; /* a bound: the oldest are kept */
+	lines = calloc(total * 2, sizeof *lines);
+	text = calloc(total * 2, 96);
+	if (!lines || !text) {
+		free(lines);
+		free(text);
+		cb(req, CS_ENOMEM);
+		return;
+	}
+	for (size_t k = 0; k < total; k++) {
+		us_t t_us = c->started_us + (us_t)k * SIMEXEC_LOG_TICK_US;
+		for (int err = 0; err < 2; err++) {
+			char *buf = text + n * 96;
+			struct env_log_line *l = &lines[n];
+			int len;
+			if (err && (k == 0 || k % 5))
+				continue;
+			if (k == 0)
+				len = snprintf(buf, 96, "started %.40s task %.20s\n",
+					       c->image, c->task_id);
+			else
+				len = snprintf(buf, 96, "%s %zu\n", err ? "tock" : "tick",
+					       k);
+			l->time_ns = simexec_log_ns(t_us) + (uint64_t)err;
+			l->stream = err ? 2 : 1;
+			l->data = buf;
+			l->len = (size_t)len;
+			n++;
+		}
+	}
+	/* what was asked: after the cursors, or since, or the tail */
+	{
+		size_t keep = 0;
+		bool first_read = !req->after_ns && !req->after_err_ns;
+		uint64_t since_ns = req->since_ms * 1000000ull;
+		for (size_t i = 0; i < n; i++) {
+			const struct env_log_line *l = &lines[i];
+			bool ok = first_read	   ? l->time_ns >= since_ns
+				  : l->stream == 2 ? l->time_ns > req->after_err_ns
+						   : l->time_ns > req->after_ns;
+			if (req->until_ms && l->time_ns > req->until_ms * 1000000ull)
+				ok = false;
+			if (ok)
+				lines[keep++] = *l;
+		}
+		n = keep;
+		if (first_read && req->tail_set && req->tail < n)
+			first = n - (size_t)req->tail;
+	}
+	{
+		size_t end = first;
+		while (end < n &&
+		       (end == first || bytes + lines[end].len <= req->max_bytes))
+			bytes += lines[end++].len;
+		req->lines = lines + first;
+		req->line_count = end - first;
+	}
+	cb(req, 0);
+	free(lines);
+	free(text);
+}
+
+int simexec_logs_read(struct simexec *x, uint32_t node, struct env_logs_req *req,
+		      env_logs_cb cb)
+{
+	struct simexec_rec *rec;
+
+	assert(world_node_is_up(x->w, node));
+	assert(cb != NULL);
+	if (!req->task_id)
+		return CS_EINVAL;
+	rec = simexec_rec_new(x, SIMEXEC_REC_LOGS, node);
+	if (!rec)
+		return CS_ENOMEM;
+	rec->logs_req = req;
+	rec->logs_cb = cb;
+	if (simexec_fails(x, node, SIMEXEC_OP_LIST)) {
+		rec->fixed = true;
+		rec->status = CS_EEXEC;
+	}
+	return simexec_rec_schedule(x, rec, world_now_us(x->w) + SIMEXEC_API_US);
+}
+
 static void simexec_fire(struct world *w, void *data)
 {
 	struct simexec_rec *rec = data;
@@ -1056,6 +1180,7 @@ static void simexec_fire(struct world *w, void *data)
 	case SIMEXEC_REC_WAIT: simexec_fire_wait(rec); break;
 	case SIMEXEC_REC_CLOSE: simexec_fire_close(x, rec); break;
 	case SIMEXEC_REC_LIST: simexec_fire_list(x, rec); break;
+	case SIMEXEC_REC_LOGS: simexec_fire_logs(x, rec); break;
 	case SIMEXEC_REC_STARTED: simexec_fire_started(x, rec); break;
 	case SIMEXEC_REC_EXIT:
 	case SIMEXEC_REC_STOPPED: simexec_fire_exit(x, rec); break;

@@ -196,6 +196,14 @@ void simexec_ctl_close(struct env_ctl *ctl, env_ctl_close_cb cb, void *data);
 int simexec_ctl_list(struct simexec *x, uint32_t node, struct env_ctl_list_req *req,
 		     env_ctl_list_cb cb);
 
+/* simexec_logs_read: env's logs_read (issue 16) on node: the running
+ * container of req->task_id has deterministic lines (see simexec.c's logs
+ * section), others none; cb runs from a later event (SIMEXEC_API_US), with
+ * CS_EEXEC while the runtime's LIST fails. Returns 0, CS_EINVAL or
+ * CS_ENOMEM. */
+int simexec_logs_read(struct simexec *x, uint32_t node, struct env_logs_req *req,
+		      env_logs_cb cb);
+
 /* simexec_node_died: node's process died (world_node_kill calls this). Its
  * controllers are freed and its pending requests dropped without callbacks.
  * machine: its containers vanish too (no callbacks, nothing to adopt after

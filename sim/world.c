@@ -890,6 +890,11 @@ int64_t world_pki_now_s(const struct world *w)
 	return world_pki_now(w);
 }
 
+int64_t world_epoch_ms(void)
+{
+	return WORLD_EPOCH_MS;
+}
+
 /* A certificate time as the env's clock (ms since the world began), 0 for
  * any time before it. */
 static ms_t world_pki_ms(int64_t s)
@@ -1510,6 +1515,13 @@ static void world_env_ctl_close(struct env_ctl *ctl, env_ctl_close_cb cb, void *
 	simexec_ctl_close(ctl, cb, data);
 }
 
+static int world_env_logs_read(struct env *env, struct env_logs_req *req, env_logs_cb cb)
+{
+	struct sim_node *n = env->impl;
+	assert(n->up);
+	return simexec_logs_read(n->world->exec, n->index, req, cb);
+}
+
 static int world_env_ctl_list(struct env *env, struct env_ctl_list_req *req,
 			      env_ctl_list_cb cb)
 {
@@ -1752,6 +1764,7 @@ static const struct env_ops world_env_ops = {
 	.ctl_do = world_env_ctl_do,
 	.ctl_close = world_env_ctl_close,
 	.ctl_list = world_env_ctl_list,
+	.logs_read = world_env_logs_read,
 	.exit = world_env_exit,
 	.sender = world_env_sender,
 	.pki_csr = world_env_pki_csr,

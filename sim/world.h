@@ -263,6 +263,9 @@ bool world_pki_identity(struct world *w, uint32_t of, uint32_t to,
 /* world_pki_now_s returns virtual time as certificate time (seconds since
  * the Unix epoch). */
 int64_t world_pki_now_s(const struct world *w);
+/* world_epoch_ms: the Unix time (ms) virtual time 0 stands for on the
+ * world's wall clock (issue 16's log lines are stamped with it). */
+int64_t world_epoch_ms(void);
 
 /* ---------------------------------------------------------------- running */
 

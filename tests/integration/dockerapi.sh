@@ -21,7 +21,7 @@ IMAGE=cswarm-test:busybox
 DOCKER_CLI=${DOCKER_CLI:-/usr/bin/docker}
 # hostnames of this test's nodes (container label cswarm.node.id): apart
 # from the other tests', so that all may share a dockerd
-NODES="dapim1 dapiw1"
+NODES="dapim1 dapiw1 dapim2"
 declare -A PID PORT
 STARTED_DOCKER=""
 
@@ -87,8 +87,12 @@ start_node() { # start_node NAME [swarmd flags...]
 	PID[$n]=$!
 }
 
-running() { # running SERVICE: how many of its containers run
-	DOCKER_HOST=unix://$DOCKER_SOCK docker ps -q --filter "label=cswarm.service.name=$1" | wc -l
+running() { # running SERVICE: how many of its containers run on this test's nodes
+	local n
+	for n in $NODES; do
+		DOCKER_HOST=unix://$DOCKER_SOCK docker ps -q --filter "label=cswarm.service.name=$1" \
+			--filter "label=cswarm.node.id=$n"
+	done | wc -l
 }
 
 # ---------------------------------------------------------------- dockerd
@@ -258,14 +262,10 @@ grep -q "not supported by cswarm's Docker API" "$WORK/out" || fail "swarm update
 say "errors the CLI shows"
 dk service create --name web "$IMAGE" sleep 1 >"$WORK/out" 2>&1 && fail "a second 'web' was created"
 grep -q "a service named 'web' exists" "$WORK/out" || fail "name taken: $(cat "$WORK/out")"
-dk service create --name mnt --mount type=bind,src=/tmp,dst=/x "$IMAGE" sleep 1 >"$WORK/out" 2>&1 &&
-	fail "a service with a mount was created"
-grep -q "TaskTemplate.ContainerSpec.Mounts: not supported by cswarm" "$WORK/out" ||
-	fail "mount: $(cat "$WORK/out")"
-dk service create --name lab --container-label a=b "$IMAGE" sleep 1 >"$WORK/out" 2>&1 &&
-	fail "a service with container labels was created"
-grep -q "TaskTemplate.ContainerSpec.Labels: not supported by cswarm" "$WORK/out" ||
-	fail "container labels: $(cat "$WORK/out")"
+dk service create --name mnt --mount type=tmpfs,dst=/x "$IMAGE" sleep 1 >"$WORK/out" 2>&1 &&
+	fail "a service with a tmpfs mount was created"
+grep -q "TaskTemplate.ContainerSpec.Mounts\[0\].Type: 'tmpfs' is not supported by cswarm" "$WORK/out" ||
+	fail "tmpfs mount: $(cat "$WORK/out")"
 dk service inspect nosuch >"$WORK/out" 2>&1 && fail "inspect of no service succeeded"
 grep -qi "no such service: nosuch" "$WORK/out" || fail "inspect nosuch: $(cat "$WORK/out")"
 [ "$(ctl dapim1 service ls --format json | jq length)" -eq 1 ] ||
@@ -280,6 +280,152 @@ code=$(curl -s -o "$WORK/out" -w '%{http_code}' --unix-socket "$WORK/dapim1-dock
 grep -q '"message":"update out of sequence' "$WORK/out" || fail "stale version: $(cat "$WORK/out")"
 [ "$(dk service inspect web --format '{{.Version.Index}}')" = "$V" ] || fail "a stale update changed the service"
 
+# ---------------------------------------------------------------- container fields
+say "docker service create --entrypoint --workdir --user --container-label --mount (bind, volume)"
+mkdir -p "$WORK/bind"
+echo from-the-node >"$WORK/bind/f"
+VOL=cswarm-dapi-vol-$$
+dkt 120 service create --detach=false --name ex --constraint node.hostname==dapim1 \
+	--entrypoint /bin/sh --workdir /tmp --user 65534:65534 --container-label team=a \
+	--mount "type=bind,src=$WORK/bind,dst=/x,readonly" --mount "type=volume,src=$VOL,dst=/v" \
+	"$IMAGE" -c "cat /x/f; sleep 1000" >"$WORK/out" 2>&1 || fail "service create ex: $(cat "$WORK/out")"
+grep -q "verify: Service converged" "$WORK/out" || fail "ex: not converged: $(cat "$WORK/out")"
+CID=$(DOCKER_HOST=unix://$DOCKER_SOCK docker ps -q --filter label=cswarm.service.name=ex --filter label=cswarm.node.id=dapim1)
+[ -n "$CID" ] || fail "ex: no container runs"
+got=$(DOCKER_HOST=unix://$DOCKER_SOCK docker inspect "$CID" --format \
+	'{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.WorkingDir}} {{.Config.User}} {{index .Config.Labels "team"}}')
+[ "$got" = '["/bin/sh"] ["-c","cat /x/f; sleep 1000"] /tmp 65534:65534 a' ] || fail "ex's container: $got"
+got=$(DOCKER_HOST=unix://$DOCKER_SOCK docker inspect "$CID" --format '{{json .HostConfig.Mounts}}')
+[ "$got" = "[{\"Type\":\"bind\",\"Source\":\"$WORK/bind\",\"Target\":\"/x\",\"ReadOnly\":true},{\"Type\":\"volume\",\"Source\":\"$VOL\",\"Target\":\"/v\"}]" ] ||
+	fail "ex's mounts: $got"
+read_bind() { DOCKER_HOST=unix://$DOCKER_SOCK docker logs "$CID" 2>&1 | grep from-the-node >/dev/null; }
+wait_for 20 "ex's container to read the bind mount" read_bind
+[ "$(dk service inspect ex --format '{{json .Spec.TaskTemplate.ContainerSpec.Command}} {{.Spec.TaskTemplate.ContainerSpec.Dir}} {{.Spec.TaskTemplate.ContainerSpec.User}}')" = '["/bin/sh"] /tmp 65534:65534' ] ||
+	fail "ex's spec: $(dk service inspect ex --format '{{json .Spec.TaskTemplate.ContainerSpec}}')"
+# insertDefaults: Docker's defaults shown, and posting them back (what
+# `service update` does) replaces no task
+got=$(curl -s --unix-socket "$WORK/dapim1-docker.sock" "http://docker/v1.41/services/ex?insertDefaults=true")
+[ "$(echo "$got" | jq -c '[.Spec.TaskTemplate.ContainerSpec.StopGracePeriod, .Spec.TaskTemplate.RestartPolicy.Condition]')" = '[10000000000,"any"]' ] ||
+	fail "insertDefaults: $got"
+dkt 60 service update --detach=false --label-add k=v ex >"$WORK/out" 2>&1 || fail "service update ex: $(cat "$WORK/out")"
+[ "$(DOCKER_HOST=unix://$DOCKER_SOCK docker ps -q --filter label=cswarm.service.name=ex --filter label=cswarm.node.id=dapim1)" = "$CID" ] ||
+	fail "a labels-only update through insertDefaults replaced ex's task"
+say "docker service logs [-f] [--tail N] [-t] SERVICE|TASK (the leader's log broker)"
+dk service logs ex >"$WORK/out" 2>&1 || fail "service logs ex: $(cat "$WORK/out")"
+grep -Eq "^ex\.1\.[0-9a-f]{12}@dapim1 +\| from-the-node$" "$WORK/out" || fail "service logs ex: $(cat "$WORK/out")"
+dkt 120 service create --detach=false --name lg --replicas 2 "$IMAGE" \
+	sh -c 'i=0; while true; do i=$((i+1)); echo "out $i"; echo "err $i" >&2; sleep 0.3; done' \
+	>"$WORK/out" 2>&1 || fail "service create lg: $(cat "$WORK/out")"
+sleep 2
+dk service logs lg >"$WORK/out" 2>&1 || fail "service logs lg: $(cat "$WORK/out")"
+# both tasks, both streams, each task's lines in order and none missing
+for slot in 1 2; do
+	grep -E "^lg\.$slot\.[0-9a-f]{12}@dapi(m|w)1 +\| out " "$WORK/out" | sed 's/.*| out //' >"$WORK/nums"
+	[ "$(wc -l <"$WORK/nums")" -ge 3 ] || fail "service logs lg: slot $slot: $(cat "$WORK/out")"
+	[ "$(head -n 1 "$WORK/nums")" = 1 ] && [ "$(sort -n "$WORK/nums" | uniq | wc -l)" -eq "$(wc -l <"$WORK/nums")" ] &&
+		[ "$(tail -n 1 "$WORK/nums")" -eq "$(wc -l <"$WORK/nums")" ] || fail "lg.$slot's stdout lines: $(tr '\n' ' ' <"$WORK/nums")"
+	grep -Eq "^lg\.$slot\.[0-9a-f]{12}@dapi(m|w)1 +\| err 1$" "$WORK/out" || fail "lg.$slot: no stderr line"
+done
+[ "$(dk service logs --tail 1 lg 2>&1 | wc -l)" -eq 2 ] || fail "service logs --tail 1: $(dk service logs --tail 1 lg 2>&1)"
+dk service logs --tail 1 -t lg >"$WORK/out" 2>&1 || fail "service logs -t: $(cat "$WORK/out")"
+grep -Eq "^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z lg\.[12]\." "$WORK/out" ||
+	fail "service logs -t: $(cat "$WORK/out")"
+TID=$(dk service ps -q --filter desired-state=running lg | head -n 1)
+dk service logs "$TID" 2>&1 | cut -d'|' -f1 | sort -u >"$WORK/out"
+[ "$(wc -l <"$WORK/out")" -eq 1 ] && grep -q "\.${TID:0:12}@" "$WORK/out" || fail "service logs TASK: $(cat "$WORK/out")"
+# -f: lines written after it started come, in order, for both tasks
+dkt 4 service logs -f --tail 0 lg >"$WORK/out" 2>&1 || true
+for slot in 1 2; do
+	grep -E "^lg\.$slot\..* \| out " "$WORK/out" | sed 's/.*| out //' >"$WORK/nums"
+	[ "$(wc -l <"$WORK/nums")" -ge 3 ] || fail "service logs -f: slot $slot: $(cat "$WORK/out")"
+	[ $(($(tail -n 1 "$WORK/nums") - $(head -n 1 "$WORK/nums") + 1)) -eq "$(wc -l <"$WORK/nums")" ] ||
+		fail "service logs -f: lg.$slot's lines not in order or some missing: $(tr '\n' ' ' <"$WORK/nums")"
+done
+dk service logs nosuch >"$WORK/out" 2>&1 && fail "logs of no service succeeded"
+grep -q "no such task or service: nosuch" "$WORK/out" || fail "service logs nosuch: $(cat "$WORK/out")"
+
+dk service rm ex >/dev/null
+exgone() { [ "$(running ex)" -eq 0 ]; }
+wait_for 60 "ex's containers gone" exgone
+DOCKER_HOST=unix://$DOCKER_SOCK docker volume rm "$VOL" >/dev/null 2>&1 || true
+
+# ---------------------------------------------------------------- stacks
+say "docker stack deploy -c compose.yml, stack ls/services/ps/rm"
+printf '%s\n' 'version: "3.8"' 'services:' '  front:' "    image: $IMAGE" '    command: sleep 1000' \
+	'    environment:' '      - A=1' '    deploy:' '      replicas: 2' '  back:' "    image: $IMAGE" \
+	'    entrypoint: ["/bin/sh", "-c"]' '    command: ["sleep 2000"]' >"$WORK/compose.yml"
+dk stack deploy -c "$WORK/compose.yml" st >"$WORK/out" 2>&1 || fail "stack deploy: $(cat "$WORK/out")"
+grep -q "Creating network st_default" "$WORK/out" || fail "stack deploy: no network: $(cat "$WORK/out")"
+grep -q "Creating service st_front" "$WORK/out" && grep -q "Creating service st_back" "$WORK/out" ||
+	fail "stack deploy: services: $(cat "$WORK/out")"
+dk stack ls >"$WORK/out" 2>&1 || fail "stack ls: $(cat "$WORK/out")"
+grep -Eq "^st +2 +Swarm" "$WORK/out" || fail "stack ls: $(cat "$WORK/out")"
+dk stack services st >"$WORK/out" 2>&1 || fail "stack services: $(cat "$WORK/out")"
+grep -Eq " st_front +replicated +[0-9]/2 +$IMAGE" "$WORK/out" && grep -Eq " st_back +replicated +[0-9]/1 +$IMAGE" "$WORK/out" ||
+	fail "stack services: $(cat "$WORK/out")"
+[ "$(dk service inspect st_back --format '{{index .Spec.Labels "com.docker.stack.namespace"}} {{index .Spec.TaskTemplate.ContainerSpec.Labels "com.docker.stack.namespace"}} {{json .Spec.TaskTemplate.ContainerSpec.Command}}')" = 'st st ["/bin/sh","-c"]' ] ||
+	fail "st_back: $(dk service inspect st_back --format '{{json .Spec}}')"
+[ "$(dk service inspect st_front --format '{{range .Spec.TaskTemplate.Networks}}{{.Target}} {{join .Aliases ","}}{{end}}')" = "st_default front" ] ||
+	fail "st_front's network: $(dk service inspect st_front --format '{{json .Spec.TaskTemplate.Networks}}')"
+dk network ls --filter label=com.docker.stack.namespace=st >"$WORK/out" 2>&1 || fail "network ls: $(cat "$WORK/out")"
+grep -Eq " st_default +overlay +swarm" "$WORK/out" || fail "network ls: $(cat "$WORK/out")"
+[ "$(wc -l <"$WORK/out")" -eq 2 ] || fail "network ls --filter label: $(cat "$WORK/out")"
+SUBNET=$(dk network inspect st_default --format '{{(index .IPAM.Config 0).Subnet}}')
+[[ "$SUBNET" =~ ^[0-9.]+/[0-9]+$ ]] || fail "network inspect: no subnet: $(dk network inspect st_default)"
+ctl dapim1 network inspect st_default | grep "$SUBNET" >/dev/null ||
+	fail "swarmctl network inspect does not show $SUBNET: $(ctl dapim1 network inspect st_default)"
+# tasks are there (their state is the data plane's, issue 17)
+stack_tasks() { [ "$(dk stack ps st -q | wc -l)" -ge 3 ]; }
+wait_for 30 "3 tasks of stack st" stack_tasks
+dk stack ps st --format '{{.Name}}' | sort -u >"$WORK/out"
+grep -qx "st_front.1" "$WORK/out" && grep -qx "st_front.2" "$WORK/out" && grep -qx "st_back.1" "$WORK/out" ||
+	fail "stack ps: $(cat "$WORK/out")"
+# stack rm lists secrets and configs too: empty lists until they exist
+[ "$(curl -s --unix-socket "$WORK/dapim1-docker.sock" http://docker/v1.41/secrets)" = "[]" ] || fail "GET /secrets"
+[ "$(curl -s --unix-socket "$WORK/dapim1-docker.sock" http://docker/v1.41/configs)" = "[]" ] || fail "GET /configs"
+# a network still used by a task not yet stopped is refused: retried as an
+# operator would (Docker's stack rm has the same race)
+stack_removed() {
+	dk stack rm st >"$WORK/out" 2>&1
+	[ -z "$(dk network ls -q --filter label=com.docker.stack.namespace=st)" ]
+}
+wait_for 60 "stack st removed" stack_removed
+[ -z "$(dk stack ls --format '{{.Name}}')" ] || fail "stack ls after rm: $(dk stack ls)"
+[ "$(dk service ls -q --filter label=com.docker.stack.namespace=st | wc -l)" -eq 0 ] || fail "stack rm left services"
+
+# ---------------------------------------------------------------- a follower
+say "a second manager's socket (a follower: every call forwarded to the leader)"
+MTOKEN=$(ctl dapim1 cluster join-token manager)
+start_node dapim2 --join-addr "127.0.0.1:${PORT[dapim1]}" --join-token "$MTOKEN"
+dk2() { DOCKER_HOST=unix://$WORK/dapim2-docker.sock "$DOCKER_CLI" "$@"; }
+m2_serves() { [ -S "$WORK/dapim2-docker.sock" ] && dk2 node ls >/dev/null 2>&1; }
+wait_for 60 "dapim2's Docker API socket" m2_serves
+[ "$(dk2 info --format '{{.Swarm.ControlAvailable}} {{.Swarm.Managers}}')" = "true 2" ] ||
+	fail "follower info: $(dk2 info --format '{{json .Swarm}}')"
+dk2 node ls >"$WORK/out" 2>&1 || fail "follower node ls: $(cat "$WORK/out")"
+grep -Eq " \* +dapim2 +Ready +Active +Reachable" "$WORK/out" || fail "follower node ls: $(cat "$WORK/out")"
+grep -Eq "dapim1 +Ready +Active +Leader" "$WORK/out" || fail "follower node ls: $(cat "$WORK/out")"
+DOCKER_HOST=unix://$WORK/dapim2-docker.sock timeout 120 "$DOCKER_CLI" service create --detach=false \
+	--name fwd --replicas 1 "$IMAGE" sleep 1000 >"$WORK/out" 2>&1 || fail "follower service create: $(cat "$WORK/out")"
+grep -q "verify: Service converged" "$WORK/out" || fail "follower service create: $(cat "$WORK/out")"
+[ "$(dk service inspect fwd --format '{{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}}')" = "fwd 1" ] ||
+	fail "the leader does not show fwd: $(dk service ls)"
+dk2 service ls >"$WORK/out" 2>&1 || fail "follower service ls: $(cat "$WORK/out")"
+grep -Eq " fwd +replicated +1/1 +$IMAGE" "$WORK/out" || fail "follower service ls: $(cat "$WORK/out")"
+dk2 stack deploy -c "$WORK/compose.yml" st2 >"$WORK/out" 2>&1 || fail "follower stack deploy: $(cat "$WORK/out")"
+[ "$(dk stack ls --format '{{.Name}} {{.Services}}')" = "st2 2" ] || fail "stack ls after a follower's deploy: $(dk stack ls)"
+stack2_removed() {
+	dk2 stack rm st2 >"$WORK/out" 2>&1
+	[ -z "$(dk network ls -q --filter label=com.docker.stack.namespace=st2)" ]
+}
+wait_for 60 "stack st2 removed through the follower" stack2_removed
+dk2 service logs --tail 3 lg >"$WORK/out" 2>&1 || fail "follower service logs: $(cat "$WORK/out")"
+[ "$(grep -Ec "^lg\.[12]\.[0-9a-f]{12}@dapi(m|w)1 +\| (out|err) [0-9]+$" "$WORK/out")" -eq 6 ] ||
+	fail "follower service logs --tail 3: $(cat "$WORK/out")"
+[ "$(dk2 service rm fwd lg | tr '\n' ' ')" = "fwd lg " ] || fail "follower service rm"
+fwdgone() { [ "$(running fwd)" -eq 0 ] && [ "$(running lg)" -eq 0 ]; }
+wait_for 60 "fwd's containers gone" fwdgone
+
 # ---------------------------------------------------------------- remove
 say "docker service rm"
 [ "$(dk service rm web)" = web ] || fail "service rm did not print the name"
@@ -290,6 +436,6 @@ wait_for 60 "web's containers gone" gone
 
 say "docker node rm --force"
 [ "$(dk node rm --force dapiw1)" = dapiw1 ] || fail "node rm did not print the name"
-[ "$(dk node ls -q | wc -l)" -eq 1 ] || fail "node ls after rm: $(dk node ls)"
+[ "$(dk node ls -q | wc -l)" -eq 2 ] || fail "node ls after rm (dapim1 and dapim2): $(dk node ls)"
 
 say "PASS"

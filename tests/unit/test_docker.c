@@ -32,7 +32,8 @@ struct fake_route {
 	const char *prefix; /* of the request target, "/v1.41/containers/create" */
 	int status;
 	const char *body;
-	bool hold; /* never answer (a long poll that does not end) */
+	bool hold;	 /* never answer (a long poll that does not end) */
+	size_t body_len; /* 0: strlen(body) (a binary body sets it) */
 };
 
 struct fake_req {
@@ -68,13 +69,14 @@ static void fake_route(struct fake *f, const char *method, const char *prefix, i
 {
 	assert_true(f->route_count < FAKE_ROUTES_MAX);
 	f->routes[f->route_count++] =
-		(struct fake_route){method, prefix, status, body, false};
+		(struct fake_route){method, prefix, status, body, false, 0};
 }
 
 static void fake_hold(struct fake *f, const char *method, const char *prefix)
 {
 	assert_true(f->route_count < FAKE_ROUTES_MAX);
-	f->routes[f->route_count++] = (struct fake_route){method, prefix, 0, NULL, true};
+	f->routes[f->route_count++] =
+		(struct fake_route){method, prefix, 0, NULL, true, 0};
 }
 
 static void fake_conn_closed(uv_handle_t *h)
@@ -112,7 +114,7 @@ static void fake_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 static const struct fake_route fake_no_route = {
-	"", "", 404, "{\"message\":\"page not found\"}", false};
+	"", "", 404, "{\"message\":\"page not found\"}", false, 0};
 
 /* Answers c's request once it is all there. */
 static void fake_serve(struct fake_conn *c)
@@ -151,15 +153,23 @@ static void fake_serve(struct fake_conn *c)
 	if (!route)
 		route = &fake_no_route;
 	reason = route->status < 300 ? "OK" : "Error";
-	out_size = 256 + (route->body ? strlen(route->body) : 0);
-	c->out = malloc(out_size);
-	assert_non_null(c->out);
-	snprintf(c->out, out_size,
-		 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nApi-Version: "
-		 "1.41\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-		 route->status, reason, route->body ? strlen(route->body) : 0,
-		 route->body ? route->body : "");
-	b = uv_buf_init(c->out, (unsigned)strlen(c->out));
+	{
+		size_t bl = route->body_len ? route->body_len
+			    : route->body   ? strlen(route->body)
+					    : 0;
+		int hl;
+		out_size = 256 + bl;
+		c->out = malloc(out_size);
+		assert_non_null(c->out);
+		hl = snprintf(c->out, out_size,
+			      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+			      "Api-Version: 1.41\r\nContent-Length: %zu\r\nConnection: "
+			      "close\r\n\r\n",
+			      route->status, reason, bl);
+		if (bl)
+			memcpy(c->out + hl, route->body, bl);
+		b = uv_buf_init(c->out, (unsigned)((size_t)hl + bl));
+	}
 	c->write.data = c;
 	assert_int_equal(
 		uv_write(&c->write, (uv_stream_t *)&c->pipe, &b, 1, fake_written), 0);
@@ -1269,6 +1279,69 @@ static void test_docker_prepare_attaches_networks_in_order(void **state)
 	close_ctl(t, ctl);
 }
 
+/* Issue 16: entrypoint apart from the command, container labels beside
+ * cswarm's (which win), working dir, user, bind and volume mounts. */
+static void test_docker_container_fields_in_create_body(void **state)
+{
+	static const char *const ep[] = {"/bin/sh", NULL};
+	struct test_ctx *t = *state;
+	struct env_container_spec spec = test_spec("tc1");
+	struct env_label labels[] = {{"team", "a"}, {"cswarm.task.id", "forged"}};
+	struct env_mount mounts[] = {
+		{ENV_MOUNT_BIND, "/srv/data", "/x", true},
+		{ENV_MOUNT_VOLUME, "vol1", "/v", false},
+	};
+	struct env_ctl *ctl;
+	struct op_result r;
+	const struct fake_req *q;
+	json_t *body, *m;
+
+	spec.entrypoint = ep;
+	spec.labels = labels;
+	spec.label_count = 2;
+	spec.dir = "/tmp";
+	spec.user = "65534";
+	spec.mounts = mounts;
+	spec.mount_count = 2;
+	fake_route(&t->fake, "POST", "/v1.41/containers/create", 201,
+		   "{\"Id\":\"abc\",\"Warnings\":[]}");
+	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
+	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
+	assert_non_null(q);
+	body = json_loads(q->body, 0, NULL);
+	assert_non_null(body);
+	assert_string_equal(
+		json_string_value(json_array_get(json_object_get(body, "Entrypoint"), 0)),
+		"/bin/sh");
+	assert_string_equal(
+		json_string_value(json_array_get(json_object_get(body, "Cmd"), 0)),
+		test_cmd[0]);
+	assert_string_equal(json_string_value(json_object_get(body, "WorkingDir")),
+			    "/tmp");
+	assert_string_equal(json_string_value(json_object_get(body, "User")), "65534");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(body, "Labels"), "team")),
+			    "a");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(body, "Labels"), "cswarm.task.id")),
+			    "tc1");
+	m = json_object_get(json_object_get(body, "HostConfig"), "Mounts");
+	assert_int_equal(json_array_size(m), 2);
+	assert_string_equal(
+		json_string_value(json_object_get(json_array_get(m, 0), "Type")), "bind");
+	assert_true(json_is_true(json_object_get(json_array_get(m, 0), "ReadOnly")));
+	assert_string_equal(
+		json_string_value(json_object_get(json_array_get(m, 1), "Type")),
+		"volume");
+	assert_string_equal(
+		json_string_value(json_object_get(json_array_get(m, 1), "Source")),
+		"vol1");
+	json_decref(body);
+	close_ctl(t, ctl);
+}
+
 /* A network step Docker refuses fails PREPARE with its words, and nothing
  * after it is asked. */
 static void test_docker_prepare_network_refusal_is_eexec_with_dockers_words(void **state)
@@ -1325,6 +1398,114 @@ static void test_docker_prepare_undeclared_network_fails_without_asking(void **s
 	close_ctl(t, ctl);
 }
 
+struct logs_result {
+	struct env_logs_req req;
+	uv_loop_t *loop;
+	bool done;
+	int status, calls;
+	char text[256];
+	uint32_t streams[8];
+	uint64_t times[8];
+	size_t count;
+};
+
+static void logs_cb(struct env_logs_req *req, int status)
+{
+	struct logs_result *r = req->data;
+	uv_stop(r->loop);
+	r->done = true;
+	r->status = status;
+	r->calls++;
+	r->count = req->line_count;
+	for (size_t i = 0; i < req->line_count && i < 8; i++) {
+		strncat(r->text, req->lines[i].data, req->lines[i].len);
+		r->streams[i] = req->lines[i].stream;
+		r->times[i] = req->lines[i].time_ns;
+	}
+}
+
+/* Issue 16: a container's log lines from Docker's multiplexed frames, with
+ * their times: after each stream's cursor (the streams' times are not in
+ * order with each other), from a since the cursors give. */
+static void test_docker_logs_reads_frames_after_cursors(void **state)
+{
+	static const char frames[] = "\x01\0\0\0\0\0\0\x25"
+				     "2026-12-06T10:00:00.000000001Z out 1\n"
+				     "\x02\0\0\0\0\0\0\x25"
+				     "2026-12-06T10:00:00.000000003Z err 1\n"
+				     "\x01\0\0\0\0\0\0\x25"
+				     "2026-12-06T10:00:00.000000002Z out 2\n"
+				     "\x01\0\0\0\0\0\0\x15"
+				     "2026-12-06T10:00:01Z\n"
+				     "\x01\0\0\0\0\0\0\x11"
+				     "not a time at all";
+	struct test_ctx *t = *state;
+	struct logs_result r;
+	const struct fake_req *q;
+	uint64_t t0 = 1796551200ull * 1000000000ull; /* 2026-12-06T10:00:00Z */
+
+	assert_true(t->fake.route_count < FAKE_ROUTES_MAX);
+	t->fake.routes[t->fake.route_count++] =
+		(struct fake_route){"GET", "/v1.41/containers/cswarm-tl1/logs",
+				    200,   frames,
+				    false, sizeof frames - 1};
+	memset(&r, 0, sizeof r);
+	r.loop = &t->loop;
+	r.req.data = &r;
+	r.req.task_id = "tl1";
+	r.req.after_ns = t0 + 1; /* out 1 was read */
+	r.req.after_err_ns = 0;
+	r.req.max_bytes = 1024;
+	assert_int_equal(docker_logs_read(t->d, &r.req, logs_cb), 0);
+	assert_false(r.done);
+	run_until(t, &r.done, TEST_WAIT_MS);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.count, 3);
+	assert_string_equal(r.text, "err 1\nout 2\n\n");
+	assert_int_equal(r.streams[0], 2);
+	assert_int_equal(r.streams[1], 1);
+	assert_true(r.times[0] == t0 + 3);
+	assert_true(r.times[2] == t0 + 1000000000ull);
+	q = fake_find(&t->fake, "GET", "/v1.41/containers/cswarm-tl1/logs");
+	assert_non_null(q);
+	assert_non_null(strstr(q->target, "timestamps=1"));
+	assert_non_null(strstr(q->target, "tail=all"));
+	/* the older cursor of the two: stderr's, none yet */
+	assert_null(strstr(q->target, "since="));
+
+	/* without follow, nothing after until: the 10:00:01 line is not shown */
+	memset(&r, 0, sizeof r);
+	r.loop = &t->loop;
+	r.req.data = &r;
+	r.req.task_id = "tl1";
+	r.req.until_ms = t0 / 1000000 + 500;
+	r.req.max_bytes = 1024;
+	assert_int_equal(docker_logs_read(t->d, &r.req, logs_cb), 0);
+	run_until(t, &r.done, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.count, 3);
+	assert_string_equal(r.text, "out 1\nerr 1\nout 2\n");
+
+	/* a container gone: no lines, no error */
+	memset(&r, 0, sizeof r);
+	r.loop = &t->loop;
+	r.req.data = &r;
+	r.req.task_id = "gone1";
+	r.req.tail_set = true;
+	r.req.tail = 5;
+	r.req.max_bytes = 1024;
+	fake_route(&t->fake, "GET", "/v1.41/containers/cswarm-gone1/logs", 404,
+		   "{\"message\":\"No such container: cswarm-gone1\"}");
+	assert_int_equal(docker_logs_read(t->d, &r.req, logs_cb), 0);
+	run_until(t, &r.done, TEST_WAIT_MS);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.count, 0);
+	q = fake_find(&t->fake, "GET", "/v1.41/containers/cswarm-gone1/logs");
+	assert_non_null(q);
+	assert_non_null(strstr(q->target, "tail=5"));
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1352,6 +1533,8 @@ int main(void)
 		T(test_docker_prepare_network_refusal_is_eexec_with_dockers_words),
 		T(test_docker_prepare_undeclared_network_fails_without_asking),
 		T(test_docker_real_daemon_runs_a_container),
+		T(test_docker_container_fields_in_create_body),
+		T(test_docker_logs_reads_frames_after_cursors),
 	};
 #undef T
 	return cmocka_run_group_tests_name("docker", tests, NULL, NULL);

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 /* Tests of the Docker Engine API server (net/dockerapi): the spec mapping on
  * request bodies recorded from Debian's docker CLI (20.10.24) and from
  * docker 28.2.2, the exact errors for fields cswarm does not support, and
@@ -68,6 +69,49 @@ static const char body_mount_2010[] =
 	"\"Resources\":{\"Limits\":{},\"Reservations\":{}},\"Placement\":{},"
 	"\"ForceUpdate\":0},\"Mode\":{\"Replicated\":{}},\"EndpointSpec\":{\"Mode\":"
 	"\"vip\"}}\n";
+
+/* ... --mount type=tmpfs,dst=/x (20.10; the tmpfs options left out) */
+static const char body_tmpfs_2010[] =
+	"{\"Name\":\"tmp\",\"Labels\":{},\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":"
+	"\"cswarm-test:busybox\",\"Args\":[\"sleep\",\"1\"],\"Init\":false,\"Mounts\":[{"
+	"\"Type\":\"tmpfs\",\"Target\":\"/x\"}],\"DNSConfig\":{}},"
+	"\"Resources\":{\"Limits\":{},\"Reservations\":{}},\"Placement\":{},"
+	"\"ForceUpdate\":0},\"Mode\":{\"Replicated\":{}},\"EndpointSpec\":{\"Mode\":"
+	"\"vip\"}}\n";
+
+/* docker service create -d --name ex2 --entrypoint /bin/sh --workdir /tmp
+ * --user 65534:65534 --container-label a=b --mount
+ * type=bind,src=/tmp/dapi2/bm,dst=/x,readonly --mount
+ * type=volume,src=dapi2vol,dst=/v cswarm-test:busybox -c "sleep 1000"
+ * (20.10) */
+static const char body_container_2010[] =
+	"{\"Name\":\"ex2\",\"Labels\":{},\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":"
+	"\"cswarm-test:busybox\",\"Labels\":{\"a\":\"b\"},\"Command\":[\"/bin/sh\"],"
+	"\"Args\":[\"-c\",\"sleep 1000\"],\"Dir\":\"/tmp\",\"User\":\"65534:65534\","
+	"\"Init\":false,\"Mounts\":[{\"Type\":\"bind\",\"Source\":\"/tmp/dapi2/bm\","
+	"\"Target\":\"/x\",\"ReadOnly\":true},{\"Type\":\"volume\",\"Source\":"
+	"\"dapi2vol\",\"Target\":\"/v\"}],\"DNSConfig\":{}},\"Resources\":{\"Limits\":"
+	"{},\"Reservations\":{}},\"Placement\":{},\"ForceUpdate\":0},\"Mode\":{"
+	"\"Replicated\":{}},\"EndpointSpec\":{\"Mode\":\"vip\"}}\n";
+
+/* docker stack deploy -c compose.yml st (20.10): the service web, with
+ * command: sleep 1000 and 2 replicas, on the stack's default network */
+static const char body_stack_2010[] =
+	"{\"Name\":\"st_web\",\"Labels\":{\"com.docker.stack.image\":"
+	"\"cswarm-test:busybox\",\"com.docker.stack.namespace\":\"st\"},\"TaskTemplate\":"
+	"{\"ContainerSpec\":{\"Image\":\"cswarm-test:busybox\",\"Labels\":{"
+	"\"com.docker.stack.namespace\":\"st\"},\"Args\":[\"sleep\",\"1000\"],\"Env\":"
+	"[\"A=1\"],\"Privileges\":{\"CredentialSpec\":null,\"SELinuxContext\":null}},"
+	"\"Resources\":{},\"Placement\":{},\"Networks\":[{\"Target\":\"st_default\","
+	"\"Aliases\":[\"web\"]}],\"ForceUpdate\":0},\"Mode\":{\"Replicated\":{"
+	"\"Replicas\":2}},\"EndpointSpec\":{}}";
+
+/* ... and the network it created first */
+static const char body_stack_net_2010[] =
+	"{\"CheckDuplicate\":false,\"Driver\":\"overlay\",\"Scope\":\"\","
+	"\"EnableIPv6\":false,\"IPAM\":null,\"Internal\":false,\"Attachable\":false,"
+	"\"Ingress\":false,\"ConfigOnly\":false,\"ConfigFrom\":null,\"Options\":null,"
+	"\"Labels\":{\"com.docker.stack.namespace\":\"st\"},\"Name\":\"st_default\"}";
 
 /* docker service update -d --env-add C=3 web (20.10): the whole spec as
  * this server showed it, with ?version=N */
@@ -229,9 +273,20 @@ static void test_map_modes(void **state)
 static void test_map_unsupported(void **state)
 {
 	(void)state;
-	parse_fails(body_mount_2010,
-		    "TaskTemplate.ContainerSpec.Mounts: not supported by "
-		    "cswarm");
+	parse_fails(body_tmpfs_2010,
+		    "TaskTemplate.ContainerSpec.Mounts[0].Type: 'tmpfs' is not "
+		    "supported by cswarm (bind or volume)");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
+		"\"Mounts\":[{\"Type\":\"volume\",\"Source\":\"v\",\"Target\":\"/v\","
+		"\"VolumeOptions\":{\"DriverConfig\":{\"Name\":\"nfs\"}}}]}}}",
+		"TaskTemplate.ContainerSpec.Mounts[0].VolumeOptions: not supported by "
+		"cswarm");
+	parse_fails(
+		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
+		"\"Mounts\":[{\"Type\":\"bind\",\"Source\":\"rel\",\"Target\":\"/v\"}]}}}",
+		"TaskTemplate.ContainerSpec.Mounts[0].Source: a bind mount needs an "
+		"absolute path");
 	/* the service's labels are the model's (ServiceSpec.labels); the
 	 * container's are not */
 	{
@@ -249,17 +304,12 @@ static void test_map_unsupported(void **state)
 		    "Labels.x: expected a string");
 	parse_fails(
 		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
-		"\"Labels\":{\"a\":\"b\"}}}}",
-		"TaskTemplate.ContainerSpec.Labels: not supported by cswarm");
-	parse_fails(
-		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
-		"\"Command\":[\"/bin/sh\"]}}}",
-		"TaskTemplate.ContainerSpec.Command: an entrypoint is not supported by "
-		"cswarm (the image's runs, with Args)");
+		"\"Labels\":{\"a\":1}}}}",
+		"TaskTemplate.ContainerSpec.Labels.a: expected a string");
 	parse_fails(
 		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"},"
-		"\"Networks\":[{\"Target\":\"n\"}]}}",
-		"TaskTemplate.Networks: not supported by cswarm");
+		"\"Networks\":[{\"Target\":\"n\",\"DriverOpts\":{\"a\":\"b\"}}]}}",
+		"TaskTemplate.Networks[0].DriverOpts: not supported by cswarm");
 	parse_fails(
 		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}},"
 		"\"EndpointSpec\":{\"Mode\":\"vip\",\"Ports\":[{\"TargetPort\":80}]}}",
@@ -274,8 +324,8 @@ static void test_map_unsupported(void **state)
 		"TaskTemplate.Placement.Platforms: not supported by cswarm");
 	parse_fails(
 		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\","
-		"\"User\":\"nobody\"}}}",
-		"TaskTemplate.ContainerSpec.User: not supported by cswarm");
+		"\"Hostname\":\"h\"}}}",
+		"TaskTemplate.ContainerSpec.Hostname: not supported by cswarm");
 	parse_fails(
 		"{\"Name\":\"l\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}},"
 		"\"Mode\":{\"Replicated\":{\"Replicas\":1},\"Global\":{}}}",
@@ -308,11 +358,126 @@ static void test_map_bad_input(void **state)
 		"of milliseconds (cswarm keeps milliseconds)");
 }
 
+/* Issue 16's model fields: entrypoint apart from args, container labels,
+ * working dir, user, bind and volume mounts. */
+static void test_map_container_fields(void **state)
+{
+	Cs__ServiceSpec *s = parse_ok(body_container_2010);
+	const Cs__ContainerSpec *cs = s->task->container;
+	(void)state;
+
+	assert_int_equal(cs->n_entrypoint, 1);
+	assert_string_equal(cs->entrypoint[0], "/bin/sh");
+	assert_int_equal(cs->n_command, 2);
+	assert_string_equal(cs->command[1], "sleep 1000");
+	assert_string_equal(cs->dir, "/tmp");
+	assert_string_equal(cs->user, "65534:65534");
+	assert_int_equal(cs->n_labels, 1);
+	assert_string_equal(cs->labels[0]->key, "a");
+	assert_string_equal(cs->labels[0]->value, "b");
+	assert_int_equal(cs->n_mounts, 2);
+	assert_int_equal(cs->mounts[0]->type, CS__MOUNT__TYPE__TYPE_BIND);
+	assert_string_equal(cs->mounts[0]->source, "/tmp/dapi2/bm");
+	assert_string_equal(cs->mounts[0]->target, "/x");
+	assert_true(cs->mounts[0]->read_only);
+	assert_int_equal(cs->mounts[1]->type, CS__MOUNT__TYPE__TYPE_VOLUME);
+	assert_string_equal(cs->mounts[1]->source, "dapi2vol");
+	assert_false(cs->mounts[1]->read_only);
+	assert_int_equal(s->n_networks, 0);
+	cs__service_spec__free_unpacked(s, NULL);
+}
+
+/* What `stack deploy` sends: the stack's labels on the service and its
+ * containers, the stack's network by name with the service's alias. */
+static void test_map_stack(void **state)
+{
+	Cs__ServiceSpec *s = parse_ok(body_stack_2010);
+	static const char opts[] = "{\"Name\":\"x\",\"Options\":{\"mtu\":\"1400\"}}";
+	static const char local[] = "{\"Name\":\"x\",\"Scope\":\"local\"}";
+	Cs__NetworkSpec *n = NULL;
+	char err[256] = "";
+	(void)state;
+
+	assert_string_equal(s->name, "st_web");
+	assert_int_equal(s->replicas, 2);
+	assert_int_equal(s->n_labels, 2);
+	assert_int_equal(s->task->container->n_labels, 1);
+	assert_string_equal(s->task->container->labels[0]->key,
+			    "com.docker.stack.namespace");
+	assert_int_equal(s->n_networks, 1);
+	assert_string_equal(s->networks[0]->target, "st_default");
+	assert_int_equal(s->networks[0]->n_aliases, 1);
+	assert_string_equal(s->networks[0]->aliases[0], "web");
+	cs__service_spec__free_unpacked(s, NULL);
+
+	assert_int_equal(dockerapi_network_from_json(body_stack_net_2010,
+						     strlen(body_stack_net_2010), &n, err,
+						     sizeof err),
+			 0);
+	assert_string_equal(n->name, "st_default");
+	assert_string_equal(n->driver, "overlay");
+	assert_int_equal(n->n_labels, 1);
+	assert_string_equal(n->labels[0]->value, "st");
+	cs__network_spec__free_unpacked(n, NULL);
+	n = NULL;
+	assert_int_equal(
+		dockerapi_network_from_json(opts, strlen(opts), &n, err, sizeof err),
+		CS_EINVAL);
+	assert_null(n);
+	assert_string_equal(err, "Options: not supported by cswarm");
+	assert_int_equal(
+		dockerapi_network_from_json(local, strlen(local), &n, err, sizeof err),
+		CS_EINVAL);
+	assert_string_equal(err,
+			    "Scope: 'local' is not supported by cswarm (swarm only)");
+}
+
+/* insertDefaults shows Docker's defaults where the service has none, and
+ * a spec posted back with them is the same spec (the default grace period
+ * is the model's 0: no task is replaced for it). */
+static void test_map_insert_defaults(void **state)
+{
+	Cs__ServiceSpec *a = parse_ok(
+		"{\"Name\":\"d\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}}}");
+	Cs__ServiceSpec *b;
+	json_t *j = dockerapi_spec_json(a);
+	char *text;
+	(void)state;
+
+	assert_null(json_object_get(
+		json_object_get(json_object_get(j, "TaskTemplate"), "ContainerSpec"),
+		"StopGracePeriod"));
+	dockerapi_insert_defaults(j);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(json_object_get(j, "TaskTemplate"),
+						 "ContainerSpec"),
+				 "StopGracePeriod")),
+			 10000000000ll);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(json_object_get(j, "TaskTemplate"),
+						    "RestartPolicy"),
+				    "Condition")),
+			    "any");
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(j, "RollbackConfig"), "Parallelism")),
+			 1);
+	text = json_dumps(j, JSON_COMPACT);
+	b = parse_ok(text);
+	assert_int_equal(b->task->container->stop_grace_period_ms, 0);
+	assert_int_equal(cs__service_spec__get_packed_size(a),
+			 cs__service_spec__get_packed_size(b));
+	free(text);
+	json_decref(j);
+	cs__service_spec__free_unpacked(a, NULL);
+	cs__service_spec__free_unpacked(b, NULL);
+}
+
 /* What inspect shows reads back as the same spec (update posts it back). */
 static void test_map_round_trip(void **state)
 {
-	const char *bodies[] = {body_full_2010, body_web_2010, body_update_2010,
-				body_new28};
+	const char *bodies[] = {body_full_2010, body_web_2010,	     body_update_2010,
+				body_new28,	body_container_2010, body_stack_2010,
+				body_mount_2010};
 	(void)state;
 
 	for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
@@ -395,6 +560,11 @@ struct fake {
 	int ops[64];
 	size_t nops;
 	int list_status; /* answer to every list (CS_ENOTLEADER: no leader) */
+	/* SERVICE_LOGS: reads asked, and the stdout cursor the last one gave */
+	int log_reads;
+	uint64_t log_after_ns;
+	bool log_tail_set;
+	uint64_t log_until_ms;
 };
 
 static int fake_call(void *data, const Cs__ControlRequest *req, control_rpc_cb cb,
@@ -451,6 +621,41 @@ static int fake_call(void *data, const Cs__ControlRequest *req, control_rpc_cb c
 			resp.error = "service 'web' is at version 7, not 6";
 		}
 		break;
+	case CS__CONTROL_OP__CONTROL_OP_SERVICE_LOGS: {
+		static uint8_t hello[] = "hello\n", oops[] = "oops\n";
+		static Cs__LogLine l1 = CS__LOG_LINE__INIT, l2 = CS__LOG_LINE__INIT;
+		static Cs__LogLine *lines[2] = {&l1, &l2};
+		static Cs__LogCursor cur = CS__LOG_CURSOR__INIT;
+		static Cs__LogCursor *curs[1] = {&cur};
+		f->log_reads++;
+		f->log_after_ns = req->n_logs_after ? req->logs_after[0]->after_ns : 0;
+		f->log_until_ms = req->logs_until_ms;
+		if (f->log_reads == 1)
+			f->log_tail_set = req->logs_tail_set && req->logs_tail == 7;
+		if (strcmp(req->name, "web") != 0) {
+			resp.status = CS_ENOENT;
+			resp.error = "no such task or service: nosuch";
+			break;
+		}
+		l1.task_id = l2.task_id = cur.task_id = 0x11;
+		l1.service_id = l2.service_id = 0xaa;
+		l1.node_id = l2.node_id = 0x5;
+		l1.time_ns = 1700000000123456789ull;
+		l2.time_ns = l1.time_ns + 1;
+		l1.stream = 1;
+		l2.stream = 2;
+		l1.data = (ProtobufCBinaryData){6, hello};
+		l2.data = (ProtobufCBinaryData){5, oops};
+		cur.after_ns = l1.time_ns;
+		cur.after_err_ns = l2.time_ns;
+		if (!req->n_logs_after) { /* a first read: the lines */
+			resp.logs = lines;
+			resp.n_logs = 2;
+		}
+		resp.logs_next = curs;
+		resp.n_logs_next = 1;
+		break;
+	}
 	default: break;
 	}
 	cb(cb_data, &resp);
@@ -745,11 +950,12 @@ static void test_http_errors(void **state)
 	snprintf(
 		req, sizeof req,
 		"POST /services/create HTTP/1.1\r\nHost: d\r\nContent-Length: %zu\r\n\r\n%s",
-		strlen(body_mount_2010), body_mount_2010);
+		strlen(body_tmpfs_2010), body_tmpfs_2010);
 	r = request(s, req, NULL);
 	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
-	assert_non_null(strstr(r, "{\"message\":\"TaskTemplate.ContainerSpec.Mounts: not "
-				  "supported by cswarm\"}"));
+	assert_non_null(
+		strstr(r, "{\"message\":\"TaskTemplate.ContainerSpec.Mounts[0].Type: "
+			  "'tmpfs' is not supported by cswarm (bind or volume)\"}"));
 	free(r);
 	/* no such service */
 	r = request(s, "GET /v1.41/services/nosuch HTTP/1.1\r\nHost: d\r\n\r\n", NULL);
@@ -855,6 +1061,61 @@ static void test_http_slow_client(void **state)
 	assert_int_equal(s->fake.nops, 0);
 }
 
+/* service logs: the multiplexed frames the CLI reads, each line with its
+ * time and the swarm details, in a chunked answer that ends once a read
+ * brings no line; the second read goes on from the first's cursors. */
+static void test_http_service_logs(void **state)
+{
+	static const char want1[] =
+		"\x01\0\0\0\0\0\0\xa6"
+		"2023-11-14T22:13:20.123456789Z com.docker.swarm.node.id=0000000000000005,"
+		"com.docker.swarm.service.id=00000000000000aa,com.docker.swarm.task.id="
+		"0000000000000011 hello\n";
+	static const char want2[] =
+		"\x02\0\0\0\0\0\0\xa5"
+		"2023-11-14T22:13:20.123456790Z com.docker.swarm.node.id=0000000000000005,"
+		"com.docker.swarm.service.id=00000000000000aa,com.docker.swarm.task.id="
+		"0000000000000011 oops\n";
+	struct srv *s = *state;
+	bool closed = false;
+	char *r;
+
+	r = request(
+		s,
+		"GET /v1.41/services/web/logs?details=1&stdout=1&stderr=1&timestamps=1"
+		"&tail=7 HTTP/1.1\r\nHost: d\r\n\r\n",
+		&closed);
+	assert_true(closed);
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(r, "Transfer-Encoding: chunked\r\n"));
+	assert_non_null(memmem(r, 1 << 19, want1, sizeof want1 - 1));
+	assert_non_null(memmem(r, 1 << 19, want2, sizeof want2 - 1));
+	/* one chunk, then the end */
+	assert_non_null(memmem(r, 1 << 19, "\r\n0\r\n\r\n", 7));
+	assert_int_equal(s->fake.log_reads, 2);
+	assert_true(s->fake.log_tail_set);
+	/* without follow: up to when it was asked, so that it ends */
+	assert_true(s->fake.log_until_ms > 1700000000000ull);
+	assert_true(s->fake.log_after_ns == 1700000000123456789ull);
+	free(r);
+	/* stdout only, no details: the bare line */
+	s->fake.log_reads = 0;
+	r = request(s, "GET /services/web/logs?stdout=1 HTTP/1.1\r\nHost: d\r\n\r\n",
+		    &closed);
+	assert_non_null(memmem(r, 1 << 19, "\x01\0\0\0\0\0\0\x06hello\n", 14));
+	assert_null(memmem(r, 1 << 19, "oops", 4));
+	free(r);
+	/* no such service: an error answer, before any frame */
+	r = request(s, "GET /services/nosuch/logs?stdout=1 HTTP/1.1\r\nHost: d\r\n\r\n",
+		    NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 404 Not Found\r\n"));
+	assert_non_null(strstr(r, "{\"message\":\"no such task or service: nosuch\"}"));
+	free(r);
+	r = request(s, "GET /services/web/logs HTTP/1.1\r\nHost: d\r\n\r\n", NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
+	free(r);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -866,6 +1127,9 @@ int main(void)
 		cmocka_unit_test(test_map_unsupported),
 		cmocka_unit_test(test_map_bad_input),
 		cmocka_unit_test(test_map_round_trip),
+		cmocka_unit_test(test_map_container_fields),
+		cmocka_unit_test(test_map_stack),
+		cmocka_unit_test(test_map_insert_defaults),
 		cmocka_unit_test(test_task_json),
 		T(test_http_ping),
 		T(test_http_unknown_endpoint),
@@ -873,6 +1137,7 @@ int main(void)
 		T(test_http_huge_body),
 		T(test_http_errors),
 		T(test_http_node_swarm_update),
+		T(test_http_service_logs),
 		cmocka_unit_test_setup_teardown(test_http_keep_alive, setup_short,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_http_slow_client, setup_short,

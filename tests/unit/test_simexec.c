@@ -262,6 +262,100 @@ static void test_simexec_lifecycle_prepare_start_wait_shutdown_remove(void **sta
 	world_free(t.w);
 }
 
+/* ---------------------------------------------------------------- logs */
+
+struct logs_got {
+	struct env_logs_req req;
+	struct ctx *t;
+	int calls, status;
+	size_t count;
+	char text[1024];
+	uint64_t first_ns, last_ns, last_err_ns;
+};
+
+static void logs_cb(struct env_logs_req *req, int status)
+{
+	struct logs_got *g = req->data;
+	assert_false(g->t->in_call);
+	g->calls++;
+	g->status = status;
+	g->count = req->line_count;
+	g->text[0] = '\0';
+	for (size_t i = 0; i < req->line_count; i++) {
+		const struct env_log_line *l = &req->lines[i];
+		if (strlen(g->text) + l->len + 3 < sizeof g->text) {
+			strcat(g->text, l->stream == 2 ? "E:" : "");
+			strncat(g->text, l->data, l->len);
+		}
+		if (i == 0)
+			g->first_ns = l->time_ns;
+		if (l->stream == 2)
+			g->last_err_ns = l->time_ns;
+		else
+			g->last_ns = l->time_ns;
+	}
+}
+
+static void do_logs(struct ctx *t, uint32_t node, struct logs_got *g, const char *task,
+		    uint64_t after_ns, uint64_t after_err_ns, bool tail_set,
+		    uint64_t tail)
+{
+	struct env *env = env_of(t, node);
+	memset(g, 0, sizeof *g);
+	g->t = t;
+	g->req.data = g;
+	g->req.task_id = task;
+	g->req.after_ns = after_ns;
+	g->req.after_err_ns = after_err_ns;
+	g->req.tail_set = tail_set;
+	g->req.tail = tail;
+	g->req.max_bytes = 1 << 20;
+	t->in_call = true;
+	assert_int_equal(env->ops->logs_read(env, &g->req, logs_cb), 0);
+	t->in_call = false;
+	run_until(t, &g->calls);
+}
+
+/* Issue 16: a running container's deterministic lines (started, a tick a
+ * second, a tock on stderr every fifth), by the tail or after per-stream
+ * cursors; none for a container not running or none at all. */
+static void test_simexec_logs_are_deterministic_lines_after_cursors(void **state)
+{
+	struct ctx t;
+	struct logs_got g;
+	struct env_ctl *ctl;
+	uint64_t out_ns, err_ns;
+	struct done d;
+
+	ctx_init(&t, 3, 1);
+	ctl = open_task(&t, 0, "tl1", "web", 1, "nginx", 10000);
+	do_logs(&t, 0, &g, "tl1", 0, 0, false, 0);
+	assert_int_equal(g.status, 0);
+	assert_int_equal(g.count, 0); /* created, not running */
+	prepare_start(&t, 0, ctl);
+	run_for(&t, 5500 * 1000);
+	do_logs(&t, 0, &g, "tl1", 0, 0, false, 0);
+	assert_int_equal(g.status, 0);
+	assert_string_equal(g.text, "started nginx task tl1\ntick 1\ntick 2\ntick 3\n"
+				    "tick 4\ntick 5\nE:tock 5\n");
+	out_ns = g.last_ns;
+	err_ns = g.last_err_ns;
+	do_logs(&t, 0, &g, "tl1", 0, 0, true, 2);
+	assert_string_equal(g.text, "tick 5\nE:tock 5\n");
+	/* after the cursors: only what came since */
+	run_for(&t, 2 * S);
+	do_logs(&t, 0, &g, "tl1", out_ns, err_ns, false, 0);
+	assert_string_equal(g.text, "tick 6\ntick 7\n");
+	assert_true(g.first_ns > out_ns);
+	do_logs(&t, 0, &g, "nosuch", 0, 0, false, 0);
+	assert_int_equal(g.count, 0);
+	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d), 0);
+	run_until(&t, &d.calls);
+	do_logs(&t, 0, &g, "tl1", 0, 0, false, 0);
+	assert_int_equal(g.count, 0);
+	world_free(t.w);
+}
+
 static void test_simexec_callbacks_never_run_inside_the_call(void **state)
 {
 	struct ctx t;
@@ -1185,6 +1279,7 @@ int main(void)
 		cmocka_unit_test(
 			test_simexec_lifecycle_prepare_start_wait_shutdown_remove),
 		cmocka_unit_test(test_simexec_callbacks_never_run_inside_the_call),
+		cmocka_unit_test(test_simexec_logs_are_deterministic_lines_after_cursors),
 		cmocka_unit_test(
 			test_simexec_busy_controller_returns_eagain_and_never_calls_back),
 		cmocka_unit_test(test_simexec_shutdown_past_stop_timeout_kills_with_137),
