@@ -1394,6 +1394,10 @@ static void test_ca_same_csr_again_is_the_same_node(void **state)
 	a = fake_exchange(fk, l, tok, 0x301);
 	assert_int_equal(a->status, 0);
 	first = cert_of(fk, a);
+	/* the allocator gives the new node its ingress address (a write of
+	 * its own, not the CA's) */
+	run_for(f, 1 * SEC);
+	assert_non_null(store_node_get(lstore(f), 0x301)->ingress);
 	version = store_node_get(lstore(f), 0x301)->version;
 	/* the answer is "lost": not installed; asked again with the same CSR */
 	a = fake_exchange(fk, l, tok, 0x301);
