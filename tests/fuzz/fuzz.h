@@ -14,13 +14,13 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-#define FUZZ_CHECK(cond)                                                            \
-	do {                                                                        \
-		if (!(cond)) {                                                      \
+#define FUZZ_CHECK(cond)                                                          \
+	do {                                                                      \
+		if (!(cond)) {                                                    \
 			fprintf(stderr, "%s:%d: property failed: %s\n", __FILE__, \
-				__LINE__, #cond);                                   \
-			abort();                                                    \
-		}                                                                   \
+				__LINE__, #cond);                                 \
+			abort();                                                  \
+		}                                                                 \
 	} while (0)
 
 #endif

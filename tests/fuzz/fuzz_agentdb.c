@@ -36,7 +36,8 @@ static int idle_start(const void *cfg, struct env *env, void **state)
 static void idle_stop(void *state)
 {
 }
-static const struct env_program_ops idle_program = {.start = idle_start, .stop = idle_stop};
+static const struct env_program_ops idle_program = {.start = idle_start,
+						    .stop = idle_stop};
 
 /* w1's real rows after the fixture was built, in the input's format */
 static char *good;
@@ -50,8 +51,9 @@ static void dump_rows(FILE *fp)
 	sqlite3_stmt *st = NULL;
 
 	FUZZ_CHECK(fp && e && e->ops->storage_open(e, "agent", &db) == 0);
-	FUZZ_CHECK(sqlite3_prepare_v2(db, "SELECT task, state, message, env_held FROM agent_tasks",
-				      -1, &st, NULL) == SQLITE_OK);
+	FUZZ_CHECK(sqlite3_prepare_v2(
+			   db, "SELECT task, state, message, env_held FROM agent_tasks",
+			   -1, &st, NULL) == SQLITE_OK);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		size_t tl = (size_t)sqlite3_column_bytes(st, 0);
 		const unsigned char *m = sqlite3_column_text(st, 2);
@@ -102,16 +104,19 @@ static void write_rows(const uint8_t *data, size_t size)
 	int64_t id = 1;
 
 	FUZZ_CHECK(e && e->ops->storage_open(e, "agent", &db) == 0);
-	FUZZ_CHECK(sqlite3_exec(db,
-				"CREATE TABLE IF NOT EXISTS agent_tasks(id INTEGER PRIMARY KEY,"
-				" task BLOB NOT NULL, state INTEGER NOT NULL, exit_code INTEGER,"
-				" message TEXT, env_held INTEGER NOT NULL DEFAULT 0);"
-				"DELETE FROM agent_tasks",
-				NULL, NULL, NULL) == SQLITE_OK);
-	FUZZ_CHECK(sqlite3_prepare_v2(db,
-				      "INSERT OR REPLACE INTO agent_tasks(id, task, state,"
-				      " exit_code, message, env_held) VALUES (?, ?, ?, ?, ?, ?)",
-				      -1, &st, NULL) == SQLITE_OK);
+	FUZZ_CHECK(
+		sqlite3_exec(
+			db,
+			"CREATE TABLE IF NOT EXISTS agent_tasks(id INTEGER PRIMARY KEY,"
+			" task BLOB NOT NULL, state INTEGER NOT NULL, exit_code INTEGER,"
+			" message TEXT, env_held INTEGER NOT NULL DEFAULT 0);"
+			"DELETE FROM agent_tasks",
+			NULL, NULL, NULL) == SQLITE_OK);
+	FUZZ_CHECK(sqlite3_prepare_v2(
+			   db,
+			   "INSERT OR REPLACE INTO agent_tasks(id, task, state,"
+			   " exit_code, message, env_held) VALUES (?, ?, ?, ?, ?, ?)",
+			   -1, &st, NULL) == SQLITE_OK);
 	while (off + 5 <= size) {
 		uint8_t state = data[off], flags = data[off + 1], mlen = data[off + 2];
 		size_t tlen;
@@ -134,7 +139,8 @@ static void write_rows(const uint8_t *data, size_t size)
 		sqlite3_bind_int64(st, 1, t && t->id ? (int64_t)t->id : id++);
 		if (t)
 			cs__task__free_unpacked(t, NULL);
-		sqlite3_bind_blob(st, 2, tlen ? task : (const void *)"", (int)tlen, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 2, tlen ? task : (const void *)"", (int)tlen,
+				  SQLITE_STATIC);
 		sqlite3_bind_int(st, 3, state);
 		sqlite3_bind_int(st, 4, (int)(int8_t)flags);
 		if (flags & 2)

@@ -86,8 +86,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	after = fworld_store_digest(&fw);
 	if (a.status != 0) {
 		if (after != before)
-			fprintf(stderr, "refused (%d: %s) but the store changed\n", a.status,
-				a.error);
+			fprintf(stderr, "refused (%d: %s) but the store changed\n",
+				a.status, a.error);
 		FUZZ_CHECK(a.error[0] != '\0');
 		FUZZ_CHECK(after == before);
 	}

@@ -111,8 +111,8 @@ static uint64_t self_id(void *data)
 	return 0x5;
 }
 
-static struct dockerapi_backend be = {.call = fake_call, .self_id = self_id,
-				      .hostname = "n1", .idle_ms = 2000};
+static struct dockerapi_backend be = {
+	.call = fake_call, .self_id = self_id, .hostname = "n1", .idle_ms = 2000};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -173,7 +173,8 @@ static int on_complete(http_parser *p)
 		json_error_t e;
 		json_t *j = json_loadb(r->body, r->body_len, JSON_DECODE_ANY, &e);
 		if (!j)
-			fprintf(stderr, "body not JSON: %.*s\n", (int)r->body_len, r->body);
+			fprintf(stderr, "body not JSON: %.*s\n", (int)r->body_len,
+				r->body);
 		FUZZ_CHECK(j);
 		json_decref(j);
 	}
@@ -230,7 +231,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (n == 0) {
 			eof = true;
 		} else if (n > 0) {
-			size_t done = http_parser_execute(&hp, &resp_settings, buf, (size_t)n);
+			size_t done =
+				http_parser_execute(&hp, &resp_settings, buf, (size_t)n);
 			if (HTTP_PARSER_ERRNO(&hp) != HPE_OK)
 				fprintf(stderr, "bad response: %s\n",
 					http_errno_description(HTTP_PARSER_ERRNO(&hp)));

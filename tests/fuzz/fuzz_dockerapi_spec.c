@@ -3,7 +3,7 @@
  * dockerapi_spec_from_json, then back: dockerapi_spec_json of the spec read,
  * read again, must give the same spec (the same packed bytes): what the API
  * shows of a service is what it would take back unchanged. A refusal says
- * why. The HTTP request stream around it is not fuzzed here (yet). */
+ * why. The HTTP stream around it: fuzz_dockerapi_http. */
 #include <jansson.h>
 #include <string.h>
 

@@ -20,9 +20,9 @@
 #define FRAMES_MAX 256
 
 struct verdict {
-	size_t frames;	     /* whole frames, hello included */
+	size_t frames;		 /* whole frames, hello included */
 	size_t ends[FRAMES_MAX]; /* where each ended in the stream */
-	int rc;		     /* 0: the stream ended cleanly or mid-frame; <0 refused */
+	int rc; /* 0: the stream ended cleanly or mid-frame; <0 refused */
 	char from[LIMIT_ADDR_BYTES_MAX + 1];
 };
 
@@ -33,14 +33,14 @@ static uint32_t be32(const uint8_t *p)
 
 /* Parses what buf holds from *off (the connection's buffer), as
  * uvenv_in_parse does; returns false once refused. */
-static bool drain(const uint8_t *buf, size_t len, size_t *off, size_t base, size_t frame_max,
-		  struct verdict *v)
+static bool drain(const uint8_t *buf, size_t len, size_t *off, size_t base,
+		  size_t frame_max, struct verdict *v)
 {
 	for (;;) {
 		size_t n = 0;
 		char why[160] = "";
-		int rc = uvenv_frame_next(buf + *off, len - *off, v->frames > 0, frame_max, &n,
-					  why, sizeof why);
+		int rc = uvenv_frame_next(buf + *off, len - *off, v->frames > 0,
+					  frame_max, &n, why, sizeof why);
 		if (rc < 0) {
 			FUZZ_CHECK(rc == CS_ECORRUPT);
 			FUZZ_CHECK(why[0] != '\0');
@@ -58,7 +58,8 @@ static bool drain(const uint8_t *buf, size_t len, size_t *off, size_t base, size
 		if (v->frames == 0) {
 			char from[LIMIT_ADDR_BYTES_MAX + 1];
 			memset(from, 'x', sizeof from);
-			if (!uvenv_hello_parse(buf + *off + 4, n, from, why, sizeof why)) {
+			if (!uvenv_hello_parse(buf + *off + 4, n, from, why,
+					       sizeof why)) {
 				FUZZ_CHECK(why[0] != '\0');
 				v->rc = CS_ECORRUPT;
 				return false;
@@ -67,8 +68,8 @@ static bool drain(const uint8_t *buf, size_t len, size_t *off, size_t base, size
 			FUZZ_CHECK(memcmp(buf + *off + 4, "CSW1", 4) == 0);
 			FUZZ_CHECK(memcmp(buf + *off + 8, from, n - 4) == 0);
 			for (size_t i = 0; from[i]; i++)
-				FUZZ_CHECK(from[i] > 0x20 && from[i] < 0x7f && from[i] != '"' &&
-					   from[i] != '\\');
+				FUZZ_CHECK(from[i] > 0x20 && from[i] < 0x7f &&
+					   from[i] != '"' && from[i] != '\\');
 			memcpy(v->from, from, sizeof from);
 		}
 		*off += 4 + n;

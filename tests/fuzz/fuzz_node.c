@@ -10,8 +10,8 @@
  * still leads once the world ran on. fuzz_agent (the same code, built with
  * FUZZ_TO_AGENT) sends the bytes the other way: m1 to w1's agent.
  *
- * The cluster lives across inputs (building it costs about 20,000 inputs'
- * time), so a finding that needs the state of earlier inputs may not
+ * The cluster lives across inputs (building it costs far more than an
+ * input), so a finding that needs the state of earlier inputs may not
  * reproduce alone: run the crash's input with the corpus before it, or set
  * FUZZ_NODE_FRESH=1 (a new cluster for each input: slow, exact).
  *
@@ -109,8 +109,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		world_set_tap(w, NULL, NULL);
 		l = simcluster_leader(fw.c);
 		FUZZ_CHECK(l >= 0);
-		FUZZ_CHECK(store_snapshot(manager_store(simcluster_manager(fw.c, (uint32_t)l)),
-					  &snap, &len) == 0);
+		FUZZ_CHECK(store_snapshot(
+				   manager_store(simcluster_manager(fw.c, (uint32_t)l)),
+				   &snap, &len) == 0);
 		dump_file("store", 1, true, snap, len);
 		dump_file("wire", 2, true, snap, len);
 		free(snap);

@@ -116,8 +116,8 @@ static void check_answer(const uint8_t *msg, size_t len, const uint8_t *out, siz
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const size_t rooms[4] = {RESOLVER_UDP_REPLY_BYTES, RESOLVER_MSG_BYTES_MAX, 40,
-					120};
+	static const size_t rooms[4] = {RESOLVER_UDP_REPLY_BYTES, RESOLVER_MSG_BYTES_MAX,
+					40, 120};
 	static uint8_t out[RESOLVER_MSG_BYTES_MAX];
 	struct resolver_question q;
 	enum resolver_rcode why;

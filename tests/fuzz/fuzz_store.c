@@ -93,24 +93,29 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	FUZZ_CHECK(s);
 	store_batch_init(&b);
 	cl.id = 1;
-	FUZZ_CHECK(store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &cl) == 0);
+	FUZZ_CHECK(store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &cl) ==
+		   0);
 	for (uint64_t i = 1; i <= 3; i++) {
 		node.id = 0x100 + i;
 		node.hostname = i == 1 ? "m1" : i == 2 ? "w1" : "w2";
-		FUZZ_CHECK(store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &node) == 0);
+		FUZZ_CHECK(store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_CREATE,
+					    &node) == 0);
 	}
 	nspec.name = "app";
 	net.id = 0x300;
 	net.spec = &nspec;
-	FUZZ_CHECK(store_batch_network(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &net) == 0);
+	FUZZ_CHECK(store_batch_network(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &net) ==
+		   0);
 	spec.replicas = 2;
 	spec.name = "web";
 	svc.id = 0x200;
 	svc.spec = &spec;
-	FUZZ_CHECK(store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc) == 0);
+	FUZZ_CHECK(store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc) ==
+		   0);
 	spec.name = "db";
 	svc.id = 0x201;
-	FUZZ_CHECK(store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc) == 0);
+	FUZZ_CHECK(store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc) ==
+		   0);
 	apply_built(s, &b, index++);
 	store_batch_init(&b);
 	st.state = CS__TASK_STATE__TASK_STATE_RUNNING;
@@ -121,7 +126,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		t.service_id = 0x200 + (i & 1);
 		t.slot = 1 + i / 2;
 		t.node_id = 0x102 + (i & 1);
-		FUZZ_CHECK(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t) == 0);
+		FUZZ_CHECK(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE,
+					    &t) == 0);
 	}
 	apply_built(s, &b, index++);
 	FUZZ_CHECK(store_snapshot(s, &base, &base_len) == 0);
@@ -135,7 +141,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		ust.state = CS__TASK_STATE__TASK_STATE_FAILED;
 		up.status = &ust;
 		store_batch_init(&b);
-		FUZZ_CHECK(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &up) == 0);
+		FUZZ_CHECK(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE,
+					    &up) == 0);
 		FUZZ_CHECK(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE,
 					    store_task_get(s, 0x403)) == 0);
 		FUZZ_CHECK(store_batch_encode(&b, 1, index, &buf, &len) == 0);
@@ -181,7 +188,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(store_restore(s, base, base_len, BASE_INDEX) == 0);
 	before = content(s, &bl);
 	if (data[0] & 1) {
-		rc = store_restore(s, data + 1, size - 1, (data[0] & 2) ? 0 : BASE_INDEX + 1);
+		rc = store_restore(s, data + 1, size - 1,
+				   (data[0] & 2) ? 0 : BASE_INDEX + 1);
 		after = content(s, &al);
 		if (rc != 0) {
 			FUZZ_CHECK(rc == CS_ECORRUPT || rc == CS_EVERSION);
@@ -197,8 +205,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else if (!same(before, bl, after, al)) {
 			uint8_t *again;
 			size_t gl;
-			FUZZ_CHECK(store_apply(s, data + 1, size - 1, BASE_INDEX + 2, NULL, NULL) !=
-				   0);
+			FUZZ_CHECK(store_apply(s, data + 1, size - 1, BASE_INDEX + 2,
+					       NULL, NULL) != 0);
 			again = content(s, &gl);
 			FUZZ_CHECK(same(after, al, again, gl));
 			free(again);

@@ -15,14 +15,22 @@
 #include "tests/fuzz/fuzz.h"
 
 static const ProtobufCMessageDescriptor *const descs[] = {
-	&cs__wire__descriptor,		  &cs__store_batch__descriptor,
-	&cs__store_snapshot__descriptor,  &cs__raft_config__descriptor,
-	&cs__raft_entry__descriptor,	  &cs__raft_message__descriptor,
-	&cs__task__descriptor,		  &cs__control_request__descriptor,
-	&cs__control_response__descriptor, &cs__network_spec__descriptor,
-	&cs__service_spec__descriptor,	  &cs__assignments__descriptor,
-	&cs__proposal__descriptor,	  &cs__cluster__descriptor,
-	&cs__node__descriptor,		  &cs__service__descriptor,
+	&cs__wire__descriptor,
+	&cs__store_batch__descriptor,
+	&cs__store_snapshot__descriptor,
+	&cs__raft_config__descriptor,
+	&cs__raft_entry__descriptor,
+	&cs__raft_message__descriptor,
+	&cs__task__descriptor,
+	&cs__control_request__descriptor,
+	&cs__control_response__descriptor,
+	&cs__network_spec__descriptor,
+	&cs__service_spec__descriptor,
+	&cs__assignments__descriptor,
+	&cs__proposal__descriptor,
+	&cs__cluster__descriptor,
+	&cs__node__descriptor,
+	&cs__service__descriptor,
 };
 #define NDESCS (sizeof descs / sizeof descs[0])
 

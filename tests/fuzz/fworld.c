@@ -23,8 +23,8 @@
 static uint32_t fworld_add(struct fworld *f, const char *name, uint32_t number)
 {
 	uint32_t idx;
-	const struct node_cfg *cfg =
-		simcluster_node_cfg(f->c, name, number, number ? 1 : 0, 1, 4000, 8ull << 30);
+	const struct node_cfg *cfg = simcluster_node_cfg(
+		f->c, name, number, number ? 1 : 0, 1, 4000, 8ull << 30);
 	FUZZ_CHECK(cfg);
 	FUZZ_CHECK(world_node_add(f->w, name, &node_program, cfg, &idx) == 0);
 	FUZZ_CHECK(simcluster_track(f->c, idx, number) == 0);
