@@ -77,11 +77,18 @@ else ifeq ($(VARIANT),asan)
   OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SANITIZE) \
 	-fno-sanitize-recover=all
   LDOPT := -fsanitize=$(SANITIZE)
+else ifeq ($(VARIANT),fuzz)
+  # libFuzzer targets (tests/fuzz/, issue 19): clang only; every object
+  # carries the fuzzer's coverage, ASan and UBSan
+  CC := clang
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=all
+  LDOPT := -fsanitize=fuzzer,address,undefined
 else ifeq ($(VARIANT),cov)
   OPT := -O0 -g --coverage
   LDOPT := --coverage
 else
-  $(error unknown VARIANT=$(VARIANT): release, asan or cov)
+  $(error unknown VARIANT=$(VARIANT): release, asan, fuzz or cov)
 endif
 
 GEN := build/gen
@@ -112,6 +119,8 @@ NET_LIB_SRC := $(filter-out $(NET_MAIN_SRC),$(sort $(wildcard net/*.c)))
 TEST_SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SUPPORT_SRC := $(filter-out $(FUZZ_SRC),$(sort $(wildcard tests/fuzz/*.c)))
 
 obj = $(patsubst %.c,$(O)/%.o,$(patsubst $(GEN)/%,%,$(1)))
 
@@ -125,6 +134,7 @@ LIBSIM := $(O)/libsim.a
 LIBNET := $(O)/libnet.a
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 BENCH_BIN := $(patsubst tests/bench/%.c,$(O)/bench/%,$(BENCH_SRC))
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(O)/bin/%,$(FUZZ_SRC))
 
 ifeq ($(VARIANT),release)
   BIN := build
@@ -206,6 +216,32 @@ test: deps
 	$(Q)SOAK_SECONDS=60 tests/soak/soak.sh build
 	@# issue 18: the load generator's smoke run (100 agents, 1,000 tasks)
 	$(Q)$(MAKE) --no-print-directory swarmload-smoke
+	@# issue 19: every fuzz target replays its corpus, then fuzzes briefly
+	$(Q)$(MAKE) --no-print-directory fuzz-smoke
+
+# ---------------------------------------------------------------- fuzzing
+# libFuzzer targets (issue 19), one per decoder: tests/fuzz/fuzz_*.c, their
+# seed corpus in tests/fuzz/corpus/TARGET/ (what they find goes to
+# build/fuzz/corpus/, crashes to build/fuzz/artifacts/). `make fuzz` runs
+# each for FUZZ_SECONDS; `make fuzz-smoke` (in make test) replays the corpus
+# and runs each for FUZZ_SMOKE_SECONDS. tests/fuzz/run.sh says the CPU time.
+FUZZ_PKGS := clang libclang-rt-14-dev
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+.PHONY: fuzz fuzz-smoke fuzz-deps fuzz-bins
+
+fuzz-deps:
+	$(call install_pkgs,$(DEPS_PKGS) $(FUZZ_PKGS))
+
+fuzz-bins: $(FUZZ_BIN)
+
+fuzz: fuzz-deps
+	$(Q)$(MAKE) --no-print-directory VARIANT=fuzz fuzz-bins
+	tests/fuzz/run.sh build/fuzz/bin $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzz-deps
+	$(Q)$(MAKE) --no-print-directory VARIANT=fuzz fuzz-bins
+	tests/fuzz/run.sh build/fuzz/bin $(FUZZ_SMOKE_SECONDS) --replay
 
 # The integration test alone: 3 managers and 2 workers as processes against a
 # real dockerd (started when none answers; needs root to start one).
@@ -349,6 +385,10 @@ $(SWARMSIM): $(patsubst %.c,$(O)/%.o,$(SIM_MAIN_SRC)) $(LIBSIM) $(LIBCORE)
 $(O)/tests/test_%: $(O)/tests/unit/test_%.o $(TEST_SUPPORT_OBJ) $(LIBSIM) $(LIBNET) $(LIBCORE)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(NET_LDLIBS) -lcmocka
+
+$(O)/bin/fuzz_%: $(O)/tests/fuzz/fuzz_%.o $(call obj,$(FUZZ_SUPPORT_SRC)) $(LIBSIM) $(LIBNET) $(LIBCORE)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(NET_LDLIBS)
 
 $(O)/bench/bench_%: $(O)/tests/bench/bench_%.o $(TEST_SUPPORT_OBJ) $(LIBSIM) $(LIBNET) $(LIBCORE)
 	@mkdir -p $(@D)

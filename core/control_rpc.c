@@ -303,6 +303,23 @@ static int rpc_node_step(struct rpc_call *c, char *err, size_t err_size)
 	return 1;
 }
 
+/* Checks every label key of a node update before its first write, with
+ * control_node_update's rule: a node update is written in steps, and a bad
+ * key found at a later step would leave the earlier steps written under a
+ * refusal (found by tests/fuzz/fuzz_control). Returns 0 or CS_EINVAL. */
+static int rpc_node_labels_ok(const Cs__ControlRequest *q, char *err, size_t err_size)
+{
+	for (size_t i = 0; i < q->n_label_add + q->n_label_rm; i++) {
+		const char *key = i < q->n_label_add ? q->label_add[i]->key
+						     : q->label_rm[i - q->n_label_add];
+		if (!key || !*key || strlen(key) > LIMIT_NAME_BYTES_MAX) {
+			snprintf(err, err_size, "label: bad key '%s'", key ? key : "");
+			return CS_EINVAL;
+		}
+	}
+	return 0;
+}
+
 /* Copies req (deep) into c, for writes in several steps. */
 static int rpc_keep_request(struct rpc_call *c, const Cs__ControlRequest *req)
 {
@@ -672,6 +689,8 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 		break;
 	case CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE:
 		if ((rv = rpc_node_id(m, req, &c->node_id, err, sizeof err)))
+			break;
+		if ((rv = rpc_node_labels_ok(req, err, sizeof err)))
 			break;
 		if ((rv = rpc_keep_request(c, req)))
 			break;

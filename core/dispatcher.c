@@ -633,7 +633,7 @@ static void disp_send_parts(struct dispatcher *d, struct disp_session *s, bool f
 		Cs__Assignments a = CS__ASSIGNMENTS__INIT;
 		size_t bytes = 0;
 
-		a.tasks = tasks + ti;
+		a.tasks = tasks ? tasks + ti : NULL; /* no offset on NULL: UB */
 		while (ti < n_tasks) {
 			size_t one = cs__task__get_packed_size(tasks[ti]) +
 				     DISP_FIELD_OVERHEAD_BYTES;
@@ -653,7 +653,7 @@ static void disp_send_parts(struct dispatcher *d, struct disp_session *s, bool f
 			a.n_tasks++;
 			ti++;
 		}
-		a.removed = removed + ri;
+		a.removed = removed ? removed + ri : NULL;
 		while (ti == n_tasks && ri < n_removed &&
 		       bytes + DISP_REMOVED_BYTES_MAX <= DISP_ASSIGN_BYTES_MAX) {
 			bytes += DISP_REMOVED_BYTES_MAX;

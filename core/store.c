@@ -950,6 +950,41 @@ static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index, uint64_
 	}
 }
 
+/* Whether m, or a message inside it, kept an unknown field numbered 0.
+ * libprotobuf-c (1.4.1) takes a field-0 tag whose varint is overlong (0x80
+ * 0x00) as an unknown field and packs it back as 0x00 0x00, which it then
+ * refuses: an object holding one would make the store's own snapshot (and
+ * every batch that writes it again) undecodable. Such bytes are refused as
+ * corrupt. Found by tests/fuzz/fuzz_store. */
+static bool store_has_field0(const ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+
+	for (unsigned i = 0; i < m->n_unknown_fields; i++)
+		if (m->unknown_fields[i].tag == 0)
+			return true;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const char *base = (const char *)m;
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)(base + f->quantifier_offset);
+			ProtobufCMessage *const *v =
+				*(ProtobufCMessage *const *const *)(base + f->offset);
+			for (size_t j = 0; j < n; j++)
+				if (v[j] && store_has_field0(v[j]))
+					return true;
+		} else {
+			const ProtobufCMessage *sub =
+				*(const ProtobufCMessage *const *)(base + f->offset);
+			if (sub && store_has_field0(sub))
+				return true;
+		}
+	}
+	return false;
+}
+
 int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 		uint64_t *proposer, uint64_t *proposal_id)
 {
@@ -958,6 +993,10 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 
 	assert(index > s->applied);
 	s->applied = index;
+	if (b && store_has_field0(&b->base)) {
+		cs__store_batch__free_unpacked(b, NULL);
+		b = NULL;
+	}
 	if (!b)
 		return CS_ECORRUPT;
 	if (proposer)
@@ -1070,6 +1109,10 @@ int store_restore(struct store *s, const uint8_t *buf, size_t len, uint64_t inde
 	struct store *fresh;
 	int rv;
 
+	if (snap && store_has_field0(&snap->base)) {
+		cs__store_snapshot__free_unpacked(snap, NULL);
+		snap = NULL;
+	}
 	if (!snap)
 		return CS_ECORRUPT;
 	if (snap->format != STORE_SNAPSHOT_FORMAT) {

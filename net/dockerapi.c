@@ -2558,8 +2558,9 @@ static void dapi_node_update(struct dapi_conn *c, const struct dapi_route *r)
 	}
 	want_manager = role && strcmp(role, "manager") == 0;
 	if (c->step == 2) {
+		bool role_given = role && *role; /* role points into body */
 		json_decref(body);
-		if (!role || !*role ||
+		if (!role_given ||
 		    want_manager ==
 			    (nd->desired_role == CS__NODE_ROLE__NODE_ROLE_MANAGER))
 			return dapi_send(c, 200, "text/plain; charset=utf-8", "", 0);

@@ -794,9 +794,8 @@ static void uvenv_in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->u->rbuf, UVENV_READ_CHUNK_BYTES);
 }
 
-/* Checks a hello payload: magic, then a printable address. */
-static bool uvenv_hello_ok(struct uvenv_in *c, const uint8_t *p, size_t n, char *why,
-			   size_t why_size)
+bool uvenv_hello_parse(const uint8_t *p, size_t n, char from[LIMIT_ADDR_BYTES_MAX + 1],
+		       char *why, size_t why_size)
 {
 	size_t alen = n - UVENV_MAGIC_BYTES;
 
@@ -816,9 +815,38 @@ static bool uvenv_hello_ok(struct uvenv_in *c, const uint8_t *p, size_t n, char 
 			return false;
 		}
 	}
-	memcpy(c->from, p + UVENV_MAGIC_BYTES, alen);
-	c->from[alen] = '\0';
+	memcpy(from, p + UVENV_MAGIC_BYTES, alen);
+	from[alen] = '\0';
 	return true;
+}
+
+int uvenv_frame_next(const uint8_t *buf, size_t len, bool hello, size_t frame_max,
+		     size_t *payload_len, char *why, size_t why_size)
+{
+	uint32_t n;
+
+	if (len < UVENV_HEADER_BYTES)
+		return 0;
+	n = uvenv_read_be32(buf);
+	if (!hello && (n <= UVENV_MAGIC_BYTES || n > UVENV_MAGIC_BYTES + LIMIT_ADDR_BYTES_MAX)) {
+		snprintf(why, why_size,
+			 "bad hello: first frame of %" PRIu32 " bytes, expected %u..%u", n,
+			 UVENV_MAGIC_BYTES + 1, UVENV_MAGIC_BYTES + LIMIT_ADDR_BYTES_MAX);
+		return CS_ECORRUPT;
+	}
+	if (n == 0) {
+		snprintf(why, why_size, "empty frame");
+		return CS_ECORRUPT;
+	}
+	if (n > frame_max) {
+		snprintf(why, why_size, "frame of %" PRIu32 " bytes over the limit %zu", n,
+			 frame_max);
+		return CS_ECORRUPT;
+	}
+	if (len - UVENV_HEADER_BYTES < n)
+		return 0;
+	*payload_len = n;
+	return 1;
 }
 
 /* Delivers every whole frame in c's buffer; closes c on a bad one. */
@@ -828,36 +856,21 @@ static void uvenv_in_parse(struct uvenv_in *c)
 	char why[160];
 	size_t off = 0;
 
-	while (c->len - off >= UVENV_HEADER_BYTES) {
-		uint32_t n = uvenv_read_be32(c->buf + off);
+	for (;;) {
+		size_t n = 0;
+		int rc = uvenv_frame_next(c->buf + off, c->len - off, c->hello, u->frame_max,
+					  &n, why, sizeof why);
 		const uint8_t *payload = c->buf + off + UVENV_HEADER_BYTES;
 
-		if (!c->hello && (n <= UVENV_MAGIC_BYTES ||
-				  n > UVENV_MAGIC_BYTES + LIMIT_ADDR_BYTES_MAX)) {
-			snprintf(why, sizeof why,
-				 "bad hello: first frame of %" PRIu32
-				 " bytes, expected %u..%u",
-				 n, UVENV_MAGIC_BYTES + 1,
-				 UVENV_MAGIC_BYTES + LIMIT_ADDR_BYTES_MAX);
+		if (rc < 0) {
 			uvenv_in_close(c, why);
 			return;
 		}
-		if (n == 0) {
-			uvenv_in_close(c, "empty frame");
-			return;
-		}
-		if (n > u->frame_max) {
-			snprintf(why, sizeof why,
-				 "frame of %" PRIu32 " bytes over the limit %zu", n,
-				 u->frame_max);
-			uvenv_in_close(c, why);
-			return;
-		}
-		if (c->len - off - UVENV_HEADER_BYTES < n)
+		if (rc == 0)
 			break;
 		off += UVENV_HEADER_BYTES + n;
 		if (!c->hello) {
-			if (!uvenv_hello_ok(c, payload, n, why, sizeof why)) {
+			if (!uvenv_hello_parse(payload, n, c->from, why, sizeof why)) {
 				uvenv_in_close(c, why);
 				return;
 			}

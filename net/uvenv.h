@@ -13,11 +13,14 @@
 #define NET_UVENV_H
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <uv.h>
 
 #include "core/env.h"
+#include "core/limits.h"
 
 struct dataplane;
 struct docker;
@@ -163,5 +166,27 @@ void uvenv_close(struct uvenv *u);
  * into *out. Returns 0, or CS_EINVAL with a message in err naming what was
  * given and what is expected. */
 int uvenv_parse_addr(const char *s, struct sockaddr_in *out, char *err, size_t err_size);
+
+/* ---------------------------------------------------------------- the wire
+ * Pure functions of the incoming byte stream (exposed for tests and the
+ * fuzz targets in tests/fuzz/; the connections use them). */
+
+/* uvenv_frame_next looks at the start of an incoming connection's bytes
+ * (buf, len, borrowed): a frame is a 4-byte big-endian length n then n
+ * payload bytes; a connection's first frame (hello false) is its hello, of
+ * 5..4+LIMIT_ADDR_BYTES_MAX bytes. Returns 1 with *payload_len = n when buf
+ * starts with a whole frame (it takes 4 + n bytes), 0 when it holds no whole
+ * frame yet and nothing is wrong so far, CS_ECORRUPT with why
+ * (NUL-terminated when why_size > 0) when the connection is to be closed: an
+ * empty frame, one over frame_max, a first frame not of a hello's size. */
+int uvenv_frame_next(const uint8_t *buf, size_t len, bool hello, size_t frame_max,
+		     size_t *payload_len, char *why, size_t why_size);
+
+/* uvenv_hello_parse checks a hello's payload (p, n bytes, borrowed): "CSW1"
+ * then the dialer's advertised address, 1..LIMIT_ADDR_BYTES_MAX bytes of
+ * printable ASCII without space, quote or backslash. Returns true with the
+ * address in from (NUL-terminated), or false with why and from untouched. */
+bool uvenv_hello_parse(const uint8_t *p, size_t n, char from[LIMIT_ADDR_BYTES_MAX + 1],
+		       char *why, size_t why_size);
 
 #endif

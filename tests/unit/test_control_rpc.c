@@ -508,6 +508,52 @@ static void test_control_rpc_node_update_applies_every_change(void **state)
 	teardown(&f);
 }
 
+/* A node update refused for a bad label key changes nothing, not even the
+ * availability it asked for before the label (the update is written in
+ * steps: the keys are checked before the first). Found by
+ * tests/fuzz/fuzz_control: the availability was written, then the label
+ * refused, and the caller told "refused". */
+static void test_control_rpc_node_update_refused_changes_nothing(void **state)
+{
+	struct fixture f;
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__Label zone = CS__LABEL__INIT, bad = CS__LABEL__INIT;
+	Cs__Label *add[] = {&zone, &bad};
+	char *rm[] = {""};
+	struct answer a;
+
+	boot(&f);
+	zone.key = "zone";
+	zone.value = "a";
+	bad.key = "";
+	bad.value = "x";
+	req.id = 1;
+	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE;
+	req.name = "m3";
+	req.set_availability = true;
+	req.availability = CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
+	req.n_label_add = 2;
+	req.label_add = add;
+	call(&f, f.leader, &req, &a);
+	assert_int_equal(a.status, CS_EINVAL);
+	assert_string_equal(a.error, "label: bad key ''");
+	req.n_label_add = 1;
+	req.n_label_rm = 1;
+	req.label_rm = rm;
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, CS_EINVAL);
+
+	cs__control_request__init(&req);
+	req.id = 2;
+	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT;
+	req.name = "m3";
+	call(&f, f.leader, &req, &a);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.availability, CS__NODE_AVAILABILITY__NODE_AVAILABILITY_ACTIVE);
+	assert_string_equal(a.labels, "");
+	teardown(&f);
+}
+
 /* Runs the same sequence of every op on `node` (the leader, or a follower
  * that forwards); `svc` names the service it makes and removes. */
 static void every_op_on(struct fixture *f, uint32_t node, const char *svc)
@@ -663,7 +709,8 @@ static void every_op_on(struct fixture *f, uint32_t node, const char *svc)
 	assert_string_equal(a.error, want);
 
 	/* a node update with nothing to change; one whose second change is
-	 * bad keeps the first and names the second */
+	 * bad changes nothing (not the first either) and names the second, as
+	 * SwarmKit's UpdateNode, which validates the whole spec first */
 	cs__control_request__init(&req);
 	req.id = 109;
 	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE;
@@ -688,7 +735,7 @@ static void every_op_on(struct fixture *f, uint32_t node, const char *svc)
 	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT;
 	req.name = (char *)other;
 	call(f, node, &req, &a);
-	assert_int_equal(a.availability, CS__NODE_AVAILABILITY__NODE_AVAILABILITY_PAUSE);
+	assert_int_equal(a.availability, CS__NODE_AVAILABILITY__NODE_AVAILABILITY_ACTIVE);
 	assert_string_equal(a.labels, "");
 
 	/* the cluster: inspect, rotate the worker token, inspect again */
@@ -1029,6 +1076,7 @@ int main(void)
 		cmocka_unit_test(test_control_rpc_unknown_service_is_enoent),
 		cmocka_unit_test(test_control_rpc_partitioned_follower_answers_once),
 		cmocka_unit_test(test_control_rpc_node_update_applies_every_change),
+		cmocka_unit_test(test_control_rpc_node_update_refused_changes_nothing),
 		cmocka_unit_test(test_control_rpc_every_op_on_leader_and_follower),
 		cmocka_unit_test(test_control_rpc_too_many_calls_is_eagain),
 		cmocka_unit_test(test_control_rpc_request_over_the_frame_limit),
