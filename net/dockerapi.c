@@ -2560,9 +2560,8 @@ static void dapi_node_update(struct dapi_conn *c, const struct dapi_route *r)
 	if (c->step == 2) {
 		bool role_given = role && *role; /* role points into body */
 		json_decref(body);
-		if (!role_given ||
-		    want_manager ==
-			    (nd->desired_role == CS__NODE_ROLE__NODE_ROLE_MANAGER))
+		if (!role_given || want_manager == (nd->desired_role ==
+						    CS__NODE_ROLE__NODE_ROLE_MANAGER))
 			return dapi_send(c, 200, "text/plain; charset=utf-8", "", 0);
 		req.op = CS__CONTROL_OP__CONTROL_OP_NODE_SET_ROLE;
 		req.name = id;

@@ -828,10 +828,12 @@ int uvenv_frame_next(const uint8_t *buf, size_t len, bool hello, size_t frame_ma
 	if (len < UVENV_HEADER_BYTES)
 		return 0;
 	n = uvenv_read_be32(buf);
-	if (!hello && (n <= UVENV_MAGIC_BYTES || n > UVENV_MAGIC_BYTES + LIMIT_ADDR_BYTES_MAX)) {
+	if (!hello &&
+	    (n <= UVENV_MAGIC_BYTES || n > UVENV_MAGIC_BYTES + LIMIT_ADDR_BYTES_MAX)) {
 		snprintf(why, why_size,
-			 "bad hello: first frame of %" PRIu32 " bytes, expected %u..%u", n,
-			 UVENV_MAGIC_BYTES + 1, UVENV_MAGIC_BYTES + LIMIT_ADDR_BYTES_MAX);
+			 "bad hello: first frame of %" PRIu32 " bytes, expected %u..%u",
+			 n, UVENV_MAGIC_BYTES + 1,
+			 UVENV_MAGIC_BYTES + LIMIT_ADDR_BYTES_MAX);
 		return CS_ECORRUPT;
 	}
 	if (n == 0) {
@@ -839,8 +841,8 @@ int uvenv_frame_next(const uint8_t *buf, size_t len, bool hello, size_t frame_ma
 		return CS_ECORRUPT;
 	}
 	if (n > frame_max) {
-		snprintf(why, why_size, "frame of %" PRIu32 " bytes over the limit %zu", n,
-			 frame_max);
+		snprintf(why, why_size, "frame of %" PRIu32 " bytes over the limit %zu",
+			 n, frame_max);
 		return CS_ECORRUPT;
 	}
 	if (len - UVENV_HEADER_BYTES < n)
@@ -858,8 +860,8 @@ static void uvenv_in_parse(struct uvenv_in *c)
 
 	for (;;) {
 		size_t n = 0;
-		int rc = uvenv_frame_next(c->buf + off, c->len - off, c->hello, u->frame_max,
-					  &n, why, sizeof why);
+		int rc = uvenv_frame_next(c->buf + off, c->len - off, c->hello,
+					  u->frame_max, &n, why, sizeof why);
 		const uint8_t *payload = c->buf + off + UVENV_HEADER_BYTES;
 
 		if (rc < 0) {
