@@ -1498,8 +1498,6 @@ static void docker_info_finish(struct docker_xfer *x, CURLcode code, long http,
 	json_decref(root);
 }
 
-/* A transfer finished (code: curl's verdict): read its answer, free it,
- * then call its callback. */
 /* ---------------------------------------------------------------- logs */
 
 /* ns since the epoch of an RFC 3339 time with up to 9 decimals
@@ -1551,13 +1549,16 @@ static int docker_logs_parse(struct docker_xfer *x, struct env_log_line **out,
 			     size_t *count)
 {
 	const struct env_logs_req *req = x->logs_req;
-	const char *p = x->resp, *end = x->resp + x->resp_len;
+	const char *p = x->resp, *end;
 	struct env_log_line *lines = NULL;
 	size_t n = 0, cap = 0, bytes = 0;
 
 	*out = NULL;
 	*count = 0;
-	while (p && end - p >= 8) {
+	if (!p)
+		return 0; /* no answer body: no line */
+	end = p + x->resp_len;
+	while (end - p >= 8) {
 		uint32_t stream = (unsigned char)p[0];
 		uint32_t size = (uint32_t)(unsigned char)p[4] << 24 |
 				(uint32_t)(unsigned char)p[5] << 16 |
@@ -1666,6 +1667,8 @@ int docker_logs_read(struct docker *d, struct env_logs_req *req, env_logs_cb cb)
 	return 0;
 }
 
+/* A transfer finished (code: curl's verdict): read its answer, free it,
+ * then call its callback. */
 static void docker_xfer_finish(struct docker_xfer *x, CURLcode code)
 {
 	struct docker *d = x->d;

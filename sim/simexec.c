@@ -2292,7 +2292,7 @@ static bool simexec_reaches(const struct simexec *x, const struct simexec_contai
 	if (simexec_at_addr(x, c->node, id, addr))
 		return true;
 	{
-		struct simexec_nep key;
+		struct simexec_nep key = {0};
 		const struct simexec_nep *e;
 		snprintf(key.addr, sizeof key.addr, "%s", addr);
 		e = bsearch(&key, n->eps, n->ep_count, sizeof *n->eps, simexec_nep_cmp);
