@@ -369,6 +369,23 @@ static void explore_budget(const struct scn_script *s, struct explore_plan *plan
 	used_w = (uint32_t)explore_popcount(wrks);
 	plan->mgr_budget = tolerable > used_m ? tolerable - used_m : 0;
 	plan->wrk_budget = plan->workers > used_w + 1 ? plan->workers - used_w - 1 : 0;
+	/* and never so many workers that the services no longer fit on the
+	 * others (with --swarm, where the shape was drawn to fit them):
+	 * tasks moved off a faulted node stay where they went */
+	if (plan->swarm) {
+		uint32_t spare_w = plan->workers > plan->need_workers + used_w
+					   ? plan->workers - plan->need_workers - used_w
+					   : 0;
+		uint32_t all = plan->workers + plan->managers;
+		uint32_t spare = all > plan->need_nodes + used_w + used_m + plan->mgr_budget
+					 ? all - plan->need_nodes - used_w - used_m -
+						   plan->mgr_budget
+					 : 0;
+		if (plan->wrk_budget > spare_w)
+			plan->wrk_budget = spare_w;
+		if (plan->wrk_budget > spare)
+			plan->wrk_budget = spare;
+	}
 }
 
 /* The nodes faults may touch: the initial cluster's, minus those the
@@ -715,9 +732,18 @@ static void explore_shape_need(const struct scn_script *s, const struct scn_cmd 
 {
 	struct explore_svc_need svcs[EXPLORE_SVCS_MAX];
 	size_t count = 0;
+	uint64_t global_cpu = 0, global_mem = 0;
 
 	*need_any = *need_w = *need_m = 0;
 	memset(svcs, 0, sizeof svcs);
+	for (size_t i = 0; i < s->cmd_count; i++) {
+		const struct scn_service *svc = &s->cmds[i].u.service;
+		if (s->cmds[i].kind == SCN_SERVICE_CREATE &&
+		    (svc->mode == SCN_MODE_GLOBAL || svc->mode == SCN_MODE_GLOBAL_JOB)) {
+			global_cpu += svc->reserve_millicpu;
+			global_mem += svc->reserve_mem_bytes;
+		}
+	}
 	for (size_t i = 0; i < s->cmd_count; i++) {
 		const struct scn_cmd *c = &s->cmds[i];
 		struct explore_svc_need *n = NULL;
@@ -750,12 +776,12 @@ static void explore_shape_need(const struct scn_script *s, const struct scn_cmd 
 		if (!n || c->refuse)
 			continue;
 		explore_need_apply(n, &c->u.service, c->kind == SCN_SERVICE_CREATE);
-		/* the live global services' reservations come off every node */
-		for (size_t k = 0; k < count; k++)
-			if (svcs[k].global && !svcs[k].removed) {
-				cpu = cpu > svcs[k].cpu ? cpu - svcs[k].cpu : 0;
-				mem = mem > svcs[k].mem ? mem - svcs[k].mem : 0;
-			}
+		/* every global service's reservations come off every node, the
+		 * ones the scenario creates later too (their tasks find no room
+		 * on a node the others filled: nothing moves tasks to make
+		 * room) */
+		cpu = cpu > global_cpu ? cpu - global_cpu : 0;
+		mem = mem > global_mem ? mem - global_mem : 0;
 		for (size_t k = 0; k < count; k++) {
 			uint64_t per;
 			if (svcs[k].global || svcs[k].removed || !svcs[k].replicas)
@@ -810,13 +836,18 @@ static void explore_draw_swarm(struct rng *r, const struct scn_script *s,
 	{
 		uint32_t need_any, need_w, need_m;
 		explore_shape_need(s, cluster, &need_any, &need_w, &need_m);
-		/* services with no role constraint run on managers too; the
-		 * role-bound ones add to their side's need */
-		if (plan->managers_drawn && plan->managers < need_m)
-			plan->managers = need_m;
-		if (plan->workers_drawn && plan->workers < need_w)
-			plan->workers = need_w;
-		if (plan->workers_drawn && plan->managers + plan->workers < need_any + need_w + need_m)
+		plan->need_workers = need_w ? need_w + need_any : 0;
+		plan->need_nodes = need_any + need_w + need_m;
+		/* a service with no role constraint may take nodes of either
+		 * side (its tasks then leave room for nothing else there), so
+		 * a side that a role-bound service needs gets room for those
+		 * too */
+		if (need_m && plan->managers_drawn && plan->managers < need_m + need_any)
+			plan->managers = need_m + need_any;
+		if (need_w && plan->workers_drawn && plan->workers < need_w + need_any)
+			plan->workers = need_w + need_any;
+		if (plan->workers_drawn &&
+		    plan->managers + plan->workers < need_any + need_w + need_m)
 			plan->workers = need_any + need_w + need_m - plan->managers;
 	}
 	explore_cat(plan->settings, "set");
