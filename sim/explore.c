@@ -326,8 +326,8 @@ static void explore_scenario_faults(const struct scn_script *s, uint64_t *mgrs,
 		case SCN_PARTITION:
 		case SCN_ISOLATE:
 			for (size_t g = 0; g < c->u.partition.group_count; g++)
-				for (size_t k = 0; k < c->u.partition.groups[g].node_count;
-				     k++) {
+				for (size_t k = 0;
+				     k < c->u.partition.groups[g].node_count; k++) {
 					const struct scn_node *nd =
 						&c->u.partition.groups[g].nodes[k];
 					if (nd->kind == SCN_NODE_LEADER)
@@ -377,10 +377,11 @@ static void explore_budget(const struct scn_script *s, struct explore_plan *plan
 					   ? plan->workers - plan->need_workers - used_w
 					   : 0;
 		uint32_t all = plan->workers + plan->managers;
-		uint32_t spare = all > plan->need_nodes + used_w + used_m + plan->mgr_budget
-					 ? all - plan->need_nodes - used_w - used_m -
-						   plan->mgr_budget
-					 : 0;
+		uint32_t spare =
+			all > plan->need_nodes + used_w + used_m + plan->mgr_budget
+				? all - plan->need_nodes - used_w - used_m -
+					  plan->mgr_budget
+				: 0;
 		if (plan->wrk_budget > spare_w)
 			plan->wrk_budget = spare_w;
 		if (plan->wrk_budget > spare)
@@ -687,7 +688,8 @@ static void explore_need_apply(struct explore_svc_need *n, const struct scn_serv
 	if (create || (svc->set & SCN_SVC_REPLICAS))
 		n->replicas = svc->replicas;
 	if (create || (svc->set & SCN_SVC_MODE))
-		n->global = svc->mode == SCN_MODE_GLOBAL || svc->mode == SCN_MODE_GLOBAL_JOB;
+		n->global =
+			svc->mode == SCN_MODE_GLOBAL || svc->mode == SCN_MODE_GLOBAL_JOB;
 	if (create || (svc->set & SCN_SVC_MAX_PER_NODE))
 		n->max_per_node = svc->max_per_node;
 	if (create || (svc->set & SCN_SVC_RESERVE_CPU))
@@ -790,7 +792,8 @@ static void explore_shape_need(const struct scn_script *s, const struct scn_cmd 
 			if (per == 0)
 				continue;
 			need[svcs[k].role] +=
-				per == UINT64_MAX ? 1 : (svcs[k].replicas + per - 1) / per;
+				per == UINT64_MAX ? 1
+						  : (svcs[k].replicas + per - 1) / per;
 		}
 		if (need[0] > *need_any)
 			*need_any = (uint32_t)(need[0] < 64 ? need[0] : 64);
@@ -1347,9 +1350,9 @@ static void explore_judge(const struct scn_script *gen, const struct runner_resu
 		const char *cmd = w->plan->faults[last].start;
 		size_t n = strcspn(cmd, "\n");
 		us_t at = w->started_us[last];
-		snprintf(v->fault, sizeof v->fault,
-			 "%.*s at %" PRIu64 ".%" PRIu64 "s", (int)n, cmd,
-			 (uint64_t)(at / 1000000), (uint64_t)(at % 1000000 / 100000));
+		snprintf(v->fault, sizeof v->fault, "%.*s at %" PRIu64 ".%" PRIu64 "s",
+			 (int)n, cmd, (uint64_t)(at / 1000000),
+			 (uint64_t)(at % 1000000 / 100000));
 	}
 }
 

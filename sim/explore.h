@@ -95,13 +95,13 @@ struct explore_plan {
 /* How an explored run failed (explore_judge). */
 enum explore_class {
 	EXPLORE_PASSED,
-	EXPLORE_INVARIANT, /* an invariant broken, or the simulated code died:
+	EXPLORE_INVARIANT,	 /* an invariant broken, or the simulated code died:
 			    * always a bug */
-	EXPLORE_LIVENESS,  /* the cluster did not get where it had to (the
+	EXPLORE_LIVENESS,	 /* the cluster did not get where it had to (the
 			    * liveness phase, a command that found no leader
 			    * or no answer): a bug unless the schedule is not
 			    * survivable */
-	EXPLORE_CLAIM,	   /* a scenario's `always` broken after a generated
+	EXPLORE_CLAIM,		 /* a scenario's `always` broken after a generated
 			    * fault: the fault may make the claim false; a
 			    * failure only with --strict-claims */
 	EXPLORE_CLAIM_UNFAULTED, /* an `always` broken before any generated

@@ -240,7 +240,8 @@ static void explore_worker(const struct explore_opts *o, const struct scn_script
 		memset(&v, 0, sizeof v);
 		rv = explore_plan_make(s, seed, o->kinds, o->swarm, &plan);
 		if (!rv)
-			rv = explore_run_judged(s, &plan, &res, &v, NULL, err, sizeof err);
+			rv = explore_run_judged(s, &plan, &res, &v, NULL, err,
+						sizeof err);
 		if (rv) {
 			memset(&res, 0, sizeof res);
 			snprintf(res.message, sizeof res.message, "explore: %s",
@@ -252,8 +253,8 @@ static void explore_worker(const struct explore_opts *o, const struct scn_script
 		n = snprintf(line, sizeof line,
 			     "%" PRIu64 "\t%s\t%" PRIu64 "\t%" PRIu64 "\t%016" PRIx64
 			     "\t%s\t%s\n",
-			     u, explore_class_name(v.cls), res.sim_us, res.events, res.hash,
-			     v.fault, res.message);
+			     u, explore_class_name(v.cls), res.sim_us, res.events,
+			     res.hash, v.fault, res.message);
 		if (n < 0 || (size_t)n >= sizeof line) {
 			n = (int)sizeof line - 1;
 			line[n - 1] = '\n';
@@ -280,13 +281,13 @@ static void explore_report_failure(const struct explore_opts *o, FILE *f, uint64
 		" at sim=%.1fs %s\n"
 		"  class: %s%s%s%s\n"
 		"  replay: build/swarmsim run %s --seed %" PRIu64 " %s\n"
-		"  shrink: build/swarmsim shrink %s --seed %" PRIu64 " %s -o seed-%" PRIu64
-		".scn\n",
+		"  shrink: build/swarmsim shrink %s --seed %" PRIu64
+		" %s -o seed-%" PRIu64 ".scn\n",
 		fails ? "FAIL" : "CLAIM", file, seed, (double)r->sim_us / 1e6, r->events,
 		r->hash, (double)r->sim_us / 1e6, r->message, explore_class_name(r->cls),
 		r->fault[0] ? ", after generated fault: " : "", r->fault,
-		fails ? "" : " (not a failure without --strict-claims)", file, seed, flags,
-		file, seed, flags, seed);
+		fails ? "" : " (not a failure without --strict-claims)", file, seed,
+		flags, file, seed, flags, seed);
 	fflush(f);
 }
 
@@ -573,8 +574,9 @@ struct explore_tally {
 	uint64_t by_class[EXPLORE_CLASS_COUNT];
 };
 
-static void explore_tally(const struct explore_opts *o, const struct explore_outcome *outs,
-			  uint64_t total, struct explore_tally *t)
+static void explore_tally(const struct explore_opts *o,
+			  const struct explore_outcome *outs, uint64_t total,
+			  struct explore_tally *t)
 {
 	memset(t, 0, sizeof *t);
 	for (uint64_t u = 0; u < total; u++) {
@@ -606,9 +608,10 @@ static void explore_summary(const struct explore_opts *o, FILE *f,
 		t->by_class[EXPLORE_INVARIANT], t->by_class[EXPLORE_LIVENESS],
 		t->by_class[EXPLORE_CLAIM_UNFAULTED], t->by_class[EXPLORE_CLAIM],
 		t->by_class[EXPLORE_CLAIM]
-			? (o->strict_claims ? " (failures: --strict-claims)"
-					    : " (broken by generated faults: not failures "
-					      "without --strict-claims)")
+			? (o->strict_claims
+				   ? " (failures: --strict-claims)"
+				   : " (broken by generated faults: not failures "
+				     "without --strict-claims)")
 			: "");
 }
 
@@ -654,8 +657,9 @@ static int explore_close_out(FILE *f, const char *dir, const char *name, int rv)
  * one in unit order (so that the merge of shards writes the same bytes as
  * one run; the wall time alone differs, on its own line). Returns 0, or -1
  * with a message printed. */
-static int explore_write_out(const struct explore_opts *o, const struct explore_outcome *outs,
-			     uint64_t total, double wall_s)
+static int explore_write_out(const struct explore_opts *o,
+			     const struct explore_outcome *outs, uint64_t total,
+			     double wall_s)
 {
 	static const char *const names[] = {"results.tsv", "failures.txt", "summary.txt",
 					    "metrics.json"};
@@ -681,8 +685,9 @@ static int explore_write_out(const struct explore_opts *o, const struct explore_
 						"%" PRIu64 "\t%s\t%" PRIu64 "\t%" PRIu64
 						"\t%016" PRIx64 "\t%s\t%s\n",
 						u, explore_class_name(outs[u].cls),
-						outs[u].sim_us, outs[u].events, outs[u].hash,
-						outs[u].fault, outs[u].message);
+						outs[u].sim_us, outs[u].events,
+						outs[u].hash, outs[u].fault,
+						outs[u].message);
 		} else if (k == 1) {
 			for (uint64_t u = 0; u < total; u++)
 				if (outs[u].done && outs[u].cls != EXPLORE_PASSED)
@@ -691,16 +696,20 @@ static int explore_write_out(const struct explore_opts *o, const struct explore_
 			explore_summary(o, f, &t, total, -1);
 		} else {
 			fprintf(f,
-				"{\n  \"seeds_total\": %" PRIu64 ",\n  \"seeds_run\": %" PRIu64
-				",\n  \"failures\": %" PRIu64 ",\n  \"invariant\": %" PRIu64
+				"{\n  \"seeds_total\": %" PRIu64
+				",\n  \"seeds_run\": %" PRIu64
+				",\n  \"failures\": %" PRIu64
+				",\n  \"invariant\": %" PRIu64
 				",\n  \"liveness\": %" PRIu64
-				",\n  \"claim_unfaulted\": %" PRIu64 ",\n  \"claim\": %" PRIu64
+				",\n  \"claim_unfaulted\": %" PRIu64
+				",\n  \"claim\": %" PRIu64
 				",\n  \"strict_claims\": %s,\n  \"sim_us\": %" PRIu64
 				",\n  \"shard\": \"%" PRIu64 "/%" PRIu64
 				"\",\n  \"wall_s\": %.3f\n}\n",
 				total, t.ran, t.failures, t.by_class[EXPLORE_INVARIANT],
 				t.by_class[EXPLORE_LIVENESS],
-				t.by_class[EXPLORE_CLAIM_UNFAULTED], t.by_class[EXPLORE_CLAIM],
+				t.by_class[EXPLORE_CLAIM_UNFAULTED],
+				t.by_class[EXPLORE_CLAIM],
 				o->strict_claims ? "true" : "false", t.sim_us, o->shard,
 				o->shards, wall_s);
 		}
@@ -913,7 +922,8 @@ static int merge_read(const char *dir, struct merge_shard *m)
 				if (sscanf(line + 7, "%" SCNu64 "/%" SCNu64, &m->shard,
 					   &m->shards) != 2 ||
 				    m->shards == 0 || m->shard >= m->shards) {
-					fprintf(stderr, "swarmsim merge: %s: bad #shard line\n",
+					fprintf(stderr,
+						"swarmsim merge: %s: bad #shard line\n",
 						path);
 					goto out;
 				}
@@ -932,7 +942,8 @@ static int merge_read(const char *dir, struct merge_shard *m)
 		m->line_count++;
 	}
 	if (!m->shards || strncmp(m->header, "#explore\t1\n", 11) != 0) {
-		fprintf(stderr, "swarmsim merge: %s: not the results of swarmsim explore\n",
+		fprintf(stderr,
+			"swarmsim merge: %s: not the results of swarmsim explore\n",
 			path);
 		goto out;
 	}
@@ -1045,8 +1056,9 @@ int merge_main(int argc, char **argv)
 		goto out;
 	for (size_t i = 0; i < dir_count; i++) {
 		if (seen[shards[i].shard]) {
-			fprintf(stderr, "swarmsim merge: shard %" PRIu64 "/%" PRIu64
-					" given twice (%s)\n",
+			fprintf(stderr,
+				"swarmsim merge: shard %" PRIu64 "/%" PRIu64
+				" given twice (%s)\n",
 				shards[i].shard, shards[i].shards, dirs[i]);
 			goto out;
 		}

@@ -454,7 +454,8 @@ static void test_explore_stretches_waits_and_awaits_a_leader(void **state)
 		snprintf(want, sizeof want, "await leader within %llums\n",
 			 (unsigned long long)(10000ull * p.wait_scale_pct / 100));
 		assert_non_null(strstr(text, want));
-		snprintf(want, sizeof want, "await leader within %llus\nkill leader process\n",
+		snprintf(want, sizeof want,
+			 "await leader within %llus\nkill leader process\n",
 			 (unsigned long long)(60ull * p.wait_scale_pct / 100));
 		assert_non_null(strstr(text, want));
 		free(text);
@@ -490,8 +491,8 @@ static void test_explore_swarm_shape_fits_the_services(void **state)
 		/* faults leave room for them: at most workers - 10 taken */
 		assert_true(p.wrk_budget <= p.workers - 10);
 		for (size_t i = 0; i < p.fault_count; i++)
-			assert_true((uint64_t)__builtin_popcountll(p.faults[i].wrk_mask) <=
-				    p.wrk_budget);
+			assert_true((uint64_t)__builtin_popcountll(
+					    p.faults[i].wrk_mask) <= p.wrk_budget);
 	}
 	scn_free(&s);
 }
@@ -548,8 +549,9 @@ static void test_explore_judges_failures(void **state)
 
 	for (int k = 0; k < EXPLORE_CLASS_COUNT; k++) {
 		enum explore_class c;
-		assert_int_equal(
-			explore_class_parse(explore_class_name((enum explore_class)k), &c), 0);
+		assert_int_equal(explore_class_parse(
+					 explore_class_name((enum explore_class)k), &c),
+				 0);
 		assert_int_equal(c, k);
 	}
 	assert_int_equal(explore_class_parse("bogus", &(enum explore_class){0}), -1);
