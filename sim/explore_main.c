@@ -549,12 +549,12 @@ static int explore_load(const char **files, size_t count, struct scn_script *scr
 	return (int)count;
 }
 
-/* --print: writes each unit's scenario text to stdout. Returns 0, or 2
+/* --print: writes each unit's (of the shard) scenario text to stdout. Returns 0, or 2
  * when memory runs out. */
 static int explore_print(const struct explore_opts *o, const struct scn_script *scripts,
 			 uint64_t total)
 {
-	for (uint64_t u = 0; u < total; u++) {
+	for (uint64_t u = o->shard; u < total; u += o->shards) {
 		struct explore_plan plan;
 		char *text;
 		size_t len;
