@@ -730,7 +730,8 @@ static uint64_t explore_per_node(const struct explore_svc_need *n, uint64_t cpu,
  * more), at least one node for one without. A service that fits on no
  * node whatever the shape adds nothing (the shape cannot help it). */
 static void explore_shape_need(const struct scn_script *s, const struct scn_cmd *cluster,
-			       uint32_t *need_any, uint32_t *need_w, uint32_t *need_m)
+			       bool reserved_only, uint32_t *need_any, uint32_t *need_w,
+			       uint32_t *need_m)
 {
 	struct explore_svc_need svcs[EXPLORE_SVCS_MAX];
 	size_t count = 0;
@@ -788,6 +789,8 @@ static void explore_shape_need(const struct scn_script *s, const struct scn_cmd 
 			uint64_t per;
 			if (svcs[k].global || svcs[k].removed || !svcs[k].replicas)
 				continue;
+			if (reserved_only && !svcs[k].cpu && !svcs[k].mem)
+				continue;
 			per = explore_per_node(&svcs[k], cpu, mem);
 			if (per == 0)
 				continue;
@@ -838,9 +841,14 @@ static void explore_draw_swarm(struct rng *r, const struct scn_script *s,
 	 * every other draw of the seed stays what it was) */
 	{
 		uint32_t need_any, need_w, need_m;
-		explore_shape_need(s, cluster, &need_any, &need_w, &need_m);
+		/* what faults must leave: room for the services that reserve
+		 * resources (a task moved off a faulted node stays where it
+		 * went and may fill the room another needs; without
+		 * reservations, a pending task waits for the node instead) */
+		explore_shape_need(s, cluster, true, &need_any, &need_w, &need_m);
 		plan->need_workers = need_w ? need_w + need_any : 0;
 		plan->need_nodes = need_any + need_w + need_m;
+		explore_shape_need(s, cluster, false, &need_any, &need_w, &need_m);
 		/* a service with no role constraint may take nodes of either
 		 * side (its tasks then leave room for nothing else there), so
 		 * a side that a role-bound service needs gets room for those

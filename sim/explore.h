@@ -86,8 +86,9 @@ struct explore_plan {
 	 * of the drawn tick and ticks takes that much longer than with the
 	 * defaults (10 ticks of 1s, a 5s heartbeat). */
 	uint32_t wait_scale_pct;
-	/* With --swarm: the nodes the scenario's services need (see
-	 * explore_plan_make), workers and any role; 0 when none. */
+	/* With --swarm: the nodes the scenario's services that reserve
+	 * resources need (see explore_plan_make), workers and any role, which
+	 * generated faults leave; 0 when none. */
 	uint32_t need_workers;
 	uint32_t need_nodes;
 };
