@@ -175,6 +175,8 @@ test: deps
 	$(Q)tools/determinism-check build/swarmsim build/asan/swarmsim $(SCENARIOS)
 	$(Q)build/swarmsim explore scenarios/explore/*.scn --seeds 50 --quiet
 	$(Q)build/swarmsim explore scenarios/explore/*.scn --seeds 25 --from 1001 --swarm --quiet
+	@# issue 19: four shards of an exploration, merged, equal one run
+	$(Q)tests/integration/explore-shards.sh build
 	@# scenarios too large for ASan and valgrind: the release build, twice
 	$(Q)build/swarmsim run scenarios/large/*.scn --check-determinism
 	@# memcheck sees what ASan cannot: reads of uninitialised memory, the

@@ -290,11 +290,103 @@ static bool explore_fits(const struct explore_plan *plan, const struct explore_f
 		mgr |= g->mgr_mask;
 		wrk |= g->wrk_mask;
 	}
-	if (explore_popcount(mgr) > (int)(plan->managers - 1) / 2)
+	if (explore_popcount(mgr) > (int)plan->mgr_budget)
 		return false;
-	if (wrk && (uint64_t)explore_popcount(wrk) >= plan->workers)
+	if ((uint64_t)explore_popcount(wrk) > plan->wrk_budget)
 		return false;
 	return true;
+}
+
+/* What the scenario's own faults take: the managers and workers it kills,
+ * cuts off (any node named in a partition or isolate: the side it is on is
+ * not worked out, which overcounts, safely), fails the disk of, removes or
+ * demotes (one voter fewer), and workers it drains or pauses (no task goes
+ * there); each such command naming `leader` counts one more manager, as it
+ * may be another each time. Counted over the whole run, not per interval:
+ * overcounting, safe. */
+static void explore_scenario_faults(const struct scn_script *s, uint64_t *mgrs,
+				    uint64_t *wrks, uint32_t *leader_faults)
+{
+	*mgrs = *wrks = 0;
+	*leader_faults = 0;
+	for (size_t i = 0; i < s->cmd_count; i++) {
+		const struct scn_cmd *c = &s->cmds[i];
+		const struct scn_node *list[1];
+		size_t n = 0;
+		switch (c->kind) {
+		case SCN_KILL:
+		case SCN_NODE_RM:
+		case SCN_NODE_DEMOTE:
+		case SCN_NODE_DRAIN:
+		case SCN_NODE_PAUSE: list[n++] = &c->u.node.node; break;
+		case SCN_DISK:
+			if (c->u.disk.fault != SCN_DISK_OK)
+				list[n++] = &c->u.disk.node;
+			break;
+		case SCN_PARTITION:
+		case SCN_ISOLATE:
+			for (size_t g = 0; g < c->u.partition.group_count; g++)
+				for (size_t k = 0;
+				     k < c->u.partition.groups[g].node_count; k++) {
+					const struct scn_node *nd =
+						&c->u.partition.groups[g].nodes[k];
+					if (nd->kind == SCN_NODE_LEADER)
+						(*leader_faults)++;
+					else if (nd->kind == SCN_NODE_MANAGER &&
+						 nd->number <= EXPLORE_NODES_MASKED)
+						*mgrs |= 1ull << (nd->number - 1);
+					else if (nd->kind == SCN_NODE_WORKER &&
+						 nd->number <= EXPLORE_NODES_MASKED)
+						*wrks |= 1ull << (nd->number - 1);
+				}
+			break;
+		default: break;
+		}
+		for (size_t k = 0; k < n; k++) {
+			const struct scn_node *nd = list[k];
+			if (nd->kind == SCN_NODE_LEADER)
+				(*leader_faults)++;
+			else if (nd->kind == SCN_NODE_MANAGER &&
+				 nd->number <= EXPLORE_NODES_MASKED)
+				*mgrs |= 1ull << (nd->number - 1);
+			else if (nd->kind == SCN_NODE_WORKER &&
+				 nd->number <= EXPLORE_NODES_MASKED)
+				*wrks |= 1ull << (nd->number - 1);
+		}
+	}
+}
+
+/* Sets the plan's budgets: a minority of the managers less what the
+ * scenario itself takes, and every worker but one less what it takes. */
+static void explore_budget(const struct scn_script *s, struct explore_plan *plan)
+{
+	uint64_t mgrs, wrks;
+	uint32_t leader_faults, tolerable = plan->managers ? (plan->managers - 1) / 2 : 0;
+	uint32_t used_m, used_w;
+
+	explore_scenario_faults(s, &mgrs, &wrks, &leader_faults);
+	used_m = (uint32_t)explore_popcount(mgrs) + leader_faults;
+	used_w = (uint32_t)explore_popcount(wrks);
+	plan->mgr_budget = tolerable > used_m ? tolerable - used_m : 0;
+	plan->wrk_budget = plan->workers > used_w + 1 ? plan->workers - used_w - 1 : 0;
+	/* and never so many workers that the services no longer fit on the
+	 * others (with --swarm, where the shape was drawn to fit them):
+	 * tasks moved off a faulted node stay where they went */
+	if (plan->swarm) {
+		uint32_t spare_w = plan->workers > plan->need_workers + used_w
+					   ? plan->workers - plan->need_workers - used_w
+					   : 0;
+		uint32_t all = plan->workers + plan->managers;
+		uint32_t spare =
+			all > plan->need_nodes + used_w + used_m + plan->mgr_budget
+				? all - plan->need_nodes - used_w - used_m -
+					  plan->mgr_budget
+				: 0;
+		if (plan->wrk_budget > spare_w)
+			plan->wrk_budget = spare_w;
+		if (plan->wrk_budget > spare)
+			plan->wrk_budget = spare;
+	}
 }
 
 /* The nodes faults may touch: the initial cluster's, minus those the
@@ -407,16 +499,16 @@ static bool explore_draw(struct rng *r, const struct explore_plan *plan,
 		return true;
 	case EXPLORE_PARTITION: {
 		struct explore_nodes pick = *nodes;
-		size_t mgr_max = (plan->managers - 1) / 2;
+		size_t mgr_max = plan->mgr_budget;
 		size_t k_m, k_w;
 		if (mgr_max > pick.mgr_count)
 			mgr_max = pick.mgr_count;
 		k_m = (size_t)rng_range(r, 0, mgr_max);
-		k_w = pick.wrk_count && plan->workers > 1
+		k_w = pick.wrk_count && plan->wrk_budget
 			      ? (size_t)rng_range(r, 0,
-						  pick.wrk_count < plan->workers - 1
+						  pick.wrk_count < plan->wrk_budget
 							  ? pick.wrk_count
-							  : plan->workers - 1)
+							  : plan->wrk_budget)
 			      : 0;
 		if (k_m + k_w == 0)
 			return false;
@@ -576,12 +668,152 @@ static bool explore_draw(struct rng *r, const struct explore_plan *plan,
 	return false;
 }
 
+/* What placement needs of one service, as far as the shape can help: its
+ * replicas, how many fit on one node (max-per-node, reservations against
+ * the node's size less the global services' reservations), and which nodes
+ * may take it (role constraints; others are the scenario's own business:
+ * labels and hostnames name nodes the shape does not draw). */
+struct explore_svc_need {
+	const char *name;
+	uint64_t replicas, max_per_node, cpu, mem;
+	bool global, removed;
+	int role; /* 0 any, 1 workers only, 2 managers only */
+};
+
+enum { EXPLORE_SVCS_MAX = 64 };
+
+static void explore_need_apply(struct explore_svc_need *n, const struct scn_service *svc,
+			       bool create)
+{
+	if (create || (svc->set & SCN_SVC_REPLICAS))
+		n->replicas = svc->replicas;
+	if (create || (svc->set & SCN_SVC_MODE))
+		n->global =
+			svc->mode == SCN_MODE_GLOBAL || svc->mode == SCN_MODE_GLOBAL_JOB;
+	if (create || (svc->set & SCN_SVC_MAX_PER_NODE))
+		n->max_per_node = svc->max_per_node;
+	if (create || (svc->set & SCN_SVC_RESERVE_CPU))
+		n->cpu = svc->reserve_millicpu;
+	if (create || (svc->set & SCN_SVC_RESERVE_MEM))
+		n->mem = svc->reserve_mem_bytes;
+	if (create || (svc->set & SCN_SVC_CONSTRAINT)) {
+		n->role = 0;
+		for (size_t k = 0; k < svc->constraint_count; k++) {
+			const struct scn_constraint *c = &svc->constraints[k];
+			if (strcmp(c->key, "node.role") != 0)
+				continue;
+			if ((strcmp(c->value, "worker") == 0) == c->equal)
+				n->role = 1;
+			else
+				n->role = 2;
+		}
+	}
+}
+
+/* How many tasks of n fit on one node of the given size (UINT64_MAX: no
+ * limit), the global services' reservations taken first. */
+static uint64_t explore_per_node(const struct explore_svc_need *n, uint64_t cpu,
+				 uint64_t mem)
+{
+	uint64_t k = n->max_per_node ? n->max_per_node : UINT64_MAX;
+	if (n->cpu && cpu / n->cpu < k)
+		k = cpu / n->cpu;
+	if (n->mem && mem / n->mem < k)
+		k = mem / n->mem;
+	return k;
+}
+
+/* The fewest nodes (of any role, workers only, managers only) on which the
+ * scenario's replicated services fit at every step: each service alone on
+ * its own nodes, ceil(replicas / per node), summed over the services with
+ * a per-node limit (an overestimate: packing them together needs no
+ * more), at least one node for one without. A service that fits on no
+ * node whatever the shape adds nothing (the shape cannot help it). */
+static void explore_shape_need(const struct scn_script *s, const struct scn_cmd *cluster,
+			       bool reserved_only, uint32_t *need_any, uint32_t *need_w,
+			       uint32_t *need_m)
+{
+	struct explore_svc_need svcs[EXPLORE_SVCS_MAX];
+	size_t count = 0;
+	uint64_t global_cpu = 0, global_mem = 0;
+
+	*need_any = *need_w = *need_m = 0;
+	memset(svcs, 0, sizeof svcs);
+	for (size_t i = 0; i < s->cmd_count; i++) {
+		const struct scn_service *svc = &s->cmds[i].u.service;
+		if (s->cmds[i].kind == SCN_SERVICE_CREATE &&
+		    (svc->mode == SCN_MODE_GLOBAL || svc->mode == SCN_MODE_GLOBAL_JOB)) {
+			global_cpu += svc->reserve_millicpu;
+			global_mem += svc->reserve_mem_bytes;
+		}
+	}
+	for (size_t i = 0; i < s->cmd_count; i++) {
+		const struct scn_cmd *c = &s->cmds[i];
+		struct explore_svc_need *n = NULL;
+		uint64_t cpu = cluster->u.cluster.millicpus,
+			 mem = cluster->u.cluster.memory_bytes;
+		uint64_t need[3] = {0, 0, 0};
+
+		if (c->kind != SCN_SERVICE_CREATE && c->kind != SCN_SERVICE_UPDATE &&
+		    c->kind != SCN_SERVICE_RM)
+			continue;
+		for (size_t k = 0; k < count; k++) {
+			const char *name = c->kind == SCN_SERVICE_RM ? c->u.service_name
+								     : c->u.service.name;
+			if (strcmp(svcs[k].name, name) == 0)
+				n = &svcs[k];
+		}
+		if (c->kind == SCN_SERVICE_RM) {
+			if (n)
+				n->removed = true;
+			continue;
+		}
+		if (c->kind == SCN_SERVICE_CREATE) {
+			if (!n && count < EXPLORE_SVCS_MAX)
+				n = &svcs[count++];
+			if (!n)
+				continue;
+			memset(n, 0, sizeof *n);
+			n->name = c->u.service.name;
+		}
+		if (!n || c->refuse)
+			continue;
+		explore_need_apply(n, &c->u.service, c->kind == SCN_SERVICE_CREATE);
+		/* every global service's reservations come off every node, the
+		 * ones the scenario creates later too (their tasks find no room
+		 * on a node the others filled: nothing moves tasks to make
+		 * room) */
+		cpu = cpu > global_cpu ? cpu - global_cpu : 0;
+		mem = mem > global_mem ? mem - global_mem : 0;
+		for (size_t k = 0; k < count; k++) {
+			uint64_t per;
+			if (svcs[k].global || svcs[k].removed || !svcs[k].replicas)
+				continue;
+			if (reserved_only && !svcs[k].cpu && !svcs[k].mem)
+				continue;
+			per = explore_per_node(&svcs[k], cpu, mem);
+			if (per == 0)
+				continue;
+			need[svcs[k].role] +=
+				per == UINT64_MAX ? 1
+						  : (svcs[k].replicas + per - 1) / per;
+		}
+		if (need[0] > *need_any)
+			*need_any = (uint32_t)(need[0] < 64 ? need[0] : 64);
+		if (need[1] > *need_w)
+			*need_w = (uint32_t)(need[1] < 64 ? need[1] : 64);
+		if (need[2] > *need_m)
+			*need_m = (uint32_t)(need[2] < 64 ? need[2] : 64);
+	}
+}
+
 /* With swarm testing, draws the shape keys the `cluster` line leaves out
  * and the timings no `set` line gives. */
 static void explore_draw_swarm(struct rng *r, const struct scn_script *s,
 			       const struct scn_cmd *cluster, struct explore_plan *plan)
 {
 	uint32_t set = 0, min_m = s->managers_total, min_w = s->workers_total;
+	uint64_t hb_ms = 5000, ticks = 10, tick_ms = 1000;
 
 	for (size_t i = 0; i < s->cmd_count; i++) {
 		const struct scn_cmd *c = &s->cmds[i];
@@ -604,18 +836,73 @@ static void explore_draw_swarm(struct rng *r, const struct scn_script *s,
 			plan->workers = min_w;
 		plan->workers_drawn = true;
 	}
+	/* never a shape the scenario's services cannot fit: more nodes
+	 * than drawn where they need them (decided after the draws, so that
+	 * every other draw of the seed stays what it was) */
+	{
+		uint32_t need_any, need_w, need_m;
+		/* what faults must leave: room for the services that reserve
+		 * resources (a task moved off a faulted node stays where it
+		 * went and may fill the room another needs; without
+		 * reservations, a pending task waits for the node instead) */
+		explore_shape_need(s, cluster, true, &need_any, &need_w, &need_m);
+		plan->need_workers = need_w ? need_w + need_any : 0;
+		plan->need_nodes = need_any + need_w + need_m;
+		explore_shape_need(s, cluster, false, &need_any, &need_w, &need_m);
+		/* a service with no role constraint may take nodes of either
+		 * side (its tasks then leave room for nothing else there), so
+		 * a side that a role-bound service needs gets room for those
+		 * too */
+		if (need_m && plan->managers_drawn && plan->managers < need_m + need_any)
+			plan->managers = need_m + need_any;
+		if (need_w && plan->workers_drawn && plan->workers < need_w + need_any)
+			plan->workers = need_w + need_any;
+		if (plan->workers_drawn &&
+		    plan->managers + plan->workers < need_any + need_w + need_m)
+			plan->workers = need_any + need_w + need_m - plan->managers;
+	}
 	explore_cat(plan->settings, "set");
-	if (!(set & SCN_SET_HEARTBEAT))
-		explore_cat(plan->settings, " heartbeat=%" PRIu64 "s",
-			    rng_range(r, 1, 10));
-	if (!(set & SCN_SET_ELECTION_TICKS))
-		explore_cat(plan->settings, " election-ticks=%" PRIu64,
-			    rng_range(r, 5, 20));
-	if (!(set & SCN_SET_TICK))
-		explore_cat(plan->settings, " tick=%" PRIu64 "ms",
-			    100 * rng_range(r, 2, 10));
+	if (!(set & SCN_SET_HEARTBEAT)) {
+		hb_ms = 1000 * rng_range(r, 1, 10);
+		explore_cat(plan->settings, " heartbeat=%" PRIu64 "s", hb_ms / 1000);
+	}
+	if (!(set & SCN_SET_ELECTION_TICKS)) {
+		ticks = rng_range(r, 5, 20);
+		explore_cat(plan->settings, " election-ticks=%" PRIu64, ticks);
+	}
+	if (!(set & SCN_SET_TICK)) {
+		tick_ms = 100 * rng_range(r, 2, 10);
+		explore_cat(plan->settings, " tick=%" PRIu64 "ms", tick_ms);
+	}
 	if (strcmp(plan->settings, "set") == 0)
 		plan->settings[0] = '\0';
+	/* the waits stretch as the drawn timings slow elections and the
+	 * detection of a down node, against the scenario's own (the defaults
+	 * where it sets none: the scenario's set lines are kept as they are
+	 * and win over nothing drawn) */
+	{
+		uint64_t was_hb = 5000, was_ticks = 10, was_tick = 1000;
+		uint64_t pct = 100, e;
+		for (size_t i = 0; i < s->cmd_count; i++) {
+			const struct scn_settings *st = &s->cmds[i].u.settings;
+			if (s->cmds[i].kind != SCN_SET)
+				continue;
+			if (st->set & SCN_SET_HEARTBEAT)
+				was_hb = hb_ms = st->heartbeat_ms;
+			if (st->set & SCN_SET_ELECTION_TICKS)
+				was_ticks = ticks = st->election_ticks;
+			if (st->set & SCN_SET_TICK)
+				was_tick = tick_ms = st->tick_ms;
+		}
+		e = was_ticks * was_tick;
+		e = ticks * tick_ms * 100 / (e ? e : 1);
+		if (e > pct)
+			pct = e;
+		e = hb_ms * 100 / (was_hb ? was_hb : 1);
+		if (e > pct)
+			pct = e;
+		plan->wait_scale_pct = (uint32_t)pct;
+	}
 }
 
 int explore_plan_make(const struct scn_script *script, uint64_t seed, uint32_t kinds,
@@ -637,6 +924,7 @@ int explore_plan_make(const struct scn_script *script, uint64_t seed, uint32_t k
 	plan->managers = cluster->u.cluster.managers;
 	plan->workers = cluster->u.cluster.workers;
 	plan->liveness_ms = EXPLORE_LIVENESS_MS;
+	plan->wait_scale_pct = 100;
 	for (size_t i = 0; i < script->cmd_count; i++)
 		if (script->cmds[i].kind == SCN_RUN)
 			span_ms += script->cmds[i].u.run_ms;
@@ -655,7 +943,9 @@ int explore_plan_make(const struct scn_script *script, uint64_t seed, uint32_t k
 		} while (!drawn_kinds);
 		fault_target = (size_t)rng_range(&sr, 0, 12);
 		max_dur_ms = rng_range(&sr, 5, 120) * 1000;
+		plan->liveness_ms = EXPLORE_LIVENESS_MS * plan->wait_scale_pct / 100;
 	}
+	explore_budget(script, plan);
 	explore_nodes_init(script, plan, &nodes);
 
 	for (size_t n = 0; n < fault_target && plan->fault_count < EXPLORE_FAULTS_MAX;
@@ -685,6 +975,7 @@ struct explore_buf {
 	char *p;
 	size_t len, cap;
 	bool oom;
+	uint32_t lines; /* complete lines written */
 };
 
 __attribute__((format(printf, 2, 3))) static void explore_put(struct explore_buf *b,
@@ -705,6 +996,8 @@ __attribute__((format(printf, 2, 3))) static void explore_put(struct explore_buf
 			return;
 		}
 		if (b->p && (size_t)n < b->cap - b->len) {
+			for (size_t i = b->len; i < b->len + (size_t)n; i++)
+				b->lines += b->p[i] == '\n';
 			b->len += (size_t)n;
 			return;
 		}
@@ -738,10 +1031,19 @@ static int explore_event_cmp(const void *x, const void *y)
 	return a->fault < b->fault ? -1 : a->fault > b->fault;
 }
 
+/* Where the text puts what explore_judge needs: the line of each fault's
+ * start command, and the first line of the liveness phase. */
+struct explore_map {
+	uint32_t start_line[EXPLORE_FAULTS_MAX];
+	uint32_t liveness_line;
+};
+
 static void explore_put_event(struct explore_buf *b, const struct explore_plan *plan,
-			      const struct explore_event *e)
+			      const struct explore_event *e, struct explore_map *map)
 {
 	const struct explore_fault *f = &plan->faults[e->fault];
+	if (!e->end)
+		map->start_line[e->fault] = b->lines + 1;
 	explore_put(b, "%s  # fault %zu (%s) %s at +%" PRIu64 ".%03" PRIu64 "s\n",
 		    e->end ? f->end : f->start, e->fault + 1, explore_kind_names[f->kind],
 		    e->end ? "ends" : "starts", e->at_ms / 1000, e->at_ms % 1000);
@@ -763,8 +1065,69 @@ static bool explore_has_fault_cmds(const struct scn_script *script,
 	return false;
 }
 
+/* Whether c needs a leader to name a node: it names `leader`. */
+static bool explore_needs_leader(const struct scn_cmd *c)
+{
+	switch (c->kind) {
+	case SCN_NODE_RM:
+	case SCN_NODE_DRAIN:
+	case SCN_NODE_PAUSE:
+	case SCN_NODE_ACTIVATE:
+	case SCN_NODE_LABEL:
+	case SCN_NODE_PROMOTE:
+	case SCN_NODE_DEMOTE:
+	case SCN_KILL:
+	case SCN_RESTART: return c->u.node.node.kind == SCN_NODE_LEADER;
+	case SCN_PARTITION:
+	case SCN_ISOLATE:
+		for (size_t g = 0; g < c->u.partition.group_count; g++)
+			for (size_t k = 0; k < c->u.partition.groups[g].node_count; k++)
+				if (c->u.partition.groups[g].nodes[k].kind ==
+				    SCN_NODE_LEADER)
+					return true;
+		return false;
+	case SCN_LINK:
+		return c->u.link.a.kind == SCN_NODE_LEADER ||
+		       c->u.link.b.kind == SCN_NODE_LEADER;
+	case SCN_RUNTIME: return c->u.runtime.node.kind == SCN_NODE_LEADER;
+	case SCN_DISK: return c->u.disk.node.kind == SCN_NODE_LEADER;
+	default: return false;
+	}
+}
+
+/* Writes a wait of the scenario (`expect COND within D` or `await COND
+ * within D`) as `await COND within D'`, D stretched to the drawn timings. */
+static void explore_put_wait(struct explore_buf *b, const struct explore_plan *plan,
+			     const struct scn_cmd *c)
+{
+	const char *word = c->kind == SCN_EXPECT ? "expect" : "await";
+	const char *cond = c->text + strlen(word), *within = NULL;
+	uint64_t ms = c->u.expect.within_ms * plan->wait_scale_pct / 100;
+
+	for (const char *p = strstr(cond, " within "); p; p = strstr(p + 1, " within "))
+		within = p;
+	if (!within || strncmp(c->text, word, strlen(word)) != 0) {
+		explore_put(b, "await%s\n", c->text + 6); /* not reached */
+		return;
+	}
+	explore_put(b, "await%.*s within %" PRIu64 "ms\n", (int)(within - cond), cond,
+		    ms);
+}
+
+static int explore_text_map(const struct scn_script *script,
+			    const struct explore_plan *plan, char **text, size_t *len,
+			    struct explore_map *map);
+
 int explore_text(const struct scn_script *script, const struct explore_plan *plan,
 		 char **text, size_t *len)
+{
+	struct explore_map map;
+	return explore_text_map(script, plan, text, len, &map);
+}
+
+static int explore_text_map(const struct scn_script *script,
+			    const struct explore_plan *plan, char **text, size_t *len,
+			    struct explore_map *map)
 {
 	struct explore_event ev[2 * EXPLORE_FAULTS_MAX] = {{0}};
 	struct explore_buf b = {0};
@@ -772,6 +1135,7 @@ int explore_text(const struct scn_script *script, const struct explore_plan *pla
 	uint64_t t_ms = 0;
 	char kinds[64];
 
+	memset(map, 0, sizeof *map);
 	for (size_t i = 0; i < plan->fault_count; i++) {
 		const struct explore_fault *f = &plan->faults[i];
 		if (!f->enabled)
@@ -805,8 +1169,9 @@ int explore_text(const struct scn_script *script, const struct explore_plan *pla
 			 * leader`): it becomes an await, which waits and never
 			 * fails */
 			if (c->u.expect.has_within && strncmp(c->text, "expect", 6) == 0)
-				explore_put(&b, "await%s\n", c->text + 6);
+				explore_put_wait(&b, plan, c);
 			continue;
+		case SCN_AWAIT: explore_put_wait(&b, plan, c); continue;
 		case SCN_SEED: continue;
 		case SCN_CLUSTER:
 			explore_put(&b, "%s", c->text);
@@ -823,27 +1188,36 @@ int explore_text(const struct scn_script *script, const struct explore_plan *pla
 					explore_put(&b, "run %" PRIu64 "ms\n",
 						    ev[next].at_ms - t_ms);
 				t_ms = ev[next].at_ms > t_ms ? ev[next].at_ms : t_ms;
-				explore_put_event(&b, plan, &ev[next]);
+				explore_put_event(&b, plan, &ev[next], map);
 			}
 			if (until > t_ms)
 				explore_put(&b, "run %" PRIu64 "ms\n", until - t_ms);
 			t_ms = until;
 			continue;
 		}
-		default: explore_put(&b, "%s\n", c->text); continue;
+		default:
+			/* a command that names `leader` waits for one, as a
+			 * client would (a generated fault may have just cost
+			 * the cluster its leader) */
+			if (explore_needs_leader(c))
+				explore_put(&b, "await leader within %" PRIu64 "s\n",
+					    (uint64_t)60 * plan->wait_scale_pct / 100);
+			explore_put(&b, "%s\n", c->text);
+			continue;
 		}
 	}
 	for (; next < ev_count; next++) {
 		if (ev[next].at_ms > t_ms)
 			explore_put(&b, "run %" PRIu64 "ms\n", ev[next].at_ms - t_ms);
 		t_ms = ev[next].at_ms > t_ms ? ev[next].at_ms : t_ms;
-		explore_put_event(&b, plan, &ev[next]);
+		explore_put_event(&b, plan, &ev[next], map);
 	}
 	if (plan->window_ms > t_ms)
 		explore_put(&b, "run %" PRIu64 "ms\n", plan->window_ms - t_ms);
 
-	explore_put(&b,
-		    "# liveness: every fault healed, every node back, converged\nheal\n");
+	explore_put(&b, "# liveness: every fault healed, every node back, converged\n");
+	map->liveness_line = b.lines + 1;
+	explore_put(&b, "heal\n");
 	if (explore_has_fault_cmds(script, plan)) {
 		/* runtime and disk faults end before the nodes start again (a
 		 * node on a faulty disk would die again) */
@@ -894,16 +1268,115 @@ int explore_text(const struct scn_script *script, const struct explore_plan *pla
 
 /* ---------------------------------------------------------------- running */
 
-int explore_run(const struct scn_script *script, const struct explore_plan *plan,
-		struct runner_result *res, char **text_out, char *err, size_t err_size)
+static const char *const explore_class_names[EXPLORE_CLASS_COUNT] = {
+	"passed", "invariant", "liveness", "claim", "claim-unfaulted",
+};
+
+const char *explore_class_name(enum explore_class cls)
+{
+	return cls < EXPLORE_CLASS_COUNT ? explore_class_names[cls] : "?";
+}
+
+int explore_class_parse(const char *name, enum explore_class *cls)
+{
+	for (int k = 0; k < EXPLORE_CLASS_COUNT; k++)
+		if (strcmp(name, explore_class_names[k]) == 0) {
+			*cls = (enum explore_class)k;
+			return 0;
+		}
+	return -1;
+}
+
+bool explore_class_fails(enum explore_class cls, bool strict_claims)
+{
+	switch (cls) {
+	case EXPLORE_PASSED: return false;
+	case EXPLORE_CLAIM: return strict_claims;
+	default: return true;
+	}
+}
+
+/* What the observer of a judged run keeps: when each generated fault
+ * started, in virtual time (its command's first observation). */
+struct explore_watch {
+	const struct explore_map *map;
+	const struct explore_plan *plan;
+	us_t started_us[EXPLORE_FAULTS_MAX];
+	bool started[EXPLORE_FAULTS_MAX];
+};
+
+static void explore_observe(void *ctx, const struct runner_view *v)
+{
+	struct explore_watch *w = ctx;
+	if (!v->cmd)
+		return;
+	for (size_t i = 0; i < w->plan->fault_count; i++)
+		if (!w->started[i] && w->map->start_line[i] &&
+		    w->map->start_line[i] == v->cmd->line) {
+			w->started[i] = true;
+			w->started_us[i] = world_now_us(v->w);
+		}
+}
+
+/* Judges a finished run: an invariant's words (the runner's and the
+ * simulated cluster's checks all begin "invariant N"), a broken `always`
+ * of the scenario's (the generated text has no `always` of its own), or
+ * anything else: a wait of the liveness phase, or a command that could
+ * not be done (no leader to ask, no answer). */
+static void explore_judge(const struct scn_script *gen, const struct runner_result *res,
+			  const struct explore_watch *w, struct explore_verdict *v)
+{
+	const struct scn_cmd *failed = NULL;
+	size_t last = SIZE_MAX;
+
+	memset(v, 0, sizeof *v);
+	if (res->passed) {
+		v->cls = EXPLORE_PASSED;
+		return;
+	}
+	if (strstr(res->message, ": invariant ")) {
+		v->cls = EXPLORE_INVARIANT;
+		return;
+	}
+	for (size_t i = 0; i < gen->cmd_count; i++)
+		if (gen->cmds[i].line == res->fail_line)
+			failed = &gen->cmds[i];
+	if (!failed || failed->kind != SCN_ALWAYS) {
+		v->cls = EXPLORE_LIVENESS;
+		return;
+	}
+	for (size_t i = 0; i < w->plan->fault_count; i++)
+		if (w->started[i] && w->started_us[i] <= res->sim_us &&
+		    (last == SIZE_MAX || w->started_us[i] >= w->started_us[last]))
+			last = i;
+	if (last == SIZE_MAX) {
+		v->cls = EXPLORE_CLAIM_UNFAULTED;
+		return;
+	}
+	v->cls = EXPLORE_CLAIM;
+	{
+		const char *cmd = w->plan->faults[last].start;
+		size_t n = strcspn(cmd, "\n");
+		us_t at = w->started_us[last];
+		snprintf(v->fault, sizeof v->fault, "%.*s at %" PRIu64 ".%" PRIu64 "s",
+			 (int)n, cmd, (uint64_t)(at / 1000000),
+			 (uint64_t)(at % 1000000 / 100000));
+	}
+}
+
+int explore_run_judged(const struct scn_script *script, const struct explore_plan *plan,
+		       struct runner_result *res, struct explore_verdict *verdict,
+		       char **text_out, char *err, size_t err_size)
 {
 	struct runner_opts opts = {0};
+	struct explore_map map;
+	struct explore_watch watch;
 	struct scn_script gen;
 	char *text;
 	size_t len;
 	int rv;
 
-	rv = explore_text(script, plan, &text, &len);
+	rv = explore_text_map(script, plan, &text, &len, &map);
 	if (rv) {
 		snprintf(err, err_size, "out of memory");
 		return rv;
@@ -913,15 +1386,31 @@ int explore_run(const struct scn_script *script, const struct explore_plan *plan
 		free(text);
 		return rv;
 	}
+	memset(&watch, 0, sizeof watch);
+	watch.map = &map;
+	watch.plan = plan;
+	if (verdict) {
+		/* the observer reads and changes nothing: same run, same hash */
+		opts.observe = explore_observe;
+		opts.observe_ctx = &watch;
+	}
 	rv = runner_run(&gen, plan->seed, &opts, res);
-	scn_free(&gen);
 	if (rv)
 		snprintf(err, err_size, "%s", cs_strerror(rv));
+	else if (verdict)
+		explore_judge(&gen, res, &watch, verdict);
+	scn_free(&gen);
 	if (text_out && !rv)
 		*text_out = text;
 	else
 		free(text);
 	return rv;
+}
+
+int explore_run(const struct scn_script *script, const struct explore_plan *plan,
+		struct runner_result *res, char **text_out, char *err, size_t err_size)
+{
+	return explore_run_judged(script, plan, res, NULL, text_out, err, err_size);
 }
 
 /* ---------------------------------------------------------------- shrinking */

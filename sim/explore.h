@@ -75,7 +75,59 @@ struct explore_plan {
 	size_t image_count;
 	struct explore_fault faults[EXPLORE_FAULTS_MAX];
 	size_t fault_count;
+	/* The survivability budget left to generated faults once the
+	 * scenario's own are counted: how many managers they may take down
+	 * or cut off at once (may be 0), and how many workers (always fewer
+	 * than plan->workers minus those the scenario faults). */
+	uint32_t mgr_budget;
+	uint32_t wrk_budget;
+	/* The scenario's waits (`expect ... within`, `await`) are stretched
+	 * by wait_scale_pct / 100 (>= 100) to the drawn timings: an election
+	 * of the drawn tick and ticks takes that much longer than with the
+	 * defaults (10 ticks of 1s, a 5s heartbeat). */
+	uint32_t wait_scale_pct;
+	/* With --swarm: the nodes the scenario's services that reserve
+	 * resources need (see explore_plan_make), workers and any role, which
+	 * generated faults leave; 0 when none. */
+	uint32_t need_workers;
+	uint32_t need_nodes;
 };
+
+/* How an explored run failed (explore_judge). */
+enum explore_class {
+	EXPLORE_PASSED,
+	EXPLORE_INVARIANT,	 /* an invariant broken, or the simulated code died:
+			    * always a bug */
+	EXPLORE_LIVENESS,	 /* the cluster did not get where it had to (the
+			    * liveness phase, a command that found no leader
+			    * or no answer): a bug unless the schedule is not
+			    * survivable */
+	EXPLORE_CLAIM,		 /* a scenario's `always` broken after a generated
+			    * fault: the fault may make the claim false; a
+			    * failure only with --strict-claims */
+	EXPLORE_CLAIM_UNFAULTED, /* an `always` broken before any generated
+				  * fault: the scenario's own claim, false
+				  * without help: a failure */
+	EXPLORE_CLASS_COUNT,
+};
+
+/* A judged run: its class and, for a claim, the generated fault named as
+ * its likely cause ("kill w2 process at 11.0s"), else "". */
+struct explore_verdict {
+	enum explore_class cls;
+	char fault[EXPLORE_CMD_MAX + 32];
+};
+
+/* explore_class_name: "passed", "invariant", "liveness", "claim",
+ * "claim-unfaulted". */
+const char *explore_class_name(enum explore_class cls);
+
+/* explore_class_parse: the reverse; returns 0, or -1 for an unknown name. */
+int explore_class_parse(const char *name, enum explore_class *cls);
+
+/* explore_class_fails: whether a run of class cls fails the exploration
+ * (a claim broken after a generated fault only when strict_claims). */
+bool explore_class_fails(enum explore_class cls, bool strict_claims);
 
 /* explore_kinds_parse reads a list such as "crash,partition" (or "all")
  * into a kind mask. Returns 0, or CS_EINVAL with a message in err. */
@@ -102,6 +154,13 @@ int explore_text(const struct scn_script *script, const struct explore_plan *pla
  * When text is not NULL it receives the text (caller frees). */
 int explore_run(const struct scn_script *script, const struct explore_plan *plan,
 		struct runner_result *res, char **text, char *err, size_t err_size);
+
+/* explore_run_judged is explore_run that also judges the run (verdict,
+ * not NULL): which class its failure is, and the generated fault a broken
+ * claim follows. The run and its result are explore_run's. */
+int explore_run_judged(const struct scn_script *script, const struct explore_plan *plan,
+		       struct runner_result *res, struct explore_verdict *verdict,
+		       char **text, char *err, size_t err_size);
 
 /* Called by explore_shrink after each trial run. */
 typedef void (*explore_progress_fn)(void *ctx, const char *what,

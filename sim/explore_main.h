@@ -8,5 +8,8 @@
  * (0 no failure, 1 failures found, 2 bad input). */
 int explore_main(int argc, char **argv);
 int shrink_main(int argc, char **argv);
+/* merge: combines the --out directories of explore shards (see
+ * explore_main.c's usage). */
+int merge_main(int argc, char **argv);
 
 #endif

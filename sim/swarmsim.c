@@ -54,6 +54,7 @@
 static const char swarmsim_usage[] =
 	"usage: swarmsim run FILE... [options]\n"
 	"       swarmsim explore FILE [--seeds N] [--from S] [--faults LIST]\n"
+	"       swarmsim merge DIR... [--out DIR]  (explore --shard I/N --out DIR)\n"
 	"       swarmsim --help | --version\n"
 	"\n"
 	"Replays scenario files (see SCENARIOS.md) on virtual time, from a seed.\n"
@@ -560,6 +561,8 @@ int main(int argc, char **argv)
 		return explore_main(argc - 2, argv + 2);
 	if (strcmp(argv[1], "shrink") == 0)
 		return shrink_main(argc - 2, argv + 2);
+	if (strcmp(argv[1], "merge") == 0)
+		return merge_main(argc - 2, argv + 2);
 	fprintf(stderr, "swarmsim: unknown command '%s' (expected run or explore)\n%s",
 		argv[1], swarmsim_usage);
 	return 2;

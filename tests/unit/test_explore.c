@@ -373,6 +373,193 @@ static void test_explore_cert_and_ca_faults(void **state)
 	scn_free(&s);
 }
 
+/* issue 19: the scenario's own faults come off the survivability budget.
+ * It kills two of three managers; no generated fault may take the third
+ * (the old rule counted only generated faults and partitioned it). */
+static void test_explore_counts_the_scenarios_own_faults(void **state)
+{
+	static const char own[] = "cluster managers=3 workers=3\n"
+				  "service create web replicas=3\n"
+				  "run 30s\n"
+				  "kill m1\n"
+				  "kill m2\n"
+				  "run 20s\n"
+				  "restart m1\n"
+				  "run 5m\n";
+	static const char worker_faults[] = "cluster managers=3 workers=3\n"
+					    "service create web replicas=3\n"
+					    "run 30s\n"
+					    "isolate w1\n"
+					    "kill w2\n"
+					    "run 5m\n";
+	struct scn_script s;
+	struct explore_plan p;
+
+	(void)state;
+	parse(own, &s);
+	for (uint64_t seed = 1; seed <= 300; seed++) {
+		assert_int_equal(explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL,
+						   seed % 2 == 0, &p),
+				 0);
+		assert_int_equal(p.mgr_budget, 0);
+		for (size_t i = 0; i < p.fault_count; i++)
+			if (p.faults[i].mgr_mask)
+				fail_msg("seed %llu: fault '%s' takes a manager",
+					 (unsigned long long)seed, p.faults[i].start);
+	}
+	scn_free(&s);
+	/* two of three workers taken by the scenario: none left to fault */
+	parse(worker_faults, &s);
+	for (uint64_t seed = 1; seed <= 300; seed++) {
+		explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, false, &p);
+		assert_int_equal(p.wrk_budget, 0);
+		for (size_t i = 0; i < p.fault_count; i++)
+			if (p.faults[i].wrk_mask)
+				fail_msg("seed %llu: fault '%s' takes a worker",
+					 (unsigned long long)seed, p.faults[i].start);
+	}
+	scn_free(&s);
+}
+
+/* issue 19: with drawn timings slower than the defaults, the scenario's
+ * waits are stretched by as much, and a command naming `leader` waits for
+ * one first; `run` of the scenario itself is untouched (its text is not
+ * the explored one). */
+static void test_explore_stretches_waits_and_awaits_a_leader(void **state)
+{
+	static const char timed[] = "cluster managers=3 workers=2\n"
+				    "expect leader within 30s\n"
+				    "run 20s\n"
+				    "kill leader process\n"
+				    "await leader within 10s\n"
+				    "run 5m\n";
+	struct scn_script s;
+	struct explore_plan p;
+	char *text, want[96];
+	size_t len;
+	bool slow = false;
+
+	(void)state;
+	parse(timed, &s);
+	for (uint64_t seed = 1; seed <= 100 && !slow; seed++) {
+		explore_plan_make(&s, seed, 1u << EXPLORE_LINK, true, &p);
+		assert_true(p.wait_scale_pct >= 100);
+		if (p.wait_scale_pct <= 150)
+			continue;
+		slow = true;
+		assert_int_equal(explore_text(&s, &p, &text, &len), 0);
+		snprintf(want, sizeof want, "await leader within %llums\n",
+			 (unsigned long long)(30000ull * p.wait_scale_pct / 100));
+		assert_non_null(strstr(text, want));
+		snprintf(want, sizeof want, "await leader within %llums\n",
+			 (unsigned long long)(10000ull * p.wait_scale_pct / 100));
+		assert_non_null(strstr(text, want));
+		snprintf(want, sizeof want,
+			 "await leader within %llus\nkill leader process\n",
+			 (unsigned long long)(60ull * p.wait_scale_pct / 100));
+		assert_non_null(strstr(text, want));
+		free(text);
+	}
+	assert_true(slow);
+	/* the defaults: nothing stretched */
+	explore_plan_make(&s, 1, EXPLORE_FAULTS_ALL, false, &p);
+	assert_int_equal(p.wait_scale_pct, 100);
+	scn_free(&s);
+}
+
+/* issue 19: --swarm never draws a shape the services cannot fit: six
+ * replicas at most two a worker (reservations allow one, with the global
+ * service's) need six workers, and a service of any role four more. */
+static void test_explore_swarm_shape_fits_the_services(void **state)
+{
+	static const char res[] =
+		"cluster\n"
+		"service create db replicas=6 reserve-cpu=2 max-per-node=2 "
+		"constraint=node.role==worker\n"
+		"service create cache replicas=4 reserve-mem=6G\n"
+		"service create agent mode=global reserve-cpu=0.5\n"
+		"run 2m\n";
+	struct scn_script s;
+	struct explore_plan p;
+
+	(void)state;
+	parse(res, &s);
+	for (uint64_t seed = 1; seed <= 200; seed++) {
+		explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, true, &p);
+		assert_true(p.workers >= 10);
+		assert_true(p.managers + p.workers >= 10);
+		/* faults leave room for them: at most workers - 10 taken */
+		assert_true(p.wrk_budget <= p.workers - 10);
+		for (size_t i = 0; i < p.fault_count; i++)
+			assert_true((uint64_t)__builtin_popcountll(
+					    p.faults[i].wrk_mask) <= p.wrk_budget);
+	}
+	scn_free(&s);
+}
+
+/* issue 19: each failure is judged. An `always` broken after a generated
+ * crash is a claim naming that crash (and fails only when strict); one
+ * broken before any fault is claim-unfaulted; a passing run is passed. */
+static void test_explore_judges_failures(void **state)
+{
+	static const char unfaulted[] = "cluster managers=1 workers=2\n"
+					"service create web replicas=2\n"
+					"always running web == 3\n"
+					"run 5m\n";
+	struct scn_script s;
+	struct explore_plan p;
+	struct runner_result res;
+	struct explore_verdict v;
+	char err[512];
+	uint64_t seed;
+	uint32_t kinds = 1u << EXPLORE_CRASH;
+
+	(void)state;
+	parse(breakable, &s);
+	for (seed = 1; seed <= 30; seed++) {
+		explore_plan_make(&s, seed, kinds, false, &p);
+		assert_int_equal(
+			explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
+		if (!res.passed)
+			break;
+		assert_int_equal(v.cls, EXPLORE_PASSED);
+	}
+	assert_true(seed <= 30);
+	assert_int_equal(v.cls, EXPLORE_CLAIM);
+	assert_true(strncmp(v.fault, "kill w", 6) == 0);
+	assert_non_null(strstr(v.fault, "s")); /* "kill w2 at 41.3s" */
+	assert_false(explore_class_fails(v.cls, false));
+	assert_true(explore_class_fails(v.cls, true));
+	/* judging does not change the run */
+	{
+		struct runner_result plain;
+		assert_int_equal(explore_run(&s, &p, &plain, NULL, err, sizeof err), 0);
+		assert_int_equal(plain.hash, res.hash);
+		assert_string_equal(plain.message, res.message);
+	}
+	scn_free(&s);
+
+	parse(unfaulted, &s);
+	explore_plan_make(&s, 1, kinds, false, &p);
+	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
+	assert_false(res.passed);
+	assert_int_equal(v.cls, EXPLORE_CLAIM_UNFAULTED);
+	assert_true(explore_class_fails(v.cls, false));
+	scn_free(&s);
+
+	for (int k = 0; k < EXPLORE_CLASS_COUNT; k++) {
+		enum explore_class c;
+		assert_int_equal(explore_class_parse(
+					 explore_class_name((enum explore_class)k), &c),
+				 0);
+		assert_int_equal(c, k);
+	}
+	assert_int_equal(explore_class_parse("bogus", &(enum explore_class){0}), -1);
+	assert_true(explore_class_fails(EXPLORE_INVARIANT, false));
+	assert_true(explore_class_fails(EXPLORE_LIVENESS, false));
+	assert_false(explore_class_fails(EXPLORE_PASSED, true));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -385,6 +572,10 @@ int main(void)
 		cmocka_unit_test(test_explore_finds_replays_and_shrinks_a_failure),
 		cmocka_unit_test(test_explore_shrink_of_a_passing_seed_says_so),
 		cmocka_unit_test(test_explore_runtime_and_disk_faults),
+		cmocka_unit_test(test_explore_counts_the_scenarios_own_faults),
+		cmocka_unit_test(test_explore_stretches_waits_and_awaits_a_leader),
+		cmocka_unit_test(test_explore_swarm_shape_fits_the_services),
+		cmocka_unit_test(test_explore_judges_failures),
 	};
 	return cmocka_run_group_tests_name("explore", tests, NULL, NULL);
 }
