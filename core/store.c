@@ -956,7 +956,7 @@ static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index, uint64_
  * refuses: an object holding one would make the store's own snapshot (and
  * every batch that writes it again) undecodable. Such bytes are refused as
  * corrupt. Found by tests/fuzz/fuzz_store. */
-static bool store_has_field0(const ProtobufCMessage *m)
+bool store_has_field0(const ProtobufCMessage *m)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 

@@ -141,6 +141,12 @@ size_t store_batch_bytes(const struct store_batch *b);
  * benchmarks. Returns 0 or CS_ENOMEM. */
 int store_batch_decode(const struct store_batch *b, Cs__StoreBatch **out);
 
+/* store_has_field0: whether m (or a message in it) holds a field numbered
+ * 0, which libprotobuf-c 1.4 accepts in an overlong tag and then packs as
+ * bytes it refuses: the store refuses such a batch or snapshot as corrupt
+ * (and the fuzz targets use it to tell that case apart). */
+bool store_has_field0(const ProtobufCMessage *m);
+
 /* ---------------------------------------------------------------- the FSM */
 
 /* store_apply decodes and applies one committed batch at raft index. All or

@@ -3089,6 +3089,7 @@ static const struct env_ops uvenv_ops_dp = {
 	.ctl_do = uvenv_ctl_do,
 	.ctl_close = uvenv_ctl_close,
 	.ctl_list = uvenv_ctl_list,
+	.logs_read = uvenv_logs_read,
 	.exit = uvenv_exit,
 	.sender = uvenv_sender,
 	.pki_csr = uvenv_pki_csr,

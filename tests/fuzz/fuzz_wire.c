@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/api.pb-c.h"
+#include "core/store.h"
 #include "tests/fuzz/fuzz.h"
 
 static const ProtobufCMessageDescriptor *const descs[] = {
@@ -39,35 +40,8 @@ static const ProtobufCMessageDescriptor *const descs[] = {
  * is overlong (0x80 0x00), keeps it as an unknown field, packs it back as
  * 0x00 0x00, and then refuses those bytes (field 0 is invalid): such a
  * message decodes once but not after a re-pack. Found by this target; the
- * property holds for every other message. */
-static bool has_field0(const ProtobufCMessage *m)
-{
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-
-	for (unsigned i = 0; i < m->n_unknown_fields; i++)
-		if (m->unknown_fields[i].tag == 0)
-			return true;
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		const char *base = (const char *)m;
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = *(const size_t *)(base + f->quantifier_offset);
-			ProtobufCMessage *const *v =
-				*(ProtobufCMessage *const *const *)(base + f->offset);
-			for (size_t j = 0; j < n; j++)
-				if (v[j] && has_field0(v[j]))
-					return true;
-		} else {
-			const ProtobufCMessage *sub =
-				*(const ProtobufCMessage *const *)(base + f->offset);
-			if (sub && has_field0(sub))
-				return true;
-		}
-	}
-	return false;
-}
+ * property holds for every other message. store_has_field0 (core/store.h)
+ * tells that case apart. */
 
 static uint8_t *pack(const ProtobufCMessage *m, size_t *len)
 {
@@ -97,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(l1 <= size - 1 + 16 * (size + 1)); /* no blow-up from nothing */
 	m2 = protobuf_c_message_unpack(d, NULL, l1, b1);
 	if (!m2) {
-		FUZZ_CHECK(has_field0(m)); /* our own bytes decode, but for that */
+		FUZZ_CHECK(store_has_field0(m)); /* our own bytes decode, but for that */
 		free(b1);
 		protobuf_c_message_free_unpacked(m, NULL);
 		return 0;
