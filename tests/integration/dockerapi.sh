@@ -154,6 +154,8 @@ grep -Eq "dapiw1 +Ready +Active +cswarm" "$WORK/out" ||
 say "docker service create --replicas 2 (--detach=false: progress until converged)"
 dkt 120 service create --detach=false --name web --replicas 2 --env GREETING=hi \
 	--label tier=front --restart-delay 2s --update-parallelism 1 --update-delay 1s \
+	--constraint node.platform.os==linux --placement-pref spread=node.labels.zone \
+	--reserve-memory 8M --limit-cpu 0.5 \
 	"$IMAGE" sleep 1000 >"$WORK/out" 2>"$WORK/err" ||
 	fail "service create: $(cat "$WORK/out" "$WORK/err")"
 # cswarm asks no registry: the CLI warns that it could not record a digest
@@ -194,6 +196,18 @@ esac
 	fail "inspect: update config $(jq -c '.[0].Spec.UpdateConfig' "$WORK/out")"
 [ "$(jq -r '.[0].Spec.Mode.Replicated.Replicas' "$WORK/out")" = 2 ] ||
 	fail "inspect: replicas $(jq -c '.[0].Spec.Mode' "$WORK/out")"
+[ "$(jq -r '.[0].Spec.TaskTemplate.Placement | "\(.Constraints[0]) \(.Preferences[0].Spread.SpreadDescriptor)"' "$WORK/out")" = \
+	"node.platform.os==linux node.labels.zone" ] ||
+	fail "inspect: placement $(jq -c '.[0].Spec.TaskTemplate.Placement' "$WORK/out")"
+[ "$(jq -r '.[0].Spec.TaskTemplate.Resources | "\(.Limits.NanoCPUs) \(.Reservations.MemoryBytes)"' "$WORK/out")" = \
+	"500000000 8388608" ] ||
+	fail "inspect: resources $(jq -c '.[0].Spec.TaskTemplate.Resources' "$WORK/out")"
+T=0
+for n in dapim1 dapiw1; do
+	dk node ps "$n" >"$WORK/out" 2>&1 || fail "node ps $n: $(cat "$WORK/out")"
+	T=$((T + $(grep -Ec "^[0-9a-f]{12} +web\.[12] +$IMAGE +$n +Running +Running" "$WORK/out")))
+done
+[ "$T" -eq 2 ] || fail "node ps, on both nodes: $T running web tasks, not 2"
 [ "$(dk service inspect --format '{{.Spec.Name}}' "${SID:0:6}")" = web ] ||
 	fail "inspect by an id prefix: $(dk service inspect --format '{{.Spec.Name}}' "${SID:0:6}" 2>&1)"
 # the cswarm side agrees
@@ -425,6 +439,26 @@ dk2 service logs --tail 3 lg >"$WORK/out" 2>&1 || fail "follower service logs: $
 [ "$(dk2 service rm fwd lg | tr '\n' ' ')" = "fwd lg " ] || fail "follower service rm"
 fwdgone() { [ "$(running fwd)" -eq 0 ] && [ "$(running lg)" -eq 0 ]; }
 wait_for 60 "fwd's containers gone" fwdgone
+
+# ---------------------------------------------------------------- roles
+say "docker node promote, node demote (the whole NodeSpec, ?version=N)"
+dk node promote dapiw1 >"$WORK/out" 2>&1 || fail "node promote: $(cat "$WORK/out")"
+grep -q "dapiw1 promoted to a manager" "$WORK/out" || fail "node promote said: $(cat "$WORK/out")"
+w1_manager() { dk node ls 2>/dev/null | grep -Eq "dapiw1 +Ready +Active +Reachable"; }
+wait_for 90 "dapiw1 a reachable manager" w1_manager
+[ "$(dk node inspect dapiw1 --format '{{.Spec.Role}}')" = manager ] ||
+	fail "node inspect after promote: $(dk node inspect dapiw1 --format '{{json .Spec}}')"
+dk node demote dapiw1 >"$WORK/out" 2>&1 || fail "node demote: $(cat "$WORK/out")"
+grep -q "Manager dapiw1 demoted in the swarm" "$WORK/out" || fail "node demote said: $(cat "$WORK/out")"
+w1_worker() {
+	dk node ls 2>/dev/null | grep -Eq "dapiw1 +Ready +Active +cswarm" &&
+		[ "$(dk node inspect dapiw1 --format '{{.Spec.Role}}')" = worker ]
+}
+end=$((SECONDS + 90))
+until w1_worker; do
+	[ $SECONDS -ge $end ] && fail "dapiw1 not a worker again after 90 s: node ls: $(dk node ls 2>&1 | grep dapiw1); role: $(dk node inspect dapiw1 --format '{{.Spec.Role}}' 2>&1)"
+	sleep 0.5
+done
 
 # ---------------------------------------------------------------- remove
 say "docker service rm"
