@@ -274,10 +274,10 @@ struct uvenv {
 	size_t handshakes_refused; /* since the sweep last said so */
 	uint64_t handshake_timeout_ms;
 	uint8_t *rbuf; /* every socket read lands here (one loop, one at a time) */
+	struct env_ops ops_dp; /* with a data plane: env.ops points here */
 };
 
 static const struct env_ops uvenv_ops;
-static const struct env_ops uvenv_ops_dp;
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -298,7 +298,7 @@ static void uvenv_errf(char *err, size_t size, const char *fmt, ...)
 static struct uvenv *uvenv_of(struct env *env)
 {
 	assert(env != NULL);
-	assert(env->ops == &uvenv_ops || env->ops == &uvenv_ops_dp);
+	assert(env->ops->now_ms == uvenv_ops.now_ms); /* uvenv_ops, or its copy */
 	return env->impl;
 }
 
@@ -3074,38 +3074,6 @@ static void uvenv_resolver_start(struct uvenv *u)
 }
 #endif
 
-/* uvenv_ops with the data plane's ops. */
-static const struct env_ops uvenv_ops_dp = {
-	.now_ms = uvenv_now_ms,
-	.timer_start = uvenv_timer_start,
-	.timer_stop = uvenv_timer_stop,
-	.self_addr = uvenv_self_addr,
-	.listen = uvenv_listen,
-	.send = uvenv_send,
-	.storage_open = uvenv_storage_open,
-	.random_u64 = uvenv_random_u64,
-	.log = uvenv_env_log,
-	.ctl_open = uvenv_ctl_open,
-	.ctl_do = uvenv_ctl_do,
-	.ctl_close = uvenv_ctl_close,
-	.ctl_list = uvenv_ctl_list,
-	.logs_read = uvenv_logs_read,
-	.exit = uvenv_exit,
-	.sender = uvenv_sender,
-	.pki_csr = uvenv_pki_csr,
-	.pki_ca_create = uvenv_pki_ca_create,
-	.pki_sign = uvenv_pki_sign,
-	.pki_install = uvenv_pki_install,
-	.pki_pin = uvenv_pki_pin,
-	.pki_info = uvenv_pki_info,
-	.pki_lock = uvenv_pki_lock,
-	.pki_unlock = uvenv_pki_unlock,
-	.reply = uvenv_reply,
-	.wall_ms = uvenv_wall_ms,
-	.net_set = uvenv_net_set,
-	.net_remove = uvenv_net_remove,
-};
-
 /* ---------------------------------------------------------------- state dir */
 
 /* Makes dir and its missing parents, 0700. Returns 0 or an errno. */
@@ -3366,13 +3334,12 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	u->docker = cfg->docker;
 	u->dataplane = cfg->dataplane;
 	if (u->dataplane) {
-		/* uvenv_ops_dp is uvenv_ops plus the data plane: an op added
-		 * to one and not the other stops here */
-		struct env_ops base = uvenv_ops_dp;
-		base.net_set = NULL;
-		base.net_remove = NULL;
-		assert(memcmp(&base, &uvenv_ops, sizeof base) == 0);
-		u->env.ops = &uvenv_ops_dp;
+		/* uvenv_ops plus the data plane's two ops: one table, so that
+		 * an op added to it is never missing here */
+		u->ops_dp = uvenv_ops;
+		u->ops_dp.net_set = uvenv_net_set;
+		u->ops_dp.net_remove = uvenv_net_remove;
+		u->env.ops = &u->ops_dp;
 		dataplane_set_log(u->dataplane, uvenv_dataplane_log, u);
 	}
 	u->log_out = cfg->log_out ? cfg->log_out : stderr;
