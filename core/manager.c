@@ -97,7 +97,8 @@ struct manager {
 	int store_watch;
 	bool dying;
 	bool closed;
-	bool roles_dirty; /* a node record changed: check demotions */
+	bool roles_dirty;  /* a node record changed: check demotions */
+	bool join_demoted; /* a join was answered "demoted": said once */
 	/* A new leader serves (control API, leader components) only once its
 	 * own first write committed and applied: by then it has applied every
 	 * entry of earlier terms, so its store is the cluster's (a fresh
@@ -1240,6 +1241,7 @@ static void manager_on_join(struct manager *m, const char *from, const Cs__JoinR
 			 j->addr, (unsigned long long)j->raft_id, why);
 		r.status = CS_EAUTH;
 		r.error = (char *)why;
+		r.demoted = true;
 		out.join_response = &r;
 		manager_send_wire(m, from, &out);
 		return;
@@ -1274,6 +1276,17 @@ static void manager_on_join_response(struct manager *m, const char *from,
 	}
 	if (r->status == 0 || m->join_refused || manager_is_voter(m))
 		return;
+	if (r->demoted) {
+		/* demoted while it restarted to join: its agent renews its
+		 * certificate as a worker's and the node restarts as one; a
+		 * promotion back lets the next ask in. Said once. */
+		if (!m->join_demoted)
+			env_logf(m->env, ENV_LOG_INFO,
+				 "msg=\"join deferred\" manager=%s reason=\"%s\"", from,
+				 r->error ? r->error : "demoted");
+		m->join_demoted = true;
+		return;
+	}
 	m->join_refused = true;
 	snprintf(msg, sizeof msg, "manager %s refused to let this manager join: %s", from,
 		 r->error && *r->error ? r->error : cs_strerror(r->status));

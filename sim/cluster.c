@@ -39,7 +39,10 @@ struct simcluster_desc {
 /* The config of one node program, with the strings it points to. */
 struct simcluster_node {
 	struct node_cfg cfg;
-	bool refused; /* its agent was refused by the cluster (node rm) */
+	struct simcluster *c;
+	uint32_t manager_count; /* the managers its agent knows at start */
+	Cs__NodeRole want;	/* the role its daemon restarts as */
+	bool refused;		/* its agent was refused by the cluster (node rm) */
 	char hostname[LIMIT_ADDR_BYTES_MAX];
 	char (*addrs)[16];
 	const char **managers;
@@ -69,6 +72,7 @@ struct simcluster {
 	char worker_token[PKI_TOKEN_BYTES], manager_token[PKI_TOKEN_BYTES];
 	struct simcluster_desc **descs; /* in the order described */
 	size_t desc_count;
+	uint32_t next_number; /* the manager number of the next promoted node */
 };
 
 struct simcluster *simcluster_new(struct world *w, const struct scn_settings *settings)
@@ -199,6 +203,26 @@ static void simcluster_on_apply(void *data, struct env *env, uint64_t index,
 	}
 }
 
+static void simcluster_refused_fire(struct world *w, void *data)
+{
+	struct simcluster_mgr *mg = data;
+	if (mg->node >= 0)
+		world_node_kill(w, (uint32_t)mg->node, false, false);
+}
+
+/* A manager was refused (its join: swarmd says why and exits 1): the
+ * daemon stops after this callback, as a process kill that `restart`
+ * undoes. */
+static void simcluster_manager_refused(void *data, const char *why)
+{
+	struct simcluster_mgr *mg = data;
+	(void)why;
+	if (mg->node >= 0 &&
+	    world_call_at(mg->c->w, world_now_us(mg->c->w), (uint32_t)mg->node,
+			  simcluster_refused_fire, mg))
+		assert(!"no memory for a refused manager's exit");
+}
+
 const struct manager_cfg *simcluster_manager_cfg(struct simcluster *c, uint32_t number,
 						 uint32_t voters)
 {
@@ -228,6 +252,8 @@ const struct manager_cfg *simcluster_manager_cfg(struct simcluster *c, uint32_t 
 	}
 	mg->cfg.on_apply = simcluster_on_apply;
 	mg->cfg.hook_data = mg;
+	mg->cfg.on_refused = simcluster_manager_refused;
+	mg->cfg.refused_data = mg;
 	if (voters) {
 		mg->voters = calloc(voters, sizeof *mg->voters);
 		mg->voter_addrs = calloc(voters, sizeof *mg->voter_addrs);
@@ -365,6 +391,47 @@ static void simcluster_node_refused(void *data, const char *why)
 	n->refused = true;
 }
 
+/* The daemon restarts as its new role (swarmd execs itself): a process
+ * restart, its containers left running, with the config of that role; a
+ * promoted node takes the next manager number. */
+static void simcluster_role_fire(struct world *w, void *data)
+{
+	struct simcluster_node *n = data;
+	struct simcluster *c = n->c;
+	int64_t node = world_node_find(w, n->hostname);
+	bool manager = n->want == CS__NODE_ROLE__NODE_ROLE_MANAGER;
+	uint32_t number = manager ? c->next_number++ : 0;
+	const struct node_cfg *cfg;
+
+	if (node < 0)
+		return;
+	cfg = simcluster_node_cfg(c, n->hostname, number, 0, n->manager_count,
+				  n->cfg.agent.millicpus, n->cfg.agent.memory_bytes);
+	assert(cfg); /* out of memory in the simulator */
+	if (world_node_is_up(w, (uint32_t)node))
+		world_node_kill(w, (uint32_t)node, false, false);
+	world_node_set_program(w, (uint32_t)node, &node_program, cfg);
+	if (simcluster_track(c, (uint32_t)node, number))
+		assert(!"no memory to track a manager");
+	world_node_start(w, (uint32_t)node);
+}
+
+static void simcluster_node_role(void *data, Cs__NodeRole desired)
+{
+	struct simcluster_node *n = data;
+	int64_t node = world_node_find(n->c->w, n->hostname);
+
+	n->want = desired;
+	if (node >= 0 && world_call_at(n->c->w, world_now_us(n->c->w), (uint32_t)node,
+				       simcluster_role_fire, n))
+		assert(!"no memory for a role change");
+}
+
+void simcluster_set_next_number(struct simcluster *c, uint32_t number)
+{
+	c->next_number = number;
+}
+
 bool simcluster_refused(const struct simcluster *c, const char *hostname)
 {
 	for (size_t i = c->nodes_count; i-- > 0;)
@@ -483,7 +550,10 @@ const struct node_cfg *simcluster_node_cfg(struct simcluster *c, const char *hos
 	n->cfg.agent.manager_count = managers;
 	n->cfg.agent.join_token = manager_number ? c->manager_token : c->worker_token;
 	n->cfg.agent.on_refused = simcluster_node_refused;
+	n->cfg.agent.on_role = simcluster_node_role;
 	n->cfg.agent.hook_data = n;
+	n->c = c;
+	n->manager_count = managers;
 	n->cfg.agent.raft_id = manager_number;
 	n->cfg.agent.desc = simcluster_desc_of(c, hostname);
 	/* a machine without a data plane stays so in every role */

@@ -74,6 +74,11 @@ int simcluster_data_plane(struct simcluster *c, const char *hostname, bool prese
 int simcluster_describe(struct simcluster *c, const char *hostname,
 			const struct scn_node_desc *desc);
 
+/* simcluster_set_next_number sets the manager number the next promoted
+ * node takes (its daemon restarts as a manager when its agent learns the
+ * cluster wants it: the simulator plays swarmd's exec). */
+void simcluster_set_next_number(struct simcluster *c, uint32_t number);
+
 /* simcluster_track tells the cluster that node runs manager number
  * `number` (0: not a manager, or not a real one). */
 int simcluster_track(struct simcluster *c, uint32_t node, uint32_t number);

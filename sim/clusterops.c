@@ -1027,6 +1027,20 @@ static int clops_cond_judge(struct clops *o, struct manager *leader,
 			snprintf(got, got_size, "%s not in the store", name);
 			return 0;
 		}
+		if (cond->node_role != SCN_ROLE_ANY) {
+			/* the role its record says it runs as (its session's
+			 * certificate), and no manager status left on a worker */
+			bool manager = n->role == CS__NODE_ROLE__NODE_ROLE_MANAGER;
+			if (cond->node_role == SCN_ROLE_MANAGER
+				    ? manager
+				    : !manager && !n->manager_status)
+				return 1;
+			snprintf(got, got_size, "%s is a %s%s", name,
+				 manager ? "manager" : "worker",
+				 !manager && n->manager_status ? " with a manager status"
+							       : "");
+			return 0;
+		}
 		if (cond->node_ready ? n->state == CS__NODE_STATE__NODE_STATE_READY
 				     : n->state == CS__NODE_STATE__NODE_STATE_DOWN)
 			return 1;

@@ -40,7 +40,6 @@ struct runner {
 	bool real_managers;	/* managers run core/manager (not a test program) */
 	uint64_t ports_checked; /* simexec_changes when host ports were judged, +1 */
 	uint32_t initial_managers;
-	uint32_t next_manager_number; /* for promoted workers */
 	const struct scn_cmd *always[RUNNER_ALWAYS_MAX];
 	size_t always_count;
 	const struct scn_cmd *cur; /* the command being run */
@@ -846,7 +845,7 @@ static int runner_cluster(struct runner *r, const struct scn_cmd *cmd)
 	const struct scn_cluster *c = &cmd->u.cluster;
 
 	r->initial_managers = c->managers;
-	r->next_manager_number = r->script->managers_total + 1;
+	simcluster_set_next_number(r->cluster, r->script->managers_total + 1);
 	r->default_millicpus = c->millicpus;
 	r->default_memory_bytes = c->memory_bytes;
 	for (uint32_t i = 1; i <= c->managers; i++)
@@ -1588,93 +1587,84 @@ static int runner_node_rm(struct runner *r, const struct scn_cmd *cmd)
 	return 0;
 }
 
-/* node promote wN: the worker's daemon restarts as a manager too (its
- * containers keep running), joins Raft as a spare and becomes a voter once
- * caught up; its node record says manager from its next session. */
+/* Steps the world until done(r, node) holds, for up to 60 s; fails the
+ * command with what it waited for. */
+static int runner_wait_role(struct runner *r, const struct scn_cmd *cmd, uint32_t node,
+			    bool (*done)(struct runner *, uint32_t), const char *what)
+{
+	for (us_t end = world_now_us(r->w) + 60 * 1000 * 1000ull; !done(r, node);) {
+		if (!world_step(r->w, end))
+			return runner_fail(r, cmd, "%s %s after 60s",
+					   world_node_name(r->w, node), what);
+		if (!runner_check(r))
+			return -1;
+	}
+	return 0;
+}
+
+static bool runner_runs_manager(struct runner *r, uint32_t node)
+{
+	return simcluster_number(r->cluster, node) != 0;
+}
+
+/* Whether node's raft id is out of the leader's configuration (true with
+ * no raft id). */
+static bool runner_left_raft(struct runner *r, uint32_t node)
+{
+	int64_t leader = simcluster_leader(r->cluster);
+	uint64_t ids[LIMIT_MANAGERS_MAX], raft_id;
+	size_t n;
+
+	if (simcluster_number(r->cluster, node) == 0)
+		return true;
+	if (leader < 0)
+		return false;
+	raft_id = simcluster_raft_id(r->cluster, node);
+	n = manager_voters(simcluster_manager(r->cluster, (uint32_t)leader), ids,
+			   LIMIT_MANAGERS_MAX);
+	for (size_t i = 0; i < n && i < LIMIT_MANAGERS_MAX; i++)
+		if (ids[i] == raft_id)
+			return false;
+	return true;
+}
+
+/* node promote wN: the control API records the wish; the worker's agent
+ * learns it in its session, renews its certificate as a manager's and its
+ * daemon restarts as a manager (swarmd execs itself; the simulator plays
+ * that part), its containers left running. The command returns once the
+ * daemon runs as a manager (it then joins Raft as a spare and becomes a
+ * voter once caught up; its node record says manager from its next
+ * session). */
 static int runner_promote(struct runner *r, const struct scn_cmd *cmd)
 {
-	const struct node_cfg *cfg;
-	uint32_t node, number;
+	uint32_t node;
 
 	if (!r->real_managers)
 		return runner_not_built(r, cmd, "node management needs the control API");
 	if (runner_node(r, cmd, cmd->u.node.node, &node))
 		return -1;
-	if (simcluster_manager(r->cluster, node))
-		return 0; /* a manager already */
-	/* the control API records the wish; the node's daemon then restarts as
-	 * a manager (the simulator plays swarmd's part) */
 	if (runner_api(r, cmd, node))
 		return -1;
-	number = r->next_manager_number++;
-	cfg = simcluster_node_cfg(r->cluster, world_node_name(r->w, node), number, 0,
-				  r->initial_managers, r->default_millicpus,
-				  r->default_memory_bytes);
-	if (!cfg)
-		return runner_fail(r, cmd, "out of memory");
-	if (world_node_is_up(r->w, node))
-		world_node_kill(r->w, node, false, false);
-	world_node_set_program(r->w, node, &node_program, cfg);
-	simcluster_track(r->cluster, node, number);
-	if (world_node_start(r->w, node))
-		return runner_fail(r, cmd, "%s failed to start",
-				   world_node_name(r->w, node));
-	return 0;
+	return runner_wait_role(r, cmd, node, runner_runs_manager,
+				"did not restart as a manager");
 }
 
-/* node demote mN: the leader removes mN from the Raft group; its machine
- * then comes back as a worker (what it runs from its next start), as
- * SwarmKit's demoted manager carries on as a worker. */
+/* node demote mN: the control API records the wish; the leader's role
+ * manager takes mN out of the Raft group (handing leadership over first
+ * when it is the one demoted); its agent then gets a worker's certificate
+ * and its daemon restarts as a worker, as SwarmKit's demoted manager
+ * carries on as a worker. The command returns once mN left the group. A
+ * node not running as a manager (a worker, or one promoted whose daemon has
+ * not restarted yet) is demoted all the same. */
 static int runner_demote(struct runner *r, const struct scn_cmd *cmd)
 {
-	int64_t leader = simcluster_leader(r->cluster);
-	uint64_t raft_id;
 	uint32_t node;
 
 	if (runner_node(r, cmd, cmd->u.node.node, &node))
 		return -1;
-	/* a manager's raft id is its number, up or down; a promoted worker
-	 * has one too. A worker already: nothing to do (as promoting a
-	 * manager) */
-	if (simcluster_number(r->cluster, node) == 0)
-		return 0;
-	raft_id = simcluster_raft_id(r->cluster, node);
-	/* the control API records the wish; the leader's role manager takes
-	 * the manager out of the Raft group (handing leadership over first
-	 * when it is the one demoted) */
 	if (runner_api(r, cmd, node))
 		return -1;
-	for (us_t end = world_now_us(r->w) + 60 * 1000 * 1000ull;;) {
-		uint64_t ids[LIMIT_MANAGERS_MAX];
-		size_t n = 0;
-		bool member = true;
-		leader = simcluster_leader(r->cluster);
-		if (leader >= 0) {
-			n = manager_voters(
-				simcluster_manager(r->cluster, (uint32_t)leader), ids,
-				LIMIT_MANAGERS_MAX);
-			member = false;
-			for (size_t i = 0; i < n && i < LIMIT_MANAGERS_MAX; i++)
-				member |= ids[i] == raft_id;
-		}
-		if (!member)
-			break;
-		if (!world_step(r->w, end))
-			return runner_fail(r, cmd, "%s is still a Raft member after 60s",
-					   world_node_name(r->w, node));
-		if (!runner_check(r))
-			return -1;
-	}
-	if (world_node_is_up(r->w, node))
-		world_node_kill(r->w, node, false, false);
-	world_node_set_program(
-		r->w, node, &node_program,
-		simcluster_node_cfg(r->cluster, world_node_name(r->w, node), 0, 0,
-				    r->initial_managers, r->default_millicpus,
-				    r->default_memory_bytes));
-	simcluster_track(r->cluster, node, 0);
-	world_node_start(r->w, node);
-	return 0;
+	return runner_wait_role(r, cmd, node, runner_left_raft, "is still a Raft member");
 }
 
 /* ---------------------------------------------------------------- logs */

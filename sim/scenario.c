@@ -1629,8 +1629,13 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 		(*i)++;
 		if (*i < p->tok_count && scn_tok_is(p->toks[*i], "ready"))
 			c->node_ready = true;
+		else if (*i < p->tok_count && scn_tok_is(p->toks[*i], "manager"))
+			c->node_role = SCN_ROLE_MANAGER;
+		else if (*i < p->tok_count && scn_tok_is(p->toks[*i], "worker"))
+			c->node_role = SCN_ROLE_WORKER;
 		else if (*i >= p->tok_count || !scn_tok_is(p->toks[*i], "down"))
-			return scn_expected(p, from, *i, "ready or down");
+			return scn_expected(p, from, *i,
+					    "ready, down, manager or worker");
 		(*i)++;
 		return 0;
 	}

@@ -141,8 +141,11 @@ struct scn_cond {
 	struct scn_node node; /* LEADER_IS, RUNNING on, NODE_STATUS */
 	enum scn_task_state state; /* STORE_TASKS */
 	bool node_ready;	   /* NODE_STATUS: true = ready, false = down */
-	bool exists;		   /* SERVICE: exists (true) or absent */
-	char *reason;		   /* PENDING_BECAUSE: the words, '-' read as blanks */
+	/* NODE_STATUS: 0 = its status (node_ready); else the role its store
+	 * record says it runs as (`node NODE manager|worker`) */
+	enum scn_node_role { SCN_ROLE_ANY, SCN_ROLE_MANAGER, SCN_ROLE_WORKER } node_role;
+	bool exists;  /* SERVICE: exists (true) or absent */
+	char *reason; /* PENDING_BECAUSE: the words, '-' read as blanks */
 };
 
 enum scn_mode {

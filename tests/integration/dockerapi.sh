@@ -52,6 +52,8 @@ cleanup() {
 		[ -n "$ids" ] && DOCKER_HOST=unix://$DOCKER_SOCK docker rm -f $ids >/dev/null 2>&1
 	fi
 	[ -n "$STARTED_DOCKER" ] && "$ROOT/tests/integration/docker-down.sh" "$WORK/docker" >/dev/null 2>&1
+	# KEEP=DIR keeps the nodes' logs of a failed run there
+	[ $rc -ne 0 ] && [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$WORK"/*.log "$KEEP"/ 2>/dev/null
 	rm -rf "$WORK"
 	exit $rc
 }
@@ -439,6 +441,26 @@ dk2 service logs --tail 3 lg >"$WORK/out" 2>&1 || fail "follower service logs: $
 [ "$(dk2 service rm fwd lg | tr '\n' ' ')" = "fwd lg " ] || fail "follower service rm"
 fwdgone() { [ "$(running fwd)" -eq 0 ] && [ "$(running lg)" -eq 0 ]; }
 wait_for 60 "fwd's containers gone" fwdgone
+
+# ---------------------------------------------------------------- roles
+say "docker node promote, node demote (the whole NodeSpec, ?version=N)"
+dk node promote dapiw1 >"$WORK/out" 2>&1 || fail "node promote: $(cat "$WORK/out")"
+grep -q "dapiw1 promoted to a manager" "$WORK/out" || fail "node promote said: $(cat "$WORK/out")"
+w1_manager() { dk node ls 2>/dev/null | grep -Eq "dapiw1 +Ready +Active +Reachable"; }
+wait_for 90 "dapiw1 a reachable manager" w1_manager
+[ "$(dk node inspect dapiw1 --format '{{.Spec.Role}}')" = manager ] ||
+	fail "node inspect after promote: $(dk node inspect dapiw1 --format '{{json .Spec}}')"
+dk node demote dapiw1 >"$WORK/out" 2>&1 || fail "node demote: $(cat "$WORK/out")"
+grep -q "Manager dapiw1 demoted in the swarm" "$WORK/out" || fail "node demote said: $(cat "$WORK/out")"
+w1_worker() {
+	dk node ls 2>/dev/null | grep -Eq "dapiw1 +Ready +Active +cswarm" &&
+		[ "$(dk node inspect dapiw1 --format '{{.Spec.Role}}')" = worker ]
+}
+end=$((SECONDS + 90))
+until w1_worker; do
+	[ $SECONDS -ge $end ] && fail "dapiw1 not a worker again after 90 s: node ls: $(dk node ls 2>&1 | grep dapiw1); role: $(dk node inspect dapiw1 --format '{{.Spec.Role}}' 2>&1)"
+	sleep 0.5
+done
 
 # ---------------------------------------------------------------- remove
 say "docker service rm"

@@ -1100,6 +1100,26 @@ static void test_scn_rejects_missing_count(void **state)
 		   "scn.scn:2:21: expected a count after 'nodes ready>=', got 'x'");
 }
 
+/* `node NODE manager|worker` (issue 16): the role in the store's record,
+ * beside ready|down */
+static void test_scn_node_condition_reads_a_role(void **state)
+{
+	struct scn_script s;
+	(void)state;
+	parse_ok("cluster managers=1 workers=1\nexpect node w1 manager within 1m\n"
+		 "expect node w1 worker\nexpect node w1 ready\n",
+		 &s);
+	assert_int_equal(s.cmds[1].u.expect.cond.kind, SCN_COND_NODE_STATUS);
+	assert_int_equal(s.cmds[1].u.expect.cond.node_role, SCN_ROLE_MANAGER);
+	assert_int_equal(s.cmds[2].u.expect.cond.node_role, SCN_ROLE_WORKER);
+	assert_int_equal(s.cmds[3].u.expect.cond.node_role, SCN_ROLE_ANY);
+	assert_true(s.cmds[3].u.expect.cond.node_ready);
+	scn_free(&s);
+	line_fails(
+		"expect node w1 leader",
+		"scn.scn:2:16: expected ready, down, manager or worker after 'node w1', got 'leader'");
+}
+
 static void test_scn_rejects_bad_state_name(void **state)
 {
 	line_fails(
@@ -1918,6 +1938,7 @@ int main(void)
 		cmocka_unit_test(test_scn_rejects_more_groups_than_the_limit),
 		cmocka_unit_test(test_scn_rejects_bad_op),
 		cmocka_unit_test(test_scn_rejects_missing_count),
+		cmocka_unit_test(test_scn_node_condition_reads_a_role),
 		cmocka_unit_test(test_scn_rejects_bad_state_name),
 		cmocka_unit_test(test_scn_rejects_unknown_condition),
 		cmocka_unit_test(test_scn_rejects_always_within),
