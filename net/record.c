@@ -711,6 +711,11 @@ static void rec_ctl_closed(struct env_ctl *real, void *data)
 	struct record *r = c->r;
 
 	(void)real;
+	while (c->pending) { /* cancelled by the close: freed once it is done */
+		struct rec_ctlreq *q = c->pending;
+		c->pending = q->next;
+		free(q);
+	}
 	rec_begin(r, REC_CTL_CLOSED);
 	rec_buf_u(&r->rec, c->no);
 	rec_end(r);
@@ -729,11 +734,6 @@ static void rec_ctl_close(struct env_ctl *ctl, env_ctl_close_cb cb, void *data)
 	rec_begin(r, REC_CTL_CLOSE);
 	rec_buf_u(&r->rec, c->no);
 	rec_end(r);
-	while (c->pending) { /* cancelled without their callbacks */
-		struct rec_ctlreq *q = c->pending;
-		c->pending = q->next;
-		free(q);
-	}
 	c->close_cb = cb;
 	c->close_data = data;
 	r->real->ops->ctl_close(c->real, rec_ctl_closed, c);
