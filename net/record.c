@@ -191,6 +191,7 @@ struct rec_ctlreq {
 };
 
 struct rec_ctl {
+	struct rec_ctl *next_open; /* the record's controllers not closed */
 	struct record *r;
 	struct env_ctl *real;
 	uint64_t no;
@@ -242,6 +243,8 @@ struct record {
 	void *listen_data;
 	struct rec_timer *timers[REC_TIMER_BUCKETS];
 	uint64_t next_ctl, next_req, next_list, next_logs, next_call;
+	struct rec_ctl *ctls; /* open (freed at close: a process death closes
+				 none of them) */
 	char opened[8][64]; /* databases already imaged */
 	size_t opened_count;
 };
@@ -655,6 +658,8 @@ static int rec_ctl_open(struct env *env, const struct env_container_spec *spec,
 	if (rv == 0) {
 		c->r = r;
 		c->no = ++r->next_ctl;
+		c->next_open = r->ctls;
+		r->ctls = c;
 	}
 	rec_begin(r, REC_CTL_OPEN);
 	rec_buf_str(&r->rec, spec->task_id);
@@ -719,6 +724,11 @@ static void rec_ctl_closed(struct env_ctl *real, void *data)
 	rec_begin(r, REC_CTL_CLOSED);
 	rec_buf_u(&r->rec, c->no);
 	rec_end(r);
+	for (struct rec_ctl **p = &r->ctls; *p; p = &(*p)->next_open)
+		if (*p == c) {
+			*p = c->next_open;
+			break;
+		}
 	rec_in_begin(r);
 	c->close_cb((struct env_ctl *)c, c->close_data);
 	rec_in_end(r);
@@ -1198,6 +1208,16 @@ void record_close(struct record *r)
 			r->timers[i] = t->next;
 			free(t);
 		}
+	while (r->ctls) {
+		struct rec_ctl *c = r->ctls;
+		r->ctls = c->next_open;
+		while (c->pending) {
+			struct rec_ctlreq *q = c->pending;
+			c->pending = q->next;
+			free(q);
+		}
+		free(c);
+	}
 	free(r->out.p);
 	free(r->rec.p);
 	free(r);

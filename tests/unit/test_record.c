@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/control_rpc.h"
 #include "core/errors.h"
 #include "core/manager.h"
 #include "core/node.h"
@@ -77,6 +78,7 @@ struct run {
 	uint32_t idx[3];
 	struct rec_prog_cfg rcfg;
 	char path[64];
+	int created; /* the service: 1 created, -1 refused */
 };
 
 static struct manager *run_manager(struct run *r, int i)
@@ -98,6 +100,40 @@ static int run_leader(struct run *r)
 			return i;
 	}
 	return -1;
+}
+
+static void created(void *data, const Cs__ControlResponse *resp)
+{
+	int *status = data;
+	*status = resp->status == 0 ? 1 : -1;
+}
+
+/* A service of three replicas, asked of the leader (m1's control RPC
+ * through its recorder, as swarmd's control socket does). */
+static void run_service(struct run *r, int leader, int *status)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
+	Cs__TaskSpec task = CS__TASK_SPEC__INIT;
+	Cs__ContainerSpec ctr = CS__CONTAINER_SPEC__INIT;
+	void *st = world_node_state(r->w, r->idx[leader]);
+
+	spec.name = "web";
+	spec.replicas = 3;
+	ctr.image = "img";
+	task.container = &ctr;
+	spec.task = &task;
+	req.id = 7;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	req.spec = &spec;
+	if (leader == 0) {
+		struct rec_prog *p = st;
+		assert_int_equal(record_control_call(p->rec, node_control(p->node), &req,
+						     created, status),
+				 0);
+	} else {
+		assert_int_equal(control_rpc_call(node_control(st), &req, created, status), 0);
+	}
 }
 
 static void run_until(struct run *r, us_t until_us)
@@ -144,6 +180,9 @@ static void run_record(struct run *r, uint64_t seed)
 	run_until(r, 30000000ull);
 	leader = run_leader(r);
 	assert_true(leader >= 0);
+	run_service(r, leader, &r->created);
+	run_until(r, 45000000ull);
+	assert_int_equal(r->created, 1);
 	assert_int_equal(world_node_kill(r->w, r->idx[leader], false, false), 0);
 	run_until(r, 60000000ull);
 	assert_true(run_leader(r) >= 0);
@@ -271,6 +310,19 @@ static void test_record_replays_a_leader_change(void **state)
 	assert_true(res.sends > 10);
 	/* m1 saw two leaders */
 	assert_true(k.count >= 2);
+	/* and ran containers of the service: executor operations recorded
+	 * and replayed */
+	{
+		static struct rec_at at[200000];
+		size_t n = records(buf, len, at, sizeof at / sizeof at[0]);
+		size_t opens = 0, dones = 0;
+		for (size_t i = 0; i < n; i++) {
+			opens += at[i].kind == REC_CTL_OPEN;
+			dones += at[i].kind == REC_CTL_DONE;
+		}
+		assert_true(opens >= 1);
+		assert_true(dones >= 2);
+	}
 	free(buf);
 	run_free(&r);
 }
