@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/errors.h"
@@ -1128,6 +1129,13 @@ int record_open(const char *path, struct env *real, const struct node_cfg *cfg,
 	r->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (r->fd < 0) {
 		snprintf(err, n, "--record %s: %s", path, strerror(errno));
+		free(r);
+		return CS_ESTORAGE;
+	}
+	/* an existing file too: it holds tokens and keys */
+	if (fchmod(r->fd, 0600) != 0) {
+		snprintf(err, n, "--record %s: %s", path, strerror(errno));
+		close(r->fd);
 		free(r);
 		return CS_ESTORAGE;
 	}
