@@ -36,6 +36,8 @@ struct ctlsock {
 	char *path;
 	ctlsock_rpc_fn get_rpc;
 	void *data;
+	ctlsock_call_fn call; /* issue 19: NULL: control_rpc_call */
+	void *call_data;
 	struct ctl_client *clients;
 	size_t client_count;
 };
@@ -193,7 +195,8 @@ static void ctl_request(struct ctl_client *cl, const Cs__ControlRequest *req)
 	}
 	cl->refs++;
 	cl->inflight++;
-	rv = control_rpc_call(rpc, req, ctl_answered, cl);
+	rv = cl->s->call ? cl->s->call(cl->s->call_data, rpc, req, ctl_answered, cl)
+			 : control_rpc_call(rpc, req, ctl_answered, cl);
 	if (rv) {
 		cl->refs--;
 		cl->inflight--;
@@ -433,6 +436,12 @@ int ctlsock_open(uv_loop_t *loop, const char *path, ctlsock_rpc_fn get_rpc, void
 	}
 	*out = s;
 	return 0;
+}
+
+void ctlsock_set_call(struct ctlsock *s, ctlsock_call_fn call, void *data)
+{
+	s->call = call;
+	s->call_data = data;
 }
 
 void ctlsock_close(struct ctlsock *s)

@@ -45,6 +45,14 @@ int ctlsock_path_check(const char *path, const char *what, char *err, size_t n);
 int ctlsock_listen_pipe(uv_pipe_t *h, const char *path, uv_connection_cb cb, char *err,
 			size_t n);
 
+/* (issue 19) How requests reach the control RPC: call(data, rpc, req, cb,
+ * cb_data) instead of control_rpc_call(rpc, req, cb, cb_data), with the
+ * same contract (swarmd --record records them as inputs). data borrowed. */
+typedef int (*ctlsock_call_fn)(void *data, struct control_rpc *rpc,
+			       const Cs__ControlRequest *req, control_rpc_cb cb,
+			       void *cb_data);
+void ctlsock_set_call(struct ctlsock *s, ctlsock_call_fn call, void *data);
+
 /* ctlsock_close stops listening, closes every connection and removes the
  * socket file; memory goes in the close callbacks (run the loop). Calls
  * still pending in the control RPC are answered into nothing. */

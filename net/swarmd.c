@@ -41,6 +41,7 @@
 #include "net/dataplane.h"
 #include "net/dockerapi.h"
 #include "net/metricsd.h"
+#include "net/record.h"
 #include "net/uvenv.h"
 
 #define SWARMD_VERSION	    "0.1.0"
@@ -106,6 +107,9 @@ static const char swarmd_usage[] =
 	"                           without it; off: tasks on networks are\n"
 	"                           rejected here\n"
 	"  --vxlan-port N           the VXLAN UDP port (default 4789)\n"
+	"  --record FILE            record what crosses this node's env seam\n"
+	"                           into FILE (appended, mode 0600: it holds\n"
+	"                           the node's tokens), for `swarmsim replay`\n"
 	"  --help, --version\n"
 	"\n"
 	"Logs are logfmt lines on stderr. SIGTERM or SIGINT stops the daemon;\n"
@@ -134,6 +138,7 @@ struct swarmd_opts {
 	const char *restore_file;
 	/* issue 17: the data plane: "auto", "on" or "off"; the VXLAN port */
 	const char *data_plane;
+	const char *record_file; /* issue 19: --record FILE */
 	uint16_t vxlan_port;
 };
 
@@ -169,6 +174,7 @@ struct swarmd {
 	struct dockerapi *dapi;
 	struct dockerapi_backend dapi_be;
 	struct metricsd *metrics;
+	struct record *rec; /* --record: the node's env is recorded */
 	struct sqlite3 *db;
 	/* the node program's configuration (borrowed by it for its life) */
 	struct manager_cfg mcfg;
@@ -318,6 +324,7 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 		SWARMD_FLAG("--docker-socket", docker_socket)
 		SWARMD_FLAG("--restore", restore_file)
 		SWARMD_FLAG("--data-plane", data_plane)
+		SWARMD_FLAG("--record", record_file)
 		if (strcmp(a, "--vxlan-port") == 0) {
 			char *end;
 			unsigned long n;
@@ -700,7 +707,20 @@ static int swarmd_dapi_call(void *data, const Cs__ControlRequest *req, control_r
 			    void *cb_data)
 {
 	struct control_rpc *rpc = swarmd_get_rpc(data);
+	struct swarmd *d = data;
+	if (rpc && d->rec) /* issue 19: a recorded input */
+		return record_control_call(d->rec, rpc, req, cb, cb_data);
 	return rpc ? control_rpc_call(rpc, req, cb, cb_data) : CS_ENOTSUP;
+}
+
+/* The control socket's way to the control RPC: recorded with --record. */
+static int swarmd_ctl_call(void *data, struct control_rpc *rpc,
+			   const Cs__ControlRequest *req, control_rpc_cb cb, void *cb_data)
+{
+	struct swarmd *d = data;
+	if (d->rec)
+		return record_control_call(d->rec, rpc, req, cb, cb_data);
+	return control_rpc_call(rpc, req, cb, cb_data);
 }
 
 static uint64_t swarmd_dapi_self(void *data)
@@ -777,9 +797,14 @@ static void swarmd_stop(struct swarmd *d, int code)
 		d->metrics = NULL;
 	}
 	if (d->node) {
-		node_program.stop(d->node);
+		if (d->rec)
+			record_program_stop(d->rec, &node_program, d->node);
+		else
+			node_program.stop(d->node);
 		d->node = NULL;
 	}
+	record_close(d->rec);
+	d->rec = NULL;
 	uv_signal_stop(&d->sigterm);
 	uv_signal_stop(&d->sigint);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -969,7 +994,18 @@ static int swarmd_start_node(struct swarmd *d)
 	d->ncfg.agent.on_role = swarmd_on_role;
 	d->ncfg.agent.on_refused = swarmd_on_refused;
 	d->ncfg.agent.hook_data = d;
-	rv = node_program.start(&d->ncfg, env, &d->node);
+	if (d->opts.record_file) {
+		char err[512];
+		rv = record_open(d->opts.record_file, env, &d->ncfg, &d->rec, err,
+				 sizeof err);
+		if (rv) {
+			fprintf(stderr, "swarmd: %s\n", err);
+			return rv;
+		}
+		rv = record_program_start(d->rec, &node_program, &d->ncfg, &d->node);
+	} else {
+		rv = node_program.start(&d->ncfg, env, &d->node);
+	}
 	if (rv) {
 		const char *why = uvenv_storage_error(d->uv);
 		fprintf(stderr, "swarmd: cannot start the node: %s%s%s\n",
@@ -1278,6 +1314,7 @@ int main(int argc, char **argv)
 			free(d);
 			return 1;
 		}
+		ctlsock_set_call(d->ctl, swarmd_ctl_call, d);
 		path = d->opts.docker_api_socket;
 		if (!path) {
 			snprintf(sock_default, sizeof sock_default, "%s/docker.sock",

@@ -44,6 +44,7 @@
 #include "sim/explore.h"
 #include "sim/explore_main.h"
 #include "sim/metrics.h"
+#include "sim/replay.h"
 #include "sim/report.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
@@ -55,6 +56,8 @@ static const char swarmsim_usage[] =
 	"usage: swarmsim run FILE... [options]\n"
 	"       swarmsim explore FILE [--seeds N] [--from S] [--faults LIST]\n"
 	"       swarmsim merge DIR... [--out DIR]  (explore --shard I/N --out DIR)\n"
+	"       swarmsim replay FILE... [--logs] [--timeline] [--report DIR]\n"
+	"                (recordings of swarmd --record FILE)\n"
 	"       swarmsim --help | --version\n"
 	"\n"
 	"Replays scenario files (see SCENARIOS.md) on virtual time, from a seed.\n"
@@ -563,6 +566,8 @@ int main(int argc, char **argv)
 		return shrink_main(argc - 2, argv + 2);
 	if (strcmp(argv[1], "merge") == 0)
 		return merge_main(argc - 2, argv + 2);
+	if (strcmp(argv[1], "replay") == 0) /* issue 19 */
+		return replay_main(argc - 2, argv + 2);
 	fprintf(stderr, "swarmsim: unknown command '%s' (expected run or explore)\n%s",
 		argv[1], swarmsim_usage);
 	return 2;

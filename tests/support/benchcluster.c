@@ -117,17 +117,28 @@ static int bc_mgr_start(struct benchcluster *c, int i, const char *join_token)
 			dup2(fd, 2);
 			close(fd);
 		}
-		if (join_token)
-			execl(c->swarmd, c->swarmd, "--state-dir", m->dir,
-			      "--listen-addr", listen, "--hostname", m->name,
-			      "--control-socket", m->sock, "--docker-socket",
-			      "/nonexistent", "--join-addr", join, "--join-token",
-			      join_token, (char *)NULL);
-		else
-			execl(c->swarmd, c->swarmd, "--state-dir", m->dir,
-			      "--listen-addr", listen, "--hostname", m->name,
-			      "--control-socket", m->sock, "--docker-socket",
-			      "/nonexistent", (char *)NULL);
+		{
+			/* issue 19: --record FILE when c->record */
+			char rec[320];
+			const char *argv[20] = {c->swarmd, "--state-dir", m->dir,
+						"--listen-addr", listen, "--hostname",
+						m->name, "--control-socket", m->sock,
+						"--docker-socket", "/nonexistent"};
+			int n = 11;
+			if (join_token) {
+				argv[n++] = "--join-addr";
+				argv[n++] = join;
+				argv[n++] = "--join-token";
+				argv[n++] = join_token;
+			}
+			if (c->record) {
+				snprintf(rec, sizeof rec, "%s.rec", m->dir);
+				argv[n++] = "--record";
+				argv[n++] = rec;
+			}
+			argv[n] = NULL;
+			execv(c->swarmd, (char *const *)argv);
+		}
 		_exit(127);
 	}
 	/* both sides set the group, so no race with a kill of the group */

@@ -30,6 +30,9 @@ struct benchcluster {
 	char swarmload[300];
 	struct benchcluster_mgr m[BENCHCLUSTER_MANAGERS];
 	pid_t pgid; /* the daemons' process group (m1's pid) */
+	/* issue 19: set before benchcluster_start: each manager runs with
+	 * --record <root>/<name>.rec (record-overhead in bench_raftreal) */
+	bool record;
 };
 
 /* benchcluster_paths fills the binaries' paths from this executable's
