@@ -210,6 +210,9 @@ test: deps
 	@# issue 20: backup, restore, force-new-cluster with real daemons
 	$(Q)tests/integration/dr.sh build
 	$(Q)tests/integration/state-format.sh build
+	@# issue 19: real managers recorded through a leader kill, each
+	@# recording replayed in swarmsim with no divergence
+	$(Q)tests/integration/record.sh build
 	@# issue 17: the data plane across three nodes in network namespaces
 	@# (each its swarmd and dockerd): a task reaches another node's by
 	@# address over VXLAN (the smoke: `make netns` runs it all)
@@ -261,6 +264,7 @@ integration: deps
 	tests/integration/dockerapi.sh build
 	tests/integration/dr.sh build
 	tests/integration/state-format.sh build
+	tests/integration/record.sh build
 
 # The data plane across nodes on one machine (issue 17; root): three nodes in
 # network namespaces, each with its own swarmd and dockerd, real traffic
