@@ -607,6 +607,7 @@ struct rb_svc {
 	uint64_t imbalance;	   /* at the last pass */
 	uint64_t imbalance_before; /* when its latest round of moves began */
 	uint64_t moves;		   /* moves started by this leader */
+	bool in_round;		   /* moves under way since imbalance_before */
 	bool seen;		   /* still in the store at the last pass */
 };
 
@@ -790,8 +791,14 @@ static void rb_service(struct rebalancer *r, const Cs__Service *svc, ms_t now)
 		return;
 	}
 	e->imbalance = plan->imbalance;
-	if (plan->move_count > 0 && inflight == 0)
+	/* a round: from the first move after a balanced spread until a plan
+	 * with room finds nothing to move */
+	if (plan->move_count > 0 && !e->in_round) {
 		e->imbalance_before = plan->imbalance;
+		e->in_round = true;
+	}
+	if (plan->move_count == 0 && plan->budget > 0 && inflight == 0)
+		e->in_round = false;
 	for (size_t i = 0; i < plan->move_count; i++) {
 		if (rb_start_move(r, svc, &plan->moves[i], now))
 			break;
