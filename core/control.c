@@ -73,9 +73,10 @@ static int control_validate_rebalance(const Cs__ServiceSpec *spec, char *err,
 		return control_fail(err, err_size,
 				    "rebalance-parallelism: only with --rebalance");
 	if (spec->rebalance && (spec->global || spec->job))
-		return control_fail(err, err_size,
-				    "rebalance: only a replicated service (not global, not "
-				    "a job) is rebalanced");
+		return control_fail(
+			err, err_size,
+			"rebalance: only a replicated service (not global, not "
+			"a job) is rebalanced");
 	return 0;
 }
 

@@ -1823,7 +1823,7 @@ void leader_log_refusal(const struct leader_ctx *ctx, const char *what, const ch
 static const struct leader_component_ops *const manager_components[MANAGER_COMPONENTS] = {
 	&logbroker_component, &dispatcher_component, &orchestrator_component,
 	&scheduler_component, &ca_component,	     &jobs_component,
-	&allocator_component,	&rebalancer_component,
+	&allocator_component, &rebalancer_component,
 };
 
 /* ---------------------------------------------------------------- metrics */

@@ -23,8 +23,8 @@
 #define RB_LABEL_PREFIX_LEN (sizeof RB_LABEL_PREFIX - 1)
 
 enum {
-	RB_DEBOUNCE_MS = 5,    /* changes gather this long before a pass */
-	RB_PERIOD_MS = 1000,   /* a pass at least this often (moves, delays) */
+	RB_DEBOUNCE_MS = 5,	    /* changes gather this long before a pass */
+	RB_PERIOD_MS = 1000,	    /* a pass at least this often (moves, delays) */
 	RB_MOVE_FORGET_MS = 600000, /* a move not done after this is forgotten */
 };
 
@@ -42,13 +42,13 @@ uint64_t rebalancer_parallelism(const Cs__ServiceSpec *spec)
 /* One node as the plan sees it. */
 struct rb_node {
 	const Cs__Node *node;
-	bool fine;	   /* READY, ACTIVE, meets the constraints */
-	bool target;	   /* fine, and the scheduler would give it one more */
-	int64_t cpu_free;  /* milli-CPUs left (reservations only) */
-	int64_t mem_free;  /* bytes left */
-	uint64_t active;   /* the service's tasks counted for spread */
-	uint64_t live;	   /* the service's tasks holding the node (max per node) */
-	bool port_busy;	   /* a host-mode port of the service is taken */
+	bool fine;	  /* READY, ACTIVE, meets the constraints */
+	bool target;	  /* fine, and the scheduler would give it one more */
+	int64_t cpu_free; /* milli-CPUs left (reservations only) */
+	int64_t mem_free; /* bytes left */
+	uint64_t active;  /* the service's tasks counted for spread */
+	uint64_t live;	  /* the service's tasks holding the node (max per node) */
+	bool port_busy;	  /* a host-mode port of the service is taken */
 	uint32_t cand_first, cand_count; /* its movable tasks in p->cands */
 };
 
@@ -59,12 +59,12 @@ struct rb_plan_ctx {
 	uint64_t replicas_max;	      /* max replicas per node (0: none) */
 	struct rb_node *nodes;	      /* in id order */
 	size_t node_count;
-	size_t levels;		  /* spread preference levels */
+	size_t levels; /* spread preference levels */
 	const char *keys[LIMIT_REBALANCE_LEVELS_MAX];
-	uint32_t *branch;	  /* branch[l * node_count + i]: node i's branch at level l */
-	uint64_t *cnt;		  /* cnt[l * node_count + b]: tasks under branch b */
-	bool *has_target;	  /* has_target[l * node_count + b] */
-	const Cs__Task **cands;	  /* movable tasks, by node, best first */
+	uint32_t *branch; /* branch[l * node_count + i]: node i's branch at level l */
+	uint64_t *cnt;	  /* cnt[l * node_count + b]: tasks under branch b */
+	bool *has_target; /* has_target[l * node_count + b] */
+	const Cs__Task **cands; /* movable tasks, by node, best first */
 	size_t cand_count;
 };
 
@@ -178,10 +178,12 @@ static int rb_read_nodes(struct rb_plan_ctx *c)
 				   CS__NODE_AVAILABILITY__NODE_AVAILABILITY_ACTIVE &&
 			   sched_node_satisfies(c->svc, node);
 		rn->cpu_free = node->resources ? rb_i64(node->resources->millicpus) : 0;
-		rn->mem_free = node->resources ? rb_i64(node->resources->memory_bytes) : 0;
+		rn->mem_free =
+			node->resources ? rb_i64(node->resources->memory_bytes) : 0;
 		/* what every task on it reserves, as the scheduler counts it */
 		if (rn->fine && (c->cpu_milli > 0 || c->mem_bytes > 0)) {
-			for (const Cs__Task *t = store_task_next_by_node(st, node->id, NULL);
+			for (const Cs__Task *t =
+				     store_task_next_by_node(st, node->id, NULL);
 			     t; t = store_task_next_by_node(st, node->id, t)) {
 				const Cs__Service *s;
 				const Cs__TaskSpec *ts;
@@ -314,10 +316,13 @@ static int rb_build_branches(struct rb_plan_ctx *c)
 				bool same = true;
 				for (size_t j = 0; j <= l && same; j++)
 					same = rb_value_cmp(
-						       rb_node_label(c->nodes[order[k]].node,
-								     c->keys[j]),
-						       rb_node_label(c->nodes[order[k - 1]].node,
-								     c->keys[j])) == 0;
+						       rb_node_label(
+							       c->nodes[order[k]].node,
+							       c->keys[j]),
+						       rb_node_label(
+							       c->nodes[order[k - 1]]
+								       .node,
+							       c->keys[j])) == 0;
 				b += !same;
 			}
 			c->branch[l * n + order[k]] = b;
@@ -409,14 +414,16 @@ static struct rb_gain rb_gain(const struct rb_plan_ctx *c, uint32_t s, uint32_t 
 	size_t n = c->node_count;
 	struct rb_gain g = {.level = c->levels};
 
-	g.node_delta = 2 * ((int64_t)c->nodes[d].active - (int64_t)c->nodes[s].active + 1);
+	g.node_delta =
+		2 * ((int64_t)c->nodes[d].active - (int64_t)c->nodes[s].active + 1);
 	g.delta = g.node_delta;
 	for (size_t l = 0; l < c->levels; l++) {
 		uint32_t bs = c->branch[l * n + s], bd = c->branch[l * n + d];
 		if (bs == bd)
 			continue;
 		g.level = l;
-		g.delta = 2 * ((int64_t)c->cnt[l * n + bd] - (int64_t)c->cnt[l * n + bs] + 1);
+		g.delta = 2 *
+			  ((int64_t)c->cnt[l * n + bd] - (int64_t)c->cnt[l * n + bs] + 1);
 		break;
 	}
 	return g;
@@ -632,7 +639,8 @@ static void rb_arm(struct rebalancer *r)
 {
 	if (r->pass_timer || r->dying || r->stopped)
 		return;
-	r->env->ops->timer_start(r->env, RB_DEBOUNCE_MS, 0, rb_on_timer, r, &r->pass_timer);
+	r->env->ops->timer_start(r->env, RB_DEBOUNCE_MS, 0, rb_on_timer, r,
+				 &r->pass_timer);
 }
 
 /* The entry of service svc, created when missing (not_before: one update
@@ -686,8 +694,8 @@ static void rb_check_moves(struct rebalancer *r, ms_t now)
 		bool done = false;
 
 		if (svc)
-			for (const Cs__Task *t = store_task_next_in_slot(st, svc->id, mv->slot,
-									 NULL);
+			for (const Cs__Task *t =
+				     store_task_next_in_slot(st, svc->id, mv->slot, NULL);
 			     t; t = store_task_next_in_slot(st, svc->id, mv->slot, t))
 				if (t->id != mv->task_id && rb_running(t))
 					now_t = t;
@@ -707,13 +715,14 @@ static void rb_check_moves(struct rebalancer *r, ms_t now)
 					e->frozen = true;
 					e->frozen_gen = r->node_gen;
 					r->frozen_total++;
-					env_logf(r->env, ENV_LOG_WARN,
-						 "msg=\"rebalance came back\" service=%s "
-						 "slot=%" PRIu64 " node=%016" PRIx64
-						 " why=\"the scheduler chose the node the task "
-						 "left: service left alone until a node "
-						 "changes\"",
-						 svc->spec->name, mv->slot, mv->from_node);
+					env_logf(
+						r->env, ENV_LOG_WARN,
+						"msg=\"rebalance came back\" service=%s "
+						"slot=%" PRIu64 " node=%016" PRIx64
+						" why=\"the scheduler chose the node the task "
+						"left: service left alone until a node "
+						"changes\"",
+						svc->spec->name, mv->slot, mv->from_node);
 				}
 			}
 		}
@@ -746,7 +755,8 @@ static int rb_start_move(struct rebalancer *r, const Cs__Service *svc,
 		copy.status = &status;
 	}
 	copy.desired_state = CS__TASK_STATE__TASK_STATE_SHUTDOWN;
-	if ((rv = store_batch_task(&r->batch, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy)))
+	if ((rv = store_batch_task(&r->batch, CS__STORE_ACTION__KIND__KIND_UPDATE,
+				   &copy)))
 		return rv;
 	mv = &r->moves[r->move_count++];
 	mv->service_id = svc->id;
@@ -970,8 +980,9 @@ static void rebalancer_metrics(void *state, struct metrics_buf *out)
 	const struct rebalancer *r = state;
 	char label[LIMIT_NAME_BYTES_MAX * 2 + 16];
 
-	metrics_family(out, "cswarm_rebalance_moves_total", METRICS_COUNTER,
-		       "Tasks the rebalancer stopped to move them while this manager led.");
+	metrics_family(
+		out, "cswarm_rebalance_moves_total", METRICS_COUNTER,
+		"Tasks the rebalancer stopped to move them while this manager led.");
 	metrics_sample(out, "cswarm_rebalance_moves_total", NULL, (double)r->moves_total);
 	metrics_family(out, "cswarm_rebalance_moves_in_flight", METRICS_GAUGE,
 		       "Moves started whose replacement does not run yet.");
@@ -980,22 +991,25 @@ static void rebalancer_metrics(void *state, struct metrics_buf *out)
 	metrics_family(out, "cswarm_rebalance_frozen_total", METRICS_COUNTER,
 		       "Replacements the scheduler put back on the node their task left "
 		       "(the service then waits for a node to change).");
-	metrics_sample(out, "cswarm_rebalance_frozen_total", NULL, (double)r->frozen_total);
+	metrics_sample(out, "cswarm_rebalance_frozen_total", NULL,
+		       (double)r->frozen_total);
 	metrics_family(out, "cswarm_service_spread_imbalance", METRICS_GAUGE,
 		       "Max - min tasks per eligible node (ready, active, meeting the "
 		       "constraints) of a service that opted in to rebalancing, at the "
 		       "last pass.");
 	for (size_t i = 0; i < r->svc_count; i++)
-		metrics_sample(out, "cswarm_service_spread_imbalance",
-			       metrics_label(label, sizeof label, "service", r->svcs[i].name),
-			       (double)r->svcs[i].imbalance);
+		metrics_sample(
+			out, "cswarm_service_spread_imbalance",
+			metrics_label(label, sizeof label, "service", r->svcs[i].name),
+			(double)r->svcs[i].imbalance);
 	metrics_family(out, "cswarm_rebalance_imbalance_before", METRICS_GAUGE,
 		       "The same spread imbalance when the service's latest round of "
 		       "moves began (before rebalancing).");
 	for (size_t i = 0; i < r->svc_count; i++)
-		metrics_sample(out, "cswarm_rebalance_imbalance_before",
-			       metrics_label(label, sizeof label, "service", r->svcs[i].name),
-			       (double)r->svcs[i].imbalance_before);
+		metrics_sample(
+			out, "cswarm_rebalance_imbalance_before",
+			metrics_label(label, sizeof label, "service", r->svcs[i].name),
+			(double)r->svcs[i].imbalance_before);
 }
 
 const struct leader_component_ops rebalancer_component = {

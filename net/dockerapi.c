@@ -669,8 +669,8 @@ static int dj_rebalance_labels(Cs__ServiceSpec *s, char *err, size_t n)
 		char *end = NULL;
 		if (strcmp(k, DAPI_LABEL_REBALANCE) == 0) {
 			if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
-				return dj_fail(err, n, "Labels.%s: expected true or false",
-					       k);
+				return dj_fail(err, n,
+					       "Labels.%s: expected true or false", k);
 			s->rebalance = strcmp(v, "true") == 0;
 		} else if (strcmp(k, DAPI_LABEL_REBALANCE_PARALLELISM) == 0) {
 			unsigned long long u;
@@ -1016,11 +1016,13 @@ json_t *dockerapi_spec_json(const Cs__ServiceSpec *s)
 		/* rebalancing set otherwise (swarmctl) shows as its labels */
 		if (labels && s->rebalance) {
 			char num[24];
-			json_object_set_new(labels, DAPI_LABEL_REBALANCE, json_string("true"));
+			json_object_set_new(labels, DAPI_LABEL_REBALANCE,
+					    json_string("true"));
 			snprintf(num, sizeof num, "%llu",
 				 (unsigned long long)s->rebalance_parallelism);
 			if (s->rebalance_parallelism)
-				json_object_set_new(labels, DAPI_LABEL_REBALANCE_PARALLELISM,
+				json_object_set_new(labels,
+						    DAPI_LABEL_REBALANCE_PARALLELISM,
 						    json_string(num));
 		}
 		json_object_set_new(o, "Labels", labels);

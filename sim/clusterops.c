@@ -1612,8 +1612,8 @@ int clops_net_cond(struct clops *o, struct manager *leader, const struct scn_con
 	return 0;
 }
 
-int clops_spread_cond(struct clops *o, struct manager *leader, const struct scn_cond *cond,
-		      char *got, size_t got_size)
+int clops_spread_cond(struct clops *o, struct manager *leader,
+		      const struct scn_cond *cond, char *got, size_t got_size)
 {
 	const struct store *st;
 	const Cs__Service *svc;
@@ -1631,7 +1631,8 @@ int clops_spread_cond(struct clops *o, struct manager *leader, const struct scn_
 		return 0;
 	}
 	got[0] = '\0';
-	for (const Cs__Node *n = store_node_next(st, NULL); n; n = store_node_next(st, n)) {
+	for (const Cs__Node *n = store_node_next(st, NULL); n;
+	     n = store_node_next(st, n)) {
 		int64_t wn;
 		uint64_t c;
 		if (n->state != CS__NODE_STATE__NODE_STATE_READY ||

@@ -1347,8 +1347,9 @@ static int scn_service_key(struct scn_parser *p, struct scn_service *svc,
 			svc->rebalance = index == 1;
 			svc->rebalance_set |= 1;
 		} else {
-			rv = scn_uint(p, v, "rebalance-parallelism", LIMIT_SCN_REPLICAS_MAX,
-				      "LIMIT_SCN_REPLICAS_MAX", &svc->rebalance_parallelism);
+			rv = scn_uint(p, v, "rebalance-parallelism",
+				      LIMIT_SCN_REPLICAS_MAX, "LIMIT_SCN_REPLICAS_MAX",
+				      &svc->rebalance_parallelism);
 			svc->rebalance_set |= 2;
 		}
 		break;

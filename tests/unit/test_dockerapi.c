@@ -496,8 +496,9 @@ static void test_map_rebalance_labels(void **state)
 	a->rebalance_parallelism = 3;
 	j = dockerapi_spec_json(a);
 	labels = json_object_get(j, "Labels");
-	assert_string_equal(json_string_value(json_object_get(labels, "com.cswarm.rebalance")),
-			    "true");
+	assert_string_equal(
+		json_string_value(json_object_get(labels, "com.cswarm.rebalance")),
+		"true");
 	assert_string_equal(json_string_value(json_object_get(
 				    labels, "com.cswarm.rebalance.parallelism")),
 			    "3");

@@ -101,12 +101,12 @@ static void add_node(struct world *w, uint64_t id, const struct node_opts *o)
 }
 
 struct svc_opts {
-	bool off;		  /* not opted in */
-	uint64_t replicas;	  /* 0: the tasks added */
-	uint64_t parallelism;	  /* rebalance_parallelism */
-	uint64_t memory_bytes;	  /* reservation */
-	const char *constraint;	  /* one, or NULL */
-	const char *spread;	  /* one level, or NULL */
+	bool off;		/* not opted in */
+	uint64_t replicas;	/* 0: the tasks added */
+	uint64_t parallelism;	/* rebalance_parallelism */
+	uint64_t memory_bytes;	/* reservation */
+	const char *constraint; /* one, or NULL */
+	const char *spread;	/* one level, or NULL */
 	Cs__UpdateStatus__State update_state;
 };
 
@@ -363,8 +363,8 @@ static void test_rebalancer_moves_nowhere_without_room(void **state)
 	struct world w;
 	struct rebalancer_plan p;
 	const uint64_t counts[] = {3, 3, 0};
-	struct node_opts nodes[3] = {{.memory_bytes = 0}, {.memory_bytes = 0},
-				     {.memory_bytes = 1 * GB}};
+	struct node_opts nodes[3] = {
+		{.memory_bytes = 0}, {.memory_bytes = 0}, {.memory_bytes = 1 * GB}};
 	struct svc_opts so = {.parallelism = 2, .memory_bytes = 2 * GB};
 	(void)state;
 	build(&w, 3, counts, nodes, &so);
@@ -466,7 +466,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rebalancer_parallelism_defaults),
 		cmocka_unit_test(test_rebalancer_off_moves_nothing),
-		cmocka_unit_test(test_rebalancer_fills_the_empty_node_and_scheduler_agrees),
+		cmocka_unit_test(
+			test_rebalancer_fills_the_empty_node_and_scheduler_agrees),
 		cmocka_unit_test(test_rebalancer_never_moves_within_one),
 		cmocka_unit_test(test_rebalancer_budget_counts_slots_not_running),
 		cmocka_unit_test(test_rebalancer_respects_constraints),
