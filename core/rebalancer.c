@@ -631,6 +631,7 @@ struct rebalancer {
 	size_t svc_count, svc_cap;
 	uint64_t moves_total, frozen_total;
 	struct store_batch batch;
+	size_t batch_first; /* moves[batch_first..] are the write in flight's */
 };
 
 static void rb_on_timer(struct env *env, env_timer_id id, void *data);
@@ -813,7 +814,6 @@ static void rb_service(struct rebalancer *r, const Cs__Service *svc, ms_t now)
 		if (rb_start_move(r, svc, &plan->moves[i], now))
 			break;
 		e->moves++;
-		r->moves_total++;
 	}
 	free(plan);
 }
@@ -827,6 +827,7 @@ static void rb_pass(struct rebalancer *r)
 	size_t keep = 0;
 	uint8_t *buf;
 	size_t len;
+	int rv;
 
 	if (r->writing || r->stopped)
 		return;
@@ -836,6 +837,7 @@ static void rb_pass(struct rebalancer *r)
 	for (size_t i = 0; i < r->svc_count; i++)
 		r->svcs[i].seen = false;
 	store_batch_init(&r->batch);
+	r->batch_first = r->move_count;
 	for (const Cs__Service *svc = store_service_next(st, NULL); svc;
 	     svc = store_service_next(st, svc)) {
 		if (!svc->spec || !svc->spec->rebalance || svc->spec->global ||
@@ -852,15 +854,20 @@ static void rb_pass(struct rebalancer *r)
 		store_batch_free(&r->batch);
 		return;
 	}
-	if (store_batch_encode(&r->batch, 0, 0, &buf, &len) == 0) {
-		int rv = leader_write(r->ctx, buf, len, rb_write_done, r);
-		if (rv == 0)
-			r->writing = true;
-		else
-			env_logf(r->env, ENV_LOG_ERROR,
-				 "msg=\"rebalance batch refused\" actions=%zu err=%s",
-				 r->batch.action_count, cs_errname(rv));
+	rv = store_batch_encode(&r->batch, 0, 0, &buf, &len);
+	if (rv == 0) {
+		rv = leader_write(r->ctx, buf, len, rb_write_done, r);
 		free(buf);
+	}
+	if (rv == 0) {
+		r->writing = true;
+	} else {
+		/* none of this batch's moves happens: forget them (the next
+		 * pass plans again), the earlier ones stay */
+		r->move_count = r->batch_first;
+		env_logf(r->env, ENV_LOG_ERROR,
+			 "msg=\"rebalance batch refused\" actions=%zu err=%s",
+			 r->batch.action_count, cs_errname(rv));
 	}
 	store_batch_free(&r->batch);
 }
@@ -881,12 +888,15 @@ static void rb_write_done(void *data, int status)
 		rb_free(r);
 		return;
 	}
+	if (status == 0)
+		r->moves_total += r->move_count - r->batch_first;
 	if (status) {
-		/* the moves did not happen (a version raced, a lost
+		/* this batch's moves did not happen (a version raced, a lost
 		 * leadership): forget them; the next pass plans again */
 		env_logf(r->env, ENV_LOG_INFO, "msg=\"rebalance write failed\" err=%s",
 			 cs_errname(status));
-		r->move_count = 0;
+		assert(r->batch_first <= r->move_count);
+		r->move_count = r->batch_first;
 	}
 	if (status || r->dirty)
 		rb_arm(r);
