@@ -64,6 +64,22 @@ static int control_validate_job(const Cs__ServiceSpec *spec, char *err, size_t e
 	return 0;
 }
 
+/* Rebalancing (issue 20, core/rebalancer.c) spreads a replicated service's
+ * slots: a global service has one task per node, a job's tasks end. */
+static int control_validate_rebalance(const Cs__ServiceSpec *spec, char *err,
+				      size_t err_size)
+{
+	if (!spec->rebalance && spec->rebalance_parallelism)
+		return control_fail(err, err_size,
+				    "rebalance-parallelism: only with --rebalance");
+	if (spec->rebalance && (spec->global || spec->job))
+		return control_fail(
+			err, err_size,
+			"rebalance: only a replicated service (not global, not "
+			"a job) is rebalanced");
+	return 0;
+}
+
 /* A service update between a job and a service, or of a job: refused, or
  * the job's next iteration in *js (svc points at it). */
 static int control_update_job(const Cs__Service *cur, const Cs__ServiceSpec *spec,
@@ -124,7 +140,9 @@ int control_validate_spec(const Cs__ServiceSpec *spec, char *err, size_t err_siz
 	if (spec->update && spec->update->max_failure_ratio_ppm > 1000000)
 		return control_fail(err, err_size,
 				    "update-max-failure-ratio: over 1 (expected 0 to 1)");
-	return control_validate_job(spec, err, err_size);
+	return control_validate_rebalance(spec, err, err_size)
+		       ? CS_EINVAL
+		       : control_validate_job(spec, err, err_size);
 }
 
 /* Whether two task specs differ, byte for byte in their encoding. */

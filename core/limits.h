@@ -113,6 +113,13 @@
 #define LIMIT_LOG_TASKS_MAX 1024u
 _Static_assert(LIMIT_LOG_BYTES_MAX * 2 < LIMIT_FRAME_BYTES_MAX, "log lines fit a frame");
 
+/* issue 20: rebalancing (core/rebalancer.c): moves one plan proposes,
+ * moves one leader tracks until their replacement runs, and the spread
+ * preference levels its model of the scheduler follows */
+#define LIMIT_REBALANCE_MOVES_MAX   64u
+#define LIMIT_REBALANCE_TRACKED_MAX 1024u
+#define LIMIT_REBALANCE_LEVELS_MAX  8u
+
 _Static_assert(LIMIT_MANAGERS_MAX < LIMIT_NODES_MAX, "managers are nodes");
 
 #endif

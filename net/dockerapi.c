@@ -656,6 +656,37 @@ static int dj_labels(const json_t *l, Cs__ServiceSpec *s, char *err, size_t n)
 	return 0;
 }
 
+/* Issue 20: Docker's ServiceSpec has no field for rebalancing, so it rides
+ * on two service labels, kept among the labels as given:
+ * com.cswarm.rebalance=true|false and com.cswarm.rebalance.parallelism=N. */
+#define DAPI_LABEL_REBALANCE		 "com.cswarm.rebalance"
+#define DAPI_LABEL_REBALANCE_PARALLELISM "com.cswarm.rebalance.parallelism"
+
+static int dj_rebalance_labels(Cs__ServiceSpec *s, char *err, size_t n)
+{
+	for (size_t i = 0; i < s->n_labels; i++) {
+		const char *k = s->labels[i]->key, *v = s->labels[i]->value;
+		char *end = NULL;
+		if (strcmp(k, DAPI_LABEL_REBALANCE) == 0) {
+			if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+				return dj_fail(err, n,
+					       "Labels.%s: expected true or false", k);
+			s->rebalance = strcmp(v, "true") == 0;
+		} else if (strcmp(k, DAPI_LABEL_REBALANCE_PARALLELISM) == 0) {
+			unsigned long long u;
+			if (*v < '0' || *v > '9')
+				return dj_fail(err, n, "Labels.%s: expected a number", k);
+			u = strtoull(v, &end, 10);
+			if (*end || u > LIMIT_SCN_REPLICAS_MAX)
+				return dj_fail(err, n,
+					       "Labels.%s: expected a number up to %u", k,
+					       LIMIT_SCN_REPLICAS_MAX);
+			s->rebalance_parallelism = u;
+		}
+	}
+	return 0;
+}
+
 static int dj_spec(const json_t *j, Cs__ServiceSpec *s, char *err, size_t n)
 {
 	static const char *const known[] = {
@@ -682,7 +713,8 @@ static int dj_spec(const json_t *j, Cs__ServiceSpec *s, char *err, size_t n)
 		return dj_fail(err, n, "Name: required (cswarm does not draw names)");
 	if (!(s->name = strdup(name)))
 		return CS_ENOMEM;
-	if ((rv = dj_labels(dj_get(j, "Labels"), s, err, n)))
+	if ((rv = dj_labels(dj_get(j, "Labels"), s, err, n)) ||
+	    (rv = dj_rebalance_labels(s, err, n)))
 		return rv;
 	if ((ep = dj_get(j, "EndpointSpec"))) {
 		if ((rv = dj_only(ep, "EndpointSpec", eknown, err, n)) ||
@@ -981,6 +1013,18 @@ json_t *dockerapi_spec_json(const Cs__ServiceSpec *s)
 					    json_string(s->labels[i]->value
 								? s->labels[i]->value
 								: ""));
+		/* rebalancing set otherwise (swarmctl) shows as its labels */
+		if (labels && s->rebalance) {
+			char num[24];
+			json_object_set_new(labels, DAPI_LABEL_REBALANCE,
+					    json_string("true"));
+			snprintf(num, sizeof num, "%llu",
+				 (unsigned long long)s->rebalance_parallelism);
+			if (s->rebalance_parallelism)
+				json_object_set_new(labels,
+						    DAPI_LABEL_REBALANCE_PARALLELISM,
+						    json_string(num));
+		}
 		json_object_set_new(o, "Labels", labels);
 	}
 	json_object_set_new(o, "TaskTemplate", dj_task_spec_json(s->task));

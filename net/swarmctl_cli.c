@@ -572,6 +572,7 @@ static const char *const cli_value_flags[] = {
 	"--publish",
 	"-p",
 	"--endpoint-mode",
+	"--rebalance-parallelism",
 };
 
 /* Applies a --health-* flag (issue 14, docker service's): the health
@@ -655,6 +656,9 @@ static int cli_spec_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bo
 
 	if (strncmp(f, "--rollback-", 11) == 0)
 		return cli_rollback_flag(b, f, v, err, n);
+	if (strcmp(f, "--rebalance-parallelism") == 0) /* issue 20 */
+		return swarmctl_cli_u64(f, v, LIMIT_SCN_REPLICAS_MAX,
+					&b->spec.rebalance_parallelism, err, n);
 	if (strcmp(f, "--network") == 0 || strcmp(f, "--publish") == 0 ||
 	    strcmp(f, "-p") == 0 || strcmp(f, "--endpoint-mode") == 0)
 		return cli_spec_net_flag(b, f, v, err, n);
@@ -847,6 +851,18 @@ int swarmctl_cli_spec(struct swarmctl_cli_spec *b, int argc, char **argv, bool u
 		}
 		if (update && strcmp(a, "--force") == 0) {
 			b->force = true;
+			continue;
+		}
+		/* issue 20: rebalancing, opted into per service (a boolean flag,
+		 * as docker's: --rebalance, --rebalance=true|false) */
+		if (strcmp(a, "--rebalance") == 0 || strcmp(a, "--rebalance=true") == 0) {
+			b->spec.rebalance = true;
+			continue;
+		}
+		if (strcmp(a, "--no-rebalance") == 0 ||
+		    strcmp(a, "--rebalance=false") == 0) {
+			b->spec.rebalance = false;
+			b->spec.rebalance_parallelism = 0;
 			continue;
 		}
 		if (a[0] != '-') {
@@ -1655,6 +1671,11 @@ static void cli_json_spec(struct swarmctl_cli_json *j, const char *key,
 	cli_json_kv_u64(j, "replicas", sp->replicas);
 	if (sp->job && !sp->global)
 		cli_json_kv_u64(j, "max_concurrent", sp->max_concurrent);
+	if (sp->rebalance) { /* issue 20 */
+		swarmctl_cli_json_key(j, "rebalance");
+		swarmctl_cli_json_bool(j, true);
+		cli_json_kv_u64(j, "rebalance_parallelism", sp->rebalance_parallelism);
+	}
 	if (sp->n_labels) {
 		swarmctl_cli_json_key(j, "labels");
 		swarmctl_cli_json_open(j, '{');

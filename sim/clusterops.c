@@ -364,6 +364,10 @@ static void clops_spec_apply(struct clops_spec *s, const struct scn_service *k)
 	if (k->set & SCN_SVC_HEALTH)
 		clops_spec_health(s, k);
 	clops_spec_apply_rollback(s, k);
+	if (k->rebalance_set & 1) /* issue 20 */
+		s->spec.rebalance = k->rebalance;
+	if (k->rebalance_set & 2)
+		s->spec.rebalance_parallelism = k->rebalance_parallelism;
 	if (k->force) /* swarmctl's --force: SwarmKit's ForceUpdate counter */
 		s->task.force_update++;
 	clops_spec_apply_net(s, k);
@@ -1619,6 +1623,61 @@ int clops_net_cond(struct clops *o, struct manager *leader, const struct scn_con
 	if (scn_op_holds(cond->op, n, cond->count))
 		return 1;
 	snprintf(got, got_size, "%llu", (unsigned long long)n);
+	return 0;
+}
+
+int clops_spread_cond(struct clops *o, struct manager *leader,
+		      const struct scn_cond *cond, char *got, size_t got_size)
+{
+	const struct store *st;
+	const Cs__Service *svc;
+	uint64_t lo = UINT64_MAX, hi = 0;
+	size_t at = 0;
+
+	if (!leader) {
+		snprintf(got, got_size, "no leader");
+		return 0;
+	}
+	st = manager_store(leader);
+	svc = store_service_by_name(st, cond->service);
+	if (!svc) {
+		snprintf(got, got_size, "no service %s", cond->service);
+		return 0;
+	}
+	got[0] = '\0';
+	for (const Cs__Node *n = store_node_next(st, NULL); n;
+	     n = store_node_next(st, n)) {
+		int64_t wn;
+		uint64_t c;
+		if (n->state != CS__NODE_STATE__NODE_STATE_READY ||
+		    n->availability != CS__NODE_AVAILABILITY__NODE_AVAILABILITY_ACTIVE ||
+		    !sched_node_satisfies(svc, n) || !n->hostname)
+			continue;
+		wn = world_node_find(o->w, n->hostname);
+		c = wn < 0 ? 0 : simexec_running(world_exec(o->w), cond->service, wn);
+		lo = c < lo ? c : lo;
+		hi = c > hi ? c : hi;
+		if (at < got_size)
+			at += (size_t)snprintf(got + at, got_size - at, "%s%s=%llu",
+					       at ? " " : " (", n->hostname,
+					       (unsigned long long)c);
+	}
+	if (lo == UINT64_MAX)
+		lo = hi = 0;
+	if (scn_op_holds(cond->op, hi - lo, cond->count))
+		return 1;
+	{
+		char head[32];
+		size_t hl = (size_t)snprintf(head, sizeof head, "%llu",
+					     (unsigned long long)(hi - lo));
+		if (at + hl + 2 < got_size) {
+			memmove(got + hl, got, at + 1);
+			memcpy(got, head, hl);
+			strcat(got, ")");
+		} else {
+			snprintf(got, got_size, "%s", head);
+		}
+	}
 	return 0;
 }
 

@@ -74,6 +74,13 @@ int clops_net_cond(struct clops *o, struct manager *leader, const struct scn_con
 		   char *got, size_t got_size);
 bool clops_check_alloc(struct clops *o, struct manager *leader, char *msg, size_t size);
 
+/* Issue 20. clops_spread_cond judges `spread SVC OP N`: max - min of
+ * SVC's containers really running (ground truth) per node that the
+ * leader's store says is READY, ACTIVE and meets SVC's constraints (0 with
+ * no such node); 1 holds, 0 not (got: the value and the counts). */
+int clops_spread_cond(struct clops *o, struct manager *leader,
+		      const struct scn_cond *cond, char *got, size_t got_size);
+
 /* clops_desired returns how many tasks a service should run now: its
  * replicas, or one per node that can take it (global: ready, not drained,
  * passing its constraints; a paused node only if it holds one), less the

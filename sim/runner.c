@@ -1006,6 +1006,18 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 				    : NULL,
 			cond, got, got_size);
 	}
+	case SCN_COND_SPREAD: {
+		/* issue 20: ground truth per node the leader's store finds eligible */
+		int64_t leader;
+		if (!r->real_managers)
+			return runner_not_built(r, cmd, "spread needs the managers");
+		leader = simcluster_leader(r->cluster);
+		return clops_spread_cond(
+			r->ops,
+			leader >= 0 ? simcluster_manager(r->cluster, (uint32_t)leader)
+				    : NULL,
+			cond, got, got_size);
+	}
 	case SCN_COND_REACH:
 		/* issue 17: ground truth, the machines' programmed networks */
 		return simexec_reach(world_exec(r->w), cond->service, cond->reason, got,

@@ -387,7 +387,7 @@ static const char *const scn_order_names[] = {
 	"heal, image, runtime, disk, cert, forge, expect, always, await, network, refuse"
 #define SCN_CONDS_TEXT                                                            \
 	"leader, no leader, running, store tasks, nodes ready, node, converged, " \
-	"managers in sync, refused, term, service, ca rotated or reach"
+	"managers in sync, refused, term, service, ca rotated, reach or spread"
 #define SCN_OPS_TEXT "OP (one of == != < <= > >=)"
 
 /* Bytes a name may hold besides letters and digits (it starts with one). */
@@ -921,6 +921,8 @@ static const struct scn_key scn_service_keys[] = {
 	{"rollback-order", SCN_SVC_ROLLBACK_ORDER, false},
 	{"network", SCN_SVC_NETWORK, true},
 	{"publish", SCN_SVC_PUBLISH, true},
+	{"rebalance", SCN_SVC_REBALANCE, false},
+	{"rebalance-parallelism", SCN_SVC_REBALANCE, false},
 };
 
 #define SCN_LABELS_PREFIX "node.labels."
@@ -1337,6 +1339,20 @@ static int scn_service_key(struct scn_parser *p, struct scn_service *svc,
 		break;
 	case SCN_SVC_NETWORK:
 	case SCN_SVC_PUBLISH: rv = scn_service_net_key(p, svc, kv); break;
+	case SCN_SVC_REBALANCE:
+		if (scn_tok_is(kv->name, "rebalance")) {
+			static const char *const names[] = {"false", "true"};
+			rv = scn_choice(p, v, "rebalance", names, SCN_COUNT(names),
+					&index);
+			svc->rebalance = index == 1;
+			svc->rebalance_set |= 1;
+		} else {
+			rv = scn_uint(p, v, "rebalance-parallelism",
+				      LIMIT_SCN_REPLICAS_MAX, "LIMIT_SCN_REPLICAS_MAX",
+				      &svc->rebalance_parallelism);
+			svc->rebalance_set |= 2;
+		}
+		break;
 	default: assert(!"a service key without a case"); rv = CS_EINVAL;
 	}
 	if (!rv)
@@ -1570,6 +1586,16 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 		(*i)++;
 		rv = scn_on_node(p, from, i, c);
 		return rv ? rv : scn_op_count(p, from, i, c);
+	}
+	if (scn_tok_is(t, "spread")) {
+		/* issue 20: spread SVC OP N */
+		c->kind = SCN_COND_SPREAD;
+		rv = scn_name_at(p, from, *i, "a service name", SCN_NAME_EXTRA,
+				 &c->service);
+		if (rv)
+			return rv;
+		(*i)++;
+		return scn_op_count(p, from, i, c);
 	}
 	if (scn_tok_is(t, "store") && *i < p->tok_count &&
 	    (scn_tok_is(p->toks[*i], "addresses") || scn_tok_is(p->toks[*i], "vips"))) {

@@ -130,6 +130,10 @@ enum scn_cond_kind {
 	SCN_COND_PENDING_BECAUSE, /* pending SVC because=WORDS OP N */
 	/* addition of issue 17 (the data plane), from the simulated machines */
 	SCN_COND_REACH, /* reach TARGET from SVC.SLOT: service in target, task in reason */
+	/* addition of issue 20 (rebalancing): max - min of SVC's running
+	 * containers per eligible node (ready, active, meeting the
+	 * constraints in the leader's store) */
+	SCN_COND_SPREAD, /* spread SVC OP N */
 };
 
 struct scn_cond {
@@ -202,6 +206,9 @@ enum scn_svc_key {
 	 * (either list given on update replaces that list) */
 	SCN_SVC_NETWORK = 1u << 24,
 	SCN_SVC_PUBLISH = 1u << 25,
+	/* issue 20: rebalance=true|false and rebalance-parallelism=N
+	 * (scn_service.rebalance_set says which) */
+	SCN_SVC_REBALANCE = 1u << 23,
 };
 
 #define LIMIT_SCN_NETWORKS_MAX 16u /* LIMIT_SERVICE_NETWORKS_MAX */
@@ -290,6 +297,11 @@ struct scn_service {
 	size_t network_count;
 	struct scn_port ports[LIMIT_SCN_PORTS_MAX];
 	size_t port_count;
+	/* issue 20: rebalance=true|false, rebalance-parallelism=N (an update
+	 * changes only the ones given: rebalance_set, 1 and 2) */
+	uint32_t rebalance_set;
+	bool rebalance;
+	uint64_t rebalance_parallelism;
 };
 
 /* Bits of scn_service.health_set. */

@@ -39,6 +39,36 @@ static void spec_init(Cs__ServiceSpec *spec, Cs__TaskSpec *task, Cs__ContainerSp
 	spec->task = task;
 }
 
+/* Issue 20: rebalancing is for replicated services only; its parallelism
+ * only with it. */
+static void test_control_rebalance_replicated_only(void **state)
+{
+	Cs__ServiceSpec spec;
+	Cs__TaskSpec task;
+	Cs__ContainerSpec c;
+	Cs__Placement pl;
+	char err[256];
+
+	(void)state;
+	spec_init(&spec, &task, &c, &pl, "web");
+	spec.rebalance = true;
+	spec.rebalance_parallelism = 2;
+	assert_int_equal(control_validate_spec(&spec, err, sizeof err), 0);
+	spec.replicas = 0;
+	spec.global = true;
+	assert_int_equal(control_validate_spec(&spec, err, sizeof err), CS_EINVAL);
+	assert_non_null(strstr(err, "rebalance: only a replicated service"));
+	spec_init(&spec, &task, &c, &pl, "job");
+	spec.job = true;
+	spec.rebalance = true;
+	assert_int_equal(control_validate_spec(&spec, err, sizeof err), CS_EINVAL);
+	assert_non_null(strstr(err, "rebalance: only a replicated service"));
+	spec_init(&spec, &task, &c, &pl, "web");
+	spec.rebalance_parallelism = 2;
+	assert_int_equal(control_validate_spec(&spec, err, sizeof err), CS_EINVAL);
+	assert_string_equal(err, "rebalance-parallelism: only with --rebalance");
+}
+
 static void test_control_names_the_bad_field(void **state)
 {
 	Cs__ServiceSpec spec;
@@ -1382,6 +1412,7 @@ int main(void)
 		cmocka_unit_test(test_control_two_creates_in_flight_make_one_service),
 		cmocka_unit_test(test_control_node_availability_labels_and_removal),
 		cmocka_unit_test(test_control_validate_restart_update_and_names),
+		cmocka_unit_test(test_control_rebalance_replicated_only),
 		cmocka_unit_test(test_control_node_set_role),
 		cmocka_unit_test(
 			test_control_demotion_needs_a_quorum_and_another_manager),

@@ -472,6 +472,53 @@ static void test_map_insert_defaults(void **state)
 	cs__service_spec__free_unpacked(b, NULL);
 }
 
+/* Issue 20: rebalancing rides on the labels com.cswarm.rebalance and
+ * com.cswarm.rebalance.parallelism (Docker's spec has no field); one set
+ * otherwise (swarmctl) shows as those labels, and reads back the same. */
+static void test_map_rebalance_labels(void **state)
+{
+	Cs__ServiceSpec *a, *b;
+	json_t *j, *labels;
+	char *text;
+	(void)state;
+
+	a = parse_ok("{\"Name\":\"r\",\"Labels\":{\"com.cswarm.rebalance\":\"true\","
+		     "\"com.cswarm.rebalance.parallelism\":\"2\"},"
+		     "\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}}}");
+	assert_true(a->rebalance);
+	assert_int_equal(a->rebalance_parallelism, 2);
+	cs__service_spec__free_unpacked(a, NULL);
+	a = parse_ok("{\"Name\":\"r\",\"Labels\":{\"com.cswarm.rebalance\":\"false\"},"
+		     "\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}}}");
+	assert_false(a->rebalance);
+	/* set without the labels (as swarmctl does): inspect shows them */
+	a->rebalance = true;
+	a->rebalance_parallelism = 3;
+	j = dockerapi_spec_json(a);
+	labels = json_object_get(j, "Labels");
+	assert_string_equal(
+		json_string_value(json_object_get(labels, "com.cswarm.rebalance")),
+		"true");
+	assert_string_equal(json_string_value(json_object_get(
+				    labels, "com.cswarm.rebalance.parallelism")),
+			    "3");
+	text = json_dumps(j, JSON_COMPACT);
+	b = parse_ok(text);
+	assert_true(b->rebalance);
+	assert_int_equal(b->rebalance_parallelism, 3);
+	free(text);
+	json_decref(j);
+	cs__service_spec__free_unpacked(a, NULL);
+	cs__service_spec__free_unpacked(b, NULL);
+	parse_fails("{\"Name\":\"r\",\"Labels\":{\"com.cswarm.rebalance\":\"yes\"},"
+		    "\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}}}",
+		    "Labels.com.cswarm.rebalance: expected true or false");
+	parse_fails("{\"Name\":\"r\",\"Labels\":{\"com.cswarm.rebalance.parallelism\":"
+		    "\"2x\"},\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"i\"}}}",
+		    "Labels.com.cswarm.rebalance.parallelism: expected a number up to "
+		    "1000000");
+}
+
 /* What inspect shows reads back as the same spec (update posts it back). */
 static void test_map_round_trip(void **state)
 {
@@ -1121,6 +1168,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_map_full_2010),
+		cmocka_unit_test(test_map_rebalance_labels),
 		cmocka_unit_test(test_map_defaults),
 		cmocka_unit_test(test_map_update_and_28),
 		cmocka_unit_test(test_map_modes),

@@ -624,17 +624,19 @@ static void test_scn_service_update_force_and_rollback_keys(void **state)
 	assert_int_equal(c->u.service.set, 0);
 	scn_free(&s);
 	line_fails("service update web force force", "scn.scn:2:26: force given twice");
-	line_fails("service create web force",
-		   "scn.scn:2:20: expected KEY=VALUE for service create, got 'force' "
-		   "(keys: replicas, mode, image, constraint, reserve-cpu, reserve-mem, "
-		   "max-per-node, spread, restart, restart-delay, restart-max, "
-		   "restart-window, update-parallelism, update-delay, "
-		   "update-failure-action, update-order, update-monitor, "
-		   "update-max-failure-ratio, env, env-bytes, max-concurrent, "
-		   "health-cmd, health-interval, health-timeout, health-retries, "
-		   "health-start-period, stop-grace-period, rollback-parallelism, "
-		   "rollback-delay, rollback-failure-action, rollback-monitor, "
-		   "rollback-max-failure-ratio, rollback-order, network, publish)");
+	line_fails(
+		"service create web force",
+		"scn.scn:2:20: expected KEY=VALUE for service create, got 'force' "
+		"(keys: replicas, mode, image, constraint, reserve-cpu, reserve-mem, "
+		"max-per-node, spread, restart, restart-delay, restart-max, "
+		"restart-window, update-parallelism, update-delay, "
+		"update-failure-action, update-order, update-monitor, "
+		"update-max-failure-ratio, env, env-bytes, max-concurrent, "
+		"health-cmd, health-interval, health-timeout, health-retries, "
+		"health-start-period, stop-grace-period, rollback-parallelism, "
+		"rollback-delay, rollback-failure-action, rollback-monitor, "
+		"rollback-max-failure-ratio, rollback-order, network, publish, rebalance, "
+		"rebalance-parallelism)");
 }
 
 static void test_scn_set_orphan_delay_goes_after_cluster(void **state)
@@ -857,7 +859,8 @@ static void test_scn_rejects_unknown_key_naming_the_allowed_ones(void **state)
 		"update-max-failure-ratio, env, env-bytes, max-concurrent, health-cmd, health-interval, "
 		"health-timeout, health-retries, health-start-period, stop-grace-period, "
 		"rollback-parallelism, rollback-delay, rollback-failure-action, rollback-monitor, "
-		"rollback-max-failure-ratio, rollback-order, network, publish)");
+		"rollback-max-failure-ratio, rollback-order, network, publish, rebalance, "
+		"rebalance-parallelism)");
 	line_fails(
 		"link m1 m2 jitter=5ms",
 		"scn.scn:2:12: unknown key 'jitter' for link (expected loss, delay, dup, "
@@ -1135,15 +1138,52 @@ static void test_scn_rejects_unknown_condition(void **state)
 		"expect leadr",
 		"scn.scn:2:8: unknown condition 'leadr' (expected leader, no "
 		"leader, running, store tasks, nodes ready, node, converged, managers in sync, "
-		"refused, term, service, ca rotated or reach)");
+		"refused, term, service, ca rotated, reach or spread)");
 	line_fails("expect no leaders",
 		   "scn.scn:2:11: expected 'leader' after 'no', got 'leaders'");
 	line_fails(
 		"expect",
 		"scn.scn:2:7: expected a condition (leader, no leader, running, "
-		"store tasks, nodes ready, node, converged, managers in sync, refused, term, service, ca rotated or reach) "
+		"store tasks, nodes ready, node, converged, managers in sync, refused, term, service, ca rotated, reach or spread) "
 		"after 'expect', got end "
 		"of line");
+}
+
+/* Issue 20: rebalance=true|false and rebalance-parallelism=N on services
+ * (an update sets only what it names), and the condition spread SVC OP N. */
+static void test_scn_rebalance_keys_and_spread(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c;
+
+	(void)state;
+	c = line_cmd(
+		"service create web replicas=6 rebalance=true rebalance-parallelism=2",
+		&s);
+	assert_true(c->u.service.set & SCN_SVC_REBALANCE);
+	assert_int_equal(c->u.service.rebalance_set, 3);
+	assert_true(c->u.service.rebalance);
+	assert_int_equal(c->u.service.rebalance_parallelism, 2);
+	scn_free(&s);
+	c = line_cmd("service update web rebalance=false", &s);
+	assert_int_equal(c->u.service.rebalance_set, 1);
+	assert_false(c->u.service.rebalance);
+	scn_free(&s);
+	c = line_cmd("service update web replicas=3", &s);
+	assert_false(c->u.service.set & SCN_SVC_REBALANCE);
+	assert_int_equal(c->u.service.rebalance_set, 0);
+	scn_free(&s);
+	c = line_cmd("expect spread web <= 1 within 30s", &s);
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_SPREAD);
+	assert_string_equal(c->u.expect.cond.service, "web");
+	assert_int_equal(c->u.expect.cond.op, SCN_OP_LE);
+	assert_int_equal(c->u.expect.cond.count, 1);
+	scn_free(&s);
+	line_fails("service create web rebalance=yes",
+		   "scn.scn:2:30: bad rebalance 'yes' (expected false or true)");
+	line_fails("expect spread web",
+		   "scn.scn:2:18: expected OP (one of == != < <= > >=) "
+		   "after 'spread web', got end of line");
 }
 
 static void test_scn_rejects_always_within(void **state)
@@ -1941,6 +1981,7 @@ int main(void)
 		cmocka_unit_test(test_scn_node_condition_reads_a_role),
 		cmocka_unit_test(test_scn_rejects_bad_state_name),
 		cmocka_unit_test(test_scn_rejects_unknown_condition),
+		cmocka_unit_test(test_scn_rebalance_keys_and_spread),
 		cmocka_unit_test(test_scn_rejects_always_within),
 		cmocka_unit_test(test_scn_rejects_within_without_duration),
 		cmocka_unit_test(test_scn_rejects_replicas_with_mode_global),

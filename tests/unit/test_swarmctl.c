@@ -256,6 +256,56 @@ static void test_swarmctl_update_changes_only_what_is_said(void **state)
 	assert_string_equal(err, "NAME: say which service to update");
 }
 
+/* Issue 20: --rebalance (also =true/=false), --no-rebalance and
+ * --rebalance-parallelism; an update keeps what it does not name, and
+ * rebalancing is no part of the task spec (no rolling update). */
+static void test_swarmctl_rebalance_flags(void **state)
+{
+	struct swarmctl_cli_spec cur, b;
+	uint8_t before[1024], after[1024];
+	size_t lb;
+	char err[256];
+
+	(void)state;
+	swarmctl_cli_spec_init(&cur, NULL);
+	assert_int_equal(parse(&cur, false, err, sizeof err, "--name", "web", "--image",
+			       "nginx", "--rebalance", "--rebalance-parallelism", "3",
+			       NULL),
+			 0);
+	assert_true(cur.spec.rebalance);
+	assert_int_equal(cur.spec.rebalance_parallelism, 3);
+	lb = pack_task(cur.spec.task, before, sizeof before);
+
+	swarmctl_cli_spec_init(&b, &cur.spec);
+	assert_int_equal(parse(&b, true, err, sizeof err, "web", "--replicas", "4", NULL),
+			 0);
+	assert_true(b.spec.rebalance);
+	assert_int_equal(b.spec.rebalance_parallelism, 3);
+
+	swarmctl_cli_spec_init(&b, &cur.spec);
+	assert_int_equal(parse(&b, true, err, sizeof err, "web", "--no-rebalance", NULL),
+			 0);
+	assert_false(b.spec.rebalance);
+	assert_int_equal(b.spec.rebalance_parallelism, 0);
+	assert_int_equal(pack_task(b.spec.task, after, sizeof after), lb);
+	assert_memory_equal(after, before, lb);
+
+	swarmctl_cli_spec_init(&b, &cur.spec);
+	assert_int_equal(
+		parse(&b, true, err, sizeof err, "web", "--rebalance=false", NULL), 0);
+	assert_false(b.spec.rebalance);
+	swarmctl_cli_spec_init(&b, NULL);
+	assert_int_equal(parse(&b, false, err, sizeof err, "--name", "w", "--image", "i",
+			       "--rebalance=true", NULL),
+			 0);
+	assert_true(b.spec.rebalance);
+	swarmctl_cli_spec_init(&b, NULL);
+	assert_int_equal(parse(&b, false, err, sizeof err, "--name", "w", "--image", "i",
+			       "--rebalance-parallelism", "x", NULL),
+			 CS_EINVAL);
+	assert_non_null(strstr(err, "--rebalance-parallelism"));
+}
+
 /* Issue 14: docker service's health flags and --stop-grace-period; an
  * update changes only the parts given; --no-healthcheck is ["NONE"] and
  * conflicts with the --health-* flags. */
@@ -665,6 +715,7 @@ int main(void)
 		cmocka_unit_test(test_swarmctl_sizes_cpus_ratios),
 		cmocka_unit_test(test_swarmctl_service_create_flags),
 		cmocka_unit_test(test_swarmctl_update_changes_only_what_is_said),
+		cmocka_unit_test(test_swarmctl_rebalance_flags),
 		cmocka_unit_test(test_swarmctl_health_and_stop_grace_flags),
 		cmocka_unit_test(test_swarmctl_rollback_config_and_force),
 		cmocka_unit_test(test_swarmctl_table_aligns_columns),
