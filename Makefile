@@ -189,6 +189,9 @@ test: deps
 	$(Q)tests/integration/cluster.sh build
 	@# jobs (issue 14) with real containers: run to completion, rerun
 	$(Q)tests/integration/job.sh build
+	@# issue 20: a worker's machine dies and returns; an opted-in service
+	@# is rebalanced within its budget, another is not moved
+	$(Q)tests/integration/rebalance.sh build
 	@# issue 15: networks, addresses, ports (the allocator's half)
 	$(Q)tests/integration/network.sh build
 	@# issue 17: VIP and ingress nftables rules carrying real connections,
@@ -257,6 +260,7 @@ integration: deps
 	tests/integration/disk-full.sh build
 	tests/integration/cluster.sh build
 	tests/integration/job.sh build
+	tests/integration/rebalance.sh build
 	tests/integration/network.sh build
 	tests/integration/tls.sh build
 	tests/integration/security.sh build
