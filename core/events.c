@@ -20,6 +20,12 @@ struct events {
 	uint64_t gone_index;
 	uint32_t gone_ord;
 	uint64_t last_index;		/* the newest event's (or gone's) index */
+	const struct store *st;		/* during events_on_store_event */
+	struct {
+		uint64_t id;
+		char name[EVENTS_NAME_BYTES];
+	} removed[EVENTS_REMOVED_NAMES_MAX]; /* a ring, by removal */
+	size_t removed_next;
 };
 
 /* ---------------------------------------------------------------- kinds */
@@ -67,14 +73,14 @@ static const char *enum_lower(const ProtobufCEnumDescriptor *d, int v, const cha
 
 /* A service: its name; an update says what Docker's says (image,
  * replicas, update state). */
-static void describe_service(struct events_event *ev, const struct store *st,
+static void describe_service(struct events_event *ev, const struct events *e,
 			     const ProtobufCMessage *obj, const ProtobufCMessage *old)
 {
 	const Cs__Service *s = (const Cs__Service *)obj;
 	const Cs__Service *o = (const Cs__Service *)old;
 	char a[24], b[24];
 
-	(void)st;
+	(void)e;
 	ev->id = s->id;
 	ev_name(ev, s->spec ? s->spec->name : "");
 	if (ev->action != EVENTS_UPDATE || !o || !o->spec || !s->spec)
@@ -104,14 +110,14 @@ static void describe_service(struct events_event *ev, const struct store *st,
 
 /* A node: its hostname; an update says what Docker's says (availability,
  * role, state). */
-static void describe_node(struct events_event *ev, const struct store *st,
+static void describe_node(struct events_event *ev, const struct events *e,
 			  const ProtobufCMessage *obj, const ProtobufCMessage *old)
 {
 	const Cs__Node *n = (const Cs__Node *)obj;
 	const Cs__Node *o = (const Cs__Node *)old;
 	char a[24], b[24];
 
-	(void)st;
+	(void)e;
 	ev->id = n->id;
 	ev_name(ev, n->hostname);
 	if (ev->action != EVENTS_UPDATE || !o)
@@ -135,11 +141,11 @@ static void describe_node(struct events_event *ev, const struct store *st,
 
 /* A task: "<service>.<slot>" (a global task's slot 0: "<service>.<node
  * id>", as Docker names containers), its service, node, slot and state. */
-static void describe_task(struct events_event *ev, const struct store *st,
+static void describe_task(struct events_event *ev, const struct events *e,
 			  const ProtobufCMessage *obj, const ProtobufCMessage *old)
 {
 	const Cs__Task *t = (const Cs__Task *)obj;
-	const Cs__Service *s = st ? store_service_get(st, t->service_id) : NULL;
+	const char *name = events_service_name(e, t->service_id);
 	char svc[LIMIT_NAME_BYTES_MAX + 1];
 
 	(void)old;
@@ -150,8 +156,8 @@ static void describe_task(struct events_event *ev, const struct store *st,
 	ev->state = t->status ? (int)t->status->state : (int)CS__TASK_STATE__TASK_STATE_NEW;
 	enum_lower(&cs__task_state__descriptor, ev->state, "TASK_STATE_", ev->state_name,
 		   sizeof ev->state_name);
-	if (s && s->spec && strlen(s->spec->name) < sizeof svc)
-		snprintf(svc, sizeof svc, "%s", s->spec->name);
+	if (name && strlen(name) < sizeof svc) /* a service's name: never longer */
+		snprintf(svc, sizeof svc, "%s", name);
 	else if (t->service_name && *t->service_name &&
 		 strlen(t->service_name) < sizeof svc)
 		snprintf(svc, sizeof svc, "%s", t->service_name);
@@ -165,12 +171,12 @@ static void describe_task(struct events_event *ev, const struct store *st,
 			 (unsigned long long)t->node_id);
 }
 
-static void describe_network(struct events_event *ev, const struct store *st,
+static void describe_network(struct events_event *ev, const struct events *e,
 			     const ProtobufCMessage *obj, const ProtobufCMessage *old)
 {
 	const Cs__Network *n = (const Cs__Network *)obj;
 
-	(void)st;
+	(void)e;
 	(void)old;
 	ev->id = n->id;
 	ev_name(ev, n->spec ? n->spec->name : "");
@@ -186,6 +192,18 @@ const struct events_kind events_kinds[] = {
 	{"network", STORE_NETWORK, true, describe_network},
 };
 const size_t events_kind_count = sizeof events_kinds / sizeof *events_kinds;
+
+const char *events_service_name(const struct events *e, uint64_t id)
+{
+	const Cs__Service *s = e->st ? store_service_get(e->st, id) : NULL;
+
+	if (s && s->spec)
+		return s->spec->name;
+	for (size_t i = 0; i < EVENTS_REMOVED_NAMES_MAX; i++)
+		if (e->removed[i].id == id && id)
+			return e->removed[i].name;
+	return NULL;
+}
 
 const char *events_action_name(enum events_action a)
 {
@@ -307,7 +325,15 @@ void events_on_store_event(struct events *e, const struct store *st,
 						   : EVENTS_REMOVE;
 	obj = sev->new_obj ? sev->new_obj : sev->old_obj;
 	assert(obj);
-	k->describe(&ev, st, obj, sev->change == STORE_UPDATED ? sev->old_obj : NULL);
+	e->st = st;
+	k->describe(&ev, e, obj, sev->change == STORE_UPDATED ? sev->old_obj : NULL);
+	e->st = NULL;
+	if (sev->table == STORE_SERVICE && ev.action == EVENTS_REMOVE) {
+		/* its tasks go after it: keep its name for theirs */
+		size_t r = e->removed_next++ % EVENTS_REMOVED_NAMES_MAX;
+		e->removed[r].id = ev.id;
+		snprintf(e->removed[r].name, sizeof e->removed[r].name, "%s", ev.name);
+	}
 	/* the record's own time when it has one (the same on every manager) */
 	if (sev->new_obj && sev->table == STORE_SERVICE)
 		ev.time_ms = ((const Cs__Service *)sev->new_obj)->updated_ms;
@@ -345,6 +371,15 @@ void events_restored(struct events *e, uint64_t index)
 uint64_t events_last_index(const struct events *e)
 {
 	return e->count ? ev_at(e, e->count - 1)->index : 0;
+}
+
+bool events_oldest(const struct events *e, uint64_t *index, uint32_t *ord)
+{
+	if (!e->count)
+		return false;
+	*index = ev_at(e, 0)->index;
+	*ord = ev_at(e, 0)->ord;
+	return true;
 }
 
 size_t events_kept_count(const struct events *e)

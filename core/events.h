@@ -30,6 +30,9 @@
 #include "core/limits.h"
 #include "core/store.h"
 
+/* Removed services whose names are kept, to name their tasks' events
+ * (their tasks go after them). */
+#define EVENTS_REMOVED_NAMES_MAX 64u
 /* Events a manager keeps (the ring). */
 #define EVENTS_KEPT_MAX 4096u
 /* Events one read returns at most. */
@@ -44,6 +47,8 @@
 #define EVENTS_ATTR_VAL_BYTES (LIMIT_NAME_BYTES_MAX + 1)
 
 enum events_action { EVENTS_CREATE, EVENTS_UPDATE, EVENTS_REMOVE };
+
+struct events;
 
 struct events_attr {
 	char key[EVENTS_ATTR_KEY_BYTES];
@@ -74,18 +79,21 @@ struct events_kind {
 	bool docker;		/* Docker's API shows it (Docker has no task events) */
 	/* describe fills ev's id, name, task fields and attributes from obj
 	 * (the new object; the old one for a remove) and old (NULL on a
-	 * create; on an update the object before). Borrowed for the call. */
-	void (*describe)(struct events_event *ev, const struct store *st,
+	 * create; on an update the object before), with e to look names up
+	 * (events_service_name). Borrowed for the call. */
+	void (*describe)(struct events_event *ev, const struct events *e,
 			 const ProtobufCMessage *obj, const ProtobufCMessage *old);
 };
 
 extern const struct events_kind events_kinds[];
 extern const size_t events_kind_count;
 
+/* events_service_name: the name of service id in the store being applied,
+ * else of a service removed lately, else NULL. */
+const char *events_service_name(const struct events *e, uint64_t id);
+
 /* events_action_name: "create", "update", "remove". */
 const char *events_action_name(enum events_action a);
-
-struct events;
 
 /* events_new returns an empty stream whose events before index
  * start_index are not known (0: all are), or NULL when out of memory. env
@@ -106,6 +114,8 @@ void events_restored(struct events *e, uint64_t index);
 
 /* events_last_index: the index of the last event kept (0: none yet). */
 uint64_t events_last_index(const struct events *e);
+/* events_oldest: the cursor of the oldest event kept (false: none kept). */
+bool events_oldest(const struct events *e, uint64_t *index, uint32_t *ord);
 /* events_kept_count: how many are in the ring. */
 size_t events_kept_count(const struct events *e);
 

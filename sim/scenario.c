@@ -387,7 +387,7 @@ static const char *const scn_order_names[] = {
 	"heal, image, runtime, disk, cert, forge, expect, always, await, network, refuse"
 #define SCN_CONDS_TEXT                                                            \
 	"leader, no leader, running, store tasks, nodes ready, node, converged, " \
-	"managers in sync, refused, term, service, ca rotated or reach"
+	"managers in sync, refused, term, service, ca rotated, reach or event"
 #define SCN_OPS_TEXT "OP (one of == != < <= > >=)"
 
 /* Bytes a name may hold besides letters and digits (it starts with one). */
@@ -1654,6 +1654,35 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 			return scn_expected(p, from, *i, "a task (SVC.SLOT, e.g. web.1)");
 		c->reason = scn_tok_dup(p->toks[(*i)++]);
 		return c->reason ? 0 : scn_nomem(p);
+	}
+	if (scn_tok_is(t, "event")) {
+		/* issue 20: event KIND NAME create|update|remove */
+		static const char *const kinds[] = {"service", "node", "task", "network"};
+		static const char *const actions[] = {"create", "update", "remove"};
+		size_t k;
+		c->kind = SCN_COND_EVENT;
+		for (k = 0; *i < p->tok_count && k < SCN_COUNT(kinds); k++)
+			if (scn_tok_is(p->toks[*i], kinds[k]))
+				break;
+		if (*i >= p->tok_count || k == SCN_COUNT(kinds))
+			return scn_expected(p, from, *i, "service, node, task or network");
+		c->reason = strdup(kinds[k]);
+		if (!c->reason)
+			return scn_nomem(p);
+		(*i)++;
+		rv = scn_name_at(p, from, *i, "a name (a task's: SVC.SLOT)", SCN_NAME_EXTRA,
+				 &c->service);
+		if (rv)
+			return rv;
+		(*i)++;
+		for (k = 0; *i < p->tok_count && k < SCN_COUNT(actions); k++)
+			if (scn_tok_is(p->toks[*i], actions[k]))
+				break;
+		if (*i >= p->tok_count || k == SCN_COUNT(actions))
+			return scn_expected(p, from, *i, "create, update or remove");
+		c->count = k;
+		(*i)++;
+		return 0;
 	}
 	if (scn_tok_is(t, "managers")) {
 		c->kind = SCN_COND_MANAGERS_SYNC;

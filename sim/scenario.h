@@ -130,6 +130,9 @@ enum scn_cond_kind {
 	SCN_COND_PENDING_BECAUSE, /* pending SVC because=WORDS OP N */
 	/* addition of issue 17 (the data plane), from the simulated machines */
 	SCN_COND_REACH, /* reach TARGET from SVC.SLOT: service in target, task in reason */
+	/* addition of issue 20 (the event stream) */
+	SCN_COND_EVENT, /* event KIND NAME ACTION: service NAME, reason KIND, count the
+			   action (0 create, 1 update, 2 remove) */
 };
 
 struct scn_cond {
