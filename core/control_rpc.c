@@ -642,8 +642,15 @@ static int rpc_events(struct rpc_call *c, const Cs__ControlRequest *req, char *e
 	o.attr_ptrs = calloc(EVENTS_READ_MAX * EVENTS_ATTRS_MAX, sizeof *o.attr_ptrs);
 	if (!o.evs || !o.ptrs || !o.attrs || !o.attr_ptrs)
 		goto out;
-	rv = events_read(e, f, req->events_from_index, req->events_from_ord, EVENTS_READ_MAX,
-			 rpc_events_visit, &o, &next_index, &next_ord, err, err_size);
+	{
+		uint64_t from_index = req->events_from_index;
+		uint32_t from_ord = req->events_from_ord;
+		if (req->events_from_oldest && !events_oldest(e, &from_index, &from_ord))
+			from_index = from_ord = 0; /* none kept: from now */
+		rv = events_read(e, f, from_index, from_ord, EVENTS_READ_MAX,
+				 rpc_events_visit, &o, &next_index, &next_ord, err,
+				 err_size);
+	}
 	if (rv < 0)
 		goto out;
 	resp.n_events = o.n;

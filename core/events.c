@@ -440,6 +440,14 @@ int events_filter_add(struct events_filter *f, const char *kv, char *err, size_t
 			if (KEY_IS(events_kinds[c.kind].name))
 				break;
 		if (c.kind == events_kind_count) {
+			static const char *const docker[] = {
+				"container", "image", "volume", "plugin",
+				"daemon",    "label", "secret", "config"};
+			for (size_t d = 0; d < sizeof docker / sizeof *docker; d++)
+				if (KEY_IS(docker[d]))
+					c.key = EVENTS_KEY_NONE;
+		}
+		if (c.key == EVENTS_KEY_KIND && c.kind == events_kind_count) {
 			snprintf(err, err_size,
 				 "filter \"%.*s\": unknown key (type, event, name, id, "
 				 "scope, service, node, task, network)",
@@ -468,6 +476,8 @@ static bool clause_match(const struct events_clause *c, const struct events_even
 		return strncmp(hex, c->value, strlen(c->value)) == 0;
 	case EVENTS_KEY_SCOPE:
 		return strcmp(c->value, "swarm") == 0;
+	case EVENTS_KEY_NONE:
+		return false;
 	default:
 		assert(c->key == EVENTS_KEY_KIND);
 		return c->kind == ev->kind &&

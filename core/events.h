@@ -129,6 +129,8 @@ enum events_filter_key {
 	EVENTS_KEY_SCOPE, /* swarm (every event), local (none) */
 	EVENTS_KEY_KIND,  /* Docker's service=X, node=X...: of that kind, and X a
 			     prefix of its id or of its name */
+	EVENTS_KEY_NONE,  /* Docker's keys for objects with no row here
+			     (container=X, image=X, secret=X...): matches none */
 };
 
 struct events_clause {
@@ -146,7 +148,9 @@ struct events_filter {
 };
 
 /* events_filter_add parses "key=value" (key: type, event, name, id, scope,
- * or a kind's name) into f. Returns 0, or CS_EINVAL / CS_ELIMIT with err
+ * or a kind's name; Docker's other keys, container, image, volume, plugin,
+ * daemon, label, secret, config, are accepted and match nothing until a
+ * row of that kind exists) into f. Returns 0, or CS_EINVAL / CS_ELIMIT with err
  * saying what is wrong and what is allowed. */
 int events_filter_add(struct events_filter *f, const char *kv, char *err,
 		      size_t err_size);
