@@ -387,7 +387,7 @@ static const char *const scn_order_names[] = {
 	"heal, image, runtime, disk, cert, forge, expect, always, await, network, refuse"
 #define SCN_CONDS_TEXT                                                            \
 	"leader, no leader, running, store tasks, nodes ready, node, converged, " \
-	"managers in sync, refused, term, service, ca rotated, reach or event"
+	"managers in sync, refused, term, service, ca rotated or reach"
 #define SCN_OPS_TEXT "OP (one of == != < <= > >=)"
 
 /* Bytes a name may hold besides letters and digits (it starts with one). */
