@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/events.h"
 #include "core/errors.h"
 #include "core/scheduler.h"
 
@@ -1657,16 +1658,18 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 	}
 	if (scn_tok_is(t, "event")) {
 		/* issue 20: event KIND NAME create|update|remove */
-		static const char *const kinds[] = {"service", "node", "task", "network"};
+		/* the kinds are the event stream's rows (core/events.c) */
 		static const char *const actions[] = {"create", "update", "remove"};
 		size_t k;
 		c->kind = SCN_COND_EVENT;
-		for (k = 0; *i < p->tok_count && k < SCN_COUNT(kinds); k++)
-			if (scn_tok_is(p->toks[*i], kinds[k]))
+		for (k = 0; *i < p->tok_count && k < events_kind_count; k++)
+			if (scn_tok_is(p->toks[*i], events_kinds[k].name))
 				break;
-		if (*i >= p->tok_count || k == SCN_COUNT(kinds))
-			return scn_expected(p, from, *i, "service, node, task or network");
-		c->reason = strdup(kinds[k]);
+		if (*i >= p->tok_count || k == events_kind_count)
+			return scn_expected(
+				p, from, *i,
+				"a kind of event (service, node, task, network...)");
+		c->reason = strdup(events_kinds[k].name);
 		if (!c->reason)
 			return scn_nomem(p);
 		(*i)++;

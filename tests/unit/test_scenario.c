@@ -1883,8 +1883,8 @@ static void test_scn_event_condition(void **state)
 	assert_int_equal(c->u.expect.cond.count, 2);
 	scn_free(&s);
 	line_fails("expect event secret s create",
-		   "scn.scn:2:14: expected service, node, task or network after 'event', "
-		   "got 'secret'");
+		   "scn.scn:2:14: expected a kind of event (service, node, task, network...) "
+		   "after 'event', got 'secret'");
 	line_fails("expect event node w1 vanish",
 		   "scn.scn:2:22: expected create, update or remove after 'event node w1', "
 		   "got 'vanish'");
