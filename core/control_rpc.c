@@ -628,7 +628,8 @@ static int rpc_events(struct rpc_call *c, const Cs__ControlRequest *req, char *e
 	uint32_t next_ord = 0;
 	int rv = CS_ENOMEM;
 
-	_Static_assert(EVENTS_READ_MAX * 2048u < LIMIT_FRAME_BYTES_MAX - RPC_FRAME_SLACK_BYTES,
+	_Static_assert(EVENTS_READ_MAX * 2048u <
+			       LIMIT_FRAME_BYTES_MAX - RPC_FRAME_SLACK_BYTES,
 		       "a read's events fit in one answer");
 	if (!f)
 		return CS_ENOMEM;

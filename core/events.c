@@ -11,16 +11,16 @@
 #include "core/metrics.h"
 
 struct events {
-	struct env *env;		/* the wall clock; NULL in tests */
-	struct events_event *ring;	/* cap slots, grown to EVENTS_KEPT_MAX */
-	size_t cap, head, count;	/* head: the oldest kept */
-	uint64_t cur_index;		/* the batch being applied */
-	uint32_t next_ord;		/* its next event's place */
-	bool gone_set;			/* some event at or before gone is lost */
+	struct env *env;	   /* the wall clock; NULL in tests */
+	struct events_event *ring; /* cap slots, grown to EVENTS_KEPT_MAX */
+	size_t cap, head, count;   /* head: the oldest kept */
+	uint64_t cur_index;	   /* the batch being applied */
+	uint32_t next_ord;	   /* its next event's place */
+	bool gone_set;		   /* some event at or before gone is lost */
 	uint64_t gone_index;
 	uint32_t gone_ord;
-	uint64_t last_index;		/* the newest event's (or gone's) index */
-	const struct store *st;		/* during events_on_store_event */
+	uint64_t last_index;	/* the newest event's (or gone's) index */
+	const struct store *st; /* during events_on_store_event */
 	struct {
 		uint64_t id;
 		char name[EVENTS_NAME_BYTES];
@@ -122,21 +122,22 @@ static void describe_node(struct events_event *ev, const struct events *e,
 	ev_name(ev, n->hostname);
 	if (ev->action != EVENTS_UPDATE || !o)
 		return;
-	ev_attr_change(ev, "availability",
-		       enum_lower(&cs__node_availability__descriptor, (int)o->availability,
-				  "NODE_AVAILABILITY_", a, sizeof a),
-		       enum_lower(&cs__node_availability__descriptor, (int)n->availability,
-				  "NODE_AVAILABILITY_", b, sizeof b));
+	ev_attr_change(
+		ev, "availability",
+		enum_lower(&cs__node_availability__descriptor, (int)o->availability,
+			   "NODE_AVAILABILITY_", a, sizeof a),
+		enum_lower(&cs__node_availability__descriptor, (int)n->availability,
+			   "NODE_AVAILABILITY_", b, sizeof b));
 	ev_attr_change(ev, "role",
-		       enum_lower(&cs__node_role__descriptor, (int)o->role, "NODE_ROLE_", a,
-				  sizeof a),
-		       enum_lower(&cs__node_role__descriptor, (int)n->role, "NODE_ROLE_", b,
-				  sizeof b));
-	ev_attr_change(ev, "state",
-		       enum_lower(&cs__node_state__descriptor, (int)o->state, "NODE_STATE_",
+		       enum_lower(&cs__node_role__descriptor, (int)o->role, "NODE_ROLE_",
 				  a, sizeof a),
-		       enum_lower(&cs__node_state__descriptor, (int)n->state, "NODE_STATE_",
+		       enum_lower(&cs__node_role__descriptor, (int)n->role, "NODE_ROLE_",
 				  b, sizeof b));
+	ev_attr_change(ev, "state",
+		       enum_lower(&cs__node_state__descriptor, (int)o->state,
+				  "NODE_STATE_", a, sizeof a),
+		       enum_lower(&cs__node_state__descriptor, (int)n->state,
+				  "NODE_STATE_", b, sizeof b));
 }
 
 /* A task: "<service>.<slot>" (a global task's slot 0: "<service>.<node
@@ -153,7 +154,8 @@ static void describe_task(struct events_event *ev, const struct events *e,
 	ev->service_id = t->service_id;
 	ev->node_id = t->node_id;
 	ev->slot = t->slot;
-	ev->state = t->status ? (int)t->status->state : (int)CS__TASK_STATE__TASK_STATE_NEW;
+	ev->state =
+		t->status ? (int)t->status->state : (int)CS__TASK_STATE__TASK_STATE_NEW;
 	enum_lower(&cs__task_state__descriptor, ev->state, "TASK_STATE_", ev->state_name,
 		   sizeof ev->state_name);
 	if (name && strlen(name) < sizeof svc) /* a service's name: never longer */
@@ -208,13 +210,9 @@ const char *events_service_name(const struct events *e, uint64_t id)
 const char *events_action_name(enum events_action a)
 {
 	switch (a) {
-	case EVENTS_CREATE:
-		return "create";
-	case EVENTS_UPDATE:
-		return "update";
-	default:
-		assert(a == EVENTS_REMOVE);
-		return "remove";
+	case EVENTS_CREATE: return "create";
+	case EVENTS_UPDATE: return "update";
+	default: assert(a == EVENTS_REMOVE); return "remove";
 	}
 }
 
@@ -422,7 +420,8 @@ int events_filter_add(struct events_filter *f, const char *kv, char *err, size_t
 		c.key = EVENTS_KEY_EVENT;
 		c.action = -1;
 		for (int a = EVENTS_CREATE; a <= EVENTS_REMOVE; a++)
-			if (strcmp(events_action_name((enum events_action)a), c.value) == 0)
+			if (strcmp(events_action_name((enum events_action)a), c.value) ==
+			    0)
 				c.action = a;
 	} else if (KEY_IS("name")) {
 		c.key = EVENTS_KEY_NAME;
@@ -431,7 +430,8 @@ int events_filter_add(struct events_filter *f, const char *kv, char *err, size_t
 	} else if (KEY_IS("scope")) {
 		c.key = EVENTS_KEY_SCOPE;
 		if (strcmp(c.value, "swarm") != 0 && strcmp(c.value, "local") != 0) {
-			snprintf(err, err_size, "filter scope=%s: swarm or local", c.value);
+			snprintf(err, err_size, "filter scope=%s: swarm or local",
+				 c.value);
 			return CS_EINVAL;
 		}
 	} else {
@@ -466,18 +466,12 @@ static bool clause_match(const struct events_clause *c, const struct events_even
 
 	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)ev->id);
 	switch (c->key) {
-	case EVENTS_KEY_TYPE:
-		return c->kind == ev->kind;
-	case EVENTS_KEY_EVENT:
-		return c->action == (int)ev->action;
-	case EVENTS_KEY_NAME:
-		return strcmp(c->value, ev->name) == 0;
-	case EVENTS_KEY_ID:
-		return strncmp(hex, c->value, strlen(c->value)) == 0;
-	case EVENTS_KEY_SCOPE:
-		return strcmp(c->value, "swarm") == 0;
-	case EVENTS_KEY_NONE:
-		return false;
+	case EVENTS_KEY_TYPE: return c->kind == ev->kind;
+	case EVENTS_KEY_EVENT: return c->action == (int)ev->action;
+	case EVENTS_KEY_NAME: return strcmp(c->value, ev->name) == 0;
+	case EVENTS_KEY_ID: return strncmp(hex, c->value, strlen(c->value)) == 0;
+	case EVENTS_KEY_SCOPE: return strcmp(c->value, "swarm") == 0;
+	case EVENTS_KEY_NONE: return false;
 	default:
 		assert(c->key == EVENTS_KEY_KIND);
 		return c->kind == ev->kind &&
@@ -513,9 +507,10 @@ bool events_filter_match(const struct events_filter *f, const struct events_even
 
 /* ---------------------------------------------------------------- reads */
 
-int events_read(const struct events *e, const struct events_filter *f, uint64_t from_index,
-		uint32_t from_ord, size_t max, events_visit_fn fn, void *arg,
-		uint64_t *next_index, uint32_t *next_ord, char *err, size_t err_size)
+int events_read(const struct events *e, const struct events_filter *f,
+		uint64_t from_index, uint32_t from_ord, size_t max, events_visit_fn fn,
+		void *arg, uint64_t *next_index, uint32_t *next_ord, char *err,
+		size_t err_size)
 {
 	size_t i = 0;
 	int visited = 0;
@@ -526,7 +521,8 @@ int events_read(const struct events *e, const struct events_filter *f, uint64_t 
 		*next_ord = 0;
 		return 0;
 	}
-	if (e->gone_set && pos_cmp(from_index, from_ord, e->gone_index, e->gone_ord) <= 0) {
+	if (e->gone_set &&
+	    pos_cmp(from_index, from_ord, e->gone_index, e->gone_ord) <= 0) {
 		snprintf(err, err_size,
 			 "events from index %llu are no longer kept on this manager (it "
 			 "keeps the last %u, and %s): the reader fell behind; start "

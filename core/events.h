@@ -170,9 +170,10 @@ typedef void (*events_visit_fn)(void *arg, const struct events_event *ev);
  * CS_ELIMIT when events at the cursor are no longer kept here (err says
  * from which index a reader can start again), and then nothing is
  * visited. */
-int events_read(const struct events *e, const struct events_filter *f, uint64_t from_index,
-		uint32_t from_ord, size_t max, events_visit_fn fn, void *arg,
-		uint64_t *next_index, uint32_t *next_ord, char *err, size_t err_size);
+int events_read(const struct events *e, const struct events_filter *f,
+		uint64_t from_index, uint32_t from_ord, size_t max, events_visit_fn fn,
+		void *arg, uint64_t *next_index, uint32_t *next_ord, char *err,
+		size_t err_size);
 
 /* events_to_proto fills out (initialised here) from ev; strings borrowed
  * from ev, attrs from the caller's attrs/ptrs (EVENTS_ATTRS_MAX each). */

@@ -1591,11 +1591,14 @@ static void orchestrator_metrics(void *state, struct metrics_buf *out)
 			if (!orch_outdated(st, svc, t))
 				updated++;
 		}
-		metrics_label(name, sizeof name, "service", svc->spec ? svc->spec->name : "");
+		metrics_label(name, sizeof name, "service",
+			      svc->spec ? svc->spec->name : "");
 		snprintf(label, sizeof label, "%s,kind=\"updated\"", name);
-		metrics_sample(out, "cswarm_orchestrator_update_tasks", label, (double)updated);
+		metrics_sample(out, "cswarm_orchestrator_update_tasks", label,
+			       (double)updated);
 		snprintf(label, sizeof label, "%s,kind=\"total\"", name);
-		metrics_sample(out, "cswarm_orchestrator_update_tasks", label, (double)total);
+		metrics_sample(out, "cswarm_orchestrator_update_tasks", label,
+			       (double)total);
 	}
 }
 

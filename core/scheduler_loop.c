@@ -245,14 +245,16 @@ static void schedloop_metrics_reasons(const struct schedloop *l, struct metrics_
 	const struct store *st = leader_store(l->ctx);
 	char label[64];
 
-	for (const Cs__Task *t =
-		     store_task_next_by_desired(st, CS__TASK_STATE__TASK_STATE_RUNNING, NULL);
-	     t; t = store_task_next_by_desired(st, CS__TASK_STATE__TASK_STATE_RUNNING, t)) {
+	for (const Cs__Task *t = store_task_next_by_desired(
+		     st, CS__TASK_STATE__TASK_STATE_RUNNING, NULL);
+	     t;
+	     t = store_task_next_by_desired(st, CS__TASK_STATE__TASK_STATE_RUNNING, t)) {
 		bool any = false;
 		if (!t->status || t->status->state != CS__TASK_STATE__TASK_STATE_PENDING)
 			continue;
 		for (size_t i = 0; i < REASONS; i++)
-			if (t->status->message && strstr(t->status->message, reasons[i].words)) {
+			if (t->status->message &&
+			    strstr(t->status->message, reasons[i].words)) {
 				counts[i]++;
 				any = true;
 			}

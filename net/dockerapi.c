@@ -1288,7 +1288,7 @@ struct dapi_conn {
 	Cs__ControlResponse *resp[DOCKERAPI_CALLS_MAX];
 	size_t nresp;
 	uint64_t call_id;
-	struct dapi_logs *logs; /* a logs request being streamed */
+	struct dapi_logs *logs;	    /* a logs request being streamed */
 	struct dapi_events *events; /* GET /events being streamed (issue 20) */
 };
 
@@ -3392,9 +3392,9 @@ static char *dapi_event_json(const Cs__Event *ev, bool *skip)
 	for (size_t i = 0; attrs && i < ev->n_attrs; i++)
 		json_object_set_new(attrs, ev->attrs[i]->key,
 				    json_string(ev->attrs[i]->value));
-	msg = attrs ? json_pack("{s:s, s:s, s:{s:s, s:o}, s:s, s:I, s:I}", "Type", ev->kind,
-				"Action", ev->action, "Actor", "ID", id, "Attributes",
-				attrs, "scope", "swarm", "time",
+	msg = attrs ? json_pack("{s:s, s:s, s:{s:s, s:o}, s:s, s:I, s:I}", "Type",
+				ev->kind, "Action", ev->action, "Actor", "ID", id,
+				"Attributes", attrs, "scope", "swarm", "time",
 				(json_int_t)(ev->time_ms / 1000), "timeNano",
 				(json_int_t)(ev->time_ms * 1000000))
 		    : NULL;
@@ -3428,8 +3428,9 @@ static void dapi_events_answered(void *data, const Cs__ControlResponse *resp)
 	}
 	if (resp->status) {
 		/* cut off (behind what the manager keeps): said in the stream */
-		json_t *m = json_pack("{s:s}", "message",
-				      resp->error ? resp->error : cs_strerror(resp->status));
+		json_t *m =
+			json_pack("{s:s}", "message",
+				  resp->error ? resp->error : cs_strerror(resp->status));
 		char *s = m ? json_dumps(m, JSON_COMPACT) : NULL;
 		json_decref(m);
 		if (!s || !dapi_buf_add(&body, &bcap, &blen, s, strlen(s)) ||
@@ -3542,10 +3543,10 @@ static void dapi_events_step(struct dapi_conn *c)
 
 static void dapi_events(struct dapi_conn *c, const struct dapi_route *r)
 {
-	static const char *const keys[] = {"type",   "event",  "scope",	    "name",
-					   "id",     "service", "node",	    "network",
-					   "secret", "config", "container", "image",
-					   "volume", "plugin", "daemon",    "label", NULL};
+	static const char *const keys[] = {
+		"type",	  "event",   "scope",  "name",	 "id",	      "service",
+		"node",	  "network", "secret", "config", "container", "image",
+		"volume", "plugin",  "daemon", "label",	 NULL};
 	struct dapi_events *e;
 	json_t *f = NULL;
 	char v[64];

@@ -232,7 +232,6 @@ static const char events_help[] =
 	"manager no longer has) is stopped with a message naming the index to\n"
 	"start again from (exit 1): events are never skipped silently.\n";
 
-
 static const struct cmd cmds[] = {
 	{"service", "create", service_create,
 	 "service create --name NAME --image IMAGE [FLAGS] [-- CMD ARG...]",
@@ -1259,8 +1258,9 @@ int main(int argc, char **argv)
 
 static int events_usage_error(const char *what)
 {
-	fprintf(stderr, "swarmctl: %s\nUsage: swarmctl %s\nSee 'swarmctl events --help'.\n",
-		what, events_usage);
+	fprintf(stderr,
+		"swarmctl: %s\nUsage: swarmctl %s\nSee 'swarmctl events --help'.\n", what,
+		events_usage);
 	return SWARMCTL_EXIT_USAGE;
 }
 

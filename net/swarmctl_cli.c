@@ -2040,14 +2040,16 @@ void swarmctl_cli_print_event(FILE *out, const Cs__Event *ev, bool json)
 		swarmctl_cli_json_escape(out, ev->kind);
 		fputs(",\"action\":", out);
 		swarmctl_cli_json_escape(out, ev->action);
-		fprintf(out, ",\"id\":\"%016llx\",\"name\":", (unsigned long long)ev->object_id);
+		fprintf(out, ",\"id\":\"%016llx\",\"name\":",
+			(unsigned long long)ev->object_id);
 		swarmctl_cli_json_escape(out, ev->name);
 		if (task) {
 			fprintf(out,
 				",\"service\":\"%016llx\",\"node\":\"%016llx\",\"slot\":%llu,"
 				"\"state\":",
 				(unsigned long long)ev->service_id,
-				(unsigned long long)ev->node_id, (unsigned long long)ev->slot);
+				(unsigned long long)ev->node_id,
+				(unsigned long long)ev->slot);
 			swarmctl_cli_json_escape(out, ev->state);
 		}
 		fputs(",\"attributes\":{", out);
@@ -2061,13 +2063,15 @@ void swarmctl_cli_print_event(FILE *out, const Cs__Event *ev, bool json)
 		fputs("}}\n", out);
 		return;
 	}
-	fprintf(out, "%s %s %s %016llx (name=%s, index=%llu", when, ev->kind ? ev->kind : "",
-		ev->action ? ev->action : "", (unsigned long long)ev->object_id,
-		ev->name ? ev->name : "", (unsigned long long)ev->index);
+	fprintf(out, "%s %s %s %016llx (name=%s, index=%llu", when,
+		ev->kind ? ev->kind : "", ev->action ? ev->action : "",
+		(unsigned long long)ev->object_id, ev->name ? ev->name : "",
+		(unsigned long long)ev->index);
 	if (task)
 		fprintf(out, ", service=%016llx, node=%016llx, slot=%llu, state=%s",
-			(unsigned long long)ev->service_id, (unsigned long long)ev->node_id,
-			(unsigned long long)ev->slot, ev->state ? ev->state : "");
+			(unsigned long long)ev->service_id,
+			(unsigned long long)ev->node_id, (unsigned long long)ev->slot,
+			ev->state ? ev->state : "");
 	for (size_t i = 0; i < ev->n_attrs; i++)
 		fprintf(out, ", %s=%s", ev->attrs[i]->key, ev->attrs[i]->value);
 	fputs(")\n", out);

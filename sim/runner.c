@@ -705,7 +705,8 @@ static int runner_cond_event(struct runner *r, const struct scn_cond *cond, char
 		/* what the ring has, from its oldest on */
 		do {
 			n = events_read(e, NULL, index, ord, EVENTS_READ_MAX,
-					runner_event_visit, &f, &ni, &no, err, sizeof err);
+					runner_event_visit, &f, &ni, &no, err,
+					sizeof err);
 			index = ni;
 			ord = no;
 		} while (n > 0 && !f.found);

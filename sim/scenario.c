@@ -1673,8 +1673,8 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 		if (!c->reason)
 			return scn_nomem(p);
 		(*i)++;
-		rv = scn_name_at(p, from, *i, "a name (a task's: SVC.SLOT)", SCN_NAME_EXTRA,
-				 &c->service);
+		rv = scn_name_at(p, from, *i, "a name (a task's: SVC.SLOT)",
+				 SCN_NAME_EXTRA, &c->service);
 		if (rv)
 			return rv;
 		(*i)++;

@@ -291,10 +291,11 @@ static void tl_events(struct timeline *tl, const struct runner_view *v)
 		tl->oom = true;
 		return;
 	}
-	snprintf(tl->events_from, sizeof tl->events_from, "%s", world_node_name(v->w, from));
+	snprintf(tl->events_from, sizeof tl->events_from, "%s",
+		 world_node_name(v->w, from));
 	do {
-		n = events_read(e, NULL, index, ord, EVENTS_READ_MAX, tl_event_visit, tl, &ni,
-				&no, err, sizeof err);
+		n = events_read(e, NULL, index, ord, EVENTS_READ_MAX, tl_event_visit, tl,
+				&ni, &no, err, sizeof err);
 		index = ni;
 		ord = no;
 	} while (n > 0);

@@ -1173,18 +1173,20 @@ static void test_http_events(void **state)
 	bool closed = false;
 	char *r;
 
-	r = request(s,
-		    "GET /v1.41/events?since=0&until=2&filters=%7B%22type%22%3A%5B%22service"
-		    "%22%5D%2C%22scope%22%3A%7B%22swarm%22%3Atrue%7D%7D HTTP/1.1\r\n"
-		    "Host: d\r\n\r\n",
-		    &closed);
+	r = request(
+		s,
+		"GET /v1.41/events?since=0&until=2&filters=%7B%22type%22%3A%5B%22service"
+		"%22%5D%2C%22scope%22%3A%7B%22swarm%22%3Atrue%7D%7D HTTP/1.1\r\n"
+		"Host: d\r\n\r\n",
+		&closed);
 	assert_true(closed);
 	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
 	assert_non_null(strstr(r, "Content-Type: application/json\r\n"));
-	assert_non_null(
-		strstr(r, "{\"Type\":\"service\",\"Action\":\"update\",\"Actor\":{\"ID\":"
-			  "\"00000000000000aa\",\"Attributes\":{\"name\":\"web\",\"image.new\":"
-			  "\"img:2\"}},\"scope\":\"swarm\",\"time\":1,\"timeNano\":1500000000}\n"));
+	assert_non_null(strstr(
+		r,
+		"{\"Type\":\"service\",\"Action\":\"update\",\"Actor\":{\"ID\":"
+		"\"00000000000000aa\",\"Attributes\":{\"name\":\"web\",\"image.new\":"
+		"\"img:2\"}},\"scope\":\"swarm\",\"time\":1,\"timeNano\":1500000000}\n"));
 	assert_null(strstr(r, "\"task\""));
 	assert_non_null(memmem(r, 1 << 19, "\r\n0\r\n\r\n", 7));
 	assert_int_equal(s->fake.ev_reads, 2);
@@ -1200,10 +1202,11 @@ static void test_http_events(void **state)
 	assert_non_null(strstr(r, "fell behind"));
 	assert_null(strstr(r, "HTTP/1.1 200"));
 	free(r);
-	r = request(s,
-		    "GET /events?filters=%7B%22colour%22%3A%5B%22red%22%5D%7D HTTP/1.1\r\n"
-		    "Host: d\r\n\r\n",
-		    NULL);
+	r = request(
+		s,
+		"GET /events?filters=%7B%22colour%22%3A%5B%22red%22%5D%7D HTTP/1.1\r\n"
+		"Host: d\r\n\r\n",
+		NULL);
 	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
 	assert_non_null(strstr(r, "invalid filter 'colour'"));
 	free(r);

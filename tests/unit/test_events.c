@@ -82,8 +82,8 @@ static void service(struct fixture *f, Cs__StoreAction__Kind kind, uint64_t id,
 }
 
 static void add_task(struct store_batch *b, Cs__StoreAction__Kind kind, uint64_t id,
-		     uint64_t service_id, uint64_t slot, uint64_t node, Cs__TaskState state,
-		     uint64_t version)
+		     uint64_t service_id, uint64_t slot, uint64_t node,
+		     Cs__TaskState state, uint64_t version)
 {
 	Cs__Task t = CS__TASK__INIT;
 	Cs__TaskStatus st = CS__TASK_STATUS__INIT;
@@ -122,9 +122,10 @@ static int read_from(struct fixture *f, struct seen *s, uint64_t index, uint32_t
 	memset(&flt, 0, sizeof flt);
 	memset(s, 0, sizeof *s);
 	for (size_t i = 0; filters && filters[i]; i++)
-		assert_int_equal(events_filter_add(&flt, filters[i], ferr, sizeof ferr), 0);
-	return events_read(f->ev, &flt, index, ord, EVENTS_READ_MAX, visit, s, ni, no, err,
-			   err_size);
+		assert_int_equal(events_filter_add(&flt, filters[i], ferr, sizeof ferr),
+				 0);
+	return events_read(f->ev, &flt, index, ord, EVENTS_READ_MAX, visit, s, ni, no,
+			   err, err_size);
 }
 
 static void test_events_service_create_update_remove_in_commit_order(void **state)
@@ -225,36 +226,37 @@ static void test_events_filters_same_key_any_keys_all(void **state)
 	service(&f, CS__STORE_ACTION__KIND__KIND_CREATE, 0xcd20, "db", "img:1", 1);
 	service(&f, CS__STORE_ACTION__KIND__KIND_DELETE, 0xcd20, "db", "img:1", 1);
 	assert_int_equal(read_from(&f, &s, 1, 0,
-				   (const char *const[]){"name=web", "name=db", NULL}, &ni,
-				   &no, err, sizeof err),
+				   (const char *const[]){"name=web", "name=db", NULL},
+				   &ni, &no, err, sizeof err),
 			 3);
 	assert_int_equal(read_from(&f, &s, 1, 0,
-				   (const char *const[]){"name=db", "event=create", NULL}, &ni,
-				   &no, err, sizeof err),
+				   (const char *const[]){"name=db", "event=create", NULL},
+				   &ni, &no, err, sizeof err),
 			 1);
 	assert_int_equal(s.evs[0].id, 0xcd20);
 	assert_int_equal(read_from(&f, &s, 1, 0,
-				   (const char *const[]){"id=000000000000ab", NULL}, &ni, &no,
-				   err, sizeof err),
+				   (const char *const[]){"id=000000000000ab", NULL}, &ni,
+				   &no, err, sizeof err),
 			 1);
 	assert_int_equal(read_from(&f, &s, 1, 0,
-				   (const char *const[]){"service=we", NULL}, &ni, &no, err,
-				   sizeof err),
+				   (const char *const[]){"service=we", NULL}, &ni, &no,
+				   err, sizeof err),
 			 1);
 	assert_int_equal(read_from(&f, &s, 1, 0, (const char *const[]){"type=node", NULL},
 				   &ni, &no, err, sizeof err),
 			 0);
 	assert_int_equal(read_from(&f, &s, 1, 0,
-				   (const char *const[]){"scope=local", NULL}, &ni, &no, err,
-				   sizeof err),
+				   (const char *const[]){"scope=local", NULL}, &ni, &no,
+				   err, sizeof err),
 			 0);
 	/* Docker's types with no swarm event: valid, nothing */
 	assert_int_equal(read_from(&f, &s, 1, 0,
-				   (const char *const[]){"type=container", NULL}, &ni, &no,
-				   err, sizeof err),
+				   (const char *const[]){"type=container", NULL}, &ni,
+				   &no, err, sizeof err),
 			 0);
 	memset(&flt, 0, sizeof flt);
-	assert_int_equal(events_filter_add(&flt, "colour=red", err, sizeof err), CS_EINVAL);
+	assert_int_equal(events_filter_add(&flt, "colour=red", err, sizeof err),
+			 CS_EINVAL);
 	assert_non_null(strstr(err, "unknown key"));
 	assert_int_equal(events_filter_add(&flt, "name", err, sizeof err), CS_EINVAL);
 	assert_int_equal(events_filter_add(&flt, "scope=galaxy", err, sizeof err),
@@ -325,7 +327,8 @@ static void test_events_reader_behind_the_ring_is_cut_off_loudly(void **state)
 	fx_init(&f);
 	service(&f, CS__STORE_ACTION__KIND__KIND_CREATE, 10, "web", "img:1", 1);
 	for (uint64_t i = 0; i < EVENTS_KEPT_MAX; i++)
-		service(&f, CS__STORE_ACTION__KIND__KIND_UPDATE, 10, "web", "img:1", i + 2);
+		service(&f, CS__STORE_ACTION__KIND__KIND_UPDATE, 10, "web", "img:1",
+			i + 2);
 	assert_int_equal(events_kept_count(f.ev), EVENTS_KEPT_MAX);
 	/* index 1 (the create) was dropped: a reader there is told */
 	err[0] = '\0';
@@ -402,7 +405,8 @@ static void test_events_to_proto_carries_every_field(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_events_service_create_update_remove_in_commit_order),
+		cmocka_unit_test(
+			test_events_service_create_update_remove_in_commit_order),
 		cmocka_unit_test(test_events_tasks_of_a_batch_in_order_with_their_place),
 		cmocka_unit_test(test_events_filters_same_key_any_keys_all),
 		cmocka_unit_test(test_events_from_now_sees_only_later_ones),

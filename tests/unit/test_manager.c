@@ -336,8 +336,8 @@ static void test_manager_events_on_every_manager_and_pending_reasons(void **stat
 		struct events *e = manager_events(mgr(&f, i));
 		assert_non_null(e);
 		assert_true(events_oldest(e, &index, &ord));
-		while (events_read(e, NULL, index, ord, EVENTS_READ_MAX, ev_find_visit, &fd,
-				   &ni, &no, err, sizeof err) > 0) {
+		while (events_read(e, NULL, index, ord, EVENTS_READ_MAX, ev_find_visit,
+				   &fd, &ni, &no, err, sizeof err) > 0) {
 			index = ni;
 			ord = no;
 		}
@@ -361,8 +361,9 @@ static void test_manager_events_on_every_manager_and_pending_reasons(void **stat
 		svc.spec = &spec;
 		svc.spec_version = 1;
 		store_batch_init(&b);
-		assert_int_equal(
-			store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc), 0);
+		assert_int_equal(store_batch_service(
+					 &b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc),
+				 0);
 		assert_int_equal(store_batch_encode(&b, 0, 0, &buf, &len), 0);
 		store_batch_free(&b);
 		assert_int_equal(manager_write(mgr(&f, l), buf, len, write_done, &r), 0);
@@ -375,14 +376,17 @@ static void test_manager_events_on_every_manager_and_pending_reasons(void **stat
 	assert_int_equal(r.status, 0);
 	manager_metrics(mgr(&f, l), &out);
 	assert_false(out.failed);
-	assert_non_null(strstr(out.text, "cswarm_scheduler_pending_tasks{reason=\"none\"} 0\n"));
-	assert_non_null(strstr(out.text, "cswarm_orchestrator_restarts_total 0\n"));
-	assert_non_null(strstr(out.text, "# TYPE cswarm_orchestrator_update_tasks gauge\n"));
-	/* the one node (UNKNOWN: never ready) takes no task */
-	assert_non_null(strstr(
-		out.text, "cswarm_scheduler_pending_tasks{reason=\"not_available\"} 2\n"));
 	assert_non_null(
-		strstr(out.text, "cswarm_scheduler_pending_tasks{reason=\"constraint\"} 0\n"));
+		strstr(out.text, "cswarm_scheduler_pending_tasks{reason=\"none\"} 0\n"));
+	assert_non_null(strstr(out.text, "cswarm_orchestrator_restarts_total 0\n"));
+	assert_non_null(
+		strstr(out.text, "# TYPE cswarm_orchestrator_update_tasks gauge\n"));
+	/* the one node (UNKNOWN: never ready) takes no task */
+	assert_non_null(
+		strstr(out.text,
+		       "cswarm_scheduler_pending_tasks{reason=\"not_available\"} 2\n"));
+	assert_non_null(strstr(
+		out.text, "cswarm_scheduler_pending_tasks{reason=\"constraint\"} 0\n"));
 	metrics_buf_free(&out);
 	teardown(&f);
 }
@@ -655,7 +659,8 @@ int main(void)
 		cmocka_unit_test(test_manager_1_3_5_managers_elect_a_leader),
 		cmocka_unit_test(test_manager_writes_through_leader_and_follower),
 		cmocka_unit_test(test_manager_metrics_follow_raft_store_and_leadership),
-		cmocka_unit_test(test_manager_events_on_every_manager_and_pending_reasons),
+		cmocka_unit_test(
+			test_manager_events_on_every_manager_and_pending_reasons),
 		cmocka_unit_test(test_manager_quorum_loss_fails_writes_then_recovers),
 		cmocka_unit_test(test_manager_full_restart_restores_store_from_disk),
 		cmocka_unit_test(

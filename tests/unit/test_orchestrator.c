@@ -497,12 +497,15 @@ static void test_orch_metrics_restarts_and_update_progress(void **state)
 	assert_true(r.passed);
 	assert_non_null(se.text);
 	assert_true(sample_of(se.text, "cswarm_orchestrator_restarts_total") >= 3);
-	updated = sample_of(se.text,
-			    "cswarm_orchestrator_update_tasks{service=\"web\",kind=\"updated\"}");
-	total = sample_of(se.text,
-			  "cswarm_orchestrator_update_tasks{service=\"web\",kind=\"total\"}");
+	updated = sample_of(
+		se.text,
+		"cswarm_orchestrator_update_tasks{service=\"web\",kind=\"updated\"}");
+	total = sample_of(
+		se.text,
+		"cswarm_orchestrator_update_tasks{service=\"web\",kind=\"total\"}");
 	print_message("restarts %g, web updated %g of %g\n",
-		      sample_of(se.text, "cswarm_orchestrator_restarts_total"), updated, total);
+		      sample_of(se.text, "cswarm_orchestrator_restarts_total"), updated,
+		      total);
 	assert_true(total >= 4);
 	assert_true(updated >= 1);
 	assert_true(updated < total);

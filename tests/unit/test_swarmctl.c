@@ -695,10 +695,11 @@ static void test_swarmctl_print_event(void **state)
 	f = open_memstream(&buf, &len);
 	swarmctl_cli_print_event(f, &ev, true);
 	fclose(f);
-	assert_string_equal(buf, "{\"index\":12,\"ord\":1,\"time\":\"2023-11-14T22:13:20.123Z\","
-				 "\"type\":\"service\",\"action\":\"update\",\"id\":"
-				 "\"00000000000000ab\",\"name\":\"we\\\"b\",\"attributes\":"
-				 "{\"image.new\":\"img:2\"}}\n");
+	assert_string_equal(
+		buf, "{\"index\":12,\"ord\":1,\"time\":\"2023-11-14T22:13:20.123Z\","
+		     "\"type\":\"service\",\"action\":\"update\",\"id\":"
+		     "\"00000000000000ab\",\"name\":\"we\\\"b\",\"attributes\":"
+		     "{\"image.new\":\"img:2\"}}\n");
 	free(buf);
 }
 
