@@ -11,6 +11,7 @@
 #include "core/ca.h"
 #include "core/control.h"
 #include "core/errors.h"
+#include "core/events.h"
 #include "core/seal.h"
 #include "core/limits.h"
 #include "core/grow.h"
@@ -591,6 +592,82 @@ static int rpc_logs(struct rpc_call *c, const Cs__ControlRequest *req, char *err
 	return rv;
 }
 
+/* ---------------------------------------------------------------- events */
+
+struct rpc_events_out {
+	Cs__Event *evs;
+	Cs__Event **ptrs;
+	Cs__Label *attrs;
+	Cs__Label **attr_ptrs;
+	size_t n;
+};
+
+static void rpc_events_visit(void *arg, const struct events_event *ev)
+{
+	struct rpc_events_out *o = arg;
+	size_t i = o->n++;
+
+	assert(i < EVENTS_READ_MAX);
+	events_to_proto(ev, &o->evs[i], &o->attrs[i * EVENTS_ATTRS_MAX],
+			&o->attr_ptrs[i * EVENTS_ATTRS_MAX]);
+	o->ptrs[i] = &o->evs[i];
+}
+
+/* rpc_events reads this manager's own event stream (issue 20): never
+ * forwarded, since every manager applies every change. One answer holds
+ * at most EVENTS_READ_MAX events (well under a frame); the caller reads on
+ * from events_next_*. Answers now (0), or an error with err. */
+static int rpc_events(struct rpc_call *c, const Cs__ControlRequest *req, char *err,
+		      size_t err_size)
+{
+	Cs__ControlResponse resp = CS__CONTROL_RESPONSE__INIT;
+	struct events *e = manager_events(c->r->m);
+	struct events_filter *f = calloc(1, sizeof *f);
+	struct rpc_events_out o = {0};
+	uint64_t next_index = 0;
+	uint32_t next_ord = 0;
+	int rv = CS_ENOMEM;
+
+	_Static_assert(EVENTS_READ_MAX * 2048u <
+			       LIMIT_FRAME_BYTES_MAX - RPC_FRAME_SLACK_BYTES,
+		       "a read's events fit in one answer");
+	if (!f)
+		return CS_ENOMEM;
+	for (size_t i = 0; i < req->n_events_filter; i++)
+		if ((rv = events_filter_add(f, req->events_filter[i], err, err_size)))
+			goto out;
+	rv = CS_ENOMEM;
+	o.evs = calloc(EVENTS_READ_MAX, sizeof *o.evs);
+	o.ptrs = calloc(EVENTS_READ_MAX, sizeof *o.ptrs);
+	o.attrs = calloc(EVENTS_READ_MAX * EVENTS_ATTRS_MAX, sizeof *o.attrs);
+	o.attr_ptrs = calloc(EVENTS_READ_MAX * EVENTS_ATTRS_MAX, sizeof *o.attr_ptrs);
+	if (!o.evs || !o.ptrs || !o.attrs || !o.attr_ptrs)
+		goto out;
+	{
+		uint64_t from_index = req->events_from_index;
+		uint32_t from_ord = req->events_from_ord;
+		if (req->events_from_oldest && !events_oldest(e, &from_index, &from_ord))
+			from_index = from_ord = 0; /* none kept: from now */
+		rv = events_read(e, f, from_index, from_ord, EVENTS_READ_MAX,
+				 rpc_events_visit, &o, &next_index, &next_ord, err,
+				 err_size);
+	}
+	if (rv < 0)
+		goto out;
+	resp.n_events = o.n;
+	resp.events = o.ptrs;
+	resp.events_next_index = next_index;
+	resp.events_next_ord = next_ord;
+	rv = rpc_finish(c, &resp);
+out:
+	free(o.evs);
+	free(o.ptrs);
+	free(o.attrs);
+	free(o.attr_ptrs);
+	free(f);
+	return rv;
+}
+
 /* rpc_exec runs req on this manager, the leader: answers c now (reads,
  * failures) or once committed (writes). Returns 0, or an error when the
  * answer could not even be deferred (see rpc_finish). */
@@ -917,6 +994,12 @@ int control_rpc_call(struct control_rpc *r, const Cs__ControlRequest *req,
 	} else if (manager_locked(r->m)) {
 		rv = rpc_fail(c, CS_EAUTH,
 			      "this manager is locked: swarmctl node unlock first");
+	} else if (req->op == CS__CONTROL_OP__CONTROL_OP_EVENTS) {
+		/* this manager's own stream: never forwarded (issue 20) */
+		char err[RPC_ERR_BYTES] = "";
+		rv = rpc_events(c, req, err, sizeof err);
+		if (rv)
+			rv = rpc_fail(c, rv, err);
 	} else if (manager_serves(r->m)) {
 		rv = rpc_exec(c, req);
 	} else {

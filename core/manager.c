@@ -10,6 +10,7 @@
 #include "core/api.pb-c.h"
 #include "core/ca.h"
 #include "core/errors.h"
+#include "core/events.h"
 #include "core/hash.h"
 #include "core/jobs.h"
 #include "core/logbroker.h"
@@ -96,6 +97,7 @@ struct manager {
 	ms_t refused_second;
 	uint32_t refused_logged, refused_quiet;
 	int store_watch;
+	struct events *events; /* the event stream (issue 20) */
 	bool dying;
 	bool closed;
 	bool roles_dirty;  /* a node record changed: check demotions */
@@ -189,6 +191,7 @@ static int manager_fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	int rv = store_restore(m->store, buf->base, buf->len, 0);
 	if (rv)
 		return RAFT_CORRUPT;
+	events_restored(m->events, store_applied(m->store));
 	raft_free(buf->base);
 	return 0;
 }
@@ -1019,6 +1022,7 @@ static void manager_leader_stop(struct manager *m, bool dying)
 static void manager_on_store_event(void *data, const struct store_event *ev)
 {
 	struct manager *m = data;
+	events_on_store_event(m->events, m->store, ev);
 	if (ev->table == STORE_NODE)
 		m->roles_dirty = true;
 	for (size_t i = 0; i < MANAGER_COMPONENTS; i++)
@@ -1364,6 +1368,11 @@ const struct store *manager_store(const struct manager *m)
 	return m->store;
 }
 
+struct events *manager_events(const struct manager *m)
+{
+	return m->events;
+}
+
 uint64_t manager_last_write_id(const struct manager *m)
 {
 	return m->next_write_id;
@@ -1651,9 +1660,10 @@ int manager_open(struct env *env, const struct manager_cfg *cfg, struct manager 
 	m->join_refill_ms = env->ops->now_ms(env);
 	m->next_write_id = env->ops->random_u64(env);
 	m->store = store_new();
-	if (!m->store) {
+	m->events = events_new(env, 0);
+	if (!m->store || !m->events) {
 		rv = CS_ENOMEM;
-		goto err_free;
+		goto err_store;
 	}
 	rv = raftio_init(&m->rio, env);
 	if (rv)
@@ -1720,8 +1730,8 @@ err_raft:
 	raft_close(&m->raft, manager_raft_closed);
 	raftio_release(&m->rio);
 err_store:
+	events_free(m->events);
 	store_free(m->store);
-err_free:
 	free(m);
 	return rv;
 }
@@ -1746,6 +1756,7 @@ void manager_close(struct manager *m)
 		manager_write_free(m, w);
 	}
 	raftio_release(&m->rio);
+	events_free(m->events);
 	store_free(m->store);
 	free(m);
 }

@@ -154,6 +154,10 @@ uint64_t manager_last_write_id(const struct manager *m);
 /* manager_random returns 64 random bits from the manager's env (new ids). */
 uint64_t manager_random(struct manager *m);
 const struct store *manager_store(const struct manager *m);
+/* manager_events: this manager's event stream (core/events.h), kept from
+ * what it applies; owned by the manager. */
+struct events;
+struct events *manager_events(const struct manager *m);
 /* manager_voters fills ids with up to max voter ids of the configuration
  * this manager knows; returns how many there are. */
 size_t manager_voters(const struct manager *m, uint64_t *ids, size_t max);

@@ -65,6 +65,9 @@ struct orchestrator {
 	bool all_dirty;
 	bool orphans_dirty; /* a service went, or a task of none appeared */
 	unsigned periods;   /* period timer ticks, for the full pass */
+	/* metrics (issue 20): tasks created by the restart policy (proposed)
+	 * while this manager led */
+	uint64_t restarts_total;
 	/* the pass being built */
 	struct store_batch batch;
 	ms_t now_ms;
@@ -562,6 +565,9 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 		}
 	}
 	orch_delay_clear(o, svc->id, slot);
+	if (last_end && !orch_outdated(st, svc, last_end) &&
+	    !orch_stopped_on_request(last_end))
+		o->restarts_total++;
 	orch_create(o, svc, slot, 0);
 	coming = true;
 reap:
@@ -1056,6 +1062,9 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 			}
 		}
 		orch_delay_clear(o, svc->id, n->id);
+		if (crashed && last_end && !orch_outdated(st, svc, last_end) &&
+		    !orch_stopped_on_request(last_end))
+			o->restarts_total++;
 		orch_create(o, svc, 0, n->id);
 		coming = true;
 	reap:
@@ -1547,9 +1556,56 @@ ms_t orchestrator_restart_delay(const Cs__Service *svc)
 	return orch_restart_delay(svc);
 }
 
+/* ---------------------------------------------------------------- metrics */
+
+/* Restarts, and the progress of each service being updated or rolled back
+ * (issue 20): of its tasks meant to run, those on its current spec. */
+static void orchestrator_metrics(void *state, struct metrics_buf *out)
+{
+	const struct orchestrator *o = state;
+	const struct store *st = leader_store(o->ctx);
+	char label[160], name[96];
+
+	metrics_family(out, "cswarm_orchestrator_restarts_total", METRICS_COUNTER,
+		       "Tasks the restart policy replaced (proposed) while this manager "
+		       "led.");
+	metrics_sample(out, "cswarm_orchestrator_restarts_total", NULL,
+		       (double)o->restarts_total);
+	metrics_family(out, "cswarm_orchestrator_update_tasks", METRICS_GAUGE,
+		       "Services being updated or rolled back: their tasks meant to run "
+		       "(total) and of them those on the current spec (updated).");
+	for (const Cs__Service *svc = store_service_next(st, NULL); svc;
+	     svc = store_service_next(st, svc)) {
+		uint64_t total = 0, updated = 0;
+		Cs__UpdateStatus__State us =
+			svc->update_status ? svc->update_status->state
+					   : CS__UPDATE_STATUS__STATE__STATE_NONE;
+		if (us != CS__UPDATE_STATUS__STATE__STATE_UPDATING &&
+		    us != CS__UPDATE_STATUS__STATE__STATE_ROLLBACK_STARTED)
+			continue;
+		for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
+		     t = store_task_next_by_service(st, svc->id, t)) {
+			if (t->desired_state > CS__TASK_STATE__TASK_STATE_RUNNING)
+				continue;
+			total++;
+			if (!orch_outdated(st, svc, t))
+				updated++;
+		}
+		metrics_label(name, sizeof name, "service",
+			      svc->spec ? svc->spec->name : "");
+		snprintf(label, sizeof label, "%s,kind=\"updated\"", name);
+		metrics_sample(out, "cswarm_orchestrator_update_tasks", label,
+			       (double)updated);
+		snprintf(label, sizeof label, "%s,kind=\"total\"", name);
+		metrics_sample(out, "cswarm_orchestrator_update_tasks", label,
+			       (double)total);
+	}
+}
+
 const struct leader_component_ops orchestrator_component = {
 	.name = "orchestrator",
 	.start = orchestrator_start,
 	.stop = orchestrator_stop,
 	.on_event = orchestrator_on_event,
+	.metrics = orchestrator_metrics,
 };

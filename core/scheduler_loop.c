@@ -223,6 +223,51 @@ static void schedloop_stop(void *state, bool dying)
 	}
 }
 
+/* Pending tasks by reason (issue 20): the store's tasks meant to run and
+ * still PENDING, by what their status message (the scheduler's "no
+ * suitable node (...)") names; a task failing on several nodes for
+ * several reasons counts under each; "none" is one with no reason yet. */
+static void schedloop_metrics_reasons(const struct schedloop *l, struct metrics_buf *out)
+{
+	static const struct {
+		const char *label, *words;
+	} reasons[] = {
+		{"no_nodes", "(no nodes)"},
+		{"not_available", "not available for new tasks"},
+		{"cpu", " CPU"},
+		{"memory", " memory"},
+		{"constraint", " constraint "},
+		{"max_replicas", "max replicas per node"},
+		{"host_port", "host port in use"},
+	};
+	enum { REASONS = sizeof reasons / sizeof *reasons };
+	uint64_t counts[REASONS + 1] = {0}; /* the last: none */
+	const struct store *st = leader_store(l->ctx);
+	char label[64];
+
+	for (const Cs__Task *t = store_task_next_by_desired(
+		     st, CS__TASK_STATE__TASK_STATE_RUNNING, NULL);
+	     t;
+	     t = store_task_next_by_desired(st, CS__TASK_STATE__TASK_STATE_RUNNING, t)) {
+		bool any = false;
+		if (!t->status || t->status->state != CS__TASK_STATE__TASK_STATE_PENDING)
+			continue;
+		for (size_t i = 0; i < REASONS; i++)
+			if (t->status->message &&
+			    strstr(t->status->message, reasons[i].words)) {
+				counts[i]++;
+				any = true;
+			}
+		if (!any)
+			counts[REASONS]++;
+	}
+	for (size_t i = 0; i <= REASONS; i++)
+		metrics_sample(out, "cswarm_scheduler_pending_tasks",
+			       metrics_label(label, sizeof label, "reason",
+					     i < REASONS ? reasons[i].label : "none"),
+			       (double)counts[i]);
+}
+
 static void schedloop_metrics(void *state, struct metrics_buf *out)
 {
 	const struct schedloop *l = state;
@@ -234,6 +279,7 @@ static void schedloop_metrics(void *state, struct metrics_buf *out)
 		       (double)l->last.pending_count);
 	metrics_sample(out, "cswarm_scheduler_pending_tasks", "kind=\"unplaceable\"",
 		       (double)l->last.unplaceable_count);
+	schedloop_metrics_reasons(l, out);
 	metrics_family(
 		out, "cswarm_scheduler_placements_total", METRICS_COUNTER,
 		"Tasks the scheduler placed (proposed ASSIGNED) while this manager "

@@ -1332,7 +1332,8 @@ struct dapi_conn {
 	Cs__ControlResponse *resp[DOCKERAPI_CALLS_MAX];
 	size_t nresp;
 	uint64_t call_id;
-	struct dapi_logs *logs; /* a logs request being streamed */
+	struct dapi_logs *logs;	    /* a logs request being streamed */
+	struct dapi_events *events; /* GET /events being streamed (issue 20) */
 };
 
 struct dockerapi {
@@ -1376,6 +1377,7 @@ static void dapi_reset(struct dapi_conn *c)
 }
 
 static void dapi_logs_free(struct dapi_logs *l);
+static void dapi_events_free(struct dapi_events *e);
 
 static void dapi_unref(struct dapi_conn *c)
 {
@@ -1385,6 +1387,7 @@ static void dapi_unref(struct dapi_conn *c)
 	assert(c->closing);
 	dapi_reset(c);
 	dapi_logs_free(c->logs);
+	dapi_events_free(c->events);
 	free(c->pending);
 	free(c);
 }
@@ -3274,7 +3277,10 @@ static void dapi_logs_answered(void *data, const Cs__ControlResponse *resp)
 	dapi_unref(c);
 }
 
-/* Asks the next read of c's logs. */
+static void dapi_events_step(struct dapi_conn *c);
+
+/* Asks the next read of c's logs (or of its events: the streams share
+ * their writing and polling). */
 static void dapi_logs_step(struct dapi_conn *c)
 {
 	struct dapi_logs *l = c->logs;
@@ -3283,6 +3289,10 @@ static void dapi_logs_step(struct dapi_conn *c)
 	Cs__LogCursor **ptrs = NULL;
 	int rv;
 
+	if (c->events) {
+		dapi_events_step(c);
+		return;
+	}
 	if (!s || c->closing)
 		return;
 	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_LOGS;
@@ -3371,6 +3381,280 @@ static void dapi_logs(struct dapi_conn *c, const struct dapi_route *r, bool task
 	dapi_logs_step(c);
 }
 
+/* ---------------------------------------------------------------- events
+ * GET /events (issue 20): the manager's event stream (CONTROL_OP_EVENTS:
+ * this manager's, never forwarded) as Docker's swarm events, one JSON
+ * message a line in a chunked answer: {"Type","Action","Actor":{"ID",
+ * "Attributes":{"name",...}},"scope":"swarm","time","timeNano"}, as moby's
+ * daemon/cluster events (logClusterEvent). Docker has no task events:
+ * those are skipped. filters go to the manager (type, event, scope,
+ * service, node, network, ...: Docker's rules); since replays from the
+ * oldest event the manager keeps (it keeps the last 4096; Docker's daemon
+ * 256), from that time on; without since, only new ones; until ends the
+ * answer once passed. A reader behind what the manager keeps gets an
+ * error message in the stream, and the stream ends. Nothing is kept but
+ * the cursor: the next read is asked once the last events are written. */
+
+struct dapi_events {
+	char **filters;
+	size_t filter_count;
+	uint64_t since_ms, until_ms;
+	bool since_set, started, headers_sent;
+	uint64_t next_index;
+	uint32_t next_ord;
+};
+
+static void dapi_events_free(struct dapi_events *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->filter_count; i++)
+		free(e->filters[i]);
+	free(e->filters);
+	free(e);
+}
+
+static uint64_t dapi_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* One event as Docker's JSON message line (NULL: out of memory, or an
+ * event not shown, *skip). */
+static char *dapi_event_json(const Cs__Event *ev, bool *skip)
+{
+	json_t *attrs, *msg;
+	char id[17], *s;
+
+	*skip = !ev->kind || strcmp(ev->kind, "task") == 0;
+	if (*skip)
+		return NULL;
+	snprintf(id, sizeof id, "%016llx", (unsigned long long)ev->object_id);
+	attrs = json_pack("{s:s}", "name", ev->name ? ev->name : "");
+	for (size_t i = 0; attrs && i < ev->n_attrs; i++)
+		json_object_set_new(attrs, ev->attrs[i]->key,
+				    json_string(ev->attrs[i]->value));
+	msg = attrs ? json_pack("{s:s, s:s, s:{s:s, s:o}, s:s, s:I, s:I}", "Type",
+				ev->kind, "Action", ev->action, "Actor", "ID", id,
+				"Attributes", attrs, "scope", "swarm", "time",
+				(json_int_t)(ev->time_ms / 1000), "timeNano",
+				(json_int_t)(ev->time_ms * 1000000))
+		    : NULL;
+	if (!msg)
+		return NULL;
+	s = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	return s;
+}
+
+static void dapi_events_answered(void *data, const Cs__ControlResponse *resp)
+{
+	struct dapi_conn *c = data;
+	struct dapi_events *e = c->events;
+	char *body = NULL, *all = NULL, head[512], tmp[32];
+	size_t bcap = 0, blen = 0, acap = 0, alen = 0;
+	bool last = false, more;
+	int hl;
+
+	if (c->closing || !e) {
+		dapi_unref(c);
+		return;
+	}
+	if (resp->status && !e->headers_sent) {
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		dapi_events_free(c->events);
+		c->events = NULL;
+		dapi_cs_error(c, resp->status, resp->error);
+		dapi_unref(c);
+		return;
+	}
+	if (resp->status) {
+		/* cut off (behind what the manager keeps): said in the stream */
+		json_t *m =
+			json_pack("{s:s}", "message",
+				  resp->error ? resp->error : cs_strerror(resp->status));
+		char *s = m ? json_dumps(m, JSON_COMPACT) : NULL;
+		json_decref(m);
+		if (!s || !dapi_buf_add(&body, &bcap, &blen, s, strlen(s)) ||
+		    !dapi_buf_add(&body, &bcap, &blen, "\n", 1))
+			goto oom;
+		free(s);
+		last = true;
+	} else {
+		e->next_index = resp->events_next_index;
+		e->next_ord = resp->events_next_ord;
+	}
+	for (size_t i = 0; !resp->status && i < resp->n_events; i++) {
+		const Cs__Event *ev = resp->events[i];
+		bool skip;
+		char *s;
+		if (e->since_set && ev->time_ms < e->since_ms)
+			continue;
+		if (e->until_ms && ev->time_ms > e->until_ms) {
+			last = true;
+			break;
+		}
+		s = dapi_event_json(ev, &skip);
+		if (skip)
+			continue;
+		if (!s || !dapi_buf_add(&body, &bcap, &blen, s, strlen(s)) ||
+		    !dapi_buf_add(&body, &bcap, &blen, "\n", 1)) {
+			free(s);
+			goto oom;
+		}
+		free(s);
+	}
+	more = !resp->status && !last && resp->n_events > 0;
+	if (!more && e->until_ms && dapi_wall_ms() >= e->until_ms)
+		last = true;
+	if (!e->headers_sent) {
+		hl = snprintf(head, sizeof head,
+			      "HTTP/1.1 200 OK\r\n"
+			      "Api-Version: " DOCKERAPI_VERSION "\r\n"
+			      "Docker-Experimental: false\r\n"
+			      "Ostype: linux\r\n"
+			      "Server: cswarm\r\n"
+			      "Content-Type: application/json\r\n"
+			      "Transfer-Encoding: chunked\r\n"
+			      "Connection: close\r\n\r\n");
+		if (!dapi_buf_add(&all, &acap, &alen, head, (size_t)hl))
+			goto oom;
+		e->headers_sent = true;
+	}
+	if (blen) {
+		hl = snprintf(tmp, sizeof tmp, "%zx\r\n", blen);
+		if (!dapi_buf_add(&all, &acap, &alen, tmp, (size_t)hl) ||
+		    !dapi_buf_add(&all, &acap, &alen, body, blen) ||
+		    !dapi_buf_add(&all, &acap, &alen, "\r\n", 2))
+			goto oom;
+	}
+	if (last && !dapi_buf_add(&all, &acap, &alen, "0\r\n\r\n", 5))
+		goto oom;
+	if (alen)
+		dapi_stream_write(c, all, alen, more, last);
+	else if (more) /* nothing shown of it (tasks, or before since) */
+		dapi_events_step(c);
+	else
+		uv_timer_start(&c->timer, dapi_logs_poll, DOCKERAPI_EVENTS_POLL_MS, 0);
+	free(body);
+	free(all);
+	dapi_unref(c);
+	return;
+oom:
+	free(body);
+	free(all);
+	dapi_close(c);
+	dapi_unref(c);
+}
+
+/* Asks the next read of c's events. */
+static void dapi_events_step(struct dapi_conn *c)
+{
+	struct dapi_events *e = c->events;
+	struct dockerapi *s = c->s;
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	int rv;
+
+	if (!s || c->closing)
+		return;
+	req.op = CS__CONTROL_OP__CONTROL_OP_EVENTS;
+	req.events_filter = e->filters;
+	req.n_events_filter = e->filter_count;
+	if (!e->started)
+		req.events_from_oldest = e->since_set;
+	else {
+		req.events_from_index = e->next_index;
+		req.events_from_ord = e->next_ord;
+	}
+	e->started = true;
+	req.id = ++c->call_id;
+	c->refs++;
+	rv = s->be.call(s->be.data, &req, dapi_events_answered, c);
+	if (rv) {
+		c->refs--;
+		if (!e->headers_sent) {
+			uv_read_stop((uv_stream_t *)&c->pipe);
+			dapi_events_free(c->events);
+			c->events = NULL;
+			dapi_cs_error(c, rv, NULL);
+		} else {
+			dapi_close(c);
+		}
+	}
+}
+
+static void dapi_events(struct dapi_conn *c, const struct dapi_route *r)
+{
+	static const char *const keys[] = {
+		"type",	  "event",   "scope",  "name",	 "id",	      "service",
+		"node",	  "network", "secret", "config", "container", "image",
+		"volume", "plugin",  "daemon", "label",	 NULL};
+	struct dapi_events *e;
+	json_t *f = NULL;
+	char v[64];
+
+	if (c->logs || c->events)
+		return; /* a stream already */
+	const char *bad = NULL;
+
+	if (!dapi_filters(r->query, &f))
+		return dapi_error(c, 400, "filters: malformed JSON");
+	if (f && !dapi_filters_known(f, keys, &bad)) {
+		dapi_error(c, 400, "invalid filter '%s'", bad);
+		json_decref(f);
+		return;
+	}
+	if (!(e = calloc(1, sizeof *e)) ||
+	    !(e->filters = calloc(EVENTS_FILTERS_MAX_DAPI, sizeof *e->filters))) {
+		free(e);
+		json_decref(f);
+		return dapi_error(c, 500, "out of memory");
+	}
+	for (size_t k = 0; f && keys[k]; k++) {
+		const char *vals[EVENTS_FILTERS_MAX_DAPI];
+		size_t n = dapi_filter_values(f, keys[k], vals, EVENTS_FILTERS_MAX_DAPI);
+		for (size_t i = 0; i < n; i++) {
+			char *kv;
+			if (e->filter_count >= EVENTS_FILTERS_MAX_DAPI) {
+				dapi_events_free(e);
+				json_decref(f);
+				return dapi_error(c, 400, "filters: at most %u values",
+						  EVENTS_FILTERS_MAX_DAPI);
+			}
+			if (!(kv = malloc(strlen(keys[k]) + strlen(vals[i]) + 2))) {
+				dapi_events_free(e);
+				json_decref(f);
+				return dapi_error(c, 500, "out of memory");
+			}
+			sprintf(kv, "%s=%s", keys[k], vals[i]);
+			e->filters[e->filter_count++] = kv;
+		}
+	}
+	json_decref(f);
+	if (dapi_query(r->query, "since", v, sizeof v) && *v) {
+		char *end;
+		double secs = strtod(v, &end);
+		/* "0" (docker events --since 0): everything kept */
+		e->since_ms = *end == '\0' && secs >= 0 ? (uint64_t)(secs * 1000)
+							: dapi_time_ms(v);
+		if (!e->since_ms && !(*end == '\0' && secs >= 0)) {
+			dapi_events_free(e);
+			return dapi_error(c, 400, "since: '%s' is not a time", v);
+		}
+		e->since_set = true;
+	}
+	if (dapi_query(r->query, "until", v, sizeof v) && *v &&
+	    !(e->until_ms = dapi_time_ms(v))) {
+		dapi_events_free(e);
+		return dapi_error(c, 400, "until: '%s' is not a time", v);
+	}
+	c->events = e;
+	uv_read_start((uv_stream_t *)&c->pipe, dapi_stream_alloc, dapi_stream_read);
+	dapi_events_step(c);
+}
+
 /* dapi_match: whether path is prefix + "/" + one segment (*arg, into buf)
  * + suffix. */
 static bool dapi_match(const char *path, const char *prefix, const char *suffix,
@@ -3449,6 +3733,8 @@ static void dapi_run(struct dapi_conn *c)
 		return dapi_service_remove(c, &r);
 	if (get && dapi_match(path, "/services", "/logs", arg, sizeof arg))
 		return dapi_logs(c, &r, false);
+	if (get && strcmp(path, "/events") == 0)
+		return dapi_events(c, &r);
 	if (get && dapi_match(path, "/tasks", "/logs", arg, sizeof arg))
 		return dapi_logs(c, &r, true);
 	if (strcmp(path, "/tasks") == 0 && get)

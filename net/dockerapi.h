@@ -45,6 +45,11 @@
 #define DOCKERAPI_CALLS_MAX 4u /* control calls one request makes */
 #define DOCKERAPI_LOGS_POLL_MS \
 	1000u /* logs --follow: a read with no lines waits this long */
+#define DOCKERAPI_EVENTS_POLL_MS \
+	250u /* GET /events: a read with no events waits this long */
+#define EVENTS_FILTERS_MAX_DAPI \
+	16u /* GET /events: filter values (the
+				       manager's EVENTS_FILTERS_MAX) */
 #define DOCKERAPI_STOP_GRACE_DEFAULT_MS \
 	10000u /* Docker's; the model's 0 (the agent's default) */
 

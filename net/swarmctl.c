@@ -42,6 +42,7 @@ static const char help_main[] =
 	"  cluster inspect|join-token|rotate-token|update|backup   the cluster\n"
 	"  ca rotate                              a new root CA\n"
 	"  network create|ls|inspect|rm           networks\n"
+	"  events [--filter K=V] [--since INDEX]  the event stream, until interrupted\n"
 	"\n"
 	"Options (anywhere before --):\n"
 	"  --socket PATH        the daemon's control socket (default: $SWARM_SOCKET,\n"
@@ -218,6 +219,23 @@ static int network_ls(struct ctl *c, int argc, char **argv);
 static int network_inspect(struct ctl *c, int argc, char **argv);
 static int network_rm(struct ctl *c, int argc, char **argv);
 static int service_logs(struct ctl *c, int argc, char **argv);
+static int events_run(struct ctl *c, int argc, char **argv);
+static const char events_usage[] =
+	"events [--filter KEY=VALUE]... [--since RAFT_INDEX] [--json]";
+static const char events_help[] =
+	"Streams this manager's events (issue 20) until interrupted: services,\n"
+	"nodes, tasks and networks created, updated and removed, in commit order,\n"
+	"each with the Raft index it committed at. Every manager keeps its own\n"
+	"(the last 4096): no leader is needed to read them.\n"
+	"  --filter type=service|node|task|network   repeatable; same keys are\n"
+	"  --filter name=NAME                        alternatives, different keys\n"
+	"  --filter id=ID (or a prefix)              must all hold\n"
+	"  --filter event=create|update|remove\n"
+	"  --since RAFT_INDEX   from the events at that index on (default: from now)\n"
+	"  --json               one JSON object a line\n"
+	"A reader that falls more than 4096 events behind (or asks for events the\n"
+	"manager no longer has) is stopped with a message naming the index to\n"
+	"start again from (exit 1): events are never skipped silently.\n";
 
 static const struct cmd cmds[] = {
 	{"service", "create", service_create,
@@ -1202,6 +1220,13 @@ int main(int argc, char **argv)
 		free(args);
 		return help ? 0 : SWARMCTL_EXIT_USAGE;
 	}
+	if (strcmp(args[0], "events") == 0) { /* one word, no group */
+		if (help)
+			printf("Usage: swarmctl %s\n\n%s", events_usage, events_help);
+		rv = help ? 0 : events_run(&c, n - 1, args + 1);
+		free(args);
+		return rv;
+	}
 	if (!group_known(args[0])) {
 		fprintf(stderr, "swarmctl: unknown command '%s'\n", args[0]);
 		fputs("See 'swarmctl --help'.\n", stderr);
@@ -1231,6 +1256,70 @@ int main(int argc, char **argv)
 	}
 	rv = cmd->run(&c, n - 2, args + 2);
 	free(args);
+	return rv;
+}
+
+/* ---------------------------------------------------------------- events */
+
+static int events_usage_error(const char *what)
+{
+	fprintf(stderr,
+		"swarmctl: %s\nUsage: swarmctl %s\nSee 'swarmctl events --help'.\n", what,
+		events_usage);
+	return SWARMCTL_EXIT_USAGE;
+}
+
+/* Reads events for ever: a read with events is followed by the next at
+ * once, one without waits a quarter of a second. */
+static int events_run(struct ctl *c, int argc, char **argv)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp = NULL;
+	char **filters = calloc((size_t)argc + 1, sizeof *filters);
+	bool json = c->format == SWARMCTL_CLI_JSON;
+	int rv = 0;
+
+	if (!filters) {
+		fprintf(stderr, "swarmctl: out of memory\n");
+		return SWARMCTL_EXIT_CLUSTER;
+	}
+	for (int i = 0; i < argc; i++) {
+		if ((strcmp(argv[i], "--filter") == 0 || strcmp(argv[i], "-f") == 0) &&
+		    i + 1 < argc) {
+			filters[req.n_events_filter++] = argv[++i];
+		} else if (strncmp(argv[i], "--filter=", 9) == 0) {
+			filters[req.n_events_filter++] = argv[i] + 9;
+		} else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc) {
+			char *end;
+			req.events_from_index = strtoull(argv[++i], &end, 10);
+			if (*end || !req.events_from_index) {
+				free(filters);
+				return events_usage_error(
+					"--since: not a Raft index (a number from 1)");
+			}
+		} else if (strcmp(argv[i], "--json") == 0) {
+			json = true;
+		} else {
+			free(filters);
+			return events_usage_error("unknown flag or extra argument");
+		}
+	}
+	req.op = CS__CONTROL_OP__CONTROL_OP_EVENTS;
+	req.events_filter = filters;
+	for (;;) {
+		if ((rv = call(c, &req, &resp)))
+			break;
+		for (size_t i = 0; i < resp->n_events; i++)
+			swarmctl_cli_print_event(stdout, resp->events[i], json);
+		fflush(stdout);
+		req.events_from_index = resp->events_next_index;
+		req.events_from_ord = resp->events_next_ord;
+		if (!resp->n_events)
+			nanosleep(&(struct timespec){0, 250 * 1000 * 1000}, NULL);
+		cs__control_response__free_unpacked(resp, NULL);
+		resp = NULL;
+	}
+	free(filters);
 	return rv;
 }
 

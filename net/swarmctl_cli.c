@@ -2046,3 +2046,54 @@ fail:
 	snprintf(err, n, "%s: %s", path, strerror(e));
 	return CS_ESTORAGE;
 }
+
+/* ---------------------------------------------------------------- events */
+
+void swarmctl_cli_print_event(FILE *out, const Cs__Event *ev, bool json)
+{
+	char when[40];
+	bool task = ev->kind && strcmp(ev->kind, "task") == 0;
+
+	swarmctl_cli_time(when, sizeof when, ev->time_ms);
+	if (json) { /* one object a line, for a stream */
+		fprintf(out, "{\"index\":%llu,\"ord\":%u,\"time\":\"%s\",\"type\":",
+			(unsigned long long)ev->index, (unsigned)ev->ord, when);
+		swarmctl_cli_json_escape(out, ev->kind);
+		fputs(",\"action\":", out);
+		swarmctl_cli_json_escape(out, ev->action);
+		fprintf(out, ",\"id\":\"%016llx\",\"name\":",
+			(unsigned long long)ev->object_id);
+		swarmctl_cli_json_escape(out, ev->name);
+		if (task) {
+			fprintf(out,
+				",\"service\":\"%016llx\",\"node\":\"%016llx\",\"slot\":%llu,"
+				"\"state\":",
+				(unsigned long long)ev->service_id,
+				(unsigned long long)ev->node_id,
+				(unsigned long long)ev->slot);
+			swarmctl_cli_json_escape(out, ev->state);
+		}
+		fputs(",\"attributes\":{", out);
+		for (size_t i = 0; i < ev->n_attrs; i++) {
+			if (i)
+				fputc(',', out);
+			swarmctl_cli_json_escape(out, ev->attrs[i]->key);
+			fputc(':', out);
+			swarmctl_cli_json_escape(out, ev->attrs[i]->value);
+		}
+		fputs("}}\n", out);
+		return;
+	}
+	fprintf(out, "%s %s %s %016llx (name=%s, index=%llu", when,
+		ev->kind ? ev->kind : "", ev->action ? ev->action : "",
+		(unsigned long long)ev->object_id, ev->name ? ev->name : "",
+		(unsigned long long)ev->index);
+	if (task)
+		fprintf(out, ", service=%016llx, node=%016llx, slot=%llu, state=%s",
+			(unsigned long long)ev->service_id,
+			(unsigned long long)ev->node_id, (unsigned long long)ev->slot,
+			ev->state ? ev->state : "");
+	for (size_t i = 0; i < ev->n_attrs; i++)
+		fprintf(out, ", %s=%s", ev->attrs[i]->key, ev->attrs[i]->value);
+	fputs(")\n", out);
+}

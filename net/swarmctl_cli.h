@@ -231,4 +231,12 @@ const char *swarmctl_cli_role(Cs__NodeRole r);
 int swarmctl_cli_write_private(const char *path, const uint8_t *data, size_t len,
 			       char *err, size_t n);
 
+/* ---------------------------------------------------------------- events */
+
+/* swarmctl_cli_print_event writes one event (issue 20) as one line:
+ * "TIME TYPE ACTION ID (name=N, index=I[, service=S, node=N, slot=K,
+ * state=S][, key=value...])", or with json one JSON object
+ * {"index","ord","time","type","action","id","name",...,"attributes"}. */
+void swarmctl_cli_print_event(FILE *out, const Cs__Event *ev, bool json);
+
 #endif

@@ -619,6 +619,44 @@ static void report_head(FILE *f, const char *title)
 	fprintf(f, "</title><style>%s</style></head><body>\n", report_css);
 }
 
+/* The event stream at the end of the run (issue 20): what `swarmctl
+ * events --since 1` would print on that manager, oldest first. */
+static void report_events(FILE *f, const struct timeline *tl)
+{
+	if (!tl->events_from[0])
+		return;
+	fprintf(f, "<h2>Events</h2>\n<p>The event stream of ");
+	report_escape(f, tl->events_from);
+	fprintf(f, " at the end: %zu events kept (at most %u).</p>\n", tl->event_count,
+		EVENTS_KEPT_MAX);
+	fprintf(f, "<table><tr><th>index</th><th>type</th><th>action</th><th>id</th>"
+		   "<th>name</th><th>details</th></tr>\n");
+	for (size_t i = 0; i < tl->event_count; i++) {
+		const struct events_event *ev = &tl->events[i];
+		fprintf(f,
+			"<tr><td class=\"num\">%" PRIu64 ".%" PRIu32
+			"</td><td>%s</td><td>%s</td><td class=\"mono\">%016" PRIx64
+			"</td><td>",
+			ev->index, ev->ord, events_kinds[ev->kind].name,
+			events_action_name(ev->action), ev->id);
+		report_escape(f, ev->name);
+		fprintf(f, "</td><td>");
+		if (ev->state >= 0) {
+			fprintf(f, "state=");
+			report_escape(f, ev->state_name);
+			fprintf(f, " node=%016" PRIx64 " ", ev->node_id);
+		}
+		for (size_t a = 0; a < ev->attr_count; a++) {
+			report_escape(f, ev->attrs[a].key);
+			fputc('=', f);
+			report_escape(f, ev->attrs[a].value);
+			fputc(' ', f);
+		}
+		fprintf(f, "</td></tr>\n");
+	}
+	fprintf(f, "</table>\n");
+}
+
 static void report_page(FILE *f, const struct report_run *r, const struct report_opts *o)
 {
 	const struct metrics *base =
@@ -664,6 +702,7 @@ static void report_page(FILE *f, const struct report_run *r, const struct report
 			fprintf(f, "</code></td></tr>\n");
 		}
 		fprintf(f, "</table>\n");
+		report_events(f, tl);
 	}
 	fprintf(f, "</body></html>\n");
 }

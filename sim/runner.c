@@ -16,6 +16,7 @@
 #include "core/ca.h"
 #include "core/control.h"
 #include "core/errors.h"
+#include "core/events.h"
 #include "core/logbroker.h"
 #include "core/manager.h"
 #include "core/node.h"
@@ -663,6 +664,58 @@ static int runner_cond_identity(struct runner *r, const struct scn_cond *cond, c
 	return 0;
 }
 
+/* ---------------------------------------------------------------- events */
+
+struct runner_event_find {
+	const struct scn_cond *cond;
+	bool found;
+};
+
+static void runner_event_visit(void *arg, const struct events_event *ev)
+{
+	struct runner_event_find *f = arg;
+	if (strcmp(ev->name, f->cond->service) == 0 &&
+	    (uint64_t)ev->action == f->cond->count &&
+	    strcmp(events_kinds[ev->kind].name, f->cond->reason) == 0)
+		f->found = true;
+}
+
+/* event KIND NAME ACTION (issue 20): some running manager's event stream
+ * (what `swarmctl events` reads there) holds such an event among those it
+ * keeps. */
+static int runner_cond_event(struct runner *r, const struct scn_cond *cond, char *got,
+			     size_t got_size)
+{
+	struct runner_event_find f = {cond, false};
+	size_t managers = 0;
+
+	for (uint32_t i = 0; i < world_node_count(r->w) && !f.found; i++) {
+		struct manager *m = simcluster_manager(r->cluster, i);
+		struct events *e = m ? manager_events(m) : NULL;
+		uint64_t index, ni;
+		uint32_t ord, no;
+		char err[256];
+		int n;
+		if (!e)
+			continue;
+		managers++;
+		if (!events_oldest(e, &index, &ord))
+			continue;
+		/* what the ring has, from its oldest on */
+		do {
+			n = events_read(e, NULL, index, ord, EVENTS_READ_MAX,
+					runner_event_visit, &f, &ni, &no, err,
+					sizeof err);
+			index = ni;
+			ord = no;
+		} while (n > 0 && !f.found);
+	}
+	if (f.found)
+		return 1;
+	snprintf(got, got_size, "no such event on any of %zu running managers", managers);
+	return 0;
+}
+
 /* Resolves a node reference to a world index, or fails the run. */
 static int runner_node(struct runner *r, const struct scn_cmd *cmd, struct scn_node ref,
 		       uint32_t *index)
@@ -1022,6 +1075,10 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 		/* issue 17: ground truth, the machines' programmed networks */
 		return simexec_reach(world_exec(r->w), cond->service, cond->reason, got,
 				     got_size);
+	case SCN_COND_EVENT:
+		if (!r->real_managers)
+			return runner_not_built(r, cmd, "event needs the managers");
+		return runner_cond_event(r, cond, got, got_size);
 	case SCN_COND_REFUSED:
 	case SCN_COND_TERM:
 	case SCN_COND_SERVICE:

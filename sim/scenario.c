@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/events.h"
 #include "core/errors.h"
 #include "core/scheduler.h"
 
@@ -1685,6 +1686,37 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 			return scn_expected(p, from, *i, "a task (SVC.SLOT, e.g. web.1)");
 		c->reason = scn_tok_dup(p->toks[(*i)++]);
 		return c->reason ? 0 : scn_nomem(p);
+	}
+	if (scn_tok_is(t, "event")) {
+		/* issue 20: event KIND NAME create|update|remove */
+		/* the kinds are the event stream's rows (core/events.c) */
+		static const char *const actions[] = {"create", "update", "remove"};
+		size_t k;
+		c->kind = SCN_COND_EVENT;
+		for (k = 0; *i < p->tok_count && k < events_kind_count; k++)
+			if (scn_tok_is(p->toks[*i], events_kinds[k].name))
+				break;
+		if (*i >= p->tok_count || k == events_kind_count)
+			return scn_expected(
+				p, from, *i,
+				"a kind of event (service, node, task, network...)");
+		c->reason = strdup(events_kinds[k].name);
+		if (!c->reason)
+			return scn_nomem(p);
+		(*i)++;
+		rv = scn_name_at(p, from, *i, "a name (a task's: SVC.SLOT)",
+				 SCN_NAME_EXTRA, &c->service);
+		if (rv)
+			return rv;
+		(*i)++;
+		for (k = 0; *i < p->tok_count && k < SCN_COUNT(actions); k++)
+			if (scn_tok_is(p->toks[*i], actions[k]))
+				break;
+		if (*i >= p->tok_count || k == SCN_COUNT(actions))
+			return scn_expected(p, from, *i, "create, update or remove");
+		c->count = k;
+		(*i)++;
+		return 0;
 	}
 	if (scn_tok_is(t, "managers")) {
 		c->kind = SCN_COND_MANAGERS_SYNC;

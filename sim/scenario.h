@@ -134,6 +134,9 @@ enum scn_cond_kind {
 	 * containers per eligible node (ready, active, meeting the
 	 * constraints in the leader's store) */
 	SCN_COND_SPREAD, /* spread SVC OP N */
+	/* addition of issue 20 (the event stream) */
+	SCN_COND_EVENT, /* event KIND NAME ACTION: service NAME, reason KIND, count the
+			   action (0 create, 1 update, 2 remove) */
 };
 
 struct scn_cond {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/grow.h"
+#include "core/manager.h"
 #include "sim/cluster.h"
 #include "sim/simexec.h"
 
@@ -40,6 +41,7 @@ void timeline_free(struct timeline *tl)
 	free(tl->nodes);
 	free(tl->spans);
 	free(tl->cmds);
+	free(tl->events);
 	metrics_rec_free(tl->metrics);
 	free(tl);
 }
@@ -257,6 +259,48 @@ static void tl_sample(struct timeline *tl, struct world *w, us_t now_us)
 	free(c.running);
 }
 
+static void tl_event_visit(void *arg, const struct events_event *ev)
+{
+	struct timeline *tl = arg;
+	assert(tl->event_count < EVENTS_KEPT_MAX);
+	tl->events[tl->event_count++] = *ev;
+}
+
+/* Copies the event stream of the leader (else of the first running
+ * manager) at the end of the run (issue 20). */
+static void tl_events(struct timeline *tl, const struct runner_view *v)
+{
+	int64_t leader = simcluster_leader(v->cluster);
+	struct manager *m = NULL;
+	struct events *e;
+	uint64_t index, ni;
+	uint32_t ord, no;
+	uint32_t from = 0;
+	char err[256];
+	int n;
+
+	if (leader >= 0)
+		m = simcluster_manager(v->cluster, (uint32_t)(from = (uint32_t)leader));
+	for (uint32_t i = 0; !m && i < world_node_count(v->w); i++)
+		if ((m = simcluster_manager(v->cluster, i)))
+			from = i;
+	if (!m || !(e = manager_events(m)) || !events_oldest(e, &index, &ord))
+		return;
+	tl->events = malloc(EVENTS_KEPT_MAX * sizeof *tl->events);
+	if (!tl->events) {
+		tl->oom = true;
+		return;
+	}
+	snprintf(tl->events_from, sizeof tl->events_from, "%s",
+		 world_node_name(v->w, from));
+	do {
+		n = events_read(e, NULL, index, ord, EVENTS_READ_MAX, tl_event_visit, tl,
+				&ni, &no, err, sizeof err);
+		index = ni;
+		ord = no;
+	} while (n > 0);
+}
+
 void timeline_observe(void *ctx, const struct runner_view *v)
 {
 	struct timeline *tl = ctx;
@@ -289,6 +333,7 @@ sample:
 		return;
 	/* the end: close what is open */
 	tl->end_us = now;
+	tl_events(tl, v);
 	if (tl->leader >= 0 && (size_t)tl->leader < tl->node_count)
 		tl_span(tl, TL_LEADER, (uint32_t)tl->leader, tl->leader_since, now);
 	tl->leader = -1;

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/events.h"
 #include "core/limits.h"
 #include "sim/metrics.h"
 #include "sim/runner.h"
@@ -92,6 +93,12 @@ struct timeline {
 	struct metrics_rec *metrics;
 	bool finished;
 	bool oom; /* something could not be recorded (the picture is partial) */
+	/* issue 20: the event stream at the end, as the leader (else the
+	 * first running manager) keeps it: event_count copies, from the
+	 * manager named events_from ("" : none ran) */
+	struct events_event *events;
+	size_t event_count;
+	char events_from[32];
 };
 
 /* timeline_new returns an empty timeline for a run of script (borrowed),

@@ -194,6 +194,18 @@ wait_for 30 "the store's 4 running tasks in the metrics" running_4
 [ "$(metric 'cswarm_store_objects{kind="service"}')" = 1 ] || fail "metrics: services"
 [ "$(metric cswarm_raft_proposal_seconds_count)" -gt 0 ] || fail "metrics: no proposal counted"
 [ "$(metric process_open_fds)" -gt 0 ] || fail "metrics: no process_open_fds"
+# issue 20's rest: pending tasks by reason (all placed here: 0 each),
+# restarts, update progress (a family, samples only while one updates),
+# the agent's executor latencies (histograms, by op)
+for k in none not_available cpu memory constraint max_replicas host_port no_nodes; do
+	[ "$(metric "cswarm_scheduler_pending_tasks{reason=\"$k\"}")" = 0 ] ||
+		fail "metrics: pending tasks for reason $k: '$(metric "cswarm_scheduler_pending_tasks{reason=\"$k\"}")'"
+done
+[ "$(metric cswarm_orchestrator_restarts_total)" -ge 0 ] || fail "metrics: no restarts counter"
+scrape | grep -q '^# TYPE cswarm_orchestrator_update_tasks gauge$' || fail "metrics: no update progress family"
+# (m1 is drained: it starts nothing, its histogram is there with 0)
+[ "$(metric 'cswarm_agent_executor_seconds_count{op="start"}')" -ge 0 ] ||
+	fail "metrics: no executor start latency histogram"
 # every line a comment or `name{labels} value` (Prometheus' text format)
 BAD=$(scrape | grep -Ev '^# (HELP|TYPE) [a-z_:][a-z0-9_:]* ' |
 	grep -Ev '^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-z_]+="[^"]*",?)*\})? (-?[0-9.e+]+|\+Inf|NaN)$' || true)

@@ -98,6 +98,10 @@ struct answer {
 	bool has_cluster;
 	char worker_token[128];
 	char manager_token[128];
+	/* EVENTS (issue 20) */
+	size_t n_events;
+	char events[256]; /* "kind action name index," in order */
+	uint64_t events_next_index;
 };
 
 static void answered(void *data, const Cs__ControlResponse *resp)
@@ -122,6 +126,15 @@ static void answered(void *data, const Cs__ControlResponse *resp)
 		a->first_task_service_id = resp->tasks[0]->service_id;
 	}
 	a->n_nodes = resp->n_nodes;
+	a->n_events = resp->n_events;
+	a->events_next_index = resp->events_next_index;
+	a->events[0] = 0;
+	for (size_t i = 0; i < resp->n_events; i++) {
+		size_t used = strlen(a->events);
+		snprintf(a->events + used, sizeof a->events - used, "%s %s %s,",
+			 resp->events[i]->kind, resp->events[i]->action,
+			 resp->events[i]->name);
+	}
 	a->has_cluster = resp->cluster != NULL;
 	if (resp->cluster) {
 		snprintf(a->worker_token, sizeof a->worker_token, "%s",
@@ -220,6 +233,66 @@ static void test_control_rpc_create_on_follower_list_on_leader(void **state)
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, 0);
 	assert_string_equal(a.first_name, "web");
+	teardown(&f);
+}
+
+/* Issue 20: EVENTS is this manager's own stream, never forwarded: a
+ * follower alone, with no leader and no quorum, still answers with what it
+ * applied, filtered; a bad filter is CS_EINVAL naming the key. */
+static void test_control_rpc_events_on_a_follower_without_leader(void **state)
+{
+	struct fixture f;
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ServiceSpec spec;
+	Cs__TaskSpec task;
+	Cs__ContainerSpec c;
+	char *filters[] = {"type=service", "name=web"}, *bad[] = {"colour=red"};
+	struct answer a;
+	uint32_t third;
+	(void)state;
+
+	boot(&f);
+	third = (f.follower + 1) % 3;
+	web_spec(&spec, &task, &c, "web");
+	req.id = 7;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	req.spec = &spec;
+	call(&f, f.leader, &req, &a);
+	assert_int_equal(a.status, 0);
+	web_spec(&spec, &task, &c, "api");
+	req.id = 8;
+	call(&f, f.leader, &req, &a);
+	assert_int_equal(a.status, 0);
+	for (us_t end = world_now_us(f.w) + 2 * SEC; world_step(f.w, end);)
+		;
+	assert_int_equal(world_node_kill(f.w, f.leader, true, false), 0);
+	assert_int_equal(world_node_kill(f.w, third, true, false), 0);
+	for (us_t end = world_now_us(f.w) + 5 * SEC; world_step(f.w, end);)
+		;
+	assert_true(simcluster_leader(f.c) < 0);
+	cs__control_request__init(&req);
+	req.id = 9;
+	req.op = CS__CONTROL_OP__CONTROL_OP_EVENTS;
+	req.events_from_index = 1;
+	req.events_filter = filters;
+	req.n_events_filter = 2;
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, 0);
+	assert_string_equal(a.events, "service create web,");
+	assert_true(a.events_next_index > 1);
+	/* from now: nothing, and a cursor after what it has */
+	req.id = 10;
+	req.events_from_index = 0;
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.n_events, 0);
+	assert_true(a.events_next_index > 1);
+	req.id = 11;
+	req.events_filter = bad;
+	req.n_events_filter = 1;
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, CS_EINVAL);
+	assert_non_null(strstr(a.error, "unknown key"));
 	teardown(&f);
 }
 
@@ -1086,6 +1159,7 @@ int main(void)
 		cmocka_unit_test(test_control_rpc_node_errors),
 		cmocka_unit_test(test_control_rpc_full_leader_refuses_a_forward),
 		cmocka_unit_test(test_control_rpc_close_with_a_write_in_flight),
+		cmocka_unit_test(test_control_rpc_events_on_a_follower_without_leader),
 		cmocka_unit_test(test_control_rpc_prefixes_and_task_filters),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

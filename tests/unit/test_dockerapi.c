@@ -612,6 +612,11 @@ struct fake {
 	uint64_t log_after_ns;
 	bool log_tail_set;
 	uint64_t log_until_ms;
+	/* EVENTS (issue 20): reads asked, the first's filters and start */
+	int ev_reads;
+	char ev_filters[128];
+	bool ev_from_oldest;
+	uint64_t ev_from_index;
 };
 
 static int fake_call(void *data, const Cs__ControlRequest *req, control_rpc_cb cb,
@@ -701,6 +706,47 @@ static int fake_call(void *data, const Cs__ControlRequest *req, control_rpc_cb c
 		}
 		resp.logs_next = curs;
 		resp.n_logs_next = 1;
+		break;
+	}
+	case CS__CONTROL_OP__CONTROL_OP_EVENTS: {
+		static Cs__Event e1 = CS__EVENT__INIT, e2 = CS__EVENT__INIT;
+		static Cs__Event *evs[2] = {&e1, &e2};
+		static Cs__Label a1 = CS__LABEL__INIT, *attrs[1] = {&a1};
+		if (f->ev_reads++ == 0) {
+			f->ev_filters[0] = '\0';
+			for (size_t i = 0; i < req->n_events_filter; i++) {
+				strncat(f->ev_filters, req->events_filter[i],
+					sizeof f->ev_filters - strlen(f->ev_filters) - 2);
+				strcat(f->ev_filters, ";");
+			}
+			f->ev_from_oldest = req->events_from_oldest;
+			if (strstr(f->ev_filters, "name=gone")) {
+				resp.status = CS_ELIMIT;
+				resp.error = "the reader fell behind";
+				break;
+			}
+			e1.index = 9;
+			e1.time_ms = 1500;
+			e1.kind = "service";
+			e1.action = "update";
+			e1.object_id = 0xaa;
+			e1.name = "web";
+			a1.key = "image.new";
+			a1.value = "img:2";
+			e1.attrs = attrs;
+			e1.n_attrs = 1;
+			e2 = e1;
+			e2.kind = "task"; /* not Docker's: skipped */
+			e2.n_attrs = 0;
+			resp.events = evs;
+			resp.n_events = 2;
+			resp.events_next_index = 9;
+			resp.events_next_ord = 2;
+		} else {
+			f->ev_from_index = req->events_from_index;
+			resp.events_next_index = 9;
+			resp.events_next_ord = 2;
+		}
 		break;
 	}
 	default: break;
@@ -1163,6 +1209,56 @@ static void test_http_service_logs(void **state)
 	free(r);
 }
 
+/* GET /events (issue 20): Docker's swarm event messages, one a line, in a
+ * chunked answer; task events left out; the filters passed to the
+ * manager; since from the oldest kept, and the next read from the cursor;
+ * until passed ends the answer. A manager's refusal before any event is
+ * an error answer. */
+static void test_http_events(void **state)
+{
+	struct srv *s = *state;
+	bool closed = false;
+	char *r;
+
+	r = request(
+		s,
+		"GET /v1.41/events?since=0&until=2&filters=%7B%22type%22%3A%5B%22service"
+		"%22%5D%2C%22scope%22%3A%7B%22swarm%22%3Atrue%7D%7D HTTP/1.1\r\n"
+		"Host: d\r\n\r\n",
+		&closed);
+	assert_true(closed);
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(r, "Content-Type: application/json\r\n"));
+	assert_non_null(strstr(
+		r,
+		"{\"Type\":\"service\",\"Action\":\"update\",\"Actor\":{\"ID\":"
+		"\"00000000000000aa\",\"Attributes\":{\"name\":\"web\",\"image.new\":"
+		"\"img:2\"}},\"scope\":\"swarm\",\"time\":1,\"timeNano\":1500000000}\n"));
+	assert_null(strstr(r, "\"task\""));
+	assert_non_null(memmem(r, 1 << 19, "\r\n0\r\n\r\n", 7));
+	assert_int_equal(s->fake.ev_reads, 2);
+	assert_string_equal(s->fake.ev_filters, "type=service;scope=swarm;");
+	assert_true(s->fake.ev_from_oldest);
+	assert_int_equal(s->fake.ev_from_index, 9);
+	free(r);
+	s->fake.ev_reads = 0;
+	r = request(s,
+		    "GET /events?filters=%7B%22name%22%3A%5B%22gone%22%5D%7D HTTP/1.1\r\n"
+		    "Host: d\r\n\r\n",
+		    NULL);
+	assert_non_null(strstr(r, "fell behind"));
+	assert_null(strstr(r, "HTTP/1.1 200"));
+	free(r);
+	r = request(
+		s,
+		"GET /events?filters=%7B%22colour%22%3A%5B%22red%22%5D%7D HTTP/1.1\r\n"
+		"Host: d\r\n\r\n",
+		NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
+	assert_non_null(strstr(r, "invalid filter 'colour'"));
+	free(r);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1186,6 +1282,7 @@ int main(void)
 		T(test_http_errors),
 		T(test_http_node_swarm_update),
 		T(test_http_service_logs),
+		T(test_http_events),
 		cmocka_unit_test_setup_teardown(test_http_keep_alive, setup_short,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_http_slow_client, setup_short,

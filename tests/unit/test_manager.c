@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/events.h"
 #include "core/manager.h"
 #include "core/metrics.h"
 #include "core/control.h"
@@ -293,6 +294,103 @@ static void test_manager_metrics_follow_raft_store_and_leadership(void **state)
 	teardown(&f);
 }
 
+struct ev_find {
+	uint64_t id;
+	bool found;
+};
+
+static void ev_find_visit(void *arg, const struct events_event *ev)
+{
+	struct ev_find *f = arg;
+	if (ev->id == f->id && ev->action == EVENTS_CREATE &&
+	    strcmp(events_kinds[ev->kind].name, "node") == 0)
+		f->found = true;
+}
+
+/* Issue 20: every manager, a follower too, keeps the events of what it
+ * applied (a follower's reader needs no leader); the leader's scrape has
+ * its pending tasks by reason and the orchestrator's families. */
+static void test_manager_events_on_every_manager_and_pending_reasons(void **state)
+{
+	struct fixture f;
+	struct metrics_buf out = {0};
+	Cs__ContainerSpec cs = CS__CONTAINER_SPEC__INIT;
+	Cs__Placement pl = CS__PLACEMENT__INIT;
+	Cs__TaskSpec ts = CS__TASK_SPEC__INIT;
+	Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT;
+	char *cons[] = {"node.hostname==nowhere"};
+	struct write_result r = {0};
+	char err[256];
+	uint32_t l;
+	(void)state;
+
+	setup(&f, 9, 3, 0);
+	assert_true(run_until(&f, 60 * SEC, has_leader));
+	l = leader(&f);
+	assert_int_equal(write_task(&f, l, 100), 0);
+	assert_true(run_until(&f, 10 * SEC, all_applied));
+	for (uint32_t i = 0; i < 3; i++) {
+		struct ev_find fd = {100, false};
+		uint64_t index, ni;
+		uint32_t ord, no;
+		struct events *e = manager_events(mgr(&f, i));
+		assert_non_null(e);
+		assert_true(events_oldest(e, &index, &ord));
+		while (events_read(e, NULL, index, ord, EVENTS_READ_MAX, ev_find_visit,
+				   &fd, &ni, &no, err, sizeof err) > 0) {
+			index = ni;
+			ord = no;
+		}
+		assert_true(fd.found);
+	}
+	cs.image = "img";
+	ts.container = &cs;
+	pl.constraints = cons;
+	pl.n_constraints = 1;
+	ts.placement = &pl;
+	spec.name = "web";
+	spec.replicas = 2;
+	spec.task = &ts;
+	{ /* written as the control API would: the leader's components act */
+		Cs__Service svc = CS__SERVICE__INIT;
+		struct store_batch b;
+		uint8_t *buf;
+		size_t len;
+		us_t end = world_now_us(f.w) + 60 * SEC;
+		svc.id = 200;
+		svc.spec = &spec;
+		svc.spec_version = 1;
+		store_batch_init(&b);
+		assert_int_equal(store_batch_service(
+					 &b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc),
+				 0);
+		assert_int_equal(store_batch_encode(&b, 0, 0, &buf, &len), 0);
+		store_batch_free(&b);
+		assert_int_equal(manager_write(mgr(&f, l), buf, len, write_done, &r), 0);
+		free(buf);
+		while (!r.done && world_step(f.w, end))
+			;
+	}
+	run_until(&f, 10 * SEC, NULL);
+	assert_true(r.done);
+	assert_int_equal(r.status, 0);
+	manager_metrics(mgr(&f, l), &out);
+	assert_false(out.failed);
+	assert_non_null(
+		strstr(out.text, "cswarm_scheduler_pending_tasks{reason=\"none\"} 0\n"));
+	assert_non_null(strstr(out.text, "cswarm_orchestrator_restarts_total 0\n"));
+	assert_non_null(
+		strstr(out.text, "# TYPE cswarm_orchestrator_update_tasks gauge\n"));
+	/* the one node (UNKNOWN: never ready) takes no task */
+	assert_non_null(
+		strstr(out.text,
+		       "cswarm_scheduler_pending_tasks{reason=\"not_available\"} 2\n"));
+	assert_non_null(strstr(
+		out.text, "cswarm_scheduler_pending_tasks{reason=\"constraint\"} 0\n"));
+	metrics_buf_free(&out);
+	teardown(&f);
+}
+
 static void test_manager_quorum_loss_fails_writes_then_recovers(void **state)
 {
 	struct fixture f;
@@ -561,6 +659,8 @@ int main(void)
 		cmocka_unit_test(test_manager_1_3_5_managers_elect_a_leader),
 		cmocka_unit_test(test_manager_writes_through_leader_and_follower),
 		cmocka_unit_test(test_manager_metrics_follow_raft_store_and_leadership),
+		cmocka_unit_test(
+			test_manager_events_on_every_manager_and_pending_reasons),
 		cmocka_unit_test(test_manager_quorum_loss_fails_writes_then_recovers),
 		cmocka_unit_test(test_manager_full_restart_restores_store_from_disk),
 		cmocka_unit_test(

@@ -13,8 +13,12 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/manager.h"
+#include "core/metrics.h"
+#include "sim/cluster.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
 
@@ -431,9 +435,88 @@ static void test_orch_update_failure_ratio_over_slots_in_update(void **state)
 	assert_true(g.passed);
 }
 
+/* The leader's scrape at the end of a run (issue 20). */
+struct scrape_end {
+	char *text;
+};
+
+static void scrape_observe(void *ctx, const struct runner_view *v)
+{
+	struct scrape_end *se = ctx;
+	int64_t l;
+	struct metrics_buf out = {0};
+
+	if (!v->final)
+		return;
+	l = simcluster_leader(v->cluster);
+	assert_true(l >= 0);
+	manager_metrics(simcluster_manager(v->cluster, (uint32_t)l), &out);
+	assert_false(out.failed);
+	se->text = out.text;
+}
+
+/* The value of the sample line starting with key, or -1. */
+static double sample_of(const char *text, const char *key)
+{
+	char want[160];
+	const char *p;
+
+	snprintf(want, sizeof want, "\n%s ", key);
+	p = strstr(text, want);
+	return p ? strtod(p + strlen(want), NULL) : -1;
+}
+
+/* Issue 20's orchestrator metrics: the restarts of a crashing service are
+ * counted; a service mid-update shows its tasks on the new spec of those
+ * meant to run; one not updating shows none. */
+static void test_orch_metrics_restarts_and_update_progress(void **state)
+{
+	static const char text[] =
+		"cluster managers=1 workers=2\n"
+		"image crashy exit=1 after=1s\n"
+		"service create c image=crashy restart-delay=1s\n"
+		"service create web replicas=4 update-parallelism=1 update-delay=10s\n"
+		"service create idle replicas=1\n"
+		"run 15s\n"
+		"service update web image=img2\n"
+		"run 12s\n";
+	struct scn_script s;
+	struct runner_opts o = {0};
+	struct runner_result r;
+	struct scrape_end se = {0};
+	char err[512];
+	double updated, total;
+	(void)state;
+
+	if (scn_parse("t.scn", text, strlen(text), &s, err, sizeof err))
+		fail_msg("parse: %s", err);
+	o.observe = scrape_observe;
+	o.observe_ctx = &se;
+	assert_int_equal(runner_run(&s, 5, &o, &r), 0);
+	scn_free(&s);
+	assert_true(r.passed);
+	assert_non_null(se.text);
+	assert_true(sample_of(se.text, "cswarm_orchestrator_restarts_total") >= 3);
+	updated = sample_of(
+		se.text,
+		"cswarm_orchestrator_update_tasks{service=\"web\",kind=\"updated\"}");
+	total = sample_of(
+		se.text,
+		"cswarm_orchestrator_update_tasks{service=\"web\",kind=\"total\"}");
+	print_message("restarts %g, web updated %g of %g\n",
+		      sample_of(se.text, "cswarm_orchestrator_restarts_total"), updated,
+		      total);
+	assert_true(total >= 4);
+	assert_true(updated >= 1);
+	assert_true(updated < total);
+	assert_null(strstr(se.text, "service=\"idle\""));
+	free(se.text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_orch_metrics_restarts_and_update_progress),
 		cmocka_unit_test(test_orch_restart_delay_holds_for_a_crash),
 		cmocka_unit_test(test_orch_dead_node_tasks_replaced_without_delay),
 		cmocka_unit_test(test_orch_max_attempts_stop_a_crash_loop),

@@ -1922,6 +1922,36 @@ static void test_scn_network_forms(void **state)
 		"'refuse', got 'node'");
 }
 
+/* issue 20: expect event KIND NAME ACTION; a kind or action it does not
+ * know is named with what it knows. */
+static void test_scn_event_condition(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c;
+	(void)state;
+
+	c = line_cmd("expect event service web create within 5s", &s);
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_EVENT);
+	assert_string_equal(c->u.expect.cond.reason, "service");
+	assert_string_equal(c->u.expect.cond.service, "web");
+	assert_int_equal(c->u.expect.cond.count, 0);
+	assert_true(c->u.expect.has_within);
+	scn_free(&s);
+	c = line_cmd("expect event task web.3 remove", &s);
+	assert_string_equal(c->u.expect.cond.reason, "task");
+	assert_string_equal(c->u.expect.cond.service, "web.3");
+	assert_int_equal(c->u.expect.cond.count, 2);
+	scn_free(&s);
+	line_fails(
+		"expect event secret s create",
+		"scn.scn:2:14: expected a kind of event (service, node, task, network...) "
+		"after 'event', got 'secret'");
+	line_fails(
+		"expect event node w1 vanish",
+		"scn.scn:2:22: expected create, update or remove after 'event node w1', "
+		"got 'vanish'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2010,6 +2040,7 @@ int main(void)
 		cmocka_unit_test(test_scn_disk_faults_and_ok),
 		cmocka_unit_test(test_scn_rejects_bad_fault_commands),
 		cmocka_unit_test(test_scn_network_forms),
+		cmocka_unit_test(test_scn_event_condition),
 	};
 	return cmocka_run_group_tests_name("scenario", tests, NULL, NULL);
 }

@@ -708,6 +708,51 @@ static void test_swarmctl_backup_file_is_private(void **state)
 	assert_int_equal(rmdir(dir), 0); /* nothing else was left */
 }
 
+/* issue 20: an event as one line, and as one JSON object a line. */
+static void test_swarmctl_print_event(void **state)
+{
+	Cs__Event ev = CS__EVENT__INIT;
+	Cs__Label a = CS__LABEL__INIT, *attrs[1] = {&a};
+	char *buf = NULL;
+	size_t len;
+	FILE *f;
+	(void)state;
+
+	ev.index = 12;
+	ev.ord = 1;
+	ev.time_ms = 1700000000123ull;
+	ev.kind = "task";
+	ev.action = "update";
+	ev.object_id = 0xab;
+	ev.name = "web.1";
+	ev.service_id = 0xa;
+	ev.node_id = 0xb;
+	ev.slot = 1;
+	ev.state = "running";
+	f = open_memstream(&buf, &len);
+	swarmctl_cli_print_event(f, &ev, false);
+	fclose(f);
+	assert_string_equal(buf, "2023-11-14T22:13:20.123Z task update 00000000000000ab "
+				 "(name=web.1, index=12, service=000000000000000a, "
+				 "node=000000000000000b, slot=1, state=running)\n");
+	free(buf);
+	ev.kind = "service";
+	ev.name = "we\"b";
+	a.key = "image.new";
+	a.value = "img:2";
+	ev.attrs = attrs;
+	ev.n_attrs = 1;
+	f = open_memstream(&buf, &len);
+	swarmctl_cli_print_event(f, &ev, true);
+	fclose(f);
+	assert_string_equal(
+		buf, "{\"index\":12,\"ord\":1,\"time\":\"2023-11-14T22:13:20.123Z\","
+		     "\"type\":\"service\",\"action\":\"update\",\"id\":"
+		     "\"00000000000000ab\",\"name\":\"we\\\"b\",\"attributes\":"
+		     "{\"image.new\":\"img:2\"}}\n");
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -726,6 +771,7 @@ int main(void)
 		cmocka_unit_test(test_swarmctl_inspect_shows_times),
 		cmocka_unit_test(test_swarmctl_network_publish_flags),
 		cmocka_unit_test(test_swarmctl_backup_file_is_private),
+		cmocka_unit_test(test_swarmctl_print_event),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,588 @@
+/* events: the event stream a manager keeps from its applied store changes.
+ * See events.h. */
+#include "core/events.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/metrics.h"
+
+struct events {
+	struct env *env;	   /* the wall clock; NULL in tests */
+	struct events_event *ring; /* cap slots, grown to EVENTS_KEPT_MAX */
+	size_t cap, head, count;   /* head: the oldest kept */
+	uint64_t cur_index;	   /* the batch being applied */
+	uint32_t next_ord;	   /* its next event's place */
+	bool gone_set;		   /* some event at or before gone is lost */
+	uint64_t gone_index;
+	uint32_t gone_ord;
+	uint64_t last_index;	/* the newest event's (or gone's) index */
+	const struct store *st; /* during events_on_store_event */
+	struct {
+		uint64_t id;
+		char name[EVENTS_NAME_BYTES];
+	} removed[EVENTS_REMOVED_NAMES_MAX]; /* a ring, by removal */
+	size_t removed_next;
+};
+
+/* ---------------------------------------------------------------- kinds */
+
+/* Adds key=value to ev's attributes; a value over its room is never cut:
+ * it reads "(too long)" (names and images are validated shorter). */
+static void ev_attr(struct events_event *ev, const char *key, const char *value)
+{
+	struct events_attr *a;
+
+	assert(ev->attr_count < EVENTS_ATTRS_MAX);
+	assert(strlen(key) < EVENTS_ATTR_KEY_BYTES);
+	a = &ev->attrs[ev->attr_count++];
+	snprintf(a->key, sizeof a->key, "%s", key);
+	if (strlen(value) < sizeof a->value)
+		snprintf(a->value, sizeof a->value, "%s", value);
+	else
+		snprintf(a->value, sizeof a->value, "(too long)");
+}
+
+/* Adds base.old and base.new when they differ. */
+static void ev_attr_change(struct events_event *ev, const char *base, const char *was,
+			   const char *now)
+{
+	char key[EVENTS_ATTR_KEY_BYTES];
+
+	if (strcmp(was, now) == 0)
+		return;
+	snprintf(key, sizeof key, "%s.old", base);
+	ev_attr(ev, key, was);
+	snprintf(key, sizeof key, "%s.new", base);
+	ev_attr(ev, key, now);
+}
+
+static void ev_name(struct events_event *ev, const char *name)
+{
+	snprintf(ev->name, sizeof ev->name, "%s", name ? name : "");
+}
+
+static const char *enum_lower(const ProtobufCEnumDescriptor *d, int v, const char *prefix,
+			      char *buf, size_t cap)
+{
+	return metrics_enum_name(d, v, prefix, buf, cap);
+}
+
+/* A service: its name; an update says what Docker's says (image,
+ * replicas, update state). */
+static void describe_service(struct events_event *ev, const struct events *e,
+			     const ProtobufCMessage *obj, const ProtobufCMessage *old)
+{
+	const Cs__Service *s = (const Cs__Service *)obj;
+	const Cs__Service *o = (const Cs__Service *)old;
+	char a[24], b[24];
+
+	(void)e;
+	ev->id = s->id;
+	ev_name(ev, s->spec ? s->spec->name : "");
+	if (ev->action != EVENTS_UPDATE || !o || !o->spec || !s->spec)
+		return;
+	if (s->spec->task && s->spec->task->container && o->spec->task &&
+	    o->spec->task->container)
+		ev_attr_change(ev, "image", o->spec->task->container->image,
+			       s->spec->task->container->image);
+	if (!s->spec->global && !o->spec->global) {
+		snprintf(a, sizeof a, "%llu", (unsigned long long)o->spec->replicas);
+		snprintf(b, sizeof b, "%llu", (unsigned long long)s->spec->replicas);
+		ev_attr_change(ev, "replicas", a, b);
+	}
+	if (s->update_status) {
+		enum_lower(&cs__update_status__state__descriptor,
+			   (int)s->update_status->state, "STATE_", b, sizeof b);
+		if (!o->update_status)
+			ev_attr(ev, "updatestate.new", b);
+		else if (o->update_status->state != s->update_status->state)
+			ev_attr_change(ev, "updatestate",
+				       enum_lower(&cs__update_status__state__descriptor,
+						  (int)o->update_status->state, "STATE_",
+						  a, sizeof a),
+				       b);
+	}
+}
+
+/* A node: its hostname; an update says what Docker's says (availability,
+ * role, state). */
+static void describe_node(struct events_event *ev, const struct events *e,
+			  const ProtobufCMessage *obj, const ProtobufCMessage *old)
+{
+	const Cs__Node *n = (const Cs__Node *)obj;
+	const Cs__Node *o = (const Cs__Node *)old;
+	char a[24], b[24];
+
+	(void)e;
+	ev->id = n->id;
+	ev_name(ev, n->hostname);
+	if (ev->action != EVENTS_UPDATE || !o)
+		return;
+	ev_attr_change(
+		ev, "availability",
+		enum_lower(&cs__node_availability__descriptor, (int)o->availability,
+			   "NODE_AVAILABILITY_", a, sizeof a),
+		enum_lower(&cs__node_availability__descriptor, (int)n->availability,
+			   "NODE_AVAILABILITY_", b, sizeof b));
+	ev_attr_change(ev, "role",
+		       enum_lower(&cs__node_role__descriptor, (int)o->role, "NODE_ROLE_",
+				  a, sizeof a),
+		       enum_lower(&cs__node_role__descriptor, (int)n->role, "NODE_ROLE_",
+				  b, sizeof b));
+	ev_attr_change(ev, "state",
+		       enum_lower(&cs__node_state__descriptor, (int)o->state,
+				  "NODE_STATE_", a, sizeof a),
+		       enum_lower(&cs__node_state__descriptor, (int)n->state,
+				  "NODE_STATE_", b, sizeof b));
+}
+
+/* A task: "<service>.<slot>" (a global task's slot 0: "<service>.<node
+ * id>", as Docker names containers), its service, node, slot and state. */
+static void describe_task(struct events_event *ev, const struct events *e,
+			  const ProtobufCMessage *obj, const ProtobufCMessage *old)
+{
+	const Cs__Task *t = (const Cs__Task *)obj;
+	const char *name = events_service_name(e, t->service_id);
+	char svc[LIMIT_NAME_BYTES_MAX + 1];
+
+	(void)old;
+	ev->id = t->id;
+	ev->service_id = t->service_id;
+	ev->node_id = t->node_id;
+	ev->slot = t->slot;
+	ev->state =
+		t->status ? (int)t->status->state : (int)CS__TASK_STATE__TASK_STATE_NEW;
+	enum_lower(&cs__task_state__descriptor, ev->state, "TASK_STATE_", ev->state_name,
+		   sizeof ev->state_name);
+	if (name && strlen(name) < sizeof svc) /* a service's name: never longer */
+		snprintf(svc, sizeof svc, "%s", name);
+	else if (t->service_name && *t->service_name &&
+		 strlen(t->service_name) < sizeof svc)
+		snprintf(svc, sizeof svc, "%s", t->service_name);
+	else
+		snprintf(svc, sizeof svc, "%016llx", (unsigned long long)t->service_id);
+	if (t->slot)
+		snprintf(ev->name, sizeof ev->name, "%s.%llu", svc,
+			 (unsigned long long)t->slot);
+	else
+		snprintf(ev->name, sizeof ev->name, "%s.%016llx", svc,
+			 (unsigned long long)t->node_id);
+}
+
+static void describe_network(struct events_event *ev, const struct events *e,
+			     const ProtobufCMessage *obj, const ProtobufCMessage *old)
+{
+	const Cs__Network *n = (const Cs__Network *)obj;
+
+	(void)e;
+	(void)old;
+	ev->id = n->id;
+	ev_name(ev, n->spec ? n->spec->name : "");
+}
+
+/* One row per object kind. Adding one (a secret): its store table, its
+ * name, whether Docker shows it, and a describe function setting id and
+ * name, e.g. {"secret", STORE_SECRET, true, describe_secret}. */
+const struct events_kind events_kinds[] = {
+	{"service", STORE_SERVICE, true, describe_service},
+	{"node", STORE_NODE, true, describe_node},
+	{"task", STORE_TASK, false, describe_task},
+	{"network", STORE_NETWORK, true, describe_network},
+};
+const size_t events_kind_count = sizeof events_kinds / sizeof *events_kinds;
+
+const char *events_service_name(const struct events *e, uint64_t id)
+{
+	const Cs__Service *s = e->st ? store_service_get(e->st, id) : NULL;
+
+	if (s && s->spec)
+		return s->spec->name;
+	for (size_t i = 0; i < EVENTS_REMOVED_NAMES_MAX; i++)
+		if (e->removed[i].id == id && id)
+			return e->removed[i].name;
+	return NULL;
+}
+
+const char *events_action_name(enum events_action a)
+{
+	switch (a) {
+	case EVENTS_CREATE: return "create";
+	case EVENTS_UPDATE: return "update";
+	default: assert(a == EVENTS_REMOVE); return "remove";
+	}
+}
+
+/* ---------------------------------------------------------------- the ring */
+
+struct events *events_new(struct env *env, uint64_t start_index)
+{
+	struct events *e = calloc(1, sizeof *e);
+
+	if (!e)
+		return NULL;
+	e->env = env;
+	if (start_index > 1) {
+		e->gone_set = true;
+		e->gone_index = start_index - 1;
+		e->gone_ord = UINT32_MAX;
+		e->last_index = start_index - 1;
+	}
+	return e;
+}
+
+void events_free(struct events *e)
+{
+	if (!e)
+		return;
+	free(e->ring);
+	free(e);
+}
+
+static const struct events_event *ev_at(const struct events *e, size_t i)
+{
+	assert(i < e->count);
+	return &e->ring[(e->head + i) % e->cap];
+}
+
+/* Position order: (index, ord). */
+static int pos_cmp(uint64_t ia, uint32_t oa, uint64_t ib, uint32_t ob)
+{
+	if (ia != ib)
+		return ia < ib ? -1 : 1;
+	if (oa != ob)
+		return oa < ob ? -1 : 1;
+	return 0;
+}
+
+/* A free slot for the next event: grows the ring to EVENTS_KEPT_MAX, then
+ * drops the oldest (recording it as gone). NULL when out of memory: the
+ * event is then lost too, and recorded as gone, so that a reader is told. */
+static struct events_event *ev_slot(struct events *e)
+{
+	struct events_event *slot;
+
+	if (e->count == e->cap && e->cap < EVENTS_KEPT_MAX) {
+		size_t ncap = e->cap ? e->cap * 2 : 64;
+		struct events_event *nr;
+		if (ncap > EVENTS_KEPT_MAX)
+			ncap = EVENTS_KEPT_MAX;
+		nr = malloc(ncap * sizeof *nr);
+		if (nr) {
+			for (size_t i = 0; i < e->count; i++)
+				nr[i] = *ev_at(e, i);
+			free(e->ring);
+			e->ring = nr;
+			e->cap = ncap;
+			e->head = 0;
+		}
+	}
+	if (e->count < e->cap) {
+		slot = &e->ring[(e->head + e->count) % e->cap];
+		e->count++;
+		return slot;
+	}
+	if (e->cap == 0)
+		return NULL;
+	/* full: the oldest goes */
+	slot = &e->ring[e->head];
+	e->gone_set = true;
+	e->gone_index = slot->index;
+	e->gone_ord = slot->ord;
+	e->head = (e->head + 1) % e->cap;
+	return slot;
+}
+
+void events_on_store_event(struct events *e, const struct store *st,
+			   const struct store_event *sev)
+{
+	const struct events_kind *k = NULL;
+	struct events_event ev, *slot;
+	const ProtobufCMessage *obj;
+
+	assert(sev->index >= e->cur_index);
+	for (size_t i = 0; i < events_kind_count; i++)
+		if (events_kinds[i].table == sev->table)
+			k = &events_kinds[i];
+	if (!k)
+		return; /* the cluster record: no event */
+	if (sev->index != e->cur_index) {
+		e->cur_index = sev->index;
+		e->next_ord = 0;
+	}
+	memset(&ev, 0, sizeof ev);
+	ev.index = sev->index;
+	ev.ord = e->next_ord++;
+	ev.kind = (size_t)(k - events_kinds);
+	ev.state = -1;
+	ev.action = sev->change == STORE_CREATED   ? EVENTS_CREATE
+		    : sev->change == STORE_UPDATED ? EVENTS_UPDATE
+						   : EVENTS_REMOVE;
+	obj = sev->new_obj ? sev->new_obj : sev->old_obj;
+	assert(obj);
+	e->st = st;
+	k->describe(&ev, e, obj, sev->change == STORE_UPDATED ? sev->old_obj : NULL);
+	e->st = NULL;
+	if (sev->table == STORE_SERVICE && ev.action == EVENTS_REMOVE) {
+		/* its tasks go after it: keep its name for theirs */
+		size_t r = e->removed_next++ % EVENTS_REMOVED_NAMES_MAX;
+		e->removed[r].id = ev.id;
+		snprintf(e->removed[r].name, sizeof e->removed[r].name, "%s", ev.name);
+	}
+	/* the record's own time when it has one (the same on every manager) */
+	if (sev->new_obj && sev->table == STORE_SERVICE)
+		ev.time_ms = ((const Cs__Service *)sev->new_obj)->updated_ms;
+	else if (sev->new_obj && sev->table == STORE_NODE)
+		ev.time_ms = ((const Cs__Node *)sev->new_obj)->updated_ms;
+	else if (sev->new_obj && sev->table == STORE_TASK)
+		ev.time_ms = ((const Cs__Task *)sev->new_obj)->updated_ms;
+	if (!ev.time_ms && e->env && e->env->ops->wall_ms)
+		ev.time_ms = e->env->ops->wall_ms(e->env);
+	e->last_index = ev.index;
+	slot = ev_slot(e);
+	if (!slot) {
+		e->gone_set = true;
+		e->gone_index = ev.index;
+		e->gone_ord = ev.ord;
+		return;
+	}
+	*slot = ev;
+	assert(e->count <= EVENTS_KEPT_MAX);
+}
+
+void events_restored(struct events *e, uint64_t index)
+{
+	e->head = 0;
+	e->count = 0;
+	e->gone_set = true;
+	e->gone_index = index;
+	e->gone_ord = UINT32_MAX;
+	e->cur_index = index;
+	e->next_ord = 0;
+	if (index > e->last_index)
+		e->last_index = index;
+}
+
+uint64_t events_last_index(const struct events *e)
+{
+	return e->count ? ev_at(e, e->count - 1)->index : 0;
+}
+
+bool events_oldest(const struct events *e, uint64_t *index, uint32_t *ord)
+{
+	if (!e->count)
+		return false;
+	*index = ev_at(e, 0)->index;
+	*ord = ev_at(e, 0)->ord;
+	return true;
+}
+
+size_t events_kept_count(const struct events *e)
+{
+	return e->count;
+}
+
+/* ---------------------------------------------------------------- filters */
+
+int events_filter_add(struct events_filter *f, const char *kv, char *err, size_t err_size)
+{
+	const char *eq = strchr(kv, '=');
+	struct events_clause c;
+	size_t klen;
+
+	memset(&c, 0, sizeof c);
+	if (!eq || eq == kv || !eq[1]) {
+		snprintf(err, err_size, "filter \"%s\": not key=value", kv);
+		return CS_EINVAL;
+	}
+	if (f->count >= EVENTS_FILTERS_MAX) {
+		snprintf(err, err_size, "filter: at most %u", EVENTS_FILTERS_MAX);
+		return CS_ELIMIT;
+	}
+	if (strlen(eq + 1) >= sizeof c.value) {
+		snprintf(err, err_size, "filter \"%.40s...\": value over %zu bytes", kv,
+			 sizeof c.value - 1);
+		return CS_EINVAL;
+	}
+	snprintf(c.value, sizeof c.value, "%s", eq + 1);
+	klen = (size_t)(eq - kv);
+#define KEY_IS(s) (klen == strlen(s) && strncmp(kv, s, klen) == 0)
+	if (KEY_IS("type")) {
+		c.key = EVENTS_KEY_TYPE;
+		for (c.kind = 0; c.kind < events_kind_count; c.kind++)
+			if (strcmp(events_kinds[c.kind].name, c.value) == 0)
+				break;
+		/* Docker's other types (container, image...): valid, no event */
+	} else if (KEY_IS("event")) {
+		c.key = EVENTS_KEY_EVENT;
+		c.action = -1;
+		for (int a = EVENTS_CREATE; a <= EVENTS_REMOVE; a++)
+			if (strcmp(events_action_name((enum events_action)a), c.value) ==
+			    0)
+				c.action = a;
+	} else if (KEY_IS("name")) {
+		c.key = EVENTS_KEY_NAME;
+	} else if (KEY_IS("id")) {
+		c.key = EVENTS_KEY_ID;
+	} else if (KEY_IS("scope")) {
+		c.key = EVENTS_KEY_SCOPE;
+		if (strcmp(c.value, "swarm") != 0 && strcmp(c.value, "local") != 0) {
+			snprintf(err, err_size, "filter scope=%s: swarm or local",
+				 c.value);
+			return CS_EINVAL;
+		}
+	} else {
+		c.key = EVENTS_KEY_KIND;
+		for (c.kind = 0; c.kind < events_kind_count; c.kind++)
+			if (KEY_IS(events_kinds[c.kind].name))
+				break;
+		if (c.kind == events_kind_count) {
+			static const char *const docker[] = {
+				"container", "image", "volume", "plugin",
+				"daemon",    "label", "secret", "config"};
+			for (size_t d = 0; d < sizeof docker / sizeof *docker; d++)
+				if (KEY_IS(docker[d]))
+					c.key = EVENTS_KEY_NONE;
+		}
+		if (c.key == EVENTS_KEY_KIND && c.kind == events_kind_count) {
+			snprintf(err, err_size,
+				 "filter \"%.*s\": unknown key (type, event, name, id, "
+				 "scope, service, node, task, network)",
+				 (int)(klen > 40 ? 40 : klen), kv);
+			return CS_EINVAL;
+		}
+	}
+#undef KEY_IS
+	f->clauses[f->count++] = c;
+	return 0;
+}
+
+static bool clause_match(const struct events_clause *c, const struct events_event *ev)
+{
+	char hex[17];
+
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)ev->id);
+	switch (c->key) {
+	case EVENTS_KEY_TYPE: return c->kind == ev->kind;
+	case EVENTS_KEY_EVENT: return c->action == (int)ev->action;
+	case EVENTS_KEY_NAME: return strcmp(c->value, ev->name) == 0;
+	case EVENTS_KEY_ID: return strncmp(hex, c->value, strlen(c->value)) == 0;
+	case EVENTS_KEY_SCOPE: return strcmp(c->value, "swarm") == 0;
+	case EVENTS_KEY_NONE: return false;
+	default:
+		assert(c->key == EVENTS_KEY_KIND);
+		return c->kind == ev->kind &&
+		       (strncmp(hex, c->value, strlen(c->value)) == 0 ||
+			strncmp(ev->name, c->value, strlen(c->value)) == 0);
+	}
+}
+
+bool events_filter_match(const struct events_filter *f, const struct events_event *ev)
+{
+	if (!f)
+		return true;
+	for (size_t i = 0; i < f->count; i++) {
+		bool any = false, first = true;
+		/* the first clause of each key decides for the key */
+		for (size_t j = 0; j < i; j++)
+			if (f->clauses[j].key == f->clauses[i].key &&
+			    (f->clauses[i].key != EVENTS_KEY_KIND ||
+			     f->clauses[j].kind == f->clauses[i].kind))
+				first = false;
+		if (!first)
+			continue;
+		for (size_t j = i; j < f->count && !any; j++)
+			if (f->clauses[j].key == f->clauses[i].key &&
+			    (f->clauses[i].key != EVENTS_KEY_KIND ||
+			     f->clauses[j].kind == f->clauses[i].kind))
+				any = clause_match(&f->clauses[j], ev);
+		if (!any)
+			return false;
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------- reads */
+
+int events_read(const struct events *e, const struct events_filter *f,
+		uint64_t from_index, uint32_t from_ord, size_t max, events_visit_fn fn,
+		void *arg, uint64_t *next_index, uint32_t *next_ord, char *err,
+		size_t err_size)
+{
+	size_t i = 0;
+	int visited = 0;
+
+	assert(max <= EVENTS_READ_MAX);
+	if (from_index == 0) { /* from now */
+		*next_index = e->last_index + 1;
+		*next_ord = 0;
+		return 0;
+	}
+	if (e->gone_set &&
+	    pos_cmp(from_index, from_ord, e->gone_index, e->gone_ord) <= 0) {
+		snprintf(err, err_size,
+			 "events from index %llu are no longer kept on this manager (it "
+			 "keeps the last %u, and %s): the reader fell behind; start "
+			 "again with --since %llu",
+			 (unsigned long long)from_index, EVENTS_KEPT_MAX,
+			 e->gone_ord == UINT32_MAX ? "installed a snapshot"
+						   : "dropped older ones",
+			 (unsigned long long)(e->gone_index + 1));
+		return CS_ELIMIT;
+	}
+	*next_index = from_index;
+	*next_ord = from_ord;
+	/* the first kept at or after the cursor (binary search: positions
+	 * grow along the ring) */
+	{
+		size_t lo = 0, hi = e->count;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			const struct events_event *m = ev_at(e, mid);
+			if (pos_cmp(m->index, m->ord, from_index, from_ord) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		i = lo;
+	}
+	for (; i < e->count && (size_t)visited < max; i++) {
+		const struct events_event *ev = ev_at(e, i);
+		if (events_filter_match(f, ev)) {
+			fn(arg, ev);
+			visited++;
+		}
+		*next_index = ev->index;
+		*next_ord = ev->ord + 1;
+	}
+	assert(visited >= 0 && (size_t)visited <= max);
+	return visited;
+}
+
+void events_to_proto(const struct events_event *ev, Cs__Event *out, Cs__Label *attrs,
+		     Cs__Label **ptrs)
+{
+	cs__event__init(out);
+	out->index = ev->index;
+	out->ord = ev->ord;
+	out->time_ms = ev->time_ms;
+	out->kind = (char *)events_kinds[ev->kind].name;
+	out->action = (char *)events_action_name(ev->action);
+	out->object_id = ev->id;
+	out->name = (char *)ev->name;
+	out->service_id = ev->service_id;
+	out->node_id = ev->node_id;
+	out->slot = ev->slot;
+	out->state = (char *)ev->state_name;
+	for (size_t i = 0; i < ev->attr_count; i++) {
+		cs__label__init(&attrs[i]);
+		attrs[i].key = (char *)ev->attrs[i].key;
+		attrs[i].value = (char *)ev->attrs[i].value;
+		ptrs[i] = &attrs[i];
+	}
+	out->n_attrs = ev->attr_count;
+	out->attrs = ptrs;
+}
