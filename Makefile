@@ -212,6 +212,9 @@ test: deps
 	$(Q)tests/integration/dockerapi.sh build
 	@# issue 20: backup, restore, force-new-cluster with real daemons
 	$(Q)tests/integration/dr.sh build
+	@# issue 20: the event stream with three real managers (swarmctl
+	@# events, docker events), a follower keeps it through a leader kill
+	$(Q)tests/integration/events.sh build
 	$(Q)tests/integration/state-format.sh build
 	@# issue 19: real managers recorded through a leader kill, each
 	@# recording replayed in swarmsim with no divergence
@@ -267,6 +270,7 @@ integration: deps
 	tests/integration/health.sh build
 	tests/integration/dockerapi.sh build
 	tests/integration/dr.sh build
+	tests/integration/events.sh build
 	tests/integration/state-format.sh build
 	tests/integration/record.sh build
 
