@@ -623,6 +623,10 @@ static int agent_net_declare(struct agent *a, struct agent_net *n)
 			eps[ie].addr = e->addr;
 			eps[ie].node_ip = e->node_ip;
 			eps[ie].local = e->node_id == a->node_id;
+			/* the routing mesh: this node's own ingress address */
+			if (h->ingress && e->node_ingress && eps[ie].local &&
+			    e->addr && e->addr[0])
+				st.node_addr = e->addr;
 		}
 		for (size_t k = 0; k < part->n_services; k++, is++) {
 			const Cs__NetworkService *s = part->services[k];

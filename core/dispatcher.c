@@ -810,6 +810,7 @@ struct disp_net_rec {
 	char addr[48];
 	char node_ip[LIMIT_ADDR_BYTES_MAX];
 	bool backend; /* RUNNING, meant to run, on a node not down */
+	bool node_ingress; /* a node's own ingress address (service_id 0) */
 };
 
 /* A service's VIP on a network, as the build collects them. */
@@ -976,6 +977,7 @@ static int disp_net_build_one(const struct store *st, const Cs__Network *net,
 		eps[i].addr = recs[i].addr;
 		eps[i].node_ip = recs[i].node_ip;
 		eps[i].node_id = recs[i].node_id;
+		eps[i].node_ingress = recs[i].node_ingress;
 		ep_ptrs[i] = &eps[i];
 		by_svc[i] = &recs[i];
 	}
@@ -983,6 +985,10 @@ static int disp_net_build_one(const struct store *st, const Cs__Network *net,
 	s.endpoints = ep_ptrs;
 	if (n)
 		qsort(by_svc, n, sizeof *by_svc, disp_rec_svc_cmp);
+	/* the nodes' own ingress addresses (service 0, first) are no
+	 * service's */
+	while (ri < n && by_svc[ri]->service_id == 0)
+		ri++;
 	/* services: those with a VIP here, and those with tasks here (dnsrr),
 	 * merged in id order */
 	while (vi < nv || ri < n) {
@@ -1083,6 +1089,7 @@ static int disp_net_rebuild(struct dispatcher *d)
 			if (grow_array((void **)&recs, &rcap, nr + 1, sizeof *recs))
 				goto out;
 			r = &recs[nr++];
+			memset(r, 0, sizeof *r);
 			r->network_id = t->networks[i]->network_id;
 			r->service_id = t->service_id;
 			r->task_id = t->id;
@@ -1093,6 +1100,29 @@ static int disp_net_rebuild(struct dispatcher *d)
 				t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING &&
 				t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
 		}
+	}
+	/* the routing mesh: each node's own ingress address is an endpoint of
+	 * the ingress network (a node SNATs mesh traffic to its own; the
+	 * backends' answers go to it through the others' entries) */
+	for (const Cs__Node *node = store_node_next(st, NULL); node;
+	     node = store_node_next(st, node)) {
+		struct disp_net_rec *r;
+		char ip[LIMIT_ADDR_BYTES_MAX];
+		if (!node->ingress || !node->ingress->network_id ||
+		    !node->ingress->addr || !node->ingress->addr[0] ||
+		    node->state == CS__NODE_STATE__NODE_STATE_DOWN)
+			continue;
+		disp_node_underlay(d, node, ip);
+		if (grow_array((void **)&recs, &rcap, nr + 1, sizeof *recs))
+			goto out;
+		r = &recs[nr++];
+		memset(r, 0, sizeof *r);
+		r->network_id = node->ingress->network_id;
+		r->task_id = node->id;
+		r->node_id = node->id;
+		r->node_ingress = true;
+		disp_cut(r->addr, sizeof r->addr, node->ingress->addr);
+		memcpy(r->node_ip, ip, sizeof r->node_ip);
 	}
 	for (const Cs__Service *svc = store_service_next(st, NULL); svc;
 	     svc = store_service_next(st, svc)) {
@@ -1497,7 +1527,11 @@ static void disp_net_on_event(struct dispatcher *d, const struct store_event *ev
 		const Cs__Node *o = (const Cs__Node *)ev->old_obj,
 			       *n = (const Cs__Node *)ev->new_obj;
 		dirty = !o || !n || o->state != n->state ||
-			!disp_str_same(o->addr, n->addr);
+			!disp_str_same(o->addr, n->addr) ||
+			/* the routing mesh: its own ingress address */
+			!o->ingress != !n->ingress ||
+			(o->ingress && n->ingress &&
+			 !disp_str_same(o->ingress->addr, n->ingress->addr));
 		break;
 	}
 	case STORE_NETWORK: dirty = true; break;

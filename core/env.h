@@ -332,6 +332,14 @@ struct env_net_state {
 	size_t endpoint_count;
 	const struct env_net_service *services; /* ascending service_id */
 	size_t service_count;
+	/* (appended, issue 17 mesh) the ingress network only: this node's own
+	 * address on it ("10.255.0.5", from Node.ingress; NULL: none known
+	 * yet). The node holds it and sends the routing mesh's traffic to
+	 * remote backends from it, so that their answers come back through
+	 * it (every node's, its own included, is also an endpoint, whose
+	 * task_id is that node's id). Without one, a published port reaches
+	 * this node's own backends only. */
+	const char *node_addr;
 };
 
 /* ---------------------------------------------------------------- log */

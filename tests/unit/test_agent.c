@@ -1352,6 +1352,11 @@ static int fe_net_set(struct env *env, const struct env_net_state *st)
 		 "set %" PRIx64 " eps=%zu local=%zu svcs=%zu backends=%zu prepares=%zu",
 		 st->network_id, st->endpoint_count, local, st->service_count, backends,
 		 fe->asked[ENV_CTL_PREPARE]);
+	if (st->node_addr) /* the routing mesh: this node's ingress address */
+		snprintf(fe->netlog[fe->netlog_count - 1] +
+				 strlen(fe->netlog[fe->netlog_count - 1]),
+			 sizeof fe->netlog[0] - strlen(fe->netlog[fe->netlog_count - 1]),
+			 " node=%s", st->node_addr);
 	return fe->net_set_rv;
 }
 
@@ -1959,12 +1964,18 @@ static void test_agent_applies_network_change_to_its_base_only(void **state)
 
 /* Issue 17, the routing mesh: the ingress network's state with a
  * published port is declared on a node with no task on it (the port
- * answers on every node), and removed when the managers say so. */
+ * answers on every node), and removed when the managers say so. The
+ * nodes' own ingress addresses are endpoints; the node's own is declared
+ * as node_addr (another node's, or a task's on this node, is not). */
 static void test_agent_declares_ingress_mesh_without_tasks(void **state)
 {
 	struct fenv *fe = fe_new();
 	Cs__Wire w = CS__WIRE__INIT;
 	Cs__NetworkState st = CS__NETWORK_STATE__INIT;
+	Cs__NetworkEndpoint e[3] = {CS__NETWORK_ENDPOINT__INIT,
+				    CS__NETWORK_ENDPOINT__INIT,
+				    CS__NETWORK_ENDPOINT__INIT};
+	Cs__NetworkEndpoint *eps[3] = {&e[0], &e[1], &e[2]};
 	Cs__NetworkService svc = CS__NETWORK_SERVICE__INIT, *svcs[1] = {&svc};
 	Cs__PortConfig port = CS__PORT_CONFIG__INIT, *ports[1] = {&port};
 	(void)state;
@@ -1985,11 +1996,20 @@ static void test_agent_declares_ingress_mesh_without_tasks(void **state)
 	st.ingress = true;
 	st.n_services = 1;
 	st.services = svcs;
+	/* another node's ingress address, a task of this node, this node's */
+	e[0].task_id = e[0].node_id = 0x99, e[0].addr = "10.0.0.3";
+	e[0].node_ip = "192.0.2.9", e[0].node_ingress = true;
+	e[1].task_id = 0x5, e[1].node_id = agent_node_id(fe->agent);
+	e[1].addr = "10.0.0.4", e[1].node_ip = "192.0.2.1";
+	e[2].task_id = e[2].node_id = agent_node_id(fe->agent);
+	e[2].addr = "10.0.0.5", e[2].node_ip = "192.0.2.1", e[2].node_ingress = true;
+	st.n_endpoints = 3;
+	st.endpoints = eps;
 	w.network_state = &st;
 	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
 	assert_int_equal(fe->netlog_count, 1);
-	assert_string_equal(fe->netlog[0],
-			    "set 1 eps=0 local=0 svcs=1 backends=0 prepares=0");
+	assert_string_equal(fe->netlog[0], "set 1 eps=3 local=2 svcs=1 backends=0 "
+					   "prepares=0 node=10.0.0.5");
 	fe_net_state(fe, 0x1, 0, 0, false, 0, 0, true);
 	assert_int_equal(fe->netlog_count, 2);
 	assert_string_equal(fe->netlog[1], "rm 1");
