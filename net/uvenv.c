@@ -2898,6 +2898,12 @@ static void uvenv_lb_drop(struct uvenv *u, size_t at, bool clear)
 				u, ENV_LOG_WARN,
 				"msg=\"data plane: VIP rules of %016llx not removed: %s\"",
 				(unsigned long long)l->network_id, err);
+		if (l->has_ing && l->ing.bridge &&
+		    lb_forward_close(l->ing.bridge, err, sizeof err))
+			uvenv_logf(u, ENV_LOG_WARN,
+				   "msg=\"data plane: the mesh's DOCKER-USER rule not "
+				   "removed: %s\"",
+				   err);
 		if (l->has_ing && lb_target_clear(&l->ing, 0, err, sizeof err))
 			uvenv_logf(u, ENV_LOG_WARN,
 				   "msg=\"data plane: ingress rules not removed: %s\"",
@@ -2958,14 +2964,32 @@ static int uvenv_lb_sync(struct uvenv *u, const struct env_net_state *st)
 	rv = lb_target_sync(&l->vip, st, err, sizeof err);
 	if (!rv && st->ingress) {
 		/* published ports answer on this node's addresses and reach
-		 * its own backends (until nodes have their own address on the
-		 * ingress network here: remote backends need one to answer) */
+		 * every backend (the routing mesh): those of other nodes
+		 * through the ingress overlay, SNATed to this node's own
+		 * ingress address (st->node_addr) so that their answers come
+		 * back here; without one, this node's own backends only */
+		const char *snat = st->node_addr;
+		if (l->has_ing && !(snat ? l->ing.snat_addr &&
+						   strcmp(l->ing.snat_addr, snat) == 0
+					 : l->ing.snat_addr == NULL)) {
+			/* its address came or changed: the whole table again */
+			lb_model_free(&l->ing.applied);
+			free(l->ing.netns_path);
+			free(l->ing.bridge);
+			free(l->ing.snat_addr);
+			l->has_ing = false;
+		}
 		if (!l->has_ing) {
-			if (lb_target_init_ingress(&l->ing, NULL, dn->bridge, NULL) != 0)
-				return CS_ENOMEM;
+			int irv = lb_target_init_ingress(&l->ing, NULL, dn->bridge, snat);
+			if (irv != 0)
+				return irv;
 			l->has_ing = true;
 		}
 		rv = lb_target_sync(&l->ing, st, err, sizeof err);
+		/* Docker's FORWARD policy drops what it did not publish:
+		 * what the mesh DNATs to this bridge is let through */
+		if (!rv)
+			rv = lb_forward_open(dn->bridge, err, sizeof err);
 	}
 	if (rv)
 		uvenv_logf(
