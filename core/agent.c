@@ -536,6 +536,7 @@ struct agent_net {
 	uint64_t set_digest;	/* the state net_set accepted (0: none) */
 	uint64_t failed_digest; /* the state net_set refused (0: none) */
 	int failed_rv;
+	char failed_words[LIMIT_NET_ERROR_BYTES]; /* the env's, or "" */
 	bool declared; /* net_set accepted something, no net_remove since */
 };
 
@@ -695,12 +696,19 @@ static bool agent_net_sync(struct agent *a)
 			} else if (rv != CS_ENOMEM) {
 				n->failed_digest = n->digest;
 				n->failed_rv = rv;
+				n->failed_words[0] = '\0';
+				if (a->env->ops->net_error) {
+					a->env->ops->net_error(a->env, n->failed_words,
+							       sizeof n->failed_words);
+					n->failed_words[sizeof n->failed_words - 1] =
+						'\0';
+				}
 				progress = true; /* its waiting tasks are rejected */
 				env_logf(
 					a->env, ENV_LOG_WARN,
 					"msg=\"cannot realise network\" network=%016" PRIx64
-					" err=\"%s\"",
-					n->id, cs_strerror(rv));
+					" err=\"%s\" why=\"%s\"",
+					n->id, cs_strerror(rv), n->failed_words);
 			}
 		}
 		if (!used && n->declared) {
@@ -729,9 +737,10 @@ static bool agent_net_ready(struct agent *a, const struct agent_task *t, char *w
 		const Cs__NetworkAttachment *att = t->assigned->networks[i];
 		const struct agent_net *n = agent_net_get(a, att->network_id);
 		if (n && n->digest && n->digest == n->failed_digest) {
-			snprintf(why, size, "cannot attach to network %.60s (%.40s): %s",
+			snprintf(why, size, "cannot attach to network %.60s (%.40s): %s%s%s",
 				 n->parts[0]->name, att->addr ? att->addr : "",
-				 cs_strerror(n->failed_rv));
+				 cs_strerror(n->failed_rv),
+				 n->failed_words[0] ? ": " : "", n->failed_words);
 			return false;
 		}
 		if (!n || !n->set_digest || n->set_digest != n->digest)
@@ -1693,7 +1702,7 @@ static void agent_task_step(struct agent_task *t)
 			{
 				/* issue 17: its networks declared first (their
 				 * state comes from the managers) */
-				char why[200];
+				char why[160 + LIMIT_NET_ERROR_BYTES];
 				if (!agent_net_ready(a, t, why, sizeof why)) {
 					if (why[0])
 						agent_task_set(

@@ -190,6 +190,8 @@ struct uvenv {
 	 * published ports) as last applied, ascending network id */
 	struct uvenv_lb *lbs;
 	size_t lb_count, lb_cap;
+	/* the words of the last net_set that failed (env net_error) */
+	char net_err[640];
 	FILE *log_out;
 	enum env_log_level log_level;
 	size_t frame_max;
@@ -2991,12 +2993,14 @@ static int uvenv_lb_sync(struct uvenv *u, const struct env_net_state *st)
 		if (!rv)
 			rv = lb_forward_open(dn->bridge, err, sizeof err);
 	}
-	if (rv)
+	if (rv) {
 		uvenv_logf(
 			u, ENV_LOG_ERROR,
 			"msg=\"data plane: network %016llx: load-balancing rules: %s\" "
 			"err=%s",
 			(unsigned long long)st->network_id, err, cs_errname(rv));
+		snprintf(u->net_err, sizeof u->net_err, "load-balancing rules: %s", err);
+	}
 	return rv;
 }
 
@@ -3007,10 +3011,13 @@ static int uvenv_net_set(struct env *env, const struct env_net_state *st)
 	int rv;
 
 	assert(u->dataplane != NULL);
+	u->net_err[0] = '\0';
 	rv = dataplane_set(u->dataplane, st, err, sizeof err);
-	if (rv)
+	if (rv) {
 		uvenv_logf(u, ENV_LOG_ERROR, "msg=\"data plane: %s\" err=%s", err,
 			   cs_errname(rv));
+		snprintf(u->net_err, sizeof u->net_err, "%s", err);
+	}
 	if (!rv)
 		rv = uvenv_lb_sync(u, st);
 #if UVENV_HAS_RESOLVER
@@ -3018,6 +3025,10 @@ static int uvenv_net_set(struct env *env, const struct env_net_state *st)
 	 * up once dataplane_set returned) */
 	if (!rv && u->resolver) {
 		rv = resolver_set(u->resolver, st);
+		if (rv)
+			snprintf(u->net_err, sizeof u->net_err,
+				 "its names on %s:53: %s", st->gateway ? st->gateway : "-",
+				 cs_strerror(rv));
 		if (rv)
 			uvenv_logf(
 				u, ENV_LOG_ERROR,
@@ -3028,6 +3039,19 @@ static int uvenv_net_set(struct env *env, const struct env_net_state *st)
 	}
 #endif
 	return rv;
+}
+
+/* env net_error: the words of the last net_set that failed, cut with
+ * "..." when they do not fit (whole in the log line it wrote) */
+static void uvenv_net_error(struct env *env, char *buf, size_t size)
+{
+	struct uvenv *u = uvenv_of(env);
+	size_t len = strlen(u->net_err);
+	if (size == 0)
+		return;
+	snprintf(buf, size, "%s", u->net_err);
+	if (len >= size && size > 4)
+		memcpy(buf + size - 4, "...", 4);
 }
 
 static int uvenv_net_remove(struct env *env, uint64_t network_id)
@@ -3363,6 +3387,7 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 		u->ops_dp = uvenv_ops;
 		u->ops_dp.net_set = uvenv_net_set;
 		u->ops_dp.net_remove = uvenv_net_remove;
+		u->ops_dp.net_error = uvenv_net_error;
 		u->env.ops = &u->ops_dp;
 		dataplane_set_log(u->dataplane, uvenv_dataplane_log, u);
 	}

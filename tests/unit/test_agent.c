@@ -1143,6 +1143,7 @@ struct fenv {
 	char netlog[16][96];
 	size_t netlog_count;
 	int net_set_rv;
+	const char *net_words; /* what net_error says (NULL: no such op) */
 };
 
 static struct fenv *fe_of(struct env *env)
@@ -1360,6 +1361,12 @@ static int fe_net_set(struct env *env, const struct env_net_state *st)
 	return fe->net_set_rv;
 }
 
+/* the fake's net_error, in the env only when net_words is set */
+static void fe_net_error(struct env *env, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s", fe_of(env)->net_words ? fe_of(env)->net_words : "");
+}
+
 static int fe_net_remove(struct env *env, uint64_t network_id)
 {
 	struct fenv *fe = fe_of(env);
@@ -1404,6 +1411,27 @@ static const struct env_ops fe_ops = {
 	.pki_info = fe_pki_info,
 	.net_set = fe_net_set,
 	.net_remove = fe_net_remove,
+};
+
+/* the same, with the runtime's words for a refused network */
+static const struct env_ops fe_ops_words = {
+	.now_ms = fe_now,
+	.timer_start = fe_timer_start,
+	.timer_stop = fe_timer_stop,
+	.self_addr = fe_self,
+	.send = fe_send,
+	.storage_open = fe_storage_open,
+	.random_u64 = fe_random,
+	.log = fe_log,
+	.ctl_open = fe_ctl_open,
+	.ctl_do = fe_ctl_do,
+	.ctl_close = fe_ctl_close,
+	.ctl_list = fe_ctl_list,
+	.exit = fe_exit,
+	.pki_info = fe_pki_info,
+	.net_set = fe_net_set,
+	.net_remove = fe_net_remove,
+	.net_error = fe_net_error,
 };
 
 static int fe_commit_hook(void *data)
@@ -2062,6 +2090,25 @@ static void test_agent_takes_network_state_in_parts_and_rejects_on_refusal(void 
 	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_REJECTED);
 	assert_non_null(strstr(fe->reported_msg[1], "cannot attach to network back"));
 	assert_true(fe_pending(fe, 1, ENV_CTL_PREPARE) < 0);
+	fe_free(fe);
+
+	/* the env's words (net_error) reach the task's Err */
+	fe = fe_new();
+	fe->env.ops = &fe_ops_words;
+	fe->net_words = "create cs-vx-5000: File exists (A VXLAN device with the "
+			"specified VNI already exists)";
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe->nets = atts;
+	fe->net_count = 1;
+	fe->net_set_rv = CS_EEXEC;
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	fe_net_state(fe, 0xabc, 7, 0, false, 0, 1, false);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_REJECTED);
+	assert_non_null(strstr(fe->reported_msg[1],
+			       "executor error: create cs-vx-5000: File exists (A VXLAN "
+			       "device with the specified VNI already exists)"));
 	fe_free(fe);
 }
 
