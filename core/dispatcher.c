@@ -79,6 +79,10 @@ struct disp_net {
 	Cs__NetworkEndpoint **d_eps;
 	Cs__NetworkService **d_svcs;
 	uint64_t *d_rm_eps, *d_rm_svcs;
+	/* services sent as backend deltas (backends_delta), and the
+	 * addresses they name (borrowed from prev and st) */
+	Cs__NetworkService *d_bsvcs;
+	char **d_baddrs;
 };
 
 struct disp_report {
@@ -906,6 +910,8 @@ static void disp_net_entry_free(struct disp_net *n)
 	free(n->d_svcs);
 	free(n->d_rm_eps);
 	free(n->d_rm_svcs);
+	free(n->d_bsvcs);
+	free(n->d_baddrs);
 	memset(n, 0, sizeof *n);
 }
 
@@ -1209,8 +1215,66 @@ static bool disp_same_packed(const ProtobufCMessage *a, const ProtobufCMessage *
 	return same;
 }
 
+/* Whether services a and b differ in their backends alone. */
+static bool disp_svc_backends_only(const Cs__NetworkService *a,
+				   const Cs__NetworkService *b)
+{
+	Cs__NetworkService x = *a, y = *b;
+	x.n_backends = y.n_backends = 0;
+	x.backends = y.backends = NULL;
+	return disp_same_packed(&x.base, &y.base);
+}
+
+/* Makes *out b's entry as a backend delta from a (both ascending): the
+ * added in out->backends, the removed in out->removed_backends, their
+ * pointers at *addrs (advanced; room for a's and b's counts). Returns
+ * whether that is smaller than b's whole list. */
+static bool disp_svc_backend_delta(const Cs__NetworkService *a,
+				   const Cs__NetworkService *b, Cs__NetworkService *out,
+				   char ***addrs)
+{
+	size_t ia = 0, ib = 0, nadd = 0, nrm = 0;
+	char **add = *addrs, **rm;
+	/* added first, then removed, in the same room */
+	while (ia < a->n_backends || ib < b->n_backends) {
+		int c = ia == a->n_backends   ? 1
+			: ib == b->n_backends ? -1
+					      : disp_addr_cmp(a->backends[ia], b->backends[ib]);
+		if (c < 0)
+			ia++;
+		else if (c > 0)
+			add[nadd++] = b->backends[ib++];
+		else
+			ia++, ib++;
+	}
+	rm = add + nadd;
+	ia = ib = 0;
+	while (ia < a->n_backends || ib < b->n_backends) {
+		int c = ia == a->n_backends   ? 1
+			: ib == b->n_backends ? -1
+					      : disp_addr_cmp(a->backends[ia], b->backends[ib]);
+		if (c < 0)
+			rm[nrm++] = a->backends[ia++];
+		else if (c > 0)
+			ib++;
+		else
+			ia++, ib++;
+	}
+	if (nadd + nrm >= b->n_backends)
+		return false;
+	*out = *b;
+	out->backends_delta = true;
+	out->backends = add;
+	out->n_backends = nadd;
+	out->removed_backends = rm;
+	out->n_removed_backends = nrm;
+	*addrs = rm + nrm;
+	return true;
+}
+
 /* Makes n's change from prev to st (once per state): endpoints by task
- * id, services by service id. Returns whether there is one worth sending
+ * id, services by service id (one whose backends alone changed as a
+ * backend delta, when smaller). Returns whether there is one worth sending
  * (prev held, the network's own fields unchanged, the change smaller than
  * half the whole state and than a part). */
 static bool disp_net_delta(struct disp_net *n)
@@ -1234,7 +1298,17 @@ static bool disp_net_delta(struct disp_net *n)
 	n->d_rm_eps = malloc((a->n_endpoints ? a->n_endpoints : 1) * sizeof *n->d_rm_eps);
 	n->d_svcs = malloc((b->n_services ? b->n_services : 1) * sizeof *n->d_svcs);
 	n->d_rm_svcs = malloc((a->n_services ? a->n_services : 1) * sizeof *n->d_rm_svcs);
-	if (!pa || !pb || !n->d_eps || !n->d_rm_eps || !n->d_svcs || !n->d_rm_svcs)
+	n->d_bsvcs = calloc(b->n_services ? b->n_services : 1, sizeof *n->d_bsvcs);
+	{
+		size_t room = 1;
+		for (size_t i = 0; i < a->n_services; i++)
+			room += a->services[i]->n_backends;
+		for (size_t i = 0; i < b->n_services; i++)
+			room += b->services[i]->n_backends;
+		n->d_baddrs = malloc(room * sizeof *n->d_baddrs);
+	}
+	if (!pa || !pb || !n->d_eps || !n->d_rm_eps || !n->d_svcs || !n->d_rm_svcs ||
+	    !n->d_bsvcs || !n->d_baddrs)
 		goto out;
 	if (a->n_endpoints)
 		memcpy(pa, a->endpoints, a->n_endpoints * sizeof *pa);
@@ -1258,6 +1332,8 @@ static bool disp_net_delta(struct disp_net *n)
 		}
 	}
 	ia = ib = 0;
+	char **baddrs = n->d_baddrs;
+	size_t nb = 0;
 	while (ia < a->n_services || ib < b->n_services) {
 		if (ib == b->n_services ||
 		    (ia < a->n_services &&
@@ -1267,9 +1343,18 @@ static bool disp_net_delta(struct disp_net *n)
 			   b->services[ib]->service_id < a->services[ia]->service_id) {
 			n->d_svcs[ns++] = b->services[ib++];
 		} else {
-			if (!disp_same_packed(&a->services[ia]->base,
-					      &b->services[ib]->base))
-				n->d_svcs[ns++] = b->services[ib];
+			const Cs__NetworkService *x = a->services[ia],
+						 *y = b->services[ib];
+			if (!disp_same_packed(&x->base, &y->base)) {
+				Cs__NetworkService *bd = &n->d_bsvcs[nb];
+				if (disp_svc_backends_only(x, y) &&
+				    disp_svc_backend_delta(x, y, bd, &baddrs)) {
+					n->d_svcs[ns++] = bd;
+					nb++;
+				} else {
+					n->d_svcs[ns++] = b->services[ib];
+				}
+			}
 			ia++;
 			ib++;
 		}

@@ -1144,6 +1144,7 @@ struct fenv {
 	size_t netlog_count;
 	int net_set_rv;
 	const char *net_words; /* what net_error says (NULL: no such op) */
+	char last_backends[256]; /* the last net_set's first service's */
 };
 
 static struct fenv *fe_of(struct env *env)
@@ -1353,6 +1354,13 @@ static int fe_net_set(struct env *env, const struct env_net_state *st)
 		 "set %" PRIx64 " eps=%zu local=%zu svcs=%zu backends=%zu prepares=%zu",
 		 st->network_id, st->endpoint_count, local, st->service_count, backends,
 		 fe->asked[ENV_CTL_PREPARE]);
+	fe->last_backends[0] = '\0';
+	for (size_t j = 0; st->service_count && st->services[0].backends &&
+			   st->services[0].backends[j];
+	     j++)
+		snprintf(fe->last_backends + strlen(fe->last_backends),
+			 sizeof fe->last_backends - strlen(fe->last_backends), "%s%s",
+			 j ? " " : "", st->services[0].backends[j]);
 	if (st->node_addr) /* the routing mesh: this node's ingress address */
 		snprintf(fe->netlog[fe->netlog_count - 1] +
 				 strlen(fe->netlog[fe->netlog_count - 1]),
@@ -2041,6 +2049,60 @@ static void test_agent_declares_ingress_mesh_without_tasks(void **state)
 	fe_net_state(fe, 0x1, 0, 0, false, 0, 0, true);
 	assert_int_equal(fe->netlog_count, 2);
 	assert_string_equal(fe->netlog[1], "rm 1");
+	fe_free(fe);
+}
+
+/* Issue 17, backend deltas: a change whose service says backends_delta
+ * updates the backends held (less the removed, with the added, in address
+ * order) instead of replacing them. */
+static void test_agent_applies_a_backend_delta(void **state)
+{
+	struct fenv *fe = fe_new();
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__NetworkState st = CS__NETWORK_STATE__INIT, ch = CS__NETWORK_STATE__INIT;
+	Cs__NetworkService svc = CS__NETWORK_SERVICE__INIT, *svcs[1] = {&svc};
+	Cs__NetworkService d = CS__NETWORK_SERVICE__INIT, *ds[1] = {&d};
+	Cs__PortConfig port = CS__PORT_CONFIG__INIT, *ports[1] = {&port};
+	char *backends[] = {"10.0.0.3", "10.0.0.5", "10.0.0.9", "10.0.0.20"};
+	char *added[] = {"10.0.0.4", "10.0.0.10"}, *removed[] = {"10.0.0.5", "10.0.0.20"};
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	port.target = 80;
+	port.published = 8080;
+	svc.service_id = 9;
+	svc.name = "web";
+	svc.vip = "10.0.0.2";
+	svc.n_ports = 1;
+	svc.ports = ports;
+	svc.n_backends = 4;
+	svc.backends = backends;
+	st.session_id = 77;
+	st.network_id = 0x1;
+	st.digest = 3;
+	st.name = "ingress";
+	st.ingress = true;
+	st.n_services = 1;
+	st.services = svcs;
+	w.network_state = &st;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	assert_int_equal(fe->netlog_count, 1);
+	assert_string_equal(fe->last_backends, "10.0.0.3 10.0.0.5 10.0.0.9 10.0.0.20");
+	d = svc;
+	d.backends_delta = true;
+	d.n_backends = 2;
+	d.backends = added;
+	d.n_removed_backends = 2;
+	d.removed_backends = removed;
+	ch = st;
+	ch.digest = 4;
+	ch.base_digest = 3;
+	ch.services = ds;
+	w.network_state = &ch;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	assert_int_equal(fe->netlog_count, 2);
+	assert_string_equal(fe->last_backends, "10.0.0.3 10.0.0.4 10.0.0.9 10.0.0.10");
 	fe_free(fe);
 }
 
@@ -2756,6 +2818,7 @@ int main(void)
 			test_agent_takes_network_state_in_parts_and_rejects_on_refusal),
 		cmocka_unit_test(test_agent_applies_network_change_to_its_base_only),
 		cmocka_unit_test(test_agent_declares_ingress_mesh_without_tasks),
+		cmocka_unit_test(test_agent_applies_a_backend_delta),
 		cmocka_unit_test(test_agent_health_checked_task_runs_only_once_healthy),
 		cmocka_unit_test(test_agent_unhealthy_task_is_stopped_then_failed),
 		cmocka_unit_test(
