@@ -787,16 +787,15 @@ static char *nft_list(const char *cmd, char *err, size_t err_size)
 
 #define LB_FWD_CHAIN "ip filter DOCKER-USER"
 
-int lb_forward_script(const char *listing, const char *bridge, bool open, char **text)
+/* the rules of one direction (dir 0: into bridge, 1: answers out of it) */
+static void forward_one(struct sbuf *b, const char *listing, const char *bridge,
+			bool open, int dir)
 {
-	struct sbuf b = {0};
 	char tag[64];
 	const char *at = listing;
 	bool have = false;
-	*text = NULL;
-	if (!bridge_ok(bridge))
-		return CS_EINVAL;
-	snprintf(tag, sizeof tag, "comment \"cswarm-mesh %s\"", bridge);
+	snprintf(tag, sizeof tag, "comment \"cswarm-mesh%s %s\"", dir ? "-reply" : "",
+		 bridge);
 	/* each of our rules (there may be several: two daemons' races) */
 	while (at && (at = strstr(at, tag)) != NULL) {
 		const char *eol = strchr(at, '\n');
@@ -810,13 +809,23 @@ int lb_forward_script(const char *listing, const char *bridge, bool open, char *
 			have = true; /* the first one stays */
 			continue;
 		}
-		sb_add(&b, "delete rule %s handle %llu\n", LB_FWD_CHAIN, handle);
+		sb_add(b, "delete rule %s handle %llu\n", LB_FWD_CHAIN, handle);
 	}
 	if (open && !have)
-		sb_add(&b,
-		       "insert rule %s oifname \"%s\" ct status dnat counter accept "
-		       "%s\n",
-		       LB_FWD_CHAIN, bridge, tag);
+		sb_add(b, "insert rule %s %s \"%s\" ct status dnat counter accept %s\n",
+		       LB_FWD_CHAIN, dir ? "iifname" : "oifname", bridge, tag);
+}
+
+int lb_forward_script(const char *listing, const char *bridge, bool open, char **text)
+{
+	struct sbuf b = {0};
+	*text = NULL;
+	if (!bridge_ok(bridge))
+		return CS_EINVAL;
+	/* the way in (to the bridge) and the answers out of it: on a node
+	 * with no task of the network Docker has no rule for the bridge */
+	for (int dir = 0; dir < 2; dir++)
+		forward_one(&b, listing, bridge, open, dir);
 	return sb_finish(&b, text);
 }
 

@@ -618,12 +618,17 @@ static void test_lb_forward_script_keeps_exactly_one(void **state)
 		"accept comment \"cswarm-mesh cs-br-4\" # handle 13\n"
 		"\t\toifname \"cs-br-4096\" ct status dnat counter packets 0 bytes 0 "
 		"accept comment \"cswarm-mesh cs-br-4096\" # handle 14\n"
+		"\t\tiifname \"cs-br-4096\" ct status dnat counter packets 0 bytes 0 "
+		"accept comment \"cswarm-mesh-reply cs-br-4096\" # handle 15\n"
 		"\t\tcounter packets 0 bytes 0 return # handle 9\n\t}\n}\n";
 	char *text = NULL;
 	(void)state;
 	assert_int_equal(lb_forward_script(none, "cs-br-4096", true, &text), 0);
 	assert_string_equal(text, "insert rule ip filter DOCKER-USER oifname \"cs-br-4096\" "
 				  "ct status dnat counter accept comment \"cswarm-mesh "
+				  "cs-br-4096\"\n"
+				  "insert rule ip filter DOCKER-USER iifname \"cs-br-4096\" "
+				  "ct status dnat counter accept comment \"cswarm-mesh-reply "
 				  "cs-br-4096\"\n");
 	free(text);
 	assert_int_equal(lb_forward_script(none, "cs-br-4096", false, &text), 0);
@@ -634,7 +639,8 @@ static void test_lb_forward_script_keeps_exactly_one(void **state)
 	free(text);
 	assert_int_equal(lb_forward_script(two, "cs-br-4096", false, &text), 0);
 	assert_string_equal(text, "delete rule ip filter DOCKER-USER handle 12\n"
-				  "delete rule ip filter DOCKER-USER handle 14\n");
+				  "delete rule ip filter DOCKER-USER handle 14\n"
+				  "delete rule ip filter DOCKER-USER handle 15\n");
 	free(text);
 	assert_int_equal(lb_forward_script(two, "br\" accept", true, &text), CS_EINVAL);
 }
@@ -668,7 +674,9 @@ static int child_forward_open_close(void)
 		return 5;
 	{
 		const char *first = strstr(o, "cswarm-mesh cs-br-4096");
-		bool one = first && !strstr(first + 1, "cswarm-mesh cs-br-4096");
+		const char *reply = strstr(o, "cswarm-mesh-reply cs-br-4096");
+		bool one = first && !strstr(first + 1, "cswarm-mesh cs-br-4096") &&
+			   reply && !strstr(reply + 1, "cswarm-mesh-reply cs-br-4096");
 		bool before_return = first && strstr(first, "return");
 		if (!one || !before_return)
 			return fprintf(stderr, "chain: %s\n", o), free(o), 6;
