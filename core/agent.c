@@ -536,6 +536,7 @@ struct agent_net {
 	uint64_t set_digest;	/* the state net_set accepted (0: none) */
 	uint64_t failed_digest; /* the state net_set refused (0: none) */
 	int failed_rv;
+	char failed_words[LIMIT_NET_ERROR_BYTES]; /* the env's, or "" */
 	bool declared; /* net_set accepted something, no net_remove since */
 };
 
@@ -623,6 +624,10 @@ static int agent_net_declare(struct agent *a, struct agent_net *n)
 			eps[ie].addr = e->addr;
 			eps[ie].node_ip = e->node_ip;
 			eps[ie].local = e->node_id == a->node_id;
+			/* the routing mesh: this node's own ingress address */
+			if (h->ingress && e->node_ingress && eps[ie].local &&
+			    e->addr && e->addr[0])
+				st.node_addr = e->addr;
 		}
 		for (size_t k = 0; k < part->n_services; k++, is++) {
 			const Cs__NetworkService *s = part->services[k];
@@ -691,12 +696,19 @@ static bool agent_net_sync(struct agent *a)
 			} else if (rv != CS_ENOMEM) {
 				n->failed_digest = n->digest;
 				n->failed_rv = rv;
+				n->failed_words[0] = '\0';
+				if (a->env->ops->net_error) {
+					a->env->ops->net_error(a->env, n->failed_words,
+							       sizeof n->failed_words);
+					n->failed_words[sizeof n->failed_words - 1] =
+						'\0';
+				}
 				progress = true; /* its waiting tasks are rejected */
 				env_logf(
 					a->env, ENV_LOG_WARN,
 					"msg=\"cannot realise network\" network=%016" PRIx64
-					" err=\"%s\"",
-					n->id, cs_strerror(rv));
+					" err=\"%s\" why=\"%s\"",
+					n->id, cs_strerror(rv), n->failed_words);
 			}
 		}
 		if (!used && n->declared) {
@@ -725,9 +737,10 @@ static bool agent_net_ready(struct agent *a, const struct agent_task *t, char *w
 		const Cs__NetworkAttachment *att = t->assigned->networks[i];
 		const struct agent_net *n = agent_net_get(a, att->network_id);
 		if (n && n->digest && n->digest == n->failed_digest) {
-			snprintf(why, size, "cannot attach to network %.60s (%.40s): %s",
+			snprintf(why, size, "cannot attach to network %.60s (%.40s): %s%s%s",
 				 n->parts[0]->name, att->addr ? att->addr : "",
-				 cs_strerror(n->failed_rv));
+				 cs_strerror(n->failed_rv),
+				 n->failed_words[0] ? ": " : "", n->failed_words);
 			return false;
 		}
 		if (!n || !n->set_digest || n->set_digest != n->digest)
@@ -806,6 +819,52 @@ static bool agent_u64_in(const uint64_t *v, size_t n, uint64_t x)
 	return false;
 }
 
+static int agent_addr_cmp(const void *x, const void *y)
+{
+	const char *a = *(char *const *)x, *b = *(char *const *)y;
+	uint32_t ia = agent_ip4(a), ib = agent_ip4(b);
+	return ia != ib ? (ia < ib ? -1 : 1) : strcmp(a, b);
+}
+
+/* Makes *out old's entry with backend delta d applied (see api.proto's
+ * backends_delta): old's backends less d's removed, with d's added,
+ * ascending, pointers into old and d at *room (advanced). */
+static void agent_svc_backend_merge(const Cs__NetworkService *old,
+				    const Cs__NetworkService *d, Cs__NetworkService *out,
+				    char ***room)
+{
+	char **v = *room;
+	size_t n = 0, i = 0, k = 0, r = 0;
+	*out = *d;
+	out->backends_delta = false;
+	out->n_removed_backends = 0;
+	out->removed_backends = NULL;
+	while (i < old->n_backends || k < d->n_backends) {
+		int c = i == old->n_backends  ? 1
+			: k == d->n_backends ? -1
+					     : agent_addr_cmp(&old->backends[i], &d->backends[k]);
+		if (c <= 0) {
+			char *b = old->backends[i++];
+			bool gone;
+			/* the removed are ascending too: one walk */
+			while (r < d->n_removed_backends &&
+			       agent_addr_cmp(&d->removed_backends[r], &b) < 0)
+				r++;
+			gone = r < d->n_removed_backends &&
+			       strcmp(d->removed_backends[r], b) == 0;
+			if (!gone)
+				v[n++] = b;
+			if (c == 0)
+				k++; /* added again: once */
+		} else {
+			v[n++] = d->backends[k++];
+		}
+	}
+	out->backends = v;
+	out->n_backends = n;
+	*room = v + n;
+}
+
 /* Applies change p to n's whole state: one new part, the state of
  * p->digest. Returns 0, or CS_ENOMEM with n as it was. */
 static int agent_net_apply_change(struct agent_net *n, const Cs__NetworkState *p)
@@ -814,18 +873,27 @@ static int agent_net_apply_change(struct agent_net *n, const Cs__NetworkState *p
 	Cs__NetworkEndpoint **eps = NULL, **chg = NULL;
 	Cs__NetworkService **svcs = NULL;
 	Cs__NetworkState **one = NULL;
-	size_t ne = 0, ns = 0, old_e = 0, old_s = 0;
+	Cs__NetworkService *merged = NULL; /* backend deltas applied */
+	char **room = NULL, **at;
+	size_t ne = 0, ns = 0, old_e = 0, old_s = 0, old_b = 0, nm = 0;
 	int rv = CS_ENOMEM;
 
 	for (size_t i = 0; i < n->part_count; i++) {
 		old_e += n->parts[i]->n_endpoints;
 		old_s += n->parts[i]->n_services;
+		for (size_t j = 0; j < n->parts[i]->n_services; j++)
+			old_b += n->parts[i]->services[j]->n_backends;
 	}
+	for (size_t j = 0; j < p->n_services; j++)
+		old_b += p->services[j]->n_backends;
 	eps = malloc((old_e + p->n_endpoints + 1) * sizeof *eps);
 	chg = malloc((p->n_endpoints + 1) * sizeof *chg);
 	svcs = malloc((old_s + p->n_services + 1) * sizeof *svcs);
-	if (!eps || !chg || !svcs)
+	merged = malloc((p->n_services + 1) * sizeof *merged);
+	room = malloc((old_b + 1) * sizeof *room);
+	if (!eps || !chg || !svcs || !merged || !room)
 		goto out;
+	at = room;
 	/* endpoints: the old ones neither removed nor replaced (in order
 	 * already), merged with the new ones sorted: O(old + new log new) */
 	if (p->n_endpoints)
@@ -884,7 +952,13 @@ static int agent_net_apply_change(struct agent_net *n, const Cs__NetworkState *p
 				       p->services[k]->service_id < o->service_id)
 					svcs[ns++] = p->services[k++];
 				if (k < p->n_services &&
-				    p->services[k]->service_id == o->service_id)
+				    p->services[k]->service_id == o->service_id &&
+				    p->services[k]->backends_delta) {
+					agent_svc_backend_merge(o, p->services[k++],
+								&merged[nm], &at);
+					svcs[ns++] = &merged[nm++];
+				} else if (k < p->n_services &&
+					   p->services[k]->service_id == o->service_id)
 					svcs[ns++] = p->services[k++];
 				else
 					svcs[ns++] = o;
@@ -911,6 +985,8 @@ static int agent_net_apply_change(struct agent_net *n, const Cs__NetworkState *p
 	n->digest = p->digest;
 	rv = 0;
 out:
+	free(room);
+	free(merged);
 	free(svcs);
 	free(chg);
 	free(eps);
@@ -1689,7 +1765,7 @@ static void agent_task_step(struct agent_task *t)
 			{
 				/* issue 17: its networks declared first (their
 				 * state comes from the managers) */
-				char why[200];
+				char why[160 + LIMIT_NET_ERROR_BYTES];
 				if (!agent_net_ready(a, t, why, sizeof why)) {
 					if (why[0])
 						agent_task_set(

@@ -79,6 +79,10 @@ struct disp_net {
 	Cs__NetworkEndpoint **d_eps;
 	Cs__NetworkService **d_svcs;
 	uint64_t *d_rm_eps, *d_rm_svcs;
+	/* services sent as backend deltas (backends_delta), and the
+	 * addresses they name (borrowed from prev and st) */
+	Cs__NetworkService *d_bsvcs;
+	char **d_baddrs;
 };
 
 struct disp_report {
@@ -810,6 +814,7 @@ struct disp_net_rec {
 	char addr[48];
 	char node_ip[LIMIT_ADDR_BYTES_MAX];
 	bool backend; /* RUNNING, meant to run, on a node not down */
+	bool node_ingress; /* a node's own ingress address (service_id 0) */
 };
 
 /* A service's VIP on a network, as the build collects them. */
@@ -905,6 +910,8 @@ static void disp_net_entry_free(struct disp_net *n)
 	free(n->d_svcs);
 	free(n->d_rm_eps);
 	free(n->d_rm_svcs);
+	free(n->d_bsvcs);
+	free(n->d_baddrs);
 	memset(n, 0, sizeof *n);
 }
 
@@ -976,6 +983,7 @@ static int disp_net_build_one(const struct store *st, const Cs__Network *net,
 		eps[i].addr = recs[i].addr;
 		eps[i].node_ip = recs[i].node_ip;
 		eps[i].node_id = recs[i].node_id;
+		eps[i].node_ingress = recs[i].node_ingress;
 		ep_ptrs[i] = &eps[i];
 		by_svc[i] = &recs[i];
 	}
@@ -983,6 +991,10 @@ static int disp_net_build_one(const struct store *st, const Cs__Network *net,
 	s.endpoints = ep_ptrs;
 	if (n)
 		qsort(by_svc, n, sizeof *by_svc, disp_rec_svc_cmp);
+	/* the nodes' own ingress addresses (service 0, first) are no
+	 * service's */
+	while (ri < n && by_svc[ri]->service_id == 0)
+		ri++;
 	/* services: those with a VIP here, and those with tasks here (dnsrr),
 	 * merged in id order */
 	while (vi < nv || ri < n) {
@@ -1083,6 +1095,7 @@ static int disp_net_rebuild(struct dispatcher *d)
 			if (grow_array((void **)&recs, &rcap, nr + 1, sizeof *recs))
 				goto out;
 			r = &recs[nr++];
+			memset(r, 0, sizeof *r);
 			r->network_id = t->networks[i]->network_id;
 			r->service_id = t->service_id;
 			r->task_id = t->id;
@@ -1093,6 +1106,29 @@ static int disp_net_rebuild(struct dispatcher *d)
 				t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING &&
 				t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING;
 		}
+	}
+	/* the routing mesh: each node's own ingress address is an endpoint of
+	 * the ingress network (a node SNATs mesh traffic to its own; the
+	 * backends' answers go to it through the others' entries) */
+	for (const Cs__Node *node = store_node_next(st, NULL); node;
+	     node = store_node_next(st, node)) {
+		struct disp_net_rec *r;
+		char ip[LIMIT_ADDR_BYTES_MAX];
+		if (!node->ingress || !node->ingress->network_id ||
+		    !node->ingress->addr || !node->ingress->addr[0] ||
+		    node->state == CS__NODE_STATE__NODE_STATE_DOWN)
+			continue;
+		disp_node_underlay(d, node, ip);
+		if (grow_array((void **)&recs, &rcap, nr + 1, sizeof *recs))
+			goto out;
+		r = &recs[nr++];
+		memset(r, 0, sizeof *r);
+		r->network_id = node->ingress->network_id;
+		r->task_id = node->id;
+		r->node_id = node->id;
+		r->node_ingress = true;
+		disp_cut(r->addr, sizeof r->addr, node->ingress->addr);
+		memcpy(r->node_ip, ip, sizeof r->node_ip);
 	}
 	for (const Cs__Service *svc = store_service_next(st, NULL); svc;
 	     svc = store_service_next(st, svc)) {
@@ -1179,8 +1215,66 @@ static bool disp_same_packed(const ProtobufCMessage *a, const ProtobufCMessage *
 	return same;
 }
 
+/* Whether services a and b differ in their backends alone. */
+static bool disp_svc_backends_only(const Cs__NetworkService *a,
+				   const Cs__NetworkService *b)
+{
+	Cs__NetworkService x = *a, y = *b;
+	x.n_backends = y.n_backends = 0;
+	x.backends = y.backends = NULL;
+	return disp_same_packed(&x.base, &y.base);
+}
+
+/* Makes *out b's entry as a backend delta from a (both ascending): the
+ * added in out->backends, the removed in out->removed_backends, their
+ * pointers at *addrs (advanced; room for a's and b's counts). Returns
+ * whether that is smaller than b's whole list. */
+static bool disp_svc_backend_delta(const Cs__NetworkService *a,
+				   const Cs__NetworkService *b, Cs__NetworkService *out,
+				   char ***addrs)
+{
+	size_t ia = 0, ib = 0, nadd = 0, nrm = 0;
+	char **add = *addrs, **rm;
+	/* added first, then removed, in the same room */
+	while (ia < a->n_backends || ib < b->n_backends) {
+		int c = ia == a->n_backends   ? 1
+			: ib == b->n_backends ? -1
+					      : disp_addr_cmp(a->backends[ia], b->backends[ib]);
+		if (c < 0)
+			ia++;
+		else if (c > 0)
+			add[nadd++] = b->backends[ib++];
+		else
+			ia++, ib++;
+	}
+	rm = add + nadd;
+	ia = ib = 0;
+	while (ia < a->n_backends || ib < b->n_backends) {
+		int c = ia == a->n_backends   ? 1
+			: ib == b->n_backends ? -1
+					      : disp_addr_cmp(a->backends[ia], b->backends[ib]);
+		if (c < 0)
+			rm[nrm++] = a->backends[ia++];
+		else if (c > 0)
+			ib++;
+		else
+			ia++, ib++;
+	}
+	if (nadd + nrm >= b->n_backends)
+		return false;
+	*out = *b;
+	out->backends_delta = true;
+	out->backends = add;
+	out->n_backends = nadd;
+	out->removed_backends = rm;
+	out->n_removed_backends = nrm;
+	*addrs = rm + nrm;
+	return true;
+}
+
 /* Makes n's change from prev to st (once per state): endpoints by task
- * id, services by service id. Returns whether there is one worth sending
+ * id, services by service id (one whose backends alone changed as a
+ * backend delta, when smaller). Returns whether there is one worth sending
  * (prev held, the network's own fields unchanged, the change smaller than
  * half the whole state and than a part). */
 static bool disp_net_delta(struct disp_net *n)
@@ -1204,7 +1298,17 @@ static bool disp_net_delta(struct disp_net *n)
 	n->d_rm_eps = malloc((a->n_endpoints ? a->n_endpoints : 1) * sizeof *n->d_rm_eps);
 	n->d_svcs = malloc((b->n_services ? b->n_services : 1) * sizeof *n->d_svcs);
 	n->d_rm_svcs = malloc((a->n_services ? a->n_services : 1) * sizeof *n->d_rm_svcs);
-	if (!pa || !pb || !n->d_eps || !n->d_rm_eps || !n->d_svcs || !n->d_rm_svcs)
+	n->d_bsvcs = calloc(b->n_services ? b->n_services : 1, sizeof *n->d_bsvcs);
+	{
+		size_t room = 1;
+		for (size_t i = 0; i < a->n_services; i++)
+			room += a->services[i]->n_backends;
+		for (size_t i = 0; i < b->n_services; i++)
+			room += b->services[i]->n_backends;
+		n->d_baddrs = malloc(room * sizeof *n->d_baddrs);
+	}
+	if (!pa || !pb || !n->d_eps || !n->d_rm_eps || !n->d_svcs || !n->d_rm_svcs ||
+	    !n->d_bsvcs || !n->d_baddrs)
 		goto out;
 	if (a->n_endpoints)
 		memcpy(pa, a->endpoints, a->n_endpoints * sizeof *pa);
@@ -1228,6 +1332,8 @@ static bool disp_net_delta(struct disp_net *n)
 		}
 	}
 	ia = ib = 0;
+	char **baddrs = n->d_baddrs;
+	size_t nb = 0;
 	while (ia < a->n_services || ib < b->n_services) {
 		if (ib == b->n_services ||
 		    (ia < a->n_services &&
@@ -1237,9 +1343,18 @@ static bool disp_net_delta(struct disp_net *n)
 			   b->services[ib]->service_id < a->services[ia]->service_id) {
 			n->d_svcs[ns++] = b->services[ib++];
 		} else {
-			if (!disp_same_packed(&a->services[ia]->base,
-					      &b->services[ib]->base))
-				n->d_svcs[ns++] = b->services[ib];
+			const Cs__NetworkService *x = a->services[ia],
+						 *y = b->services[ib];
+			if (!disp_same_packed(&x->base, &y->base)) {
+				Cs__NetworkService *bd = &n->d_bsvcs[nb];
+				if (disp_svc_backends_only(x, y) &&
+				    disp_svc_backend_delta(x, y, bd, &baddrs)) {
+					n->d_svcs[ns++] = bd;
+					nb++;
+				} else {
+					n->d_svcs[ns++] = b->services[ib];
+				}
+			}
 			ia++;
 			ib++;
 		}
@@ -1497,7 +1612,11 @@ static void disp_net_on_event(struct dispatcher *d, const struct store_event *ev
 		const Cs__Node *o = (const Cs__Node *)ev->old_obj,
 			       *n = (const Cs__Node *)ev->new_obj;
 		dirty = !o || !n || o->state != n->state ||
-			!disp_str_same(o->addr, n->addr);
+			!disp_str_same(o->addr, n->addr) ||
+			/* the routing mesh: its own ingress address */
+			!o->ingress != !n->ingress ||
+			(o->ingress && n->ingress &&
+			 !disp_str_same(o->ingress->addr, n->ingress->addr));
 		break;
 	}
 	case STORE_NETWORK: dirty = true; break;

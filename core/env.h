@@ -332,6 +332,14 @@ struct env_net_state {
 	size_t endpoint_count;
 	const struct env_net_service *services; /* ascending service_id */
 	size_t service_count;
+	/* (appended, issue 17 mesh) the ingress network only: this node's own
+	 * address on it ("10.255.0.5", from Node.ingress; NULL: none known
+	 * yet). The node holds it and sends the routing mesh's traffic to
+	 * remote backends from it, so that their answers come back through
+	 * it (every node's, its own included, is also an endpoint, whose
+	 * task_id is that node's id). Without one, a published port reaches
+	 * this node's own backends only. */
+	const char *node_addr;
 };
 
 /* ---------------------------------------------------------------- log */
@@ -537,6 +545,15 @@ struct env_ops {
 	 * or an error (the runtime's words in req->message). Returns 0, or an
 	 * error (then cb never runs). NULL: the world reads no logs. */
 	int (*logs_read)(struct env *env, struct env_logs_req *req, env_logs_cb cb);
+
+	/* appended (issue 17 mesh): net_error writes into buf (size > 0
+	 * bytes, always NUL-terminated) the runtime's words for why the last
+	 * net_set that failed on this node failed (netlink's extack or errno
+	 * text, nft's message), or "" when it said none; cut at size with
+	 * "..." at the end (the whole text is in the node's log). Called
+	 * right after that net_set returned. NULL: the env has no words (its
+	 * failures say only their error code). */
+	void (*net_error)(struct env *env, char *buf, size_t size);
 };
 
 struct env {

@@ -111,6 +111,9 @@
  * the tasks one service logs read asks about */
 #define LIMIT_LOG_BYTES_MAX (1024u * 1024)
 #define LIMIT_LOG_TASKS_MAX 1024u
+/* the runtime's words for a refused network kept for a task's Err (issue
+ * 17; cut with "...", whole in the node's log) */
+#define LIMIT_NET_ERROR_BYTES 256u
 _Static_assert(LIMIT_LOG_BYTES_MAX * 2 < LIMIT_FRAME_BYTES_MAX, "log lines fit a frame");
 
 /* issue 20: rebalancing (core/rebalancer.c): moves one plan proposes,

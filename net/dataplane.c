@@ -440,6 +440,25 @@ static int dataplane_port_nolearn(struct dataplane *dp, const char *name,
 	return dataplane_talk(dp, nlh, NULL, NULL, what, err, err_size);
 }
 
+/* Gives link ifindex the MAC of addr (02:42 + IPv4): the routing mesh's
+ * node address on the ingress bridge, so that the other nodes' entries for
+ * it (net/dataplane.c's own, derived the same way) reach this bridge. */
+static int dataplane_link_mac(struct dataplane *dp, const char *name, unsigned ifindex,
+			      uint32_t addr, char *err, size_t err_size)
+{
+	struct nlmsghdr *nlh = dataplane_msg(dp, RTM_NEWLINK, 0);
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof *ifi);
+	uint8_t mac[6];
+	char what[64];
+
+	dataplane_mac_of(addr, mac);
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = (int)ifindex;
+	mnl_attr_put(nlh, IFLA_ADDRESS, sizeof mac, mac);
+	snprintf(what, sizeof what, "set %s address", name);
+	return dataplane_talk(dp, nlh, NULL, NULL, what, err, err_size);
+}
+
 static int dataplane_link_delete(struct dataplane *dp, const char *name, char *err,
 				 size_t err_size)
 {
@@ -919,7 +938,7 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 	size_t fdb_count = 0, neigh_count = 0, added = 0, deleted = 0, idx;
 	uint32_t *vips = NULL;
 	size_t vip_count = 0;
-	uint32_t subnet, gateway;
+	uint32_t subnet, gateway, node_addr = 0;
 	unsigned prefix, vx = 0;
 	bool found, made_new;
 	int rv;
@@ -987,7 +1006,7 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 		goto out;
 	}
 	made_new = if_nametoindex(n.bridge) == 0;
-	vips = calloc(st->service_count ? st->service_count : 1, sizeof *vips);
+	vips = calloc(st->service_count + 1, sizeof *vips);
 	if (!vips) {
 		rv = CS_ENOMEM;
 		goto out;
@@ -1000,8 +1019,28 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 		    v != gateway)
 			vips[vip_count++] = v;
 	}
+	/* the routing mesh: this node's own ingress address, a /32 of the
+	 * bridge as a VIP is, under the MAC the other nodes' entries give it */
+	if (st->ingress && st->node_addr) {
+		if (dataplane_parse_ipv4(st->node_addr, &node_addr) ||
+		    (node_addr & dataplane_mask(prefix)) !=
+			    (subnet & dataplane_mask(prefix)) ||
+		    node_addr == gateway) {
+			dataplane_errf(err, err_size,
+				       "network %016llx: node address %s is not one of "
+				       "%s",
+				       (unsigned long long)st->network_id,
+				       st->node_addr, n.subnet);
+			rv = CS_EINVAL;
+			goto out;
+		}
+		vips[vip_count++] = node_addr;
+	}
 	rv = dataplane_devices(dp, &n, gateway, prefix, vips, vip_count, &vx, err,
 			       err_size);
+	if (!rv && node_addr)
+		rv = dataplane_link_mac(dp, n.bridge, if_nametoindex(n.bridge), node_addr,
+					err, err_size);
 	if (!rv)
 		rv = dataplane_entries_sync(dp, vx, true, fdb, fdb_count, &added,
 					    &deleted, err, err_size);

@@ -88,7 +88,10 @@ void dataplane_close(struct dataplane *dp);
 /* dataplane_set realises st (borrowed for the call) on this node before it
  * returns: bridge, VXLAN, gateway address, and the FDB and neighbour
  * entries of st's remote endpoints, the kernel's entries made equal to them
- * (an entry the kernel has and st does not name is removed). Returns 0;
+ * (an entry the kernel has and st does not name is removed); on the
+ * ingress network, st->node_addr (when given) as a /32 of the bridge, and
+ * the bridge's MAC that address's (02:42 + IPv4), so that the other
+ * nodes' entries for it reach this node (the routing mesh). Returns 0;
  * CS_EINVAL for a malformed state (bad address, subnet, gateway or VNI; a
  * VNI another network holds here), CS_ELIMIT (over DATAPLANE_NETS_MAX or
  * DATAPLANE_ENDPOINTS_MAX), CS_EEXEC with the kernel's words in err (what

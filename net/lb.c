@@ -759,6 +759,111 @@ static int nft_run(const char *script, char *err, size_t err_size)
 	return 0;
 }
 
+/* nft_list runs one listing command (with handles) and returns nft's
+ * output (the caller frees it), or NULL when nft refused it (err: why) */
+static char *nft_list(const char *cmd, char *err, size_t err_size)
+{
+	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	char *out = NULL;
+	if (!nft) {
+		set_err(err, err_size, "nft_ctx_new failed");
+		return NULL;
+	}
+	nft_ctx_output_set_flags(nft, NFT_CTX_OUTPUT_HANDLE);
+	if (nft_ctx_buffer_output(nft) || nft_ctx_buffer_error(nft)) {
+		set_err(err, err_size, "nft: cannot buffer output");
+	} else if (nft_run_cmd_from_buffer(nft, cmd) != 0) {
+		const char *e = nft_ctx_get_error_buffer(nft);
+		set_err(err, err_size, "%s", e && *e ? e : "nft: the listing failed");
+	} else {
+		const char *o = nft_ctx_get_output_buffer(nft);
+		out = strdup(o ? o : "");
+		if (!out)
+			set_err(err, err_size, "out of memory");
+	}
+	nft_ctx_free(nft);
+	return out;
+}
+
+#define LB_FWD_CHAIN "ip filter DOCKER-USER"
+
+/* the rules of one direction (dir 0: into bridge, 1: answers out of it) */
+static void forward_one(struct sbuf *b, const char *listing, const char *bridge,
+			bool open, int dir)
+{
+	char tag[64];
+	const char *at = listing;
+	bool have = false;
+	snprintf(tag, sizeof tag, "comment \"cswarm-mesh%s %s\"", dir ? "-reply" : "",
+		 bridge);
+	/* each of our rules (there may be several: two daemons' races) */
+	while (at && (at = strstr(at, tag)) != NULL) {
+		const char *eol = strchr(at, '\n');
+		const char *h = strstr(at, "# handle ");
+		unsigned long long handle;
+		at += strlen(tag);
+		if (!h || (eol && h > eol) ||
+		    sscanf(h, "# handle %llu", &handle) != 1)
+			continue;
+		if (open && !have) {
+			have = true; /* the first one stays */
+			continue;
+		}
+		sb_add(b, "delete rule %s handle %llu\n", LB_FWD_CHAIN, handle);
+	}
+	if (open && !have)
+		sb_add(b, "insert rule %s %s \"%s\" ct status dnat counter accept %s\n",
+		       LB_FWD_CHAIN, dir ? "iifname" : "oifname", bridge, tag);
+}
+
+int lb_forward_script(const char *listing, const char *bridge, bool open, char **text)
+{
+	struct sbuf b = {0};
+	*text = NULL;
+	if (!bridge_ok(bridge))
+		return CS_EINVAL;
+	/* the way in (to the bridge) and the answers out of it: on a node
+	 * with no task of the network Docker has no rule for the bridge */
+	for (int dir = 0; dir < 2; dir++)
+		forward_one(&b, listing, bridge, open, dir);
+	return sb_finish(&b, text);
+}
+
+/* what lb_forward_open/_close do: the listing, then the difference */
+static int forward_sync(const char *bridge, bool open, char *err, size_t err_size)
+{
+	char *listing, *text = NULL;
+	int rc;
+	if (err && err_size)
+		err[0] = '\0';
+	if (!bridge_ok(bridge))
+		return CS_EINVAL;
+	listing = nft_list("list chain " LB_FWD_CHAIN, err, err_size);
+	if (!listing) {
+		/* no Docker filter here (no such table or chain): nothing
+		 * drops what the mesh forwards, nothing to open */
+		if (err && err_size)
+			err[0] = '\0';
+		return 0;
+	}
+	rc = lb_forward_script(listing, bridge, open, &text);
+	free(listing);
+	if (rc == 0)
+		rc = lb_apply(NULL, text, err, err_size);
+	free(text);
+	return rc;
+}
+
+int lb_forward_open(const char *bridge, char *err, size_t err_size)
+{
+	return forward_sync(bridge, true, err, err_size);
+}
+
+int lb_forward_close(const char *bridge, char *err, size_t err_size)
+{
+	return forward_sync(bridge, false, err, err_size);
+}
+
 int lb_apply(const char *netns_path, const char *script, char *err, size_t err_size)
 {
 	int self = -1, target = -1, rc;

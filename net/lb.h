@@ -161,6 +161,24 @@ int lb_target_init_ingress(struct lb_target *t, const char *netns_path,
 int lb_target_sync(struct lb_target *t, const struct env_net_state *st, char *err,
 		   size_t err_size);
 
+/* The routing mesh through Docker's filter (issue 17): where Docker's
+ * FORWARD policy drops what it did not publish itself, what the ingress
+ * table DNATs out of bridge, and its answers back in from it, are let
+ * through by two rules of ours in Docker's DOCKER-USER chain (which Docker
+ * makes, jumps to first, and never flushes): `oifname BRIDGE ct status
+ * dnat counter accept comment "cswarm-mesh BRIDGE"` and `iifname BRIDGE
+ * ... comment "cswarm-mesh-reply BRIDGE"` (a node with no task on the
+ * ingress network has no Docker rule for its bridge at all).
+ * lb_forward_script writes the transaction that makes the rules tagged so
+ * in listing (`nft -a list chain ip filter DOCKER-USER`'s text) exactly
+ * one of each (open) or none (!open): "" when they are; CS_EINVAL for a
+ * bad bridge name. lb_forward_open / _close list the
+ * chain in the caller's namespace and apply that; no such chain (no Docker
+ * filter): 0, nothing done. They return 0 or CS_EEXEC with nft's words. */
+int lb_forward_script(const char *listing, const char *bridge, bool open, char **text);
+int lb_forward_open(const char *bridge, char *err, size_t err_size);
+int lb_forward_close(const char *bridge, char *err, size_t err_size);
+
 /* lb_target_clear deletes the table (when the namespace still exists) and
  * frees what t owns. Returns what lb_apply returned (the namespace gone
  * is CS_EEXEC and harmless: its tables went with it). */

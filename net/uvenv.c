@@ -190,6 +190,8 @@ struct uvenv {
 	 * published ports) as last applied, ascending network id */
 	struct uvenv_lb *lbs;
 	size_t lb_count, lb_cap;
+	/* the words of the last net_set that failed (env net_error) */
+	char net_err[640];
 	FILE *log_out;
 	enum env_log_level log_level;
 	size_t frame_max;
@@ -2898,6 +2900,12 @@ static void uvenv_lb_drop(struct uvenv *u, size_t at, bool clear)
 				u, ENV_LOG_WARN,
 				"msg=\"data plane: VIP rules of %016llx not removed: %s\"",
 				(unsigned long long)l->network_id, err);
+		if (l->has_ing && l->ing.bridge &&
+		    lb_forward_close(l->ing.bridge, err, sizeof err))
+			uvenv_logf(u, ENV_LOG_WARN,
+				   "msg=\"data plane: the mesh's DOCKER-USER rule not "
+				   "removed: %s\"",
+				   err);
 		if (l->has_ing && lb_target_clear(&l->ing, 0, err, sizeof err))
 			uvenv_logf(u, ENV_LOG_WARN,
 				   "msg=\"data plane: ingress rules not removed: %s\"",
@@ -2958,21 +2966,41 @@ static int uvenv_lb_sync(struct uvenv *u, const struct env_net_state *st)
 	rv = lb_target_sync(&l->vip, st, err, sizeof err);
 	if (!rv && st->ingress) {
 		/* published ports answer on this node's addresses and reach
-		 * its own backends (until nodes have their own address on the
-		 * ingress network here: remote backends need one to answer) */
+		 * every backend (the routing mesh): those of other nodes
+		 * through the ingress overlay, SNATed to this node's own
+		 * ingress address (st->node_addr) so that their answers come
+		 * back here; without one, this node's own backends only */
+		const char *snat = st->node_addr;
+		if (l->has_ing && !(snat ? l->ing.snat_addr &&
+						   strcmp(l->ing.snat_addr, snat) == 0
+					 : l->ing.snat_addr == NULL)) {
+			/* its address came or changed: the whole table again */
+			lb_model_free(&l->ing.applied);
+			free(l->ing.netns_path);
+			free(l->ing.bridge);
+			free(l->ing.snat_addr);
+			l->has_ing = false;
+		}
 		if (!l->has_ing) {
-			if (lb_target_init_ingress(&l->ing, NULL, dn->bridge, NULL) != 0)
-				return CS_ENOMEM;
+			int irv = lb_target_init_ingress(&l->ing, NULL, dn->bridge, snat);
+			if (irv != 0)
+				return irv;
 			l->has_ing = true;
 		}
 		rv = lb_target_sync(&l->ing, st, err, sizeof err);
+		/* Docker's FORWARD policy drops what it did not publish:
+		 * what the mesh DNATs to this bridge is let through */
+		if (!rv)
+			rv = lb_forward_open(dn->bridge, err, sizeof err);
 	}
-	if (rv)
+	if (rv) {
 		uvenv_logf(
 			u, ENV_LOG_ERROR,
 			"msg=\"data plane: network %016llx: load-balancing rules: %s\" "
 			"err=%s",
 			(unsigned long long)st->network_id, err, cs_errname(rv));
+		snprintf(u->net_err, sizeof u->net_err, "load-balancing rules: %s", err);
+	}
 	return rv;
 }
 
@@ -2983,10 +3011,13 @@ static int uvenv_net_set(struct env *env, const struct env_net_state *st)
 	int rv;
 
 	assert(u->dataplane != NULL);
+	u->net_err[0] = '\0';
 	rv = dataplane_set(u->dataplane, st, err, sizeof err);
-	if (rv)
+	if (rv) {
 		uvenv_logf(u, ENV_LOG_ERROR, "msg=\"data plane: %s\" err=%s", err,
 			   cs_errname(rv));
+		snprintf(u->net_err, sizeof u->net_err, "%s", err);
+	}
 	if (!rv)
 		rv = uvenv_lb_sync(u, st);
 #if UVENV_HAS_RESOLVER
@@ -2994,6 +3025,10 @@ static int uvenv_net_set(struct env *env, const struct env_net_state *st)
 	 * up once dataplane_set returned) */
 	if (!rv && u->resolver) {
 		rv = resolver_set(u->resolver, st);
+		if (rv)
+			snprintf(u->net_err, sizeof u->net_err,
+				 "its names on %s:53: %s", st->gateway ? st->gateway : "-",
+				 cs_strerror(rv));
 		if (rv)
 			uvenv_logf(
 				u, ENV_LOG_ERROR,
@@ -3004,6 +3039,19 @@ static int uvenv_net_set(struct env *env, const struct env_net_state *st)
 	}
 #endif
 	return rv;
+}
+
+/* env net_error: the words of the last net_set that failed, cut with
+ * "..." when they do not fit (whole in the log line it wrote) */
+static void uvenv_net_error(struct env *env, char *buf, size_t size)
+{
+	struct uvenv *u = uvenv_of(env);
+	size_t len = strlen(u->net_err);
+	if (size == 0)
+		return;
+	snprintf(buf, size, "%s", u->net_err);
+	if (len >= size && size > 4)
+		memcpy(buf + size - 4, "...", 4);
 }
 
 static int uvenv_net_remove(struct env *env, uint64_t network_id)
@@ -3339,6 +3387,7 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 		u->ops_dp = uvenv_ops;
 		u->ops_dp.net_set = uvenv_net_set;
 		u->ops_dp.net_remove = uvenv_net_remove;
+		u->ops_dp.net_error = uvenv_net_error;
 		u->env.ops = &u->ops_dp;
 		dataplane_set_log(u->dataplane, uvenv_dataplane_log, u);
 	}

@@ -18,7 +18,9 @@
 # an agent killed and restarted: its task keeps its traffic while it is
 # down, and the restarted agent adopts the network (same container, same
 # entries); and a node that dies: the others drop its entries and keep
-# working.
+# working. The routing mesh (also in --smoke): a port published in ingress
+# mode on a service with its one task on node 2 answers the hub on nodes 1
+# and 3, and a task on node 3 on its own node's address.
 #
 # It removes everything it made (swarmds, containers, dockerds, namespaces
 # and what is in them, cgroups, mounts, state dirs) with a trap, also when
@@ -26,7 +28,8 @@
 #
 #   tests/integration/netns.sh [BIN_DIR] [--smoke]    (default build/)
 #
-# --smoke stops after the first cross-node fetch (make test runs that).
+# --smoke stops after the first cross-node fetch and the routing mesh's
+# step (make test runs that).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -242,6 +245,49 @@ fetch() { [ "$(dk 3 exec "$CLICID" timeout 3 wget -q -O - "http://$1/" 2>/dev/nu
 wait_for 30 "cli (node 3) fetching http://$SRV/ from srv (node 2)" fetch "$SRV"
 say "cli on node 3 fetched srv's page on node 2 over VXLAN"
 dk 2 exec "$SRVCID" ping -c 1 -W 2 "$CLI" >/dev/null || fail "srv (node 2) cannot ping cli ($CLI, node 3)"
+
+# the routing mesh (SwarmKit's ingress): a port published in ingress mode
+# answers on every node and reaches a task on any node through the ingress
+# overlay (DNAT to the task, SNAT to the node's own ingress address)
+say "the routing mesh: web (httpd) on node 2 publishes 26280; nodes 1 and 3 (no task of web) answer it"
+ctl service create --name web --publish 26280:80 --constraint node.hostname==csn2 \
+	--image "$IMAGE" -- sh -c 'mkdir -p /www && echo hello-from-web >/www/index.html &&
+		httpd -f -p 80 -h /www & trap "exit 0" TERM; wait' >/dev/null
+wait_for 90 "web running" running web 1
+# Docker makes FORWARD's policy DROP where it turned forwarding on itself
+# (hosts where nothing else had): so here, on every node, for the mesh's
+# DNAT to pass only by its DOCKER-USER rule
+for n in $NODES; do nsenter --net="/run/netns/$(ns $n)" -- iptables -P FORWARD DROP; done
+mesh_dump() { # what node $1 has of the mesh, when a step fails
+	nsenter --net="/run/netns/$(ns $1)" -- nft list table ip cswarm_ingress >&2 || true
+	nsenter --net="/run/netns/$(ns $1)" -- nft list chain ip filter DOCKER-USER >&2 || true
+	ip -n "$(ns $1)" -br addr >&2 || true
+}
+mesh_fetch() { # mesh_fetch NODE: the hub (outside the cluster) on NODE's port 26280
+	[ "$(ip netns exec "$HUB" timeout 3 busybox wget -q -O - "http://$(ip_of "$1"):26280/" 2>/dev/null)" = hello-from-web ]
+}
+mesh_wait() { # mesh_wait NODE WHAT CMD...: as wait_for, with node NODE's rules shown on failure
+	local node=$1 what=$2 end=$((SECONDS + 30))
+	shift 2
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -ge $end ] && { mesh_dump "$node"; fail "waited 30s for: $what"; }
+		sleep 0.5
+	done
+}
+for n in 1 3 2; do
+	mesh_wait $n "the hub fetching http://$(ip_of $n):26280/ (node $n)" mesh_fetch $n
+done
+say "an ingress port on a node with no task answers: nodes 1 and 3 reached web on node 2"
+# a task on node 3 through its own node's port (the node's address, from
+# inside the overlay: DNAT on the way out of the task, hairpin through
+# the ingress overlay)
+node_port() { [ "$(dk 3 exec "$CLICID" timeout 3 wget -q -O - "http://$(ip_of 3):26280/" 2>/dev/null)" = hello-from-web ]; }
+mesh_wait 3 "cli (node 3) fetching its own node's port 26280" node_port
+# with FORWARD's policy DROP, this rule is what lets the mesh's DNAT through
+say "node 1's FORWARD: $(nsenter --net="/run/netns/$(ns 1)" -- iptables -S FORWARD | head -n 1); its DOCKER-USER accepts the mesh"
+du1=$(nsenter --net="/run/netns/$(ns 1)" -- nft list chain ip filter DOCKER-USER)
+grep -q 'comment "cswarm-mesh cs-br-' <<<"$du1" ||
+	{ mesh_dump 1; fail "node 1's DOCKER-USER has no rule for the mesh"; }
 [ -n "$SMOKE" ] && {
 	say "ok (smoke)"
 	exit 0

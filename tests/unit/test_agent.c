@@ -1143,6 +1143,8 @@ struct fenv {
 	char netlog[16][96];
 	size_t netlog_count;
 	int net_set_rv;
+	const char *net_words; /* what net_error says (NULL: no such op) */
+	char last_backends[256]; /* the last net_set's first service's */
 };
 
 static struct fenv *fe_of(struct env *env)
@@ -1352,7 +1354,25 @@ static int fe_net_set(struct env *env, const struct env_net_state *st)
 		 "set %" PRIx64 " eps=%zu local=%zu svcs=%zu backends=%zu prepares=%zu",
 		 st->network_id, st->endpoint_count, local, st->service_count, backends,
 		 fe->asked[ENV_CTL_PREPARE]);
+	fe->last_backends[0] = '\0';
+	for (size_t j = 0; st->service_count && st->services[0].backends &&
+			   st->services[0].backends[j];
+	     j++)
+		snprintf(fe->last_backends + strlen(fe->last_backends),
+			 sizeof fe->last_backends - strlen(fe->last_backends), "%s%s",
+			 j ? " " : "", st->services[0].backends[j]);
+	if (st->node_addr) /* the routing mesh: this node's ingress address */
+		snprintf(fe->netlog[fe->netlog_count - 1] +
+				 strlen(fe->netlog[fe->netlog_count - 1]),
+			 sizeof fe->netlog[0] - strlen(fe->netlog[fe->netlog_count - 1]),
+			 " node=%s", st->node_addr);
 	return fe->net_set_rv;
+}
+
+/* the fake's net_error, in the env only when net_words is set */
+static void fe_net_error(struct env *env, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s", fe_of(env)->net_words ? fe_of(env)->net_words : "");
 }
 
 static int fe_net_remove(struct env *env, uint64_t network_id)
@@ -1399,6 +1419,27 @@ static const struct env_ops fe_ops = {
 	.pki_info = fe_pki_info,
 	.net_set = fe_net_set,
 	.net_remove = fe_net_remove,
+};
+
+/* the same, with the runtime's words for a refused network */
+static const struct env_ops fe_ops_words = {
+	.now_ms = fe_now,
+	.timer_start = fe_timer_start,
+	.timer_stop = fe_timer_stop,
+	.self_addr = fe_self,
+	.send = fe_send,
+	.storage_open = fe_storage_open,
+	.random_u64 = fe_random,
+	.log = fe_log,
+	.ctl_open = fe_ctl_open,
+	.ctl_do = fe_ctl_do,
+	.ctl_close = fe_ctl_close,
+	.ctl_list = fe_ctl_list,
+	.exit = fe_exit,
+	.pki_info = fe_pki_info,
+	.net_set = fe_net_set,
+	.net_remove = fe_net_remove,
+	.net_error = fe_net_error,
 };
 
 static int fe_commit_hook(void *data)
@@ -1959,12 +2000,18 @@ static void test_agent_applies_network_change_to_its_base_only(void **state)
 
 /* Issue 17, the routing mesh: the ingress network's state with a
  * published port is declared on a node with no task on it (the port
- * answers on every node), and removed when the managers say so. */
+ * answers on every node), and removed when the managers say so. The
+ * nodes' own ingress addresses are endpoints; the node's own is declared
+ * as node_addr (another node's, or a task's on this node, is not). */
 static void test_agent_declares_ingress_mesh_without_tasks(void **state)
 {
 	struct fenv *fe = fe_new();
 	Cs__Wire w = CS__WIRE__INIT;
 	Cs__NetworkState st = CS__NETWORK_STATE__INIT;
+	Cs__NetworkEndpoint e[3] = {CS__NETWORK_ENDPOINT__INIT,
+				    CS__NETWORK_ENDPOINT__INIT,
+				    CS__NETWORK_ENDPOINT__INIT};
+	Cs__NetworkEndpoint *eps[3] = {&e[0], &e[1], &e[2]};
 	Cs__NetworkService svc = CS__NETWORK_SERVICE__INIT, *svcs[1] = {&svc};
 	Cs__PortConfig port = CS__PORT_CONFIG__INIT, *ports[1] = {&port};
 	(void)state;
@@ -1985,14 +2032,77 @@ static void test_agent_declares_ingress_mesh_without_tasks(void **state)
 	st.ingress = true;
 	st.n_services = 1;
 	st.services = svcs;
+	/* another node's ingress address, a task of this node, this node's */
+	e[0].task_id = e[0].node_id = 0x99, e[0].addr = "10.0.0.3";
+	e[0].node_ip = "192.0.2.9", e[0].node_ingress = true;
+	e[1].task_id = 0x5, e[1].node_id = agent_node_id(fe->agent);
+	e[1].addr = "10.0.0.4", e[1].node_ip = "192.0.2.1";
+	e[2].task_id = e[2].node_id = agent_node_id(fe->agent);
+	e[2].addr = "10.0.0.5", e[2].node_ip = "192.0.2.1", e[2].node_ingress = true;
+	st.n_endpoints = 3;
+	st.endpoints = eps;
 	w.network_state = &st;
 	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
 	assert_int_equal(fe->netlog_count, 1);
-	assert_string_equal(fe->netlog[0],
-			    "set 1 eps=0 local=0 svcs=1 backends=0 prepares=0");
+	assert_string_equal(fe->netlog[0], "set 1 eps=3 local=2 svcs=1 backends=0 "
+					   "prepares=0 node=10.0.0.5");
 	fe_net_state(fe, 0x1, 0, 0, false, 0, 0, true);
 	assert_int_equal(fe->netlog_count, 2);
 	assert_string_equal(fe->netlog[1], "rm 1");
+	fe_free(fe);
+}
+
+/* Issue 17, backend deltas: a change whose service says backends_delta
+ * updates the backends held (less the removed, with the added, in address
+ * order) instead of replacing them. */
+static void test_agent_applies_a_backend_delta(void **state)
+{
+	struct fenv *fe = fe_new();
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__NetworkState st = CS__NETWORK_STATE__INIT, ch = CS__NETWORK_STATE__INIT;
+	Cs__NetworkService svc = CS__NETWORK_SERVICE__INIT, *svcs[1] = {&svc};
+	Cs__NetworkService d = CS__NETWORK_SERVICE__INIT, *ds[1] = {&d};
+	Cs__PortConfig port = CS__PORT_CONFIG__INIT, *ports[1] = {&port};
+	char *backends[] = {"10.0.0.3", "10.0.0.5", "10.0.0.9", "10.0.0.20"};
+	char *added[] = {"10.0.0.4", "10.0.0.10"}, *removed[] = {"10.0.0.5", "10.0.0.20"};
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	port.target = 80;
+	port.published = 8080;
+	svc.service_id = 9;
+	svc.name = "web";
+	svc.vip = "10.0.0.2";
+	svc.n_ports = 1;
+	svc.ports = ports;
+	svc.n_backends = 4;
+	svc.backends = backends;
+	st.session_id = 77;
+	st.network_id = 0x1;
+	st.digest = 3;
+	st.name = "ingress";
+	st.ingress = true;
+	st.n_services = 1;
+	st.services = svcs;
+	w.network_state = &st;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	assert_int_equal(fe->netlog_count, 1);
+	assert_string_equal(fe->last_backends, "10.0.0.3 10.0.0.5 10.0.0.9 10.0.0.20");
+	d = svc;
+	d.backends_delta = true;
+	d.n_backends = 2;
+	d.backends = added;
+	d.n_removed_backends = 2;
+	d.removed_backends = removed;
+	ch = st;
+	ch.digest = 4;
+	ch.base_digest = 3;
+	ch.services = ds;
+	w.network_state = &ch;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	assert_int_equal(fe->netlog_count, 2);
+	assert_string_equal(fe->last_backends, "10.0.0.3 10.0.0.4 10.0.0.9 10.0.0.10");
 	fe_free(fe);
 }
 
@@ -2042,6 +2152,25 @@ static void test_agent_takes_network_state_in_parts_and_rejects_on_refusal(void 
 	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_REJECTED);
 	assert_non_null(strstr(fe->reported_msg[1], "cannot attach to network back"));
 	assert_true(fe_pending(fe, 1, ENV_CTL_PREPARE) < 0);
+	fe_free(fe);
+
+	/* the env's words (net_error) reach the task's Err */
+	fe = fe_new();
+	fe->env.ops = &fe_ops_words;
+	fe->net_words = "create cs-vx-5000: File exists (A VXLAN device with the "
+			"specified VNI already exists)";
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe->nets = atts;
+	fe->net_count = 1;
+	fe->net_set_rv = CS_EEXEC;
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	fe_net_state(fe, 0xabc, 7, 0, false, 0, 1, false);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_REJECTED);
+	assert_non_null(strstr(fe->reported_msg[1],
+			       "executor error: create cs-vx-5000: File exists (A VXLAN "
+			       "device with the specified VNI already exists)"));
 	fe_free(fe);
 }
 
@@ -2689,6 +2818,7 @@ int main(void)
 			test_agent_takes_network_state_in_parts_and_rejects_on_refusal),
 		cmocka_unit_test(test_agent_applies_network_change_to_its_base_only),
 		cmocka_unit_test(test_agent_declares_ingress_mesh_without_tasks),
+		cmocka_unit_test(test_agent_applies_a_backend_delta),
 		cmocka_unit_test(test_agent_health_checked_task_runs_only_once_healthy),
 		cmocka_unit_test(test_agent_unhealthy_task_is_stopped_then_failed),
 		cmocka_unit_test(

@@ -356,6 +356,22 @@ static int kernel_child(void)
 	CHILD_CHECK(out_has("ip neigh show dev cs-vx-4097",
 			    "10.0.3.4 lladdr 02:42:0a:00:03:04 PERMANENT"));
 	CHILD_CHECK(dataplane_find(dp, 7) != NULL);
+	/* the routing mesh: on the ingress network the node's own address is
+	 * a /32 of the bridge, whose MAC is that address's (what the other
+	 * nodes' entries for it say); one outside the subnet is refused */
+	st.ingress = true;
+	st.node_addr = "10.0.3.9";
+	CHILD_CHECK(dataplane_set(dp, &st, err, sizeof err) == 0);
+	CHILD_CHECK(out_has("ip -4 -o addr show dev cs-br-4097", "10.0.3.9/32"));
+	CHILD_CHECK(out_has("ip -4 -o addr show dev cs-br-4097", "10.0.3.1/24"));
+	CHILD_CHECK(out_has("ip link show cs-br-4097", "link/ether 02:42:0a:00:03:09"));
+	st.node_addr = "10.0.4.9";
+	CHILD_CHECK(dataplane_set(dp, &st, err, sizeof err) == CS_EINVAL);
+	CHILD_CHECK(strstr(err, "node address 10.0.4.9") != NULL);
+	st.ingress = false;
+	st.node_addr = NULL;
+	CHILD_CHECK(dataplane_set(dp, &st, err, sizeof err) == 0);
+	CHILD_CHECK(!out_has("ip -4 -o addr show dev cs-br-4097", "10.0.3.9"));
 	/* a VNI the kernel refuses: the kernel's words, nothing half-made */
 	st.network_id = 9;
 	st.vni = 5000;

@@ -1395,6 +1395,72 @@ static void test_disp_network_state_change_goes_as_a_delta(void **state)
 	assert_int_equal(ns->removed_endpoints[0], ids[3]);
 }
 
+/* Issue 17, backend deltas: a service whose backends alone changed goes
+ * in a change as the backends added and removed (backends_delta), not its
+ * whole list again. */
+static void test_disp_backend_change_goes_as_a_backend_delta(void **state)
+{
+	struct fixture *f = *state;
+	enum { REPLICAS = 8, UP = 5 };
+	struct fake *w1;
+	const Cs__NetworkState *ns;
+	uint64_t net, db, ids[REPLICAS];
+	size_t from, count;
+	char added[48];
+
+	setup(f, 61, 1);
+	wait_leader(f);
+	w1 = fake_add(f, "w1");
+	fake_register(f, w1, "m1");
+	fake_beat_start(w1, "m1");
+	net = create_network(f, "back");
+	db = create_service_on(f, "db", REPLICAS, "back");
+	wait_tasks(f, db, w1->node_id, REPLICAS, ids);
+	for (size_t i = 0; i < UP; i++)
+		fake_status(w1, "m1", w1->node_id, w1->session_id, ids[i],
+			    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, 0, net, &count);
+	assert_non_null(ns);
+	w1->net_id = net;
+	w1->net_digest = ns->digest;
+	run_for(f, 2 * SEC);
+
+	/* one more RUNNING: one backend added, the others not sent */
+	from = w1->rx_count;
+	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[UP],
+		    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, from, net, &count);
+	assert_int_equal(count, 1);
+	assert_int_equal(ns->base_digest, w1->net_digest);
+	assert_int_equal(ns->n_services, 1);
+	assert_true(ns->services[0]->backends_delta);
+	assert_int_equal(ns->services[0]->n_backends, 1);
+	assert_int_equal(ns->services[0]->n_removed_backends, 0);
+	snprintf(added, sizeof added, "%s", ns->services[0]->backends[0]);
+	{
+		const Cs__Task *t = store_task_get(leader_store(f), ids[UP]);
+		assert_int_equal(strncmp(t->networks[0]->addr, added, strlen(added)), 0);
+	}
+	w1->net_digest = ns->digest;
+	run_for(f, 2 * SEC);
+
+	/* it fails: that backend removed, alone */
+	from = w1->rx_count;
+	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[UP],
+		    CS__TASK_STATE__TASK_STATE_FAILED, "exit 1");
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, from, net, &count);
+	assert_true(count >= 1);
+	assert_int_equal(ns->base_digest, w1->net_digest);
+	assert_int_equal(ns->n_services, 1);
+	assert_true(ns->services[0]->backends_delta);
+	assert_int_equal(ns->services[0]->n_backends, 0);
+	assert_int_equal(ns->services[0]->n_removed_backends, 1);
+	assert_string_equal(ns->services[0]->removed_backends[0], added);
+}
+
 /* The routing mesh: a port published in ingress mode answers on every
  * node, so every node is sent the ingress network's state (the service
  * with its ports) while some service publishes one, tasks of its own on
@@ -1448,7 +1514,32 @@ static void test_disp_every_node_gets_ingress_state_when_a_port_is_published(voi
 	assert_non_null(ns);
 	assert_true(ns->ingress);
 	assert_false(ns->removed);
-	assert_int_equal(ns->n_endpoints, 0);
+	/* the routing mesh: every node's own ingress address is an endpoint
+	 * (w1's own among them: where it SNATs mesh traffic to), no task's:
+	 * here w1 is the store's one node */
+	{
+		bool own = false;
+		size_t with = 0;
+		for (const Cs__Node *n = store_node_next(leader_store(f), NULL); n;
+		     n = store_node_next(leader_store(f), n))
+			with += n->ingress && n->ingress->addr && n->ingress->addr[0];
+		assert_int_equal(ns->n_endpoints, with);
+		for (size_t i = 0; i < ns->n_endpoints; i++) {
+			const Cs__NetworkEndpoint *e = ns->endpoints[i];
+			const Cs__Node *n = store_node_get(
+				leader_store(f), e->node_id);
+			assert_true(e->node_ingress);
+			assert_int_equal(e->task_id, e->node_id);
+			assert_non_null(n);
+			assert_non_null(n->ingress);
+			assert_int_equal(strncmp(n->ingress->addr, e->addr,
+						 strlen(e->addr)),
+					 0);
+			assert_int_equal(n->ingress->addr[strlen(e->addr)], '/');
+			own |= e->node_id == w1->node_id;
+		}
+		assert_true(own);
+	}
 	assert_int_equal(ns->n_services, 1);
 	assert_string_equal(ns->services[0]->name, "web");
 	assert_int_equal(ns->services[0]->n_ports, 1);
@@ -1896,6 +1987,9 @@ int main(void)
 			fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_network_state_sent_changed_and_removed, fixture_new,
+			fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_backend_change_goes_as_a_backend_delta, fixture_new,
 			fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_network_state_change_goes_as_a_delta, fixture_new,

@@ -603,9 +603,105 @@ static void test_lb_apply_reports_nft_error_text(void **state)
 	assert_int_equal(in_new_netns(child_reports_nft_error), 0);
 }
 
+/* The routing mesh through Docker's filter: exactly one rule of ours in
+ * DOCKER-USER per ingress bridge, found by its comment; closing removes
+ * every one (also duplicates a race left). */
+static void test_lb_forward_script_keeps_exactly_one(void **state)
+{
+	const char *none = "table ip filter {\n\tchain DOCKER-USER { # handle 7\n"
+			   "\t\tcounter packets 0 bytes 0 return # handle 9\n\t}\n}\n";
+	const char *two =
+		"table ip filter {\n\tchain DOCKER-USER { # handle 7\n"
+		"\t\toifname \"cs-br-4096\" ct status dnat counter packets 3 bytes 180 "
+		"accept comment \"cswarm-mesh cs-br-4096\" # handle 12\n"
+		"\t\toifname \"cs-br-4\" ct status dnat counter packets 0 bytes 0 "
+		"accept comment \"cswarm-mesh cs-br-4\" # handle 13\n"
+		"\t\toifname \"cs-br-4096\" ct status dnat counter packets 0 bytes 0 "
+		"accept comment \"cswarm-mesh cs-br-4096\" # handle 14\n"
+		"\t\tiifname \"cs-br-4096\" ct status dnat counter packets 0 bytes 0 "
+		"accept comment \"cswarm-mesh-reply cs-br-4096\" # handle 15\n"
+		"\t\tcounter packets 0 bytes 0 return # handle 9\n\t}\n}\n";
+	char *text = NULL;
+	(void)state;
+	assert_int_equal(lb_forward_script(none, "cs-br-4096", true, &text), 0);
+	assert_string_equal(text, "insert rule ip filter DOCKER-USER oifname \"cs-br-4096\" "
+				  "ct status dnat counter accept comment \"cswarm-mesh "
+				  "cs-br-4096\"\n"
+				  "insert rule ip filter DOCKER-USER iifname \"cs-br-4096\" "
+				  "ct status dnat counter accept comment \"cswarm-mesh-reply "
+				  "cs-br-4096\"\n");
+	free(text);
+	assert_int_equal(lb_forward_script(none, "cs-br-4096", false, &text), 0);
+	assert_string_equal(text, "");
+	free(text);
+	assert_int_equal(lb_forward_script(two, "cs-br-4096", true, &text), 0);
+	assert_string_equal(text, "delete rule ip filter DOCKER-USER handle 14\n");
+	free(text);
+	assert_int_equal(lb_forward_script(two, "cs-br-4096", false, &text), 0);
+	assert_string_equal(text, "delete rule ip filter DOCKER-USER handle 12\n"
+				  "delete rule ip filter DOCKER-USER handle 14\n"
+				  "delete rule ip filter DOCKER-USER handle 15\n");
+	free(text);
+	assert_int_equal(lb_forward_script(two, "br\" accept", true, &text), CS_EINVAL);
+}
+
+static int child_forward_open_close(void)
+{
+	char err[LB_ERR_BYTES];
+	char *o;
+	/* no Docker filter here: nothing to open, no error */
+	if (lb_forward_open("cs-br-4096", err, sizeof err))
+		return fprintf(stderr, "open without docker: %s\n", err), 1;
+	/* Docker's chain, made as Docker makes it */
+	if (system("iptables -N DOCKER-USER && iptables -A DOCKER-USER -j RETURN && "
+		   "iptables -I FORWARD -j DOCKER-USER") != 0)
+		return 2;
+	if (lb_forward_open("cs-br-4096", err, sizeof err) ||
+	    lb_forward_open("cs-br-4096", err, sizeof err))
+		return fprintf(stderr, "open: %s\n", err), 3;
+	o = NULL;
+	{
+		FILE *f = popen("nft list chain ip filter DOCKER-USER", "r");
+		size_t n;
+		if (!f)
+			return 4;
+		o = calloc(1, 8192);
+		n = o ? fread(o, 1, 8191, f) : 0;
+		(void)n;
+		pclose(f);
+	}
+	if (!o)
+		return 5;
+	{
+		const char *first = strstr(o, "cswarm-mesh cs-br-4096");
+		const char *reply = strstr(o, "cswarm-mesh-reply cs-br-4096");
+		bool one = first && !strstr(first + 1, "cswarm-mesh cs-br-4096") &&
+			   reply && !strstr(reply + 1, "cswarm-mesh-reply cs-br-4096");
+		bool before_return = first && strstr(first, "return");
+		if (!one || !before_return)
+			return fprintf(stderr, "chain: %s\n", o), free(o), 6;
+	}
+	free(o);
+	if (lb_forward_close("cs-br-4096", err, sizeof err))
+		return fprintf(stderr, "close: %s\n", err), 7;
+	if (system("nft list chain ip filter DOCKER-USER | grep -q cswarm-mesh") == 0)
+		return 8;
+	return 0;
+}
+
+static void test_lb_forward_open_close_in_docker_user(void **state)
+{
+	(void)state;
+	if (geteuid() != 0 || system("iptables --version >/dev/null 2>&1") != 0)
+		skip();
+	assert_int_equal(in_new_netns(child_forward_open_close), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lb_forward_script_keeps_exactly_one),
+		cmocka_unit_test(test_lb_forward_open_close_in_docker_user),
 		cmocka_unit_test(test_lb_vip_whole_table_text),
 		cmocka_unit_test(test_lb_vip_empty_network_has_empty_maps),
 		cmocka_unit_test(test_lb_vip_backend_change_rewrites_one_chain),
