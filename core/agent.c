@@ -2004,6 +2004,7 @@ static void agent_connect(struct agent *a)
 	res.millicpus = a->cfg->millicpus;
 	res.memory_bytes = a->cfg->memory_bytes;
 	q.resources = &res;
+	q.backend_deltas = true; /* agent_merge_backends */
 	if (a->cfg->desc) {
 		q.platform_os = (char *)a->cfg->desc->platform_os;
 		q.platform_arch = (char *)a->cfg->desc->platform_arch;

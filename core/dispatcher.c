@@ -51,6 +51,7 @@ struct disp_session {
 	Cs__NodeRole desired;  /* the node record's desired role, when known */
 	bool desired_known;    /* (kept from node events: no lookup per beat) */
 	bool revive;	       /* its record says DOWN while it heartbeats: write READY */
+	bool backend_deltas;   /* the agent merges NetworkService backend deltas */
 	bool held_writing;     /* a CA rotation: cert_held written for ... */
 	uint8_t held_written[ENV_DIGEST_BYTES]; /* ... this key */
 	/* issue 17: the networks its node needs, ascending, with the digest
@@ -75,6 +76,7 @@ struct disp_net {
 	Cs__NetworkState *prev;
 	uint64_t prev_digest;
 	bool delta_made, delta_ok;
+	bool delta_backends; /* the change holds a backend delta */
 	Cs__NetworkState delta; /* points into st, and the arrays below */
 	Cs__NetworkEndpoint **d_eps;
 	Cs__NetworkService **d_svcs;
@@ -1359,6 +1361,7 @@ static bool disp_net_delta(struct disp_net *n)
 			ib++;
 		}
 	}
+	n->delta_backends = nb > 0;
 	n->delta = *b;
 	n->delta.endpoints = n->d_eps;
 	n->delta.n_endpoints = ne;
@@ -1541,8 +1544,12 @@ static void disp_net_sync(struct dispatcher *d, struct disp_session *s)
 			sent[k] = s->nets[j++];
 		if (net && sent[k].digest != net->digest) {
 			struct disp_net *mut = (struct disp_net *)net;
+			/* an agent that did not say it merges backend
+			 * deltas (an older version would take the added
+			 * as the whole list) gets the whole state */
 			if (sent[k].digest && sent[k].digest == net->prev_digest &&
-			    disp_net_delta(mut)) {
+			    disp_net_delta(mut) &&
+			    (s->backend_deltas || !mut->delta_backends)) {
 				/* it holds the state before: the change only */
 				Cs__Wire wire = CS__WIRE__INIT;
 				Cs__NetworkState p = mut->delta;
@@ -2086,6 +2093,7 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 	if (!s)
 		return;
 	s->role = role;
+	s->backend_deltas = q->backend_deltas;
 	s->session_id = d->env->ops->random_u64(d->env) | 1;
 	memcpy(s->addr, from, strlen(from) + 1);
 	s->last_seen_ms = d->env->ops->now_ms(d->env);

@@ -889,6 +889,18 @@ static int rec_net_remove(struct env *env, uint64_t network_id)
 	return rv;
 }
 
+static void rec_net_error(struct env *env, char *buf, size_t size)
+{
+	struct record *r = rec_of(env);
+
+	r->real->ops->net_error(r->real, buf, size);
+	rec_check_scope(r, REC_NET_ERROR);
+	rec_begin(r, REC_NET_ERROR);
+	rec_buf_u(&r->rec, size);
+	rec_buf_str(&r->rec, size ? buf : "");
+	rec_end(r);
+}
+
 /* ---------------------------------------------------------------- identity */
 
 static void rec_sender(struct env *env, struct env_identity *out)
@@ -1170,12 +1182,14 @@ int record_open(const char *path, struct env *real, const struct node_cfg *cfg,
 	r->ops.net_set = o->net_set ? rec_net_set : NULL;
 	r->ops.net_remove = o->net_remove ? rec_net_remove : NULL;
 	r->ops.logs_read = o->logs_read ? rec_logs_read : NULL;
+	r->ops.net_error = o->net_error ? rec_net_error : NULL;
 	r->env.ops = &r->ops;
 	r->env.impl = r;
 	has |= o->wall_ms ? REC_HAS_WALL : 0;
 	has |= o->pki_lock && o->pki_unlock ? REC_HAS_LOCK : 0;
 	has |= o->net_set && o->net_remove ? REC_HAS_NET : 0;
 	has |= o->logs_read ? REC_HAS_LOGS : 0;
+	has |= o->net_error ? REC_HAS_NET_ERROR : 0;
 	record_cfg_encode(&hdr, cfg, o->self_addr(real), has);
 	rec_buf_raw(&r->out, RECORD_MAGIC, RECORD_MAGIC_BYTES);
 	rec_buf_u(&r->out, RECORD_VERSION);

@@ -111,6 +111,7 @@ enum rec_kind {
 	REC_NET_REMOVE,	 /* C: network_id, rv */
 	REC_LOGS_READ,	 /* C: task_id, rv, logsno */
 	REC_CONTROL_ANSWER, /* C: callno, len, hash */
+	REC_NET_ERROR,	    /* C: size, words */
 	REC_KIND_MAX
 };
 
@@ -119,6 +120,7 @@ enum rec_kind {
 #define REC_HAS_LOCK	 (1u << 1)
 #define REC_HAS_NET	 (1u << 2)
 #define REC_HAS_LOGS	 (1u << 3)
+#define REC_HAS_NET_ERROR (1u << 4)
 
 /* record_hash is a 64-bit digest of len bytes of p (the digest a recording
  * keeps of what the core sent; the replay computes the same): 8 bytes a

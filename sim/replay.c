@@ -200,6 +200,7 @@ static const struct {
 	[REC_PKI_UNLOCK] = {"pki-unlock", "i:rv"},
 	[REC_NET_SET] = {"net-set", "x:net i:rv"},
 	[REC_NET_REMOVE] = {"net-remove", "x:net i:rv"},
+	[REC_NET_ERROR] = {"net-error", "u:size s:words"},
 	[REC_LOGS_READ] = {"logs-read", "s:task i:rv u:logs"},
 	[REC_CONTROL_ANSWER] = {"control-answer", "u:call u:len x:hash"},
 };
@@ -825,6 +826,25 @@ static int rp_net_remove(struct env *env, uint64_t network_id)
 	return rp_call(r, REC_NET_REMOVE, &w, &a) ? (int)rd_i(&a) : 0;
 }
 
+/* The words of the last refused net_set, as the recorded env gave them. */
+static void rp_net_error(struct env *env, char *buf, size_t size)
+{
+	struct replay *r = rp_of(env);
+	struct rp_wr w = {.len = 0};
+	struct rp_rd a;
+	char *words;
+
+	if (size)
+		buf[0] = '\0';
+	wr_u(&w, size);
+	if (!rp_call(r, REC_NET_ERROR, &w, &a))
+		return;
+	words = rd_str(&a);
+	if (words && size)
+		snprintf(buf, size, "%s", words);
+	free(words);
+}
+
 /* ---------------------------------------------------------------- executor */
 
 static struct rp_req *rp_req_add(struct replay *r, unsigned kind, uint64_t no, void *req,
@@ -1332,6 +1352,7 @@ static int rp_header(struct replay *r, const uint8_t *p, size_t len, char *err, 
 	r->ops.pki_unlock = has & REC_HAS_LOCK ? rp_pki_unlock : NULL;
 	r->ops.net_set = has & REC_HAS_NET ? rp_net_set : NULL;
 	r->ops.net_remove = has & REC_HAS_NET ? rp_net_remove : NULL;
+	r->ops.net_error = has & REC_HAS_NET_ERROR ? rp_net_error : NULL;
 	r->ops.logs_read = has & REC_HAS_LOGS ? rp_logs_read : NULL;
 	return 0;
 bad:

@@ -64,6 +64,7 @@ struct fake {
 	const Cs__SessionRequest *desc;
 	/* issue 17: the network state its heartbeats say it holds (0: none) */
 	uint64_t net_id, net_digest;
+	bool backend_deltas; /* its sessions say it merges backend deltas */
 };
 
 struct fixture {
@@ -354,6 +355,7 @@ static void fake_session(struct fake *fk, const char *to, uint64_t node_id,
 	q.labels = labels;
 	q.session_id = session_id;
 	q.want_seq = want_seq;
+	q.backend_deltas = fk->backend_deltas;
 	if (fk->desc) {
 		q.platform_os = fk->desc->platform_os;
 		q.platform_arch = fk->desc->platform_arch;
@@ -1411,6 +1413,7 @@ static void test_disp_backend_change_goes_as_a_backend_delta(void **state)
 	setup(f, 61, 1);
 	wait_leader(f);
 	w1 = fake_add(f, "w1");
+	w1->backend_deltas = true;
 	fake_register(f, w1, "m1");
 	fake_beat_start(w1, "m1");
 	net = create_network(f, "back");
@@ -1459,6 +1462,49 @@ static void test_disp_backend_change_goes_as_a_backend_delta(void **state)
 	assert_int_equal(ns->services[0]->n_backends, 0);
 	assert_int_equal(ns->services[0]->n_removed_backends, 1);
 	assert_string_equal(ns->services[0]->removed_backends[0], added);
+}
+
+/* An agent that does not say it merges backend deltas (an older version
+ * would take the added backends as the whole list) is sent the service
+ * whole: its backends all there, no delta flag. */
+static void test_disp_backend_change_whole_for_agent_without_deltas(void **state)
+{
+	struct fixture *f = *state;
+	enum { REPLICAS = 8, UP = 5 };
+	struct fake *w1;
+	const Cs__NetworkState *ns;
+	uint64_t net, db, ids[REPLICAS];
+	size_t from, count;
+
+	setup(f, 61, 1);
+	wait_leader(f);
+	w1 = fake_add(f, "w1");
+	fake_register(f, w1, "m1");
+	fake_beat_start(w1, "m1");
+	net = create_network(f, "back");
+	db = create_service_on(f, "db", REPLICAS, "back");
+	wait_tasks(f, db, w1->node_id, REPLICAS, ids);
+	for (size_t i = 0; i < UP; i++)
+		fake_status(w1, "m1", w1->node_id, w1->session_id, ids[i],
+			    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, 0, net, &count);
+	assert_non_null(ns);
+	w1->net_id = net;
+	w1->net_digest = ns->digest;
+	run_for(f, 2 * SEC);
+	from = w1->rx_count;
+	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[UP],
+		    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, from, net, &count);
+	assert_non_null(ns);
+	for (size_t i = 0; i < ns->n_services; i++) {
+		assert_false(ns->services[i]->backends_delta);
+		assert_int_equal(ns->services[i]->n_removed_backends, 0);
+		if (ns->services[i]->service_id == db)
+			assert_int_equal(ns->services[i]->n_backends, UP + 1);
+	}
 }
 
 /* The routing mesh: a port published in ingress mode answers on every
@@ -1990,6 +2036,9 @@ int main(void)
 			fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_backend_change_goes_as_a_backend_delta, fixture_new,
+			fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_backend_change_whole_for_agent_without_deltas, fixture_new,
 			fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_network_state_change_goes_as_a_delta, fixture_new,
