@@ -49,6 +49,10 @@ enum scn_cmd_kind {
 	SCN_BACKUP, /* addition: backup (issue 20): the leader's, kept by the run */
 	/* issue 16: logs SVC contain WORD[-WORD...] [within DUR] */
 	SCN_LOGS,
+	/* issue 20: secret|config create NAME [bytes=SIZE] [data=WORD],
+	 * secret|config rm NAME */
+	SCN_SECRET_CREATE,
+	SCN_SECRET_RM,
 };
 
 /* A node reference: a concrete node, or "leader" (resolved when run). A
@@ -130,6 +134,9 @@ enum scn_cond_kind {
 	SCN_COND_PENDING_BECAUSE, /* pending SVC because=WORDS OP N */
 	/* addition of issue 17 (the data plane), from the simulated machines */
 	SCN_COND_REACH, /* reach TARGET from SVC.SLOT: service in target, task in reason */
+	/* issue 20: files NAME [on NODE] OP N: containers (any state) that
+	 * hold a file of the secret or config NAME (service holds NAME) */
+	SCN_COND_FILES,
 };
 
 struct scn_cond {
@@ -199,7 +206,13 @@ enum scn_svc_key {
 	 * (either list given on update replaces that list) */
 	SCN_SVC_NETWORK = 1u << 24,
 	SCN_SVC_PUBLISH = 1u << 25,
+	/* issue 20: secret= and config= (files_set says which) */
+	SCN_SVC_FILES = 1u << 23,
 };
+
+/* issue 20: secret=/config= per command (LIMIT_SERVICE_SECRETS_MAX in all
+ * is the control API's) */
+#define LIMIT_SCN_FILES_MAX 16u
 
 #define LIMIT_SCN_NETWORKS_MAX 16u /* LIMIT_SERVICE_NETWORKS_MAX */
 #define LIMIT_SCN_PORTS_MAX    16u
@@ -287,6 +300,13 @@ struct scn_service {
 	size_t network_count;
 	struct scn_port ports[LIMIT_SCN_PORTS_MAX];
 	size_t port_count;
+	/* issue 20: secret=NAME[:TARGET] ([0]) and config=NAME[:TARGET] ([1]),
+	 * repeatable; `none` alone empties the list; each list given (bit k
+	 * of files_set) replaces the spec's on update */
+	uint32_t files_set;
+	char *file_names[2][LIMIT_SCN_FILES_MAX];
+	char *file_targets[2][LIMIT_SCN_FILES_MAX]; /* NULL: the default */
+	size_t file_count[2];
 };
 
 /* Bits of scn_service.health_set. */
@@ -488,6 +508,12 @@ struct scn_cmd {
 			char *subnet; /* NULL: from the pool */
 			char *driver; /* NULL: overlay */
 		} network;	      /* NETWORK_CREATE, NETWORK_RM (name only) */
+		struct {
+			bool config; /* config (else secret) */
+			char *name;
+			char *data;	/* data=WORD, or NULL */
+			uint64_t bytes; /* bytes=SIZE: that many 's' (0: none) */
+		} secret; /* SECRET_CREATE, SECRET_RM (config and name only) */
 		struct {
 			struct scn_cond cond;
 			bool has_within;
