@@ -328,6 +328,39 @@ static bool secret_path_ok(const char *path)
 	return *p == 0;
 }
 
+/* Fills r's empty target, uid and gid with their defaults. Returns 0 or
+ * CS_ENOMEM. */
+static int secret_ref_defaults(Cs__SecretReference *r, bool config, const char *name)
+{
+	if (!r->target || !r->target[0]) {
+		size_t len = strlen(name) + 2;
+		char *t = malloc(len);
+		if (!t)
+			return CS_ENOMEM;
+		snprintf(t, len, "%s%s", config ? "/" : "", name);
+		if (r->target != protobuf_c_empty_string)
+			free(r->target);
+		r->target = t;
+	}
+	if (!r->uid || !r->uid[0]) {
+		char *u = strdup("0");
+		if (!u)
+			return CS_ENOMEM;
+		if (r->uid != protobuf_c_empty_string)
+			free(r->uid);
+		r->uid = u;
+	}
+	if (!r->gid || !r->gid[0]) {
+		char *g = strdup("0");
+		if (!g)
+			return CS_ENOMEM;
+		if (r->gid != protobuf_c_empty_string)
+			free(r->gid);
+		r->gid = g;
+	}
+	return 0;
+}
+
 /* Checks and fills the references refs (n of them, of one kind) of a copy
  * being resolved; paths collects each target, for the duplicate check,
  * and *bytes the data they reference. */
@@ -357,12 +390,19 @@ static int secret_resolve_refs(const struct store *st, bool config,
 		if (!r->secret_name || strcmp(r->secret_name, x->name) != 0) {
 			if (!(name = strdup(x->name)))
 				return CS_ENOMEM;
-			free(r->secret_name);
+			if (r->secret_name != protobuf_c_empty_string)
+				free(r->secret_name);
 			r->secret_name = name;
 		}
 		r->secret_id = x->id;
 		if (r->mode == 0)
 			r->mode = SECRET_MODE_DEFAULT;
+		/* the defaults written out (as Docker's CLI sends them), so
+		 * that a spec read back and sent again is the same spec and
+		 * replaces no task: a secret's file is its name, a config's
+		 * /NAME; uid and gid 0 */
+		if ((rv = secret_ref_defaults(r, config, x->name)))
+			return rv;
 		if (r->mode > 07777) {
 			snprintf(err, err_size, "%s %s: mode %o is not a file mode", kind,
 				 x->name, r->mode);
