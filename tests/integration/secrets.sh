@@ -79,7 +79,7 @@ docker image inspect "$IMAGE" >/dev/null || fail "test image $IMAGE missing"
 
 # ---------------------------------------------------------------- cluster
 say "a manager and a worker"
-start_node secretsm1
+start_node secretsm1 --docker-api-socket "$WORK/secretsm1-docker.sock"
 wait_for 30 "secretsm1's control socket" ctl secretsm1 cluster inspect
 WTOKEN=$(ctl secretsm1 cluster join-token worker)
 start_node secretsw1 --join-addr "127.0.0.1:${PORT[secretsm1]}" --join-token "$WTOKEN"
@@ -149,4 +149,57 @@ wait_for 30 "the secret's files gone from the tmpfs" files_gone
 wait_for 30 "secret rm once unused" ctl secretsm1 secret rm secrets-pw
 ctl secretsm1 config rm secrets-conf >/dev/null
 [ -z "$(ctl secretsm1 secret ls --format json | jq -r '.[].name')" ] || fail "secret ls not empty"
+# ---------------------------------------------------------------- Docker's CLI
+dk() { DOCKER_HOST=unix://$WORK/secretsm1-docker.sock docker "$@"; }
+say "docker secret create/ls/inspect, service create --secret, stack deploy with secrets:"
+printf '%s' "$VALUE" | dk secret create --label via=docker secrets-dk - >/dev/null
+dk secret ls --format '{{.Name}}' | grep -qx secrets-dk || fail "docker secret ls: $(dk secret ls 2>&1)"
+dk secret inspect secrets-dk >"$WORK/dk.json"
+jq -e '.[0].Spec.Name == "secrets-dk" and .[0].Spec.Labels.via == "docker" and (.[0].Spec | has("Data") | not)' \
+	"$WORK/dk.json" >/dev/null || fail "docker secret inspect: $(cat "$WORK/dk.json")"
+printf 'k=v\n' | dk config create secrets-dkconf - >/dev/null
+[ "$(dk config inspect secrets-dkconf --format '{{printf "%s" .Spec.Data}}')" = "k=v" ] ||
+	fail "docker config inspect: $(dk config inspect secrets-dkconf 2>&1)"
+dk service create --detach --name secrets-dkweb --constraint node.hostname==secretsw1 \
+	--secret source=secrets-dk,target=pw --config source=secrets-dkconf,target=/etc/k.conf \
+	"$IMAGE" sleep 1000 >/dev/null || fail "docker service create --secret"
+dk service inspect secrets-dkweb >"$WORK/svc.json"
+jq -e '.[0].Spec.TaskTemplate.ContainerSpec.Secrets[0].SecretName == "secrets-dk" and
+	.[0].Spec.TaskTemplate.ContainerSpec.Secrets[0].File.Name == "pw"' "$WORK/svc.json" >/dev/null ||
+	fail "docker service inspect: $(jq .[0].Spec.TaskTemplate.ContainerSpec "$WORK/svc.json")"
+wait_for 60 "secrets-dkweb running" sh -c "[ -n \"\$(docker ps -q --filter label=cswarm.service.name=secrets-dkweb)\" ]"
+C=$(container_of secrets-dkweb)
+[ "$(docker exec "$C" cat /run/secrets/pw)" = "$VALUE" ] || fail "docker: /run/secrets/pw"
+[ "$(docker exec "$C" cat /etc/k.conf)" = "k=v" ] || fail "docker: /etc/k.conf"
+dk secret rm secrets-dk >"$WORK/out" 2>&1 && fail "docker secret rm of a used secret"
+grep -q secrets-dkweb "$WORK/out" || fail "docker secret rm: $(cat "$WORK/out")"
+dk service rm secrets-dkweb >/dev/null
+wait_for 60 "secrets-dkweb gone" sh -c "[ -z \"\$(docker ps -aq --filter label=cswarm.service.name=secrets-dkweb)\" ]"
+wait_for 30 "docker secret rm once unused" dk secret rm secrets-dk
+dk config rm secrets-dkconf >/dev/null
+# docker stack deploy with a secrets: section (the CLI creates it, labelled)
+printf 'stacked-%s' "$VALUE" >"$WORK/stack-secret.txt"
+cat >"$WORK/stack.yml" <<YML
+version: "3.8"
+services:
+  app:
+    image: $IMAGE
+    command: ["sleep", "1000"]
+    deploy:
+      placement:
+        constraints: [node.hostname == secretsw1]
+    secrets: [stk]
+secrets:
+  stk:
+    file: $WORK/stack-secret.txt
+YML
+dk stack deploy -c "$WORK/stack.yml" secretsstk >"$WORK/out" 2>&1 || fail "docker stack deploy: $(cat "$WORK/out")"
+# the stack's default overlay network cannot run on loopback nodes (no
+# data plane): what the stack made is checked, delivery is above
+dk secret ls --format '{{.Name}} {{.Labels}}' | grep -q "^secretsstk_stk .*com.docker.stack.namespace=secretsstk" ||
+	fail "stack: its secret: $(dk secret ls --format '{{.Name}} {{.Labels}}' 2>&1)"
+[ "$(dk service inspect secretsstk_app --format '{{(index .Spec.TaskTemplate.ContainerSpec.Secrets 0).SecretName}} {{(index .Spec.TaskTemplate.ContainerSpec.Secrets 0).File.Name}}')" = "secretsstk_stk stk" ] ||
+	fail "stack: the service's secret: $(dk service inspect secretsstk_app --format '{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}' 2>&1)"
+dk stack rm secretsstk >/dev/null 2>&1 || true
+wait_for 60 "the stack's secret removed" sh -c "! DOCKER_HOST=unix://$WORK/secretsm1-docker.sock docker secret ls --format '{{.Name}}' | grep -q secretsstk"
 say "PASS"
