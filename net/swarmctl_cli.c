@@ -700,6 +700,11 @@ static int cli_file_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bo
 		b->file_count[k]--;
 		return 0;
 	}
+	if (b->file_count[k] == SWARMCTL_CLI_FILES_MAX)
+		return cli_fail(err, n, "%s: more than %u given", f, SWARMCTL_CLI_FILES_MAX);
+	if (strlen(v) >= sizeof b->file_args[k][0])
+		return cli_fail(err, n, "%s: '%.40s...' is too long", f, v);
+	v = strcpy(b->file_args[k][b->file_count[k]], v);
 	for (char *field = v, *next; field; field = next) {
 		char *eq;
 		next = strchr(field, ',');

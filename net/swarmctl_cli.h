@@ -94,6 +94,8 @@ struct swarmctl_cli_spec {
 	Cs__SecretReference *file_ptrs[2][SWARMCTL_CLI_FILES_MAX];
 	size_t file_count[2];
 	bool files_given;
+	/* the flags' values, copied (argv is left as it was), cut at , and = */
+	char file_args[2][SWARMCTL_CLI_FILES_MAX][512];
 };
 
 /* swarmctl_cli_spec parses the flags of `service create` (update false) or
