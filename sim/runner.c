@@ -131,7 +131,6 @@ struct runner_seen {
 };
 
 static const struct store *runner_store(struct runner *r, struct manager **mp);
-static const Cs__Node *runner_node_record(const struct store *st, const char *hostname);
 
 /* Invariant 8 (issue 20) on one Assignments sent to node dst: a secret's or
  * config's data goes only inside a task assigned to dst whose spec
@@ -140,8 +139,7 @@ static const Cs__Node *runner_node_record(const struct store *st, const char *ho
 static void runner_tap_secrets(struct runner *r, const struct world *w, uint32_t dst,
 			       const Cs__Assignments *a)
 {
-	const Cs__Node *rec = NULL;
-	bool looked = false;
+	const struct store *st = runner_store(r, NULL);
 
 	for (size_t i = 0; i < a->n_tasks && !r->secret_leak[0]; i++) {
 		const Cs__Task *t = a->tasks[i];
@@ -155,12 +153,12 @@ static void runner_tap_secrets(struct runner *r, const struct world *w, uint32_t
 			bool used = false;
 			for (size_t k = 0; k < n && !used; k++)
 				used = refs[k]->secret_id == x->id;
-			if (!looked) {
-				rec = runner_node_record(runner_store(r, NULL),
-							 world_node_name(w, dst));
-				looked = true;
-			}
-			if (!used || (rec && rec->id != t->node_id))
+			/* the task's node is the machine it is sent to (a
+			 * machine that joined again under a new id has two
+			 * records of its hostname: the task's one must be its) */
+			const Cs__Node *rec = st ? store_node_get(st, t->node_id) : NULL;
+			if (!used || (rec && rec->hostname &&
+				      strcmp(rec->hostname, world_node_name(w, dst)) != 0))
 				snprintf(r->secret_leak, sizeof r->secret_leak,
 					 "invariant 8 (secrets): %s %s sent to %s with task "
 					 "%016" PRIx64 " %s",
