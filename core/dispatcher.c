@@ -603,9 +603,10 @@ static int disp_u64_cmp(const void *a, const void *b)
 
 /* What an agent needs of a task: the task with its service's spec and name
  * (tasks in the store carry neither, to stay small), and (issue 20) the
- * secrets and configs that spec references, whole: a node gets the data
- * of a secret only with a task assigned to it that uses it, as SwarmKit's
- * assignment sets send only the secrets of the node's tasks. Shallow:
+ * secrets and configs that spec references, whole, while the task has
+ * not ended: a node gets the data of a secret only with a task assigned
+ * to it that uses it, as SwarmKit's assignment sets send only the secrets
+ * of the node's tasks (manager/dispatcher/assignments.go). Shallow:
  * points into the store, valid until the next apply; out->secret_data is
  * an array the caller frees with disp_wire_task_done (NULL when out of
  * memory: then the agent fails the task, never runs it without them). */
@@ -618,7 +619,12 @@ static Cs__Task *disp_wire_task(const struct store *st, const Cs__Task *t, Cs__T
 	if (svc && svc->spec) {
 		out->spec = svc->spec->task;
 		out->service_name = svc->spec->name;
-		if (secret_wire_data(st, out->spec, &out->secret_data, &out->n_secret_data))
+		/* until the task ends or is told to stop: a task past RUNNING
+		 * releases them, as SwarmKit's assignment set does (the agent's
+		 * copy of the task is then replaced by one without them) */
+		if ((!t->status || t->status->state <= CS__TASK_STATE__TASK_STATE_RUNNING) &&
+		    t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING &&
+		    secret_wire_data(st, out->spec, &out->secret_data, &out->n_secret_data))
 			out->n_secret_data = 0;
 	}
 	return out;

@@ -133,9 +133,10 @@ struct runner_seen {
 static const struct store *runner_store(struct runner *r, struct manager **mp);
 
 /* Invariant 8 (issue 20) on one Assignments sent to node dst: a secret's or
- * config's data goes only inside a task assigned to dst whose spec
- * references it (SwarmKit's dispatcher sends a node only the secrets of
- * its tasks). The first breach is kept in r->secret_leak. */
+ * config's data goes only inside a task assigned to dst, not ended (at
+ * most RUNNING), whose spec references it (SwarmKit's dispatcher sends a
+ * node only the secrets of its live tasks). The first breach is kept in
+ * r->secret_leak. */
 static void runner_tap_secrets(struct runner *r, const struct world *w, uint32_t dst,
 			       const Cs__Assignments *a)
 {
@@ -157,15 +158,19 @@ static void runner_tap_secrets(struct runner *r, const struct world *w, uint32_t
 			 * machine that joined again under a new id has two
 			 * records of its hostname: the task's one must be its) */
 			const Cs__Node *rec = st ? store_node_get(st, t->node_id) : NULL;
-			if (!used || (rec && rec->hostname &&
-				      strcmp(rec->hostname, world_node_name(w, dst)) != 0))
+			bool ended = t->status && t->status->state >
+							  CS__TASK_STATE__TASK_STATE_RUNNING;
+			if (!used || ended ||
+			    (rec && rec->hostname &&
+			     strcmp(rec->hostname, world_node_name(w, dst)) != 0))
 				snprintf(r->secret_leak, sizeof r->secret_leak,
 					 "invariant 8 (secrets): %s %s sent to %s with task "
 					 "%016" PRIx64 " %s",
 					 x->config ? "config" : "secret", x->name ? x->name : "",
 					 world_node_name(w, dst), t->id,
-					 !used ? "whose spec does not reference it"
-					       : "assigned to another node");
+					 !used	 ? "whose spec does not reference it"
+					 : ended ? "that has ended"
+						 : "assigned to another node");
 		}
 	}
 }
