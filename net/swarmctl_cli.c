@@ -1408,6 +1408,33 @@ static void cli_json_times(struct swarmctl_cli_json *j, uint64_t created_ms,
 	cli_json_kv_str(j, "updated_at", buf);
 }
 
+/* Issue 20: a spec's "secrets" and "configs": name, id, target, uid, gid,
+ * mode (octal text, as Docker's --secret mode=). */
+static void cli_json_file_refs(struct swarmctl_cli_json *j, const Cs__ContainerSpec *c)
+{
+	for (int k = 0; k < 2; k++) {
+		size_t n = k ? c->n_configs : c->n_secrets;
+		Cs__SecretReference **v = k ? c->configs : c->secrets;
+		if (!n)
+			continue;
+		swarmctl_cli_json_key(j, k ? "configs" : "secrets");
+		swarmctl_cli_json_open(j, '[');
+		for (size_t i = 0; i < n; i++) {
+			char mode[16];
+			swarmctl_cli_json_open(j, '{');
+			cli_json_kv_str(j, "name", v[i]->secret_name);
+			cli_json_hex(j, "id", v[i]->secret_id);
+			cli_json_kv_str(j, "target", v[i]->target);
+			cli_json_kv_str(j, "uid", v[i]->uid);
+			cli_json_kv_str(j, "gid", v[i]->gid);
+			snprintf(mode, sizeof mode, "0%o", (unsigned)v[i]->mode);
+			cli_json_kv_str(j, "mode", mode);
+			swarmctl_cli_json_close(j, '}');
+		}
+		swarmctl_cli_json_close(j, ']');
+	}
+}
+
 /* A task counts as running when it runs and is meant to. */
 static bool cli_task_running(const Cs__Task *t)
 {
@@ -1777,6 +1804,7 @@ static void cli_json_spec(struct swarmctl_cli_json *j, const char *key,
 				 t->container->n_command);
 		cli_json_strings(j, "env", t->container->env, t->container->n_env);
 		cli_json_health(j, t->container);
+		cli_json_file_refs(j, t->container);
 	}
 	if (t && t->reservations) {
 		cli_json_kv_u64(j, "reserve_millicpus", t->reservations->millicpus);

@@ -113,6 +113,9 @@ ctl secretsm1 service create --name secrets-web --constraint node.hostname==secr
 	--secret secrets-pw --config source=secrets-conf,target=/etc/app.conf,mode=0440 \
 	--image "$IMAGE" -- sleep 1000 >/dev/null
 wait_for 60 "secrets-web running" sh -c "[ -n \"\$(docker ps -q --filter label=cswarm.service.name=secrets-web)\" ]"
+ctl secretsm1 service inspect secrets-web >"$WORK/svc-inspect.json"
+[ "$(jq -r '.spec | [.secrets[0].name, .secrets[0].target, .configs[0].target, .configs[0].mode] | join(" ")' "$WORK/svc-inspect.json")" = \
+	"secrets-pw secrets-pw /etc/app.conf 0440" ] || fail "service inspect: $(cat "$WORK/svc-inspect.json")"
 C=$(container_of secrets-web)
 [ "$(docker exec "$C" cat /run/secrets/secrets-pw)" = "$VALUE" ] ||
 	fail "/run/secrets/secrets-pw: $(docker exec "$C" cat /run/secrets/secrets-pw 2>&1)"
