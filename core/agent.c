@@ -15,6 +15,7 @@
 #include "core/limits.h"
 #include "core/metrics.h"
 #include "core/nodecert.h"
+#include "core/secret.h"
 #include "core/store.h"
 
 enum {
@@ -272,7 +273,8 @@ static int agent_db_node_id(struct agent *a)
  * (synchronous=FULL is the env's), or with the open transaction. A failure
  * is fatal (agent_fatal): STARTING must be on disk before a start is asked.
  * The container's env values are left out (they hold the service's
- * secrets): only that it had some (env_held) is written; a restarted agent
+ * secrets), and so is the data of its secrets and configs (issue 20):
+ * only that it had some (env_held) is written; a restarted agent
  * gets them again with its manager's assignments, and prepares nothing
  * before (agent_task_step). Returns 0, or CS_ESTORAGE / CS_ENOMEM after
  * agent_fatal. */
@@ -293,6 +295,12 @@ static int agent_db_save(struct agent *a, const struct agent_task *t)
 		return a->dead ? CS_ESTORAGE : 0;
 	/* shallow copies, the env cut off */
 	task = *t->assigned;
+	/* issue 20: nor the data of its secrets and configs: in memory only */
+	if (task.n_secret_data) {
+		task.n_secret_data = 0;
+		task.secret_data = NULL;
+		env_held = true;
+	}
 	if (cs && cs->n_env) {
 		container = *cs;
 		container.n_env = 0;
@@ -1407,13 +1415,99 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 	agent_task_step(t);
 }
 
+/* Issue 20: a secret's or config's path in a container, at most. */
+#define AGENT_FILE_PATH_BYTES 256u
+
 /* The buffers of a container spec's issue-16 fields (entrypoint, labels,
- * mounts), pointing into the task's ContainerSpec. */
+ * mounts), pointing into the task's ContainerSpec, and of its issue-20
+ * files (pointing into the task's secret_data). */
 struct agent_spec_extra {
 	const char **entrypoint;
 	struct env_label *labels;
 	struct env_mount *mounts;
+	struct env_file *files;
+	char (*paths)[AGENT_FILE_PATH_BYTES];
 };
+
+/* Issue 20: the data task was sent for reference r (of a config or a
+ * secret), or NULL. */
+static const Cs__Secret *agent_secret_data(const Cs__Task *task,
+					   const Cs__SecretReference *r, bool config)
+{
+	for (size_t i = 0; i < task->n_secret_data; i++) {
+		const Cs__Secret *x = task->secret_data[i];
+		if (x->id == r->secret_id && x->config == config)
+			return x;
+	}
+	return NULL;
+}
+
+/* Issue 20: whether every secret and config task's spec references came
+ * with it; else why not in why (a task is never run without them). */
+static bool agent_secrets_ready(const Cs__Task *task, char *why, size_t why_size)
+{
+	const Cs__ContainerSpec *cs =
+		task && task->spec ? task->spec->container : NULL;
+	if (!cs)
+		return true;
+	for (size_t i = 0; i < cs->n_secrets + cs->n_configs; i++) {
+		bool config = i >= cs->n_secrets;
+		const Cs__SecretReference *r =
+			config ? cs->configs[i - cs->n_secrets] : cs->secrets[i];
+		char path[AGENT_FILE_PATH_BYTES];
+		if (!agent_secret_data(task, r, config)) {
+			snprintf(why, why_size, "%s %.64s was not delivered with the task",
+				 secret_kind(config), r->secret_name ? r->secret_name : "");
+			return false;
+		}
+		if (!secret_target(r, config, path, sizeof path)) {
+			snprintf(why, why_size, "%s %.64s: target too long",
+				 secret_kind(config), r->secret_name ? r->secret_name : "");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Issue 20: fills spec's files from task's references and data. Returns 0
+ * or CS_ENOMEM; a reference without data is left out (agent_secrets_ready
+ * refused such a task before it was prepared). */
+static int agent_spec_files_fill(struct agent_spec_extra *x, const Cs__Task *task,
+				 struct env_container_spec *spec)
+{
+	const Cs__ContainerSpec *cs =
+		task && task->spec ? task->spec->container : NULL;
+	size_t n = cs ? cs->n_secrets + cs->n_configs : 0, k = 0;
+
+	if (n == 0)
+		return 0;
+	x->files = calloc(n, sizeof *x->files);
+	x->paths = calloc(n, sizeof *x->paths);
+	if (!x->files || !x->paths)
+		return CS_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		bool config = i >= cs->n_secrets;
+		const Cs__SecretReference *r =
+			config ? cs->configs[i - cs->n_secrets] : cs->secrets[i];
+		const Cs__Secret *d = agent_secret_data(task, r, config);
+		struct env_file *f = &x->files[k];
+		if (!d || !secret_target(r, config, x->paths[k], sizeof x->paths[k]))
+			continue;
+		f->config = config;
+		f->name = d->name ? d->name : "";
+		f->id = d->id;
+		f->path = x->paths[k];
+		f->data = d->data.data;
+		f->len = d->data.len;
+		f->uid = r->uid && *r->uid ? r->uid : "0";
+		f->gid = r->gid && *r->gid ? r->gid : "0";
+		f->mode = r->mode ? r->mode : 0444;
+		k++;
+	}
+	spec->files = x->files;
+	spec->file_count = k;
+	return 0;
+}
 
 /* Fills spec's entrypoint, labels, dir, user and mounts from cs (borrowed:
  * spec points into it and into x, which agent_spec_extra_free frees).
@@ -1465,6 +1559,8 @@ static int agent_spec_extra_fill(struct agent_spec_extra *x, const Cs__Container
 
 static void agent_spec_extra_free(struct agent_spec_extra *x)
 {
+	free(x->files);
+	free(x->paths);
 	free(x->entrypoint);
 	free(x->labels);
 	free(x->mounts);
@@ -1576,6 +1672,8 @@ static int agent_task_open(struct agent_task *t)
 		spec.network_count = task->n_networks;
 	}
 	if (agent_spec_extra_fill(&extra, cs, &spec))
+		goto out;
+	if (agent_spec_files_fill(&extra, task, &spec))
 		goto out;
 	rv = t->a->env->ops->ctl_open(t->a->env, &spec, &t->ctl);
 out:
@@ -1749,6 +1847,16 @@ static void agent_task_step(struct agent_task *t)
 		case CS__TASK_STATE__TASK_STATE_ACCEPTED:
 			if (t->env_held)
 				return; /* its env comes with the next assignments */
+			{
+				/* issue 20: never run without its secrets */
+				char why[160];
+				if (!agent_secrets_ready(t->assigned, why, sizeof why)) {
+					agent_task_set(t,
+						       CS__TASK_STATE__TASK_STATE_REJECTED,
+						       why);
+					return;
+				}
+			}
 			if (!agent_has_data_plane(a) && t->assigned &&
 			    t->assigned->n_networks > 0) {
 				const Cs__NetworkAttachment *att =

@@ -15,6 +15,7 @@
 #include "core/pki.h"
 #include "core/seal.h"
 #include "core/scheduler.h"
+#include "core/secret.h"
 #include "core/store.h"
 
 __attribute__((format(printf, 3, 4))) static int control_fail(char *err, size_t err_size,
@@ -433,6 +434,7 @@ int control_service_create(struct manager *m, const Cs__ServiceSpec *spec, uint6
 	const struct store *st = manager_store(m);
 	Cs__Service svc = CS__SERVICE__INIT;
 	Cs__JobStatus js = CS__JOB_STATUS__INIT;
+	Cs__ServiceSpec *resolved = NULL;
 	struct store_batch b;
 	int rv;
 
@@ -448,11 +450,17 @@ int control_service_create(struct manager *m, const Cs__ServiceSpec *spec, uint6
 	}
 	if ((rv = control_validate_net(st, spec, 0, err, err_size)))
 		return rv;
+	/* issue 20: its secrets and configs, by id (the copy, when any) */
+	if ((rv = secret_resolve_spec(st, spec, &resolved, err, err_size)))
+		return rv;
 	svc.id = manager_random(m) | 1;
-	svc.spec = (Cs__ServiceSpec *)spec;
+	svc.spec = resolved ? resolved : (Cs__ServiceSpec *)spec;
 	svc.spec_version = 1;
 	store_batch_init(&b);
-	if ((rv = store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc))) {
+	rv = store_batch_service(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &svc);
+	if (resolved)
+		cs__service_spec__free_unpacked(resolved, NULL);
+	if (rv) {
 		store_batch_free(&b);
 		return rv;
 	}
@@ -482,20 +490,46 @@ static int control_service_cur(struct manager *m, const char *name,
 	return 0;
 }
 
+static int control_service_update_resolved(struct manager *m, const char *name,
+					   const Cs__Service *cur,
+					   const Cs__ServiceSpec *spec, char *err,
+					   size_t err_size, manager_write_cb cb, void *data);
+
 int control_service_update(struct manager *m, const char *name,
 			   const Cs__ServiceSpec *spec, uint64_t expect_version,
 			   char *err, size_t err_size, manager_write_cb cb, void *data)
 {
 	const Cs__Service *cur;
-	Cs__Service svc;
-	Cs__JobStatus js = CS__JOB_STATUS__INIT;
-	struct store_batch b;
+	Cs__ServiceSpec *resolved = NULL;
 	int rv;
 
 	if ((rv = control_service_cur(m, name, expect_version, &cur, err, err_size)))
 		return rv;
 	if ((rv = control_validate_spec(spec, err, err_size)))
 		return rv;
+	/* issue 20: its secrets and configs, by id (the copy, when any): a
+	 * changed reference is a change of the task spec, a rolling update */
+	if ((rv = secret_resolve_spec(manager_store(m), spec, &resolved, err, err_size)))
+		return rv;
+	if (resolved)
+		spec = resolved;
+	rv = control_service_update_resolved(m, name, cur, spec, err, err_size, cb, data);
+	if (resolved)
+		cs__service_spec__free_unpacked(resolved, NULL);
+	return rv;
+}
+
+/* control_service_update once spec's references are resolved. */
+static int control_service_update_resolved(struct manager *m, const char *name,
+					   const Cs__Service *cur,
+					   const Cs__ServiceSpec *spec, char *err,
+					   size_t err_size, manager_write_cb cb, void *data)
+{
+	Cs__Service svc;
+	Cs__JobStatus js = CS__JOB_STATUS__INIT;
+	struct store_batch b;
+	int rv;
+
 	if (strcmp(spec->name, name) != 0)
 		return control_fail(err, err_size, "name: a service cannot be renamed");
 	if (spec->global != cur->spec->global)

@@ -16,6 +16,7 @@
 #include "core/limits.h"
 #include "core/grow.h"
 #include "core/logbroker.h"
+#include "core/secret.h"
 #include "core/store.h"
 
 /* A list answer stays this far under one frame (the Wire around it). */
@@ -46,6 +47,7 @@ struct rpc_call {
 	uint64_t node_id;
 	uint64_t created_id;
 	char unlock_key[SEAL_UNLOCK_KEY_CHARS + 1]; /* shown once, on success */
+	Cs__ControlOp op; /* issue 20: what it runs (a failed write's words) */
 };
 
 struct control_rpc {
@@ -257,6 +259,13 @@ static void rpc_written(void *data, int status)
 		else if (status == CS_EEXIST)
 			snprintf(err, sizeof err,
 				 "name taken: another request created it first");
+		else if (status == CS_EADDRINUSE && c->op == CS__CONTROL_OP__CONTROL_OP_SECRET_REMOVE)
+			snprintf(err, sizeof err,
+				 "in use: a service that references it was written first");
+		else if (status == CS_ENOENT && (c->op == CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE ||
+			  c->op == CS__CONTROL_OP__CONTROL_OP_SERVICE_UPDATE))
+			snprintf(err, sizeof err,
+				 "a secret or config it references was removed first");
 		else if (status == CS_EADDRINUSE)
 			snprintf(err, sizeof err,
 				 "subnet or VNI taken: another network created first "
@@ -514,6 +523,80 @@ static int rpc_network(struct rpc_call *c, const Cs__ControlRequest *req, char *
 	}
 }
 
+/* rpc_secret runs a secret or config op (issue 20): 0 when answered or
+ * deferred, or an error with err. A secret's data is never in an answer;
+ * a list is cut to fit a frame (total says how many exist). */
+static int rpc_secret(struct rpc_call *c, const Cs__ControlRequest *req, char *err,
+		      size_t err_size)
+{
+	struct manager *m = c->r->m;
+	Cs__ControlResponse resp = CS__CONTROL_RESPONSE__INIT;
+	const char *name = req->name ? req->name : "";
+	bool config = req->secret_config;
+	const Cs__Secret *x, **all;
+	Cs__Secret *shown, **ptrs;
+	size_t count, n = 0, bytes = 0;
+	int rv;
+
+	switch (req->op) {
+	case CS__CONTROL_OP__CONTROL_OP_SECRET_CREATE: {
+		Cs__Secret in;
+		if (!req->secret) {
+			snprintf(err, err_size, "%s: missing", secret_kind(config));
+			return CS_EINVAL;
+		}
+		in = *req->secret;
+		in.config = config;
+		return secret_create(m, &in, &c->created_id, err, err_size, rpc_written, c);
+	}
+	case CS__CONTROL_OP__CONTROL_OP_SECRET_REMOVE:
+		return secret_remove(m, config, name, err, err_size, rpc_written, c);
+	case CS__CONTROL_OP__CONTROL_OP_SECRET_UPDATE:
+		return secret_update_labels(m, config, name, req->label_add,
+					    req->n_label_add, req->label_rm, req->n_label_rm,
+					    req->version, err, err_size, rpc_written, c);
+	case CS__CONTROL_OP__CONTROL_OP_SECRET_INSPECT:
+		if ((rv = secret_find(m, config, name, &x, err, err_size)))
+			return rv;
+		all = &x;
+		count = 1;
+		break;
+	default:
+		assert(req->op == CS__CONTROL_OP__CONTROL_OP_SECRET_LIST);
+		if (!manager_serves(m))
+			return CS_ENOTLEADER;
+		secret_list(manager_store(m), config, NULL, 0, &count);
+		all = calloc(count ? count : 1, sizeof *all);
+		if (!all)
+			return CS_ENOMEM;
+		secret_list(manager_store(m), config, all, count, &count);
+		break;
+	}
+	shown = calloc(count ? count : 1, sizeof *shown);
+	ptrs = calloc(count ? count : 1, sizeof *ptrs);
+	if (!shown || !ptrs) {
+		rv = CS_ENOMEM;
+		goto out;
+	}
+	for (n = 0; n < count; n++) {
+		secret_shown(all[n], &shown[n]);
+		bytes += cs__secret__get_packed_size(&shown[n]) + 8;
+		if (n && bytes > LIMIT_FRAME_BYTES_MAX / 2)
+			break; /* cut: total says how many */
+		ptrs[n] = &shown[n];
+	}
+	resp.n_secrets = n;
+	resp.secrets = ptrs;
+	resp.total = count;
+	rv = rpc_finish(c, &resp);
+out:
+	free(shown);
+	free(ptrs);
+	if (all != &x)
+		free(all);
+	return rv;
+}
+
 /* ---------------------------------------------------------------- logs */
 
 static void rpc_logs_done(void *data, const Cs__ControlResponse *resp)
@@ -722,6 +805,7 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 	uint64_t node_id;
 	int rv;
 
+	c->op = req->op;
 	switch (req->op) {
 	case CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE:
 		if (!req->spec) {
@@ -890,6 +974,15 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 	case CS__CONTROL_OP__CONTROL_OP_NETWORK_INSPECT:
 	case CS__CONTROL_OP__CONTROL_OP_NETWORK_LIST:
 		rv = rpc_network(c, req, err, sizeof err);
+		if (rv == 0)
+			return 0;
+		break;
+	case CS__CONTROL_OP__CONTROL_OP_SECRET_CREATE:
+	case CS__CONTROL_OP__CONTROL_OP_SECRET_LIST:
+	case CS__CONTROL_OP__CONTROL_OP_SECRET_INSPECT:
+	case CS__CONTROL_OP__CONTROL_OP_SECRET_REMOVE:
+	case CS__CONTROL_OP__CONTROL_OP_SECRET_UPDATE:
+		rv = rpc_secret(c, req, err, sizeof err);
 		if (rv == 0)
 			return 0;
 		break;

@@ -16,6 +16,7 @@
 #include "core/sort.h"
 #include "core/leader.h"
 #include "core/scheduler.h"
+#include "core/secret.h"
 #include "core/store.h"
 
 enum {
@@ -607,17 +608,38 @@ static int disp_u64_cmp(const void *a, const void *b)
 }
 
 /* What an agent needs of a task: the task with its service's spec and name
- * (tasks in the store carry neither, to stay small). Shallow: points into
- * the store, valid until the next apply. */
+ * (tasks in the store carry neither, to stay small), and (issue 20) the
+ * secrets and configs that spec references, whole, while the task has
+ * not ended: a node gets the data of a secret only with a task assigned
+ * to it that uses it, as SwarmKit's assignment sets send only the secrets
+ * of the node's tasks (manager/dispatcher/assignments.go). Shallow:
+ * points into the store, valid until the next apply; out->secret_data is
+ * an array the caller frees with disp_wire_task_done (NULL when out of
+ * memory: then the agent fails the task, never runs it without them). */
 static Cs__Task *disp_wire_task(const struct store *st, const Cs__Task *t, Cs__Task *out)
 {
 	const Cs__Service *svc = store_service_get(st, t->service_id);
 	*out = *t;
+	out->secret_data = NULL;
+	out->n_secret_data = 0;
 	if (svc && svc->spec) {
 		out->spec = svc->spec->task;
 		out->service_name = svc->spec->name;
+		/* until the task ends or is told to stop: a task past RUNNING
+		 * releases them, as SwarmKit's assignment set does (the agent's
+		 * copy of the task is then replaced by one without them) */
+		if ((!t->status || t->status->state <= CS__TASK_STATE__TASK_STATE_RUNNING) &&
+		    t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING &&
+		    secret_wire_data(st, out->spec, &out->secret_data, &out->n_secret_data))
+			out->n_secret_data = 0;
 	}
 	return out;
+}
+
+static void disp_wire_task_done(Cs__Task *copies, size_t n)
+{
+	for (size_t i = 0; copies && i < n; i++)
+		free(copies[i].secret_data);
 }
 
 /* Sends s the tasks and removals given, as one Assignments or, when they do
@@ -706,6 +728,7 @@ static void disp_send_changes(struct dispatcher *d, struct disp_session *s)
 	}
 	disp_send_parts(d, s, false, tasks, n_tasks, removed, n_removed);
 out:
+	disp_wire_task_done(copies, n_tasks);
 	free(tasks);
 	free(copies);
 	free(removed);
@@ -745,6 +768,7 @@ static void disp_send_full(struct dispatcher *d, struct disp_session *s)
 	}
 	s->changed_count = 0;
 	disp_send_parts(d, s, true, tasks, n, NULL, 0);
+	disp_wire_task_done(copies, n);
 	free(tasks);
 	free(copies);
 }

@@ -147,6 +147,27 @@ struct env_container_spec {
 	const char *user;
 	const struct env_mount *mounts;
 	size_t mount_count;
+	/* appended (issue 20): the task's secrets and configs as files.
+	 * PREPARE materialises each on node-local memory (never the node's
+	 * disk: the real executor writes them on a tmpfs) and mounts it
+	 * read-only into the container at its path; REMOVE deletes them,
+	 * also for a container adopted with no files given (a restarted
+	 * agent's). The data is borrowed for ctl_open only (the env copies
+	 * what it keeps, in memory). */
+	const struct env_file *files;
+	size_t file_count;
+};
+
+/* appended (issue 20): one secret or config file of a container. */
+struct env_file {
+	bool config;	     /* a config (else a secret) */
+	const char *name;    /* the secret's or config's name */
+	uint64_t id;	     /* its id */
+	const char *path;    /* absolute, in the container */
+	const uint8_t *data; /* its content */
+	size_t len;
+	const char *uid, *gid; /* numeric strings ("0") */
+	uint32_t mode;	       /* file mode (0444) */
 };
 
 /* appended (issue 16): a container label. */

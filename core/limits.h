@@ -122,6 +122,18 @@ _Static_assert(LIMIT_LOG_BYTES_MAX * 2 < LIMIT_FRAME_BYTES_MAX, "log lines fit a
 #define LIMIT_REBALANCE_MOVES_MAX   64u
 #define LIMIT_REBALANCE_TRACKED_MAX 1024u
 #define LIMIT_REBALANCE_LEVELS_MAX  8u
+/* issue 20: a secret's or config's data (SwarmKit's MaxSecretSize, 500
+ * KiB; configs alike), how many secrets and configs there are, how many a
+ * service references, and the sum of the data it references: a task goes
+ * to its agent with that data (Task.secret_data), so a task with the
+ * largest spec and all its data fits in one Assignments part */
+#define LIMIT_SECRET_BYTES_MAX	     (500u * 1024)
+#define LIMIT_SECRETS_MAX	     100000u
+#define LIMIT_SERVICE_SECRETS_MAX    64u
+#define LIMIT_SERVICE_SECRETS_BYTES_MAX (2u * 1024 * 1024)
+_Static_assert(LIMIT_SPEC_BYTES_MAX + LIMIT_SERVICE_SECRETS_BYTES_MAX + 64u * 1024 <
+		       LIMIT_FRAME_BYTES_MAX - 1024,
+	       "a task with its secrets fits in one Assignments part");
 
 _Static_assert(LIMIT_MANAGERS_MAX < LIMIT_NODES_MAX, "managers are nodes");
 

@@ -1407,7 +1407,7 @@ static size_t sched_write_bytes(const Cs__Task *t, const char *msg)
 	/* a tripwire: a field appended to Task or TaskStatus needs its bytes
 	 * counted above (created_ms and updated_ms are not sent: the store
 	 * stamps them) */
-	assert(cs__task__descriptor.n_fields == 17);
+	assert(cs__task__descriptor.n_fields == 18);
 	assert(cs__task_status__descriptor.n_fields == 5);
 	if (t->job_iteration) /* a job's task (issue 14): tag 2, varint 10 */
 		n += 12;
@@ -1422,6 +1422,9 @@ static size_t sched_write_bytes(const Cs__Task *t, const char *msg)
 		n += strlen(t->status->container_id);
 	if (t->spec)
 		n += protobuf_c_message_get_packed_size(&t->spec->base);
+	/* secret_data (issue 20) is never in the store (its check refuses
+	 * it): nothing to count */
+	assert(t->n_secret_data == 0);
 	return n;
 }
 

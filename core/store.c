@@ -36,6 +36,7 @@ struct store {
 	struct tree tasks_by_service, tasks_by_node, tasks_by_desired;
 	Cs__Cluster *cluster;
 	struct tree networks; /* issue 15: by id (few: names are scanned) */
+	struct tree secrets;  /* issue 20: secrets and configs, by id */
 	uint64_t applied;
 	struct store_watch watches[STORE_WATCHES_MAX];
 };
@@ -59,6 +60,8 @@ static uint64_t store_obj_id(const ProtobufCMessage *m)
 		return ((const Cs__Task *)m)->id;
 	if (m->descriptor == &cs__network__descriptor)
 		return ((const Cs__Network *)m)->id;
+	if (m->descriptor == &cs__secret__descriptor)
+		return ((const Cs__Secret *)m)->id;
 	assert(m->descriptor == &cs__cluster__descriptor);
 	return ((const Cs__Cluster *)m)->id;
 }
@@ -151,6 +154,7 @@ static void store_trees_init(struct store *s)
 	tree_init(&s->services, store_cmp_id, store_prio_id);
 	tree_init(&s->tasks, store_cmp_id, store_prio_id);
 	tree_init(&s->networks, store_cmp_id, store_prio_id);
+	tree_init(&s->secrets, store_cmp_id, store_prio_id);
 	tree_init(&s->service_names, store_cmp_name, store_prio_name);
 	tree_init(&s->tasks_by_service, store_cmp_task_service, store_prio_task_service);
 	tree_init(&s->tasks_by_node, store_cmp_task_node, store_prio_task_node);
@@ -185,6 +189,7 @@ static void store_clear(struct store *s)
 	store_table_clear(&s->services);
 	store_table_clear(&s->tasks);
 	store_table_clear(&s->networks);
+	store_table_clear(&s->secrets);
 	if (s->cluster)
 		protobuf_c_message_free_unpacked(&s->cluster->base, NULL);
 	s->cluster = NULL;
@@ -532,6 +537,9 @@ static int store_batch_add(struct store_batch *b, Cs__StoreAction__Kind kind,
 	} else if (obj->descriptor == &cs__network__descriptor) {
 		a.object_case = CS__STORE_ACTION__OBJECT_NETWORK;
 		a.network = (Cs__Network *)obj;
+	} else if (obj->descriptor == &cs__secret__descriptor) {
+		a.object_case = CS__STORE_ACTION__OBJECT_SECRET;
+		a.secret = (Cs__Secret *)obj;
 	} else {
 		assert(obj->descriptor == &cs__cluster__descriptor);
 		a.object_case = CS__STORE_ACTION__OBJECT_CLUSTER;
@@ -627,6 +635,7 @@ static enum store_table store_action_table(const Cs__StoreAction *a)
 	case CS__STORE_ACTION__OBJECT_SERVICE: return STORE_SERVICE;
 	case CS__STORE_ACTION__OBJECT_TASK: return STORE_TASK;
 	case CS__STORE_ACTION__OBJECT_NETWORK: return STORE_NETWORK;
+	case CS__STORE_ACTION__OBJECT_SECRET: return STORE_SECRET;
 	default: return STORE_CLUSTER;
 	}
 }
@@ -639,6 +648,7 @@ static ProtobufCMessage *store_action_obj(const Cs__StoreAction *a)
 	case CS__STORE_ACTION__OBJECT_TASK: return &a->task->base;
 	case CS__STORE_ACTION__OBJECT_CLUSTER: return &a->cluster->base;
 	case CS__STORE_ACTION__OBJECT_NETWORK: return &a->network->base;
+	case CS__STORE_ACTION__OBJECT_SECRET: return &a->secret->base;
 	default: return NULL;
 	}
 }
@@ -650,6 +660,7 @@ static void store_action_steal(Cs__StoreAction *a)
 	a->task = NULL;
 	a->cluster = NULL;
 	a->network = NULL;
+	a->secret = NULL;
 }
 
 static uint64_t store_obj_version(const ProtobufCMessage *m)
@@ -662,6 +673,8 @@ static uint64_t store_obj_version(const ProtobufCMessage *m)
 		return ((const Cs__Task *)m)->version;
 	if (m->descriptor == &cs__network__descriptor)
 		return ((const Cs__Network *)m)->version;
+	if (m->descriptor == &cs__secret__descriptor)
+		return ((const Cs__Secret *)m)->version;
 	return ((const Cs__Cluster *)m)->version;
 }
 
@@ -675,6 +688,8 @@ static void store_obj_set_version(ProtobufCMessage *m, uint64_t v)
 		((Cs__Task *)m)->version = v;
 	else if (m->descriptor == &cs__network__descriptor)
 		((Cs__Network *)m)->version = v;
+	else if (m->descriptor == &cs__secret__descriptor)
+		((Cs__Secret *)m)->version = v;
 	else
 		((Cs__Cluster *)m)->version = v;
 }
@@ -693,6 +708,9 @@ static void store_obj_times(ProtobufCMessage *m, uint64_t **created, uint64_t **
 	} else if (m->descriptor == &cs__task__descriptor) {
 		*created = &((Cs__Task *)m)->created_ms;
 		*updated = &((Cs__Task *)m)->updated_ms;
+	} else if (m->descriptor == &cs__secret__descriptor) {
+		*created = &((Cs__Secret *)m)->created_ms;
+		*updated = &((Cs__Secret *)m)->updated_ms;
 	}
 }
 
@@ -726,6 +744,7 @@ static struct tree *store_table_tree(struct store *s, enum store_table t)
 	case STORE_NODE: return &s->nodes;
 	case STORE_SERVICE: return &s->services;
 	case STORE_NETWORK: return &s->networks;
+	case STORE_SECRET: return &s->secrets;
 	default: return &s->tasks;
 	}
 }
@@ -766,6 +785,51 @@ static int store_check_network_create(struct store *s, const Cs__Network *n)
 	return 0;
 }
 
+/* Issue 20: what makes a secret's create fail at apply on every manager
+ * alike: no name or data over the limit (CS_ECORRUPT: the control API
+ * refuses both first), or one of that name and kind (CS_EEXIST). */
+static int store_check_secret_create(struct store *s, const Cs__Secret *x)
+{
+	if (!x->name || !x->name[0] || x->data.len > LIMIT_SECRET_BYTES_MAX)
+		return CS_ECORRUPT;
+	if (store_secret_by_name(s, x->config, x->name))
+		return CS_EEXIST;
+	if (s->secrets.count >= LIMIT_SECRETS_MAX)
+		return CS_ELIMIT;
+	return 0;
+}
+
+/* Issue 20: a secret's update changes its labels only (SwarmKit: "only
+ * updates to Labels are allowed"): CS_EINVAL otherwise. */
+static int store_check_secret_update(const Cs__Secret *cur, const Cs__Secret *x)
+{
+	if (cur->config != x->config || !x->name || strcmp(cur->name, x->name) != 0 ||
+	    cur->data.len != x->data.len ||
+	    (x->data.len && memcmp(cur->data.data, x->data.data, x->data.len) != 0))
+		return CS_EINVAL;
+	return 0;
+}
+
+/* Issue 20: a service's spec may reference only secrets and configs that
+ * exist, each of its own kind (CS_ENOENT): a delete in flight when the
+ * control API checked cannot leave a service without one. */
+static int store_check_service_refs(struct store *s, const Cs__Service *svc)
+{
+	const Cs__ContainerSpec *cs =
+		svc->spec && svc->spec->task ? svc->spec->task->container : NULL;
+	if (!cs)
+		return 0;
+	for (size_t i = 0; i < cs->n_secrets + cs->n_configs; i++) {
+		bool config = i >= cs->n_secrets;
+		const Cs__SecretReference *r =
+			config ? cs->configs[i - cs->n_secrets] : cs->secrets[i];
+		const Cs__Secret *x = store_secret_get(s, r->secret_id);
+		if (!x || x->config != config)
+			return CS_ENOENT;
+	}
+	return 0;
+}
+
 /* Checks one action against the current store. */
 static int store_check(struct store *s, const Cs__StoreAction *a)
 {
@@ -775,6 +839,11 @@ static int store_check(struct store *s, const Cs__StoreAction *a)
 	if (!obj)
 		return CS_ECORRUPT;
 	cur = store_current(s, a);
+	/* issue 20: a secret's data travels to agents in tasks on the wire,
+	 * never into the store (whose log and snapshots hold each secret once,
+	 * in its own record) */
+	if (obj->descriptor == &cs__task__descriptor && a->task->n_secret_data)
+		return CS_ECORRUPT;
 	switch (a->kind) {
 	case CS__STORE_ACTION__KIND__KIND_CREATE:
 		if (cur)
@@ -792,6 +861,10 @@ static int store_check(struct store *s, const Cs__StoreAction *a)
 			return CS_EEXIST;
 		if (obj->descriptor == &cs__network__descriptor)
 			return store_check_network_create(s, a->network);
+		if (obj->descriptor == &cs__secret__descriptor)
+			return store_check_secret_create(s, a->secret);
+		if (obj->descriptor == &cs__service__descriptor)
+			return store_check_service_refs(s, a->service);
 		return 0;
 	case CS__STORE_ACTION__KIND__KIND_UPDATE:
 	case CS__STORE_ACTION__KIND__KIND_DELETE:
@@ -803,6 +876,18 @@ static int store_check(struct store *s, const Cs__StoreAction *a)
 		    obj->descriptor == &cs__service__descriptor &&
 		    (!a->service->spec || !a->service->spec->name))
 			return CS_ECORRUPT;
+		if (a->kind == CS__STORE_ACTION__KIND__KIND_UPDATE &&
+		    obj->descriptor == &cs__secret__descriptor)
+			return store_check_secret_update((const Cs__Secret *)cur,
+							 a->secret);
+		if (a->kind == CS__STORE_ACTION__KIND__KIND_UPDATE &&
+		    obj->descriptor == &cs__service__descriptor)
+			return store_check_service_refs(s, a->service);
+		/* issue 20: a secret in use stays (SwarmKit's RemoveSecret) */
+		if (a->kind == CS__STORE_ACTION__KIND__KIND_DELETE &&
+		    obj->descriptor == &cs__secret__descriptor &&
+		    store_secret_users(s, (const Cs__Secret *)cur, NULL, 0) > 0)
+			return CS_EADDRINUSE;
 		return 0;
 	default: return CS_ECORRUPT;
 	}
@@ -1038,7 +1123,10 @@ int store_snapshot(const struct store *s, uint8_t **buf, size_t *len)
 	snap.tasks = malloc((snap.n_tasks + 1) * sizeof *snap.tasks);
 	snap.n_networks = s->networks.count;
 	snap.networks = malloc((snap.n_networks + 1) * sizeof *snap.networks);
-	if (!snap.nodes || !snap.services || !snap.tasks || !snap.networks)
+	snap.n_secrets = s->secrets.count;
+	snap.secrets = malloc((snap.n_secrets + 1) * sizeof *snap.secrets);
+	if (!snap.nodes || !snap.services || !snap.tasks || !snap.networks ||
+	    !snap.secrets)
 		goto out;
 	for (i = 0, m = store_next_id(&s->nodes, NULL); m;
 	     m = store_next_id(&s->nodes, m))
@@ -1052,6 +1140,9 @@ int store_snapshot(const struct store *s, uint8_t **buf, size_t *len)
 	for (i = 0, m = store_next_id(&s->networks, NULL); m;
 	     m = store_next_id(&s->networks, m))
 		snap.networks[i++] = (Cs__Network *)m;
+	for (i = 0, m = store_next_id(&s->secrets, NULL); m;
+	     m = store_next_id(&s->secrets, m))
+		snap.secrets[i++] = (Cs__Secret *)m;
 	snap.cluster = s->cluster;
 	snap.applied = s->applied;
 	*len = cs__store_snapshot__get_packed_size(&snap);
@@ -1065,6 +1156,7 @@ out:
 	free(snap.services);
 	free(snap.tasks);
 	free(snap.networks);
+	free(snap.secrets);
 	return rv;
 }
 
@@ -1092,6 +1184,10 @@ static int store_restore_table(struct store *s, enum store_table tab,
 				free(e);
 				return CS_ECORRUPT;
 			}
+		}
+		if (tab == STORE_SECRET && !((const Cs__Secret *)e->obj)->name) {
+			free(e);
+			return CS_ECORRUPT;
 		}
 		if (tree_find(store_table_tree(s, tab), &e->by_id)) {
 			free(e);
@@ -1137,6 +1233,10 @@ int store_restore(struct store *s, const uint8_t *buf, size_t len, uint64_t inde
 		rv = store_restore_table(fresh, STORE_NETWORK,
 					 (ProtobufCMessage **)snap->networks,
 					 snap->n_networks);
+	if (rv == 0)
+		rv = store_restore_table(fresh, STORE_SECRET,
+					 (ProtobufCMessage **)snap->secrets,
+					 snap->n_secrets);
 	if (rv == 0) {
 		fresh->cluster = snap->cluster;
 		snap->cluster = NULL;
@@ -1159,6 +1259,7 @@ int store_restore(struct store *s, const uint8_t *buf, size_t len, uint64_t inde
 	s->tasks_by_node = fresh->tasks_by_node;
 	s->tasks_by_desired = fresh->tasks_by_desired;
 	s->networks = fresh->networks;
+	s->secrets = fresh->secrets;
 	s->cluster = fresh->cluster;
 	s->applied = index;
 	free(fresh);
@@ -1195,6 +1296,72 @@ const Cs__Network *store_network_by_name(const struct store *s, const char *name
 
 int store_batch_network(struct store_batch *b, Cs__StoreAction__Kind kind,
 			const Cs__Network *obj)
+{
+	return store_batch_add(b, kind, &obj->base);
+}
+
+/* ---------------------------------------------------------------- secrets and configs (issue 20) */
+
+const Cs__Secret *store_secret_get(const struct store *s, uint64_t id)
+{
+	struct store_entry *e = store_find(&s->secrets, id);
+	return e ? (const Cs__Secret *)e->obj : NULL;
+}
+
+const Cs__Secret *store_secret_next(const struct store *s, const Cs__Secret *prev)
+{
+	return (const Cs__Secret *)store_next_id(&s->secrets,
+						 prev ? &prev->base : NULL);
+}
+
+size_t store_secret_count(const struct store *s)
+{
+	return s->secrets.count;
+}
+
+const Cs__Secret *store_secret_by_name(const struct store *s, bool config,
+				       const char *name)
+{
+	for (const Cs__Secret *x = store_secret_next(s, NULL); x;
+	     x = store_secret_next(s, x))
+		if (x->config == config && x->name && strcmp(x->name, name) == 0)
+			return x;
+	return NULL;
+}
+
+bool store_spec_uses_secret(const Cs__ServiceSpec *spec, const Cs__Secret *x)
+{
+	const Cs__ContainerSpec *cs = spec && spec->task ? spec->task->container : NULL;
+	size_t n;
+	Cs__SecretReference **refs;
+
+	if (!cs)
+		return false;
+	n = x->config ? cs->n_configs : cs->n_secrets;
+	refs = x->config ? cs->configs : cs->secrets;
+	for (size_t i = 0; i < n; i++)
+		if (refs[i]->secret_id == x->id)
+			return true;
+	return false;
+}
+
+size_t store_secret_users(const struct store *s, const Cs__Secret *x,
+			  const Cs__Service **out, size_t out_max)
+{
+	size_t n = 0;
+	for (const Cs__Service *svc = store_service_next(s, NULL); svc;
+	     svc = store_service_next(s, svc)) {
+		if (!store_spec_uses_secret(svc->spec, x))
+			continue;
+		if (n < out_max)
+			out[n] = svc;
+		n++;
+	}
+	return n;
+}
+
+int store_batch_secret(struct store_batch *b, Cs__StoreAction__Kind kind,
+		       const Cs__Secret *obj)
 {
 	return store_batch_add(b, kind, &obj->base);
 }

@@ -20,7 +20,14 @@
 
 struct store;
 
-enum store_table { STORE_NODE, STORE_SERVICE, STORE_TASK, STORE_CLUSTER, STORE_NETWORK };
+enum store_table {
+	STORE_NODE,
+	STORE_SERVICE,
+	STORE_TASK,
+	STORE_CLUSTER,
+	STORE_NETWORK,
+	STORE_SECRET /* issue 20: secrets and configs */
+};
 enum store_change { STORE_CREATED, STORE_UPDATED, STORE_DELETED };
 
 /* One change, as watches see it: old is NULL for a create, new for a
@@ -186,5 +193,31 @@ const Cs__Network *store_network_by_name(const struct store *s, const char *name
 /* store_batch_network: store_batch_node's contract, for a network. */
 int store_batch_network(struct store_batch *b, Cs__StoreAction__Kind kind,
 			const Cs__Network *obj);
+
+/* ---------------------------------------------------------------- secrets and configs (issue 20) */
+
+/* Secrets and configs (Cs__Secret, told apart by config), by id; a name is
+ * unique among its kind (checked at apply), found by a scan (NULL: none). */
+const Cs__Secret *store_secret_get(const struct store *s, uint64_t id);
+const Cs__Secret *store_secret_next(const struct store *s, const Cs__Secret *prev);
+size_t store_secret_count(const struct store *s);
+const Cs__Secret *store_secret_by_name(const struct store *s, bool config,
+				       const char *name);
+/* store_spec_uses_secret: whether spec (NULL: no) references x, among the
+ * references of x's kind. */
+bool store_spec_uses_secret(const Cs__ServiceSpec *spec, const Cs__Secret *x);
+/* store_secret_users returns how many services' specs reference x, and
+ * puts the first out_max of them, in id order, in out (borrowed from the
+ * store; out may be NULL when out_max is 0). */
+size_t store_secret_users(const struct store *s, const Cs__Secret *x,
+			  const Cs__Service **out, size_t out_max);
+/* store_batch_secret: store_batch_node's contract, for a secret or config.
+ * At apply a create fails with CS_EEXIST for a name its kind has, an update
+ * with CS_EINVAL when it changes anything but labels, a delete with
+ * CS_EADDRINUSE
+ * while a service's spec references it; a service whose spec references a
+ * missing one fails with CS_ENOENT. */
+int store_batch_secret(struct store_batch *b, Cs__StoreAction__Kind kind,
+		       const Cs__Secret *obj);
 
 #endif

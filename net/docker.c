@@ -14,7 +14,15 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <jansson.h>
 #include <stdint.h>
@@ -110,6 +118,8 @@ struct docker_ctl {
 	bool fail_pending;
 	struct env_ctl_req *fail_req;
 	env_ctl_cb fail_cb;
+	/* appended (issue 20): the task id, for its files' directory */
+	char task_id[LIMIT_NAME_BYTES_MAX + 1];
 };
 
 struct docker {
@@ -122,6 +132,8 @@ struct docker {
 	bool network_none;
 	void (*log)(void *data, enum env_log_level lvl, const char *msg);
 	void *log_data;
+	char files_dir[DOCKER_FILES_DIR_BYTES_MAX + 1]; /* issue 20: "" none */
+	bool files_mounted; /* this process mounted the tmpfs there */
 	struct docker_xfer *xfers;
 	struct docker_sock *socks;
 	struct docker_ctl *ctls;   /* open */
@@ -787,6 +799,139 @@ static int docker_create_extra(json_t *root, json_t *host, json_t *labels,
 	return 0;
 }
 
+/* ---------------------------------------------------------------- secrets and configs (issue 20) */
+
+/* Whether path is on a tmpfs (memory: what a secret's file may be written
+ * to, never a disk). */
+static bool docker_is_tmpfs(const char *path)
+{
+	struct statfs st;
+	return statfs(path, &st) == 0 && st.f_type == TMPFS_MAGIC;
+}
+
+/* The directory of task_id's files: FILES_DIR/TASK_ID. */
+static bool docker_files_path(const struct docker *d, const char *task_id, size_t i,
+			      bool dir, char *out, size_t size)
+{
+	int n = dir ? snprintf(out, size, "%s/%s", d->files_dir, task_id)
+		    : snprintf(out, size, "%s/%s/%zu", d->files_dir, task_id, i);
+	return n > 0 && (size_t)n < size;
+}
+
+/* Deletes task_id's files and their directory (none: fine). */
+static void docker_files_remove(struct docker *d, const char *task_id)
+{
+	char path[PATH_MAX];
+	DIR *dir;
+	struct dirent *e;
+
+	if (!d->files_dir[0] || !task_id[0] ||
+	    !docker_files_path(d, task_id, 0, true, path, sizeof path))
+		return;
+	dir = opendir(path);
+	if (!dir)
+		return;
+	while ((e = readdir(dir)) != NULL)
+		if (e->d_name[0] != '.')
+			unlinkat(dirfd(dir), e->d_name, 0);
+	closedir(dir);
+	if (rmdir(path) != 0 && errno != ENOENT)
+		docker_logf(d, ENV_LOG_ERROR, "docker: rmdir %s: %s", path, strerror(errno));
+}
+
+/* Writes spec's files under FILES_DIR/TASK_ID/ (a tmpfs: refused
+ * otherwise, in why), each with its mode and owner. Returns 0, or -1 with
+ * why (nothing left behind). */
+static int docker_files_write(struct docker *d, const struct env_container_spec *spec,
+			      char *why, size_t why_size)
+{
+	char path[PATH_MAX];
+
+	/* the tmpfs is mounted by the first task that needs it (a node
+	 * running no secret mounts nothing) */
+	if (d->files_dir[0] && !docker_is_tmpfs(d->files_dir)) {
+		if ((mkdir(d->files_dir, 0700) != 0 && errno != EEXIST) ||
+		    mount("cswarm-secrets", d->files_dir, "tmpfs",
+			  MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700,size=64m") != 0)
+			docker_logf(d, ENV_LOG_ERROR,
+				    "docker: cannot mount a tmpfs at %s for secrets: %s",
+				    d->files_dir, strerror(errno));
+		else
+			d->files_mounted = true;
+	}
+	if (!d->files_dir[0] || !docker_is_tmpfs(d->files_dir)) {
+		snprintf(why, why_size,
+			 "secrets and configs need a tmpfs for their files (%.100s is %s): "
+			 "not written to disk",
+			 d->files_dir[0] ? d->files_dir : "no directory",
+			 d->files_dir[0] ? "not one" : "set");
+		return -1;
+	}
+	if (!docker_files_path(d, spec->task_id, 0, true, path, sizeof path) ||
+	    (mkdir(path, 0700) != 0 && errno != EEXIST)) {
+		snprintf(why, why_size, "secrets: mkdir %.120s: %.60s", path, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < spec->file_count; i++) {
+		const struct env_file *f = &spec->files[i];
+		size_t off = 0;
+		int fd;
+		if (!docker_files_path(d, spec->task_id, i, false, path, sizeof path))
+			goto fail;
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			goto fail;
+		while (off < f->len) {
+			ssize_t w = write(fd, f->data + off, f->len - off);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				close(fd);
+				goto fail;
+			}
+			off += (size_t)w;
+		}
+		if (fchown(fd, (uid_t)strtoul(f->uid, NULL, 10),
+			   (gid_t)strtoul(f->gid, NULL, 10)) != 0 ||
+		    fchmod(fd, (mode_t)f->mode) != 0) {
+			close(fd);
+			goto fail;
+		}
+		close(fd);
+	}
+	return 0;
+fail:
+	snprintf(why, why_size, "secrets: write %.120s: %.60s", path, strerror(errno));
+	docker_files_remove(d, spec->task_id);
+	return -1;
+}
+
+/* Adds a read-only bind mount of each of spec's files to host's Mounts.
+ * Returns 0 or -1. */
+static int docker_create_files(const struct docker *d, json_t *host,
+			       const struct env_container_spec *spec)
+{
+	json_t *mounts = json_object_get(host, "Mounts");
+	char path[PATH_MAX];
+
+	if (!spec->file_count)
+		return 0;
+	if (!mounts && (!(mounts = json_array()) ||
+			json_object_set_new(host, "Mounts", mounts)))
+		return -1;
+	for (size_t i = 0; i < spec->file_count; i++) {
+		json_t *mj = json_object();
+		if (!mj || json_array_append_new(mounts, mj) ||
+		    !docker_files_path(d, spec->task_id, i, false, path, sizeof path) ||
+		    docker_json_set_str(mj, "Type", "bind") ||
+		    docker_json_set_str(mj, "Source", path) ||
+		    docker_json_set_str(mj, "Target", spec->files[i].path) ||
+		    json_object_set_new(mj, "ReadOnly", json_true()))
+			return -1;
+	}
+	return 0;
+}
+
 /* Builds the body of POST /containers/create for spec (attached to nets[0]
  * when spec has networks; nets NULL otherwise). Returns a string the
  * caller frees, or NULL (not UTF-8, out of memory). */
@@ -840,6 +985,8 @@ static char *docker_create_body(const struct docker *d,
 	if (docker_create_health(root, spec))
 		goto out;
 	if (docker_create_extra(root, host, labels, spec))
+		goto out;
+	if (docker_create_files(d, host, spec))
 		goto out;
 	if (json_object_set(root, "Labels", labels) ||
 	    json_object_set(root, "HostConfig", host))
@@ -958,6 +1105,12 @@ int docker_ctl_open_net(struct docker *d, const struct env_container_spec *spec,
 		return CS_ENOMEM;
 	ctl->d = d;
 	snprintf(ctl->name, sizeof ctl->name, "%s%s", DOCKER_NAME_PREFIX, spec->task_id);
+	snprintf(ctl->task_id, sizeof ctl->task_id, "%s", spec->task_id);
+	/* issue 20: its secrets and configs on the tmpfs now (the create
+	 * body mounts them); refused, PREPARE fails with why */
+	if (spec->file_count && !ctl->prep_fail[0] &&
+	    docker_files_write(d, spec, ctl->prep_fail, sizeof ctl->prep_fail))
+		docker_logf(d, ENV_LOG_ERROR, "docker: %s: %s", ctl->name, ctl->prep_fail);
 	ctl->stop_timeout_ms = spec->stop_timeout_ms;
 	if (nets && spec->network_count) {
 		rv = docker_ctl_nets(ctl, spec, nets);
@@ -1696,6 +1849,12 @@ static void docker_xfer_finish(struct docker_xfer *x, CURLcode code)
 		} else if (code == CURLE_OK) {
 			docker_op_result(x, http, &r);
 		}
+		/* issue 20: a container's secrets go once it exits (Docker
+		 * unmounts them when it stops) or is removed */
+		if (r.status == 0 && ctl &&
+		    ((x->op == ENV_CTL_REMOVE && x->kind == DOCKER_XFER_OP) ||
+		     (x->kind == DOCKER_XFER_WAIT && r.state == ENV_CTL_EXITED)))
+			docker_files_remove(d, ctl->task_id);
 		if (r.status)
 			docker_logf(d, ENV_LOG_INFO, "docker: %s: %s", x->what,
 				    r.message);
@@ -1795,6 +1954,12 @@ int docker_open(const struct docker_cfg *cfg, struct docker **out)
 	snprintf(d->node_id, sizeof d->node_id, "%s",
 		 cfg->node_id_label ? cfg->node_id_label : "");
 	d->network_none = cfg->network_none;
+	if (cfg->files_dir && strlen(cfg->files_dir) > DOCKER_FILES_DIR_BYTES_MAX) {
+		free(d);
+		return CS_EINVAL;
+	}
+	snprintf(d->files_dir, sizeof d->files_dir, "%s",
+		 cfg->files_dir ? cfg->files_dir : "");
 	d->log = cfg->log;
 	d->log_data = cfg->log_data;
 	d->multi = curl_multi_init();
@@ -1858,6 +2023,11 @@ void docker_close(struct docker *d)
 	}
 	while (d->xfers)
 		docker_xfer_free(d->xfers); /* lists and pings */
+	/* issue 20: the secrets' tmpfs this process mounted is detached: the
+	 * containers still running keep their files; nothing stays on the
+	 * node's disk */
+	if (d->files_mounted)
+		umount2(d->files_dir, MNT_DETACH);
 	d->closing = true;
 	/* curl calls us no more; close the sockets' watchers before curl
 	 * closes the sockets */

@@ -42,7 +42,14 @@ struct docker_cfg {
 	/* optional log sink; msg is borrowed for the call */
 	void (*log)(void *data, enum env_log_level lvl, const char *msg);
 	void *log_data;
+	/* appended (issue 20): where containers' secret and config files are
+	 * written, FILES_DIR/TASK_ID/N, and bind-mounted read-only from; it
+	 * must be a tmpfs (checked before each write: a task with files fails
+	 * PREPARE otherwise, nothing written). Removed once the container
+	 * exits or is removed. NULL or "": no files (such tasks fail). */
+	const char *files_dir;
 };
+#define DOCKER_FILES_DIR_BYTES_MAX 200u
 
 /* docker_open makes an executor for cfg (copied; the loop is borrowed). No
  * I/O yet: a missing daemon shows in the first op. Returns 0 and *out, or

@@ -276,6 +276,83 @@ static int dj_mounts(const json_t *a, Cs__ContainerSpec *cs, char *err, size_t n
 	return 0;
 }
 
+/* ContainerSpec.Secrets and .Configs (issue 20; moby's SecretReference
+ * and ConfigReference): {File: {Name, UID, GID, Mode}, SecretID|ConfigID,
+ * SecretName|ConfigName}. The control API resolves the name (or the id)
+ * and checks the file names. */
+static int dj_secret_refs(const json_t *a, bool config, Cs__ContainerSpec *cs, char *err,
+			  size_t n)
+{
+	static const char *const sknown[] = {"File", "SecretID", "SecretName", NULL};
+	static const char *const cknown[] = {"File", "ConfigID", "ConfigName", NULL};
+	static const char *const fknown[] = {"Name", "UID", "GID", "Mode", NULL};
+	const char *P = config ? "TaskTemplate.ContainerSpec.Configs"
+			       : "TaskTemplate.ContainerSpec.Secrets";
+	Cs__SecretReference ***refs = config ? &cs->configs : &cs->secrets;
+	size_t *count = config ? &cs->n_configs : &cs->n_secrets;
+	json_t *x;
+	size_t i;
+	int rv;
+
+	if (!a || dj_empty(a))
+		return 0;
+	if (!json_is_array(a))
+		return dj_fail(err, n, "%s: expected an array", P);
+	if (json_array_size(a) > LIMIT_SERVICE_SECRETS_MAX)
+		return dj_fail(err, n, "%s: more than %u", P, LIMIT_SERVICE_SECRETS_MAX);
+	if (!(*refs = calloc(json_array_size(a), sizeof **refs)))
+		return CS_ENOMEM;
+	json_array_foreach(a, i, x)
+	{
+		char p[64], fp[80];
+		const char *id = NULL, *name = NULL, *fname = NULL, *uid = NULL,
+			   *gid = NULL;
+		uint64_t mode = 0;
+		json_t *f;
+		Cs__SecretReference *r;
+
+		snprintf(p, sizeof p, "%s[%zu]", P, i);
+		snprintf(fp, sizeof fp, "%s.File", p);
+		if ((rv = dj_only(x, p, config ? cknown : sknown, err, n)) ||
+		    (rv = dj_str(x, config ? "ConfigID" : "SecretID", p, &id, err, n)) ||
+		    (rv = dj_str(x, config ? "ConfigName" : "SecretName", p, &name, err,
+				 n)))
+			return rv;
+		if ((f = dj_get(x, "File")) &&
+		    ((rv = dj_only(f, fp, fknown, err, n)) ||
+		     (rv = dj_str(f, "Name", fp, &fname, err, n)) ||
+		     (rv = dj_str(f, "UID", fp, &uid, err, n)) ||
+		     (rv = dj_str(f, "GID", fp, &gid, err, n)) ||
+		     (rv = dj_u64(f, "Mode", fp, &mode, NULL, err, n))))
+			return rv;
+		if (mode > 07777)
+			return dj_fail(err, n, "%s.Mode: %" PRIu64 " is not a file mode", fp,
+				       mode);
+		if (!(r = (*refs)[i] = DJ_NEW(Cs__SecretReference,
+					       CS__SECRET_REFERENCE__INIT)))
+			return CS_ENOMEM;
+		*count = i + 1;
+		if (id && *id) {
+			char *end;
+			r->secret_id = strtoull(id, &end, 16);
+			if (*end || strlen(id) > 16)
+				return dj_fail(err, n, "%s.%s: '%s' is not an id", p,
+					       config ? "ConfigID" : "SecretID", id);
+		}
+		if ((name && *name && !(r->secret_name = strdup(name))) ||
+		    (fname && *fname && !(r->target = strdup(fname))) ||
+		    (uid && *uid && !(r->uid = strdup(uid))) ||
+		    (gid && *gid && !(r->gid = strdup(gid))))
+			return CS_ENOMEM;
+		r->mode = (uint32_t)mode;
+		if (!r->secret_id && (!name || !*name))
+			return dj_fail(err, n, "%s: %s or %s is required", p,
+				       config ? "ConfigID" : "SecretID",
+				       config ? "ConfigName" : "SecretName");
+	}
+	return 0;
+}
+
 /* ContainerSpec.Labels (an object of strings) into cs->labels. */
 static int dj_container_labels(const json_t *l, Cs__ContainerSpec *cs, char *err,
 			       size_t n)
@@ -313,7 +390,8 @@ static int dj_container(const json_t *c, Cs__ContainerSpec *cs, char *err, size_
 {
 	static const char *const known[] = {
 		"Image",   "Args",   "Env", "Healthcheck", "StopGracePeriod", "Isolation",
-		"Command", "Labels", "Dir", "User",	   "Mounts",	      NULL};
+		"Command", "Labels", "Dir", "User",	   "Mounts",	      "Secrets",
+		"Configs", NULL};
 	static const char *const hknown[] = {"Test",	"Interval",    "Timeout",
 					     "Retries", "StartPeriod", NULL};
 	const char *P = "TaskTemplate.ContainerSpec";
@@ -342,6 +420,8 @@ static int dj_container(const json_t *c, Cs__ContainerSpec *cs, char *err, size_
 		return rv ? rv : CS_ENOMEM;
 	if ((rv = dj_container_labels(dj_get(c, "Labels"), cs, err, n)) ||
 	    (rv = dj_mounts(dj_get(c, "Mounts"), cs, err, n)) ||
+	    (rv = dj_secret_refs(dj_get(c, "Secrets"), false, cs, err, n)) ||
+	    (rv = dj_secret_refs(dj_get(c, "Configs"), true, cs, err, n)) ||
 	    (rv = dj_strings(c, "Command", P, &cs->n_entrypoint, &cs->entrypoint, err,
 			     n)))
 		return rv;
@@ -911,6 +991,32 @@ static json_t *dj_task_spec_json(const Cs__TaskSpec *ts)
 				json_array_append_new(a, mj);
 			}
 			json_object_set_new(c, "Mounts", a);
+		}
+		/* issue 20: SecretReference / ConfigReference, moby's shape */
+		for (int k = 0; k < 2; k++) {
+			size_t nr = k ? cs->n_configs : cs->n_secrets;
+			Cs__SecretReference **v = k ? cs->configs : cs->secrets;
+			json_t *a = nr ? json_array() : NULL;
+			for (size_t i = 0; a && i < nr; i++) {
+				const Cs__SecretReference *r = v[i];
+				json_t *rj = json_object();
+				json_object_set_new(
+					rj, "File",
+					json_pack("{s:s,s:s,s:s,s:I}", "Name",
+						  r->target && *r->target ? r->target
+									  : r->secret_name,
+						  "UID", r->uid && *r->uid ? r->uid : "0",
+						  "GID", r->gid && *r->gid ? r->gid : "0",
+						  "Mode", (json_int_t)(r->mode ? r->mode : 0444)));
+				json_object_set_new(rj, k ? "ConfigID" : "SecretID",
+						    dj_idj(r->secret_id));
+				json_object_set_new(rj, k ? "ConfigName" : "SecretName",
+						    json_string(r->secret_name ? r->secret_name
+									       : ""));
+				json_array_append_new(a, rj);
+			}
+			if (a)
+				json_object_set_new(c, k ? "Configs" : "Secrets", a);
 		}
 		if (cs->n_env)
 			json_object_set_new(c, "Env", dj_strs(cs->env, cs->n_env));
@@ -2978,13 +3084,123 @@ static void dapi_network_remove(struct dapi_conn *c, const struct dapi_route *r)
 	dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_NETWORK_REMOVE, nw->spec->name);
 }
 
-/* GET /secrets, /configs: cswarm has neither object yet (issue 20), so
- * every list is empty; its filters are still checked. */
-static void dapi_empty_list(struct dapi_conn *c, const struct dapi_route *r)
+/* ---------------------------------------------------------------- secrets and configs
+ * Issue 20 (moby's api/types/swarm/secret.go and config.go): /secrets and
+ * /configs, create, list with filters (id, label, name, names), inspect,
+ * update (labels only, as SwarmKit allows), delete (refused while a
+ * service uses one). A secret's data is never in an answer (the control
+ * API never sends it); a config's is, base64 as Docker's. */
+
+static const char dapi_b64[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* data's padded base64, as a JSON string (NULL: out of memory). */
+static json_t *dapi_b64_json(const uint8_t *data, size_t len)
+{
+	char *out = malloc(4 * ((len + 2) / 3) + 1);
+	size_t o = 0;
+	json_t *j;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)data[i] << 16;
+		if (i + 1 < len)
+			v |= (uint32_t)data[i + 1] << 8;
+		if (i + 2 < len)
+			v |= data[i + 2];
+		out[o++] = dapi_b64[v >> 18 & 63];
+		out[o++] = dapi_b64[v >> 12 & 63];
+		out[o++] = i + 1 < len ? dapi_b64[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < len ? dapi_b64[v & 63] : '=';
+	}
+	out[o] = 0;
+	j = json_string(out);
+	free(out);
+	return j;
+}
+
+/* Decodes base64 s (padding optional, no whitespace) into a new buffer.
+ * Returns 0, CS_EINVAL (not base64) or CS_ENOMEM. */
+static int dapi_b64_decode(const char *s, uint8_t **out, size_t *len)
+{
+	size_t n = strlen(s), o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	uint8_t *p = malloc(n / 4 * 3 + 3);
+
+	if (!p)
+		return CS_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *q;
+		if (s[i] == '=')
+			break;
+		q = strchr(dapi_b64, s[i]);
+		if (!q || !s[i]) {
+			free(p);
+			return CS_EINVAL;
+		}
+		acc = acc << 6 | (uint32_t)(q - dapi_b64);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			p[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	*out = p;
+	*len = o;
+	return 0;
+}
+
+static bool dapi_is_configs(const char *path)
+{
+	return strncmp(path, "/configs", 8) == 0;
+}
+
+/* moby's Secret / Config: ID, Version, CreatedAt, UpdatedAt, Spec {Name,
+ * Labels, Data (a config's only)}. */
+static json_t *dapi_secret_json(const Cs__Secret *x)
+{
+	json_t *o = json_object(), *spec = json_object(), *labels = json_object();
+
+	if (!o || !spec || !labels) {
+		json_decref(o);
+		json_decref(spec);
+		json_decref(labels);
+		return NULL;
+	}
+	json_object_set_new(o, "ID", dj_idj(x->id));
+	json_object_set_new(o, "Version", json_pack("{s:I}", "Index", (json_int_t)x->version));
+	json_object_set_new(o, "CreatedAt", dj_time(x->created_ms));
+	json_object_set_new(o, "UpdatedAt", dj_time(x->updated_ms));
+	json_object_set_new(spec, "Name", json_string(x->name ? x->name : ""));
+	for (size_t i = 0; i < x->n_labels; i++)
+		json_object_set_new(labels, x->labels[i]->key,
+				    json_string(x->labels[i]->value ? x->labels[i]->value
+								    : ""));
+	json_object_set_new(spec, "Labels", labels);
+	if (x->config)
+		json_object_set_new(spec, "Data", dapi_b64_json(x->data.data, x->data.len));
+	json_object_set_new(o, "Spec", spec);
+	return o;
+}
+
+/* A request about secrets (or configs, as path says). */
+static void dapi_secret_call(struct dapi_conn *c, const char *path, Cs__ControlOp op,
+			     const char *name)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	req.op = op;
+	req.name = (char *)(name ? name : "");
+	req.secret_config = dapi_is_configs(path);
+	dapi_call(c, &req);
+}
+
+static void dapi_secret_list(struct dapi_conn *c, const struct dapi_route *r)
 {
 	static const char *const known[] = {"id", "label", "name", "names", NULL};
-	const char *bad = NULL;
-	json_t *f;
+	const char *v[16], *bad = NULL;
+	json_t *f, *a;
 
 	if (!dapi_filters(r->query, &f))
 		return dapi_error(c, 400, "filters: malformed JSON");
@@ -2993,8 +3209,214 @@ static void dapi_empty_list(struct dapi_conn *c, const struct dapi_route *r)
 		json_decref(f);
 		return;
 	}
+	if (c->step == 0) {
+		json_decref(f);
+		return dapi_secret_call(c, r->path, CS__CONTROL_OP__CONTROL_OP_SECRET_LIST,
+					NULL);
+	}
+	a = json_array();
+	for (size_t i = 0; a && i < c->resp[0]->n_secrets; i++) {
+		const Cs__Secret *x = c->resp[0]->secrets[i];
+		const char *name = x->name ? x->name : "";
+		size_t n, k;
+		bool ok;
+
+		n = dapi_filter_values(f, "id", v, 16);
+		for (k = 0, ok = !n; k < n; k++)
+			ok |= dapi_id_match(x->id, v[k], true);
+		if (!ok)
+			continue;
+		n = dapi_filter_values(f, "name", v, 16); /* Docker: a prefix */
+		for (k = 0, ok = !n; k < n; k++)
+			ok |= strncmp(name, v[k], strlen(v[k])) == 0;
+		if (!ok)
+			continue;
+		n = dapi_filter_values(f, "names", v, 16); /* exact names */
+		for (k = 0, ok = !n; k < n; k++)
+			ok |= strcmp(name, v[k]) == 0;
+		if (!ok || !dapi_labels_ok(x->labels, x->n_labels, f))
+			continue;
+		json_array_append_new(a, dapi_secret_json(x));
+	}
 	json_decref(f);
-	dapi_json(c, 200, json_array());
+	dapi_json(c, 200, a);
+}
+
+static void dapi_secret_inspect(struct dapi_conn *c, const struct dapi_route *r)
+{
+	if (c->step == 0)
+		return dapi_secret_call(c, r->path, CS__CONTROL_OP__CONTROL_OP_SECRET_INSPECT,
+					r->arg);
+	if (c->resp[0]->n_secrets != 1)
+		return dapi_error(c, 404, "%s %s not found",
+				  dapi_is_configs(r->path) ? "config" : "secret", r->arg);
+	dapi_json(c, 200, dapi_secret_json(c->resp[0]->secrets[0]));
+}
+
+/* Reads a SecretSpec / ConfigSpec body {Name, Labels, Data (base64)}
+ * into x (its strings and data owned by x: free with
+ * cs__secret__free_unpacked). Returns 0, or an error with err. */
+static int dapi_secret_spec(const char *body, size_t len, Cs__Secret **out, char *err,
+			    size_t n)
+{
+	static const char *const known[] = {"Name", "Labels", "Data", "Driver",
+					    "Templating", NULL};
+	json_error_t je;
+	json_t *j = json_loadb(body, len, 0, &je), *labels;
+	Cs__Secret *x = DJ_NEW(Cs__Secret, CS__SECRET__INIT);
+	const char *name = NULL, *data = NULL, *k;
+	json_t *v;
+	size_t i = 0;
+	int rv = 0;
+
+	if (!x) {
+		json_decref(j);
+		return CS_ENOMEM;
+	}
+	if (!j || !json_is_object(j)) {
+		rv = dj_fail(err, n, "malformed JSON: %s", j ? "not an object" : je.text);
+		goto out;
+	}
+	if ((rv = dj_only(j, "Spec", known, err, n)) ||
+	    (rv = dj_str(j, "Name", "Spec", &name, err, n)) ||
+	    (rv = dj_str(j, "Data", "Spec", &data, err, n)))
+		goto out;
+	if ((v = dj_get(j, "Driver")) && !dj_empty(v)) {
+		rv = dj_fail(err, n, "Driver: external secret drivers are not supported "
+				     "by cswarm");
+		goto out;
+	}
+	if ((v = dj_get(j, "Templating")) && !dj_empty(v)) {
+		rv = dj_fail(err, n, "Templating: not supported by cswarm");
+		goto out;
+	}
+	if (name && !(x->name = strdup(name))) {
+		rv = CS_ENOMEM;
+		goto out;
+	}
+	if (data && (rv = dapi_b64_decode(data, &x->data.data, &x->data.len))) {
+		if (rv == CS_EINVAL)
+			dj_fail(err, n, "Data: not base64");
+		goto out;
+	}
+	if ((labels = dj_get(j, "Labels")) && !dj_empty(labels)) {
+		if (!json_is_object(labels)) {
+			rv = dj_fail(err, n, "Labels: expected an object");
+			goto out;
+		}
+		if (!(x->labels = calloc(json_object_size(labels), sizeof *x->labels))) {
+			rv = CS_ENOMEM;
+			goto out;
+		}
+		json_object_foreach(labels, k, v)
+		{
+			Cs__Label *lb;
+			if (!json_is_string(v)) {
+				rv = dj_fail(err, n, "Labels.%s: expected a string", k);
+				goto out;
+			}
+			if (!(lb = x->labels[i] = DJ_NEW(Cs__Label, CS__LABEL__INIT))) {
+				rv = CS_ENOMEM;
+				goto out;
+			}
+			x->n_labels = ++i;
+			if (!(lb->key = strdup(k)) ||
+			    !(lb->value = strdup(json_string_value(v)))) {
+				rv = CS_ENOMEM;
+				goto out;
+			}
+		}
+	}
+out:
+	json_decref(j);
+	if (rv == CS_ENOMEM)
+		snprintf(err, n, "out of memory");
+	if (rv) {
+		cs__secret__free_unpacked(x, NULL);
+		return rv;
+	}
+	*out = x;
+	return 0;
+}
+
+static void dapi_secret_create(struct dapi_conn *c, const struct dapi_route *r)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__Secret *x;
+	char err[512];
+	int rv;
+
+	if (c->step == 1) {
+		char id[17];
+		dj_id(id, c->resp[0]->created_id);
+		return dapi_json(c, 201, json_pack("{s:s}", "ID", id));
+	}
+	rv = dapi_secret_spec(c->body ? c->body : "", c->body_len, &x, err, sizeof err);
+	if (rv)
+		return dapi_error(c, rv == CS_EINVAL ? 400 : 500, "%s", err);
+	req.op = CS__CONTROL_OP__CONTROL_OP_SECRET_CREATE;
+	req.secret = x;
+	req.secret_config = dapi_is_configs(r->path);
+	dapi_call(c, &req);
+	if (x->data.len)
+		memset(x->data.data, 0, x->data.len);
+	cs__secret__free_unpacked(x, NULL);
+}
+
+/* POST /secrets/{id}/update?version=N: the labels become the body's (the
+ * rest must stay: SwarmKit's rule). Step 0 reads the current labels. */
+static void dapi_secret_update(struct dapi_conn *c, const struct dapi_route *r)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	const Cs__Secret *cur;
+	Cs__Secret *x;
+	char err[512], ver[32];
+	char **rm = NULL;
+	size_t n_rm = 0;
+	int rv;
+
+	if (c->step == 2)
+		return dapi_send(c, 200, "text/plain; charset=utf-8", "", 0);
+	if (c->step == 0)
+		return dapi_secret_call(c, r->path, CS__CONTROL_OP__CONTROL_OP_SECRET_INSPECT,
+					r->arg);
+	if (c->resp[0]->n_secrets != 1)
+		return dapi_error(c, 404, "%s %s not found",
+				  dapi_is_configs(r->path) ? "config" : "secret", r->arg);
+	cur = c->resp[0]->secrets[0];
+	rv = dapi_secret_spec(c->body ? c->body : "", c->body_len, &x, err, sizeof err);
+	if (rv)
+		return dapi_error(c, rv == CS_EINVAL ? 400 : 500, "%s", err);
+	if (x->name && strcmp(x->name, cur->name) != 0) {
+		cs__secret__free_unpacked(x, NULL);
+		return dapi_error(c, 400, "only updates to Labels are allowed");
+	}
+	if (cur->n_labels && !(rm = calloc(cur->n_labels, sizeof *rm))) {
+		cs__secret__free_unpacked(x, NULL);
+		return dapi_error(c, 500, "out of memory");
+	}
+	for (size_t i = 0; i < cur->n_labels; i++)
+		rm[n_rm++] = cur->labels[i]->key;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SECRET_UPDATE;
+	req.name = cur->name;
+	req.secret_config = dapi_is_configs(r->path);
+	req.label_add = x->labels;
+	req.n_label_add = x->n_labels;
+	req.label_rm = rm;
+	req.n_label_rm = n_rm;
+	if (dapi_query(r->query, "version", ver, sizeof ver))
+		req.version = strtoull(ver, NULL, 10);
+	c->step = 1; /* the answer is resp[1] */
+	dapi_call(c, &req);
+	free(rm);
+	cs__secret__free_unpacked(x, NULL);
+}
+
+static void dapi_secret_remove(struct dapi_conn *c, const struct dapi_route *r)
+{
+	if (c->step == 1)
+		return dapi_send(c, 204, "text/plain; charset=utf-8", "", 0);
+	dapi_secret_call(c, r->path, CS__CONTROL_OP__CONTROL_OP_SECRET_REMOVE, r->arg);
 }
 
 /* ---------------------------------------------------------------- logs
@@ -3749,19 +4171,21 @@ static void dapi_run(struct dapi_conn *c)
 		return dapi_network_inspect(c, &r);
 	if (del && dapi_match(path, "/networks", "", arg, sizeof arg))
 		return dapi_network_remove(c, &r);
+	/* issue 20 */
 	if ((strcmp(path, "/secrets") == 0 || strcmp(path, "/configs") == 0) && get)
-		return dapi_empty_list(c, &r);
-	if (get && (dapi_match(path, "/secrets", "", arg, sizeof arg) ||
-		    dapi_match(path, "/configs", "", arg, sizeof arg)))
-		return dapi_error(
-			c, 404, "%s %s not found: cswarm has no %s yet",
-			strncmp(path, "/secrets", 8) == 0 ? "secret" : "config", arg,
-			strncmp(path, "/secrets", 8) == 0 ? "secrets" : "configs");
+		return dapi_secret_list(c, &r);
 	if (post && (strcmp(path, "/secrets/create") == 0 ||
 		     strcmp(path, "/configs/create") == 0))
-		return dapi_error(c, 400, "%s are not supported by cswarm yet",
-				  strncmp(path, "/secrets", 8) == 0 ? "secrets"
-								    : "configs");
+		return dapi_secret_create(c, &r);
+	if (post && (dapi_match(path, "/secrets", "/update", arg, sizeof arg) ||
+		     dapi_match(path, "/configs", "/update", arg, sizeof arg)))
+		return dapi_secret_update(c, &r);
+	if (get && (dapi_match(path, "/secrets", "", arg, sizeof arg) ||
+		    dapi_match(path, "/configs", "", arg, sizeof arg)))
+		return dapi_secret_inspect(c, &r);
+	if (del && (dapi_match(path, "/secrets", "", arg, sizeof arg) ||
+		    dapi_match(path, "/configs", "", arg, sizeof arg)))
+		return dapi_secret_remove(c, &r);
 	if (get && strncmp(path, "/distribution/", 14) == 0)
 		return dapi_error(c, 404,
 				  "cswarm does not ask registries: each node's dockerd "

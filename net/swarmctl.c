@@ -13,6 +13,7 @@
 
 #include "core/api.pb-c.h"
 #include "core/errors.h"
+#include "core/limits.h"
 #include "net/ctlsock.h"
 #include "net/swarmctl_cli.h"
 
@@ -43,6 +44,8 @@ static const char help_main[] =
 	"  ca rotate                              a new root CA\n"
 	"  network create|ls|inspect|rm           networks\n"
 	"  events [--filter K=V] [--since INDEX]  the event stream, until interrupted\n"
+	"  secret create|ls|inspect|rm            secrets (issue 20)\n"
+	"  config create|ls|inspect|rm            configs\n"
 	"\n"
 	"Options (anywhere before --):\n"
 	"  --socket PATH        the daemon's control socket (default: $SWARM_SOCKET,\n"
@@ -118,6 +121,11 @@ static const char help_service_flags[] =
 	"  -p P:T[/PROTO]                repeatable; an ingress port not given is\n"
 	"                                drawn from 30000-32767\n"
 	"  --endpoint-mode vip|dnsrr\n"
+	"  --secret NAME|source=NAME[,target=T][,uid=U][,gid=G][,mode=0444]\n"
+	"                                repeatable: a file /run/secrets/T (T: NAME)\n"
+	"  --config NAME|source=NAME[,target=/PATH][,uid=U][,gid=G][,mode=0444]\n"
+	"                                repeatable: a file at PATH (/NAME)\n"
+	"  --secret-rm NAME, --config-rm NAME   update: drop a reference\n"
 	"  -- CMD ARG...                 the command to run (the image's if none)\n";
 
 struct cmd {
@@ -236,6 +244,14 @@ static const char events_help[] =
 	"A reader that falls more than 4096 events behind (or asks for events the\n"
 	"manager no longer has) is stopped with a message naming the index to\n"
 	"start again from (exit 1): events are never skipped silently.\n";
+static int secret_create(struct ctl *c, int argc, char **argv);
+static int secret_ls(struct ctl *c, int argc, char **argv);
+static int secret_inspect(struct ctl *c, int argc, char **argv);
+static int secret_rm(struct ctl *c, int argc, char **argv);
+static int config_create(struct ctl *c, int argc, char **argv);
+static int config_ls(struct ctl *c, int argc, char **argv);
+static int config_inspect(struct ctl *c, int argc, char **argv);
+static int config_rm(struct ctl *c, int argc, char **argv);
 
 static const struct cmd cmds[] = {
 	{"service", "create", service_create,
@@ -327,6 +343,23 @@ static const struct cmd cmds[] = {
 	 "read from their nodes through the leader's log broker: TASK@NODE | LINE,\n"
 	 "stderr's lines on stderr. --tail N: the last N lines of each task;\n"
 	 "--follow: then the new ones as they come, until interrupted.\n"},
+	{"secret", "create", secret_create, "secret create [--label KEY=VALUE]... NAME FILE|-",
+	 "Creates a secret from FILE's bytes (- : stdin), at most 500 KiB; prints\n"
+	 "its id. Its data is never shown again: it goes only to the nodes that\n"
+	 "run a task using it, in memory, as a file /run/secrets/NAME.\n"},
+	{"secret", "ls", secret_ls, "secret ls", "Lists secrets: ID NAME CREATED UPDATED.\n"},
+	{"secret", "inspect", secret_inspect, "secret inspect NAME",
+	 "Prints a secret as JSON (without its data).\n"},
+	{"secret", "rm", secret_rm, "secret rm NAME...",
+	 "Removes secrets (refused while a service uses one: it names them).\n"},
+	{"config", "create", config_create, "config create [--label KEY=VALUE]... NAME FILE|-",
+	 "Creates a config from FILE's bytes (- : stdin), at most 500 KiB; prints\n"
+	 "its id.\n"},
+	{"config", "ls", config_ls, "config ls", "Lists configs: ID NAME CREATED UPDATED.\n"},
+	{"config", "inspect", config_inspect, "config inspect NAME",
+	 "Prints a config as JSON, its data in base64 (as docker config inspect).\n"},
+	{"config", "rm", config_rm, "config rm NAME...",
+	 "Removes configs (refused while a service uses one: it names them).\n"},
 };
 #define CMD_COUNT (sizeof cmds / sizeof cmds[0])
 
@@ -599,6 +632,199 @@ static int network_rm(struct ctl *c, int argc, char **argv)
 {
 	return rm_each(c, argc, argv, CS__CONTROL_OP__CONTROL_OP_NETWORK_REMOVE,
 		       "network", "networks");
+}
+
+/* ---------------------------------------------------------------- secrets and configs (issue 20) */
+
+/* Reads path ("-": stdin) whole into *buf (freed by the caller), at most
+ * LIMIT_SECRET_BYTES_MAX + 1 bytes: one more says it is over the limit. */
+static int read_secret_file(const char *path, uint8_t **buf, size_t *len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	size_t cap = LIMIT_SECRET_BYTES_MAX + 1, n;
+	uint8_t *p;
+
+	if (!f) {
+		fprintf(stderr, "swarmctl: %s: %s\n", path, strerror(errno));
+		return SWARMCTL_EXIT_USAGE;
+	}
+	p = malloc(cap);
+	if (!p) {
+		if (f != stdin)
+			fclose(f);
+		return SWARMCTL_EXIT_CLUSTER;
+	}
+	n = fread(p, 1, cap, f);
+	if (ferror(f)) {
+		fprintf(stderr, "swarmctl: %s: read failed\n", path);
+		free(p);
+		if (f != stdin)
+			fclose(f);
+		return SWARMCTL_EXIT_USAGE;
+	}
+	if (f != stdin)
+		fclose(f);
+	*buf = p;
+	*len = n;
+	return 0;
+}
+
+static int file_create(struct ctl *c, int argc, char **argv, bool config)
+{
+	const struct cmd *cmd = cmd_find(config ? "config" : "secret", "create");
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__Secret x = CS__SECRET__INIT;
+	Cs__Label labels[64], *label_ptrs[64];
+	Cs__ControlResponse *resp;
+	const char *name = NULL, *path = NULL;
+	uint8_t *data = NULL;
+	size_t len = 0, n_labels = 0;
+	int rv;
+
+	for (int i = 0; i < argc; i++) {
+		if ((strcmp(argv[i], "--label") == 0 || strcmp(argv[i], "-l") == 0) &&
+		    i + 1 < argc) {
+			char *eq;
+			if (n_labels == 64)
+				return usage_error(cmd, "more than 64 labels");
+			cs__label__init(&labels[n_labels]);
+			labels[n_labels].key = argv[++i];
+			eq = strchr(argv[i], '=');
+			labels[n_labels].value = eq ? eq + 1 : "";
+			if (eq)
+				*eq = 0;
+			label_ptrs[n_labels] = &labels[n_labels];
+			n_labels++;
+		} else if (!name && (argv[i][0] != '-' || !argv[i][1])) {
+			name = argv[i];
+		} else if (!path && (argv[i][0] != '-' || !argv[i][1])) {
+			path = argv[i];
+		} else {
+			return usage_error(cmd, "unexpected argument (see --help)");
+		}
+	}
+	if (!name || !path)
+		return usage_error(cmd, "say NAME and FILE (or - for stdin)");
+	if ((rv = read_secret_file(path, &data, &len)))
+		return rv;
+	if (len > LIMIT_SECRET_BYTES_MAX) {
+		fprintf(stderr,
+			"swarmctl: %s: over the limit of %u bytes for a %s: not created\n",
+			path, LIMIT_SECRET_BYTES_MAX, config ? "config" : "secret");
+		free(data);
+		return SWARMCTL_EXIT_USAGE;
+	}
+	x.name = (char *)name;
+	x.data.data = data;
+	x.data.len = len;
+	x.n_labels = n_labels;
+	x.labels = label_ptrs;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SECRET_CREATE;
+	req.secret = &x;
+	req.secret_config = config;
+	rv = call(c, &req, &resp);
+	memset(data, 0, len);
+	free(data);
+	if (rv)
+		return rv;
+	printf("%016llx\n", (unsigned long long)resp->created_id);
+	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+static int file_ls(struct ctl *c, int argc, char **argv, bool config)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	int rv;
+	(void)argv;
+
+	if (argc > 0)
+		return usage_error(cmd_find(config ? "config" : "secret", "ls"),
+				   "ls takes no argument");
+	req.op = CS__CONTROL_OP__CONTROL_OP_SECRET_LIST;
+	req.secret_config = config;
+	if ((rv = call(c, &req, &resp)))
+		return rv;
+	swarmctl_cli_print_secrets(stdout, c->format, resp->secrets, resp->n_secrets);
+	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+static int file_inspect(struct ctl *c, int argc, char **argv, bool config)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	int rv;
+
+	if (argc != 1 || argv[0][0] == '-')
+		return usage_error(cmd_find(config ? "config" : "secret", "inspect"),
+				   "say which one (NAME)");
+	req.op = CS__CONTROL_OP__CONTROL_OP_SECRET_INSPECT;
+	req.secret_config = config;
+	req.name = argv[0];
+	if ((rv = call(c, &req, &resp)))
+		return rv;
+	if (resp->n_secrets == 1)
+		swarmctl_cli_print_secret(stdout, resp->secrets[0]);
+	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+static int file_rm(struct ctl *c, int argc, char **argv, bool config)
+{
+	int status = 0;
+
+	if (argc < 1)
+		return usage_error(cmd_find(config ? "config" : "secret", "rm"),
+				   "say which (NAME...)");
+	for (int i = 0; i < argc; i++) {
+		Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+		Cs__ControlResponse *resp;
+		req.op = CS__CONTROL_OP__CONTROL_OP_SECRET_REMOVE;
+		req.secret_config = config;
+		req.name = argv[i];
+		if (call(c, &req, &resp)) {
+			status = SWARMCTL_EXIT_CLUSTER;
+			continue;
+		}
+		printf("%s\n", argv[i]);
+		cs__control_response__free_unpacked(resp, NULL);
+	}
+	return status;
+}
+
+static int secret_create(struct ctl *c, int argc, char **argv)
+{
+	return file_create(c, argc, argv, false);
+}
+static int secret_ls(struct ctl *c, int argc, char **argv)
+{
+	return file_ls(c, argc, argv, false);
+}
+static int secret_inspect(struct ctl *c, int argc, char **argv)
+{
+	return file_inspect(c, argc, argv, false);
+}
+static int secret_rm(struct ctl *c, int argc, char **argv)
+{
+	return file_rm(c, argc, argv, false);
+}
+static int config_create(struct ctl *c, int argc, char **argv)
+{
+	return file_create(c, argc, argv, true);
+}
+static int config_ls(struct ctl *c, int argc, char **argv)
+{
+	return file_ls(c, argc, argv, true);
+}
+static int config_inspect(struct ctl *c, int argc, char **argv)
+{
+	return file_inspect(c, argc, argv, true);
+}
+static int config_rm(struct ctl *c, int argc, char **argv)
+{
+	return file_rm(c, argc, argv, true);
 }
 
 /* ---------------------------------------------------------------- tasks */

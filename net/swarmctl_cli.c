@@ -457,6 +457,16 @@ void swarmctl_cli_spec_init(struct swarmctl_cli_spec *b, const Cs__ServiceSpec *
 	if ((b->has_rollback_cfg = from->rollback != NULL))
 		b->rollback_cfg = *from->rollback;
 	cli_spec_init_net(b, from);
+	/* issue 20: the spec's secrets and configs, kept unless removed */
+	if (from->task && from->task->container) {
+		const Cs__ContainerSpec *c = from->task->container;
+		for (int k = 0; k < 2; k++) {
+			size_t n = k ? c->n_configs : c->n_secrets;
+			Cs__SecretReference **v = k ? c->configs : c->secrets;
+			for (size_t i = 0; i < n && i < SWARMCTL_CLI_FILES_MAX; i++)
+				b->file_refs[k][b->file_count[k]++] = *v[i];
+		}
+	}
 }
 
 /* Points the spec at the parts that exist. */
@@ -487,6 +497,19 @@ static void cli_spec_link(struct swarmctl_cli_spec *b)
 		b->spec.task = &b->task;
 	}
 	cli_spec_link_net(b);
+	/* issue 20 */
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < b->file_count[k]; i++)
+			b->file_ptrs[k][i] = &b->file_refs[k][i];
+	if (b->files_given) {
+		b->has_container = b->has_task = true;
+		b->task.container = &b->container;
+		b->spec.task = &b->task;
+	}
+	b->container.n_secrets = b->file_count[0];
+	b->container.secrets = b->file_count[0] ? b->file_ptrs[0] : NULL;
+	b->container.n_configs = b->file_count[1];
+	b->container.configs = b->file_count[1] ? b->file_ptrs[1] : NULL;
 }
 
 /* Adds s to a list of the spec; a list given on update starts empty. */
@@ -573,6 +596,10 @@ static const char *const cli_value_flags[] = {
 	"-p",
 	"--endpoint-mode",
 	"--rebalance-parallelism",
+	"--secret",
+	"--config",
+	"--secret-rm",
+	"--config-rm",
 };
 
 /* Applies a --health-* flag (issue 14, docker service's): the health
@@ -647,6 +674,86 @@ static int cli_rollback_flag(struct swarmctl_cli_spec *b, const char *f, char *v
 	return 0;
 }
 
+/* Issue 20: --secret / --config (Docker's: NAME, or comma-separated
+ * source=NAME (src=), target=T, uid=U, gid=G, mode=OCTAL), and on update
+ * --secret-rm / --config-rm NAME. A reference to a name already in the
+ * list replaces it. */
+static int cli_file_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bool update,
+			 char *err, size_t n)
+{
+	int k = strncmp(f, "--config", 8) == 0;
+	bool rm = strstr(f, "-rm") != NULL;
+	Cs__SecretReference r = CS__SECRET_REFERENCE__INIT;
+	size_t i;
+
+	b->files_given = true;
+	if (rm) {
+		if (!update)
+			return cli_fail(err, n, "%s: only on update", f);
+		for (i = 0; i < b->file_count[k]; i++)
+			if (strcmp(b->file_refs[k][i].secret_name, v) == 0)
+				break;
+		if (i == b->file_count[k])
+			return cli_fail(err, n, "%s: the service has no %s named '%s'", f,
+					k ? "config" : "secret", v);
+		memmove(&b->file_refs[k][i], &b->file_refs[k][i + 1],
+			(b->file_count[k] - i - 1) * sizeof b->file_refs[k][0]);
+		b->file_count[k]--;
+		return 0;
+	}
+	if (b->file_count[k] == SWARMCTL_CLI_FILES_MAX)
+		return cli_fail(err, n, "%s: more than %u given", f, SWARMCTL_CLI_FILES_MAX);
+	if (strlen(v) >= sizeof b->file_args[k][0])
+		return cli_fail(err, n, "%s: '%.40s...' is too long", f, v);
+	v = strcpy(b->file_args[k][b->file_count[k]], v);
+	for (char *field = v, *next; field; field = next) {
+		char *eq;
+		next = strchr(field, ',');
+		if (next)
+			*next++ = 0;
+		eq = strchr(field, '=');
+		if (!eq && field == v) {
+			r.secret_name = field;
+			continue;
+		}
+		if (!eq)
+			return cli_fail(err, n, "%s: '%s' is not KEY=VALUE (source, target, "
+					"uid, gid or mode)", f, field);
+		*eq = 0;
+		if (strcmp(field, "source") == 0 || strcmp(field, "src") == 0) {
+			r.secret_name = eq + 1;
+		} else if (strcmp(field, "target") == 0) {
+			r.target = eq + 1;
+		} else if (strcmp(field, "uid") == 0) {
+			r.uid = eq + 1;
+		} else if (strcmp(field, "gid") == 0) {
+			r.gid = eq + 1;
+		} else if (strcmp(field, "mode") == 0) {
+			char *end;
+			unsigned long m = strtoul(eq + 1, &end, 8);
+			if (!eq[1] || *end || m > 07777)
+				return cli_fail(err, n, "%s: mode '%s' is not an octal file "
+					        "mode (0444)", f, eq + 1);
+			r.mode = (uint32_t)m;
+		} else {
+			return cli_fail(err, n, "%s: unknown option '%s' (source, target, "
+					"uid, gid or mode)", f, field);
+		}
+	}
+	if (!r.secret_name || !*r.secret_name)
+		return cli_fail(err, n, "%s: say which %s (NAME or source=NAME)", f,
+				k ? "config" : "secret");
+	for (i = 0; i < b->file_count[k]; i++)
+		if (strcmp(b->file_refs[k][i].secret_name, r.secret_name) == 0)
+			break;
+	if (i == SWARMCTL_CLI_FILES_MAX)
+		return cli_fail(err, n, "%s: more than %u given", f, SWARMCTL_CLI_FILES_MAX);
+	b->file_refs[k][i] = r;
+	if (i == b->file_count[k])
+		b->file_count[k]++;
+	return 0;
+}
+
 /* Applies one flag with its value to b. */
 static int cli_spec_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bool update,
 			 char *err, size_t n)
@@ -659,6 +766,8 @@ static int cli_spec_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bo
 	if (strcmp(f, "--rebalance-parallelism") == 0) /* issue 20 */
 		return swarmctl_cli_u64(f, v, LIMIT_SCN_REPLICAS_MAX,
 					&b->spec.rebalance_parallelism, err, n);
+	if (strncmp(f, "--secret", 8) == 0 || strncmp(f, "--config", 8) == 0)
+		return cli_file_flag(b, f, v, update, err, n);
 	if (strcmp(f, "--network") == 0 || strcmp(f, "--publish") == 0 ||
 	    strcmp(f, "-p") == 0 || strcmp(f, "--endpoint-mode") == 0)
 		return cli_spec_net_flag(b, f, v, err, n);
@@ -1315,6 +1424,33 @@ static void cli_json_times(struct swarmctl_cli_json *j, uint64_t created_ms,
 	cli_json_kv_str(j, "updated_at", buf);
 }
 
+/* Issue 20: a spec's "secrets" and "configs": name, id, target, uid, gid,
+ * mode (octal text, as Docker's --secret mode=). */
+static void cli_json_file_refs(struct swarmctl_cli_json *j, const Cs__ContainerSpec *c)
+{
+	for (int k = 0; k < 2; k++) {
+		size_t n = k ? c->n_configs : c->n_secrets;
+		Cs__SecretReference **v = k ? c->configs : c->secrets;
+		if (!n)
+			continue;
+		swarmctl_cli_json_key(j, k ? "configs" : "secrets");
+		swarmctl_cli_json_open(j, '[');
+		for (size_t i = 0; i < n; i++) {
+			char mode[16];
+			swarmctl_cli_json_open(j, '{');
+			cli_json_kv_str(j, "name", v[i]->secret_name);
+			cli_json_hex(j, "id", v[i]->secret_id);
+			cli_json_kv_str(j, "target", v[i]->target);
+			cli_json_kv_str(j, "uid", v[i]->uid);
+			cli_json_kv_str(j, "gid", v[i]->gid);
+			snprintf(mode, sizeof mode, "0%o", (unsigned)v[i]->mode);
+			cli_json_kv_str(j, "mode", mode);
+			swarmctl_cli_json_close(j, '}');
+		}
+		swarmctl_cli_json_close(j, ']');
+	}
+}
+
 /* A task counts as running when it runs and is meant to. */
 static bool cli_task_running(const Cs__Task *t)
 {
@@ -1689,6 +1825,7 @@ static void cli_json_spec(struct swarmctl_cli_json *j, const char *key,
 				 t->container->n_command);
 		cli_json_strings(j, "env", t->container->env, t->container->n_env);
 		cli_json_health(j, t->container);
+		cli_json_file_refs(j, t->container);
 	}
 	if (t && t->reservations) {
 		cli_json_kv_u64(j, "reserve_millicpus", t->reservations->millicpus);
@@ -2096,4 +2233,96 @@ void swarmctl_cli_print_event(FILE *out, const Cs__Event *ev, bool json)
 	for (size_t i = 0; i < ev->n_attrs; i++)
 		fprintf(out, ", %s=%s", ev->attrs[i]->key, ev->attrs[i]->value);
 	fputs(")\n", out);
+}
+
+/* ---------------------------------------------------------------- secrets and configs (issue 20) */
+
+/* Writes data's standard base64 (padded) as a JSON string. */
+static void cli_json_base64(struct swarmctl_cli_json *j, const uint8_t *data, size_t len)
+{
+	static const char a[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *out = malloc(4 * ((len + 2) / 3) + 1);
+	size_t o = 0;
+
+	if (!out) {
+		swarmctl_cli_json_str(j, "");
+		return;
+	}
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)data[i] << 16;
+		if (i + 1 < len)
+			v |= (uint32_t)data[i + 1] << 8;
+		if (i + 2 < len)
+			v |= data[i + 2];
+		out[o++] = a[v >> 18 & 63];
+		out[o++] = a[v >> 12 & 63];
+		out[o++] = i + 1 < len ? a[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < len ? a[v & 63] : '=';
+	}
+	out[o] = 0;
+	swarmctl_cli_json_str(j, out);
+	free(out);
+}
+
+static void cli_secret_fields(struct swarmctl_cli_json *j, const Cs__Secret *x)
+{
+	cli_json_hex(j, "id", x->id);
+	cli_json_kv_str(j, "name", x->name);
+	swarmctl_cli_json_key(j, "labels");
+	swarmctl_cli_json_open(j, '{');
+	for (size_t i = 0; i < x->n_labels; i++)
+		cli_json_kv_str(j, x->labels[i]->key, x->labels[i]->value);
+	swarmctl_cli_json_close(j, '}');
+	if (x->config) { /* a secret's data is never in an answer */
+		swarmctl_cli_json_key(j, "data");
+		cli_json_base64(j, x->data.data, x->data.len);
+	}
+	cli_json_kv_u64(j, "version", x->version);
+	cli_json_times(j, x->created_ms, x->updated_ms);
+}
+
+void swarmctl_cli_print_secrets(FILE *out, enum swarmctl_cli_format fmt,
+				Cs__Secret *const *v, size_t n)
+{
+	static const char *const heads[] = {"ID", "NAME", "CREATED", "UPDATED"};
+	struct swarmctl_cli_table t;
+	struct swarmctl_cli_json j;
+
+	if (fmt == SWARMCTL_CLI_JSON) {
+		swarmctl_cli_json_init(&j, out);
+		swarmctl_cli_json_open(&j, '[');
+		for (size_t i = 0; i < n; i++) {
+			swarmctl_cli_json_open(&j, '{');
+			cli_secret_fields(&j, v[i]);
+			swarmctl_cli_json_close(&j, '}');
+		}
+		swarmctl_cli_json_close(&j, ']');
+		return;
+	}
+	if (swarmctl_cli_table_init(&t, 4, heads))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		char id[17], created[40], updated[40];
+		const char *row[4];
+		cli_hex(id, sizeof id, v[i]->id);
+		swarmctl_cli_time(created, sizeof created, v[i]->created_ms);
+		swarmctl_cli_time(updated, sizeof updated, v[i]->updated_ms);
+		row[0] = id;
+		row[1] = v[i]->name;
+		row[2] = created;
+		row[3] = updated;
+		swarmctl_cli_table_add(&t, row);
+	}
+	swarmctl_cli_table_print(&t, out);
+	swarmctl_cli_table_free(&t);
+}
+
+void swarmctl_cli_print_secret(FILE *out, const Cs__Secret *x)
+{
+	struct swarmctl_cli_json j;
+	swarmctl_cli_json_init(&j, out);
+	swarmctl_cli_json_open(&j, '{');
+	cli_secret_fields(&j, x);
+	swarmctl_cli_json_close(&j, '}');
 }

@@ -40,6 +40,7 @@ int swarmctl_cli_u64(const char *flag, const char *s, uint64_t max, uint64_t *v,
 #define SWARMCTL_CLI_LIST_MAX  256u /* --env, --constraint, arguments... */
 #define SWARMCTL_CLI_NETS_MAX  16u  /* --network (LIMIT_SERVICE_NETWORKS_MAX) */
 #define SWARMCTL_CLI_PORTS_MAX 64u  /* --publish (LIMIT_SERVICE_PORTS_MAX) */
+#define SWARMCTL_CLI_FILES_MAX 64u  /* --secret, --config (LIMIT_SERVICE_SECRETS_MAX) */
 
 /* A ServiceSpec under construction. Init from nothing (create) or from the
  * current spec (update, borrowed: it must outlive b), then apply flags. */
@@ -84,6 +85,17 @@ struct swarmctl_cli_spec {
 	Cs__Label *labels[SWARMCTL_CLI_LIST_MAX];
 	char label_keys[SWARMCTL_CLI_LIST_MAX][64]; /* LIMIT_NAME_BYTES_MAX + 1 */
 	bool labels_given;
+	/* issue 20: --secret and --config (Docker's NAME or
+	 * source=NAME[,target=T][,uid=U][,gid=G][,mode=M]), and on update
+	 * --secret-rm / --config-rm NAME; [0] secrets, [1] configs, the
+	 * spec's own first (an update keeps them unless removed or given
+	 * again by name) */
+	Cs__SecretReference file_refs[2][SWARMCTL_CLI_FILES_MAX];
+	Cs__SecretReference *file_ptrs[2][SWARMCTL_CLI_FILES_MAX];
+	size_t file_count[2];
+	bool files_given;
+	/* the flags' values, copied (argv is left as it was), cut at , and = */
+	char file_args[2][SWARMCTL_CLI_FILES_MAX][512];
 };
 
 /* swarmctl_cli_spec parses the flags of `service create` (update false) or
@@ -238,5 +250,13 @@ int swarmctl_cli_write_private(const char *path, const uint8_t *data, size_t len
  * state=S][, key=value...])", or with json one JSON object
  * {"index","ord","time","type","action","id","name",...,"attributes"}. */
 void swarmctl_cli_print_event(FILE *out, const Cs__Event *ev, bool json);
+/* ---------------------------------------------------------------- secrets and configs (issue 20) */
+
+/* swarmctl_cli_print_secrets lists secrets or configs (ID NAME CREATED
+ * UPDATED, or JSON); swarmctl_cli_print_secret prints one as JSON (its
+ * data only when the answer holds it: a config's, base64 as Docker's). */
+void swarmctl_cli_print_secrets(FILE *out, enum swarmctl_cli_format fmt,
+				Cs__Secret *const *v, size_t n);
+void swarmctl_cli_print_secret(FILE *out, const Cs__Secret *x);
 
 #endif

@@ -197,6 +197,7 @@ struct swarmd {
 	Cs__Label **engine_label_ptrs;
 	size_t engine_label_alloc; /* entries of engine_labels */
 	struct backup restore;	   /* --restore: the backup read (cfg borrows it) */
+	char files_dir[4096 + 16]; /* issue 20: secrets' tmpfs (docker_cfg) */
 };
 
 __attribute__((format(printf, 1, 2))) static void swarmd_die_usage(const char *fmt, ...)
@@ -1223,6 +1224,9 @@ int main(int argc, char **argv)
 	dcfg.loop = &d->loop;
 	dcfg.socket_path = d->opts.docker_socket;
 	dcfg.node_id_label = d->hostname;
+	/* issue 20: secrets' files on a tmpfs under the state directory */
+	snprintf(d->files_dir, sizeof d->files_dir, "%s/secrets", d->opts.state_dir);
+	dcfg.files_dir = d->files_dir;
 	if (docker_open(&dcfg, &d->docker)) {
 		fputs("swarmd: out of memory\n", stderr);
 		return 1;

@@ -18,6 +18,7 @@
 #include "core/limits.h"
 #include "core/orchestrator.h"
 #include "core/scheduler.h"
+#include "core/secret.h"
 #include "core/store.h"
 #include "sim/simexec.h"
 
@@ -144,6 +145,10 @@ struct clops_spec {
 	Cs__EndpointSpec endpoint;
 	Cs__PortConfig ports[LIMIT_SCN_PORTS_MAX];
 	Cs__PortConfig *port_ptrs[LIMIT_SCN_PORTS_MAX];
+	/* issue 20: secret= ([0]) and config= ([1]) references, by name (the
+	 * control API resolves them) */
+	Cs__SecretReference refs[2][LIMIT_SCN_FILES_MAX];
+	Cs__SecretReference *ref_ptrs[2][LIMIT_SCN_FILES_MAX];
 };
 
 /* Defaults of `docker service create`. */
@@ -371,6 +376,26 @@ static void clops_spec_apply(struct clops_spec *s, const struct scn_service *k)
 	if (k->force) /* swarmctl's --force: SwarmKit's ForceUpdate counter */
 		s->task.force_update++;
 	clops_spec_apply_net(s, k);
+	/* issue 20: each list given replaces the spec's */
+	for (size_t kind = 0; kind < 2; kind++) {
+		if (!(k->set & SCN_SVC_FILES) || !(k->files_set & (1u << kind)))
+			continue;
+		for (size_t i = 0; i < k->file_count[kind]; i++) {
+			Cs__SecretReference *r = &s->refs[kind][i];
+			cs__secret_reference__init(r);
+			r->secret_name = k->file_names[kind][i];
+			if (k->file_targets[kind][i])
+				r->target = k->file_targets[kind][i];
+			s->ref_ptrs[kind][i] = r;
+		}
+		if (kind == 0) {
+			s->container.n_secrets = k->file_count[0];
+			s->container.secrets = s->ref_ptrs[0];
+		} else {
+			s->container.n_configs = k->file_count[1];
+			s->container.configs = s->ref_ptrs[1];
+		}
+	}
 }
 
 /* Points the parts at each other (after any copy of the struct). */
@@ -1560,6 +1585,51 @@ int clops_network(struct clops *o, struct manager *m, const struct scn_cmd *cmd,
 			spec.driver = cmd->u.network.driver;
 		rv = control_network_create(m, &spec, &id, err, err_size, clops_call_done,
 					    call);
+	}
+	if (rv)
+		free(call);
+	return rv;
+}
+
+int clops_secret(struct clops *o, struct manager *m, const struct scn_cmd *cmd, char *err,
+		 size_t err_size, clops_done_fn done, void *data)
+{
+	struct clops_call *call;
+	uint64_t id;
+	int rv;
+
+	if (!manager_serves(m))
+		return CS_ENOTLEADER;
+	call = calloc(1, sizeof *call);
+	if (!call)
+		return CS_ENOMEM;
+	call->o = o;
+	call->m = m;
+	call->done = done;
+	call->data = data;
+	call->kind = cmd->kind;
+	snprintf(call->name, sizeof call->name, "%s", cmd->u.secret.name);
+	if (cmd->kind == SCN_SECRET_RM) {
+		rv = secret_remove(m, cmd->u.secret.config, cmd->u.secret.name, err,
+				   err_size, clops_call_done, call);
+	} else {
+		Cs__Secret x = CS__SECRET__INIT;
+		const char *word = cmd->u.secret.data ? cmd->u.secret.data
+						      : cmd->u.secret.name;
+		size_t wl = strlen(word);
+		uint8_t *buf = malloc(wl + cmd->u.secret.bytes + 1);
+		if (!buf) {
+			free(call);
+			return CS_ENOMEM;
+		}
+		memcpy(buf, word, wl);
+		memset(buf + wl, 's', cmd->u.secret.bytes);
+		x.config = cmd->u.secret.config;
+		x.name = cmd->u.secret.name;
+		x.data.data = buf;
+		x.data.len = wl + cmd->u.secret.bytes;
+		rv = secret_create(m, &x, &id, err, err_size, clops_call_done, call);
+		free(buf);
 	}
 	if (rv)
 		free(call);

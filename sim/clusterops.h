@@ -80,6 +80,11 @@ bool clops_check_alloc(struct clops *o, struct manager *leader, char *msg, size_
  * no such node); 1 holds, 0 not (got: the value and the counts). */
 int clops_spread_cond(struct clops *o, struct manager *leader,
 		      const struct scn_cond *cond, char *got, size_t got_size);
+/* Issue 20. clops_secret runs secret|config create/rm (cmd) on m, as
+ * clops_service does: a create's data is the data= word (else the name),
+ * then bytes= bytes of 's'. */
+int clops_secret(struct clops *o, struct manager *m, const struct scn_cmd *cmd, char *err,
+		 size_t err_size, clops_done_fn done, void *data);
 
 /* clops_desired returns how many tasks a service should run now: its
  * replicas, or one per node that can take it (global: ready, not drained,

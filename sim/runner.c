@@ -72,6 +72,9 @@ struct runner {
 	struct backup **backups;
 	size_t backup_count;
 	uint32_t restored_number; /* the restored manager's (0: none) */
+	/* invariant 8 (issue 20): the first secret the tap saw sent where no
+	 * task needs it ("" while none) */
+	char secret_leak[200];
 };
 
 uint64_t runner_seed(const struct scn_script *script, bool has_flag, uint64_t flag_seed)
@@ -127,23 +130,72 @@ struct runner_seen {
 	uint64_t seq;	     /* the last Assignments seq it was sent */
 };
 
+static const struct store *runner_store(struct runner *r, struct manager **mp);
+
+/* Invariant 8 (issue 20) on one Assignments sent to node dst: a secret's or
+ * config's data goes only inside a task assigned to dst, not ended (at
+ * most RUNNING), whose spec references it (SwarmKit's dispatcher sends a
+ * node only the secrets of its live tasks). The first breach is kept in
+ * r->secret_leak. */
+static void runner_tap_secrets(struct runner *r, const struct world *w, uint32_t dst,
+			       const Cs__Assignments *a)
+{
+	const struct store *st = runner_store(r, NULL);
+
+	for (size_t i = 0; i < a->n_tasks && !r->secret_leak[0]; i++) {
+		const Cs__Task *t = a->tasks[i];
+		const Cs__ContainerSpec *cs =
+			t->spec && t->spec->container ? t->spec->container : NULL;
+		for (size_t j = 0; j < t->n_secret_data && !r->secret_leak[0]; j++) {
+			const Cs__Secret *x = t->secret_data[j];
+			size_t n = !cs ? 0 : x->config ? cs->n_configs : cs->n_secrets;
+			Cs__SecretReference **refs =
+				!cs ? NULL : x->config ? cs->configs : cs->secrets;
+			bool used = false;
+			for (size_t k = 0; k < n && !used; k++)
+				used = refs[k]->secret_id == x->id;
+			/* the task's node is the machine it is sent to (a
+			 * machine that joined again under a new id has two
+			 * records of its hostname: the task's one must be its) */
+			const Cs__Node *rec = st ? store_node_get(st, t->node_id) : NULL;
+			bool ended = t->status && t->status->state >
+							  CS__TASK_STATE__TASK_STATE_RUNNING;
+			if (!used || ended ||
+			    (rec && rec->hostname &&
+			     strcmp(rec->hostname, world_node_name(w, dst)) != 0))
+				snprintf(r->secret_leak, sizeof r->secret_leak,
+					 "invariant 8 (secrets): %s %s sent to %s with task "
+					 "%016" PRIx64 " %s",
+					 x->config ? "config" : "secret", x->name ? x->name : "",
+					 world_node_name(w, dst), t->id,
+					 !used	 ? "whose spec does not reference it"
+					 : ended ? "that has ended"
+						 : "assigned to another node");
+		}
+	}
+}
+
 /* The tap: keeps the session ids and assignment numbers sent to each node,
- * for `forge ... status` and `assignments`. Reads only. */
+ * for `forge ... status` and `assignments`, and checks invariant 8 on the
+ * assignments. Reads only. */
 static void runner_tap(void *ctx, const struct world *w, uint32_t src, uint32_t dst,
 		       const uint8_t *data, size_t len)
 {
 	struct runner *r = ctx;
 	Cs__Wire *wire;
 
-	(void)w;
 	(void)src;
-	if (dst >= r->seen_cap)
-		return;
 	if (len == 0 || (data[0] != (6 << 3 | 2) && data[0] != (9 << 3 | 2)))
 		return; /* neither a session response nor assignments: skip the decode */
 	wire = cs__wire__unpack(NULL, len, data);
 	if (!wire)
 		return;
+	if (wire->assignments && r->real_managers)
+		runner_tap_secrets(r, w, dst, wire->assignments);
+	if (dst >= r->seen_cap) {
+		cs__wire__free_unpacked(wire, NULL);
+		return;
+	}
 	if (wire->session_response && wire->session_response->status == 0 &&
 	    wire->session_response->session_id)
 		r->seen[dst].session_id = wire->session_response->session_id;
@@ -987,6 +1039,65 @@ static int runner_ca_rotate(struct runner *r, const struct scn_cmd *cmd)
 
 /* Evaluates cond. Returns 1 when it holds, 0 when not (got describes what
  * was seen), -1 when the run failed (a part not built yet). */
+/* files NAME [on NODE] OP N (issue 20): containers of the simulated
+ * runtime (any state) holding a file of the secret or config NAME. */
+struct runner_files {
+	const char *name;
+	int64_t node;
+	uint64_t count;
+};
+
+static void runner_files_visit(void *ctx, const struct simexec_info *info)
+{
+	struct runner_files *f = ctx;
+	if (f->node >= 0 && info->node != (uint32_t)f->node)
+		return;
+	for (size_t i = 0; i < info->file_count; i++)
+		if (strcmp(info->files[i].name, f->name) == 0) {
+			f->count++;
+			return;
+		}
+}
+
+static int runner_cond_files(struct runner *r, const struct scn_cond *cond, char *got,
+			     size_t got_size)
+{
+	struct runner_files f = {.name = cond->service, .node = -1};
+	bool holds;
+
+	if (cond->has_node) {
+		char name[32];
+		if (cond->node.kind == SCN_NODE_LEADER) {
+			int64_t leader = simcluster_leader(r->cluster);
+			if (leader < 0) {
+				snprintf(got, got_size, "no leader");
+				return 0;
+			}
+			f.node = leader;
+		} else {
+			snprintf(name, sizeof name, "%c%u",
+				 cond->node.kind == SCN_NODE_MANAGER ? 'm' : 'w',
+				 (unsigned)cond->node.number);
+			f.node = world_node_find(r->w, name);
+			if (f.node < 0) {
+				snprintf(got, got_size, "no node %s", name);
+				return 0;
+			}
+		}
+	}
+	simexec_foreach(world_exec(r->w), runner_files_visit, &f);
+	switch (cond->op) {
+	case SCN_OP_EQ: holds = f.count == cond->count; break;
+	case SCN_OP_NE: holds = f.count != cond->count; break;
+	case SCN_OP_LT: holds = f.count < cond->count; break;
+	case SCN_OP_LE: holds = f.count <= cond->count; break;
+	case SCN_OP_GT: holds = f.count > cond->count; break;
+	default: holds = f.count >= cond->count; break;
+	}
+	snprintf(got, got_size, "%" PRIu64, f.count);
+	return holds;
+}
+
 static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 		       const struct scn_cond *cond, char *got, size_t got_size)
 {
@@ -1071,6 +1182,8 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 				    : NULL,
 			cond, got, got_size);
 	}
+	case SCN_COND_FILES:
+		return runner_cond_files(r, cond, got, got_size);
 	case SCN_COND_REACH:
 		/* issue 17: ground truth, the machines' programmed networks */
 		return simexec_reach(world_exec(r->w), cond->service, cond->reason, got,
@@ -1176,6 +1289,11 @@ static bool runner_check(struct runner *r)
 	char got[256];
 
 	runner_observe(r, false);
+	if (r->secret_leak[0]) {
+		runner_fail(r, r->cur, "%s at sim=%.6fs", r->secret_leak,
+			    (double)world_now_us(r->w) / 1e6);
+		return false;
+	}
 
 	if (!simcluster_check(r->cluster, got, sizeof got)) {
 		runner_fail(r, r->cur, "%s at sim=%.6fs", got,
@@ -1548,6 +1666,8 @@ static int runner_api_once(struct runner *r, const struct scn_cmd *cmd, uint32_t
 						     call);
 	} else if (cmd->kind == SCN_NETWORK_CREATE || cmd->kind == SCN_NETWORK_RM) {
 		rv = clops_network(r->ops, m, cmd, err, err_size, runner_call_done, call);
+	} else if (cmd->kind == SCN_SECRET_CREATE || cmd->kind == SCN_SECRET_RM) {
+		rv = clops_secret(r->ops, m, cmd, err, err_size, runner_call_done, call);
 	} else if (node == UINT32_MAX) {
 		rv = clops_service(r->ops, m, cmd, err, err_size, runner_call_done, call);
 	} else {
@@ -1857,7 +1977,9 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_SERVICE_UPDATE:
 	case SCN_SERVICE_RM:
 	case SCN_NETWORK_CREATE:
-	case SCN_NETWORK_RM: return runner_api(r, cmd, UINT32_MAX);
+	case SCN_NETWORK_RM:
+	case SCN_SECRET_CREATE:
+	case SCN_SECRET_RM: return runner_api(r, cmd, UINT32_MAX);
 	case SCN_LOGS: return runner_logs(r, cmd);
 	case SCN_NODE_ADD: return runner_add_node(r, cmd, cmd->u.node.added);
 	case SCN_NODE_DRAIN:
@@ -1959,6 +2081,13 @@ int runner_run(const struct scn_script *script, uint64_t seed,
 		world_set_tap(r.w, runner_tap, &r);
 		break;
 	}
+	/* invariant 8 (issue 20) reads the assignments on the wire: only a
+	 * story with secrets or configs pays for the tap */
+	for (size_t i = 0; i < script->cmd_count; i++)
+		if (script->cmds[i].kind == SCN_SECRET_CREATE) {
+			world_set_tap(r.w, runner_tap, &r);
+			break;
+		}
 	for (size_t i = 0; i < script->cmd_count; i++) {
 		int rv = runner_cmd(&r, &script->cmds[i]);
 		runner_observe(&r, false);

@@ -329,8 +329,10 @@ static const char *const scn_cmd_names[] = {
 	[SCN_NETWORK_RM] = "network rm",
 	[SCN_BACKUP] = "backup",
 	[SCN_LOGS] = "logs",
+	[SCN_SECRET_CREATE] = "secret create",
+	[SCN_SECRET_RM] = "secret rm",
 };
-_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_LOGS + 1,
+_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_SECRET_RM + 1,
 	       "a name for every command");
 
 static const char *const scn_state_names[] = {
@@ -811,7 +813,7 @@ static int scn_node_at(struct scn_parser *p, uint32_t from, uint32_t i, const ch
 /* One key a command accepts; bit is the command's own flag for it. */
 struct scn_key {
 	const char *name;
-	uint32_t bit;
+	uint64_t bit;
 	bool repeat; /* may be given more than once */
 };
 
@@ -924,6 +926,8 @@ static const struct scn_key scn_service_keys[] = {
 	{"publish", SCN_SVC_PUBLISH, true},
 	{"rebalance", SCN_SVC_REBALANCE, false},
 	{"rebalance-parallelism", SCN_SVC_REBALANCE, false},
+	{"secret", SCN_SVC_FILES, true},
+	{"config", SCN_SVC_FILES, true},
 };
 
 #define SCN_LABELS_PREFIX "node.labels."
@@ -1139,6 +1143,38 @@ static int scn_health_key(struct scn_parser *p, struct scn_service *svc,
 	return rv;
 }
 
+/* secret=NAME[:TARGET] and config=NAME[:TARGET] (issue 20), repeatable;
+ * `none` (alone) makes the list empty. */
+static int scn_service_file_key(struct scn_parser *p, struct scn_service *svc,
+				const struct scn_kv *kv)
+{
+	int k = strcmp(kv->key->name, "config") == 0;
+	struct scn_tok v = kv->value;
+	const char *colon = memchr(v.s, ':', v.len);
+	size_t n = svc->file_count[k];
+	int rv;
+
+	svc->files_set |= 1u << k;
+	if (scn_tok_is(v, "none"))
+		return 0;
+	if (n == LIMIT_SCN_FILES_MAX)
+		return scn_fail(p, kv->name.col, "more than %u %s= (LIMIT_SCN_FILES_MAX)",
+				LIMIT_SCN_FILES_MAX, kv->key->name);
+	rv = scn_value_name(p, colon ? scn_tok_head(v, (uint32_t)(colon - v.s)) : v,
+			    kv->key->name, SCN_NAME_EXTRA, &svc->file_names[k][n]);
+	if (rv)
+		return rv;
+	svc->file_count[k]++;
+	if (colon) {
+		struct scn_tok t = scn_tok_tail(v, (uint32_t)(colon - v.s) + 1);
+		if (t.len == 0)
+			return scn_fail(p, t.col, "missing target after ':'");
+		if (!(svc->file_targets[k][n] = scn_tok_dup(t)))
+			return scn_nomem(p);
+	}
+	return 0;
+}
+
 /* Applies one KEY=VALUE of service create or update to svc. */
 /* ---------------------------------------------------------------- networks (issue 15) */
 
@@ -1230,7 +1266,7 @@ static int scn_service_key(struct scn_parser *p, struct scn_service *svc,
 	int index = 0;
 	int rv;
 
-	switch ((enum scn_svc_key)kv->key->bit) {
+	switch (kv->key->bit) {
 	case SCN_SVC_REPLICAS:
 		rv = scn_uint(p, v, "replicas", LIMIT_SCN_REPLICAS_MAX,
 			      "LIMIT_SCN_REPLICAS_MAX", &svc->replicas);
@@ -1354,6 +1390,7 @@ static int scn_service_key(struct scn_parser *p, struct scn_service *svc,
 			svc->rebalance_set |= 2;
 		}
 		break;
+	case SCN_SVC_FILES: rv = scn_service_file_key(p, svc, kv); break;
 	default: assert(!"a service key without a case"); rv = CS_EINVAL;
 	}
 	if (!rv)
@@ -1375,6 +1412,11 @@ static void scn_service_free(struct scn_service *svc)
 	free(svc->health_cmd);
 	for (size_t i = 0; i < svc->network_count; i++)
 		free(svc->networks[i]);
+	for (size_t k = 0; k < 2; k++)
+		for (size_t i = 0; i < svc->file_count[k]; i++) {
+			free(svc->file_names[k][i]);
+			free(svc->file_targets[k][i]);
+		}
 	memset(svc, 0, sizeof *svc);
 }
 
@@ -1597,6 +1639,17 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 			return rv;
 		(*i)++;
 		return scn_op_count(p, from, i, c);
+	}
+	if (scn_tok_is(t, "files")) {
+		/* issue 20: files NAME [on NODE] OP N */
+		c->kind = SCN_COND_FILES;
+		rv = scn_name_at(p, from, *i, "a secret or config name", SCN_NAME_EXTRA,
+				 &c->service);
+		if (rv)
+			return rv;
+		(*i)++;
+		rv = scn_on_node(p, from, i, c);
+		return rv ? rv : scn_op_count(p, from, i, c);
 	}
 	if (scn_tok_is(t, "store") && *i < p->tok_count &&
 	    (scn_tok_is(p->toks[*i], "addresses") || scn_tok_is(p->toks[*i], "vips"))) {
@@ -3009,6 +3062,48 @@ static int scn_parse_network(struct scn_parser *p, struct scn_cmd *cmd)
 	return 0;
 }
 
+/* secret|config create NAME [bytes=SIZE] [data=WORD] | secret|config rm
+ * NAME (issue 20): through the leader's control API. Data: the WORD, then
+ * SIZE bytes of 's' (neither: the name). */
+static int scn_parse_secret(struct scn_parser *p, struct scn_cmd *cmd)
+{
+	static const struct scn_key keys[] = {
+		{"bytes", 1u << 0, false},
+		{"data", 1u << 1, false},
+	};
+	struct scn_seen seen = {0};
+	int rv;
+
+	if (p->tok_count < 2 ||
+	    (!scn_tok_is(p->toks[1], "create") && !scn_tok_is(p->toks[1], "rm")))
+		return scn_expected(p, 0, 1, "create or rm");
+	cmd->kind = scn_tok_is(p->toks[1], "rm") ? SCN_SECRET_RM : SCN_SECRET_CREATE;
+	cmd->u.secret.config = scn_tok_is(p->toks[0], "config");
+	rv = scn_name_at(p, 0, 2, "a name", SCN_NAME_EXTRA, &cmd->u.secret.name);
+	if (rv)
+		return rv;
+	if (cmd->kind == SCN_SECRET_RM)
+		return scn_end(p, 3);
+	for (uint32_t i = 3; i < p->tok_count; i++) {
+		struct scn_kv kv;
+		rv = scn_kv_read(p, p->toks[i], keys, SCN_COUNT(keys), "secret create",
+				 &seen, &kv);
+		if (rv)
+			return rv;
+		if (kv.key->bit == 1u << 0) {
+			rv = scn_size(p, kv.value, &cmd->u.secret.bytes);
+			if (rv)
+				return rv;
+			if (cmd->u.secret.bytes > 2 * LIMIT_SECRET_BYTES_MAX)
+				return scn_fail(p, kv.value.col,
+						"bytes: over twice LIMIT_SECRET_BYTES_MAX");
+		} else if (!(cmd->u.secret.data = scn_tok_dup(kv.value))) {
+			return scn_nomem(p);
+		}
+	}
+	return 0;
+}
+
 /* refuse CMD...: CMD (service create|update|rm, network create|rm) must be
  * refused by the control API (issue 15: a port in use, a network in use);
  * the run fails when it is accepted. */
@@ -3017,13 +3112,15 @@ static int scn_parse_refuse(struct scn_parser *p, struct scn_cmd *cmd)
 	int rv;
 
 	if (p->tok_count < 2 ||
-	    (!scn_tok_is(p->toks[1], "service") && !scn_tok_is(p->toks[1], "network")))
-		return scn_expected(p, 0, 1,
-				    "service or network (the command to refuse)");
+	    (!scn_tok_is(p->toks[1], "service") && !scn_tok_is(p->toks[1], "network") &&
+	     !scn_tok_is(p->toks[1], "secret") && !scn_tok_is(p->toks[1], "config")))
+		return scn_expected(
+			p, 0, 1, "service, network, secret or config (the command to refuse)");
 	p->toks++;
 	p->tok_count--;
-	rv = scn_tok_is(p->toks[0], "service") ? scn_parse_service(p, cmd)
-					       : scn_parse_network(p, cmd);
+	rv = scn_tok_is(p->toks[0], "service")	 ? scn_parse_service(p, cmd)
+	     : scn_tok_is(p->toks[0], "network") ? scn_parse_network(p, cmd)
+						 : scn_parse_secret(p, cmd);
 	p->toks--;
 	p->tok_count++;
 	cmd->refuse = true;
@@ -3096,6 +3193,8 @@ static const struct scn_verb scn_verbs[] = {
 	{"refuse", scn_parse_refuse, false},
 	{"backup", scn_parse_backup, false},
 	{"logs", scn_parse_logs, false},
+	{"secret", scn_parse_secret, false},
+	{"config", scn_parse_secret, false},
 };
 
 static void scn_cmd_free(struct scn_cmd *cmd)
@@ -3131,6 +3230,11 @@ static void scn_cmd_free(struct scn_cmd *cmd)
 	case SCN_LOGS:
 		free(cmd->u.logs.service);
 		free(cmd->u.logs.text);
+		break;
+	case SCN_SECRET_CREATE:
+	case SCN_SECRET_RM:
+		free(cmd->u.secret.name);
+		free(cmd->u.secret.data);
 		break;
 	default: break;
 	}

@@ -49,6 +49,10 @@ enum scn_cmd_kind {
 	SCN_BACKUP, /* addition: backup (issue 20): the leader's, kept by the run */
 	/* issue 16: logs SVC contain WORD[-WORD...] [within DUR] */
 	SCN_LOGS,
+	/* issue 20: secret|config create NAME [bytes=SIZE] [data=WORD],
+	 * secret|config rm NAME */
+	SCN_SECRET_CREATE,
+	SCN_SECRET_RM,
 };
 
 /* A node reference: a concrete node, or "leader" (resolved when run). A
@@ -137,6 +141,9 @@ enum scn_cond_kind {
 	/* addition of issue 20 (the event stream) */
 	SCN_COND_EVENT, /* event KIND NAME ACTION: service NAME, reason KIND, count the
 			   action (0 create, 1 update, 2 remove) */
+	/* issue 20: files NAME [on NODE] OP N: containers (any state) that
+	 * hold a file of the secret or config NAME (service holds NAME) */
+	SCN_COND_FILES,
 };
 
 struct scn_cond {
@@ -214,6 +221,14 @@ enum scn_svc_key {
 	SCN_SVC_REBALANCE = 1u << 23,
 };
 
+/* issue 20: secret= and config= (files_set says which): past the 32 bits
+ * of the enum (scn_service.set is 64 bits) */
+#define SCN_SVC_FILES (1ull << 32)
+
+/* issue 20: secret=/config= per command (LIMIT_SERVICE_SECRETS_MAX in all
+ * is the control API's) */
+#define LIMIT_SCN_FILES_MAX 16u
+
 #define LIMIT_SCN_NETWORKS_MAX 16u /* LIMIT_SERVICE_NETWORKS_MAX */
 #define LIMIT_SCN_PORTS_MAX    16u
 
@@ -246,7 +261,7 @@ struct scn_constraint {
  * bit is in `set` mean anything. */
 struct scn_service {
 	char *name;
-	uint32_t set; /* enum scn_svc_key bits */
+	uint64_t set; /* enum scn_svc_key bits, and SCN_SVC_FILES */
 	uint64_t replicas;
 	enum scn_mode mode;
 	char *image;
@@ -305,6 +320,13 @@ struct scn_service {
 	uint32_t rebalance_set;
 	bool rebalance;
 	uint64_t rebalance_parallelism;
+	/* issue 20: secret=NAME[:TARGET] ([0]) and config=NAME[:TARGET] ([1]),
+	 * repeatable; `none` alone empties the list; each list given (bit k
+	 * of files_set) replaces the spec's on update */
+	uint32_t files_set;
+	char *file_names[2][LIMIT_SCN_FILES_MAX];
+	char *file_targets[2][LIMIT_SCN_FILES_MAX]; /* NULL: the default */
+	size_t file_count[2];
 };
 
 /* Bits of scn_service.health_set. */
@@ -506,6 +528,12 @@ struct scn_cmd {
 			char *subnet; /* NULL: from the pool */
 			char *driver; /* NULL: overlay */
 		} network;	      /* NETWORK_CREATE, NETWORK_RM (name only) */
+		struct {
+			bool config; /* config (else secret) */
+			char *name;
+			char *data;	/* data=WORD, or NULL */
+			uint64_t bytes; /* bytes=SIZE: that many 's' (0: none) */
+		} secret; /* SECRET_CREATE, SECRET_RM (config and name only) */
 		struct {
 			struct scn_cond cond;
 			bool has_within;

@@ -107,6 +107,14 @@ struct simexec_netst {
 	size_t svc_count;
 };
 
+/* Issue 20: a container's secret or config files, as PREPARE materialised
+ * them (the runtime's memory, as the real one's tmpfs): what each is, where
+ * and how, and a digest of the data (the data itself is not kept). */
+struct simexec_files {
+	struct simexec_file *v; /* owned, or NULL */
+	size_t count;
+};
+
 struct simexec_container {
 	struct tree_node by_node; /* (node, task id): the order of everything */
 	struct tree_node by_task; /* (task id, node): a task's containers */
@@ -141,6 +149,7 @@ struct simexec_container {
 	/* issue 17: its network attachments */
 	struct simexec_att atts[SIMEXEC_ATTS_MAX];
 	size_t att_count;
+	struct simexec_files files; /* issue 20: removed with the container */
 };
 
 struct simexec_ctl {
@@ -157,6 +166,7 @@ struct simexec_ctl {
 	struct simexec_ports ports;		   /* likewise */
 	struct simexec_att atts[SIMEXEC_ATTS_MAX]; /* likewise (issue 17) */
 	size_t att_count;
+	struct simexec_files files; /* likewise (issue 20): a copy */
 	struct simexec_rec *op;	      /* the op in flight, or NULL */
 	struct env_ctl_req *wait_req; /* a WAIT in flight, or NULL */
 	env_ctl_cb wait_cb;
@@ -760,7 +770,40 @@ static void simexec_exited(struct simexec *x, struct simexec_container *c,
 	simexec_cancel_events(c);
 	simexec_set_state(x, c, ENV_CTL_EXITED, exit_code);
 	simexec_notify_waiters(x, c, false);
+	/* issue 20: its secret and config files go with it (Docker unmounts
+	 * a container's secrets when it stops) */
+	free(c->files.v);
+	c->files.v = NULL;
+	c->files.count = 0;
 	assert(c->state == ENV_CTL_EXITED);
+}
+
+/* Issue 20: copies files (a controller's, for the container PREPARE
+ * makes). Returns 0 or CS_ENOMEM (out left empty). */
+static int simexec_files_copy(struct simexec_files *out, const struct simexec_files *in)
+{
+	out->v = NULL;
+	out->count = 0;
+	if (!in->count)
+		return 0;
+	out->v = malloc(in->count * sizeof *out->v);
+	if (!out->v)
+		return CS_ENOMEM;
+	memcpy(out->v, in->v, in->count * sizeof *out->v);
+	out->count = in->count;
+	return 0;
+}
+
+static void simexec_ctl_free(struct simexec_ctl *ctl)
+{
+	free(ctl->files.v);
+	free(ctl);
+}
+
+static void simexec_container_free(struct simexec_container *c)
+{
+	free(c->files.v);
+	free(c);
 }
 
 /* Unlinks and frees c, which must not be running. */
@@ -773,7 +816,7 @@ static void simexec_delete(struct simexec *x, struct simexec_container *c)
 	tree_remove(&x->containers, &c->by_node);
 	tree_remove(&x->by_task, &c->by_task);
 	tree_remove(&x->by_slot, &c->by_slot);
-	free(c);
+	simexec_container_free(c);
 }
 
 /* Makes a new CREATED container for ctl's task. Returns it, or NULL when out
@@ -789,6 +832,10 @@ static struct simexec_container *simexec_create(struct simexec *x,
 	c = calloc(1, sizeof *c);
 	if (!c)
 		return NULL;
+	if (simexec_files_copy(&c->files, &ctl->files)) {
+		free(c);
+		return NULL;
+	}
 	c->node = ctl->node;
 	memcpy(c->task_id, ctl->task_id, sizeof c->task_id);
 	memcpy(c->service_id, ctl->service_id, sizeof c->service_id);
@@ -942,7 +989,7 @@ static void simexec_fire_close(struct simexec *x, struct simexec_rec *rec)
 	simexec_ctl_unlink(x, ctl);
 	if (cb)
 		cb((struct env_ctl *)ctl, data);
-	free(ctl);
+	simexec_ctl_free(ctl);
 }
 
 static void simexec_fire_list(struct simexec *x, struct simexec_rec *rec)
@@ -1212,7 +1259,7 @@ int simexec_ctl_open(struct simexec *x, uint32_t node,
 	    !simexec_copy(ctl->service_name, sizeof ctl->service_name,
 			  spec->service_name) ||
 	    !simexec_copy(ctl->image, sizeof ctl->image, spec->image)) {
-		free(ctl);
+		simexec_ctl_free(ctl);
 		return CS_ELIMIT;
 	}
 	ctl->x = x;
@@ -1232,7 +1279,7 @@ int simexec_ctl_open(struct simexec *x, uint32_t node,
 		if (!spec->ports[i].published)
 			continue; /* Docker picks a free one: never a conflict */
 		if (ctl->ports.count == SIMEXEC_PORTS_MAX) {
-			free(ctl);
+			simexec_ctl_free(ctl);
 			return CS_ELIMIT;
 		}
 		ctl->ports.v[ctl->ports.count++] = spec->ports[i];
@@ -1241,10 +1288,33 @@ int simexec_ctl_open(struct simexec *x, uint32_t node,
 		if (ctl->att_count == SIMEXEC_ATTS_MAX ||
 		    !simexec_addr_copy(ctl->atts[ctl->att_count].addr,
 				       spec->networks[i].addr)) {
-			free(ctl);
+			simexec_ctl_free(ctl);
 			return CS_ELIMIT;
 		}
 		ctl->atts[ctl->att_count++].network_id = spec->networks[i].network_id;
+	}
+	if (spec->file_count) {
+		/* issue 20: what PREPARE materialises; the data is not kept */
+		ctl->files.v = calloc(spec->file_count, sizeof *ctl->files.v);
+		if (!ctl->files.v) {
+			free(ctl);
+			return CS_ENOMEM;
+		}
+		for (size_t i = 0; i < spec->file_count; i++) {
+			const struct env_file *f = &spec->files[i];
+			struct simexec_file *g = &ctl->files.v[i];
+			if (!simexec_copy(g->name, sizeof g->name, f->name) ||
+			    !simexec_copy(g->path, sizeof g->path, f->path)) {
+				simexec_ctl_free(ctl);
+				return CS_ELIMIT;
+			}
+			g->config = f->config;
+			g->id = f->id;
+			g->mode = f->mode;
+			g->len = f->len;
+			g->digest = hash_fnv(HASH_FNV_OFFSET, f->data, f->len);
+		}
+		ctl->files.count = spec->file_count;
 	}
 	ctl->prev = x->nodes[node].tail;
 	if (ctl->prev)
@@ -1576,7 +1646,7 @@ void simexec_ctl_close(struct env_ctl *handle, env_ctl_close_cb cb, void *data)
 			return;
 	}
 	simexec_ctl_unlink(x, ctl); /* out of memory: no callback */
-	free(ctl);
+	simexec_ctl_free(ctl);
 }
 
 int simexec_ctl_list(struct simexec *x, uint32_t node, struct env_ctl_list_req *req,
@@ -1774,7 +1844,7 @@ void simexec_node_died(struct simexec *x, uint32_t node, bool machine)
 		struct simexec_ctl *ctl = x->nodes[node].head;
 		while (ctl) {
 			struct simexec_ctl *next = ctl->next;
-			free(ctl);
+			simexec_ctl_free(ctl);
 			ctl = next;
 		}
 		x->nodes[node].head = x->nodes[node].tail = NULL;
@@ -1797,7 +1867,7 @@ void simexec_free(struct simexec *x)
 		struct simexec_ctl *ctl = x->nodes[i].head;
 		while (ctl) {
 			struct simexec_ctl *next = ctl->next;
-			free(ctl);
+			simexec_ctl_free(ctl);
 			ctl = next;
 		}
 		for (size_t j = 0; j < x->nodes[i].net_count; j++)
@@ -1810,7 +1880,7 @@ void simexec_free(struct simexec *x)
 		tree_remove(&x->containers, n);
 		tree_remove(&x->by_task, &c->by_task);
 		tree_remove(&x->by_slot, &c->by_slot);
-		free(c);
+		simexec_container_free(c);
 	}
 	while ((n = tree_first(&x->images))) {
 		tree_remove(&x->images, n);
@@ -2004,6 +2074,8 @@ void simexec_foreach(const struct simexec *x, simexec_foreach_fn fn, void *ctx)
 			.exit_code = c->exit_code,
 			.ports = c->ports.v,
 			.port_count = c->ports.count,
+			.files = c->files.v,
+			.file_count = c->files.count,
 		};
 		fn(ctx, &info);
 	}

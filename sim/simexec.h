@@ -229,6 +229,19 @@ bool simexec_check(const struct simexec *x, char *msg, size_t size);
  * (name too long) or CS_ENOMEM. */
 int simexec_allow_two_per_slot(struct simexec *x, const char *service_name, bool allow);
 
+/* Issue 20: a secret or config file of a container, as materialised at
+ * PREPARE from its spec (env_file), gone once the container exits or is
+ * removed (Docker unmounts a container's secrets when it stops). */
+struct simexec_file {
+	uint64_t id;
+	bool config;
+	uint32_t mode;
+	uint64_t len;
+	uint64_t digest; /* hash_fnv of the data */
+	char name[65];
+	char path[256];
+};
+
 /* One container as simexec_foreach shows it; strings borrowed for the
  * callback only. */
 struct simexec_info {
@@ -243,6 +256,9 @@ struct simexec_info {
 	/* appended (issue 15): the host ports it binds while it runs */
 	const struct env_port *ports;
 	size_t port_count;
+	/* appended (issue 20): its secret and config files */
+	const struct simexec_file *files;
+	size_t file_count;
 };
 typedef void (*simexec_foreach_fn)(void *ctx, const struct simexec_info *info);
 

@@ -269,6 +269,47 @@ static void test_map_modes(void **state)
 	cs__service_spec__free_unpacked(s, NULL);
 }
 
+/* Issue 20: ContainerSpec.Secrets and .Configs as the docker CLI sends
+ * them (moby's SecretReference, ConfigReference), and back. */
+static void test_map_secrets_and_configs(void **state)
+{
+	Cs__ServiceSpec *s;
+	json_t *j, *r;
+	(void)state;
+
+	s = parse_ok("{\"Name\":\"w\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":"
+		     "\"i\",\"Secrets\":[{\"File\":{\"Name\":\"pw\",\"UID\":\"0\","
+		     "\"GID\":\"0\",\"Mode\":292},\"SecretID\":\"00000000000000ab\","
+		     "\"SecretName\":\"db\"}],\"Configs\":[{\"File\":{\"Name\":"
+		     "\"/etc/a.conf\",\"UID\":\"1\",\"GID\":\"2\",\"Mode\":288},"
+		     "\"ConfigID\":\"cd\",\"ConfigName\":\"conf\"}]}}}");
+	assert_int_equal(s->task->container->n_secrets, 1);
+	assert_int_equal(s->task->container->secrets[0]->secret_id, 0xab);
+	assert_string_equal(s->task->container->secrets[0]->secret_name, "db");
+	assert_string_equal(s->task->container->secrets[0]->target, "pw");
+	assert_int_equal(s->task->container->secrets[0]->mode, 0444);
+	assert_int_equal(s->task->container->n_configs, 1);
+	assert_string_equal(s->task->container->configs[0]->target, "/etc/a.conf");
+	assert_string_equal(s->task->container->configs[0]->uid, "1");
+	assert_int_equal(s->task->container->configs[0]->mode, 0440);
+	j = dockerapi_spec_json(s);
+	r = json_object_get(json_object_get(json_object_get(j, "TaskTemplate"),
+					    "ContainerSpec"),
+			    "Configs");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(r, 0),
+							      "ConfigName")),
+			    "conf");
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(json_array_get(r, 0), "File"), "Mode")),
+			 0440);
+	json_decref(j);
+	cs__service_spec__free_unpacked(s, NULL);
+	parse_fails("{\"Name\":\"w\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":"
+		    "\"i\",\"Secrets\":[{\"File\":{\"Name\":\"pw\"}}]}}}",
+		    "TaskTemplate.ContainerSpec.Secrets[0]: SecretID or SecretName is "
+		    "required");
+}
+
 /* A field cswarm does not support: a 400 naming it, never a silent drop. */
 static void test_map_unsupported(void **state)
 {
@@ -1265,6 +1306,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_map_full_2010),
 		cmocka_unit_test(test_map_rebalance_labels),
+		cmocka_unit_test(test_map_secrets_and_configs),
 		cmocka_unit_test(test_map_defaults),
 		cmocka_unit_test(test_map_update_and_28),
 		cmocka_unit_test(test_map_modes),

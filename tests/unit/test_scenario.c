@@ -636,7 +636,7 @@ static void test_scn_service_update_force_and_rollback_keys(void **state)
 		"health-start-period, stop-grace-period, rollback-parallelism, "
 		"rollback-delay, rollback-failure-action, rollback-monitor, "
 		"rollback-max-failure-ratio, rollback-order, network, publish, rebalance, "
-		"rebalance-parallelism)");
+		"rebalance-parallelism, secret, config)");
 }
 
 static void test_scn_set_orphan_delay_goes_after_cluster(void **state)
@@ -860,7 +860,7 @@ static void test_scn_rejects_unknown_key_naming_the_allowed_ones(void **state)
 		"health-timeout, health-retries, health-start-period, stop-grace-period, "
 		"rollback-parallelism, rollback-delay, rollback-failure-action, rollback-monitor, "
 		"rollback-max-failure-ratio, rollback-order, network, publish, rebalance, "
-		"rebalance-parallelism)");
+		"rebalance-parallelism, secret, config)");
 	line_fails(
 		"link m1 m2 jitter=5ms",
 		"scn.scn:2:12: unknown key 'jitter' for link (expected loss, delay, dup, "
@@ -1918,7 +1918,7 @@ static void test_scn_network_forms(void **state)
 		"left out to draw one; host mode needs P), got 'host::80'");
 	line_fails(
 		"refuse node drain w1",
-		"scn.scn:2:8: expected service or network (the command to refuse) after "
+		"scn.scn:2:8: expected service, network, secret or config (the command to refuse) after "
 		"'refuse', got 'node'");
 }
 
@@ -1952,9 +1952,57 @@ static void test_scn_event_condition(void **state)
 		"got 'vanish'");
 }
 
+/* issue 20: secret|config create|rm, refuse secret rm, secret= and
+ * config= keys (NAME[:TARGET], none), files NAME [on NODE] OP N */
+static void test_scn_secret_forms(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c;
+	(void)state;
+
+	c = line_cmd("secret create db data=pw bytes=1K", &s);
+	assert_int_equal(c->kind, SCN_SECRET_CREATE);
+	assert_false(c->u.secret.config);
+	assert_string_equal(c->u.secret.name, "db");
+	assert_string_equal(c->u.secret.data, "pw");
+	assert_int_equal(c->u.secret.bytes, 1024);
+	scn_free(&s);
+	c = line_cmd("config rm app", &s);
+	assert_int_equal(c->kind, SCN_SECRET_RM);
+	assert_true(c->u.secret.config);
+	scn_free(&s);
+	c = line_cmd("refuse secret rm db", &s);
+	assert_int_equal(c->kind, SCN_SECRET_RM);
+	assert_true(c->refuse);
+	scn_free(&s);
+	c = line_cmd("service create web secret=db secret=db2:pw config=app:/etc/a", &s);
+	assert_true(c->u.service.set & SCN_SVC_FILES);
+	assert_int_equal(c->u.service.files_set, 3);
+	assert_int_equal(c->u.service.file_count[0], 2);
+	assert_string_equal(c->u.service.file_names[0][1], "db2");
+	assert_string_equal(c->u.service.file_targets[0][1], "pw");
+	assert_null(c->u.service.file_targets[0][0]);
+	assert_string_equal(c->u.service.file_targets[1][0], "/etc/a");
+	scn_free(&s);
+	c = line_cmd("service update web secret=none", &s);
+	assert_int_equal(c->u.service.files_set, 1);
+	assert_int_equal(c->u.service.file_count[0], 0);
+	scn_free(&s);
+	c = line_cmd("expect files db on w1 == 2 within 5s", &s);
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_FILES);
+	assert_string_equal(c->u.expect.cond.service, "db");
+	assert_true(c->u.expect.cond.has_node);
+	assert_int_equal(c->u.expect.cond.count, 2);
+	scn_free(&s);
+	line_fails("secret drop db", "scn.scn:2:8: expected create or rm after 'secret', "
+				     "got 'drop'");
+	line_fails("service create web secret=db:", "scn.scn:2:30: missing target after ':'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_scn_secret_forms),
 		cmocka_unit_test(test_scn_parses_ca_rotation_and_tokens),
 		cmocka_unit_test(test_scn_rejects_bad_ca_commands),
 		cmocka_unit_test(test_scn_node_add_description),

@@ -483,6 +483,50 @@ static void test_swarmctl_service_labels(void **state)
 			    "then = and a value, or the key alone)");
 }
 
+/* Issue 20: --secret and --config in Docker's syntax; on update a name
+ * given again replaces its reference, --secret-rm drops one. */
+static void test_swarmctl_secret_and_config_flags(void **state)
+{
+	struct swarmctl_cli_spec b, u;
+	char err[256];
+	char arg[] = "source=db,target=pw,uid=1000,gid=1001,mode=0400";
+	(void)state;
+
+	swarmctl_cli_spec_init(&b, NULL);
+	assert_int_equal(parse(&b, false, err, sizeof err, "--name", "web", "--image", "i",
+			       "--secret", arg, "--secret", "other", "--config",
+			       "src=conf,target=/etc/app.conf", NULL),
+			 0);
+	assert_string_equal(arg, "source=db,target=pw,uid=1000,gid=1001,mode=0400");
+	assert_int_equal(b.spec.task->container->n_secrets, 2);
+	assert_string_equal(b.spec.task->container->secrets[0]->secret_name, "db");
+	assert_string_equal(b.spec.task->container->secrets[0]->target, "pw");
+	assert_string_equal(b.spec.task->container->secrets[0]->uid, "1000");
+	assert_string_equal(b.spec.task->container->secrets[0]->gid, "1001");
+	assert_int_equal(b.spec.task->container->secrets[0]->mode, 0400);
+	assert_string_equal(b.spec.task->container->secrets[1]->secret_name, "other");
+	assert_int_equal(b.spec.task->container->n_configs, 1);
+	assert_string_equal(b.spec.task->container->configs[0]->target, "/etc/app.conf");
+
+	swarmctl_cli_spec_init(&u, &b.spec);
+	assert_int_equal(parse(&u, true, err, sizeof err, "web", "--secret-rm", "db",
+			       "--config", "conf", NULL),
+			 0);
+	assert_int_equal(u.spec.task->container->n_secrets, 1);
+	assert_string_equal(u.spec.task->container->secrets[0]->secret_name, "other");
+	assert_int_equal(u.spec.task->container->n_configs, 1);
+	assert_string_equal(u.spec.task->container->configs[0]->target, ""); /* replaced */
+
+	swarmctl_cli_spec_init(&u, &b.spec);
+	assert_int_equal(parse(&u, true, err, sizeof err, "web", "--secret-rm", "nope", NULL),
+			 CS_EINVAL);
+	assert_string_equal(err, "--secret-rm: the service has no secret named 'nope'");
+	swarmctl_cli_spec_init(&u, NULL);
+	assert_int_equal(parse(&u, false, err, sizeof err, "--secret", "db,mode=999", NULL),
+			 CS_EINVAL);
+	assert_string_equal(err, "--secret: mode '999' is not an octal file mode (0444)");
+}
+
 /* Issue 14: task ls --filter in Docker's syntax. */
 static void test_swarmctl_task_filters(void **state)
 {
@@ -770,6 +814,7 @@ int main(void)
 		cmocka_unit_test(test_swarmctl_task_filters),
 		cmocka_unit_test(test_swarmctl_inspect_shows_times),
 		cmocka_unit_test(test_swarmctl_network_publish_flags),
+		cmocka_unit_test(test_swarmctl_secret_and_config_flags),
 		cmocka_unit_test(test_swarmctl_backup_file_is_private),
 		cmocka_unit_test(test_swarmctl_print_event),
 	};
