@@ -210,6 +210,9 @@ test: deps
 	@# issue 16: Debian's docker CLI drives a cluster through the Docker
 	@# Engine API socket
 	$(Q)tests/integration/dockerapi.sh build
+	@# issue 20: secrets and configs with real daemons, swarmctl and
+	@# Docker's CLI (on a tmpfs, never on the agent's disk)
+	$(Q)tests/integration/secrets.sh build
 	@# issue 20: backup, restore, force-new-cluster with real daemons
 	$(Q)tests/integration/dr.sh build
 	@# issue 20: the event stream with three real managers (swarmctl
@@ -269,6 +272,7 @@ integration: deps
 	tests/integration/security.sh build
 	tests/integration/health.sh build
 	tests/integration/dockerapi.sh build
+	tests/integration/secrets.sh build
 	tests/integration/dr.sh build
 	tests/integration/events.sh build
 	tests/integration/state-format.sh build

@@ -184,14 +184,38 @@ static void describe_network(struct events_event *ev, const struct events *e,
 	ev_name(ev, n->spec ? n->spec->name : "");
 }
 
-/* One row per object kind. Adding one (a secret): its store table, its
- * name, whether Docker shows it, and a describe function setting id and
- * name, e.g. {"secret", STORE_SECRET, true, describe_secret}. */
+/* A secret or a config (one store table): its name; never its data. */
+static void describe_secret(struct events_event *ev, const struct events *e,
+			    const ProtobufCMessage *obj, const ProtobufCMessage *old)
+{
+	const Cs__Secret *x = (const Cs__Secret *)obj;
+
+	(void)e;
+	(void)old;
+	ev->id = x->id;
+	ev_name(ev, x->name);
+}
+
+static bool match_secret(const ProtobufCMessage *obj)
+{
+	return !((const Cs__Secret *)obj)->config;
+}
+
+static bool match_config(const ProtobufCMessage *obj)
+{
+	return ((const Cs__Secret *)obj)->config;
+}
+
+/* One row per object kind: its name, its store table, whether Docker
+ * shows it, a describe function setting id and name, and (for a table of
+ * two kinds) which of its objects it takes. */
 const struct events_kind events_kinds[] = {
-	{"service", STORE_SERVICE, true, describe_service},
-	{"node", STORE_NODE, true, describe_node},
-	{"task", STORE_TASK, false, describe_task},
-	{"network", STORE_NETWORK, true, describe_network},
+	{"service", STORE_SERVICE, true, describe_service, NULL},
+	{"node", STORE_NODE, true, describe_node, NULL},
+	{"task", STORE_TASK, false, describe_task, NULL},
+	{"network", STORE_NETWORK, true, describe_network, NULL},
+	{"secret", STORE_SECRET, true, describe_secret, match_secret},
+	{"config", STORE_SECRET, true, describe_secret, match_config},
 };
 const size_t events_kind_count = sizeof events_kinds / sizeof *events_kinds;
 
@@ -304,8 +328,11 @@ void events_on_store_event(struct events *e, const struct store *st,
 	const ProtobufCMessage *obj;
 
 	assert(sev->index >= e->cur_index);
-	for (size_t i = 0; i < events_kind_count; i++)
-		if (events_kinds[i].table == sev->table)
+	obj = sev->new_obj ? sev->new_obj : sev->old_obj;
+	assert(obj);
+	for (size_t i = 0; i < events_kind_count && !k; i++)
+		if (events_kinds[i].table == sev->table &&
+		    (!events_kinds[i].match || events_kinds[i].match(obj)))
 			k = &events_kinds[i];
 	if (!k)
 		return; /* the cluster record: no event */
@@ -321,8 +348,6 @@ void events_on_store_event(struct events *e, const struct store *st,
 	ev.action = sev->change == STORE_CREATED   ? EVENTS_CREATE
 		    : sev->change == STORE_UPDATED ? EVENTS_UPDATE
 						   : EVENTS_REMOVE;
-	obj = sev->new_obj ? sev->new_obj : sev->old_obj;
-	assert(obj);
 	e->st = st;
 	k->describe(&ev, e, obj, sev->change == STORE_UPDATED ? sev->old_obj : NULL);
 	e->st = NULL;
@@ -442,7 +467,7 @@ int events_filter_add(struct events_filter *f, const char *kv, char *err, size_t
 		if (c.kind == events_kind_count) {
 			static const char *const docker[] = {
 				"container", "image", "volume", "plugin",
-				"daemon",    "label", "secret", "config"};
+				"daemon",    "label"};
 			for (size_t d = 0; d < sizeof docker / sizeof *docker; d++)
 				if (KEY_IS(docker[d]))
 					c.key = EVENTS_KEY_NONE;
@@ -450,7 +475,7 @@ int events_filter_add(struct events_filter *f, const char *kv, char *err, size_t
 		if (c.key == EVENTS_KEY_KIND && c.kind == events_kind_count) {
 			snprintf(err, err_size,
 				 "filter \"%.*s\": unknown key (type, event, name, id, "
-				 "scope, service, node, task, network)",
+				 "scope, service, node, task, network, secret, config)",
 				 (int)(klen > 40 ? 40 : klen), kv);
 			return CS_EINVAL;
 		}

@@ -83,6 +83,9 @@ struct events_kind {
 	 * (events_service_name). Borrowed for the call. */
 	void (*describe)(struct events_event *ev, const struct events *e,
 			 const ProtobufCMessage *obj, const ProtobufCMessage *old);
+	/* which objects of the table are of this kind (NULL: all): a table
+	 * of two kinds (secrets and configs) has a row for each */
+	bool (*match)(const ProtobufCMessage *obj);
 };
 
 extern const struct events_kind events_kinds[];

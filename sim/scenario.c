@@ -1752,7 +1752,7 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 		if (*i >= p->tok_count || k == events_kind_count)
 			return scn_expected(
 				p, from, *i,
-				"a kind of event (service, node, task, network...)");
+				"a kind of event (service, node, task, network, secret, config)");
 		c->reason = strdup(events_kinds[k].name);
 		if (!c->reason)
 			return scn_nomem(p);

@@ -368,6 +368,49 @@ static void test_events_before_an_installed_snapshot_are_unknown(void **state)
 	fx_free(&f);
 }
 
+/* Secrets and configs share a store table; each has its row and type, and
+ * an event never carries a secret's data. */
+static void test_events_secret_and_config_each_their_kind(void **state)
+{
+	struct fixture f;
+	struct store_batch b;
+	Cs__Secret x = CS__SECRET__INIT;
+	struct seen s;
+	uint64_t ni;
+	uint32_t no;
+	char err[256];
+	const char *only_config[] = {"type=config", NULL};
+
+	(void)state;
+	fx_init(&f);
+	x.id = 0x51;
+	x.name = "db-password";
+	x.data.data = (uint8_t *)"hunter2";
+	x.data.len = 7;
+	store_batch_init(&b);
+	assert_int_equal(store_batch_secret(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &x), 0);
+	apply(&f, &b);
+	x.id = 0xc0;
+	x.name = "app.conf";
+	x.config = true;
+	store_batch_init(&b);
+	assert_int_equal(store_batch_secret(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &x), 0);
+	apply(&f, &b);
+	assert_int_equal(read_from(&f, &s, 1, 0, NULL, &ni, &no, err, sizeof err), 2);
+	assert_string_equal(events_kinds[s.evs[0].kind].name, "secret");
+	assert_string_equal(s.evs[0].name, "db-password");
+	assert_int_equal(s.evs[0].id, 0x51);
+	assert_string_equal(events_kinds[s.evs[1].kind].name, "config");
+	assert_string_equal(s.evs[1].name, "app.conf");
+	for (size_t i = 0; i < 2; i++)
+		for (size_t a = 0; a < s.evs[i].attr_count; a++)
+			assert_null(strstr(s.evs[i].attrs[a].value, "hunter2"));
+	assert_int_equal(read_from(&f, &s, 1, 0, only_config, &ni, &no, err, sizeof err),
+			 1);
+	assert_int_equal(s.evs[0].id, 0xc0);
+	fx_free(&f);
+}
+
 static void test_events_to_proto_carries_every_field(void **state)
 {
 	struct fixture f;
@@ -414,6 +457,7 @@ int main(void)
 		cmocka_unit_test(test_events_reader_behind_the_ring_is_cut_off_loudly),
 		cmocka_unit_test(test_events_before_an_installed_snapshot_are_unknown),
 		cmocka_unit_test(test_events_to_proto_carries_every_field),
+		cmocka_unit_test(test_events_secret_and_config_each_their_kind),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

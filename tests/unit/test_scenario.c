@@ -1943,9 +1943,9 @@ static void test_scn_event_condition(void **state)
 	assert_int_equal(c->u.expect.cond.count, 2);
 	scn_free(&s);
 	line_fails(
-		"expect event secret s create",
-		"scn.scn:2:14: expected a kind of event (service, node, task, network...) "
-		"after 'event', got 'secret'");
+		"expect event volume s create",
+		"scn.scn:2:14: expected a kind of event (service, node, task, network, "
+		"secret, config) after 'event', got 'volume'");
 	line_fails(
 		"expect event node w1 vanish",
 		"scn.scn:2:22: expected create, update or remove after 'event node w1', "
