@@ -1253,6 +1253,60 @@ int64_t simvfs_healthy_from(const struct simvfs *vfs, const char *disk)
 	return d ? d->healthy_from : 0;
 }
 
+static uint32_t simdisk_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* simdisk_live_page draws a page of f (of page_count) that its reader will
+ * read again: for an sqlite database of SIMDISK_PAGE_BYTES pages, one not on
+ * its freelist (a flip in a free page is never seen: it would make `disk
+ * NODE fault=corrupt` a no-op by chance); any page otherwise (a journal, or
+ * when the freelist does not parse). */
+static uint32_t simdisk_live_page(struct simvfs *vfs, const struct simdisk_file *f,
+				  uint32_t page_count)
+{
+	static const char magic[16] = "SQLite format 3";
+	const unsigned char *b = f->cur.bytes;
+	unsigned char *free_map;
+	uint32_t trunk, live, pick, walked = 0;
+
+	if (f->cur.size < 100 || memcmp(b, magic, sizeof magic) != 0 ||
+	    ((uint32_t)b[16] << 8 | b[17]) != SIMDISK_PAGE_BYTES ||
+	    !(free_map = calloc(page_count, 1)))
+		return simdisk_draw(vfs, page_count);
+	/* trunk pages: next trunk, leaf count, leaf page numbers (1-based) */
+	trunk = simdisk_be32(b + 32);
+	while (trunk != 0 && trunk <= page_count && walked++ < page_count) {
+		const unsigned char *t = b + (size_t)(trunk - 1) * SIMDISK_PAGE_BYTES;
+		uint32_t leaves;
+		if ((size_t)trunk * SIMDISK_PAGE_BYTES > f->cur.size)
+			break;
+		free_map[trunk - 1] = 1;
+		leaves = simdisk_be32(t + 4);
+		for (uint32_t i = 0; i < leaves && i < SIMDISK_PAGE_BYTES / 4 - 2; i++) {
+			uint32_t leaf = simdisk_be32(t + 8 + 4 * i);
+			if (leaf >= 1 && leaf <= page_count)
+				free_map[leaf - 1] = 1;
+		}
+		trunk = simdisk_be32(t);
+	}
+	live = 0;
+	for (uint32_t i = 0; i < page_count; i++)
+		live += !free_map[i];
+	pick = simdisk_draw(vfs, live ? live : page_count);
+	for (uint32_t i = 0; i < page_count && live; i++) {
+		if (free_map[i])
+			continue;
+		if (pick-- == 0) {
+			free(free_map);
+			return i;
+		}
+	}
+	free(free_map);
+	return pick;
+}
+
 int simvfs_corrupt(struct simvfs *vfs, const char *disk, const char *file,
 		   uint32_t pages, uint32_t *flipped)
 {
@@ -1291,7 +1345,7 @@ int simvfs_corrupt(struct simvfs *vfs, const char *disk, const char *file,
 		if (!f || f->cur.size == 0)
 			break;
 		page_count = simdisk_pages(f->cur.size);
-		page = simdisk_draw(vfs, page_count);
+		page = simdisk_live_page(vfs, f, page_count);
 		off = (size_t)page * SIMDISK_PAGE_BYTES;
 		len = f->cur.size - off < SIMDISK_PAGE_BYTES ? f->cur.size - off
 							     : SIMDISK_PAGE_BYTES;

@@ -92,7 +92,8 @@ int simvfs_fault(struct simvfs *vfs, const char *disk, uint32_t faults, int64_t 
 /* simvfs_corrupt flips one bit in each of `pages` pages of disk (silent
  * corruption, issue 19): the pages are drawn from the file named `file`,
  * or, when file is NULL, each from a file drawn among those holding bytes;
- * the bit within the page is drawn too (the VFS's randomness). The flip is
+ * in an sqlite database, never a page of its freelist (a flip there is never
+ * read); the bit within the page is drawn too (the VFS's randomness). The flip is
  * in the bytes reads see and in the synced image (a crash keeps it); a
  * connection's page cache may hide it until it reads the page again.
  * Returns 0 and in *flipped the bits flipped (0: no such disk or file, or
