@@ -1178,11 +1178,25 @@ static void raftio_flush(struct env *env, env_timer_id id, void *data)
 	}
 }
 
-/* Completes every pending request with RAFT_CANCELED now (close). */
+/* Completes every pending request with RAFT_CANCELED now (close), newest
+ * first. */
 static void raftio_cancel_all(struct raftio *rio)
 {
-	struct raftio_req *r = rio->pending_head;
+	struct raftio_req *r = rio->pending_head, *rev = NULL;
 	rio->pending_head = rio->pending_tail = NULL;
+	/* Newest first. libraft (0.15) truncates its in-memory log from a
+	 * failed append's first index, entries of later appends still in
+	 * flight included; their own callbacks then release entries it no
+	 * longer holds (a NULL dereference in its refcount table: explore
+	 * found it, a leader whose commit of two appends failed, issue 19).
+	 * Cancelled newest first, each truncates only its own entries. */
+	while (r) {
+		struct raftio_req *next = r->next;
+		r->next = rev;
+		rev = r;
+		r = next;
+	}
+	r = rev;
 	while (r) {
 		struct raftio_req *next = r->next;
 		if (r->snapshot) {
