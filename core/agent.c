@@ -212,7 +212,8 @@ static int agent_db_init(struct agent *a)
 	     strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0)) {
 		env_logf(a->env, ENV_LOG_ERROR,
 			 "msg=\"the agent's task database fails its check\" what=\"%s\"",
-			 (const char *)sqlite3_column_text(st, 0));
+			 sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0)
+						    : "(none)");
 		sqlite3_finalize(st);
 		return CS_ECORRUPT;
 	}
