@@ -655,6 +655,8 @@ static int simdisk_truncate(sqlite3_file *file, sqlite3_int64 size)
 	return simdisk_buf_resize(&f->cur, (size_t)size);
 }
 
+static void simdisk_file_tear(struct simvfs *vfs, struct simdisk_file *f);
+
 /* simdisk_sync makes the current bytes the synced image; dropped while the
  * disk is crashed. Fails with SQLITE_IOERR_FSYNC, syncing nothing, under
  * an EIO fault on sync. */
@@ -663,10 +665,20 @@ static int simdisk_sync(sqlite3_file *file, int flags)
 	struct simdisk_handle *h = simdisk_handle_of(file);
 	struct simdisk_file *f = h->file;
 
+	uint32_t faults;
+
 	if (simdisk_file_is_crashed(f))
 		return SQLITE_OK;
-	if (simdisk_file_faults(f, h->vfs) & SIMVFS_FAULT_EIO_SYNC)
+	faults = simdisk_file_faults(f, h->vfs);
+	if (faults & SIMVFS_FAULT_EIO_SYNC)
 		return SQLITE_IOERR_FSYNC;
+	if ((faults & SIMVFS_FAULT_TORN) && f->has_synced && f->linked &&
+	    f->saved_count > 0) {
+		/* the power fails in the middle of this sync: what reached the
+		 * platter is all there is (see SIMVFS_FAULT_TORN) */
+		simdisk_file_tear(h->vfs, f);
+		return SQLITE_IOERR_FSYNC;
+	}
 	simdisk_file_synced(f);
 	return SQLITE_OK;
 }

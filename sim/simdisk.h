@@ -75,11 +75,15 @@ uint64_t simvfs_disk_hash(const struct simvfs *vfs, const char *disk);
 #define SIMVFS_FAULT_EIO_WRITE (1u << 0)
 #define SIMVFS_FAULT_EIO_SYNC  (1u << 1)
 #define SIMVFS_FAULT_FULL      (1u << 2)
-/* SIMVFS_FAULT_TORN (issue 19): a crash of the node (simvfs_crash_begin)
- * while it holds tears the pages written since their file's last sync:
- * with lose_unsynced, each such page keeps its new bytes in a drawn run of
- * 512-byte sectors (none, some or all) and its synced bytes elsewhere,
- * instead of going back whole. Calls never fail because of it. */
+/* SIMVFS_FAULT_TORN (issue 19): the power fails while pages are written.
+ * An xSync while it holds, of a file with pages written since its last
+ * sync, tears them: each keeps its new bytes in a drawn run of 512-byte
+ * sectors (none, some or all) and its synced bytes elsewhere; that becomes
+ * the file's bytes (reads see it, as after a reboot) and its synced image,
+ * and the sync fails with SQLITE_IOERR_FSYNC (the daemon exits: restart
+ * NODE brings it back on what the platter holds). A crash of the node
+ * (simvfs_crash_begin) while it holds tears the unsynced pages the same
+ * way (with lose_unsynced) instead of putting them back whole. */
 #define SIMVFS_FAULT_TORN (1u << 3)
 #define SIMVFS_FAULT_ALL  ((1u << 4) - 1)
 
