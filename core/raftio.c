@@ -142,15 +142,21 @@ static int raftio_meta_get(struct raftio *rio, const char *key, uint64_t *value)
 
 static int raftio_meta_set(struct raftio *rio, const char *key, uint64_t value)
 {
+	/* the format goes unchecked: a value this build does not know is
+	 * refused by name anyway, and tools set it by hand */
+	bool checked = strcmp(key, "format") != 0;
 	sqlite3_stmt *st;
 	int rc;
 	if (sqlite3_prepare_v2(rio->db,
-			       "INSERT OR REPLACE INTO raft_meta VALUES (?1, ?2), (?1 || '#', ?3)",
+			       checked ? "INSERT OR REPLACE INTO raft_meta VALUES (?1, ?2),"
+					 " (?1 || '#', ?3)"
+				       : "INSERT OR REPLACE INTO raft_meta VALUES (?1, ?2)",
 			       -1, &st, NULL) != SQLITE_OK)
 		return RAFT_IOERR;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)value);
-	sqlite3_bind_int64(st, 3, raftio_meta_check(key, value));
+	if (checked)
+		sqlite3_bind_int64(st, 3, raftio_meta_check(key, value));
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : RAFT_IOERR;
