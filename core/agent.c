@@ -145,6 +145,7 @@ struct agent {
 	 * certificates are refused */
 	uint64_t *removed;
 	size_t removed_count;
+	uint64_t db_resets; /* clean starts on a corrupt database (issue 19) */
 	uint64_t removed_digest; /* 0: no list yet */
 	uint64_t hb_installs;	 /* nc.installs when the last heartbeat went */
 	struct agent_net *nets;	 /* issue 17: networks its tasks attach to */
@@ -200,6 +201,25 @@ static int agent_db_init(struct agent *a)
 	int rc;
 
 	if (a->env->ops->storage_open(a->env, "agent", &a->db))
+		return CS_ESTORAGE;
+	/* Issue 19: damage found now is a clean start (agent_db_reset), not
+	 * a fatal write later on. quick_check reads every page of the
+	 * (small) database once per start. */
+	if (sqlite3_prepare_v2(a->db, "PRAGMA quick_check", -1, &st, NULL) != SQLITE_OK)
+		return CS_ESTORAGE;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW &&
+	    (!sqlite3_column_text(st, 0) ||
+	     strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0)) {
+		env_logf(a->env, ENV_LOG_ERROR,
+			 "msg=\"the agent's task database fails its check\" what=\"%s\"",
+			 sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0)
+						    : "(none)");
+		sqlite3_finalize(st);
+		return CS_ECORRUPT;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
 		return CS_ESTORAGE;
 	/* secure_delete: the env values an older agent wrote are zeroed when
 	 * agent_load writes their rows again without them */
@@ -3060,6 +3080,72 @@ static void agent_list(struct agent *a)
 		a->list_retry_ms = a->env->ops->now_ms(a->env) + LIMIT_AGENT_RETRY_MS_MIN;
 }
 
+/* Whether the last failure on the agent's database was its content (a row
+ * that does not decode; sqlite's SQLITE_CORRUPT or SQLITE_NOTADB; a schema
+ * whose text a flipped bit changed: "no such column"), not the disk or the
+ * machine failing it (I/O error, full, out of memory, cannot open, locked):
+ * those stop the start as any failed storage does. */
+static bool agent_db_corrupt(const struct agent *a, int rv)
+{
+	if (rv == CS_ECORRUPT)
+		return true;
+	if (rv != CS_ESTORAGE || !a->db)
+		return false;
+	switch (sqlite3_errcode(a->db) & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_IOERR:
+	case SQLITE_FULL:
+	case SQLITE_NOMEM:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_PERM:
+	case SQLITE_AUTH: return false;
+	default: return true;
+	}
+}
+
+/* agent_db_reset starts the agent clean on a corrupt task database (issue
+ * 19): what it loaded is dropped, the database is emptied in place
+ * (sqlite's SQLITE_DBCONFIG_RESET_DATABASE, made for a damaged file) and
+ * made again. The database is the agent's own record of what it was given
+ * and what it saw; the managers hold the tasks and Docker the containers,
+ * so nothing is lost: the executor's list comes back before anything moves,
+ * every container of ours is an orphan adopted or removed by its labels
+ * once the dispatcher's first full set names it or not (agent_adopt_orphan),
+ * and a node with a certificate keeps its id from it. Returns 0, or
+ * CS_ESTORAGE when the reset cannot be written (the disk fails: the start
+ * fails as any failed durable write). */
+static int agent_db_reset(struct agent *a)
+{
+	int on = 0;
+	int rv;
+
+	for (size_t i = 0; i < a->task_count; i++)
+		agent_task_free(a->tasks[i]);
+	a->task_count = 0;
+	a->node_id = 0;
+	free(a->removed);
+	a->removed = NULL;
+	a->removed_count = 0;
+	a->removed_digest = 0;
+	env_logf(a->env, ENV_LOG_ERROR,
+		 "msg=\"the agent's task database is corrupt: starting clean (its"
+		 " containers are adopted or removed by their labels)\" why=\"%s\"",
+		 sqlite3_errmsg(a->db));
+	if (sqlite3_db_config(a->db, SQLITE_DBCONFIG_RESET_DATABASE, 1, &on) != SQLITE_OK)
+		return CS_ESTORAGE;
+	rv = sqlite3_exec(a->db, "VACUUM", NULL, NULL, NULL);
+	sqlite3_db_config(a->db, SQLITE_DBCONFIG_RESET_DATABASE, 0, &on);
+	if (rv != SQLITE_OK)
+		return CS_ESTORAGE;
+	a->db_resets++;
+	if ((rv = agent_db_init(a)) || (rv = agent_load(a)))
+		return rv == CS_ENOMEM ? rv : CS_ESTORAGE;
+	return 0;
+}
+
 int agent_start(struct env *env, const struct agent_cfg *cfg, struct agent **out)
 {
 	struct agent *a = calloc(1, sizeof *a);
@@ -3074,8 +3160,10 @@ int agent_start(struct env *env, const struct agent_cfg *cfg, struct agent **out
 	a->heartbeat_ms = 5000;
 	for (size_t i = 0; i < cfg->manager_count; i++)
 		agent_add_manager(a, cfg->managers[i]);
-	if ((rv = agent_db_init(a)) || (rv = agent_load(a)))
-		goto err;
+	if ((rv = agent_db_init(a)) || (rv = agent_load(a))) {
+		if (!agent_db_corrupt(a, rv) || (rv = agent_db_reset(a)))
+			goto err;
+	}
 	/* A new node names itself, durably, before it first asks: a
 	 * registration whose answer was lost, asked again, is the same node,
 	 * not a second record of it. */
@@ -3113,6 +3201,7 @@ err:
 	for (size_t i = 0; i < a->task_count; i++)
 		agent_task_free(a->tasks[i]);
 	free(a->tasks);
+	free(a->removed);
 	free(a);
 	return rv;
 }
@@ -3362,6 +3451,11 @@ void agent_stop(struct agent *a)
 	free(a->tasks);
 	agent_net_free_all(a);
 	free(a);
+}
+
+uint64_t agent_db_resets(const struct agent *a)
+{
+	return a->db_resets;
 }
 
 uint64_t agent_node_id(const struct agent *a)

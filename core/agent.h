@@ -122,6 +122,10 @@ bool agent_logs_handle(struct agent *a, const char *from, const struct env_ident
 
 /* Status, for tests and checks. */
 uint64_t agent_node_id(const struct agent *a);
+/* agent_db_resets: how many times this agent found its task database
+ * corrupt at start (a row that does not decode, or sqlite's
+ * SQLITE_CORRUPT/SQLITE_NOTADB) and started clean (issue 19). */
+uint64_t agent_db_resets(const struct agent *a);
 bool agent_connected(const struct agent *a);
 size_t agent_task_count(const struct agent *a);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/hash.h"
 #include "core/limits.h"
 
 /* 1: payloads in the clear; 2: sealed (state at rest), with raft_kek and
@@ -95,32 +96,67 @@ static int raftio_exec(struct raftio *rio, const char *sql)
 	return sqlite3_exec(rio->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : RAFT_IOERR;
 }
 
-/* Reads one integer of raft_meta (0 when absent). */
+/* The check of raft_meta's value of key (issue 19), kept in the row
+ * "KEY#" beside it and written by the same statement: nothing else checks
+ * the term and the vote (the entries are sealed; these are not). */
+static sqlite3_int64 raftio_meta_check(const char *key, uint64_t value)
+{
+	uint8_t v[8];
+	for (unsigned i = 0; i < 8; i++)
+		v[i] = (uint8_t)(value >> (8 * i));
+	return (sqlite3_int64)hash_mix64(
+		hash_fnv(hash_fnv(HASH_FNV_OFFSET, key, strlen(key) + 1), v, sizeof v));
+}
+
+/* Reads one integer of raft_meta (0 when absent). Returns 0, RAFT_IOERR,
+ * or RAFT_CORRUPT (logged) when its check does not match (a value written
+ * before the checks has none, and is taken as it is). */
 static int raftio_meta_get(struct raftio *rio, const char *key, uint64_t *value)
 {
 	sqlite3_stmt *st;
-	int rc;
+	int rc, rv = 0;
 	*value = 0;
-	if (sqlite3_prepare_v2(rio->db, "SELECT value FROM raft_meta WHERE key = ?", -1,
-			       &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(rio->db,
+			       "SELECT value, (SELECT value FROM raft_meta WHERE key = ?1 || '#')"
+			       " FROM raft_meta WHERE key = ?1",
+			       -1, &st, NULL) != SQLITE_OK)
 		return RAFT_IOERR;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
 		*value = (uint64_t)sqlite3_column_int64(st, 0);
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL &&
+		    sqlite3_column_int64(st, 1) != raftio_meta_check(key, *value)) {
+			env_logf(rio->env, ENV_LOG_ERROR,
+				 "msg=\"raft storage: the %s fails its check (corrupt)\"",
+				 key);
+			*value = 0;
+			rv = RAFT_CORRUPT;
+		}
+	}
 	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : RAFT_IOERR;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return RAFT_IOERR;
+	return rv;
 }
 
 static int raftio_meta_set(struct raftio *rio, const char *key, uint64_t value)
 {
+	/* the format goes unchecked: a value this build does not know is
+	 * refused by name anyway, and tools set it by hand */
+	bool checked = strcmp(key, "format") != 0;
 	sqlite3_stmt *st;
 	int rc;
-	if (sqlite3_prepare_v2(rio->db, "INSERT OR REPLACE INTO raft_meta VALUES (?, ?)",
+	if (sqlite3_prepare_v2(rio->db,
+			       checked ? "INSERT OR REPLACE INTO raft_meta VALUES (?1, ?2),"
+					 " (?1 || '#', ?3)"
+				       : "INSERT OR REPLACE INTO raft_meta VALUES (?1, ?2)",
 			       -1, &st, NULL) != SQLITE_OK)
 		return RAFT_IOERR;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)value);
+	if (checked)
+		sqlite3_bind_int64(st, 3, raftio_meta_check(key, value));
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : RAFT_IOERR;
@@ -755,7 +791,34 @@ rollback:
 	return rv;
 }
 
+static int raftio_init_db(struct raftio *rio, struct env *env);
+
 int raftio_init(struct raftio *rio, struct env *env)
+{
+	int rv = raftio_init_db(rio, env);
+	int code;
+
+	if (rv != CS_ESTORAGE && rv != CS_ECORRUPT)
+		return rv;
+	/* Issue 19: say why. Damage outside the log and the snapshot (the
+	 * schema, the keys, the term or the vote) cannot be recovered from
+	 * safely by the node alone: it refuses to start. */
+	code = rio->db ? sqlite3_errcode(rio->db) & 0xff : SQLITE_OK;
+	if (rv == CS_ECORRUPT || code == SQLITE_CORRUPT || code == SQLITE_NOTADB ||
+	    code == SQLITE_ERROR)
+		env_logf(env, ENV_LOG_ERROR,
+			 "msg=\"raft storage is corrupt beyond its log: this manager"
+			 " refuses to start; remove it from the cluster and join it"
+			 " again with an empty state\" why=\"%s\"",
+			 rio->db ? sqlite3_errmsg(rio->db) : "cannot open");
+	else
+		env_logf(env, ENV_LOG_ERROR,
+			 "msg=\"raft storage cannot be opened\" why=\"%s\"",
+			 rio->db ? sqlite3_errmsg(rio->db) : "cannot open");
+	return rv;
+}
+
+static int raftio_init_db(struct raftio *rio, struct env *env)
 {
 	uint64_t format;
 	int rv;
@@ -1121,11 +1184,25 @@ static void raftio_flush(struct env *env, env_timer_id id, void *data)
 	}
 }
 
-/* Completes every pending request with RAFT_CANCELED now (close). */
+/* Completes every pending request with RAFT_CANCELED now (close), newest
+ * first. */
 static void raftio_cancel_all(struct raftio *rio)
 {
-	struct raftio_req *r = rio->pending_head;
+	struct raftio_req *r = rio->pending_head, *rev = NULL;
 	rio->pending_head = rio->pending_tail = NULL;
+	/* Newest first. libraft (0.15) truncates its in-memory log from a
+	 * failed append's first index, entries of later appends still in
+	 * flight included; their own callbacks then release entries it no
+	 * longer holds (a NULL dereference in its refcount table: explore
+	 * found it, a leader whose commit of two appends failed, issue 19).
+	 * Cancelled newest first, each truncates only its own entries. */
+	while (r) {
+		struct raftio_req *next = r->next;
+		r->next = rev;
+		rev = r;
+		r = next;
+	}
+	r = rev;
 	while (r) {
 		struct raftio_req *next = r->next;
 		if (r->snapshot) {
@@ -1476,15 +1553,19 @@ out:
 	return rv;
 }
 
+static bool raftio_corrupt(const struct raftio *rio, int rv);
+static int raftio_recover(struct raftio *rio, uint64_t term, raft_index *start_index);
+static uint64_t raftio_recover_high(struct raftio *rio);
+static int raftio_load_log(struct raftio *rio, struct raft_snapshot **snapshot,
+			   raft_index *start_index, struct raft_entry *entries[],
+			   size_t *n_entries);
+
 static int raftio_m_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
 			 struct raft_snapshot **snapshot, raft_index *start_index,
 			 struct raft_entry *entries[], size_t *n_entries)
 {
 	struct raftio *rio = raftio_of(io);
-	sqlite3_stmt *st = NULL;
-	uint64_t t, v, count = 0, bytes = 0, first = 0;
-	struct raft_entry *es = NULL;
-	uint8_t *batch = NULL, *cursor, ad[RAFTIO_AD_ENTRY_BYTES];
+	uint64_t t, v;
 	int rv;
 
 	*snapshot = NULL;
@@ -1497,10 +1578,201 @@ static int raftio_m_load(struct raft_io *io, raft_term *term, raft_id *voted_for
 		return RAFT_IOERR;
 	}
 	if ((rv = raftio_meta_get(rio, "term", &t)) ||
-	    (rv = raftio_meta_get(rio, "vote", &v)))
+	    (rv = raftio_meta_get(rio, "vote", &v)) ||
+	    (rv = raftio_meta_get(rio, "recover_term", &rio->recover_term)) ||
+	    (rv = raftio_meta_get(rio, "recover_index", &rio->recover_index))) {
+		if (rv == RAFT_CORRUPT)
+			env_logf(rio->env, ENV_LOG_ERROR,
+				 "msg=\"raft storage: the term or the vote is corrupt: this"
+				 " manager cannot vote safely; remove it from the cluster and"
+				 " join it again with an empty state\"");
 		return rv;
+	}
 	*term = t;
 	*voted_for = v;
+	rv = raftio_load_log(rio, snapshot, start_index, entries, n_entries);
+	if (rv == 0 || !raftio_corrupt(rio, rv))
+		return rv;
+	return raftio_recover(rio, t, start_index);
+}
+
+/* Whether a load's failure rv is the content of the log (an entry or the
+ * snapshot does not open, a hole; sqlite's pages malformed), not the disk
+ * failing to read it. */
+static bool raftio_corrupt(const struct raftio *rio, int rv)
+{
+	int code;
+	if (rv == RAFT_CORRUPT)
+		return true;
+	if (rv != RAFT_IOERR)
+		return false;
+	code = sqlite3_errcode(rio->db) & 0xff;
+	return code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
+}
+
+/* The highest index the corrupt log may have held (an upper bound is
+ * safe, a lower one is not, and a wild one stalls the recovery): the
+ * largest of the last row that opens (its index is bound to it), min(idx) +
+ * count - 1 (the rows are contiguous: a last row whose key was altered is
+ * found by it), the snapshot's index and that kept from an earlier
+ * recovery. Not max(idx) alone: a flipped key bit makes it huge. 0 when
+ * sqlite reads none of them (the term rule alone ends the recovery). */
+static uint64_t raftio_recover_high(struct raftio *rio)
+{
+	sqlite3_stmt *st;
+	uint64_t high = rio->recover_index;
+
+	if (sqlite3_prepare_v2(rio->db,
+			       "SELECT coalesce(min(idx) + count(*) - 1, 0),"
+			       " (SELECT coalesce(max(idx), 0) FROM raft_snapshot) FROM raft_log",
+			       -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			for (int i = 0; i < 2; i++)
+				if ((uint64_t)sqlite3_column_int64(st, i) > high)
+					high = (uint64_t)sqlite3_column_int64(st, i);
+		sqlite3_finalize(st);
+	}
+	if (sqlite3_prepare_v2(rio->db,
+			       "SELECT idx, term, type, data, key FROM raft_log ORDER BY idx DESC",
+			       -1, &st, NULL) != SQLITE_OK)
+		return high;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		uint64_t idx = (uint64_t)sqlite3_column_int64(st, 0);
+		const struct raftio_dek *k =
+			raftio_dek_find(rio, (uint64_t)sqlite3_column_int64(st, 4));
+		size_t len = (size_t)sqlite3_column_bytes(st, 3);
+		const uint8_t *row = sqlite3_column_blob(st, 3);
+		uint8_t ad[RAFTIO_AD_ENTRY_BYTES], *out;
+
+		if (idx <= high)
+			break; /* nothing below raises it */
+		if (!k || !row || len < RAFTIO_ROW_EXTRA)
+			continue;
+		out = raftio_scratch(rio, len);
+		raftio_ad_entry(ad, idx, (uint64_t)sqlite3_column_int64(st, 1),
+				(unsigned)sqlite3_column_int(st, 2), k->id);
+		if (out && seal_open(k->key, row, ad, sizeof ad, row + SEAL_NONCE_BYTES,
+				     len - SEAL_NONCE_BYTES, out) == 0) {
+			high = idx;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	return high;
+}
+
+/* raftio_rebuild, inside the recovery's open transaction, when sqlite
+ * cannot even delete the log's rows (its pages are malformed): the tables
+ * but the log and the snapshot are copied aside (a temporary in-memory
+ * database), the file is emptied in place (sqlite's
+ * SQLITE_DBCONFIG_RESET_DATABASE, made for a damaged file: it cannot run
+ * in a transaction, so the one open is rolled back first and opened again
+ * after), the schema made again from the copy of sqlite_schema, and the
+ * rows put back. Returns 0 or RAFT_IOERR (the caller refuses to start). */
+static int raftio_rebuild(struct raftio *rio)
+{
+	static const char *const save =
+		"ATTACH ':memory:' AS keep;"
+		"CREATE TABLE keep.schema AS SELECT name, sql FROM main.sqlite_schema"
+		" WHERE type = 'table' AND name NOT LIKE 'sqlite_%';"
+		"CREATE TABLE keep.meta AS SELECT * FROM main.raft_meta;"
+		"CREATE TABLE keep.kek AS SELECT * FROM main.raft_kek;"
+		"CREATE TABLE keep.deks AS SELECT * FROM main.raft_deks;";
+	static const char *const restore =
+		"INSERT INTO main.raft_meta SELECT * FROM keep.meta;"
+		"INSERT INTO main.raft_kek SELECT * FROM keep.kek;"
+		"INSERT INTO main.raft_deks SELECT * FROM keep.deks;";
+	sqlite3_stmt *st = NULL;
+	int on = 0, rv = RAFT_IOERR;
+
+	sqlite3_exec(rio->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_exec(rio->db, "DETACH keep", NULL, NULL, NULL);
+	if (raftio_exec(rio, save))
+		goto out;
+	if (sqlite3_db_config(rio->db, SQLITE_DBCONFIG_RESET_DATABASE, 1, &on) != SQLITE_OK)
+		goto out;
+	if (raftio_exec(rio, "VACUUM main")) {
+		sqlite3_db_config(rio->db, SQLITE_DBCONFIG_RESET_DATABASE, 0, &on);
+		goto out;
+	}
+	sqlite3_db_config(rio->db, SQLITE_DBCONFIG_RESET_DATABASE, 0, &on);
+	if (raftio_exec(rio, "BEGIN") ||
+	    sqlite3_prepare_v2(rio->db, "SELECT sql FROM keep.schema ORDER BY name", -1, &st,
+			       NULL) != SQLITE_OK)
+		goto out;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *sql = (const char *)sqlite3_column_text(st, 0);
+		if (!sql || raftio_exec(rio, sql))
+			goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (raftio_exec(rio, restore) || raftio_exec(rio, "COMMIT"))
+		goto out;
+	rv = 0;
+out:
+	sqlite3_finalize(st);
+	if (rv)
+		sqlite3_exec(rio->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_exec(rio->db, "DETACH keep", NULL, NULL, NULL);
+	if (rv == 0 && raftio_exec(rio, "BEGIN"))
+		rv = RAFT_IOERR; /* the caller's transaction, open again */
+	if (rio->insert) {
+		sqlite3_finalize(rio->insert);
+		rio->insert = NULL;
+	}
+	env_logf(rio->env, rv ? ENV_LOG_ERROR : ENV_LOG_WARN,
+		 "msg=\"raft storage: the file was rebuilt without its log\" ok=%d", !rv);
+	return rv;
+}
+
+/* raftio_recover drops a corrupt log and snapshot (the term and the vote
+ * stay) and marks the node recovering from term (see raftio.h): libraft
+ * starts with an empty log, and the leader sends it entries or a snapshot.
+ * Returns 0, or the storage's error when the log cannot be dropped (the
+ * node then refuses to start, logged). */
+static int raftio_recover(struct raftio *rio, uint64_t term, raft_index *start_index)
+{
+	uint64_t recover = rio->recover_term > term ? rio->recover_term : term;
+	uint64_t high = raftio_recover_high(rio);
+
+	env_logf(rio->env, ENV_LOG_ERROR,
+		 "msg=\"raft storage: the log or the snapshot is corrupt: it is dropped"
+		 " and the node recovers from its peers (no votes until it holds an"
+		 " entry of a later term)\" term=%" PRIu64,
+		 recover);
+	if (raftio_exec(rio, "BEGIN") ||
+	    (raftio_exec(rio, "DELETE FROM raft_log; DELETE FROM raft_snapshot;") &&
+	     raftio_rebuild(rio)) ||
+	    raftio_meta_set(rio, "recover_term", recover ? recover : 1) ||
+	    raftio_meta_set(rio, "recover_index", high) || raftio_exec(rio, "COMMIT")) {
+		env_logf(rio->env, ENV_LOG_ERROR,
+			 "msg=\"raft storage: the corrupt log cannot be dropped: remove"
+			 " this manager from the cluster and join it again with an empty"
+			 " state\" why=\"%s\"",
+			 sqlite3_errmsg(rio->db));
+		sqlite3_exec(rio->db, "ROLLBACK", NULL, NULL, NULL);
+		return RAFT_CORRUPT;
+	}
+	rio->recover_term = recover ? recover : 1;
+	rio->recover_index = high;
+	rio->last_known = false;
+	rio->recoveries++;
+	*start_index = 1;
+	return 0;
+}
+
+/* raftio_load_log: the snapshot and the entries, for raftio_m_load. */
+static int raftio_load_log(struct raftio *rio, struct raft_snapshot **snapshot,
+			   raft_index *start_index, struct raft_entry *entries[],
+			   size_t *n_entries)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t count = 0, bytes = 0, first = 0;
+	struct raft_entry *es = NULL;
+	uint8_t *batch = NULL, *cursor, ad[RAFTIO_AD_ENTRY_BYTES];
+	int rv;
+
 	if ((rv = raftio_read_snapshot(rio, snapshot)))
 		return rv;
 	*start_index = *snapshot ? (*snapshot)->index + 1 : 1;
@@ -1901,6 +2173,21 @@ static int raftio_m_append(struct raft_io *io, struct raft_io_append *req,
 	sqlite3_clear_bindings(st);
 	if (rv)
 		goto err;
+	if (rio->recover_term && n > 0 &&
+	    (entries[n - 1].term > rio->recover_term ||
+	     (rio->recover_index && last + n >= rio->recover_index))) {
+		/* durable with these entries, by the same commit */
+		if (raftio_meta_set(rio, "recover_term", 0) ||
+		    raftio_meta_set(rio, "recover_index", 0)) {
+			rv = RAFT_IOERR;
+			goto err;
+		}
+		env_logf(rio->env, ENV_LOG_INFO,
+			 "msg=\"raft storage: recovered from peers: votes again\" term=%" PRIu64,
+			 (uint64_t)entries[n - 1].term);
+		rio->recover_term = 0;
+		rio->recover_index = 0;
+	}
 	rio->last_index = last + n;
 	/* committed by the flush that runs the callback, with the other
 	 * appends of this turn */
@@ -2024,9 +2311,24 @@ static int raftio_m_snapshot_put(struct raft_io *io, unsigned trailing,
 		if (sqlite3_step(st) != SQLITE_DONE)
 			goto rollback;
 	}
+	/* an installed snapshot of a later term ends a recovery (raftio.h) */
+	bool recovered = rio->recover_term &&
+			 (snapshot->term > rio->recover_term ||
+			  (rio->recover_index && snapshot->index >= rio->recover_index));
+	if (recovered && (raftio_meta_set(rio, "recover_term", 0) ||
+			  raftio_meta_set(rio, "recover_index", 0)))
+		goto rollback;
 	/* the data keys of the rows just dropped may be unused now */
 	if (raftio_deks_gc(rio) || raftio_exec(rio, "COMMIT"))
 		goto rollback;
+	if (recovered) {
+		rio->recover_index = 0;
+		env_logf(rio->env, ENV_LOG_INFO,
+			 "msg=\"raft storage: recovered from peers by a snapshot: votes"
+			 " again\" term=%" PRIu64,
+			 (uint64_t)snapshot->term);
+		rio->recover_term = 0;
+	}
 	req->cb = cb;
 	r->kind = RAFTIO_SNAP_PUT;
 	r->req.put = req;
@@ -2066,6 +2368,15 @@ static int raftio_m_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get
 	rv = raftio_read_snapshot(rio, &r->snapshot);
 	if (rv) {
 		free(r);
+		/* a snapshot found corrupt while running (issue 19): serve
+		 * nothing from it; the restart's load drops it and recovers */
+		if (raftio_corrupt(rio, rv)) {
+			env_logf(rio->env, ENV_LOG_ERROR,
+				 "msg=\"raft storage: the snapshot is corrupt: the node"
+				 " stops\"");
+			rio->broken = true;
+			rio->env->ops->exit(rio->env, "raft storage: the snapshot is corrupt");
+		}
 		return rv;
 	}
 	req->cb = cb;
@@ -2516,6 +2827,16 @@ static int raftio_m_send(struct raft_io *io, struct raft_io_send *req,
 	    message->type == RAFT_IO_INSTALL_SNAPSHOT ||
 	    message->type == RAFT_IO_TIMEOUT_NOW)
 		raftio_votes_forget(rio);
+	if (message->type == RAFT_IO_REQUEST_VOTE && rio->recover_term) {
+		/* no candidacy while recovering: the request goes nowhere,
+		 * as if lost (the send completes) */
+		rio->votes_withheld++;
+		if (raftio_defer(rio, r)) {
+			free(r);
+			return RAFT_NOMEM;
+		}
+		return 0;
+	}
 	if (message->type == RAFT_IO_REQUEST_VOTE)
 		raftio_vote_keep(rio, message);
 	if (message->type == RAFT_IO_INSTALL_SNAPSHOT &&
@@ -2698,6 +3019,10 @@ void raftio_recv(struct raftio *rio, const Cs__RaftMessage *msg)
 	m.server_address = msg->from_address;
 	switch (msg->type) {
 	case RAFT_IO_REQUEST_VOTE:
+		if (rio->recover_term) {
+			rio->votes_withheld++; /* no vote while recovering */
+			return;
+		}
 		m.request_vote.term = msg->term;
 		m.request_vote.candidate_id = msg->candidate_id;
 		m.request_vote.last_log_index = msg->last_log_index;

@@ -151,6 +151,28 @@ struct raftio {
 	ms_t vote_resend_ms;  /* 0: tick_ms / 4 */
 	uint64_t vote_resent; /* counters */
 	uint64_t vote_unkept; /* requests to more peers than votes[] holds */
+	/* A corrupt log or snapshot (issue 19). raft_meta's values carry a
+	 * check each (a bit flipped in the term or the vote is found, not
+	 * believed); the entries and the snapshot are sealed (AEAD). A load
+	 * that finds an entry or the snapshot altered (or sqlite's pages
+	 * malformed there) drops the log and the snapshot, keeps the term and
+	 * the vote, and the node recovers from its peers: recover_term (kept
+	 * in raft_meta) is the term then. Until the node durably holds an
+	 * entry (or an installed snapshot) of a later term, it neither grants
+	 * nor asks for votes: entries it acknowledged before may have counted
+	 * in a commit, and a node that lost them must not help elect a leader
+	 * that lacks them (as Protocol-Aware Recovery, FAST'18). A leader of a
+	 * later term was elected without it, so holds every entry committed
+	 * before; an entry of that leader's term on this node's log means
+	 * this log matches it up to there. */
+	uint64_t recover_term;	/* 0: not recovering */
+	/* ... or until it holds the entries up to recover_index (the highest
+	 * index the dropped log held, 0: unknown), received from leaders of
+	 * its term or later: every entry it may have acknowledged is then
+	 * back, as the leaders' logs have it */
+	uint64_t recover_index;
+	uint64_t recoveries;	/* counters: loads that dropped a corrupt log */
+	uint64_t votes_withheld; /* vote requests dropped while recovering */
 };
 
 /* raftio_init prepares rio on env: opens storage "raft" and creates its

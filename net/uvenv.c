@@ -1865,8 +1865,50 @@ static int uvenv_storage_fail(struct uvenv *u, sqlite3 *db, const char *path,
 }
 
 /* Checks an existing database file without writing to it: the header, then
- * PRAGMA quick_check on a read-only connection. Returns 0 or CS_ESTORAGE. */
-static int uvenv_db_check(struct uvenv *u, const char *path)
+ * PRAGMA quick_check on a read-only connection. Returns 0 or CS_ESTORAGE;
+ * *corrupt (when not NULL) says whether the file's content is at fault
+ * (not a database, malformed, fails its check), not the disk or the
+ * permissions. */
+static int uvenv_db_check_why(struct uvenv *u, const char *path, bool *corrupt);
+
+/* Issue 19: the databases a node can start without. The agent's task
+ * database is its own record of what the managers gave it and what it saw
+ * run: the managers hold the tasks, Docker the containers (with their
+ * labels), and the node's certificate its id. A corrupt one is set aside
+ * (NAME.db.corrupt, its -wal/-shm/-journal beside, replacing an older set:
+ * evidence, never read again) and the agent starts clean, adopting or
+ * removing its containers by their labels. The Raft log (a manager's vote
+ * and acknowledgements) and swarmd.db (the node's identity) are not: a
+ * corrupt one refuses the start (exit 1). */
+static bool uvenv_db_disposable(const char *name)
+{
+	return strcmp(name, "agent") == 0;
+}
+
+/* Sets the corrupt database at path aside (see uvenv_db_disposable).
+ * Returns 0 or CS_ESTORAGE (logged). */
+static int uvenv_db_set_aside(struct uvenv *u, const char *path)
+{
+	static const char *const side[] = {"", "-wal", "-shm", "-journal"};
+	char from[512], to[512];
+
+	for (size_t i = 0; i < sizeof side / sizeof side[0]; i++) {
+		int n = snprintf(from, sizeof from, "%s%s", path, side[i]);
+		int m = snprintf(to, sizeof to, "%s%s.corrupt", path, side[i]);
+		if (n < 0 || (size_t)n >= sizeof from || m < 0 || (size_t)m >= sizeof to)
+			return uvenv_storage_fail(u, NULL, path, "path too long");
+		if (rename(from, to) != 0 && errno != ENOENT)
+			return uvenv_storage_fail(u, NULL, from, strerror(errno));
+	}
+	uvenv_logf(u, ENV_LOG_ERROR,
+		   "msg=\"corrupt database set aside: starting it clean\" file=%s"
+		   " aside=%s.corrupt",
+		   path, path);
+	u->storage_error[0] = '\0';
+	return 0;
+}
+
+static int uvenv_db_check_why(struct uvenv *u, const char *path, bool *corrupt)
 {
 	static const char header[16] = "SQLite format 3";
 	char got[16];
@@ -1886,18 +1928,28 @@ static int uvenv_db_check(struct uvenv *u, const char *path)
 	close(fd);
 	if (n == 0)
 		return 0; /* empty: sqlite makes a database of it */
+	if (corrupt)
+		*corrupt = true; /* unless the failure below says otherwise */
 	if (n != (ssize_t)sizeof got || memcmp(got, header, sizeof header) != 0)
 		return uvenv_storage_fail(u, NULL, path,
 					  "file is not a database (bad header)");
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
-	if (rc != SQLITE_OK)
+	if (rc != SQLITE_OK) {
+		if (corrupt)
+			*corrupt = (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
 		return uvenv_storage_fail(u, db, path,
 					  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	}
 	sqlite3_busy_timeout(db, UVENV_BUSY_TIMEOUT_MS);
 	rc = sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
+		int code = sqlite3_errcode(db) & 0xff;
+		if (corrupt)
+			*corrupt = code != SQLITE_IOERR && code != SQLITE_NOMEM &&
+				   code != SQLITE_BUSY && code != SQLITE_CANTOPEN &&
+				   code != SQLITE_PERM;
 		snprintf(what, sizeof what, "%s", sqlite3_errmsg(db));
 		sqlite3_finalize(st);
 		return uvenv_storage_fail(u, db, path, what);
@@ -1940,8 +1992,12 @@ static int uvenv_storage_open(struct env *env, const char *name, struct sqlite3 
 		return uvenv_storage_fail(u, NULL, name, "out of memory");
 	}
 	snprintf(path, path_size, "%s/%s.db", u->state_dir, name);
-	if (uvenv_db_check(u, path) != 0)
-		goto fail;
+	{
+		bool corrupt = false;
+		if (uvenv_db_check_why(u, path, &corrupt) != 0 &&
+		    (!corrupt || !uvenv_db_disposable(name) || uvenv_db_set_aside(u, path)))
+			goto fail;
+	}
 	/* 0600 whatever the umask: made here, or set on an older file;
 	 * sqlite gives its -wal and -shm files the database's mode */
 	{

@@ -620,9 +620,25 @@ static bool explore_draw(struct rng *r, const struct explore_plan *plan,
 			return false;
 		c = manager ? 'm' : 'w';
 		explore_node_mask(f, manager, number);
-		pick = rng_below(r, 4);
+		pick = rng_below(r, 6);
 		if (pick == 0)
 			explore_cat(f->start, "disk %c%" PRIu32 " fault=full", c, number);
+		else if (pick == 4)
+			/* issue 19: the machine dies while its pages are
+			 * being written: unsynced pages are torn */
+			explore_cat(f->start,
+				    "disk %c%" PRIu32 " fault=torn\nkill %c%" PRIu32, c,
+				    number, c, number);
+		else if (pick == 5)
+			/* issue 19: the agent's task database rots while its
+			 * daemon is down: it starts clean. (A manager's Raft
+			 * log is left to scenarios: damage beyond the log,
+			 * 15% of drawn flips, refuses the start for good, by
+			 * design: see disk-corrupt-raft-log.scn.) */
+			explore_cat(f->start,
+				    "kill %c%" PRIu32 " process\ndisk %c%" PRIu32
+				    " fault=corrupt file=agent pages=%" PRIu64,
+				    c, number, c, number, 1 + rng_below(r, 8));
 		else
 			explore_cat(f->start, "disk %c%" PRIu32 " fault=eio on=%s", c,
 				    number,

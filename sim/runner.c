@@ -1598,6 +1598,25 @@ static int runner_disk(struct runner *r, const struct scn_cmd *cmd)
 	if (d->fault == SCN_DISK_EIO)
 		faults = (d->on_write ? SIMVFS_FAULT_EIO_WRITE : 0) |
 			 (d->on_sync ? SIMVFS_FAULT_EIO_SYNC : 0);
+	if (d->fault == SCN_DISK_TORN)
+		faults = SIMVFS_FAULT_TORN;
+	if (d->fault == SCN_DISK_CORRUPT) {
+		uint32_t flipped = 0;
+		char file[sizeof d->file + 3];
+		/* file=raft is the node's storage "raft", the file raft.db; a
+		 * name with a dot is a file's own (raft.db-journal) */
+		snprintf(file, sizeof file, strchr(d->file, '.') ? "%s" : "%s.db",
+			 d->file);
+		rv = world_disk_corrupt(r->w, index, d->file[0] ? file : NULL,
+					d->pages, &flipped);
+		if (rv)
+			return runner_fail(r, cmd, "%s", cs_strerror(rv));
+		if (flipped == 0)
+			return runner_fail(r, cmd, "%s has no file %s to corrupt",
+					   world_node_name(r->w, index),
+					   d->file[0] ? d->file : "at all");
+		return 0;
+	}
 	rv = world_disk_fault(r->w, index, faults,
 			      d->has_for ? world_now_us(r->w) + d->for_ms * 1000
 					 : UINT64_MAX);

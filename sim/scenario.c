@@ -2834,6 +2834,8 @@ enum scn_disk_key {
 	SCN_DK_FAULT = 1u << 0,
 	SCN_DK_ON = 1u << 1,
 	SCN_DK_FOR = 1u << 2,
+	SCN_DK_FILE = 1u << 3,
+	SCN_DK_PAGES = 1u << 4,
 };
 
 /* disk NODE fault=eio [on=write|sync|both] [for=DUR] | disk NODE fault=full
@@ -2844,8 +2846,13 @@ static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 		{"fault", SCN_DK_FAULT, false},
 		{"on", SCN_DK_ON, false},
 		{"for", SCN_DK_FOR, false},
+		{"file", SCN_DK_FILE, false},
+		{"pages", SCN_DK_PAGES, false},
 	};
-	static const char *const faults[] = {"eio", "full"};
+	static const char *const faults[] = {"eio", "full", "torn", "corrupt"};
+	static const enum scn_disk_fault fault_of[] = {SCN_DISK_EIO, SCN_DISK_FULL,
+						       SCN_DISK_TORN, SCN_DISK_CORRUPT};
+	uint32_t file_col = 0, pages_col = 0, for_col = 0;
 	static const char *const ons[] = {"write", "sync", "both"};
 	struct scn_disk *d = &cmd->u.disk;
 	struct scn_seen seen = {0};
@@ -2858,13 +2865,15 @@ static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 		return rv;
 	if (p->tok_count <= 2 ||
 	    !(scn_tok_is(p->toks[2], "ok") || memchr(p->toks[2].s, '=', p->toks[2].len)))
-		return scn_expected(p, 0, 2, "fault=eio, fault=full or ok");
+		return scn_expected(p, 0, 2,
+				    "fault=eio, fault=full, fault=torn, fault=corrupt or ok");
 	if (scn_tok_is(p->toks[2], "ok")) {
 		d->fault = SCN_DISK_OK;
 		return scn_end(p, 3);
 	}
 	d->fault = SCN_DISK_EIO;
 	d->on_write = d->on_sync = true;
+	d->pages = 1;
 	for (uint32_t i = 2; i < p->tok_count; i++) {
 		struct scn_kv kv;
 
@@ -2876,8 +2885,34 @@ static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 		case SCN_DK_FAULT:
 			rv = scn_choice(p, kv.value, "fault", faults, SCN_COUNT(faults),
 					&index);
-			d->fault = index == 1 ? SCN_DISK_FULL : SCN_DISK_EIO;
+			d->fault = fault_of[index];
 			break;
+		case SCN_DK_FILE:
+			file_col = kv.name.col;
+			if (kv.value.len == 0 || kv.value.len > LIMIT_NAME_BYTES_MAX ||
+			    memchr(kv.value.s, '/', kv.value.len))
+				return scn_fail(p, kv.value.col,
+						"file= takes a file name of the node's disk "
+						"(raft, agent, ...)");
+			memcpy(d->file, kv.value.s, kv.value.len);
+			d->file[kv.value.len] = '\0';
+			break;
+		case SCN_DK_PAGES: {
+			uint64_t n = 0;
+			pages_col = kv.name.col;
+			for (uint32_t k = 0; k < kv.value.len; k++) {
+				char ch = kv.value.s[k];
+				if (ch < '0' || ch > '9' || n > 1000)
+					return scn_fail(p, kv.value.col,
+							"pages= takes a count from 1 to 1000");
+				n = n * 10 + (uint64_t)(ch - '0');
+			}
+			if (n == 0 || n > 1000)
+				return scn_fail(p, kv.value.col,
+						"pages= takes a count from 1 to 1000");
+			d->pages = (uint32_t)n;
+			break;
+		}
 		case SCN_DK_ON:
 			on_col = kv.name.col;
 			rv = scn_choice(p, kv.value, "on", ons, SCN_COUNT(ons), &index);
@@ -2885,6 +2920,7 @@ static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 			d->on_sync = index != 0;
 			break;
 		case SCN_DK_FOR:
+			for_col = kv.name.col;
 			d->has_for = true;
 			rv = scn_for(p, kv.value, &d->for_ms);
 			break;
@@ -2894,12 +2930,19 @@ static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 	}
 	if (!(seen.bits & SCN_DK_FAULT))
 		return scn_fail(p, p->toks[2].col,
-				"disk needs fault=eio or fault=full (or ok)");
+				"disk needs fault=eio, fault=full, fault=torn or "
+				"fault=corrupt (or ok)");
 	if (on_col && d->fault != SCN_DISK_EIO)
 		return scn_fail(
 			p, on_col,
 			"on= goes with fault=eio (a full disk fails the writes that "
 			"grow a file)");
+	if ((file_col || pages_col) && d->fault != SCN_DISK_CORRUPT)
+		return scn_fail(p, file_col ? file_col : pages_col,
+				"file= and pages= go with fault=corrupt");
+	if (for_col && d->fault == SCN_DISK_CORRUPT)
+		return scn_fail(p, for_col,
+				"fault=corrupt flips bits at once: it takes no for=");
 	return 0;
 }
 

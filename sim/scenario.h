@@ -434,13 +434,19 @@ struct scn_runtime {
 
 /* disk NODE fault=eio [on=write|sync|both] [for=DUR] | fault=full [for=DUR]
  * | ok */
-enum scn_disk_fault { SCN_DISK_EIO, SCN_DISK_FULL, SCN_DISK_OK };
+/* Issue 19 adds: disk NODE fault=torn [for=DUR] (a crash while it holds
+ * tears the pages written since the last sync) and disk NODE fault=corrupt
+ * [file=NAME] [pages=N] (flips one bit in each of N drawn pages, 1 by
+ * default, of file NAME or of drawn files: at once, no duration). */
+enum scn_disk_fault { SCN_DISK_EIO, SCN_DISK_FULL, SCN_DISK_OK, SCN_DISK_TORN, SCN_DISK_CORRUPT };
 struct scn_disk {
 	struct scn_node node;
 	enum scn_disk_fault fault;
 	bool on_write, on_sync; /* EIO: which calls fail (both by default) */
 	bool has_for;		/* else until `disk NODE ok` */
 	uint64_t for_ms;
+	char file[LIMIT_NAME_BYTES_MAX + 1]; /* corrupt: the file ("": drawn) */
+	uint32_t pages;			     /* corrupt: pages to flip a bit in */
 };
 
 /* cert NODE expire|foreign|other-cluster|none: the world replaces NODE's

@@ -106,6 +106,7 @@ struct simdisk_file {
 struct simdisk_disk {
 	char *name;
 	bool crashed;
+	bool torn;		     /* the crash began under SIMVFS_FAULT_TORN */
 	uint32_t faults;	     /* SIMVFS_FAULT_* bits, while now < fault_until */
 	int64_t fault_until;	     /* in the now callback's clock */
 	int64_t healthy_from;	     /* when the last fault ended or ends */
@@ -654,6 +655,8 @@ static int simdisk_truncate(sqlite3_file *file, sqlite3_int64 size)
 	return simdisk_buf_resize(&f->cur, (size_t)size);
 }
 
+static void simdisk_file_tear(struct simvfs *vfs, struct simdisk_file *f);
+
 /* simdisk_sync makes the current bytes the synced image; dropped while the
  * disk is crashed. Fails with SQLITE_IOERR_FSYNC, syncing nothing, under
  * an EIO fault on sync. */
@@ -662,10 +665,20 @@ static int simdisk_sync(sqlite3_file *file, int flags)
 	struct simdisk_handle *h = simdisk_handle_of(file);
 	struct simdisk_file *f = h->file;
 
+	uint32_t faults;
+
 	if (simdisk_file_is_crashed(f))
 		return SQLITE_OK;
-	if (simdisk_file_faults(f, h->vfs) & SIMVFS_FAULT_EIO_SYNC)
+	faults = simdisk_file_faults(f, h->vfs);
+	if (faults & SIMVFS_FAULT_EIO_SYNC)
 		return SQLITE_IOERR_FSYNC;
+	if ((faults & SIMVFS_FAULT_TORN) && f->has_synced && f->linked &&
+	    f->saved_count > 0) {
+		/* the power fails in the middle of this sync: what reached the
+		 * platter is all there is (see SIMVFS_FAULT_TORN) */
+		simdisk_file_tear(h->vfs, f);
+		return SQLITE_IOERR_FSYNC;
+	}
 	simdisk_file_synced(f);
 	return SQLITE_OK;
 }
@@ -1087,8 +1100,61 @@ void simvfs_crash_begin(struct simvfs *vfs, const char *disk)
 	 * nothing to protect. */
 	struct simdisk_disk *d = simdisk_disk_get(vfs, disk);
 
-	if (d)
+	if (d) {
 		d->crashed = true;
+		d->torn = d->faults & SIMVFS_FAULT_TORN &&
+			  vfs->now(vfs->ctx) < d->fault_until;
+	}
+}
+
+/* A draw in [0, n) from the VFS's randomness (n > 0). */
+static uint32_t simdisk_draw(struct simvfs *vfs, uint32_t n)
+{
+	uint32_t x = 0;
+
+	assert(n > 0);
+	vfs->random(vfs->ctx, &x, sizeof x);
+	return x % n;
+}
+
+/* simdisk_file_tear puts f back to its synced image as a crash in the
+ * middle of writing its unsynced pages does: each page written since the
+ * last sync (in saved-slot order, which is the order of the first change)
+ * keeps the new bytes of a drawn run of its SIMDISK_TEAR_BYTES sectors, the
+ * synced ones elsewhere: none, some (a torn page) or all. Bytes written past
+ * the synced size are lost (the size goes back). Never allocates. */
+#define SIMDISK_TEAR_BYTES 512u
+_Static_assert(SIMDISK_PAGE_BYTES % SIMDISK_TEAR_BYTES == 0, "sectors tile a page");
+static void simdisk_file_tear(struct simvfs *vfs, struct simdisk_file *f)
+{
+	const uint32_t sectors = SIMDISK_PAGE_BYTES / SIMDISK_TEAR_BYTES;
+
+	assert(f->has_synced);
+	for (uint32_t i = 0; i < f->saved_count; i++) {
+		size_t off = (size_t)f->saved[i] * SIMDISK_PAGE_BYTES;
+		size_t len = f->synced_size - off < SIMDISK_PAGE_BYTES
+				     ? f->synced_size - off
+				     : SIMDISK_PAGE_BYTES;
+		uint32_t from = simdisk_draw(vfs, sectors + 1);
+		uint32_t to = from + simdisk_draw(vfs, sectors + 1 - from);
+		unsigned char *saved = f->saved_bytes + (size_t)i * SIMDISK_PAGE_BYTES;
+
+		/* sectors [from, to) reached the platter: the saved image
+		 * takes the current bytes there (bytes past cur.size were cut
+		 * by a truncate: they stay synced) */
+		for (uint32_t s = from; s < to; s++) {
+			size_t a = off + (size_t)s * SIMDISK_TEAR_BYTES, b;
+			if (a >= off + len || a >= f->cur.size)
+				break;
+			b = a + SIMDISK_TEAR_BYTES;
+			if (b > off + len)
+				b = off + len;
+			if (b > f->cur.size)
+				b = f->cur.size;
+			memcpy(saved + (a - off), f->cur.bytes + a, b - a);
+		}
+	}
+	simdisk_file_revert(f);
 }
 
 void simvfs_crash_end(struct simvfs *vfs, const char *disk, bool lose_unsynced)
@@ -1099,8 +1165,10 @@ void simvfs_crash_end(struct simvfs *vfs, const char *disk, bool lose_unsynced)
 	if (!d)
 		return;
 	d->crashed = false;
-	if (!lose_unsynced)
+	if (!lose_unsynced) {
+		d->torn = false;
 		return;
+	}
 	for (uint32_t i = 0; i < d->file_count; i++) {
 		struct simdisk_file *f = d->files[i];
 		if (!f->has_synced) {
@@ -1108,10 +1176,14 @@ void simvfs_crash_end(struct simvfs *vfs, const char *disk, bool lose_unsynced)
 			simdisk_file_unref(f);
 			continue;
 		}
-		simdisk_file_revert(f);
+		if (d->torn)
+			simdisk_file_tear(vfs, f);
+		else
+			simdisk_file_revert(f);
 		d->files[kept++] = f;
 	}
 	d->file_count = kept;
+	d->torn = false;
 }
 
 uint64_t simvfs_disk_bytes(const struct simvfs *vfs, const char *disk)
@@ -1191,4 +1263,118 @@ int64_t simvfs_healthy_from(const struct simvfs *vfs, const char *disk)
 {
 	const struct simdisk_disk *d = simdisk_disk_find(vfs, disk, NULL);
 	return d ? d->healthy_from : 0;
+}
+
+static uint32_t simdisk_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* simdisk_live_page draws a page of f (of page_count) that its reader will
+ * read again: for an sqlite database of SIMDISK_PAGE_BYTES pages, one not on
+ * its freelist (a flip in a free page is never seen: it would make `disk
+ * NODE fault=corrupt` a no-op by chance); any page otherwise (a journal, or
+ * when the freelist does not parse). */
+static uint32_t simdisk_live_page(struct simvfs *vfs, const struct simdisk_file *f,
+				  uint32_t page_count)
+{
+	static const char magic[16] = "SQLite format 3";
+	const unsigned char *b = f->cur.bytes;
+	unsigned char *free_map;
+	uint32_t trunk, live, pick, walked = 0;
+
+	if (f->cur.size < 100 || memcmp(b, magic, sizeof magic) != 0 ||
+	    ((uint32_t)b[16] << 8 | b[17]) != SIMDISK_PAGE_BYTES ||
+	    !(free_map = calloc(page_count, 1)))
+		return simdisk_draw(vfs, page_count);
+	/* trunk pages: next trunk, leaf count, leaf page numbers (1-based) */
+	trunk = simdisk_be32(b + 32);
+	while (trunk != 0 && trunk <= page_count && walked++ < page_count) {
+		const unsigned char *t = b + (size_t)(trunk - 1) * SIMDISK_PAGE_BYTES;
+		uint32_t leaves;
+		if ((size_t)trunk * SIMDISK_PAGE_BYTES > f->cur.size)
+			break;
+		free_map[trunk - 1] = 1;
+		leaves = simdisk_be32(t + 4);
+		for (uint32_t i = 0; i < leaves && i < SIMDISK_PAGE_BYTES / 4 - 2; i++) {
+			uint32_t leaf = simdisk_be32(t + 8 + 4 * i);
+			if (leaf >= 1 && leaf <= page_count)
+				free_map[leaf - 1] = 1;
+		}
+		trunk = simdisk_be32(t);
+	}
+	live = 0;
+	for (uint32_t i = 0; i < page_count; i++)
+		live += !free_map[i];
+	pick = simdisk_draw(vfs, live ? live : page_count);
+	for (uint32_t i = 0; i < page_count && live; i++) {
+		if (free_map[i])
+			continue;
+		if (pick-- == 0) {
+			free(free_map);
+			return i;
+		}
+	}
+	free(free_map);
+	return pick;
+}
+
+int simvfs_corrupt(struct simvfs *vfs, const char *disk, const char *file,
+		   uint32_t pages, uint32_t *flipped)
+{
+	struct simdisk_disk *d = simdisk_disk_find(vfs, disk, NULL);
+	uint32_t done = 0;
+
+	*flipped = 0;
+	if (!d || pages == 0)
+		return 0;
+	for (uint32_t n = 0; n < pages; n++) {
+		/* the file: the named one, or one drawn among those holding
+		 * bytes (in name order) */
+		struct simdisk_file *f = NULL;
+		uint32_t page_count, page, bit;
+		size_t off, len;
+
+		if (file) {
+			uint32_t index;
+			f = simdisk_file_find(d, file, &index);
+		} else {
+			uint32_t candidates = 0, pick;
+			for (uint32_t i = 0; i < d->file_count; i++)
+				candidates += d->files[i]->cur.size > 0;
+			if (candidates == 0)
+				break;
+			pick = simdisk_draw(vfs, candidates);
+			for (uint32_t i = 0; i < d->file_count; i++) {
+				if (d->files[i]->cur.size == 0)
+					continue;
+				if (pick-- == 0) {
+					f = d->files[i];
+					break;
+				}
+			}
+		}
+		if (!f || f->cur.size == 0)
+			break;
+		page_count = simdisk_pages(f->cur.size);
+		page = simdisk_live_page(vfs, f, page_count);
+		off = (size_t)page * SIMDISK_PAGE_BYTES;
+		len = f->cur.size - off < SIMDISK_PAGE_BYTES ? f->cur.size - off
+							     : SIMDISK_PAGE_BYTES;
+		bit = simdisk_draw(vfs, (uint32_t)len * 8u);
+		f->cur.bytes[off + bit / 8] ^= (unsigned char)(1u << (bit % 8));
+		/* the platter's copy too: a crash does not undo it */
+		if (page < f->slot_cap && f->slot_of[page] != 0) {
+			uint32_t slot = f->slot_of[page] - 1;
+			size_t slen = f->synced_size - off < SIMDISK_PAGE_BYTES
+					      ? f->synced_size - off
+					      : SIMDISK_PAGE_BYTES;
+			if (bit / 8 < slen)
+				f->saved_bytes[(size_t)slot * SIMDISK_PAGE_BYTES + bit / 8] ^=
+					(unsigned char)(1u << (bit % 8));
+		}
+		done++;
+	}
+	*flipped = done;
+	return 0;
 }

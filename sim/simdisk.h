@@ -75,13 +75,35 @@ uint64_t simvfs_disk_hash(const struct simvfs *vfs, const char *disk);
 #define SIMVFS_FAULT_EIO_WRITE (1u << 0)
 #define SIMVFS_FAULT_EIO_SYNC  (1u << 1)
 #define SIMVFS_FAULT_FULL      (1u << 2)
-#define SIMVFS_FAULT_ALL       ((1u << 3) - 1)
+/* SIMVFS_FAULT_TORN (issue 19): the power fails while pages are written.
+ * An xSync while it holds, of a file with pages written since its last
+ * sync, tears them: each keeps its new bytes in a drawn run of 512-byte
+ * sectors (none, some or all) and its synced bytes elsewhere; that becomes
+ * the file's bytes (reads see it, as after a reboot) and its synced image,
+ * and the sync fails with SQLITE_IOERR_FSYNC (the daemon exits: restart
+ * NODE brings it back on what the platter holds). A crash of the node
+ * (simvfs_crash_begin) while it holds tears the unsynced pages the same
+ * way (with lose_unsynced) instead of putting them back whole. */
+#define SIMVFS_FAULT_TORN (1u << 3)
+#define SIMVFS_FAULT_ALL  ((1u << 4) - 1)
 
 /* simvfs_fault sets the faults of disk (created when unknown) to faults,
  * replacing earlier ones, until the now callback reaches until (INT64_MAX:
  * for ever); faults 0 ends them now (`disk NODE ok`). Returns 0,
  * CS_EINVAL (unknown bits) or CS_ENOMEM. */
 int simvfs_fault(struct simvfs *vfs, const char *disk, uint32_t faults, int64_t until);
+
+/* simvfs_corrupt flips one bit in each of `pages` pages of disk (silent
+ * corruption, issue 19): the pages are drawn from the file named `file`,
+ * or, when file is NULL, each from a file drawn among those holding bytes;
+ * in an sqlite database, never a page of its freelist (a flip there is never
+ * read); the bit within the page is drawn too (the VFS's randomness). The flip is
+ * in the bytes reads see and in the synced image (a crash keeps it); a
+ * connection's page cache may hide it until it reads the page again.
+ * Returns 0 and in *flipped the bits flipped (0: no such disk or file, or
+ * nothing in it). */
+int simvfs_corrupt(struct simvfs *vfs, const char *disk, const char *file,
+		   uint32_t pages, uint32_t *flipped);
 
 /* simvfs_faults_until returns a time from which no disk is faulted (until
  * a new fault): the latest end of any fault set so far, 0 when none. */

@@ -1474,8 +1474,14 @@ static int world_env_storage(struct env *env, const char *name, sqlite3 **db)
 		return rv;
 	if (sqlite3_exec(*db, "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;",
 			 NULL, NULL, NULL) != SQLITE_OK) {
-		sqlite3_close_v2(*db);
-		return CS_ESTORAGE;
+		/* a corrupt file (issue 19) is handed over all the same: its
+		 * owner finds it corrupt at its first read and decides (the
+		 * agent starts clean, raft refuses); a failing disk is not */
+		int code = sqlite3_errcode(*db) & 0xff;
+		if (code != SQLITE_CORRUPT && code != SQLITE_NOTADB) {
+			sqlite3_close_v2(*db);
+			return CS_ESTORAGE;
+		}
 	}
 	memcpy(n->storage[n->storage_count].name, name, strlen(name) + 1);
 	n->storage[n->storage_count++].db = *db;
@@ -1872,6 +1878,13 @@ int world_disk_fault(struct world *w, uint32_t node, uint32_t faults, us_t until
 	ASSERT_NODE(w, node);
 	return simvfs_fault(w->vfs, w->nodes[node]->name, faults,
 			    world_disk_clock(until_us));
+}
+
+int world_disk_corrupt(struct world *w, uint32_t node, const char *file, uint32_t pages,
+		       uint32_t *flipped)
+{
+	ASSERT_NODE(w, node);
+	return simvfs_corrupt(w->vfs, w->nodes[node]->name, file, pages, flipped);
 }
 
 uint64_t world_incarnations(const struct world *w)

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <inttypes.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "core/node.h"
 #include "core/store.h"
 #include "sim/cluster.h"
+#include "sim/simdisk.h"
 #include "sim/simexec.h"
 #include "sim/world.h"
 
@@ -833,6 +835,58 @@ static void test_agent_restart_adopts_running_container_and_keeps_node_id(void *
 	assert_int_equal(agent_node_id(agent_of(f, w1)), node_id);
 	assert_int_equal(agent_task_count(agent_of(f, w1)), 1);
 	assert_int_equal(store_node_count(leader_store(f)), 2); /* m1 and w1 */
+	assert_int_equal(simexec_running(exec(f), "web", w1), 1);
+	assert_int_equal(containers_of(f, "web"), 1);
+	assert_int_equal(store_task_get(leader_store(f), id)->status->state,
+			 CS__TASK_STATE__TASK_STATE_RUNNING);
+}
+
+
+/* Issue 19: while the agent's process is down, its task database rots (a
+ * row that no longer decodes: what the fuzz helper found refused the start).
+ * The agent starts clean: the database emptied in place, nothing of it
+ * believed, the container found by its labels and adopted once the
+ * dispatcher's full set names its task: never two running, never a
+ * restart, the node keeps its id (its certificate names it). */
+static void test_agent_corrupt_database_starts_clean_and_adopts(void **state)
+{
+	struct fixture *f = *state;
+	struct adopt_check q = {0};
+	struct sqlite3 *db;
+	char err[128];
+	uint32_t w1;
+	uint64_t web, id, node_id;
+
+	setup(f, 107, 1, 1);
+	w1 = node_index(f, "w1");
+	wait_ready(f, w1);
+	web = create_service(f, "web", 1, "nginx:1", "node.hostname==w1");
+	id = wait_running(f, web, "web", w1);
+	run_for(f, 5 * SEC);
+	node_id = agent_node_id(agent_of(f, w1));
+	q.service_id = web;
+	q.task_id = id;
+	f->check = check_adopted;
+	f->check_ctx = &q;
+
+	assert_int_equal(world_node_kill(f->w, w1, false, false), 0);
+	assert_int_equal(simvfs_open(world_vfs(f->w), "w1", "agent.db", &db, err, sizeof err),
+			 0);
+	assert_int_equal(sqlite3_exec(db, "UPDATE agent_tasks SET task = x'ffffffff'", NULL,
+				      NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_close(db);
+	run_for(f, 5 * SEC);
+	assert_int_equal(world_node_start(f->w, w1), 0);
+	assert_int_equal(agent_db_resets(agent_of(f, w1)), 1);
+	wait_ready(f, w1);
+	run_for(f, 60 * SEC);
+	f->check = NULL;
+
+	assert_int_equal(q.max_running, 1);
+	assert_int_equal(agent_node_id(agent_of(f, w1)), node_id);
+	assert_int_equal(agent_task_count(agent_of(f, w1)), 1);
 	assert_int_equal(simexec_running(exec(f), "web", w1), 1);
 	assert_int_equal(containers_of(f, "web"), 1);
 	assert_int_equal(store_task_get(leader_store(f), id)->status->state,
@@ -2792,6 +2846,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_agent_restart_adopts_running_container_and_keeps_node_id,
 			fixture_new, fixture_free),
+		cmocka_unit_test_setup_teardown(test_agent_corrupt_database_starts_clean_and_adopts,
+						fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_agent_machine_crash_reports_lost_task_failed_and_never_restarts_it,
 			fixture_new, fixture_free),

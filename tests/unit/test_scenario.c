@@ -1601,6 +1601,19 @@ static void test_scn_disk_faults_and_ok(void **state)
 	assert_int_equal(c->u.disk.node.kind, SCN_NODE_LEADER);
 	assert_true(c->u.disk.has_for);
 	scn_free(&s);
+	c = line_cmd("disk m2 fault=torn for=30s", &s);
+	assert_int_equal(c->u.disk.fault, SCN_DISK_TORN);
+	assert_int_equal(c->u.disk.for_ms, 30000);
+	scn_free(&s);
+	c = line_cmd("disk w2 fault=corrupt file=agent pages=12", &s);
+	assert_int_equal(c->u.disk.fault, SCN_DISK_CORRUPT);
+	assert_string_equal(c->u.disk.file, "agent");
+	assert_int_equal(c->u.disk.pages, 12);
+	scn_free(&s);
+	c = line_cmd("disk w2 fault=corrupt", &s);
+	assert_string_equal(c->u.disk.file, "");
+	assert_int_equal(c->u.disk.pages, 1);
+	scn_free(&s);
 	c = line_cmd("disk m2 ok", &s);
 	assert_int_equal(c->u.disk.fault, SCN_DISK_OK);
 	scn_free(&s);
@@ -1669,13 +1682,13 @@ static void test_scn_rejects_bad_fault_commands(void **state)
 	line_fails("disk",
 		   "scn.scn:2:5: expected a node (mN, wN or leader) after 'disk', "
 		   "got end of line");
-	line_fails("disk m1", "scn.scn:2:8: expected fault=eio, fault=full or ok after "
-			      "'disk m1', got end of line");
+	line_fails("disk m1", "scn.scn:2:8: expected fault=eio, fault=full, fault=torn, "
+			      "fault=corrupt or ok after 'disk m1', got end of line");
 	line_fails("disk m1 full",
-		   "scn.scn:2:9: expected fault=eio, fault=full or ok after "
-		   "'disk m1', got 'full'");
+		   "scn.scn:2:9: expected fault=eio, fault=full, fault=torn, fault=corrupt or "
+		   "ok after 'disk m1', got 'full'");
 	line_fails("disk m1 fault=zap",
-		   "scn.scn:2:15: bad fault 'zap' (expected eio or full)");
+		   "scn.scn:2:15: bad fault 'zap' (expected eio, full, torn or corrupt)");
 	line_fails(
 		"disk m1 fault=full on=sync",
 		"scn.scn:2:20: on= goes with fault=eio (a full disk fails the writes that "
@@ -1683,7 +1696,17 @@ static void test_scn_rejects_bad_fault_commands(void **state)
 	line_fails("disk m1 fault=eio on=disk",
 		   "scn.scn:2:22: bad on 'disk' (expected write, sync or both)");
 	line_fails("disk m1 on=sync",
-		   "scn.scn:2:9: disk needs fault=eio or fault=full (or ok)");
+		   "scn.scn:2:9: disk needs fault=eio, fault=full, fault=torn or "
+		   "fault=corrupt (or ok)");
+	/* issue 19 */
+	line_fails("disk m1 fault=eio file=raft",
+		   "scn.scn:2:19: file= and pages= go with fault=corrupt");
+	line_fails("disk m1 fault=corrupt for=1m",
+		   "scn.scn:2:23: fault=corrupt flips bits at once: it takes no for=");
+	line_fails("disk m1 fault=corrupt pages=0",
+		   "scn.scn:2:29: pages= takes a count from 1 to 1000");
+	line_fails("disk m1 fault=corrupt file=a/b",
+		   "scn.scn:2:28: file= takes a file name of the node's disk (raft, agent, ...)");
 	line_fails(
 		"disk m1 fault=eio for=0ms",
 		"scn.scn:2:23: for=0 ends the fault before it begins (expected a duration "
@@ -1691,7 +1714,8 @@ static void test_scn_rejects_bad_fault_commands(void **state)
 	line_fails("disk m1 ok x",
 		   "scn.scn:2:12: unexpected 'x' after complete command 'disk m1 ok'");
 	line_fails("disk m1 fault=eio size=1G",
-		   "scn.scn:2:19: unknown key 'size' for disk (expected fault, on, for)");
+		   "scn.scn:2:19: unknown key 'size' for disk (expected fault, on, for, file,"
+		   " pages)");
 	parse_fails(
 		"disk m1 fault=full\ncluster managers=1\n",
 		"scn.scn:1:1: 'disk' before 'cluster' (cluster comes first; only seed and "

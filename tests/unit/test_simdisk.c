@@ -1006,6 +1006,203 @@ static void test_simdisk_crash_drops_writes_under_a_fault(void **state)
 	assert_true(simvfs_faulted(w->vfs, "m1"));
 }
 
+
+/* ---------------------------------------------------------------- issue 19: torn pages, bit flips */
+
+/* A crash under fault=torn keeps, in each page written since the sync,
+ * the new bytes of a run of 512-byte sectors and the synced bytes
+ * elsewhere: across many pages, some keep none, some all, some a part;
+ * every byte is either its synced or its new value. Without the fault the
+ * same crash puts every page back whole. */
+static void test_simdisk_torn_crash_tears_unsynced_pages(void **state)
+{
+	struct test_world *w = *state;
+	enum { PAGES = 64, PAGE = 4096 };
+	unsigned char *old = malloc(PAGES * PAGE), *neu = malloc(PAGES * PAGE),
+		      *got = malloc(PAGES * PAGE);
+	sqlite3_file *f;
+	unsigned none = 0, all = 0, part = 0;
+
+	assert_non_null(old);
+	assert_non_null(neu);
+	assert_non_null(got);
+	memset(old, 'o', PAGES * PAGE);
+	memset(neu, 'n', PAGES * PAGE);
+	f = file_open(w, "/m1/raw", FILE_RW);
+	assert_int_equal(f->pMethods->xWrite(f, old, PAGES * PAGE, 0), SQLITE_OK);
+	assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_FULL), SQLITE_OK);
+	assert_int_equal(f->pMethods->xWrite(f, neu, PAGES * PAGE, 0), SQLITE_OK);
+	file_close(w, f);
+	assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_TORN, INT64_MAX), 0);
+	simvfs_crash_begin(w->vfs, "m1");
+	simvfs_crash_end(w->vfs, "m1", true);
+
+	f = file_open(w, "/m1/raw", FILE_RW);
+	assert_int_equal(file_size(f), PAGES * PAGE);
+	assert_int_equal(f->pMethods->xRead(f, got, PAGES * PAGE, 0), SQLITE_OK);
+	file_close(w, f);
+	for (unsigned p = 0; p < PAGES; p++) {
+		unsigned n = 0;
+		for (unsigned b = 0; b < PAGE; b++) {
+			unsigned char c = got[p * PAGE + b];
+			assert_true(c == 'o' || c == 'n');
+			/* whole sectors: a sector is all old or all new */
+			assert_int_equal(c, got[p * PAGE + (b / 512) * 512]);
+			n += c == 'n';
+		}
+		if (n == 0)
+			none++;
+		else if (n == PAGE)
+			all++;
+		else
+			part++;
+	}
+	assert_true(part > 0);
+	assert_true(none + all > 0);
+	free(old);
+	free(neu);
+	free(got);
+}
+
+/* Under fault=torn, a sync with nothing written since the last one (or a
+ * file's first) works, and a crash with nothing unsynced changes nothing. */
+static void test_simdisk_torn_fault_fails_no_call(void **state)
+{
+	struct test_world *w = *state;
+	sqlite3_file *f;
+	char buf[8];
+
+	assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_TORN, INT64_MAX), 0);
+	f = file_open(w, "/m1/raw", FILE_RW);
+	file_write(f, "synced!", 0);
+	assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_FULL), SQLITE_OK);
+	file_close(w, f);
+	simvfs_crash_begin(w->vfs, "m1");
+	simvfs_crash_end(w->vfs, "m1", true);
+	f = file_open(w, "/m1/raw", FILE_RW);
+	assert_int_equal(f->pMethods->xRead(f, buf, 7, 0), SQLITE_OK);
+	assert_memory_equal(buf, "synced!", 7);
+	file_close(w, f);
+}
+
+/* sqlite survives a torn sync: the power fails while a commit writes the
+ * database (its journal synced already), the commit fails (EIO), the
+ * process dies; started again on what the platter holds (torn pages), the
+ * hot journal puts the pages back: the last committed state, checking ok. */
+static void test_simdisk_sqlite_survives_torn_crash(void **state)
+{
+	struct test_world *w = *state;
+	unsigned failed = 0;
+	int64_t expect = 0;
+
+	for (unsigned round = 0; round < 20; round++) {
+		sqlite3 *db = open_db(w, "m1", "t.db");
+		char check[32];
+		int rc;
+		exec_ok(db, "CREATE TABLE IF NOT EXISTS t(k INTEGER PRIMARY KEY, v BLOB)");
+		exec_ok(db, "BEGIN; INSERT INTO t(v) VALUES (randomblob(3000));"
+			    "INSERT INTO t(v) VALUES (randomblob(3000)); COMMIT");
+		assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_TORN, INT64_MAX), 0);
+		rc = sqlite3_exec(db,
+				  "BEGIN; UPDATE t SET v = randomblob(2000);"
+				  "INSERT INTO t(v) VALUES (randomblob(40000)); COMMIT",
+				  NULL, NULL, NULL);
+		failed += rc != SQLITE_OK;
+		expect += 2 + (rc == SQLITE_OK);
+		/* the process dies with the power; the disk works again */
+		simvfs_crash_begin(w->vfs, "m1");
+		close_db(w, db);
+		simvfs_crash_end(w->vfs, "m1", true);
+		assert_int_equal(simvfs_fault(w->vfs, "m1", 0, 0), 0);
+		db = open_db(w, "m1", "t.db");
+		assert_int_equal(query_int(db, "SELECT count(*) FROM t"), expect);
+		query_text(db, "PRAGMA integrity_check", check, sizeof check);
+		assert_string_equal(check, "ok");
+		close_db(w, db);
+	}
+	assert_true(failed > 0); /* the fault did fail commits */
+}
+
+/* fault=corrupt flips exactly one bit per page asked, in the named file,
+ * in bytes reads see and in the synced image (a crash keeps it). */
+static void test_simdisk_corrupt_flips_bits_that_stay(void **state)
+{
+	struct test_world *w = *state;
+	enum { SIZE = 3 * 4096 };
+	unsigned char *zero = calloc(1, SIZE), *got = malloc(SIZE);
+	sqlite3_file *f;
+	uint32_t flipped = 9;
+	unsigned bits = 0;
+
+	assert_non_null(zero);
+	assert_non_null(got);
+	f = file_open(w, "/m1/raw", FILE_RW);
+	assert_int_equal(f->pMethods->xWrite(f, zero, SIZE, 0), SQLITE_OK);
+	assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_FULL), SQLITE_OK);
+	file_close(w, f);
+	write_file(w, "/m1/other", "untouched");
+	assert_int_equal(simvfs_corrupt(w->vfs, "m1", "raw", 2, &flipped), 0);
+	assert_int_equal(flipped, 2);
+	assert_int_equal(simvfs_corrupt(w->vfs, "m1", "absent", 2, &flipped), 0);
+	assert_int_equal(flipped, 0);
+	simvfs_crash_begin(w->vfs, "m1");
+	simvfs_crash_end(w->vfs, "m1", true);
+	f = file_open(w, "/m1/raw", FILE_RW);
+	assert_int_equal(f->pMethods->xRead(f, got, SIZE, 0), SQLITE_OK);
+	file_close(w, f);
+	for (unsigned i = 0; i < SIZE; i++)
+		bits += (unsigned)__builtin_popcount(got[i]);
+	/* two flips, maybe of the same bit twice: 2 or 0 */
+	assert_true(bits == 2 || bits == 0);
+	f = file_open(w, "/m1/other", FILE_RW);
+	assert_int_equal(f->pMethods->xRead(f, got, 9, 0), SQLITE_OK);
+	assert_memory_equal(got, "untouched", 9);
+	file_close(w, f);
+	free(zero);
+	free(got);
+}
+
+/* In an sqlite database, flips land in pages sqlite reads: a table's rows
+ * fail their check, or the file no longer opens as a database. */
+static void test_simdisk_corrupt_is_seen_by_sqlite(void **state)
+{
+	struct test_world *w = *state;
+	unsigned seen = 0;
+
+	for (unsigned round = 0; round < 10; round++) {
+		char name[16], check[64];
+		sqlite3 *db;
+		uint32_t flipped;
+		sqlite3_stmt *st;
+		int rc;
+
+		snprintf(name, sizeof name, "c%u.db", round);
+		db = open_db(w, "m1", name);
+		exec_ok(db, "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT NOT NULL)");
+		exec_ok(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+			    " WHERE i < 400) INSERT INTO t(v) SELECT printf('%0100d', i) FROM n");
+		exec_ok(db, "DELETE FROM t WHERE k > 200"); /* free pages */
+		close_db(w, db);
+		assert_int_equal(simvfs_corrupt(w->vfs, "m1", name, 30, &flipped), 0);
+		assert_int_equal(flipped, 30);
+		db = open_db(w, "m1", name);
+		check[0] = 0;
+		rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL);
+		if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+			snprintf(check, sizeof check, "%s", sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+		if (strcmp(check, "ok") != 0 ||
+		    sqlite3_exec(db, "SELECT count(*) FROM t WHERE length(v) != 100 OR"
+				     " CAST(v AS INTEGER) != k",
+				     NULL, NULL, NULL) != SQLITE_OK ||
+		    query_int(db, "SELECT count(*) FROM t WHERE length(v) != 100 OR"
+				  " CAST(v AS INTEGER) != k") > 0)
+			seen++;
+		close_db(w, db);
+	}
+	assert_int_equal(seen, 10);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1043,6 +1240,11 @@ int main(void)
 		T(test_simdisk_eio_on_write_fails_write_and_truncate),
 		T(test_simdisk_fault_ends_at_its_time),
 		T(test_simdisk_crash_drops_writes_under_a_fault),
+		T(test_simdisk_torn_crash_tears_unsynced_pages),
+		T(test_simdisk_torn_fault_fails_no_call),
+		T(test_simdisk_sqlite_survives_torn_crash),
+		T(test_simdisk_corrupt_flips_bits_that_stay),
+		T(test_simdisk_corrupt_is_seen_by_sqlite),
 	};
 #undef T
 	return cmocka_run_group_tests_name("simdisk", tests, NULL, NULL);

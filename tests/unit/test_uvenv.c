@@ -1515,6 +1515,55 @@ static void test_uvenv_corrupt_database_is_refused_untouched(void **state)
 	rm_tree(dir);
 }
 
+
+/* Issue 19: the agent's task database is one a node can start without: a
+ * corrupt one is set aside (agent.db.corrupt, bytes unchanged, its -wal
+ * beside) and a new, empty one opens, with an error line saying so; a
+ * corrupt raft.db is still refused (above). */
+static void test_uvenv_corrupt_agent_database_is_set_aside(void **state)
+{
+	uv_loop_t loop;
+	char dir[64], path[256], aside[280];
+	uint8_t garbage[8192], *kept;
+	size_t len;
+	struct logbuf log;
+	struct uvenv *u;
+	struct env *e;
+	struct sqlite3 *db = NULL;
+	sqlite3_stmt *st;
+
+	make_tmpdir(dir, sizeof dir);
+	uv_loop_init(&loop);
+	close_env(&loop, open_env(&loop, dir, "127.0.0.1:0", NULL, 0)); /* VERSION */
+	for (size_t i = 0; i < sizeof garbage; i++)
+		garbage[i] = (uint8_t)(i * 131 + 7);
+	snprintf(path, sizeof path, "%s/agent.db", dir);
+	write_file(path, garbage, sizeof garbage);
+
+	logbuf_open(&log);
+	u = open_env(&loop, dir, "127.0.0.1:0", log.f, 0);
+	e = uvenv_env(u);
+	assert_int_equal(e->ops->storage_open(e, "agent", &db), 0);
+	assert_non_null(db);
+	/* a new, empty database */
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_schema", -1, &st,
+					    NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 0);
+	sqlite3_finalize(st);
+	assert_non_null(strstr(logbuf_text(&log), "corrupt database set aside"));
+	close_env(&loop, u);
+	snprintf(aside, sizeof aside, "%s.corrupt", path);
+	kept = read_file(aside, &len);
+	assert_int_equal(len, sizeof garbage);
+	assert_memory_equal(kept, garbage, sizeof garbage);
+	free(kept);
+	logbuf_close(&log);
+	loop_done(&loop);
+	rm_tree(dir);
+}
+
 /* A node killed mid-run leaves DB-wal and DB-shm beside its database: the
  * check before opening must accept that, and the committed rows are there. */
 static void test_uvenv_storage_opens_after_a_crash_with_wal_left(void **state)
@@ -2437,6 +2486,7 @@ int main(void)
 		cmocka_unit_test(
 			test_uvenv_state_dir_of_another_version_is_refused_untouched),
 		cmocka_unit_test(test_uvenv_corrupt_database_is_refused_untouched),
+		cmocka_unit_test(test_uvenv_corrupt_agent_database_is_set_aside),
 		cmocka_unit_test(test_uvenv_storage_opens_after_a_crash_with_wal_left),
 		cmocka_unit_test(test_uvenv_log_lines_are_logfmt_and_filtered),
 		cmocka_unit_test(test_uvenv_no_executor_and_random),
