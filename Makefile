@@ -112,7 +112,7 @@ PROTO_C := $(GEN)/core/api.pb-c.c
 PROTO_H := $(GEN)/core/api.pb-c.h
 
 CORE_SRC := $(sort $(wildcard core/*.c)) $(PROTO_C)
-SIM_MAIN_SRC := sim/swarmsim.c sim/explore_main.c
+SIM_MAIN_SRC := sim/swarmsim.c sim/explore_main.c sim/realworld.c
 SIM_LIB_SRC := $(filter-out $(SIM_MAIN_SRC),$(sort $(wildcard sim/*.c)))
 NET_MAIN_SRC := net/swarmd.c net/swarmctl.c net/swarmload.c
 NET_LIB_SRC := $(filter-out $(NET_MAIN_SRC),$(sort $(wildcard net/*.c)))
