@@ -27,6 +27,7 @@
 
 #include "core/errors.h"
 #include "sim/realplan.h"
+#include "sim/timeline_real.h"
 
 #define RW_PORT		    26000 /* swarmd's listen port in every namespace */
 #define RW_OUT_BYTES_MAX    (4u << 20)
@@ -81,6 +82,7 @@ struct rw {
 	char mtoken[512], wtoken[512];
 	bool failed;
 	int leader; /* as last read: a node index, or -1 */
+	double next_sample; /* the timeline's next count of running tasks */
 };
 
 static double rw_now(void)
@@ -128,6 +130,12 @@ static int rw_fail(struct rw *rw, const struct scn_cmd *c, const char *fmt, ...)
 	return -1;
 }
 
+/* Microseconds since the scenario began (0 before). */
+static us_t rw_us(const struct rw *rw)
+{
+	return rw->t0 > 0 ? (us_t)((rw_now() - rw->t0) * 1e6) : 0;
+}
+
 static void rw_hash(struct rw *rw, uint64_t v)
 {
 	rw->res->hash = (rw->res->hash ^ v) * 0x100000001b3ull;
@@ -170,7 +178,8 @@ static void rw_child(const struct rw *rw, const char *ns, char *const *argv, int
 	else
 		dup2(open("/dev/null", O_RDONLY), 0);
 	dup2(out_fd >= 0 ? out_fd : err_fd, 1);
-	dup2(err_fd, 2);
+	/* a daemon's (new session) stderr goes to its own log, with stdout */
+	dup2(new_session ? 1 : err_fd, 2);
 	if (ns) {
 		snprintf(nsarg, sizeof nsarg, "--net=/run/netns/%s", ns);
 		args[k++] = "nsenter";
@@ -709,6 +718,12 @@ static int rw_net_apply(struct rw *rw)
 		if (rw_run(rw, rw->nodes[i].ns, RW_ARGV("nft", "-f", "-"), text, 10000))
 			return -1;
 	}
+	for (uint32_t i = 0; rw->o->tl && i < rw->n; i++) {
+		uint32_t cut = 0;
+		for (uint32_t j = 0; j < rw->n; j++)
+			cut += j != i && realplan_net_blocked(&rw->net, i, j);
+		timeline_real_cut(rw->o->tl, i, cut, rw_us(rw));
+	}
 	return 0;
 }
 
@@ -752,6 +767,8 @@ static int rw_leader(struct rw *rw)
 		if (votes[k] * 2 > voters && rw->nodes[k].swarmd && rw->nodes[k].manager)
 			leader = (int)k;
 	rw->leader = leader;
+	if (rw->o->tl && rw->t0 > 0)
+		timeline_real_leader(rw->o->tl, leader, rw_us(rw));
 	return leader;
 }
 
@@ -1003,6 +1020,52 @@ static int rw_check_always(struct rw *rw)
 	return 0;
 }
 
+/* With a timeline: counts every service's running containers (Docker's
+ * ground truth, all nodes) once a second. */
+static void rw_sample(struct rw *rw)
+{
+	struct {
+		char name[LIMIT_NAME_BYTES_MAX + 1];
+		uint32_t running;
+	} seen[64];
+	size_t count = 0;
+	us_t at;
+
+	if (!rw->o->tl || rw_now() < rw->next_sample)
+		return;
+	rw->next_sample = rw_now() + 1.0;
+	at = rw_us(rw);
+	for (uint32_t i = 0; i < rw->n; i++) {
+		char *save = NULL;
+		if (rw_docker(rw, (int)i,
+			      RW_ARGV("ps", "--filter", "label=cswarm.service.name", "--format",
+				      "{{.Label \"cswarm.service.name\"}}")))
+			continue;
+		for (char *t = strtok_r(rw->out, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+			size_t k;
+			for (k = 0; k < count && strcmp(seen[k].name, t) != 0; k++)
+				;
+			if (k == count) {
+				if (count == sizeof seen / sizeof seen[0])
+					continue;
+				snprintf(seen[count].name, sizeof seen[count].name, "%s", t);
+				seen[count++].running = 0;
+			}
+			seen[k].running++;
+		}
+	}
+	for (size_t k = 0; k < count; k++)
+		timeline_real_running(rw->o->tl, seen[k].name, seen[k].running, at);
+	/* services seen before and gone now: 0 */
+	for (size_t i = 0; i < rw->o->tl->series_count; i++) {
+		size_t k;
+		for (k = 0; k < count && strcmp(seen[k].name, rw->o->tl->series[i].name); k++)
+			;
+		if (k == count)
+			timeline_real_running(rw->o->tl, rw->o->tl->series[i].name, 0, at);
+	}
+}
+
 /* Waits ms of real time, checking the `always` conditions every poll.
  * Returns 0, -1 (failed) or CS_ECANCELED (a signal). */
 static int rw_wait(struct rw *rw, uint64_t ms)
@@ -1014,6 +1077,7 @@ static int rw_wait(struct rw *rw, uint64_t ms)
 			return CS_ECANCELED;
 		if (rw_check_always(rw))
 			return -1;
+		rw_sample(rw);
 		if (left <= 0)
 			return 0;
 		rw->res->events++;
@@ -1274,6 +1338,8 @@ static int rw_kill(struct rw *rw, const struct scn_cmd *c)
 	nd->swarmd = 0;
 	rw_say(rw, "killed %s's swarmd%s", nd->name,
 	       c->u.node.process_only ? "" : " and its machine");
+	if (rw->o->tl)
+		timeline_real_down(rw->o->tl, (uint32_t)k, !c->u.node.process_only, rw_us(rw));
 	if (c->u.node.process_only)
 		return 0;
 	/* a machine death: its containers die, its link goes silent */
@@ -1308,6 +1374,8 @@ static int rw_restart(struct rw *rw, const struct scn_cmd *c)
 	}
 	if (rw_start_swarmd(rw, k, false))
 		return rw_fail(rw, c, "cannot start swarmd");
+	if (rw->o->tl)
+		timeline_real_up(rw->o->tl, (uint32_t)k, rw_us(rw));
 	return 0;
 }
 
@@ -1365,6 +1433,7 @@ static int rw_expect(struct rw *rw, const struct scn_cmd *c)
 			return await ? 0 : rw_fail(rw, c, "%s", got);
 		if (rw_check_always(rw))
 			return -1;
+		rw_sample(rw);
 		if (!rw_sleep_ms(RW_POLL_MS))
 			return CS_ECANCELED;
 	}
@@ -1536,19 +1605,27 @@ int realworld_run(const struct scn_script *s, const struct realworld_opts *o,
 		rw_fail(rw, NULL, "a real run needs `cluster managers=N` first");
 	} else if (rw_setup(rw) == 0) {
 		rw->t0 = rw_now();
+		for (uint32_t i = 0; o->tl && i < rw->n; i++)
+			timeline_real_node(o->tl, i, rw->nodes[i].name, 0);
 		for (size_t i = 0; i < s->cmd_count && !rw->failed; i++) {
 			const struct scn_cmd *c = &s->cmds[i];
 			rw_say(rw, "line %" PRIu32 ": %s", c->line, c->text);
+			if (o->tl)
+				timeline_real_command(o->tl, c->line, c->text, rw_us(rw));
 			rv = rw_cmd(rw, c);
 			if (rv == CS_ECANCELED || rw_signal) {
 				rv = CS_ECANCELED;
 				break;
 			}
 			rv = 0;
+			for (const char *t = c->text; *t; t++)
+				rw_hash(rw, (uint8_t)*t);
 			rw_hash(rw, ((uint64_t)c->line << 8) | (uint64_t)rw->failed);
 			res->events++;
 		}
-		res->sim_us = (us_t)((rw_now() - rw->t0) * 1e6);
+		res->sim_us = rw_us(rw);
+		if (o->tl)
+			timeline_real_end(o->tl, res->sim_us);
 	}
 	if (rw_signal && rv == 0)
 		rv = CS_ECANCELED;

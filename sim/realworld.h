@@ -17,11 +17,16 @@
 
 #include "sim/runner.h"
 #include "sim/scenario.h"
+#include "sim/timeline.h"
 
 struct realworld_opts {
 	const char *bin_dir; /* where swarmd and swarmctl are (build) */
 	bool verbose;	     /* say each step on stderr */
 	bool keep_logs;	     /* leave the daemons' logs in /tmp/rw-logs.TAG */
+	/* NULL, or a timeline (timeline_new) to fill with what was observed:
+	 * nodes down, who led, cuts, running tasks (sampled every second),
+	 * the commands (--report) */
+	struct timeline *tl;
 };
 
 /* realworld_netem_works says whether this kernel takes a netem qdisc (it

@@ -123,6 +123,12 @@ struct swarmsim_outcome {
 	double wall_s;
 	bool nondeterministic;
 	struct timeline *tl; /* with --report */
+	/* with --real: the real world's run of the same file */
+	bool has_real;
+	struct runner_result real_res;
+	double real_wall_s;
+	struct timeline *real_tl; /* with --report */
+	char *real_name;	  /* "PATH (real)", the report's name for it */
 };
 
 /* What the trace callback feeds: the JSONL file and the timeline. */
@@ -245,7 +251,8 @@ static size_t swarmsim_report(const struct swarmsim_opts *o,
 			      const struct swarmsim_outcome *out,
 			      const struct metrics_set *baseline)
 {
-	struct report_run *runs = calloc(o->file_count ? o->file_count : 1, sizeof *runs);
+	struct report_run *runs = calloc(o->file_count ? 2 * o->file_count : 1, sizeof *runs);
+	size_t count = o->file_count;
 	struct report_opts ropts = {
 		.baseline = o->baseline_path ? baseline : NULL,
 		.baseline_name = o->baseline_path,
@@ -271,11 +278,28 @@ static size_t swarmsim_report(const struct swarmsim_opts *o,
 			.tl = out[i].tl,
 		};
 	}
-	regressions = report_regressions(stdout, runs, o->file_count, ropts.baseline);
+	/* --real: each file's real run beside its simulated one */
+	for (size_t i = 0; i < o->file_count; i++) {
+		const struct runner_result *r = &out[i].real_res;
+		if (!out[i].has_real || !out[i].real_name)
+			continue;
+		runs[count++] = (struct report_run){
+			.file = out[i].real_name,
+			.seed = r->seed,
+			.passed = r->passed,
+			.message = r->message,
+			.sim_s = (double)r->sim_us / 1e6,
+			.wall_s = out[i].real_wall_s,
+			.events = r->events,
+			.hash = r->hash,
+			.tl = out[i].real_tl,
+		};
+	}
+	regressions = report_regressions(stdout, runs, count, ropts.baseline);
 	if (o->baseline_path)
 		printf("baseline %s: %zu regressions\n", o->baseline_path, regressions);
 	if (o->report_dir) {
-		if (report_write(o->report_dir, runs, o->file_count, &ropts, err,
+		if (report_write(o->report_dir, runs, count, &ropts, err,
 				 sizeof err))
 			fprintf(stderr, "swarmsim: cannot write the report: %s\n", err);
 		else
@@ -395,12 +419,27 @@ static int swarmsim_run_real(const struct swarmsim_opts *o, const struct scn_scr
 		.keep_logs = o->keep_logs,
 	};
 	struct swarmsim_outcome real = {0};
-	double t0 = swarmsim_wall();
-	int rv = realworld_run(s, &ropts, &real.res);
+	double t0;
+	int rv;
 	bool same;
+	size_t nlen = strlen(s->path) + sizeof " (real)";
 
+	if (o->report_dir) {
+		out->real_tl = timeline_new(s);
+		out->real_name = malloc(nlen);
+		if (out->real_name)
+			snprintf(out->real_name, nlen, "%s (real)", s->path);
+		ropts.tl = out->real_tl;
+	}
+	t0 = swarmsim_wall();
+	rv = realworld_run(s, &ropts, &real.res);
 	real.wall_s = swarmsim_wall() - t0;
 	real.res.seed = out->res.seed;
+	if (out->real_tl)
+		timeline_finish(out->real_tl, &real.res);
+	out->has_real = true;
+	out->real_res = real.res;
+	out->real_wall_s = real.wall_s;
 	swarmsim_print(s, &real, false, "real");
 	if (rv == CS_ECANCELED)
 		return -1;
@@ -566,9 +605,9 @@ static int swarmsim_cmd_run(int argc, char **argv)
 				status = 2;
 			}
 		}
-		if (o.explored || o.check_determinism || o.report_dir || o.baseline_path) {
+		if (o.explored || o.check_determinism || o.baseline_path) {
 			fprintf(stderr, "swarmsim: --real runs without --faults, --swarm, "
-					"--check-determinism, --report and --baseline\n");
+					"--check-determinism and --baseline\n");
 			status = 2;
 		}
 		if (status == 2)
@@ -626,6 +665,8 @@ out_trace:
 out_scripts:
 	for (size_t i = 0; i < loaded; i++) {
 		timeline_free(out[i].tl);
+		timeline_free(out[i].real_tl);
+		free(out[i].real_name);
 		scn_free(&scripts[i]);
 	}
 	metrics_set_free(&baseline);
