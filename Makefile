@@ -276,9 +276,10 @@ netns: deps
 # issue 19: scenario files against real daemons (swarmsim run --real: each
 # node in a network namespace with its own swarmd and dockerd; a difference
 # in outcome between the worlds fails). `make real-smoke` (in make test,
-# about 2 minutes) runs scenarios/real/smoke-*.scn; `make real` the whole
+# about 2.5 minutes) runs scenarios/real/smoke-*.scn; `make real` the whole
 # real subset: leader loss, partitions, worker death, rolling update, drain
-# (about 12 minutes). Needs root.
+# (about 12 minutes); real-smoke also interrupts two runs (SIGINT, SIGTERM)
+# and checks nothing of theirs is left (30 s). Needs root.
 REAL_SMOKE_SCENARIOS := $(sort $(wildcard scenarios/real/smoke-*.scn))
 REAL_SCENARIOS := scenarios/leader-loss.scn scenarios/leader-minority-partition.scn \
 	scenarios/partitioned-worker.scn scenarios/worker-killed.scn \
@@ -292,6 +293,7 @@ real: deps
 real-smoke: deps
 	$(Q)$(MAKE) --no-print-directory VARIANT=release build/swarmsim build/swarmd build/swarmctl
 	build/swarmsim run $(REAL_SMOKE_SCENARIOS) --real --bin build
+	tests/integration/real-interrupt.sh build
 
 # The load generator's smoke run (in make test): 3 real managers, 100 real
 # agents in build/swarmload with the fake executor, a service of 1,000

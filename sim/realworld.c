@@ -1629,9 +1629,12 @@ int realworld_run(const struct scn_script *s, const struct realworld_opts *o,
 	}
 	if (rw_signal && rv == 0)
 		rv = CS_ECANCELED;
-	if (rv == CS_ECANCELED)
-		rw_fail(rw, NULL, "interrupted by signal %d: everything removed",
-			(int)rw_signal);
+	if (rv == CS_ECANCELED) {
+		res->passed = false;
+		snprintf(res->message, sizeof res->message,
+			 "interrupted by signal %d: everything the run made is removed",
+			 (int)rw_signal);
+	}
 	rw_say(rw, "tearing down");
 	rw_teardown(rw);
 	sigaction(SIGINT, &old_int, NULL);
