@@ -81,10 +81,18 @@ int realplan_check(const struct scn_script *s, bool netem_ok, char *err, size_t 
 {
 	assert(s);
 	assert(err && n);
-	if (s->strangers_total)
-		return plan_refuse(s, &s->cmds[0], err, n,
+	if (s->strangers_total) {
+		const struct scn_cmd *at = &s->cmds[0];
+		for (size_t i = 0; i < s->cmd_count; i++)
+			if (s->cmds[i].kind == SCN_NODE_ADD &&
+			    s->cmds[i].u.node.added.kind == SCN_NODE_STRANGER) {
+				at = &s->cmds[i];
+				break;
+			}
+		return plan_refuse(s, at, err, n,
 				   "strangers (x1..) send forged messages, which only the "
 				   "simulator can craft");
+	}
 	if (s->managers_total + s->workers_total > REALPLAN_NODES_MAX)
 		return plan_refuse(s, &s->cmds[0], err, n,
 				   "more than %u nodes (a network namespace, a dockerd "
