@@ -665,6 +665,12 @@ static int rw_setup(struct rw *rw)
 	if (rw_build_images(rw))
 		return -1;
 	rw_say(rw, "starting swarmd on %s", rw->nodes[0].name);
+	/* the scenario's clock starts with the daemons, as the simulated
+	 * `cluster` starts its nodes at 0 (namespaces, dockerds and images
+	 * are the machines, there before) */
+	rw->t0 = rw_now();
+	for (uint32_t i = 0; rw->o->tl && i < rw->n; i++)
+		timeline_real_node(rw->o->tl, i, rw->nodes[i].name, 0);
 	if (rw_start_swarmd(rw, 0, false))
 		return rw_fail(rw, NULL, "cannot start %s", rw->swarmd);
 	rw->nodes[0].joined = true;
@@ -720,9 +726,13 @@ static int rw_net_apply(struct rw *rw)
 	}
 	for (uint32_t i = 0; rw->o->tl && i < rw->n; i++) {
 		uint32_t cut = 0;
-		for (uint32_t j = 0; j < rw->n; j++)
+		bool lossy = false;
+		for (uint32_t j = 0; j < rw->n; j++) {
 			cut += j != i && realplan_net_blocked(&rw->net, i, j);
+			lossy = lossy || rw->net.loss_ppm[i][j] || rw->net.loss_ppm[j][i];
+		}
 		timeline_real_cut(rw->o->tl, i, cut, rw_us(rw));
+		timeline_real_link(rw->o->tl, i, lossy, rw_us(rw));
 	}
 	return 0;
 }
@@ -1604,9 +1614,6 @@ int realworld_run(const struct scn_script *s, const struct realworld_opts *o,
 	if (rw->n == 0 || rw->managers == 0) {
 		rw_fail(rw, NULL, "a real run needs `cluster managers=N` first");
 	} else if (rw_setup(rw) == 0) {
-		rw->t0 = rw_now();
-		for (uint32_t i = 0; o->tl && i < rw->n; i++)
-			timeline_real_node(o->tl, i, rw->nodes[i].name, 0);
 		for (size_t i = 0; i < s->cmd_count && !rw->failed; i++) {
 			const struct scn_cmd *c = &s->cmds[i];
 			rw_say(rw, "line %" PRIu32 ": %s", c->line, c->text);

@@ -36,9 +36,10 @@ bool realworld_netem_works(void);
 /* realworld_run runs script (already checked by realplan_check and
  * scaled) on real daemons. Returns 0 with *res filled: passed, or the
  * failing line and why; sim_us is the real time the scenario took (from
- * the cluster's nodes all ready), events the commands and observations,
- * hash a hash of what was observed, command by command (the same for two
- * runs that pass the same way). Returns CS_ECANCELED when a signal stopped it
+ * the start of m1's swarmd: the namespaces, dockerds and images are built
+ * before, as the machines), events the commands and observations, hash a
+ * hash of the commands and whether each failed (the same for two runs
+ * that pass the same way; it says nothing of timing). Returns CS_ECANCELED when a signal stopped it
  * (after cleaning up), or another error when the world could not be built
  * (said in res->message). Borrows everything. */
 int realworld_run(const struct scn_script *script, const struct realworld_opts *opts,

@@ -85,6 +85,20 @@ void timeline_real_cut(struct timeline *tl, uint32_t node, uint32_t cut_count, u
 	}
 }
 
+void timeline_real_link(struct timeline *tl, uint32_t node, bool on, us_t at_us)
+{
+	struct tl_node *n;
+	if (!tlr_known(tl, node))
+		return;
+	n = &tl->nodes[node];
+	if (!on && n->link_since != TL_NONE) {
+		tlr_span(tl, TL_LINK, node, n->link_since, at_us, 0);
+		n->link_since = TL_NONE;
+	} else if (on && n->link_since == TL_NONE) {
+		n->link_since = at_us;
+	}
+}
+
 void timeline_real_running(struct timeline *tl, const char *svc, uint32_t running,
 			   us_t at_us)
 {
@@ -141,6 +155,7 @@ void timeline_real_end(struct timeline *tl, us_t at_us)
 	for (uint32_t i = 0; i < tl->node_count; i++) {
 		timeline_real_up(tl, i, at_us);
 		timeline_real_cut(tl, i, 0, at_us);
+		timeline_real_link(tl, i, false, at_us);
 	}
 	tl->end_us = at_us;
 	tl->finished = true;

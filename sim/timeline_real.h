@@ -26,6 +26,9 @@ void timeline_real_leader(struct timeline *tl, int64_t leader, us_t at_us);
 /* How many nodes node is cut from (0: none any more). */
 void timeline_real_cut(struct timeline *tl, uint32_t node, uint32_t cut_count, us_t at_us);
 
+/* Whether a link rule (loss) touches node now. */
+void timeline_real_link(struct timeline *tl, uint32_t node, bool on, us_t at_us);
+
 /* Containers of service svc running (Docker's ground truth). */
 void timeline_real_running(struct timeline *tl, const char *svc, uint32_t running,
 			   us_t at_us);
