@@ -52,7 +52,8 @@ static const char *plan_cond_why(const struct scn_cond *c)
 	case SCN_COND_REFUSED: return "`refused` counts simulated log lines";
 	case SCN_COND_TERM: return "`term` reads every manager's Raft term";
 	case SCN_COND_CA_ROTATED: return "`ca rotated` is not read from real daemons yet";
-	case SCN_COND_JOB_COMPLETED: return "`completed` is not read from real daemons yet";
+	case SCN_COND_JOB_COMPLETED:
+		return "`completed` is not read from real daemons yet";
 	case SCN_COND_ADDRESSES:
 	case SCN_COND_VIPS:
 	case SCN_COND_PUBLISHES:
@@ -89,9 +90,10 @@ int realplan_check(const struct scn_script *s, bool netem_ok, char *err, size_t 
 				at = &s->cmds[i];
 				break;
 			}
-		return plan_refuse(s, at, err, n,
-				   "strangers (x1..) send forged messages, which only the "
-				   "simulator can craft");
+		return plan_refuse(
+			s, at, err, n,
+			"strangers (x1..) send forged messages, which only the "
+			"simulator can craft");
 	}
 	if (s->managers_total + s->workers_total > REALPLAN_NODES_MAX)
 		return plan_refuse(s, &s->cmds[0], err, n,
@@ -114,7 +116,8 @@ int realplan_check(const struct scn_script *s, bool netem_ok, char *err, size_t 
 			    st->heartbeat_ms != REALPLAN_HEARTBEAT_MS)
 				why = "heartbeat=: a real swarmd's is 5s (no flag changes "
 				      "it)";
-			else if ((st->set & SCN_SET_TICK) && st->tick_ms != REALPLAN_TICK_MS)
+			else if ((st->set & SCN_SET_TICK) &&
+				 st->tick_ms != REALPLAN_TICK_MS)
 				why = "tick=: a real swarmd's is 1s (no flag changes it)";
 			else if ((st->set & SCN_SET_ELECTION_TICKS) &&
 				 st->election_ticks != REALPLAN_ELECTION_TICKS)
@@ -149,16 +152,18 @@ int realplan_check(const struct scn_script *s, bool netem_ok, char *err, size_t 
 		case SCN_LINK: {
 			const struct scn_link *l = &c->u.link;
 			if (l->has_delay || l->has_dup || l->has_reorder)
-				why = netem_ok ? "delay=, dup= and reorder= (netem per "
-						 "destination) are not realised yet"
-					       : "delay=, dup= and reorder= need the netem "
-						 "qdisc, which this kernel lacks (`tc qdisc "
-						 "add ... netem`: unknown qdisc); loss= alone "
-						 "works (nftables drops)";
+				why = netem_ok
+					      ? "delay=, dup= and reorder= (netem per "
+						"destination) are not realised yet"
+					      : "delay=, dup= and reorder= need the netem "
+						"qdisc, which this kernel lacks (`tc qdisc "
+						"add ... netem`: unknown qdisc); loss= alone "
+						"works (nftables drops)";
 			break;
 		}
 		case SCN_IMAGE:
-			if (c->u.image.has_healthy_after || c->u.image.has_unhealthy_after)
+			if (c->u.image.has_healthy_after ||
+			    c->u.image.has_unhealthy_after)
 				why = "healthy-after= and unhealthy-after= are not realised "
 				      "yet";
 			break;
@@ -306,12 +311,12 @@ int realplan_nft(const struct realplan_net *net, uint32_t node, const char *tabl
 	int k;
 
 	assert(node < net->node_count);
-#define PLAN_PUT(...)                                                          \
-	do {                                                                   \
-		k = snprintf(buf + len, size - len, __VA_ARGS__);              \
-		if (k < 0 || (size_t)k >= size - len)                          \
-			return -1;                                             \
-		len += (size_t)k;                                              \
+#define PLAN_PUT(...)                                             \
+	do {                                                      \
+		k = snprintf(buf + len, size - len, __VA_ARGS__); \
+		if (k < 0 || (size_t)k >= size - len)             \
+			return -1;                                \
+		len += (size_t)k;                                 \
 	} while (0)
 	/* add then delete: deleting a table that is not there fails */
 	PLAN_PUT("table inet %s {}\ndelete table inet %s\n", table, table);
@@ -340,7 +345,9 @@ static int plan_sleep(const struct scn_range *r, char *buf, size_t size)
 {
 	if (r->min_ms == r->max_ms)
 		return snprintf(buf, size, "ms=%" PRIu64 "\n", r->min_ms);
-	return snprintf(buf, size, "ms=$((%" PRIu64 " + (RANDOM * 32768 + RANDOM) %% %" PRIu64 "))\n",
+	return snprintf(buf, size,
+			"ms=$((%" PRIu64 " + (RANDOM * 32768 + RANDOM) %% %" PRIu64
+			"))\n",
 			r->min_ms, r->max_ms - r->min_ms + 1);
 }
 
@@ -350,12 +357,12 @@ int realplan_image_script(const struct scn_image *img, char *buf, size_t size)
 	size_t len = 0;
 	int k;
 
-#define PLAN_PUT(...)                                                          \
-	do {                                                                   \
-		k = snprintf(buf + len, size - len, __VA_ARGS__);              \
-		if (k < 0 || (size_t)k >= size - len)                          \
-			return -1;                                             \
-		len += (size_t)k;                                              \
+#define PLAN_PUT(...)                                             \
+	do {                                                      \
+		k = snprintf(buf + len, size - len, __VA_ARGS__); \
+		if (k < 0 || (size_t)k >= size - len)             \
+			return -1;                                \
+		len += (size_t)k;                                 \
 	} while (0)
 #define PLAN_SLEEP "sleep $((ms / 1000)).$(printf %%03d $((ms %% 1000)))\n"
 	if (img && img->has_start)

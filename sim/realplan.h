@@ -20,9 +20,9 @@
 
 /* The real swarmd's fixed protocol timings: `set` may name them only with
  * these values (there is no flag to change them on a real daemon). */
-#define REALPLAN_TICK_MS	   1000u
-#define REALPLAN_ELECTION_TICKS	   10u
-#define REALPLAN_HEARTBEAT_MS	   5000u
+#define REALPLAN_TICK_MS	1000u
+#define REALPLAN_ELECTION_TICKS 10u
+#define REALPLAN_HEARTBEAT_MS	5000u
 
 /* realplan_check returns 0 when every command of script can be realised
  * against real daemons, else CS_EINVAL with "PATH:LINE: FORM: why" in err

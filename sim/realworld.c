@@ -81,7 +81,7 @@ struct rw {
 	char *out; /* RW_OUT_BYTES_MAX: the last command's stdout */
 	char mtoken[512], wtoken[512];
 	bool failed;
-	int leader; /* as last read: a node index, or -1 */
+	int leader;	    /* as last read: a node index, or -1 */
 	double next_sample; /* the timeline's next count of running tasks */
 };
 
@@ -397,7 +397,8 @@ static void rw_teardown(struct rw *rw)
 		rw->nodes[i].dockerd = 0;
 	}
 	for (uint32_t i = 0; i < rw->n; i++) {
-		rw_run(rw, NULL, RW_ARGV("ip", "netns", "del", rw->nodes[i].ns), NULL, 10000);
+		rw_run(rw, NULL, RW_ARGV("ip", "netns", "del", rw->nodes[i].ns), NULL,
+		       10000);
 		snprintf(path, sizeof path, "/sys/fs/cgroup/%s", rw->nodes[i].ns);
 		rmdir(path);
 	}
@@ -433,7 +434,8 @@ static void rw_teardown(struct rw *rw)
 			snprintf(path, sizeof path, "/tmp/rw-logs.%s", rw->tag);
 			mkdir(path, 0755);
 			for (uint32_t i = 0; i < rw->n; i++)
-				rw_run(rw, NULL, RW_ARGV("cp", rw->nodes[i].log, path), NULL, 10000);
+				rw_run(rw, NULL, RW_ARGV("cp", rw->nodes[i].log, path),
+				       NULL, 10000);
 			snprintf(line, sizeof line, "%s/run.log", rw->work);
 			rw_run(rw, NULL, RW_ARGV("cp", line, path), NULL, 10000);
 		}
@@ -444,7 +446,8 @@ static void rw_teardown(struct rw *rw)
 
 static bool rw_docker_answers(struct rw *rw, int node)
 {
-	return rw_docker(rw, node, RW_ARGV("version", "--format", "{{.Server.Version}}")) == 0;
+	return rw_docker(rw, node,
+			 RW_ARGV("version", "--format", "{{.Server.Version}}")) == 0;
 }
 
 /* The image names a run needs: every image= of a service, and the declared
@@ -463,7 +466,8 @@ static size_t rw_images(const struct scn_script *s, const char **names,
 		if (c->kind == SCN_IMAGE) {
 			name = c->u.image.name;
 			d = &c->u.image;
-		} else if ((c->kind == SCN_SERVICE_CREATE || c->kind == SCN_SERVICE_UPDATE) &&
+		} else if ((c->kind == SCN_SERVICE_CREATE ||
+			    c->kind == SCN_SERVICE_UPDATE) &&
 			   (c->u.service.set & SCN_SVC_IMAGE)) {
 			name = c->u.service.image;
 		}
@@ -499,7 +503,8 @@ static int rw_build_images(struct rw *rw)
 		mkdir(dir, 0755);
 		snprintf(path, sizeof path, "%s/busybox", dir);
 		if (rw_run(rw, NULL, RW_ARGV("cp", "/bin/busybox", path), NULL, 10000))
-			return rw_fail(rw, NULL, "cannot copy /bin/busybox (busybox-static)");
+			return rw_fail(rw, NULL,
+				       "cannot copy /bin/busybox (busybox-static)");
 		snprintf(path, sizeof path, "%s/run.sh", dir);
 		if (realplan_image_script(decl[i], script, sizeof script) < 0 ||
 		    !(f = fopen(path, "w")))
@@ -523,13 +528,14 @@ static int rw_build_images(struct rw *rw)
 			snprintf(host, sizeof host, "unix://%s", rw->nodes[k].dsock);
 			snprintf(logp, sizeof logp, "%s/build.log", rw->work);
 			pids[k] = rw_spawn(rw, NULL,
-					   RW_ARGV("docker", "-H", host, "build", "-q", "-t",
-						   (char *)names[i], dir),
+					   RW_ARGV("docker", "-H", host, "build", "-q",
+						   "-t", (char *)names[i], dir),
 					   logp);
 		}
 		for (uint32_t k = 0; k < rw->n; k++) {
 			int status = 1;
-			while (pids[k] && waitpid(pids[k], &status, 0) < 0 && errno == EINTR)
+			while (pids[k] && waitpid(pids[k], &status, 0) < 0 &&
+			       errno == EINTR)
 				;
 			if (!pids[k] || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 				return rw_fail(rw, NULL,
@@ -621,7 +627,8 @@ static int rw_setup(struct rw *rw)
 		snprintf(b, sizeof b, "%s-%sb", rw->tag, nd->name);
 		snprintf(cidr, sizeof cidr, "%s/24", nd->addr);
 		if (rw_ip(rw, NULL, RW_ARGV("netns", "add", nd->ns)) ||
-		    rw_ip(rw, NULL, RW_ARGV("link", "add", a, "type", "veth", "peer", "name", b)) ||
+		    rw_ip(rw, NULL,
+			  RW_ARGV("link", "add", a, "type", "veth", "peer", "name", b)) ||
 		    rw_ip(rw, NULL, RW_ARGV("link", "set", a, "netns", nd->ns)) ||
 		    rw_ip(rw, NULL, RW_ARGV("link", "set", b, "netns", hub)) ||
 		    rw_ip(rw, nd->ns, RW_ARGV("addr", "add", cidr, "dev", a)) ||
@@ -633,7 +640,8 @@ static int rw_setup(struct rw *rw)
 	rw_say(rw, "namespaces up; starting %u dockerds", rw->n);
 	for (uint32_t i = 0; i < rw->n; i++) {
 		struct rw_node *nd = &rw->nodes[i];
-		char data[240], exec[240], pidf[240], host[240], cg[80], cns[48], cpns[48];
+		char data[240], exec[240], pidf[240], host[240], cg[80], cns[48],
+			cpns[48];
 		snprintf(d, sizeof d, "%s/d-%s", rw->work, nd->name);
 		mkdir(d, 0755);
 		snprintf(data, sizeof data, "%s/data", d);
@@ -644,12 +652,13 @@ static int rw_setup(struct rw *rw)
 		snprintf(cns, sizeof cns, "%s", nd->ns);
 		snprintf(cpns, sizeof cpns, "%sp", nd->ns);
 		snprintf(dlog, sizeof dlog, "%s/dockerd.log", d);
-		nd->dockerd = rw_spawn(rw, nd->ns,
-				       RW_ARGV("dockerd", "--data-root", data, "--exec-root",
-					       exec, "--pidfile", pidf, "-H", host,
-					       "--cgroup-parent", cg, "--containerd-namespace",
-					       cns, "--containerd-plugins-namespace", cpns),
-				       dlog);
+		nd->dockerd =
+			rw_spawn(rw, nd->ns,
+				 RW_ARGV("dockerd", "--data-root", data, "--exec-root",
+					 exec, "--pidfile", pidf, "-H", host,
+					 "--cgroup-parent", cg, "--containerd-namespace",
+					 cns, "--containerd-plugins-namespace", cpns),
+				 dlog);
 		if (!nd->dockerd)
 			return rw_fail(rw, NULL, "cannot start dockerd for %s", nd->name);
 	}
@@ -703,8 +712,8 @@ static int rw_setup(struct rw *rw)
 		if (rw_nodes_ready(rw, &ready) == 0 && ready == rw->n)
 			break;
 		if (rw_now() > deadline || !rw_sleep_ms(200))
-			return rw_fail(rw, NULL, "only %u of %u nodes ready after %us", ready,
-				       rw->n, RW_SETUP_TIMEOUT_MS / 1000);
+			return rw_fail(rw, NULL, "only %u of %u nodes ready after %us",
+				       ready, rw->n, RW_SETUP_TIMEOUT_MS / 1000);
 	}
 	rw_say(rw, "cluster ready: %u managers, %u workers", rw->managers, rw->workers);
 	return 0;
@@ -856,14 +865,17 @@ static int rw_cond(struct rw *rw, const struct scn_cond *c, char *got, size_t n)
 	got[0] = '\0';
 	switch (c->kind) {
 	case SCN_COND_LEADER:
-		snprintf(got, n, "%s", leader >= 0 ? rw->nodes[leader].name : "no leader");
+		snprintf(got, n, "%s",
+			 leader >= 0 ? rw->nodes[leader].name : "no leader");
 		return leader >= 0;
 	case SCN_COND_NO_LEADER:
-		snprintf(got, n, "%s leads", leader >= 0 ? rw->nodes[leader].name : "none");
+		snprintf(got, n, "%s leads",
+			 leader >= 0 ? rw->nodes[leader].name : "none");
 		return leader < 0;
 	case SCN_COND_LEADER_IS: {
 		int want = realplan_node_index(c->node, rw->managers, rw->workers);
-		snprintf(got, n, "leader %s", leader >= 0 ? rw->nodes[leader].name : "none");
+		snprintf(got, n, "leader %s",
+			 leader >= 0 ? rw->nodes[leader].name : "none");
 		return c->op == SCN_OP_EQ ? leader == want : leader != want;
 	}
 	case SCN_COND_RUNNING: {
@@ -872,7 +884,8 @@ static int rw_cond(struct rw *rw, const struct scn_cond *c, char *got, size_t n)
 		if (c->has_node) {
 			at = c->node.kind == SCN_NODE_LEADER
 				     ? leader
-				     : realplan_node_index(c->node, rw->managers, rw->workers);
+				     : realplan_node_index(c->node, rw->managers,
+							   rw->workers);
 			if (at < 0) {
 				snprintf(got, n, "no such node (%s)",
 					 scn_node_name(c->node, name, sizeof name));
@@ -894,7 +907,8 @@ static int rw_cond(struct rw *rw, const struct scn_cond *c, char *got, size_t n)
 			return -1;
 		}
 		if (rw_ctl(rw, leader,
-			   RW_ARGV("task", "ls", "--service", c->service, "--format", "json"))) {
+			   RW_ARGV("task", "ls", "--service", c->service, "--format",
+				   "json"))) {
 			snprintf(got, n, "task ls failed");
 			return -1;
 		}
@@ -940,7 +954,8 @@ static int rw_cond(struct rw *rw, const struct scn_cond *c, char *got, size_t n)
 	}
 	case SCN_COND_SERVICE: {
 		bool found = false;
-		if (leader < 0 || rw_ctl(rw, leader, RW_ARGV("service", "ls", "--format", "json"))) {
+		if (leader < 0 ||
+		    rw_ctl(rw, leader, RW_ARGV("service", "ls", "--format", "json"))) {
 			snprintf(got, n, "no leader");
 			return -1;
 		}
@@ -1048,17 +1063,19 @@ static void rw_sample(struct rw *rw)
 	for (uint32_t i = 0; i < rw->n; i++) {
 		char *save = NULL;
 		if (rw_docker(rw, (int)i,
-			      RW_ARGV("ps", "--filter", "label=cswarm.service.name", "--format",
-				      "{{.Label \"cswarm.service.name\"}}")))
+			      RW_ARGV("ps", "--filter", "label=cswarm.service.name",
+				      "--format", "{{.Label \"cswarm.service.name\"}}")))
 			continue;
-		for (char *t = strtok_r(rw->out, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+		for (char *t = strtok_r(rw->out, "\n", &save); t;
+		     t = strtok_r(NULL, "\n", &save)) {
 			size_t k;
 			for (k = 0; k < count && strcmp(seen[k].name, t) != 0; k++)
 				;
 			if (k == count) {
 				if (count == sizeof seen / sizeof seen[0])
 					continue;
-				snprintf(seen[count].name, sizeof seen[count].name, "%s", t);
+				snprintf(seen[count].name, sizeof seen[count].name, "%s",
+					 t);
 				seen[count++].running = 0;
 			}
 			seen[k].running++;
@@ -1069,10 +1086,12 @@ static void rw_sample(struct rw *rw)
 	/* services seen before and gone now: 0 */
 	for (size_t i = 0; i < rw->o->tl->series_count; i++) {
 		size_t k;
-		for (k = 0; k < count && strcmp(seen[k].name, rw->o->tl->series[i].name); k++)
+		for (k = 0; k < count && strcmp(seen[k].name, rw->o->tl->series[i].name);
+		     k++)
 			;
 		if (k == count)
-			timeline_real_running(rw->o->tl, rw->o->tl->series[i].name, 0, at);
+			timeline_real_running(rw->o->tl, rw->o->tl->series[i].name, 0,
+					      at);
 	}
 }
 
@@ -1092,7 +1111,7 @@ static int rw_wait(struct rw *rw, uint64_t ms)
 			return 0;
 		rw->res->events++;
 		if (!rw_sleep_ms(left * 1000 < RW_POLL_MS ? (unsigned)(left * 1000) + 1
-							   : RW_POLL_MS))
+							  : RW_POLL_MS))
 			return CS_ECANCELED;
 	}
 }
@@ -1130,17 +1149,17 @@ static int rw_service(struct rw *rw, const struct scn_cmd *c)
 	int leader, rv;
 
 #define RW_ARG(s) (argv[k++] = (char *)(s))
-#define RW_NUM(flag, v)                                                        \
-	do {                                                                   \
-		snprintf(bufs[b], sizeof bufs[b], "%" PRIu64, (uint64_t)(v));  \
-		RW_ARG(flag);                                                  \
-		RW_ARG(bufs[b++]);                                             \
+#define RW_NUM(flag, v)                                                       \
+	do {                                                                  \
+		snprintf(bufs[b], sizeof bufs[b], "%" PRIu64, (uint64_t)(v)); \
+		RW_ARG(flag);                                                 \
+		RW_ARG(bufs[b++]);                                            \
 	} while (0)
-#define RW_DUR(flag, v)                                                        \
-	do {                                                                   \
-		rw_fmt_ms(bufs[b], sizeof bufs[b], (v));                       \
-		RW_ARG(flag);                                                  \
-		RW_ARG(bufs[b++]);                                             \
+#define RW_DUR(flag, v)                                  \
+	do {                                             \
+		rw_fmt_ms(bufs[b], sizeof bufs[b], (v)); \
+		RW_ARG(flag);                            \
+		RW_ARG(bufs[b++]);                       \
 	} while (0)
 #define RW_RATIO(flag, ppm)                                                    \
 	do {                                                                   \
@@ -1179,20 +1198,22 @@ static int rw_service(struct rw *rw, const struct scn_cmd *c)
 			RW_ARG("--force");
 	}
 	if (!sv->rollback) {
-		for (size_t i = 0; (sv->set & SCN_SVC_CONSTRAINT) && i < sv->constraint_count;
-		     i++) {
+		for (size_t i = 0;
+		     (sv->set & SCN_SVC_CONSTRAINT) && i < sv->constraint_count; i++) {
 			RW_ARG("--constraint");
 			RW_ARG(sv->constraints[i].text);
 		}
 		if (sv->set & SCN_SVC_RESERVE_CPU) {
 			snprintf(bufs[b], sizeof bufs[b], "%" PRIu64 ".%03" PRIu64,
-				 sv->reserve_millicpu / 1000, sv->reserve_millicpu % 1000);
+				 sv->reserve_millicpu / 1000,
+				 sv->reserve_millicpu % 1000);
 			RW_ARG("--reserve-cpu");
 			RW_ARG(bufs[b++]);
 		}
 		if (sv->set & SCN_SVC_RESERVE_MEM)
 			RW_NUM("--reserve-memory", sv->reserve_mem_bytes);
-		for (size_t i = 0; (sv->set & SCN_SVC_SPREAD) && i < sv->spread_count; i++) {
+		for (size_t i = 0; (sv->set & SCN_SVC_SPREAD) && i < sv->spread_count;
+		     i++) {
 			snprintf(bufs[b], sizeof bufs[b], "spread=%s", sv->spreads[i]);
 			RW_ARG("--placement-pref");
 			RW_ARG(bufs[b++]);
@@ -1222,7 +1243,8 @@ static int rw_service(struct rw *rw, const struct scn_cmd *c)
 		if (create || (sv->set & SCN_SVC_UPDATE_MONITOR))
 			RW_DUR("--update-monitor", sv->update_monitor_ms);
 		if (sv->set & SCN_SVC_UPDATE_MAX_FAILURE_RATIO)
-			RW_RATIO("--update-max-failure-ratio", sv->update_max_failure_ratio_ppm);
+			RW_RATIO("--update-max-failure-ratio",
+				 sv->update_max_failure_ratio_ppm);
 		if (sv->set & SCN_SVC_MAX_CONCURRENT)
 			RW_NUM("--max-concurrent", sv->max_concurrent);
 		if (sv->set & SCN_SVC_STOP_GRACE)
@@ -1258,10 +1280,11 @@ static int rw_service(struct rw *rw, const struct scn_cmd *c)
 			if (sv->health_set & SCN_HEALTH_RETRIES)
 				RW_NUM("--health-retries", sv->health_retries);
 			if (sv->health_set & SCN_HEALTH_START_PERIOD)
-				RW_DUR("--health-start-period", sv->health_start_period_ms);
+				RW_DUR("--health-start-period",
+				       sv->health_start_period_ms);
 		}
-		for (size_t i = 0; (sv->set & SCN_SVC_ENV) && i < sv->env_count && k < 190;
-		     i++) {
+		for (size_t i = 0;
+		     (sv->set & SCN_SVC_ENV) && i < sv->env_count && k < 190; i++) {
 			RW_ARG("--env");
 			RW_ARG(sv->envs[i]);
 		}
@@ -1297,22 +1320,26 @@ static int rw_node_cmd(struct rw *rw, const struct scn_cmd *c)
 		return -1;
 	switch (c->kind) {
 	case SCN_NODE_DRAIN:
-		rv = rw_ctl(rw, leader, RW_ARGV("node", "update", "--availability", "drain",
-						rw->nodes[k].name));
+		rv = rw_ctl(rw, leader,
+			    RW_ARGV("node", "update", "--availability", "drain",
+				    rw->nodes[k].name));
 		break;
 	case SCN_NODE_PAUSE:
-		rv = rw_ctl(rw, leader, RW_ARGV("node", "update", "--availability", "pause",
-						rw->nodes[k].name));
+		rv = rw_ctl(rw, leader,
+			    RW_ARGV("node", "update", "--availability", "pause",
+				    rw->nodes[k].name));
 		break;
 	case SCN_NODE_ACTIVATE:
-		rv = rw_ctl(rw, leader, RW_ARGV("node", "update", "--availability", "active",
-						rw->nodes[k].name));
+		rv = rw_ctl(rw, leader,
+			    RW_ARGV("node", "update", "--availability", "active",
+				    rw->nodes[k].name));
 		break;
 	case SCN_NODE_LABEL:
 		snprintf(label, sizeof label, "%s=%s", c->u.node.label_key,
 			 c->u.node.label_value);
 		rv = rw_ctl(rw, leader,
-			    RW_ARGV("node", "update", "--label-add", label, rw->nodes[k].name));
+			    RW_ARGV("node", "update", "--label-add", label,
+				    rw->nodes[k].name));
 		break;
 	case SCN_NODE_PROMOTE:
 		rv = rw_ctl(rw, leader, RW_ARGV("node", "promote", rw->nodes[k].name));
@@ -1325,7 +1352,8 @@ static int rw_node_cmd(struct rw *rw, const struct scn_cmd *c)
 			rw->nodes[k].manager = false;
 		break;
 	case SCN_NODE_RM:
-		rv = rw_ctl(rw, leader, RW_ARGV("node", "rm", "--force", rw->nodes[k].name));
+		rv = rw_ctl(rw, leader,
+			    RW_ARGV("node", "rm", "--force", rw->nodes[k].name));
 		break;
 	default: return rw_fail(rw, c, "not a node command");
 	}
@@ -1349,7 +1377,8 @@ static int rw_kill(struct rw *rw, const struct scn_cmd *c)
 	rw_say(rw, "killed %s's swarmd%s", nd->name,
 	       c->u.node.process_only ? "" : " and its machine");
 	if (rw->o->tl)
-		timeline_real_down(rw->o->tl, (uint32_t)k, !c->u.node.process_only, rw_us(rw));
+		timeline_real_down(rw->o->tl, (uint32_t)k, !c->u.node.process_only,
+				   rw_us(rw));
 	if (c->u.node.process_only)
 		return 0;
 	/* a machine death: its containers die, its link goes silent */
@@ -1432,7 +1461,8 @@ static int rw_link(struct rw *rw, const struct scn_cmd *c)
 static int rw_expect(struct rw *rw, const struct scn_cmd *c)
 {
 	bool await = c->kind == SCN_AWAIT;
-	double end = rw_now() + (c->u.expect.has_within ? c->u.expect.within_ms / 1000.0 : 0);
+	double end =
+		rw_now() + (c->u.expect.has_within ? c->u.expect.within_ms / 1000.0 : 0);
 	char got[256];
 	for (;;) {
 		int v = rw_cond(rw, &c->u.expect.cond, got, sizeof got);
@@ -1456,8 +1486,7 @@ static int rw_cmd(struct rw *rw, const struct scn_cmd *c)
 	switch (c->kind) {
 	case SCN_CLUSTER:
 	case SCN_SEED:
-	case SCN_IMAGE: /* built before the run */
-		return 0;
+	case SCN_IMAGE: /* built before the run */ return 0;
 	case SCN_SET:
 		if (!(c->u.settings.set & SCN_SET_ORPHAN_DELAY))
 			return 0; /* realplan_check: the real daemons' own values */
@@ -1467,7 +1496,8 @@ static int rw_cmd(struct rw *rw, const struct scn_cmd *c)
 			if (leader < 0)
 				return -1;
 			rw_fmt_ms(d, sizeof d, c->u.settings.orphan_delay_ms);
-			if (rw_ctl(rw, leader, RW_ARGV("cluster", "update", "--orphan-delay", d)))
+			if (rw_ctl(rw, leader,
+				   RW_ARGV("cluster", "update", "--orphan-delay", d)))
 				return rw_fail(rw, c, "swarmctl cluster update failed");
 		}
 		return 0;
@@ -1504,7 +1534,8 @@ static int rw_cmd(struct rw *rw, const struct scn_cmd *c)
 	case SCN_AWAIT: return rw_expect(rw, c);
 	case SCN_ALWAYS:
 		if (rw->always_count >= RW_ALWAYS_MAX)
-			return rw_fail(rw, c, "more than %u `always` conditions", RW_ALWAYS_MAX);
+			return rw_fail(rw, c, "more than %u `always` conditions",
+				       RW_ALWAYS_MAX);
 		rw->always[rw->always_count++] = c;
 		if (rw_cond(rw, &c->u.expect.cond, got, sizeof got) != 1)
 			return rw_fail(rw, c, "%s", got);
@@ -1558,7 +1589,8 @@ int realworld_run(const struct scn_script *s, const struct realworld_opts *o,
 	snprintf(rw->swarmctl, sizeof rw->swarmctl, "%s/swarmctl", o->bin_dir);
 	if (access(rw->swarmd, X_OK) || access(rw->swarmctl, X_OK)) {
 		snprintf(res->message, sizeof res->message,
-			 "--real needs %.200s and %.200s (make)", rw->swarmd, rw->swarmctl);
+			 "--real needs %.200s and %.200s (make)", rw->swarmd,
+			 rw->swarmctl);
 		res->passed = false;
 		free(rw->out);
 		free(rw);
@@ -1567,7 +1599,8 @@ int realworld_run(const struct scn_script *s, const struct realworld_opts *o,
 	snprintf(rw->tag, sizeof rw->tag, "rw%04x", (unsigned)getpid() & 0xffff);
 	snprintf(tmpl, sizeof tmpl, "/tmp/%s.XXXXXX", rw->tag);
 	if (!mkdtemp(tmpl)) {
-		snprintf(res->message, sizeof res->message, "mkdtemp: %s", strerror(errno));
+		snprintf(res->message, sizeof res->message, "mkdtemp: %s",
+			 strerror(errno));
 		res->passed = false;
 		free(rw->out);
 		free(rw);
@@ -1605,9 +1638,11 @@ int realworld_run(const struct scn_script *s, const struct realworld_opts *o,
 		snprintf(nd->ns, sizeof nd->ns, "%s-%s", rw->tag, nd->name);
 		snprintf(nd->addr, sizeof nd->addr, "10.26.0.%u", i + 1);
 		snprintf(rw->addrs[i], sizeof rw->addrs[i], "%s", nd->addr);
-		snprintf(nd->state_dir, sizeof nd->state_dir, "%s/%s", rw->work, nd->name);
+		snprintf(nd->state_dir, sizeof nd->state_dir, "%s/%s", rw->work,
+			 nd->name);
 		snprintf(nd->sock, sizeof nd->sock, "%s/%s.sock", rw->work, nd->name);
-		snprintf(nd->dsock, sizeof nd->dsock, "%s/d-%s/docker.sock", rw->work, nd->name);
+		snprintf(nd->dsock, sizeof nd->dsock, "%s/d-%s/docker.sock", rw->work,
+			 nd->name);
 		snprintf(nd->log, sizeof nd->log, "%s/%s.log", rw->work, nd->name);
 	}
 	rw_say(rw, "work dir %s", rw->work);

@@ -251,7 +251,8 @@ static size_t swarmsim_report(const struct swarmsim_opts *o,
 			      const struct swarmsim_outcome *out,
 			      const struct metrics_set *baseline)
 {
-	struct report_run *runs = calloc(o->file_count ? 2 * o->file_count : 1, sizeof *runs);
+	struct report_run *runs =
+		calloc(o->file_count ? 2 * o->file_count : 1, sizeof *runs);
 	size_t count = o->file_count;
 	struct report_opts ropts = {
 		.baseline = o->baseline_path ? baseline : NULL,
@@ -299,8 +300,7 @@ static size_t swarmsim_report(const struct swarmsim_opts *o,
 	if (o->baseline_path)
 		printf("baseline %s: %zu regressions\n", o->baseline_path, regressions);
 	if (o->report_dir) {
-		if (report_write(o->report_dir, runs, count, &ropts, err,
-				 sizeof err))
+		if (report_write(o->report_dir, runs, count, &ropts, err, sizeof err))
 			fprintf(stderr, "swarmsim: cannot write the report: %s\n", err);
 		else
 			printf("report: %s/index.html\n", o->report_dir);
@@ -447,7 +447,8 @@ static int swarmsim_run_real(const struct swarmsim_opts *o, const struct scn_scr
 	       (real.res.passed || real.res.fail_line == out->res.fail_line);
 	if (!same) {
 		char msg[sizeof out->res.message];
-		snprintf(msg, sizeof msg, "the worlds differ: sim %s%.200s, real %s%.200s",
+		snprintf(msg, sizeof msg,
+			 "the worlds differ: sim %s%.200s, real %s%.200s",
 			 out->res.passed ? "PASS" : "FAIL ",
 			 out->res.passed ? "" : out->res.message,
 			 real.res.passed ? "PASS" : "FAIL ",
@@ -606,8 +607,9 @@ static int swarmsim_cmd_run(int argc, char **argv)
 			}
 		}
 		if (o.explored || o.check_determinism || o.baseline_path) {
-			fprintf(stderr, "swarmsim: --real runs without --faults, --swarm, "
-					"--check-determinism and --baseline\n");
+			fprintf(stderr,
+				"swarmsim: --real runs without --faults, --swarm, "
+				"--check-determinism and --baseline\n");
 			status = 2;
 		}
 		if (status == 2)

@@ -17,7 +17,8 @@ static void tlr_span(struct timeline *tl, enum tl_span_kind kind, uint32_t node,
 		tl->oom = true;
 		return;
 	}
-	tl->spans[tl->span_count++] = (struct tl_span){kind, node, from_us, to_us, detail};
+	tl->spans[tl->span_count++] =
+		(struct tl_span){kind, node, from_us, to_us, detail};
 }
 
 static bool tlr_known(const struct timeline *tl, uint32_t node)
@@ -109,8 +110,8 @@ void timeline_real_running(struct timeline *tl, const char *svc, uint32_t runnin
 	if (!s) {
 		if (running == 0)
 			return;
-		if (grow_array((void **)&tl->series, &tl->series_cap, tl->series_count + 1,
-			       sizeof *tl->series)) {
+		if (grow_array((void **)&tl->series, &tl->series_cap,
+			       tl->series_count + 1, sizeof *tl->series)) {
 			tl->oom = true;
 			return;
 		}
@@ -118,7 +119,8 @@ void timeline_real_running(struct timeline *tl, const char *svc, uint32_t runnin
 		memset(s, 0, sizeof *s);
 		snprintf(s->name, sizeof s->name, "%s", svc);
 		if (at_us > 0) {
-			if (grow_array((void **)&s->points, &s->cap, 1, sizeof *s->points)) {
+			if (grow_array((void **)&s->points, &s->cap, 1,
+				       sizeof *s->points)) {
 				tl->oom = true;
 				return;
 			}

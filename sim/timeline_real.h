@@ -24,7 +24,8 @@ void timeline_real_up(struct timeline *tl, uint32_t node, us_t at_us);
 void timeline_real_leader(struct timeline *tl, int64_t leader, us_t at_us);
 
 /* How many nodes node is cut from (0: none any more). */
-void timeline_real_cut(struct timeline *tl, uint32_t node, uint32_t cut_count, us_t at_us);
+void timeline_real_cut(struct timeline *tl, uint32_t node, uint32_t cut_count,
+		       us_t at_us);
 
 /* Whether a link rule (loss) touches node now. */
 void timeline_real_link(struct timeline *tl, uint32_t node, bool on, us_t at_us);

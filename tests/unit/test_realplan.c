@@ -41,20 +41,21 @@ static void test_realplan_accepts_the_subset(void **state)
 {
 	char err[512];
 	(void)state;
-	assert_int_equal(check("set election-ticks=10 tick=1s\n"
-			       "cluster managers=3 workers=2\n"
-			       "set heartbeat=5s\n"
-			       "image slow start=2s\n"
-			       "service create web replicas=4 image=slow constraint=node.role==worker\n"
-			       "expect converged within 1m\n"
-			       "kill leader\nkill w1 process\nrestart w1\n"
-			       "partition m1 | *\nisolate w2\nlink m1 m2 loss=20%\nheal\n"
-			       "node drain w1\nservice update web image=slow update-parallelism=2\n"
-			       "expect running web on w2 >= 1 within 30s\n"
-			       "expect store tasks web state=running == 4\n"
-			       "always leader != m3\nexpect nodes ready == 5\n",
-			       false, err, sizeof err),
-			 0);
+	assert_int_equal(
+		check("set election-ticks=10 tick=1s\n"
+		      "cluster managers=3 workers=2\n"
+		      "set heartbeat=5s\n"
+		      "image slow start=2s\n"
+		      "service create web replicas=4 image=slow constraint=node.role==worker\n"
+		      "expect converged within 1m\n"
+		      "kill leader\nkill w1 process\nrestart w1\n"
+		      "partition m1 | *\nisolate w2\nlink m1 m2 loss=20%\nheal\n"
+		      "node drain w1\nservice update web image=slow update-parallelism=2\n"
+		      "expect running web on w2 >= 1 within 30s\n"
+		      "expect store tasks web state=running == 4\n"
+		      "always leader != m3\nexpect nodes ready == 5\n",
+		      false, err, sizeof err),
+		0);
 	assert_string_equal(err, "");
 }
 
@@ -63,29 +64,34 @@ static void test_realplan_refuses_with_file_line_form_and_why(void **state)
 	char err[512];
 	(void)state;
 	/* netem is missing: delay= is refused, naming the qdisc */
-	assert_int_equal(check("cluster managers=2\nrun 1s\nlink m1 m2 delay=50ms\n", false,
-			       err, sizeof err),
+	assert_int_equal(check("cluster managers=2\nrun 1s\nlink m1 m2 delay=50ms\n",
+			       false, err, sizeof err),
 			 CS_EINVAL);
-	assert_non_null(strstr(err, "t.scn:3: --real cannot run `link m1 m2 delay=50ms`: "));
+	assert_non_null(
+		strstr(err, "t.scn:3: --real cannot run `link m1 m2 delay=50ms`: "));
 	assert_non_null(strstr(err, "netem"));
 	/* a heartbeat a real swarmd cannot have */
-	assert_int_equal(check("cluster managers=1\nset heartbeat=1s\n", false, err, sizeof err),
-			 CS_EINVAL);
-	assert_non_null(strstr(err, "t.scn:2: --real cannot run `set heartbeat=1s`: heartbeat="));
-	/* simulated-only faults */
-	assert_int_equal(check("cluster managers=1\ndisk m1 fault=eio\n", false, err, sizeof err),
-			 CS_EINVAL);
-	assert_non_null(strstr(err, "t.scn:2:"));
 	assert_int_equal(
-		check("cluster managers=1\nexpect managers in sync\n", false, err, sizeof err),
+		check("cluster managers=1\nset heartbeat=1s\n", false, err, sizeof err),
 		CS_EINVAL);
-	assert_non_null(strstr(err, "managers in sync"));
-	assert_int_equal(check("cluster managers=1\nservice create a max-per-node=1\n", false,
+	assert_non_null(
+		strstr(err, "t.scn:2: --real cannot run `set heartbeat=1s`: heartbeat="));
+	/* simulated-only faults */
+	assert_int_equal(
+		check("cluster managers=1\ndisk m1 fault=eio\n", false, err, sizeof err),
+		CS_EINVAL);
+	assert_non_null(strstr(err, "t.scn:2:"));
+	assert_int_equal(check("cluster managers=1\nexpect managers in sync\n", false,
 			       err, sizeof err),
 			 CS_EINVAL);
-	assert_non_null(strstr(err, "max-per-node"));
-	assert_int_equal(check("cluster managers=1\nnode add worker\n", false, err, sizeof err),
+	assert_non_null(strstr(err, "managers in sync"));
+	assert_int_equal(check("cluster managers=1\nservice create a max-per-node=1\n",
+			       false, err, sizeof err),
 			 CS_EINVAL);
+	assert_non_null(strstr(err, "max-per-node"));
+	assert_int_equal(
+		check("cluster managers=1\nnode add worker\n", false, err, sizeof err),
+		CS_EINVAL);
 	assert_non_null(strstr(err, "t.scn:2: --real cannot run `node add worker`"));
 }
 
@@ -130,9 +136,11 @@ static void test_realplan_nft_drops_across_a_partition_and_some_loss(void **stat
 	assert_null(strstr(buf, "10.26.0.1 "));
 	assert_true(realplan_nft(&net, 1, "rwfault", addrs, buf, sizeof buf) > 0);
 	assert_non_null(strstr(buf, "ip daddr 10.26.0.1 drop\n"));
-	assert_non_null(strstr(buf, "ip daddr 10.26.0.3 numgen random mod 1000000 < 200000 drop\n"));
+	assert_non_null(strstr(
+		buf, "ip daddr 10.26.0.3 numgen random mod 1000000 < 200000 drop\n"));
 	/* the table is replaced whole: created, deleted, made again */
-	assert_non_null(strstr(buf, "table inet rwfault {}\ndelete table inet rwfault\n"));
+	assert_non_null(
+		strstr(buf, "table inet rwfault {}\ndelete table inet rwfault\n"));
 	/* too small a buffer is an error, never a cut rule set */
 	assert_int_equal(realplan_nft(&net, 1, "rwfault", addrs, buf, 40), -1);
 }
@@ -196,7 +204,8 @@ int main(void)
 		cmocka_unit_test(test_realplan_accepts_the_subset),
 		cmocka_unit_test(test_realplan_refuses_with_file_line_form_and_why),
 		cmocka_unit_test(test_realplan_scale_shortens_every_written_duration),
-		cmocka_unit_test(test_realplan_nft_drops_across_a_partition_and_some_loss),
+		cmocka_unit_test(
+			test_realplan_nft_drops_across_a_partition_and_some_loss),
 		cmocka_unit_test(test_realplan_image_script_follows_the_declaration),
 		cmocka_unit_test(test_realplan_json_reads_swarmctl_listings),
 	};
