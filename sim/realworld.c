@@ -707,15 +707,13 @@ static int rw_setup(struct rw *rw)
 			}
 		}
 	}
-	for (;;) {
-		uint32_t ready = 0;
-		if (rw_nodes_ready(rw, &ready) == 0 && ready == rw->n)
-			break;
-		if (rw_now() > deadline || !rw_sleep_ms(200))
-			return rw_fail(rw, NULL, "only %u of %u nodes ready after %us",
-				       ready, rw->n, RW_SETUP_TIMEOUT_MS / 1000);
-	}
-	rw_say(rw, "cluster ready: %u managers, %u workers", rw->managers, rw->workers);
+	/* The workers are started, not waited for: as in the simulator, the
+	 * scenario runs on while they join (`expect nodes ready == N within
+	 * D` waits for them). The managers joined one by one above: a
+	 * manager joining before the previous one is a voter can cost the
+	 * quorum. */
+	rw_say(rw, "cluster started: %u managers (voters), %u workers joining",
+	       rw->managers, rw->workers);
 	return 0;
 }
 
@@ -1134,6 +1132,40 @@ static int rw_resolve(struct rw *rw, const struct scn_cmd *c, struct scn_node no
 	return k;
 }
 
+static int rw_check_always(struct rw *rw);
+
+/* The leader a control API call goes to: like a client retrying (and as
+ * the simulated runner), waits for one a minute at most. */
+static int rw_api_leader(struct rw *rw, const struct scn_cmd *c)
+{
+	double end = rw_now() + 60.0;
+	int k;
+	while ((k = rw_leader(rw)) < 0) {
+		if (rw_now() > end)
+			return rw_fail(rw, c, "no leader to ask (waited 60s)");
+		if (rw_check_always(rw) || !rw_sleep_ms(RW_POLL_MS))
+			return -1;
+	}
+	return k;
+}
+
+/* swarmctl args on the leader; one more try (on the leader then) after a
+ * failure unless refused is wanted, as the simulated runner retries a
+ * call. Returns swarmctl's exit status, or -1 (no leader: failed). */
+static int rw_api(struct rw *rw, const struct scn_cmd *c, char *const *args)
+{
+	int leader = rw_api_leader(rw, c), rv;
+	if (leader < 0)
+		return -1;
+	rv = rw_ctl(rw, leader, args);
+	if (rv == 0 || c->refuse || !rw_sleep_ms(1000))
+		return rv;
+	leader = rw_api_leader(rw, c);
+	if (leader < 0)
+		return -1;
+	return rw_ctl(rw, leader, args);
+}
+
 static void rw_fmt_ms(char *buf, size_t n, uint64_t ms)
 {
 	snprintf(buf, n, "%" PRIu64 "ms", ms);
@@ -1146,7 +1178,7 @@ static int rw_service(struct rw *rw, const struct scn_cmd *c)
 	bool create = c->kind == SCN_SERVICE_CREATE;
 	char bufs[40][64], *argv[200];
 	size_t k = 0, b = 0;
-	int leader, rv;
+	int rv;
 
 #define RW_ARG(s) (argv[k++] = (char *)(s))
 #define RW_NUM(flag, v)                                                       \
@@ -1298,10 +1330,9 @@ static int rw_service(struct rw *rw, const struct scn_cmd *c)
 #undef RW_NUM
 #undef RW_DUR
 #undef RW_RATIO
-	leader = rw_resolve(rw, c, (struct scn_node){SCN_NODE_LEADER, 0});
-	if (leader < 0)
+	rv = rw_api(rw, c, argv);
+	if (rv < 0)
 		return -1;
-	rv = rw_ctl(rw, leader, argv);
 	if (c->refuse)
 		return rv != 0 ? 0 : rw_fail(rw, c, "the control API accepted it");
 	if (rv != 0)
@@ -1311,52 +1342,50 @@ static int rw_service(struct rw *rw, const struct scn_cmd *c)
 
 static int rw_node_cmd(struct rw *rw, const struct scn_cmd *c)
 {
-	int k = rw_resolve(rw, c, c->u.node.node), leader, rv;
+	int k = rw_resolve(rw, c, c->u.node.node), rv;
 	char label[600];
 	if (k < 0)
 		return -1;
-	leader = rw_resolve(rw, c, (struct scn_node){SCN_NODE_LEADER, 0});
-	if (leader < 0)
-		return -1;
 	switch (c->kind) {
 	case SCN_NODE_DRAIN:
-		rv = rw_ctl(rw, leader,
+		rv = rw_api(rw, c,
 			    RW_ARGV("node", "update", "--availability", "drain",
 				    rw->nodes[k].name));
 		break;
 	case SCN_NODE_PAUSE:
-		rv = rw_ctl(rw, leader,
+		rv = rw_api(rw, c,
 			    RW_ARGV("node", "update", "--availability", "pause",
 				    rw->nodes[k].name));
 		break;
 	case SCN_NODE_ACTIVATE:
-		rv = rw_ctl(rw, leader,
+		rv = rw_api(rw, c,
 			    RW_ARGV("node", "update", "--availability", "active",
 				    rw->nodes[k].name));
 		break;
 	case SCN_NODE_LABEL:
 		snprintf(label, sizeof label, "%s=%s", c->u.node.label_key,
 			 c->u.node.label_value);
-		rv = rw_ctl(rw, leader,
+		rv = rw_api(rw, c,
 			    RW_ARGV("node", "update", "--label-add", label,
 				    rw->nodes[k].name));
 		break;
 	case SCN_NODE_PROMOTE:
-		rv = rw_ctl(rw, leader, RW_ARGV("node", "promote", rw->nodes[k].name));
+		rv = rw_api(rw, c, RW_ARGV("node", "promote", rw->nodes[k].name));
 		if (rv == 0)
 			rw->nodes[k].manager = true;
 		break;
 	case SCN_NODE_DEMOTE:
-		rv = rw_ctl(rw, leader, RW_ARGV("node", "demote", rw->nodes[k].name));
+		rv = rw_api(rw, c, RW_ARGV("node", "demote", rw->nodes[k].name));
 		if (rv == 0)
 			rw->nodes[k].manager = false;
 		break;
 	case SCN_NODE_RM:
-		rv = rw_ctl(rw, leader,
-			    RW_ARGV("node", "rm", "--force", rw->nodes[k].name));
+		rv = rw_api(rw, c, RW_ARGV("node", "rm", "--force", rw->nodes[k].name));
 		break;
 	default: return rw_fail(rw, c, "not a node command");
 	}
+	if (rv < 0)
+		return -1;
 	if (rv != 0)
 		return rw_fail(rw, c, "swarmctl failed (exit %d; see run.log)", rv);
 	return 0;
@@ -1482,7 +1511,6 @@ static int rw_expect(struct rw *rw, const struct scn_cmd *c)
 static int rw_cmd(struct rw *rw, const struct scn_cmd *c)
 {
 	char got[256];
-	int leader;
 	switch (c->kind) {
 	case SCN_CLUSTER:
 	case SCN_SEED:
@@ -1492,11 +1520,8 @@ static int rw_cmd(struct rw *rw, const struct scn_cmd *c)
 			return 0; /* realplan_check: the real daemons' own values */
 		{
 			char d[40];
-			leader = rw_resolve(rw, c, (struct scn_node){SCN_NODE_LEADER, 0});
-			if (leader < 0)
-				return -1;
 			rw_fmt_ms(d, sizeof d, c->u.settings.orphan_delay_ms);
-			if (rw_ctl(rw, leader,
+			if (rw_api(rw, c,
 				   RW_ARGV("cluster", "update", "--orphan-delay", d)))
 				return rw_fail(rw, c, "swarmctl cluster update failed");
 		}
@@ -1506,10 +1531,9 @@ static int rw_cmd(struct rw *rw, const struct scn_cmd *c)
 	case SCN_SERVICE_UPDATE: return rw_service(rw, c);
 	case SCN_SERVICE_RM: {
 		int rv;
-		leader = rw_resolve(rw, c, (struct scn_node){SCN_NODE_LEADER, 0});
-		if (leader < 0)
+		rv = rw_api(rw, c, RW_ARGV("service", "rm", c->u.service_name));
+		if (rv < 0)
 			return -1;
-		rv = rw_ctl(rw, leader, RW_ARGV("service", "rm", c->u.service_name));
 		if (c->refuse)
 			return rv ? 0 : rw_fail(rw, c, "the control API accepted it");
 		return rv ? rw_fail(rw, c, "swarmctl failed (exit %d)", rv) : 0;
