@@ -84,6 +84,7 @@ struct rw {
 	bool failed;
 	int leader;	    /* as last read: a node index, or -1 */
 	double next_sample; /* the timeline's next count of running tasks */
+	bool tearing_down;  /* a signal no longer cuts commands short */
 };
 
 static double rw_now(void)
@@ -252,7 +253,7 @@ static int rw_run(struct rw *rw, const char *ns, char *const *argv, const char *
 		struct pollfd pfd = {outp[0], POLLIN, 0};
 		int left = (int)((deadline - rw_now()) * 1000);
 		ssize_t r;
-		if (rw_signal) {
+		if (rw_signal && !rw->tearing_down) {
 			rv = 130;
 			break;
 		}
@@ -381,9 +382,10 @@ static void rw_teardown(struct rw *rw)
 {
 	char path[300], line[1024];
 	FILE *m;
-	int saved = rw_signal;
-
-	rw_signal = 0; /* the teardown's own commands must run */
+	/* the teardown's own commands must run to their end, even when a
+	 * signal comes now (one during a teardown once killed its `ip netns
+	 * del` and `rm -rf`, and left the hub namespace to the next file) */
+	rw->tearing_down = true;
 	for (uint32_t i = 0; i < rw->n; i++) {
 		rw_stop(rw->nodes[i].swarmd, SIGKILL, 2000);
 		rw->nodes[i].swarmd = 0;
@@ -442,7 +444,7 @@ static void rw_teardown(struct rw *rw)
 		}
 		rw_run(rw, NULL, RW_ARGV("rm", "-rf", rw->work), NULL, 60000);
 	}
-	rw_signal = saved;
+	rw->tearing_down = false;
 }
 
 static bool rw_docker_answers(struct rw *rw, int node)
@@ -616,7 +618,10 @@ static int rw_setup(struct rw *rw)
 	snprintf(hub, sizeof hub, "%s-h", rw->tag);
 	snprintf(bridge, sizeof bridge, "%s-br", rw->tag);
 	if (rw_ip(rw, NULL, RW_ARGV("netns", "add", hub)))
-		return rw_fail(rw, NULL, "ip netns add %s failed (root needed)", hub);
+		return rw_fail(rw, NULL,
+			       "ip netns add %s failed (root needed, or one of that name "
+			       "is left: see run.log)",
+			       hub);
 	rw->hub = true;
 	if (rw_ip(rw, hub, RW_ARGV("link", "add", bridge, "type", "bridge")) ||
 	    rw_ip(rw, hub, RW_ARGV("link", "set", bridge, "up")) ||
@@ -708,13 +713,20 @@ static int rw_setup(struct rw *rw)
 			}
 		}
 	}
-	/* The workers are started, not waited for: as in the simulator, the
-	 * scenario runs on while they join (`expect nodes ready == N within
-	 * D` waits for them). The managers joined one by one above: a
-	 * manager joining before the previous one is a voter can cost the
-	 * quorum. */
-	rw_say(rw, "cluster started: %u managers (voters), %u workers joining",
-	       rw->managers, rw->workers);
+	/* Every node READY before the first command: the simulated `cluster`
+	 * has its workers registered by the time its first control call finds
+	 * a leader; started and not waited for, a real one-manager cluster
+	 * took `service create` before w2 had joined (partitioned-worker.scn
+	 * put both tasks on w1). The clock runs from m1's start meanwhile. */
+	for (;;) {
+		uint32_t ready = 0;
+		if (rw_nodes_ready(rw, &ready) == 0 && ready == rw->n)
+			break;
+		if (rw_now() > deadline || !rw_sleep_ms(200))
+			return rw_fail(rw, NULL, "only %u of %u nodes ready after %us",
+				       ready, rw->n, RW_SETUP_TIMEOUT_MS / 1000);
+	}
+	rw_say(rw, "cluster ready: %u managers, %u workers", rw->managers, rw->workers);
 	return 0;
 }
 
@@ -1771,6 +1783,9 @@ int realworld_run(const struct scn_script *s, const struct realworld_opts *o,
 		if (o->tl)
 			timeline_real_end(o->tl, res->sim_us);
 	}
+	rw_say(rw, "tearing down");
+	rw_teardown(rw);
+	/* a signal during the run or its teardown stops swarmsim */
 	if (rw_signal && rv == 0)
 		rv = CS_ECANCELED;
 	if (rv == CS_ECANCELED) {
@@ -1779,8 +1794,6 @@ int realworld_run(const struct scn_script *s, const struct realworld_opts *o,
 			 "interrupted by signal %d: everything the run made is removed",
 			 (int)rw_signal);
 	}
-	rw_say(rw, "tearing down");
-	rw_teardown(rw);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	sigaction(SIGHUP, &old_hup, NULL);
