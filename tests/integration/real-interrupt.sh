@@ -1,7 +1,8 @@
 #!/bin/bash
 # swarmsim run --real removes everything it made when it is interrupted
 # (issue 19): SIGINT while the daemons run a scenario, SIGTERM while the
-# world is still being built. After each: exit status 130, and no namespace,
+# world is still being built, and SIGINT twice (the second during the
+# teardown). After each: exit status 130, and no namespace,
 # veth, dockerd, swarmd, cgroup or work dir of the run's tag (rw + 4 hex of
 # its pid) is left. Needs root.
 #
@@ -43,9 +44,10 @@ leftovers() {
 	pgrep -af "$tag" | grep -v -e pgrep -e real-interrupt || true
 }
 
-# interrupt SIG WHEN: start a run, send SIG when the log shows WHEN
+# interrupt SIG WHEN [again]: start a run, send SIG when the log shows
+# WHEN (again: and once more when its teardown has begun)
 interrupt() {
-	local sig=$1 when=$2 tag rc
+	local sig=$1 when=$2 again=${3:-} tag rc
 	"$BIN/swarmsim" run "$WORK/long.scn" --real --bin "$BIN" --verbose >"$WORK/out" 2>&1 &
 	PID=$!
 	tag=$(printf 'rw%04x' $((PID & 0xffff)))
@@ -57,6 +59,14 @@ interrupt() {
 	grep -q "$when" "$WORK/out" || fail "never saw '$when'"
 	[ -n "$(ip netns list | grep "^$tag")" ] || fail "no namespace of $tag while running"
 	kill -"$sig" "$PID"
+	if [ -n "$again" ]; then
+		for ((i = 0; i < 100; i++)); do
+			grep -q "tearing down" "$WORK/out" && break
+			sleep 0.1
+		done
+		sleep 0.3 # inside the teardown: stopping the swarmds, the containers
+		kill -"$sig" "$PID" 2>/dev/null || true
+	fi
 	rc=0
 	wait "$PID" || rc=$?
 	PID=""
@@ -64,9 +74,11 @@ interrupt() {
 	grep -q "interrupted by signal" "$WORK/out" || fail "SIG$sig: no 'interrupted' line"
 	left=$(leftovers "$tag")
 	[ -z "$left" ] || fail "SIG$sig left: $left"
-	say "SIG$sig at '$when': exit 130, nothing of $tag left"
+	say "SIG$sig at '$when'${again:+ and in its teardown}: exit 130, nothing of $tag left"
 }
 
 interrupt INT "line 4: run 10m"
 interrupt TERM "starting 2 dockerds"
+# a second signal during the teardown must not cut the teardown short
+interrupt INT "line 4: run 10m" again
 say ok
