@@ -45,6 +45,8 @@
 #include "sim/explore_main.h"
 #include "sim/metrics.h"
 #include "sim/replay.h"
+#include "sim/realplan.h"
+#include "sim/realworld.h"
 #include "sim/report.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
@@ -81,6 +83,16 @@ static const char swarmsim_usage[] =
 	"  --fail-on-regression  with --baseline: exit 1 when a figure got worse\n"
 	"  --quiet               print only failures and the summary\n"
 	"  --verbose             print the nodes' log lines on stderr\n"
+	"  --real                also run each file against real swarmd and Docker\n"
+	"                        in network namespaces (root; sim/realworld.h):\n"
+	"                        a second line with world=real; FAIL when the two\n"
+	"                        worlds' outcomes differ. Forms a real run cannot\n"
+	"                        realise are refused as bad input (file:line)\n"
+	"  --time-scale F        multiply every duration the files write by F\n"
+	"                        (0 < F <= 10), in both worlds\n"
+	"  --bin DIR             with --real: where swarmd and swarmctl are (build)\n"
+	"  --keep-logs           with --real: keep the daemons' logs in\n"
+	"                        /tmp/rw-logs.TAG\n"
 	"\n"
 	"exit status: 0 all passed, 1 some scenario failed (or regressed, with\n"
 	"--fail-on-regression), 2 bad input\n";
@@ -102,6 +114,11 @@ struct swarmsim_opts {
 	bool explored;
 	uint32_t fault_kinds;
 	bool swarm;
+	/* --real, --time-scale (issue 19) */
+	bool real;
+	uint32_t scale_ppm; /* 0: not given */
+	const char *bin_dir;
+	bool keep_logs;
 };
 
 struct swarmsim_outcome {
@@ -109,6 +126,12 @@ struct swarmsim_outcome {
 	double wall_s;
 	bool nondeterministic;
 	struct timeline *tl; /* with --report */
+	/* with --real: the real world's run of the same file */
+	bool has_real;
+	struct runner_result real_res;
+	double real_wall_s;
+	struct timeline *real_tl; /* with --report */
+	char *real_name;	  /* "PATH (real)", the report's name for it */
 };
 
 /* What the trace callback feeds: the JSONL file and the timeline. */
@@ -231,7 +254,9 @@ static size_t swarmsim_report(const struct swarmsim_opts *o,
 			      const struct swarmsim_outcome *out,
 			      const struct metrics_set *baseline)
 {
-	struct report_run *runs = calloc(o->file_count ? o->file_count : 1, sizeof *runs);
+	struct report_run *runs =
+		calloc(o->file_count ? 2 * o->file_count : 1, sizeof *runs);
+	size_t count = o->file_count;
 	struct report_opts ropts = {
 		.baseline = o->baseline_path ? baseline : NULL,
 		.baseline_name = o->baseline_path,
@@ -257,12 +282,28 @@ static size_t swarmsim_report(const struct swarmsim_opts *o,
 			.tl = out[i].tl,
 		};
 	}
-	regressions = report_regressions(stdout, runs, o->file_count, ropts.baseline);
+	/* --real: each file's real run beside its simulated one */
+	for (size_t i = 0; i < o->file_count; i++) {
+		const struct runner_result *r = &out[i].real_res;
+		if (!out[i].has_real || !out[i].real_name)
+			continue;
+		runs[count++] = (struct report_run){
+			.file = out[i].real_name,
+			.seed = r->seed,
+			.passed = r->passed,
+			.message = r->message,
+			.sim_s = (double)r->sim_us / 1e6,
+			.wall_s = out[i].real_wall_s,
+			.events = r->events,
+			.hash = r->hash,
+			.tl = out[i].real_tl,
+		};
+	}
+	regressions = report_regressions(stdout, runs, count, ropts.baseline);
 	if (o->baseline_path)
 		printf("baseline %s: %zu regressions\n", o->baseline_path, regressions);
 	if (o->report_dir) {
-		if (report_write(o->report_dir, runs, o->file_count, &ropts, err,
-				 sizeof err))
+		if (report_write(o->report_dir, runs, count, &ropts, err, sizeof err))
 			fprintf(stderr, "swarmsim: cannot write the report: %s\n", err);
 		else
 			printf("report: %s/index.html\n", o->report_dir);
@@ -273,8 +314,10 @@ static size_t swarmsim_report(const struct swarmsim_opts *o,
 
 /* ---------------------------------------------------------------- run */
 
+/* world: NULL for a simulated run alone (the line as it always was), else
+ * "sim" or "real", printed as world=WORLD. */
 static void swarmsim_print(const struct scn_script *s, const struct swarmsim_outcome *o,
-			   bool quiet)
+			   bool quiet, const char *world)
 {
 	const struct runner_result *r = &o->res;
 	if (quiet && r->passed)
@@ -283,6 +326,8 @@ static void swarmsim_print(const struct scn_script *s, const struct swarmsim_out
 	       " trace=%016" PRIx64,
 	       r->passed ? "PASS" : "FAIL", s->path, r->seed, (double)r->sim_us / 1e6,
 	       o->wall_s, r->events, r->hash);
+	if (world)
+		printf(" world=%s", world);
 	if (!r->passed)
 		printf(" at sim=%.1fs %s", (double)r->sim_us / 1e6, r->message);
 	printf("\n");
@@ -364,6 +409,60 @@ static int swarmsim_run_one(const struct swarmsim_opts *o, const struct scn_scri
 	return 0;
 }
 
+/* Runs script on real daemons (--real), prints its line (world=real), and
+ * turns *out (the simulated run's) into the verdict of both: FAIL naming
+ * both results when their outcomes differ (one passes, or they fail at
+ * different lines). Returns 0, or -1 when a signal stopped the run. */
+static int swarmsim_run_real(const struct swarmsim_opts *o, const struct scn_script *s,
+			     struct swarmsim_outcome *out)
+{
+	struct realworld_opts ropts = {
+		.bin_dir = o->bin_dir ? o->bin_dir : "build",
+		.verbose = o->verbose,
+		.keep_logs = o->keep_logs,
+	};
+	struct swarmsim_outcome real = {0};
+	double t0;
+	int rv;
+	bool same;
+	size_t nlen = strlen(s->path) + sizeof " (real)";
+
+	if (o->report_dir) {
+		out->real_tl = timeline_new(s);
+		out->real_name = malloc(nlen);
+		if (out->real_name)
+			snprintf(out->real_name, nlen, "%s (real)", s->path);
+		ropts.tl = out->real_tl;
+	}
+	t0 = swarmsim_wall();
+	rv = realworld_run(s, &ropts, &real.res);
+	real.wall_s = swarmsim_wall() - t0;
+	real.res.seed = out->res.seed;
+	if (out->real_tl)
+		timeline_finish(out->real_tl, &real.res);
+	out->has_real = true;
+	out->real_res = real.res;
+	out->real_wall_s = real.wall_s;
+	swarmsim_print(s, &real, false, "real");
+	if (rv == CS_ECANCELED)
+		return -1;
+	same = real.res.passed == out->res.passed &&
+	       (real.res.passed || real.res.fail_line == out->res.fail_line);
+	if (!same) {
+		char msg[sizeof out->res.message];
+		snprintf(msg, sizeof msg,
+			 "the worlds differ: sim %s%.200s, real %s%.200s",
+			 out->res.passed ? "PASS" : "FAIL ",
+			 out->res.passed ? "" : out->res.message,
+			 real.res.passed ? "PASS" : "FAIL ",
+			 real.res.passed ? "" : real.res.message);
+		memcpy(out->res.message, msg, sizeof msg);
+		out->res.passed = false;
+		printf("FAIL %s %s\n", s->path, msg);
+	}
+	return 0;
+}
+
 static int swarmsim_parse_u64(const char *s, uint64_t *v)
 {
 	char *end;
@@ -419,6 +518,23 @@ static int swarmsim_cmd_run(int argc, char **argv)
 			o.explored = true;
 			if (!o.fault_kinds)
 				o.fault_kinds = EXPLORE_FAULTS_DEFAULT;
+		} else if (strcmp(a, "--real") == 0) {
+			o.real = true;
+		} else if (strcmp(a, "--keep-logs") == 0) {
+			o.keep_logs = true;
+		} else if (strcmp(a, "--bin") == 0 && i + 1 < argc) {
+			o.bin_dir = argv[++i];
+		} else if (strcmp(a, "--time-scale") == 0 && i + 1 < argc) {
+			char *end;
+			double f = strtod(argv[++i], &end);
+			if (*end || !(f > 0) || f > 10 || f * 1e6 < 1) {
+				fprintf(stderr,
+					"swarmsim: --time-scale wants a number in (0, 10], got "
+					"'%s'\n",
+					argv[i]);
+				goto out_files;
+			}
+			o.scale_ppm = (uint32_t)(f * 1e6 + 0.5);
 		} else if (strcmp(a, "--fail-on-regression") == 0) {
 			o.fail_on_regression = true;
 		} else if (strcmp(a, "--check-determinism") == 0) {
@@ -482,6 +598,26 @@ static int swarmsim_cmd_run(int argc, char **argv)
 		scn_free(&scripts[i]);
 		scripts[i] = gen;
 	}
+	/* --time-scale: both worlds run the scaled script */
+	for (size_t i = 0; o.scale_ppm && i < o.file_count; i++)
+		realplan_scale(&scripts[i], o.scale_ppm);
+	if (o.real) {
+		bool netem = realworld_netem_works();
+		for (size_t i = 0; i < o.file_count; i++) {
+			if (realplan_check(&scripts[i], netem, err, sizeof err)) {
+				fprintf(stderr, "%s\n", err);
+				status = 2;
+			}
+		}
+		if (o.explored || o.check_determinism || o.baseline_path) {
+			fprintf(stderr,
+				"swarmsim: --real runs without --faults, --swarm, "
+				"--check-determinism and --baseline\n");
+			status = 2;
+		}
+		if (status == 2)
+			goto out_scripts;
+	}
 	if (o.fail_on_regression && !o.baseline_path) {
 		fprintf(stderr, "swarmsim: --fail-on-regression needs --baseline FILE\n");
 		status = 2;
@@ -509,7 +645,11 @@ static int swarmsim_cmd_run(int argc, char **argv)
 			status = 1;
 			goto out_trace;
 		}
-		swarmsim_print(&scripts[i], &out[i], o.quiet);
+		swarmsim_print(&scripts[i], &out[i], o.quiet, o.real ? "sim" : NULL);
+		if (o.real && swarmsim_run_real(&o, &scripts[i], &out[i])) {
+			status = 130;
+			goto out_trace;
+		}
 		failed += !out[i].res.passed;
 	}
 	status = failed ? 1 : 0;
@@ -530,6 +670,8 @@ out_trace:
 out_scripts:
 	for (size_t i = 0; i < loaded; i++) {
 		timeline_free(out[i].tl);
+		timeline_free(out[i].real_tl);
+		free(out[i].real_name);
 		scn_free(&scripts[i]);
 	}
 	metrics_set_free(&baseline);
