@@ -61,6 +61,10 @@ static const char *plan_cond_why(const struct scn_cond *c)
 	case SCN_COND_REACH:
 		return "the allocator's and data plane's conditions are not read from real "
 		       "daemons yet";
+	case SCN_COND_SPREAD:
+	case SCN_COND_EVENT:
+	case SCN_COND_FILES:
+		return "`spread`, `event` and `files` are not read from real daemons yet";
 	}
 	return "unknown condition";
 }
@@ -75,6 +79,8 @@ static const char *plan_service_why(const struct scn_service *sv)
 		       "leave off";
 	if (sv->set & SCN_SVC_ENV_BYTES)
 		return "env-bytes= would pass a huge argument to swarmctl";
+	if (sv->set & (SCN_SVC_REBALANCE | SCN_SVC_FILES))
+		return "rebalance=, secret= and config= are not given to swarmctl yet";
 	return NULL;
 }
 
@@ -170,6 +176,10 @@ int realplan_check(const struct scn_script *s, bool netem_ok, char *err, size_t 
 		case SCN_EXPECT:
 		case SCN_ALWAYS:
 		case SCN_AWAIT: why = plan_cond_why(&c->u.expect.cond); break;
+		case SCN_SECRET_CREATE:
+		case SCN_SECRET_RM:
+			why = "secrets and configs are not realised yet";
+			break;
 		case SCN_RUNTIME:
 			why = "runtime faults are the simulated Docker's (the real one "
 			      "is not faulted)";

@@ -1020,6 +1020,17 @@ static int rw_cond(struct rw *rw, const struct scn_cond *c, char *got, size_t n)
 			if (realplan_json_get(obj, len, "hostname", host, sizeof host) &&
 			    strcmp(host, rw->nodes[want].name) == 0 &&
 			    realplan_json_get(obj, len, "status", st, sizeof st)) {
+				char role[32];
+				if (c->node_role != SCN_ROLE_ANY) {
+					/* node NODE manager|worker: its record's role */
+					if (!realplan_json_get(obj, len, "role", role,
+							       sizeof role))
+						role[0] = '\0';
+					snprintf(got, n, "%s", role);
+					return strcmp(role, c->node_role == SCN_ROLE_MANAGER
+								    ? "manager"
+								    : "worker") == 0;
+				}
 				snprintf(got, n, "%s", st);
 				return strcmp(st, c->node_ready ? "ready" : "down") == 0;
 			}
