@@ -145,7 +145,7 @@ struct agent {
 	 * certificates are refused */
 	uint64_t *removed;
 	size_t removed_count;
-	uint64_t db_resets; /* clean starts on a corrupt database (issue 19) */
+	uint64_t db_resets;	 /* clean starts on a corrupt database (issue 19) */
 	uint64_t removed_digest; /* 0: no list yet */
 	uint64_t hb_installs;	 /* nc.installs when the last heartbeat went */
 	struct agent_net *nets;	 /* issue 17: networks its tasks attach to */
@@ -213,8 +213,9 @@ static int agent_db_init(struct agent *a)
 	     strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0)) {
 		env_logf(a->env, ENV_LOG_ERROR,
 			 "msg=\"the agent's task database fails its check\" what=\"%s\"",
-			 sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0)
-						    : "(none)");
+			 sqlite3_column_text(st, 0)
+				 ? (const char *)sqlite3_column_text(st, 0)
+				 : "(none)");
 		sqlite3_finalize(st);
 		return CS_ECORRUPT;
 	}
@@ -653,8 +654,8 @@ static int agent_net_declare(struct agent *a, struct agent_net *n)
 			eps[ie].node_ip = e->node_ip;
 			eps[ie].local = e->node_id == a->node_id;
 			/* the routing mesh: this node's own ingress address */
-			if (h->ingress && e->node_ingress && eps[ie].local &&
-			    e->addr && e->addr[0])
+			if (h->ingress && e->node_ingress && eps[ie].local && e->addr &&
+			    e->addr[0])
 				st.node_addr = e->addr;
 		}
 		for (size_t k = 0; k < part->n_services; k++, is++) {
@@ -765,7 +766,8 @@ static bool agent_net_ready(struct agent *a, const struct agent_task *t, char *w
 		const Cs__NetworkAttachment *att = t->assigned->networks[i];
 		const struct agent_net *n = agent_net_get(a, att->network_id);
 		if (n && n->digest && n->digest == n->failed_digest) {
-			snprintf(why, size, "cannot attach to network %.60s (%.40s): %s%s%s",
+			snprintf(why, size,
+				 "cannot attach to network %.60s (%.40s): %s%s%s",
 				 n->parts[0]->name, att->addr ? att->addr : "",
 				 cs_strerror(n->failed_rv),
 				 n->failed_words[0] ? ": " : "", n->failed_words);
@@ -868,9 +870,10 @@ static void agent_svc_backend_merge(const Cs__NetworkService *old,
 	out->n_removed_backends = 0;
 	out->removed_backends = NULL;
 	while (i < old->n_backends || k < d->n_backends) {
-		int c = i == old->n_backends  ? 1
-			: k == d->n_backends ? -1
-					     : agent_addr_cmp(&old->backends[i], &d->backends[k]);
+		int c = i == old->n_backends ? 1
+			: k == d->n_backends
+				? -1
+				: agent_addr_cmp(&old->backends[i], &d->backends[k]);
 		if (c <= 0) {
 			char *b = old->backends[i++];
 			bool gone;
@@ -1466,8 +1469,7 @@ static const Cs__Secret *agent_secret_data(const Cs__Task *task,
  * with it; else why not in why (a task is never run without them). */
 static bool agent_secrets_ready(const Cs__Task *task, char *why, size_t why_size)
 {
-	const Cs__ContainerSpec *cs =
-		task && task->spec ? task->spec->container : NULL;
+	const Cs__ContainerSpec *cs = task && task->spec ? task->spec->container : NULL;
 	if (!cs)
 		return true;
 	for (size_t i = 0; i < cs->n_secrets + cs->n_configs; i++) {
@@ -1476,13 +1478,16 @@ static bool agent_secrets_ready(const Cs__Task *task, char *why, size_t why_size
 			config ? cs->configs[i - cs->n_secrets] : cs->secrets[i];
 		char path[AGENT_FILE_PATH_BYTES];
 		if (!agent_secret_data(task, r, config)) {
-			snprintf(why, why_size, "%s %.64s was not delivered with the task",
-				 secret_kind(config), r->secret_name ? r->secret_name : "");
+			snprintf(why, why_size,
+				 "%s %.64s was not delivered with the task",
+				 secret_kind(config),
+				 r->secret_name ? r->secret_name : "");
 			return false;
 		}
 		if (!secret_target(r, config, path, sizeof path)) {
 			snprintf(why, why_size, "%s %.64s: target too long",
-				 secret_kind(config), r->secret_name ? r->secret_name : "");
+				 secret_kind(config),
+				 r->secret_name ? r->secret_name : "");
 			return false;
 		}
 	}
@@ -1495,8 +1500,7 @@ static bool agent_secrets_ready(const Cs__Task *task, char *why, size_t why_size
 static int agent_spec_files_fill(struct agent_spec_extra *x, const Cs__Task *task,
 				 struct env_container_spec *spec)
 {
-	const Cs__ContainerSpec *cs =
-		task && task->spec ? task->spec->container : NULL;
+	const Cs__ContainerSpec *cs = task && task->spec ? task->spec->container : NULL;
 	size_t n = cs ? cs->n_secrets + cs->n_configs : 0, k = 0;
 
 	if (n == 0)
@@ -1871,9 +1875,9 @@ static void agent_task_step(struct agent_task *t)
 				/* issue 20: never run without its secrets */
 				char why[160];
 				if (!agent_secrets_ready(t->assigned, why, sizeof why)) {
-					agent_task_set(t,
-						       CS__TASK_STATE__TASK_STATE_REJECTED,
-						       why);
+					agent_task_set(
+						t, CS__TASK_STATE__TASK_STATE_REJECTED,
+						why);
 					return;
 				}
 			}

@@ -493,7 +493,8 @@ static int control_service_cur(struct manager *m, const char *name,
 static int control_service_update_resolved(struct manager *m, const char *name,
 					   const Cs__Service *cur,
 					   const Cs__ServiceSpec *spec, char *err,
-					   size_t err_size, manager_write_cb cb, void *data);
+					   size_t err_size, manager_write_cb cb,
+					   void *data);
 
 int control_service_update(struct manager *m, const char *name,
 			   const Cs__ServiceSpec *spec, uint64_t expect_version,
@@ -523,7 +524,8 @@ int control_service_update(struct manager *m, const char *name,
 static int control_service_update_resolved(struct manager *m, const char *name,
 					   const Cs__Service *cur,
 					   const Cs__ServiceSpec *spec, char *err,
-					   size_t err_size, manager_write_cb cb, void *data)
+					   size_t err_size, manager_write_cb cb,
+					   void *data)
 {
 	Cs__Service svc;
 	Cs__JobStatus js = CS__JOB_STATUS__INIT;

@@ -259,10 +259,13 @@ static void rpc_written(void *data, int status)
 		else if (status == CS_EEXIST)
 			snprintf(err, sizeof err,
 				 "name taken: another request created it first");
-		else if (status == CS_EADDRINUSE && c->op == CS__CONTROL_OP__CONTROL_OP_SECRET_REMOVE)
-			snprintf(err, sizeof err,
-				 "in use: a service that references it was written first");
-		else if (status == CS_ENOENT && (c->op == CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE ||
+		else if (status == CS_EADDRINUSE &&
+			 c->op == CS__CONTROL_OP__CONTROL_OP_SECRET_REMOVE)
+			snprintf(
+				err, sizeof err,
+				"in use: a service that references it was written first");
+		else if (status == CS_ENOENT &&
+			 (c->op == CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE ||
 			  c->op == CS__CONTROL_OP__CONTROL_OP_SERVICE_UPDATE))
 			snprintf(err, sizeof err,
 				 "a secret or config it references was removed first");
@@ -547,14 +550,15 @@ static int rpc_secret(struct rpc_call *c, const Cs__ControlRequest *req, char *e
 		}
 		in = *req->secret;
 		in.config = config;
-		return secret_create(m, &in, &c->created_id, err, err_size, rpc_written, c);
+		return secret_create(m, &in, &c->created_id, err, err_size, rpc_written,
+				     c);
 	}
 	case CS__CONTROL_OP__CONTROL_OP_SECRET_REMOVE:
 		return secret_remove(m, config, name, err, err_size, rpc_written, c);
 	case CS__CONTROL_OP__CONTROL_OP_SECRET_UPDATE:
-		return secret_update_labels(m, config, name, req->label_add,
-					    req->n_label_add, req->label_rm, req->n_label_rm,
-					    req->version, err, err_size, rpc_written, c);
+		return secret_update_labels(
+			m, config, name, req->label_add, req->n_label_add, req->label_rm,
+			req->n_label_rm, req->version, err, err_size, rpc_written, c);
 	case CS__CONTROL_OP__CONTROL_OP_SECRET_INSPECT:
 		if ((rv = secret_find(m, config, name, &x, err, err_size)))
 			return rv;

@@ -77,7 +77,7 @@ struct disp_net {
 	Cs__NetworkState *prev;
 	uint64_t prev_digest;
 	bool delta_made, delta_ok;
-	bool delta_backends; /* the change holds a backend delta */
+	bool delta_backends;	/* the change holds a backend delta */
 	Cs__NetworkState delta; /* points into st, and the arrays below */
 	Cs__NetworkEndpoint **d_eps;
 	Cs__NetworkService **d_svcs;
@@ -628,9 +628,11 @@ static Cs__Task *disp_wire_task(const struct store *st, const Cs__Task *t, Cs__T
 		/* until the task ends or is told to stop: a task past RUNNING
 		 * releases them, as SwarmKit's assignment set does (the agent's
 		 * copy of the task is then replaced by one without them) */
-		if ((!t->status || t->status->state <= CS__TASK_STATE__TASK_STATE_RUNNING) &&
+		if ((!t->status ||
+		     t->status->state <= CS__TASK_STATE__TASK_STATE_RUNNING) &&
 		    t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING &&
-		    secret_wire_data(st, out->spec, &out->secret_data, &out->n_secret_data))
+		    secret_wire_data(st, out->spec, &out->secret_data,
+				     &out->n_secret_data))
 			out->n_secret_data = 0;
 	}
 	return out;
@@ -839,7 +841,7 @@ struct disp_net_rec {
 	uint64_t network_id, service_id, task_id, node_id;
 	char addr[48];
 	char node_ip[LIMIT_ADDR_BYTES_MAX];
-	bool backend; /* RUNNING, meant to run, on a node not down */
+	bool backend;	   /* RUNNING, meant to run, on a node not down */
 	bool node_ingress; /* a node's own ingress address (service_id 0) */
 };
 
@@ -1263,9 +1265,10 @@ static bool disp_svc_backend_delta(const Cs__NetworkService *a,
 	char **add = *addrs, **rm;
 	/* added first, then removed, in the same room */
 	while (ia < a->n_backends || ib < b->n_backends) {
-		int c = ia == a->n_backends   ? 1
-			: ib == b->n_backends ? -1
-					      : disp_addr_cmp(a->backends[ia], b->backends[ib]);
+		int c = ia == a->n_backends ? 1
+			: ib == b->n_backends
+				? -1
+				: disp_addr_cmp(a->backends[ia], b->backends[ib]);
 		if (c < 0)
 			ia++;
 		else if (c > 0)
@@ -1276,9 +1279,10 @@ static bool disp_svc_backend_delta(const Cs__NetworkService *a,
 	rm = add + nadd;
 	ia = ib = 0;
 	while (ia < a->n_backends || ib < b->n_backends) {
-		int c = ia == a->n_backends   ? 1
-			: ib == b->n_backends ? -1
-					      : disp_addr_cmp(a->backends[ia], b->backends[ib]);
+		int c = ia == a->n_backends ? 1
+			: ib == b->n_backends
+				? -1
+				: disp_addr_cmp(a->backends[ia], b->backends[ib]);
 		if (c < 0)
 			rm[nrm++] = a->backends[ia++];
 		else if (c > 0)

@@ -465,9 +465,9 @@ int events_filter_add(struct events_filter *f, const char *kv, char *err, size_t
 			if (KEY_IS(events_kinds[c.kind].name))
 				break;
 		if (c.kind == events_kind_count) {
-			static const char *const docker[] = {
-				"container", "image", "volume", "plugin",
-				"daemon",    "label"};
+			static const char *const docker[] = {"container", "image",
+							     "volume",	  "plugin",
+							     "daemon",	  "label"};
 			for (size_t d = 0; d < sizeof docker / sizeof *docker; d++)
 				if (KEY_IS(docker[d]))
 					c.key = EVENTS_KEY_NONE;

@@ -127,9 +127,9 @@ _Static_assert(LIMIT_LOG_BYTES_MAX * 2 < LIMIT_FRAME_BYTES_MAX, "log lines fit a
  * service references, and the sum of the data it references: a task goes
  * to its agent with that data (Task.secret_data), so a task with the
  * largest spec and all its data fits in one Assignments part */
-#define LIMIT_SECRET_BYTES_MAX	     (500u * 1024)
-#define LIMIT_SECRETS_MAX	     100000u
-#define LIMIT_SERVICE_SECRETS_MAX    64u
+#define LIMIT_SECRET_BYTES_MAX		(500u * 1024)
+#define LIMIT_SECRETS_MAX		100000u
+#define LIMIT_SERVICE_SECRETS_MAX	64u
 #define LIMIT_SERVICE_SECRETS_BYTES_MAX (2u * 1024 * 1024)
 _Static_assert(LIMIT_SPEC_BYTES_MAX + LIMIT_SERVICE_SECRETS_BYTES_MAX + 64u * 1024 <
 		       LIMIT_FRAME_BYTES_MAX - 1024,

@@ -116,10 +116,11 @@ static int raftio_meta_get(struct raftio *rio, const char *key, uint64_t *value)
 	sqlite3_stmt *st;
 	int rc, rv = 0;
 	*value = 0;
-	if (sqlite3_prepare_v2(rio->db,
-			       "SELECT value, (SELECT value FROM raft_meta WHERE key = ?1 || '#')"
-			       " FROM raft_meta WHERE key = ?1",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    rio->db,
+		    "SELECT value, (SELECT value FROM raft_meta WHERE key = ?1 || '#')"
+		    " FROM raft_meta WHERE key = ?1",
+		    -1, &st, NULL) != SQLITE_OK)
 		return RAFT_IOERR;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -147,11 +148,12 @@ static int raftio_meta_set(struct raftio *rio, const char *key, uint64_t value)
 	bool checked = strcmp(key, "format") != 0;
 	sqlite3_stmt *st;
 	int rc;
-	if (sqlite3_prepare_v2(rio->db,
-			       checked ? "INSERT OR REPLACE INTO raft_meta VALUES (?1, ?2),"
-					 " (?1 || '#', ?3)"
-				       : "INSERT OR REPLACE INTO raft_meta VALUES (?1, ?2)",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    rio->db,
+		    checked ? "INSERT OR REPLACE INTO raft_meta VALUES (?1, ?2),"
+			      " (?1 || '#', ?3)"
+			    : "INSERT OR REPLACE INTO raft_meta VALUES (?1, ?2)",
+		    -1, &st, NULL) != SQLITE_OK)
 		return RAFT_IOERR;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)value);
@@ -1582,10 +1584,11 @@ static int raftio_m_load(struct raft_io *io, raft_term *term, raft_id *voted_for
 	    (rv = raftio_meta_get(rio, "recover_term", &rio->recover_term)) ||
 	    (rv = raftio_meta_get(rio, "recover_index", &rio->recover_index))) {
 		if (rv == RAFT_CORRUPT)
-			env_logf(rio->env, ENV_LOG_ERROR,
-				 "msg=\"raft storage: the term or the vote is corrupt: this"
-				 " manager cannot vote safely; remove it from the cluster and"
-				 " join it again with an empty state\"");
+			env_logf(
+				rio->env, ENV_LOG_ERROR,
+				"msg=\"raft storage: the term or the vote is corrupt: this"
+				" manager cannot vote safely; remove it from the cluster and"
+				" join it again with an empty state\"");
 		return rv;
 	}
 	*term = t;
@@ -1622,19 +1625,21 @@ static uint64_t raftio_recover_high(struct raftio *rio)
 	sqlite3_stmt *st;
 	uint64_t high = rio->recover_index;
 
-	if (sqlite3_prepare_v2(rio->db,
-			       "SELECT coalesce(min(idx) + count(*) - 1, 0),"
-			       " (SELECT coalesce(max(idx), 0) FROM raft_snapshot) FROM raft_log",
-			       -1, &st, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+		    rio->db,
+		    "SELECT coalesce(min(idx) + count(*) - 1, 0),"
+		    " (SELECT coalesce(max(idx), 0) FROM raft_snapshot) FROM raft_log",
+		    -1, &st, NULL) == SQLITE_OK) {
 		if (sqlite3_step(st) == SQLITE_ROW)
 			for (int i = 0; i < 2; i++)
 				if ((uint64_t)sqlite3_column_int64(st, i) > high)
 					high = (uint64_t)sqlite3_column_int64(st, i);
 		sqlite3_finalize(st);
 	}
-	if (sqlite3_prepare_v2(rio->db,
-			       "SELECT idx, term, type, data, key FROM raft_log ORDER BY idx DESC",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    rio->db,
+		    "SELECT idx, term, type, data, key FROM raft_log ORDER BY idx DESC",
+		    -1, &st, NULL) != SQLITE_OK)
 		return high;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		uint64_t idx = (uint64_t)sqlite3_column_int64(st, 0);
@@ -1689,7 +1694,8 @@ static int raftio_rebuild(struct raftio *rio)
 	sqlite3_exec(rio->db, "DETACH keep", NULL, NULL, NULL);
 	if (raftio_exec(rio, save))
 		goto out;
-	if (sqlite3_db_config(rio->db, SQLITE_DBCONFIG_RESET_DATABASE, 1, &on) != SQLITE_OK)
+	if (sqlite3_db_config(rio->db, SQLITE_DBCONFIG_RESET_DATABASE, 1, &on) !=
+	    SQLITE_OK)
 		goto out;
 	if (raftio_exec(rio, "VACUUM main")) {
 		sqlite3_db_config(rio->db, SQLITE_DBCONFIG_RESET_DATABASE, 0, &on);
@@ -1697,8 +1703,8 @@ static int raftio_rebuild(struct raftio *rio)
 	}
 	sqlite3_db_config(rio->db, SQLITE_DBCONFIG_RESET_DATABASE, 0, &on);
 	if (raftio_exec(rio, "BEGIN") ||
-	    sqlite3_prepare_v2(rio->db, "SELECT sql FROM keep.schema ORDER BY name", -1, &st,
-			       NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(rio->db, "SELECT sql FROM keep.schema ORDER BY name", -1,
+			       &st, NULL) != SQLITE_OK)
 		goto out;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *sql = (const char *)sqlite3_column_text(st, 0);
@@ -2182,9 +2188,10 @@ static int raftio_m_append(struct raft_io *io, struct raft_io_append *req,
 			rv = RAFT_IOERR;
 			goto err;
 		}
-		env_logf(rio->env, ENV_LOG_INFO,
-			 "msg=\"raft storage: recovered from peers: votes again\" term=%" PRIu64,
-			 (uint64_t)entries[n - 1].term);
+		env_logf(
+			rio->env, ENV_LOG_INFO,
+			"msg=\"raft storage: recovered from peers: votes again\" term=%" PRIu64,
+			(uint64_t)entries[n - 1].term);
 		rio->recover_term = 0;
 		rio->recover_index = 0;
 	}
@@ -2375,7 +2382,8 @@ static int raftio_m_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get
 				 "msg=\"raft storage: the snapshot is corrupt: the node"
 				 " stops\"");
 			rio->broken = true;
-			rio->env->ops->exit(rio->env, "raft storage: the snapshot is corrupt");
+			rio->env->ops->exit(rio->env,
+					    "raft storage: the snapshot is corrupt");
 		}
 		return rv;
 	}

@@ -165,13 +165,13 @@ struct raftio {
 	 * later term was elected without it, so holds every entry committed
 	 * before; an entry of that leader's term on this node's log means
 	 * this log matches it up to there. */
-	uint64_t recover_term;	/* 0: not recovering */
+	uint64_t recover_term; /* 0: not recovering */
 	/* ... or until it holds the entries up to recover_index (the highest
 	 * index the dropped log held, 0: unknown), received from leaders of
 	 * its term or later: every entry it may have acknowledged is then
 	 * back, as the leaders' logs have it */
 	uint64_t recover_index;
-	uint64_t recoveries;	/* counters: loads that dropped a corrupt log */
+	uint64_t recoveries;	 /* counters: loads that dropped a corrupt log */
 	uint64_t votes_withheld; /* vote requests dropped while recovering */
 };
 

@@ -90,8 +90,10 @@ static int secret_lookup(const struct store *st, bool config, const char *ref,
 				matches++;
 			}
 	if (matches > 1) {
-		snprintf(err, err_size, "%s id prefix '%s' is ambiguous (%zu match): give more "
-			 "of the id", secret_kind(config), ref, matches);
+		snprintf(err, err_size,
+			 "%s id prefix '%s' is ambiguous (%zu match): give more "
+			 "of the id",
+			 secret_kind(config), ref, matches);
 		return CS_EINVAL;
 	}
 	if (!found) {
@@ -165,10 +167,11 @@ int secret_create(struct manager *m, const Cs__Secret *in, uint64_t *id, char *e
 	if (!manager_serves(m))
 		return CS_ENOTLEADER;
 	if (!secret_name_ok(in->name)) {
-		snprintf(err, err_size,
-			 "name: '%s' is not a valid %s name (1 to 64 letters, digits, '_', "
-			 "'.' or '-', starting with a letter or digit)",
-			 in->name ? in->name : "", kind);
+		snprintf(
+			err, err_size,
+			"name: '%s' is not a valid %s name (1 to 64 letters, digits, '_', "
+			"'.' or '-', starting with a letter or digit)",
+			in->name ? in->name : "", kind);
 		return CS_EINVAL;
 	}
 	if (in->data.len == 0) {
@@ -185,7 +188,8 @@ int secret_create(struct manager *m, const Cs__Secret *in, uint64_t *id, char *e
 		    strlen(in->labels[i]->key) > LIMIT_LABEL_BYTES_MAX ||
 		    (in->labels[i]->value &&
 		     strlen(in->labels[i]->value) > LIMIT_LABEL_BYTES_MAX)) {
-			snprintf(err, err_size, "label: keys of 1 to %u bytes, values up to %u",
+			snprintf(err, err_size,
+				 "label: keys of 1 to %u bytes, values up to %u",
 				 LIMIT_LABEL_BYTES_MAX, LIMIT_LABEL_BYTES_MAX);
 			return CS_EINVAL;
 		}
@@ -220,12 +224,11 @@ int secret_remove(struct manager *m, bool config, const char *ref, char *err,
 		return rv;
 	n = store_secret_users(st, x, users, sizeof users / sizeof users[0]);
 	if (n > 0) {
-		size_t off = (size_t)snprintf(err, err_size,
-					      "%s '%s' is in use by the following service%s:",
-					      secret_kind(config), x->name, n > 1 ? "s" : "");
-		for (size_t i = 0; i < n && i < sizeof users / sizeof users[0] &&
-				   off < err_size;
-		     i++)
+		size_t off = (size_t)snprintf(
+			err, err_size, "%s '%s' is in use by the following service%s:",
+			secret_kind(config), x->name, n > 1 ? "s" : "");
+		for (size_t i = 0;
+		     i < n && i < sizeof users / sizeof users[0] && off < err_size; i++)
 			off += (size_t)snprintf(err + off, err_size - off, "%s %s",
 						i ? "," : "", users[i]->spec->name);
 		if (n > sizeof users / sizeof users[0] && off < err_size)
@@ -242,8 +245,8 @@ int secret_remove(struct manager *m, bool config, const char *ref, char *err,
 }
 
 int secret_update_labels(struct manager *m, bool config, const char *ref,
-			 Cs__Label *const *add, size_t n_add, char *const *rm, size_t n_rm,
-			 uint64_t expect_version, char *err, size_t err_size,
+			 Cs__Label *const *add, size_t n_add, char *const *rm,
+			 size_t n_rm, uint64_t expect_version, char *err, size_t err_size,
 			 manager_write_cb cb, void *data)
 {
 	const Cs__Secret *cur;
@@ -379,8 +382,8 @@ static int secret_resolve_refs(const struct store *st, bool config,
 		if (r->secret_id) {
 			x = store_secret_get(st, r->secret_id);
 			if (!x || x->config != config) {
-				snprintf(err, err_size, "%s: no %s of id %016" PRIx64, kind,
-					 kind, r->secret_id);
+				snprintf(err, err_size, "%s: no %s of id %016" PRIx64,
+					 kind, kind, r->secret_id);
 				return CS_ENOENT;
 			}
 		} else if ((rv = secret_lookup(st, config, r->secret_name, &x, err,
@@ -408,19 +411,21 @@ static int secret_resolve_refs(const struct store *st, bool config,
 				 x->name, r->mode);
 			return CS_EINVAL;
 		}
-		if (!secret_target(r, config, paths[*path_count], SECRET_PATH_BYTES_MAX) ||
+		if (!secret_target(r, config, paths[*path_count],
+				   SECRET_PATH_BYTES_MAX) ||
 		    !secret_path_ok(paths[*path_count])) {
-			snprintf(err, err_size,
-				 "%s %s: target '%s' is not a file name or an absolute path "
-				 "(no '.' or '..')",
-				 kind, x->name, r->target ? r->target : "");
+			snprintf(
+				err, err_size,
+				"%s %s: target '%s' is not a file name or an absolute path "
+				"(no '.' or '..')",
+				kind, x->name, r->target ? r->target : "");
 			return CS_EINVAL;
 		}
 		for (size_t j = 0; j < *path_count; j++)
 			if (strcmp(paths[j], paths[*path_count]) == 0) {
 				snprintf(err, err_size,
-					 "%s %s: target %s is used by another reference", kind,
-					 x->name, paths[j]);
+					 "%s %s: target %s is used by another reference",
+					 kind, x->name, paths[j]);
 				return CS_EINVAL;
 			}
 		(*path_count)++;
@@ -435,7 +440,7 @@ int secret_resolve_spec(const struct store *st, const Cs__ServiceSpec *spec,
 	const Cs__ContainerSpec *cs = spec->task ? spec->task->container : NULL;
 	Cs__ServiceSpec *copy;
 	Cs__ContainerSpec *cc;
-	char (*paths)[SECRET_PATH_BYTES_MAX];
+	char(*paths)[SECRET_PATH_BYTES_MAX];
 	size_t len, path_count = 0, bytes = 0;
 	uint8_t *buf;
 	int rv;
@@ -444,9 +449,10 @@ int secret_resolve_spec(const struct store *st, const Cs__ServiceSpec *spec,
 	if (!cs || cs->n_secrets + cs->n_configs == 0)
 		return 0;
 	if (cs->n_secrets + cs->n_configs > LIMIT_SERVICE_SECRETS_MAX) {
-		snprintf(err, err_size,
-			 "secret: %zu secrets and configs, over the limit of %u a service",
-			 cs->n_secrets + cs->n_configs, LIMIT_SERVICE_SECRETS_MAX);
+		snprintf(
+			err, err_size,
+			"secret: %zu secrets and configs, over the limit of %u a service",
+			cs->n_secrets + cs->n_configs, LIMIT_SERVICE_SECRETS_MAX);
 		return CS_ELIMIT;
 	}
 	len = cs__service_spec__get_packed_size(spec);
@@ -464,16 +470,17 @@ int secret_resolve_spec(const struct store *st, const Cs__ServiceSpec *spec,
 		return CS_ENOMEM;
 	}
 	cc = copy->task->container;
-	rv = secret_resolve_refs(st, false, cc->secrets, cc->n_secrets, paths, &path_count,
-				 &bytes, err, err_size);
+	rv = secret_resolve_refs(st, false, cc->secrets, cc->n_secrets, paths,
+				 &path_count, &bytes, err, err_size);
 	if (rv == 0)
 		rv = secret_resolve_refs(st, true, cc->configs, cc->n_configs, paths,
 					 &path_count, &bytes, err, err_size);
 	if (rv == 0 && bytes > LIMIT_SERVICE_SECRETS_BYTES_MAX) {
-		snprintf(err, err_size,
-			 "secret: the secrets and configs referenced hold %zu bytes, over "
-			 "the limit of %u a service",
-			 bytes, LIMIT_SERVICE_SECRETS_BYTES_MAX);
+		snprintf(
+			err, err_size,
+			"secret: the secrets and configs referenced hold %zu bytes, over "
+			"the limit of %u a service",
+			bytes, LIMIT_SERVICE_SECRETS_BYTES_MAX);
 		rv = CS_ELIMIT;
 	}
 	free(paths);

@@ -54,8 +54,8 @@ int secret_remove(struct manager *m, bool config, const char *ref, char *err,
  * labels change (SwarmKit's rule for both kinds). 0 and cb, or an error
  * with err. */
 int secret_update_labels(struct manager *m, bool config, const char *ref,
-			 Cs__Label *const *add, size_t n_add, char *const *rm, size_t n_rm,
-			 uint64_t expect_version, char *err, size_t err_size,
+			 Cs__Label *const *add, size_t n_add, char *const *rm,
+			 size_t n_rm, uint64_t expect_version, char *err, size_t err_size,
 			 manager_write_cb cb, void *data);
 
 /* secret_list puts the first max secrets (or configs) of the store, in id

@@ -1310,8 +1310,7 @@ const Cs__Secret *store_secret_get(const struct store *s, uint64_t id)
 
 const Cs__Secret *store_secret_next(const struct store *s, const Cs__Secret *prev)
 {
-	return (const Cs__Secret *)store_next_id(&s->secrets,
-						 prev ? &prev->base : NULL);
+	return (const Cs__Secret *)store_next_id(&s->secrets, prev ? &prev->base : NULL);
 }
 
 size_t store_secret_count(const struct store *s)

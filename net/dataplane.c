@@ -1029,8 +1029,8 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 			dataplane_errf(err, err_size,
 				       "network %016llx: node address %s is not one of "
 				       "%s",
-				       (unsigned long long)st->network_id,
-				       st->node_addr, n.subnet);
+				       (unsigned long long)st->network_id, st->node_addr,
+				       n.subnet);
 			rv = CS_EINVAL;
 			goto out;
 		}

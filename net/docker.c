@@ -836,7 +836,8 @@ static void docker_files_remove(struct docker *d, const char *task_id)
 			unlinkat(dirfd(dir), e->d_name, 0);
 	closedir(dir);
 	if (rmdir(path) != 0 && errno != ENOENT)
-		docker_logf(d, ENV_LOG_ERROR, "docker: rmdir %s: %s", path, strerror(errno));
+		docker_logf(d, ENV_LOG_ERROR, "docker: rmdir %s: %s", path,
+			    strerror(errno));
 }
 
 /* Writes spec's files under FILES_DIR/TASK_ID/ (a tmpfs: refused
@@ -860,16 +861,18 @@ static int docker_files_write(struct docker *d, const struct env_container_spec 
 			d->files_mounted = true;
 	}
 	if (!d->files_dir[0] || !docker_is_tmpfs(d->files_dir)) {
-		snprintf(why, why_size,
-			 "secrets and configs need a tmpfs for their files (%.100s is %s): "
-			 "not written to disk",
-			 d->files_dir[0] ? d->files_dir : "no directory",
-			 d->files_dir[0] ? "not one" : "set");
+		snprintf(
+			why, why_size,
+			"secrets and configs need a tmpfs for their files (%.100s is %s): "
+			"not written to disk",
+			d->files_dir[0] ? d->files_dir : "no directory",
+			d->files_dir[0] ? "not one" : "set");
 		return -1;
 	}
 	if (!docker_files_path(d, spec->task_id, 0, true, path, sizeof path) ||
 	    (mkdir(path, 0700) != 0 && errno != EEXIST)) {
-		snprintf(why, why_size, "secrets: mkdir %.120s: %.60s", path, strerror(errno));
+		snprintf(why, why_size, "secrets: mkdir %.120s: %.60s", path,
+			 strerror(errno));
 		return -1;
 	}
 	for (size_t i = 0; i < spec->file_count; i++) {
@@ -878,7 +881,8 @@ static int docker_files_write(struct docker *d, const struct env_container_spec 
 		int fd;
 		if (!docker_files_path(d, spec->task_id, i, false, path, sizeof path))
 			goto fail;
-		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+			  0600);
 		if (fd < 0)
 			goto fail;
 		while (off < f->len) {
@@ -916,8 +920,8 @@ static int docker_create_files(const struct docker *d, json_t *host,
 
 	if (!spec->file_count)
 		return 0;
-	if (!mounts && (!(mounts = json_array()) ||
-			json_object_set_new(host, "Mounts", mounts)))
+	if (!mounts &&
+	    (!(mounts = json_array()) || json_object_set_new(host, "Mounts", mounts)))
 		return -1;
 	for (size_t i = 0; i < spec->file_count; i++) {
 		json_t *mj = json_object();
@@ -1110,7 +1114,8 @@ int docker_ctl_open_net(struct docker *d, const struct env_container_spec *spec,
 	 * body mounts them); refused, PREPARE fails with why */
 	if (spec->file_count && !ctl->prep_fail[0] &&
 	    docker_files_write(d, spec, ctl->prep_fail, sizeof ctl->prep_fail))
-		docker_logf(d, ENV_LOG_ERROR, "docker: %s: %s", ctl->name, ctl->prep_fail);
+		docker_logf(d, ENV_LOG_ERROR, "docker: %s: %s", ctl->name,
+			    ctl->prep_fail);
 	ctl->stop_timeout_ms = spec->stop_timeout_ms;
 	if (nets && spec->network_count) {
 		rv = docker_ctl_nets(ctl, spec, nets);

@@ -326,10 +326,10 @@ static int dj_secret_refs(const json_t *a, bool config, Cs__ContainerSpec *cs, c
 		     (rv = dj_u64(f, "Mode", fp, &mode, NULL, err, n))))
 			return rv;
 		if (mode > 07777)
-			return dj_fail(err, n, "%s.Mode: %" PRIu64 " is not a file mode", fp,
-				       mode);
-		if (!(r = (*refs)[i] = DJ_NEW(Cs__SecretReference,
-					       CS__SECRET_REFERENCE__INIT)))
+			return dj_fail(err, n, "%s.Mode: %" PRIu64 " is not a file mode",
+				       fp, mode);
+		if (!(r = (*refs)[i] =
+			      DJ_NEW(Cs__SecretReference, CS__SECRET_REFERENCE__INIT)))
 			return CS_ENOMEM;
 		*count = i + 1;
 		if (id && *id) {
@@ -389,9 +389,9 @@ static int dj_container_labels(const json_t *l, Cs__ContainerSpec *cs, char *err
 static int dj_container(const json_t *c, Cs__ContainerSpec *cs, char *err, size_t n)
 {
 	static const char *const known[] = {
-		"Image",   "Args",   "Env", "Healthcheck", "StopGracePeriod", "Isolation",
-		"Command", "Labels", "Dir", "User",	   "Mounts",	      "Secrets",
-		"Configs", NULL};
+		"Image",     "Args",	"Env",	   "Healthcheck", "StopGracePeriod",
+		"Isolation", "Command", "Labels",  "Dir",	  "User",
+		"Mounts",    "Secrets", "Configs", NULL};
 	static const char *const hknown[] = {"Test",	"Interval",    "Timeout",
 					     "Retries", "StartPeriod", NULL};
 	const char *P = "TaskTemplate.ContainerSpec";
@@ -1002,17 +1002,20 @@ static json_t *dj_task_spec_json(const Cs__TaskSpec *ts)
 				json_t *rj = json_object();
 				json_object_set_new(
 					rj, "File",
-					json_pack("{s:s,s:s,s:s,s:I}", "Name",
-						  r->target && *r->target ? r->target
-									  : r->secret_name,
-						  "UID", r->uid && *r->uid ? r->uid : "0",
-						  "GID", r->gid && *r->gid ? r->gid : "0",
-						  "Mode", (json_int_t)(r->mode ? r->mode : 0444)));
+					json_pack(
+						"{s:s,s:s,s:s,s:I}", "Name",
+						r->target && *r->target ? r->target
+									: r->secret_name,
+						"UID", r->uid && *r->uid ? r->uid : "0",
+						"GID", r->gid && *r->gid ? r->gid : "0",
+						"Mode",
+						(json_int_t)(r->mode ? r->mode : 0444)));
 				json_object_set_new(rj, k ? "ConfigID" : "SecretID",
 						    dj_idj(r->secret_id));
 				json_object_set_new(rj, k ? "ConfigName" : "SecretName",
-						    json_string(r->secret_name ? r->secret_name
-									       : ""));
+						    json_string(r->secret_name
+									? r->secret_name
+									: ""));
 				json_array_append_new(a, rj);
 			}
 			if (a)
@@ -3170,17 +3173,19 @@ static json_t *dapi_secret_json(const Cs__Secret *x)
 		return NULL;
 	}
 	json_object_set_new(o, "ID", dj_idj(x->id));
-	json_object_set_new(o, "Version", json_pack("{s:I}", "Index", (json_int_t)x->version));
+	json_object_set_new(o, "Version",
+			    json_pack("{s:I}", "Index", (json_int_t)x->version));
 	json_object_set_new(o, "CreatedAt", dj_time(x->created_ms));
 	json_object_set_new(o, "UpdatedAt", dj_time(x->updated_ms));
 	json_object_set_new(spec, "Name", json_string(x->name ? x->name : ""));
 	for (size_t i = 0; i < x->n_labels; i++)
-		json_object_set_new(labels, x->labels[i]->key,
-				    json_string(x->labels[i]->value ? x->labels[i]->value
-								    : ""));
+		json_object_set_new(
+			labels, x->labels[i]->key,
+			json_string(x->labels[i]->value ? x->labels[i]->value : ""));
 	json_object_set_new(spec, "Labels", labels);
 	if (x->config)
-		json_object_set_new(spec, "Data", dapi_b64_json(x->data.data, x->data.len));
+		json_object_set_new(spec, "Data",
+				    dapi_b64_json(x->data.data, x->data.len));
 	json_object_set_new(o, "Spec", spec);
 	return o;
 }
@@ -3211,8 +3216,8 @@ static void dapi_secret_list(struct dapi_conn *c, const struct dapi_route *r)
 	}
 	if (c->step == 0) {
 		json_decref(f);
-		return dapi_secret_call(c, r->path, CS__CONTROL_OP__CONTROL_OP_SECRET_LIST,
-					NULL);
+		return dapi_secret_call(c, r->path,
+					CS__CONTROL_OP__CONTROL_OP_SECRET_LIST, NULL);
 	}
 	a = json_array();
 	for (size_t i = 0; a && i < c->resp[0]->n_secrets; i++) {
@@ -3245,8 +3250,8 @@ static void dapi_secret_list(struct dapi_conn *c, const struct dapi_route *r)
 static void dapi_secret_inspect(struct dapi_conn *c, const struct dapi_route *r)
 {
 	if (c->step == 0)
-		return dapi_secret_call(c, r->path, CS__CONTROL_OP__CONTROL_OP_SECRET_INSPECT,
-					r->arg);
+		return dapi_secret_call(
+			c, r->path, CS__CONTROL_OP__CONTROL_OP_SECRET_INSPECT, r->arg);
 	if (c->resp[0]->n_secrets != 1)
 		return dapi_error(c, 404, "%s %s not found",
 				  dapi_is_configs(r->path) ? "config" : "secret", r->arg);
@@ -3259,8 +3264,8 @@ static void dapi_secret_inspect(struct dapi_conn *c, const struct dapi_route *r)
 static int dapi_secret_spec(const char *body, size_t len, Cs__Secret **out, char *err,
 			    size_t n)
 {
-	static const char *const known[] = {"Name", "Labels", "Data", "Driver",
-					    "Templating", NULL};
+	static const char *const known[] = {"Name",   "Labels",	    "Data",
+					    "Driver", "Templating", NULL};
 	json_error_t je;
 	json_t *j = json_loadb(body, len, 0, &je), *labels;
 	Cs__Secret *x = DJ_NEW(Cs__Secret, CS__SECRET__INIT);
@@ -3282,8 +3287,9 @@ static int dapi_secret_spec(const char *body, size_t len, Cs__Secret **out, char
 	    (rv = dj_str(j, "Data", "Spec", &data, err, n)))
 		goto out;
 	if ((v = dj_get(j, "Driver")) && !dj_empty(v)) {
-		rv = dj_fail(err, n, "Driver: external secret drivers are not supported "
-				     "by cswarm");
+		rv = dj_fail(err, n,
+			     "Driver: external secret drivers are not supported "
+			     "by cswarm");
 		goto out;
 	}
 	if ((v = dj_get(j, "Templating")) && !dj_empty(v)) {
@@ -3378,8 +3384,8 @@ static void dapi_secret_update(struct dapi_conn *c, const struct dapi_route *r)
 	if (c->step == 2)
 		return dapi_send(c, 200, "text/plain; charset=utf-8", "", 0);
 	if (c->step == 0)
-		return dapi_secret_call(c, r->path, CS__CONTROL_OP__CONTROL_OP_SECRET_INSPECT,
-					r->arg);
+		return dapi_secret_call(
+			c, r->path, CS__CONTROL_OP__CONTROL_OP_SECRET_INSPECT, r->arg);
 	if (c->resp[0]->n_secrets != 1)
 		return dapi_error(c, 404, "%s %s not found",
 				  dapi_is_configs(r->path) ? "config" : "secret", r->arg);

@@ -802,8 +802,7 @@ static void forward_one(struct sbuf *b, const char *listing, const char *bridge,
 		const char *h = strstr(at, "# handle ");
 		unsigned long long handle;
 		at += strlen(tag);
-		if (!h || (eol && h > eol) ||
-		    sscanf(h, "# handle %llu", &handle) != 1)
+		if (!h || (eol && h > eol) || sscanf(h, "# handle %llu", &handle) != 1)
 			continue;
 		if (open && !have) {
 			have = true; /* the first one stays */

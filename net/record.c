@@ -236,7 +236,7 @@ struct record {
 	uint64_t written;   /* bytes written to the file */
 	unsigned depth;	    /* inside an input (or the program's start) */
 	bool foreign_said;
-	ms_t last_now;	    /* the last NOW recorded */
+	ms_t last_now; /* the last NOW recorded */
 	ms_t last_flush_ms;
 	/* the program's callbacks */
 	env_recv_cb recv_cb;
@@ -246,7 +246,7 @@ struct record {
 	uint64_t next_ctl, next_req, next_list, next_logs, next_call;
 	struct rec_ctl *ctls; /* open (freed at close: a process death closes
 				 none of them) */
-	char opened[8][64]; /* databases already imaged */
+	char opened[8][64];   /* databases already imaged */
 	size_t opened_count;
 };
 
@@ -407,8 +407,8 @@ static void rec_timer_fired(struct env *real, env_timer_id id, void *data)
 	rec_in_end(r);
 }
 
-static int rec_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms, env_timer_cb cb,
-			   void *data, env_timer_id *id)
+static int rec_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms,
+			   env_timer_cb cb, void *data, env_timer_id *id)
 {
 	struct record *r = rec_of(env);
 	struct rec_timer *t = calloc(1, sizeof *t);
@@ -498,7 +498,8 @@ static void rec_peer(struct env *real, const char *addr, bool up, void *data)
 	rec_in_end(r);
 }
 
-static int rec_listen(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb, void *data)
+static int rec_listen(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb,
+		      void *data)
 {
 	struct record *r = rec_of(env);
 	int rv;
@@ -765,7 +766,8 @@ static void rec_list_done(struct env_ctl_list_req *shadow, int status)
 	rec_buf_u(&r->rec, status == 0 ? orig->found_count : 0);
 	for (size_t i = 0; status == 0 && i < orig->found_count; i++) {
 		const struct env_ctl_found *f = &orig->found[i];
-		rec_buf_bytes(&r->rec, f->task_id, strnlen(f->task_id, sizeof f->task_id));
+		rec_buf_bytes(&r->rec, f->task_id,
+			      strnlen(f->task_id, sizeof f->task_id));
 		rec_buf_bytes(&r->rec, f->service_id,
 			      strnlen(f->service_id, sizeof f->service_id));
 		rec_buf_u(&r->rec, (uint64_t)f->state);
@@ -929,8 +931,8 @@ static int rec_pki_csr(struct env *env, uint8_t *buf, size_t cap, size_t *len)
 }
 
 static int rec_pki_ca_create(struct env *env, uint64_t cluster_id, ms_t life_ms,
-			     uint8_t *cert, size_t cert_cap, size_t *cert_len, uint8_t *key,
-			     size_t key_cap, size_t *key_len)
+			     uint8_t *cert, size_t cert_cap, size_t *cert_len,
+			     uint8_t *key, size_t key_cap, size_t *key_len)
 {
 	struct record *r = rec_of(env);
 	int rv = r->real->ops->pki_ca_create(r->real, cluster_id, life_ms, cert, cert_cap,

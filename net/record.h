@@ -73,53 +73,53 @@
  * (C) are the core's calls to the env, with the env's answer. Appended,
  * never renumbered. */
 enum rec_kind {
-	REC_START = 1,	 /* I: now */
-	REC_STOP,	 /* I: (the program stopped) */
-	REC_TIMER,	 /* I: id */
-	REC_RECV,	 /* I: from, bytes */
-	REC_PEER,	 /* I: addr, up */
-	REC_CTL_DONE,	 /* I: reqno, status, state, exit_code, health, message */
-	REC_CTL_CLOSED,	 /* I: ctlno */
-	REC_LIST_DONE,	 /* I: listno, status, count, {task, service, state, exit} */
-	REC_LOGS_DONE,	 /* I: logsno, status, message, count, {time, stream, data} */
-	REC_CONTROL,	 /* I: callno, request bytes */
-	REC_NOW,	 /* C: zigzag delta from the last NOW */
-	REC_WALL,	 /* C: value */
-	REC_RANDOM,	 /* C: value */
-	REC_TIMER_START, /* C: delay, repeat, rv, id */
-	REC_TIMER_STOP,	 /* C: id */
-	REC_LISTEN,	 /* C: has_recv, has_peer, rv */
-	REC_SEND,	 /* C: addr, len, hash (record_hash), rv */
-	REC_REPLY,	 /* C: conn, len, hash, rv */
-	REC_STORAGE,	 /* C: name, rv, first (0/1), [database image] */
-	REC_LOG,	 /* C: level, msg */
-	REC_CTL_OPEN,	 /* C: task_id, image, rv, ctlno */
-	REC_CTL_DO,	 /* C: ctlno, op, rv, reqno */
-	REC_CTL_CLOSE,	 /* C: ctlno */
-	REC_CTL_LIST,	 /* C: rv, listno */
-	REC_EXIT,	 /* C: why */
-	REC_SENDER,	 /* C: identity */
-	REC_PKI_CSR,	 /* C: cap, rv, bytes */
-	REC_PKI_CA,	 /* C: cluster_id, life, rv, cert, key */
-	REC_PKI_SIGN,	 /* C: csr hash, node_id, role, life, rv, cert */
-	REC_PKI_INSTALL, /* C: cert hash, root_count, rv */
-	REC_PKI_PIN,	 /* C: digest hash, rv */
-	REC_PKI_INFO,	 /* C: cert hash, rv, identity */
-	REC_PKI_LOCK,	 /* C: set (0/1), rv */
-	REC_PKI_UNLOCK,	 /* C: rv */
-	REC_NET_SET,	 /* C: network_id, rv */
-	REC_NET_REMOVE,	 /* C: network_id, rv */
-	REC_LOGS_READ,	 /* C: task_id, rv, logsno */
+	REC_START = 1,	    /* I: now */
+	REC_STOP,	    /* I: (the program stopped) */
+	REC_TIMER,	    /* I: id */
+	REC_RECV,	    /* I: from, bytes */
+	REC_PEER,	    /* I: addr, up */
+	REC_CTL_DONE,	    /* I: reqno, status, state, exit_code, health, message */
+	REC_CTL_CLOSED,	    /* I: ctlno */
+	REC_LIST_DONE,	    /* I: listno, status, count, {task, service, state, exit} */
+	REC_LOGS_DONE,	    /* I: logsno, status, message, count, {time, stream, data} */
+	REC_CONTROL,	    /* I: callno, request bytes */
+	REC_NOW,	    /* C: zigzag delta from the last NOW */
+	REC_WALL,	    /* C: value */
+	REC_RANDOM,	    /* C: value */
+	REC_TIMER_START,    /* C: delay, repeat, rv, id */
+	REC_TIMER_STOP,	    /* C: id */
+	REC_LISTEN,	    /* C: has_recv, has_peer, rv */
+	REC_SEND,	    /* C: addr, len, hash (record_hash), rv */
+	REC_REPLY,	    /* C: conn, len, hash, rv */
+	REC_STORAGE,	    /* C: name, rv, first (0/1), [database image] */
+	REC_LOG,	    /* C: level, msg */
+	REC_CTL_OPEN,	    /* C: task_id, image, rv, ctlno */
+	REC_CTL_DO,	    /* C: ctlno, op, rv, reqno */
+	REC_CTL_CLOSE,	    /* C: ctlno */
+	REC_CTL_LIST,	    /* C: rv, listno */
+	REC_EXIT,	    /* C: why */
+	REC_SENDER,	    /* C: identity */
+	REC_PKI_CSR,	    /* C: cap, rv, bytes */
+	REC_PKI_CA,	    /* C: cluster_id, life, rv, cert, key */
+	REC_PKI_SIGN,	    /* C: csr hash, node_id, role, life, rv, cert */
+	REC_PKI_INSTALL,    /* C: cert hash, root_count, rv */
+	REC_PKI_PIN,	    /* C: digest hash, rv */
+	REC_PKI_INFO,	    /* C: cert hash, rv, identity */
+	REC_PKI_LOCK,	    /* C: set (0/1), rv */
+	REC_PKI_UNLOCK,	    /* C: rv */
+	REC_NET_SET,	    /* C: network_id, rv */
+	REC_NET_REMOVE,	    /* C: network_id, rv */
+	REC_LOGS_READ,	    /* C: task_id, rv, logsno */
 	REC_CONTROL_ANSWER, /* C: callno, len, hash */
 	REC_NET_ERROR,	    /* C: size, words */
 	REC_KIND_MAX
 };
 
 /* Which optional ops the recorded env had (header bit set). */
-#define REC_HAS_WALL	 (1u << 0)
-#define REC_HAS_LOCK	 (1u << 1)
-#define REC_HAS_NET	 (1u << 2)
-#define REC_HAS_LOGS	 (1u << 3)
+#define REC_HAS_WALL	  (1u << 0)
+#define REC_HAS_LOCK	  (1u << 1)
+#define REC_HAS_NET	  (1u << 2)
+#define REC_HAS_LOGS	  (1u << 3)
 #define REC_HAS_NET_ERROR (1u << 4)
 
 /* record_hash is a 64-bit digest of len bytes of p (the digest a recording

@@ -343,19 +343,23 @@ static const struct cmd cmds[] = {
 	 "read from their nodes through the leader's log broker: TASK@NODE | LINE,\n"
 	 "stderr's lines on stderr. --tail N: the last N lines of each task;\n"
 	 "--follow: then the new ones as they come, until interrupted.\n"},
-	{"secret", "create", secret_create, "secret create [--label KEY=VALUE]... NAME FILE|-",
+	{"secret", "create", secret_create,
+	 "secret create [--label KEY=VALUE]... NAME FILE|-",
 	 "Creates a secret from FILE's bytes (- : stdin), at most 500 KiB; prints\n"
 	 "its id. Its data is never shown again: it goes only to the nodes that\n"
 	 "run a task using it, in memory, as a file /run/secrets/NAME.\n"},
-	{"secret", "ls", secret_ls, "secret ls", "Lists secrets: ID NAME CREATED UPDATED.\n"},
+	{"secret", "ls", secret_ls, "secret ls",
+	 "Lists secrets: ID NAME CREATED UPDATED.\n"},
 	{"secret", "inspect", secret_inspect, "secret inspect NAME",
 	 "Prints a secret as JSON (without its data).\n"},
 	{"secret", "rm", secret_rm, "secret rm NAME...",
 	 "Removes secrets (refused while a service uses one: it names them).\n"},
-	{"config", "create", config_create, "config create [--label KEY=VALUE]... NAME FILE|-",
+	{"config", "create", config_create,
+	 "config create [--label KEY=VALUE]... NAME FILE|-",
 	 "Creates a config from FILE's bytes (- : stdin), at most 500 KiB; prints\n"
 	 "its id.\n"},
-	{"config", "ls", config_ls, "config ls", "Lists configs: ID NAME CREATED UPDATED.\n"},
+	{"config", "ls", config_ls, "config ls",
+	 "Lists configs: ID NAME CREATED UPDATED.\n"},
 	{"config", "inspect", config_inspect, "config inspect NAME",
 	 "Prints a config as JSON, its data in base64 (as docker config inspect).\n"},
 	{"config", "rm", config_rm, "config rm NAME...",

@@ -702,7 +702,8 @@ static int cli_file_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bo
 		return 0;
 	}
 	if (b->file_count[k] == SWARMCTL_CLI_FILES_MAX)
-		return cli_fail(err, n, "%s: more than %u given", f, SWARMCTL_CLI_FILES_MAX);
+		return cli_fail(err, n, "%s: more than %u given", f,
+				SWARMCTL_CLI_FILES_MAX);
 	if (strlen(v) >= sizeof b->file_args[k][0])
 		return cli_fail(err, n, "%s: '%.40s...' is too long", f, v);
 	v = strcpy(b->file_args[k][b->file_count[k]], v);
@@ -717,8 +718,10 @@ static int cli_file_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bo
 			continue;
 		}
 		if (!eq)
-			return cli_fail(err, n, "%s: '%s' is not KEY=VALUE (source, target, "
-					"uid, gid or mode)", f, field);
+			return cli_fail(err, n,
+					"%s: '%s' is not KEY=VALUE (source, target, "
+					"uid, gid or mode)",
+					f, field);
 		*eq = 0;
 		if (strcmp(field, "source") == 0 || strcmp(field, "src") == 0) {
 			r.secret_name = eq + 1;
@@ -732,12 +735,16 @@ static int cli_file_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bo
 			char *end;
 			unsigned long m = strtoul(eq + 1, &end, 8);
 			if (!eq[1] || *end || m > 07777)
-				return cli_fail(err, n, "%s: mode '%s' is not an octal file "
-					        "mode (0444)", f, eq + 1);
+				return cli_fail(err, n,
+						"%s: mode '%s' is not an octal file "
+						"mode (0444)",
+						f, eq + 1);
 			r.mode = (uint32_t)m;
 		} else {
-			return cli_fail(err, n, "%s: unknown option '%s' (source, target, "
-					"uid, gid or mode)", f, field);
+			return cli_fail(err, n,
+					"%s: unknown option '%s' (source, target, "
+					"uid, gid or mode)",
+					f, field);
 		}
 	}
 	if (!r.secret_name || !*r.secret_name)
@@ -747,7 +754,8 @@ static int cli_file_flag(struct swarmctl_cli_spec *b, const char *f, char *v, bo
 		if (strcmp(b->file_refs[k][i].secret_name, r.secret_name) == 0)
 			break;
 	if (i == SWARMCTL_CLI_FILES_MAX)
-		return cli_fail(err, n, "%s: more than %u given", f, SWARMCTL_CLI_FILES_MAX);
+		return cli_fail(err, n, "%s: more than %u given", f,
+				SWARMCTL_CLI_FILES_MAX);
 	b->file_refs[k][i] = r;
 	if (i == b->file_count[k])
 		b->file_count[k]++;

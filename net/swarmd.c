@@ -716,7 +716,8 @@ static int swarmd_dapi_call(void *data, const Cs__ControlRequest *req, control_r
 
 /* The control socket's way to the control RPC: recorded with --record. */
 static int swarmd_ctl_call(void *data, struct control_rpc *rpc,
-			   const Cs__ControlRequest *req, control_rpc_cb cb, void *cb_data)
+			   const Cs__ControlRequest *req, control_rpc_cb cb,
+			   void *cb_data)
 {
 	struct swarmd *d = data;
 	if (d->rec)

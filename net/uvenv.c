@@ -1936,7 +1936,8 @@ static int uvenv_db_check_why(struct uvenv *u, const char *path, bool *corrupt)
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
 	if (rc != SQLITE_OK) {
 		if (corrupt)
-			*corrupt = (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
+			*corrupt = (rc & 0xff) == SQLITE_CORRUPT ||
+				   (rc & 0xff) == SQLITE_NOTADB;
 		return uvenv_storage_fail(u, db, path,
 					  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	}
@@ -1995,7 +1996,8 @@ static int uvenv_storage_open(struct env *env, const char *name, struct sqlite3 
 	{
 		bool corrupt = false;
 		if (uvenv_db_check_why(u, path, &corrupt) != 0 &&
-		    (!corrupt || !uvenv_db_disposable(name) || uvenv_db_set_aside(u, path)))
+		    (!corrupt || !uvenv_db_disposable(name) ||
+		     uvenv_db_set_aside(u, path)))
 			goto fail;
 	}
 	/* 0600 whatever the umask: made here, or set on an older file;
@@ -3027,9 +3029,9 @@ static int uvenv_lb_sync(struct uvenv *u, const struct env_net_state *st)
 		 * ingress address (st->node_addr) so that their answers come
 		 * back here; without one, this node's own backends only */
 		const char *snat = st->node_addr;
-		if (l->has_ing && !(snat ? l->ing.snat_addr &&
-						   strcmp(l->ing.snat_addr, snat) == 0
-					 : l->ing.snat_addr == NULL)) {
+		if (l->has_ing &&
+		    !(snat ? l->ing.snat_addr && strcmp(l->ing.snat_addr, snat) == 0
+			   : l->ing.snat_addr == NULL)) {
 			/* its address came or changed: the whole table again */
 			lb_model_free(&l->ing.applied);
 			free(l->ing.netns_path);
@@ -3082,9 +3084,8 @@ static int uvenv_net_set(struct env *env, const struct env_net_state *st)
 	if (!rv && u->resolver) {
 		rv = resolver_set(u->resolver, st);
 		if (rv)
-			snprintf(u->net_err, sizeof u->net_err,
-				 "its names on %s:53: %s", st->gateway ? st->gateway : "-",
-				 cs_strerror(rv));
+			snprintf(u->net_err, sizeof u->net_err, "its names on %s:53: %s",
+				 st->gateway ? st->gateway : "-", cs_strerror(rv));
 		if (rv)
 			uvenv_logf(
 				u, ENV_LOG_ERROR,

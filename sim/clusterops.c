@@ -1614,8 +1614,8 @@ int clops_secret(struct clops *o, struct manager *m, const struct scn_cmd *cmd, 
 				   err_size, clops_call_done, call);
 	} else {
 		Cs__Secret x = CS__SECRET__INIT;
-		const char *word = cmd->u.secret.data ? cmd->u.secret.data
-						      : cmd->u.secret.name;
+		const char *word =
+			cmd->u.secret.data ? cmd->u.secret.data : cmd->u.secret.name;
 		size_t wl = strlen(word);
 		uint8_t *buf = malloc(wl + cmd->u.secret.bytes + 1);
 		if (!buf) {

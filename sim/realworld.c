@@ -1027,9 +1027,10 @@ static int rw_cond(struct rw *rw, const struct scn_cond *c, char *got, size_t n)
 							       sizeof role))
 						role[0] = '\0';
 					snprintf(got, n, "%s", role);
-					return strcmp(role, c->node_role == SCN_ROLE_MANAGER
-								    ? "manager"
-								    : "worker") == 0;
+					return strcmp(role,
+						      c->node_role == SCN_ROLE_MANAGER
+							      ? "manager"
+							      : "worker") == 0;
 				}
 				snprintf(got, n, "%s", st);
 				return strcmp(st, c->node_ready ? "ready" : "down") == 0;

@@ -217,8 +217,8 @@ static void rp_describe(char *out, size_t cap, unsigned kind, const uint8_t *bod
 			size_t len)
 {
 	struct rp_rd d = {body, len, 0, false};
-	const char *f = kind < REC_KIND_MAX && rp_kinds[kind].fields ? rp_kinds[kind].fields
-								     : "";
+	const char *f =
+		kind < REC_KIND_MAX && rp_kinds[kind].fields ? rp_kinds[kind].fields : "";
 	size_t o = (size_t)snprintf(out, cap, "%s", rp_kind_name(kind));
 
 	while (*f && d.off < d.len && o < cap) {
@@ -246,8 +246,8 @@ static void rp_describe(char *out, size_t cap, unsigned kind, const uint8_t *bod
 		} else {
 			struct env_identity id;
 			rd_identity(&d, &id);
-			snprintf(val, sizeof val, "{node %016" PRIx64 " role %d conn %" PRIu64
-						  "}",
+			snprintf(val, sizeof val,
+				 "{node %016" PRIx64 " role %d conn %" PRIu64 "}",
 				 id.node_id, (int)id.role, id.conn);
 		}
 		if (d.bad)
@@ -333,7 +333,7 @@ struct replay {
 	struct rp_db dbs[8];
 	size_t db_count;
 	env_timer_id fake_timer; /* after a divergence */
-	bool ended; /* the segment ended inside an input */
+	bool ended;		 /* the segment ended inside an input */
 	/* output */
 	struct replay_result *res;
 	replay_mark_cb mark;
@@ -482,8 +482,8 @@ static int rp_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms, env_ti
 		r->timers = t;
 		r->timer_cap = cap;
 	}
-	r->timers[r->timer_count++] =
-		(struct rp_timer){.id = *id, .cb = cb, .data = data, .repeat = repeat_ms > 0};
+	r->timers[r->timer_count++] = (struct rp_timer){
+		.id = *id, .cb = cb, .data = data, .repeat = repeat_ms > 0};
 	return 0;
 }
 
@@ -512,7 +512,8 @@ static const char *rp_self_addr(struct env *env)
 	return rp_of(env)->self_addr;
 }
 
-static int rp_listen(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb, void *data)
+static int rp_listen(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb,
+		     void *data)
 {
 	struct replay *r = rp_of(env);
 	struct rp_wr w = {.len = 0};
@@ -578,10 +579,10 @@ static int rp_db_load(const uint8_t *img, size_t len, sqlite3 **out)
 		 * in-memory copy is a rollback one (the pages hold it all) */
 		if (len > 19 && copy[18] == 2 && copy[19] == 2)
 			copy[18] = copy[19] = 1;
-		if (sqlite3_deserialize(db, "main", copy, (sqlite3_int64)len,
-					(sqlite3_int64)len,
-					SQLITE_DESERIALIZE_FREEONCLOSE |
-						SQLITE_DESERIALIZE_RESIZEABLE) != SQLITE_OK) {
+		if (sqlite3_deserialize(
+			    db, "main", copy, (sqlite3_int64)len, (sqlite3_int64)len,
+			    SQLITE_DESERIALIZE_FREEONCLOSE |
+				    SQLITE_DESERIALIZE_RESIZEABLE) != SQLITE_OK) {
 			sqlite3_close(db);
 			return CS_ECORRUPT;
 		}
@@ -705,8 +706,8 @@ static int rp_pki_csr(struct env *env, uint8_t *buf, size_t cap, size_t *len)
 }
 
 static int rp_pki_ca_create(struct env *env, uint64_t cluster_id, ms_t life_ms,
-			    uint8_t *cert, size_t cert_cap, size_t *cert_len, uint8_t *key,
-			    size_t key_cap, size_t *key_len)
+			    uint8_t *cert, size_t cert_cap, size_t *cert_len,
+			    uint8_t *key, size_t key_cap, size_t *key_len)
 {
 	struct replay *r = rp_of(env);
 	struct rp_wr w = {.len = 0};
@@ -1039,8 +1040,9 @@ static bool rp_input(struct replay *r)
 				t.cb(&r->env, id, t.data);
 				return true;
 			}
-		rp_diverge(r, "expected timer %" PRIu64 " to fire, but the core armed "
-			      "no such timer",
+		rp_diverge(r,
+			   "expected timer %" PRIu64 " to fire, but the core armed "
+			   "no such timer",
 			   id);
 		return false;
 	}
@@ -1072,8 +1074,9 @@ static bool rp_input(struct replay *r)
 		int status;
 		char *msg;
 		if (!q) {
-			rp_diverge(r, "executor request %" PRIu64 " finished, but the core "
-				      "asked none such",
+			rp_diverge(r,
+				   "executor request %" PRIu64 " finished, but the core "
+				   "asked none such",
 				   no);
 			return false;
 		}
@@ -1099,8 +1102,9 @@ static bool rp_input(struct replay *r)
 				free(c);
 				return true;
 			}
-		rp_diverge(r, "controller %" PRIu64 " closed, but the core closed none "
-			      "such",
+		rp_diverge(r,
+			   "controller %" PRIu64 " closed, but the core closed none "
+			   "such",
 			   no);
 		return false;
 	}
@@ -1125,11 +1129,13 @@ static bool rp_input(struct replay *r)
 			size_t l;
 			const uint8_t *p = rd_bytes(&d, &l);
 			memcpy(found[i].task_id, p ? p : (const uint8_t *)"",
-			       l < sizeof found[i].task_id ? l : sizeof found[i].task_id - 1);
+			       l < sizeof found[i].task_id ? l
+							   : sizeof found[i].task_id - 1);
 			p = rd_bytes(&d, &l);
 			memcpy(found[i].service_id, p ? p : (const uint8_t *)"",
-			       l < sizeof found[i].service_id ? l
-							      : sizeof found[i].service_id - 1);
+			       l < sizeof found[i].service_id
+				       ? l
+				       : sizeof found[i].service_id - 1);
 			found[i].state = (enum env_ctl_state)rd_u(&d);
 			found[i].exit_code = (int32_t)rd_i(&d);
 		}
@@ -1427,7 +1433,8 @@ static int rp_segment(struct replay *r, char *err, size_t n)
 	if (!rp_read(r))
 		return 0; /* started, nothing recorded yet */
 	if (r->kind != REC_START) {
-		rp_diverge(r, "a segment begins with %s, not start", rp_kind_name(r->kind));
+		rp_diverge(r, "a segment begins with %s, not start",
+			   rp_kind_name(r->kind));
 		return 0;
 	}
 	{
@@ -1475,7 +1482,8 @@ int replay_run(const uint8_t *buf, size_t len, replay_mark_cb mark, void *mark_c
 	int rv = 0;
 
 	memset(res, 0, sizeof *res);
-	if (len < RECORD_MAGIC_BYTES || memcmp(buf, RECORD_MAGIC, RECORD_MAGIC_BYTES) != 0) {
+	if (len < RECORD_MAGIC_BYTES ||
+	    memcmp(buf, RECORD_MAGIC, RECORD_MAGIC_BYTES) != 0) {
 		snprintf(err, n, "not a cswarm recording (no %s magic)", "CSWREC");
 		return CS_ECORRUPT;
 	}
@@ -1619,8 +1627,10 @@ static struct timeline *rp_main_timeline(struct rp_file *files, size_t count,
 		return NULL;
 	for (size_t i = 0; i < count; i++)
 		for (size_t k = 0; k < files[i].mark_count; k++) {
-			first = files[i].marks[k].at_ms < first ? files[i].marks[k].at_ms : first;
-			last = files[i].marks[k].at_ms > last ? files[i].marks[k].at_ms : last;
+			first = files[i].marks[k].at_ms < first ? files[i].marks[k].at_ms
+								: first;
+			last = files[i].marks[k].at_ms > last ? files[i].marks[k].at_ms
+							      : last;
 		}
 	for (size_t i = 0; i < count; i++)
 		if (files[i].res.last_ms > last)
@@ -1640,17 +1650,22 @@ static struct timeline *rp_main_timeline(struct rp_file *files, size_t count,
 		const struct rp_file *f = &files[i];
 		us_t down_from = 0, lead_from = 0;
 		bool up = false, lead = false;
-		snprintf(tl->nodes[i].name, sizeof tl->nodes[i].name, "%s", f->res.self_addr);
+		snprintf(tl->nodes[i].name, sizeof tl->nodes[i].name, "%s",
+			 f->res.self_addr);
 		for (size_t k = 0; k <= f->mark_count; k++) {
-			const struct replay_mark *m = k < f->mark_count ? &f->marks[k] : NULL;
+			const struct replay_mark *m =
+				k < f->mark_count ? &f->marks[k] : NULL;
 			us_t at = (m ? m->at_ms - first : last - first) * 1000;
-			bool now_up = m ? m->up : up, now_lead = m ? m->up && m->leader : false;
+			bool now_up = m ? m->up : up,
+			     now_lead = m ? m->up && m->leader : false;
 			struct tl_span sp[2];
 			size_t ns = 0;
 			if (!up && (now_up || !m) && k > 0)
-				sp[ns++] = (struct tl_span){TL_DOWN, (uint32_t)i, down_from, at, 0};
+				sp[ns++] = (struct tl_span){TL_DOWN, (uint32_t)i,
+							    down_from, at, 0};
 			if (lead && !now_lead)
-				sp[ns++] = (struct tl_span){TL_LEADER, (uint32_t)i, lead_from, at, 0};
+				sp[ns++] = (struct tl_span){TL_LEADER, (uint32_t)i,
+							    lead_from, at, 0};
 			if (up && !now_up)
 				down_from = at;
 			if (!lead && now_lead)
@@ -1681,8 +1696,9 @@ static struct timeline *rp_main_timeline(struct rp_file *files, size_t count,
 			tl->failed = true;
 			tl->fail_us = (files[i].res.at_ms - first) * 1000;
 			snprintf(tl->fail_msg, sizeof tl->fail_msg,
-				 "%s diverged at event %" PRIu64 ": %.400s", files[i].res.self_addr,
-				 files[i].res.at_event, files[i].res.why);
+				 "%s diverged at event %" PRIu64 ": %.400s",
+				 files[i].res.self_addr, files[i].res.at_event,
+				 files[i].res.why);
 			break;
 		}
 	return tl;
@@ -1737,7 +1753,8 @@ int replay_main(int argc, char **argv)
 		char err[512] = "";
 		int e = rp_main_read(f->path, &f->buf, &f->len);
 		if (e) {
-			fprintf(stderr, "swarmsim replay: %s: %s\n", f->path, strerror(e));
+			fprintf(stderr, "swarmsim replay: %s: %s\n", f->path,
+				strerror(e));
 			status = 2;
 			break;
 		}
@@ -1752,14 +1769,15 @@ int replay_main(int argc, char **argv)
 		       " span=%.3fs raft_id=%016" PRIx64 " applied=%" PRIu64 "%s%s",
 		       f->path, f->res.self_addr, f->res.segments, f->res.events,
 		       f->res.inputs, f->res.sends, f->res.logs,
-		       (double)(f->res.last_ms - f->res.first_ms) / 1000.0, f->res.raft_id,
-		       f->res.applied, f->res.leader ? " leader" : "",
+		       (double)(f->res.last_ms - f->res.first_ms) / 1000.0,
+		       f->res.raft_id, f->res.applied, f->res.leader ? " leader" : "",
 		       f->res.truncated ? " truncated" : "");
 		if (f->res.diverged) {
 			printf(" result=DIVERGED event=%" PRIu64 " t=%" PRIu64
 			       "ms (+%.3fs): %s\n",
 			       f->res.at_event, f->res.at_ms,
-			       (double)(f->res.at_ms - f->res.first_ms) / 1000.0, f->res.why);
+			       (double)(f->res.at_ms - f->res.first_ms) / 1000.0,
+			       f->res.why);
 			status = 1;
 		} else {
 			printf(" result=ok\n");
@@ -1784,11 +1802,15 @@ int replay_main(int argc, char **argv)
 			if (best == count)
 				break;
 			{
-				const struct replay_mark *m = &files[best].marks[at[best]++];
+				const struct replay_mark *m =
+					&files[best].marks[at[best]++];
 				printf("timeline +%.3fs %s %s term=%" PRIu64
 				       " leader=%016" PRIx64 "\n",
-				       (double)(m->at_ms - t0) / 1000.0, files[best].res.self_addr,
-				       !m->up ? "down" : m->leader ? "leads" : "follows",
+				       (double)(m->at_ms - t0) / 1000.0,
+				       files[best].res.self_addr,
+				       !m->up	   ? "down"
+				       : m->leader ? "leads"
+						   : "follows",
 				       m->term, m->leader_id);
 			}
 		}

@@ -21,30 +21,30 @@
 /* What one node's clock-stamped role looked like, for a timeline: called
  * whenever what the replayed manager believes changes (after an input). */
 struct replay_mark {
-	ms_t at_ms;	     /* the node's env clock */
-	bool up;	     /* the program runs */
-	bool leader;	     /* it leads */
-	uint64_t leader_id;  /* the raft id it follows (0: none) */
+	ms_t at_ms;	    /* the node's env clock */
+	bool up;	    /* the program runs */
+	bool leader;	    /* it leads */
+	uint64_t leader_id; /* the raft id it follows (0: none) */
 	uint64_t term;
 };
 typedef void (*replay_mark_cb)(void *ctx, const struct replay_mark *m);
 
 struct replay_result {
-	uint64_t events;    /* records consumed */
-	uint64_t inputs;    /* inputs fed */
-	uint64_t sends;	    /* messages the core sent (matched) */
-	uint64_t logs;	    /* log lines (matched) */
-	uint64_t segments;  /* process starts */
+	uint64_t events;   /* records consumed */
+	uint64_t inputs;   /* inputs fed */
+	uint64_t sends;	   /* messages the core sent (matched) */
+	uint64_t logs;	   /* log lines (matched) */
+	uint64_t segments; /* process starts */
 	ms_t first_ms, last_ms;
 	bool diverged;
-	bool truncated;	    /* the file ended inside a record (a SIGKILL) */
-	uint64_t at_event;  /* the divergence: its index (0-based) */
-	ms_t at_ms;	    /* and the node's clock then */
+	bool truncated;		    /* the file ended inside a record (a SIGKILL) */
+	uint64_t at_event;	    /* the divergence: its index (0-based) */
+	ms_t at_ms;		    /* and the node's clock then */
 	char why[REPLAY_WHY_BYTES]; /* "expected ..., came ..." */
 	char self_addr[64];
-	uint64_t raft_id;   /* the manager's, at the end (0: none) */
-	uint64_t applied;   /* its applied index at the end */
-	bool leader;	    /* it led at the end */
+	uint64_t raft_id; /* the manager's, at the end (0: none) */
+	uint64_t applied; /* its applied index at the end */
+	bool leader;	  /* it led at the end */
 };
 
 /* replay_run replays the recording buf (len bytes, borrowed) and fills

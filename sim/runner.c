@@ -149,8 +149,9 @@ static void runner_tap_secrets(struct runner *r, const struct world *w, uint32_t
 		for (size_t j = 0; j < t->n_secret_data && !r->secret_leak[0]; j++) {
 			const Cs__Secret *x = t->secret_data[j];
 			size_t n = !cs ? 0 : x->config ? cs->n_configs : cs->n_secrets;
-			Cs__SecretReference **refs =
-				!cs ? NULL : x->config ? cs->configs : cs->secrets;
+			Cs__SecretReference **refs = !cs	 ? NULL
+						     : x->config ? cs->configs
+								 : cs->secrets;
 			bool used = false;
 			for (size_t k = 0; k < n && !used; k++)
 				used = refs[k]->secret_id == x->id;
@@ -158,19 +159,22 @@ static void runner_tap_secrets(struct runner *r, const struct world *w, uint32_t
 			 * machine that joined again under a new id has two
 			 * records of its hostname: the task's one must be its) */
 			const Cs__Node *rec = st ? store_node_get(st, t->node_id) : NULL;
-			bool ended = t->status && t->status->state >
-							  CS__TASK_STATE__TASK_STATE_RUNNING;
+			bool ended =
+				t->status &&
+				t->status->state > CS__TASK_STATE__TASK_STATE_RUNNING;
 			if (!used || ended ||
 			    (rec && rec->hostname &&
 			     strcmp(rec->hostname, world_node_name(w, dst)) != 0))
-				snprintf(r->secret_leak, sizeof r->secret_leak,
-					 "invariant 8 (secrets): %s %s sent to %s with task "
-					 "%016" PRIx64 " %s",
-					 x->config ? "config" : "secret", x->name ? x->name : "",
-					 world_node_name(w, dst), t->id,
-					 !used	 ? "whose spec does not reference it"
-					 : ended ? "that has ended"
-						 : "assigned to another node");
+				snprintf(
+					r->secret_leak, sizeof r->secret_leak,
+					"invariant 8 (secrets): %s %s sent to %s with task "
+					"%016" PRIx64 " %s",
+					x->config ? "config" : "secret",
+					x->name ? x->name : "", world_node_name(w, dst),
+					t->id,
+					!used	? "whose spec does not reference it"
+					: ended ? "that has ended"
+						: "assigned to another node");
 		}
 	}
 }
@@ -1182,8 +1186,7 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 				    : NULL,
 			cond, got, got_size);
 	}
-	case SCN_COND_FILES:
-		return runner_cond_files(r, cond, got, got_size);
+	case SCN_COND_FILES: return runner_cond_files(r, cond, got, got_size);
 	case SCN_COND_REACH:
 		/* issue 17: ground truth, the machines' programmed networks */
 		return simexec_reach(world_exec(r->w), cond->service, cond->reason, got,
@@ -1607,8 +1610,8 @@ static int runner_disk(struct runner *r, const struct scn_cmd *cmd)
 		 * name with a dot is a file's own (raft.db-journal) */
 		snprintf(file, sizeof file, strchr(d->file, '.') ? "%s" : "%s.db",
 			 d->file);
-		rv = world_disk_corrupt(r->w, index, d->file[0] ? file : NULL,
-					d->pages, &flipped);
+		rv = world_disk_corrupt(r->w, index, d->file[0] ? file : NULL, d->pages,
+					&flipped);
 		if (rv)
 			return runner_fail(r, cmd, "%s", cs_strerror(rv));
 		if (flipped == 0)

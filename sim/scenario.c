@@ -2843,10 +2843,8 @@ enum scn_disk_key {
 static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 {
 	static const struct scn_key keys[] = {
-		{"fault", SCN_DK_FAULT, false},
-		{"on", SCN_DK_ON, false},
-		{"for", SCN_DK_FOR, false},
-		{"file", SCN_DK_FILE, false},
+		{"fault", SCN_DK_FAULT, false}, {"on", SCN_DK_ON, false},
+		{"for", SCN_DK_FOR, false},	{"file", SCN_DK_FILE, false},
 		{"pages", SCN_DK_PAGES, false},
 	};
 	static const char *const faults[] = {"eio", "full", "torn", "corrupt"};
@@ -2865,8 +2863,9 @@ static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 		return rv;
 	if (p->tok_count <= 2 ||
 	    !(scn_tok_is(p->toks[2], "ok") || memchr(p->toks[2].s, '=', p->toks[2].len)))
-		return scn_expected(p, 0, 2,
-				    "fault=eio, fault=full, fault=torn, fault=corrupt or ok");
+		return scn_expected(
+			p, 0, 2,
+			"fault=eio, fault=full, fault=torn, fault=corrupt or ok");
 	if (scn_tok_is(p->toks[2], "ok")) {
 		d->fault = SCN_DISK_OK;
 		return scn_end(p, 3);
@@ -2891,9 +2890,10 @@ static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 			file_col = kv.name.col;
 			if (kv.value.len == 0 || kv.value.len > LIMIT_NAME_BYTES_MAX ||
 			    memchr(kv.value.s, '/', kv.value.len))
-				return scn_fail(p, kv.value.col,
-						"file= takes a file name of the node's disk "
-						"(raft, agent, ...)");
+				return scn_fail(
+					p, kv.value.col,
+					"file= takes a file name of the node's disk "
+					"(raft, agent, ...)");
 			memcpy(d->file, kv.value.s, kv.value.len);
 			d->file[kv.value.len] = '\0';
 			break;
@@ -2903,8 +2903,9 @@ static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 			for (uint32_t k = 0; k < kv.value.len; k++) {
 				char ch = kv.value.s[k];
 				if (ch < '0' || ch > '9' || n > 1000)
-					return scn_fail(p, kv.value.col,
-							"pages= takes a count from 1 to 1000");
+					return scn_fail(
+						p, kv.value.col,
+						"pages= takes a count from 1 to 1000");
 				n = n * 10 + (uint64_t)(ch - '0');
 			}
 			if (n == 0 || n > 1000)
@@ -3138,8 +3139,9 @@ static int scn_parse_secret(struct scn_parser *p, struct scn_cmd *cmd)
 			if (rv)
 				return rv;
 			if (cmd->u.secret.bytes > 2 * LIMIT_SECRET_BYTES_MAX)
-				return scn_fail(p, kv.value.col,
-						"bytes: over twice LIMIT_SECRET_BYTES_MAX");
+				return scn_fail(
+					p, kv.value.col,
+					"bytes: over twice LIMIT_SECRET_BYTES_MAX");
 		} else if (!(cmd->u.secret.data = scn_tok_dup(kv.value))) {
 			return scn_nomem(p);
 		}
@@ -3158,7 +3160,8 @@ static int scn_parse_refuse(struct scn_parser *p, struct scn_cmd *cmd)
 	    (!scn_tok_is(p->toks[1], "service") && !scn_tok_is(p->toks[1], "network") &&
 	     !scn_tok_is(p->toks[1], "secret") && !scn_tok_is(p->toks[1], "config")))
 		return scn_expected(
-			p, 0, 1, "service, network, secret or config (the command to refuse)");
+			p, 0, 1,
+			"service, network, secret or config (the command to refuse)");
 	p->toks++;
 	p->tok_count--;
 	rv = scn_tok_is(p->toks[0], "service")	 ? scn_parse_service(p, cmd)

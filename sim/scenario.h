@@ -438,7 +438,13 @@ struct scn_runtime {
  * tears the pages written since the last sync) and disk NODE fault=corrupt
  * [file=NAME] [pages=N] (flips one bit in each of N drawn pages, 1 by
  * default, of file NAME or of drawn files: at once, no duration). */
-enum scn_disk_fault { SCN_DISK_EIO, SCN_DISK_FULL, SCN_DISK_OK, SCN_DISK_TORN, SCN_DISK_CORRUPT };
+enum scn_disk_fault {
+	SCN_DISK_EIO,
+	SCN_DISK_FULL,
+	SCN_DISK_OK,
+	SCN_DISK_TORN,
+	SCN_DISK_CORRUPT
+};
 struct scn_disk {
 	struct scn_node node;
 	enum scn_disk_fault fault;

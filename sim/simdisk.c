@@ -1319,8 +1319,8 @@ static uint32_t simdisk_live_page(struct simvfs *vfs, const struct simdisk_file 
 	return pick;
 }
 
-int simvfs_corrupt(struct simvfs *vfs, const char *disk, const char *file,
-		   uint32_t pages, uint32_t *flipped)
+int simvfs_corrupt(struct simvfs *vfs, const char *disk, const char *file, uint32_t pages,
+		   uint32_t *flipped)
 {
 	struct simdisk_disk *d = simdisk_disk_find(vfs, disk, NULL);
 	uint32_t done = 0;
@@ -1370,7 +1370,8 @@ int simvfs_corrupt(struct simvfs *vfs, const char *disk, const char *file,
 					      ? f->synced_size - off
 					      : SIMDISK_PAGE_BYTES;
 			if (bit / 8 < slen)
-				f->saved_bytes[(size_t)slot * SIMDISK_PAGE_BYTES + bit / 8] ^=
+				f->saved_bytes[(size_t)slot * SIMDISK_PAGE_BYTES +
+					       bit / 8] ^=
 					(unsigned char)(1u << (bit % 8));
 		}
 		done++;

@@ -102,8 +102,8 @@ int simvfs_fault(struct simvfs *vfs, const char *disk, uint32_t faults, int64_t 
  * connection's page cache may hide it until it reads the page again.
  * Returns 0 and in *flipped the bits flipped (0: no such disk or file, or
  * nothing in it). */
-int simvfs_corrupt(struct simvfs *vfs, const char *disk, const char *file,
-		   uint32_t pages, uint32_t *flipped);
+int simvfs_corrupt(struct simvfs *vfs, const char *disk, const char *file, uint32_t pages,
+		   uint32_t *flipped);
 
 /* simvfs_faults_until returns a time from which no disk is faulted (until
  * a new fault): the latest end of any fault set so far, 0 when none. */

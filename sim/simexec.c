@@ -166,7 +166,7 @@ struct simexec_ctl {
 	struct simexec_ports ports;		   /* likewise */
 	struct simexec_att atts[SIMEXEC_ATTS_MAX]; /* likewise (issue 17) */
 	size_t att_count;
-	struct simexec_files files; /* likewise (issue 20): a copy */
+	struct simexec_files files;   /* likewise (issue 20): a copy */
 	struct simexec_rec *op;	      /* the op in flight, or NULL */
 	struct env_ctl_req *wait_req; /* a WAIT in flight, or NULL */
 	env_ctl_cb wait_cb;

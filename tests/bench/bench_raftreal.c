@@ -54,7 +54,7 @@ enum {
 	BENCH_START_MS = 60000,	  /* cluster up and 3 managers */
 	BENCH_LOAD_MS = 300000,	  /* one load phase */
 	BENCH_FRAME_BYTES_MAX = 16 * 1024 * 1024, /* as net/ctlsock.h */
-	BENCH_REC_WRITES = 1000, /* per timed load of record-overhead */
+	BENCH_REC_WRITES = 1000,		  /* per timed load of record-overhead */
 };
 
 static void bench_sleep_ms(int ms)
@@ -581,7 +581,8 @@ static int bench_record_overhead(struct bench *b)
 	b->writes = BENCH_REC_WRITES;
 	b->inflight_max = 1;
 	for (int i = 0; i < 3 && rv == 0; i++)
-		rv = bench_cluster_again(b, i == 1, &cpu[i], &rate[i], i == 1 ? &bytes : &none);
+		rv = bench_cluster_again(b, i == 1, &cpu[i], &rate[i],
+					 i == 1 ? &bytes : &none);
 	b->writes = writes;
 	b->inflight_max = inflight;
 	if (rv)
@@ -598,9 +599,11 @@ static int bench_record_overhead(struct bench *b)
 		       "commits/s; %.1f MB recorded by the 3, %.0f bytes per commit, "
 		       "cluster start and the 1,000 services before the timed loads "
 		       "included)\n",
-		       (cpu[1] / plain - 1) * 100, BENCH_REC_WRITES, cpu[1], plain, cpu[0],
-		       cpu[2], rate[1], (rate[0] + rate[2]) / 2, (double)bytes / 1e6,
-		       (double)bytes / (double)(2 * BENCH_REC_WRITES + BENCH_LS_SERVICES));
+		       (cpu[1] / plain - 1) * 100, BENCH_REC_WRITES, cpu[1], plain,
+		       cpu[0], cpu[2], rate[1], (rate[0] + rate[2]) / 2,
+		       (double)bytes / 1e6,
+		       (double)bytes /
+			       (double)(2 * BENCH_REC_WRITES + BENCH_LS_SERVICES));
 	}
 	return 0;
 }

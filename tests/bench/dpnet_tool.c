@@ -39,7 +39,8 @@ static double now_us(void)
 
 static int listen_on(int port)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port)};
 	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
 		return -1;
@@ -92,7 +93,8 @@ static int serve(int port)
 
 static int connect_to(const char *host, int port)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port)};
 	int fd;
 	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
 		return -1;
@@ -148,8 +150,9 @@ static int send_mb(const char *host, int port, int mb)
 	}
 	memset(buf, 'y', sizeof buf);
 	while (left > 0) {
-		ssize_t w = write(fd, buf, left < (long long)sizeof buf ? (size_t)left
-								: sizeof buf);
+		ssize_t w =
+			write(fd, buf,
+			      left < (long long)sizeof buf ? (size_t)left : sizeof buf);
 		if (w <= 0) {
 			perror("write");
 			return 1;
@@ -172,6 +175,7 @@ int main(int argc, char **argv)
 		return conn(argv[2], atoi(argv[3]), atoi(argv[4]));
 	if (argc == 5 && strcmp(argv[1], "send") == 0)
 		return send_mb(argv[2], atoi(argv[3]), atoi(argv[4]));
-	fprintf(stderr, "usage: dpnet_tool serve PORT | conn HOST PORT N | send HOST PORT MB\n");
+	fprintf(stderr,
+		"usage: dpnet_tool serve PORT | conn HOST PORT N | send HOST PORT MB\n");
 	return 2;
 }

@@ -120,10 +120,12 @@ static int bc_mgr_start(struct benchcluster *c, int i, const char *join_token)
 		{
 			/* issue 19: --record FILE when c->record */
 			char rec[320];
-			const char *argv[20] = {c->swarmd, "--state-dir", m->dir,
-						"--listen-addr", listen, "--hostname",
-						m->name, "--control-socket", m->sock,
-						"--docker-socket", "/nonexistent"};
+			const char *argv[20] = {c->swarmd,     "--state-dir",
+						m->dir,	       "--listen-addr",
+						listen,	       "--hostname",
+						m->name,       "--control-socket",
+						m->sock,       "--docker-socket",
+						"/nonexistent"};
 			int n = 11;
 			if (join_token) {
 				argv[n++] = "--join-addr";

@@ -841,7 +841,6 @@ static void test_agent_restart_adopts_running_container_and_keeps_node_id(void *
 			 CS__TASK_STATE__TASK_STATE_RUNNING);
 }
 
-
 /* Issue 19: while the agent's process is down, its task database rots (a
  * row that no longer decodes: what the fuzz helper found refused the start).
  * The agent starts clean: the database emptied in place, nothing of it
@@ -870,10 +869,10 @@ static void test_agent_corrupt_database_starts_clean_and_adopts(void **state)
 	f->check_ctx = &q;
 
 	assert_int_equal(world_node_kill(f->w, w1, false, false), 0);
-	assert_int_equal(simvfs_open(world_vfs(f->w), "w1", "agent.db", &db, err, sizeof err),
-			 0);
-	assert_int_equal(sqlite3_exec(db, "UPDATE agent_tasks SET task = x'ffffffff'", NULL,
-				      NULL, NULL),
+	assert_int_equal(
+		simvfs_open(world_vfs(f->w), "w1", "agent.db", &db, err, sizeof err), 0);
+	assert_int_equal(sqlite3_exec(db, "UPDATE agent_tasks SET task = x'ffffffff'",
+				      NULL, NULL, NULL),
 			 SQLITE_OK);
 	assert_int_equal(sqlite3_changes(db), 1);
 	sqlite3_close(db);
@@ -1197,7 +1196,7 @@ struct fenv {
 	char netlog[16][96];
 	size_t netlog_count;
 	int net_set_rv;
-	const char *net_words; /* what net_error says (NULL: no such op) */
+	const char *net_words;	 /* what net_error says (NULL: no such op) */
 	char last_backends[256]; /* the last net_set's first service's */
 };
 
@@ -1409,8 +1408,8 @@ static int fe_net_set(struct env *env, const struct env_net_state *st)
 		 st->network_id, st->endpoint_count, local, st->service_count, backends,
 		 fe->asked[ENV_CTL_PREPARE]);
 	fe->last_backends[0] = '\0';
-	for (size_t j = 0; st->service_count && st->services[0].backends &&
-			   st->services[0].backends[j];
+	for (size_t j = 0;
+	     st->service_count && st->services[0].backends && st->services[0].backends[j];
 	     j++)
 		snprintf(fe->last_backends + strlen(fe->last_backends),
 			 sizeof fe->last_backends - strlen(fe->last_backends), "%s%s",
@@ -2846,8 +2845,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_agent_restart_adopts_running_container_and_keeps_node_id,
 			fixture_new, fixture_free),
-		cmocka_unit_test_setup_teardown(test_agent_corrupt_database_starts_clean_and_adopts,
-						fixture_new, fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_agent_corrupt_database_starts_clean_and_adopts, fixture_new,
+			fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_agent_machine_crash_reports_lost_task_failed_and_never_restarts_it,
 			fixture_new, fixture_free),

@@ -1572,15 +1572,13 @@ static void test_disp_every_node_gets_ingress_state_when_a_port_is_published(voi
 		assert_int_equal(ns->n_endpoints, with);
 		for (size_t i = 0; i < ns->n_endpoints; i++) {
 			const Cs__NetworkEndpoint *e = ns->endpoints[i];
-			const Cs__Node *n = store_node_get(
-				leader_store(f), e->node_id);
+			const Cs__Node *n = store_node_get(leader_store(f), e->node_id);
 			assert_true(e->node_ingress);
 			assert_int_equal(e->task_id, e->node_id);
 			assert_non_null(n);
 			assert_non_null(n->ingress);
-			assert_int_equal(strncmp(n->ingress->addr, e->addr,
-						 strlen(e->addr)),
-					 0);
+			assert_int_equal(
+				strncmp(n->ingress->addr, e->addr, strlen(e->addr)), 0);
 			assert_int_equal(n->ingress->addr[strlen(e->addr)], '/');
 			own |= e->node_id == w1->node_id;
 		}
@@ -2038,8 +2036,8 @@ int main(void)
 			test_disp_backend_change_goes_as_a_backend_delta, fixture_new,
 			fixture_free),
 		cmocka_unit_test_setup_teardown(
-			test_disp_backend_change_whole_for_agent_without_deltas, fixture_new,
-			fixture_free),
+			test_disp_backend_change_whole_for_agent_without_deltas,
+			fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_network_state_change_goes_as_a_delta, fixture_new,
 			fixture_free),

@@ -293,12 +293,12 @@ static void test_map_secrets_and_configs(void **state)
 	assert_string_equal(s->task->container->configs[0]->uid, "1");
 	assert_int_equal(s->task->container->configs[0]->mode, 0440);
 	j = dockerapi_spec_json(s);
-	r = json_object_get(json_object_get(json_object_get(j, "TaskTemplate"),
-					    "ContainerSpec"),
-			    "Configs");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(r, 0),
-							      "ConfigName")),
-			    "conf");
+	r = json_object_get(
+		json_object_get(json_object_get(j, "TaskTemplate"), "ContainerSpec"),
+		"Configs");
+	assert_string_equal(
+		json_string_value(json_object_get(json_array_get(r, 0), "ConfigName")),
+		"conf");
 	assert_int_equal(json_integer_value(json_object_get(
 				 json_object_get(json_array_get(r, 0), "File"), "Mode")),
 			 0440);

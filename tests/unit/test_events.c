@@ -388,13 +388,15 @@ static void test_events_secret_and_config_each_their_kind(void **state)
 	x.data.data = (uint8_t *)"hunter2";
 	x.data.len = 7;
 	store_batch_init(&b);
-	assert_int_equal(store_batch_secret(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &x), 0);
+	assert_int_equal(store_batch_secret(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &x),
+			 0);
 	apply(&f, &b);
 	x.id = 0xc0;
 	x.name = "app.conf";
 	x.config = true;
 	store_batch_init(&b);
-	assert_int_equal(store_batch_secret(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &x), 0);
+	assert_int_equal(store_batch_secret(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &x),
+			 0);
 	apply(&f, &b);
 	assert_int_equal(read_from(&f, &s, 1, 0, NULL, &ni, &no, err, sizeof err), 2);
 	assert_string_equal(events_kinds[s.evs[0].kind].name, "secret");

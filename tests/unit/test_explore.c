@@ -324,10 +324,11 @@ static void test_explore_runtime_and_disk_faults(void **state)
 				saw_disk = true;
 				/* disk NODE fault=..., or a kill then the fault
 				 * (torn, corrupt: issue 19) */
-				assert_true(strncmp(f->start, "disk ", 5) == 0 ||
-					    (strncmp(f->start, "kill ", 5) == 0 &&
-					     strstr(f->start, "\ndisk ") != NULL) ||
-					    (strstr(f->start, " fault=torn\nkill ") != NULL));
+				assert_true(
+					strncmp(f->start, "disk ", 5) == 0 ||
+					(strncmp(f->start, "kill ", 5) == 0 &&
+					 strstr(f->start, "\ndisk ") != NULL) ||
+					(strstr(f->start, " fault=torn\nkill ") != NULL));
 				assert_non_null(strstr(f->end, " ok\nrestart "));
 			}
 		}

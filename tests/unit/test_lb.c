@@ -624,12 +624,13 @@ static void test_lb_forward_script_keeps_exactly_one(void **state)
 	char *text = NULL;
 	(void)state;
 	assert_int_equal(lb_forward_script(none, "cs-br-4096", true, &text), 0);
-	assert_string_equal(text, "insert rule ip filter DOCKER-USER oifname \"cs-br-4096\" "
-				  "ct status dnat counter accept comment \"cswarm-mesh "
-				  "cs-br-4096\"\n"
-				  "insert rule ip filter DOCKER-USER iifname \"cs-br-4096\" "
-				  "ct status dnat counter accept comment \"cswarm-mesh-reply "
-				  "cs-br-4096\"\n");
+	assert_string_equal(text,
+			    "insert rule ip filter DOCKER-USER oifname \"cs-br-4096\" "
+			    "ct status dnat counter accept comment \"cswarm-mesh "
+			    "cs-br-4096\"\n"
+			    "insert rule ip filter DOCKER-USER iifname \"cs-br-4096\" "
+			    "ct status dnat counter accept comment \"cswarm-mesh-reply "
+			    "cs-br-4096\"\n");
 	free(text);
 	assert_int_equal(lb_forward_script(none, "cs-br-4096", false, &text), 0);
 	assert_string_equal(text, "");

@@ -241,7 +241,8 @@ static void test_raftio_refuses_a_log_with_a_hole_and_another_format(void **stat
 	/* issue 19: corrupt, so dropped and recovered from peers (not handed
 	 * to libraft shorter) */
 	assert_int_equal(
-		n.rio.io.load(&n.rio.io, &term, &vote, &snap, &start, &entries, &count), 0);
+		n.rio.io.load(&n.rio.io, &term, &vote, &snap, &start, &entries, &count),
+		0);
 	assert_int_equal(count, 0);
 	assert_null(snap);
 	assert_int_equal(start, 1);
@@ -1076,7 +1077,6 @@ static void test_raftio_a_failed_commit_stops_the_node_and_logs_never_diverge(
 	world_free(rw.w);
 }
 
-
 /* Issue 19 (explore found it): the leader's batch holds two appends (two
  * proposals in one turn) and its COMMIT fails: the node exits, and closing
  * raft cancels both appends. Cancelled oldest first, libraft 0.15's
@@ -1467,7 +1467,8 @@ static void test_raftio_a_moved_or_altered_row_does_not_open(void **state)
 			     NULL, NULL, NULL),
 		SQLITE_OK);
 	assert_int_equal(
-		n.rio.io.load(&n.rio.io, &term, &vote, &snap, &start, &entries, &count), 0);
+		n.rio.io.load(&n.rio.io, &term, &vote, &snap, &start, &entries, &count),
+		0);
 	assert_int_equal(count, 0); /* dropped: no entry handed over */
 	assert_int_equal(n.rio.recoveries, 1);
 	finish(&n);
@@ -1480,7 +1481,8 @@ static void test_raftio_a_moved_or_altered_row_does_not_open(void **state)
 				      NULL, NULL, NULL),
 			 SQLITE_OK);
 	assert_int_equal(
-		n.rio.io.load(&n.rio.io, &term, &vote, &snap, &start, &entries, &count), 0);
+		n.rio.io.load(&n.rio.io, &term, &vote, &snap, &start, &entries, &count),
+		0);
 	assert_int_equal(count, 0);
 	/* the last row does not open, yet min + count - 1 says 3 */
 	assert_int_equal(n.rio.recover_index, 3);
@@ -1863,7 +1865,8 @@ int main(void)
 		cmocka_unit_test(test_raftio_no_clear_payload_in_the_database_file),
 		cmocka_unit_test(test_raftio_a_moved_or_altered_row_does_not_open),
 		cmocka_unit_test(test_raftio_a_corrupt_log_recovers_without_voting),
-		cmocka_unit_test(test_raftio_a_failed_commit_of_two_appends_closes_cleanly),
+		cmocka_unit_test(
+			test_raftio_a_failed_commit_of_two_appends_closes_cleanly),
 		cmocka_unit_test(test_raftio_a_flipped_term_is_found),
 		cmocka_unit_test(
 			test_raftio_dek_rotation_keeps_old_entries_and_compaction_deletes_keys),

@@ -132,7 +132,8 @@ static void run_service(struct run *r, int leader, int *status)
 						     created, status),
 				 0);
 	} else {
-		assert_int_equal(control_rpc_call(node_control(st), &req, created, status), 0);
+		assert_int_equal(
+			control_rpc_call(node_control(st), &req, created, status), 0);
 	}
 }
 
@@ -160,8 +161,8 @@ static void run_record(struct run *r, uint64_t seed)
 	assert_non_null(r->c);
 	simcluster_node_programs(r->c, true);
 	for (uint32_t i = 0; i < 3; i++) {
-		const struct node_cfg *cfg =
-			simcluster_node_cfg(r->c, names[i], i + 1, 3, 3, 4000, 1ull << 33);
+		const struct node_cfg *cfg = simcluster_node_cfg(r->c, names[i], i + 1, 3,
+								 3, 4000, 1ull << 33);
 		assert_non_null(cfg);
 		if (i == 0) {
 			r->rcfg.ncfg = cfg;
@@ -170,8 +171,8 @@ static void run_record(struct run *r, uint64_t seed)
 							&r->rcfg, &r->idx[i]),
 					 0);
 		} else {
-			assert_int_equal(world_node_add(r->w, names[i], &node_program, cfg,
-							&r->idx[i]),
+			assert_int_equal(world_node_add(r->w, names[i], &node_program,
+							cfg, &r->idx[i]),
 					 0);
 		}
 	}
@@ -199,7 +200,8 @@ static void run_record(struct run *r, uint64_t seed)
 	run_until(r, world_now_us(r->w) + 20000000ull);
 	for (int i = 0; i < 3; i++)
 		if (world_node_is_up(r->w, r->idx[i]))
-			assert_int_equal(world_node_kill(r->w, r->idx[i], false, false), 0);
+			assert_int_equal(world_node_kill(r->w, r->idx[i], false, false),
+					 0);
 }
 
 static void run_free(struct run *r)
@@ -307,8 +309,8 @@ static void test_record_replays_a_leader_change(void **state)
 	(void)state;
 	run_record(&r, 11);
 	buf = read_all(r.path, &len);
-	assert_int_equal(replay_run(buf, len, on_mark, &k, NULL, NULL, &res, err, sizeof err),
-			 0);
+	assert_int_equal(
+		replay_run(buf, len, on_mark, &k, NULL, NULL, &res, err, sizeof err), 0);
 	if (res.diverged)
 		fail_msg("diverged at event %llu: %s", (unsigned long long)res.at_event,
 			 res.why);
@@ -364,8 +366,8 @@ static void test_record_names_an_altered_byte(void **state)
 	i = find_kind(at, n, n / 2, REC_SEND);
 	assert_true(i > 0);
 	buf[at[i].end - 2] ^= 0x01; /* inside the hash varint (rv follows) */
-	assert_int_equal(replay_run(buf, len, NULL, NULL, NULL, NULL, &res, err, sizeof err),
-			 0);
+	assert_int_equal(
+		replay_run(buf, len, NULL, NULL, NULL, NULL, &res, err, sizeof err), 0);
 	assert_true(res.diverged);
 	assert_int_equal(res.at_event, (uint64_t)i);
 	assert_non_null(strstr(res.why, "expected send"));
@@ -376,16 +378,16 @@ static void test_record_names_an_altered_byte(void **state)
 	i = find_kind(at, n, 0, REC_LOG);
 	assert_true(i >= 0);
 	buf[at[i].end - 1] ^= 0x20;
-	assert_int_equal(replay_run(buf, len, NULL, NULL, NULL, NULL, &res, err, sizeof err),
-			 0);
+	assert_int_equal(
+		replay_run(buf, len, NULL, NULL, NULL, NULL, &res, err, sizeof err), 0);
 	assert_true(res.diverged);
 	assert_int_equal(res.at_event, (uint64_t)i);
 	assert_non_null(strstr(res.why, "log"));
 	buf[at[i].end - 1] ^= 0x20;
 
 	/* unaltered again: no divergence (the alterations were the cause) */
-	assert_int_equal(replay_run(buf, len, NULL, NULL, NULL, NULL, &res, err, sizeof err),
-			 0);
+	assert_int_equal(
+		replay_run(buf, len, NULL, NULL, NULL, NULL, &res, err, sizeof err), 0);
 	assert_false(res.diverged);
 	free(buf);
 	run_free(&r);
@@ -412,9 +414,9 @@ static void test_record_names_a_dropped_event(void **state)
 	assert_true(i > 0);
 	cut = at[i].end - at[i].start;
 	memmove(buf + at[i].start, buf + at[i].end, len - at[i].end);
-	assert_int_equal(replay_run(buf, len - cut, NULL, NULL, NULL, NULL, &res, err,
-				    sizeof err),
-			 0);
+	assert_int_equal(
+		replay_run(buf, len - cut, NULL, NULL, NULL, NULL, &res, err, sizeof err),
+		0);
 	assert_true(res.diverged);
 	/* the core's timer_start met what came after it in the recording */
 	assert_int_equal(res.at_event, (uint64_t)i);
@@ -440,9 +442,8 @@ static void test_record_cut_short_replays_what_it_holds(void **state)
 	buf = read_all(r.path, &len);
 	n = records(buf, len, at, sizeof at / sizeof at[0]);
 	assert_true(n > 100);
-	assert_int_equal(replay_run(buf, len, NULL, NULL, NULL, NULL, &whole, err,
-				    sizeof err),
-			 0);
+	assert_int_equal(
+		replay_run(buf, len, NULL, NULL, NULL, NULL, &whole, err, sizeof err), 0);
 	assert_false(whole.diverged);
 	/* cut in the middle of a record (one of 3 bytes or more) */
 	{

@@ -1684,9 +1684,10 @@ static void test_scn_rejects_bad_fault_commands(void **state)
 		   "got end of line");
 	line_fails("disk m1", "scn.scn:2:8: expected fault=eio, fault=full, fault=torn, "
 			      "fault=corrupt or ok after 'disk m1', got end of line");
-	line_fails("disk m1 full",
-		   "scn.scn:2:9: expected fault=eio, fault=full, fault=torn, fault=corrupt or "
-		   "ok after 'disk m1', got 'full'");
+	line_fails(
+		"disk m1 full",
+		"scn.scn:2:9: expected fault=eio, fault=full, fault=torn, fault=corrupt or "
+		"ok after 'disk m1', got 'full'");
 	line_fails("disk m1 fault=zap",
 		   "scn.scn:2:15: bad fault 'zap' (expected eio, full, torn or corrupt)");
 	line_fails(
@@ -1705,17 +1706,19 @@ static void test_scn_rejects_bad_fault_commands(void **state)
 		   "scn.scn:2:23: fault=corrupt flips bits at once: it takes no for=");
 	line_fails("disk m1 fault=corrupt pages=0",
 		   "scn.scn:2:29: pages= takes a count from 1 to 1000");
-	line_fails("disk m1 fault=corrupt file=a/b",
-		   "scn.scn:2:28: file= takes a file name of the node's disk (raft, agent, ...)");
+	line_fails(
+		"disk m1 fault=corrupt file=a/b",
+		"scn.scn:2:28: file= takes a file name of the node's disk (raft, agent, ...)");
 	line_fails(
 		"disk m1 fault=eio for=0ms",
 		"scn.scn:2:23: for=0 ends the fault before it begins (expected a duration "
 		"of 1ms or more, or no for= to hold it until ok)");
 	line_fails("disk m1 ok x",
 		   "scn.scn:2:12: unexpected 'x' after complete command 'disk m1 ok'");
-	line_fails("disk m1 fault=eio size=1G",
-		   "scn.scn:2:19: unknown key 'size' for disk (expected fault, on, for, file,"
-		   " pages)");
+	line_fails(
+		"disk m1 fault=eio size=1G",
+		"scn.scn:2:19: unknown key 'size' for disk (expected fault, on, for, file,"
+		" pages)");
 	parse_fails(
 		"disk m1 fault=full\ncluster managers=1\n",
 		"scn.scn:1:1: 'disk' before 'cluster' (cluster comes first; only seed and "
@@ -2020,7 +2023,8 @@ static void test_scn_secret_forms(void **state)
 	scn_free(&s);
 	line_fails("secret drop db", "scn.scn:2:8: expected create or rm after 'secret', "
 				     "got 'drop'");
-	line_fails("service create web secret=db:", "scn.scn:2:30: missing target after ':'");
+	line_fails("service create web secret=db:",
+		   "scn.scn:2:30: missing target after ':'");
 }
 
 int main(void)

@@ -147,11 +147,11 @@ static void test_secret_in_use_cannot_be_deleted(void **state)
 				    "conf", "c", 0, 2),
 			 0);
 	/* a reference to a secret id that is a config: refused */
-	assert_int_equal(put_service(s, CS__STORE_ACTION__KIND__KIND_CREATE, 0x99, configs,
-				     NULL, 0, 3),
+	assert_int_equal(put_service(s, CS__STORE_ACTION__KIND__KIND_CREATE, 0x99,
+				     configs, NULL, 0, 3),
 			 CS_ENOENT);
-	assert_int_equal(put_service(s, CS__STORE_ACTION__KIND__KIND_CREATE, 0x99, secrets,
-				     configs, 0, 4),
+	assert_int_equal(put_service(s, CS__STORE_ACTION__KIND__KIND_CREATE, 0x99,
+				     secrets, configs, 0, 4),
 			 0);
 	assert_int_equal(store_secret_users(s, store_secret_get(s, 0x11), users, 2), 1);
 	assert_int_equal(users[0]->id, 0x99);
@@ -170,8 +170,8 @@ static void test_secret_in_use_cannot_be_deleted(void **state)
 				    "db", "pw", 1, 8),
 			 0);
 	/* and a service cannot reference what is gone */
-	assert_int_equal(put_service(s, CS__STORE_ACTION__KIND__KIND_UPDATE, 0x99, secrets,
-				     NULL, 7, 9),
+	assert_int_equal(put_service(s, CS__STORE_ACTION__KIND__KIND_UPDATE, 0x99,
+				     secrets, NULL, 7, 9),
 			 CS_ENOENT);
 	store_free(s);
 }
@@ -190,7 +190,8 @@ static void test_secret_data_never_in_a_stored_task(void **state)
 	t.n_secret_data = 1;
 	t.secret_data = xs;
 	store_batch_init(&b);
-	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t), 0);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t),
+			 0);
 	assert_int_equal(apply(s, &b, 1), CS_ECORRUPT);
 	assert_null(store_task_get(s, 7));
 	store_free(s);
@@ -296,8 +297,8 @@ static void test_secret_resolve_names_targets_and_limits(void **state)
 	assert_true(secret_target(out->task->container->secrets[0], false, path,
 				  sizeof path));
 	assert_string_equal(path, "/run/secrets/db");
-	assert_true(secret_target(out->task->container->configs[0], true, path,
-				  sizeof path));
+	assert_true(
+		secret_target(out->task->container->configs[0], true, path, sizeof path));
 	assert_string_equal(path, "/conf");
 	cs__service_spec__free_unpacked(out, NULL);
 
@@ -331,10 +332,10 @@ static void test_secret_resolve_names_targets_and_limits(void **state)
 	{
 		const char *many[5] = {"b0", "b1", "b2", "b3", "b4"};
 		for (uint64_t i = 0; i < 5; i++)
-			assert_int_equal(put_secret(s, CS__STORE_ACTION__KIND__KIND_CREATE,
-						    0x100 + i, false, many[i], big, 0,
-						    10 + i),
-					 0);
+			assert_int_equal(
+				put_secret(s, CS__STORE_ACTION__KIND__KIND_CREATE,
+					   0x100 + i, false, many[i], big, 0, 10 + i),
+				0);
 		spec_refs(r, many, 5, NULL, NULL, 0);
 		assert_int_equal(secret_resolve_spec(s, &r->spec, &out, err, sizeof err),
 				 CS_ELIMIT);

@@ -1006,7 +1006,6 @@ static void test_simdisk_crash_drops_writes_under_a_fault(void **state)
 	assert_true(simvfs_faulted(w->vfs, "m1"));
 }
 
-
 /* ---------------------------------------------------------------- issue 19: torn pages, bit flips */
 
 /* A crash under fault=torn keeps, in each page written since the sync,
@@ -1099,10 +1098,12 @@ static void test_simdisk_sqlite_survives_torn_crash(void **state)
 		sqlite3 *db = open_db(w, "m1", "t.db");
 		char check[32];
 		int rc;
-		exec_ok(db, "CREATE TABLE IF NOT EXISTS t(k INTEGER PRIMARY KEY, v BLOB)");
+		exec_ok(db,
+			"CREATE TABLE IF NOT EXISTS t(k INTEGER PRIMARY KEY, v BLOB)");
 		exec_ok(db, "BEGIN; INSERT INTO t(v) VALUES (randomblob(3000));"
 			    "INSERT INTO t(v) VALUES (randomblob(3000)); COMMIT");
-		assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_TORN, INT64_MAX), 0);
+		assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_TORN, INT64_MAX),
+				 0);
 		rc = sqlite3_exec(db,
 				  "BEGIN; UPDATE t SET v = randomblob(2000);"
 				  "INSERT INTO t(v) VALUES (randomblob(40000)); COMMIT",
@@ -1179,8 +1180,9 @@ static void test_simdisk_corrupt_is_seen_by_sqlite(void **state)
 		snprintf(name, sizeof name, "c%u.db", round);
 		db = open_db(w, "m1", name);
 		exec_ok(db, "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT NOT NULL)");
-		exec_ok(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
-			    " WHERE i < 400) INSERT INTO t(v) SELECT printf('%0100d', i) FROM n");
+		exec_ok(db,
+			"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+			" WHERE i < 400) INSERT INTO t(v) SELECT printf('%0100d', i) FROM n");
 		exec_ok(db, "DELETE FROM t WHERE k > 200"); /* free pages */
 		close_db(w, db);
 		assert_int_equal(simvfs_corrupt(w->vfs, "m1", name, 30, &flipped), 0);
@@ -1192,9 +1194,10 @@ static void test_simdisk_corrupt_is_seen_by_sqlite(void **state)
 			snprintf(check, sizeof check, "%s", sqlite3_column_text(st, 0));
 		sqlite3_finalize(st);
 		if (strcmp(check, "ok") != 0 ||
-		    sqlite3_exec(db, "SELECT count(*) FROM t WHERE length(v) != 100 OR"
-				     " CAST(v AS INTEGER) != k",
-				     NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(db,
+				 "SELECT count(*) FROM t WHERE length(v) != 100 OR"
+				 " CAST(v AS INTEGER) != k",
+				 NULL, NULL, NULL) != SQLITE_OK ||
 		    query_int(db, "SELECT count(*) FROM t WHERE length(v) != 100 OR"
 				  " CAST(v AS INTEGER) != k") > 0)
 			seen++;

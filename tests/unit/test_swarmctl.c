@@ -493,8 +493,8 @@ static void test_swarmctl_secret_and_config_flags(void **state)
 	(void)state;
 
 	swarmctl_cli_spec_init(&b, NULL);
-	assert_int_equal(parse(&b, false, err, sizeof err, "--name", "web", "--image", "i",
-			       "--secret", arg, "--secret", "other", "--config",
+	assert_int_equal(parse(&b, false, err, sizeof err, "--name", "web", "--image",
+			       "i", "--secret", arg, "--secret", "other", "--config",
 			       "src=conf,target=/etc/app.conf", NULL),
 			 0);
 	assert_string_equal(arg, "source=db,target=pw,uid=1000,gid=1001,mode=0400");
@@ -515,15 +515,18 @@ static void test_swarmctl_secret_and_config_flags(void **state)
 	assert_int_equal(u.spec.task->container->n_secrets, 1);
 	assert_string_equal(u.spec.task->container->secrets[0]->secret_name, "other");
 	assert_int_equal(u.spec.task->container->n_configs, 1);
-	assert_string_equal(u.spec.task->container->configs[0]->target, ""); /* replaced */
+	assert_string_equal(u.spec.task->container->configs[0]->target,
+			    ""); /* replaced */
 
 	swarmctl_cli_spec_init(&u, &b.spec);
-	assert_int_equal(parse(&u, true, err, sizeof err, "web", "--secret-rm", "nope", NULL),
-			 CS_EINVAL);
+	assert_int_equal(
+		parse(&u, true, err, sizeof err, "web", "--secret-rm", "nope", NULL),
+		CS_EINVAL);
 	assert_string_equal(err, "--secret-rm: the service has no secret named 'nope'");
 	swarmctl_cli_spec_init(&u, NULL);
-	assert_int_equal(parse(&u, false, err, sizeof err, "--secret", "db,mode=999", NULL),
-			 CS_EINVAL);
+	assert_int_equal(
+		parse(&u, false, err, sizeof err, "--secret", "db,mode=999", NULL),
+		CS_EINVAL);
 	assert_string_equal(err, "--secret: mode '999' is not an octal file mode (0444)");
 }
 

@@ -1515,7 +1515,6 @@ static void test_uvenv_corrupt_database_is_refused_untouched(void **state)
 	rm_tree(dir);
 }
 
-
 /* Issue 19: the agent's task database is one a node can start without: a
  * corrupt one is set aside (agent.db.corrupt, bytes unchanged, its -wal
  * beside) and a new, empty one opens, with an error line saying so; a
@@ -1546,8 +1545,8 @@ static void test_uvenv_corrupt_agent_database_is_set_aside(void **state)
 	assert_int_equal(e->ops->storage_open(e, "agent", &db), 0);
 	assert_non_null(db);
 	/* a new, empty database */
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_schema", -1, &st,
-					    NULL),
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_schema", -1,
+					    &st, NULL),
 			 SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(st, 0), 0);
