@@ -1758,18 +1758,21 @@ int realworld_run(const struct scn_script *s, const struct realworld_opts *o,
 	rw->net.node_count = rw->n;
 	for (uint32_t i = 0; i < rw->n; i++) {
 		struct rw_node *nd = &rw->nodes[i];
+		/* copies: the sources must not overlap *rw, the destination */
+		char tag[sizeof rw->tag], work[sizeof rw->work], name[sizeof nd->name];
+		memcpy(tag, rw->tag, sizeof tag);
+		memcpy(work, rw->work, sizeof work);
 		nd->manager = i < rw->managers;
-		snprintf(nd->name, sizeof nd->name, "%c%u", nd->manager ? 'm' : 'w',
+		snprintf(name, sizeof name, "%c%u", nd->manager ? 'm' : 'w',
 			 nd->manager ? i + 1 : i - rw->managers + 1);
-		snprintf(nd->ns, sizeof nd->ns, "%s-%s", rw->tag, nd->name);
+		memcpy(nd->name, name, sizeof name);
+		snprintf(nd->ns, sizeof nd->ns, "%s-%s", tag, name);
 		snprintf(nd->addr, sizeof nd->addr, "10.26.0.%u", i + 1);
-		snprintf(rw->addrs[i], sizeof rw->addrs[i], "%s", nd->addr);
-		snprintf(nd->state_dir, sizeof nd->state_dir, "%s/%s", rw->work,
-			 nd->name);
-		snprintf(nd->sock, sizeof nd->sock, "%s/%s.sock", rw->work, nd->name);
-		snprintf(nd->dsock, sizeof nd->dsock, "%s/d-%s/docker.sock", rw->work,
-			 nd->name);
-		snprintf(nd->log, sizeof nd->log, "%s/%s.log", rw->work, nd->name);
+		snprintf(rw->addrs[i], sizeof rw->addrs[i], "10.26.0.%u", i + 1);
+		snprintf(nd->state_dir, sizeof nd->state_dir, "%s/%s", work, name);
+		snprintf(nd->sock, sizeof nd->sock, "%s/%s.sock", work, name);
+		snprintf(nd->dsock, sizeof nd->dsock, "%s/d-%s/docker.sock", work, name);
+		snprintf(nd->log, sizeof nd->log, "%s/%s.log", work, name);
 	}
 	rw_say(rw, "work dir %s", rw->work);
 	if (rw->n == 0 || rw->managers == 0) {
