@@ -1937,7 +1937,8 @@ bool sched_survives(const struct sched *p, const struct store_event *ev)
 		       sched_task_state(o) == CS__TASK_STATE__TASK_STATE_PENDING &&
 		       (sched_task_state(n) == CS__TASK_STATE__TASK_STATE_PENDING
 				? n->node_id == o->node_id
-				: sched_task_state(n) == CS__TASK_STATE__TASK_STATE_ASSIGNED &&
+				: sched_task_state(n) ==
+						  CS__TASK_STATE__TASK_STATE_ASSIGNED &&
 					  n->node_id != 0);
 	if (sched_task_state(o) == CS__TASK_STATE__TASK_STATE_PENDING &&
 	    o->desired_state == CS__TASK_STATE__TASK_STATE_RUNNING)
