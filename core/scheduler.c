@@ -199,6 +199,10 @@ struct sched {
 	bool spent;
 	struct sched_group g;
 	struct sched_stats stats;
+	/* ids of the tasks this pass wrote (open addressing, 0 = empty): how
+	 * sched_survives knows its own writes landing (see sched_pass) */
+	uint64_t *written;
+	size_t written_mask, written_count;
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -1432,7 +1436,50 @@ static size_t sched_write_bytes(const Cs__Task *t, const char *msg)
  * message msg. Borrows t and msg (out keeps a copy). Returns 0,
  * SCHED_STEP_FULL when the budget has no room for it (nothing added), or
  * CS_ENOMEM. */
-static int sched_write(const struct sched *p, struct store_batch *out,
+/* Adds id to the plan's written set. Returns 0 or CS_ENOMEM. */
+static int sched_written_add(struct sched *p, uint64_t id)
+{
+	size_t i;
+
+	assert(id != 0);
+	if (2 * (p->written_count + 1) > p->written_mask + 1) {
+		size_t cap = p->written_mask ? 2 * (p->written_mask + 1) : 1024;
+		uint64_t *w = calloc(cap, sizeof *w);
+		if (!w)
+			return CS_ENOMEM;
+		for (size_t j = 0; p->written && j <= p->written_mask; j++) {
+			if (!p->written[j])
+				continue;
+			for (i = (size_t)hash_mix64(p->written[j]) & (cap - 1); w[i];
+			     i = (i + 1) & (cap - 1))
+				;
+			w[i] = p->written[j];
+		}
+		free(p->written);
+		p->written = w;
+		p->written_mask = cap - 1;
+	}
+	for (i = (size_t)hash_mix64(id) & p->written_mask; p->written[i];
+	     i = (i + 1) & p->written_mask)
+		if (p->written[i] == id)
+			return 0;
+	p->written[i] = id;
+	p->written_count++;
+	return 0;
+}
+
+static bool sched_written_has(const struct sched *p, uint64_t id)
+{
+	if (!p->written || id == 0)
+		return false;
+	for (size_t i = (size_t)hash_mix64(id) & p->written_mask; p->written[i];
+	     i = (i + 1) & p->written_mask)
+		if (p->written[i] == id)
+			return true;
+	return false;
+}
+
+static int sched_write(struct sched *p, struct store_batch *out,
 		       struct sched_budget *budget, const Cs__Task *t, uint64_t node_id,
 		       bool assign, const char *msg)
 {
@@ -1459,7 +1506,10 @@ static int sched_write(const struct sched *p, struct store_batch *out,
 	copy.node_id = node_id;
 	copy.status = &st;
 	copy.created_ms = copy.updated_ms = 0; /* the store's: not counted */
-	rv = store_batch_task(out, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy);
+	/* known as this plan's before it is out (an error spends the plan) */
+	rv = sched_written_add(p, t->id);
+	if (!rv)
+		rv = store_batch_task(out, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy);
 	if (rv)
 		return rv;
 	budget->writes--;
@@ -1856,7 +1906,106 @@ void sched_free(struct sched *p)
 	free(p->svc_slots);
 	free(p->svcs);
 	free(p->nodes);
+	free(p->written);
 	free(p);
+}
+
+/* Whether t holds resources on its node in the plan's count (ASSIGNED to
+ * RUNNING on a node, as sched_read_task counts it). */
+static bool sched_counted(const Cs__Task *t)
+{
+	Cs__TaskState st = sched_task_state(t);
+	return t->node_id != 0 && st >= CS__TASK_STATE__TASK_STATE_ASSIGNED &&
+	       st <= CS__TASK_STATE__TASK_STATE_RUNNING;
+}
+
+bool sched_survives(const struct sched *p, const struct store_event *ev)
+{
+	const Cs__Task *o, *n;
+
+	if (ev->table != STORE_TASK)
+		return false; /* nodes and services: the plan points at them */
+	o = (const Cs__Task *)ev->old_obj;
+	n = (const Cs__Task *)ev->new_obj;
+	if (!o)
+		return true; /* a new task: not in the plan (a later one places it) */
+	if (sched_written_has(p, o->id))
+		/* this plan's own write landing: as written, or someone
+		 * else's change came first */
+		return n && n->desired_state == CS__TASK_STATE__TASK_STATE_RUNNING &&
+		       o->desired_state == CS__TASK_STATE__TASK_STATE_RUNNING &&
+		       sched_task_state(o) == CS__TASK_STATE__TASK_STATE_PENDING &&
+		       (sched_task_state(n) == CS__TASK_STATE__TASK_STATE_PENDING
+				? n->node_id == o->node_id
+				: sched_task_state(n) ==
+						  CS__TASK_STATE__TASK_STATE_ASSIGNED &&
+					  n->node_id != 0);
+	if (sched_task_state(o) == CS__TASK_STATE__TASK_STATE_PENDING &&
+	    o->desired_state == CS__TASK_STATE__TASK_STATE_RUNNING)
+		return false; /* one the plan may hold and place */
+	if (!n)
+		return !sched_counted(o);
+	/* a task the plan counted on its node, or did not look at: the count
+	 * (resources, active tasks for spread) must stay as it read it */
+	return sched_counted(o) == sched_counted(n) &&
+	       (!sched_counted(o) ||
+		(o->node_id == n->node_id && o->service_id == n->service_id &&
+		 (o->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING) ==
+			 (n->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING)));
+}
+
+int sched_pass(struct sched **plan, const struct store *s, uint64_t now_ms,
+	       const struct sched_failures *f, size_t writes_max, struct store_batch *out,
+	       struct sched_stats *stats)
+{
+	struct sched *p = *plan;
+	size_t start = out->action_count, bytes_left = SCHED_RUN_BYTES_MAX;
+	size_t assigned0 = 0, reasons0 = 0;
+	int rv = 0;
+
+	if (writes_max == 0)
+		return CS_EINVAL;
+	if (writes_max > LIMIT_SCHED_TASKS_PER_RUN)
+		return CS_ELIMIT;
+	if (p && (p->spent || p->s != s || p->fails != f)) {
+		sched_free(p);
+		*plan = p = NULL;
+	}
+	if (p) {
+		/* the last pass's writes have landed (the caller says so by
+		 * passing the plan on): forget them; the clock moves on */
+		if (p->written)
+			memset(p->written, 0, (p->written_mask + 1) * sizeof *p->written);
+		p->written_count = 0;
+		p->now_ms = now_ms;
+		assigned0 = p->stats.assigned_count;
+		reasons0 = p->stats.reasons_written;
+	} else if ((rv = sched_new_with(s, now_ms, f, &p)) != 0) {
+		return rv;
+	}
+	do {
+		size_t used = out->action_count - start;
+		assert(used <= writes_max);
+		if (used == writes_max)
+			break;
+		rv = sched_step(p, out, writes_max - used, &bytes_left);
+	} while (rv == SCHED_STEP_GROUP);
+	if (stats) {
+		sched_get_stats(p, stats);
+		stats->assigned_count -= assigned0;
+		stats->reasons_written -= reasons0;
+	}
+	{
+		struct sched_stats st;
+		sched_get_stats(p, &st);
+		if (rv < 0 || !st.more) {
+			sched_free(p);
+			p = NULL;
+		}
+	}
+	*plan = p;
+	assert(out->action_count - start <= writes_max);
+	return rv < 0 ? rv : 0;
 }
 
 int sched_run(const struct store *s, uint64_t now_ms, size_t writes_max,
@@ -1868,27 +2017,9 @@ int sched_run(const struct store *s, uint64_t now_ms, size_t writes_max,
 int sched_run_with(const struct store *s, uint64_t now_ms, const struct sched_failures *f,
 		   size_t writes_max, struct store_batch *out, struct sched_stats *stats)
 {
-	struct sched *p;
-	size_t start = out->action_count, bytes_left = SCHED_RUN_BYTES_MAX;
-	int rv;
+	struct sched *p = NULL; /* a plan for this run alone */
+	int rv = sched_pass(&p, s, now_ms, f, writes_max, out, stats);
 
-	if (writes_max == 0)
-		return CS_EINVAL;
-	if (writes_max > LIMIT_SCHED_TASKS_PER_RUN)
-		return CS_ELIMIT;
-	if ((rv = sched_new_with(s, now_ms, f, &p)) != 0)
-		return rv;
-	do {
-		size_t used = out->action_count - start;
-		assert(used <= writes_max);
-		if (used == writes_max)
-			break;
-		rv = sched_step(p, out, writes_max - used, &bytes_left);
-	} while (rv == SCHED_STEP_GROUP);
-	if (stats)
-		sched_get_stats(p, stats);
 	sched_free(p);
-	assert(out->action_count - start <= writes_max);
-	assert(bytes_left <= SCHED_RUN_BYTES_MAX);
-	return rv < 0 ? rv : 0;
+	return rv;
 }

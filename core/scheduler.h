@@ -187,6 +187,33 @@ void sched_get_stats(const struct sched *p, struct sched_stats *st);
 /* sched_free releases p (NULL is fine). */
 void sched_free(struct sched *p);
 
+/* ---------------------------------------------------------------- the loop's plan */
+
+/* sched_pass is sched_run_with for a loop that writes one batch at a time
+ * and keeps the plan between batches: with *plan NULL it reads s into a
+ * new plan; with a plan from the last pass it goes on with it (the clock
+ * moved to now_ms), which saves reading the whole store again for every
+ * batch of a large placement. The caller passes a plan on only when every
+ * change s saw since the last pass was one sched_survives accepted, and
+ * after the last pass's writes were applied (or lost: then it frees the
+ * plan). On return *plan is the plan to go on with when work remains
+ * (stats->more), else NULL (freed); a plan of another store or failure
+ * history is freed and a new one read. stats, when not NULL, receives the
+ * plan's counts, with assigned_count and reasons_written of this pass
+ * alone. Returns as sched_run_with (after an error *plan is NULL). */
+int sched_pass(struct sched **plan, const struct store *s, uint64_t now_ms,
+	       const struct sched_failures *f, size_t writes_max, struct store_batch *out,
+	       struct sched_stats *stats);
+
+/* sched_survives says whether plan p may go on after the store change ev
+ * (a store watch's event): its own writes landing as written, a new task
+ * (left to a later plan), a task moving along on its node (ASSIGNED to
+ * RUNNING, most of the traffic of a large rollout) or one the plan never
+ * counted. Any change to a node or service (the plan points at them), to
+ * a pending task the plan may still place, or to what a node's tasks hold
+ * (resources, tasks active for spread) ends it. */
+bool sched_survives(const struct sched *p, const struct store_event *ev);
+
 /* ---------------------------------------------------------------- constraints */
 
 /* sched_constraint_is_valid says whether text is a constraint the

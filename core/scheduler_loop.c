@@ -13,6 +13,9 @@
 enum {
 	SCHEDLOOP_DEBOUNCE_MS = 5, /* changes gather this long */
 	SCHEDLOOP_PERIOD_MS = 1000,
+	/* a plan goes on across batches at most this long, then the store is
+	 * read again (new pending tasks wait for a fresh plan) */
+	SCHEDLOOP_PLAN_MAX_MS = 2000,
 };
 
 struct schedloop {
@@ -26,6 +29,11 @@ struct schedloop {
 	 * recentFailures, in the scheduler's memory: a new leader starts
 	 * with none) */
 	struct sched_failures *failures;
+	/* the plan the last pass left work in (sched_pass), kept while every
+	 * store change is one sched_survives accepts; NULL: read afresh */
+	struct sched *plan;
+	ms_t plan_ms; /* when it was read */
+	uint64_t plans_read, plans_continued;
 	/* metrics: the last run's counts, placements written, pass times */
 	struct sched_stats last;
 	uint64_t placed_total;
@@ -35,8 +43,15 @@ struct schedloop {
 static void schedloop_write_done(void *data, int status);
 static void schedloop_arm(struct schedloop *l);
 
+static void schedloop_drop_plan(struct schedloop *l)
+{
+	sched_free(l->plan);
+	l->plan = NULL;
+}
+
 static void schedloop_pass(struct schedloop *l)
 {
+	ms_t now;
 	struct store_batch b;
 	struct sched_stats stats;
 	uint8_t *buf;
@@ -48,8 +63,19 @@ static void schedloop_pass(struct schedloop *l)
 	l->dirty = false;
 	store_batch_init(&b);
 	memset(&stats, 0, sizeof stats);
-	rv = sched_run_with(leader_store(l->ctx), l->env->ops->now_ms(l->env),
-			    l->failures, LIMIT_SCHED_TASKS_PER_RUN, &b, &stats);
+	now = l->env->ops->now_ms(l->env);
+	if (l->plan && now - l->plan_ms >= SCHEDLOOP_PLAN_MAX_MS) {
+		sched_free(l->plan);
+		l->plan = NULL;
+	}
+	if (l->plan) {
+		l->plans_continued++;
+	} else {
+		l->plans_read++;
+		l->plan_ms = now;
+	}
+	rv = sched_pass(&l->plan, leader_store(l->ctx), now, l->failures,
+			LIMIT_SCHED_TASKS_PER_RUN, &b, &stats);
 	if (rv == 0) {
 		l->last = stats;
 		l->placed_total += stats.assigned_count;
@@ -62,6 +88,8 @@ static void schedloop_pass(struct schedloop *l)
 		l->more = stats.more;
 		free(buf);
 	}
+	if (!l->writing)
+		schedloop_drop_plan(l); /* its writes are not going out */
 	store_batch_free(&b);
 }
 
@@ -89,7 +117,10 @@ static void schedloop_write_done(void *data, int status)
 {
 	struct schedloop *l = data;
 	l->writing = false;
+	if (status)
+		schedloop_drop_plan(l); /* its writes may not have landed */
 	if (l->stopped) {
+		schedloop_drop_plan(l);
 		sched_failures_free(l->failures);
 		free(l);
 		return;
@@ -153,6 +184,10 @@ static void schedloop_note_failure(struct schedloop *l, const Cs__Task *old,
 static void schedloop_on_event(void *state, const struct store_event *ev)
 {
 	struct schedloop *l = state;
+
+	/* first: the plan borrows the failure history noted below */
+	if (l->plan && !sched_survives(l->plan, ev))
+		schedloop_drop_plan(l);
 
 	if (ev->table == STORE_TASK && ev->old_obj && ev->new_obj) {
 		const Cs__Task *was = (const Cs__Task *)ev->old_obj;
@@ -218,6 +253,7 @@ static void schedloop_stop(void *state, bool dying)
 			l->env->ops->timer_stop(l->env, l->pass_timer);
 	}
 	if (!l->writing) {
+		schedloop_drop_plan(l);
 		sched_failures_free(l->failures);
 		free(l);
 	}
@@ -286,6 +322,14 @@ static void schedloop_metrics(void *state, struct metrics_buf *out)
 		"led.");
 	metrics_sample(out, "cswarm_scheduler_placements_total", NULL,
 		       (double)l->placed_total);
+	metrics_family(out, "cswarm_scheduler_passes_total", METRICS_COUNTER,
+		       "Scheduler passes that read the whole store into a new plan, and "
+		       "those that went on with the last pass's plan (a placement larger "
+		       "than one batch, nothing else changed).");
+	metrics_sample(out, "cswarm_scheduler_passes_total", "plan=\"read\"",
+		       (double)l->plans_read);
+	metrics_sample(out, "cswarm_scheduler_passes_total", "plan=\"continued\"",
+		       (double)l->plans_continued);
 	metrics_family(out, "cswarm_scheduler_placement_seconds", METRICS_HISTOGRAM,
 		       "A task placed: from its PENDING stamp to ASSIGNED applied on the "
 		       "leader (a stamp of another manager's clock counts as it reads).");

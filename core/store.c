@@ -37,6 +37,12 @@ struct store {
 	Cs__Cluster *cluster;
 	struct tree networks; /* issue 15: by id (few: names are scanned) */
 	struct tree secrets;  /* issue 20: secrets and configs, by id */
+	/* tasks by id again, hashed (open addressing, linear probing, NULL
+	 * empty, at most half full): a lookup costs a cache miss or two where
+	 * the tree's costs one per level (20 at a million tasks); the tree
+	 * keeps the id order */
+	struct store_entry **task_slots;
+	size_t task_mask;
 	uint64_t applied;
 	struct store_watch watches[STORE_WATCHES_MAX];
 };
@@ -190,6 +196,9 @@ static void store_clear(struct store *s)
 	store_table_clear(&s->tasks);
 	store_table_clear(&s->networks);
 	store_table_clear(&s->secrets);
+	free(s->task_slots);
+	s->task_slots = NULL;
+	s->task_mask = 0;
 	if (s->cluster)
 		protobuf_c_message_free_unpacked(&s->cluster->base, NULL);
 	s->cluster = NULL;
@@ -213,6 +222,88 @@ static struct store_entry *store_find(const struct tree *t, uint64_t id)
 	return n ? TREE_ENTRY(n, struct store_entry, by_id) : NULL;
 }
 
+static size_t store_task_slot(const struct store *s, uint64_t id)
+{
+	return (size_t)hash_mix64(id) & s->task_mask;
+}
+
+static struct store_entry *store_task_find(const struct store *s, uint64_t id)
+{
+	if (!s->task_slots)
+		return NULL;
+	for (size_t i = store_task_slot(s, id); s->task_slots[i];
+	     i = (i + 1) & s->task_mask)
+		if (s->task_slots[i]->id == id)
+			return s->task_slots[i];
+	return NULL;
+}
+
+/* Makes room for count tasks in the hash (grown, never shrunk). Returns 0
+ * or CS_ENOMEM (nothing changed). */
+static int store_task_reserve(struct store *s, size_t count)
+{
+	size_t cap = s->task_slots ? s->task_mask + 1 : 0, ncap = cap ? cap : 64;
+	struct store_entry **slots;
+
+	while (2 * count > ncap)
+		ncap *= 2;
+	if (ncap == cap)
+		return 0;
+	slots = calloc(ncap, sizeof *slots);
+	if (!slots)
+		return CS_ENOMEM;
+	for (size_t j = 0; j < cap; j++) {
+		struct store_entry *e = s->task_slots[j];
+		size_t i;
+		if (!e)
+			continue;
+		for (i = (size_t)hash_mix64(e->id) & (ncap - 1); slots[i];
+		     i = (i + 1) & (ncap - 1))
+			;
+		slots[i] = e;
+	}
+	free(s->task_slots);
+	s->task_slots = slots;
+	s->task_mask = ncap - 1;
+	return 0;
+}
+
+/* Adds e (room reserved). */
+static void store_task_hash_add(struct store *s, struct store_entry *e)
+{
+	size_t i;
+	assert(s->task_slots && 2 * (s->tasks.count + 1) <= s->task_mask + 1);
+	for (i = store_task_slot(s, e->id); s->task_slots[i]; i = (i + 1) & s->task_mask)
+		assert(s->task_slots[i] != e);
+	s->task_slots[i] = e;
+}
+
+/* Removes e, shifting back the entries of its probe run (no tombstones). */
+static void store_task_hash_del(struct store *s, struct store_entry *e)
+{
+	size_t i = store_task_slot(s, e->id), j;
+
+	while (s->task_slots[i] != e) {
+		assert(s->task_slots[i]);
+		i = (i + 1) & s->task_mask;
+	}
+	s->task_slots[i] = NULL;
+	for (j = (i + 1) & s->task_mask; s->task_slots[j]; j = (j + 1) & s->task_mask) {
+		size_t home = store_task_slot(s, s->task_slots[j]->id);
+		/* j's entry may fill the hole at i unless its home lies in (i, j] */
+		bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+		if (stays)
+			continue;
+		s->task_slots[i] = s->task_slots[j];
+		s->task_slots[j] = NULL;
+		i = j;
+	}
+}
+
+/* The entry of id in table t (tasks through the hash). */
+static struct store_entry *store_entry_find(struct store *s, enum store_table t,
+					    uint64_t id);
+
 const Cs__Node *store_node_get(const struct store *s, uint64_t id)
 {
 	struct store_entry *e = store_find(&s->nodes, id);
@@ -227,7 +318,7 @@ const Cs__Service *store_service_get(const struct store *s, uint64_t id)
 
 const Cs__Task *store_task_get(const struct store *s, uint64_t id)
 {
-	struct store_entry *e = store_find(&s->tasks, id);
+	struct store_entry *e = store_task_find(s, id);
 	return e ? (const Cs__Task *)e->obj : NULL;
 }
 
@@ -749,6 +840,13 @@ static struct tree *store_table_tree(struct store *s, enum store_table t)
 	}
 }
 
+static struct store_entry *store_entry_find(struct store *s, enum store_table t,
+					    uint64_t id)
+{
+	return t == STORE_TASK ? store_task_find(s, id)
+			       : store_find(store_table_tree(s, t), id);
+}
+
 /* The current object an action targets, or NULL. */
 static const ProtobufCMessage *store_current(struct store *s, const Cs__StoreAction *a)
 {
@@ -756,7 +854,7 @@ static const ProtobufCMessage *store_current(struct store *s, const Cs__StoreAct
 	struct store_entry *e;
 	if (t == STORE_CLUSTER)
 		return s->cluster ? &s->cluster->base : NULL;
-	e = store_find(store_table_tree(s, t), store_obj_id(store_action_obj(a)));
+	e = store_entry_find(s, t, store_obj_id(store_action_obj(a)));
 	return e ? e->obj : NULL;
 }
 
@@ -949,14 +1047,79 @@ static void store_unlink_by(struct store *s, enum store_table t, struct store_en
 	}
 }
 
+/* Which secondary index keys differ between old and n (objects of table
+ * t with one id): STORE_KEY_A (service name; a task's service and slot),
+ * STORE_KEY_B (a task's node), STORE_KEY_C (a task's desired state). An
+ * index's priority reads only what its key does. */
+enum { STORE_KEY_A = 1u, STORE_KEY_B = 2u, STORE_KEY_C = 4u };
+
+static unsigned store_moved_keys(enum store_table t, const ProtobufCMessage *old,
+				 const ProtobufCMessage *n)
+{
+	unsigned moved = 0;
+
+	if (t == STORE_SERVICE) {
+		const Cs__Service *x = (const Cs__Service *)old,
+				  *y = (const Cs__Service *)n;
+		const char *a = x->spec && x->spec->name ? x->spec->name : "";
+		const char *b = y->spec && y->spec->name ? y->spec->name : "";
+		moved = strcmp(a, b) != 0 ? STORE_KEY_A : 0;
+	} else if (t == STORE_TASK) {
+		const Cs__Task *x = (const Cs__Task *)old, *y = (const Cs__Task *)n;
+		if (x->service_id != y->service_id || x->slot != y->slot)
+			moved |= STORE_KEY_A;
+		if (x->node_id != y->node_id)
+			moved |= STORE_KEY_B;
+		if (x->desired_state != y->desired_state)
+			moved |= STORE_KEY_C;
+	}
+	return moved;
+}
+
+/* store_unlink_by and store_link_by, for the indexes in moved alone. */
+static void store_unlink_keys(struct store *s, enum store_table t, struct store_entry *e,
+			      unsigned moved)
+{
+	if (t == STORE_SERVICE && (moved & STORE_KEY_A))
+		tree_remove(&s->service_names, &e->by_a);
+	if (t == STORE_TASK) {
+		if (moved & STORE_KEY_A)
+			tree_remove(&s->tasks_by_service, &e->by_a);
+		if (moved & STORE_KEY_B)
+			tree_remove(&s->tasks_by_node, &e->by_b);
+		if (moved & STORE_KEY_C)
+			tree_remove(&s->tasks_by_desired, &e->by_c);
+	}
+}
+
+static void store_link_keys(struct store *s, enum store_table t, struct store_entry *e,
+			    unsigned moved)
+{
+	if (t == STORE_SERVICE && (moved & STORE_KEY_A))
+		tree_insert(&s->service_names, &e->by_a);
+	if (t == STORE_TASK) {
+		if (moved & STORE_KEY_A)
+			tree_insert(&s->tasks_by_service, &e->by_a);
+		if (moved & STORE_KEY_B)
+			tree_insert(&s->tasks_by_node, &e->by_b);
+		if (moved & STORE_KEY_C)
+			tree_insert(&s->tasks_by_desired, &e->by_c);
+	}
+}
+
+/* Links e into every index of t (a task: room reserved in the hash). */
 static void store_link(struct store *s, enum store_table t, struct store_entry *e)
 {
+	if (t == STORE_TASK)
+		store_task_hash_add(s, e);
 	tree_insert(store_table_tree(s, t), &e->by_id);
 	store_link_by(s, t, e);
 }
 
 static void store_unlink(struct store *s, enum store_table t, struct store_entry *e)
 {
+	if (t == STORE_TASK)
+		store_task_hash_del(s, e);
 	tree_remove(store_table_tree(s, t), &e->by_id);
 	store_unlink_by(s, t, e);
 }
@@ -989,9 +1152,11 @@ static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index, uint64_
 		return 0;
 	}
 	if (a->kind != CS__STORE_ACTION__KIND__KIND_CREATE)
-		e = store_find(store_table_tree(s, t), store_obj_id(obj));
+		e = store_entry_find(s, t, store_obj_id(obj));
 	switch (a->kind) {
 	case CS__STORE_ACTION__KIND__KIND_CREATE:
+		if (t == STORE_TASK && store_task_reserve(s, s->tasks.count + 1))
+			return CS_ENOMEM;
 		e = calloc(1, sizeof *e);
 		if (!e)
 			return CS_ENOMEM;
@@ -1007,15 +1172,19 @@ static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index, uint64_
 		return 0;
 	case CS__STORE_ACTION__KIND__KIND_UPDATE: {
 		ProtobufCMessage *old;
+		unsigned moved;
 		assert(e != NULL);
 		old = e->obj;
 		store_action_steal(a);
-		/* the id stays: only the other indexes move */
-		store_unlink_by(s, t, e);
+		/* the id stays: only the other indexes move, and only those
+		 * whose key changed (a placement moves a task in the node
+		 * index alone: most of a large rollout's writes) */
+		moved = store_moved_keys(t, old, obj);
+		store_unlink_keys(s, t, e, moved);
 		store_obj_set_version(obj, index);
 		store_obj_stamp(obj, old, time_ms);
 		e->obj = obj;
-		store_link_by(s, t, e);
+		store_link_keys(s, t, e, moved);
 		ev.change = STORE_UPDATED;
 		ev.old_obj = old;
 		ev.new_obj = obj;
@@ -1165,6 +1334,8 @@ out:
 static int store_restore_table(struct store *s, enum store_table tab,
 			       ProtobufCMessage **objs, size_t count)
 {
+	if (tab == STORE_TASK && store_task_reserve(s, count))
+		return CS_ENOMEM;
 	for (size_t i = 0; i < count; i++) {
 		struct store_entry *e = calloc(1, sizeof *e);
 		if (!e)
@@ -1189,7 +1360,7 @@ static int store_restore_table(struct store *s, enum store_table tab,
 			free(e);
 			return CS_ECORRUPT;
 		}
-		if (tree_find(store_table_tree(s, tab), &e->by_id)) {
+		if (store_entry_find(s, tab, e->id)) {
 			free(e);
 			return CS_ECORRUPT;
 		}
@@ -1260,6 +1431,8 @@ int store_restore(struct store *s, const uint8_t *buf, size_t len, uint64_t inde
 	s->tasks_by_desired = fresh->tasks_by_desired;
 	s->networks = fresh->networks;
 	s->secrets = fresh->secrets;
+	s->task_slots = fresh->task_slots; /* store_clear freed s's */
+	s->task_mask = fresh->task_mask;
 	s->cluster = fresh->cluster;
 	s->applied = index;
 	free(fresh);

@@ -216,6 +216,112 @@ static size_t count_on(const struct world *w, uint64_t svc, uint64_t node)
 	return n;
 }
 
+/* ---------------------------------------------------------------- the loop's plan */
+
+struct keep {
+	struct sched **plan;
+	size_t dropped;
+};
+
+static void keep_on_event(void *data, const struct store_event *ev)
+{
+	struct keep *k = data;
+	if (*k->plan && !sched_survives(*k->plan, ev)) {
+		sched_free(*k->plan);
+		*k->plan = NULL;
+		k->dropped++;
+	}
+}
+
+/* A world of `nodes` nodes (spread over two zones), services 1 (spread
+ * over zone) and 2 (plain), `tasks` pending tasks between them. */
+static void loop_world(struct world *w, size_t nodes, size_t tasks)
+{
+	struct svc_opts spread = {.spread = {"node.labels.zone"}};
+	world_init(w);
+	for (size_t i = 1; i <= nodes; i++) {
+		struct node_opts o = {.labels = {{"zone", i % 2 ? "a" : "b"}}};
+		add_node(w, i * 0x1000, &o);
+	}
+	add_service(w, 1, &spread);
+	add_service(w, 2, NULL);
+	world_commit(w);
+	for (size_t i = 1; i <= tasks; i++) {
+		add_pending(w, 0x100000 + i, i % 3 ? 1 : 2);
+		if (i % 1000 == 0)
+			world_commit(w);
+	}
+	world_commit(w);
+}
+
+/* The loop's plan kept across batches (sched_pass) writes what a new plan
+ * per batch writes, task for task; a change it does not survive (a node's)
+ * drops it, and the next pass reads the store again. */
+static void test_sched_pass_keeps_its_plan_and_places_as_fresh_runs(void **state)
+{
+	enum { NODES = 40, TASKS = 2 * LIMIT_SCHED_TASKS_PER_RUN + 500 };
+	struct world a, b;
+	struct sched *plan = NULL;
+	struct keep k = {.plan = &plan};
+	size_t passes = 0, reads = 0;
+
+	(void)state;
+	loop_world(&a, NODES, TASKS);
+	loop_world(&b, NODES, TASKS);
+	assert_true(store_watch(a.s, keep_on_event, &k) > 0);
+	for (;;) {
+		struct store_batch out;
+		struct sched_stats st;
+		size_t n;
+		store_batch_init(&out);
+		reads += plan == NULL;
+		assert_int_equal(sched_pass(&plan, a.s, 0, NULL,
+					    LIMIT_SCHED_TASKS_PER_RUN, &out, &st),
+				 0);
+		n = out.action_count;
+		assert_int_equal(world_apply(&a, &out), 0);
+		passes++;
+		if (!n)
+			break;
+	}
+	assert_int_equal(passes, 4); /* three batches, then nothing */
+	assert_int_equal(reads, 2);  /* the first plan, and the last empty one */
+	assert_null(plan);
+	while (sched_once(&b, NULL) > 0)
+		;
+	for (size_t i = 1; i <= TASKS; i++)
+		assert_int_equal(node_of(&a, 0x100000 + i), node_of(&b, 0x100000 + i));
+	assert_int_equal(k.dropped, 0);
+
+	/* a node's change ends a kept plan */
+	world_free(&a);
+	loop_world(&a, NODES, TASKS);
+	assert_true(store_watch(a.s, keep_on_event, &k) > 0);
+	{
+		struct store_batch out;
+		struct sched_stats st;
+		Cs__Node n;
+		store_batch_init(&out);
+		assert_int_equal(sched_pass(&plan, a.s, 0, NULL,
+					    LIMIT_SCHED_TASKS_PER_RUN, &out, &st),
+				 0);
+		assert_true(st.more);
+		assert_non_null(plan);
+		assert_int_equal(world_apply(&a, &out), 0);
+		assert_non_null(plan); /* its own writes landing: kept */
+		n = *store_node_get(a.s, 0x1000);
+		n.availability = CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
+		assert_int_equal(
+			store_batch_node(&a.b, CS__STORE_ACTION__KIND__KIND_UPDATE, &n),
+			0);
+		world_commit(&a);
+		assert_null(plan);
+		assert_int_equal(k.dropped, 1);
+	}
+	world_free(&a);
+	world_free(&b);
+}
+
 /* ---------------------------------------------------------------- basics */
 
 static void test_sched_assigns_pending_task_with_version_unchanged(void **state)
@@ -1577,6 +1683,7 @@ static void test_sched_same_store_gives_same_batch_bytes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sched_pass_keeps_its_plan_and_places_as_fresh_runs),
 		cmocka_unit_test(test_sched_assigns_pending_task_with_version_unchanged),
 		cmocka_unit_test(test_sched_keeps_timestamp_without_now),
 		cmocka_unit_test(

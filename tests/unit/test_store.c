@@ -339,6 +339,113 @@ static void test_store_update_moves_indexes_and_checks_version(void **state)
 	store_free(s);
 }
 
+static size_t count_by_node(const struct store *s, uint64_t node)
+{
+	size_t n = 0;
+	for (const Cs__Task *t = store_task_next_by_node(s, node, NULL); t;
+	     t = store_task_next_by_node(s, node, t))
+		n++;
+	return n;
+}
+
+static size_t count_by_desired(const struct store *s, Cs__TaskState d)
+{
+	size_t n = 0;
+	for (const Cs__Task *t = store_task_next_by_desired(s, d, NULL); t;
+	     t = store_task_next_by_desired(s, d, t))
+		n++;
+	return n;
+}
+
+/* Tasks are found by id through a hash beside the id tree, and an update
+ * moves only the indexes whose key changed: thousands of tasks created
+ * (the hash grows), a third removed (runs shifted back), others placed
+ * (node index only) or told to stop (desired index only); every lookup,
+ * every index count and a snapshot's round trip agree. */
+static void test_store_task_lookups_and_partial_index_moves(void **state)
+{
+	enum { N = 3000 };
+	struct store *s = store_new(), *r = store_new();
+	struct store_batch b;
+	uint64_t index = 1;
+	size_t live = 0, placed = 0, stopped = 0;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	store_batch_init(&b);
+	add_service(&b, 10, "web");
+	assert_int_equal(apply(s, &b, index++), 0);
+	/* ids close together and far apart: runs in the hash */
+	for (size_t i = 0; i < N; i += 500) {
+		store_batch_init(&b);
+		for (size_t k = i; k < i + 500; k++)
+			add_task(&b, k % 2 ? k + 1 : (k + 1) << 40, 10, k + 1, 0,
+				 CS__TASK_STATE__TASK_STATE_RUNNING);
+		assert_int_equal(apply(s, &b, index++), 0);
+	}
+	for (size_t k = 0; k < N; k += 500) {
+		store_batch_init(&b);
+		for (size_t j = k; j < k + 500; j++) {
+			uint64_t id = j % 2 ? j + 1 : (j + 1) << 40;
+			const Cs__Task *t = store_task_get(s, id);
+			Cs__Task copy;
+			assert_non_null(t);
+			copy = *t;
+			if (j % 3 == 0) {
+				assert_int_equal(
+					store_batch_task(
+						&b, CS__STORE_ACTION__KIND__KIND_DELETE,
+						&copy),
+					0);
+				continue;
+			}
+			live++;
+			if (j % 3 == 1) {
+				copy.node_id = 7;
+				placed++;
+			} else {
+				copy.desired_state = CS__TASK_STATE__TASK_STATE_SHUTDOWN;
+				stopped++;
+			}
+			assert_int_equal(
+				store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE,
+						 &copy),
+				0);
+		}
+		assert_int_equal(apply(s, &b, index++), 0);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		const struct store *x = pass ? r : s;
+		assert_int_equal(store_task_count(x), live);
+		for (size_t j = 0; j < N; j++) {
+			uint64_t id = j % 2 ? j + 1 : (j + 1) << 40;
+			const Cs__Task *t = store_task_get(x, id);
+			if (j % 3 == 0) {
+				assert_null(t);
+				continue;
+			}
+			assert_non_null(t);
+			assert_int_equal(t->id, id);
+			assert_int_equal(t->node_id, j % 3 == 1 ? 7 : 0);
+		}
+		assert_int_equal(count_by_node(x, 7), placed);
+		assert_int_equal(count_by_node(x, 0), stopped);
+		assert_int_equal(count_by_desired(x, CS__TASK_STATE__TASK_STATE_SHUTDOWN),
+				 stopped);
+		assert_int_equal(count_by_desired(x, CS__TASK_STATE__TASK_STATE_RUNNING),
+				 placed);
+		assert_null(store_task_get(x, 1ull << 63));
+		if (!pass) {
+			assert_int_equal(store_snapshot(s, &buf, &len), 0);
+			assert_int_equal(store_restore(r, buf, len, 0), 0);
+			free(buf);
+		}
+	}
+	store_free(s);
+	store_free(r);
+}
+
 /* Applies b at index with StoreBatch.time_ms appended to its encoding, as
  * the leader's manager_propose does. */
 static int apply_at(struct store *s, struct store_batch *b, uint64_t index,
@@ -668,6 +775,7 @@ int main(void)
 		cmocka_unit_test(test_store_scan_service_follows_slot_then_id),
 		cmocka_unit_test(test_store_batch_encodes_as_protobuf_c_packs),
 		cmocka_unit_test(test_store_update_moves_indexes_and_checks_version),
+		cmocka_unit_test(test_store_task_lookups_and_partial_index_moves),
 		cmocka_unit_test(test_store_batch_is_all_or_nothing),
 		cmocka_unit_test(test_store_watches_see_changes_in_commit_order),
 		cmocka_unit_test(test_store_snapshot_round_trips_byte_for_byte),
