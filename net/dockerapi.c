@@ -708,32 +708,41 @@ static int dj_networks(const json_t *a, const char *path, Cs__ServiceSpec *s, ch
 	return 0;
 }
 
-/* The service's labels (an object of strings), into s->labels. */
-static int dj_labels(const json_t *l, Cs__ServiceSpec *s, char *err, size_t n)
+/* An object's "Labels" (an object of strings, or null) into *labels and
+ * *count (owned by the message they belong to: freed with it, also after
+ * an error). */
+static int dj_label_list(const json_t *l, Cs__Label ***labels, size_t *count, char *err,
+			 size_t n)
 {
 	const char *k;
 	json_t *v;
 	size_t i = 0;
 
-	if (!l)
+	if (!l || json_is_null(l))
 		return 0;
 	if (!json_is_object(l))
 		return dj_fail(err, n, "Labels: expected an object");
 	if (json_object_size(l) &&
-	    !(s->labels = calloc(json_object_size(l), sizeof *s->labels)))
+	    !(*labels = calloc(json_object_size(l), sizeof **labels)))
 		return CS_ENOMEM;
 	json_object_foreach((json_t *)l, k, v)
 	{
 		Cs__Label *lb;
 		if (!json_is_string(v))
 			return dj_fail(err, n, "Labels.%s: expected a string", k);
-		if (!(lb = s->labels[i] = DJ_NEW(Cs__Label, CS__LABEL__INIT)))
+		if (!(lb = (*labels)[i] = DJ_NEW(Cs__Label, CS__LABEL__INIT)))
 			return CS_ENOMEM;
-		s->n_labels = ++i;
+		*count = ++i;
 		if (!(lb->key = strdup(k)) || !(lb->value = strdup(json_string_value(v))))
 			return CS_ENOMEM;
 	}
 	return 0;
+}
+
+/* The service's labels, into s->labels. */
+static int dj_labels(const json_t *l, Cs__ServiceSpec *s, char *err, size_t n)
+{
+	return dj_label_list(l, &s->labels, &s->n_labels, err, n);
 }
 
 /* Issue 20: Docker's ServiceSpec has no field for rebalancing, so it rides
@@ -2856,9 +2865,9 @@ int dockerapi_network_from_json(const char *body, size_t len, Cs__NetworkSpec **
 	static const char *const iknown[] = {"Driver", "Config", NULL};
 	static const char *const cknown[] = {"Subnet", "Gateway", NULL};
 	static const Cs__NetworkSpec init = CS__NETWORK_SPEC__INIT;
-	const char *name, *driver, *scope, *idrv, *k;
+	const char *name, *driver, *scope, *idrv;
 	json_error_t je;
-	json_t *j, *ipam, *cfg, *labels, *v;
+	json_t *j, *ipam, *cfg;
 	Cs__NetworkSpec *sp;
 	int rv = 0;
 
@@ -2930,37 +2939,8 @@ int dockerapi_network_from_json(const char *body, size_t len, Cs__NetworkSpec **
 			}
 		}
 	}
-	if ((labels = dj_get(j, "Labels"))) {
-		size_t i = 0;
-		if (!json_is_object(labels)) {
-			rv = dj_fail(err, n, "Labels: expected an object");
-			goto out;
-		}
-		if (json_object_size(labels) &&
-		    !(sp->labels =
-			      calloc(json_object_size(labels), sizeof *sp->labels))) {
-			rv = CS_ENOMEM;
-			goto out;
-		}
-		json_object_foreach(labels, k, v)
-		{
-			Cs__Label *lb;
-			if (!json_is_string(v)) {
-				rv = dj_fail(err, n, "Labels.%s: expected a string", k);
-				goto out;
-			}
-			if (!(lb = sp->labels[i] = DJ_NEW(Cs__Label, CS__LABEL__INIT))) {
-				rv = CS_ENOMEM;
-				goto out;
-			}
-			sp->n_labels = ++i;
-			if (!(lb->key = strdup(k)) ||
-			    !(lb->value = strdup(json_string_value(v)))) {
-				rv = CS_ENOMEM;
-				goto out;
-			}
-		}
-	}
+	if ((rv = dj_label_list(dj_get(j, "Labels"), &sp->labels, &sp->n_labels, err, n)))
+		goto out;
 out:
 	json_decref(j);
 	if (rv == CS_ENOMEM)
@@ -3269,9 +3249,8 @@ static int dapi_secret_spec(const char *body, size_t len, Cs__Secret **out, char
 	json_error_t je;
 	json_t *j = json_loadb(body, len, 0, &je), *labels;
 	Cs__Secret *x = DJ_NEW(Cs__Secret, CS__SECRET__INIT);
-	const char *name = NULL, *data = NULL, *k;
+	const char *name = NULL, *data = NULL;
 	json_t *v;
-	size_t i = 0;
 	int rv = 0;
 
 	if (!x) {
@@ -3305,34 +3284,9 @@ static int dapi_secret_spec(const char *body, size_t len, Cs__Secret **out, char
 			dj_fail(err, n, "Data: not base64");
 		goto out;
 	}
-	if ((labels = dj_get(j, "Labels")) && !dj_empty(labels)) {
-		if (!json_is_object(labels)) {
-			rv = dj_fail(err, n, "Labels: expected an object");
-			goto out;
-		}
-		if (!(x->labels = calloc(json_object_size(labels), sizeof *x->labels))) {
-			rv = CS_ENOMEM;
-			goto out;
-		}
-		json_object_foreach(labels, k, v)
-		{
-			Cs__Label *lb;
-			if (!json_is_string(v)) {
-				rv = dj_fail(err, n, "Labels.%s: expected a string", k);
-				goto out;
-			}
-			if (!(lb = x->labels[i] = DJ_NEW(Cs__Label, CS__LABEL__INIT))) {
-				rv = CS_ENOMEM;
-				goto out;
-			}
-			x->n_labels = ++i;
-			if (!(lb->key = strdup(k)) ||
-			    !(lb->value = strdup(json_string_value(v)))) {
-				rv = CS_ENOMEM;
-				goto out;
-			}
-		}
-	}
+	if ((labels = dj_get(j, "Labels")) && !dj_empty(labels) &&
+	    (rv = dj_label_list(labels, &x->labels, &x->n_labels, err, n)))
+		goto out;
 out:
 	json_decref(j);
 	if (rv == CS_ENOMEM)
