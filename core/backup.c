@@ -57,6 +57,109 @@ int backup_encode(const struct store *s, uint64_t term, uint8_t **out, size_t *o
 }
 
 __attribute__((format(printf, 3, 4))) static int backup_why(char *why, size_t size,
+							    const char *fmt, ...);
+
+#define BACKUP_SEALED_MAGIC_BYTES (sizeof BACKUP_SEALED_MAGIC - 1)
+#define BACKUP_SEALED_HEAD \
+	(BACKUP_SEALED_MAGIC_BYTES + SEAL_SALT_BYTES + SEAL_NONCE_BYTES)
+static const char backup_seal_info[] = "cswarm backup v1";
+
+bool backup_is_sealed(const uint8_t *buf, size_t len)
+{
+	return len >= BACKUP_SEALED_MAGIC_BYTES &&
+	       memcmp(buf, BACKUP_SEALED_MAGIC, BACKUP_SEALED_MAGIC_BYTES) == 0;
+}
+
+/* The backup key from the unlock key's text and salt. */
+static int backup_key(const char *unlock_key, const uint8_t *salt,
+		      uint8_t key[SEAL_KEY_BYTES])
+{
+	uint8_t secret[SEAL_UNLOCK_SECRET_BYTES];
+	int rv = seal_unlock_key_parse(unlock_key, secret);
+
+	if (rv == 0)
+		rv = seal_derive(secret, sizeof secret, salt, backup_seal_info, key);
+	seal_wipe(secret, sizeof secret);
+	return rv;
+}
+
+int backup_seal(struct env *env, const char *unlock_key, const uint8_t *plain,
+		size_t plain_len, uint8_t **out, size_t *out_len)
+{
+	uint8_t key[SEAL_KEY_BYTES], *buf;
+	size_t len = BACKUP_SEALED_HEAD + plain_len + SEAL_TAG_BYTES;
+	uint8_t *salt, *nonce;
+	int rv;
+
+	*out = NULL;
+	*out_len = 0;
+	buf = malloc(len);
+	if (!buf)
+		return CS_ENOMEM;
+	memcpy(buf, BACKUP_SEALED_MAGIC, BACKUP_SEALED_MAGIC_BYTES);
+	salt = buf + BACKUP_SEALED_MAGIC_BYTES;
+	nonce = salt + SEAL_SALT_BYTES;
+	seal_random(env, salt, SEAL_SALT_BYTES);
+	seal_random(env, nonce, SEAL_NONCE_BYTES);
+	rv = backup_key(unlock_key, salt, key);
+	if (rv == 0)
+		rv = seal_seal(key, nonce, buf, BACKUP_SEALED_MAGIC_BYTES, plain,
+			       plain_len, buf + BACKUP_SEALED_HEAD);
+	seal_wipe(key, sizeof key);
+	if (rv) {
+		free(buf);
+		return rv;
+	}
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+int backup_open(const char *unlock_key, const uint8_t *buf, size_t len, uint8_t **out,
+		size_t *out_len, char *why, size_t why_size)
+{
+	uint8_t key[SEAL_KEY_BYTES], *plain;
+	size_t ct_len;
+	int rv;
+
+	*out = NULL;
+	*out_len = 0;
+	if (!backup_is_sealed(buf, len)) {
+		backup_why(why, why_size, "not a sealed cswarm backup");
+		return CS_EINVAL;
+	}
+	if (len < BACKUP_SEALED_HEAD + SEAL_TAG_BYTES) {
+		backup_why(why, why_size, "truncated (%zu bytes)", len);
+		return CS_ECORRUPT;
+	}
+	ct_len = len - BACKUP_SEALED_HEAD;
+	plain = malloc(ct_len - SEAL_TAG_BYTES + 1);
+	if (!plain)
+		return CS_ENOMEM;
+	rv = backup_key(unlock_key, buf + BACKUP_SEALED_MAGIC_BYTES, key);
+	if (rv == CS_EINVAL)
+		backup_why(why, why_size,
+			   "the unlock key given is not one (expected SWMKEY-1-...)");
+	if (rv == 0) {
+		rv = seal_open(key, buf + BACKUP_SEALED_MAGIC_BYTES + SEAL_SALT_BYTES,
+			       buf, BACKUP_SEALED_MAGIC_BYTES, buf + BACKUP_SEALED_HEAD,
+			       ct_len, plain);
+		if (rv == CS_EAUTH)
+			backup_why(why, why_size,
+				   "the unlock key does not open it (another key, or the "
+				   "file was changed or cut)");
+	}
+	seal_wipe(key, sizeof key);
+	if (rv) {
+		free(plain);
+		return rv;
+	}
+	*out = plain;
+	*out_len = ct_len - SEAL_TAG_BYTES;
+	return 0;
+}
+
+__attribute__((format(printf, 3, 4))) static int backup_why(char *why, size_t size,
 							    const char *fmt, ...)
 {
 	va_list ap;
@@ -131,6 +234,12 @@ int backup_decode(const uint8_t *buf, size_t len, struct backup *b, char *why,
 	assert(b != NULL);
 	memset(b, 0, sizeof *b);
 	backup_why(why, why_size, "%s", "");
+	if (backup_is_sealed(buf, len)) {
+		backup_why(why, why_size,
+			   "sealed with the cluster's unlock key (autolock was on): give "
+			   "it with --unlock-key-file");
+		return CS_EAUTH;
+	}
 	if (len < BACKUP_MAGIC_BYTES ||
 	    memcmp(buf, BACKUP_MAGIC, BACKUP_MAGIC_BYTES) != 0) {
 		backup_why(

@@ -12,9 +12,11 @@
 #ifndef CS_BACKUP_H
 #define CS_BACKUP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/env.h"
 #include "core/store.h"
 
 #define BACKUP_MAGIC	 "CSWARM-BACKUP\n"
@@ -46,6 +48,33 @@ struct backup {
  * wrong) filled; then *b holds nothing. */
 int backup_decode(const uint8_t *buf, size_t len, struct backup *b, char *why,
 		  size_t why_size);
+
+/* Sealed backups (the cluster has autolock on): the state at rest of a
+ * manager with autolock is sealed with a key derived from the unlock key
+ * (issue 13), and so is a backup of it. The file is the line
+ * BACKUP_SEALED_MAGIC, a salt (SEAL_SALT_BYTES), a nonce
+ * (SEAL_NONCE_BYTES), then the plain backup's bytes sealed (AES-256-GCM,
+ * the magic line as associated data) with a key derived (HKDF) from the
+ * unlock key's secret and the salt. */
+#define BACKUP_SEALED_MAGIC "CSWARM-BACKUP-SEALED\n"
+
+/* backup_seal turns a plain backup (plain, plain_len; borrowed) into a
+ * sealed one with the unlock key's text (SWMKEY-1-...), drawing the salt
+ * and nonce from env. Returns 0 and *out (malloc'd), CS_EINVAL (not an
+ * unlock key) or CS_ENOMEM. */
+int backup_seal(struct env *env, const char *unlock_key, const uint8_t *plain,
+		size_t plain_len, uint8_t **out, size_t *out_len);
+
+/* backup_is_sealed says whether buf begins with BACKUP_SEALED_MAGIC. */
+bool backup_is_sealed(const uint8_t *buf, size_t len);
+
+/* backup_open turns a sealed backup (borrowed) back into the plain one
+ * with the unlock key's text. Returns 0 and *out (malloc'd), CS_EINVAL
+ * (not a sealed backup, or not an unlock key), CS_EAUTH (the key does not
+ * open it, or a byte changed), CS_ECORRUPT (truncated) or CS_ENOMEM; why
+ * says which. */
+int backup_open(const char *unlock_key, const uint8_t *buf, size_t len, uint8_t **out,
+		size_t *out_len, char *why, size_t why_size);
 
 /* backup_free frees what backup_decode filled (and zeroes the CA key). */
 void backup_free(struct backup *b);

@@ -767,6 +767,7 @@ static int rpc_backup(struct rpc_call *c, char *err, size_t err_size)
 	Cs__ControlResponse resp = CS__CONTROL_RESPONSE__INIT;
 	uint8_t *bk;
 	size_t len;
+	const Cs__Cluster *cl = store_cluster(manager_store(m));
 	int rv = backup_encode(manager_store(m), manager_term(m), &bk, &len);
 
 	if (rv == CS_ENOENT)
@@ -774,6 +775,23 @@ static int rpc_backup(struct rpc_call *c, char *err, size_t err_size)
 			 "the cluster has no record yet: nothing to back up");
 	if (rv)
 		return rv;
+	if (cl && cl->autolock && cl->unlock_key && *cl->unlock_key) {
+		/* as the managers' state at rest under autolock: sealed with
+		 * the unlock key (core/backup.h) */
+		uint8_t *sealed;
+		size_t sealed_len;
+		rv = backup_seal(c->r->env, cl->unlock_key, bk, len, &sealed,
+				 &sealed_len);
+		seal_wipe(bk, len);
+		free(bk);
+		if (rv) {
+			snprintf(err, err_size, "cannot seal the backup: %s",
+				 cs_strerror(rv));
+			return rv;
+		}
+		bk = sealed;
+		len = sealed_len;
+	}
 	if (len > LIMIT_FRAME_BYTES_MAX - LIMIT_FRAME_BYTES_MAX / 64) {
 		snprintf(err, err_size,
 			 "the backup is %zu bytes, over what one control answer "

@@ -1183,6 +1183,21 @@ static void swarmd_restore_read(struct swarmd *d)
 	}
 	got = fread(buf, 1, (size_t)stt.st_size, f);
 	fclose(f);
+	if (backup_is_sealed(buf, got) && d->opts.unlock_key_buf[0]) {
+		/* taken under autolock: the unlock key opens it */
+		uint8_t *plain;
+		size_t plain_len;
+		rv = backup_open(d->opts.unlock_key_buf, buf, got, &plain, &plain_len,
+				 why, sizeof why);
+		memset(buf, 0, got);
+		free(buf);
+		if (rv) {
+			fprintf(stderr, "swarmd: --restore %s: %s\n", path, why);
+			exit(1);
+		}
+		buf = plain;
+		got = plain_len;
+	}
 	rv = backup_decode(buf, got, &d->restore, why, sizeof why);
 	memset(buf, 0, got); /* the CA key */
 	free(buf);

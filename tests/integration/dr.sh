@@ -27,7 +27,7 @@ SWARMD=$BIN/swarmd
 SWARMCTL=$BIN/swarmctl
 WORK=$(mktemp -d /tmp/cswarm-dr.XXXXXX)
 IMAGE=cswarm-test:busybox
-NODES="dr1 dr2 dr3 dr4 drw1 rs1 rsw1"
+NODES="dr1 dr2 dr3 dr4 drw1 rs1 rsw1 rs2"
 declare -A PID PORT
 STARTED_DOCKER=""
 RUN=(sh -c 'trap "exit 0" TERM; while :; do sleep 1; done')
@@ -245,4 +245,25 @@ done
 [ "$K" -ge "$BEFORE" ] || fail "$K services restored, $BEFORE were acknowledged before the backup"
 [ "$K" -le $((AFTER + 1)) ] || fail "$K services restored, only $AFTER by the backup's end"
 say "restored $K services (acknowledged before $BEFORE, by the end $AFTER)"
+
+say "under autolock a backup is sealed with the unlock key"
+ctl rs1 cluster update --autolock=true >"$WORK/out" 2>&1 || fail "autolock: $(cat "$WORK/out")"
+grep -o 'SWMKEY-1-[A-Za-z0-9+/]*' "$WORK/out" | head -1 >"$WORK/unlock.key"
+[ -s "$WORK/unlock.key" ] || fail "no unlock key printed: $(cat "$WORK/out")"
+ctl rs1 cluster backup "$WORK/b3.bak" >"$WORK/out" || fail "sealed backup: $(cat "$WORK/out")"
+head -c 21 "$WORK/b3.bak" | grep -q "CSWARM-BACKUP-SEALED" || fail "the backup is not sealed"
+! grep -q "$(cat "$WORK/unlock.key")" "$WORK/b3.bak" || fail "the sealed backup holds its key"
+refused "$WORK/b3.bak" "unlock-key-file" 1
+echo "SWMKEY-1-Hx4dHBsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA" >"$WORK/wrong.key"
+rm -rf "$WORK/bad"
+set +e
+"$SWARMD" --state-dir "$WORK/bad" --listen-addr "127.0.0.1:$(pick_port)" \
+	--restore "$WORK/b3.bak" --unlock-key-file "$WORK/wrong.key" >"$WORK/out" 2>&1
+rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "does not open" "$WORK/out" || fail "restore with a wrong key: $rc $(cat "$WORK/out")"
+start_node rs2 --restore "$WORK/b3.bak" --unlock-key-file "$WORK/unlock.key"
+rs2_leads() { ctl rs2 node ls --format json | jq -e '.[] | select(.hostname == "rs2" and .leader == true)'; }
+wait_for 60 "rs2 leads (the sealed backup restored)" rs2_leads
+[ "$(svc_names rs2 | grep -c '^svc-' || true)" -eq "$K" ] || fail "rs2 restored $(svc_names rs2 | grep -c '^svc-') services, not $K"
 say "PASS"

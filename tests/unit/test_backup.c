@@ -69,6 +69,75 @@ static void encode(bool without_ca, uint8_t **buf, size_t *len)
 	store_free(s);
 }
 
+/* Whether needle (n bytes) occurs in hay (len bytes). */
+static bool holds(const uint8_t *hay, size_t len, const uint8_t *needle, size_t n)
+{
+	for (size_t i = 0; i + n <= len; i++)
+		if (memcmp(hay + i, needle, n) == 0)
+			return true;
+	return false;
+}
+
+/* A counter for the sealing's salt and nonce. */
+static uint64_t fake_random(struct env *env)
+{
+	uint64_t *n = env->impl;
+	return ++*n * 0x9e3779b97f4a7c15ull;
+}
+
+/* Under autolock a backup is sealed with the unlock key: opened with it,
+ * refused without it (the message names --unlock-key-file), with another
+ * key, or with a byte changed; it holds nothing of the plain backup in
+ * the clear. */
+static void test_backup_sealed_with_the_unlock_key(void **state)
+{
+	static const char key[] = "SWMKEY-1-AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+	static const char other[] =
+		"SWMKEY-1-Hx4dHBsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA";
+	struct env_ops ops;
+	uint64_t n = 0;
+	struct env env = {&ops, &n};
+	uint8_t *plain, *sealed, *opened;
+	size_t plain_len, sealed_len, opened_len;
+	struct backup b;
+	char why[BACKUP_WHY_BYTES];
+
+	(void)state;
+	memset(&ops, 0, sizeof ops);
+	ops.random_u64 = fake_random;
+	encode(false, &plain, &plain_len);
+	assert_int_equal(backup_seal(&env, key, plain, plain_len, &sealed, &sealed_len),
+			 0);
+	assert_true(backup_is_sealed(sealed, sealed_len));
+	assert_false(backup_is_sealed(plain, plain_len));
+	/* the plain backup's bytes do not show (its store's first 32) */
+	assert_false(holds(sealed, sealed_len, plain + sizeof BACKUP_MAGIC - 1, 32));
+	assert_int_equal(backup_decode(sealed, sealed_len, &b, why, sizeof why),
+			 CS_EAUTH);
+	assert_non_null(strstr(why, "--unlock-key-file"));
+	assert_int_equal(backup_open(other, sealed, sealed_len, &opened, &opened_len, why,
+				     sizeof why),
+			 CS_EAUTH);
+	assert_int_equal(backup_open("nope", sealed, sealed_len, &opened, &opened_len,
+				     why, sizeof why),
+			 CS_EINVAL);
+	sealed[sealed_len / 2] ^= 1;
+	assert_int_equal(backup_open(key, sealed, sealed_len, &opened, &opened_len, why,
+				     sizeof why),
+			 CS_EAUTH);
+	sealed[sealed_len / 2] ^= 1;
+	assert_int_equal(backup_open(key, sealed, sealed_len, &opened, &opened_len, why,
+				     sizeof why),
+			 0);
+	assert_int_equal(opened_len, plain_len);
+	assert_memory_equal(opened, plain, plain_len);
+	assert_int_equal(backup_decode(opened, opened_len, &b, why, sizeof why), 0);
+	backup_free(&b);
+	free(opened);
+	free(sealed);
+	free(plain);
+}
+
 static void test_backup_round_trip_keeps_the_store_and_the_ca(void **state)
 {
 	struct backup b;
@@ -217,6 +286,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_backup_round_trip_keeps_the_store_and_the_ca),
+		cmocka_unit_test(test_backup_sealed_with_the_unlock_key),
 		cmocka_unit_test(test_backup_of_a_store_without_a_cluster_is_refused),
 		cmocka_unit_test(test_backup_foreign_files_are_not_backups),
 		cmocka_unit_test(test_backup_truncated_files_are_refused),
