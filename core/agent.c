@@ -15,6 +15,7 @@
 #include "core/limits.h"
 #include "core/metrics.h"
 #include "core/nodecert.h"
+#include "core/seal.h"
 #include "core/secret.h"
 #include "core/store.h"
 
@@ -491,10 +492,22 @@ static int agent_tasks_merge(struct agent *a, struct agent_task **fresh, size_t 
 	return 0;
 }
 
+/* Frees task, its secrets' and configs' data zeroed first (issue 20: a
+ * secret leaves this agent's memory with its task). */
+static void agent_task_msg_free(Cs__Task *task)
+{
+	for (size_t i = 0; i < task->n_secret_data; i++) {
+		Cs__Secret *x = task->secret_data[i];
+		if (x && x->data.data)
+			seal_wipe(x->data.data, x->data.len);
+	}
+	cs__task__free_unpacked(task, NULL);
+}
+
 static void agent_task_free(struct agent_task *t)
 {
 	if (t->assigned)
-		cs__task__free_unpacked(t->assigned, NULL);
+		agent_task_msg_free(t->assigned);
 	free(t);
 }
 
@@ -2328,11 +2341,12 @@ static int agent_assign(struct agent_task *t, const Cs__Task *task)
 		return CS_ENOMEM;
 	cs__task__pack(task, buf);
 	copy = cs__task__unpack(NULL, len, buf);
+	seal_wipe(buf, len); /* it may hold secrets' data */
 	free(buf);
 	if (!copy)
 		return CS_ENOMEM;
 	if (t->assigned)
-		cs__task__free_unpacked(t->assigned, NULL);
+		agent_task_msg_free(t->assigned);
 	t->assigned = copy;
 	t->env_held = false; /* the manager's copy has them */
 	return 0;
