@@ -580,7 +580,57 @@ struct agent_net {
 	int failed_rv;
 	char failed_words[LIMIT_NET_ERROR_BYTES]; /* the env's, or "" */
 	bool declared; /* net_set accepted something, no net_remove since */
+	/* the node IP of each endpoint last declared, by task id: an endpoint
+	 * whose node a new leader cannot place yet (no address in its record,
+	 * no session: the simulator's nodes) keeps the one it had */
+	struct agent_net_ip *ips;
+	size_t ip_count;
 };
+
+struct agent_net_ip {
+	uint64_t task_id;
+	char ip[LIMIT_ADDR_BYTES_MAX];
+};
+
+static int agent_net_ip_cmp(const void *x, const void *y)
+{
+	uint64_t a = ((const struct agent_net_ip *)x)->task_id;
+	uint64_t b = ((const struct agent_net_ip *)y)->task_id;
+	return a < b ? -1 : a > b;
+}
+
+/* The IP n last declared for task_id's endpoint, or NULL. */
+static const char *agent_net_ip_of(const struct agent_net *n, uint64_t task_id)
+{
+	struct agent_net_ip key = {.task_id = task_id};
+	const struct agent_net_ip *f = n->ip_count
+					       ? bsearch(&key, n->ips, n->ip_count,
+							 sizeof *n->ips, agent_net_ip_cmp)
+					       : NULL;
+	return f ? f->ip : NULL;
+}
+
+/* Remembers the node IPs of the endpoints just declared (eps, ne). Out of
+ * memory: remembers none (a later state fills them). */
+static void agent_net_ips_keep(struct agent_net *n, const struct env_net_endpoint *eps,
+			       size_t ne)
+{
+	struct agent_net_ip *v = ne ? calloc(ne, sizeof *v) : NULL;
+	size_t k = 0;
+
+	for (size_t i = 0; v && i < ne; i++)
+		if (eps[i].node_ip && *eps[i].node_ip &&
+		    strlen(eps[i].node_ip) < sizeof v[k].ip) {
+			v[k].task_id = eps[i].task_id;
+			memcpy(v[k].ip, eps[i].node_ip, strlen(eps[i].node_ip) + 1);
+			k++;
+		}
+	if (k)
+		qsort(v, k, sizeof *v, agent_net_ip_cmp);
+	free(n->ips);
+	n->ips = v;
+	n->ip_count = k;
+}
 
 static bool agent_has_data_plane(const struct agent *a)
 {
@@ -665,6 +715,9 @@ static int agent_net_declare(struct agent *a, struct agent_net *n)
 			eps[ie].task_id = e->task_id;
 			eps[ie].addr = e->addr;
 			eps[ie].node_ip = e->node_ip;
+			if (!e->node_ip ||
+			    !*e->node_ip) /* not known to this leader yet */
+				eps[ie].node_ip = agent_net_ip_of(n, e->task_id);
 			eps[ie].local = e->node_id == a->node_id;
 			/* the routing mesh: this node's own ingress address */
 			if (h->ingress && e->node_ingress && eps[ie].local && e->addr &&
@@ -706,6 +759,8 @@ static int agent_net_declare(struct agent *a, struct agent_net *n)
 	st.services = svcs;
 	st.service_count = ns;
 	rv = a->env->ops->net_set(a->env, &st);
+	if (rv == 0)
+		agent_net_ips_keep(n, eps, ne); /* copies: eps point into n->ips */
 out:
 	free(ports);
 	free(strs);
@@ -761,6 +816,7 @@ static bool agent_net_sync(struct agent *a)
 		if (!used && !n->declared && !n->digest && !n->pend_count) {
 			agent_net_parts_free(n->parts, n->part_count);
 			agent_net_parts_free(n->pend, n->pend_count);
+			free(n->ips);
 			continue; /* forgotten */
 		}
 		a->nets[k++] = *n;
@@ -1142,6 +1198,7 @@ static void agent_net_free_all(struct agent *a)
 	for (size_t i = 0; i < a->net_count; i++) {
 		agent_net_parts_free(a->nets[i].parts, a->nets[i].part_count);
 		agent_net_parts_free(a->nets[i].pend, a->nets[i].pend_count);
+		free(a->nets[i].ips);
 	}
 	free(a->nets);
 }
@@ -2641,6 +2698,16 @@ static void agent_set_removed(struct agent *a, bool sent, const uint64_t *ids, s
 	agent_removed_take(a, copy, n);
 	if (a->removed_digest != had && agent_db_removed(a))
 		agent_fatal(a, "save the removed nodes");
+}
+
+void agent_on_peer(struct agent *a, const char *addr, bool up)
+{
+	if (up || a->dead || a->link == AGENT_DISCONNECTED ||
+	    strcmp(addr, a->target) != 0)
+		return;
+	env_logf(a->env, ENV_LOG_WARN, "msg=\"session lost\" manager=%s reason=\"%s\"",
+		 a->target, "connection closed");
+	agent_disconnect(a, true);
 }
 
 bool agent_handle(struct agent *a, const char *from, const struct env_identity *who,

@@ -20,7 +20,8 @@
 #include "core/store.h"
 
 enum {
-	DISP_GRACE_PERIODS = 3,	    /* missed periods before a node is down */
+	DISP_GRACE_PERIODS = 3, /* missed periods before a node is down */
+	DISP_NEW_LEADER_EXTRA_MS = DISPATCHER_NEW_LEADER_EXTRA_MS,
 	DISP_FLUSH_MS = 20,	    /* assignment changes wait at most this */
 	DISP_STATUS_FLUSH_MS = 100, /* status reports batch for this long */
 	DISP_EXPIRY_CHECK_MS = 500, /* how often silent nodes are looked for */
@@ -44,8 +45,9 @@ struct disp_session {
 	uint64_t session_id; /* 0: grace only (ready in the store, no session yet) */
 	char addr[LIMIT_ADDR_BYTES_MAX];
 	ms_t last_seen_ms;
-	uint64_t seq;	   /* last Assignments number sent */
-	uint64_t *changed; /* task ids changed since the last send */
+	ms_t grace_until_ms; /* grace only: not down before this (a new leader's) */
+	uint64_t seq;	     /* last Assignments number sent */
+	uint64_t *changed;   /* task ids changed since the last send */
 	size_t changed_count, changed_cap;
 	Cs__NodeRole role;     /* what the node said it runs as */
 	uint64_t members_sent; /* hash of the member list it was last sent */
@@ -1925,7 +1927,8 @@ static void disp_expire(struct env *env, env_timer_id id, void *data)
 	for (size_t i = 0; i < d->session_count;) {
 		struct disp_session *s = &d->sessions[i];
 		const Cs__Node *n;
-		if (now - s->last_seen_ms <= ttl) {
+		if (now - s->last_seen_ms <= ttl ||
+		    (!s->session_id && now < s->grace_until_ms)) {
 			/* a DOWN written while it came back (the write was
 			 * behind its new session): it is up, say so */
 			if (s->revive && s->session_id) {
@@ -2121,6 +2124,7 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 	if (!s)
 		return;
 	s->role = role;
+	s->grace_until_ms = 0; /* a session now: its heartbeats tell */
 	s->backend_deltas = q->backend_deltas;
 	s->session_id = d->env->ops->random_u64(d->env) | 1;
 	memcpy(s->addr, from, strlen(from) + 1);
@@ -2250,8 +2254,11 @@ static int dispatcher_start(const struct leader_ctx *ctx, void **state)
 		if (n->state != CS__NODE_STATE__NODE_STATE_READY)
 			continue;
 		s = disp_session_add(d, n->id);
-		if (s)
+		if (s) {
 			s->last_seen_ms = now;
+			s->grace_until_ms = now + d->heartbeat_ms * DISP_GRACE_PERIODS +
+					    DISP_NEW_LEADER_EXTRA_MS;
+		}
 	}
 	/* a silent node is found within half a second of its deadline */
 	if (env->ops->timer_start(env, DISP_EXPIRY_CHECK_MS, DISP_EXPIRY_CHECK_MS,

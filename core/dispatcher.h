@@ -18,6 +18,15 @@
 struct dispatcher;
 struct leader_component_ops;
 
+/* A new leader's grace for the nodes ready under the last one is three
+ * heartbeat periods and this much more: their agents lost their session
+ * (the old leader's connection closed, or three silent periods) and,
+ * through an election without a leader, backed off up to 5 s between
+ * tries of the managers they know: two such waits before they reach the
+ * new one. Without it a live worker was marked down and its tasks run
+ * twice (explore of scenarios/leader-killed-tasks-run.scn --swarm: 7 of
+ * 100 seeds). */
+#define DISPATCHER_NEW_LEADER_EXTRA_MS 10000u
 /* The dispatcher, a leader component (core/leader.h): sessions,
  * heartbeats, assignments and status reports of every node's agent.
  * It sees the store, writes, the Raft group's addresses and the manager's

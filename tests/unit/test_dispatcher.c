@@ -953,10 +953,10 @@ static void test_disp_heartbeat_with_wrong_session_is_stale(void **state)
 	}
 }
 
-/* A new leader gives the nodes its store says are ready three periods to
- * come back (their sessions died with the old leader): a node that
- * reconnects within them is never marked down; one that stays silent is,
- * after them. */
+/* A new leader gives the nodes its store says are ready three periods and
+ * DISPATCHER_NEW_LEADER_EXTRA_MS to come back (their sessions died with
+ * the old leader): a node that reconnects within them is never marked
+ * down; one that stays silent is, after them. */
 static void test_disp_new_leader_gives_ready_nodes_three_periods_grace(void **state)
 {
 	struct fixture *f = *state;
@@ -1008,9 +1008,14 @@ static void test_disp_new_leader_gives_ready_nodes_three_periods_grace(void **st
 	fake_beat_start(w1, world_node_name(f->w, l));
 	q.node_id = w2->node_id;
 	q.state = CS__NODE_STATE__NODE_STATE_DOWN;
-	assert_true(run_until(f, 4 * HB_MS * MS, node_in_state, &q));
-	assert_true(world_now_us(f->w) > elected + 3 * HB_MS * MS - 600 * MS);
-	assert_true(world_now_us(f->w) <= elected + 4 * HB_MS * MS + 1 * SEC);
+	assert_true(run_until(f, 4 * HB_MS * MS + DISPATCHER_NEW_LEADER_EXTRA_MS * MS,
+			      node_in_state, &q));
+	assert_true(world_now_us(f->w) > elected + 3 * HB_MS * MS +
+						 DISPATCHER_NEW_LEADER_EXTRA_MS * MS -
+						 600 * MS);
+	assert_true(world_now_us(f->w) <= elected + 4 * HB_MS * MS +
+						  DISPATCHER_NEW_LEADER_EXTRA_MS * MS +
+						  1 * SEC);
 	{
 		struct ready_check rc1 = {w1->node_id, 0};
 		f->check = check_ready;
@@ -1048,7 +1053,8 @@ static void test_disp_node_registered_just_before_failover_goes_down_when_silent
 	 * made from the store as it is when leadership starts; a node applied
 	 * READY after that gets no session and is never marked down, so it
 	 * stays READY for ever and keeps receiving tasks. */
-	assert_true(run_until(f, 5 * HB_MS * MS, node_in_state, &q));
+	assert_true(run_until(f, 5 * HB_MS * MS + DISPATCHER_NEW_LEADER_EXTRA_MS * MS,
+			      node_in_state, &q));
 }
 
 /* A heartbeat must name the node's session: during a new leader's grace
