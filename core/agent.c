@@ -2700,16 +2700,6 @@ static void agent_set_removed(struct agent *a, bool sent, const uint64_t *ids, s
 		agent_fatal(a, "save the removed nodes");
 }
 
-void agent_on_peer(struct agent *a, const char *addr, bool up)
-{
-	if (up || a->dead || a->link == AGENT_DISCONNECTED ||
-	    strcmp(addr, a->target) != 0)
-		return;
-	env_logf(a->env, ENV_LOG_WARN, "msg=\"session lost\" manager=%s reason=\"%s\"",
-		 a->target, "connection closed");
-	agent_disconnect(a, true);
-}
-
 bool agent_handle(struct agent *a, const char *from, const struct env_identity *who,
 		  const Cs__Wire *wire)
 {

@@ -112,14 +112,6 @@ void agent_metrics(const struct agent *a, struct metrics_buf *out);
 bool agent_handle(struct agent *a, const char *from, const struct env_identity *who,
 		  const Cs__Wire *wire);
 
-/* agent_on_peer takes the transport's notice that the connection to addr
- * went down (up false) or came up: the session's manager gone (its
- * process died, its connection broke) is a session lost now, not after
- * AGENT_SESSION_GRACE silent periods, so the agent reaches the next
- * manager (and the new leader) before that leader's grace for it runs
- * out. A hint only (env.h): without a notice the silence still tells. */
-void agent_on_peer(struct agent *a, const char *addr, bool up);
-
 /* agent_logs_handle handles Wire.log_request (issue 16): from a manager of
  * this node's cluster, the lines of the containers of the tasks it names,
  * read through env logs_read and sent back to `from` as one LogResponse

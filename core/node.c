@@ -81,14 +81,6 @@ static void node_recv(struct env *env, const char *from, const uint8_t *buf, siz
 	cs__wire__free_unpacked(wire, NULL);
 }
 
-static void node_peer(struct env *env, const char *addr, bool up, void *data)
-{
-	struct node *n = data;
-	(void)env;
-	if (n->a)
-		agent_on_peer(n->a, addr, up);
-}
-
 static int node_start(const void *cfg_ptr, struct env *env, void **state)
 {
 	const struct node_cfg *cfg = cfg_ptr;
@@ -127,7 +119,7 @@ static int node_start(const void *cfg_ptr, struct env *env, void **state)
 		goto err_manager;
 	if (n->m)
 		manager_set_node_id(n->m, agent_node_id(n->a));
-	env->ops->listen(env, node_recv, node_peer, n);
+	env->ops->listen(env, node_recv, NULL, n);
 	*state = n;
 	return 0;
 err_manager:

@@ -95,6 +95,10 @@ for n in replay-m2 replay-m3; do
 		--record "$WORK/$n.rec"
 	wait_for 60 "$n a manager" managers_ready replay-m1 $(( ${n#replay-m} ))
 done
+# a manager record says manager once its daemon runs as one, before it is a
+# Raft voter: killing the leader before both are voters leaves no quorum
+voters_three() { [ "$(grep -c 'membership change" step=2 .*status=ok' "$WORK/replay-m1.log")" -ge 2 ]; }
+wait_for 60 "replay-m2 and replay-m3 voters" voters_three
 ctl replay-m1 service create --name replay-web --replicas 2 --image "$IMAGE" \
 	-- sleep 100000 >/dev/null
 wait_for 60 "replay-web running 2" running replay-m1 replay-web 2
