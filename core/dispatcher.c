@@ -1192,8 +1192,9 @@ static int disp_net_rebuild(struct dispatcher *d)
 		if (grow_array((void **)&nets, &ncap, nn + 1, sizeof *nets))
 			goto out;
 		memset(&nets[nn], 0, sizeof nets[nn]);
-		if (disp_net_build_one(st, net, &recs[r0], ri - r0, &vips[v0], vi - v0,
-				       &nets[nn]))
+		/* (no arithmetic on a NULL array: none of either kind) */
+		if (disp_net_build_one(st, net, recs ? &recs[r0] : NULL, ri - r0,
+				       vips ? &vips[v0] : NULL, vi - v0, &nets[nn]))
 			goto out;
 		nn++;
 	}
