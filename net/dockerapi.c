@@ -3520,6 +3520,42 @@ static bool dapi_buf_add(char **buf, size_t *cap, size_t *len, const void *p, si
 	return true;
 }
 
+/* Appends to *all what a chunked streaming answer (logs, events) sends
+ * next: its head once (*headers_sent), len bytes of data as one chunk when
+ * there are any, and the closing chunk when last. Returns false when out of
+ * memory. */
+static bool dapi_chunk_add(char **all, size_t *acap, size_t *alen, bool *headers_sent,
+			   const char *content_type, const char *data, size_t len,
+			   bool last)
+{
+	char head[512], tmp[32];
+	int hl;
+
+	if (!*headers_sent) {
+		hl = snprintf(head, sizeof head,
+			      "HTTP/1.1 200 OK\r\n"
+			      "Api-Version: " DOCKERAPI_VERSION "\r\n"
+			      "Docker-Experimental: false\r\n"
+			      "Ostype: linux\r\n"
+			      "Server: cswarm\r\n"
+			      "Content-Type: %s\r\n"
+			      "Transfer-Encoding: chunked\r\n"
+			      "Connection: close\r\n\r\n",
+			      content_type);
+		if (!dapi_buf_add(all, acap, alen, head, (size_t)hl))
+			return false;
+		*headers_sent = true;
+	}
+	if (len) {
+		hl = snprintf(tmp, sizeof tmp, "%zx\r\n", len);
+		if (!dapi_buf_add(all, acap, alen, tmp, (size_t)hl) ||
+		    !dapi_buf_add(all, acap, alen, data, len) ||
+		    !dapi_buf_add(all, acap, alen, "\r\n", 2))
+			return false;
+	}
+	return !last || dapi_buf_add(all, acap, alen, "0\r\n\r\n", 5);
+}
+
 /* The frames of resp's lines, as one HTTP chunk (with the answer's head
  * first when not sent yet). NULL when out of memory. */
 static char *dapi_logs_chunk(struct dapi_conn *c, const Cs__ControlResponse *resp,
@@ -3528,8 +3564,6 @@ static char *dapi_logs_chunk(struct dapi_conn *c, const Cs__ControlResponse *res
 	struct dapi_logs *l = c->logs;
 	char *frames = NULL, *all = NULL;
 	size_t fcap = 0, flen = 0, acap = 0, alen = 0;
-	char head[512], tmp[160];
-	int hl;
 
 	for (size_t i = 0; i < resp->n_logs; i++) {
 		const Cs__LogLine *ln = resp->logs[i];
@@ -3572,29 +3606,9 @@ static char *dapi_logs_chunk(struct dapi_conn *c, const Cs__ControlResponse *res
 		    !dapi_buf_add(&frames, &fcap, &flen, ln->data.data, ln->data.len))
 			goto oom;
 	}
-	if (!l->headers_sent) {
-		hl = snprintf(
-			head, sizeof head,
-			"HTTP/1.1 200 OK\r\n"
-			"Api-Version: " DOCKERAPI_VERSION "\r\n"
-			"Docker-Experimental: false\r\n"
-			"Ostype: linux\r\n"
-			"Server: cswarm\r\n"
-			"Content-Type: application/vnd.docker.multiplexed-stream\r\n"
-			"Transfer-Encoding: chunked\r\n"
-			"Connection: close\r\n\r\n");
-		if (!dapi_buf_add(&all, &acap, &alen, head, (size_t)hl))
-			goto oom;
-		l->headers_sent = true;
-	}
-	if (flen) {
-		hl = snprintf(tmp, sizeof tmp, "%zx\r\n", flen);
-		if (!dapi_buf_add(&all, &acap, &alen, tmp, (size_t)hl) ||
-		    !dapi_buf_add(&all, &acap, &alen, frames, flen) ||
-		    !dapi_buf_add(&all, &acap, &alen, "\r\n", 2))
-			goto oom;
-	}
-	if (last && !dapi_buf_add(&all, &acap, &alen, "0\r\n\r\n", 5))
+	if (!dapi_chunk_add(&all, &acap, &alen, &l->headers_sent,
+			    "application/vnd.docker.multiplexed-stream", frames, flen,
+			    last))
 		goto oom;
 	free(frames);
 	*out_len = alen;
@@ -3835,10 +3849,9 @@ static void dapi_events_answered(void *data, const Cs__ControlResponse *resp)
 {
 	struct dapi_conn *c = data;
 	struct dapi_events *e = c->events;
-	char *body = NULL, *all = NULL, head[512], tmp[32];
+	char *body = NULL, *all = NULL;
 	size_t bcap = 0, blen = 0, acap = 0, alen = 0;
 	bool last = false, more;
-	int hl;
 
 	if (c->closing || !e) {
 		dapi_unref(c);
@@ -3858,11 +3871,12 @@ static void dapi_events_answered(void *data, const Cs__ControlResponse *resp)
 			json_pack("{s:s}", "message",
 				  resp->error ? resp->error : cs_strerror(resp->status));
 		char *s = m ? json_dumps(m, JSON_COMPACT) : NULL;
+		bool ok = s && dapi_buf_add(&body, &bcap, &blen, s, strlen(s)) &&
+			  dapi_buf_add(&body, &bcap, &blen, "\n", 1);
 		json_decref(m);
-		if (!s || !dapi_buf_add(&body, &bcap, &blen, s, strlen(s)) ||
-		    !dapi_buf_add(&body, &bcap, &blen, "\n", 1))
-			goto oom;
 		free(s);
+		if (!ok)
+			goto oom;
 		last = true;
 	} else {
 		e->next_index = resp->events_next_index;
@@ -3891,28 +3905,8 @@ static void dapi_events_answered(void *data, const Cs__ControlResponse *resp)
 	more = !resp->status && !last && resp->n_events > 0;
 	if (!more && e->until_ms && dapi_wall_ms() >= e->until_ms)
 		last = true;
-	if (!e->headers_sent) {
-		hl = snprintf(head, sizeof head,
-			      "HTTP/1.1 200 OK\r\n"
-			      "Api-Version: " DOCKERAPI_VERSION "\r\n"
-			      "Docker-Experimental: false\r\n"
-			      "Ostype: linux\r\n"
-			      "Server: cswarm\r\n"
-			      "Content-Type: application/json\r\n"
-			      "Transfer-Encoding: chunked\r\n"
-			      "Connection: close\r\n\r\n");
-		if (!dapi_buf_add(&all, &acap, &alen, head, (size_t)hl))
-			goto oom;
-		e->headers_sent = true;
-	}
-	if (blen) {
-		hl = snprintf(tmp, sizeof tmp, "%zx\r\n", blen);
-		if (!dapi_buf_add(&all, &acap, &alen, tmp, (size_t)hl) ||
-		    !dapi_buf_add(&all, &acap, &alen, body, blen) ||
-		    !dapi_buf_add(&all, &acap, &alen, "\r\n", 2))
-			goto oom;
-	}
-	if (last && !dapi_buf_add(&all, &acap, &alen, "0\r\n\r\n", 5))
+	if (!dapi_chunk_add(&all, &acap, &alen, &e->headers_sent, "application/json",
+			    body, blen, last))
 		goto oom;
 	if (alen)
 		dapi_stream_write(c, all, alen, more, last);
