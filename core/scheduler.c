@@ -1959,6 +1959,7 @@ int sched_pass(struct sched **plan, const struct store *s, uint64_t now_ms,
 	       struct sched_stats *stats)
 {
 	struct sched *p = *plan;
+	struct sched_stats st;
 	size_t start = out->action_count, bytes_left = SCHED_RUN_BYTES_MAX;
 	size_t assigned0 = 0, reasons0 = 0;
 	int rv = 0;
@@ -1990,18 +1991,14 @@ int sched_pass(struct sched **plan, const struct store *s, uint64_t now_ms,
 			break;
 		rv = sched_step(p, out, writes_max - used, &bytes_left);
 	} while (rv == SCHED_STEP_GROUP);
-	if (stats) {
-		sched_get_stats(p, stats);
-		stats->assigned_count -= assigned0;
-		stats->reasons_written -= reasons0;
-	}
-	{
-		struct sched_stats st;
-		sched_get_stats(p, &st);
-		if (rv < 0 || !st.more) {
-			sched_free(p);
-			p = NULL;
-		}
+	sched_get_stats(p, &st);
+	st.assigned_count -= assigned0;
+	st.reasons_written -= reasons0;
+	if (stats)
+		*stats = st;
+	if (rv < 0 || !st.more) {
+		sched_free(p);
+		p = NULL;
 	}
 	*plan = p;
 	assert(out->action_count - start <= writes_max);

@@ -1024,34 +1024,11 @@ static int store_check_distinct(const Cs__StoreBatch *b)
 	return rv;
 }
 
-/* Links e into the indexes other than by id (their keys read e->obj). */
-static void store_link_by(struct store *s, enum store_table t, struct store_entry *e)
-{
-	if (t == STORE_SERVICE)
-		tree_insert(&s->service_names, &e->by_a);
-	if (t == STORE_TASK) {
-		tree_insert(&s->tasks_by_service, &e->by_a);
-		tree_insert(&s->tasks_by_node, &e->by_b);
-		tree_insert(&s->tasks_by_desired, &e->by_c);
-	}
-}
-
-static void store_unlink_by(struct store *s, enum store_table t, struct store_entry *e)
-{
-	if (t == STORE_SERVICE)
-		tree_remove(&s->service_names, &e->by_a);
-	if (t == STORE_TASK) {
-		tree_remove(&s->tasks_by_service, &e->by_a);
-		tree_remove(&s->tasks_by_node, &e->by_b);
-		tree_remove(&s->tasks_by_desired, &e->by_c);
-	}
-}
-
 /* Which secondary index keys differ between old and n (objects of table
  * t with one id): STORE_KEY_A (service name; a task's service and slot),
  * STORE_KEY_B (a task's node), STORE_KEY_C (a task's desired state). An
  * index's priority reads only what its key does. */
-enum { STORE_KEY_A = 1u, STORE_KEY_B = 2u, STORE_KEY_C = 4u };
+enum { STORE_KEY_A = 1u, STORE_KEY_B = 2u, STORE_KEY_C = 4u, STORE_KEYS_ALL = 7u };
 
 static unsigned store_moved_keys(enum store_table t, const ProtobufCMessage *old,
 				 const ProtobufCMessage *n)
@@ -1076,7 +1053,8 @@ static unsigned store_moved_keys(enum store_table t, const ProtobufCMessage *old
 	return moved;
 }
 
-/* store_unlink_by and store_link_by, for the indexes in moved alone. */
+/* Unlinks e from (links e into) the indexes other than by id that moved
+ * names (their keys read e->obj); STORE_KEYS_ALL: every one. */
 static void store_unlink_keys(struct store *s, enum store_table t, struct store_entry *e,
 			      unsigned moved)
 {
@@ -1113,7 +1091,7 @@ static void store_link(struct store *s, enum store_table t, struct store_entry *
 	if (t == STORE_TASK)
 		store_task_hash_add(s, e);
 	tree_insert(store_table_tree(s, t), &e->by_id);
-	store_link_by(s, t, e);
+	store_link_keys(s, t, e, STORE_KEYS_ALL);
 }
 
 static void store_unlink(struct store *s, enum store_table t, struct store_entry *e)
@@ -1121,7 +1099,7 @@ static void store_unlink(struct store *s, enum store_table t, struct store_entry
 	if (t == STORE_TASK)
 		store_task_hash_del(s, e);
 	tree_remove(store_table_tree(s, t), &e->by_id);
-	store_unlink_by(s, t, e);
+	store_unlink_keys(s, t, e, STORE_KEYS_ALL);
 }
 
 /* Applies one checked action; takes its object. Returns 0 or CS_ENOMEM
