@@ -341,6 +341,14 @@ struct env_net_service {
 	size_t port_count;
 };
 
+/* (appended, issue 17 encryption) one of the cluster's network keys. */
+#define ENV_NET_KEYS_MAX 3
+#define ENV_NET_KEY_BYTES 32
+struct env_net_key {
+	uint32_t id; /* the key manager's key id (its lamport time), > 0 */
+	uint8_t key[ENV_NET_KEY_BYTES]; /* AES-256 key material: secret */
+};
+
 struct env_net_state {
 	uint64_t network_id;
 	const char *name;
@@ -361,6 +369,20 @@ struct env_net_state {
 	 * task_id is that node's id). Without one, a published port reaches
 	 * this node's own backends only. */
 	const char *node_addr;
+	/* (appended, issue 17 encryption) an overlay created with the option
+	 * `encrypted` (SwarmKit's `--opt encrypted`): traffic between nodes on
+	 * this network is sealed with the cluster's network keys, which the
+	 * key manager (a leader component) makes, rotates and gives to each
+	 * node on its authenticated session. keys: ascending id, at most
+	 * ENV_NET_KEYS_MAX; every key is accepted on receive, the one at
+	 * key_primary is the one to send with (a new key is given to every
+	 * node before any node sends with it, as SwarmKit's key manager
+	 * orders them). An encrypted network with no key yet (key_count 0)
+	 * carries no traffic between nodes: it never falls back to clear. */
+	bool encrypted;
+	const struct env_net_key *keys;
+	size_t key_count;
+	size_t key_primary; /* < key_count when key_count > 0 */
 };
 
 /* ---------------------------------------------------------------- log */
