@@ -2313,7 +2313,7 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 	if (a->retry_pending)
 		agent_retry_due(a, now);
 	agent_health_due(a, now);
-	agent_net_sync(a);
+	agent_net_taken(a); /* a declaration accepted: its waiting tasks go on */
 	if (a->refused)
 		return;
 	if (!nodecert_valid(&a->nc)) {
@@ -2512,8 +2512,16 @@ static int agent_apply(struct agent *a, const Cs__Assignments *as)
 	}
 	a->in_tx = true;
 	rv = agent_apply_frame(a, as, &ids, &n);
-	if (rv == 0)
+	if (rv == 0) {
+		/* a network's state may have come before the task that needs
+		 * it (the dispatcher sends states as soon as the store places
+		 * the task, assignments at their own pace): declared now, so
+		 * the new task finds it (without this the task waited in
+		 * ACCEPTED for the network's next change; explore of
+		 * dp-leader-change.scn --swarm, seed 2) */
+		agent_net_sync(a);
 		agent_step_ids(a, ids, n);
+	}
 	a->in_tx = false;
 	if (!a->dead && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		agent_fatal(a, "save assignments");
