@@ -586,6 +586,14 @@ int simcluster_data_plane(struct simcluster *c, const char *hostname, bool prese
 	return rv;
 }
 
+bool simcluster_has_data_plane(const struct simcluster *c, const char *hostname)
+{
+	for (size_t i = 0; i < c->nodes_count; i++)
+		if (strcmp(c->nodes[i]->hostname, hostname) == 0)
+			return !c->nodes[i]->cfg.agent.no_data_plane;
+	return true;
+}
+
 uint64_t simcluster_raft_id(const struct simcluster *c, uint32_t node)
 {
 	struct manager *m = simcluster_manager(c, node);

@@ -66,6 +66,9 @@ const struct node_cfg *simcluster_node_cfg(struct simcluster *c, const char *hos
  * (agent_cfg.no_data_plane) once its daemon starts again (the agent's
  * config is read at start), in every role it takes. Returns 0 or CS_ENOENT (no such node). */
 int simcluster_data_plane(struct simcluster *c, const char *hostname, bool present);
+/* simcluster_has_data_plane: what simcluster_data_plane last set for the
+ * machine named hostname (true when never set, or no such node). */
+bool simcluster_has_data_plane(const struct simcluster *c, const char *hostname);
 
 /* simcluster_describe records what the node named hostname says of itself
  * (desc borrowed for the call, copied): every config made for it from now

@@ -945,6 +945,96 @@ static bool clops_reach_all(struct clops *o, const struct store *st, char *got,
 	return simexec_check_reach(world_exec(o->w), clops_reach_skip, &l, got, got_size);
 }
 
+/* Invariant 10 (issue 17, the routing mesh), part of `converged`: on every
+ * node the store says READY, healthy, not cut off from the leader, whose
+ * machine has a data plane, every ingress port a service publishes (as
+ * allocated in the store) reaches only running tasks of that service, and
+ * every one of them the store wants running on a healthy node the leader
+ * can reach (invariant 9's set); and no port answers there for a service
+ * that does not publish it (no stale answer after a change or a removal). */
+struct clops_mesh_stale {
+	const struct store *st;
+	const char *node;
+	char *got;
+	size_t got_size;
+	bool found;
+};
+
+static bool clops_publishes(const Cs__Service *svc, uint32_t port,
+			    enum env_port_proto proto)
+{
+	for (size_t i = 0; svc && i < svc->n_ports; i++) {
+		const Cs__PortConfig *p = svc->ports[i];
+		enum env_port_proto pp =
+			p->protocol == CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP    ? ENV_PORT_UDP
+			: p->protocol == CS__PORT_PROTOCOL__PORT_PROTOCOL_SCTP ? ENV_PORT_SCTP
+									       : ENV_PORT_TCP;
+		if (p->mode == CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_INGRESS &&
+		    p->published == port && pp == proto)
+			return true;
+	}
+	return false;
+}
+
+static void clops_mesh_stale_fn(void *ctx, const char *service, uint32_t port,
+				enum env_port_proto proto)
+{
+	struct clops_mesh_stale *m = ctx;
+	if (m->found ||
+	    clops_publishes(store_service_by_name(m->st, service), port, proto))
+		return;
+	snprintf(m->got, m->got_size,
+		 "%s: port %u/%s still answers for %s, which does not publish it", m->node,
+		 port, proto == ENV_PORT_UDP ? "udp" : proto == ENV_PORT_SCTP ? "sctp" : "tcp",
+		 service);
+	m->found = true;
+}
+
+static bool clops_mesh_all(struct clops *o, const struct store *st, char *got,
+			   size_t got_size)
+{
+	struct clops_leftover l = {.o = o, .st = st, .leader = simcluster_leader(o->c)};
+	const struct simexec *x = world_exec(o->w);
+
+	for (const Cs__Node *nd = store_node_next(st, NULL); nd;
+	     nd = store_node_next(st, nd)) {
+		int64_t i = nd->hostname ? world_node_find(o->w, nd->hostname) : -1;
+		struct clops_mesh_stale m = {
+			.st = st, .node = nd->hostname, .got = got, .got_size = got_size};
+		if (i < 0 || nd->state != CS__NODE_STATE__NODE_STATE_READY ||
+		    !clops_node_healthy(o, (uint32_t)i) ||
+		    simcluster_refused(o->c, nd->hostname) ||
+		    !simcluster_has_data_plane(o->c, nd->hostname))
+			continue;
+		if (l.leader >= 0 && world_net_cut(o->w, (uint32_t)l.leader, (uint32_t)i))
+			continue;
+		for (const Cs__Service *svc = store_service_next(st, NULL); svc;
+		     svc = store_service_next(st, svc)) {
+			for (size_t p = 0; p < svc->n_ports; p++) {
+				const Cs__PortConfig *pc = svc->ports[p];
+				if (pc->mode != CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_INGRESS ||
+				    !pc->published || !svc->spec || !svc->spec->name)
+					continue;
+				if (!simexec_check_mesh(
+					    x, (uint32_t)i, pc->published,
+					    pc->protocol == CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP
+						    ? ENV_PORT_UDP
+					    : pc->protocol ==
+							    CS__PORT_PROTOCOL__PORT_PROTOCOL_SCTP
+						    ? ENV_PORT_SCTP
+						    : ENV_PORT_TCP,
+					    svc->spec->name, clops_reach_skip, &l, got,
+					    got_size))
+					return false;
+			}
+		}
+		simexec_mesh_ports(x, (uint32_t)i, clops_mesh_stale_fn, &m);
+		if (m.found)
+			return false;
+	}
+	return true;
+}
+
 static int clops_cond_judge(struct clops *o, struct manager *leader,
 			    const struct scn_cond *cond, char *got, size_t got_size);
 
@@ -1119,6 +1209,8 @@ static int clops_cond_judge(struct clops *o, struct manager *leader,
 		if (!clops_no_leftovers(o, st, got, got_size))
 			return 0;
 		if (!clops_reach_all(o, st, got, got_size))
+			return 0;
+		if (!clops_mesh_all(o, st, got, got_size))
 			return 0;
 		return 1;
 	default: snprintf(got, got_size, "not a cluster condition"); return 0;

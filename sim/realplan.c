@@ -59,6 +59,8 @@ static const char *plan_cond_why(const struct scn_cond *c)
 	case SCN_COND_PUBLISHES:
 	case SCN_COND_PENDING_BECAUSE:
 	case SCN_COND_REACH:
+	case SCN_COND_MESH_REACH:
+	case SCN_COND_MESH_REFUSED:
 		return "the allocator's and data plane's conditions are not read from real "
 		       "daemons yet";
 	case SCN_COND_SPREAD:

@@ -1102,6 +1102,46 @@ static int runner_cond_files(struct runner *r, const struct scn_cond *cond, char
 	return holds;
 }
 
+/* Issue 17, the routing mesh: `reach PORT on NODE` holds when a client
+ * outside the cluster reaches a running task of the port's service through
+ * NODE (every backend NODE's rule spreads over answers, at least one);
+ * `no reach PORT on NODE` when NODE refuses it (no rule, or no backend).
+ * Ground truth: what the machines have declared (simexec_mesh_reach). */
+static int runner_cond_mesh(struct runner *r, const struct scn_cond *cond, char *got,
+			    size_t got_size)
+{
+	struct simexec_mesh_out out;
+	enum simexec_mesh v;
+	int64_t node;
+	char name[32];
+
+	if (cond->node.kind == SCN_NODE_LEADER) {
+		node = r->cluster ? simcluster_leader(r->cluster) : -1;
+		if (node < 0) {
+			snprintf(got, got_size, "no leader");
+			return 0;
+		}
+	} else {
+		scn_node_name(cond->node, name, sizeof name);
+		node = world_node_find(r->w, name);
+		if (node < 0) {
+			snprintf(got, got_size, "no node %s", name);
+			return 0;
+		}
+	}
+	v = simexec_mesh_reach(world_exec(r->w), (uint32_t)node, (uint32_t)cond->count,
+			       (enum env_port_proto)cond->proto, &out, got, got_size);
+	if (cond->kind == SCN_COND_MESH_REACH)
+		return v == SIMEXEC_MESH_REACHES;
+	if (v == SIMEXEC_MESH_REFUSED)
+		return 1;
+	if (v == SIMEXEC_MESH_REACHES)
+		snprintf(got, got_size, "%s: port %" PRIu64 " reaches %s (%zu backends)",
+			 world_node_name(r->w, (uint32_t)node), cond->count, out.service,
+			 out.backend_count);
+	return 0;
+}
+
 static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 		       const struct scn_cond *cond, char *got, size_t got_size)
 {
@@ -1187,6 +1227,8 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 			cond, got, got_size);
 	}
 	case SCN_COND_FILES: return runner_cond_files(r, cond, got, got_size);
+	case SCN_COND_MESH_REACH:
+	case SCN_COND_MESH_REFUSED: return runner_cond_mesh(r, cond, got, got_size);
 	case SCN_COND_REACH:
 		/* issue 17: ground truth, the machines' programmed networks */
 		return simexec_reach(world_exec(r->w), cond->service, cond->reason, got,

@@ -1586,6 +1586,52 @@ static int scn_on_node(struct scn_parser *p, uint32_t from, uint32_t *i,
 	return 0;
 }
 
+/* Issue 17, the routing mesh: reads `PORT[/tcp|udp|sctp] on NODE` at *i
+ * (after `reach` or `no reach`) into c. */
+static int scn_mesh_cond(struct scn_parser *p, uint32_t from, uint32_t *i,
+			 struct scn_cond *c)
+{
+	struct scn_tok t;
+	size_t digits = 0;
+	uint64_t port = 0;
+	int rv;
+
+	if (*i >= p->tok_count)
+		return scn_expected(p, from, *i, "a published port (e.g. 8080 or 53/udp)");
+	t = p->toks[*i];
+	while (digits < t.len && digits < 6 && t.s[digits] >= '0' && t.s[digits] <= '9')
+		port = port * 10 + (uint64_t)(t.s[digits++] - '0');
+	c->proto = 0; /* tcp (enum env_port_proto) */
+	if (digits < t.len && t.s[digits] == '/') {
+		const char *pr = t.s + digits + 1;
+		size_t len = t.len - digits - 1;
+		if (len == 3 && memcmp(pr, "tcp", 3) == 0)
+			c->proto = 0; /* tcp (enum env_port_proto) */
+		else if (len == 3 && memcmp(pr, "udp", 3) == 0)
+			c->proto = 1; /* udp */
+		else if (len == 4 && memcmp(pr, "sctp", 4) == 0)
+			c->proto = 2; /* sctp */
+		else
+			digits = 0;
+		if (digits)
+			digits = t.len;
+	}
+	if (!digits || digits != t.len || port == 0 || port > 65535)
+		return scn_expected(p, from, *i,
+				    "a published port 1-65535 (e.g. 8080 or 53/udp)");
+	c->count = port;
+	(*i)++;
+	rv = scn_keyword(p, from, i, "on", "'on'");
+	if (rv)
+		return rv;
+	rv = scn_node_at(p, from, *i, SCN_WHAT_NODE, true, &c->node);
+	if (rv)
+		return rv;
+	c->has_node = true;
+	(*i)++;
+	return 0;
+}
+
 /* Reads the condition at token *i, leaving *i just past it. Tokens come
  * from SCN_LEX_COND, so operators stand alone. Messages quote the condition
  * from its start. */
@@ -1615,6 +1661,12 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 			(*i)++;
 		}
 		return 0;
+	}
+	if (scn_tok_is(t, "no") && *i < p->tok_count && scn_tok_is(p->toks[*i], "reach")) {
+		/* issue 17: no reach PORT[/PROTO] on NODE */
+		c->kind = SCN_COND_MESH_REFUSED;
+		(*i)++;
+		return scn_mesh_cond(p, from, i, c);
 	}
 	if (scn_tok_is(t, "no")) {
 		c->kind = SCN_COND_NO_LEADER;
@@ -1726,6 +1778,11 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 	if (scn_tok_is(t, "reach")) {
 		/* issue 17: reach SVC|tasks.SVC|ADDR from SVC.SLOT */
 		c->kind = SCN_COND_REACH;
+		if (*i + 1 < p->tok_count && scn_tok_is(p->toks[*i + 1], "on")) {
+			/* issue 17 (the routing mesh): reach PORT[/PROTO] on NODE */
+			c->kind = SCN_COND_MESH_REACH;
+			return scn_mesh_cond(p, from, i, c);
+		}
 		if (*i >= p->tok_count || scn_tok_is(p->toks[*i], "from"))
 			return scn_expected(p, from, *i,
 					    "a service name, tasks.NAME or an address");

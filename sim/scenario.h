@@ -144,6 +144,11 @@ enum scn_cond_kind {
 	/* issue 20: files NAME [on NODE] OP N: containers (any state) that
 	 * hold a file of the secret or config NAME (service holds NAME) */
 	SCN_COND_FILES,
+	/* issue 17 (the routing mesh), from the simulated machines: a client
+	 * outside the cluster connecting to NODE's published PORT; count the
+	 * port, proto its protocol, node the node */
+	SCN_COND_MESH_REACH,   /* reach PORT[/PROTO] on NODE */
+	SCN_COND_MESH_REFUSED, /* no reach PORT[/PROTO] on NODE */
 };
 
 struct scn_cond {
@@ -160,6 +165,7 @@ struct scn_cond {
 	enum scn_node_role { SCN_ROLE_ANY, SCN_ROLE_MANAGER, SCN_ROLE_WORKER } node_role;
 	bool exists;  /* SERVICE: exists (true) or absent */
 	char *reason; /* PENDING_BECAUSE: the words, '-' read as blanks */
+	uint32_t proto; /* MESH_*: the port's protocol (enum env_port_proto) */
 };
 
 enum scn_mode {

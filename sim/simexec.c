@@ -96,6 +96,8 @@ struct simexec_nsvc {
 	size_t alias_count;
 	char (*backends)[SIMEXEC_ADDR_BYTES];
 	size_t backend_count;
+	struct env_port *ports; /* ingress-published (the ingress network) */
+	size_t port_count;
 };
 
 /* One network as a node has programmed it (net_set). */
@@ -105,6 +107,8 @@ struct simexec_netst {
 	size_t ep_count;
 	struct simexec_nsvc *svcs;
 	size_t svc_count;
+	bool ingress;			    /* the routing mesh's network */
+	char node_addr[SIMEXEC_ADDR_BYTES]; /* ingress: the node's own ("": none) */
 };
 
 /* Issue 20: a container's secret or config files, as PREPARE materialised
@@ -2168,6 +2172,7 @@ static void simexec_netst_free(struct simexec_netst *n)
 	for (size_t i = 0; i < n->svc_count; i++) {
 		free(n->svcs[i].aliases);
 		free(n->svcs[i].backends);
+		free(n->svcs[i].ports);
 	}
 	free(n->svcs);
 	free(n->eps);
@@ -2203,10 +2208,15 @@ int simexec_net_set(struct simexec *x, uint32_t node, const struct env_net_state
 		return !st || !st->network_id ? CS_EINVAL : CS_ENOMEM;
 	memset(&n, 0, sizeof n);
 	n.id = st->network_id;
+	n.ingress = st->ingress;
 	n.eps = calloc(st->endpoint_count ? st->endpoint_count : 1, sizeof *n.eps);
 	n.svcs = calloc(st->service_count ? st->service_count : 1, sizeof *n.svcs);
 	if (!n.eps || !n.svcs)
 		goto fail;
+	if (st->ingress && !simexec_addr_copy(n.node_addr, st->node_addr)) {
+		rv = CS_EINVAL;
+		goto fail;
+	}
 	for (size_t i = 0; i < st->endpoint_count; i++) {
 		const struct env_net_endpoint *e = &st->endpoints[i];
 		struct simexec_nep *d = &n.eps[n.ep_count++];
@@ -2236,8 +2246,12 @@ int simexec_net_set(struct simexec *x, uint32_t node, const struct env_net_state
 			nb++;
 		d->aliases = calloc(na ? na : 1, sizeof *d->aliases);
 		d->backends = calloc(nb ? nb : 1, sizeof *d->backends);
-		if (!d->aliases || !d->backends)
+		d->ports = calloc(s->port_count ? s->port_count : 1, sizeof *d->ports);
+		if (!d->aliases || !d->backends || !d->ports)
 			goto fail;
+		if (s->port_count)
+			memcpy(d->ports, s->ports, s->port_count * sizeof *d->ports);
+		d->port_count = s->port_count;
 		if (!simexec_copy(d->name, sizeof d->name, s->name ? s->name : "") ||
 		    !simexec_addr_copy(d->vip, s->vip)) {
 			rv = CS_EINVAL;
@@ -2586,6 +2600,230 @@ bool simexec_check_reach(const struct simexec *x,
 	}
 	free(v);
 	return ok;
+}
+
+/* ---------------------------------------------------------------- the routing mesh (issue 17)
+ *
+ * A published port of the ingress network, as net/lb.c realises it on a
+ * real node: a connection to node N's port P meets N's declared ingress
+ * state; the service publishing P there spreads it over its backends (all
+ * of them when N holds its own ingress address, else N's local ones only:
+ * without an address to answer to, a remote backend's reply would not come
+ * back through N); a rule with no backend refuses. A backend answers when
+ * it is a running container of that service on the ingress network: on N
+ * itself (over N's bridge), or on the node B that N's state lists it at,
+ * when B has the ingress network set and lists N's own ingress address at
+ * N (the reply, SNATed to that address, goes back through N). */
+
+static const char *simexec_proto_name(enum env_port_proto proto)
+{
+	return proto == ENV_PORT_UDP ? "udp" : proto == ENV_PORT_SCTP ? "sctp" : "tcp";
+}
+
+/* node's ingress network state (the lowest id when, wrongly, several). */
+static const struct simexec_netst *simexec_ingress_of(const struct simexec *x, uint32_t node)
+{
+	const struct simexec_netst *best = NULL;
+	if (node >= x->node_count)
+		return NULL;
+	for (size_t i = 0; i < x->nodes[node].net_count; i++) {
+		const struct simexec_netst *n = &x->nodes[node].nets[i];
+		if (n->ingress && (!best || n->id < best->id))
+			best = n;
+	}
+	return best;
+}
+
+static const struct simexec_nep *simexec_nep_find(const struct simexec_netst *n,
+						  const char *addr)
+{
+	struct simexec_nep key;
+	memset(&key, 0, sizeof key);
+	snprintf(key.addr, sizeof key.addr, "%s", addr);
+	return n->ep_count ? bsearch(&key, n->eps, n->ep_count, sizeof *n->eps,
+				     simexec_nep_cmp)
+			   : NULL;
+}
+
+/* Whether backend addr of the rule of service svc on node's ingress state
+ * n answers; the running container that does in *out. Otherwise false and
+ * why in got. */
+static bool simexec_mesh_backend(const struct simexec *x, uint32_t node,
+				 const struct simexec_netst *n, const char *svc,
+				 const char *addr, const struct simexec_container **out,
+				 char *got, size_t size)
+{
+	const struct simexec_container *c = simexec_at_addr(x, node, n->id, addr);
+	const struct simexec_nep *e, *back;
+	const struct simexec_netst *bn;
+	const char *name = world_node_name(x->w, node);
+
+	if (!c) {
+		e = simexec_nep_find(n, addr);
+		if (!e || e->node < 0 || (uint32_t)e->node == node) {
+			snprintf(got, size, "%s: backend %s %s", name, addr,
+				 !e	       ? "has no entry"
+				 : e->node < 0 ? "is listed at no known node"
+					       : "does not run here");
+			return false;
+		}
+		if (!n->node_addr[0]) {
+			snprintf(got, size,
+				 "%s: backend %s is on %s but %s has no ingress address", name,
+				 addr, world_node_name(x->w, (uint32_t)e->node), name);
+			return false;
+		}
+		bn = simexec_netst_get(x, (uint32_t)e->node, n->id);
+		c = bn ? simexec_at_addr(x, (uint32_t)e->node, n->id, addr) : NULL;
+		if (!c) {
+			snprintf(got, size, "%s: backend %s does not run on %s%s", name,
+				 addr, world_node_name(x->w, (uint32_t)e->node),
+				 bn ? "" : " (no ingress network there)");
+			return false;
+		}
+		back = simexec_nep_find(bn, n->node_addr);
+		if (!back || back->node != (int64_t)node) {
+			snprintf(got, size,
+				 "%s: backend %s on %s cannot answer back to %s's address %s "
+				 "(%s)",
+				 name, addr, world_node_name(x->w, c->node), name, n->node_addr,
+				 !back ? "no entry for it" : "its entry names another node");
+			return false;
+		}
+	}
+	if (strcmp(c->svc->name, svc) != 0) {
+		snprintf(got, size, "%s: backend %s of %s is a task of %s", name, addr, svc,
+			 c->svc->name);
+		return false;
+	}
+	*out = c;
+	return true;
+}
+
+enum simexec_mesh simexec_mesh_reach(const struct simexec *x, uint32_t node,
+				     uint32_t port, enum env_port_proto proto,
+				     struct simexec_mesh_out *out, char *got, size_t size)
+{
+	const struct simexec_netst *n = simexec_ingress_of(x, node);
+	const char *name = world_node_name(x->w, node);
+
+	memset(out, 0, sizeof *out);
+	if (got && size)
+		got[0] = '\0';
+	if (!n) {
+		snprintf(got, size, "%s: port %u/%s refused (no ingress network)", name,
+			 port, simexec_proto_name(proto));
+		return SIMEXEC_MESH_REFUSED;
+	}
+	out->network_id = n->id;
+	for (size_t i = 0; i < n->svc_count; i++) {
+		const struct simexec_nsvc *s = &n->svcs[i];
+		bool has = false;
+		for (size_t j = 0; j < s->port_count && !has; j++)
+			has = s->ports[j].published == port && s->ports[j].proto == proto;
+		if (!has)
+			continue;
+		out->service = s->name;
+		for (size_t j = 0; j < s->backend_count; j++) {
+			const struct simexec_container *c = NULL;
+			if (!n->node_addr[0]) {
+				/* local-only: the rule leaves remote ones out */
+				const struct simexec_nep *e =
+					simexec_nep_find(n, s->backends[j]);
+				if (!e || !e->local)
+					continue;
+			}
+			out->backend_count++;
+			if (!simexec_mesh_backend(x, node, n, s->name, s->backends[j], &c,
+						  got, size))
+				return SIMEXEC_MESH_BROKEN;
+		}
+		if (!out->backend_count) {
+			snprintf(got, size, "%s: port %u/%s of %s refused (no backend%s)",
+				 name, port, simexec_proto_name(proto), s->name,
+				 n->node_addr[0] ? "" : " here, and no ingress address");
+			return SIMEXEC_MESH_REFUSED;
+		}
+		return SIMEXEC_MESH_REACHES;
+	}
+	snprintf(got, size, "%s: port %u/%s refused (not published there)", name, port,
+		 simexec_proto_name(proto));
+	return SIMEXEC_MESH_REFUSED;
+}
+
+bool simexec_check_mesh(const struct simexec *x, uint32_t node, uint32_t port,
+			enum env_port_proto proto, const char *service,
+			bool (*skip)(void *ctx, uint32_t node, const char *task_id),
+			void *ctx, char *msg, size_t size)
+{
+	struct simexec_mesh_out out;
+	enum simexec_mesh r = simexec_mesh_reach(x, node, port, proto, &out, msg, size);
+	const struct simexec_netst *n;
+	const char *name = world_node_name(x->w, node);
+
+	if (r == SIMEXEC_MESH_BROKEN)
+		return false;
+	if (out.service && strcmp(out.service, service) != 0) {
+		snprintf(msg, size, "%s: port %u/%s answers for %s, published by %s", name,
+			 port, simexec_proto_name(proto), out.service, service);
+		return false;
+	}
+	n = simexec_ingress_of(x, node);
+	/* every running task of the service on the ingress network is
+	 * among the backends (a task left out gets no connection) */
+	for (struct tree_node *t = tree_first(&x->containers); t;
+	     t = tree_next(&x->containers, t)) {
+		const struct simexec_container *c = simexec_c_of_node(t);
+		const struct simexec_att *a;
+		bool listed = false;
+		if (c->state != ENV_CTL_RUNNING || strcmp(c->svc->name, service) != 0 ||
+		    (skip && skip(ctx, c->node, c->task_id)))
+			continue;
+		for (size_t i = 0; i < c->att_count && !n; i++) {
+			/* no ingress state here, but the task runs on one */
+			const struct simexec_netst *o = simexec_ingress_of(x, c->node);
+			if (o && c->atts[i].network_id == o->id) {
+				snprintf(msg, size,
+					 "%s: port %u/%s of %s refused (no ingress network) "
+					 "while task %s runs on %s",
+					 name, port, simexec_proto_name(proto), service,
+					 c->task_id, world_node_name(x->w, c->node));
+				return false;
+			}
+		}
+		a = n ? simexec_att_of(c, n->id) : NULL;
+		if (!a)
+			continue;
+		for (size_t i = 0; out.service && i < n->svc_count && !listed; i++) {
+			const struct simexec_nsvc *s = &n->svcs[i];
+			if (strcmp(s->name, service) != 0)
+				continue;
+			for (size_t j = 0; j < s->backend_count && !listed; j++)
+				listed = strcmp(s->backends[j], a->addr) == 0 &&
+					 (n->node_addr[0] || c->node == node);
+		}
+		if (!listed) {
+			snprintf(msg, size,
+				 "%s: port %u/%s of %s does not reach task %s (%s on %s)%s",
+				 name, port, simexec_proto_name(proto), service, c->task_id,
+				 a->addr, world_node_name(x->w, c->node),
+				 r == SIMEXEC_MESH_REFUSED ? ": refused" : "");
+			return false;
+		}
+	}
+	return true;
+}
+
+void simexec_mesh_ports(const struct simexec *x, uint32_t node,
+			void (*fn)(void *ctx, const char *service, uint32_t port,
+				   enum env_port_proto proto),
+			void *ctx)
+{
+	const struct simexec_netst *n = simexec_ingress_of(x, node);
+	for (size_t i = 0; n && i < n->svc_count; i++)
+		for (size_t j = 0; j < n->svcs[i].port_count; j++)
+			fn(ctx, n->svcs[i].name, n->svcs[i].ports[j].published,
+			   n->svcs[i].ports[j].proto);
 }
 
 void simexec_set_node_ip(struct simexec *x, const char *(*fn)(void *ctx, uint32_t node),

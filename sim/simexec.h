@@ -317,6 +317,44 @@ bool simexec_check_reach(const struct simexec *x,
 			 bool (*skip)(void *ctx, uint32_t node, const char *task_id),
 			 void *ctx, char *msg, size_t size);
 
+/* The routing mesh (issue 17): simexec_mesh_reach judges a connection from
+ * outside the cluster to node's published port (proto), by what node has
+ * declared of the ingress network and what the backends' nodes have:
+ * REACHES when a rule sends it to at least one backend and every backend
+ * the rule spreads over is a running container of the rule's service that
+ * answers back through the ingress network (on node itself, or on the node
+ * node's state lists it at, which lists node's own ingress address at
+ * node); REFUSED when no rule publishes the port there or its rule has no
+ * backend; BROKEN when some backend does not answer. out->service (borrowed
+ * until the node's next net_set; NULL: no rule) and out->backend_count say
+ * what the rule is; got why it does not reach. */
+enum simexec_mesh { SIMEXEC_MESH_REACHES, SIMEXEC_MESH_REFUSED, SIMEXEC_MESH_BROKEN };
+struct simexec_mesh_out {
+	const char *service;
+	uint64_t network_id; /* node's ingress network (0: none declared) */
+	size_t backend_count;
+};
+enum simexec_mesh simexec_mesh_reach(const struct simexec *x, uint32_t node,
+				     uint32_t port, enum env_port_proto proto,
+				     struct simexec_mesh_out *out, char *got, size_t size);
+
+/* simexec_check_mesh: the routing mesh's invariant for one node and one
+ * port that service publishes: the port is not BROKEN there, answers for
+ * no other service, and every running container of service on the ingress
+ * network (those skip says true for left out) is a backend it reaches
+ * (a port with none of them running may refuse). false with why in msg. */
+bool simexec_check_mesh(const struct simexec *x, uint32_t node, uint32_t port,
+			enum env_port_proto proto, const char *service,
+			bool (*skip)(void *ctx, uint32_t node, const char *task_id),
+			void *ctx, char *msg, size_t size);
+
+/* simexec_mesh_ports calls fn for every port node's ingress state
+ * publishes (service name borrowed for the call), in the state's order. */
+void simexec_mesh_ports(const struct simexec *x, uint32_t node,
+			void (*fn)(void *ctx, const char *service, uint32_t port,
+				   enum env_port_proto proto),
+			void *ctx);
+
 /* simexec_set_node_ip: how endpoints' node IPs that are not node names
  * map to nodes (a node's described ip=); fn returns NULL for none. */
 void simexec_set_node_ip(struct simexec *x, const char *(*fn)(void *ctx, uint32_t node),
