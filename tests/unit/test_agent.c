@@ -1992,6 +1992,65 @@ static void test_agent_declares_network_before_prepare_and_removes_after_last_ta
 	fe_free(fe);
 }
 
+/* Issue 17 (explore of dp-leader-change.scn --swarm, seed 2): a network's
+ * state that comes before the task attached to it is declared when the
+ * task's assignment comes, and the task goes on to PREPARE at once (it
+ * waited in ACCEPTED for the network's next change, never in a settled
+ * cluster). */
+static void test_agent_declares_state_that_came_before_its_task(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[1] = {1};
+	Cs__NetworkAttachment att = CS__NETWORK_ATTACHMENT__INIT;
+	Cs__NetworkAttachment *atts[1] = {&att};
+	(void)state;
+
+	att.network_id = 0xabc;
+	att.addr = "10.0.1.10/24";
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, NULL, 0, NULL, 0, NULL);
+	/* the state first: held, not declared (no task of ours uses it) */
+	fe_net_state(fe, 0xabc, 5, 0, false, 0, 3, false);
+	assert_int_equal(fe->netlog_count, 0);
+	fe->nets = atts;
+	fe->net_count = 1;
+	fe_assign(fe, false, false, 2, ids, 1, NULL, 0, NULL);
+	assert_int_equal(fe->netlog_count, 1);
+	assert_string_equal(fe->netlog[0],
+			    "set abc eps=3 local=2 svcs=1 backends=3 prepares=0");
+	assert_true(fe_pending(fe, 1, ENV_CTL_PREPARE) >= 0);
+	fe_free(fe);
+}
+
+/* Issue 17: a declaration the tick makes (net_set out of memory when the
+ * state came, accepted at the next tick) lets its waiting task go on. */
+static void test_agent_tick_declaration_steps_waiting_task(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[1] = {1};
+	Cs__NetworkAttachment att = CS__NETWORK_ATTACHMENT__INIT;
+	Cs__NetworkAttachment *atts[1] = {&att};
+	(void)state;
+
+	att.network_id = 0xabc;
+	att.addr = "10.0.1.10/24";
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe->nets = atts;
+	fe->net_count = 1;
+	fe_assign(fe, true, false, 1, ids, 1, NULL, 0, NULL);
+	fe->net_set_rv = CS_ENOMEM;
+	fe_net_state(fe, 0xabc, 5, 0, false, 0, 3, false);
+	assert_int_equal(fe->netlog_count, 1); /* asked, refused for memory */
+	assert_true(fe_pending(fe, 1, ENV_CTL_PREPARE) < 0);
+	fe->net_set_rv = 0;
+	fe_advance(fe, 1000);
+	assert_true(fe->netlog_count >= 2);
+	assert_true(fe_pending(fe, 1, ENV_CTL_PREPARE) >= 0);
+	fe_free(fe);
+}
+
 /* Issue 17: a change (base_digest) applies to the state it was made
  * from: endpoints added and removed, a service replaced, then declared;
  * on another state it is dropped (the heartbeat asks for the whole). */
@@ -2872,6 +2931,8 @@ int main(void)
 			test_agent_declares_network_before_prepare_and_removes_after_last_task),
 		cmocka_unit_test(
 			test_agent_takes_network_state_in_parts_and_rejects_on_refusal),
+		cmocka_unit_test(test_agent_declares_state_that_came_before_its_task),
+		cmocka_unit_test(test_agent_tick_declaration_steps_waiting_task),
 		cmocka_unit_test(test_agent_applies_network_change_to_its_base_only),
 		cmocka_unit_test(test_agent_declares_ingress_mesh_without_tasks),
 		cmocka_unit_test(test_agent_applies_a_backend_delta),
