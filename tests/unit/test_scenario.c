@@ -1949,6 +1949,60 @@ static void test_scn_network_forms(void **state)
 		"'refuse', got 'node'");
 }
 
+/* Issue 17, the routing mesh: reach PORT[/PROTO] on NODE and no reach
+ * PORT[/PROTO] on NODE; `reach NAME from SVC.SLOT` and `no leader` keep
+ * their meaning; a bad port, protocol or node is named. */
+static void test_scn_mesh_conditions(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c;
+	(void)state;
+
+	c = line_cmd("expect reach 8080 on w1 within 5s", &s);
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_MESH_REACH);
+	assert_int_equal(c->u.expect.cond.count, 8080);
+	assert_int_equal(c->u.expect.cond.proto, 0);
+	assert_true(c->u.expect.cond.has_node);
+	assert_int_equal(c->u.expect.cond.node.kind, SCN_NODE_WORKER);
+	assert_int_equal(c->u.expect.cond.node.number, 1);
+	assert_true(c->u.expect.has_within);
+	scn_free(&s);
+	c = line_cmd("always reach 53/udp on leader", &s);
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_MESH_REACH);
+	assert_int_equal(c->u.expect.cond.count, 53);
+	assert_int_equal(c->u.expect.cond.proto, 1);
+	assert_int_equal(c->u.expect.cond.node.kind, SCN_NODE_LEADER);
+	scn_free(&s);
+	c = line_cmd("expect no reach 9090/sctp on m2", &s);
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_MESH_REFUSED);
+	assert_int_equal(c->u.expect.cond.count, 9090);
+	assert_int_equal(c->u.expect.cond.proto, 2);
+	assert_int_equal(c->u.expect.cond.node.kind, SCN_NODE_MANAGER);
+	assert_int_equal(c->u.expect.cond.node.number, 2);
+	scn_free(&s);
+	/* the older forms read as before */
+	c = line_cmd("expect reach db from web.1", &s);
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_REACH);
+	assert_string_equal(c->u.expect.cond.service, "db");
+	scn_free(&s);
+	c = line_cmd("expect no leader", &s);
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_NO_LEADER);
+	scn_free(&s);
+	line_fails("expect reach 0 on w1",
+		   "scn.scn:2:14: expected a published port 1-65535 (e.g. 8080 or 53/udp) after "
+		   "'reach', got '0'");
+	line_fails("expect reach 8080/icmp on w1",
+		   "scn.scn:2:14: expected a published port 1-65535 (e.g. 8080 or 53/udp) after "
+		   "'reach', got '8080/icmp'");
+	line_fails("expect reach 70000 on w1",
+		   "scn.scn:2:14: expected a published port 1-65535 (e.g. 8080 or 53/udp) after "
+		   "'reach', got '70000'");
+	line_fails("expect reach 8080 on w9",
+		   "scn.scn:2:22: node w9 does not exist (cluster has w1..w2)");
+	line_fails("expect no reach 8080 w1",
+		   "scn.scn:2:22: expected 'on' after 'no reach 8080', got 'w1'");
+}
+
 /* issue 20: expect event KIND NAME ACTION; a kind or action it does not
  * know is named with what it knows. */
 static void test_scn_event_condition(void **state)
@@ -2116,6 +2170,7 @@ int main(void)
 		cmocka_unit_test(test_scn_disk_faults_and_ok),
 		cmocka_unit_test(test_scn_rejects_bad_fault_commands),
 		cmocka_unit_test(test_scn_network_forms),
+		cmocka_unit_test(test_scn_mesh_conditions),
 		cmocka_unit_test(test_scn_event_condition),
 	};
 	return cmocka_run_group_tests_name("scenario", tests, NULL, NULL);
