@@ -834,6 +834,133 @@ static void seen_fn(void *ctx, const struct simexec_info *info)
 	s->nodes[s->count++] = info->node;
 }
 
+/* Issue 17, the routing mesh: declares the ingress network (id 0x10) on
+ * node as the agent would: every node's own address 10.0.0.2N at wN (w1's
+ * own left out when drop_w0 says so: w0's then), web's task 10.0.0.5 at
+ * w1, web publishing 8080/tcp; own: node's own address, or NULL. */
+static void mesh_declare(struct ctx *t, uint32_t node, const char *own, bool drop_w0)
+{
+	struct env *env = env_of(t, node);
+	struct env_net_endpoint eps[4] = {
+		{.task_id = 5, .addr = "10.0.0.5", .node_ip = "w1"},
+		{.task_id = 100, .addr = "10.0.0.20", .node_ip = "w0"},
+		{.task_id = 101, .addr = "10.0.0.21", .node_ip = "w1"},
+		{.task_id = 102, .addr = "10.0.0.22", .node_ip = "w2"},
+	};
+	struct env_net_endpoint kept[4];
+	const char *backends[] = {"10.0.0.5", NULL};
+	struct env_port port = {.target = 80, .published = 8080, .proto = ENV_PORT_TCP};
+	struct env_net_service svc = {.service_id = 7,
+				      .name = "web",
+				      .vip = "10.0.0.3",
+				      .backends = backends,
+				      .ports = &port,
+				      .port_count = 1};
+	struct env_net_state st = {.network_id = 0x10,
+				   .name = "ingress",
+				   .subnet = "10.0.0.0/24",
+				   .gateway = "10.0.0.1",
+				   .ingress = true,
+				   .services = &svc,
+				   .service_count = 1,
+				   .node_addr = own};
+	size_t n = 0;
+	for (size_t i = 0; i < 4; i++) {
+		if (drop_w0 && i == 1)
+			continue;
+		kept[n] = eps[i];
+		kept[n].local = strcmp(eps[i].node_ip, world_node_name(t->w, node)) == 0;
+		n++;
+	}
+	st.endpoints = kept;
+	st.endpoint_count = n;
+	assert_int_equal(env->ops->net_set(env, &st), 0);
+}
+
+static void test_simexec_mesh_reaches_a_running_task_through_any_node(void **state)
+{
+	struct ctx t;
+	struct env *env;
+	struct env_net_attach att = {.network_id = 0x10, .addr = "10.0.0.5/24"};
+	struct env_container_spec spec = {.task_id = "t5",
+					  .service_id = "web",
+					  .image = "img",
+					  .service_name = "web",
+					  .slot = 1,
+					  .networks = &att,
+					  .network_count = 1};
+	struct env_ctl *ctl = NULL;
+	struct simexec_mesh_out out;
+	struct done d;
+	char got[256];
+	(void)state;
+
+	ctx_init(&t, 1, 3);
+	for (uint32_t i = 0; i < 3; i++) {
+		char own[16];
+		snprintf(own, sizeof own, "10.0.0.2%u", i);
+		mesh_declare(&t, i, own, false);
+	}
+	env = env_of(&t, 1);
+	assert_int_equal(env->ops->ctl_open(env, &spec, &ctl), 0);
+	/* declared, no task runs yet: the rule's backend does not answer */
+	assert_int_equal(simexec_mesh_reach(t.x, 0, 8080, ENV_PORT_TCP, &out, got, sizeof got),
+			 SIMEXEC_MESH_BROKEN);
+	prepare_start(&t, 1, ctl);
+	/* through w0 and w2 (no task there) and on w1 itself */
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_int_equal(simexec_mesh_reach(t.x, i, 8080, ENV_PORT_TCP, &out, got,
+						    sizeof got),
+				 SIMEXEC_MESH_REACHES);
+		assert_string_equal(out.service, "web");
+		assert_int_equal(out.backend_count, 1);
+		assert_int_equal(out.network_id, 0x10);
+		assert_true(simexec_check_mesh(t.x, i, 8080, ENV_PORT_TCP, "web", NULL, NULL,
+					       got, sizeof got));
+		/* answers for web only */
+		assert_false(simexec_check_mesh(t.x, i, 8080, ENV_PORT_TCP, "api", NULL,
+						NULL, got, sizeof got));
+	}
+	/* another port, or protocol: refused */
+	assert_int_equal(simexec_mesh_reach(t.x, 0, 9090, ENV_PORT_TCP, &out, got, sizeof got),
+			 SIMEXEC_MESH_REFUSED);
+	assert_null(out.service);
+	assert_int_equal(simexec_mesh_reach(t.x, 0, 8080, ENV_PORT_UDP, &out, got, sizeof got),
+			 SIMEXEC_MESH_REFUSED);
+	/* w1 no longer lists w0's own address: w0's answers cannot come back */
+	mesh_declare(&t, 1, "10.0.0.21", true);
+	assert_int_equal(simexec_mesh_reach(t.x, 0, 8080, ENV_PORT_TCP, &out, got, sizeof got),
+			 SIMEXEC_MESH_BROKEN);
+	assert_non_null(strstr(got, "cannot answer back"));
+	assert_false(simexec_check_mesh(t.x, 0, 8080, ENV_PORT_TCP, "web", NULL, NULL, got,
+					sizeof got));
+	assert_int_equal(simexec_mesh_reach(t.x, 2, 8080, ENV_PORT_TCP, &out, got, sizeof got),
+			 SIMEXEC_MESH_REACHES);
+	/* w2 without its own address: local backends only, none: refused,
+	 * and the invariant says web's running task gets nothing from it */
+	mesh_declare(&t, 2, NULL, false);
+	assert_int_equal(simexec_mesh_reach(t.x, 2, 8080, ENV_PORT_TCP, &out, got, sizeof got),
+			 SIMEXEC_MESH_REFUSED);
+	assert_false(simexec_check_mesh(t.x, 2, 8080, ENV_PORT_TCP, "web", NULL, NULL, got,
+					sizeof got));
+	/* ... while w1 (its task local) still answers */
+	mesh_declare(&t, 1, NULL, false);
+	assert_int_equal(simexec_mesh_reach(t.x, 1, 8080, ENV_PORT_TCP, &out, got, sizeof got),
+			 SIMEXEC_MESH_REACHES);
+	/* the task stops: a rule still listing it is broken */
+	mesh_declare(&t, 1, "10.0.0.21", false);
+	assert_int_equal(do_op(&t, 1, ctl, ENV_CTL_SHUTDOWN, &d), 0);
+	run_until(&t, &d.calls);
+	assert_int_equal(simexec_mesh_reach(t.x, 0, 8080, ENV_PORT_TCP, &out, got, sizeof got),
+			 SIMEXEC_MESH_BROKEN);
+	assert_non_null(strstr(got, "does not run"));
+	/* a machine crash takes the node's rules with it */
+	assert_int_equal(world_node_kill(t.w, 0, true, false), 0);
+	assert_int_equal(simexec_mesh_reach(t.x, 0, 8080, ENV_PORT_TCP, &out, got, sizeof got),
+			 SIMEXEC_MESH_REFUSED);
+	world_free(t.w);
+}
+
 static void test_simexec_foreach_goes_by_node_then_task_id(void **state)
 {
 	struct ctx t;
@@ -1303,6 +1430,7 @@ int main(void)
 		cmocka_unit_test(test_simexec_world_free_releases_everything_pending),
 		cmocka_unit_test(test_simexec_list_is_in_task_id_order_per_node),
 		cmocka_unit_test(test_simexec_running_counts_by_service_and_node),
+		cmocka_unit_test(test_simexec_mesh_reaches_a_running_task_through_any_node),
 		cmocka_unit_test(test_simexec_foreach_goes_by_node_then_task_id),
 		cmocka_unit_test(test_simexec_check_catches_one_task_in_two_containers),
 		cmocka_unit_test(
