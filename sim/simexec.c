@@ -2759,6 +2759,8 @@ bool simexec_check_mesh(const struct simexec *x, uint32_t node, uint32_t port,
 	struct simexec_mesh_out out;
 	enum simexec_mesh r = simexec_mesh_reach(x, node, port, proto, &out, msg, size);
 	const struct simexec_netst *n;
+	struct simexec_service probe_svc;
+	struct simexec_container probe;
 	const char *name = world_node_name(x->w, node);
 
 	if (r == SIMEXEC_MESH_BROKEN)
@@ -2769,15 +2771,25 @@ bool simexec_check_mesh(const struct simexec *x, uint32_t node, uint32_t port,
 		return false;
 	}
 	n = simexec_ingress_of(x, node);
+	if (strlen(service) >= sizeof probe_svc.name)
+		return true; /* no container has such a name */
+	memset(&probe_svc, 0, sizeof probe_svc);
+	memcpy(probe_svc.name, service, strlen(service) + 1);
+	probe.svc = &probe_svc;
+	probe.slot = 0;
+	probe.node = 0;
+	probe.task_id[0] = '\0';
 	/* every running task of the service on the ingress network is
-	 * among the backends (a task left out gets no connection) */
-	for (struct tree_node *t = tree_first(&x->containers); t;
-	     t = tree_next(&x->containers, t)) {
-		const struct simexec_container *c = simexec_c_of_node(t);
+	 * among the backends (a task left out gets no connection); the
+	 * service's containers only, by (service name, slot) */
+	for (struct tree_node *t = tree_ceil(&x->by_slot, &probe.by_slot); t;
+	     t = tree_next(&x->by_slot, t)) {
+		const struct simexec_container *c = simexec_c_of_slot(t);
 		const struct simexec_att *a;
 		bool listed = false;
-		if (c->state != ENV_CTL_RUNNING || strcmp(c->svc->name, service) != 0 ||
-		    (skip && skip(ctx, c->node, c->task_id)))
+		if (strcmp(c->svc->name, service) != 0)
+			break;
+		if (c->state != ENV_CTL_RUNNING || (skip && skip(ctx, c->node, c->task_id)))
 			continue;
 		for (size_t i = 0; i < c->att_count && !n; i++) {
 			/* no ingress state here, but the task runs on one */
