@@ -37,6 +37,15 @@ enum {
 	AGENT_HEALTH_POLL_MS = 1000,
 	AGENT_HEALTH_RUNNING_POLL_MS_MAX = 5000,
 	AGENT_MANAGERS_MAX = 16,
+	/* a follower names the leader it last heard of until its own
+	 * election timeout: a redirect to a manager that left a connect
+	 * unanswered this recently is not followed, once (the next manager
+	 * of the list is tried instead; a lost message must not keep the
+	 * agent from a live leader) */
+	AGENT_STALE_REDIRECT_MS = 30000,
+	/* redirects followed at once, in a row, before the tick paces them
+	 * (two followers naming each other cannot make a storm) */
+	AGENT_REDIRECTS_AT_ONCE = 3,
 };
 
 enum agent_link { AGENT_DISCONNECTED, AGENT_CONNECTING, AGENT_READY };
@@ -104,6 +113,10 @@ struct agent {
 	char managers[AGENT_MANAGERS_MAX][LIMIT_ADDR_BYTES_MAX];
 	size_t manager_count, next_manager;
 	char target[LIMIT_ADDR_BYTES_MAX];
+	/* the manager that last left a connect unanswered, and when */
+	char unanswered[LIMIT_ADDR_BYTES_MAX];
+	ms_t unanswered_ms;
+	unsigned redirects; /* followed at once since the last connect by the tick */
 	ms_t heartbeat_ms, tick_ms;
 	ms_t last_answer_ms, last_hb_ms, next_connect_ms, backoff_ms;
 	bool hb_pending;
@@ -2170,6 +2183,19 @@ static void agent_set_target(struct agent *a, const char *addr)
 		memcpy(a->target, addr, strlen(addr) + 1);
 }
 
+/* agent_unanswered_lately: addr left this agent's last unanswered
+ * connect, less than AGENT_STALE_REDIRECT_MS ago, and was not passed
+ * over since. Being passed over once (this returning true) forgets it:
+ * a manager is skipped once per unanswered connect, never shunned. */
+static bool agent_unanswered_lately(struct agent *a, const char *addr, ms_t now)
+{
+	if (!a->unanswered[0] || strcmp(a->unanswered, addr) != 0 ||
+	    now - a->unanswered_ms >= AGENT_STALE_REDIRECT_MS)
+		return false;
+	a->unanswered[0] = '\0';
+	return true;
+}
+
 /* Session lost (or never had): try again after a backoff with jitter, on
  * the next manager of the list. Running tasks keep running. */
 static void agent_disconnect(struct agent *a, bool rotate)
@@ -2178,8 +2204,13 @@ static void agent_disconnect(struct agent *a, bool rotate)
 	a->link = AGENT_DISCONNECTED;
 	a->session_id = 0;
 	if (rotate && a->manager_count) {
-		agent_set_target(a, a->managers[a->next_manager % a->manager_count]);
+		const char *next = a->managers[a->next_manager % a->manager_count];
 		a->next_manager++;
+		if (a->manager_count > 1 && agent_unanswered_lately(a, next, now)) {
+			next = a->managers[a->next_manager % a->manager_count];
+			a->next_manager++;
+		}
+		agent_set_target(a, next);
 	}
 	a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : AGENT_BACKOFF_MS_MIN;
 	if (a->backoff_ms > AGENT_BACKOFF_MS_MAX)
@@ -2337,14 +2368,18 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 		agent_ask_cert(a);
 	switch (a->link) {
 	case AGENT_DISCONNECTED:
-		if (now >= a->next_connect_ms)
+		if (now >= a->next_connect_ms) {
+			a->redirects = 0;
 			agent_connect(a);
+		}
 		break;
 	case AGENT_CONNECTING:
 		/* no answer in a tick or two: the next manager; and a look at
 		 * the certificate (replaced, or expired: managers do not answer
 		 * a node without a valid one) */
 		if (now - a->last_answer_ms >= 2 * a->tick_ms) {
+			memcpy(a->unanswered, a->target, sizeof a->unanswered);
+			a->unanswered_ms = now;
 			nodecert_reload(&a->nc);
 			agent_disconnect(a, true);
 		}
@@ -2758,12 +2793,20 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 		if (a->link != AGENT_CONNECTING)
 			return true;
 		if (r->status == CS_ENOTLEADER) {
-			/* follow the redirect at once, when there is one */
+			/* follow the redirect at once, when there is one and
+			 * it does not name the manager that just left us
+			 * unanswered (a follower names the old leader until
+			 * its own election timeout) */
 			agent_add_manager(a, r->leader);
-			if (r->leader && *r->leader) {
+			if (r->leader && *r->leader &&
+			    !agent_unanswered_lately(a, r->leader, now)) {
 				agent_set_target(a, r->leader);
 				a->link = AGENT_DISCONNECTED;
 				a->next_connect_ms = now;
+				if (a->redirects < AGENT_REDIRECTS_AT_ONCE) {
+					a->redirects++;
+					agent_connect(a);
+				}
 			} else {
 				agent_disconnect(a, true);
 			}
