@@ -328,7 +328,7 @@ static const struct cmd cmds[] = {
 	 "shows the phase and how many nodes are done with it.\n"},
 	{"network", "create", network_create,
 	 "network create [--driver overlay|bridge|host] [--subnet CIDR] [--gateway IP] "
-	 "[--attachable] [--internal] NAME",
+	 "[--attachable] [--internal] [--opt encrypted] NAME",
 	 "Creates a network; prints its id. Without --subnet it gets the next\n"
 	 "free /24 of the cluster's pool (10.0.0.0/8).\n"},
 	{"network", "ls", network_ls, "network ls",
@@ -571,6 +571,12 @@ static int network_create(struct ctl *c, int argc, char **argv)
 			spec.attachable = true;
 		} else if (strcmp(a, "--internal") == 0) {
 			spec.internal = true;
+		} else if (strcmp(a, "--opt") == 0 && i + 1 < argc) {
+			/* issue 17: docker's -o/--opt; encrypted only */
+			if (strcmp(argv[++i], "encrypted") != 0 &&
+			    strcmp(argv[i], "encrypted=") != 0)
+				return usage_error(cmd, "--opt: only encrypted is supported");
+			spec.encrypted = true;
 		} else if ((strcmp(a, "--driver") == 0 || strcmp(a, "-d") == 0) &&
 			   i + 1 < argc) {
 			spec.driver = argv[++i];

@@ -1982,6 +1982,9 @@ static void cli_network_fields(struct swarmctl_cli_json *j, const Cs__Network *n
 	swarmctl_cli_json_bool(j, n->spec && n->spec->attachable);
 	swarmctl_cli_json_key(j, "internal");
 	swarmctl_cli_json_bool(j, n->spec && n->spec->internal);
+	/* issue 17: that it is encrypted, never a key */
+	swarmctl_cli_json_key(j, "encrypted");
+	swarmctl_cli_json_bool(j, n->spec && n->spec->encrypted);
 }
 
 void swarmctl_cli_print_networks(FILE *out, enum swarmctl_cli_format fmt,

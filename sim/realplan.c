@@ -129,6 +129,9 @@ int realplan_check(const struct scn_script *s, bool netem_ok, char *err, size_t 
 				 st->election_ticks != REALPLAN_ELECTION_TICKS)
 				why = "election-ticks=: a real swarmd's is 10 (no flag "
 				      "changes it)";
+			else if (st->set & SCN_SET_NET_KEY_ROTATION)
+				why = "network-key-rotation=: networks need the data "
+				      "plane, which real runs leave off";
 			else if (st->set & (SCN_SET_HISTORY | SCN_SET_SNAPSHOT_EVERY |
 					    SCN_SET_CERT_EXPIRY))
 				why = "history=, snapshot-every= and cert-expiry= have no "
@@ -192,6 +195,7 @@ int realplan_check(const struct scn_script *s, bool netem_ok, char *err, size_t 
 			break;
 		case SCN_NETWORK_CREATE:
 		case SCN_NETWORK_RM:
+		case SCN_NETWORK_KEYS_ROTATE:
 			why = "networks need the data plane, which real runs leave off";
 			break;
 		case SCN_BACKUP: why = "backup is not realised yet"; break;

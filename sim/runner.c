@@ -1678,6 +1678,14 @@ static int runner_api_once(struct runner *r, const struct scn_cmd *cmd, uint32_t
 	m = simcluster_manager(r->cluster, (uint32_t)leader);
 	if (cmd->kind == SCN_CA_ROTATE) {
 		rv = control_ca_rotate(m, err, err_size, runner_call_done, call);
+	} else if (cmd->kind == SCN_NETWORK_KEYS_ROTATE) { /* issue 17 */
+		rv = control_cluster_rotate_network_keys(m, err, err_size, runner_call_done,
+							 call);
+	} else if (cmd->kind == SCN_SET &&
+		   (cmd->u.settings.set & SCN_SET_NET_KEY_ROTATION)) {
+		rv = control_cluster_set_network_key_rotation(
+			m, cmd->u.settings.net_key_rotation_ms, err, err_size,
+			runner_call_done, call);
 	} else if (cmd->kind == SCN_SET && (cmd->u.settings.set & SCN_SET_ORPHAN_DELAY)) {
 		rv = control_cluster_set_orphan_delay(m, cmd->u.settings.orphan_delay_ms,
 						      err, err_size, runner_call_done,
@@ -1989,6 +1997,8 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 		 * keeps it after `cluster`): through the control API */
 		if ((cmd->u.settings.set & SCN_SET_ORPHAN_DELAY) && r->real_managers)
 			return runner_api(r, cmd, UINT32_MAX);
+		if ((cmd->u.settings.set & SCN_SET_NET_KEY_ROTATION) && r->real_managers)
+			return runner_api(r, cmd, UINT32_MAX); /* issue 17 */
 		return 0;
 	case SCN_RUN:
 		return runner_until(r, world_now_us(r->w) + cmd->u.run_ms * 1000, cmd,
@@ -2001,7 +2011,8 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_NETWORK_CREATE:
 	case SCN_NETWORK_RM:
 	case SCN_SECRET_CREATE:
-	case SCN_SECRET_RM: return runner_api(r, cmd, UINT32_MAX);
+	case SCN_SECRET_RM:
+	case SCN_NETWORK_KEYS_ROTATE: return runner_api(r, cmd, UINT32_MAX);
 	case SCN_LOGS: return runner_logs(r, cmd);
 	case SCN_NODE_ADD: return runner_add_node(r, cmd, cmd->u.node.added);
 	case SCN_NODE_DRAIN:

@@ -53,6 +53,8 @@ enum scn_cmd_kind {
 	 * secret|config rm NAME */
 	SCN_SECRET_CREATE,
 	SCN_SECRET_RM,
+	/* issue 17: network keys rotate (the key manager's rotation, now) */
+	SCN_NETWORK_KEYS_ROTATE,
 };
 
 /* A node reference: a concrete node, or "leader" (resolved when run). A
@@ -348,6 +350,9 @@ enum scn_set_key {
 	SCN_SET_CERT_EXPIRY = 1u << 5,
 	/* issue 14: written to the running cluster's record (after cluster) */
 	SCN_SET_ORPHAN_DELAY = 1u << 31,
+	/* issue 17: the network keys' rotation period (the cluster record's,
+	 * after cluster; a set command of its own) */
+	SCN_SET_NET_KEY_ROTATION = 1u << 30,
 };
 
 struct scn_settings {
@@ -359,6 +364,7 @@ struct scn_settings {
 	uint64_t snapshot_every;
 	uint64_t cert_expiry_ms;  /* node certificates' life */
 	uint64_t orphan_delay_ms; /* a down node's tasks orphaned after */
+	uint64_t net_key_rotation_ms; /* issue 17: network keys rotated every */
 };
 
 /* One link fault rule: link A B ... (both ways) or link A -> B ... */
@@ -539,6 +545,7 @@ struct scn_cmd {
 			char *name;
 			char *subnet; /* NULL: from the pool */
 			char *driver; /* NULL: overlay */
+			bool encrypted; /* issue 17: encrypted=yes */
 		} network;	      /* NETWORK_CREATE, NETWORK_RM (name only) */
 		struct {
 			bool config; /* config (else secret) */
