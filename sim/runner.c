@@ -1187,6 +1187,27 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 			cond, got, got_size);
 	}
 	case SCN_COND_FILES: return runner_cond_files(r, cond, got, got_size);
+	case SCN_COND_NET_KEYS: {
+		/* issue 17: the leader's store's newest network key id */
+		const Cs__Cluster *cl;
+		int64_t leader;
+		uint64_t newest = 0;
+		if (!r->real_managers)
+			return runner_not_built(r, cmd, "network keys needs the managers");
+		leader = simcluster_leader(r->cluster);
+		if (leader < 0) {
+			snprintf(got, got_size, "no leader");
+			return 0;
+		}
+		cl = store_cluster(
+			manager_store(simcluster_manager(r->cluster, (uint32_t)leader)));
+		if (cl && cl->n_network_keys)
+			newest = cl->network_keys[cl->n_network_keys - 1]->id;
+		if (scn_op_holds(cond->op, newest, cond->count))
+			return 1;
+		snprintf(got, got_size, "%" PRIu64, newest);
+		return 0;
+	}
 	case SCN_COND_REACH:
 		/* issue 17: ground truth, the machines' programmed networks */
 		return simexec_reach(world_exec(r->w), cond->service, cond->reason, got,

@@ -1783,6 +1783,14 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 		rv = scn_on_node(p, from, i, c);
 		return rv ? rv : scn_op_count(p, from, i, c);
 	}
+	if (scn_tok_is(t, "network")) {
+		/* issue 17: network keys newest OP N */
+		c->kind = SCN_COND_NET_KEYS;
+		rv = scn_keyword(p, from, i, "keys", "'keys'");
+		if (!rv)
+			rv = scn_keyword(p, from, i, "newest", "'newest'");
+		return rv ? rv : scn_op_count(p, from, i, c);
+	}
 	if (scn_tok_is(t, "term")) {
 		c->kind = SCN_COND_TERM;
 		return scn_op_count(p, from, i, c);

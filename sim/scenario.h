@@ -146,6 +146,9 @@ enum scn_cond_kind {
 	/* issue 20: files NAME [on NODE] OP N: containers (any state) that
 	 * hold a file of the secret or config NAME (service holds NAME) */
 	SCN_COND_FILES,
+	/* issue 17: network keys newest OP N: the newest network key's id
+	 * (the key manager's lamport time; 0: none) in the leader's store */
+	SCN_COND_NET_KEYS,
 };
 
 struct scn_cond {
