@@ -315,6 +315,10 @@ int control_network_create(struct manager *m, const Cs__NetworkSpec *spec, uint6
 	if (!control_name_ok(spec->name))
 		return control_fail(err, err_size, "name: '%s' is not a valid name",
 				    spec->name ? spec->name : "");
+	if (spec->ingress && spec->encrypted)
+		return control_fail(err, err_size,
+				    "encrypted: the ingress network (the routing mesh's) "
+				    "cannot be encrypted");
 	if (spec->ingress)
 		return control_fail(err, err_size,
 				    "ingress: the cluster has its ingress network");

@@ -1326,6 +1326,13 @@ static void test_disp_network_keys_given_on_the_session(void **state)
 						sizeof err, write_done, &r),
 			 CS_EINVAL);
 	assert_non_null(strstr(err, "only an overlay network can be encrypted"));
+	spec.driver = NULL;
+	spec.ingress = true;
+	assert_int_equal(control_network_create(mgr(f, leader(f)), &spec, &net, err,
+						sizeof err, write_done, &r),
+			 CS_EINVAL);
+	assert_non_null(strstr(err, "the ingress network (the routing mesh's) cannot"));
+	spec.ingress = false;
 	spec.name = (char *)"secure";
 	spec.driver = NULL;
 	assert_int_equal(control_network_create(mgr(f, leader(f)), &spec, &net, err,
