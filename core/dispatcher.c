@@ -1677,7 +1677,8 @@ static void disp_keys_on_event(struct dispatcher *d, const struct store_event *e
 	} else if (ev->table == STORE_NODE) {
 		const Cs__Node *o = (const Cs__Node *)ev->old_obj,
 			       *n = (const Cs__Node *)ev->new_obj;
-		if (!d->keys_digest || !n || n->state != CS__NODE_STATE__NODE_STATE_READY ||
+		if (!d->keys_digest || !n ||
+		    n->state != CS__NODE_STATE__NODE_STATE_READY ||
 		    (o && o->state == n->state))
 			return;
 	} else {

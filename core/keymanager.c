@@ -118,8 +118,8 @@ void keymgr_next(struct env *env, const Cs__Cluster *c, struct keymgr_keys *out)
 	assert(out->count >= 2);
 }
 
-int keymgr_batch(const Cs__Cluster *cur, const struct keymgr_keys *keys, uint64_t proposer,
-		 uint8_t **buf, size_t *len)
+int keymgr_batch(const Cs__Cluster *cur, const struct keymgr_keys *keys,
+		 uint64_t proposer, uint8_t **buf, size_t *len)
 {
 	Cs__NetworkKey nk[KEYMGR_KEYS_MAX];
 	Cs__NetworkKey *ptrs[KEYMGR_KEYS_MAX];
@@ -179,7 +179,7 @@ struct keymgr {
 	env_timer_id period_timer, kick_timer;
 	uint64_t period_ms; /* the period period_timer runs with */
 	bool writing, stopped, dying;
-	bool rotate_due; /* the period fired while a write was in flight */
+	bool rotate_due;	  /* the period fired while a write was in flight */
 	uint64_t rotations, made; /* writes that rotated, that made a first set */
 };
 
@@ -248,7 +248,8 @@ static void km_write(struct keymgr *k, bool rotate)
 			 "msg=\"network keys %s\" keys=%zu primary=%" PRIu32
 			 " newest=%" PRIu32,
 			 first ? "made" : "rotated", next.count,
-			 next.v[keymgr_primary(next.count)].id, next.v[next.count - 1].id);
+			 next.v[keymgr_primary(next.count)].id,
+			 next.v[next.count - 1].id);
 	} else {
 		env_logf(k->env, ENV_LOG_ERROR, "msg=\"network keys not written\" err=%s",
 			 cs_errname(rv));

@@ -72,8 +72,8 @@ void keymgr_next(struct env *env, const Cs__Cluster *c, struct keymgr_keys *out)
  * cur (borrowed; the update names cur's version), proposed by proposer.
  * Returns 0 and *buf (the caller frees it, after wiping *len bytes: it
  * holds the keys), or CS_ENOMEM / CS_EINVAL (no cluster). */
-int keymgr_batch(const Cs__Cluster *cur, const struct keymgr_keys *keys, uint64_t proposer,
-		 uint8_t **buf, size_t *len);
+int keymgr_batch(const Cs__Cluster *cur, const struct keymgr_keys *keys,
+		 uint64_t proposer, uint8_t **buf, size_t *len);
 
 /* keymgr_keys_wipe zeroes a key set. */
 void keymgr_keys_wipe(struct keymgr_keys *k);

@@ -2863,9 +2863,8 @@ int dockerapi_network_from_json(const char *body, size_t len, Cs__NetworkSpec **
 				char *err, size_t n)
 {
 	static const char *const known[] = {
-		"Name",	    "CheckDuplicate", "Driver", "Scope",   "IPAM",
-		"Internal", "Attachable",     "Labels", "Ingress", "Options",
-		NULL};
+		"Name",	      "CheckDuplicate", "Driver",  "Scope",   "IPAM", "Internal",
+		"Attachable", "Labels",		"Ingress", "Options", NULL};
 	static const char *const iknown[] = {"Driver", "Config", NULL};
 	static const char *const cknown[] = {"Subnet", "Gateway", NULL};
 	static const Cs__NetworkSpec init = CS__NETWORK_SPEC__INIT;
@@ -2929,7 +2928,8 @@ int dockerapi_network_from_json(const char *body, size_t len, Cs__NetworkSpec **
 				goto out;
 			}
 			if (!json_is_string(v)) {
-				rv = dj_fail(err, n, "Options.%s: expected a string", key);
+				rv = dj_fail(err, n, "Options.%s: expected a string",
+					     key);
 				goto out;
 			}
 			sp->encrypted = true;

@@ -579,7 +579,8 @@ static int network_create(struct ctl *c, int argc, char **argv)
 			/* issue 17: docker's -o/--opt; encrypted only */
 			if (strcmp(argv[++i], "encrypted") != 0 &&
 			    strcmp(argv[i], "encrypted=") != 0)
-				return usage_error(cmd, "--opt: only encrypted is supported");
+				return usage_error(cmd,
+						   "--opt: only encrypted is supported");
 			spec.encrypted = true;
 		} else if ((strcmp(a, "--driver") == 0 || strcmp(a, "-d") == 0) &&
 			   i + 1 < argc) {
@@ -1277,10 +1278,11 @@ static int cluster_update(struct ctl *c, int argc, char **argv)
 		}
 	}
 	if (!v && !lock && !orphan && !keyrot && !rotate_keys)
-		return usage_error(cmd_find("cluster", "update"),
-				   "say what to change: --cert-expiry DURATION, "
-				   "--autolock=true|false, --orphan-delay DURATION, "
-				   "--network-key-rotation DURATION or --rotate-network-keys");
+		return usage_error(
+			cmd_find("cluster", "update"),
+			"say what to change: --cert-expiry DURATION, "
+			"--autolock=true|false, --orphan-delay DURATION, "
+			"--network-key-rotation DURATION or --rotate-network-keys");
 	if ((v != NULL) + (lock != NULL) + (orphan != NULL) + (keyrot != NULL) +
 		    rotate_keys >
 	    1)
@@ -1293,7 +1295,8 @@ static int cluster_update(struct ctl *c, int argc, char **argv)
 	} else if (keyrot) {
 		req.set_network_key_rotation = true;
 		if (swarmctl_cli_duration_ms("--network-key-rotation", keyrot,
-					     &req.network_key_rotation_ms, err, sizeof err))
+					     &req.network_key_rotation_ms, err,
+					     sizeof err))
 			return usage_error(cmd_find("cluster", "update"), err);
 	} else if (orphan) {
 		req.set_orphan_delay = true;

@@ -61,8 +61,7 @@ static const char *plan_cond_why(const struct scn_cond *c)
 	case SCN_COND_REACH:
 		return "the allocator's and data plane's conditions are not read from real "
 		       "daemons yet";
-	case SCN_COND_NET_KEYS:
-		return "`network keys` is not read from real daemons yet";
+	case SCN_COND_NET_KEYS: return "`network keys` is not read from real daemons yet";
 	case SCN_COND_SPREAD:
 	case SCN_COND_EVENT:
 	case SCN_COND_FILES:

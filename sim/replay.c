@@ -202,7 +202,8 @@ static const struct {
 	[REC_NET_SET] = {"net-set", "x:net i:rv"},
 	[REC_NET_REMOVE] = {"net-remove", "x:net i:rv"},
 	[REC_NET_ERROR] = {"net-error", "u:size s:words"},
-	[REC_NET_KEYS] = {"net-keys", "x:net u:count u:oldest u:primary u:newest x:digest"},
+	[REC_NET_KEYS] = {"net-keys",
+			  "x:net u:count u:oldest u:primary u:newest x:digest"},
 	[REC_LOGS_READ] = {"logs-read", "s:task i:rv u:logs"},
 	[REC_CONTROL_ANSWER] = {"control-answer", "u:call u:len x:hash"},
 };

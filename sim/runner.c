@@ -1193,7 +1193,8 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 		int64_t leader;
 		uint64_t newest = 0;
 		if (!r->real_managers)
-			return runner_not_built(r, cmd, "network keys needs the managers");
+			return runner_not_built(r, cmd,
+						"network keys needs the managers");
 		leader = simcluster_leader(r->cluster);
 		if (leader < 0) {
 			snprintf(got, got_size, "no leader");
@@ -1700,8 +1701,8 @@ static int runner_api_once(struct runner *r, const struct scn_cmd *cmd, uint32_t
 	if (cmd->kind == SCN_CA_ROTATE) {
 		rv = control_ca_rotate(m, err, err_size, runner_call_done, call);
 	} else if (cmd->kind == SCN_NETWORK_KEYS_ROTATE) { /* issue 17 */
-		rv = control_cluster_rotate_network_keys(m, err, err_size, runner_call_done,
-							 call);
+		rv = control_cluster_rotate_network_keys(m, err, err_size,
+							 runner_call_done, call);
 	} else if (cmd->kind == SCN_SET &&
 		   (cmd->u.settings.set & SCN_SET_NET_KEY_ROTATION)) {
 		rv = control_cluster_set_network_key_rotation(

@@ -365,8 +365,8 @@ struct scn_settings {
 	uint64_t tick_ms;
 	uint64_t history;
 	uint64_t snapshot_every;
-	uint64_t cert_expiry_ms;  /* node certificates' life */
-	uint64_t orphan_delay_ms; /* a down node's tasks orphaned after */
+	uint64_t cert_expiry_ms;      /* node certificates' life */
+	uint64_t orphan_delay_ms;     /* a down node's tasks orphaned after */
 	uint64_t net_key_rotation_ms; /* issue 17: network keys rotated every */
 };
 
@@ -546,10 +546,10 @@ struct scn_cmd {
 		struct scn_forge forge;
 		struct {
 			char *name;
-			char *subnet; /* NULL: from the pool */
-			char *driver; /* NULL: overlay */
+			char *subnet;	/* NULL: from the pool */
+			char *driver;	/* NULL: overlay */
 			bool encrypted; /* issue 17: encrypted=yes */
-		} network;	      /* NETWORK_CREATE, NETWORK_RM (name only) */
+		} network;		/* NETWORK_CREATE, NETWORK_RM (name only) */
 		struct {
 			bool config; /* config (else secret) */
 			char *name;

@@ -2404,7 +2404,8 @@ static bool simexec_reaches(const struct simexec *x, const struct simexec_contai
 		const struct simexec_netst *to;
 		snprintf(key.addr, sizeof key.addr, "%s", addr);
 		e = bsearch(&key, n->eps, n->ep_count, sizeof *n->eps, simexec_nep_cmp);
-		to = e && e->node >= 0 ? simexec_netst_get(x, (uint32_t)e->node, id) : NULL;
+		to = e && e->node >= 0 ? simexec_netst_get(x, (uint32_t)e->node, id)
+				       : NULL;
 		return to && simexec_at_addr(x, (uint32_t)e->node, id, addr) &&
 		       simexec_keys_open(n, to);
 	}

@@ -65,7 +65,7 @@ struct fake {
 	const Cs__SessionRequest *desc;
 	/* issue 17: the network state its heartbeats say it holds (0: none) */
 	uint64_t net_id, net_digest;
-	bool backend_deltas; /* its sessions say it merges backend deltas */
+	bool backend_deltas;  /* its sessions say it merges backend deltas */
 	uint64_t keys_digest; /* issue 17: the network keys it says it holds */
 };
 
@@ -2167,8 +2167,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_disp_network_state_sent_changed_and_removed, fixture_new,
 			fixture_free),
-		cmocka_unit_test_setup_teardown(test_disp_network_keys_given_on_the_session,
-						fixture_new, fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_network_keys_given_on_the_session, fixture_new,
+			fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_backend_change_goes_as_a_backend_delta, fixture_new,
 			fixture_free),

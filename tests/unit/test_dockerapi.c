@@ -473,9 +473,9 @@ static void test_map_stack(void **state)
 			"{\"encrypted\":\"\"}}";
 		Cs__Network nw = CS__NETWORK__INIT;
 		json_t *j;
-		assert_int_equal(
-			dockerapi_network_from_json(enc, strlen(enc), &n, err, sizeof err),
-			0);
+		assert_int_equal(dockerapi_network_from_json(enc, strlen(enc), &n, err,
+							     sizeof err),
+				 0);
 		assert_true(n->encrypted);
 		/* inspect says so, as Docker shows --opt encrypted */
 		nw.id = 5;
@@ -483,7 +483,8 @@ static void test_map_stack(void **state)
 		nw.subnet = (char *)"10.0.9.0/24";
 		j = dockerapi_network_json(&nw);
 		assert_non_null(j);
-		assert_non_null(json_object_get(json_object_get(j, "Options"), "encrypted"));
+		assert_non_null(
+			json_object_get(json_object_get(j, "Options"), "encrypted"));
 		json_decref(j);
 		n->encrypted = false;
 		j = dockerapi_network_json(&nw);

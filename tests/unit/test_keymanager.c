@@ -58,7 +58,8 @@ static struct store *store_with_cluster(void)
 	c.id = 7;
 	c.worker_token = (char *)"SWMTKN-1-test";
 	store_batch_init(&b);
-	assert_int_equal(store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &c), 0);
+	assert_int_equal(store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &c),
+			 0);
 	assert_int_equal(store_batch_encode(&b, 1, 0, &buf, &len), 0);
 	store_batch_free(&b);
 	assert_int_equal(store_apply(s, buf, len, 1, NULL, NULL), 0);
@@ -294,10 +295,12 @@ static void test_keymgr_has_encrypted_looks_at_the_networks(void **state)
 	for (int i = 0; i < 2; i++) {
 		store_batch_init(&b);
 		assert_int_equal(
-			store_batch_network(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &n), 0);
+			store_batch_network(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &n),
+			0);
 		assert_int_equal(store_batch_encode(&b, 1, 0, &buf, &len), 0);
 		store_batch_free(&b);
-		assert_int_equal(store_apply(s, buf, len, 2 + (uint64_t)i, NULL, NULL), 0);
+		assert_int_equal(store_apply(s, buf, len, 2 + (uint64_t)i, NULL, NULL),
+				 0);
 		free(buf);
 		assert_int_equal(keymgr_has_encrypted(s), i == 1);
 		n.id = 6;
