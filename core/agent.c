@@ -12,6 +12,7 @@
 
 #include "core/errors.h"
 #include "core/grow.h"
+#include "core/keymanager.h"
 #include "core/limits.h"
 #include "core/metrics.h"
 #include "core/nodecert.h"
@@ -164,6 +165,12 @@ struct agent {
 	uint64_t hb_installs;	 /* nc.installs when the last heartbeat went */
 	struct agent_net *nets;	 /* issue 17: networks its tasks attach to */
 	size_t net_count;
+	/* issue 17: the cluster's network keys as the session last gave them
+	 * (ascending id; in memory only, wiped when replaced or freed), and
+	 * their keymgr_digest (0: none) */
+	struct env_net_key net_keys[ENV_NET_KEYS_MAX];
+	size_t net_key_count;
+	uint64_t net_keys_digest;
 	struct agent_logs *logs; /* issue 16: log reads in flight */
 };
 
@@ -721,6 +728,14 @@ static int agent_net_declare(struct agent *a, struct agent_net *n)
 	st.gateway = h->gateway;
 	st.internal = h->internal;
 	st.ingress = h->ingress;
+	/* issue 17: an encrypted network with the keys held (none yet: it
+	 * carries nothing between nodes until they come) */
+	st.encrypted = h->encrypted;
+	if (h->encrypted && a->net_key_count) {
+		st.keys = a->net_keys;
+		st.key_count = a->net_key_count;
+		st.key_primary = keymgr_primary(a->net_key_count);
+	}
 	for (size_t p = 0; p < n->part_count; p++) {
 		const Cs__NetworkState *part = n->parts[p];
 		for (size_t k = 0; k < part->n_endpoints; k++, ie++) {
@@ -1182,6 +1197,62 @@ static void agent_net_taken(struct agent *a)
 		agent_step_ids(a, ids, count);
 		free(ids);
 	}
+}
+
+/* Issue 17: the network keys from the session (SwarmKit's
+ * NetworkBootstrapKeys): kept in memory, and every encrypted network held
+ * is declared again with them. A malformed set is refused whole. */
+static void agent_on_net_keys(struct agent *a, const Cs__NetworkKeys *m)
+{
+	uint32_t last = 0;
+	uint64_t digest;
+	struct env_net_key next[ENV_NET_KEYS_MAX];
+
+	if (m->n_keys == 0 || m->n_keys > ENV_NET_KEYS_MAX) {
+		env_logf(a->env, ENV_LOG_WARN,
+			 "msg=\"network keys refused\" keys=%zu why=\"not 1 to %d keys\"",
+			 m->n_keys, ENV_NET_KEYS_MAX);
+		return;
+	}
+	memset(next, 0, sizeof next);
+	for (size_t i = 0; i < m->n_keys; i++) {
+		const Cs__NetworkKey *k = m->keys[i];
+		if (!k || k->id <= last || k->key.len != ENV_NET_KEY_BYTES) {
+			seal_wipe(next, sizeof next);
+			env_logf(a->env, ENV_LOG_WARN,
+				 "msg=\"network keys refused\" keys=%zu why=\"ids not "
+				 "ascending or a key not %d bytes\"",
+				 m->n_keys, ENV_NET_KEY_BYTES);
+			return;
+		}
+		last = k->id;
+		next[i].id = k->id;
+		memcpy(next[i].key, k->key.data, ENV_NET_KEY_BYTES);
+	}
+	digest = keymgr_digest(next, m->n_keys);
+	if (digest == a->net_keys_digest) {
+		seal_wipe(next, sizeof next);
+		return;
+	}
+	seal_wipe(a->net_keys, sizeof a->net_keys);
+	memcpy(a->net_keys, next, sizeof next);
+	seal_wipe(next, sizeof next);
+	a->net_key_count = m->n_keys;
+	a->net_keys_digest = digest;
+	assert(a->net_key_count > 0 && a->net_keys_digest != 0);
+	/* ids only: the keys never reach a log */
+	env_logf(a->env, ENV_LOG_INFO,
+		 "msg=\"network keys\" keys=%zu primary=%" PRIu32 " newest=%" PRIu32,
+		 a->net_key_count, a->net_keys[keymgr_primary(a->net_key_count)].id,
+		 a->net_keys[a->net_key_count - 1].id);
+	for (size_t i = 0; i < a->net_count; i++) {
+		struct agent_net *n = &a->nets[i];
+		if (n->digest && n->parts[0]->encrypted) {
+			n->set_digest = 0; /* declared again, with these keys */
+			n->failed_digest = 0;
+		}
+	}
+	agent_net_taken(a);
 }
 
 /* The digests of the whole states held, for the heartbeat (*out malloc'd:
@@ -2407,6 +2478,7 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 				(ProtobufCBinaryData){sizeof a->nc.id.key, a->nc.id.key};
 			a->hb_installs = a->nc.installs;
 			hb.removed_digest = a->removed_digest;
+			hb.net_keys_digest = a->net_keys_digest;
 			hb.n_net_digests = agent_net_digests(a, &digests, &digest_ptrs);
 			hb.net_digests = digest_ptrs;
 			wire.heartbeat = &hb;
@@ -2751,7 +2823,8 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 	ms_t now = a->env->ops->now_ms(a->env);
 
 	if (!wire->session_response && !wire->heartbeat_response && !wire->assignments &&
-	    !wire->status_ack && !wire->cert_response && !wire->network_state)
+	    !wire->status_ack && !wire->cert_response && !wire->network_state &&
+	    !wire->network_keys)
 		return false;
 	/* only a manager of this node's cluster (before it has a certificate:
 	 * a manager of the root its token names, which the env checked) */
@@ -2765,6 +2838,7 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 			: wire->heartbeat_response ? "heartbeat_response"
 			: wire->assignments	   ? "assignments"
 			: wire->network_state	   ? "network_state"
+			: wire->network_keys	   ? "network_keys"
 						   : "status_ack",
 			from, who->node_id,
 			who->role != ENV_ROLE_MANAGER
@@ -2937,6 +3011,14 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 			return true;
 		a->last_answer_ms = now;
 		agent_on_net_state(a, ns);
+		return true;
+	}
+	if (wire->network_keys) {
+		const Cs__NetworkKeys *nk = wire->network_keys;
+		if (a->link != AGENT_READY || nk->session_id != a->session_id || a->dead)
+			return true;
+		a->last_answer_ms = now;
+		agent_on_net_keys(a, nk);
 		return true;
 	}
 	if (wire->status_ack) {
@@ -3576,6 +3658,7 @@ void agent_stop(struct agent *a)
 	free(a->removed);
 	free(a->tasks);
 	agent_net_free_all(a);
+	seal_wipe(a->net_keys, sizeof a->net_keys); /* issue 17 */
 	free(a);
 }
 

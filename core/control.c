@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/allocator.h"
+#include "core/keymanager.h"
 #include "core/ca.h"
 #include "core/errors.h"
 #include "core/orchestrator.h"
@@ -314,9 +315,20 @@ int control_network_create(struct manager *m, const Cs__NetworkSpec *spec, uint6
 	if (!control_name_ok(spec->name))
 		return control_fail(err, err_size, "name: '%s' is not a valid name",
 				    spec->name ? spec->name : "");
+	if (spec->ingress && spec->encrypted)
+		return control_fail(err, err_size,
+				    "encrypted: the ingress network (the routing mesh's) "
+				    "cannot be encrypted");
 	if (spec->ingress)
 		return control_fail(err, err_size,
 				    "ingress: the cluster has its ingress network");
+	/* issue 17: SwarmKit encrypts overlays only (IPsec between nodes) */
+	if (spec->encrypted && spec->driver && spec->driver[0] &&
+	    strcmp(spec->driver, "overlay") != 0)
+		return control_fail(err, err_size,
+				    "encrypted: only an overlay network can be encrypted "
+				    "(driver %s)",
+				    spec->driver);
 	c = calloc(1, sizeof *c);
 	if (!c)
 		return CS_ENOMEM;
@@ -1023,7 +1035,11 @@ int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, c
 }
 
 /* The cluster settings one call changes (control_cluster_settings_write). */
-enum control_setting { CONTROL_SET_CERT_EXPIRY, CONTROL_SET_ORPHAN_DELAY };
+enum control_setting {
+	CONTROL_SET_CERT_EXPIRY,
+	CONTROL_SET_ORPHAN_DELAY,
+	CONTROL_SET_NET_KEY_ROTATION /* issue 17 */
+};
 
 /* Writes the cluster record with one setting changed to ms. Returns 0
  * (then cb runs) or an error with err. */
@@ -1044,6 +1060,8 @@ static int control_cluster_settings_write(struct manager *m, enum control_settin
 		settings = *cur->settings;
 	if (which == CONTROL_SET_CERT_EXPIRY)
 		settings.cert_expiry_ms = ms;
+	else if (which == CONTROL_SET_NET_KEY_ROTATION)
+		settings.network_key_rotation_ms = ms;
 	else
 		settings.orphan_delay_ms = ms;
 	c.settings = &settings;
@@ -1066,6 +1084,42 @@ int control_cluster_set_cert_expiry(struct manager *m, uint64_t ms, char *err,
 			(unsigned long long)LIMIT_CERT_LIFE_MS_MIN);
 	return control_cluster_settings_write(m, CONTROL_SET_CERT_EXPIRY, ms, err,
 					      err_size, cb, data);
+}
+
+int control_cluster_set_network_key_rotation(struct manager *m, uint64_t ms, char *err,
+					     size_t err_size, manager_write_cb cb,
+					     void *data)
+{
+	if (ms != 0 && ms < LIMIT_NET_KEY_ROTATION_MS_MIN)
+		return control_fail(
+			err, err_size,
+			"network-key-rotation: %llu ms is under the minimum of %llu ms",
+			(unsigned long long)ms,
+			(unsigned long long)LIMIT_NET_KEY_ROTATION_MS_MIN);
+	return control_cluster_settings_write(m, CONTROL_SET_NET_KEY_ROTATION, ms, err,
+					      err_size, cb, data);
+}
+
+int control_cluster_rotate_network_keys(struct manager *m, char *err, size_t err_size,
+					manager_write_cb cb, void *data)
+{
+	const Cs__Cluster *cur;
+	struct keymgr_keys next;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rv;
+
+	if ((rv = control_cluster_cur(m, &cur, err, err_size)) != 0)
+		return rv;
+	keymgr_next(manager_env(m), cur, &next);
+	rv = keymgr_batch(cur, &next, 0, &buf, &len);
+	keymgr_keys_wipe(&next);
+	if (rv)
+		return rv;
+	rv = manager_write(m, buf, len, cb, data);
+	seal_wipe(buf, len);
+	free(buf);
+	return rv;
 }
 
 int control_cluster_set_orphan_delay(struct manager *m, uint64_t ms, char *err,

@@ -80,6 +80,20 @@ int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, c
 int control_cluster_set_orphan_delay(struct manager *m, uint64_t ms, char *err,
 				     size_t err_size, manager_write_cb cb, void *data);
 
+/* control_cluster_set_network_key_rotation sets how often the key manager
+ * rotates the network keys (issue 17; 0 restores SwarmKit's 12 h).
+ * CS_EINVAL under LIMIT_NET_KEY_ROTATION_MS_MIN (err says so), or 0 and
+ * cb. */
+int control_cluster_set_network_key_rotation(struct manager *m, uint64_t ms, char *err,
+					     size_t err_size, manager_write_cb cb,
+					     void *data);
+
+/* control_cluster_rotate_network_keys rotates the network keys now
+ * (issue 17; the key manager's rotation, out of its period; a first set
+ * when there is none). Returns 0 and cb, or an error with err. */
+int control_cluster_rotate_network_keys(struct manager *m, char *err, size_t err_size,
+					manager_write_cb cb, void *data);
+
 /* control_cluster_set_cert_expiry sets the life of the node certificates
  * the CA signs from now on (nodes renew at 50-80% of theirs: a shorter
  * life reaches every node within the old one's 80%). CS_EINVAL under

@@ -919,6 +919,13 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 		else if (req->set_orphan_delay)
 			rv = control_cluster_set_orphan_delay(
 				m, req->orphan_delay_ms, err, sizeof err, rpc_written, c);
+		else if (req->rotate_network_keys) /* issue 17 */
+			rv = control_cluster_rotate_network_keys(m, err, sizeof err,
+								 rpc_written, c);
+		else if (req->set_network_key_rotation)
+			rv = control_cluster_set_network_key_rotation(
+				m, req->network_key_rotation_ms, err, sizeof err,
+				rpc_written, c);
 		else
 			rv = control_cluster_set_cert_expiry(m, req->cert_expiry_ms, err,
 							     sizeof err, rpc_written, c);
@@ -970,6 +977,9 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 		shown.ca_key.len = 0;
 		shown.ca_next_key.data = NULL;
 		shown.ca_next_key.len = 0;
+		/* issue 17: nor the network keys (ids are said by the logs) */
+		shown.network_keys = NULL;
+		shown.n_network_keys = 0;
 		resp.cluster = &shown;
 		{
 			uint64_t ids[LIMIT_MANAGERS_MAX];

@@ -11,11 +11,13 @@
 #include "core/ca.h"
 #include "core/errors.h"
 #include "core/hash.h"
+#include "core/keymanager.h"
 #include "core/grow.h"
 #include "core/limits.h"
 #include "core/sort.h"
 #include "core/leader.h"
 #include "core/scheduler.h"
+#include "core/seal.h"
 #include "core/secret.h"
 #include "core/store.h"
 
@@ -61,6 +63,8 @@ struct disp_session {
 	 * of the state last sent of each (0: to send) and when */
 	struct disp_net_sent *nets;
 	size_t net_count;
+	/* issue 17: keymgr_digest of the network keys last sent (0: none) */
+	uint64_t keys_sent;
 };
 
 struct disp_net_sent {
@@ -115,6 +119,10 @@ struct dispatcher {
 	size_t net_count;
 	bool nets_dirty; /* the store changed what they say: build again */
 	env_timer_id net_timer;
+	/* issue 17: keymgr_digest of the store's network keys (0: none), and
+	 * whether the sessions are to be sent them at the next flush */
+	uint64_t keys_digest;
+	bool keys_push;
 	unsigned writes_in_flight;
 	bool stopped;
 	bool dying;
@@ -219,6 +227,8 @@ static void disp_send(struct dispatcher *d, const char *to, const Cs__Wire *wire
 		return;
 	cs__wire__pack(wire, buf);
 	d->env->ops->send(d->env, to, buf, len);
+	if (wire->network_keys)
+		seal_wipe(buf, len); /* issue 17: the network keys */
 	free(buf);
 }
 
@@ -544,6 +554,7 @@ static int disp_mark(struct disp_session *s, uint64_t task_id)
 
 static void disp_flush(struct env *env, env_timer_id id, void *data);
 static void disp_net_on_event(struct dispatcher *d, const struct store_event *ev);
+static void disp_keys_on_event(struct dispatcher *d, const struct store_event *ev);
 static void disp_net_arm(struct dispatcher *d);
 
 static void disp_arm_flush(struct dispatcher *d)
@@ -564,6 +575,7 @@ static void dispatcher_on_event(void *state, const struct store_event *ev)
 	if (d->stopped)
 		return;
 	disp_net_on_event(d, ev);
+	disp_keys_on_event(d, ev);
 	if (ev->table == STORE_NODE) {
 		/* a node ready in an entry applied after this leader started
 		 * (an older term's) gets the same grace as the others */
@@ -1007,6 +1019,7 @@ static int disp_net_build_one(const struct store *st, const Cs__Network *net,
 	s.gateway = net->gateway;
 	s.internal = net->spec && net->spec->internal;
 	s.ingress = net->spec && net->spec->ingress;
+	s.encrypted = net->spec && net->spec->encrypted;
 	for (size_t i = 0; i < n; i++) {
 		cs__network_endpoint__init(&eps[i]);
 		eps[i].task_id = recs[i].task_id;
@@ -1323,7 +1336,7 @@ static bool disp_net_delta(struct disp_net *n)
 	if (!a || !disp_str_same(a->name, b->name) || a->vni != b->vni ||
 	    !disp_str_same(a->subnet, b->subnet) ||
 	    !disp_str_same(a->gateway, b->gateway) || a->internal != b->internal ||
-	    a->ingress != b->ingress)
+	    a->ingress != b->ingress || a->encrypted != b->encrypted)
 		return false;
 	pa = malloc((a->n_endpoints ? a->n_endpoints : 1) * sizeof *pa);
 	pb = malloc((b->n_endpoints ? b->n_endpoints : 1) * sizeof *pb);
@@ -1603,6 +1616,78 @@ static void disp_net_sync(struct dispatcher *d, struct disp_session *s)
 	free(need);
 }
 
+/* ---------------------------------------------------------------- network keys
+ *
+ * Issue 17 (SwarmKit's SessionMessage.NetworkBootstrapKeys): the key
+ * manager's keys go to every node that is READY in the store, over its
+ * session only: when they change (the next flush), when a session opens,
+ * and again when a heartbeat says the agent holds others. Never logged. */
+
+static uint64_t disp_keys_digest_of(const Cs__Cluster *c)
+{
+	struct keymgr_keys k;
+	uint64_t v;
+
+	keymgr_cluster_keys(c, &k);
+	v = keymgr_digest(k.v, k.count);
+	keymgr_keys_wipe(&k);
+	return v;
+}
+
+/* Sends the store's keys to s's node when it is READY and was not sent
+ * them yet. */
+static void disp_keys_send(struct dispatcher *d, struct disp_session *s)
+{
+	const struct store *st = leader_store(d->ctx);
+	const Cs__Cluster *c = store_cluster(st);
+	const Cs__Node *n = store_node_get(st, s->node_id);
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__NetworkKeys m = CS__NETWORK_KEYS__INIT;
+
+	if (!d->keys_digest || s->keys_sent == d->keys_digest || !s->session_id || !n ||
+	    n->state != CS__NODE_STATE__NODE_STATE_READY || !keymgr_valid(c))
+		return;
+	m.session_id = s->session_id;
+	m.n_keys = c->n_network_keys;
+	m.keys = c->network_keys;
+	wire.network_keys = &m;
+	disp_send(d, s->addr, &wire);
+	s->keys_sent = d->keys_digest;
+}
+
+static void disp_keys_push(struct dispatcher *d)
+{
+	if (!d->keys_push)
+		return;
+	d->keys_push = false;
+	for (size_t i = 0; i < d->session_count; i++)
+		if (d->sessions[i].session_id)
+			disp_keys_send(d, &d->sessions[i]);
+}
+
+/* The cluster's keys changed, or a node became READY: the sessions are
+ * sent what they miss at the next flush. */
+static void disp_keys_on_event(struct dispatcher *d, const struct store_event *ev)
+{
+	if (ev->table == STORE_CLUSTER) {
+		uint64_t v = disp_keys_digest_of((const Cs__Cluster *)ev->new_obj);
+		if (v == d->keys_digest)
+			return;
+		d->keys_digest = v;
+	} else if (ev->table == STORE_NODE) {
+		const Cs__Node *o = (const Cs__Node *)ev->old_obj,
+			       *n = (const Cs__Node *)ev->new_obj;
+		if (!d->keys_digest || !n ||
+		    n->state != CS__NODE_STATE__NODE_STATE_READY ||
+		    (o && o->state == n->state))
+			return;
+	} else {
+		return;
+	}
+	d->keys_push = true;
+	disp_net_arm(d);
+}
+
 static void disp_net_flush(struct env *env, env_timer_id id, void *data)
 {
 	struct dispatcher *d = data;
@@ -1611,6 +1696,7 @@ static void disp_net_flush(struct env *env, env_timer_id id, void *data)
 	d->net_timer = 0;
 	if (d->stopped)
 		return;
+	disp_keys_push(d);
 	if (d->nets_dirty && disp_net_rebuild(d)) {
 		disp_net_arm(d); /* out of memory: again later */
 		return;
@@ -2150,10 +2236,12 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 			d, "node description", from, who,
 			"over the limits (LIMIT_NAME_BYTES_MAX, "
 			"LIMIT_ENGINE_LABELS_MAX, LIMIT_LABEL_BYTES_MAX): not recorded");
+	s->keys_sent = 0;
 	if (disp_set_node_session(d, known, q, role, ms.raft_id ? &ms : NULL, s, ip))
 		return; /* answered once the record says READY */
 	disp_session_reply(d, from, 0, s);
 	disp_send_full(d, s);
+	disp_keys_send(d, s);
 }
 
 static void disp_on_heartbeat(struct dispatcher *d, const char *from,
@@ -2196,6 +2284,12 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 	}
 	wire.heartbeat_response = &r;
 	disp_send(d, from, &wire);
+	/* issue 17: keys other than the store's: sent again */
+	if (s && s->session_id && s->session_id == h->session_id &&
+	    h->net_keys_digest != d->keys_digest) {
+		s->keys_sent = 0;
+		disp_keys_send(d, s);
+	}
 }
 
 static bool dispatcher_recv(void *state, const char *from, const struct env_identity *who,
@@ -2248,6 +2342,7 @@ static int dispatcher_start(const struct leader_ctx *ctx, void **state)
 	d->heartbeat_ms =
 		leader_cfg(ctx)->heartbeat_ms ? leader_cfg(ctx)->heartbeat_ms : 5000;
 	d->nets_dirty = true;
+	d->keys_digest = disp_keys_digest_of(store_cluster(st));
 	/* nodes ready under the last leader get the grace of a new session */
 	for (const Cs__Node *n = store_node_next(st, NULL); n;
 	     n = store_node_next(st, n)) {

@@ -342,7 +342,7 @@ struct env_net_service {
 };
 
 /* (appended, issue 17 encryption) one of the cluster's network keys. */
-#define ENV_NET_KEYS_MAX 3
+#define ENV_NET_KEYS_MAX  3
 #define ENV_NET_KEY_BYTES 32
 struct env_net_key {
 	uint32_t id; /* the key manager's key id (its lamport time), > 0 */

@@ -135,6 +135,14 @@ _Static_assert(LIMIT_SPEC_BYTES_MAX + LIMIT_SERVICE_SECRETS_BYTES_MAX + 64u * 10
 		       LIMIT_FRAME_BYTES_MAX - 1024,
 	       "a task with its secrets fits in one Assignments part");
 
+/* issue 17: the network keys of encrypted overlays (core/keymanager.h):
+ * rotated every 12 h unless the cluster says otherwise (SwarmKit's
+ * default), never more often than every minute (a rotation must reach
+ * every node, a heartbeat or two, before the next one makes its key the
+ * one to send with) */
+#define LIMIT_NET_KEY_ROTATION_MS_DEFAULT (12ull * 3600 * 1000)
+#define LIMIT_NET_KEY_ROTATION_MS_MIN	  (60ull * 1000)
+
 _Static_assert(LIMIT_MANAGERS_MAX < LIMIT_NODES_MAX, "managers are nodes");
 
 #endif

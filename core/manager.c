@@ -22,12 +22,13 @@
 #include "core/dispatcher.h"
 #include "core/orchestrator.h"
 #include "core/raftio.h"
+#include "core/keymanager.h"
 #include "core/rebalancer.h"
 #include "core/seal.h"
 #include "core/scheduler_loop.h"
 
 /* The leader components, in start order (stopped in reverse). */
-#define MANAGER_COMPONENTS 8
+#define MANAGER_COMPONENTS 9
 static const struct leader_component_ops *const manager_components[MANAGER_COMPONENTS];
 
 /* One write in flight: local (raft_apply here), forwarded out (waiting for
@@ -1847,7 +1848,7 @@ void leader_log_refusal(const struct leader_ctx *ctx, const char *what, const ch
 static const struct leader_component_ops *const manager_components[MANAGER_COMPONENTS] = {
 	&logbroker_component, &dispatcher_component, &orchestrator_component,
 	&scheduler_component, &ca_component,	     &jobs_component,
-	&allocator_component, &rebalancer_component,
+	&allocator_component, &rebalancer_component, &keymanager_component,
 };
 
 /* ---------------------------------------------------------------- metrics */

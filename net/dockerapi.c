@@ -2853,6 +2853,9 @@ json_t *dockerapi_network_json(const Cs__Network *nw)
 		json_object_set_new(json_object_get(o, "Options"),
 				    "com.docker.network.driver.overlay.vxlanid_list",
 				    json_sprintf("%u", (unsigned)nw->vni));
+	if (sp && sp->encrypted) /* issue 17: as Docker shows --opt encrypted */
+		json_object_set_new(json_object_get(o, "Options"), "encrypted",
+				    json_string(""));
 	return o;
 }
 
@@ -2860,14 +2863,14 @@ int dockerapi_network_from_json(const char *body, size_t len, Cs__NetworkSpec **
 				char *err, size_t n)
 {
 	static const char *const known[] = {
-		"Name",	    "CheckDuplicate", "Driver", "Scope",   "IPAM",
-		"Internal", "Attachable",     "Labels", "Ingress", NULL};
+		"Name",	      "CheckDuplicate", "Driver",  "Scope",   "IPAM", "Internal",
+		"Attachable", "Labels",		"Ingress", "Options", NULL};
 	static const char *const iknown[] = {"Driver", "Config", NULL};
 	static const char *const cknown[] = {"Subnet", "Gateway", NULL};
 	static const Cs__NetworkSpec init = CS__NETWORK_SPEC__INIT;
 	const char *name, *driver, *scope, *idrv;
 	json_error_t je;
-	json_t *j, *ipam, *cfg;
+	json_t *j, *ipam, *cfg, *opts;
 	Cs__NetworkSpec *sp;
 	int rv = 0;
 
@@ -2906,6 +2909,32 @@ int dockerapi_network_from_json(const char *body, size_t len, Cs__NetworkSpec **
 	sp->internal = json_is_true(dj_get(j, "Internal"));
 	sp->attachable = json_is_true(dj_get(j, "Attachable"));
 	sp->ingress = json_is_true(dj_get(j, "Ingress"));
+	/* issue 17: the driver options (docker network create --opt): only
+	 * "encrypted" (any value: Docker's overlay looks for the key) */
+	if ((opts = dj_get(j, "Options"))) {
+		const char *key;
+		json_t *v;
+		if (!json_is_object(opts)) {
+			rv = dj_fail(err, n, "Options: expected an object");
+			goto out;
+		}
+		json_object_foreach(opts, key, v)
+		{
+			if (strcmp(key, "encrypted") != 0) {
+				rv = dj_fail(err, n,
+					     "Options.%s: not supported by cswarm (only "
+					     "encrypted)",
+					     key);
+				goto out;
+			}
+			if (!json_is_string(v)) {
+				rv = dj_fail(err, n, "Options.%s: expected a string",
+					     key);
+				goto out;
+			}
+			sp->encrypted = true;
+		}
+	}
 	if ((ipam = dj_get(j, "IPAM"))) {
 		if ((rv = dj_only(ipam, "IPAM", iknown, err, n)) ||
 		    (rv = dj_str(ipam, "Driver", "IPAM", &idrv, err, n)))

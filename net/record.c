@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/errors.h"
+#include "core/keymanager.h"
 
 #define REC_TIMER_BUCKETS 1024u
 
@@ -871,6 +872,22 @@ static int rec_net_set(struct env *env, const struct env_net_state *st)
 	int rv = r->real->ops->net_set(r->real, st);
 
 	rec_check_scope(r, REC_NET_SET);
+	if (st->encrypted) {
+		/* issue 17: which keys, never what they are */
+		bool any = st->key_count > 0 && st->keys;
+		rec_begin(r, REC_NET_KEYS);
+		rec_buf_u(&r->rec, st->network_id);
+		rec_buf_u(&r->rec, any ? st->key_count : 0);
+		rec_buf_u(&r->rec, any ? st->keys[0].id : 0);
+		rec_buf_u(&r->rec, any && st->key_primary < st->key_count
+					   ? st->keys[st->key_primary].id
+					   : 0);
+		rec_buf_u(&r->rec, any ? st->keys[st->key_count - 1].id : 0);
+		rec_buf_u(&r->rec, any && st->key_count <= ENV_NET_KEYS_MAX
+					   ? keymgr_digest(st->keys, st->key_count)
+					   : 0);
+		rec_end(r);
+	}
 	rec_begin(r, REC_NET_SET);
 	rec_buf_u(&r->rec, st->network_id);
 	rec_buf_i(&r->rec, rv);

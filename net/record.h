@@ -112,6 +112,10 @@ enum rec_kind {
 	REC_LOGS_READ,	    /* C: task_id, rv, logsno */
 	REC_CONTROL_ANSWER, /* C: callno, len, hash */
 	REC_NET_ERROR,	    /* C: size, words */
+	/* issue 17: before the REC_NET_SET of an encrypted network, the keys it
+	 * was given by ids and a hash, never the keys: network_id, count,
+	 * oldest id, primary id, newest id, keymgr_digest (0s: no key) */
+	REC_NET_KEYS,
 	REC_KIND_MAX
 };
 

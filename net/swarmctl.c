@@ -301,13 +301,17 @@ static const struct cmd cmds[] = {
 	 "Replaces join tokens (both by default); joined nodes are not affected.\n"},
 	{"cluster", "update", cluster_update,
 	 "cluster update --cert-expiry DURATION | --autolock=true|false | "
-	 "--orphan-delay DURATION",
+	 "--orphan-delay DURATION | --network-key-rotation DURATION | "
+	 "--rotate-network-keys",
 	 "--cert-expiry sets the life of node certificates (90 days by default, at\n"
 	 "least 1m); nodes renew theirs by themselves at 50-80% of its life.\n"
 	 "--autolock=true seals every manager's state with an unlock key, printed\n"
 	 "once: keep it; a restarted manager waits for `swarmctl node unlock`.\n"
 	 "--orphan-delay: a node down that long has its tasks marked ORPHANED and\n"
-	 "freed (24h by default, at least 1s; 0 for the default).\n"},
+	 "freed (24h by default, at least 1s; 0 for the default).\n"
+	 "--network-key-rotation: how often the encrypted overlays' keys rotate\n"
+	 "(12h by default, at least 1m; 0 for the default); --rotate-network-keys\n"
+	 "rotates them now.\n"},
 	{"cluster", "unlock-key", cluster_unlock_key, "cluster unlock-key [--rotate]",
 	 "Prints the unlock key (autolock on), or replaces it with --rotate.\n"},
 	{"cluster", "backup", cluster_backup, "cluster backup FILE",
@@ -328,7 +332,7 @@ static const struct cmd cmds[] = {
 	 "shows the phase and how many nodes are done with it.\n"},
 	{"network", "create", network_create,
 	 "network create [--driver overlay|bridge|host] [--subnet CIDR] [--gateway IP] "
-	 "[--attachable] [--internal] NAME",
+	 "[--attachable] [--internal] [--opt encrypted] NAME",
 	 "Creates a network; prints its id. Without --subnet it gets the next\n"
 	 "free /24 of the cluster's pool (10.0.0.0/8).\n"},
 	{"network", "ls", network_ls, "network ls",
@@ -571,6 +575,13 @@ static int network_create(struct ctl *c, int argc, char **argv)
 			spec.attachable = true;
 		} else if (strcmp(a, "--internal") == 0) {
 			spec.internal = true;
+		} else if (strcmp(a, "--opt") == 0 && i + 1 < argc) {
+			/* issue 17: docker's -o/--opt; encrypted only */
+			if (strcmp(argv[++i], "encrypted") != 0 &&
+			    strcmp(argv[i], "encrypted=") != 0)
+				return usage_error(cmd,
+						   "--opt: only encrypted is supported");
+			spec.encrypted = true;
 		} else if ((strcmp(a, "--driver") == 0 || strcmp(a, "-d") == 0) &&
 			   i + 1 < argc) {
 			spec.driver = argv[++i];
@@ -1236,11 +1247,19 @@ static int cluster_update(struct ctl *c, int argc, char **argv)
 	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
 	Cs__ControlResponse *resp;
 	char err[256];
-	const char *v = NULL, *lock = NULL, *orphan = NULL;
+	const char *v = NULL, *lock = NULL, *orphan = NULL, *keyrot = NULL;
+	bool rotate_keys = false;
 	int rv;
 
 	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--orphan-delay") == 0 && i + 1 < argc)
+		/* issue 17: the network keys of encrypted overlays */
+		if (strcmp(argv[i], "--network-key-rotation") == 0 && i + 1 < argc)
+			keyrot = argv[++i];
+		else if (strncmp(argv[i], "--network-key-rotation=", 23) == 0)
+			keyrot = argv[i] + 23;
+		else if (strcmp(argv[i], "--rotate-network-keys") == 0)
+			rotate_keys = true;
+		else if (strcmp(argv[i], "--orphan-delay") == 0 && i + 1 < argc)
 			orphan = argv[++i];
 		else if (strncmp(argv[i], "--orphan-delay=", 15) == 0)
 			orphan = argv[i] + 15;
@@ -1258,15 +1277,28 @@ static int cluster_update(struct ctl *c, int argc, char **argv)
 			return usage_error(cmd_find("cluster", "update"), err);
 		}
 	}
-	if (!v && !lock && !orphan)
+	if (!v && !lock && !orphan && !keyrot && !rotate_keys)
+		return usage_error(
+			cmd_find("cluster", "update"),
+			"say what to change: --cert-expiry DURATION, "
+			"--autolock=true|false, --orphan-delay DURATION, "
+			"--network-key-rotation DURATION or --rotate-network-keys");
+	if ((v != NULL) + (lock != NULL) + (orphan != NULL) + (keyrot != NULL) +
+		    rotate_keys >
+	    1)
 		return usage_error(cmd_find("cluster", "update"),
-				   "say what to change: --cert-expiry DURATION, "
-				   "--autolock=true|false or --orphan-delay DURATION");
-	if ((v != NULL) + (lock != NULL) + (orphan != NULL) > 1)
-		return usage_error(cmd_find("cluster", "update"),
-				   "one change at a time: --cert-expiry, --autolock or "
-				   "--orphan-delay");
-	if (orphan) {
+				   "one change at a time: --cert-expiry, --autolock, "
+				   "--orphan-delay, --network-key-rotation or "
+				   "--rotate-network-keys");
+	if (rotate_keys) {
+		req.rotate_network_keys = true;
+	} else if (keyrot) {
+		req.set_network_key_rotation = true;
+		if (swarmctl_cli_duration_ms("--network-key-rotation", keyrot,
+					     &req.network_key_rotation_ms, err,
+					     sizeof err))
+			return usage_error(cmd_find("cluster", "update"), err);
+	} else if (orphan) {
 		req.set_orphan_delay = true;
 		if (swarmctl_cli_duration_ms("--orphan-delay", orphan,
 					     &req.orphan_delay_ms, err, sizeof err))
@@ -1293,6 +1325,10 @@ static int cluster_update(struct ctl *c, int argc, char **argv)
 		printf("autolock is %s\n", req.autolock ? "on (key unchanged)" : "off");
 	else if (orphan)
 		printf("a node down for %s now has its tasks orphaned\n", orphan);
+	else if (rotate_keys)
+		printf("network keys rotated\n");
+	else if (keyrot)
+		printf("network keys now rotate every %s\n", keyrot);
 	else
 		printf("node certificates now live %s\n", v);
 	cs__control_response__free_unpacked(resp, NULL);

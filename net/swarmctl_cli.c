@@ -1982,6 +1982,9 @@ static void cli_network_fields(struct swarmctl_cli_json *j, const Cs__Network *n
 	swarmctl_cli_json_bool(j, n->spec && n->spec->attachable);
 	swarmctl_cli_json_key(j, "internal");
 	swarmctl_cli_json_bool(j, n->spec && n->spec->internal);
+	/* issue 17: that it is encrypted, never a key */
+	swarmctl_cli_json_key(j, "encrypted");
+	swarmctl_cli_json_bool(j, n->spec && n->spec->encrypted);
 }
 
 void swarmctl_cli_print_networks(FILE *out, enum swarmctl_cli_format fmt,
@@ -2112,6 +2115,13 @@ void swarmctl_cli_print_cluster(FILE *out, const Cs__Cluster *c, uint64_t ca_nod
 		cli_json_kv_u64(&j, "cert_expiry_ms", c->settings->cert_expiry_ms);
 	if (c->settings && c->settings->orphan_delay_ms)
 		cli_json_kv_u64(&j, "orphan_delay_ms", c->settings->orphan_delay_ms);
+	/* issue 17: the network keys' period and how many were made (the
+	 * keys themselves never leave the store) */
+	if (c->settings && c->settings->network_key_rotation_ms)
+		cli_json_kv_u64(&j, "network_key_rotation_ms",
+				c->settings->network_key_rotation_ms);
+	if (c->network_key_clock)
+		cli_json_kv_u64(&j, "network_key_clock", c->network_key_clock);
 	if (c->ca_cert.len)
 		/* the root a join token's digest names (its key never leaves
 		 * the store) */

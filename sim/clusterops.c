@@ -1675,6 +1675,7 @@ int clops_network(struct clops *o, struct manager *m, const struct scn_cmd *cmd,
 			spec.subnet = cmd->u.network.subnet;
 		if (cmd->u.network.driver)
 			spec.driver = cmd->u.network.driver;
+		spec.encrypted = cmd->u.network.encrypted; /* issue 17 */
 		rv = control_network_create(m, &spec, &id, err, err_size, clops_call_done,
 					    call);
 	}

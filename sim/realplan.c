@@ -63,6 +63,7 @@ static const char *plan_cond_why(const struct scn_cond *c)
 	case SCN_COND_MESH_REFUSED:
 		return "the allocator's and data plane's conditions are not read from real "
 		       "daemons yet";
+	case SCN_COND_NET_KEYS: return "`network keys` is not read from real daemons yet";
 	case SCN_COND_SPREAD:
 	case SCN_COND_EVENT:
 	case SCN_COND_FILES:
@@ -131,6 +132,9 @@ int realplan_check(const struct scn_script *s, bool netem_ok, char *err, size_t 
 				 st->election_ticks != REALPLAN_ELECTION_TICKS)
 				why = "election-ticks=: a real swarmd's is 10 (no flag "
 				      "changes it)";
+			else if (st->set & SCN_SET_NET_KEY_ROTATION)
+				why = "network-key-rotation=: networks need the data "
+				      "plane, which real runs leave off";
 			else if (st->set & (SCN_SET_HISTORY | SCN_SET_SNAPSHOT_EVERY |
 					    SCN_SET_CERT_EXPIRY))
 				why = "history=, snapshot-every= and cert-expiry= have no "
@@ -194,6 +198,7 @@ int realplan_check(const struct scn_script *s, bool netem_ok, char *err, size_t 
 			break;
 		case SCN_NETWORK_CREATE:
 		case SCN_NETWORK_RM:
+		case SCN_NETWORK_KEYS_ROTATE:
 			why = "networks need the data plane, which real runs leave off";
 			break;
 		case SCN_BACKUP: why = "backup is not realised yet"; break;

@@ -13,6 +13,7 @@
 #include "core/api.pb-c.h"
 #include "core/control_rpc.h"
 #include "core/errors.h"
+#include "core/keymanager.h"
 #include "core/node.h"
 #include "net/record.h"
 #include "sim/report.h"
@@ -201,6 +202,8 @@ static const struct {
 	[REC_NET_SET] = {"net-set", "x:net i:rv"},
 	[REC_NET_REMOVE] = {"net-remove", "x:net i:rv"},
 	[REC_NET_ERROR] = {"net-error", "u:size s:words"},
+	[REC_NET_KEYS] = {"net-keys",
+			  "x:net u:count u:oldest u:primary u:newest x:digest"},
 	[REC_LOGS_READ] = {"logs-read", "s:task i:rv u:logs"},
 	[REC_CONTROL_ANSWER] = {"control-answer", "u:call u:len x:hash"},
 };
@@ -813,6 +816,23 @@ static int rp_net_set(struct env *env, const struct env_net_state *st)
 	struct rp_wr w = {.len = 0};
 	struct rp_rd a;
 
+	if (st->encrypted) {
+		/* issue 17: the keys it was given, by ids and digest */
+		struct rp_wr k = {.len = 0};
+		bool any = st->key_count > 0 && st->keys;
+		wr_u(&k, st->network_id);
+		wr_u(&k, any ? st->key_count : 0);
+		wr_u(&k, any ? st->keys[0].id : 0);
+		wr_u(&k, any && st->key_primary < st->key_count
+				 ? st->keys[st->key_primary].id
+				 : 0);
+		wr_u(&k, any ? st->keys[st->key_count - 1].id : 0);
+		wr_u(&k, any && st->key_count <= ENV_NET_KEYS_MAX
+				 ? keymgr_digest(st->keys, st->key_count)
+				 : 0);
+		if (!rp_call(r, REC_NET_KEYS, &k, &a))
+			return CS_EEXEC;
+	}
 	wr_u(&w, st->network_id);
 	return rp_call(r, REC_NET_SET, &w, &a) ? (int)rd_i(&a) : CS_EEXEC;
 }

@@ -1229,6 +1229,28 @@ static int runner_cond(struct runner *r, const struct scn_cmd *cmd,
 	case SCN_COND_FILES: return runner_cond_files(r, cond, got, got_size);
 	case SCN_COND_MESH_REACH:
 	case SCN_COND_MESH_REFUSED: return runner_cond_mesh(r, cond, got, got_size);
+	case SCN_COND_NET_KEYS: {
+		/* issue 17: the leader's store's newest network key id */
+		const Cs__Cluster *cl;
+		int64_t leader;
+		uint64_t newest = 0;
+		if (!r->real_managers)
+			return runner_not_built(r, cmd,
+						"network keys needs the managers");
+		leader = simcluster_leader(r->cluster);
+		if (leader < 0) {
+			snprintf(got, got_size, "no leader");
+			return 0;
+		}
+		cl = store_cluster(
+			manager_store(simcluster_manager(r->cluster, (uint32_t)leader)));
+		if (cl && cl->n_network_keys)
+			newest = cl->network_keys[cl->n_network_keys - 1]->id;
+		if (scn_op_holds(cond->op, newest, cond->count))
+			return 1;
+		snprintf(got, got_size, "%" PRIu64, newest);
+		return 0;
+	}
 	case SCN_COND_REACH:
 		/* issue 17: ground truth, the machines' programmed networks */
 		return simexec_reach(world_exec(r->w), cond->service, cond->reason, got,
@@ -1720,6 +1742,14 @@ static int runner_api_once(struct runner *r, const struct scn_cmd *cmd, uint32_t
 	m = simcluster_manager(r->cluster, (uint32_t)leader);
 	if (cmd->kind == SCN_CA_ROTATE) {
 		rv = control_ca_rotate(m, err, err_size, runner_call_done, call);
+	} else if (cmd->kind == SCN_NETWORK_KEYS_ROTATE) { /* issue 17 */
+		rv = control_cluster_rotate_network_keys(m, err, err_size,
+							 runner_call_done, call);
+	} else if (cmd->kind == SCN_SET &&
+		   (cmd->u.settings.set & SCN_SET_NET_KEY_ROTATION)) {
+		rv = control_cluster_set_network_key_rotation(
+			m, cmd->u.settings.net_key_rotation_ms, err, err_size,
+			runner_call_done, call);
 	} else if (cmd->kind == SCN_SET && (cmd->u.settings.set & SCN_SET_ORPHAN_DELAY)) {
 		rv = control_cluster_set_orphan_delay(m, cmd->u.settings.orphan_delay_ms,
 						      err, err_size, runner_call_done,
@@ -2031,6 +2061,8 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 		 * keeps it after `cluster`): through the control API */
 		if ((cmd->u.settings.set & SCN_SET_ORPHAN_DELAY) && r->real_managers)
 			return runner_api(r, cmd, UINT32_MAX);
+		if ((cmd->u.settings.set & SCN_SET_NET_KEY_ROTATION) && r->real_managers)
+			return runner_api(r, cmd, UINT32_MAX); /* issue 17 */
 		return 0;
 	case SCN_RUN:
 		return runner_until(r, world_now_us(r->w) + cmd->u.run_ms * 1000, cmd,
@@ -2043,7 +2075,8 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_NETWORK_CREATE:
 	case SCN_NETWORK_RM:
 	case SCN_SECRET_CREATE:
-	case SCN_SECRET_RM: return runner_api(r, cmd, UINT32_MAX);
+	case SCN_SECRET_RM:
+	case SCN_NETWORK_KEYS_ROTATE: return runner_api(r, cmd, UINT32_MAX);
 	case SCN_LOGS: return runner_logs(r, cmd);
 	case SCN_NODE_ADD: return runner_add_node(r, cmd, cmd->u.node.added);
 	case SCN_NODE_DRAIN:

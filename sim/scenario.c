@@ -331,8 +331,10 @@ static const char *const scn_cmd_names[] = {
 	[SCN_LOGS] = "logs",
 	[SCN_SECRET_CREATE] = "secret create",
 	[SCN_SECRET_RM] = "secret rm",
+	[SCN_NETWORK_KEYS_ROTATE] = "network keys rotate",
 };
-_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] == SCN_SECRET_RM + 1,
+_Static_assert(sizeof scn_cmd_names / sizeof scn_cmd_names[0] ==
+		       SCN_NETWORK_KEYS_ROTATE + 1,
 	       "a name for every command");
 
 static const char *const scn_state_names[] = {
@@ -1838,6 +1840,14 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 		rv = scn_on_node(p, from, i, c);
 		return rv ? rv : scn_op_count(p, from, i, c);
 	}
+	if (scn_tok_is(t, "network")) {
+		/* issue 17: network keys newest OP N */
+		c->kind = SCN_COND_NET_KEYS;
+		rv = scn_keyword(p, from, i, "keys", "'keys'");
+		if (!rv)
+			rv = scn_keyword(p, from, i, "newest", "'newest'");
+		return rv ? rv : scn_op_count(p, from, i, c);
+	}
 	if (scn_tok_is(t, "term")) {
 		c->kind = SCN_COND_TERM;
 		return scn_op_count(p, from, i, c);
@@ -2254,6 +2264,7 @@ static int scn_parse_set(struct scn_parser *p, struct scn_cmd *cmd)
 		{"snapshot-every", SCN_SET_SNAPSHOT_EVERY, false},
 		{"cert-expiry", SCN_SET_CERT_EXPIRY, false},
 		{"orphan-delay", SCN_SET_ORPHAN_DELAY, false},
+		{"network-key-rotation", SCN_SET_NET_KEY_ROTATION, false},
 	};
 	struct scn_settings *s = &cmd->u.settings;
 	struct scn_seen seen = {0};
@@ -2264,7 +2275,7 @@ static int scn_parse_set(struct scn_parser *p, struct scn_cmd *cmd)
 		return scn_expected(
 			p, 0, 1,
 			"KEY=VALUE (heartbeat, election-ticks, tick, history, snapshot-every, "
-			"cert-expiry, orphan-delay)");
+			"cert-expiry, orphan-delay, network-key-rotation)");
 	for (uint32_t i = 1; i < p->tok_count; i++) {
 		struct scn_kv kv;
 
@@ -2313,6 +2324,17 @@ static int scn_parse_set(struct scn_parser *p, struct scn_cmd *cmd)
 				rv = scn_fail(p, kv.value.col,
 					      "cert-expiry must be at least 1m");
 			break;
+		case SCN_SET_NET_KEY_ROTATION:
+			rv = scn_duration(p, kv.value, &s->net_key_rotation_ms);
+			if (!rv && s->net_key_rotation_ms < LIMIT_NET_KEY_ROTATION_MS_MIN)
+				rv = scn_fail(p, kv.value.col,
+					      "network-key-rotation must be at least 1m");
+			if (!rv && !p->cluster_line)
+				rv = scn_fail(p, kv.name.col,
+					      "network-key-rotation is written to the "
+					      "running cluster's record: set it after "
+					      "'cluster'");
+			break;
 		case SCN_SET_ORPHAN_DELAY:
 			rv = scn_duration(p, kv.value, &s->orphan_delay_ms);
 			if (!rv && s->orphan_delay_ms < 1000)
@@ -2327,6 +2349,11 @@ static int scn_parse_set(struct scn_parser *p, struct scn_cmd *cmd)
 		if (rv)
 			return rv;
 		s->set |= kv.key->bit;
+		if ((s->set & SCN_SET_NET_KEY_ROTATION) &&
+		    (s->set & ~(uint32_t)SCN_SET_NET_KEY_ROTATION))
+			return scn_fail(p, kv.name.col,
+					"network-key-rotation: a set command of its own "
+					"(its own control API call)");
 		if ((s->set & SCN_SET_ORPHAN_DELAY) && (s->set & SCN_SET_CERT_EXPIRY))
 			return scn_fail(p, kv.name.col,
 					"orphan-delay and cert-expiry: one set command "
@@ -3133,13 +3160,21 @@ static int scn_parse_network(struct scn_parser *p, struct scn_cmd *cmd)
 	static const struct scn_key keys[] = {
 		{"subnet", 1u << 0, false},
 		{"driver", 1u << 1, false},
+		{"encrypted", 1u << 2, false}, /* issue 17: yes|no */
 	};
 	struct scn_seen seen = {0};
 	int rv;
 
+	/* issue 17: network keys rotate */
+	if (p->tok_count >= 2 && scn_tok_is(p->toks[1], "keys")) {
+		cmd->kind = SCN_NETWORK_KEYS_ROTATE;
+		if (p->tok_count < 3 || !scn_tok_is(p->toks[2], "rotate"))
+			return scn_expected(p, 0, 2, "rotate");
+		return scn_end(p, 3);
+	}
 	if (p->tok_count < 2 ||
 	    (!scn_tok_is(p->toks[1], "create") && !scn_tok_is(p->toks[1], "rm")))
-		return scn_expected(p, 0, 1, "create or rm");
+		return scn_expected(p, 0, 1, "create, rm or keys rotate");
 	cmd->kind = scn_tok_is(p->toks[1], "rm") ? SCN_NETWORK_RM : SCN_NETWORK_CREATE;
 	rv = scn_name_at(p, 0, 2, "a network name", SCN_NAME_EXTRA, &cmd->u.network.name);
 	if (rv)
@@ -3152,6 +3187,13 @@ static int scn_parse_network(struct scn_parser *p, struct scn_cmd *cmd)
 				 &seen, &kv);
 		if (rv)
 			return rv;
+		if (kv.key->bit == 1u << 2) {
+			if (scn_tok_is(kv.value, "yes"))
+				cmd->u.network.encrypted = true;
+			else if (!scn_tok_is(kv.value, "no"))
+				return scn_fail(p, kv.value.col, "encrypted: yes or no");
+			continue;
+		}
 		if (kv.key->bit == 1u << 0)
 			cmd->u.network.subnet = scn_tok_dup(kv.value);
 		else

@@ -53,6 +53,8 @@ enum scn_cmd_kind {
 	 * secret|config rm NAME */
 	SCN_SECRET_CREATE,
 	SCN_SECRET_RM,
+	/* issue 17: network keys rotate (the key manager's rotation, now) */
+	SCN_NETWORK_KEYS_ROTATE,
 };
 
 /* A node reference: a concrete node, or "leader" (resolved when run). A
@@ -149,6 +151,9 @@ enum scn_cond_kind {
 	 * port, proto its protocol, node the node */
 	SCN_COND_MESH_REACH,   /* reach PORT[/PROTO] on NODE */
 	SCN_COND_MESH_REFUSED, /* no reach PORT[/PROTO] on NODE */
+	/* issue 17: network keys newest OP N: the newest network key's id
+	 * (the key manager's lamport time; 0: none) in the leader's store */
+	SCN_COND_NET_KEYS,
 };
 
 struct scn_cond {
@@ -354,6 +359,9 @@ enum scn_set_key {
 	SCN_SET_CERT_EXPIRY = 1u << 5,
 	/* issue 14: written to the running cluster's record (after cluster) */
 	SCN_SET_ORPHAN_DELAY = 1u << 31,
+	/* issue 17: the network keys' rotation period (the cluster record's,
+	 * after cluster; a set command of its own) */
+	SCN_SET_NET_KEY_ROTATION = 1u << 30,
 };
 
 struct scn_settings {
@@ -363,8 +371,9 @@ struct scn_settings {
 	uint64_t tick_ms;
 	uint64_t history;
 	uint64_t snapshot_every;
-	uint64_t cert_expiry_ms;  /* node certificates' life */
-	uint64_t orphan_delay_ms; /* a down node's tasks orphaned after */
+	uint64_t cert_expiry_ms;      /* node certificates' life */
+	uint64_t orphan_delay_ms;     /* a down node's tasks orphaned after */
+	uint64_t net_key_rotation_ms; /* issue 17: network keys rotated every */
 };
 
 /* One link fault rule: link A B ... (both ways) or link A -> B ... */
@@ -543,9 +552,10 @@ struct scn_cmd {
 		struct scn_forge forge;
 		struct {
 			char *name;
-			char *subnet; /* NULL: from the pool */
-			char *driver; /* NULL: overlay */
-		} network;	      /* NETWORK_CREATE, NETWORK_RM (name only) */
+			char *subnet;	/* NULL: from the pool */
+			char *driver;	/* NULL: overlay */
+			bool encrypted; /* issue 17: encrypted=yes */
+		} network;		/* NETWORK_CREATE, NETWORK_RM (name only) */
 		struct {
 			bool config; /* config (else secret) */
 			char *name;

@@ -109,6 +109,13 @@ struct simexec_netst {
 	size_t svc_count;
 	bool ingress;			    /* the routing mesh's network */
 	char node_addr[SIMEXEC_ADDR_BYTES]; /* ingress: the node's own ("": none) */
+	/* issue 17: an encrypted network: the ids of the keys the node holds
+	 * (what it accepts) and of the one it sends with (0: none, it sends
+	 * nothing to other nodes). Ids only: the simulator keeps no key. */
+	bool encrypted;
+	uint32_t key_ids[ENV_NET_KEYS_MAX];
+	size_t key_count;
+	uint32_t primary_id;
 };
 
 /* Issue 20: a container's secret or config files, as PREPARE materialised
@@ -2165,7 +2172,26 @@ bool simexec_check_ports(const struct simexec *x, char *msg, size_t size)
  * network N iff X's node has N set, X is attached to N and runs, and A is
  * a running container's address on N on X's node, or X's node's state
  * lists A at node B (by B's address: its name here, or the ip= it
- * describes itself with) and B has N set with A on a running container. */
+ * describes itself with) and B has N set with A on a running container;
+ * on an encrypted network (issue 17), only when B holds the key X's node
+ * sends with (key ids compared). */
+
+/* Issue 17: whether what node `from` sends on network state fs is opened
+ * by a node whose state of the same network is ts: always on a clear
+ * network; on an encrypted one, when the sender has a key to send with
+ * and the receiver holds it. */
+static bool simexec_keys_open(const struct simexec_netst *fs,
+			      const struct simexec_netst *ts)
+{
+	if (!fs->encrypted && !ts->encrypted)
+		return true;
+	if (!fs->primary_id)
+		return false;
+	for (size_t i = 0; i < ts->key_count; i++)
+		if (ts->key_ids[i] == fs->primary_id)
+			return true;
+	return false;
+}
 
 static void simexec_netst_free(struct simexec_netst *n)
 {
@@ -2209,6 +2235,15 @@ int simexec_net_set(struct simexec *x, uint32_t node, const struct env_net_state
 	memset(&n, 0, sizeof n);
 	n.id = st->network_id;
 	n.ingress = st->ingress;
+	n.encrypted = st->encrypted;
+	if (st->encrypted && st->key_count) {
+		if (st->key_count > ENV_NET_KEYS_MAX || st->key_primary >= st->key_count)
+			return CS_EINVAL;
+		for (size_t i = 0; i < st->key_count; i++)
+			n.key_ids[i] = st->keys[i].id;
+		n.key_count = st->key_count;
+		n.primary_id = st->keys[st->key_primary].id;
+	}
 	n.eps = calloc(st->endpoint_count ? st->endpoint_count : 1, sizeof *n.eps);
 	n.svcs = calloc(st->service_count ? st->service_count : 1, sizeof *n.svcs);
 	if (!n.eps || !n.svcs)
@@ -2380,10 +2415,13 @@ static bool simexec_reaches(const struct simexec *x, const struct simexec_contai
 	{
 		struct simexec_nep key = {0};
 		const struct simexec_nep *e;
+		const struct simexec_netst *to;
 		snprintf(key.addr, sizeof key.addr, "%s", addr);
 		e = bsearch(&key, n->eps, n->ep_count, sizeof *n->eps, simexec_nep_cmp);
-		return e && e->node >= 0 && simexec_netst_get(x, (uint32_t)e->node, id) &&
-		       simexec_at_addr(x, (uint32_t)e->node, id, addr);
+		to = e && e->node >= 0 ? simexec_netst_get(x, (uint32_t)e->node, id)
+				       : NULL;
+		return to && simexec_at_addr(x, (uint32_t)e->node, id, addr) &&
+		       simexec_keys_open(n, to);
 	}
 }
 
@@ -2566,6 +2604,7 @@ bool simexec_check_reach(const struct simexec *x,
 				break;
 			for (size_t d = g; d < end && ok; d++) {
 				const struct simexec_nep *e = NULL;
+				const struct simexec_netst *to = NULL;
 				struct simexec_nep key;
 				if (&v[d] == &v[s] && s_end - s == 1)
 					continue;
@@ -2578,7 +2617,9 @@ bool simexec_check_reach(const struct simexec *x,
 						    sizeof *st->eps, simexec_nep_cmp);
 				}
 				if (st && e && e->node == (int64_t)v[d].node &&
-				    simexec_netst_get(x, v[d].node, v[d].network_id))
+				    (to = simexec_netst_get(x, v[d].node,
+							    v[d].network_id)) &&
+				    simexec_keys_open(st, to))
 					continue;
 				snprintf(
 					msg, size,
@@ -2591,7 +2632,11 @@ bool simexec_check_reach(const struct simexec *x,
 					: !e ? "no entry for the address"
 					: e->node != (int64_t)v[d].node
 						? "the entry names another node"
-						: "the network is not set on the target's node");
+					: !to ? "the network is not set on the target's node"
+					: !st->primary_id
+						? "encrypted: the sender has no key to send with"
+						: "encrypted: the target does not hold the "
+						  "sender's key");
 				ok = false;
 			}
 			s = s_end;

@@ -1198,6 +1198,10 @@ struct fenv {
 	int net_set_rv;
 	const char *net_words;	 /* what net_error says (NULL: no such op) */
 	char last_backends[256]; /* the last net_set's first service's */
+	/* issue 17: fe_net_state's networks are encrypted; the last
+	 * heartbeat's network key digest */
+	bool net_encrypted;
+	uint64_t hb_keys_digest;
 };
 
 static struct fenv *fe_of(struct env *env)
@@ -1266,8 +1270,10 @@ static int fe_send(struct env *env, const char *addr, const uint8_t *buf, size_t
 		else
 			fe->session_requests++;
 	}
-	if (w->heartbeat)
+	if (w->heartbeat) {
 		fe->heartbeats++;
+		fe->hb_keys_digest = w->heartbeat->net_keys_digest;
+	}
 	if (w->status_update) {
 		fe->status_frames++;
 		for (size_t i = 0; i < w->status_update->n_tasks; i++) {
@@ -1419,6 +1425,17 @@ static int fe_net_set(struct env *env, const struct env_net_state *st)
 				 strlen(fe->netlog[fe->netlog_count - 1]),
 			 sizeof fe->netlog[0] - strlen(fe->netlog[fe->netlog_count - 1]),
 			 " node=%s", st->node_addr);
+	if (st->encrypted) { /* issue 17: which keys, by id */
+		char *line = fe->netlog[fe->netlog_count - 1];
+		snprintf(line + strlen(line), sizeof fe->netlog[0] - strlen(line),
+			 " enc keys=%zu", st->key_count);
+		for (size_t i = 0; i < st->key_count; i++)
+			snprintf(line + strlen(line), sizeof fe->netlog[0] - strlen(line),
+				 "%s%" PRIu32, i ? "," : ":", st->keys[i].id);
+		if (st->key_count)
+			snprintf(line + strlen(line), sizeof fe->netlog[0] - strlen(line),
+				 " send=%" PRIu32, st->keys[st->key_primary].id);
+	}
 	return fe->net_set_rv;
 }
 
@@ -1739,6 +1756,7 @@ static void fe_net_state(struct fenv *fe, uint64_t id, uint64_t digest, uint32_t
 	st.vni = 4097;
 	st.subnet = "10.0.1.0/24";
 	st.gateway = "10.0.1.1";
+	st.encrypted = fe->net_encrypted;
 	for (size_t i = 0; i < n; i++) {
 		cs__network_endpoint__init(&eps[i]);
 		snprintf(addrs[i], sizeof addrs[i], "10.0.1.%zu", 10 + first + i);
@@ -2048,6 +2066,92 @@ static void test_agent_tick_declaration_steps_waiting_task(void **state)
 	fe_advance(fe, 1000);
 	assert_true(fe->netlog_count >= 2);
 	assert_true(fe_pending(fe, 1, ENV_CTL_PREPARE) >= 0);
+	fe_free(fe);
+}
+
+/* Issue 17 (encrypted overlays): sends a NetworkKeys frame of session sid
+ * with ids first..first+n-1 (key bytes: the id), or a malformed one. */
+static void fe_net_keys(struct fenv *fe, uint64_t sid, uint32_t first, size_t n,
+			size_t key_len)
+{
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__NetworkKeys m = CS__NETWORK_KEYS__INIT;
+	Cs__NetworkKey k[4], *ptrs[4];
+	uint8_t bytes[4][ENV_NET_KEY_BYTES];
+
+	assert_true(n <= 4);
+	for (size_t i = 0; i < n; i++) {
+		cs__network_key__init(&k[i]);
+		k[i].id = first + (uint32_t)i;
+		memset(bytes[i], (int)(first + i), sizeof bytes[i]);
+		k[i].key = (ProtobufCBinaryData){key_len, bytes[i]};
+		ptrs[i] = &k[i];
+	}
+	m.session_id = sid;
+	m.n_keys = n;
+	m.keys = ptrs;
+	w.network_keys = &m;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+}
+
+/* Issue 17 (encrypted overlays): an encrypted network is declared with
+ * the keys the session gave, the second newest to send with (SwarmKit's
+ * order), again whenever the keys change (not when the same come again);
+ * keys of another session or malformed ones are refused; the heartbeat
+ * says which keys the agent holds by their digest, never the keys. */
+static void test_agent_declares_encrypted_network_with_session_keys(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[1] = {1};
+	Cs__NetworkAttachment att = CS__NETWORK_ATTACHMENT__INIT;
+	Cs__NetworkAttachment *atts[1] = {&att};
+	uint64_t d1;
+	(void)state;
+
+	att.network_id = 0xabc;
+	att.addr = "10.0.1.10/24";
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe->nets = atts;
+	fe->net_count = 1;
+	fe->net_encrypted = true;
+	fe_assign(fe, true, false, 1, ids, 1, NULL, 0, NULL);
+	/* no keys yet: declared, carrying nothing between nodes */
+	fe_net_state(fe, 0xabc, 5, 0, false, 0, 2, false);
+	assert_int_equal(fe->netlog_count, 1);
+	assert_string_equal(fe->netlog[0], "set abc eps=2 local=1 svcs=1 backends=2 "
+					   "prepares=0 enc keys=0");
+	fe_advance(fe, 6000);
+	assert_int_equal(fe->hb_keys_digest, 0);
+	/* another session's keys: refused */
+	fe_net_keys(fe, 78, 1, 3, ENV_NET_KEY_BYTES);
+	assert_int_equal(fe->netlog_count, 1);
+	/* the keys: declared again with them, sending with id 2 */
+	fe_net_keys(fe, 77, 1, 3, ENV_NET_KEY_BYTES);
+	assert_int_equal(fe->netlog_count, 2);
+	assert_non_null(strstr(fe->netlog[1], "enc keys=3:1,2,3 send=2"));
+	fe_advance(fe, 6000);
+	d1 = fe->hb_keys_digest;
+	assert_int_not_equal(d1, 0);
+	/* the same keys again: nothing */
+	fe_net_keys(fe, 77, 1, 3, ENV_NET_KEY_BYTES);
+	assert_int_equal(fe->netlog_count, 2);
+	/* malformed: too many, or a key of the wrong size: refused whole */
+	fe_net_keys(fe, 77, 2, 4, ENV_NET_KEY_BYTES);
+	fe_net_keys(fe, 77, 2, 3, 16);
+	assert_int_equal(fe->netlog_count, 2);
+	/* a rotation: the old primary still accepted, the new one sent with */
+	fe_net_keys(fe, 77, 2, 3, ENV_NET_KEY_BYTES);
+	assert_int_equal(fe->netlog_count, 3);
+	assert_non_null(strstr(fe->netlog[2], "enc keys=3:2,3,4 send=3"));
+	fe_advance(fe, 6000);
+	assert_int_not_equal(fe->hb_keys_digest, 0);
+	assert_int_not_equal(fe->hb_keys_digest, d1);
+	/* a new state of the network keeps the keys */
+	fe_net_state(fe, 0xabc, 6, 0, false, 0, 3, false);
+	assert_int_equal(fe->netlog_count, 4);
+	assert_non_null(strstr(fe->netlog[3], "eps=3"));
+	assert_non_null(strstr(fe->netlog[3], "enc keys=3:2,3,4 send=3"));
 	fe_free(fe);
 }
 
@@ -2933,6 +3037,7 @@ int main(void)
 			test_agent_takes_network_state_in_parts_and_rejects_on_refusal),
 		cmocka_unit_test(test_agent_declares_state_that_came_before_its_task),
 		cmocka_unit_test(test_agent_tick_declaration_steps_waiting_task),
+		cmocka_unit_test(test_agent_declares_encrypted_network_with_session_keys),
 		cmocka_unit_test(test_agent_applies_network_change_to_its_base_only),
 		cmocka_unit_test(test_agent_declares_ingress_mesh_without_tasks),
 		cmocka_unit_test(test_agent_applies_a_backend_delta),

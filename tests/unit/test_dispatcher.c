@@ -19,6 +19,7 @@
 #include "core/control.h"
 #include "core/dispatcher.h"
 #include "core/errors.h"
+#include "core/keymanager.h"
 #include "core/manager.h"
 #include "core/pki.h"
 #include "core/store.h"
@@ -64,7 +65,8 @@ struct fake {
 	const Cs__SessionRequest *desc;
 	/* issue 17: the network state its heartbeats say it holds (0: none) */
 	uint64_t net_id, net_digest;
-	bool backend_deltas; /* its sessions say it merges backend deltas */
+	bool backend_deltas;  /* its sessions say it merges backend deltas */
+	uint64_t keys_digest; /* issue 17: the network keys it says it holds */
 };
 
 struct fixture {
@@ -381,6 +383,7 @@ static void fake_heartbeat(struct fake *fk, const char *to, uint64_t node_id,
 		hb.n_net_digests = 1;
 		hb.net_digests = nds;
 	}
+	hb.net_keys_digest = fk->keys_digest;
 	wire.heartbeat = &hb;
 	fake_send(fk, to, &wire);
 }
@@ -1262,6 +1265,132 @@ static uint64_t create_service_on(struct fixture *f, const char *name, uint64_t 
 	return id;
 }
 
+/* Issue 17 (encrypted overlays): the NetworkKeys frames the fake received
+ * from index `from` on, and the last. */
+static const Cs__NetworkKeys *keys_last(const struct fake *fk, size_t from, size_t *count)
+{
+	const Cs__NetworkKeys *last = NULL;
+	*count = 0;
+	for (size_t i = from; i < fk->rx_count; i++)
+		if (fk->rx[i].wire->network_keys) {
+			last = fk->rx[i].wire->network_keys;
+			(*count)++;
+		}
+	return last;
+}
+
+/* The digest of a NetworkKeys frame's keys (as the agent computes it). */
+static uint64_t keys_digest_of(const Cs__NetworkKeys *m)
+{
+	struct env_net_key k[ENV_NET_KEYS_MAX];
+	assert_true(m->n_keys <= ENV_NET_KEYS_MAX);
+	for (size_t i = 0; i < m->n_keys; i++) {
+		assert_int_equal(m->keys[i]->key.len, ENV_NET_KEY_BYTES);
+		k[i].id = m->keys[i]->id;
+		memcpy(k[i].key, m->keys[i]->key.data, ENV_NET_KEY_BYTES);
+	}
+	return keymgr_digest(k, m->n_keys);
+}
+
+/* Issue 17 (encrypted overlays): the first encrypted network makes the
+ * key manager write three keys; the dispatcher gives them to the ready
+ * node on its session (the store's keys, its session id); not again
+ * while its heartbeats say it holds them, again when they say otherwise,
+ * and again when the keys rotate; the network's state says encrypted. */
+static void test_disp_network_keys_given_on_the_session(void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1;
+	const Cs__NetworkKeys *m;
+	const Cs__Cluster *c;
+	Cs__NetworkSpec spec = CS__NETWORK_SPEC__INIT;
+	struct write_result r = {0};
+	const Cs__NetworkState *ns;
+	char err[256] = "";
+	uint64_t net, db, ids[1];
+	size_t from, count;
+
+	setup(f, 47, 1);
+	wait_leader(f);
+	w1 = fake_add(f, "w1");
+	fake_register(f, w1, "m1");
+	fake_beat_start(w1, "m1");
+	run_for(f, 2 * SEC);
+	keys_last(w1, 0, &count);
+	assert_int_equal(count, 0); /* no encrypted network: no keys */
+	/* a bridge cannot be encrypted */
+	spec.name = (char *)"br";
+	spec.driver = (char *)"bridge";
+	spec.encrypted = true;
+	assert_int_equal(control_network_create(mgr(f, leader(f)), &spec, &net, err,
+						sizeof err, write_done, &r),
+			 CS_EINVAL);
+	assert_non_null(strstr(err, "only an overlay network can be encrypted"));
+	spec.driver = NULL;
+	spec.ingress = true;
+	assert_int_equal(control_network_create(mgr(f, leader(f)), &spec, &net, err,
+						sizeof err, write_done, &r),
+			 CS_EINVAL);
+	assert_non_null(strstr(err, "the ingress network (the routing mesh's) cannot"));
+	spec.ingress = false;
+	spec.name = (char *)"secure";
+	spec.driver = NULL;
+	assert_int_equal(control_network_create(mgr(f, leader(f)), &spec, &net, err,
+						sizeof err, write_done, &r),
+			 0);
+	assert_true(run_until(f, 30 * SEC, write_answered, &r));
+	assert_int_equal(r.status, 0);
+	run_for(f, 2 * SEC);
+	c = store_cluster(leader_store(f));
+	assert_true(keymgr_valid(c));
+	assert_int_equal(c->n_network_keys, 3);
+	m = keys_last(w1, 0, &count);
+	assert_int_equal(count, 1);
+	assert_int_equal(m->session_id, w1->session_id);
+	assert_int_equal(m->n_keys, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(m->keys[i]->id, i + 1);
+		assert_memory_equal(m->keys[i]->key.data, c->network_keys[i]->key.data,
+				    ENV_NET_KEY_BYTES);
+	}
+	/* held: not sent again (after the beats already on their way) */
+	w1->keys_digest = keys_digest_of(m);
+	run_for(f, HB_MS * MS + SEC);
+	from = w1->rx_count;
+	run_for(f, 3 * HB_MS * MS);
+	keys_last(w1, from, &count);
+	assert_int_equal(count, 0);
+	/* the agent says it holds none (a restart): sent again */
+	w1->keys_digest = 0;
+	run_for(f, HB_MS * MS + SEC);
+	m = keys_last(w1, from, &count);
+	assert_true(count >= 1);
+	w1->keys_digest = keys_digest_of(m);
+	/* a rotation: pushed, the oldest gone, one new */
+	from = w1->rx_count;
+	r.done = false;
+	assert_int_equal(control_cluster_rotate_network_keys(mgr(f, leader(f)), err,
+							     sizeof err, write_done, &r),
+			 0);
+	assert_true(run_until(f, 30 * SEC, write_answered, &r));
+	assert_int_equal(r.status, 0);
+	run_for(f, SEC);
+	m = keys_last(w1, from, &count);
+	assert_int_equal(count, 1);
+	assert_int_equal(m->n_keys, 3);
+	assert_int_equal(m->keys[0]->id, 2);
+	assert_int_equal(m->keys[2]->id, 4);
+	assert_int_not_equal(keys_digest_of(m), w1->keys_digest);
+	/* the network's state says it is encrypted, and holds no key */
+	from = w1->rx_count;
+	db = create_service_on(f, "db", 1, "secure");
+	wait_tasks(f, db, w1->node_id, 1, ids);
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, from, net, &count);
+	assert_non_null(ns);
+	assert_true(ns->encrypted);
+}
+
 /* Item 1: a node is sent the state of the network its tasks attach to
  * (its endpoints with their node, the service with its VIP, aliases and
  * running backends), again when it changes (a task RUNNING: a backend),
@@ -2037,6 +2166,9 @@ int main(void)
 			fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_network_state_sent_changed_and_removed, fixture_new,
+			fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_network_keys_given_on_the_session, fixture_new,
 			fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_backend_change_goes_as_a_backend_delta, fixture_new,

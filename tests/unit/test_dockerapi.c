@@ -465,7 +465,34 @@ static void test_map_stack(void **state)
 		dockerapi_network_from_json(opts, strlen(opts), &n, err, sizeof err),
 		CS_EINVAL);
 	assert_null(n);
-	assert_string_equal(err, "Options: not supported by cswarm");
+	/* issue 17: the one driver option cswarm takes is encrypted */
+	assert_string_equal(err, "Options.mtu: not supported by cswarm (only encrypted)");
+	{
+		static const char enc[] =
+			"{\"Name\":\"s\",\"Driver\":\"overlay\",\"Options\":"
+			"{\"encrypted\":\"\"}}";
+		Cs__Network nw = CS__NETWORK__INIT;
+		json_t *j;
+		assert_int_equal(dockerapi_network_from_json(enc, strlen(enc), &n, err,
+							     sizeof err),
+				 0);
+		assert_true(n->encrypted);
+		/* inspect says so, as Docker shows --opt encrypted */
+		nw.id = 5;
+		nw.spec = n;
+		nw.subnet = (char *)"10.0.9.0/24";
+		j = dockerapi_network_json(&nw);
+		assert_non_null(j);
+		assert_non_null(
+			json_object_get(json_object_get(j, "Options"), "encrypted"));
+		json_decref(j);
+		n->encrypted = false;
+		j = dockerapi_network_json(&nw);
+		assert_null(json_object_get(json_object_get(j, "Options"), "encrypted"));
+		json_decref(j);
+		cs__network_spec__free_unpacked(n, NULL);
+		n = NULL;
+	}
 	assert_int_equal(
 		dockerapi_network_from_json(local, strlen(local), &n, err, sizeof err),
 		CS_EINVAL);

@@ -659,6 +659,57 @@ static void test_scn_set_orphan_delay_goes_after_cluster(void **state)
 		"is its own control API call)");
 }
 
+/* Issue 17 (encrypted overlays): network create ... encrypted=yes|no,
+ * network keys rotate, set network-key-rotation=DUR (after cluster, alone),
+ * and the condition network keys newest OP N. */
+static void test_scn_network_key_forms(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c;
+	(void)state;
+
+	c = line_cmd("network create secure encrypted=yes", &s);
+	assert_int_equal(c->kind, SCN_NETWORK_CREATE);
+	assert_string_equal(c->u.network.name, "secure");
+	assert_true(c->u.network.encrypted);
+	scn_free(&s);
+	c = line_cmd("network create plain encrypted=no driver=bridge", &s);
+	assert_false(c->u.network.encrypted);
+	assert_string_equal(c->u.network.driver, "bridge");
+	scn_free(&s);
+	line_fails("network create x encrypted=maybe",
+		   "scn.scn:2:28: encrypted: yes or no");
+	c = line_cmd("network keys rotate", &s);
+	assert_int_equal(c->kind, SCN_NETWORK_KEYS_ROTATE);
+	scn_free(&s);
+	line_fails("network keys",
+		   "scn.scn:2:13: expected rotate after 'network keys', got end of line");
+	line_fails("network keys rotate now",
+		   "scn.scn:2:21: unexpected 'now' after complete command 'network keys "
+		   "rotate'");
+	c = line_cmd("set network-key-rotation=5m", &s);
+	assert_int_equal(c->kind, SCN_SET);
+	assert_int_equal(c->u.settings.set, SCN_SET_NET_KEY_ROTATION);
+	assert_int_equal(c->u.settings.net_key_rotation_ms, 300000);
+	scn_free(&s);
+	line_fails("set network-key-rotation=30s",
+		   "scn.scn:2:26: network-key-rotation must be at least 1m");
+	parse_fails("set network-key-rotation=5m\ncluster\n",
+		    "scn.scn:1:5: network-key-rotation is written to the running "
+		    "cluster's record: set it after 'cluster'");
+	line_fails("set orphan-delay=1m network-key-rotation=5m",
+		   "scn.scn:2:21: network-key-rotation: a set command of its own (its "
+		   "own control API call)");
+	c = line_cmd("expect network keys newest >= 4 within 30s", &s);
+	assert_int_equal(c->kind, SCN_EXPECT);
+	assert_int_equal(c->u.expect.cond.kind, SCN_COND_NET_KEYS);
+	assert_int_equal(c->u.expect.cond.op, SCN_OP_GE);
+	assert_int_equal(c->u.expect.cond.count, 4);
+	scn_free(&s);
+	line_fails("expect network keys == 3",
+		   "scn.scn:2:21: expected 'newest' after 'network keys', got '=='");
+}
+
 static void test_scn_service_create_starts_from_docker_defaults(void **state)
 {
 	struct scn_script s;
@@ -2171,6 +2222,7 @@ int main(void)
 		cmocka_unit_test(test_scn_rejects_bad_fault_commands),
 		cmocka_unit_test(test_scn_network_forms),
 		cmocka_unit_test(test_scn_mesh_conditions),
+		cmocka_unit_test(test_scn_network_key_forms),
 		cmocka_unit_test(test_scn_event_condition),
 	};
 	return cmocka_run_group_tests_name("scenario", tests, NULL, NULL);
