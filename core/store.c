@@ -34,13 +34,28 @@ struct store_entry {
 	ProtobufCMessage *obj;
 };
 
-/* The tasks of one node id (0: unassigned), in a treap of their own; the
- * groups are found by node id through a hash and kept in node id order in
- * a tree (scans). A group lives while it holds a task. */
+/* A task of a small group: its id beside its entry, so that a search reads
+ * one array, not an entry per step. */
+struct store_gpair {
+	uint64_t id;
+	struct store_entry *e;
+};
+
+/* The tasks of one node id (0: unassigned): up to STORE_GROUP_ARRAY_MAX in
+ * an array sorted by id (a node's tasks: a search in a few cache lines and
+ * a short move), more in a treap of their own (the unassigned tasks of a
+ * large rollout: a task leaves without a move of the rest). The groups are
+ * found by node id through a hash and kept in node id order in a tree
+ * (scans). A group lives while it holds a task. */
+enum { STORE_GROUP_ARRAY_MAX = 256, STORE_GROUP_ARRAY_BACK = 64 };
+
 struct store_group {
 	struct tree_node by_node_id;
 	uint64_t node_id;
+	bool treap;		 /* the tasks are in root, else in arr */
 	struct store_nlink *root;
+	struct store_gpair *arr; /* sorted by id */
+	size_t cap;
 	size_t count;
 };
 
@@ -181,6 +196,12 @@ static uint64_t store_prio_name(const struct tree_node *a)
 
 /* ---------------------------------------------------------------- lifecycle */
 
+static void store_group_free(struct store_group *g)
+{
+	free(g->arr);
+	free(g);
+}
+
 static void store_trees_init(struct store *s)
 {
 	tree_init(&s->nodes, store_cmp_id, store_prio_id);
@@ -229,7 +250,7 @@ static void store_clear(struct store *s)
 	/* the groups only link entries freed above */
 	for (struct tree_node *n; (n = tree_first(&s->node_groups)) != NULL;) {
 		tree_remove(&s->node_groups, n);
-		free(TREE_ENTRY(n, struct store_group, by_node_id));
+		store_group_free(TREE_ENTRY(n, struct store_group, by_node_id));
 	}
 	free(s->task_hash.slots);
 	free(s->groups_by_node.slots);
@@ -395,7 +416,7 @@ static void store_nlink_rotate_up(struct store_group *g, struct store_nlink *n)
 	*slot = n;
 }
 
-static void store_group_insert(struct store_group *g, struct store_nlink *n)
+static void store_treap_insert(struct store_group *g, struct store_nlink *n)
 {
 	struct store_nlink **link = &g->root, *parent = NULL;
 	uint64_t id = store_nlink_id(n);
@@ -413,7 +434,7 @@ static void store_group_insert(struct store_group *g, struct store_nlink *n)
 	g->count++;
 }
 
-static void store_group_remove(struct store_group *g, struct store_nlink *n)
+static void store_treap_remove(struct store_group *g, struct store_nlink *n)
 {
 	/* down to a leaf, the higher child rising each time */
 	while (n->left || n->right) {
@@ -446,8 +467,8 @@ static struct store_nlink *store_nlink_next(struct store_nlink *n)
 	return n->up;
 }
 
-/* The first link of g with id above id, or NULL. */
-static struct store_nlink *store_group_after(const struct store_group *g, uint64_t id)
+/* The first link of g's treap with id above id, or NULL. */
+static struct store_nlink *store_treap_after(const struct store_group *g, uint64_t id)
 {
 	struct store_nlink *n = g->root, *best = NULL;
 	while (n) {
@@ -461,6 +482,133 @@ static struct store_nlink *store_group_after(const struct store_group *g, uint64
 	return best;
 }
 
+static struct store_entry *store_nlink_entry(struct store_nlink *n)
+{
+	return n ? TREE_ENTRY(n, struct store_entry, by_node) : NULL;
+}
+
+/* The first index of g's array whose id is not below id. */
+static size_t store_gpair_ceil(const struct store_group *g, uint64_t id)
+{
+	size_t lo = 0, hi = g->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (g->arr[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The first task of g, or NULL. */
+static struct store_entry *store_group_first(const struct store_group *g)
+{
+	if (g->treap)
+		return store_nlink_entry(store_nlink_leftmost(g->root));
+	return g->count ? g->arr[0].e : NULL;
+}
+
+/* The first task of g with id above id, or NULL. */
+static struct store_entry *store_group_after(const struct store_group *g, uint64_t id)
+{
+	size_t i;
+	if (g->treap)
+		return store_nlink_entry(store_treap_after(g, id));
+	i = store_gpair_ceil(g, id);
+	if (i < g->count && g->arr[i].id == id)
+		i++;
+	return i < g->count ? g->arr[i].e : NULL;
+}
+
+/* The task after e (in g), or NULL. */
+static struct store_entry *store_group_next(const struct store_group *g,
+					    struct store_entry *e)
+{
+	if (g->treap)
+		return store_nlink_entry(store_nlink_next(&e->by_node));
+	return store_group_after(g, e->id);
+}
+
+/* Makes room for one more task in g's array (a full one turns into a treap
+ * then, which needs none). Returns 0 or CS_ENOMEM (nothing changed). */
+static int store_group_room(struct store_group *g)
+{
+	size_t cap;
+	struct store_gpair *arr;
+
+	if (g->treap || g->count < g->cap || g->count >= STORE_GROUP_ARRAY_MAX)
+		return 0;
+	cap = g->cap ? 2 * g->cap : 4;
+	if (cap > STORE_GROUP_ARRAY_MAX)
+		cap = STORE_GROUP_ARRAY_MAX;
+	arr = realloc(g->arr, cap * sizeof *arr);
+	if (!arr)
+		return CS_ENOMEM;
+	g->arr = arr;
+	g->cap = cap;
+	return 0;
+}
+
+/* Adds e to g (room made). */
+static void store_group_insert(struct store_group *g, struct store_entry *e)
+{
+	size_t i;
+
+	if (!g->treap && g->count == STORE_GROUP_ARRAY_MAX) {
+		/* full: every task into a treap (their links need nothing) */
+		size_t n = g->count;
+		g->treap = true;
+		g->root = NULL;
+		g->count = 0;
+		for (i = 0; i < n; i++)
+			store_treap_insert(g, &g->arr[i].e->by_node);
+		free(g->arr);
+		g->arr = NULL;
+		g->cap = 0;
+	}
+	if (g->treap) {
+		store_treap_insert(g, &e->by_node);
+		return;
+	}
+	assert(g->count < g->cap);
+	i = store_gpair_ceil(g, e->id);
+	assert(i == g->count || g->arr[i].id != e->id);
+	memmove(g->arr + i + 1, g->arr + i, (g->count - i) * sizeof *g->arr);
+	g->arr[i] = (struct store_gpair){.id = e->id, .e = e};
+	g->count++;
+}
+
+/* Removes e from g; a treap shrunk to STORE_GROUP_ARRAY_BACK tasks turns
+ * back into an array when memory allows (else stays a treap). */
+static void store_group_remove(struct store_group *g, struct store_entry *e)
+{
+	size_t i;
+
+	if (g->treap) {
+		struct store_gpair *arr;
+		store_treap_remove(g, &e->by_node);
+		if (g->count > STORE_GROUP_ARRAY_BACK ||
+		    !(arr = malloc(2 * STORE_GROUP_ARRAY_BACK * sizeof *arr)))
+			return;
+		i = 0;
+		for (struct store_nlink *l = store_nlink_leftmost(g->root); l;
+		     l = store_nlink_next(l), i++)
+			arr[i] = (struct store_gpair){.id = store_nlink_id(l),
+						      .e = store_nlink_entry(l)};
+		assert(i == g->count);
+		g->treap = false;
+		g->root = NULL;
+		g->arr = arr;
+		g->cap = 2 * STORE_GROUP_ARRAY_BACK;
+		return;
+	}
+	i = store_gpair_ceil(g, e->id);
+	assert(i < g->count && g->arr[i].e == e);
+	memmove(g->arr + i, g->arr + i + 1, (g->count - i - 1) * sizeof *g->arr);
+	g->count--;
+}
+
 static struct store_group *store_group_find(const struct store *s, uint64_t node_id)
 {
 	return store_hash_find(&s->groups_by_node, node_id);
@@ -470,16 +618,20 @@ static struct store_group *store_group_find(const struct store *s, uint64_t node
  * Returns 0 or CS_ENOMEM (nothing changed). */
 static int store_group_reserve(struct store *s, uint64_t node_id)
 {
-	struct store_group *g;
+	struct store_group *g = store_group_find(s, node_id);
 
-	if (store_group_find(s, node_id))
-		return 0;
+	if (g)
+		return store_group_room(g);
 	if (store_hash_reserve(&s->groups_by_node, s->groups_by_node.count + 1))
 		return CS_ENOMEM;
 	g = calloc(1, sizeof *g);
 	if (!g)
 		return CS_ENOMEM;
 	g->node_id = node_id;
+	if (store_group_room(g)) {
+		free(g);
+		return CS_ENOMEM;
+	}
 	store_hash_add(&s->groups_by_node, g);
 	tree_insert(&s->node_groups, &g->by_node_id);
 	return 0;
@@ -490,7 +642,7 @@ static void store_group_link(struct store *s, struct store_entry *e)
 {
 	struct store_group *g = store_group_find(s, ((const Cs__Task *)e->obj)->node_id);
 	assert(g != NULL);
-	store_group_insert(g, &e->by_node);
+	store_group_insert(g, e);
 }
 
 /* Unlinks e from the group of node_id (its task's, when it was linked); a
@@ -499,11 +651,11 @@ static void store_group_unlink(struct store *s, struct store_entry *e, uint64_t 
 {
 	struct store_group *g = store_group_find(s, node_id);
 	assert(g != NULL);
-	store_group_remove(g, &e->by_node);
+	store_group_remove(g, e);
 	if (g->count == 0) {
 		store_hash_del(&s->groups_by_node, g);
 		tree_remove(&s->node_groups, &g->by_node_id);
-		free(g);
+		store_group_free(g);
 	}
 }
 
@@ -680,22 +832,22 @@ const Cs__Task *store_task_next_by_node(const struct store *s, uint64_t node_id,
 					const Cs__Task *prev)
 {
 	const struct store_group *g = store_group_find(s, node_id);
-	struct store_nlink *n;
 	struct store_entry *e;
 
 	if (!g)
 		return NULL;
 	if (!prev) {
-		n = store_nlink_leftmost(g->root);
+		e = store_group_first(g);
 	} else {
-		/* prev still on this node: its successor, without a search */
+		/* prev still on this node: its successor (in a treap, without
+		 * a search) */
 		e = store_task_find(s, prev->id);
 		if (e && ((const Cs__Task *)e->obj)->node_id == node_id)
-			n = store_nlink_next(&e->by_node);
+			e = store_group_next(g, e);
 		else
-			n = store_group_after(g, prev->id);
+			e = store_group_after(g, prev->id);
 	}
-	return n ? (const Cs__Task *)TREE_ENTRY(n, struct store_entry, by_node)->obj : NULL;
+	return e ? (const Cs__Task *)e->obj : NULL;
 }
 
 struct store_scan {
@@ -711,10 +863,17 @@ static int store_scan_visit(void *arg, struct tree_node *n)
 	const struct store_scan *sc = arg;
 	const struct store_group *g = TREE_ENTRY(n, struct store_group, by_node_id);
 
+	if (!g->treap) {
+		for (size_t i = 0; i < g->count; i++) {
+			int rv = sc->fn(sc->arg, (const Cs__Task *)g->arr[i].e->obj);
+			if (rv)
+				return rv;
+		}
+		return 0;
+	}
 	for (struct store_nlink *l = store_nlink_leftmost(g->root); l;
 	     l = store_nlink_next(l)) {
-		const struct store_entry *e = TREE_ENTRY(l, struct store_entry, by_node);
-		int rv = sc->fn(sc->arg, (const Cs__Task *)e->obj);
+		int rv = sc->fn(sc->arg, (const Cs__Task *)store_nlink_entry(l)->obj);
 		if (rv)
 			return rv;
 	}

@@ -218,11 +218,12 @@ static void test_store_scan_by_node_follows_node_then_id(void **state)
 	store_free(s);
 }
 
-/* si: the tasks-by-node index (a treap per node id, groups by node id)
- * against a model, through random creates, moves and deletes, a group
- * emptied and made again, one large group (the unassigned tasks, as a
- * rollout leaves them), iteration whose previous task moved away between
- * calls, and a restored snapshot. */
+/* si: the tasks-by-node index (per node id, a sorted array or past 256
+ * tasks a treap; groups by node id) against a model, through random
+ * creates, moves and deletes, a group that outgrows its array and shrinks
+ * back, a group emptied and made again, one large group (the unassigned
+ * tasks, as a rollout leaves them), iteration whose previous task moved
+ * away between calls, and a restored snapshot. */
 enum { SI_TASKS = 700, SI_NODES = 6 };
 
 struct si_model {
@@ -340,15 +341,22 @@ static void test_store_node_groups_match_a_model(void **state)
 		index++;
 	}
 	si_check(s, &m);
-	for (int round = 0; round < 60; round++) {
+	/* a third of the rounds spread the tasks, a third gather them on
+	 * node 3 (a group outgrows its array), a third move them elsewhere
+	 * (it shrinks back) */
+	for (int round = 0; round < 90; round++) {
 		size_t touched[SI_TASKS + 1] = {0}, n = 0;
 		store_batch_init(&b);
-		for (int op = 0; op < 40; op++) {
+		for (int op = 0; op < 80; op++) {
 			size_t k;
 			uint64_t node;
 			rng = rng * 6364136223846793005ull + 1442695040888963407ull;
 			k = 1 + (size_t)((rng >> 33) % SI_TASKS);
 			node = si_node_ids[(rng >> 20) % SI_NODES];
+			if (round >= 30 && round < 60)
+				node = 3;
+			else if (round >= 60 && node == 3)
+				node = 77;
 			if (touched[k])
 				continue;
 			touched[k] = 1;
