@@ -895,6 +895,75 @@ static void test_store_refuses_field_zero(void **state)
 	store_free(s);
 }
 
+/* si: field 0 inside an action's object (a member of StoreAction's oneof,
+ * looked for in the member set only) and deeper (a task's status) is
+ * refused as corrupt, ahead of an earlier action's failing check, and the
+ * proposer is then not reported. */
+static void test_store_refuses_field_zero_in_an_action(void **state)
+{
+	static const uint8_t field0[] = {0x80, 0x00, 0x00};
+	struct store *s = store_new();
+	struct store_batch b;
+	Cs__Task t = CS__TASK__INIT;
+	Cs__TaskStatus st = CS__TASK_STATUS__INIT;
+	uint8_t task[256], bytes[1024], *enc;
+	size_t tlen, slen, n, elen;
+	uint64_t proposer = 99;
+
+	(void)state;
+	st.state = CS__TASK_STATE__TASK_STATE_NEW;
+	t.id = 7;
+	t.service_id = 10;
+	t.status = &st;
+	for (int deep = 0; deep < 2; deep++) {
+		if (deep) {
+			/* the status's bytes end the task's: field 0 after them
+			 * lands inside the status */
+			assert_int_equal(t.n_networks, 0);
+			slen = cs__task_status__get_packed_size(&st);
+			tlen = cs__task__pack(&t, task);
+			assert_true(tlen > slen + 2 && task[tlen - slen - 1] == slen);
+			task[tlen - slen - 1] = (uint8_t)(slen + sizeof field0);
+		} else {
+			tlen = cs__task__pack(&t, task);
+		}
+		assert_true(tlen + sizeof field0 < 120);
+		memcpy(task + tlen, field0, sizeof field0);
+		tlen += sizeof field0;
+		/* first an update of a task that is not there (CS_ENOENT alone) */
+		store_batch_init(&b);
+		t.id = 8;
+		assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t), 0);
+		t.id = 7;
+		assert_true(b.len + tlen + 8 < sizeof bytes);
+		memcpy(bytes, b.buf, b.len);
+		n = b.len;
+		store_batch_free(&b);
+		bytes[n++] = 0x0a; /* actions: StoreAction {task: the bytes} */
+		bytes[n++] = (uint8_t)(tlen + 2);
+		bytes[n++] = 0x22;
+		bytes[n++] = (uint8_t)tlen;
+		memcpy(bytes + n, task, tlen);
+		n += tlen;
+		bytes[n++] = 0x10; /* proposer 5 */
+		bytes[n++] = 0x05;
+		assert_int_equal(store_apply(s, bytes, n, 1 + (uint64_t)deep, &proposer, NULL),
+				 CS_ECORRUPT);
+		assert_int_equal(proposer, 99);
+		assert_int_equal(store_task_count(s), 0);
+	}
+	/* the same task without field 0: created */
+	store_batch_init(&b);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t), 0);
+	assert_int_equal(store_batch_encode(&b, 5, 1, &enc, &elen), 0);
+	store_batch_free(&b);
+	assert_int_equal(store_apply(s, enc, elen, 3, &proposer, NULL), 0);
+	assert_int_equal(proposer, 5);
+	assert_non_null(store_task_get(s, 7));
+	free(enc);
+	store_free(s);
+}
+
 static void test_store_refuses_bad_bytes_and_keeps_state(void **state)
 {
 	struct store *s = sample();
@@ -995,6 +1064,7 @@ int main(void)
 		cmocka_unit_test(test_store_snapshot_round_trips_byte_for_byte),
 		cmocka_unit_test(test_store_refuses_bad_bytes_and_keeps_state),
 		cmocka_unit_test(test_store_refuses_field_zero),
+		cmocka_unit_test(test_store_refuses_field_zero_in_an_action),
 		cmocka_unit_test(test_store_cluster_object_lifecycle),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
