@@ -15,15 +15,70 @@
 
 enum { STORE_WATCHES_MAX = 32 };
 
+/* A batch's actions and lookups are independent cache misses (a batch of
+ * 10,000 decoded does not stay in the cache): while apply works on one
+ * action it asks for the action this many ahead, that one's object at half
+ * the distance, and its hash slot at a quarter (then, applying, the entry
+ * and the current object alike). */
+enum { STORE_PREFETCH_AHEAD = 16 };
+#if defined(__GNUC__)
+#define STORE_PREFETCH(addr) __builtin_prefetch(addr)
+#else
+#define STORE_PREFETCH(addr) ((void)(addr))
+#endif
+
+/* A link in one node's tasks: a treap keyed by task id (the entry's, read
+ * without the object) whose priorities hash the id, with parent links, so
+ * that a task leaves its node without a search (rotations down, O(1)
+ * expected) and joins one in O(log the node's tasks). */
+struct store_nlink {
+	struct store_nlink *left, *right, *up;
+};
+
 /* One stored object and its index links. Tasks use all three secondary
  * links; services use by_a for their name; nodes none. */
 struct store_entry {
 	struct tree_node by_id;
 	uint64_t id;	       /* obj's id, beside by_id: a lookup reads no object */
+	struct store_nlink by_node; /* task: in its node's group, by id */
 	struct tree_node by_a; /* task: (service, slot, id); service: name */
-	struct tree_node by_b; /* task: (node, id) */
 	struct tree_node by_c; /* task: (desired state, id) */
 	ProtobufCMessage *obj;
+};
+
+/* A task of a small group: its id beside its entry, so that a search reads
+ * one array, not an entry per step. */
+struct store_gpair {
+	uint64_t id;
+	struct store_entry *e;
+};
+
+/* The tasks of one node id (0: unassigned): up to STORE_GROUP_ARRAY_MAX in
+ * an array sorted by id (a node's tasks: a search in a few cache lines and
+ * a short move), more in a treap of their own (the unassigned tasks of a
+ * large rollout: a task leaves without a move of the rest). The groups are
+ * found by node id through a hash and kept in node id order in a tree
+ * (scans). A group lives while it holds a task. */
+enum { STORE_GROUP_ARRAY_MAX = 256, STORE_GROUP_ARRAY_BACK = 64 };
+
+struct store_group {
+	struct tree_node by_node_id;
+	uint64_t node_id;
+	bool treap;		 /* the tasks are in root, else in arr */
+	struct store_nlink *root;
+	struct store_gpair *arr; /* sorted by id */
+	size_t cap;
+	size_t count;
+};
+
+/* An open-addressing hash of pointers keyed by a uint64_t at key_off in
+ * each (linear probing, NULL empty, at most half full): a lookup costs a
+ * cache miss or two where a tree costs one per level. */
+struct store_hash {
+	void **slots;
+	size_t mask;
+	size_t count;
+	size_t key_off;
 };
 
 struct store_watch {
@@ -33,16 +88,16 @@ struct store_watch {
 
 struct store {
 	struct tree nodes, services, service_names, tasks;
-	struct tree tasks_by_service, tasks_by_node, tasks_by_desired;
+	struct tree tasks_by_service, tasks_by_desired;
+	/* tasks by (node, id): groups by node id (si: per-node treaps where
+	 * one tree of every task cost a cache miss per level, twice) */
+	struct tree node_groups;
+	struct store_hash groups_by_node;
 	Cs__Cluster *cluster;
 	struct tree networks; /* issue 15: by id (few: names are scanned) */
 	struct tree secrets;  /* issue 20: secrets and configs, by id */
-	/* tasks by id again, hashed (open addressing, linear probing, NULL
-	 * empty, at most half full): a lookup costs a cache miss or two where
-	 * the tree's costs one per level (20 at a million tasks); the tree
-	 * keeps the id order */
-	struct store_entry **task_slots;
-	size_t task_mask;
+	/* tasks by id again, hashed: the tree keeps the id order */
+	struct store_hash task_hash;
 	uint64_t applied;
 	struct store_watch watches[STORE_WATCHES_MAX];
 };
@@ -103,17 +158,16 @@ static uint64_t store_prio_task_service(const struct tree_node *a)
 	return hash_mix64(x->id ^ hash_mix64(x->service_id + x->slot));
 }
 
-static int store_cmp_task_node(const struct tree_node *a, const struct tree_node *b)
+static int store_cmp_group(const struct tree_node *a, const struct tree_node *b)
 {
-	const Cs__Task *x = STORE_TASK_OF(a, by_b), *y = STORE_TASK_OF(b, by_b);
-	int c = store_cmp_u64(x->node_id, y->node_id);
-	return c ? c : store_cmp_u64(x->id, y->id);
+	return store_cmp_u64(TREE_ENTRY(a, struct store_group, by_node_id)->node_id,
+			     TREE_ENTRY(b, struct store_group, by_node_id)->node_id);
 }
 
-static uint64_t store_prio_task_node(const struct tree_node *a)
+static uint64_t store_prio_group(const struct tree_node *a)
 {
-	const Cs__Task *x = STORE_TASK_OF(a, by_b);
-	return hash_mix64(x->id ^ hash_mix64(x->node_id));
+	return hash_mix64(TREE_ENTRY(a, struct store_group, by_node_id)->node_id ^
+			  0x5bd1e995u);
 }
 
 static int store_cmp_task_desired(const struct tree_node *a, const struct tree_node *b)
@@ -154,6 +208,12 @@ static uint64_t store_prio_name(const struct tree_node *a)
 
 /* ---------------------------------------------------------------- lifecycle */
 
+static void store_group_free(struct store_group *g)
+{
+	free(g->arr);
+	free(g);
+}
+
 static void store_trees_init(struct store *s)
 {
 	tree_init(&s->nodes, store_cmp_id, store_prio_id);
@@ -163,7 +223,10 @@ static void store_trees_init(struct store *s)
 	tree_init(&s->secrets, store_cmp_id, store_prio_id);
 	tree_init(&s->service_names, store_cmp_name, store_prio_name);
 	tree_init(&s->tasks_by_service, store_cmp_task_service, store_prio_task_service);
-	tree_init(&s->tasks_by_node, store_cmp_task_node, store_prio_task_node);
+	tree_init(&s->node_groups, store_cmp_group, store_prio_group);
+	s->task_hash = (struct store_hash){.key_off = offsetof(struct store_entry, id)};
+	s->groups_by_node =
+		(struct store_hash){.key_off = offsetof(struct store_group, node_id)};
 	tree_init(&s->tasks_by_desired, store_cmp_task_desired, store_prio_task_desired);
 }
 
@@ -193,12 +256,24 @@ static void store_clear(struct store *s)
 	/* Secondary trees only link entries owned through the id trees. */
 	store_table_clear(&s->nodes);
 	store_table_clear(&s->services);
-	store_table_clear(&s->tasks);
+	/* tasks through their hash: every entry once, no tree searches (the
+	 * order of frees shows nowhere) */
+	for (size_t i = 0; s->task_hash.slots && i <= s->task_hash.mask; i++) {
+		struct store_entry *e = s->task_hash.slots[i];
+		if (!e)
+			continue;
+		protobuf_c_message_free_unpacked(e->obj, NULL);
+		free(e);
+	}
 	store_table_clear(&s->networks);
 	store_table_clear(&s->secrets);
-	free(s->task_slots);
-	s->task_slots = NULL;
-	s->task_mask = 0;
+	/* the groups only link entries freed above */
+	for (struct tree_node *n; (n = tree_first(&s->node_groups)) != NULL;) {
+		tree_remove(&s->node_groups, n);
+		store_group_free(TREE_ENTRY(n, struct store_group, by_node_id));
+	}
+	free(s->task_hash.slots);
+	free(s->groups_by_node.slots);
 	if (s->cluster)
 		protobuf_c_message_free_unpacked(&s->cluster->base, NULL);
 	s->cluster = NULL;
@@ -222,28 +297,35 @@ static struct store_entry *store_find(const struct tree *t, uint64_t id)
 	return n ? TREE_ENTRY(n, struct store_entry, by_id) : NULL;
 }
 
-static size_t store_task_slot(const struct store *s, uint64_t id)
+static uint64_t store_hash_key(const struct store_hash *h, const void *p)
 {
-	return (size_t)hash_mix64(id) & s->task_mask;
+	uint64_t k;
+	memcpy(&k, (const char *)p + h->key_off, sizeof k);
+	return k;
 }
 
-static struct store_entry *store_task_find(const struct store *s, uint64_t id)
+static size_t store_hash_home(const struct store_hash *h, uint64_t key)
 {
-	if (!s->task_slots)
+	return (size_t)hash_mix64(key) & h->mask;
+}
+
+/* The pointer of key in h, or NULL. */
+static void *store_hash_find(const struct store_hash *h, uint64_t key)
+{
+	if (!h->slots)
 		return NULL;
-	for (size_t i = store_task_slot(s, id); s->task_slots[i];
-	     i = (i + 1) & s->task_mask)
-		if (s->task_slots[i]->id == id)
-			return s->task_slots[i];
+	for (size_t i = store_hash_home(h, key); h->slots[i]; i = (i + 1) & h->mask)
+		if (store_hash_key(h, h->slots[i]) == key)
+			return h->slots[i];
 	return NULL;
 }
 
-/* Makes room for count tasks in the hash (grown, never shrunk). Returns 0
- * or CS_ENOMEM (nothing changed). */
-static int store_task_reserve(struct store *s, size_t count)
+/* Makes room for count pointers in h (grown, never shrunk). Returns 0 or
+ * CS_ENOMEM (nothing changed). */
+static int store_hash_reserve(struct store_hash *h, size_t count)
 {
-	size_t cap = s->task_slots ? s->task_mask + 1 : 0, ncap = cap ? cap : 64;
-	struct store_entry **slots;
+	size_t cap = h->slots ? h->mask + 1 : 0, ncap = cap ? cap : 64;
+	void **slots;
 
 	while (2 * count > ncap)
 		ncap *= 2;
@@ -253,50 +335,347 @@ static int store_task_reserve(struct store *s, size_t count)
 	if (!slots)
 		return CS_ENOMEM;
 	for (size_t j = 0; j < cap; j++) {
-		struct store_entry *e = s->task_slots[j];
 		size_t i;
-		if (!e)
+		if (!h->slots[j])
 			continue;
-		for (i = (size_t)hash_mix64(e->id) & (ncap - 1); slots[i];
-		     i = (i + 1) & (ncap - 1))
+		for (i = (size_t)hash_mix64(store_hash_key(h, h->slots[j])) & (ncap - 1);
+		     slots[i]; i = (i + 1) & (ncap - 1))
 			;
-		slots[i] = e;
+		slots[i] = h->slots[j];
 	}
-	free(s->task_slots);
-	s->task_slots = slots;
-	s->task_mask = ncap - 1;
+	free(h->slots);
+	h->slots = slots;
+	h->mask = ncap - 1;
 	return 0;
 }
 
-/* Adds e (room reserved). */
-static void store_task_hash_add(struct store *s, struct store_entry *e)
+/* Adds p, whose key is not in h (room reserved). */
+static void store_hash_add(struct store_hash *h, void *p)
 {
 	size_t i;
-	assert(s->task_slots && 2 * (s->tasks.count + 1) <= s->task_mask + 1);
-	for (i = store_task_slot(s, e->id); s->task_slots[i]; i = (i + 1) & s->task_mask)
-		assert(s->task_slots[i] != e);
-	s->task_slots[i] = e;
+	assert(h->slots && 2 * (h->count + 1) <= h->mask + 1);
+	for (i = store_hash_home(h, store_hash_key(h, p)); h->slots[i];
+	     i = (i + 1) & h->mask)
+		assert(h->slots[i] != p);
+	h->slots[i] = p;
+	h->count++;
 }
 
-/* Removes e, shifting back the entries of its probe run (no tombstones). */
-static void store_task_hash_del(struct store *s, struct store_entry *e)
+/* Removes p, shifting back the pointers of its probe run (no tombstones). */
+static void store_hash_del(struct store_hash *h, const void *p)
 {
-	size_t i = store_task_slot(s, e->id), j;
+	size_t i = store_hash_home(h, store_hash_key(h, p)), j;
 
-	while (s->task_slots[i] != e) {
-		assert(s->task_slots[i]);
-		i = (i + 1) & s->task_mask;
+	while (h->slots[i] != p) {
+		assert(h->slots[i]);
+		i = (i + 1) & h->mask;
 	}
-	s->task_slots[i] = NULL;
-	for (j = (i + 1) & s->task_mask; s->task_slots[j]; j = (j + 1) & s->task_mask) {
-		size_t home = store_task_slot(s, s->task_slots[j]->id);
-		/* j's entry may fill the hole at i unless its home lies in (i, j] */
+	h->slots[i] = NULL;
+	for (j = (i + 1) & h->mask; h->slots[j]; j = (j + 1) & h->mask) {
+		size_t home = store_hash_home(h, store_hash_key(h, h->slots[j]));
+		/* j's pointer may fill the hole at i unless its home lies in (i, j] */
 		bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
 		if (stays)
 			continue;
-		s->task_slots[i] = s->task_slots[j];
-		s->task_slots[j] = NULL;
+		h->slots[i] = h->slots[j];
+		h->slots[j] = NULL;
 		i = j;
+	}
+	assert(h->count > 0);
+	h->count--;
+}
+
+static struct store_entry *store_task_find(const struct store *s, uint64_t id)
+{
+	return store_hash_find(&s->task_hash, id);
+}
+
+/* ------------------------------------------------ tasks by node: the groups */
+
+static uint64_t store_nlink_id(const struct store_nlink *n)
+{
+	return TREE_ENTRY(n, struct store_entry, by_node)->id;
+}
+
+/* Treap order: a higher priority sits above (ties broken by id, so that
+ * one set of ids gives one shape). */
+static bool store_nlink_above(const struct store_nlink *a, const struct store_nlink *b)
+{
+	uint64_t ia = store_nlink_id(a), ib = store_nlink_id(b);
+	uint64_t pa = hash_mix64(ia ^ 0x2545f4914f6cdd1dull),
+		 pb = hash_mix64(ib ^ 0x2545f4914f6cdd1dull);
+	return pa != pb ? pa > pb : ia < ib;
+}
+
+/* The link in g that points at n (its parent's child, or g's root). */
+static struct store_nlink **store_nlink_slot(struct store_group *g, struct store_nlink *n)
+{
+	if (!n->up)
+		return &g->root;
+	return n->up->left == n ? &n->up->left : &n->up->right;
+}
+
+/* Rotates n above its parent. */
+static void store_nlink_rotate_up(struct store_group *g, struct store_nlink *n)
+{
+	struct store_nlink *p = n->up, **slot = store_nlink_slot(g, p);
+
+	if (p->left == n) {
+		p->left = n->right;
+		if (n->right)
+			n->right->up = p;
+		n->right = p;
+	} else {
+		p->right = n->left;
+		if (n->left)
+			n->left->up = p;
+		n->left = p;
+	}
+	n->up = p->up;
+	p->up = n;
+	*slot = n;
+}
+
+static void store_treap_insert(struct store_group *g, struct store_nlink *n)
+{
+	struct store_nlink **link = &g->root, *parent = NULL;
+	uint64_t id = store_nlink_id(n);
+
+	while (*link) {
+		parent = *link;
+		assert(store_nlink_id(parent) != id);
+		link = id < store_nlink_id(parent) ? &parent->left : &parent->right;
+	}
+	n->left = n->right = NULL;
+	n->up = parent;
+	*link = n;
+	while (n->up && store_nlink_above(n, n->up))
+		store_nlink_rotate_up(g, n);
+	g->count++;
+}
+
+static void store_treap_remove(struct store_group *g, struct store_nlink *n)
+{
+	/* down to a leaf, the higher child rising each time */
+	while (n->left || n->right) {
+		struct store_nlink *c =
+			!n->right ? n->left
+			: !n->left ? n->right
+			: store_nlink_above(n->left, n->right) ? n->left : n->right;
+		store_nlink_rotate_up(g, c);
+	}
+	*store_nlink_slot(g, n) = NULL;
+	n->up = NULL;
+	assert(g->count > 0);
+	g->count--;
+}
+
+static struct store_nlink *store_nlink_leftmost(struct store_nlink *n)
+{
+	while (n && n->left)
+		n = n->left;
+	return n;
+}
+
+/* The next link in id order after n (in its group), or NULL. */
+static struct store_nlink *store_nlink_next(struct store_nlink *n)
+{
+	if (n->right)
+		return store_nlink_leftmost(n->right);
+	while (n->up && n->up->right == n)
+		n = n->up;
+	return n->up;
+}
+
+/* The first link of g's treap with id above id, or NULL. */
+static struct store_nlink *store_treap_after(const struct store_group *g, uint64_t id)
+{
+	struct store_nlink *n = g->root, *best = NULL;
+	while (n) {
+		if (id < store_nlink_id(n)) {
+			best = n;
+			n = n->left;
+		} else {
+			n = n->right;
+		}
+	}
+	return best;
+}
+
+static struct store_entry *store_nlink_entry(struct store_nlink *n)
+{
+	return n ? TREE_ENTRY(n, struct store_entry, by_node) : NULL;
+}
+
+/* The first index of g's array whose id is not below id. */
+static size_t store_gpair_ceil(const struct store_group *g, uint64_t id)
+{
+	size_t lo = 0, hi = g->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (g->arr[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The first task of g, or NULL. */
+static struct store_entry *store_group_first(const struct store_group *g)
+{
+	if (g->treap)
+		return store_nlink_entry(store_nlink_leftmost(g->root));
+	return g->count ? g->arr[0].e : NULL;
+}
+
+/* The first task of g with id above id, or NULL. */
+static struct store_entry *store_group_after(const struct store_group *g, uint64_t id)
+{
+	size_t i;
+	if (g->treap)
+		return store_nlink_entry(store_treap_after(g, id));
+	i = store_gpair_ceil(g, id);
+	if (i < g->count && g->arr[i].id == id)
+		i++;
+	return i < g->count ? g->arr[i].e : NULL;
+}
+
+/* The task after e (in g), or NULL. */
+static struct store_entry *store_group_next(const struct store_group *g,
+					    struct store_entry *e)
+{
+	if (g->treap)
+		return store_nlink_entry(store_nlink_next(&e->by_node));
+	return store_group_after(g, e->id);
+}
+
+/* Makes room for one more task in g's array (a full one turns into a treap
+ * then, which needs none). Returns 0 or CS_ENOMEM (nothing changed). */
+static int store_group_room(struct store_group *g)
+{
+	size_t cap;
+	struct store_gpair *arr;
+
+	if (g->treap || g->count < g->cap || g->count >= STORE_GROUP_ARRAY_MAX)
+		return 0;
+	cap = g->cap ? 2 * g->cap : 4;
+	if (cap > STORE_GROUP_ARRAY_MAX)
+		cap = STORE_GROUP_ARRAY_MAX;
+	arr = realloc(g->arr, cap * sizeof *arr);
+	if (!arr)
+		return CS_ENOMEM;
+	g->arr = arr;
+	g->cap = cap;
+	return 0;
+}
+
+/* Adds e to g (room made). */
+static void store_group_insert(struct store_group *g, struct store_entry *e)
+{
+	size_t i;
+
+	if (!g->treap && g->count == STORE_GROUP_ARRAY_MAX) {
+		/* full: every task into a treap (their links need nothing) */
+		size_t n = g->count;
+		g->treap = true;
+		g->root = NULL;
+		g->count = 0;
+		for (i = 0; i < n; i++)
+			store_treap_insert(g, &g->arr[i].e->by_node);
+		free(g->arr);
+		g->arr = NULL;
+		g->cap = 0;
+	}
+	if (g->treap) {
+		store_treap_insert(g, &e->by_node);
+		return;
+	}
+	assert(g->count < g->cap);
+	i = store_gpair_ceil(g, e->id);
+	assert(i == g->count || g->arr[i].id != e->id);
+	memmove(g->arr + i + 1, g->arr + i, (g->count - i) * sizeof *g->arr);
+	g->arr[i] = (struct store_gpair){.id = e->id, .e = e};
+	g->count++;
+}
+
+/* Removes e from g; a treap shrunk to STORE_GROUP_ARRAY_BACK tasks turns
+ * back into an array when memory allows (else stays a treap). */
+static void store_group_remove(struct store_group *g, struct store_entry *e)
+{
+	size_t i;
+
+	if (g->treap) {
+		struct store_gpair *arr;
+		store_treap_remove(g, &e->by_node);
+		if (g->count > STORE_GROUP_ARRAY_BACK ||
+		    !(arr = malloc(2 * STORE_GROUP_ARRAY_BACK * sizeof *arr)))
+			return;
+		i = 0;
+		for (struct store_nlink *l = store_nlink_leftmost(g->root); l;
+		     l = store_nlink_next(l), i++)
+			arr[i] = (struct store_gpair){.id = store_nlink_id(l),
+						      .e = store_nlink_entry(l)};
+		assert(i == g->count);
+		g->treap = false;
+		g->root = NULL;
+		g->arr = arr;
+		g->cap = 2 * STORE_GROUP_ARRAY_BACK;
+		return;
+	}
+	i = store_gpair_ceil(g, e->id);
+	assert(i < g->count && g->arr[i].e == e);
+	memmove(g->arr + i, g->arr + i + 1, (g->count - i - 1) * sizeof *g->arr);
+	g->count--;
+}
+
+static struct store_group *store_group_find(const struct store *s, uint64_t node_id)
+{
+	return store_hash_find(&s->groups_by_node, node_id);
+}
+
+/* Makes sure node_id has a group, so that linking a task there cannot fail.
+ * Returns 0 or CS_ENOMEM (nothing changed). */
+static int store_group_reserve(struct store *s, uint64_t node_id)
+{
+	struct store_group *g = store_group_find(s, node_id);
+
+	if (g)
+		return store_group_room(g);
+	if (store_hash_reserve(&s->groups_by_node, s->groups_by_node.count + 1))
+		return CS_ENOMEM;
+	g = calloc(1, sizeof *g);
+	if (!g)
+		return CS_ENOMEM;
+	g->node_id = node_id;
+	if (store_group_room(g)) {
+		free(g);
+		return CS_ENOMEM;
+	}
+	store_hash_add(&s->groups_by_node, g);
+	tree_insert(&s->node_groups, &g->by_node_id);
+	return 0;
+}
+
+/* Links e into its task's node's group (reserved). */
+static void store_group_link(struct store *s, struct store_entry *e)
+{
+	struct store_group *g = store_group_find(s, ((const Cs__Task *)e->obj)->node_id);
+	assert(g != NULL);
+	store_group_insert(g, e);
+}
+
+/* Unlinks e from the group of node_id (its task's, when it was linked); a
+ * group left empty goes. */
+static void store_group_unlink(struct store *s, struct store_entry *e, uint64_t node_id)
+{
+	struct store_group *g = store_group_find(s, node_id);
+	assert(g != NULL);
+	store_group_remove(g, e);
+	if (g->count == 0) {
+		store_hash_del(&s->groups_by_node, g);
+		tree_remove(&s->node_groups, &g->by_node_id);
+		store_group_free(g);
 	}
 }
 
@@ -445,11 +824,6 @@ static bool store_same_slot(const Cs__Task *a, const Cs__Task *b)
 	return a->service_id == b->service_id && a->slot == b->slot;
 }
 
-static bool store_same_node(const Cs__Task *a, const Cs__Task *b)
-{
-	return a->node_id == b->node_id;
-}
-
 static bool store_same_desired(const Cs__Task *a, const Cs__Task *b)
 {
 	return a->desired_state == b->desired_state;
@@ -477,10 +851,23 @@ const Cs__Task *store_task_next_in_slot(const struct store *s, uint64_t service_
 const Cs__Task *store_task_next_by_node(const struct store *s, uint64_t node_id,
 					const Cs__Task *prev)
 {
-	Cs__Task key = CS__TASK__INIT;
-	key.node_id = node_id;
-	return store_task_walk(&s->tasks_by_node, offsetof(struct store_entry, by_b),
-			       prev, &key, store_same_node);
+	const struct store_group *g = store_group_find(s, node_id);
+	struct store_entry *e;
+
+	if (!g)
+		return NULL;
+	if (!prev) {
+		e = store_group_first(g);
+	} else {
+		/* prev still on this node: its successor (in a treap, without
+		 * a search) */
+		e = store_task_find(s, prev->id);
+		if (e && ((const Cs__Task *)e->obj)->node_id == node_id)
+			e = store_group_next(g, e);
+		else
+			e = store_group_after(g, prev->id);
+	}
+	return e ? (const Cs__Task *)e->obj : NULL;
 }
 
 struct store_scan {
@@ -490,11 +877,27 @@ struct store_scan {
 	bool past;	     /* stopped there */
 };
 
+/* Visits one group's tasks in id order. */
 static int store_scan_visit(void *arg, struct tree_node *n)
 {
 	const struct store_scan *sc = arg;
-	const struct store_entry *e = TREE_ENTRY(n, struct store_entry, by_b);
-	return sc->fn(sc->arg, (const Cs__Task *)e->obj);
+	const struct store_group *g = TREE_ENTRY(n, struct store_group, by_node_id);
+
+	if (!g->treap) {
+		for (size_t i = 0; i < g->count; i++) {
+			int rv = sc->fn(sc->arg, (const Cs__Task *)g->arr[i].e->obj);
+			if (rv)
+				return rv;
+		}
+		return 0;
+	}
+	for (struct store_nlink *l = store_nlink_leftmost(g->root); l;
+	     l = store_nlink_next(l)) {
+		int rv = sc->fn(sc->arg, (const Cs__Task *)store_nlink_entry(l)->obj);
+		if (rv)
+			return rv;
+	}
+	return 0;
 }
 
 static int store_scan_service_visit(void *arg, struct tree_node *n)
@@ -525,13 +928,10 @@ int store_task_scan_service(const struct store *s, uint64_t service_id, store_ta
 int store_task_scan_by_node(const struct store *s, uint64_t node_from, store_task_fn fn,
 			    void *arg)
 {
-	Cs__Task key = CS__TASK__INIT;
-	struct store_entry probe = {.obj = &key.base};
+	struct store_group probe = {.node_id = node_from};
 	struct store_scan sc = {.fn = fn, .arg = arg};
 
-	key.node_id = node_from;
-	return tree_walk(&s->tasks_by_node, node_from ? &probe.by_b : NULL,
-			 store_scan_visit, &sc);
+	return tree_walk(&s->node_groups, &probe.by_node_id, store_scan_visit, &sc);
 }
 
 const Cs__Task *store_task_next_by_desired(const struct store *s, Cs__TaskState desired,
@@ -847,15 +1247,30 @@ static struct store_entry *store_entry_find(struct store *s, enum store_table t,
 			       : store_find(store_table_tree(s, t), id);
 }
 
-/* The current object an action targets, or NULL. */
-static const ProtobufCMessage *store_current(struct store *s, const Cs__StoreAction *a)
+/* The id of an action's object (which it has). */
+static uint64_t store_action_id(const Cs__StoreAction *a)
+{
+	switch (a->object_case) {
+	case CS__STORE_ACTION__OBJECT_NODE: return a->node->id;
+	case CS__STORE_ACTION__OBJECT_SERVICE: return a->service->id;
+	case CS__STORE_ACTION__OBJECT_TASK: return a->task->id;
+	case CS__STORE_ACTION__OBJECT_NETWORK: return a->network->id;
+	case CS__STORE_ACTION__OBJECT_SECRET: return a->secret->id;
+	default: return store_obj_id(store_action_obj(a));
+	}
+}
+
+/* The current object an action targets, or NULL; *entry: its entry (NULL
+ * for none, or the cluster). */
+static const ProtobufCMessage *store_current(struct store *s, const Cs__StoreAction *a,
+					     struct store_entry **entry)
 {
 	enum store_table t = store_action_table(a);
-	struct store_entry *e;
+	*entry = NULL;
 	if (t == STORE_CLUSTER)
 		return s->cluster ? &s->cluster->base : NULL;
-	e = store_entry_find(s, t, store_obj_id(store_action_obj(a)));
-	return e ? e->obj : NULL;
+	*entry = store_entry_find(s, t, store_action_id(a));
+	return *entry ? (*entry)->obj : NULL;
 }
 
 /* What makes a new network's create fail at apply on every manager alike,
@@ -928,15 +1343,19 @@ static int store_check_service_refs(struct store *s, const Cs__Service *svc)
 	return 0;
 }
 
-/* Checks one action against the current store. */
-static int store_check(struct store *s, const Cs__StoreAction *a)
+/* Checks one action against the current store; *entry: the entry it
+ * targets (NULL: none), which the batch's other actions leave in place
+ * (each touches another object), for store_do. */
+static int store_check(struct store *s, const Cs__StoreAction *a,
+		       struct store_entry **entry)
 {
 	const ProtobufCMessage *obj = store_action_obj(a);
 	const ProtobufCMessage *cur;
 
+	*entry = NULL;
 	if (!obj)
 		return CS_ECORRUPT;
-	cur = store_current(s, a);
+	cur = store_current(s, a, entry);
 	/* issue 20: a secret's data travels to agents in tasks on the wire,
 	 * never into the store (whose log and snapshots hold each secret once,
 	 * in its own record) */
@@ -999,29 +1418,16 @@ static int store_key_cmp(const void *pa, const void *pb)
 	return a[1] < b[1] ? -1 : a[1] > b[1];
 }
 
-/* A batch touches each object at most once: otherwise its check against the
- * store before the batch would not be its check at apply. */
-static int store_check_distinct(const Cs__StoreBatch *b)
+/* Whether a (table, id) pair repeats among the n pairs of keys (sorted
+ * here): a batch touches each object at most once, otherwise its check
+ * against the store before the batch would not be its check at apply. */
+static bool store_keys_repeat(uint64_t *keys, size_t n)
 {
-	uint64_t small[2 * 64];
-	uint64_t *keys =
-		b->n_actions <= 64 ? small : malloc(2 * b->n_actions * sizeof *keys);
-	int rv = 0;
-
-	if (!keys)
-		return CS_ENOMEM;
-	for (size_t i = 0; i < b->n_actions; i++) {
-		const ProtobufCMessage *obj = store_action_obj(b->actions[i]);
-		keys[2 * i] = store_action_table(b->actions[i]);
-		keys[2 * i + 1] = obj ? store_obj_id(obj) : 0;
-	}
-	qsort(keys, b->n_actions, 2 * sizeof *keys, store_key_cmp);
-	for (size_t i = 1; i < b->n_actions; i++)
+	qsort(keys, n, 2 * sizeof *keys, store_key_cmp);
+	for (size_t i = 1; i < n; i++)
 		if (keys[2 * i] == keys[2 * i - 2] && keys[2 * i + 1] == keys[2 * i - 1])
-			rv = CS_EEXIST;
-	if (keys != small)
-		free(keys);
-	return rv;
+			return true;
+	return false;
 }
 
 /* Which secondary index keys differ between old and n (objects of table
@@ -1064,7 +1470,7 @@ static void store_unlink_keys(struct store *s, enum store_table t, struct store_
 		if (moved & STORE_KEY_A)
 			tree_remove(&s->tasks_by_service, &e->by_a);
 		if (moved & STORE_KEY_B)
-			tree_remove(&s->tasks_by_node, &e->by_b);
+			store_group_unlink(s, e, ((const Cs__Task *)e->obj)->node_id);
 		if (moved & STORE_KEY_C)
 			tree_remove(&s->tasks_by_desired, &e->by_c);
 	}
@@ -1079,7 +1485,7 @@ static void store_link_keys(struct store *s, enum store_table t, struct store_en
 		if (moved & STORE_KEY_A)
 			tree_insert(&s->tasks_by_service, &e->by_a);
 		if (moved & STORE_KEY_B)
-			tree_insert(&s->tasks_by_node, &e->by_b);
+			store_group_link(s, e);
 		if (moved & STORE_KEY_C)
 			tree_insert(&s->tasks_by_desired, &e->by_c);
 	}
@@ -1089,7 +1495,7 @@ static void store_link_keys(struct store *s, enum store_table t, struct store_en
 static void store_link(struct store *s, enum store_table t, struct store_entry *e)
 {
 	if (t == STORE_TASK)
-		store_task_hash_add(s, e);
+		store_hash_add(&s->task_hash, e);
 	tree_insert(store_table_tree(s, t), &e->by_id);
 	store_link_keys(s, t, e, STORE_KEYS_ALL);
 }
@@ -1097,14 +1503,16 @@ static void store_link(struct store *s, enum store_table t, struct store_entry *
 static void store_unlink(struct store *s, enum store_table t, struct store_entry *e)
 {
 	if (t == STORE_TASK)
-		store_task_hash_del(s, e);
+		store_hash_del(&s->task_hash, e);
 	tree_remove(store_table_tree(s, t), &e->by_id);
 	store_unlink_keys(s, t, e, STORE_KEYS_ALL);
 }
 
-/* Applies one checked action; takes its object. Returns 0 or CS_ENOMEM
- * (only on create, before anything changed). */
-static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index, uint64_t time_ms)
+/* Applies one checked action (found: the entry its check found); takes its
+ * object. Returns 0 or CS_ENOMEM (on a create, or an update moving a task
+ * to a node with no group yet, before anything changed). */
+static int store_do(struct store *s, Cs__StoreAction *a, struct store_entry *found,
+		    uint64_t index, uint64_t time_ms)
 {
 	enum store_table t = store_action_table(a);
 	ProtobufCMessage *obj = store_action_obj(a);
@@ -1129,11 +1537,15 @@ static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index, uint64_
 			protobuf_c_message_free_unpacked(obj, NULL);
 		return 0;
 	}
-	if (a->kind != CS__STORE_ACTION__KIND__KIND_CREATE)
-		e = store_entry_find(s, t, store_obj_id(obj));
+	if (a->kind != CS__STORE_ACTION__KIND__KIND_CREATE) {
+		e = found;
+		assert(e && e->id == store_obj_id(obj));
+	}
 	switch (a->kind) {
 	case CS__STORE_ACTION__KIND__KIND_CREATE:
-		if (t == STORE_TASK && store_task_reserve(s, s->tasks.count + 1))
+		if (t == STORE_TASK &&
+		    (store_hash_reserve(&s->task_hash, s->tasks.count + 1) ||
+		     store_group_reserve(s, ((const Cs__Task *)obj)->node_id)))
 			return CS_ENOMEM;
 		e = calloc(1, sizeof *e);
 		if (!e)
@@ -1153,11 +1565,14 @@ static int store_do(struct store *s, Cs__StoreAction *a, uint64_t index, uint64_
 		unsigned moved;
 		assert(e != NULL);
 		old = e->obj;
-		store_action_steal(a);
 		/* the id stays: only the other indexes move, and only those
 		 * whose key changed (a placement moves a task in the node
 		 * index alone: most of a large rollout's writes) */
 		moved = store_moved_keys(t, old, obj);
+		if ((moved & STORE_KEY_B) &&
+		    store_group_reserve(s, ((const Cs__Task *)obj)->node_id))
+			return CS_ENOMEM;
+		store_action_steal(a);
 		store_unlink_keys(s, t, e, moved);
 		store_obj_set_version(obj, index);
 		store_obj_stamp(obj, old, time_ms);
@@ -1200,6 +1615,12 @@ bool store_has_field0(const ProtobufCMessage *m)
 		const char *base = (const char *)m;
 		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
 			continue;
+		/* a oneof's members share one pointer: only the set one's is
+		 * a message of that member's type (walking each would walk one
+		 * object once per member) */
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+			continue;
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			size_t n = *(const size_t *)(base + f->quantifier_offset);
 			ProtobufCMessage *const *v =
@@ -1217,37 +1638,102 @@ bool store_has_field0(const ProtobufCMessage *m)
 	return false;
 }
 
+/* Asks for what checking action i touches first, in three steps (see
+ * STORE_PREFETCH_AHEAD). */
+static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b, size_t i)
+{
+	const Cs__StoreAction *a;
+	size_t n = b->n_actions;
+
+	if (i + STORE_PREFETCH_AHEAD < n)
+		STORE_PREFETCH(b->actions[i + STORE_PREFETCH_AHEAD]);
+	if (i + STORE_PREFETCH_AHEAD / 2 < n)
+		STORE_PREFETCH(store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 2]));
+	if (i + STORE_PREFETCH_AHEAD / 4 >= n || !s->task_hash.slots)
+		return;
+	a = b->actions[i + STORE_PREFETCH_AHEAD / 4];
+	if (a->object_case == CS__STORE_ACTION__OBJECT_TASK && a->task)
+		STORE_PREFETCH(&s->task_hash.slots[store_hash_home(&s->task_hash,
+								     a->task->id)]);
+}
+
+/* Asks for what applying action i touches first: its entry, then the
+ * current object. */
+static void store_prefetch_do(struct store_entry *const *found, size_t n, size_t i)
+{
+	if (i + STORE_PREFETCH_AHEAD / 2 < n && found[i + STORE_PREFETCH_AHEAD / 2])
+		STORE_PREFETCH(found[i + STORE_PREFETCH_AHEAD / 2]);
+	if (i + STORE_PREFETCH_AHEAD / 4 < n && found[i + STORE_PREFETCH_AHEAD / 4])
+		STORE_PREFETCH(found[i + STORE_PREFETCH_AHEAD / 4]->obj);
+}
+
 int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 		uint64_t *proposer, uint64_t *proposal_id)
 {
 	Cs__StoreBatch *b = cs__store_batch__unpack(NULL, len, buf);
+	struct store_entry *small[64], **found = small;
+	uint64_t small_keys[2 * 64], *keys = small_keys;
+	bool corrupt = false;
+	size_t n;
 	int rv = 0;
 
 	assert(index > s->applied);
 	s->applied = index;
-	if (b && store_has_field0(&b->base)) {
-		cs__store_batch__free_unpacked(b, NULL);
-		b = NULL;
-	}
 	if (!b)
 		return CS_ECORRUPT;
+	n = b->n_actions;
+	/* One sweep over the actions (a batch of 10,000 does not stay in the
+	 * cache between sweeps) finds field 0 anywhere (the batch's own
+	 * fields: the actions are its one message field), the keys that must
+	 * be distinct, and each action's check against the store while the
+	 * batch passes; the verdict is as if each came in turn: field 0
+	 * (CS_ECORRUPT), then the limit, a repeated object, the first check
+	 * that fails. The checks read the store only. */
+	for (unsigned u = 0; u < b->base.n_unknown_fields; u++)
+		corrupt = corrupt || b->base.unknown_fields[u].tag == 0;
+	if (n > LIMIT_STORE_BATCH_ACTIONS)
+		rv = CS_ELIMIT;
+	if (rv == 0 && n > 64 &&
+	    (!(found = malloc(n * sizeof *found)) || !(keys = malloc(2 * n * sizeof *keys))))
+		abort(); /* as below: out of memory, a manager cannot go on */
+	for (size_t i = 0; i < n; i++) {
+		const Cs__StoreAction *a = b->actions[i];
+		store_prefetch_check(s, b, i);
+		if (store_has_field0(&a->base))
+			corrupt = true;
+		if (corrupt)
+			break;
+		if (rv == CS_ELIMIT)
+			continue;
+		keys[2 * i] = store_action_table(a);
+		keys[2 * i + 1] = store_action_obj(a) ? store_action_id(a) : 0;
+		if (rv == 0)
+			rv = store_check(s, a, &found[i]);
+	}
+	if (corrupt) {
+		rv = CS_ECORRUPT;
+		goto out;
+	}
 	if (proposer)
 		*proposer = b->proposer;
 	if (proposal_id)
 		*proposal_id = b->proposal_id;
-	if (b->n_actions > LIMIT_STORE_BATCH_ACTIONS)
-		rv = CS_ELIMIT;
-	if (rv == 0)
-		rv = store_check_distinct(b);
-	for (size_t i = 0; rv == 0 && i < b->n_actions; i++)
-		rv = store_check(s, b->actions[i]);
-	for (size_t i = 0; rv == 0 && i < b->n_actions; i++) {
+	if (rv != CS_ELIMIT && store_keys_repeat(keys, n))
+		rv = CS_EEXIST;
+	for (size_t i = 0; rv == 0 && i < n; i++) {
+		int err;
+		store_prefetch_do(found, n, i);
 		/* only a create can fail (memory), and then the store would be
 		 * half-applied: a manager out of memory cannot go on. */
-		int err = store_do(s, b->actions[i], index, b->time_ms);
+		err = store_do(s, b->actions[i], found[i], index, b->time_ms);
 		if (err)
 			abort();
 	}
+out:
+	if (found != small)
+		free(found);
+	if (keys != small_keys)
+		free(keys);
 	cs__store_batch__free_unpacked(b, NULL);
 	return rv;
 }
@@ -1312,7 +1798,7 @@ out:
 static int store_restore_table(struct store *s, enum store_table tab,
 			       ProtobufCMessage **objs, size_t count)
 {
-	if (tab == STORE_TASK && store_task_reserve(s, count))
+	if (tab == STORE_TASK && store_hash_reserve(&s->task_hash, count))
 		return CS_ENOMEM;
 	for (size_t i = 0; i < count; i++) {
 		struct store_entry *e = calloc(1, sizeof *e);
@@ -1341,6 +1827,11 @@ static int store_restore_table(struct store *s, enum store_table tab,
 		if (store_entry_find(s, tab, e->id)) {
 			free(e);
 			return CS_ECORRUPT;
+		}
+		if (tab == STORE_TASK &&
+		    store_group_reserve(s, ((const Cs__Task *)e->obj)->node_id)) {
+			free(e);
+			return CS_ENOMEM;
 		}
 		objs[i] = NULL; /* the store owns it now */
 		store_link(s, tab, e);
@@ -1405,12 +1896,12 @@ int store_restore(struct store *s, const uint8_t *buf, size_t len, uint64_t inde
 	s->service_names = fresh->service_names;
 	s->tasks = fresh->tasks;
 	s->tasks_by_service = fresh->tasks_by_service;
-	s->tasks_by_node = fresh->tasks_by_node;
+	s->node_groups = fresh->node_groups;
+	s->groups_by_node = fresh->groups_by_node; /* store_clear freed s's */
 	s->tasks_by_desired = fresh->tasks_by_desired;
 	s->networks = fresh->networks;
 	s->secrets = fresh->secrets;
-	s->task_slots = fresh->task_slots; /* store_clear freed s's */
-	s->task_mask = fresh->task_mask;
+	s->task_hash = fresh->task_hash; /* store_clear freed s's */
 	s->cluster = fresh->cluster;
 	s->applied = index;
 	free(fresh);

@@ -218,6 +218,219 @@ static void test_store_scan_by_node_follows_node_then_id(void **state)
 	store_free(s);
 }
 
+/* si: the tasks-by-node index (per node id, a sorted array or past 256
+ * tasks a treap; groups by node id) against a model, through random
+ * creates, moves and deletes, a group that outgrows its array and shrinks
+ * back, a group emptied and made again, one large group (the unassigned
+ * tasks, as a rollout leaves them), iteration whose previous task moved
+ * away between calls, and a restored snapshot. */
+enum { SI_TASKS = 700, SI_NODES = 6 };
+
+struct si_model {
+	uint64_t node[SI_TASKS + 1]; /* by task id 1..SI_TASKS */
+	bool live[SI_TASKS + 1];
+	uint64_t version[SI_TASKS + 1];
+};
+
+static const uint64_t si_node_ids[SI_NODES] = {0, 3, 9, 1ull << 40, 77, 5};
+
+/* Ids spread over 64 bits, in an order that is not the creation order. */
+static uint64_t si_task_id(size_t k)
+{
+	return (uint64_t)k * 0x9e3779b97f4a7c15ull;
+}
+
+static int si_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int si_scan_collect(void *arg, const Cs__Task *t)
+{
+	uint64_t **out = arg;
+	*(*out)++ = t->node_id;
+	*(*out)++ = t->id;
+	return 0;
+}
+
+static void si_check(const struct store *s, const struct si_model *m)
+{
+	static uint64_t want[2 * SI_TASKS], got[2 * SI_TASKS];
+	uint64_t sorted_nodes[SI_NODES], *at = got;
+	size_t n = 0;
+
+	memcpy(sorted_nodes, si_node_ids, sizeof sorted_nodes);
+	qsort(sorted_nodes, SI_NODES, sizeof *sorted_nodes, si_cmp_u64);
+	for (size_t i = 0; i < SI_NODES; i++) {
+		uint64_t ids[SI_TASKS];
+		size_t c = 0, j = 0;
+		for (size_t k = 1; k <= SI_TASKS; k++)
+			if (m->live[k] && m->node[k] == sorted_nodes[i])
+				ids[c++] = si_task_id(k);
+		qsort(ids, c, sizeof *ids, si_cmp_u64);
+		for (const Cs__Task *t = store_task_next_by_node(s, sorted_nodes[i], NULL);
+		     t; t = store_task_next_by_node(s, sorted_nodes[i], t), j++) {
+			assert_true(j < c);
+			assert_int_equal(t->id, ids[j]);
+			assert_int_equal(t->node_id, sorted_nodes[i]);
+		}
+		assert_int_equal(j, c);
+		for (j = 0; j < c; j++) {
+			want[2 * n] = sorted_nodes[i];
+			want[2 * n + 1] = ids[j];
+			n++;
+		}
+	}
+	assert_int_equal(store_task_scan_by_node(s, 0, si_scan_collect, &at), 0);
+	assert_int_equal((size_t)(at - got), 2 * n);
+	assert_memory_equal(got, want, 2 * n * sizeof *got);
+	/* from a node id between two: the rest, in order */
+	at = got;
+	assert_int_equal(store_task_scan_by_node(s, 6, si_scan_collect, &at), 0);
+	{
+		size_t first = 0;
+		while (first < n && want[2 * first] < 6)
+			first++;
+		assert_int_equal((size_t)(at - got), 2 * (n - first));
+		assert_memory_equal(got, want + 2 * first, 2 * (n - first) * sizeof *got);
+	}
+}
+
+static void si_write(struct store_batch *b, struct si_model *m, size_t k,
+		     Cs__StoreAction__Kind kind, uint64_t node)
+{
+	Cs__Task t = CS__TASK__INIT;
+	Cs__TaskStatus st = CS__TASK_STATUS__INIT;
+	t.id = si_task_id(k);
+	t.service_id = 10;
+	t.slot = k;
+	t.node_id = node;
+	t.version = m->version[k];
+	t.desired_state = CS__TASK_STATE__TASK_STATE_RUNNING;
+	st.state = node ? CS__TASK_STATE__TASK_STATE_ASSIGNED
+			: CS__TASK_STATE__TASK_STATE_PENDING;
+	t.status = &st;
+	assert_int_equal(store_batch_task(b, kind, &t), 0);
+}
+
+static void test_store_node_groups_match_a_model(void **state)
+{
+	static struct si_model m;
+	struct store *s = store_new(), *r = store_new();
+	struct store_batch b;
+	uint64_t index = 1, rng = 42;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	memset(&m, 0, sizeof m);
+	store_batch_init(&b);
+	add_service(&b, 10, "web");
+	assert_int_equal(apply(s, &b, index++), 0);
+	/* every task unassigned first: one large group */
+	for (size_t k = 1; k <= SI_TASKS; k += 100) {
+		store_batch_init(&b);
+		for (size_t j = k; j < k + 100 && j <= SI_TASKS; j++) {
+			si_write(&b, &m, j, CS__STORE_ACTION__KIND__KIND_CREATE, 0);
+			m.live[j] = true;
+		}
+		assert_int_equal(apply(s, &b, index), 0);
+		for (size_t j = k; j < k + 100 && j <= SI_TASKS; j++)
+			m.version[j] = index;
+		index++;
+	}
+	si_check(s, &m);
+	/* a third of the rounds spread the tasks, a third gather them on
+	 * node 3 (a group outgrows its array), a third move them elsewhere
+	 * (it shrinks back) */
+	for (int round = 0; round < 90; round++) {
+		size_t touched[SI_TASKS + 1] = {0}, n = 0;
+		store_batch_init(&b);
+		for (int op = 0; op < 80; op++) {
+			size_t k;
+			uint64_t node;
+			rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+			k = 1 + (size_t)((rng >> 33) % SI_TASKS);
+			node = si_node_ids[(rng >> 20) % SI_NODES];
+			if (round >= 30 && round < 60)
+				node = 3;
+			else if (round >= 60 && node == 3)
+				node = 77;
+			if (touched[k])
+				continue;
+			touched[k] = 1;
+			if (!m.live[k]) {
+				si_write(&b, &m, k, CS__STORE_ACTION__KIND__KIND_CREATE, node);
+				m.live[k] = true;
+				m.node[k] = node;
+			} else if ((rng >> 8) % 5 == 0) {
+				si_write(&b, &m, k, CS__STORE_ACTION__KIND__KIND_DELETE,
+					 m.node[k]);
+				m.live[k] = false;
+			} else {
+				si_write(&b, &m, k, CS__STORE_ACTION__KIND__KIND_UPDATE, node);
+				m.node[k] = node;
+			}
+			n++;
+		}
+		assert_true(n > 0);
+		assert_int_equal(apply(s, &b, index), 0);
+		for (size_t k = 1; k <= SI_TASKS; k++)
+			if (touched[k])
+				m.version[k] = index;
+		index++;
+		si_check(s, &m);
+	}
+	/* node 5 emptied (its group goes), then given a task again */
+	store_batch_init(&b);
+	for (size_t k = 1; k <= SI_TASKS; k++)
+		if (m.live[k] && m.node[k] == 5) {
+			si_write(&b, &m, k, CS__STORE_ACTION__KIND__KIND_UPDATE, 9);
+			m.node[k] = 9;
+			m.version[k] = index;
+		}
+	assert_int_equal(apply(s, &b, index++), 0);
+	assert_null(store_task_next_by_node(s, 5, NULL));
+	si_check(s, &m);
+	/* iteration goes on after its previous task moved away */
+	{
+		const Cs__Task *t = store_task_next_by_node(s, 9, NULL);
+		const Cs__Task *second;
+		Cs__Task prev;
+		size_t k;
+		/* the third task of node 9 moves: the fourth follows it */
+		for (int i = 0; i < 2; i++) {
+			assert_non_null(t);
+			t = store_task_next_by_node(s, 9, t);
+		}
+		assert_non_null(t);
+		second = store_task_next_by_node(s, 9, t);
+		assert_non_null(second);
+		prev = *t;
+		prev.status = NULL;
+		for (k = 1; si_task_id(k) != t->id; k++)
+			;
+		store_batch_init(&b);
+		si_write(&b, &m, k, CS__STORE_ACTION__KIND__KIND_UPDATE, 5);
+		m.node[k] = 5;
+		m.version[k] = index;
+		assert_int_equal(apply(s, &b, index++), 0);
+		t = store_task_next_by_node(s, 9, &prev);
+		assert_non_null(t);
+		assert_int_equal(t->id, second->id);
+		assert_int_equal(store_task_next_by_node(s, 5, NULL)->id, prev.id);
+	}
+	si_check(s, &m);
+	/* a restored snapshot indexes alike */
+	assert_int_equal(store_snapshot(s, &buf, &len), 0);
+	assert_int_equal(store_restore(r, buf, len, 0), 0);
+	free(buf);
+	si_check(r, &m);
+	store_free(s);
+	store_free(r);
+}
+
 static void test_store_scan_service_follows_slot_then_id(void **state)
 {
 	struct store *s = sample();
@@ -682,6 +895,75 @@ static void test_store_refuses_field_zero(void **state)
 	store_free(s);
 }
 
+/* si: field 0 inside an action's object (a member of StoreAction's oneof,
+ * looked for in the member set only) and deeper (a task's status) is
+ * refused as corrupt, ahead of an earlier action's failing check, and the
+ * proposer is then not reported. */
+static void test_store_refuses_field_zero_in_an_action(void **state)
+{
+	static const uint8_t field0[] = {0x80, 0x00, 0x00};
+	struct store *s = store_new();
+	struct store_batch b;
+	Cs__Task t = CS__TASK__INIT;
+	Cs__TaskStatus st = CS__TASK_STATUS__INIT;
+	uint8_t task[256], bytes[1024], *enc;
+	size_t tlen, slen, n, elen;
+	uint64_t proposer = 99;
+
+	(void)state;
+	st.state = CS__TASK_STATE__TASK_STATE_NEW;
+	t.id = 7;
+	t.service_id = 10;
+	t.status = &st;
+	for (int deep = 0; deep < 2; deep++) {
+		if (deep) {
+			/* the status's bytes end the task's: field 0 after them
+			 * lands inside the status */
+			assert_int_equal(t.n_networks, 0);
+			slen = cs__task_status__get_packed_size(&st);
+			tlen = cs__task__pack(&t, task);
+			assert_true(tlen > slen + 2 && task[tlen - slen - 1] == slen);
+			task[tlen - slen - 1] = (uint8_t)(slen + sizeof field0);
+		} else {
+			tlen = cs__task__pack(&t, task);
+		}
+		assert_true(tlen + sizeof field0 < 120);
+		memcpy(task + tlen, field0, sizeof field0);
+		tlen += sizeof field0;
+		/* first an update of a task that is not there (CS_ENOENT alone) */
+		store_batch_init(&b);
+		t.id = 8;
+		assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t), 0);
+		t.id = 7;
+		assert_true(b.len + tlen + 8 < sizeof bytes);
+		memcpy(bytes, b.buf, b.len);
+		n = b.len;
+		store_batch_free(&b);
+		bytes[n++] = 0x0a; /* actions: StoreAction {task: the bytes} */
+		bytes[n++] = (uint8_t)(tlen + 2);
+		bytes[n++] = 0x22;
+		bytes[n++] = (uint8_t)tlen;
+		memcpy(bytes + n, task, tlen);
+		n += tlen;
+		bytes[n++] = 0x10; /* proposer 5 */
+		bytes[n++] = 0x05;
+		assert_int_equal(store_apply(s, bytes, n, 1 + (uint64_t)deep, &proposer, NULL),
+				 CS_ECORRUPT);
+		assert_int_equal(proposer, 99);
+		assert_int_equal(store_task_count(s), 0);
+	}
+	/* the same task without field 0: created */
+	store_batch_init(&b);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t), 0);
+	assert_int_equal(store_batch_encode(&b, 5, 1, &enc, &elen), 0);
+	store_batch_free(&b);
+	assert_int_equal(store_apply(s, enc, elen, 3, &proposer, NULL), 0);
+	assert_int_equal(proposer, 5);
+	assert_non_null(store_task_get(s, 7));
+	free(enc);
+	store_free(s);
+}
+
 static void test_store_refuses_bad_bytes_and_keeps_state(void **state)
 {
 	struct store *s = sample();
@@ -773,6 +1055,7 @@ int main(void)
 		cmocka_unit_test(test_store_iterates_in_key_order_not_insert_order),
 		cmocka_unit_test(test_store_scan_by_node_follows_node_then_id),
 		cmocka_unit_test(test_store_scan_service_follows_slot_then_id),
+		cmocka_unit_test(test_store_node_groups_match_a_model),
 		cmocka_unit_test(test_store_batch_encodes_as_protobuf_c_packs),
 		cmocka_unit_test(test_store_update_moves_indexes_and_checks_version),
 		cmocka_unit_test(test_store_task_lookups_and_partial_index_moves),
@@ -781,6 +1064,7 @@ int main(void)
 		cmocka_unit_test(test_store_snapshot_round_trips_byte_for_byte),
 		cmocka_unit_test(test_store_refuses_bad_bytes_and_keeps_state),
 		cmocka_unit_test(test_store_refuses_field_zero),
+		cmocka_unit_test(test_store_refuses_field_zero_in_an_action),
 		cmocka_unit_test(test_store_cluster_object_lifecycle),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
