@@ -966,9 +966,10 @@ static bool clops_publishes(const Cs__Service *svc, uint32_t port,
 	for (size_t i = 0; svc && i < svc->n_ports; i++) {
 		const Cs__PortConfig *p = svc->ports[i];
 		enum env_port_proto pp =
-			p->protocol == CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP    ? ENV_PORT_UDP
-			: p->protocol == CS__PORT_PROTOCOL__PORT_PROTOCOL_SCTP ? ENV_PORT_SCTP
-									       : ENV_PORT_TCP;
+			p->protocol == CS__PORT_PROTOCOL__PORT_PROTOCOL_UDP ? ENV_PORT_UDP
+			: p->protocol == CS__PORT_PROTOCOL__PORT_PROTOCOL_SCTP
+				? ENV_PORT_SCTP
+				: ENV_PORT_TCP;
 		if (p->mode == CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_INGRESS &&
 		    p->published == port && pp == proto)
 			return true;
@@ -984,8 +985,11 @@ static void clops_mesh_stale_fn(void *ctx, const char *service, uint32_t port,
 	    clops_publishes(store_service_by_name(m->st, service), port, proto))
 		return;
 	snprintf(m->got, m->got_size,
-		 "%s: port %u/%s still answers for %s, which does not publish it", m->node,
-		 port, proto == ENV_PORT_UDP ? "udp" : proto == ENV_PORT_SCTP ? "sctp" : "tcp",
+		 "%s: port %u/%s still answers for %s, which does not publish it",
+		 m->node, port,
+		 proto == ENV_PORT_UDP	  ? "udp"
+		 : proto == ENV_PORT_SCTP ? "sctp"
+					  : "tcp",
 		 service);
 	m->found = true;
 }
@@ -1012,7 +1016,8 @@ static bool clops_mesh_all(struct clops *o, const struct store *st, char *got,
 		     svc = store_service_next(st, svc)) {
 			for (size_t p = 0; p < svc->n_ports; p++) {
 				const Cs__PortConfig *pc = svc->ports[p];
-				if (pc->mode != CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_INGRESS ||
+				if (pc->mode !=
+					    CS__PORT_PUBLISH_MODE__PORT_PUBLISH_MODE_INGRESS ||
 				    !pc->published || !svc->spec || !svc->spec->name)
 					continue;
 				if (!simexec_check_mesh(

@@ -1599,7 +1599,8 @@ static int scn_mesh_cond(struct scn_parser *p, uint32_t from, uint32_t *i,
 	int rv;
 
 	if (*i >= p->tok_count)
-		return scn_expected(p, from, *i, "a published port (e.g. 8080 or 53/udp)");
+		return scn_expected(p, from, *i,
+				    "a published port (e.g. 8080 or 53/udp)");
 	t = p->toks[*i];
 	while (digits < t.len && digits < 6 && t.s[digits] >= '0' && t.s[digits] <= '9')
 		port = port * 10 + (uint64_t)(t.s[digits++] - '0');
@@ -1664,7 +1665,8 @@ static int scn_cond(struct scn_parser *p, uint32_t *i, struct scn_cond *c)
 		}
 		return 0;
 	}
-	if (scn_tok_is(t, "no") && *i < p->tok_count && scn_tok_is(p->toks[*i], "reach")) {
+	if (scn_tok_is(t, "no") && *i < p->tok_count &&
+	    scn_tok_is(p->toks[*i], "reach")) {
 		/* issue 17: no reach PORT[/PROTO] on NODE */
 		c->kind = SCN_COND_MESH_REFUSED;
 		(*i)++;

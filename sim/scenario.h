@@ -168,8 +168,8 @@ struct scn_cond {
 	/* NODE_STATUS: 0 = its status (node_ready); else the role its store
 	 * record says it runs as (`node NODE manager|worker`) */
 	enum scn_node_role { SCN_ROLE_ANY, SCN_ROLE_MANAGER, SCN_ROLE_WORKER } node_role;
-	bool exists;  /* SERVICE: exists (true) or absent */
-	char *reason; /* PENDING_BECAUSE: the words, '-' read as blanks */
+	bool exists;	/* SERVICE: exists (true) or absent */
+	char *reason;	/* PENDING_BECAUSE: the words, '-' read as blanks */
 	uint32_t proto; /* MESH_*: the port's protocol (enum env_port_proto) */
 };
 

@@ -2666,7 +2666,8 @@ static const char *simexec_proto_name(enum env_port_proto proto)
 }
 
 /* node's ingress network state (the lowest id when, wrongly, several). */
-static const struct simexec_netst *simexec_ingress_of(const struct simexec *x, uint32_t node)
+static const struct simexec_netst *simexec_ingress_of(const struct simexec *x,
+						      uint32_t node)
 {
 	const struct simexec_netst *best = NULL;
 	if (node >= x->node_count)
@@ -2714,8 +2715,9 @@ static bool simexec_mesh_backend(const struct simexec *x, uint32_t node,
 		}
 		if (!n->node_addr[0]) {
 			snprintf(got, size,
-				 "%s: backend %s is on %s but %s has no ingress address", name,
-				 addr, world_node_name(x->w, (uint32_t)e->node), name);
+				 "%s: backend %s is on %s but %s has no ingress address",
+				 name, addr, world_node_name(x->w, (uint32_t)e->node),
+				 name);
 			return false;
 		}
 		bn = simexec_netst_get(x, (uint32_t)e->node, n->id);
@@ -2728,17 +2730,20 @@ static bool simexec_mesh_backend(const struct simexec *x, uint32_t node,
 		}
 		back = simexec_nep_find(bn, n->node_addr);
 		if (!back || back->node != (int64_t)node) {
-			snprintf(got, size,
-				 "%s: backend %s on %s cannot answer back to %s's address %s "
-				 "(%s)",
-				 name, addr, world_node_name(x->w, c->node), name, n->node_addr,
-				 !back ? "no entry for it" : "its entry names another node");
+			snprintf(
+				got, size,
+				"%s: backend %s on %s cannot answer back to %s's address %s "
+				"(%s)",
+				name, addr, world_node_name(x->w, c->node), name,
+				n->node_addr,
+				!back ? "no entry for it"
+				      : "its entry names another node");
 			return false;
 		}
 	}
 	if (strcmp(c->svc->name, svc) != 0) {
-		snprintf(got, size, "%s: backend %s of %s is a task of %s", name, addr, svc,
-			 c->svc->name);
+		snprintf(got, size, "%s: backend %s of %s is a task of %s", name, addr,
+			 svc, c->svc->name);
 		return false;
 	}
 	*out = c;
@@ -2811,8 +2816,8 @@ bool simexec_check_mesh(const struct simexec *x, uint32_t node, uint32_t port,
 	if (r == SIMEXEC_MESH_BROKEN)
 		return false;
 	if (out.service && strcmp(out.service, service) != 0) {
-		snprintf(msg, size, "%s: port %u/%s answers for %s, published by %s", name,
-			 port, simexec_proto_name(proto), out.service, service);
+		snprintf(msg, size, "%s: port %u/%s answers for %s, published by %s",
+			 name, port, simexec_proto_name(proto), out.service, service);
 		return false;
 	}
 	n = simexec_ingress_of(x, node);
@@ -2834,17 +2839,19 @@ bool simexec_check_mesh(const struct simexec *x, uint32_t node, uint32_t port,
 		bool listed = false;
 		if (strcmp(c->svc->name, service) != 0)
 			break;
-		if (c->state != ENV_CTL_RUNNING || (skip && skip(ctx, c->node, c->task_id)))
+		if (c->state != ENV_CTL_RUNNING ||
+		    (skip && skip(ctx, c->node, c->task_id)))
 			continue;
 		for (size_t i = 0; i < c->att_count && !n; i++) {
 			/* no ingress state here, but the task runs on one */
 			const struct simexec_netst *o = simexec_ingress_of(x, c->node);
 			if (o && c->atts[i].network_id == o->id) {
-				snprintf(msg, size,
-					 "%s: port %u/%s of %s refused (no ingress network) "
-					 "while task %s runs on %s",
-					 name, port, simexec_proto_name(proto), service,
-					 c->task_id, world_node_name(x->w, c->node));
+				snprintf(
+					msg, size,
+					"%s: port %u/%s of %s refused (no ingress network) "
+					"while task %s runs on %s",
+					name, port, simexec_proto_name(proto), service,
+					c->task_id, world_node_name(x->w, c->node));
 				return false;
 			}
 		}
@@ -2860,11 +2867,12 @@ bool simexec_check_mesh(const struct simexec *x, uint32_t node, uint32_t port,
 					 (n->node_addr[0] || c->node == node);
 		}
 		if (!listed) {
-			snprintf(msg, size,
-				 "%s: port %u/%s of %s does not reach task %s (%s on %s)%s",
-				 name, port, simexec_proto_name(proto), service, c->task_id,
-				 a->addr, world_node_name(x->w, c->node),
-				 r == SIMEXEC_MESH_REFUSED ? ": refused" : "");
+			snprintf(
+				msg, size,
+				"%s: port %u/%s of %s does not reach task %s (%s on %s)%s",
+				name, port, simexec_proto_name(proto), service,
+				c->task_id, a->addr, world_node_name(x->w, c->node),
+				r == SIMEXEC_MESH_REFUSED ? ": refused" : "");
 			return false;
 		}
 	}

@@ -336,7 +336,8 @@ struct simexec_mesh_out {
 };
 enum simexec_mesh simexec_mesh_reach(const struct simexec *x, uint32_t node,
 				     uint32_t port, enum env_port_proto proto,
-				     struct simexec_mesh_out *out, char *got, size_t size);
+				     struct simexec_mesh_out *out, char *got,
+				     size_t size);
 
 /* simexec_check_mesh: the routing mesh's invariant for one node and one
  * port that service publishes: the port is not BROKEN there, answers for

@@ -2039,15 +2039,18 @@ static void test_scn_mesh_conditions(void **state)
 	c = line_cmd("expect no leader", &s);
 	assert_int_equal(c->u.expect.cond.kind, SCN_COND_NO_LEADER);
 	scn_free(&s);
-	line_fails("expect reach 0 on w1",
-		   "scn.scn:2:14: expected a published port 1-65535 (e.g. 8080 or 53/udp) after "
-		   "'reach', got '0'");
-	line_fails("expect reach 8080/icmp on w1",
-		   "scn.scn:2:14: expected a published port 1-65535 (e.g. 8080 or 53/udp) after "
-		   "'reach', got '8080/icmp'");
-	line_fails("expect reach 70000 on w1",
-		   "scn.scn:2:14: expected a published port 1-65535 (e.g. 8080 or 53/udp) after "
-		   "'reach', got '70000'");
+	line_fails(
+		"expect reach 0 on w1",
+		"scn.scn:2:14: expected a published port 1-65535 (e.g. 8080 or 53/udp) after "
+		"'reach', got '0'");
+	line_fails(
+		"expect reach 8080/icmp on w1",
+		"scn.scn:2:14: expected a published port 1-65535 (e.g. 8080 or 53/udp) after "
+		"'reach', got '8080/icmp'");
+	line_fails(
+		"expect reach 70000 on w1",
+		"scn.scn:2:14: expected a published port 1-65535 (e.g. 8080 or 53/udp) after "
+		"'reach', got '70000'");
 	line_fails("expect reach 8080 on w9",
 		   "scn.scn:2:22: node w9 does not exist (cluster has w1..w2)");
 	line_fails("expect no reach 8080 w1",

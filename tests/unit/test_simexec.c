@@ -904,8 +904,9 @@ static void test_simexec_mesh_reaches_a_running_task_through_any_node(void **sta
 	env = env_of(&t, 1);
 	assert_int_equal(env->ops->ctl_open(env, &spec, &ctl), 0);
 	/* declared, no task runs yet: the rule's backend does not answer */
-	assert_int_equal(simexec_mesh_reach(t.x, 0, 8080, ENV_PORT_TCP, &out, got, sizeof got),
-			 SIMEXEC_MESH_BROKEN);
+	assert_int_equal(
+		simexec_mesh_reach(t.x, 0, 8080, ENV_PORT_TCP, &out, got, sizeof got),
+		SIMEXEC_MESH_BROKEN);
 	prepare_start(&t, 1, ctl);
 	/* through w0 and w2 (no task there) and on w1 itself */
 	for (uint32_t i = 0; i < 3; i++) {
@@ -915,49 +916,57 @@ static void test_simexec_mesh_reaches_a_running_task_through_any_node(void **sta
 		assert_string_equal(out.service, "web");
 		assert_int_equal(out.backend_count, 1);
 		assert_int_equal(out.network_id, 0x10);
-		assert_true(simexec_check_mesh(t.x, i, 8080, ENV_PORT_TCP, "web", NULL, NULL,
-					       got, sizeof got));
+		assert_true(simexec_check_mesh(t.x, i, 8080, ENV_PORT_TCP, "web", NULL,
+					       NULL, got, sizeof got));
 		/* answers for web only */
 		assert_false(simexec_check_mesh(t.x, i, 8080, ENV_PORT_TCP, "api", NULL,
 						NULL, got, sizeof got));
 	}
 	/* another port, or protocol: refused */
-	assert_int_equal(simexec_mesh_reach(t.x, 0, 9090, ENV_PORT_TCP, &out, got, sizeof got),
-			 SIMEXEC_MESH_REFUSED);
+	assert_int_equal(
+		simexec_mesh_reach(t.x, 0, 9090, ENV_PORT_TCP, &out, got, sizeof got),
+		SIMEXEC_MESH_REFUSED);
 	assert_null(out.service);
-	assert_int_equal(simexec_mesh_reach(t.x, 0, 8080, ENV_PORT_UDP, &out, got, sizeof got),
-			 SIMEXEC_MESH_REFUSED);
+	assert_int_equal(
+		simexec_mesh_reach(t.x, 0, 8080, ENV_PORT_UDP, &out, got, sizeof got),
+		SIMEXEC_MESH_REFUSED);
 	/* w1 no longer lists w0's own address: w0's answers cannot come back */
 	mesh_declare(&t, 1, "10.0.0.21", true);
-	assert_int_equal(simexec_mesh_reach(t.x, 0, 8080, ENV_PORT_TCP, &out, got, sizeof got),
-			 SIMEXEC_MESH_BROKEN);
+	assert_int_equal(
+		simexec_mesh_reach(t.x, 0, 8080, ENV_PORT_TCP, &out, got, sizeof got),
+		SIMEXEC_MESH_BROKEN);
 	assert_non_null(strstr(got, "cannot answer back"));
-	assert_false(simexec_check_mesh(t.x, 0, 8080, ENV_PORT_TCP, "web", NULL, NULL, got,
-					sizeof got));
-	assert_int_equal(simexec_mesh_reach(t.x, 2, 8080, ENV_PORT_TCP, &out, got, sizeof got),
-			 SIMEXEC_MESH_REACHES);
+	assert_false(simexec_check_mesh(t.x, 0, 8080, ENV_PORT_TCP, "web", NULL, NULL,
+					got, sizeof got));
+	assert_int_equal(
+		simexec_mesh_reach(t.x, 2, 8080, ENV_PORT_TCP, &out, got, sizeof got),
+		SIMEXEC_MESH_REACHES);
 	/* w2 without its own address: local backends only, none: refused,
 	 * and the invariant says web's running task gets nothing from it */
 	mesh_declare(&t, 2, NULL, false);
-	assert_int_equal(simexec_mesh_reach(t.x, 2, 8080, ENV_PORT_TCP, &out, got, sizeof got),
-			 SIMEXEC_MESH_REFUSED);
-	assert_false(simexec_check_mesh(t.x, 2, 8080, ENV_PORT_TCP, "web", NULL, NULL, got,
-					sizeof got));
+	assert_int_equal(
+		simexec_mesh_reach(t.x, 2, 8080, ENV_PORT_TCP, &out, got, sizeof got),
+		SIMEXEC_MESH_REFUSED);
+	assert_false(simexec_check_mesh(t.x, 2, 8080, ENV_PORT_TCP, "web", NULL, NULL,
+					got, sizeof got));
 	/* ... while w1 (its task local) still answers */
 	mesh_declare(&t, 1, NULL, false);
-	assert_int_equal(simexec_mesh_reach(t.x, 1, 8080, ENV_PORT_TCP, &out, got, sizeof got),
-			 SIMEXEC_MESH_REACHES);
+	assert_int_equal(
+		simexec_mesh_reach(t.x, 1, 8080, ENV_PORT_TCP, &out, got, sizeof got),
+		SIMEXEC_MESH_REACHES);
 	/* the task stops: a rule still listing it is broken */
 	mesh_declare(&t, 1, "10.0.0.21", false);
 	assert_int_equal(do_op(&t, 1, ctl, ENV_CTL_SHUTDOWN, &d), 0);
 	run_until(&t, &d.calls);
-	assert_int_equal(simexec_mesh_reach(t.x, 0, 8080, ENV_PORT_TCP, &out, got, sizeof got),
-			 SIMEXEC_MESH_BROKEN);
+	assert_int_equal(
+		simexec_mesh_reach(t.x, 0, 8080, ENV_PORT_TCP, &out, got, sizeof got),
+		SIMEXEC_MESH_BROKEN);
 	assert_non_null(strstr(got, "does not run"));
 	/* a machine crash takes the node's rules with it */
 	assert_int_equal(world_node_kill(t.w, 0, true, false), 0);
-	assert_int_equal(simexec_mesh_reach(t.x, 0, 8080, ENV_PORT_TCP, &out, got, sizeof got),
-			 SIMEXEC_MESH_REFUSED);
+	assert_int_equal(
+		simexec_mesh_reach(t.x, 0, 8080, ENV_PORT_TCP, &out, got, sizeof got),
+		SIMEXEC_MESH_REFUSED);
 	world_free(t.w);
 }
 
@@ -1430,7 +1439,8 @@ int main(void)
 		cmocka_unit_test(test_simexec_world_free_releases_everything_pending),
 		cmocka_unit_test(test_simexec_list_is_in_task_id_order_per_node),
 		cmocka_unit_test(test_simexec_running_counts_by_service_and_node),
-		cmocka_unit_test(test_simexec_mesh_reaches_a_running_task_through_any_node),
+		cmocka_unit_test(
+			test_simexec_mesh_reaches_a_running_task_through_any_node),
 		cmocka_unit_test(test_simexec_foreach_goes_by_node_then_task_id),
 		cmocka_unit_test(test_simexec_check_catches_one_task_in_two_containers),
 		cmocka_unit_test(
