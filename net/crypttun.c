@@ -66,6 +66,7 @@ struct crypttun_net {
 	uint32_t tx_key_id;
 	uint8_t tx_key[32];
 	uint64_t tx_counter;
+	unsigned mtu;
 };
 
 struct crypttun {
@@ -99,6 +100,7 @@ static const char *const crypttun_drop_names[CRYPTTUN_DROP_COUNT] = {
 	[CRYPTTUN_DROP_NO_ROUTE] = "no remote endpoint",
 	[CRYPTTUN_DROP_FLOOD] = "broadcast or multicast",
 	[CRYPTTUN_DROP_IO] = "send or TAP write failed",
+	[CRYPTTUN_DROP_TOO_BIG] = "over the network's MTU (the task's interface MTU is too large)",
 };
 
 static void crypttun_errf(char *err, size_t size, const char *fmt, ...)
@@ -151,8 +153,12 @@ static enum crypttun_verdict crypttun_drop(struct crypttun *ct, enum crypttun_dr
 		uint64_t now = crypttun_mono_ms();
 		if (ct->drop_logged_ms[why] == 0 ||
 		    now - ct->drop_logged_ms[why] >= CRYPTTUN_LOG_EVERY_MS) {
-			crypttun_logf(ct, why == CRYPTTUN_DROP_NO_ROUTE ? ENV_LOG_DEBUG
-									: ENV_LOG_WARN,
+			/* what tasks broadcast, or send to addresses gone, is
+			 * routine; the rest is an attack or a misconfiguration */
+			crypttun_logf(ct,
+				      why == CRYPTTUN_DROP_NO_ROUTE || why == CRYPTTUN_DROP_FLOOD
+					      ? ENV_LOG_DEBUG
+					      : ENV_LOG_WARN,
 				      "crypttun: dropped frames: %s (%llu since the last "
 				      "line, %llu in all)",
 				      crypttun_drop_names[why],
@@ -188,8 +194,7 @@ static uint64_t crypttun_get64(const uint8_t *p)
 
 void crypttun_tap_name(uint32_t vni, char out[CRYPTTUN_IFNAME_BYTES])
 {
-	assert(vni <= DATAPLANE_VNI_MAX);
-	snprintf(out, CRYPTTUN_IFNAME_BYTES, "cs-tp-%u", (unsigned)vni);
+	dataplane_tap_name(vni, out);
 }
 
 int crypttun_hdr_parse(const uint8_t *wire, size_t wire_len, struct crypttun_hdr *h)
@@ -482,6 +487,8 @@ enum crypttun_verdict crypttun_tx(struct crypttun *ct, uint64_t network_id,
 	}
 	if (!dataplane_addr_of_mac(frame, &addr) || !(ep = crypttun_ep_find(n, addr)))
 		return crypttun_drop(ct, CRYPTTUN_DROP_NO_ROUTE);
+	if (n->mtu && frame_len > (size_t)n->mtu + CRYPTTUN_FRAME_BYTES_MIN)
+		return crypttun_drop(ct, CRYPTTUN_DROP_TOO_BIG);
 	if (!n->has_key)
 		return crypttun_drop(ct, CRYPTTUN_DROP_NO_KEY);
 	h.version = CRYPTTUN_VERSION;
@@ -767,6 +774,12 @@ int crypttun_open(const struct crypttun_cfg *cfg, struct crypttun **out, char *e
 		int sz = 4 << 20;
 		setsockopt(ct->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
 		setsockopt(ct->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+	}
+	{
+		/* DF on what it sends: never fragmented on the underlay (the
+		 * MTU is lowered for that); the route's learnt PMTU ignored */
+		int pmtu = IP_PMTUDISC_PROBE;
+		setsockopt(ct->fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu);
 	}
 	memset(&sa, 0, sizeof sa);
 	sa.sin_family = AF_INET;
@@ -1078,6 +1091,7 @@ int crypttun_set(struct crypttun *ct, const struct env_net_state *st, unsigned m
 	n->ep_count = ep_count;
 	n->peers = peers;
 	n->peer_count = peer_count;
+	n->mtu = mtu;
 	n->has_key = st->key_count > 0;
 	n->tx_key_id = n->has_key ? st->keys[st->key_primary].id : 0;
 	if (n->has_key)

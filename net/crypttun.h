@@ -69,6 +69,9 @@ enum crypttun_drop {
 	CRYPTTUN_DROP_NO_ROUTE,	  /* to a MAC no remote endpoint has */
 	CRYPTTUN_DROP_FLOOD,	  /* broadcast/multicast that is no ARP we answer */
 	CRYPTTUN_DROP_IO,	  /* a send or a TAP write failed (full) */
+	/* a frame over the network's MTU (a task whose interface kept an
+	 * older, larger MTU): sealed it would fragment on the underlay */
+	CRYPTTUN_DROP_TOO_BIG,
 	CRYPTTUN_DROP_COUNT
 };
 
@@ -107,7 +110,9 @@ void crypttun_tap_name(uint32_t vni, char out[CRYPTTUN_IFNAME_BYTES]);
  * opened on the first call, with a loop), its remote endpoints and keys.
  * Keys: the primary is sent with from now on; every given key is accepted;
  * windows of keys still given are kept, those of keys gone are dropped.
- * mtu: the TAP's MTU (the caller puts it on the bridge). Returns 0,
+ * mtu: the TAP's MTU (the caller puts it on the bridge); a frame over it
+ * (plus its Ethernet header) is dropped, never sent to fragment; the
+ * socket sets DF. Returns 0,
  * CS_EINVAL (not encrypted, a bad VNI, endpoint or key list: more than
  * ENV_NET_KEYS_MAX, a zero id, a primary out of range), CS_ELIMIT, CS_EEXEC
  * (the TAP: err says why), CS_ENOMEM. On failure the network's earlier

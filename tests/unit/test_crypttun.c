@@ -427,6 +427,18 @@ static void test_crypttun_no_key_never_clear(void **state)
 				 CRYPTTUN_SEND);
 		assert_int_equal(wire[7], 10);
 	}
+	/* a frame over the MTU given (1418 + 14): dropped, never sent */
+	{
+		uint8_t *big = calloc(1, 1418 + 15);
+		assert_non_null(big);
+		memcpy(big, f, fl);
+		assert_int_equal(crypttun_tx(a, NET_ID, big, 1418 + 14, wire, &wl, &dst),
+				 CRYPTTUN_SEND);
+		assert_int_equal(crypttun_tx(a, NET_ID, big, 1418 + 15, wire, &wl, &dst),
+				 CRYPTTUN_DROP);
+		assert_int_equal(drops(a, CRYPTTUN_DROP_TOO_BIG), 1);
+		free(big);
+	}
 	crypttun_remove(a, NET_ID);
 	assert_false(crypttun_has(a, NET_ID));
 	assert_int_equal(crypttun_tx(a, NET_ID, f, fl, wire, &wl, &dst), CRYPTTUN_DROP);
