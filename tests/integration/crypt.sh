@@ -60,6 +60,12 @@ cleanup() {
 	for p in "${PIDS[@]}" "${HPID[@]}"; do
 		kill "$p" 2>/dev/null
 	done
+	# and what those started (dpnet_tool's sink child) in our namespaces
+	for n in a1 b1 a b; do
+		for p in $(ip netns pids "${TAG}$n" 2>/dev/null); do
+			kill "$p" 2>/dev/null
+		done
+	done
 	wait 2>/dev/null
 	for n in a1 b1 a b; do
 		ip netns del "${TAG}$n" 2>/dev/null
@@ -200,6 +206,19 @@ wait_fetch() {
 	fail "$1: the task on a cannot fetch from the task on b"
 }
 
+# retune: the tasks at the network's MTU now, as Docker's network made
+# again with dataplane_net.mtu gives its containers (a task that kept 1450
+# on an encrypted network has its large frames dropped: crypttun's "over
+# the network's MTU")
+retune() {
+	local n mtu
+	for n in a b; do
+		mtu=$(in_ns "$n" cat /sys/class/net/cs-br-$VNI/mtu)
+		in_ns "${n}1" ip link set eth0 mtu "$mtu"
+		in_ns "$n" ip link set "${TAG}${n}t" mtu "$mtu"
+	done
+}
+
 CAP=""
 cap_start() {
 	CAP=$WORK/cap-$1.pcap
@@ -235,8 +254,13 @@ if [ "$MODE" = --bench ]; then
 	}
 	PLAIN=$(measure)
 	for n in a b; do state "$n" 1 key 1 "$K1" primary 0; apply "$n"; done
+	retune
 	wait_fetch "bench (encrypted)"
 	ENC=$(measure)
+	for n in a b; do kill -USR1 "${HPID[$n]}"; done
+	sleep 0.3
+	for n in a b; do say "node $n tunnel: $(grep '^stats' "$WORK/h$n.out" | tail -1)"; done
+	say "node b UDP: $(in_ns b grep '^Udp:' /proc/net/snmp | tail -1)"
 	# conn N mean_us p50_us p99_us | send MB mib_per_s
 	read -r _ _ pm pp _ <<<"${PLAIN%%|*}"
 	read -r _ _ em ep _ <<<"${ENC%%|*}"
@@ -267,13 +291,7 @@ for n in a b; do
 done
 MTU_BR=$(in_ns a cat /sys/class/net/cs-br-$VNI/mtu)
 [ "$MTU_BR" = $((1500 - 82)) ] || fail "the encrypted bridge's MTU is $MTU_BR, not 1500 - 82"
-# the tasks at the network's new MTU, as Docker's network made again with
-# dataplane_net.mtu gives its containers (a task that kept 1450 would have
-# its large frames dropped: crypttun's "over the network's MTU")
-for n in a b; do
-	in_ns "${n}1" ip link set eth0 mtu "$MTU_BR"
-	in_ns "$n" ip link set "${TAG}${n}t" mtu "$MTU_BR"
-done
+retune
 cap_start enc
 wait_fetch "encrypted"
 cap_stop
