@@ -41,6 +41,7 @@ struct crypttun_pkey {
 	uint32_t id;
 	uint8_t key[32];
 	struct crypttun_window win;
+	EVP_CIPHER_CTX *ctx; /* AES-256-GCM with key set: only the IV per frame */
 };
 
 /* A node of the network (an endpoint's node, not this one). */
@@ -67,6 +68,7 @@ struct crypttun_net {
 	uint8_t tx_key[32];
 	uint64_t tx_counter;
 	unsigned mtu;
+	EVP_CIPHER_CTX *tx_ctx; /* with tx_key set; NULL without a key */
 };
 
 struct crypttun {
@@ -236,21 +238,23 @@ int crypttun_derive(const uint8_t nk[ENV_NET_KEY_BYTES], uint32_t vni, uint32_t 
 	return ok ? 0 : CS_ENOMEM;
 }
 
-/* One AES-256-GCM context for the process's loop thread: the key and IV
- * are set per frame (a key schedule costs less than a frame's syscalls). */
-static EVP_CIPHER_CTX *crypttun_ctx(void)
+/* A context of AES-256-GCM with key set (enc: to seal), or NULL. */
+static EVP_CIPHER_CTX *crypttun_key_ctx(const uint8_t key[32], bool enc)
 {
-	static _Thread_local EVP_CIPHER_CTX *ctx;
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 
-	if (!ctx)
-		ctx = EVP_CIPHER_CTX_new();
-	return ctx;
+	if (c && (enc ? EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, NULL)
+		      : EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, NULL)) != 1) {
+		EVP_CIPHER_CTX_free(c);
+		c = NULL;
+	}
+	return c;
 }
 
-size_t crypttun_seal(const uint8_t key[32], const struct crypttun_hdr *h,
-		     const uint8_t *frame, size_t frame_len, uint8_t *wire)
+/* crypttun_seal with c, a context whose key is set (crypttun_key_ctx). */
+static size_t crypttun_seal_with(EVP_CIPHER_CTX *c, const struct crypttun_hdr *h,
+				 const uint8_t *frame, size_t frame_len, uint8_t *wire)
 {
-	EVP_CIPHER_CTX *c = crypttun_ctx();
 	int n = 0, fin = 0;
 
 	if (!c || frame_len < CRYPTTUN_FRAME_BYTES_MIN ||
@@ -261,7 +265,7 @@ size_t crypttun_seal(const uint8_t key[32], const struct crypttun_hdr *h,
 	crypttun_put32(wire + 4, h->key_id);
 	crypttun_put32(wire + 8, h->vni);
 	memcpy(wire + 12, h->nonce, CRYPTTUN_NONCE_BYTES);
-	if (EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, h->nonce) != 1 ||
+	if (EVP_EncryptInit_ex(c, NULL, NULL, NULL, h->nonce) != 1 ||
 	    EVP_EncryptUpdate(c, NULL, &n, wire, CRYPTTUN_HDR_BYTES) != 1 ||
 	    EVP_EncryptUpdate(c, wire + CRYPTTUN_HDR_BYTES, &n, frame, (int)frame_len) !=
 		    1 ||
@@ -273,10 +277,10 @@ size_t crypttun_seal(const uint8_t key[32], const struct crypttun_hdr *h,
 	return CRYPTTUN_HDR_BYTES + frame_len + CRYPTTUN_TAG_BYTES;
 }
 
-size_t crypttun_unseal(const uint8_t key[32], const uint8_t *wire, size_t wire_len,
-		       uint8_t *frame)
+/* crypttun_unseal with c, a context whose key is set (crypttun_key_ctx). */
+static size_t crypttun_unseal_with(EVP_CIPHER_CTX *c, const uint8_t *wire, size_t wire_len,
+				   uint8_t *frame)
 {
-	EVP_CIPHER_CTX *c = crypttun_ctx();
 	size_t len;
 	int n = 0, fin = 0;
 	uint8_t tag[CRYPTTUN_TAG_BYTES];
@@ -287,7 +291,7 @@ size_t crypttun_unseal(const uint8_t key[32], const uint8_t *wire, size_t wire_l
 		return 0;
 	len = wire_len - CRYPTTUN_HDR_BYTES - CRYPTTUN_TAG_BYTES;
 	memcpy(tag, wire + wire_len - CRYPTTUN_TAG_BYTES, sizeof tag);
-	if (EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, wire + 12) != 1 ||
+	if (EVP_DecryptInit_ex(c, NULL, NULL, NULL, wire + 12) != 1 ||
 	    EVP_DecryptUpdate(c, NULL, &n, wire, CRYPTTUN_HDR_BYTES) != 1 ||
 	    EVP_DecryptUpdate(c, frame, &n, wire + CRYPTTUN_HDR_BYTES, (int)len) != 1 ||
 	    (size_t)n != len ||
@@ -298,6 +302,26 @@ size_t crypttun_unseal(const uint8_t key[32], const uint8_t *wire, size_t wire_l
 		return 0;
 	}
 	return len;
+}
+
+size_t crypttun_seal(const uint8_t key[32], const struct crypttun_hdr *h,
+		     const uint8_t *frame, size_t frame_len, uint8_t *wire)
+{
+	EVP_CIPHER_CTX *c = crypttun_key_ctx(key, true);
+	size_t n = crypttun_seal_with(c, h, frame, frame_len, wire);
+
+	EVP_CIPHER_CTX_free(c);
+	return n;
+}
+
+size_t crypttun_unseal(const uint8_t key[32], const uint8_t *wire, size_t wire_len,
+		       uint8_t *frame)
+{
+	EVP_CIPHER_CTX *c = crypttun_key_ctx(key, false);
+	size_t n = crypttun_unseal_with(c, wire, wire_len, frame);
+
+	EVP_CIPHER_CTX_free(c);
+	return n;
 }
 
 bool crypttun_window_check(const struct crypttun_window *w, uint64_t c)
@@ -498,7 +522,7 @@ enum crypttun_verdict crypttun_tx(struct crypttun *ct, uint64_t network_id,
 	crypttun_put32(h.nonce + 4, (uint32_t)(n->tx_counter >> 32));
 	crypttun_put32(h.nonce + 8, (uint32_t)n->tx_counter);
 	n->tx_counter++;
-	*wire_len = crypttun_seal(n->tx_key, &h, frame, frame_len, wire);
+	*wire_len = crypttun_seal_with(n->tx_ctx, &h, frame, frame_len, wire);
 	if (*wire_len == 0)
 		return crypttun_drop(ct, CRYPTTUN_DROP_IO);
 	*dst_ip = ep->node_ip;
@@ -533,7 +557,7 @@ static enum crypttun_verdict crypttun_rx_net(struct crypttun *ct, uint32_t src_i
 	counter = crypttun_get64(h.nonce + 4);
 	if (!crypttun_window_check(&k->win, counter))
 		return crypttun_drop(ct, CRYPTTUN_DROP_REPLAY);
-	len = crypttun_unseal(k->key, wire, wire_len, frame);
+	len = crypttun_unseal_with(k->ctx, wire, wire_len, frame);
 	if (len == 0)
 		return crypttun_drop(ct, CRYPTTUN_DROP_AUTH);
 	crypttun_window_mark(&k->win, counter);
@@ -672,12 +696,22 @@ static void crypttun_free(struct crypttun *ct)
 	free(ct);
 }
 
+/* Frees the contexts of peers[0..count) and wipes them. */
+static void crypttun_peers_free(struct crypttun_peer *peers, size_t count)
+{
+	for (size_t i = 0; peers && i < count; i++)
+		for (size_t k = 0; k < peers[i].key_count; k++)
+			EVP_CIPHER_CTX_free(peers[i].keys[k].ctx);
+	if (peers)
+		OPENSSL_cleanse(peers, count * sizeof *peers);
+	free(peers);
+}
+
 static void crypttun_net_free(struct crypttun_net *n)
 {
+	EVP_CIPHER_CTX_free(n->tx_ctx);
 	OPENSSL_cleanse(n->tx_key, sizeof n->tx_key);
-	if (n->peers)
-		OPENSSL_cleanse(n->peers, n->peer_count * sizeof *n->peers);
-	free(n->peers);
+	crypttun_peers_free(n->peers, n->peer_count);
 	free(n->eps);
 	free(n);
 }
@@ -750,7 +784,7 @@ int crypttun_open(const struct crypttun_cfg *cfg, struct crypttun **out, char *e
 	ct->log_data = cfg->log_data;
 	ct->in = malloc(CRYPTTUN_WIRE_BYTES_MAX + 1);
 	ct->out = malloc(CRYPTTUN_WIRE_BYTES_MAX);
-	if (!ct->in || !ct->out || !crypttun_ctx()) {
+	if (!ct->in || !ct->out) {
 		rv = CS_ENOMEM;
 		goto err_free;
 	}
@@ -928,6 +962,8 @@ static int crypttun_tables(const struct crypttun *ct, const struct env_net_state
 			struct crypttun_pkey *pk = &p->keys[p->key_count++];
 			pk->id = st->keys[k].id;
 			rv = crypttun_derive(st->keys[k].key, st->vni, p->ip, pk->key);
+			if (!rv && !(pk->ctx = crypttun_key_ctx(pk->key, false)))
+				rv = CS_ENOMEM;
 			if (rv)
 				goto fail;
 			for (size_t j = 0; op && j < op->key_count; j++)
@@ -944,9 +980,7 @@ static int crypttun_tables(const struct crypttun *ct, const struct env_net_state
 fail:
 	free(ips);
 	free(eps);
-	if (peers)
-		OPENSSL_cleanse(peers, (np + 1) * sizeof *peers);
-	free(peers);
+	crypttun_peers_free(peers, np);
 	return rv;
 }
 
@@ -958,6 +992,7 @@ int crypttun_set(struct crypttun *ct, const struct env_net_state *st, unsigned m
 	size_t ep_count = 0, peer_count = 0, at;
 	struct crypttun_net *n, *old;
 	uint8_t tx_key[32];
+	EVP_CIPHER_CTX *tx_ctx = NULL;
 	bool found;
 	int rv;
 
@@ -1008,8 +1043,12 @@ int crypttun_set(struct crypttun *ct, const struct env_net_state *st, unsigned m
 	if (st->key_count) {
 		rv = crypttun_derive(st->keys[st->key_primary].key, st->vni, ct->self_ip,
 				     tx_key);
-		if (rv)
+		if (!rv && !(tx_ctx = crypttun_key_ctx(tx_key, true)))
+			rv = CS_ENOMEM;
+		if (rv) {
+			OPENSSL_cleanse(tx_key, sizeof tx_key);
 			return rv;
+		}
 	}
 	rv = crypttun_tables(ct, st, old, &eps, &ep_count, &peers, &peer_count);
 	if (rv) {
@@ -1019,8 +1058,7 @@ int crypttun_set(struct crypttun *ct, const struct env_net_state *st, unsigned m
 	}
 	if (old) {
 		n = old;
-		OPENSSL_cleanse(n->peers, n->peer_count * sizeof *n->peers);
-		free(n->peers);
+		crypttun_peers_free(n->peers, n->peer_count);
 		free(n->eps);
 	} else {
 		struct timespec ts;
@@ -1094,6 +1132,9 @@ int crypttun_set(struct crypttun *ct, const struct env_net_state *st, unsigned m
 	n->mtu = mtu;
 	n->has_key = st->key_count > 0;
 	n->tx_key_id = n->has_key ? st->keys[st->key_primary].id : 0;
+	EVP_CIPHER_CTX_free(n->tx_ctx);
+	n->tx_ctx = tx_ctx;
+	tx_ctx = NULL;
 	if (n->has_key)
 		memcpy(n->tx_key, tx_key, sizeof tx_key);
 	else
@@ -1103,9 +1144,8 @@ int crypttun_set(struct crypttun *ct, const struct env_net_state *st, unsigned m
 	return 0;
 fail:
 	OPENSSL_cleanse(tx_key, sizeof tx_key);
-	if (peers)
-		OPENSSL_cleanse(peers, peer_count * sizeof *peers);
-	free(peers);
+	EVP_CIPHER_CTX_free(tx_ctx);
+	crypttun_peers_free(peers, peer_count);
 	free(eps);
 	return rv;
 }

@@ -144,7 +144,7 @@ apply() {
 start_harness() {
 	local n=$1
 	: >"$WORK/h$n.out"
-	bg_ns "$n" "$WORK/ct_harness" "$(node_ip "$n")" $CPORT $VPORT "$WORK/state-$n" \
+	bg_ns "$n" ${CT_NICE:+nice -n "$CT_NICE"} "$WORK/ct_harness" "$(node_ip "$n")" $CPORT $VPORT "$WORK/state-$n" \
 		>>"$WORK/h$n.out" 2>>"$WORK/h$n.log"
 	HPID[$n]=$!
 	for _ in $(seq 50); do
@@ -261,6 +261,7 @@ if [ "$MODE" = --bench ]; then
 	sleep 0.3
 	for n in a b; do say "node $n tunnel: $(grep '^stats' "$WORK/h$n.out" | tail -1)"; done
 	say "node b UDP: $(in_ns b grep '^Udp:' /proc/net/snmp | tail -1)"
+	for n in a b; do say "node $n TAP: $(in_ns "$n" ip -s link show cs-tp-$VNI | tr -s ' \n' ' ')"; done
 	# conn N mean_us p50_us p99_us | send MB mib_per_s
 	read -r _ _ pm pp _ <<<"${PLAIN%%|*}"
 	read -r _ _ em ep _ <<<"${ENC%%|*}"
