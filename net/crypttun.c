@@ -102,7 +102,8 @@ static const char *const crypttun_drop_names[CRYPTTUN_DROP_COUNT] = {
 	[CRYPTTUN_DROP_NO_ROUTE] = "no remote endpoint",
 	[CRYPTTUN_DROP_FLOOD] = "broadcast or multicast",
 	[CRYPTTUN_DROP_IO] = "send or TAP write failed",
-	[CRYPTTUN_DROP_TOO_BIG] = "over the network's MTU (the task's interface MTU is too large)",
+	[CRYPTTUN_DROP_TOO_BIG] =
+		"over the network's MTU (the task's interface MTU is too large)",
 };
 
 static void crypttun_errf(char *err, size_t size, const char *fmt, ...)
@@ -158,7 +159,8 @@ static enum crypttun_verdict crypttun_drop(struct crypttun *ct, enum crypttun_dr
 			/* what tasks broadcast, or send to addresses gone, is
 			 * routine; the rest is an attack or a misconfiguration */
 			crypttun_logf(ct,
-				      why == CRYPTTUN_DROP_NO_ROUTE || why == CRYPTTUN_DROP_FLOOD
+				      why == CRYPTTUN_DROP_NO_ROUTE ||
+						      why == CRYPTTUN_DROP_FLOOD
 					      ? ENV_LOG_DEBUG
 					      : ENV_LOG_WARN,
 				      "crypttun: dropped frames: %s (%llu since the last "
@@ -201,8 +203,9 @@ void crypttun_tap_name(uint32_t vni, char out[CRYPTTUN_IFNAME_BYTES])
 
 int crypttun_hdr_parse(const uint8_t *wire, size_t wire_len, struct crypttun_hdr *h)
 {
-	if (!wire || wire_len < CRYPTTUN_HDR_BYTES + CRYPTTUN_FRAME_BYTES_MIN +
-					CRYPTTUN_TAG_BYTES ||
+	if (!wire ||
+	    wire_len <
+		    CRYPTTUN_HDR_BYTES + CRYPTTUN_FRAME_BYTES_MIN + CRYPTTUN_TAG_BYTES ||
 	    wire_len > CRYPTTUN_WIRE_BYTES_MAX)
 		return CS_EINVAL;
 	if (wire[0] != CRYPTTUN_VERSION || wire[1] || wire[2] || wire[3])
@@ -270,7 +273,8 @@ static size_t crypttun_seal_with(EVP_CIPHER_CTX *c, const struct crypttun_hdr *h
 	    EVP_EncryptUpdate(c, wire + CRYPTTUN_HDR_BYTES, &n, frame, (int)frame_len) !=
 		    1 ||
 	    (size_t)n != frame_len ||
-	    EVP_EncryptFinal_ex(c, wire + CRYPTTUN_HDR_BYTES + n, &fin) != 1 || fin != 0 ||
+	    EVP_EncryptFinal_ex(c, wire + CRYPTTUN_HDR_BYTES + n, &fin) != 1 ||
+	    fin != 0 ||
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, CRYPTTUN_TAG_BYTES,
 				wire + CRYPTTUN_HDR_BYTES + frame_len) != 1)
 		return 0;
@@ -278,15 +282,16 @@ static size_t crypttun_seal_with(EVP_CIPHER_CTX *c, const struct crypttun_hdr *h
 }
 
 /* crypttun_unseal with c, a context whose key is set (crypttun_key_ctx). */
-static size_t crypttun_unseal_with(EVP_CIPHER_CTX *c, const uint8_t *wire, size_t wire_len,
-				   uint8_t *frame)
+static size_t crypttun_unseal_with(EVP_CIPHER_CTX *c, const uint8_t *wire,
+				   size_t wire_len, uint8_t *frame)
 {
 	size_t len;
 	int n = 0, fin = 0;
 	uint8_t tag[CRYPTTUN_TAG_BYTES];
 
-	if (!c || wire_len < CRYPTTUN_HDR_BYTES + CRYPTTUN_FRAME_BYTES_MIN +
-				     CRYPTTUN_TAG_BYTES ||
+	if (!c ||
+	    wire_len <
+		    CRYPTTUN_HDR_BYTES + CRYPTTUN_FRAME_BYTES_MIN + CRYPTTUN_TAG_BYTES ||
 	    wire_len > CRYPTTUN_WIRE_BYTES_MAX)
 		return 0;
 	len = wire_len - CRYPTTUN_HDR_BYTES - CRYPTTUN_TAG_BYTES;
@@ -386,8 +391,8 @@ size_t crypttun_arp_answer(const uint8_t *f, size_t len, uint8_t *out)
 	out[13] = 0x06;
 	memcpy(out + 14, f + 14, 6); /* htype, ptype, hlen, plen */
 	out[20] = 0;
-	out[21] = 2;		     /* reply */
-	memcpy(out + 22, mac, 6);    /* sender: the target */
+	out[21] = 2;		  /* reply */
+	memcpy(out + 22, mac, 6); /* sender: the target */
 	memcpy(out + 28, f + 38, 4);
 	memcpy(out + 32, f + 22, 6); /* target: the asker */
 	memcpy(out + 38, f + 28, 4);
@@ -624,14 +629,9 @@ static void crypttun_on_tap(uv_poll_t *h, int status, int events)
 			break; /* EAGAIN: drained */
 		switch (crypttun_tx(ct, n->network_id, ct->in, (size_t)r, ct->out, &wl,
 				    &dst)) {
-		case CRYPTTUN_SEND:
-			crypttun_send(ct, ct->out, wl, dst);
-			break;
-		case CRYPTTUN_REPLY:
-			crypttun_tap_write(ct, n, ct->out, wl);
-			break;
-		default:
-			break;
+		case CRYPTTUN_SEND: crypttun_send(ct, ct->out, wl, dst); break;
+		case CRYPTTUN_REPLY: crypttun_tap_write(ct, n, ct->out, wl); break;
+		default: break;
 		}
 	}
 }
@@ -769,7 +769,8 @@ int crypttun_open(const struct crypttun_cfg *cfg, struct crypttun **out, char *e
 
 	crypttun_errf(err, err_size, "%s", "");
 	if (!cfg->underlay_ip || inet_pton(AF_INET, cfg->underlay_ip, &ia) != 1) {
-		crypttun_errf(err, err_size, "underlay IP '%s': not a dotted IPv4 address",
+		crypttun_errf(err, err_size,
+			      "underlay IP '%s': not a dotted IPv4 address",
 			      cfg->underlay_ip ? cfg->underlay_ip : "");
 		return CS_EINVAL;
 	}
@@ -820,7 +821,8 @@ int crypttun_open(const struct crypttun_cfg *cfg, struct crypttun **out, char *e
 	sa.sin_port = htons(ct->port);
 	sa.sin_addr = ia;
 	if (bind(ct->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		crypttun_errf(err, err_size, "bind %s:%u (the encrypted overlay's port): %s",
+		crypttun_errf(err, err_size,
+			      "bind %s:%u (the encrypted overlay's port): %s",
 			      cfg->underlay_ip, (unsigned)ct->port, strerror(errno));
 		rv = CS_EEXEC;
 		goto err_close;
@@ -890,7 +892,8 @@ void crypttun_remove(struct crypttun *ct, uint64_t network_id)
 	if (!found)
 		return;
 	n = ct->nets[i];
-	memmove(&ct->nets[i], &ct->nets[i + 1], (ct->net_count - i - 1) * sizeof *ct->nets);
+	memmove(&ct->nets[i], &ct->nets[i + 1],
+		(ct->net_count - i - 1) * sizeof *ct->nets);
 	ct->net_count--;
 	crypttun_logf(ct, ENV_LOG_INFO, "crypttun: network %016llx: %s closed",
 		      (unsigned long long)network_id, n->tap);
@@ -956,7 +959,8 @@ static int crypttun_tables(const struct crypttun *ct, const struct env_net_state
 	}
 	for (size_t i = 0; i < np; i++) {
 		struct crypttun_peer *p = &peers[i];
-		const struct crypttun_peer *op = old ? crypttun_peer_find(old, ips[i]) : NULL;
+		const struct crypttun_peer *op =
+			old ? crypttun_peer_find(old, ips[i]) : NULL;
 		p->ip = ips[i];
 		for (size_t k = 0; k < st->key_count; k++) {
 			struct crypttun_pkey *pk = &p->keys[p->key_count++];
@@ -1010,18 +1014,23 @@ int crypttun_set(struct crypttun *ct, const struct env_net_state *st, unsigned m
 		return CS_EINVAL;
 	}
 	for (size_t k = 0; k < st->key_count; k++) {
-		if (st->keys[k].id == 0 || (k > 0 && st->keys[k].id <= st->keys[k - 1].id)) {
-			crypttun_errf(err, err_size,
-				      "network %016llx: key ids must be > 0 and ascending",
-				      (unsigned long long)st->network_id);
+		if (st->keys[k].id == 0 ||
+		    (k > 0 && st->keys[k].id <= st->keys[k - 1].id)) {
+			crypttun_errf(
+				err, err_size,
+				"network %016llx: key ids must be > 0 and ascending",
+				(unsigned long long)st->network_id);
 			return CS_EINVAL;
 		}
 	}
 	for (size_t i = 0; i < ct->net_count; i++) {
-		if (ct->nets[i]->vni == st->vni && ct->nets[i]->network_id != st->network_id) {
-			crypttun_errf(err, err_size, "network %016llx: vni %u is network "
-						     "%016llx's here",
-				      (unsigned long long)st->network_id, (unsigned)st->vni,
+		if (ct->nets[i]->vni == st->vni &&
+		    ct->nets[i]->network_id != st->network_id) {
+			crypttun_errf(err, err_size,
+				      "network %016llx: vni %u is network "
+				      "%016llx's here",
+				      (unsigned long long)st->network_id,
+				      (unsigned)st->vni,
 				      (unsigned long long)ct->nets[i]->network_id);
 			return CS_EINVAL;
 		}
@@ -1052,7 +1061,8 @@ int crypttun_set(struct crypttun *ct, const struct env_net_state *st, unsigned m
 	}
 	rv = crypttun_tables(ct, st, old, &eps, &ep_count, &peers, &peer_count);
 	if (rv) {
-		crypttun_errf(err, err_size, "network %016llx: %s (its endpoints or keys)",
+		crypttun_errf(err, err_size,
+			      "network %016llx: %s (its endpoints or keys)",
 			      (unsigned long long)st->network_id, cs_strerror(rv));
 		goto fail;
 	}
@@ -1064,7 +1074,8 @@ int crypttun_set(struct crypttun *ct, const struct env_net_state *st, unsigned m
 		struct timespec ts;
 		if (ct->net_count == ct->net_cap) {
 			size_t cap = ct->net_cap ? ct->net_cap * 2 : 8;
-			struct crypttun_net **nets = realloc(ct->nets, cap * sizeof *nets);
+			struct crypttun_net **nets =
+				realloc(ct->nets, cap * sizeof *nets);
 			if (!nets) {
 				rv = CS_ENOMEM;
 				goto fail;
@@ -1113,9 +1124,9 @@ int crypttun_set(struct crypttun *ct, const struct env_net_state *st, unsigned m
 			(ct->net_count - at) * sizeof *ct->nets);
 		ct->nets[at] = n;
 		ct->net_count++;
-		crypttun_logf(ct, ENV_LOG_INFO, "crypttun: network %016llx vni %u: %s open",
-			      (unsigned long long)st->network_id, (unsigned)st->vni,
-			      n->tap);
+		crypttun_logf(
+			ct, ENV_LOG_INFO, "crypttun: network %016llx vni %u: %s open",
+			(unsigned long long)st->network_id, (unsigned)st->vni, n->tap);
 	}
 	if (n->has_key != (st->key_count > 0) ||
 	    (st->key_count && n->tx_key_id != st->keys[st->key_primary].id))

@@ -44,7 +44,7 @@
 #define CRYPTTUN_OVERHEAD 82u
 /* the largest frame carried (an inner MTU of 9000 plus Ethernet) */
 #define CRYPTTUN_FRAME_BYTES_MAX 9014u
-#define CRYPTTUN_WIRE_BYTES_MAX                                                          \
+#define CRYPTTUN_WIRE_BYTES_MAX \
 	(CRYPTTUN_HDR_BYTES + CRYPTTUN_FRAME_BYTES_MAX + CRYPTTUN_TAG_BYTES)
 #define CRYPTTUN_FRAME_BYTES_MIN 14u /* an Ethernet header */
 /* the replay window: counters this far below the highest seen are refused */
@@ -52,7 +52,7 @@
 /* frames read from one fd per loop turn before yielding */
 #define CRYPTTUN_BATCH 64u
 /* the encrypted networks one node carries (as DATAPLANE_NETS_MAX) */
-#define CRYPTTUN_NETS_MAX 1024u
+#define CRYPTTUN_NETS_MAX     1024u
 #define CRYPTTUN_IFNAME_BYTES 16u
 /* drops are logged at most once per this many ms per reason */
 #define CRYPTTUN_LOG_EVERY_MS 10000u
@@ -134,8 +134,8 @@ void crypttun_get_stats(const struct crypttun *ct, struct crypttun_stats *out);
  * (what the loop's callbacks run; called directly by the unit tests) */
 
 enum crypttun_verdict {
-	CRYPTTUN_SEND,	/* tx: wire[0..*wire_len) goes to *dst_ip */
-	CRYPTTUN_REPLY, /* tx: an ARP answer in wire[0..*wire_len) for the TAP */
+	CRYPTTUN_SEND,	  /* tx: wire[0..*wire_len) goes to *dst_ip */
+	CRYPTTUN_REPLY,	  /* tx: an ARP answer in wire[0..*wire_len) for the TAP */
 	CRYPTTUN_DELIVER, /* rx: frame[0..*frame_len) goes to the TAP */
 	CRYPTTUN_DROP	  /* counted */
 };

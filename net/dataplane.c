@@ -1235,7 +1235,8 @@ static void dataplane_sweep(struct dataplane *dp)
 		dataplane_tap_name((uint32_t)vni, tp);
 		for (size_t j = 0; j < ls->count; j++)
 			if (ls->l[j].master == ls->l[i].index &&
-			    strcmp(ls->l[j].name, vx) != 0 && strcmp(ls->l[j].name, tp) != 0)
+			    strcmp(ls->l[j].name, vx) != 0 &&
+			    strcmp(ls->l[j].name, tp) != 0)
 				ports++;
 		if (ports)
 			continue;

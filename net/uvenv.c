@@ -3099,8 +3099,10 @@ static int uvenv_net_set(struct env *env, const struct env_net_state *st)
 	rv = uvenv_crypt_set(u, st, err, sizeof err);
 	if (!rv)
 		rv = dataplane_set(u->dataplane, st, err, sizeof err);
-	if (rv && st->encrypted && u->crypttun && !dataplane_find(u->dataplane, st->network_id))
-		crypttun_remove(u->crypttun, st->network_id); /* never half-made */
+	/* never half-made: a network the data plane dropped loses its TAP */
+	if (rv && st->encrypted && u->crypttun &&
+	    !dataplane_find(u->dataplane, st->network_id))
+		crypttun_remove(u->crypttun, st->network_id);
 	if (rv) {
 		uvenv_logf(u, ENV_LOG_ERROR, "msg=\"data plane: %s\" err=%s", err,
 			   cs_errname(rv));

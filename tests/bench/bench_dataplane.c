@@ -34,9 +34,10 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	{
 		char cmd[256];
-		snprintf(cmd, sizeof cmd,
-			 "bash tests/integration/crypt.sh build --bench %s %s 2>/dev/null",
-			 argc > 1 ? argv[1] : "2000", argc > 2 ? argv[2] : "512");
+		snprintf(
+			cmd, sizeof cmd,
+			"bash tests/integration/crypt.sh build --bench %s %s 2>/dev/null",
+			argc > 1 ? argv[1] : "2000", argc > 2 ? argv[2] : "512");
 		if (system(cmd) != 0)
 			printf("dataplane encrypted: failed (run tests/integration/crypt.sh "
 			       "build --bench to see why)\n");

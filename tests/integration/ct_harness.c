@@ -88,8 +88,8 @@ static void apply(void)
 			ne++;
 			continue;
 		}
-		if (nk < ENV_NET_KEYS_MAX && sscanf(line, "key %u %79s", &kid, hex) == 2 &&
-		    strlen(hex) == 64) {
+		if (nk < ENV_NET_KEYS_MAX &&
+		    sscanf(line, "key %u %79s", &kid, hex) == 2 && strlen(hex) == 64) {
 			keys[nk].id = kid;
 			for (size_t i = 0; i < 32; i++)
 				keys[nk].key[i] = (uint8_t)(hexval(hex[2 * i]) << 4 |
@@ -139,8 +139,8 @@ static void on_signal(uv_signal_t *h, int sig)
 	} else if (sig == SIGUSR1) {
 		struct crypttun_stats s;
 		crypttun_get_stats(ct, &s);
-		printf("stats sealed=%" PRIu64 " opened=%" PRIu64 " arp=%" PRIu64, s.sealed,
-		       s.opened, s.arp_answered);
+		printf("stats sealed=%" PRIu64 " opened=%" PRIu64 " arp=%" PRIu64,
+		       s.sealed, s.opened, s.arp_answered);
 		for (int i = 0; i < CRYPTTUN_DROP_COUNT; i++)
 			printf(" drop%d=%" PRIu64, i, s.drops[i]);
 		printf("\n");

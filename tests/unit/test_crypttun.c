@@ -256,14 +256,17 @@ static void test_crypttun_wrong_key_or_sender(void **state)
 	/* the derived keys: never the raw one, one per VNI and sender */
 	{
 		uint8_t k1[32], k2[32], k3[32], k4[32];
-		assert_int_equal(crypttun_derive(keys[0].key, VNI, IP(10, 9, 0, 1), k1), 0);
-		assert_int_equal(crypttun_derive(keys[0].key, VNI, IP(10, 9, 0, 1), k2), 0);
+		assert_int_equal(crypttun_derive(keys[0].key, VNI, IP(10, 9, 0, 1), k1),
+				 0);
+		assert_int_equal(crypttun_derive(keys[0].key, VNI, IP(10, 9, 0, 1), k2),
+				 0);
 		assert_memory_equal(k1, k2, 32);
 		assert_memory_not_equal(k1, keys[0].key, 32);
-		assert_int_equal(crypttun_derive(keys[0].key, VNI + 1, IP(10, 9, 0, 1), k3),
-				 0);
+		assert_int_equal(
+			crypttun_derive(keys[0].key, VNI + 1, IP(10, 9, 0, 1), k3), 0);
 		assert_memory_not_equal(k1, k3, 32);
-		assert_int_equal(crypttun_derive(keys[0].key, VNI, IP(10, 9, 0, 2), k4), 0);
+		assert_int_equal(crypttun_derive(keys[0].key, VNI, IP(10, 9, 0, 2), k4),
+				 0);
 		assert_memory_not_equal(k1, k4, 32);
 	}
 	crypttun_close(a);
@@ -300,7 +303,8 @@ static void test_crypttun_replay_is_refused(void **state)
 		struct wire old = a_sends(a, "old");
 		for (size_t i = 0; i < CRYPTTUN_WINDOW_BITS + 64; i++) {
 			struct wire x = a_sends(a, "newer");
-			assert_int_equal(b_gets(b, IP(10, 9, 0, 1), &x), CRYPTTUN_DELIVER);
+			assert_int_equal(b_gets(b, IP(10, 9, 0, 1), &x),
+					 CRYPTTUN_DELIVER);
 		}
 		assert_int_equal(b_gets(b, IP(10, 9, 0, 1), &old), CRYPTTUN_DROP);
 	}
@@ -547,8 +551,9 @@ static void test_crypttun_hostile_headers(void **state)
 			w[4] = w[5] = w[6] = 0, w[7] = (uint8_t)(10 + round % 4);
 			w[8] = 0, w[9] = 0, w[10] = VNI >> 8, w[11] = VNI & 0xff;
 		}
-		assert_int_not_equal(crypttun_rx(b, IP(10, 9, 0, 1), w, len, got, &gl, &id),
-				     CRYPTTUN_DELIVER);
+		assert_int_not_equal(
+			crypttun_rx(b, IP(10, 9, 0, 1), w, len, got, &gl, &id),
+			CRYPTTUN_DELIVER);
 		if (crypttun_hdr_parse(w, len, &h) == 0) {
 			assert_int_equal(h.version, 1);
 			assert_true(h.vni > 0 && h.vni <= DATAPLANE_VNI_MAX);
