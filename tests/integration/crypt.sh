@@ -268,9 +268,9 @@ if [ "$MODE" = --bench ]; then
 	read -r _ _ ps <<<"${PLAIN##*|}"
 	read -r _ _ es <<<"${ENC##*|}"
 	printf 'dataplane conn encrypted: %s connections, p50 %s us (mean %s) vs VXLAN in clear p50 %s us (mean %s): ratio %.2f (socket() to close(), 2 nodes in namespaces, userspace AES-256-GCM tunnel)\n' \
-		"$N" "$ep" "$em" "$pp" "$pm" "$(echo "$ep / $pp" | bc -l)"
+		"$N" "$ep" "$em" "$pp" "$pm" "$(awk -v a="$ep" -v b="$pp" 'BEGIN { print a / b }')"
 	printf 'dataplane throughput encrypted: %s MiB/s vs VXLAN in clear %s MiB/s: ratio %.2f (%s MiB on one TCP connection, connect() to the peer close)\n' \
-		"$es" "$ps" "$(echo "$es / $ps" | bc -l)" "$MB"
+		"$es" "$ps" "$(awk -v a="$es" -v b="$ps" 'BEGIN { print a / b }')" "$MB"
 	exit 0
 fi
 
