@@ -1,4 +1,5 @@
 /* crypttun: the encrypted overlay's userspace tunnel. See crypttun.h. */
+#define _GNU_SOURCE /* sendmmsg, recvmmsg */
 #include "net/crypttun.h"
 
 #include <arpa/inet.h>
@@ -30,6 +31,9 @@
 #define CRYPTTUN_HKDF_SALT "cswarm crypttun v1"
 #define CRYPTTUN_HKDF_INFO "cswarm overlay frame key"
 #define CRYPTTUN_ARP_BYTES 42u
+/* one datagram of a batch (sendmmsg, recvmmsg), one byte over the largest
+ * so that a longer one shows */
+#define CRYPTTUN_SLOT_BYTES (CRYPTTUN_WIRE_BYTES_MAX + 1u)
 
 /* A remote endpoint: its address and its node's underlay IP (host order). */
 struct crypttun_ep {
@@ -89,6 +93,7 @@ struct crypttun {
 	size_t handles_open; /* uv handles not yet closed */
 	bool closing;
 	uint8_t *in, *out; /* CRYPTTUN_WIRE_BYTES_MAX each */
+	uint8_t *batch;	   /* CRYPTTUN_BATCH slots of CRYPTTUN_SLOT_BYTES */
 };
 
 static const char *const crypttun_drop_names[CRYPTTUN_DROP_COUNT] = {
@@ -592,19 +597,6 @@ enum crypttun_verdict crypttun_rx(struct crypttun *ct, uint32_t src_ip,
 
 /* ---------------------------------------------------------------- the loop's side */
 
-static void crypttun_send(struct crypttun *ct, const uint8_t *wire, size_t len,
-			  uint32_t dst_ip)
-{
-	struct sockaddr_in sa;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons(ct->port);
-	sa.sin_addr.s_addr = htonl(dst_ip);
-	if (sendto(ct->fd, wire, len, 0, (struct sockaddr *)&sa, sizeof sa) < 0)
-		crypttun_drop(ct, CRYPTTUN_DROP_IO);
-}
-
 static void crypttun_tap_write(struct crypttun *ct, struct crypttun_net *n,
 			       const uint8_t *frame, size_t len)
 {
@@ -617,49 +609,88 @@ static void crypttun_on_tap(uv_poll_t *h, int status, int events)
 {
 	struct crypttun_net *n = h->data;
 	struct crypttun *ct = n->ct;
+	struct mmsghdr msgs[CRYPTTUN_BATCH];
+	struct iovec iov[CRYPTTUN_BATCH];
+	struct sockaddr_in sas[CRYPTTUN_BATCH];
+	unsigned k = 0, done = 0;
 
 	(void)events;
 	if (status < 0)
 		return;
+	memset(msgs, 0, sizeof msgs);
 	for (unsigned i = 0; i < CRYPTTUN_BATCH; i++) {
 		ssize_t r = read(n->tap_fd, ct->in, CRYPTTUN_FRAME_BYTES_MAX);
+		uint8_t *slot = ct->batch + (size_t)k * CRYPTTUN_SLOT_BYTES;
 		size_t wl = 0;
 		uint32_t dst = 0;
 		if (r < 0)
 			break; /* EAGAIN: drained */
-		switch (crypttun_tx(ct, n->network_id, ct->in, (size_t)r, ct->out, &wl,
+		switch (crypttun_tx(ct, n->network_id, ct->in, (size_t)r, slot, &wl,
 				    &dst)) {
-		case CRYPTTUN_SEND: crypttun_send(ct, ct->out, wl, dst); break;
-		case CRYPTTUN_REPLY: crypttun_tap_write(ct, n, ct->out, wl); break;
+		case CRYPTTUN_SEND:
+			memset(&sas[k], 0, sizeof sas[k]);
+			sas[k].sin_family = AF_INET;
+			sas[k].sin_port = htons(ct->port);
+			sas[k].sin_addr.s_addr = htonl(dst);
+			iov[k].iov_base = slot;
+			iov[k].iov_len = wl;
+			msgs[k].msg_hdr.msg_name = &sas[k];
+			msgs[k].msg_hdr.msg_namelen = sizeof sas[k];
+			msgs[k].msg_hdr.msg_iov = &iov[k];
+			msgs[k].msg_hdr.msg_iovlen = 1;
+			k++;
+			break;
+		case CRYPTTUN_REPLY: crypttun_tap_write(ct, n, slot, wl); break;
 		default: break;
 		}
 	}
+	/* the batch in one call (what the socket refuses is counted) */
+	while (done < k) {
+		int sent = sendmmsg(ct->fd, msgs + done, k - done, 0);
+		if (sent <= 0) {
+			for (; done < k; done++)
+				crypttun_drop(ct, CRYPTTUN_DROP_IO);
+			break;
+		}
+		done += (unsigned)sent;
+	}
+	assert(done == k);
 }
 
-/* The socket is readable: up to CRYPTTUN_BATCH datagrams opened and
- * written to their TAPs. */
+/* The socket is readable: up to CRYPTTUN_BATCH datagrams (one recvmmsg)
+ * opened and written to their TAPs. */
 static void crypttun_on_udp(uv_poll_t *h, int status, int events)
 {
 	struct crypttun *ct = h->data;
+	struct mmsghdr msgs[CRYPTTUN_BATCH];
+	struct iovec iov[CRYPTTUN_BATCH];
+	struct sockaddr_in sas[CRYPTTUN_BATCH];
+	int got;
 
 	(void)events;
 	if (status < 0)
 		return;
+	memset(msgs, 0, sizeof msgs);
 	for (unsigned i = 0; i < CRYPTTUN_BATCH; i++) {
-		struct sockaddr_in sa;
-		socklen_t sl = sizeof sa;
+		iov[i].iov_base = ct->batch + (size_t)i * CRYPTTUN_SLOT_BYTES;
+		iov[i].iov_len = CRYPTTUN_SLOT_BYTES;
+		msgs[i].msg_hdr.msg_name = &sas[i];
+		msgs[i].msg_hdr.msg_namelen = sizeof sas[i];
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	got = recvmmsg(ct->fd, msgs, CRYPTTUN_BATCH, MSG_DONTWAIT, NULL);
+	for (int i = 0; i < got; i++) {
 		struct crypttun_net *n = NULL;
 		size_t fl = 0;
-		ssize_t r = recvfrom(ct->fd, ct->in, CRYPTTUN_WIRE_BYTES_MAX + 1, 0,
-				     (struct sockaddr *)&sa, &sl);
-		if (r < 0)
-			break;
-		if (sa.sin_family != AF_INET) {
+		if (msgs[i].msg_hdr.msg_namelen != sizeof sas[i] ||
+		    sas[i].sin_family != AF_INET) {
 			crypttun_drop(ct, CRYPTTUN_DROP_NOT_A_NODE);
 			continue;
 		}
-		if (crypttun_rx_net(ct, ntohl(sa.sin_addr.s_addr), ct->in, (size_t)r,
-				    ct->out, &fl, &n) == CRYPTTUN_DELIVER)
+		if (crypttun_rx_net(ct, ntohl(sas[i].sin_addr.s_addr), iov[i].iov_base,
+				    msgs[i].msg_len, ct->out, &fl,
+				    &n) == CRYPTTUN_DELIVER)
 			crypttun_tap_write(ct, n, ct->out, fl);
 	}
 }
@@ -680,6 +711,17 @@ static int crypttun_tap_open(const char *name)
 		close(fd);
 		return -e;
 	}
+	{
+		/* a longer queue than the default 1000 frames: what the tasks
+		 * send in a burst waits for the loop instead of being dropped
+		 * (TCP would read a drop as congestion). Best effort. */
+		int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (s >= 0) {
+			ifr.ifr_qlen = CRYPTTUN_TAP_QLEN;
+			ioctl(s, SIOCSIFTXQLEN, &ifr);
+			close(s);
+		}
+	}
 	return fd;
 }
 
@@ -691,6 +733,9 @@ static void crypttun_free(struct crypttun *ct)
 		OPENSSL_cleanse(ct->in, CRYPTTUN_WIRE_BYTES_MAX + 1);
 	if (ct->out)
 		OPENSSL_cleanse(ct->out, CRYPTTUN_WIRE_BYTES_MAX);
+	if (ct->batch)
+		OPENSSL_cleanse(ct->batch, (size_t)CRYPTTUN_BATCH * CRYPTTUN_SLOT_BYTES);
+	free(ct->batch);
 	free(ct->in);
 	free(ct->out);
 	free(ct);
@@ -785,7 +830,9 @@ int crypttun_open(const struct crypttun_cfg *cfg, struct crypttun **out, char *e
 	ct->log_data = cfg->log_data;
 	ct->in = malloc(CRYPTTUN_WIRE_BYTES_MAX + 1);
 	ct->out = malloc(CRYPTTUN_WIRE_BYTES_MAX);
-	if (!ct->in || !ct->out) {
+	if (cfg->loop)
+		ct->batch = malloc((size_t)CRYPTTUN_BATCH * CRYPTTUN_SLOT_BYTES);
+	if (!ct->in || !ct->out || (cfg->loop && !ct->batch)) {
 		rv = CS_ENOMEM;
 		goto err_free;
 	}
@@ -841,6 +888,7 @@ int crypttun_open(const struct crypttun_cfg *cfg, struct crypttun **out, char *e
 err_close:
 	close(ct->fd);
 err_free:
+	free(ct->batch);
 	free(ct->in);
 	free(ct->out);
 	free(ct);

@@ -51,6 +51,8 @@
 #define CRYPTTUN_WINDOW_BITS 1024u
 /* frames read from one fd per loop turn before yielding */
 #define CRYPTTUN_BATCH 64u
+/* the TAP's transmit queue (frames the tasks sent, waiting for the loop) */
+#define CRYPTTUN_TAP_QLEN 8192
 /* the encrypted networks one node carries (as DATAPLANE_NETS_MAX) */
 #define CRYPTTUN_NETS_MAX     1024u
 #define CRYPTTUN_IFNAME_BYTES 16u
