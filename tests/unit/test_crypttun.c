@@ -4,16 +4,25 @@
  * and foreign frames, the replay window, the order of a key rotation, ARP
  * answered locally, and hostile headers. Real TAPs and sockets are
  * tests/integration/crypt.sh's. */
-#define _GNU_SOURCE /* memmem */
+#define _GNU_SOURCE /* memmem, unshare */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/if_tun.h>
 
 #include "core/errors.h"
 #include "net/crypttun.h"
@@ -596,6 +605,133 @@ static void test_crypttun_hostile_headers(void **state)
 	crypttun_close(b);
 }
 
+/* ---------------------------------------------------------------- the kernel part */
+
+#define CHILD_CHECK(c)                                                          \
+	do {                                                                    \
+		if (!(c)) {                                                     \
+			fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c); \
+			return 1;                                               \
+		}                                                               \
+	} while (0)
+
+/* Whether `ip -d -o link show dev DEV` (this namespace's, through
+ * netlink: /sys is still the parent's) says words. */
+static bool link_says(const char *dev, const char *words)
+{
+	char cmd[128], line[4096];
+	bool found = false;
+	FILE *f;
+
+	snprintf(cmd, sizeof cmd, "ip -d -o link show dev %s 2>/dev/null", dev);
+	f = popen(cmd, "r");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof line, f))
+		if (strstr(line, words))
+			found = true;
+	pclose(f);
+	return found;
+}
+
+/* In a namespace of its own: what dataplane_set makes of an encrypted
+ * network (the TAP crypttun opened, on the bridge, the MTU 32 below, no
+ * VXLAN device), a network switched to clear and back (rebuilt each
+ * way), and an encrypted network whose TAP is missing (refused, nothing
+ * half-made). */
+static int kernel_child(void)
+{
+	const struct env_net_endpoint e[] = {
+		{.task_id = 1, .addr = "10.0.9.2", .node_ip = "192.168.78.1"},
+		{.task_id = 2, .addr = "10.0.9.3", .node_ip = "192.168.78.2"},
+	};
+	struct env_net_state st = net_state(0, 1, 0);
+	struct dataplane_cfg cfg;
+	struct dataplane *dp;
+	struct ifreq ifr;
+	char err[256], tap[DATAPLANE_IFNAME_BYTES];
+	char mtu_words[32];
+	unsigned mtu;
+	int fd;
+
+	st.endpoints = e;
+	st.endpoint_count = 2;
+	CHILD_CHECK(
+		system("ip link set lo up && ip link add cs-t0 type veth peer name cs-t1 "
+		       "&& ip addr add 192.168.78.1/24 dev cs-t0 && ip link set cs-t0 "
+		       "up") == 0);
+	memset(&cfg, 0, sizeof cfg);
+	cfg.underlay_ip = "192.168.78.1";
+	CHILD_CHECK(dataplane_open(&cfg, &dp, err, sizeof err) == 0);
+	mtu = dataplane_mtu(dp);
+	snprintf(mtu_words, sizeof mtu_words, "mtu %u ", mtu - DATAPLANE_CRYPT_EXTRA);
+	/* no TAP: refused, nothing made */
+	CHILD_CHECK(dataplane_set(dp, &st, err, sizeof err) == CS_EEXEC);
+	CHILD_CHECK(strstr(err, "cs-tp-4100") != NULL);
+	CHILD_CHECK(if_nametoindex("cs-br-4100") == 0);
+	CHILD_CHECK(dataplane_find(dp, NET_ID) == NULL);
+	/* the TAP as crypttun opens it */
+	dataplane_tap_name(VNI, tap);
+	CHILD_CHECK((fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)) >= 0);
+	memset(&ifr, 0, sizeof ifr);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", tap);
+	CHILD_CHECK(ioctl(fd, TUNSETIFF, &ifr) == 0);
+	CHILD_CHECK(dataplane_set(dp, &st, err, sizeof err) == 0);
+	CHILD_CHECK(link_says(tap, "master cs-br-4100 "));
+	CHILD_CHECK(link_says(tap, mtu_words));
+	CHILD_CHECK(link_says("cs-br-4100", mtu_words));
+	CHILD_CHECK(link_says(tap, "learning off"));
+	CHILD_CHECK(if_nametoindex("cs-vx-4100") == 0);
+	CHILD_CHECK(dataplane_find(dp, NET_ID)->encrypted);
+	CHILD_CHECK(dataplane_find(dp, NET_ID)->mtu == mtu - DATAPLANE_CRYPT_EXTRA);
+	/* switched to clear: the TAP goes (uvenv closed it first: here it is
+	 * deleted under its fd), the VXLAN device comes, the MTU goes up */
+	st.encrypted = false;
+	CHILD_CHECK(dataplane_set(dp, &st, err, sizeof err) == 0);
+	CHILD_CHECK(if_nametoindex(tap) == 0);
+	CHILD_CHECK(link_says("cs-vx-4100", "master cs-br-4100 "));
+	snprintf(mtu_words, sizeof mtu_words, "mtu %u ", mtu);
+	CHILD_CHECK(link_says("cs-br-4100", mtu_words));
+	close(fd);
+	/* and back: the VXLAN device goes, a new TAP joins */
+	CHILD_CHECK((fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)) >= 0);
+	CHILD_CHECK(ioctl(fd, TUNSETIFF, &ifr) == 0);
+	st.encrypted = true;
+	CHILD_CHECK(dataplane_set(dp, &st, err, sizeof err) == 0);
+	CHILD_CHECK(if_nametoindex("cs-vx-4100") == 0);
+	CHILD_CHECK(link_says(tap, "master cs-br-4100 "));
+	/* removed: nothing stays */
+	CHILD_CHECK(dataplane_remove(dp, NET_ID, err, sizeof err) == 0);
+	CHILD_CHECK(if_nametoindex(tap) == 0);
+	CHILD_CHECK(if_nametoindex("cs-br-4100") == 0);
+	close(fd);
+	dataplane_close(dp);
+	return 0;
+}
+
+static void test_crypttun_dataplane_kernel(void **state)
+{
+	int status;
+	pid_t pid;
+
+	(void)state;
+	if (access("/dev/net/tun", R_OK | W_OK) != 0)
+		skip();
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNET) != 0)
+			_exit(errno == EPERM ? 255 : 254);
+		_exit(kernel_child());
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 255)
+		skip(); /* no right to a network namespace here */
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -609,6 +745,7 @@ int main(void)
 		cmocka_unit_test(test_crypttun_spoofed_source_refused),
 		cmocka_unit_test(test_crypttun_arp_answered_nothing_floods),
 		cmocka_unit_test(test_crypttun_hostile_headers),
+		cmocka_unit_test(test_crypttun_dataplane_kernel),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
