@@ -93,6 +93,12 @@ void dataplane_vxlan_name(uint32_t vni, char out[DATAPLANE_IFNAME_BYTES])
 	snprintf(out, DATAPLANE_IFNAME_BYTES, "cs-vx-%u", (unsigned)vni);
 }
 
+void dataplane_tap_name(uint32_t vni, char out[DATAPLANE_IFNAME_BYTES])
+{
+	assert(vni <= DATAPLANE_VNI_MAX);
+	snprintf(out, DATAPLANE_IFNAME_BYTES, "cs-tp-%u", (unsigned)vni);
+}
+
 void dataplane_docker_name(uint64_t network_id, char out[DATAPLANE_DOCKER_NAME_BYTES])
 {
 	snprintf(out, DATAPLANE_DOCKER_NAME_BYTES, "cswarm-net-%016llx",
@@ -866,7 +872,7 @@ static int dataplane_devices(struct dataplane *dp, const struct dataplane_net *n
 	unsigned br, vx;
 	int rv;
 
-	rv = dataplane_link_create(dp, n->bridge, UINT32_MAX, dp->mtu, err, err_size);
+	rv = dataplane_link_create(dp, n->bridge, UINT32_MAX, n->mtu, err, err_size);
 	if (rv && !(rv == -EEXIST && if_nametoindex(n->bridge) != 0))
 		return rv;
 	br = if_nametoindex(n->bridge);
@@ -888,10 +894,35 @@ static int dataplane_devices(struct dataplane *dp, const struct dataplane_net *n
 				   err, err_size);
 	if (rv)
 		return rv;
-	rv = dataplane_link_up(dp, n->bridge, br, dp->mtu, 0, err, err_size);
+	rv = dataplane_link_up(dp, n->bridge, br, n->mtu, 0, err, err_size);
 	if (rv)
 		return rv;
-	rv = dataplane_link_create(dp, n->vxlan, n->vni, dp->mtu, err, err_size);
+	if (n->encrypted) {
+		/* the TAP of net/crypttun (made by the caller) in place of
+		 * the VXLAN device, which goes if the network had one */
+		unsigned tap;
+		rv = dataplane_link_delete(dp, n->vxlan, err, err_size);
+		if (rv)
+			return rv;
+		tap = if_nametoindex(n->tap);
+		if (!tap) {
+			dataplane_errf(err, err_size, "%s: %s (no encrypted tunnel)",
+				       n->tap, strerror(errno));
+			return -ENODEV;
+		}
+		rv = dataplane_link_up(dp, n->tap, tap, n->mtu, br, err, err_size);
+		if (!rv)
+			rv = dataplane_port_nolearn(dp, n->tap, tap, err, err_size);
+		if (!rv)
+			*vx_index = tap;
+		return rv;
+	}
+	/* no longer encrypted: its TAP goes (gone already when its tunnel
+	 * was closed first) */
+	rv = dataplane_link_delete(dp, n->tap, err, err_size);
+	if (rv)
+		return rv;
+	rv = dataplane_link_create(dp, n->vxlan, n->vni, n->mtu, err, err_size);
 	/* EEXIST is also the kernel's answer to a VNI another VXLAN device
 	 * holds on that port: then ours does not exist, and err says so */
 	if (rv == -EEXIST && if_nametoindex(n->vxlan) != 0) {
@@ -909,7 +940,7 @@ static int dataplane_devices(struct dataplane *dp, const struct dataplane_net *n
 				       n->vxlan);
 			rv = dataplane_link_delete(dp, n->vxlan, err, err_size);
 			if (!rv)
-				rv = dataplane_link_create(dp, n->vxlan, n->vni, dp->mtu,
+				rv = dataplane_link_create(dp, n->vxlan, n->vni, n->mtu,
 							   err, err_size);
 		}
 	}
@@ -920,7 +951,7 @@ static int dataplane_devices(struct dataplane *dp, const struct dataplane_net *n
 		dataplane_errf(err, err_size, "%s: %s", n->vxlan, strerror(errno));
 		return -ENODEV;
 	}
-	rv = dataplane_link_up(dp, n->vxlan, vx, dp->mtu, br, err, err_size);
+	rv = dataplane_link_up(dp, n->vxlan, vx, n->mtu, br, err, err_size);
 	if (rv)
 		return rv;
 	rv = dataplane_port_nolearn(dp, n->vxlan, vx, err, err_size);
@@ -971,6 +1002,8 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 	n.vni = st->vni;
 	dataplane_bridge_name(st->vni, n.bridge);
 	dataplane_vxlan_name(st->vni, n.vxlan);
+	dataplane_tap_name(st->vni, n.tap);
+	n.encrypted = st->encrypted;
 	dataplane_docker_name(st->network_id, n.docker_name);
 	{
 		struct in_addr ia = {.s_addr = htonl(subnet & dataplane_mask(prefix))};
@@ -981,7 +1014,7 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 		inet_ntop(AF_INET, &ia, n.gateway, sizeof n.gateway);
 	}
 	n.internal = st->internal;
-	n.mtu = dp->mtu;
+	n.mtu = st->encrypted ? dp->mtu - DATAPLANE_CRYPT_EXTRA : dp->mtu;
 	rv = dataplane_entries_of(st, dp->underlay_ip, true, &fdb, &fdb_count);
 	if (!rv)
 		rv = dataplane_entries_of(st, dp->underlay_ip, false, &neigh,
@@ -997,6 +1030,7 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 		/* the same network under another VNI: the old devices go */
 		char e2[128];
 		dataplane_link_delete(dp, dp->nets[idx].vxlan, e2, sizeof e2);
+		dataplane_link_delete(dp, dp->nets[idx].tap, e2, sizeof e2);
 		dataplane_link_delete(dp, dp->nets[idx].bridge, e2, sizeof e2);
 	}
 	if (!found && dp->net_count == DATAPLANE_NETS_MAX) {
@@ -1041,10 +1075,12 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 	if (!rv && node_addr)
 		rv = dataplane_link_mac(dp, n.bridge, if_nametoindex(n.bridge), node_addr,
 					err, err_size);
-	if (!rv)
+	/* an encrypted network's remote endpoints are net/crypttun's table:
+	 * no entries in the kernel */
+	if (!rv && !st->encrypted)
 		rv = dataplane_entries_sync(dp, vx, true, fdb, fdb_count, &added,
 					    &deleted, err, err_size);
-	if (!rv)
+	if (!rv && !st->encrypted)
 		rv = dataplane_entries_sync(dp, vx, false, neigh, neigh_count, &added,
 					    &deleted, err, err_size);
 	if (rv) {
@@ -1112,6 +1148,8 @@ int dataplane_remove(struct dataplane *dp, uint64_t network_id, char *err,
 		(dp->net_count - idx - 1) * sizeof *dp->nets);
 	dp->net_count--;
 	rv = dataplane_link_delete(dp, n.vxlan, err, err_size);
+	if (!rv)
+		rv = dataplane_link_delete(dp, n.tap, err, err_size);
 	if (!rv)
 		rv = dataplane_link_delete(dp, n.bridge, err, err_size);
 	return rv ? CS_EEXEC : 0;
@@ -1185,7 +1223,7 @@ static void dataplane_sweep(struct dataplane *dp)
 		return;
 	}
 	for (size_t i = 0; i < ls->count; i++) {
-		char *end, vx[DATAPLANE_IFNAME_BYTES];
+		char *end, vx[DATAPLANE_IFNAME_BYTES], tp[DATAPLANE_IFNAME_BYTES];
 		unsigned long vni;
 		size_t ports = 0;
 		if (strncmp(ls->l[i].name, "cs-br-", 6) != 0)
@@ -1194,9 +1232,11 @@ static void dataplane_sweep(struct dataplane *dp)
 		if (*end || end == ls->l[i].name + 6 || vni > DATAPLANE_VNI_MAX)
 			continue;
 		dataplane_vxlan_name((uint32_t)vni, vx);
+		dataplane_tap_name((uint32_t)vni, tp);
 		for (size_t j = 0; j < ls->count; j++)
 			if (ls->l[j].master == ls->l[i].index &&
-			    strcmp(ls->l[j].name, vx) != 0)
+			    strcmp(ls->l[j].name, vx) != 0 &&
+			    strcmp(ls->l[j].name, tp) != 0)
 				ports++;
 		if (ports)
 			continue;

@@ -37,6 +37,12 @@ struct dataplane;
 #define DATAPLANE_VNI_MAX	    0xffffffu
 #define DATAPLANE_IFNAME_BYTES	    16u /* IFNAMSIZ */
 #define DATAPLANE_DOCKER_NAME_BYTES 32u /* "cswarm-net-" + 16 hex digits */
+/* (issue 17 encryption) an encrypted network's frames cross in
+ * net/crypttun's tunnel (outer IPv4 20 + UDP 8 + its header 24 + tag 16 +
+ * the inner Ethernet 14 = 82 bytes): its devices' MTU is this much below
+ * the VXLAN networks' (82 - DATAPLANE_VXLAN_OVERHEAD), so that nothing
+ * fragments. */
+#define DATAPLANE_CRYPT_EXTRA 32u
 
 struct dataplane_cfg {
 	const char *underlay_ip; /* dotted IPv4: the VXLAN's local address */
@@ -61,6 +67,10 @@ struct dataplane_net {
 	char gateway[16];			       /* "10.0.3.1" */
 	bool internal;
 	unsigned mtu;
+	/* (appended, issue 17 encryption) joined by the TAP device tap
+	 * (cs-tp-<vni>, net/crypttun's) instead of the VXLAN device */
+	bool encrypted;
+	char tap[DATAPLANE_IFNAME_BYTES];
 };
 
 /* dataplane_open opens a netlink socket and proves the kernel can do it: a
@@ -100,7 +110,7 @@ void dataplane_close(struct dataplane *dp);
 int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *err,
 		  size_t err_size);
 
-/* dataplane_remove deletes network_id's VXLAN device and bridge (their
+/* dataplane_remove deletes network_id's VXLAN device (or TAP) and bridge (their
  * entries go with them). Unknown ids: 0. CS_EEXEC with the kernel's words
  * in err when a delete fails (the network is forgotten all the same). */
 int dataplane_remove(struct dataplane *dp, uint64_t network_id, char *err,
@@ -121,6 +131,8 @@ unsigned dataplane_mtu(const struct dataplane *dp);
 void dataplane_bridge_name(uint32_t vni, char out[DATAPLANE_IFNAME_BYTES]);
 void dataplane_vxlan_name(uint32_t vni, char out[DATAPLANE_IFNAME_BYTES]);
 void dataplane_docker_name(uint64_t network_id, char out[DATAPLANE_DOCKER_NAME_BYTES]);
+/* (issue 17 encryption) cs-tp-<vni>: an encrypted network's TAP. */
+void dataplane_tap_name(uint32_t vni, char out[DATAPLANE_IFNAME_BYTES]);
 
 /* dataplane_mac_of writes the MAC of IPv4 address addr (host order):
  * 02:42:a:b:c:d, locally administered and unicast, as Docker derives it.

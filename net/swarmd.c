@@ -38,6 +38,7 @@
 #include "core/pki.h"
 #include "net/ctlsock.h"
 #include "net/docker.h"
+#include "net/crypttun.h"
 #include "net/dataplane.h"
 #include "net/dockerapi.h"
 #include "net/metricsd.h"
@@ -107,6 +108,9 @@ static const char swarmd_usage[] =
 	"                           without it; off: tasks on networks are\n"
 	"                           rejected here\n"
 	"  --vxlan-port N           the VXLAN UDP port (default 4789)\n"
+	"  --crypt-port N           the UDP port of encrypted overlays' tunnel\n"
+	"                           (default 4788; AES-256-GCM in swarmd, on\n"
+	"                           every node of the cluster alike)\n"
 	"  --record FILE            record what crosses this node's env seam\n"
 	"                           into FILE (appended, mode 0600: it holds\n"
 	"                           the node's tokens), for `swarmsim replay`\n"
@@ -140,6 +144,7 @@ struct swarmd_opts {
 	const char *data_plane;
 	const char *record_file; /* issue 19: --record FILE */
 	uint16_t vxlan_port;
+	uint16_t crypt_port; /* issue 17 encryption: 0: CRYPTTUN_PORT_DEFAULT */
 };
 
 /* What the state directory remembers between starts. */
@@ -170,6 +175,7 @@ struct swarmd {
 	struct uvenv *uv;
 	struct docker *docker;
 	struct dataplane *dp; /* issue 17: NULL: no data plane */
+	struct crypttun *ct;  /* issue 17 encryption: NULL: none */
 	struct ctlsock *ctl;
 	struct dockerapi *dapi;
 	struct dockerapi_backend dapi_be;
@@ -326,18 +332,21 @@ static void swarmd_parse(int argc, char **argv, struct swarmd_opts *o)
 		SWARMD_FLAG("--restore", restore_file)
 		SWARMD_FLAG("--data-plane", data_plane)
 		SWARMD_FLAG("--record", record_file)
-		if (strcmp(a, "--vxlan-port") == 0) {
+		if (strcmp(a, "--vxlan-port") == 0 || strcmp(a, "--crypt-port") == 0) {
 			char *end;
 			unsigned long n;
 			if (!v)
-				swarmd_die_usage("--vxlan-port needs a value");
+				swarmd_die_usage("%s needs a value", a);
 			errno = 0;
 			n = strtoul(v, &end, 10);
 			if (errno || end == v || *end || n < 1 || n > 65535)
-				swarmd_die_usage("--vxlan-port '%s': expected a UDP port "
+				swarmd_die_usage("%s '%s': expected a UDP port "
 						 "1..65535",
-						 v);
-			o->vxlan_port = (uint16_t)n;
+						 a, v);
+			if (a[2] == 'v')
+				o->vxlan_port = (uint16_t)n;
+			else
+				o->crypt_port = (uint16_t)n;
 			i++;
 			continue;
 		}
@@ -815,6 +824,8 @@ static void swarmd_stop(struct swarmd *d, int code)
 	uv_close((uv_handle_t *)&d->stop_timer, NULL);
 	uvenv_close(d->uv);
 	d->uv = NULL;
+	crypttun_close(d->ct); /* after the env: no net_set comes any more */
+	d->ct = NULL;
 	if (d->docker) {
 		docker_close(d->docker);
 		d->docker = NULL;
@@ -846,8 +857,24 @@ static int swarmd_data_plane(struct swarmd *d)
 	cfg.underlay_ip = ip;
 	cfg.vxlan_port = d->opts.vxlan_port;
 	rv = dataplane_open(&cfg, &d->dp, err, sizeof err);
-	if (rv == 0)
+	if (rv == 0) {
+		/* the encrypted overlays' tunnel (a UDP port of its own): without
+		 * it, encrypted networks are refused here, never carried clear */
+		struct crypttun_cfg ccfg;
+		memset(&ccfg, 0, sizeof ccfg);
+		ccfg.underlay_ip = ip;
+		ccfg.port = d->opts.crypt_port;
+		ccfg.loop = &d->loop;
+		rv = crypttun_open(&ccfg, &d->ct, err, sizeof err);
+		if (rv) {
+			d->ct = NULL;
+			fprintf(stderr,
+				"swarmd: no encrypted overlays on this node (their tasks "
+				"are rejected here): %s\n",
+				err[0] ? err : cs_strerror(rv));
+		}
 		return 0;
+	}
 	d->dp = NULL;
 	if (strcmp(d->opts.data_plane, "on") == 0) {
 		fprintf(stderr, "swarmd: --data-plane on: %s\n",
@@ -1251,6 +1278,7 @@ int main(int argc, char **argv)
 		return 1;
 	memset(&ucfg, 0, sizeof ucfg);
 	ucfg.dataplane = d->dp;
+	ucfg.crypttun = d->ct;
 	ucfg.loop = &d->loop;
 	ucfg.on_exit = swarmd_on_exit;
 	ucfg.exit_data = d;

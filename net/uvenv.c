@@ -35,6 +35,7 @@
 #include "core/limits.h"
 #include "core/pki.h"
 #include "core/seal.h"
+#include "net/crypttun.h"
 #include "net/dataplane.h"
 #include "net/tls.h"
 
@@ -183,6 +184,7 @@ struct uvenv {
 	char *state_dir;
 	struct docker *docker;
 	struct dataplane *dataplane; /* issue 17: borrowed; NULL: none */
+	struct crypttun *crypttun;   /* issue 17 encryption: borrowed; NULL: none */
 #if UVENV_HAS_RESOLVER
 	struct resolver *resolver; /* the tasks' DNS on each gateway; NULL: none */
 #endif
@@ -3062,6 +3064,30 @@ static int uvenv_lb_sync(struct uvenv *u, const struct env_net_state *st)
 	return rv;
 }
 
+/* An encrypted network's tunnel first (its TAP, which dataplane_set puts
+ * on the bridge), at the data plane's MTU less the tunnel's extra; a
+ * network no longer encrypted loses its tunnel before the data plane
+ * rebuilds it over VXLAN. Returns 0, or an error with its words in err. */
+static int uvenv_crypt_set(struct uvenv *u, const struct env_net_state *st, char *err,
+			   size_t err_size)
+{
+	if (!st->encrypted) {
+		if (u->crypttun && crypttun_has(u->crypttun, st->network_id))
+			crypttun_remove(u->crypttun, st->network_id);
+		return 0;
+	}
+	if (!u->crypttun) {
+		snprintf(err, err_size,
+			 "network %016llx is encrypted and this node has no encrypted "
+			 "tunnel",
+			 (unsigned long long)st->network_id);
+		return CS_ENOTSUP;
+	}
+	return crypttun_set(u->crypttun, st,
+			    dataplane_mtu(u->dataplane) - DATAPLANE_CRYPT_EXTRA, err,
+			    err_size);
+}
+
 static int uvenv_net_set(struct env *env, const struct env_net_state *st)
 {
 	struct uvenv *u = uvenv_of(env);
@@ -3070,7 +3096,13 @@ static int uvenv_net_set(struct env *env, const struct env_net_state *st)
 
 	assert(u->dataplane != NULL);
 	u->net_err[0] = '\0';
-	rv = dataplane_set(u->dataplane, st, err, sizeof err);
+	rv = uvenv_crypt_set(u, st, err, sizeof err);
+	if (!rv)
+		rv = dataplane_set(u->dataplane, st, err, sizeof err);
+	/* never half-made: a network the data plane dropped loses its TAP */
+	if (rv && st->encrypted && u->crypttun &&
+	    !dataplane_find(u->dataplane, st->network_id))
+		crypttun_remove(u->crypttun, st->network_id);
 	if (rv) {
 		uvenv_logf(u, ENV_LOG_ERROR, "msg=\"data plane: %s\" err=%s", err,
 			   cs_errname(rv));
@@ -3119,6 +3151,8 @@ static int uvenv_net_remove(struct env *env, uint64_t network_id)
 	int rv;
 
 	assert(u->dataplane != NULL);
+	if (u->crypttun)
+		crypttun_remove(u->crypttun, network_id);
 #if UVENV_HAS_RESOLVER
 	if (u->resolver)
 		resolver_remove(u->resolver, network_id);
@@ -3438,6 +3472,7 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	snprintf(u->node, sizeof u->node, "%s", cfg->name ? cfg->name : "");
 	u->docker = cfg->docker;
 	u->dataplane = cfg->dataplane;
+	u->crypttun = cfg->dataplane ? cfg->crypttun : NULL;
 	if (u->dataplane) {
 		/* uvenv_ops plus the data plane's two ops: one table, so that
 		 * an op added to it is never missing here */

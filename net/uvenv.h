@@ -111,6 +111,10 @@ struct uvenv_cfg {
 	 * agent rejects tasks on networks). With one, a container's network
 	 * attachments join the data plane's bridges (docker_ctl_open_net). */
 	struct dataplane *dataplane;
+	/* appended (issue 17 encryption): the node's tunnel for encrypted
+	 * overlays (net/crypttun), borrowed; NULL: an encrypted network's
+	 * net_set fails (CS_ENOTSUP: never carried in clear) */
+	struct crypttun *crypttun;
 };
 
 /* uvenv_open binds and listens on cfg->listen_addr, checks (or makes) the

@@ -8,8 +8,14 @@
  * `dataplane: skipped (...)`. What each line times is in the script and
  * in the line itself.
  *
+ * First, the encrypted overlay's lines (tests/integration/crypt.sh
+ * --bench): connection setup and throughput between two tasks on two
+ * nodes over an encrypted network (net/crypttun's userspace tunnel), next
+ * to the same network in clear (kernel VXLAN), as ratios.
+ *
  * Usage: bench_dataplane [N [MB]]  (default 2000 connections, 512 MiB). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 int main(int argc, char **argv)
@@ -26,6 +32,17 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	fflush(stdout);
+	{
+		char cmd[256];
+		snprintf(
+			cmd, sizeof cmd,
+			"bash tests/integration/crypt.sh build --bench %s %s 2>/dev/null",
+			argc > 1 ? argv[1] : "2000", argc > 2 ? argv[2] : "512");
+		if (system(cmd) != 0)
+			printf("dataplane encrypted: failed (run tests/integration/crypt.sh "
+			       "build --bench to see why)\n");
+		fflush(stdout);
+	}
 	execl("/bin/bash", "bash", script, "build", argc > 1 ? argv[1] : "2000",
 	      argc > 2 ? argv[2] : "512", (char *)NULL);
 	perror("bench_dataplane: exec bash");
