@@ -33,6 +33,7 @@
  * atomics only. Exit status: 0 done, 1 a phase failed or timed out, 2 bad
  * usage. */
 #define _GNU_SOURCE /* pthread_setname_np */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -159,6 +160,7 @@ struct sl_watch {
 	char name[32];
 	pid_t pid;
 	struct procstat at0; /* at the phase's start */
+	double wait0;	     /* sl_runq_wait_s at the phase's start */
 	uint64_t rss_max;    /* sampled during the phase */
 	bool ok;
 	bool killed; /* by leader-kill: its end is no failure */
@@ -655,10 +657,42 @@ static void sl_poll(uv_timer_t *t)
 
 /* ---------------------------------------------------------------- reports */
 
+/* Seconds pid's threads spent runnable but waiting for a CPU, so far
+ * (the second field of /proc/PID/task/TID/schedstat, summed; -1: not
+ * readable): how much of a phase's wall time this machine's other load
+ * took from it. */
+static double sl_runq_wait_s(pid_t pid)
+{
+	char path[64];
+	DIR *d;
+	struct dirent *e;
+	double sum = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	if (!(d = opendir(path)))
+		return -1;
+	while ((e = readdir(d))) {
+		char f[300];
+		unsigned long long run, wait;
+		FILE *fp;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(f, sizeof f, "/proc/%d/task/%.32s/schedstat", (int)pid, e->d_name);
+		if (!(fp = fopen(f, "r")))
+			continue; /* the thread ended */
+		if (fscanf(fp, "%llu %llu", &run, &wait) == 2)
+			sum += (double)wait / 1e9;
+		fclose(fp);
+	}
+	closedir(d);
+	return sum;
+}
+
 static void sl_watch_begin(struct swarmload *sl)
 {
 	for (size_t i = 0; i < sl->watch_count; i++) {
 		struct sl_watch *w = &sl->watch[i];
+		w->wait0 = sl_runq_wait_s(w->pid);
 		w->ok = procstat_read(w->pid, &w->at0) == 0;
 		w->rss_max = w->ok ? w->at0.rss_bytes : 0;
 	}
@@ -693,12 +727,17 @@ static void sl_watch_end(struct swarmload *sl, const char *phase, double secs)
 			w->rss_max = now.rss_bytes;
 		w->cpu_share = secs > 0 ? (now.cpu_s - w->at0.cpu_s) / secs : 0;
 		w->rss_end = now.rss_bytes;
-		printf("  %s %s: %.0f%% of a core (%.2f s CPU in %.2f s), RSS %.0f MiB "
-		       "(max sampled %.0f MiB)\n",
-		       phase, w->name,
-		       secs > 0 ? 100.0 * (now.cpu_s - w->at0.cpu_s) / secs : 0,
-		       now.cpu_s - w->at0.cpu_s, secs, now.rss_bytes / 1048576.0,
-		       w->rss_max / 1048576.0);
+		{
+			double wait = sl_runq_wait_s(w->pid);
+			printf("  %s %s: %.0f%% of a core (%.2f s CPU in %.2f s; %.2f s "
+			       "runnable waiting for a CPU), RSS %.0f MiB (max sampled %.0f "
+			       "MiB)\n",
+			       phase, w->name,
+			       secs > 0 ? 100.0 * (now.cpu_s - w->at0.cpu_s) / secs : 0,
+			       now.cpu_s - w->at0.cpu_s, secs,
+			       wait >= 0 && w->wait0 >= 0 ? wait - w->wait0 : 0.0,
+			       now.rss_bytes / 1048576.0, w->rss_max / 1048576.0);
+		}
 	}
 	fflush(stdout);
 }

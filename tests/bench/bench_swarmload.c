@@ -17,7 +17,8 @@
  * The open-file limit is raised to the hard limit first (the managers
  * inherit it: the leader holds a connection per agent).
  *
- * Usage: bench_swarmload [A [T [SWARMLOAD-OPTION...]]]  (defaults 1000 agents, 10000 tasks: about
+ * Usage: bench_swarmload [A [T [SWARMLOAD-OPTION...]]]  (T 0: no service, no
+ * node-death: the hold figure at A agents; defaults 1000 agents, 10000 tasks: about
  * a minute on 2 cores, most of it joining; the issue's full size is
  * `bench_swarmload 10000 100000`; options after T go to swarmload, e.g.
  * --fail-permille 10 or --state-dir DIR to keep the agents' log). Without build/swarmd and build/swarmload
@@ -59,13 +60,15 @@ static int bench_swarmload(struct benchcluster *c, int leader, unsigned agents,
 	argv[argc++] = c->m[leader].sock;
 	argv[argc++] = "--agents";
 	argv[argc++] = a;
-	argv[argc++] = "--replicas";
-	argv[argc++] = t;
+	if (tasks) {
+		argv[argc++] = "--replicas";
+		argv[argc++] = t;
+	}
 	argv[argc++] = "--hold";
 	argv[argc++] = "3";
 	snprintf(k, sizeof k, "%u", agents / 10 ? agents / 10 : 1);
 	snprintf(lpid, sizeof lpid, "%d", (int)c->m[leader].pid);
-	if (agents > 1) {
+	if (agents > 1 && tasks) {
 		argv[argc++] = "--kill-agents";
 		argv[argc++] = k;
 	}
@@ -111,17 +114,24 @@ int main(int argc, char **argv)
 	unsigned long tasks = argc > 2 ? strtoul(argv[2], NULL, 10) : BENCH_TASKS;
 	int leader, rv = 1;
 
-	if (agents == 0 || agents > 100000 || tasks == 0) {
-		fprintf(stderr, "usage: bench_swarmload [agents (1..100000) [tasks]]\n");
+	if (agents == 0 || agents > 100000) {
+		fprintf(stderr, "usage: bench_swarmload [agents (1..100000) [tasks (0: "
+				"none: join, hold, leader-kill)]]\n");
 		return 2;
 	}
 	if (benchcluster_paths(&c, "bench_swarmload"))
 		return 1;
-	{ /* all the open files this machine allows, for the managers too */
+	{ /* all the open files this machine allows, for the managers too (the
+	   leader holds about two per agent): the hard limit, or past it
+	   when privileged */
 		struct rlimit rl;
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-			rl.rlim_cur = rl.rlim_max;
-			setrlimit(RLIMIT_NOFILE, &rl);
+		rlim_t want = (rlim_t)agents * 4 + 4096;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			struct rlimit more = {want, want};
+			if (rl.rlim_max >= want || setrlimit(RLIMIT_NOFILE, &more) != 0) {
+				rl.rlim_cur = rl.rlim_max;
+				setrlimit(RLIMIT_NOFILE, &rl);
+			}
 		}
 	}
 	if (access(c.swarmd, X_OK) || access(c.swarmload, X_OK)) {
