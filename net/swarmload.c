@@ -50,6 +50,7 @@
 #include <uv.h>
 
 #include "core/api.pb-c.h"
+#include "core/control.h"
 #include "core/errors.h"
 #include "core/node.h"
 #include "net/ctlsock.h"
@@ -67,7 +68,11 @@ enum {
 	SL_PROGRESS_S = 2,
 	SL_CALL_MS = 30000,
 	SL_QUIET_CALL_MS = 1000, /* a call that may find no leader: asked again */
-	SL_NODES_PER_LIST = 256, /* hostnames per TASK_LIST when a list is cut */
+	/* hostnames per TASK_LIST when a list is cut: as many as the control
+	 * API takes in one filter (256 was refused, "filter: over 32 values
+	 * of one kind": every count of a list over a frame failed, 24,000
+	 * tasks on 2,400 agents) */
+	SL_NODES_PER_LIST = CONTROL_FILTER_VALUES_MAX,
 	SL_TOKEN_BYTES = 256,
 	SL_RESTARTS_SHOWN = 10, /* task ids printed when tasks restart */
 };

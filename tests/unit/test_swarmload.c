@@ -15,6 +15,8 @@ int swarmload_main(int argc, char **argv);
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "core/control.h"
+
 static int parse(struct swarmload *sl, const char *const *args)
 {
 	char *argv[32];
@@ -104,6 +106,15 @@ static void test_swarmload_live_agents_and_dead_tasks(void **state)
 	assert_false(sl_is_dead(&sl, 0));
 }
 
+/* A task list cut at the frame's size is asked again by slices of
+ * hostnames: a slice the control API refuses would fail every count. */
+static void test_swarmload_slices_fit_the_control_filter(void **state)
+{
+	(void)state;
+	assert_true(SL_NODES_PER_LIST >= 1);
+	assert_true(SL_NODES_PER_LIST <= CONTROL_FILTER_VALUES_MAX);
+}
+
 static void test_swarmload_port_of(void **state)
 {
 	(void)state;
@@ -121,6 +132,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_swarmload_phase_options),
 		cmocka_unit_test(test_swarmload_live_agents_and_dead_tasks),
+		cmocka_unit_test(test_swarmload_slices_fit_the_control_filter),
 		cmocka_unit_test(test_swarmload_port_of),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
