@@ -9,7 +9,8 @@
 #                   the scenario suite twice (determinism)
 #   make bench      benchmarks (release build); timing claims live here only
 #   make swarmload-smoke  3 real managers, build/swarmload with 100 agents
-#                   (fake executor), 1,000 replicas all RUNNING (in make test)
+#                   (fake executor), 1,000 replicas all RUNNING, node-death
+#                   and leader-kill phases (in make test)
 #   make soak       real daemons and Docker under seeded random faults for
 #                   SOAK_SECONDS (600); SOAK_SEED=N repeats a run's schedule
 #   make huge       scenarios/huge/ (the full sizes of scenarios/large/)
@@ -325,7 +326,9 @@ real-smoke: deps
 
 # The load generator's smoke run (in make test): 3 real managers, 100 real
 # agents in build/swarmload with the fake executor, a service of 1,000
-# replicas all RUNNING. `make bench` runs the same at 1,000 x 10,000;
+# replicas all RUNNING, then 10 agents killed (their tasks RUNNING
+# elsewhere) and the leader killed (every agent in session with the new
+# one, no task started twice): under a minute. `make bench` runs the same at 1,000 x 10,000;
 # build/release/bench/bench_swarmload 10000 100000 is the issue's size.
 .PHONY: swarmload-smoke
 swarmload-smoke:

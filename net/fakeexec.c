@@ -35,6 +35,13 @@ struct env_ctl {
 	env_timer_id close_timer;
 };
 
+/* A task id that started, and how many times (a table slot: id[0] == 0
+ * is empty). */
+struct fakeexec_task {
+	char id[64];
+	uint64_t starts;
+};
+
 /* A list request's answer (always empty). */
 struct fakeexec_list {
 	struct env_ctl_list_req *req;
@@ -93,6 +100,95 @@ void fakeexec_free(struct fakeexec *x)
 {
 	while (x->ctls)
 		fakeexec_ctl_free(x->ctls);
+	free(x->tasks);
+	x->tasks = NULL;
+	x->task_cap = x->task_count = 0;
+}
+
+size_t fakeexec_env_gone(struct fakeexec *x, const struct env *real)
+{
+	struct env_ctl *c = x->ctls, *next;
+	size_t n = 0;
+
+	assert(real != NULL);
+	for (; c; c = next) {
+		next = c->next;
+		if (c->env != real)
+			continue;
+		x->counts.died++;
+		fakeexec_ctl_free(c);
+		n++;
+	}
+	return n;
+}
+
+/* ---------------------------------------------------------------- starts per task */
+
+static uint64_t fakeexec_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+	return fakeexec_mix(h);
+}
+
+/* The slot of id in a table of cap (a power of two, never full): its own,
+ * or the empty one where it would go. */
+static struct fakeexec_task *fakeexec_slot(struct fakeexec_task *tab, size_t cap,
+					   const char *id)
+{
+	size_t i = (size_t)fakeexec_hash(id) & (cap - 1);
+	while (tab[i].id[0] && strcmp(tab[i].id, id) != 0)
+		i = (i + 1) & (cap - 1);
+	return &tab[i];
+}
+
+/* Doubles the table (from 1,024) when it is half full. Returns 0 or
+ * CS_ENOMEM (the table unchanged). */
+static int fakeexec_grow(struct fakeexec *x)
+{
+	size_t cap = x->task_cap ? x->task_cap * 2 : 1024;
+	struct fakeexec_task *tab;
+
+	if ((x->task_count + 1) * 2 <= x->task_cap)
+		return 0;
+	if (!(tab = calloc(cap, sizeof *tab)))
+		return CS_ENOMEM;
+	for (size_t i = 0; i < x->task_cap; i++)
+		if (x->tasks[i].id[0])
+			*fakeexec_slot(tab, cap, x->tasks[i].id) = x->tasks[i];
+	free(x->tasks);
+	x->tasks = tab;
+	x->task_cap = cap;
+	return 0;
+}
+
+uint64_t fakeexec_starts(const struct fakeexec *x, const char *task_id)
+{
+	if (!x->task_cap || !task_id || !*task_id)
+		return 0;
+	return fakeexec_slot(x->tasks, x->task_cap, task_id)->starts;
+}
+
+/* Counts a successful start of task_id: a second one is a restart. */
+static void fakeexec_count_start(struct fakeexec *x, const char *task_id)
+{
+	struct fakeexec_task *t;
+
+	if (!*task_id || fakeexec_grow(x) != 0) {
+		x->counts.untracked++;
+		return;
+	}
+	t = fakeexec_slot(x->tasks, x->task_cap, task_id);
+	if (!t->id[0]) {
+		snprintf(t->id, sizeof t->id, "%s", task_id);
+		x->task_count++;
+	}
+	if (++t->starts > 1) {
+		x->counts.restarted++;
+		if (x->on_restart)
+			x->on_restart(x->on_restart_data, task_id, t->starts);
+	}
 }
 
 /* ---------------------------------------------------------------- containers */
@@ -172,6 +268,7 @@ static void fakeexec_op_fire(struct env *env, env_timer_id id, void *data)
 			c->state = ENV_CTL_RUNNING;
 			c->x->counts.started++;
 			c->x->counts.running++;
+			fakeexec_count_start(c->x, c->task_id);
 			if (c->x->on_start)
 				c->x->on_start(c->x->on_start_data, c->service_id);
 		}

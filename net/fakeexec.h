@@ -31,7 +31,17 @@ struct fakeexec_counts {
 	uint64_t started, failed; /* STARTs that succeeded, that failed */
 	uint64_t running;	  /* containers running now */
 	uint64_t stopped;	  /* running ones that exited since */
+	/* successful starts of a task id that had started before (a task
+	 * restarted: never, by the agent's contract) */
+	uint64_t restarted;
+	/* controllers freed by fakeexec_env_gone (their node died) */
+	uint64_t died;
+	/* starts not counted per task (out of memory for the table); a
+	 * restart among them would go unseen, so a reader must fail on it */
+	uint64_t untracked;
 };
+
+struct fakeexec_task; /* the table of task ids started, private */
 
 struct fakeexec {
 	struct fakeexec_cfg cfg;
@@ -41,6 +51,14 @@ struct fakeexec {
 	void (*on_start)(void *data, const char *service_id);
 	void *on_start_data;
 	struct env_ctl *ctls; /* every controller not yet freed */
+	/* called on each restart (counts.restarted), with the task id
+	 * (borrowed) and its successful starts so far (2 or more); NULL:
+	 * none */
+	void (*on_restart)(void *data, const char *task_id, uint64_t starts);
+	void *on_restart_data;
+	/* the starts per task id: open addressing, linear probing */
+	struct fakeexec_task *tasks;
+	size_t task_cap, task_count;
 };
 
 /* fakeexec_init sets x up from cfg (copied): counts zero, no hook. Returns 0,
@@ -49,8 +67,20 @@ int fakeexec_init(struct fakeexec *x, const struct fakeexec_cfg *cfg);
 
 /* fakeexec_free frees every controller x still holds, without a callback
  * or an env call: once the nodes are stopped and their envs closed (their
- * timers with them), as a process's death frees its containers' handles. */
+ * timers with them), as a process's death frees its containers' handles;
+ * and its table of starts per task. */
 void fakeexec_free(struct fakeexec *x);
+
+/* fakeexec_env_gone frees the controllers opened on real (the env under a
+ * proxy, p->real), without a callback or an env call: its node was
+ * stopped as a process death and real is about to be closed (its timers
+ * with it). Their running containers stop being counted running (nor
+ * stopped: counts.died counts the controllers). Returns how many. */
+size_t fakeexec_env_gone(struct fakeexec *x, const struct env *real);
+
+/* fakeexec_starts returns how many times task_id's container started
+ * successfully so far (0: never, or not tracked: counts.untracked). */
+uint64_t fakeexec_starts(const struct fakeexec *x, const char *task_id);
 
 /* fakeexec_attach makes p's executor ops (ctl_open, ctl_do, ctl_close,
  * ctl_list) x's: p must be envproxy_init'ed, and x outlive every

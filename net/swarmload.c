@@ -12,13 +12,28 @@
  *           agents received);
  *   create: with --replicas M and a control socket, SERVICE_CREATE of M
  *           replicas; the time until the fake executors have M containers
- *           running, then until the control API lists M tasks RUNNING.
+ *           running, then until the control API lists M tasks RUNNING;
+ *   node-death: with --kill-agents K, the last K agents stopped at once
+ *           as a process death (the node program's stop, its controllers
+ *           freed, its env closed: connections closed, no goodbye); the
+ *           time until the control API lists M tasks RUNNING on the
+ *           agents left, against SwarmKit's detection time;
+ *   leader-kill: with --kill-leader PID (the leader manager's process,
+ *           which the bench names) and --after-socket PATH (another
+ *           manager's), SIGKILL to it; the time until every live agent
+ *           is in a session with the new leader (a session or heartbeat
+ *           answer from its address since the kill, and connected), and
+ *           the fake executors' count of tasks started twice (any is a
+ *           failure).
+ * At the end of hold, the control API's node list must show every agent
+ * READY.
  * For each phase, the CPU and resident memory of every --watch process
  * (the managers), from /proc. A control thread makes the control-API calls
  * (blocking) and prints; the loop thread runs the nodes; they share
  * atomics only. Exit status: 0 done, 1 a phase failed or timed out, 2 bad
  * usage. */
 #define _GNU_SOURCE /* pthread_setname_np */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -35,6 +50,7 @@
 #include <uv.h>
 
 #include "core/api.pb-c.h"
+#include "core/control.h"
 #include "core/errors.h"
 #include "core/node.h"
 #include "net/ctlsock.h"
@@ -51,9 +67,25 @@ enum {
 	SL_POLL_MS = 5,
 	SL_PROGRESS_S = 2,
 	SL_CALL_MS = 30000,
-	SL_NODES_PER_LIST = 256, /* hostnames per TASK_LIST when a list is cut */
+	SL_QUIET_CALL_MS = 1000, /* a call that may find no leader: asked again */
+	/* hostnames per TASK_LIST when a list is cut: as many as the control
+	 * API takes in one filter (256 was refused, "filter: over 32 values
+	 * of one kind": every count of a list over a frame failed, 24,000
+	 * tasks on 2,400 agents) */
+	SL_NODES_PER_LIST = CONTROL_FILTER_VALUES_MAX,
 	SL_TOKEN_BYTES = 256,
+	SL_RESTARTS_SHOWN = 10, /* task ids printed when tasks restart */
 };
+
+/* SwarmKit's defaults (manager/dispatcher/dispatcher.go at v2.1.0:
+ * DefaultHeartBeatPeriod 5 s, defaultHeartBeatEpsilon 0.5 s,
+ * defaultGracePeriodMultiplier 3; its heartbeat TTL is the multiplier
+ * times the period plus up to the epsilon, the most of which is taken
+ * here) and swarmd's, which are the same (core/manager.h: heartbeat_ms
+ * 5 s, tick_ms 1 s, election_ticks 10). */
+#define SL_HEARTBEAT_S 5.0
+#define SL_DETECTION_S (3 * (SL_HEARTBEAT_S + 0.5))
+#define SL_ELECTION_S 10.0
 
 static const char sl_usage[] =
 	"usage: swarmload --join HOST:PORT[,HOST:PORT...] (--token TOKEN |\n"
@@ -87,11 +119,22 @@ static const char sl_usage[] =
 	"  --watch NAME=PID         report that process's CPU and memory per\n"
 	"                           phase (repeatable: the managers; at most\n"
 	"                           15); swarmload's own is reported too\n"
+	"  --kill-agents K          after the service, stop the last K agents at\n"
+	"                           once as a process death and time until\n"
+	"                           their tasks run elsewhere (needs --replicas)\n"
+	"  --kill-leader PID        then SIGKILL that process (the leader\n"
+	"                           manager) and time until every agent is in\n"
+	"                           a session with the new leader; a task\n"
+	"                           started twice fails it\n"
+	"  --after-socket PATH      another manager's control socket, used from\n"
+	"                           the leader's kill on (needs --kill-leader)\n"
 	"  --timeout S              a phase that takes longer fails (default 600)\n"
 	"  --help\n"
 	"\n"
 	"Prints one progress line every 2 s of a long phase, a line per phase,\n"
-	"and with --replicas: `e2e: M tasks on N agents: T s (R tasks/s)`.\n"
+	"and with --replicas: `e2e: M tasks on N agents: T s (R tasks/s)`;\n"
+	"`node-death: K agents killed: ...`, `leader-kill: N agents in session\n"
+	"with the new leader in ...` for those phases.\n"
 	"Exit status: 0 done, 1 a phase failed or timed out, 2 bad usage.\n";
 
 enum sl_phase {
@@ -111,14 +154,23 @@ struct sl_agent {
 	void *node;
 	char name[48];
 	bool joined, session;
+	bool dead;	   /* stopped by node-death */
+	int mgr_port; /* the port of the last session/heartbeat answer */
+	/* leader-kill: connected at the last poll, and since when */
+	bool was_connected;
+	uint64_t connected_ns;
 };
 
 struct sl_watch {
 	char name[32];
 	pid_t pid;
 	struct procstat at0; /* at the phase's start */
+	double wait0;	     /* sl_runq_wait_s at the phase's start */
 	uint64_t rss_max;    /* sampled during the phase */
 	bool ok;
+	bool killed; /* by leader-kill: its end is no failure */
+	double cpu_share;   /* the last phase's, of a core (0..) */
+	uint64_t rss_end;   /* at the last phase's end */
 };
 
 struct swarmload {
@@ -132,11 +184,14 @@ struct swarmload {
 	struct fakeexec_cfg xcfg;
 	struct sl_watch watch[SL_WATCH_MAX];
 	size_t watch_count;
+	unsigned kill_agents;
+	pid_t kill_leader;
+	const char *after_socket;
 	/* state */
 	char dir[256];
 	bool dir_made;
 	char token[SL_TOKEN_BYTES];
-	uint8_t hb_tag;
+	uint8_t hb_tag, session_tag;
 	FILE *log;
 	char log_path[300];
 	uv_loop_t loop;
@@ -148,6 +203,16 @@ struct swarmload {
 	atomic_uint_fast64_t hb_answers, joined, sessions, refused;
 	atomic_uint_fast64_t running, started_tasks, failed_starts;
 	atomic_uint_fast64_t all_running_ns; /* own view: M running (0: not yet) */
+	atomic_uint_fast64_t restarted, untracked;
+	/* node-death: the control thread asks (1), the loop thread kills the
+	 * last kill_agents agents, fills dead_ids, and says done (2) */
+	_Atomic int kill_req;
+	uint64_t *dead_ids; /* sorted; the dead agents' node ids */
+	size_t dead_count;
+	/* leader-kill: the new leader's port (0: not known yet), since when
+	 * (ns), and how many live agents are in session with it */
+	atomic_int lk_port;
+	atomic_uint_fast64_t lk_since_ns, lk_in_session, lk_last_ns;
 	pthread_t ctl;
 	int rc;
 };
@@ -157,6 +222,21 @@ static double sl_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t sl_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The port of an address "HOST:PORT" (0: none). */
+static int sl_port_of(const char *addr)
+{
+	const char *c = addr ? strrchr(addr, ':') : NULL;
+	long p = c ? strtol(c + 1, NULL, 10) : 0;
+	return p > 0 && p < 65536 ? (int)p : 0;
 }
 
 static void sl_sleep_ms(unsigned ms)
@@ -283,6 +363,16 @@ static int sl_parse(struct swarmload *sl, int argc, char **argv)
 			snprintf(w->name, sizeof w->name, "%.*s", (int)(eq - arg), arg);
 			w->pid = (pid_t)v;
 			sl->watch_count++;
+		} else if (strcmp(f, "--kill-agents") == 0) {
+			if (sl_u64(f, arg, 1, SL_AGENTS_MAX, &v))
+				return -1;
+			sl->kill_agents = (unsigned)v;
+		} else if (strcmp(f, "--kill-leader") == 0) {
+			if (sl_u64(f, arg, 2, INT32_MAX, &v))
+				return -1;
+			sl->kill_leader = (pid_t)v;
+		} else if (strcmp(f, "--after-socket") == 0) {
+			sl->after_socket = arg;
 		} else if (strcmp(f, "--timeout") == 0) {
 			if (sl_u64(f, arg, 1, 86400, &v))
 				return -1;
@@ -319,6 +409,16 @@ static int sl_parse(struct swarmload *sl, int argc, char **argv)
 		fprintf(stderr, "swarmload: --replicas needs --control-socket\n");
 		return -1;
 	}
+	if (sl->kill_agents && (!sl->replicas || sl->kill_agents >= sl->agents)) {
+		fprintf(stderr, "swarmload: --kill-agents needs --replicas and fewer "
+				"than --agents\n");
+		return -1;
+	}
+	if (!sl->kill_leader != !sl->after_socket || (sl->kill_leader && !sl->socket)) {
+		fprintf(stderr, "swarmload: --kill-leader, --after-socket and "
+				"--control-socket go together\n");
+		return -1;
+	}
 	return 0;
 }
 
@@ -332,6 +432,9 @@ static void sl_recv(struct env *env, const char *from, const uint8_t *buf, size_
 	(void)env;
 	if (len > 0 && buf[0] == a->sl->hb_tag)
 		atomic_fetch_add_explicit(&a->sl->hb_answers, 1, memory_order_relaxed);
+	if (len > 0 && (buf[0] == a->sl->hb_tag || buf[0] == a->sl->session_tag)) {
+		a->mgr_port = sl_port_of(from);
+	}
 	a->recv(&a->px.env, from, buf, len, a->recv_data);
 }
 
@@ -359,6 +462,17 @@ static void sl_on_start(void *data, const char *service_id)
 	if (sl->replicas && sl->x.counts.running >= sl->replicas &&
 	    atomic_load(&sl->all_running_ns) == 0)
 		atomic_store(&sl->all_running_ns, (uint64_t)(sl_now() * 1e9));
+}
+
+static void sl_on_restart(void *data, const char *task_id, uint64_t starts)
+{
+	struct swarmload *sl = data;
+	if (sl->x.counts.restarted <= SL_RESTARTS_SHOWN)
+		fprintf(stderr,
+			"swarmload: task %s started %" PRIu64 " times (a restart)%s\n",
+			task_id, starts,
+			sl->x.counts.restarted == SL_RESTARTS_SHOWN ? "; more not shown"
+								    : "");
 }
 
 static bool sl_has_cert(struct env *env)
@@ -418,6 +532,68 @@ static void sl_nodes_stop(struct swarmload *sl)
 	}
 }
 
+static int sl_u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* node-death, on the loop thread: the last kill_agents agents die as
+ * processes do: the node program's stop (no goodbye), their containers'
+ * handles freed (no callback), their envs closed (connections closed by
+ * this side, as the kernel closes a dead process's). Their node ids go
+ * to dead_ids. Returns 0, or -1 when out of memory (nothing killed). */
+static int sl_kill_agents(struct swarmload *sl)
+{
+	unsigned from = sl->agents - sl->kill_agents;
+
+	if (!(sl->dead_ids = calloc(sl->kill_agents, sizeof *sl->dead_ids)))
+		return -1;
+	for (unsigned i = from; i < sl->agents; i++) {
+		struct sl_agent *a = &sl->a[i];
+		sl->dead_ids[sl->dead_count++] = agent_node_id(node_agent(a->node));
+		node_program.stop(a->node);
+		a->node = NULL;
+		fakeexec_env_gone(&sl->x, uvenv_env(a->uv));
+		uvenv_close(a->uv);
+		a->uv = NULL;
+		a->dead = true;
+	}
+	qsort(sl->dead_ids, sl->dead_count, sizeof *sl->dead_ids, sl_u64_cmp);
+	return 0;
+}
+
+/* leader-kill, on the loop thread (each poll, from the kill on): when
+ * each live agent's session began (its link READY, agent_connected, seen
+ * at this poll and not the last); how many are in session with the new
+ * leader (once the control thread knows its port: their last session or
+ * heartbeat answer came from it) having begun it since the kill; and the
+ * latest of those beginnings (whenever the control thread learnt the
+ * port). */
+static void sl_count_lk(struct swarmload *sl)
+{
+	int port = atomic_load(&sl->lk_port);
+	uint64_t since = atomic_load(&sl->lk_since_ns), n = 0, last = 0, now;
+
+	if (!since)
+		return;
+	now = sl_now_ns();
+	for (unsigned i = 0; i < sl->agents; i++) {
+		struct sl_agent *a = &sl->a[i];
+		bool c = !a->dead && a->node && agent_connected(node_agent(a->node));
+		if (c && !a->was_connected)
+			a->connected_ns = now;
+		a->was_connected = c;
+		if (c && port && a->mgr_port == port && a->connected_ns >= since) {
+			n++;
+			if (a->connected_ns > last)
+				last = a->connected_ns;
+		}
+	}
+	atomic_store(&sl->lk_last_ns, last);
+	atomic_store(&sl->lk_in_session, n);
+}
+
 /* The loop thread's clock: starts the next wave, counts certificates and
  * sessions, publishes the fake executors' counts. */
 static void sl_poll(uv_timer_t *t)
@@ -468,17 +644,60 @@ static void sl_poll(uv_timer_t *t)
 		if (sl->sessions_n == sl->agents)
 			atomic_store(&sl->phase, SL_PH_READY);
 	}
+	if (atomic_load(&sl->kill_req) == 1) {
+		if (sl_kill_agents(sl)) {
+			fprintf(stderr, "swarmload: node-death: out of memory\n");
+			atomic_store(&sl->phase, SL_PH_FAILED);
+			return;
+		}
+		atomic_store(&sl->kill_req, 2);
+	}
+	sl_count_lk(sl);
 	atomic_store(&sl->running, sl->x.counts.running);
 	atomic_store(&sl->started_tasks, sl->x.counts.started);
 	atomic_store(&sl->failed_starts, sl->x.counts.failed);
+	atomic_store(&sl->restarted, sl->x.counts.restarted);
+	atomic_store(&sl->untracked, sl->x.counts.untracked);
 }
 
 /* ---------------------------------------------------------------- reports */
+
+/* Seconds pid's threads spent runnable but waiting for a CPU, so far
+ * (the second field of /proc/PID/task/TID/schedstat, summed; -1: not
+ * readable): how much of a phase's wall time this machine's other load
+ * took from it. */
+static double sl_runq_wait_s(pid_t pid)
+{
+	char path[64];
+	DIR *d;
+	struct dirent *e;
+	double sum = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	if (!(d = opendir(path)))
+		return -1;
+	while ((e = readdir(d))) {
+		char f[300];
+		unsigned long long run, wait;
+		FILE *fp;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(f, sizeof f, "/proc/%d/task/%.32s/schedstat", (int)pid, e->d_name);
+		if (!(fp = fopen(f, "r")))
+			continue; /* the thread ended */
+		if (fscanf(fp, "%llu %llu", &run, &wait) == 2)
+			sum += (double)wait / 1e9;
+		fclose(fp);
+	}
+	closedir(d);
+	return sum;
+}
 
 static void sl_watch_begin(struct swarmload *sl)
 {
 	for (size_t i = 0; i < sl->watch_count; i++) {
 		struct sl_watch *w = &sl->watch[i];
+		w->wait0 = sl_runq_wait_s(w->pid);
 		w->ok = procstat_read(w->pid, &w->at0) == 0;
 		w->rss_max = w->ok ? w->at0.rss_bytes : 0;
 	}
@@ -502,6 +721,8 @@ static void sl_watch_end(struct swarmload *sl, const char *phase, double secs)
 	for (size_t i = 0; i < sl->watch_count; i++) {
 		struct sl_watch *w = &sl->watch[i];
 		struct procstat now;
+		if (w->killed)
+			continue;
 		if (!w->ok || procstat_read(w->pid, &now) != 0) {
 			printf("  %s %s: not readable (pid %d exited?)\n", phase, w->name,
 			       (int)w->pid);
@@ -509,12 +730,19 @@ static void sl_watch_end(struct swarmload *sl, const char *phase, double secs)
 		}
 		if (now.rss_bytes > w->rss_max)
 			w->rss_max = now.rss_bytes;
-		printf("  %s %s: %.0f%% of a core (%.2f s CPU in %.2f s), RSS %.0f MiB "
-		       "(max sampled %.0f MiB)\n",
-		       phase, w->name,
-		       secs > 0 ? 100.0 * (now.cpu_s - w->at0.cpu_s) / secs : 0,
-		       now.cpu_s - w->at0.cpu_s, secs, now.rss_bytes / 1048576.0,
-		       w->rss_max / 1048576.0);
+		w->cpu_share = secs > 0 ? (now.cpu_s - w->at0.cpu_s) / secs : 0;
+		w->rss_end = now.rss_bytes;
+		{
+			double wait = sl_runq_wait_s(w->pid);
+			printf("  %s %s: %.0f%% of a core (%.2f s CPU in %.2f s; %.2f s "
+			       "runnable waiting for a CPU), RSS %.0f MiB (max sampled %.0f "
+			       "MiB)\n",
+			       phase, w->name,
+			       secs > 0 ? 100.0 * (now.cpu_s - w->at0.cpu_s) / secs : 0,
+			       now.cpu_s - w->at0.cpu_s, secs,
+			       wait >= 0 && w->wait0 >= 0 ? wait - w->wait0 : 0.0,
+			       now.rss_bytes / 1048576.0, w->rss_max / 1048576.0);
+		}
 	}
 	fflush(stdout);
 }
@@ -522,7 +750,8 @@ static void sl_watch_end(struct swarmload *sl, const char *phase, double secs)
 static bool sl_watched_alive(struct swarmload *sl)
 {
 	for (size_t i = 0; i < sl->watch_count; i++)
-		if (kill(sl->watch[i].pid, 0) != 0 && errno == ESRCH) {
+		if (!sl->watch[i].killed && kill(sl->watch[i].pid, 0) != 0 &&
+		    errno == ESRCH) {
 			fprintf(stderr, "swarmload: %s (pid %d) is gone\n",
 				sl->watch[i].name, (int)sl->watch[i].pid);
 			return false;
@@ -532,16 +761,103 @@ static bool sl_watched_alive(struct swarmload *sl)
 
 /* ---------------------------------------------------------------- control API */
 
-static Cs__ControlResponse *sl_call(struct swarmload *sl, Cs__ControlRequest *req)
+static Cs__ControlResponse *sl_call_quiet(struct swarmload *sl, Cs__ControlRequest *req,
+					  bool quiet)
 {
 	Cs__ControlResponse *resp = NULL;
 	char err[256];
-	int rv = ctlsock_request(sl->socket, req, &resp, SL_CALL_MS, err, sizeof err);
+	int rv = ctlsock_request(sl->socket, req, &resp,
+				 quiet ? SL_QUIET_CALL_MS : SL_CALL_MS, err, sizeof err);
 	if (rv) {
-		fprintf(stderr, "swarmload: %s: %s\n", sl->socket, err);
+		if (!quiet)
+			fprintf(stderr, "swarmload: %s: %s\n", sl->socket, err);
 		return NULL;
 	}
 	return resp;
+}
+
+static Cs__ControlResponse *sl_call(struct swarmload *sl, Cs__ControlRequest *req)
+{
+	return sl_call_quiet(sl, req, false);
+}
+
+/* Whether node id is one of the agents node-death killed. */
+static bool sl_is_dead(const struct swarmload *sl, uint64_t id)
+{
+	return sl->dead_count &&
+	       bsearch(&id, sl->dead_ids, sl->dead_count, sizeof id, sl_u64_cmp);
+}
+
+/* Whether hostname is one of this run's live agents' (PREFIX then 1..N). */
+static bool sl_is_live_agent(const struct swarmload *sl, const char *hostname)
+{
+	size_t n = strlen(sl->prefix);
+	char *end;
+	unsigned long i;
+
+	if (!hostname || strncmp(hostname, sl->prefix, n) != 0 || !hostname[n] ||
+	    hostname[n] == '0')
+		return false;
+	errno = 0;
+	i = strtoul(hostname + n, &end, 10);
+	if (errno || *end || i < 1 || i > sl->agents)
+		return false;
+	return !sl->a[i - 1].dead;
+}
+
+/* The control API's node list: *ready of this run's live agents READY,
+ * *listed of them listed; the leader manager's address port in
+ * *leader_port (0: none says it leads). A list cut at the frame's size
+ * is said on stderr (the nodes past the cut are not counted). Returns 0,
+ * or -1 (the call failed: said unless quiet). */
+static int sl_node_list(struct swarmload *sl, bool quiet, uint64_t *ready,
+			uint64_t *listed, int *leader_port)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	uint64_t leader_id = 0;
+
+	*ready = *listed = 0;
+	*leader_port = 0;
+	/* the leader: the cluster record's raft id (a node's own flag may
+	 * lag) */
+	req.id = 5;
+	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT;
+	if (!(resp = sl_call_quiet(sl, &req, quiet)))
+		return -1;
+	if (resp->status == 0 && resp->cluster)
+		leader_id = resp->cluster->leader_raft_id;
+	cs__control_response__free_unpacked(resp, NULL);
+	req.id = 4;
+	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_LIST;
+	if (!(resp = sl_call_quiet(sl, &req, quiet)))
+		return -1;
+	if (resp->status != 0) {
+		if (!quiet)
+			fprintf(stderr, "swarmload: node list: %s\n",
+				resp->error && *resp->error ? resp->error
+							    : cs_errname(resp->status));
+		cs__control_response__free_unpacked(resp, NULL);
+		return -1;
+	}
+	if (resp->n_nodes < resp->total)
+		fprintf(stderr,
+			"swarmload: node list cut at %zu of %" PRIu64
+			" nodes (the frame's size): the rest not checked\n",
+			resp->n_nodes, resp->total);
+	for (size_t i = 0; i < resp->n_nodes; i++) {
+		const Cs__Node *n = resp->nodes[i];
+		const Cs__ManagerStatus *st = n->manager_status;
+		if (st && (st->leader || (leader_id && st->raft_id == leader_id)))
+			*leader_port = sl_port_of(st->addr);
+		if (!sl_is_live_agent(sl, n->hostname))
+			continue;
+		(*listed)++;
+		if (n->state == CS__NODE_STATE__NODE_STATE_READY)
+			(*ready)++;
+	}
+	cs__control_response__free_unpacked(resp, NULL);
+	return 0;
 }
 
 static int sl_fetch_token(struct swarmload *sl)
@@ -612,8 +928,11 @@ static int sl_count_running(struct swarmload *sl, uint64_t *running, uint64_t *l
 		req.op = CS__CONTROL_OP__CONTROL_OP_TASK_LIST;
 		req.service = (char *)sl->service;
 		if (slices) {
-			for (; n < SL_NODES_PER_LIST && from < sl->agents; n++, from++)
-				names[n] = sl->a[from].name;
+			for (; n < SL_NODES_PER_LIST && from < sl->agents; from++)
+				if (!sl->a[from].dead)
+					names[n++] = sl->a[from].name;
+			if (!n)
+				break; /* only dead agents were left */
 			req.filter_nodes = names;
 			req.n_filter_nodes = n;
 		}
@@ -641,6 +960,8 @@ static int sl_count_running(struct swarmload *sl, uint64_t *running, uint64_t *l
 		}
 		for (size_t i = 0; i < resp->n_tasks; i++) {
 			const Cs__Task *t = resp->tasks[i];
+			if (sl_is_dead(sl, t->node_id))
+				continue; /* node-death's: not RUNNING elsewhere */
 			(*listed)++;
 			if (t->status &&
 			    t->status->state == CS__TASK_STATE__TASK_STATE_RUNNING)
@@ -697,13 +1018,34 @@ static int sl_phase_join(struct swarmload *sl)
 	return 0;
 }
 
+/* Whether the control API lists every live agent READY (said when not). */
+static bool sl_all_ready(struct swarmload *sl, const char *when, uint64_t *ready)
+{
+	uint64_t listed;
+	int leader_port;
+	unsigned live = sl->agents - (unsigned)sl->dead_count;
+
+	if (sl_node_list(sl, false, ready, &listed, &leader_port))
+		return false;
+	if (*ready == live)
+		return true;
+	fprintf(stderr,
+		"swarmload: %s: node ls lists %" PRIu64 " of the %u agents READY (%" PRIu64
+		" listed)\n",
+		when, *ready, live, listed);
+	return false;
+}
+
 static int sl_phase_hold(struct swarmload *sl)
 {
 	double t0, secs;
-	uint64_t hb0, hb1;
+	uint64_t hb0, hb1, ready0 = 0, ready1 = 0;
+	bool ok;
 
 	if (sl->hold_s == 0)
 		return 0;
+	if (sl->socket && !sl_all_ready(sl, "hold's start", &ready0))
+		return -1;
 	sl_watch_begin(sl);
 	t0 = sl_now();
 	hb0 = atomic_load(&sl->hb_answers);
@@ -719,7 +1061,23 @@ static int sl_phase_hold(struct swarmload *sl)
 	       "agents received)\n",
 	       (double)(hb1 - hb0) / secs, secs, sl->agents);
 	sl_watch_end(sl, "hold", secs);
-	if (atomic_load(&sl->sessions) < sl->agents)
+	ok = !sl->socket || sl_all_ready(sl, "hold's end", &ready1);
+	for (size_t i = 0; i < sl->watch_count; i++) {
+		const struct sl_watch *w = &sl->watch[i];
+		if (!w->ok || !strstr(w->name, "(leader)"))
+			continue;
+		printf("hold-leader: %u agents, heartbeats every %.0f s: leader %.0f%% of a "
+		       "core, RSS %.0f MiB (max sampled %.0f MiB) (timed: the hold's %.1f "
+		       "s of sessions held, no tasks)\n",
+		       sl->agents, SL_HEARTBEAT_S, 100.0 * w->cpu_share,
+		       w->rss_end / 1048576.0, w->rss_max / 1048576.0, secs);
+	}
+	if (sl->socket)
+		printf("hold-ready: node ls: %" PRIu64 "/%u agents READY at the hold's start, "
+		       "%" PRIu64 "/%u at its end\n",
+		       ready0, sl->agents, ready1, sl->agents);
+	fflush(stdout);
+	if (atomic_load(&sl->sessions) < sl->agents || !ok)
 		return -1;
 	return 0;
 }
@@ -784,6 +1142,163 @@ static int sl_phase_create(struct swarmload *sl)
 	return 0;
 }
 
+/* Whether the loop thread failed (said already) or a watched process is
+ * gone, or the phase ran past --timeout. */
+static bool sl_phase_broken(struct swarmload *sl, double t0, const char *what)
+{
+	return atomic_load(&sl->phase) == SL_PH_FAILED || !sl_watched_alive(sl) ||
+	       sl_phase_timed_out(sl, t0, what);
+}
+
+static int sl_phase_node_death(struct swarmload *sl)
+{
+	double t0, t_own = 0, t_api, next;
+	uint64_t running = 0, listed = 0, before, lost;
+
+	sl_watch_begin(sl);
+	before = atomic_load(&sl->running);
+	t0 = sl_now();
+	next = t0 + SL_PROGRESS_S;
+	atomic_store(&sl->kill_req, 1);
+	while (atomic_load(&sl->kill_req) != 2)
+		if (sl_phase_broken(sl, t0, "node-death (the kill)"))
+			return -1;
+		else
+			sl_sleep_ms(1);
+	sl_sleep_ms(2 * SL_POLL_MS); /* the counts published after it */
+	lost = before - atomic_load(&sl->running);
+	printf("swarmload: node-death: %u agents stopped (%" PRIu64
+	       " running containers with them) in %.3f s\n",
+	       sl->kill_agents, lost, sl_now() - t0);
+	fflush(stdout);
+	for (;;) {
+		if (sl_phase_broken(sl, t0, "node-death"))
+			return -1;
+		if (!t_own && atomic_load(&sl->running) >= sl->replicas)
+			t_own = sl_now();
+		if (sl_count_running(sl, &running, &listed))
+			return -1;
+		if (running >= sl->replicas)
+			break;
+		if (sl_now() >= next) {
+			printf("swarmload: node-death: control API lists %" PRIu64 "/%" PRIu64
+			       " RUNNING on the agents left, %" PRIu64
+			       " running (own view), %.0f s\n",
+			       running, sl->replicas, (uint64_t)atomic_load(&sl->running),
+			       sl_now() - t0);
+			fflush(stdout);
+			sl_watch_sample(sl);
+			next += SL_PROGRESS_S;
+		}
+		sl_sleep_ms(100);
+	}
+	t_api = sl_now();
+	if (!t_own)
+		t_own = t_api; /* the control API said it first */
+	printf("node-death: %u agents killed: tasks running elsewhere in %.2f s (detection "
+	       "%.1f s)\n",
+	       sl->kill_agents, t_api - t0, SL_DETECTION_S);
+	printf("  node-death: %" PRIu64 " of %" PRIu64
+	       " tasks were on them; from the kill to the control API listing all "
+	       "%" PRIu64 " RUNNING on the %u agents left (own view: %.2f s); "
+	       "SwarmKit's detection is 3 heartbeat periods of %.0f s plus their 0.5 s "
+	       "epsilon, the goal that plus 2 s: %.1f s, %s\n",
+	       lost, sl->replicas, sl->replicas, sl->agents - sl->kill_agents, t_own - t0,
+	       SL_HEARTBEAT_S, SL_DETECTION_S + 2,
+	       t_api - t0 <= SL_DETECTION_S + 2 ? "met" : "NOT met");
+	sl_watch_end(sl, "node-death", t_api - t0);
+	return 0;
+}
+
+static int sl_phase_leader_kill(struct swarmload *sl)
+{
+	double t0, t_known = 0, t_done, t_seen, next,
+		bound = 2 * SL_ELECTION_S + SL_HEARTBEAT_S;
+	uint64_t t0_ns;
+	uint64_t ready, listed, running = 0, restarted;
+	unsigned live = sl->agents - (unsigned)sl->dead_count;
+	int old_port, new_port = 0;
+
+	if (sl_node_list(sl, false, &ready, &listed, &old_port))
+		return -1;
+	if (!old_port) {
+		fprintf(stderr, "swarmload: leader-kill: no manager says it leads\n");
+		return -1;
+	}
+	for (size_t i = 0; i < sl->watch_count; i++)
+		if (sl->watch[i].pid == sl->kill_leader)
+			sl->watch[i].killed = true;
+	sl_watch_begin(sl);
+	t0 = sl_now();
+	t0_ns = sl_now_ns();
+	atomic_store(&sl->lk_since_ns, t0_ns);
+	if (kill(sl->kill_leader, SIGKILL) != 0) {
+		fprintf(stderr, "swarmload: leader-kill: kill %d: %s\n", (int)sl->kill_leader,
+			strerror(errno));
+		return -1;
+	}
+	sl->socket = sl->after_socket;
+	next = t0 + SL_PROGRESS_S;
+	for (;;) {
+		if (sl_phase_broken(sl, t0, "leader-kill"))
+			return -1;
+		if (!new_port) {
+			int port = 0;
+			/* no leader yet: a follower cannot answer (quiet) */
+			if (sl_node_list(sl, true, &ready, &listed, &port) == 0 && port &&
+			    port != old_port) {
+				new_port = port;
+				t_known = sl_now();
+				atomic_store(&sl->lk_port, new_port);
+			}
+		} else if (atomic_load(&sl->lk_in_session) >= live) {
+			break;
+		}
+		if (sl_now() >= next) {
+			printf("swarmload: leader-kill: %s, %" PRIu64
+			       "/%u agents in session with it, %.0f s\n",
+			       new_port ? "new leader known" : "no new leader yet",
+			       (uint64_t)atomic_load(&sl->lk_in_session), live, sl_now() - t0);
+			fflush(stdout);
+			sl_watch_sample(sl);
+			next += SL_PROGRESS_S;
+		}
+		sl_sleep_ms(new_port ? SL_POLL_MS : 100);
+	}
+	t_seen = sl_now() - t0;
+	sl_sleep_ms(2 * SL_POLL_MS); /* lk_last_ns of the count that said all */
+	t_done = (double)(atomic_load(&sl->lk_last_ns) - t0_ns) / 1e9;
+	/* the tasks: still all RUNNING by the control API (the new leader's
+	 * store), and none started twice by the agents re-syncing */
+	for (;;) {
+		if (sl_phase_broken(sl, t0, "leader-kill (control API)"))
+			return -1;
+		if (sl->replicas == 0 || (sl_count_running(sl, &running, &listed) == 0 &&
+					  running >= sl->replicas))
+			break;
+		sl_sleep_ms(100);
+	}
+	restarted = atomic_load(&sl->restarted);
+	printf("leader-kill: %u agents in session with the new leader in %.2f s (two "
+	       "election timeouts + one heartbeat = %.0f s); tasks restarted: %" PRIu64
+	       "\n",
+	       live, t_done, bound, restarted);
+	printf("  leader-kill: SIGKILL to pid %d (the leader, port %d); T is when the last "
+	       "agent first heard the new leader (port %d) in session; the control API "
+	       "named it after %.2f s, this thread saw them all after %.2f s; all %" PRIu64
+	       " tasks RUNNING by the control API at %.2f s; %s\n",
+	       (int)sl->kill_leader, old_port, new_port, t_known - t0, t_seen, sl->replicas,
+	       sl_now() - t0, t_done <= bound ? "within the bound" : "NOT within the bound");
+	sl_watch_end(sl, "leader-kill", sl_now() - t0);
+	if (atomic_load(&sl->untracked)) {
+		fprintf(stderr, "swarmload: %" PRIu64 " starts not tracked per task "
+				"(out of memory): restarts unknown\n",
+			(uint64_t)atomic_load(&sl->untracked));
+		return -1;
+	}
+	return restarted ? -1 : 0;
+}
+
 static void *sl_control_main(void *arg)
 {
 	struct swarmload *sl = arg;
@@ -791,7 +1306,9 @@ static void *sl_control_main(void *arg)
 
 	pthread_setname_np(pthread_self(), "swarmload-ctl");
 	if (sl_phase_join(sl) == 0 && sl_phase_hold(sl) == 0 &&
-	    (sl->replicas == 0 || sl_phase_create(sl) == 0))
+	    (sl->replicas == 0 || sl_phase_create(sl) == 0) &&
+	    (!sl->kill_agents || sl_phase_node_death(sl) == 0) &&
+	    (!sl->kill_leader || sl_phase_leader_kill(sl) == 0))
 		rv = 0;
 	sl->rc = rv ? 1 : 0;
 	if (rv)
@@ -809,6 +1326,11 @@ static int sl_fds(struct swarmload *sl)
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return -1;
+	if (rl.rlim_cur < rl.rlim_max) { /* all this machine allows */
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
 	if (rl.rlim_cur < need) {
 		/* past the hard limit when privileged (root), else up to it */
 		struct rlimit want = {need, rl.rlim_max > need ? rl.rlim_max : need};
@@ -853,14 +1375,17 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (sl_fds(sl))
 		goto out;
-	if (envproxy_wire_tag("heartbeat_response", &sl->hb_tag)) {
-		fprintf(stderr, "swarmload: no Wire.heartbeat_response\n");
+	if (envproxy_wire_tag("heartbeat_response", &sl->hb_tag) ||
+	    envproxy_wire_tag("session_response", &sl->session_tag)) {
+		fprintf(stderr, "swarmload: no Wire.heartbeat_response or session_response\n");
 		goto out;
 	}
 	if (fakeexec_init(&sl->x, &sl->xcfg))
 		goto out;
 	sl->x.on_start = sl_on_start;
 	sl->x.on_start_data = sl;
+	sl->x.on_restart = sl_on_restart;
+	sl->x.on_restart_data = sl;
 	if (sl->token_opt)
 		snprintf(sl->token, sizeof sl->token, "%s", sl->token_opt);
 	else if (sl_fetch_token(sl))
@@ -922,6 +1447,7 @@ int main(int argc, char **argv)
 	if (uv_loop_close(&sl->loop) != 0)
 		fprintf(stderr, "swarmload: handles left on the loop\n");
 	fakeexec_free(&sl->x);
+	free(sl->dead_ids);
 	free(sl->a);
 out_log:
 	fclose(sl->log);

@@ -339,6 +339,162 @@ static void test_fakeexec_list_is_empty_and_async(void **state)
 }
 
 /* The proxy forwards what it does not replace to the real env. */
+/* Starts one container of task_id to RUNNING (its controller open). */
+static struct env_ctl *start_task(struct fixture *f, const char *task_id)
+{
+	struct env_ctl *c = open_task(f, task_id);
+	struct seen start;
+	struct env *env = &f->px.env;
+
+	seen_init(&start, f);
+	assert_int_equal(env->ops->ctl_do(c, ENV_CTL_START, &start.req, seen_cb), 0);
+	stub_run(&f->real, f->stub.now + f->x.cfg.start_ms + f->x.cfg.start_jitter_ms);
+	assert_int_equal(start.calls, 1);
+	assert_int_equal(start.status, 0);
+	return c;
+}
+
+struct restarts {
+	int calls;
+	char last[64];
+	uint64_t starts;
+};
+
+static void on_restart(void *data, const char *task_id, uint64_t starts)
+{
+	struct restarts *r = data;
+	r->calls++;
+	snprintf(r->last, sizeof r->last, "%s", task_id);
+	r->starts = starts;
+}
+
+/* A task id's second successful start is a restart, counted and told;
+ * other ids (thousands: the table grows) are not, however many. */
+static void test_fakeexec_counts_a_second_start_of_a_task(void **state)
+{
+	struct fixture f;
+	struct fakeexec_cfg cfg = {.seed = 1, .start_ms = 5};
+	struct restarts r = {0};
+	struct env_ctl *c;
+	char id[32];
+	(void)state;
+
+	fixture_init(&f, &cfg);
+	f.x.on_restart = on_restart;
+	f.x.on_restart_data = &r;
+	for (unsigned i = 0; i < 3000; i++) {
+		snprintf(id, sizeof id, "task%u", i);
+		c = start_task(&f, id);
+		f.px.env.ops->ctl_close(c, NULL, NULL);
+		stub_run(&f.real, f.stub.now);
+	}
+	assert_int_equal(f.x.counts.started, 3000);
+	assert_int_equal(f.x.counts.restarted, 0);
+	assert_int_equal(f.x.counts.untracked, 0);
+	assert_int_equal(r.calls, 0);
+	assert_int_equal(fakeexec_starts(&f.x, "task0"), 1);
+	assert_int_equal(fakeexec_starts(&f.x, "task2999"), 1);
+	assert_int_equal(fakeexec_starts(&f.x, "task3000"), 0);
+	assert_int_equal(fakeexec_starts(&f.x, ""), 0);
+
+	/* task17 again, on another controller (another agent's, say) */
+	c = start_task(&f, "task17");
+	assert_int_equal(f.x.counts.restarted, 1);
+	assert_int_equal(r.calls, 1);
+	assert_string_equal(r.last, "task17");
+	assert_int_equal(r.starts, 2);
+	assert_int_equal(fakeexec_starts(&f.x, "task17"), 2);
+	f.px.env.ops->ctl_close(c, NULL, NULL);
+	stub_run(&f.real, f.stub.now);
+	fakeexec_free(&f.x);
+	assert_null(f.x.tasks);
+}
+
+/* A failed start is no start: the task's next (successful) one is its
+ * first. */
+static void test_fakeexec_failed_start_is_not_a_start(void **state)
+{
+	struct fixture f;
+	struct fakeexec_cfg cfg = {.seed = 3, .start_ms = 10, .fail_permille = 1000};
+	struct env_ctl *c;
+	struct seen start;
+	(void)state;
+
+	fixture_init(&f, &cfg);
+	c = open_task(&f, "t9");
+	seen_init(&start, &f);
+	assert_int_equal(f.px.env.ops->ctl_do(c, ENV_CTL_START, &start.req, seen_cb), 0);
+	stub_run(&f.real, 100);
+	assert_int_equal(start.status, CS_EEXEC);
+	assert_int_equal(fakeexec_starts(&f.x, "t9"), 0);
+	f.x.cfg.fail_permille = 0;
+	seen_init(&start, &f);
+	assert_int_equal(f.px.env.ops->ctl_do(c, ENV_CTL_START, &start.req, seen_cb), 0);
+	stub_run(&f.real, 200);
+	assert_int_equal(start.status, 0);
+	assert_int_equal(fakeexec_starts(&f.x, "t9"), 1);
+	assert_int_equal(f.x.counts.restarted, 0);
+	f.px.env.ops->ctl_close(c, NULL, NULL);
+	stub_run(&f.real, 300);
+	fakeexec_free(&f.x);
+}
+
+/* A node's death frees its env's controllers (no callback, no env call:
+ * the env is closed next) and no other env's; what ran there is no longer
+ * running. */
+static void test_fakeexec_env_gone_frees_that_env_only(void **state)
+{
+	struct fixture f;
+	struct fakeexec_cfg cfg = {.seed = 1, .start_ms = 5};
+	struct stub stub2;
+	struct env real2;
+	struct envproxy px2;
+	struct env_ctl *c1, *c2, *c3;
+	struct seen wait;
+	(void)state;
+
+	fixture_init(&f, &cfg);
+	memset(&stub2, 0, sizeof stub2);
+	real2.ops = &stub_ops;
+	real2.impl = &stub2;
+	envproxy_init(&px2, &real2);
+	fakeexec_attach(&f.x, &px2);
+
+	c1 = start_task(&f, "a1");
+	c2 = start_task(&f, "a2");
+	{
+		struct env_container_spec spec = {.task_id = "b1", .service_id = "s"};
+		struct seen start;
+		assert_int_equal(px2.env.ops->ctl_open(&px2.env, &spec, &c3), 0);
+		seen_init(&start, &f);
+		start.stub = &stub2;
+		assert_int_equal(px2.env.ops->ctl_do(c3, ENV_CTL_START, &start.req,
+						     seen_cb),
+				 0);
+		stub_run(&real2, 100);
+		assert_int_equal(start.status, 0);
+	}
+	/* a WAIT in flight on the dying node: never answered */
+	seen_init(&wait, &f);
+	assert_int_equal(f.px.env.ops->ctl_do(c1, ENV_CTL_WAIT, &wait.req, seen_cb), 0);
+	(void)c2;
+	assert_int_equal(f.x.counts.running, 3);
+
+	assert_int_equal(fakeexec_env_gone(&f.x, &real2), 1);
+	assert_int_equal(f.x.counts.running, 2);
+	assert_int_equal(f.x.counts.died, 1);
+	assert_int_equal(f.x.counts.stopped, 0);
+	assert_int_equal(fakeexec_env_gone(&f.x, &real2), 0);
+
+	assert_int_equal(fakeexec_env_gone(&f.x, &f.real), 2);
+	assert_int_equal(f.x.counts.running, 0);
+	assert_int_equal(f.x.counts.died, 3);
+	assert_null(f.x.ctls);
+	assert_int_equal(wait.calls, 0);
+	assert_int_equal(fakeexec_starts(&f.x, "b1"), 1); /* remembered */
+	fakeexec_free(&f.x);
+}
+
 static void test_envproxy_forwards(void **state)
 {
 	struct fixture f;
@@ -365,6 +521,9 @@ int main(void)
 		cmocka_unit_test(test_fakeexec_failed_start_is_eexec),
 		cmocka_unit_test(test_fakeexec_close_cancels_requests),
 		cmocka_unit_test(test_fakeexec_list_is_empty_and_async),
+		cmocka_unit_test(test_fakeexec_counts_a_second_start_of_a_task),
+		cmocka_unit_test(test_fakeexec_failed_start_is_not_a_start),
+		cmocka_unit_test(test_fakeexec_env_gone_frees_that_env_only),
 		cmocka_unit_test(test_envproxy_forwards),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
