@@ -1007,14 +1007,13 @@ static size_t store_varint(uint8_t *p, uint64_t v)
 /* Encodes the action (kind, obj) onto the batch's bytes, as protobuf-c
  * would inside a StoreBatch: tag, length, the StoreAction. The object is
  * read now and not kept. */
+static int store_batch_put(struct store_batch *b, const Cs__StoreAction *a);
+
 static int store_batch_add(struct store_batch *b, Cs__StoreAction__Kind kind,
 			   const ProtobufCMessage *obj)
 {
 	Cs__StoreAction a = CS__STORE_ACTION__INIT;
-	size_t size, need;
 
-	if (b->action_count >= LIMIT_STORE_BATCH_ACTIONS)
-		return CS_ELIMIT;
 	a.kind = kind;
 	if (obj->descriptor == &cs__node__descriptor) {
 		a.object_case = CS__STORE_ACTION__OBJECT_NODE;
@@ -1036,7 +1035,17 @@ static int store_batch_add(struct store_batch *b, Cs__StoreAction__Kind kind,
 		a.object_case = CS__STORE_ACTION__OBJECT_CLUSTER;
 		a.cluster = (Cs__Cluster *)obj;
 	}
-	size = cs__store_action__get_packed_size(&a);
+	return store_batch_put(b, &a);
+}
+
+/* Encodes action a onto the batch's bytes (see store_batch_add). */
+static int store_batch_put(struct store_batch *b, const Cs__StoreAction *a)
+{
+	size_t size, need;
+
+	if (b->action_count >= LIMIT_STORE_BATCH_ACTIONS)
+		return CS_ELIMIT;
+	size = cs__store_action__get_packed_size(a);
 	need = b->len + 1 + STORE_VARINT_MAX + size;
 	if (need < b->len)
 		return CS_ELIMIT;
@@ -1053,9 +1062,28 @@ static int store_batch_add(struct store_batch *b, Cs__StoreAction__Kind kind,
 	}
 	b->buf[b->len++] = STORE_WIRE_ACTIONS;
 	b->len += store_varint(b->buf + b->len, size);
-	b->len += cs__store_action__pack(&a, b->buf + b->len);
+	b->len += cs__store_action__pack(a, b->buf + b->len);
 	b->action_count++;
 	return 0;
+}
+
+int store_batch_placement(struct store_batch *b, uint64_t task_id, uint64_t version,
+			  uint64_t node_id, Cs__TaskState state, uint64_t timestamp_ms,
+			  const char *message)
+{
+	Cs__StoreAction a = CS__STORE_ACTION__INIT;
+	Cs__TaskPlacement p = CS__TASK_PLACEMENT__INIT;
+
+	p.task_id = task_id;
+	p.version = version;
+	p.node_id = node_id;
+	p.state = state;
+	p.timestamp_ms = timestamp_ms;
+	p.message = (char *)(message ? message : "");
+	a.kind = CS__STORE_ACTION__KIND__KIND_UPDATE;
+	a.object_case = CS__STORE_ACTION__OBJECT_PLACEMENT;
+	a.placement = &p;
+	return store_batch_put(b, &a);
 }
 
 int store_batch_node(struct store_batch *b, Cs__StoreAction__Kind kind,
@@ -1125,6 +1153,7 @@ static enum store_table store_action_table(const Cs__StoreAction *a)
 	case CS__STORE_ACTION__OBJECT_NODE: return STORE_NODE;
 	case CS__STORE_ACTION__OBJECT_SERVICE: return STORE_SERVICE;
 	case CS__STORE_ACTION__OBJECT_TASK: return STORE_TASK;
+	case CS__STORE_ACTION__OBJECT_PLACEMENT: return STORE_TASK;
 	case CS__STORE_ACTION__OBJECT_NETWORK: return STORE_NETWORK;
 	case CS__STORE_ACTION__OBJECT_SECRET: return STORE_SECRET;
 	default: return STORE_CLUSTER;
@@ -1152,6 +1181,7 @@ static void store_action_steal(Cs__StoreAction *a)
 	a->cluster = NULL;
 	a->network = NULL;
 	a->secret = NULL;
+	a->placement = NULL;
 }
 
 static uint64_t store_obj_version(const ProtobufCMessage *m)
@@ -1256,6 +1286,7 @@ static uint64_t store_action_id(const Cs__StoreAction *a)
 	case CS__STORE_ACTION__OBJECT_TASK: return a->task->id;
 	case CS__STORE_ACTION__OBJECT_NETWORK: return a->network->id;
 	case CS__STORE_ACTION__OBJECT_SECRET: return a->secret->id;
+	case CS__STORE_ACTION__OBJECT_PLACEMENT: return a->placement->task_id;
 	default: return store_obj_id(store_action_obj(a));
 	}
 }
@@ -1271,6 +1302,24 @@ static const ProtobufCMessage *store_current(struct store *s, const Cs__StoreAct
 		return s->cluster ? &s->cluster->base : NULL;
 	*entry = store_entry_find(s, t, store_action_id(a));
 	return *entry ? (*entry)->obj : NULL;
+}
+
+/* A placement's check (issue 18): the full task UPDATE's, by the task's id
+ * and the version the writer read. */
+static int store_check_placement(struct store *s, const Cs__StoreAction *a,
+				 struct store_entry **entry)
+{
+	const Cs__TaskPlacement *p = a->placement;
+
+	*entry = NULL;
+	if (!p || a->kind != CS__STORE_ACTION__KIND__KIND_UPDATE)
+		return CS_ECORRUPT;
+	*entry = store_task_find(s, p->task_id);
+	if (!*entry)
+		return CS_ENOENT;
+	if (((const Cs__Task *)(*entry)->obj)->version != p->version)
+		return CS_EVERSION;
+	return 0;
 }
 
 /* What makes a new network's create fail at apply on every manager alike,
@@ -1353,6 +1402,13 @@ static int store_check(struct store *s, const Cs__StoreAction *a,
 	const ProtobufCMessage *cur;
 
 	*entry = NULL;
+	if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT)
+		return store_check_placement(s, a, entry);
+	/* an object this version does not know (a newer manager's action,
+	 * kept as an unknown field): not a verdict this manager can share */
+	if (!obj && a->object_case == CS__STORE_ACTION__OBJECT__NOT_SET &&
+	    a->base.n_unknown_fields > 0)
+		return CS_ENOTSUP;
 	if (!obj)
 		return CS_ECORRUPT;
 	cur = store_current(s, a, entry);
@@ -1508,6 +1564,71 @@ static void store_unlink(struct store *s, enum store_table t, struct store_entry
 	store_unlink_keys(s, t, e, STORE_KEYS_ALL);
 }
 
+/* Frees a string of an unpacked message (its default is not allocated). */
+static void store_str_free(char *str)
+{
+	if (str && str != protobuf_c_empty_string)
+		free(str);
+}
+
+/* Applies a checked placement (issue 18) in place on the task of entry e:
+ * what store_do's UPDATE of a copy of the task with the placement's node
+ * and a fresh status would leave, byte for byte, with the same event (its
+ * old object a copy of the task as it was, for the callback) and the same
+ * move in the node index. Takes the placement's message. Returns 0 or
+ * CS_ENOMEM before anything changed. */
+static int store_do_placement(struct store *s, Cs__StoreAction *a, struct store_entry *e,
+			      uint64_t index, uint64_t time_ms)
+{
+	Cs__TaskPlacement *p = a->placement;
+	Cs__Task *t = (Cs__Task *)e->obj;
+	Cs__Task was = *t;
+	Cs__TaskStatus was_status, *st = t->status;
+	struct store_event ev = {.table = STORE_TASK, .change = STORE_UPDATED, .index = index};
+	bool move = t->node_id != p->node_id;
+
+	if (move && store_group_reserve(s, p->node_id))
+		return CS_ENOMEM;
+	if (!st) {
+		st = malloc(sizeof *st);
+		if (!st)
+			return CS_ENOMEM;
+		cs__task_status__init(st);
+		st->message = st->container_id = (char *)protobuf_c_empty_string;
+	} else {
+		was_status = *st;
+		was.status = &was_status;
+	}
+	if (move)
+		store_group_unlink(s, e, t->node_id);
+	t->node_id = p->node_id;
+	/* a fresh status, as the full update's (unknown fields and all) */
+	st->base.n_unknown_fields = 0;
+	st->base.unknown_fields = NULL;
+	st->state = p->state;
+	st->timestamp_ms = p->timestamp_ms;
+	st->exit_code = 0;
+	st->container_id = (char *)protobuf_c_empty_string;
+	st->message = p->message ? p->message : (char *)protobuf_c_empty_string;
+	p->message = NULL;
+	t->status = st;
+	t->version = index;
+	store_obj_stamp(&t->base, &was.base, time_ms);
+	if (move)
+		store_group_link(s, e);
+	ev.old_obj = &was.base;
+	ev.new_obj = &t->base;
+	store_notify(s, &ev);
+	if (was.status) {
+		store_str_free(was_status.message);
+		store_str_free(was_status.container_id);
+		for (unsigned i = 0; i < was_status.base.n_unknown_fields; i++)
+			free(was_status.base.unknown_fields[i].data);
+		free(was_status.base.unknown_fields);
+	}
+	return 0;
+}
+
 /* Applies one checked action (found: the entry its check found); takes its
  * object. Returns 0 or CS_ENOMEM (on a create, or an update moving a task
  * to a node with no group yet, before anything changed). */
@@ -1519,6 +1640,8 @@ static int store_do(struct store *s, Cs__StoreAction *a, struct store_entry *fou
 	struct store_event ev = {.table = t, .index = index};
 	struct store_entry *e = NULL;
 
+	if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT)
+		return store_do_placement(s, a, found, index, time_ms);
 	if (t == STORE_CLUSTER) {
 		ProtobufCMessage *old = s->cluster ? &s->cluster->base : NULL;
 		store_action_steal(a);
@@ -1647,7 +1770,7 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
 
 	if (i + STORE_PREFETCH_AHEAD < n)
 		STORE_PREFETCH(b->actions[i + STORE_PREFETCH_AHEAD]);
-	if (i + STORE_PREFETCH_AHEAD / 2 < n)
+	if (i + STORE_PREFETCH_AHEAD / 2 < n && store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 2]))
 		STORE_PREFETCH(store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 2]));
 	if (i + STORE_PREFETCH_AHEAD / 4 >= n || !s->task_hash.slots)
 		return;
@@ -1655,6 +1778,9 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
 	if (a->object_case == CS__STORE_ACTION__OBJECT_TASK && a->task)
 		STORE_PREFETCH(&s->task_hash.slots[store_hash_home(&s->task_hash,
 								     a->task->id)]);
+	else if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT && a->placement)
+		STORE_PREFETCH(&s->task_hash.slots[store_hash_home(&s->task_hash,
+								     a->placement->task_id)]);
 }
 
 /* Asks for what applying action i touches first: its entry, then the
@@ -1706,7 +1832,11 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 		if (rv == CS_ELIMIT)
 			continue;
 		keys[2 * i] = store_action_table(a);
-		keys[2 * i + 1] = store_action_obj(a) ? store_action_id(a) : 0;
+		keys[2 * i + 1] = store_action_obj(a) || (a->object_case ==
+								   CS__STORE_ACTION__OBJECT_PLACEMENT &&
+							   a->placement)
+					  ? store_action_id(a)
+					  : 0;
 		if (rv == 0)
 			rv = store_check(s, a, &found[i]);
 	}

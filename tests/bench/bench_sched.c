@@ -234,7 +234,7 @@ static size_t tally_rank(const struct tally *t, uint64_t id)
 	return lo;
 }
 
-static void tally_batch(struct tally *t, const struct store_batch *b)
+static void tally_batch(struct tally *t, const struct store *s, const struct store_batch *b)
 {
 	Cs__StoreBatch *dec;
 
@@ -243,14 +243,22 @@ static void tally_batch(struct tally *t, const struct store_batch *b)
 		exit(1);
 	}
 	for (size_t i = 0; i < dec->n_actions; i++) {
-		const Cs__Task *task = dec->actions[i]->task;
-		if (task->status->state != CS__TASK_STATE__TASK_STATE_ASSIGNED ||
-		    !task->node_id) {
+		const Cs__StoreAction *a = dec->actions[i];
+		const Cs__TaskPlacement *pl = a->object_case ==
+							  CS__STORE_ACTION__OBJECT_PLACEMENT
+						  ? a->placement
+						  : NULL;
+		const Cs__Task *task = pl ? store_task_get(s, pl->task_id) : a->task;
+		uint64_t node = pl ? pl->node_id : task->node_id;
+		Cs__TaskState state = pl ? pl->state : task->status->state;
+		/* a placement (issue 18) names its task: the service is the
+		 * stored one's */
+		if (!task || state != CS__TASK_STATE__TASK_STATE_ASSIGNED || !node) {
 			t->other++;
 			continue;
 		}
 		t->assigned++;
-		t->per[task->service_id * t->nodes + tally_rank(t, task->node_id)]++;
+		t->per[task->service_id * t->nodes + tally_rank(t, node)]++;
 	}
 	cs__store_batch__free_unpacked(dec, NULL);
 }
@@ -340,7 +348,7 @@ static int bench_size(size_t nodes, size_t tasks)
 		}
 		if (rv == SCHED_STEP_DONE ||
 		    out.action_count == LIMIT_SCHED_TASKS_PER_RUN) {
-			tally_batch(&tl, &out); /* untimed */
+			tally_batch(&tl, bs.s, &out); /* untimed */
 			if (!write_bytes && out.action_count) {
 				uint8_t *buf;
 				size_t len;
