@@ -1575,24 +1575,35 @@ static void store_str_free(char *str)
  * what store_do's UPDATE of a copy of the task with the placement's node
  * and a fresh status would leave, byte for byte, with the same event (its
  * old object a copy of the task as it was, for the callback) and the same
- * move in the node index. Takes the placement's message. Returns 0 or
+ * move in the node index. Keeps nothing of the placement. Returns 0 or
  * CS_ENOMEM before anything changed. */
 static int store_do_placement(struct store *s, Cs__StoreAction *a, struct store_entry *e,
 			      uint64_t index, uint64_t time_ms)
 {
-	Cs__TaskPlacement *p = a->placement;
+	const Cs__TaskPlacement *p = a->placement;
 	Cs__Task *t = (Cs__Task *)e->obj;
 	Cs__Task was = *t;
 	Cs__TaskStatus was_status, *st = t->status;
 	struct store_event ev = {.table = STORE_TASK, .change = STORE_UPDATED, .index = index};
 	bool move = t->node_id != p->node_id;
+	char *msg = (char *)protobuf_c_empty_string;
+	size_t msg_len = p->message ? strlen(p->message) : 0;
 
-	if (move && store_group_reserve(s, p->node_id))
+	/* the message is copied: the batch may live in an arena (store_apply) */
+	if (msg_len && !(msg = malloc(msg_len + 1)))
 		return CS_ENOMEM;
+	if (msg_len)
+		memcpy(msg, p->message, msg_len + 1);
+	if (move && store_group_reserve(s, p->node_id)) {
+		store_str_free(msg);
+		return CS_ENOMEM;
+	}
 	if (!st) {
 		st = malloc(sizeof *st);
-		if (!st)
+		if (!st) {
+			store_str_free(msg);
 			return CS_ENOMEM;
+		}
 		cs__task_status__init(st);
 		st->message = st->container_id = (char *)protobuf_c_empty_string;
 	} else {
@@ -1609,8 +1620,7 @@ static int store_do_placement(struct store *s, Cs__StoreAction *a, struct store_
 	st->timestamp_ms = p->timestamp_ms;
 	st->exit_code = 0;
 	st->container_id = (char *)protobuf_c_empty_string;
-	st->message = p->message ? p->message : (char *)protobuf_c_empty_string;
-	p->message = NULL;
+	st->message = msg;
 	t->status = st;
 	t->version = index;
 	store_obj_stamp(&t->base, &was.base, time_ms);
@@ -1793,10 +1803,134 @@ static void store_prefetch_do(struct store_entry *const *found, size_t n, size_t
 		STORE_PREFETCH(found[i + STORE_PREFETCH_AHEAD / 4]->obj);
 }
 
+/* A batch of placements alone (the scheduler's, most of the log in a
+ * rollout) keeps nothing of its decoding (store_do_placement copies what it
+ * needs): it decodes into an arena of a few chunks, where each action's
+ * three allocations and frees (action, placement, message) cost a bump. */
+struct store_arena {
+	struct store_arena_chunk *head;
+};
+struct store_arena_chunk {
+	struct store_arena_chunk *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+enum { STORE_ARENA_CHUNK = 256 * 1024 };
+
+static void *store_arena_alloc(void *data, size_t size)
+{
+	struct store_arena *a = data;
+	struct store_arena_chunk *c = a->head;
+	size_t align = sizeof(max_align_t), need = (size + align - 1) / align * align;
+	void *p;
+
+	if (need < size)
+		return NULL;
+	if (!c || c->cap - c->used < need) {
+		size_t cap = need > STORE_ARENA_CHUNK ? need : STORE_ARENA_CHUNK;
+		c = malloc(sizeof *c + cap);
+		if (!c)
+			return NULL;
+		c->used = 0;
+		c->cap = cap;
+		c->next = a->head;
+		a->head = c;
+	}
+	p = (char *)c->data + c->used;
+	c->used += need;
+	return p;
+}
+
+static void store_arena_free(void *data, void *p)
+{
+	(void)data;
+	(void)p; /* all at once, in store_arena_release */
+}
+
+static void store_arena_release(struct store_arena *a)
+{
+	while (a->head) {
+		struct store_arena_chunk *c = a->head;
+		a->head = c->next;
+		free(c);
+	}
+}
+
+/* Reads a varint at *p (below end); returns false past end or overlong. */
+static bool store_wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+		uint8_t c = *(*p)++;
+		*v |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80))
+			return true;
+	}
+	return false;
+}
+
+/* Skips the value of a field of wire type wt; false when it does not fit
+ * or the type is not one protobuf-c keeps. */
+static bool store_wire_skip(const uint8_t **p, const uint8_t *end, unsigned wt)
+{
+	uint64_t v;
+	switch (wt) {
+	case 0: return store_wire_varint(p, end, &v);
+	case 1: if (end - *p < 8) return false; *p += 8; return true;
+	case 5: if (end - *p < 4) return false; *p += 4; return true;
+	case 2:
+		if (!store_wire_varint(p, end, &v) || v > (uint64_t)(end - *p))
+			return false;
+		*p += v;
+		return true;
+	default: return false;
+	}
+}
+
+/* Whether the encoded batch holds no whole object (only placements, or
+ * nothing the store could keep): a scan of the bytes without decoding.
+ * False for anything it cannot read (the decode then judges it). */
+static bool store_wire_placements_only(const uint8_t *buf, size_t len)
+{
+	const uint8_t *p = buf, *end = buf + len;
+
+	while (p < end) {
+		uint64_t tag, alen;
+		const uint8_t *ap, *aend;
+		if (!store_wire_varint(&p, end, &tag))
+			return false;
+		if (tag != STORE_WIRE_ACTIONS) {
+			if (!store_wire_skip(&p, end, (unsigned)(tag & 7)))
+				return false;
+			continue;
+		}
+		if (!store_wire_varint(&p, end, &alen) || alen > (uint64_t)(end - p))
+			return false;
+		ap = p;
+		aend = p + alen;
+		p = aend;
+		while (ap < aend) {
+			uint64_t f;
+			if (!store_wire_varint(&ap, aend, &tag))
+				return false;
+			f = tag >> 3;
+			/* the kind (1) and a placement (480) only */
+			if (f != 1 && f != 480)
+				return false;
+			if (!store_wire_skip(&ap, aend, (unsigned)(tag & 7)))
+				return false;
+		}
+	}
+	return true;
+}
+
 int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 		uint64_t *proposer, uint64_t *proposal_id)
 {
-	Cs__StoreBatch *b = cs__store_batch__unpack(NULL, len, buf);
+	struct store_arena arena = {NULL};
+	ProtobufCAllocator arena_alloc = {store_arena_alloc, store_arena_free, &arena};
+	bool in_arena = len > 0 && store_wire_placements_only(buf, len);
+	Cs__StoreBatch *b = cs__store_batch__unpack(in_arena ? &arena_alloc : NULL, len, buf);
 	struct store_entry *small[64], **found = small;
 	uint64_t small_keys[2 * 64], *keys = small_keys;
 	bool corrupt = false;
@@ -1805,8 +1939,10 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 
 	assert(index > s->applied);
 	s->applied = index;
-	if (!b)
+	if (!b) {
+		store_arena_release(&arena);
 		return CS_ECORRUPT;
+	}
 	n = b->n_actions;
 	/* One sweep over the actions (a batch of 10,000 does not stay in the
 	 * cache between sweeps) finds field 0 anywhere (the batch's own
@@ -1864,7 +2000,10 @@ out:
 		free(found);
 	if (keys != small_keys)
 		free(keys);
-	cs__store_batch__free_unpacked(b, NULL);
+	if (in_arena)
+		store_arena_release(&arena);
+	else
+		cs__store_batch__free_unpacked(b, NULL);
 	return rv;
 }
 

@@ -1408,6 +1408,29 @@ static void test_store_placement_refuses_other_kinds_and_unknown_objects(void **
 	a.base.n_unknown_fields = 0; /* no object at all: corrupt, as before */
 	len = cs__store_batch__pack(&b, buf);
 	assert_int_equal(store_apply(s, buf, len, 5, NULL, NULL), CS_ECORRUPT);
+
+	/* placements alone decode into an arena: cut short, they are corrupt
+	 * all the same (and nothing leaks) */
+	{
+		struct store_batch pb;
+		uint8_t *pbuf;
+		size_t plen;
+		store_batch_init(&pb);
+		assert_int_equal(store_batch_placement(&pb, 200, 1, 9,
+						       CS__TASK_STATE__TASK_STATE_ASSIGNED, 5,
+						       "assigned"),
+				 0);
+		assert_int_equal(store_batch_placement(&pb, 201, 1, 9,
+						       CS__TASK_STATE__TASK_STATE_ASSIGNED, 5,
+						       "assigned"),
+				 0);
+		assert_int_equal(store_batch_encode(&pb, 0, 0, &pbuf, &plen), 0);
+		for (size_t cut = 1; cut < 12; cut++)
+			assert_int_equal(store_apply(s, pbuf, plen - cut, 5 + cut, NULL, NULL),
+					 CS_ECORRUPT);
+		free(pbuf);
+		store_batch_free(&pb);
+	}
 	{
 		uint8_t *after;
 		size_t alen;
@@ -1420,7 +1443,7 @@ static void test_store_placement_refuses_other_kinds_and_unknown_objects(void **
 		assert_int_equal(x->n_tasks, y->n_tasks);
 		for (size_t i = 0; i < x->n_tasks; i++)
 			assert_int_equal(x->tasks[i]->version, y->tasks[i]->version);
-		assert_int_equal(y->applied, 5);
+		assert_int_equal(y->applied, 16);
 		cs__store_snapshot__free_unpacked(x, NULL);
 		cs__store_snapshot__free_unpacked(y, NULL);
 		free(after);
