@@ -1495,7 +1495,8 @@ static int sched_write(struct sched *p, struct store_batch *out,
 	int rv;
 
 	assert(t->status != NULL);
-	bytes = assign ? SCHED_PLACE_BYTES_FIXED + strlen(msg) : sched_write_bytes(t, msg);
+	bytes = assign ? SCHED_PLACE_BYTES_FIXED + strlen(msg)
+		       : sched_write_bytes(t, msg);
 	if (budget->writes == 0 || bytes > budget->bytes)
 		return SCHED_STEP_FULL;
 	if (assign) {

@@ -1291,6 +1291,13 @@ static uint64_t store_action_id(const Cs__StoreAction *a)
 	}
 }
 
+/* Whether an action names an object (a whole one, or a placement's task). */
+static bool store_action_names(const Cs__StoreAction *a)
+{
+	return store_action_obj(a) ||
+	       (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT && a->placement);
+}
+
 /* The current object an action targets, or NULL; *entry: its entry (NULL
  * for none, or the cluster). */
 static const ProtobufCMessage *store_current(struct store *s, const Cs__StoreAction *a,
@@ -1584,7 +1591,8 @@ static int store_do_placement(struct store *s, Cs__StoreAction *a, struct store_
 	Cs__Task *t = (Cs__Task *)e->obj;
 	Cs__Task was = *t;
 	Cs__TaskStatus was_status, *st = t->status;
-	struct store_event ev = {.table = STORE_TASK, .change = STORE_UPDATED, .index = index};
+	struct store_event ev = {
+		.table = STORE_TASK, .change = STORE_UPDATED, .index = index};
 	bool move = t->node_id != p->node_id;
 	char *msg = (char *)protobuf_c_empty_string;
 	size_t msg_len = p->message ? strlen(p->message) : 0;
@@ -1780,7 +1788,8 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
 
 	if (i + STORE_PREFETCH_AHEAD < n)
 		STORE_PREFETCH(b->actions[i + STORE_PREFETCH_AHEAD]);
-	if (i + STORE_PREFETCH_AHEAD / 2 < n && store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 2]))
+	if (i + STORE_PREFETCH_AHEAD / 2 < n &&
+	    store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 2]))
 		STORE_PREFETCH(store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 2]));
 	if (i + STORE_PREFETCH_AHEAD / 4 >= n || !s->task_hash.slots)
 		return;
@@ -1789,8 +1798,8 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
 		STORE_PREFETCH(&s->task_hash.slots[store_hash_home(&s->task_hash,
 								     a->task->id)]);
 	else if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT && a->placement)
-		STORE_PREFETCH(&s->task_hash.slots[store_hash_home(&s->task_hash,
-								     a->placement->task_id)]);
+		STORE_PREFETCH(&s->task_hash.slots[store_hash_home(
+			&s->task_hash, a->placement->task_id)]);
 }
 
 /* Asks for what applying action i touches first: its entry, then the
@@ -1876,8 +1885,16 @@ static bool store_wire_skip(const uint8_t **p, const uint8_t *end, unsigned wt)
 	uint64_t v;
 	switch (wt) {
 	case 0: return store_wire_varint(p, end, &v);
-	case 1: if (end - *p < 8) return false; *p += 8; return true;
-	case 5: if (end - *p < 4) return false; *p += 4; return true;
+	case 1:
+		if (end - *p < 8)
+			return false;
+		*p += 8;
+		return true;
+	case 5:
+		if (end - *p < 4)
+			return false;
+		*p += 4;
+		return true;
 	case 2:
 		if (!store_wire_varint(p, end, &v) || v > (uint64_t)(end - *p))
 			return false;
@@ -1930,7 +1947,8 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 	struct store_arena arena = {NULL};
 	ProtobufCAllocator arena_alloc = {store_arena_alloc, store_arena_free, &arena};
 	bool in_arena = len > 0 && store_wire_placements_only(buf, len);
-	Cs__StoreBatch *b = cs__store_batch__unpack(in_arena ? &arena_alloc : NULL, len, buf);
+	Cs__StoreBatch *b =
+		cs__store_batch__unpack(in_arena ? &arena_alloc : NULL, len, buf);
 	struct store_entry *small[64], **found = small;
 	uint64_t small_keys[2 * 64], *keys = small_keys;
 	bool corrupt = false;
@@ -1968,11 +1986,7 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 		if (rv == CS_ELIMIT)
 			continue;
 		keys[2 * i] = store_action_table(a);
-		keys[2 * i + 1] = store_action_obj(a) || (a->object_case ==
-								   CS__STORE_ACTION__OBJECT_PLACEMENT &&
-							   a->placement)
-					  ? store_action_id(a)
-					  : 0;
+		keys[2 * i + 1] = store_action_names(a) ? store_action_id(a) : 0;
 		if (rv == 0)
 			rv = store_check(s, a, &found[i]);
 	}

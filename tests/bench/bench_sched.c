@@ -234,7 +234,8 @@ static size_t tally_rank(const struct tally *t, uint64_t id)
 	return lo;
 }
 
-static void tally_batch(struct tally *t, const struct store *s, const struct store_batch *b)
+static void tally_batch(struct tally *t, const struct store *s,
+			const struct store_batch *b)
 {
 	Cs__StoreBatch *dec;
 
@@ -244,10 +245,10 @@ static void tally_batch(struct tally *t, const struct store *s, const struct sto
 	}
 	for (size_t i = 0; i < dec->n_actions; i++) {
 		const Cs__StoreAction *a = dec->actions[i];
-		const Cs__TaskPlacement *pl = a->object_case ==
-							  CS__STORE_ACTION__OBJECT_PLACEMENT
-						  ? a->placement
-						  : NULL;
+		const Cs__TaskPlacement *pl =
+			a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT
+				? a->placement
+				: NULL;
 		const Cs__Task *task = pl ? store_task_get(s, pl->task_id) : a->task;
 		uint64_t node = pl ? pl->node_id : task->node_id;
 		Cs__TaskState state = pl ? pl->state : task->status->state;

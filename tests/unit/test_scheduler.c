@@ -344,7 +344,8 @@ static void test_sched_assigns_pending_task_with_version_unchanged(void **state)
 	assert_int_equal(store_batch_decode(&out, &dec), 0);
 	assert_int_equal(dec->n_actions, 1);
 	/* a placement goes as the compact action (issue 18) */
-	assert_int_equal(dec->actions[0]->object_case, CS__STORE_ACTION__OBJECT_PLACEMENT);
+	assert_int_equal(dec->actions[0]->object_case,
+			 CS__STORE_ACTION__OBJECT_PLACEMENT);
 	pl = dec->actions[0]->placement;
 	assert_int_equal(dec->actions[0]->kind, CS__STORE_ACTION__KIND__KIND_UPDATE);
 	assert_int_equal(pl->task_id, 100);
@@ -1414,7 +1415,8 @@ static void test_sched_respects_writes_max_and_resumes(void **state)
 	assert_int_equal(out.action_count, 4);
 	assert_true(st.more);
 	assert_int_equal(store_batch_decode(&out, &dec), 0);
-	assert_int_equal(dec->actions[3]->placement->task_id, 200); /* service order, then id */
+	assert_int_equal(dec->actions[3]->placement->task_id,
+			 200); /* service order, then id */
 	cs__store_batch__free_unpacked(dec, NULL);
 	assert_int_equal(world_apply(&w, &out), 0);
 	store_batch_init(&out);

@@ -1080,7 +1080,8 @@ static void pi_seen_equal_free(struct pi_seen *a, struct pi_seen *b)
 	assert_int_equal(a->count, b->count);
 	for (size_t i = 0; i < 2 * a->count; i++) {
 		assert_int_equal(a->lens[i], b->lens[i]);
-		assert_memory_equal(a->bytes[i], b->bytes[i], a->lens[i] + (a->lens[i] == 0));
+		assert_memory_equal(a->bytes[i], b->bytes[i],
+				    a->lens[i] + (a->lens[i] == 0));
 	}
 	for (size_t i = 0; i < a->count; i++)
 		assert_int_equal(a->changes[i], b->changes[i]);
@@ -1168,16 +1169,20 @@ static void pi_full(const struct store *s, struct store_batch *b, uint64_t id,
 	copy.status = &st;
 	copy.version = version ? version : t->version;
 	copy.created_ms = copy.updated_ms = 0;
-	assert_int_equal(store_batch_task(b, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy), 0);
+	assert_int_equal(store_batch_task(b, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy),
+			 0);
 }
 
 static void pi_compact(const struct store *s, struct store_batch *b, uint64_t id,
 		       uint64_t node, uint64_t version, uint64_t ts, const char *msg)
 {
 	const Cs__Task *t = store_task_get(s, id);
-	assert_int_equal(store_batch_placement(b, id, version ? version : t ? t->version : 0,
-					       node, CS__TASK_STATE__TASK_STATE_ASSIGNED, ts,
-					       msg),
+	assert_int_equal(store_batch_placement(b, id,
+					       version ? version
+					       : t     ? t->version
+						       : 0,
+					       node, CS__TASK_STATE__TASK_STATE_ASSIGNED,
+					       ts, msg),
 			 0);
 }
 
@@ -1199,7 +1204,8 @@ static void pi_same(const struct store *a, const struct store *b)
 		assert_non_null(u);
 		assert_int_equal(protobuf_c_message_get_packed_size(&t->base),
 				 protobuf_c_message_get_packed_size(&u->base));
-		assert_int_equal(count_by_node(a, t->node_id), count_by_node(b, t->node_id));
+		assert_int_equal(count_by_node(a, t->node_id),
+				 count_by_node(b, t->node_id));
 	}
 	for (uint64_t n = 0; n < 12; n++) {
 		const Cs__Task *p = NULL, *q = NULL;
@@ -1295,10 +1301,12 @@ static void test_store_placement_equals_full_update(void **state)
 	del.id = 204;
 	del.version = 1;
 	store_batch_init(&bf);
-	assert_int_equal(store_batch_task(&bf, CS__STORE_ACTION__KIND__KIND_DELETE, &del), 0);
+	assert_int_equal(store_batch_task(&bf, CS__STORE_ACTION__KIND__KIND_DELETE, &del),
+			 0);
 	assert_int_equal(apply_at(f, &bf, index, 3000), 0);
 	store_batch_init(&bc);
-	assert_int_equal(store_batch_task(&bc, CS__STORE_ACTION__KIND__KIND_DELETE, &del), 0);
+	assert_int_equal(store_batch_task(&bc, CS__STORE_ACTION__KIND__KIND_DELETE, &del),
+			 0);
 	assert_int_equal(apply_at(c, &bc, index, 3000), 0);
 	index++;
 	pi_seen_equal_free(&wf, &wc);
@@ -1416,18 +1424,21 @@ static void test_store_placement_refuses_other_kinds_and_unknown_objects(void **
 		uint8_t *pbuf;
 		size_t plen;
 		store_batch_init(&pb);
-		assert_int_equal(store_batch_placement(&pb, 200, 1, 9,
-						       CS__TASK_STATE__TASK_STATE_ASSIGNED, 5,
-						       "assigned"),
-				 0);
-		assert_int_equal(store_batch_placement(&pb, 201, 1, 9,
-						       CS__TASK_STATE__TASK_STATE_ASSIGNED, 5,
-						       "assigned"),
-				 0);
+		assert_int_equal(
+			store_batch_placement(&pb, 200, 1, 9,
+					      CS__TASK_STATE__TASK_STATE_ASSIGNED, 5,
+					      "assigned"),
+			0);
+		assert_int_equal(
+			store_batch_placement(&pb, 201, 1, 9,
+					      CS__TASK_STATE__TASK_STATE_ASSIGNED, 5,
+					      "assigned"),
+			0);
 		assert_int_equal(store_batch_encode(&pb, 0, 0, &pbuf, &plen), 0);
 		for (size_t cut = 1; cut < 12; cut++)
-			assert_int_equal(store_apply(s, pbuf, plen - cut, 5 + cut, NULL, NULL),
-					 CS_ECORRUPT);
+			assert_int_equal(
+				store_apply(s, pbuf, plen - cut, 5 + cut, NULL, NULL),
+				CS_ECORRUPT);
 		free(pbuf);
 		store_batch_free(&pb);
 	}
@@ -1474,7 +1485,8 @@ int main(void)
 		cmocka_unit_test(test_store_refuses_field_zero_in_an_action),
 		cmocka_unit_test(test_store_cluster_object_lifecycle),
 		cmocka_unit_test(test_store_placement_equals_full_update),
-		cmocka_unit_test(test_store_placement_refuses_other_kinds_and_unknown_objects),
+		cmocka_unit_test(
+			test_store_placement_refuses_other_kinds_and_unknown_objects),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
