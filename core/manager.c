@@ -143,6 +143,11 @@ static int manager_fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf
 	uint64_t index = raft_last_applied(&m->raft) + 1;
 	int verdict = store_apply(m->store, buf->base, buf->len, index, NULL, NULL);
 
+	/* an action of a newer version (issue 18's placement, to a manager
+	 * without it): the others applied it, this one cannot: it stops, as
+	 * on a durable write failing, rather than diverge */
+	if (verdict == CS_ENOTSUP)
+		m->env->ops->exit(m->env, "a committed store action of a newer version");
 	m->fsm_index = index;
 	/* forwarded writes the leader confirmed complete once applied here */
 	for (struct manager_write *w = m->writes; w; w = w->next)

@@ -1397,6 +1397,12 @@ struct sched_budget {
  * every string's tag and length. */
 enum { SCHED_WRITE_BYTES_FIXED = 171 };
 
+/* Bytes one placement (issue 18's compact UPDATE) adds at most, apart from
+ * its message: the action's tag and length (6), its kind (2), the
+ * placement's tag and length (7), five scalar fields at two-byte tags and
+ * widest varints (60), the message's tag and length (7). */
+enum { SCHED_PLACE_BYTES_FIXED = 82 };
+
 _Static_assert(LIMIT_SCHED_TASKS_PER_RUN *(SCHED_WRITE_BYTES_FIXED +
 					   sizeof SCHED_MSG_ASSIGNED) <=
 		       SCHED_RUN_BYTES_MAX,
@@ -1489,7 +1495,8 @@ static int sched_write(struct sched *p, struct store_batch *out,
 	int rv;
 
 	assert(t->status != NULL);
-	bytes = sched_write_bytes(t, msg);
+	bytes = assign ? SCHED_PLACE_BYTES_FIXED + strlen(msg)
+		       : sched_write_bytes(t, msg);
 	if (budget->writes == 0 || bytes > budget->bytes)
 		return SCHED_STEP_FULL;
 	if (assign) {
@@ -1508,7 +1515,12 @@ static int sched_write(struct sched *p, struct store_batch *out,
 	copy.created_ms = copy.updated_ms = 0; /* the store's: not counted */
 	/* known as this plan's before it is out (an error spends the plan) */
 	rv = sched_written_add(p, t->id);
-	if (!rv)
+	/* a placement goes as the compact action (issue 18): the same update,
+	 * applied in place; a reason rewrites the status it keeps */
+	if (!rv && assign)
+		rv = store_batch_placement(out, t->id, t->version, node_id, st.state,
+					   st.timestamp_ms, msg);
+	else if (!rv)
 		rv = store_batch_task(out, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy);
 	if (rv)
 		return rv;

@@ -1007,14 +1007,13 @@ static size_t store_varint(uint8_t *p, uint64_t v)
 /* Encodes the action (kind, obj) onto the batch's bytes, as protobuf-c
  * would inside a StoreBatch: tag, length, the StoreAction. The object is
  * read now and not kept. */
+static int store_batch_put(struct store_batch *b, const Cs__StoreAction *a);
+
 static int store_batch_add(struct store_batch *b, Cs__StoreAction__Kind kind,
 			   const ProtobufCMessage *obj)
 {
 	Cs__StoreAction a = CS__STORE_ACTION__INIT;
-	size_t size, need;
 
-	if (b->action_count >= LIMIT_STORE_BATCH_ACTIONS)
-		return CS_ELIMIT;
 	a.kind = kind;
 	if (obj->descriptor == &cs__node__descriptor) {
 		a.object_case = CS__STORE_ACTION__OBJECT_NODE;
@@ -1036,7 +1035,17 @@ static int store_batch_add(struct store_batch *b, Cs__StoreAction__Kind kind,
 		a.object_case = CS__STORE_ACTION__OBJECT_CLUSTER;
 		a.cluster = (Cs__Cluster *)obj;
 	}
-	size = cs__store_action__get_packed_size(&a);
+	return store_batch_put(b, &a);
+}
+
+/* Encodes action a onto the batch's bytes (see store_batch_add). */
+static int store_batch_put(struct store_batch *b, const Cs__StoreAction *a)
+{
+	size_t size, need;
+
+	if (b->action_count >= LIMIT_STORE_BATCH_ACTIONS)
+		return CS_ELIMIT;
+	size = cs__store_action__get_packed_size(a);
 	need = b->len + 1 + STORE_VARINT_MAX + size;
 	if (need < b->len)
 		return CS_ELIMIT;
@@ -1053,9 +1062,28 @@ static int store_batch_add(struct store_batch *b, Cs__StoreAction__Kind kind,
 	}
 	b->buf[b->len++] = STORE_WIRE_ACTIONS;
 	b->len += store_varint(b->buf + b->len, size);
-	b->len += cs__store_action__pack(&a, b->buf + b->len);
+	b->len += cs__store_action__pack(a, b->buf + b->len);
 	b->action_count++;
 	return 0;
+}
+
+int store_batch_placement(struct store_batch *b, uint64_t task_id, uint64_t version,
+			  uint64_t node_id, Cs__TaskState state, uint64_t timestamp_ms,
+			  const char *message)
+{
+	Cs__StoreAction a = CS__STORE_ACTION__INIT;
+	Cs__TaskPlacement p = CS__TASK_PLACEMENT__INIT;
+
+	p.task_id = task_id;
+	p.version = version;
+	p.node_id = node_id;
+	p.state = state;
+	p.timestamp_ms = timestamp_ms;
+	p.message = (char *)(message ? message : "");
+	a.kind = CS__STORE_ACTION__KIND__KIND_UPDATE;
+	a.object_case = CS__STORE_ACTION__OBJECT_PLACEMENT;
+	a.placement = &p;
+	return store_batch_put(b, &a);
 }
 
 int store_batch_node(struct store_batch *b, Cs__StoreAction__Kind kind,
@@ -1125,6 +1153,7 @@ static enum store_table store_action_table(const Cs__StoreAction *a)
 	case CS__STORE_ACTION__OBJECT_NODE: return STORE_NODE;
 	case CS__STORE_ACTION__OBJECT_SERVICE: return STORE_SERVICE;
 	case CS__STORE_ACTION__OBJECT_TASK: return STORE_TASK;
+	case CS__STORE_ACTION__OBJECT_PLACEMENT: return STORE_TASK;
 	case CS__STORE_ACTION__OBJECT_NETWORK: return STORE_NETWORK;
 	case CS__STORE_ACTION__OBJECT_SECRET: return STORE_SECRET;
 	default: return STORE_CLUSTER;
@@ -1152,6 +1181,7 @@ static void store_action_steal(Cs__StoreAction *a)
 	a->cluster = NULL;
 	a->network = NULL;
 	a->secret = NULL;
+	a->placement = NULL;
 }
 
 static uint64_t store_obj_version(const ProtobufCMessage *m)
@@ -1256,8 +1286,16 @@ static uint64_t store_action_id(const Cs__StoreAction *a)
 	case CS__STORE_ACTION__OBJECT_TASK: return a->task->id;
 	case CS__STORE_ACTION__OBJECT_NETWORK: return a->network->id;
 	case CS__STORE_ACTION__OBJECT_SECRET: return a->secret->id;
+	case CS__STORE_ACTION__OBJECT_PLACEMENT: return a->placement->task_id;
 	default: return store_obj_id(store_action_obj(a));
 	}
+}
+
+/* Whether an action names an object (a whole one, or a placement's task). */
+static bool store_action_names(const Cs__StoreAction *a)
+{
+	return store_action_obj(a) ||
+	       (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT && a->placement);
 }
 
 /* The current object an action targets, or NULL; *entry: its entry (NULL
@@ -1271,6 +1309,24 @@ static const ProtobufCMessage *store_current(struct store *s, const Cs__StoreAct
 		return s->cluster ? &s->cluster->base : NULL;
 	*entry = store_entry_find(s, t, store_action_id(a));
 	return *entry ? (*entry)->obj : NULL;
+}
+
+/* A placement's check (issue 18): the full task UPDATE's, by the task's id
+ * and the version the writer read. */
+static int store_check_placement(struct store *s, const Cs__StoreAction *a,
+				 struct store_entry **entry)
+{
+	const Cs__TaskPlacement *p = a->placement;
+
+	*entry = NULL;
+	if (!p || a->kind != CS__STORE_ACTION__KIND__KIND_UPDATE)
+		return CS_ECORRUPT;
+	*entry = store_task_find(s, p->task_id);
+	if (!*entry)
+		return CS_ENOENT;
+	if (((const Cs__Task *)(*entry)->obj)->version != p->version)
+		return CS_EVERSION;
+	return 0;
 }
 
 /* What makes a new network's create fail at apply on every manager alike,
@@ -1353,6 +1409,13 @@ static int store_check(struct store *s, const Cs__StoreAction *a,
 	const ProtobufCMessage *cur;
 
 	*entry = NULL;
+	if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT)
+		return store_check_placement(s, a, entry);
+	/* an object this version does not know (a newer manager's action,
+	 * kept as an unknown field): not a verdict this manager can share */
+	if (!obj && a->object_case == CS__STORE_ACTION__OBJECT__NOT_SET &&
+	    a->base.n_unknown_fields > 0)
+		return CS_ENOTSUP;
 	if (!obj)
 		return CS_ECORRUPT;
 	cur = store_current(s, a, entry);
@@ -1508,6 +1571,82 @@ static void store_unlink(struct store *s, enum store_table t, struct store_entry
 	store_unlink_keys(s, t, e, STORE_KEYS_ALL);
 }
 
+/* Frees a string of an unpacked message (its default is not allocated). */
+static void store_str_free(char *str)
+{
+	if (str && str != protobuf_c_empty_string)
+		free(str);
+}
+
+/* Applies a checked placement (issue 18) in place on the task of entry e:
+ * what store_do's UPDATE of a copy of the task with the placement's node
+ * and a fresh status would leave, byte for byte, with the same event (its
+ * old object a copy of the task as it was, for the callback) and the same
+ * move in the node index. Keeps nothing of the placement. Returns 0 or
+ * CS_ENOMEM before anything changed. */
+static int store_do_placement(struct store *s, Cs__StoreAction *a, struct store_entry *e,
+			      uint64_t index, uint64_t time_ms)
+{
+	const Cs__TaskPlacement *p = a->placement;
+	Cs__Task *t = (Cs__Task *)e->obj;
+	Cs__Task was = *t;
+	Cs__TaskStatus was_status, *st = t->status;
+	struct store_event ev = {
+		.table = STORE_TASK, .change = STORE_UPDATED, .index = index};
+	bool move = t->node_id != p->node_id;
+	char *msg = (char *)protobuf_c_empty_string;
+	size_t msg_len = p->message ? strlen(p->message) : 0;
+
+	/* the message is copied: the batch may live in an arena (store_apply) */
+	if (msg_len && !(msg = malloc(msg_len + 1)))
+		return CS_ENOMEM;
+	if (msg_len)
+		memcpy(msg, p->message, msg_len + 1);
+	if (move && store_group_reserve(s, p->node_id)) {
+		store_str_free(msg);
+		return CS_ENOMEM;
+	}
+	if (!st) {
+		st = malloc(sizeof *st);
+		if (!st) {
+			store_str_free(msg);
+			return CS_ENOMEM;
+		}
+		cs__task_status__init(st);
+		st->message = st->container_id = (char *)protobuf_c_empty_string;
+	} else {
+		was_status = *st;
+		was.status = &was_status;
+	}
+	if (move)
+		store_group_unlink(s, e, t->node_id);
+	t->node_id = p->node_id;
+	/* a fresh status, as the full update's (unknown fields and all) */
+	st->base.n_unknown_fields = 0;
+	st->base.unknown_fields = NULL;
+	st->state = p->state;
+	st->timestamp_ms = p->timestamp_ms;
+	st->exit_code = 0;
+	st->container_id = (char *)protobuf_c_empty_string;
+	st->message = msg;
+	t->status = st;
+	t->version = index;
+	store_obj_stamp(&t->base, &was.base, time_ms);
+	if (move)
+		store_group_link(s, e);
+	ev.old_obj = &was.base;
+	ev.new_obj = &t->base;
+	store_notify(s, &ev);
+	if (was.status) {
+		store_str_free(was_status.message);
+		store_str_free(was_status.container_id);
+		for (unsigned i = 0; i < was_status.base.n_unknown_fields; i++)
+			free(was_status.base.unknown_fields[i].data);
+		free(was_status.base.unknown_fields);
+	}
+	return 0;
+}
+
 /* Applies one checked action (found: the entry its check found); takes its
  * object. Returns 0 or CS_ENOMEM (on a create, or an update moving a task
  * to a node with no group yet, before anything changed). */
@@ -1519,6 +1658,8 @@ static int store_do(struct store *s, Cs__StoreAction *a, struct store_entry *fou
 	struct store_event ev = {.table = t, .index = index};
 	struct store_entry *e = NULL;
 
+	if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT)
+		return store_do_placement(s, a, found, index, time_ms);
 	if (t == STORE_CLUSTER) {
 		ProtobufCMessage *old = s->cluster ? &s->cluster->base : NULL;
 		store_action_steal(a);
@@ -1647,7 +1788,8 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
 
 	if (i + STORE_PREFETCH_AHEAD < n)
 		STORE_PREFETCH(b->actions[i + STORE_PREFETCH_AHEAD]);
-	if (i + STORE_PREFETCH_AHEAD / 2 < n)
+	if (i + STORE_PREFETCH_AHEAD / 2 < n &&
+	    store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 2]))
 		STORE_PREFETCH(store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 2]));
 	if (i + STORE_PREFETCH_AHEAD / 4 >= n || !s->task_hash.slots)
 		return;
@@ -1655,6 +1797,9 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
 	if (a->object_case == CS__STORE_ACTION__OBJECT_TASK && a->task)
 		STORE_PREFETCH(&s->task_hash.slots[store_hash_home(&s->task_hash,
 								     a->task->id)]);
+	else if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT && a->placement)
+		STORE_PREFETCH(&s->task_hash.slots[store_hash_home(
+			&s->task_hash, a->placement->task_id)]);
 }
 
 /* Asks for what applying action i touches first: its entry, then the
@@ -1667,10 +1812,143 @@ static void store_prefetch_do(struct store_entry *const *found, size_t n, size_t
 		STORE_PREFETCH(found[i + STORE_PREFETCH_AHEAD / 4]->obj);
 }
 
+/* A batch of placements alone (the scheduler's, most of the log in a
+ * rollout) keeps nothing of its decoding (store_do_placement copies what it
+ * needs): it decodes into an arena of a few chunks, where each action's
+ * three allocations and frees (action, placement, message) cost a bump. */
+struct store_arena {
+	struct store_arena_chunk *head;
+};
+struct store_arena_chunk {
+	struct store_arena_chunk *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+enum { STORE_ARENA_CHUNK = 256 * 1024 };
+
+static void *store_arena_alloc(void *data, size_t size)
+{
+	struct store_arena *a = data;
+	struct store_arena_chunk *c = a->head;
+	size_t align = sizeof(max_align_t), need = (size + align - 1) / align * align;
+	void *p;
+
+	if (need < size)
+		return NULL;
+	if (!c || c->cap - c->used < need) {
+		size_t cap = need > STORE_ARENA_CHUNK ? need : STORE_ARENA_CHUNK;
+		c = malloc(sizeof *c + cap);
+		if (!c)
+			return NULL;
+		c->used = 0;
+		c->cap = cap;
+		c->next = a->head;
+		a->head = c;
+	}
+	p = (char *)c->data + c->used;
+	c->used += need;
+	return p;
+}
+
+static void store_arena_free(void *data, void *p)
+{
+	(void)data;
+	(void)p; /* all at once, in store_arena_release */
+}
+
+static void store_arena_release(struct store_arena *a)
+{
+	while (a->head) {
+		struct store_arena_chunk *c = a->head;
+		a->head = c->next;
+		free(c);
+	}
+}
+
+/* Reads a varint at *p (below end); returns false past end or overlong. */
+static bool store_wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+		uint8_t c = *(*p)++;
+		*v |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80))
+			return true;
+	}
+	return false;
+}
+
+/* Skips the value of a field of wire type wt; false when it does not fit
+ * or the type is not one protobuf-c keeps. */
+static bool store_wire_skip(const uint8_t **p, const uint8_t *end, unsigned wt)
+{
+	uint64_t v;
+	switch (wt) {
+	case 0: return store_wire_varint(p, end, &v);
+	case 1:
+		if (end - *p < 8)
+			return false;
+		*p += 8;
+		return true;
+	case 5:
+		if (end - *p < 4)
+			return false;
+		*p += 4;
+		return true;
+	case 2:
+		if (!store_wire_varint(p, end, &v) || v > (uint64_t)(end - *p))
+			return false;
+		*p += v;
+		return true;
+	default: return false;
+	}
+}
+
+/* Whether the encoded batch holds no whole object (only placements, or
+ * nothing the store could keep): a scan of the bytes without decoding.
+ * False for anything it cannot read (the decode then judges it). */
+static bool store_wire_placements_only(const uint8_t *buf, size_t len)
+{
+	const uint8_t *p = buf, *end = buf + len;
+
+	while (p < end) {
+		uint64_t tag, alen;
+		const uint8_t *ap, *aend;
+		if (!store_wire_varint(&p, end, &tag))
+			return false;
+		if (tag != STORE_WIRE_ACTIONS) {
+			if (!store_wire_skip(&p, end, (unsigned)(tag & 7)))
+				return false;
+			continue;
+		}
+		if (!store_wire_varint(&p, end, &alen) || alen > (uint64_t)(end - p))
+			return false;
+		ap = p;
+		aend = p + alen;
+		p = aend;
+		while (ap < aend) {
+			uint64_t f;
+			if (!store_wire_varint(&ap, aend, &tag))
+				return false;
+			f = tag >> 3;
+			/* the kind (1) and a placement (480) only */
+			if (f != 1 && f != 480)
+				return false;
+			if (!store_wire_skip(&ap, aend, (unsigned)(tag & 7)))
+				return false;
+		}
+	}
+	return true;
+}
+
 int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 		uint64_t *proposer, uint64_t *proposal_id)
 {
-	Cs__StoreBatch *b = cs__store_batch__unpack(NULL, len, buf);
+	struct store_arena arena = {NULL};
+	ProtobufCAllocator arena_alloc = {store_arena_alloc, store_arena_free, &arena};
+	bool in_arena = len > 0 && store_wire_placements_only(buf, len);
+	Cs__StoreBatch *b =
+		cs__store_batch__unpack(in_arena ? &arena_alloc : NULL, len, buf);
 	struct store_entry *small[64], **found = small;
 	uint64_t small_keys[2 * 64], *keys = small_keys;
 	bool corrupt = false;
@@ -1679,8 +1957,10 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 
 	assert(index > s->applied);
 	s->applied = index;
-	if (!b)
+	if (!b) {
+		store_arena_release(&arena);
 		return CS_ECORRUPT;
+	}
 	n = b->n_actions;
 	/* One sweep over the actions (a batch of 10,000 does not stay in the
 	 * cache between sweeps) finds field 0 anywhere (the batch's own
@@ -1706,7 +1986,7 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 		if (rv == CS_ELIMIT)
 			continue;
 		keys[2 * i] = store_action_table(a);
-		keys[2 * i + 1] = store_action_obj(a) ? store_action_id(a) : 0;
+		keys[2 * i + 1] = store_action_names(a) ? store_action_id(a) : 0;
 		if (rv == 0)
 			rv = store_check(s, a, &found[i]);
 	}
@@ -1734,7 +2014,10 @@ out:
 		free(found);
 	if (keys != small_keys)
 		free(keys);
-	cs__store_batch__free_unpacked(b, NULL);
+	if (in_arena)
+		store_arena_release(&arena);
+	else
+		cs__store_batch__free_unpacked(b, NULL);
 	return rv;
 }
 

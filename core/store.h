@@ -133,6 +133,17 @@ int store_batch_task(struct store_batch *b, Cs__StoreAction__Kind kind,
 int store_batch_cluster(struct store_batch *b, Cs__StoreAction__Kind kind,
 			const Cs__Cluster *obj);
 
+/* store_batch_placement adds a compact UPDATE (issue 18) of the task
+ * task_id, read at version: placed on node_id with a fresh status {state,
+ * timestamp_ms, message (NULL: "")}. At apply it is checked and applied as
+ * store_batch_task's UPDATE of a copy of the task with that node and status
+ * would be (same verdicts, same stored bytes, same event), but in place on
+ * the stored task: no task decoded, none freed. Returns as
+ * store_batch_task. */
+int store_batch_placement(struct store_batch *b, uint64_t task_id, uint64_t version,
+			  uint64_t node_id, Cs__TaskState state, uint64_t timestamp_ms,
+			  const char *message);
+
 /* store_batch_encode packs the batch (with proposer and proposal id) into a
  * new buffer the caller frees with free(). Returns 0 or CS_ENOMEM. */
 int store_batch_encode(const struct store_batch *b, uint64_t proposer,
@@ -159,8 +170,10 @@ bool store_has_field0(const ProtobufCMessage *m);
 /* store_apply decodes and applies one committed batch at raft index. All or
  * nothing: returns 0 when every action applied, CS_ECORRUPT for bytes that
  * do not decode, CS_EEXIST (create of an existing id), CS_ENOENT (update or
- * delete of a missing id), CS_EVERSION (a version that does not match), and
- * then nothing changed. Either way the applied index moves to index (every
+ * delete of a missing id), CS_EVERSION (a version that does not match),
+ * CS_ENOTSUP (an action whose object this version does not know: a newer
+ * manager's; its caller cannot share the others' verdict and must stop),
+ * and then nothing changed. Either way the applied index moves to index (every
  * manager reaches the same verdict). proposer and proposal_id, when not
  * NULL, receive the batch's. */
 int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,

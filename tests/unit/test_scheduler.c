@@ -330,7 +330,7 @@ static void test_sched_assigns_pending_task_with_version_unchanged(void **state)
 	struct store_batch out;
 	struct sched_stats st;
 	Cs__StoreBatch *dec;
-	const Cs__Task *t;
+	const Cs__TaskPlacement *pl;
 
 	world_init(&w);
 	add_node(&w, 0x10, NULL);
@@ -343,14 +343,17 @@ static void test_sched_assigns_pending_task_with_version_unchanged(void **state)
 	assert_int_equal(out.action_count, 1);
 	assert_int_equal(store_batch_decode(&out, &dec), 0);
 	assert_int_equal(dec->n_actions, 1);
-	t = dec->actions[0]->task;
+	/* a placement goes as the compact action (issue 18) */
+	assert_int_equal(dec->actions[0]->object_case,
+			 CS__STORE_ACTION__OBJECT_PLACEMENT);
+	pl = dec->actions[0]->placement;
 	assert_int_equal(dec->actions[0]->kind, CS__STORE_ACTION__KIND__KIND_UPDATE);
-	assert_int_equal(t->id, 100);
-	assert_int_equal(t->node_id, 0x10);
-	assert_int_equal(t->version, 1); /* as read: the store checks it */
-	assert_int_equal(t->status->state, ST_ASSIGNED);
-	assert_string_equal(t->status->message, SCHED_MSG_ASSIGNED);
-	assert_int_equal(t->status->timestamp_ms, 5000);
+	assert_int_equal(pl->task_id, 100);
+	assert_int_equal(pl->node_id, 0x10);
+	assert_int_equal(pl->version, 1); /* as read: the store checks it */
+	assert_int_equal(pl->state, ST_ASSIGNED);
+	assert_string_equal(pl->message, SCHED_MSG_ASSIGNED);
+	assert_int_equal(pl->timestamp_ms, 5000);
 	cs__store_batch__free_unpacked(dec, NULL);
 	assert_int_equal(st.pending_count, 1);
 	assert_int_equal(st.assigned_count, 1);
@@ -383,7 +386,7 @@ static void test_sched_keeps_timestamp_without_now(void **state)
 	assert_int_equal(sched_run(w.s, 0, 10, &out, NULL), 0);
 	assert_int_equal(out.action_count, 1);
 	assert_int_equal(store_batch_decode(&out, &dec), 0);
-	assert_int_equal(dec->actions[0]->task->status->timestamp_ms, 1000);
+	assert_int_equal(dec->actions[0]->placement->timestamp_ms, 1000);
 	cs__store_batch__free_unpacked(dec, NULL);
 	store_batch_free(&out);
 	world_free(&w);
@@ -1412,7 +1415,8 @@ static void test_sched_respects_writes_max_and_resumes(void **state)
 	assert_int_equal(out.action_count, 4);
 	assert_true(st.more);
 	assert_int_equal(store_batch_decode(&out, &dec), 0);
-	assert_int_equal(dec->actions[3]->task->id, 200); /* service order, then id */
+	assert_int_equal(dec->actions[3]->placement->task_id,
+			 200); /* service order, then id */
 	cs__store_batch__free_unpacked(dec, NULL);
 	assert_int_equal(world_apply(&w, &out), 0);
 	store_batch_init(&out);
@@ -1528,7 +1532,8 @@ static void test_sched_run_batch_fits_one_write(void **state)
 	memset(name, 'x', sizeof name - 1);
 	name[sizeof name - 1] = '\0';
 	world_init(&w);
-	add_node(&w, 1, NULL);
+	/* no node: every task gets its reason, a full update of it (a
+	 * placement is compact since issue 18: see below) */
 	add_service(&w, 1, NULL);
 	world_commit(&w);
 	for (uint64_t i = 0; i < 6000; i++) {
@@ -1552,6 +1557,19 @@ static void test_sched_run_batch_fits_one_write(void **state)
 	assert_int_equal(store_batch_encode(&out, 1, 1, &buf, &len), 0);
 	assert_true(len <= SCHED_RUN_BYTES_MAX);
 	assert_true(len > SCHED_RUN_BYTES_MAX / 2);
+	free(buf);
+	store_batch_free(&out);
+
+	/* with a node, the placements of the same large tasks are compact:
+	 * the run stops at its count, far under its bytes */
+	add_node(&w, 1, NULL);
+	world_commit(&w);
+	store_batch_init(&out);
+	assert_int_equal(sched_run(w.s, 0, LIMIT_SCHED_TASKS_PER_RUN, &out, &st), 0);
+	assert_int_equal(out.action_count, 6000);
+	assert_int_equal(st.assigned_count, 6000);
+	assert_int_equal(store_batch_encode(&out, 1, 1, &buf, &len), 0);
+	assert_true(len < 6000 * 100);
 	free(buf);
 	store_batch_free(&out);
 	world_free(&w);

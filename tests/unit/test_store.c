@@ -1045,6 +1045,424 @@ static void test_store_cluster_removed(void **state)
 	assert_false(store_cluster_removed(&c, 3));
 }
 
+/* ---------------------------------------------------------------- placements (issue 18) */
+
+/* Every event's old and new objects, packed. */
+struct pi_seen {
+	uint8_t *bytes[64];
+	size_t lens[64];
+	enum store_change changes[32];
+	size_t count; /* of events; bytes holds two per event */
+};
+
+static void pi_pack(struct pi_seen *w, size_t at, const ProtobufCMessage *m)
+{
+	w->lens[at] = m ? protobuf_c_message_get_packed_size(m) : 0;
+	w->bytes[at] = malloc(w->lens[at] + 1);
+	assert_non_null(w->bytes[at]);
+	if (m)
+		protobuf_c_message_pack(m, w->bytes[at]);
+}
+
+static void pi_record(void *data, const struct store_event *ev)
+{
+	struct pi_seen *w = data;
+	assert_true(w->count < 32);
+	assert_int_equal(ev->table, STORE_TASK);
+	w->changes[w->count] = ev->change;
+	pi_pack(w, 2 * w->count, ev->old_obj);
+	pi_pack(w, 2 * w->count + 1, ev->new_obj);
+	w->count++;
+}
+
+static void pi_seen_equal_free(struct pi_seen *a, struct pi_seen *b)
+{
+	assert_int_equal(a->count, b->count);
+	for (size_t i = 0; i < 2 * a->count; i++) {
+		assert_int_equal(a->lens[i], b->lens[i]);
+		assert_memory_equal(a->bytes[i], b->bytes[i],
+				    a->lens[i] + (a->lens[i] == 0));
+	}
+	for (size_t i = 0; i < a->count; i++)
+		assert_int_equal(a->changes[i], b->changes[i]);
+	for (size_t i = 0; i < 2 * a->count; i++) {
+		free(a->bytes[i]);
+		free(b->bytes[i]);
+	}
+	a->count = b->count = 0;
+}
+
+/* A store of tasks 200..205 of service 10, pending on no node, each with
+ * a spec, a status with a message, container id, exit code and an unknown
+ * field of its own, and an unknown field in the task (what a full update
+ * carries along and a fresh status drops), created at time 1000. */
+static struct store *pi_sample(void)
+{
+	struct store *s = store_new();
+	struct store_batch b;
+	uint8_t unk[2] = {0x05, 0x07};
+	ProtobufCMessageUnknownField tu = {.tag = 4000,
+					   .wire_type = PROTOBUF_C_WIRE_TYPE_VARINT,
+					   .len = 1,
+					   .data = unk};
+	ProtobufCMessageUnknownField su = {.tag = 4001,
+					   .wire_type = PROTOBUF_C_WIRE_TYPE_VARINT,
+					   .len = 1,
+					   .data = unk + 1};
+
+	assert_non_null(s);
+	store_batch_init(&b);
+	add_service(&b, 10, "web");
+	for (uint64_t id = 200; id < 206; id++) {
+		Cs__Task t = CS__TASK__INIT;
+		Cs__TaskStatus st = CS__TASK_STATUS__INIT;
+		Cs__TaskSpec spec = CS__TASK_SPEC__INIT;
+		Cs__ContainerSpec c = CS__CONTAINER_SPEC__INIT;
+		c.image = "cswarm-test:busybox";
+		spec.container = &c;
+		t.id = id;
+		t.service_id = 10;
+		t.slot = id - 199;
+		t.node_id = id == 205 ? 7 : 0; /* one already on node 7 */
+		t.desired_state = CS__TASK_STATE__TASK_STATE_RUNNING;
+		t.spec = &spec;
+		t.spec_version = 3;
+		t.service_name = "web";
+		t.alloc_done = true;
+		st.state = CS__TASK_STATE__TASK_STATE_PENDING;
+		st.timestamp_ms = 900;
+		st.message = "no suitable node (1 node not available for new tasks)";
+		st.container_id = id == 201 ? "abc" : "";
+		st.exit_code = id == 201 ? 2 : 0;
+		st.base.n_unknown_fields = 1;
+		st.base.unknown_fields = &su;
+		t.status = &st;
+		t.base.n_unknown_fields = 1;
+		t.base.unknown_fields = &tu;
+		assert_int_equal(
+			store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t), 0);
+	}
+	assert_int_equal(apply_at(s, &b, 1, 1000), 0);
+	return s;
+}
+
+/* Adds the full UPDATE the scheduler wrote before issue 18 (sched_write's
+ * placement: a copy of the stored task, node, a fresh status) for task id
+ * of s at version (0: the stored one). */
+static void pi_full(const struct store *s, struct store_batch *b, uint64_t id,
+		    uint64_t node, uint64_t version, uint64_t ts, const char *msg)
+{
+	const Cs__Task *t = store_task_get(s, id);
+	Cs__Task copy;
+	Cs__TaskStatus st = CS__TASK_STATUS__INIT;
+	Cs__Task missing = CS__TASK__INIT;
+
+	if (!t) { /* a deleted task: the update names it all the same */
+		missing.id = id;
+		t = &missing;
+	}
+	copy = *t;
+	st.state = CS__TASK_STATE__TASK_STATE_ASSIGNED;
+	st.timestamp_ms = ts;
+	st.message = (char *)msg;
+	copy.node_id = node;
+	copy.status = &st;
+	copy.version = version ? version : t->version;
+	copy.created_ms = copy.updated_ms = 0;
+	assert_int_equal(store_batch_task(b, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy),
+			 0);
+}
+
+static void pi_compact(const struct store *s, struct store_batch *b, uint64_t id,
+		       uint64_t node, uint64_t version, uint64_t ts, const char *msg)
+{
+	const Cs__Task *t = store_task_get(s, id);
+	assert_int_equal(store_batch_placement(b, id,
+					       version ? version
+					       : t     ? t->version
+						       : 0,
+					       node, CS__TASK_STATE__TASK_STATE_ASSIGNED,
+					       ts, msg),
+			 0);
+}
+
+/* Both stores' snapshots are byte for byte equal (every task encoded in id
+ * order, the applied index), and every task packs alike. */
+static void pi_same(const struct store *a, const struct store *b)
+{
+	uint8_t *x, *y;
+	size_t xl, yl;
+
+	assert_int_equal(store_snapshot(a, &x, &xl), 0);
+	assert_int_equal(store_snapshot(b, &y, &yl), 0);
+	assert_int_equal(xl, yl);
+	assert_memory_equal(x, y, xl);
+	free(x);
+	free(y);
+	for (const Cs__Task *t = store_task_next(a, NULL); t; t = store_task_next(a, t)) {
+		const Cs__Task *u = store_task_get(b, t->id);
+		assert_non_null(u);
+		assert_int_equal(protobuf_c_message_get_packed_size(&t->base),
+				 protobuf_c_message_get_packed_size(&u->base));
+		assert_int_equal(count_by_node(a, t->node_id),
+				 count_by_node(b, t->node_id));
+	}
+	for (uint64_t n = 0; n < 12; n++) {
+		const Cs__Task *p = NULL, *q = NULL;
+		do { /* the node index, task by task */
+			p = store_task_next_by_node(a, n, p);
+			q = store_task_next_by_node(b, n, q);
+			assert_true((p == NULL) == (q == NULL));
+			if (p)
+				assert_int_equal(p->id, q->id);
+		} while (p);
+	}
+}
+
+/* The compact placement (issue 18) leaves the store the full update leaves:
+ * placed tasks (moved in the node index, or on their node already), stamped
+ * alike, their status fresh; every refusal the same verdict with nothing
+ * changed (a task deleted meanwhile, a stale version, a task twice in a
+ * batch, alone or beside a full update); watches see the same old and new
+ * objects, byte for byte. */
+static void test_store_placement_equals_full_update(void **state)
+{
+	struct store *f = pi_sample(), *c = pi_sample();
+	struct store_batch bf, bc;
+	struct pi_seen wf = {0}, wc = {0};
+	Cs__Task del = CS__TASK__INIT;
+	uint64_t index = 2;
+	const Cs__Task *before;
+	int rv;
+
+	(void)state;
+	assert_true(store_watch(f, pi_record, &wf) > 0);
+	assert_true(store_watch(c, pi_record, &wc) > 0);
+	before = store_task_get(c, 200);
+
+	/* success: four placed in one batch (one onto its own node 7) */
+	store_batch_init(&bf);
+	store_batch_init(&bc);
+	pi_full(f, &bf, 200, 9, 0, 1500, "assigned");
+	pi_full(f, &bf, 201, 9, 0, 1500, "assigned");
+	pi_full(f, &bf, 202, 11, 0, 1500, "");
+	pi_full(f, &bf, 205, 7, 0, 1500, "assigned");
+	pi_compact(c, &bc, 200, 9, 0, 1500, "assigned");
+	pi_compact(c, &bc, 201, 9, 0, 1500, "assigned");
+	pi_compact(c, &bc, 202, 11, 0, 1500, "");
+	pi_compact(c, &bc, 205, 7, 0, 1500, "assigned");
+	assert_true(store_batch_bytes(&bc) * 2 < store_batch_bytes(&bf));
+	assert_int_equal(apply_at(f, &bf, index, 2000), 0);
+	assert_int_equal(apply_at(c, &bc, index, 2000), 0);
+	index++;
+	pi_same(f, c);
+	pi_seen_equal_free(&wf, &wc);
+	/* in place: the stored object is the one it was */
+	assert_ptr_equal(store_task_get(c, 200), before);
+	assert_int_equal(before->node_id, 9);
+	assert_int_equal(before->version, 2);
+	assert_int_equal(before->created_ms, 1000);
+	assert_int_equal(before->updated_ms, 2000);
+	assert_int_equal(before->status->state, CS__TASK_STATE__TASK_STATE_ASSIGNED);
+	assert_int_equal(store_task_get(c, 201)->status->exit_code, 0);
+	assert_string_equal(store_task_get(c, 201)->status->container_id, "");
+	assert_int_equal(before->status->base.n_unknown_fields, 0);
+	assert_int_equal(before->base.n_unknown_fields, 1);
+	assert_int_equal(count_by_node(c, 0), 2);
+	assert_int_equal(count_by_node(c, 9), 2);
+
+	/* a batch without a time keeps the updated time */
+	store_batch_init(&bf);
+	store_batch_init(&bc);
+	pi_full(f, &bf, 203, 9, 0, 0, "assigned");
+	pi_compact(c, &bc, 203, 9, 0, 0, "assigned");
+	assert_int_equal(apply_at(f, &bf, index, 0), 0);
+	assert_int_equal(apply_at(c, &bc, index, 0), 0);
+	index++;
+	pi_same(f, c);
+	pi_seen_equal_free(&wf, &wc);
+	assert_int_equal(store_task_get(c, 203)->updated_ms, 1000);
+
+	/* refused: a stale version (the task was placed since); a good one
+	 * beside it does not apply either */
+	store_batch_init(&bf);
+	store_batch_init(&bc);
+	pi_full(f, &bf, 204, 9, 0, 2500, "assigned");
+	pi_full(f, &bf, 200, 11, 1, 2500, "assigned");
+	pi_compact(c, &bc, 204, 9, 0, 2500, "assigned");
+	pi_compact(c, &bc, 200, 11, 1, 2500, "assigned");
+	assert_int_equal(apply_at(f, &bf, index, 3000), CS_EVERSION);
+	assert_int_equal(apply_at(c, &bc, index, 3000), CS_EVERSION);
+	index++;
+	pi_same(f, c);
+	assert_int_equal(wc.count, 0);
+
+	/* refused: the task deleted meanwhile */
+	del.id = 204;
+	del.version = 1;
+	store_batch_init(&bf);
+	assert_int_equal(store_batch_task(&bf, CS__STORE_ACTION__KIND__KIND_DELETE, &del),
+			 0);
+	assert_int_equal(apply_at(f, &bf, index, 3000), 0);
+	store_batch_init(&bc);
+	assert_int_equal(store_batch_task(&bc, CS__STORE_ACTION__KIND__KIND_DELETE, &del),
+			 0);
+	assert_int_equal(apply_at(c, &bc, index, 3000), 0);
+	index++;
+	pi_seen_equal_free(&wf, &wc);
+	store_batch_init(&bf);
+	store_batch_init(&bc);
+	pi_full(f, &bf, 204, 9, 1, 3500, "assigned");
+	pi_compact(c, &bc, 204, 9, 1, 3500, "assigned");
+	assert_int_equal(apply_at(f, &bf, index, 4000), CS_ENOENT);
+	assert_int_equal(apply_at(c, &bc, index, 4000), CS_ENOENT);
+	index++;
+	pi_same(f, c);
+	assert_int_equal(wc.count, 0);
+
+	/* refused: one task twice in a batch (two placements; a placement
+	 * and a full update) */
+	store_batch_init(&bf);
+	store_batch_init(&bc);
+	pi_full(f, &bf, 200, 11, 0, 4500, "assigned");
+	pi_full(f, &bf, 200, 11, 0, 4500, "assigned");
+	pi_compact(c, &bc, 200, 11, 0, 4500, "assigned");
+	pi_compact(c, &bc, 200, 11, 0, 4500, "assigned");
+	assert_int_equal(apply_at(f, &bf, index, 5000), CS_EEXIST);
+	assert_int_equal(apply_at(c, &bc, index, 5000), CS_EEXIST);
+	index++;
+	store_batch_init(&bc);
+	pi_compact(c, &bc, 200, 11, 0, 4500, "assigned");
+	pi_full(c, &bc, 200, 11, 0, 4500, "assigned");
+	assert_int_equal(apply_at(c, &bc, index, 5000), CS_EEXIST);
+	store_batch_init(&bf); /* the index moves on both alike */
+	assert_int_equal(apply_at(f, &bf, index, 5000), 0);
+	index++;
+	pi_same(f, c);
+	assert_int_equal(wc.count, 0);
+
+	/* snapshot and restore after placements: the same store, and both
+	 * go on alike */
+	{
+		struct store *r = store_new();
+		uint8_t *snap;
+		size_t len;
+		assert_int_equal(store_snapshot(c, &snap, &len), 0);
+		assert_int_equal(store_restore(r, snap, len, 0), 0);
+		free(snap);
+		pi_same(c, r);
+		store_batch_init(&bc);
+		pi_compact(c, &bc, 200, 3, 0, 6000, "assigned");
+		assert_int_equal(apply_at(c, &bc, index, 6000), 0);
+		store_batch_init(&bc);
+		pi_compact(r, &bc, 200, 3, 0, 6000, "assigned");
+		assert_int_equal(apply_at(r, &bc, index, 6000), 0);
+		store_batch_init(&bf);
+		pi_full(f, &bf, 200, 3, 0, 6000, "assigned");
+		assert_int_equal(apply_at(f, &bf, index, 6000), 0);
+		pi_same(c, r);
+		pi_same(f, c);
+		pi_seen_equal_free(&wf, &wc);
+		store_free(r);
+	}
+	store_free(f);
+	store_free(c);
+	(void)rv;
+}
+
+/* A placement is an UPDATE only (a create or delete of one is corrupt);
+ * an action whose object this version does not know (a newer manager's,
+ * kept as an unknown field) is CS_ENOTSUP, which its manager stops on
+ * rather than diverge; either way nothing changes. */
+static void test_store_placement_refuses_other_kinds_and_unknown_objects(void **state)
+{
+	struct store *s = pi_sample();
+	Cs__StoreAction a = CS__STORE_ACTION__INIT, *ap = &a;
+	Cs__TaskPlacement p = CS__TASK_PLACEMENT__INIT;
+	Cs__StoreBatch b = CS__STORE_BATCH__INIT;
+	uint8_t unk = 0x01;
+	ProtobufCMessageUnknownField u = {.tag = 489,
+					  .wire_type = PROTOBUF_C_WIRE_TYPE_VARINT,
+					  .len = 1,
+					  .data = &unk};
+	uint8_t buf[256], *before;
+	size_t len, blen;
+
+	(void)state;
+	assert_int_equal(store_snapshot(s, &before, &blen), 0);
+	p.task_id = 200;
+	p.version = 1;
+	p.node_id = 9;
+	p.state = CS__TASK_STATE__TASK_STATE_ASSIGNED;
+	a.kind = CS__STORE_ACTION__KIND__KIND_DELETE;
+	a.object_case = CS__STORE_ACTION__OBJECT_PLACEMENT;
+	a.placement = &p;
+	b.n_actions = 1;
+	b.actions = &ap;
+	assert_true(cs__store_batch__get_packed_size(&b) <= sizeof buf);
+	len = cs__store_batch__pack(&b, buf);
+	assert_int_equal(store_apply(s, buf, len, 2, NULL, NULL), CS_ECORRUPT);
+	a.kind = CS__STORE_ACTION__KIND__KIND_CREATE;
+	len = cs__store_batch__pack(&b, buf);
+	assert_int_equal(store_apply(s, buf, len, 3, NULL, NULL), CS_ECORRUPT);
+
+	a.kind = CS__STORE_ACTION__KIND__KIND_UPDATE;
+	a.object_case = CS__STORE_ACTION__OBJECT__NOT_SET;
+	a.placement = NULL;
+	a.base.n_unknown_fields = 1;
+	a.base.unknown_fields = &u;
+	len = cs__store_batch__pack(&b, buf);
+	assert_int_equal(store_apply(s, buf, len, 4, NULL, NULL), CS_ENOTSUP);
+	a.base.n_unknown_fields = 0; /* no object at all: corrupt, as before */
+	len = cs__store_batch__pack(&b, buf);
+	assert_int_equal(store_apply(s, buf, len, 5, NULL, NULL), CS_ECORRUPT);
+
+	/* placements alone decode into an arena: cut short, they are corrupt
+	 * all the same (and nothing leaks) */
+	{
+		struct store_batch pb;
+		uint8_t *pbuf;
+		size_t plen;
+		store_batch_init(&pb);
+		assert_int_equal(
+			store_batch_placement(&pb, 200, 1, 9,
+					      CS__TASK_STATE__TASK_STATE_ASSIGNED, 5,
+					      "assigned"),
+			0);
+		assert_int_equal(
+			store_batch_placement(&pb, 201, 1, 9,
+					      CS__TASK_STATE__TASK_STATE_ASSIGNED, 5,
+					      "assigned"),
+			0);
+		assert_int_equal(store_batch_encode(&pb, 0, 0, &pbuf, &plen), 0);
+		for (size_t cut = 1; cut < 12; cut++)
+			assert_int_equal(
+				store_apply(s, pbuf, plen - cut, 5 + cut, NULL, NULL),
+				CS_ECORRUPT);
+		free(pbuf);
+		store_batch_free(&pb);
+	}
+	{
+		uint8_t *after;
+		size_t alen;
+		Cs__StoreSnapshot *x, *y;
+		assert_int_equal(store_snapshot(s, &after, &alen), 0);
+		x = cs__store_snapshot__unpack(NULL, blen, before);
+		y = cs__store_snapshot__unpack(NULL, alen, after);
+		assert_non_null(x);
+		assert_non_null(y);
+		assert_int_equal(x->n_tasks, y->n_tasks);
+		for (size_t i = 0; i < x->n_tasks; i++)
+			assert_int_equal(x->tasks[i]->version, y->tasks[i]->version);
+		assert_int_equal(y->applied, 16);
+		cs__store_snapshot__free_unpacked(x, NULL);
+		cs__store_snapshot__free_unpacked(y, NULL);
+		free(after);
+	}
+	free(before);
+	store_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1066,6 +1484,9 @@ int main(void)
 		cmocka_unit_test(test_store_refuses_field_zero),
 		cmocka_unit_test(test_store_refuses_field_zero_in_an_action),
 		cmocka_unit_test(test_store_cluster_object_lifecycle),
+		cmocka_unit_test(test_store_placement_equals_full_update),
+		cmocka_unit_test(
+			test_store_placement_refuses_other_kinds_and_unknown_objects),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
