@@ -149,9 +149,16 @@ static int simdisk_buf_reserve(struct simdisk_buf *b, size_t size)
 	assert(size <= LIMIT_SIM_FILE_BYTES_MAX);
 	if (size <= b->cap)
 		return SQLITE_OK;
-	cap = b->cap ? b->cap : SIMDISK_BUF_MIN_BYTES;
-	while (cap < size)
-		cap *= 2;
+	/* a quarter more, at least what is asked, in whole pages: amortised
+	 * growth for large files, and no more than a page of slack for the
+	 * small ones of every simulated node (doubling left up to half a
+	 * file's room unused) */
+	cap = b->cap + b->cap / 4;
+	if (cap < size)
+		cap = size;
+	if (cap < SIMDISK_BUF_MIN_BYTES)
+		cap = SIMDISK_BUF_MIN_BYTES;
+	cap = (cap + SIMDISK_PAGE_BYTES - 1) / SIMDISK_PAGE_BYTES * SIMDISK_PAGE_BYTES;
 	if (cap > LIMIT_SIM_FILE_BYTES_MAX)
 		cap = LIMIT_SIM_FILE_BYTES_MAX;
 	bytes = realloc(b->bytes, cap);
@@ -268,7 +275,10 @@ static int simdisk_file_save_page(struct simdisk_file *f, uint32_t page)
 		f->slot_cap = cap;
 	}
 	if (f->saved_count == f->saved_cap) {
-		uint32_t cap = f->saved_cap ? f->saved_cap * 2 : 16;
+		/* from one page: most files of a simulated node (an agent's
+		 * database) change a few pages between syncs, and the room
+		 * stays (sync and crash recovery never allocate) */
+		uint32_t cap = f->saved_cap ? f->saved_cap * 2 : 1;
 		uint32_t *saved = realloc(f->saved, (size_t)cap * sizeof *saved);
 		unsigned char *bytes;
 		if (!saved)
@@ -987,6 +997,14 @@ struct simvfs *simvfs_create(const char *name, simvfs_now_fn now, simvfs_random_
 
 	if (!name || !name[0] || !now || !random)
 		return NULL;
+	/* No bulk page cache (issue 18): by default sqlite allocates 20 pages
+	 * (some 87 KiB) up front for every page cache, twice per connection,
+	 * which was two thirds of a simulated worker's memory (its agent
+	 * database holds a few pages). Pages are then allocated as used;
+	 * nothing sqlite does changes. sqlite takes this only before it is
+	 * initialised (SQLITE_MISUSE after, ignored: the default then stays,
+	 * at a cost in memory only). */
+	(void)sqlite3_config(SQLITE_CONFIG_PAGECACHE, (void *)NULL, 0, 0);
 	if (sqlite3_initialize() != SQLITE_OK || sqlite3_vfs_find(name))
 		return NULL;
 	vfs = calloc(1, sizeof *vfs);

@@ -157,8 +157,10 @@ struct simexec_container {
 	enum env_ctl_health health;
 	/* issue 15: its host ports, bound while it runs or starts */
 	struct simexec_ports ports;
-	/* issue 17: its network attachments */
-	struct simexec_att atts[SIMEXEC_ATTS_MAX];
+	/* issue 17: its network attachments (att_count, at most
+	 * SIMEXEC_ATTS_MAX; owned, NULL when none: an array in place cost
+	 * every container 952 bytes, most of them with no network) */
+	struct simexec_att *atts;
 	size_t att_count;
 	struct simexec_files files; /* issue 20: removed with the container */
 };
@@ -175,7 +177,7 @@ struct simexec_ctl {
 	us_t stop_timeout_us;
 	struct simexec_health_cfg hc;		   /* given to the container it creates */
 	struct simexec_ports ports;		   /* likewise */
-	struct simexec_att atts[SIMEXEC_ATTS_MAX]; /* likewise (issue 17) */
+	struct simexec_att *atts; /* likewise (issue 17); owned, or NULL */
 	size_t att_count;
 	struct simexec_files files;   /* likewise (issue 20): a copy */
 	struct simexec_rec *op;	      /* the op in flight, or NULL */
@@ -808,12 +810,14 @@ static int simexec_files_copy(struct simexec_files *out, const struct simexec_fi
 static void simexec_ctl_free(struct simexec_ctl *ctl)
 {
 	free(ctl->files.v);
+	free(ctl->atts);
 	free(ctl);
 }
 
 static void simexec_container_free(struct simexec_container *c)
 {
 	free(c->files.v);
+	free(c->atts);
 	free(c);
 }
 
@@ -856,8 +860,15 @@ static struct simexec_container *simexec_create(struct simexec *x,
 	c->state = ENV_CTL_CREATED;
 	c->hc = ctl->hc;
 	c->ports = ctl->ports;
-	memcpy(c->atts, ctl->atts, sizeof c->atts);
-	c->att_count = ctl->att_count;
+	if (ctl->att_count) {
+		c->atts = malloc(ctl->att_count * sizeof *c->atts);
+		if (!c->atts) {
+			simexec_container_free(c);
+			return NULL;
+		}
+		memcpy(c->atts, ctl->atts, ctl->att_count * sizeof *c->atts);
+		c->att_count = ctl->att_count;
+	}
 	x->port_containers += c->ports.count > 0;
 	tree_insert(&x->containers, &c->by_node);
 	tree_insert(&x->by_task, &c->by_task);
@@ -1295,9 +1306,19 @@ int simexec_ctl_open(struct simexec *x, uint32_t node,
 		}
 		ctl->ports.v[ctl->ports.count++] = spec->ports[i];
 	}
+	if (spec->network_count > SIMEXEC_ATTS_MAX) {
+		simexec_ctl_free(ctl);
+		return CS_ELIMIT;
+	}
+	if (spec->network_count) {
+		ctl->atts = calloc(spec->network_count, sizeof *ctl->atts);
+		if (!ctl->atts) {
+			simexec_ctl_free(ctl);
+			return CS_ENOMEM;
+		}
+	}
 	for (size_t i = 0; i < spec->network_count; i++) {
-		if (ctl->att_count == SIMEXEC_ATTS_MAX ||
-		    !simexec_addr_copy(ctl->atts[ctl->att_count].addr,
+		if (!simexec_addr_copy(ctl->atts[ctl->att_count].addr,
 				       spec->networks[i].addr)) {
 			simexec_ctl_free(ctl);
 			return CS_ELIMIT;
@@ -1308,7 +1329,7 @@ int simexec_ctl_open(struct simexec *x, uint32_t node,
 		/* issue 20: what PREPARE materialises; the data is not kept */
 		ctl->files.v = calloc(spec->file_count, sizeof *ctl->files.v);
 		if (!ctl->files.v) {
-			free(ctl);
+			simexec_ctl_free(ctl);
 			return CS_ENOMEM;
 		}
 		for (size_t i = 0; i < spec->file_count; i++) {

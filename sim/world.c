@@ -83,13 +83,19 @@ struct sim_cred {
 	uint8_t pin[ENV_DIGEST_BYTES];
 	bool read_ok;	      /* info holds what cert says (pki_read) */
 	struct pki_cert info; /* cert's fields, its signature unchecked */
+	/* The first credential set (its id) that trusts as this one does: the
+	 * same roots, or with none the same pin; what a holder accepts depends
+	 * on nothing else, so the verification cache is keyed by it (every
+	 * worker holds the same roots: a certificate is verified once for
+	 * them all, not once per holder). Its own id when it trusts nothing. */
+	uint32_t trust;
 };
 
 /* What cert_cred's certificate proves to a holder of trust_cred's roots or
  * pin, the times aside: computed once (pki_verify is ~100 us), then only the
  * times are checked per message. */
 struct sim_vcache {
-	uint64_t key; /* cert_cred << 32 | trust_cred; 0: an empty slot */
+	uint64_t key; /* cert_cred << 32 | creds[trust_cred].trust; 0: empty */
 	bool ok;
 	struct pki_cert c;
 };
@@ -188,6 +194,8 @@ struct world {
 	size_t cred_count, cred_cap;
 	struct sim_vcache *vcache; /* open addressing, cap a power of two */
 	size_t vcache_count, vcache_cap;
+	uint32_t *trusts; /* the ids of the credential sets first to trust as they do */
+	size_t trust_count, trust_cap;
 	uint64_t pki_serial; /* the last certificate serial the world gave */
 };
 
@@ -493,6 +501,7 @@ void world_free(struct world *w)
 	}
 	free(w->creds);
 	free(w->vcache);
+	free(w->trusts);
 	free(w);
 }
 
@@ -926,6 +935,24 @@ static uint8_t *world_dup(const uint8_t *p, size_t len)
 	return d;
 }
 
+/* Whether a holder of a accepts exactly what a holder of b does: the same
+ * roots, in the same order, or, with none, the same pin (see
+ * world_vcache_compute). */
+static bool world_cred_same_trust(const struct sim_cred *a, const struct sim_cred *b)
+{
+	if (a->root_count != b->root_count)
+		return false;
+	if (a->root_count == 0)
+		return a->has_pin && b->has_pin &&
+		       memcmp(a->pin, b->pin, ENV_DIGEST_BYTES) == 0;
+	for (size_t i = 0; i < a->root_count; i++)
+		if (a->root_len[i] != b->root_len[i] ||
+		    memcmp(a->root_digest[i], b->root_digest[i], ENV_DIGEST_BYTES) != 0 ||
+		    memcmp(a->roots[i], b->roots[i], a->root_len[i]) != 0)
+			return false;
+	return true;
+}
+
 /* Adds a credential set: a copy of cert (NULL: none), of roots (count 0..2)
  * and pin (NULL: none). Returns its id (> 0), or 0 when out of memory. */
 static uint32_t world_cred_add(struct world *w, const struct env_blob *cert,
@@ -962,6 +989,21 @@ static uint32_t world_cred_add(struct world *w, const struct env_blob *cert,
 	if (pin) {
 		c->has_pin = true;
 		memcpy(c->pin, pin, ENV_DIGEST_BYTES);
+	}
+	c->trust = (uint32_t)w->cred_count + 1;
+	if (c->root_count > 0 || c->has_pin) {
+		size_t i;
+		for (i = 0; i < w->trust_count; i++)
+			if (world_cred_same_trust(&w->creds[w->trusts[i] - 1], c))
+				break;
+		if (i < w->trust_count)
+			c->trust = w->trusts[i];
+		else if (w->trust_count == w->trust_cap &&
+			 grow_array((void **)&w->trusts, &w->trust_cap, w->trust_count + 1,
+				    sizeof *w->trusts))
+			goto nomem;
+		else
+			w->trusts[w->trust_count++] = c->trust;
 	}
 	return (uint32_t)++w->cred_count;
 nomem:
@@ -1024,13 +1066,16 @@ static void world_vcache_compute(const struct world *w, uint32_t cert_cred,
 static bool world_verify(struct world *w, uint32_t cert_cred, uint32_t trust_cred,
 			 struct pki_cert *out)
 {
-	uint64_t key = (uint64_t)cert_cred << 32 | trust_cred;
+	uint64_t key;
 	struct sim_vcache *e = NULL;
 	int64_t now_s = world_pki_now(w);
 	size_t j;
 
 	if (!cert_cred || !trust_cred)
 		return false;
+	/* what trust_cred accepts is what its trust's first holder does */
+	trust_cred = world_cred(w, trust_cred)->trust;
+	key = (uint64_t)cert_cred << 32 | trust_cred;
 	if ((w->vcache_count + 1) * 2 > w->vcache_cap) {
 		size_t cap = w->vcache_cap ? w->vcache_cap * 2 : 64;
 		struct sim_vcache *v = calloc(cap, sizeof *v);
