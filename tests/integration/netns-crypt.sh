@@ -15,7 +15,12 @@
 #   3. `swarmctl cluster update --rotate-network-keys`, twice, while cecli
 #      fetches in a loop: every fetch answers (see the window below), and
 #      the nodes hold the new keys
-#   4. `docker network create -d overlay --opt encrypted` through node 1's
+#      (spaced: none may fail; at once: none once both hold the newest)
+#   4. swarmds killed and restarted (node 3, node 3 with two rotations
+#      while it is down, node 2): the task kept, the bridge's MAC kept,
+#      the new swarmd given the newest keys, fetches by address and by
+#      name answer at once
+#   5. `docker network create -d overlay --opt encrypted` through node 1's
 #      Docker API: `docker network inspect` shows Options.encrypted
 
 ce_addr() { # ce_addr SERVICE: the overlay address of its running task
@@ -183,15 +188,27 @@ say "crypt: two rotations at once: $n_all fetches, $n_bad failed (before both no
 # names failed for 10 to over 30 s after a restart; net/dataplane.c pins
 # the bridge's MAC now)
 ce_brmac() { ip -n "$(ns "$1")" -o link show "cs-br-$CE_VNI" | grep -o 'link/ether [0-9a-f:]*'; }
-for n in 3 3 2; do
-	say "crypt: node $n's swarmd killed and restarted: the task kept, the tunnel made again, the fetch works at once, by name too"
+# The second time node 3 is down, the keys are rotated twice meanwhile:
+# the others send with a key it never held before it comes back
+for r in 1 2 3; do
+	n=3
+	[ $r = 3 ] && n=2
+	say "crypt: node $n's swarmd killed and restarted$([ $r = 2 ] && echo ", two key rotations while it is down"): the task kept, the tunnel made again, the fetch works at once, by name too"
 	mac=$(ce_brmac $n)
 	kill -9 "${PID[$n]}"
 	while kill -0 "${PID[$n]}" 2>/dev/null; do sleep 0.1; done
 	[ "$(ce_brmac $n)" = "$mac" ] || fail "node $n's bridge MAC moved when its TAP went: $mac, now $(ce_brmac $n)"
+	target=$(ce_newest 2)
+	if [ $r = 2 ]; then
+		target=$((target + 2))
+		ctl cluster update --rotate-network-keys >/dev/null
+		ctl cluster update --rotate-network-keys >/dev/null
+		wait_for 30 "node 2 given key $target" eval '[ "$(ce_newest 2)" = "$target" ]'
+	fi
 	before=$(grep -c 'msg="network keys"' "$WORK/n$n.log")
 	start_swarmd $n
 	wait_for 60 "node $n's new swarmd given the keys" eval '[ "$(grep -c "msg=\"network keys\"" "$WORK/n$n.log")" -gt "$before" ]'
+	[ "$(ce_newest $n)" = "$target" ] || fail "node $n's new swarmd holds newest key $(ce_newest $n), not $target"
 	wait_for 30 "cecli fetching http://$CE_SRV/ after node $n's restart" ce_fetch "$CE_SRV"
 	[ "$(ce_cid 3 cecli)" = "$CE_CLICID" ] || fail "cecli's container was replaced: $(ce_cid 3 cecli) vs $CE_CLICID"
 	[ "$(ce_brmac $n)" = "$mac" ] || fail "node $n's bridge MAC changed across its restart: $mac, now $(ce_brmac $n)"
