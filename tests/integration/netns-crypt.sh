@@ -39,7 +39,7 @@ ctl network create --subnet 10.232.0.0/24 --opt encrypted cenet >/dev/null
 [ "$(ctl network inspect cenet | jq -r '.encrypted')" = true ] ||
 	fail "cenet is not encrypted: $(ctl network inspect cenet)"
 ctl service create --name cesrv --network cenet --constraint node.hostname==csn2 \
-	--image "$IMAGE" -- sh -c "mkdir -p /www && for i in \$(seq 200); do echo $CE_SECRET-\$i; done >/www/index.html &&
+	--image "$IMAGE" -- sh -c "mkdir -p /www && for i in \$(seq 200); do echo $CE_SECRET-\$i; done >/www/index.html && dd if=/dev/urandom of=/www/big bs=1024 count=4096 2>/dev/null &&
 		httpd -f -p 80 -h /www & trap 'exit 0' TERM; wait" >/dev/null
 ctl service create --name cecli --network cenet --constraint node.hostname==csn3 \
 	--image "$IMAGE" -- sh -c 'trap "exit 0" TERM; while :; do sleep 1; done' >/dev/null
@@ -103,6 +103,12 @@ n_tun=$(ce_count "udp port $CE_CPORT")
 [ "$n_vx" = 0 ] || fail "VXLAN of VNI $CE_VNI on the underlay: $(tcpdump -r "$CE_CAP" -n "$ce_vx" 2>/dev/null | head -n 3)"
 [ "$n_tun" -gt 20 ] || fail "only $n_tun packets on the tunnel's port $CE_CPORT"
 say "crypt: the underlay held $n_tun tunnel packets (UDP $CE_CPORT), no VXLAN of VNI $CE_VNI ($n_vxother of other networks), never the page's text"
+
+# a bulk transfer: 4 MiB in full-sized segments across the tunnel (what
+# the kernel hands the TAP must fit the network's MTU, segmented)
+got=$(dk 3 exec "$CE_CLICID" sh -c "timeout 20 wget -q -O - http://$CE_SRV/big | wc -c") || true
+[ "$got" = 4194304 ] || fail "cecli got $got bytes of cesrv's 4 MiB file"
+say "crypt: 4 MiB fetched whole across the encrypted overlay"
 
 # the keys' ids as node NODE last logged them ("network keys" ... newest=N)
 ce_newest() { grep 'msg="network keys"' "$WORK/n$1.log" | tail -n 1 | sed -n 's/.*newest=\([0-9]*\).*/\1/p'; }
