@@ -40,7 +40,7 @@ ctl network create --subnet 10.232.0.0/24 --opt encrypted cenet >/dev/null
 	fail "cenet is not encrypted: $(ctl network inspect cenet)"
 ctl service create --name cesrv --network cenet --constraint node.hostname==csn2 \
 	--image "$IMAGE" -- sh -c "mkdir -p /www && for i in \$(seq 200); do echo $CE_SECRET-\$i; done >/www/index.html && dd if=/dev/urandom of=/www/big bs=1024 count=4096 2>/dev/null &&
-		httpd -f -p 80 -h /www & trap 'exit 0' TERM; wait" >/dev/null
+		httpd -f -p 80 -h /www & nc -ll -p 7000 -e cat & trap 'exit 0' TERM; wait" >/dev/null
 ctl service create --name cecli --network cenet --constraint node.hostname==csn3 \
 	--image "$IMAGE" -- sh -c 'trap "exit 0" TERM; while :; do sleep 1; done' >/dev/null
 wait_for 90 "cesrv running" ce_running cesrv 1
@@ -201,6 +201,14 @@ for r in 1 2 3; do
 	[ $r = 3 ] && n=2
 	say "crypt: node $n's swarmd killed and restarted$([ $r = 2 ] && echo ", two key rotations while it is down"): the task kept, the tunnel made again, the fetch works at once, by name too"
 	mac=$(ce_brmac $n)
+	if [ $r = 1 ]; then
+		# a connection open across the restart: cecli to cesrv's echo
+		# server (nc -e cat); a line before, a line after
+		dk 3 exec -d "$CE_CLICID" sh -c "(echo one-$TAG; while [ ! -e /ce-go ]; do sleep 0.2; done;
+			echo two-$TAG; sleep 3) | nc $CE_SRV 7000 >/ce-echo" >/dev/null
+		ce_echoed() { dk 3 exec "$CE_CLICID" grep -q "$1-$TAG" /ce-echo; }
+		wait_for 15 "cecli's connection echoing a first line" ce_echoed one
+	fi
 	kill -9 "${PID[$n]}"
 	while kill -0 "${PID[$n]}" 2>/dev/null; do sleep 0.1; done
 	[ "$(ce_brmac $n)" = "$mac" ] || fail "node $n's bridge MAC moved when its TAP went: $mac, now $(ce_brmac $n)"
@@ -220,6 +228,11 @@ for r in 1 2 3; do
 	[ "$(ce_brmac $n)" = "$mac" ] || fail "node $n's bridge MAC changed across its restart: $mac, now $(ce_brmac $n)"
 	ce_fetch tasks.cesrv || fail "tasks.cesrv right after node $n's restart"
 	ce_fetch cesrv || fail "cesrv (its VIP) right after node $n's restart"
+	if [ $r = 1 ]; then
+		dk 3 exec "$CE_CLICID" touch /ce-go
+		wait_for 15 "the connection opened before node 3's restart echoing a line after it" ce_echoed two
+		say "crypt: a connection opened before node 3's restart still carries data after it"
+	fi
 done
 
 say "crypt: the Docker API (node 1): docker network create -d overlay --opt encrypted"
