@@ -225,7 +225,8 @@ test: deps
 	$(Q)tests/integration/record.sh build
 	@# issue 17: the data plane across three nodes in network namespaces
 	@# (each its swarmd and dockerd): a task reaches another node's by
-	@# address over VXLAN (the smoke: `make netns` runs it all)
+	@# address over VXLAN, then an encrypted overlay end to end (keys
+	@# rotated, swarmds restarted) (the smoke: `make netns` runs it all)
 	$(Q)tests/integration/netns.sh build --smoke
 	@# issue 17 encryption: an encrypted overlay between two nodes in
 	@# namespaces through crypttun's tunnel; no payload and no VXLAN on the
@@ -301,6 +302,13 @@ crypt: deps
 netns: deps
 	$(Q)$(MAKE) --no-print-directory VARIANT=release build/swarmd build/swarmctl
 	tests/integration/netns.sh build
+
+# issue 17 encryption end to end (root): the encrypted overlay's steps of
+# netns.sh alone (tests/integration/netns-crypt.sh), on non-default ports.
+.PHONY: netns-crypt
+netns-crypt: deps
+	$(Q)$(MAKE) --no-print-directory VARIANT=release build/swarmd build/swarmctl
+	tests/integration/netns.sh build --crypt
 
 # issue 19: scenario files against real daemons (swarmsim run --real: each
 # node in a network namespace with its own swarmd and dockerd; a difference

@@ -465,6 +465,42 @@ static int dataplane_link_mac(struct dataplane *dp, const char *name, unsigned i
 	return dataplane_talk(dp, nlh, NULL, NULL, what, err, err_size);
 }
 
+/* Pins bridge ifindex's MAC at what it is now (set as given: the kernel
+ * then no longer moves a bridge's MAC to its lowest port's as ports come
+ * and go). Without it, the TAP of an encrypted network, which goes with
+ * the swarmd that made it, or a container's veth leaving, changes the
+ * gateway's MAC under the tasks' ARP caches: nothing reaches the gateway
+ * (the resolver, the VIPs) until they expire. Returns 0 or -errno with the
+ * kernel's words. */
+static int dataplane_bridge_pin_mac(struct dataplane *dp, const char *name,
+				    unsigned ifindex, char *err, size_t err_size)
+{
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+	struct ifreq ifr;
+	char what[64];
+	int fd, rv = 0;
+
+	memset(&ifr, 0, sizeof ifr);
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || ioctl(fd, SIOCGIFHWADDR, &ifr) != 0)
+		rv = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (rv) {
+		dataplane_errf(err, err_size, "%s: its MAC: %s", name, strerror(-rv));
+		return rv;
+	}
+	nlh = dataplane_msg(dp, RTM_NEWLINK, 0);
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof *ifi);
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = (int)ifindex;
+	mnl_attr_put(nlh, IFLA_ADDRESS, 6, ifr.ifr_hwaddr.sa_data);
+	snprintf(what, sizeof what, "set %s address", name);
+	return dataplane_talk(dp, nlh, NULL, NULL, what, err, err_size);
+}
+
 static int dataplane_link_delete(struct dataplane *dp, const char *name, char *err,
 				 size_t err_size)
 {
@@ -880,6 +916,9 @@ static int dataplane_devices(struct dataplane *dp, const struct dataplane_net *n
 		dataplane_errf(err, err_size, "%s: %s", n->bridge, strerror(errno));
 		return -ENODEV;
 	}
+	rv = dataplane_bridge_pin_mac(dp, n->bridge, br, err, err_size);
+	if (rv)
+		return rv;
 	rv = dataplane_addr_add(dp, n->bridge, br, gateway, prefix, err, err_size);
 	if (rv && rv != -EEXIST)
 		return rv;

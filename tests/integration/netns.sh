@@ -26,23 +26,37 @@
 # and what is in them, cgroups, mounts, state dirs) with a trap, also when
 # it fails or is interrupted. Needs root.
 #
-#   tests/integration/netns.sh [BIN_DIR] [--smoke]    (default build/)
+#   tests/integration/netns.sh [BIN_DIR] [--smoke|--crypt]    (default build/)
 #
-# --smoke stops after the first cross-node fetch and the routing mesh's
-# step (make test runs that).
+# Then (also in --smoke) an encrypted overlay end to end
+# (tests/integration/netns-crypt.sh: --opt encrypted, the underlay
+# captured, the keys rotated, swarmds restarted, the Docker API).
+#
+# --smoke stops after the first cross-node fetch, the routing mesh's step
+# and the encrypted overlay's (make test runs that). --crypt runs the
+# encrypted overlay's steps alone, right after the nodes are ready, with
+# the tunnel and VXLAN on ports other than the defaults (27288, 27289). CSWARM_NETNS_PREFIX (default
+# csnt, at most 6 characters) prefixes every name it makes (namespaces,
+# veths, the work dir), so that runs of different owners never meet.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${1:-$ROOT/build}
 SMOKE=""
+CRYPT=""
 [ "${2:-}" = --smoke ] && SMOKE=1
+[ "${2:-}" = --crypt ] && CRYPT=1
 SWARMD=$BIN/swarmd
 SWARMCTL=$BIN/swarmctl
 IMAGE=cswarm-test:busybox
-TAG=csnt$$ # namespaces and host-side names: unique per run
+PREFIX=${CSWARM_NETNS_PREFIX:-csnt}
+[[ "$PREFIX" =~ ^[a-z][a-z0-9]{0,5}$ ]] || { echo "netns: CSWARM_NETNS_PREFIX: 1 to 6 of [a-z0-9]" >&2; exit 2; }
+TAG=$PREFIX$$ # namespaces and host-side names: unique per run
 HUB=${TAG}h
 NODES="1 2 3"
 SPORT=4242
+CE_CPORT=4788 # the encrypted tunnel's UDP port (--crypt: another)
+CE_VPORT=4789 # the VXLAN port (--crypt: another)
 declare -A PID DPID
 WORK=""
 FAILED=""
@@ -128,7 +142,7 @@ done
 [ -x /bin/busybox ] || fail "busybox-static is missing (make deps installs it)"
 [ -x "$SWARMD" ] && [ -x "$SWARMCTL" ] || fail "build $SWARMD and $SWARMCTL first"
 # short: the dockerds' sockets live under it (unix socket paths < 108 bytes)
-WORK=$(mktemp -d /tmp/csnt.XXXXXX)
+WORK=$(mktemp -d "/tmp/$PREFIX.XXXXXX")
 
 say "swarmd --data-plane: on refuses a loopback address (exit 1), a bad mode is usage (2)"
 rc=0
@@ -197,13 +211,21 @@ start_swarmd() { # start_swarmd NODE [flags...]
 	nsenter --net="/run/netns/$(ns $n)" -- "$SWARMD" --state-dir "$WORK/n$n" \
 		--listen-addr "$(ip_of $n):$SPORT" --hostname "csn$n" \
 		--control-socket "$WORK/n$n.sock" --docker-socket "$WORK/d$n/docker.sock" \
-		--data-plane on --log-level "${CSWARM_IT_LOG_LEVEL:-info}" "$@" \
+		--data-plane on --log-level "${CSWARM_IT_LOG_LEVEL:-info}" "${NODE_FLAGS[@]}" "$@" \
 		>>"$WORK/n$n.log" 2>&1 &
 	PID[$n]=$!
 	disown "${PID[$n]}" # no job notice when the trap kills it
 }
+NODE_FLAGS=()
+# --crypt: the tunnel's and VXLAN's ports not the defaults (the other
+# runs keep the defaults); node 1 serves the Docker API (netns-crypt.sh)
+if [ -n "$CRYPT" ]; then
+	CE_CPORT=27288
+	CE_VPORT=27289
+	NODE_FLAGS=(--crypt-port "$CE_CPORT" --vxlan-port "$CE_VPORT")
+fi
 say "swarmd: node 1 creates the cluster, nodes 2 and 3 join as workers"
-start_swarmd 1
+start_swarmd 1 --docker-api-socket "$WORK/n1api.sock"
 wait_for 30 "node 1's control socket" ctl cluster inspect
 WTOKEN=$(ctl cluster join-token worker)
 start_swarmd 2 --join-addr "$(ip_of 1):$SPORT" --join-token "$WTOKEN"
@@ -213,6 +235,11 @@ wait_for 60 "three nodes ready" ready
 for n in $NODES; do
 	grep -q "no data plane" "$WORK/n$n.log" && fail "node $n has no data plane: $(grep "no data plane" "$WORK/n$n.log")"
 done
+if [ -n "$CRYPT" ]; then
+	. "$(dirname "$0")/netns-crypt.sh"
+	say "ok (crypt)"
+	exit 0
+fi
 
 say "an overlay network; srv (httpd) on node 2, cli on node 3"
 ctl network create --subnet 10.231.0.0/24 appnet >/dev/null
@@ -288,6 +315,10 @@ say "node 1's FORWARD: $(nsenter --net="/run/netns/$(ns 1)" -- iptables -S FORWA
 du1=$(nsenter --net="/run/netns/$(ns 1)" -- nft list chain ip filter DOCKER-USER)
 grep -q 'comment "cswarm-mesh cs-br-' <<<"$du1" ||
 	{ mesh_dump 1; fail "node 1's DOCKER-USER has no rule for the mesh"; }
+# the encrypted overlay end to end (issue 17, --opt encrypted)
+ce_t0=$SECONDS
+. "$(dirname "$0")/netns-crypt.sh"
+say "the encrypted overlay's steps took $((SECONDS - ce_t0)) s"
 [ -n "$SMOKE" ] && {
 	say "ok (smoke)"
 	exit 0

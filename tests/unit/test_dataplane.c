@@ -356,6 +356,28 @@ static int kernel_child(void)
 	CHILD_CHECK(out_has("ip neigh show dev cs-vx-4097",
 			    "10.0.3.4 lladdr 02:42:0a:00:03:04 PERMANENT"));
 	CHILD_CHECK(dataplane_find(dp, 7) != NULL);
+	/* the bridge's MAC (the gateway's, in the tasks' ARP caches) stays
+	 * what it is as ports come and go: a lower one joining, then going
+	 * (an encrypted network's TAP goes with its swarmd) */
+	{
+		const char *show =
+			"ip -o link show cs-br-4097 | grep -o 'link/ether [0-9a-f:]*'";
+		char *mac0 = run_out(show);
+		char *mac1, *mac2;
+		CHILD_CHECK(mac0 != NULL && strlen(mac0) > 16);
+		CHILD_CHECK(
+			system("ip link add cs-t6 address 00:00:00:00:00:01 type veth "
+			       "peer name cs-t7 && ip link set cs-t6 master cs-br-4097 "
+			       "&& ip link set cs-t6 up") == 0);
+		mac1 = run_out(show);
+		CHILD_CHECK(system("ip link del cs-t6") == 0);
+		mac2 = run_out(show);
+		CHILD_CHECK(mac1 != NULL && strcmp(mac1, mac0) == 0);
+		CHILD_CHECK(mac2 != NULL && strcmp(mac2, mac0) == 0);
+		free(mac0);
+		free(mac1);
+		free(mac2);
+	}
 	/* the routing mesh: on the ingress network the node's own address is
 	 * a /32 of the bridge, whose MAC is that address's (what the other
 	 * nodes' entries for it say); one outside the subnet is refused */
