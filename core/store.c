@@ -39,10 +39,10 @@ struct store_nlink {
  * links; services use by_a for their name; nodes none. */
 struct store_entry {
 	struct tree_node by_id;
-	uint64_t id;	       /* obj's id, beside by_id: a lookup reads no object */
+	uint64_t id;		    /* obj's id, beside by_id: a lookup reads no object */
 	struct store_nlink by_node; /* task: in its node's group, by id */
-	struct tree_node by_a; /* task: (service, slot, id); service: name */
-	struct tree_node by_c; /* task: (desired state, id) */
+	struct tree_node by_a;	    /* task: (service, slot, id); service: name */
+	struct tree_node by_c;	    /* task: (desired state, id) */
 	ProtobufCMessage *obj;
 };
 
@@ -64,7 +64,7 @@ enum { STORE_GROUP_ARRAY_MAX = 256, STORE_GROUP_ARRAY_BACK = 64 };
 struct store_group {
 	struct tree_node by_node_id;
 	uint64_t node_id;
-	bool treap;		 /* the tasks are in root, else in arr */
+	bool treap; /* the tasks are in root, else in arr */
 	struct store_nlink *root;
 	struct store_gpair *arr; /* sorted by id */
 	size_t cap;
@@ -458,10 +458,10 @@ static void store_treap_remove(struct store_group *g, struct store_nlink *n)
 {
 	/* down to a leaf, the higher child rising each time */
 	while (n->left || n->right) {
-		struct store_nlink *c =
-			!n->right ? n->left
-			: !n->left ? n->right
-			: store_nlink_above(n->left, n->right) ? n->left : n->right;
+		struct store_nlink *c = !n->right			       ? n->left
+					: !n->left			       ? n->right
+					: store_nlink_above(n->left, n->right) ? n->left
+									       : n->right;
 		store_nlink_rotate_up(g, c);
 	}
 	*store_nlink_slot(g, n) = NULL;
@@ -1790,13 +1790,14 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
 		STORE_PREFETCH(b->actions[i + STORE_PREFETCH_AHEAD]);
 	if (i + STORE_PREFETCH_AHEAD / 2 < n &&
 	    store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 2]))
-		STORE_PREFETCH(store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 2]));
+		STORE_PREFETCH(
+			store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 2]));
 	if (i + STORE_PREFETCH_AHEAD / 4 >= n || !s->task_hash.slots)
 		return;
 	a = b->actions[i + STORE_PREFETCH_AHEAD / 4];
 	if (a->object_case == CS__STORE_ACTION__OBJECT_TASK && a->task)
-		STORE_PREFETCH(&s->task_hash.slots[store_hash_home(&s->task_hash,
-								     a->task->id)]);
+		STORE_PREFETCH(
+			&s->task_hash.slots[store_hash_home(&s->task_hash, a->task->id)]);
 	else if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT && a->placement)
 		STORE_PREFETCH(&s->task_hash.slots[store_hash_home(
 			&s->task_hash, a->placement->task_id)]);
@@ -1974,7 +1975,8 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 	if (n > LIMIT_STORE_BATCH_ACTIONS)
 		rv = CS_ELIMIT;
 	if (rv == 0 && n > 64 &&
-	    (!(found = malloc(n * sizeof *found)) || !(keys = malloc(2 * n * sizeof *keys))))
+	    (!(found = malloc(n * sizeof *found)) ||
+	     !(keys = malloc(2 * n * sizeof *keys))))
 		abort(); /* as below: out of memory, a manager cannot go on */
 	for (size_t i = 0; i < n; i++) {
 		const Cs__StoreAction *a = b->actions[i];

@@ -85,7 +85,7 @@ enum {
  * 5 s, tick_ms 1 s, election_ticks 10). */
 #define SL_HEARTBEAT_S 5.0
 #define SL_DETECTION_S (3 * (SL_HEARTBEAT_S + 0.5))
-#define SL_ELECTION_S 10.0
+#define SL_ELECTION_S  10.0
 
 static const char sl_usage[] =
 	"usage: swarmload --join HOST:PORT[,HOST:PORT...] (--token TOKEN |\n"
@@ -154,7 +154,7 @@ struct sl_agent {
 	void *node;
 	char name[48];
 	bool joined, session;
-	bool dead;	   /* stopped by node-death */
+	bool dead;    /* stopped by node-death */
 	int mgr_port; /* the port of the last session/heartbeat answer */
 	/* leader-kill: connected at the last poll, and since when */
 	bool was_connected;
@@ -168,9 +168,9 @@ struct sl_watch {
 	double wait0;	     /* sl_runq_wait_s at the phase's start */
 	uint64_t rss_max;    /* sampled during the phase */
 	bool ok;
-	bool killed; /* by leader-kill: its end is no failure */
-	double cpu_share;   /* the last phase's, of a core (0..) */
-	uint64_t rss_end;   /* at the last phase's end */
+	bool killed;	  /* by leader-kill: its end is no failure */
+	double cpu_share; /* the last phase's, of a core (0..) */
+	uint64_t rss_end; /* at the last phase's end */
 };
 
 struct swarmload {
@@ -682,7 +682,8 @@ static double sl_runq_wait_s(pid_t pid)
 		FILE *fp;
 		if (e->d_name[0] == '.')
 			continue;
-		snprintf(f, sizeof f, "/proc/%d/task/%.32s/schedstat", (int)pid, e->d_name);
+		snprintf(f, sizeof f, "/proc/%d/task/%.32s/schedstat", (int)pid,
+			 e->d_name);
 		if (!(fp = fopen(f, "r")))
 			continue; /* the thread ended */
 		if (fscanf(fp, "%llu %llu", &run, &wait) == 2)
@@ -1030,8 +1031,8 @@ static bool sl_all_ready(struct swarmload *sl, const char *when, uint64_t *ready
 	if (*ready == live)
 		return true;
 	fprintf(stderr,
-		"swarmload: %s: node ls lists %" PRIu64 " of the %u agents READY (%" PRIu64
-		" listed)\n",
+		"swarmload: %s: node ls lists %" PRIu64
+		" of the %u agents READY (%" PRIu64 " listed)\n",
 		when, *ready, live, listed);
 	return false;
 }
@@ -1073,7 +1074,8 @@ static int sl_phase_hold(struct swarmload *sl)
 		       w->rss_end / 1048576.0, w->rss_max / 1048576.0, secs);
 	}
 	if (sl->socket)
-		printf("hold-ready: node ls: %" PRIu64 "/%u agents READY at the hold's start, "
+		printf("hold-ready: node ls: %" PRIu64
+		       "/%u agents READY at the hold's start, "
 		       "%" PRIu64 "/%u at its end\n",
 		       ready0, sl->agents, ready1, sl->agents);
 	fflush(stdout);
@@ -1181,8 +1183,8 @@ static int sl_phase_node_death(struct swarmload *sl)
 		if (running >= sl->replicas)
 			break;
 		if (sl_now() >= next) {
-			printf("swarmload: node-death: control API lists %" PRIu64 "/%" PRIu64
-			       " RUNNING on the agents left, %" PRIu64
+			printf("swarmload: node-death: control API lists %" PRIu64
+			       "/%" PRIu64 " RUNNING on the agents left, %" PRIu64
 			       " running (own view), %.0f s\n",
 			       running, sl->replicas, (uint64_t)atomic_load(&sl->running),
 			       sl_now() - t0);
@@ -1213,7 +1215,7 @@ static int sl_phase_node_death(struct swarmload *sl)
 static int sl_phase_leader_kill(struct swarmload *sl)
 {
 	double t0, t_known = 0, t_done, t_seen, next,
-		bound = 2 * SL_ELECTION_S + SL_HEARTBEAT_S;
+		   bound = 2 * SL_ELECTION_S + SL_HEARTBEAT_S;
 	uint64_t t0_ns;
 	uint64_t ready, listed, running = 0, restarted;
 	unsigned live = sl->agents - (unsigned)sl->dead_count;
@@ -1233,8 +1235,8 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 	t0_ns = sl_now_ns();
 	atomic_store(&sl->lk_since_ns, t0_ns);
 	if (kill(sl->kill_leader, SIGKILL) != 0) {
-		fprintf(stderr, "swarmload: leader-kill: kill %d: %s\n", (int)sl->kill_leader,
-			strerror(errno));
+		fprintf(stderr, "swarmload: leader-kill: kill %d: %s\n",
+			(int)sl->kill_leader, strerror(errno));
 		return -1;
 	}
 	sl->socket = sl->after_socket;
@@ -1258,7 +1260,8 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 			printf("swarmload: leader-kill: %s, %" PRIu64
 			       "/%u agents in session with it, %.0f s\n",
 			       new_port ? "new leader known" : "no new leader yet",
-			       (uint64_t)atomic_load(&sl->lk_in_session), live, sl_now() - t0);
+			       (uint64_t)atomic_load(&sl->lk_in_session), live,
+			       sl_now() - t0);
 			fflush(stdout);
 			sl_watch_sample(sl);
 			next += SL_PROGRESS_S;
@@ -1287,12 +1290,14 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 	       "agent first heard the new leader (port %d) in session; the control API "
 	       "named it after %.2f s, this thread saw them all after %.2f s; all %" PRIu64
 	       " tasks RUNNING by the control API at %.2f s; %s\n",
-	       (int)sl->kill_leader, old_port, new_port, t_known - t0, t_seen, sl->replicas,
-	       sl_now() - t0, t_done <= bound ? "within the bound" : "NOT within the bound");
+	       (int)sl->kill_leader, old_port, new_port, t_known - t0, t_seen,
+	       sl->replicas, sl_now() - t0,
+	       t_done <= bound ? "within the bound" : "NOT within the bound");
 	sl_watch_end(sl, "leader-kill", sl_now() - t0);
 	if (atomic_load(&sl->untracked)) {
-		fprintf(stderr, "swarmload: %" PRIu64 " starts not tracked per task "
-				"(out of memory): restarts unknown\n",
+		fprintf(stderr,
+			"swarmload: %" PRIu64 " starts not tracked per task "
+			"(out of memory): restarts unknown\n",
 			(uint64_t)atomic_load(&sl->untracked));
 		return -1;
 	}
@@ -1377,7 +1382,8 @@ int main(int argc, char **argv)
 		goto out;
 	if (envproxy_wire_tag("heartbeat_response", &sl->hb_tag) ||
 	    envproxy_wire_tag("session_response", &sl->session_tag)) {
-		fprintf(stderr, "swarmload: no Wire.heartbeat_response or session_response\n");
+		fprintf(stderr,
+			"swarmload: no Wire.heartbeat_response or session_response\n");
 		goto out;
 	}
 	if (fakeexec_init(&sl->x, &sl->xcfg))

@@ -175,9 +175,9 @@ struct simexec_ctl {
 	char image[SIMEXEC_IMAGE_BYTES_MAX + 1];
 	uint64_t slot;
 	us_t stop_timeout_us;
-	struct simexec_health_cfg hc;		   /* given to the container it creates */
-	struct simexec_ports ports;		   /* likewise */
-	struct simexec_att *atts; /* likewise (issue 17); owned, or NULL */
+	struct simexec_health_cfg hc; /* given to the container it creates */
+	struct simexec_ports ports;   /* likewise */
+	struct simexec_att *atts;     /* likewise (issue 17); owned, or NULL */
 	size_t att_count;
 	struct simexec_files files;   /* likewise (issue 20): a copy */
 	struct simexec_rec *op;	      /* the op in flight, or NULL */

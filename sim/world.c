@@ -999,8 +999,8 @@ static uint32_t world_cred_add(struct world *w, const struct env_blob *cert,
 		if (i < w->trust_count)
 			c->trust = w->trusts[i];
 		else if (w->trust_count == w->trust_cap &&
-			 grow_array((void **)&w->trusts, &w->trust_cap, w->trust_count + 1,
-				    sizeof *w->trusts))
+			 grow_array((void **)&w->trusts, &w->trust_cap,
+				    w->trust_count + 1, sizeof *w->trusts))
 			goto nomem;
 		else
 			w->trusts[w->trust_count++] = c->trust;

@@ -532,7 +532,8 @@ int main(int argc, char **argv)
 	bool loop_only = argc > 1 && strcmp(argv[1], "--loop") == 0;
 
 	if (loop_only && argc == 4) {
-		size_t nodes = strtoul(argv[2], NULL, 10), tasks = strtoul(argv[3], NULL, 10);
+		size_t nodes = strtoul(argv[2], NULL, 10),
+		       tasks = strtoul(argv[3], NULL, 10);
 		if (nodes < 100 || tasks < nodes) {
 			fprintf(stderr, "usage: bench_sched [--loop [NODES TASKS]]\n");
 			return 2;

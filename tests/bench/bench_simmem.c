@@ -56,8 +56,8 @@ static int simmem_child(unsigned workers)
 	rv = runner_run(&s, 1, &opts, &res);
 	scn_free(&s);
 	if (rv || !res.passed) {
-		fprintf(stderr, "bench_simmem: the run of %u workers failed: %s\n", workers,
-			rv ? "out of memory" : res.message);
+		fprintf(stderr, "bench_simmem: the run of %u workers failed: %s\n",
+			workers, rv ? "out of memory" : res.message);
 		return 1;
 	}
 	return 0;
@@ -110,7 +110,7 @@ int main(int argc, char **argv)
 	printf("sim-memory: %.1f KiB/node (3 managers; peak RSS %ld KiB at %u workers"
 	       " minus %ld KiB at %u, over the %u nodes between; nodes ready, 1 min of"
 	       " heartbeats, no tasks)\n",
-	       (double)(peak - base) / (double)(workers - SIMMEM_BASE_WORKERS), peak, workers,
-	       base, SIMMEM_BASE_WORKERS, workers - SIMMEM_BASE_WORKERS);
+	       (double)(peak - base) / (double)(workers - SIMMEM_BASE_WORKERS), peak,
+	       workers, base, SIMMEM_BASE_WORKERS, workers - SIMMEM_BASE_WORKERS);
 	return 0;
 }

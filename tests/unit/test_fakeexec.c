@@ -468,9 +468,8 @@ static void test_fakeexec_env_gone_frees_that_env_only(void **state)
 		assert_int_equal(px2.env.ops->ctl_open(&px2.env, &spec, &c3), 0);
 		seen_init(&start, &f);
 		start.stub = &stub2;
-		assert_int_equal(px2.env.ops->ctl_do(c3, ENV_CTL_START, &start.req,
-						     seen_cb),
-				 0);
+		assert_int_equal(
+			px2.env.ops->ctl_do(c3, ENV_CTL_START, &start.req, seen_cb), 0);
 		stub_run(&real2, 100);
 		assert_int_equal(start.status, 0);
 	}

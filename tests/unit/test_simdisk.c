@@ -1235,10 +1235,10 @@ static void test_simdisk_crash_loses_exactly_the_unsynced_pages(void **state)
 		/* a part of each page (not its start) and one write across two
 		 * pages, then growth past the synced size */
 		for (unsigned i = 0; i < count[r]; i++)
-			assert_int_equal(f->pMethods->xWrite(f, junk, 100 + (int)i,
-							     (int64_t)touched[r][i] * PAGE +
-								     1000),
-					 SQLITE_OK);
+			assert_int_equal(
+				f->pMethods->xWrite(f, junk, 100 + (int)i,
+						    (int64_t)touched[r][i] * PAGE + 1000),
+				SQLITE_OK);
 		assert_int_equal(f->pMethods->xWrite(f, junk, 200, 12 * PAGE - 100),
 				 SQLITE_OK);
 		assert_int_equal(f->pMethods->xWrite(f, junk, PAGE, (PAGES + 2) * PAGE),
@@ -1254,9 +1254,9 @@ static void test_simdisk_crash_loses_exactly_the_unsynced_pages(void **state)
 		/* the next round's synced image: this round's writes, synced */
 		for (unsigned i = 0; i < count[r]; i++) {
 			size_t off = (size_t)touched[r][i] * PAGE + 1000;
-			assert_int_equal(f->pMethods->xWrite(f, junk, 100 + (int)i,
-							     (int64_t)off),
-					 SQLITE_OK);
+			assert_int_equal(
+				f->pMethods->xWrite(f, junk, 100 + (int)i, (int64_t)off),
+				SQLITE_OK);
 			memset(synced + off, 0xA0 + (int)r, 100 + i);
 		}
 		assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_FULL), SQLITE_OK);
@@ -1286,8 +1286,9 @@ static void test_simdisk_torn_sync_tears_only_written_pages(void **state)
 	assert_int_equal(f->pMethods->xWrite(f, old, PAGES * PAGE, 0), SQLITE_OK);
 	assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_FULL), SQLITE_OK);
 	for (size_t i = 0; i < sizeof written / sizeof written[0]; i++)
-		assert_int_equal(f->pMethods->xWrite(f, neu, PAGE, (int64_t)written[i] * PAGE),
-				 SQLITE_OK);
+		assert_int_equal(
+			f->pMethods->xWrite(f, neu, PAGE, (int64_t)written[i] * PAGE),
+			SQLITE_OK);
 	assert_int_equal(simvfs_fault(w->vfs, "m1", SIMVFS_FAULT_TORN, INT64_MAX), 0);
 	assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_FULL), SQLITE_IOERR_FSYNC);
 	assert_int_equal(simvfs_fault(w->vfs, "m1", 0, 0), 0);

@@ -269,7 +269,8 @@ static void si_check(const struct store *s, const struct si_model *m)
 			if (m->live[k] && m->node[k] == sorted_nodes[i])
 				ids[c++] = si_task_id(k);
 		qsort(ids, c, sizeof *ids, si_cmp_u64);
-		for (const Cs__Task *t = store_task_next_by_node(s, sorted_nodes[i], NULL);
+		for (const Cs__Task *t =
+			     store_task_next_by_node(s, sorted_nodes[i], NULL);
 		     t; t = store_task_next_by_node(s, sorted_nodes[i], t), j++) {
 			assert_true(j < c);
 			assert_int_equal(t->id, ids[j]);
@@ -361,7 +362,8 @@ static void test_store_node_groups_match_a_model(void **state)
 				continue;
 			touched[k] = 1;
 			if (!m.live[k]) {
-				si_write(&b, &m, k, CS__STORE_ACTION__KIND__KIND_CREATE, node);
+				si_write(&b, &m, k, CS__STORE_ACTION__KIND__KIND_CREATE,
+					 node);
 				m.live[k] = true;
 				m.node[k] = node;
 			} else if ((rng >> 8) % 5 == 0) {
@@ -369,7 +371,8 @@ static void test_store_node_groups_match_a_model(void **state)
 					 m.node[k]);
 				m.live[k] = false;
 			} else {
-				si_write(&b, &m, k, CS__STORE_ACTION__KIND__KIND_UPDATE, node);
+				si_write(&b, &m, k, CS__STORE_ACTION__KIND__KIND_UPDATE,
+					 node);
 				m.node[k] = node;
 			}
 			n++;
@@ -933,7 +936,8 @@ static void test_store_refuses_field_zero_in_an_action(void **state)
 		/* first an update of a task that is not there (CS_ENOENT alone) */
 		store_batch_init(&b);
 		t.id = 8;
-		assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t), 0);
+		assert_int_equal(
+			store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t), 0);
 		t.id = 7;
 		assert_true(b.len + tlen + 8 < sizeof bytes);
 		memcpy(bytes, b.buf, b.len);
@@ -947,14 +951,16 @@ static void test_store_refuses_field_zero_in_an_action(void **state)
 		n += tlen;
 		bytes[n++] = 0x10; /* proposer 5 */
 		bytes[n++] = 0x05;
-		assert_int_equal(store_apply(s, bytes, n, 1 + (uint64_t)deep, &proposer, NULL),
-				 CS_ECORRUPT);
+		assert_int_equal(
+			store_apply(s, bytes, n, 1 + (uint64_t)deep, &proposer, NULL),
+			CS_ECORRUPT);
 		assert_int_equal(proposer, 99);
 		assert_int_equal(store_task_count(s), 0);
 	}
 	/* the same task without field 0: created */
 	store_batch_init(&b);
-	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t), 0);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t),
+			 0);
 	assert_int_equal(store_batch_encode(&b, 5, 1, &enc, &elen), 0);
 	store_batch_free(&b);
 	assert_int_equal(store_apply(s, enc, elen, 3, &proposer, NULL), 0);

@@ -35,41 +35,45 @@ static void test_swarmload_phase_options(void **state)
 	struct swarmload sl;
 	(void)state;
 
-	assert_int_equal(parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--control-socket",
-						    "s", "--agents", "10", "--replicas",
-						    "100", "--kill-agents", "3",
-						    "--kill-leader", "1234", "--after-socket",
-						    "s2", NULL}),
-			 0);
+	assert_int_equal(
+		parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--control-socket",
+					    "s", "--agents", "10", "--replicas", "100",
+					    "--kill-agents", "3", "--kill-leader", "1234",
+					    "--after-socket", "s2", NULL}),
+		0);
 	assert_int_equal(sl.kill_agents, 3);
 	assert_int_equal(sl.kill_leader, 1234);
 	assert_string_equal(sl.after_socket, "s2");
 	free(sl.join_buf);
 	/* node-death needs a service, and an agent left */
-	assert_int_equal(parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--control-socket",
-						    "s", "--agents", "10", "--kill-agents",
-						    "3", NULL}),
+	assert_int_equal(parse(&sl, (const char *[]){"--join", "127.0.0.1:1",
+						     "--control-socket", "s", "--agents",
+						     "10", "--kill-agents", "3", NULL}),
 			 -1);
 	free(sl.join_buf);
-	assert_int_equal(parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--control-socket",
-						    "s", "--agents", "10", "--replicas", "5",
-						    "--kill-agents", "10", NULL}),
-			 -1);
+	assert_int_equal(
+		parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--control-socket",
+					    "s", "--agents", "10", "--replicas", "5",
+					    "--kill-agents", "10", NULL}),
+		-1);
 	free(sl.join_buf);
 	/* leader-kill needs a socket to read from after the kill */
-	assert_int_equal(parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--control-socket",
-						    "s", "--kill-leader", "1234", NULL}),
-			 -1);
+	assert_int_equal(
+		parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--control-socket",
+					    "s", "--kill-leader", "1234", NULL}),
+		-1);
 	free(sl.join_buf);
-	assert_int_equal(parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--control-socket",
-						    "s", "--after-socket", "s2", NULL}),
-			 -1);
+	assert_int_equal(
+		parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--control-socket",
+					    "s", "--after-socket", "s2", NULL}),
+		-1);
 	free(sl.join_buf);
 	/* pid 0 and 1 are no manager's: kill(0) would be swarmload's group */
-	assert_int_equal(parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--control-socket",
-						    "s", "--kill-leader", "0", "--after-socket",
-						    "s2", NULL}),
-			 -1);
+	assert_int_equal(
+		parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--control-socket",
+					    "s", "--kill-leader", "0", "--after-socket",
+					    "s2", NULL}),
+		-1);
 	free(sl.join_buf);
 }
 
