@@ -366,7 +366,8 @@ static int agent_db_save(struct agent *a, const struct agent_task *t)
 	rc = SQLITE_OK;
 	if (!a->save_st)
 		rc = sqlite3_prepare_v2(
-			a->db, "INSERT OR REPLACE INTO agent_tasks VALUES (?, ?, ?, ?, ?, ?)",
+			a->db,
+			"INSERT OR REPLACE INTO agent_tasks VALUES (?, ?, ?, ?, ?, ?)",
 			-1, &a->save_st, NULL);
 	st = a->save_st;
 	if (rc == SQLITE_OK) {

@@ -1,5 +1,6 @@
 /* crypttun: the encrypted overlay's userspace tunnel. See crypttun.h. */
 #define _GNU_SOURCE /* sendmmsg, recvmmsg */
+#include "net/netlog.h"
 #include "net/crypttun.h"
 
 #include <arpa/inet.h>
@@ -111,37 +112,6 @@ static const char *const crypttun_drop_names[CRYPTTUN_DROP_COUNT] = {
 		"over the network's MTU (the task's interface MTU is too large)",
 };
 
-static void crypttun_errf(char *err, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void crypttun_errf(char *err, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || size == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, size, fmt, ap);
-	va_end(ap);
-}
-
-static void crypttun_logf(struct crypttun *ct, enum env_log_level lvl, const char *fmt,
-			  ...) __attribute__((format(printf, 3, 4)));
-
-static void crypttun_logf(struct crypttun *ct, enum env_log_level lvl, const char *fmt,
-			  ...)
-{
-	char msg[512];
-	va_list ap;
-
-	if (!ct->log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	ct->log(ct->log_data, lvl, msg);
-}
-
 static uint64_t crypttun_mono_ms(void)
 {
 	struct timespec ts;
@@ -163,16 +133,16 @@ static enum crypttun_verdict crypttun_drop(struct crypttun *ct, enum crypttun_dr
 		    now - ct->drop_logged_ms[why] >= CRYPTTUN_LOG_EVERY_MS) {
 			/* what tasks broadcast, or send to addresses gone, is
 			 * routine; the rest is an attack or a misconfiguration */
-			crypttun_logf(ct,
-				      why == CRYPTTUN_DROP_NO_ROUTE ||
-						      why == CRYPTTUN_DROP_FLOOD
-					      ? ENV_LOG_DEBUG
-					      : ENV_LOG_WARN,
-				      "crypttun: dropped frames: %s (%llu since the last "
-				      "line, %llu in all)",
-				      crypttun_drop_names[why],
-				      (unsigned long long)ct->drop_unlogged[why],
-				      (unsigned long long)ct->stats.drops[why]);
+			netlog_logf(ct->log, ct->log_data,
+				    why == CRYPTTUN_DROP_NO_ROUTE ||
+						    why == CRYPTTUN_DROP_FLOOD
+					    ? ENV_LOG_DEBUG
+					    : ENV_LOG_WARN,
+				    "crypttun: dropped frames: %s (%llu since the last "
+				    "line, %llu in all)",
+				    crypttun_drop_names[why],
+				    (unsigned long long)ct->drop_unlogged[why],
+				    (unsigned long long)ct->stats.drops[why]);
 			ct->drop_logged_ms[why] = now;
 			ct->drop_unlogged[why] = 0;
 		}
@@ -812,11 +782,10 @@ int crypttun_open(const struct crypttun_cfg *cfg, struct crypttun **out, char *e
 	struct sockaddr_in sa;
 	int rv;
 
-	crypttun_errf(err, err_size, "%s", "");
+	netlog_errf(err, err_size, "%s", "");
 	if (!cfg->underlay_ip || inet_pton(AF_INET, cfg->underlay_ip, &ia) != 1) {
-		crypttun_errf(err, err_size,
-			      "underlay IP '%s': not a dotted IPv4 address",
-			      cfg->underlay_ip ? cfg->underlay_ip : "");
+		netlog_errf(err, err_size, "underlay IP '%s': not a dotted IPv4 address",
+			    cfg->underlay_ip ? cfg->underlay_ip : "");
 		return CS_EINVAL;
 	}
 	ct = calloc(1, sizeof *ct);
@@ -837,7 +806,7 @@ int crypttun_open(const struct crypttun_cfg *cfg, struct crypttun **out, char *e
 		goto err_free;
 	}
 	if (RAND_bytes((unsigned char *)&ct->salt, sizeof ct->salt) != 1) {
-		crypttun_errf(err, err_size, "no randomness for the nonce salt");
+		netlog_errf(err, err_size, "no randomness for the nonce salt");
 		rv = CS_EEXEC;
 		goto err_free;
 	}
@@ -847,7 +816,7 @@ int crypttun_open(const struct crypttun_cfg *cfg, struct crypttun **out, char *e
 	}
 	ct->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (ct->fd < 0) {
-		crypttun_errf(err, err_size, "socket: %s", strerror(errno));
+		netlog_errf(err, err_size, "socket: %s", strerror(errno));
 		rv = CS_EEXEC;
 		goto err_free;
 	}
@@ -868,14 +837,14 @@ int crypttun_open(const struct crypttun_cfg *cfg, struct crypttun **out, char *e
 	sa.sin_port = htons(ct->port);
 	sa.sin_addr = ia;
 	if (bind(ct->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		crypttun_errf(err, err_size,
-			      "bind %s:%u (the encrypted overlay's port): %s",
-			      cfg->underlay_ip, (unsigned)ct->port, strerror(errno));
+		netlog_errf(err, err_size,
+			    "bind %s:%u (the encrypted overlay's port): %s",
+			    cfg->underlay_ip, (unsigned)ct->port, strerror(errno));
 		rv = CS_EEXEC;
 		goto err_close;
 	}
 	if (uv_poll_init(ct->loop, &ct->poll, ct->fd) != 0) {
-		crypttun_errf(err, err_size, "poll on the encrypted overlay's socket");
+		netlog_errf(err, err_size, "poll on the encrypted overlay's socket");
 		rv = CS_EEXEC;
 		goto err_close;
 	}
@@ -943,8 +912,9 @@ void crypttun_remove(struct crypttun *ct, uint64_t network_id)
 	memmove(&ct->nets[i], &ct->nets[i + 1],
 		(ct->net_count - i - 1) * sizeof *ct->nets);
 	ct->net_count--;
-	crypttun_logf(ct, ENV_LOG_INFO, "crypttun: network %016llx: %s closed",
-		      (unsigned long long)network_id, n->tap);
+	netlog_logf(ct->log, ct->log_data, ENV_LOG_INFO,
+		    "crypttun: network %016llx: %s closed",
+		    (unsigned long long)network_id, n->tap);
 	crypttun_net_drop(ct, n);
 }
 
@@ -1048,38 +1018,36 @@ int crypttun_set(struct crypttun *ct, const struct env_net_state *st, unsigned m
 	bool found;
 	int rv;
 
-	crypttun_errf(err, err_size, "%s", "");
+	netlog_errf(err, err_size, "%s", "");
 	assert(!ct->closing);
 	if (!st->encrypted || st->vni == 0 || st->vni > DATAPLANE_VNI_MAX ||
 	    st->key_count > ENV_NET_KEYS_MAX ||
 	    (st->key_count && (!st->keys || st->key_primary >= st->key_count)) ||
 	    mtu > CRYPTTUN_FRAME_BYTES_MAX - CRYPTTUN_FRAME_BYTES_MIN) {
-		crypttun_errf(err, err_size,
-			      "network %016llx: not an encrypted network crypttun can "
-			      "carry (vni %u, %zu keys, mtu %u)",
-			      (unsigned long long)st->network_id, (unsigned)st->vni,
-			      st->key_count, mtu);
+		netlog_errf(err, err_size,
+			    "network %016llx: not an encrypted network crypttun can "
+			    "carry (vni %u, %zu keys, mtu %u)",
+			    (unsigned long long)st->network_id, (unsigned)st->vni,
+			    st->key_count, mtu);
 		return CS_EINVAL;
 	}
 	for (size_t k = 0; k < st->key_count; k++) {
 		if (st->keys[k].id == 0 ||
 		    (k > 0 && st->keys[k].id <= st->keys[k - 1].id)) {
-			crypttun_errf(
-				err, err_size,
-				"network %016llx: key ids must be > 0 and ascending",
-				(unsigned long long)st->network_id);
+			netlog_errf(err, err_size,
+				    "network %016llx: key ids must be > 0 and ascending",
+				    (unsigned long long)st->network_id);
 			return CS_EINVAL;
 		}
 	}
 	for (size_t i = 0; i < ct->net_count; i++) {
 		if (ct->nets[i]->vni == st->vni &&
 		    ct->nets[i]->network_id != st->network_id) {
-			crypttun_errf(err, err_size,
-				      "network %016llx: vni %u is network "
-				      "%016llx's here",
-				      (unsigned long long)st->network_id,
-				      (unsigned)st->vni,
-				      (unsigned long long)ct->nets[i]->network_id);
+			netlog_errf(err, err_size,
+				    "network %016llx: vni %u is network "
+				    "%016llx's here",
+				    (unsigned long long)st->network_id, (unsigned)st->vni,
+				    (unsigned long long)ct->nets[i]->network_id);
 			return CS_EINVAL;
 		}
 	}
@@ -1093,8 +1061,8 @@ int crypttun_set(struct crypttun *ct, const struct env_net_state *st, unsigned m
 		assert(!found);
 	}
 	if (!old && ct->net_count == CRYPTTUN_NETS_MAX) {
-		crypttun_errf(err, err_size, "over %u encrypted networks on this node",
-			      CRYPTTUN_NETS_MAX);
+		netlog_errf(err, err_size, "over %u encrypted networks on this node",
+			    CRYPTTUN_NETS_MAX);
 		return CS_ELIMIT;
 	}
 	if (st->key_count) {
@@ -1109,9 +1077,8 @@ int crypttun_set(struct crypttun *ct, const struct env_net_state *st, unsigned m
 	}
 	rv = crypttun_tables(ct, st, old, &eps, &ep_count, &peers, &peer_count);
 	if (rv) {
-		crypttun_errf(err, err_size,
-			      "network %016llx: %s (its endpoints or keys)",
-			      (unsigned long long)st->network_id, cs_strerror(rv));
+		netlog_errf(err, err_size, "network %016llx: %s (its endpoints or keys)",
+			    (unsigned long long)st->network_id, cs_strerror(rv));
 		goto fail;
 	}
 	if (old) {
@@ -1149,15 +1116,15 @@ int crypttun_set(struct crypttun *ct, const struct env_net_state *st, unsigned m
 		if (ct->loop) {
 			int fd = crypttun_tap_open(n->tap);
 			if (fd < 0) {
-				crypttun_errf(err, err_size, "TAP %s: %s", n->tap,
-					      strerror(-fd));
+				netlog_errf(err, err_size, "TAP %s: %s", n->tap,
+					    strerror(-fd));
 				free(n);
 				rv = CS_EEXEC;
 				goto fail;
 			}
 			n->tap_fd = fd;
 			if (uv_poll_init(ct->loop, &n->poll, fd) != 0) {
-				crypttun_errf(err, err_size, "TAP %s: no poll", n->tap);
+				netlog_errf(err, err_size, "TAP %s: no poll", n->tap);
 				close(fd);
 				free(n);
 				rv = CS_EEXEC;
@@ -1172,18 +1139,19 @@ int crypttun_set(struct crypttun *ct, const struct env_net_state *st, unsigned m
 			(ct->net_count - at) * sizeof *ct->nets);
 		ct->nets[at] = n;
 		ct->net_count++;
-		crypttun_logf(
-			ct, ENV_LOG_INFO, "crypttun: network %016llx vni %u: %s open",
-			(unsigned long long)st->network_id, (unsigned)st->vni, n->tap);
+		netlog_logf(ct->log, ct->log_data, ENV_LOG_INFO,
+			    "crypttun: network %016llx vni %u: %s open",
+			    (unsigned long long)st->network_id, (unsigned)st->vni,
+			    n->tap);
 	}
 	if (n->has_key != (st->key_count > 0) ||
 	    (st->key_count && n->tx_key_id != st->keys[st->key_primary].id))
-		crypttun_logf(ct, ENV_LOG_INFO,
-			      "crypttun: network %016llx: sending with key %u (%zu keys "
-			      "accepted)",
-			      (unsigned long long)st->network_id,
-			      st->key_count ? (unsigned)st->keys[st->key_primary].id : 0u,
-			      st->key_count);
+		netlog_logf(ct->log, ct->log_data, ENV_LOG_INFO,
+			    "crypttun: network %016llx: sending with key %u (%zu keys "
+			    "accepted)",
+			    (unsigned long long)st->network_id,
+			    st->key_count ? (unsigned)st->keys[st->key_primary].id : 0u,
+			    st->key_count);
 	n->eps = eps;
 	n->ep_count = ep_count;
 	n->peers = peers;

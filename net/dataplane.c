@@ -1,5 +1,6 @@
 /* dataplane: bridges, VXLAN devices and their FDB and neighbour entries,
  * through rtnetlink. See dataplane.h. */
+#include "net/netlog.h"
 #include "net/dataplane.h"
 
 #include <arpa/inet.h>
@@ -47,37 +48,6 @@ struct dataplane {
 	size_t net_count, net_cap;
 	char *buf; /* MNL_SOCKET_BUFFER_SIZE: requests and answers */
 };
-
-static void dataplane_errf(char *err, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void dataplane_errf(char *err, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || size == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, size, fmt, ap);
-	va_end(ap);
-}
-
-static void dataplane_logf(struct dataplane *dp, enum env_log_level lvl, const char *fmt,
-			   ...) __attribute__((format(printf, 3, 4)));
-
-static void dataplane_logf(struct dataplane *dp, enum env_log_level lvl, const char *fmt,
-			   ...)
-{
-	char msg[512];
-	va_list ap;
-
-	if (!dp->log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	dp->log(dp->log_data, lvl, msg);
-}
 
 /* ---------------------------------------------------------------- pure parts */
 
@@ -304,9 +274,9 @@ static void dataplane_nl_words(const struct nlmsghdr *nlh, int errnum, char *err
 		}
 	}
 	if (ext && ext[0])
-		dataplane_errf(err, err_size, "%s: %s (%s)", what, strerror(errnum), ext);
+		netlog_errf(err, err_size, "%s: %s (%s)", what, strerror(errnum), ext);
 	else
-		dataplane_errf(err, err_size, "%s: %s", what, strerror(errnum));
+		netlog_errf(err, err_size, "%s: %s", what, strerror(errnum));
 }
 
 /* Sends the request in dp->buf and reads until its ack (or, for a dump,
@@ -323,7 +293,7 @@ static int dataplane_talk(struct dataplane *dp, struct nlmsghdr *req,
 		req->nlmsg_flags |= NLM_F_ACK;
 	if (mnl_socket_sendto(dp->nl, req, req->nlmsg_len) < 0) {
 		int e = errno;
-		dataplane_errf(err, err_size, "%s: netlink send: %s", what, strerror(e));
+		netlog_errf(err, err_size, "%s: netlink send: %s", what, strerror(e));
 		return -e;
 	}
 	for (;;) {
@@ -334,8 +304,8 @@ static int dataplane_talk(struct dataplane *dp, struct nlmsghdr *req,
 			int e = errno;
 			if (e == EINTR)
 				continue;
-			dataplane_errf(err, err_size, "%s: netlink receive: %s", what,
-				       strerror(e));
+			netlog_errf(err, err_size, "%s: netlink receive: %s", what,
+				    strerror(e));
 			return -e;
 		}
 		left = (int)n;
@@ -353,8 +323,7 @@ static int dataplane_talk(struct dataplane *dp, struct nlmsghdr *req,
 				return e->error;
 			}
 			if (cb && cb(nlh, data) != MNL_CB_OK) {
-				dataplane_errf(err, err_size, "%s: malformed answer",
-					       what);
+				netlog_errf(err, err_size, "%s: malformed answer", what);
 				return -EPROTO;
 			}
 		}
@@ -489,7 +458,7 @@ static int dataplane_bridge_pin_mac(struct dataplane *dp, const char *name,
 	if (fd >= 0)
 		close(fd);
 	if (rv) {
-		dataplane_errf(err, err_size, "%s: its MAC: %s", name, strerror(-rv));
+		netlog_errf(err, err_size, "%s: its MAC: %s", name, strerror(-rv));
 		return rv;
 	}
 	nlh = dataplane_msg(dp, RTM_NEWLINK, 0);
@@ -671,7 +640,7 @@ static int dataplane_addrs_prune(struct dataplane *dp, const char *name, unsigne
 	snprintf(what, sizeof what, "addresses of %s", name);
 	rv = dataplane_talk(dp, nlh, dataplane_addrs_cb, &d, what, err, err_size);
 	if (!rv && d.oom) {
-		dataplane_errf(err, err_size, "addresses of %s: out of memory", name);
+		netlog_errf(err, err_size, "addresses of %s: out of memory", name);
 		rv = -ENOMEM;
 	}
 	for (size_t i = 0; i < d.count && !rv; i++) {
@@ -847,7 +816,7 @@ static int dataplane_entries_sync(struct dataplane *dp, unsigned ifindex, bool f
 	add = calloc(want_count + 1, sizeof *add);
 	if (!del || !add) {
 		rv = -ENOMEM;
-		dataplane_errf(err, err_size, "out of memory");
+		netlog_errf(err, err_size, "out of memory");
 		goto out;
 	}
 	dataplane_diff(have.es, have.count, want, want_count, del, &nd, add, &na);
@@ -913,7 +882,7 @@ static int dataplane_devices(struct dataplane *dp, const struct dataplane_net *n
 		return rv;
 	br = if_nametoindex(n->bridge);
 	if (!br) {
-		dataplane_errf(err, err_size, "%s: %s", n->bridge, strerror(errno));
+		netlog_errf(err, err_size, "%s: %s", n->bridge, strerror(errno));
 		return -ENODEV;
 	}
 	rv = dataplane_bridge_pin_mac(dp, n->bridge, br, err, err_size);
@@ -945,8 +914,8 @@ static int dataplane_devices(struct dataplane *dp, const struct dataplane_net *n
 			return rv;
 		tap = if_nametoindex(n->tap);
 		if (!tap) {
-			dataplane_errf(err, err_size, "%s: %s (no encrypted tunnel)",
-				       n->tap, strerror(errno));
+			netlog_errf(err, err_size, "%s: %s (no encrypted tunnel)", n->tap,
+				    strerror(errno));
 			return -ENODEV;
 		}
 		rv = dataplane_link_up(dp, n->tap, tap, n->mtu, br, err, err_size);
@@ -973,10 +942,10 @@ static int dataplane_devices(struct dataplane *dp, const struct dataplane_net *n
 		if (!vi.is_vxlan || vi.vni != n->vni ||
 		    vi.local != htonl(dp->underlay_ip) ||
 		    vi.port != htons(dp->vxlan_port)) {
-			dataplane_logf(dp, ENV_LOG_INFO,
-				       "dataplane: %s differs from what it should be: "
-				       "made again",
-				       n->vxlan);
+			netlog_logf(dp->log, dp->log_data, ENV_LOG_INFO,
+				    "dataplane: %s differs from what it should be: "
+				    "made again",
+				    n->vxlan);
 			rv = dataplane_link_delete(dp, n->vxlan, err, err_size);
 			if (!rv)
 				rv = dataplane_link_create(dp, n->vxlan, n->vni, n->mtu,
@@ -987,7 +956,7 @@ static int dataplane_devices(struct dataplane *dp, const struct dataplane_net *n
 		return rv;
 	vx = if_nametoindex(n->vxlan);
 	if (!vx) {
-		dataplane_errf(err, err_size, "%s: %s", n->vxlan, strerror(errno));
+		netlog_errf(err, err_size, "%s: %s", n->vxlan, strerror(errno));
 		return -ENODEV;
 	}
 	rv = dataplane_link_up(dp, n->vxlan, vx, n->mtu, br, err, err_size);
@@ -1013,26 +982,25 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 	bool found, made_new;
 	int rv;
 
-	dataplane_errf(err, err_size, "%s", "");
+	netlog_errf(err, err_size, "%s", "");
 	if (st->vni == 0 || st->vni > DATAPLANE_VNI_MAX ||
 	    dataplane_parse_cidr(st->subnet, &subnet, &prefix) ||
 	    dataplane_parse_ipv4(st->gateway, &gateway) ||
 	    (gateway & dataplane_mask(prefix)) != (subnet & dataplane_mask(prefix))) {
-		dataplane_errf(
-			err, err_size,
-			"network %016llx: malformed (vni %u, subnet %s, gateway %s)",
-			(unsigned long long)st->network_id, (unsigned)st->vni,
-			st->subnet ? st->subnet : "-", st->gateway ? st->gateway : "-");
+		netlog_errf(err, err_size,
+			    "network %016llx: malformed (vni %u, subnet %s, gateway %s)",
+			    (unsigned long long)st->network_id, (unsigned)st->vni,
+			    st->subnet ? st->subnet : "-",
+			    st->gateway ? st->gateway : "-");
 		return CS_EINVAL;
 	}
 	for (size_t i = 0; i < dp->net_count; i++) {
 		if (dp->nets[i].vni == st->vni &&
 		    dp->nets[i].network_id != st->network_id) {
-			dataplane_errf(
-				err, err_size,
-				"network %016llx: vni %u is network %016llx's here",
-				(unsigned long long)st->network_id, (unsigned)st->vni,
-				(unsigned long long)dp->nets[i].network_id);
+			netlog_errf(err, err_size,
+				    "network %016llx: vni %u is network %016llx's here",
+				    (unsigned long long)st->network_id, (unsigned)st->vni,
+				    (unsigned long long)dp->nets[i].network_id);
 			return CS_EINVAL;
 		}
 	}
@@ -1059,9 +1027,9 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 		rv = dataplane_entries_of(st, dp->underlay_ip, false, &neigh,
 					  &neigh_count);
 	if (rv) {
-		dataplane_errf(err, err_size,
-			       "network %016llx: %s (an endpoint's address or node)",
-			       (unsigned long long)st->network_id, cs_strerror(rv));
+		netlog_errf(err, err_size,
+			    "network %016llx: %s (an endpoint's address or node)",
+			    (unsigned long long)st->network_id, cs_strerror(rv));
 		goto out;
 	}
 	idx = dataplane_net_index(dp, st->network_id, &found);
@@ -1074,8 +1042,8 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 	}
 	if (!found && dp->net_count == DATAPLANE_NETS_MAX) {
 		rv = CS_ELIMIT;
-		dataplane_errf(err, err_size, "over %u networks on this node",
-			       DATAPLANE_NETS_MAX);
+		netlog_errf(err, err_size, "over %u networks on this node",
+			    DATAPLANE_NETS_MAX);
 		goto out;
 	}
 	made_new = if_nametoindex(n.bridge) == 0;
@@ -1099,11 +1067,11 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 		    (node_addr & dataplane_mask(prefix)) !=
 			    (subnet & dataplane_mask(prefix)) ||
 		    node_addr == gateway) {
-			dataplane_errf(err, err_size,
-				       "network %016llx: node address %s is not one of "
-				       "%s",
-				       (unsigned long long)st->network_id, st->node_addr,
-				       n.subnet);
+			netlog_errf(err, err_size,
+				    "network %016llx: node address %s is not one of "
+				    "%s",
+				    (unsigned long long)st->network_id, st->node_addr,
+				    n.subnet);
 			rv = CS_EINVAL;
 			goto out;
 		}
@@ -1157,13 +1125,13 @@ int dataplane_set(struct dataplane *dp, const struct env_net_state *st, char *er
 	dp->nets[idx] = n;
 	assert(idx == 0 || dp->nets[idx - 1].network_id < n.network_id);
 	assert(idx + 1 == dp->net_count || dp->nets[idx + 1].network_id > n.network_id);
-	dataplane_errf(err, err_size, "%s", "");
+	netlog_errf(err, err_size, "%s", "");
 	if (added || deleted || !found)
-		dataplane_logf(dp, ENV_LOG_INFO,
-			       "dataplane: network %016llx vni %u: %zu remote endpoints, "
-			       "%zu entries added, %zu deleted",
-			       (unsigned long long)st->network_id, (unsigned)st->vni,
-			       fdb_count, added, deleted);
+		netlog_logf(dp->log, dp->log_data, ENV_LOG_INFO,
+			    "dataplane: network %016llx vni %u: %zu remote endpoints, "
+			    "%zu entries added, %zu deleted",
+			    (unsigned long long)st->network_id, (unsigned)st->vni,
+			    fdb_count, added, deleted);
 out:
 	free(vips);
 	free(fdb);
@@ -1179,7 +1147,7 @@ int dataplane_remove(struct dataplane *dp, uint64_t network_id, char *err,
 	struct dataplane_net n;
 	int rv;
 
-	dataplane_errf(err, err_size, "%s", "");
+	netlog_errf(err, err_size, "%s", "");
 	if (!found)
 		return 0;
 	n = dp->nets[idx];
@@ -1256,8 +1224,9 @@ static void dataplane_sweep(struct dataplane *dp)
 	if (dataplane_talk(dp, nlh, dataplane_links_cb, ls, "list links", err,
 			   sizeof err) ||
 	    ls->truncated) {
-		dataplane_logf(dp, ENV_LOG_WARN, "dataplane: no sweep: %s",
-			       ls->truncated ? "too many links" : err);
+		netlog_logf(dp->log, dp->log_data, ENV_LOG_WARN,
+			    "dataplane: no sweep: %s",
+			    ls->truncated ? "too many links" : err);
 		free(ls);
 		return;
 	}
@@ -1281,12 +1250,12 @@ static void dataplane_sweep(struct dataplane *dp)
 			continue;
 		if (dataplane_link_delete(dp, vx, err, sizeof err) ||
 		    dataplane_link_delete(dp, ls->l[i].name, err, sizeof err))
-			dataplane_logf(dp, ENV_LOG_WARN, "dataplane: sweep: %s", err);
+			netlog_logf(dp->log, dp->log_data, ENV_LOG_WARN,
+				    "dataplane: sweep: %s", err);
 		else
-			dataplane_logf(
-				dp, ENV_LOG_INFO,
-				"dataplane: swept %s and %s (no container on them)",
-				ls->l[i].name, vx);
+			netlog_logf(dp->log, dp->log_data, ENV_LOG_INFO,
+				    "dataplane: swept %s and %s (no container on them)",
+				    ls->l[i].name, vx);
 	}
 	free(ls);
 }
@@ -1328,7 +1297,7 @@ int dataplane_open(const struct dataplane_cfg *cfg, struct dataplane **out, char
 	unsigned underlay_mtu;
 	int one = 1, rv;
 
-	dataplane_errf(err, err_size, "%s", "");
+	netlog_errf(err, err_size, "%s", "");
 	dp = calloc(1, sizeof *dp);
 	if (!dp)
 		return CS_ENOMEM;
@@ -1336,25 +1305,24 @@ int dataplane_open(const struct dataplane_cfg *cfg, struct dataplane **out, char
 	dp->log_data = cfg->log_data;
 	dp->vxlan_port = cfg->vxlan_port ? cfg->vxlan_port : DATAPLANE_VXLAN_PORT_DEFAULT;
 	if (dataplane_parse_ipv4(cfg->underlay_ip, &dp->underlay_ip)) {
-		dataplane_errf(err, err_size,
-			       "underlay IP '%s': not a dotted IPv4 address",
-			       cfg->underlay_ip ? cfg->underlay_ip : "");
+		netlog_errf(err, err_size, "underlay IP '%s': not a dotted IPv4 address",
+			    cfg->underlay_ip ? cfg->underlay_ip : "");
 		rv = CS_EINVAL;
 		goto err_free;
 	}
 	if ((dp->underlay_ip >> 24) == 127) {
-		dataplane_errf(err, err_size,
-			       "underlay IP %s is a loopback address (nodes on one "
-			       "kernel cannot each hold the network)",
-			       cfg->underlay_ip);
+		netlog_errf(err, err_size,
+			    "underlay IP %s is a loopback address (nodes on one "
+			    "kernel cannot each hold the network)",
+			    cfg->underlay_ip);
 		rv = CS_EINVAL;
 		goto err_free;
 	}
 	underlay_mtu = dataplane_underlay_mtu(dp->underlay_ip);
 	if (!underlay_mtu) {
-		dataplane_errf(err, err_size,
-			       "underlay IP %s is not an address of this node",
-			       cfg->underlay_ip);
+		netlog_errf(err, err_size,
+			    "underlay IP %s is not an address of this node",
+			    cfg->underlay_ip);
 		rv = CS_EINVAL;
 		goto err_free;
 	}
@@ -1370,7 +1338,7 @@ int dataplane_open(const struct dataplane_cfg *cfg, struct dataplane **out, char
 	/* not inherited by the exec of a role change */
 	dp->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
 	if (!dp->nl || mnl_socket_bind(dp->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		dataplane_errf(err, err_size, "netlink: %s", strerror(errno));
+		netlog_errf(err, err_size, "netlink: %s", strerror(errno));
 		rv = CS_ENOTSUP;
 		goto err_close;
 	}
@@ -1395,7 +1363,7 @@ int dataplane_open(const struct dataplane_cfg *cfg, struct dataplane **out, char
 		rv = CS_ENOTSUP;
 		goto err_close;
 	}
-	dataplane_errf(err, err_size, "%s", "");
+	netlog_errf(err, err_size, "%s", "");
 	dataplane_sweep(dp);
 	*out = dp;
 	return 0;

@@ -8,6 +8,7 @@
  * uvenv_close: peers live as long as the env). One more timer, the sweep,
  * closes connections that never said hello and drops frames queued past
  * their time to live. */
+#include "net/netlog.h"
 #include "net/uvenv.h"
 
 #include <assert.h>
@@ -294,20 +295,6 @@ static const struct env_ops uvenv_ops;
 
 /* ---------------------------------------------------------------- helpers */
 
-static void uvenv_errf(char *err, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void uvenv_errf(char *err, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || size == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, size, fmt, ap);
-	va_end(ap);
-}
-
 static struct uvenv *uvenv_of(struct env *env)
 {
 	assert(env != NULL);
@@ -361,42 +348,42 @@ int uvenv_parse_addr(const char *s, struct sockaddr_in *out, char *err, size_t e
 
 	assert(out != NULL);
 	if (!s || !*s) {
-		uvenv_errf(err, err_size, "empty address: expected HOST:PORT");
+		netlog_errf(err, err_size, "empty address: expected HOST:PORT");
 		return CS_EINVAL;
 	}
 	if (strlen(s) > LIMIT_ADDR_BYTES_MAX) {
-		uvenv_errf(err, err_size, "'%.32s...': longer than %u bytes", s,
-			   LIMIT_ADDR_BYTES_MAX);
+		netlog_errf(err, err_size, "'%.32s...': longer than %u bytes", s,
+			    LIMIT_ADDR_BYTES_MAX);
 		return CS_EINVAL;
 	}
 	colon = strrchr(s, ':');
 	if (!colon) {
-		uvenv_errf(err, err_size, "'%s': expected HOST:PORT", s);
+		netlog_errf(err, err_size, "'%s': expected HOST:PORT", s);
 		return CS_EINVAL;
 	}
 	host_len = (size_t)(colon - s);
 	memcpy(host, s, host_len);
 	host[host_len] = '\0';
 	if (colon[1] == '\0') {
-		uvenv_errf(err, err_size, "'%s': no port, expected HOST:PORT", s);
+		netlog_errf(err, err_size, "'%s': no port, expected HOST:PORT", s);
 		return CS_EINVAL;
 	}
 	for (const char *p = colon + 1; *p; p++) {
 		if (!isdigit((unsigned char)*p) || port > 65535) {
-			uvenv_errf(err, err_size, "'%s': port must be 1..65535", s);
+			netlog_errf(err, err_size, "'%s': port must be 1..65535", s);
 			return CS_EINVAL;
 		}
 		port = port * 10 + (unsigned long)(*p - '0');
 	}
 	if (port > 65535) {
-		uvenv_errf(err, err_size, "'%s': port must be 1..65535", s);
+		netlog_errf(err, err_size, "'%s': port must be 1..65535", s);
 		return CS_EINVAL;
 	}
 	if (strcmp(host, "localhost") == 0) {
 		ip.s_addr = htonl(INADDR_LOOPBACK);
 	} else if (host_len == 0 || inet_pton(AF_INET, host, &ip) != 1) {
-		uvenv_errf(err, err_size,
-			   "'%s': host must be a dotted IPv4 address or 'localhost'", s);
+		netlog_errf(err, err_size,
+			    "'%s': host must be a dotted IPv4 address or 'localhost'", s);
 		return CS_EINVAL;
 	}
 	memset(out, 0, sizeof *out);
@@ -2441,12 +2428,12 @@ static int uvenv_identity_load(struct uvenv *u, char *err, size_t err_size)
 	int e;
 
 	if (mkdir(u->tls_dir, 0700) != 0 && errno != EEXIST) {
-		uvenv_errf(err, err_size, "cannot create %s: %s", u->tls_dir,
-			   strerror(errno));
+		netlog_errf(err, err_size, "cannot create %s: %s", u->tls_dir,
+			    strerror(errno));
 		return CS_ESTORAGE;
 	}
 	if (chmod(u->tls_dir, 0700) != 0) {
-		uvenv_errf(err, err_size, "chmod %s: %s", u->tls_dir, strerror(errno));
+		netlog_errf(err, err_size, "chmod %s: %s", u->tls_dir, strerror(errno));
 		return CS_ESTORAGE;
 	}
 	static const char *const names[] = {"node.key", "node.crt", "pending.key"};
@@ -2460,37 +2447,38 @@ static int uvenv_identity_load(struct uvenv *u, char *err, size_t err_size)
 			continue;
 		}
 		if (e != 0) {
-			uvenv_errf(err, err_size, "%s/%s: %s", u->tls_dir, names[i],
-				   e == EFBIG ? "larger than a key or certificate of ours"
-					      : strerror(e));
+			netlog_errf(err, err_size, "%s/%s: %s", u->tls_dir, names[i],
+				    e == EFBIG
+					    ? "larger than a key or certificate of ours"
+					    : strerror(e));
 			return CS_ESTORAGE;
 		}
 		char p[4096];
 		snprintf(p, sizeof p, "%s/%s", u->tls_dir, names[i]);
 		if (chmod(p, 0600) != 0) {
-			uvenv_errf(err, err_size, "chmod %s: %s", p, strerror(errno));
+			netlog_errf(err, err_size, "chmod %s: %s", p, strerror(errno));
 			return CS_ESTORAGE;
 		}
 	}
 	e = uvenv_file_get(u->tls_dir, "roots", buf, sizeof buf, &len);
 	if (e != 0 && e != ENOENT) {
-		uvenv_errf(err, err_size, "%s/roots: %s", u->tls_dir,
-			   e == EFBIG ? "more roots than 2" : strerror(e));
+		netlog_errf(err, err_size, "%s/roots: %s", u->tls_dir,
+			    e == EFBIG ? "more roots than 2" : strerror(e));
 		return CS_ESTORAGE;
 	}
 	while (e == 0 && off < len) {
 		size_t n;
 		if (len - off < UVENV_HEADER_BYTES || u->root_count == UVENV_ROOTS_MAX) {
-			uvenv_errf(err, err_size,
-				   "%s/roots: not 1 or 2 length-prefixed roots",
-				   u->tls_dir);
+			netlog_errf(err, err_size,
+				    "%s/roots: not 1 or 2 length-prefixed roots",
+				    u->tls_dir);
 			return CS_ESTORAGE;
 		}
 		n = uvenv_read_be32(buf + off);
 		if (n == 0 || n > PKI_DER_BYTES_MAX ||
 		    n > len - off - UVENV_HEADER_BYTES) {
-			uvenv_errf(err, err_size, "%s/roots: a root of %zu bytes",
-				   u->tls_dir, n);
+			netlog_errf(err, err_size, "%s/roots: a root of %zu bytes",
+				    u->tls_dir, n);
 			return CS_ESTORAGE;
 		}
 		memcpy(u->roots[u->root_count], buf + off + UVENV_HEADER_BYTES, n);
@@ -2513,22 +2501,22 @@ static int uvenv_identity_load(struct uvenv *u, char *err, size_t err_size)
 		struct env_blob pend = {u->pending, u->pending_len};
 		if (u->key_len == 0 || !pki_key_matches(&key, &cert)) {
 			if (u->pending_len == 0 || !pki_key_matches(&pend, &cert)) {
-				uvenv_errf(err, err_size,
-					   "%s/node.crt is not the certificate of %s: "
-					   "the node's identity is inconsistent (remove "
-					   "%s to join again)",
-					   u->tls_dir,
-					   u->key_len ? "node.key"
-						      : "any key (no node.key)",
-					   u->tls_dir);
+				netlog_errf(err, err_size,
+					    "%s/node.crt is not the certificate of %s: "
+					    "the node's identity is inconsistent (remove "
+					    "%s to join again)",
+					    u->tls_dir,
+					    u->key_len ? "node.key"
+						       : "any key (no node.key)",
+					    u->tls_dir);
 				return CS_ESTORAGE;
 			}
 			e = uvenv_file_put(u, "node.key", u->pending, u->pending_len);
 			if (e == 0)
 				e = uvenv_file_remove(u, "pending.key");
 			if (e != 0) {
-				uvenv_errf(err, err_size, "%s/node.key: %s", u->tls_dir,
-					   strerror(e));
+				netlog_errf(err, err_size, "%s/node.key: %s", u->tls_dir,
+					    strerror(e));
 				return CS_ESTORAGE;
 			}
 			memcpy(u->key, u->pending, u->pending_len);
@@ -3299,27 +3287,27 @@ static int uvenv_state_check(const char *dir, bool *fresh, char *err, size_t err
 			*fresh = true;
 			return 0;
 		}
-		uvenv_errf(err, err_size, "state dir %s: %s", dir, strerror(errno));
+		netlog_errf(err, err_size, "state dir %s: %s", dir, strerror(errno));
 		return CS_ESTORAGE;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		uvenv_errf(err, err_size, "state dir %s: not a directory", dir);
+		netlog_errf(err, err_size, "state dir %s: not a directory", dir);
 		return CS_ESTORAGE;
 	}
 	if ((size_t)snprintf(path, sizeof path, "%s/VERSION", dir) >= sizeof path) {
-		uvenv_errf(err, err_size, "state dir %s: path too long", dir);
+		netlog_errf(err, err_size, "state dir %s: path too long", dir);
 		return CS_ESTORAGE;
 	}
 	f = fopen(path, "r");
 	if (!f) {
 		if (errno != ENOENT) {
-			uvenv_errf(err, err_size, "%s: %s", path, strerror(errno));
+			netlog_errf(err, err_size, "%s: %s", path, strerror(errno));
 			return CS_ESTORAGE;
 		}
 		dh = opendir(dir);
 		if (!dh) {
-			uvenv_errf(err, err_size, "state dir %s: %s", dir,
-				   strerror(errno));
+			netlog_errf(err, err_size, "state dir %s: %s", dir,
+				    strerror(errno));
 			return CS_ESTORAGE;
 		}
 		while ((e = readdir(dh)) != NULL) {
@@ -3328,7 +3316,7 @@ static int uvenv_state_check(const char *dir, bool *fresh, char *err, size_t err
 		}
 		closedir(dh);
 		if (!empty) {
-			uvenv_errf(
+			netlog_errf(
 				err, err_size,
 				"state dir %s has files but no VERSION: not a cswarm state "
 				"dir, or from a version before %.*s",
@@ -3359,11 +3347,12 @@ static int uvenv_state_check(const char *dir, bool *fresh, char *err, size_t err
 		else if (have > 0 && have < mine)
 			which = "an older state format, which this build does not "
 				"upgrade";
-		uvenv_errf(err, err_size,
-			   "state dir %s was written by an incompatible version: VERSION "
-			   "says \"%s\", this build reads \"%.*s\" (%s)",
-			   dir, got, (int)strlen(UVENV_STATE_VERSION) - 1,
-			   UVENV_STATE_VERSION, which);
+		netlog_errf(
+			err, err_size,
+			"state dir %s was written by an incompatible version: VERSION "
+			"says \"%s\", this build reads \"%.*s\" (%s)",
+			dir, got, (int)strlen(UVENV_STATE_VERSION) - 1,
+			UVENV_STATE_VERSION, which);
 		return CS_EVERSION;
 	}
 	return 0;
@@ -3378,14 +3367,14 @@ static int uvenv_state_make(const char *dir, char *err, size_t err_size)
 
 	rv = uvenv_mkdirs(dir);
 	if (rv != 0) {
-		uvenv_errf(err, err_size, "cannot create state dir %s: %s", dir,
-			   strerror(rv));
+		netlog_errf(err, err_size, "cannot create state dir %s: %s", dir,
+			    strerror(rv));
 		return CS_ESTORAGE;
 	}
 	snprintf(path, sizeof path, "%s/VERSION", dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, UVENV_STATE_VERSION, n) != (ssize_t)n || fsync(fd) != 0) {
-		uvenv_errf(err, err_size, "cannot write %s: %s", path, strerror(errno));
+		netlog_errf(err, err_size, "cannot write %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return CS_ESTORAGE;
@@ -3427,18 +3416,18 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 
 	assert(cfg != NULL);
 	assert(out != NULL);
-	uvenv_errf(err, err_size, "%s", "");
+	netlog_errf(err, err_size, "%s", "");
 	if (!cfg->loop || !cfg->state_dir || !*cfg->state_dir) {
-		uvenv_errf(err, err_size, "%s", cfg->loop ? "no state dir" : "no loop");
+		netlog_errf(err, err_size, "%s", cfg->loop ? "no state dir" : "no loop");
 		return CS_EINVAL;
 	}
 	if (uvenv_parse_addr(cfg->listen_addr, &listen_sa, why, sizeof why) != 0) {
-		uvenv_errf(err, err_size, "listen address %s", why);
+		netlog_errf(err, err_size, "listen address %s", why);
 		return CS_EINVAL;
 	}
 	if (cfg->advertise_addr &&
 	    uvenv_parse_addr(cfg->advertise_addr, &adv_sa, why, sizeof why) != 0) {
-		uvenv_errf(err, err_size, "advertise address %s", why);
+		netlog_errf(err, err_size, "advertise address %s", why);
 		return CS_EINVAL;
 	}
 	rv = uvenv_state_check(cfg->state_dir, &fresh, err, err_size);
@@ -3450,7 +3439,7 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	    !(u->tls_dir = malloc(strlen(cfg->state_dir) + 5))) {
 		if (u)
 			uvenv_free(u);
-		uvenv_errf(err, err_size, "out of memory");
+		netlog_errf(err, err_size, "out of memory");
 		return CS_ENOMEM;
 	}
 	u->random_used = sizeof u->random_pool; /* empty: the first draw fills it */
@@ -3459,13 +3448,13 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	u->wall_data = cfg->wall_data;
 	fd = uvenv_bind(&listen_sa);
 	if (fd < 0) {
-		uvenv_errf(err, err_size, "%s: %s", cfg->listen_addr,
-			   fd == -EADDRINUSE ? "address already in use" : strerror(-fd));
+		netlog_errf(err, err_size, "%s: %s", cfg->listen_addr,
+			    fd == -EADDRINUSE ? "address already in use" : strerror(-fd));
 		rv = fd == -EADDRINUSE ? CS_EADDRINUSE : CS_EINVAL;
 		goto free_u;
 	}
 	if (getsockname(fd, (struct sockaddr *)&real_sa, &real_len) != 0) {
-		uvenv_errf(err, err_size, "%s: %s", cfg->listen_addr, strerror(errno));
+		netlog_errf(err, err_size, "%s: %s", cfg->listen_addr, strerror(errno));
 		rv = CS_EINVAL;
 		goto close_fd;
 	}
@@ -3480,7 +3469,7 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 		rv = snprintf(u->addr, sizeof u->addr, "%.*s:%u", (int)(colon - a), a,
 			      port);
 		if (rv < 0 || (size_t)rv >= sizeof u->addr) {
-			uvenv_errf(err, err_size, "address '%s' too long", a);
+			netlog_errf(err, err_size, "address '%s' too long", a);
 			rv = CS_EINVAL;
 			goto close_fd;
 		}
@@ -3493,8 +3482,8 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 		char version[4096];
 		snprintf(version, sizeof version, "%s/VERSION", cfg->state_dir);
 		if (chmod(cfg->state_dir, 0700) != 0 || chmod(version, 0600) != 0) {
-			uvenv_errf(err, err_size, "chmod %s: %s", cfg->state_dir,
-				   strerror(errno));
+			netlog_errf(err, err_size, "chmod %s: %s", cfg->state_dir,
+				    strerror(errno));
 			rv = CS_ESTORAGE;
 			goto close_fd;
 		}
@@ -3506,7 +3495,7 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 		char tw[TLS_WHY_BYTES];
 		rv = uvenv_tls_rebuild(u, tw);
 		if (rv != 0) {
-			uvenv_errf(err, err_size, "%s: %s", u->tls_dir, tw);
+			netlog_errf(err, err_size, "%s: %s", u->tls_dir, tw);
 			rv = CS_ESTORAGE;
 			goto close_fd;
 		}
@@ -3576,7 +3565,7 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 			       uvenv_accept);
 	if (rv != 0) {
 		/* the handle is closed through the loop: free u there */
-		uvenv_errf(err, err_size, "%s: %s", cfg->listen_addr, uv_strerror(rv));
+		netlog_errf(err, err_size, "%s: %s", cfg->listen_addr, uv_strerror(rv));
 		if (uv_fileno((uv_handle_t *)&u->listener, &(uv_os_fd_t){0}) != 0)
 			close(fd);
 		uvenv_close(u);
