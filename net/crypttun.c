@@ -304,11 +304,20 @@ size_t crypttun_unseal(const uint8_t key[32], const uint8_t *wire, size_t wire_l
 	return n;
 }
 
+/* A counter at or below the window's top is new only while its word has
+ * not been reused for a newer one: the window keeps between BITS - 63 and
+ * BITS counters (a counter further back reads as seen). */
+static bool crypttun_window_holds(const struct crypttun_window *w, uint64_t c)
+{
+	return w->top - c < CRYPTTUN_WINDOW_BITS &&
+	       w->top / 64 - c / 64 < CRYPTTUN_WINDOW_BITS / 64;
+}
+
 bool crypttun_window_check(const struct crypttun_window *w, uint64_t c)
 {
 	if (!w->any || c > w->top)
 		return true;
-	if (w->top - c >= CRYPTTUN_WINDOW_BITS)
+	if (!crypttun_window_holds(w, c))
 		return false;
 	return !(w->bits[(c / 64) % (CRYPTTUN_WINDOW_BITS / 64)] & (1ull << (c % 64)));
 }
@@ -335,7 +344,7 @@ void crypttun_window_mark(struct crypttun_window *w, uint64_t c)
 		w->top = c;
 	}
 	assert(w->top >= c);
-	if (w->top - c < CRYPTTUN_WINDOW_BITS)
+	if (crypttun_window_holds(w, c))
 		w->bits[(c / 64) % words] |= 1ull << (c % 64);
 }
 
