@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/errors.h"
 
@@ -1111,6 +1113,39 @@ static int uv_to_cs(int rc)
 	return CS_EEXEC;
 }
 
+/* pair_pick binds a TCP and a UDP socket to one free port of addr's
+ * address (addr's port is 0): TCP takes a port from the kernel, UDP must
+ * then get the same one, which fails when that port is a UDP socket's
+ * already (a busy loopback, tests beside other tests): it tries again
+ * with another port, up to RESOLVER_PORT_PICKS times. Returns 0 with both
+ * sockets bound (non-blocking, close-on-exec), or a negative uv error. */
+static int pair_pick(const struct sockaddr_in *addr, int *tcp_fd, int *udp_fd)
+{
+	int rc = UV_EADDRINUSE;
+	for (int i = 0; i < RESOLVER_PORT_PICKS && rc == UV_EADDRINUSE; i++) {
+		struct sockaddr_in got = *addr;
+		socklen_t alen = sizeof got;
+		int t = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		int u = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (t < 0 || u < 0) {
+			rc = uv_translate_sys_error(errno);
+		} else if (bind(t, (const struct sockaddr *)addr, sizeof *addr) ||
+			   getsockname(t, (struct sockaddr *)&got, &alen) ||
+			   bind(u, (const struct sockaddr *)&got, sizeof got)) {
+			rc = uv_translate_sys_error(errno);
+		} else {
+			*tcp_fd = t;
+			*udp_fd = u;
+			return 0;
+		}
+		if (t >= 0)
+			close(t);
+		if (u >= 0)
+			close(u);
+	}
+	return rc;
+}
+
 static int net_open(struct resolver *r, uint64_t id, const struct sockaddr_in *addr,
 		    struct rsv_net **out)
 {
@@ -1139,14 +1174,19 @@ static int net_open(struct resolver *r, uint64_t id, const struct sockaddr_in *a
 	n->tcp.data = n;
 	n->handles_open = 2;
 	r->handles_open += 2;
-	rc = uv_udp_bind(&n->udp, (const struct sockaddr *)addr, 0);
-	if (!rc) {
-		/* TCP on the port UDP got (matters when port is 0) */
-		struct sockaddr_in got;
-		int alen = sizeof got;
-		rc = uv_udp_getsockname(&n->udp, (struct sockaddr *)&got, &alen);
+	if (addr->sin_port == 0) {
+		int tfd = -1, ufd = -1;
+		rc = pair_pick(addr, &tfd, &ufd);
+		if (!rc && (rc = uv_tcp_open(&n->tcp, tfd)) != 0) {
+			close(tfd);
+			close(ufd);
+		} else if (!rc && (rc = uv_udp_open(&n->udp, ufd)) != 0) {
+			close(ufd);
+		}
+	} else {
+		rc = uv_udp_bind(&n->udp, (const struct sockaddr *)addr, 0);
 		if (!rc)
-			rc = uv_tcp_bind(&n->tcp, (const struct sockaddr *)&got, 0);
+			rc = uv_tcp_bind(&n->tcp, (const struct sockaddr *)addr, 0);
 	}
 	if (!rc)
 		rc = uv_listen((uv_stream_t *)&n->tcp, 64, net_accept);

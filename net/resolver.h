@@ -34,6 +34,7 @@
 #define RESOLVER_UPSTREAMS_MAX	     3	   /* resolv.conf's MAXNS */
 #define RESOLVER_FORWARDS_MAX	     1024  /* forwarded queries in flight */
 #define RESOLVER_TCP_CONNS_MAX	     64	   /* open TCP connections, per network */
+#define RESOLVER_PORT_PICKS	     32	   /* tries for one free TCP+UDP port (port 0) */
 #define RESOLVER_TCP_PENDING_MAX     16	   /* forwards in flight per TCP connection */
 #define RESOLVER_TCP_QUEUE_BYTES_MAX (1u << 20) /* answers a TCP client has not read */
 #define RESOLVER_TCP_IDLE_MS	     10000	/* a TCP connection with nothing to do */

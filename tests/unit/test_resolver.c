@@ -15,11 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/errors.h"
 #include "net/resolver.h"
+#include "tests/support/netnschild.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -724,6 +727,74 @@ static void test_resolver_tcp_carries_the_whole_answer(void **state)
 	close(fd);
 }
 
+/* ---------------------------------------------------------------- port 0 */
+
+/* In a namespace of its own whose ephemeral range is ten ports, three
+ * taken by TCP sockets and three by UDP ones, a resolver on port 0 must
+ * still find a port free for both TCP and UDP, round after round. Taking
+ * TCP on the port UDP got, as the resolver did, failed about half the
+ * rounds (and CI's run beside a loopback busy with connections: "address
+ * already in use"). */
+static int port_pick_child(void)
+{
+	static const uint16_t taken[] = {40000, 40001, 40002, 40003, 40004, 40005};
+	/* the first three by TCP, the others by UDP */
+	int fds[6];
+	struct ifreq ifr = {0};
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "w");
+	if (s < 0 || !f)
+		return 1;
+	fputs("40000 40009\n", f);
+	if (fclose(f))
+		return 2;
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return 3;
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		return 4;
+	close(s);
+	for (size_t i = 0; i < 6; i++) {
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_port = htons(taken[i])};
+		inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+		fds[i] = socket(AF_INET, i < 3 ? SOCK_STREAM : SOCK_DGRAM, 0);
+		if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&a, sizeof a))
+			return 5;
+	}
+	for (int round = 0; round < 16; round++) {
+		uv_loop_t loop;
+		struct resolver *r;
+		struct resolver_config cfg = {.port = 0};
+		struct env_net_state st = {
+			.network_id = 7, .name = "app", .gateway = "127.0.0.1"};
+		if (uv_loop_init(&loop) || resolver_start(&loop, &cfg, &r))
+			return 6;
+		int rc = resolver_set(r, &st);
+		uint16_t port = resolver_port(r, 7);
+		resolver_stop(r);
+		if (uv_run(&loop, UV_RUN_DEFAULT) || uv_loop_close(&loop))
+			return 7;
+		if (rc || port < 40006 || port > 40009) {
+			fprintf(stderr, "round %d: rc %d port %u\n", round, rc, port);
+			return 8;
+		}
+	}
+	for (size_t i = 0; i < 6; i++)
+		close(fds[i]);
+	return 0;
+}
+
+static void test_resolver_port_zero_finds_a_pair(void **state)
+{
+	(void)state;
+	int status = netnschild_run(port_pick_child);
+	if (status == NETNSCHILD_NO_RIGHT)
+		skip(); /* no right to a network namespace here */
+	assert_int_equal(status, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -758,6 +829,7 @@ int main(void)
 			wire_down),
 		cmocka_unit_test_setup_teardown(
 			test_resolver_tcp_carries_the_whole_answer, wire_up, wire_down),
+		cmocka_unit_test(test_resolver_port_zero_finds_a_pair),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
