@@ -25,11 +25,16 @@ wait_for() {
 # port_free PORT: nothing listens on 127.0.0.1:PORT.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# pick_port: prints a free port of 127.0.0.1 in 20000..49999.
+# pick_port: prints a free port of 127.0.0.1 below the kernel's ephemeral
+# range (20000 up to its start, 32768 by default), so that no connection's
+# own end can hold it: a busy loopback (thousands of connections beside the
+# test) took four picks in a row from the ephemeral range.
 pick_port() {
-	local p
+	local p low=32768 high
+	read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+	[ "$low" -gt 21000 ] 2>/dev/null || low=50000
 	while :; do
-		p=$((20000 + RANDOM % 30000))
+		p=$((20000 + RANDOM % (low - 20000)))
 		port_free "$p" && { echo "$p"; return; }
 	done
 }
