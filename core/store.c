@@ -1898,20 +1898,23 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
  * current object (every line of a task: a placement copies it whole), then
  * a task's status and its neighbours in its node's group (a placement
  * unlinks it there). */
-static void store_prefetch_do(struct store_entry *const *found, size_t n, size_t i)
+static void store_prefetch_do(const Cs__StoreBatch *b, struct store_entry *const *found,
+			      size_t i)
 {
 	struct store_entry *e;
+	size_t n = b->n_actions;
 
-	if (i + STORE_PREFETCH_AHEAD / 2 < n && found[i + STORE_PREFETCH_AHEAD / 2])
-		STORE_PREFETCH(found[i + STORE_PREFETCH_AHEAD / 2]);
-	if (i + STORE_PREFETCH_AHEAD / 4 < n && (e = found[i + STORE_PREFETCH_AHEAD / 4])) {
+	if (i + STORE_PREFETCH_AHEAD < n && found[i + STORE_PREFETCH_AHEAD])
+		STORE_PREFETCH(found[i + STORE_PREFETCH_AHEAD]);
+	if (i + STORE_PREFETCH_AHEAD / 2 < n && (e = found[i + STORE_PREFETCH_AHEAD / 2])) {
 		const char *o = (const char *)e->obj;
 		STORE_PREFETCH(o);
 		if (e->obj->descriptor == &cs__task__descriptor)
 			for (size_t off = 64; off < sizeof(Cs__Task); off += 64)
 				STORE_PREFETCH(o + off);
+		STORE_PREFETCH(b->actions[i + STORE_PREFETCH_AHEAD / 2]);
 	}
-	if (i + STORE_PREFETCH_AHEAD / 8 < n && (e = found[i + STORE_PREFETCH_AHEAD / 8]) &&
+	if (i + STORE_PREFETCH_AHEAD / 4 < n && (e = found[i + STORE_PREFETCH_AHEAD / 4]) &&
 	    e->obj->descriptor == &cs__task__descriptor) {
 		const Cs__Task *t = (const Cs__Task *)e->obj;
 		STORE_PREFETCH(t->status);
@@ -1921,6 +1924,7 @@ static void store_prefetch_do(struct store_entry *const *found, size_t n, size_t
 			STORE_PREFETCH(e->by_node.left);
 		if (e->by_node.right)
 			STORE_PREFETCH(e->by_node.right);
+		STORE_PREFETCH(store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 4]));
 	}
 }
 
@@ -2115,7 +2119,7 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 		rv = CS_EEXIST;
 	for (size_t i = 0; rv == 0 && i < n; i++) {
 		int err;
-		store_prefetch_do(found, n, i);
+		store_prefetch_do(b, found, i);
 		/* only a create can fail (memory), and then the store would be
 		 * half-applied: a manager out of memory cannot go on. */
 		err = store_do(s, b->actions[i], found[i], index, b->time_ms);
