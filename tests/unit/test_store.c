@@ -1451,6 +1451,68 @@ static void test_store_placements_share_their_message(void **state)
 	store_free(r);
 }
 
+/* store_batch_placement writes its action by hand: the bytes must be what
+ * protobuf-c packs for the same action, whatever the values (zeros left
+ * out, widest varints, a negative enum, no message, an empty one, one
+ * longer than a one-byte length). */
+static void test_store_batch_placement_packs_as_protobuf_c(void **state)
+{
+	static const uint64_t vals[] = {0, 1, 127, 128, 16383, 16384, 1ull << 35,
+					0x9e3779b97f4a7c15ull, UINT64_MAX};
+	static const int states[] = {0, 1, 4, 127, 128, -1};
+	char longmsg[301];
+	const char *msgs[] = {NULL, "", "x", "scheduler assigned task to node", longmsg};
+	size_t nv = sizeof vals / sizeof *vals, cases = 0;
+
+	(void)state;
+	memset(longmsg, 'm', sizeof longmsg - 1);
+	longmsg[sizeof longmsg - 1] = 0;
+	for (size_t i = 0; i < 4 * nv * nv; i++) {
+		Cs__StoreAction a = CS__STORE_ACTION__INIT;
+		Cs__TaskPlacement pl = CS__TASK_PLACEMENT__INIT;
+		struct store_batch b;
+		uint8_t want[1024];
+		size_t n = 0, size;
+		const char *msg = msgs[i % 5];
+
+		pl.task_id = vals[i % nv];
+		pl.version = vals[(i / nv) % nv];
+		pl.node_id = vals[(i * 7 + 3) % nv];
+		pl.state = (Cs__TaskState)states[i % 6];
+		pl.timestamp_ms = vals[(i / (nv * nv) + i) % nv];
+		pl.message = (char *)(msg ? msg : "");
+		a.kind = CS__STORE_ACTION__KIND__KIND_UPDATE;
+		a.object_case = CS__STORE_ACTION__OBJECT_PLACEMENT;
+		a.placement = &pl;
+		size = cs__store_action__get_packed_size(&a);
+		assert_true(size < sizeof want - 16);
+		want[n++] = (1 << 3) | 2; /* StoreBatch.actions */
+		for (size_t v = size; ; v >>= 7) {
+			want[n++] = (uint8_t)(v >= 0x80 ? (v & 0x7f) | 0x80 : v);
+			if (v < 0x80)
+				break;
+		}
+		n += cs__store_action__pack(&a, want + n);
+		store_batch_init(&b);
+		assert_int_equal(store_batch_placement(&b, pl.task_id, pl.version,
+						       pl.node_id, pl.state,
+						       pl.timestamp_ms, msg),
+				 0);
+		/* and a second one after it, at an offset */
+		assert_int_equal(store_batch_placement(&b, pl.task_id, pl.version,
+						       pl.node_id, pl.state,
+						       pl.timestamp_ms, msg),
+				 0);
+		assert_int_equal(b.action_count, 2);
+		assert_int_equal(b.len, 2 * n);
+		assert_memory_equal(b.buf, want, n);
+		assert_memory_equal(b.buf + n, want, n);
+		store_batch_free(&b);
+		cases++;
+	}
+	assert_true(cases > 300);
+}
+
 /* A placement is an UPDATE only (a create or delete of one is corrupt);
  * an action whose object this version does not know (a newer manager's,
  * kept as an unknown field) is CS_ENOTSUP, which its manager stops on
@@ -1567,6 +1629,7 @@ int main(void)
 		cmocka_unit_test(test_store_cluster_object_lifecycle),
 		cmocka_unit_test(test_store_placement_equals_full_update),
 		cmocka_unit_test(test_store_placements_share_their_message),
+		cmocka_unit_test(test_store_batch_placement_packs_as_protobuf_c),
 		cmocka_unit_test(
 			test_store_placement_refuses_other_kinds_and_unknown_objects),
 	};
