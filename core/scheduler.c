@@ -1768,8 +1768,15 @@ static int sched_group_place(struct sched *p, struct store_batch *out,
 		    (rv = sched_tree_for(p, g, pd->task->spec_version)) != 0)
 			return rv;
 		node = sched_tree_pick(g, &leaf);
-		if (g->next + SCHED_PREFETCH_AHEAD < x->pend_count)
-			SCHED_PREFETCH(pd[SCHED_PREFETCH_AHEAD].task);
+		if (g->next + SCHED_PREFETCH_AHEAD < x->pend_count) {
+			/* every line the write reads: id, status, version (a
+			 * task spans three or four; the profile stalled on
+			 * the status pointer's, not the first) */
+			const Cs__Task *ahead = pd[SCHED_PREFETCH_AHEAD].task;
+			SCHED_PREFETCH(&ahead->id);
+			SCHED_PREFETCH(&ahead->status);
+			SCHED_PREFETCH(&ahead->version);
+		}
 		if (g->next + SCHED_PREFETCH_AHEAD / 2 < x->pend_count)
 			SCHED_PREFETCH(pd[SCHED_PREFETCH_AHEAD / 2].task->status);
 		if (node == SCHED_NONE)

@@ -48,7 +48,7 @@ struct store_entry {
 	struct tree_node by_id;
 	uint64_t id; /* obj's id, beside by_id: a lookup reads no object */
 	/* beside id, in the same 16 bytes (an entry is 16-aligned): the
-	 * lookup's line holds the object's address too */
+	 * line of the lookup's key holds the object's address too */
 	ProtobufCMessage *obj;
 	struct store_nlink by_node; /* task: in its node's group, by id */
 	struct tree_node by_a;	    /* task: (service, slot, id); service: name */
@@ -1975,15 +1975,26 @@ static void store_prefetch_do(const Cs__StoreBatch *b, struct store_entry *const
 	struct store_entry *e;
 	size_t n = b->n_actions;
 
-	if (i + STORE_PREFETCH_AHEAD < n && found[i + STORE_PREFETCH_AHEAD])
-		STORE_PREFETCH(found[i + STORE_PREFETCH_AHEAD]);
+	/* the lines of fields, not of starts: an entry or object is only
+	 * 16-aligned, so its first field and a later one may lie apart */
+	if (i + STORE_PREFETCH_AHEAD < n) {
+		STORE_PREFETCH(b->actions[i + STORE_PREFETCH_AHEAD]);
+		if (found[i + STORE_PREFETCH_AHEAD])
+			STORE_PREFETCH(&found[i + STORE_PREFETCH_AHEAD]->obj);
+	}
 	if (i + STORE_PREFETCH_AHEAD / 2 < n && (e = found[i + STORE_PREFETCH_AHEAD / 2])) {
 		const char *o = (const char *)e->obj;
+		const Cs__StoreAction *a = b->actions[i + STORE_PREFETCH_AHEAD / 2];
 		STORE_PREFETCH(o);
-		if (e->obj->descriptor == &cs__task__descriptor)
+		/* a task's by its action (the object is not here yet) */
+		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT ||
+		    a->object_case == CS__STORE_ACTION__OBJECT_TASK) {
 			for (size_t off = 64; off < sizeof(Cs__Task); off += 64)
 				STORE_PREFETCH(o + off);
-		STORE_PREFETCH(b->actions[i + STORE_PREFETCH_AHEAD / 2]);
+			STORE_PREFETCH(o + sizeof(Cs__Task) - 1);
+			STORE_PREFETCH(&e->by_node.left);
+			STORE_PREFETCH(&e->by_node.right);
+		}
 	}
 	if (i + STORE_PREFETCH_AHEAD / 4 < n && (e = found[i + STORE_PREFETCH_AHEAD / 4]) &&
 	    e->obj->descriptor == &cs__task__descriptor) {
