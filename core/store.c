@@ -912,23 +912,60 @@ struct store_scan {
 	bool past;	     /* stopped there */
 };
 
-/* Visits one group's tasks in id order. */
+/* Asks for the lines a scan's callback reads of task t first (the
+ * scheduler's read: id, node, service, desired state, the status pointer,
+ * then the status). */
+static void store_prefetch_task(const Cs__Task *t)
+{
+	STORE_PREFETCH(&t->id);
+	STORE_PREFETCH(&t->status);
+}
+
+enum { STORE_SCAN_AHEAD = 8 }; /* a power of two */
+
+/* Visits one group's tasks in id order, asking for each task's lines some
+ * tasks ahead (the walk itself, through the entries, stays a chain of
+ * loads; the tasks and statuses hang off it). */
 static int store_scan_visit(void *arg, struct tree_node *n)
 {
 	const struct store_scan *sc = arg;
 	const struct store_group *g = TREE_ENTRY(n, struct store_group, by_node_id);
+	struct store_entry *ring[STORE_SCAN_AHEAD];
+	struct store_nlink *ahead;
+	size_t count = 0;
 
 	if (!g->treap) {
 		for (size_t i = 0; i < g->count; i++) {
-			int rv = sc->fn(sc->arg, (const Cs__Task *)g->arr[i].e->obj);
+			int rv;
+			if (i + STORE_SCAN_AHEAD < g->count)
+				STORE_PREFETCH(&g->arr[i + STORE_SCAN_AHEAD].e->obj);
+			if (i + STORE_SCAN_AHEAD / 2 < g->count)
+				store_prefetch_task(
+					(const Cs__Task *)g->arr[i + STORE_SCAN_AHEAD / 2].e->obj);
+			rv = sc->fn(sc->arg, (const Cs__Task *)g->arr[i].e->obj);
 			if (rv)
 				return rv;
 		}
 		return 0;
 	}
-	for (struct store_nlink *l = store_nlink_leftmost(g->root); l;
-	     l = store_nlink_next(l)) {
-		int rv = sc->fn(sc->arg, (const Cs__Task *)store_nlink_entry(l)->obj);
+	/* a ring of the next STORE_SCAN_AHEAD entries, filled as the walk
+	 * goes: their tasks asked for as they join it */
+	ahead = store_nlink_leftmost(g->root);
+	for (; ahead && count < STORE_SCAN_AHEAD; ahead = store_nlink_next(ahead)) {
+		ring[count++] = store_nlink_entry(ahead);
+		store_prefetch_task((const Cs__Task *)ring[count - 1]->obj);
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct store_entry *e = ring[i % STORE_SCAN_AHEAD];
+		const Cs__Task *t = (const Cs__Task *)e->obj;
+		int rv;
+		if (ahead) { /* e's slot takes the next one; e is read first */
+			ring[i % STORE_SCAN_AHEAD] = store_nlink_entry(ahead);
+			store_prefetch_task((const Cs__Task *)ring[i % STORE_SCAN_AHEAD]->obj);
+			ahead = store_nlink_next(ahead);
+			count++;
+		}
+		rv = sc->fn(sc->arg, t);
 		if (rv)
 			return rv;
 	}
