@@ -86,6 +86,7 @@ struct sched_svc {
 	uint32_t pend_first, pend_count;     /* in sched.pend */
 	uint32_t pin_count;		     /* the leading pinned ones of those */
 	uint32_t pinned_first, pinned_count; /* in sched.pinned: placed pinned */
+	uint32_t placed_count;		     /* of pend_count, written ASSIGNED */
 };
 
 /* A task that holds resources on a node: what the groups count. */
@@ -197,6 +198,9 @@ struct sched {
 	uint32_t next_svc; /* where to look for the next group */
 	bool in_group;
 	bool spent;
+	/* a task came into the store since the read (sched_survives): a
+	 * finished plan cannot stand for a new read (see sched_pass) */
+	bool stale;
 	struct sched_group g;
 	struct sched_stats stats;
 	/* ids of the tasks this pass wrote (open addressing, 0 = empty): how
@@ -1541,6 +1545,7 @@ static void sched_take(struct sched *p, const struct sched_group *g, uint32_t n)
 		p->pinned[p->pinned_count++] = n;
 		x->pinned_count++;
 	}
+	x->placed_count++;
 	p->svc_active[n]++;
 	p->svc_live[n]++;
 	p->nodes[n].active_count++;
@@ -1763,8 +1768,15 @@ static int sched_group_place(struct sched *p, struct store_batch *out,
 		    (rv = sched_tree_for(p, g, pd->task->spec_version)) != 0)
 			return rv;
 		node = sched_tree_pick(g, &leaf);
-		if (g->next + SCHED_PREFETCH_AHEAD < x->pend_count)
-			SCHED_PREFETCH(pd[SCHED_PREFETCH_AHEAD].task);
+		if (g->next + SCHED_PREFETCH_AHEAD < x->pend_count) {
+			/* every line the write reads: id, status, version (a
+			 * task spans three or four; the profile stalled on
+			 * the status pointer's, not the first) */
+			const Cs__Task *ahead = pd[SCHED_PREFETCH_AHEAD].task;
+			SCHED_PREFETCH(&ahead->id);
+			SCHED_PREFETCH(&ahead->status);
+			SCHED_PREFETCH(&ahead->version);
+		}
 		if (g->next + SCHED_PREFETCH_AHEAD / 2 < x->pend_count)
 			SCHED_PREFETCH(pd[SCHED_PREFETCH_AHEAD / 2].task->status);
 		if (node == SCHED_NONE)
@@ -1931,7 +1943,7 @@ static bool sched_counted(const Cs__Task *t)
 	       st <= CS__TASK_STATE__TASK_STATE_RUNNING;
 }
 
-bool sched_survives(const struct sched *p, const struct store_event *ev)
+bool sched_survives(struct sched *p, const struct store_event *ev)
 {
 	const Cs__Task *o, *n;
 
@@ -1939,8 +1951,12 @@ bool sched_survives(const struct sched *p, const struct store_event *ev)
 		return false; /* nodes and services: the plan points at them */
 	o = (const Cs__Task *)ev->old_obj;
 	n = (const Cs__Task *)ev->new_obj;
-	if (!o)
-		return true; /* a new task: not in the plan (a later one places it) */
+	if (!o) {
+		/* a new task: not in the plan (a later one places it), so a
+		 * finished plan no longer stands for a read */
+		p->stale = true;
+		return true;
+	}
 	if (sched_written_has(p, o->id))
 		/* this plan's own write landing: as written, or someone
 		 * else's change came first */
@@ -1966,6 +1982,26 @@ bool sched_survives(const struct sched *p, const struct store_event *ev)
 			 (n->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING)));
 }
 
+/* Whether p has nothing left to place or write. */
+static bool sched_finished(const struct sched *p)
+{
+	return !p->spent && !p->in_group && sched_next_group(p) == SCHED_NONE;
+}
+
+/* The counts a new read would give, in *st, for a finished plan whose
+ * writes landed and which saw no change it does not survive and no new
+ * task: the tasks it placed are no longer pending; those it left pending
+ * are pending still, as unplaceable as they were; nothing to write. */
+static void sched_finished_stats(const struct sched *p, struct sched_stats *st)
+{
+	st->pending_count = p->stats.pending_count - p->stats.assigned_count;
+	st->unplaceable_count = p->stats.unplaceable_count;
+	st->groups_count = 0;
+	for (size_t i = 0; i < p->svc_count; i++)
+		st->groups_count += p->svcs[i].pend_count > p->svcs[i].placed_count;
+	st->assigned_count = st->reasons_written = 0;
+}
+
 int sched_pass(struct sched **plan, const struct store *s, uint64_t now_ms,
 	       const struct sched_failures *f, size_t writes_max, struct store_batch *out,
 	       struct sched_stats *stats)
@@ -1974,13 +2010,15 @@ int sched_pass(struct sched **plan, const struct store *s, uint64_t now_ms,
 	struct sched_stats st;
 	size_t start = out->action_count, bytes_left = SCHED_RUN_BYTES_MAX;
 	size_t assigned0 = 0, reasons0 = 0;
+	bool continued = false;
 	int rv = 0;
 
 	if (writes_max == 0)
 		return CS_EINVAL;
 	if (writes_max > LIMIT_SCHED_TASKS_PER_RUN)
 		return CS_ELIMIT;
-	if (p && (p->spent || p->s != s || p->fails != f)) {
+	if (p && (p->spent || p->s != s || p->fails != f ||
+		  (p->stale && sched_finished(p)))) {
 		sched_free(p);
 		*plan = p = NULL;
 	}
@@ -1993,6 +2031,7 @@ int sched_pass(struct sched **plan, const struct store *s, uint64_t now_ms,
 		p->now_ms = now_ms;
 		assigned0 = p->stats.assigned_count;
 		reasons0 = p->stats.reasons_written;
+		continued = true;
 	} else if ((rv = sched_new_with(s, now_ms, f, &p)) != 0) {
 		return rv;
 	}
@@ -2006,9 +2045,14 @@ int sched_pass(struct sched **plan, const struct store *s, uint64_t now_ms,
 	sched_get_stats(p, &st);
 	st.assigned_count -= assigned0;
 	st.reasons_written -= reasons0;
+	if (continued && !st.more && out->action_count == start)
+		sched_finished_stats(p, &st); /* what a new read would count */
 	if (stats)
 		*stats = st;
-	if (rv < 0 || !st.more) {
+	/* a plan that wrote is kept even when it has nothing left: once its
+	 * writes land, the next pass (which the loop makes for them) finds
+	 * nothing without reading the whole store again */
+	if (rv < 0 || (!st.more && out->action_count == start)) {
 		sched_free(p);
 		p = NULL;
 	}

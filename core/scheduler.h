@@ -196,11 +196,16 @@ void sched_free(struct sched *p);
  * batch of a large placement. The caller passes a plan on only when every
  * change s saw since the last pass was one sched_survives accepted, and
  * after the last pass's writes were applied (or lost: then it frees the
- * plan). On return *plan is the plan to go on with when work remains
- * (stats->more), else NULL (freed); a plan of another store or failure
- * history is freed and a new one read. stats, when not NULL, receives the
- * plan's counts, with assigned_count and reasons_written of this pass
- * alone. Returns as sched_run_with (after an error *plan is NULL). */
+ * plan). On return *plan is the plan to go on with when this pass wrote
+ * something (work may remain: stats->more), else NULL (freed). A plan kept
+ * with nothing left saves the read of the pass its own writes call for:
+ * passed on, it writes nothing and counts what a new read would (pending
+ * and unplaceable tasks, groups) unless a task came into the store since
+ * its read (sched_survives noted it), when it is freed and a new one read;
+ * so is a plan of another store or failure history. stats, when not NULL,
+ * receives the plan's counts, with assigned_count and reasons_written of
+ * this pass alone. Returns as sched_run_with (after an error *plan is
+ * NULL). */
 int sched_pass(struct sched **plan, const struct store *s, uint64_t now_ms,
 	       const struct sched_failures *f, size_t writes_max, struct store_batch *out,
 	       struct sched_stats *stats);
@@ -211,8 +216,9 @@ int sched_pass(struct sched **plan, const struct store *s, uint64_t now_ms,
  * RUNNING, most of the traffic of a large rollout) or one the plan never
  * counted. Any change to a node or service (the plan points at them), to
  * a pending task the plan may still place, or to what a node's tasks hold
- * (resources, tasks active for spread) ends it. */
-bool sched_survives(const struct sched *p, const struct store_event *ev);
+ * (resources, tasks active for spread) ends it. A new task is noted in p:
+ * a plan with nothing left then no longer stands for a read (sched_pass). */
+bool sched_survives(struct sched *p, const struct store_event *ev);
 
 /* ---------------------------------------------------------------- constraints */
 

@@ -15,11 +15,18 @@
 
 enum { STORE_WATCHES_MAX = 32 };
 
+/* Placements (issue 18) carry one status message (the scheduler's): the
+ * store keeps each of the first few texts once and points every task a
+ * placement wrote at it, instead of a copy a task. */
+enum { STORE_MSGS_MAX = 4 };
+
 /* A batch's actions and lookups are independent cache misses (a batch of
  * 10,000 decoded does not stay in the cache): while apply works on one
- * action it asks for the action this many ahead, that one's object at half
- * the distance, and its hash slot at a quarter (then, applying, the entry
- * and the current object alike). */
+ * action it asks for the action this many ahead, then for each nearer one
+ * the next thing its lookup reads (object, hash slot, entry, version: see
+ * store_prefetch_check; then, applying, the entry, the object, its status
+ * and group neighbours alike). A prefetch changes nothing but timing: a
+ * guess that is wrong (a stale link, another key's slot) costs a fetch. */
 enum { STORE_PREFETCH_AHEAD = 16 };
 #if defined(__GNUC__)
 #define STORE_PREFETCH(addr) __builtin_prefetch(addr)
@@ -39,11 +46,13 @@ struct store_nlink {
  * links; services use by_a for their name; nodes none. */
 struct store_entry {
 	struct tree_node by_id;
-	uint64_t id;		    /* obj's id, beside by_id: a lookup reads no object */
+	uint64_t id; /* obj's id, beside by_id: a lookup reads no object */
+	/* beside id, in the same 16 bytes (an entry is 16-aligned): the
+	 * line of the lookup's key holds the object's address too */
+	ProtobufCMessage *obj;
 	struct store_nlink by_node; /* task: in its node's group, by id */
 	struct tree_node by_a;	    /* task: (service, slot, id); service: name */
 	struct tree_node by_c;	    /* task: (desired state, id) */
-	ProtobufCMessage *obj;
 };
 
 /* A task of a small group: its id beside its entry, so that a search reads
@@ -100,6 +109,9 @@ struct store {
 	struct store_hash task_hash;
 	uint64_t applied;
 	struct store_watch watches[STORE_WATCHES_MAX];
+	/* status messages placements share (store_msg_shared) */
+	char *msgs[STORE_MSGS_MAX];
+	size_t msg_count;
 };
 
 /* ---------------------------------------------------------------- entries and keys */
@@ -251,6 +263,26 @@ static void store_table_clear(struct tree *t)
 	}
 }
 
+/* Whether str is one of the status messages s shares. */
+static bool store_msg_is_shared(const struct store *s, const char *str)
+{
+	for (size_t i = 0; i < s->msg_count; i++)
+		if (str == s->msgs[i])
+			return true;
+	return false;
+}
+
+/* Detaches a shared status message from obj (a task about to be freed by
+ * protobuf-c, which would free it), so that only s frees it. */
+static void store_task_unshare(const struct store *s, ProtobufCMessage *obj)
+{
+	Cs__Task *t = (Cs__Task *)obj;
+
+	if (s->msg_count && obj->descriptor == &cs__task__descriptor && t->status &&
+	    store_msg_is_shared(s, t->status->message))
+		t->status->message = (char *)protobuf_c_empty_string;
+}
+
 static void store_clear(struct store *s)
 {
 	/* Secondary trees only link entries owned through the id trees. */
@@ -262,6 +294,7 @@ static void store_clear(struct store *s)
 		struct store_entry *e = s->task_hash.slots[i];
 		if (!e)
 			continue;
+		store_task_unshare(s, e->obj);
 		protobuf_c_message_free_unpacked(e->obj, NULL);
 		free(e);
 	}
@@ -285,6 +318,8 @@ void store_free(struct store *s)
 	if (!s)
 		return;
 	store_clear(s);
+	for (size_t i = 0; i < s->msg_count; i++)
+		free(s->msgs[i]);
 	free(s);
 }
 
@@ -877,23 +912,60 @@ struct store_scan {
 	bool past;	     /* stopped there */
 };
 
-/* Visits one group's tasks in id order. */
+/* Asks for the lines a scan's callback reads of task t first (the
+ * scheduler's read: id, node, service, desired state, the status pointer,
+ * then the status). */
+static void store_prefetch_task(const Cs__Task *t)
+{
+	STORE_PREFETCH(&t->id);
+	STORE_PREFETCH(&t->status);
+}
+
+enum { STORE_SCAN_AHEAD = 8 }; /* a power of two */
+
+/* Visits one group's tasks in id order, asking for each task's lines some
+ * tasks ahead (the walk itself, through the entries, stays a chain of
+ * loads; the tasks and statuses hang off it). */
 static int store_scan_visit(void *arg, struct tree_node *n)
 {
 	const struct store_scan *sc = arg;
 	const struct store_group *g = TREE_ENTRY(n, struct store_group, by_node_id);
+	struct store_entry *ring[STORE_SCAN_AHEAD];
+	struct store_nlink *ahead;
+	size_t count = 0;
 
 	if (!g->treap) {
 		for (size_t i = 0; i < g->count; i++) {
-			int rv = sc->fn(sc->arg, (const Cs__Task *)g->arr[i].e->obj);
+			int rv;
+			if (i + STORE_SCAN_AHEAD < g->count)
+				STORE_PREFETCH(&g->arr[i + STORE_SCAN_AHEAD].e->obj);
+			if (i + STORE_SCAN_AHEAD / 2 < g->count)
+				store_prefetch_task(
+					(const Cs__Task *)g->arr[i + STORE_SCAN_AHEAD / 2].e->obj);
+			rv = sc->fn(sc->arg, (const Cs__Task *)g->arr[i].e->obj);
 			if (rv)
 				return rv;
 		}
 		return 0;
 	}
-	for (struct store_nlink *l = store_nlink_leftmost(g->root); l;
-	     l = store_nlink_next(l)) {
-		int rv = sc->fn(sc->arg, (const Cs__Task *)store_nlink_entry(l)->obj);
+	/* a ring of the next STORE_SCAN_AHEAD entries, filled as the walk
+	 * goes: their tasks asked for as they join it */
+	ahead = store_nlink_leftmost(g->root);
+	for (; ahead && count < STORE_SCAN_AHEAD; ahead = store_nlink_next(ahead)) {
+		ring[count++] = store_nlink_entry(ahead);
+		store_prefetch_task((const Cs__Task *)ring[count - 1]->obj);
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct store_entry *e = ring[i % STORE_SCAN_AHEAD];
+		const Cs__Task *t = (const Cs__Task *)e->obj;
+		int rv;
+		if (ahead) { /* e's slot takes the next one; e is read first */
+			ring[i % STORE_SCAN_AHEAD] = store_nlink_entry(ahead);
+			store_prefetch_task((const Cs__Task *)ring[i % STORE_SCAN_AHEAD]->obj);
+			ahead = store_nlink_next(ahead);
+			count++;
+		}
+		rv = sc->fn(sc->arg, t);
 		if (rv)
 			return rv;
 	}
@@ -1038,14 +1110,14 @@ static int store_batch_add(struct store_batch *b, Cs__StoreAction__Kind kind,
 	return store_batch_put(b, &a);
 }
 
-/* Encodes action a onto the batch's bytes (see store_batch_add). */
-static int store_batch_put(struct store_batch *b, const Cs__StoreAction *a)
+/* Makes room in b for one more action of size bytes (with its tag and
+ * length). Returns 0, CS_ELIMIT or CS_ENOMEM (nothing changed). */
+static int store_batch_room(struct store_batch *b, size_t size)
 {
-	size_t size, need;
+	size_t need;
 
 	if (b->action_count >= LIMIT_STORE_BATCH_ACTIONS)
 		return CS_ELIMIT;
-	size = cs__store_action__get_packed_size(a);
 	need = b->len + 1 + STORE_VARINT_MAX + size;
 	if (need < b->len)
 		return CS_ELIMIT;
@@ -1060,6 +1132,17 @@ static int store_batch_put(struct store_batch *b, const Cs__StoreAction *a)
 		b->buf = p;
 		b->cap = cap;
 	}
+	return 0;
+}
+
+/* Encodes action a onto the batch's bytes (see store_batch_add). */
+static int store_batch_put(struct store_batch *b, const Cs__StoreAction *a)
+{
+	size_t size = cs__store_action__get_packed_size(a);
+	int rv = store_batch_room(b, size);
+
+	if (rv)
+		return rv;
 	b->buf[b->len++] = STORE_WIRE_ACTIONS;
 	b->len += store_varint(b->buf + b->len, size);
 	b->len += cs__store_action__pack(a, b->buf + b->len);
@@ -1067,23 +1150,83 @@ static int store_batch_put(struct store_batch *b, const Cs__StoreAction *a)
 	return 0;
 }
 
+/* Bytes of v as a varint. */
+static size_t store_varint_len(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* Field f holding v, as protobuf-c packs a proto3 varint field: nothing
+ * when v is 0. Returns the bytes written at p (at most 2 * STORE_VARINT_MAX). */
+static size_t store_wire_field(uint8_t *p, unsigned f, uint64_t v)
+{
+	size_t n;
+	if (v == 0)
+		return 0;
+	n = store_varint(p, (uint64_t)f << 3);
+	return n + store_varint(p + n, v);
+}
+
 int store_batch_placement(struct store_batch *b, uint64_t task_id, uint64_t version,
 			  uint64_t node_id, Cs__TaskState state, uint64_t timestamp_ms,
 			  const char *message)
 {
-	Cs__StoreAction a = CS__STORE_ACTION__INIT;
-	Cs__TaskPlacement p = CS__TASK_PLACEMENT__INIT;
+	/* written by hand, byte for byte what cs__store_action__pack writes
+	 * (fields in number order, zeros left out: the kind, then the
+	 * placement's task_id .. message): most of a rollout's writes, where
+	 * protobuf-c's descriptor walk cost more than the rest of the write
+	 * (test_store_batch_placement_packs_as_protobuf_c) */
+	enum {
+		F_KIND = 1,
+		F_PLACEMENT = 480,
+		F_TASK_ID = 480,
+		F_VERSION,
+		F_NODE_ID,
+		F_STATE,
+		F_TIMESTAMP,
+		F_MESSAGE,
+	};
+	uint8_t head[6 * 2 * STORE_VARINT_MAX], *o;
+	size_t mlen = message ? strlen(message) : 0, n = 0, body, size;
+	int rv;
 
-	p.task_id = task_id;
-	p.version = version;
-	p.node_id = node_id;
-	p.state = state;
-	p.timestamp_ms = timestamp_ms;
-	p.message = (char *)(message ? message : "");
-	a.kind = CS__STORE_ACTION__KIND__KIND_UPDATE;
-	a.object_case = CS__STORE_ACTION__OBJECT_PLACEMENT;
-	a.placement = &p;
-	return store_batch_put(b, &a);
+	n += store_wire_field(head + n, F_TASK_ID, task_id);
+	n += store_wire_field(head + n, F_VERSION, version);
+	n += store_wire_field(head + n, F_NODE_ID, node_id);
+	/* an enum packs as an int32: a negative one sign-extended (10 bytes) */
+	n += store_wire_field(head + n, F_STATE, (uint64_t)(int64_t)(int32_t)state);
+	n += store_wire_field(head + n, F_TIMESTAMP, timestamp_ms);
+	if (mlen) {
+		n += store_varint(head + n, ((uint64_t)F_MESSAGE << 3) | 2);
+		n += store_varint(head + n, mlen);
+	}
+	body = n + mlen;
+	size = 2 + store_varint_len(((uint64_t)F_PLACEMENT << 3) | 2) +
+	       store_varint_len(body) + body;
+	if (body < mlen || size < body)
+		return CS_ELIMIT;
+	if ((rv = store_batch_room(b, size)) != 0)
+		return rv;
+	o = b->buf + b->len;
+	*o++ = STORE_WIRE_ACTIONS;
+	o += store_varint(o, size);
+	o += store_varint(o, (uint64_t)F_KIND << 3);
+	o += store_varint(o, CS__STORE_ACTION__KIND__KIND_UPDATE);
+	o += store_varint(o, ((uint64_t)F_PLACEMENT << 3) | 2);
+	o += store_varint(o, body);
+	memcpy(o, head, n);
+	o += n;
+	if (mlen)
+		memcpy(o, message, mlen);
+	o += mlen;
+	b->len = (size_t)(o - b->buf);
+	b->action_count++;
+	return 0;
 }
 
 int store_batch_node(struct store_batch *b, Cs__StoreAction__Kind kind,
@@ -1578,6 +1721,30 @@ static void store_str_free(char *str)
 		free(str);
 }
 
+/* The shared copy of status message msg (not empty), kept by s from now
+ * on, or NULL when s shares STORE_MSGS_MAX others already or is out of
+ * memory (the caller then makes a copy of its own). */
+static char *store_msg_shared(struct store *s, const char *msg, size_t len)
+{
+	char *copy;
+
+	for (size_t i = 0; i < s->msg_count; i++)
+		if (strcmp(s->msgs[i], msg) == 0)
+			return s->msgs[i];
+	if (s->msg_count == STORE_MSGS_MAX || !(copy = malloc(len + 1)))
+		return NULL;
+	memcpy(copy, msg, len + 1);
+	s->msgs[s->msg_count++] = copy;
+	return copy;
+}
+
+/* Frees a status message of a stored task (not a shared one). */
+static void store_msg_free(const struct store *s, char *str)
+{
+	if (!store_msg_is_shared(s, str))
+		store_str_free(str);
+}
+
 /* Applies a checked placement (issue 18) in place on the task of entry e:
  * what store_do's UPDATE of a copy of the task with the placement's node
  * and a fresh status would leave, byte for byte, with the same event (its
@@ -1597,19 +1764,21 @@ static int store_do_placement(struct store *s, Cs__StoreAction *a, struct store_
 	char *msg = (char *)protobuf_c_empty_string;
 	size_t msg_len = p->message ? strlen(p->message) : 0;
 
-	/* the message is copied: the batch may live in an arena (store_apply) */
-	if (msg_len && !(msg = malloc(msg_len + 1)))
-		return CS_ENOMEM;
-	if (msg_len)
+	/* the message is the store's (the batch may live in an arena:
+	 * store_apply): shared, else a copy */
+	if (msg_len && !(msg = store_msg_shared(s, p->message, msg_len))) {
+		if (!(msg = malloc(msg_len + 1)))
+			return CS_ENOMEM;
 		memcpy(msg, p->message, msg_len + 1);
+	}
 	if (move && store_group_reserve(s, p->node_id)) {
-		store_str_free(msg);
+		store_msg_free(s, msg);
 		return CS_ENOMEM;
 	}
 	if (!st) {
 		st = malloc(sizeof *st);
 		if (!st) {
-			store_str_free(msg);
+			store_msg_free(s, msg);
 			return CS_ENOMEM;
 		}
 		cs__task_status__init(st);
@@ -1638,7 +1807,7 @@ static int store_do_placement(struct store *s, Cs__StoreAction *a, struct store_
 	ev.new_obj = &t->base;
 	store_notify(s, &ev);
 	if (was.status) {
-		store_str_free(was_status.message);
+		store_msg_free(s, was_status.message);
 		store_str_free(was_status.container_id);
 		for (unsigned i = 0; i < was_status.base.n_unknown_fields; i++)
 			free(was_status.base.unknown_fields[i].data);
@@ -1723,6 +1892,7 @@ static int store_do(struct store *s, Cs__StoreAction *a, struct store_entry *fou
 		ev.old_obj = old;
 		ev.new_obj = obj;
 		store_notify(s, &ev);
+		store_task_unshare(s, old);
 		protobuf_c_message_free_unpacked(old, NULL);
 		return 0;
 	}
@@ -1732,6 +1902,7 @@ static int store_do(struct store *s, Cs__StoreAction *a, struct store_entry *fou
 		ev.change = STORE_DELETED;
 		ev.old_obj = e->obj;
 		store_notify(s, &ev);
+		store_task_unshare(s, e->obj);
 		protobuf_c_message_free_unpacked(e->obj, NULL);
 		free(e);
 		return 0;
@@ -1779,38 +1950,101 @@ bool store_has_field0(const ProtobufCMessage *m)
 	return false;
 }
 
-/* Asks for what checking action i touches first, in three steps (see
- * STORE_PREFETCH_AHEAD). */
+/* The entry at task id's home slot in the hash (most often the task's own:
+ * the hash is at most half full), or NULL: a guess to prefetch. */
+static struct store_entry *store_task_guess(const struct store *s, uint64_t id)
+{
+	return s->task_hash.slots ? s->task_hash.slots[store_hash_home(&s->task_hash, id)]
+				  : NULL;
+}
+
+/* Asks for what checking action i touches, in steps (see
+ * STORE_PREFETCH_AHEAD): the action, its object, the task's hash slot,
+ * the entry there, and (a placement's) the task's version. Each step reads
+ * only what the step before asked for, so that a batch's lookups overlap
+ * instead of waiting on three cache misses in turn. */
 static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b, size_t i)
 {
 	const Cs__StoreAction *a;
+	struct store_entry *e;
 	size_t n = b->n_actions;
 
 	if (i + STORE_PREFETCH_AHEAD < n)
 		STORE_PREFETCH(b->actions[i + STORE_PREFETCH_AHEAD]);
-	if (i + STORE_PREFETCH_AHEAD / 2 < n &&
-	    store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 2]))
+	if (i + STORE_PREFETCH_AHEAD * 3 / 4 < n &&
+	    store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD * 3 / 4]))
 		STORE_PREFETCH(
-			store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 2]));
-	if (i + STORE_PREFETCH_AHEAD / 4 >= n || !s->task_hash.slots)
+			store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD * 3 / 4]));
+	if (!s->task_hash.slots)
 		return;
-	a = b->actions[i + STORE_PREFETCH_AHEAD / 4];
-	if (a->object_case == CS__STORE_ACTION__OBJECT_TASK && a->task)
-		STORE_PREFETCH(
-			&s->task_hash.slots[store_hash_home(&s->task_hash, a->task->id)]);
-	else if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT && a->placement)
-		STORE_PREFETCH(&s->task_hash.slots[store_hash_home(
-			&s->task_hash, a->placement->task_id)]);
+	if (i + STORE_PREFETCH_AHEAD / 2 < n) {
+		a = b->actions[i + STORE_PREFETCH_AHEAD / 2];
+		if (a->object_case == CS__STORE_ACTION__OBJECT_TASK && a->task)
+			STORE_PREFETCH(&s->task_hash.slots[store_hash_home(&s->task_hash,
+									   a->task->id)]);
+		else if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT &&
+			 a->placement)
+			STORE_PREFETCH(&s->task_hash.slots[store_hash_home(
+				&s->task_hash, a->placement->task_id)]);
+	}
+	if (i + STORE_PREFETCH_AHEAD / 4 < n) {
+		a = b->actions[i + STORE_PREFETCH_AHEAD / 4];
+		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT && a->placement &&
+		    (e = store_task_guess(s, a->placement->task_id)) != NULL)
+			STORE_PREFETCH(&e->obj);
+	}
+	if (i + STORE_PREFETCH_AHEAD / 8 < n) {
+		a = b->actions[i + STORE_PREFETCH_AHEAD / 8];
+		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT && a->placement &&
+		    (e = store_task_guess(s, a->placement->task_id)) != NULL &&
+		    e->id == a->placement->task_id)
+			STORE_PREFETCH(&((const Cs__Task *)e->obj)->version);
+	}
 }
 
 /* Asks for what applying action i touches first: its entry, then the
- * current object. */
-static void store_prefetch_do(struct store_entry *const *found, size_t n, size_t i)
+ * current object (every line of a task: a placement copies it whole), then
+ * a task's status and its neighbours in its node's group (a placement
+ * unlinks it there). */
+static void store_prefetch_do(const Cs__StoreBatch *b, struct store_entry *const *found,
+			      size_t i)
 {
-	if (i + STORE_PREFETCH_AHEAD / 2 < n && found[i + STORE_PREFETCH_AHEAD / 2])
-		STORE_PREFETCH(found[i + STORE_PREFETCH_AHEAD / 2]);
-	if (i + STORE_PREFETCH_AHEAD / 4 < n && found[i + STORE_PREFETCH_AHEAD / 4])
-		STORE_PREFETCH(found[i + STORE_PREFETCH_AHEAD / 4]->obj);
+	struct store_entry *e;
+	size_t n = b->n_actions;
+
+	/* the lines of fields, not of starts: an entry or object is only
+	 * 16-aligned, so its first field and a later one may lie apart */
+	if (i + STORE_PREFETCH_AHEAD < n) {
+		STORE_PREFETCH(b->actions[i + STORE_PREFETCH_AHEAD]);
+		if (found[i + STORE_PREFETCH_AHEAD])
+			STORE_PREFETCH(&found[i + STORE_PREFETCH_AHEAD]->obj);
+	}
+	if (i + STORE_PREFETCH_AHEAD / 2 < n && (e = found[i + STORE_PREFETCH_AHEAD / 2])) {
+		const char *o = (const char *)e->obj;
+		const Cs__StoreAction *a = b->actions[i + STORE_PREFETCH_AHEAD / 2];
+		STORE_PREFETCH(o);
+		/* a task's by its action (the object is not here yet) */
+		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT ||
+		    a->object_case == CS__STORE_ACTION__OBJECT_TASK) {
+			for (size_t off = 64; off < sizeof(Cs__Task); off += 64)
+				STORE_PREFETCH(o + off);
+			STORE_PREFETCH(o + sizeof(Cs__Task) - 1);
+			STORE_PREFETCH(&e->by_node.left);
+			STORE_PREFETCH(&e->by_node.right);
+		}
+	}
+	if (i + STORE_PREFETCH_AHEAD / 4 < n && (e = found[i + STORE_PREFETCH_AHEAD / 4]) &&
+	    e->obj->descriptor == &cs__task__descriptor) {
+		const Cs__Task *t = (const Cs__Task *)e->obj;
+		STORE_PREFETCH(t->status);
+		if (e->by_node.up)
+			STORE_PREFETCH(e->by_node.up);
+		if (e->by_node.left)
+			STORE_PREFETCH(e->by_node.left);
+		if (e->by_node.right)
+			STORE_PREFETCH(e->by_node.right);
+		STORE_PREFETCH(store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 4]));
+	}
 }
 
 /* A batch of placements alone (the scheduler's, most of the log in a
@@ -2004,7 +2238,7 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 		rv = CS_EEXIST;
 	for (size_t i = 0; rv == 0 && i < n; i++) {
 		int err;
-		store_prefetch_do(found, n, i);
+		store_prefetch_do(b, found, i);
 		/* only a create can fail (memory), and then the store would be
 		 * half-applied: a manager out of memory cannot go on. */
 		err = store_do(s, b->actions[i], found[i], index, b->time_ms);

@@ -285,7 +285,9 @@ static void test_sched_pass_keeps_its_plan_and_places_as_fresh_runs(void **state
 			break;
 	}
 	assert_int_equal(passes, 4); /* three batches, then nothing */
-	assert_int_equal(reads, 2);  /* the first plan, and the last empty one */
+	/* the first plan only: the last, empty pass goes on with it (schedloop
+	 * issue 18: it read the whole store again to find nothing) */
+	assert_int_equal(reads, 1);
 	assert_null(plan);
 	while (sched_once(&b, NULL) > 0)
 		;
@@ -320,6 +322,89 @@ static void test_sched_pass_keeps_its_plan_and_places_as_fresh_runs(void **state
 	}
 	world_free(&a);
 	world_free(&b);
+}
+
+/* A finished plan kept after its last writes (sched_pass) counts, in the
+ * pass its writes call for, what a new read counts, and writes nothing; a
+ * task that came meanwhile makes that pass read the store again and place
+ * it, as a new plan would. */
+static void test_sched_pass_finished_plan_stands_for_a_read_until_a_task_comes(
+	void **state)
+{
+	struct svc_opts nowhere = {.constraints = {"node.labels.zone==c"}};
+	struct world a;
+	struct sched *plan = NULL;
+	struct keep k = {.plan = &plan};
+	struct store_batch out;
+	struct sched_stats st, fresh;
+
+	(void)state;
+	loop_world(&a, 10, 300);
+	add_service(&a, 3, &nowhere);
+	for (uint64_t i = 1; i <= 7; i++)
+		add_pending(&a, 0x200000 + i, 3);
+	world_commit(&a);
+	assert_true(store_watch(a.s, keep_on_event, &k) > 0);
+	store_batch_init(&out);
+	assert_int_equal(sched_pass(&plan, a.s, 0, NULL, LIMIT_SCHED_TASKS_PER_RUN,
+				    &out, &st),
+			 0);
+	assert_false(st.more);
+	assert_int_equal(st.assigned_count, 300);
+	assert_int_equal(st.reasons_written, 7);
+	assert_non_null(plan); /* it wrote: kept for the pass its writes call for */
+	assert_int_equal(world_apply(&a, &out), 0);
+	assert_non_null(plan);
+
+	/* the pass after: nothing written, a new read's counts */
+	store_batch_init(&out);
+	assert_int_equal(sched_pass(&plan, a.s, 0, NULL, LIMIT_SCHED_TASKS_PER_RUN,
+				    &out, &st),
+			 0);
+	assert_int_equal(out.action_count, 0);
+	assert_null(plan);
+	store_batch_free(&out);
+	store_batch_init(&out);
+	assert_int_equal(sched_run(a.s, 0, LIMIT_SCHED_TASKS_PER_RUN, &out, &fresh), 0);
+	assert_int_equal(out.action_count, 0);
+	store_batch_free(&out);
+	assert_int_equal(st.pending_count, fresh.pending_count);
+	assert_int_equal(st.pending_count, 7);
+	assert_int_equal(st.unplaceable_count, fresh.unplaceable_count);
+	assert_int_equal(st.groups_count, fresh.groups_count);
+	assert_int_equal(st.groups_count, 1);
+	assert_int_equal(st.skipped_count, fresh.skipped_count);
+	assert_int_equal(st.nodes_count, fresh.nodes_count);
+	assert_int_equal(st.assigned_count, 0);
+	assert_int_equal(st.reasons_written, 0);
+	assert_false(st.more);
+
+	/* again, with a task created while the finished plan's writes land */
+	world_free(&a);
+	loop_world(&a, 10, 300);
+	assert_true(store_watch(a.s, keep_on_event, &k) > 0);
+	store_batch_init(&out);
+	assert_int_equal(sched_pass(&plan, a.s, 0, NULL, LIMIT_SCHED_TASKS_PER_RUN,
+				    &out, &st),
+			 0);
+	assert_non_null(plan);
+	assert_false(st.more);
+	assert_int_equal(world_apply(&a, &out), 0);
+	add_pending(&a, 0x300000, 2);
+	world_commit(&a);
+	assert_non_null(plan); /* survived: the task is noted, not placed */
+	store_batch_init(&out);
+	assert_int_equal(sched_pass(&plan, a.s, 0, NULL, LIMIT_SCHED_TASKS_PER_RUN,
+				    &out, &st),
+			 0);
+	assert_int_equal(out.action_count, 1);
+	assert_int_equal(st.assigned_count, 1);
+	assert_int_equal(st.pending_count, 1); /* a new read's */
+	assert_int_equal(world_apply(&a, &out), 0);
+	assert_int_not_equal(node_of(&a, 0x300000), 0);
+	assert_int_equal(k.dropped, 0);
+	sched_free(plan);
+	world_free(&a);
 }
 
 /* ---------------------------------------------------------------- basics */
@@ -1702,6 +1787,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sched_pass_keeps_its_plan_and_places_as_fresh_runs),
+		cmocka_unit_test(
+			test_sched_pass_finished_plan_stands_for_a_read_until_a_task_comes),
 		cmocka_unit_test(test_sched_assigns_pending_task_with_version_unchanged),
 		cmocka_unit_test(test_sched_keeps_timestamp_without_now),
 		cmocka_unit_test(

@@ -1376,6 +1376,143 @@ static void test_store_placement_equals_full_update(void **state)
 	(void)rv;
 }
 
+/* Placements share their status message (one copy kept by the store, not
+ * one a task: schedloop, issue 18); a task holding it is updated in full,
+ * placed again, deleted, snapshotted and freed with the store, and each
+ * frees what it owns once (ASan); past STORE_MSGS_MAX texts each task has
+ * its own copy. */
+static void test_store_placements_share_their_message(void **state)
+{
+	struct store *c = pi_sample(), *r = store_new();
+	struct store_batch b;
+	Cs__Task del = CS__TASK__INIT;
+	static const char *const texts[] = {"m1", "m2", "m3", "m4", "m5", "m6"};
+	uint64_t index = 2;
+	uint8_t *snap;
+	size_t len;
+
+	(void)state;
+	store_batch_init(&b);
+	pi_compact(c, &b, 200, 9, 0, 1500, "assigned");
+	pi_compact(c, &b, 201, 9, 0, 1500, "assigned");
+	pi_compact(c, &b, 202, 9, 0, 1500, "assigned");
+	assert_int_equal(apply_at(c, &b, index++, 2000), 0);
+	assert_string_equal(store_task_get(c, 200)->status->message, "assigned");
+	assert_ptr_equal(store_task_get(c, 200)->status->message,
+			 store_task_get(c, 201)->status->message);
+	assert_ptr_equal(store_task_get(c, 200)->status->message,
+			 store_task_get(c, 202)->status->message);
+
+	/* a full update of one, a delete of another, one placed again */
+	store_batch_init(&b);
+	pi_full(c, &b, 200, 11, 0, 2500, "by hand");
+	pi_compact(c, &b, 202, 7, 0, 2500, "assigned");
+	assert_int_equal(apply_at(c, &b, index++, 3000), 0);
+	del.id = 201;
+	del.version = store_task_get(c, 201)->version;
+	store_batch_init(&b);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &del),
+			 0);
+	assert_int_equal(apply_at(c, &b, index++, 3000), 0);
+	assert_string_equal(store_task_get(c, 200)->status->message, "by hand");
+	assert_string_equal(store_task_get(c, 202)->status->message, "assigned");
+
+	/* more texts than the store shares: copies of their own */
+	for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+		store_batch_init(&b);
+		pi_compact(c, &b, 203, 9 + i, 0, 4000 + i, texts[i]);
+		pi_compact(c, &b, 204, 9 + i, 0, 4000 + i, texts[i]);
+		assert_int_equal(apply_at(c, &b, index++, 4000 + i), 0);
+		assert_string_equal(store_task_get(c, 203)->status->message, texts[i]);
+		assert_string_equal(store_task_get(c, 204)->status->message, texts[i]);
+	}
+	assert_ptr_not_equal(store_task_get(c, 203)->status->message,
+			     store_task_get(c, 204)->status->message);
+
+	/* a snapshot holds the texts; the restored store goes on alike */
+	assert_int_equal(store_snapshot(c, &snap, &len), 0);
+	assert_int_equal(store_restore(r, snap, len, 0), 0);
+	free(snap);
+	pi_same(c, r);
+	store_batch_init(&b);
+	pi_compact(c, &b, 202, 9, 0, 5000, "assigned");
+	assert_int_equal(apply_at(c, &b, index, 5000), 0);
+	store_batch_init(&b);
+	pi_compact(r, &b, 202, 9, 0, 5000, "assigned");
+	assert_int_equal(apply_at(r, &b, index, 5000), 0);
+	pi_same(c, r);
+	/* a restore over a store that shares texts: its tasks go, its texts
+	 * stay shared with what it places next */
+	assert_int_equal(store_snapshot(r, &snap, &len), 0);
+	assert_int_equal(store_restore(c, snap, len, 0), 0);
+	free(snap);
+	pi_same(c, r);
+	store_free(c);
+	store_free(r);
+}
+
+/* store_batch_placement writes its action by hand: the bytes must be what
+ * protobuf-c packs for the same action, whatever the values (zeros left
+ * out, widest varints, a negative enum, no message, an empty one, one
+ * longer than a one-byte length). */
+static void test_store_batch_placement_packs_as_protobuf_c(void **state)
+{
+	static const uint64_t vals[] = {0, 1, 127, 128, 16383, 16384, 1ull << 35,
+					0x9e3779b97f4a7c15ull, UINT64_MAX};
+	static const int states[] = {0, 1, 4, 127, 128, -1};
+	char longmsg[301];
+	const char *msgs[] = {NULL, "", "x", "scheduler assigned task to node", longmsg};
+	size_t nv = sizeof vals / sizeof *vals, cases = 0;
+
+	(void)state;
+	memset(longmsg, 'm', sizeof longmsg - 1);
+	longmsg[sizeof longmsg - 1] = 0;
+	for (size_t i = 0; i < 4 * nv * nv; i++) {
+		Cs__StoreAction a = CS__STORE_ACTION__INIT;
+		Cs__TaskPlacement pl = CS__TASK_PLACEMENT__INIT;
+		struct store_batch b;
+		uint8_t want[1024];
+		size_t n = 0, size;
+		const char *msg = msgs[i % 5];
+
+		pl.task_id = vals[i % nv];
+		pl.version = vals[(i / nv) % nv];
+		pl.node_id = vals[(i * 7 + 3) % nv];
+		pl.state = (Cs__TaskState)states[i % 6];
+		pl.timestamp_ms = vals[(i / (nv * nv) + i) % nv];
+		pl.message = (char *)(msg ? msg : "");
+		a.kind = CS__STORE_ACTION__KIND__KIND_UPDATE;
+		a.object_case = CS__STORE_ACTION__OBJECT_PLACEMENT;
+		a.placement = &pl;
+		size = cs__store_action__get_packed_size(&a);
+		assert_true(size < sizeof want - 16);
+		want[n++] = (1 << 3) | 2; /* StoreBatch.actions */
+		for (size_t v = size; ; v >>= 7) {
+			want[n++] = (uint8_t)(v >= 0x80 ? (v & 0x7f) | 0x80 : v);
+			if (v < 0x80)
+				break;
+		}
+		n += cs__store_action__pack(&a, want + n);
+		store_batch_init(&b);
+		assert_int_equal(store_batch_placement(&b, pl.task_id, pl.version,
+						       pl.node_id, pl.state,
+						       pl.timestamp_ms, msg),
+				 0);
+		/* and a second one after it, at an offset */
+		assert_int_equal(store_batch_placement(&b, pl.task_id, pl.version,
+						       pl.node_id, pl.state,
+						       pl.timestamp_ms, msg),
+				 0);
+		assert_int_equal(b.action_count, 2);
+		assert_int_equal(b.len, 2 * n);
+		assert_memory_equal(b.buf, want, n);
+		assert_memory_equal(b.buf + n, want, n);
+		store_batch_free(&b);
+		cases++;
+	}
+	assert_true(cases > 300);
+}
+
 /* A placement is an UPDATE only (a create or delete of one is corrupt);
  * an action whose object this version does not know (a newer manager's,
  * kept as an unknown field) is CS_ENOTSUP, which its manager stops on
@@ -1491,6 +1628,8 @@ int main(void)
 		cmocka_unit_test(test_store_refuses_field_zero_in_an_action),
 		cmocka_unit_test(test_store_cluster_object_lifecycle),
 		cmocka_unit_test(test_store_placement_equals_full_update),
+		cmocka_unit_test(test_store_placements_share_their_message),
+		cmocka_unit_test(test_store_batch_placement_packs_as_protobuf_c),
 		cmocka_unit_test(
 			test_store_placement_refuses_other_kinds_and_unknown_objects),
 	};
