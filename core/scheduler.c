@@ -2017,8 +2017,8 @@ int sched_pass(struct sched **plan, const struct store *s, uint64_t now_ms,
 		return CS_EINVAL;
 	if (writes_max > LIMIT_SCHED_TASKS_PER_RUN)
 		return CS_ELIMIT;
-	if (p && (p->spent || p->s != s || p->fails != f ||
-		  (p->stale && sched_finished(p)))) {
+	if (p &&
+	    (p->spent || p->s != s || p->fails != f || (p->stale && sched_finished(p)))) {
 		sched_free(p);
 		*plan = p = NULL;
 	}

@@ -941,7 +941,8 @@ static int store_scan_visit(void *arg, struct tree_node *n)
 				STORE_PREFETCH(&g->arr[i + STORE_SCAN_AHEAD].e->obj);
 			if (i + STORE_SCAN_AHEAD / 2 < g->count)
 				store_prefetch_task(
-					(const Cs__Task *)g->arr[i + STORE_SCAN_AHEAD / 2].e->obj);
+					(const Cs__Task *)g->arr[i + STORE_SCAN_AHEAD / 2]
+						.e->obj);
 			rv = sc->fn(sc->arg, (const Cs__Task *)g->arr[i].e->obj);
 			if (rv)
 				return rv;
@@ -961,7 +962,8 @@ static int store_scan_visit(void *arg, struct tree_node *n)
 		int rv;
 		if (ahead) { /* e's slot takes the next one; e is read first */
 			ring[i % STORE_SCAN_AHEAD] = store_nlink_entry(ahead);
-			store_prefetch_task((const Cs__Task *)ring[i % STORE_SCAN_AHEAD]->obj);
+			store_prefetch_task(
+				(const Cs__Task *)ring[i % STORE_SCAN_AHEAD]->obj);
 			ahead = store_nlink_next(ahead);
 			count++;
 		}
@@ -1989,13 +1991,15 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
 	}
 	if (i + STORE_PREFETCH_AHEAD / 4 < n) {
 		a = b->actions[i + STORE_PREFETCH_AHEAD / 4];
-		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT && a->placement &&
+		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT &&
+		    a->placement &&
 		    (e = store_task_guess(s, a->placement->task_id)) != NULL)
 			STORE_PREFETCH(&e->obj);
 	}
 	if (i + STORE_PREFETCH_AHEAD / 8 < n) {
 		a = b->actions[i + STORE_PREFETCH_AHEAD / 8];
-		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT && a->placement &&
+		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT &&
+		    a->placement &&
 		    (e = store_task_guess(s, a->placement->task_id)) != NULL &&
 		    e->id == a->placement->task_id)
 			STORE_PREFETCH(&((const Cs__Task *)e->obj)->version);
@@ -2019,7 +2023,8 @@ static void store_prefetch_do(const Cs__StoreBatch *b, struct store_entry *const
 		if (found[i + STORE_PREFETCH_AHEAD])
 			STORE_PREFETCH(&found[i + STORE_PREFETCH_AHEAD]->obj);
 	}
-	if (i + STORE_PREFETCH_AHEAD / 2 < n && (e = found[i + STORE_PREFETCH_AHEAD / 2])) {
+	if (i + STORE_PREFETCH_AHEAD / 2 < n &&
+	    (e = found[i + STORE_PREFETCH_AHEAD / 2])) {
 		const char *o = (const char *)e->obj;
 		const Cs__StoreAction *a = b->actions[i + STORE_PREFETCH_AHEAD / 2];
 		STORE_PREFETCH(o);
@@ -2033,7 +2038,8 @@ static void store_prefetch_do(const Cs__StoreBatch *b, struct store_entry *const
 			STORE_PREFETCH(&e->by_node.right);
 		}
 	}
-	if (i + STORE_PREFETCH_AHEAD / 4 < n && (e = found[i + STORE_PREFETCH_AHEAD / 4]) &&
+	if (i + STORE_PREFETCH_AHEAD / 4 < n &&
+	    (e = found[i + STORE_PREFETCH_AHEAD / 4]) &&
 	    e->obj->descriptor == &cs__task__descriptor) {
 		const Cs__Task *t = (const Cs__Task *)e->obj;
 		STORE_PREFETCH(t->status);
@@ -2043,7 +2049,8 @@ static void store_prefetch_do(const Cs__StoreBatch *b, struct store_entry *const
 			STORE_PREFETCH(e->by_node.left);
 		if (e->by_node.right)
 			STORE_PREFETCH(e->by_node.right);
-		STORE_PREFETCH(store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 4]));
+		STORE_PREFETCH(
+			store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 4]));
 	}
 }
 

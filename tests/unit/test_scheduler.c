@@ -346,9 +346,8 @@ static void test_sched_pass_finished_plan_stands_for_a_read_until_a_task_comes(
 	world_commit(&a);
 	assert_true(store_watch(a.s, keep_on_event, &k) > 0);
 	store_batch_init(&out);
-	assert_int_equal(sched_pass(&plan, a.s, 0, NULL, LIMIT_SCHED_TASKS_PER_RUN,
-				    &out, &st),
-			 0);
+	assert_int_equal(
+		sched_pass(&plan, a.s, 0, NULL, LIMIT_SCHED_TASKS_PER_RUN, &out, &st), 0);
 	assert_false(st.more);
 	assert_int_equal(st.assigned_count, 300);
 	assert_int_equal(st.reasons_written, 7);
@@ -358,9 +357,8 @@ static void test_sched_pass_finished_plan_stands_for_a_read_until_a_task_comes(
 
 	/* the pass after: nothing written, a new read's counts */
 	store_batch_init(&out);
-	assert_int_equal(sched_pass(&plan, a.s, 0, NULL, LIMIT_SCHED_TASKS_PER_RUN,
-				    &out, &st),
-			 0);
+	assert_int_equal(
+		sched_pass(&plan, a.s, 0, NULL, LIMIT_SCHED_TASKS_PER_RUN, &out, &st), 0);
 	assert_int_equal(out.action_count, 0);
 	assert_null(plan);
 	store_batch_free(&out);
@@ -384,9 +382,8 @@ static void test_sched_pass_finished_plan_stands_for_a_read_until_a_task_comes(
 	loop_world(&a, 10, 300);
 	assert_true(store_watch(a.s, keep_on_event, &k) > 0);
 	store_batch_init(&out);
-	assert_int_equal(sched_pass(&plan, a.s, 0, NULL, LIMIT_SCHED_TASKS_PER_RUN,
-				    &out, &st),
-			 0);
+	assert_int_equal(
+		sched_pass(&plan, a.s, 0, NULL, LIMIT_SCHED_TASKS_PER_RUN, &out, &st), 0);
 	assert_non_null(plan);
 	assert_false(st.more);
 	assert_int_equal(world_apply(&a, &out), 0);
@@ -394,9 +391,8 @@ static void test_sched_pass_finished_plan_stands_for_a_read_until_a_task_comes(
 	world_commit(&a);
 	assert_non_null(plan); /* survived: the task is noted, not placed */
 	store_batch_init(&out);
-	assert_int_equal(sched_pass(&plan, a.s, 0, NULL, LIMIT_SCHED_TASKS_PER_RUN,
-				    &out, &st),
-			 0);
+	assert_int_equal(
+		sched_pass(&plan, a.s, 0, NULL, LIMIT_SCHED_TASKS_PER_RUN, &out, &st), 0);
 	assert_int_equal(out.action_count, 1);
 	assert_int_equal(st.assigned_count, 1);
 	assert_int_equal(st.pending_count, 1); /* a new read's */

@@ -1457,8 +1457,9 @@ static void test_store_placements_share_their_message(void **state)
  * longer than a one-byte length). */
 static void test_store_batch_placement_packs_as_protobuf_c(void **state)
 {
-	static const uint64_t vals[] = {0, 1, 127, 128, 16383, 16384, 1ull << 35,
-					0x9e3779b97f4a7c15ull, UINT64_MAX};
+	static const uint64_t vals[] = {
+		0,	   1, 127, 128, 16383, 16384, 1ull << 35, 0x9e3779b97f4a7c15ull,
+		UINT64_MAX};
 	static const int states[] = {0, 1, 4, 127, 128, -1};
 	char longmsg[301];
 	const char *msgs[] = {NULL, "", "x", "scheduler assigned task to node", longmsg};
@@ -1487,7 +1488,7 @@ static void test_store_batch_placement_packs_as_protobuf_c(void **state)
 		size = cs__store_action__get_packed_size(&a);
 		assert_true(size < sizeof want - 16);
 		want[n++] = (1 << 3) | 2; /* StoreBatch.actions */
-		for (size_t v = size; ; v >>= 7) {
+		for (size_t v = size;; v >>= 7) {
 			want[n++] = (uint8_t)(v >= 0x80 ? (v & 0x7f) | 0x80 : v);
 			if (v < 0x80)
 				break;
