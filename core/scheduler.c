@@ -1499,8 +1499,8 @@ static int sched_write(struct sched *p, struct store_batch *out,
 	int rv;
 
 	assert(t->status != NULL);
-	bytes = assign ? SCHED_PLACE_BYTES_FIXED + strlen(msg)
-		       : sched_write_bytes(t, msg);
+	bytes = assign && out->placements ? SCHED_PLACE_BYTES_FIXED + strlen(msg)
+					  : sched_write_bytes(t, msg);
 	if (budget->writes == 0 || bytes > budget->bytes)
 		return SCHED_STEP_FULL;
 	if (assign) {
@@ -1519,9 +1519,10 @@ static int sched_write(struct sched *p, struct store_batch *out,
 	copy.created_ms = copy.updated_ms = 0; /* the store's: not counted */
 	/* known as this plan's before it is out (an error spends the plan) */
 	rv = sched_written_add(p, t->id);
-	/* a placement goes as the compact action (issue 18): the same update,
-	 * applied in place; a reason rewrites the status it keeps */
-	if (!rv && assign)
+	/* a placement goes as the compact action (issue 18) when the batch
+	 * takes them: the same update, applied in place; a reason rewrites
+	 * the status it keeps */
+	if (!rv && assign && out->placements)
 		rv = store_batch_placement(out, t->id, t->version, node_id, st.state,
 					   st.timestamp_ms, msg);
 	else if (!rv)

@@ -62,6 +62,7 @@ static void schedloop_pass(struct schedloop *l)
 		return;
 	l->dirty = false;
 	store_batch_init(&b);
+	b.placements = true; /* issue 18: compact placements */
 	memset(&stats, 0, sizeof stats);
 	now = l->env->ops->now_ms(l->env);
 	if (l->plan && now - l->plan_ms >= SCHEDLOOP_PLAN_MAX_MS) {

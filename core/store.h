@@ -117,6 +117,13 @@ struct store_batch {
 	size_t len;
 	size_t cap;
 	size_t action_count;
+	/* issue 18: a writer that places tasks may write them as compact
+	 * placements (store_batch_placement) rather than whole tasks. Set by
+	 * the leader's scheduler loop; false after store_batch_init, so a
+	 * batch another program builds and reads back (a benchmark's harness,
+	 * a tool) holds whole tasks only. Every manager of one cluster must
+	 * understand placements: they run one version (README). */
+	bool placements;
 };
 
 void store_batch_init(struct store_batch *b);

@@ -329,6 +329,7 @@ static int bench_size(size_t nodes, size_t tasks)
 		return 1;
 	t_read = bench_now() - t0;
 	store_batch_init(&out);
+	out.placements = true; /* the leader's loop writes them */
 	for (;;) {
 		size_t room = LIMIT_SCHED_TASKS_PER_RUN - out.action_count;
 		double s0 = bench_now(), dt;
@@ -360,6 +361,7 @@ static int bench_size(size_t nodes, size_t tasks)
 			}
 			store_batch_free(&out);
 			store_batch_init(&out);
+			out.placements = true; /* the leader's loop writes them */
 		}
 		if (rv == SCHED_STEP_DONE)
 			break;
@@ -459,6 +461,7 @@ static int bench_loop(size_t nodes, size_t tasks, bool keep)
 		int rv;
 
 		store_batch_init(&out);
+		out.placements = true; /* the leader's loop writes them */
 		if (!plan)
 			reads++;
 		m = bench_now();

@@ -181,6 +181,7 @@ static size_t sched_once(struct world *w, struct sched_stats *st)
 	struct store_batch out;
 	size_t n;
 	store_batch_init(&out);
+	out.placements = true;
 	assert_int_equal(sched_run(w->s, 0, LIMIT_SCHED_TASKS_PER_RUN, &out, st), 0);
 	n = out.action_count;
 	assert_int_equal(world_apply(w, &out), 0);
@@ -274,6 +275,7 @@ static void test_sched_pass_keeps_its_plan_and_places_as_fresh_runs(void **state
 		struct sched_stats st;
 		size_t n;
 		store_batch_init(&out);
+		out.placements = true;
 		reads += plan == NULL;
 		assert_int_equal(sched_pass(&plan, a.s, 0, NULL,
 					    LIMIT_SCHED_TASKS_PER_RUN, &out, &st),
@@ -304,6 +306,7 @@ static void test_sched_pass_keeps_its_plan_and_places_as_fresh_runs(void **state
 		struct sched_stats st;
 		Cs__Node n;
 		store_batch_init(&out);
+		out.placements = true;
 		assert_int_equal(sched_pass(&plan, a.s, 0, NULL,
 					    LIMIT_SCHED_TASKS_PER_RUN, &out, &st),
 				 0);
@@ -346,6 +349,7 @@ static void test_sched_pass_finished_plan_stands_for_a_read_until_a_task_comes(
 	world_commit(&a);
 	assert_true(store_watch(a.s, keep_on_event, &k) > 0);
 	store_batch_init(&out);
+	out.placements = true;
 	assert_int_equal(
 		sched_pass(&plan, a.s, 0, NULL, LIMIT_SCHED_TASKS_PER_RUN, &out, &st), 0);
 	assert_false(st.more);
@@ -357,12 +361,14 @@ static void test_sched_pass_finished_plan_stands_for_a_read_until_a_task_comes(
 
 	/* the pass after: nothing written, a new read's counts */
 	store_batch_init(&out);
+	out.placements = true;
 	assert_int_equal(
 		sched_pass(&plan, a.s, 0, NULL, LIMIT_SCHED_TASKS_PER_RUN, &out, &st), 0);
 	assert_int_equal(out.action_count, 0);
 	assert_null(plan);
 	store_batch_free(&out);
 	store_batch_init(&out);
+	out.placements = true;
 	assert_int_equal(sched_run(a.s, 0, LIMIT_SCHED_TASKS_PER_RUN, &out, &fresh), 0);
 	assert_int_equal(out.action_count, 0);
 	store_batch_free(&out);
@@ -382,6 +388,7 @@ static void test_sched_pass_finished_plan_stands_for_a_read_until_a_task_comes(
 	loop_world(&a, 10, 300);
 	assert_true(store_watch(a.s, keep_on_event, &k) > 0);
 	store_batch_init(&out);
+	out.placements = true;
 	assert_int_equal(
 		sched_pass(&plan, a.s, 0, NULL, LIMIT_SCHED_TASKS_PER_RUN, &out, &st), 0);
 	assert_non_null(plan);
@@ -391,6 +398,7 @@ static void test_sched_pass_finished_plan_stands_for_a_read_until_a_task_comes(
 	world_commit(&a);
 	assert_non_null(plan); /* survived: the task is noted, not placed */
 	store_batch_init(&out);
+	out.placements = true;
 	assert_int_equal(
 		sched_pass(&plan, a.s, 0, NULL, LIMIT_SCHED_TASKS_PER_RUN, &out, &st), 0);
 	assert_int_equal(out.action_count, 1);
@@ -420,6 +428,8 @@ static void test_sched_assigns_pending_task_with_version_unchanged(void **state)
 	world_commit(&w);
 
 	store_batch_init(&out);
+
+	out.placements = true;
 	assert_int_equal(sched_run(w.s, 5000, 10, &out, &st), 0);
 	assert_int_equal(out.action_count, 1);
 	assert_int_equal(store_batch_decode(&out, &dec), 0);
@@ -464,6 +474,7 @@ static void test_sched_keeps_timestamp_without_now(void **state)
 	add_pending(&w, 100, 1);
 	world_commit(&w);
 	store_batch_init(&out);
+	out.placements = true;
 	assert_int_equal(sched_run(w.s, 0, 10, &out, NULL), 0);
 	assert_int_equal(out.action_count, 1);
 	assert_int_equal(store_batch_decode(&out, &dec), 0);
@@ -1366,6 +1377,7 @@ static uint64_t place_with_failures(const struct sched_failures *f, uint64_t now
 	add_pending_v(&w, 100, ver);
 	world_commit(&w);
 	store_batch_init(&out);
+	out.placements = true;
 	assert_int_equal(
 		sched_run_with(w.s, now_ms, f, LIMIT_SCHED_TASKS_PER_RUN, &out, NULL), 0);
 	assert_int_equal(world_apply(&w, &out), 0);
@@ -1429,6 +1441,7 @@ static void test_sched_failures_rank_each_spec_version_of_a_group(void **state)
 	add_pending_v(&w, 102, 3);
 	world_commit(&w);
 	store_batch_init(&out);
+	out.placements = true;
 	assert_int_equal(
 		sched_run_with(w.s, now, f, LIMIT_SCHED_TASKS_PER_RUN, &out, NULL), 0);
 	assert_int_equal(world_apply(&w, &out), 0);
@@ -1459,6 +1472,8 @@ static void test_sched_writes_nothing_when_reason_unchanged(void **state)
 	assert_int_equal(st.reasons_written, 2);
 
 	store_batch_init(&out);
+
+	out.placements = true;
 	assert_int_equal(sched_run(w.s, 99, LIMIT_SCHED_TASKS_PER_RUN, &out, &st), 0);
 	assert_int_equal(out.action_count, 0);
 	assert_int_equal(st.unplaceable_count, 2);
@@ -1492,6 +1507,7 @@ static void test_sched_respects_writes_max_and_resumes(void **state)
 	}
 	world_commit(&w);
 	store_batch_init(&out);
+	out.placements = true;
 	assert_int_equal(sched_run(w.s, 0, 4, &out, &st), 0);
 	assert_int_equal(out.action_count, 4);
 	assert_true(st.more);
@@ -1501,6 +1517,7 @@ static void test_sched_respects_writes_max_and_resumes(void **state)
 	cs__store_batch__free_unpacked(dec, NULL);
 	assert_int_equal(world_apply(&w, &out), 0);
 	store_batch_init(&out);
+	out.placements = true;
 	assert_int_equal(sched_run(w.s, 0, 4, &out, &st), 0);
 	assert_int_equal(out.action_count, 2);
 	assert_false(st.more);
@@ -1519,6 +1536,7 @@ static void test_sched_rejects_bad_writes_max(void **state)
 
 	world_init(&w);
 	store_batch_init(&out);
+	out.placements = true;
 	assert_int_equal(sched_run(w.s, 0, 0, &out, NULL), CS_EINVAL);
 	assert_int_equal(sched_run(w.s, 0, LIMIT_SCHED_TASKS_PER_RUN + 1, &out, NULL),
 			 CS_ELIMIT);
@@ -1549,6 +1567,7 @@ static void test_sched_plan_steps_one_group_per_service(void **state)
 	}
 	world_commit(&w);
 	store_batch_init(&out);
+	out.placements = true;
 	assert_int_equal(sched_new(w.s, 0, &p), 0);
 	assert_int_equal(sched_step(p, &out, 2, NULL), SCHED_STEP_FULL);
 	assert_int_equal(out.action_count, 2);
@@ -1581,6 +1600,7 @@ static void test_sched_step_stops_when_bytes_run_out(void **state)
 		add_pending(&w, 100 + i, 1);
 	world_commit(&w);
 	store_batch_init(&out);
+	out.placements = true;
 	assert_int_equal(sched_new(w.s, 0, &p), 0);
 	/* learn what one write takes */
 	left = 100000;
@@ -1631,6 +1651,7 @@ static void test_sched_run_batch_fits_one_write(void **state)
 			world_commit(&w);
 	}
 	store_batch_init(&out);
+	out.placements = true;
 	assert_int_equal(sched_run(w.s, 0, LIMIT_SCHED_TASKS_PER_RUN, &out, &st), 0);
 	assert_true(st.more);
 	assert_true(out.action_count > 3000);
@@ -1646,6 +1667,7 @@ static void test_sched_run_batch_fits_one_write(void **state)
 	add_node(&w, 1, NULL);
 	world_commit(&w);
 	store_batch_init(&out);
+	out.placements = true;
 	assert_int_equal(sched_run(w.s, 0, LIMIT_SCHED_TASKS_PER_RUN, &out, &st), 0);
 	assert_int_equal(out.action_count, 6000);
 	assert_int_equal(st.assigned_count, 6000);
@@ -1720,6 +1742,7 @@ static void test_sched_group_placement_equals_one_at_a_time(void **state)
 	for (;;) {
 		struct store_batch out;
 		store_batch_init(&out);
+		out.placements = true;
 		assert_int_equal(sched_run(one.s, 0, 1, &out, NULL), 0);
 		if (out.action_count == 0) {
 			store_batch_free(&out);
@@ -1755,7 +1778,9 @@ static void test_sched_same_store_gives_same_batch_bytes(void **state)
 	build_mixed(&a, false);
 	build_mixed(&b, true); /* same objects, created in the other order */
 	store_batch_init(&oa);
+	oa.placements = true;
 	store_batch_init(&ob);
+	ob.placements = true;
 	assert_int_equal(sched_run(a.s, 7, LIMIT_SCHED_TASKS_PER_RUN, &oa, NULL), 0);
 	assert_int_equal(sched_run(b.s, 7, LIMIT_SCHED_TASKS_PER_RUN, &ob, NULL), 0);
 	assert_true(oa.action_count > 40);
@@ -1767,6 +1792,7 @@ static void test_sched_same_store_gives_same_batch_bytes(void **state)
 	/* and again on the same store */
 	store_batch_free(&ob);
 	store_batch_init(&ob);
+	ob.placements = true;
 	assert_int_equal(sched_run(a.s, 7, LIMIT_SCHED_TASKS_PER_RUN, &ob, NULL), 0);
 	assert_int_equal(store_batch_encode(&ob, 1, 1, &bb, &lb), 0);
 	assert_int_equal(la, lb);
@@ -1775,6 +1801,53 @@ static void test_sched_same_store_gives_same_batch_bytes(void **state)
 	free(bb);
 	store_batch_free(&oa);
 	store_batch_free(&ob);
+	world_free(&a);
+	world_free(&b);
+}
+
+/* A batch that does not take placements (store_batch_init's default: a
+ * tool's or a benchmark's own batch) gets whole-task UPDATEs only, and the
+ * store they make is the one compact placements make. */
+static void test_sched_whole_tasks_unless_the_batch_takes_placements(void **state)
+{
+	struct world a, b;
+	struct store_batch oa, ob;
+	Cs__StoreBatch *dec;
+
+	(void)state;
+	world_init(&a);
+	world_init(&b);
+	build_mixed(&a, false);
+	build_mixed(&b, false);
+	store_batch_init(&oa);
+	oa.placements = true;
+	store_batch_init(&ob);
+	assert_false(ob.placements);
+	assert_int_equal(sched_run(a.s, 7, LIMIT_SCHED_TASKS_PER_RUN, &oa, NULL), 0);
+	assert_int_equal(sched_run(b.s, 7, LIMIT_SCHED_TASKS_PER_RUN, &ob, NULL), 0);
+	assert_true(ob.action_count > 40);
+	assert_int_equal(oa.action_count, ob.action_count);
+	assert_int_equal(store_batch_decode(&ob, &dec), 0);
+	for (size_t i = 0; i < dec->n_actions; i++)
+		assert_int_equal(dec->actions[i]->object_case,
+				 CS__STORE_ACTION__OBJECT_TASK);
+	cs__store_batch__free_unpacked(dec, NULL);
+	assert_int_equal(store_batch_decode(&oa, &dec), 0);
+	assert_int_equal(dec->actions[0]->object_case,
+			 CS__STORE_ACTION__OBJECT_PLACEMENT);
+	cs__store_batch__free_unpacked(dec, NULL);
+	assert_int_equal(world_apply(&a, &oa), 0);
+	assert_int_equal(world_apply(&b, &ob), 0);
+	for (const Cs__Task *t = store_task_next(a.s, NULL); t;
+	     t = store_task_next(a.s, t)) {
+		const Cs__Task *u = store_task_get(b.s, t->id);
+		assert_non_null(u);
+		assert_int_equal(t->node_id, u->node_id);
+		assert_int_equal(t->version, u->version);
+		assert_int_equal(t->status->state, u->status->state);
+		assert_int_equal(t->status->timestamp_ms, u->status->timestamp_ms);
+		assert_string_equal(t->status->message, u->status->message);
+	}
 	world_free(&a);
 	world_free(&b);
 }
@@ -1831,6 +1904,8 @@ int main(void)
 		cmocka_unit_test(test_sched_run_batch_fits_one_write),
 		cmocka_unit_test(test_sched_group_placement_equals_one_at_a_time),
 		cmocka_unit_test(test_sched_same_store_gives_same_batch_bytes),
+		cmocka_unit_test(
+			test_sched_whole_tasks_unless_the_batch_takes_placements),
 	};
 	return cmocka_run_group_tests_name("scheduler", tests, NULL, NULL);
 }
