@@ -574,6 +574,28 @@ int pki_key_der(const uint8_t seed[PKI_SEED_BYTES], uint8_t *key, size_t cap, si
 	return rc;
 }
 
+int pki_key_digest(const uint8_t seed[PKI_SEED_BYTES], uint8_t out[ENV_DIGEST_BYTES])
+{
+	unsigned char *der = NULL;
+	EVP_PKEY *k;
+	int n;
+
+	assert(seed != NULL && out != NULL);
+	ERR_clear_error();
+	k = pki_key_from_seed(seed);
+	if (k == NULL)
+		return CS_ENOMEM;
+	/* the SubjectPublicKeyInfo, as pki_cert_basics digests a certificate's */
+	n = i2d_PUBKEY(k, &der);
+	EVP_PKEY_free(k);
+	ERR_clear_error();
+	if (n <= 0)
+		return CS_ENOMEM;
+	pki_digest(der, (size_t)n, out);
+	OPENSSL_free(der);
+	return 0;
+}
+
 int pki_csr_create(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
 		   size_t *len)
 {

@@ -57,6 +57,13 @@ int pki_ca_create(const uint8_t seed[PKI_SEED_BYTES], uint64_t cluster_id,
 int pki_key_der(const uint8_t seed[PKI_SEED_BYTES], uint8_t *key, size_t cap,
 		size_t *len);
 
+/* pki_key_digest writes the SHA-256 of the public key of seed (its
+ * SubjectPublicKeyInfo, DER) into out: what struct pki_cert's key holds for
+ * a certificate of that key, so that a key and a certificate read once are
+ * matched by comparing digests (pki_key_matches parses the certificate
+ * again). Returns 0 or CS_ENOMEM. */
+int pki_key_digest(const uint8_t seed[PKI_SEED_BYTES], uint8_t out[ENV_DIGEST_BYTES]);
+
 /* pki_csr_create writes a certificate signing request for the key of seed
  * into csr (DER, self-signed; it names nothing: the CA decides the
  * subject). Returns 0, CS_ELIMIT, CS_ENOMEM. */

@@ -310,6 +310,48 @@ static void test_pki_key_matches(void **state)
 	assert_false(pki_key_matches(&k, &c));
 }
 
+/* pki_key_digest of a seed equals what pki_read says of a certificate of
+ * that key, and only of that key: the simulator matches keys to
+ * certificates by it, as pki_key_matches does by parsing. */
+static void test_pki_key_digest_matches_as_key_matches(void **state)
+{
+	struct ca ca, other;
+	struct der csr, cert;
+	struct pki_cert rd;
+	uint8_t seed[PKI_SEED_BYTES], d[ENV_DIGEST_BYTES];
+	char why[PKI_WHY_BYTES];
+	struct env_blob b, k;
+
+	ca_make(&ca, 1, CLUSTER);
+	ca_make(&other, 2, CLUSTER);
+	csr_make(&csr, 100);
+	assert_int_equal(
+		sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC, &cert, why),
+		0);
+	b = blob(cert.b, cert.len);
+	assert_int_equal(pki_read(&b, &rd, why), 0);
+	for (int i = 1; i <= 200; i += 33) { /* 100 among them */
+		bool same;
+		seed_of(seed, (uint8_t)i);
+		assert_int_equal(pki_key_digest(seed, d), 0);
+		k = blob(seed, sizeof seed);
+		same = memcmp(d, rd.key, sizeof d) == 0;
+		assert_true(same == pki_key_matches(&k, &b));
+	}
+	seed_of(seed, 100);
+	assert_int_equal(pki_key_digest(seed, d), 0);
+	assert_memory_equal(d, rd.key, sizeof d);
+	/* the root's own key, and another root's */
+	seed_of(seed, 1);
+	assert_int_equal(pki_key_digest(seed, d), 0);
+	b = blob(ca.cert, ca.cert_len);
+	assert_int_equal(pki_read(&b, &rd, why), 0);
+	assert_memory_equal(d, rd.key, sizeof d);
+	b = blob(other.cert, other.cert_len);
+	assert_int_equal(pki_read(&b, &rd, why), 0);
+	assert_memory_not_equal(d, rd.key, sizeof d);
+}
+
 static void test_pki_validity_cut_to_the_roots_end(void **state)
 {
 	struct ca ca;
@@ -964,6 +1006,7 @@ int main(void)
 		cmocka_unit_test(test_pki_same_inputs_same_bytes),
 		cmocka_unit_test(test_pki_key_der_is_pkcs8_of_the_seed),
 		cmocka_unit_test(test_pki_key_matches),
+		cmocka_unit_test(test_pki_key_digest_matches_as_key_matches),
 		cmocka_unit_test(test_pki_validity_cut_to_the_roots_end),
 		cmocka_unit_test(test_pki_times_after_2049_round_trip),
 		cmocka_unit_test(test_pki_verify_refusals_say_exactly_why),
