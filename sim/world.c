@@ -197,6 +197,9 @@ struct world {
 	uint32_t *trusts; /* the ids of the credential sets first to trust as they do */
 	size_t trust_count, trust_cap;
 	uint64_t pki_serial; /* the last certificate serial the world gave */
+	/* the roots and CA certificates every join presents, parsed once for
+	 * all nodes (pki_sign_cached, pki_verify_cached) */
+	struct pki_cache pki_cache;
 };
 
 static const struct env_ops world_env_ops;
@@ -502,6 +505,7 @@ void world_free(struct world *w)
 	free(w->creds);
 	free(w->vcache);
 	free(w->trusts);
+	pki_cache_free(&w->pki_cache);
 	free(w);
 }
 
@@ -1050,7 +1054,7 @@ static bool world_cred_trusts(const struct world *w, uint32_t id)
 /* Verifies cert_cred's certificate against trust_cred's roots (or, with a
  * pin and no roots, against the root of that digest among cert_cred's own:
  * the chain its holder would present), times aside. */
-static void world_vcache_compute(const struct world *w, uint32_t cert_cred,
+static void world_vcache_compute(struct world *w, uint32_t cert_cred,
 				 uint32_t trust_cred, struct sim_vcache *e)
 {
 	const struct sim_cred *c = world_cred(w, cert_cred);
@@ -1076,8 +1080,8 @@ static void world_vcache_compute(const struct world *w, uint32_t cert_cred,
 		return;
 	cert = (struct env_blob){c->cert, c->cert_len};
 	/* at its own start: the times are checked per message */
-	e->ok = pki_verify(&cert, roots, root_count, c->info.not_before_s, &e->c, why) ==
-		0;
+	e->ok = pki_verify_cached(&w->pki_cache, &cert, roots, root_count,
+				  c->info.not_before_s, &e->c, why) == 0;
 }
 
 static struct sim_vcache *world_vcache_slot(struct world *w, uint64_t key);
@@ -1698,9 +1702,9 @@ static int world_env_pki_sign(struct env *env, const struct env_blob *ca_cert,
 	int64_t now_s = world_pki_now(w);
 	char why[PKI_WHY_BYTES];
 
-	return pki_sign(ca_cert, ca_key, csr, who, now_s,
-			now_s + (int64_t)(life_ms / 1000), ++w->pki_serial, cert, cap,
-			len, why);
+	return pki_sign_cached(&w->pki_cache, ca_cert, ca_key, csr, who, now_s,
+			       now_s + (int64_t)(life_ms / 1000), ++w->pki_serial, cert,
+			       cap, len, why);
 }
 
 /* Whether seed is the key of the certificate read into c. */
@@ -1726,7 +1730,8 @@ static int world_env_pki_install(struct env *env, const struct env_blob *cert,
 	/* The certificate is parsed once (pki_verify), and the keys matched
 	 * by the digest of their public key: a refusal is CS_EAUTH whether
 	 * the key or the chain is wrong, as when pki_key_matches went first */
-	if (pki_verify(cert, roots, root_count, world_pki_now(w), &c, why))
+	if (pki_verify_cached(&w->pki_cache, cert, roots, root_count, world_pki_now(w),
+			      &c, why))
 		return CS_EAUTH;
 	if (n->has_pending && world_key_is(n->pending_seed, &c))
 		seed = n->pending_seed;
