@@ -1054,8 +1054,8 @@ static bool world_cred_trusts(const struct world *w, uint32_t id)
 /* Verifies cert_cred's certificate against trust_cred's roots (or, with a
  * pin and no roots, against the root of that digest among cert_cred's own:
  * the chain its holder would present), times aside. */
-static void world_vcache_compute(struct world *w, uint32_t cert_cred,
-				 uint32_t trust_cred, struct sim_vcache *e)
+static void world_vcache_compute(struct world *w, uint32_t cert_cred, uint32_t trust_cred,
+				 struct sim_vcache *e)
 {
 	const struct sim_cred *c = world_cred(w, cert_cred);
 	const struct sim_cred *t = world_cred(w, trust_cred);

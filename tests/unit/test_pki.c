@@ -325,9 +325,9 @@ static void test_pki_key_digest_matches_as_key_matches(void **state)
 	ca_make(&ca, 1, CLUSTER);
 	ca_make(&other, 2, CLUSTER);
 	csr_make(&csr, 100);
-	assert_int_equal(
-		sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC, &cert, why),
-		0);
+	assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC,
+			      &cert, why),
+			 0);
 	b = blob(cert.b, cert.len);
 	assert_int_equal(pki_read(&b, &rd, why), 0);
 	for (int i = 1; i <= 200; i += 33) { /* 100 among them */
@@ -381,21 +381,22 @@ static void test_pki_cache_gives_what_no_cache_gives(void **state)
 			struct env_blob r = blob(csr.b, csr.len);
 			struct env_blob cb, roots[2];
 			/* a key of another CA: refused the same way */
-			struct env_blob wrong = blob(ca[(i + 1) % n].key, ca[(i + 1) % n].key_len);
+			struct env_blob wrong =
+				blob(ca[(i + 1) % n].key, ca[(i + 1) % n].key_len);
 			int ra, rb;
 
-			ra = pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 42, a.b, sizeof a.b,
-				      &a.len, why_a);
-			rb = pki_sign_cached(&cache, &c, &k, &r, &who, T_2026, T_DEC, 42, b.b,
-					     sizeof b.b, &b.len, why_b);
+			ra = pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 42, a.b,
+				      sizeof a.b, &a.len, why_a);
+			rb = pki_sign_cached(&cache, &c, &k, &r, &who, T_2026, T_DEC, 42,
+					     b.b, sizeof b.b, &b.len, why_b);
 			assert_int_equal(ra, 0);
 			assert_int_equal(rb, 0);
 			assert_int_equal(a.len, b.len);
 			assert_memory_equal(a.b, b.b, a.len);
-			ra = pki_sign(&c, &wrong, &r, &who, T_2026, T_DEC, 42, a.b, sizeof a.b,
-				      &a.len, why_a);
-			rb = pki_sign_cached(&cache, &c, &wrong, &r, &who, T_2026, T_DEC, 42,
-					     b.b, sizeof b.b, &b.len, why_b);
+			ra = pki_sign(&c, &wrong, &r, &who, T_2026, T_DEC, 42, a.b,
+				      sizeof a.b, &a.len, why_a);
+			rb = pki_sign_cached(&cache, &c, &wrong, &r, &who, T_2026, T_DEC,
+					     42, b.b, sizeof b.b, &b.len, why_b);
 			assert_int_equal(ra, rb);
 			assert_int_not_equal(ra, 0);
 			assert_string_equal(why_a, why_b);
@@ -410,8 +411,9 @@ static void test_pki_cache_gives_what_no_cache_gives(void **state)
 					memset(why_b, 0, sizeof why_b);
 					ra = pki_verify(&cb, roots + first, cnt,
 							T_2026 + 1000, &x, why_a);
-					rb = pki_verify_cached(&cache, &cb, roots + first, cnt,
-							       T_2026 + 1000, &y, why_b);
+					rb = pki_verify_cached(&cache, &cb, roots + first,
+							       cnt, T_2026 + 1000, &y,
+							       why_b);
 					assert_int_equal(ra, rb);
 					assert_int_equal(ra, first == 0 ? 0 : CS_EAUTH);
 					assert_memory_equal(&x, &y, sizeof x);
@@ -420,7 +422,8 @@ static void test_pki_cache_gives_what_no_cache_gives(void **state)
 			}
 			/* outside its validity: the same refusal */
 			ra = pki_verify(&cb, roots, 1, T_DEC + 1, &x, why_a);
-			rb = pki_verify_cached(&cache, &cb, roots, 1, T_DEC + 1, &y, why_b);
+			rb = pki_verify_cached(&cache, &cb, roots, 1, T_DEC + 1, &y,
+					       why_b);
 			assert_int_equal(ra, CS_EAUTH);
 			assert_int_equal(rb, CS_EAUTH);
 			assert_string_equal(why_a, why_b);
@@ -432,14 +435,14 @@ static void test_pki_cache_gives_what_no_cache_gives(void **state)
 		struct env_blob c = blob(ca[0].cert, ca[0].cert_len), k, r, cb, root;
 		k = blob(ca[0].key, ca[0].key_len);
 		r = blob(csr.b, csr.len);
-		assert_int_equal(pki_sign_cached(&cache, &c, &k, &r, &who, T_2026, T_DEC, 42,
-						 b.b, sizeof b.b, &b.len, why_b),
+		assert_int_equal(pki_sign_cached(&cache, &c, &k, &r, &who, T_2026, T_DEC,
+						 42, b.b, sizeof b.b, &b.len, why_b),
 				 0);
 		bad.cert[bad.cert_len - 1] ^= 1; /* its signature */
 		root = blob(bad.cert, bad.cert_len);
 		cb = blob(b.b, b.len);
-		assert_int_equal(pki_verify_cached(&cache, &cb, &root, 1, T_2026 + 1000, &y,
-						   why_b),
+		assert_int_equal(pki_verify_cached(&cache, &cb, &root, 1, T_2026 + 1000,
+						   &y, why_b),
 				 pki_verify(&cb, &root, 1, T_2026 + 1000, &x, why_a));
 	}
 	pki_cache_free(&cache);
