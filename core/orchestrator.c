@@ -72,6 +72,14 @@ struct orchestrator {
 	struct store_batch batch;
 	ms_t now_ms;
 	ms_t next_wake_ms; /* earliest delay that ends, 0: none */
+	/* the tasks of the replicated service being passed over, in the
+	 * store's (service, slot, id) order, as orch_plan_update walked them:
+	 * its slots read them from here rather than walk the store again
+	 * (the store does not change during a pass); svc_tasks_ok false when
+	 * they did not fit in memory (the slots then walk the store) */
+	const Cs__Task **svc_tasks;
+	size_t svc_task_count, svc_task_cap;
+	bool svc_tasks_ok;
 };
 
 bool orchestrator_is_terminal(int state)
@@ -371,6 +379,8 @@ struct orch_update {
 	bool start_first;    /* new task first, old one stopped once it runs */
 	size_t room;	     /* slots that may start updating in this pass */
 	size_t room_planned; /* room as planned, before the slots used it */
+	uint64_t max_slot;   /* a replicated service's highest slot with a task,
+				or its replicas when higher */
 };
 
 /* The orch_delay slot that marks a service whose update (or rollback)
@@ -420,17 +430,32 @@ static bool orch_outdated(const struct store *st, const Cs__Service *svc,
 	return n && !sched_node_satisfies(svc, n);
 }
 
+/* The slot's task after prev (NULL: its first): the k-th of tasks (n of
+ * them, the slot's, in store order) when given, else from the store. */
+static const Cs__Task *orch_slot_next(const struct store *st, const Cs__Service *svc,
+				      uint64_t slot, const Cs__Task *const *tasks,
+				      size_t n, size_t k, const Cs__Task *prev)
+{
+	if (tasks)
+		return k < n ? tasks[k] : NULL;
+	return store_task_next_in_slot(st, svc->id, slot, prev);
+}
+
+/* What a slot needs: its tasks are tasks[0..n) when tasks is given (the
+ * slot's, in the store's order), else read from the store. */
 static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t slot,
-		      bool wanted, struct orch_update *up)
+		      bool wanted, struct orch_update *up, const Cs__Task *const *tasks,
+		      size_t n)
 {
 	const struct store *st = leader_store(o->ctx);
 	const Cs__Task *hist[ORCH_SLOT_TASKS_MAX], *ended[ORCH_SLOT_TASKS_MAX];
 	const Cs__Task *live = NULL, *fresh = NULL, *last_end = NULL;
 	size_t hist_count = 0, ended_count = 0, restarts, present = 0;
 	bool node_died = false, ended_now = false, occupied = false, coming = false;
+	size_t k = 0;
 
-	for (const Cs__Task *t = store_task_next_in_slot(st, svc->id, slot, NULL); t;
-	     t = store_task_next_in_slot(st, svc->id, slot, t)) {
+	for (const Cs__Task *t = orch_slot_next(st, svc, slot, tasks, n, k, NULL); t;
+	     t = orch_slot_next(st, svc, slot, tasks, n, ++k, t)) {
 		bool terminal = t->status && orchestrator_is_terminal(t->status->state);
 		bool down = orch_node_down(st, t->node_id);
 		/* what the reaper counts as not finished (it may still run) */
@@ -794,10 +819,22 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	memset(up, 0, sizeof *up);
 	up->start_first = uc && uc->order == CS__UPDATE_CONFIG__ORDER__ORDER_START_FIRST;
 	c.monitor = monitor;
+	o->svc_task_count = 0;
+	o->svc_tasks_ok = false;
 	if (!svc->spec->global) {
 		uint64_t slot = 0;
+		o->svc_tasks_ok = true;
+		up->max_slot = svc->spec->replicas;
 		for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
 		     t = store_task_next_by_service(st, svc->id, t)) {
+			if (t->slot > up->max_slot)
+				up->max_slot = t->slot;
+			if (o->svc_tasks_ok &&
+			    grow_array((void **)&o->svc_tasks, &o->svc_task_cap,
+				       o->svc_task_count + 1, sizeof *o->svc_tasks))
+				o->svc_tasks_ok = false; /* the slots walk the store */
+			if (o->svc_tasks_ok)
+				o->svc_tasks[o->svc_task_count++] = t;
 			if (t->slot > svc->spec->replicas)
 				continue;
 			if (t->slot != slot) { /* tasks come in slot order */
@@ -916,21 +953,34 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 
 static void orch_replicated(struct orchestrator *o, const Cs__Service *svc)
 {
-	const struct store *st = leader_store(o->ctx);
-	uint64_t want = svc->spec->replicas, max_slot = want;
+	uint64_t want = svc->spec->replicas, max_slot;
+	const Cs__Task *none[1] = {NULL}; /* a slot with no task */
+	const Cs__Task *const *v;
 	struct orch_update up;
+	size_t i = 0;
 
 	if (!orch_plan_update(o, svc, &up))
 		return; /* the service record changes first; tasks next pass */
-	for (const Cs__Task *t = store_task_next_by_service(st, svc->id, NULL); t;
-	     t = store_task_next_by_service(st, svc->id, t))
-		if (t->slot > max_slot)
-			max_slot = t->slot;
+	/* orch_plan_update walked the service's tasks: the highest slot, and
+	 * (when they fit in memory) the tasks themselves, in slot order */
+	max_slot = up.max_slot;
+	v = o->svc_tasks; /* (after the walk: it may have moved them) */
 	for (uint64_t slot = 1; slot <= max_slot && slot <= LIMIT_SCN_REPLICAS_MAX;
 	     slot++) {
+		size_t lo;
 		if (orch_batch_full(o))
 			break; /* the next pass goes on */
-		orch_slot(o, svc, slot, slot <= want, &up);
+		if (!o->svc_tasks_ok) {
+			orch_slot(o, svc, slot, slot <= want, &up, NULL, 0);
+			continue;
+		}
+		while (i < o->svc_task_count && v[i]->slot < slot)
+			i++;
+		lo = i;
+		while (i < o->svc_task_count && v[i]->slot == slot)
+			i++;
+		orch_slot(o, svc, slot, slot <= want, &up, i > lo ? v + lo : none,
+			  i - lo);
 	}
 	orch_note_batch(o, svc, &up);
 }
@@ -1439,6 +1489,7 @@ static void orch_arm(struct orchestrator *o, ms_t delay_ms)
 
 static void orch_free(struct orchestrator *o)
 {
+	free(o->svc_tasks);
 	free(o->dirty_svcs);
 	free(o->delays);
 	free(o->downs);

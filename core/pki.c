@@ -169,6 +169,46 @@ static X509 *pki_cert_parse(const struct env_blob *b, char *why)
 	return x;
 }
 
+/* pki_cert_parse_c: pki_cert_parse through cache (NULL: none): the
+ * certificate of the same bytes parsed before, or parsed now and kept (in
+ * the next slot, round robin). The caller frees what it gets, as from
+ * pki_cert_parse; the cache holds a reference of its own. */
+static X509 *pki_cert_parse_c(struct pki_cache *cache, const struct env_blob *b,
+			      char *why)
+{
+	struct pki_cache_slot *sl;
+	X509 *x;
+
+	if (cache == NULL || b == NULL || b->data == NULL || b->len == 0 ||
+	    b->len > PKI_DER_BYTES_MAX)
+		return pki_cert_parse(b, why);
+	for (size_t i = 0; i < PKI_CACHE_SLOTS; i++) {
+		sl = &cache->slot[i];
+		if (sl->x != NULL && sl->len == b->len &&
+		    memcmp(sl->der, b->data, b->len) == 0 && X509_up_ref(sl->x) == 1)
+			return sl->x;
+	}
+	x = pki_cert_parse(b, why);
+	if (x == NULL || X509_up_ref(x) != 1)
+		return x; /* (not kept: parsed again next time) */
+	sl = &cache->slot[cache->next];
+	cache->next = (cache->next + 1) % PKI_CACHE_SLOTS;
+	X509_free(sl->x);
+	sl->x = x;
+	sl->len = b->len;
+	memcpy(sl->der, b->data, b->len);
+	return x;
+}
+
+void pki_cache_free(struct pki_cache *cache)
+{
+	if (cache == NULL)
+		return;
+	for (size_t i = 0; i < PKI_CACHE_SLOTS; i++)
+		X509_free(cache->slot[i].x);
+	memset(cache, 0, sizeof *cache);
+}
+
 /* ---------------------------------------------------------------- times
  *
  * Civil dates from days since the epoch and back: Howard Hinnant's
@@ -574,6 +614,28 @@ int pki_key_der(const uint8_t seed[PKI_SEED_BYTES], uint8_t *key, size_t cap, si
 	return rc;
 }
 
+int pki_key_digest(const uint8_t seed[PKI_SEED_BYTES], uint8_t out[ENV_DIGEST_BYTES])
+{
+	unsigned char *der = NULL;
+	EVP_PKEY *k;
+	int n;
+
+	assert(seed != NULL && out != NULL);
+	ERR_clear_error();
+	k = pki_key_from_seed(seed);
+	if (k == NULL)
+		return CS_ENOMEM;
+	/* the SubjectPublicKeyInfo, as pki_cert_basics digests a certificate's */
+	n = i2d_PUBKEY(k, &der);
+	EVP_PKEY_free(k);
+	ERR_clear_error();
+	if (n <= 0)
+		return CS_ENOMEM;
+	pki_digest(der, (size_t)n, out);
+	OPENSSL_free(der);
+	return 0;
+}
+
 int pki_csr_create(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
 		   size_t *len)
 {
@@ -609,6 +671,16 @@ int pki_sign(const struct env_blob *ca_cert, const struct env_blob *ca_key,
 	     int64_t not_before_s, int64_t not_after_s, uint64_t serial, uint8_t *cert,
 	     size_t cap, size_t *len, char why[PKI_WHY_BYTES])
 {
+	return pki_sign_cached(NULL, ca_cert, ca_key, csr, who, not_before_s, not_after_s,
+			       serial, cert, cap, len, why);
+}
+
+int pki_sign_cached(struct pki_cache *cache, const struct env_blob *ca_cert,
+		    const struct env_blob *ca_key, const struct env_blob *csr,
+		    const struct env_identity *who, int64_t not_before_s,
+		    int64_t not_after_s, uint64_t serial, uint8_t *cert, size_t cap,
+		    size_t *len, char why[PKI_WHY_BYTES])
+{
 	struct pki_cert ca_info;
 	char o[PKI_HEX_ID_CHARS + 1], cn[PKI_HEX_ID_CHARS + 1];
 	char nb_str[24], na_str[24];
@@ -626,7 +698,7 @@ int pki_sign(const struct env_blob *ca_cert, const struct env_blob *ca_key,
 	memset(&ca_info, 0, sizeof ca_info);
 
 	/* the CA: a root of ours, and its key */
-	ca = pki_cert_parse(ca_cert, NULL);
+	ca = pki_cert_parse_c(cache, ca_cert, NULL);
 	if (ca == NULL || pki_cert_basics(ca, &ca_info, NULL) != 0 ||
 	    pki_cert_names(ca, &ca_info, NULL) != 0 || ca_info.node_id != 0) {
 		pki_why(why, "CA certificate is not a root of ours");
@@ -770,6 +842,13 @@ int pki_verify(const struct env_blob *cert, const struct env_blob *roots,
 	       size_t root_count, int64_t now_s, struct pki_cert *out,
 	       char why[PKI_WHY_BYTES])
 {
+	return pki_verify_cached(NULL, cert, roots, root_count, now_s, out, why);
+}
+
+int pki_verify_cached(struct pki_cache *cache, const struct env_blob *cert,
+		      const struct env_blob *roots, size_t root_count, int64_t now_s,
+		      struct pki_cert *out, char why[PKI_WHY_BYTES])
+{
 	struct pki_cert info, root_info;
 	char a[PKI_HEX_ID_CHARS + 1], b[PKI_HEX_ID_CHARS + 1], t[24];
 	uint64_t cert_cluster = 0, first_root_cluster = 0;
@@ -794,7 +873,7 @@ int pki_verify(const struct env_blob *cert, const struct env_blob *roots,
 
 	/* signature: by one of the roots, as given */
 	for (size_t i = 0; i < root_count && matched == root_count; i++) {
-		X509 *r = pki_cert_parse(&roots[i], NULL);
+		X509 *r = pki_cert_parse_c(cache, &roots[i], NULL);
 		memset(&root_info, 0, sizeof root_info);
 		if (r != NULL && pki_cert_basics(r, &root_info, NULL) == 0 &&
 		    pki_cert_names(r, &root_info, NULL) == 0 && root_info.node_id == 0) {

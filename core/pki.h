@@ -57,6 +57,13 @@ int pki_ca_create(const uint8_t seed[PKI_SEED_BYTES], uint64_t cluster_id,
 int pki_key_der(const uint8_t seed[PKI_SEED_BYTES], uint8_t *key, size_t cap,
 		size_t *len);
 
+/* pki_key_digest writes the SHA-256 of the public key of seed (its
+ * SubjectPublicKeyInfo, DER) into out: what struct pki_cert's key holds for
+ * a certificate of that key, so that a key and a certificate read once are
+ * matched by comparing digests (pki_key_matches parses the certificate
+ * again). Returns 0 or CS_ENOMEM. */
+int pki_key_digest(const uint8_t seed[PKI_SEED_BYTES], uint8_t out[ENV_DIGEST_BYTES]);
+
 /* pki_csr_create writes a certificate signing request for the key of seed
  * into csr (DER, self-signed; it names nothing: the CA decides the
  * subject). Returns 0, CS_ELIMIT, CS_ENOMEM. */
@@ -73,6 +80,40 @@ int pki_sign(const struct env_blob *ca_cert, const struct env_blob *ca_key,
 	     const struct env_blob *csr, const struct env_identity *who,
 	     int64_t not_before_s, int64_t not_after_s, uint64_t serial, uint8_t *cert,
 	     size_t cap, size_t *len, char why[PKI_WHY_BYTES]);
+
+/* ---------------------------------------------------------------- a parse cache
+ *
+ * The few certificates a caller presents again and again (its roots, its
+ * CA's certificate), parsed once: a caller-owned cache (zeroed: empty),
+ * freed with pki_cache_free. pki_sign_cached and pki_verify_cached are
+ * pki_sign and pki_verify, their results the same byte for byte, with the
+ * CA's certificate and the roots (not the certificate checked) taken from
+ * it when the same bytes were parsed before. NULL: no cache. */
+#define PKI_CACHE_SLOTS 4
+struct pki_cache_slot {
+	void *x; /* the parsed certificate (OpenSSL's X509), NULL: empty */
+	size_t len;
+	uint8_t der[PKI_DER_BYTES_MAX];
+};
+struct pki_cache {
+	struct pki_cache_slot slot[PKI_CACHE_SLOTS];
+	size_t next; /* the slot the next new certificate takes */
+};
+
+/* pki_cache_free frees what cache holds and empties it (NULL: nothing). */
+void pki_cache_free(struct pki_cache *cache);
+
+/* pki_sign through cache (see above). */
+int pki_sign_cached(struct pki_cache *cache, const struct env_blob *ca_cert,
+		    const struct env_blob *ca_key, const struct env_blob *csr,
+		    const struct env_identity *who, int64_t not_before_s,
+		    int64_t not_after_s, uint64_t serial, uint8_t *cert, size_t cap,
+		    size_t *len, char why[PKI_WHY_BYTES]);
+
+/* pki_verify through cache (see above). */
+int pki_verify_cached(struct pki_cache *cache, const struct env_blob *cert,
+		      const struct env_blob *roots, size_t root_count, int64_t now_s,
+		      struct pki_cert *out, char why[PKI_WHY_BYTES]);
 
 /* pki_read reads a certificate's fields without checking its signature.
  * Returns 0 or CS_EINVAL (not DER X.509, or not named as ours). */

@@ -628,9 +628,14 @@ static int simdisk_write(sqlite3_file *file, const void *buf, int amount,
 	if (rc != SQLITE_OK)
 		return rc;
 	if (end > f->cur.size) {
-		rc = simdisk_buf_resize(&f->cur, (size_t)end);
+		/* grown: zeros in the gap only, the rest is written over */
+		rc = simdisk_buf_reserve(&f->cur, (size_t)end);
 		if (rc != SQLITE_OK)
 			return rc;
+		if ((size_t)offset > f->cur.size)
+			memset(f->cur.bytes + f->cur.size, 0,
+			       (size_t)offset - f->cur.size);
+		f->cur.size = (size_t)end;
 	}
 	if (amount > 0)
 		memcpy(f->cur.bytes + offset, buf, (size_t)amount);

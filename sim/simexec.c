@@ -317,7 +317,8 @@ static int simexec_by_slot_cmp(const struct tree_node *a, const struct tree_node
 {
 	const struct simexec_container *ca = simexec_c_of_slot(a),
 				       *cb = simexec_c_of_slot(b);
-	int r = strcmp(ca->svc->name, cb->svc->name);
+	/* one service record per name: the same record, the same name */
+	int r = ca->svc == cb->svc ? 0 : strcmp(ca->svc->name, cb->svc->name);
 	if (!r)
 		r = simexec_cmp_u64(ca->slot, cb->slot);
 	if (!r)

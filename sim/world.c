@@ -197,6 +197,9 @@ struct world {
 	uint32_t *trusts; /* the ids of the credential sets first to trust as they do */
 	size_t trust_count, trust_cap;
 	uint64_t pki_serial; /* the last certificate serial the world gave */
+	/* the roots and CA certificates every join presents, parsed once for
+	 * all nodes (pki_sign_cached, pki_verify_cached) */
+	struct pki_cache pki_cache;
 };
 
 static const struct env_ops world_env_ops;
@@ -502,6 +505,7 @@ void world_free(struct world *w)
 	free(w->creds);
 	free(w->vcache);
 	free(w->trusts);
+	pki_cache_free(&w->pki_cache);
 	free(w);
 }
 
@@ -955,9 +959,24 @@ static bool world_cred_same_trust(const struct sim_cred *a, const struct sim_cre
 
 /* Adds a credential set: a copy of cert (NULL: none), of roots (count 0..2)
  * and pin (NULL: none). Returns its id (> 0), or 0 when out of memory. */
+static uint32_t world_cred_add_read(struct world *w, const struct env_blob *cert,
+				    const struct pki_cert *read,
+				    const struct env_blob *roots, size_t root_count,
+				    const uint8_t *pin);
+
 static uint32_t world_cred_add(struct world *w, const struct env_blob *cert,
 			       const struct env_blob *roots, size_t root_count,
 			       const uint8_t *pin)
+{
+	return world_cred_add_read(w, cert, NULL, roots, root_count, pin);
+}
+
+/* world_cred_add, with what pki_read says of cert when the caller has it
+ * already (read: NULL to read it here). */
+static uint32_t world_cred_add_read(struct world *w, const struct env_blob *cert,
+				    const struct pki_cert *read,
+				    const struct env_blob *roots, size_t root_count,
+				    const uint8_t *pin)
 {
 	struct sim_cred *c;
 	char why[PKI_WHY_BYTES];
@@ -976,7 +995,12 @@ static uint32_t world_cred_add(struct world *w, const struct env_blob *cert,
 		if (!c->cert)
 			goto nomem;
 		c->cert_len = cert->len;
-		c->read_ok = pki_read(cert, &c->info, why) == 0;
+		if (read) {
+			c->read_ok = true;
+			c->info = *read;
+		} else {
+			c->read_ok = pki_read(cert, &c->info, why) == 0;
+		}
 	}
 	for (size_t i = 0; i < root_count; i++) {
 		c->roots[i] = world_dup(roots[i].data, roots[i].len);
@@ -1030,8 +1054,8 @@ static bool world_cred_trusts(const struct world *w, uint32_t id)
 /* Verifies cert_cred's certificate against trust_cred's roots (or, with a
  * pin and no roots, against the root of that digest among cert_cred's own:
  * the chain its holder would present), times aside. */
-static void world_vcache_compute(const struct world *w, uint32_t cert_cred,
-				 uint32_t trust_cred, struct sim_vcache *e)
+static void world_vcache_compute(struct world *w, uint32_t cert_cred, uint32_t trust_cred,
+				 struct sim_vcache *e)
 {
 	const struct sim_cred *c = world_cred(w, cert_cred);
 	const struct sim_cred *t = world_cred(w, trust_cred);
@@ -1056,9 +1080,11 @@ static void world_vcache_compute(const struct world *w, uint32_t cert_cred,
 		return;
 	cert = (struct env_blob){c->cert, c->cert_len};
 	/* at its own start: the times are checked per message */
-	e->ok = pki_verify(&cert, roots, root_count, c->info.not_before_s, &e->c, why) ==
-		0;
+	e->ok = pki_verify_cached(&w->pki_cache, &cert, roots, root_count,
+				  c->info.not_before_s, &e->c, why) == 0;
 }
+
+static struct sim_vcache *world_vcache_slot(struct world *w, uint64_t key);
 
 /* What cert_cred's certificate proves to a holder of trust_cred at now:
  * true and *out, or false (no certificate, not chaining, outside its
@@ -1069,18 +1095,37 @@ static bool world_verify(struct world *w, uint32_t cert_cred, uint32_t trust_cre
 	uint64_t key;
 	struct sim_vcache *e = NULL;
 	int64_t now_s = world_pki_now(w);
-	size_t j;
 
 	if (!cert_cred || !trust_cred)
 		return false;
 	/* what trust_cred accepts is what its trust's first holder does */
 	trust_cred = world_cred(w, trust_cred)->trust;
 	key = (uint64_t)cert_cred << 32 | trust_cred;
+	e = world_vcache_slot(w, key);
+	if (!e)
+		return false; /* out of memory: as a failed handshake */
+	if (!e->key) {
+		world_vcache_compute(w, cert_cred, trust_cred, e);
+		e->key = key;
+		w->vcache_count++;
+	}
+	if (!e->ok || now_s < e->c.not_before_s || now_s >= e->c.not_after_s)
+		return false;
+	*out = e->c;
+	return true;
+}
+
+/* The cache's entry for key (cert_cred << 32 | trust): the one held, or an
+ * empty one (key 0) for it to fill; NULL when out of memory. */
+static struct sim_vcache *world_vcache_slot(struct world *w, uint64_t key)
+{
+	size_t j;
+
 	if ((w->vcache_count + 1) * 2 > w->vcache_cap) {
 		size_t cap = w->vcache_cap ? w->vcache_cap * 2 : 64;
 		struct sim_vcache *v = calloc(cap, sizeof *v);
 		if (!v)
-			return false; /* out of memory: as a failed handshake */
+			return NULL;
 		for (size_t i = 0; i < w->vcache_cap; i++) {
 			if (!w->vcache[i].key)
 				continue;
@@ -1096,16 +1141,7 @@ static bool world_verify(struct world *w, uint32_t cert_cred, uint32_t trust_cre
 	j = rng_mix64(key) & (w->vcache_cap - 1);
 	while (w->vcache[j].key && w->vcache[j].key != key)
 		j = (j + 1) & (w->vcache_cap - 1);
-	e = &w->vcache[j];
-	if (!e->key) {
-		world_vcache_compute(w, cert_cred, trust_cred, e);
-		e->key = key;
-		w->vcache_count++;
-	}
-	if (!e->ok || now_s < e->c.not_before_s || now_s >= e->c.not_after_s)
-		return false;
-	*out = e->c;
-	return true;
+	return &w->vcache[j];
 }
 
 /* 32 bytes of n's key stream. */
@@ -1666,9 +1702,16 @@ static int world_env_pki_sign(struct env *env, const struct env_blob *ca_cert,
 	int64_t now_s = world_pki_now(w);
 	char why[PKI_WHY_BYTES];
 
-	return pki_sign(ca_cert, ca_key, csr, who, now_s,
-			now_s + (int64_t)(life_ms / 1000), ++w->pki_serial, cert, cap,
-			len, why);
+	return pki_sign_cached(&w->pki_cache, ca_cert, ca_key, csr, who, now_s,
+			       now_s + (int64_t)(life_ms / 1000), ++w->pki_serial, cert,
+			       cap, len, why);
+}
+
+/* Whether seed is the key of the certificate read into c. */
+static bool world_key_is(const uint8_t seed[PKI_SEED_BYTES], const struct pki_cert *c)
+{
+	uint8_t d[ENV_DIGEST_BYTES];
+	return pki_key_digest(seed, d) == 0 && memcmp(d, c->key, sizeof d) == 0;
 }
 
 static int world_env_pki_install(struct env *env, const struct env_blob *cert,
@@ -1676,29 +1719,44 @@ static int world_env_pki_install(struct env *env, const struct env_blob *cert,
 {
 	struct sim_node *n = env->impl;
 	struct world *w = n->world;
-	struct env_blob pending = {n->pending_seed, PKI_SEED_BYTES};
-	struct env_blob current = {n->key_seed, PKI_SEED_BYTES};
 	const uint8_t *seed;
-	struct pki_cert c;
+	struct pki_cert c, read;
+	struct sim_vcache *e;
 	char why[PKI_WHY_BYTES];
 	uint32_t id;
 
 	if (root_count < 1 || root_count > 2 || !cert || !cert->len)
 		return CS_EAUTH;
-	if (n->has_pending && pki_key_matches(&pending, cert))
+	/* The certificate is parsed once (pki_verify), and the keys matched
+	 * by the digest of their public key: a refusal is CS_EAUTH whether
+	 * the key or the chain is wrong, as when pki_key_matches went first */
+	if (pki_verify_cached(&w->pki_cache, cert, roots, root_count, world_pki_now(w),
+			      &c, why))
+		return CS_EAUTH;
+	if (n->has_pending && world_key_is(n->pending_seed, &c))
 		seed = n->pending_seed;
-	else if (n->has_key && pki_key_matches(&current, cert))
+	else if (n->has_key && world_key_is(n->key_seed, &c))
 		seed = n->key_seed;
 	else
-		return CS_EAUTH;
-	if (pki_verify(cert, roots, root_count, world_pki_now(w), &c, why))
 		return CS_EAUTH;
 	/* its files: a faulty disk keeps nothing new (and the old ones) */
 	if (world_disk_faulted(w, n->index))
 		return CS_ESTORAGE;
-	id = world_cred_add(w, cert, roots, root_count, NULL);
+	read = c; /* what pki_read says: pki_verify's fields, no root */
+	memset(read.root, 0, sizeof read.root);
+	id = world_cred_add_read(w, cert, &read, roots, root_count, NULL);
 	if (!id)
 		return CS_ESTORAGE; /* not durable: fatal to the caller */
+	/* what the holder's own check of it (world_verify) would compute: the
+	 * same certificate and roots, verified at its start, where a
+	 * certificate that verifies now verifies too */
+	e = world_vcache_slot(w, (uint64_t)id << 32 | world_cred(w, id)->trust);
+	if (e && !e->key) {
+		e->key = (uint64_t)id << 32 | world_cred(w, id)->trust;
+		e->ok = true;
+		e->c = c;
+		w->vcache_count++;
+	}
 	if (seed != n->key_seed)
 		memcpy(n->key_seed, seed, PKI_SEED_BYTES);
 	n->has_key = true;

@@ -310,6 +310,147 @@ static void test_pki_key_matches(void **state)
 	assert_false(pki_key_matches(&k, &c));
 }
 
+/* pki_key_digest of a seed equals what pki_read says of a certificate of
+ * that key, and only of that key: the simulator matches keys to
+ * certificates by it, as pki_key_matches does by parsing. */
+static void test_pki_key_digest_matches_as_key_matches(void **state)
+{
+	struct ca ca, other;
+	struct der csr, cert;
+	struct pki_cert rd;
+	uint8_t seed[PKI_SEED_BYTES], d[ENV_DIGEST_BYTES];
+	char why[PKI_WHY_BYTES];
+	struct env_blob b, k;
+
+	ca_make(&ca, 1, CLUSTER);
+	ca_make(&other, 2, CLUSTER);
+	csr_make(&csr, 100);
+	assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC,
+			      &cert, why),
+			 0);
+	b = blob(cert.b, cert.len);
+	assert_int_equal(pki_read(&b, &rd, why), 0);
+	for (int i = 1; i <= 200; i += 33) { /* 100 among them */
+		bool same;
+		seed_of(seed, (uint8_t)i);
+		assert_int_equal(pki_key_digest(seed, d), 0);
+		k = blob(seed, sizeof seed);
+		same = memcmp(d, rd.key, sizeof d) == 0;
+		assert_true(same == pki_key_matches(&k, &b));
+	}
+	seed_of(seed, 100);
+	assert_int_equal(pki_key_digest(seed, d), 0);
+	assert_memory_equal(d, rd.key, sizeof d);
+	/* the root's own key, and another root's */
+	seed_of(seed, 1);
+	assert_int_equal(pki_key_digest(seed, d), 0);
+	b = blob(ca.cert, ca.cert_len);
+	assert_int_equal(pki_read(&b, &rd, why), 0);
+	assert_memory_equal(d, rd.key, sizeof d);
+	b = blob(other.cert, other.cert_len);
+	assert_int_equal(pki_read(&b, &rd, why), 0);
+	assert_memory_not_equal(d, rd.key, sizeof d);
+}
+
+/* The parse cache: signing and verifying through it gives what the
+ * uncached calls give, byte for byte and refusal for refusal, across more
+ * CAs than it has slots (each evicted and parsed again), and a cached root
+ * is never taken for other bytes. */
+static void test_pki_cache_gives_what_no_cache_gives(void **state)
+{
+	struct pki_cache cache;
+	struct ca ca[PKI_CACHE_SLOTS + 2];
+	struct der csr, a, b;
+	struct pki_cert x, y;
+	char why_a[PKI_WHY_BYTES], why_b[PKI_WHY_BYTES];
+	struct env_identity who;
+	const size_t n = sizeof ca / sizeof ca[0];
+
+	memset(&cache, 0, sizeof cache);
+	memset(&who, 0, sizeof who);
+	who.node_id = NODE;
+	who.cluster_id = CLUSTER;
+	who.role = ENV_ROLE_WORKER;
+	for (size_t i = 0; i < n; i++)
+		ca_make(&ca[i], (uint8_t)(1 + i), CLUSTER);
+	csr_make(&csr, 100);
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < n; i++) {
+			struct env_blob c = blob(ca[i].cert, ca[i].cert_len);
+			struct env_blob k = blob(ca[i].key, ca[i].key_len);
+			struct env_blob r = blob(csr.b, csr.len);
+			struct env_blob cb, roots[2];
+			/* a key of another CA: refused the same way */
+			struct env_blob wrong =
+				blob(ca[(i + 1) % n].key, ca[(i + 1) % n].key_len);
+			int ra, rb;
+
+			ra = pki_sign(&c, &k, &r, &who, T_2026, T_DEC, 42, a.b,
+				      sizeof a.b, &a.len, why_a);
+			rb = pki_sign_cached(&cache, &c, &k, &r, &who, T_2026, T_DEC, 42,
+					     b.b, sizeof b.b, &b.len, why_b);
+			assert_int_equal(ra, 0);
+			assert_int_equal(rb, 0);
+			assert_int_equal(a.len, b.len);
+			assert_memory_equal(a.b, b.b, a.len);
+			ra = pki_sign(&c, &wrong, &r, &who, T_2026, T_DEC, 42, a.b,
+				      sizeof a.b, &a.len, why_a);
+			rb = pki_sign_cached(&cache, &c, &wrong, &r, &who, T_2026, T_DEC,
+					     42, b.b, sizeof b.b, &b.len, why_b);
+			assert_int_equal(ra, rb);
+			assert_int_not_equal(ra, 0);
+			assert_string_equal(why_a, why_b);
+
+			/* verified against this root, the next one, and both */
+			cb = blob(b.b, b.len);
+			roots[0] = c;
+			roots[1] = blob(ca[(i + 1) % n].cert, ca[(i + 1) % n].cert_len);
+			for (size_t first = 0; first < 2; first++) {
+				for (size_t cnt = 1; cnt + first <= 2; cnt++) {
+					memset(why_a, 0, sizeof why_a);
+					memset(why_b, 0, sizeof why_b);
+					ra = pki_verify(&cb, roots + first, cnt,
+							T_2026 + 1000, &x, why_a);
+					rb = pki_verify_cached(&cache, &cb, roots + first,
+							       cnt, T_2026 + 1000, &y,
+							       why_b);
+					assert_int_equal(ra, rb);
+					assert_int_equal(ra, first == 0 ? 0 : CS_EAUTH);
+					assert_memory_equal(&x, &y, sizeof x);
+					assert_string_equal(why_a, why_b);
+				}
+			}
+			/* outside its validity: the same refusal */
+			ra = pki_verify(&cb, roots, 1, T_DEC + 1, &x, why_a);
+			rb = pki_verify_cached(&cache, &cb, roots, 1, T_DEC + 1, &y,
+					       why_b);
+			assert_int_equal(ra, CS_EAUTH);
+			assert_int_equal(rb, CS_EAUTH);
+			assert_string_equal(why_a, why_b);
+		}
+	}
+	/* a root's bytes changed by one: not the cached one */
+	{
+		struct ca bad = ca[0];
+		struct env_blob c = blob(ca[0].cert, ca[0].cert_len), k, r, cb, root;
+		k = blob(ca[0].key, ca[0].key_len);
+		r = blob(csr.b, csr.len);
+		assert_int_equal(pki_sign_cached(&cache, &c, &k, &r, &who, T_2026, T_DEC,
+						 42, b.b, sizeof b.b, &b.len, why_b),
+				 0);
+		bad.cert[bad.cert_len - 1] ^= 1; /* its signature */
+		root = blob(bad.cert, bad.cert_len);
+		cb = blob(b.b, b.len);
+		assert_int_equal(pki_verify_cached(&cache, &cb, &root, 1, T_2026 + 1000,
+						   &y, why_b),
+				 pki_verify(&cb, &root, 1, T_2026 + 1000, &x, why_a));
+	}
+	pki_cache_free(&cache);
+	for (size_t i = 0; i < PKI_CACHE_SLOTS; i++)
+		assert_null(cache.slot[i].x);
+	pki_cache_free(NULL);
+}
+
 static void test_pki_validity_cut_to_the_roots_end(void **state)
 {
 	struct ca ca;
@@ -964,6 +1105,8 @@ int main(void)
 		cmocka_unit_test(test_pki_same_inputs_same_bytes),
 		cmocka_unit_test(test_pki_key_der_is_pkcs8_of_the_seed),
 		cmocka_unit_test(test_pki_key_matches),
+		cmocka_unit_test(test_pki_key_digest_matches_as_key_matches),
+		cmocka_unit_test(test_pki_cache_gives_what_no_cache_gives),
 		cmocka_unit_test(test_pki_validity_cut_to_the_roots_end),
 		cmocka_unit_test(test_pki_times_after_2049_round_trip),
 		cmocka_unit_test(test_pki_verify_refusals_say_exactly_why),
