@@ -151,7 +151,8 @@ struct sl_agent {
 	struct envproxy px; /* first: the agent is found from its env */
 	struct swarmload *sl;
 	env_recv_cb recv;
-	void *recv_data;
+	env_peer_cb peer;
+	void *recv_data; /* the node's, for both */
 	struct uvenv *uv;
 	struct node_cfg cfg;
 	void *node;
@@ -221,7 +222,8 @@ struct swarmload {
 	 * their session end (first time), sessions begun, and session
 	 * answers received: accepted, redirected naming no leader, naming the
 	 * old leader, naming another manager, refused otherwise */
-	atomic_uint lk_lost[SL_LK_BUCKETS], lk_up[SL_LK_BUCKETS];
+	atomic_uint lk_lost[SL_LK_BUCKETS], lk_up[SL_LK_BUCKETS],
+		lk_relost[SL_LK_BUCKETS];
 	atomic_uint lk_sr_ok[SL_LK_BUCKETS], lk_sr_none[SL_LK_BUCKETS],
 		lk_sr_old[SL_LK_BUCKETS], lk_sr_other[SL_LK_BUCKETS],
 		lk_sr_err[SL_LK_BUCKETS];
@@ -485,14 +487,23 @@ static void sl_recv(struct env *env, const char *from, const uint8_t *buf, size_
 	a->recv(&a->px.env, from, buf, len, a->recv_data);
 }
 
+/* The node's peer notices, with its own data and env. */
+static void sl_peer(struct env *env, const char *addr, bool up, void *data)
+{
+	struct sl_agent *a = data;
+	(void)env;
+	a->peer(&a->px.env, addr, up, a->recv_data);
+}
+
 static int sl_listen(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb,
 		     void *data)
 {
 	struct sl_agent *a = (struct sl_agent *)envproxy_of(env);
 	a->recv = recv_cb;
+	a->peer = peer_cb;
 	a->recv_data = data;
-	return a->px.real->ops->listen(a->px.real, recv_cb ? sl_recv : NULL, peer_cb,
-				       recv_cb ? (void *)a : data);
+	return a->px.real->ops->listen(a->px.real, recv_cb ? sl_recv : NULL,
+				       peer_cb ? sl_peer : NULL, a);
 }
 
 static void sl_refused(void *data, const char *why)
@@ -630,11 +641,15 @@ static void sl_count_lk(struct swarmload *sl)
 		bool c = !a->dead && a->node && agent_connected(node_agent(a->node));
 		if (c && !a->was_connected) {
 			a->connected_ns = now;
-			atomic_fetch_add(&sl->lk_up[sl_lk_bucket(sl, now)], 1);
+			/* a session begun after the one the kill ended */
+			if (a->lk_lost)
+				atomic_fetch_add(&sl->lk_up[sl_lk_bucket(sl, now)], 1);
 		}
-		if (!c && !a->dead && a->was_connected && !a->lk_lost) {
+		if (!c && !a->dead && a->was_connected) {
+			atomic_fetch_add(a->lk_lost ? &sl->lk_relost[sl_lk_bucket(sl, now)]
+						    : &sl->lk_lost[sl_lk_bucket(sl, now)],
+					 1);
 			a->lk_lost = true;
-			atomic_fetch_add(&sl->lk_lost[sl_lk_bucket(sl, now)], 1);
 		}
 		a->was_connected = c;
 		if (c && port && a->mgr_port == port && a->connected_ns >= since) {
@@ -1276,22 +1291,23 @@ static void sl_lk_timeline(struct swarmload *sl, double t_known)
 
 	for (unsigned b = 0; b < SL_LK_BUCKETS; b++)
 		if (atomic_load(&sl->lk_lost[b]) || atomic_load(&sl->lk_up[b]) ||
+		    atomic_load(&sl->lk_relost[b]) ||
 		    atomic_load(&sl->lk_sr_ok[b]) || atomic_load(&sl->lk_sr_none[b]) ||
 		    atomic_load(&sl->lk_sr_old[b]) || atomic_load(&sl->lk_sr_other[b]) ||
 		    atomic_load(&sl->lk_sr_err[b]))
 			last = b;
 	printf("  leader-kill timeline (per second from the kill; the control API named "
 	       "the new leader at %.2f s): lost = sessions seen ending, up = sessions "
-	       "begun with the new leader; session answers: ok, no-leader, "
+	       "begun with the new leader, again = those lost again; session answers: ok, no-leader, "
 	       "old-leader, other, refused\n",
 	       t_known);
 	for (unsigned b = 0; b <= last; b++) {
 		lost += atomic_load(&sl->lk_lost[b]);
 		up += atomic_load(&sl->lk_up[b]);
-		printf("  lk-t %3u%s s: lost %5u (%5u)  up %5u (%5u)  answers %u %u %u %u "
-		       "%u\n",
+		printf("  lk-t %3u%s s: lost %5u (%5u)  up %5u (%5u)  again %u  answers %u "
+		       "%u %u %u %u\n",
 		       b, b == SL_LK_BUCKETS - 1 ? "+" : "", atomic_load(&sl->lk_lost[b]),
-		       lost, atomic_load(&sl->lk_up[b]), up,
+		       lost, atomic_load(&sl->lk_up[b]), up, atomic_load(&sl->lk_relost[b]),
 		       atomic_load(&sl->lk_sr_ok[b]), atomic_load(&sl->lk_sr_none[b]),
 		       atomic_load(&sl->lk_sr_old[b]), atomic_load(&sl->lk_sr_other[b]),
 		       atomic_load(&sl->lk_sr_err[b]));
@@ -1380,7 +1396,7 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 	       (int)sl->kill_leader, old_port, new_port, t_known - t0, t_seen,
 	       sl->replicas, sl_now() - t0,
 	       t_done <= bound ? "within the bound" : "NOT within the bound");
-	sl_lk_timeline(sl, t_known);
+	sl_lk_timeline(sl, new_port ? t_known - t0 : 0);
 	sl_watch_end(sl, "leader-kill", sl_now() - t0);
 	if (atomic_load(&sl->untracked)) {
 		fprintf(stderr,
