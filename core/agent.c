@@ -2303,7 +2303,8 @@ static void agent_connect(struct agent *a);
 static void agent_arm_connect(struct agent *a, ms_t now);
 
 /* The connect timer: a connect due now, not at the next tick (issue 18: a
- * backoff of 125 ms must not wait a whole tick). */
+ * backoff of 125 ms must not wait a whole tick), within
+ * AGENT_ELECTION_WATCH_MS of a session's end. */
 static void agent_connect_due(struct env *env, env_timer_id id, void *data)
 {
 	struct agent *a = data;
@@ -2326,7 +2327,10 @@ static void agent_arm_connect(struct agent *a, ms_t now)
 {
 	ms_t in = a->next_connect_ms > now ? a->next_connect_ms - now : 0;
 
-	if (a->connect_timer || a->dead || a->dying)
+	/* only while a lost session is being found again: a first connect
+	 * (a node starting, or joining) keeps the tick's pace */
+	if (a->connect_timer || a->dead || a->dying || !a->lost_ms ||
+	    now - a->lost_ms >= AGENT_ELECTION_WATCH_MS)
 		return; /* it looks again when it fires */
 	if (a->env->ops->timer_start(a->env, in ? in : 1, 0, agent_connect_due, a,
 				     &a->connect_timer) != 0)
