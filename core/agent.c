@@ -2964,7 +2964,13 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 
 	if (wire->session_response) {
 		const Cs__SessionResponse *r = wire->session_response;
-		if (a->link != AGENT_CONNECTING)
+		/* in session, a second session from the same manager (two
+		 * requests crossed: a connect left unanswered for two ticks is
+		 * asked again) is the one its dispatcher holds now: taken, or
+		 * the next heartbeat is told the session is stale */
+		bool newer = a->link == AGENT_READY && r->status == 0 &&
+			     r->session_id != a->session_id && strcmp(from, a->target) == 0;
+		if (a->link != AGENT_CONNECTING && !newer)
 			return true;
 		if (r->status == CS_ENOTLEADER) {
 			/* follow the redirect at once, when there is one and

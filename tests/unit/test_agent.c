@@ -1268,6 +1268,7 @@ struct fe_op {
 };
 
 struct fenv {
+	uint64_t sid; /* the session fe_connect opens and fe_assign names */
 	struct env env;
 	ms_t now;
 	/* Assignments numbering, as the dispatcher's (fe_assign) */
@@ -1669,6 +1670,7 @@ static struct fenv *fe_new(void)
 	fe->env.ops = &fe_ops;
 	fe->env.impl = fe;
 	fe->now = 1000;
+	fe->sid = 77;
 	assert_int_equal(sqlite3_open(":memory:", &fe->db), SQLITE_OK);
 	sqlite3_commit_hook(fe->db, fe_commit_hook, fe);
 	fe->managers[0] = "m1";
@@ -1793,7 +1795,7 @@ static void fe_connect(struct fenv *fe)
 		fe_advance(fe, 100);
 	assert_true(fe->session_requests > asked);
 	r.node_id = agent_node_id(fe->agent);
-	r.session_id = 77;
+	r.session_id = fe->sid;
 	r.heartbeat_ms = 5000;
 	w.session_response = &r;
 	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
@@ -1836,7 +1838,7 @@ static void fe_assign(struct fenv *fe, bool full, bool more, uint64_t seq,
 		tasks[i].ports = fe->ports;
 		ptrs[i] = &tasks[i];
 	}
-	as.session_id = 77;
+	as.session_id = fe->sid;
 	as.full = full;
 	as.more = more;
 	as.seq = seq;
@@ -2901,6 +2903,40 @@ static void test_agent_keeps_env_values_off_disk_and_waits_for_them_after_restar
 	fe_free(fe);
 }
 
+/* Issue 18: two session requests crossed (the first left unanswered for
+ * two ticks by a loaded new leader, asked again): the dispatcher holds the
+ * session it opened last. The agent, in session, takes a second answer
+ * from the same manager as its session: assignments under it are heard
+ * (before, they were ignored, and the next heartbeat was told the session
+ * was stale). An answer from another manager changes nothing. */
+static void test_agent_takes_the_later_of_two_crossed_sessions(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t id = 1;
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	r.node_id = agent_node_id(fe->agent);
+	r.heartbeat_ms = 5000;
+	r.session_id = 79;
+	w.session_response = &r;
+	assert_true(agent_handle(fe->agent, "m2", &fe_manager, &w)); /* not its manager */
+	r.session_id = 78;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	assert_true(agent_connected(fe->agent));
+	fe->sid = 78;
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	assert_true(fe_pending(fe, id, ENV_CTL_PREPARE) >= 0);
+	fe->sid = 79; /* m2's was not taken */
+	id = 2;
+	fe_assign(fe, false, false, 2, &id, 1, NULL, 0, NULL);
+	assert_true(fe_pending(fe, id, ENV_CTL_PREPARE) < 0);
+	fe_free(fe);
+}
+
 /* An agent's database of before (env values in its rows) is written
  * again without them at start; the task runs on. */
 static void test_agent_rewrites_rows_of_an_older_agent_without_env_values(void **state)
@@ -3143,6 +3179,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_agent_reaches_the_new_leader_soon_after_its_election,
 			fixture_new, fixture_free),
+		cmocka_unit_test(test_agent_takes_the_later_of_two_crossed_sessions),
 		cmocka_unit_test_setup_teardown(
 			test_agent_restart_adopts_running_container_and_keeps_node_id,
 			fixture_new, fixture_free),
