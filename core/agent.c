@@ -3781,6 +3781,7 @@ uint64_t agent_node_id(const struct agent *a)
 {
 	return a->node_id;
 }
+
 void agent_peer(struct agent *a, const char *addr, bool up)
 {
 	ms_t now;
