@@ -2969,7 +2969,8 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 		 * asked again) is the one its dispatcher holds now: taken, or
 		 * the next heartbeat is told the session is stale */
 		bool newer = a->link == AGENT_READY && r->status == 0 &&
-			     r->session_id != a->session_id && strcmp(from, a->target) == 0;
+			     r->session_id != a->session_id &&
+			     strcmp(from, a->target) == 0;
 		if (a->link != AGENT_CONNECTING && !newer)
 			return true;
 		if (r->status == CS_ENOTLEADER) {

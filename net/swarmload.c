@@ -646,8 +646,9 @@ static void sl_count_lk(struct swarmload *sl)
 				atomic_fetch_add(&sl->lk_up[sl_lk_bucket(sl, now)], 1);
 		}
 		if (!c && !a->dead && a->was_connected) {
-			atomic_fetch_add(a->lk_lost ? &sl->lk_relost[sl_lk_bucket(sl, now)]
-						    : &sl->lk_lost[sl_lk_bucket(sl, now)],
+			atomic_fetch_add(a->lk_lost
+						 ? &sl->lk_relost[sl_lk_bucket(sl, now)]
+						 : &sl->lk_lost[sl_lk_bucket(sl, now)],
 					 1);
 			a->lk_lost = true;
 		}
@@ -1291,10 +1292,9 @@ static void sl_lk_timeline(struct swarmload *sl, double t_known)
 
 	for (unsigned b = 0; b < SL_LK_BUCKETS; b++)
 		if (atomic_load(&sl->lk_lost[b]) || atomic_load(&sl->lk_up[b]) ||
-		    atomic_load(&sl->lk_relost[b]) ||
-		    atomic_load(&sl->lk_sr_ok[b]) || atomic_load(&sl->lk_sr_none[b]) ||
-		    atomic_load(&sl->lk_sr_old[b]) || atomic_load(&sl->lk_sr_other[b]) ||
-		    atomic_load(&sl->lk_sr_err[b]))
+		    atomic_load(&sl->lk_relost[b]) || atomic_load(&sl->lk_sr_ok[b]) ||
+		    atomic_load(&sl->lk_sr_none[b]) || atomic_load(&sl->lk_sr_old[b]) ||
+		    atomic_load(&sl->lk_sr_other[b]) || atomic_load(&sl->lk_sr_err[b]))
 			last = b;
 	printf("  leader-kill timeline (per second from the kill; the control API named "
 	       "the new leader at %.2f s): lost = sessions seen ending, up = sessions "
@@ -1307,10 +1307,10 @@ static void sl_lk_timeline(struct swarmload *sl, double t_known)
 		printf("  lk-t %3u%s s: lost %5u (%5u)  up %5u (%5u)  again %u  answers %u "
 		       "%u %u %u %u\n",
 		       b, b == SL_LK_BUCKETS - 1 ? "+" : "", atomic_load(&sl->lk_lost[b]),
-		       lost, atomic_load(&sl->lk_up[b]), up, atomic_load(&sl->lk_relost[b]),
-		       atomic_load(&sl->lk_sr_ok[b]), atomic_load(&sl->lk_sr_none[b]),
-		       atomic_load(&sl->lk_sr_old[b]), atomic_load(&sl->lk_sr_other[b]),
-		       atomic_load(&sl->lk_sr_err[b]));
+		       lost, atomic_load(&sl->lk_up[b]), up,
+		       atomic_load(&sl->lk_relost[b]), atomic_load(&sl->lk_sr_ok[b]),
+		       atomic_load(&sl->lk_sr_none[b]), atomic_load(&sl->lk_sr_old[b]),
+		       atomic_load(&sl->lk_sr_other[b]), atomic_load(&sl->lk_sr_err[b]));
 	}
 }
 

@@ -231,7 +231,7 @@ struct uvenv {
 	struct uvenv_notice {
 		char addr[LIMIT_ADDR_BYTES_MAX + 1];
 		bool up;
-	} *notices;
+	} * notices;
 	size_t notice_count, notice_cap;
 
 	/* random: what getrandom gave and is not drawn yet (from random_used) */
@@ -1255,8 +1255,10 @@ static void uvenv_notice(struct uvenv *u, const char *addr, bool up)
 	if (u->notice_count == u->notice_cap &&
 	    grow_array((void **)&u->notices, &u->notice_cap, u->notice_count + 1,
 		       sizeof *u->notices) != 0) {
-		uvenv_logf(u, ENV_LOG_WARN, "msg=\"peer notice not told\" peer=%s "
-			   "why=\"out of memory\"", addr);
+		uvenv_logf(u, ENV_LOG_WARN,
+			   "msg=\"peer notice not told\" peer=%s "
+			   "why=\"out of memory\"",
+			   addr);
 		return;
 	}
 	ev = &u->notices[u->notice_count++];
@@ -1759,10 +1761,11 @@ static void uvenv_sweep(uv_timer_t *h)
 	struct uvenv_in *c = u->ins;
 
 	if (u->accepts_held) {
-		uvenv_logf(u, ENV_LOG_WARN,
-			   "msg=\"accepting paused: too many TLS handshakes in progress\" "
-			   "times=%zu handshakes_max=%zu",
-			   u->accepts_held, u->handshakes_max);
+		uvenv_logf(
+			u, ENV_LOG_WARN,
+			"msg=\"accepting paused: too many TLS handshakes in progress\" "
+			"times=%zu handshakes_max=%zu",
+			u->accepts_held, u->handshakes_max);
 		u->accepts_held = 0;
 	}
 	while (c) {

@@ -1696,7 +1696,8 @@ static void fe_advance(struct fenv *fe, ms_t ms)
 	ms_t end = fe->now + ms;
 	for (;;) {
 		/* the earliest one-shot (the first slot on a tie) */
-		int k = fe->soon_cb[0] && (!fe->soon_cb[1] || fe->soon_at[0] <= fe->soon_at[1])
+		int k = fe->soon_cb[0] && (!fe->soon_cb[1] ||
+					   fe->soon_at[0] <= fe->soon_at[1])
 				? 0
 			: fe->soon_cb[1] ? 1
 					 : -1;
