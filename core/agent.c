@@ -47,6 +47,14 @@ enum {
 	/* redirects followed at once, in a row, before the tick paces them
 	 * (two followers naming each other cannot make a storm) */
 	AGENT_REDIRECTS_AT_ONCE = 3,
+	/* issue 18: for this long after its session ended, while the
+	 * managers elect a leader, an agent tries again at least this often
+	 * (its backoff capped): a manager that answered "no leader" will
+	 * name the new one at once, and the new leader must have every agent
+	 * back within a heartbeat of its election, not a 5 s backoff later.
+	 * Past it (no quorum for long), the backoff grows as before. */
+	AGENT_ELECTION_WATCH_MS = 30000,
+	AGENT_ELECTION_RETRY_MS = 1000,
 };
 
 enum agent_link { AGENT_DISCONNECTED, AGENT_CONNECTING, AGENT_READY };
@@ -124,9 +132,21 @@ struct agent {
 	unsigned redirects; /* followed at once since the last connect by the tick */
 	ms_t heartbeat_ms, tick_ms;
 	ms_t last_answer_ms, last_hb_ms, next_connect_ms, backoff_ms;
+	ms_t lost_ms; /* when the last session ended (0: none did) */
+	/* since then, a live manager answered that it knows no leader to go
+	 * to (agent_disconnect_electing) */
+	bool electing;
+	/* the manager whose connection closed under this agent's session,
+	 * and when; "" once anything was heard from it since. Followers name
+	 * it until their own election timeout: their redirects to it are
+	 * passed over (it is still tried in the list's turn) */
+	char gone[LIMIT_ADDR_BYTES_MAX];
+	ms_t gone_ms;
 	bool hb_pending;
 	env_timer_id tick_timer;
 	env_timer_id report_timer; /* a report soon; 0: none armed */
+	/* the next connect when it is due before the next tick; 0: none */
+	env_timer_id connect_timer;
 	struct agent_task **tasks; /* sorted by id */
 	size_t task_count, task_cap;
 	struct agent_task **closing; /* forgotten, controller closing */
@@ -2279,11 +2299,53 @@ static bool agent_unanswered_lately(struct agent *a, const char *addr, ms_t now)
 	return true;
 }
 
-/* Session lost (or never had): try again after a backoff with jitter, on
- * the next manager of the list. Running tasks keep running. */
-static void agent_disconnect(struct agent *a, bool rotate)
+static void agent_connect(struct agent *a);
+static void agent_arm_connect(struct agent *a, ms_t now);
+
+/* The connect timer: a connect due now, not at the next tick (issue 18: a
+ * backoff of 125 ms must not wait a whole tick), within
+ * AGENT_ELECTION_WATCH_MS of a session's end. */
+static void agent_connect_due(struct env *env, env_timer_id id, void *data)
+{
+	struct agent *a = data;
+	ms_t now = env->ops->now_ms(env);
+
+	(void)id;
+	a->connect_timer = 0;
+	if (a->dead || a->dying || a->refused || a->link != AGENT_DISCONNECTED ||
+	    !nodecert_valid(&a->nc))
+		return;
+	if (now < a->next_connect_ms) {
+		agent_arm_connect(a, now);
+		return;
+	}
+	a->redirects = 0;
+	agent_connect(a);
+}
+
+static void agent_arm_connect(struct agent *a, ms_t now)
+{
+	ms_t in = a->next_connect_ms > now ? a->next_connect_ms - now : 0;
+
+	/* only while a lost session is being found again: a first connect
+	 * (a node starting, or joining) keeps the tick's pace */
+	if (a->connect_timer || a->dead || a->dying || !a->lost_ms ||
+	    now - a->lost_ms >= AGENT_ELECTION_WATCH_MS)
+		return; /* it looks again when it fires */
+	if (a->env->ops->timer_start(a->env, in ? in : 1, 0, agent_connect_due, a,
+				     &a->connect_timer) != 0)
+		a->connect_timer = 0; /* the tick, then */
+}
+
+/* Session lost (or never had): try again after a backoff with jitter, at
+ * most cap, on the next manager of the list. Running tasks keep running. */
+static void agent_disconnect_paced(struct agent *a, bool rotate, ms_t cap)
 {
 	ms_t now = a->env->ops->now_ms(a->env);
+	if (a->link == AGENT_READY) {
+		a->lost_ms = now ? now : 1;
+		a->electing = false;
+	}
 	a->link = AGENT_DISCONNECTED;
 	a->session_id = 0;
 	if (rotate && a->manager_count) {
@@ -2296,11 +2358,35 @@ static void agent_disconnect(struct agent *a, bool rotate)
 		agent_set_target(a, next);
 	}
 	a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : AGENT_BACKOFF_MS_MIN;
-	if (a->backoff_ms > AGENT_BACKOFF_MS_MAX)
-		a->backoff_ms = AGENT_BACKOFF_MS_MAX;
+	if (a->backoff_ms > cap)
+		a->backoff_ms = cap;
 	/* jitter: between half and all of the backoff */
 	a->next_connect_ms = now + a->backoff_ms / 2 +
 			     a->env->ops->random_u64(a->env) % (a->backoff_ms / 2 + 1);
+	agent_arm_connect(a, now);
+}
+
+static void agent_disconnect(struct agent *a, bool rotate)
+{
+	ms_t now = a->env->ops->now_ms(a->env);
+	bool watch = a->electing && a->link != AGENT_READY && a->lost_ms &&
+		     now - a->lost_ms < AGENT_ELECTION_WATCH_MS;
+
+	agent_disconnect_paced(a, rotate,
+			       watch ? AGENT_ELECTION_RETRY_MS : AGENT_BACKOFF_MS_MAX);
+}
+
+/* A live manager answered a connect with no leader to go to (none known,
+ * or the one that just left this agent unanswered): the managers are
+ * electing, and one of them will name the new leader as soon as it is
+ * elected. From then until AGENT_ELECTION_WATCH_MS after the session's
+ * end, every retry (this one, and one after a connect left unanswered)
+ * comes at most AGENT_ELECTION_RETRY_MS later. Without such an answer (no
+ * manager reachable) the backoff grows as before. */
+static void agent_disconnect_electing(struct agent *a)
+{
+	a->electing = true;
+	agent_disconnect(a, true);
 }
 
 static void agent_connect(struct agent *a)
@@ -2869,6 +2955,8 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 			 from, who->node_id);
 		return true;
 	}
+	if (a->gone[0] && strcmp(a->gone, from) == 0)
+		a->gone[0] = '\0'; /* it answers: not gone */
 	if (wire->cert_response) {
 		agent_on_cert_response(a, from, wire->cert_response);
 		return true;
@@ -2876,7 +2964,14 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 
 	if (wire->session_response) {
 		const Cs__SessionResponse *r = wire->session_response;
-		if (a->link != AGENT_CONNECTING)
+		/* in session, a second session from the same manager (two
+		 * requests crossed: a connect left unanswered for two ticks is
+		 * asked again) is the one its dispatcher holds now: taken, or
+		 * the next heartbeat is told the session is stale */
+		bool newer = a->link == AGENT_READY && r->status == 0 &&
+			     r->session_id != a->session_id &&
+			     strcmp(from, a->target) == 0;
+		if (a->link != AGENT_CONNECTING && !newer)
 			return true;
 		if (r->status == CS_ENOTLEADER) {
 			/* follow the redirect at once, when there is one and
@@ -2885,6 +2980,8 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 			 * its own election timeout) */
 			agent_add_manager(a, r->leader);
 			if (r->leader && *r->leader &&
+			    !(a->gone[0] && strcmp(a->gone, r->leader) == 0 &&
+			      now - a->gone_ms < AGENT_STALE_REDIRECT_MS) &&
 			    !agent_unanswered_lately(a, r->leader, now)) {
 				agent_set_target(a, r->leader);
 				a->link = AGENT_DISCONNECTED;
@@ -2894,7 +2991,7 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 					agent_connect(a);
 				}
 			} else {
-				agent_disconnect(a, true);
+				agent_disconnect_electing(a);
 			}
 			return true;
 		}
@@ -3685,6 +3782,36 @@ uint64_t agent_node_id(const struct agent *a)
 {
 	return a->node_id;
 }
+
+void agent_peer(struct agent *a, const char *addr, bool up)
+{
+	ms_t now;
+
+	if (!a || up || a->dead || a->refused || a->link == AGENT_DISCONNECTED ||
+	    strcmp(addr, a->target) != 0)
+		return;
+	now = a->env->ops->now_ms(a->env);
+	if (a->link == AGENT_CONNECTING) {
+		/* as a connect left unanswered (agent_tick), without waiting
+		 * for the tick to say so */
+		memcpy(a->unanswered, a->target, sizeof a->unanswered);
+		a->unanswered_ms = now;
+		nodecert_reload(&a->nc);
+		agent_disconnect(a, true);
+		return;
+	}
+	/* in session: the same manager again at once (a connection can
+	 * close with its manager alive); a dead one refuses the connect,
+	 * which is told here in turn (above) */
+	memcpy(a->gone, a->target, sizeof a->gone);
+	a->gone_ms = now;
+	env_logf(a->env, ENV_LOG_WARN,
+		 "msg=\"session lost\" manager=%s why=\"connection closed\"", a->target);
+	agent_disconnect(a, false);
+	a->redirects = 0;
+	agent_connect(a);
+}
+
 bool agent_connected(const struct agent *a)
 {
 	return a->link == AGENT_READY;

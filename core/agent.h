@@ -120,6 +120,15 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 bool agent_logs_handle(struct agent *a, const char *from, const struct env_identity *who,
 		       const Cs__Wire *wire);
 
+/* agent_peer takes the env's peer notice (env_peer_cb) for addr: the
+ * connection to the manager it is in session with (or connecting to) went
+ * down. That session is taken as lost (a connect as unanswered) at once, as
+ * SwarmKit's agent does when its stream breaks, rather than after
+ * AGENT_SESSION_GRACE heartbeat periods: the next manager is tried after
+ * the backoff. Notices of other addresses, and "up" notices, change
+ * nothing. A hint only: without notices the heartbeat grace still tells. */
+void agent_peer(struct agent *a, const char *addr, bool up);
+
 /* Status, for tests and checks. */
 uint64_t agent_node_id(const struct agent *a);
 /* agent_db_resets: how many times this agent found its task database

@@ -53,6 +53,14 @@ static void node_on_identity(void *data, const struct env_identity *id)
 	manager_set_node_id(n->m, id->node_id);
 }
 
+/* A connection came up or went down: the agent's hint (agent_peer). */
+static void node_peer(struct env *env, const char *addr, bool up, void *data)
+{
+	struct node *n = data;
+	(void)env;
+	agent_peer(n->a, addr, up);
+}
+
 static void node_recv(struct env *env, const char *from, const uint8_t *buf, size_t len,
 		      void *data)
 {
@@ -119,7 +127,7 @@ static int node_start(const void *cfg_ptr, struct env *env, void **state)
 		goto err_manager;
 	if (n->m)
 		manager_set_node_id(n->m, agent_node_id(n->a));
-	env->ops->listen(env, node_recv, NULL, n);
+	env->ops->listen(env, node_recv, node_peer, n);
 	*state = n;
 	return 0;
 err_manager:

@@ -66,6 +66,9 @@ enum {
 	SL_FDS_PER_AGENT = 8, /* listener, connections both ways, sqlite files */
 	SL_POLL_MS = 5,
 	SL_PROGRESS_S = 2,
+	/* leader-kill timeline: one-second buckets from the kill (the last
+	 * holds everything later) */
+	SL_LK_BUCKETS = 300,
 	SL_CALL_MS = 30000,
 	SL_QUIET_CALL_MS = 1000, /* a call that may find no leader: asked again */
 	/* hostnames per TASK_LIST when a list is cut: as many as the control
@@ -148,7 +151,8 @@ struct sl_agent {
 	struct envproxy px; /* first: the agent is found from its env */
 	struct swarmload *sl;
 	env_recv_cb recv;
-	void *recv_data;
+	env_peer_cb peer;
+	void *recv_data; /* the node's, for both */
 	struct uvenv *uv;
 	struct node_cfg cfg;
 	void *node;
@@ -159,6 +163,7 @@ struct sl_agent {
 	/* leader-kill: connected at the last poll, and since when */
 	bool was_connected;
 	uint64_t connected_ns;
+	bool lk_lost; /* lost its session since the kill (counted once) */
 };
 
 struct sl_watch {
@@ -213,6 +218,16 @@ struct swarmload {
 	 * (ns), and how many live agents are in session with it */
 	atomic_int lk_port;
 	atomic_uint_fast64_t lk_since_ns, lk_in_session, lk_last_ns;
+	/* leader-kill timeline, per second from the kill: agents that saw
+	 * their session end (first time), sessions begun, and session
+	 * answers received: accepted, redirected naming no leader, naming the
+	 * old leader, naming another manager, refused otherwise */
+	atomic_uint lk_lost[SL_LK_BUCKETS], lk_up[SL_LK_BUCKETS],
+		lk_relost[SL_LK_BUCKETS];
+	atomic_uint lk_sr_ok[SL_LK_BUCKETS], lk_sr_none[SL_LK_BUCKETS],
+		lk_sr_old[SL_LK_BUCKETS], lk_sr_other[SL_LK_BUCKETS],
+		lk_sr_err[SL_LK_BUCKETS];
+	atomic_int lk_old_port;
 	pthread_t ctl;
 	int rc;
 };
@@ -424,6 +439,38 @@ static int sl_parse(struct swarmload *sl, int argc, char **argv)
 
 /* ---------------------------------------------------------------- the nodes */
 
+static unsigned sl_lk_bucket(const struct swarmload *sl, uint64_t now_ns)
+{
+	uint64_t since = atomic_load(&sl->lk_since_ns);
+	uint64_t s = now_ns > since ? (now_ns - since) / 1000000000u : 0;
+	return s < SL_LK_BUCKETS ? (unsigned)s : SL_LK_BUCKETS - 1;
+}
+
+/* leader-kill timeline: a session answer, by what it says. */
+static void sl_lk_session_answer(struct swarmload *sl, const uint8_t *buf, size_t len)
+{
+	Cs__Wire *w = cs__wire__unpack(NULL, len, buf);
+	unsigned b = sl_lk_bucket(sl, sl_now_ns());
+	const Cs__SessionResponse *r;
+
+	if (!w)
+		return;
+	r = w->session_response;
+	if (!r)
+		;
+	else if (r->status == 0)
+		atomic_fetch_add(&sl->lk_sr_ok[b], 1);
+	else if (r->status != CS_ENOTLEADER)
+		atomic_fetch_add(&sl->lk_sr_err[b], 1);
+	else if (!r->leader || !*r->leader)
+		atomic_fetch_add(&sl->lk_sr_none[b], 1);
+	else if (sl_port_of(r->leader) == atomic_load(&sl->lk_old_port))
+		atomic_fetch_add(&sl->lk_sr_old[b], 1);
+	else
+		atomic_fetch_add(&sl->lk_sr_other[b], 1);
+	cs__wire__free_unpacked(w, NULL);
+}
+
 /* Counts heartbeat answers in front of the agent's receive callback. */
 static void sl_recv(struct env *env, const char *from, const uint8_t *buf, size_t len,
 		    void *data)
@@ -435,7 +482,17 @@ static void sl_recv(struct env *env, const char *from, const uint8_t *buf, size_
 	if (len > 0 && (buf[0] == a->sl->hb_tag || buf[0] == a->sl->session_tag)) {
 		a->mgr_port = sl_port_of(from);
 	}
+	if (len > 0 && buf[0] == a->sl->session_tag && atomic_load(&a->sl->lk_since_ns))
+		sl_lk_session_answer(a->sl, buf, len);
 	a->recv(&a->px.env, from, buf, len, a->recv_data);
+}
+
+/* The node's peer notices, with its own data and env. */
+static void sl_peer(struct env *env, const char *addr, bool up, void *data)
+{
+	struct sl_agent *a = data;
+	(void)env;
+	a->peer(&a->px.env, addr, up, a->recv_data);
 }
 
 static int sl_listen(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb,
@@ -443,9 +500,10 @@ static int sl_listen(struct env *env, env_recv_cb recv_cb, env_peer_cb peer_cb,
 {
 	struct sl_agent *a = (struct sl_agent *)envproxy_of(env);
 	a->recv = recv_cb;
+	a->peer = peer_cb;
 	a->recv_data = data;
-	return a->px.real->ops->listen(a->px.real, recv_cb ? sl_recv : NULL, peer_cb,
-				       recv_cb ? (void *)a : data);
+	return a->px.real->ops->listen(a->px.real, recv_cb ? sl_recv : NULL,
+				       peer_cb ? sl_peer : NULL, a);
 }
 
 static void sl_refused(void *data, const char *why)
@@ -581,8 +639,19 @@ static void sl_count_lk(struct swarmload *sl)
 	for (unsigned i = 0; i < sl->agents; i++) {
 		struct sl_agent *a = &sl->a[i];
 		bool c = !a->dead && a->node && agent_connected(node_agent(a->node));
-		if (c && !a->was_connected)
+		if (c && !a->was_connected) {
 			a->connected_ns = now;
+			/* a session begun after the one the kill ended */
+			if (a->lk_lost)
+				atomic_fetch_add(&sl->lk_up[sl_lk_bucket(sl, now)], 1);
+		}
+		if (!c && !a->dead && a->was_connected) {
+			atomic_fetch_add(a->lk_lost
+						 ? &sl->lk_relost[sl_lk_bucket(sl, now)]
+						 : &sl->lk_lost[sl_lk_bucket(sl, now)],
+					 1);
+			a->lk_lost = true;
+		}
 		a->was_connected = c;
 		if (c && port && a->mgr_port == port && a->connected_ns >= since) {
 			n++;
@@ -1212,6 +1281,39 @@ static int sl_phase_node_death(struct swarmload *sl)
 	return 0;
 }
 
+/* leader-kill: the timeline, a line per second from the kill up to the
+ * last second anything happened in: agents that lost their session, that
+ * began one (with the new leader: no other leads), and the session
+ * answers they got (accepted; redirected to no leader, to the killed one,
+ * to another; refused). */
+static void sl_lk_timeline(struct swarmload *sl, double t_known)
+{
+	unsigned last = 0, lost = 0, up = 0;
+
+	for (unsigned b = 0; b < SL_LK_BUCKETS; b++)
+		if (atomic_load(&sl->lk_lost[b]) || atomic_load(&sl->lk_up[b]) ||
+		    atomic_load(&sl->lk_relost[b]) || atomic_load(&sl->lk_sr_ok[b]) ||
+		    atomic_load(&sl->lk_sr_none[b]) || atomic_load(&sl->lk_sr_old[b]) ||
+		    atomic_load(&sl->lk_sr_other[b]) || atomic_load(&sl->lk_sr_err[b]))
+			last = b;
+	printf("  leader-kill timeline (per second from the kill; the control API named "
+	       "the new leader at %.2f s): lost = sessions seen ending, up = sessions "
+	       "begun with the new leader, again = those lost again; session answers: ok, no-leader, "
+	       "old-leader, other, refused\n",
+	       t_known);
+	for (unsigned b = 0; b <= last; b++) {
+		lost += atomic_load(&sl->lk_lost[b]);
+		up += atomic_load(&sl->lk_up[b]);
+		printf("  lk-t %3u%s s: lost %5u (%5u)  up %5u (%5u)  again %u  answers %u "
+		       "%u %u %u %u\n",
+		       b, b == SL_LK_BUCKETS - 1 ? "+" : "", atomic_load(&sl->lk_lost[b]),
+		       lost, atomic_load(&sl->lk_up[b]), up,
+		       atomic_load(&sl->lk_relost[b]), atomic_load(&sl->lk_sr_ok[b]),
+		       atomic_load(&sl->lk_sr_none[b]), atomic_load(&sl->lk_sr_old[b]),
+		       atomic_load(&sl->lk_sr_other[b]), atomic_load(&sl->lk_sr_err[b]));
+	}
+}
+
 static int sl_phase_leader_kill(struct swarmload *sl)
 {
 	double t0, t_known = 0, t_done, t_seen, next,
@@ -1233,6 +1335,7 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 	sl_watch_begin(sl);
 	t0 = sl_now();
 	t0_ns = sl_now_ns();
+	atomic_store(&sl->lk_old_port, old_port);
 	atomic_store(&sl->lk_since_ns, t0_ns);
 	if (kill(sl->kill_leader, SIGKILL) != 0) {
 		fprintf(stderr, "swarmload: leader-kill: kill %d: %s\n",
@@ -1293,6 +1396,7 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 	       (int)sl->kill_leader, old_port, new_port, t_known - t0, t_seen,
 	       sl->replicas, sl_now() - t0,
 	       t_done <= bound ? "within the bound" : "NOT within the bound");
+	sl_lk_timeline(sl, new_port ? t_known - t0 : 0);
 	sl_watch_end(sl, "leader-kill", sl_now() - t0);
 	if (atomic_load(&sl->untracked)) {
 		fprintf(stderr,

@@ -32,6 +32,7 @@
 #include <openssl/crypto.h>
 
 #include "core/errors.h"
+#include "core/grow.h"
 #include "core/hash.h"
 #include "core/limits.h"
 #include "core/pki.h"
@@ -222,6 +223,16 @@ struct uvenv {
 	 * just before the loop waits again (uvenv_corked) */
 	uv_prepare_t cork;
 	bool corked;
+	/* peer notices (env_peer_cb), in the order they happened: told from
+	 * the loop's idle phase, never from inside an env call (a connection
+	 * can fail within send or pki_install; the core must not be re-entered
+	 * there, and a recording must see a notice as an event of its own) */
+	uv_idle_t notify;
+	struct uvenv_notice {
+		char addr[LIMIT_ADDR_BYTES_MAX + 1];
+		bool up;
+	} * notices;
+	size_t notice_count, notice_cap;
 
 	/* random: what getrandom gave and is not drawn yet (from random_used) */
 	uint8_t random_pool[256];
@@ -285,7 +296,12 @@ struct uvenv {
 	uint64_t conn_next_id;
 	size_t handshakes; /* incoming connections in their handshake */
 	size_t handshakes_max;
-	size_t handshakes_refused; /* since the sweep last said so */
+	/* at handshakes_max, the next connection waits (libuv holds it and
+	 * stops accepting; the kernel's backlog holds the rest) until a
+	 * handshake ends: a burst of legitimate nodes (all of a dead leader's
+	 * agents at its successor) is served in turn, not closed to retry */
+	bool accept_paused;
+	size_t accepts_held; /* times accepting paused since the sweep said so */
 	uint64_t handshake_timeout_ms;
 	uint8_t *rbuf; /* every socket read lands here (one loop, one at a time) */
 	struct env_ops ops_dp; /* with a data plane: env.ops points here */
@@ -643,6 +659,16 @@ static void uvenv_in_close_cb(uv_handle_t *h)
 	uvenv_handle_gone(u);
 }
 
+static void uvenv_notify(uv_idle_t *h);
+
+/* A handshake ended: accepting goes on (from the loop's idle phase, not
+ * inside the close or read that ended it) when it paused at the limit. */
+static void uvenv_accept_wake(struct uvenv *u)
+{
+	if (u->accept_paused && !u->closing)
+		uv_idle_start(&u->notify, uvenv_notify);
+}
+
 /* Closes an incoming connection; a reason (not NULL) is logged at warn. */
 static void uvenv_in_close(struct uvenv_in *c, const char *reason)
 {
@@ -670,6 +696,7 @@ static void uvenv_in_close(struct uvenv_in *c, const char *reason)
 		assert(u->handshakes > 0);
 		u->handshakes--;
 		c->handshaking = false;
+		uvenv_accept_wake(u);
 	}
 	/* libuv reads synchronously into the buffer alloc gave, so none is
 	 * pending now: its memory goes back at once, not at the close
@@ -1051,6 +1078,7 @@ static void uvenv_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		assert(u->handshakes > 0);
 		u->handshakes--;
 		c->handshaking = false;
+		uvenv_accept_wake(u);
 		uvenv_in_identify(c);
 	}
 	for (;;) {
@@ -1099,6 +1127,14 @@ static void uvenv_accept(uv_stream_t *server, int status)
 			   uv_strerror(status));
 		return;
 	}
+	if (u->handshakes >= u->handshakes_max) {
+		/* not accepted: libuv keeps it and stops listening until
+		 * uvenv_accept_resume (said once a sweep, with the count) */
+		if (!u->accept_paused)
+			u->accepts_held++;
+		u->accept_paused = true;
+		return;
+	}
 	c = calloc(1, sizeof *c);
 	if (!c) {
 		uvenv_logf(u, ENV_LOG_ERROR, "msg=\"accept: out of memory\"");
@@ -1135,13 +1171,6 @@ static void uvenv_accept(uv_stream_t *server, int status)
 	}
 	if (u->in_count > UVENV_CONNS_IN_MAX) {
 		uvenv_in_close(c, "too many connections");
-		return;
-	}
-	if (u->handshakes >= u->handshakes_max) {
-		/* said once a sweep, with the count: a flood must not flood
-		 * the log too */
-		u->handshakes_refused++;
-		uvenv_in_close(c, NULL);
 		return;
 	}
 	if (tls_conn_new(u->tls_server, &c->tls) != 0) {
@@ -1186,6 +1215,58 @@ static void uvenv_out_close_cb(uv_handle_t *h)
 	uvenv_handle_gone(u);
 }
 
+/* The loop's idle phase: the notices queued so far, in order (one a
+ * callback queues waits for the next turn). */
+static void uvenv_notify(uv_idle_t *h)
+{
+	struct uvenv *u = h->data;
+	size_t n = u->notice_count;
+
+	if (u->accept_paused && u->handshakes < u->handshakes_max && !u->closing) {
+		u->accept_paused = false; /* set again if it is full again */
+		uvenv_accept((uv_stream_t *)&u->listener, 0);
+	}
+	for (size_t i = 0; i < n && !u->closing; i++) {
+		struct uvenv_notice ev = u->notices[i];
+		if (u->listening && u->peer_cb)
+			u->peer_cb(&u->env, ev.addr, ev.up, u->cb_data);
+	}
+	if (u->closing)
+		return;
+	if (n) {
+		memmove(u->notices, u->notices + n,
+			(u->notice_count - n) * sizeof *u->notices);
+		u->notice_count -= n;
+	}
+	if (u->notice_count == 0 &&
+	    !(u->accept_paused && u->handshakes < u->handshakes_max))
+		uv_idle_stop(h);
+}
+
+/* Queues the notice that the connection to addr came up or went down,
+ * for uvenv_notify. Notices are hints (env.h): one that finds no memory
+ * is not told (logged). */
+static void uvenv_notice(struct uvenv *u, const char *addr, bool up)
+{
+	struct uvenv_notice *ev;
+
+	if (!u->listening || !u->peer_cb || u->closing)
+		return;
+	if (u->notice_count == u->notice_cap &&
+	    grow_array((void **)&u->notices, &u->notice_cap, u->notice_count + 1,
+		       sizeof *u->notices) != 0) {
+		uvenv_logf(u, ENV_LOG_WARN,
+			   "msg=\"peer notice not told\" peer=%s "
+			   "why=\"out of memory\"",
+			   addr);
+		return;
+	}
+	ev = &u->notices[u->notice_count++];
+	snprintf(ev->addr, sizeof ev->addr, "%s", addr);
+	ev->up = up;
+	uv_idle_start(&u->notify, uvenv_notify);
+}
+
 static void uvenv_peer_backoff(struct uvenv_peer *p);
 
 /* The connection o failed or ended: close it; drop what it had in flight;
@@ -1211,8 +1292,9 @@ static void uvenv_out_fail(struct uvenv_out *o, const char *why)
 		   was_up ? "connection lost" : "connect failed", p->addr, why);
 	if (p->head)
 		uvenv_peer_backoff(p);
-	if (was_up && u->listening && u->peer_cb)
-		u->peer_cb(&u->env, p->addr, false, u->cb_data);
+	/* a connect that failed is told too: a node dialling a dead
+	 * manager learns it at once, not from a timeout of its own */
+	uvenv_notice(u, p->addr, false);
 }
 
 /* The server of o showed a certificate this node does not trust: nothing
@@ -1347,8 +1429,7 @@ static void uvenv_out_handshaken(struct uvenv_out *o)
 	p->refused_told = false;
 	uvenv_peer_flush(p);
 	uvenv_logf(u, ENV_LOG_DEBUG, "msg=\"connected\" peer=%s", p->addr);
-	if (u->listening && u->peer_cb)
-		u->peer_cb(&u->env, p->addr, true, u->cb_data);
+	uvenv_notice(u, p->addr, true);
 }
 
 /* Delivers the whole frames in o's buffer. Returns false when o (or u) was
@@ -1679,12 +1760,13 @@ static void uvenv_sweep(uv_timer_t *h)
 	uint64_t now = uv_now(u->loop);
 	struct uvenv_in *c = u->ins;
 
-	if (u->handshakes_refused) {
-		uvenv_logf(u, ENV_LOG_WARN,
-			   "msg=\"closed connections at accept: too many TLS handshakes "
-			   "in progress\" closed=%zu handshakes_max=%zu",
-			   u->handshakes_refused, u->handshakes_max);
-		u->handshakes_refused = 0;
+	if (u->accepts_held) {
+		uvenv_logf(
+			u, ENV_LOG_WARN,
+			"msg=\"accepting paused: too many TLS handshakes in progress\" "
+			"times=%zu handshakes_max=%zu",
+			u->accepts_held, u->handshakes_max);
+		u->accepts_held = 0;
 	}
 	while (c) {
 		struct uvenv_in *next = c->next;
@@ -3554,6 +3636,9 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	uv_prepare_init(u->loop, &u->cork);
 	u->cork.data = u;
 	u->handles_live++;
+	uv_idle_init(u->loop, &u->notify);
+	u->notify.data = u;
+	u->handles_live++;
 	uv_timer_start(&u->sweep, uvenv_sweep, uvenv_sweep_ms(u), uvenv_sweep_ms(u));
 	uv_unref((uv_handle_t *)&u->sweep); /* it alone keeps no loop running */
 	uv_tcp_init(u->loop, &u->listener);
@@ -3649,6 +3734,11 @@ void uvenv_close(struct uvenv *u)
 	uv_close((uv_handle_t *)&u->sweep, uvenv_own_close_cb);
 	uv_prepare_stop(&u->cork);
 	uv_close((uv_handle_t *)&u->cork, uvenv_own_close_cb);
+	uv_idle_stop(&u->notify);
+	uv_close((uv_handle_t *)&u->notify, uvenv_own_close_cb);
+	free(u->notices);
+	u->notices = NULL;
+	u->notice_count = u->notice_cap = 0;
 	uv_timer_stop(&u->exit_timer);
 	uv_close((uv_handle_t *)&u->exit_timer, uvenv_own_close_cb);
 

@@ -8,7 +8,13 @@
  * executor. swarmd
  * and the tests make one per node; everything runs on the caller's loop, no
  * thread anywhere. The uvenv owns every handle, buffer and sqlite handle it
- * makes and frees them after uvenv_close, in its last close callback. */
+ * makes and frees them after uvenv_close, in its last close callback.
+ * Peer notices (env_peer_cb) are about its outgoing connections: "up" when
+ * one is connected, "down" when one ends or a connect fails; each is told
+ * from the loop's idle phase, in order, never from inside an env call.
+ * Incoming connections in their TLS handshake are at most handshakes_max:
+ * past it, accepting pauses (the kernel's backlog holds the rest) until
+ * one ends. */
 #ifndef NET_UVENV_H
 #define NET_UVENV_H
 
