@@ -171,6 +171,8 @@ struct sl_watch {
 	bool killed;	  /* by leader-kill: its end is no failure */
 	double cpu_share; /* the last phase's, of a core (0..) */
 	uint64_t rss_end; /* at the last phase's end */
+	long fds_max;	  /* open descriptors, the most sampled (-1: unread) */
+	long fds_end;	  /* ... at the last phase's end */
 };
 
 struct swarmload {
@@ -694,6 +696,24 @@ static double sl_runq_wait_s(pid_t pid)
 	return sum;
 }
 
+/* How many descriptors pid holds open now (the entries of /proc/PID/fd),
+ * or -1 when that is not readable. */
+static long sl_fd_count(pid_t pid)
+{
+	char path[64];
+	DIR *d;
+	struct dirent *e;
+	long n = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	if (!(d = opendir(path)))
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 static void sl_watch_begin(struct swarmload *sl)
 {
 	for (size_t i = 0; i < sl->watch_count; i++) {
@@ -701,6 +721,7 @@ static void sl_watch_begin(struct swarmload *sl)
 		w->wait0 = sl_runq_wait_s(w->pid);
 		w->ok = procstat_read(w->pid, &w->at0) == 0;
 		w->rss_max = w->ok ? w->at0.rss_bytes : 0;
+		w->fds_max = sl_fd_count(w->pid);
 	}
 }
 
@@ -709,9 +730,12 @@ static void sl_watch_sample(struct swarmload *sl)
 	for (size_t i = 0; i < sl->watch_count; i++) {
 		struct sl_watch *w = &sl->watch[i];
 		struct procstat now;
+		long fds = sl_fd_count(w->pid);
 		if (w->ok && procstat_read(w->pid, &now) == 0 &&
 		    now.rss_bytes > w->rss_max)
 			w->rss_max = now.rss_bytes;
+		if (fds > w->fds_max)
+			w->fds_max = fds;
 	}
 }
 
@@ -744,6 +768,11 @@ static void sl_watch_end(struct swarmload *sl, const char *phase, double secs)
 			       wait >= 0 && w->wait0 >= 0 ? wait - w->wait0 : 0.0,
 			       now.rss_bytes / 1048576.0, w->rss_max / 1048576.0);
 		}
+		w->fds_end = sl_fd_count(w->pid);
+		if (w->fds_end > w->fds_max)
+			w->fds_max = w->fds_end;
+		printf("  %s %s: %ld open descriptors at the end (max sampled %ld)\n",
+		       phase, w->name, w->fds_end, w->fds_max);
 	}
 	fflush(stdout);
 }
@@ -1072,6 +1101,10 @@ static int sl_phase_hold(struct swarmload *sl)
 		       "s of sessions held, no tasks)\n",
 		       sl->agents, SL_HEARTBEAT_S, 100.0 * w->cpu_share,
 		       w->rss_end / 1048576.0, w->rss_max / 1048576.0, secs);
+		printf("hold-leader-fds: %u agents: leader holds %ld descriptors (max "
+		       "sampled %ld; %.2f per agent) (timed: the hold)\n",
+		       sl->agents, w->fds_end, w->fds_max,
+		       sl->agents ? (double)w->fds_max / sl->agents : 0.0);
 	}
 	if (sl->socket)
 		printf("hold-ready: node ls: %" PRIu64
