@@ -39,9 +39,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -75,6 +78,7 @@ enum {
 	SL_NODES_PER_LIST = CONTROL_FILTER_VALUES_MAX,
 	SL_TOKEN_BYTES = 256,
 	SL_RESTARTS_SHOWN = 10, /* task ids printed when tasks restart */
+	SL_PROCS_MAX = 16,	/* --procs */
 };
 
 /* SwarmKit's defaults (manager/dispatcher/dispatcher.go at v2.1.0:
@@ -129,6 +133,11 @@ static const char sl_usage[] =
 	"  --after-socket PATH      another manager's control socket, used from\n"
 	"                           the leader's kill on (needs --kill-leader)\n"
 	"  --timeout S              a phase that takes longer fails (default 600)\n"
+	"  --procs P                run the agents in P processes (default 1), each\n"
+	"                           under its own open-file limit (an agent holds\n"
+	"                           about 4.3 descriptors): this one runs the first\n"
+	"                           share and the phases, the others (forked) their\n"
+	"                           shares; counts are summed over all of them\n"
 	"  --help\n"
 	"\n"
 	"Prints one progress line every 2 s of a long phase, a line per phase,\n"
@@ -175,6 +184,33 @@ struct sl_watch {
 	long fds_end;	  /* ... at the last phase's end */
 };
 
+/* What one process's loop publishes (its agents only), in memory shared by
+ * the --procs processes; the control thread (of the first) sums them. */
+struct sl_slot {
+	_Atomic int phase; /* SL_PH_JOIN, then SL_PH_READY or SL_PH_FAILED */
+	_Atomic int killed; /* node-death done on its agents */
+	atomic_uint_fast64_t hb_answers, joined, sessions, refused;
+	atomic_uint_fast64_t running, started_tasks, failed_starts;
+	atomic_uint_fast64_t last_start_ns; /* its latest container start */
+	atomic_uint_fast64_t restarted, untracked;
+	/* leader-kill: how many of its live agents are in session with the new
+	 * leader since the kill, and the latest of those beginnings (ns) */
+	atomic_uint_fast64_t lk_in_session, lk_last_ns;
+};
+
+/* What the control thread asks of every process. */
+struct sl_shared {
+	_Atomic int stop;     /* every loop: stop the agents, end */
+	_Atomic int kill_req; /* node-death: kill the last kill_agents agents */
+	/* leader-kill: the new leader's port (0: not known yet), since when */
+	atomic_int lk_port;
+	atomic_uint_fast64_t lk_since_ns;
+	struct sl_slot slot[SL_PROCS_MAX];
+	/* then kill_agents node ids: the killed agents', by global index
+	 * from agents - kill_agents (each process writes its own) */
+	uint64_t dead[];
+};
+
 struct swarmload {
 	/* options */
 	unsigned agents, wave, hold_s, timeout_s;
@@ -201,20 +237,16 @@ struct swarmload {
 	struct sl_agent *a;
 	unsigned started, joined_n, sessions_n;
 	struct fakeexec x;
-	_Atomic int phase;
-	atomic_uint_fast64_t hb_answers, joined, sessions, refused;
-	atomic_uint_fast64_t running, started_tasks, failed_starts;
-	atomic_uint_fast64_t all_running_ns; /* own view: M running (0: not yet) */
-	atomic_uint_fast64_t restarted, untracked;
-	/* node-death: the control thread asks (1), the loop thread kills the
-	 * last kill_agents agents, fills dead_ids, and says done (2) */
-	_Atomic int kill_req;
-	uint64_t *dead_ids; /* sorted; the dead agents' node ids */
+	/* --procs: this process's share of the agents, global indexes
+	 * lo..lo+n-1 (a[] holds them), its slot, and what all share */
+	unsigned procs, lo, n;
+	struct sl_shared *sh;
+	size_t sh_bytes;
+	struct sl_slot *me;
+	pid_t kids[SL_PROCS_MAX];
+	/* the control thread's: sorted, the dead agents' node ids */
+	uint64_t *dead_ids;
 	size_t dead_count;
-	/* leader-kill: the new leader's port (0: not known yet), since when
-	 * (ns), and how many live agents are in session with it */
-	atomic_int lk_port;
-	atomic_uint_fast64_t lk_since_ns, lk_in_session, lk_last_ns;
 	pthread_t ctl;
 	int rc;
 };
@@ -273,6 +305,7 @@ static int sl_parse(struct swarmload *sl, int argc, char **argv)
 	uint64_t v;
 
 	sl->agents = 100;
+	sl->procs = 1;
 	sl->wave = 50;
 	sl->hold_s = 5;
 	sl->timeout_s = 600;
@@ -313,6 +346,10 @@ static int sl_parse(struct swarmload *sl, int argc, char **argv)
 			if (sl_u64(f, arg, 1, SL_AGENTS_MAX, &v))
 				return -1;
 			sl->agents = (unsigned)v;
+		} else if (strcmp(f, "--procs") == 0) {
+			if (sl_u64(f, arg, 1, SL_PROCS_MAX, &v))
+				return -1;
+			sl->procs = (unsigned)v;
 		} else if (strcmp(f, "--wave") == 0) {
 			if (sl_u64(f, arg, 1, SL_AGENTS_MAX, &v))
 				return -1;
@@ -416,6 +453,10 @@ static int sl_parse(struct swarmload *sl, int argc, char **argv)
 				"than --agents\n");
 		return -1;
 	}
+	if (sl->procs > sl->agents) {
+		fprintf(stderr, "swarmload: --procs: at most one per agent\n");
+		return -1;
+	}
 	if (!sl->kill_leader != !sl->after_socket || (sl->kill_leader && !sl->socket)) {
 		fprintf(stderr, "swarmload: --kill-leader, --after-socket and "
 				"--control-socket go together\n");
@@ -433,7 +474,7 @@ static void sl_recv(struct env *env, const char *from, const uint8_t *buf, size_
 	struct sl_agent *a = data;
 	(void)env;
 	if (len > 0 && buf[0] == a->sl->hb_tag)
-		atomic_fetch_add_explicit(&a->sl->hb_answers, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&a->sl->me->hb_answers, 1, memory_order_relaxed);
 	if (len > 0 && (buf[0] == a->sl->hb_tag || buf[0] == a->sl->session_tag)) {
 		a->mgr_port = sl_port_of(from);
 	}
@@ -454,16 +495,14 @@ static void sl_refused(void *data, const char *why)
 {
 	struct sl_agent *a = data;
 	fprintf(stderr, "swarmload: %s refused by the cluster: %s\n", a->name, why);
-	atomic_fetch_add(&a->sl->refused, 1);
+	atomic_fetch_add(&a->sl->me->refused, 1);
 }
 
 static void sl_on_start(void *data, const char *service_id)
 {
 	struct swarmload *sl = data;
 	(void)service_id;
-	if (sl->replicas && sl->x.counts.running >= sl->replicas &&
-	    atomic_load(&sl->all_running_ns) == 0)
-		atomic_store(&sl->all_running_ns, (uint64_t)(sl_now() * 1e9));
+	atomic_store(&sl->me->last_start_ns, sl_now_ns());
 }
 
 static void sl_on_restart(void *data, const char *task_id, uint64_t starts)
@@ -491,7 +530,7 @@ static int sl_agent_open(struct swarmload *sl, unsigned i)
 	char dir[320], err[256];
 
 	a->sl = sl;
-	snprintf(a->name, sizeof a->name, "%s%u", sl->prefix, i + 1);
+	snprintf(a->name, sizeof a->name, "%s%u", sl->prefix, sl->lo + i + 1);
 	snprintf(dir, sizeof dir, "%.200s/%s", sl->dir, a->name);
 	if (uvenv_open(&(struct uvenv_cfg){.loop = &sl->loop,
 					   .listen_addr = "127.0.0.1:0",
@@ -523,7 +562,7 @@ static void sl_nodes_stop(struct swarmload *sl)
 {
 	uv_timer_stop(&sl->poll);
 	uv_close((uv_handle_t *)&sl->poll, NULL);
-	for (unsigned i = 0; i < sl->agents; i++) {
+	for (unsigned i = 0; i < sl->n; i++) {
 		struct sl_agent *a = &sl->a[i];
 		if (a->node)
 			node_program.stop(a->node);
@@ -540,20 +579,19 @@ static int sl_u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* node-death, on the loop thread: the last kill_agents agents die as
- * processes do: the node program's stop (no goodbye), their containers'
- * handles freed (no callback), their envs closed (connections closed by
- * this side, as the kernel closes a dead process's). Their node ids go
- * to dead_ids. Returns 0, or -1 when out of memory (nothing killed). */
-static int sl_kill_agents(struct swarmload *sl)
+/* node-death, on each process's loop thread: the last kill_agents agents
+ * (of all processes: those of this one among them) die as processes do:
+ * the node program's stop (no goodbye), their containers' handles freed
+ * (no callback), their envs closed (connections closed by this side, as
+ * the kernel closes a dead process's). Their node ids go to the shared
+ * dead[]. */
+static void sl_kill_agents(struct swarmload *sl)
 {
 	unsigned from = sl->agents - sl->kill_agents;
 
-	if (!(sl->dead_ids = calloc(sl->kill_agents, sizeof *sl->dead_ids)))
-		return -1;
-	for (unsigned i = from; i < sl->agents; i++) {
+	for (unsigned i = from > sl->lo ? from - sl->lo : 0; i < sl->n; i++) {
 		struct sl_agent *a = &sl->a[i];
-		sl->dead_ids[sl->dead_count++] = agent_node_id(node_agent(a->node));
+		sl->sh->dead[sl->lo + i - from] = agent_node_id(node_agent(a->node));
 		node_program.stop(a->node);
 		a->node = NULL;
 		fakeexec_env_gone(&sl->x, uvenv_env(a->uv));
@@ -561,8 +599,6 @@ static int sl_kill_agents(struct swarmload *sl)
 		a->uv = NULL;
 		a->dead = true;
 	}
-	qsort(sl->dead_ids, sl->dead_count, sizeof *sl->dead_ids, sl_u64_cmp);
-	return 0;
 }
 
 /* leader-kill, on the loop thread (each poll, from the kill on): when
@@ -574,13 +610,13 @@ static int sl_kill_agents(struct swarmload *sl)
  * port). */
 static void sl_count_lk(struct swarmload *sl)
 {
-	int port = atomic_load(&sl->lk_port);
-	uint64_t since = atomic_load(&sl->lk_since_ns), n = 0, last = 0, now;
+	int port = atomic_load(&sl->sh->lk_port);
+	uint64_t since = atomic_load(&sl->sh->lk_since_ns), n = 0, last = 0, now;
 
 	if (!since)
 		return;
 	now = sl_now_ns();
-	for (unsigned i = 0; i < sl->agents; i++) {
+	for (unsigned i = 0; i < sl->n; i++) {
 		struct sl_agent *a = &sl->a[i];
 		bool c = !a->dead && a->node && agent_connected(node_agent(a->node));
 		if (c && !a->was_connected)
@@ -592,8 +628,8 @@ static void sl_count_lk(struct swarmload *sl)
 				last = a->connected_ns;
 		}
 	}
-	atomic_store(&sl->lk_last_ns, last);
-	atomic_store(&sl->lk_in_session, n);
+	atomic_store(&sl->me->lk_last_ns, last);
+	atomic_store(&sl->me->lk_in_session, n);
 }
 
 /* The loop thread's clock: starts the next wave, counts certificates and
@@ -601,18 +637,18 @@ static void sl_count_lk(struct swarmload *sl)
 static void sl_poll(uv_timer_t *t)
 {
 	struct swarmload *sl = t->data;
-	int ph = atomic_load(&sl->phase);
+	int ph = atomic_load(&sl->me->phase);
 
-	if (ph == SL_PH_STOP || ph == SL_PH_FAILED) {
+	if (atomic_load(&sl->sh->stop) || ph == SL_PH_FAILED) {
 		sl_nodes_stop(sl);
 		return;
 	}
-	if (sl->joined_n == sl->started && sl->started < sl->agents) {
-		for (unsigned k = 0; k < sl->wave && sl->started < sl->agents; k++) {
+	if (sl->joined_n == sl->started && sl->started < sl->n) {
+		for (unsigned k = 0; k < sl->wave && sl->started < sl->n; k++) {
 			struct sl_agent *a = &sl->a[sl->started];
 			int rv;
 			if (sl_agent_open(sl, sl->started)) {
-				atomic_store(&sl->phase, SL_PH_FAILED);
+				atomic_store(&sl->me->phase, SL_PH_FAILED);
 				return;
 			}
 			rv = node_program.start(&a->cfg, &a->px.env, &a->node);
@@ -622,13 +658,13 @@ static void sl_poll(uv_timer_t *t)
 					a->name, cs_strerror(rv),
 					uvenv_storage_error(a->uv));
 				a->node = NULL;
-				atomic_store(&sl->phase, SL_PH_FAILED);
+				atomic_store(&sl->me->phase, SL_PH_FAILED);
 				return;
 			}
 			sl->started++;
 		}
 	}
-	if (sl->sessions_n < sl->agents) {
+	if (sl->sessions_n < sl->n) {
 		for (unsigned i = 0; i < sl->started; i++) {
 			struct sl_agent *a = &sl->a[i];
 			if (!a->joined && sl_has_cert(uvenv_env(a->uv))) {
@@ -641,25 +677,75 @@ static void sl_poll(uv_timer_t *t)
 				sl->sessions_n++;
 			}
 		}
-		atomic_store(&sl->joined, sl->joined_n);
-		atomic_store(&sl->sessions, sl->sessions_n);
-		if (sl->sessions_n == sl->agents)
-			atomic_store(&sl->phase, SL_PH_READY);
+		atomic_store(&sl->me->joined, sl->joined_n);
+		atomic_store(&sl->me->sessions, sl->sessions_n);
+		if (sl->sessions_n == sl->n)
+			atomic_store(&sl->me->phase, SL_PH_READY);
 	}
-	if (atomic_load(&sl->kill_req) == 1) {
-		if (sl_kill_agents(sl)) {
-			fprintf(stderr, "swarmload: node-death: out of memory\n");
-			atomic_store(&sl->phase, SL_PH_FAILED);
-			return;
-		}
-		atomic_store(&sl->kill_req, 2);
+	if (atomic_load(&sl->sh->kill_req) && !atomic_load(&sl->me->killed)) {
+		sl_kill_agents(sl);
+		atomic_store(&sl->me->killed, 1);
 	}
 	sl_count_lk(sl);
-	atomic_store(&sl->running, sl->x.counts.running);
-	atomic_store(&sl->started_tasks, sl->x.counts.started);
-	atomic_store(&sl->failed_starts, sl->x.counts.failed);
-	atomic_store(&sl->restarted, sl->x.counts.restarted);
-	atomic_store(&sl->untracked, sl->x.counts.untracked);
+	atomic_store(&sl->me->running, sl->x.counts.running);
+	atomic_store(&sl->me->started_tasks, sl->x.counts.started);
+	atomic_store(&sl->me->failed_starts, sl->x.counts.failed);
+	atomic_store(&sl->me->restarted, sl->x.counts.restarted);
+	atomic_store(&sl->me->untracked, sl->x.counts.untracked);
+}
+
+/* The sum over every process's slot of the counter at offset off. */
+static uint64_t sl_sum(const struct swarmload *sl, size_t off)
+{
+	uint64_t sum = 0;
+	for (unsigned k = 0; k < sl->procs; k++)
+		sum += atomic_load((atomic_uint_fast64_t *)((char *)&sl->sh->slot[k] + off));
+	return sum;
+}
+#define SL_SUM(sl, field) sl_sum((sl), offsetof(struct sl_slot, field))
+
+/* How many processes killed their share of node-death's agents. */
+static unsigned sl_killed(const struct swarmload *sl)
+{
+	unsigned n = 0;
+	for (unsigned k = 0; k < sl->procs; k++)
+		n += atomic_load(&sl->sh->slot[k].killed) != 0;
+	return n;
+}
+
+/* The latest over every process's slot of field (a time). */
+static uint64_t sl_max_lk_last(const struct swarmload *sl)
+{
+	uint64_t m = 0;
+	for (unsigned k = 0; k < sl->procs; k++) {
+		uint64_t v = atomic_load(&sl->sh->slot[k].lk_last_ns);
+		m = v > m ? v : m;
+	}
+	return m;
+}
+
+static uint64_t sl_max_last_start(const struct swarmload *sl)
+{
+	uint64_t m = 0;
+	for (unsigned k = 0; k < sl->procs; k++) {
+		uint64_t v = atomic_load(&sl->sh->slot[k].last_start_ns);
+		m = v > m ? v : m;
+	}
+	return m;
+}
+
+/* Every process's loop: SL_PH_FAILED when one failed, SL_PH_READY when
+ * all are, else SL_PH_JOIN. */
+static int sl_phase_all(const struct swarmload *sl)
+{
+	bool all = true;
+	for (unsigned k = 0; k < sl->procs; k++) {
+		int ph = atomic_load(&sl->sh->slot[k].phase);
+		if (ph == SL_PH_FAILED)
+			return SL_PH_FAILED;
+		all &= ph == SL_PH_READY;
+	}
+	return all ? SL_PH_READY : SL_PH_JOIN;
 }
 
 /* ---------------------------------------------------------------- reports */
@@ -832,7 +918,7 @@ static bool sl_is_live_agent(const struct swarmload *sl, const char *hostname)
 	i = strtoul(hostname + n, &end, 10);
 	if (errno || *end || i < 1 || i > sl->agents)
 		return false;
-	return !sl->a[i - 1].dead;
+	return !sl->dead_count || i <= sl->agents - sl->kill_agents;
 }
 
 /* The control API's node list: *ready of this run's live agents READY,
@@ -952,6 +1038,7 @@ static int sl_count_running(struct swarmload *sl, uint64_t *running, uint64_t *l
 		Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
 		Cs__ControlResponse *resp;
 		char *names[SL_NODES_PER_LIST];
+		char name_buf[SL_NODES_PER_LIST][48];
 		size_t n = 0;
 
 		req.id = 3;
@@ -959,8 +1046,13 @@ static int sl_count_running(struct swarmload *sl, uint64_t *running, uint64_t *l
 		req.service = (char *)sl->service;
 		if (slices) {
 			for (; n < SL_NODES_PER_LIST && from < sl->agents; from++)
-				if (!sl->a[from].dead)
-					names[n++] = sl->a[from].name;
+				if (!sl->dead_count ||
+				    from < sl->agents - sl->kill_agents) {
+					snprintf(name_buf[n], sizeof name_buf[n], "%s%u",
+						 sl->prefix, from + 1);
+					names[n] = name_buf[n];
+					n++;
+				}
 			if (!n)
 				break; /* only dead agents were left */
 			req.filter_nodes = names;
@@ -1021,19 +1113,19 @@ static int sl_phase_join(struct swarmload *sl)
 
 	sl_watch_begin(sl);
 	for (;;) {
-		int ph = atomic_load(&sl->phase);
+		int ph = sl_phase_all(sl);
 		if (ph == SL_PH_READY)
 			break;
 		if (ph == SL_PH_FAILED || !sl_watched_alive(sl) ||
 		    sl_phase_timed_out(sl, t0, "join"))
 			return -1;
-		if (atomic_load(&sl->refused) > 0)
+		if (SL_SUM(sl, refused) > 0)
 			return -1;
 		if (sl_now() >= next) {
 			printf("swarmload: join: %" PRIu64 "/%u certificates, %" PRIu64
 			       " sessions, %.0f s\n",
-			       (uint64_t)atomic_load(&sl->joined), sl->agents,
-			       (uint64_t)atomic_load(&sl->sessions), sl_now() - t0);
+			       SL_SUM(sl, joined), sl->agents, SL_SUM(sl, sessions),
+			       sl_now() - t0);
 			fflush(stdout);
 			sl_watch_sample(sl);
 			next += SL_PROGRESS_S;
@@ -1042,8 +1134,12 @@ static int sl_phase_join(struct swarmload *sl)
 	}
 	secs = sl_now() - t0;
 	printf("join: %u agents joined (certificate each) and in session in %.2f s "
-	       "(%.0f joins/s, waves of %u)\n",
-	       sl->agents, secs, sl->agents / secs, sl->wave);
+	       "(%.0f joins/s, waves of %u%s)\n",
+	       sl->agents, secs, sl->agents / secs, sl->wave,
+	       sl->procs > 1 ? " in each swarmload process" : "");
+	if (sl->procs > 1)
+		printf("  join: %u swarmload processes of about %u agents each\n",
+		       sl->procs, (sl->agents + sl->procs - 1) / sl->procs);
 	sl_watch_end(sl, "join", secs);
 	return 0;
 }
@@ -1078,14 +1174,14 @@ static int sl_phase_hold(struct swarmload *sl)
 		return -1;
 	sl_watch_begin(sl);
 	t0 = sl_now();
-	hb0 = atomic_load(&sl->hb_answers);
+	hb0 = SL_SUM(sl, hb_answers);
 	while (sl_now() - t0 < sl->hold_s) {
 		if (!sl_watched_alive(sl))
 			return -1;
 		sl_watch_sample(sl);
 		sl_sleep_ms(200);
 	}
-	hb1 = atomic_load(&sl->hb_answers);
+	hb1 = SL_SUM(sl, hb_answers);
 	secs = sl_now() - t0;
 	printf("hold: %.0f heartbeats/s over %.1f s (%u agents in session; answers the "
 	       "agents received)\n",
@@ -1112,7 +1208,7 @@ static int sl_phase_hold(struct swarmload *sl)
 		       "%" PRIu64 "/%u at its end\n",
 		       ready0, sl->agents, ready1, sl->agents);
 	fflush(stdout);
-	if (atomic_load(&sl->sessions) < sl->agents || !ok)
+	if (SL_SUM(sl, sessions) < sl->agents || !ok)
 		return -1;
 	return 0;
 }
@@ -1127,22 +1223,23 @@ static int sl_phase_create(struct swarmload *sl)
 	next = t0 + SL_PROGRESS_S;
 	if (sl_create(sl))
 		return -1;
-	/* the fake executors' view: M containers running */
-	while (atomic_load(&sl->all_running_ns) == 0) {
+	/* the fake executors' view (of every process): M containers running */
+	while (SL_SUM(sl, running) < sl->replicas) {
 		if (!sl_watched_alive(sl) || sl_phase_timed_out(sl, t0, "create"))
 			return -1;
 		if (sl_now() >= next) {
 			printf("swarmload: create: %" PRIu64 "/%" PRIu64
 			       " running (own view), %" PRIu64 " failed starts, %.0f s\n",
-			       (uint64_t)atomic_load(&sl->running), sl->replicas,
-			       (uint64_t)atomic_load(&sl->failed_starts), sl_now() - t0);
+			       SL_SUM(sl, running), sl->replicas, SL_SUM(sl, failed_starts),
+			       sl_now() - t0);
 			fflush(stdout);
 			sl_watch_sample(sl);
 			next += SL_PROGRESS_S;
 		}
 		sl_sleep_ms(5);
 	}
-	t_own = (double)atomic_load(&sl->all_running_ns) / 1e9;
+	/* the last of them started at the latest start any process saw */
+	t_own = (double)sl_max_last_start(sl) / 1e9;
 	sl_watch_sample(sl);
 	/* the control API's: M tasks RUNNING */
 	for (;;) {
@@ -1172,7 +1269,7 @@ static int sl_phase_create(struct swarmload *sl)
 	       " failed starts): %.2f s; the control API listed all %" PRIu64
 	       " RUNNING by %.2f s (%" PRIu64 " tasks listed)\n",
 	       sl->xcfg.start_ms, sl->xcfg.start_jitter_ms,
-	       (uint64_t)atomic_load(&sl->failed_starts), own, sl->replicas, api, listed);
+	       SL_SUM(sl, failed_starts), own, sl->replicas, api, listed);
 	sl_watch_end(sl, "create", api);
 	return 0;
 }
@@ -1181,7 +1278,7 @@ static int sl_phase_create(struct swarmload *sl)
  * gone, or the phase ran past --timeout. */
 static bool sl_phase_broken(struct swarmload *sl, double t0, const char *what)
 {
-	return atomic_load(&sl->phase) == SL_PH_FAILED || !sl_watched_alive(sl) ||
+	return sl_phase_all(sl) == SL_PH_FAILED || !sl_watched_alive(sl) ||
 	       sl_phase_timed_out(sl, t0, what);
 }
 
@@ -1191,17 +1288,22 @@ static int sl_phase_node_death(struct swarmload *sl)
 	uint64_t running = 0, listed = 0, before, lost;
 
 	sl_watch_begin(sl);
-	before = atomic_load(&sl->running);
+	before = SL_SUM(sl, running);
+	if (!(sl->dead_ids = calloc(sl->kill_agents, sizeof *sl->dead_ids)))
+		return -1;
 	t0 = sl_now();
 	next = t0 + SL_PROGRESS_S;
-	atomic_store(&sl->kill_req, 1);
-	while (atomic_load(&sl->kill_req) != 2)
+	atomic_store(&sl->sh->kill_req, 1);
+	while (sl_killed(sl) != sl->procs)
 		if (sl_phase_broken(sl, t0, "node-death (the kill)"))
 			return -1;
 		else
 			sl_sleep_ms(1);
+	memcpy(sl->dead_ids, sl->sh->dead, sl->kill_agents * sizeof *sl->dead_ids);
+	qsort(sl->dead_ids, sl->kill_agents, sizeof *sl->dead_ids, sl_u64_cmp);
+	sl->dead_count = sl->kill_agents;
 	sl_sleep_ms(2 * SL_POLL_MS); /* the counts published after it */
-	lost = before - atomic_load(&sl->running);
+	lost = before - SL_SUM(sl, running);
 	printf("swarmload: node-death: %u agents stopped (%" PRIu64
 	       " running containers with them) in %.3f s\n",
 	       sl->kill_agents, lost, sl_now() - t0);
@@ -1209,7 +1311,7 @@ static int sl_phase_node_death(struct swarmload *sl)
 	for (;;) {
 		if (sl_phase_broken(sl, t0, "node-death"))
 			return -1;
-		if (!t_own && atomic_load(&sl->running) >= sl->replicas)
+		if (!t_own && SL_SUM(sl, running) >= sl->replicas)
 			t_own = sl_now();
 		if (sl_count_running(sl, &running, &listed))
 			return -1;
@@ -1219,7 +1321,7 @@ static int sl_phase_node_death(struct swarmload *sl)
 			printf("swarmload: node-death: control API lists %" PRIu64
 			       "/%" PRIu64 " RUNNING on the agents left, %" PRIu64
 			       " running (own view), %.0f s\n",
-			       running, sl->replicas, (uint64_t)atomic_load(&sl->running),
+			       running, sl->replicas, SL_SUM(sl, running),
 			       sl_now() - t0);
 			fflush(stdout);
 			sl_watch_sample(sl);
@@ -1266,7 +1368,7 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 	sl_watch_begin(sl);
 	t0 = sl_now();
 	t0_ns = sl_now_ns();
-	atomic_store(&sl->lk_since_ns, t0_ns);
+	atomic_store(&sl->sh->lk_since_ns, t0_ns);
 	if (kill(sl->kill_leader, SIGKILL) != 0) {
 		fprintf(stderr, "swarmload: leader-kill: kill %d: %s\n",
 			(int)sl->kill_leader, strerror(errno));
@@ -1284,16 +1386,16 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 			    port != old_port) {
 				new_port = port;
 				t_known = sl_now();
-				atomic_store(&sl->lk_port, new_port);
+				atomic_store(&sl->sh->lk_port, new_port);
 			}
-		} else if (atomic_load(&sl->lk_in_session) >= live) {
+		} else if (SL_SUM(sl, lk_in_session) >= live) {
 			break;
 		}
 		if (sl_now() >= next) {
 			printf("swarmload: leader-kill: %s, %" PRIu64
 			       "/%u agents in session with it, %.0f s\n",
 			       new_port ? "new leader known" : "no new leader yet",
-			       (uint64_t)atomic_load(&sl->lk_in_session), live,
+			       SL_SUM(sl, lk_in_session), live,
 			       sl_now() - t0);
 			fflush(stdout);
 			sl_watch_sample(sl);
@@ -1303,7 +1405,7 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 	}
 	t_seen = sl_now() - t0;
 	sl_sleep_ms(2 * SL_POLL_MS); /* lk_last_ns of the count that said all */
-	t_done = (double)(atomic_load(&sl->lk_last_ns) - t0_ns) / 1e9;
+	t_done = (double)(sl_max_lk_last(sl) - t0_ns) / 1e9;
 	/* the tasks: still all RUNNING by the control API (the new leader's
 	 * store), and none started twice by the agents re-syncing */
 	for (;;) {
@@ -1314,7 +1416,7 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 			break;
 		sl_sleep_ms(100);
 	}
-	restarted = atomic_load(&sl->restarted);
+	restarted = SL_SUM(sl, restarted);
 	printf("leader-kill: %u agents in session with the new leader in %.2f s (two "
 	       "election timeouts + one heartbeat = %.0f s); tasks restarted: %" PRIu64
 	       "\n",
@@ -1327,11 +1429,11 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 	       sl->replicas, sl_now() - t0,
 	       t_done <= bound ? "within the bound" : "NOT within the bound");
 	sl_watch_end(sl, "leader-kill", sl_now() - t0);
-	if (atomic_load(&sl->untracked)) {
+	if (SL_SUM(sl, untracked)) {
 		fprintf(stderr,
 			"swarmload: %" PRIu64 " starts not tracked per task "
 			"(out of memory): restarts unknown\n",
-			(uint64_t)atomic_load(&sl->untracked));
+			SL_SUM(sl, untracked));
 		return -1;
 	}
 	return restarted ? -1 : 0;
@@ -1351,7 +1453,7 @@ static void *sl_control_main(void *arg)
 	sl->rc = rv ? 1 : 0;
 	if (rv)
 		fprintf(stderr, "swarmload: stopped; agents' log: %s\n", sl->log_path);
-	atomic_store(&sl->phase, SL_PH_STOP);
+	atomic_store(&sl->sh->stop, 1);
 	return NULL;
 }
 
@@ -1360,7 +1462,8 @@ static void *sl_control_main(void *arg)
 static int sl_fds(struct swarmload *sl)
 {
 	struct rlimit rl;
-	uint64_t need = (uint64_t)sl->agents * SL_FDS_PER_AGENT + 64;
+	uint64_t share = (sl->agents + sl->procs - 1) / sl->procs;
+	uint64_t need = share * SL_FDS_PER_AGENT + 64;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return -1;
@@ -1380,9 +1483,9 @@ static int sl_fds(struct swarmload *sl)
 	}
 	if (rl.rlim_cur < need) {
 		fprintf(stderr,
-			"swarmload: %u agents need about %" PRIu64
-			" descriptors; the limit is %llu (ulimit -n)\n",
-			sl->agents, need, (unsigned long long)rl.rlim_cur);
+			"swarmload: %" PRIu64 " agents in a process need about %" PRIu64
+			" descriptors; the limit is %llu (ulimit -n; more --procs)\n",
+			share, need, (unsigned long long)rl.rlim_cur);
 		return -1;
 	}
 	return 0;
@@ -1398,6 +1501,63 @@ static void sl_rm_tree(const char *path)
 	if (pid > 0)
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
+}
+
+/* One process's share k of the agents: its loop (and in share 0 the
+ * control thread, which runs the phases over every share's counts).
+ * Returns the exit status: 0, or 1 (failed: said). */
+static int sl_share_main(struct swarmload *sl, unsigned k)
+{
+	int rc = 1;
+
+	sl->lo = (unsigned)((uint64_t)k * sl->agents / sl->procs);
+	sl->n = (unsigned)((uint64_t)(k + 1) * sl->agents / sl->procs) - sl->lo;
+	sl->me = &sl->sh->slot[k];
+	if (k == 0)
+		snprintf(sl->log_path, sizeof sl->log_path, "%.200s/agents.log", sl->dir);
+	else
+		snprintf(sl->log_path, sizeof sl->log_path, "%.200s/agents-%u.log",
+			 sl->dir, k);
+	if (!(sl->log = fopen(sl->log_path, "w"))) {
+		fprintf(stderr, "swarmload: %s: %s\n", sl->log_path, strerror(errno));
+		atomic_store(&sl->me->phase, SL_PH_FAILED);
+		return 1;
+	}
+	if (!(sl->a = calloc(sl->n, sizeof *sl->a))) {
+		fprintf(stderr, "swarmload: out of memory for %u agents\n", sl->n);
+		atomic_store(&sl->me->phase, SL_PH_FAILED);
+		fclose(sl->log);
+		return 1;
+	}
+	if (k == 0) {
+		printf("swarmload: %u agents (waves of %u%s) joining %s%s; state in %s\n",
+		       sl->agents, sl->wave, sl->procs > 1 ? " per process" : "",
+		       sl->managers[0], sl->manager_count > 1 ? " and others" : "",
+		       sl->dir);
+		fflush(stdout);
+	}
+	uv_loop_init(&sl->loop);
+	uv_timer_init(&sl->loop, &sl->poll);
+	sl->poll.data = sl;
+	uv_timer_start(&sl->poll, sl_poll, 0, SL_POLL_MS);
+	if (k != 0) {
+		uv_run(&sl->loop, UV_RUN_DEFAULT);
+		rc = atomic_load(&sl->me->phase) == SL_PH_FAILED;
+	} else if (pthread_create(&sl->ctl, NULL, sl_control_main, sl) != 0) {
+		fprintf(stderr, "swarmload: cannot start the control thread\n");
+		atomic_store(&sl->sh->stop, 1);
+		uv_run(&sl->loop, UV_RUN_DEFAULT);
+	} else {
+		uv_run(&sl->loop, UV_RUN_DEFAULT);
+		pthread_join(sl->ctl, NULL);
+		rc = sl->rc;
+	}
+	if (uv_loop_close(&sl->loop) != 0)
+		fprintf(stderr, "swarmload: handles left on the loop\n");
+	fakeexec_free(&sl->x);
+	free(sl->a);
+	fclose(sl->log);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -1457,39 +1617,59 @@ int main(int argc, char **argv)
 		}
 		sl->dir_made = true;
 	}
-	snprintf(sl->log_path, sizeof sl->log_path, "%.200s/agents.log", sl->dir);
-	if (!(sl->log = fopen(sl->log_path, "w"))) {
-		fprintf(stderr, "swarmload: %s: %s\n", sl->log_path, strerror(errno));
+	/* --procs: the processes share the counts and the control thread's
+	 * asks; each forked one runs its share of the agents (own open-file
+	 * table: the limit is per process) until told to stop */
+	sl->sh_bytes = sizeof *sl->sh + (size_t)sl->kill_agents * sizeof(uint64_t);
+	sl->sh = mmap(NULL, sl->sh_bytes, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sl->sh == MAP_FAILED) {
+		fprintf(stderr, "swarmload: mmap: %s\n", strerror(errno));
+		sl->sh = NULL;
 		goto out_dir;
 	}
-	if (!(sl->a = calloc(sl->agents, sizeof *sl->a))) {
-		fprintf(stderr, "swarmload: out of memory for %u agents\n", sl->agents);
-		goto out_log;
+	for (unsigned k = 1; k < sl->procs; k++) {
+		pid_t parent = getpid(), pid;
+		fflush(stdout);
+		fflush(stderr);
+		pid = fork();
+		if (pid < 0) {
+			fprintf(stderr, "swarmload: fork: %s\n", strerror(errno));
+			atomic_store(&sl->sh->stop, 1);
+			goto out_kids;
+		}
+		if (pid == 0) {
+			/* a share's process dies with the first one */
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+				_exit(1);
+			exit(sl_share_main(sl, k));
+		}
+		sl->kids[k] = pid;
+		if (sl->watch_count < SL_WATCH_MAX) { /* its CPU, memory, descriptors */
+			snprintf(sl->watch[sl->watch_count].name,
+				 sizeof sl->watch[0].name, "swarmload-%u", k);
+			sl->watch[sl->watch_count++].pid = pid;
+		}
 	}
-	printf("swarmload: %u agents (waves of %u) joining %s%s; state in %s\n",
-	       sl->agents, sl->wave, sl->managers[0],
-	       sl->manager_count > 1 ? " and others" : "", sl->dir);
-	fflush(stdout);
-	uv_loop_init(&sl->loop);
-	uv_timer_init(&sl->loop, &sl->poll);
-	sl->poll.data = sl;
-	uv_timer_start(&sl->poll, sl_poll, 0, SL_POLL_MS);
-	if (pthread_create(&sl->ctl, NULL, sl_control_main, sl) != 0) {
-		fprintf(stderr, "swarmload: cannot start the control thread\n");
-		atomic_store(&sl->phase, SL_PH_STOP);
-		uv_run(&sl->loop, UV_RUN_DEFAULT);
-	} else {
-		uv_run(&sl->loop, UV_RUN_DEFAULT);
-		pthread_join(sl->ctl, NULL);
-		rc = sl->rc;
+	rc = sl_share_main(sl, 0);
+out_kids:
+	for (unsigned k = 1; k < sl->procs; k++) {
+		int st;
+		if (sl->kids[k] <= 0)
+			continue;
+		while (waitpid(sl->kids[k], &st, 0) < 0 && errno == EINTR)
+			;
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr,
+				"swarmload: the process of share %u (pid %d) failed "
+				"(status %d)\n",
+				k, (int)sl->kids[k],
+				WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
+			rc = 1;
+		}
 	}
-	if (uv_loop_close(&sl->loop) != 0)
-		fprintf(stderr, "swarmload: handles left on the loop\n");
-	fakeexec_free(&sl->x);
 	free(sl->dead_ids);
-	free(sl->a);
-out_log:
-	fclose(sl->log);
+	munmap(sl->sh, sl->sh_bytes);
 out_dir:
 	if (sl->dir_made && rc == 0)
 		sl_rm_tree(sl->dir);
