@@ -1503,6 +1503,16 @@ static void sl_rm_tree(const char *path)
 			;
 }
 
+/* Share k of `agents` agents over `procs` processes: global indexes
+ * *lo..*lo+*n-1; the shares are contiguous, in order, cover every agent
+ * once and differ by at most one agent. */
+static void sl_share_of(unsigned agents, unsigned procs, unsigned k, unsigned *lo,
+			unsigned *n)
+{
+	*lo = (unsigned)((uint64_t)k * agents / procs);
+	*n = (unsigned)((uint64_t)(k + 1) * agents / procs) - *lo;
+}
+
 /* One process's share k of the agents: its loop (and in share 0 the
  * control thread, which runs the phases over every share's counts).
  * Returns the exit status: 0, or 1 (failed: said). */
@@ -1510,8 +1520,7 @@ static int sl_share_main(struct swarmload *sl, unsigned k)
 {
 	int rc = 1;
 
-	sl->lo = (unsigned)((uint64_t)k * sl->agents / sl->procs);
-	sl->n = (unsigned)((uint64_t)(k + 1) * sl->agents / sl->procs) - sl->lo;
+	sl_share_of(sl->agents, sl->procs, k, &sl->lo, &sl->n);
 	sl->me = &sl->sh->slot[k];
 	if (k == 0)
 		snprintf(sl->log_path, sizeof sl->log_path, "%.200s/agents.log", sl->dir);
