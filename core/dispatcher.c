@@ -46,6 +46,12 @@ struct disp_session {
 	uint64_t node_id;
 	uint64_t session_id; /* 0: grace only (ready in the store, no session yet) */
 	char addr[LIMIT_ADDR_BYTES_MAX];
+	/* issue 18: the connection of its latest accepted frame (session,
+	 * heartbeat, status), as sender() named it: everything for this
+	 * node goes back on it (env reply), never dialled to an address, so
+	 * that a leader holds one connection per agent, the agent's. 0: none
+	 * yet (a new leader's grace): nothing is sent. */
+	uint64_t conn;
 	ms_t last_seen_ms;
 	ms_t grace_until_ms; /* grace only: not down before this (a new leader's) */
 	uint64_t seq;	     /* last Assignments number sent */
@@ -209,24 +215,33 @@ size_t dispatcher_sessions(const struct dispatcher *d)
 
 /* ---------------------------------------------------------------- frames */
 
-static void disp_send(struct dispatcher *d, const char *to, const Cs__Wire *wire)
+/* Sends wire back on connection conn (a sender()'s conn: the agent's own
+ * connection; issue 18: the dispatcher never dials an agent). A frame lost
+ * there (the connection gone, its queue full) is what the session protocol
+ * recovers: the agent's next heartbeat, on its new connection, renews the
+ * session's conn and learns the last Assignments number (a gap: it asks
+ * for the full set again), status reports are resent until acknowledged,
+ * and network states and keys are sent again when its heartbeat's digests
+ * differ. */
+static void disp_send(struct dispatcher *d, uint64_t conn, const Cs__Wire *wire)
 {
 	size_t len = cs__wire__get_packed_size(wire);
 	uint8_t *buf;
-	if (d->dying)
+	if (d->dying || conn == 0)
 		return;
 	if (len > LIMIT_FRAME_BYTES_MAX) {
 		/* every sender splits first: this is a bug, said loudly */
 		env_logf(d->env, ENV_LOG_ERROR,
-			 "msg=\"message larger than a frame: not sent\" to=%s bytes=%zu",
-			 to, len);
+			 "msg=\"message larger than a frame: not sent\" conn=%" PRIu64
+			 " bytes=%zu",
+			 conn, len);
 		return;
 	}
 	buf = malloc(len ? len : 1);
 	if (!buf)
 		return;
 	cs__wire__pack(wire, buf);
-	d->env->ops->send(d->env, to, buf, len);
+	d->env->ops->reply(d->env, conn, buf, len);
 	if (wire->network_keys)
 		seal_wipe(buf, len); /* issue 17: the network keys */
 	free(buf);
@@ -299,7 +314,7 @@ static void disp_cert_held(struct dispatcher *d, struct disp_session *s,
 	memcpy(s->held_written, held->data, ENV_DIGEST_BYTES);
 }
 
-static void disp_session_reply(struct dispatcher *d, const char *to, int status,
+static void disp_session_reply(struct dispatcher *d, uint64_t conn, int status,
 			       struct disp_session *s);
 static void disp_ack_now(struct dispatcher *d, const struct disp_report *r,
 			 uint32_t state);
@@ -353,7 +368,7 @@ static void disp_write_done(void *data, int status)
 		/* the session's record is written: answer it (if still its) */
 		struct disp_session *s = disp_session(d, w->reply_node);
 		if (s && s->session_id == w->reply_session) {
-			disp_session_reply(d, s->addr, status, status ? NULL : s);
+			disp_session_reply(d, s->conn, status, status ? NULL : s);
 			if (status == 0)
 				disp_send_full(d, s);
 		}
@@ -710,7 +725,7 @@ static void disp_send_parts(struct dispatcher *d, struct disp_session *s, bool f
 		a.set_seq = full ? set_seq : 0;
 		a.seq = ++s->seq;
 		wire.assignments = &a;
-		disp_send(d, s->addr, &wire);
+		disp_send(d, s->conn, &wire);
 	} while (ti < n_tasks || ri < n_removed);
 }
 
@@ -1492,7 +1507,7 @@ static void disp_net_send(struct dispatcher *d, struct disp_session *s,
 		dispatcher_net_part(&whole, DISP_ASSIGN_BYTES_MAX, &ei, &si, &p);
 		p.part = part++;
 		wire.network_state = &p;
-		disp_send(d, s->addr, &wire);
+		disp_send(d, s->conn, &wire);
 	} while (ei < whole.n_endpoints || si < whole.n_services);
 }
 
@@ -1505,7 +1520,7 @@ static void disp_net_send_removed(struct dispatcher *d, struct disp_session *s,
 	p.network_id = network_id;
 	p.removed = true;
 	wire.network_state = &p;
-	disp_send(d, s->addr, &wire);
+	disp_send(d, s->conn, &wire);
 }
 
 /* The ingress network when some service publishes a port on it (0: none):
@@ -1599,7 +1614,7 @@ static void disp_net_sync(struct dispatcher *d, struct disp_session *s)
 				Cs__NetworkState p = mut->delta;
 				p.session_id = s->session_id;
 				wire.network_state = &p;
-				disp_send(d, s->addr, &wire);
+				disp_send(d, s->conn, &wire);
 			} else {
 				disp_net_send(d, s, net);
 			}
@@ -1651,7 +1666,7 @@ static void disp_keys_send(struct dispatcher *d, struct disp_session *s)
 	m.n_keys = c->n_network_keys;
 	m.keys = c->network_keys;
 	wire.network_keys = &m;
-	disp_send(d, s->addr, &wire);
+	disp_send(d, s->conn, &wire);
 	s->keys_sent = d->keys_digest;
 }
 
@@ -1858,7 +1873,7 @@ static void disp_ack_now(struct dispatcher *d, const struct disp_report *r,
 	ack.n_states = 1;
 	ack.states = &state;
 	wire.status_ack = &ack;
-	disp_send(d, s->addr, &wire);
+	disp_send(d, s->conn, &wire);
 }
 
 /* Orders reports by task, then by arrival: the last of each task's run is
@@ -1998,7 +2013,7 @@ static void disp_push_members(struct dispatcher *d)
 		r.n_managers = n;
 		r.managers = managers;
 		wire.heartbeat_response = &r;
-		disp_send(d, s->addr, &wire);
+		disp_send(d, s->conn, &wire);
 	}
 }
 
@@ -2077,7 +2092,7 @@ static void disp_removed(struct dispatcher *d, uint64_t have, size_t *n, uint64_
 	*sent = true;
 }
 
-static void disp_session_reply(struct dispatcher *d, const char *to, int status,
+static void disp_session_reply(struct dispatcher *d, uint64_t conn, int status,
 			       struct disp_session *s)
 {
 	Cs__Wire wire = CS__WIRE__INIT;
@@ -2101,7 +2116,7 @@ static void disp_session_reply(struct dispatcher *d, const char *to, int status,
 	if (status == 0)
 		disp_removed(d, 0, &r.n_removed_nodes, &r.removed_nodes, &r.removed_sent);
 	wire.session_response = &r;
-	disp_send(d, to, &wire);
+	disp_send(d, conn, &wire);
 }
 
 /* A frame that names another node than its certificate: refused. */
@@ -2179,6 +2194,7 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 	if (q->want_seq && (s = disp_session(d, node_id)) &&
 	    s->session_id == q->session_id) {
 		s->last_seen_ms = d->env->ops->now_ms(d->env);
+		s->conn = who->conn;
 		disp_send_full(d, s);
 		return;
 	}
@@ -2204,7 +2220,7 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 		r.status = CS_EAUTH;
 		r.error = (char *)why;
 		wire.session_response = &r;
-		disp_send(d, from, &wire);
+		disp_send(d, who->conn, &wire);
 		return;
 	}
 	s = disp_session_add(d, node_id);
@@ -2215,6 +2231,7 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 	s->backend_deltas = q->backend_deltas;
 	s->session_id = d->env->ops->random_u64(d->env) | 1;
 	memcpy(s->addr, from, strlen(from) + 1);
+	s->conn = who->conn;
 	s->last_seen_ms = d->env->ops->now_ms(d->env);
 	s->seq = 0;
 	s->changed_count = 0;
@@ -2239,7 +2256,7 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 	s->keys_sent = 0;
 	if (disp_set_node_session(d, known, q, role, ms.raft_id ? &ms : NULL, s, ip))
 		return; /* answered once the record says READY */
-	disp_session_reply(d, from, 0, s);
+	disp_session_reply(d, s->conn, 0, s);
 	disp_send_full(d, s);
 	disp_keys_send(d, s);
 }
@@ -2261,6 +2278,7 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 		r.status = CS_ESTALE; /* open a new session */
 	} else {
 		s->last_seen_ms = d->env->ops->now_ms(d->env);
+		s->conn = who->conn; /* its connection now (a new one after a break) */
 		/* lets an agent that lost the last Assignments notice it */
 		r.seq = s->seq;
 		r.desired_role = disp_desired_role(d, s);
@@ -2283,7 +2301,7 @@ static void disp_on_heartbeat(struct dispatcher *d, const char *from,
 		disp_net_heard(d, s, h);
 	}
 	wire.heartbeat_response = &r;
-	disp_send(d, from, &wire);
+	disp_send(d, who->conn, &wire);
 	/* issue 17: keys other than the store's: sent again */
 	if (s && s->session_id && s->session_id == h->session_id &&
 	    h->net_keys_digest != d->keys_digest) {
@@ -2320,8 +2338,10 @@ static bool dispatcher_recv(void *state, const char *from, const struct env_iden
 	}
 	{
 		struct disp_session *s = disp_session(d, who->node_id);
-		if (s && s->session_id == wire->status_update->session_id)
+		if (s && s->session_id == wire->status_update->session_id) {
+			s->conn = who->conn;
 			disp_on_status(d, s, wire->status_update);
+		}
 	}
 	return true;
 }

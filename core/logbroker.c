@@ -16,6 +16,8 @@
 struct lb_addr {
 	uint64_t node_id;
 	char addr[LIMIT_ADDR_BYTES_MAX];
+	uint64_t conn; /* the connection of its latest session or heartbeat
+			  (issue 18: asked on it, never dialled) */
 };
 
 struct lb_ask {
@@ -69,8 +71,10 @@ static struct lb_addr *lb_addr_find(struct logbroker *lb, uint64_t node_id, size
 								       : NULL;
 }
 
-/* Remembers where node_id's frames come from (its certificate's id). */
-static void lb_addr_learn(struct logbroker *lb, uint64_t node_id, const char *from)
+/* Remembers where node_id's frames come from (its certificate's id) and
+ * the connection they came on. */
+static void lb_addr_learn(struct logbroker *lb, uint64_t node_id, const char *from,
+			  uint64_t conn)
 {
 	struct lb_addr *a;
 	size_t at;
@@ -79,6 +83,7 @@ static void lb_addr_learn(struct logbroker *lb, uint64_t node_id, const char *fr
 		return;
 	if ((a = lb_addr_find(lb, node_id, &at))) {
 		memcpy(a->addr, from, strlen(from) + 1);
+		a->conn = conn;
 		return;
 	}
 	if (lb->addr_count >= LIMIT_NODES_MAX ||
@@ -89,6 +94,7 @@ static void lb_addr_learn(struct logbroker *lb, uint64_t node_id, const char *fr
 		(lb->addr_count - at) * sizeof *lb->addrs);
 	lb->addrs[at].node_id = node_id;
 	memcpy(lb->addrs[at].addr, from, strlen(from) + 1);
+	lb->addrs[at].conn = conn;
 	lb->addr_count++;
 	assert(lb_addr_find(lb, node_id, NULL));
 }
@@ -258,7 +264,7 @@ static int lb_read_ask(struct lb_read *r, const struct lb_ask *ask, uint64_t sin
 	q.tail_set = tail_set;
 	q.max_bytes = max_bytes;
 	wire.log_request = &q;
-	rv = leader_send(r->lb->ctx, a->addr, &wire);
+	rv = leader_reply(r->lb->ctx, a->conn, &wire);
 	free(cur);
 	return rv;
 }
@@ -372,7 +378,7 @@ static bool logbroker_recv(void *state, const char *from, const struct env_ident
 	/* where agents are: what their sessions and heartbeats come from (the
 	 * dispatcher takes those frames: only looked at here) */
 	if ((wire->session || wire->heartbeat) && who->node_id) {
-		lb_addr_learn(lb, who->node_id, from);
+		lb_addr_learn(lb, who->node_id, from, who->conn);
 		return false;
 	}
 	if (!a)

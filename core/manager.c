@@ -559,7 +559,8 @@ static void manager_on_agent_frame(struct manager *m, const char *from,
 		hr.leader = (char *)(leader ? leader : "");
 		reply.heartbeat_response = &hr;
 	}
-	manager_send_wire(m, from, &reply);
+	/* on the agent's own connection: a manager never dials an agent */
+	manager_out(m, NULL, who->conn, &reply);
 }
 
 /* ---------------------------------------------------------------- who may say what

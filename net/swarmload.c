@@ -39,9 +39,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -78,6 +81,7 @@ enum {
 	SL_NODES_PER_LIST = CONTROL_FILTER_VALUES_MAX,
 	SL_TOKEN_BYTES = 256,
 	SL_RESTARTS_SHOWN = 10, /* task ids printed when tasks restart */
+	SL_PROCS_MAX = 16,	/* --procs */
 };
 
 /* SwarmKit's defaults (manager/dispatcher/dispatcher.go at v2.1.0:
@@ -132,6 +136,11 @@ static const char sl_usage[] =
 	"  --after-socket PATH      another manager's control socket, used from\n"
 	"                           the leader's kill on (needs --kill-leader)\n"
 	"  --timeout S              a phase that takes longer fails (default 600)\n"
+	"  --procs P                run the agents in P processes (default 1), each\n"
+	"                           under its own open-file limit (an agent holds\n"
+	"                           about 4.3 descriptors): this one runs the first\n"
+	"                           share and the phases, the others (forked) their\n"
+	"                           shares; counts are summed over all of them\n"
 	"  --help\n"
 	"\n"
 	"Prints one progress line every 2 s of a long phase, a line per phase,\n"
@@ -176,6 +185,46 @@ struct sl_watch {
 	bool killed;	  /* by leader-kill: its end is no failure */
 	double cpu_share; /* the last phase's, of a core (0..) */
 	uint64_t rss_end; /* at the last phase's end */
+	long fds_max;	  /* open descriptors, the most sampled (-1: unread) */
+	long fds_end;	  /* ... at the last phase's end */
+};
+
+/* What one process's loop publishes (its agents only), in memory shared by
+ * the --procs processes; the control thread (of the first) sums them. */
+struct sl_slot {
+	_Atomic int phase;  /* SL_PH_JOIN, then SL_PH_READY or SL_PH_FAILED */
+	_Atomic int killed; /* node-death done on its agents */
+	atomic_uint_fast64_t hb_answers, joined, sessions, refused;
+	atomic_uint_fast64_t running, started_tasks, failed_starts;
+	atomic_uint_fast64_t last_start_ns; /* its latest container start */
+	atomic_uint_fast64_t restarted, untracked;
+	/* leader-kill: how many of its live agents are in session with the new
+	 * leader since the kill, and the latest of those beginnings (ns) */
+	atomic_uint_fast64_t lk_in_session, lk_last_ns;
+};
+
+/* What the control thread asks of every process. */
+struct sl_shared {
+	_Atomic int stop;     /* every loop: stop the agents, end */
+	_Atomic int kill_req; /* node-death: kill the last kill_agents agents */
+	/* leader-kill: the new leader's port (0: not known yet), since when */
+	atomic_int lk_port;
+	atomic_uint_fast64_t lk_since_ns;
+	/* leader-kill timeline, per second from the kill, over every
+	 * process's agents: agents that saw their session end (first time),
+	 * sessions begun, and session answers received: accepted, redirected
+	 * naming no leader, naming the old leader, naming another manager,
+	 * refused otherwise */
+	atomic_uint lk_lost[SL_LK_BUCKETS], lk_up[SL_LK_BUCKETS],
+		lk_relost[SL_LK_BUCKETS];
+	atomic_uint lk_sr_ok[SL_LK_BUCKETS], lk_sr_none[SL_LK_BUCKETS],
+		lk_sr_old[SL_LK_BUCKETS], lk_sr_other[SL_LK_BUCKETS],
+		lk_sr_err[SL_LK_BUCKETS];
+	atomic_int lk_old_port;
+	struct sl_slot slot[SL_PROCS_MAX];
+	/* then kill_agents node ids: the killed agents', by global index
+	 * from agents - kill_agents (each process writes its own) */
+	uint64_t dead[];
 };
 
 struct swarmload {
@@ -204,30 +253,16 @@ struct swarmload {
 	struct sl_agent *a;
 	unsigned started, joined_n, sessions_n;
 	struct fakeexec x;
-	_Atomic int phase;
-	atomic_uint_fast64_t hb_answers, joined, sessions, refused;
-	atomic_uint_fast64_t running, started_tasks, failed_starts;
-	atomic_uint_fast64_t all_running_ns; /* own view: M running (0: not yet) */
-	atomic_uint_fast64_t restarted, untracked;
-	/* node-death: the control thread asks (1), the loop thread kills the
-	 * last kill_agents agents, fills dead_ids, and says done (2) */
-	_Atomic int kill_req;
-	uint64_t *dead_ids; /* sorted; the dead agents' node ids */
+	/* --procs: this process's share of the agents, global indexes
+	 * lo..lo+n-1 (a[] holds them), its slot, and what all share */
+	unsigned procs, lo, n;
+	struct sl_shared *sh;
+	size_t sh_bytes;
+	struct sl_slot *me;
+	pid_t kids[SL_PROCS_MAX];
+	/* the control thread's: sorted, the dead agents' node ids */
+	uint64_t *dead_ids;
 	size_t dead_count;
-	/* leader-kill: the new leader's port (0: not known yet), since when
-	 * (ns), and how many live agents are in session with it */
-	atomic_int lk_port;
-	atomic_uint_fast64_t lk_since_ns, lk_in_session, lk_last_ns;
-	/* leader-kill timeline, per second from the kill: agents that saw
-	 * their session end (first time), sessions begun, and session
-	 * answers received: accepted, redirected naming no leader, naming the
-	 * old leader, naming another manager, refused otherwise */
-	atomic_uint lk_lost[SL_LK_BUCKETS], lk_up[SL_LK_BUCKETS],
-		lk_relost[SL_LK_BUCKETS];
-	atomic_uint lk_sr_ok[SL_LK_BUCKETS], lk_sr_none[SL_LK_BUCKETS],
-		lk_sr_old[SL_LK_BUCKETS], lk_sr_other[SL_LK_BUCKETS],
-		lk_sr_err[SL_LK_BUCKETS];
-	atomic_int lk_old_port;
 	pthread_t ctl;
 	int rc;
 };
@@ -286,6 +321,7 @@ static int sl_parse(struct swarmload *sl, int argc, char **argv)
 	uint64_t v;
 
 	sl->agents = 100;
+	sl->procs = 1;
 	sl->wave = 50;
 	sl->hold_s = 5;
 	sl->timeout_s = 600;
@@ -326,6 +362,10 @@ static int sl_parse(struct swarmload *sl, int argc, char **argv)
 			if (sl_u64(f, arg, 1, SL_AGENTS_MAX, &v))
 				return -1;
 			sl->agents = (unsigned)v;
+		} else if (strcmp(f, "--procs") == 0) {
+			if (sl_u64(f, arg, 1, SL_PROCS_MAX, &v))
+				return -1;
+			sl->procs = (unsigned)v;
 		} else if (strcmp(f, "--wave") == 0) {
 			if (sl_u64(f, arg, 1, SL_AGENTS_MAX, &v))
 				return -1;
@@ -429,6 +469,10 @@ static int sl_parse(struct swarmload *sl, int argc, char **argv)
 				"than --agents\n");
 		return -1;
 	}
+	if (sl->procs > sl->agents) {
+		fprintf(stderr, "swarmload: --procs: at most one per agent\n");
+		return -1;
+	}
 	if (!sl->kill_leader != !sl->after_socket || (sl->kill_leader && !sl->socket)) {
 		fprintf(stderr, "swarmload: --kill-leader, --after-socket and "
 				"--control-socket go together\n");
@@ -441,7 +485,7 @@ static int sl_parse(struct swarmload *sl, int argc, char **argv)
 
 static unsigned sl_lk_bucket(const struct swarmload *sl, uint64_t now_ns)
 {
-	uint64_t since = atomic_load(&sl->lk_since_ns);
+	uint64_t since = atomic_load(&sl->sh->lk_since_ns);
 	uint64_t s = now_ns > since ? (now_ns - since) / 1000000000u : 0;
 	return s < SL_LK_BUCKETS ? (unsigned)s : SL_LK_BUCKETS - 1;
 }
@@ -459,15 +503,15 @@ static void sl_lk_session_answer(struct swarmload *sl, const uint8_t *buf, size_
 	if (!r)
 		;
 	else if (r->status == 0)
-		atomic_fetch_add(&sl->lk_sr_ok[b], 1);
+		atomic_fetch_add(&sl->sh->lk_sr_ok[b], 1);
 	else if (r->status != CS_ENOTLEADER)
-		atomic_fetch_add(&sl->lk_sr_err[b], 1);
+		atomic_fetch_add(&sl->sh->lk_sr_err[b], 1);
 	else if (!r->leader || !*r->leader)
-		atomic_fetch_add(&sl->lk_sr_none[b], 1);
-	else if (sl_port_of(r->leader) == atomic_load(&sl->lk_old_port))
-		atomic_fetch_add(&sl->lk_sr_old[b], 1);
+		atomic_fetch_add(&sl->sh->lk_sr_none[b], 1);
+	else if (sl_port_of(r->leader) == atomic_load(&sl->sh->lk_old_port))
+		atomic_fetch_add(&sl->sh->lk_sr_old[b], 1);
 	else
-		atomic_fetch_add(&sl->lk_sr_other[b], 1);
+		atomic_fetch_add(&sl->sh->lk_sr_other[b], 1);
 	cs__wire__free_unpacked(w, NULL);
 }
 
@@ -478,11 +522,13 @@ static void sl_recv(struct env *env, const char *from, const uint8_t *buf, size_
 	struct sl_agent *a = data;
 	(void)env;
 	if (len > 0 && buf[0] == a->sl->hb_tag)
-		atomic_fetch_add_explicit(&a->sl->hb_answers, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&a->sl->me->hb_answers, 1,
+					  memory_order_relaxed);
 	if (len > 0 && (buf[0] == a->sl->hb_tag || buf[0] == a->sl->session_tag)) {
 		a->mgr_port = sl_port_of(from);
 	}
-	if (len > 0 && buf[0] == a->sl->session_tag && atomic_load(&a->sl->lk_since_ns))
+	if (len > 0 && buf[0] == a->sl->session_tag &&
+	    atomic_load(&a->sl->sh->lk_since_ns))
 		sl_lk_session_answer(a->sl, buf, len);
 	a->recv(&a->px.env, from, buf, len, a->recv_data);
 }
@@ -510,16 +556,14 @@ static void sl_refused(void *data, const char *why)
 {
 	struct sl_agent *a = data;
 	fprintf(stderr, "swarmload: %s refused by the cluster: %s\n", a->name, why);
-	atomic_fetch_add(&a->sl->refused, 1);
+	atomic_fetch_add(&a->sl->me->refused, 1);
 }
 
 static void sl_on_start(void *data, const char *service_id)
 {
 	struct swarmload *sl = data;
 	(void)service_id;
-	if (sl->replicas && sl->x.counts.running >= sl->replicas &&
-	    atomic_load(&sl->all_running_ns) == 0)
-		atomic_store(&sl->all_running_ns, (uint64_t)(sl_now() * 1e9));
+	atomic_store(&sl->me->last_start_ns, sl_now_ns());
 }
 
 static void sl_on_restart(void *data, const char *task_id, uint64_t starts)
@@ -547,7 +591,7 @@ static int sl_agent_open(struct swarmload *sl, unsigned i)
 	char dir[320], err[256];
 
 	a->sl = sl;
-	snprintf(a->name, sizeof a->name, "%s%u", sl->prefix, i + 1);
+	snprintf(a->name, sizeof a->name, "%s%u", sl->prefix, sl->lo + i + 1);
 	snprintf(dir, sizeof dir, "%.200s/%s", sl->dir, a->name);
 	if (uvenv_open(&(struct uvenv_cfg){.loop = &sl->loop,
 					   .listen_addr = "127.0.0.1:0",
@@ -579,7 +623,7 @@ static void sl_nodes_stop(struct swarmload *sl)
 {
 	uv_timer_stop(&sl->poll);
 	uv_close((uv_handle_t *)&sl->poll, NULL);
-	for (unsigned i = 0; i < sl->agents; i++) {
+	for (unsigned i = 0; i < sl->n; i++) {
 		struct sl_agent *a = &sl->a[i];
 		if (a->node)
 			node_program.stop(a->node);
@@ -596,20 +640,19 @@ static int sl_u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* node-death, on the loop thread: the last kill_agents agents die as
- * processes do: the node program's stop (no goodbye), their containers'
- * handles freed (no callback), their envs closed (connections closed by
- * this side, as the kernel closes a dead process's). Their node ids go
- * to dead_ids. Returns 0, or -1 when out of memory (nothing killed). */
-static int sl_kill_agents(struct swarmload *sl)
+/* node-death, on each process's loop thread: the last kill_agents agents
+ * (of all processes: those of this one among them) die as processes do:
+ * the node program's stop (no goodbye), their containers' handles freed
+ * (no callback), their envs closed (connections closed by this side, as
+ * the kernel closes a dead process's). Their node ids go to the shared
+ * dead[]. */
+static void sl_kill_agents(struct swarmload *sl)
 {
 	unsigned from = sl->agents - sl->kill_agents;
 
-	if (!(sl->dead_ids = calloc(sl->kill_agents, sizeof *sl->dead_ids)))
-		return -1;
-	for (unsigned i = from; i < sl->agents; i++) {
+	for (unsigned i = from > sl->lo ? from - sl->lo : 0; i < sl->n; i++) {
 		struct sl_agent *a = &sl->a[i];
-		sl->dead_ids[sl->dead_count++] = agent_node_id(node_agent(a->node));
+		sl->sh->dead[sl->lo + i - from] = agent_node_id(node_agent(a->node));
 		node_program.stop(a->node);
 		a->node = NULL;
 		fakeexec_env_gone(&sl->x, uvenv_env(a->uv));
@@ -617,8 +660,6 @@ static int sl_kill_agents(struct swarmload *sl)
 		a->uv = NULL;
 		a->dead = true;
 	}
-	qsort(sl->dead_ids, sl->dead_count, sizeof *sl->dead_ids, sl_u64_cmp);
-	return 0;
 }
 
 /* leader-kill, on the loop thread (each poll, from the kill on): when
@@ -630,26 +671,27 @@ static int sl_kill_agents(struct swarmload *sl)
  * port). */
 static void sl_count_lk(struct swarmload *sl)
 {
-	int port = atomic_load(&sl->lk_port);
-	uint64_t since = atomic_load(&sl->lk_since_ns), n = 0, last = 0, now;
+	int port = atomic_load(&sl->sh->lk_port);
+	uint64_t since = atomic_load(&sl->sh->lk_since_ns), n = 0, last = 0, now;
 
 	if (!since)
 		return;
 	now = sl_now_ns();
-	for (unsigned i = 0; i < sl->agents; i++) {
+	for (unsigned i = 0; i < sl->n; i++) {
 		struct sl_agent *a = &sl->a[i];
 		bool c = !a->dead && a->node && agent_connected(node_agent(a->node));
 		if (c && !a->was_connected) {
 			a->connected_ns = now;
 			/* a session begun after the one the kill ended */
 			if (a->lk_lost)
-				atomic_fetch_add(&sl->lk_up[sl_lk_bucket(sl, now)], 1);
+				atomic_fetch_add(&sl->sh->lk_up[sl_lk_bucket(sl, now)],
+						 1);
 		}
 		if (!c && !a->dead && a->was_connected) {
-			atomic_fetch_add(a->lk_lost
-						 ? &sl->lk_relost[sl_lk_bucket(sl, now)]
-						 : &sl->lk_lost[sl_lk_bucket(sl, now)],
-					 1);
+			atomic_fetch_add(
+				a->lk_lost ? &sl->sh->lk_relost[sl_lk_bucket(sl, now)]
+					   : &sl->sh->lk_lost[sl_lk_bucket(sl, now)],
+				1);
 			a->lk_lost = true;
 		}
 		a->was_connected = c;
@@ -659,8 +701,8 @@ static void sl_count_lk(struct swarmload *sl)
 				last = a->connected_ns;
 		}
 	}
-	atomic_store(&sl->lk_last_ns, last);
-	atomic_store(&sl->lk_in_session, n);
+	atomic_store(&sl->me->lk_last_ns, last);
+	atomic_store(&sl->me->lk_in_session, n);
 }
 
 /* The loop thread's clock: starts the next wave, counts certificates and
@@ -668,18 +710,18 @@ static void sl_count_lk(struct swarmload *sl)
 static void sl_poll(uv_timer_t *t)
 {
 	struct swarmload *sl = t->data;
-	int ph = atomic_load(&sl->phase);
+	int ph = atomic_load(&sl->me->phase);
 
-	if (ph == SL_PH_STOP || ph == SL_PH_FAILED) {
+	if (atomic_load(&sl->sh->stop) || ph == SL_PH_FAILED) {
 		sl_nodes_stop(sl);
 		return;
 	}
-	if (sl->joined_n == sl->started && sl->started < sl->agents) {
-		for (unsigned k = 0; k < sl->wave && sl->started < sl->agents; k++) {
+	if (sl->joined_n == sl->started && sl->started < sl->n) {
+		for (unsigned k = 0; k < sl->wave && sl->started < sl->n; k++) {
 			struct sl_agent *a = &sl->a[sl->started];
 			int rv;
 			if (sl_agent_open(sl, sl->started)) {
-				atomic_store(&sl->phase, SL_PH_FAILED);
+				atomic_store(&sl->me->phase, SL_PH_FAILED);
 				return;
 			}
 			rv = node_program.start(&a->cfg, &a->px.env, &a->node);
@@ -689,13 +731,13 @@ static void sl_poll(uv_timer_t *t)
 					a->name, cs_strerror(rv),
 					uvenv_storage_error(a->uv));
 				a->node = NULL;
-				atomic_store(&sl->phase, SL_PH_FAILED);
+				atomic_store(&sl->me->phase, SL_PH_FAILED);
 				return;
 			}
 			sl->started++;
 		}
 	}
-	if (sl->sessions_n < sl->agents) {
+	if (sl->sessions_n < sl->n) {
 		for (unsigned i = 0; i < sl->started; i++) {
 			struct sl_agent *a = &sl->a[i];
 			if (!a->joined && sl_has_cert(uvenv_env(a->uv))) {
@@ -708,25 +750,76 @@ static void sl_poll(uv_timer_t *t)
 				sl->sessions_n++;
 			}
 		}
-		atomic_store(&sl->joined, sl->joined_n);
-		atomic_store(&sl->sessions, sl->sessions_n);
-		if (sl->sessions_n == sl->agents)
-			atomic_store(&sl->phase, SL_PH_READY);
+		atomic_store(&sl->me->joined, sl->joined_n);
+		atomic_store(&sl->me->sessions, sl->sessions_n);
+		if (sl->sessions_n == sl->n)
+			atomic_store(&sl->me->phase, SL_PH_READY);
 	}
-	if (atomic_load(&sl->kill_req) == 1) {
-		if (sl_kill_agents(sl)) {
-			fprintf(stderr, "swarmload: node-death: out of memory\n");
-			atomic_store(&sl->phase, SL_PH_FAILED);
-			return;
-		}
-		atomic_store(&sl->kill_req, 2);
+	if (atomic_load(&sl->sh->kill_req) && !atomic_load(&sl->me->killed)) {
+		sl_kill_agents(sl);
+		atomic_store(&sl->me->killed, 1);
 	}
 	sl_count_lk(sl);
-	atomic_store(&sl->running, sl->x.counts.running);
-	atomic_store(&sl->started_tasks, sl->x.counts.started);
-	atomic_store(&sl->failed_starts, sl->x.counts.failed);
-	atomic_store(&sl->restarted, sl->x.counts.restarted);
-	atomic_store(&sl->untracked, sl->x.counts.untracked);
+	atomic_store(&sl->me->running, sl->x.counts.running);
+	atomic_store(&sl->me->started_tasks, sl->x.counts.started);
+	atomic_store(&sl->me->failed_starts, sl->x.counts.failed);
+	atomic_store(&sl->me->restarted, sl->x.counts.restarted);
+	atomic_store(&sl->me->untracked, sl->x.counts.untracked);
+}
+
+/* The sum over every process's slot of the counter at offset off. */
+static uint64_t sl_sum(const struct swarmload *sl, size_t off)
+{
+	uint64_t sum = 0;
+	for (unsigned k = 0; k < sl->procs; k++)
+		sum += atomic_load(
+			(atomic_uint_fast64_t *)((char *)&sl->sh->slot[k] + off));
+	return sum;
+}
+#define SL_SUM(sl, field) sl_sum((sl), offsetof(struct sl_slot, field))
+
+/* How many processes killed their share of node-death's agents. */
+static unsigned sl_killed(const struct swarmload *sl)
+{
+	unsigned n = 0;
+	for (unsigned k = 0; k < sl->procs; k++)
+		n += atomic_load(&sl->sh->slot[k].killed) != 0;
+	return n;
+}
+
+/* The latest over every process's slot of field (a time). */
+static uint64_t sl_max_lk_last(const struct swarmload *sl)
+{
+	uint64_t m = 0;
+	for (unsigned k = 0; k < sl->procs; k++) {
+		uint64_t v = atomic_load(&sl->sh->slot[k].lk_last_ns);
+		m = v > m ? v : m;
+	}
+	return m;
+}
+
+static uint64_t sl_max_last_start(const struct swarmload *sl)
+{
+	uint64_t m = 0;
+	for (unsigned k = 0; k < sl->procs; k++) {
+		uint64_t v = atomic_load(&sl->sh->slot[k].last_start_ns);
+		m = v > m ? v : m;
+	}
+	return m;
+}
+
+/* Every process's loop: SL_PH_FAILED when one failed, SL_PH_READY when
+ * all are, else SL_PH_JOIN. */
+static int sl_phase_all(const struct swarmload *sl)
+{
+	bool all = true;
+	for (unsigned k = 0; k < sl->procs; k++) {
+		int ph = atomic_load(&sl->sh->slot[k].phase);
+		if (ph == SL_PH_FAILED)
+			return SL_PH_FAILED;
+		all &= ph == SL_PH_READY;
+	}
+	return all ? SL_PH_READY : SL_PH_JOIN;
 }
 
 /* ---------------------------------------------------------------- reports */
@@ -763,6 +856,24 @@ static double sl_runq_wait_s(pid_t pid)
 	return sum;
 }
 
+/* How many descriptors pid holds open now (the entries of /proc/PID/fd),
+ * or -1 when that is not readable. */
+static long sl_fd_count(pid_t pid)
+{
+	char path[64];
+	DIR *d;
+	struct dirent *e;
+	long n = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	if (!(d = opendir(path)))
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 static void sl_watch_begin(struct swarmload *sl)
 {
 	for (size_t i = 0; i < sl->watch_count; i++) {
@@ -770,6 +881,7 @@ static void sl_watch_begin(struct swarmload *sl)
 		w->wait0 = sl_runq_wait_s(w->pid);
 		w->ok = procstat_read(w->pid, &w->at0) == 0;
 		w->rss_max = w->ok ? w->at0.rss_bytes : 0;
+		w->fds_max = sl_fd_count(w->pid);
 	}
 }
 
@@ -778,9 +890,12 @@ static void sl_watch_sample(struct swarmload *sl)
 	for (size_t i = 0; i < sl->watch_count; i++) {
 		struct sl_watch *w = &sl->watch[i];
 		struct procstat now;
+		long fds = sl_fd_count(w->pid);
 		if (w->ok && procstat_read(w->pid, &now) == 0 &&
 		    now.rss_bytes > w->rss_max)
 			w->rss_max = now.rss_bytes;
+		if (fds > w->fds_max)
+			w->fds_max = fds;
 	}
 }
 
@@ -813,6 +928,11 @@ static void sl_watch_end(struct swarmload *sl, const char *phase, double secs)
 			       wait >= 0 && w->wait0 >= 0 ? wait - w->wait0 : 0.0,
 			       now.rss_bytes / 1048576.0, w->rss_max / 1048576.0);
 		}
+		w->fds_end = sl_fd_count(w->pid);
+		if (w->fds_end > w->fds_max)
+			w->fds_max = w->fds_end;
+		printf("  %s %s: %ld open descriptors at the end (max sampled %ld)\n",
+		       phase, w->name, w->fds_end, w->fds_max);
 	}
 	fflush(stdout);
 }
@@ -872,7 +992,7 @@ static bool sl_is_live_agent(const struct swarmload *sl, const char *hostname)
 	i = strtoul(hostname + n, &end, 10);
 	if (errno || *end || i < 1 || i > sl->agents)
 		return false;
-	return !sl->a[i - 1].dead;
+	return !sl->dead_count || i <= sl->agents - sl->kill_agents;
 }
 
 /* The control API's node list: *ready of this run's live agents READY,
@@ -992,6 +1112,7 @@ static int sl_count_running(struct swarmload *sl, uint64_t *running, uint64_t *l
 		Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
 		Cs__ControlResponse *resp;
 		char *names[SL_NODES_PER_LIST];
+		char name_buf[SL_NODES_PER_LIST][48];
 		size_t n = 0;
 
 		req.id = 3;
@@ -999,8 +1120,13 @@ static int sl_count_running(struct swarmload *sl, uint64_t *running, uint64_t *l
 		req.service = (char *)sl->service;
 		if (slices) {
 			for (; n < SL_NODES_PER_LIST && from < sl->agents; from++)
-				if (!sl->a[from].dead)
-					names[n++] = sl->a[from].name;
+				if (!sl->dead_count ||
+				    from < sl->agents - sl->kill_agents) {
+					snprintf(name_buf[n], sizeof name_buf[n], "%s%u",
+						 sl->prefix, from + 1);
+					names[n] = name_buf[n];
+					n++;
+				}
 			if (!n)
 				break; /* only dead agents were left */
 			req.filter_nodes = names;
@@ -1061,19 +1187,19 @@ static int sl_phase_join(struct swarmload *sl)
 
 	sl_watch_begin(sl);
 	for (;;) {
-		int ph = atomic_load(&sl->phase);
+		int ph = sl_phase_all(sl);
 		if (ph == SL_PH_READY)
 			break;
 		if (ph == SL_PH_FAILED || !sl_watched_alive(sl) ||
 		    sl_phase_timed_out(sl, t0, "join"))
 			return -1;
-		if (atomic_load(&sl->refused) > 0)
+		if (SL_SUM(sl, refused) > 0)
 			return -1;
 		if (sl_now() >= next) {
 			printf("swarmload: join: %" PRIu64 "/%u certificates, %" PRIu64
 			       " sessions, %.0f s\n",
-			       (uint64_t)atomic_load(&sl->joined), sl->agents,
-			       (uint64_t)atomic_load(&sl->sessions), sl_now() - t0);
+			       SL_SUM(sl, joined), sl->agents, SL_SUM(sl, sessions),
+			       sl_now() - t0);
 			fflush(stdout);
 			sl_watch_sample(sl);
 			next += SL_PROGRESS_S;
@@ -1082,8 +1208,12 @@ static int sl_phase_join(struct swarmload *sl)
 	}
 	secs = sl_now() - t0;
 	printf("join: %u agents joined (certificate each) and in session in %.2f s "
-	       "(%.0f joins/s, waves of %u)\n",
-	       sl->agents, secs, sl->agents / secs, sl->wave);
+	       "(%.0f joins/s, waves of %u%s)\n",
+	       sl->agents, secs, sl->agents / secs, sl->wave,
+	       sl->procs > 1 ? " in each swarmload process" : "");
+	if (sl->procs > 1)
+		printf("  join: %u swarmload processes of about %u agents each\n",
+		       sl->procs, (sl->agents + sl->procs - 1) / sl->procs);
 	sl_watch_end(sl, "join", secs);
 	return 0;
 }
@@ -1118,14 +1248,14 @@ static int sl_phase_hold(struct swarmload *sl)
 		return -1;
 	sl_watch_begin(sl);
 	t0 = sl_now();
-	hb0 = atomic_load(&sl->hb_answers);
+	hb0 = SL_SUM(sl, hb_answers);
 	while (sl_now() - t0 < sl->hold_s) {
 		if (!sl_watched_alive(sl))
 			return -1;
 		sl_watch_sample(sl);
 		sl_sleep_ms(200);
 	}
-	hb1 = atomic_load(&sl->hb_answers);
+	hb1 = SL_SUM(sl, hb_answers);
 	secs = sl_now() - t0;
 	printf("hold: %.0f heartbeats/s over %.1f s (%u agents in session; answers the "
 	       "agents received)\n",
@@ -1141,6 +1271,10 @@ static int sl_phase_hold(struct swarmload *sl)
 		       "s of sessions held, no tasks)\n",
 		       sl->agents, SL_HEARTBEAT_S, 100.0 * w->cpu_share,
 		       w->rss_end / 1048576.0, w->rss_max / 1048576.0, secs);
+		printf("hold-leader-fds: %u agents: leader holds %ld descriptors (max "
+		       "sampled %ld; %.2f per agent) (timed: the hold)\n",
+		       sl->agents, w->fds_end, w->fds_max,
+		       sl->agents ? (double)w->fds_max / sl->agents : 0.0);
 	}
 	if (sl->socket)
 		printf("hold-ready: node ls: %" PRIu64
@@ -1148,7 +1282,7 @@ static int sl_phase_hold(struct swarmload *sl)
 		       "%" PRIu64 "/%u at its end\n",
 		       ready0, sl->agents, ready1, sl->agents);
 	fflush(stdout);
-	if (atomic_load(&sl->sessions) < sl->agents || !ok)
+	if (SL_SUM(sl, sessions) < sl->agents || !ok)
 		return -1;
 	return 0;
 }
@@ -1163,22 +1297,23 @@ static int sl_phase_create(struct swarmload *sl)
 	next = t0 + SL_PROGRESS_S;
 	if (sl_create(sl))
 		return -1;
-	/* the fake executors' view: M containers running */
-	while (atomic_load(&sl->all_running_ns) == 0) {
+	/* the fake executors' view (of every process): M containers running */
+	while (SL_SUM(sl, running) < sl->replicas) {
 		if (!sl_watched_alive(sl) || sl_phase_timed_out(sl, t0, "create"))
 			return -1;
 		if (sl_now() >= next) {
 			printf("swarmload: create: %" PRIu64 "/%" PRIu64
 			       " running (own view), %" PRIu64 " failed starts, %.0f s\n",
-			       (uint64_t)atomic_load(&sl->running), sl->replicas,
-			       (uint64_t)atomic_load(&sl->failed_starts), sl_now() - t0);
+			       SL_SUM(sl, running), sl->replicas,
+			       SL_SUM(sl, failed_starts), sl_now() - t0);
 			fflush(stdout);
 			sl_watch_sample(sl);
 			next += SL_PROGRESS_S;
 		}
 		sl_sleep_ms(5);
 	}
-	t_own = (double)atomic_load(&sl->all_running_ns) / 1e9;
+	/* the last of them started at the latest start any process saw */
+	t_own = (double)sl_max_last_start(sl) / 1e9;
 	sl_watch_sample(sl);
 	/* the control API's: M tasks RUNNING */
 	for (;;) {
@@ -1207,8 +1342,8 @@ static int sl_phase_create(struct swarmload *sl)
 	       "(start delay %" PRIu64 "+0..%" PRIu64 " ms, %" PRIu64
 	       " failed starts): %.2f s; the control API listed all %" PRIu64
 	       " RUNNING by %.2f s (%" PRIu64 " tasks listed)\n",
-	       sl->xcfg.start_ms, sl->xcfg.start_jitter_ms,
-	       (uint64_t)atomic_load(&sl->failed_starts), own, sl->replicas, api, listed);
+	       sl->xcfg.start_ms, sl->xcfg.start_jitter_ms, SL_SUM(sl, failed_starts),
+	       own, sl->replicas, api, listed);
 	sl_watch_end(sl, "create", api);
 	return 0;
 }
@@ -1217,7 +1352,7 @@ static int sl_phase_create(struct swarmload *sl)
  * gone, or the phase ran past --timeout. */
 static bool sl_phase_broken(struct swarmload *sl, double t0, const char *what)
 {
-	return atomic_load(&sl->phase) == SL_PH_FAILED || !sl_watched_alive(sl) ||
+	return sl_phase_all(sl) == SL_PH_FAILED || !sl_watched_alive(sl) ||
 	       sl_phase_timed_out(sl, t0, what);
 }
 
@@ -1227,17 +1362,22 @@ static int sl_phase_node_death(struct swarmload *sl)
 	uint64_t running = 0, listed = 0, before, lost;
 
 	sl_watch_begin(sl);
-	before = atomic_load(&sl->running);
+	before = SL_SUM(sl, running);
+	if (!(sl->dead_ids = calloc(sl->kill_agents, sizeof *sl->dead_ids)))
+		return -1;
 	t0 = sl_now();
 	next = t0 + SL_PROGRESS_S;
-	atomic_store(&sl->kill_req, 1);
-	while (atomic_load(&sl->kill_req) != 2)
+	atomic_store(&sl->sh->kill_req, 1);
+	while (sl_killed(sl) != sl->procs)
 		if (sl_phase_broken(sl, t0, "node-death (the kill)"))
 			return -1;
 		else
 			sl_sleep_ms(1);
+	memcpy(sl->dead_ids, sl->sh->dead, sl->kill_agents * sizeof *sl->dead_ids);
+	qsort(sl->dead_ids, sl->kill_agents, sizeof *sl->dead_ids, sl_u64_cmp);
+	sl->dead_count = sl->kill_agents;
 	sl_sleep_ms(2 * SL_POLL_MS); /* the counts published after it */
-	lost = before - atomic_load(&sl->running);
+	lost = before - SL_SUM(sl, running);
 	printf("swarmload: node-death: %u agents stopped (%" PRIu64
 	       " running containers with them) in %.3f s\n",
 	       sl->kill_agents, lost, sl_now() - t0);
@@ -1245,7 +1385,7 @@ static int sl_phase_node_death(struct swarmload *sl)
 	for (;;) {
 		if (sl_phase_broken(sl, t0, "node-death"))
 			return -1;
-		if (!t_own && atomic_load(&sl->running) >= sl->replicas)
+		if (!t_own && SL_SUM(sl, running) >= sl->replicas)
 			t_own = sl_now();
 		if (sl_count_running(sl, &running, &listed))
 			return -1;
@@ -1255,8 +1395,7 @@ static int sl_phase_node_death(struct swarmload *sl)
 			printf("swarmload: node-death: control API lists %" PRIu64
 			       "/%" PRIu64 " RUNNING on the agents left, %" PRIu64
 			       " running (own view), %.0f s\n",
-			       running, sl->replicas, (uint64_t)atomic_load(&sl->running),
-			       sl_now() - t0);
+			       running, sl->replicas, SL_SUM(sl, running), sl_now() - t0);
 			fflush(stdout);
 			sl_watch_sample(sl);
 			next += SL_PROGRESS_S;
@@ -1291,10 +1430,13 @@ static void sl_lk_timeline(struct swarmload *sl, double t_known)
 	unsigned last = 0, lost = 0, up = 0;
 
 	for (unsigned b = 0; b < SL_LK_BUCKETS; b++)
-		if (atomic_load(&sl->lk_lost[b]) || atomic_load(&sl->lk_up[b]) ||
-		    atomic_load(&sl->lk_relost[b]) || atomic_load(&sl->lk_sr_ok[b]) ||
-		    atomic_load(&sl->lk_sr_none[b]) || atomic_load(&sl->lk_sr_old[b]) ||
-		    atomic_load(&sl->lk_sr_other[b]) || atomic_load(&sl->lk_sr_err[b]))
+		if (atomic_load(&sl->sh->lk_lost[b]) || atomic_load(&sl->sh->lk_up[b]) ||
+		    atomic_load(&sl->sh->lk_relost[b]) ||
+		    atomic_load(&sl->sh->lk_sr_ok[b]) ||
+		    atomic_load(&sl->sh->lk_sr_none[b]) ||
+		    atomic_load(&sl->sh->lk_sr_old[b]) ||
+		    atomic_load(&sl->sh->lk_sr_other[b]) ||
+		    atomic_load(&sl->sh->lk_sr_err[b]))
 			last = b;
 	printf("  leader-kill timeline (per second from the kill; the control API named "
 	       "the new leader at %.2f s): lost = sessions seen ending, up = sessions "
@@ -1302,15 +1444,19 @@ static void sl_lk_timeline(struct swarmload *sl, double t_known)
 	       "old-leader, other, refused\n",
 	       t_known);
 	for (unsigned b = 0; b <= last; b++) {
-		lost += atomic_load(&sl->lk_lost[b]);
-		up += atomic_load(&sl->lk_up[b]);
+		lost += atomic_load(&sl->sh->lk_lost[b]);
+		up += atomic_load(&sl->sh->lk_up[b]);
 		printf("  lk-t %3u%s s: lost %5u (%5u)  up %5u (%5u)  again %u  answers %u "
 		       "%u %u %u %u\n",
-		       b, b == SL_LK_BUCKETS - 1 ? "+" : "", atomic_load(&sl->lk_lost[b]),
-		       lost, atomic_load(&sl->lk_up[b]), up,
-		       atomic_load(&sl->lk_relost[b]), atomic_load(&sl->lk_sr_ok[b]),
-		       atomic_load(&sl->lk_sr_none[b]), atomic_load(&sl->lk_sr_old[b]),
-		       atomic_load(&sl->lk_sr_other[b]), atomic_load(&sl->lk_sr_err[b]));
+		       b, b == SL_LK_BUCKETS - 1 ? "+" : "",
+		       atomic_load(&sl->sh->lk_lost[b]), lost,
+		       atomic_load(&sl->sh->lk_up[b]), up,
+		       atomic_load(&sl->sh->lk_relost[b]),
+		       atomic_load(&sl->sh->lk_sr_ok[b]),
+		       atomic_load(&sl->sh->lk_sr_none[b]),
+		       atomic_load(&sl->sh->lk_sr_old[b]),
+		       atomic_load(&sl->sh->lk_sr_other[b]),
+		       atomic_load(&sl->sh->lk_sr_err[b]));
 	}
 }
 
@@ -1335,8 +1481,8 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 	sl_watch_begin(sl);
 	t0 = sl_now();
 	t0_ns = sl_now_ns();
-	atomic_store(&sl->lk_old_port, old_port);
-	atomic_store(&sl->lk_since_ns, t0_ns);
+	atomic_store(&sl->sh->lk_old_port, old_port);
+	atomic_store(&sl->sh->lk_since_ns, t0_ns);
 	if (kill(sl->kill_leader, SIGKILL) != 0) {
 		fprintf(stderr, "swarmload: leader-kill: kill %d: %s\n",
 			(int)sl->kill_leader, strerror(errno));
@@ -1354,17 +1500,16 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 			    port != old_port) {
 				new_port = port;
 				t_known = sl_now();
-				atomic_store(&sl->lk_port, new_port);
+				atomic_store(&sl->sh->lk_port, new_port);
 			}
-		} else if (atomic_load(&sl->lk_in_session) >= live) {
+		} else if (SL_SUM(sl, lk_in_session) >= live) {
 			break;
 		}
 		if (sl_now() >= next) {
 			printf("swarmload: leader-kill: %s, %" PRIu64
 			       "/%u agents in session with it, %.0f s\n",
 			       new_port ? "new leader known" : "no new leader yet",
-			       (uint64_t)atomic_load(&sl->lk_in_session), live,
-			       sl_now() - t0);
+			       SL_SUM(sl, lk_in_session), live, sl_now() - t0);
 			fflush(stdout);
 			sl_watch_sample(sl);
 			next += SL_PROGRESS_S;
@@ -1373,7 +1518,7 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 	}
 	t_seen = sl_now() - t0;
 	sl_sleep_ms(2 * SL_POLL_MS); /* lk_last_ns of the count that said all */
-	t_done = (double)(atomic_load(&sl->lk_last_ns) - t0_ns) / 1e9;
+	t_done = (double)(sl_max_lk_last(sl) - t0_ns) / 1e9;
 	/* the tasks: still all RUNNING by the control API (the new leader's
 	 * store), and none started twice by the agents re-syncing */
 	for (;;) {
@@ -1384,7 +1529,7 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 			break;
 		sl_sleep_ms(100);
 	}
-	restarted = atomic_load(&sl->restarted);
+	restarted = SL_SUM(sl, restarted);
 	printf("leader-kill: %u agents in session with the new leader in %.2f s (two "
 	       "election timeouts + one heartbeat = %.0f s); tasks restarted: %" PRIu64
 	       "\n",
@@ -1398,11 +1543,11 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 	       t_done <= bound ? "within the bound" : "NOT within the bound");
 	sl_lk_timeline(sl, new_port ? t_known - t0 : 0);
 	sl_watch_end(sl, "leader-kill", sl_now() - t0);
-	if (atomic_load(&sl->untracked)) {
+	if (SL_SUM(sl, untracked)) {
 		fprintf(stderr,
 			"swarmload: %" PRIu64 " starts not tracked per task "
 			"(out of memory): restarts unknown\n",
-			(uint64_t)atomic_load(&sl->untracked));
+			SL_SUM(sl, untracked));
 		return -1;
 	}
 	return restarted ? -1 : 0;
@@ -1422,7 +1567,7 @@ static void *sl_control_main(void *arg)
 	sl->rc = rv ? 1 : 0;
 	if (rv)
 		fprintf(stderr, "swarmload: stopped; agents' log: %s\n", sl->log_path);
-	atomic_store(&sl->phase, SL_PH_STOP);
+	atomic_store(&sl->sh->stop, 1);
 	return NULL;
 }
 
@@ -1431,7 +1576,8 @@ static void *sl_control_main(void *arg)
 static int sl_fds(struct swarmload *sl)
 {
 	struct rlimit rl;
-	uint64_t need = (uint64_t)sl->agents * SL_FDS_PER_AGENT + 64;
+	uint64_t share = (sl->agents + sl->procs - 1) / sl->procs;
+	uint64_t need = share * SL_FDS_PER_AGENT + 64;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return -1;
@@ -1451,9 +1597,9 @@ static int sl_fds(struct swarmload *sl)
 	}
 	if (rl.rlim_cur < need) {
 		fprintf(stderr,
-			"swarmload: %u agents need about %" PRIu64
-			" descriptors; the limit is %llu (ulimit -n)\n",
-			sl->agents, need, (unsigned long long)rl.rlim_cur);
+			"swarmload: %" PRIu64 " agents in a process need about %" PRIu64
+			" descriptors; the limit is %llu (ulimit -n; more --procs)\n",
+			share, need, (unsigned long long)rl.rlim_cur);
 		return -1;
 	}
 	return 0;
@@ -1469,6 +1615,72 @@ static void sl_rm_tree(const char *path)
 	if (pid > 0)
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
+}
+
+/* Share k of `agents` agents over `procs` processes: global indexes
+ * *lo..*lo+*n-1; the shares are contiguous, in order, cover every agent
+ * once and differ by at most one agent. */
+static void sl_share_of(unsigned agents, unsigned procs, unsigned k, unsigned *lo,
+			unsigned *n)
+{
+	*lo = (unsigned)((uint64_t)k * agents / procs);
+	*n = (unsigned)((uint64_t)(k + 1) * agents / procs) - *lo;
+}
+
+/* One process's share k of the agents: its loop (and in share 0 the
+ * control thread, which runs the phases over every share's counts).
+ * Returns the exit status: 0, or 1 (failed: said). */
+static int sl_share_main(struct swarmload *sl, unsigned k)
+{
+	int rc = 1;
+
+	sl_share_of(sl->agents, sl->procs, k, &sl->lo, &sl->n);
+	sl->me = &sl->sh->slot[k];
+	if (k == 0)
+		snprintf(sl->log_path, sizeof sl->log_path, "%.200s/agents.log", sl->dir);
+	else
+		snprintf(sl->log_path, sizeof sl->log_path, "%.200s/agents-%u.log",
+			 sl->dir, k);
+	if (!(sl->log = fopen(sl->log_path, "w"))) {
+		fprintf(stderr, "swarmload: %s: %s\n", sl->log_path, strerror(errno));
+		atomic_store(&sl->me->phase, SL_PH_FAILED);
+		return 1;
+	}
+	if (!(sl->a = calloc(sl->n, sizeof *sl->a))) {
+		fprintf(stderr, "swarmload: out of memory for %u agents\n", sl->n);
+		atomic_store(&sl->me->phase, SL_PH_FAILED);
+		fclose(sl->log);
+		return 1;
+	}
+	if (k == 0) {
+		printf("swarmload: %u agents (waves of %u%s) joining %s%s; state in %s\n",
+		       sl->agents, sl->wave, sl->procs > 1 ? " per process" : "",
+		       sl->managers[0], sl->manager_count > 1 ? " and others" : "",
+		       sl->dir);
+		fflush(stdout);
+	}
+	uv_loop_init(&sl->loop);
+	uv_timer_init(&sl->loop, &sl->poll);
+	sl->poll.data = sl;
+	uv_timer_start(&sl->poll, sl_poll, 0, SL_POLL_MS);
+	if (k != 0) {
+		uv_run(&sl->loop, UV_RUN_DEFAULT);
+		rc = atomic_load(&sl->me->phase) == SL_PH_FAILED;
+	} else if (pthread_create(&sl->ctl, NULL, sl_control_main, sl) != 0) {
+		fprintf(stderr, "swarmload: cannot start the control thread\n");
+		atomic_store(&sl->sh->stop, 1);
+		uv_run(&sl->loop, UV_RUN_DEFAULT);
+	} else {
+		uv_run(&sl->loop, UV_RUN_DEFAULT);
+		pthread_join(sl->ctl, NULL);
+		rc = sl->rc;
+	}
+	if (uv_loop_close(&sl->loop) != 0)
+		fprintf(stderr, "swarmload: handles left on the loop\n");
+	fakeexec_free(&sl->x);
+	free(sl->a);
+	fclose(sl->log);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -1528,39 +1740,59 @@ int main(int argc, char **argv)
 		}
 		sl->dir_made = true;
 	}
-	snprintf(sl->log_path, sizeof sl->log_path, "%.200s/agents.log", sl->dir);
-	if (!(sl->log = fopen(sl->log_path, "w"))) {
-		fprintf(stderr, "swarmload: %s: %s\n", sl->log_path, strerror(errno));
+	/* --procs: the processes share the counts and the control thread's
+	 * asks; each forked one runs its share of the agents (own open-file
+	 * table: the limit is per process) until told to stop */
+	sl->sh_bytes = sizeof *sl->sh + (size_t)sl->kill_agents * sizeof(uint64_t);
+	sl->sh = mmap(NULL, sl->sh_bytes, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sl->sh == MAP_FAILED) {
+		fprintf(stderr, "swarmload: mmap: %s\n", strerror(errno));
+		sl->sh = NULL;
 		goto out_dir;
 	}
-	if (!(sl->a = calloc(sl->agents, sizeof *sl->a))) {
-		fprintf(stderr, "swarmload: out of memory for %u agents\n", sl->agents);
-		goto out_log;
+	for (unsigned k = 1; k < sl->procs; k++) {
+		pid_t parent = getpid(), pid;
+		fflush(stdout);
+		fflush(stderr);
+		pid = fork();
+		if (pid < 0) {
+			fprintf(stderr, "swarmload: fork: %s\n", strerror(errno));
+			atomic_store(&sl->sh->stop, 1);
+			goto out_kids;
+		}
+		if (pid == 0) {
+			/* a share's process dies with the first one */
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+				_exit(1);
+			exit(sl_share_main(sl, k));
+		}
+		sl->kids[k] = pid;
+		if (sl->watch_count < SL_WATCH_MAX) { /* its CPU, memory, descriptors */
+			snprintf(sl->watch[sl->watch_count].name,
+				 sizeof sl->watch[0].name, "swarmload-%u", k);
+			sl->watch[sl->watch_count++].pid = pid;
+		}
 	}
-	printf("swarmload: %u agents (waves of %u) joining %s%s; state in %s\n",
-	       sl->agents, sl->wave, sl->managers[0],
-	       sl->manager_count > 1 ? " and others" : "", sl->dir);
-	fflush(stdout);
-	uv_loop_init(&sl->loop);
-	uv_timer_init(&sl->loop, &sl->poll);
-	sl->poll.data = sl;
-	uv_timer_start(&sl->poll, sl_poll, 0, SL_POLL_MS);
-	if (pthread_create(&sl->ctl, NULL, sl_control_main, sl) != 0) {
-		fprintf(stderr, "swarmload: cannot start the control thread\n");
-		atomic_store(&sl->phase, SL_PH_STOP);
-		uv_run(&sl->loop, UV_RUN_DEFAULT);
-	} else {
-		uv_run(&sl->loop, UV_RUN_DEFAULT);
-		pthread_join(sl->ctl, NULL);
-		rc = sl->rc;
+	rc = sl_share_main(sl, 0);
+out_kids:
+	for (unsigned k = 1; k < sl->procs; k++) {
+		int st;
+		if (sl->kids[k] <= 0)
+			continue;
+		while (waitpid(sl->kids[k], &st, 0) < 0 && errno == EINTR)
+			;
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr,
+				"swarmload: the process of share %u (pid %d) failed "
+				"(status %d)\n",
+				k, (int)sl->kids[k],
+				WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
+			rc = 1;
+		}
 	}
-	if (uv_loop_close(&sl->loop) != 0)
-		fprintf(stderr, "swarmload: handles left on the loop\n");
-	fakeexec_free(&sl->x);
 	free(sl->dead_ids);
-	free(sl->a);
-out_log:
-	fclose(sl->log);
+	munmap(sl->sh, sl->sh_bytes);
 out_dir:
 	if (sl->dir_made && rc == 0)
 		sl_rm_tree(sl->dir);

@@ -124,7 +124,8 @@ struct uvenv_in {
 	bool handshaken;
 	bool verified; /* peer holds a certificate pki_verify took */
 	struct pki_cert peer;
-	uint64_t conn; /* its id for env reply (never 0, never reused) */
+	uint64_t conn;		    /* its id for env reply (never 0, never reused) */
+	struct uvenv_in *conn_next; /* its chain in u->conn_tab */
 };
 
 /* A node key sealed with the autolock kek (node.key): this magic, a
@@ -206,6 +207,7 @@ struct uvenv {
 	uint64_t idle_timeout_ms;
 	uint64_t peer_idle_ms;
 	uv_timer_t sweep;
+	uint64_t sweeps; /* how many ran: every sweep_full-th looks at all */
 
 	/* transport */
 	env_recv_cb recv_cb;
@@ -214,6 +216,11 @@ struct uvenv {
 	bool listening;
 	struct uvenv_in *ins;
 	size_t in_count;
+	/* issue 18: the ins by conn id (chained, conn & (cap - 1)): a leader
+	 * answers every agent on its connection, so env reply must not walk
+	 * the list. cap a power of two, or 0 before the first accept. */
+	struct uvenv_in **conn_tab;
+	size_t conn_tab_cap;
 	size_t in_buffered; /* sum of the ins' buffer capacities */
 	size_t in_buffered_max;
 	struct uvenv_peer **buckets; /* chained hash of peers by address */
@@ -669,6 +676,64 @@ static void uvenv_accept_wake(struct uvenv *u)
 		uv_idle_start(&u->notify, uvenv_notify);
 }
 
+/* Adds c to the table of ins by conn id, growing it (doubling, so that
+ * chains stay about one long) when it has fewer slots than ins. Returns 0,
+ * or CS_ENOMEM (c is then not in the table: replies on it find nothing,
+ * as on a closed connection). */
+static int uvenv_conn_add(struct uvenv *u, struct uvenv_in *c)
+{
+	if (u->in_count > u->conn_tab_cap) {
+		size_t cap = u->conn_tab_cap ? u->conn_tab_cap * 2 : 64;
+		struct uvenv_in **tab;
+		while (cap < u->in_count)
+			cap *= 2;
+		tab = calloc(cap, sizeof *tab);
+		if (!tab)
+			return CS_ENOMEM;
+		for (size_t i = 0; i < u->conn_tab_cap; i++) {
+			struct uvenv_in *d = u->conn_tab[i];
+			while (d) {
+				struct uvenv_in *next = d->conn_next;
+				d->conn_next = tab[d->conn & (cap - 1)];
+				tab[d->conn & (cap - 1)] = d;
+				d = next;
+			}
+		}
+		free(u->conn_tab);
+		u->conn_tab = tab;
+		u->conn_tab_cap = cap;
+	}
+	c->conn_next = u->conn_tab[c->conn & (u->conn_tab_cap - 1)];
+	u->conn_tab[c->conn & (u->conn_tab_cap - 1)] = c;
+	return 0;
+}
+
+/* The in of conn id conn, or NULL. */
+static struct uvenv_in *uvenv_conn_find(const struct uvenv *u, uint64_t conn)
+{
+	struct uvenv_in *c;
+	if (!u->conn_tab_cap)
+		return NULL;
+	for (c = u->conn_tab[conn & (u->conn_tab_cap - 1)]; c && c->conn != conn;
+	     c = c->conn_next)
+		;
+	return c;
+}
+
+static void uvenv_conn_remove(struct uvenv *u, struct uvenv_in *c)
+{
+	struct uvenv_in **pp;
+	if (!u->conn_tab_cap)
+		return;
+	for (pp = &u->conn_tab[c->conn & (u->conn_tab_cap - 1)]; *pp;
+	     pp = &(*pp)->conn_next)
+		if (*pp == c) {
+			*pp = c->conn_next;
+			c->conn_next = NULL;
+			return;
+		}
+}
+
 /* Closes an incoming connection; a reason (not NULL) is logged at warn. */
 static void uvenv_in_close(struct uvenv_in *c, const char *reason)
 {
@@ -691,6 +756,7 @@ static void uvenv_in_close(struct uvenv_in *c, const char *reason)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
+	uvenv_conn_remove(u, c);
 	u->in_count--;
 	if (c->handshaking) {
 		assert(u->handshakes > 0);
@@ -1152,6 +1218,10 @@ static void uvenv_accept(uv_stream_t *server, int status)
 	u->ins = c;
 	u->in_count++;
 	snprintf(c->remote, sizeof c->remote, "?");
+	if (uvenv_conn_add(u, c) != 0) {
+		uvenv_in_close(c, "out of memory");
+		return;
+	}
 	if (uv_accept(server, (uv_stream_t *)&c->handle) != 0) {
 		uvenv_in_close(c, "accept failed");
 		return;
@@ -1754,11 +1824,31 @@ static void uvenv_peer_expire(struct uvenv_peer *p, uint64_t now)
 	p->drops_told |= dropped > 0; /* once per outage at info, then debug */
 }
 
+/* Issue 18: a leader holds a connection per agent (10,000), and a walk of
+ * them all each second was 13% of its CPU while it created 100,000 tasks.
+ * Only connections accepted within the handshake and hello limits (and a
+ * sweep) can reach those two; they are the head of the list, which is in
+ * accept order, newest first. The others can reach only the frame deadline
+ * and the idle limit, which are looked at every sweep_full-th sweep: about
+ * an eighth of the shorter of the two apart (every sweep when short). */
+static uint64_t uvenv_sweep_full(const struct uvenv *u)
+{
+	uint64_t limit = u->frame_deadline_ms < u->idle_timeout_ms ? u->frame_deadline_ms
+								   : u->idle_timeout_ms;
+	uint64_t n = limit / (8 * uvenv_sweep_ms(u));
+	return n ? n : 1;
+}
+
 static void uvenv_sweep(uv_timer_t *h)
 {
 	struct uvenv *u = h->data;
 	uint64_t now = uv_now(u->loop);
 	struct uvenv_in *c = u->ins;
+	bool full = u->sweeps++ % uvenv_sweep_full(u) == 0;
+	uint64_t young =
+		(u->handshake_timeout_ms > u->hello_timeout_ms ? u->handshake_timeout_ms
+							       : u->hello_timeout_ms) +
+		2 * uvenv_sweep_ms(u);
 
 	if (u->accepts_held) {
 		uvenv_logf(
@@ -1770,6 +1860,8 @@ static void uvenv_sweep(uv_timer_t *h)
 	}
 	while (c) {
 		struct uvenv_in *next = c->next;
+		if (!full && now - c->accepted_ms > young)
+			break; /* the rest are older: handshaken and heard */
 		if (!c->handshaken && now - c->accepted_ms >= u->handshake_timeout_ms) {
 			char why[96];
 			snprintf(why, sizeof why,
@@ -2663,9 +2755,8 @@ static int uvenv_reply(struct env *env, uint64_t conn, const uint8_t *buf, size_
 		return CS_ECLOSED;
 	if (len == 0 || len > u->frame_max)
 		return len == 0 ? CS_EINVAL : CS_ELIMIT;
-	/* a joiner's answer, a refusal: rare, so a walk of the list */
-	for (c = u->ins; c && c->conn != conn; c = c->next)
-		;
+	/* every answer of a leader's dispatcher to its agents: by table */
+	c = uvenv_conn_find(u, conn);
 	if (!c || c->closing || !c->handshaken)
 		return CS_ECLOSED;
 	queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->handle);
@@ -3744,6 +3835,9 @@ void uvenv_close(struct uvenv *u)
 
 	while (u->ins)
 		uvenv_in_close(u->ins, NULL);
+	free(u->conn_tab);
+	u->conn_tab = NULL;
+	u->conn_tab_cap = 0;
 
 	for (size_t i = 0; i < u->bucket_count; i++) {
 		struct uvenv_peer *p = u->buckets[i];

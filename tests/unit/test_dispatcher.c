@@ -1943,6 +1943,65 @@ static void test_disp_resync_request_gets_full_set_again(void **state)
 	assert_int_equal(w->assignments->seq, last_seq + 2);
 }
 
+/* Issue 18: the dispatcher answers an agent on the connection of its
+ * latest frame and never dials it. The agent's process restarts without
+ * a word (its old connection is gone): a task assigned to it meanwhile is
+ * not dialled to the new process; its next heartbeat, on its new
+ * connection, is answered there with the number of the change it missed,
+ * and its resync gets the whole set, the task in it. Before, the change
+ * went to the node's address (a dial), to whatever process listened. */
+static void test_disp_answers_on_the_session_connection_never_dialled(void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1;
+	struct env *env;
+	size_t from;
+	const Cs__Wire *w;
+	uint64_t web, id, session, last_seq;
+
+	setup(f, 33, 1);
+	wait_leader(f);
+	w1 = fake_add(f, "w1");
+	fake_register(f, w1, "m1");
+	session = w1->session_id;
+	run_for(f, 1 * SEC);
+	w = fake_last(w1, RX_ASSIGNMENTS);
+	assert_non_null(w); /* the session's first (empty) full set */
+	last_seq = w->assignments->seq;
+	/* the agent's process dies and comes back: its connection is gone */
+	assert_int_equal(world_node_kill(f->w, w1->node, false, false), 0);
+	assert_int_equal(world_node_start(f->w, w1->node), 0);
+	env = world_node_env(f->w, w1->node);
+	assert_int_equal(env->ops->listen(env, fake_recv, NULL, w1), 0);
+	from = w1->rx_count;
+	web = create_service(f, "web", 1, NULL);
+	wait_tasks(f, web, w1->node_id, 1, &id);
+	run_for(f, 1 * SEC);
+	assert_int_equal(w1->rx_count, from); /* nothing dialled to it */
+	/* its heartbeat on the new connection: answered there, with the
+	 * number of the change it missed */
+	fake_heartbeat(w1, "m1", w1->node_id, session);
+	w = wait_rx(f, w1, RX_HEARTBEAT, from, 1, 1 * SEC);
+	assert_non_null(w);
+	assert_int_equal(w->heartbeat_response->status, 0);
+	assert_true(w->heartbeat_response->seq > last_seq);
+	/* the gap: it asks for everything again, and gets the task */
+	from = w1->rx_count;
+	fake_session(w1, "m1", w1->node_id, session, last_seq + 1);
+	w = wait_rx(f, w1, RX_ASSIGNMENTS, from, 1, 1 * SEC);
+	assert_non_null(w);
+	assert_true(w->assignments->full);
+	assert_int_equal(w->assignments->session_id, session);
+	assert_int_equal(w->assignments->n_tasks, 1);
+	assert_int_equal(w->assignments->tasks[0]->id, id);
+	/* and the changes after it come on that connection too */
+	from = w1->rx_count;
+	fake_status(w1, "m1", w1->node_id, session, id,
+		    CS__TASK_STATE__TASK_STATE_ACCEPTED, "accepted");
+	w = wait_rx(f, w1, RX_ACK, from, 1, 2 * SEC);
+	assert_non_null(w);
+}
+
 /* ---------------------------------------------------------------- status */
 
 /* The StatusAck for task_id at or after from, or NULL. */
@@ -2183,6 +2242,9 @@ int main(void)
 			test_disp_every_node_gets_ingress_state_when_a_port_is_published,
 			fixture_new, fixture_free),
 		cmocka_unit_test(test_disp_network_state_splits_into_parts),
+		cmocka_unit_test_setup_teardown(
+			test_disp_answers_on_the_session_connection_never_dialled,
+			fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_status_moving_forward_is_written_and_acked, fixture_new,
 			fixture_free),

@@ -79,20 +79,23 @@ static void test_swarmload_phase_options(void **state)
 
 static void test_swarmload_live_agents_and_dead_tasks(void **state)
 {
-	static struct sl_agent a[12];
 	struct swarmload sl;
 	uint64_t dead[] = {7, 9, 1000};
 	(void)state;
 
 	memset(&sl, 0, sizeof sl);
-	memset(a, 0, sizeof a);
 	sl.prefix = "load";
 	sl.agents = 12;
-	sl.a = a;
-	a[10].dead = true; /* load11 */
+	sl.kill_agents = 2; /* node-death's: load11 and load12, once killed */
 	assert_true(sl_is_live_agent(&sl, "load1"));
-	assert_true(sl_is_live_agent(&sl, "load12"));
+	assert_true(sl_is_live_agent(&sl, "load12")); /* not killed yet */
+	sl.dead_ids = dead;
+	sl.dead_count = 2;
+	assert_true(sl_is_live_agent(&sl, "load10"));
 	assert_false(sl_is_live_agent(&sl, "load11")); /* dead */
+	assert_false(sl_is_live_agent(&sl, "load12"));
+	sl.dead_ids = NULL;
+	sl.dead_count = 0;
 	assert_false(sl_is_live_agent(&sl, "load13")); /* not this run's */
 	assert_false(sl_is_live_agent(&sl, "load0"));
 	assert_false(sl_is_live_agent(&sl, "load01"));
@@ -119,6 +122,86 @@ static void test_swarmload_slices_fit_the_control_filter(void **state)
 	assert_true(SL_NODES_PER_LIST <= CONTROL_FILTER_VALUES_MAX);
 }
 
+/* --procs: the shares of the agents cover each once, in order, evenly; the
+ * option refuses more processes than agents, 0 and over SL_PROCS_MAX. */
+static void test_swarmload_procs_shares(void **state)
+{
+	static const unsigned agents[] = {1, 7, 100, 2400, 10000, 10007};
+	struct swarmload sl;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof agents / sizeof agents[0]; i++)
+		for (unsigned procs = 1; procs <= SL_PROCS_MAX && procs <= agents[i];
+		     procs++) {
+			unsigned next = 0, lo, n, least = ~0u, most = 0;
+			for (unsigned k = 0; k < procs; k++) {
+				sl_share_of(agents[i], procs, k, &lo, &n);
+				assert_int_equal(lo, next);
+				assert_true(n >= 1);
+				least = n < least ? n : least;
+				most = n > most ? n : most;
+				next = lo + n;
+			}
+			assert_int_equal(next, agents[i]);
+			assert_true(most - least <= 1);
+		}
+	assert_int_equal(parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--token",
+						     "t", "--agents", "10000", "--procs",
+						     "5", NULL}),
+			 0);
+	assert_int_equal(sl.procs, 5);
+	free(sl.join_buf);
+	assert_int_equal(parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--token",
+						     "t", "--agents", "3", "--procs", "4",
+						     NULL}),
+			 -1);
+	free(sl.join_buf);
+	assert_int_equal(parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--token",
+						     "t", "--procs", "0", NULL}),
+			 -1);
+	free(sl.join_buf);
+	assert_int_equal(parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--token",
+						     "t", "--agents", "1000", "--procs",
+						     "17", NULL}),
+			 -1);
+	free(sl.join_buf);
+}
+
+/* The control thread's counts are every process's slot summed, and the
+ * e2e time the latest start any of them saw. */
+static void test_swarmload_counts_summed_over_processes(void **state)
+{
+	static struct sl_shared sh;
+	struct swarmload sl;
+	(void)state;
+
+	memset(&sl, 0, sizeof sl);
+	memset(&sh, 0, sizeof sh);
+	sl.sh = &sh;
+	sl.procs = 3;
+	atomic_store(&sh.slot[0].running, 5);
+	atomic_store(&sh.slot[1].running, 7);
+	atomic_store(&sh.slot[2].running, 11);
+	atomic_store(&sh.slot[3].running, 1000); /* no process of this run */
+	assert_int_equal(SL_SUM(&sl, running), 23);
+	atomic_store(&sh.slot[0].last_start_ns, 30);
+	atomic_store(&sh.slot[1].last_start_ns, 90);
+	atomic_store(&sh.slot[2].last_start_ns, 60);
+	assert_int_equal(sl_max_last_start(&sl), 90);
+	assert_int_equal(sl_phase_all(&sl), SL_PH_JOIN);
+	atomic_store(&sh.slot[0].phase, SL_PH_READY);
+	atomic_store(&sh.slot[1].phase, SL_PH_READY);
+	assert_int_equal(sl_phase_all(&sl), SL_PH_JOIN);
+	atomic_store(&sh.slot[2].phase, SL_PH_READY);
+	assert_int_equal(sl_phase_all(&sl), SL_PH_READY);
+	atomic_store(&sh.slot[1].phase, SL_PH_FAILED);
+	assert_int_equal(sl_phase_all(&sl), SL_PH_FAILED);
+	assert_int_equal(sl_killed(&sl), 0);
+	atomic_store(&sh.slot[0].killed, 1);
+	atomic_store(&sh.slot[2].killed, 1);
+	assert_int_equal(sl_killed(&sl), 2);
+}
+
 static void test_swarmload_port_of(void **state)
 {
 	(void)state;
@@ -138,6 +221,8 @@ int main(void)
 		cmocka_unit_test(test_swarmload_live_agents_and_dead_tasks),
 		cmocka_unit_test(test_swarmload_slices_fit_the_control_filter),
 		cmocka_unit_test(test_swarmload_port_of),
+		cmocka_unit_test(test_swarmload_procs_shares),
+		cmocka_unit_test(test_swarmload_counts_summed_over_processes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2362,6 +2362,126 @@ static void test_uvenv_reply_answers_a_joiner_on_its_own_connection(void **state
 	rm_tree(dir_b);
 }
 
+/* Issue 18: a leader answers every agent on the agent's own connection,
+ * so env reply finds a connection by its id in a table that grows (past
+ * its first 64 slots here) and forgets closed ones. Each of 70 clients
+ * gets back exactly its own frame; once half of them are gone, a reply on
+ * theirs is CS_ECLOSED and the others' still arrive. */
+#define MANY_CLIENTS 70
+struct many_server {
+	uint64_t conn[MANY_CLIENTS];
+	uint32_t count;
+};
+
+static void many_server_recv(struct env *env, const char *from, const uint8_t *buf,
+			     size_t len, void *data)
+{
+	struct many_server *m = data;
+	struct env_identity id;
+	uint32_t seq;
+
+	(void)from;
+	assert_true(len >= sizeof seq);
+	memcpy(&seq, buf, sizeof seq);
+	assert_true(seq < MANY_CLIENTS);
+	env->ops->sender(env, &id);
+	assert_true(id.conn != 0);
+	m->conn[seq] = id.conn;
+	m->count++;
+	assert_int_equal(env->ops->reply(env, id.conn, buf, len), 0);
+}
+
+struct many_client {
+	uint32_t got, seq;
+};
+
+static void many_client_recv(struct env *env, const char *from, const uint8_t *buf,
+			     size_t len, void *data)
+{
+	struct many_client *c = data;
+	(void)env;
+	(void)from;
+	assert_true(len >= sizeof c->seq);
+	memcpy(&c->seq, buf, sizeof c->seq);
+	c->got++;
+}
+
+struct many_wait {
+	struct many_client *c;
+	size_t from, to;
+	uint32_t want;
+};
+
+static bool many_all_got(void *ctx)
+{
+	struct many_wait *w = ctx;
+	for (size_t i = w->from; i < w->to; i++)
+		if (w->c[i].got < w->want)
+			return false;
+	return true;
+}
+
+static void test_uvenv_reply_finds_each_of_many_connections(void **state)
+{
+	uv_loop_t loop;
+	char dir_s[64], dir_c[MANY_CLIENTS][64];
+	struct uvenv *srv, *cl[MANY_CLIENTS];
+	struct many_server ms = {0};
+	static struct many_client mc[MANY_CLIENTS];
+	struct env *es;
+	uint8_t frame[8] = {0};
+	(void)state;
+
+	memset(mc, 0, sizeof mc);
+	uv_loop_init(&loop);
+	make_tmpdir(dir_s, sizeof dir_s);
+	srv = open_env(&loop, dir_s, "127.0.0.1:0", NULL, 0);
+	es = uvenv_env(srv);
+	es->ops->listen(es, many_server_recv, NULL, &ms);
+	/* in two waves: at most LIMIT_TLS_HANDSHAKES_MAX handshakes at once */
+	for (uint32_t i = 0; i < MANY_CLIENTS; i++) {
+		struct env *e;
+		make_tmpdir(dir_c[i], sizeof dir_c[i]);
+		cl[i] = open_env(&loop, dir_c[i], "127.0.0.1:0", NULL, 0);
+		e = uvenv_env(cl[i]);
+		e->ops->listen(e, many_client_recv, NULL, &mc[i]);
+		assert_int_equal(send_seq(cl[i], uvenv_addr(srv), i, 8), 0);
+		if (i + 1 == MANY_CLIENTS / 2 || i + 1 == MANY_CLIENTS)
+			assert_true(run_until(
+				&loop, many_all_got,
+				&(struct many_wait){mc, i + 1 - MANY_CLIENTS / 2, i + 1, 1},
+				20000));
+	}
+	for (uint32_t i = 0; i < MANY_CLIENTS; i++) {
+		assert_int_equal(mc[i].got, 1);
+		assert_int_equal(mc[i].seq, i); /* its own, on its own connection */
+	}
+	assert_int_equal(uvenv_peer_count(srv), 0); /* the server dialled no one */
+	/* half of them go: their connections are gone, the others' stay */
+	for (uint32_t i = 0; i < MANY_CLIENTS / 2; i++)
+		close_env(&loop, cl[i]);
+	run_until(&loop, never, NULL, 200);
+	for (uint32_t i = 0; i < MANY_CLIENTS; i++) {
+		memcpy(frame, &i, sizeof i);
+		assert_int_equal(es->ops->reply(es, ms.conn[i], frame, sizeof frame),
+				 i < MANY_CLIENTS / 2 ? CS_ECLOSED : 0);
+	}
+	assert_true(run_until(&loop, many_all_got,
+			      &(struct many_wait){mc, MANY_CLIENTS / 2, MANY_CLIENTS, 2},
+			      20000));
+	for (uint32_t i = MANY_CLIENTS / 2; i < MANY_CLIENTS; i++) {
+		assert_int_equal(mc[i].got, 2);
+		assert_int_equal(mc[i].seq, i);
+	}
+	for (uint32_t i = MANY_CLIENTS / 2; i < MANY_CLIENTS; i++)
+		close_env(&loop, cl[i]);
+	close_env(&loop, srv);
+	loop_done(&loop);
+	for (uint32_t i = 0; i < MANY_CLIENTS; i++)
+		rm_tree(dir_c[i]);
+	rm_tree(dir_s);
+}
+
 /* Issue 13 (a flood of TLS handshakes must not starve established
  * sessions): past handshakes_max connections in their handshake, accepting
  * pauses (said in one log line a sweep), and a peer already connected goes
@@ -2529,6 +2649,7 @@ int main(void)
 		cmocka_unit_test(test_uvenv_wall_clock),
 		cmocka_unit_test(test_uvenv_handshake_flood_is_bounded),
 		cmocka_unit_test(test_uvenv_reply_answers_a_joiner_on_its_own_connection),
+		cmocka_unit_test(test_uvenv_reply_finds_each_of_many_connections),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
