@@ -165,6 +165,24 @@ static void close_env(uv_loop_t *loop, struct uvenv *u)
 		uv_run(loop, UV_RUN_NOWAIT);
 }
 
+/* hold_port binds a TCP socket of 127.0.0.1 to a port of the kernel's
+ * choosing and never listens on it: a dial there is refused, and nobody
+ * else (a loopback busy with other connections and listeners) can take
+ * the port, or connect from it, until the caller closes the returned
+ * socket. addr gets "127.0.0.1:PORT". */
+static int hold_port(char addr[LIMIT_ADDR_BYTES_MAX + 1])
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	snprintf(addr, LIMIT_ADDR_BYTES_MAX + 1, "127.0.0.1:%u", ntohs(a.sin_port));
+	return fd;
+}
+
 static void loop_done(uv_loop_t *loop)
 {
 	uv_run(loop, UV_RUN_DEFAULT);
@@ -880,22 +898,21 @@ static void test_uvenv_unused_peers_are_forgotten(void **state)
 {
 	uv_loop_t loop;
 	char dir_a[64], dir_b[64], dead[LIMIT_ADDR_BYTES_MAX + 1];
-	struct uvenv *a, *b;
+	struct uvenv *a;
 	struct env *ea;
 	uint8_t byte = 1;
+	int held;
 
 	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
-	snprintf(dead, sizeof dead, "%s", uvenv_addr(b));
-	close_env(&loop, b);
+	held = hold_port(dead); /* nobody answers there */
 	a = open_env_cfg(&loop, dir_a, "127.0.0.1:0",
 			 (struct uvenv_cfg){.frame_ttl_ms = 100, .peer_idle_ms = 200});
 	ea = uvenv_env(a);
 	for (unsigned i = 0; i < 50; i++) {
 		char addr[LIMIT_ADDR_BYTES_MAX + 1];
-		/* nobody listens on these ports of a closed env's address */
+		/* nobody listens on these ports of the held port's address */
 		snprintf(addr, sizeof addr, "%.*s%u",
 			 (int)(strrchr(dead, ':') - dead + 1), dead, 1 + i);
 		assert_int_equal(ea->ops->send(ea, addr, &byte, 1), 0);
@@ -907,6 +924,7 @@ static void test_uvenv_unused_peers_are_forgotten(void **state)
 	assert_int_equal(ea->ops->send(ea, dead, &byte, 1), 0);
 	assert_int_equal(uvenv_peer_count(a), 1);
 	close_env(&loop, a);
+	close(held);
 	loop_done(&loop);
 	rm_tree(dir_a);
 	rm_tree(dir_b);
@@ -967,22 +985,20 @@ static void test_uvenv_frames_queued_past_their_ttl_are_dropped(void **state)
 	uv_loop_t loop;
 	char dir_a[64], dir_b[64];
 	char dead[LIMIT_ADDR_BYTES_MAX + 1];
-	struct uvenv *a, *b;
+	struct uvenv *a;
 	struct env *ea;
 	struct logbuf log;
 	struct log_wait w = {0};
 	const size_t kib = 1024;
 	uint8_t *big = calloc(1, 4 * kib);
-	int ok = 0, rv = 0;
+	int ok = 0, rv = 0, held;
 
 	assert_non_null(big);
 	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
-	snprintf(dead, sizeof dead, "%s", uvenv_addr(b));
-	close_env(&loop, b);
+	held = hold_port(dead); /* nobody answers there */
 	a = open_env_cfg(&loop, dir_a, "127.0.0.1:0",
 			 (struct uvenv_cfg){.log_out = log.f,
 					    .log_level = ENV_LOG_INFO,
@@ -999,6 +1015,7 @@ static void test_uvenv_frames_queued_past_their_ttl_are_dropped(void **state)
 	assert_non_null(strstr(logbuf_text(&log), "frames=3 ttl_ms=200"));
 	assert_int_equal(ea->ops->send(ea, dead, big, 4 * kib), 0);
 	close_env(&loop, a);
+	close(held);
 	loop_done(&loop);
 	logbuf_close(&log);
 	free(big);
@@ -1055,14 +1072,13 @@ static void test_uvenv_redials_a_peer_that_starts_late(void **state)
 	struct uvenv *a, *b;
 	struct rx ra, rb;
 	struct env *ea, *eb;
+	int held;
 
 	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
-	/* learn a free port, then leave it closed */
-	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
-	snprintf(b_addr, sizeof b_addr, "%s", uvenv_addr(b));
-	close_env(&loop, b);
+	/* a port nobody answers on, held until b takes it */
+	held = hold_port(b_addr);
 
 	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
 	ea = uvenv_env(a);
@@ -1076,6 +1092,7 @@ static void test_uvenv_redials_a_peer_that_starts_late(void **state)
 	assert_true(ra.downs >= 1);
 	assert_string_equal(ra.peer, b_addr);
 
+	close(held);
 	b = open_env(&loop, dir_b, b_addr, NULL, 0);
 	eb = uvenv_env(b);
 	rx_init(&rb);
@@ -2447,10 +2464,11 @@ static void test_uvenv_reply_finds_each_of_many_connections(void **state)
 		e->ops->listen(e, many_client_recv, NULL, &mc[i]);
 		assert_int_equal(send_seq(cl[i], uvenv_addr(srv), i, 8), 0);
 		if (i + 1 == MANY_CLIENTS / 2 || i + 1 == MANY_CLIENTS)
-			assert_true(run_until(
-				&loop, many_all_got,
-				&(struct many_wait){mc, i + 1 - MANY_CLIENTS / 2, i + 1, 1},
-				20000));
+			assert_true(
+				run_until(&loop, many_all_got,
+					  &(struct many_wait){
+						  mc, i + 1 - MANY_CLIENTS / 2, i + 1, 1},
+					  20000));
 	}
 	for (uint32_t i = 0; i < MANY_CLIENTS; i++) {
 		assert_int_equal(mc[i].got, 1);
