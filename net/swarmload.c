@@ -228,6 +228,7 @@ struct sl_shared {
 };
 
 struct swarmload {
+	struct uvenv_vcache *vcache; /* this process's agents share it */
 	/* options */
 	unsigned agents, wave, hold_s, timeout_s;
 	uint64_t replicas;
@@ -598,7 +599,8 @@ static int sl_agent_open(struct swarmload *sl, unsigned i)
 					   .state_dir = dir,
 					   .name = a->name,
 					   .log_out = sl->log,
-					   .log_level = ENV_LOG_WARN},
+					   .log_level = ENV_LOG_WARN,
+					   .vcache = sl->vcache},
 		       &a->uv, err, sizeof err) != 0) {
 		fprintf(stderr, "swarmload: agent %s: %s\n", a->name, err);
 		return -1;
@@ -1659,6 +1661,17 @@ static int sl_share_main(struct swarmload *sl, unsigned k)
 		       sl->dir);
 		fflush(stdout);
 	}
+	/* one cache of verified peer certificates for all this process's
+	 * agents: each checks the same managers' certificates */
+	sl->vcache = uvenv_vcache_new(UVENV_VCACHE_SLOTS);
+	if (!sl->vcache) {
+		fprintf(stderr, "swarmload: out of memory\n");
+		atomic_store(&sl->me->phase, SL_PH_FAILED);
+		fakeexec_free(&sl->x);
+		free(sl->a);
+		fclose(sl->log);
+		return 1;
+	}
 	uv_loop_init(&sl->loop);
 	uv_timer_init(&sl->loop, &sl->poll);
 	sl->poll.data = sl;
@@ -1677,6 +1690,8 @@ static int sl_share_main(struct swarmload *sl, unsigned k)
 	}
 	if (uv_loop_close(&sl->loop) != 0)
 		fprintf(stderr, "swarmload: handles left on the loop\n");
+	uvenv_vcache_free(sl->vcache);
+	sl->vcache = NULL;
 	fakeexec_free(&sl->x);
 	free(sl->a);
 	fclose(sl->log);

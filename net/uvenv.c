@@ -292,6 +292,9 @@ struct uvenv {
 	bool own_ok;
 	uint8_t own_digest[ENV_DIGEST_BYTES];
 	struct pki_cert own_pc;
+	/* peers' certificates verified (issue 18): given, or its own */
+	struct uvenv_vcache *vcache;
+	bool vcache_own;
 	uint8_t pin[ENV_DIGEST_BYTES];
 	bool pinned;
 	/* the frame being delivered: who sent it, on which connection */
@@ -325,9 +328,97 @@ static struct uvenv *uvenv_of(struct env *env)
 	return env->impl;
 }
 
+/* ---------------------------------------------------------------- verified peers */
+
+struct uvenv_vcache_slot {
+	uint8_t key[ENV_DIGEST_BYTES]; /* of the certificate and the roots */
+	bool used;
+	struct pki_cert pc;
+};
+
+struct uvenv_vcache {
+	size_t slots; /* a power of two */
+	uint64_t hits, misses;
+	struct uvenv_vcache_slot slot[];
+};
+
+struct uvenv_vcache *uvenv_vcache_new(size_t slots)
+{
+	struct uvenv_vcache *c;
+	size_t n = 1;
+	while (n < slots && n < ((size_t)1 << 24))
+		n *= 2;
+	c = calloc(1, sizeof *c + n * sizeof c->slot[0]);
+	if (c)
+		c->slots = n;
+	return c;
+}
+
+void uvenv_vcache_free(struct uvenv_vcache *c)
+{
+	free(c);
+}
+
+void uvenv_vcache_counts(const struct uvenv_vcache *c, uint64_t *hits, uint64_t *misses)
+{
+	*hits = c ? c->hits : 0;
+	*misses = c ? c->misses : 0;
+}
+
+struct uvenv_vcache *uvenv_vcache_of(struct uvenv *u)
+{
+	return u->vcache;
+}
+
+/* The key of leaf checked against u's roots: the digest of the leaf's
+ * digest and each root's. */
+static void uvenv_vcache_key(const struct uvenv *u, const struct env_blob *leaf,
+			     uint8_t key[ENV_DIGEST_BYTES])
+{
+	uint8_t d[(UVENV_ROOTS_MAX + 1) * ENV_DIGEST_BYTES];
+
+	pki_digest(leaf->data, leaf->len, d);
+	for (size_t i = 0; i < u->root_count; i++)
+		pki_digest(u->root_blobs[i].data, u->root_blobs[i].len,
+			   d + (i + 1) * ENV_DIGEST_BYTES);
+	pki_digest(d, (u->root_count + 1) * ENV_DIGEST_BYTES, key);
+}
+
+/* pki_verify of a peer's leaf against u's roots at now, through u's
+ * cache. Returns as pki_verify. */
+static int uvenv_verify_peer(struct uvenv *u, const struct env_blob *leaf, int64_t now,
+			     struct pki_cert *out, char why[PKI_WHY_BYTES])
+{
+	struct uvenv_vcache *c = u->vcache;
+	struct uvenv_vcache_slot *s;
+	uint8_t key[ENV_DIGEST_BYTES];
+	uint64_t at;
+
+	if (!c)
+		return pki_verify(leaf, u->root_blobs, u->root_count, now, out, why);
+	uvenv_vcache_key(u, leaf, key);
+	memcpy(&at, key, sizeof at);
+	s = &c->slot[at & (c->slots - 1)];
+	if (s->used && memcmp(s->key, key, sizeof key) == 0 &&
+	    now >= s->pc.not_before_s && now <= s->pc.not_after_s) {
+		c->hits++;
+		*out = s->pc;
+		return 0;
+	}
+	c->misses++;
+	if (pki_verify(leaf, u->root_blobs, u->root_count, now, out, why) != 0)
+		return CS_EAUTH;
+	memcpy(s->key, key, sizeof key);
+	s->pc = *out;
+	s->used = true;
+	return 0;
+}
+
 /* Frees u and what it holds outside handles (its keys wiped first). */
 static void uvenv_free(struct uvenv *u)
 {
+	if (u->vcache_own)
+		uvenv_vcache_free(u->vcache);
 	tls_ctx_free(u->tls_server);
 	tls_ctx_free(u->tls_client);
 	free(u->rbuf);
@@ -1053,9 +1144,7 @@ static int uvenv_peer_check(struct uvenv *u, const struct tls_conn *t,
 		return u->root_count || u->pinned ? CS_EAUTH : CS_ENOENT;
 	}
 	if (u->root_count > 0)
-		return pki_verify(&leaf_b, u->root_blobs, u->root_count, now, out, why)
-			       ? CS_EAUTH
-			       : 0;
+		return uvenv_verify_peer(u, &leaf_b, now, out, why) ? CS_EAUTH : 0;
 	if (!u->pinned) {
 		snprintf(why, PKI_WHY_BYTES, "no trusted root");
 		return CS_ENOENT;
@@ -3693,6 +3782,13 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	}
 	u->log_out = cfg->log_out ? cfg->log_out : stderr;
 	u->log_level = cfg->log_level;
+	u->vcache = cfg->vcache;
+	if (!u->vcache) {
+		/* without one, peers are checked each time (no memory is no
+		 * reason to refuse them) */
+		u->vcache = uvenv_vcache_new(UVENV_VCACHE_SLOTS);
+		u->vcache_own = u->vcache != NULL;
+	}
 	u->frame_max = cfg->frame_max ? cfg->frame_max : LIMIT_FRAME_BYTES_MAX;
 	if (u->frame_max > UINT32_MAX - UVENV_HEADER_BYTES)
 		u->frame_max = UINT32_MAX - UVENV_HEADER_BYTES;

@@ -121,7 +121,36 @@ struct uvenv_cfg {
 	 * overlays (net/crypttun), borrowed; NULL: an encrypted network's
 	 * net_set fails (CS_ENOTSUP: never carried in clear) */
 	struct crypttun *crypttun;
+	/* appended (issue 18): where peer certificates verified against the
+	 * roots are remembered (uvenv_vcache_new), borrowed: several uvenvs
+	 * of one loop may share one (swarmload's agents all check the same
+	 * managers' certificates). NULL: the uvenv keeps one of its own of
+	 * UVENV_VCACHE_SLOTS. */
+	struct uvenv_vcache *vcache;
 };
+
+/* Peer certificates verified against the roots (issue 18): pki_verify of
+ * a peer's certificate was a fifth of a manager's CPU and a quarter of
+ * swarmload's in a reconnect wave, the same certificates checked again
+ * and again. Remembered by the digest of the certificate's bytes and of
+ * the roots (successes only, direct-mapped: a newer entry replaces an
+ * older one in its slot), each good while the wall clock is within the
+ * certificate's validity; refusals are checked anew every time. */
+#define UVENV_VCACHE_SLOTS 4096u
+struct uvenv_vcache;
+
+/* uvenv_vcache_new makes a cache of slots entries (rounded up to a power
+ * of two, at least 1), or NULL (no memory). Used from one loop's thread
+ * only; freed with uvenv_vcache_free after every uvenv using it closed. */
+struct uvenv_vcache *uvenv_vcache_new(size_t slots);
+void uvenv_vcache_free(struct uvenv_vcache *c);
+
+/* uvenv_vcache_counts: checks answered from the cache (hits) and by
+ * pki_verify (misses), since it was made. */
+void uvenv_vcache_counts(const struct uvenv_vcache *c, uint64_t *hits, uint64_t *misses);
+
+/* uvenv_vcache_of: the cache u uses (its own or the one it was given). */
+struct uvenv_vcache *uvenv_vcache_of(struct uvenv *u);
 
 /* uvenv_open binds and listens on cfg->listen_addr, checks (or makes) the
  * state dir, loads the node's identity from STATE_DIR/tls/ (node.key, the

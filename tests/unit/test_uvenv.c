@@ -2292,6 +2292,88 @@ static void test_uvenv_sender_expires_with_the_certificate(void **state)
 	rm_tree(dir_b);
 }
 
+/* Issue 18: a peer's certificate checked once is remembered, shared by the
+ * uvenvs given one cache (swarmload's agents), per certificate (two
+ * clients are two checks on the server), and only within its validity: a
+ * server certificate that expired is checked anew, and refused. */
+static void test_uvenv_peer_checks_are_remembered_until_expiry(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64], dir_c[64], dir_d[64];
+	struct uvenv *a, *b, *c, *d;
+	struct uvenv_vcache *vc = uvenv_vcache_new(64);
+	struct env *eb;
+	struct idrx rb = {0};
+	struct ca ca;
+	int64_t wall = time(NULL);
+	uint64_t hits, misses;
+	struct uvenv_cfg shared = {
+		.wall_now_s = fake_wall_s, .wall_data = &wall, .vcache = vc};
+
+	assert_non_null(vc);
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	make_tmpdir(dir_c, sizeof dir_c);
+	make_tmpdir(dir_d, sizeof dir_d);
+	uv_loop_init(&loop);
+	ca_make(&ca, 1, ID_CLUSTER);
+	a = open_env_cfg(&loop, dir_a, "127.0.0.1:0", shared);
+	c = open_env_cfg(&loop, dir_c, "127.0.0.1:0", shared);
+	d = open_env_cfg(&loop, dir_d, "127.0.0.1:0", shared);
+	b = open_env_cfg(
+		&loop, dir_b, "127.0.0.1:0",
+		(struct uvenv_cfg){.wall_now_s = fake_wall_s, .wall_data = &wall});
+	assert_ptr_equal(uvenv_vcache_of(a), vc);
+	assert_ptr_not_equal(uvenv_vcache_of(b), vc);
+	enroll(a, &ca, ID_CLUSTER, 0xa1, ENV_ROLE_WORKER); /* an hour */
+	enroll(b, &ca, ID_CLUSTER, 0xb1, ENV_ROLE_MANAGER);
+	enroll(c, &ca, ID_CLUSTER, 0xc1, ENV_ROLE_WORKER);
+	eb = uvenv_env(b);
+	rb.env = eb;
+	eb->ops->listen(eb, idrx_recv, NULL, &rb);
+
+	assert_int_equal(send_seq(a, uvenv_addr(b), 0, 10), 0);
+	rb.want = 1;
+	assert_true(run_until(&loop, idrx_has_want, &rb, 5000));
+	assert_int_equal(rb.last.node_id, 0xa1);
+	uvenv_vcache_counts(vc, &hits, &misses);
+	assert_int_equal(hits, 0);
+	assert_int_equal(misses, 1); /* a checked b's certificate */
+
+	assert_int_equal(send_seq(c, uvenv_addr(b), 0, 10), 0);
+	rb.want = 2;
+	assert_true(run_until(&loop, idrx_has_want, &rb, 5000));
+	assert_int_equal(rb.last.node_id, 0xc1); /* b told c from a */
+	uvenv_vcache_counts(vc, &hits, &misses);
+	assert_int_equal(hits, 1); /* c took a's check of b */
+	assert_int_equal(misses, 1);
+	uvenv_vcache_counts(uvenv_vcache_of(b), &hits, &misses);
+	assert_int_equal(hits, 0);
+	assert_int_equal(misses, 2); /* two certificates, two checks */
+
+	/* b's certificate expires: d, enrolled now, does not take the old
+	 * check of it, and b hears nothing from d */
+	wall += 3600 + 1;
+	enroll(d, &ca, ID_CLUSTER, 0xd1, ENV_ROLE_WORKER);
+	assert_int_equal(send_seq(d, uvenv_addr(b), 0, 10), 0);
+	run_until(&loop, never, NULL, 1000);
+	assert_int_equal(rb.count, 2);
+	uvenv_vcache_counts(vc, &hits, &misses);
+	assert_int_equal(hits, 1);
+	assert_true(misses >= 2);
+
+	close_env(&loop, a);
+	close_env(&loop, b);
+	close_env(&loop, c);
+	close_env(&loop, d);
+	loop_done(&loop);
+	uvenv_vcache_free(vc);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+	rm_tree(dir_c);
+	rm_tree(dir_d);
+}
+
 /* A receiver that answers every frame with env reply (a CA answering a
  * joiner), and records the connection. */
 struct replier {
@@ -2664,6 +2746,7 @@ int main(void)
 		cmocka_unit_test(test_uvenv_autolock_seals_the_node_key),
 		cmocka_unit_test(test_uvenv_identity_files_checked_at_open),
 		cmocka_unit_test(test_uvenv_sender_expires_with_the_certificate),
+		cmocka_unit_test(test_uvenv_peer_checks_are_remembered_until_expiry),
 		cmocka_unit_test(test_uvenv_wall_clock),
 		cmocka_unit_test(test_uvenv_handshake_flood_is_bounded),
 		cmocka_unit_test(test_uvenv_reply_answers_a_joiner_on_its_own_connection),
