@@ -145,25 +145,25 @@ static void test_swarmload_procs_shares(void **state)
 			assert_int_equal(next, agents[i]);
 			assert_true(most - least <= 1);
 		}
-	assert_int_equal(parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--token",
-						     "t", "--agents", "10000", "--procs",
-						     "5", NULL}),
-			 0);
+	assert_int_equal(
+		parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--token", "t",
+					    "--agents", "10000", "--procs", "5", NULL}),
+		0);
 	assert_int_equal(sl.procs, 5);
 	free(sl.join_buf);
-	assert_int_equal(parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--token",
-						     "t", "--agents", "3", "--procs", "4",
-						     NULL}),
-			 -1);
+	assert_int_equal(
+		parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--token", "t",
+					    "--agents", "3", "--procs", "4", NULL}),
+		-1);
 	free(sl.join_buf);
 	assert_int_equal(parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--token",
 						     "t", "--procs", "0", NULL}),
 			 -1);
 	free(sl.join_buf);
-	assert_int_equal(parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--token",
-						     "t", "--agents", "1000", "--procs",
-						     "17", NULL}),
-			 -1);
+	assert_int_equal(
+		parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--token", "t",
+					    "--agents", "1000", "--procs", "17", NULL}),
+		-1);
 	free(sl.join_buf);
 }
 
