@@ -47,6 +47,13 @@ enum {
 	/* redirects followed at once, in a row, before the tick paces them
 	 * (two followers naming each other cannot make a storm) */
 	AGENT_REDIRECTS_AT_ONCE = 3,
+	/* issue 18: session answers built from an older store than the
+	 * agent was given (a deposed leader's, a late one) refused in a row
+	 * before one is taken all the same: a cluster restored from a backup
+	 * (issue 20) starts from an older index, and its agents must not
+	 * refuse it for ever. A deposed leader steps down within an election
+	 * timeout; the agent tries another manager after each refusal. */
+	AGENT_STALE_REFUSALS_MAX = 8,
 	/* issue 18: for this long after its session ended, while the
 	 * managers elect a leader, an agent tries again at least this often
 	 * (its backoff capped): a manager that answered "no leader" will
@@ -118,6 +125,12 @@ struct agent {
 	const struct agent_cfg *cfg;
 	struct sqlite3 *db;
 	uint64_t node_id, session_id, seq;
+	/* the highest Assignments.store_index applied: a session answer or
+	 * an Assignments built from an older store (a deposed leader's, a
+	 * late answer) would unassign what a newer one gave, and the task
+	 * would be started again when it comes back */
+	uint64_t index_seen;
+	unsigned stale_refused; /* in a row (AGENT_STALE_REFUSALS_MAX) */
 	enum agent_link link;
 	char managers[AGENT_MANAGERS_MAX][LIMIT_ADDR_BYTES_MAX];
 	size_t manager_count, next_manager;
@@ -3003,6 +3016,27 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 			agent_disconnect(a, true);
 			return true;
 		}
+		if (r->store_index < a->index_seen &&
+		    a->stale_refused < AGENT_STALE_REFUSALS_MAX) {
+			a->stale_refused++;
+			env_logf(a->env, ENV_LOG_WARN,
+				 "msg=\"stale session answer\" from=%s index=%" PRIu64
+				 " seen=%" PRIu64,
+				 from, r->store_index, a->index_seen);
+			if (a->link == AGENT_CONNECTING)
+				agent_disconnect(a, true);
+			return true;
+		}
+		if (r->store_index < a->index_seen) {
+			env_logf(
+				a->env, ENV_LOG_WARN,
+				"msg=\"store older than the agent saw: taken (a restored "
+				"cluster?)\" from=%s index=%" PRIu64 " seen=%" PRIu64
+				" refused=%u",
+				from, r->store_index, a->index_seen, a->stale_refused);
+			a->index_seen = r->store_index;
+		}
+		a->stale_refused = 0;
 		if (a->node_id != r->node_id) {
 			a->node_id = r->node_id;
 			if (agent_db_node_id(a)) {
@@ -3079,6 +3113,14 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 		 * or was overtaken (a reordering link) */
 		if (as->seq <= a->seq)
 			return true;
+		if (as->store_index < a->index_seen) {
+			env_logf(a->env, ENV_LOG_WARN,
+				 "msg=\"stale assignments\" from=%s index=%" PRIu64
+				 " seen=%" PRIu64,
+				 from, as->store_index, a->index_seen);
+			agent_disconnect(a, true);
+			return true;
+		}
 		/* a full set's first part (its set_seq is its own seq; 0 from
 		 * a sender that never splits) starts a set, after a gap too:
 		 * the answer to a resync starts past it. A later part goes on
@@ -3103,6 +3145,8 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 		a->seq = as->seq;
 		if (as->full && !as->more)
 			a->full_open = false;
+		if (as->store_index > a->index_seen)
+			a->index_seen = as->store_index;
 		if (agent_apply(a, as)) {
 			agent_resync(a);
 			return true;

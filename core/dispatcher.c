@@ -724,6 +724,7 @@ static void disp_send_parts(struct dispatcher *d, struct disp_session *s, bool f
 		a.more = full && (ti < n_tasks || ri < n_removed);
 		a.set_seq = full ? set_seq : 0;
 		a.seq = ++s->seq;
+		a.store_index = store_applied(leader_store(d->ctx));
 		wire.assignments = &a;
 		disp_send(d, s->conn, &wire);
 	} while (ti < n_tasks || ri < n_removed);
@@ -2103,6 +2104,7 @@ static void disp_session_reply(struct dispatcher *d, uint64_t conn, int status,
 	r.node_id = s ? s->node_id : 0;
 	r.session_id = s ? s->session_id : 0;
 	r.heartbeat_ms = d->heartbeat_ms;
+	r.store_index = store_applied(leader_store(d->ctx));
 	if (s) {
 		r.desired_role = disp_desired_role(d, s);
 		r.renew_cert = disp_renew_cert(d, s, NULL);

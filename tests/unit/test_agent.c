@@ -1268,7 +1268,8 @@ struct fe_op {
 };
 
 struct fenv {
-	uint64_t sid; /* the session fe_connect opens and fe_assign names */
+	uint64_t sid;	      /* the session fe_connect opens and fe_assign names */
+	uint64_t store_index; /* what fe_connect's and fe_assign's say */
 	struct env env;
 	ms_t now;
 	/* Assignments numbering, as the dispatcher's (fe_assign) */
@@ -1798,6 +1799,7 @@ static void fe_connect(struct fenv *fe)
 	r.node_id = agent_node_id(fe->agent);
 	r.session_id = fe->sid;
 	r.heartbeat_ms = 5000;
+	r.store_index = fe->store_index;
 	w.session_response = &r;
 	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
 	assert_true(agent_connected(fe->agent));
@@ -1843,6 +1845,7 @@ static void fe_assign(struct fenv *fe, bool full, bool more, uint64_t seq,
 	as.full = full;
 	as.more = more;
 	as.seq = seq;
+	as.store_index = fe->store_index;
 	/* as the dispatcher numbers parts: a set's first part is its own
 	 * set_seq, the next parts carry it on (fe->set_seq_next overrides) */
 	if (full) {
@@ -2938,6 +2941,50 @@ static void test_agent_takes_the_later_of_two_crossed_sessions(void **state)
 	fe_free(fe);
 }
 
+/* Issue 18 (a task started twice at 10,000 agents): a session answer built
+ * from an older store than the agent was given (a deposed leader's, or a
+ * late one) is refused. Taken, its full set unassigned the running task,
+ * and the next set brought it back to be started a second time. After
+ * AGENT_STALE_REFUSALS_MAX (8) refusals in a row one is taken all the same
+ * (a cluster restored from a backup starts from an older index). */
+static void test_agent_refuses_a_session_from_an_older_store(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t id = 1;
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe->sid = 78;
+	fe->store_index = 100;
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	fe_run(fe, id);
+	/* the same manager answers again, from index 90 */
+	r.node_id = agent_node_id(fe->agent);
+	r.heartbeat_ms = 5000;
+	r.session_id = 79;
+	r.store_index = 90;
+	w.session_response = &r;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	fe->sid = 79;
+	fe->store_index = 90;
+	fe_assign(fe, true, false, 1, NULL, 0, NULL, 0, NULL); /* not taken */
+	assert_true(fe_pending(fe, id, ENV_CTL_SHUTDOWN) < 0);
+	/* refused 8 times in a row, then taken: its empty set stops the task */
+	for (int i = 0; i < 8; i++) {
+		r.session_id = 80 + (uint64_t)i;
+		assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	}
+	r.session_id = 90;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	fe->sid = 90;
+	fe_assign(fe, true, false, 1, NULL, 0, NULL, 0, NULL);
+	assert_true(fe_pending(fe, id, ENV_CTL_SHUTDOWN) >= 0);
+	fe_free(fe);
+}
+
 /* An agent's database of before (env values in its rows) is written
  * again without them at start; the task runs on. */
 static void test_agent_rewrites_rows_of_an_older_agent_without_env_values(void **state)
@@ -3181,6 +3228,7 @@ int main(void)
 			test_agent_reaches_the_new_leader_soon_after_its_election,
 			fixture_new, fixture_free),
 		cmocka_unit_test(test_agent_takes_the_later_of_two_crossed_sessions),
+		cmocka_unit_test(test_agent_refuses_a_session_from_an_older_store),
 		cmocka_unit_test_setup_teardown(
 			test_agent_restart_adopts_running_container_and_keeps_node_id,
 			fixture_new, fixture_free),
