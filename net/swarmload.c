@@ -780,6 +780,19 @@ static uint64_t sl_sum(const struct swarmload *sl, size_t off)
 }
 #define SL_SUM(sl, field) sl_sum((sl), offsetof(struct sl_slot, field))
 
+/* The latest over every process's slot of the time at offset off. */
+static uint64_t sl_max(const struct swarmload *sl, size_t off)
+{
+	uint64_t m = 0;
+	for (unsigned k = 0; k < sl->procs; k++) {
+		uint64_t v = atomic_load(
+			(atomic_uint_fast64_t *)((char *)&sl->sh->slot[k] + off));
+		m = v > m ? v : m;
+	}
+	return m;
+}
+#define SL_MAX(sl, field) sl_max((sl), offsetof(struct sl_slot, field))
+
 /* How many processes killed their share of node-death's agents. */
 static unsigned sl_killed(const struct swarmload *sl)
 {
@@ -787,27 +800,6 @@ static unsigned sl_killed(const struct swarmload *sl)
 	for (unsigned k = 0; k < sl->procs; k++)
 		n += atomic_load(&sl->sh->slot[k].killed) != 0;
 	return n;
-}
-
-/* The latest over every process's slot of field (a time). */
-static uint64_t sl_max_lk_last(const struct swarmload *sl)
-{
-	uint64_t m = 0;
-	for (unsigned k = 0; k < sl->procs; k++) {
-		uint64_t v = atomic_load(&sl->sh->slot[k].lk_last_ns);
-		m = v > m ? v : m;
-	}
-	return m;
-}
-
-static uint64_t sl_max_last_start(const struct swarmload *sl)
-{
-	uint64_t m = 0;
-	for (unsigned k = 0; k < sl->procs; k++) {
-		uint64_t v = atomic_load(&sl->sh->slot[k].last_start_ns);
-		m = v > m ? v : m;
-	}
-	return m;
 }
 
 /* Every process's loop: SL_PH_FAILED when one failed, SL_PH_READY when
@@ -1315,7 +1307,7 @@ static int sl_phase_create(struct swarmload *sl)
 		sl_sleep_ms(5);
 	}
 	/* the last of them started at the latest start any process saw */
-	t_own = (double)sl_max_last_start(sl) / 1e9;
+	t_own = (double)SL_MAX(sl, last_start_ns) / 1e9;
 	sl_watch_sample(sl);
 	/* the control API's: M tasks RUNNING */
 	for (;;) {
@@ -1520,7 +1512,7 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 	}
 	t_seen = sl_now() - t0;
 	sl_sleep_ms(2 * SL_POLL_MS); /* lk_last_ns of the count that said all */
-	t_done = (double)(sl_max_lk_last(sl) - t0_ns) / 1e9;
+	t_done = (double)(SL_MAX(sl, lk_last_ns) - t0_ns) / 1e9;
 	/* the tasks: still all RUNNING by the control API (the new leader's
 	 * store), and none started twice by the agents re-syncing */
 	for (;;) {

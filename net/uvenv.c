@@ -370,14 +370,15 @@ struct uvenv_vcache *uvenv_vcache_of(struct uvenv *u)
 	return u->vcache;
 }
 
-/* The key of leaf checked against u's roots: the digest of the leaf's
- * digest and each root's. */
-static void uvenv_vcache_key(const struct uvenv *u, const struct env_blob *leaf,
-			     uint8_t key[ENV_DIGEST_BYTES])
+/* The digest of data's digest and each of u's roots': the key of what
+ * was verified of data against those roots (a peer's certificate in the
+ * vcache, its own in own_pc). */
+static void uvenv_digest_with_roots(const struct uvenv *u, const uint8_t *data,
+				    size_t len, uint8_t key[ENV_DIGEST_BYTES])
 {
 	uint8_t d[(UVENV_ROOTS_MAX + 1) * ENV_DIGEST_BYTES];
 
-	pki_digest(leaf->data, leaf->len, d);
+	pki_digest(data, len, d);
 	for (size_t i = 0; i < u->root_count; i++)
 		pki_digest(u->root_blobs[i].data, u->root_blobs[i].len,
 			   d + (i + 1) * ENV_DIGEST_BYTES);
@@ -396,7 +397,7 @@ static int uvenv_verify_peer(struct uvenv *u, const struct env_blob *leaf, int64
 
 	if (!c)
 		return pki_verify(leaf, u->root_blobs, u->root_count, now, out, why);
-	uvenv_vcache_key(u, leaf, key);
+	uvenv_digest_with_roots(u, leaf->data, leaf->len, key);
 	memcpy(&at, key, sizeof at);
 	s = &c->slot[at & (c->slots - 1)];
 	if (s->used && memcmp(s->key, key, sizeof key) == 0 &&
@@ -3127,18 +3128,6 @@ static int uvenv_pki_pin(struct env *env, const uint8_t digest[ENV_DIGEST_BYTES]
 	return 0;
 }
 
-/* The digest of its certificate and roots (the key of own_pc). */
-static void uvenv_own_digest(const struct uvenv *u, uint8_t out[ENV_DIGEST_BYTES])
-{
-	uint8_t d[(UVENV_ROOTS_MAX + 1) * ENV_DIGEST_BYTES];
-
-	pki_digest(u->cert, u->cert_len, d);
-	for (size_t i = 0; i < u->root_count; i++)
-		pki_digest(u->root_blobs[i].data, u->root_blobs[i].len,
-			   d + (i + 1) * ENV_DIGEST_BYTES);
-	pki_digest(d, (u->root_count + 1) * ENV_DIGEST_BYTES, out);
-}
-
 /* pki_verify of its own certificate against its roots now, from the last
  * result when neither changed and the wall clock is still within its
  * validity. Returns 0 and *pc, or pki_verify's error (why said). */
@@ -3149,7 +3138,7 @@ static int uvenv_own_verify(struct uvenv *u, struct pki_cert *pc, char *why)
 	uint8_t digest[ENV_DIGEST_BYTES];
 	int rv;
 
-	uvenv_own_digest(u, digest);
+	uvenv_digest_with_roots(u, u->cert, u->cert_len, digest);
 	if (u->own_ok && memcmp(digest, u->own_digest, sizeof digest) == 0 &&
 	    wall >= u->own_pc.not_before_s && wall <= u->own_pc.not_after_s) {
 		*pc = u->own_pc;

@@ -187,7 +187,7 @@ static void test_swarmload_counts_summed_over_processes(void **state)
 	atomic_store(&sh.slot[0].last_start_ns, 30);
 	atomic_store(&sh.slot[1].last_start_ns, 90);
 	atomic_store(&sh.slot[2].last_start_ns, 60);
-	assert_int_equal(sl_max_last_start(&sl), 90);
+	assert_int_equal(SL_MAX(&sl, last_start_ns), 90);
 	assert_int_equal(sl_phase_all(&sl), SL_PH_JOIN);
 	atomic_store(&sh.slot[0].phase, SL_PH_READY);
 	atomic_store(&sh.slot[1].phase, SL_PH_READY);
