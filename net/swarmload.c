@@ -1094,6 +1094,16 @@ static int sl_create(struct swarmload *sl)
 	return rv;
 }
 
+/* The pause between two counts by the control API, after one that took
+ * took_s: 100 ms, or twice as long as the count when that is more. At
+ * 100,000 tasks a count lists every task (in slices), and asking again
+ * at once kept the leader busy answering the harness. */
+static unsigned sl_api_pause_ms(double took_s)
+{
+	double ms = 2000.0 * took_s;
+	return ms > 100.0 ? (ms < 5000.0 ? (unsigned)ms : 5000u) : 100u;
+}
+
 /* Counts the service's tasks the control API lists RUNNING, in *running;
  * *listed how many tasks it has. A list cut at the frame's size is asked
  * again by slices of the agents' hostnames. Returns 0 or -1. */
@@ -1314,6 +1324,7 @@ static int sl_phase_create(struct swarmload *sl)
 		if (!sl_watched_alive(sl) ||
 		    sl_phase_timed_out(sl, t0, "create (control API)"))
 			return -1;
+		double asked = sl_now();
 		if (sl_count_running(sl, &running, &listed))
 			return -1;
 		if (running >= sl->replicas)
@@ -1325,7 +1336,7 @@ static int sl_phase_create(struct swarmload *sl)
 			fflush(stdout);
 			next += SL_PROGRESS_S;
 		}
-		sl_sleep_ms(100);
+		sl_sleep_ms(sl_api_pause_ms(sl_now() - asked));
 	}
 	t_api = sl_now();
 	own = t_own - t0;
@@ -1377,10 +1388,27 @@ static int sl_phase_node_death(struct swarmload *sl)
 	       sl->kill_agents, lost, sl_now() - t0);
 	fflush(stdout);
 	for (;;) {
+		double asked;
 		if (sl_phase_broken(sl, t0, "node-death"))
 			return -1;
 		if (!t_own && SL_SUM(sl, running) >= sl->replicas)
 			t_own = sl_now();
+		if (!t_own) {
+			/* the control API cannot list RUNNING what no agent
+			 * runs yet: it is not asked (listing every task is the
+			 * leader's work, not the phase's) */
+			if (sl_now() >= next) {
+				printf("swarmload: node-death: %" PRIu64 "/%" PRIu64
+				       " running (own view), %.0f s\n",
+				       SL_SUM(sl, running), sl->replicas, sl_now() - t0);
+				fflush(stdout);
+				sl_watch_sample(sl);
+				next += SL_PROGRESS_S;
+			}
+			sl_sleep_ms(SL_POLL_MS);
+			continue;
+		}
+		asked = sl_now();
 		if (sl_count_running(sl, &running, &listed))
 			return -1;
 		if (running >= sl->replicas)
@@ -1394,7 +1422,7 @@ static int sl_phase_node_death(struct swarmload *sl)
 			sl_watch_sample(sl);
 			next += SL_PROGRESS_S;
 		}
-		sl_sleep_ms(100);
+		sl_sleep_ms(sl_api_pause_ms(sl_now() - asked));
 	}
 	t_api = sl_now();
 	if (!t_own)
