@@ -2402,31 +2402,42 @@ static void agent_disconnect_electing(struct agent *a)
 	agent_disconnect(a, true);
 }
 
+/* What the node says of itself, on every session request: a resync whose
+ * session the leader no longer holds (a new leader, or one that dropped
+ * it) is answered with a new session, and that session's record is
+ * written from this request: without it the node's record would be
+ * blanked (no hostname, no resources) until its next session. */
+static void agent_describe(const struct agent *a, Cs__SessionRequest *q,
+			   Cs__Resources *res)
+{
+	q->node_id = a->node_id;
+	q->hostname = (char *)a->cfg->hostname;
+	q->role = a->cfg->role;
+	/* a manager's raft id is its node id (its certificate says which) */
+	if (a->cfg->role == CS__NODE_ROLE__NODE_ROLE_MANAGER) {
+		q->raft_id = a->node_id;
+		q->manager_addr = (char *)a->env->ops->self_addr(a->env);
+	}
+	res->millicpus = a->cfg->millicpus;
+	res->memory_bytes = a->cfg->memory_bytes;
+	q->resources = res;
+	q->backend_deltas = true; /* agent_merge_backends */
+	if (a->cfg->desc) {
+		q->platform_os = (char *)a->cfg->desc->platform_os;
+		q->platform_arch = (char *)a->cfg->desc->platform_arch;
+		q->addr = (char *)a->cfg->desc->addr;
+		q->engine_labels = a->cfg->desc->engine_labels;
+		q->n_engine_labels = a->cfg->desc->engine_label_count;
+	}
+}
+
 static void agent_connect(struct agent *a)
 {
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__SessionRequest q = CS__SESSION_REQUEST__INIT;
 	Cs__Resources res = CS__RESOURCES__INIT;
 
-	q.node_id = a->node_id;
-	q.hostname = (char *)a->cfg->hostname;
-	q.role = a->cfg->role;
-	/* a manager's raft id is its node id (its certificate says which) */
-	if (a->cfg->role == CS__NODE_ROLE__NODE_ROLE_MANAGER) {
-		q.raft_id = a->node_id;
-		q.manager_addr = (char *)a->env->ops->self_addr(a->env);
-	}
-	res.millicpus = a->cfg->millicpus;
-	res.memory_bytes = a->cfg->memory_bytes;
-	q.resources = &res;
-	q.backend_deltas = true; /* agent_merge_backends */
-	if (a->cfg->desc) {
-		q.platform_os = (char *)a->cfg->desc->platform_os;
-		q.platform_arch = (char *)a->cfg->desc->platform_arch;
-		q.addr = (char *)a->cfg->desc->addr;
-		q.engine_labels = a->cfg->desc->engine_labels;
-		q.n_engine_labels = a->cfg->desc->engine_label_count;
-	}
+	agent_describe(a, &q, &res);
 	wire.session = &q;
 	a->link = AGENT_CONNECTING;
 	a->last_answer_ms = a->env->ops->now_ms(a->env);
@@ -2437,7 +2448,9 @@ static void agent_resync(struct agent *a)
 {
 	Cs__Wire wire = CS__WIRE__INIT;
 	Cs__SessionRequest q = CS__SESSION_REQUEST__INIT;
-	q.node_id = a->node_id;
+	Cs__Resources res = CS__RESOURCES__INIT;
+
+	agent_describe(a, &q, &res);
 	q.session_id = a->session_id;
 	q.want_seq = a->seq + 1;
 	wire.session = &q;

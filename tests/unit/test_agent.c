@@ -1294,6 +1294,7 @@ struct fenv {
 	size_t list_calls;
 	/* frames sent */
 	size_t sends, sends_refused, status_frames, session_requests, resyncs;
+	size_t resyncs_described; /* with the node's hostname and resources */
 	size_t heartbeats; /* sent, not yet answered (fe_advance answers) */
 	size_t frame_bytes_max;
 	Cs__TaskState reported[FE_TASKS]; /* the last state reported per task */
@@ -1389,8 +1390,12 @@ static int fe_send(struct env *env, const char *addr, const uint8_t *buf, size_t
 	w = cs__wire__unpack(NULL, len, buf);
 	assert_non_null(w);
 	if (w->session) {
-		if (w->session->want_seq)
+		if (w->session->want_seq) {
 			fe->resyncs++;
+			if (w->session->hostname && w->session->hostname[0] &&
+			    w->session->resources)
+				fe->resyncs_described++;
+		}
 		else
 			fe->session_requests++;
 	}
@@ -2747,6 +2752,25 @@ static void test_agent_removes_exited_container_of_task_ended_before_restart(voi
 	fe_free(fe);
 }
 
+/* A resync says what the node is, as a new session does: when the leader
+ * no longer holds the session, it answers with a new one whose record is
+ * written from this request (before, a resync carried no hostname and no
+ * resources, and the node's record was blanked until its next session). */
+static void test_agent_resync_describes_the_node(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t a = 1, b = 2;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &a, 1, NULL, 0, NULL);
+	fe_assign(fe, false, false, 3, &b, 1, NULL, 0, NULL); /* 2 was lost */
+	assert_int_equal(fe->resyncs, 1);
+	assert_int_equal(fe->resyncs_described, 1);
+	fe_free(fe);
+}
+
 /* Item 3: a full set in parts is accumulated: what a part names is
  * assigned at once, what no part names is unassigned only at the last
  * part; a gap in a set asks for a full set again and unassigns nothing. */
@@ -3287,6 +3311,7 @@ int main(void)
 		cmocka_unit_test(
 			test_agent_removes_exited_container_of_task_ended_before_restart),
 		cmocka_unit_test(test_agent_accumulates_full_set_in_parts),
+		cmocka_unit_test(test_agent_resync_describes_the_node),
 		cmocka_unit_test(test_agent_failed_start_inspects_before_failed),
 		cmocka_unit_test(test_agent_splits_status_updates_under_the_frame_limit),
 		cmocka_unit_test(
