@@ -1295,7 +1295,7 @@ struct fenv {
 	/* frames sent */
 	size_t sends, sends_refused, status_frames, session_requests, resyncs;
 	size_t resyncs_described; /* with the node's hostname and resources */
-	size_t heartbeats; /* sent, not yet answered (fe_advance answers) */
+	size_t heartbeats;	  /* sent, not yet answered (fe_advance answers) */
 	size_t frame_bytes_max;
 	Cs__TaskState reported[FE_TASKS]; /* the last state reported per task */
 	size_t errors_logged;
@@ -1395,8 +1395,7 @@ static int fe_send(struct env *env, const char *addr, const uint8_t *buf, size_t
 			if (w->session->hostname && w->session->hostname[0] &&
 			    w->session->resources)
 				fe->resyncs_described++;
-		}
-		else
+		} else
 			fe->session_requests++;
 	}
 	if (w->heartbeat) {
