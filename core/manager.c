@@ -1038,10 +1038,14 @@ static void manager_on_store_event(void *data, const struct store_event *ev)
 }
 
 /* Passes a frame to the leader components; false when none took it (or
- * this manager does not lead). */
+ * this manager does not lead). Raft may have stepped down before the watch
+ * stops the components (at most a tenth of a tick): from then on no frame
+ * is theirs, and the sender is told this manager does not lead. */
 static bool manager_components_recv(struct manager *m, const char *from,
 				    const struct env_identity *who, const Cs__Wire *wire)
 {
+	if (!manager_serves(m))
+		return false;
 	for (size_t i = 0; i < MANAGER_COMPONENTS; i++)
 		if (m->components[i] && manager_components[i]->recv &&
 		    manager_components[i]->recv(m->components[i], from, who, wire))

@@ -1943,6 +1943,43 @@ static void test_disp_resync_request_gets_full_set_again(void **state)
 	assert_int_equal(w->assignments->seq, last_seq + 2);
 }
 
+static bool leader_stepped_down(struct fixture *f, void *ctx)
+{
+	return !manager_is_leader(mgr(f, *(uint32_t *)ctx));
+}
+
+/* A leader cut off from the other managers steps down (libraft: no
+ * majority heard within an election timeout), and the manager stops its
+ * leader components at its next look (every tenth of a tick). A frame
+ * arriving between the two is not the dispatcher's: an agent is told the
+ * manager does not lead, never answered as if it still did. */
+static void test_disp_no_frame_served_once_raft_stepped_down(void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1;
+	uint32_t l, groups[8] = {0};
+	size_t from;
+	const Cs__Wire *w;
+	const char *name;
+
+	setup(f, 41, 3);
+	l = wait_leader(f);
+	name = world_node_name(f->w, l);
+	w1 = fake_add(f, "w1");
+	run_for(f, 2 * SEC); /* the CA's record of the node is written */
+	fake_register(f, w1, name);
+	assert_true(world_node_count(f->w) <= 8);
+	for (uint32_t i = 0; i < world_node_count(f->w); i++)
+		groups[i] = i == l || i == w1->node ? 1 : 2;
+	assert_int_equal(world_net_partition(f->w, groups, world_node_count(f->w), 0), 0);
+	assert_true(run_until(f, 60 * SEC, leader_stepped_down, &l));
+	from = w1->rx_count;
+	fake_heartbeat(w1, name, w1->node_id, w1->session_id);
+	w = wait_rx(f, w1, RX_HEARTBEAT, from, 1, 1 * SEC);
+	assert_non_null(w);
+	assert_int_equal(w->heartbeat_response->status, CS_ENOTLEADER);
+}
+
 /* Issue 18: the dispatcher answers an agent on the connection of its
  * latest frame and never dials it. The agent's process restarts without
  * a word (its old connection is gone): a task assigned to it meanwhile is
@@ -2217,6 +2254,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_disp_first_assignments_full_then_numbered_changes,
 			fixture_new, fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_no_frame_served_once_raft_stepped_down, fixture_new,
+			fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_resync_request_gets_full_set_again, fixture_new,
 			fixture_free),
