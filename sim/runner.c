@@ -953,6 +953,19 @@ static int runner_cluster(struct runner *r, const struct scn_cmd *cmd)
 {
 	const struct scn_cluster *c = &cmd->u.cluster;
 
+	/* Raft's timing set right after `cluster`, before anything runs (the
+	 * parser allows no later one), is the managers' from their start */
+	for (const struct scn_cmd *next = cmd + 1;
+	     next < r->script->cmds + r->script->cmd_count &&
+	     (next->kind == SCN_SET || next->kind == SCN_SEED);
+	     next++) {
+		struct scn_settings raft = next->u.settings;
+		if (next->kind != SCN_SET)
+			continue;
+		raft.set &= SCN_SET_ELECTION_TICKS | SCN_SET_TICK;
+		if (raft.set)
+			simcluster_set(r->cluster, &raft);
+	}
 	r->initial_managers = c->managers;
 	simcluster_set_next_number(r->cluster, r->script->managers_total + 1);
 	r->default_millicpus = c->millicpus;

@@ -126,6 +126,8 @@ struct scn_parser {
 	uint32_t tok_count;
 	/* what the lines so far made true */
 	uint32_t cluster_line; /* 0 until `cluster` */
+	uint32_t acted_line;   /* the first command after `cluster` but seed
+				* and set (one that runs the cluster): 0 until then */
 	uint32_t seed_line;    /* 0 until `seed` */
 	uint32_t managers;     /* m1..m<managers> exist */
 	uint32_t workers;      /* w1..w<workers> exist */
@@ -2284,14 +2286,16 @@ static int scn_parse_set(struct scn_parser *p, struct scn_cmd *cmd)
 		rv = scn_kv_read(p, p->toks[i], keys, SCN_COUNT(keys), "set", &seen, &kv);
 		if (rv)
 			return rv;
-		/* Raft's timing is read when the managers start: once they run,
-		 * a change would be half applied */
-		if (p->cluster_line && (kv.key->bit == SCN_SET_ELECTION_TICKS ||
-					kv.key->bit == SCN_SET_TICK))
+		/* Raft's timing is read when the managers start: right after
+		 * `cluster`, before anything runs, it is theirs from the start
+		 * (the runner reads it at `cluster`); once they run, a change
+		 * would be half applied */
+		if (p->acted_line && (kv.key->bit == SCN_SET_ELECTION_TICKS ||
+				      kv.key->bit == SCN_SET_TICK))
 			return scn_fail(p, p->toks[i].col,
 					"%s is the managers' Raft timing: set it before "
-					"'cluster' (line %u)",
-					kv.key->name, p->cluster_line);
+					"line %u (the cluster runs from there)",
+					kv.key->name, p->acted_line);
 		switch ((enum scn_set_key)kv.key->bit) {
 		case SCN_SET_HEARTBEAT:
 			rv = scn_duration(p, kv.value, &s->heartbeat_ms);
@@ -3442,6 +3446,9 @@ static int scn_command(struct scn_parser *p)
 	if (!cmd.text)
 		return scn_nomem(p);
 	rv = verb->parse(p, &cmd);
+	if (!rv && p->cluster_line && !p->acted_line && cmd.kind != SCN_CLUSTER &&
+	    cmd.kind != SCN_SEED && cmd.kind != SCN_SET)
+		p->acted_line = p->line_no;
 	if (!rv)
 		rv = scn_append(p, &cmd);
 	if (rv)

@@ -1043,19 +1043,29 @@ static void test_scn_rejects_command_before_cluster(void **state)
 		"may precede it)");
 }
 
+/* SCENARIOS.md has `cluster` first and `set election-ticks=... tick=...`
+ * among the cluster's settings: right after `cluster`, before anything
+ * runs, Raft's timing is the managers' from their start; once the cluster
+ * runs it is refused (a change would be half applied). */
 static void test_scn_rejects_raft_timing_after_cluster(void **state)
 {
 	struct scn_script sc;
 
-	parse_fails("cluster managers=3\nset heartbeat=1s tick=200ms\n",
-		    "scn.scn:2:18: tick is the managers' Raft timing: set it before "
-		    "'cluster' (line 1)");
-	parse_fails("cluster managers=3\nset election-ticks=5\n",
-		    "scn.scn:2:5: election-ticks is the managers' Raft timing: set it "
-		    "before 'cluster' (line 1)");
-	/* the others may change on the way */
-	parse_ok("cluster managers=3\nset heartbeat=1s history=2 snapshot-every=10\n",
+	parse_ok("cluster managers=3\nseed 4\nset heartbeat=1s tick=200ms\n"
+		 "set election-ticks=5\nrun 1s\n",
 		 &sc);
+	scn_free(&sc);
+	parse_fails("cluster managers=3\nrun 1s\nset heartbeat=1s tick=200ms\n",
+		    "scn.scn:3:18: tick is the managers' Raft timing: set it before "
+		    "line 2 (the cluster runs from there)");
+	parse_fails(
+		"cluster managers=3\nexpect leader within 30s\nset election-ticks=5\n",
+		"scn.scn:3:5: election-ticks is the managers' Raft timing: set it "
+		"before line 2 (the cluster runs from there)");
+	/* the others may change on the way */
+	parse_ok(
+		"cluster managers=3\nrun 1s\nset heartbeat=1s history=2 snapshot-every=10\n",
+		&sc);
 	scn_free(&sc);
 }
 
