@@ -1008,6 +1008,35 @@ int store_task_scan_by_node(const struct store *s, uint64_t node_from, store_tas
 	return tree_walk(&s->node_groups, &probe.by_node_id, store_scan_visit, &sc);
 }
 
+/* One id-order walk's callback (one of the two) and its argument. */
+struct store_id_scan {
+	store_task_fn task_fn;
+	store_node_fn node_fn;
+	void *arg;
+};
+
+static int store_id_scan_visit(void *arg, struct tree_node *n)
+{
+	const struct store_id_scan *sc = arg;
+	const ProtobufCMessage *obj = TREE_ENTRY(n, struct store_entry, by_id)->obj;
+	return sc->task_fn ? sc->task_fn(sc->arg, (const Cs__Task *)obj)
+			   : sc->node_fn(sc->arg, (const Cs__Node *)obj);
+}
+
+int store_task_scan(const struct store *s, store_task_fn fn, void *arg)
+{
+	struct store_id_scan sc = {.task_fn = fn, .arg = arg};
+	assert(fn != NULL);
+	return tree_walk(&s->tasks, NULL, store_id_scan_visit, &sc);
+}
+
+int store_node_scan(const struct store *s, store_node_fn fn, void *arg)
+{
+	struct store_id_scan sc = {.node_fn = fn, .arg = arg};
+	assert(fn != NULL);
+	return tree_walk(&s->nodes, NULL, store_id_scan_visit, &sc);
+}
+
 const Cs__Task *store_task_next_by_desired(const struct store *s, Cs__TaskState desired,
 					   const Cs__Task *prev)
 {

@@ -99,6 +99,13 @@ int store_task_scan_by_node(const struct store *s, uint64_t node_from, store_tas
  * costs O(log tasks) per task. fn must not change s. */
 int store_task_scan_service(const struct store *s, uint64_t service_id, store_task_fn fn,
 			    void *arg);
+/* store_task_scan calls fn(arg, t) for every task in id order, until fn
+ * returns nonzero; returns that value, or 0. O(tasks) for a whole scan,
+ * where store_task_next costs O(log tasks) per task. fn must not change s. */
+int store_task_scan(const struct store *s, store_task_fn fn, void *arg);
+/* store_node_scan is store_task_scan for nodes (id order). */
+typedef int (*store_node_fn)(void *arg, const Cs__Node *n);
+int store_node_scan(const struct store *s, store_node_fn fn, void *arg);
 
 /* ---------------------------------------------------------------- watches */
 
