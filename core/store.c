@@ -1260,6 +1260,25 @@ int store_batch_placement(struct store_batch *b, uint64_t task_id, uint64_t vers
 	return 0;
 }
 
+int store_batch_status_report(struct store_batch *b, uint64_t task_id, uint64_t node_id,
+			      Cs__TaskState state, int32_t exit_code,
+			      uint64_t timestamp_ms, const char *message)
+{
+	Cs__StoreAction a = CS__STORE_ACTION__INIT;
+	Cs__TaskStatusReport r = CS__TASK_STATUS_REPORT__INIT;
+
+	r.task_id = task_id;
+	r.node_id = node_id;
+	r.state = state;
+	r.exit_code = exit_code;
+	r.timestamp_ms = timestamp_ms;
+	r.message = (char *)(message ? message : "");
+	a.kind = CS__STORE_ACTION__KIND__KIND_UPDATE;
+	a.object_case = CS__STORE_ACTION__OBJECT_STATUS_REPORT;
+	a.status_report = &r;
+	return store_batch_put(b, &a);
+}
+
 int store_batch_node(struct store_batch *b, Cs__StoreAction__Kind kind,
 		     const Cs__Node *obj)
 {
@@ -1328,6 +1347,7 @@ static enum store_table store_action_table(const Cs__StoreAction *a)
 	case CS__STORE_ACTION__OBJECT_SERVICE: return STORE_SERVICE;
 	case CS__STORE_ACTION__OBJECT_TASK: return STORE_TASK;
 	case CS__STORE_ACTION__OBJECT_PLACEMENT: return STORE_TASK;
+	case CS__STORE_ACTION__OBJECT_STATUS_REPORT: return STORE_TASK;
 	case CS__STORE_ACTION__OBJECT_NETWORK: return STORE_NETWORK;
 	case CS__STORE_ACTION__OBJECT_SECRET: return STORE_SECRET;
 	default: return STORE_CLUSTER;
@@ -1461,15 +1481,19 @@ static uint64_t store_action_id(const Cs__StoreAction *a)
 	case CS__STORE_ACTION__OBJECT_NETWORK: return a->network->id;
 	case CS__STORE_ACTION__OBJECT_SECRET: return a->secret->id;
 	case CS__STORE_ACTION__OBJECT_PLACEMENT: return a->placement->task_id;
+	case CS__STORE_ACTION__OBJECT_STATUS_REPORT: return a->status_report->task_id;
 	default: return store_obj_id(store_action_obj(a));
 	}
 }
 
-/* Whether an action names an object (a whole one, or a placement's task). */
+/* Whether an action names an object (a whole one, or a placement's or a
+ * status report's task). */
 static bool store_action_names(const Cs__StoreAction *a)
 {
 	return store_action_obj(a) ||
-	       (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT && a->placement);
+	       (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT && a->placement) ||
+	       (a->object_case == CS__STORE_ACTION__OBJECT_STATUS_REPORT &&
+		a->status_report);
 }
 
 /* The current object an action targets, or NULL; *entry: its entry (NULL
@@ -1500,6 +1524,19 @@ static int store_check_placement(struct store *s, const Cs__StoreAction *a,
 		return CS_ENOENT;
 	if (((const Cs__Task *)(*entry)->obj)->version != p->version)
 		return CS_EVERSION;
+	return 0;
+}
+
+/* A status report's check (issue 18): well formed; the task it names is
+ * looked up (*entry, NULL: none), and whether it applies is store_do's
+ * (a stale report changes nothing: never the batch's verdict). */
+static int store_check_status_report(struct store *s, const Cs__StoreAction *a,
+				     struct store_entry **entry)
+{
+	*entry = NULL;
+	if (!a->status_report || a->kind != CS__STORE_ACTION__KIND__KIND_UPDATE)
+		return CS_ECORRUPT;
+	*entry = store_task_find(s, a->status_report->task_id);
 	return 0;
 }
 
@@ -1585,6 +1622,8 @@ static int store_check(struct store *s, const Cs__StoreAction *a,
 	*entry = NULL;
 	if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT)
 		return store_check_placement(s, a, entry);
+	if (a->object_case == CS__STORE_ACTION__OBJECT_STATUS_REPORT)
+		return store_check_status_report(s, a, entry);
 	/* an object this version does not know (a newer manager's action,
 	 * kept as an unknown field): not a verdict this manager can share */
 	if (!obj && a->object_case == CS__STORE_ACTION__OBJECT__NOT_SET &&
@@ -1847,6 +1886,52 @@ static int store_do_placement(struct store *s, Cs__StoreAction *a, struct store_
 	return 0;
 }
 
+/* Applies a checked status report (issue 18) in place on the task of entry
+ * e (NULL: none, then nothing) when the report moves it forward on the
+ * node that reported it: what the dispatcher's full UPDATE of the task as
+ * it is now would leave (the status's state, exit code, timestamp and
+ * message; its container id and unknown fields kept; started_ms the first
+ * time it is RUNNING or past), with the same event (its old object a copy
+ * of the task as it was). Keeps nothing of the report. Returns 0, or
+ * CS_ENOMEM before anything changed. */
+static int store_do_status_report(struct store *s, const Cs__StoreAction *a,
+				  struct store_entry *e, uint64_t index, uint64_t time_ms)
+{
+	const Cs__TaskStatusReport *r = a->status_report;
+	struct store_event ev = {
+		.table = STORE_TASK, .change = STORE_UPDATED, .index = index};
+	Cs__Task *t, was;
+	Cs__TaskStatus was_status;
+	size_t msg_len = r->message ? strlen(r->message) : 0;
+	char *msg = (char *)protobuf_c_empty_string;
+
+	if (!e)
+		return 0;
+	t = (Cs__Task *)e->obj;
+	if (t->node_id != r->node_id || !t->status || r->state <= t->status->state)
+		return 0; /* stale: another node's task now, or no news */
+	if (msg_len && !(msg = malloc(msg_len + 1)))
+		return CS_ENOMEM;
+	if (msg_len)
+		memcpy(msg, r->message, msg_len + 1);
+	was = *t;
+	was_status = *t->status;
+	was.status = &was_status;
+	if (!t->started_ms && r->state >= CS__TASK_STATE__TASK_STATE_RUNNING)
+		t->started_ms = r->timestamp_ms ? r->timestamp_ms : 1;
+	t->status->state = r->state;
+	t->status->exit_code = r->exit_code;
+	t->status->timestamp_ms = r->timestamp_ms;
+	t->status->message = msg;
+	t->version = index;
+	store_obj_stamp(&t->base, &was.base, time_ms);
+	ev.old_obj = &was.base;
+	ev.new_obj = &t->base;
+	store_notify(s, &ev);
+	store_msg_free(s, was_status.message);
+	return 0;
+}
+
 /* Applies one checked action (found: the entry its check found); takes its
  * object. Returns 0 or CS_ENOMEM (on a create, or an update moving a task
  * to a node with no group yet, before anything changed). */
@@ -1860,6 +1945,8 @@ static int store_do(struct store *s, Cs__StoreAction *a, struct store_entry *fou
 
 	if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT)
 		return store_do_placement(s, a, found, index, time_ms);
+	if (a->object_case == CS__STORE_ACTION__OBJECT_STATUS_REPORT)
+		return store_do_status_report(s, a, found, index, time_ms);
 	if (t == STORE_CLUSTER) {
 		ProtobufCMessage *old = s->cluster ? &s->cluster->base : NULL;
 		store_action_steal(a);
@@ -2202,8 +2289,9 @@ static bool store_wire_placements_only(const uint8_t *buf, size_t len)
 			if (!store_wire_varint(&ap, aend, &tag))
 				return false;
 			f = tag >> 3;
-			/* the kind (1) and a placement (480) only */
-			if (f != 1 && f != 480)
+			/* the kind (1), a placement (480) or a status
+			 * report (501) only */
+			if (f != 1 && f != 480 && f != 501)
 				return false;
 			if (!store_wire_skip(&ap, aend, (unsigned)(tag & 7)))
 				return false;

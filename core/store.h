@@ -157,6 +157,15 @@ int store_batch_cluster(struct store_batch *b, Cs__StoreAction__Kind kind,
 int store_batch_placement(struct store_batch *b, uint64_t task_id, uint64_t version,
 			  uint64_t node_id, Cs__TaskState state, uint64_t timestamp_ms,
 			  const char *message);
+/* store_batch_status_report adds a compact UPDATE (issue 18) of task
+ * task_id's status as node node_id reported it (message NULL: ""). It
+ * cannot fail at apply: it changes the task as store_batch_task's UPDATE of
+ * the task as it then is with that status would (see TaskStatusReport in
+ * api.proto) when the task is on node_id and the state moves it forward,
+ * and nothing otherwise. Returns as store_batch_task. */
+int store_batch_status_report(struct store_batch *b, uint64_t task_id, uint64_t node_id,
+			      Cs__TaskState state, int32_t exit_code,
+			      uint64_t timestamp_ms, const char *message);
 
 /* store_batch_encode packs the batch (with proposer and proposal id) into a
  * new buffer the caller frees with free(). Returns 0 or CS_ENOMEM. */
