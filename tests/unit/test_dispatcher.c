@@ -2083,6 +2083,71 @@ static void test_disp_status_moving_forward_is_written_and_acked(void **state)
 	assert_int_equal(t->node_id, w1->node_id);
 }
 
+/* Issue 18: an agent sends again what is not acknowledged every tick, and a
+ * write takes longer than that at scale: a report resent while the write
+ * carrying it is in flight is not written again (that write's commit
+ * acknowledges it), and the reports of one write are acknowledged to the
+ * agent in one StatusAck, not one frame per task. */
+static void test_disp_status_resent_in_flight_is_written_once_and_acked_together(
+	void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1;
+	struct sim_link_rule slow = {0};
+	uint64_t web, ids[2], applied;
+	size_t from, acks = 0;
+	const char *lname;
+	uint32_t l;
+
+	setup(f, 44, 3);
+	l = wait_leader(f);
+	lname = world_node_name(f->w, l);
+	w1 = fake_add(f, "w1");
+	fake_register(f, w1, lname);
+	fake_beat_start(w1, lname);
+	web = create_service(f, "web", 2, NULL);
+	wait_tasks(f, web, w1->node_id, 2, ids);
+	run_for(f, 1 * SEC);
+	/* the followers answer the leader 400 ms late: a write is in flight
+	 * that long */
+	slow.dst = l;
+	slow.has_delay = true;
+	slow.delay_min_us = slow.delay_max_us = 400 * MS;
+	for (uint32_t i = 0; i < 3; i++) {
+		slow.src = i;
+		if (i != l)
+			assert_int_equal(world_net_link(f->w, &slow), 0);
+	}
+	applied = store_applied(leader_store(f));
+	from = w1->rx_count;
+	for (int k = 0; k < 2; k++)
+		fake_status(w1, lname, w1->node_id, w1->session_id, ids[k],
+			    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	run_for(f, 300 * MS); /* flushed after 100 ms, not committed yet */
+	assert_null(find_ack(w1, from, ids[0]));
+	for (int k = 0; k < 2; k++)
+		fake_status(w1, lname, w1->node_id, w1->session_id, ids[k],
+			    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	run_for(f, 3 * SEC);
+	world_net_heal(f->w);
+	assert_int_equal(store_applied(leader_store(f)), applied + 1);
+	for (size_t i = from; i < w1->rx_count; i++) {
+		const Cs__StatusAck *a = w1->rx[i].wire->status_ack;
+		if (!a)
+			continue;
+		acks++;
+		assert_int_equal(a->n_task_ids, 2);
+		assert_int_equal(ack_state(a, ids[0]),
+				 CS__TASK_STATE__TASK_STATE_RUNNING);
+		assert_int_equal(ack_state(a, ids[1]),
+				 CS__TASK_STATE__TASK_STATE_RUNNING);
+	}
+	assert_int_equal(acks, 1);
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(task_get(f, ids[k])->status->state,
+				 CS__TASK_STATE__TASK_STATE_RUNNING);
+}
+
 static void test_disp_status_for_older_state_changes_nothing_and_is_acked(void **state)
 {
 	struct fixture *f = *state;
@@ -2248,6 +2313,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_disp_status_moving_forward_is_written_and_acked, fixture_new,
 			fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_status_resent_in_flight_is_written_once_and_acked_together,
+			fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_status_for_older_state_changes_nothing_and_is_acked,
 			fixture_new, fixture_free),
