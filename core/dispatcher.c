@@ -619,6 +619,36 @@ static void disp_arm_flush(struct dispatcher *d)
 					 &d->flush_timer);
 }
 
+/* Whether the change from o to n is only the agent's own news: its status
+ * moving within (ASSIGNED, RUNNING], and what a status write stamps with
+ * it (version, times, started_ms). The agent has the task already and
+ * reads nothing of its status: nothing to send back (SwarmKit's
+ * Assignments skips such an update: TasksEqualStable, state past
+ * ASSIGNED). Issue 18: every report came back to its agent as a change,
+ * with the whole task and spec, which the agent saved again. Past RUNNING
+ * the task is sent (it no longer carries its secrets: disp_wire_task).
+ * Conservative: what a full update would replace (spec, networks, ports,
+ * name, unknown fields) must be the same object, as an in-place status
+ * report leaves it; a full update is always sent. */
+static bool disp_status_only(const Cs__Task *o, const Cs__Task *n)
+{
+	if (!o || !n || !o->status || !n->status ||
+	    o->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED ||
+	    n->status->state <= CS__TASK_STATE__TASK_STATE_ASSIGNED ||
+	    n->status->state > CS__TASK_STATE__TASK_STATE_RUNNING)
+		return false;
+	return o->id == n->id && o->node_id == n->node_id &&
+	       o->desired_state == n->desired_state && o->service_id == n->service_id &&
+	       o->slot == n->slot && o->spec == n->spec &&
+	       o->spec_version == n->spec_version && o->service_name == n->service_name &&
+	       o->job_iteration == n->job_iteration && o->networks == n->networks &&
+	       o->n_networks == n->n_networks && o->ports == n->ports &&
+	       o->n_ports == n->n_ports && o->alloc_done == n->alloc_done &&
+	       o->n_secret_data == n->n_secret_data &&
+	       o->base.n_unknown_fields == n->base.n_unknown_fields &&
+	       o->base.unknown_fields == n->base.unknown_fields;
+}
+
 static void dispatcher_on_event(void *state, const struct store_event *ev)
 {
 	struct dispatcher *d = state;
@@ -655,7 +685,7 @@ static void dispatcher_on_event(void *state, const struct store_event *ev)
 		}
 		return;
 	}
-	if (ev->table != STORE_TASK)
+	if (ev->table != STORE_TASK || disp_status_only(o, n))
 		return;
 	if (n && n->node_id && (s = disp_session(d, n->node_id)) && s->session_id &&
 	    (dispatcher_is_assigned(n) || (o && dispatcher_is_assigned(o)))) {

@@ -1835,18 +1835,15 @@ static void test_disp_first_assignments_full_then_numbered_changes(void **state)
 	assert_string_equal(w->assignments->tasks[0]->spec->container->image, "nginx:1");
 	assert_int_equal(w->assignments->tasks[0]->node_id, w1->node_id);
 
-	/* a task changed (its status reported) is sent again */
+	/* a task's status as its agent reported it is not sent back (issue
+	 * 18: the agent's own news; SwarmKit's Assignments skips it too) */
 	from = w1->rx_count;
 	fake_status(w1, "m1", w1->node_id, w1->session_id, web_ids[0],
 		    CS__TASK_STATE__TASK_STATE_ACCEPTED, "accepted");
-	assert_non_null(wait_rx(f, w1, RX_ASSIGNMENTS, from, 1, 2 * SEC));
-	collect(w1, from, w1->session_id, false, added, &n_added, removed, &n_removed);
-	assert_int_equal(n_added, 1);
-	assert_int_equal(added[0], web_ids[0]);
-	assert_int_equal(n_removed, 0);
-	assert_int_equal(
-		fake_last(w1, RX_ASSIGNMENTS)->assignments->tasks[0]->status->state,
-		CS__TASK_STATE__TASK_STATE_ACCEPTED);
+	run_for(f, 2 * SEC);
+	assert_int_equal(task_get(f, web_ids[0])->status->state,
+			 CS__TASK_STATE__TASK_STATE_ACCEPTED);
+	assert_int_equal(fake_count(w1, RX_ASSIGNMENTS, from), 0);
 
 	/* another service: only its task is added */
 	from = w1->rx_count;
@@ -1935,8 +1932,7 @@ static void test_disp_resync_request_gets_full_set_again(void **state)
 	assert_int_equal(w->heartbeat_response->status, 0);
 	/* and later changes continue from the resync's number */
 	from = w1->rx_count;
-	fake_status(w1, "m1", w1->node_id, session, ids[1],
-		    CS__TASK_STATE__TASK_STATE_ACCEPTED, "accepted");
+	create_service(f, "db", 1, NULL);
 	w = wait_rx(f, w1, RX_ASSIGNMENTS, from, 1, 2 * SEC);
 	assert_non_null(w);
 	assert_false(w->assignments->full);
@@ -2148,6 +2144,35 @@ static void test_disp_status_resent_in_flight_is_written_once_and_acked_together
 				 CS__TASK_STATE__TASK_STATE_RUNNING);
 }
 
+/* Issue 18: an agent's report is its own news: the task is not sent back
+ * to it as a change (it was, with its spec, for every report); a change of
+ * what the agent runs still is. */
+static void test_disp_status_report_is_not_sent_back_to_its_agent(void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1;
+	uint64_t id;
+	size_t from;
+
+	setup(f, 45, 1);
+	wait_leader(f);
+	id = one_task(f, &w1);
+	run_for(f, 1 * SEC);
+	from = w1->rx_count;
+	assert_non_null(report(f, w1, w1->session_id, id,
+			       CS__TASK_STATE__TASK_STATE_ACCEPTED, "accepted"));
+	assert_non_null(report(f, w1, w1->session_id, id,
+			       CS__TASK_STATE__TASK_STATE_RUNNING, "started"));
+	run_for(f, 1 * SEC);
+	assert_int_equal(task_get(f, id)->status->state,
+			 CS__TASK_STATE__TASK_STATE_RUNNING);
+	for (size_t i = from; i < w1->rx_count; i++)
+		assert_int_not_equal(rx_kind(w1->rx[i].wire), RX_ASSIGNMENTS);
+	/* the service removed: the task is told to stop */
+	remove_service(f, "web");
+	assert_non_null(wait_rx(f, w1, RX_ASSIGNMENTS, from, 1, 5 * SEC));
+}
+
 static void test_disp_status_for_older_state_changes_nothing_and_is_acked(void **state)
 {
 	struct fixture *f = *state;
@@ -2315,6 +2340,9 @@ int main(void)
 			fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_status_resent_in_flight_is_written_once_and_acked_together,
+			fixture_new, fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_status_report_is_not_sent_back_to_its_agent,
 			fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_status_for_older_state_changes_nothing_and_is_acked,
