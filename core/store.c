@@ -52,7 +52,13 @@ struct store_entry {
 	ProtobufCMessage *obj;
 	struct store_nlink by_node; /* task: in its node's group, by id */
 	struct tree_node by_a;	    /* task: (service, slot, id); service: name */
-	struct tree_node by_c;	    /* task: (desired state, id) */
+	/* a task's keys in by_a, copied from obj as it is linked there (and
+	 * by_c's below): the compares and priorities of a search read the
+	 * entries on its path alone, where reading each task cost another
+	 * cache miss a level (issue 18: the create of 100,000 tasks) */
+	uint64_t key_service, key_slot;
+	struct tree_node by_c; /* task: (desired state, id) */
+	uint64_t key_desired;
 };
 
 /* A task of a small group: its id beside its entry, so that a search reads
@@ -152,22 +158,33 @@ static uint64_t store_prio_id(const struct tree_node *a)
 	return hash_mix64(x->id);
 }
 
-#define STORE_TASK_OF(node, member) \
-	((const Cs__Task *)TREE_ENTRY(node, struct store_entry, member)->obj)
+#define STORE_ENTRY_OF(node, member) \
+	((const struct store_entry *)TREE_ENTRY(node, struct store_entry, member))
+
+/* Copies task t's index keys (and id) into e: before e is linked by them,
+ * and into a probe. */
+static void store_entry_keys(struct store_entry *e, const Cs__Task *t)
+{
+	e->id = t->id;
+	e->key_service = t->service_id;
+	e->key_slot = t->slot;
+	e->key_desired = (uint64_t)t->desired_state;
+}
 
 static int store_cmp_task_service(const struct tree_node *a, const struct tree_node *b)
 {
-	const Cs__Task *x = STORE_TASK_OF(a, by_a), *y = STORE_TASK_OF(b, by_a);
-	int c = store_cmp_u64(x->service_id, y->service_id);
+	const struct store_entry *x = STORE_ENTRY_OF(a, by_a),
+				 *y = STORE_ENTRY_OF(b, by_a);
+	int c = store_cmp_u64(x->key_service, y->key_service);
 	if (c == 0)
-		c = store_cmp_u64(x->slot, y->slot);
+		c = store_cmp_u64(x->key_slot, y->key_slot);
 	return c ? c : store_cmp_u64(x->id, y->id);
 }
 
 static uint64_t store_prio_task_service(const struct tree_node *a)
 {
-	const Cs__Task *x = STORE_TASK_OF(a, by_a);
-	return hash_mix64(x->id ^ hash_mix64(x->service_id + x->slot));
+	const struct store_entry *x = STORE_ENTRY_OF(a, by_a);
+	return hash_mix64(x->id ^ hash_mix64(x->key_service + x->key_slot));
 }
 
 static int store_cmp_group(const struct tree_node *a, const struct tree_node *b)
@@ -184,15 +201,16 @@ static uint64_t store_prio_group(const struct tree_node *a)
 
 static int store_cmp_task_desired(const struct tree_node *a, const struct tree_node *b)
 {
-	const Cs__Task *x = STORE_TASK_OF(a, by_c), *y = STORE_TASK_OF(b, by_c);
-	int c = store_cmp_u64((uint64_t)x->desired_state, (uint64_t)y->desired_state);
+	const struct store_entry *x = STORE_ENTRY_OF(a, by_c),
+				 *y = STORE_ENTRY_OF(b, by_c);
+	int c = store_cmp_u64(x->key_desired, y->key_desired);
 	return c ? c : store_cmp_u64(x->id, y->id);
 }
 
 static uint64_t store_prio_task_desired(const struct tree_node *a)
 {
-	const Cs__Task *x = STORE_TASK_OF(a, by_c);
-	return hash_mix64(x->id ^ hash_mix64((uint64_t)x->desired_state + 7));
+	const struct store_entry *x = STORE_ENTRY_OF(a, by_c);
+	return hash_mix64(x->id ^ hash_mix64(x->key_desired + 7));
 }
 
 static const char *store_service_name(const struct tree_node *a)
@@ -838,6 +856,8 @@ static const Cs__Task *store_task_walk(const struct tree *t, size_t link_offset,
 {
 	struct store_entry probe = {.obj = (ProtobufCMessage *)(prev ? prev : first_key)};
 	struct tree_node *link = (struct tree_node *)((char *)&probe + link_offset);
+
+	store_entry_keys(&probe, prev ? prev : first_key);
 	struct tree_node *n = prev ? tree_next(t, link) : tree_ceil(t, link);
 	const Cs__Task *task;
 
@@ -995,6 +1015,7 @@ int store_task_scan_service(const struct store *s, uint64_t service_id, store_ta
 	int rv;
 
 	key.service_id = service_id;
+	store_entry_keys(&probe, &key);
 	rv = tree_walk(&s->tasks_by_service, &probe.by_a, store_scan_service_visit, &sc);
 	return sc.past ? 0 : rv;
 }
@@ -1758,6 +1779,8 @@ static void store_link_keys(struct store *s, enum store_table t, struct store_en
 	if (t == STORE_SERVICE && (moved & STORE_KEY_A))
 		tree_insert(&s->service_names, &e->by_a);
 	if (t == STORE_TASK) {
+		/* the keys of the indexes that did not move are the same */
+		store_entry_keys(e, (const Cs__Task *)e->obj);
 		if (moved & STORE_KEY_A)
 			tree_insert(&s->tasks_by_service, &e->by_a);
 		if (moved & STORE_KEY_B)
