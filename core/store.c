@@ -113,6 +113,9 @@ struct store {
 	struct tree secrets;  /* issue 20: secrets and configs, by id */
 	/* tasks by id again, hashed: the tree keeps the id order */
 	struct store_hash task_hash;
+	/* nodes by id again, hashed (issue 18: a node looked up per task, in
+	 * the orchestrator's passes, cost a tree search of cache misses) */
+	struct store_hash node_hash;
 	uint64_t applied;
 	struct store_watch watches[STORE_WATCHES_MAX];
 	/* status messages placements share (store_msg_shared) */
@@ -255,6 +258,7 @@ static void store_trees_init(struct store *s)
 	tree_init(&s->tasks_by_service, store_cmp_task_service, store_prio_task_service);
 	tree_init(&s->node_groups, store_cmp_group, store_prio_group);
 	s->task_hash = (struct store_hash){.key_off = offsetof(struct store_entry, id)};
+	s->node_hash = (struct store_hash){.key_off = offsetof(struct store_entry, id)};
 	s->groups_by_node =
 		(struct store_hash){.key_off = offsetof(struct store_group, node_id)};
 	tree_init(&s->tasks_by_desired, store_cmp_task_desired, store_prio_task_desired);
@@ -324,6 +328,7 @@ static void store_clear(struct store *s)
 		store_group_free(TREE_ENTRY(n, struct store_group, by_node_id));
 	}
 	free(s->task_hash.slots);
+	free(s->node_hash.slots);
 	free(s->groups_by_node.slots);
 	if (s->cluster)
 		protobuf_c_message_free_unpacked(&s->cluster->base, NULL);
@@ -738,7 +743,7 @@ static struct store_entry *store_entry_find(struct store *s, enum store_table t,
 
 const Cs__Node *store_node_get(const struct store *s, uint64_t id)
 {
-	struct store_entry *e = store_find(&s->nodes, id);
+	struct store_entry *e = store_hash_find(&s->node_hash, id);
 	return e ? (const Cs__Node *)e->obj : NULL;
 }
 
@@ -1488,8 +1493,9 @@ static struct tree *store_table_tree(struct store *s, enum store_table t)
 static struct store_entry *store_entry_find(struct store *s, enum store_table t,
 					    uint64_t id)
 {
-	return t == STORE_TASK ? store_task_find(s, id)
-			       : store_find(store_table_tree(s, t), id);
+	return t == STORE_TASK	 ? store_task_find(s, id)
+	       : t == STORE_NODE ? store_hash_find(&s->node_hash, id)
+				 : store_find(store_table_tree(s, t), id);
 }
 
 /* The id of an action's object (which it has). */
@@ -1795,6 +1801,8 @@ static void store_link(struct store *s, enum store_table t, struct store_entry *
 {
 	if (t == STORE_TASK)
 		store_hash_add(&s->task_hash, e);
+	if (t == STORE_NODE)
+		store_hash_add(&s->node_hash, e);
 	tree_insert(store_table_tree(s, t), &e->by_id);
 	store_link_keys(s, t, e, STORE_KEYS_ALL);
 }
@@ -1803,6 +1811,8 @@ static void store_unlink(struct store *s, enum store_table t, struct store_entry
 {
 	if (t == STORE_TASK)
 		store_hash_del(&s->task_hash, e);
+	if (t == STORE_NODE)
+		store_hash_del(&s->node_hash, e);
 	tree_remove(store_table_tree(s, t), &e->by_id);
 	store_unlink_keys(s, t, e, STORE_KEYS_ALL);
 }
@@ -1997,6 +2007,9 @@ static int store_do(struct store *s, Cs__StoreAction *a, struct store_entry *fou
 		if (t == STORE_TASK &&
 		    (store_hash_reserve(&s->task_hash, s->tasks.count + 1) ||
 		     store_group_reserve(s, ((const Cs__Task *)obj)->node_id)))
+			return CS_ENOMEM;
+		if (t == STORE_NODE &&
+		    store_hash_reserve(&s->node_hash, s->nodes.count + 1))
 			return CS_ENOMEM;
 		e = calloc(1, sizeof *e);
 		if (!e)
@@ -2466,6 +2479,8 @@ static int store_restore_table(struct store *s, enum store_table tab,
 {
 	if (tab == STORE_TASK && store_hash_reserve(&s->task_hash, count))
 		return CS_ENOMEM;
+	if (tab == STORE_NODE && store_hash_reserve(&s->node_hash, count))
+		return CS_ENOMEM;
 	for (size_t i = 0; i < count; i++) {
 		struct store_entry *e = calloc(1, sizeof *e);
 		if (!e)
@@ -2568,6 +2583,7 @@ int store_restore(struct store *s, const uint8_t *buf, size_t len, uint64_t inde
 	s->networks = fresh->networks;
 	s->secrets = fresh->secrets;
 	s->task_hash = fresh->task_hash; /* store_clear freed s's */
+	s->node_hash = fresh->node_hash;
 	s->cluster = fresh->cluster;
 	s->applied = index;
 	free(fresh);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/hash.h"
 #include "core/store.h"
 
 /* Applies a batch at index; returns store_apply's verdict. */
@@ -1376,6 +1377,70 @@ static void test_store_placement_equals_full_update(void **state)
 	(void)rv;
 }
 
+/* Issue 18: nodes are found by id through a hash beside their tree: every
+ * node created is found, a deleted one is not, after updates and a
+ * snapshot's restore too, and the id order of a walk is the tree's. */
+static void test_store_nodes_found_by_id_after_creates_deletes_and_restore(void **state)
+{
+	struct store *s = store_new(), *r = store_new();
+	struct store_batch b;
+	uint64_t index = 1, id;
+	uint8_t *snap;
+	size_t len, n;
+
+	(void)state;
+	for (int round = 0; round < 3; round++) {
+		store_batch_init(&b);
+		for (uint64_t i = 0; i < 200; i++) {
+			Cs__Node node = CS__NODE__INIT;
+			node.id = hash_mix64(round * 1000 + i) | 1;
+			node.hostname = "w";
+			assert_int_equal(
+				store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_CREATE,
+						 &node),
+				0);
+		}
+		assert_int_equal(apply_at(s, &b, index++, 0), 0);
+	}
+	store_batch_init(&b); /* every third of the first round goes */
+	for (uint64_t i = 0; i < 200; i += 3) {
+		Cs__Node node = *store_node_get(s, hash_mix64(i) | 1);
+		assert_int_equal(
+			store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &node),
+			0);
+	}
+	assert_int_equal(apply_at(s, &b, index++, 0), 0);
+	assert_int_equal(store_snapshot(s, &snap, &len), 0);
+	assert_int_equal(store_restore(r, snap, len, index), 0);
+	free(snap);
+	for (int round = 0; round < 3; round++)
+		for (uint64_t i = 0; i < 200; i++) {
+			bool gone = round == 0 && i % 3 == 0;
+			id = hash_mix64(round * 1000 + i) | 1;
+			for (int k = 0; k < 2; k++) {
+				const Cs__Node *got = store_node_get(k ? r : s, id);
+				if (gone) {
+					assert_null(got);
+				} else {
+					assert_non_null(got);
+					assert_int_equal(got->id, id);
+				}
+			}
+		}
+	assert_null(store_node_get(s, 12345));
+	n = 0;
+	id = 0;
+	for (const Cs__Node *node = store_node_next(r, NULL); node;
+	     node = store_node_next(r, node), n++) {
+		assert_true(n == 0 || node->id > id);
+		id = node->id;
+	}
+	assert_int_equal(n, 600 - 67);
+	assert_int_equal(store_node_count(r), n);
+	store_free(s);
+	store_free(r);
+}
+
 /* The dispatcher's full UPDATE of a task's status before issue 18: a copy
  * of the task as s holds it, its status with the report's state, exit
  * code, timestamp and message, started_ms the first time it runs. */
@@ -1802,6 +1867,8 @@ int main(void)
 		cmocka_unit_test(test_store_cluster_object_lifecycle),
 		cmocka_unit_test(test_store_placement_equals_full_update),
 		cmocka_unit_test(test_store_status_report_equals_full_update),
+		cmocka_unit_test(
+			test_store_nodes_found_by_id_after_creates_deletes_and_restore),
 		cmocka_unit_test(test_store_placements_share_their_message),
 		cmocka_unit_test(test_store_batch_placement_packs_as_protobuf_c),
 		cmocka_unit_test(
