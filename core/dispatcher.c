@@ -34,6 +34,10 @@ enum {
  * manager_write takes LIMIT_FRAME_BYTES_MAX / 2; a report adds well under
  * a kilobyte): a burst of reports becomes several writes. */
 #define DISP_STATUS_BYTES_MAX (LIMIT_FRAME_BYTES_MAX / 4)
+/* Task ids in one StatusAck: 10 bytes for an id and 2 for a state, well
+ * inside a frame. */
+#define DISP_ACK_IDS_MAX 65536u
+_Static_assert(DISP_ACK_IDS_MAX * 16u < LIMIT_FRAME_BYTES_MAX, "an ack fits a frame");
 /* One Assignments part: its tasks and removals, packed, leave room in the
  * frame for the Wire and Assignments fields around them. */
 #define DISP_ASSIGN_BYTES_MAX	  (LIMIT_FRAME_BYTES_MAX - 1024)
@@ -110,6 +114,23 @@ struct disp_report {
 	char message[128];
 };
 
+/* Reports proposed and not yet answered (issue 18): task id -> the latest
+ * state a write in flight carries for it. Agents resend what is not
+ * acknowledged every tick, and a write takes longer than a tick at scale:
+ * each resend became another write of the same state. Open addressing
+ * (linear probing, at most half full); only looked up, never walked. */
+struct disp_inflight_slot {
+	uint64_t task_id;
+	uint32_t state;
+	bool used;
+};
+
+struct disp_inflight {
+	struct disp_inflight_slot *slots;
+	size_t mask; /* slots - 1, a power of two less one; 0: none yet */
+	size_t count;
+};
+
 struct dispatcher {
 	struct env *env;
 	const struct leader_ctx *ctx; /* what the leader lets it see */
@@ -133,6 +154,11 @@ struct dispatcher {
 	bool stopped;
 	bool dying;
 	uint64_t heartbeats, status_reports; /* received, for metrics */
+	struct disp_inflight inflight;	     /* reports in status writes in flight */
+	/* issue 18, the status path (metrics; a debug line per write) */
+	unsigned status_writes_in_flight;
+	uint64_t status_writes, status_writes_failed;
+	uint64_t reports_written, reports_stale, reports_inflight;
 };
 
 /* One write's context: who to acknowledge once it commits. */
@@ -140,6 +166,7 @@ struct disp_write {
 	struct dispatcher *d;
 	struct disp_report *acks; /* status reports in this write */
 	size_t ack_count;
+	bool status;			    /* a status write (counted apart) */
 	uint64_t registered;		    /* a member manager's record made */
 	uint64_t reply_node, reply_session; /* a session to answer once written */
 };
@@ -252,7 +279,7 @@ static void disp_send(struct dispatcher *d, uint64_t conn, const Cs__Wire *wire)
 static void disp_maybe_free(struct dispatcher *d);
 
 static void disp_write_done(void *data, int status);
-static void disp_write(struct dispatcher *d, struct store_batch *b, struct disp_write *w);
+static int disp_write(struct dispatcher *d, struct store_batch *b, struct disp_write *w);
 
 /* Whether the session's node must renew its certificate now (a root CA
  * rotation waits for it: ca.h); held (a heartbeat's cert_key, NULL: not
@@ -316,11 +343,13 @@ static void disp_cert_held(struct dispatcher *d, struct disp_session *s,
 
 static void disp_session_reply(struct dispatcher *d, uint64_t conn, int status,
 			       struct disp_session *s);
-static void disp_ack_now(struct dispatcher *d, const struct disp_report *r,
-			 uint32_t state);
+static void disp_ack_reports(struct dispatcher *d, const struct disp_report *v, size_t n);
+static void disp_inflight_done(struct disp_inflight *f, uint64_t task_id, uint32_t state);
 
-/* Proposes batch b (freed here) with context w (taken). */
-static void disp_write(struct dispatcher *d, struct store_batch *b, struct disp_write *w)
+/* Proposes batch b (freed here) with context w (taken: freed here when
+ * the write could not be proposed). Returns 0 (disp_write_done runs
+ * later) or an error. */
+static int disp_write(struct dispatcher *d, struct store_batch *b, struct disp_write *w)
 {
 	uint8_t *buf;
 	size_t len;
@@ -334,9 +363,10 @@ static void disp_write(struct dispatcher *d, struct store_batch *b, struct disp_
 	if (rv) {
 		free(w->acks);
 		free(w);
-		return;
+		return rv;
 	}
 	d->writes_in_flight++;
+	return 0;
 }
 
 static void disp_send_full(struct dispatcher *d, struct disp_session *s);
@@ -373,13 +403,23 @@ static void disp_write_done(void *data, int status)
 				disp_send_full(d, s);
 		}
 	}
-	if (!d->stopped) {
-		if (w->ack_count && status == 0) {
-			/* acknowledge, per agent, the reports this write carried */
-			for (size_t i = 0; i < w->ack_count; i++)
-				disp_ack_now(d, &w->acks[i], (uint32_t)w->acks[i].state);
-		}
+	if (w->status) {
+		assert(d->status_writes_in_flight > 0);
+		d->status_writes_in_flight--;
+		d->status_writes_failed += status != 0;
+		/* its reports are no longer in flight: a failed write's come
+		 * again from the agents, and are written again */
+		for (size_t i = 0; i < w->ack_count; i++)
+			disp_inflight_done(&d->inflight, w->acks[i].task_id,
+					   (uint32_t)w->acks[i].state);
+		env_logf(d->env, ENV_LOG_DEBUG,
+			 "msg=\"status write done\" reports=%zu status=%d queued=%zu"
+			 " writes_in_flight=%u reports_in_flight=%zu",
+			 w->ack_count, status, d->report_count,
+			 d->status_writes_in_flight, d->inflight.count);
 	}
+	if (!d->stopped && w->ack_count && status == 0)
+		disp_ack_reports(d, w->acks, w->ack_count); /* per agent */
 	free(w->acks);
 	free(w);
 	disp_maybe_free(d);
@@ -579,6 +619,36 @@ static void disp_arm_flush(struct dispatcher *d)
 					 &d->flush_timer);
 }
 
+/* Whether the change from o to n is only the agent's own news: its status
+ * moving within (ASSIGNED, RUNNING], and what a status write stamps with
+ * it (version, times, started_ms). The agent has the task already and
+ * reads nothing of its status: nothing to send back (SwarmKit's
+ * Assignments skips such an update: TasksEqualStable, state past
+ * ASSIGNED). Issue 18: every report came back to its agent as a change,
+ * with the whole task and spec, which the agent saved again. Past RUNNING
+ * the task is sent (it no longer carries its secrets: disp_wire_task).
+ * Conservative: what a full update would replace (spec, networks, ports,
+ * name, unknown fields) must be the same object, as an in-place status
+ * report leaves it; a full update is always sent. */
+static bool disp_status_only(const Cs__Task *o, const Cs__Task *n)
+{
+	if (!o || !n || !o->status || !n->status ||
+	    o->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED ||
+	    n->status->state <= CS__TASK_STATE__TASK_STATE_ASSIGNED ||
+	    n->status->state > CS__TASK_STATE__TASK_STATE_RUNNING)
+		return false;
+	return o->id == n->id && o->node_id == n->node_id &&
+	       o->desired_state == n->desired_state && o->service_id == n->service_id &&
+	       o->slot == n->slot && o->spec == n->spec &&
+	       o->spec_version == n->spec_version && o->service_name == n->service_name &&
+	       o->job_iteration == n->job_iteration && o->networks == n->networks &&
+	       o->n_networks == n->n_networks && o->ports == n->ports &&
+	       o->n_ports == n->n_ports && o->alloc_done == n->alloc_done &&
+	       o->n_secret_data == n->n_secret_data &&
+	       o->base.n_unknown_fields == n->base.n_unknown_fields &&
+	       o->base.unknown_fields == n->base.unknown_fields;
+}
+
 static void dispatcher_on_event(void *state, const struct store_event *ev)
 {
 	struct dispatcher *d = state;
@@ -615,7 +685,7 @@ static void dispatcher_on_event(void *state, const struct store_event *ev)
 		}
 		return;
 	}
-	if (ev->table != STORE_TASK)
+	if (ev->table != STORE_TASK || disp_status_only(o, n))
 		return;
 	if (n && n->node_id && (s = disp_session(d, n->node_id)) && s->session_id &&
 	    (dispatcher_is_assigned(n) || (o && dispatcher_is_assigned(o)))) {
@@ -1829,6 +1899,94 @@ static void disp_net_heard(struct dispatcher *d, struct disp_session *s,
 
 static void disp_status_flush(struct env *env, env_timer_id id, void *data);
 
+static size_t disp_inflight_home(const struct disp_inflight *f, uint64_t task_id)
+{
+	return (size_t)hash_mix64(task_id) & f->mask;
+}
+
+/* The slot of task_id, or of the empty slot where it would go (the table
+ * has one: it is at most half full). */
+static struct disp_inflight_slot *disp_inflight_slot(const struct disp_inflight *f,
+						     uint64_t task_id)
+{
+	size_t i = disp_inflight_home(f, task_id);
+
+	assert(f->mask != 0);
+	while (f->slots[i].used && f->slots[i].task_id != task_id)
+		i = (i + 1) & f->mask;
+	return &f->slots[i];
+}
+
+/* The latest state a write in flight carries for task_id (0: none). */
+static uint32_t disp_inflight_state(const struct disp_inflight *f, uint64_t task_id)
+{
+	const struct disp_inflight_slot *sl;
+
+	if (f->count == 0)
+		return 0;
+	sl = disp_inflight_slot(f, task_id);
+	return sl->used ? sl->state : 0;
+}
+
+/* Records that a write in flight carries state for task_id (a later
+ * state than any other write in flight does). Returns 0 or CS_ENOMEM. */
+static int disp_inflight_put(struct disp_inflight *f, uint64_t task_id, uint32_t state)
+{
+	struct disp_inflight_slot *sl;
+
+	if ((f->count + 1) * 2 > f->mask + 1 || f->mask == 0) {
+		size_t cap = f->mask ? (f->mask + 1) * 2 : 1024;
+		struct disp_inflight g = {calloc(cap, sizeof *g.slots), cap - 1, 0};
+		if (!g.slots)
+			return CS_ENOMEM;
+		for (size_t i = 0; f->mask && i <= f->mask; i++)
+			if (f->slots[i].used) {
+				*disp_inflight_slot(&g, f->slots[i].task_id) =
+					f->slots[i];
+				g.count++;
+			}
+		free(f->slots);
+		*f = g;
+	}
+	sl = disp_inflight_slot(f, task_id);
+	if (!sl->used) {
+		sl->used = true;
+		sl->task_id = task_id;
+		sl->state = 0;
+		f->count++;
+	}
+	assert(state > sl->state);
+	sl->state = state;
+	return 0;
+}
+
+/* A write carrying state for task_id was answered: forgets the task unless
+ * a later write in flight carries a later state (backward-shift delete). */
+static void disp_inflight_done(struct disp_inflight *f, uint64_t task_id, uint32_t state)
+{
+	struct disp_inflight_slot *sl;
+	size_t i, j;
+
+	if (f->count == 0)
+		return;
+	sl = disp_inflight_slot(f, task_id);
+	if (!sl->used || sl->state != state)
+		return;
+	i = (size_t)(sl - f->slots);
+	f->slots[i].used = false;
+	f->count--;
+	for (j = (i + 1) & f->mask; f->slots[j].used; j = (j + 1) & f->mask) {
+		size_t home = disp_inflight_home(f, f->slots[j].task_id);
+		/* j's entry may move to the hole at i when its home is not in
+		 * the cyclic range (i, j] */
+		if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
+			f->slots[i] = f->slots[j];
+			f->slots[j].used = false;
+			i = j;
+		}
+	}
+}
+
 /* Queues the reports of u (from a live session) for the next status
  * write. Stale ones are acknowledged at once so the agent stops sending. */
 static void disp_on_status(struct dispatcher *d, struct disp_session *s,
@@ -1858,23 +2016,56 @@ static void disp_on_status(struct dispatcher *d, struct disp_session *s,
 					 disp_status_flush, d, &d->status_timer);
 }
 
-static void disp_ack_now(struct dispatcher *d, const struct disp_report *r,
-			 uint32_t state)
+/* Orders reports by node, then by arrival (the acks' grouping). */
+static int disp_report_node_cmp(const void *ctx, uint32_t x, uint32_t y)
 {
-	struct disp_session *s = disp_session(d, r->node_id);
-	Cs__Wire wire = CS__WIRE__INIT;
-	Cs__StatusAck ack = CS__STATUS_ACK__INIT;
-	uint64_t id = r->task_id;
+	const struct disp_report *v = ctx;
+	if (v[x].node_id != v[y].node_id)
+		return v[x].node_id < v[y].node_id ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
 
-	if (!s || !s->session_id)
-		return;
-	ack.session_id = s->session_id;
-	ack.n_task_ids = 1;
-	ack.task_ids = &id;
-	ack.n_states = 1;
-	ack.states = &state;
-	wire.status_ack = &ack;
-	disp_send(d, s->conn, &wire);
+/* Acknowledges the n reports of v (borrowed), each with its own state: one
+ * StatusAck per node (per DISP_ACK_IDS_MAX of its tasks), not a frame per
+ * task (issue 18: a write of 10,000 reports sent 10,000 frames). Nodes
+ * without a live session are skipped. */
+static void disp_ack_reports(struct dispatcher *d, const struct disp_report *v, size_t n)
+{
+	uint32_t *idx = malloc((n ? n : 1) * sizeof *idx);
+	uint32_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
+	uint64_t *ids = malloc((n ? n : 1) * sizeof *ids);
+	uint32_t *states = malloc((n ? n : 1) * sizeof *states);
+
+	if (!idx || !tmp || !ids || !states)
+		goto out; /* unacknowledged: the agents send them again */
+	for (size_t i = 0; i < n; i++)
+		idx[i] = (uint32_t)i;
+	sort_u32(idx, tmp, n, disp_report_node_cmp, v);
+	for (size_t k = 0; k < n;) {
+		uint64_t node = v[idx[k]].node_id;
+		struct disp_session *s = disp_session(d, node);
+		size_t m = 0;
+		for (; k < n && v[idx[k]].node_id == node && m < DISP_ACK_IDS_MAX; k++) {
+			ids[m] = v[idx[k]].task_id;
+			states[m++] = (uint32_t)v[idx[k]].state;
+		}
+		if (s && s->session_id) {
+			Cs__Wire wire = CS__WIRE__INIT;
+			Cs__StatusAck ack = CS__STATUS_ACK__INIT;
+			ack.session_id = s->session_id;
+			ack.n_task_ids = m;
+			ack.task_ids = ids;
+			ack.n_states = m;
+			ack.states = states;
+			wire.status_ack = &ack;
+			disp_send(d, s->conn, &wire);
+		}
+	}
+out:
+	free(idx);
+	free(tmp);
+	free(ids);
+	free(states);
 }
 
 /* Orders reports by task, then by arrival: the last of each task's run is
@@ -1911,36 +2102,36 @@ static int disp_reports_latest(const struct disp_report *v, size_t n, bool *late
 
 /* One write with every report that moves a task forward (the latest per
  * task), up to DISP_STATUS_BYTES_MAX encoded: the rest stays queued for the
- * next flush, right after. */
+ * next flush, right after. Each is a compact status report (issue 18:
+ * store_batch_status_report, which no other write in flight can make
+ * refuse the batch, where a full task update carried the version read
+ * here); a report a write in flight already carries (an agent's resend)
+ * is not written again: that write's commit acknowledges it. */
 static void disp_status_flush(struct env *env, env_timer_id id, void *data)
 {
 	struct dispatcher *d = data;
 	const struct store *st = leader_store(d->ctx);
 	struct store_batch b;
 	struct disp_write *w = calloc(1, sizeof *w);
-	size_t n = d->report_count, done = 0;
+	size_t n = d->report_count, done = 0, stale_count = 0, inflight = 0;
 	bool *latest = malloc((n ? n : 1) * sizeof *latest);
+	struct disp_report *stale = malloc((n ? n : 1) * sizeof *stale);
 
+	(void)env;
+	(void)id;
 	d->status_timer = 0;
-	if (!w || !latest || disp_reports_latest(d->reports, n, latest)) {
-		free(w);
-		free(latest);
-		return;
-	}
+	if (!w || !latest || !stale || disp_reports_latest(d->reports, n, latest))
+		goto fail;
 	w->d = d;
+	w->status = true;
 	w->acks = calloc(n ? n : 1, sizeof *w->acks);
-	if (!w->acks) {
-		free(w);
-		free(latest);
-		return;
-	}
+	if (!w->acks)
+		goto fail;
 	store_batch_init(&b);
 	for (; done < n && store_batch_bytes(&b) < DISP_STATUS_BYTES_MAX; done++) {
 		struct disp_report *r = &d->reports[done];
 		const Cs__Task *cur = store_task_get(st, r->task_id);
 		struct disp_session *s = disp_session(d, r->node_id);
-		Cs__Task t;
-		Cs__TaskStatus status;
 
 		if (!latest[done])
 			continue; /* the latest report of a task wins */
@@ -1948,25 +2139,25 @@ static void disp_status_flush(struct env *env, env_timer_id id, void *data)
 		    cur->node_id != r->node_id || !cur->status ||
 		    r->state <= cur->status->state) {
 			/* stale: an old session, another node's task, or no news */
-			disp_ack_now(d, r, (uint32_t)r->state);
+			stale[stale_count++] = *r;
 			continue;
 		}
-		t = *cur;
-		/* when it started, for an update's monitor period: its first
-		 * report of RUNNING or past it */
-		if (!t.started_ms && r->state >= CS__TASK_STATE__TASK_STATE_RUNNING)
-			t.started_ms = r->timestamp_ms ? r->timestamp_ms : 1;
-		status = *cur->status;
-		status.state = r->state;
-		status.exit_code = r->exit_code;
-		status.timestamp_ms = r->timestamp_ms;
-		status.message = r->message;
-		t.status = &status;
-		if (store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t))
+		if ((uint32_t)r->state <= disp_inflight_state(&d->inflight, r->task_id)) {
+			inflight++;
+			continue;
+		}
+		if (store_batch_status_report(&b, r->task_id, r->node_id, r->state,
+					      r->exit_code, r->timestamp_ms, r->message))
 			break;
 		w->acks[w->ack_count++] = *r;
 	}
 	free(latest);
+	latest = NULL;
+	d->reports_stale += stale_count;
+	d->reports_inflight += inflight;
+	disp_ack_reports(d, stale, stale_count);
+	free(stale);
+	stale = NULL;
 	/* what did not fit waits for the next flush (a later report of one
 	 * of those tasks is among them, so nothing newer was written) */
 	memmove(d->reports, d->reports + done, (n - done) * sizeof *d->reports);
@@ -1974,13 +2165,35 @@ static void disp_status_flush(struct env *env, env_timer_id id, void *data)
 	if (d->report_count && !d->status_timer && !d->dying)
 		d->env->ops->timer_start(d->env, 0, 0, disp_status_flush, d,
 					 &d->status_timer);
+	env_logf(d->env, ENV_LOG_DEBUG,
+		 "msg=\"status flush\" reports=%zu written=%zu stale=%zu in_flight=%zu"
+		 " queued=%zu writes_in_flight=%u",
+		 done, w->ack_count, stale_count, inflight, d->report_count,
+		 d->status_writes_in_flight);
 	if (b.action_count == 0) {
 		store_batch_free(&b);
-		free(w->acks);
-		free(w);
-		return;
+		goto fail;
 	}
-	disp_write(d, &b, w);
+	{
+		const struct disp_report *acks = w->acks;
+		size_t count = w->ack_count;
+		if (disp_write(d, &b, w))
+			return; /* w freed: the agents send their reports again */
+		/* proposed (its answer comes later, never inside the call) */
+		d->status_writes++;
+		d->status_writes_in_flight++;
+		d->reports_written += count;
+		for (size_t i = 0; i < count; i++)
+			disp_inflight_put(&d->inflight, acks[i].task_id,
+					  (uint32_t)acks[i].state);
+	}
+	return;
+fail:
+	if (w)
+		free(w->acks);
+	free(w);
+	free(latest);
+	free(stale);
 }
 
 /* ---------------------------------------------------------------- node expiry */
@@ -2400,6 +2613,7 @@ static void disp_maybe_free(struct dispatcher *d)
 	disp_net_cache_free(d);
 	free(d->sessions);
 	free(d->reports);
+	free(d->inflight.slots);
 	free(d);
 }
 
@@ -2439,6 +2653,31 @@ static void dispatcher_metrics(void *state, struct metrics_buf *out)
 		       "Task status reports waiting for a store write.");
 	metrics_sample(out, "cswarm_dispatcher_status_reports_pending", NULL,
 		       (double)d->report_count);
+	metrics_family(out, "cswarm_dispatcher_status_reports_in_flight", METRICS_GAUGE,
+		       "Task status reports in store writes not yet answered.");
+	metrics_sample(out, "cswarm_dispatcher_status_reports_in_flight", NULL,
+		       (double)d->inflight.count);
+	metrics_family(out, "cswarm_dispatcher_status_writes_in_flight", METRICS_GAUGE,
+		       "Status writes proposed and not yet answered.");
+	metrics_sample(out, "cswarm_dispatcher_status_writes_in_flight", NULL,
+		       (double)d->status_writes_in_flight);
+	metrics_family(out, "cswarm_dispatcher_status_writes_total", METRICS_COUNTER,
+		       "Status writes proposed, by their answer (failed: refused, "
+		       "lost or timed out).");
+	metrics_sample(out, "cswarm_dispatcher_status_writes_total", "result=\"ok\"",
+		       (double)(d->status_writes - d->status_writes_failed -
+				d->status_writes_in_flight));
+	metrics_sample(out, "cswarm_dispatcher_status_writes_total", "result=\"failed\"",
+		       (double)d->status_writes_failed);
+	metrics_family(out, "cswarm_dispatcher_status_reports_total", METRICS_COUNTER,
+		       "Task status reports flushed: written, stale (acknowledged at "
+		       "once) or already in a write in flight (an agent's resend).");
+	metrics_sample(out, "cswarm_dispatcher_status_reports_total", "fate=\"written\"",
+		       (double)d->reports_written);
+	metrics_sample(out, "cswarm_dispatcher_status_reports_total", "fate=\"stale\"",
+		       (double)d->reports_stale);
+	metrics_sample(out, "cswarm_dispatcher_status_reports_total",
+		       "fate=\"in_flight\"", (double)d->reports_inflight);
 }
 
 const struct leader_component_ops dispatcher_component = {

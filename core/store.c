@@ -52,7 +52,13 @@ struct store_entry {
 	ProtobufCMessage *obj;
 	struct store_nlink by_node; /* task: in its node's group, by id */
 	struct tree_node by_a;	    /* task: (service, slot, id); service: name */
-	struct tree_node by_c;	    /* task: (desired state, id) */
+	/* a task's keys in by_a, copied from obj as it is linked there (and
+	 * by_c's below): the compares and priorities of a search read the
+	 * entries on its path alone, where reading each task cost another
+	 * cache miss a level (issue 18: the create of 100,000 tasks) */
+	uint64_t key_service, key_slot;
+	struct tree_node by_c; /* task: (desired state, id) */
+	uint64_t key_desired;
 };
 
 /* A task of a small group: its id beside its entry, so that a search reads
@@ -107,6 +113,9 @@ struct store {
 	struct tree secrets;  /* issue 20: secrets and configs, by id */
 	/* tasks by id again, hashed: the tree keeps the id order */
 	struct store_hash task_hash;
+	/* nodes by id again, hashed (issue 18: a node looked up per task, in
+	 * the orchestrator's passes, cost a tree search of cache misses) */
+	struct store_hash node_hash;
 	uint64_t applied;
 	struct store_watch watches[STORE_WATCHES_MAX];
 	/* status messages placements share (store_msg_shared) */
@@ -152,22 +161,33 @@ static uint64_t store_prio_id(const struct tree_node *a)
 	return hash_mix64(x->id);
 }
 
-#define STORE_TASK_OF(node, member) \
-	((const Cs__Task *)TREE_ENTRY(node, struct store_entry, member)->obj)
+#define STORE_ENTRY_OF(node, member) \
+	((const struct store_entry *)TREE_ENTRY(node, struct store_entry, member))
+
+/* Copies task t's index keys (and id) into e: before e is linked by them,
+ * and into a probe. */
+static void store_entry_keys(struct store_entry *e, const Cs__Task *t)
+{
+	e->id = t->id;
+	e->key_service = t->service_id;
+	e->key_slot = t->slot;
+	e->key_desired = (uint64_t)t->desired_state;
+}
 
 static int store_cmp_task_service(const struct tree_node *a, const struct tree_node *b)
 {
-	const Cs__Task *x = STORE_TASK_OF(a, by_a), *y = STORE_TASK_OF(b, by_a);
-	int c = store_cmp_u64(x->service_id, y->service_id);
+	const struct store_entry *x = STORE_ENTRY_OF(a, by_a),
+				 *y = STORE_ENTRY_OF(b, by_a);
+	int c = store_cmp_u64(x->key_service, y->key_service);
 	if (c == 0)
-		c = store_cmp_u64(x->slot, y->slot);
+		c = store_cmp_u64(x->key_slot, y->key_slot);
 	return c ? c : store_cmp_u64(x->id, y->id);
 }
 
 static uint64_t store_prio_task_service(const struct tree_node *a)
 {
-	const Cs__Task *x = STORE_TASK_OF(a, by_a);
-	return hash_mix64(x->id ^ hash_mix64(x->service_id + x->slot));
+	const struct store_entry *x = STORE_ENTRY_OF(a, by_a);
+	return hash_mix64(x->id ^ hash_mix64(x->key_service + x->key_slot));
 }
 
 static int store_cmp_group(const struct tree_node *a, const struct tree_node *b)
@@ -184,15 +204,16 @@ static uint64_t store_prio_group(const struct tree_node *a)
 
 static int store_cmp_task_desired(const struct tree_node *a, const struct tree_node *b)
 {
-	const Cs__Task *x = STORE_TASK_OF(a, by_c), *y = STORE_TASK_OF(b, by_c);
-	int c = store_cmp_u64((uint64_t)x->desired_state, (uint64_t)y->desired_state);
+	const struct store_entry *x = STORE_ENTRY_OF(a, by_c),
+				 *y = STORE_ENTRY_OF(b, by_c);
+	int c = store_cmp_u64(x->key_desired, y->key_desired);
 	return c ? c : store_cmp_u64(x->id, y->id);
 }
 
 static uint64_t store_prio_task_desired(const struct tree_node *a)
 {
-	const Cs__Task *x = STORE_TASK_OF(a, by_c);
-	return hash_mix64(x->id ^ hash_mix64((uint64_t)x->desired_state + 7));
+	const struct store_entry *x = STORE_ENTRY_OF(a, by_c);
+	return hash_mix64(x->id ^ hash_mix64(x->key_desired + 7));
 }
 
 static const char *store_service_name(const struct tree_node *a)
@@ -237,6 +258,7 @@ static void store_trees_init(struct store *s)
 	tree_init(&s->tasks_by_service, store_cmp_task_service, store_prio_task_service);
 	tree_init(&s->node_groups, store_cmp_group, store_prio_group);
 	s->task_hash = (struct store_hash){.key_off = offsetof(struct store_entry, id)};
+	s->node_hash = (struct store_hash){.key_off = offsetof(struct store_entry, id)};
 	s->groups_by_node =
 		(struct store_hash){.key_off = offsetof(struct store_group, node_id)};
 	tree_init(&s->tasks_by_desired, store_cmp_task_desired, store_prio_task_desired);
@@ -306,6 +328,7 @@ static void store_clear(struct store *s)
 		store_group_free(TREE_ENTRY(n, struct store_group, by_node_id));
 	}
 	free(s->task_hash.slots);
+	free(s->node_hash.slots);
 	free(s->groups_by_node.slots);
 	if (s->cluster)
 		protobuf_c_message_free_unpacked(&s->cluster->base, NULL);
@@ -720,7 +743,7 @@ static struct store_entry *store_entry_find(struct store *s, enum store_table t,
 
 const Cs__Node *store_node_get(const struct store *s, uint64_t id)
 {
-	struct store_entry *e = store_find(&s->nodes, id);
+	struct store_entry *e = store_hash_find(&s->node_hash, id);
 	return e ? (const Cs__Node *)e->obj : NULL;
 }
 
@@ -838,6 +861,8 @@ static const Cs__Task *store_task_walk(const struct tree *t, size_t link_offset,
 {
 	struct store_entry probe = {.obj = (ProtobufCMessage *)(prev ? prev : first_key)};
 	struct tree_node *link = (struct tree_node *)((char *)&probe + link_offset);
+
+	store_entry_keys(&probe, prev ? prev : first_key);
 	struct tree_node *n = prev ? tree_next(t, link) : tree_ceil(t, link);
 	const Cs__Task *task;
 
@@ -995,6 +1020,7 @@ int store_task_scan_service(const struct store *s, uint64_t service_id, store_ta
 	int rv;
 
 	key.service_id = service_id;
+	store_entry_keys(&probe, &key);
 	rv = tree_walk(&s->tasks_by_service, &probe.by_a, store_scan_service_visit, &sc);
 	return sc.past ? 0 : rv;
 }
@@ -1006,6 +1032,35 @@ int store_task_scan_by_node(const struct store *s, uint64_t node_from, store_tas
 	struct store_scan sc = {.fn = fn, .arg = arg};
 
 	return tree_walk(&s->node_groups, &probe.by_node_id, store_scan_visit, &sc);
+}
+
+/* One id-order walk's callback (one of the two) and its argument. */
+struct store_id_scan {
+	store_task_fn task_fn;
+	store_node_fn node_fn;
+	void *arg;
+};
+
+static int store_id_scan_visit(void *arg, struct tree_node *n)
+{
+	const struct store_id_scan *sc = arg;
+	const ProtobufCMessage *obj = TREE_ENTRY(n, struct store_entry, by_id)->obj;
+	return sc->task_fn ? sc->task_fn(sc->arg, (const Cs__Task *)obj)
+			   : sc->node_fn(sc->arg, (const Cs__Node *)obj);
+}
+
+int store_task_scan(const struct store *s, store_task_fn fn, void *arg)
+{
+	struct store_id_scan sc = {.task_fn = fn, .arg = arg};
+	assert(fn != NULL);
+	return tree_walk(&s->tasks, NULL, store_id_scan_visit, &sc);
+}
+
+int store_node_scan(const struct store *s, store_node_fn fn, void *arg)
+{
+	struct store_id_scan sc = {.node_fn = fn, .arg = arg};
+	assert(fn != NULL);
+	return tree_walk(&s->nodes, NULL, store_id_scan_visit, &sc);
 }
 
 const Cs__Task *store_task_next_by_desired(const struct store *s, Cs__TaskState desired,
@@ -1231,6 +1286,25 @@ int store_batch_placement(struct store_batch *b, uint64_t task_id, uint64_t vers
 	return 0;
 }
 
+int store_batch_status_report(struct store_batch *b, uint64_t task_id, uint64_t node_id,
+			      Cs__TaskState state, int32_t exit_code,
+			      uint64_t timestamp_ms, const char *message)
+{
+	Cs__StoreAction a = CS__STORE_ACTION__INIT;
+	Cs__TaskStatusReport r = CS__TASK_STATUS_REPORT__INIT;
+
+	r.task_id = task_id;
+	r.node_id = node_id;
+	r.state = state;
+	r.exit_code = exit_code;
+	r.timestamp_ms = timestamp_ms;
+	r.message = (char *)(message ? message : "");
+	a.kind = CS__STORE_ACTION__KIND__KIND_UPDATE;
+	a.object_case = CS__STORE_ACTION__OBJECT_STATUS_REPORT;
+	a.status_report = &r;
+	return store_batch_put(b, &a);
+}
+
 int store_batch_node(struct store_batch *b, Cs__StoreAction__Kind kind,
 		     const Cs__Node *obj)
 {
@@ -1299,6 +1373,7 @@ static enum store_table store_action_table(const Cs__StoreAction *a)
 	case CS__STORE_ACTION__OBJECT_SERVICE: return STORE_SERVICE;
 	case CS__STORE_ACTION__OBJECT_TASK: return STORE_TASK;
 	case CS__STORE_ACTION__OBJECT_PLACEMENT: return STORE_TASK;
+	case CS__STORE_ACTION__OBJECT_STATUS_REPORT: return STORE_TASK;
 	case CS__STORE_ACTION__OBJECT_NETWORK: return STORE_NETWORK;
 	case CS__STORE_ACTION__OBJECT_SECRET: return STORE_SECRET;
 	default: return STORE_CLUSTER;
@@ -1418,8 +1493,9 @@ static struct tree *store_table_tree(struct store *s, enum store_table t)
 static struct store_entry *store_entry_find(struct store *s, enum store_table t,
 					    uint64_t id)
 {
-	return t == STORE_TASK ? store_task_find(s, id)
-			       : store_find(store_table_tree(s, t), id);
+	return t == STORE_TASK	 ? store_task_find(s, id)
+	       : t == STORE_NODE ? store_hash_find(&s->node_hash, id)
+				 : store_find(store_table_tree(s, t), id);
 }
 
 /* The id of an action's object (which it has). */
@@ -1432,15 +1508,19 @@ static uint64_t store_action_id(const Cs__StoreAction *a)
 	case CS__STORE_ACTION__OBJECT_NETWORK: return a->network->id;
 	case CS__STORE_ACTION__OBJECT_SECRET: return a->secret->id;
 	case CS__STORE_ACTION__OBJECT_PLACEMENT: return a->placement->task_id;
+	case CS__STORE_ACTION__OBJECT_STATUS_REPORT: return a->status_report->task_id;
 	default: return store_obj_id(store_action_obj(a));
 	}
 }
 
-/* Whether an action names an object (a whole one, or a placement's task). */
+/* Whether an action names an object (a whole one, or a placement's or a
+ * status report's task). */
 static bool store_action_names(const Cs__StoreAction *a)
 {
 	return store_action_obj(a) ||
-	       (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT && a->placement);
+	       (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT && a->placement) ||
+	       (a->object_case == CS__STORE_ACTION__OBJECT_STATUS_REPORT &&
+		a->status_report);
 }
 
 /* The current object an action targets, or NULL; *entry: its entry (NULL
@@ -1471,6 +1551,19 @@ static int store_check_placement(struct store *s, const Cs__StoreAction *a,
 		return CS_ENOENT;
 	if (((const Cs__Task *)(*entry)->obj)->version != p->version)
 		return CS_EVERSION;
+	return 0;
+}
+
+/* A status report's check (issue 18): well formed; the task it names is
+ * looked up (*entry, NULL: none), and whether it applies is store_do's
+ * (a stale report changes nothing: never the batch's verdict). */
+static int store_check_status_report(struct store *s, const Cs__StoreAction *a,
+				     struct store_entry **entry)
+{
+	*entry = NULL;
+	if (!a->status_report || a->kind != CS__STORE_ACTION__KIND__KIND_UPDATE)
+		return CS_ECORRUPT;
+	*entry = store_task_find(s, a->status_report->task_id);
 	return 0;
 }
 
@@ -1556,6 +1649,8 @@ static int store_check(struct store *s, const Cs__StoreAction *a,
 	*entry = NULL;
 	if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT)
 		return store_check_placement(s, a, entry);
+	if (a->object_case == CS__STORE_ACTION__OBJECT_STATUS_REPORT)
+		return store_check_status_report(s, a, entry);
 	/* an object this version does not know (a newer manager's action,
 	 * kept as an unknown field): not a verdict this manager can share */
 	if (!obj && a->object_case == CS__STORE_ACTION__OBJECT__NOT_SET &&
@@ -1690,6 +1785,8 @@ static void store_link_keys(struct store *s, enum store_table t, struct store_en
 	if (t == STORE_SERVICE && (moved & STORE_KEY_A))
 		tree_insert(&s->service_names, &e->by_a);
 	if (t == STORE_TASK) {
+		/* the keys of the indexes that did not move are the same */
+		store_entry_keys(e, (const Cs__Task *)e->obj);
 		if (moved & STORE_KEY_A)
 			tree_insert(&s->tasks_by_service, &e->by_a);
 		if (moved & STORE_KEY_B)
@@ -1704,6 +1801,8 @@ static void store_link(struct store *s, enum store_table t, struct store_entry *
 {
 	if (t == STORE_TASK)
 		store_hash_add(&s->task_hash, e);
+	if (t == STORE_NODE)
+		store_hash_add(&s->node_hash, e);
 	tree_insert(store_table_tree(s, t), &e->by_id);
 	store_link_keys(s, t, e, STORE_KEYS_ALL);
 }
@@ -1712,6 +1811,8 @@ static void store_unlink(struct store *s, enum store_table t, struct store_entry
 {
 	if (t == STORE_TASK)
 		store_hash_del(&s->task_hash, e);
+	if (t == STORE_NODE)
+		store_hash_del(&s->node_hash, e);
 	tree_remove(store_table_tree(s, t), &e->by_id);
 	store_unlink_keys(s, t, e, STORE_KEYS_ALL);
 }
@@ -1818,6 +1919,52 @@ static int store_do_placement(struct store *s, Cs__StoreAction *a, struct store_
 	return 0;
 }
 
+/* Applies a checked status report (issue 18) in place on the task of entry
+ * e (NULL: none, then nothing) when the report moves it forward on the
+ * node that reported it: what the dispatcher's full UPDATE of the task as
+ * it is now would leave (the status's state, exit code, timestamp and
+ * message; its container id and unknown fields kept; started_ms the first
+ * time it is RUNNING or past), with the same event (its old object a copy
+ * of the task as it was). Keeps nothing of the report. Returns 0, or
+ * CS_ENOMEM before anything changed. */
+static int store_do_status_report(struct store *s, const Cs__StoreAction *a,
+				  struct store_entry *e, uint64_t index, uint64_t time_ms)
+{
+	const Cs__TaskStatusReport *r = a->status_report;
+	struct store_event ev = {
+		.table = STORE_TASK, .change = STORE_UPDATED, .index = index};
+	Cs__Task *t, was;
+	Cs__TaskStatus was_status;
+	size_t msg_len = r->message ? strlen(r->message) : 0;
+	char *msg = (char *)protobuf_c_empty_string;
+
+	if (!e)
+		return 0;
+	t = (Cs__Task *)e->obj;
+	if (t->node_id != r->node_id || !t->status || r->state <= t->status->state)
+		return 0; /* stale: another node's task now, or no news */
+	if (msg_len && !(msg = malloc(msg_len + 1)))
+		return CS_ENOMEM;
+	if (msg_len)
+		memcpy(msg, r->message, msg_len + 1);
+	was = *t;
+	was_status = *t->status;
+	was.status = &was_status;
+	if (!t->started_ms && r->state >= CS__TASK_STATE__TASK_STATE_RUNNING)
+		t->started_ms = r->timestamp_ms ? r->timestamp_ms : 1;
+	t->status->state = r->state;
+	t->status->exit_code = r->exit_code;
+	t->status->timestamp_ms = r->timestamp_ms;
+	t->status->message = msg;
+	t->version = index;
+	store_obj_stamp(&t->base, &was.base, time_ms);
+	ev.old_obj = &was.base;
+	ev.new_obj = &t->base;
+	store_notify(s, &ev);
+	store_msg_free(s, was_status.message);
+	return 0;
+}
+
 /* Applies one checked action (found: the entry its check found); takes its
  * object. Returns 0 or CS_ENOMEM (on a create, or an update moving a task
  * to a node with no group yet, before anything changed). */
@@ -1831,6 +1978,8 @@ static int store_do(struct store *s, Cs__StoreAction *a, struct store_entry *fou
 
 	if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT)
 		return store_do_placement(s, a, found, index, time_ms);
+	if (a->object_case == CS__STORE_ACTION__OBJECT_STATUS_REPORT)
+		return store_do_status_report(s, a, found, index, time_ms);
 	if (t == STORE_CLUSTER) {
 		ProtobufCMessage *old = s->cluster ? &s->cluster->base : NULL;
 		store_action_steal(a);
@@ -1858,6 +2007,9 @@ static int store_do(struct store *s, Cs__StoreAction *a, struct store_entry *fou
 		if (t == STORE_TASK &&
 		    (store_hash_reserve(&s->task_hash, s->tasks.count + 1) ||
 		     store_group_reserve(s, ((const Cs__Task *)obj)->node_id)))
+			return CS_ENOMEM;
+		if (t == STORE_NODE &&
+		    store_hash_reserve(&s->node_hash, s->nodes.count + 1))
 			return CS_ENOMEM;
 		e = calloc(1, sizeof *e);
 		if (!e)
@@ -2173,8 +2325,9 @@ static bool store_wire_placements_only(const uint8_t *buf, size_t len)
 			if (!store_wire_varint(&ap, aend, &tag))
 				return false;
 			f = tag >> 3;
-			/* the kind (1) and a placement (480) only */
-			if (f != 1 && f != 480)
+			/* the kind (1), a placement (480) or a status
+			 * report (501) only */
+			if (f != 1 && f != 480 && f != 501)
 				return false;
 			if (!store_wire_skip(&ap, aend, (unsigned)(tag & 7)))
 				return false;
@@ -2326,6 +2479,8 @@ static int store_restore_table(struct store *s, enum store_table tab,
 {
 	if (tab == STORE_TASK && store_hash_reserve(&s->task_hash, count))
 		return CS_ENOMEM;
+	if (tab == STORE_NODE && store_hash_reserve(&s->node_hash, count))
+		return CS_ENOMEM;
 	for (size_t i = 0; i < count; i++) {
 		struct store_entry *e = calloc(1, sizeof *e);
 		if (!e)
@@ -2428,6 +2583,7 @@ int store_restore(struct store *s, const uint8_t *buf, size_t len, uint64_t inde
 	s->networks = fresh->networks;
 	s->secrets = fresh->secrets;
 	s->task_hash = fresh->task_hash; /* store_clear freed s's */
+	s->node_hash = fresh->node_hash;
 	s->cluster = fresh->cluster;
 	s->applied = index;
 	free(fresh);

@@ -99,6 +99,13 @@ int store_task_scan_by_node(const struct store *s, uint64_t node_from, store_tas
  * costs O(log tasks) per task. fn must not change s. */
 int store_task_scan_service(const struct store *s, uint64_t service_id, store_task_fn fn,
 			    void *arg);
+/* store_task_scan calls fn(arg, t) for every task in id order, until fn
+ * returns nonzero; returns that value, or 0. O(tasks) for a whole scan,
+ * where store_task_next costs O(log tasks) per task. fn must not change s. */
+int store_task_scan(const struct store *s, store_task_fn fn, void *arg);
+/* store_node_scan is store_task_scan for nodes (id order). */
+typedef int (*store_node_fn)(void *arg, const Cs__Node *n);
+int store_node_scan(const struct store *s, store_node_fn fn, void *arg);
 
 /* ---------------------------------------------------------------- watches */
 
@@ -150,6 +157,15 @@ int store_batch_cluster(struct store_batch *b, Cs__StoreAction__Kind kind,
 int store_batch_placement(struct store_batch *b, uint64_t task_id, uint64_t version,
 			  uint64_t node_id, Cs__TaskState state, uint64_t timestamp_ms,
 			  const char *message);
+/* store_batch_status_report adds a compact UPDATE (issue 18) of task
+ * task_id's status as node node_id reported it (message NULL: ""). It
+ * cannot fail at apply: it changes the task as store_batch_task's UPDATE of
+ * the task as it then is with that status would (see TaskStatusReport in
+ * api.proto) when the task is on node_id and the state moves it forward,
+ * and nothing otherwise. Returns as store_batch_task. */
+int store_batch_status_report(struct store_batch *b, uint64_t task_id, uint64_t node_id,
+			      Cs__TaskState state, int32_t exit_code,
+			      uint64_t timestamp_ms, const char *message);
 
 /* store_batch_encode packs the batch (with proposer and proposal id) into a
  * new buffer the caller frees with free(). Returns 0 or CS_ENOMEM. */

@@ -907,6 +907,126 @@ static void test_control_task_filters(void **state)
 	simcluster_free(f.c);
 }
 
+/* The model of a filtered task list: every task, by id, tested alone. */
+static size_t model_list(const struct store *st, const uint64_t *nodes, size_t n_nodes,
+			 uint64_t service_id, const Cs__Task **out, size_t max)
+{
+	size_t n = 0;
+	for (const Cs__Task *t = store_task_next(st, NULL); t;
+	     t = store_task_next(st, t)) {
+		bool on = n_nodes == 0;
+		for (size_t i = 0; i < n_nodes; i++)
+			on = on || t->node_id == nodes[i];
+		if (!on || (service_id && t->service_id != service_id))
+			continue;
+		if (n < max)
+			out[n] = t;
+		n++;
+	}
+	return n;
+}
+
+/* Issue 18: a list by node or by service goes through those indexes, not a
+ * walk of every task: the same tasks, in id order, the first max of them,
+ * each once when two references name one node. */
+static void test_control_task_list_by_index_is_the_walk(void **state)
+{
+	struct fixture f;
+	uint32_t leader = boot_cluster(&f, 1, 3);
+	struct manager *m = simcluster_manager(f.c, leader);
+	const struct store *st = manager_store(m);
+	Cs__ServiceSpec spec;
+	Cs__TaskSpec ts;
+	Cs__ContainerSpec c;
+	Cs__Placement pl;
+	struct answer a = {0};
+	const Cs__Task *out[64], *want[64];
+	uint64_t id, w1, w3, ids[2];
+	size_t count, n;
+	char err[256], w3_id[17];
+	char *nodes[3];
+	struct control_task_filter flt;
+
+	spec_init(&spec, &ts, &c, &pl, "web");
+	spec.replicas = 20;
+	assert_int_equal(
+		control_service_create(m, &spec, &id, err, sizeof err, answered, &a), 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	spec_init(&spec, &ts, &c, &pl, "db");
+	spec.replicas = 7;
+	a.done = false;
+	assert_int_equal(
+		control_service_create(m, &spec, &id, err, sizeof err, answered, &a), 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	while ((store_task_count(st) < 27 || store_task_next_by_node(st, 0, NULL)) &&
+	       world_step(f.w, UINT64_MAX))
+		;
+	assert_null(store_task_next_by_node(st, 0, NULL));
+	w1 = node_named(m, "w1")->id;
+	w3 = node_named(m, "w3")->id;
+	snprintf(w3_id, sizeof w3_id, "%016llx", (unsigned long long)w3);
+
+	/* two nodes, named out of id order, one of them twice (by hostname
+	 * and by id); then cut at 5 */
+	memset(&flt, 0, sizeof flt);
+	nodes[0] = "w3";
+	nodes[1] = "w1";
+	nodes[2] = w3_id;
+	flt.nodes = nodes;
+	flt.node_count = 3;
+	ids[0] = w1;
+	ids[1] = w3;
+	for (size_t max = 64; max >= 5; max = max == 64 ? 5 : 0) {
+		assert_int_equal(control_task_list_filtered(m, &flt, out, max, &count,
+							    err, sizeof err),
+				 0);
+		n = model_list(st, ids, 2, 0, want, max);
+		assert_true(n > 5);
+		assert_int_equal(count, n);
+		for (size_t i = 0; i < (n < max ? n : max); i++)
+			assert_ptr_equal(out[i], want[i]);
+	}
+	/* one service; one service on one node; no filter */
+	memset(&flt, 0, sizeof flt);
+	flt.service = "db";
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
+	n = model_list(st, NULL, 0, store_service_by_name(st, "db")->id, want, 64);
+	assert_int_equal(count, 7);
+	assert_int_equal(n, 7);
+	for (size_t i = 0; i < n; i++)
+		assert_ptr_equal(out[i], want[i]);
+	flt.nodes = nodes;
+	flt.node_count = 1;
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err), 0);
+	n = model_list(st, &w3, 1, store_service_by_name(st, "db")->id, want, 64);
+	assert_int_equal(count, n);
+	for (size_t i = 0; i < n; i++)
+		assert_ptr_equal(out[i], want[i]);
+	memset(&flt, 0, sizeof flt);
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 10, &count, err, sizeof err), 0);
+	n = model_list(st, NULL, 0, 0, want, 10);
+	assert_int_equal(count, 27);
+	assert_int_equal(n, 27);
+	for (size_t i = 0; i < 10; i++)
+		assert_ptr_equal(out[i], want[i]);
+	/* the first reference that fails is the one named */
+	nodes[0] = "w1";
+	nodes[1] = "nope";
+	nodes[2] = "w7";
+	flt.nodes = nodes;
+	flt.node_count = 3;
+	assert_int_equal(
+		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err),
+		CS_ENOENT);
+	assert_string_equal(err, "no node 'nope'");
+	(void)state;
+	world_free(f.w);
+	simcluster_free(f.c);
+}
+
 /* Issue 14: records carry the leader's wall clock (the simulator's epoch,
  * 2026-01-01, plus virtual time) as created and updated times; an update
  * moves only the updated time. */
@@ -1425,6 +1545,7 @@ int main(void)
 		cmocka_unit_test(test_control_no_cluster_record_yet),
 		cmocka_unit_test(test_control_finds_by_id_name_or_unique_prefix),
 		cmocka_unit_test(test_control_task_filters),
+		cmocka_unit_test(test_control_task_list_by_index_is_the_walk),
 		cmocka_unit_test(test_control_nodes_get_ingress_addresses),
 		cmocka_unit_test(test_control_records_carry_created_and_updated_times),
 	};

@@ -1835,18 +1835,15 @@ static void test_disp_first_assignments_full_then_numbered_changes(void **state)
 	assert_string_equal(w->assignments->tasks[0]->spec->container->image, "nginx:1");
 	assert_int_equal(w->assignments->tasks[0]->node_id, w1->node_id);
 
-	/* a task changed (its status reported) is sent again */
+	/* a task's status as its agent reported it is not sent back (issue
+	 * 18: the agent's own news; SwarmKit's Assignments skips it too) */
 	from = w1->rx_count;
 	fake_status(w1, "m1", w1->node_id, w1->session_id, web_ids[0],
 		    CS__TASK_STATE__TASK_STATE_ACCEPTED, "accepted");
-	assert_non_null(wait_rx(f, w1, RX_ASSIGNMENTS, from, 1, 2 * SEC));
-	collect(w1, from, w1->session_id, false, added, &n_added, removed, &n_removed);
-	assert_int_equal(n_added, 1);
-	assert_int_equal(added[0], web_ids[0]);
-	assert_int_equal(n_removed, 0);
-	assert_int_equal(
-		fake_last(w1, RX_ASSIGNMENTS)->assignments->tasks[0]->status->state,
-		CS__TASK_STATE__TASK_STATE_ACCEPTED);
+	run_for(f, 2 * SEC);
+	assert_int_equal(task_get(f, web_ids[0])->status->state,
+			 CS__TASK_STATE__TASK_STATE_ACCEPTED);
+	assert_int_equal(fake_count(w1, RX_ASSIGNMENTS, from), 0);
 
 	/* another service: only its task is added */
 	from = w1->rx_count;
@@ -1935,8 +1932,7 @@ static void test_disp_resync_request_gets_full_set_again(void **state)
 	assert_int_equal(w->heartbeat_response->status, 0);
 	/* and later changes continue from the resync's number */
 	from = w1->rx_count;
-	fake_status(w1, "m1", w1->node_id, session, ids[1],
-		    CS__TASK_STATE__TASK_STATE_ACCEPTED, "accepted");
+	create_service(f, "db", 1, NULL);
 	w = wait_rx(f, w1, RX_ASSIGNMENTS, from, 1, 2 * SEC);
 	assert_non_null(w);
 	assert_false(w->assignments->full);
@@ -2120,6 +2116,100 @@ static void test_disp_status_moving_forward_is_written_and_acked(void **state)
 	assert_int_equal(t->node_id, w1->node_id);
 }
 
+/* Issue 18: an agent sends again what is not acknowledged every tick, and a
+ * write takes longer than that at scale: a report resent while the write
+ * carrying it is in flight is not written again (that write's commit
+ * acknowledges it), and the reports of one write are acknowledged to the
+ * agent in one StatusAck, not one frame per task. */
+static void test_disp_status_resent_in_flight_is_written_once_and_acked_together(
+	void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1;
+	struct sim_link_rule slow = {0};
+	uint64_t web, ids[2], applied;
+	size_t from, acks = 0;
+	const char *lname;
+	uint32_t l;
+
+	setup(f, 44, 3);
+	l = wait_leader(f);
+	lname = world_node_name(f->w, l);
+	w1 = fake_add(f, "w1");
+	fake_register(f, w1, lname);
+	fake_beat_start(w1, lname);
+	web = create_service(f, "web", 2, NULL);
+	wait_tasks(f, web, w1->node_id, 2, ids);
+	run_for(f, 1 * SEC);
+	/* the followers answer the leader 400 ms late: a write is in flight
+	 * that long */
+	slow.dst = l;
+	slow.has_delay = true;
+	slow.delay_min_us = slow.delay_max_us = 400 * MS;
+	for (uint32_t i = 0; i < 3; i++) {
+		slow.src = i;
+		if (i != l)
+			assert_int_equal(world_net_link(f->w, &slow), 0);
+	}
+	applied = store_applied(leader_store(f));
+	from = w1->rx_count;
+	for (int k = 0; k < 2; k++)
+		fake_status(w1, lname, w1->node_id, w1->session_id, ids[k],
+			    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	run_for(f, 300 * MS); /* flushed after 100 ms, not committed yet */
+	assert_null(find_ack(w1, from, ids[0]));
+	for (int k = 0; k < 2; k++)
+		fake_status(w1, lname, w1->node_id, w1->session_id, ids[k],
+			    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	run_for(f, 3 * SEC);
+	world_net_heal(f->w);
+	assert_int_equal(store_applied(leader_store(f)), applied + 1);
+	for (size_t i = from; i < w1->rx_count; i++) {
+		const Cs__StatusAck *a = w1->rx[i].wire->status_ack;
+		if (!a)
+			continue;
+		acks++;
+		assert_int_equal(a->n_task_ids, 2);
+		assert_int_equal(ack_state(a, ids[0]),
+				 CS__TASK_STATE__TASK_STATE_RUNNING);
+		assert_int_equal(ack_state(a, ids[1]),
+				 CS__TASK_STATE__TASK_STATE_RUNNING);
+	}
+	assert_int_equal(acks, 1);
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(task_get(f, ids[k])->status->state,
+				 CS__TASK_STATE__TASK_STATE_RUNNING);
+}
+
+/* Issue 18: an agent's report is its own news: the task is not sent back
+ * to it as a change (it was, with its spec, for every report); a change of
+ * what the agent runs still is. */
+static void test_disp_status_report_is_not_sent_back_to_its_agent(void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1;
+	uint64_t id;
+	size_t from;
+
+	setup(f, 45, 1);
+	wait_leader(f);
+	id = one_task(f, &w1);
+	run_for(f, 1 * SEC);
+	from = w1->rx_count;
+	assert_non_null(report(f, w1, w1->session_id, id,
+			       CS__TASK_STATE__TASK_STATE_ACCEPTED, "accepted"));
+	assert_non_null(report(f, w1, w1->session_id, id,
+			       CS__TASK_STATE__TASK_STATE_RUNNING, "started"));
+	run_for(f, 1 * SEC);
+	assert_int_equal(task_get(f, id)->status->state,
+			 CS__TASK_STATE__TASK_STATE_RUNNING);
+	for (size_t i = from; i < w1->rx_count; i++)
+		assert_int_not_equal(rx_kind(w1->rx[i].wire), RX_ASSIGNMENTS);
+	/* the service removed: the task is told to stop */
+	remove_service(f, "web");
+	assert_non_null(wait_rx(f, w1, RX_ASSIGNMENTS, from, 1, 5 * SEC));
+}
+
 static void test_disp_status_for_older_state_changes_nothing_and_is_acked(void **state)
 {
 	struct fixture *f = *state;
@@ -2288,6 +2378,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_disp_status_moving_forward_is_written_and_acked, fixture_new,
 			fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_status_resent_in_flight_is_written_once_and_acked_together,
+			fixture_new, fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_status_report_is_not_sent_back_to_its_agent,
+			fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_status_for_older_state_changes_nothing_and_is_acked,
 			fixture_new, fixture_free),

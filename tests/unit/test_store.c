@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/hash.h"
 #include "core/store.h"
 
 /* Applies a batch at index; returns store_apply's verdict. */
@@ -1376,6 +1377,242 @@ static void test_store_placement_equals_full_update(void **state)
 	(void)rv;
 }
 
+/* Issue 18: nodes are found by id through a hash beside their tree: every
+ * node created is found, a deleted one is not, after updates and a
+ * snapshot's restore too, and the id order of a walk is the tree's. */
+static void test_store_nodes_found_by_id_after_creates_deletes_and_restore(void **state)
+{
+	struct store *s = store_new(), *r = store_new();
+	struct store_batch b;
+	uint64_t index = 1, id;
+	uint8_t *snap;
+	size_t len, n;
+
+	(void)state;
+	for (int round = 0; round < 3; round++) {
+		store_batch_init(&b);
+		for (uint64_t i = 0; i < 200; i++) {
+			Cs__Node node = CS__NODE__INIT;
+			node.id = hash_mix64(round * 1000 + i) | 1;
+			node.hostname = "w";
+			assert_int_equal(
+				store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_CREATE,
+						 &node),
+				0);
+		}
+		assert_int_equal(apply_at(s, &b, index++, 0), 0);
+	}
+	store_batch_init(&b); /* every third of the first round goes */
+	for (uint64_t i = 0; i < 200; i += 3) {
+		Cs__Node node = *store_node_get(s, hash_mix64(i) | 1);
+		assert_int_equal(
+			store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &node),
+			0);
+	}
+	assert_int_equal(apply_at(s, &b, index++, 0), 0);
+	assert_int_equal(store_snapshot(s, &snap, &len), 0);
+	assert_int_equal(store_restore(r, snap, len, index), 0);
+	free(snap);
+	for (int round = 0; round < 3; round++)
+		for (uint64_t i = 0; i < 200; i++) {
+			bool gone = round == 0 && i % 3 == 0;
+			id = hash_mix64(round * 1000 + i) | 1;
+			for (int k = 0; k < 2; k++) {
+				const Cs__Node *got = store_node_get(k ? r : s, id);
+				if (gone) {
+					assert_null(got);
+				} else {
+					assert_non_null(got);
+					assert_int_equal(got->id, id);
+				}
+			}
+		}
+	assert_null(store_node_get(s, 12345));
+	n = 0;
+	id = 0;
+	for (const Cs__Node *node = store_node_next(r, NULL); node;
+	     node = store_node_next(r, node), n++) {
+		assert_true(n == 0 || node->id > id);
+		id = node->id;
+	}
+	assert_int_equal(n, 600 - 67);
+	assert_int_equal(store_node_count(r), n);
+	store_free(s);
+	store_free(r);
+}
+
+/* The dispatcher's full UPDATE of a task's status before issue 18: a copy
+ * of the task as s holds it, its status with the report's state, exit
+ * code, timestamp and message, started_ms the first time it runs. */
+static void sr_full(const struct store *s, struct store_batch *b, uint64_t id,
+		    Cs__TaskState state, int32_t exit_code, uint64_t ts, const char *msg)
+{
+	const Cs__Task *t = store_task_get(s, id);
+	Cs__Task copy = *t;
+	Cs__TaskStatus st = *t->status;
+
+	if (!copy.started_ms && state >= CS__TASK_STATE__TASK_STATE_RUNNING)
+		copy.started_ms = ts ? ts : 1;
+	st.state = state;
+	st.exit_code = exit_code;
+	st.timestamp_ms = ts;
+	st.message = (char *)msg;
+	copy.status = &st;
+	copy.created_ms = copy.updated_ms = 0;
+	assert_int_equal(store_batch_task(b, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy),
+			 0);
+}
+
+/* Issue 18: an agent's status report as a compact action leaves the store,
+ * its snapshot and its events as the full update of the task did; a stale
+ * one (another node's task, no news, a task gone) changes nothing and
+ * refuses nothing; and two reports of one task in two writes made before
+ * either applied both apply, where the second full update was refused
+ * with its whole batch (CS_EVERSION: the status path's reports lost in
+ * bulk whenever writes were in flight). */
+static void test_store_status_report_equals_full_update(void **state)
+{
+	struct store *f = pi_sample(), *c = pi_sample();
+	struct store_batch bf, bc, bf2, bc2;
+	struct pi_seen wf = {0}, wc = {0};
+	const Cs__Task *before;
+	uint64_t index = 2;
+	int hf, hc;
+
+	(void)state;
+	store_batch_init(&bf);
+	pi_compact(f, &bf, 200, 9, 0, 1500, "assigned");
+	pi_compact(f, &bf, 201, 9, 0, 1500, "assigned");
+	pi_compact(f, &bf, 202, 9, 0, 1500, "assigned");
+	store_batch_init(&bc);
+	pi_compact(c, &bc, 200, 9, 0, 1500, "assigned");
+	pi_compact(c, &bc, 201, 9, 0, 1500, "assigned");
+	pi_compact(c, &bc, 202, 9, 0, 1500, "assigned");
+	assert_int_equal(apply_at(f, &bf, index, 2000), 0);
+	assert_int_equal(apply_at(c, &bc, index, 2000), 0);
+	index++;
+	hf = store_watch(f, pi_record, &wf);
+	hc = store_watch(c, pi_record, &wc);
+	assert_true(hf > 0 && hc > 0);
+	before = store_task_get(c, 205);
+
+	/* forward: running (started), preparing, and one on node 7 whose
+	 * status keeps its unknown field */
+	store_batch_init(&bf);
+	store_batch_init(&bc);
+	sr_full(f, &bf, 200, CS__TASK_STATE__TASK_STATE_RUNNING, 0, 2100, "started");
+	sr_full(f, &bf, 201, CS__TASK_STATE__TASK_STATE_PREPARING, 0, 2100, "");
+	sr_full(f, &bf, 205, CS__TASK_STATE__TASK_STATE_FAILED, 3, 0, "exit 3");
+	assert_int_equal(store_batch_status_report(&bc, 200, 9,
+						   CS__TASK_STATE__TASK_STATE_RUNNING, 0,
+						   2100, "started"),
+			 0);
+	assert_int_equal(store_batch_status_report(&bc, 201, 9,
+						   CS__TASK_STATE__TASK_STATE_PREPARING,
+						   0, 2100, NULL),
+			 0);
+	assert_int_equal(store_batch_status_report(&bc, 205, 7,
+						   CS__TASK_STATE__TASK_STATE_FAILED, 3,
+						   0, "exit 3"),
+			 0);
+	assert_true(store_batch_bytes(&bc) * 2 < store_batch_bytes(&bf));
+	assert_int_equal(apply_at(f, &bf, index, 3000), 0);
+	assert_int_equal(apply_at(c, &bc, index, 3000), 0);
+	index++;
+	pi_same(f, c);
+	pi_seen_equal_free(&wf, &wc);
+	assert_ptr_equal(store_task_get(c, 205), before); /* in place */
+	assert_int_equal(before->started_ms, 1);
+	assert_int_equal(before->status->exit_code, 3);
+	assert_int_equal(before->status->base.n_unknown_fields, 1);
+	assert_int_equal(store_task_get(c, 200)->started_ms, 2100);
+	assert_int_equal(store_task_get(c, 200)->version, 3);
+	assert_int_equal(store_task_get(c, 200)->updated_ms, 3000);
+
+	/* stale beside fresh: another node's, no news, a task that is not;
+	 * only the fresh one changes anything */
+	store_batch_init(&bf);
+	store_batch_init(&bc);
+	sr_full(f, &bf, 201, CS__TASK_STATE__TASK_STATE_RUNNING, 0, 3100, "started");
+	assert_int_equal(store_batch_status_report(&bc, 201, 9,
+						   CS__TASK_STATE__TASK_STATE_RUNNING, 0,
+						   3100, "started"),
+			 0);
+	assert_int_equal(store_batch_status_report(&bc, 202, 8,
+						   CS__TASK_STATE__TASK_STATE_RUNNING, 0,
+						   3100, "started"),
+			 0);
+	assert_int_equal(store_batch_status_report(&bc, 200, 9,
+						   CS__TASK_STATE__TASK_STATE_STARTING, 0,
+						   3100, "late"),
+			 0);
+	assert_int_equal(store_batch_status_report(&bc, 999, 9,
+						   CS__TASK_STATE__TASK_STATE_RUNNING, 0,
+						   3100, "gone"),
+			 0);
+	assert_int_equal(apply_at(f, &bf, index, 4000), 0);
+	assert_int_equal(apply_at(c, &bc, index, 4000), 0);
+	index++;
+	pi_same(f, c);
+	pi_seen_equal_free(&wf, &wc);
+
+	/* two writes made from one read, applied in turn: the full update's
+	 * second is refused, the report's applies */
+	store_batch_init(&bf);
+	store_batch_init(&bf2);
+	sr_full(f, &bf, 202, CS__TASK_STATE__TASK_STATE_PREPARING, 0, 4100, "");
+	sr_full(f, &bf2, 202, CS__TASK_STATE__TASK_STATE_STARTING, 0, 4200, "");
+	assert_int_equal(apply_at(f, &bf, index, 5000), 0);
+	assert_int_equal(apply_at(f, &bf2, index + 1, 5000), CS_EVERSION);
+	store_batch_init(&bc);
+	store_batch_init(&bc2);
+	assert_int_equal(store_batch_status_report(&bc, 202, 9,
+						   CS__TASK_STATE__TASK_STATE_PREPARING,
+						   0, 4100, ""),
+			 0);
+	assert_int_equal(store_batch_status_report(&bc2, 202, 9,
+						   CS__TASK_STATE__TASK_STATE_STARTING, 0,
+						   4200, ""),
+			 0);
+	assert_int_equal(apply_at(c, &bc, index, 5000), 0);
+	assert_int_equal(apply_at(c, &bc2, index + 1, 5000), 0);
+	assert_int_equal(store_task_get(c, 202)->status->state,
+			 CS__TASK_STATE__TASK_STATE_STARTING);
+	assert_int_equal(store_task_get(c, 202)->version, index + 1);
+	assert_int_equal(wf.count, 1);
+	assert_int_equal(wc.count, 2);
+	for (size_t k = 0; k < 2 * wc.count; k++)
+		free(wc.bytes[k]);
+	free(wf.bytes[0]);
+	free(wf.bytes[1]);
+
+	store_unwatch(f, hf);
+	store_unwatch(c, hc);
+
+	/* a report is an UPDATE only */
+	{
+		Cs__StoreAction a = CS__STORE_ACTION__INIT;
+		Cs__TaskStatusReport r = CS__TASK_STATUS_REPORT__INIT;
+		Cs__StoreBatch sb = CS__STORE_BATCH__INIT;
+		Cs__StoreAction *ap = &a;
+		uint8_t buf[64];
+		size_t len;
+		r.task_id = 200;
+		r.node_id = 9;
+		r.state = CS__TASK_STATE__TASK_STATE_COMPLETE;
+		a.kind = CS__STORE_ACTION__KIND__KIND_CREATE;
+		a.object_case = CS__STORE_ACTION__OBJECT_STATUS_REPORT;
+		a.status_report = &r;
+		sb.n_actions = 1;
+		sb.actions = &ap;
+		len = cs__store_batch__pack(&sb, buf);
+		assert_int_equal(store_apply(c, buf, len, index + 2, NULL, NULL),
+				 CS_ECORRUPT);
+	}
+	store_free(f);
+	store_free(c);
+}
+
 /* Placements share their status message (one copy kept by the store, not
  * one a task: schedloop, issue 18); a task holding it is updated in full,
  * placed again, deleted, snapshotted and freed with the store, and each
@@ -1629,6 +1866,9 @@ int main(void)
 		cmocka_unit_test(test_store_refuses_field_zero_in_an_action),
 		cmocka_unit_test(test_store_cluster_object_lifecycle),
 		cmocka_unit_test(test_store_placement_equals_full_update),
+		cmocka_unit_test(test_store_status_report_equals_full_update),
+		cmocka_unit_test(
+			test_store_nodes_found_by_id_after_creates_deletes_and_restore),
 		cmocka_unit_test(test_store_placements_share_their_message),
 		cmocka_unit_test(test_store_batch_placement_packs_as_protobuf_c),
 		cmocka_unit_test(
