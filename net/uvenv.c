@@ -1883,7 +1883,7 @@ int uvenv_keep_peers(struct uvenv *u, const char *const *addrs, size_t n)
 	if (n > LIMIT_MANAGERS_MAX)
 		return CS_ELIMIT;
 	for (size_t j = 0; j < n && same; j++)
-		same = strcmp(addrs[j], u->kept[j]) == 0;
+		same = addrs[j] && strcmp(addrs[j], u->kept[j]) == 0;
 	if (!same) {
 		/* the set changed (a manager joined or left): the peers left
 		 * out go back to the usual rules (forgotten when unused) */
@@ -1898,7 +1898,7 @@ int uvenv_keep_peers(struct uvenv *u, const char *const *addrs, size_t n)
 		struct sockaddr_in sa;
 		struct uvenv_peer *p;
 
-		if (strlen(addrs[j]) > LIMIT_ADDR_BYTES_MAX ||
+		if (!addrs[j] || strlen(addrs[j]) > LIMIT_ADDR_BYTES_MAX ||
 		    uvenv_parse_addr(addrs[j], &sa, NULL, 0) != 0 || sa.sin_port == 0) {
 			rv = CS_EINVAL;
 			continue;
@@ -1918,8 +1918,8 @@ int uvenv_keep_peers(struct uvenv *u, const char *const *addrs, size_t n)
 			uvenv_peer_dial(p);
 		assert(p->out || p->backoff_armed);
 	}
-	if (rv && !same)
-		u->kept_count = 0; /* compared again next time, in full */
+	/* (with an address skipped, kept_count < n: the next call walks
+	 * again, and clears what this one kept) */
 	assert(u->kept_count <= LIMIT_MANAGERS_MAX);
 	return rv;
 }
