@@ -741,12 +741,30 @@ static uint64_t swarmd_dapi_self(void *data)
 	return a ? agent_node_id(a) : 0;
 }
 
+/* Issue 18: a manager keeps a connection open to every other member of
+ * the Raft group (uvenv_keep_peers): followers send each other nothing
+ * until an election, and a vote request dialled then waited behind the
+ * dead leader's thousands of agents at the other follower's listener. */
+static void swarmd_keep_members(struct swarmd *d)
+{
+	struct manager *m = d->node ? node_manager(d->node) : NULL;
+	const char *addrs[LIMIT_MANAGERS_MAX] = {0};
+	size_t n = m ? manager_member_addrs(m, addrs, LIMIT_MANAGERS_MAX) : 0;
+
+	if (n > LIMIT_MANAGERS_MAX)
+		n = LIMIT_MANAGERS_MAX; /* the first ones; the rest dial on use */
+	(void)uvenv_keep_peers(d->uv, addrs, n); /* a bad address: skipped */
+}
+
 /* Logs carry the node id, the one its certificate names once it has one
- * (a joiner's drawn id until then). */
+ * (a joiner's drawn id until then). Every half second, with the members
+ * kept connected. */
 static void swarmd_log_tick(uv_timer_t *t)
 {
 	struct swarmd *d = t->data;
 	struct agent *a = d->node ? node_agent(d->node) : NULL;
+
+	swarmd_keep_members(d);
 	if (a && agent_node_id(a) && agent_node_id(a) != d->log_id) {
 		char id[17];
 		d->log_id = agent_node_id(a);

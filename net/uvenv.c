@@ -166,6 +166,8 @@ struct uvenv_peer {
 	bool refused_told; /* its certificate refused since it was last up */
 	ms_t backoff_ms;   /* next delay; 0 after a success */
 	uint64_t sent_ms;  /* the loop's time at the last send() to it */
+	/* issue 18: kept connected (uvenv_keep_peers), frames or not */
+	bool kept;
 	char addr[LIMIT_ADDR_BYTES_MAX + 1];
 };
 
@@ -314,6 +316,9 @@ struct uvenv {
 	size_t accepts_held; /* times accepting paused since the sweep said so */
 	uint64_t handshake_timeout_ms;
 	uint8_t *rbuf; /* every socket read lands here (one loop, one at a time) */
+	/* issue 18: the addresses uvenv_keep_peers was last given */
+	char kept[LIMIT_MANAGERS_MAX][LIMIT_ADDR_BYTES_MAX + 1];
+	size_t kept_count;
 	struct env_ops ops_dp; /* with a data plane: env.ops points here */
 };
 
@@ -1450,7 +1455,7 @@ static void uvenv_out_fail(struct uvenv_out *o, const char *why)
 	uvenv_logf(u, was_up ? ENV_LOG_INFO : ENV_LOG_DEBUG,
 		   "msg=\"%s\" peer=%s err=\"%s\"",
 		   was_up ? "connection lost" : "connect failed", p->addr, why);
-	if (p->head)
+	if (p->head || p->kept)
 		uvenv_peer_backoff(p);
 	/* a connect that failed is told too: a node dialling a dead
 	 * manager learns it at once, not from a timeout of its own */
@@ -1770,7 +1775,7 @@ static void uvenv_peer_redial(uv_timer_t *h)
 	struct uvenv_peer *p = h->data;
 
 	p->backoff_armed = false;
-	if (p->head && !p->out)
+	if ((p->head || p->kept) && !p->out)
 		uvenv_peer_dial(p);
 }
 
@@ -1865,6 +1870,58 @@ static void uvenv_peer_close_cb(uv_handle_t *h)
 
 	free(p);
 	uvenv_handle_gone(u);
+}
+
+int uvenv_keep_peers(struct uvenv *u, const char *const *addrs, size_t n)
+{
+	bool same = n == u->kept_count;
+	int rv = 0;
+
+	assert(addrs != NULL || n == 0);
+	if (u->closing)
+		return CS_ECLOSED;
+	if (n > LIMIT_MANAGERS_MAX)
+		return CS_ELIMIT;
+	for (size_t j = 0; j < n && same; j++)
+		same = addrs[j] && strcmp(addrs[j], u->kept[j]) == 0;
+	if (!same) {
+		/* the set changed (a manager joined or left): the peers left
+		 * out go back to the usual rules (forgotten when unused) */
+		for (size_t i = 0; i < u->kept_count; i++) {
+			struct uvenv_peer *p = uvenv_peer_find(u, u->kept[i]);
+			if (p)
+				p->kept = false;
+		}
+		u->kept_count = 0;
+	}
+	for (size_t j = 0; j < n; j++) {
+		struct sockaddr_in sa;
+		struct uvenv_peer *p;
+
+		if (!addrs[j] || strlen(addrs[j]) > LIMIT_ADDR_BYTES_MAX ||
+		    uvenv_parse_addr(addrs[j], &sa, NULL, 0) != 0 || sa.sin_port == 0) {
+			rv = CS_EINVAL;
+			continue;
+		}
+		if (!same)
+			snprintf(u->kept[u->kept_count++], sizeof u->kept[0], "%s",
+				 addrs[j]);
+		if (strcmp(addrs[j], u->addr) == 0)
+			continue; /* itself */
+		p = uvenv_peer_get(u, addrs[j], &sa);
+		if (!p) {
+			rv = CS_ENOMEM;
+			continue;
+		}
+		p->kept = true;
+		if (!p->out && !p->backoff_armed)
+			uvenv_peer_dial(p);
+		assert(p->out || p->backoff_armed);
+	}
+	/* (with an address skipped, kept_count < n: the next call walks
+	 * again, and clears what this one kept) */
+	assert(u->kept_count <= LIMIT_MANAGERS_MAX);
+	return rv;
 }
 
 /* ---------------------------------------------------------------- sweep */
@@ -1993,7 +2050,7 @@ static void uvenv_sweep(uv_timer_t *h)
 			}
 			if (p->head)
 				uvenv_peer_expire(p, now);
-			if (p->out || p->head || p->backoff_armed ||
+			if (p->out || p->head || p->backoff_armed || p->kept ||
 			    now - p->sent_ms < u->peer_idle_ms) {
 				pp = &p->next_in_bucket;
 				continue;

@@ -186,6 +186,19 @@ void uvenv_set_log_node(struct uvenv *u, const char *node_id);
  * ("" when none); owned by u. */
 const char *uvenv_storage_error(const struct uvenv *u);
 
+/* uvenv_keep_peers keeps a connection open to each of addrs[0..n) (its own
+ * address skipped) whether or not frames wait for it: dialled now, and
+ * again with the usual backoff whenever it closes or fails (the other side
+ * closes it after its idle limit), until a later call leaves it out. Issue
+ * 18: a manager keeps one to every other member, so that the vote requests
+ * of an election go on connections made before a dead leader's agents fill
+ * the listener's backlog (dialled during that storm, a follower waited in
+ * the queue behind thousands of agents, and the election took 30 to 61 s
+ * at 10,000 agents). Borrows addrs. Returns 0, or CS_EINVAL (an address
+ * that does not parse: skipped), CS_ENOMEM or CS_ECLOSED (the others are
+ * kept all the same), or CS_ELIMIT (more than LIMIT_MANAGERS_MAX: none). */
+int uvenv_keep_peers(struct uvenv *u, const char *const *addrs, size_t n);
+
 /* uvenv_peer_count returns how many peer addresses u keeps (for tests). */
 size_t uvenv_peer_count(const struct uvenv *u);
 

@@ -1270,6 +1270,8 @@ struct fe_op {
 struct fenv {
 	uint64_t sid;	      /* the session fe_connect opens and fe_assign names */
 	uint64_t store_index; /* what fe_connect's and fe_assign's say */
+	/* the store's state of each task fe_assign sends (0: no status) */
+	Cs__TaskState store_state[FE_TASKS];
 	struct env env;
 	ms_t now;
 	/* Assignments numbering, as the dispatcher's (fe_assign) */
@@ -1819,6 +1821,7 @@ static void fe_assign(struct fenv *fe, bool full, bool more, uint64_t seq,
 	Cs__Assignments as = CS__ASSIGNMENTS__INIT;
 	Cs__Task *tasks = calloc(n ? n : 1, sizeof *tasks);
 	Cs__Task **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+	Cs__TaskStatus *sts = calloc(n ? n : 1, sizeof *sts);
 	Cs__TaskSpec ts = CS__TASK_SPEC__INIT;
 	Cs__ContainerSpec cs = CS__CONTAINER_SPEC__INIT;
 
@@ -1838,6 +1841,11 @@ static void fe_assign(struct fenv *fe, bool full, bool more, uint64_t seq,
 		tasks[i].slot = i + 1;
 		tasks[i].service_name = "web";
 		tasks[i].desired_state = CS__TASK_STATE__TASK_STATE_RUNNING;
+		if (ids[i] < FE_TASKS && fe->store_state[ids[i]]) {
+			cs__task_status__init(&sts[i]);
+			sts[i].state = fe->store_state[ids[i]];
+			tasks[i].status = &sts[i];
+		}
 		tasks[i].spec = &ts;
 		tasks[i].n_networks = fe->net_count;
 		tasks[i].networks = fe->nets;
@@ -1868,6 +1876,7 @@ static void fe_assign(struct fenv *fe, bool full, bool more, uint64_t seq,
 	as.removed = (uint64_t *)rm;
 	w.assignments = &as;
 	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	free(sts);
 	free(ptrs);
 	free(tasks);
 }
@@ -3008,6 +3017,47 @@ static void test_agent_refuses_a_session_from_an_older_store(void **state)
 	fe_free(fe);
 }
 
+/* Issue 18: after a new session (a new leader) an agent reports again only
+ * the states its full set says the store lacks: the set is built from the
+ * store, and a state it holds needs no report (at 10,000 agents a new
+ * leader read and acknowledged 90,000 unchanged states). */
+static void test_agent_new_session_reports_only_what_the_store_lacks(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[2] = {1, 2};
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe->sid = 78;
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
+	fe_run(fe, 1);
+	fe_run(fe, 2);
+	fe_advance(fe, 2000);
+	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(fe->reported[2], CS__TASK_STATE__TASK_STATE_RUNNING);
+	/* a new session (as with a new leader: every ack forgotten), whose
+	 * full set says task 1 RUNNING and task 2 ASSIGNED (its RUNNING was
+	 * never written) */
+	r.node_id = agent_node_id(fe->agent);
+	r.heartbeat_ms = 5000;
+	r.session_id = 79;
+	w.session_response = &r;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	assert_true(agent_connected(fe->agent));
+	fe->sid = 79;
+	fe->store_state[1] = CS__TASK_STATE__TASK_STATE_RUNNING;
+	fe->store_state[2] = CS__TASK_STATE__TASK_STATE_ASSIGNED;
+	fe->reported[1] = fe->reported[2] = 0;
+	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
+	fe_advance(fe, 2000);
+	assert_int_equal(fe->reported[1], 0);
+	assert_int_equal(fe->reported[2], CS__TASK_STATE__TASK_STATE_RUNNING);
+	fe_free(fe);
+}
+
 /* An agent's database of before (env values in its rows) is written
  * again without them at start; the task runs on. */
 static void test_agent_rewrites_rows_of_an_older_agent_without_env_values(void **state)
@@ -3313,6 +3363,8 @@ int main(void)
 		cmocka_unit_test(test_agent_resync_describes_the_node),
 		cmocka_unit_test(test_agent_failed_start_inspects_before_failed),
 		cmocka_unit_test(test_agent_splits_status_updates_under_the_frame_limit),
+		cmocka_unit_test(
+			test_agent_new_session_reports_only_what_the_store_lacks),
 		cmocka_unit_test(
 			test_agent_failed_commit_of_assignments_is_fatal_before_any_call),
 		cmocka_unit_test(

@@ -21,6 +21,7 @@
 #include "core/errors.h"
 #include "core/keymanager.h"
 #include "core/manager.h"
+#include "core/metrics.h"
 #include "core/pki.h"
 #include "core/store.h"
 #include "sim/cluster.h"
@@ -1476,6 +1477,82 @@ static void test_disp_network_state_sent_changed_and_removed(void **state)
 	assert_true(ns->removed);
 }
 
+/* The leader's count of network state builds (its metrics). */
+static unsigned long net_builds(struct fixture *f)
+{
+	struct metrics_buf out = {0};
+	const char *line;
+	unsigned long n = 0;
+
+	manager_metrics(mgr(f, leader(f)), &out);
+	assert_false(out.failed);
+	line = strstr(out.text, "\ncswarm_dispatcher_network_builds_total ");
+	assert_non_null(line);
+	n = strtoul(line + strlen("\ncswarm_dispatcher_network_builds_total "), NULL, 10);
+	metrics_buf_free(&out);
+	return n;
+}
+
+/* Issue 18: a new session of a known node changes no network's state when
+ * its node's record has an address: the states are not built again from every task
+ * (at a new leader, thousands of new sessions rebuilt them ten times a
+ * second, 21% of its CPU at 100,000 tasks), and the nodes in session are
+ * sent nothing again; the new session gets the states its node needs. */
+static void test_disp_new_session_builds_no_network_state_again(void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1, *w2;
+	const Cs__NetworkState *ns;
+	Cs__SessionRequest d1 = CS__SESSION_REQUEST__INIT, d2 = CS__SESSION_REQUEST__INIT;
+	uint64_t net, db, ids[2];
+	unsigned long builds;
+	size_t from, count;
+
+	d1.addr = "10.0.0.1"; /* the records' addresses (a real node's) */
+	d2.addr = "10.0.0.2";
+	setup(f, 44, 1);
+	wait_leader(f);
+	w1 = fake_add(f, "w1");
+	w1->desc = &d1;
+	fake_register(f, w1, "m1");
+	fake_beat_start(w1, "m1");
+	net = create_network(f, "back");
+	db = create_service_on(f, "db", 2, "back");
+	wait_tasks(f, db, w1->node_id, 2, ids);
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, 0, net, &count);
+	assert_non_null(ns);
+	w1->net_id = net;
+	w1->net_digest = ns->digest;
+	w2 = fake_add(f, "w2"); /* a new node's record: built again */
+	w2->desc = &d2;
+	fake_register(f, w2, "m1");
+	fake_beat_start(w2, "m1");
+	run_for(f, 6 * SEC);
+	builds = net_builds(f);
+	assert_true(builds >= 1);
+
+	/* w2 (no task on a network) opens a new session, as at a new
+	 * leader: its record stays as it is */
+	from = w1->rx_count;
+	fake_register(f, w2, "m1");
+	run_for(f, 2 * SEC);
+	assert_int_equal(net_builds(f), builds);
+	net_last(w1, from, net, &count);
+	assert_int_equal(count, 0);
+
+	/* w1's own new session: sent its network's state again, still
+	 * without a build */
+	from = w1->rx_count;
+	fake_register(f, w1, "m1");
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, from, net, &count);
+	assert_int_equal(count, 1);
+	assert_int_equal(ns->session_id, w1->session_id);
+	assert_int_equal(ns->n_endpoints, 2);
+	assert_int_equal(net_builds(f), builds);
+}
+
 /* Item 1, cost: a change to a network's state goes to a node that holds
  * the state before as the change only (base_digest: the endpoints and
  * services added, changed or removed), not the whole state again. */
@@ -2358,6 +2435,9 @@ int main(void)
 			fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_network_keys_given_on_the_session, fixture_new,
+			fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_new_session_builds_no_network_state_again, fixture_new,
 			fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_backend_change_goes_as_a_backend_delta, fixture_new,

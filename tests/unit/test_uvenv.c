@@ -891,6 +891,71 @@ static void test_uvenv_idle_connection_is_closed_and_redialled(void **state)
 	rm_tree(dir_b);
 }
 
+static bool rx_ups_at_least(void *ctx)
+{
+	struct rx *r = ctx;
+	return r->ups >= r->want;
+}
+
+/* Issue 18: a manager keeps a connection to every other member before it
+ * has anything to send (a follower's first vote request once went out in
+ * a dial that waited behind thousands of agents at the other follower's
+ * listener), and again after the other side closes it as idle; a peer
+ * left out of the set is dialled no more and forgotten when unused. */
+static void test_uvenv_kept_peers_are_connected_without_frames(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64];
+	const char *addrs[2];
+	struct uvenv *a, *b;
+	struct rx ra;
+	struct env *ea;
+	uint32_t ups;
+
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	uv_loop_init(&loop);
+	a = open_env_cfg(&loop, dir_a, "127.0.0.1:0",
+			 (struct uvenv_cfg){.peer_idle_ms = 200});
+	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0",
+			 (struct uvenv_cfg){.idle_timeout_ms = 300});
+	ea = uvenv_env(a);
+	rx_init(&ra);
+	ea->ops->listen(ea, rx_recv, rx_peer, &ra);
+	addrs[0] = uvenv_addr(a); /* itself: skipped */
+	addrs[1] = uvenv_addr(b);
+	assert_int_equal(uvenv_keep_peers(a, addrs, 2), 0);
+	ra.want = 1;
+	assert_true(run_until(&loop, rx_ups_at_least, &ra, 5000));
+	assert_string_equal(ra.peer, uvenv_addr(b));
+	assert_int_equal(ra.count, 0); /* no frame was needed */
+	/* b closes it as idle (300 ms): a dials again by itself, and keeps
+	 * the peer past its own idle limit (200 ms) */
+	ra.want = 3;
+	assert_true(run_until(&loop, rx_ups_at_least, &ra, 10000));
+	assert_true(ra.downs >= 2);
+	assert_int_equal(uvenv_peer_count(a), 1);
+	/* the same set again changes nothing */
+	assert_int_equal(uvenv_keep_peers(a, addrs, 2), 0);
+	/* left out: once b closes it, nothing dials it again */
+	assert_int_equal(uvenv_keep_peers(a, addrs, 1), 0);
+	run_until(&loop, never, NULL, 1500);
+	ups = ra.ups;
+	run_until(&loop, never, NULL, 1000);
+	assert_int_equal(ra.ups, ups);
+	assert_int_equal(uvenv_peer_count(a), 0);
+	/* a bad address is refused, the good ones kept */
+	addrs[0] = "not an address";
+	assert_int_equal(uvenv_keep_peers(a, addrs, 2), CS_EINVAL);
+	ra.want = ups + 1;
+	assert_true(run_until(&loop, rx_ups_at_least, &ra, 5000));
+	close_env(&loop, a);
+	close_env(&loop, b);
+	loop_done(&loop);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+}
+
 /* Issue 12, item 10: the table of peers shrank never, so every address
  * ever named (a reply_to in a control request, say) stayed for good. A
  * peer with no connection, nothing queued, unused for a while goes. */
@@ -2723,6 +2788,7 @@ int main(void)
 		cmocka_unit_test(test_uvenv_half_sent_frames_stay_under_the_global_bound),
 		cmocka_unit_test(test_uvenv_frames_queued_past_their_ttl_are_dropped),
 		cmocka_unit_test(test_uvenv_idle_connection_is_closed_and_redialled),
+		cmocka_unit_test(test_uvenv_kept_peers_are_connected_without_frames),
 		cmocka_unit_test(test_uvenv_unused_peers_are_forgotten),
 		cmocka_unit_test(test_uvenv_state_files_are_private),
 		cmocka_unit_test(test_uvenv_frames_before_listen_are_dropped),
