@@ -2298,6 +2298,228 @@ static bool store_wire_skip(const uint8_t **p, const uint8_t *end, unsigned wt)
 	}
 }
 
+/* A batch of placements alone (the scheduler's, issue 18) decoded without
+ * protobuf-c: its descriptor walk, an allocation per message and the
+ * field-0 sweep cost more than the rest of the check. Only the forms the
+ * store's own writers make are read (store_batch_placement,
+ * store_batch_encode, the manager's time stamp), each field at most once;
+ * for any other bytes the decoder declines and protobuf-c decodes them, so
+ * that every verdict stays protobuf-c's. */
+enum {
+	STORE_WIRE_TIME = (90 << 3) | 0,
+	STORE_WIRE_KIND = (1 << 3) | 0,
+	STORE_WIRE_PLACEMENT = (480 << 3) | 2,
+	STORE_WIRE_PL_FIRST = 480, /* task_id .. timestamp_ms: varints */
+	STORE_WIRE_PL_MESSAGE = 485,
+};
+
+/* Reads a varint as protobuf-c reads it alike: at most 10 bytes, no bit
+ * past the 64th. */
+static bool store_wire_varint_exact(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	const uint8_t *q = *p;
+
+	if (!store_wire_varint(&q, end, v))
+		return false;
+	if (q - *p == STORE_VARINT_MAX && q[-1] > 1)
+		return false;
+	*p = q;
+	return true;
+}
+
+/* Reads a tag or a length: a varint of at most 5 bytes and 32 bits, as
+ * protobuf-c reads both. */
+static bool store_wire_varint32(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	const uint8_t *q = *p;
+
+	if (!store_wire_varint(&q, end, v) || q - *p > 5 || *v > UINT32_MAX)
+		return false;
+	*p = q;
+	return true;
+}
+
+/* Reads a length-delimited field's length at *p and leaves *p at its bytes,
+ * *body_end after them; false when they do not fit before end. */
+static bool store_wire_len(const uint8_t **p, const uint8_t *end,
+			   const uint8_t **body_end)
+{
+	uint64_t n;
+
+	if (!store_wire_varint32(p, end, &n) || n > (uint64_t)(end - *p))
+		return false;
+	*body_end = *p + n;
+	return true;
+}
+
+/* Decodes a TaskPlacement's bytes [p, end) into pl (initialised): fields
+ * 480..485 each at most once at their wire types, state an int32 (a
+ * negative one sign-extended), a message of bytes 0x01..0x7f (ASCII without NUL: what protobuf-c
+ * gives as the same C string). The message is copied into alloc's memory,
+ * or is *last when its bytes equal last's (*last_len). False for anything
+ * else (or no memory). */
+static bool store_wire_placement(const uint8_t *p, const uint8_t *end,
+				 Cs__TaskPlacement *pl, ProtobufCAllocator *alloc,
+				 char **last, size_t *last_len)
+{
+	unsigned seen = 0;
+
+	while (p < end) {
+		uint64_t tag, v, f;
+		if (!store_wire_varint32(&p, end, &tag))
+			return false;
+		f = tag >> 3;
+		if (f < STORE_WIRE_PL_FIRST || f > STORE_WIRE_PL_MESSAGE ||
+		    (seen & (1u << (f - STORE_WIRE_PL_FIRST))))
+			return false;
+		seen |= 1u << (f - STORE_WIRE_PL_FIRST);
+		if (f == STORE_WIRE_PL_MESSAGE) {
+			const uint8_t *mend;
+			size_t n;
+			char *m;
+			if ((tag & 7) != 2 || !store_wire_len(&p, end, &mend))
+				return false;
+			n = (size_t)(mend - p);
+			for (size_t i = 0; i < n; i++)
+				if (p[i] == 0 || p[i] > 0x7f)
+					return false;
+			if (*last && *last_len == n && memcmp(*last, p, n) == 0) {
+				m = *last;
+			} else {
+				if (!(m = alloc->alloc(alloc->allocator_data, n + 1)))
+					return false;
+				memcpy(m, p, n);
+				m[n] = 0;
+				*last = m;
+				*last_len = n;
+			}
+			pl->message = m;
+			p = mend;
+			continue;
+		}
+		if ((tag & 7) != 0 || !store_wire_varint_exact(&p, end, &v))
+			return false;
+		switch (f) {
+		case 480: pl->task_id = v; break;
+		case 481: pl->version = v; break;
+		case 482: pl->node_id = v; break;
+		case 483:
+			/* an int32, a negative one sign-extended (protobuf-c
+			 * keeps the low 32 bits of anything else) */
+			if (v > INT32_MAX && v >> 31 != UINT64_MAX >> 31)
+				return false;
+			pl->state = (Cs__TaskState)(int32_t)(uint32_t)v;
+			break;
+		default: pl->timestamp_ms = v; break;
+		}
+	}
+	return true;
+}
+
+/* Decodes action bytes [p, end) into a and pl (initialised here): a kind
+ * (0..2) at most once and one placement; false for anything else. */
+static bool store_wire_action(const uint8_t *p, const uint8_t *end, Cs__StoreAction *a,
+			      Cs__TaskPlacement *pl, ProtobufCAllocator *alloc,
+			      char **last, size_t *last_len)
+{
+	bool kind = false;
+
+	cs__store_action__init(a);
+	cs__task_placement__init(pl);
+	while (p < end) {
+		uint64_t tag, v;
+		const uint8_t *body_end;
+		if (!store_wire_varint32(&p, end, &tag))
+			return false;
+		if (tag == STORE_WIRE_KIND && !kind) {
+			if (!store_wire_varint_exact(&p, end, &v) ||
+			    v > CS__STORE_ACTION__KIND__KIND_DELETE)
+				return false;
+			a->kind = (Cs__StoreAction__Kind)v;
+			kind = true;
+		} else if (tag == STORE_WIRE_PLACEMENT && !a->placement) {
+			if (!store_wire_len(&p, end, &body_end) ||
+			    !store_wire_placement(p, body_end, pl, alloc, last, last_len))
+				return false;
+			a->object_case = CS__STORE_ACTION__OBJECT_PLACEMENT;
+			a->placement = pl;
+			p = body_end;
+		} else {
+			return false;
+		}
+	}
+	return a->placement != NULL;
+}
+
+Cs__StoreBatch *store_batch_decode_placements(const uint8_t *buf, size_t len,
+					      ProtobufCAllocator *alloc)
+{
+	const uint8_t *p = buf, *end = buf + len, *body_end;
+	uint64_t v, fields[4] = {0, 0, 0, 0}; /* proposer, proposal, time */
+	unsigned seen = 0;
+	size_t n = 0, i = 0;
+	Cs__StoreBatch *b;
+	Cs__StoreAction *acts;
+	Cs__TaskPlacement *pls;
+	char *last = NULL;
+	size_t last_len = 0;
+
+	/* the batch's own fields, and its actions counted */
+	while (p < end) {
+		unsigned bit;
+		if (!store_wire_varint32(&p, end, &v))
+			return NULL;
+		if (v == STORE_WIRE_ACTIONS) {
+			if (!store_wire_len(&p, end, &body_end))
+				return NULL;
+			p = body_end;
+			n++;
+			continue;
+		}
+		bit = v == STORE_WIRE_PROPOSER	 ? 1u
+		      : v == STORE_WIRE_PROPOSAL ? 2u
+		      : v == STORE_WIRE_TIME	 ? 3u
+						 : 0u;
+		if (!bit || (seen & (1u << bit)) || !store_wire_varint_exact(&p, end, &v))
+			return NULL;
+		seen |= 1u << bit;
+		fields[bit] = v;
+	}
+	if (n == 0 || n > SIZE_MAX / (sizeof *acts + sizeof *pls + sizeof *b->actions))
+		return NULL;
+	b = alloc->alloc(alloc->allocator_data, sizeof *b);
+	acts = alloc->alloc(alloc->allocator_data, n * sizeof *acts);
+	pls = alloc->alloc(alloc->allocator_data, n * sizeof *pls);
+	if (!b || !acts || !pls)
+		return NULL;
+	cs__store_batch__init(b);
+	b->proposer = fields[1];
+	b->proposal_id = fields[2];
+	b->time_ms = fields[3];
+	b->actions = alloc->alloc(alloc->allocator_data, n * sizeof *b->actions);
+	if (!b->actions)
+		return NULL;
+	/* the actions, in order (the other fields were read above) */
+	for (p = buf; p < end;) {
+		store_wire_varint32(&p, end, &v);
+		if (v != STORE_WIRE_ACTIONS) {
+			store_wire_varint_exact(&p, end, &v);
+			continue;
+		}
+		store_wire_len(&p, end, &body_end);
+		assert(i < n);
+		if (!store_wire_action(p, body_end, &acts[i], &pls[i], alloc, &last,
+				       &last_len))
+			return NULL;
+		b->actions[i] = &acts[i];
+		i++;
+		p = body_end;
+	}
+	assert(i == n);
+	b->n_actions = n;
+	return b;
+}
+
 /* Whether the encoded batch holds no whole object (only placements, or
  * nothing the store could keep): a scan of the bytes without decoding.
  * False for anything it cannot read (the decode then judges it). */
@@ -2341,9 +2563,10 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 {
 	struct store_arena arena = {NULL};
 	ProtobufCAllocator arena_alloc = {store_arena_alloc, store_arena_free, &arena};
-	bool in_arena = len > 0 && store_wire_placements_only(buf, len);
+	/* by hand: no unknown field, so no field 0 to look for */
 	Cs__StoreBatch *b =
-		cs__store_batch__unpack(in_arena ? &arena_alloc : NULL, len, buf);
+		len > 0 ? store_batch_decode_placements(buf, len, &arena_alloc) : NULL;
+	bool by_hand = b != NULL, in_arena = by_hand;
 	struct store_entry *small[64], **found = small;
 	uint64_t small_keys[2 * 64], *keys = small_keys;
 	bool corrupt = false;
@@ -2352,6 +2575,11 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 
 	assert(index > s->applied);
 	s->applied = index;
+	if (!b) {
+		store_arena_release(&arena); /* what the decoder took, declining */
+		in_arena = len > 0 && store_wire_placements_only(buf, len);
+		b = cs__store_batch__unpack(in_arena ? &arena_alloc : NULL, len, buf);
+	}
 	if (!b) {
 		store_arena_release(&arena);
 		return CS_ECORRUPT;
@@ -2375,7 +2603,7 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 	for (size_t i = 0; i < n; i++) {
 		const Cs__StoreAction *a = b->actions[i];
 		store_prefetch_check(s, b, i);
-		if (store_has_field0(&a->base))
+		if (!by_hand && store_has_field0(&a->base))
 			corrupt = true;
 		if (corrupt)
 			break;

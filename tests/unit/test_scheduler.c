@@ -255,6 +255,53 @@ static void loop_world(struct world *w, size_t nodes, size_t tasks)
 	world_commit(w);
 }
 
+/* issue 18: a compact placement is written from what the plan read of its
+ * task (id, version, status time), not from the task again (a cache miss
+ * or more a placement at 1,000,000 tasks): the plan lives only while its
+ * pending tasks stay as read (sched_survives). Shown by changing a stored
+ * task behind the store's back after the read. */
+static void test_sched_placement_writes_the_task_as_read(void **state)
+{
+	struct world w;
+	struct store_batch out;
+	struct sched *p;
+	Cs__StoreBatch *dec;
+	Cs__Task *t;
+	uint64_t version, stamp;
+
+	(void)state;
+	world_init(&w);
+	add_node(&w, 1, NULL);
+	add_service(&w, 1, NULL);
+	add_pending(&w, 100, 1);
+	world_commit(&w);
+	store_batch_init(&out);
+	out.placements = true;
+	assert_int_equal(sched_new(w.s, 0, &p), 0);
+	t = (Cs__Task *)store_task_get(w.s, 100);
+	version = t->version;
+	stamp = t->status->timestamp_ms;
+	t->version = version + 1000;
+	t->status->timestamp_ms = stamp + 1000;
+	assert_int_equal(sched_step(p, &out, 10, NULL), SCHED_STEP_GROUP);
+	t->version = version;
+	t->status->timestamp_ms = stamp;
+	assert_int_equal(store_batch_decode(&out, &dec), 0);
+	assert_int_equal(dec->n_actions, 1);
+	assert_int_equal(dec->actions[0]->object_case,
+			 CS__STORE_ACTION__OBJECT_PLACEMENT);
+	assert_int_equal(dec->actions[0]->placement->task_id, 100);
+	assert_int_equal(dec->actions[0]->placement->version, version);
+	assert_int_equal(dec->actions[0]->placement->timestamp_ms, stamp);
+	assert_int_equal(dec->actions[0]->placement->node_id, 1);
+	cs__store_batch__free_unpacked(dec, NULL);
+	sched_free(p);
+	/* applied, it is the placement of the task as stored */
+	assert_int_equal(world_apply(&w, &out), 0);
+	assert_int_equal(node_of(&w, 100), 1);
+	world_free(&w);
+}
+
 /* The loop's plan kept across batches (sched_pass) writes what a new plan
  * per batch writes, task for task; a change it does not survive (a node's)
  * drops it, and the next pass reads the store again. */
@@ -1856,6 +1903,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sched_pass_keeps_its_plan_and_places_as_fresh_runs),
+		cmocka_unit_test(test_sched_placement_writes_the_task_as_read),
 		cmocka_unit_test(
 			test_sched_pass_finished_plan_stands_for_a_read_until_a_task_comes),
 		cmocka_unit_test(test_sched_assigns_pending_task_with_version_unchanged),

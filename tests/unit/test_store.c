@@ -1844,6 +1844,169 @@ static void test_store_placement_refuses_other_kinds_and_unknown_objects(void **
 	store_free(s);
 }
 
+/* A test allocator: every block kept, freed all at once (as the store's
+ * arena), and a count of the blocks it gave. */
+struct dp_pool {
+	void *blocks[4096];
+	size_t count;
+};
+
+static void *dp_alloc(void *data, size_t size)
+{
+	struct dp_pool *p = data;
+	void *m;
+	assert_true(p->count < sizeof p->blocks / sizeof *p->blocks);
+	m = malloc(size ? size : 1);
+	assert_non_null(m);
+	p->blocks[p->count++] = m;
+	return m;
+}
+
+static void dp_free(void *data, void *m)
+{
+	(void)data;
+	(void)m;
+	fail_msg("the decoder frees nothing one by one");
+}
+
+static void dp_release(struct dp_pool *p)
+{
+	for (size_t i = 0; i < p->count; i++)
+		free(p->blocks[i]);
+	p->count = 0;
+}
+
+/* Decodes buf both ways: the hand decoder (NULL: it declined) and
+ * protobuf-c (must decode when the hand decoder did); when the hand
+ * decoder took it, every field must equal protobuf-c's. Returns whether
+ * the hand decoder took it. */
+static bool dp_check(const uint8_t *buf, size_t len)
+{
+	struct dp_pool pool = {.count = 0};
+	ProtobufCAllocator alloc = {dp_alloc, dp_free, &pool};
+	Cs__StoreBatch *x = store_batch_decode_placements(buf, len, &alloc);
+	Cs__StoreBatch *y = cs__store_batch__unpack(NULL, len, buf);
+
+	if (x) {
+		assert_non_null(y);
+		assert_int_equal(x->n_actions, y->n_actions);
+		assert_int_equal(x->proposer, y->proposer);
+		assert_int_equal(x->proposal_id, y->proposal_id);
+		assert_int_equal(x->time_ms, y->time_ms);
+		assert_int_equal(x->base.n_unknown_fields, 0);
+		assert_int_equal(y->base.n_unknown_fields, 0);
+		for (size_t i = 0; i < x->n_actions; i++) {
+			const Cs__StoreAction *a = x->actions[i], *b = y->actions[i];
+			assert_int_equal(a->kind, b->kind);
+			assert_int_equal(a->object_case,
+					 CS__STORE_ACTION__OBJECT_PLACEMENT);
+			assert_int_equal(b->object_case,
+					 CS__STORE_ACTION__OBJECT_PLACEMENT);
+			assert_int_equal(a->base.n_unknown_fields, 0);
+			assert_int_equal(b->base.n_unknown_fields, 0);
+			assert_int_equal(b->placement->base.n_unknown_fields, 0);
+			assert_int_equal(a->placement->task_id, b->placement->task_id);
+			assert_int_equal(a->placement->version, b->placement->version);
+			assert_int_equal(a->placement->node_id, b->placement->node_id);
+			assert_int_equal(a->placement->state, b->placement->state);
+			assert_int_equal(a->placement->timestamp_ms,
+					 b->placement->timestamp_ms);
+			assert_string_equal(a->placement->message, b->placement->message);
+		}
+	}
+	if (y)
+		cs__store_batch__free_unpacked(y, NULL);
+	dp_release(&pool);
+	return x != NULL;
+}
+
+/* issue 18: a batch of placements alone (the scheduler's) is decoded by
+ * hand, field for field what protobuf-c gives (widest varints, zeros, a
+ * negative state, no message, a proposer, a proposal id, the manager's time
+ * stamp); any other bytes (a whole task among them, an unknown field, field
+ * 0, a field twice, a message not ASCII, truncated or flipped bytes) it
+ * declines or decodes as protobuf-c does. */
+static void test_store_batch_decode_placements_as_protobuf_c(void **state)
+{
+	static const uint64_t vals[] = {0, 1, 127, 128, 300, UINT32_MAX, UINT64_MAX};
+	static const char *const msgs[] = {NULL, "", "assigned", "no suitable node"};
+	struct store_batch b;
+	uint8_t *buf, *bad;
+	size_t len;
+	Cs__Task t = CS__TASK__INIT;
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	unsigned took = 0, declined = 0;
+
+	(void)state;
+	store_batch_init(&b);
+	for (size_t i = 0; i < 40; i++)
+		assert_int_equal(
+			store_batch_placement(
+				&b, vals[i % 7], vals[(i / 7) % 7], vals[(i + 3) % 7],
+				i % 5 == 4 ? (Cs__TaskState)-1 : (Cs__TaskState)(i % 14),
+				vals[(i + 5) % 7], msgs[i % 4]),
+			0);
+	assert_int_equal(store_batch_encode(&b, 3, 77, &buf, &len), 0);
+	assert_true(dp_check(buf, len));
+	/* the manager's time stamp (field 90) after the rest */
+	bad = malloc(len + 8);
+	assert_non_null(bad);
+	memcpy(bad, buf, len);
+	bad[len] = 0xd0; /* (90 << 3) | 0 */
+	bad[len + 1] = 0x05;
+	bad[len + 2] = 0x2a;
+	assert_true(dp_check(bad, len + 3));
+	/* the proposer twice, field 0, an unknown batch field: declined */
+	bad[len] = 0x10;
+	bad[len + 1] = 0x04;
+	assert_false(dp_check(bad, len + 2));
+	bad[len] = 0x80;
+	bad[len + 1] = 0x00;
+	bad[len + 2] = 0x00;
+	assert_false(dp_check(bad, len + 3));
+	bad[len] = 0x20;
+	bad[len + 1] = 0x01;
+	assert_false(dp_check(bad, len + 2));
+	free(bad);
+	/* random bytes flipped, and truncations: either way as protobuf-c */
+	for (int round = 0; round < 20000; round++) {
+		size_t at, cut;
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		at = (size_t)(rng >> 33) % len;
+		cut = round % 4 == 0 ? (size_t)(rng >> 13) % (len + 1) : len;
+		bad = malloc(len);
+		assert_non_null(bad);
+		memcpy(bad, buf, len);
+		bad[at] ^= (uint8_t)(1u << ((rng >> 5) % 8));
+		if (round % 3 == 0)
+			bad[(at * 7 + 1) % len] = (uint8_t)(rng >> 41);
+		if (dp_check(bad, cut))
+			took++;
+		else
+			declined++;
+		free(bad);
+	}
+	assert_true(took > 100);
+	assert_true(declined > 100);
+	free(buf);
+	/* a whole task among placements: declined */
+	t.id = 5;
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &t),
+			 0);
+	assert_int_equal(store_batch_placement(&b, 6, 1, 2, 3, 4, "x"), 0);
+	assert_int_equal(store_batch_encode(&b, 3, 78, &buf, &len), 0);
+	assert_false(dp_check(buf, len));
+	free(buf);
+	store_batch_free(&b);
+	/* a message of bytes over 0x7f: declined */
+	store_batch_init(&b);
+	assert_int_equal(store_batch_placement(&b, 6, 1, 2, 3, 4, "caf\xc3\xa9"), 0);
+	assert_int_equal(store_batch_encode(&b, 0, 0, &buf, &len), 0);
+	assert_false(dp_check(buf, len));
+	free(buf);
+	store_batch_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1873,6 +2036,7 @@ int main(void)
 		cmocka_unit_test(test_store_batch_placement_packs_as_protobuf_c),
 		cmocka_unit_test(
 			test_store_placement_refuses_other_kinds_and_unknown_objects),
+		cmocka_unit_test(test_store_batch_decode_placements_as_protobuf_c),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
