@@ -160,10 +160,14 @@ struct dispatcher {
 	bool dying;
 	uint64_t heartbeats, status_reports; /* received, for metrics */
 	struct disp_inflight inflight;	     /* reports in status writes in flight */
+	/* issue 18: the queued report of each task: task id -> its index in
+	 * reports (an agent's resend replaces it, as SwarmKit's dispatcher
+	 * keeps one status per task between flushes) */
+	struct disp_inflight queued;
 	/* issue 18, the status path (metrics; a debug line per write) */
 	unsigned status_writes_in_flight;
 	uint64_t status_writes, status_writes_failed;
-	uint64_t reports_written, reports_stale, reports_inflight;
+	uint64_t reports_written, reports_stale, reports_inflight, reports_replaced;
 };
 
 /* One write's context: who to acknowledge once it commits. */
@@ -1979,9 +1983,67 @@ static int disp_inflight_put(struct disp_inflight *f, uint64_t task_id, uint32_t
 	return 0;
 }
 
+/* Sets task_id's value to v in f (added or replaced). Returns 0 or
+ * CS_ENOMEM (nothing changed). */
+static int disp_map_set(struct disp_inflight *f, uint64_t task_id, uint32_t v)
+{
+	struct disp_inflight_slot *sl;
+
+	if ((f->count + 1) * 2 > f->mask + 1 || f->mask == 0) {
+		size_t cap = f->mask ? (f->mask + 1) * 2 : 1024;
+		struct disp_inflight g = {calloc(cap, sizeof *g.slots), cap - 1, 0};
+		if (!g.slots)
+			return CS_ENOMEM;
+		for (size_t i = 0; f->mask && i <= f->mask; i++)
+			if (f->slots[i].used) {
+				*disp_inflight_slot(&g, f->slots[i].task_id) =
+					f->slots[i];
+				g.count++;
+			}
+		free(f->slots);
+		*f = g;
+	}
+	sl = disp_inflight_slot(f, task_id);
+	if (!sl->used) {
+		sl->used = true;
+		sl->task_id = task_id;
+		f->count++;
+	}
+	sl->state = v;
+	return 0;
+}
+
+/* Whether f holds task_id, its value in *v. */
+static bool disp_map_get(const struct disp_inflight *f, uint64_t task_id, uint32_t *v)
+{
+	const struct disp_inflight_slot *sl;
+
+	if (f->count == 0)
+		return false;
+	sl = disp_inflight_slot(f, task_id);
+	if (sl->used)
+		*v = sl->state;
+	return sl->used;
+}
+
+static void disp_map_del(struct disp_inflight *f, uint64_t task_id);
+
 /* A write carrying state for task_id was answered: forgets the task unless
  * a later write in flight carries a later state (backward-shift delete). */
 static void disp_inflight_done(struct disp_inflight *f, uint64_t task_id, uint32_t state)
+{
+	struct disp_inflight_slot *sl;
+
+	if (f->count == 0)
+		return;
+	sl = disp_inflight_slot(f, task_id);
+	if (!sl->used || sl->state != state)
+		return;
+	disp_map_del(f, task_id);
+}
+
+/* Removes task_id from f, if there (backward-shift delete). */
+static void disp_map_del(struct disp_inflight *f, uint64_t task_id)
 {
 	struct disp_inflight_slot *sl;
 	size_t i, j;
@@ -1989,7 +2051,7 @@ static void disp_inflight_done(struct disp_inflight *f, uint64_t task_id, uint32
 	if (f->count == 0)
 		return;
 	sl = disp_inflight_slot(f, task_id);
-	if (!sl->used || sl->state != state)
+	if (!sl->used)
 		return;
 	i = (size_t)(sl - f->slots);
 	f->slots[i].used = false;
@@ -2014,12 +2076,22 @@ static void disp_on_status(struct dispatcher *d, struct disp_session *s,
 	for (size_t i = 0; i < u->n_tasks && i < LIMIT_STORE_BATCH_ACTIONS; i++) {
 		const Cs__Task *t = u->tasks[i];
 		struct disp_report *r;
+		uint32_t at;
 		if (!t->status)
 			continue;
-		if (grow_array((void **)&d->reports, &d->report_cap, d->report_count + 1,
-			       sizeof *d->reports))
-			return;
-		r = &d->reports[d->report_count++];
+		if (disp_map_get(&d->queued, t->id, &at)) {
+			/* queued already: the later report replaces it (the
+			 * agent's resend of what is not yet acknowledged) */
+			assert(at < d->report_count && d->reports[at].task_id == t->id);
+			r = &d->reports[at];
+			d->reports_replaced++;
+		} else {
+			if (grow_array((void **)&d->reports, &d->report_cap,
+				       d->report_count + 1, sizeof *d->reports) ||
+			    disp_map_set(&d->queued, t->id, (uint32_t)d->report_count))
+				return;
+			r = &d->reports[d->report_count++];
+		}
 		memset(r, 0, sizeof *r);
 		r->task_id = t->id;
 		r->node_id = s->node_id;
@@ -2087,40 +2159,8 @@ out:
 	free(states);
 }
 
-/* Orders reports by task, then by arrival: the last of each task's run is
- * its latest. */
-static int disp_report_cmp(const void *ctx, uint32_t x, uint32_t y)
-{
-	const struct disp_report *v = ctx;
-	if (v[x].task_id != v[y].task_id)
-		return v[x].task_id < v[y].task_id ? -1 : 1;
-	return x < y ? -1 : x > y;
-}
-
-/* Marks in latest[i] whether report i is the latest of its task (a task
- * reported twice before a flush: the later report wins). O(n log n). */
-static int disp_reports_latest(const struct disp_report *v, size_t n, bool *latest)
-{
-	uint32_t *idx = malloc((n ? n : 1) * sizeof *idx);
-	uint32_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
-
-	if (!idx || !tmp) {
-		free(idx);
-		free(tmp);
-		return CS_ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++)
-		idx[i] = (uint32_t)i;
-	sort_u32(idx, tmp, n, disp_report_cmp, v);
-	for (size_t k = 0; k < n; k++)
-		latest[idx[k]] = k + 1 == n || v[idx[k + 1]].task_id != v[idx[k]].task_id;
-	free(idx);
-	free(tmp);
-	return 0;
-}
-
-/* One write with every report that moves a task forward (the latest per
- * task), up to DISP_STATUS_BYTES_MAX encoded: the rest stays queued for the
+/* One write with every queued report that moves a task forward (one a
+ * task: the latest, disp_on_status), up to DISP_STATUS_BYTES_MAX encoded: the rest stays queued for the
  * next flush, right after. Each is a compact status report (issue 18:
  * store_batch_status_report, which no other write in flight can make
  * refuse the batch, where a full task update carried the version read
@@ -2133,13 +2173,12 @@ static void disp_status_flush(struct env *env, env_timer_id id, void *data)
 	struct store_batch b;
 	struct disp_write *w = calloc(1, sizeof *w);
 	size_t n = d->report_count, done = 0, stale_count = 0, inflight = 0;
-	bool *latest = malloc((n ? n : 1) * sizeof *latest);
 	struct disp_report *stale = malloc((n ? n : 1) * sizeof *stale);
 
 	(void)env;
 	(void)id;
 	d->status_timer = 0;
-	if (!w || !latest || !stale || disp_reports_latest(d->reports, n, latest))
+	if (!w || !stale)
 		goto fail;
 	w->d = d;
 	w->status = true;
@@ -2152,8 +2191,6 @@ static void disp_status_flush(struct env *env, env_timer_id id, void *data)
 		const Cs__Task *cur = store_task_get(st, r->task_id);
 		struct disp_session *s = disp_session(d, r->node_id);
 
-		if (!latest[done])
-			continue; /* the latest report of a task wins */
 		if (!cur || !s || s->session_id != r->session_id ||
 		    cur->node_id != r->node_id || !cur->status ||
 		    r->state <= cur->status->state) {
@@ -2170,25 +2207,30 @@ static void disp_status_flush(struct env *env, env_timer_id id, void *data)
 			break;
 		w->acks[w->ack_count++] = *r;
 	}
-	free(latest);
-	latest = NULL;
 	d->reports_stale += stale_count;
 	d->reports_inflight += inflight;
 	disp_ack_reports(d, stale, stale_count);
 	free(stale);
 	stale = NULL;
-	/* what did not fit waits for the next flush (a later report of one
-	 * of those tasks is among them, so nothing newer was written) */
+	/* what did not fit waits for the next flush (one report a task:
+	 * the queue's index of each moves with it) */
+	for (size_t i = 0; i < done; i++)
+		disp_map_del(&d->queued, d->reports[i].task_id);
 	memmove(d->reports, d->reports + done, (n - done) * sizeof *d->reports);
 	d->report_count = n - done;
+	for (size_t i = 0; i < d->report_count; i++) {
+		int rv = disp_map_set(&d->queued, d->reports[i].task_id, (uint32_t)i);
+		assert(rv == 0); /* replaced in place: no growth */
+		(void)rv;
+	}
 	if (d->report_count && !d->status_timer && !d->dying)
 		d->env->ops->timer_start(d->env, 0, 0, disp_status_flush, d,
 					 &d->status_timer);
 	env_logf(d->env, ENV_LOG_DEBUG,
 		 "msg=\"status flush\" reports=%zu written=%zu stale=%zu in_flight=%zu"
-		 " queued=%zu writes_in_flight=%u",
+		 " queued=%zu writes_in_flight=%u replaced_total=%" PRIu64,
 		 done, w->ack_count, stale_count, inflight, d->report_count,
-		 d->status_writes_in_flight);
+		 d->status_writes_in_flight, d->reports_replaced);
 	if (b.action_count == 0) {
 		store_batch_free(&b);
 		goto fail;
@@ -2211,7 +2253,6 @@ fail:
 	if (w)
 		free(w->acks);
 	free(w);
-	free(latest);
 	free(stale);
 }
 
@@ -2638,6 +2679,7 @@ static void disp_maybe_free(struct dispatcher *d)
 	free(d->sessions);
 	free(d->reports);
 	free(d->inflight.slots);
+	free(d->queued.slots);
 	free(d);
 }
 
@@ -2694,14 +2736,17 @@ static void dispatcher_metrics(void *state, struct metrics_buf *out)
 	metrics_sample(out, "cswarm_dispatcher_status_writes_total", "result=\"failed\"",
 		       (double)d->status_writes_failed);
 	metrics_family(out, "cswarm_dispatcher_status_reports_total", METRICS_COUNTER,
-		       "Task status reports flushed: written, stale (acknowledged at "
-		       "once) or already in a write in flight (an agent's resend).");
+		       "Task status reports: written, stale (acknowledged at once), "
+		       "already in a write in flight, or replaced in the queue by a "
+		       "later one of their task (an agent's resend).");
 	metrics_sample(out, "cswarm_dispatcher_status_reports_total", "fate=\"written\"",
 		       (double)d->reports_written);
 	metrics_sample(out, "cswarm_dispatcher_status_reports_total", "fate=\"stale\"",
 		       (double)d->reports_stale);
 	metrics_sample(out, "cswarm_dispatcher_status_reports_total",
 		       "fate=\"in_flight\"", (double)d->reports_inflight);
+	metrics_sample(out, "cswarm_dispatcher_status_reports_total", "fate=\"replaced\"",
+		       (double)d->reports_replaced);
 	metrics_family(out, "cswarm_dispatcher_network_builds_total", METRICS_COUNTER,
 		       "Times every network's state was built from the store again.");
 	metrics_sample(out, "cswarm_dispatcher_network_builds_total", NULL,

@@ -138,6 +138,12 @@ static int bc_mgr_start(struct benchcluster *c, int i, const char *join_token)
 				argv[n++] = "--record";
 				argv[n++] = rec;
 			}
+			/* BENCH_SWARMD_LOG=debug: the managers' log level (with
+			 * BENCH_KEEP=1, to read their logs after) */
+			if (getenv("BENCH_SWARMD_LOG") && *getenv("BENCH_SWARMD_LOG")) {
+				argv[n++] = "--log-level";
+				argv[n++] = getenv("BENCH_SWARMD_LOG");
+			}
 			argv[n] = NULL;
 			execv(c->swarmd, (char *const *)argv);
 		}

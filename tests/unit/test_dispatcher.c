@@ -2287,6 +2287,46 @@ static void test_disp_status_report_is_not_sent_back_to_its_agent(void **state)
 	assert_non_null(wait_rx(f, w1, RX_ASSIGNMENTS, from, 1, 5 * SEC));
 }
 
+/* Issue 18: the queue holds one report a task: an agent's resend before
+ * the flush replaces its queued report (the later wins) instead of
+ * queueing a copy (at 5,000 agents the queue held ten reports a task). */
+static void test_disp_status_resent_before_the_flush_is_queued_once(void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1;
+	struct metrics_buf out = {0};
+	const Cs__StatusAck *ack;
+	uint64_t id;
+	size_t from;
+
+	setup(f, 46, 1);
+	wait_leader(f);
+	id = one_task(f, &w1);
+	run_for(f, 1 * SEC);
+	from = w1->rx_count;
+	fake_status(w1, "m1", w1->node_id, w1->session_id, id,
+		    CS__TASK_STATE__TASK_STATE_ACCEPTED, "accepted");
+	for (int k = 0; k < 4; k++)
+		fake_status(w1, "m1", w1->node_id, w1->session_id, id,
+			    CS__TASK_STATE__TASK_STATE_PREPARING, "preparing");
+	run_for(f, 30 * MS); /* delivered; the flush is 100 ms after the first */
+	manager_metrics(mgr(f, leader(f)), &out);
+	assert_false(out.failed);
+	assert_non_null(strstr(out.text, "cswarm_dispatcher_status_reports_pending 1\n"));
+	assert_non_null(
+		strstr(out.text,
+		       "cswarm_dispatcher_status_reports_total{fate=\"replaced\"} 4\n"));
+	metrics_buf_free(&out);
+	for (int i = 0; i < 30 && !find_ack(w1, from, id); i++)
+		run_for(f, 100 * MS);
+	ack = find_ack(w1, from, id);
+	assert_non_null(ack);
+	assert_int_equal(ack_state(ack, id), CS__TASK_STATE__TASK_STATE_PREPARING);
+	assert_int_equal(task_get(f, id)->status->state,
+			 CS__TASK_STATE__TASK_STATE_PREPARING);
+	assert_string_equal(task_get(f, id)->status->message, "preparing");
+}
+
 static void test_disp_status_for_older_state_changes_nothing_and_is_acked(void **state)
 {
 	struct fixture *f = *state;
@@ -2463,6 +2503,9 @@ int main(void)
 			fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_status_report_is_not_sent_back_to_its_agent,
+			fixture_new, fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_status_resent_before_the_flush_is_queued_once,
 			fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_status_for_older_state_changes_nothing_and_is_acked,
