@@ -76,6 +76,11 @@ struct clops {
 	/* the allocator's invariants (issue 15): the store last judged */
 	uint64_t alloc_applied, alloc_leader;
 	us_t inv6_at_us;
+	/* the ids of the tasks the store says are terminal, ascending: read
+	 * in one scan of the store per judgement (O(tasks), sequential)
+	 * instead of a lookup per running container */
+	uint64_t *term_ids;
+	size_t term_count, term_cap;
 	bool inv6_checked;
 	bool inv6_off; /* the scenario opted out (runner) */
 };
@@ -113,6 +118,7 @@ void clops_free(struct clops *o)
 	if (!o)
 		return;
 	free(o->acks);
+	free(o->term_ids);
 	free(o->placed);
 	free(o->placed_next);
 	free(o->suspects);
@@ -1522,6 +1528,7 @@ static int clops_suspect_cmp(const void *pa, const void *pb)
 struct clops_inv6 {
 	struct clops *o;
 	const struct store *st;
+	bool by_ids; /* o->term_ids holds the terminal tasks (else: look up) */
 	struct clops_suspect *next;
 	size_t n, cap;
 	bool oom;
@@ -1541,6 +1548,36 @@ static us_t clops_healthy_since(const struct clops *o, uint32_t node)
 	return disk > since ? disk : since;
 }
 
+static int clops_u64_cmp(const void *pa, const void *pb)
+{
+	uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
+	return a < b ? -1 : a > b;
+}
+
+static int clops_term_visit(void *arg, const Cs__Task *t)
+{
+	struct clops *o = arg;
+	if (!clops_terminal(t))
+		return 0;
+	if (grow_array((void **)&o->term_ids, &o->term_cap, o->term_count + 1,
+		       sizeof *o->term_ids))
+		return 1; /* out of memory: each container looks its task up */
+	o->term_ids[o->term_count++] = t->id;
+	return 0;
+}
+
+/* Reads the ids of the store's terminal tasks into o->term_ids, ascending.
+ * Returns false when out of memory (nothing to rely on). */
+static bool clops_term_read(struct clops *o, const struct store *st)
+{
+	o->term_count = 0;
+	if (store_task_scan_by_node(st, 0, clops_term_visit, o) != 0)
+		return false;
+	if (o->term_count > 1)
+		qsort(o->term_ids, o->term_count, sizeof *o->term_ids, clops_u64_cmp);
+	return true;
+}
+
 static void clops_inv6_fn(void *ctx, const struct simexec_info *i)
 {
 	struct clops_inv6 *v = ctx;
@@ -1551,6 +1588,13 @@ static void clops_inv6_fn(void *ctx, const struct simexec_info *i)
 
 	if (v->broken || i->state != ENV_CTL_RUNNING || !clops_node_healthy(o, i->node))
 		return;
+	if (v->by_ids) {
+		char *end;
+		uint64_t id = strtoull(i->task_id, &end, 16);
+		if (*end || end == i->task_id || o->term_count == 0 ||
+		    !bsearch(&id, o->term_ids, o->term_count, sizeof id, clops_u64_cmp))
+			return; /* as clops_task_of: no task, or not terminal */
+	}
 	t = clops_task_of(v->st, i->task_id);
 	if (!clops_terminal(t))
 		return;
@@ -1600,7 +1644,11 @@ static bool clops_check_terminal(struct clops *o, struct manager *leader, char *
 				 o->inv6_health == health)))
 		return true;
 	v.st = manager_store(leader);
-	simexec_foreach(world_exec(o->w), clops_inv6_fn, &v);
+	v.by_ids = clops_term_read(o, v.st);
+	/* no terminal task: no container can be a suspect (the scan would
+	 * find none) */
+	if (!v.by_ids || o->term_count > 0)
+		simexec_foreach(world_exec(o->w), clops_inv6_fn, &v);
 	if (v.broken) {
 		free(v.next);
 		return false;
