@@ -76,7 +76,7 @@ struct runner {
 	/* invariant 8 (issue 20): the first secret the tap saw sent where no
 	 * task needs it ("" while none) */
 	char secret_leak[200];
-	/* invariant 9: what the real agents report of each task, as sent
+	/* invariant 11: what the real agents report of each task, as sent
 	 * (NULL with test programs); forging: a forgery leaves a node now,
 	 * not the agent's report */
 	struct taskrun *runs;
@@ -217,7 +217,7 @@ static void runner_tap(void *ctx, const struct world *w, uint32_t src, uint32_t 
 	cs__wire__free_unpacked(wire, NULL);
 }
 
-/* The send tap (invariant 9): every StatusUpdate a real agent sends, in
+/* The send tap (invariant 11): every StatusUpdate a real agent sends, in
  * the order its node sends them. Reads only. */
 static void runner_send_tap(void *ctx, const struct world *w, uint32_t src, uint32_t dst,
 			    const uint8_t *data, size_t len)
@@ -1393,7 +1393,7 @@ static bool runner_check(struct runner *r)
 		uint64_t task;
 		if (r->runs && taskrun_broken(r->runs, &first, &node, &task)) {
 			runner_fail(r, r->cur,
-				    "invariant 9: task %016" PRIx64
+				    "invariant 11: task %016" PRIx64
 				    " was reported RUNNING by %s, then in another "
 				    "state, then RUNNING again by %s (started twice) "
 				    "at sim=%.6fs",

@@ -1,4 +1,4 @@
-/* taskrun: invariant 9, a task runs once. See taskrun.h. */
+/* taskrun: invariant 11, a task runs once. See taskrun.h. */
 #include "sim/taskrun.h"
 
 #include <assert.h>
@@ -146,7 +146,7 @@ bool taskrun_check(const struct taskrun *tr, char *msg, size_t size)
 	if (!tr->broken)
 		return true;
 	snprintf(msg, size,
-		 "invariant 9: task %016" PRIx64 " was reported RUNNING (node %" PRIu32
+		 "invariant 11: task %016" PRIx64 " was reported RUNNING (node %" PRIu32
 		 "), then in another state, then RUNNING again (node %" PRIu32
 		 "): started twice under one id",
 		 tr->broken_id, tr->broken_first, tr->broken_node);

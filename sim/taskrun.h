@@ -1,4 +1,4 @@
-/* taskrun: invariant 9, a task runs once. Keeps, for every task id, what
+/* taskrun: invariant 11, a task runs once. Keeps, for every task id, what
  * the cluster's real agents have reported of it, in the order they sent
  * their StatusUpdates (the world's send tap, so a link that reorders or
  * duplicates changes nothing): a task reported RUNNING, then some other

@@ -1,4 +1,4 @@
-/* Tests of invariant 9 (sim/taskrun): a task id reaches RUNNING at most
+/* Tests of invariant 11 (sim/taskrun): a task id reaches RUNNING at most
  * once in what real agents report; RUNNING, another state, then RUNNING
  * again is a task started twice. Fed with StatusUpdate frames as the
  * agent builds them. */
@@ -81,7 +81,7 @@ static void test_taskrun_fires_on_running_twice_with_a_state_between(void **stat
 	assert_true(taskrun_check(tr, msg, sizeof msg));
 	assert_false(report1(tr, 4, 0xabc, RUNNING));
 	assert_false(taskrun_check(tr, msg, sizeof msg));
-	assert_non_null(strstr(msg, "invariant 9"));
+	assert_non_null(strstr(msg, "invariant 11"));
 	assert_non_null(strstr(msg, "0000000000000abc"));
 	assert_true(taskrun_broken(tr, &first, &node, &id));
 	assert_int_equal(first, 3);
