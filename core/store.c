@@ -103,6 +103,9 @@ struct store_watch {
  * is the one the caller passes back; otherwise the step searches, as
  * before, and keeps its path. The steps return the same tasks either way. */
 enum { STORE_WALK_DEPTH_MAX = 128 };
+/* The task of a node of tasks_by_service. */
+#define STORE_WALK_TASK(node) \
+	((const Cs__Task *)TREE_ENTRY(node, struct store_entry, by_a)->obj)
 
 struct store_walk {
 	uint64_t gen;	      /* by_service_gen when the path was taken */
@@ -949,34 +952,54 @@ const Cs__Task *store_task_next_by_service(const struct store *s, uint64_t servi
 	 * of s can see (s is never a const object: store_new allocates it) */
 	struct store_walk *w = &((struct store *)s)->walk;
 	Cs__Task key = CS__TASK__INIT;
-	struct store_entry probe = {.obj = (ProtobufCMessage *)(prev ? prev : &key)};
 	struct tree_node *n = NULL;
 	const Cs__Task *task;
-	bool searched = false;
 
 	key.service_id = service_id;
 	if (prev && w->last == prev && w->gen == s->by_service_gen && w->depth > 0 &&
-	    STORE_TASK_OF(w->path[w->depth - 1], by_a) == prev) {
+	    STORE_WALK_TASK(w->path[w->depth - 1]) == prev) {
 		n = store_walk_succ(w);
-		if (!n && w->depth == STORE_WALK_DEPTH_MAX)
-			searched = true; /* fall through to a search */
-	} else {
-		searched = true;
+		if (!n && w->depth == 0)
+			w->last = NULL; /* the end of the tree */
+		if (!n && w->depth == 0)
+			return NULL;
 	}
-	if (searched) {
-		n = store_walk_search(&s->tasks_by_service, w, &probe.by_a, prev != NULL);
-		if (!n && w->depth == 0 && s->tasks_by_service.root)
-			/* nothing above, or a path deeper than kept: the tree's
-			 * own answer (rare) */
-			n = prev ? tree_next(&s->tasks_by_service, &probe.by_a)
-				 : tree_ceil(&s->tasks_by_service, &probe.by_a);
+	if (!n) {
+		/* a search, with a stored entry as the probe (its keys are
+		 * the tree's own): prev's entry (strictly above it), or the
+		 * first task of the service found as before (then the path
+		 * to it); prev no longer stored: the search of before, no
+		 * path */
+		const struct store_entry *e = prev ? store_task_find(s, prev->id) : NULL;
+		const Cs__Task *first = NULL;
+		if (prev && !(e && e->obj == &prev->base)) {
+			w->last = NULL;
+			return store_task_walk(&s->tasks_by_service,
+					       offsetof(struct store_entry, by_a), prev,
+					       &key, store_same_service);
+		}
+		if (!prev) {
+			first = store_task_walk(&s->tasks_by_service,
+						offsetof(struct store_entry, by_a), NULL,
+						&key, store_same_service);
+			e = first ? store_task_find(s, first->id) : NULL;
+			if (!e || e->obj != &first->base) {
+				w->last = NULL;
+				return first;
+			}
+		}
+		n = store_walk_search(&s->tasks_by_service, w, &e->by_a, prev != NULL);
+		if (!n && w->depth == 0) {
+			/* nothing above prev, or a path deeper than kept */
+			w->last = NULL;
+			return prev ? store_task_walk(&s->tasks_by_service,
+						      offsetof(struct store_entry, by_a),
+						      prev, &key, store_same_service)
+				    : first;
+		}
 	}
 	w->gen = s->by_service_gen;
-	if (!n) {
-		w->last = NULL;
-		return NULL;
-	}
-	task = STORE_TASK_OF(n, by_a);
+	task = STORE_WALK_TASK(n);
 	w->last = w->depth > 0 && w->path[w->depth - 1] == n ? task : NULL;
 	return store_same_service(task, &key) ? task : NULL;
 }
