@@ -101,6 +101,25 @@ struct store_watch {
 	void *data;
 };
 
+/* The last step of a walk of one service's tasks (store_task_next_by_service,
+ * issue 18): the path from the root of tasks_by_service to the node of the
+ * task it returned, so that the next step is the in-order successor from
+ * there (O(1) amortised) instead of a search from the root (O(log tasks)
+ * compares). Valid while the tree has not changed since (gen) and the task
+ * is the one the caller passes back; otherwise the step searches, as
+ * before, and keeps its path. The steps return the same tasks either way. */
+enum { STORE_WALK_DEPTH_MAX = 128 };
+/* The task of a node of tasks_by_service. */
+#define STORE_WALK_TASK(node) \
+	((const Cs__Task *)TREE_ENTRY(node, struct store_entry, by_a)->obj)
+
+struct store_walk {
+	uint64_t gen;	      /* by_service_gen when the path was taken */
+	const Cs__Task *last; /* the task at the path's end; NULL: no path */
+	size_t depth;
+	struct tree_node *path[STORE_WALK_DEPTH_MAX];
+};
+
 struct store {
 	struct tree nodes, services, service_names, tasks;
 	struct tree tasks_by_service, tasks_by_desired;
@@ -121,6 +140,11 @@ struct store {
 	/* status messages placements share (store_msg_shared) */
 	char *msgs[STORE_MSGS_MAX];
 	size_t msg_count;
+	/* changes to tasks_by_service (a link or unlink, a clear), and the
+	 * last by-service step's path (the walk is a reader's, kept in the
+	 * store the reader holds const: it changes nothing a reader sees) */
+	uint64_t by_service_gen;
+	struct store_walk walk;
 };
 
 /* ---------------------------------------------------------------- entries and keys */
@@ -334,6 +358,8 @@ static void store_clear(struct store *s)
 		protobuf_c_message_free_unpacked(&s->cluster->base, NULL);
 	s->cluster = NULL;
 	store_trees_init(s);
+	s->by_service_gen++;
+	s->walk.last = NULL;
 }
 
 void store_free(struct store *s)
@@ -889,13 +915,118 @@ static bool store_same_desired(const Cs__Task *a, const Cs__Task *b)
 	return a->desired_state == b->desired_state;
 }
 
+/* The in-order successor of the node at the end of w's path, the path
+ * moved to it; NULL (and no path) at the end of the tree. */
+static struct tree_node *store_walk_succ(struct store_walk *w)
+{
+	struct tree_node *n = w->path[w->depth - 1];
+
+	if (n->right) {
+		n = n->right;
+		for (;;) {
+			if (w->depth == STORE_WALK_DEPTH_MAX)
+				return NULL; /* deeper than kept: the caller searches */
+			w->path[w->depth++] = n;
+			if (!n->left)
+				return n;
+			n = n->left;
+		}
+	}
+	/* up while we come from a right child; then the parent is next */
+	while (w->depth > 1 && w->path[w->depth - 2]->right == w->path[w->depth - 1])
+		w->depth--;
+	w->depth--;
+	return w->depth ? w->path[w->depth - 1] : NULL;
+}
+
+/* The first node of t with key above probe's (strictly: tree_next) or at
+ * least probe's (tree_ceil), the search's path to it kept in w. NULL (no
+ * path) when there is none or the path is deeper than kept. */
+static struct tree_node *store_walk_search(const struct tree *t, struct store_walk *w,
+					   const struct tree_node *probe, bool strictly)
+{
+	struct tree_node *n = t->root, *best = NULL;
+	size_t best_depth = 0;
+
+	w->depth = 0;
+	while (n) {
+		int c = t->cmp(probe, n);
+		if (w->depth == STORE_WALK_DEPTH_MAX) {
+			w->depth = 0;
+			return NULL;
+		}
+		w->path[w->depth++] = n;
+		if (c < 0 || (c == 0 && !strictly)) {
+			best = n;
+			best_depth = w->depth;
+			if (c == 0)
+				break;
+			n = n->left;
+		} else {
+			n = n->right;
+		}
+	}
+	w->depth = best ? best_depth : 0;
+	return best;
+}
+
 const Cs__Task *store_task_next_by_service(const struct store *s, uint64_t service_id,
 					   const Cs__Task *prev)
 {
+	/* the walk's path is a cache: writing it changes nothing a reader
+	 * of s can see (s is never a const object: store_new allocates it) */
+	struct store_walk *w = &((struct store *)s)->walk;
 	Cs__Task key = CS__TASK__INIT;
+	struct tree_node *n = NULL;
+	const Cs__Task *task;
+
 	key.service_id = service_id;
-	return store_task_walk(&s->tasks_by_service, offsetof(struct store_entry, by_a),
-			       prev, &key, store_same_service);
+	if (prev && w->last == prev && w->gen == s->by_service_gen && w->depth > 0 &&
+	    STORE_WALK_TASK(w->path[w->depth - 1]) == prev) {
+		n = store_walk_succ(w);
+		if (!n && w->depth == 0)
+			w->last = NULL; /* the end of the tree */
+		if (!n && w->depth == 0)
+			return NULL;
+	}
+	if (!n) {
+		/* a search, with a stored entry as the probe (its keys are
+		 * the tree's own): prev's entry (strictly above it), or the
+		 * first task of the service found as before (then the path
+		 * to it); prev no longer stored: the search of before, no
+		 * path */
+		const struct store_entry *e = prev ? store_task_find(s, prev->id) : NULL;
+		const Cs__Task *first = NULL;
+		if (prev && !(e && e->obj == &prev->base)) {
+			w->last = NULL;
+			return store_task_walk(&s->tasks_by_service,
+					       offsetof(struct store_entry, by_a), prev,
+					       &key, store_same_service);
+		}
+		if (!prev) {
+			first = store_task_walk(&s->tasks_by_service,
+						offsetof(struct store_entry, by_a), NULL,
+						&key, store_same_service);
+			e = first ? store_task_find(s, first->id) : NULL;
+			if (!e || e->obj != &first->base) {
+				w->last = NULL;
+				return first;
+			}
+		}
+		n = store_walk_search(&s->tasks_by_service, w, &e->by_a, prev != NULL);
+		if (!n && w->depth == 0) {
+			/* nothing above prev, or a path deeper than kept */
+			w->last = NULL;
+			return prev ? store_task_walk(&s->tasks_by_service,
+						      offsetof(struct store_entry, by_a),
+						      prev, &key, store_same_service)
+				    : first;
+		}
+	}
+	w->gen = s->by_service_gen;
+	task = STORE_WALK_TASK(n);
+	w->last = w->depth > 0 && w->path[w->depth - 1] == n ? task : NULL;
+	return store_same_service(task, &key) ? task : NULL;
 }
 
 const Cs__Task *store_task_next_in_slot(const struct store *s, uint64_t service_id,
@@ -1770,8 +1901,10 @@ static void store_unlink_keys(struct store *s, enum store_table t, struct store_
 	if (t == STORE_SERVICE && (moved & STORE_KEY_A))
 		tree_remove(&s->service_names, &e->by_a);
 	if (t == STORE_TASK) {
-		if (moved & STORE_KEY_A)
+		if (moved & STORE_KEY_A) {
 			tree_remove(&s->tasks_by_service, &e->by_a);
+			s->by_service_gen++;
+		}
 		if (moved & STORE_KEY_B)
 			store_group_unlink(s, e, ((const Cs__Task *)e->obj)->node_id);
 		if (moved & STORE_KEY_C)
@@ -1787,8 +1920,10 @@ static void store_link_keys(struct store *s, enum store_table t, struct store_en
 	if (t == STORE_TASK) {
 		/* the keys of the indexes that did not move are the same */
 		store_entry_keys(e, (const Cs__Task *)e->obj);
-		if (moved & STORE_KEY_A)
+		if (moved & STORE_KEY_A) {
 			tree_insert(&s->tasks_by_service, &e->by_a);
+			s->by_service_gen++;
+		}
 		if (moved & STORE_KEY_B)
 			store_group_link(s, e);
 		if (moved & STORE_KEY_C)

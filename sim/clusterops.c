@@ -76,6 +76,11 @@ struct clops {
 	/* the allocator's invariants (issue 15): the store last judged */
 	uint64_t alloc_applied, alloc_leader;
 	us_t inv6_at_us;
+	/* the ids of the tasks the store says are terminal, ascending: read
+	 * in one scan of the store per judgement (O(tasks), sequential)
+	 * instead of a lookup per running container */
+	uint64_t *term_ids;
+	size_t term_count, term_cap;
 	bool inv6_checked;
 	bool inv6_off; /* the scenario opted out (runner) */
 };
@@ -113,6 +118,7 @@ void clops_free(struct clops *o)
 	if (!o)
 		return;
 	free(o->acks);
+	free(o->term_ids);
 	free(o->placed);
 	free(o->placed_next);
 	free(o->suspects);
@@ -1269,6 +1275,91 @@ static void clops_placed_note(struct clops *o, const Cs__Task *t)
 		(struct clops_placed){.task = t->id, .node = t->node_id};
 }
 
+/* One walk of invariant 4 over every task in (node id, task id) order: the
+ * node of the tasks being read, what it holds so far, and one service
+ * looked up (a service's tasks come in runs). */
+struct clops_place_walk {
+	struct clops *o;
+	const struct store *st;
+	char *msg;
+	size_t size;
+	bool ok;
+	uint64_t node_id;     /* the tasks' node; 0 before the first */
+	const Cs__Node *node; /* NULL: not in the store (its tasks are skipped) */
+	uint64_t cpu, mem;
+	bool placed_now;
+	uint64_t svc_id;
+	const Cs__Service *svc;
+};
+
+/* The node just read ends: a new placement there must leave room for
+ * every reservation it holds. */
+static void clops_place_node_end(struct clops_place_walk *p)
+{
+	const Cs__Node *n = p->node;
+
+	if (p->ok && n && p->placed_now && n->resources &&
+	    (p->cpu > n->resources->millicpus || p->mem > n->resources->memory_bytes)) {
+		snprintf(p->msg, p->size,
+			 "invariant 4: a task was placed on %s, whose reservations "
+			 "(%" PRIu64 " millicpus, %" PRIu64 " bytes) then exceed its "
+			 "resources",
+			 n->hostname, p->cpu, p->mem);
+		p->ok = false;
+	}
+}
+
+static int clops_place_visit(void *arg, const Cs__Task *t)
+{
+	struct clops_place_walk *p = arg;
+	const Cs__Service *svc;
+	const Cs__TaskSpec *ts;
+
+	if (t->node_id != p->node_id) {
+		clops_place_node_end(p);
+		if (!p->ok)
+			return 1; /* the first node that breaks it is named */
+		p->node_id = t->node_id;
+		p->node = store_node_get(p->st, t->node_id);
+		p->cpu = p->mem = 0;
+		p->placed_now = false;
+	}
+	if (!p->node)
+		return 0; /* a task of a node the store lacks: not judged */
+	if (t->service_id != p->svc_id || !p->svc) {
+		p->svc_id = t->service_id;
+		p->svc = store_service_get(p->st, t->service_id);
+	}
+	svc = p->svc;
+	if (!svc || !t->status ||
+	    t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED ||
+	    t->status->state > CS__TASK_STATE__TASK_STATE_RUNNING)
+		return 0;
+	if (t->status->state == CS__TASK_STATE__TASK_STATE_ASSIGNED &&
+	    t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING) {
+		clops_placed_note(p->o, t);
+		if (!clops_placed_before(p->o, t) && !orchestrator_outdated(svc, t)) {
+			p->placed_now = true;
+			if (p->ok && !sched_node_satisfies(svc, p->node)) {
+				snprintf(p->msg, p->size,
+					 "invariant 4: a task of %s was "
+					 "placed on %s, which fails its "
+					 "constraints",
+					 svc->spec->name, p->node->hostname);
+				p->ok = false;
+			}
+		}
+	}
+	/* what the node holds: every task placed and not finished (a
+	 * stopping task still runs) */
+	ts = svc->spec->task;
+	if (ts && ts->reservations) {
+		p->cpu += ts->reservations->millicpus;
+		p->mem += ts->reservations->memory_bytes;
+	}
+	return 0;
+}
+
 static bool clops_check_placements(struct clops *o, const struct store *st, char *msg,
 				   size_t size)
 {
@@ -1276,59 +1367,15 @@ static bool clops_check_placements(struct clops *o, const struct store *st, char
 	 * so at the last check) must be on a node that passes the constraints
 	 * of the spec it was made for, and the node's reservations, new one
 	 * included, must fit. A label or spec changed later makes a placed
-	 * task ineligible; the orchestrator then moves it: not a violation. */
-	bool ok = true;
+	 * task ineligible; the orchestrator then moves it: not a violation.
+	 * One scan of the tasks by node (O(tasks)), not a search per task. */
+	struct clops_place_walk p = {
+		.o = o, .st = st, .msg = msg, .size = size, .ok = true};
 
 	o->placed_next_count = 0;
 	o->placed_oom = false;
-	for (const Cs__Node *n = store_node_next(st, NULL); n && ok;
-	     n = store_node_next(st, n)) {
-		uint64_t cpu = 0, mem = 0;
-		bool placed_now = false;
-		for (const Cs__Task *t = store_task_next_by_node(st, n->id, NULL); t;
-		     t = store_task_next_by_node(st, n->id, t)) {
-			const Cs__Service *svc = store_service_get(st, t->service_id);
-			const Cs__TaskSpec *ts;
-			if (!svc || !t->status ||
-			    t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED ||
-			    t->status->state > CS__TASK_STATE__TASK_STATE_RUNNING)
-				continue;
-			if (t->status->state == CS__TASK_STATE__TASK_STATE_ASSIGNED &&
-			    t->desired_state <= CS__TASK_STATE__TASK_STATE_RUNNING) {
-				clops_placed_note(o, t);
-				if (!clops_placed_before(o, t) &&
-				    !orchestrator_outdated(svc, t)) {
-					placed_now = true;
-					if (ok && !sched_node_satisfies(svc, n)) {
-						snprintf(msg, size,
-							 "invariant 4: a task of %s was "
-							 "placed on %s, which fails its "
-							 "constraints",
-							 svc->spec->name, n->hostname);
-						ok = false;
-					}
-				}
-			}
-			/* what the node holds: every task placed and not
-			 * finished (a stopping task still runs) */
-			ts = svc->spec->task;
-			if (ts && ts->reservations) {
-				cpu += ts->reservations->millicpus;
-				mem += ts->reservations->memory_bytes;
-			}
-		}
-		if (ok && placed_now && n->resources &&
-		    (cpu > n->resources->millicpus || mem > n->resources->memory_bytes)) {
-			snprintf(
-				msg, size,
-				"invariant 4: a task was placed on %s, whose reservations "
-				"(%" PRIu64 " millicpus, %" PRIu64
-				" bytes) then exceed its "
-				"resources",
-				n->hostname, cpu, mem);
-			ok = false;
-		}
-	}
+	if (store_task_scan_by_node(st, 1, clops_place_visit, &p) == 0)
+		clops_place_node_end(&p);
 	if (o->placed_oom) {
 		o->placed_count = 0; /* nothing counts as judged */
 	} else {
@@ -1340,7 +1387,7 @@ static bool clops_check_placements(struct clops *o, const struct store *st, char
 			qsort(o->placed, o->placed_count, sizeof *o->placed,
 			      clops_placed_cmp);
 	}
-	return ok;
+	return p.ok;
 }
 
 /* Invariant 3, judged with the store when the runtime flags something: a
@@ -1481,6 +1528,7 @@ static int clops_suspect_cmp(const void *pa, const void *pb)
 struct clops_inv6 {
 	struct clops *o;
 	const struct store *st;
+	bool by_ids; /* o->term_ids holds the terminal tasks (else: look up) */
 	struct clops_suspect *next;
 	size_t n, cap;
 	bool oom;
@@ -1500,6 +1548,36 @@ static us_t clops_healthy_since(const struct clops *o, uint32_t node)
 	return disk > since ? disk : since;
 }
 
+static int clops_u64_cmp(const void *pa, const void *pb)
+{
+	uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
+	return a < b ? -1 : a > b;
+}
+
+static int clops_term_visit(void *arg, const Cs__Task *t)
+{
+	struct clops *o = arg;
+	if (!clops_terminal(t))
+		return 0;
+	if (grow_array((void **)&o->term_ids, &o->term_cap, o->term_count + 1,
+		       sizeof *o->term_ids))
+		return 1; /* out of memory: each container looks its task up */
+	o->term_ids[o->term_count++] = t->id;
+	return 0;
+}
+
+/* Reads the ids of the store's terminal tasks into o->term_ids, ascending.
+ * Returns false when out of memory (nothing to rely on). */
+static bool clops_term_read(struct clops *o, const struct store *st)
+{
+	o->term_count = 0;
+	if (store_task_scan_by_node(st, 0, clops_term_visit, o) != 0)
+		return false;
+	if (o->term_count > 1)
+		qsort(o->term_ids, o->term_count, sizeof *o->term_ids, clops_u64_cmp);
+	return true;
+}
+
 static void clops_inv6_fn(void *ctx, const struct simexec_info *i)
 {
 	struct clops_inv6 *v = ctx;
@@ -1510,6 +1588,13 @@ static void clops_inv6_fn(void *ctx, const struct simexec_info *i)
 
 	if (v->broken || i->state != ENV_CTL_RUNNING || !clops_node_healthy(o, i->node))
 		return;
+	if (v->by_ids) {
+		char *end;
+		uint64_t id = strtoull(i->task_id, &end, 16);
+		if (*end || end == i->task_id || o->term_count == 0 ||
+		    !bsearch(&id, o->term_ids, o->term_count, sizeof id, clops_u64_cmp))
+			return; /* as clops_task_of: no task, or not terminal */
+	}
 	t = clops_task_of(v->st, i->task_id);
 	if (!clops_terminal(t))
 		return;
@@ -1559,7 +1644,11 @@ static bool clops_check_terminal(struct clops *o, struct manager *leader, char *
 				 o->inv6_health == health)))
 		return true;
 	v.st = manager_store(leader);
-	simexec_foreach(world_exec(o->w), clops_inv6_fn, &v);
+	v.by_ids = clops_term_read(o, v.st);
+	/* no terminal task: no container can be a suspect (the scan would
+	 * find none) */
+	if (!v.by_ids || o->term_count > 0)
+		simexec_foreach(world_exec(o->w), clops_inv6_fn, &v);
 	if (v.broken) {
 		free(v.next);
 		return false;

@@ -26,6 +26,7 @@
 #include "sim/clusterops.h"
 #include "sim/simdisk.h"
 #include "sim/simexec.h"
+#include "sim/taskrun.h"
 
 enum { RUNNER_ALWAYS_MAX = 256 };
 
@@ -75,6 +76,11 @@ struct runner {
 	/* invariant 8 (issue 20): the first secret the tap saw sent where no
 	 * task needs it ("" while none) */
 	char secret_leak[200];
+	/* invariant 11: what the real agents report of each task, as sent
+	 * (NULL with test programs); forging: a forgery leaves a node now,
+	 * not the agent's report */
+	struct taskrun *runs;
+	bool forging;
 };
 
 uint64_t runner_seed(const struct scn_script *script, bool has_flag, uint64_t flag_seed)
@@ -209,6 +215,19 @@ static void runner_tap(void *ctx, const struct world *w, uint32_t src, uint32_t 
 			r->seen[dst].seq = wire->assignments->seq;
 	}
 	cs__wire__free_unpacked(wire, NULL);
+}
+
+/* The send tap (invariant 11): every StatusUpdate a real agent sends, in
+ * the order its node sends them. Reads only. */
+static void runner_send_tap(void *ctx, const struct world *w, uint32_t src, uint32_t dst,
+			    const uint8_t *data, size_t len)
+{
+	struct runner *r = ctx;
+
+	(void)w;
+	(void)dst;
+	if (!r->forging)
+		taskrun_frame(r->runs, src, data, len);
 }
 
 /* Every program log line: counts the core's refusals (`msg="refused"`), by
@@ -645,8 +664,10 @@ static int runner_forge(struct runner *r, const struct scn_cmd *cmd)
 	}
 	cs__wire__pack(&wire, buf);
 	world_trace(r->w, src, (enum sim_ev_kind)RUNNER_EV_CMD, 0xf0f0 + f->kind, dst);
+	r->forging = true;
 	rv = world_node_env(r->w, src)->ops->send(world_node_env(r->w, src), dst_name,
 						  buf, len);
+	r->forging = false;
 out:
 	free(buf);
 	free(batch);
@@ -1379,6 +1400,21 @@ static bool runner_check(struct runner *r)
 		runner_fail(r, r->cur, "%s at sim=%.6fs", got,
 			    (double)world_now_us(r->w) / 1e6);
 		return false;
+	}
+	{
+		uint32_t first, node;
+		uint64_t task;
+		if (r->runs && taskrun_broken(r->runs, &first, &node, &task)) {
+			runner_fail(r, r->cur,
+				    "invariant 11: task %016" PRIx64
+				    " was reported RUNNING by %s, then in another "
+				    "state, then RUNNING again by %s (started twice) "
+				    "at sim=%.6fs",
+				    task, world_node_name(r->w, first),
+				    world_node_name(r->w, node),
+				    (double)world_now_us(r->w) / 1e6);
+			return false;
+		}
 	}
 	/* invariants 3 (containers), 4 (placements) and 5 (acknowledged
 	 * services) */
@@ -2166,11 +2202,16 @@ int runner_run(const struct scn_script *script, uint64_t seed,
 	r.real_managers = opts->manager_prog == NULL;
 	simcluster_node_programs(r.cluster, r.real_managers);
 	r.ops = clops_new(r.w, r.cluster);
-	if (!r.ops) {
+	r.runs = r.real_managers ? taskrun_new() : NULL;
+	if (!r.ops || (r.real_managers && !r.runs)) {
+		clops_free(r.ops);
+		taskrun_free(r.runs);
 		world_free(r.w);
 		simcluster_free(r.cluster);
 		return CS_ENOMEM;
 	}
+	if (r.runs)
+		world_set_send_tap(r.w, runner_send_tap, &r);
 	world_record(r.w, opts->record);
 	if (opts->trace)
 		world_set_trace(r.w, opts->trace, opts->trace_ctx);
@@ -2184,6 +2225,7 @@ int runner_run(const struct scn_script *script, uint64_t seed,
 		r.seen = calloc(r.seen_cap, sizeof *r.seen);
 		if (!r.seen) {
 			clops_free(r.ops);
+			taskrun_free(r.runs);
 			world_free(r.w);
 			simcluster_free(r.cluster);
 			return CS_ENOMEM;
@@ -2221,6 +2263,7 @@ int runner_run(const struct scn_script *script, uint64_t seed,
 	}
 	world_free(r.w);
 	clops_free(r.ops);
+	taskrun_free(r.runs);
 	simcluster_free(r.cluster);
 	free(r.refused);
 	free(r.gone);

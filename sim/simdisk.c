@@ -67,6 +67,7 @@ _Static_assert(LIMIT_NAME_BYTES_MAX + 3 < LIMIT_SIM_PATH_BYTES_MAX,
 _Static_assert(LIMIT_SIM_FILE_BYTES_MAX / SIMDISK_PAGE_BYTES < UINT32_MAX,
 	       "a page index fits a uint32_t");
 #define SIMDISK_BUF_MIN_BYTES 4096u
+enum { SIMDISK_SPARES_MAX = 8, SIMDISK_SPARE_BYTES_MAX = 64 * 1024 };
 /* sqlite's time: milliseconds since the Julian epoch; the Unix epoch is
  * Julian day 2440587.5. */
 #define SIMDISK_UNIX_EPOCH_JULIAN_MS 210866760000000ll
@@ -104,6 +105,7 @@ struct simdisk_file {
 };
 
 struct simdisk_disk {
+	struct simvfs *vfs; /* its VFS: the spare buffers */
 	char *name;
 	bool crashed;
 	bool torn;		     /* the crash began under SIMVFS_FAULT_TORN */
@@ -135,6 +137,16 @@ struct simvfs {
 	uint32_t disk_count;
 	uint32_t disk_cap;
 	uint32_t handles_open;
+	/* issue 18: the byte buffers of files freed lately, for the next new
+	 * files (a rollback journal is made, grown and deleted at every
+	 * transaction: a malloc and reallocs each time). Their old bytes are
+	 * never read: a file reads only up to its size, and grows with zeros
+	 * in any gap. At most SIMDISK_SPARES_MAX of them, each at most
+	 * SIMDISK_SPARE_BYTES_MAX. */
+	unsigned char *spares[SIMDISK_SPARES_MAX];
+	size_t spare_caps[SIMDISK_SPARES_MAX];
+	uint32_t spare_count;
+	uint64_t spares_taken; /* for tests */
 };
 
 /* ---------------------------------------------------------------- buffers */
@@ -209,10 +221,18 @@ static struct simdisk_file *simdisk_file_new(struct simdisk_disk *disk, const ch
 /* simdisk_file_free frees f, which nothing references. */
 static void simdisk_file_free(struct simdisk_file *f)
 {
+	struct simvfs *vfs = f->disk ? f->disk->vfs : NULL;
+
 	assert(f->refs == 0);
 	assert(!f->linked);
 	assert(f->shared_count == 0);
 	assert(f->writer == NULL);
+	if (vfs && f->cur.bytes && f->cur.cap <= SIMDISK_SPARE_BYTES_MAX &&
+	    vfs->spare_count < SIMDISK_SPARES_MAX) {
+		vfs->spares[vfs->spare_count] = f->cur.bytes;
+		vfs->spare_caps[vfs->spare_count++] = f->cur.cap;
+		f->cur.bytes = NULL;
+	}
 	free(f->cur.bytes);
 	free(f->saved);
 	free(f->saved_bytes);
@@ -412,6 +432,7 @@ static struct simdisk_disk *simdisk_disk_get(struct simvfs *vfs, const char *nam
 	d = calloc(1, sizeof *d);
 	if (!d)
 		return NULL;
+	d->vfs = vfs;
 	d->name = strdup(name);
 	if (!d->name) {
 		free(d);
@@ -629,6 +650,13 @@ static int simdisk_write(sqlite3_file *file, const void *buf, int amount,
 		return rc;
 	if (end > f->cur.size) {
 		/* grown: zeros in the gap only, the rest is written over */
+		if (!f->cur.bytes && f->disk && h->vfs->spare_count > 0) {
+			struct simvfs *vfs = h->vfs;
+			assert(f->cur.cap == 0 && f->cur.size == 0);
+			f->cur.bytes = vfs->spares[--vfs->spare_count];
+			f->cur.cap = vfs->spare_caps[vfs->spare_count];
+			vfs->spares_taken++;
+		}
 		rc = simdisk_buf_reserve(&f->cur, (size_t)end);
 		if (rc != SQLITE_OK)
 			return rc;
@@ -1071,8 +1099,15 @@ void simvfs_destroy(struct simvfs *vfs)
 		free(d);
 	}
 	free(vfs->disks);
+	for (uint32_t i = 0; i < vfs->spare_count; i++)
+		free(vfs->spares[i]);
 	free(vfs->name);
 	free(vfs);
+}
+
+uint64_t simvfs_spares_taken(const struct simvfs *vfs)
+{
+	return vfs->spares_taken;
 }
 
 /* simvfs_name_ok checks a disk or file name: non-empty, no '/'. */

@@ -112,6 +112,10 @@ int64_t simvfs_faults_until(const struct simvfs *vfs);
 /* simvfs_faulted returns whether a fault holds on disk now. */
 bool simvfs_faulted(const struct simvfs *vfs, const char *disk);
 
+/* simvfs_spares_taken counts the files that took the buffer of a file
+ * freed before (issue 18: a journal per transaction allocates nothing). */
+uint64_t simvfs_spares_taken(const struct simvfs *vfs);
+
 /* simvfs_healthy_from returns when disk's last fault ended or will end, in
  * the now callback's clock (0: never faulted; INT64_MAX: no end set). */
 int64_t simvfs_healthy_from(const struct simvfs *vfs, const char *disk);

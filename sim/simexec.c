@@ -54,6 +54,30 @@ struct simexec_service {
 	char name[SIMEXEC_ID_BYTES];
 	bool allow_two;
 	size_t running_count;
+	/* running containers by slot (slot_running[slot], slot <
+	 * slot_cap): what simexec_slot_running counts in by_slot, kept as
+	 * containers start and stop (slots past SIMEXEC_SLOT_COUNTS_MAX, or
+	 * out of memory: counted in the tree) */
+	uint32_t *slot_running;
+	size_t slot_cap;
+	bool slot_counts_off;
+};
+
+/* Issue 18: the slots whose running containers a service counts in place;
+ * a replicated service's slots are 1..replicas. */
+enum { SIMEXEC_SLOT_COUNTS_MAX = 1 << 22 };
+/* 1: every count kept in place is checked against the trees' (tests) */
+#ifndef SIMEXEC_CHECK_COUNTS
+#define SIMEXEC_CHECK_COUNTS 0
+#endif
+
+/* Running containers by the 64-bit hash of their task id (open
+ * addressing; a hash of 0 is kept as 1): an upper bound of each task id's
+ * count (ids that share a hash add up), exact when it is 0, or 1 for a
+ * container of that id that runs. */
+struct simexec_tcount {
+	uint64_t hash; /* 0: free */
+	uint64_t running;
 };
 
 struct simexec_rec;
@@ -256,6 +280,11 @@ struct simexec {
 	size_t bad_slots;	/* slots running more than their limit */
 	size_t port_containers; /* containers with host ports (issue 15) */
 	uint64_t changes;	/* containers started or stopped, limits changed */
+	/* issue 18: running containers by task id hash (cap a power of two,
+	 * at most half full; entries stay once made) */
+	struct simexec_tcount *tcounts;
+	size_t tcount_cap, tcount_used;
+	bool tcounts_off; /* out of memory once: counted in the tree */
 	/* issue 17: a node's described IP (NULL: none), for endpoints */
 	const char *(*node_ip)(void *ctx, uint32_t node);
 	void *node_ip_ctx;
@@ -683,6 +712,111 @@ static size_t simexec_slot_limit(const struct simexec_service *svc)
 	return svc->allow_two ? 2 : 1;
 }
 
+/* The entry of hash h in x->tcounts (made, with running 0, when missing);
+ * NULL when x counts in the tree (out of memory once). */
+static struct simexec_tcount *simexec_tcount(struct simexec *x, uint64_t h)
+{
+	size_t i;
+
+	if (x->tcounts_off)
+		return NULL;
+	if (2 * (x->tcount_used + 1) > x->tcount_cap) {
+		size_t cap = x->tcount_cap ? 2 * x->tcount_cap : 1024;
+		struct simexec_tcount *v = calloc(cap, sizeof *v);
+		if (!v) {
+			x->tcounts_off = true;
+			free(x->tcounts);
+			x->tcounts = NULL;
+			return NULL;
+		}
+		for (size_t k = 0; k < x->tcount_cap; k++) {
+			if (!x->tcounts[k].hash)
+				continue;
+			for (i = (size_t)x->tcounts[k].hash & (cap - 1); v[i].hash;
+			     i = (i + 1) & (cap - 1))
+				;
+			v[i] = x->tcounts[k];
+		}
+		free(x->tcounts);
+		x->tcounts = v;
+		x->tcount_cap = cap;
+	}
+	for (i = (size_t)h & (x->tcount_cap - 1);
+	     x->tcounts[i].hash && x->tcounts[i].hash != h;
+	     i = (i + 1) & (x->tcount_cap - 1))
+		;
+	if (!x->tcounts[i].hash) {
+		x->tcounts[i].hash = h;
+		x->tcount_used++;
+	}
+	return &x->tcounts[i];
+}
+
+/* How many containers of c's task id run, before c's change to running
+ * (now) or from it: from the counts by hash when they tell it exactly (none
+ * of that hash runs, or only c), else from the tree; then the counts are
+ * moved by c's change. */
+static size_t simexec_task_running_was(struct simexec *x,
+				       const struct simexec_container *c, bool now)
+{
+	uint64_t h = hash_str(c->task_id);
+	struct simexec_tcount *e = simexec_tcount(x, h ? h : 1);
+	size_t count;
+
+	if (!e)
+		return simexec_task_running(x, c->task_id);
+	if (now && e->running == 0)
+		count = 0;
+	else if (!now && e->running == 1)
+		count = 1;
+	else
+		count = simexec_task_running(x, c->task_id);
+	assert(now || e->running > 0);
+	e->running = now ? e->running + 1 : e->running - 1;
+	return count;
+}
+
+/* How many containers of c's slot run, before c's change (as above), from
+ * its service's counts by slot, which it then moves. */
+static size_t simexec_slot_running_was(struct simexec *x,
+				       const struct simexec_container *c, bool now)
+{
+	struct simexec_service *svc = c->svc;
+	size_t count;
+
+	if (!svc->slot_counts_off && c->slot >= svc->slot_cap) {
+		size_t cap = svc->slot_cap ? svc->slot_cap : 64;
+		uint32_t *v;
+		while (cap <= c->slot && cap < SIMEXEC_SLOT_COUNTS_MAX)
+			cap *= 2;
+		v = c->slot < cap ? realloc(svc->slot_running, cap * sizeof *v) : NULL;
+		if (!v) {
+			/* counted in the tree from now on */
+			svc->slot_counts_off = true;
+			free(svc->slot_running);
+			svc->slot_running = NULL;
+			svc->slot_cap = 0;
+		} else {
+			/* the slots not counted yet: none had a container
+			 * that runs (every change was counted) */
+			memset(v + svc->slot_cap, 0, (cap - svc->slot_cap) * sizeof *v);
+			svc->slot_running = v;
+			svc->slot_cap = cap;
+		}
+	}
+	if (svc->slot_counts_off)
+		return simexec_slot_running(x, svc, c->slot);
+	count = svc->slot_running[c->slot];
+	if (SIMEXEC_CHECK_COUNTS) {
+		size_t in_tree = simexec_slot_running(x, svc, c->slot);
+		assert(count == in_tree);
+		(void)in_tree;
+	}
+	assert(now || count > 0);
+	svc->slot_running[c->slot] = now ? (uint32_t)count + 1 : (uint32_t)count - 1;
+	return count;
+}
+
 /* Sets c's state, keeping the running counts and the invariant 3 tallies
  * (bad_tasks, bad_slots) true. */
 static void simexec_set_state(struct simexec *x, struct simexec_container *c,
@@ -698,8 +832,13 @@ static void simexec_set_state(struct simexec *x, struct simexec_container *c,
 	}
 	x->changes++;
 	{
-		size_t t0 = simexec_task_running(x, c->task_id);
+		size_t t0 = simexec_task_running_was(x, c, now);
 		size_t t1 = now ? t0 + 1 : t0 - 1;
+		if (SIMEXEC_CHECK_COUNTS) {
+			size_t in_tree = simexec_task_running(x, c->task_id);
+			assert(t0 == in_tree);
+			(void)in_tree;
+		}
 		assert(now || t0 > 0);
 		if ((t0 >= 2) != (t1 >= 2)) {
 			if (t1 >= 2)
@@ -709,7 +848,7 @@ static void simexec_set_state(struct simexec *x, struct simexec_container *c,
 		}
 	}
 	if (c->slot > 0) {
-		size_t s0 = simexec_slot_running(x, c->svc, c->slot);
+		size_t s0 = simexec_slot_running_was(x, c, now);
 		size_t s1 = now ? s0 + 1 : s0 - 1;
 		size_t limit = simexec_slot_limit(c->svc);
 		assert(now || s0 > 0);
@@ -1920,9 +2059,13 @@ void simexec_free(struct simexec *x)
 		free(TREE_ENTRY(n, struct simexec_image_cfg, by_name));
 	}
 	while ((n = tree_first(&x->services))) {
+		struct simexec_service *svc =
+			TREE_ENTRY(n, struct simexec_service, by_name);
 		tree_remove(&x->services, n);
-		free(TREE_ENTRY(n, struct simexec_service, by_name));
+		free(svc->slot_running);
+		free(svc);
 	}
+	free(x->tcounts);
 	free(x);
 }
 

@@ -189,6 +189,8 @@ struct world {
 
 	world_tap_fn tap_fn;
 	void *tap_ctx;
+	world_tap_fn send_tap_fn; /* frames as they leave their node */
+	void *send_tap_ctx;
 
 	struct sim_cred *creds;
 	size_t cred_count, cred_cap;
@@ -548,6 +550,12 @@ void world_set_tap(struct world *w, world_tap_fn fn, void *ctx)
 {
 	w->tap_fn = fn;
 	w->tap_ctx = ctx;
+}
+
+void world_set_send_tap(struct world *w, world_tap_fn fn, void *ctx)
+{
+	w->send_tap_fn = fn;
+	w->send_tap_ctx = ctx;
 }
 
 void world_set_log(struct world *w, world_log_fn fn, void *ctx)
@@ -1364,6 +1372,8 @@ static int world_send_to(struct sim_node *src, int64_t di, const uint8_t *buf, s
 	int rv;
 
 	dst = w->nodes[di];
+	if (w->send_tap_fn)
+		w->send_tap_fn(w->send_tap_ctx, w, src->index, dst->index, buf, len);
 	w->stats.sent++;
 	world_trace_at(w, src->index, SIM_EV_SEND, (uint64_t)di,
 		       world_bytes_hash(buf, len));

@@ -99,6 +99,11 @@ size_t world_pending(const struct world *w);  /* events queued */
 void world_set_trace(struct world *w, world_trace_fn fn, void *ctx);
 void world_set_log(struct world *w, world_log_fn fn, void *ctx);
 void world_set_tap(struct world *w, world_tap_fn fn, void *ctx);
+/* world_set_send_tap: fn is called for every frame a node sends, as it
+ * leaves the node (before the network loses, delays, duplicates or
+ * reorders it): what each sender said, in the order it said it. Reads
+ * only, like the delivery tap. */
+void world_set_send_tap(struct world *w, world_tap_fn fn, void *ctx);
 
 /* world_record turns on keeping one sim_trace_rec per delivered event.
  * world_records returns them (borrowed; valid until the next event). */

@@ -618,6 +618,56 @@ static void test_simdisk_short_read_zero_fills(void **state)
 	file_close(w, f);
 }
 
+static void test_simdisk_new_file_reuses_a_deleted_ones_buffer_unseen(void **state)
+{
+	/* issue 18: a deleted file's buffer goes to the next new file (a
+	 * journal per transaction allocates nothing); what it held before is
+	 * never read: reads stop at the new size, a gap reads as zeros */
+	struct test_world *w = *state;
+	sqlite3_vfs *v = test_vfs();
+	sqlite3_file *f;
+	char big[3000], buf[16];
+	uint64_t taken = simvfs_spares_taken(w->vfs);
+	sqlite3 *db;
+
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	write_file(w, "/m1/old", big);
+	assert_int_equal(v->xDelete(v, "/m1/old", 0), SQLITE_OK);
+	f = file_open(w, "/m1/new", FILE_RW);
+	assert_int_equal(file_size(f), 0);
+	file_write(f, "ab", 4);
+	assert_int_equal(simvfs_spares_taken(w->vfs), taken + 1);
+	memset(buf, 'z', sizeof buf);
+	assert_int_equal(f->pMethods->xRead(f, buf, 8, 0), SQLITE_IOERR_SHORT_READ);
+	assert_memory_equal(buf, "\0\0\0\0ab\0\0", 8);
+	assert_int_equal(f->pMethods->xTruncate(f, 10), SQLITE_OK);
+	assert_int_equal(f->pMethods->xRead(f, buf, 10, 0), SQLITE_OK);
+	assert_memory_equal(buf, "\0\0\0\0ab\0\0\0\0", 10);
+	file_close(w, f);
+
+	/* transactions in journal_mode=DELETE: each journal takes a buffer
+	 * back; the data is all there */
+	db = open_db(w, "m2", "db");
+	exec_ok(db, "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT)");
+	taken = simvfs_spares_taken(w->vfs);
+	for (int i = 0; i < 20; i++) {
+		char sql[96];
+		snprintf(sql, sizeof sql,
+			 "INSERT INTO t VALUES(%d, printf('%%0200d', %d))", i, i);
+		exec_ok(db, sql);
+	}
+	assert_true(simvfs_spares_taken(w->vfs) >= taken + 19);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM t"), 20);
+	assert_int_equal(query_int(db, "SELECT sum(CAST(v AS INTEGER)) FROM t"), 190);
+	{
+		char ok[16];
+		query_text(db, "PRAGMA integrity_check", ok, sizeof ok);
+		assert_string_equal(ok, "ok");
+	}
+	close_db(w, db);
+}
+
 static void test_simdisk_file_over_limit_is_full(void **state)
 {
 	struct test_world *w = *state;
@@ -1359,6 +1409,7 @@ int main(void)
 		T(test_simdisk_delete_on_close_removes_file),
 		T(test_simdisk_delete_during_crash_is_dropped),
 		T(test_simdisk_short_read_zero_fills),
+		T(test_simdisk_new_file_reuses_a_deleted_ones_buffer_unseen),
 		T(test_simdisk_file_over_limit_is_full),
 		T(test_simdisk_temp_files_stay_off_the_disks),
 		T(test_simdisk_two_connections_lock_each_other),

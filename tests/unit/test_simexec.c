@@ -1046,6 +1046,61 @@ static void test_simexec_check_catches_two_running_in_one_slot_unless_allowed(
 	world_free(t.w);
 }
 
+static void test_simexec_tallies_follow_starts_and_stops_in_every_slot(void **state)
+{
+	/* issue 18: the running containers of each task id and slot are
+	 * counted in place (slots up to a bound; beyond it in the tree):
+	 * invariant 3's tallies follow every start and stop either way */
+	struct ctx t;
+	struct done d;
+	struct env_ctl *a, *b, *c, *e, *f;
+	const uint64_t far = 1ull << 23; /* past the slots counted in place */
+	char msg[256];
+
+	ctx_init(&t, 23, 3);
+	prepare_start(&t, 0, open_task(&t, 0, "s1", "web", 1, "nginx", 10000));
+	a = open_task(&t, 0, "s100a", "web", 100, "nginx", 10000); /* grows the counts */
+	prepare_start(&t, 0, a);
+	assert_false(simexec_slots_over(t.x));
+	prepare_start(&t, 1, open_task(&t, 1, "s100b", "web", 100, "nginx", 10000));
+	assert_true(simexec_slots_over(t.x));
+	assert_false(simexec_check(t.x, msg, sizeof msg));
+	assert_non_null(strstr(msg, "slot 100"));
+	assert_int_equal(do_op(&t, 0, a, ENV_CTL_SHUTDOWN, &d), 0);
+	run_until(&t, &d.calls);
+	assert_false(simexec_slots_over(t.x));
+	assert_true(simexec_check(t.x, msg, sizeof msg));
+
+	/* slot 100 counted right after a stop */
+	prepare_start(&t, 2, open_task(&t, 2, "s100c", "web", 100, "nginx", 10000));
+	assert_true(simexec_slots_over(t.x));
+	b = open_task(&t, 0, "far-a", "api", far, "nginx", 10000);
+	prepare_start(&t, 0, b);
+	c = open_task(&t, 2, "far-b", "api", far, "nginx", 10000);
+	prepare_start(&t, 2, c);
+	assert_true(simexec_slots_over(t.x));
+	assert_int_equal(do_op(&t, 2, c, ENV_CTL_SHUTDOWN, &d), 0);
+	run_until(&t, &d.calls);
+	assert_true(simexec_slots_over(t.x)); /* web's slot 100 still */
+	assert_false(simexec_check(t.x, msg, sizeof msg));
+	assert_null(strstr(msg, "api"));
+
+	/* one task id on two machines, then on one again */
+	e = open_task(&t, 0, "twice", "db", 0, "nginx", 10000);
+	prepare_start(&t, 0, e);
+	assert_false(simexec_tasks_twice(t.x));
+	f = open_task(&t, 1, "twice", "db", 0, "nginx", 10000);
+	prepare_start(&t, 1, f);
+	assert_true(simexec_tasks_twice(t.x));
+	assert_int_equal(do_op(&t, 1, f, ENV_CTL_SHUTDOWN, &d), 0);
+	run_until(&t, &d.calls);
+	assert_false(simexec_tasks_twice(t.x));
+	assert_int_equal(do_op(&t, 0, e, ENV_CTL_SHUTDOWN, &d), 0);
+	run_until(&t, &d.calls);
+	assert_false(simexec_tasks_twice(t.x));
+	world_free(t.w);
+}
+
 static void test_simexec_check_message_is_cut_to_fit(void **state)
 {
 	struct ctx t;
@@ -1445,6 +1500,8 @@ int main(void)
 		cmocka_unit_test(test_simexec_check_catches_one_task_in_two_containers),
 		cmocka_unit_test(
 			test_simexec_check_catches_two_running_in_one_slot_unless_allowed),
+		cmocka_unit_test(
+			test_simexec_tallies_follow_starts_and_stops_in_every_slot),
 		cmocka_unit_test(test_simexec_check_message_is_cut_to_fit),
 		cmocka_unit_test(test_simexec_same_seed_same_timeline),
 		cmocka_unit_test(

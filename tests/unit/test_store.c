@@ -460,6 +460,106 @@ static void test_store_scan_service_follows_slot_then_id(void **state)
 	store_free(s);
 }
 
+/* The first task of service svc after (slot, id) in the store's (slot, id)
+ * order, from a whole scan: what a by-service step must return. */
+struct wk_ref {
+	uint64_t slot, id;
+	const Cs__Task *found;
+};
+
+static int wk_ref_visit(void *arg, const Cs__Task *t)
+{
+	struct wk_ref *r = arg;
+	if (t->slot > r->slot || (t->slot == r->slot && t->id > r->id)) {
+		r->found = t;
+		return 1;
+	}
+	return 0;
+}
+
+static const Cs__Task *wk_expected(const struct store *s, uint64_t svc,
+				   const Cs__Task *prev)
+{
+	struct wk_ref r = {.slot = prev->slot, .id = prev->id};
+	store_task_scan_service(s, svc, wk_ref_visit, &r);
+	return r.found;
+}
+
+static void test_store_walk_by_service_matches_a_search_across_changes(void **state)
+{
+	/* store_task_next_by_service keeps the path of its last step (issue
+	 * 18): each step must return what a search from the root would,
+	 * while tasks come and go between steps and two walks take turns */
+	struct store *s = store_new();
+	struct store_batch b;
+	uint64_t index = 1, next_id = 100000;
+	const Cs__Task *a, *c;
+	size_t steps_a = 0, steps_c = 0;
+
+	assert_non_null(s);
+	store_batch_init(&b);
+	add_service(&b, 10, "a");
+	add_service(&b, 20, "b");
+	add_service(&b, 30, "c");
+	assert_int_equal(apply(s, &b, index++), 0);
+	for (uint64_t k = 0; k < 3000; k += 500) {
+		store_batch_init(&b);
+		for (uint64_t i = k; i < k + 500; i++)
+			add_task(&b, 1000 + (i * 7919) % 3001, 10 * (1 + i % 3),
+				 1 + i % 97, 0, CS__TASK_STATE__TASK_STATE_RUNNING);
+		assert_int_equal(apply(s, &b, index++), 0);
+	}
+	a = store_task_next_by_service(s, 20, NULL);
+	c = store_task_next_by_service(s, 30, NULL);
+	assert_non_null(a);
+	assert_non_null(c);
+	while (a || c) {
+		if (a) {
+			const Cs__Task *want = wk_expected(s, 20, a);
+			const Cs__Task *got = store_task_next_by_service(s, 20, a);
+			assert_ptr_equal(got, want);
+			a = got;
+			steps_a++;
+		}
+		if (c && steps_c % 3 == 0) {
+			/* c's walk takes a step only now and then */
+			const Cs__Task *want = wk_expected(s, 30, c);
+			const Cs__Task *got = store_task_next_by_service(s, 30, c);
+			assert_ptr_equal(got, want);
+			c = got;
+		}
+		steps_c++;
+		if (steps_a % 3 == 0 && a && index < 300) {
+			/* tasks of the walk's service in the slots about it
+			 * (ahead and behind), and the first ones of its
+			 * service (the path's nodes, at times) and another's
+			 * removed */
+			const Cs__Task *gone[4];
+			size_t n_gone = 0;
+			gone[n_gone] = store_task_next_by_service(s, 10, NULL);
+			n_gone += gone[n_gone] != NULL;
+			for (const Cs__Task *t = store_task_next_by_service(s, 20, NULL);
+			     t && n_gone < 4; t = store_task_next_by_service(s, 20, t))
+				if (t != a)
+					gone[n_gone++] = t;
+			store_batch_init(&b);
+			for (uint64_t k = 0; k < 8; k++)
+				add_task(&b, next_id++, 20,
+					 a->slot + k % 3 - (a->slot > 1), 0,
+					 CS__TASK_STATE__TASK_STATE_RUNNING);
+			for (size_t k = 0; k < n_gone; k++)
+				assert_int_equal(
+					store_batch_task(
+						&b, CS__STORE_ACTION__KIND__KIND_DELETE,
+						gone[k]),
+					0);
+			assert_int_equal(apply(s, &b, index++), 0);
+		}
+	}
+	assert_true(steps_a > 1000);
+	store_free(s);
+}
+
 /* A batch's bytes are what protobuf-c packs for the same StoreBatch, and
  * decode back to the actions added (each read when added). */
 static void test_store_batch_encodes_as_protobuf_c_packs(void **state)
@@ -2017,6 +2117,8 @@ int main(void)
 		cmocka_unit_test(test_store_iterates_in_key_order_not_insert_order),
 		cmocka_unit_test(test_store_scan_by_node_follows_node_then_id),
 		cmocka_unit_test(test_store_scan_service_follows_slot_then_id),
+		cmocka_unit_test(
+			test_store_walk_by_service_matches_a_search_across_changes),
 		cmocka_unit_test(test_store_node_groups_match_a_model),
 		cmocka_unit_test(test_store_batch_encodes_as_protobuf_c_packs),
 		cmocka_unit_test(test_store_update_moves_indexes_and_checks_version),

@@ -352,6 +352,58 @@ static void test_net_dup_and_reorder_when_asked(void **state)
 	world_free(w);
 }
 
+/* What the send tap saw: the sequence numbers in the order it saw them. */
+struct send_log {
+	uint64_t seqs[64];
+	size_t count;
+	uint32_t last_src, last_dst;
+};
+
+static void send_log_tap(void *ctx, const struct world *w, uint32_t src, uint32_t dst,
+			 const uint8_t *data, size_t len)
+{
+	struct send_log *l = ctx;
+	struct probe p;
+
+	(void)w;
+	assert_int_equal(len, sizeof p);
+	memcpy(&p, data, sizeof p);
+	if (l->count < 64)
+		l->seqs[l->count++] = p.seq;
+	l->last_src = src;
+	l->last_dst = dst;
+}
+
+static void test_net_send_tap_sees_frames_in_send_order_before_faults(void **state)
+{
+	/* A link that loses, duplicates and reorders: the send tap still
+	 * sees each frame once, as it was sent, dropped ones included */
+	struct inbox in[2];
+	struct world *w = bare_world(5, 2, in);
+	struct sim_link_rule r = {.src = 0,
+				  .dst = 1,
+				  .loss_ppm = 300000,
+				  .dup_ppm = 300000,
+				  .reorder_ppm = 500000,
+				  .has_delay = true,
+				  .delay_min_us = 1000,
+				  .delay_max_us = 50000};
+	struct send_log log = {0};
+
+	assert_int_equal(world_net_link(w, &r), 0);
+	world_set_send_tap(w, send_log_tap, &log);
+	for (uint64_t i = 1; i <= 50; i++)
+		send_probe(w, 0, 1, i);
+	run_all(w);
+	assert_int_equal(log.count, 50);
+	for (size_t i = 0; i < log.count; i++)
+		assert_int_equal(log.seqs[i], i + 1);
+	assert_int_equal(log.last_src, 0);
+	assert_int_equal(log.last_dst, 1);
+	assert_true(in[1].count != 50 || in[1].out_of_order > 0);
+	world_free(w);
+}
+
 static void test_net_partition_blocks_both_ways_and_heal_restores(void **state)
 {
 	struct inbox in[3];
@@ -996,6 +1048,8 @@ int main(void)
 		cmocka_unit_test(test_net_link_delay_range_holds_for_every_message),
 		cmocka_unit_test(test_net_loss_rate_within_one_percent_over_100k),
 		cmocka_unit_test(test_net_dup_and_reorder_when_asked),
+		cmocka_unit_test(
+			test_net_send_tap_sees_frames_in_send_order_before_faults),
 		cmocka_unit_test(test_net_partition_blocks_both_ways_and_heal_restores),
 		cmocka_unit_test(test_net_partition_drops_messages_in_flight),
 		cmocka_unit_test(test_net_star_group_takes_nodes_added_later),
