@@ -1165,7 +1165,8 @@ struct pi_seen {
 static void pi_pack(struct pi_seen *w, size_t at, const ProtobufCMessage *m)
 {
 	w->lens[at] = m ? protobuf_c_message_get_packed_size(m) : 0;
-	w->bytes[at] = malloc(w->lens[at] + 1);
+	/* one byte more, zeroed: a missing object compares as that byte */
+	w->bytes[at] = calloc(1, w->lens[at] + 1);
 	assert_non_null(w->bytes[at]);
 	if (m)
 		protobuf_c_message_pack(m, w->bytes[at]);
