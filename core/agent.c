@@ -26,6 +26,13 @@ enum {
 	 * it go together), not at the next tick: the tick resends what was
 	 * not acknowledged */
 	AGENT_REPORT_SOON_MS = 20,
+	/* issue 18: a state sent and not acknowledged is sent again after
+	 * this, then after twice as long each time, to the max (SwarmKit's
+	 * reporter retries with backoff): a leader slow to answer (its
+	 * write in flight) is not sent every state again every second. A
+	 * new session sends everything unacknowledged at once. */
+	AGENT_RESEND_MS_MIN = 1000,
+	AGENT_RESEND_MS_MAX = 8000,
 	AGENT_BACKOFF_MS_MIN = 250, /* reconnect backoff, doubled to the max */
 	AGENT_BACKOFF_MS_MAX = 5000,
 	AGENT_HB_RETRY_MS = 1000, /* an unanswered heartbeat is sent again */
@@ -72,6 +79,9 @@ struct agent_task {
 	Cs__Task *assigned;  /* the last assignment (owned), NULL once removed */
 	Cs__TaskState state; /* what this agent observed */
 	Cs__TaskState acked; /* the last state the dispatcher acknowledged */
+	Cs__TaskState sent;  /* the last state sent in this session, 0: none */
+	ms_t sent_ms;	     /* when it was last sent */
+	ms_t resend_ms;	     /* it is sent again this long after sent_ms */
 	int32_t exit_code;
 	char message[256];
 	struct env_ctl *ctl;
@@ -2237,6 +2247,10 @@ static void agent_report(struct agent *a)
 		if (t->orphan || t->state <= t->acked ||
 		    t->state < CS__TASK_STATE__TASK_STATE_ACCEPTED)
 			continue;
+		/* sent already, its answer not yet due: not again (see
+		 * AGENT_RESEND_MS_MIN) */
+		if (t->sent == t->state && now - t->sent_ms < t->resend_ms)
+			continue;
 		Cs__Task obj = CS__TASK__INIT;
 		Cs__TaskStatus ts = CS__TASK_STATUS__INIT;
 		obj.id = t->id;
@@ -2267,6 +2281,15 @@ static void agent_report(struct agent *a)
 		ptrs[n] = &objs[n];
 		bytes += item;
 		n++;
+		if (t->sent == t->state) {
+			t->resend_ms = t->resend_ms < AGENT_RESEND_MS_MAX / 2
+					       ? 2 * t->resend_ms
+					       : AGENT_RESEND_MS_MAX;
+		} else {
+			t->sent = t->state;
+			t->resend_ms = AGENT_RESEND_MS_MIN;
+		}
+		t->sent_ms = now;
 	}
 	if (n)
 		agent_report_send(a, ptrs, n);
@@ -3083,8 +3106,10 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 			nodecert_renew(&a->nc);
 		/* what was acknowledged under another session may be lost:
 		 * report everything again */
-		for (size_t i = 0; i < a->task_count; i++)
+		for (size_t i = 0; i < a->task_count; i++) {
 			a->tasks[i]->acked = 0;
+			a->tasks[i]->sent = 0;
+		}
 		return true;
 	}
 	if (wire->heartbeat_response) {
