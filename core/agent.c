@@ -1524,7 +1524,7 @@ static void agent_task_health(struct agent_task *t, const struct env_ctl_req *re
 	}
 }
 
-static void agent_op_done(struct env_ctl_req *req, int status)
+static void agent_op_done_step(struct env_ctl_req *req, int status)
 {
 	struct agent_task *t = req->data;
 	struct agent *a = t->a;
@@ -1645,6 +1645,36 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 	default: break;
 	}
 	agent_task_step(t);
+}
+
+static void agent_task_do_deferred(struct agent *a);
+
+/* An executor's answer, stepped in one transaction as agent_apply does
+ * (issue 18): the states it moves a task through (a prepare's READY, then
+ * STARTING) are one sync, not one each, and the next executor call waits
+ * in `deferred` until they are on the disk; a failed COMMIT is fatal
+ * before it is asked. */
+static void agent_op_done(struct env_ctl_req *req, int status)
+{
+	struct agent_task *t = req->data;
+	struct agent *a = t->a;
+	bool own = !a->in_tx && !a->dead;
+
+	if (own && sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		agent_fatal(a, "begin saving task states");
+		own = false;
+	}
+	if (own)
+		a->in_tx = true;
+	agent_op_done_step(req, status); /* t may be gone after */
+	if (!own)
+		return;
+	a->in_tx = false;
+	if (!a->dead && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		agent_fatal(a, "save task states");
+	if (a->dead)
+		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+	agent_task_do_deferred(a);
 }
 
 /* Issue 20: a secret's or config's path in a container, at most. */
@@ -1961,12 +1991,16 @@ static void agent_task_do(struct agent_task *t, enum env_ctl_op op)
 /* The transaction committed: ask the executor calls it held back. */
 static void agent_task_do_deferred(struct agent *a)
 {
-	size_t n = a->deferred_count;
+	/* taken out of the agent: an executor answering at once opens a
+	 * transaction of its own (agent_op_done) that defers again */
+	struct agent_task **v = a->deferred;
+	size_t n = a->deferred_count, cap = a->deferred_cap;
 
 	assert(!a->in_tx);
-	a->deferred_count = 0;
+	a->deferred = NULL;
+	a->deferred_count = a->deferred_cap = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct agent_task *t = a->deferred[i];
+		struct agent_task *t = v[i];
 		assert(t->deferred && t->op_busy);
 		t->deferred = false;
 		if (a->dead)
@@ -1976,6 +2010,12 @@ static void agent_task_do_deferred(struct agent *a)
 			t->stopping = t->removing = t->health_poll = false;
 			agent_task_retry(t);
 		}
+	}
+	if (!a->deferred) {
+		a->deferred = v;
+		a->deferred_cap = cap;
+	} else {
+		free(v);
 	}
 }
 

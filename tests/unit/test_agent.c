@@ -2879,6 +2879,36 @@ static void test_agent_resends_unacknowledged_states_with_backoff(void **state)
 	fe_free(fe);
 }
 
+static int fe_count_commit(void *data)
+{
+	(*(size_t *)data)++;
+	return 0; /* the commit goes on */
+}
+
+/* Issue 18: an executor's answer is saved in one transaction: a prepare's
+ * READY and the STARTING after it are one commit, not two, and the start
+ * is asked once it is on the disk. */
+static void test_agent_saves_the_states_of_one_answer_in_one_commit(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[1] = {1};
+	size_t commits = 0;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, ids, 1, NULL, 0, NULL);
+	sqlite3_commit_hook(fe->db, fe_count_commit, &commits);
+	fe_answer(fe, 1, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	assert_int_equal(commits, 1);
+	assert_true(fe_pending(fe, 1, ENV_CTL_START) >= 0);
+	sqlite3_commit_hook(fe->db, NULL, NULL);
+	fe_answer(fe, 1, ENV_CTL_START, 0, ENV_CTL_RUNNING, 0, NULL);
+	fe_advance(fe, 100);
+	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_RUNNING);
+	fe_free(fe);
+}
+
 /* Item 10: a failed COMMIT of assignments is fatal before anything leaves
  * the agent: no container call, no report. */
 static void test_agent_failed_commit_of_assignments_is_fatal_before_any_call(void **state)
@@ -3396,6 +3426,7 @@ int main(void)
 		cmocka_unit_test(test_agent_failed_start_inspects_before_failed),
 		cmocka_unit_test(test_agent_splits_status_updates_under_the_frame_limit),
 		cmocka_unit_test(test_agent_resends_unacknowledged_states_with_backoff),
+		cmocka_unit_test(test_agent_saves_the_states_of_one_answer_in_one_commit),
 		cmocka_unit_test(
 			test_agent_new_session_reports_only_what_the_store_lacks),
 		cmocka_unit_test(
