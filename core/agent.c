@@ -26,6 +26,13 @@ enum {
 	 * it go together), not at the next tick: the tick resends what was
 	 * not acknowledged */
 	AGENT_REPORT_SOON_MS = 20,
+	/* issue 18: a state sent and not acknowledged is sent again after
+	 * this, then after twice as long each time, to the max (SwarmKit's
+	 * reporter retries with backoff): a leader slow to answer (its
+	 * write in flight) is not sent every state again every second. A
+	 * new session sends everything unacknowledged at once. */
+	AGENT_RESEND_MS_MIN = 1000,
+	AGENT_RESEND_MS_MAX = 8000,
 	AGENT_BACKOFF_MS_MIN = 250, /* reconnect backoff, doubled to the max */
 	AGENT_BACKOFF_MS_MAX = 5000,
 	AGENT_HB_RETRY_MS = 1000, /* an unanswered heartbeat is sent again */
@@ -72,6 +79,9 @@ struct agent_task {
 	Cs__Task *assigned;  /* the last assignment (owned), NULL once removed */
 	Cs__TaskState state; /* what this agent observed */
 	Cs__TaskState acked; /* the last state the dispatcher acknowledged */
+	Cs__TaskState sent;  /* the last state sent in this session, 0: none */
+	ms_t sent_ms;	     /* when it was last sent */
+	ms_t resend_ms;	     /* it is sent again this long after sent_ms */
 	int32_t exit_code;
 	char message[256];
 	struct env_ctl *ctl;
@@ -1514,7 +1524,7 @@ static void agent_task_health(struct agent_task *t, const struct env_ctl_req *re
 	}
 }
 
-static void agent_op_done(struct env_ctl_req *req, int status)
+static void agent_op_done_step(struct env_ctl_req *req, int status)
 {
 	struct agent_task *t = req->data;
 	struct agent *a = t->a;
@@ -1635,6 +1645,36 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 	default: break;
 	}
 	agent_task_step(t);
+}
+
+static void agent_task_do_deferred(struct agent *a);
+
+/* An executor's answer, stepped in one transaction as agent_apply does
+ * (issue 18): the states it moves a task through (a prepare's READY, then
+ * STARTING) are one sync, not one each, and the next executor call waits
+ * in `deferred` until they are on the disk; a failed COMMIT is fatal
+ * before it is asked. */
+static void agent_op_done(struct env_ctl_req *req, int status)
+{
+	struct agent_task *t = req->data;
+	struct agent *a = t->a;
+	bool own = !a->in_tx && !a->dead;
+
+	if (own && sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		agent_fatal(a, "begin saving task states");
+		own = false;
+	}
+	if (own)
+		a->in_tx = true;
+	agent_op_done_step(req, status); /* t may be gone after */
+	if (!own)
+		return;
+	a->in_tx = false;
+	if (!a->dead && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		agent_fatal(a, "save task states");
+	if (a->dead)
+		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+	agent_task_do_deferred(a);
 }
 
 /* Issue 20: a secret's or config's path in a container, at most. */
@@ -1951,12 +1991,16 @@ static void agent_task_do(struct agent_task *t, enum env_ctl_op op)
 /* The transaction committed: ask the executor calls it held back. */
 static void agent_task_do_deferred(struct agent *a)
 {
-	size_t n = a->deferred_count;
+	/* taken out of the agent: an executor answering at once opens a
+	 * transaction of its own (agent_op_done) that defers again */
+	struct agent_task **v = a->deferred;
+	size_t n = a->deferred_count, cap = a->deferred_cap;
 
 	assert(!a->in_tx);
-	a->deferred_count = 0;
+	a->deferred = NULL;
+	a->deferred_count = a->deferred_cap = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct agent_task *t = a->deferred[i];
+		struct agent_task *t = v[i];
 		assert(t->deferred && t->op_busy);
 		t->deferred = false;
 		if (a->dead)
@@ -1966,6 +2010,12 @@ static void agent_task_do_deferred(struct agent *a)
 			t->stopping = t->removing = t->health_poll = false;
 			agent_task_retry(t);
 		}
+	}
+	if (!a->deferred) {
+		a->deferred = v;
+		a->deferred_cap = cap;
+	} else {
+		free(v);
 	}
 }
 
@@ -2237,6 +2287,10 @@ static void agent_report(struct agent *a)
 		if (t->orphan || t->state <= t->acked ||
 		    t->state < CS__TASK_STATE__TASK_STATE_ACCEPTED)
 			continue;
+		/* sent already, its answer not yet due: not again (see
+		 * AGENT_RESEND_MS_MIN) */
+		if (t->sent == t->state && now - t->sent_ms < t->resend_ms)
+			continue;
 		Cs__Task obj = CS__TASK__INIT;
 		Cs__TaskStatus ts = CS__TASK_STATUS__INIT;
 		obj.id = t->id;
@@ -2267,6 +2321,15 @@ static void agent_report(struct agent *a)
 		ptrs[n] = &objs[n];
 		bytes += item;
 		n++;
+		if (t->sent == t->state) {
+			t->resend_ms = t->resend_ms < AGENT_RESEND_MS_MAX / 2
+					       ? 2 * t->resend_ms
+					       : AGENT_RESEND_MS_MAX;
+		} else {
+			t->sent = t->state;
+			t->resend_ms = AGENT_RESEND_MS_MIN;
+		}
+		t->sent_ms = now;
 	}
 	if (n)
 		agent_report_send(a, ptrs, n);
@@ -3083,8 +3146,10 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 			nodecert_renew(&a->nc);
 		/* what was acknowledged under another session may be lost:
 		 * report everything again */
-		for (size_t i = 0; i < a->task_count; i++)
+		for (size_t i = 0; i < a->task_count; i++) {
 			a->tasks[i]->acked = 0;
+			a->tasks[i]->sent = 0;
+		}
 		return true;
 	}
 	if (wire->heartbeat_response) {

@@ -1296,8 +1296,9 @@ struct fenv {
 	size_t list_calls;
 	/* frames sent */
 	size_t sends, sends_refused, status_frames, session_requests, resyncs;
-	size_t resyncs_described; /* with the node's hostname and resources */
-	size_t heartbeats;	  /* sent, not yet answered (fe_advance answers) */
+	size_t states_sent[FE_TASKS]; /* in status updates, by task */
+	size_t resyncs_described;     /* with the node's hostname and resources */
+	size_t heartbeats;	      /* sent, not yet answered (fe_advance answers) */
 	size_t frame_bytes_max;
 	Cs__TaskState reported[FE_TASKS]; /* the last state reported per task */
 	size_t errors_logged;
@@ -1410,6 +1411,7 @@ static int fe_send(struct env *env, const char *addr, const uint8_t *buf, size_t
 			const Cs__Task *t = w->status_update->tasks[i];
 			assert_true(t->id < FE_TASKS);
 			fe->reported[t->id] = t->status->state;
+			fe->states_sent[t->id]++;
 			snprintf(fe->reported_msg[t->id], sizeof fe->reported_msg[t->id],
 				 "%s", t->status->message ? t->status->message : "");
 		}
@@ -2847,6 +2849,66 @@ static void test_agent_splits_status_updates_under_the_frame_limit(void **state)
 	fe_free(fe);
 }
 
+/* Issue 18: a state sent and not acknowledged (a leader slow to write
+ * it) is sent again after 1 s, then 2, 4 and 8 s, not every tick; and a
+ * report of another task's new state does not send it again. */
+static void test_agent_resends_unacknowledged_states_with_backoff(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[2] = {1, 2};
+	size_t before;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
+	fe_run(fe, 1);
+	fe_advance(fe, 100);
+	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_RUNNING);
+	/* task 2's new states: task 1's RUNNING, sent, is not sent with them */
+	before = fe->states_sent[1];
+	fe_run(fe, 2);
+	fe_advance(fe, 100);
+	assert_int_equal(fe->reported[2], CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(fe->states_sent[1], before);
+	/* 30 s unacknowledged: resent at about +1, +3, +7, +15, +23 s (and
+	 * task 2 with it), not 30 times */
+	fe_advance(fe, 30000);
+	assert_true(fe->states_sent[1] - before >= 4);
+	assert_true(fe->states_sent[1] - before <= 6);
+	fe_free(fe);
+}
+
+static int fe_count_commit(void *data)
+{
+	(*(size_t *)data)++;
+	return 0; /* the commit goes on */
+}
+
+/* Issue 18: an executor's answer is saved in one transaction: a prepare's
+ * READY and the STARTING after it are one commit, not two, and the start
+ * is asked once it is on the disk. */
+static void test_agent_saves_the_states_of_one_answer_in_one_commit(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[1] = {1};
+	size_t commits = 0;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, ids, 1, NULL, 0, NULL);
+	sqlite3_commit_hook(fe->db, fe_count_commit, &commits);
+	fe_answer(fe, 1, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	assert_int_equal(commits, 1);
+	assert_true(fe_pending(fe, 1, ENV_CTL_START) >= 0);
+	sqlite3_commit_hook(fe->db, NULL, NULL);
+	fe_answer(fe, 1, ENV_CTL_START, 0, ENV_CTL_RUNNING, 0, NULL);
+	fe_advance(fe, 100);
+	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_RUNNING);
+	fe_free(fe);
+}
+
 /* Item 10: a failed COMMIT of assignments is fatal before anything leaves
  * the agent: no container call, no report. */
 static void test_agent_failed_commit_of_assignments_is_fatal_before_any_call(void **state)
@@ -3363,6 +3425,8 @@ int main(void)
 		cmocka_unit_test(test_agent_resync_describes_the_node),
 		cmocka_unit_test(test_agent_failed_start_inspects_before_failed),
 		cmocka_unit_test(test_agent_splits_status_updates_under_the_frame_limit),
+		cmocka_unit_test(test_agent_resends_unacknowledged_states_with_backoff),
+		cmocka_unit_test(test_agent_saves_the_states_of_one_answer_in_one_commit),
 		cmocka_unit_test(
 			test_agent_new_session_reports_only_what_the_store_lacks),
 		cmocka_unit_test(
