@@ -2053,6 +2053,60 @@ static void test_disp_no_frame_served_once_raft_stepped_down(void **state)
 	assert_int_equal(w->heartbeat_response->status, CS_ENOTLEADER);
 }
 
+/* Issue 18: a busy leader's agent asks again for a session it was not
+ * answered in two ticks (often after a detour through a follower). The
+ * same request on the same connection, before the agent was heard on
+ * the session it was given, gets that session again, with its full set:
+ * not a second session (a second full set, every task state reported
+ * again). Once heard on it, or in other words, a request opens a new one. */
+static void test_disp_same_session_request_again_gets_the_same_session(void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1;
+	size_t from;
+	const Cs__Wire *w;
+	uint64_t s2, web, ids[2];
+
+	setup(f, 43, 1);
+	wait_leader(f);
+	w1 = fake_add(f, "w1");
+	fake_register(f, w1, "m1");
+	web = create_service(f, "web", 2, NULL);
+	wait_tasks(f, web, w1->node_id, 2, ids);
+	run_for(f, 1 * SEC);
+	/* a new session, asked in the words a known node uses */
+	from = w1->rx_count;
+	fake_session(w1, "m1", w1->node_id, 0, 0);
+	w = wait_rx(f, w1, RX_SESSION, from, 1, 5 * SEC);
+	assert_non_null(w);
+	assert_int_equal(w->session_response->status, 0);
+	s2 = w->session_response->session_id;
+	assert_int_not_equal(s2, w1->session_id);
+	/* asked again, the same words, before any heartbeat on s2 */
+	from = w1->rx_count;
+	fake_session(w1, "m1", w1->node_id, 0, 0);
+	w = wait_rx(f, w1, RX_SESSION, from, 1, 5 * SEC);
+	assert_non_null(w);
+	assert_int_equal(w->session_response->status, 0);
+	assert_int_equal(w->session_response->session_id, s2);
+	w = wait_rx(f, w1, RX_ASSIGNMENTS, from, 1, 5 * SEC);
+	assert_non_null(w);
+	assert_true(w->assignments->full);
+	assert_int_equal(w->assignments->session_id, s2);
+	assert_int_equal(w->assignments->n_tasks, 2);
+	/* heard on s2: the same words now open a new session */
+	fake_heartbeat(w1, "m1", w1->node_id, s2);
+	w = wait_rx(f, w1, RX_HEARTBEAT, from, 1, 5 * SEC);
+	assert_non_null(w);
+	assert_int_equal(w->heartbeat_response->status, 0);
+	from = w1->rx_count;
+	fake_session(w1, "m1", w1->node_id, 0, 0);
+	w = wait_rx(f, w1, RX_SESSION, from, 1, 5 * SEC);
+	assert_non_null(w);
+	assert_int_equal(w->session_response->status, 0);
+	assert_int_not_equal(w->session_response->session_id, s2);
+}
+
 /* Issue 18: the dispatcher answers an agent on the connection of its
  * latest frame and never dials it. The agent's process restarts without
  * a word (its old connection is gone): a task assigned to it meanwhile is
@@ -2464,6 +2518,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_disp_no_frame_served_once_raft_stepped_down, fixture_new,
 			fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_same_session_request_again_gets_the_same_session,
+			fixture_new, fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_resync_request_gets_full_set_again, fixture_new,
 			fixture_free),
