@@ -1959,38 +1959,6 @@ static uint32_t disp_inflight_state(const struct disp_inflight *f, uint64_t task
 	return sl->used ? sl->state : 0;
 }
 
-/* Records that a write in flight carries state for task_id (a later
- * state than any other write in flight does). Returns 0 or CS_ENOMEM. */
-static int disp_inflight_put(struct disp_inflight *f, uint64_t task_id, uint32_t state)
-{
-	struct disp_inflight_slot *sl;
-
-	if ((f->count + 1) * 2 > f->mask + 1 || f->mask == 0) {
-		size_t cap = f->mask ? (f->mask + 1) * 2 : 1024;
-		struct disp_inflight g = {calloc(cap, sizeof *g.slots), cap - 1, 0};
-		if (!g.slots)
-			return CS_ENOMEM;
-		for (size_t i = 0; f->mask && i <= f->mask; i++)
-			if (f->slots[i].used) {
-				*disp_inflight_slot(&g, f->slots[i].task_id) =
-					f->slots[i];
-				g.count++;
-			}
-		free(f->slots);
-		*f = g;
-	}
-	sl = disp_inflight_slot(f, task_id);
-	if (!sl->used) {
-		sl->used = true;
-		sl->task_id = task_id;
-		sl->state = 0;
-		f->count++;
-	}
-	assert(state > sl->state);
-	sl->state = state;
-	return 0;
-}
-
 /* Sets task_id's value to v in f (added or replaced). Returns 0 or
  * CS_ENOMEM (nothing changed). */
 static int disp_map_set(struct disp_inflight *f, uint64_t task_id, uint32_t v)
@@ -2019,6 +1987,14 @@ static int disp_map_set(struct disp_inflight *f, uint64_t task_id, uint32_t v)
 	}
 	sl->state = v;
 	return 0;
+}
+
+/* Records that a write in flight carries state for task_id (a later
+ * state than any other write in flight does). Returns 0 or CS_ENOMEM. */
+static int disp_inflight_put(struct disp_inflight *f, uint64_t task_id, uint32_t state)
+{
+	assert(state > disp_inflight_state(f, task_id));
+	return disp_map_set(f, task_id, state);
 }
 
 /* Whether f holds task_id, its value in *v. */
