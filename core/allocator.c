@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "core/grow.h"
 #include "core/limits.h"
+#include "core/sort.h"
 
 /* ---------------------------------------------------------------- the IPAM */
 
@@ -1219,12 +1220,6 @@ static void alloc_mark_id(struct allocator *al, uint64_t id)
 	al->dirty_ids[al->dirty_count++] = id;
 }
 
-static int alloc_id_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* Whether t waits for the allocator. */
 static bool alloc_task_waits(const Cs__Task *t)
 {
@@ -1394,7 +1389,7 @@ static void alloc_pass(struct allocator *al)
 	} else {
 		size_t n = al->dirty_count;
 		if (n > 1)
-			qsort(al->dirty_ids, n, sizeof *al->dirty_ids, alloc_id_cmp);
+			qsort(al->dirty_ids, n, sizeof *al->dirty_ids, sort_u64_cmp);
 		al->dirty_count = 0;
 		for (size_t i = 0; i < n && !p.more; i++) {
 			const Cs__Service *s;

@@ -18,6 +18,7 @@
 #include "core/seal.h"
 #include "core/scheduler.h"
 #include "core/secret.h"
+#include "core/sort.h"
 #include "core/store.h"
 
 __attribute__((format(printf, 3, 4))) static int control_fail(char *err, size_t err_size,
@@ -1596,12 +1597,6 @@ static int control_task_id_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int control_u64_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 int control_task_list_filtered(struct manager *m, const struct control_task_filter *f,
 			       const Cs__Task **out, size_t max, size_t *count, char *err,
 			       size_t err_size)
@@ -1640,7 +1635,7 @@ int control_task_list_filtered(struct manager *m, const struct control_task_filt
 	 * order as a walk by id gives */
 	if (f->node_count) {
 		memcpy(nodes, node_ids, f->node_count * sizeof *nodes);
-		qsort(nodes, f->node_count, sizeof *nodes, control_u64_cmp);
+		qsort(nodes, f->node_count, sizeof *nodes, sort_u64_cmp);
 		for (size_t i = 0; i < f->node_count; i++)
 			if (i == 0 || nodes[i] != nodes[i - 1])
 				nodes[node_count++] = nodes[i];

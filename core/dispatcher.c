@@ -717,12 +717,6 @@ static void dispatcher_on_event(void *state, const struct store_event *ev)
 	}
 }
 
-static int disp_u64_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* What an agent needs of a task: the task with its service's spec and name
  * (tasks in the store carry neither, to stay small), and (issue 20) the
  * secrets and configs that spec references, whole, while the task has
@@ -828,7 +822,7 @@ static void disp_send_changes(struct dispatcher *d, struct disp_session *s)
 
 	if (!s->changed_count)
 		return;
-	qsort(s->changed, s->changed_count, sizeof *s->changed, disp_u64_cmp);
+	qsort(s->changed, s->changed_count, sizeof *s->changed, sort_u64_cmp);
 	tasks = calloc(s->changed_count, sizeof *tasks);
 	copies = calloc(s->changed_count, sizeof *copies);
 	removed = calloc(s->changed_count, sizeof *removed);
@@ -1659,7 +1653,7 @@ static size_t disp_net_needed(struct dispatcher *d, const struct disp_session *s
 	}
 	if (!n)
 		return 0;
-	qsort(*ids, n, sizeof **ids, disp_u64_cmp);
+	qsort(*ids, n, sizeof **ids, sort_u64_cmp);
 	for (size_t i = 0; i < n; i++)
 		if (!k || (*ids)[k - 1] != (*ids)[i])
 			(*ids)[k++] = (*ids)[i];
@@ -1919,7 +1913,7 @@ static void disp_net_heard(struct dispatcher *d, struct disp_session *s,
 				s->nets = v;
 			}
 			s->nets = v;
-			qsort(s->nets, s->net_count, sizeof *s->nets, disp_u64_cmp);
+			qsort(s->nets, s->net_count, sizeof *s->nets, sort_u64_cmp);
 		}
 		s->net_due = true;
 		disp_net_arm(d);

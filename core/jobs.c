@@ -13,6 +13,7 @@
 #include "core/limits.h"
 #include "core/orchestrator.h"
 #include "core/scheduler.h"
+#include "core/sort.h"
 #include "core/store.h"
 
 enum {
@@ -613,12 +614,6 @@ static void jobs_mark(struct jobs *j, uint64_t service_id)
 	j->dirty_svcs[j->dirty_count++] = service_id;
 }
 
-static int jobs_id_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* Arms the wake timer for the earliest restart delay still to end (one
  * timer, moved earlier when a pass finds an earlier delay). Delays already
  * over are left out: a pass acts on them, or clears them. */
@@ -679,7 +674,7 @@ static void jobs_pass(struct jobs *j)
 	} else {
 		size_t n = j->dirty_count;
 		if (n > 1)
-			qsort(j->dirty_svcs, n, sizeof *j->dirty_svcs, jobs_id_cmp);
+			qsort(j->dirty_svcs, n, sizeof *j->dirty_svcs, sort_u64_cmp);
 		j->dirty_count = 0;
 		for (size_t i = 0; i < n && !sc.more; i++) {
 			const Cs__Service *svc;

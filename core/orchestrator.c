@@ -14,6 +14,7 @@
 #include "core/limits.h"
 #include "core/leader.h"
 #include "core/scheduler.h"
+#include "core/sort.h"
 #include "core/store.h"
 
 enum {
@@ -1339,12 +1340,6 @@ static void orch_service(struct orchestrator *o, const Cs__Service *svc)
 		orch_replicated(o, svc);
 }
 
-static int orch_id_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static void orch_mark(struct orchestrator *o, uint64_t service_id);
 
 /* Whether time alone may change what the service needs: a delay running
@@ -1418,7 +1413,7 @@ static void orch_pass(struct orchestrator *o)
 		/* only what changed, in id order as a full pass would go */
 		size_t n = o->dirty_count;
 		if (n > 1)
-			qsort(o->dirty_svcs, n, sizeof *o->dirty_svcs, orch_id_cmp);
+			qsort(o->dirty_svcs, n, sizeof *o->dirty_svcs, sort_u64_cmp);
 		o->dirty_count = 0;
 		for (size_t i = 0; i < n; i++) {
 			const Cs__Service *svc;

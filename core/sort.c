@@ -20,3 +20,9 @@ void sort_u32(uint32_t *v, uint32_t *tmp, size_t n, sort_u32_cmp_fn cmp, const v
 		memcpy(v, tmp, n * sizeof *v);
 	}
 }
+
+int sort_u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}

@@ -56,6 +56,7 @@
 #include "core/control.h"
 #include "core/errors.h"
 #include "core/node.h"
+#include "core/sort.h"
 #include "net/ctlsock.h"
 #include "net/envproxy.h"
 #include "net/fakeexec.h"
@@ -636,12 +637,6 @@ static void sl_nodes_stop(struct swarmload *sl)
 	}
 }
 
-static int sl_u64_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* node-death, on each process's loop thread: the last kill_agents agents
  * (of all processes: those of this one among them) die as processes do:
  * the node program's stop (no goodbye), their containers' handles freed
@@ -969,7 +964,7 @@ static Cs__ControlResponse *sl_call(struct swarmload *sl, Cs__ControlRequest *re
 static bool sl_is_dead(const struct swarmload *sl, uint64_t id)
 {
 	return sl->dead_count &&
-	       bsearch(&id, sl->dead_ids, sl->dead_count, sizeof id, sl_u64_cmp);
+	       bsearch(&id, sl->dead_ids, sl->dead_count, sizeof id, sort_u64_cmp);
 }
 
 /* Whether hostname is one of this run's live agents' (PREFIX then 1..N). */
@@ -1379,7 +1374,7 @@ static int sl_phase_node_death(struct swarmload *sl)
 		else
 			sl_sleep_ms(1);
 	memcpy(sl->dead_ids, sl->sh->dead, sl->kill_agents * sizeof *sl->dead_ids);
-	qsort(sl->dead_ids, sl->kill_agents, sizeof *sl->dead_ids, sl_u64_cmp);
+	qsort(sl->dead_ids, sl->kill_agents, sizeof *sl->dead_ids, sort_u64_cmp);
 	sl->dead_count = sl->kill_agents;
 	sl_sleep_ms(2 * SL_POLL_MS); /* the counts published after it */
 	lost = before - SL_SUM(sl, running);

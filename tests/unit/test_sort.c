@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <cmocka.h>
 
 #include "core/hash.h"
@@ -54,11 +55,31 @@ static void test_sort_small_sizes(void **state)
 	assert_int_equal(v[2], 0);
 }
 
+/* The uint64 comparison every module's qsort and bsearch of ids share:
+ * ascending over the whole range (a difference cast to int would order
+ * ids that differ in their high bits wrongly), equal ones equal. */
+static void test_sort_u64_cmp_orders_the_whole_range(void **state)
+{
+	uint64_t v[] = {UINT64_MAX, 1ull << 63, 0, 1ull << 32, 1, (1ull << 63) + 1, 1};
+	const uint64_t want[] = {
+		0, 1, 1, 1ull << 32, 1ull << 63, (1ull << 63) + 1, UINT64_MAX};
+	uint64_t key = 1ull << 32;
+	(void)state;
+
+	qsort(v, sizeof v / sizeof *v, sizeof *v, sort_u64_cmp);
+	for (size_t i = 0; i < sizeof v / sizeof *v; i++)
+		assert_true(v[i] == want[i]);
+	assert_int_equal(sort_u64_cmp(&v[1], &v[2]), 0);
+	assert_true(bsearch(&key, v, sizeof v / sizeof *v, sizeof *v, sort_u64_cmp) ==
+		    &v[3]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sort_orders_and_keeps_equal_ones_in_order),
 		cmocka_unit_test(test_sort_small_sizes),
+		cmocka_unit_test(test_sort_u64_cmp_orders_the_whole_range),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
