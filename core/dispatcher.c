@@ -125,19 +125,18 @@ struct disp_report {
 	char message[128];
 };
 
-/* Reports proposed and not yet answered (issue 18): task id -> the latest
- * state a write in flight carries for it. Agents resend what is not
- * acknowledged every tick, and a write takes longer than a tick at scale:
- * each resend became another write of the same state. Open addressing
- * (linear probing, at most half full); only looked up, never walked. */
-struct disp_inflight_slot {
+/* A map of task ids to uint32s (issue 18): the latest state a status
+ * write in flight carries for a task (dispatcher.inflight), and a queued
+ * report's index (dispatcher.queued). Open addressing (linear probing, at
+ * most half full); only looked up, never walked. */
+struct disp_map_slot {
 	uint64_t task_id;
-	uint32_t state;
+	uint32_t value;
 	bool used;
 };
 
-struct disp_inflight {
-	struct disp_inflight_slot *slots;
+struct disp_map {
+	struct disp_map_slot *slots;
 	size_t mask; /* slots - 1, a power of two less one; 0: none yet */
 	size_t count;
 };
@@ -166,11 +165,14 @@ struct dispatcher {
 	bool stopped;
 	bool dying;
 	uint64_t heartbeats, status_reports; /* received, for metrics */
-	struct disp_inflight inflight;	     /* reports in status writes in flight */
+	/* reports proposed and not yet answered: agents resend what is not
+	 * acknowledged, and a write takes longer than a tick at scale: each
+	 * resend became another write of the same state */
+	struct disp_map inflight;
 	/* issue 18: the queued report of each task: task id -> its index in
 	 * reports (an agent's resend replaces it, as SwarmKit's dispatcher
 	 * keeps one status per task between flushes) */
-	struct disp_inflight queued;
+	struct disp_map queued;
 	/* issue 18, the status path (metrics; a debug line per write) */
 	unsigned status_writes_in_flight;
 	uint64_t status_writes, status_writes_failed;
@@ -360,7 +362,7 @@ static void disp_cert_held(struct dispatcher *d, struct disp_session *s,
 static void disp_session_reply(struct dispatcher *d, uint64_t conn, int status,
 			       struct disp_session *s);
 static void disp_ack_reports(struct dispatcher *d, const struct disp_report *v, size_t n);
-static void disp_inflight_done(struct disp_inflight *f, uint64_t task_id, uint32_t state);
+static void disp_inflight_done(struct disp_map *f, uint64_t task_id, uint32_t state);
 
 /* Proposes batch b (freed here) with context w (taken: freed here when
  * the write could not be proposed). Returns 0 (disp_write_done runs
@@ -1924,17 +1926,16 @@ static void disp_net_heard(struct dispatcher *d, struct disp_session *s,
 
 static void disp_status_flush(struct env *env, env_timer_id id, void *data);
 
-static size_t disp_inflight_home(const struct disp_inflight *f, uint64_t task_id)
+static size_t disp_map_home(const struct disp_map *f, uint64_t task_id)
 {
 	return (size_t)hash_mix64(task_id) & f->mask;
 }
 
 /* The slot of task_id, or of the empty slot where it would go (the table
  * has one: it is at most half full). */
-static struct disp_inflight_slot *disp_inflight_slot(const struct disp_inflight *f,
-						     uint64_t task_id)
+static struct disp_map_slot *disp_map_slot(const struct disp_map *f, uint64_t task_id)
 {
-	size_t i = disp_inflight_home(f, task_id);
+	size_t i = disp_map_home(f, task_id);
 
 	assert(f->mask != 0);
 	while (f->slots[i].used && f->slots[i].task_id != task_id)
@@ -1942,100 +1943,64 @@ static struct disp_inflight_slot *disp_inflight_slot(const struct disp_inflight 
 	return &f->slots[i];
 }
 
-/* The latest state a write in flight carries for task_id (0: none). */
-static uint32_t disp_inflight_state(const struct disp_inflight *f, uint64_t task_id)
+/* Whether f holds task_id, its value in *v. */
+static bool disp_map_get(const struct disp_map *f, uint64_t task_id, uint32_t *v)
 {
-	const struct disp_inflight_slot *sl;
+	const struct disp_map_slot *sl;
 
 	if (f->count == 0)
-		return 0;
-	sl = disp_inflight_slot(f, task_id);
-	return sl->used ? sl->state : 0;
+		return false;
+	sl = disp_map_slot(f, task_id);
+	if (sl->used)
+		*v = sl->value;
+	return sl->used;
 }
 
 /* Sets task_id's value to v in f (added or replaced). Returns 0 or
  * CS_ENOMEM (nothing changed). */
-static int disp_map_set(struct disp_inflight *f, uint64_t task_id, uint32_t v)
+static int disp_map_set(struct disp_map *f, uint64_t task_id, uint32_t v)
 {
-	struct disp_inflight_slot *sl;
+	struct disp_map_slot *sl;
 
 	if ((f->count + 1) * 2 > f->mask + 1 || f->mask == 0) {
 		size_t cap = f->mask ? (f->mask + 1) * 2 : 1024;
-		struct disp_inflight g = {calloc(cap, sizeof *g.slots), cap - 1, 0};
+		struct disp_map g = {calloc(cap, sizeof *g.slots), cap - 1, 0};
 		if (!g.slots)
 			return CS_ENOMEM;
 		for (size_t i = 0; f->mask && i <= f->mask; i++)
 			if (f->slots[i].used) {
-				*disp_inflight_slot(&g, f->slots[i].task_id) =
-					f->slots[i];
+				*disp_map_slot(&g, f->slots[i].task_id) = f->slots[i];
 				g.count++;
 			}
 		free(f->slots);
 		*f = g;
 	}
-	sl = disp_inflight_slot(f, task_id);
+	sl = disp_map_slot(f, task_id);
 	if (!sl->used) {
 		sl->used = true;
 		sl->task_id = task_id;
 		f->count++;
 	}
-	sl->state = v;
+	sl->value = v;
 	return 0;
 }
 
-/* Records that a write in flight carries state for task_id (a later
- * state than any other write in flight does). Returns 0 or CS_ENOMEM. */
-static int disp_inflight_put(struct disp_inflight *f, uint64_t task_id, uint32_t state)
-{
-	assert(state > disp_inflight_state(f, task_id));
-	return disp_map_set(f, task_id, state);
-}
-
-/* Whether f holds task_id, its value in *v. */
-static bool disp_map_get(const struct disp_inflight *f, uint64_t task_id, uint32_t *v)
-{
-	const struct disp_inflight_slot *sl;
-
-	if (f->count == 0)
-		return false;
-	sl = disp_inflight_slot(f, task_id);
-	if (sl->used)
-		*v = sl->state;
-	return sl->used;
-}
-
-static void disp_map_del(struct disp_inflight *f, uint64_t task_id);
-
-/* A write carrying state for task_id was answered: forgets the task unless
- * a later write in flight carries a later state (backward-shift delete). */
-static void disp_inflight_done(struct disp_inflight *f, uint64_t task_id, uint32_t state)
-{
-	struct disp_inflight_slot *sl;
-
-	if (f->count == 0)
-		return;
-	sl = disp_inflight_slot(f, task_id);
-	if (!sl->used || sl->state != state)
-		return;
-	disp_map_del(f, task_id);
-}
-
 /* Removes task_id from f, if there (backward-shift delete). */
-static void disp_map_del(struct disp_inflight *f, uint64_t task_id)
+static void disp_map_del(struct disp_map *f, uint64_t task_id)
 {
-	struct disp_inflight_slot *sl;
+	struct disp_map_slot *sl;
 	size_t i, j;
 
 	if (f->count == 0)
 		return;
-	sl = disp_inflight_slot(f, task_id);
+	sl = disp_map_slot(f, task_id);
 	if (!sl->used)
 		return;
 	i = (size_t)(sl - f->slots);
 	f->slots[i].used = false;
 	f->count--;
 	for (j = (i + 1) & f->mask; f->slots[j].used; j = (j + 1) & f->mask) {
-		size_t home = disp_inflight_home(f, f->slots[j].task_id);
+		size_t home = disp_map_home(f, f->slots[j].task_id);
 		/* j's entry may move to the hole at i when its home is not in
 		 * the cyclic range (i, j] */
 		if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
@@ -2044,6 +2009,29 @@ static void disp_map_del(struct disp_inflight *f, uint64_t task_id)
 			i = j;
 		}
 	}
+}
+
+/* The latest state a write in flight carries for task_id (0: none). */
+static uint32_t disp_inflight_state(const struct disp_map *f, uint64_t task_id)
+{
+	uint32_t state;
+	return disp_map_get(f, task_id, &state) ? state : 0;
+}
+
+/* Records that a write in flight carries state for task_id (a later
+ * state than any other write in flight does). Returns 0 or CS_ENOMEM. */
+static int disp_inflight_put(struct disp_map *f, uint64_t task_id, uint32_t state)
+{
+	assert(state > disp_inflight_state(f, task_id));
+	return disp_map_set(f, task_id, state);
+}
+
+/* A write carrying state for task_id was answered: forgets the task unless
+ * a later write in flight carries a later state. */
+static void disp_inflight_done(struct disp_map *f, uint64_t task_id, uint32_t state)
+{
+	if (disp_inflight_state(f, task_id) == state)
+		disp_map_del(f, task_id);
 }
 
 /* Queues the reports of u (from a live session) for the next status
