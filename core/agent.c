@@ -1649,6 +1649,32 @@ static void agent_op_done_step(struct env_ctl_req *req, int status)
 
 static void agent_task_do_deferred(struct agent *a);
 
+/* Opens the transaction the agent's saves go into until agent_tx_end (the
+ * executor calls they ask wait in `deferred` until then). A failed BEGIN
+ * is fatal (why: what the agent could not do); returns whether it opened. */
+static bool agent_tx_begin(struct agent *a, const char *why)
+{
+	assert(!a->in_tx);
+	if (sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		agent_fatal(a, why);
+		return false;
+	}
+	a->in_tx = true;
+	return true;
+}
+
+/* Commits what agent_tx_begin opened; a failed COMMIT is fatal (why), and
+ * a dead agent's transaction is rolled back. The caller asks the deferred
+ * executor calls next (agent_task_do_deferred). */
+static void agent_tx_end(struct agent *a, const char *why)
+{
+	a->in_tx = false;
+	if (!a->dead && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		agent_fatal(a, why);
+	if (a->dead)
+		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 /* An executor's answer, stepped in one transaction as agent_apply does
  * (issue 18): the states it moves a task through (a prepare's READY, then
  * STARTING) are one sync, not one each, and the next executor call waits
@@ -1658,22 +1684,12 @@ static void agent_op_done(struct env_ctl_req *req, int status)
 {
 	struct agent_task *t = req->data;
 	struct agent *a = t->a;
-	bool own = !a->in_tx && !a->dead;
+	bool own = !a->in_tx && !a->dead && agent_tx_begin(a, "begin saving task states");
 
-	if (own && sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-		agent_fatal(a, "begin saving task states");
-		own = false;
-	}
-	if (own)
-		a->in_tx = true;
 	agent_op_done_step(req, status); /* t may be gone after */
 	if (!own)
 		return;
-	a->in_tx = false;
-	if (!a->dead && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		agent_fatal(a, "save task states");
-	if (a->dead)
-		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+	agent_tx_end(a, "save task states");
 	agent_task_do_deferred(a);
 }
 
@@ -2806,13 +2822,8 @@ static int agent_apply(struct agent *a, const Cs__Assignments *as)
 	int rv;
 
 	assert(!a->in_tx);
-	if (a->dead)
+	if (a->dead || !agent_tx_begin(a, "begin saving assignments"))
 		return CS_ESTORAGE;
-	if (sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-		agent_fatal(a, "begin saving assignments");
-		return CS_ESTORAGE;
-	}
-	a->in_tx = true;
 	rv = agent_apply_frame(a, as, &ids, &n);
 	if (rv == 0) {
 		/* a network's state may have come before the task that needs
@@ -2824,11 +2835,7 @@ static int agent_apply(struct agent *a, const Cs__Assignments *as)
 		agent_net_sync(a);
 		agent_step_ids(a, ids, n);
 	}
-	a->in_tx = false;
-	if (!a->dead && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		agent_fatal(a, "save assignments");
-	if (a->dead)
-		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+	agent_tx_end(a, "save assignments");
 	if (rv)
 		env_logf(a->env, ENV_LOG_ERROR,
 			 "msg=\"cannot apply assignments\" err=\"%s\"", cs_strerror(rv));
