@@ -984,10 +984,10 @@ const Cs__Task *store_task_next_by_service(const struct store *s, uint64_t servi
 	if (prev && w->last == prev && w->gen == s->by_service_gen && w->depth > 0 &&
 	    STORE_WALK_TASK(w->path[w->depth - 1]) == prev) {
 		n = store_walk_succ(w);
-		if (!n && w->depth == 0)
+		if (!n && w->depth == 0) {
 			w->last = NULL; /* the end of the tree */
-		if (!n && w->depth == 0)
 			return NULL;
+		}
 	}
 	if (!n) {
 		/* a search, with a stored entry as the probe (its keys are
