@@ -19,6 +19,7 @@
 #include "core/orchestrator.h"
 #include "core/scheduler.h"
 #include "core/secret.h"
+#include "core/sort.h"
 #include "core/store.h"
 #include "sim/simexec.h"
 
@@ -1548,12 +1549,6 @@ static us_t clops_healthy_since(const struct clops *o, uint32_t node)
 	return disk > since ? disk : since;
 }
 
-static int clops_u64_cmp(const void *pa, const void *pb)
-{
-	uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
-	return a < b ? -1 : a > b;
-}
-
 static int clops_term_visit(void *arg, const Cs__Task *t)
 {
 	struct clops *o = arg;
@@ -1574,7 +1569,7 @@ static bool clops_term_read(struct clops *o, const struct store *st)
 	if (store_task_scan_by_node(st, 0, clops_term_visit, o) != 0)
 		return false;
 	if (o->term_count > 1)
-		qsort(o->term_ids, o->term_count, sizeof *o->term_ids, clops_u64_cmp);
+		qsort(o->term_ids, o->term_count, sizeof *o->term_ids, sort_u64_cmp);
 	return true;
 }
 
@@ -1592,7 +1587,7 @@ static void clops_inv6_fn(void *ctx, const struct simexec_info *i)
 		char *end;
 		uint64_t id = strtoull(i->task_id, &end, 16);
 		if (*end || end == i->task_id || o->term_count == 0 ||
-		    !bsearch(&id, o->term_ids, o->term_count, sizeof id, clops_u64_cmp))
+		    !bsearch(&id, o->term_ids, o->term_count, sizeof id, sort_u64_cmp))
 			return; /* as clops_task_of: no task, or not terminal */
 	}
 	t = clops_task_of(v->st, i->task_id);
