@@ -31,7 +31,9 @@
  *    scenarios without faults of their own, as in scenarios/explore/.)
  *    Counting is per fault interval, which overestimates; that is safe.
  *  - Nodes that the scenario removes, promotes or demotes are never faulted,
- *    nor are nodes added after `cluster` or workers past w64.
+ *    nor are nodes added after `cluster` or workers past w64. A scenario
+ *    that rotates the CA itself gets no generated `ca rotate` or `cert`
+ *    fault (explore_rotates says why).
  *
  * Shrinking keeps a step when the run still fails in any way (not only with
  * the same message): simpler to state, and a different failure found on the
@@ -943,6 +945,23 @@ static bool explore_ca_clash(const struct explore_plan *plan,
 	return false;
 }
 
+/* Whether the scenario rotates the root CA itself (`ca rotate`). Its
+ * rotations are then its own CA faults, which generated ones leave alone,
+ * as they leave alone the nodes it faults: no generated `ca rotate` (the
+ * scenario's next one would be refused while it runs: "a root CA rotation
+ * is in progress"), and no generated `cert wN expire`, whose worker joins
+ * again as a new node: its old record, down for good, holds any rotation at
+ * its phase until an operator removes it (the rotation waits for every
+ * node of the store, as SwarmKit's reconciler does), and, once a rotation
+ * finished, its first token names a root no manager presents any more. */
+static bool explore_rotates(const struct scn_script *s)
+{
+	for (size_t i = 0; i < s->cmd_count; i++)
+		if (s->cmds[i].kind == SCN_CA_ROTATE)
+			return true;
+	return false;
+}
+
 int explore_plan_make(const struct scn_script *script, uint64_t seed, uint32_t kinds,
 		      bool swarm, struct explore_plan *plan)
 {
@@ -952,6 +971,7 @@ int explore_plan_make(const struct scn_script *script, uint64_t seed, uint32_t k
 	uint32_t drawn_kinds = kinds;
 	struct explore_nodes nodes;
 	struct rng r;
+	bool rotates = explore_rotates(script);
 
 	memset(plan, 0, sizeof *plan);
 	if (!cluster)
@@ -996,6 +1016,10 @@ int explore_plan_make(const struct scn_script *script, uint64_t seed, uint32_t k
 			for (kind = 0; kind < EXPLORE_KIND_COUNT; kind++)
 				if ((drawn_kinds & (1u << kind)) && pick-- == 0)
 					break;
+			/* the scenario rotates the CA itself: the CA is its
+			 * own to fault (see explore_rotates) */
+			if (rotates && (kind == EXPLORE_CA || kind == EXPLORE_CERT))
+				continue;
 			if (!explore_draw(&r, plan, &nodes, kind, max_dur_ms, &f))
 				continue;
 			if (!explore_fits(plan, &f) || explore_ca_clash(plan, &f))
