@@ -159,6 +159,42 @@ static void test_explore_no_ca_or_cert_fault_when_the_scenario_rotates(void **st
 	scn_free(&t);
 }
 
+/* No generated fault keeps a node down or cut off across the scenario's
+ * wait for its rotation to finish: the rotation waits for every node, so
+ * the wait would time out and the scenario's next `ca rotate` be refused
+ * (security-ca-rotation-leader-change.scn seed 7016). Node faults before
+ * the wait, and after it, are still drawn. */
+static void test_explore_no_node_fault_across_a_rotation_wait(void **state)
+{
+	const char *text = "cluster managers=3 workers=3\nservice create web replicas=3\n"
+			   "ca rotate\nrun 1m\nexpect ca rotated within 5m\n"
+			   "ca rotate\nrun 4m\n";
+	struct scn_script s;
+	size_t before = 0, after = 0;
+
+	(void)state;
+	parse(text, &s);
+	for (uint64_t seed = 1; seed <= 400; seed++) {
+		struct explore_plan p;
+		assert_int_equal(
+			explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
+		for (size_t i = 0; i < p.fault_count; i++) {
+			const struct explore_fault *f = &p.faults[i];
+			if (!f->mgr_mask && !f->wrk_mask)
+				continue;
+			if (f->at_ms >= 60 * 1000) {
+				after++;
+				continue;
+			}
+			assert_true(f->end[0]);
+			assert_true(f->at_ms + f->dur_ms < 60 * 1000);
+			before++;
+		}
+	}
+	assert_true(before > 0 && after > 0);
+	scn_free(&s);
+}
+
 static void test_explore_plans_stay_survivable(void **state)
 {
 	const char *text = "cluster managers=5 workers=3\nservice create web replicas=3\n"
@@ -646,6 +682,7 @@ int main(void)
 		cmocka_unit_test(
 			test_explore_no_rotation_with_a_node_down_before_joining),
 		cmocka_unit_test(test_explore_plans_stay_survivable),
+		cmocka_unit_test(test_explore_no_node_fault_across_a_rotation_wait),
 		cmocka_unit_test(
 			test_explore_no_ca_or_cert_fault_when_the_scenario_rotates),
 		cmocka_unit_test(test_explore_swarm_draws_the_open_shape),
