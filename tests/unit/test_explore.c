@@ -613,6 +613,63 @@ static void test_explore_swarm_shape_fits_the_services(void **state)
 /* issue 19: each failure is judged. An `always` broken after a generated
  * crash is a claim naming that crash (and fails only when strict); one
  * broken before any fault is claim-unfaulted; a passing run is passed. */
+/* A plan of one hand-made fault (start, end) on text. */
+static void one_fault_plan(const struct scn_script *s, const char *start, const char *end,
+			   struct explore_plan *p)
+{
+	assert_int_equal(explore_plan_make(s, 1, 1u << EXPLORE_LINK, false, p), 0);
+	memset(p->faults, 0, sizeof p->faults);
+	p->fault_count = 1;
+	p->faults[0].kind = EXPLORE_LINK;
+	p->faults[0].enabled = true;
+	p->faults[0].image = -1;
+	p->faults[0].at_ms = 10 * 1000;
+	p->faults[0].dur_ms = 5 * 1000;
+	snprintf(p->faults[0].start, sizeof p->faults[0].start, "%s", start);
+	snprintf(p->faults[0].end, sizeof p->faults[0].end, "%s", end);
+}
+
+/* A liveness failure that the same plan with its faults off fails with the
+ * same words is the scenario's own story (web wants 3 replicas at one per
+ * worker on 2 workers: security-ca-rotation-node-down.scn's end), not a
+ * failure; one that the faults cause stays liveness (a worker drained for
+ * good leaves web a replica short). */
+static void test_explore_judges_a_story_that_never_converges(void **state)
+{
+	static const char no_room[] = "cluster managers=1 workers=2\n"
+				      "service create web replicas=3 max-per-node=1 "
+				      "constraint=node.role==worker\n"
+				      "run 1m\n";
+	static const char room[] = "cluster managers=1 workers=2\n"
+				   "service create web replicas=2 max-per-node=1 "
+				   "constraint=node.role==worker\n"
+				   "run 1m\n";
+	struct scn_script s;
+	struct explore_plan p;
+	struct runner_result res;
+	struct explore_verdict v;
+	char err[512];
+
+	(void)state;
+	parse(no_room, &s);
+	one_fault_plan(&s, "link m1 w1 delay=10ms", "link m1 w1", &p);
+	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
+	assert_false(res.passed);
+	assert_non_null(strstr(res.message, "expect converged"));
+	assert_int_equal(v.cls, EXPLORE_STORY);
+	assert_false(explore_class_fails(v.cls, false));
+	assert_false(explore_class_fails(v.cls, true));
+	scn_free(&s);
+
+	parse(room, &s);
+	one_fault_plan(&s, "node drain w1", "", &p);
+	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
+	assert_false(res.passed);
+	assert_non_null(strstr(res.message, "expect converged"));
+	assert_int_equal(v.cls, EXPLORE_LIVENESS);
+	scn_free(&s);
+}
+
 static void test_explore_judges_failures(void **state)
 {
 	static const char unfaulted[] = "cluster managers=1 workers=2\n"
@@ -694,6 +751,7 @@ int main(void)
 		cmocka_unit_test(test_explore_stretches_waits_and_awaits_a_leader),
 		cmocka_unit_test(test_explore_swarm_shape_fits_the_services),
 		cmocka_unit_test(test_explore_judges_failures),
+		cmocka_unit_test(test_explore_judges_a_story_that_never_converges),
 	};
 	return cmocka_run_group_tests_name("explore", tests, NULL, NULL);
 }
