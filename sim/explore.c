@@ -1480,8 +1480,9 @@ static const char *explore_words(const char *message)
  * the same words: what the liveness phase asks, the scenario's own story
  * does not reach (security-ca-rotation-node-down.scn removes w3, leaving
  * two workers to web's three replicas at max-per-node=1: `converged` never
- * holds, faults or not). Any other outcome of that run leaves the verdict
- * alone. Returns 0 or the run's error. */
+ * holds, faults or not); a plan with no fault is that run already. Any
+ * other outcome of that run leaves the verdict alone. Returns 0 or the
+ * run's error. */
 static int explore_judge_story(const struct scn_script *script,
 			       const struct explore_plan *plan,
 			       const struct runner_result *res, uint32_t liveness_line,
@@ -1492,9 +1493,12 @@ static int explore_judge_story(const struct scn_script *script,
 	char err[256];
 	int rv;
 
-	if (v->cls != EXPLORE_LIVENESS || res->fail_line < liveness_line ||
-	    !explore_enabled_count(plan))
+	if (v->cls != EXPLORE_LIVENESS || res->fail_line < liveness_line)
 		return 0;
+	if (!explore_enabled_count(plan)) {
+		v->cls = EXPLORE_STORY; /* the run was that run */
+		return 0;
+	}
 	base = malloc(sizeof *base);
 	if (!base)
 		return CS_ENOMEM;

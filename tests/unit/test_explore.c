@@ -659,6 +659,11 @@ static void test_explore_judges_a_story_that_never_converges(void **state)
 	assert_int_equal(v.cls, EXPLORE_STORY);
 	assert_false(explore_class_fails(v.cls, false));
 	assert_false(explore_class_fails(v.cls, true));
+	/* a plan whose faults are all off (none drawn) is that run */
+	p.faults[0].enabled = false;
+	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
+	assert_false(res.passed);
+	assert_int_equal(v.cls, EXPLORE_STORY);
 	scn_free(&s);
 
 	parse(room, &s);
