@@ -1516,6 +1516,57 @@ static int explore_judge_story(const struct scn_script *script,
 	return 0;
 }
 
+/* Whether two failures are the same `always` broken (at any time, in any
+ * way): their words up to the first ": " (the command's own text). */
+static bool explore_same_claim(const char *a, const char *b)
+{
+	const char *wa = explore_words(a), *wb = explore_words(b);
+	const char *ea = strstr(wa, ": "), *eb = strstr(wb, ": ");
+	return ea && eb && ea - wa == eb - wb && strncmp(wa, wb, (size_t)(ea - wa)) == 0;
+}
+
+/* A claim broken before any generated fault, in a plan that drew the
+ * timings the scenario leaves open (--swarm), becomes a claim after those
+ * timings (EXPLORE_CLAIM, the drawn `set` line named) when the scenario,
+ * run with its own timings and no fault, keeps that claim: the drawn
+ * timings made it false, as a fault would (security-ca-rotation.scn seed
+ * 9005: heartbeat=1s makes its own 3 s `kill m3 process` a node down, whose
+ * task moves, and `always running web == 6` breaks; SwarmKit's dispatcher
+ * would declare that node down as well). Otherwise the verdict stays.
+ * Returns 0 or that run's error. */
+static int explore_judge_timings(const struct scn_script *script,
+				 const struct explore_plan *plan,
+				 const struct runner_result *res,
+				 struct explore_verdict *v)
+{
+	struct explore_plan *base;
+	struct runner_result bres;
+	char err[256];
+	int rv;
+
+	if (v->cls != EXPLORE_CLAIM_UNFAULTED || !plan->settings[0])
+		return 0;
+	base = malloc(sizeof *base);
+	if (!base)
+		return CS_ENOMEM;
+	*base = *plan;
+	base->settings[0] = '\0';
+	base->wait_scale_pct = 100;
+	base->liveness_ms = EXPLORE_LIVENESS_MS;
+	for (size_t i = 0; i < base->fault_count; i++)
+		base->faults[i].enabled = false;
+	rv = explore_run(script, base, &bres, NULL, err, sizeof err);
+	free(base);
+	if (rv)
+		return rv;
+	if (bres.passed || !explore_same_claim(res->message, bres.message)) {
+		v->cls = EXPLORE_CLAIM;
+		snprintf(v->fault, sizeof v->fault, "%s (drawn timings)", plan->settings);
+	}
+	runner_result_free(&bres);
+	return 0;
+}
+
 int explore_run_judged(const struct scn_script *script, const struct explore_plan *plan,
 		       struct runner_result *res, struct explore_verdict *verdict,
 		       char **text_out, char *err, size_t err_size)
@@ -1552,6 +1603,8 @@ int explore_run_judged(const struct scn_script *script, const struct explore_pla
 	else if (verdict) {
 		explore_judge(&gen, res, &watch, verdict);
 		rv = explore_judge_story(script, plan, res, map.liveness_line, verdict);
+		if (!rv)
+			rv = explore_judge_timings(script, plan, res, verdict);
 		if (rv) {
 			snprintf(err, err_size, "%s", cs_strerror(rv));
 			runner_result_free(res);

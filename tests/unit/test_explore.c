@@ -675,6 +675,50 @@ static void test_explore_judges_a_story_that_never_converges(void **state)
 	scn_free(&s);
 }
 
+/* A claim broken before any generated fault under drawn timings is a
+ * claim after those timings when the scenario, with its own timings and no
+ * fault, keeps it (a 4 s `kill w1 process` is a node down at heartbeat=1s:
+ * its task moves; security-ca-rotation.scn seed 9005); a claim the
+ * scenario breaks by itself stays claim-unfaulted whatever the timings. */
+static void test_explore_judges_a_claim_broken_by_drawn_timings(void **state)
+{
+	static const char kept[] = "cluster managers=1 workers=2\n"
+				   "service create web replicas=2 max-per-node=1 "
+				   "constraint=node.role==worker\n"
+				   "expect converged within 1m\n"
+				   "always running web == 2\n"
+				   "kill w1 process\nrun 4s\nrestart w1\nrun 1m\n";
+	static const char is_false[] = "cluster managers=1 workers=2\n"
+				       "service create web replicas=2\n"
+				       "always running web == 3\n"
+				       "run 1m\n";
+	struct scn_script s;
+	struct explore_plan p;
+	struct runner_result res;
+	struct explore_verdict v;
+	char err[512];
+
+	(void)state;
+	parse(kept, &s);
+	assert_int_equal(explore_plan_make(&s, 1, 1u << EXPLORE_LINK, true, &p), 0);
+	p.fault_count = 0;
+	snprintf(p.settings, sizeof p.settings, "set heartbeat=1s");
+	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
+	assert_false(res.passed);
+	assert_int_equal(v.cls, EXPLORE_CLAIM);
+	assert_string_equal(v.fault, "set heartbeat=1s (drawn timings)");
+	scn_free(&s);
+
+	parse(is_false, &s);
+	assert_int_equal(explore_plan_make(&s, 1, 1u << EXPLORE_LINK, true, &p), 0);
+	p.fault_count = 0;
+	snprintf(p.settings, sizeof p.settings, "set heartbeat=1s");
+	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
+	assert_false(res.passed);
+	assert_int_equal(v.cls, EXPLORE_CLAIM_UNFAULTED);
+	scn_free(&s);
+}
+
 static void test_explore_judges_failures(void **state)
 {
 	static const char unfaulted[] = "cluster managers=1 workers=2\n"
@@ -756,6 +800,7 @@ int main(void)
 		cmocka_unit_test(test_explore_stretches_waits_and_awaits_a_leader),
 		cmocka_unit_test(test_explore_swarm_shape_fits_the_services),
 		cmocka_unit_test(test_explore_judges_failures),
+		cmocka_unit_test(test_explore_judges_a_claim_broken_by_drawn_timings),
 		cmocka_unit_test(test_explore_judges_a_story_that_never_converges),
 	};
 	return cmocka_run_group_tests_name("explore", tests, NULL, NULL);
