@@ -1215,6 +1215,14 @@ static int explore_text_map(const struct scn_script *script,
 			    const struct explore_plan *plan, char **text, size_t *len,
 			    struct explore_map *map);
 
+static bool explore_plan_rotates(const struct explore_plan *plan)
+{
+	for (size_t i = 0; i < plan->fault_count; i++)
+		if (plan->faults[i].enabled && plan->faults[i].kind == EXPLORE_CA)
+			return true;
+	return false;
+}
+
 int explore_text(const struct scn_script *script, const struct explore_plan *plan,
 		 char **text, size_t *len)
 {
@@ -1350,6 +1358,11 @@ static int explore_text_map(const struct scn_script *script,
 		if (first)
 			explore_put(&b, "%s\n", plan->image_reset[f->image]);
 	}
+	/* a rotation, the scenario's or a generated one, finishes once
+	 * every node is back (it waits for every node, and no other) */
+	if (explore_rotates(script) || explore_plan_rotates(plan))
+		explore_put(&b, "expect ca rotated within %" PRIu64 "s\n",
+			    plan->liveness_ms / 1000);
 	explore_put(&b,
 		    "expect converged within %" PRIu64 "s\n"
 		    "expect managers in sync within 60s\n",

@@ -195,6 +195,46 @@ static void test_explore_no_node_fault_across_a_rotation_wait(void **state)
 	scn_free(&s);
 }
 
+/* The liveness phase asks a rotation, the scenario's or a generated one,
+ * to finish once every fault is healed (it waits for every node, and all
+ * are back): `expect ca rotated` before `converged`; none without one. */
+static void test_explore_liveness_asks_a_rotation_to_finish(void **state)
+{
+	const char *own = "cluster managers=3 workers=3\nservice create web replicas=3\n"
+			  "ca rotate\nrun 5m\n";
+	const char *plain = "cluster managers=3 workers=3\nservice create web "
+			    "replicas=3\nrun 5m\n";
+	struct scn_script s, t;
+	struct explore_plan p;
+	char *text;
+	size_t len;
+	bool generated = false, without = false;
+
+	(void)state;
+	parse(own, &s);
+	assert_int_equal(explore_plan_make(&s, 1, EXPLORE_FAULTS_ALL, false, &p), 0);
+	assert_int_equal(explore_text(&s, &p, &text, &len), 0);
+	assert_non_null(strstr(text, "\nexpect ca rotated within 120s\n"
+				     "expect converged within 120s\n"));
+	free(text);
+	parse(plain, &t);
+	for (uint64_t seed = 1; seed <= 60; seed++) {
+		bool ca = false;
+		assert_int_equal(
+			explore_plan_make(&t, seed, EXPLORE_FAULTS_ALL, false, &p), 0);
+		for (size_t i = 0; i < p.fault_count; i++)
+			ca |= p.faults[i].kind == EXPLORE_CA;
+		assert_int_equal(explore_text(&t, &p, &text, &len), 0);
+		assert_int_equal(strstr(text, "expect ca rotated") != NULL, ca);
+		generated |= ca;
+		without |= !ca;
+		free(text);
+	}
+	assert_true(generated && without);
+	scn_free(&s);
+	scn_free(&t);
+}
+
 static void test_explore_plans_stay_survivable(void **state)
 {
 	const char *text = "cluster managers=5 workers=3\nservice create web replicas=3\n"
@@ -788,6 +828,7 @@ int main(void)
 		cmocka_unit_test(
 			test_explore_no_rotation_with_a_node_down_before_joining),
 		cmocka_unit_test(test_explore_plans_stay_survivable),
+		cmocka_unit_test(test_explore_liveness_asks_a_rotation_to_finish),
 		cmocka_unit_test(test_explore_no_node_fault_across_a_rotation_wait),
 		cmocka_unit_test(
 			test_explore_no_ca_or_cert_fault_when_the_scenario_rotates),
