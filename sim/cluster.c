@@ -440,6 +440,14 @@ bool simcluster_refused(const struct simcluster *c, const char *hostname)
 	return false;
 }
 
+const char *simcluster_join_token(const struct simcluster *c, const char *hostname)
+{
+	for (size_t i = c->nodes_count; i-- > 0;)
+		if (strcmp(c->nodes[i]->hostname, hostname) == 0)
+			return c->nodes[i]->cfg.agent.join_token;
+	return NULL;
+}
+
 /* Returns the description of hostname (the last one given), or NULL. */
 static const struct agent_desc *simcluster_desc_of(const struct simcluster *c,
 						   const char *hostname)

@@ -88,6 +88,9 @@ int simcluster_track(struct simcluster *c, uint32_t node, uint32_t number);
 /* simcluster_refused says whether the agent of the node named hostname was
  * refused by the cluster (a node removed, then started again). */
 bool simcluster_refused(const struct simcluster *c, const char *hostname);
+/* simcluster_join_token: the join token the agent of the node named
+ * hostname was given (the last node of that name), or NULL. */
+const char *simcluster_join_token(const struct simcluster *c, const char *hostname);
 /* simcluster_number returns the manager number (its raft id) the node runs
  * as, up or down, or 0 for a worker. */
 uint32_t simcluster_number(const struct simcluster *c, uint32_t node);

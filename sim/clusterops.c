@@ -17,6 +17,7 @@
 #include "core/jobs.h"
 #include "core/limits.h"
 #include "core/orchestrator.h"
+#include "core/pki.h"
 #include "core/scheduler.h"
 #include "core/secret.h"
 #include "core/sort.h"
@@ -767,10 +768,38 @@ static bool clops_service_converged(struct clops *o, const struct store *st,
 	return false;
 }
 
+/* Whether node i can never join: it holds no certificate the leader
+ * accepts, so it asks with its join token, and that token names a root
+ * that is not the cluster's any more (`node add ... token=initial` after
+ * a `ca rotate`, or a node given the token of its moment whose join came
+ * after a rotation finished). Its transport refuses every manager (none
+ * presents the token's root), as SwarmKit's joiner refuses a CA that does
+ * not match its token's digest: it cannot reach the leader, by design, and
+ * waits for an operator to hand it the current token. A node that holds a
+ * certificate the leader accepts never counts here, whatever its token. */
+static bool clops_token_stale(struct clops *o, const Cs__Cluster *cl, int64_t leader,
+			      uint32_t i)
+{
+	struct env_identity id;
+	uint8_t pin[ENV_DIGEST_BYTES], root[ENV_DIGEST_BYTES];
+	char secret[PKI_TOKEN_SECRET_BYTES], why[PKI_WHY_BYTES];
+	const char *token = simcluster_join_token(o->c, world_node_name(o->w, i));
+
+	if (leader < 0 || !cl || cl->ca_cert.len == 0 || !token || !*token)
+		return false;
+	if (world_pki_identity(o->w, i, (uint32_t)leader, &id))
+		return false; /* it holds a certificate: its token is not used */
+	if (pki_token_parse(token, pin, secret, why) != 0)
+		return false;
+	pki_digest(cl->ca_cert.data, cl->ca_cert.len, root);
+	return memcmp(pin, root, sizeof root) != 0;
+}
+
 /* Whether every node whose daemon runs, and that the leader can reach, is
  * READY in the store: until a node has joined, services cannot be judged
  * converged (a global service would be, vacuously, before any node
- * registers). */
+ * registers). A node whose join token names a root the cluster no longer
+ * has cannot reach it (clops_token_stale). */
 static bool clops_nodes_agree(struct clops *o, const struct store *st, char *got,
 			      size_t got_size)
 {
@@ -797,6 +826,8 @@ static bool clops_nodes_agree(struct clops *o, const struct store *st, char *got
 				   * stranger runs nothing) */
 		if (leader >= 0 && world_net_cut(o->w, (uint32_t)leader, i))
 			continue; /* cut off: it cannot say it is up */
+		if (clops_token_stale(o, store_cluster(st), leader, i))
+			continue; /* its token from before a rotation */
 		snprintf(got, got_size, "%s is up but not ready in the store",
 			 world_node_name(o->w, i));
 		ok = false;

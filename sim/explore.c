@@ -31,7 +31,10 @@
  *    scenarios without faults of their own, as in scenarios/explore/.)
  *    Counting is per fault interval, which overestimates; that is safe.
  *  - Nodes that the scenario removes, promotes or demotes are never faulted,
- *    nor are nodes added after `cluster` or workers past w64.
+ *    nor are nodes added after `cluster` or workers past w64. A scenario
+ *    that rotates the CA itself gets no generated `ca rotate` or `cert`
+ *    fault (explore_rotates says why), and no node fault that lasts across
+ *    its wait for a rotation to finish (explore_spans_rotation_wait).
  *
  * Shrinking keeps a step when the run still fails in any way (not only with
  * the same message): simpler to state, and a different failure found on the
@@ -943,6 +946,56 @@ static bool explore_ca_clash(const struct explore_plan *plan,
 	return false;
 }
 
+/* Whether the scenario rotates the root CA itself (`ca rotate`). Its
+ * rotations are then its own CA faults, which generated ones leave alone,
+ * as they leave alone the nodes it faults: no generated `ca rotate` (the
+ * scenario's next one would be refused while it runs: "a root CA rotation
+ * is in progress"), and no generated `cert wN expire`, whose worker joins
+ * again as a new node: its old record, down for good, holds any rotation at
+ * its phase until an operator removes it (the rotation waits for every
+ * node of the store, as SwarmKit's reconciler does), and, once a rotation
+ * finished, its first token names a root no manager presents any more. */
+static bool explore_rotates(const struct scn_script *s)
+{
+	for (size_t i = 0; i < s->cmd_count; i++)
+		if (s->cmds[i].kind == SCN_CA_ROTATE)
+			return true;
+	return false;
+}
+
+/* Whether fault f, while it takes a node down or cuts it off, spans the
+ * instant (in the window's `run` time) at which the scenario waits for its
+ * rotation to finish (`expect`/`await ca rotated`). A rotation waits for
+ * every node, by design (SwarmKit's reconciler too), so such a fault holds
+ * the scenario's wait until it ends, and the fault's end comes after the
+ * wait in the text (offsets count only `run` time): the wait times out
+ * (an await, under explore), and the scenario's next `ca rotate` is
+ * refused, a rotation being in progress, through no bug (security-ca-
+ * rotation-leader-change.scn seed 7016: `kill w2 process` across the
+ * first `expect ca rotated`). Such a fault is never drawn; one that ends
+ * before the wait is, and the rotation must then finish. A fault with no
+ * end (a machine that stays dead) spans every later wait. */
+static bool explore_spans_rotation_wait(const struct scn_script *s,
+					const struct explore_fault *f)
+{
+	uint64_t t_ms = 0;
+
+	if (!f->mgr_mask && !f->wrk_mask)
+		return false;
+	for (size_t i = 0; i < s->cmd_count; i++) {
+		const struct scn_cmd *c = &s->cmds[i];
+		if (c->kind == SCN_RUN)
+			t_ms += c->u.run_ms;
+		if ((c->kind != SCN_EXPECT && c->kind != SCN_AWAIT) ||
+		    c->u.expect.cond.kind != SCN_COND_CA_ROTATED)
+			continue;
+		/* an event at the wait's instant is written after it */
+		if (f->at_ms < t_ms && (!f->end[0] || f->at_ms + f->dur_ms >= t_ms))
+			return true;
+	}
+	return false;
+}
+
 int explore_plan_make(const struct scn_script *script, uint64_t seed, uint32_t kinds,
 		      bool swarm, struct explore_plan *plan)
 {
@@ -952,6 +1005,7 @@ int explore_plan_make(const struct scn_script *script, uint64_t seed, uint32_t k
 	uint32_t drawn_kinds = kinds;
 	struct explore_nodes nodes;
 	struct rng r;
+	bool rotates = explore_rotates(script);
 
 	memset(plan, 0, sizeof *plan);
 	if (!cluster)
@@ -996,9 +1050,14 @@ int explore_plan_make(const struct scn_script *script, uint64_t seed, uint32_t k
 			for (kind = 0; kind < EXPLORE_KIND_COUNT; kind++)
 				if ((drawn_kinds & (1u << kind)) && pick-- == 0)
 					break;
+			/* the scenario rotates the CA itself: the CA is its
+			 * own to fault (see explore_rotates) */
+			if (rotates && (kind == EXPLORE_CA || kind == EXPLORE_CERT))
+				continue;
 			if (!explore_draw(&r, plan, &nodes, kind, max_dur_ms, &f))
 				continue;
-			if (!explore_fits(plan, &f) || explore_ca_clash(plan, &f))
+			if (!explore_fits(plan, &f) || explore_ca_clash(plan, &f) ||
+			    explore_spans_rotation_wait(script, &f))
 				continue;
 			plan->faults[plan->fault_count++] = f;
 			break;
@@ -1156,6 +1215,14 @@ static int explore_text_map(const struct scn_script *script,
 			    const struct explore_plan *plan, char **text, size_t *len,
 			    struct explore_map *map);
 
+static bool explore_plan_rotates(const struct explore_plan *plan)
+{
+	for (size_t i = 0; i < plan->fault_count; i++)
+		if (plan->faults[i].enabled && plan->faults[i].kind == EXPLORE_CA)
+			return true;
+	return false;
+}
+
 int explore_text(const struct scn_script *script, const struct explore_plan *plan,
 		 char **text, size_t *len)
 {
@@ -1291,6 +1358,11 @@ static int explore_text_map(const struct scn_script *script,
 		if (first)
 			explore_put(&b, "%s\n", plan->image_reset[f->image]);
 	}
+	/* a rotation, the scenario's or a generated one, finishes once
+	 * every node is back (it waits for every node, and no other) */
+	if (explore_rotates(script) || explore_plan_rotates(plan))
+		explore_put(&b, "expect ca rotated within %" PRIu64 "s\n",
+			    plan->liveness_ms / 1000);
 	explore_put(&b,
 		    "expect converged within %" PRIu64 "s\n"
 		    "expect managers in sync within 60s\n",
@@ -1307,7 +1379,7 @@ static int explore_text_map(const struct scn_script *script,
 /* ---------------------------------------------------------------- running */
 
 static const char *const explore_class_names[EXPLORE_CLASS_COUNT] = {
-	"passed", "invariant", "liveness", "claim", "claim-unfaulted",
+	"passed", "invariant", "liveness", "claim", "claim-unfaulted", "story",
 };
 
 const char *explore_class_name(enum explore_class cls)
@@ -1330,6 +1402,7 @@ bool explore_class_fails(enum explore_class cls, bool strict_claims)
 	switch (cls) {
 	case EXPLORE_PASSED: return false;
 	case EXPLORE_CLAIM: return strict_claims;
+	case EXPLORE_STORY: return false;
 	default: return true;
 	}
 }
@@ -1402,6 +1475,111 @@ static void explore_judge(const struct scn_script *gen, const struct runner_resu
 	}
 }
 
+/* The words of a failure, less its "line N: " (the faults' lines move the
+ * liveness phase's). */
+static const char *explore_words(const char *message)
+{
+	const char *p = message;
+	if (strncmp(p, "line ", 5) != 0)
+		return message;
+	p += 5;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return strncmp(p, ": ", 2) == 0 ? p + 2 : message;
+}
+
+/* A liveness verdict on a failure of the liveness phase (from its line on)
+ * becomes EXPLORE_STORY when the same plan with every fault off fails with
+ * the same words: what the liveness phase asks, the scenario's own story
+ * does not reach (security-ca-rotation-node-down.scn removes w3, leaving
+ * two workers to web's three replicas at max-per-node=1: `converged` never
+ * holds, faults or not); a plan with no fault is that run already. Any
+ * other outcome of that run leaves the verdict alone. Returns 0 or the
+ * run's error. */
+static int explore_judge_story(const struct scn_script *script,
+			       const struct explore_plan *plan,
+			       const struct runner_result *res, uint32_t liveness_line,
+			       struct explore_verdict *v)
+{
+	struct explore_plan *base;
+	struct runner_result bres;
+	char err[256];
+	int rv;
+
+	if (v->cls != EXPLORE_LIVENESS || res->fail_line < liveness_line)
+		return 0;
+	if (!explore_enabled_count(plan)) {
+		v->cls = EXPLORE_STORY; /* the run was that run */
+		return 0;
+	}
+	base = malloc(sizeof *base);
+	if (!base)
+		return CS_ENOMEM;
+	*base = *plan;
+	for (size_t i = 0; i < base->fault_count; i++)
+		base->faults[i].enabled = false;
+	rv = explore_run(script, base, &bres, NULL, err, sizeof err);
+	free(base);
+	if (rv)
+		return rv;
+	if (!bres.passed &&
+	    strcmp(explore_words(bres.message), explore_words(res->message)) == 0)
+		v->cls = EXPLORE_STORY;
+	runner_result_free(&bres);
+	return 0;
+}
+
+/* Whether two failures are the same `always` broken (at any time, in any
+ * way): their words up to the first ": " (the command's own text). */
+static bool explore_same_claim(const char *a, const char *b)
+{
+	const char *wa = explore_words(a), *wb = explore_words(b);
+	const char *ea = strstr(wa, ": "), *eb = strstr(wb, ": ");
+	return ea && eb && ea - wa == eb - wb && strncmp(wa, wb, (size_t)(ea - wa)) == 0;
+}
+
+/* A claim broken before any generated fault, in a plan that drew the
+ * timings the scenario leaves open (--swarm), becomes a claim after those
+ * timings (EXPLORE_CLAIM, the drawn `set` line named) when the scenario,
+ * run with its own timings and no fault, keeps that claim: the drawn
+ * timings made it false, as a fault would (security-ca-rotation.scn seed
+ * 9005: heartbeat=1s makes its own 3 s `kill m3 process` a node down, whose
+ * task moves, and `always running web == 6` breaks; SwarmKit's dispatcher
+ * would declare that node down as well). Otherwise the verdict stays.
+ * Returns 0 or that run's error. */
+static int explore_judge_timings(const struct scn_script *script,
+				 const struct explore_plan *plan,
+				 const struct runner_result *res,
+				 struct explore_verdict *v)
+{
+	struct explore_plan *base;
+	struct runner_result bres;
+	char err[256];
+	int rv;
+
+	if (v->cls != EXPLORE_CLAIM_UNFAULTED || !plan->settings[0])
+		return 0;
+	base = malloc(sizeof *base);
+	if (!base)
+		return CS_ENOMEM;
+	*base = *plan;
+	base->settings[0] = '\0';
+	base->wait_scale_pct = 100;
+	base->liveness_ms = EXPLORE_LIVENESS_MS;
+	for (size_t i = 0; i < base->fault_count; i++)
+		base->faults[i].enabled = false;
+	rv = explore_run(script, base, &bres, NULL, err, sizeof err);
+	free(base);
+	if (rv)
+		return rv;
+	if (bres.passed || !explore_same_claim(res->message, bres.message)) {
+		v->cls = EXPLORE_CLAIM;
+		snprintf(v->fault, sizeof v->fault, "%s (drawn timings)", plan->settings);
+	}
+	runner_result_free(&bres);
+	return 0;
+}
+
 int explore_run_judged(const struct scn_script *script, const struct explore_plan *plan,
 		       struct runner_result *res, struct explore_verdict *verdict,
 		       char **text_out, char *err, size_t err_size)
@@ -1435,8 +1613,16 @@ int explore_run_judged(const struct scn_script *script, const struct explore_pla
 	rv = runner_run(&gen, plan->seed, &opts, res);
 	if (rv)
 		snprintf(err, err_size, "%s", cs_strerror(rv));
-	else if (verdict)
+	else if (verdict) {
 		explore_judge(&gen, res, &watch, verdict);
+		rv = explore_judge_story(script, plan, res, map.liveness_line, verdict);
+		if (!rv)
+			rv = explore_judge_timings(script, plan, res, verdict);
+		if (rv) {
+			snprintf(err, err_size, "%s", cs_strerror(rv));
+			runner_result_free(res);
+		}
+	}
 	scn_free(&gen);
 	if (text_out && !rv)
 		*text_out = text;

@@ -108,6 +108,12 @@ enum explore_class {
 	EXPLORE_CLAIM_UNFAULTED, /* an `always` broken before any generated
 				  * fault: the scenario's own claim, false
 				  * without help: a failure */
+	EXPLORE_STORY,		 /* a wait of the liveness phase failed as it
+				  * fails, with the same words, in the same
+				  * plan with every generated fault off: the
+				  * scenario's own story never gets there (a
+				  * service it leaves no room for), and no
+				  * fault made it so: not a failure */
 	EXPLORE_CLASS_COUNT,
 };
 
@@ -119,7 +125,7 @@ struct explore_verdict {
 };
 
 /* explore_class_name: "passed", "invariant", "liveness", "claim",
- * "claim-unfaulted". */
+ * "claim-unfaulted", "story". */
 const char *explore_class_name(enum explore_class cls);
 
 /* explore_class_parse: the reverse; returns 0, or -1 for an unknown name. */
@@ -157,7 +163,9 @@ int explore_run(const struct scn_script *script, const struct explore_plan *plan
 
 /* explore_run_judged is explore_run that also judges the run (verdict,
  * not NULL): which class its failure is, and the generated fault a broken
- * claim follows. The run and its result are explore_run's. */
+ * claim follows. The run and its result are explore_run's; a failure of
+ * the liveness phase runs the plan once more with its faults off, to tell
+ * a story that never converges (EXPLORE_STORY) from a liveness failure. */
 int explore_run_judged(const struct scn_script *script, const struct explore_plan *plan,
 		       struct runner_result *res, struct explore_verdict *verdict,
 		       char **text, char *err, size_t err_size);

@@ -64,7 +64,10 @@ static const char explore_usage[] =
 	"command that got no leader or no answer), claim (an `always` of the\n"
 	"scenario broken after a generated fault, which is named: the fault may\n"
 	"make the claim false; a failure only with --strict-claims), and\n"
-	"claim-unfaulted (an `always` broken before any generated fault).\n"
+	"claim-unfaulted (an `always` broken before any generated fault). A\n"
+	"liveness failure that the same plan with every fault off fails with the\n"
+	"same words is story (the scenario's own story never converges, as a\n"
+	"service it leaves no room for): printed as STORY, not a failure.\n"
 	"\n"
 	"fault kinds (--faults, comma-separated, or all; default all):\n"
 	"  crash      kill NODE: the machine dies (containers too); back later or\n"
@@ -285,11 +288,17 @@ static void explore_report_failure(const struct explore_opts *o, FILE *f, uint64
 		"  replay: build/swarmsim run %s --seed %" PRIu64 " %s\n"
 		"  shrink: build/swarmsim shrink %s --seed %" PRIu64
 		" %s -o seed-%" PRIu64 ".scn\n",
-		fails ? "FAIL" : "CLAIM", file, seed, (double)r->sim_us / 1e6, r->events,
-		r->hash, (double)r->sim_us / 1e6, r->message, explore_class_name(r->cls),
+		fails			  ? "FAIL"
+		: r->cls == EXPLORE_STORY ? "STORY"
+					  : "CLAIM",
+		file, seed, (double)r->sim_us / 1e6, r->events, r->hash,
+		(double)r->sim_us / 1e6, r->message, explore_class_name(r->cls),
 		r->fault[0] ? ", after generated fault: " : "", r->fault,
-		fails ? "" : " (not a failure without --strict-claims)", file, seed,
-		flags, file, seed, flags, seed);
+		fails			  ? ""
+		: r->cls == EXPLORE_STORY ? " (the same with no generated fault: the "
+					    "scenario's own story; not a failure)"
+					  : " (not a failure without --strict-claims)",
+		file, seed, flags, file, seed, flags, seed);
 	fflush(f);
 }
 
@@ -615,6 +624,12 @@ static void explore_summary(const struct explore_opts *o, FILE *f,
 				   : " (broken by generated faults: not failures "
 				     "without --strict-claims)")
 			: "");
+	if (t->by_class[EXPLORE_STORY])
+		fprintf(f,
+			"explore: story %" PRIu64
+			" (a liveness wait failed as it does with no generated "
+			"fault: the scenario's own story, not failures)\n",
+			t->by_class[EXPLORE_STORY]);
 }
 
 /* The header of results.tsv: everything that decides the units' results
@@ -704,14 +719,14 @@ static int explore_write_out(const struct explore_opts *o,
 				",\n  \"invariant\": %" PRIu64
 				",\n  \"liveness\": %" PRIu64
 				",\n  \"claim_unfaulted\": %" PRIu64
-				",\n  \"claim\": %" PRIu64
+				",\n  \"claim\": %" PRIu64 ",\n  \"story\": %" PRIu64
 				",\n  \"strict_claims\": %s,\n  \"sim_us\": %" PRIu64
 				",\n  \"shard\": \"%" PRIu64 "/%" PRIu64
 				"\",\n  \"wall_s\": %.3f\n}\n",
 				total, t.ran, t.failures, t.by_class[EXPLORE_INVARIANT],
 				t.by_class[EXPLORE_LIVENESS],
 				t.by_class[EXPLORE_CLAIM_UNFAULTED],
-				t.by_class[EXPLORE_CLAIM],
+				t.by_class[EXPLORE_CLAIM], t.by_class[EXPLORE_STORY],
 				o->strict_claims ? "true" : "false", t.sim_us, o->shard,
 				o->shards, wall_s);
 		}

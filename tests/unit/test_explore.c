@@ -119,6 +119,122 @@ static void test_explore_no_rotation_with_a_node_down_before_joining(void **stat
 	scn_free(&s);
 }
 
+/* A scenario that rotates the CA itself gets no generated rotation (its
+ * own next `ca rotate` would be refused while one runs) and no expired
+ * certificate (the worker joins again as a new node: its old record,
+ * down for good, holds the scenario's rotation; security-ca-rotation-
+ * node-down.scn seeds 7000 and 7001 failed so). Other faults still come,
+ * and a scenario without `ca rotate` still gets both kinds. */
+static void test_explore_no_ca_or_cert_fault_when_the_scenario_rotates(void **state)
+{
+	const char *own = "cluster managers=3 workers=3\nservice create web replicas=3\n"
+			  "ca rotate\nrun 5m\n";
+	const char *plain = "cluster managers=3 workers=3\nservice create web "
+			    "replicas=3\nrun 5m\n";
+	struct scn_script s, t;
+	size_t others = 0, ca_plain = 0, cert_plain = 0;
+
+	(void)state;
+	parse(own, &s);
+	parse(plain, &t);
+	for (uint64_t seed = 1; seed <= 400; seed++) {
+		struct explore_plan p;
+		assert_int_equal(
+			explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
+		for (size_t i = 0; i < p.fault_count; i++) {
+			assert_int_not_equal(p.faults[i].kind, EXPLORE_CA);
+			assert_int_not_equal(p.faults[i].kind, EXPLORE_CERT);
+			others++;
+		}
+		assert_int_equal(
+			explore_plan_make(&t, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
+		for (size_t i = 0; i < p.fault_count; i++) {
+			ca_plain += p.faults[i].kind == EXPLORE_CA;
+			cert_plain += p.faults[i].kind == EXPLORE_CERT;
+		}
+	}
+	assert_true(others > 0);
+	assert_true(ca_plain > 0 && cert_plain > 0);
+	scn_free(&s);
+	scn_free(&t);
+}
+
+/* No generated fault keeps a node down or cut off across the scenario's
+ * wait for its rotation to finish: the rotation waits for every node, so
+ * the wait would time out and the scenario's next `ca rotate` be refused
+ * (security-ca-rotation-leader-change.scn seed 7016). Node faults before
+ * the wait, and after it, are still drawn. */
+static void test_explore_no_node_fault_across_a_rotation_wait(void **state)
+{
+	const char *text = "cluster managers=3 workers=3\nservice create web replicas=3\n"
+			   "ca rotate\nrun 1m\nexpect ca rotated within 5m\n"
+			   "ca rotate\nrun 4m\n";
+	struct scn_script s;
+	size_t before = 0, after = 0;
+
+	(void)state;
+	parse(text, &s);
+	for (uint64_t seed = 1; seed <= 400; seed++) {
+		struct explore_plan p;
+		assert_int_equal(
+			explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
+		for (size_t i = 0; i < p.fault_count; i++) {
+			const struct explore_fault *f = &p.faults[i];
+			if (!f->mgr_mask && !f->wrk_mask)
+				continue;
+			if (f->at_ms >= 60 * 1000) {
+				after++;
+				continue;
+			}
+			assert_true(f->end[0]);
+			assert_true(f->at_ms + f->dur_ms < 60 * 1000);
+			before++;
+		}
+	}
+	assert_true(before > 0 && after > 0);
+	scn_free(&s);
+}
+
+/* The liveness phase asks a rotation, the scenario's or a generated one,
+ * to finish once every fault is healed (it waits for every node, and all
+ * are back): `expect ca rotated` before `converged`; none without one. */
+static void test_explore_liveness_asks_a_rotation_to_finish(void **state)
+{
+	const char *own = "cluster managers=3 workers=3\nservice create web replicas=3\n"
+			  "ca rotate\nrun 5m\n";
+	const char *plain = "cluster managers=3 workers=3\nservice create web "
+			    "replicas=3\nrun 5m\n";
+	struct scn_script s, t;
+	struct explore_plan p;
+	char *text;
+	size_t len;
+	bool generated = false, without = false;
+
+	(void)state;
+	parse(own, &s);
+	assert_int_equal(explore_plan_make(&s, 1, EXPLORE_FAULTS_ALL, false, &p), 0);
+	assert_int_equal(explore_text(&s, &p, &text, &len), 0);
+	assert_non_null(strstr(text, "\nexpect ca rotated within 120s\n"
+				     "expect converged within 120s\n"));
+	free(text);
+	parse(plain, &t);
+	for (uint64_t seed = 1; seed <= 60; seed++) {
+		bool ca = false;
+		assert_int_equal(
+			explore_plan_make(&t, seed, EXPLORE_FAULTS_ALL, false, &p), 0);
+		for (size_t i = 0; i < p.fault_count; i++)
+			ca |= p.faults[i].kind == EXPLORE_CA;
+		assert_int_equal(explore_text(&t, &p, &text, &len), 0);
+		assert_int_equal(strstr(text, "expect ca rotated") != NULL, ca);
+		generated |= ca;
+		without |= !ca;
+		free(text);
+	}
+	assert_true(generated && without);
+	scn_free(&s);
+	scn_free(&t);
+}
+
 static void test_explore_plans_stay_survivable(void **state)
 {
 	const char *text = "cluster managers=5 workers=3\nservice create web replicas=3\n"
@@ -537,6 +653,112 @@ static void test_explore_swarm_shape_fits_the_services(void **state)
 /* issue 19: each failure is judged. An `always` broken after a generated
  * crash is a claim naming that crash (and fails only when strict); one
  * broken before any fault is claim-unfaulted; a passing run is passed. */
+/* A plan of one hand-made fault (start, end) on text. */
+static void one_fault_plan(const struct scn_script *s, const char *start, const char *end,
+			   struct explore_plan *p)
+{
+	assert_int_equal(explore_plan_make(s, 1, 1u << EXPLORE_LINK, false, p), 0);
+	memset(p->faults, 0, sizeof p->faults);
+	p->fault_count = 1;
+	p->faults[0].kind = EXPLORE_LINK;
+	p->faults[0].enabled = true;
+	p->faults[0].image = -1;
+	p->faults[0].at_ms = 10 * 1000;
+	p->faults[0].dur_ms = 5 * 1000;
+	snprintf(p->faults[0].start, sizeof p->faults[0].start, "%s", start);
+	snprintf(p->faults[0].end, sizeof p->faults[0].end, "%s", end);
+}
+
+/* A liveness failure that the same plan with its faults off fails with the
+ * same words is the scenario's own story (web wants 3 replicas at one per
+ * worker on 2 workers: security-ca-rotation-node-down.scn's end), not a
+ * failure; one that the faults cause stays liveness (a worker drained for
+ * good leaves web a replica short). */
+static void test_explore_judges_a_story_that_never_converges(void **state)
+{
+	static const char no_room[] = "cluster managers=1 workers=2\n"
+				      "service create web replicas=3 max-per-node=1 "
+				      "constraint=node.role==worker\n"
+				      "run 1m\n";
+	static const char room[] = "cluster managers=1 workers=2\n"
+				   "service create web replicas=2 max-per-node=1 "
+				   "constraint=node.role==worker\n"
+				   "run 1m\n";
+	struct scn_script s;
+	struct explore_plan p;
+	struct runner_result res;
+	struct explore_verdict v;
+	char err[512];
+
+	(void)state;
+	parse(no_room, &s);
+	one_fault_plan(&s, "link m1 w1 delay=10ms", "link m1 w1", &p);
+	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
+	assert_false(res.passed);
+	assert_non_null(strstr(res.message, "expect converged"));
+	assert_int_equal(v.cls, EXPLORE_STORY);
+	assert_false(explore_class_fails(v.cls, false));
+	assert_false(explore_class_fails(v.cls, true));
+	/* a plan whose faults are all off (none drawn) is that run */
+	p.faults[0].enabled = false;
+	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
+	assert_false(res.passed);
+	assert_int_equal(v.cls, EXPLORE_STORY);
+	scn_free(&s);
+
+	parse(room, &s);
+	one_fault_plan(&s, "node drain w1", "", &p);
+	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
+	assert_false(res.passed);
+	assert_non_null(strstr(res.message, "expect converged"));
+	assert_int_equal(v.cls, EXPLORE_LIVENESS);
+	scn_free(&s);
+}
+
+/* A claim broken before any generated fault under drawn timings is a
+ * claim after those timings when the scenario, with its own timings and no
+ * fault, keeps it (a 4 s `kill w1 process` is a node down at heartbeat=1s:
+ * its task moves; security-ca-rotation.scn seed 9005); a claim the
+ * scenario breaks by itself stays claim-unfaulted whatever the timings. */
+static void test_explore_judges_a_claim_broken_by_drawn_timings(void **state)
+{
+	static const char kept[] = "cluster managers=1 workers=2\n"
+				   "service create web replicas=2 max-per-node=1 "
+				   "constraint=node.role==worker\n"
+				   "expect converged within 1m\n"
+				   "always running web == 2\n"
+				   "kill w1 process\nrun 4s\nrestart w1\nrun 1m\n";
+	static const char is_false[] = "cluster managers=1 workers=2\n"
+				       "service create web replicas=2\n"
+				       "always running web == 3\n"
+				       "run 1m\n";
+	struct scn_script s;
+	struct explore_plan p;
+	struct runner_result res;
+	struct explore_verdict v;
+	char err[512];
+
+	(void)state;
+	parse(kept, &s);
+	assert_int_equal(explore_plan_make(&s, 1, 1u << EXPLORE_LINK, true, &p), 0);
+	p.fault_count = 0;
+	snprintf(p.settings, sizeof p.settings, "set heartbeat=1s");
+	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
+	assert_false(res.passed);
+	assert_int_equal(v.cls, EXPLORE_CLAIM);
+	assert_string_equal(v.fault, "set heartbeat=1s (drawn timings)");
+	scn_free(&s);
+
+	parse(is_false, &s);
+	assert_int_equal(explore_plan_make(&s, 1, 1u << EXPLORE_LINK, true, &p), 0);
+	p.fault_count = 0;
+	snprintf(p.settings, sizeof p.settings, "set heartbeat=1s");
+	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
+	assert_false(res.passed);
+	assert_int_equal(v.cls, EXPLORE_CLAIM_UNFAULTED);
+	scn_free(&s);
+}
+
 static void test_explore_judges_failures(void **state)
 {
 	static const char unfaulted[] = "cluster managers=1 workers=2\n"
@@ -606,6 +828,10 @@ int main(void)
 		cmocka_unit_test(
 			test_explore_no_rotation_with_a_node_down_before_joining),
 		cmocka_unit_test(test_explore_plans_stay_survivable),
+		cmocka_unit_test(test_explore_liveness_asks_a_rotation_to_finish),
+		cmocka_unit_test(test_explore_no_node_fault_across_a_rotation_wait),
+		cmocka_unit_test(
+			test_explore_no_ca_or_cert_fault_when_the_scenario_rotates),
 		cmocka_unit_test(test_explore_swarm_draws_the_open_shape),
 		cmocka_unit_test(test_explore_text_replays_the_same_run),
 		cmocka_unit_test(test_explore_finds_replays_and_shrinks_a_failure),
@@ -615,6 +841,8 @@ int main(void)
 		cmocka_unit_test(test_explore_stretches_waits_and_awaits_a_leader),
 		cmocka_unit_test(test_explore_swarm_shape_fits_the_services),
 		cmocka_unit_test(test_explore_judges_failures),
+		cmocka_unit_test(test_explore_judges_a_claim_broken_by_drawn_timings),
+		cmocka_unit_test(test_explore_judges_a_story_that_never_converges),
 	};
 	return cmocka_run_group_tests_name("explore", tests, NULL, NULL);
 }
