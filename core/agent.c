@@ -26,14 +26,6 @@ enum {
 	 * it go together), not at the next tick: the tick resends what was
 	 * not acknowledged */
 	AGENT_REPORT_SOON_MS = 20,
-	/* issue 18: a state on the way to RUNNING (ACCEPTED..STARTING) is
-	 * reported this soon, so that the states a task passes through on
-	 * its way, and RUNNING when it comes within this, go in one report
-	 * (RUNNING and the states after it are reported AGENT_REPORT_SOON_MS
-	 * after they come). At 5,000 agents the leader replaced 40% of the
-	 * reports it received by a later one of their task before writing
-	 * them: frames both ways for nothing. */
-	AGENT_REPORT_WAY_MS = 250,
 	/* issue 18: a state sent and not acknowledged is sent again after
 	 * this, then after twice as long each time, to the max (SwarmKit's
 	 * reporter retries with backoff): a leader slow to answer (its
@@ -176,7 +168,6 @@ struct agent {
 	bool hb_pending;
 	env_timer_id tick_timer;
 	env_timer_id report_timer; /* a report soon; 0: none armed */
-	ms_t report_at_ms;	   /* when it fires */
 	/* the next connect when it is due before the next tick; 0: none */
 	env_timer_id connect_timer;
 	struct agent_task **tasks; /* sorted by id */
@@ -1372,13 +1363,10 @@ static void agent_report_due(struct env *env, env_timer_id id, void *data)
 }
 
 /* Moves t to state (forward only) and saves it; it is reported within
- * AGENT_REPORT_WAY_MS while on its way to RUNNING, else within
- * AGENT_REPORT_SOON_MS (a report due later is brought forward; without
- * a timer, at the next tick: a node out of timers). */
+ * AGENT_REPORT_SOON_MS (else at the next tick: a node out of timers). */
 static void agent_task_set(struct agent_task *t, Cs__TaskState state, const char *message)
 {
 	struct agent *a = t->a;
-	ms_t now, in;
 
 	if (state <= t->state && !(state == t->state && message))
 		return;
@@ -1386,22 +1374,10 @@ static void agent_task_set(struct agent_task *t, Cs__TaskState state, const char
 	if (message)
 		snprintf(t->message, sizeof t->message, "%s", message);
 	agent_db_save(a, t);
-	if (a->dying || a->dead)
-		return;
-	now = a->env->ops->now_ms(a->env);
-	in = state < CS__TASK_STATE__TASK_STATE_RUNNING ? AGENT_REPORT_WAY_MS
-							: AGENT_REPORT_SOON_MS;
-	if (a->report_timer && a->report_at_ms <= now + in)
-		return; /* due as soon already */
-	if (a->report_timer)
-		a->env->ops->timer_stop(a->env, a->report_timer);
-	a->report_timer = 0;
-	if (a->env->ops->timer_start(a->env, in, 0, agent_report_due, a,
+	if (!a->report_timer && !a->dying && !a->dead &&
+	    a->env->ops->timer_start(a->env, AGENT_REPORT_SOON_MS, 0, agent_report_due, a,
 				     &a->report_timer) != 0)
 		a->report_timer = 0;
-	else
-		a->report_at_ms = now + in;
-	assert(!a->report_timer || a->report_at_ms <= now + in);
 }
 
 static bool agent_task_wants_run(const struct agent_task *t)

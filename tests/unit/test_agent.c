@@ -2879,40 +2879,6 @@ static void test_agent_resends_unacknowledged_states_with_backoff(void **state)
 	fe_free(fe);
 }
 
-/* Issue 18: the states a task passes through on its way to RUNNING are
- * reported together, up to 250 ms after the first (the leader replaced
- * most of them by a later one anyway), and RUNNING, when it comes, within
- * 20 ms with them: one frame, one state sent, for the whole way. */
-static void test_agent_reports_the_way_to_running_in_one_frame(void **state)
-{
-	struct fenv *fe = fe_new();
-	uint64_t ids[1] = {1};
-	size_t frames;
-	(void)state;
-
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
-	frames = fe->status_frames;
-	fe_assign(fe, true, false, 1, ids, 1, NULL, 0, NULL);
-	fe_answer(fe, 1, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
-	assert_true(fe_pending(fe, 1, ENV_CTL_START) >= 0);
-	fe_advance(fe, 100); /* ACCEPTED..STARTING: not reported yet */
-	assert_int_equal(fe->status_frames, frames);
-	assert_int_equal(fe->states_sent[1], 0);
-	fe_answer(fe, 1, ENV_CTL_START, 0, ENV_CTL_RUNNING, 0, NULL);
-	fe_advance(fe, 30); /* RUNNING: within 20 ms */
-	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_RUNNING);
-	assert_int_equal(fe->status_frames, frames + 1);
-	assert_int_equal(fe->states_sent[1], 1);
-	/* a way that takes longer is reported on the way, by 250 ms */
-	ids[0] = 2;
-	fe_assign(fe, false, false, 2, ids, 1, NULL, 0, NULL);
-	fe_advance(fe, 260);
-	assert_true(fe->reported[2] >= CS__TASK_STATE__TASK_STATE_ACCEPTED);
-	assert_int_equal(fe->states_sent[2], 1);
-	fe_free(fe);
-}
-
 static int fe_count_commit(void *data)
 {
 	(*(size_t *)data)++;
@@ -3460,7 +3426,6 @@ int main(void)
 		cmocka_unit_test(test_agent_failed_start_inspects_before_failed),
 		cmocka_unit_test(test_agent_splits_status_updates_under_the_frame_limit),
 		cmocka_unit_test(test_agent_resends_unacknowledged_states_with_backoff),
-		cmocka_unit_test(test_agent_reports_the_way_to_running_in_one_frame),
 		cmocka_unit_test(test_agent_saves_the_states_of_one_answer_in_one_commit),
 		cmocka_unit_test(
 			test_agent_new_session_reports_only_what_the_store_lacks),
