@@ -177,6 +177,10 @@ struct dispatcher {
 	unsigned status_writes_in_flight;
 	uint64_t status_writes, status_writes_failed;
 	uint64_t reports_written, reports_stale, reports_inflight, reports_replaced;
+	/* issue 18, create's timeline (metrics; a debug line per flush that
+	 * sends): tasks seen placed (ASSIGNED applied on a node), and tasks
+	 * and Assignments messages sent as changes */
+	uint64_t placed_total, asg_tasks_sent, asg_msgs_sent;
 };
 
 /* One write's context: who to acknowledge once it commits. */
@@ -706,6 +710,10 @@ static void dispatcher_on_event(void *state, const struct store_event *ev)
 	}
 	if (ev->table != STORE_TASK || disp_status_only(o, n))
 		return;
+	if (n && n->node_id && n->status &&
+	    n->status->state == CS__TASK_STATE__TASK_STATE_ASSIGNED &&
+	    (!o || !o->status || o->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED))
+		d->placed_total++;
 	if (n && n->node_id && (s = disp_session(d, n->node_id)) && s->session_id &&
 	    (dispatcher_is_assigned(n) || (o && dispatcher_is_assigned(o)))) {
 		disp_mark(s, n->id);
@@ -813,8 +821,9 @@ static void disp_send_parts(struct dispatcher *d, struct disp_session *s, bool f
 	} while (ti < n_tasks || ri < n_removed);
 }
 
-/* Sends s its changes since the last Assignments, in task id order. */
-static void disp_send_changes(struct dispatcher *d, struct disp_session *s)
+/* Sends s its changes since the last Assignments, in task id order.
+ * Returns how many tasks it sent. */
+static size_t disp_send_changes(struct dispatcher *d, struct disp_session *s)
 {
 	const struct store *st = leader_store(d->ctx);
 	Cs__Task **tasks;
@@ -823,7 +832,7 @@ static void disp_send_changes(struct dispatcher *d, struct disp_session *s)
 	size_t n_tasks = 0, n_removed = 0;
 
 	if (!s->changed_count)
-		return;
+		return 0;
 	qsort(s->changed, s->changed_count, sizeof *s->changed, sort_u64_cmp);
 	tasks = calloc(s->changed_count, sizeof *tasks);
 	copies = calloc(s->changed_count, sizeof *copies);
@@ -848,6 +857,7 @@ out:
 	free(copies);
 	free(removed);
 	s->changed_count = 0;
+	return n_tasks;
 }
 
 /* Sends s every task assigned to its node, as a full set (in parts when it
@@ -891,10 +901,25 @@ static void disp_send_full(struct dispatcher *d, struct disp_session *s)
 static void disp_flush(struct env *env, env_timer_id id, void *data)
 {
 	struct dispatcher *d = data;
+	size_t sessions = 0, tasks = 0;
+	uint64_t seq0 = 0;
+
 	d->flush_timer = 0;
-	for (size_t i = 0; i < d->session_count; i++)
-		if (d->sessions[i].session_id)
-			disp_send_changes(d, &d->sessions[i]);
+	for (size_t i = 0; i < d->session_count; i++) {
+		struct disp_session *s = &d->sessions[i];
+		if (!s->session_id || !s->changed_count)
+			continue;
+		seq0 = s->seq;
+		tasks += disp_send_changes(d, s);
+		d->asg_msgs_sent += s->seq - seq0;
+		sessions++;
+	}
+	d->asg_tasks_sent += tasks;
+	if (sessions)
+		env_logf(d->env, ENV_LOG_DEBUG,
+			 "msg=\"assignments sent\" sessions=%zu tasks=%zu"
+			 " tasks_total=%" PRIu64 " placed_total=%" PRIu64,
+			 sessions, tasks, d->asg_tasks_sent, d->placed_total);
 }
 
 /* ---------------------------------------------------------------- data plane
@@ -2763,6 +2788,17 @@ static void dispatcher_metrics(void *state, struct metrics_buf *out)
 		       "fate=\"in_flight\"", (double)d->reports_inflight);
 	metrics_sample(out, "cswarm_dispatcher_status_reports_total", "fate=\"replaced\"",
 		       (double)d->reports_replaced);
+	metrics_family(out, "cswarm_dispatcher_tasks_placed_total", METRICS_COUNTER,
+		       "Tasks seen placed on a node (ASSIGNED applied) since this "
+		       "manager began to lead.");
+	metrics_sample(out, "cswarm_dispatcher_tasks_placed_total", NULL,
+		       (double)d->placed_total);
+	metrics_family(out, "cswarm_dispatcher_assignments_sent_total", METRICS_COUNTER,
+		       "Assignments sent as changes: messages, and the tasks in them.");
+	metrics_sample(out, "cswarm_dispatcher_assignments_sent_total",
+		       "kind=\"messages\"", (double)d->asg_msgs_sent);
+	metrics_sample(out, "cswarm_dispatcher_assignments_sent_total", "kind=\"tasks\"",
+		       (double)d->asg_tasks_sent);
 	metrics_family(out, "cswarm_dispatcher_network_builds_total", METRICS_COUNTER,
 		       "Times every network's state was built from the store again.");
 	metrics_sample(out, "cswarm_dispatcher_network_builds_total", NULL,

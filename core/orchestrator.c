@@ -4,6 +4,7 @@
 #include "core/orchestrator.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,11 @@ struct orchestrator {
 	env_timer_id pass_timer, period_timer, wake_timer;
 	ms_t wake_at_ms;
 	bool writing; /* one write in flight at a time */
-	bool dirty;   /* changes since the last pass */
+	/* the write in flight: when it was proposed, its actions and bytes
+	 * (a debug line when it is answered: create's timeline) */
+	ms_t write_ms;
+	size_t write_actions, write_bytes;
+	bool dirty; /* changes since the last pass */
 	bool stopped;
 	bool dying;
 	struct orch_delay *delays;
@@ -1445,9 +1450,12 @@ static void orch_pass(struct orchestrator *o)
 	}
 	if (store_batch_encode(&o->batch, 0, 0, &buf, &len) == 0) {
 		int rv = leader_write(o->ctx, buf, len, orch_write_done, o);
-		if (rv == 0)
+		if (rv == 0) {
 			o->writing = true;
-		else if (rv == CS_ELIMIT)
+			o->write_ms = o->now_ms;
+			o->write_actions = o->batch.action_count;
+			o->write_bytes = len;
+		} else if (rv == CS_ELIMIT)
 			env_logf(
 				o->env, ENV_LOG_ERROR,
 				"msg=\"orchestrator batch refused\" actions=%zu bytes=%zu "
@@ -1499,6 +1507,11 @@ static void orch_write_done(void *data, int status)
 		orch_free(o);
 		return;
 	}
+	env_logf(o->env, ENV_LOG_DEBUG,
+		 "msg=\"orchestrator write done\" actions=%zu bytes=%zu status=%d"
+		 " ms=%" PRIu64 " more=%d",
+		 o->write_actions, o->write_bytes, status,
+		 (uint64_t)(o->env->ops->now_ms(o->env) - o->write_ms), (int)o->dirty);
 	/* a refused batch (a version raced) or more to do: look again */
 	if (status || o->dirty)
 		orch_arm(o, ORCH_DEBOUNCE_MS);

@@ -198,6 +198,12 @@ struct sl_slot {
 	atomic_uint_fast64_t hb_answers, joined, sessions, refused;
 	atomic_uint_fast64_t running, started_tasks, failed_starts;
 	atomic_uint_fast64_t last_start_ns; /* its latest container start */
+	/* create's timeline (since sl_shared.tl_on): the first and last
+	 * Assignments frame its agents received, container started, and
+	 * StatusAck received (ns; 0: none yet) */
+	atomic_uint_fast64_t tl_asg_first_ns, tl_asg_last_ns;
+	atomic_uint_fast64_t tl_start_first_ns, tl_start_last_ns;
+	atomic_uint_fast64_t tl_ack_first_ns, tl_ack_last_ns;
 	atomic_uint_fast64_t restarted, untracked;
 	/* leader-kill: how many of its live agents are in session with the new
 	 * leader since the kill, and the latest of those beginnings (ns) */
@@ -208,6 +214,7 @@ struct sl_slot {
 struct sl_shared {
 	_Atomic int stop;     /* every loop: stop the agents, end */
 	_Atomic int kill_req; /* node-death: kill the last kill_agents agents */
+	_Atomic int tl_on;    /* create: the loops note its timeline */
 	/* leader-kill: the new leader's port (0: not known yet), since when */
 	atomic_int lk_port;
 	atomic_uint_fast64_t lk_since_ns;
@@ -247,7 +254,7 @@ struct swarmload {
 	char dir[256];
 	bool dir_made;
 	char token[SL_TOKEN_BYTES];
-	uint8_t hb_tag, session_tag;
+	uint8_t hb_tag, session_tag, asg_tag, ack_tag;
 	FILE *log;
 	char log_path[300];
 	uv_loop_t loop;
@@ -517,7 +524,18 @@ static void sl_lk_session_answer(struct swarmload *sl, const uint8_t *buf, size_
 	cs__wire__free_unpacked(w, NULL);
 }
 
-/* Counts heartbeat answers in front of the agent's receive callback. */
+/* Notes the time of one of create's timeline events in the pair at
+ * first/last (this loop's slot: one writer). */
+static void sl_tl_note(atomic_uint_fast64_t *first, atomic_uint_fast64_t *last)
+{
+	uint64_t now = sl_now_ns();
+	if (atomic_load_explicit(first, memory_order_relaxed) == 0)
+		atomic_store(first, now);
+	atomic_store(last, now);
+}
+
+/* Counts heartbeat answers in front of the agent's receive callback, and
+ * during create notes its Assignments and StatusAcks. */
 static void sl_recv(struct env *env, const char *from, const uint8_t *buf, size_t len,
 		    void *data)
 {
@@ -532,6 +550,14 @@ static void sl_recv(struct env *env, const char *from, const uint8_t *buf, size_
 	if (len > 0 && buf[0] == a->sl->session_tag &&
 	    atomic_load(&a->sl->sh->lk_since_ns))
 		sl_lk_session_answer(a->sl, buf, len);
+	if (len > 0 && atomic_load_explicit(&a->sl->sh->tl_on, memory_order_relaxed)) {
+		if (buf[0] == a->sl->asg_tag)
+			sl_tl_note(&a->sl->me->tl_asg_first_ns,
+				   &a->sl->me->tl_asg_last_ns);
+		else if (buf[0] == a->sl->ack_tag)
+			sl_tl_note(&a->sl->me->tl_ack_first_ns,
+				   &a->sl->me->tl_ack_last_ns);
+	}
 	a->recv(&a->px.env, from, buf, len, a->recv_data);
 }
 
@@ -566,6 +592,8 @@ static void sl_on_start(void *data, const char *service_id)
 	struct swarmload *sl = data;
 	(void)service_id;
 	atomic_store(&sl->me->last_start_ns, sl_now_ns());
+	if (atomic_load_explicit(&sl->sh->tl_on, memory_order_relaxed))
+		sl_tl_note(&sl->me->tl_start_first_ns, &sl->me->tl_start_last_ns);
 }
 
 static void sl_on_restart(void *data, const char *task_id, uint64_t starts)
@@ -787,6 +815,20 @@ static uint64_t sl_max(const struct swarmload *sl, size_t off)
 	return m;
 }
 #define SL_MAX(sl, field) sl_max((sl), offsetof(struct sl_slot, field))
+
+/* The earliest over every process's slot of the time at offset off, of
+ * those that have one (0: none has). */
+static uint64_t sl_min(const struct swarmload *sl, size_t off)
+{
+	uint64_t m = 0;
+	for (unsigned k = 0; k < sl->procs; k++) {
+		uint64_t v = atomic_load(
+			(atomic_uint_fast64_t *)((char *)&sl->sh->slot[k] + off));
+		m = v && (!m || v < m) ? v : m;
+	}
+	return m;
+}
+#define SL_MIN(sl, field) sl_min((sl), offsetof(struct sl_slot, field))
 
 /* How many processes killed their share of node-death's agents. */
 static unsigned sl_killed(const struct swarmload *sl)
@@ -1286,13 +1328,51 @@ static int sl_phase_hold(struct swarmload *sl)
 	return 0;
 }
 
+/* Seconds from t0_ns to t_ns (-1 when t_ns is 0: never). */
+static double sl_since_s(uint64_t t0_ns, uint64_t t_ns)
+{
+	return t_ns ? ((double)t_ns - (double)t0_ns) / 1e9 : -1.0;
+}
+
+/* create's timeline by the agents' own view, from SERVICE_CREATE sent
+ * (t0_ns) to the control API's all-RUNNING (api_s), and the wall-clock
+ * time of t0 as the managers' logs stamp it (their debug lines give the
+ * leader's side: tools/e2e-timeline). */
+static void sl_create_timeline(struct swarmload *sl, uint64_t t0_ns,
+			       const struct timespec *wall0, double api_s)
+{
+	struct tm tm;
+	time_t sec = wall0->tv_sec;
+
+	gmtime_r(&sec, &tm);
+	printf("create-timeline: service create sent at ts=%04d-%02d-%02dT%02d:%02d:%02d."
+	       "%03ldZ (the managers' log clock)\n",
+	       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	       tm.tm_sec, wall0->tv_nsec / 1000000L);
+	printf("create-timeline: agents: Assignments received first %.3f s, last %.3f s; "
+	       "containers started first %.3f s, last %.3f s; StatusAcks received "
+	       "first %.3f s, last %.3f s; control API all RUNNING by %.3f s (seconds "
+	       "from service create sent; the last StatusAck is the last status "
+	       "committed that an agent heard of)\n",
+	       sl_since_s(t0_ns, SL_MIN(sl, tl_asg_first_ns)),
+	       sl_since_s(t0_ns, SL_MAX(sl, tl_asg_last_ns)),
+	       sl_since_s(t0_ns, SL_MIN(sl, tl_start_first_ns)),
+	       sl_since_s(t0_ns, SL_MAX(sl, tl_start_last_ns)),
+	       sl_since_s(t0_ns, SL_MIN(sl, tl_ack_first_ns)),
+	       sl_since_s(t0_ns, SL_MAX(sl, tl_ack_last_ns)), api_s);
+}
+
 static int sl_phase_create(struct swarmload *sl)
 {
 	double t0, next, t_own, t_api, own, api;
-	uint64_t running = 0, listed = 0;
+	uint64_t running = 0, listed = 0, t0_ns;
+	struct timespec wall0;
 
 	sl_watch_begin(sl);
-	t0 = sl_now();
+	atomic_store(&sl->sh->tl_on, 1);
+	clock_gettime(CLOCK_REALTIME, &wall0);
+	t0_ns = sl_now_ns();
+	t0 = (double)t0_ns / 1e9;
 	next = t0 + SL_PROGRESS_S;
 	if (sl_create(sl))
 		return -1;
@@ -1345,6 +1425,8 @@ static int sl_phase_create(struct swarmload *sl)
 	       sl->xcfg.start_ms, sl->xcfg.start_jitter_ms, SL_SUM(sl, failed_starts),
 	       own, sl->replicas, api, listed);
 	sl_watch_end(sl, "create", api);
+	sl_create_timeline(sl, t0_ns, &wall0, api);
+	atomic_store(&sl->sh->tl_on, 0);
 	return 0;
 }
 
@@ -1727,9 +1809,12 @@ int main(int argc, char **argv)
 	if (sl_fds(sl))
 		goto out;
 	if (envproxy_wire_tag("heartbeat_response", &sl->hb_tag) ||
-	    envproxy_wire_tag("session_response", &sl->session_tag)) {
+	    envproxy_wire_tag("session_response", &sl->session_tag) ||
+	    envproxy_wire_tag("assignments", &sl->asg_tag) ||
+	    envproxy_wire_tag("status_ack", &sl->ack_tag)) {
 		fprintf(stderr,
-			"swarmload: no Wire.heartbeat_response or session_response\n");
+			"swarmload: no Wire.heartbeat_response, session_response, "
+			"assignments or status_ack\n");
 		goto out;
 	}
 	if (fakeexec_init(&sl->x, &sl->xcfg))

@@ -2341,6 +2341,31 @@ static void test_disp_status_report_is_not_sent_back_to_its_agent(void **state)
 	assert_non_null(wait_rx(f, w1, RX_ASSIGNMENTS, from, 1, 5 * SEC));
 }
 
+/* Issue 18, create's timeline: the leader counts the tasks it saw placed
+ * (ASSIGNED applied on a node) and the Assignments it sent as changes
+ * (messages, and tasks in them), in its metrics. */
+static void test_disp_counts_placements_and_assignments_sent(void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1;
+	struct metrics_buf out = {0};
+
+	setup(f, 47, 1);
+	wait_leader(f);
+	one_task(f, &w1);
+	run_for(f, 1 * SEC);
+	manager_metrics(mgr(f, leader(f)), &out);
+	assert_false(out.failed);
+	assert_non_null(strstr(out.text, "\ncswarm_dispatcher_tasks_placed_total 1\n"));
+	assert_non_null(
+		strstr(out.text,
+		       "\ncswarm_dispatcher_assignments_sent_total{kind=\"tasks\"} 1\n"));
+	assert_non_null(strstr(
+		out.text,
+		"\ncswarm_dispatcher_assignments_sent_total{kind=\"messages\"} 1\n"));
+	metrics_buf_free(&out);
+}
+
 /* Issue 18: the queue holds one report a task: an agent's resend before
  * the flush replaces its queued report (the later wins) instead of
  * queueing a copy (at 5,000 agents the queue held ten reports a task). */
@@ -2564,6 +2589,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_disp_status_resent_before_the_flush_is_queued_once,
 			fixture_new, fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_counts_placements_and_assignments_sent, fixture_new,
+			fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_status_for_older_state_changes_nothing_and_is_acked,
 			fixture_new, fixture_free),

@@ -202,6 +202,41 @@ static void test_swarmload_counts_summed_over_processes(void **state)
 	assert_int_equal(sl_killed(&sl), 2);
 }
 
+/* create's timeline: each process notes the first and last time of an
+ * event for its own agents; the first over all processes is the earliest
+ * of those that saw one (a process that saw none is not a 0), the last
+ * the latest. */
+static void test_swarmload_timeline_first_and_last_over_processes(void **state)
+{
+	static struct sl_shared sh;
+	struct swarmload sl;
+	(void)state;
+
+	memset(&sl, 0, sizeof sl);
+	memset(&sh, 0, sizeof sh);
+	sl.sh = &sh;
+	sl.procs = 3;
+	assert_int_equal(SL_MIN(&sl, tl_start_first_ns), 0); /* none yet */
+	sl_tl_note(&sh.slot[1].tl_start_first_ns, &sh.slot[1].tl_start_last_ns);
+	sl_tl_note(&sh.slot[2].tl_start_first_ns, &sh.slot[2].tl_start_last_ns);
+	sl_tl_note(&sh.slot[1].tl_start_first_ns, &sh.slot[1].tl_start_last_ns);
+	/* slot 0 saw none: the first is slot 1's, the last slot 1's second */
+	assert_true(SL_MIN(&sl, tl_start_first_ns) ==
+		    atomic_load(&sh.slot[1].tl_start_first_ns));
+	assert_true(atomic_load(&sh.slot[1].tl_start_first_ns) <=
+		    atomic_load(&sh.slot[2].tl_start_first_ns));
+	assert_true(atomic_load(&sh.slot[1].tl_start_last_ns) >=
+		    atomic_load(&sh.slot[2].tl_start_last_ns));
+	assert_true(SL_MAX(&sl, tl_start_last_ns) ==
+		    atomic_load(&sh.slot[1].tl_start_last_ns));
+	atomic_store(&sh.slot[0].tl_ack_first_ns, 50);
+	atomic_store(&sh.slot[2].tl_ack_first_ns, 40);
+	atomic_store(&sh.slot[3].tl_ack_first_ns, 1); /* no process of this run */
+	assert_int_equal(SL_MIN(&sl, tl_ack_first_ns), 40);
+	assert_true(sl_since_s(1000000000u, 2500000000u) == 1.5);
+	assert_true(sl_since_s(1000000000u, 0) < 0); /* never */
+}
+
 static void test_swarmload_port_of(void **state)
 {
 	(void)state;
@@ -220,6 +255,7 @@ int main(void)
 		cmocka_unit_test(test_swarmload_phase_options),
 		cmocka_unit_test(test_swarmload_live_agents_and_dead_tasks),
 		cmocka_unit_test(test_swarmload_slices_fit_the_control_filter),
+		cmocka_unit_test(test_swarmload_timeline_first_and_last_over_processes),
 		cmocka_unit_test(test_swarmload_port_of),
 		cmocka_unit_test(test_swarmload_procs_shares),
 		cmocka_unit_test(test_swarmload_counts_summed_over_processes),
