@@ -28,6 +28,10 @@ enum { STORE_MSGS_MAX = 4 };
  * and group neighbours alike). A prefetch changes nothing but timing: a
  * guess that is wrong (a stale link, another key's slot) costs a fetch. */
 enum { STORE_PREFETCH_AHEAD = 16 };
+/* The check sweep's (store_prefetch_check): a check is a short step, so a
+ * lookup's chain of misses (hash slot, entry, version: about 300 ns each on
+ * a loaded machine) needs more actions in between to land in time. */
+enum { STORE_CHECK_AHEAD = 64 };
 #if defined(__GNUC__)
 #define STORE_PREFETCH(addr) __builtin_prefetch(addr)
 #else
@@ -2370,7 +2374,7 @@ static struct store_entry *store_task_guess(const struct store *s, uint64_t id)
 }
 
 /* Asks for what checking action i touches, in steps (see
- * STORE_PREFETCH_AHEAD): the action, its object, the task's hash slot,
+ * STORE_CHECK_AHEAD): the action, its object, the task's hash slot,
  * the entry there, and (a placement's) the task's version. Each step reads
  * only what the step before asked for, so that a batch's lookups overlap
  * instead of waiting on three cache misses in turn. */
@@ -2380,16 +2384,16 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
 	struct store_entry *e;
 	size_t n = b->n_actions;
 
-	if (i + STORE_PREFETCH_AHEAD < n)
-		STORE_PREFETCH(b->actions[i + STORE_PREFETCH_AHEAD]);
-	if (i + STORE_PREFETCH_AHEAD * 3 / 4 < n &&
-	    store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD * 3 / 4]))
+	if (i + STORE_CHECK_AHEAD < n)
+		STORE_PREFETCH(b->actions[i + STORE_CHECK_AHEAD]);
+	if (i + STORE_CHECK_AHEAD * 3 / 4 < n &&
+	    store_action_obj(b->actions[i + STORE_CHECK_AHEAD * 3 / 4]))
 		STORE_PREFETCH(
-			store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD * 3 / 4]));
+			store_action_obj(b->actions[i + STORE_CHECK_AHEAD * 3 / 4]));
 	if (!s->task_hash.slots)
 		return;
-	if (i + STORE_PREFETCH_AHEAD / 2 < n) {
-		a = b->actions[i + STORE_PREFETCH_AHEAD / 2];
+	if (i + STORE_CHECK_AHEAD / 2 < n) {
+		a = b->actions[i + STORE_CHECK_AHEAD / 2];
 		if (a->object_case == CS__STORE_ACTION__OBJECT_TASK && a->task)
 			STORE_PREFETCH(&s->task_hash.slots[store_hash_home(&s->task_hash,
 									   a->task->id)]);
@@ -2398,15 +2402,15 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
 			STORE_PREFETCH(&s->task_hash.slots[store_hash_home(
 				&s->task_hash, a->placement->task_id)]);
 	}
-	if (i + STORE_PREFETCH_AHEAD / 4 < n) {
-		a = b->actions[i + STORE_PREFETCH_AHEAD / 4];
+	if (i + STORE_CHECK_AHEAD / 4 < n) {
+		a = b->actions[i + STORE_CHECK_AHEAD / 4];
 		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT &&
 		    a->placement &&
 		    (e = store_task_guess(s, a->placement->task_id)) != NULL)
 			STORE_PREFETCH(&e->obj);
 	}
-	if (i + STORE_PREFETCH_AHEAD / 8 < n) {
-		a = b->actions[i + STORE_PREFETCH_AHEAD / 8];
+	if (i + STORE_CHECK_AHEAD / 8 < n) {
+		a = b->actions[i + STORE_CHECK_AHEAD / 8];
 		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT &&
 		    a->placement &&
 		    (e = store_task_guess(s, a->placement->task_id)) != NULL &&
@@ -2415,15 +2419,57 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
 	}
 }
 
+/* Asks, for a placement some actions ahead, for what linking its task
+ * into its node's group reads: the hash slot of the node id, the group
+ * there (most often the node's own: the hash is at most half full), then
+ * the lines of its array a search reads first. A guess that is wrong (a
+ * probe further on, a group of blocks) costs a fetch. */
+static void store_prefetch_group(const struct store *s, const Cs__StoreBatch *b, size_t i)
+{
+	const struct store_hash *h = &s->groups_by_node;
+	const Cs__StoreAction *a;
+	const struct store_group *g;
+	size_t n = b->n_actions;
+
+	if (!h->slots)
+		return;
+	if (i + STORE_PREFETCH_AHEAD / 2 < n) {
+		a = b->actions[i + STORE_PREFETCH_AHEAD / 2];
+		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT && a->placement)
+			STORE_PREFETCH(
+				&h->slots[store_hash_home(h, a->placement->node_id)]);
+	}
+	if (i + STORE_PREFETCH_AHEAD / 4 < n) {
+		a = b->actions[i + STORE_PREFETCH_AHEAD / 4];
+		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT &&
+		    a->placement &&
+		    (g = h->slots[store_hash_home(h, a->placement->node_id)]) != NULL)
+			STORE_PREFETCH(&g->count);
+	}
+	if (i + STORE_PREFETCH_AHEAD / 8 < n) {
+		a = b->actions[i + STORE_PREFETCH_AHEAD / 8];
+		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT &&
+		    a->placement &&
+		    (g = h->slots[store_hash_home(h, a->placement->node_id)]) != NULL &&
+		    g->node_id == a->placement->node_id && !g->blocked && g->count > 0) {
+			STORE_PREFETCH(&g->arr[g->count / 2]);
+			STORE_PREFETCH(&g->arr[g->count / 4]);
+			STORE_PREFETCH(&g->arr[g->count * 3 / 4]);
+		}
+	}
+}
+
 /* Asks for what applying action i touches first: its entry, then the
  * current object (every line of a task: a placement copies it whole), then
  * a task's status and its block in a large group (a placement takes it out
  * of the unassigned tasks' blocks). */
-static void store_prefetch_do(const Cs__StoreBatch *b, struct store_entry *const *found,
-			      size_t i)
+static void store_prefetch_do(const struct store *s, const Cs__StoreBatch *b,
+			      struct store_entry *const *found, size_t i)
 {
 	struct store_entry *e;
 	size_t n = b->n_actions;
+
+	store_prefetch_group(s, b, i);
 
 	/* the lines of fields, not of starts: an entry or object is only
 	 * 16-aligned, so its first field and a later one may lie apart */
@@ -2879,7 +2925,7 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 		rv = CS_EEXIST;
 	for (size_t i = 0; rv == 0 && i < n; i++) {
 		int err;
-		store_prefetch_do(b, found, i);
+		store_prefetch_do(s, b, found, i);
 		/* only a create can fail (memory), and then the store would be
 		 * half-applied: a manager out of memory cannot go on. */
 		err = store_do(s, b->actions[i], found[i], index, b->time_ms);
