@@ -639,6 +639,55 @@ static void test_store_large_group_blocks_match_a_model(void **state)
 	store_free(s);
 }
 
+/* A batch of more than 64 actions (keys on the heap) finds a repeated
+ * object among its (table, id) keys: ids that differ in one bit alone, low
+ * or high, are apart; one id in two tables is no repeat; one task twice,
+ * however far apart in the batch and alike in its low bits to the others,
+ * is refused whole. */
+static void test_store_large_batch_finds_repeats_by_table_and_id(void **state)
+{
+	struct store *s = store_new();
+	struct store_batch b;
+	Cs__Node n = CS__NODE__INIT;
+	uint64_t ids[300];
+
+	(void)state;
+	for (size_t i = 0; i < 300; i++) /* one bit each, or random-looking */
+		ids[i] = i < 64 ? 1ull << i : (i + 1) * 0x9e3779b97f4a7c15ull;
+	store_batch_init(&b);
+	add_service(&b, 10, "web");
+	n.id = ids[5]; /* a node with a task's id */
+	assert_int_equal(store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &n),
+			 0);
+	for (size_t i = 0; i < 300; i++)
+		add_task(&b, ids[i], 10, i, 0, CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(apply(s, &b, 1), 0);
+	assert_int_equal(store_task_count(s), 300);
+	assert_non_null(store_node_get(s, ids[5]));
+	/* one task twice, first and last, its id equal to the others' but in
+	 * its high digits: nothing of the batch lands */
+	store_batch_init(&b);
+	add_task(&b, 1000 + 500 * 0x10000000000ull, 10, 1000, 0,
+		 CS__TASK_STATE__TASK_STATE_RUNNING);
+	for (size_t i = 1; i < 200; i++)
+		add_task(&b, 1000 + i * 0x10000000000ull, 10, 1000 + i, 0,
+			 CS__TASK_STATE__TASK_STATE_RUNNING);
+	add_task(&b, 1000 + 500 * 0x10000000000ull, 10, 2000, 0,
+		 CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(apply(s, &b, 2), CS_EEXIST);
+	assert_int_equal(store_task_count(s), 300);
+	/* the same without the repeat lands */
+	store_batch_init(&b);
+	add_task(&b, 1000 + 500 * 0x10000000000ull, 10, 1000, 0,
+		 CS__TASK_STATE__TASK_STATE_RUNNING);
+	for (size_t i = 1; i < 200; i++)
+		add_task(&b, 1000 + i * 0x10000000000ull, 10, 1000 + i, 0,
+			 CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(apply(s, &b, 3), 0);
+	assert_int_equal(store_task_count(s), 500);
+	store_free(s);
+}
+
 static void test_store_scan_service_follows_slot_then_id(void **state)
 {
 	struct store *s = sample();
@@ -2326,6 +2375,7 @@ int main(void)
 			test_store_walk_by_service_matches_a_search_across_changes),
 		cmocka_unit_test(test_store_node_groups_match_a_model),
 		cmocka_unit_test(test_store_large_group_blocks_match_a_model),
+		cmocka_unit_test(test_store_large_batch_finds_repeats_by_table_and_id),
 		cmocka_unit_test(test_store_batch_encodes_as_protobuf_c_packs),
 		cmocka_unit_test(test_store_update_moves_indexes_and_checks_version),
 		cmocka_unit_test(test_store_task_lookups_and_partial_index_moves),
