@@ -104,6 +104,9 @@ struct store_group {
 	struct tree blocks; /* by hi */
 	struct store_block *first, *last;
 	struct store_block *spare; /* kept for the next split (store_group_room) */
+	/* blocks in the list, and of them empty ones: an emptied block stays
+	 * (its range is still its own) until store_blocks_compact */
+	size_t block_count, empty_count;
 };
 
 /* An open-addressing hash of pointers keyed by a uint64_t at key_off in
@@ -545,12 +548,15 @@ static size_t store_block_index(const struct store_entry *e)
 	return i;
 }
 
-/* The entry after place i of block b in the group's order, or NULL. */
+/* The entry at place i of block b, or the first after it in the group's
+ * order (empty blocks passed over), or NULL. */
 static struct store_entry *store_block_at(const struct store_block *b, size_t i)
 {
-	if (i < b->count)
-		return b->e[i];
-	return b->next ? b->next->e[0] : NULL;
+	while (b && i >= b->count) {
+		b = b->next;
+		i = 0;
+	}
+	return b ? b->e[i] : NULL;
 }
 
 /* Every block of g, and its spare, freed (their entries are not). */
@@ -562,6 +568,7 @@ static void store_blocks_free(struct store_group *g)
 	}
 	free(g->spare);
 	g->first = g->last = g->spare = NULL;
+	g->block_count = g->empty_count = 0;
 	tree_init(&g->blocks, store_cmp_block, store_prio_block);
 }
 
@@ -580,33 +587,53 @@ static void store_block_link(struct store_group *g, struct store_block *b,
 	else
 		g->first = b;
 	tree_insert(&g->blocks, &b->by_hi);
+	g->block_count++;
 }
 
-/* Takes block b (empty) out of g; the block before it becomes the last
- * when b was, and holds every id above it from then on. b is kept as g's
- * spare, or freed. */
-static void store_block_drop(struct store_group *g, struct store_block *b)
+/* Frees g's empty blocks once they outnumber a quarter of its tasks (and
+ * 16): the rest are linked again, the last given hi UINT64_MAX, and their
+ * tree built anew in one pass (tree_build), where taking each emptied
+ * block out of the tree on its own cost a search from the root (5% of the
+ * loop at a million tasks). A block's range goes to the next one left.
+ * When memory for the list of the rest is short, nothing changes. */
+static void store_blocks_compact(struct store_group *g)
 {
-	assert(b->count == 0);
-	tree_remove(&g->blocks, &b->by_hi);
-	if (b->prev)
-		b->prev->next = b->next;
-	else
-		g->first = b->next;
-	if (b->next) {
-		b->next->prev = b->prev;
-	} else {
-		g->last = b->prev;
-		if (g->last) { /* a new key: out of the tree and in again */
-			tree_remove(&g->blocks, &g->last->by_hi);
-			g->last->hi = UINT64_MAX;
-			tree_insert(&g->blocks, &g->last->by_hi);
+	struct tree_node **live;
+	struct store_block *b, *next;
+	size_t n = 0;
+
+	if (g->count == 0 || g->empty_count <= g->count / 4 + 16)
+		return;
+	live = malloc((g->block_count - g->empty_count) * sizeof *live);
+	if (!live)
+		return;
+	for (b = g->first; b; b = next) {
+		next = b->next;
+		if (b->count > 0) {
+			live[n++] = &b->by_hi;
+		} else if (!g->spare) {
+			g->spare = b;
+		} else {
+			free(b);
 		}
 	}
-	if (g->spare)
-		free(b);
-	else
-		g->spare = b;
+	assert(n == g->block_count - g->empty_count);
+	assert(n > 0);
+	g->first = TREE_ENTRY(live[0], struct store_block, by_hi);
+	g->last = TREE_ENTRY(live[n - 1], struct store_block, by_hi);
+	g->last->hi = UINT64_MAX;
+	for (size_t i = 0; i < n; i++) {
+		b = TREE_ENTRY(live[i], struct store_block, by_hi);
+		b->prev =
+			i > 0 ? TREE_ENTRY(live[i - 1], struct store_block, by_hi) : NULL;
+		b->next = i + 1 < n ? TREE_ENTRY(live[i + 1], struct store_block, by_hi)
+				    : NULL;
+	}
+	tree_init(&g->blocks, store_cmp_block, store_prio_block);
+	tree_build(&g->blocks, live, n);
+	g->block_count = n;
+	g->empty_count = 0;
+	free(live);
 }
 
 /* Turns g's full array into blocks, each STORE_BLOCK_FILL tasks but the
@@ -695,7 +722,7 @@ static size_t store_gpair_ceil(const struct store_group *g, uint64_t id)
 static struct store_entry *store_group_first(const struct store_group *g)
 {
 	if (g->blocked)
-		return g->first ? g->first->e[0] : NULL;
+		return g->first ? store_block_at(g->first, 0) : NULL;
 	return g->count ? g->arr[0].e : NULL;
 }
 
@@ -778,6 +805,8 @@ static void store_blocks_insert(struct store_group *g, struct store_entry *e)
 		if (e->id <= c->hi)
 			b = c;
 	}
+	if (b->count == 0)
+		g->empty_count--;
 	i = store_block_rank(b, e->id);
 	assert(i == b->count || b->ids[i] != e->id);
 	memmove(b->ids + i + 1, b->ids + i, (b->count - i) * sizeof *b->ids);
@@ -821,8 +850,10 @@ static void store_group_remove(struct store_group *g, struct store_entry *e)
 		b->count--;
 		g->count--;
 		e->blk = NULL;
-		if (b->count == 0)
-			store_block_drop(g, b);
+		if (b->count == 0) {
+			g->empty_count++;
+			store_blocks_compact(g);
+		}
 		if (g->count > 0 && g->count <= STORE_GROUP_ARRAY_BACK)
 			store_group_to_array(g);
 		return;
