@@ -169,6 +169,9 @@ struct sched_group {
 	uint32_t pinned_count; /* the leading pinned tasks */
 	struct sched_constraint *cons;
 	size_t cons_count;
+	/* per constraint, the plan's memo of its results by node index
+	 * (sched_cmemo; NULL: none, evaluated every time) */
+	uint8_t **cons_memo;
 	uint64_t replicas_max; /* 0: no limit */
 	const struct sched_spread *spread;
 	struct sched_branch *branches; /* NULL until the tree is built */
@@ -177,6 +180,19 @@ struct sched_group {
 	size_t *fail_counts; /* per filter, for reasons */
 	char reason[SCHED_REASON_BYTES];
 	bool *port_busy; /* per node: a host port taken (issue 15); NULL: none */
+};
+
+/* A constraint's results on the plan's nodes, by node index: 0 not asked
+ * yet, else SCHED_CMEMO_PASS or SCHED_CMEMO_FAIL. Groups whose services
+ * name the same constraint text share one (issue 18: at 10,000 nodes each
+ * group evaluated its constraints on every node, label lookups and string
+ * compares, 8% of the loop). A node's change drops the plan, and a result
+ * depends on the node alone, so a memo holds for the plan's life. */
+enum { SCHED_CMEMO_MAX = 32, SCHED_CMEMO_PASS = 1, SCHED_CMEMO_FAIL = 2 };
+
+struct sched_cmemo {
+	const char *text; /* borrowed from a service's spec, as the plan's */
+	uint8_t *result;
 };
 
 struct sched {
@@ -214,6 +230,8 @@ struct sched {
 	 * sched_survives knows its own writes landing (see sched_pass) */
 	uint64_t *written;
 	size_t written_mask, written_count;
+	struct sched_cmemo cmemo[SCHED_CMEMO_MAX];
+	size_t cmemo_count;
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -1142,9 +1160,19 @@ static int sched_first_fail(const struct sched *p, const struct sched_group *g,
 		return SCHED_F_CPU;
 	if (x->mem_bytes > 0 && x->mem_bytes > sn->mem_free_bytes)
 		return SCHED_F_MEMORY;
-	for (size_t i = 0; i < g->cons_count; i++)
-		if (!sched_constraint_match(&g->cons[i], sn->node))
+	for (size_t i = 0; i < g->cons_count; i++) {
+		uint8_t *memo = g->cons_memo ? g->cons_memo[i] : NULL;
+		bool pass;
+		if (memo && memo[n]) {
+			pass = memo[n] == SCHED_CMEMO_PASS;
+		} else {
+			pass = sched_constraint_match(&g->cons[i], sn->node);
+			if (memo)
+				memo[n] = pass ? SCHED_CMEMO_PASS : SCHED_CMEMO_FAIL;
+		}
+		if (!pass)
 			return SCHED_F_CONSTRAINT + (int)i;
+	}
 	if (g->replicas_max > 0 && p->svc_live[n] >= g->replicas_max)
 		return SCHED_F_CONSTRAINT + (int)g->cons_count;
 	if (g->port_busy && g->port_busy[n])
@@ -1626,12 +1654,34 @@ static void sched_group_close(struct sched *p)
 	if (g->fail_on)
 		memset(p->fail_rank, 0, p->node_count * sizeof *p->fail_rank);
 	free(g->cons);
+	free(g->cons_memo);
 	free(g->fail_counts);
 	free(g->port_busy);
 	free(g->branches);
 	free(g->items);
 	memset(g, 0, sizeof *g);
 	p->in_group = false;
+}
+
+/* The memo of constraint text's results in p (made now, empty), or NULL
+ * when p has SCHED_CMEMO_MAX already or no memory for one: the group then
+ * evaluates that constraint every time, to the same results. */
+static uint8_t *sched_cmemo_get(struct sched *p, const char *text)
+{
+	struct sched_cmemo *m;
+
+	for (size_t i = 0; i < p->cmemo_count; i++)
+		if (strcmp(p->cmemo[i].text, text) == 0)
+			return p->cmemo[i].result;
+	if (p->cmemo_count == SCHED_CMEMO_MAX)
+		return NULL;
+	m = &p->cmemo[p->cmemo_count];
+	m->result = calloc(p->node_count ? p->node_count : 1, sizeof *m->result);
+	if (!m->result)
+		return NULL;
+	m->text = text;
+	p->cmemo_count++;
+	return m->result;
 }
 
 /* Opens the group of service svc: its counts per node, constraints, spread
@@ -1683,6 +1733,13 @@ static int sched_group_open(struct sched *p, uint32_t svc)
 		}
 		for (size_t i = 0; i < g->cons_count; i++)
 			sched_constraint_parse(pl->constraints[i], &g->cons[i]);
+		if (g->cons_count) {
+			g->cons_memo = calloc(g->cons_count, sizeof *g->cons_memo);
+			if (!g->cons_memo)
+				return CS_ENOMEM;
+			for (size_t i = 0; i < g->cons_count; i++)
+				g->cons_memo[i] = sched_cmemo_get(p, pl->constraints[i]);
+		}
 		if (pl->n_spread_labels && sched_spread_get(p, pl, &g->spread) != 0)
 			return CS_ENOMEM;
 	}
@@ -1975,6 +2032,8 @@ void sched_free(struct sched *p)
 	free(p->svcs);
 	free(p->nodes);
 	free(p->written);
+	for (size_t i = 0; i < p->cmemo_count; i++)
+		free(p->cmemo[i].result);
 	free(p);
 }
 

@@ -28,19 +28,17 @@ enum { STORE_MSGS_MAX = 4 };
  * and group neighbours alike). A prefetch changes nothing but timing: a
  * guess that is wrong (a stale link, another key's slot) costs a fetch. */
 enum { STORE_PREFETCH_AHEAD = 16 };
+/* The check sweep's (store_prefetch_check): a check is a short step, so a
+ * lookup's chain of misses (hash slot, entry, version: about 300 ns each on
+ * a loaded machine) needs more actions in between to land in time. */
+enum { STORE_CHECK_AHEAD = 64 };
 #if defined(__GNUC__)
 #define STORE_PREFETCH(addr) __builtin_prefetch(addr)
 #else
 #define STORE_PREFETCH(addr) ((void)(addr))
 #endif
 
-/* A link in one node's tasks: a treap keyed by task id (the entry's, read
- * without the object) whose priorities hash the id, with parent links, so
- * that a task leaves its node without a search (rotations down, O(1)
- * expected) and joins one in O(log the node's tasks). */
-struct store_nlink {
-	struct store_nlink *left, *right, *up;
-};
+struct store_block;
 
 /* One stored object and its index links. Tasks use all three secondary
  * links; services use by_a for their name; nodes none. */
@@ -50,8 +48,8 @@ struct store_entry {
 	/* beside id, in the same 16 bytes (an entry is 16-aligned): the
 	 * line of the lookup's key holds the object's address too */
 	ProtobufCMessage *obj;
-	struct store_nlink by_node; /* task: in its node's group, by id */
-	struct tree_node by_a;	    /* task: (service, slot, id); service: name */
+	struct store_block *blk; /* task: its block, in a large group (else NULL) */
+	struct tree_node by_a;	 /* task: (service, slot, id); service: name */
 	/* a task's keys in by_a, copied from obj as it is linked there (and
 	 * by_c's below): the compares and priorities of a search read the
 	 * entries on its path alone, where reading each task cost another
@@ -70,20 +68,45 @@ struct store_gpair {
 
 /* The tasks of one node id (0: unassigned): up to STORE_GROUP_ARRAY_MAX in
  * an array sorted by id (a node's tasks: a search in a few cache lines and
- * a short move), more in a treap of their own (the unassigned tasks of a
- * large rollout: a task leaves without a move of the rest). The groups are
- * found by node id through a hash and kept in node id order in a tree
- * (scans). A group lives while it holds a task. */
+ * a short move), more in blocks (the unassigned tasks of a large rollout:
+ * a task leaves with a search of its own block, no move of the rest). The
+ * groups are found by node id through a hash and kept in node id order in
+ * a tree (scans). A group lives while it holds a task. */
 enum { STORE_GROUP_ARRAY_MAX = 256, STORE_GROUP_ARRAY_BACK = 64 };
+
+/* A run of one large group's tasks (issue 18): up to STORE_BLOCK_MAX ids
+ * in order, their entries beside them. The blocks of a group are a list in
+ * id order, found by the highest id each may hold (hi) through a tree:
+ * block k holds ids in (hi of block k-1, hi of block k], and the last
+ * block's hi is UINT64_MAX. Each task's entry points at its block, so that
+ * a task leaves its group with a look at one block (five lines, which
+ * apply asks for ahead) where a treap rotated it down to a leaf through
+ * its neighbours' entries (a miss each). A block lives while it holds a
+ * task. */
+enum { STORE_BLOCK_MAX = 16 };
+
+struct store_block {
+	uint32_t count;
+	uint64_t hi;
+	uint64_t ids[STORE_BLOCK_MAX];
+	struct store_entry *e[STORE_BLOCK_MAX];
+	struct tree_node by_hi;
+	struct store_block *prev, *next;
+};
 
 struct store_group {
 	struct tree_node by_node_id;
 	uint64_t node_id;
-	bool treap; /* the tasks are in root, else in arr */
-	struct store_nlink *root;
+	bool blocked;		 /* the tasks are in blocks, else in arr */
 	struct store_gpair *arr; /* sorted by id */
 	size_t cap;
 	size_t count;
+	struct tree blocks; /* by hi */
+	struct store_block *first, *last;
+	struct store_block *spare; /* kept for the next split (store_group_room) */
+	/* blocks in the list, and of them empty ones: an emptied block stays
+	 * (its range is still its own) until store_blocks_compact */
+	size_t block_count, empty_count;
 };
 
 /* An open-addressing hash of pointers keyed by a uint64_t at key_off in
@@ -123,8 +146,9 @@ struct store_walk {
 struct store {
 	struct tree nodes, services, service_names, tasks;
 	struct tree tasks_by_service, tasks_by_desired;
-	/* tasks by (node, id): groups by node id (si: per-node treaps where
-	 * one tree of every task cost a cache miss per level, twice) */
+	/* tasks by (node, id): groups by node id (si: per-node arrays and
+	 * blocks where one tree of every task cost a cache miss per level,
+	 * twice) */
 	struct tree node_groups;
 	struct store_hash groups_by_node;
 	Cs__Cluster *cluster;
@@ -265,11 +289,7 @@ static uint64_t store_prio_name(const struct tree_node *a)
 
 /* ---------------------------------------------------------------- lifecycle */
 
-static void store_group_free(struct store_group *g)
-{
-	free(g->arr);
-	free(g);
-}
+static void store_group_free(struct store_group *g);
 
 static void store_trees_init(struct store *s)
 {
@@ -476,119 +496,212 @@ static struct store_entry *store_task_find(const struct store *s, uint64_t id)
 
 /* ------------------------------------------------ tasks by node: the groups */
 
-static uint64_t store_nlink_id(const struct store_nlink *n)
+static int store_cmp_block(const struct tree_node *a, const struct tree_node *b)
 {
-	return TREE_ENTRY(n, struct store_entry, by_node)->id;
+	return store_cmp_u64(TREE_ENTRY(a, struct store_block, by_hi)->hi,
+			     TREE_ENTRY(b, struct store_block, by_hi)->hi);
 }
 
-/* Treap order: a higher priority sits above (ties broken by id, so that
- * one set of ids gives one shape). */
-static bool store_nlink_above(const struct store_nlink *a, const struct store_nlink *b)
+static uint64_t store_prio_block(const struct tree_node *a)
 {
-	uint64_t ia = store_nlink_id(a), ib = store_nlink_id(b);
-	uint64_t pa = hash_mix64(ia ^ 0x2545f4914f6cdd1dull),
-		 pb = hash_mix64(ib ^ 0x2545f4914f6cdd1dull);
-	return pa != pb ? pa > pb : ia < ib;
+	return hash_mix64(TREE_ENTRY(a, struct store_block, by_hi)->hi ^
+			  0x2545f4914f6cdd1dull);
 }
 
-/* The link in g that points at n (its parent's child, or g's root). */
-static struct store_nlink **store_nlink_slot(struct store_group *g, struct store_nlink *n)
+/* A new block (uninitialised but for its links), or NULL. */
+static struct store_block *store_block_new(void)
 {
-	if (!n->up)
-		return &g->root;
-	return n->up->left == n ? &n->up->left : &n->up->right;
+	/* whole lines: a removal reads the count and ids, then the
+	 * entries from its place on, and apply asks for exactly those */
+	struct store_block *b = aligned_alloc(64, (sizeof *b + 63) / 64 * 64);
+	if (b)
+		b->prev = b->next = NULL;
+	return b;
 }
 
-/* Rotates n above its parent. */
-static void store_nlink_rotate_up(struct store_group *g, struct store_nlink *n)
+/* How many of b's ids are below id: the index of id, or of the first id
+ * above it. Branch-free: the ids are few and sorted. */
+static size_t store_block_rank(const struct store_block *b, uint64_t id)
 {
-	struct store_nlink *p = n->up, **slot = store_nlink_slot(g, p);
-
-	if (p->left == n) {
-		p->left = n->right;
-		if (n->right)
-			n->right->up = p;
-		n->right = p;
-	} else {
-		p->right = n->left;
-		if (n->left)
-			n->left->up = p;
-		n->left = p;
-	}
-	n->up = p->up;
-	p->up = n;
-	*slot = n;
-}
-
-static void store_treap_insert(struct store_group *g, struct store_nlink *n)
-{
-	struct store_nlink **link = &g->root, *parent = NULL;
-	uint64_t id = store_nlink_id(n);
-
-	while (*link) {
-		parent = *link;
-		assert(store_nlink_id(parent) != id);
-		link = id < store_nlink_id(parent) ? &parent->left : &parent->right;
-	}
-	n->left = n->right = NULL;
-	n->up = parent;
-	*link = n;
-	while (n->up && store_nlink_above(n, n->up))
-		store_nlink_rotate_up(g, n);
-	g->count++;
-}
-
-static void store_treap_remove(struct store_group *g, struct store_nlink *n)
-{
-	/* down to a leaf, the higher child rising each time */
-	while (n->left || n->right) {
-		struct store_nlink *c = !n->right			       ? n->left
-					: !n->left			       ? n->right
-					: store_nlink_above(n->left, n->right) ? n->left
-									       : n->right;
-		store_nlink_rotate_up(g, c);
-	}
-	*store_nlink_slot(g, n) = NULL;
-	n->up = NULL;
-	assert(g->count > 0);
-	g->count--;
-}
-
-static struct store_nlink *store_nlink_leftmost(struct store_nlink *n)
-{
-	while (n && n->left)
-		n = n->left;
+	size_t n = 0;
+	for (size_t i = 0; i < b->count; i++)
+		n += b->ids[i] < id;
 	return n;
 }
 
-/* The next link in id order after n (in its group), or NULL. */
-static struct store_nlink *store_nlink_next(struct store_nlink *n)
+/* The block of g that holds id, or would: the first whose hi is not below
+ * id (the last block's hi is UINT64_MAX, so there is one). */
+static struct store_block *store_block_of(const struct store_group *g, uint64_t id)
 {
-	if (n->right)
-		return store_nlink_leftmost(n->right);
-	while (n->up && n->up->right == n)
-		n = n->up;
-	return n->up;
+	struct store_block probe = {.hi = id};
+	struct tree_node *n = tree_ceil(&g->blocks, &probe.by_hi);
+	assert(n != NULL);
+	return TREE_ENTRY(n, struct store_block, by_hi);
 }
 
-/* The first link of g's treap with id above id, or NULL. */
-static struct store_nlink *store_treap_after(const struct store_group *g, uint64_t id)
+/* The place of e in its block (it is there). */
+static size_t store_block_index(const struct store_entry *e)
 {
-	struct store_nlink *n = g->root, *best = NULL;
-	while (n) {
-		if (id < store_nlink_id(n)) {
-			best = n;
-			n = n->left;
+	size_t i = store_block_rank(e->blk, e->id);
+	assert(i < e->blk->count);
+	assert(e->blk->e[i] == e);
+	return i;
+}
+
+/* The entry at place i of block b, or the first after it in the group's
+ * order (empty blocks passed over), or NULL. */
+static struct store_entry *store_block_at(const struct store_block *b, size_t i)
+{
+	while (b && i >= b->count) {
+		b = b->next;
+		i = 0;
+	}
+	return b ? b->e[i] : NULL;
+}
+
+/* Every block of g, and its spare, freed (their entries are not). */
+static void store_blocks_free(struct store_group *g)
+{
+	for (struct store_block *b = g->first, *next; b; b = next) {
+		next = b->next;
+		free(b);
+	}
+	free(g->spare);
+	g->first = g->last = g->spare = NULL;
+	g->block_count = g->empty_count = 0;
+	tree_init(&g->blocks, store_cmp_block, store_prio_block);
+}
+
+/* Links block b into g's list after prev (NULL: first) and into its tree. */
+static void store_block_link(struct store_group *g, struct store_block *b,
+			     struct store_block *prev)
+{
+	b->prev = prev;
+	b->next = prev ? prev->next : g->first;
+	if (b->next)
+		b->next->prev = b;
+	else
+		g->last = b;
+	if (prev)
+		prev->next = b;
+	else
+		g->first = b;
+	tree_insert(&g->blocks, &b->by_hi);
+	g->block_count++;
+}
+
+/* Frees g's empty blocks once they outnumber a quarter of its tasks (and
+ * 16): the rest are linked again, the last given hi UINT64_MAX, and their
+ * tree built anew in one pass (tree_build), where taking each emptied
+ * block out of the tree on its own cost a search from the root (5% of the
+ * loop at a million tasks). A block's range goes to the next one left.
+ * When memory for the list of the rest is short, nothing changes. */
+static void store_blocks_compact(struct store_group *g)
+{
+	struct tree_node **live;
+	struct store_block *b, *next;
+	size_t n = 0;
+
+	if (g->count == 0 || g->empty_count <= g->count / 4 + 16)
+		return;
+	live = malloc((g->block_count - g->empty_count) * sizeof *live);
+	if (!live)
+		return;
+	for (b = g->first; b; b = next) {
+		next = b->next;
+		if (b->count > 0) {
+			live[n++] = &b->by_hi;
+		} else if (!g->spare) {
+			g->spare = b;
 		} else {
-			n = n->right;
+			free(b);
 		}
 	}
-	return best;
+	assert(n == g->block_count - g->empty_count);
+	assert(n > 0);
+	g->first = TREE_ENTRY(live[0], struct store_block, by_hi);
+	g->last = TREE_ENTRY(live[n - 1], struct store_block, by_hi);
+	g->last->hi = UINT64_MAX;
+	for (size_t i = 0; i < n; i++) {
+		b = TREE_ENTRY(live[i], struct store_block, by_hi);
+		b->prev =
+			i > 0 ? TREE_ENTRY(live[i - 1], struct store_block, by_hi) : NULL;
+		b->next = i + 1 < n ? TREE_ENTRY(live[i + 1], struct store_block, by_hi)
+				    : NULL;
+	}
+	tree_init(&g->blocks, store_cmp_block, store_prio_block);
+	tree_build(&g->blocks, live, n);
+	g->block_count = n;
+	g->empty_count = 0;
+	free(live);
 }
 
-static struct store_entry *store_nlink_entry(struct store_nlink *n)
+/* Turns g's full array into blocks, each STORE_BLOCK_FILL tasks but the
+ * last, and keeps a spare. Returns 0 or CS_ENOMEM (nothing changed). */
+enum { STORE_BLOCK_FILL = STORE_BLOCK_MAX * 3 / 4 };
+enum {
+	STORE_BLOCKS_FROM_ARRAY =
+		(STORE_GROUP_ARRAY_MAX + STORE_BLOCK_FILL - 1) / STORE_BLOCK_FILL + 1
+};
+
+static int store_group_to_blocks(struct store_group *g)
 {
-	return n ? TREE_ENTRY(n, struct store_entry, by_node) : NULL;
+	struct store_block *made[STORE_BLOCKS_FROM_ARRAY];
+	size_t need = (g->count + STORE_BLOCK_FILL - 1) / STORE_BLOCK_FILL + 1, k, i;
+
+	assert(!g->blocked);
+	assert(need <= STORE_BLOCKS_FROM_ARRAY);
+	for (k = 0; k < need; k++)
+		if (!(made[k] = store_block_new())) {
+			while (k > 0)
+				free(made[--k]);
+			return CS_ENOMEM;
+		}
+	tree_init(&g->blocks, store_cmp_block, store_prio_block);
+	g->first = g->last = NULL;
+	for (k = 0, i = 0; i < g->count; k++) {
+		struct store_block *b = made[k];
+		b->count = 0;
+		while (b->count < STORE_BLOCK_FILL && i < g->count) {
+			b->ids[b->count] = g->arr[i].id;
+			b->e[b->count] = g->arr[i].e;
+			g->arr[i].e->blk = b;
+			b->count++;
+			i++;
+		}
+		b->hi = i == g->count ? UINT64_MAX : b->ids[b->count - 1];
+		store_block_link(g, b, g->last);
+	}
+	assert(k == need - 1);
+	g->spare = made[k];
+	free(g->arr);
+	g->arr = NULL;
+	g->cap = 0;
+	g->blocked = true;
+	return 0;
+}
+
+/* Turns g's blocks back into an array when memory allows (else they
+ * stay). */
+static void store_group_to_array(struct store_group *g)
+{
+	struct store_gpair *arr = malloc(2 * STORE_GROUP_ARRAY_BACK * sizeof *arr);
+	size_t i = 0;
+
+	assert(g->blocked);
+	assert(g->count <= STORE_GROUP_ARRAY_BACK);
+	if (!arr)
+		return;
+	for (struct store_block *b = g->first; b; b = b->next)
+		for (size_t j = 0; j < b->count; j++, i++) {
+			arr[i] = (struct store_gpair){.id = b->ids[j], .e = b->e[j]};
+			b->e[j]->blk = NULL;
+		}
+	assert(i == g->count);
+	store_blocks_free(g);
+	g->blocked = false;
+	g->arr = arr;
+	g->cap = 2 * STORE_GROUP_ARRAY_BACK;
 }
 
 /* The first index of g's array whose id is not below id. */
@@ -608,8 +721,8 @@ static size_t store_gpair_ceil(const struct store_group *g, uint64_t id)
 /* The first task of g, or NULL. */
 static struct store_entry *store_group_first(const struct store_group *g)
 {
-	if (g->treap)
-		return store_nlink_entry(store_nlink_leftmost(g->root));
+	if (g->blocked)
+		return g->first ? store_block_at(g->first, 0) : NULL;
 	return g->count ? g->arr[0].e : NULL;
 }
 
@@ -617,8 +730,13 @@ static struct store_entry *store_group_first(const struct store_group *g)
 static struct store_entry *store_group_after(const struct store_group *g, uint64_t id)
 {
 	size_t i;
-	if (g->treap)
-		return store_nlink_entry(store_treap_after(g, id));
+	if (g->blocked) {
+		const struct store_block *b = store_block_of(g, id);
+		i = store_block_rank(b, id);
+		if (i < b->count && b->ids[i] == id)
+			i++;
+		return store_block_at(b, i);
+	}
 	i = store_gpair_ceil(g, id);
 	if (i < g->count && g->arr[i].id == id)
 		i++;
@@ -629,19 +747,27 @@ static struct store_entry *store_group_after(const struct store_group *g, uint64
 static struct store_entry *store_group_next(const struct store_group *g,
 					    struct store_entry *e)
 {
-	if (g->treap)
-		return store_nlink_entry(store_nlink_next(&e->by_node));
+	if (g->blocked)
+		return store_block_at(e->blk, store_block_index(e) + 1);
 	return store_group_after(g, e->id);
 }
 
-/* Makes room for one more task in g's array (a full one turns into a treap
- * then, which needs none). Returns 0 or CS_ENOMEM (nothing changed). */
+/* Makes room for one more task in g: in its array (a full one turns into
+ * blocks), or a spare block for a split. Returns 0 or CS_ENOMEM (nothing
+ * changed). */
 static int store_group_room(struct store_group *g)
 {
 	size_t cap;
 	struct store_gpair *arr;
 
-	if (g->treap || g->count < g->cap || g->count >= STORE_GROUP_ARRAY_MAX)
+	if (g->blocked) {
+		if (!g->spare && !(g->spare = store_block_new()))
+			return CS_ENOMEM;
+		return 0;
+	}
+	if (g->count == STORE_GROUP_ARRAY_MAX)
+		return store_group_to_blocks(g);
+	if (g->count < g->cap)
 		return 0;
 	cap = g->cap ? 2 * g->cap : 4;
 	if (cap > STORE_GROUP_ARRAY_MAX)
@@ -654,25 +780,51 @@ static int store_group_room(struct store_group *g)
 	return 0;
 }
 
+/* Adds e to g's blocks (room made): into the block of its id, split in
+ * two (the spare taking the lower half) when full. */
+static void store_blocks_insert(struct store_group *g, struct store_entry *e)
+{
+	struct store_block *b = store_block_of(g, e->id);
+	size_t i;
+
+	if (b->count == STORE_BLOCK_MAX) {
+		struct store_block *c = g->spare;
+		enum { HALF = STORE_BLOCK_MAX / 2 };
+		assert(c != NULL);
+		g->spare = NULL;
+		memcpy(c->ids, b->ids, HALF * sizeof *b->ids);
+		memcpy(c->e, b->e, HALF * sizeof *b->e);
+		c->count = HALF;
+		c->hi = b->ids[HALF - 1];
+		memmove(b->ids, b->ids + HALF, HALF * sizeof *b->ids);
+		memmove(b->e, b->e + HALF, HALF * sizeof *b->e);
+		b->count = HALF;
+		for (i = 0; i < HALF; i++)
+			c->e[i]->blk = c;
+		store_block_link(g, c, b->prev);
+		if (e->id <= c->hi)
+			b = c;
+	}
+	if (b->count == 0)
+		g->empty_count--;
+	i = store_block_rank(b, e->id);
+	assert(i == b->count || b->ids[i] != e->id);
+	memmove(b->ids + i + 1, b->ids + i, (b->count - i) * sizeof *b->ids);
+	memmove(b->e + i + 1, b->e + i, (b->count - i) * sizeof *b->e);
+	b->ids[i] = e->id;
+	b->e[i] = e;
+	b->count++;
+	e->blk = b;
+	g->count++;
+}
+
 /* Adds e to g (room made). */
 static void store_group_insert(struct store_group *g, struct store_entry *e)
 {
 	size_t i;
 
-	if (!g->treap && g->count == STORE_GROUP_ARRAY_MAX) {
-		/* full: every task into a treap (their links need nothing) */
-		size_t n = g->count;
-		g->treap = true;
-		g->root = NULL;
-		g->count = 0;
-		for (i = 0; i < n; i++)
-			store_treap_insert(g, &g->arr[i].e->by_node);
-		free(g->arr);
-		g->arr = NULL;
-		g->cap = 0;
-	}
-	if (g->treap) {
-		store_treap_insert(g, &e->by_node);
+	if (g->blocked) {
+		store_blocks_insert(g, e);
 		return;
 	}
 	assert(g->count < g->cap);
@@ -680,37 +832,44 @@ static void store_group_insert(struct store_group *g, struct store_entry *e)
 	assert(i == g->count || g->arr[i].id != e->id);
 	memmove(g->arr + i + 1, g->arr + i, (g->count - i) * sizeof *g->arr);
 	g->arr[i] = (struct store_gpair){.id = e->id, .e = e};
+	e->blk = NULL;
 	g->count++;
 }
 
-/* Removes e from g; a treap shrunk to STORE_GROUP_ARRAY_BACK tasks turns
- * back into an array when memory allows (else stays a treap). */
+/* Removes e from g; blocks shrunk to STORE_GROUP_ARRAY_BACK tasks turn
+ * back into an array when memory allows (else stay blocks). */
 static void store_group_remove(struct store_group *g, struct store_entry *e)
 {
 	size_t i;
 
-	if (g->treap) {
-		struct store_gpair *arr;
-		store_treap_remove(g, &e->by_node);
-		if (g->count > STORE_GROUP_ARRAY_BACK ||
-		    !(arr = malloc(2 * STORE_GROUP_ARRAY_BACK * sizeof *arr)))
-			return;
-		i = 0;
-		for (struct store_nlink *l = store_nlink_leftmost(g->root); l;
-		     l = store_nlink_next(l), i++)
-			arr[i] = (struct store_gpair){.id = store_nlink_id(l),
-						      .e = store_nlink_entry(l)};
-		assert(i == g->count);
-		g->treap = false;
-		g->root = NULL;
-		g->arr = arr;
-		g->cap = 2 * STORE_GROUP_ARRAY_BACK;
+	if (g->blocked) {
+		struct store_block *b = e->blk;
+		i = store_block_index(e);
+		memmove(b->ids + i, b->ids + i + 1, (b->count - i - 1) * sizeof *b->ids);
+		memmove(b->e + i, b->e + i + 1, (b->count - i - 1) * sizeof *b->e);
+		b->count--;
+		g->count--;
+		e->blk = NULL;
+		if (b->count == 0) {
+			g->empty_count++;
+			store_blocks_compact(g);
+		}
+		if (g->count > 0 && g->count <= STORE_GROUP_ARRAY_BACK)
+			store_group_to_array(g);
 		return;
 	}
 	i = store_gpair_ceil(g, e->id);
 	assert(i < g->count && g->arr[i].e == e);
 	memmove(g->arr + i, g->arr + i + 1, (g->count - i - 1) * sizeof *g->arr);
 	g->count--;
+}
+
+static void store_group_free(struct store_group *g)
+{
+	if (g->blocked)
+		store_blocks_free(g);
+	free(g->arr);
+	free(g);
 }
 
 static struct store_group *store_group_find(const struct store *s, uint64_t node_id)
@@ -1050,8 +1209,8 @@ const Cs__Task *store_task_next_by_node(const struct store *s, uint64_t node_id,
 	if (!prev) {
 		e = store_group_first(g);
 	} else {
-		/* prev still on this node: its successor (in a treap, without
-		 * a search) */
+		/* prev still on this node: its successor (in blocks, with a
+		 * look at its own block alone) */
 		e = store_task_find(s, prev->id);
 		if (e && ((const Cs__Task *)e->obj)->node_id == node_id)
 			e = store_group_next(g, e);
@@ -1080,17 +1239,14 @@ static void store_prefetch_task(const Cs__Task *t)
 enum { STORE_SCAN_AHEAD = 8 }; /* a power of two */
 
 /* Visits one group's tasks in id order, asking for each task's lines some
- * tasks ahead (the walk itself, through the entries, stays a chain of
- * loads; the tasks and statuses hang off it). */
+ * tasks ahead: in an array, by index; in blocks, a block ahead for the
+ * entries and two ahead for the block itself. */
 static int store_scan_visit(void *arg, struct tree_node *n)
 {
 	const struct store_scan *sc = arg;
 	const struct store_group *g = TREE_ENTRY(n, struct store_group, by_node_id);
-	struct store_entry *ring[STORE_SCAN_AHEAD];
-	struct store_nlink *ahead;
-	size_t count = 0;
 
-	if (!g->treap) {
+	if (!g->blocked) {
 		for (size_t i = 0; i < g->count; i++) {
 			int rv;
 			if (i + STORE_SCAN_AHEAD < g->count)
@@ -1105,27 +1261,28 @@ static int store_scan_visit(void *arg, struct tree_node *n)
 		}
 		return 0;
 	}
-	/* a ring of the next STORE_SCAN_AHEAD entries, filled as the walk
-	 * goes: their tasks asked for as they join it */
-	ahead = store_nlink_leftmost(g->root);
-	for (; ahead && count < STORE_SCAN_AHEAD; ahead = store_nlink_next(ahead)) {
-		ring[count++] = store_nlink_entry(ahead);
-		store_prefetch_task((const Cs__Task *)ring[count - 1]->obj);
-	}
-	for (size_t i = 0; i < count; i++) {
-		struct store_entry *e = ring[i % STORE_SCAN_AHEAD];
-		const Cs__Task *t = (const Cs__Task *)e->obj;
-		int rv;
-		if (ahead) { /* e's slot takes the next one; e is read first */
-			ring[i % STORE_SCAN_AHEAD] = store_nlink_entry(ahead);
-			store_prefetch_task(
-				(const Cs__Task *)ring[i % STORE_SCAN_AHEAD]->obj);
-			ahead = store_nlink_next(ahead);
-			count++;
+	for (const struct store_block *b = g->first; b; b = b->next) {
+		const struct store_block *b1 = b->next;
+		size_t i;
+		if (b1 && b1->next)
+			for (size_t off = 0; off < sizeof *b; off += 64)
+				STORE_PREFETCH((const char *)b1->next + off);
+		for (i = 0; i < b->count; i++) {
+			size_t j = i + STORE_SCAN_AHEAD / 4;
+			int rv;
+			if (b1 && i < b1->count)
+				STORE_PREFETCH(&b1->e[i]->obj);
+			if (j < b->count)
+				store_prefetch_task((const Cs__Task *)b->e[j]->obj);
+			else if (b1 && j - b->count < b1->count)
+				store_prefetch_task(
+					(const Cs__Task *)b1->e[j - b->count]->obj);
+			rv = sc->fn(sc->arg, (const Cs__Task *)b->e[i]->obj);
+			if (rv)
+				return rv;
 		}
-		rv = sc->fn(sc->arg, t);
-		if (rv)
-			return rv;
+		for (; b1 && i < b1->count; i++)
+			STORE_PREFETCH(&b1->e[i]->obj);
 	}
 	return 0;
 }
@@ -2248,7 +2405,7 @@ static struct store_entry *store_task_guess(const struct store *s, uint64_t id)
 }
 
 /* Asks for what checking action i touches, in steps (see
- * STORE_PREFETCH_AHEAD): the action, its object, the task's hash slot,
+ * STORE_CHECK_AHEAD): the action, its object, the task's hash slot,
  * the entry there, and (a placement's) the task's version. Each step reads
  * only what the step before asked for, so that a batch's lookups overlap
  * instead of waiting on three cache misses in turn. */
@@ -2258,16 +2415,16 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
 	struct store_entry *e;
 	size_t n = b->n_actions;
 
-	if (i + STORE_PREFETCH_AHEAD < n)
-		STORE_PREFETCH(b->actions[i + STORE_PREFETCH_AHEAD]);
-	if (i + STORE_PREFETCH_AHEAD * 3 / 4 < n &&
-	    store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD * 3 / 4]))
+	if (i + STORE_CHECK_AHEAD < n)
+		STORE_PREFETCH(b->actions[i + STORE_CHECK_AHEAD]);
+	if (i + STORE_CHECK_AHEAD * 3 / 4 < n &&
+	    store_action_obj(b->actions[i + STORE_CHECK_AHEAD * 3 / 4]))
 		STORE_PREFETCH(
-			store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD * 3 / 4]));
+			store_action_obj(b->actions[i + STORE_CHECK_AHEAD * 3 / 4]));
 	if (!s->task_hash.slots)
 		return;
-	if (i + STORE_PREFETCH_AHEAD / 2 < n) {
-		a = b->actions[i + STORE_PREFETCH_AHEAD / 2];
+	if (i + STORE_CHECK_AHEAD / 2 < n) {
+		a = b->actions[i + STORE_CHECK_AHEAD / 2];
 		if (a->object_case == CS__STORE_ACTION__OBJECT_TASK && a->task)
 			STORE_PREFETCH(&s->task_hash.slots[store_hash_home(&s->task_hash,
 									   a->task->id)]);
@@ -2276,15 +2433,15 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
 			STORE_PREFETCH(&s->task_hash.slots[store_hash_home(
 				&s->task_hash, a->placement->task_id)]);
 	}
-	if (i + STORE_PREFETCH_AHEAD / 4 < n) {
-		a = b->actions[i + STORE_PREFETCH_AHEAD / 4];
+	if (i + STORE_CHECK_AHEAD / 4 < n) {
+		a = b->actions[i + STORE_CHECK_AHEAD / 4];
 		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT &&
 		    a->placement &&
 		    (e = store_task_guess(s, a->placement->task_id)) != NULL)
 			STORE_PREFETCH(&e->obj);
 	}
-	if (i + STORE_PREFETCH_AHEAD / 8 < n) {
-		a = b->actions[i + STORE_PREFETCH_AHEAD / 8];
+	if (i + STORE_CHECK_AHEAD / 8 < n) {
+		a = b->actions[i + STORE_CHECK_AHEAD / 8];
 		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT &&
 		    a->placement &&
 		    (e = store_task_guess(s, a->placement->task_id)) != NULL &&
@@ -2293,15 +2450,57 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
 	}
 }
 
+/* Asks, for a placement some actions ahead, for what linking its task
+ * into its node's group reads: the hash slot of the node id, the group
+ * there (most often the node's own: the hash is at most half full), then
+ * the lines of its array a search reads first. A guess that is wrong (a
+ * probe further on, a group of blocks) costs a fetch. */
+static void store_prefetch_group(const struct store *s, const Cs__StoreBatch *b, size_t i)
+{
+	const struct store_hash *h = &s->groups_by_node;
+	const Cs__StoreAction *a;
+	const struct store_group *g;
+	size_t n = b->n_actions;
+
+	if (!h->slots)
+		return;
+	if (i + STORE_PREFETCH_AHEAD / 2 < n) {
+		a = b->actions[i + STORE_PREFETCH_AHEAD / 2];
+		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT && a->placement)
+			STORE_PREFETCH(
+				&h->slots[store_hash_home(h, a->placement->node_id)]);
+	}
+	if (i + STORE_PREFETCH_AHEAD / 4 < n) {
+		a = b->actions[i + STORE_PREFETCH_AHEAD / 4];
+		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT &&
+		    a->placement &&
+		    (g = h->slots[store_hash_home(h, a->placement->node_id)]) != NULL)
+			STORE_PREFETCH(&g->count);
+	}
+	if (i + STORE_PREFETCH_AHEAD / 8 < n) {
+		a = b->actions[i + STORE_PREFETCH_AHEAD / 8];
+		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT &&
+		    a->placement &&
+		    (g = h->slots[store_hash_home(h, a->placement->node_id)]) != NULL &&
+		    g->node_id == a->placement->node_id && !g->blocked && g->count > 0) {
+			STORE_PREFETCH(&g->arr[g->count / 2]);
+			STORE_PREFETCH(&g->arr[g->count / 4]);
+			STORE_PREFETCH(&g->arr[g->count * 3 / 4]);
+		}
+	}
+}
+
 /* Asks for what applying action i touches first: its entry, then the
  * current object (every line of a task: a placement copies it whole), then
- * a task's status and its neighbours in its node's group (a placement
- * unlinks it there). */
-static void store_prefetch_do(const Cs__StoreBatch *b, struct store_entry *const *found,
-			      size_t i)
+ * a task's status and its block in a large group (a placement takes it out
+ * of the unassigned tasks' blocks). */
+static void store_prefetch_do(const struct store *s, const Cs__StoreBatch *b,
+			      struct store_entry *const *found, size_t i)
 {
 	struct store_entry *e;
 	size_t n = b->n_actions;
+
+	store_prefetch_group(s, b, i);
 
 	/* the lines of fields, not of starts: an entry or object is only
 	 * 16-aligned, so its first field and a later one may lie apart */
@@ -2321,8 +2520,7 @@ static void store_prefetch_do(const Cs__StoreBatch *b, struct store_entry *const
 			for (size_t off = 64; off < sizeof(Cs__Task); off += 64)
 				STORE_PREFETCH(o + off);
 			STORE_PREFETCH(o + sizeof(Cs__Task) - 1);
-			STORE_PREFETCH(&e->by_node.left);
-			STORE_PREFETCH(&e->by_node.right);
+			STORE_PREFETCH(&e->blk);
 		}
 	}
 	if (i + STORE_PREFETCH_AHEAD / 4 < n &&
@@ -2330,12 +2528,9 @@ static void store_prefetch_do(const Cs__StoreBatch *b, struct store_entry *const
 	    e->obj->descriptor == &cs__task__descriptor) {
 		const Cs__Task *t = (const Cs__Task *)e->obj;
 		STORE_PREFETCH(t->status);
-		if (e->by_node.up)
-			STORE_PREFETCH(e->by_node.up);
-		if (e->by_node.left)
-			STORE_PREFETCH(e->by_node.left);
-		if (e->by_node.right)
-			STORE_PREFETCH(e->by_node.right);
+		if (e->blk) /* the block a placement takes it out of */
+			for (size_t off = 0; off < sizeof *e->blk; off += 64)
+				STORE_PREFETCH((const char *)e->blk + off);
 		STORE_PREFETCH(
 			store_action_obj(b->actions[i + STORE_PREFETCH_AHEAD / 4]));
 	}
@@ -2761,7 +2956,7 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 		rv = CS_EEXIST;
 	for (size_t i = 0; rv == 0 && i < n; i++) {
 		int err;
-		store_prefetch_do(b, found, i);
+		store_prefetch_do(s, b, found, i);
 		/* only a create can fail (memory), and then the store would be
 		 * half-applied: a manager out of memory cannot go on. */
 		err = store_do(s, b->actions[i], found[i], index, b->time_ms);

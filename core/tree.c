@@ -86,6 +86,25 @@ void tree_remove(struct tree *t, struct tree_node *n)
 	t->count--;
 }
 
+void tree_build(struct tree *t, struct tree_node **sorted, size_t n)
+{
+	size_t top = 0; /* sorted[0, top): the right spine, root first */
+
+	for (size_t i = 0; i < n; i++) {
+		struct tree_node *x = sorted[i], *last = NULL;
+		assert(i == 0 || t->cmp(sorted[top - 1], x) < 0);
+		x->left = x->right = NULL;
+		while (top > 0 && tree_above(t, x, sorted[top - 1]))
+			last = sorted[--top];
+		x->left = last;
+		if (top > 0)
+			sorted[top - 1]->right = x;
+		sorted[top++] = x; /* top <= i + 1: only read slots are written */
+	}
+	t->root = top > 0 ? sorted[0] : NULL;
+	t->count = n;
+}
+
 struct tree_node *tree_find(const struct tree *t, const struct tree_node *probe)
 {
 	struct tree_node *n = t->root;

@@ -37,6 +37,12 @@ void tree_insert(struct tree *t, struct tree_node *n);
 /* tree_remove unlinks n, which must be in t. */
 void tree_remove(struct tree *t, struct tree_node *n);
 
+/* tree_build links the n nodes of sorted (strictly ascending keys, none
+ * in a tree) as the whole of t, in O(n): the shape tree_insert of each
+ * would give (a treap's shape depends on its keys alone). Uses sorted as
+ * scratch: its content is undefined after. */
+void tree_build(struct tree *t, struct tree_node **sorted, size_t n);
+
 /* tree_find returns the node with key equal to probe's, or NULL. probe is
  * any node carrying a key (often a stack object). */
 struct tree_node *tree_find(const struct tree *t, const struct tree_node *probe);

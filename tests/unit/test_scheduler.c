@@ -837,6 +837,55 @@ static void test_sched_reason_counts_first_failing_filter_in_order(void **state)
 	world_free(&w);
 }
 
+/* Issue 18: groups whose services name the same constraint text share its
+ * results per node (a memo for the plan's life). Each still counts its
+ * first failing filter in its own order, and places as alone. */
+static void test_sched_shared_constraints_place_and_explain_per_service(void **state)
+{
+	struct world w;
+	struct node_opts a_hdd = {.labels = {{"zone", "a"}, {"disk", "hdd"}}};
+	struct node_opts b_ssd = {.labels = {{"zone", "b"}, {"disk", "ssd"}}};
+	struct node_opts b_hdd = {.labels = {{"zone", "b"}, {"disk", "hdd"}}};
+	struct svc_opts both = {
+		.constraints = {"node.labels.zone==a", "node.labels.disk==ssd"}};
+	struct svc_opts both_reversed = {
+		.constraints = {"node.labels.disk==ssd", "node.labels.zone==a"}};
+	struct svc_opts ssd = {.constraints = {"node.labels.disk==ssd"}};
+	struct svc_opts not_a = {.constraints = {"node.labels.zone!=a"}};
+
+	(void)state;
+	world_init(&w);
+	add_node(&w, 1, &a_hdd);
+	add_node(&w, 2, &b_ssd);
+	add_node(&w, 3, &b_hdd);
+	add_service(&w, 1, &both);
+	add_service(&w, 2, &both_reversed);
+	add_service(&w, 3, &ssd);
+	add_service(&w, 4, &not_a);
+	add_pending(&w, 100, 1);
+	add_pending(&w, 101, 2);
+	add_pending(&w, 102, 3);
+	add_pending(&w, 103, 4);
+	add_pending(&w, 104, 4);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 5);
+	assert_int_equal(node_of(&w, 100), 0);
+	assert_string_equal(
+		message_of(&w, 100),
+		"no suitable node (2 nodes fail constraint node.labels.zone==a; "
+		"1 node fails constraint node.labels.disk==ssd)");
+	assert_int_equal(node_of(&w, 101), 0);
+	assert_string_equal(
+		message_of(&w, 101),
+		"no suitable node (2 nodes fail constraint node.labels.disk==ssd; "
+		"1 node fails constraint node.labels.zone==a)");
+	assert_int_equal(node_of(&w, 102), 2);
+	assert_true(node_of(&w, 103) == 2 || node_of(&w, 103) == 3);
+	assert_true(node_of(&w, 104) == 2 || node_of(&w, 104) == 3);
+	assert_int_not_equal(node_of(&w, 103), node_of(&w, 104));
+	world_free(&w);
+}
+
 static void test_sched_invalid_constraint_fails_every_node(void **state)
 {
 	struct world w;
@@ -1921,6 +1970,8 @@ int main(void)
 		cmocka_unit_test(test_sched_constraint_forms_select_nodes),
 		cmocka_unit_test(test_sched_missing_label_fails_eq_and_passes_ne),
 		cmocka_unit_test(test_sched_reason_counts_first_failing_filter_in_order),
+		cmocka_unit_test(
+			test_sched_shared_constraints_place_and_explain_per_service),
 		cmocka_unit_test(test_sched_invalid_constraint_fails_every_node),
 		cmocka_unit_test(test_sched_long_reason_is_cut_visibly),
 		cmocka_unit_test(test_sched_constraint_validity),

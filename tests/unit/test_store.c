@@ -435,6 +435,259 @@ static void test_store_node_groups_match_a_model(void **state)
 	store_free(r);
 }
 
+/* Issue 18: a group past its array keeps its tasks in blocks of ids. The
+ * unassigned tasks of a large rollout, against a model: thousands created,
+ * placed a pass at a time in id order (compact placements, each block
+ * emptied in turn), some sent back unassigned, some deleted, new ones
+ * created among them; iteration from a task that moved away (a search by
+ * id), and the group drained to an array and grown into blocks again. */
+enum { BK_TASKS = 3000, BK_NODES = 40 };
+
+struct bk_model {
+	uint64_t node[BK_TASKS + 1];
+	uint64_t version[BK_TASKS + 1];
+	bool live[BK_TASKS + 1];
+};
+
+static uint64_t bk_task_id(size_t k)
+{
+	return (uint64_t)k * 0xbf58476d1ce4e5b9ull;
+}
+
+/* The model's live tasks on node, sorted by id, into ids; returns how many. */
+static size_t bk_ids_on(const struct bk_model *m, uint64_t node, uint64_t *ids)
+{
+	size_t c = 0;
+	for (size_t k = 1; k <= BK_TASKS; k++)
+		if (m->live[k] && m->node[k] == node)
+			ids[c++] = bk_task_id(k);
+	qsort(ids, c, sizeof *ids, si_cmp_u64);
+	return c;
+}
+
+static void bk_check(const struct store *s, const struct bk_model *m)
+{
+	static uint64_t ids[BK_TASKS], got[2 * BK_TASKS];
+	uint64_t *at = got;
+	size_t c = bk_ids_on(m, 0, ids), j = 0, live = 0;
+
+	for (const Cs__Task *t = store_task_next_by_node(s, 0, NULL); t;
+	     t = store_task_next_by_node(s, 0, t), j++) {
+		assert_true(j < c);
+		assert_int_equal(t->id, ids[j]);
+	}
+	assert_int_equal(j, c);
+	/* a whole scan: the unassigned first, then by node, each in id order */
+	assert_int_equal(store_task_scan_by_node(s, 0, si_scan_collect, &at), 0);
+	for (size_t k = 1; k <= BK_TASKS; k++)
+		live += m->live[k];
+	assert_int_equal((size_t)(at - got), 2 * live);
+	for (j = 0; j < c; j++) {
+		assert_int_equal(got[2 * j], 0);
+		assert_int_equal(got[2 * j + 1], ids[j]);
+	}
+	for (j = 1; j < live; j++)
+		assert_true(got[2 * j - 2] < got[2 * j] ||
+			    (got[2 * j - 2] == got[2 * j] &&
+			     got[2 * j - 1] < got[2 * j + 1]));
+}
+
+static void test_store_large_group_blocks_match_a_model(void **state)
+{
+	static struct bk_model m;
+	static uint64_t ids[BK_TASKS];
+	struct store *s = store_new();
+	struct store_batch b;
+	uint64_t index = 1, rng = 7;
+
+	(void)state;
+	memset(&m, 0, sizeof m);
+	store_batch_init(&b);
+	add_service(&b, 10, "web");
+	assert_int_equal(apply(s, &b, index++), 0);
+	for (int round = 0; round < 40; round++) {
+		size_t c, placed = 0;
+		bool touched[BK_TASKS + 1] = {false};
+		store_batch_init(&b);
+		/* creates (all of them in the first round), then placements of
+		 * every third unassigned task in id order */
+		for (size_t k = 1; k <= BK_TASKS; k++) {
+			Cs__Task t = CS__TASK__INIT;
+			Cs__TaskStatus st = CS__TASK_STATUS__INIT;
+			rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+			if (m.live[k] || (round > 0 && (rng >> 40) % 8 != 0))
+				continue;
+			t.id = bk_task_id(k);
+			t.service_id = 10;
+			t.slot = k;
+			t.desired_state = CS__TASK_STATE__TASK_STATE_RUNNING;
+			st.state = CS__TASK_STATE__TASK_STATE_PENDING;
+			t.status = &st;
+			assert_int_equal(
+				store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE,
+						 &t),
+				0);
+			m.live[k] = true;
+			m.node[k] = 0;
+			touched[k] = true;
+		}
+		if (b.action_count > 0) {
+			assert_int_equal(apply(s, &b, index), 0);
+			for (size_t k = 1; k <= BK_TASKS; k++)
+				if (touched[k])
+					m.version[k] = index;
+			index++;
+			bk_check(s, &m);
+		}
+		/* a pass places unassigned tasks in id order (rounds 20 to 29
+		 * place all but a few: the group drains to an array) */
+		c = bk_ids_on(&m, 0, ids);
+		store_batch_init(&b);
+		memset(touched, 0, sizeof touched);
+		for (size_t j = 0; j < c; j++) {
+			size_t k;
+			if (round < 20 ? j % 3 != 0 : round < 30 ? j < 10 : j % 2 != 0)
+				continue;
+			for (k = 1; bk_task_id(k) != ids[j]; k++)
+				;
+			rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+			m.node[k] = 1 + (rng >> 33) % BK_NODES;
+			touched[k] = true;
+			assert_int_equal(
+				store_batch_placement(&b, ids[j], m.version[k], m.node[k],
+						      CS__TASK_STATE__TASK_STATE_ASSIGNED,
+						      5, "ok"),
+				0);
+			placed++;
+		}
+		if (placed) {
+			b.placements = true;
+			assert_int_equal(apply(s, &b, index), 0);
+			for (size_t k = 1; k <= BK_TASKS; k++)
+				if (touched[k])
+					m.version[k] = index;
+			index++;
+			bk_check(s, &m);
+		}
+		/* some placed tasks come back unassigned, some go */
+		store_batch_init(&b);
+		memset(touched, 0, sizeof touched);
+		for (size_t k = 1; k <= BK_TASKS; k++) {
+			Cs__Task t = CS__TASK__INIT;
+			Cs__TaskStatus st = CS__TASK_STATUS__INIT;
+			rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+			if (!m.live[k] || m.node[k] == 0 || (rng >> 40) % 16 != 0)
+				continue;
+			t.id = bk_task_id(k);
+			t.service_id = 10;
+			t.slot = k;
+			t.version = m.version[k];
+			t.desired_state = CS__TASK_STATE__TASK_STATE_RUNNING;
+			st.state = CS__TASK_STATE__TASK_STATE_PENDING;
+			t.status = &st;
+			touched[k] = true;
+			if ((rng >> 20) % 3 == 0) {
+				assert_int_equal(
+					store_batch_task(
+						&b, CS__STORE_ACTION__KIND__KIND_DELETE,
+						&t),
+					0);
+				m.live[k] = false;
+			} else {
+				assert_int_equal(
+					store_batch_task(
+						&b, CS__STORE_ACTION__KIND__KIND_UPDATE,
+						&t),
+					0);
+				m.node[k] = 0;
+			}
+		}
+		if (b.action_count > 0) {
+			assert_int_equal(apply(s, &b, index), 0);
+			for (size_t k = 1; k <= BK_TASKS; k++)
+				if (touched[k])
+					m.version[k] = index;
+			index++;
+		} else {
+			store_batch_free(&b);
+		}
+		bk_check(s, &m);
+		/* iteration from an unassigned task that was placed since */
+		c = bk_ids_on(&m, 0, ids);
+		if (c > 2) {
+			const Cs__Task *t = store_task_get(s, ids[c / 2]);
+			Cs__Task prev = *t;
+			size_t k;
+			for (k = 1; bk_task_id(k) != ids[c / 2]; k++)
+				;
+			store_batch_init(&b);
+			assert_int_equal(
+				store_batch_placement(&b, ids[c / 2], m.version[k], 3,
+						      CS__TASK_STATE__TASK_STATE_ASSIGNED,
+						      5, "ok"),
+				0);
+			b.placements = true;
+			assert_int_equal(apply(s, &b, index), 0);
+			m.node[k] = 3;
+			m.version[k] = index++;
+			prev.status = NULL;
+			t = store_task_next_by_node(s, 0, &prev);
+			assert_non_null(t);
+			assert_int_equal(t->id, ids[c / 2 + 1]);
+		}
+	}
+	store_free(s);
+}
+
+/* A batch of more than 64 actions (keys on the heap) finds a repeated
+ * object among its (table, id) keys: ids that differ in one bit alone, low
+ * or high, are apart; one id in two tables is no repeat; one task twice,
+ * however far apart in the batch and alike in its low bits to the others,
+ * is refused whole. */
+static void test_store_large_batch_finds_repeats_by_table_and_id(void **state)
+{
+	struct store *s = store_new();
+	struct store_batch b;
+	Cs__Node n = CS__NODE__INIT;
+	uint64_t ids[300];
+
+	(void)state;
+	for (size_t i = 0; i < 300; i++) /* one bit each, or random-looking */
+		ids[i] = i < 64 ? 1ull << i : (i + 1) * 0x9e3779b97f4a7c15ull;
+	store_batch_init(&b);
+	add_service(&b, 10, "web");
+	n.id = ids[5]; /* a node with a task's id */
+	assert_int_equal(store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &n),
+			 0);
+	for (size_t i = 0; i < 300; i++)
+		add_task(&b, ids[i], 10, i, 0, CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(apply(s, &b, 1), 0);
+	assert_int_equal(store_task_count(s), 300);
+	assert_non_null(store_node_get(s, ids[5]));
+	/* one task twice, first and last, its id equal to the others' but in
+	 * its high digits: nothing of the batch lands */
+	store_batch_init(&b);
+	add_task(&b, 1000 + 500 * 0x10000000000ull, 10, 1000, 0,
+		 CS__TASK_STATE__TASK_STATE_RUNNING);
+	for (size_t i = 1; i < 200; i++)
+		add_task(&b, 1000 + i * 0x10000000000ull, 10, 1000 + i, 0,
+			 CS__TASK_STATE__TASK_STATE_RUNNING);
+	add_task(&b, 1000 + 500 * 0x10000000000ull, 10, 2000, 0,
+		 CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(apply(s, &b, 2), CS_EEXIST);
+	assert_int_equal(store_task_count(s), 300);
+	/* the same without the repeat lands */
+	store_batch_init(&b);
+	add_task(&b, 1000 + 500 * 0x10000000000ull, 10, 1000, 0,
+		 CS__TASK_STATE__TASK_STATE_RUNNING);
+	for (size_t i = 1; i < 200; i++)
+		add_task(&b, 1000 + i * 0x10000000000ull, 10, 1000 + i, 0,
+			 CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(apply(s, &b, 3), 0);
+	assert_int_equal(store_task_count(s), 500);
+	store_free(s);
+}
+
 static void test_store_scan_service_follows_slot_then_id(void **state)
 {
 	struct store *s = sample();
@@ -2121,6 +2374,8 @@ int main(void)
 		cmocka_unit_test(
 			test_store_walk_by_service_matches_a_search_across_changes),
 		cmocka_unit_test(test_store_node_groups_match_a_model),
+		cmocka_unit_test(test_store_large_group_blocks_match_a_model),
+		cmocka_unit_test(test_store_large_batch_finds_repeats_by_table_and_id),
 		cmocka_unit_test(test_store_batch_encodes_as_protobuf_c_packs),
 		cmocka_unit_test(test_store_update_moves_indexes_and_checks_version),
 		cmocka_unit_test(test_store_task_lookups_and_partial_index_moves),

@@ -136,6 +136,50 @@ static void test_tree_walk_empty_and_after_removals(void **state)
 		assert_int_equal(seen.keys[i], 20 * (i + 1));
 }
 
+/* The same shape, node for node, in two trees of equal keys. */
+static void same_shape(const struct tree_node *a, const struct tree_node *b)
+{
+	if (!a || !b) {
+		assert_true(a == NULL && b == NULL);
+		return;
+	}
+	assert_int_equal(key_of(a), key_of(b));
+	same_shape(a->left, b->left);
+	same_shape(a->right, b->right);
+}
+
+static void test_tree_build_gives_the_shape_of_inserts(void **state)
+{
+	static struct item a[ITEMS], b[ITEMS];
+	static struct tree_node *sorted[ITEMS];
+	struct tree ta, tb;
+	size_t sizes[] = {0, 1, 2, 3, 17, ITEMS};
+
+	(void)state;
+	for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+		size_t n = sizes[k];
+		tree_init(&ta, cmp_items, prio_item);
+		tree_init(&tb, cmp_items, prio_item);
+		for (size_t i = 0; i < n; i++) {
+			size_t j = (i * 7919) % n;
+			a[j].key = b[j].key = 3 * (j + 1);
+			tree_insert(&ta, &a[j].link);
+		}
+		for (size_t i = 0; i < n; i++)
+			sorted[i] = &b[i].link;
+		tree_build(&tb, sorted, n);
+		assert_int_equal(tb.count, n);
+		same_shape(ta.root, tb.root);
+		/* and it goes on as a tree */
+		if (n > 2) {
+			tree_remove(&tb, &b[n / 2].link);
+			assert_null(tree_find(&tb, &b[n / 2].link));
+			assert_ptr_equal(tree_next(&tb, &b[n / 2].link),
+					 &b[n / 2 + 1].link);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -143,6 +187,7 @@ int main(void)
 		cmocka_unit_test(test_tree_walk_from_bounds),
 		cmocka_unit_test(test_tree_walk_stops_when_told),
 		cmocka_unit_test(test_tree_walk_empty_and_after_removals),
+		cmocka_unit_test(test_tree_build_gives_the_shape_of_inserts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
