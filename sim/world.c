@@ -755,8 +755,11 @@ static int world_node_down(struct world *w, uint32_t node, uint32_t why,
 	n->prog_state = NULL;
 	/* Its controllers and pending executor requests go with it (their
 	 * calls are stale once inc moves); on a machine crash its containers
-	 * die too (at the world's end simexec_free frees them all at once). */
-	simexec_node_died(w->exec, node, machine && !w->ending);
+	 * die too (at the world's end simexec_free frees them all at once:
+	 * records, controllers and containers, without a walk of every
+	 * record per node). */
+	if (!w->ending)
+		simexec_node_died(w->exec, node, machine);
 	simvfs_crash_begin(w->vfs, n->name);
 	for (size_t i = 0; i < n->storage_count; i++)
 		sqlite3_close_v2(n->storage[i].db);
