@@ -154,6 +154,10 @@ struct simexec_container {
 	struct tree_node by_node; /* (node, task id): the order of everything */
 	struct tree_node by_task; /* (task id, node): a task's containers */
 	struct tree_node by_slot; /* (service name, slot, node, task id) */
+	/* the three trees' priorities, hashes of the keys above, fixed at
+	 * create: a treap asks for two at every level an insert or a remove
+	 * passes (a string hash apiece, 120 per container made) */
+	uint64_t prio_node, prio_task, prio_slot;
 	uint32_t node;
 	char task_id[SIMEXEC_ID_BYTES];
 	char service_id[SIMEXEC_ID_BYTES];
@@ -285,6 +289,13 @@ struct simexec {
 	struct simexec_tcount *tcounts;
 	size_t tcount_cap, tcount_used;
 	bool tcounts_off; /* out of memory once: counted in the tree */
+	/* issue 18: the containers by (node, task id), hashed by prio_node
+	 * (cap a power of two, at most half full; linear probing): a find
+	 * at each op's completion searched the by-node treap (a cache miss
+	 * per level at 100,000 containers) */
+	struct simexec_container **cidx;
+	size_t cidx_cap;
+	bool cidx_off; /* out of memory once: found in the tree */
 	/* issue 17: a node's described IP (NULL: none), for endpoints */
 	const char *(*node_ip)(void *ctx, uint32_t node);
 	void *node_ip_ctx;
@@ -325,8 +336,7 @@ static int simexec_by_node_cmp(const struct tree_node *a, const struct tree_node
 }
 static uint64_t simexec_by_node_prio(const struct tree_node *a)
 {
-	const struct simexec_container *c = simexec_c_of_node(a);
-	return hash_mix64(hash_str(c->task_id) ^ c->node);
+	return simexec_c_of_node(a)->prio_node;
 }
 
 static int simexec_by_task_cmp(const struct tree_node *a, const struct tree_node *b)
@@ -338,8 +348,7 @@ static int simexec_by_task_cmp(const struct tree_node *a, const struct tree_node
 }
 static uint64_t simexec_by_task_prio(const struct tree_node *a)
 {
-	const struct simexec_container *c = simexec_c_of_task(a);
-	return hash_mix64(hash_str(c->task_id) + c->node);
+	return simexec_c_of_task(a)->prio_task;
 }
 
 static int simexec_by_slot_cmp(const struct tree_node *a, const struct tree_node *b)
@@ -356,9 +365,19 @@ static int simexec_by_slot_cmp(const struct tree_node *a, const struct tree_node
 }
 static uint64_t simexec_by_slot_prio(const struct tree_node *a)
 {
-	const struct simexec_container *c = simexec_c_of_slot(a);
-	return hash_mix64(hash_str(c->svc->name) ^ hash_mix64(c->slot) ^
-			  hash_str(c->task_id) ^ ((uint64_t)c->node << 40));
+	return simexec_c_of_slot(a)->prio_slot;
+}
+
+/* Sets c's tree priorities from its keys (node, task id, service, slot),
+ * which never change after. */
+static void simexec_prio_set(struct simexec_container *c)
+{
+	uint64_t task = hash_str(c->task_id);
+
+	c->prio_node = hash_mix64(task ^ c->node); /* simexec_cidx_hash too */
+	c->prio_task = hash_mix64(task + c->node);
+	c->prio_slot = hash_mix64(hash_str(c->svc->name) ^ hash_mix64(c->slot) ^ task ^
+				  ((uint64_t)c->node << 40));
 }
 
 static int simexec_image_cmp(const struct tree_node *a, const struct tree_node *b)
@@ -646,11 +665,91 @@ static void simexec_rec_daemon_down(struct simexec_rec *rec, enum env_ctl_state 
 
 /* ---------------------------------------------------------------- containers */
 
+/* ---------------------------------------------------------------- container index */
+
+static uint64_t simexec_cidx_hash(uint32_t node, const char *task_id)
+{
+	return hash_mix64(hash_str(task_id) ^ node); /* as prio_node */
+}
+
+/* Links c into x->cidx, growing it; on out of memory the index is dropped
+ * for good (finds search the tree). */
+static void simexec_cidx_add(struct simexec *x, struct simexec_container *c)
+{
+	size_t i, mask;
+
+	if (x->cidx_off)
+		return;
+	if (2 * (x->containers.count + 1) > x->cidx_cap) {
+		size_t cap = x->cidx_cap ? 2 * x->cidx_cap : 1024;
+		struct simexec_container **v = calloc(cap, sizeof *v);
+		if (!v) {
+			x->cidx_off = true;
+			free(x->cidx);
+			x->cidx = NULL;
+			x->cidx_cap = 0;
+			return;
+		}
+		for (size_t k = 0; k < x->cidx_cap; k++) {
+			struct simexec_container *o = x->cidx[k];
+			if (!o)
+				continue;
+			for (i = (size_t)o->prio_node & (cap - 1); v[i];
+			     i = (i + 1) & (cap - 1))
+				;
+			v[i] = o;
+		}
+		free(x->cidx);
+		x->cidx = v;
+		x->cidx_cap = cap;
+	}
+	mask = x->cidx_cap - 1;
+	for (i = (size_t)c->prio_node & mask; x->cidx[i]; i = (i + 1) & mask)
+		assert(x->cidx[i] != c);
+	x->cidx[i] = c;
+}
+
+/* Unlinks c from x->cidx (backward-shift deletion: no tombstones). */
+static void simexec_cidx_remove(struct simexec *x, const struct simexec_container *c)
+{
+	size_t i, j, mask;
+
+	if (x->cidx_off)
+		return;
+	mask = x->cidx_cap - 1;
+	for (i = (size_t)c->prio_node & mask; x->cidx[i] != c; i = (i + 1) & mask)
+		assert(x->cidx[i] != NULL);
+	x->cidx[i] = NULL;
+	/* move back every entry of the run after i that may sit at i */
+	for (j = (i + 1) & mask; x->cidx[j]; j = (j + 1) & mask) {
+		size_t home = (size_t)x->cidx[j]->prio_node & mask;
+		/* j's entry stays when its home lies cyclically in (i, j] */
+		if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+			continue;
+		x->cidx[i] = x->cidx[j];
+		x->cidx[j] = NULL;
+		i = j;
+	}
+}
+
 static struct simexec_container *simexec_find(const struct simexec *x, uint32_t node,
 					      const char *task_id)
 {
 	struct simexec_container probe;
 	struct tree_node *n;
+
+	if (!x->cidx_off) {
+		size_t mask = x->cidx_cap - 1, i;
+		if (!x->cidx_cap)
+			return NULL;
+		for (i = (size_t)simexec_cidx_hash(node, task_id) & mask; x->cidx[i];
+		     i = (i + 1) & mask) {
+			struct simexec_container *c = x->cidx[i];
+			if (c->node == node && strcmp(c->task_id, task_id) == 0)
+				return c;
+		}
+		return NULL;
+	}
 	probe.node = node;
 	if (!simexec_copy(probe.task_id, sizeof probe.task_id, task_id))
 		return NULL;
@@ -968,6 +1067,7 @@ static void simexec_delete(struct simexec *x, struct simexec_container *c)
 	simexec_cancel_events(c);
 	assert(x->port_containers >= (c->ports.count > 0));
 	x->port_containers -= c->ports.count > 0;
+	simexec_cidx_remove(x, c);
 	tree_remove(&x->containers, &c->by_node);
 	tree_remove(&x->by_task, &c->by_task);
 	tree_remove(&x->by_slot, &c->by_slot);
@@ -997,6 +1097,7 @@ static struct simexec_container *simexec_create(struct simexec *x,
 	memcpy(c->image, ctl->image, sizeof c->image);
 	c->slot = ctl->slot;
 	c->svc = svc;
+	simexec_prio_set(c);
 	c->state = ENV_CTL_CREATED;
 	c->hc = ctl->hc;
 	c->ports = ctl->ports;
@@ -1010,6 +1111,7 @@ static struct simexec_container *simexec_create(struct simexec *x,
 		c->att_count = ctl->att_count;
 	}
 	x->port_containers += c->ports.count > 0;
+	simexec_cidx_add(x, c); /* before the insert: it sizes by the count */
 	tree_insert(&x->containers, &c->by_node);
 	tree_insert(&x->by_task, &c->by_task);
 	tree_insert(&x->by_slot, &c->by_slot);
@@ -2027,6 +2129,19 @@ void simexec_node_died(struct simexec *x, uint32_t node, bool machine)
 	}
 }
 
+/* Frees the containers of the by-node subtree at n, children first: no
+ * unlinking from the three trees, which are dropped whole (the world's end
+ * with 100,000 containers removed one by one cost a treap removal apiece,
+ * three times). Recursion as deep as the treap (O(log count) expected). */
+static void simexec_containers_free(struct tree_node *n)
+{
+	if (!n)
+		return;
+	simexec_containers_free(n->left);
+	simexec_containers_free(n->right);
+	simexec_container_free(simexec_c_of_node(n));
+}
+
 void simexec_free(struct simexec *x)
 {
 	struct tree_node *n;
@@ -2047,13 +2162,11 @@ void simexec_free(struct simexec *x)
 		free(x->nodes[i].nets);
 	}
 	free(x->nodes);
-	while ((n = tree_first(&x->containers))) {
-		struct simexec_container *c = simexec_c_of_node(n);
-		tree_remove(&x->containers, n);
-		tree_remove(&x->by_task, &c->by_task);
-		tree_remove(&x->by_slot, &c->by_slot);
-		simexec_container_free(c);
-	}
+	/* every record is gone: no event points at a container any more */
+	simexec_containers_free(x->containers.root);
+	tree_init(&x->containers, simexec_by_node_cmp, simexec_by_node_prio);
+	tree_init(&x->by_task, simexec_by_task_cmp, simexec_by_task_prio);
+	tree_init(&x->by_slot, simexec_by_slot_cmp, simexec_by_slot_prio);
 	while ((n = tree_first(&x->images))) {
 		tree_remove(&x->images, n);
 		free(TREE_ENTRY(n, struct simexec_image_cfg, by_name));
@@ -2066,6 +2179,7 @@ void simexec_free(struct simexec *x)
 		free(svc);
 	}
 	free(x->tcounts);
+	free(x->cidx);
 	free(x);
 }
 

@@ -16,6 +16,21 @@ enum {
 	 * byte of every frame that carries one (a Wire holds one message) */
 	TASKRUN_TAG = 10 << 3 | 2,
 	TASKRUN_CAP_MIN = 1024, /* a power of two */
+	TASKRUN_ARENA_MIN = 4096,
+	TASKRUN_ALIGN = 16, /* every object protobuf-c asks room for */
+};
+
+/* Where a frame is unpacked: one buffer, reset after each frame, grown to
+ * the largest frame's need; what does not fit in it meanwhile has blocks
+ * of its own, freed at the reset (a StatusUpdate of 100 tasks is about
+ * 400 small objects: a malloc and a free apiece before). */
+struct taskrun_arena {
+	unsigned char *buf;
+	size_t cap, used;
+	void **extra; /* blocks beyond buf, this frame's */
+	size_t extra_count, extra_cap;
+	size_t need; /* what this frame asked for, in all */
+	bool oom;    /* extra could not be listed: the frame is not judged */
 };
 
 struct taskrun_entry {
@@ -30,6 +45,7 @@ struct taskrun {
 	size_t cap;		 /* a power of two, or 0 */
 	size_t count;
 	bool oom; /* some task could not be followed */
+	struct taskrun_arena arena;
 	bool broken;
 	uint64_t broken_id;
 	uint32_t broken_first, broken_node;
@@ -40,10 +56,74 @@ struct taskrun *taskrun_new(void)
 	return calloc(1, sizeof(struct taskrun));
 }
 
+/* ---------------------------------------------------------------- arena */
+
+static void *taskrun_arena_alloc(void *data, size_t size)
+{
+	struct taskrun_arena *a = data;
+	size_t room = (size + TASKRUN_ALIGN - 1) / TASKRUN_ALIGN * TASKRUN_ALIGN;
+	void *p;
+
+	if (room < size)
+		return NULL;
+	a->need += room;
+	if (a->buf && room <= a->cap - a->used) {
+		p = a->buf + a->used;
+		a->used += room;
+		return p;
+	}
+	if (a->extra_count == a->extra_cap) {
+		size_t cap = a->extra_cap ? 2 * a->extra_cap : 16;
+		void **v = realloc(a->extra, cap * sizeof *v);
+		if (!v) {
+			a->oom = true;
+			return NULL;
+		}
+		a->extra = v;
+		a->extra_cap = cap;
+	}
+	p = malloc(size ? size : 1);
+	if (p)
+		a->extra[a->extra_count++] = p;
+	return p;
+}
+
+static void taskrun_arena_free(void *data, void *p)
+{
+	(void)data;
+	(void)p; /* all at once, in taskrun_arena_reset */
+}
+
+/* Frees what the last frame took; the buffer grows to hold its all. */
+static void taskrun_arena_reset(struct taskrun_arena *a)
+{
+	for (size_t i = 0; i < a->extra_count; i++)
+		free(a->extra[i]);
+	if (a->extra_count && a->need > a->cap) {
+		size_t cap = a->cap ? a->cap : TASKRUN_ARENA_MIN;
+		unsigned char *buf;
+		while (cap < a->need)
+			cap *= 2;
+		buf = malloc(cap);
+		if (buf) {
+			free(a->buf);
+			a->buf = buf;
+			a->cap = cap;
+		}
+	}
+	a->extra_count = 0;
+	a->used = 0;
+	a->need = 0;
+	a->oom = false;
+}
+
 void taskrun_free(struct taskrun *tr)
 {
 	if (!tr)
 		return;
+	taskrun_arena_reset(&tr->arena);
+	free(tr->arena.buf);
+	free(tr->arena.extra);
 	free(tr->v);
 	free(tr);
 }
@@ -120,14 +200,19 @@ bool taskrun_note(struct taskrun *tr, uint32_t node, uint64_t task_id,
 
 bool taskrun_frame(struct taskrun *tr, uint32_t node, const uint8_t *data, size_t len)
 {
+	ProtobufCAllocator alloc = {taskrun_arena_alloc, taskrun_arena_free, &tr->arena};
 	Cs__Wire *wire;
 	bool ok = true;
 
 	if (len == 0 || data[0] != TASKRUN_TAG)
 		return true;
-	wire = cs__wire__unpack(NULL, len, data);
-	if (!wire)
-		return true; /* not ours to judge: the receiver refuses it */
+	wire = cs__wire__unpack(&alloc, len, data);
+	if (!wire || tr->arena.oom) {
+		/* not ours to judge: the receiver refuses it (or, out of
+		 * memory, the receiver's own unpack may fail too) */
+		taskrun_arena_reset(&tr->arena);
+		return true;
+	}
 	if (wire->status_update) {
 		const Cs__StatusUpdate *u = wire->status_update;
 		for (size_t i = 0; i < u->n_tasks; i++) {
@@ -137,7 +222,7 @@ bool taskrun_frame(struct taskrun *tr, uint32_t node, const uint8_t *data, size_
 				ok = false;
 		}
 	}
-	cs__wire__free_unpacked(wire, NULL);
+	taskrun_arena_reset(&tr->arena); /* the unpacked frame with it */
 	return ok;
 }
 

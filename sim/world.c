@@ -154,6 +154,9 @@ struct world {
 	uint64_t seq;
 	uint64_t events;
 	uint64_t hash;
+	/* world_free has begun: nodes go down for their memory only (the
+	 * queue is dropped next, the runtime frees its containers whole) */
+	bool ending;
 
 	struct sim_event *heap;
 	size_t heap_count, heap_cap;
@@ -477,6 +480,7 @@ void world_free(struct world *w)
 {
 	if (!w)
 		return;
+	w->ending = true;
 	for (size_t i = 0; i < w->node_count; i++)
 		if (w->nodes[i]->up)
 			world_node_kill(w, (uint32_t)i, true, false);
@@ -751,8 +755,11 @@ static int world_node_down(struct world *w, uint32_t node, uint32_t why,
 	n->prog_state = NULL;
 	/* Its controllers and pending executor requests go with it (their
 	 * calls are stale once inc moves); on a machine crash its containers
-	 * die too. */
-	simexec_node_died(w->exec, node, machine);
+	 * die too (at the world's end simexec_free frees them all at once:
+	 * records, controllers and containers, without a walk of every
+	 * record per node). */
+	if (!w->ending)
+		simexec_node_died(w->exec, node, machine);
 	simvfs_crash_begin(w->vfs, n->name);
 	for (size_t i = 0; i < n->storage_count; i++)
 		sqlite3_close_v2(n->storage[i].db);
@@ -766,8 +773,9 @@ static int world_node_down(struct world *w, uint32_t node, uint32_t why,
 	world_trace_at(w, node, SIM_EV_NODE_DOWN, why, lose_unsynced);
 
 	/* Connected peers see the connection drop after the link's latency
-	 * (in peer index order), unless a partition hides it. */
-	for (uint32_t i = 0; i < w->node_count; i++) {
+	 * (in peer index order), unless a partition hides it. At the world's
+	 * end nothing runs any more: no notices (O(nodes) per node). */
+	for (uint32_t i = 0; i < w->node_count && !w->ending; i++) {
 		struct sim_node *p = w->nodes[i];
 		if (i == node || !p->up ||
 		    !(world_conn_test(p, node, WORLD_CONN_HEARD) ||

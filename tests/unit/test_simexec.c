@@ -1101,6 +1101,67 @@ static void test_simexec_tallies_follow_starts_and_stops_in_every_slot(void **st
 	world_free(t.w);
 }
 
+static void test_simexec_finds_each_container_among_thousands_after_removals(void **state)
+{
+	/* issue 18: a controller's op finds its container by (node, task id)
+	 * in a hash beside the trees, which grows past its first size and
+	 * closes the gaps removals leave: every op still finds its own
+	 * container, and a removed one is gone, the same task id on another
+	 * node untouched */
+	enum { N = 2400 };
+	struct ctx t;
+	struct env_ctl **ctl = calloc(N, sizeof *ctl);
+	struct done *d = calloc(N, sizeof *d);
+	struct env_ctl *twin;
+	struct done e;
+
+	assert_non_null(ctl);
+	assert_non_null(d);
+	ctx_init(&t, 31, 3);
+	for (size_t i = 0; i < N; i++) {
+		char task[16];
+		snprintf(task, sizeof task, "t%05zu", i);
+		ctl[i] = open_task(&t, (uint32_t)(i % 3), task, "web", i + 1, "nginx",
+				   10000);
+		assert_int_equal(
+			do_op(&t, (uint32_t)(i % 3), ctl[i], ENV_CTL_PREPARE, &d[i]), 0);
+	}
+	run_for(&t, 5 * S);
+	for (size_t i = 0; i < N; i++)
+		assert_int_equal(d[i].status, 0);
+	twin = open_task(&t, 1, "t00000", "web", 1, "nginx", 10000); /* t00000 is on w0 */
+	assert_int_equal(do_op(&t, 1, twin, ENV_CTL_PREPARE, &e), 0);
+	run_until(&t, &e.calls);
+	assert_int_equal(e.status, 0);
+	/* remove two of every three (runs of neighbours in the hash) */
+	for (size_t i = 0; i < N; i++)
+		if (i % 3 != 1)
+			assert_int_equal(do_op(&t, (uint32_t)(i % 3), ctl[i],
+					       ENV_CTL_REMOVE, &d[i]),
+					 0);
+	run_for(&t, 5 * S);
+	for (size_t i = 0; i < N; i++) {
+		if (i % 3 != 1)
+			assert_int_equal(d[i].status, 0);
+		assert_int_equal(
+			do_op(&t, (uint32_t)(i % 3), ctl[i], ENV_CTL_INSPECT, &d[i]), 0);
+	}
+	run_for(&t, 5 * S);
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(d[i].calls, 1);
+		assert_int_equal(d[i].status, 0);
+		assert_int_equal(d[i].state,
+				 i % 3 == 1 ? ENV_CTL_CREATED : ENV_CTL_ABSENT);
+	}
+	assert_int_equal(do_op(&t, 1, twin, ENV_CTL_INSPECT, &e), 0);
+	run_until(&t, &e.calls);
+	assert_int_equal(e.status, 0);
+	assert_int_equal(e.state, ENV_CTL_CREATED);
+	free(ctl);
+	free(d);
+	world_free(t.w);
+}
+
 static void test_simexec_check_message_is_cut_to_fit(void **state)
 {
 	struct ctx t;
@@ -1502,6 +1563,8 @@ int main(void)
 			test_simexec_check_catches_two_running_in_one_slot_unless_allowed),
 		cmocka_unit_test(
 			test_simexec_tallies_follow_starts_and_stops_in_every_slot),
+		cmocka_unit_test(
+			test_simexec_finds_each_container_among_thousands_after_removals),
 		cmocka_unit_test(test_simexec_check_message_is_cut_to_fit),
 		cmocka_unit_test(test_simexec_same_seed_same_timeline),
 		cmocka_unit_test(

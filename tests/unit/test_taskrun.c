@@ -172,6 +172,71 @@ static void test_taskrun_follows_many_tasks(void **state)
 	taskrun_free(tr);
 }
 
+/* Feeds one StatusUpdate frame from node: tasks first..first+n-1 (ids
+ * spread by a multiplier), each in state, a message and a container id
+ * apiece (objects and strings to unpack, as an agent's report has). */
+static bool report_range(struct taskrun *tr, uint32_t node, uint64_t first, size_t n,
+			 Cs__TaskState state)
+{
+	Cs__Wire wire = CS__WIRE__INIT;
+	Cs__StatusUpdate u = CS__STATUS_UPDATE__INIT;
+	Cs__Task *tasks = calloc(n, sizeof *tasks);
+	Cs__Task **ptrs = calloc(n, sizeof *ptrs);
+	Cs__TaskStatus *st = calloc(n, sizeof *st);
+	uint8_t *buf;
+	size_t len;
+	bool ok;
+
+	assert_non_null(tasks);
+	assert_non_null(ptrs);
+	assert_non_null(st);
+	for (size_t i = 0; i < n; i++) {
+		cs__task__init(&tasks[i]);
+		cs__task_status__init(&st[i]);
+		tasks[i].id = (first + i) * 0x9e3779b97f4a7c15ull;
+		st[i].state = state;
+		st[i].message = "started by the simulated runtime";
+		tasks[i].status = &st[i];
+		ptrs[i] = &tasks[i];
+	}
+	u.node_id = 7;
+	u.n_tasks = n;
+	u.tasks = ptrs;
+	wire.status_update = &u;
+	len = cs__wire__get_packed_size(&wire);
+	buf = malloc(len);
+	assert_non_null(buf);
+	cs__wire__pack(&wire, buf);
+	ok = taskrun_frame(tr, node, buf, len);
+	free(buf);
+	free(tasks);
+	free(ptrs);
+	free(st);
+	return ok;
+}
+
+static void test_taskrun_reads_frames_large_and_small_one_after_another(void **state)
+{
+	/* issue 18: a frame is unpacked into room kept from frame to frame
+	 * (grown by the largest): frames of every size, one after another,
+	 * are each read whole and alone */
+	struct taskrun *tr = taskrun_new();
+	char msg[256];
+
+	assert_non_null(tr);
+	assert_true(report_range(tr, 1, 1, 1, RUNNING));
+	assert_true(report_range(tr, 1, 2, 3000, RUNNING)); /* past the room */
+	assert_true(report_range(tr, 2, 5000, 10, RUNNING));
+	assert_true(report_range(tr, 1, 10000, 6000, STARTING)); /* past it again */
+	assert_true(report_range(tr, 1, 1, 3001, SHUTDOWN));
+	assert_int_equal(taskrun_count(tr), 3011);
+	assert_true(taskrun_check(tr, msg, sizeof msg));
+	assert_true(report_range(tr, 2, 5000, 10, RUNNING)); /* resent */
+	assert_false(report_range(tr, 3, 2999, 2, RUNNING)); /* 2999: started twice */
+	assert_false(taskrun_check(tr, msg, sizeof msg));
+	taskrun_free(tr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +247,8 @@ int main(void)
 			test_taskrun_allows_a_report_resent_and_a_life_to_its_end),
 		cmocka_unit_test(test_taskrun_reads_only_status_updates),
 		cmocka_unit_test(test_taskrun_follows_many_tasks),
+		cmocka_unit_test(
+			test_taskrun_reads_frames_large_and_small_one_after_another),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
