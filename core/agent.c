@@ -3202,6 +3202,11 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 			a->tasks[i]->acked = 0;
 			a->tasks[i]->sent = 0;
 		}
+		/* a session answered again, whose full set went before the
+		 * answer this agent took (lost, or ignored while it did not
+		 * hold the session): ask for it */
+		if (r->seq)
+			agent_resync(a);
 		return true;
 	}
 	if (wire->heartbeat_response) {

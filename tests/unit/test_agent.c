@@ -3123,6 +3123,41 @@ static void test_agent_asks_a_named_leader_again_before_another(void **state)
 	fe_free(fe);
 }
 
+/* Issue 18: a session answered again (the same request asked again at a
+ * busy leader) comes without its full set, which went ahead of the first
+ * answer; it names the last seq sent under it. An agent that takes such
+ * an answer (it lost the first, or did not hold the session when the set
+ * came) asks for the whole set at once; a new session's answer (seq 0)
+ * asks for nothing. */
+static void test_agent_resyncs_a_session_answered_again(void **state)
+{
+	struct fenv *fe = fe_new();
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
+	size_t asked;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	assert_int_equal(fe->resyncs, 0);
+	fe_kill(fe);
+	fe_start(fe);
+	fe_list_answer(fe, 0, NULL, 0);
+	asked = fe->session_requests;
+	for (int i = 0; i < 60 && fe->session_requests == asked; i++)
+		fe_advance(fe, 100);
+	assert_true(fe->session_requests > asked);
+	r.node_id = agent_node_id(fe->agent);
+	r.session_id = 80;
+	r.heartbeat_ms = 5000;
+	r.seq = 3;
+	w.session_response = &r;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	assert_true(agent_connected(fe->agent));
+	assert_int_equal(fe->resyncs, 1);
+	fe_free(fe);
+}
+
 /* Issue 18 (a task started twice at 10,000 agents): a session answer built
  * from an older store than the agent was given (a deposed leader's, or a
  * late one) is refused. Taken, its full set unassigned the running task,
@@ -3453,6 +3488,7 @@ int main(void)
 		cmocka_unit_test(test_agent_takes_the_later_of_two_crossed_sessions),
 		cmocka_unit_test(test_agent_passes_over_its_dead_leader_while_they_elect),
 		cmocka_unit_test(test_agent_asks_a_named_leader_again_before_another),
+		cmocka_unit_test(test_agent_resyncs_a_session_answered_again),
 		cmocka_unit_test(test_agent_refuses_a_session_from_an_older_store),
 		cmocka_unit_test_setup_teardown(
 			test_agent_restart_adopts_running_container_and_keeps_node_id,
