@@ -3116,7 +3116,14 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 		bool newer = a->link == AGENT_READY && r->status == 0 &&
 			     r->session_id != a->session_id &&
 			     strcmp(from, a->target) == 0;
-		if (a->link != AGENT_CONNECTING && !newer)
+		/* issue 18: a session given after the agent stopped waiting
+		 * for it (a new leader answering late: the agent waits out its
+		 * backoff before asking elsewhere) is taken all the same, from
+		 * whichever manager: its dispatcher holds it, and asking again
+		 * would only queue another request behind the others */
+		bool late = a->link == AGENT_DISCONNECTED && r->status == 0 &&
+			    nodecert_valid(&a->nc);
+		if (a->link != AGENT_CONNECTING && !newer && !late)
 			return true;
 		if (r->status == CS_ENOTLEADER) {
 			/* follow the redirect at once, when there is one and

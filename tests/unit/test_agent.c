@@ -3123,6 +3123,38 @@ static void test_agent_asks_a_named_leader_again_before_another(void **state)
 	fe_free(fe);
 }
 
+/* Issue 18: a session answered after the agent stopped waiting for it
+ * (the new leader answered after two tries of two ticks; the agent waits
+ * out its backoff before asking elsewhere) is taken: its dispatcher holds
+ * it. Before, it was dropped, and the agent asked a follower, was sent
+ * back and queued another request behind the others. */
+static void test_agent_takes_a_session_answered_late(void **state)
+{
+	struct fenv *fe = fe_new();
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
+	size_t asked;
+	(void)state;
+
+	(void)fe_leader_died(fe);
+	assert_string_equal(fe_next_session(fe), "m2");
+	fe_not_leader(fe, "m2", "m3");
+	asked = fe->session_requests;
+	assert_string_equal(fe_next_session(fe), "m3"); /* asked again, at a tick */
+	/* unanswered again: two ticks later the agent gives up on m3, and
+	 * waits out a backoff of at least 500 ms before it asks elsewhere */
+	fe_advance(fe, 2100);
+	assert_int_equal(fe->session_requests, asked + 1);
+	assert_false(agent_connected(fe->agent));
+	r.node_id = agent_node_id(fe->agent);
+	r.session_id = 81;
+	r.heartbeat_ms = 5000;
+	w.session_response = &r;
+	assert_true(agent_handle(fe->agent, "m3", &fe_manager, &w));
+	assert_true(agent_connected(fe->agent));
+	fe_free(fe);
+}
+
 /* Issue 18: a session answered again (the same request asked again at a
  * busy leader) comes without its full set, which went ahead of the first
  * answer; it names the last seq sent under it. An agent that takes such
@@ -3488,6 +3520,7 @@ int main(void)
 		cmocka_unit_test(test_agent_takes_the_later_of_two_crossed_sessions),
 		cmocka_unit_test(test_agent_passes_over_its_dead_leader_while_they_elect),
 		cmocka_unit_test(test_agent_asks_a_named_leader_again_before_another),
+		cmocka_unit_test(test_agent_takes_a_session_answered_late),
 		cmocka_unit_test(test_agent_resyncs_a_session_answered_again),
 		cmocka_unit_test(test_agent_refuses_a_session_from_an_older_store),
 		cmocka_unit_test_setup_teardown(
