@@ -3122,6 +3122,7 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 		 * whichever manager: its dispatcher holds it, and asking again
 		 * would only queue another request behind the others */
 		bool late = a->link == AGENT_DISCONNECTED && r->status == 0 &&
+			    !a->refused && !a->dead && !a->dying &&
 			    nodecert_valid(&a->nc);
 		if (a->link != AGENT_CONNECTING && !newer && !late)
 			return true;

@@ -3155,6 +3155,34 @@ static void test_agent_takes_a_session_answered_late(void **state)
 	fe_free(fe);
 }
 
+/* ... but never by a node the cluster refused (removed): it stays
+ * stopped, whatever answer comes after the refusal. */
+static void test_agent_refused_takes_no_late_session(void **state)
+{
+	struct fenv *fe = fe_new();
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
+	size_t asked;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	asked = fe->session_requests;
+	for (int i = 0; i < 60 && fe->session_requests == asked; i++)
+		fe_advance(fe, 100);
+	r.status = CS_EAUTH;
+	r.error = (char *)"this node was removed from the cluster";
+	w.session_response = &r;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	memset(&r, 0, sizeof r);
+	cs__session_response__init(&r);
+	r.node_id = agent_node_id(fe->agent);
+	r.session_id = 82;
+	r.heartbeat_ms = 5000;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	assert_false(agent_connected(fe->agent));
+	fe_free(fe);
+}
+
 /* Issue 18: a session answered again (the same request asked again at a
  * busy leader) comes without its full set, which went ahead of the first
  * answer; it names the last seq sent under it. An agent that takes such
@@ -3521,6 +3549,7 @@ int main(void)
 		cmocka_unit_test(test_agent_passes_over_its_dead_leader_while_they_elect),
 		cmocka_unit_test(test_agent_asks_a_named_leader_again_before_another),
 		cmocka_unit_test(test_agent_takes_a_session_answered_late),
+		cmocka_unit_test(test_agent_refused_takes_no_late_session),
 		cmocka_unit_test(test_agent_resyncs_a_session_answered_again),
 		cmocka_unit_test(test_agent_refuses_a_session_from_an_older_store),
 		cmocka_unit_test_setup_teardown(
