@@ -51,6 +51,12 @@ enum {
 	 * of the list is tried instead; a lost message must not keep the
 	 * agent from a live leader) */
 	AGENT_STALE_REDIRECT_MS = 30000,
+	/* issue 18: the manager whose connection closed under the session is
+	 * passed over in the list's turn for this long (the longest of
+	 * SwarmKit's randomized election timeouts, 10 to 20 ticks of 1 s:
+	 * another is elected by then if it died), then every other turn
+	 * until AGENT_STALE_REDIRECT_MS (agent_passed_over) */
+	AGENT_GONE_PASSED_MS = 20000,
 	/* redirects followed at once, in a row, before the tick paces them
 	 * (two followers naming each other cannot make a storm) */
 	AGENT_REDIRECTS_AT_ONCE = 3,
@@ -177,6 +183,7 @@ struct agent {
 	 * passed over (it is still tried in the list's turn) */
 	char gone[LIMIT_ADDR_BYTES_MAX];
 	ms_t gone_ms;
+	bool gone_passed; /* passed over at its last turn (agent_passed_over) */
 	bool hb_pending;
 	env_timer_id tick_timer;
 	env_timer_id report_timer; /* a report soon; 0: none armed */
@@ -2454,8 +2461,15 @@ static bool agent_passed_over(struct agent *a, const char *addr, ms_t now)
 	if (a->manager_count < 2)
 		return false;
 	if (a->gone[0] && strcmp(a->gone, addr) == 0 &&
-	    now - a->gone_ms < AGENT_STALE_REDIRECT_MS)
-		return true;
+	    now - a->gone_ms < AGENT_STALE_REDIRECT_MS) {
+		/* always within AGENT_GONE_PASSED_MS; later every other turn
+		 * only: a connection can close with its manager alive
+		 * (followers' redirects to it are passed over too), and the
+		 * agent must find it again before it is declared down */
+		a->gone_passed =
+			now - a->gone_ms < AGENT_GONE_PASSED_MS || !a->gone_passed;
+		return a->gone_passed;
+	}
 	return agent_unanswered_lately(a, addr, now);
 }
 

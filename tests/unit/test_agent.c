@@ -3091,9 +3091,11 @@ static void test_agent_passes_over_its_dead_leader_while_they_elect(void **state
 {
 	struct fenv *fe = fe_new();
 	size_t from;
+	ms_t gone_at;
 	(void)state;
 
 	from = fe_leader_died(fe);
+	gone_at = fe->now;
 	for (int i = 0; i < 8; i++) {
 		const char *to = fe_next_session(fe);
 		assert_string_not_equal(to, "m1");
@@ -3101,6 +3103,15 @@ static void test_agent_passes_over_its_dead_leader_while_they_elect(void **state
 	}
 	for (size_t i = from; i < fe->session_to_count; i++)
 		assert_string_not_equal(fe->session_to[i], "m1");
+	/* 20 s after its connection closed (another is elected by then if
+	 * it died), it is tried every other turn again: a connection can
+	 * close with its manager alive */
+	fe_advance(fe, 21000 - (fe->now - gone_at));
+	from = fe->session_to_count;
+	for (int i = 0; i < 6 && strcmp(fe_next_session(fe), "m1") != 0; i++)
+		fe_not_leader(fe, fe->session_to[fe->session_to_count - 1], "m1");
+	assert_string_equal(fe->session_to[fe->session_to_count - 1], "m1");
+	assert_true(fe->now - gone_at < 30000);
 	fe_free(fe);
 }
 
