@@ -54,6 +54,12 @@ enum {
 	 * of the list is tried instead; a lost message must not keep the
 	 * agent from a live leader) */
 	AGENT_STALE_REDIRECT_MS = 30000,
+	/* issue 18: the manager whose connection closed under the session is
+	 * passed over in the list's turn for this long (the longest of
+	 * SwarmKit's randomized election timeouts, 10 to 20 ticks of 1 s:
+	 * another is elected by then if it died), then every other turn
+	 * until AGENT_STALE_REDIRECT_MS (agent_passed_over) */
+	AGENT_GONE_PASSED_MS = 20000,
 	/* redirects followed at once, in a row, before the tick paces them
 	 * (two followers naming each other cannot make a storm) */
 	AGENT_REDIRECTS_AT_ONCE = 3,
@@ -72,6 +78,14 @@ enum {
 	 * Past it (no quorum for long), the backoff grows as before. */
 	AGENT_ELECTION_WATCH_MS = 30000,
 	AGENT_ELECTION_RETRY_MS = 1000,
+	/* issue 18: a connect left unanswered for two ticks by a manager
+	 * that another named as the leader is asked again on the same
+	 * connection this many times before the next manager is tried: a new
+	 * leader taking thousands of sessions at once answers late, and a
+	 * detour through a follower (whose redirect back to it is then
+	 * passed over once) cost seconds more. Its dispatcher answers the
+	 * same request again with the same session. */
+	AGENT_REASKS_MAX = 1,
 };
 
 enum agent_link { AGENT_DISCONNECTED, AGENT_CONNECTING, AGENT_READY };
@@ -156,6 +170,10 @@ struct agent {
 	char unanswered[LIMIT_ADDR_BYTES_MAX];
 	ms_t unanswered_ms;
 	unsigned redirects; /* followed at once since the last connect by the tick */
+	/* the target is a manager another named as the leader (a redirect),
+	 * and the connects to it left unanswered and asked again since */
+	bool target_named;
+	unsigned reasks;
 	ms_t heartbeat_ms, tick_ms;
 	ms_t last_answer_ms, last_hb_ms, next_connect_ms, backoff_ms;
 	ms_t lost_ms; /* when the last session ended (0: none did) */
@@ -168,6 +186,7 @@ struct agent {
 	 * passed over (it is still tried in the list's turn) */
 	char gone[LIMIT_ADDR_BYTES_MAX];
 	ms_t gone_ms;
+	bool gone_passed; /* passed over at its last turn (agent_passed_over) */
 	bool hb_pending;
 	env_timer_id tick_timer;
 	env_timer_id report_timer; /* a report soon; 0: none armed */
@@ -2432,6 +2451,31 @@ static void agent_arm_connect(struct agent *a, ms_t now)
 		a->connect_timer = 0; /* the tick, then */
 }
 
+/* agent_passed_over: addr is to be passed over in the list's turn now:
+ * the manager that last left a connect unanswered (once, as
+ * agent_unanswered_lately says), or the one whose connection closed under
+ * this agent's session, not heard from since, less than
+ * AGENT_STALE_REDIRECT_MS ago (issue 18: after a leader's death a third of
+ * the tries went to it, each a connect refused or left unanswered for two
+ * ticks, and an agent at it when the new leader was elected came seconds
+ * late). Never with a single manager. */
+static bool agent_passed_over(struct agent *a, const char *addr, ms_t now)
+{
+	if (a->manager_count < 2)
+		return false;
+	if (a->gone[0] && strcmp(a->gone, addr) == 0 &&
+	    now - a->gone_ms < AGENT_STALE_REDIRECT_MS) {
+		/* always within AGENT_GONE_PASSED_MS; later every other turn
+		 * only: a connection can close with its manager alive
+		 * (followers' redirects to it are passed over too), and the
+		 * agent must find it again before it is declared down */
+		a->gone_passed =
+			now - a->gone_ms < AGENT_GONE_PASSED_MS || !a->gone_passed;
+		return a->gone_passed;
+	}
+	return agent_unanswered_lately(a, addr, now);
+}
+
 /* Session lost (or never had): try again after a backoff with jitter, at
  * most cap, on the next manager of the list. Running tasks keep running. */
 static void agent_disconnect_paced(struct agent *a, bool rotate, ms_t cap)
@@ -2446,11 +2490,15 @@ static void agent_disconnect_paced(struct agent *a, bool rotate, ms_t cap)
 	if (rotate && a->manager_count) {
 		const char *next = a->managers[a->next_manager % a->manager_count];
 		a->next_manager++;
-		if (a->manager_count > 1 && agent_unanswered_lately(a, next, now)) {
+		/* at most every other manager passed over: one is tried */
+		for (size_t i = 1;
+		     i < a->manager_count && agent_passed_over(a, next, now); i++) {
 			next = a->managers[a->next_manager % a->manager_count];
 			a->next_manager++;
 		}
 		agent_set_target(a, next);
+		a->target_named = false;
+		a->reasks = 0;
 	}
 	a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : AGENT_BACKOFF_MS_MIN;
 	if (a->backoff_ms > cap)
@@ -2654,6 +2702,13 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 		/* no answer in a tick or two: the next manager; and a look at
 		 * the certificate (replaced, or expired: managers do not answer
 		 * a node without a valid one) */
+		if (now - a->last_answer_ms >= 2 * a->tick_ms && a->target_named &&
+		    a->reasks < AGENT_REASKS_MAX) {
+			/* a leader named by another manager: busy, likely */
+			a->reasks++;
+			agent_connect(a);
+			break;
+		}
 		if (now - a->last_answer_ms >= 2 * a->tick_ms) {
 			memcpy(a->unanswered, a->target, sizeof a->unanswered);
 			a->unanswered_ms = now;
@@ -3078,7 +3133,15 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 		bool newer = a->link == AGENT_READY && r->status == 0 &&
 			     r->session_id != a->session_id &&
 			     strcmp(from, a->target) == 0;
-		if (a->link != AGENT_CONNECTING && !newer)
+		/* issue 18: a session given after the agent stopped waiting
+		 * for it (a new leader answering late: the agent waits out its
+		 * backoff before asking elsewhere) is taken all the same, from
+		 * whichever manager: its dispatcher holds it, and asking again
+		 * would only queue another request behind the others */
+		bool late = a->link == AGENT_DISCONNECTED && r->status == 0 &&
+			    !a->refused && !a->dead && !a->dying &&
+			    nodecert_valid(&a->nc);
+		if (a->link != AGENT_CONNECTING && !newer && !late)
 			return true;
 		if (r->status == CS_ENOTLEADER) {
 			/* follow the redirect at once, when there is one and
@@ -3091,6 +3154,8 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 			      now - a->gone_ms < AGENT_STALE_REDIRECT_MS) &&
 			    !agent_unanswered_lately(a, r->leader, now)) {
 				agent_set_target(a, r->leader);
+				a->target_named = true;
+				a->reasks = 0;
 				a->link = AGENT_DISCONNECTED;
 				a->next_connect_ms = now;
 				if (a->redirects < AGENT_REDIRECTS_AT_ONCE) {
@@ -3141,6 +3206,8 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 		a->session_id = r->session_id;
 		a->heartbeat_ms = r->heartbeat_ms ? r->heartbeat_ms : 5000;
 		a->link = AGENT_READY;
+		a->target_named = false; /* a reconnect to it is no redirect's */
+		a->reasks = 0;
 		a->last_answer_ms = a->last_hb_ms = now;
 		a->hb_pending = false;
 		a->backoff_ms = 0;
@@ -3160,6 +3227,11 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 			a->tasks[i]->acked = 0;
 			a->tasks[i]->sent = 0;
 		}
+		/* a session answered again, whose full set went before the
+		 * answer this agent took (lost, or ignored while it did not
+		 * hold the session): ask for it */
+		if (r->seq)
+			agent_resync(a);
 		return true;
 	}
 	if (wire->heartbeat_response) {

@@ -2369,6 +2369,7 @@ static void disp_session_reply(struct dispatcher *d, uint64_t conn, int status,
 	r.session_id = s ? s->session_id : 0;
 	r.heartbeat_ms = d->heartbeat_ms;
 	r.store_index = store_applied(leader_store(d->ctx));
+	r.seq = s ? s->seq : 0; /* 0 on a new session: nothing sent yet */
 	if (s) {
 		r.desired_role = disp_desired_role(d, s);
 		r.renew_cert = disp_renew_cert(d, s, NULL);
@@ -2513,8 +2514,11 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 	 * session meant a second full set and every task state reported
 	 * again, for nothing (issue 18: 14,317 answers for 9,000 sessions
 	 * after a leader kill at 10,000 agents). The session it was given is
-	 * answered again, with its full set; one whose answer waits for its
-	 * record's write is answered when the write commits. */
+	 * answered again; one whose answer waits for its record's write is
+	 * answered when the write commits. Its full set is not sent again
+	 * once sent: it went on this connection ahead of this answer, and
+	 * the answer names its last seq (SessionResponse.seq), so that an
+	 * agent that lost it asks for it (a resync). */
 	s = disp_session(d, node_id);
 	request_hash = disp_request_hash(q);
 	if (!q->session_id && !q->want_seq && s && s->session_id && !s->heard &&
@@ -2528,7 +2532,8 @@ static void disp_on_session(struct dispatcher *d, const char *from,
 		if (s->answer_pending)
 			return;
 		disp_session_reply(d, s->conn, 0, s);
-		disp_send_full(d, s);
+		if (!s->seq)
+			disp_send_full(d, s);
 		disp_keys_send(d, s);
 		return;
 	}

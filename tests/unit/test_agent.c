@@ -1105,9 +1105,10 @@ static bool other_leader(struct fixture *f, void *ctx)
  * grown to 5 s), when their backoff ends (not at the next tick), and pass
  * over followers' redirects to the manager whose connection closed: in
  * five clusters (seeds) of 4 workers, the mean time from the new leader's
- * election to an agent's session with it is under 2 s (1.6 s; 2.6 s
- * before), and every agent is in session with it within 3.5 s (3.3 s; 4.6 s
- * before). The
+ * election to an agent's session with it is under 0.8 s (0.45 s; 1.6 s
+ * before the dead manager was passed over in the list's turn and a named
+ * leader asked again, 2.6 s before the retries), and every agent is in
+ * session with it within 1.5 s (0.93 s; 3.3 s, 4.6 s before). The
  * simulator has no refused connect: a try at the dead manager costs two
  * ticks unanswered, as a dead machine would. */
 static us_t new_leader_worst(struct fixture *f, uint64_t seed, us_t *sum)
@@ -1152,8 +1153,8 @@ static void test_agent_reaches_the_new_leader_soon_after_its_election(void **sta
 			worst = w;
 	}
 	print_message("mean %" PRIu64 " ms\n", (uint64_t)(sum / 20 / MS));
-	assert_true(worst <= 3500 * MS);
-	assert_true(sum / 20 <= 2 * SEC);
+	assert_true(worst <= 1500 * MS);
+	assert_true(sum / 20 <= 800 * MS);
 }
 
 static bool has_live_task(struct fixture *f, void *ctx)
@@ -1310,7 +1311,10 @@ struct fenv {
 	enum env_ctl_health next_health;
 	struct agent *agent;
 	struct agent_cfg cfg;
-	const char *managers[1];
+	const char *managers[3];
+	/* where the session requests went, in order (fe_send) */
+	char session_to[32][8];
+	size_t session_to_count;
 	/* issue 15: the attachments and ports fe_assign gives its tasks, and
 	 * the last status message reported per task */
 	Cs__NetworkAttachment **nets;
@@ -1382,7 +1386,6 @@ static int fe_send(struct env *env, const char *addr, const uint8_t *buf, size_t
 {
 	struct fenv *fe = fe_of(env);
 	Cs__Wire *w;
-	(void)addr;
 	if (len > LIMIT_FRAME_BYTES_MAX) {
 		fe->sends_refused++;
 		return CS_ELIMIT;
@@ -1398,8 +1401,12 @@ static int fe_send(struct env *env, const char *addr, const uint8_t *buf, size_t
 			if (w->session->hostname && w->session->hostname[0] &&
 			    w->session->resources)
 				fe->resyncs_described++;
-		} else
+		} else {
 			fe->session_requests++;
+			if (fe->session_to_count < 32)
+				snprintf(fe->session_to[fe->session_to_count++],
+					 sizeof fe->session_to[0], "%s", addr);
+		}
 	}
 	if (w->heartbeat) {
 		fe->heartbeats++;
@@ -3039,6 +3046,193 @@ static void test_agent_takes_the_later_of_two_crossed_sessions(void **state)
 	fe_free(fe);
 }
 
+/* A fenv agent with managers m1, m2, m3 in session with m1, whose
+ * connection then closes and whose dial is refused: the leader died.
+ * Returns the first session request's index after that. */
+static size_t fe_leader_died(struct fenv *fe)
+{
+	fe->managers[1] = "m2";
+	fe->managers[2] = "m3";
+	fe->cfg.manager_count = 3;
+	fe_kill(fe);
+	fe_start(fe);
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_advance(fe, 1000);
+	agent_peer(fe->agent, "m1", false); /* the session's connection */
+	assert_string_equal(fe->session_to[fe->session_to_count - 1], "m1");
+	agent_peer(fe->agent, "m1", false); /* the same again: refused */
+	return fe->session_to_count;
+}
+
+/* The next session request's target (after at most 6 s). */
+static const char *fe_next_session(struct fenv *fe)
+{
+	size_t asked = fe->session_to_count;
+	for (int i = 0; i < 60 && fe->session_to_count == asked; i++)
+		fe_advance(fe, 100);
+	assert_true(fe->session_to_count > asked);
+	return fe->session_to[fe->session_to_count - 1];
+}
+
+static void fe_not_leader(struct fenv *fe, const char *from, const char *leader)
+{
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
+	r.status = CS_ENOTLEADER;
+	r.leader = (char *)leader;
+	w.session_response = &r;
+	assert_true(agent_handle(fe->agent, from, &fe_manager, &w));
+}
+
+/* Issue 18: after its leader's connection closed and a dial to it was
+ * refused, while the followers answer that they know no leader but it,
+ * an agent passes it over in the list's turn: at 2,400 agents a third of
+ * the tries went to the dead leader, each a dial refused or a connect
+ * left unanswered for two ticks, and the agents at it when the new
+ * leader was named came seconds late. */
+static void test_agent_passes_over_its_dead_leader_while_they_elect(void **state)
+{
+	struct fenv *fe = fe_new();
+	size_t from;
+	ms_t gone_at;
+	(void)state;
+
+	from = fe_leader_died(fe);
+	gone_at = fe->now;
+	for (int i = 0; i < 8; i++) {
+		const char *to = fe_next_session(fe);
+		assert_string_not_equal(to, "m1");
+		fe_not_leader(fe, to, i % 2 ? "" : "m1");
+	}
+	for (size_t i = from; i < fe->session_to_count; i++)
+		assert_string_not_equal(fe->session_to[i], "m1");
+	/* 20 s after its connection closed (another is elected by then if
+	 * it died), it is tried every other turn again: a connection can
+	 * close with its manager alive */
+	fe_advance(fe, 21000 - (fe->now - gone_at));
+	from = fe->session_to_count;
+	for (int i = 0; i < 6 && strcmp(fe_next_session(fe), "m1") != 0; i++)
+		fe_not_leader(fe, fe->session_to[fe->session_to_count - 1], "m1");
+	assert_string_equal(fe->session_to[fe->session_to_count - 1], "m1");
+	assert_true(fe->now - gone_at < 30000);
+	fe_free(fe);
+}
+
+/* Issue 18: a connect left unanswered for two ticks by the manager a
+ * follower named as the new leader is asked again there, once, before
+ * the next manager is tried: at 10,000 agents the new leader answered
+ * late, and the detour through a follower (whose redirect back to it was
+ * passed over once) cost seconds more. */
+static void test_agent_asks_a_named_leader_again_before_another(void **state)
+{
+	struct fenv *fe = fe_new();
+	(void)state;
+
+	(void)fe_leader_died(fe);
+	assert_string_equal(fe_next_session(fe), "m2");
+	fe_not_leader(fe, "m2", "m3"); /* followed at once */
+	assert_string_equal(fe->session_to[fe->session_to_count - 1], "m3");
+	assert_string_equal(fe_next_session(fe), "m3");	    /* unanswered: again */
+	assert_string_not_equal(fe_next_session(fe), "m3"); /* then another */
+	fe_free(fe);
+}
+
+/* Issue 18: a session answered after the agent stopped waiting for it
+ * (the new leader answered after two tries of two ticks; the agent waits
+ * out its backoff before asking elsewhere) is taken: its dispatcher holds
+ * it. Before, it was dropped, and the agent asked a follower, was sent
+ * back and queued another request behind the others. */
+static void test_agent_takes_a_session_answered_late(void **state)
+{
+	struct fenv *fe = fe_new();
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
+	size_t asked;
+	(void)state;
+
+	(void)fe_leader_died(fe);
+	assert_string_equal(fe_next_session(fe), "m2");
+	fe_not_leader(fe, "m2", "m3");
+	asked = fe->session_requests;
+	assert_string_equal(fe_next_session(fe), "m3"); /* asked again, at a tick */
+	/* unanswered again: two ticks later the agent gives up on m3, and
+	 * waits out a backoff of at least 500 ms before it asks elsewhere */
+	fe_advance(fe, 2100);
+	assert_int_equal(fe->session_requests, asked + 1);
+	assert_false(agent_connected(fe->agent));
+	r.node_id = agent_node_id(fe->agent);
+	r.session_id = 81;
+	r.heartbeat_ms = 5000;
+	w.session_response = &r;
+	assert_true(agent_handle(fe->agent, "m3", &fe_manager, &w));
+	assert_true(agent_connected(fe->agent));
+	fe_free(fe);
+}
+
+/* ... but never by a node the cluster refused (removed): it stays
+ * stopped, whatever answer comes after the refusal. */
+static void test_agent_refused_takes_no_late_session(void **state)
+{
+	struct fenv *fe = fe_new();
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
+	size_t asked;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	asked = fe->session_requests;
+	for (int i = 0; i < 60 && fe->session_requests == asked; i++)
+		fe_advance(fe, 100);
+	r.status = CS_EAUTH;
+	r.error = (char *)"this node was removed from the cluster";
+	w.session_response = &r;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	memset(&r, 0, sizeof r);
+	cs__session_response__init(&r);
+	r.node_id = agent_node_id(fe->agent);
+	r.session_id = 82;
+	r.heartbeat_ms = 5000;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	assert_false(agent_connected(fe->agent));
+	fe_free(fe);
+}
+
+/* Issue 18: a session answered again (the same request asked again at a
+ * busy leader) comes without its full set, which went ahead of the first
+ * answer; it names the last seq sent under it. An agent that takes such
+ * an answer (it lost the first, or did not hold the session when the set
+ * came) asks for the whole set at once; a new session's answer (seq 0)
+ * asks for nothing. */
+static void test_agent_resyncs_a_session_answered_again(void **state)
+{
+	struct fenv *fe = fe_new();
+	Cs__Wire w = CS__WIRE__INIT;
+	Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
+	size_t asked;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	assert_int_equal(fe->resyncs, 0);
+	fe_kill(fe);
+	fe_start(fe);
+	fe_list_answer(fe, 0, NULL, 0);
+	asked = fe->session_requests;
+	for (int i = 0; i < 60 && fe->session_requests == asked; i++)
+		fe_advance(fe, 100);
+	assert_true(fe->session_requests > asked);
+	r.node_id = agent_node_id(fe->agent);
+	r.session_id = 80;
+	r.heartbeat_ms = 5000;
+	r.seq = 3;
+	w.session_response = &r;
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	assert_true(agent_connected(fe->agent));
+	assert_int_equal(fe->resyncs, 1);
+	fe_free(fe);
+}
+
 /* Issue 18 (a task started twice at 10,000 agents): a session answer built
  * from an older store than the agent was given (a deposed leader's, or a
  * late one) is refused. Taken, its full set unassigned the running task,
@@ -3367,6 +3561,11 @@ int main(void)
 			test_agent_reaches_the_new_leader_soon_after_its_election,
 			fixture_new, fixture_free),
 		cmocka_unit_test(test_agent_takes_the_later_of_two_crossed_sessions),
+		cmocka_unit_test(test_agent_passes_over_its_dead_leader_while_they_elect),
+		cmocka_unit_test(test_agent_asks_a_named_leader_again_before_another),
+		cmocka_unit_test(test_agent_takes_a_session_answered_late),
+		cmocka_unit_test(test_agent_refused_takes_no_late_session),
+		cmocka_unit_test(test_agent_resyncs_a_session_answered_again),
 		cmocka_unit_test(test_agent_refuses_a_session_from_an_older_store),
 		cmocka_unit_test_setup_teardown(
 			test_agent_restart_adopts_running_container_and_keeps_node_id,

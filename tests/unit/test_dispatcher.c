@@ -2056,16 +2056,18 @@ static void test_disp_no_frame_served_once_raft_stepped_down(void **state)
 /* Issue 18: a busy leader's agent asks again for a session it was not
  * answered in two ticks (often after a detour through a follower). The
  * same request on the same connection, before the agent was heard on
- * the session it was given, gets that session again, with its full set:
- * not a second session (a second full set, every task state reported
- * again). Once heard on it, or in other words, a request opens a new one. */
+ * the session it was given, gets that session again: not a second session
+ * (a second full set, every task state reported again). Its full set is
+ * not sent again either: the answer names the last seq sent, and an agent
+ * that lost the set asks for it. Once heard on it, or in other words, a
+ * request opens a new one. */
 static void test_disp_same_session_request_again_gets_the_same_session(void **state)
 {
 	struct fixture *f = *state;
 	struct fake *w1;
 	size_t from;
 	const Cs__Wire *w;
-	uint64_t s2, web, ids[2];
+	uint64_t s2, web, ids[2], last_seq;
 
 	setup(f, 43, 1);
 	wait_leader(f);
@@ -2082,13 +2084,24 @@ static void test_disp_same_session_request_again_gets_the_same_session(void **st
 	assert_int_equal(w->session_response->status, 0);
 	s2 = w->session_response->session_id;
 	assert_int_not_equal(s2, w1->session_id);
-	/* asked again, the same words, before any heartbeat on s2 */
+	assert_int_equal(w->session_response->seq, 0); /* a new one: nothing sent */
+	w = wait_rx(f, w1, RX_ASSIGNMENTS, from, 1, 5 * SEC);
+	assert_non_null(w);
+	last_seq = w->assignments->seq;
+	/* asked again, the same words, before any heartbeat on s2: the same
+	 * session, and its full set is not sent again (it went ahead of this
+	 * answer); the answer names its last seq instead */
+	run_for(f, 1 * SEC);
 	from = w1->rx_count;
 	fake_session(w1, "m1", w1->node_id, 0, 0);
 	w = wait_rx(f, w1, RX_SESSION, from, 1, 5 * SEC);
 	assert_non_null(w);
 	assert_int_equal(w->session_response->status, 0);
 	assert_int_equal(w->session_response->session_id, s2);
+	assert_int_equal(w->session_response->seq, last_seq);
+	assert_null(wait_rx(f, w1, RX_ASSIGNMENTS, from, 1, 2 * SEC));
+	/* an agent that lost it asks for it: the whole set */
+	fake_session(w1, "m1", w1->node_id, s2, last_seq + 1);
 	w = wait_rx(f, w1, RX_ASSIGNMENTS, from, 1, 5 * SEC);
 	assert_non_null(w);
 	assert_true(w->assignments->full);
