@@ -60,6 +60,14 @@ enum {
 	 * another is elected by then if it died), then every other turn
 	 * until AGENT_STALE_REDIRECT_MS (agent_passed_over) */
 	AGENT_GONE_PASSED_MS = 20000,
+	/* ... but only once it refused a connect since (its process is gone:
+	 * a live manager accepts). Without that, only until this many
+	 * heartbeat periods after the last heartbeat sent: a manager alive
+	 * behind a closed connection (a link that failed for seconds, a
+	 * leader too busy to answer the first reconnect) must be asked again
+	 * before its dispatcher declares the node down (3 periods without a
+	 * heartbeat) */
+	AGENT_GONE_PASSED_PERIODS = 2,
 	/* redirects followed at once, in a row, before the tick paces them
 	 * (two followers naming each other cannot make a storm) */
 	AGENT_REDIRECTS_AT_ONCE = 3,
@@ -187,6 +195,7 @@ struct agent {
 	char gone[LIMIT_ADDR_BYTES_MAX];
 	ms_t gone_ms;
 	bool gone_passed; /* passed over at its last turn (agent_passed_over) */
+	bool gone_refused; /* it refused a connect since it went (agent_peer) */
 	bool hb_pending;
 	env_timer_id tick_timer;
 	env_timer_id report_timer; /* a report soon; 0: none armed */
@@ -2465,12 +2474,17 @@ static bool agent_passed_over(struct agent *a, const char *addr, ms_t now)
 		return false;
 	if (a->gone[0] && strcmp(a->gone, addr) == 0 &&
 	    now - a->gone_ms < AGENT_STALE_REDIRECT_MS) {
-		/* always within AGENT_GONE_PASSED_MS; later every other turn
-		 * only: a connection can close with its manager alive
-		 * (followers' redirects to it are passed over too), and the
-		 * agent must find it again before it is declared down */
-		a->gone_passed =
-			now - a->gone_ms < AGENT_GONE_PASSED_MS || !a->gone_passed;
+		/* always within AGENT_GONE_PASSED_MS of its going when it
+		 * refused a connect since, else within
+		 * AGENT_GONE_PASSED_PERIODS of the last heartbeat; later every
+		 * other turn only: a connection can close with its manager
+		 * alive (followers' redirects to it are passed over too), and
+		 * the agent must find it again before it is declared down */
+		ms_t until = a->gone_ms + AGENT_GONE_PASSED_MS;
+		ms_t alive = a->last_hb_ms + AGENT_GONE_PASSED_PERIODS * a->heartbeat_ms;
+		if (!a->gone_refused && alive < until)
+			until = alive;
+		a->gone_passed = now < until || !a->gone_passed;
 		return a->gone_passed;
 	}
 	return agent_unanswered_lately(a, addr, now);
@@ -4008,6 +4022,8 @@ void agent_peer(struct agent *a, const char *addr, bool up)
 		 * for the tick to say so */
 		memcpy(a->unanswered, a->target, sizeof a->unanswered);
 		a->unanswered_ms = now;
+		if (a->gone[0] && strcmp(a->gone, a->target) == 0)
+			a->gone_refused = true; /* its process is gone */
 		nodecert_reload(&a->nc);
 		agent_disconnect(a, true);
 		return;
@@ -4017,6 +4033,7 @@ void agent_peer(struct agent *a, const char *addr, bool up)
 	 * which is told here in turn (above) */
 	memcpy(a->gone, a->target, sizeof a->gone);
 	a->gone_ms = now;
+	a->gone_refused = false;
 	env_logf(a->env, ENV_LOG_WARN,
 		 "msg=\"session lost\" manager=%s why=\"connection closed\"", a->target);
 	agent_disconnect(a, false);

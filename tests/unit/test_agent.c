@@ -1105,12 +1105,14 @@ static bool other_leader(struct fixture *f, void *ctx)
  * grown to 5 s), when their backoff ends (not at the next tick), and pass
  * over followers' redirects to the manager whose connection closed: in
  * five clusters (seeds) of 4 workers, the mean time from the new leader's
- * election to an agent's session with it is under 0.8 s (0.45 s; 1.6 s
- * before the dead manager was passed over in the list's turn and a named
- * leader asked again, 2.6 s before the retries), and every agent is in
- * session with it within 1.5 s (0.93 s; 3.3 s, 4.6 s before). The
- * simulator has no refused connect: a try at the dead manager costs two
- * ticks unanswered, as a dead machine would. */
+ * election to an agent's session with it is under 1.6 s (1.54 s; 2.6 s
+ * before the retries), and every agent is in session with it within 3.5 s
+ * (3.32 s; 4.6 s before). The simulator has no refused connect: a try at
+ * the dead manager costs two ticks unanswered, as a dead machine would,
+ * and without a refusal the dead manager is passed over only until two
+ * heartbeat periods after the last heartbeat (it may be alive). With
+ * the whole 20 s (a refusal, as a killed swarmd gives) it was 0.45 s and
+ * 0.93 s. */
 static us_t new_leader_worst(struct fixture *f, uint64_t seed, us_t *sum)
 {
 	struct new_leader nl;
@@ -1153,8 +1155,8 @@ static void test_agent_reaches_the_new_leader_soon_after_its_election(void **sta
 			worst = w;
 	}
 	print_message("mean %" PRIu64 " ms\n", (uint64_t)(sum / 20 / MS));
-	assert_true(worst <= 1500 * MS);
-	assert_true(sum / 20 <= 800 * MS);
+	assert_true(worst <= 3500 * MS);
+	assert_true(sum / 20 <= 1600 * MS);
 }
 
 static bool has_live_task(struct fixture *f, void *ctx)
@@ -3119,6 +3121,37 @@ static void test_agent_passes_over_its_dead_leader_while_they_elect(void **state
 	fe_free(fe);
 }
 
+/* ... but a manager whose connection closed and which refused no connect
+ * since may be alive (a link that failed for seconds, a leader too busy to
+ * answer the first reconnect, while followers name it): it is asked again
+ * in the list's turn from two heartbeat periods after the last heartbeat,
+ * before its dispatcher declares the node down (three periods). Passed
+ * over for 20 s, the node was declared down and its tasks moved. */
+static void test_agent_asks_a_closed_leader_again_before_it_is_declared_down(void **state)
+{
+	struct fenv *fe = fe_new();
+	ms_t gone_at;
+	(void)state;
+
+	fe->managers[1] = "m2";
+	fe->managers[2] = "m3";
+	fe->cfg.manager_count = 3;
+	fe_kill(fe);
+	fe_start(fe);
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_advance(fe, 1000);
+	agent_peer(fe->agent, "m1", false); /* the session's connection */
+	gone_at = fe->now;
+	assert_string_equal(fe->session_to[fe->session_to_count - 1], "m1");
+	for (int i = 0; i < 40 && strcmp(fe_next_session(fe), "m1") != 0; i++)
+		fe_not_leader(fe, fe->session_to[fe->session_to_count - 1], "m1");
+	assert_string_equal(fe->session_to[fe->session_to_count - 1], "m1");
+	/* the last heartbeat went 1 s before the close: down at 14 s */
+	assert_true(fe->now - gone_at <= 11500);
+	fe_free(fe);
+}
+
 /* Issue 18: a connect left unanswered for two ticks by the manager a
  * follower named as the new leader is asked again there, once, before
  * the next manager is tried: at 10,000 agents the new leader answered
@@ -3562,6 +3595,7 @@ int main(void)
 			fixture_new, fixture_free),
 		cmocka_unit_test(test_agent_takes_the_later_of_two_crossed_sessions),
 		cmocka_unit_test(test_agent_passes_over_its_dead_leader_while_they_elect),
+		cmocka_unit_test(test_agent_asks_a_closed_leader_again_before_it_is_declared_down),
 		cmocka_unit_test(test_agent_asks_a_named_leader_again_before_another),
 		cmocka_unit_test(test_agent_takes_a_session_answered_late),
 		cmocka_unit_test(test_agent_refused_takes_no_late_session),
