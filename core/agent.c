@@ -194,7 +194,7 @@ struct agent {
 	 * passed over (it is still tried in the list's turn) */
 	char gone[LIMIT_ADDR_BYTES_MAX];
 	ms_t gone_ms;
-	bool gone_passed; /* passed over at its last turn (agent_passed_over) */
+	bool gone_passed;  /* passed over at its last turn (agent_passed_over) */
 	bool gone_refused; /* it refused a connect since it went (agent_peer) */
 	bool hb_pending;
 	env_timer_id tick_timer;

@@ -3595,7 +3595,8 @@ int main(void)
 			fixture_new, fixture_free),
 		cmocka_unit_test(test_agent_takes_the_later_of_two_crossed_sessions),
 		cmocka_unit_test(test_agent_passes_over_its_dead_leader_while_they_elect),
-		cmocka_unit_test(test_agent_asks_a_closed_leader_again_before_it_is_declared_down),
+		cmocka_unit_test(
+			test_agent_asks_a_closed_leader_again_before_it_is_declared_down),
 		cmocka_unit_test(test_agent_asks_a_named_leader_again_before_another),
 		cmocka_unit_test(test_agent_takes_a_session_answered_late),
 		cmocka_unit_test(test_agent_refused_takes_no_late_session),
