@@ -24,7 +24,7 @@
 
 /* store */
 #define LIMIT_STORE_BATCH_ACTIONS 100000u /* actions in one committed batch */
-#define LIMIT_SCHED_TASKS_PER_RUN 10000u  /* scheduler writes per run: <2 MB */
+#define LIMIT_SCHED_TASKS_PER_RUN 18000u  /* scheduler writes per run: <2 MB */
 #define LIMIT_SCHED_FAILURES_KEPT 100000u /* task failures the leader remembers (5 min) */
 
 /* timers */

@@ -1449,10 +1449,13 @@ enum { SCHED_WRITE_BYTES_FIXED = 171 };
  * widest varints (60), the message's tag and length (7). */
 enum { SCHED_PLACE_BYTES_FIXED = 82 };
 
-_Static_assert(LIMIT_SCHED_TASKS_PER_RUN *(SCHED_WRITE_BYTES_FIXED +
+/* The leader's loop writes compact placements: a run of them stops at its
+ * count, not at its bytes. A run of plain task updates (a batch that does
+ * not take placements) stops at its bytes first, near 10,000. */
+_Static_assert(LIMIT_SCHED_TASKS_PER_RUN *(SCHED_PLACE_BYTES_FIXED +
 					   sizeof SCHED_MSG_ASSIGNED) <=
 		       SCHED_RUN_BYTES_MAX,
-	       "a run of plain placements stops at its count, not at its bytes");
+	       "a run of compact placements stops at its count, not at its bytes");
 
 /* Returns an upper bound of the bytes the UPDATE of t with status message
  * msg adds to an encoded batch. */
