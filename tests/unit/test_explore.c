@@ -159,6 +159,33 @@ static void test_explore_no_ca_or_cert_fault_when_the_scenario_rotates(void **st
 	scn_free(&t);
 }
 
+/* A scenario that replaces a certificate itself (`cert w1 expire`) gets no
+ * generated rotation: the node joins again as a new node, its old record
+ * down for good holds any rotation at its phase, and the liveness phase's
+ * `ca rotated` failed (secrets-rejoined-node.scn and security-bad-certs.scn,
+ * every seed with --swarm). Its other faults are still drawn. */
+static void test_explore_no_ca_fault_when_the_scenario_replaces_a_cert(void **state)
+{
+	const char *own = "cluster managers=3 workers=3\nservice create web replicas=3\n"
+			  "run 1m\ncert w1 expire\nrun 5m\n";
+	struct scn_script s;
+	size_t others = 0;
+
+	(void)state;
+	parse(own, &s);
+	for (uint64_t seed = 1; seed <= 400; seed++) {
+		struct explore_plan p;
+		assert_int_equal(
+			explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
+		for (size_t i = 0; i < p.fault_count; i++) {
+			assert_int_not_equal(p.faults[i].kind, EXPLORE_CA);
+			others++;
+		}
+	}
+	assert_true(others > 0);
+	scn_free(&s);
+}
+
 /* No generated fault keeps a node down or cut off across the scenario's
  * wait for its rotation to finish: the rotation waits for every node, so
  * the wait would time out and the scenario's next `ca rotate` be refused
@@ -832,6 +859,8 @@ int main(void)
 		cmocka_unit_test(test_explore_no_node_fault_across_a_rotation_wait),
 		cmocka_unit_test(
 			test_explore_no_ca_or_cert_fault_when_the_scenario_rotates),
+		cmocka_unit_test(
+			test_explore_no_ca_fault_when_the_scenario_replaces_a_cert),
 		cmocka_unit_test(test_explore_swarm_draws_the_open_shape),
 		cmocka_unit_test(test_explore_text_replays_the_same_run),
 		cmocka_unit_test(test_explore_finds_replays_and_shrinks_a_failure),
