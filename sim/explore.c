@@ -1505,6 +1505,32 @@ static const char *explore_words(const char *message)
 	return strncmp(p, ": ", 2) == 0 ? p + 2 : message;
 }
 
+/* Runs the plan with every generated fault off into *bres (same seed
+ * and shape); with own_timings, also with the scenario's own timings and
+ * waits instead of those --swarm drew. Returns 0 or the run's error. */
+static int explore_run_unfaulted(const struct scn_script *script,
+				 const struct explore_plan *plan, bool own_timings,
+				 struct runner_result *bres)
+{
+	struct explore_plan *base = malloc(sizeof *base);
+	char err[256];
+	int rv;
+
+	if (!base)
+		return CS_ENOMEM;
+	*base = *plan;
+	if (own_timings) {
+		base->settings[0] = '\0';
+		base->wait_scale_pct = 100;
+		base->liveness_ms = EXPLORE_LIVENESS_MS;
+	}
+	for (size_t i = 0; i < base->fault_count; i++)
+		base->faults[i].enabled = false;
+	rv = explore_run(script, base, bres, NULL, err, sizeof err);
+	free(base);
+	return rv;
+}
+
 /* A liveness verdict on a failure of the liveness phase (from its line on)
  * becomes EXPLORE_STORY when the same plan with every fault off fails with
  * the same words: what the liveness phase asks, the scenario's own story
@@ -1518,9 +1544,7 @@ static int explore_judge_story(const struct scn_script *script,
 			       const struct runner_result *res, uint32_t liveness_line,
 			       struct explore_verdict *v)
 {
-	struct explore_plan *base;
 	struct runner_result bres;
-	char err[256];
 	int rv;
 
 	if (v->cls != EXPLORE_LIVENESS || res->fail_line < liveness_line)
@@ -1529,14 +1553,7 @@ static int explore_judge_story(const struct scn_script *script,
 		v->cls = EXPLORE_STORY; /* the run was that run */
 		return 0;
 	}
-	base = malloc(sizeof *base);
-	if (!base)
-		return CS_ENOMEM;
-	*base = *plan;
-	for (size_t i = 0; i < base->fault_count; i++)
-		base->faults[i].enabled = false;
-	rv = explore_run(script, base, &bres, NULL, err, sizeof err);
-	free(base);
+	rv = explore_run_unfaulted(script, plan, false, &bres);
 	if (rv)
 		return rv;
 	if (!bres.passed &&
@@ -1569,24 +1586,12 @@ static int explore_judge_timings(const struct scn_script *script,
 				 const struct runner_result *res,
 				 struct explore_verdict *v)
 {
-	struct explore_plan *base;
 	struct runner_result bres;
-	char err[256];
 	int rv;
 
 	if (v->cls != EXPLORE_CLAIM_UNFAULTED || !plan->settings[0])
 		return 0;
-	base = malloc(sizeof *base);
-	if (!base)
-		return CS_ENOMEM;
-	*base = *plan;
-	base->settings[0] = '\0';
-	base->wait_scale_pct = 100;
-	base->liveness_ms = EXPLORE_LIVENESS_MS;
-	for (size_t i = 0; i < base->fault_count; i++)
-		base->faults[i].enabled = false;
-	rv = explore_run(script, base, &bres, NULL, err, sizeof err);
-	free(base);
+	rv = explore_run_unfaulted(script, plan, true, &bres);
 	if (rv)
 		return rv;
 	if (bres.passed || !explore_same_claim(res->message, bres.message)) {
