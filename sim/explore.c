@@ -133,10 +133,7 @@ size_t explore_enabled_count(const struct explore_plan *plan)
 
 static const struct scn_cmd *explore_cluster_cmd(const struct scn_script *s)
 {
-	for (size_t i = 0; i < s->cmd_count; i++)
-		if (s->cmds[i].kind == SCN_CLUSTER)
-			return &s->cmds[i];
-	return NULL;
+	return scn_first(s, SCN_CLUSTER);
 }
 
 /* Whether the scenario removes, promotes or demotes node (kind, number). */
@@ -957,10 +954,7 @@ static bool explore_ca_clash(const struct explore_plan *plan,
  * finished, its first token names a root no manager presents any more. */
 static bool explore_rotates(const struct scn_script *s)
 {
-	for (size_t i = 0; i < s->cmd_count; i++)
-		if (s->cmds[i].kind == SCN_CA_ROTATE)
-			return true;
-	return false;
+	return scn_first(s, SCN_CA_ROTATE) != NULL;
 }
 
 /* Whether the scenario replaces a node's certificate itself (`cert NODE
@@ -971,10 +965,7 @@ static bool explore_rotates(const struct scn_script *s)
  * cert fault (secrets-rejoined-node.scn's own `cert w1 expire`). */
 static bool explore_certs(const struct scn_script *s)
 {
-	for (size_t i = 0; i < s->cmd_count; i++)
-		if (s->cmds[i].kind == SCN_CERT)
-			return true;
-	return false;
+	return scn_first(s, SCN_CERT) != NULL;
 }
 
 /* Whether fault f, while it takes a node down or cuts it off, spans the

@@ -1743,17 +1743,16 @@ int realworld_run(const struct scn_script *s, const struct realworld_opts *o,
 	sigaction(SIGTERM, &sa, &old_term);
 	sigaction(SIGHUP, &sa, &old_hup);
 
-	for (size_t i = 0; i < s->cmd_count; i++)
-		if (s->cmds[i].kind == SCN_CLUSTER) {
-			const struct scn_cluster *cl = &s->cmds[i].u.cluster;
-			rw->managers = cl->managers;
-			rw->workers = cl->workers;
-			if (cl->millicpus)
-				rw->millicpus = cl->millicpus;
-			if (cl->memory_bytes)
-				rw->memory_bytes = cl->memory_bytes;
-			break;
-		}
+	const struct scn_cmd *cc = scn_first(s, SCN_CLUSTER);
+	if (cc) {
+		const struct scn_cluster *cl = &cc->u.cluster;
+		rw->managers = cl->managers;
+		rw->workers = cl->workers;
+		if (cl->millicpus)
+			rw->millicpus = cl->millicpus;
+		if (cl->memory_bytes)
+			rw->memory_bytes = cl->memory_bytes;
+	}
 	rw->n = rw->managers + rw->workers;
 	rw->net.node_count = rw->n;
 	for (uint32_t i = 0; i < rw->n; i++) {

@@ -2235,11 +2235,8 @@ int runner_run(const struct scn_script *script, uint64_t seed,
 	}
 	/* invariant 8 (issue 20) reads the assignments on the wire: only a
 	 * story with secrets or configs pays for the tap */
-	for (size_t i = 0; i < script->cmd_count; i++)
-		if (script->cmds[i].kind == SCN_SECRET_CREATE) {
-			world_set_tap(r.w, runner_tap, &r);
-			break;
-		}
+	if (scn_first(script, SCN_SECRET_CREATE))
+		world_set_tap(r.w, runner_tap, &r);
 	for (size_t i = 0; i < script->cmd_count; i++) {
 		int rv = runner_cmd(&r, &script->cmds[i]);
 		runner_observe(&r, false);

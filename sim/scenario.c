@@ -3608,6 +3608,14 @@ out:
 	return rv;
 }
 
+const struct scn_cmd *scn_first(const struct scn_script *script, enum scn_cmd_kind kind)
+{
+	for (size_t i = 0; i < script->cmd_count; i++)
+		if (script->cmds[i].kind == kind)
+			return &script->cmds[i];
+	return NULL;
+}
+
 void scn_free(struct scn_script *script)
 {
 	if (!script)

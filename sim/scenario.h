@@ -608,6 +608,9 @@ int scn_parse_file(const char *path, struct scn_script *script, char *err,
 /* scn_free releases everything the script owns; the struct is left zeroed. */
 void scn_free(struct scn_script *script);
 
+/* scn_first returns the script's first command of kind, or NULL. */
+const struct scn_cmd *scn_first(const struct scn_script *script, enum scn_cmd_kind kind);
+
 /* scn_node_name writes "m3", "w12", "x1" or "leader" into buf. Returns buf. */
 const char *scn_node_name(struct scn_node node, char *buf, size_t size);
 

@@ -2145,12 +2145,30 @@ static void test_scn_secret_forms(void **state)
 		   "scn.scn:2:30: missing target after ':'");
 }
 
+/* scn_first: the first command of a kind, NULL when there is none. */
+static void test_scn_first_finds_the_first_of_a_kind(void **state)
+{
+	struct scn_script s;
+	const struct scn_cmd *c;
+
+	(void)state;
+	parse_ok("cluster managers=1 workers=2\nrun 1s\nrun 2s\n", &s);
+	c = scn_first(&s, SCN_RUN);
+	assert_non_null(c);
+	assert_ptr_equal(c, &s.cmds[1]);
+	assert_int_equal(c->u.run_ms, 1000);
+	assert_ptr_equal(scn_first(&s, SCN_CLUSTER), &s.cmds[0]);
+	assert_null(scn_first(&s, SCN_CA_ROTATE));
+	scn_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scn_secret_forms),
 		cmocka_unit_test(test_scn_parses_ca_rotation_and_tokens),
 		cmocka_unit_test(test_scn_rejects_bad_ca_commands),
+		cmocka_unit_test(test_scn_first_finds_the_first_of_a_kind),
 		cmocka_unit_test(test_scn_node_add_description),
 		cmocka_unit_test(test_scn_parses_strangers_cert_and_forge),
 		cmocka_unit_test(test_scn_rejects_bad_identity_commands),
