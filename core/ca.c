@@ -112,14 +112,12 @@ int ca_cluster_new(struct env *env, const struct manager_cfg *cfg, uint64_t clus
 		snprintf(out->worker_token, sizeof out->worker_token, "%s",
 			 cfg->worker_token);
 	else
-		pki_token_make(root, env->ops->random_u64(env), env->ops->random_u64(env),
-			       out->worker_token);
+		pki_token_new(env, root, out->worker_token);
 	if (ca_token_names(cfg->manager_token, root))
 		snprintf(out->manager_token, sizeof out->manager_token, "%s",
 			 cfg->manager_token);
 	else
-		pki_token_make(root, env->ops->random_u64(env), env->ops->random_u64(env),
-			       out->manager_token);
+		pki_token_new(env, root, out->manager_token);
 	return 0;
 }
 
@@ -783,10 +781,8 @@ static void ca_rotate_step(struct ca *ca)
 		c.ca_next_key = (ProtobufCBinaryData){0, NULL};
 		c.ca_rotation = CS__CA_ROTATION_PHASE__CA_ROTATION_DROP_OLD;
 		pki_digest(c.ca_cert.data, c.ca_cert.len, root);
-		pki_token_make(root, ca->env->ops->random_u64(ca->env),
-			       ca->env->ops->random_u64(ca->env), wt);
-		pki_token_make(root, ca->env->ops->random_u64(ca->env),
-			       ca->env->ops->random_u64(ca->env), mt);
+		pki_token_new(ca->env, root, wt);
+		pki_token_new(ca->env, root, mt);
 		c.worker_token = wt;
 		c.manager_token = mt;
 		break;

@@ -1019,13 +1019,11 @@ int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, c
 	/* a new secret; the digest still names the cluster's root */
 	pki_digest(cur->ca_cert.data, cur->ca_cert.len, root);
 	if (worker) {
-		pki_token_make(root, env->ops->random_u64(env), env->ops->random_u64(env),
-			       wt);
+		pki_token_new(env, root, wt);
 		c.worker_token = wt;
 	}
 	if (manager) {
-		pki_token_make(root, env->ops->random_u64(env), env->ops->random_u64(env),
-			       mt);
+		pki_token_new(env, root, mt);
 		c.manager_token = mt;
 	}
 	store_batch_init(&b);

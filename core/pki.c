@@ -980,6 +980,14 @@ static void pki_base36_write(uint8_t *n, size_t n_len, char *out, size_t digits)
 	}
 }
 
+void pki_token_new(struct env *env, const uint8_t digest[ENV_DIGEST_BYTES],
+		   char out[PKI_TOKEN_BYTES])
+{
+	uint64_t lo = env->ops->random_u64(env);
+	uint64_t hi = env->ops->random_u64(env);
+	pki_token_make(digest, hi, lo, out);
+}
+
 void pki_token_make(const uint8_t digest[ENV_DIGEST_BYTES], uint64_t secret_hi,
 		    uint64_t secret_lo, char out[PKI_TOKEN_BYTES])
 {

@@ -151,6 +151,14 @@ bool pki_key_matches(const struct env_blob *key, const struct env_blob *cert);
 void pki_token_make(const uint8_t digest[ENV_DIGEST_BYTES], uint64_t secret_hi,
 		    uint64_t secret_lo, char out[PKI_TOKEN_BYTES]);
 
+/* pki_token_new writes a new token for root digest into out, its secret
+ * drawn from env's randomness: the low word first, then the high one, in
+ * that order whatever the compiler (two draws as arguments of one call
+ * are unsequenced in C: gcc and clang drew them in opposite orders, and
+ * the same seed gave two builds different tokens). */
+void pki_token_new(struct env *env, const uint8_t digest[ENV_DIGEST_BYTES],
+		   char out[PKI_TOKEN_BYTES]);
+
 /* pki_token_parse reads a token: its digest and its secret (the 25 digits,
  * NUL-terminated). Returns 0, or CS_EINVAL with why, one of (exactly):
  *   "token does not start with SWMTKN-1-"
