@@ -674,6 +674,12 @@ struct orch_count {
 	size_t live_places; /* places with a live task (or done, failed) */
 	size_t places;	    /* places in the update: the failure ratio's
 			     * denominator (SwarmKit's dirty slots) */
+	/* update-delay with parallelism over 1: each of SwarmKit's updater
+	 * workers waits the delay after its task runs before it takes the
+	 * next place; a new task that started within the delay holds one */
+	ms_t rest, now;
+	size_t resting;	    /* new tasks started within the delay */
+	ms_t rest_end_ms;   /* the earliest end of their waits */
 	/* the place being counted */
 	bool place_live, place_failed, place_seen, place_in_update, place_new_seen;
 	size_t place_in_flight;
@@ -723,6 +729,12 @@ static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
 	}
 	c->current++;
 	c->made += t->spec_version == svc->spec_version;
+	if (c->rest && live && !terminal && t->spec_version == svc->spec_version &&
+	    t->started_ms && t->started_ms + c->rest > c->now) {
+		c->resting++;
+		if (!c->rest_end_ms || t->started_ms + c->rest < c->rest_end_ms)
+			c->rest_end_ms = t->started_ms + c->rest;
+	}
 	if (t->started_ms > c->last_start_ms)
 		c->last_start_ms = t->started_ms;
 	c->place_new_seen |= t->started_ms != 0 || terminal;
@@ -825,6 +837,9 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	memset(up, 0, sizeof *up);
 	up->start_first = uc && uc->order == CS__UPDATE_CONFIG__ORDER__ORDER_START_FIRST;
 	c.monitor = monitor;
+	/* one place at a time waits the delay as a whole batch (below) */
+	c.rest = parallelism > 1 ? uc->delay_ms : 0;
+	c.now = o->now_ms;
 	o->svc_task_count = 0;
 	o->svc_tasks_ok = false;
 	if (!svc->spec->global) {
@@ -930,7 +945,8 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	up->active = true;
 	/* the delay between batches runs from when the last batch settled */
 	quiet = orch_delay_find(o, svc->id, UINT64_MAX);
-	if (in_flight) {
+	if (in_flight || c.rest) {
+		/* (with lanes, each waits on its own: c.resting) */
 		orch_delay_clear(o, svc->id, UINT64_MAX);
 		quiet = NULL;
 	} else if (uc && uc->delay_ms && orch_batch_started(o, svc, rolling_back, &c)) {
@@ -949,8 +965,13 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	if (parallelism == 0)
 		up->room = outdated;
 	else
-		up->room =
-			in_flight >= parallelism ? 0 : (size_t)(parallelism - in_flight);
+		up->room = in_flight + c.resting >= parallelism
+				   ? 0
+				   : (size_t)(parallelism - in_flight - c.resting);
+	/* a lane at rest takes its next place when its wait ends */
+	if (c.resting && up->room < outdated &&
+	    (!o->next_wake_ms || c.rest_end_ms < o->next_wake_ms))
+		o->next_wake_ms = c.rest_end_ms;
 	if (up->room && !in_flight)
 		orch_delay_clear(o, svc->id, UINT64_MAX);
 	up->room_planned = up->room;

@@ -268,6 +268,45 @@ static void test_orch_update_watches_the_monitor_after_its_last_batch(void **sta
 	assert_true(r.passed);
 }
 
+static void test_orch_update_delay_holds_each_of_parallel_updaters(void **state)
+{
+	/* SwarmKit's updater: parallelism 2 is two workers, each waiting the
+	 * delay after its task runs; 6 tasks go two by two, 10 s apart.
+	 * Before, a slot whose new task ran freed its place at once: all 6
+	 * were replaced within 3 s */
+	struct runner_result r =
+		run("cluster managers=1 workers=3\n"
+		    "service create web replicas=6 image=v1 update-parallelism=2 "
+		    "update-delay=10s\n"
+		    "expect converged within 1m\n"
+		    "service update web image=v2\n"
+		    "always running web >= 4\n"
+		    "run 8s\n"
+		    "expect store tasks web state=shutdown == 2\n"
+		    "expect store tasks web state=shutdown == 4 within 8s\n"
+		    "run 5s\n"
+		    "expect store tasks web state=shutdown == 4\n"
+		    "expect store tasks web state=shutdown == 6 within 10s\n"
+		    "expect converged within 30s\n");
+	assert_true(r.passed);
+}
+
+static void test_orch_global_update_delay_holds_each_of_parallel_updaters(void **state)
+{
+	/* the same for a global service's nodes */
+	struct runner_result r =
+		run("cluster managers=1 workers=4\n"
+		    "service create web mode=global image=v1 update-parallelism=2 "
+		    "update-delay=10s\n"
+		    "expect converged within 1m\n"
+		    "service update web image=v2\n"
+		    "run 8s\n"
+		    "expect store tasks web state=shutdown == 2\n"
+		    "expect store tasks web state=shutdown == 4 within 8s\n"
+		    "expect converged within 1m\n");
+	assert_true(r.passed);
+}
+
 static void test_orch_force_replaces_every_task(void **state)
 {
 	/* SwarmKit's ForceUpdate: a rolling update with no other change */
@@ -532,7 +571,9 @@ int main(void)
 		cmocka_unit_test(test_orch_rollback_uses_its_own_config),
 		cmocka_unit_test(
 			test_orch_update_watches_the_monitor_after_its_last_batch),
-		cmocka_unit_test(test_orch_force_replaces_every_task),
+		cmocka_unit_test(test_orch_update_delay_holds_each_of_parallel_updaters),
+	cmocka_unit_test(test_orch_global_update_delay_holds_each_of_parallel_updaters),
+	cmocka_unit_test(test_orch_force_replaces_every_task),
 		cmocka_unit_test(
 			test_orch_tasks_of_a_node_down_for_the_orphan_delay_are_orphaned),
 		cmocka_unit_test(test_orch_removed_service_tasks_still_counted),
