@@ -678,8 +678,8 @@ struct orch_count {
 	 * workers waits the delay after its task runs before it takes the
 	 * next place; a new task that started within the delay holds one */
 	ms_t rest, now;
-	size_t resting;	    /* new tasks started within the delay */
-	ms_t rest_end_ms;   /* the earliest end of their waits */
+	size_t resting;	  /* new tasks started within the delay */
+	ms_t rest_end_ms; /* the earliest end of their waits */
 	/* the place being counted */
 	bool place_live, place_failed, place_seen, place_in_update, place_new_seen;
 	size_t place_in_flight;

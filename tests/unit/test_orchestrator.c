@@ -572,8 +572,9 @@ int main(void)
 		cmocka_unit_test(
 			test_orch_update_watches_the_monitor_after_its_last_batch),
 		cmocka_unit_test(test_orch_update_delay_holds_each_of_parallel_updaters),
-	cmocka_unit_test(test_orch_global_update_delay_holds_each_of_parallel_updaters),
-	cmocka_unit_test(test_orch_force_replaces_every_task),
+		cmocka_unit_test(
+			test_orch_global_update_delay_holds_each_of_parallel_updaters),
+		cmocka_unit_test(test_orch_force_replaces_every_task),
 		cmocka_unit_test(
 			test_orch_tasks_of_a_node_down_for_the_orphan_delay_are_orphaned),
 		cmocka_unit_test(test_orch_removed_service_tasks_still_counted),
