@@ -974,18 +974,23 @@ static int runner_cluster(struct runner *r, const struct scn_cmd *cmd)
 {
 	const struct scn_cluster *c = &cmd->u.cluster;
 
-	/* Raft's timing set right after `cluster`, before anything runs (the
-	 * parser allows no later one), is the managers' from their start */
+	/* the settings set right after `cluster`, before anything runs, are
+	 * the nodes' from their start, as if set before it (Raft's timing:
+	 * the parser allows no later one; the heartbeat period, the task
+	 * history, snapshot-every and the certificates' life were read only
+	 * at a restart) */
 	for (const struct scn_cmd *next = cmd + 1;
 	     next < r->script->cmds + r->script->cmd_count &&
 	     (next->kind == SCN_SET || next->kind == SCN_SEED);
 	     next++) {
-		struct scn_settings raft = next->u.settings;
+		struct scn_settings early = next->u.settings;
 		if (next->kind != SCN_SET)
 			continue;
-		raft.set &= SCN_SET_ELECTION_TICKS | SCN_SET_TICK;
-		if (raft.set)
-			simcluster_set(r->cluster, &raft);
+		early.set &= SCN_SET_ELECTION_TICKS | SCN_SET_TICK | SCN_SET_HEARTBEAT |
+			     SCN_SET_HISTORY | SCN_SET_SNAPSHOT_EVERY |
+			     SCN_SET_CERT_EXPIRY;
+		if (early.set)
+			simcluster_set(r->cluster, &early);
 	}
 	r->initial_managers = c->managers;
 	simcluster_set_next_number(r->cluster, r->script->managers_total + 1);

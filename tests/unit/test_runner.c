@@ -69,6 +69,20 @@ static void test_runner_passes_fault_story_and_reports_time(void **state)
 	assert_int_equal(r.seed, 1);
 }
 
+static void test_runner_settings_right_after_cluster_are_from_the_start(void **state)
+{
+	/* `set heartbeat=1s` right after `cluster` (which comes first): a
+	 * dead worker is down within a few 1 s periods; before, only Raft's
+	 * timing reached the managers and it took 3 x 5 s */
+	struct runner_result r = run_text("cluster managers=1 workers=1\n"
+					  "set heartbeat=1s\n"
+					  "expect nodes ready == 2 within 30s\n"
+					  "kill w1\n"
+					  "expect node w1 down within 6s\n",
+					  3, false, false);
+	assert_true(r.passed);
+}
+
 static void test_runner_same_seed_same_hash_other_seed_other_hash(void **state)
 {
 	struct runner_result a = run_text(storm, 5, true, true);
@@ -219,6 +233,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_runner_passes_fault_story_and_reports_time),
+		cmocka_unit_test(
+			test_runner_settings_right_after_cluster_are_from_the_start),
 		cmocka_unit_test(test_runner_same_seed_same_hash_other_seed_other_hash),
 		cmocka_unit_test(test_runner_diverge_names_first_differing_event),
 		cmocka_unit_test(test_runner_seed_flag_wins_over_file),
