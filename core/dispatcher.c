@@ -700,7 +700,10 @@ static void dispatcher_on_event(void *state, const struct store_event *ev)
 		} else if (!node && gone && (s = disp_session(d, gone->id)) != NULL) {
 			s->desired_known = false;
 		}
-		if (node && node->state == CS__NODE_STATE__NODE_STATE_READY &&
+		/* (and a node not READY yet, whose agent may never open its
+		 * session: it is DOWN once the grace is over, as a silent
+		 * ready one) */
+		if (node && node->state != CS__NODE_STATE__NODE_STATE_DOWN &&
 		    !disp_session(d, node->id)) {
 			struct disp_session *gs = disp_session_add(d, node->id);
 			if (gs)
@@ -2689,11 +2692,13 @@ static int dispatcher_start(const struct leader_ctx *ctx, void **state)
 		leader_cfg(ctx)->heartbeat_ms ? leader_cfg(ctx)->heartbeat_ms : 5000;
 	d->nets_dirty = true;
 	d->keys_digest = disp_keys_digest_of(store_cluster(st));
-	/* nodes ready under the last leader get the grace of a new session */
+	/* nodes not down under the last leader (ready, or not ready yet) get
+	 * the grace of a new session: one whose agent does not come is DOWN
+	 * after it (SwarmKit's markNodesUnknown) */
 	for (const Cs__Node *n = store_node_next(st, NULL); n;
 	     n = store_node_next(st, n)) {
 		struct disp_session *s;
-		if (n->state != CS__NODE_STATE__NODE_STATE_READY)
+		if (n->state == CS__NODE_STATE__NODE_STATE_DOWN)
 			continue;
 		s = disp_session_add(d, n->id);
 		if (s) {
