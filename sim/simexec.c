@@ -29,9 +29,13 @@ _Static_assert(SIMEXEC_ID_BYTES <= sizeof(((struct env_ctl_found *)0)->task_id),
 
 /* ---------------------------------------------------------------- types and keys */
 
+/* ":latest", which an image's name without a tag is short for */
+#define SIMEXEC_TAG_LATEST ":latest"
+
 struct simexec_image_cfg {
 	struct tree_node by_name;
-	char name[SIMEXEC_IMAGE_BYTES_MAX + 1];
+	/* the name as Docker reads it (simexec_image_name) */
+	char name[SIMEXEC_IMAGE_BYTES_MAX + sizeof SIMEXEC_TAG_LATEST];
 	bool pull_fail;
 	us_t start_min_us, start_max_us;
 	bool has_exit;
@@ -424,12 +428,47 @@ struct simexec *simexec_new(struct world *w)
 	return x;
 }
 
+/* Writes into buf (its size: SIMEXEC_IMAGE_BYTES_MAX + sizeof ":latest")
+ * the image's name as Docker reads it, so that the names of one image are
+ * one: Docker Hub's official images are named without docker.io/library/
+ * (or docker.io/, or library/), and a name with neither tag nor digest is
+ * its :latest (nginx, library/nginx, docker.io/library/nginx:latest).
+ * False when the name is too long. */
+static bool simexec_image_name(char *buf, size_t size, const char *name)
+{
+	static const char *const hub[] = {"docker.io/library/",
+					  "index.docker.io/library/", "docker.io/",
+					  "index.docker.io/", "library/"};
+	const char *last;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof hub / sizeof hub[0]; i++) {
+		size_t n = strlen(hub[i]);
+		if (strncmp(name, hub[i], n) == 0 && name[n]) {
+			name += n;
+			break;
+		}
+	}
+	if (strlen(name) > SIMEXEC_IMAGE_BYTES_MAX)
+		return false;
+	last = strrchr(name, '/');
+	last = last ? last + 1 : name;
+	len = strlen(name);
+	if (strchr(last, ':') || strchr(name, '@'))
+		return simexec_copy(buf, size, name);
+	if (len + sizeof SIMEXEC_TAG_LATEST > size)
+		return false;
+	memcpy(buf, name, len);
+	memcpy(buf + len, SIMEXEC_TAG_LATEST, sizeof SIMEXEC_TAG_LATEST);
+	return true;
+}
+
 static const struct simexec_image_cfg *simexec_image_find(const struct simexec *x,
 							  const char *name)
 {
 	struct simexec_image_cfg probe;
 	struct tree_node *n;
-	if (!simexec_copy(probe.name, sizeof probe.name, name))
+	if (!simexec_image_name(probe.name, sizeof probe.name, name))
 		return NULL;
 	n = tree_find(&x->images, &probe.by_name);
 	return n ? TREE_ENTRY(n, struct simexec_image_cfg, by_name) : NULL;
@@ -452,7 +491,7 @@ int simexec_image(struct simexec *x, const char *name, bool pull_fail, us_t star
 		img = calloc(1, sizeof *img);
 		if (!img)
 			return CS_ENOMEM;
-		simexec_copy(img->name, sizeof img->name, name);
+		simexec_image_name(img->name, sizeof img->name, name);
 		tree_insert(&x->images, &img->by_name);
 	}
 	img->pull_fail = pull_fail;

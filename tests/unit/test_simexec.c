@@ -485,6 +485,43 @@ static void test_simexec_pull_failure_gives_eexec_and_docker_message(void **stat
 	world_free(t.w);
 }
 
+static void test_simexec_image_names_of_one_image_are_one(void **state)
+{
+	/* Docker reads nginx, library/nginx, docker.io/library/nginx and
+	 * nginx:latest as one image: a pull failure set for one name holds
+	 * for the others; another tag, another registry's image are others */
+	static const char *const same[] = {"nginx:latest", "docker.io/library/nginx",
+					   "library/nginx:latest",
+					   "index.docker.io/library/nginx:latest"};
+	static const char *const other[] = {"nginx:1.25", "example.com/nginx",
+					    "me/nginx"};
+	struct ctx t;
+	struct done d;
+	struct env_ctl *ctl;
+
+	ctx_init(&t, 6, 1);
+	assert_int_equal(simexec_image(t.x, "nginx", true, 0, 0, false, 0, 0, 0), 0);
+	for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+		char id[8];
+		snprintf(id, sizeof id, "s%zu", i);
+		ctl = open_task(&t, 0, id, "web", (uint64_t)i + 1, same[i], 10000);
+		memset(&d, 0, sizeof d);
+		assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
+		run_until(&t, &d.calls);
+		assert_int_equal(d.status, CS_EEXEC);
+	}
+	for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+		char id[8];
+		snprintf(id, sizeof id, "o%zu", i);
+		ctl = open_task(&t, 0, id, "web", (uint64_t)i + 10, other[i], 10000);
+		memset(&d, 0, sizeof d);
+		assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
+		run_until(&t, &d.calls);
+		assert_int_equal(d.status, 0);
+	}
+	world_free(t.w);
+}
+
 static void test_simexec_start_latency_within_configured_range(void **state)
 {
 	struct ctx t;
@@ -1539,6 +1576,7 @@ int main(void)
 			test_simexec_remove_while_waiting_on_created_fails_the_wait),
 		cmocka_unit_test(
 			test_simexec_pull_failure_gives_eexec_and_docker_message),
+		cmocka_unit_test(test_simexec_image_names_of_one_image_are_one),
 		cmocka_unit_test(test_simexec_start_latency_within_configured_range),
 		cmocka_unit_test(test_simexec_exit_after_configured_time_with_code),
 		cmocka_unit_test(test_simexec_image_settings_are_validated),
