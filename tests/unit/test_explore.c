@@ -742,6 +742,34 @@ static void test_explore_judges_a_story_that_never_converges(void **state)
 	scn_free(&s);
 }
 
+/* A story that never converges is still the story when a fault moves its
+ * counts: web wants 3 replicas at one per worker on 2 workers ("3 wanted,
+ * 2 containers running" with no fault); a drain of w1 for good leaves 1
+ * running, and the words differ in that count only (update-pause.scn
+ * --swarm: a paused update's broken slots, 3 running unfaulted, 2 or 0
+ * under faults, were judged liveness). */
+static void test_explore_story_judged_up_to_its_counts(void **state)
+{
+	static const char no_room[] = "cluster managers=1 workers=2\n"
+				      "service create web replicas=3 max-per-node=1 "
+				      "constraint=node.role==worker\n"
+				      "run 1m\n";
+	struct scn_script s;
+	struct explore_plan p;
+	struct runner_result res;
+	struct explore_verdict v;
+	char err[512];
+
+	(void)state;
+	parse(no_room, &s);
+	one_fault_plan(&s, "node drain w1", "", &p);
+	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
+	assert_false(res.passed);
+	assert_non_null(strstr(res.message, "1 containers running"));
+	assert_int_equal(v.cls, EXPLORE_STORY);
+	scn_free(&s);
+}
+
 /* A claim broken before any generated fault under drawn timings is a
  * claim after those timings when the scenario, with its own timings and no
  * fault, keeps it (a 4 s `kill w1 process` is a node down at heartbeat=1s:
@@ -872,6 +900,7 @@ int main(void)
 		cmocka_unit_test(test_explore_judges_failures),
 		cmocka_unit_test(test_explore_judges_a_claim_broken_by_drawn_timings),
 		cmocka_unit_test(test_explore_judges_a_story_that_never_converges),
+		cmocka_unit_test(test_explore_story_judged_up_to_its_counts),
 	};
 	return cmocka_run_group_tests_name("explore", tests, NULL, NULL);
 }
