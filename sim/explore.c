@@ -945,9 +945,10 @@ static bool explore_ca_clash(const struct explore_plan *plan,
 
 /* Whether the scenario rotates the root CA itself (`ca rotate`). Its
  * rotations are then its own CA faults, which generated ones leave alone,
- * as they leave alone the nodes it faults: no generated `ca rotate` (the
- * scenario's next one would be refused while it runs: "a root CA rotation
- * is in progress"), and no generated `cert wN expire`, whose worker joins
+ * as they leave alone the nodes it faults: no generated `ca rotate` (it
+ * would replace the scenario's own rotation, or be replaced by its next
+ * one, and the scenario's `ca rotated` waits would wait for the other),
+ * and no generated `cert wN expire`, whose worker joins
  * again as a new node: its old record, down for good, holds any rotation at
  * its phase until an operator removes it (the rotation waits for every
  * node of the store, as SwarmKit's reconciler does), and, once a rotation
@@ -974,9 +975,10 @@ static bool explore_certs(const struct scn_script *s)
  * every node, by design (SwarmKit's reconciler too), so such a fault holds
  * the scenario's wait until it ends, and the fault's end comes after the
  * wait in the text (offsets count only `run` time): the wait times out
- * (an await, under explore), and the scenario's next `ca rotate` is
- * refused, a rotation being in progress, through no bug (security-ca-
- * rotation-leader-change.scn seed 7016: `kill w2 process` across the
+ * (an await, under explore), and the scenario's next `ca rotate` then
+ * replaces a rotation still in progress (it was refused before), through
+ * no bug (security-ca-rotation-leader-change.scn seed 7016: `kill w2
+ * process` across the
  * first `expect ca rotated`). Such a fault is never drawn; one that ends
  * before the wait is, and the rotation must then finish. A fault with no
  * end (a machine that stays dead) spans every later wait. */
