@@ -699,6 +699,15 @@ static bool explore_draw(struct rng *r, const struct explore_plan *plan,
 				rng_below(r, plan->window_ms - 2 * EXPLORE_CA_AFTER_MS);
 			f->dur_ms = EXPLORE_FAULT_MIN_MS;
 			explore_cat(f->start, "ca rotate");
+			/* every other one (by its drawn second: no draw of its
+			 * own, so the plan's other faults stay as they were)
+			 * is replaced by a second rotation 1 to 30 s later, in
+			 * whatever phase the first one is then (SwarmKit
+			 * replaces a rotation in progress) */
+			if ((f->at_ms / 1000) % 2) {
+				f->dur_ms = 1000 + f->at_ms % 29000;
+				explore_cat(f->end, "ca rotate");
+			}
 			return true;
 		}
 		if (!nodes->wrk_count)

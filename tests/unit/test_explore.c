@@ -493,7 +493,8 @@ static void test_explore_runtime_and_disk_faults(void **state)
 }
 
 /* cert and ca faults: in the default set; a worker's certificate expires,
- * or one rotation starts once the cluster has formed; never both in a plan
+ * or one rotation starts once the cluster has formed (every other one
+ * replaced by a second); never both in a plan
  * (a worker joining again with its first token after a rotation would be
  * refused); the text parses; one plan with a rotation runs green. */
 static void test_explore_cert_and_ca_faults(void **state)
@@ -521,7 +522,10 @@ static void test_explore_cert_and_ca_faults(void **state)
 			if (f->kind == EXPLORE_CA) {
 				cas++;
 				assert_string_equal(f->start, "ca rotate");
-				assert_string_equal(f->end, "");
+				/* or replaced by a second one (see
+				 * test_explore_ca_fault_sometimes_replaces_its_rotation) */
+				if (f->end[0])
+					assert_string_equal(f->end, "ca rotate");
 				assert_true(f->at_ms >= 60 * 1000);
 			} else {
 				assert_int_equal(f->kind, EXPLORE_CERT);
@@ -815,6 +819,41 @@ static void test_explore_spares_the_image_of_an_update_that_pauses(void **state)
 	}
 }
 
+/* A generated root CA rotation is, every other time (by its drawn second,
+ * no draw of its own), replaced by a second one 1 to 30 s later, in
+ * whatever phase the first is then: SwarmKit replaces a rotation in
+ * progress, and so does cswarm now. */
+static void test_explore_ca_fault_sometimes_replaces_its_rotation(void **state)
+{
+	struct scn_script s;
+	struct explore_plan p;
+	size_t replaced = 0, single = 0;
+
+	(void)state;
+	parse(replicated, &s);
+	for (uint64_t seed = 1; seed <= 40; seed++) {
+		assert_int_equal(explore_plan_make(&s, seed, 1u << EXPLORE_CA, false, &p),
+				 0);
+		for (size_t i = 0; i < p.fault_count; i++) {
+			const struct explore_fault *f = &p.faults[i];
+			if (f->kind != EXPLORE_CA)
+				continue;
+			assert_string_equal(f->start, "ca rotate");
+			if ((f->at_ms / 1000) % 2) {
+				assert_string_equal(f->end, "ca rotate");
+				assert_true(f->dur_ms >= 1000 && f->dur_ms < 30000);
+				replaced++;
+			} else {
+				assert_string_equal(f->end, "");
+				single++;
+			}
+		}
+	}
+	assert_true(replaced > 0);
+	assert_true(single > 0);
+	scn_free(&s);
+}
+
 /* A claim broken before any generated fault under drawn timings is a
  * claim after those timings when the scenario, with its own timings and no
  * fault, keeps it (a 4 s `kill w1 process` is a node down at heartbeat=1s:
@@ -946,6 +985,7 @@ int main(void)
 		cmocka_unit_test(test_explore_judges_a_claim_broken_by_drawn_timings),
 		cmocka_unit_test(test_explore_judges_a_story_that_never_converges),
 		cmocka_unit_test(test_explore_story_judged_up_to_its_counts),
+		cmocka_unit_test(test_explore_ca_fault_sometimes_replaces_its_rotation),
 		cmocka_unit_test(test_explore_spares_the_image_of_an_update_that_pauses),
 	};
 	return cmocka_run_group_tests_name("explore", tests, NULL, NULL);
