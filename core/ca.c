@@ -206,7 +206,12 @@ static void ca_signer(const Cs__Cluster *c, struct ca_signer *s)
 		s->cert = cur;
 		s->key = (struct env_blob){c->ca_key.data, c->ca_key.len};
 		s->roots[0] = cur;
-		s->roots[1] = next;
+		/* a replaced rotation's root stays trusted while its
+		 * certificates are held; the next one's turn comes after */
+		s->roots[1] = c->ca_abandoned_cert.len
+				      ? (struct env_blob){c->ca_abandoned_cert.data,
+							  c->ca_abandoned_cert.len}
+				      : next;
 		s->root_count = 2;
 		break;
 	case CS__CA_ROTATION_PHASE__CA_ROTATION_SIGN_NEW:
@@ -252,6 +257,16 @@ static bool ca_node_done_as(const Cs__Cluster *c, const Cs__Node *n, bool held)
 	pki_digest(c->ca_cert.data, c->ca_cert.len, cur);
 	switch (ca_phase(c)) {
 	case CS__CA_ROTATION_PHASE__CA_ROTATION_TRUST_BOTH:
+		if (c->ca_abandoned_cert.len) {
+			/* a replaced rotation: re-issued by the old root,
+			 * still trusting the abandoned one (its holders) */
+			pki_digest(c->ca_abandoned_cert.data, c->ca_abandoned_cert.len,
+				   next);
+			signed_by = n->cert_root.len == ENV_DIGEST_BYTES &&
+				    memcmp(n->cert_root.data, cur, ENV_DIGEST_BYTES) == 0;
+			return signed_by && ca_node_trusts(n, cur) &&
+			       ca_node_trusts(n, next);
+		}
 		pki_digest(c->ca_next_cert.data, c->ca_next_cert.len, next);
 		return ca_node_trusts(n, cur) && ca_node_trusts(n, next);
 	case CS__CA_ROTATION_PHASE__CA_ROTATION_SIGN_NEW:
@@ -328,13 +343,6 @@ int ca_rotation_start(struct env *env, const Cs__Cluster *cur, Cs__Cluster *next
 		snprintf(why, why_size, "the cluster has no root CA yet");
 		return CS_ENOENT;
 	}
-	if (ca_phase(cur) != CS__CA_ROTATION_PHASE__CA_ROTATION_NONE) {
-		snprintf(why, why_size,
-			 "a root CA rotation is in progress (phase %s): wait for it to "
-			 "finish (cluster inspect shows it)",
-			 ca_rotation_name(ca_phase(cur)));
-		return CS_EAGAIN;
-	}
 	rv = env->ops->pki_ca_create(env, cur->id, LIMIT_CA_LIFE_MS, cert,
 				     PKI_DER_BYTES_MAX, &cert_len, key, PKI_DER_BYTES_MAX,
 				     &key_len);
@@ -343,6 +351,20 @@ int ca_rotation_start(struct env *env, const Cs__Cluster *cur, Cs__Cluster *next
 		return rv;
 	}
 	*next = *cur;
+	switch (ca_phase(cur)) {
+	case CS__CA_ROTATION_PHASE__CA_ROTATION_SIGN_NEW:
+		/* its root signed already: trusted on, abandoned, until no
+		 * node holds a certificate of it (SwarmKit re-issues those) */
+		next->ca_abandoned_cert = cur->ca_next_cert;
+		break;
+	case CS__CA_ROTATION_PHASE__CA_ROTATION_DROP_OLD:
+		/* its root is the cluster's already, every certificate
+		 * its: that rotation is done, the next starts from it */
+		next->ca_rotations = cur->ca_rotations + 1;
+		break;
+	/* none, or trust-both: nothing was signed by its new root */
+	default: break;
+	}
 	next->ca_next_cert = (ProtobufCBinaryData){cert_len, cert};
 	next->ca_next_key = (ProtobufCBinaryData){key_len, key};
 	next->ca_rotation = CS__CA_ROTATION_PHASE__CA_ROTATION_TRUST_BOTH;
@@ -770,6 +792,16 @@ static void ca_rotate_step(struct ca *ca)
 	c = *cur;
 	switch (phase) {
 	case CS__CA_ROTATION_PHASE__CA_ROTATION_TRUST_BOTH:
+		if (cur->ca_abandoned_cert.len) {
+			/* no node holds the abandoned root's certificate any
+			 * more: the rotation to the new root goes on */
+			c.ca_abandoned_cert = (ProtobufCBinaryData){0, NULL};
+			env_logf(ca->env, ENV_LOG_INFO,
+				 "msg=\"root CA rotation\" phase=trust-both "
+				 "abandoned=dropped nodes=%zu",
+				 total);
+			goto write;
+		}
 		c.ca_rotation = CS__CA_ROTATION_PHASE__CA_ROTATION_SIGN_NEW;
 		break;
 	case CS__CA_ROTATION_PHASE__CA_ROTATION_SIGN_NEW:
@@ -793,6 +825,7 @@ static void ca_rotate_step(struct ca *ca)
 	}
 	env_logf(ca->env, ENV_LOG_INFO, "msg=\"root CA rotation\" phase=%s nodes=%zu",
 		 ca_rotation_name(c.ca_rotation), total);
+write:
 	store_batch_init(&b);
 	rv = store_batch_cluster(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &c);
 	if (rv == 0)

@@ -29,6 +29,22 @@
  *              tokens are drawn again naming the new root (old tokens stop
  *              working), and certificates come with roots [new] only.
  *  NONE:       once every node trusts only the new root (ca_rotations + 1).
+ * A `ca rotate` during a rotation replaces it, as SwarmKit's does (a new
+ * desired root; controlapi/ca_rotation.go: "if a root rotation is already
+ * in progress, just replace it and start over"):
+ *  in TRUST_BOTH: the new root takes the next one's place (nothing was
+ *              signed by that one); nodes renew to trust it.
+ *  in SIGN_NEW: the root that signed is kept as ca_abandoned_cert, trusted
+ *              beside the old one (SwarmKit's cross-signed chain keeps its
+ *              certificates valid too), and the phase goes back to
+ *              TRUST_BOTH: the old root signs, with roots [old, abandoned],
+ *              until every node's certificate is the old root's again;
+ *              then the abandoned root is dropped and the rotation to the
+ *              new root goes on (nodes renew to trust it).
+ *  in DROP_OLD: the rotation is done (its root is the cluster's, every
+ *              certificate its; ca_rotations + 1) and the next starts from
+ *              it, in TRUST_BOTH.
+ * At most two roots are trusted at once in every step.
  * Every transition is this component's decision on store events (a new
  * leader carries on a rotation in progress). The nodes a rotation waits for
  * are every node record of the store (a removed node has none): a node that
@@ -107,9 +123,9 @@ void ca_rotation_progress(const struct store *st, const uint64_t *voters,
 const char *ca_rotation_name(Cs__CaRotationPhase phase);
 
 /* ca_rotation_start fills next (a copy of cur, borrowing from it and from
- * the buffers) to start a rotation to a new root made with the env: 0,
- * CS_EAGAIN (one is in progress: why says so), CS_ENOENT (no CA yet), or
- * an error of pki_ca_create. */
+ * the buffers) to start a rotation to a new root made with the env, or to
+ * replace the one in progress with it (see above): 0, CS_ENOENT (no CA
+ * yet), or an error of pki_ca_create. */
 int ca_rotation_start(struct env *env, const Cs__Cluster *cur, Cs__Cluster *next,
 		      uint8_t cert[PKI_DER_BYTES_MAX], uint8_t key[PKI_DER_BYTES_MAX],
 		      char *why, size_t why_size);

@@ -113,9 +113,9 @@ int control_cluster_set_autolock(struct manager *m, bool on, char *key, char *er
 int control_cluster_unlock_key(struct manager *m, bool rotate, char *key, char *err,
 			       size_t err_size, manager_write_cb cb, void *data);
 /* control_ca_rotate starts a root CA rotation (ca.h says how it goes on):
- * a new root, made here, written as the next one. CS_EAGAIN while one is
- * in progress (err says so), CS_ENOENT (no CA yet), or 0 and cb (the
- * rotation has started; cluster inspect shows how far it went). */
+ * a new root, made here, written as the next one; one in progress is
+ * replaced by it, as SwarmKit does. CS_ENOENT (no CA yet), or 0 and cb
+ * (the rotation has started; cluster inspect shows how far it went). */
 int control_ca_rotate(struct manager *m, char *err, size_t err_size, manager_write_cb cb,
 		      void *data);
 

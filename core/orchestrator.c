@@ -264,6 +264,22 @@ static int orch_hist_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* Orders a place's finished tasks for the one whose end decides what
+ * comes next (last_end): the newest created first, then by orch_hist_cmp
+ * (created in the same millisecond, or stamped without a time). Not the
+ * latest status: a task the cluster told to stop (its node dead) may be
+ * reported stopped only when its daemon is back, after its replacement
+ * ended, and that late report must not decide for the place (SwarmKit's
+ * restart supervisor judges a task once, when it ends, and never one
+ * already told to stop: restart-none-late-stop-report.scn). */
+static int orch_last_cmp(const void *a, const void *b)
+{
+	const Cs__Task *x = *(const Cs__Task *const *)a, *y = *(const Cs__Task *const *)b;
+	if (x->created_ms != y->created_ms)
+		return x->created_ms > y->created_ms ? -1 : 1; /* newest first */
+	return orch_hist_cmp(a, b);
+}
+
 #define ORCH_SLOT_TASKS_MAX 64 /* tasks looked at per slot in one pass */
 #define ORCH_HIST_MAX	    (ORCH_SLOT_TASKS_MAX - 8) /* finished tasks kept at most */
 
@@ -318,11 +334,11 @@ static size_t orch_ended_restarts(const Cs__Task *const *ended, size_t n,
 }
 
 /* Notes finished task t in a place's history: hist (up to
- * ORCH_SLOT_TASKS_MAX), and *last_end when it ended last. */
+ * ORCH_SLOT_TASKS_MAX), and *last_end when it is the newest (orch_last_cmp). */
 static void orch_hist_note(const Cs__Task *t, const Cs__Task **last_end,
 			   const Cs__Task **hist, size_t *hist_count)
 {
-	if (!*last_end || orch_hist_cmp(&t, last_end) < 0)
+	if (!*last_end || orch_last_cmp(&t, last_end) < 0)
 		*last_end = t;
 	if (*hist_count < ORCH_SLOT_TASKS_MAX)
 		hist[(*hist_count)++] = t;
@@ -477,7 +493,7 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 						 down ? "node is down" : NULL);
 				node_died |= down && !terminal;
 				ended_now |= !down;
-				if (!last_end || orch_hist_cmp(&t, &last_end) < 0)
+				if (!last_end || orch_last_cmp(&t, &last_end) < 0)
 					last_end = t;
 				if (ended_count < ORCH_SLOT_TASKS_MAX)
 					ended[ended_count++] = t;
@@ -1076,7 +1092,7 @@ static void orch_global(struct orchestrator *o, const Cs__Service *svc)
 						if (ended_count < ORCH_SLOT_TASKS_MAX)
 							ended[ended_count++] = t;
 						if (!last_end ||
-						    orch_hist_cmp(&t, &last_end) < 0)
+						    orch_last_cmp(&t, &last_end) < 0)
 							last_end = t;
 					}
 				}

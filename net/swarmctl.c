@@ -329,7 +329,9 @@ static const struct cmd cmds[] = {
 	 "cluster (one that is down holds it until it is back, or removed).\n"
 	 "The join tokens change when the new root takes over: the old ones stop\n"
 	 "working (`cluster join-token` prints the new ones). `cluster inspect`\n"
-	 "shows the phase and how many nodes are done with it.\n"},
+	 "shows the phase and how many nodes are done with it. During a rotation\n"
+	 "it replaces that one with a new root (as SwarmKit does): certificates\n"
+	 "of the replaced root are re-issued first, then the rotation goes on.\n"},
 	{"network", "create", network_create,
 	 "network create [--driver overlay|bridge|host] [--subnet CIDR] [--gateway IP] "
 	 "[--attachable] [--internal] [--opt encrypted] NAME",

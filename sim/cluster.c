@@ -750,6 +750,16 @@ bool simcluster_check(struct simcluster *c, char *msg, size_t size)
 	return true;
 }
 
+/* Whether node i is left out of `managers in sync`: the cluster refused
+ * its agent (node rm: "join it again with a new state directory"). swarmd
+ * exits then; the simulator keeps the node up, refused, and its manager
+ * can never apply another entry (the managers refuse its raft messages),
+ * as clops_nodes_agree leaves it out of `converged`. */
+static bool simcluster_sync_skips(const struct simcluster *c, uint32_t i)
+{
+	return simcluster_refused(c, world_node_name(c->w, i));
+}
+
 bool simcluster_in_sync(const struct simcluster *c, char *got, size_t size)
 {
 	size_t n = world_node_count(c->w);
@@ -761,6 +771,8 @@ bool simcluster_in_sync(const struct simcluster *c, char *got, size_t size)
 
 	for (uint32_t i = 0; i < n && same; i++) {
 		struct manager *m = simcluster_manager(c, i);
+		if (simcluster_sync_skips(c, i))
+			continue;
 		if (!m && simcluster_number(c, i) && c->node_programs &&
 		    world_node_state(c->w, i)) {
 			/* up, and its manager waits for a manager's certificate */
@@ -792,7 +804,8 @@ bool simcluster_in_sync(const struct simcluster *c, char *got, size_t size)
 		struct manager *m = simcluster_manager(c, i);
 		uint8_t *buf;
 		size_t len;
-		if (!m || store_snapshot(manager_store(m), &buf, &len))
+		if (!m || simcluster_sync_skips(c, i) ||
+		    store_snapshot(manager_store(m), &buf, &len))
 			continue;
 		if (!first) {
 			first = buf;

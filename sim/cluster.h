@@ -132,7 +132,7 @@ bool simcluster_check(struct simcluster *c, char *msg, size_t size);
 
 /* simcluster_in_sync returns true when every running manager has applied
  * the same index and holds byte-identical stores; else false with what
- * differs in got. */
+ * differs in got. A node the cluster refused (removed) is left out. */
 bool simcluster_in_sync(const struct simcluster *c, char *got, size_t size);
 
 /* simcluster_max_applied returns the highest index any running manager has

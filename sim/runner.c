@@ -56,9 +56,11 @@ struct runner {
 	struct runner_seen *seen; /* by node index, seen_cap of them */
 	size_t seen_cap;
 	uint64_t serial;
-	/* `ca rotate`: the root the cluster had when it was asked */
-	bool ca_rotate_asked;
+	/* `ca rotate`: the root the cluster had when it was asked, and the
+	 * one that rotation made (a later `ca rotate` replaces it) */
+	bool ca_rotate_asked, ca_rotate_made;
 	uint8_t ca_rotate_from[ENV_DIGEST_BYTES];
+	uint8_t ca_rotate_to[ENV_DIGEST_BYTES];
 	/* the join tokens nodes added later were given (each lives as long
 	 * as the run: a node's config points at it) */
 	char **tokens;
@@ -1008,8 +1010,9 @@ static int runner_cluster(struct runner *r, const struct scn_cmd *cmd)
 /* ---------------------------------------------------------------- conditions */
 
 /* ca rotated: the leader's store says the rotation is over (no phase), its
- * root is not the one `ca rotate` started from, and every node's record
- * says its certificate is from that root and it trusts that root alone. */
+ * root is not the one `ca rotate` started from but the one the last `ca
+ * rotate` made (not a root it replaced), and every node's record says its
+ * certificate is from that root and it trusts that root alone. */
 static int runner_cond_ca_rotated(struct runner *r, char *got, size_t got_size)
 {
 	int64_t leader = simcluster_leader(r->cluster);
@@ -1035,6 +1038,11 @@ static int runner_cond_ca_rotated(struct runner *r, char *got, size_t got_size)
 	pki_digest(c->ca_cert.data, c->ca_cert.len, root);
 	if (r->ca_rotate_asked && memcmp(root, r->ca_rotate_from, sizeof root) == 0) {
 		snprintf(got, got_size, "the root is still the one before `ca rotate`");
+		return 0;
+	}
+	if (r->ca_rotate_made && memcmp(root, r->ca_rotate_to, sizeof root) != 0) {
+		snprintf(got, got_size,
+			 "the root is not the one the last `ca rotate` made");
 		return 0;
 	}
 	for (const Cs__Node *n = store_node_next(st, NULL); n;
@@ -1074,8 +1082,13 @@ static int runner_ca_rotate(struct runner *r, const struct scn_cmd *cmd)
 	c = m ? store_cluster(manager_store(m)) : NULL;
 	if (c && c->ca_cert.len) {
 		r->ca_rotate_asked = true;
-		/* committed: the root it rotates from is still ca_cert */
+		/* committed: the root it rotates from is still ca_cert,
+		 * the one it made ca_next_cert */
 		pki_digest(c->ca_cert.data, c->ca_cert.len, r->ca_rotate_from);
+		r->ca_rotate_made = c->ca_next_cert.len > 0;
+		if (r->ca_rotate_made)
+			pki_digest(c->ca_next_cert.data, c->ca_next_cert.len,
+				   r->ca_rotate_to);
 	}
 	return 0;
 }

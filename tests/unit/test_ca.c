@@ -1091,18 +1091,9 @@ static const struct env_ops cenv_failing_ops = {
 	.pki_ca_create = cenv_ca_create_fails,
 };
 
-/* The words of ca_rotation_start's refusal while a rotation is in phase. */
-static void busy_why(char *out, size_t size, const char *phase)
-{
-	snprintf(out, size,
-		 "a root CA rotation is in progress (phase %s): wait for it to finish "
-		 "(cluster inspect shows it)",
-		 phase);
-}
-
-/* ca_rotation_start: refused without a CA and while a rotation runs (no
- * root made); else a new root of the same cluster, in TRUST_BOTH, the rest
- * of the record kept. */
+/* ca_rotation_start: refused without a CA (no root made); else a new root
+ * of the same cluster, in TRUST_BOTH, the rest of the record kept (a
+ * rotation in progress is replaced: test_ca_rotation_replaced). */
 static void test_ca_rotation_start(void **state)
 {
 	struct cenv ce = {.env = {&cenv_ops, NULL}};
@@ -1115,7 +1106,6 @@ static void test_ca_rotation_start(void **state)
 	char why[PKI_WHY_BYTES];
 	struct pki_cert pc;
 	struct hand_node h;
-	char want[PKI_WHY_BYTES];
 	(void)state;
 
 	assert_non_null(cert);
@@ -1141,31 +1131,6 @@ static void test_ca_rotation_start(void **state)
 		ca_rotation_start(&ce.env, &r.c, &next, cert, key, why, sizeof why),
 		CS_ENOENT);
 	assert_string_equal(why, "the cluster has no root CA yet");
-	assert_int_equal(ce.creates, 0);
-
-	/* one in progress, in each phase */
-	rot_phase(&r, PH_TRUST_BOTH);
-	assert_int_equal(
-		ca_rotation_start(&ce.env, &r.c, &next, cert, key, why, sizeof why),
-		CS_EAGAIN);
-	busy_why(want, sizeof want, "trust-both");
-	assert_string_equal(why, want);
-	rot_phase(&r, PH_SIGN_NEW);
-	assert_int_equal(
-		ca_rotation_start(&ce.env, &r.c, &next, cert, key, why, sizeof why),
-		CS_EAGAIN);
-	busy_why(want, sizeof want, "sign-new");
-	assert_string_equal(why, want);
-	rot_phase(&r, PH_DROP_OLD);
-	assert_int_equal(
-		ca_rotation_start(&ce.env, &r.c, &next, cert, key, why, sizeof why),
-		CS_EAGAIN);
-	busy_why(want, sizeof want, "drop-old");
-	assert_string_equal(why, want);
-	/* cut to the buffer's size */
-	assert_int_equal(ca_rotation_start(&ce.env, &r.c, &next, cert, key, why, 8),
-			 CS_EAGAIN);
-	assert_string_equal(why, "a root ");
 	assert_int_equal(ce.creates, 0);
 
 	/* the env cannot make a root: its error, said */
@@ -1214,16 +1179,124 @@ static void test_ca_rotation_start(void **state)
 	assert_ptr_equal(next.removed_nodes, removed);
 	assert_int_equal(r.c.ca_rotation, PH_NONE); /* cur untouched */
 	assert_int_equal(r.c.ca_next_cert.len, 0);
-	/* and the record it makes is a rotation: nodes of the old root renew;
-	 * starting again is refused */
+	/* and the record it makes is a rotation: nodes of the old root renew */
 	hand_node(&h, 0x11, 0xa1, r.old.digest, r.old.digest, NULL, true);
 	assert_true(ca_node_should_renew(&next, &h.n, NULL, 0));
+	assert_int_equal(next.ca_abandoned_cert.len, 0);
+	free(cert);
+	free(key);
+}
+
+/* A `ca rotate` during a rotation replaces it (SwarmKit's
+ * controlapi/ca_rotation.go: "if a root rotation is already in progress,
+ * just replace it and start over"), in each phase, always in TRUST_BOTH
+ * with the old root signing: in TRUST_BOTH the new root takes the next
+ * one's place (nothing was signed by it); in SIGN_NEW the root that signed
+ * is kept as ca_abandoned_cert, trusted beside the old one while its
+ * certificates are re-issued by the old root; in DROP_OLD that rotation is
+ * done (its root is ca_cert, ca_rotations + 1) and the next starts from
+ * it. Was refused (CS_EAGAIN) in every phase. */
+static void test_ca_rotation_replaced(void **state)
+{
+	struct cenv ce = {.env = {&cenv_ops, NULL}};
+	struct rot r;
+	Cs__Cluster next;
+	uint8_t *cert = malloc(PKI_DER_BYTES_MAX), *key = malloc(PKI_DER_BYTES_MAX);
+	uint8_t made[ENV_DIGEST_BYTES];
+	const uint8_t *o, *x; /* the old root's and the replaced one's digests */
+	char why[PKI_WHY_BYTES];
+	struct hand_node h;
+	(void)state;
+
+	assert_non_null(cert);
+	assert_non_null(key);
+	ce.env.impl = &ce;
+	rot_init(&r);
+	o = r.old.digest;
+	x = r.next.digest;
+
+	/* TRUST_BOTH: the next root replaced, nothing abandoned */
+	rot_phase(&r, PH_TRUST_BOTH);
+	r.c.ca_rotations = 2;
 	assert_int_equal(
-		ca_rotation_start(&ce.env, &next, &next, cert, key, why, sizeof why),
-		CS_EAGAIN);
-	busy_why(want, sizeof want, "trust-both");
-	assert_string_equal(why, want);
+		ca_rotation_start(&ce.env, &r.c, &next, cert, key, why, sizeof why), 0);
 	assert_int_equal(ce.creates, 1);
+	assert_int_equal(next.ca_rotation, PH_TRUST_BOTH);
+	assert_ptr_equal(next.ca_cert.data, r.old.cert);
+	assert_ptr_equal(next.ca_next_cert.data, cert);
+	assert_ptr_equal(next.ca_next_key.data, key);
+	assert_int_equal(next.ca_abandoned_cert.len, 0);
+	assert_int_equal(next.ca_rotations, 2);
+	pki_digest(cert, next.ca_next_cert.len, made);
+	assert_memory_not_equal(made, x, ENV_DIGEST_BYTES);
+	assert_memory_not_equal(made, o, ENV_DIGEST_BYTES);
+	/* a node that trusted the replaced root renews to trust the new one */
+	hand_node(&h, 0x11, 0xa1, o, o, x, true);
+	assert_true(ca_node_should_renew(&next, &h.n, NULL, 0));
+	hand_node(&h, 0x11, 0xa1, o, o, made, true);
+	assert_false(ca_node_should_renew(&next, &h.n, NULL, 0));
+
+	/* SIGN_NEW: the root that signed is abandoned, still trusted */
+	rot_phase(&r, PH_SIGN_NEW);
+	assert_int_equal(
+		ca_rotation_start(&ce.env, &r.c, &next, cert, key, why, sizeof why), 0);
+	assert_int_equal(ce.creates, 2);
+	assert_int_equal(next.ca_rotation, PH_TRUST_BOTH);
+	assert_ptr_equal(next.ca_cert.data, r.old.cert);
+	assert_ptr_equal(next.ca_key.data, r.old.key);
+	assert_ptr_equal(next.ca_abandoned_cert.data, r.next.cert);
+	assert_int_equal(next.ca_abandoned_cert.len, r.next.cert_len);
+	assert_ptr_equal(next.ca_next_cert.data, cert);
+	assert_int_equal(next.ca_rotations, 2);
+	pki_digest(cert, next.ca_next_cert.len, made);
+	/* a holder of the abandoned root's certificate is re-issued by the old
+	 * root (it still trusts both it and the old); one the old root signed
+	 * that trusts both is done for now; one that trusts the old alone
+	 * renews (it would refuse the abandoned root's holders) */
+	hand_node(&h, 0x12, 0xa2, x, x, o, true);
+	assert_true(ca_node_should_renew(&next, &h.n, NULL, 0));
+	hand_node(&h, 0x12, 0xa2, o, o, x, true);
+	assert_false(ca_node_should_renew(&next, &h.n, NULL, 0));
+	hand_node(&h, 0x12, 0xa2, o, o, NULL, true);
+	assert_true(ca_node_should_renew(&next, &h.n, NULL, 0));
+	/* a replacement while the abandoned root is still held keeps it */
+	{
+		Cs__Cluster again;
+		uint8_t *cert2 = malloc(PKI_DER_BYTES_MAX);
+		uint8_t *key2 = malloc(PKI_DER_BYTES_MAX);
+		assert_non_null(cert2);
+		assert_non_null(key2);
+		assert_int_equal(ca_rotation_start(&ce.env, &next, &again, cert2, key2,
+						   why, sizeof why),
+				 0);
+		assert_int_equal(again.ca_rotation, PH_TRUST_BOTH);
+		assert_ptr_equal(again.ca_abandoned_cert.data, r.next.cert);
+		assert_ptr_equal(again.ca_next_cert.data, cert2);
+		assert_ptr_equal(again.ca_cert.data, r.old.cert);
+		free(cert2);
+		free(key2);
+	}
+	/* once dropped (the CA's next step), nodes renew to trust the new root */
+	next.ca_abandoned_cert = (ProtobufCBinaryData){0, NULL};
+	hand_node(&h, 0x12, 0xa2, o, o, x, true);
+	assert_true(ca_node_should_renew(&next, &h.n, NULL, 0));
+	hand_node(&h, 0x12, 0xa2, o, o, made, true);
+	assert_false(ca_node_should_renew(&next, &h.n, NULL, 0));
+
+	/* DROP_OLD: that rotation is done; the next starts from its root */
+	rot_phase(&r, PH_DROP_OLD);
+	assert_int_equal(
+		ca_rotation_start(&ce.env, &r.c, &next, cert, key, why, sizeof why), 0);
+	assert_int_equal(next.ca_rotation, PH_TRUST_BOTH);
+	assert_ptr_equal(next.ca_cert.data, r.next.cert);
+	assert_ptr_equal(next.ca_next_cert.data, cert);
+	assert_int_equal(next.ca_abandoned_cert.len, 0);
+	assert_int_equal(next.ca_rotations, 3);
+	pki_digest(cert, next.ca_next_cert.len, made);
+	hand_node(&h, 0x13, 0xa3, x, x, o, true);
+	assert_true(ca_node_should_renew(&next, &h.n, NULL, 0));
+	hand_node(&h, 0x13, 0xa3, x, x, made, true);
+	assert_false(ca_node_should_renew(&next, &h.n, NULL, 0));
 	free(cert);
 	free(key);
 }
@@ -1851,6 +1924,7 @@ int main(void)
 		cmocka_unit_test(test_ca_node_holds),
 		cmocka_unit_test(test_ca_rotation_progress),
 		cmocka_unit_test(test_ca_rotation_start),
+		cmocka_unit_test(test_ca_rotation_replaced),
 		SIM_TEST(test_ca_refuses_bad_tokens),
 		SIM_TEST(test_ca_worker_and_manager_tokens_grant_their_roles),
 		SIM_TEST(test_ca_same_csr_again_is_the_same_node),

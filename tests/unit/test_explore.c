@@ -493,7 +493,8 @@ static void test_explore_runtime_and_disk_faults(void **state)
 }
 
 /* cert and ca faults: in the default set; a worker's certificate expires,
- * or one rotation starts once the cluster has formed; never both in a plan
+ * or one rotation starts once the cluster has formed (every other one
+ * replaced by a second); never both in a plan
  * (a worker joining again with its first token after a rotation would be
  * refused); the text parses; one plan with a rotation runs green. */
 static void test_explore_cert_and_ca_faults(void **state)
@@ -521,7 +522,10 @@ static void test_explore_cert_and_ca_faults(void **state)
 			if (f->kind == EXPLORE_CA) {
 				cas++;
 				assert_string_equal(f->start, "ca rotate");
-				assert_string_equal(f->end, "");
+				/* or replaced by a second one (see
+				 * test_explore_ca_fault_sometimes_replaces_its_rotation) */
+				if (f->end[0])
+					assert_string_equal(f->end, "ca rotate");
 				assert_true(f->at_ms >= 60 * 1000);
 			} else {
 				assert_int_equal(f->kind, EXPLORE_CERT);
@@ -742,6 +746,114 @@ static void test_explore_judges_a_story_that_never_converges(void **state)
 	scn_free(&s);
 }
 
+/* A story that never converges is still the story when a fault moves its
+ * counts: web wants 3 replicas at one per worker on 2 workers ("3 wanted,
+ * 2 containers running" with no fault); a drain of w1 for good leaves 1
+ * running, and the words differ in that count only (update-pause.scn
+ * --swarm: a paused update's broken slots, 3 running unfaulted, 2 or 0
+ * under faults, were judged liveness). */
+static void test_explore_story_judged_up_to_its_counts(void **state)
+{
+	static const char no_room[] = "cluster managers=1 workers=2\n"
+				      "service create web replicas=3 max-per-node=1 "
+				      "constraint=node.role==worker\n"
+				      "run 1m\n";
+	struct scn_script s;
+	struct explore_plan p;
+	struct runner_result res;
+	struct explore_verdict v;
+	char err[512];
+
+	(void)state;
+	parse(no_room, &s);
+	one_fault_plan(&s, "node drain w1", "", &p);
+	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
+	assert_false(res.passed);
+	assert_non_null(strstr(res.message, "1 containers running"));
+	assert_int_equal(v.cls, EXPLORE_STORY);
+	scn_free(&s);
+}
+
+/* Whether plan p may break image name (a process fault's images). */
+static bool plan_breaks(const struct explore_plan *p, const char *name)
+{
+	for (size_t i = 0; i < p->image_count; i++)
+		if (strcmp(p->images[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* The new image of a rolling update that pauses on failure (SwarmKit's
+ * default action) is never broken by a process fault: its tasks failing
+ * would pause the update for good, by design, and the liveness phase
+ * could never see the service converged (update-delay-between-batches.scn
+ * seed 2 --swarm: `image v2 pull=fail` during its update). An update that
+ * goes on or rolls back on failure keeps its image breakable; the action
+ * is the one the service last set before the update. */
+static void test_explore_spares_the_image_of_an_update_that_pauses(void **state)
+{
+	static const char *const texts[] = {
+		"cluster managers=1 workers=2\nimage v1\nimage v2\n"
+		"service create web image=v1 replicas=2\nrun 10s\n"
+		"service update web image=v2\nrun 1m\n",
+		"cluster managers=1 workers=2\nimage v1\nimage v2\n"
+		"service create web image=v1 replicas=2 update-failure-action=continue\n"
+		"run 10s\nservice update web image=v2\nrun 1m\n",
+		"cluster managers=1 workers=2\nimage v1\nimage v2\n"
+		"service create web image=v1 replicas=2 update-failure-action=rollback\n"
+		"run 10s\nservice update web update-failure-action=pause\n"
+		"service update web image=v2\nrun 1m\n",
+	};
+	const bool v2_breakable[] = {false, true, false};
+	struct scn_script s;
+	struct explore_plan p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+		parse(texts[i], &s);
+		assert_int_equal(
+			explore_plan_make(&s, 1, 1u << EXPLORE_PROCESS, false, &p), 0);
+		assert_true(plan_breaks(&p, "v1"));
+		assert_int_equal(plan_breaks(&p, "v2"), v2_breakable[i]);
+		scn_free(&s);
+	}
+}
+
+/* A generated root CA rotation is, every other time (by its drawn second,
+ * no draw of its own), replaced by a second one 1 to 30 s later, in
+ * whatever phase the first is then: SwarmKit replaces a rotation in
+ * progress, and so does cswarm now. */
+static void test_explore_ca_fault_sometimes_replaces_its_rotation(void **state)
+{
+	struct scn_script s;
+	struct explore_plan p;
+	size_t replaced = 0, single = 0;
+
+	(void)state;
+	parse(replicated, &s);
+	for (uint64_t seed = 1; seed <= 40; seed++) {
+		assert_int_equal(explore_plan_make(&s, seed, 1u << EXPLORE_CA, false, &p),
+				 0);
+		for (size_t i = 0; i < p.fault_count; i++) {
+			const struct explore_fault *f = &p.faults[i];
+			if (f->kind != EXPLORE_CA)
+				continue;
+			assert_string_equal(f->start, "ca rotate");
+			if ((f->at_ms / 1000) % 2) {
+				assert_string_equal(f->end, "ca rotate");
+				assert_true(f->dur_ms >= 1000 && f->dur_ms < 30000);
+				replaced++;
+			} else {
+				assert_string_equal(f->end, "");
+				single++;
+			}
+		}
+	}
+	assert_true(replaced > 0);
+	assert_true(single > 0);
+	scn_free(&s);
+}
+
 /* A claim broken before any generated fault under drawn timings is a
  * claim after those timings when the scenario, with its own timings and no
  * fault, keeps it (a 4 s `kill w1 process` is a node down at heartbeat=1s:
@@ -872,6 +984,9 @@ int main(void)
 		cmocka_unit_test(test_explore_judges_failures),
 		cmocka_unit_test(test_explore_judges_a_claim_broken_by_drawn_timings),
 		cmocka_unit_test(test_explore_judges_a_story_that_never_converges),
+		cmocka_unit_test(test_explore_story_judged_up_to_its_counts),
+		cmocka_unit_test(test_explore_ca_fault_sometimes_replaces_its_rotation),
+		cmocka_unit_test(test_explore_spares_the_image_of_an_update_that_pauses),
 	};
 	return cmocka_run_group_tests_name("explore", tests, NULL, NULL);
 }

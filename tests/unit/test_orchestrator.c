@@ -108,6 +108,43 @@ static void test_orch_restart_none_still_reconciles_stopped_slots(void **state)
 	assert_true(r.passed);
 }
 
+/* A dead node's task is replaced at once, the replacement fails by itself,
+ * and only then does the old task's daemon come back and report it
+ * stopped: that late report is not the slot's last end. The replacement's
+ * failure decides, under restart=none (no new task) and under a restart
+ * delay of 1 h (none within it). Both got a new task at once before. */
+static const char *late_stop_text(const char *policy)
+{
+	static char text[1024];
+	snprintf(text, sizeof text,
+		 "cluster managers=1 workers=2\n"
+		 "image v1\n"
+		 "node drain m1\n"
+		 "node drain w2\n"
+		 "service create web image=v1 replicas=1 %s\n"
+		 "expect running web on w1 == 1 within 30s\n"
+		 "node activate w2\n"
+		 "image v1 exit=1 after=2s\n"
+		 "kill w1 process\n"
+		 "expect node w1 down within 1m\n"
+		 "expect store tasks web state=failed == 1 within 30s\n"
+		 "restart w1\n"
+		 "expect node w1 ready within 30s\n"
+		 "run 30s\n"
+		 "expect store tasks web state=failed == 1\n"
+		 "expect running web == 0\n",
+		 policy);
+	return text;
+}
+
+static void test_orch_late_stop_report_of_a_replaced_task_decides_nothing(void **state)
+{
+	struct runner_result r = run(late_stop_text("restart=none"));
+	assert_true(r.passed);
+	r = run(late_stop_text("restart=any restart-delay=1h"));
+	assert_true(r.passed);
+}
+
 static void test_orch_global_service_keeps_its_restart_policy(void **state)
 {
 	struct runner_result r = run("cluster managers=1 workers=1\n"
@@ -561,6 +598,8 @@ int main(void)
 		cmocka_unit_test(test_orch_max_attempts_stop_a_crash_loop),
 		cmocka_unit_test(test_orch_on_failure_does_not_restart_a_clean_exit),
 		cmocka_unit_test(test_orch_restart_none_still_reconciles_stopped_slots),
+		cmocka_unit_test(
+			test_orch_late_stop_report_of_a_replaced_task_decides_nothing),
 		cmocka_unit_test(test_orch_global_service_keeps_its_restart_policy),
 		cmocka_unit_test(
 			test_orch_converged_does_not_wait_for_a_policy_that_gave_up),
