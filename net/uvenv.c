@@ -315,6 +315,12 @@ struct uvenv {
 	 * agents at its successor) is served in turn, not closed to retry */
 	bool accept_paused;
 	size_t accepts_held; /* times accepting paused since the sweep said so */
+	/* handshakes of incoming connections since the last sweep: completed
+	 * (and their time from accept, summed), and ended before completing
+	 * (closed by the client, an error or a timeout): said with the pause,
+	 * where slots spent on clients that gave up show (issue 18) */
+	size_t hs_done, hs_ended;
+	uint64_t hs_done_ms;
 	uint64_t handshake_timeout_ms;
 	uint64_t handshake_queued_ms; /* see UVENV_HANDSHAKE_QUEUED_MS */
 	uint8_t *rbuf; /* every socket read lands here (one loop, one at a time) */
@@ -858,6 +864,7 @@ static void uvenv_in_close(struct uvenv_in *c, const char *reason)
 	uvenv_conn_remove(u, c);
 	u->in_count--;
 	if (c->handshaking) {
+		u->hs_ended++;
 		assert(u->handshakes > 0);
 		u->handshakes--;
 		c->handshaking = false;
@@ -1237,6 +1244,8 @@ static void uvenv_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		if (rv == 0)
 			return;
 		c->handshaken = true;
+		u->hs_done++;
+		u->hs_done_ms += uv_now(u->loop) - c->accepted_ms;
 		assert(c->handshaking);
 		assert(u->handshakes > 0);
 		u->handshakes--;
@@ -2004,10 +2013,14 @@ static void uvenv_sweep(uv_timer_t *h)
 		uvenv_logf(
 			u, ENV_LOG_WARN,
 			"msg=\"accepting paused: too many TLS handshakes in progress\" "
-			"times=%zu handshakes_max=%zu",
-			u->accepts_held, u->handshakes_max);
+			"times=%zu handshakes_max=%zu done=%zu done_ms_avg=%" PRIu64
+			" ended_undone=%zu",
+			u->accepts_held, u->handshakes_max, u->hs_done,
+			u->hs_done ? u->hs_done_ms / u->hs_done : 0, u->hs_ended);
 		u->accepts_held = 0;
 	}
+	u->hs_done = u->hs_ended = 0;
+	u->hs_done_ms = 0;
 	while (c) {
 		struct uvenv_in *next = c->next;
 		if (!full && now - c->accepted_ms > young)

@@ -2711,6 +2711,13 @@ static void test_uvenv_handshake_flood_is_bounded(void **state)
 	w.needle = "accepting paused: too many TLS handshakes in progress\" times=";
 	if (!run_until(&loop, log_has, &w, 5000))
 		fail_msg("no pause said: %s", logbuf_text(&log));
+	/* said with what the handshakes since the last sweep came to
+	 * (issue 18) */
+	w.needle = " ended_undone=";
+	if (!run_until(&loop, log_has, &w, 5000))
+		fail_msg("the pause without its handshakes: %s", logbuf_text(&log));
+	assert_non_null(strstr(logbuf_text(&log), " done="));
+	assert_non_null(strstr(logbuf_text(&log), " done_ms_avg="));
 
 	close_env(&loop, a);
 	close_env(&loop, b);
