@@ -146,6 +146,7 @@ struct uvenv_out {
 	bool closing;
 	struct tls_conn *tls; /* the client side; NULL until connected */
 	uint64_t dialed_ms;   /* the loop's time at dial */
+	bool connected;	      /* TCP connected, the ClientHello sent */
 	/* what the server showed, and the frames it replies (env reply) */
 	bool verified;
 	struct pki_cert shown;
@@ -314,7 +315,14 @@ struct uvenv {
 	 * agents at its successor) is served in turn, not closed to retry */
 	bool accept_paused;
 	size_t accepts_held; /* times accepting paused since the sweep said so */
+	/* handshakes of incoming connections since the last sweep: completed
+	 * (and their time from accept, summed), and ended before completing
+	 * (closed by the client, an error or a timeout): said with the pause,
+	 * where slots spent on clients that gave up show (issue 18) */
+	size_t hs_done, hs_ended;
+	uint64_t hs_done_ms;
 	uint64_t handshake_timeout_ms;
+	uint64_t handshake_queued_ms; /* see UVENV_HANDSHAKE_QUEUED_MS */
 	uint8_t *rbuf; /* every socket read lands here (one loop, one at a time) */
 	/* issue 18: the addresses uvenv_keep_peers was last given */
 	char kept[LIMIT_MANAGERS_MAX][LIMIT_ADDR_BYTES_MAX + 1];
@@ -856,6 +864,7 @@ static void uvenv_in_close(struct uvenv_in *c, const char *reason)
 	uvenv_conn_remove(u, c);
 	u->in_count--;
 	if (c->handshaking) {
+		u->hs_ended++;
 		assert(u->handshakes > 0);
 		u->handshakes--;
 		c->handshaking = false;
@@ -1235,6 +1244,8 @@ static void uvenv_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		if (rv == 0)
 			return;
 		c->handshaken = true;
+		u->hs_done++;
+		u->hs_done_ms += uv_now(u->loop) - c->accepted_ms;
 		assert(c->handshaking);
 		assert(u->handshakes > 0);
 		u->handshakes--;
@@ -1729,6 +1740,7 @@ static void uvenv_out_connected(uv_connect_t *req, int status)
 		uvenv_out_fail(o, "read_start failed");
 		return;
 	}
+	o->connected = true;
 }
 
 /* Starts a connection to p. Failure to even start counts as a failed
@@ -2001,10 +2013,14 @@ static void uvenv_sweep(uv_timer_t *h)
 		uvenv_logf(
 			u, ENV_LOG_WARN,
 			"msg=\"accepting paused: too many TLS handshakes in progress\" "
-			"times=%zu handshakes_max=%zu",
-			u->accepts_held, u->handshakes_max);
+			"times=%zu handshakes_max=%zu done=%zu done_ms_avg=%" PRIu64
+			" ended_undone=%zu",
+			u->accepts_held, u->handshakes_max, u->hs_done,
+			u->hs_done ? u->hs_done_ms / u->hs_done : 0, u->hs_ended);
 		u->accepts_held = 0;
 	}
+	u->hs_done = u->hs_ended = 0;
+	u->hs_done_ms = 0;
 	while (c) {
 		struct uvenv_in *next = c->next;
 		if (!full && now - c->accepted_ms > young)
@@ -2040,12 +2056,14 @@ static void uvenv_sweep(uv_timer_t *h)
 		struct uvenv_peer **pp = &u->buckets[i];
 		while (*pp) {
 			struct uvenv_peer *p = *pp;
+			uint64_t limit = p->out && p->out->connected
+						 ? u->handshake_queued_ms
+						 : u->handshake_timeout_ms;
 			if (p->out && !p->out->up && !p->out->closing &&
-			    now - p->out->dialed_ms >= u->handshake_timeout_ms) {
+			    now - p->out->dialed_ms >= limit) {
 				char why[96];
 				snprintf(why, sizeof why,
-					 "no TLS handshake within %" PRIu64 " ms",
-					 u->handshake_timeout_ms);
+					 "no TLS handshake within %" PRIu64 " ms", limit);
 				uvenv_out_fail(p->out, why);
 			}
 			if (p->head)
@@ -3856,6 +3874,10 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 		cfg->handshakes_max ? cfg->handshakes_max : UVENV_HANDSHAKES_MAX;
 	u->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms
 							    : UVENV_HANDSHAKE_TIMEOUT_MS;
+	u->handshake_queued_ms = cfg->handshake_queued_ms ? cfg->handshake_queued_ms
+							  : UVENV_HANDSHAKE_QUEUED_MS;
+	if (u->handshake_queued_ms < u->handshake_timeout_ms)
+		u->handshake_queued_ms = u->handshake_timeout_ms;
 	u->timer_next_id = 1;
 
 	u->on_exit = cfg->on_exit;
