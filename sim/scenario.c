@@ -140,6 +140,7 @@ enum scn_lex_mode {
 	SCN_LEX_WORDS,	/* tokens are separated by blanks */
 	SCN_LEX_COND,	/* and == != < <= > >= stand alone */
 	SCN_LEX_GROUPS, /* and '|' stands alone; ',' separates like a blank */
+	SCN_LEX_LINK,	/* and "->" stands alone (link m1->m2, as partition m1|m2) */
 };
 
 /* Returns the length of the comparison operator at s (n bytes left), or 0.
@@ -163,6 +164,8 @@ static uint32_t scn_punct_len(enum scn_lex_mode mode, const char *s, uint32_t n)
 		return scn_op_len(s, n);
 	if (mode == SCN_LEX_GROUPS && s[0] == '|')
 		return 1;
+	if (mode == SCN_LEX_LINK && n >= 2 && s[0] == '-' && s[1] == '>')
+		return 2;
 	return 0;
 }
 
@@ -2104,6 +2107,7 @@ static int scn_parse_link(struct scn_parser *p, struct scn_cmd *cmd)
 	int rv;
 
 	cmd->kind = SCN_LINK;
+	scn_lex(p, SCN_LEX_LINK);
 	rv = scn_node_at(p, 0, 1, SCN_WHAT_NODE, true, &l->a);
 	if (rv)
 		return rv;

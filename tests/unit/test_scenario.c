@@ -579,6 +579,36 @@ static void test_scn_node_add_names_the_next_node_which_then_exists(void **state
 	scn_free(&s);
 }
 
+/* link A -> B needs no blanks around the arrow, as partition A|B needs
+ * none around the bar: `link m1->m2`, `link m1 ->m2` and `link m1-> m2`
+ * are the one-way link of `link m1 -> m2` (and the columns stay the
+ * line's). */
+static void test_scn_link_arrow_needs_no_blanks(void **state)
+{
+	static const char *const lines[] = {
+		"link m1->w2 loss=1",
+		"link m1 ->w2 loss=1",
+		"link m1-> w2 loss=1",
+		"link m1 -> w2 loss=1",
+	};
+
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		struct scn_script s;
+		const struct scn_cmd *c = line_cmd(lines[i], &s);
+
+		assert_int_equal(c->kind, SCN_LINK);
+		assert_true(c->u.link.one_way);
+		assert_node(c->u.link.a, SCN_NODE_MANAGER, 1);
+		assert_node(c->u.link.b, SCN_NODE_WORKER, 2);
+		assert_int_equal(c->u.link.loss_ppm, 1000000);
+		scn_free(&s);
+	}
+	line_fails("link m1->m1",
+		   "scn.scn:2:10: link needs two different nodes, got m1 twice");
+	line_fails("link m1->", "scn.scn:2:10: expected a node (mN, wN or leader) after "
+				"'link m1->', got end of line");
+}
+
 static void test_scn_service_update_sets_only_given_keys(void **state)
 {
 	struct scn_script s;
@@ -2242,6 +2272,7 @@ int main(void)
 		cmocka_unit_test(test_scn_rejects_unknown_subcommand),
 		cmocka_unit_test(test_scn_rejects_bad_seed),
 		cmocka_unit_test(test_scn_rejects_link_to_itself),
+		cmocka_unit_test(test_scn_link_arrow_needs_no_blanks),
 		cmocka_unit_test(test_scn_rejects_control_bytes),
 		cmocka_unit_test(test_scn_image_start_fail_and_stop_ignore),
 		cmocka_unit_test(test_scn_health_keys_and_image_health),
