@@ -490,6 +490,44 @@ static void test_scn_reads_durations_with_units_and_decimals(void **state)
 	}
 }
 
+/* Durations as Go and Docker write them (docker service create
+ * --update-delay 1m30s): several number-unit parts in a row, summed; in a
+ * range too. The whole token stays what a message names. */
+static void test_scn_reads_compound_durations(void **state)
+{
+	static const struct {
+		const char *text;
+		uint64_t ms;
+	} cases[] = {
+		{"1m30s", 90000},    {"1h30m", 5400000},
+		{"2s500ms", 2500},   {"1h0m0s", 3600000},
+		{"1.5m30s", 120000}, {"719h60m", 720ull * 3600 * 1000},
+	};
+	struct scn_script s;
+	const struct scn_cmd *c;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char line[64];
+
+		snprintf(line, sizeof line, "run %s", cases[i].text);
+		assert_int_equal(line_cmd(line, &s)->u.run_ms, cases[i].ms);
+		scn_free(&s);
+	}
+	c = line_cmd("link m1 m2 delay=1s500ms..2m1s", &s);
+	assert_int_equal(c->u.link.delay.min_ms, 1500);
+	assert_int_equal(c->u.link.delay.max_ms, 121000);
+	scn_free(&s);
+	c = line_cmd("expect leader within 1m30s", &s);
+	assert_int_equal(c->u.expect.within_ms, 90000);
+	scn_free(&s);
+	line_fails("run 1m30", "scn.scn:2:5: bad duration '1m30' (missing unit: expected "
+			       "ms, s, m or h, like 5s)");
+	line_fails("run 1m30x", "scn.scn:2:5: bad duration '1m30x' (expected a number "
+				"with ms, s, m or h, like 250ms or 5s)");
+	line_fails("run 719h61m", "scn.scn:2:5: duration '719h61m' is over the limit of "
+				  "720h (LIMIT_SCN_DURATION_MS_MAX)");
+}
+
 static void test_scn_reads_sizes_as_binary_multiples(void **state)
 {
 	static const struct {
@@ -2207,6 +2245,7 @@ int main(void)
 		cmocka_unit_test(test_scn_keeps_text_line_and_column_without_comment),
 		cmocka_unit_test(test_scn_cluster_defaults_to_one_manager_four_cpus_8g),
 		cmocka_unit_test(test_scn_reads_durations_with_units_and_decimals),
+		cmocka_unit_test(test_scn_reads_compound_durations),
 		cmocka_unit_test(test_scn_reads_sizes_as_binary_multiples),
 		cmocka_unit_test(test_scn_reads_probabilities_as_fraction_or_percent),
 		cmocka_unit_test(test_scn_reads_ops_with_or_without_spaces),
