@@ -3526,6 +3526,9 @@ int scn_parse(const char *path, const char *text, size_t len, struct scn_script 
 		rv = scn_nomem(&p);
 		goto fail;
 	}
+	/* a UTF-8 byte order mark, as some editors write first, is no text */
+	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+		off = 3;
 	for (; off < len; p.line_no++) {
 		const char *line = text + off;
 		const char *nl = memchr(line, '\n', len - off);

@@ -1552,6 +1552,30 @@ static void test_scn_rejects_link_to_itself(void **state)
 		   "scn.scn:2:12: link needs two different nodes, got m1 twice");
 }
 
+/* A file that starts with a UTF-8 byte order mark (Notepad's "UTF-8")
+ * reads as the same file without it: the mark is no part of `cluster`. */
+static void test_scn_skips_a_byte_order_mark(void **state)
+{
+	struct scn_script s;
+
+	parse_ok("\xEF\xBB\xBF"
+		 "cluster managers=3 workers=2\n"
+		 "run 5s\n",
+		 &s);
+	assert_int_equal(s.cmd_count, 2);
+	assert_int_equal(s.cmds[0].kind, SCN_CLUSTER);
+	assert_int_equal(s.cmds[0].u.cluster.managers, 3);
+	assert_int_equal(s.cmds[1].u.run_ms, 5000);
+	scn_free(&s);
+	/* only first: anywhere else it is a bad byte in a word */
+	line_fails("\xEF\xBB\xBFrun 5s",
+		   "scn.scn:2:1: unknown command '\xEF\xBB\xBFrun' "
+		   "(expected cluster, seed, set, run, service, node, "
+		   "kill, restart, partition, isolate, link, heal, image, "
+		   "runtime, disk, cert, forge, expect, always, await, "
+		   "network, refuse)");
+}
+
 static void test_scn_rejects_control_bytes(void **state)
 {
 	line_fails("run 5s\x01", "scn.scn:2:7: unexpected control byte 0x01");
@@ -2313,6 +2337,7 @@ int main(void)
 		cmocka_unit_test(test_scn_rejects_link_to_itself),
 		cmocka_unit_test(test_scn_link_arrow_needs_no_blanks),
 		cmocka_unit_test(test_scn_rejects_control_bytes),
+		cmocka_unit_test(test_scn_skips_a_byte_order_mark),
 		cmocka_unit_test(test_scn_image_start_fail_and_stop_ignore),
 		cmocka_unit_test(test_scn_health_keys_and_image_health),
 		cmocka_unit_test(test_scn_runtime_fail_reads_ops_and_for),
