@@ -140,6 +140,7 @@ enum scn_lex_mode {
 	SCN_LEX_WORDS,	/* tokens are separated by blanks */
 	SCN_LEX_COND,	/* and == != < <= > >= stand alone */
 	SCN_LEX_GROUPS, /* and '|' stands alone; ',' separates like a blank */
+	SCN_LEX_LINK,	/* and "->" stands alone (link m1->m2, as partition m1|m2) */
 };
 
 /* Returns the length of the comparison operator at s (n bytes left), or 0.
@@ -163,6 +164,8 @@ static uint32_t scn_punct_len(enum scn_lex_mode mode, const char *s, uint32_t n)
 		return scn_op_len(s, n);
 	if (mode == SCN_LEX_GROUPS && s[0] == '|')
 		return 1;
+	if (mode == SCN_LEX_LINK && n >= 2 && s[0] == '-' && s[1] == '>')
+		return 2;
 	return 0;
 }
 
@@ -563,40 +566,53 @@ static int scn_uint(struct scn_parser *p, struct scn_tok t, const char *kind,
 }
 
 /* Reads t as a duration: a number with ms, s, m or h (decimals allowed, as
- * 1.5s), a whole number of milliseconds, at most LIMIT_SCN_DURATION_MS_MAX. */
+ * 1.5s), or several in a row as Go and Docker write them (1m30s, 1h30m,
+ * 2s500ms: their sum), a whole number of milliseconds, at most
+ * LIMIT_SCN_DURATION_MS_MAX. */
 static int scn_duration(struct scn_parser *p, struct scn_tok t, uint64_t *ms)
 {
-	uint64_t whole, frac, unit_ms, v;
-	uint32_t used;
-	enum scn_dec dec = scn_decimal(t, 6, &whole, &frac, &used);
-	struct scn_tok unit = scn_tok_tail(t, used);
+	struct scn_tok rest = t;
+	uint64_t total = 0;
 
-	if (dec == SCN_DEC_SYNTAX)
-		goto bad;
-	if (unit.len == 0)
-		return scn_fail(
-			p, t.col,
-			"bad duration '%.*s' (missing unit: expected ms, s, m or h, like 5s)",
-			SCN_TOK_ARG(t));
-	if (scn_tok_is(unit, "ms"))
-		unit_ms = 1;
-	else if (scn_tok_is(unit, "s"))
-		unit_ms = 1000;
-	else if (scn_tok_is(unit, "m"))
-		unit_ms = 60 * 1000;
-	else if (scn_tok_is(unit, "h"))
-		unit_ms = 3600 * 1000;
-	else
-		goto bad;
-	if (dec == SCN_DEC_RANGE || whole > LIMIT_SCN_DURATION_MS_MAX / unit_ms)
-		goto over;
-	if (dec == SCN_DEC_PRECISION || (frac * unit_ms) % 1000000 != 0)
-		return scn_fail(p, t.col, "bad duration '%.*s' (finer than 1ms)",
+	do {
+		uint64_t whole, frac, unit_ms, v;
+		uint32_t used, ulen = 0;
+		enum scn_dec dec = scn_decimal(rest, 6, &whole, &frac, &used);
+		struct scn_tok unit = scn_tok_tail(rest, used);
+
+		if (dec == SCN_DEC_SYNTAX)
+			goto bad;
+		while (ulen < unit.len && !scn_is_digit(unit.s[ulen]))
+			ulen++;
+		if (ulen == 0)
+			return scn_fail(
+				p, t.col,
+				"bad duration '%.*s' (missing unit: expected ms, s, "
+				"m or h, like 5s)",
 				SCN_TOK_ARG(t));
-	v = whole * unit_ms + frac * unit_ms / 1000000;
-	if (v > LIMIT_SCN_DURATION_MS_MAX)
-		goto over;
-	*ms = v;
+		rest = scn_tok_tail(unit, ulen);
+		unit = scn_tok_head(unit, ulen);
+		if (scn_tok_is(unit, "ms"))
+			unit_ms = 1;
+		else if (scn_tok_is(unit, "s"))
+			unit_ms = 1000;
+		else if (scn_tok_is(unit, "m"))
+			unit_ms = 60 * 1000;
+		else if (scn_tok_is(unit, "h"))
+			unit_ms = 3600 * 1000;
+		else
+			goto bad;
+		if (dec == SCN_DEC_RANGE || whole > LIMIT_SCN_DURATION_MS_MAX / unit_ms)
+			goto over;
+		if (dec == SCN_DEC_PRECISION || (frac * unit_ms) % 1000000 != 0)
+			return scn_fail(p, t.col, "bad duration '%.*s' (finer than 1ms)",
+					SCN_TOK_ARG(t));
+		v = whole * unit_ms + frac * unit_ms / 1000000;
+		if (v > LIMIT_SCN_DURATION_MS_MAX - total)
+			goto over;
+		total += v;
+	} while (rest.len > 0);
+	*ms = total;
 	return 0;
 bad:
 	return scn_fail(
@@ -2104,6 +2120,7 @@ static int scn_parse_link(struct scn_parser *p, struct scn_cmd *cmd)
 	int rv;
 
 	cmd->kind = SCN_LINK;
+	scn_lex(p, SCN_LEX_LINK);
 	rv = scn_node_at(p, 0, 1, SCN_WHAT_NODE, true, &l->a);
 	if (rv)
 		return rv;
@@ -3509,6 +3526,9 @@ int scn_parse(const char *path, const char *text, size_t len, struct scn_script 
 		rv = scn_nomem(&p);
 		goto fail;
 	}
+	/* a UTF-8 byte order mark, as some editors write first, is no text */
+	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+		off = 3;
 	for (; off < len; p.line_no++) {
 		const char *line = text + off;
 		const char *nl = memchr(line, '\n', len - off);

@@ -490,6 +490,44 @@ static void test_scn_reads_durations_with_units_and_decimals(void **state)
 	}
 }
 
+/* Durations as Go and Docker write them (docker service create
+ * --update-delay 1m30s): several number-unit parts in a row, summed; in a
+ * range too. The whole token stays what a message names. */
+static void test_scn_reads_compound_durations(void **state)
+{
+	static const struct {
+		const char *text;
+		uint64_t ms;
+	} cases[] = {
+		{"1m30s", 90000},    {"1h30m", 5400000},
+		{"2s500ms", 2500},   {"1h0m0s", 3600000},
+		{"1.5m30s", 120000}, {"719h60m", 720ull * 3600 * 1000},
+	};
+	struct scn_script s;
+	const struct scn_cmd *c;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char line[64];
+
+		snprintf(line, sizeof line, "run %s", cases[i].text);
+		assert_int_equal(line_cmd(line, &s)->u.run_ms, cases[i].ms);
+		scn_free(&s);
+	}
+	c = line_cmd("link m1 m2 delay=1s500ms..2m1s", &s);
+	assert_int_equal(c->u.link.delay.min_ms, 1500);
+	assert_int_equal(c->u.link.delay.max_ms, 121000);
+	scn_free(&s);
+	c = line_cmd("expect leader within 1m30s", &s);
+	assert_int_equal(c->u.expect.within_ms, 90000);
+	scn_free(&s);
+	line_fails("run 1m30", "scn.scn:2:5: bad duration '1m30' (missing unit: expected "
+			       "ms, s, m or h, like 5s)");
+	line_fails("run 1m30x", "scn.scn:2:5: bad duration '1m30x' (expected a number "
+				"with ms, s, m or h, like 250ms or 5s)");
+	line_fails("run 719h61m", "scn.scn:2:5: duration '719h61m' is over the limit of "
+				  "720h (LIMIT_SCN_DURATION_MS_MAX)");
+}
+
 static void test_scn_reads_sizes_as_binary_multiples(void **state)
 {
 	static const struct {
@@ -577,6 +615,36 @@ static void test_scn_node_add_names_the_next_node_which_then_exists(void **state
 	assert_int_equal(s.cmds[5].u.link.delay.min_ms, 1000);
 	assert_int_equal(s.cmds[5].u.link.delay.max_ms, 1000);
 	scn_free(&s);
+}
+
+/* link A -> B needs no blanks around the arrow, as partition A|B needs
+ * none around the bar: `link m1->m2`, `link m1 ->m2` and `link m1-> m2`
+ * are the one-way link of `link m1 -> m2` (and the columns stay the
+ * line's). */
+static void test_scn_link_arrow_needs_no_blanks(void **state)
+{
+	static const char *const lines[] = {
+		"link m1->w2 loss=1",
+		"link m1 ->w2 loss=1",
+		"link m1-> w2 loss=1",
+		"link m1 -> w2 loss=1",
+	};
+
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		struct scn_script s;
+		const struct scn_cmd *c = line_cmd(lines[i], &s);
+
+		assert_int_equal(c->kind, SCN_LINK);
+		assert_true(c->u.link.one_way);
+		assert_node(c->u.link.a, SCN_NODE_MANAGER, 1);
+		assert_node(c->u.link.b, SCN_NODE_WORKER, 2);
+		assert_int_equal(c->u.link.loss_ppm, 1000000);
+		scn_free(&s);
+	}
+	line_fails("link m1->m1",
+		   "scn.scn:2:10: link needs two different nodes, got m1 twice");
+	line_fails("link m1->", "scn.scn:2:10: expected a node (mN, wN or leader) after "
+				"'link m1->', got end of line");
 }
 
 static void test_scn_service_update_sets_only_given_keys(void **state)
@@ -1484,6 +1552,30 @@ static void test_scn_rejects_link_to_itself(void **state)
 		   "scn.scn:2:12: link needs two different nodes, got m1 twice");
 }
 
+/* A file that starts with a UTF-8 byte order mark (Notepad's "UTF-8")
+ * reads as the same file without it: the mark is no part of `cluster`. */
+static void test_scn_skips_a_byte_order_mark(void **state)
+{
+	struct scn_script s;
+
+	parse_ok("\xEF\xBB\xBF"
+		 "cluster managers=3 workers=2\n"
+		 "run 5s\n",
+		 &s);
+	assert_int_equal(s.cmd_count, 2);
+	assert_int_equal(s.cmds[0].kind, SCN_CLUSTER);
+	assert_int_equal(s.cmds[0].u.cluster.managers, 3);
+	assert_int_equal(s.cmds[1].u.run_ms, 5000);
+	scn_free(&s);
+	/* only first: anywhere else it is a bad byte in a word */
+	line_fails("\xEF\xBB\xBFrun 5s",
+		   "scn.scn:2:1: unknown command '\xEF\xBB\xBFrun' "
+		   "(expected cluster, seed, set, run, service, node, "
+		   "kill, restart, partition, isolate, link, heal, image, "
+		   "runtime, disk, cert, forge, expect, always, await, "
+		   "network, refuse)");
+}
+
 static void test_scn_rejects_control_bytes(void **state)
 {
 	line_fails("run 5s\x01", "scn.scn:2:7: unexpected control byte 0x01");
@@ -2177,6 +2269,7 @@ int main(void)
 		cmocka_unit_test(test_scn_keeps_text_line_and_column_without_comment),
 		cmocka_unit_test(test_scn_cluster_defaults_to_one_manager_four_cpus_8g),
 		cmocka_unit_test(test_scn_reads_durations_with_units_and_decimals),
+		cmocka_unit_test(test_scn_reads_compound_durations),
 		cmocka_unit_test(test_scn_reads_sizes_as_binary_multiples),
 		cmocka_unit_test(test_scn_reads_probabilities_as_fraction_or_percent),
 		cmocka_unit_test(test_scn_reads_ops_with_or_without_spaces),
@@ -2242,7 +2335,9 @@ int main(void)
 		cmocka_unit_test(test_scn_rejects_unknown_subcommand),
 		cmocka_unit_test(test_scn_rejects_bad_seed),
 		cmocka_unit_test(test_scn_rejects_link_to_itself),
+		cmocka_unit_test(test_scn_link_arrow_needs_no_blanks),
 		cmocka_unit_test(test_scn_rejects_control_bytes),
+		cmocka_unit_test(test_scn_skips_a_byte_order_mark),
 		cmocka_unit_test(test_scn_image_start_fail_and_stop_ignore),
 		cmocka_unit_test(test_scn_health_keys_and_image_health),
 		cmocka_unit_test(test_scn_runtime_fail_reads_ops_and_for),
