@@ -1038,7 +1038,9 @@ int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, c
 enum control_setting {
 	CONTROL_SET_CERT_EXPIRY,
 	CONTROL_SET_ORPHAN_DELAY,
-	CONTROL_SET_NET_KEY_ROTATION /* issue 17 */
+	CONTROL_SET_NET_KEY_ROTATION, /* issue 17 */
+	CONTROL_SET_HEARTBEAT,
+	CONTROL_SET_TASK_HISTORY
 };
 
 /* Writes the cluster record with one setting changed to ms. Returns 0
@@ -1062,6 +1064,10 @@ static int control_cluster_settings_write(struct manager *m, enum control_settin
 		settings.cert_expiry_ms = ms;
 	else if (which == CONTROL_SET_NET_KEY_ROTATION)
 		settings.network_key_rotation_ms = ms;
+	else if (which == CONTROL_SET_HEARTBEAT)
+		settings.dispatcher_heartbeat_ms = ms;
+	else if (which == CONTROL_SET_TASK_HISTORY)
+		settings.task_history = ms;
 	else
 		settings.orphan_delay_ms = ms;
 	c.settings = &settings;
@@ -1083,6 +1089,20 @@ int control_cluster_set_cert_expiry(struct manager *m, uint64_t ms, char *err,
 			(unsigned long long)ms,
 			(unsigned long long)LIMIT_CERT_LIFE_MS_MIN);
 	return control_cluster_settings_write(m, CONTROL_SET_CERT_EXPIRY, ms, err,
+					      err_size, cb, data);
+}
+
+int control_cluster_set_heartbeat(struct manager *m, uint64_t ms, char *err,
+				  size_t err_size, manager_write_cb cb, void *data)
+{
+	return control_cluster_settings_write(m, CONTROL_SET_HEARTBEAT, ms, err, err_size,
+					      cb, data);
+}
+
+int control_cluster_set_task_history(struct manager *m, uint64_t n, char *err,
+				     size_t err_size, manager_write_cb cb, void *data)
+{
+	return control_cluster_settings_write(m, CONTROL_SET_TASK_HISTORY, n, err,
 					      err_size, cb, data);
 }
 

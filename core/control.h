@@ -80,6 +80,18 @@ int control_cluster_rotate_token(struct manager *m, bool worker, bool manager, c
 int control_cluster_set_orphan_delay(struct manager *m, uint64_t ms, char *err,
 				     size_t err_size, manager_write_cb cb, void *data);
 
+/* control_cluster_set_heartbeat sets the dispatcher's heartbeat period
+ * (SwarmKit's DispatcherConfig.HeartbeatPeriod; 0 restores the manager's
+ * own, 5 s by default): agents take it from their next heartbeat's
+ * answer, and a node is DOWN after 3 periods of silence.
+ * control_cluster_set_task_history sets the finished tasks a slot keeps,
+ * its live one included (SwarmKit's TaskHistoryRetentionLimit; 0 restores
+ * the manager's own, 5 by default). 0 and cb, or an error with err. */
+int control_cluster_set_heartbeat(struct manager *m, uint64_t ms, char *err,
+				  size_t err_size, manager_write_cb cb, void *data);
+int control_cluster_set_task_history(struct manager *m, uint64_t n, char *err,
+				     size_t err_size, manager_write_cb cb, void *data);
+
 /* control_cluster_set_network_key_rotation sets how often the key manager
  * rotates the network keys (issue 17; 0 restores SwarmKit's 12 h).
  * CS_EINVAL under LIMIT_NET_KEY_ROTATION_MS_MIN (err says so), or 0 and

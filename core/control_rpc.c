@@ -926,6 +926,12 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 			rv = control_cluster_set_network_key_rotation(
 				m, req->network_key_rotation_ms, err, sizeof err,
 				rpc_written, c);
+		else if (req->set_heartbeat)
+			rv = control_cluster_set_heartbeat(m, req->heartbeat_ms, err,
+							   sizeof err, rpc_written, c);
+		else if (req->set_task_history)
+			rv = control_cluster_set_task_history(m, req->task_history, err,
+							      sizeof err, rpc_written, c);
 		else
 			rv = control_cluster_set_cert_expiry(m, req->cert_expiry_ms, err,
 							     sizeof err, rpc_written, c);

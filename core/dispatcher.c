@@ -684,6 +684,10 @@ static void dispatcher_on_event(void *state, const struct store_event *ev)
 		return;
 	disp_net_on_event(d, ev);
 	disp_keys_on_event(d, ev);
+	/* swarmctl cluster update --dispatcher-heartbeat: agents take the new
+	 * period from their next heartbeat's answer */
+	if (ev->table == STORE_CLUSTER)
+		d->heartbeat_ms = leader_heartbeat_ms(d->ctx);
 	if (ev->table == STORE_NODE) {
 		/* a node ready in an entry applied after this leader started
 		 * (an older term's) gets the same grace as the others */
@@ -2688,8 +2692,7 @@ static int dispatcher_start(const struct leader_ctx *ctx, void **state)
 		return CS_ENOMEM;
 	d->env = env;
 	d->ctx = ctx;
-	d->heartbeat_ms =
-		leader_cfg(ctx)->heartbeat_ms ? leader_cfg(ctx)->heartbeat_ms : 5000;
+	d->heartbeat_ms = leader_heartbeat_ms(ctx);
 	d->nets_dirty = true;
 	d->keys_digest = disp_keys_digest_of(store_cluster(st));
 	/* nodes not down under the last leader (ready, or not ready yet) get

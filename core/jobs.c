@@ -656,7 +656,7 @@ static void jobs_pass(struct jobs *j)
 		return;
 	j->dirty = false;
 	sc.now_ms = j->env->ops->now_ms(j->env);
-	sc.history = leader_cfg(j->ctx)->task_history;
+	sc.history = leader_task_history(j->ctx);
 	store_batch_init(&batch);
 	if (j->all_dirty) {
 		j->all_dirty = false;

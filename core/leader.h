@@ -28,6 +28,11 @@ struct leader_ctx;
 struct env *leader_env(const struct leader_ctx *ctx);
 const struct store *leader_store(const struct leader_ctx *ctx);
 const struct manager_cfg *leader_cfg(const struct leader_ctx *ctx);
+/* The dispatcher's heartbeat period and the finished tasks kept per slot:
+ * the cluster record's settings (swarmctl cluster update), or the
+ * manager's configuration where those are 0 (unset). */
+ms_t leader_heartbeat_ms(const struct leader_ctx *ctx);
+uint64_t leader_task_history(const struct leader_ctx *ctx);
 /* leader_write proposes an encoded batch (manager_write's contract). */
 int leader_write(const struct leader_ctx *ctx, const uint8_t *batch, size_t len,
 		 manager_write_cb cb, void *data);

@@ -1818,6 +1818,20 @@ const struct manager_cfg *leader_cfg(const struct leader_ctx *ctx)
 {
 	return ctx->m->cfg;
 }
+ms_t leader_heartbeat_ms(const struct leader_ctx *ctx)
+{
+	const Cs__Cluster *c = store_cluster(leader_store(ctx));
+	if (c && c->settings && c->settings->dispatcher_heartbeat_ms)
+		return c->settings->dispatcher_heartbeat_ms;
+	return ctx->m->cfg->heartbeat_ms ? ctx->m->cfg->heartbeat_ms : 5000;
+}
+uint64_t leader_task_history(const struct leader_ctx *ctx)
+{
+	const Cs__Cluster *c = store_cluster(leader_store(ctx));
+	if (c && c->settings && c->settings->task_history)
+		return c->settings->task_history;
+	return ctx->m->cfg->task_history;
+}
 int leader_write(const struct leader_ctx *ctx, const uint8_t *batch, size_t len,
 		 manager_write_cb cb, void *data)
 {

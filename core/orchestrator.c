@@ -354,7 +354,7 @@ static size_t orch_keep(const struct orchestrator *o, const Cs__Service *svc)
 	if (p && p->max_attempts)
 		return p->max_attempts + 1 < ORCH_HIST_MAX ? (size_t)p->max_attempts + 1
 							   : ORCH_HIST_MAX;
-	return (size_t)o->cfg->task_history;
+	return (size_t)leader_task_history(o->ctx);
 }
 
 /* How many of a place's older finished tasks (its history) stay when it

@@ -302,7 +302,8 @@ static const struct cmd cmds[] = {
 	{"cluster", "update", cluster_update,
 	 "cluster update --cert-expiry DURATION | --autolock=true|false | "
 	 "--orphan-delay DURATION | --network-key-rotation DURATION | "
-	 "--rotate-network-keys",
+	 "--rotate-network-keys | --dispatcher-heartbeat DURATION | "
+	 "--task-history-limit N",
 	 "--cert-expiry sets the life of node certificates (90 days by default, at\n"
 	 "least 1m); nodes renew theirs by themselves at 50-80% of its life.\n"
 	 "--autolock=true seals every manager's state with an unlock key, printed\n"
@@ -311,7 +312,11 @@ static const struct cmd cmds[] = {
 	 "freed (24h by default, at least 1s; 0 for the default).\n"
 	 "--network-key-rotation: how often the encrypted overlays' keys rotate\n"
 	 "(12h by default, at least 1m; 0 for the default); --rotate-network-keys\n"
-	 "rotates them now.\n"},
+	 "rotates them now.\n"
+	 "--dispatcher-heartbeat: how often agents heartbeat (the managers' own, 5s\n"
+	 "by default; 0 for it); a node silent for 3 periods is DOWN.\n"
+	 "--task-history-limit: the tasks a slot keeps, its live one included (the\n"
+	 "managers' own, 5 by default; 0 for it).\n"},
 	{"cluster", "unlock-key", cluster_unlock_key, "cluster unlock-key [--rotate]",
 	 "Prints the unlock key (autolock on), or replaces it with --rotate.\n"},
 	{"cluster", "backup", cluster_backup, "cluster backup FILE",
@@ -1250,12 +1255,22 @@ static int cluster_update(struct ctl *c, int argc, char **argv)
 	Cs__ControlResponse *resp;
 	char err[256];
 	const char *v = NULL, *lock = NULL, *orphan = NULL, *keyrot = NULL;
+	const char *hb = NULL, *hist = NULL;
 	bool rotate_keys = false;
 	int rv;
 
 	for (int i = 0; i < argc; i++) {
+		/* Docker's `swarm update` names */
+		if (strcmp(argv[i], "--dispatcher-heartbeat") == 0 && i + 1 < argc)
+			hb = argv[++i];
+		else if (strncmp(argv[i], "--dispatcher-heartbeat=", 23) == 0)
+			hb = argv[i] + 23;
+		else if (strcmp(argv[i], "--task-history-limit") == 0 && i + 1 < argc)
+			hist = argv[++i];
+		else if (strncmp(argv[i], "--task-history-limit=", 21) == 0)
+			hist = argv[i] + 21;
 		/* issue 17: the network keys of encrypted overlays */
-		if (strcmp(argv[i], "--network-key-rotation") == 0 && i + 1 < argc)
+		else if (strcmp(argv[i], "--network-key-rotation") == 0 && i + 1 < argc)
 			keyrot = argv[++i];
 		else if (strncmp(argv[i], "--network-key-rotation=", 23) == 0)
 			keyrot = argv[i] + 23;
@@ -1279,20 +1294,32 @@ static int cluster_update(struct ctl *c, int argc, char **argv)
 			return usage_error(cmd_find("cluster", "update"), err);
 		}
 	}
-	if (!v && !lock && !orphan && !keyrot && !rotate_keys)
+	if (!v && !lock && !orphan && !keyrot && !rotate_keys && !hb && !hist)
 		return usage_error(
 			cmd_find("cluster", "update"),
 			"say what to change: --cert-expiry DURATION, "
 			"--autolock=true|false, --orphan-delay DURATION, "
-			"--network-key-rotation DURATION or --rotate-network-keys");
+			"--network-key-rotation DURATION, --rotate-network-keys, "
+			"--dispatcher-heartbeat DURATION or --task-history-limit N");
 	if ((v != NULL) + (lock != NULL) + (orphan != NULL) + (keyrot != NULL) +
-		    rotate_keys >
+		    rotate_keys + (hb != NULL) + (hist != NULL) >
 	    1)
 		return usage_error(cmd_find("cluster", "update"),
 				   "one change at a time: --cert-expiry, --autolock, "
-				   "--orphan-delay, --network-key-rotation or "
-				   "--rotate-network-keys");
-	if (rotate_keys) {
+				   "--orphan-delay, --network-key-rotation, "
+				   "--rotate-network-keys, --dispatcher-heartbeat or "
+				   "--task-history-limit");
+	if (hb) {
+		req.set_heartbeat = true;
+		if (swarmctl_cli_duration_ms("--dispatcher-heartbeat", hb,
+					     &req.heartbeat_ms, err, sizeof err))
+			return usage_error(cmd_find("cluster", "update"), err);
+	} else if (hist) {
+		req.set_task_history = true;
+		if (swarmctl_cli_u64("--task-history-limit", hist, UINT32_MAX,
+				     &req.task_history, err, sizeof err))
+			return usage_error(cmd_find("cluster", "update"), err);
+	} else if (rotate_keys) {
 		req.rotate_network_keys = true;
 	} else if (keyrot) {
 		req.set_network_key_rotation = true;
@@ -1331,6 +1358,10 @@ static int cluster_update(struct ctl *c, int argc, char **argv)
 		printf("network keys rotated\n");
 	else if (keyrot)
 		printf("network keys now rotate every %s\n", keyrot);
+	else if (hb)
+		printf("agents now heartbeat every %s (0: the managers' own)\n", hb);
+	else if (hist)
+		printf("a slot now keeps %s tasks (0: the managers' own)\n", hist);
 	else
 		printf("node certificates now live %s\n", v);
 	cs__control_response__free_unpacked(resp, NULL);

@@ -1817,6 +1817,13 @@ static int runner_api_once(struct runner *r, const struct scn_cmd *cmd, uint32_t
 		rv = control_cluster_set_network_key_rotation(
 			m, cmd->u.settings.net_key_rotation_ms, err, err_size,
 			runner_call_done, call);
+	} else if (cmd->kind == SCN_SET && (cmd->u.settings.set & SCN_SET_HEARTBEAT)) {
+		rv = control_cluster_set_heartbeat(m, cmd->u.settings.heartbeat_ms, err,
+						   err_size, runner_call_done, call);
+	} else if (cmd->kind == SCN_SET && (cmd->u.settings.set & SCN_SET_HISTORY)) {
+		/* (0 there restores the managers' own) */
+		rv = control_cluster_set_task_history(m, cmd->u.settings.history, err,
+						      err_size, runner_call_done, call);
 	} else if (cmd->kind == SCN_SET && (cmd->u.settings.set & SCN_SET_ORPHAN_DELAY)) {
 		rv = control_cluster_set_orphan_delay(m, cmd->u.settings.orphan_delay_ms,
 						      err, err_size, runner_call_done,
@@ -2119,6 +2126,26 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 	case SCN_SEED: return 0;
 	case SCN_SET: /* read by managers when they (re)start */
 		simcluster_set(r->cluster, &cmd->u.settings);
+		/* the heartbeat period and the task history of a running
+		 * cluster: its record's, through the control API (swarmctl
+		 * cluster update --dispatcher-heartbeat, --task-history-limit);
+		 * right after `cluster` (time 0, nothing elected yet) the
+		 * nodes start with them instead */
+		if ((cmd->u.settings.set & (SCN_SET_HEARTBEAT | SCN_SET_HISTORY)) &&
+		    r->real_managers &&
+		    (simcluster_leader(r->cluster) >= 0 || world_now_us(r->w) > 0)) {
+			struct scn_cmd one = *cmd;
+			if (cmd->u.settings.set & SCN_SET_HEARTBEAT) {
+				one.u.settings.set = SCN_SET_HEARTBEAT;
+				if (runner_api(r, &one, UINT32_MAX))
+					return -1;
+			}
+			if (cmd->u.settings.set & SCN_SET_HISTORY) {
+				one.u.settings.set = SCN_SET_HISTORY;
+				if (runner_api(r, &one, UINT32_MAX))
+					return -1;
+			}
+		}
 		/* the certificates' life is the cluster's: once it runs, set
 		 * through the control API, as swarmctl cluster update would */
 		if ((cmd->u.settings.set & SCN_SET_CERT_EXPIRY) && r->real_managers &&
