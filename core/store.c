@@ -44,9 +44,15 @@ struct store_block;
  * links; services use by_a for their name; nodes none. */
 struct store_entry {
 	struct tree_node by_id;
-	uint64_t id; /* obj's id, beside by_id: a lookup reads no object */
-	/* beside id, in the same 16 bytes (an entry is 16-aligned): the
-	 * line of the lookup's key holds the object's address too */
+	/* obj's version, beside id in the same 16 bytes (an entry is
+	 * 16-aligned): a placement's check (the version its writer read)
+	 * reads this one line and no line of the object (issue 18). Set
+	 * wherever the object's version is, with store_entry_set */
+	uint64_t version;
+	uint64_t id; /* obj's id: a lookup reads no object */
+	/* next to id: the line of the lookup's key holds the object's
+	 * address too, for three entries in four (a fourth starts it on the
+	 * next line, which apply asks for with it) */
 	ProtobufCMessage *obj;
 	struct store_block *blk; /* task: its block, in a large group (else NULL) */
 	struct tree_node by_a;	 /* task: (service, slot, id); service: name */
@@ -1837,7 +1843,8 @@ static int store_check_placement(struct store *s, const Cs__StoreAction *a,
 	*entry = store_task_find(s, p->task_id);
 	if (!*entry)
 		return CS_ENOENT;
-	if (((const Cs__Task *)(*entry)->obj)->version != p->version)
+	/* the entry's copy: no line of the task read */
+	if ((*entry)->version != p->version)
 		return CS_EVERSION;
 	return 0;
 }
@@ -2159,6 +2166,8 @@ static int store_do_placement(struct store *s, Cs__StoreAction *a, struct store_
 	char *msg = (char *)protobuf_c_empty_string;
 	size_t msg_len = p->message ? strlen(p->message) : 0;
 
+	assert(e->version == t->version); /* what the check read */
+
 	/* the message is the store's (the batch may live in an arena:
 	 * store_apply): shared, else a copy */
 	if (msg_len && !(msg = store_msg_shared(s, p->message, msg_len))) {
@@ -2194,7 +2203,7 @@ static int store_do_placement(struct store *s, Cs__StoreAction *a, struct store_
 	st->container_id = (char *)protobuf_c_empty_string;
 	st->message = msg;
 	t->status = st;
-	t->version = index;
+	t->version = e->version = index;
 	store_obj_stamp(&t->base, &was.base, time_ms);
 	if (move)
 		store_group_link(s, e);
@@ -2248,7 +2257,7 @@ static int store_do_status_report(struct store *s, const Cs__StoreAction *a,
 	t->status->exit_code = r->exit_code;
 	t->status->timestamp_ms = r->timestamp_ms;
 	t->status->message = msg;
-	t->version = index;
+	t->version = e->version = index;
 	store_obj_stamp(&t->base, &was.base, time_ms);
 	ev.old_obj = &was.base;
 	ev.new_obj = &t->base;
@@ -2311,6 +2320,7 @@ static int store_do(struct store *s, Cs__StoreAction *a, struct store_entry *fou
 		store_obj_stamp(obj, NULL, time_ms);
 		e->obj = obj;
 		e->id = store_obj_id(obj);
+		e->version = index;
 		store_link(s, t, e);
 		ev.change = STORE_CREATED;
 		ev.new_obj = obj;
@@ -2333,6 +2343,7 @@ static int store_do(struct store *s, Cs__StoreAction *a, struct store_entry *fou
 		store_obj_set_version(obj, index);
 		store_obj_stamp(obj, old, time_ms);
 		e->obj = obj;
+		e->version = index;
 		store_link_keys(s, t, e, moved);
 		ev.change = STORE_UPDATED;
 		ev.old_obj = old;
@@ -2405,10 +2416,10 @@ static struct store_entry *store_task_guess(const struct store *s, uint64_t id)
 }
 
 /* Asks for what checking action i touches, in steps (see
- * STORE_CHECK_AHEAD): the action, its object, the task's hash slot,
- * the entry there, and (a placement's) the task's version. Each step reads
- * only what the step before asked for, so that a batch's lookups overlap
- * instead of waiting on three cache misses in turn. */
+ * STORE_CHECK_AHEAD): the action, its object, the task's hash slot, then
+ * the entry there (its id and version: a placement's whole check). Each
+ * step reads only what the step before asked for, so that a batch's
+ * lookups overlap instead of waiting on cache misses in turn. */
 static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b, size_t i)
 {
 	const Cs__StoreAction *a;
@@ -2438,15 +2449,7 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
 		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT &&
 		    a->placement &&
 		    (e = store_task_guess(s, a->placement->task_id)) != NULL)
-			STORE_PREFETCH(&e->obj);
-	}
-	if (i + STORE_CHECK_AHEAD / 8 < n) {
-		a = b->actions[i + STORE_CHECK_AHEAD / 8];
-		if (a->object_case == CS__STORE_ACTION__OBJECT_PLACEMENT &&
-		    a->placement &&
-		    (e = store_task_guess(s, a->placement->task_id)) != NULL &&
-		    e->id == a->placement->task_id)
-			STORE_PREFETCH(&((const Cs__Task *)e->obj)->version);
+			STORE_PREFETCH(&e->id);
 	}
 }
 
@@ -2506,8 +2509,10 @@ static void store_prefetch_do(const struct store *s, const Cs__StoreBatch *b,
 	 * 16-aligned, so its first field and a later one may lie apart */
 	if (i + STORE_PREFETCH_AHEAD < n) {
 		STORE_PREFETCH(b->actions[i + STORE_PREFETCH_AHEAD]);
-		if (found[i + STORE_PREFETCH_AHEAD])
+		if (found[i + STORE_PREFETCH_AHEAD]) {
+			STORE_PREFETCH(&found[i + STORE_PREFETCH_AHEAD]->id);
 			STORE_PREFETCH(&found[i + STORE_PREFETCH_AHEAD]->obj);
+		}
 	}
 	if (i + STORE_PREFETCH_AHEAD / 2 < n &&
 	    (e = found[i + STORE_PREFETCH_AHEAD / 2])) {
@@ -3045,6 +3050,7 @@ static int store_restore_table(struct store *s, enum store_table tab,
 			return CS_ENOMEM;
 		e->obj = objs[i];
 		e->id = store_obj_id(e->obj);
+		e->version = store_obj_version(e->obj);
 		if (tab == STORE_SERVICE) {
 			const Cs__Service *svc = (const Cs__Service *)e->obj;
 			if (!svc->spec || !svc->spec->name) {

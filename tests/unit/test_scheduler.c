@@ -1128,6 +1128,92 @@ static void test_sched_prefers_fewest_service_tasks_then_fewest_total(void **sta
 	world_free(&w);
 }
 
+/* The plan's decision tree keeps each item's key beside it, each branch's
+ * items in a sorted run and a queue of those that took a task (issue 18:
+ * where heaps read the counts at each compare). Against a model that reads
+ * the counts afresh at every pick:
+ * 30 nodes in three zones (one drained) holding tasks of three services,
+ * then 50 pending tasks of a service spread over zone and 50 of a plain
+ * one, placed in task id order, service by service. The model's pick: the
+ * zone with the fewest of the service's active tasks (on any of its
+ * nodes) among zones with an eligible node, value order on a tie; then,
+ * in it (or anywhere, unspread), SwarmKit's nodeLess: fewest of the
+ * service's tasks, then fewest tasks in all, then the smaller node id. */
+enum { HK_NODES = 30, HK_SVCS = 3, HK_DRAINED = 11 };
+
+static const char *hk_zone(size_t i)
+{
+	static const char *zones[] = {"a", "b", "c"};
+	return zones[i * 7 % 3];
+}
+
+static size_t hk_pick(const uint32_t cnt[HK_SVCS + 1][HK_NODES], const uint32_t *total,
+		      size_t svc, bool spread)
+{
+	const char *zone = NULL;
+	size_t best = HK_NODES;
+
+	if (spread) {
+		uint32_t zc[3] = {0};
+		static const char *zones[] = {"a", "b", "c"};
+		for (size_t i = 0; i < HK_NODES; i++)
+			zc[hk_zone(i)[0] - 'a'] += cnt[svc][i];
+		for (size_t z = 0; z < 3; z++)
+			if (!zone || zc[z] < zc[zone[0] - 'a'])
+				zone = zones[z]; /* every zone has eligible nodes */
+	}
+	for (size_t i = 0; i < HK_NODES; i++) {
+		if (i == HK_DRAINED || (zone && strcmp(hk_zone(i), zone) != 0))
+			continue;
+		if (best == HK_NODES || cnt[svc][i] < cnt[svc][best] ||
+		    (cnt[svc][i] == cnt[svc][best] && total[i] < total[best]))
+			best = i; /* ids grow with i: the first wins a tie */
+	}
+	return best;
+}
+
+static void test_sched_tree_picks_as_node_less_over_fresh_counts(void **state)
+{
+	struct world w;
+	struct svc_opts spread = {.spread = {"node.labels.zone"}};
+	uint32_t cnt[HK_SVCS + 1][HK_NODES] = {{0}}, total[HK_NODES] = {0};
+	size_t placed = 0;
+
+	(void)state;
+	world_init(&w);
+	for (size_t i = 0; i < HK_NODES; i++) {
+		struct node_opts o = {.labels = {{"zone", hk_zone(i)}}};
+		if (i == HK_DRAINED)
+			o.availability = CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
+		add_node(&w, 0x100 + i * 3, &o);
+	}
+	add_service(&w, 1, &spread);
+	add_service(&w, 2, NULL);
+	add_service(&w, 3, NULL);
+	/* uneven load: i*i mod 30 piles tasks on some nodes, none on others */
+	for (size_t i = 0; i < 90; i++) {
+		size_t svc = 1 + i % 3, node = i * i % HK_NODES;
+		add_task_full(&w, 10 + i, svc, 0x100 + node * 3, ST_RUNNING,
+			      i % 2 ? ST_RUNNING : ST_ASSIGNED, NULL);
+		cnt[svc][node]++;
+		total[node]++;
+	}
+	for (size_t i = 0; i < 100; i++)
+		add_pending(&w, 1000 + i, i < 50 ? 1 : 2);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, NULL), 100);
+	for (size_t i = 0; i < 100; i++) {
+		size_t svc = i < 50 ? 1 : 2, n = hk_pick(cnt, total, svc, svc == 1);
+		assert_true(n < HK_NODES);
+		assert_int_equal(node_of(&w, 1000 + i), 0x100 + n * 3);
+		cnt[svc][n]++;
+		total[n]++;
+		placed++;
+	}
+	assert_int_equal(placed, 100);
+	world_free(&w);
+}
+
 static void test_sched_spread_preference_balances_zones_first(void **state)
 {
 	struct world w;
@@ -1981,6 +2067,7 @@ int main(void)
 		cmocka_unit_test(test_sched_spreads_seven_tasks_three_two_two),
 		cmocka_unit_test(
 			test_sched_prefers_fewest_service_tasks_then_fewest_total),
+		cmocka_unit_test(test_sched_tree_picks_as_node_less_over_fresh_counts),
 		cmocka_unit_test(test_sched_spread_preference_balances_zones_first),
 		cmocka_unit_test(test_sched_spread_preference_accepts_label_prefix),
 		cmocka_unit_test(

@@ -1734,6 +1734,81 @@ static void test_store_placement_equals_full_update(void **state)
 /* Issue 18: nodes are found by id through a hash beside their tree: every
  * node created is found, a deleted one is not, after updates and a
  * snapshot's restore too, and the id order of a walk is the tree's. */
+/* Applies a batch of one placement of task id, read at version, onto node
+ * at index; returns store_apply's verdict. */
+static int pv_place(struct store *s, uint64_t id, uint64_t version, uint64_t node,
+		    uint64_t index)
+{
+	struct store_batch b;
+	store_batch_init(&b);
+	assert_int_equal(store_batch_placement(&b, id, version, node,
+					       CS__TASK_STATE__TASK_STATE_ASSIGNED, 1000,
+					       "assigned"),
+			 0);
+	return apply(s, &b, index);
+}
+
+/* Issue 18: a placement's check compares the version its writer read with
+ * the store entry's copy of the task's version (one line read, no line of
+ * the task): after each write that versions a task (create, placement,
+ * whole update, status report, restore from a snapshot) a placement read
+ * at the version before is refused with its batch (CS_EVERSION, nothing
+ * changed) and one read at the task's version now applies. */
+static void test_store_placement_checks_the_version_each_write_left(void **state)
+{
+	struct store *s = sample(), *r;
+	struct store_batch b;
+	Cs__Task copy;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	/* created at 1 */
+	assert_int_equal(pv_place(s, 104, 2, 9, 2), CS_EVERSION);
+	assert_int_equal(store_task_get(s, 104)->node_id, 0);
+	assert_int_equal(pv_place(s, 104, 1, 9, 3), 0);
+	/* placed at 3 */
+	assert_int_equal(store_task_get(s, 104)->version, 3);
+	assert_int_equal(pv_place(s, 104, 1, 7, 4), CS_EVERSION);
+	assert_int_equal(store_task_get(s, 104)->node_id, 9);
+	/* a whole update at 5 */
+	copy = *store_task_get(s, 101);
+	copy.desired_state = CS__TASK_STATE__TASK_STATE_SHUTDOWN;
+	store_batch_init(&b);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy),
+			 0);
+	assert_int_equal(apply(s, &b, 5), 0);
+	assert_int_equal(pv_place(s, 101, 1, 9, 6), CS_EVERSION);
+	assert_int_equal(store_task_get(s, 101)->node_id, 8);
+	assert_int_equal(pv_place(s, 101, 5, 9, 7), 0);
+	assert_int_equal(store_task_get(s, 101)->node_id, 9);
+	/* a status report at 8, from the node the task is on */
+	store_batch_init(&b);
+	assert_int_equal(store_batch_status_report(&b, 104, 9,
+						   CS__TASK_STATE__TASK_STATE_RUNNING, 0,
+						   1500, NULL),
+			 0);
+	assert_int_equal(apply(s, &b, 8), 0);
+	assert_int_equal(store_task_get(s, 104)->version, 8);
+	assert_int_equal(pv_place(s, 104, 3, 7, 9), CS_EVERSION);
+	assert_int_equal(store_task_get(s, 104)->node_id, 9);
+	/* restored from a snapshot: versions as the snapshot's tasks hold */
+	assert_int_equal(store_snapshot(s, &buf, &len), 0);
+	r = store_new();
+	assert_non_null(r);
+	assert_int_equal(store_restore(r, buf, len, 0), 0);
+	free(buf);
+	assert_int_equal(pv_place(r, 104, 3, 7, 10), CS_EVERSION);
+	assert_int_equal(pv_place(r, 105, 2, 7, 11), CS_EVERSION);
+	assert_int_equal(pv_place(r, 104, 8, 7, 12), 0);
+	assert_int_equal(pv_place(r, 105, 1, 9, 13), 0);
+	assert_int_equal(store_task_get(r, 104)->node_id, 7);
+	assert_int_equal(store_task_get(r, 105)->node_id, 9);
+	assert_int_equal(pv_place(r, 104, 8, 9, 14), CS_EVERSION);
+	store_free(r);
+	store_free(s);
+}
+
 static void test_store_nodes_found_by_id_after_creates_deletes_and_restore(void **state)
 {
 	struct store *s = store_new(), *r = store_new();
@@ -2387,6 +2462,7 @@ int main(void)
 		cmocka_unit_test(test_store_refuses_field_zero_in_an_action),
 		cmocka_unit_test(test_store_cluster_object_lifecycle),
 		cmocka_unit_test(test_store_placement_equals_full_update),
+		cmocka_unit_test(test_store_placement_checks_the_version_each_write_left),
 		cmocka_unit_test(test_store_status_report_equals_full_update),
 		cmocka_unit_test(
 			test_store_nodes_found_by_id_after_creates_deletes_and_restore),
