@@ -636,6 +636,33 @@ int pki_key_digest(const uint8_t seed[PKI_SEED_BYTES], uint8_t out[ENV_DIGEST_BY
 	return 0;
 }
 
+/* pki_pubkey_set: sets spki (a certificate's or a request's
+ * SubjectPublicKeyInfo) to key's Ed25519 public key: the bytes
+ * X509_PUBKEY_set writes (RFC 8410: the OID, no parameters, the 32 key
+ * bytes), without the decode of them back into a key that X509_PUBKEY_set
+ * makes (OpenSSL 3.0's search of its decoders: most of a join's
+ * certificate work in the simulator). Returns 1, or 0 when key is not
+ * Ed25519 or memory ran out. */
+static int pki_pubkey_set(X509_PUBKEY *spki, const EVP_PKEY *key)
+{
+	unsigned char raw[PKI_SEED_BYTES], *penc;
+	size_t n = sizeof raw;
+
+	_Static_assert(PKI_SEED_BYTES == 32, "an Ed25519 public key is 32 bytes");
+	if (spki == NULL || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519 ||
+	    EVP_PKEY_get_raw_public_key(key, raw, &n) != 1 || n != sizeof raw)
+		return 0;
+	penc = OPENSSL_memdup(raw, n);
+	if (penc == NULL)
+		return 0;
+	if (X509_PUBKEY_set0_param(spki, OBJ_nid2obj(NID_ED25519), V_ASN1_UNDEF, NULL,
+				   penc, (int)n) != 1) {
+		OPENSSL_free(penc);
+		return 0;
+	}
+	return 1;
+}
+
 int pki_csr_create(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
 		   size_t *len)
 {
@@ -653,7 +680,8 @@ int pki_csr_create(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
 	if (req == NULL)
 		goto free_key;
 	if (X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 ||
-	    X509_REQ_set_pubkey(req, k) != 1 || X509_REQ_sign(req, k, NULL) <= 0)
+	    pki_pubkey_set(X509_REQ_get_X509_PUBKEY(req), k) != 1 ||
+	    X509_REQ_sign(req, k, NULL) <= 0)
 		goto free_req;
 	n = i2d_X509_REQ(req, &der);
 	rc = pki_der_out(der, n, csr, cap, len);
@@ -787,7 +815,7 @@ int pki_sign_cached(struct pki_cache *cache, const struct env_blob *ca_cert,
 	    X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1 ||
 	    pki_time_set(X509_getm_notBefore(x), not_before_s) != 0 ||
 	    pki_time_set(X509_getm_notAfter(x), not_after_s) != 0 ||
-	    X509_set_pubkey(x, pub) != 1)
+	    pki_pubkey_set(X509_get_X509_PUBKEY(x), pub) != 1)
 		goto free_x;
 	X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
 	if (pki_ext_add(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") != 0 ||
