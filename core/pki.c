@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/asn1.h>
@@ -169,21 +170,23 @@ static X509 *pki_cert_parse(const struct env_blob *b, char *why)
 	return x;
 }
 
-/* pki_cert_parse_c: pki_cert_parse through cache (NULL: none): the
- * certificate of the same bytes parsed before, or parsed now and kept (in
- * the next slot, round robin). The caller frees what it gets, as from
- * pki_cert_parse; the cache holds a reference of its own. */
-static X509 *pki_cert_parse_c(struct pki_cache *cache, const struct env_blob *b,
-			      char *why)
+/* pki_cert_parse_in: pki_cert_parse through slots[0..slot_count) (NULL:
+ * none): the certificate of the same bytes parsed before, or parsed now
+ * and kept (in slot *next, round robin). The caller frees what it gets, as
+ * from pki_cert_parse; the slot holds a reference of its own.
+ * pki_cert_parse_c: the same through cache's slots for CAs and roots. */
+static X509 *pki_cert_parse_in(struct pki_cache_slot *slots, size_t slot_count,
+			       size_t *next, const struct env_blob *b, char *why)
 {
 	struct pki_cache_slot *sl;
 	X509 *x;
 
-	if (cache == NULL || b == NULL || b->data == NULL || b->len == 0 ||
+	if (slots == NULL || b == NULL || b->data == NULL || b->len == 0 ||
 	    b->len > PKI_DER_BYTES_MAX)
 		return pki_cert_parse(b, why);
-	for (size_t i = 0; i < PKI_CACHE_SLOTS; i++) {
-		sl = &cache->slot[i];
+	assert(*next < slot_count);
+	for (size_t i = 0; i < slot_count; i++) {
+		sl = &slots[i];
 		if (sl->x != NULL && sl->len == b->len &&
 		    memcmp(sl->der, b->data, b->len) == 0 && X509_up_ref(sl->x) == 1)
 			return sl->x;
@@ -191,13 +194,33 @@ static X509 *pki_cert_parse_c(struct pki_cache *cache, const struct env_blob *b,
 	x = pki_cert_parse(b, why);
 	if (x == NULL || X509_up_ref(x) != 1)
 		return x; /* (not kept: parsed again next time) */
-	sl = &cache->slot[cache->next];
-	cache->next = (cache->next + 1) % PKI_CACHE_SLOTS;
+	sl = &slots[*next];
+	*next = (*next + 1) % slot_count;
 	X509_free(sl->x);
 	sl->x = x;
 	sl->len = b->len;
 	memcpy(sl->der, b->data, b->len);
 	return x;
+}
+
+static X509 *pki_cert_parse_c(struct pki_cache *cache, const struct env_blob *b,
+			      char *why)
+{
+	if (cache == NULL)
+		return pki_cert_parse(b, why);
+	return pki_cert_parse_in(cache->slot, PKI_CACHE_SLOTS, &cache->next, b, why);
+}
+
+/* pki_cert_parse_c for a certificate checked or read: the leaf slots. */
+static X509 *pki_cert_parse_leaf(struct pki_cache *cache, const struct env_blob *b,
+				 char *why)
+{
+	if (cache == NULL)
+		return pki_cert_parse(b, why);
+	if (cache->leaf == NULL)
+		cache->leaf = calloc(PKI_CACHE_LEAF_SLOTS, sizeof *cache->leaf);
+	return pki_cert_parse_in(cache->leaf, PKI_CACHE_LEAF_SLOTS, &cache->leaf_next, b,
+				 why);
 }
 
 void pki_cache_free(struct pki_cache *cache)
@@ -206,6 +229,9 @@ void pki_cache_free(struct pki_cache *cache)
 		return;
 	for (size_t i = 0; i < PKI_CACHE_SLOTS; i++)
 		X509_free(cache->slot[i].x);
+	for (size_t i = 0; cache->leaf != NULL && i < PKI_CACHE_LEAF_SLOTS; i++)
+		X509_free(cache->leaf[i].x);
+	free(cache->leaf);
 	memset(cache, 0, sizeof *cache);
 }
 
@@ -844,13 +870,19 @@ free_ca:
 
 int pki_read(const struct env_blob *cert, struct pki_cert *out, char why[PKI_WHY_BYTES])
 {
+	return pki_read_cached(NULL, cert, out, why);
+}
+
+int pki_read_cached(struct pki_cache *cache, const struct env_blob *cert,
+		    struct pki_cert *out, char why[PKI_WHY_BYTES])
+{
 	X509 *x;
 	int rc;
 
 	assert(cert != NULL && out != NULL);
 	ERR_clear_error();
 	memset(out, 0, sizeof *out);
-	x = pki_cert_parse(cert, why);
+	x = pki_cert_parse_leaf(cache, cert, why);
 	if (x == NULL) {
 		rc = CS_EINVAL;
 		goto out;
@@ -892,7 +924,7 @@ int pki_verify_cached(struct pki_cache *cache, const struct env_blob *cert,
 	memset(&info, 0, sizeof info);
 
 	/* parse */
-	x = pki_cert_parse(cert, why);
+	x = pki_cert_parse_leaf(cache, cert, why);
 	if (x == NULL)
 		goto out;
 	if (pki_cert_basics(x, &info, why) != 0)

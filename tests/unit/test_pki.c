@@ -497,6 +497,30 @@ static void test_pki_cache_gives_what_no_cache_gives(void **state)
 						   &y, why_b),
 				 pki_verify(&cb, &root, 1, T_2026 + 1000, &x, why_a));
 	}
+	/* a certificate read, then checked, through the cache (as a CA reads
+	 * what it signed and the node checks it): what no cache gives; the
+	 * same bytes but one: not the cached certificate */
+	{
+		struct env_blob cb = blob(b.b, b.len);
+		struct env_blob root = blob(ca[0].cert, ca[0].cert_len);
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(pki_read_cached(&cache, &cb, &y, why_b), 0);
+			assert_int_equal(pki_read(&cb, &x, why_a), 0);
+			assert_memory_equal(&x, &y, sizeof x);
+		}
+		assert_int_equal(pki_verify_cached(&cache, &cb, &root, 1, T_2026 + 1000,
+						   &y, why_b),
+				 0);
+		assert_int_equal(pki_verify(&cb, &root, 1, T_2026 + 1000, &x, why_a), 0);
+		assert_memory_equal(&x, &y, sizeof x);
+		b.b[b.len - 1] ^= 1; /* its signature */
+		assert_int_equal(pki_verify_cached(&cache, &cb, &root, 1, T_2026 + 1000,
+						   &y, why_b),
+				 CS_EAUTH);
+		assert_int_equal(pki_verify(&cb, &root, 1, T_2026 + 1000, &x, why_a),
+				 CS_EAUTH);
+		assert_string_equal(why_a, why_b);
+	}
 	pki_cache_free(&cache);
 	for (size_t i = 0; i < PKI_CACHE_SLOTS; i++)
 		assert_null(cache.slot[i].x);
