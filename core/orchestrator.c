@@ -86,6 +86,19 @@ struct orchestrator {
 	const Cs__Task **svc_tasks;
 	size_t svc_task_count, svc_task_cap;
 	bool svc_tasks_ok;
+	bool svc_no_update; /* orch_plan_update found no update going on */
+	/* the replicated services a pass may skip (in id order): the last
+	 * look at each made no write and needed no timer, and every change
+	 * since is one that leaves every decision of a look as it was (a
+	 * task moving on between PENDING and RUNNING, placed on a node that
+	 * keeps it; see orch_task_change_is_quiet) */
+	uint64_t *quiet_svcs;
+	size_t quiet_count, quiet_cap;
+	/* the last look for orphans found no task without its service, and
+	 * nothing since may have made one */
+	bool orphans_quiet;
+	/* metrics: services looked at, and skipped as quiet */
+	uint64_t looks_full, looks_quiet;
 };
 
 bool orchestrator_is_terminal(int state)
@@ -858,6 +871,7 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	c.now = o->now_ms;
 	o->svc_task_count = 0;
 	o->svc_tasks_ok = false;
+	o->svc_no_update = false;
 	if (!svc->spec->global) {
 		uint64_t slot = 0;
 		o->svc_tasks_ok = true;
@@ -910,6 +924,7 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	if (outdated == 0 && state != CS__UPDATE_STATUS__STATE__STATE_UPDATING &&
 	    !rolling_back) {
 		orch_delay_clear(o, svc->id, ORCH_BATCH_MARK);
+		o->svc_no_update = true;
 		return true; /* no update going on */
 	}
 	if (state == CS__UPDATE_STATUS__STATE__STATE_PAUSED ||
@@ -994,7 +1009,9 @@ static bool orch_plan_update(struct orchestrator *o, const Cs__Service *svc,
 	return true;
 }
 
-static void orch_replicated(struct orchestrator *o, const Cs__Service *svc)
+/* The pass over a replicated service. Returns whether it looked at every
+ * slot (false: the service record changes first, or the batch filled). */
+static bool orch_replicated(struct orchestrator *o, const Cs__Service *svc)
 {
 	uint64_t want = svc->spec->replicas, max_slot;
 	const Cs__Task *none[1] = {NULL}; /* a slot with no task */
@@ -1003,7 +1020,7 @@ static void orch_replicated(struct orchestrator *o, const Cs__Service *svc)
 	size_t i = 0;
 
 	if (!orch_plan_update(o, svc, &up))
-		return; /* the service record changes first; tasks next pass */
+		return false; /* the service record changes first; tasks next pass */
 	/* orch_plan_update walked the service's tasks: the highest slot, and
 	 * (when they fit in memory) the tasks themselves, in slot order */
 	max_slot = up.max_slot;
@@ -1011,8 +1028,10 @@ static void orch_replicated(struct orchestrator *o, const Cs__Service *svc)
 	for (uint64_t slot = 1; slot <= max_slot && slot <= LIMIT_SCN_REPLICAS_MAX;
 	     slot++) {
 		size_t lo;
-		if (orch_batch_full(o))
-			break; /* the next pass goes on */
+		if (orch_batch_full(o)) {
+			orch_note_batch(o, svc, &up);
+			return false; /* the next pass goes on */
+		}
 		if (!o->svc_tasks_ok) {
 			orch_slot(o, svc, slot, slot <= want, &up, NULL, 0);
 			continue;
@@ -1026,6 +1045,7 @@ static void orch_replicated(struct orchestrator *o, const Cs__Service *svc)
 			  i - lo);
 	}
 	orch_note_batch(o, svc, &up);
+	return true;
 }
 
 /* ---------------------------------------------------------------- global */
@@ -1232,6 +1252,8 @@ bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc, uint64
 static void orch_orphans(struct orchestrator *o)
 {
 	const struct store *st = leader_store(o->ctx);
+	bool none = true;
+
 	for (const Cs__Task *t = store_task_next(st, NULL); t;
 	     t = store_task_next(st, t)) {
 		bool terminal;
@@ -1239,6 +1261,7 @@ static void orch_orphans(struct orchestrator *o)
 			return;
 		if (store_service_get(st, t->service_id))
 			continue;
+		none = false;
 		terminal = !t->status || orchestrator_is_terminal(t->status->state) ||
 			   t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED;
 		if (terminal || orch_node_down(st, t->node_id))
@@ -1247,6 +1270,8 @@ static void orch_orphans(struct orchestrator *o)
 			orch_set_desired(o, t, CS__TASK_STATE__TASK_STATE_REMOVE,
 					 "service removed");
 	}
+	/* none: the next full pass need not look until one may appear */
+	o->orphans_quiet = none;
 }
 
 /* ---------------------------------------------------------------- orphaned tasks */
@@ -1367,19 +1392,127 @@ static void orch_orphan_down_nodes(struct orchestrator *o)
 	o->down_cap = n_down;
 }
 
-/* ---------------------------------------------------------------- the loop */
-
 static void orch_write_done(void *data, int status);
 static void orch_arm(struct orchestrator *o, ms_t delay_ms);
 
+static bool orch_svc_timed(const struct orchestrator *o, const Cs__Service *svc);
+
+/* ---------------------------------------------------------------- quiet services */
+
+/* The index of service_id in the quiet list, or where it would go. */
+static size_t orch_quiet_at(const struct orchestrator *o, uint64_t service_id)
+{
+	size_t lo = 0, hi = o->quiet_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (o->quiet_svcs[mid] < service_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool orch_quiet_has(const struct orchestrator *o, uint64_t service_id)
+{
+	size_t i = orch_quiet_at(o, service_id);
+	return i < o->quiet_count && o->quiet_svcs[i] == service_id;
+}
+
+/* Notes service_id quiet (no memory: it is looked at again, as before). */
+static void orch_quiet_add(struct orchestrator *o, uint64_t service_id)
+{
+	size_t i = orch_quiet_at(o, service_id);
+	if (i < o->quiet_count && o->quiet_svcs[i] == service_id)
+		return;
+	if (grow_array((void **)&o->quiet_svcs, &o->quiet_cap, o->quiet_count + 1,
+		       sizeof *o->quiet_svcs))
+		return;
+	memmove(o->quiet_svcs + i + 1, o->quiet_svcs + i,
+		(o->quiet_count - i) * sizeof *o->quiet_svcs);
+	o->quiet_svcs[i] = service_id;
+	o->quiet_count++;
+	assert(i == 0 || o->quiet_svcs[i - 1] < service_id);
+}
+
+static void orch_quiet_drop(struct orchestrator *o, uint64_t service_id)
+{
+	size_t i = orch_quiet_at(o, service_id);
+	if (i == o->quiet_count || o->quiet_svcs[i] != service_id)
+		return;
+	memmove(o->quiet_svcs + i, o->quiet_svcs + i + 1,
+		(o->quiet_count - i - 1) * sizeof *o->quiet_svcs);
+	o->quiet_count--;
+}
+
+/* Whether a task's change from old to t leaves every decision a look at
+ * its (quiet) service would make as it was: the same place and spec,
+ * meant to run, before and after between NEW and RUNNING (live, never
+ * terminal: a slot with it keeps it and starts nothing), and, when it
+ * moved to another node, on one that keeps it (up, not drained, meeting
+ * the constraints, not outdated by a placement-only change). What a look
+ * reads of the node later changes with a node event, which drops the
+ * services of the node's tasks. */
+static bool orch_task_change_is_quiet(const struct orchestrator *o, const Cs__Task *old,
+				      const Cs__Task *t)
+{
+	const struct store *st = leader_store(o->ctx);
+	const Cs__Service *svc;
+
+	if (!old || !t || !old->status || !t->status)
+		return false;
+	if (old->service_id != t->service_id || old->slot != t->slot ||
+	    old->spec_version != t->spec_version ||
+	    old->desired_state != t->desired_state)
+		return false;
+	if (t->desired_state > CS__TASK_STATE__TASK_STATE_RUNNING ||
+	    old->status->state > CS__TASK_STATE__TASK_STATE_RUNNING ||
+	    t->status->state > CS__TASK_STATE__TASK_STATE_RUNNING)
+		return false;
+	if (old->node_id == t->node_id)
+		return true;
+	svc = store_service_get(st, t->service_id);
+	return svc && !orch_node_down(st, t->node_id) &&
+	       !orch_node_drained(st, t->node_id) && !orch_node_unfit(st, svc, t) &&
+	       !orch_outdated(st, svc, t);
+}
+
+/* A node changed (or came, or went): the services of its tasks are looked
+ * at again (a look reads whether a task's node is up, drained, fit). */
+static void orch_quiet_drop_node(struct orchestrator *o, uint64_t node_id)
+{
+	const struct store *st = leader_store(o->ctx);
+	if (o->quiet_count == 0)
+		return;
+	for (const Cs__Task *t = store_task_next_by_node(st, node_id, NULL); t;
+	     t = store_task_next_by_node(st, node_id, t))
+		orch_quiet_drop(o, t->service_id);
+}
+
+/* ---------------------------------------------------------------- the loop */
+
+/* The pass over one service. A replicated service noted quiet is skipped:
+ * its look would make no write and need no timer, as its last did. */
 static void orch_service(struct orchestrator *o, const Cs__Service *svc)
 {
+	size_t actions = o->batch.action_count;
+	ms_t wake_ms = o->next_wake_ms;
+
 	if (svc->spec->job)
 		return; /* jobs are core/jobs.c's (SwarmKit's jobs orchestrator) */
-	if (svc->spec->global)
+	if (svc->spec->global) {
 		orch_global(o, svc);
-	else
-		orch_replicated(o, svc);
+		return;
+	}
+	if (orch_quiet_has(o, svc->id)) {
+		o->looks_quiet++;
+		return;
+	}
+	o->looks_full++;
+	if (orch_replicated(o, svc) && o->svc_no_update &&
+	    o->batch.action_count == actions && o->next_wake_ms == wake_ms &&
+	    !orch_svc_timed(o, svc))
+		orch_quiet_add(o, svc->id);
 }
 
 static void orch_mark(struct orchestrator *o, uint64_t service_id);
@@ -1450,7 +1583,8 @@ static void orch_pass(struct orchestrator *o)
 		for (const Cs__Service *svc = store_service_next(st, NULL); svc;
 		     svc = store_service_next(st, svc))
 			orch_service(o, svc);
-		orch_orphans(o);
+		if (!o->orphans_quiet)
+			orch_orphans(o);
 	} else {
 		/* only what changed, in id order as a full pass would go */
 		size_t n = o->dirty_count;
@@ -1530,6 +1664,7 @@ static void orch_arm(struct orchestrator *o, ms_t delay_ms)
 static void orch_free(struct orchestrator *o)
 {
 	free(o->svc_tasks);
+	free(o->quiet_svcs);
 	free(o->dirty_svcs);
 	free(o->delays);
 	free(o->downs);
@@ -1549,7 +1684,12 @@ static void orch_write_done(void *data, int status)
 		 " ms=%" PRIu64 " more=%d",
 		 o->write_actions, o->write_bytes, status,
 		 (uint64_t)(o->env->ops->now_ms(o->env) - o->write_ms), (int)o->dirty);
-	/* a refused batch (a version raced) or more to do: look again */
+	/* a refused batch (a version raced) or more to do: look again (at
+	 * every service, when refused) */
+	if (status) {
+		o->quiet_count = 0;
+		o->orphans_quiet = false;
+	}
 	if (status || o->dirty)
 		orch_arm(o, ORCH_DEBOUNCE_MS);
 }
@@ -1573,20 +1713,38 @@ static void orchestrator_on_event(void *state, const struct store_event *ev)
 	struct orchestrator *o = state;
 
 	if (ev->table == STORE_TASK) {
+		const Cs__Task *old = (const Cs__Task *)ev->old_obj;
 		const Cs__Task *t =
 			(const Cs__Task *)(ev->new_obj ? ev->new_obj : ev->old_obj);
-		if (ev->old_obj && ev->new_obj &&
-		    ((const Cs__Task *)ev->old_obj)->service_id != t->service_id)
-			orch_mark(o, ((const Cs__Task *)ev->old_obj)->service_id);
+		if (old && ev->new_obj && old->service_id != t->service_id) {
+			orch_mark(o, old->service_id);
+			orch_quiet_drop(o, old->service_id);
+		}
 		orch_mark(o, t->service_id);
+		if (orch_quiet_has(o, t->service_id) &&
+		    !orch_task_change_is_quiet(o, old, (const Cs__Task *)ev->new_obj))
+			orch_quiet_drop(o, t->service_id);
+		if (ev->new_obj &&
+		    !store_service_get(leader_store(o->ctx), t->service_id))
+			o->orphans_quiet = false;
 	} else if (ev->table == STORE_SERVICE) {
 		const Cs__Service *s =
 			(const Cs__Service *)(ev->new_obj ? ev->new_obj : ev->old_obj);
 		orch_mark(o, s->id);
-		if (!ev->new_obj)
+		orch_quiet_drop(o, s->id);
+		if (!ev->new_obj) {
 			o->orphans_dirty = true;
+			o->orphans_quiet = false;
+		}
+	} else if (ev->table == STORE_NODE) {
+		const Cs__Node *n =
+			(const Cs__Node *)(ev->new_obj ? ev->new_obj : ev->old_obj);
+		orch_quiet_drop_node(o, n->id);
+		o->all_dirty = true; /* nodes touch every service */
 	} else {
-		o->all_dirty = true; /* nodes and settings touch every service */
+		o->all_dirty = true; /* settings touch every service */
+		o->quiet_count = 0;
+		o->orphans_quiet = false;
 	}
 	o->dirty = true;
 	if (!o->writing)
@@ -1667,6 +1825,14 @@ static void orchestrator_metrics(void *state, struct metrics_buf *out)
 		       "led.");
 	metrics_sample(out, "cswarm_orchestrator_restarts_total", NULL,
 		       (double)o->restarts_total);
+	metrics_family(out, "cswarm_orchestrator_service_looks_total", METRICS_COUNTER,
+		       "Replicated services a pass looked at (full), and those it "
+		       "skipped because nothing changed that could change its "
+		       "decisions (quiet), while this manager led.");
+	metrics_sample(out, "cswarm_orchestrator_service_looks_total", "look=\"full\"",
+		       (double)o->looks_full);
+	metrics_sample(out, "cswarm_orchestrator_service_looks_total", "look=\"quiet\"",
+		       (double)o->looks_quiet);
 	metrics_family(out, "cswarm_orchestrator_update_tasks", METRICS_GAUGE,
 		       "Services being updated or rolled back: their tasks meant to run "
 		       "(total) and of them those on the current spec (updated).");

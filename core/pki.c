@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/asn1.h>
@@ -169,21 +170,23 @@ static X509 *pki_cert_parse(const struct env_blob *b, char *why)
 	return x;
 }
 
-/* pki_cert_parse_c: pki_cert_parse through cache (NULL: none): the
- * certificate of the same bytes parsed before, or parsed now and kept (in
- * the next slot, round robin). The caller frees what it gets, as from
- * pki_cert_parse; the cache holds a reference of its own. */
-static X509 *pki_cert_parse_c(struct pki_cache *cache, const struct env_blob *b,
-			      char *why)
+/* pki_cert_parse_in: pki_cert_parse through slots[0..slot_count) (NULL:
+ * none): the certificate of the same bytes parsed before, or parsed now
+ * and kept (in slot *next, round robin). The caller frees what it gets, as
+ * from pki_cert_parse; the slot holds a reference of its own.
+ * pki_cert_parse_c: the same through cache's slots for CAs and roots. */
+static X509 *pki_cert_parse_in(struct pki_cache_slot *slots, size_t slot_count,
+			       size_t *next, const struct env_blob *b, char *why)
 {
 	struct pki_cache_slot *sl;
 	X509 *x;
 
-	if (cache == NULL || b == NULL || b->data == NULL || b->len == 0 ||
+	if (slots == NULL || b == NULL || b->data == NULL || b->len == 0 ||
 	    b->len > PKI_DER_BYTES_MAX)
 		return pki_cert_parse(b, why);
-	for (size_t i = 0; i < PKI_CACHE_SLOTS; i++) {
-		sl = &cache->slot[i];
+	assert(*next < slot_count);
+	for (size_t i = 0; i < slot_count; i++) {
+		sl = &slots[i];
 		if (sl->x != NULL && sl->len == b->len &&
 		    memcmp(sl->der, b->data, b->len) == 0 && X509_up_ref(sl->x) == 1)
 			return sl->x;
@@ -191,13 +194,33 @@ static X509 *pki_cert_parse_c(struct pki_cache *cache, const struct env_blob *b,
 	x = pki_cert_parse(b, why);
 	if (x == NULL || X509_up_ref(x) != 1)
 		return x; /* (not kept: parsed again next time) */
-	sl = &cache->slot[cache->next];
-	cache->next = (cache->next + 1) % PKI_CACHE_SLOTS;
+	sl = &slots[*next];
+	*next = (*next + 1) % slot_count;
 	X509_free(sl->x);
 	sl->x = x;
 	sl->len = b->len;
 	memcpy(sl->der, b->data, b->len);
 	return x;
+}
+
+static X509 *pki_cert_parse_c(struct pki_cache *cache, const struct env_blob *b,
+			      char *why)
+{
+	if (cache == NULL)
+		return pki_cert_parse(b, why);
+	return pki_cert_parse_in(cache->slot, PKI_CACHE_SLOTS, &cache->next, b, why);
+}
+
+/* pki_cert_parse_c for a certificate checked or read: the leaf slots. */
+static X509 *pki_cert_parse_leaf(struct pki_cache *cache, const struct env_blob *b,
+				 char *why)
+{
+	if (cache == NULL)
+		return pki_cert_parse(b, why);
+	if (cache->leaf == NULL)
+		cache->leaf = calloc(PKI_CACHE_LEAF_SLOTS, sizeof *cache->leaf);
+	return pki_cert_parse_in(cache->leaf, PKI_CACHE_LEAF_SLOTS, &cache->leaf_next, b,
+				 why);
 }
 
 void pki_cache_free(struct pki_cache *cache)
@@ -206,6 +229,9 @@ void pki_cache_free(struct pki_cache *cache)
 		return;
 	for (size_t i = 0; i < PKI_CACHE_SLOTS; i++)
 		X509_free(cache->slot[i].x);
+	for (size_t i = 0; cache->leaf != NULL && i < PKI_CACHE_LEAF_SLOTS; i++)
+		X509_free(cache->leaf[i].x);
+	free(cache->leaf);
 	memset(cache, 0, sizeof *cache);
 }
 
@@ -636,6 +662,33 @@ int pki_key_digest(const uint8_t seed[PKI_SEED_BYTES], uint8_t out[ENV_DIGEST_BY
 	return 0;
 }
 
+/* pki_pubkey_set: sets spki (a certificate's or a request's
+ * SubjectPublicKeyInfo) to key's Ed25519 public key: the bytes
+ * X509_PUBKEY_set writes (RFC 8410: the OID, no parameters, the 32 key
+ * bytes), without the decode of them back into a key that X509_PUBKEY_set
+ * makes (OpenSSL 3.0's search of its decoders: most of a join's
+ * certificate work in the simulator). Returns 1, or 0 when key is not
+ * Ed25519 or memory ran out. */
+static int pki_pubkey_set(X509_PUBKEY *spki, const EVP_PKEY *key)
+{
+	unsigned char raw[PKI_SEED_BYTES], *penc;
+	size_t n = sizeof raw;
+
+	_Static_assert(PKI_SEED_BYTES == 32, "an Ed25519 public key is 32 bytes");
+	if (spki == NULL || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519 ||
+	    EVP_PKEY_get_raw_public_key(key, raw, &n) != 1 || n != sizeof raw)
+		return 0;
+	penc = OPENSSL_memdup(raw, n);
+	if (penc == NULL)
+		return 0;
+	if (X509_PUBKEY_set0_param(spki, OBJ_nid2obj(NID_ED25519), V_ASN1_UNDEF, NULL,
+				   penc, (int)n) != 1) {
+		OPENSSL_free(penc);
+		return 0;
+	}
+	return 1;
+}
+
 int pki_csr_create(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
 		   size_t *len)
 {
@@ -653,7 +706,8 @@ int pki_csr_create(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
 	if (req == NULL)
 		goto free_key;
 	if (X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 ||
-	    X509_REQ_set_pubkey(req, k) != 1 || X509_REQ_sign(req, k, NULL) <= 0)
+	    pki_pubkey_set(X509_REQ_get_X509_PUBKEY(req), k) != 1 ||
+	    X509_REQ_sign(req, k, NULL) <= 0)
 		goto free_req;
 	n = i2d_X509_REQ(req, &der);
 	rc = pki_der_out(der, n, csr, cap, len);
@@ -787,7 +841,7 @@ int pki_sign_cached(struct pki_cache *cache, const struct env_blob *ca_cert,
 	    X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1 ||
 	    pki_time_set(X509_getm_notBefore(x), not_before_s) != 0 ||
 	    pki_time_set(X509_getm_notAfter(x), not_after_s) != 0 ||
-	    X509_set_pubkey(x, pub) != 1)
+	    pki_pubkey_set(X509_get_X509_PUBKEY(x), pub) != 1)
 		goto free_x;
 	X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
 	if (pki_ext_add(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") != 0 ||
@@ -816,13 +870,19 @@ free_ca:
 
 int pki_read(const struct env_blob *cert, struct pki_cert *out, char why[PKI_WHY_BYTES])
 {
+	return pki_read_cached(NULL, cert, out, why);
+}
+
+int pki_read_cached(struct pki_cache *cache, const struct env_blob *cert,
+		    struct pki_cert *out, char why[PKI_WHY_BYTES])
+{
 	X509 *x;
 	int rc;
 
 	assert(cert != NULL && out != NULL);
 	ERR_clear_error();
 	memset(out, 0, sizeof *out);
-	x = pki_cert_parse(cert, why);
+	x = pki_cert_parse_leaf(cache, cert, why);
 	if (x == NULL) {
 		rc = CS_EINVAL;
 		goto out;
@@ -864,7 +924,7 @@ int pki_verify_cached(struct pki_cache *cache, const struct env_blob *cert,
 	memset(&info, 0, sizeof info);
 
 	/* parse */
-	x = pki_cert_parse(cert, why);
+	x = pki_cert_parse_leaf(cache, cert, why);
 	if (x == NULL)
 		goto out;
 	if (pki_cert_basics(x, &info, why) != 0)

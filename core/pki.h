@@ -87,9 +87,14 @@ int pki_sign(const struct env_blob *ca_cert, const struct env_blob *ca_key,
  * CA's certificate), parsed once: a caller-owned cache (zeroed: empty),
  * freed with pki_cache_free. pki_sign_cached and pki_verify_cached are
  * pki_sign and pki_verify, their results the same byte for byte, with the
- * CA's certificate and the roots (not the certificate checked) taken from
- * it when the same bytes were parsed before. NULL: no cache. */
+ * CA's certificate, the roots and the certificate checked or read taken
+ * from it when the same bytes were parsed before. NULL: no cache. */
 #define PKI_CACHE_SLOTS 4
+/* Certificates checked or read (pki_verify_cached, pki_read_cached): a
+ * node's new certificate is read by the CA that signed it, then checked
+ * by the node, with up to hundreds of other joins' certificates in
+ * between when a thousand nodes join at once. */
+#define PKI_CACHE_LEAF_SLOTS 256
 struct pki_cache_slot {
 	void *x; /* the parsed certificate (OpenSSL's X509), NULL: empty */
 	size_t len;
@@ -98,6 +103,10 @@ struct pki_cache_slot {
 struct pki_cache {
 	struct pki_cache_slot slot[PKI_CACHE_SLOTS];
 	size_t next; /* the slot the next new certificate takes */
+	/* PKI_CACHE_LEAF_SLOTS of them, allocated at first use (no memory:
+	 * nothing kept) */
+	struct pki_cache_slot *leaf;
+	size_t leaf_next; /* the leaf slot the next one takes */
 };
 
 /* pki_cache_free frees what cache holds and empties it (NULL: nothing). */
@@ -118,6 +127,10 @@ int pki_verify_cached(struct pki_cache *cache, const struct env_blob *cert,
 /* pki_read reads a certificate's fields without checking its signature.
  * Returns 0 or CS_EINVAL (not DER X.509, or not named as ours). */
 int pki_read(const struct env_blob *cert, struct pki_cert *out, char why[PKI_WHY_BYTES]);
+
+/* pki_read through cache (see above; NULL: none): the same result. */
+int pki_read_cached(struct pki_cache *cache, const struct env_blob *cert,
+		    struct pki_cert *out, char why[PKI_WHY_BYTES]);
 
 /* pki_verify checks cert against roots at now_s: signed by one of them (a
  * root is trusted as given: no chain of more than one step), inside its

@@ -1850,7 +1850,7 @@ static int world_env_pki_info(struct env *env, const struct env_blob *cert,
 			world_pki_fields(&own->info, out);
 		return 0;
 	}
-	if (pki_read(cert, &c, why))
+	if (pki_read_cached(&w->pki_cache, cert, &c, why))
 		return CS_EINVAL;
 	world_pki_fields(&c, out);
 	return 0;

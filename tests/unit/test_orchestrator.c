@@ -589,10 +589,53 @@ static void test_orch_metrics_restarts_and_update_progress(void **state)
 	free(se.text);
 }
 
+/* A replicated service whose tasks only move along (placed, then
+ * ASSIGNED to RUNNING) is skipped by the passes those moves call for
+ * (quiet); a node's death makes it looked at again, and its tasks there
+ * are replaced as before. */
+static void test_orch_quiet_service_skipped_until_a_change_matters(void **state)
+{
+	static const char text[] = "cluster managers=1 workers=3\n"
+				   "service create web replicas=30\n"
+				   "expect running web == 30 within 1m\n"
+				   "expect converged within 30s\n"
+				   "kill w1\n"
+				   "expect running web == 30 within 1m\n"
+				   "expect running web on w1 == 0\n"
+				   "expect converged within 1m\n";
+	struct scn_script s;
+	struct runner_opts o = {0};
+	struct runner_result r;
+	struct scrape_end se = {0};
+	char err[512];
+	double full, quiet;
+	(void)state;
+
+	if (scn_parse("t.scn", text, strlen(text), &s, err, sizeof err))
+		fail_msg("parse: %s", err);
+	o.observe = scrape_observe;
+	o.observe_ctx = &se;
+	assert_int_equal(runner_run(&s, 5, &o, &r), 0);
+	scn_free(&s);
+	if (!r.passed)
+		print_message("%s\n", r.message);
+	assert_true(r.passed);
+	assert_non_null(se.text);
+	full = sample_of(se.text,
+			 "cswarm_orchestrator_service_looks_total{look=\"full\"}");
+	quiet = sample_of(se.text,
+			  "cswarm_orchestrator_service_looks_total{look=\"quiet\"}");
+	print_message("looks: %g full, %g quiet\n", full, quiet);
+	assert_true(full >= 2); /* the first look, and after the node died */
+	assert_true(quiet >= 1);
+	free(se.text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_orch_metrics_restarts_and_update_progress),
+		cmocka_unit_test(test_orch_quiet_service_skipped_until_a_change_matters),
 		cmocka_unit_test(test_orch_restart_delay_holds_for_a_crash),
 		cmocka_unit_test(test_orch_dead_node_tasks_replaced_without_delay),
 		cmocka_unit_test(test_orch_max_attempts_stop_a_crash_loop),

@@ -264,6 +264,58 @@ static void test_pki_same_inputs_same_bytes(void **state)
 	assert_memory_not_equal(a.cert, b.cert, a.cert_len);
 }
 
+/* The public key is written as X509_PUBKEY_set writes it (pki.c sets the
+ * bytes without decoding them back): the CSR is byte for byte the one
+ * OpenSSL's X509_REQ_set_pubkey makes (Ed25519 signs deterministically),
+ * and a certificate signed from it carries the same SubjectPublicKeyInfo
+ * as X509_set_pubkey gives. */
+static void test_pki_public_key_bytes_as_openssl_sets_them(void **state)
+{
+	uint8_t seed[PKI_SEED_BYTES];
+	unsigned char *der = NULL, *spki = NULL, *cert_spki = NULL;
+	const unsigned char *p;
+	struct der csr, cert;
+	struct ca ca;
+	EVP_PKEY *k;
+	X509_REQ *req;
+	X509 *x;
+	int n, spki_len, cert_spki_len;
+	(void)state;
+
+	seed_of(seed, 100);
+	csr_make(&csr, 100);
+	k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, sizeof seed);
+	assert_non_null(k);
+	req = X509_REQ_new();
+	assert_non_null(req);
+	assert_int_equal(X509_REQ_set_version(req, X509_REQ_VERSION_1), 1);
+	assert_int_equal(X509_REQ_set_pubkey(req, k), 1);
+	assert_true(X509_REQ_sign(req, k, NULL) > 0);
+	n = i2d_X509_REQ(req, &der);
+	assert_true(n > 0);
+	assert_int_equal((size_t)n, csr.len);
+	assert_memory_equal(der, csr.b, csr.len);
+	spki_len = i2d_PUBKEY(k, &spki);
+	assert_true(spki_len > 0);
+
+	ca_make(&ca, 1, CLUSTER);
+	node_make(&ca, &cert);
+	p = cert.b;
+	x = d2i_X509(NULL, &p, (long)cert.len);
+	assert_non_null(x);
+	cert_spki_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &cert_spki);
+	assert_int_equal(cert_spki_len, spki_len);
+	assert_memory_equal(cert_spki, spki, (size_t)spki_len);
+	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), k), 1);
+
+	OPENSSL_free(cert_spki);
+	OPENSSL_free(spki);
+	OPENSSL_free(der);
+	X509_free(x);
+	X509_REQ_free(req);
+	EVP_PKEY_free(k);
+}
+
 static void test_pki_key_der_is_pkcs8_of_the_seed(void **state)
 {
 	static const uint8_t prefix[16] = {0x30, 0x2e, 0x02, 0x01, 0x00, 0x30,
@@ -444,6 +496,30 @@ static void test_pki_cache_gives_what_no_cache_gives(void **state)
 		assert_int_equal(pki_verify_cached(&cache, &cb, &root, 1, T_2026 + 1000,
 						   &y, why_b),
 				 pki_verify(&cb, &root, 1, T_2026 + 1000, &x, why_a));
+	}
+	/* a certificate read, then checked, through the cache (as a CA reads
+	 * what it signed and the node checks it): what no cache gives; the
+	 * same bytes but one: not the cached certificate */
+	{
+		struct env_blob cb = blob(b.b, b.len);
+		struct env_blob root = blob(ca[0].cert, ca[0].cert_len);
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(pki_read_cached(&cache, &cb, &y, why_b), 0);
+			assert_int_equal(pki_read(&cb, &x, why_a), 0);
+			assert_memory_equal(&x, &y, sizeof x);
+		}
+		assert_int_equal(pki_verify_cached(&cache, &cb, &root, 1, T_2026 + 1000,
+						   &y, why_b),
+				 0);
+		assert_int_equal(pki_verify(&cb, &root, 1, T_2026 + 1000, &x, why_a), 0);
+		assert_memory_equal(&x, &y, sizeof x);
+		b.b[b.len - 1] ^= 1; /* its signature */
+		assert_int_equal(pki_verify_cached(&cache, &cb, &root, 1, T_2026 + 1000,
+						   &y, why_b),
+				 CS_EAUTH);
+		assert_int_equal(pki_verify(&cb, &root, 1, T_2026 + 1000, &x, why_a),
+				 CS_EAUTH);
+		assert_string_equal(why_a, why_b);
 	}
 	pki_cache_free(&cache);
 	for (size_t i = 0; i < PKI_CACHE_SLOTS; i++)
@@ -1133,6 +1209,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pki_round_trip_ca_csr_sign_read_verify),
 		cmocka_unit_test(test_pki_same_inputs_same_bytes),
+		cmocka_unit_test(test_pki_public_key_bytes_as_openssl_sets_them),
 		cmocka_unit_test(test_pki_key_der_is_pkcs8_of_the_seed),
 		cmocka_unit_test(test_pki_key_matches),
 		cmocka_unit_test(test_pki_key_digest_matches_as_key_matches),
