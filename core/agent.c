@@ -116,6 +116,7 @@ struct agent_task {
 	enum env_ctl_op op_kind; /* of op, while op_busy */
 	bool op_busy, waiting, closing;
 	bool deferred;	/* op_busy, but asked only once the transaction commits */
+	bool dirty;	/* in agent.dirty: saved when the open transaction ends */
 	bool stopping;	/* a SHUTDOWN is in flight: SHUTDOWN once it is done */
 	bool removed;	/* unassigned: stop, remove, forget */
 	bool removing;	/* the REMOVE is in flight */
@@ -224,6 +225,15 @@ struct agent {
 	bool in_tx;
 	struct agent_task **deferred;
 	size_t deferred_count, deferred_cap;
+	/* issue 18: the tasks whose row changed in the open transaction, in
+	 * the order they first changed; each is written once, at its end
+	 * (agent_tx_end), not once per state it passed through: a task went
+	 * ASSIGNED, ACCEPTED, PREPARING in one transaction and READY,
+	 * STARTING in the next, six row writes (a protobuf packed each time)
+	 * for three commits */
+	struct agent_task **dirty;
+	size_t dirty_count, dirty_cap;
+	uint64_t saves; /* task rows written (agent_saves) */
 	bool dying;
 	bool dead;    /* a durable write failed: env exit asked, no new work */
 	bool refused; /* the cluster refused this node: stop */
@@ -457,6 +467,7 @@ static int agent_db_save(struct agent *a, const struct agent_task *t)
 		sqlite3_clear_bindings(st);
 	}
 	free(buf);
+	a->saves++;
 	if (rc != SQLITE_OK) {
 		agent_fatal(a, "save a task");
 		return CS_ESTORAGE;
@@ -481,6 +492,61 @@ static void agent_db_forget(struct agent *a, uint64_t id)
 	}
 	if (rc != SQLITE_DONE)
 		agent_fatal(a, "forget a task");
+}
+
+/* Saves t: at once outside a transaction; inside one, when it ends
+ * (agent_tx_end writes every task changed in it once, with its last state,
+ * before the COMMIT; executor calls wait for the commit in any case, so
+ * nothing is asked on a state not yet written). Returns 0, or an error
+ * after agent_fatal (as agent_db_save). */
+static int agent_task_save(struct agent *a, struct agent_task *t)
+{
+	if (!a->in_tx || a->dead)
+		return agent_db_save(a, t);
+	if (t->dirty)
+		return 0;
+	if (a->dirty_count == a->dirty_cap) {
+		size_t cap = a->dirty_cap ? a->dirty_cap * 2 : 64;
+		struct agent_task **p = realloc(a->dirty, cap * sizeof *p);
+		if (!p)
+			return agent_db_save(a, t); /* written now instead */
+		a->dirty = p;
+		a->dirty_cap = cap;
+	}
+	a->dirty[a->dirty_count++] = t;
+	t->dirty = true;
+	return 0;
+}
+
+/* t is forgotten or freed: its pending save, if any, is dropped (in
+ * order). O(changed tasks), once per task at most. */
+static void agent_task_unsave(struct agent *a, struct agent_task *t)
+{
+	if (!t->dirty)
+		return;
+	for (size_t i = 0; i < a->dirty_count; i++) {
+		if (a->dirty[i] == t) {
+			memmove(&a->dirty[i], &a->dirty[i + 1],
+				(a->dirty_count - i - 1) * sizeof *a->dirty);
+			a->dirty_count--;
+			break;
+		}
+	}
+	t->dirty = false;
+	assert(!t->dirty);
+}
+
+/* Writes every task changed in the open transaction, in the order they
+ * first changed (a failure is fatal: agent_db_save). */
+static void agent_tx_flush(struct agent *a)
+{
+	for (size_t i = 0; i < a->dirty_count; i++) {
+		struct agent_task *t = a->dirty[i];
+		assert(t->dirty);
+		t->dirty = false;
+		agent_db_save(a, t);
+	}
+	a->dirty_count = 0;
 }
 
 /* ---------------------------------------------------------------- tasks table */
@@ -612,6 +678,7 @@ static void agent_task_msg_free(Cs__Task *task)
 
 static void agent_task_free(struct agent_task *t)
 {
+	agent_task_unsave(t->a, t);
 	if (t->assigned)
 		agent_task_msg_free(t->assigned);
 	free(t);
@@ -641,6 +708,7 @@ static void agent_task_forget(struct agent *a, struct agent_task *t)
 	memmove(&a->tasks[i], &a->tasks[i + 1],
 		(a->task_count - i - 1) * sizeof *a->tasks);
 	a->task_count--;
+	agent_task_unsave(a, t);
 	agent_db_forget(a, t->id);
 	if (t->ctl && a->closing_count == a->closing_cap) {
 		size_t cap = a->closing_cap ? a->closing_cap * 2 : 8;
@@ -1404,7 +1472,7 @@ static void agent_task_set(struct agent_task *t, Cs__TaskState state, const char
 	t->state = state;
 	if (message)
 		snprintf(t->message, sizeof t->message, "%s", message);
-	agent_db_save(a, t);
+	agent_task_save(a, t);
 	if (!a->report_timer && !a->dying && !a->dead &&
 	    a->env->ops->timer_start(a->env, AGENT_REPORT_SOON_MS, 0, agent_report_due, a,
 				     &a->report_timer) != 0)
@@ -1699,6 +1767,8 @@ static bool agent_tx_begin(struct agent *a, const char *why)
  * executor calls next (agent_task_do_deferred). */
 static void agent_tx_end(struct agent *a, const char *why)
 {
+	agent_tx_flush(a);
+	assert(a->dirty_count == 0);
 	a->in_tx = false;
 	if (!a->dead && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		agent_fatal(a, why);
@@ -2846,7 +2916,7 @@ static int agent_apply_frame(struct agent *a, const Cs__Assignments *as, uint64_
 		t->orphan = false;
 		if (as->full)
 			t->mark = a->full_gen;
-		agent_db_save(a, t);
+		agent_task_save(a, t);
 		out[(*n)++] = t->id;
 	}
 	if (agent_tasks_merge(a, fresh, fresh_count))
@@ -3989,6 +4059,7 @@ void agent_stop(struct agent *a)
 		agent_task_free(a->closing[i]);
 	free(a->closing);
 	free(a->deferred);
+	free(a->dirty);
 	free(a->listing);
 	free(a->removed);
 	free(a->tasks);
@@ -3997,6 +4068,11 @@ void agent_stop(struct agent *a)
 	sqlite3_finalize(a->save_st);
 	sqlite3_finalize(a->forget_st);
 	free(a);
+}
+
+uint64_t agent_saves(const struct agent *a)
+{
+	return a->saves;
 }
 
 uint64_t agent_db_resets(const struct agent *a)

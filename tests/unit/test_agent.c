@@ -2922,6 +2922,96 @@ static void test_agent_saves_the_states_of_one_answer_in_one_commit(void **state
 	fe_free(fe);
 }
 
+/* The state of task id in the agent's database, or -1 when it has no row. */
+static int fe_db_state(struct fenv *fe, uint64_t id)
+{
+	sqlite3_stmt *st;
+	int state = -1;
+	assert_int_equal(sqlite3_prepare_v2(fe->db,
+					    "SELECT state FROM agent_tasks WHERE id = ?",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		state = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return state;
+}
+
+/* Issue 18: a task's row is written once per transaction, with the last
+ * state it reached in it: ASSIGNED, ACCEPTED, PREPARING of one
+ * Assignments frame are one write, READY and STARTING of a prepare's
+ * answer one more, RUNNING a third (six before). What is on the disk
+ * when a call is asked is still the state that call needs: PREPARING
+ * before the prepare, STARTING before the start. */
+static void test_agent_writes_a_task_once_per_transaction(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[3] = {1, 2, 3};
+	uint64_t saves;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	saves = agent_saves(fe->agent);
+	fe_assign(fe, true, false, 1, ids, 3, NULL, 0, NULL);
+	assert_int_equal(agent_saves(fe->agent) - saves, 3);
+	for (uint64_t id = 1; id <= 3; id++) {
+		assert_true(fe_pending(fe, id, ENV_CTL_PREPARE) >= 0);
+		assert_int_equal(fe_db_state(fe, id),
+				 CS__TASK_STATE__TASK_STATE_PREPARING);
+	}
+	fe_answer(fe, 1, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	assert_int_equal(agent_saves(fe->agent) - saves, 4);
+	assert_true(fe_pending(fe, 1, ENV_CTL_START) >= 0);
+	assert_int_equal(fe_db_state(fe, 1), CS__TASK_STATE__TASK_STATE_STARTING);
+	fe_answer(fe, 1, ENV_CTL_START, 0, ENV_CTL_RUNNING, 0, NULL);
+	assert_int_equal(agent_saves(fe->agent) - saves, 5);
+	assert_int_equal(fe_db_state(fe, 1), CS__TASK_STATE__TASK_STATE_RUNNING);
+	fe_free(fe);
+}
+
+/* Issue 18, restart safety of the writes at a transaction's end: a task
+ * removed by a full set is written SHUTDOWN in the set's transaction,
+ * and its row is gone once its container is removed (a row written back
+ * after its delete would bring it back to a restarted agent); the task
+ * the set keeps is found STARTING by a restarted agent, which adopts its
+ * running container instead of starting it twice. */
+static void test_agent_restarted_after_batched_writes_starts_nothing_twice(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[2] = {1, 2};
+	struct env_ctl_found found[1];
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
+	fe_run(fe, 1);
+	fe_answer(fe, 2, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	assert_int_equal(fe_db_state(fe, 2), CS__TASK_STATE__TASK_STATE_STARTING);
+	/* task 1 unassigned: stopped, removed, forgotten */
+	fe_assign(fe, true, false, 2, &ids[1], 1, NULL, 0, NULL);
+	fe_answer(fe, 1, ENV_CTL_SHUTDOWN, 0, ENV_CTL_EXITED, 0, NULL);
+	assert_int_equal(fe_db_state(fe, 1), CS__TASK_STATE__TASK_STATE_SHUTDOWN);
+	fe_answer(fe, 1, ENV_CTL_REMOVE, 0, ENV_CTL_ABSENT, 0, NULL);
+	assert_int_equal(fe_db_state(fe, 1), -1);
+	/* the process dies while task 2's start is in flight; the start ran */
+	fe_kill(fe);
+	fe_start(fe);
+	assert_int_equal(agent_task_count(fe->agent), 1);
+	fe_found(&found[0], 2, ENV_CTL_RUNNING, 0);
+	fe_list_answer(fe, 0, found, 1);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 3, &ids[1], 1, NULL, 0, NULL);
+	fe_advance(fe, 100);
+	assert_int_equal(fe->asked[ENV_CTL_START], 2); /* tasks 1 and 2, once each */
+	assert_int_equal(fe->asked[ENV_CTL_PREPARE], 2);
+	assert_true(fe_pending(fe, 2, ENV_CTL_WAIT) >= 0); /* adopted */
+	assert_int_equal(fe_db_state(fe, 2), CS__TASK_STATE__TASK_STATE_RUNNING);
+	fe_free(fe);
+}
+
 /* Item 10: a failed COMMIT of assignments is fatal before anything leaves
  * the agent: no container call, no report. */
 static void test_agent_failed_commit_of_assignments_is_fatal_before_any_call(void **state)
@@ -3665,6 +3755,9 @@ int main(void)
 		cmocka_unit_test(test_agent_splits_status_updates_under_the_frame_limit),
 		cmocka_unit_test(test_agent_resends_unacknowledged_states_with_backoff),
 		cmocka_unit_test(test_agent_saves_the_states_of_one_answer_in_one_commit),
+		cmocka_unit_test(test_agent_writes_a_task_once_per_transaction),
+		cmocka_unit_test(
+			test_agent_restarted_after_batched_writes_starts_nothing_twice),
 		cmocka_unit_test(
 			test_agent_new_session_reports_only_what_the_store_lacks),
 		cmocka_unit_test(
