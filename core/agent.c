@@ -175,6 +175,9 @@ struct agent {
 	 * once (a prepare per save was 7 to 11% of a large simulation);
 	 * finalized in agent_stop, before the env closes the database */
 	sqlite3_stmt *save_st, *forget_st;
+	/* issue 18: BEGIN and COMMIT, prepared once too (sqlite3_exec parsed
+	 * them at every transaction: two or three per task) */
+	sqlite3_stmt *begin_st, *commit_st;
 	/* the manager that last left a connect unanswered, and when */
 	char unanswered[LIMIT_ADDR_BYTES_MAX];
 	ms_t unanswered_ms;
@@ -1748,13 +1751,28 @@ static void agent_op_done_step(struct env_ctl_req *req, int status)
 
 static void agent_task_do_deferred(struct agent *a);
 
+/* Runs the one-statement sql (no rows) through *st, prepared at its first
+ * use and kept (agent_stop finalizes it). Returns the sqlite code:
+ * SQLITE_DONE on success. */
+static int agent_db_step(struct agent *a, sqlite3_stmt **st, const char *sql)
+{
+	int rc;
+
+	if (!*st && sqlite3_prepare_v2(a->db, sql, -1, st, NULL) != SQLITE_OK)
+		return SQLITE_ERROR;
+	assert(*st != NULL);
+	rc = sqlite3_step(*st);
+	sqlite3_reset(*st);
+	return rc;
+}
+
 /* Opens the transaction the agent's saves go into until agent_tx_end (the
  * executor calls they ask wait in `deferred` until then). A failed BEGIN
  * is fatal (why: what the agent could not do); returns whether it opened. */
 static bool agent_tx_begin(struct agent *a, const char *why)
 {
 	assert(!a->in_tx);
-	if (sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+	if (agent_db_step(a, &a->begin_st, "BEGIN") != SQLITE_DONE) {
 		agent_fatal(a, why);
 		return false;
 	}
@@ -1770,7 +1788,7 @@ static void agent_tx_end(struct agent *a, const char *why)
 	agent_tx_flush(a);
 	assert(a->dirty_count == 0);
 	a->in_tx = false;
-	if (!a->dead && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	if (!a->dead && agent_db_step(a, &a->commit_st, "COMMIT") != SQLITE_DONE)
 		agent_fatal(a, why);
 	if (a->dead)
 		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
@@ -4067,6 +4085,8 @@ void agent_stop(struct agent *a)
 	seal_wipe(a->net_keys, sizeof a->net_keys); /* issue 17 */
 	sqlite3_finalize(a->save_st);
 	sqlite3_finalize(a->forget_st);
+	sqlite3_finalize(a->begin_st);
+	sqlite3_finalize(a->commit_st);
 	free(a);
 }
 

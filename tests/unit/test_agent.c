@@ -2971,6 +2971,36 @@ static void test_agent_writes_a_task_once_per_transaction(void **state)
 	fe_free(fe);
 }
 
+/* Whether the database holds a prepared statement of sql. */
+static bool fe_db_prepared(struct fenv *fe, const char *sql)
+{
+	for (sqlite3_stmt *st = sqlite3_next_stmt(fe->db, NULL); st;
+	     st = sqlite3_next_stmt(fe->db, st))
+		if (strcmp(sqlite3_sql(st), sql) == 0)
+			return true;
+	return false;
+}
+
+/* Issue 18: BEGIN and COMMIT are prepared once and kept, as the row
+ * writes are (sqlite3_exec parsed them at every transaction); a failed
+ * COMMIT through them is still fatal before any call (the tests of
+ * item 10 below). */
+static void test_agent_keeps_begin_and_commit_prepared(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t id = 1;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	assert_true(fe_db_prepared(fe, "BEGIN"));
+	assert_true(fe_db_prepared(fe, "COMMIT"));
+	assert_int_equal(fe_db_state(fe, id), CS__TASK_STATE__TASK_STATE_STARTING);
+	fe_free(fe);
+}
+
 /* Issue 18, restart safety of the writes at a transaction's end: a task
  * removed by a full set is written SHUTDOWN in the set's transaction,
  * and its row is gone once its container is removed (a row written back
@@ -3756,6 +3786,7 @@ int main(void)
 		cmocka_unit_test(test_agent_resends_unacknowledged_states_with_backoff),
 		cmocka_unit_test(test_agent_saves_the_states_of_one_answer_in_one_commit),
 		cmocka_unit_test(test_agent_writes_a_task_once_per_transaction),
+		cmocka_unit_test(test_agent_keeps_begin_and_commit_prepared),
 		cmocka_unit_test(
 			test_agent_restarted_after_batched_writes_starts_nothing_twice),
 		cmocka_unit_test(
