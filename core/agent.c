@@ -236,6 +236,10 @@ struct agent {
 	 * for three commits */
 	struct agent_task **dirty;
 	size_t dirty_count, dirty_cap;
+	/* issue 18: outside a transaction, saves go on agent.dirty too, to be
+	 * written by the next transaction or the next tick (agent_tx_lazy):
+	 * only for a state a restart recovers from the executor alone */
+	bool lazy;
 	uint64_t saves; /* task rows written (agent_saves) */
 	bool dying;
 	bool dead;    /* a durable write failed: env exit asked, no new work */
@@ -497,6 +501,8 @@ static void agent_db_forget(struct agent *a, uint64_t id)
 		agent_fatal(a, "forget a task");
 }
 
+static void agent_task_unsave(struct agent *a, struct agent_task *t);
+
 /* Saves t: at once outside a transaction; inside one, when it ends
  * (agent_tx_end writes every task changed in it once, with its last state,
  * before the COMMIT; executor calls wait for the commit in any case, so
@@ -504,8 +510,10 @@ static void agent_db_forget(struct agent *a, uint64_t id)
  * after agent_fatal (as agent_db_save). */
 static int agent_task_save(struct agent *a, struct agent_task *t)
 {
-	if (!a->in_tx || a->dead)
+	if ((!a->in_tx && !a->lazy) || a->dead) {
+		agent_task_unsave(a, t); /* written now, with its last state */
 		return agent_db_save(a, t);
+	}
 	if (t->dirty)
 		return 0;
 	if (a->dirty_count == a->dirty_cap) {
@@ -540,7 +548,8 @@ static void agent_task_unsave(struct agent *a, struct agent_task *t)
 }
 
 /* Writes every task changed in the open transaction, in the order they
- * first changed (a failure is fatal: agent_db_save). */
+ * first changed (a failure is fatal: agent_db_save). Lazy saves
+ * (agent.lazy) go with it. */
 static void agent_tx_flush(struct agent *a)
 {
 	for (size_t i = 0; i < a->dirty_count; i++) {
@@ -1794,18 +1803,55 @@ static void agent_tx_end(struct agent *a, const char *why)
 		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* Whether the answer (status) to t's op in flight only moves t from
+ * STARTING to RUNNING: a successful START of a task without a health
+ * check (one with a health check stays STARTING until healthy). */
+static bool agent_op_is_plain_start(const struct agent_task *t, int status)
+{
+	return status == 0 && t->op_kind == ENV_CTL_START && !t->stopping &&
+	       !t->removing && !t->health_poll && !t->start_failed &&
+	       t->state == CS__TASK_STATE__TASK_STATE_STARTING &&
+	       !agent_task_has_health(t);
+}
+
+/* Writes the lazy saves (agent_op_done) in one transaction of their own,
+ * if any wait and no transaction is open (the tick's, once a second: the
+ * RUNNING of every container started in that second, one commit). */
+static void agent_tx_lazy(struct agent *a)
+{
+	if (a->dirty_count == 0 || a->in_tx || a->dead)
+		return;
+	if (!agent_tx_begin(a, "begin saving task states"))
+		return;
+	agent_tx_end(a, "save task states");
+	agent_task_do_deferred(a);
+}
+
 /* An executor's answer, stepped in one transaction as agent_apply does
  * (issue 18): the states it moves a task through (a prepare's READY, then
  * STARTING) are one sync, not one each, and the next executor call waits
  * in `deferred` until they are on the disk; a failed COMMIT is fatal
- * before it is asked. */
+ * before it is asked.
+ *
+ * A plain start's RUNNING is written lazily instead (issue 18: a commit
+ * per container started was a third of the agent's commits): with the
+ * next transaction, or at the next tick (agent_tx_lazy). Nothing needs it
+ * on the disk: a restarted agent that finds STARTING there, not RUNNING,
+ * adopts the task by what the executor lists, as it would have with
+ * RUNNING (agent_adopt: running, RUNNING; exited, COMPLETE or FAILED;
+ * gone, FAILED) and never starts it again. STARTING, which forbids a
+ * second start, was committed before the START was asked. */
 static void agent_op_done(struct env_ctl_req *req, int status)
 {
 	struct agent_task *t = req->data;
 	struct agent *a = t->a;
-	bool own = !a->in_tx && !a->dead && agent_tx_begin(a, "begin saving task states");
+	bool lazy = !a->in_tx && agent_op_is_plain_start(t, status);
+	bool own = !lazy && !a->in_tx && !a->dead &&
+		   agent_tx_begin(a, "begin saving task states");
 
+	a->lazy = lazy;
 	agent_op_done_step(req, status); /* t may be gone after */
+	a->lazy = false;
 	if (!own)
 		return;
 	agent_tx_end(a, "save task states");
@@ -2766,6 +2812,7 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 
 	if (a->dead)
 		return;
+	agent_tx_lazy(a);
 	if (!a->adopted && !a->listing && now >= a->list_retry_ms)
 		agent_list(a);
 	if (a->retry_pending)

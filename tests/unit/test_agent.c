@@ -2966,8 +2966,79 @@ static void test_agent_writes_a_task_once_per_transaction(void **state)
 	assert_true(fe_pending(fe, 1, ENV_CTL_START) >= 0);
 	assert_int_equal(fe_db_state(fe, 1), CS__TASK_STATE__TASK_STATE_STARTING);
 	fe_answer(fe, 1, ENV_CTL_START, 0, ENV_CTL_RUNNING, 0, NULL);
+	/* RUNNING goes with the next tick (agent_tx_lazy) */
+	assert_int_equal(agent_saves(fe->agent) - saves, 4);
+	fe_advance(fe, 1100);
 	assert_int_equal(agent_saves(fe->agent) - saves, 5);
 	assert_int_equal(fe_db_state(fe, 1), CS__TASK_STATE__TASK_STATE_RUNNING);
+	fe_free(fe);
+}
+
+/* Issue 18: a plain start's RUNNING is not a commit of its own: it is
+ * written with the next transaction or at the next tick, the RUNNING of
+ * several containers in one commit. STARTING, on the disk before each
+ * START was asked, stays until then. */
+static void test_agent_writes_running_at_the_next_tick_not_per_start(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[3] = {1, 2, 3};
+	size_t commits = 0;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, ids, 3, NULL, 0, NULL);
+	for (uint64_t id = 1; id <= 3; id++)
+		fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	sqlite3_commit_hook(fe->db, fe_count_commit, &commits);
+	for (uint64_t id = 1; id <= 3; id++) {
+		fe_answer(fe, id, ENV_CTL_START, 0, ENV_CTL_RUNNING, 0, NULL);
+		assert_true(fe_pending(fe, id, ENV_CTL_WAIT) >= 0);
+	}
+	assert_int_equal(commits, 0);
+	assert_int_equal(fe_db_state(fe, 2), CS__TASK_STATE__TASK_STATE_STARTING);
+	fe_advance(fe, 100); /* reported before it is on the disk */
+	assert_int_equal(fe->reported[2], CS__TASK_STATE__TASK_STATE_RUNNING);
+	fe_advance(fe, 1000);
+	assert_int_equal(commits, 1);
+	for (uint64_t id = 1; id <= 3; id++)
+		assert_int_equal(fe_db_state(fe, id), CS__TASK_STATE__TASK_STATE_RUNNING);
+	sqlite3_commit_hook(fe->db, NULL, NULL);
+	fe_free(fe);
+}
+
+/* ... and a restart before that tick finds STARTING on the disk and the
+ * container running: it adopts it (RUNNING, a wait), never starts it
+ * again; one that exited meanwhile is COMPLETE, as with RUNNING on the
+ * disk. */
+static void test_agent_restarted_before_running_is_written_adopts_not_starts(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[2] = {1, 2};
+	struct env_ctl_found found[2];
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
+	fe_run(fe, 1);
+	fe_run(fe, 2);
+	/* task 1's RUNNING went with task 2's prepare; task 2's waits */
+	assert_int_equal(fe_db_state(fe, 1), CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(fe_db_state(fe, 2), CS__TASK_STATE__TASK_STATE_STARTING);
+	fe_kill(fe);
+	fe_start(fe);
+	fe_found(&found[0], 1, ENV_CTL_EXITED, 0);
+	fe_found(&found[1], 2, ENV_CTL_RUNNING, 0);
+	fe_list_answer(fe, 0, found, 2);
+	assert_true(fe_pending(fe, 2, ENV_CTL_WAIT) >= 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 2, ids, 2, NULL, 0, NULL);
+	fe_advance(fe, 1100);
+	assert_int_equal(fe->asked[ENV_CTL_START], 2); /* once each, before */
+	assert_int_equal(fe->reported[2], CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(fe_db_state(fe, 2), CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(fe_db_state(fe, 1), CS__TASK_STATE__TASK_STATE_COMPLETE);
 	fe_free(fe);
 }
 
@@ -3787,6 +3858,10 @@ int main(void)
 		cmocka_unit_test(test_agent_saves_the_states_of_one_answer_in_one_commit),
 		cmocka_unit_test(test_agent_writes_a_task_once_per_transaction),
 		cmocka_unit_test(test_agent_keeps_begin_and_commit_prepared),
+		cmocka_unit_test(
+			test_agent_writes_running_at_the_next_tick_not_per_start),
+		cmocka_unit_test(
+			test_agent_restarted_before_running_is_written_adopts_not_starts),
 		cmocka_unit_test(
 			test_agent_restarted_after_batched_writes_starts_nothing_twice),
 		cmocka_unit_test(
