@@ -116,6 +116,7 @@ struct agent_task {
 	enum env_ctl_op op_kind; /* of op, while op_busy */
 	bool op_busy, waiting, closing;
 	bool deferred;	/* op_busy, but asked only once the transaction commits */
+	bool dirty;	/* in agent.dirty: saved when the open transaction ends */
 	bool stopping;	/* a SHUTDOWN is in flight: SHUTDOWN once it is done */
 	bool removed;	/* unassigned: stop, remove, forget */
 	bool removing;	/* the REMOVE is in flight */
@@ -174,6 +175,9 @@ struct agent {
 	 * once (a prepare per save was 7 to 11% of a large simulation);
 	 * finalized in agent_stop, before the env closes the database */
 	sqlite3_stmt *save_st, *forget_st;
+	/* issue 18: BEGIN and COMMIT, prepared once too (sqlite3_exec parsed
+	 * them at every transaction: two or three per task) */
+	sqlite3_stmt *begin_st, *commit_st;
 	/* the manager that last left a connect unanswered, and when */
 	char unanswered[LIMIT_ADDR_BYTES_MAX];
 	ms_t unanswered_ms;
@@ -224,6 +228,19 @@ struct agent {
 	bool in_tx;
 	struct agent_task **deferred;
 	size_t deferred_count, deferred_cap;
+	/* issue 18: the tasks whose row changed in the open transaction, in
+	 * the order they first changed; each is written once, at its end
+	 * (agent_tx_end), not once per state it passed through: a task went
+	 * ASSIGNED, ACCEPTED, PREPARING in one transaction and READY,
+	 * STARTING in the next, six row writes (a protobuf packed each time)
+	 * for three commits */
+	struct agent_task **dirty;
+	size_t dirty_count, dirty_cap;
+	/* issue 18: outside a transaction, saves go on agent.dirty too, to be
+	 * written by the next transaction or the next tick (agent_tx_lazy):
+	 * only for a state a restart recovers from the executor alone */
+	bool lazy;
+	uint64_t saves; /* task rows written (agent_saves) */
 	bool dying;
 	bool dead;    /* a durable write failed: env exit asked, no new work */
 	bool refused; /* the cluster refused this node: stop */
@@ -457,6 +474,7 @@ static int agent_db_save(struct agent *a, const struct agent_task *t)
 		sqlite3_clear_bindings(st);
 	}
 	free(buf);
+	a->saves++;
 	if (rc != SQLITE_OK) {
 		agent_fatal(a, "save a task");
 		return CS_ESTORAGE;
@@ -481,6 +499,66 @@ static void agent_db_forget(struct agent *a, uint64_t id)
 	}
 	if (rc != SQLITE_DONE)
 		agent_fatal(a, "forget a task");
+}
+
+static void agent_task_unsave(struct agent *a, struct agent_task *t);
+
+/* Saves t: at once outside a transaction; inside one, when it ends
+ * (agent_tx_end writes every task changed in it once, with its last state,
+ * before the COMMIT; executor calls wait for the commit in any case, so
+ * nothing is asked on a state not yet written). Returns 0, or an error
+ * after agent_fatal (as agent_db_save). */
+static int agent_task_save(struct agent *a, struct agent_task *t)
+{
+	if ((!a->in_tx && !a->lazy) || a->dead) {
+		agent_task_unsave(a, t); /* written now, with its last state */
+		return agent_db_save(a, t);
+	}
+	if (t->dirty)
+		return 0;
+	if (a->dirty_count == a->dirty_cap) {
+		size_t cap = a->dirty_cap ? a->dirty_cap * 2 : 64;
+		struct agent_task **p = realloc(a->dirty, cap * sizeof *p);
+		if (!p)
+			return agent_db_save(a, t); /* written now instead */
+		a->dirty = p;
+		a->dirty_cap = cap;
+	}
+	a->dirty[a->dirty_count++] = t;
+	t->dirty = true;
+	return 0;
+}
+
+/* t is forgotten or freed: its pending save, if any, is dropped (in
+ * order). O(changed tasks), once per task at most. */
+static void agent_task_unsave(struct agent *a, struct agent_task *t)
+{
+	if (!t->dirty)
+		return;
+	for (size_t i = 0; i < a->dirty_count; i++) {
+		if (a->dirty[i] == t) {
+			memmove(&a->dirty[i], &a->dirty[i + 1],
+				(a->dirty_count - i - 1) * sizeof *a->dirty);
+			a->dirty_count--;
+			break;
+		}
+	}
+	t->dirty = false;
+	assert(!t->dirty);
+}
+
+/* Writes every task changed in the open transaction, in the order they
+ * first changed (a failure is fatal: agent_db_save). Lazy saves
+ * (agent.lazy) go with it. */
+static void agent_tx_flush(struct agent *a)
+{
+	for (size_t i = 0; i < a->dirty_count; i++) {
+		struct agent_task *t = a->dirty[i];
+		assert(t->dirty);
+		t->dirty = false;
+		agent_db_save(a, t);
+	}
+	a->dirty_count = 0;
 }
 
 /* ---------------------------------------------------------------- tasks table */
@@ -612,6 +690,7 @@ static void agent_task_msg_free(Cs__Task *task)
 
 static void agent_task_free(struct agent_task *t)
 {
+	agent_task_unsave(t->a, t);
 	if (t->assigned)
 		agent_task_msg_free(t->assigned);
 	free(t);
@@ -641,6 +720,7 @@ static void agent_task_forget(struct agent *a, struct agent_task *t)
 	memmove(&a->tasks[i], &a->tasks[i + 1],
 		(a->task_count - i - 1) * sizeof *a->tasks);
 	a->task_count--;
+	agent_task_unsave(a, t);
 	agent_db_forget(a, t->id);
 	if (t->ctl && a->closing_count == a->closing_cap) {
 		size_t cap = a->closing_cap ? a->closing_cap * 2 : 8;
@@ -1404,7 +1484,7 @@ static void agent_task_set(struct agent_task *t, Cs__TaskState state, const char
 	t->state = state;
 	if (message)
 		snprintf(t->message, sizeof t->message, "%s", message);
-	agent_db_save(a, t);
+	agent_task_save(a, t);
 	if (!a->report_timer && !a->dying && !a->dead &&
 	    a->env->ops->timer_start(a->env, AGENT_REPORT_SOON_MS, 0, agent_report_due, a,
 				     &a->report_timer) != 0)
@@ -1680,13 +1760,28 @@ static void agent_op_done_step(struct env_ctl_req *req, int status)
 
 static void agent_task_do_deferred(struct agent *a);
 
+/* Runs the one-statement sql (no rows) through *st, prepared at its first
+ * use and kept (agent_stop finalizes it). Returns the sqlite code:
+ * SQLITE_DONE on success. */
+static int agent_db_step(struct agent *a, sqlite3_stmt **st, const char *sql)
+{
+	int rc;
+
+	if (!*st && sqlite3_prepare_v2(a->db, sql, -1, st, NULL) != SQLITE_OK)
+		return SQLITE_ERROR;
+	assert(*st != NULL);
+	rc = sqlite3_step(*st);
+	sqlite3_reset(*st);
+	return rc;
+}
+
 /* Opens the transaction the agent's saves go into until agent_tx_end (the
  * executor calls they ask wait in `deferred` until then). A failed BEGIN
  * is fatal (why: what the agent could not do); returns whether it opened. */
 static bool agent_tx_begin(struct agent *a, const char *why)
 {
 	assert(!a->in_tx);
-	if (sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+	if (agent_db_step(a, &a->begin_st, "BEGIN") != SQLITE_DONE) {
 		agent_fatal(a, why);
 		return false;
 	}
@@ -1699,25 +1794,64 @@ static bool agent_tx_begin(struct agent *a, const char *why)
  * executor calls next (agent_task_do_deferred). */
 static void agent_tx_end(struct agent *a, const char *why)
 {
+	agent_tx_flush(a);
+	assert(a->dirty_count == 0);
 	a->in_tx = false;
-	if (!a->dead && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	if (!a->dead && agent_db_step(a, &a->commit_st, "COMMIT") != SQLITE_DONE)
 		agent_fatal(a, why);
 	if (a->dead)
 		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Whether the answer (status) to t's op in flight only moves t from
+ * STARTING to RUNNING: a successful START of a task without a health
+ * check (one with a health check stays STARTING until healthy). */
+static bool agent_op_is_plain_start(const struct agent_task *t, int status)
+{
+	return status == 0 && t->op_kind == ENV_CTL_START && !t->stopping &&
+	       !t->removing && !t->health_poll && !t->start_failed &&
+	       t->state == CS__TASK_STATE__TASK_STATE_STARTING &&
+	       !agent_task_has_health(t);
+}
+
+/* Writes the lazy saves (agent_op_done) in one transaction of their own,
+ * if any wait and no transaction is open (the tick's, once a second: the
+ * RUNNING of every container started in that second, one commit). */
+static void agent_tx_lazy(struct agent *a)
+{
+	if (a->dirty_count == 0 || a->in_tx || a->dead)
+		return;
+	if (!agent_tx_begin(a, "begin saving task states"))
+		return;
+	agent_tx_end(a, "save task states");
+	agent_task_do_deferred(a);
 }
 
 /* An executor's answer, stepped in one transaction as agent_apply does
  * (issue 18): the states it moves a task through (a prepare's READY, then
  * STARTING) are one sync, not one each, and the next executor call waits
  * in `deferred` until they are on the disk; a failed COMMIT is fatal
- * before it is asked. */
+ * before it is asked.
+ *
+ * A plain start's RUNNING is written lazily instead (issue 18: a commit
+ * per container started was a third of the agent's commits): with the
+ * next transaction, or at the next tick (agent_tx_lazy). Nothing needs it
+ * on the disk: a restarted agent that finds STARTING there, not RUNNING,
+ * adopts the task by what the executor lists, as it would have with
+ * RUNNING (agent_adopt: running, RUNNING; exited, COMPLETE or FAILED;
+ * gone, FAILED) and never starts it again. STARTING, which forbids a
+ * second start, was committed before the START was asked. */
 static void agent_op_done(struct env_ctl_req *req, int status)
 {
 	struct agent_task *t = req->data;
 	struct agent *a = t->a;
-	bool own = !a->in_tx && !a->dead && agent_tx_begin(a, "begin saving task states");
+	bool lazy = !a->in_tx && agent_op_is_plain_start(t, status);
+	bool own = !lazy && !a->in_tx && !a->dead &&
+		   agent_tx_begin(a, "begin saving task states");
 
+	a->lazy = lazy;
 	agent_op_done_step(req, status); /* t may be gone after */
+	a->lazy = false;
 	if (!own)
 		return;
 	agent_tx_end(a, "save task states");
@@ -2678,6 +2812,7 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 
 	if (a->dead)
 		return;
+	agent_tx_lazy(a);
 	if (!a->adopted && !a->listing && now >= a->list_retry_ms)
 		agent_list(a);
 	if (a->retry_pending)
@@ -2846,7 +2981,7 @@ static int agent_apply_frame(struct agent *a, const Cs__Assignments *as, uint64_
 		t->orphan = false;
 		if (as->full)
 			t->mark = a->full_gen;
-		agent_db_save(a, t);
+		agent_task_save(a, t);
 		out[(*n)++] = t->id;
 	}
 	if (agent_tasks_merge(a, fresh, fresh_count))
@@ -3989,6 +4124,7 @@ void agent_stop(struct agent *a)
 		agent_task_free(a->closing[i]);
 	free(a->closing);
 	free(a->deferred);
+	free(a->dirty);
 	free(a->listing);
 	free(a->removed);
 	free(a->tasks);
@@ -3996,7 +4132,14 @@ void agent_stop(struct agent *a)
 	seal_wipe(a->net_keys, sizeof a->net_keys); /* issue 17 */
 	sqlite3_finalize(a->save_st);
 	sqlite3_finalize(a->forget_st);
+	sqlite3_finalize(a->begin_st);
+	sqlite3_finalize(a->commit_st);
 	free(a);
+}
+
+uint64_t agent_saves(const struct agent *a)
+{
+	return a->saves;
 }
 
 uint64_t agent_db_resets(const struct agent *a)

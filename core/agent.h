@@ -131,6 +131,9 @@ void agent_peer(struct agent *a, const char *addr, bool up);
 
 /* Status, for tests and checks. */
 uint64_t agent_node_id(const struct agent *a);
+/* agent_saves: task rows this agent wrote to its database since it
+ * started (one per task changed in a transaction, issue 18). */
+uint64_t agent_saves(const struct agent *a);
 /* agent_db_resets: how many times this agent found its task database
  * corrupt at start (a row that does not decode, or sqlite's
  * SQLITE_CORRUPT/SQLITE_NOTADB) and started clean (issue 19). */

@@ -2,6 +2,7 @@
 #include "net/fakeexec.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,18 +108,58 @@ void fakeexec_free(struct fakeexec *x)
 
 size_t fakeexec_env_gone(struct fakeexec *x, const struct env *real)
 {
+	assert(real != NULL);
+	return fakeexec_envs_gone(x, &real, 1);
+}
+
+static int fakeexec_env_cmp(const void *p, const void *q)
+{
+	uintptr_t a = (uintptr_t) * (const struct env *const *)p;
+	uintptr_t b = (uintptr_t) * (const struct env *const *)q;
+	return a < b ? -1 : a > b;
+}
+
+/* One walk of the controllers, each env looked up in a sorted copy of
+ * reals: O((controllers + count) log count). A walk per env was
+ * O(count x controllers): node-death at 10,000 agents kills 1,000 of
+ * them with 100,000 controllers open, 10^8 list steps on the loop
+ * thread before any death was felt. (Pointer order is fine here: net/,
+ * and the result does not depend on it.) */
+size_t fakeexec_envs_gone(struct fakeexec *x, const struct env *const *reals,
+			  size_t count)
+{
+	const struct env **sorted;
 	struct env_ctl *c = x->ctls, *next;
 	size_t n = 0;
 
-	assert(real != NULL);
+	assert(reals != NULL || count == 0);
+	if (count == 0)
+		return 0;
+	sorted = malloc(count * sizeof *sorted);
+	if (!sorted) {
+		/* one walk per env, as before */
+		for (size_t i = 0; i < count; i++)
+			for (c = x->ctls; c; c = next) {
+				next = c->next;
+				if (c->env != reals[i])
+					continue;
+				x->counts.died++;
+				fakeexec_ctl_free(c);
+				n++;
+			}
+		return n;
+	}
+	memcpy(sorted, reals, count * sizeof *sorted);
+	qsort(sorted, count, sizeof *sorted, fakeexec_env_cmp);
 	for (; c; c = next) {
 		next = c->next;
-		if (c->env != real)
+		if (!bsearch(&c->env, sorted, count, sizeof *sorted, fakeexec_env_cmp))
 			continue;
 		x->counts.died++;
 		fakeexec_ctl_free(c);
 		n++;
 	}
+	free(sorted);
 	return n;
 }
 

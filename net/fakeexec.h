@@ -78,6 +78,12 @@ void fakeexec_free(struct fakeexec *x);
  * stopped: counts.died counts the controllers). Returns how many. */
 size_t fakeexec_env_gone(struct fakeexec *x, const struct env *real);
 
+/* fakeexec_envs_gone does what fakeexec_env_gone does for each of the
+ * count envs of reals (borrowed; a repeat is harmless), in one walk of
+ * the controllers. Returns how many it freed in all. */
+size_t fakeexec_envs_gone(struct fakeexec *x, const struct env *const *reals,
+			  size_t count);
+
 /* fakeexec_starts returns how many times task_id's container started
  * successfully so far (0: never, or not tracked: counts.untracked). */
 uint64_t fakeexec_starts(const struct fakeexec *x, const char *task_id);

@@ -674,13 +674,28 @@ static void sl_nodes_stop(struct swarmload *sl)
 static void sl_kill_agents(struct swarmload *sl)
 {
 	unsigned from = sl->agents - sl->kill_agents;
+	unsigned first = from > sl->lo ? from - sl->lo : 0;
+	const struct env **reals;
 
-	for (unsigned i = from > sl->lo ? from - sl->lo : 0; i < sl->n; i++) {
+	/* the controllers of every dying env go in one walk
+	 * (fakeexec_envs_gone), before their envs close; nothing runs on
+	 * this loop in between */
+	reals = sl->n > first ? calloc(sl->n - first, sizeof *reals) : NULL;
+	for (unsigned i = first; i < sl->n; i++) {
 		struct sl_agent *a = &sl->a[i];
 		sl->sh->dead[sl->lo + i - from] = agent_node_id(node_agent(a->node));
 		node_program.stop(a->node);
 		a->node = NULL;
-		fakeexec_env_gone(&sl->x, uvenv_env(a->uv));
+		if (reals)
+			reals[i - first] = uvenv_env(a->uv);
+		else
+			fakeexec_env_gone(&sl->x, uvenv_env(a->uv));
+	}
+	if (reals)
+		fakeexec_envs_gone(&sl->x, reals, sl->n - first);
+	free(reals);
+	for (unsigned i = first; i < sl->n; i++) {
+		struct sl_agent *a = &sl->a[i];
 		uvenv_close(a->uv);
 		a->uv = NULL;
 		a->dead = true;

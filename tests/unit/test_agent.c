@@ -2922,6 +2922,197 @@ static void test_agent_saves_the_states_of_one_answer_in_one_commit(void **state
 	fe_free(fe);
 }
 
+/* The state of task id in the agent's database, or -1 when it has no row. */
+static int fe_db_state(struct fenv *fe, uint64_t id)
+{
+	sqlite3_stmt *st;
+	int state = -1;
+	assert_int_equal(sqlite3_prepare_v2(fe->db,
+					    "SELECT state FROM agent_tasks WHERE id = ?",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		state = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return state;
+}
+
+/* Issue 18: a task's row is written once per transaction, with the last
+ * state it reached in it: ASSIGNED, ACCEPTED, PREPARING of one
+ * Assignments frame are one write, READY and STARTING of a prepare's
+ * answer one more, RUNNING a third (six before). What is on the disk
+ * when a call is asked is still the state that call needs: PREPARING
+ * before the prepare, STARTING before the start. */
+static void test_agent_writes_a_task_once_per_transaction(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[3] = {1, 2, 3};
+	uint64_t saves;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	saves = agent_saves(fe->agent);
+	fe_assign(fe, true, false, 1, ids, 3, NULL, 0, NULL);
+	assert_int_equal(agent_saves(fe->agent) - saves, 3);
+	for (uint64_t id = 1; id <= 3; id++) {
+		assert_true(fe_pending(fe, id, ENV_CTL_PREPARE) >= 0);
+		assert_int_equal(fe_db_state(fe, id),
+				 CS__TASK_STATE__TASK_STATE_PREPARING);
+	}
+	fe_answer(fe, 1, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	assert_int_equal(agent_saves(fe->agent) - saves, 4);
+	assert_true(fe_pending(fe, 1, ENV_CTL_START) >= 0);
+	assert_int_equal(fe_db_state(fe, 1), CS__TASK_STATE__TASK_STATE_STARTING);
+	fe_answer(fe, 1, ENV_CTL_START, 0, ENV_CTL_RUNNING, 0, NULL);
+	/* RUNNING goes with the next tick (agent_tx_lazy) */
+	assert_int_equal(agent_saves(fe->agent) - saves, 4);
+	fe_advance(fe, 1100);
+	assert_int_equal(agent_saves(fe->agent) - saves, 5);
+	assert_int_equal(fe_db_state(fe, 1), CS__TASK_STATE__TASK_STATE_RUNNING);
+	fe_free(fe);
+}
+
+/* Issue 18: a plain start's RUNNING is not a commit of its own: it is
+ * written with the next transaction or at the next tick, the RUNNING of
+ * several containers in one commit. STARTING, on the disk before each
+ * START was asked, stays until then. */
+static void test_agent_writes_running_at_the_next_tick_not_per_start(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[3] = {1, 2, 3};
+	size_t commits = 0;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, ids, 3, NULL, 0, NULL);
+	for (uint64_t id = 1; id <= 3; id++)
+		fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	sqlite3_commit_hook(fe->db, fe_count_commit, &commits);
+	for (uint64_t id = 1; id <= 3; id++) {
+		fe_answer(fe, id, ENV_CTL_START, 0, ENV_CTL_RUNNING, 0, NULL);
+		assert_true(fe_pending(fe, id, ENV_CTL_WAIT) >= 0);
+	}
+	assert_int_equal(commits, 0);
+	assert_int_equal(fe_db_state(fe, 2), CS__TASK_STATE__TASK_STATE_STARTING);
+	fe_advance(fe, 100); /* reported before it is on the disk */
+	assert_int_equal(fe->reported[2], CS__TASK_STATE__TASK_STATE_RUNNING);
+	fe_advance(fe, 1000);
+	assert_int_equal(commits, 1);
+	for (uint64_t id = 1; id <= 3; id++)
+		assert_int_equal(fe_db_state(fe, id), CS__TASK_STATE__TASK_STATE_RUNNING);
+	sqlite3_commit_hook(fe->db, NULL, NULL);
+	fe_free(fe);
+}
+
+/* ... and a restart before that tick finds STARTING on the disk and the
+ * container running: it adopts it (RUNNING, a wait), never starts it
+ * again; one that exited meanwhile is COMPLETE, as with RUNNING on the
+ * disk. */
+static void test_agent_restarted_before_running_is_written_adopts_not_starts(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[2] = {1, 2};
+	struct env_ctl_found found[2];
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
+	fe_run(fe, 1);
+	fe_run(fe, 2);
+	/* task 1's RUNNING went with task 2's prepare; task 2's waits */
+	assert_int_equal(fe_db_state(fe, 1), CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(fe_db_state(fe, 2), CS__TASK_STATE__TASK_STATE_STARTING);
+	fe_kill(fe);
+	fe_start(fe);
+	fe_found(&found[0], 1, ENV_CTL_EXITED, 0);
+	fe_found(&found[1], 2, ENV_CTL_RUNNING, 0);
+	fe_list_answer(fe, 0, found, 2);
+	assert_true(fe_pending(fe, 2, ENV_CTL_WAIT) >= 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 2, ids, 2, NULL, 0, NULL);
+	fe_advance(fe, 1100);
+	assert_int_equal(fe->asked[ENV_CTL_START], 2); /* once each, before */
+	assert_int_equal(fe->reported[2], CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(fe_db_state(fe, 2), CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(fe_db_state(fe, 1), CS__TASK_STATE__TASK_STATE_COMPLETE);
+	fe_free(fe);
+}
+
+/* Whether the database holds a prepared statement of sql. */
+static bool fe_db_prepared(struct fenv *fe, const char *sql)
+{
+	for (sqlite3_stmt *st = sqlite3_next_stmt(fe->db, NULL); st;
+	     st = sqlite3_next_stmt(fe->db, st))
+		if (strcmp(sqlite3_sql(st), sql) == 0)
+			return true;
+	return false;
+}
+
+/* Issue 18: BEGIN and COMMIT are prepared once and kept, as the row
+ * writes are (sqlite3_exec parsed them at every transaction); a failed
+ * COMMIT through them is still fatal before any call (the tests of
+ * item 10 below). */
+static void test_agent_keeps_begin_and_commit_prepared(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t id = 1;
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	assert_true(fe_db_prepared(fe, "BEGIN"));
+	assert_true(fe_db_prepared(fe, "COMMIT"));
+	assert_int_equal(fe_db_state(fe, id), CS__TASK_STATE__TASK_STATE_STARTING);
+	fe_free(fe);
+}
+
+/* Issue 18, restart safety of the writes at a transaction's end: a task
+ * removed by a full set is written SHUTDOWN in the set's transaction,
+ * and its row is gone once its container is removed (a row written back
+ * after its delete would bring it back to a restarted agent); the task
+ * the set keeps is found STARTING by a restarted agent, which adopts its
+ * running container instead of starting it twice. */
+static void test_agent_restarted_after_batched_writes_starts_nothing_twice(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[2] = {1, 2};
+	struct env_ctl_found found[1];
+	(void)state;
+
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
+	fe_run(fe, 1);
+	fe_answer(fe, 2, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	assert_int_equal(fe_db_state(fe, 2), CS__TASK_STATE__TASK_STATE_STARTING);
+	/* task 1 unassigned: stopped, removed, forgotten */
+	fe_assign(fe, true, false, 2, &ids[1], 1, NULL, 0, NULL);
+	fe_answer(fe, 1, ENV_CTL_SHUTDOWN, 0, ENV_CTL_EXITED, 0, NULL);
+	assert_int_equal(fe_db_state(fe, 1), CS__TASK_STATE__TASK_STATE_SHUTDOWN);
+	fe_answer(fe, 1, ENV_CTL_REMOVE, 0, ENV_CTL_ABSENT, 0, NULL);
+	assert_int_equal(fe_db_state(fe, 1), -1);
+	/* the process dies while task 2's start is in flight; the start ran */
+	fe_kill(fe);
+	fe_start(fe);
+	assert_int_equal(agent_task_count(fe->agent), 1);
+	fe_found(&found[0], 2, ENV_CTL_RUNNING, 0);
+	fe_list_answer(fe, 0, found, 1);
+	fe_connect(fe);
+	fe_assign(fe, true, false, 3, &ids[1], 1, NULL, 0, NULL);
+	fe_advance(fe, 100);
+	assert_int_equal(fe->asked[ENV_CTL_START], 2); /* tasks 1 and 2, once each */
+	assert_int_equal(fe->asked[ENV_CTL_PREPARE], 2);
+	assert_true(fe_pending(fe, 2, ENV_CTL_WAIT) >= 0); /* adopted */
+	assert_int_equal(fe_db_state(fe, 2), CS__TASK_STATE__TASK_STATE_RUNNING);
+	fe_free(fe);
+}
+
 /* Item 10: a failed COMMIT of assignments is fatal before anything leaves
  * the agent: no container call, no report. */
 static void test_agent_failed_commit_of_assignments_is_fatal_before_any_call(void **state)
@@ -3665,6 +3856,14 @@ int main(void)
 		cmocka_unit_test(test_agent_splits_status_updates_under_the_frame_limit),
 		cmocka_unit_test(test_agent_resends_unacknowledged_states_with_backoff),
 		cmocka_unit_test(test_agent_saves_the_states_of_one_answer_in_one_commit),
+		cmocka_unit_test(test_agent_writes_a_task_once_per_transaction),
+		cmocka_unit_test(test_agent_keeps_begin_and_commit_prepared),
+		cmocka_unit_test(
+			test_agent_writes_running_at_the_next_tick_not_per_start),
+		cmocka_unit_test(
+			test_agent_restarted_before_running_is_written_adopts_not_starts),
+		cmocka_unit_test(
+			test_agent_restarted_after_batched_writes_starts_nothing_twice),
 		cmocka_unit_test(
 			test_agent_new_session_reports_only_what_the_store_lacks),
 		cmocka_unit_test(

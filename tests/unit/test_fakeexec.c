@@ -494,6 +494,53 @@ static void test_fakeexec_env_gone_frees_that_env_only(void **state)
 	fakeexec_free(&f.x);
 }
 
+/* Issue 18: the deaths of many nodes at once free their controllers in
+ * one walk (fakeexec_envs_gone), the same ones as one env at a time; an
+ * env named twice or holding none is harmless. */
+static void test_fakeexec_envs_gone_frees_every_env_named_at_once(void **state)
+{
+	struct fixture f;
+	struct fakeexec_cfg cfg = {.seed = 1, .start_ms = 5};
+	struct stub stub2, stub3;
+	struct env real2, real3;
+	struct envproxy px2, px3;
+	struct env_ctl *c;
+	const struct env *gone[3];
+	(void)state;
+
+	fixture_init(&f, &cfg);
+	memset(&stub2, 0, sizeof stub2);
+	memset(&stub3, 0, sizeof stub3);
+	real2.ops = real3.ops = &stub_ops;
+	real2.impl = &stub2;
+	real3.impl = &stub3;
+	envproxy_init(&px2, &real2);
+	envproxy_init(&px3, &real3);
+	fakeexec_attach(&f.x, &px2);
+	fakeexec_attach(&f.x, &px3);
+
+	(void)start_task(&f, "a1");
+	{
+		struct env_container_spec spec = {.task_id = "b1", .service_id = "s"};
+		assert_int_equal(px2.env.ops->ctl_open(&px2.env, &spec, &c), 0);
+		spec.task_id = "b2";
+		assert_int_equal(px2.env.ops->ctl_open(&px2.env, &spec, &c), 0);
+		spec.task_id = "c1";
+		assert_int_equal(px3.env.ops->ctl_open(&px3.env, &spec, &c), 0);
+	}
+	gone[0] = &real3;
+	gone[1] = &real2;
+	gone[2] = &real3;
+	assert_int_equal(fakeexec_envs_gone(&f.x, gone, 3), 3);
+	assert_int_equal(f.x.counts.died, 3);
+	assert_non_null(f.x.ctls); /* a1's, on the env not named */
+	assert_int_equal(fakeexec_envs_gone(&f.x, gone, 3), 0);
+	assert_int_equal(fakeexec_envs_gone(&f.x, gone, 0), 0);
+	assert_int_equal(fakeexec_env_gone(&f.x, &f.real), 1);
+	assert_null(f.x.ctls);
+	fakeexec_free(&f.x);
+}
+
 static void test_envproxy_forwards(void **state)
 {
 	struct fixture f;
@@ -523,6 +570,7 @@ int main(void)
 		cmocka_unit_test(test_fakeexec_counts_a_second_start_of_a_task),
 		cmocka_unit_test(test_fakeexec_failed_start_is_not_a_start),
 		cmocka_unit_test(test_fakeexec_env_gone_frees_that_env_only),
+		cmocka_unit_test(test_fakeexec_envs_gone_frees_every_env_named_at_once),
 		cmocka_unit_test(test_envproxy_forwards),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
