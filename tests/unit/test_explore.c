@@ -186,6 +186,72 @@ static void test_explore_no_ca_fault_when_the_scenario_replaces_a_cert(void **st
 	scn_free(&s);
 }
 
+/* A scenario that sizes a network's pool to its tasks gets no generated
+ * cert fault: the node that joins again as new leaves its old tasks
+ * holding their addresses (24 h, as SwarmKit), and the replacements stay
+ * pending for good (alloc-subnet-exhausted.scn --swarm seeds 4-6, each
+ * passing with its cert lines taken out). Its other faults are still
+ * drawn, and a pool drawn from the default range keeps cert faults. */
+static void test_explore_no_cert_fault_when_the_scenario_sizes_a_network(void **state)
+{
+	const char *sized = "cluster managers=1 workers=2\n"
+			    "network create small subnet=10.0.3.0/29\n"
+			    "service create web replicas=4 network=small\nrun 5m\n";
+	const char *pooled = "cluster managers=1 workers=2\nnetwork create big\n"
+			     "service create web replicas=4 network=big\nrun 5m\n";
+	struct scn_script s, t;
+	size_t others = 0, cert_pooled = 0;
+
+	(void)state;
+	parse(sized, &s);
+	parse(pooled, &t);
+	for (uint64_t seed = 1; seed <= 400; seed++) {
+		struct explore_plan p;
+		assert_int_equal(
+			explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
+		for (size_t i = 0; i < p.fault_count; i++) {
+			assert_int_not_equal(p.faults[i].kind, EXPLORE_CERT);
+			others++;
+		}
+		assert_int_equal(
+			explore_plan_make(&t, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
+		for (size_t i = 0; i < p.fault_count; i++)
+			cert_pooled += p.faults[i].kind == EXPLORE_CERT;
+	}
+	assert_true(others > 0);
+	assert_true(cert_pooled > 0);
+	scn_free(&s);
+	scn_free(&t);
+}
+
+/* The nodes the scenario drains or pauses are left alone by the generated
+ * faults, as those it kills or partitions (the help text: its own faults
+ * include drain and pause): its claims about them (`always running web on
+ * w2 == 2` after `node pause w2`) stay its story. Other workers are still
+ * faulted. */
+static void test_explore_spares_drained_and_paused_nodes(void **state)
+{
+	const char *own = "cluster managers=3 workers=4\nservice create web replicas=3\n"
+			  "run 10s\nnode drain w1\nnode pause w2\nrun 5m\n";
+	struct scn_script s;
+	size_t others = 0;
+
+	(void)state;
+	parse(own, &s);
+	for (uint64_t seed = 1; seed <= 400; seed++) {
+		struct explore_plan p;
+		assert_int_equal(
+			explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
+		for (size_t i = 0; i < p.fault_count; i++) {
+			assert_false(p.faults[i].wrk_mask & 1u); /* w1 */
+			assert_false(p.faults[i].wrk_mask & 2u); /* w2 */
+			others += p.faults[i].wrk_mask != 0;
+		}
+	}
+	assert_true(others > 0);
+	scn_free(&s);
+}
+
 /* No generated fault keeps a node down or cut off across the scenario's
  * wait for its rotation to finish: the rotation waits for every node, so
  * the wait would time out and the scenario's next `ca rotate` be refused
@@ -962,6 +1028,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_explore_cert_and_ca_faults),
+		cmocka_unit_test(
+			test_explore_no_cert_fault_when_the_scenario_sizes_a_network),
+		cmocka_unit_test(test_explore_spares_drained_and_paused_nodes),
 		cmocka_unit_test(test_explore_kinds_parse_and_print),
 		cmocka_unit_test(test_explore_plan_is_a_function_of_the_seed),
 		cmocka_unit_test(
