@@ -441,10 +441,11 @@ static void test_explore_finds_replays_and_shrinks_a_failure(void **state)
 	struct explore_plan p;
 	struct runner_result a, b, shrunk, replay;
 	struct runner_opts opts = {0};
+	struct explore_lines lines;
 	char err[512], *text;
 	uint64_t seed;
 	uint32_t kinds = 1u << EXPLORE_CRASH;
-	size_t before;
+	size_t before, len;
 
 	(void)state;
 	parse(breakable, &s);
@@ -471,12 +472,15 @@ static void test_explore_finds_replays_and_shrinks_a_failure(void **state)
 	assert_true(explore_enabled_count(&p) <= before);
 	assert_true(explore_enabled_count(&p) == 1); /* one crash suffices */
 
-	assert_int_equal(explore_run(&s, &p, &b, &text, err, sizeof err), 0);
+	assert_int_equal(explore_run(&s, &p, &b, NULL, err, sizeof err), 0);
+	assert_int_equal(explore_text_lines(&s, &p, &text, &len, &lines), 0);
 	assert_int_equal(
 		scn_parse("shrunk.scn", text, strlen(text), &gen, err, sizeof err), 0);
 	assert_int_equal(runner_run(&gen, runner_seed(&gen, false, 0), &opts, &replay),
 			 0);
 	assert_false(replay.passed);
+	explore_lines_apply(&lines, &p, &replay); /* as `run --faults` does */
+	explore_lines_free(&lines);
 	assert_int_equal(replay.hash, shrunk.hash);
 	assert_string_equal(replay.message, shrunk.message);
 	scn_free(&gen);
@@ -766,6 +770,52 @@ static void one_fault_plan(const struct scn_script *s, const char *start, const 
 	snprintf(p->faults[0].end, sizeof p->faults[0].end, "%s", end);
 }
 
+/* A failure of an explored run names the line of the user's file, not of
+ * the plan explore wrote (an `always` on line 4 was reported as the plan's
+ * line 9); a line explore generated says so and gives the plan's line: a
+ * generated fault (its number and kind) or the liveness phase. */
+static void test_explore_failures_name_the_users_line(void **state)
+{
+	static const char no_room[] = "cluster managers=1 workers=2\n"
+				      "service create web replicas=3 max-per-node=1 "
+				      "constraint=node.role==worker\n"
+				      "run 1m\n";
+	struct scn_script s;
+	struct explore_plan p;
+	struct runner_result a;
+	struct explore_verdict v;
+	char err[512];
+	uint64_t seed;
+
+	(void)state;
+	parse(breakable, &s);
+	for (seed = 1; seed <= 30; seed++) {
+		explore_plan_make(&s, seed, 1u << EXPLORE_CRASH, false, &p);
+		assert_int_equal(explore_run(&s, &p, &a, NULL, err, sizeof err), 0);
+		if (!a.passed)
+			break;
+	}
+	assert_true(seed <= 30);
+	assert_int_equal(a.fail_line, 4);
+	if (strncmp(a.message, "line 4: always running web >= 6: ", 33) != 0)
+		fail_msg("%s", a.message);
+	scn_free(&s);
+
+	parse(no_room, &s);
+	one_fault_plan(&s, "link m1 w1 delay=10ms", "link m1 w1", &p);
+	assert_int_equal(explore_run_judged(&s, &p, &a, &v, NULL, err, sizeof err), 0);
+	assert_false(a.passed);
+	assert_non_null(strstr(a.message, " of explore's plan (generated: the liveness "
+					  "phase): expect converged within"));
+	/* a generated fault's line failing (a check, to fail for sure) */
+	one_fault_plan(&s, "expect running web == 99", "", &p);
+	assert_int_equal(explore_run_judged(&s, &p, &a, &v, NULL, err, sizeof err), 0);
+	assert_false(a.passed);
+	assert_non_null(strstr(a.message, " of explore's plan (generated fault 1, link): "
+					  "expect running web == 99: "));
+	scn_free(&s);
+}
+
 /* A liveness failure that the same plan with its faults off fails with the
  * same words is the scenario's own story (web wants 3 replicas at one per
  * worker on 2 workers: security-ca-rotation-node-down.scn's end), not a
@@ -1031,6 +1081,7 @@ int main(void)
 		cmocka_unit_test(
 			test_explore_no_cert_fault_when_the_scenario_sizes_a_network),
 		cmocka_unit_test(test_explore_spares_drained_and_paused_nodes),
+		cmocka_unit_test(test_explore_failures_name_the_users_line),
 		cmocka_unit_test(test_explore_kinds_parse_and_print),
 		cmocka_unit_test(test_explore_plan_is_a_function_of_the_seed),
 		cmocka_unit_test(
