@@ -154,6 +154,33 @@ int explore_plan_make(const struct scn_script *script, uint64_t seed, uint32_t k
 int explore_text(const struct scn_script *script, const struct explore_plan *plan,
 		 char **text, size_t *len);
 
+/* Where the lines of a plan's text come from: src[k] for line k+1 is the
+ * line of the user's file whose command it writes (a timed expect as an
+ * await, a run split around faults), EXPLORE_LINE_FAULT + i for a line of
+ * the plan's fault i, 0 for another line explore adds (a wait for a
+ * leader, the liveness phase, from liveness_line on). */
+#define EXPLORE_LINE_FAULT 0x80000000u
+struct explore_lines {
+	uint32_t *src; /* count entries, owned: explore_lines_free */
+	uint32_t count;
+	uint32_t liveness_line;
+};
+
+/* explore_text_lines is explore_text that also fills *lines (the caller
+ * frees it with explore_lines_free, on success or not). */
+int explore_text_lines(const struct scn_script *script, const struct explore_plan *plan,
+		       char **text, size_t *len, struct explore_lines *lines);
+
+void explore_lines_free(struct explore_lines *lines);
+
+/* explore_lines_apply makes a failure of a run of the plan's text (res, in
+ * place) name the user's file line: `line L: ...` of a command of the
+ * scenario becomes its line in the file (fail_line too); a line explore
+ * generated stays the plan's line and says so (`line L of explore's plan
+ * (generated fault 3, partition): ...`). Borrows lines and plan. */
+void explore_lines_apply(const struct explore_lines *lines,
+			 const struct explore_plan *plan, struct runner_result *res);
+
 /* explore_run writes the plan's text, parses it and runs it with the plan's
  * seed. Returns 0 with *res filled, CS_EINVAL with err set when the text
  * does not parse (a drawn shape the scenario cannot use), or CS_ENOMEM.

@@ -478,7 +478,9 @@ static int swarmsim_cmd_run(int argc, char **argv)
 	struct swarmsim_opts o = {0};
 	struct scn_script *scripts = NULL;
 	struct swarmsim_outcome *out = NULL;
-	char **texts = NULL; /* --faults: the explored scenarios' texts */
+	char **texts = NULL;		    /* --faults: the explored scenarios' texts */
+	struct explore_lines *lines = NULL; /* --faults: where their lines come from */
+	struct explore_plan *plans = NULL;  /* --faults: their plans */
 	size_t failed = 0, loaded = 0;
 	FILE *trace = NULL;
 	struct metrics_set baseline = {0};
@@ -564,7 +566,9 @@ static int swarmsim_cmd_run(int argc, char **argv)
 	scripts = calloc(o.file_count, sizeof *scripts);
 	out = calloc(o.file_count, sizeof *out);
 	texts = calloc(o.file_count, sizeof *texts);
-	if (!scripts || !out || !texts)
+	lines = calloc(o.file_count, sizeof *lines);
+	plans = calloc(o.file_count, sizeof *plans);
+	if (!scripts || !out || !texts || !lines || !plans)
 		goto out_files;
 	/* Parse everything first: bad input runs nothing. */
 	status = 0;
@@ -586,7 +590,7 @@ static int swarmsim_cmd_run(int argc, char **argv)
 		uint64_t seed = runner_seed(&scripts[i], o.has_seed, o.seed);
 		err[0] = '\0';
 		if (explore_plan_make(&scripts[i], seed, o.fault_kinds, o.swarm, &plan) ||
-		    explore_text(&scripts[i], &plan, &texts[i], &len) ||
+		    explore_text_lines(&scripts[i], &plan, &texts[i], &len, &lines[i]) ||
 		    scn_parse(o.files[i], texts[i], len, &gen, err, sizeof err)) {
 			fprintf(stderr,
 				"swarmsim: %s: cannot replay seed %" PRIu64
@@ -597,6 +601,7 @@ static int swarmsim_cmd_run(int argc, char **argv)
 		}
 		scn_free(&scripts[i]);
 		scripts[i] = gen;
+		plans[i] = plan;
 	}
 	/* --time-scale: both worlds run the scaled script */
 	for (size_t i = 0; o.scale_ppm && i < o.file_count; i++)
@@ -645,6 +650,9 @@ static int swarmsim_cmd_run(int argc, char **argv)
 			status = 1;
 			goto out_trace;
 		}
+		/* a failure names the line of the user's file, not the plan's */
+		if (o.explored)
+			explore_lines_apply(&lines[i], &plans[i], &out[i].res);
 		swarmsim_print(&scripts[i], &out[i], o.quiet, o.real ? "sim" : NULL);
 		if (o.real && swarmsim_run_real(&o, &scripts[i], &out[i])) {
 			status = 130;
@@ -678,6 +686,10 @@ out_scripts:
 out_files:
 	for (size_t i = 0; texts && i < o.file_count; i++)
 		free(texts[i]);
+	for (size_t i = 0; lines && i < o.file_count; i++)
+		explore_lines_free(&lines[i]);
+	free(lines);
+	free(plans);
 	free(texts);
 	free(out);
 	free(scripts);

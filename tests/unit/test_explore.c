@@ -186,6 +186,72 @@ static void test_explore_no_ca_fault_when_the_scenario_replaces_a_cert(void **st
 	scn_free(&s);
 }
 
+/* A scenario that sizes a network's pool to its tasks gets no generated
+ * cert fault: the node that joins again as new leaves its old tasks
+ * holding their addresses (24 h, as SwarmKit), and the replacements stay
+ * pending for good (alloc-subnet-exhausted.scn --swarm seeds 4-6, each
+ * passing with its cert lines taken out). Its other faults are still
+ * drawn, and a pool drawn from the default range keeps cert faults. */
+static void test_explore_no_cert_fault_when_the_scenario_sizes_a_network(void **state)
+{
+	const char *sized = "cluster managers=1 workers=2\n"
+			    "network create small subnet=10.0.3.0/29\n"
+			    "service create web replicas=4 network=small\nrun 5m\n";
+	const char *pooled = "cluster managers=1 workers=2\nnetwork create big\n"
+			     "service create web replicas=4 network=big\nrun 5m\n";
+	struct scn_script s, t;
+	size_t others = 0, cert_pooled = 0;
+
+	(void)state;
+	parse(sized, &s);
+	parse(pooled, &t);
+	for (uint64_t seed = 1; seed <= 400; seed++) {
+		struct explore_plan p;
+		assert_int_equal(
+			explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
+		for (size_t i = 0; i < p.fault_count; i++) {
+			assert_int_not_equal(p.faults[i].kind, EXPLORE_CERT);
+			others++;
+		}
+		assert_int_equal(
+			explore_plan_make(&t, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
+		for (size_t i = 0; i < p.fault_count; i++)
+			cert_pooled += p.faults[i].kind == EXPLORE_CERT;
+	}
+	assert_true(others > 0);
+	assert_true(cert_pooled > 0);
+	scn_free(&s);
+	scn_free(&t);
+}
+
+/* The nodes the scenario drains or pauses are left alone by the generated
+ * faults, as those it kills or partitions (the help text: its own faults
+ * include drain and pause): its claims about them (`always running web on
+ * w2 == 2` after `node pause w2`) stay its story. Other workers are still
+ * faulted. */
+static void test_explore_spares_drained_and_paused_nodes(void **state)
+{
+	const char *own = "cluster managers=3 workers=4\nservice create web replicas=3\n"
+			  "run 10s\nnode drain w1\nnode pause w2\nrun 5m\n";
+	struct scn_script s;
+	size_t others = 0;
+
+	(void)state;
+	parse(own, &s);
+	for (uint64_t seed = 1; seed <= 400; seed++) {
+		struct explore_plan p;
+		assert_int_equal(
+			explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
+		for (size_t i = 0; i < p.fault_count; i++) {
+			assert_false(p.faults[i].wrk_mask & 1u); /* w1 */
+			assert_false(p.faults[i].wrk_mask & 2u); /* w2 */
+			others += p.faults[i].wrk_mask != 0;
+		}
+	}
+	assert_true(others > 0);
+	scn_free(&s);
+}
+
 /* No generated fault keeps a node down or cut off across the scenario's
  * wait for its rotation to finish: the rotation waits for every node, so
  * the wait would time out and the scenario's next `ca rotate` be refused
@@ -375,10 +441,11 @@ static void test_explore_finds_replays_and_shrinks_a_failure(void **state)
 	struct explore_plan p;
 	struct runner_result a, b, shrunk, replay;
 	struct runner_opts opts = {0};
+	struct explore_lines lines;
 	char err[512], *text;
 	uint64_t seed;
 	uint32_t kinds = 1u << EXPLORE_CRASH;
-	size_t before;
+	size_t before, len;
 
 	(void)state;
 	parse(breakable, &s);
@@ -405,12 +472,15 @@ static void test_explore_finds_replays_and_shrinks_a_failure(void **state)
 	assert_true(explore_enabled_count(&p) <= before);
 	assert_true(explore_enabled_count(&p) == 1); /* one crash suffices */
 
-	assert_int_equal(explore_run(&s, &p, &b, &text, err, sizeof err), 0);
+	assert_int_equal(explore_run(&s, &p, &b, NULL, err, sizeof err), 0);
+	assert_int_equal(explore_text_lines(&s, &p, &text, &len, &lines), 0);
 	assert_int_equal(
 		scn_parse("shrunk.scn", text, strlen(text), &gen, err, sizeof err), 0);
 	assert_int_equal(runner_run(&gen, runner_seed(&gen, false, 0), &opts, &replay),
 			 0);
 	assert_false(replay.passed);
+	explore_lines_apply(&lines, &p, &replay); /* as `run --faults` does */
+	explore_lines_free(&lines);
 	assert_int_equal(replay.hash, shrunk.hash);
 	assert_string_equal(replay.message, shrunk.message);
 	scn_free(&gen);
@@ -700,6 +770,52 @@ static void one_fault_plan(const struct scn_script *s, const char *start, const 
 	snprintf(p->faults[0].end, sizeof p->faults[0].end, "%s", end);
 }
 
+/* A failure of an explored run names the line of the user's file, not of
+ * the plan explore wrote (an `always` on line 4 was reported as the plan's
+ * line 9); a line explore generated says so and gives the plan's line: a
+ * generated fault (its number and kind) or the liveness phase. */
+static void test_explore_failures_name_the_users_line(void **state)
+{
+	static const char no_room[] = "cluster managers=1 workers=2\n"
+				      "service create web replicas=3 max-per-node=1 "
+				      "constraint=node.role==worker\n"
+				      "run 1m\n";
+	struct scn_script s;
+	struct explore_plan p;
+	struct runner_result a;
+	struct explore_verdict v;
+	char err[512];
+	uint64_t seed;
+
+	(void)state;
+	parse(breakable, &s);
+	for (seed = 1; seed <= 30; seed++) {
+		explore_plan_make(&s, seed, 1u << EXPLORE_CRASH, false, &p);
+		assert_int_equal(explore_run(&s, &p, &a, NULL, err, sizeof err), 0);
+		if (!a.passed)
+			break;
+	}
+	assert_true(seed <= 30);
+	assert_int_equal(a.fail_line, 4);
+	if (strncmp(a.message, "line 4: always running web >= 6: ", 33) != 0)
+		fail_msg("%s", a.message);
+	scn_free(&s);
+
+	parse(no_room, &s);
+	one_fault_plan(&s, "link m1 w1 delay=10ms", "link m1 w1", &p);
+	assert_int_equal(explore_run_judged(&s, &p, &a, &v, NULL, err, sizeof err), 0);
+	assert_false(a.passed);
+	assert_non_null(strstr(a.message, " of explore's plan (generated: the liveness "
+					  "phase): expect converged within"));
+	/* a generated fault's line failing (a check, to fail for sure) */
+	one_fault_plan(&s, "expect running web == 99", "", &p);
+	assert_int_equal(explore_run_judged(&s, &p, &a, &v, NULL, err, sizeof err), 0);
+	assert_false(a.passed);
+	assert_non_null(strstr(a.message, " of explore's plan (generated fault 1, link): "
+					  "expect running web == 99: "));
+	scn_free(&s);
+}
+
 /* A liveness failure that the same plan with its faults off fails with the
  * same words is the scenario's own story (web wants 3 replicas at one per
  * worker on 2 workers: security-ca-rotation-node-down.scn's end), not a
@@ -962,6 +1078,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_explore_cert_and_ca_faults),
+		cmocka_unit_test(
+			test_explore_no_cert_fault_when_the_scenario_sizes_a_network),
+		cmocka_unit_test(test_explore_spares_drained_and_paused_nodes),
+		cmocka_unit_test(test_explore_failures_name_the_users_line),
 		cmocka_unit_test(test_explore_kinds_parse_and_print),
 		cmocka_unit_test(test_explore_plan_is_a_function_of_the_seed),
 		cmocka_unit_test(
