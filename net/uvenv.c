@@ -146,7 +146,6 @@ struct uvenv_out {
 	bool closing;
 	struct tls_conn *tls; /* the client side; NULL until connected */
 	uint64_t dialed_ms;   /* the loop's time at dial */
-	bool connected;	      /* TCP connected, the ClientHello sent */
 	/* what the server showed, and the frames it replies (env reply) */
 	bool verified;
 	struct pki_cert shown;
@@ -322,7 +321,6 @@ struct uvenv {
 	size_t hs_done, hs_ended;
 	uint64_t hs_done_ms;
 	uint64_t handshake_timeout_ms;
-	uint64_t handshake_queued_ms; /* see UVENV_HANDSHAKE_QUEUED_MS */
 	uint8_t *rbuf; /* every socket read lands here (one loop, one at a time) */
 	/* issue 18: the addresses uvenv_keep_peers was last given */
 	char kept[LIMIT_MANAGERS_MAX][LIMIT_ADDR_BYTES_MAX + 1];
@@ -1740,7 +1738,6 @@ static void uvenv_out_connected(uv_connect_t *req, int status)
 		uvenv_out_fail(o, "read_start failed");
 		return;
 	}
-	o->connected = true;
 }
 
 /* Starts a connection to p. Failure to even start counts as a failed
@@ -2056,14 +2053,12 @@ static void uvenv_sweep(uv_timer_t *h)
 		struct uvenv_peer **pp = &u->buckets[i];
 		while (*pp) {
 			struct uvenv_peer *p = *pp;
-			uint64_t limit = p->out && p->out->connected
-						 ? u->handshake_queued_ms
-						 : u->handshake_timeout_ms;
 			if (p->out && !p->out->up && !p->out->closing &&
-			    now - p->out->dialed_ms >= limit) {
+			    now - p->out->dialed_ms >= u->handshake_timeout_ms) {
 				char why[96];
 				snprintf(why, sizeof why,
-					 "no TLS handshake within %" PRIu64 " ms", limit);
+					 "no TLS handshake within %" PRIu64 " ms",
+					 u->handshake_timeout_ms);
 				uvenv_out_fail(p->out, why);
 			}
 			if (p->head)
@@ -3874,10 +3869,6 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 		cfg->handshakes_max ? cfg->handshakes_max : UVENV_HANDSHAKES_MAX;
 	u->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms
 							    : UVENV_HANDSHAKE_TIMEOUT_MS;
-	u->handshake_queued_ms = cfg->handshake_queued_ms ? cfg->handshake_queued_ms
-							  : UVENV_HANDSHAKE_QUEUED_MS;
-	if (u->handshake_queued_ms < u->handshake_timeout_ms)
-		u->handshake_queued_ms = u->handshake_timeout_ms;
 	u->timer_next_id = 1;
 
 	u->on_exit = cfg->on_exit;

@@ -73,19 +73,8 @@ struct uvenv;
  * core/limits.h.) */
 #define UVENV_HANDSHAKES_MAX LIMIT_TLS_HANDSHAKES_MAX
 /* A connection (either way) whose TLS handshake has not completed by then,
- * counted from accept or dial, is closed; but see the next. */
+ * counted from accept or dial, is closed. */
 #define UVENV_HANDSHAKE_TIMEOUT_MS 10000u
-/* An outgoing connection that the server's kernel took (TCP connected, our
- * ClientHello sent) waits this long from dial for the handshake: a server
- * at its handshakes_max holds new connections in its accept backlog, and
- * a client that gives up there and redials only starts again at the back
- * of that queue, after the server may have spent a signature on the one
- * given up (issue 18: at 5,000 agents, up to four in five of a survivor's
- * handshakes in a second of the failover were given up by the agent
- * before it answered). A server that died closes or resets the connection
- * at once, and one that never answered the connect keeps the shorter
- * timeout. */
-#define UVENV_HANDSHAKE_QUEUED_MS 30000u
 /* Certificates this env makes start this much before now: a peer whose
  * clock is behind ours by up to that still takes them. */
 #define UVENV_CERT_BACKDATE_S 60
@@ -138,9 +127,6 @@ struct uvenv_cfg {
 	 * managers' certificates). NULL: the uvenv keeps one of its own of
 	 * UVENV_VCACHE_SLOTS. */
 	struct uvenv_vcache *vcache;
-	/* appended (issue 18): 0: UVENV_HANDSHAKE_QUEUED_MS (at least
-	 * handshake_timeout_ms) */
-	unsigned handshake_queued_ms;
 };
 
 /* Peer certificates verified against the roots (issue 18): pki_verify of

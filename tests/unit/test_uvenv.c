@@ -2729,52 +2729,6 @@ static void test_uvenv_handshake_flood_is_bounded(void **state)
 	rm_tree(dir_c);
 }
 
-/* Issue 18: a client whose connection waits in a busy server's accept
- * backlog (the server at its handshakes_max) keeps its place past its own
- * handshake timeout: TCP connected and its ClientHello sent, it waits up
- * to handshake_queued_ms, and is heard once a slot frees, with no down
- * notice and no redial (before, it gave up at the handshake timeout and
- * dialled again, at the back of the queue). */
-static void test_uvenv_client_queued_at_a_busy_server_keeps_its_place(void **state)
-{
-	uv_loop_t loop;
-	char dir_a[64], dir_b[64];
-	struct uvenv *a, *b;
-	struct env *ea, *eb;
-	struct rx ra, rb;
-	int mute;
-
-	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
-	uv_loop_init(&loop);
-	/* b's one slot is held by a mute connection for 1.5 s */
-	b = open_env_cfg(
-		&loop, dir_b, "127.0.0.1:0",
-		(struct uvenv_cfg){.handshakes_max = 1, .handshake_timeout_ms = 1500});
-	a = open_env_cfg(&loop, dir_a, "127.0.0.1:0",
-			 (struct uvenv_cfg){.handshake_timeout_ms = 300});
-	ea = uvenv_env(a);
-	eb = uvenv_env(b);
-	rx_init(&ra);
-	rx_init(&rb);
-	eb->ops->listen(eb, rx_recv, NULL, &rb);
-	ea->ops->listen(ea, rx_recv, rx_peer, &ra);
-	mute = raw_connect(uvenv_addr(b));
-	run_until(&loop, never, NULL, 100); /* b accepts it: the slot is taken */
-	assert_int_equal(send_seq(a, uvenv_addr(b), 0, 100), 0);
-	rb.want = 1;
-	assert_true(run_until(&loop, rx_has_want, &rb, 5000));
-	assert_int_equal(ra.downs, 0);
-	assert_int_equal(ra.ups, 1);
-	close(mute);
-
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
-}
-
 /* Autolock (issue 13): the node's TLS key is sealed on its disk with the
  * key the core gives (pki_lock); a new process starts with it locked (no
  * identity: pki_info CS_EAUTH) until pki_unlock gives the same key; a wrong
@@ -2868,8 +2822,6 @@ int main(void)
 		cmocka_unit_test(test_uvenv_peer_checks_are_remembered_until_expiry),
 		cmocka_unit_test(test_uvenv_wall_clock),
 		cmocka_unit_test(test_uvenv_handshake_flood_is_bounded),
-		cmocka_unit_test(
-			test_uvenv_client_queued_at_a_busy_server_keeps_its_place),
 		cmocka_unit_test(test_uvenv_reply_answers_a_joiner_on_its_own_connection),
 		cmocka_unit_test(test_uvenv_reply_finds_each_of_many_connections),
 	};
