@@ -73,8 +73,8 @@
 #define UVENV_MESSAGE_BYTES    512u
 #define UVENV_BUSY_TIMEOUT_MS  5000
 #define UVENV_LISTEN_BACKLOG   4096 /* the kernel caps it at net.core.somaxconn */
-#define UVENV_ROOTS_MAX	       2u /* trusted at once: the old and new in a rotation */
-#define UVENV_CHAIN_MAX	       4u /* a peer's chain certificates looked at */
+#define UVENV_ROOTS_MAX	       2u   /* trusted at once: the old and new in a rotation */
+#define UVENV_CHAIN_MAX	       4u   /* a peer's chain certificates looked at */
 #define UVENV_EPHEMERAL_S      (10LL * 365 * 24 * 3600)
 
 _Static_assert(LIMIT_ADDR_BYTES_MAX < 256, "an address fits a hello");
