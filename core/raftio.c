@@ -116,15 +116,26 @@ static int raftio_meta_get(struct raftio *rio, const char *key, uint64_t *value)
 	sqlite3_stmt *st;
 	int rc, rv = 0;
 	*value = 0;
-	if (sqlite3_prepare_v2(
-		    rio->db,
-		    "SELECT value, (SELECT value FROM raft_meta WHERE key = ?1 || '#')"
-		    " FROM raft_meta WHERE key = ?1",
-		    -1, &st, NULL) != SQLITE_OK)
+	/* one row always: the value and its check, each NULL when absent */
+	if (sqlite3_prepare_v2(rio->db,
+			       "SELECT (SELECT value FROM raft_meta WHERE key = ?1),"
+			       " (SELECT value FROM raft_meta WHERE key = ?1 || '#')",
+			       -1, &st, NULL) != SQLITE_OK)
 		return RAFT_IOERR;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_NULL &&
+	    sqlite3_column_type(st, 1) != SQLITE_NULL) {
+		/* the check without its value: the row was lost (its key
+		 * flipped, in the table or in sqlite's index of the keys);
+		 * read as 0, a lost term or vote would let this node vote
+		 * twice in a term */
+		env_logf(rio->env, ENV_LOG_ERROR,
+			 "msg=\"raft storage: the %s is missing, its check is there"
+			 " (corrupt)\"",
+			 key);
+		rv = RAFT_CORRUPT;
+	} else if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
 		*value = (uint64_t)sqlite3_column_int64(st, 0);
 		if (sqlite3_column_type(st, 1) != SQLITE_NULL &&
 		    sqlite3_column_int64(st, 1) != raftio_meta_check(key, *value)) {
@@ -136,7 +147,7 @@ static int raftio_meta_get(struct raftio *rio, const char *key, uint64_t *value)
 		}
 	}
 	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc != SQLITE_ROW)
 		return RAFT_IOERR;
 	return rv;
 }

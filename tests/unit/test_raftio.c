@@ -1578,6 +1578,38 @@ static void test_raftio_a_flipped_term_is_found(void **state)
 	finish(&n);
 }
 
+/* Issue 18: a term or vote row lost (its key flipped in the table, or in
+ * sqlite's index of the keys, so that the lookup finds nothing) while its
+ * check row is there is corrupt, not a term of 0 (a node at term 0 with no
+ * vote could vote again in a term it voted in). */
+static void test_raftio_a_lost_term_row_is_found(void **state)
+{
+	static const char *const lose[] = {"term", "vote"};
+
+	for (int i = 0; i < 2; i++) {
+		struct node n;
+		struct raft_snapshot *snap = NULL;
+		struct raft_entry *entries = NULL;
+		raft_term term;
+		raft_id vote;
+		raft_index start;
+		size_t count;
+		char sql[96];
+
+		boot(&n, true);
+		assert_int_equal(n.rio.io.set_term(&n.rio.io, 7), 0);
+		assert_int_equal(n.rio.io.set_vote(&n.rio.io, 2), 0);
+		snprintf(sql, sizeof sql,
+			 "UPDATE raft_meta SET key = 'tesm' WHERE key = '%s'", lose[i]);
+		assert_int_equal(sqlite3_exec(n.rio.db, sql, NULL, NULL, NULL),
+				 SQLITE_OK);
+		assert_int_equal(n.rio.io.load(&n.rio.io, &term, &vote, &snap, &start,
+					       &entries, &count),
+				 RAFT_CORRUPT);
+		finish(&n);
+	}
+}
+
 /* Issue 18: a manager of the cluster's first configuration bootstraps at
  * every start (libraft's bootstrap is refused on a node that has state):
  * that check must not read the log, which load checks and, corrupt, drops
@@ -1950,6 +1982,7 @@ int main(void)
 		cmocka_unit_test(
 			test_raftio_a_failed_commit_of_two_appends_closes_cleanly),
 		cmocka_unit_test(test_raftio_a_flipped_term_is_found),
+		cmocka_unit_test(test_raftio_a_lost_term_row_is_found),
 		cmocka_unit_test(
 			test_raftio_bootstrap_of_a_started_node_does_not_read_its_log),
 		cmocka_unit_test(test_raftio_a_refusal_says_which_check_failed),
