@@ -116,15 +116,26 @@ static int raftio_meta_get(struct raftio *rio, const char *key, uint64_t *value)
 	sqlite3_stmt *st;
 	int rc, rv = 0;
 	*value = 0;
-	if (sqlite3_prepare_v2(
-		    rio->db,
-		    "SELECT value, (SELECT value FROM raft_meta WHERE key = ?1 || '#')"
-		    " FROM raft_meta WHERE key = ?1",
-		    -1, &st, NULL) != SQLITE_OK)
+	/* one row always: the value and its check, each NULL when absent */
+	if (sqlite3_prepare_v2(rio->db,
+			       "SELECT (SELECT value FROM raft_meta WHERE key = ?1),"
+			       " (SELECT value FROM raft_meta WHERE key = ?1 || '#')",
+			       -1, &st, NULL) != SQLITE_OK)
 		return RAFT_IOERR;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_NULL &&
+	    sqlite3_column_type(st, 1) != SQLITE_NULL) {
+		/* the check without its value: the row was lost (its key
+		 * flipped, in the table or in sqlite's index of the keys);
+		 * read as 0, a lost term or vote would let this node vote
+		 * twice in a term */
+		env_logf(rio->env, ENV_LOG_ERROR,
+			 "msg=\"raft storage: the %s is missing, its check is there"
+			 " (corrupt)\"",
+			 key);
+		rv = RAFT_CORRUPT;
+	} else if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
 		*value = (uint64_t)sqlite3_column_int64(st, 0);
 		if (sqlite3_column_type(st, 1) != SQLITE_NULL &&
 		    sqlite3_column_int64(st, 1) != raftio_meta_check(key, *value)) {
@@ -136,7 +147,7 @@ static int raftio_meta_get(struct raftio *rio, const char *key, uint64_t *value)
 		}
 	}
 	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc != SQLITE_ROW)
 		return RAFT_IOERR;
 	return rv;
 }
@@ -401,6 +412,7 @@ static int raftio_deks_load(struct raftio *rio)
 				 "msg=\"raft storage: a data key does not open with the"
 				 " key encryption key\" key=%" PRIu64,
 				 id);
+			rio->why = "a data key does not open with the key encryption key";
 			rv = CS_ECORRUPT;
 			break;
 		}
@@ -447,6 +459,7 @@ static int raftio_keys_read(struct raftio *rio)
 	if (mode != RAFTIO_KEK_NODE) {
 		env_logf(rio->env, ENV_LOG_ERROR,
 			 "msg=\"raft storage: no key encryption key\"");
+		rio->why = "no key encryption key";
 		return CS_ECORRUPT;
 	}
 	return raftio_deks_load(rio);
@@ -795,28 +808,53 @@ rollback:
 
 static int raftio_init_db(struct raftio *rio, struct env *env);
 
+/* Whether the file has the table raft_log. Returns 1 (it has), 0 (not) or
+ * CS_ESTORAGE (sqlite cannot tell). */
+static int raftio_has_log(struct raftio *rio)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(rio->db,
+			       "SELECT 1 FROM sqlite_schema WHERE type = 'table'"
+			       " AND name = 'raft_log'",
+			       -1, &st, NULL) != SQLITE_OK)
+		return CS_ESTORAGE;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return CS_ESTORAGE;
+	return rc == SQLITE_ROW;
+}
+
 int raftio_init(struct raftio *rio, struct env *env)
 {
 	int rv = raftio_init_db(rio, env);
+	const char *why;
 	int code;
 
 	if (rv != CS_ESTORAGE && rv != CS_ECORRUPT)
 		return rv;
 	/* Issue 19: say why. Damage outside the log and the snapshot (the
 	 * schema, the keys, the term or the vote) cannot be recovered from
-	 * safely by the node alone: it refuses to start. */
+	 * safely by the node alone: it refuses to start. The why is that of
+	 * raftio's own check when one failed (sqlite then has no error to
+	 * tell: its text was "not an error"), else sqlite's. */
 	code = rio->db ? sqlite3_errcode(rio->db) & 0xff : SQLITE_OK;
+	why = rio->why		  ? rio->why
+	      : !rio->db	  ? "cannot open"
+	      : code != SQLITE_OK ? sqlite3_errmsg(rio->db)
+				  : "unknown";
 	if (rv == CS_ECORRUPT || code == SQLITE_CORRUPT || code == SQLITE_NOTADB ||
 	    code == SQLITE_ERROR)
 		env_logf(env, ENV_LOG_ERROR,
 			 "msg=\"raft storage is corrupt beyond its log: this manager"
 			 " refuses to start; remove it from the cluster and join it"
 			 " again with an empty state\" why=\"%s\"",
-			 rio->db ? sqlite3_errmsg(rio->db) : "cannot open");
+			 why);
 	else
 		env_logf(env, ENV_LOG_ERROR,
-			 "msg=\"raft storage cannot be opened\" why=\"%s\"",
-			 rio->db ? sqlite3_errmsg(rio->db) : "cannot open");
+			 "msg=\"raft storage cannot be opened\" why=\"%s\"", why);
 	return rv;
 }
 
@@ -843,6 +881,16 @@ static int raftio_init_db(struct raftio *rio, struct env *env)
 		return CS_ESTORAGE;
 	if (raftio_meta_get(rio, "format", &format))
 		return CS_ESTORAGE;
+	/* no format but a log: the format's row was lost (a flipped key);
+	 * creating the tables again would fail on them */
+	if (format == 0 && (rv = raftio_has_log(rio)) != 0) {
+		if (rv > 0) {
+			rio->why = "the format record is missing from a file that holds a"
+				   " log";
+			rv = CS_ECORRUPT;
+		}
+		return rv;
+	}
 	if (format == 0 && (rv = raftio_create(rio)))
 		return rv;
 	if (format == 1 && (rv = raftio_upgrade(rio)))
@@ -1879,10 +1927,18 @@ static int raftio_m_bootstrap(struct raft_io *io, const struct raft_configuratio
 			 "msg=\"raft storage is locked: cannot bootstrap\"");
 		return RAFT_IOERR;
 	}
-	if ((rv = raftio_meta_get(rio, "term", &term)) ||
-	    (rv = raftio_last_index(rio, &last)))
+	/* a term is written with the bootstrap's entry (and by any later
+	 * vote or append): a node that has one was bootstrapped, and a
+	 * restart does not read its log here, which load checks (a corrupt
+	 * log is dropped there and recovered from the peers; read here, it
+	 * failed the start) */
+	if ((rv = raftio_meta_get(rio, "term", &term)))
 		return rv;
-	if (term != 0 || last != 0)
+	if (term != 0)
+		return RAFT_CANTBOOTSTRAP;
+	if ((rv = raftio_last_index(rio, &last)))
+		return rv;
+	if (last != 0)
 		return RAFT_CANTBOOTSTRAP;
 	if (raftio_batch_commit(rio))
 		return RAFT_IOERR;

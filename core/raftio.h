@@ -61,6 +61,8 @@ struct raftio {
 	env_timer_id tick_timer;
 	env_timer_id flush_timer;
 	struct raftio_req *pending_head, *pending_tail;
+	const char *why; /* init's refusal, when one of raftio's own checks
+			    failed (a static string; NULL: sqlite's error) */
 	bool closing;
 	/* The leader lease, as etcd's: a follower that has heard nothing from
 	 * a leader for lease_ms grants votes again (libraft alone waits for

@@ -1741,14 +1741,16 @@ static int runner_disk(struct runner *r, const struct scn_cmd *cmd)
 		 * name with a dot is a file's own (raft.db-journal) */
 		snprintf(file, sizeof file, strchr(d->file, '.') ? "%s" : "%s.db",
 			 d->file);
-		rv = world_disk_corrupt(r->w, index, d->file[0] ? file : NULL, d->pages,
+		rv = world_disk_corrupt(r->w, index, d->file[0] ? file : NULL,
+					d->table[0] ? d->table : NULL, d->pages,
 					&flipped);
 		if (rv)
 			return runner_fail(r, cmd, "%s", cs_strerror(rv));
 		if (flipped == 0)
-			return runner_fail(r, cmd, "%s has no file %s to corrupt",
+			return runner_fail(r, cmd, "%s has no file %s%s%s to corrupt",
 					   world_node_name(r->w, index),
-					   d->file[0] ? d->file : "at all");
+					   d->file[0] ? d->file : "at all",
+					   d->table[0] ? " with a table " : "", d->table);
 		return 0;
 	}
 	rv = world_disk_fault(r->w, index, faults,

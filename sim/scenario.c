@@ -2943,6 +2943,7 @@ enum scn_disk_key {
 	SCN_DK_FOR = 1u << 2,
 	SCN_DK_FILE = 1u << 3,
 	SCN_DK_PAGES = 1u << 4,
+	SCN_DK_TABLE = 1u << 5,
 };
 
 /* disk NODE fault=eio [on=write|sync|both] [for=DUR] | disk NODE fault=full
@@ -2952,12 +2953,12 @@ static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 	static const struct scn_key keys[] = {
 		{"fault", SCN_DK_FAULT, false}, {"on", SCN_DK_ON, false},
 		{"for", SCN_DK_FOR, false},	{"file", SCN_DK_FILE, false},
-		{"pages", SCN_DK_PAGES, false},
+		{"pages", SCN_DK_PAGES, false}, {"table", SCN_DK_TABLE, false},
 	};
 	static const char *const faults[] = {"eio", "full", "torn", "corrupt"};
 	static const enum scn_disk_fault fault_of[] = {SCN_DISK_EIO, SCN_DISK_FULL,
 						       SCN_DISK_TORN, SCN_DISK_CORRUPT};
-	uint32_t file_col = 0, pages_col = 0, for_col = 0;
+	uint32_t file_col = 0, pages_col = 0, for_col = 0, table_col = 0;
 	static const char *const ons[] = {"write", "sync", "both"};
 	struct scn_disk *d = &cmd->u.disk;
 	struct scn_seen seen = {0};
@@ -3004,6 +3005,17 @@ static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 			memcpy(d->file, kv.value.s, kv.value.len);
 			d->file[kv.value.len] = '\0';
 			break;
+		case SCN_DK_TABLE:
+			table_col = kv.name.col;
+			if (kv.value.len == 0 || kv.value.len > LIMIT_NAME_BYTES_MAX ||
+			    memchr(kv.value.s, '/', kv.value.len))
+				return scn_fail(
+					p, kv.value.col,
+					"table= takes an sqlite table or index name "
+					"of the file (raft_log, ...)");
+			memcpy(d->table, kv.value.s, kv.value.len);
+			d->table[kv.value.len] = '\0';
+			break;
 		case SCN_DK_PAGES: {
 			uint64_t n = 0;
 			pages_col = kv.name.col;
@@ -3048,6 +3060,11 @@ static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 	if ((file_col || pages_col) && d->fault != SCN_DISK_CORRUPT)
 		return scn_fail(p, file_col ? file_col : pages_col,
 				"file= and pages= go with fault=corrupt");
+	if (table_col && d->fault != SCN_DISK_CORRUPT)
+		return scn_fail(p, table_col, "table= goes with fault=corrupt");
+	if (table_col && !file_col)
+		return scn_fail(p, table_col,
+				"table= needs file= (the sqlite file the table is in)");
 	if (for_col && d->fault == SCN_DISK_CORRUPT)
 		return scn_fail(p, for_col,
 				"fault=corrupt flips bits at once: it takes no for=");

@@ -452,7 +452,9 @@ struct scn_runtime {
 /* Issue 19 adds: disk NODE fault=torn [for=DUR] (a crash while it holds
  * tears the pages written since the last sync) and disk NODE fault=corrupt
  * [file=NAME] [pages=N] (flips one bit in each of N drawn pages, 1 by
- * default, of file NAME or of drawn files: at once, no duration). */
+ * default, of file NAME or of drawn files: at once, no duration). Issue 18
+ * adds [table=NAME] (file= needed): only in the rows' bytes of sqlite table
+ * or index NAME of the file, never in its b-tree's structure. */
 enum scn_disk_fault {
 	SCN_DISK_EIO,
 	SCN_DISK_FULL,
@@ -466,8 +468,9 @@ struct scn_disk {
 	bool on_write, on_sync; /* EIO: which calls fail (both by default) */
 	bool has_for;		/* else until `disk NODE ok` */
 	uint64_t for_ms;
-	char file[LIMIT_NAME_BYTES_MAX + 1]; /* corrupt: the file ("": drawn) */
-	uint32_t pages;			     /* corrupt: pages to flip a bit in */
+	char file[LIMIT_NAME_BYTES_MAX + 1];  /* corrupt: the file ("": drawn) */
+	uint32_t pages;			      /* corrupt: pages to flip a bit in */
+	char table[LIMIT_NAME_BYTES_MAX + 1]; /* corrupt: only this b-tree ("": any) */
 };
 
 /* cert NODE expire|foreign|other-cluster|none: the world replaces NODE's

@@ -1377,8 +1377,353 @@ static uint32_t simdisk_live_page(struct simvfs *vfs, const struct simdisk_file 
 	return pick;
 }
 
-int simvfs_corrupt(struct simvfs *vfs, const char *disk, const char *file, uint32_t pages,
-		   uint32_t *flipped)
+/* ------------------------------------------------- sqlite b-tree regions */
+
+/* `disk NODE fault=corrupt table=NAME` flips bits only in the rows of one
+ * b-tree of an sqlite database (a table's or an index's, named as in
+ * sqlite_schema): in its cells' payloads (the records: a row's values, an
+ * index's keys), in its leaf pages and its overflow pages. Never in the
+ * b-tree's structure (page headers, cell pointers, child pointers, rowids,
+ * payload lengths: sqlite reports those as a malformed file), nor in a
+ * page's unallocated middle (never read): sqlite reads every row still,
+ * and its reader finds the values altered. The walk reads the file's bytes
+ * before any flip, bounds every offset by the page and visits a page at
+ * most once. */
+
+/* one byte range a reader of the b-tree reads: [off, off + len) of page */
+struct simdisk_span {
+	uint32_t page; /* 0-based */
+	uint32_t off, len;
+};
+
+struct simdisk_btree {
+	const unsigned char *b; /* the file's bytes */
+	uint32_t page_count, usable;
+	unsigned char *seen; /* page_count flags: visited */
+	struct simdisk_span *spans;
+	uint32_t span_count, span_cap;
+	/* sqlite_schema's walk: the name sought, the root page found (0: none) */
+	const char *name;
+	uint32_t root;
+};
+
+static int simdisk_span_add(struct simdisk_btree *t, uint32_t page, uint32_t off,
+			    uint32_t len)
+{
+	if (len == 0)
+		return 0;
+	if (t->span_count == t->span_cap) {
+		uint32_t cap = t->span_cap ? 2 * t->span_cap : 64;
+		struct simdisk_span *s = realloc(t->spans, (size_t)cap * sizeof *s);
+		if (!s)
+			return CS_ENOMEM;
+		t->spans = s;
+		t->span_cap = cap;
+	}
+	t->spans[t->span_count++] = (struct simdisk_span){page, off, len};
+	return 0;
+}
+
+/* Reads sqlite's varint at p (at most end - p bytes) into *v. Returns its
+ * length, 0 when it runs past end. */
+static uint32_t simdisk_varint(const unsigned char *p, const unsigned char *end,
+			       uint64_t *v)
+{
+	uint64_t x = 0;
+
+	for (uint32_t i = 0; i < 9; i++) {
+		if (p + i >= end)
+			return 0;
+		if (i == 8) {
+			*v = x << 8 | p[i];
+			return 9;
+		}
+		x = x << 7 | (p[i] & 0x7f);
+		if (!(p[i] & 0x80)) {
+			*v = x;
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
+/* sqlite's local part of a payload of P bytes (file format, "Cell Payload
+ * Overflow Pages"): max_local X is U-35 in a table leaf, else
+ * ((U-12)*64/255)-23. */
+static uint64_t simdisk_local(uint32_t usable, bool table_leaf, uint64_t payload)
+{
+	uint64_t x = table_leaf ? usable - 35 : ((uint64_t)usable - 12) * 64 / 255 - 23;
+	uint64_t m = ((uint64_t)usable - 12) * 32 / 255 - 23;
+	uint64_t k;
+
+	if (payload <= x)
+		return payload;
+	k = m + (payload - m) % (usable - 4);
+	return k <= x ? k : m;
+}
+
+/* Records the overflow chain from page first holding rest bytes. */
+static int simdisk_overflow(struct simdisk_btree *t, uint32_t first, uint64_t rest)
+{
+	uint32_t page = first;
+
+	while (rest > 0 && page >= 1 && page <= t->page_count && !t->seen[page - 1]) {
+		const unsigned char *o = t->b + (size_t)(page - 1) * SIMDISK_PAGE_BYTES;
+		uint64_t here = rest < t->usable - 4 ? rest : t->usable - 4;
+		int rv;
+
+		t->seen[page - 1] = 1;
+		rv = simdisk_span_add(t, page - 1, 4, (uint32_t)here);
+		if (rv)
+			return rv;
+		rest -= here;
+		page = simdisk_be32(o);
+	}
+	return 0;
+}
+
+/* In sqlite_schema's row (the local payload rec of len bytes): when its
+ * name (column 1) is t->name, takes its rootpage (column 3). */
+static void simdisk_schema_row(struct simdisk_btree *t, const unsigned char *rec,
+			       uint64_t len)
+{
+	const unsigned char *end = rec + len, *hp, *body;
+	uint64_t hdr, type[4], at = 0;
+	uint32_t n;
+
+	n = simdisk_varint(rec, end, &hdr);
+	if (n == 0 || hdr > len)
+		return;
+	hp = rec + n;
+	body = rec + hdr;
+	for (int c = 0; c < 4; c++) {
+		n = simdisk_varint(hp, rec + hdr, &type[c]);
+		if (n == 0)
+			return;
+		hp += n;
+	}
+	/* column sizes of serial types 0-9, then blobs and texts */
+	static const uint8_t fixed[10] = {0, 1, 2, 3, 4, 6, 8, 8, 0, 0};
+	for (int c = 0; c < 4; c++) {
+		uint64_t size = type[c] < 10	? fixed[type[c]]
+				: type[c] >= 12 ? (type[c] - 12) / 2
+						: UINT64_MAX;
+		if (size == UINT64_MAX || size > (uint64_t)(end - body) - at)
+			return;
+		if (c == 1 &&
+		    (type[1] < 13 || !(type[1] & 1) || size != strlen(t->name) ||
+		     memcmp(body + at, t->name, size) != 0))
+			return;
+		if (c == 3) {
+			uint64_t root = 0;
+			if (type[3] < 1 || type[3] > 6)
+				return;
+			for (uint64_t i = 0; i < size; i++)
+				root = root << 8 | body[at + i];
+			if (root >= 1 && root <= t->page_count && t->root == 0)
+				t->root = (uint32_t)root;
+		}
+		at += size;
+	}
+}
+
+/* Walks the b-tree from page root (1-based): records its spans, or, with
+ * t->name set, looks its leaf rows up for t->name's root page. */
+static int simdisk_btree_walk(struct simdisk_btree *t, uint32_t root)
+{
+	uint32_t *stack, depth = 0;
+	int rv = 0;
+
+	stack = malloc((size_t)t->page_count * sizeof *stack);
+	if (!stack)
+		return CS_ENOMEM;
+	stack[depth++] = root;
+	while (depth > 0 && rv == 0) {
+		uint32_t page = stack[--depth], hdr = page == 1 ? 100 : 0;
+		const unsigned char *p, *end;
+		uint32_t cells, head, kind;
+		bool interior, table;
+
+		if (page < 1 || page > t->page_count || t->seen[page - 1])
+			continue;
+		t->seen[page - 1] = 1;
+		p = t->b + (size_t)(page - 1) * SIMDISK_PAGE_BYTES;
+		end = p + t->usable;
+		kind = p[hdr];
+		if (kind != 0x02 && kind != 0x05 && kind != 0x0a && kind != 0x0d)
+			continue; /* not a b-tree page: a flip made it so, or no walk */
+		interior = kind == 0x02 || kind == 0x05;
+		table = kind == 0x05 || kind == 0x0d;
+		head = hdr + (interior ? 12 : 8);
+		cells = (uint32_t)p[hdr + 3] << 8 | p[hdr + 4];
+		if (head + 2 * cells > t->usable)
+			continue;
+		if (interior && depth < t->page_count)
+			stack[depth++] = simdisk_be32(p + hdr + 8);
+		for (uint32_t i = 0; i < cells && rv == 0; i++) {
+			uint32_t off =
+				(uint32_t)p[head + 2 * i] << 8 | p[head + 2 * i + 1];
+			const unsigned char *c = p + off;
+			uint64_t payload = 0, local = 0, rowid;
+			uint32_t n;
+
+			if (off < head + 2 * cells || off >= t->usable)
+				continue;
+			if (interior) {
+				if (c + 4 > end)
+					continue;
+				if (depth < t->page_count)
+					stack[depth++] = simdisk_be32(c);
+				c += 4;
+			}
+			if (!(interior && table)) {
+				n = simdisk_varint(c, end, &payload);
+				if (n == 0)
+					continue;
+				c += n;
+			}
+			if (table) {
+				n = simdisk_varint(c, end, &rowid);
+				if (n == 0)
+					continue;
+				c += n;
+			}
+			if (!(interior && table)) {
+				local = simdisk_local(t->usable, table, payload);
+				if (local > (uint64_t)(end - c) ||
+				    (local < payload && local + 4 > (uint64_t)(end - c)))
+					continue;
+				if (t->name && table && !interior)
+					simdisk_schema_row(t, c, local);
+				if (!t->name)
+					rv = simdisk_span_add(t, page - 1,
+							      (uint32_t)(c - p),
+							      (uint32_t)local);
+				c += local;
+			}
+			if (local < payload && !t->name && rv == 0)
+				rv = simdisk_overflow(t, simdisk_be32(c),
+						      payload - local);
+		}
+	}
+	free(stack);
+	return rv;
+}
+
+/* Finds the b-tree of table (or index) name in sqlite database f and
+ * records its spans in *t (t->spans is the caller's to free). Returns 0
+ * (no spans when f is not such a database or has no such b-tree) or
+ * CS_ENOMEM. */
+static int simdisk_btree_spans(const struct simdisk_file *f, const char *name,
+			       struct simdisk_btree *t)
+{
+	static const char magic[16] = "SQLite format 3";
+	const unsigned char *b = f->cur.bytes;
+	uint32_t root;
+	int rv;
+
+	memset(t, 0, sizeof *t);
+	if (f->cur.size < 100 || memcmp(b, magic, sizeof magic) != 0 ||
+	    ((uint32_t)b[16] << 8 | b[17]) != SIMDISK_PAGE_BYTES || b[20] > 32)
+		return 0;
+	t->b = b;
+	t->page_count = (uint32_t)(f->cur.size / SIMDISK_PAGE_BYTES);
+	t->usable = SIMDISK_PAGE_BYTES - b[20];
+	t->seen = calloc(t->page_count ? t->page_count : 1, 1);
+	if (!t->seen)
+		return CS_ENOMEM;
+	/* sqlite_schema (root page 1) gives the b-tree's root page */
+	t->name = name;
+	rv = simdisk_btree_walk(t, 1);
+	root = t->root;
+	t->name = NULL;
+	memset(t->seen, 0, t->page_count);
+	if (rv == 0 && root != 0)
+		rv = simdisk_btree_walk(t, root);
+	free(t->seen);
+	t->seen = NULL;
+	return rv;
+}
+
+/* Flips bit `bit` of byte `at` of f's page: in the bytes reads see and in
+ * the platter's copy (a crash does not undo it). */
+static void simdisk_flip(struct simdisk_file *f, uint32_t page, size_t at, uint32_t bit)
+{
+	size_t off = (size_t)page * SIMDISK_PAGE_BYTES;
+
+	assert(off + at < f->cur.size);
+	assert(bit < 8);
+	f->cur.bytes[off + at] ^= (unsigned char)(1u << bit);
+	if (page < f->slot_cap && f->slot_of[page] != 0) {
+		uint32_t slot = f->slot_of[page] - 1;
+		size_t slen = f->synced_size - off < SIMDISK_PAGE_BYTES
+				      ? f->synced_size - off
+				      : SIMDISK_PAGE_BYTES;
+		if (at < slen)
+			f->saved_bytes[(size_t)slot * SIMDISK_PAGE_BYTES + at] ^=
+				(unsigned char)(1u << bit);
+	}
+}
+
+/* simdisk_corrupt_btree flips a bit in each of `pages` pages drawn among
+ * those of b-tree `table` of f, the bit drawn among the page's spans.
+ * Returns 0 (*flipped 0: no such b-tree) or CS_ENOMEM. */
+static int simdisk_corrupt_btree(struct simvfs *vfs, struct simdisk_file *f,
+				 const char *table, uint32_t pages, uint32_t *flipped)
+{
+	struct simdisk_btree t;
+	unsigned char *has;
+	uint32_t distinct = 0;
+	int rv = simdisk_btree_spans(f, table, &t);
+
+	if (rv || t.span_count == 0) {
+		free(t.spans);
+		return rv;
+	}
+	has = calloc(t.page_count, 1);
+	if (!has) {
+		free(t.spans);
+		return CS_ENOMEM;
+	}
+	for (uint32_t i = 0; i < t.span_count; i++) {
+		distinct += !has[t.spans[i].page];
+		has[t.spans[i].page] = 1;
+	}
+	for (uint32_t n = 0; n < pages; n++) {
+		uint32_t pick = simdisk_draw(vfs, distinct), page = 0;
+		uint64_t bytes = 0, at;
+
+		/* the pick-th page holding spans, in page order */
+		for (uint32_t p = 0; p < t.page_count; p++) {
+			if (has[p] && pick-- == 0) {
+				page = p;
+				break;
+			}
+		}
+		for (uint32_t i = 0; i < t.span_count; i++)
+			bytes += t.spans[i].page == page ? t.spans[i].len : 0;
+		assert(bytes > 0);
+		at = simdisk_draw(vfs, (uint32_t)bytes * 8u);
+		for (uint32_t i = 0; i < t.span_count; i++) {
+			const struct simdisk_span *s = &t.spans[i];
+			if (s->page != page)
+				continue;
+			if (at < (uint64_t)s->len * 8) {
+				simdisk_flip(f, page, s->off + at / 8,
+					     (uint32_t)(at % 8));
+				break;
+			}
+			at -= (uint64_t)s->len * 8;
+		}
+		(*flipped)++;
+	}
+	free(has);
+	free(t.spans);
+	return 0;
+}
+
+int simvfs_corrupt(struct simvfs *vfs, const char *disk, const char *file,
+		   const char *table, uint32_t pages, uint32_t *flipped)
 {
 	struct simdisk_disk *d = simdisk_disk_find(vfs, disk, NULL);
 	uint32_t done = 0;
@@ -1386,12 +1731,17 @@ int simvfs_corrupt(struct simvfs *vfs, const char *disk, const char *file, uint3
 	*flipped = 0;
 	if (!d || pages == 0)
 		return 0;
+	if (table) {
+		uint32_t index;
+		struct simdisk_file *f = file ? simdisk_file_find(d, file, &index) : NULL;
+		return f ? simdisk_corrupt_btree(vfs, f, table, pages, flipped) : 0;
+	}
 	for (uint32_t n = 0; n < pages; n++) {
 		/* the file: the named one, or one drawn among those holding
 		 * bytes (in name order) */
 		struct simdisk_file *f = NULL;
 		uint32_t page_count, page, bit;
-		size_t off, len;
+		size_t len;
 
 		if (file) {
 			uint32_t index;
@@ -1416,22 +1766,11 @@ int simvfs_corrupt(struct simvfs *vfs, const char *disk, const char *file, uint3
 			break;
 		page_count = simdisk_pages(f->cur.size);
 		page = simdisk_live_page(vfs, f, page_count);
-		off = (size_t)page * SIMDISK_PAGE_BYTES;
-		len = f->cur.size - off < SIMDISK_PAGE_BYTES ? f->cur.size - off
-							     : SIMDISK_PAGE_BYTES;
+		len = f->cur.size - (size_t)page * SIMDISK_PAGE_BYTES < SIMDISK_PAGE_BYTES
+			      ? f->cur.size - (size_t)page * SIMDISK_PAGE_BYTES
+			      : SIMDISK_PAGE_BYTES;
 		bit = simdisk_draw(vfs, (uint32_t)len * 8u);
-		f->cur.bytes[off + bit / 8] ^= (unsigned char)(1u << (bit % 8));
-		/* the platter's copy too: a crash does not undo it */
-		if (page < f->slot_cap && f->slot_of[page] != 0) {
-			uint32_t slot = f->slot_of[page] - 1;
-			size_t slen = f->synced_size - off < SIMDISK_PAGE_BYTES
-					      ? f->synced_size - off
-					      : SIMDISK_PAGE_BYTES;
-			if (bit / 8 < slen)
-				f->saved_bytes[(size_t)slot * SIMDISK_PAGE_BYTES +
-					       bit / 8] ^=
-					(unsigned char)(1u << (bit % 8));
-		}
+		simdisk_flip(f, page, bit / 8, bit % 8);
 		done++;
 	}
 	*flipped = done;

@@ -100,10 +100,16 @@ int simvfs_fault(struct simvfs *vfs, const char *disk, uint32_t faults, int64_t 
  * read); the bit within the page is drawn too (the VFS's randomness). The flip is
  * in the bytes reads see and in the synced image (a crash keeps it); a
  * connection's page cache may hide it until it reads the page again.
- * Returns 0 and in *flipped the bits flipped (0: no such disk or file, or
- * nothing in it). */
-int simvfs_corrupt(struct simvfs *vfs, const char *disk, const char *file, uint32_t pages,
-		   uint32_t *flipped);
+ * With table (file given), the pages are drawn among those of the b-tree
+ * of sqlite table or index `table` of file (as named in sqlite_schema)
+ * holding its rows' bytes (leaf and overflow pages) and the bit among those
+ * bytes (the records' headers and values), never in the b-tree's structure
+ * (page headers, cell pointers, child pointers, rowids, payload lengths)
+ * nor in unallocated space: sqlite reads every row, some with altered bytes.
+ * Returns 0 and in *flipped the bits flipped (0: no such disk, file or
+ * table, or nothing in it), or CS_ENOMEM. */
+int simvfs_corrupt(struct simvfs *vfs, const char *disk, const char *file,
+		   const char *table, uint32_t pages, uint32_t *flipped);
 
 /* simvfs_faults_until returns a time from which no disk is faulted (until
  * a new fault): the latest end of any fault set so far, 0 when none. */

@@ -2001,11 +2001,11 @@ int world_disk_fault(struct world *w, uint32_t node, uint32_t faults, us_t until
 			    world_disk_clock(until_us));
 }
 
-int world_disk_corrupt(struct world *w, uint32_t node, const char *file, uint32_t pages,
-		       uint32_t *flipped)
+int world_disk_corrupt(struct world *w, uint32_t node, const char *file,
+		       const char *table, uint32_t pages, uint32_t *flipped)
 {
 	ASSERT_NODE(w, node);
-	return simvfs_corrupt(w->vfs, w->nodes[node]->name, file, pages, flipped);
+	return simvfs_corrupt(w->vfs, w->nodes[node]->name, file, table, pages, flipped);
 }
 
 uint64_t world_incarnations(const struct world *w)

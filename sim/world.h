@@ -180,10 +180,10 @@ us_t world_node_up_since(const struct world *w, uint32_t node);
 int world_disk_fault(struct world *w, uint32_t node, uint32_t faults, us_t until_us);
 bool world_disk_faulted(const struct world *w, uint32_t node);
 /* world_disk_corrupt flips a bit in each of `pages` drawn pages of node's
- * file `file` (NULL: drawn files), see simvfs_corrupt; *flipped says how
- * many. Returns 0. */
-int world_disk_corrupt(struct world *w, uint32_t node, const char *file, uint32_t pages,
-		       uint32_t *flipped);
+ * file `file` (NULL: drawn files), of its b-tree `table` if not NULL, see
+ * simvfs_corrupt; *flipped says how many. Returns 0 or CS_ENOMEM. */
+int world_disk_corrupt(struct world *w, uint32_t node, const char *file,
+		       const char *table, uint32_t pages, uint32_t *flipped);
 /* world_disk_faults_until: a time from which no disk is faulted, until a
  * new fault (the latest end of any disk fault so far; 0 when none). */
 us_t world_disk_faults_until(const struct world *w);

@@ -1765,7 +1765,14 @@ static void test_scn_disk_faults_and_ok(void **state)
 	scn_free(&s);
 	c = line_cmd("disk w2 fault=corrupt", &s);
 	assert_string_equal(c->u.disk.file, "");
+	assert_string_equal(c->u.disk.table, "");
 	assert_int_equal(c->u.disk.pages, 1);
+	scn_free(&s);
+	/* issue 18: only the rows of one table */
+	c = line_cmd("disk m3 fault=corrupt file=raft table=raft_log pages=8", &s);
+	assert_string_equal(c->u.disk.file, "raft");
+	assert_string_equal(c->u.disk.table, "raft_log");
+	assert_int_equal(c->u.disk.pages, 8);
 	scn_free(&s);
 	c = line_cmd("disk m2 ok", &s);
 	assert_int_equal(c->u.disk.fault, SCN_DISK_OK);
@@ -1855,6 +1862,13 @@ static void test_scn_rejects_bad_fault_commands(void **state)
 	/* issue 19 */
 	line_fails("disk m1 fault=eio file=raft",
 		   "scn.scn:2:19: file= and pages= go with fault=corrupt");
+	line_fails("disk m1 fault=eio table=raft_log",
+		   "scn.scn:2:19: table= goes with fault=corrupt");
+	line_fails("disk m1 fault=corrupt table=raft_log",
+		   "scn.scn:2:23: table= needs file= (the sqlite file the table is in)");
+	line_fails("disk m1 fault=corrupt file=raft table=a/b",
+		   "scn.scn:2:39: table= takes an sqlite table or index name of the file "
+		   "(raft_log, ...)");
 	line_fails("disk m1 fault=corrupt for=1m",
 		   "scn.scn:2:23: fault=corrupt flips bits at once: it takes no for=");
 	line_fails("disk m1 fault=corrupt pages=0",
@@ -1871,7 +1885,7 @@ static void test_scn_rejects_bad_fault_commands(void **state)
 	line_fails(
 		"disk m1 fault=eio size=1G",
 		"scn.scn:2:19: unknown key 'size' for disk (expected fault, on, for, file,"
-		" pages)");
+		" pages, table)");
 	parse_fails(
 		"disk m1 fault=full\ncluster managers=1\n",
 		"scn.scn:1:1: 'disk' before 'cluster' (cluster comes first; only seed and "

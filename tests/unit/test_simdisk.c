@@ -1192,9 +1192,9 @@ static void test_simdisk_corrupt_flips_bits_that_stay(void **state)
 	assert_int_equal(f->pMethods->xSync(f, SQLITE_SYNC_FULL), SQLITE_OK);
 	file_close(w, f);
 	write_file(w, "/m1/other", "untouched");
-	assert_int_equal(simvfs_corrupt(w->vfs, "m1", "raw", 2, &flipped), 0);
+	assert_int_equal(simvfs_corrupt(w->vfs, "m1", "raw", NULL, 2, &flipped), 0);
 	assert_int_equal(flipped, 2);
-	assert_int_equal(simvfs_corrupt(w->vfs, "m1", "absent", 2, &flipped), 0);
+	assert_int_equal(simvfs_corrupt(w->vfs, "m1", "absent", NULL, 2, &flipped), 0);
 	assert_int_equal(flipped, 0);
 	simvfs_crash_begin(w->vfs, "m1");
 	simvfs_crash_end(w->vfs, "m1", true);
@@ -1235,7 +1235,8 @@ static void test_simdisk_corrupt_is_seen_by_sqlite(void **state)
 			" WHERE i < 400) INSERT INTO t(v) SELECT printf('%0100d', i) FROM n");
 		exec_ok(db, "DELETE FROM t WHERE k > 200"); /* free pages */
 		close_db(w, db);
-		assert_int_equal(simvfs_corrupt(w->vfs, "m1", name, 30, &flipped), 0);
+		assert_int_equal(simvfs_corrupt(w->vfs, "m1", name, NULL, 30, &flipped),
+				 0);
 		assert_int_equal(flipped, 30);
 		db = open_db(w, "m1", name);
 		check[0] = 0;
@@ -1254,6 +1255,68 @@ static void test_simdisk_corrupt_is_seen_by_sqlite(void **state)
 		close_db(w, db);
 	}
 	assert_int_equal(seen, 10);
+}
+
+/* table= (issue 18): flips land only in the rows of the named table (its
+ * leaf and overflow pages' records), never in its b-tree's structure nor
+ * in another table: sqlite still counts every row under its own key, and
+ * each round finds values altered, in rows that overflow too. */
+static void test_simdisk_corrupt_table_flips_only_its_rows(void **state)
+{
+	struct test_world *w = *state;
+	static const char *const want =
+		"printf('%0*d', CASE WHEN k % 10 = 0 THEN 6000 ELSE 100 END, k)";
+	uint32_t none = 9;
+	char sql[256];
+
+	for (unsigned round = 0; round < 10; round++) {
+		char name[16];
+		sqlite3 *db;
+		uint32_t flipped;
+		int rc, bad;
+
+		snprintf(name, sizeof name, "t%u.db", round);
+		db = open_db(w, "m1", name);
+		exec_ok(db, "CREATE TABLE u(k INTEGER PRIMARY KEY, v TEXT NOT NULL);"
+			    "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT NOT NULL);"
+			    "CREATE TABLE z(k INTEGER PRIMARY KEY, v TEXT NOT NULL)");
+		for (int i = 0; i < 3; i++) {
+			snprintf(
+				sql, sizeof sql,
+				"WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1"
+				" FROM n WHERE k < 300) INSERT INTO %s SELECT k, %s FROM n",
+				i == 0	 ? "u"
+				: i == 1 ? "t"
+					 : "z",
+				want);
+			exec_ok(db, sql);
+		}
+		close_db(w, db);
+		assert_int_equal(simvfs_corrupt(w->vfs, "m1", name, "t", 30, &flipped),
+				 0);
+		assert_int_equal(flipped, 30);
+		db = open_db(w, "m1", name);
+		/* the other tables: every row as written */
+		for (int i = 0; i < 2; i++) {
+			snprintf(sql, sizeof sql,
+				 "SELECT count(*) FROM %s WHERE v IS NOT %s",
+				 i == 0 ? "u" : "z", want);
+			assert_int_equal(query_int(db, sql), 0);
+		}
+		/* t's b-tree: every key there */
+		assert_int_equal(query_int(db, "SELECT count(*) FROM t"), 300);
+		assert_int_equal(query_int(db, "SELECT sum(k) FROM t"), 300 * 301 / 2);
+		/* and some row's values altered (or its record malformed) */
+		snprintf(sql, sizeof sql, "SELECT count(*) FROM t WHERE v IS NOT %s",
+			 want);
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+		bad = rc == SQLITE_OK ? query_int(db, sql) : 1;
+		assert_true(bad > 0);
+		close_db(w, db);
+	}
+	/* no such table: nothing flipped (the runner says so) */
+	assert_int_equal(simvfs_corrupt(w->vfs, "m1", "t0.db", "absent", 3, &none), 0);
+	assert_int_equal(none, 0);
 }
 
 /* Page-granular copy-on-write (issue 18): a crash after unsynced writes to
@@ -1433,6 +1496,7 @@ int main(void)
 		T(test_simdisk_sqlite_survives_torn_crash),
 		T(test_simdisk_corrupt_flips_bits_that_stay),
 		T(test_simdisk_corrupt_is_seen_by_sqlite),
+		T(test_simdisk_corrupt_table_flips_only_its_rows),
 		T(test_simdisk_crash_loses_exactly_the_unsynced_pages),
 		T(test_simdisk_torn_sync_tears_only_written_pages),
 		T(test_simdisk_connection_allocates_no_bulk_page_cache),
