@@ -1621,13 +1621,18 @@ static size_t sched_write_bytes(const Cs__Task *t, const char *msg)
  * message msg. Borrows t and msg (out keeps a copy). Returns 0,
  * SCHED_STEP_FULL when the budget has no room for it (nothing added), or
  * CS_ENOMEM. */
-/* Adds id to the plan's written set. Returns 0 or CS_ENOMEM. */
+/* Adds id to the plan's written set (open addressing, linear probes).
+ * Returns 0 or CS_ENOMEM. */
 static int sched_written_add(struct sched *p, uint64_t id)
 {
 	size_t i;
 
 	assert(id != 0);
-	if (2 * (p->written_count + 1) > p->written_mask + 1) {
+	/* at most three quarters full: a run of LIMIT_SCHED_TASKS_PER_RUN
+	 * (18,000) fits 32,768 slots, 256 KB (issue 18: at most half full it
+	 * took 512 KB, twice a run of 10,000's, of the cache the pass and the
+	 * apply's sched_survives work in) */
+	if (4 * (p->written_count + 1) > 3 * (p->written_mask + 1)) {
 		size_t cap = p->written_mask ? 2 * (p->written_mask + 1) : 1024;
 		uint64_t *w = calloc(cap, sizeof *w);
 		if (!w)
