@@ -550,6 +550,61 @@ static void test_sched_ignores_tasks_not_pending_or_not_desired_running(void **s
 	world_free(&w);
 }
 
+/* issue 18: the read takes tasks from the store's scans a ring behind
+ * (SCHED_SCAN_AHEAD, 16), prefetching them; every task still counts, in
+ * the scans' order, with more tasks than the ring and fewer, tasks on a
+ * node gone from the store passed over, and the unassigned scan stopping
+ * at the first task on a node. Nodes A, B, C hold 20, 10 and 0 running
+ * tasks of the service (17 more on a node gone); 35 pending go to C until
+ * 10, to B and C until 20 each, then A, B, C, A, B (fewest of the
+ * service, then the index). */
+static void test_sched_read_counts_every_task_through_its_ring(void **state)
+{
+	struct world w;
+	struct sched_stats st;
+	uint64_t id = 1;
+
+	(void)state;
+	world_init(&w);
+	add_node(&w, 0x1000, NULL);
+	add_node(&w, 0x2000, NULL);
+	add_node(&w, 0x3000, NULL);
+	add_service(&w, 1, NULL);
+	for (size_t i = 0; i < 20; i++)
+		add_task_full(&w, id++, 1, 0x1000, ST_RUNNING, ST_RUNNING, NULL);
+	for (size_t i = 0; i < 17; i++) /* on a node gone */
+		add_task_full(&w, id++, 1, 0x1800, ST_RUNNING, ST_RUNNING, NULL);
+	for (size_t i = 0; i < 10; i++)
+		add_task_full(&w, id++, 1, 0x2000, ST_RUNNING, ST_RUNNING, NULL);
+	for (size_t i = 0; i < 35; i++)
+		add_pending(&w, 1000 + i, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, &st), 35);
+	assert_int_equal(st.pending_count, 35);
+	assert_int_equal(st.assigned_count, 35);
+	assert_int_equal(count_on(&w, 1, 0x1000), 22);
+	assert_int_equal(count_on(&w, 1, 0x2000), 22);
+	assert_int_equal(count_on(&w, 1, 0x3000), 21);
+	assert_int_equal(node_of(&w, 1000), 0x3000);
+	assert_int_equal(node_of(&w, 1034), 0x2000);
+	world_free(&w);
+
+	/* fewer tasks than the ring: one running, two pending */
+	world_init(&w);
+	add_node(&w, 0x1000, NULL);
+	add_node(&w, 0x2000, NULL);
+	add_service(&w, 1, NULL);
+	add_task_full(&w, 1, 1, 0x1000, ST_RUNNING, ST_RUNNING, NULL);
+	add_pending(&w, 2, 1);
+	add_pending(&w, 3, 1);
+	world_commit(&w);
+	assert_int_equal(sched_once(&w, &st), 2);
+	assert_int_equal(st.pending_count, 2);
+	assert_int_equal(node_of(&w, 2), 0x2000);
+	assert_int_equal(node_of(&w, 3), 0x1000);
+	world_free(&w);
+}
+
 static void test_sched_skips_tasks_of_missing_service(void **state)
 {
 	struct world w;
@@ -2045,6 +2100,7 @@ int main(void)
 		cmocka_unit_test(test_sched_keeps_timestamp_without_now),
 		cmocka_unit_test(
 			test_sched_ignores_tasks_not_pending_or_not_desired_running),
+		cmocka_unit_test(test_sched_read_counts_every_task_through_its_ring),
 		cmocka_unit_test(test_sched_skips_tasks_of_missing_service),
 		cmocka_unit_test(test_sched_skips_down_drained_and_paused_nodes),
 		cmocka_unit_test(
