@@ -1892,6 +1892,64 @@ static void sr_full(const struct store *s, struct store_batch *b, uint64_t id,
 			 0);
 }
 
+/* Issue 18: a batch of many status reports (prefetched ahead through the
+ * task hash, whose slots keep their keys) applies each as if alone: every
+ * task present takes its report, ids not there (lookups that miss, some
+ * hashed next to present ones) change nothing, and removed tasks' slots
+ * (runs shifted back) do not hide the tasks after them. */
+static void test_store_many_status_reports_apply_each(void **state)
+{
+	enum { N = 600 };
+	struct store *s = store_new();
+	struct store_batch b;
+	uint64_t index = 1;
+
+	(void)state;
+	assert_non_null(s);
+	store_batch_init(&b);
+	add_service(&b, 10, "web");
+	for (uint64_t i = 0; i < N; i++)
+		add_task(&b, hash_mix64(i) | 1, 10, i + 1, 9,
+			 CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(apply(s, &b, index++), 0);
+	/* every third removed */
+	store_batch_init(&b);
+	for (uint64_t i = 0; i < N; i += 3) {
+		Cs__Task t = *store_task_get(s, hash_mix64(i) | 1);
+		assert_int_equal(
+			store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &t), 0);
+	}
+	assert_int_equal(apply(s, &b, index++), 0);
+	assert_int_equal(store_task_count(s), N - (N + 2) / 3);
+
+	/* reports for all N and N more ids never created */
+	store_batch_init(&b);
+	for (uint64_t i = 0; i < 2 * N; i++)
+		assert_int_equal(store_batch_status_report(
+					 &b, hash_mix64(i) | 1, 9,
+					 CS__TASK_STATE__TASK_STATE_RUNNING, (int32_t)i,
+					 1000 + i, i % 2 ? "odd" : "even"),
+				 0);
+	assert_int_equal(apply(s, &b, index), 0);
+	assert_int_equal(store_task_count(s), N - (N + 2) / 3);
+	for (uint64_t i = 0; i < 2 * N; i++) {
+		const Cs__Task *t = store_task_get(s, hash_mix64(i) | 1);
+		if (i >= N || i % 3 == 0) {
+			assert_null(t);
+			continue;
+		}
+		assert_non_null(t);
+		assert_int_equal(t->id, hash_mix64(i) | 1);
+		assert_int_equal(t->status->state, CS__TASK_STATE__TASK_STATE_RUNNING);
+		assert_int_equal(t->status->exit_code, (int32_t)i);
+		assert_int_equal(t->status->timestamp_ms, 1000 + i);
+		assert_string_equal(t->status->message, i % 2 ? "odd" : "even");
+		assert_int_equal(t->started_ms, 1000 + i);
+		assert_int_equal(t->version, index);
+	}
+	store_free(s);
+}
+
 /* Issue 18: an agent's status report as a compact action leaves the store,
  * its snapshot and its events as the full update of the task did; a stale
  * one (another node's task, no news, a task gone) changes nothing and
@@ -2464,6 +2522,7 @@ int main(void)
 		cmocka_unit_test(test_store_placement_equals_full_update),
 		cmocka_unit_test(test_store_placement_checks_the_version_each_write_left),
 		cmocka_unit_test(test_store_status_report_equals_full_update),
+		cmocka_unit_test(test_store_many_status_reports_apply_each),
 		cmocka_unit_test(
 			test_store_nodes_found_by_id_after_creates_deletes_and_restore),
 		cmocka_unit_test(test_store_placements_share_their_message),
