@@ -1,13 +1,14 @@
 /* uvenv: the real world's env on libuv (see uvenv.h).
  *
  * Memory: every uv handle is counted in u->handles_live from init to its close
- * callback; after uvenv_close the last close callback frees u. A timer, an
- * incoming connection and an outgoing connection are each one allocation
- * holding its handle, freed in that handle's close callback; a peer holds its
- * backoff timer and is freed in that timer's close callback (only at
- * uvenv_close: peers live as long as the env). One more timer, the sweep,
- * closes connections that never said hello and drops frames queued past
- * their time to live. */
+ * callback; after uvenv_close the last close callback frees u. An env timer
+ * is no handle: it is one allocation in u's heap, run by u's one libuv timer
+ * and freed when it fires (once) or stops. An incoming connection and an
+ * outgoing connection are each one allocation holding its handle, freed in
+ * that handle's close callback; a peer holds its backoff timer and is freed
+ * in that timer's close callback (only at uvenv_close: peers live as long as
+ * the env). One more timer, the sweep, closes connections that never said
+ * hello and drops frames queued past their time to live. */
 #include "net/netlog.h"
 #include "net/uvenv.h"
 
@@ -73,21 +74,25 @@
 #define UVENV_MESSAGE_BYTES    512u
 #define UVENV_BUSY_TIMEOUT_MS  5000
 #define UVENV_LISTEN_BACKLOG   4096 /* the kernel caps it at net.core.somaxconn */
-#define UVENV_ROOTS_MAX	       2u /* trusted at once: the old and new in a rotation */
-#define UVENV_CHAIN_MAX	       4u /* a peer's chain certificates looked at */
+#define UVENV_ROOTS_MAX	       2u   /* trusted at once: the old and new in a rotation */
+#define UVENV_CHAIN_MAX	       4u   /* a peer's chain certificates looked at */
 #define UVENV_EPHEMERAL_S      (10LL * 365 * 24 * 3600)
 
 _Static_assert(LIMIT_ADDR_BYTES_MAX < 256, "an address fits a hello");
 
 /* ---------------------------------------------------------------- types */
 
+/* An env timer: not a uv handle of its own but an entry in u's heap, run by
+ * u's one libuv timer (timer_tick) armed for the heap's earliest. */
 struct uvenv_timer {
-	uv_timer_t handle;
 	struct uvenv *u;
 	env_timer_id id;
 	env_timer_cb cb;
 	void *data;
-	bool repeat;
+	ms_t repeat_ms; /* 0: fires once */
+	uint64_t due;	/* the loop's time it fires at */
+	uint64_t seq;	/* arming order: breaks ties of due */
+	size_t heap_i;	/* its index in u->timer_heap */
 };
 
 /* One frame on the wire: 4-byte big-endian length then payload. */
@@ -247,10 +252,18 @@ struct uvenv {
 	uint8_t random_pool[256];
 	size_t random_used;
 
-	/* timers: sorted by id (ids only grow, so appends keep the order) */
+	/* timers: sorted by id (ids only grow, so appends keep the order), and
+	 * the same timers in a heap by (due, seq); timer_tick is the one libuv
+	 * timer, armed for timer_heap[0]'s due (timer_tick_due, UINT64_MAX when
+	 * stopped) */
 	struct uvenv_timer **timers;
+	struct uvenv_timer **timer_heap;
 	size_t timer_count, timer_cap;
 	env_timer_id timer_next_id;
+	uint64_t timer_seq;
+	uv_timer_t timer_tick;
+	uint64_t timer_tick_due;
+	bool timers_running;
 
 	/* exit (env exit): the reason, kept until on_exit runs from the loop */
 	void (*on_exit)(void *data, const char *why);
@@ -638,16 +651,102 @@ static struct uvenv_timer *uvenv_timer_find(const struct uvenv *u, env_timer_id 
 	return NULL;
 }
 
-static void uvenv_timer_close_cb(uv_handle_t *h)
+/* The heap's order is libuv's: the earlier due first, then the earlier
+ * armed (seq), so equal deadlines fire in the order they were armed. */
+static bool uvenv_timer_before(const struct uvenv_timer *a, const struct uvenv_timer *b)
 {
-	struct uvenv_timer *t = h->data;
-	struct uvenv *u = t->u;
-
-	free(t);
-	uvenv_handle_gone(u);
+	return a->due < b->due || (a->due == b->due && a->seq < b->seq);
 }
 
-/* Takes t out of the table and closes its handle: it never fires again. */
+static void uvenv_timer_heap_set(struct uvenv *u, size_t i, struct uvenv_timer *t)
+{
+	u->timer_heap[i] = t;
+	t->heap_i = i;
+}
+
+static void uvenv_timer_heap_up(struct uvenv *u, size_t i)
+{
+	struct uvenv_timer *t = u->timer_heap[i];
+
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (!uvenv_timer_before(t, u->timer_heap[parent]))
+			break;
+		uvenv_timer_heap_set(u, i, u->timer_heap[parent]);
+		i = parent;
+	}
+	uvenv_timer_heap_set(u, i, t);
+}
+
+static void uvenv_timer_heap_down(struct uvenv *u, size_t i)
+{
+	struct uvenv_timer *t = u->timer_heap[i];
+	size_t n = u->timer_count;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n &&
+		    uvenv_timer_before(u->timer_heap[c + 1], u->timer_heap[c]))
+			c++;
+		if (!uvenv_timer_before(u->timer_heap[c], t))
+			break;
+		uvenv_timer_heap_set(u, i, u->timer_heap[c]);
+		i = c;
+	}
+	uvenv_timer_heap_set(u, i, t);
+}
+
+/* Puts t (due and seq set) in the heap; the heap has room for timer_count. */
+static void uvenv_timer_heap_push(struct uvenv *u, struct uvenv_timer *t, size_t n)
+{
+	uvenv_timer_heap_set(u, n, t);
+	uvenv_timer_heap_up(u, n);
+}
+
+/* Takes t out of the heap of n entries (the last slot becomes free). */
+static void uvenv_timer_heap_remove(struct uvenv *u, struct uvenv_timer *t, size_t n)
+{
+	size_t i = t->heap_i;
+	struct uvenv_timer *last = u->timer_heap[n - 1];
+
+	assert(i < n && u->timer_heap[i] == t);
+	if (last == t)
+		return;
+	uvenv_timer_heap_set(u, i, last);
+	if (i > 0 && uvenv_timer_before(last, u->timer_heap[(i - 1) / 2]))
+		uvenv_timer_heap_up(u, i);
+	else
+		uvenv_timer_heap_down(u, i);
+}
+
+static void uvenv_timers_fire(uv_timer_t *h);
+
+/* Arms the one libuv timer for the earliest env timer (or stops it). Not
+ * while the timers run: the run re-arms it when it ends. */
+static void uvenv_timers_rearm(struct uvenv *u)
+{
+	uint64_t now, due;
+
+	if (u->timers_running || u->closing)
+		return;
+	if (u->timer_count == 0) {
+		if (u->timer_tick_due != UINT64_MAX) {
+			uv_timer_stop(&u->timer_tick);
+			u->timer_tick_due = UINT64_MAX;
+		}
+		return;
+	}
+	due = u->timer_heap[0]->due;
+	if (due == u->timer_tick_due)
+		return;
+	now = uv_now(u->loop);
+	uv_timer_start(&u->timer_tick, uvenv_timers_fire, due > now ? due - now : 0, 0);
+	u->timer_tick_due = due;
+}
+
+/* Takes t out of the table and the heap and frees it: it never fires again. */
 static void uvenv_timer_kill(struct uvenv *u, struct uvenv_timer *t)
 {
 	size_t i = uvenv_timer_slot(u, t->id);
@@ -656,24 +755,40 @@ static void uvenv_timer_kill(struct uvenv *u, struct uvenv_timer *t)
 	assert(u->timers[i] == t);
 	memmove(&u->timers[i], &u->timers[i + 1],
 		(u->timer_count - i - 1) * sizeof *u->timers);
+	uvenv_timer_heap_remove(u, t, u->timer_count);
 	u->timer_count--;
-	uv_timer_stop(&t->handle);
-	uv_close((uv_handle_t *)&t->handle, uvenv_timer_close_cb);
+	free(t);
 }
 
-static void uvenv_timer_fire(uv_timer_t *h)
+/* The one libuv timer: runs every env timer due by the loop's time, in the
+ * heap's order, as libuv ran them when each was a uv_timer of its own (a
+ * repeating one is re-armed before its callback; one armed with 0 ms by a
+ * callback runs in the same pass). */
+static void uvenv_timers_fire(uv_timer_t *h)
 {
-	struct uvenv_timer *t = h->data;
-	struct uvenv *u = t->u;
-	env_timer_cb cb = t->cb;
-	void *data = t->data;
-	env_timer_id id = t->id;
+	struct uvenv *u = h->data;
+	uint64_t now = uv_now(u->loop);
 
 	assert(!u->closing);
-	assert(uvenv_timer_find(u, id) == t);
-	if (!t->repeat)
-		uvenv_timer_kill(u, t); /* the id is dead when cb runs */
-	cb(&u->env, id, data);
+	u->timer_tick_due = UINT64_MAX; /* a one-shot: it fired */
+	u->timers_running = true;
+	while (!u->closing && u->timer_count > 0 && u->timer_heap[0]->due <= now) {
+		struct uvenv_timer *t = u->timer_heap[0];
+		env_timer_cb cb = t->cb;
+		void *data = t->data;
+		env_timer_id id = t->id;
+
+		if (t->repeat_ms > 0) {
+			t->due = now + t->repeat_ms;
+			t->seq = u->timer_seq++;
+			uvenv_timer_heap_down(u, 0);
+		} else {
+			uvenv_timer_kill(u, t); /* the id is dead when cb runs */
+		}
+		cb(&u->env, id, data);
+	}
+	u->timers_running = false;
+	uvenv_timers_rearm(u);
 }
 
 static int uvenv_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms,
@@ -693,6 +808,10 @@ static int uvenv_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms,
 		if (!a)
 			return CS_ENOMEM;
 		u->timers = a;
+		a = realloc(u->timer_heap, cap * sizeof *a);
+		if (!a)
+			return CS_ENOMEM;
+		u->timer_heap = a;
 		u->timer_cap = cap;
 	}
 	t = malloc(sizeof *t);
@@ -702,13 +821,14 @@ static int uvenv_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms,
 	t->id = u->timer_next_id++;
 	t->cb = cb;
 	t->data = data;
-	t->repeat = repeat_ms > 0;
-	uv_timer_init(u->loop, &t->handle);
-	t->handle.data = t;
-	u->handles_live++;
-	uv_timer_start(&t->handle, uvenv_timer_fire, delay_ms, repeat_ms);
+	t->repeat_ms = repeat_ms;
+	t->due = uv_now(u->loop) + delay_ms;
+	t->seq = u->timer_seq++;
 	assert(u->timer_count == 0 || u->timers[u->timer_count - 1]->id < t->id);
-	u->timers[u->timer_count++] = t;
+	u->timers[u->timer_count] = t;
+	uvenv_timer_heap_push(u, t, u->timer_count);
+	u->timer_count++;
+	uvenv_timers_rearm(u);
 	*id = t->id;
 	return 0;
 }
@@ -718,8 +838,10 @@ static void uvenv_timer_stop(struct env *env, env_timer_id id)
 	struct uvenv *u = uvenv_of(env);
 	struct uvenv_timer *t = uvenv_timer_find(u, id);
 
-	if (t)
+	if (t) {
 		uvenv_timer_kill(u, t);
+		uvenv_timers_rearm(u);
+	}
 	assert(uvenv_timer_find(u, id) == NULL);
 }
 
@@ -3870,6 +3992,10 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	u->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms
 							    : UVENV_HANDSHAKE_TIMEOUT_MS;
 	u->timer_next_id = 1;
+	u->timer_tick_due = UINT64_MAX;
+	uv_timer_init(u->loop, &u->timer_tick);
+	u->timer_tick.data = u;
+	u->handles_live++;
 
 	u->on_exit = cfg->on_exit;
 	u->exit_data = cfg->exit_data;
@@ -3942,7 +4068,7 @@ const char *uvenv_storage_error(const struct uvenv *u)
 }
 
 /* The close callback of a handle of u itself (its data is u): the
- * listener, the sweep and exit timers. */
+ * listener, the sweep, exit and env timers' tick. */
 static void uvenv_own_close_cb(uv_handle_t *h)
 {
 	uvenv_handle_gone(h->data);
@@ -3969,12 +4095,14 @@ void uvenv_close(struct uvenv *u)
 	free(u->lbs);
 	u->lbs = NULL;
 
-	for (size_t i = 0; i < u->timer_count; i++) {
-		uv_timer_stop(&u->timers[i]->handle);
-		uv_close((uv_handle_t *)&u->timers[i]->handle, uvenv_timer_close_cb);
-	}
+	for (size_t i = 0; i < u->timer_count; i++)
+		free(u->timers[i]);
 	free(u->timers);
 	u->timers = NULL;
+	free(u->timer_heap);
+	u->timer_heap = NULL;
+	uv_timer_stop(&u->timer_tick);
+	uv_close((uv_handle_t *)&u->timer_tick, uvenv_own_close_cb);
 	u->timer_count = u->timer_cap = 0;
 	uv_timer_stop(&u->sweep);
 	uv_close((uv_handle_t *)&u->sweep, uvenv_own_close_cb);

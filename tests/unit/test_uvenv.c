@@ -1439,6 +1439,92 @@ static void test_uvenv_timers_fire_in_order_stop_and_repeat(void **state)
 	rm_tree(dir);
 }
 
+/* Many env timers with one deadline fire in the order they were armed (the
+ * stopped ones never), one armed with 0 ms by a callback after them; and the
+ * loop holds one libuv timer for them all, not one each. */
+#define FIFO_TIMERS 300
+
+struct fifo {
+	uint32_t order[FIFO_TIMERS + 1];
+	size_t n;
+	env_timer_id ids[FIFO_TIMERS];
+	uint32_t index[FIFO_TIMERS + 1];
+	bool end;
+};
+
+struct fifo_arg {
+	struct fifo *f;
+	uint32_t i;
+};
+
+static void fifo_cb(struct env *env, env_timer_id id, void *data)
+{
+	struct fifo_arg *a = data;
+	struct fifo *f = a->f;
+	env_timer_id child;
+
+	(void)id;
+	f->order[f->n++] = a->i;
+	if (a->i == 0) /* the first arms one more, 0 ms: after the others */
+		assert_int_equal(env->ops->timer_start(env, 0, 0, fifo_cb,
+						       &a[FIFO_TIMERS], &child),
+				 0);
+	if (a->i == FIFO_TIMERS)
+		f->end = true;
+}
+
+static bool fifo_end(void *ctx)
+{
+	return ((struct fifo *)ctx)->end;
+}
+
+static void count_active_timers(uv_handle_t *h, void *arg)
+{
+	if (h->type == UV_TIMER && uv_is_active(h))
+		(*(size_t *)arg)++;
+}
+
+static void test_uvenv_timers_equal_deadlines_fifo_on_one_uv_timer(void **state)
+{
+	uv_loop_t loop;
+	char dir[64];
+	struct uvenv *u;
+	struct env *e;
+	static struct fifo f;
+	static struct fifo_arg args[FIFO_TIMERS + 1];
+	size_t before = 0, after = 0, expect = 0;
+
+	(void)state;
+	memset(&f, 0, sizeof f);
+	make_tmpdir(dir, sizeof dir);
+	uv_loop_init(&loop);
+	u = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
+	e = uvenv_env(u);
+	uv_walk(&loop, count_active_timers, &before);
+	for (uint32_t i = 0; i <= FIFO_TIMERS; i++)
+		args[i] = (struct fifo_arg){&f, i};
+	for (uint32_t i = 0; i < FIFO_TIMERS; i++)
+		assert_int_equal(
+			e->ops->timer_start(e, 3, 0, fifo_cb, &args[i], &f.ids[i]), 0);
+	uv_walk(&loop, count_active_timers, &after);
+	assert_true(after <= before + 1);
+	for (uint32_t i = 5; i < FIFO_TIMERS; i += 7)
+		e->ops->timer_stop(e, f.ids[i]);
+	assert_true(run_until(&loop, fifo_end, &f, 5000));
+	for (uint32_t i = 0; i < FIFO_TIMERS; i++)
+		if (i < 5 || (i - 5) % 7 != 0)
+			assert_int_equal(f.order[expect++], i);
+	assert_int_equal(f.order[expect++], FIFO_TIMERS);
+	assert_int_equal(f.n, expect);
+	after = 0;
+	uv_walk(&loop, count_active_timers, &after);
+	assert_true(after <= before); /* nothing armed: the tick stopped */
+
+	close_env(&loop, u);
+	loop_done(&loop);
+	rm_tree(dir);
+}
+
 /* ---------------------------------------------------------------- storage */
 
 static void test_uvenv_storage_same_handle_and_survives_reopen(void **state)
@@ -2804,6 +2890,7 @@ int main(void)
 		cmocka_unit_test(test_uvenv_receiver_frame_limit_closes_connection),
 		cmocka_unit_test(test_uvenv_open_rejects_bad_address_and_port_in_use),
 		cmocka_unit_test(test_uvenv_timers_fire_in_order_stop_and_repeat),
+		cmocka_unit_test(test_uvenv_timers_equal_deadlines_fifo_on_one_uv_timer),
 		cmocka_unit_test(test_uvenv_storage_same_handle_and_survives_reopen),
 		cmocka_unit_test(
 			test_uvenv_state_dir_of_another_version_is_refused_untouched),
