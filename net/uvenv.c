@@ -233,6 +233,7 @@ struct uvenv {
 	struct uvenv_peer **buckets; /* chained hash of peers by address */
 	size_t bucket_count;	     /* a power of two */
 	size_t peer_count;
+	uint64_t tls_writes; /* plaintext handed to TLS: one record each (to 16 KiB) */
 	/* frames sent to connected peers during one loop turn go out together,
 	 * just before the loop waits again (uvenv_corked) */
 	uv_prepare_t cork;
@@ -1231,6 +1232,14 @@ static void uvenv_in_written(uv_write_t *req, int status)
 	}
 }
 
+/* tls_write, counted in u->tls_writes (each call seals its own records). */
+static int uvenv_tls_write(struct uvenv *u, struct tls_conn *t, const uint8_t *p,
+			   size_t n, char why[TLS_WHY_BYTES])
+{
+	u->tls_writes++;
+	return tls_write(t, p, n, why);
+}
+
 /* Hands what tls has to write on s to libuv, in one write. Returns 0, or a
  * libuv error / CS_ENOMEM (nothing was handed). */
 static int uvenv_tls_push(struct tls_conn *t, uv_stream_t *s, uv_write_cb cb)
@@ -1657,19 +1666,19 @@ static void uvenv_peer_flush(struct uvenv_peer *p)
 		assert(p->pending_bytes >= f->size);
 		p->pending_bytes -= f->size;
 		if (staged + f->size > sizeof stage && staged > 0) {
-			rv |= tls_write(o->tls, stage, staged, why);
+			rv |= uvenv_tls_write(p->u, o->tls, stage, staged, why);
 			staged = 0;
 		}
 		if (f->size <= sizeof stage) {
 			memcpy(stage + staged, f->bytes, f->size);
 			staged += f->size;
 		} else {
-			rv |= tls_write(o->tls, f->bytes, f->size, why);
+			rv |= uvenv_tls_write(p->u, o->tls, f->bytes, f->size, why);
 		}
 		free(f);
 	}
 	if (staged > 0)
-		rv |= tls_write(o->tls, stage, staged, why);
+		rv |= uvenv_tls_write(p->u, o->tls, stage, staged, why);
 	if (rv != 0) {
 		/* a memory BIO refuses only without memory: frames are lost,
 		 * as on a broken socket */
@@ -2206,6 +2215,11 @@ size_t uvenv_in_buffered_bytes(const struct uvenv *u)
 size_t uvenv_peer_count(const struct uvenv *u)
 {
 	return u->peer_count;
+}
+
+uint64_t uvenv_tls_writes(const struct uvenv *u)
+{
+	return u->tls_writes;
 }
 
 /* ---------------------------------------------------------------- transport */
@@ -3028,9 +3042,10 @@ static int uvenv_reply(struct env *env, uint64_t conn, const uint8_t *buf, size_
 {
 	struct uvenv *u = uvenv_of(env);
 	struct uvenv_in *c;
-	uint8_t h[UVENV_HEADER_BYTES];
+	uint8_t stage[UVENV_TLS_RECORD_BYTES];
 	char why[TLS_WHY_BYTES];
 	size_t queued;
+	int rv;
 
 	assert(buf != NULL || len == 0);
 	if (u->closing)
@@ -3044,9 +3059,20 @@ static int uvenv_reply(struct env *env, uint64_t conn, const uint8_t *buf, size_
 	queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->handle);
 	if (queued > 0 && queued + UVENV_HEADER_BYTES + len > u->peer_queue_bytes_max)
 		return CS_EAGAIN;
-	uvenv_write_be32(h, (uint32_t)len);
-	if (tls_write(c->tls, h, sizeof h, why) != 0 ||
-	    tls_write(c->tls, buf, len, why) != 0 ||
+	/* header and frame in one TLS record when they fit one: a leader
+	 * answers every agent this way, and a record each cost two seals and
+	 * twice the overhead on the wire */
+	if (len <= sizeof stage - UVENV_HEADER_BYTES) {
+		uvenv_write_be32(stage, (uint32_t)len);
+		memcpy(stage + UVENV_HEADER_BYTES, buf, len);
+		rv = uvenv_tls_write(u, c->tls, stage, UVENV_HEADER_BYTES + len, why);
+	} else {
+		uvenv_write_be32(stage, (uint32_t)len);
+		rv = uvenv_tls_write(u, c->tls, stage, UVENV_HEADER_BYTES, why);
+		if (rv == 0)
+			rv = uvenv_tls_write(u, c->tls, buf, len, why);
+	}
+	if (rv != 0 ||
 	    uvenv_tls_push(c->tls, (uv_stream_t *)&c->handle, uvenv_in_written) != 0) {
 		uvenv_in_close(c, "write failed");
 		return CS_ECLOSED;

@@ -202,6 +202,10 @@ int uvenv_keep_peers(struct uvenv *u, const char *const *addrs, size_t n);
 /* uvenv_peer_count returns how many peer addresses u keeps (for tests). */
 size_t uvenv_peer_count(const struct uvenv *u);
 
+/* uvenv_tls_writes returns how many times u handed plaintext to TLS for
+ * frames (each seals at least one record): for tests and profiles. */
+uint64_t uvenv_tls_writes(const struct uvenv *u);
+
 /* uvenv_in_buffered_bytes returns what the read buffers of u's incoming
  * connections hold now (their capacity; for tests). Never more than the
  * cfg's in_buffered_bytes_max. */

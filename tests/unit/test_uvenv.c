@@ -2598,6 +2598,8 @@ static void test_uvenv_reply_answers_a_joiner_on_its_own_connection(void **state
 	assert_memory_equal(ra.last.root, root, sizeof root);
 	assert_int_equal(ra.last.conn, 0);
 	assert_int_equal(uvenv_peer_count(b), 0); /* b dialled no one */
+	/* the answer, header and frame, went in one TLS record, not two */
+	assert_int_equal(uvenv_tls_writes(b), 1);
 
 	assert_int_equal(eb->ops->reply(eb, rb.conn + 1000, (const uint8_t *)"x", 1),
 			 CS_ECLOSED);
