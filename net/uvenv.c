@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -82,8 +83,22 @@ _Static_assert(LIMIT_ADDR_BYTES_MAX < 256, "an address fits a hello");
 
 /* ---------------------------------------------------------------- types */
 
-/* An env timer: not a uv handle of its own but an entry in u's heap, run by
- * u's one libuv timer (timer_tick) armed for the heap's earliest. */
+/* Env timers of one or more uvenvs of one loop: a heap by (due, seq) and
+ * one libuv timer (tick) armed for its earliest (tick_due; UINT64_MAX when
+ * stopped). */
+struct uvenv_clock {
+	uv_loop_t *loop;
+	uv_timer_t tick;
+	uint64_t tick_due;
+	struct uvenv_timer **heap;
+	size_t count, cap;
+	uint64_t seq; /* arming order */
+	bool running; /* in uvenv_clock_fire */
+	bool closed;
+};
+
+/* An env timer: not a uv handle of its own but an entry in its clock's
+ * heap. */
 struct uvenv_timer {
 	struct uvenv *u;
 	env_timer_id id;
@@ -92,7 +107,7 @@ struct uvenv_timer {
 	ms_t repeat_ms; /* 0: fires once */
 	uint64_t due;	/* the loop's time it fires at */
 	uint64_t seq;	/* arming order: breaks ties of due */
-	size_t heap_i;	/* its index in u->timer_heap */
+	size_t heap_i;	/* its index in the clock's heap */
 };
 
 /* One frame on the wire: 4-byte big-endian length then payload. */
@@ -253,18 +268,14 @@ struct uvenv {
 	uint8_t random_pool[256];
 	size_t random_used;
 
-	/* timers: sorted by id (ids only grow, so appends keep the order), and
-	 * the same timers in a heap by (due, seq); timer_tick is the one libuv
-	 * timer, armed for timer_heap[0]'s due (timer_tick_due, UINT64_MAX when
-	 * stopped) */
+	/* timers: sorted by id (ids only grow, so appends keep the order);
+	 * the same timers are in clock's heap, the clock of cfg (shared by the
+	 * uvenvs of a loop) or own_clock */
 	struct uvenv_timer **timers;
-	struct uvenv_timer **timer_heap;
 	size_t timer_count, timer_cap;
 	env_timer_id timer_next_id;
-	uint64_t timer_seq;
-	uv_timer_t timer_tick;
-	uint64_t timer_tick_due;
-	bool timers_running;
+	struct uvenv_clock *clock;
+	struct uvenv_clock own_clock;
 
 	/* exit (env exit): the reason, kept until on_exit runs from the loop */
 	void (*on_exit)(void *data, const char *why);
@@ -659,95 +670,89 @@ static bool uvenv_timer_before(const struct uvenv_timer *a, const struct uvenv_t
 	return a->due < b->due || (a->due == b->due && a->seq < b->seq);
 }
 
-static void uvenv_timer_heap_set(struct uvenv *u, size_t i, struct uvenv_timer *t)
+static void uvenv_heap_set(struct uvenv_clock *k, size_t i, struct uvenv_timer *t)
 {
-	u->timer_heap[i] = t;
+	k->heap[i] = t;
 	t->heap_i = i;
 }
 
-static void uvenv_timer_heap_up(struct uvenv *u, size_t i)
+static void uvenv_heap_up(struct uvenv_clock *k, size_t i)
 {
-	struct uvenv_timer *t = u->timer_heap[i];
+	struct uvenv_timer *t = k->heap[i];
 
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
-		if (!uvenv_timer_before(t, u->timer_heap[parent]))
+		if (!uvenv_timer_before(t, k->heap[parent]))
 			break;
-		uvenv_timer_heap_set(u, i, u->timer_heap[parent]);
+		uvenv_heap_set(k, i, k->heap[parent]);
 		i = parent;
 	}
-	uvenv_timer_heap_set(u, i, t);
+	uvenv_heap_set(k, i, t);
 }
 
-static void uvenv_timer_heap_down(struct uvenv *u, size_t i)
+static void uvenv_heap_down(struct uvenv_clock *k, size_t i)
 {
-	struct uvenv_timer *t = u->timer_heap[i];
-	size_t n = u->timer_count;
+	struct uvenv_timer *t = k->heap[i];
+	size_t n = k->count;
 
 	for (;;) {
 		size_t c = 2 * i + 1;
 		if (c >= n)
 			break;
-		if (c + 1 < n &&
-		    uvenv_timer_before(u->timer_heap[c + 1], u->timer_heap[c]))
+		if (c + 1 < n && uvenv_timer_before(k->heap[c + 1], k->heap[c]))
 			c++;
-		if (!uvenv_timer_before(u->timer_heap[c], t))
+		if (!uvenv_timer_before(k->heap[c], t))
 			break;
-		uvenv_timer_heap_set(u, i, u->timer_heap[c]);
+		uvenv_heap_set(k, i, k->heap[c]);
 		i = c;
 	}
-	uvenv_timer_heap_set(u, i, t);
+	uvenv_heap_set(k, i, t);
 }
 
-/* Puts t (due and seq set) in the heap; the heap has room for timer_count. */
-static void uvenv_timer_heap_push(struct uvenv *u, struct uvenv_timer *t, size_t n)
-{
-	uvenv_timer_heap_set(u, n, t);
-	uvenv_timer_heap_up(u, n);
-}
-
-/* Takes t out of the heap of n entries (the last slot becomes free). */
-static void uvenv_timer_heap_remove(struct uvenv *u, struct uvenv_timer *t, size_t n)
+/* Takes t out of k's heap. */
+static void uvenv_heap_remove(struct uvenv_clock *k, struct uvenv_timer *t)
 {
 	size_t i = t->heap_i;
-	struct uvenv_timer *last = u->timer_heap[n - 1];
+	struct uvenv_timer *last;
 
-	assert(i < n && u->timer_heap[i] == t);
+	assert(i < k->count && k->heap[i] == t);
+	last = k->heap[--k->count];
 	if (last == t)
 		return;
-	uvenv_timer_heap_set(u, i, last);
-	if (i > 0 && uvenv_timer_before(last, u->timer_heap[(i - 1) / 2]))
-		uvenv_timer_heap_up(u, i);
+	uvenv_heap_set(k, i, last);
+	if (i > 0 && uvenv_timer_before(last, k->heap[(i - 1) / 2]))
+		uvenv_heap_up(k, i);
 	else
-		uvenv_timer_heap_down(u, i);
+		uvenv_heap_down(k, i);
 }
 
-static void uvenv_timers_fire(uv_timer_t *h);
+static void uvenv_clock_fire(uv_timer_t *h);
 
-/* Arms the one libuv timer for the earliest env timer (or stops it). Not
+/* Arms k's one libuv timer for the earliest env timer (or stops it). Not
  * while the timers run: the run re-arms it when it ends. */
-static void uvenv_timers_rearm(struct uvenv *u)
+static void uvenv_clock_rearm(struct uvenv_clock *k)
 {
 	uint64_t now, due;
 
-	if (u->timers_running || u->closing)
+	if (k->running || k->closed)
 		return;
-	if (u->timer_count == 0) {
-		if (u->timer_tick_due != UINT64_MAX) {
-			uv_timer_stop(&u->timer_tick);
-			u->timer_tick_due = UINT64_MAX;
+	if (k->count == 0) {
+		if (k->tick_due != UINT64_MAX) {
+			uv_timer_stop(&k->tick);
+			k->tick_due = UINT64_MAX;
 		}
 		return;
 	}
-	due = u->timer_heap[0]->due;
-	if (due == u->timer_tick_due)
+	due = k->heap[0]->due;
+	if (due == k->tick_due)
 		return;
-	now = uv_now(u->loop);
-	uv_timer_start(&u->timer_tick, uvenv_timers_fire, due > now ? due - now : 0, 0);
-	u->timer_tick_due = due;
+	now = uv_now(k->loop);
+	uv_timer_start(&k->tick, uvenv_clock_fire, due > now ? due - now : 0, 0);
+	k->tick_due = due;
 }
 
-/* Takes t out of the table and the heap and frees it: it never fires again. */
+/* Takes t out of u's table and its clock's heap and frees it: it never
+ * fires again. */
 static void uvenv_timer_kill(struct uvenv *u, struct uvenv_timer *t)
 {
 	size_t i = uvenv_timer_slot(u, t->id);
@@ -756,46 +761,83 @@ static void uvenv_timer_kill(struct uvenv *u, struct uvenv_timer *t)
 	assert(u->timers[i] == t);
 	memmove(&u->timers[i], &u->timers[i + 1],
 		(u->timer_count - i - 1) * sizeof *u->timers);
-	uvenv_timer_heap_remove(u, t, u->timer_count);
 	u->timer_count--;
+	uvenv_heap_remove(u->clock, t);
 	free(t);
 }
 
-/* The one libuv timer: runs every env timer due by the loop's time, in the
- * heap's order, as libuv ran them when each was a uv_timer of its own (a
- * repeating one is re-armed before its callback; one armed with 0 ms by a
- * callback runs in the same pass). */
-static void uvenv_timers_fire(uv_timer_t *h)
+/* The one libuv timer: runs every env timer due by the loop's time, of
+ * every uvenv on the clock, in the heap's order, as libuv ran them when
+ * each was a uv_timer of its own (a repeating one is re-armed before its
+ * callback; one armed with 0 ms by a callback runs in the same pass). */
+static void uvenv_clock_fire(uv_timer_t *h)
 {
-	struct uvenv *u = h->data;
-	uint64_t now = uv_now(u->loop);
+	struct uvenv_clock *k =
+		(struct uvenv_clock *)((char *)h - offsetof(struct uvenv_clock, tick));
+	uint64_t now = uv_now(k->loop);
 
-	assert(!u->closing);
-	u->timer_tick_due = UINT64_MAX; /* a one-shot: it fired */
-	u->timers_running = true;
-	while (!u->closing && u->timer_count > 0 && u->timer_heap[0]->due <= now) {
-		struct uvenv_timer *t = u->timer_heap[0];
+	k->tick_due = UINT64_MAX; /* a one-shot: it fired */
+	k->running = true;
+	while (k->count > 0 && k->heap[0]->due <= now) {
+		struct uvenv_timer *t = k->heap[0];
+		struct uvenv *u = t->u;
 		env_timer_cb cb = t->cb;
 		void *data = t->data;
 		env_timer_id id = t->id;
 
+		assert(!u->closing); /* uvenv_close took its timers out */
 		if (t->repeat_ms > 0) {
 			t->due = now + t->repeat_ms;
-			t->seq = u->timer_seq++;
-			uvenv_timer_heap_down(u, 0);
+			t->seq = k->seq++;
+			uvenv_heap_down(k, 0);
 		} else {
 			uvenv_timer_kill(u, t); /* the id is dead when cb runs */
 		}
 		cb(&u->env, id, data);
 	}
-	u->timers_running = false;
-	uvenv_timers_rearm(u);
+	k->running = false;
+	uvenv_clock_rearm(k);
+}
+
+static void uvenv_clock_init(struct uvenv_clock *k, uv_loop_t *loop)
+{
+	memset(k, 0, sizeof *k);
+	k->loop = loop;
+	k->tick_due = UINT64_MAX;
+	uv_timer_init(loop, &k->tick);
+}
+
+struct uvenv_clock *uvenv_clock_new(uv_loop_t *loop)
+{
+	struct uvenv_clock *k = malloc(sizeof *k);
+
+	if (k)
+		uvenv_clock_init(k, loop);
+	return k;
+}
+
+static void uvenv_clock_closed(uv_handle_t *h)
+{
+	free((char *)h - offsetof(struct uvenv_clock, tick));
+}
+
+void uvenv_clock_free(struct uvenv_clock *k)
+{
+	if (!k)
+		return;
+	assert(k->count == 0); /* every uvenv on it closed */
+	k->closed = true;
+	free(k->heap);
+	k->heap = NULL;
+	uv_timer_stop(&k->tick);
+	uv_close((uv_handle_t *)&k->tick, uvenv_clock_closed);
 }
 
 static int uvenv_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms,
 			     env_timer_cb cb, void *data, env_timer_id *id)
 {
 	struct uvenv *u = uvenv_of(env);
+	struct uvenv_clock *k = u->clock;
 	struct uvenv_timer *t;
 
 	assert(cb != NULL);
@@ -809,11 +851,15 @@ static int uvenv_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms,
 		if (!a)
 			return CS_ENOMEM;
 		u->timers = a;
-		a = realloc(u->timer_heap, cap * sizeof *a);
+		u->timer_cap = cap;
+	}
+	if (k->count == k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 64;
+		struct uvenv_timer **a = realloc(k->heap, cap * sizeof *a);
 		if (!a)
 			return CS_ENOMEM;
-		u->timer_heap = a;
-		u->timer_cap = cap;
+		k->heap = a;
+		k->cap = cap;
 	}
 	t = malloc(sizeof *t);
 	if (!t)
@@ -824,12 +870,12 @@ static int uvenv_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms,
 	t->data = data;
 	t->repeat_ms = repeat_ms;
 	t->due = uv_now(u->loop) + delay_ms;
-	t->seq = u->timer_seq++;
+	t->seq = k->seq++;
 	assert(u->timer_count == 0 || u->timers[u->timer_count - 1]->id < t->id);
-	u->timers[u->timer_count] = t;
-	uvenv_timer_heap_push(u, t, u->timer_count);
-	u->timer_count++;
-	uvenv_timers_rearm(u);
+	u->timers[u->timer_count++] = t;
+	uvenv_heap_set(k, k->count, t);
+	uvenv_heap_up(k, k->count++);
+	uvenv_clock_rearm(k);
 	*id = t->id;
 	return 0;
 }
@@ -841,7 +887,7 @@ static void uvenv_timer_stop(struct env *env, env_timer_id id)
 
 	if (t) {
 		uvenv_timer_kill(u, t);
-		uvenv_timers_rearm(u);
+		uvenv_clock_rearm(u->clock);
 	}
 	assert(uvenv_timer_find(u, id) == NULL);
 }
@@ -4018,10 +4064,15 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	u->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms
 							    : UVENV_HANDSHAKE_TIMEOUT_MS;
 	u->timer_next_id = 1;
-	u->timer_tick_due = UINT64_MAX;
-	uv_timer_init(u->loop, &u->timer_tick);
-	u->timer_tick.data = u;
-	u->handles_live++;
+	if (cfg->clock) {
+		assert(cfg->clock->loop == u->loop);
+		u->clock = cfg->clock;
+	} else {
+		uvenv_clock_init(&u->own_clock, u->loop);
+		u->own_clock.tick.data = u; /* closed as one of u's own */
+		u->clock = &u->own_clock;
+		u->handles_live++;
+	}
 
 	u->on_exit = cfg->on_exit;
 	u->exit_data = cfg->exit_data;
@@ -4121,14 +4172,19 @@ void uvenv_close(struct uvenv *u)
 	free(u->lbs);
 	u->lbs = NULL;
 
-	for (size_t i = 0; i < u->timer_count; i++)
-		free(u->timers[i]);
+	while (u->timer_count > 0)
+		uvenv_timer_kill(u, u->timers[u->timer_count - 1]);
 	free(u->timers);
 	u->timers = NULL;
-	free(u->timer_heap);
-	u->timer_heap = NULL;
-	uv_timer_stop(&u->timer_tick);
-	uv_close((uv_handle_t *)&u->timer_tick, uvenv_own_close_cb);
+	if (u->clock == &u->own_clock) {
+		u->own_clock.closed = true;
+		free(u->own_clock.heap);
+		u->own_clock.heap = NULL;
+		uv_timer_stop(&u->own_clock.tick);
+		uv_close((uv_handle_t *)&u->own_clock.tick, uvenv_own_close_cb);
+	} else {
+		uvenv_clock_rearm(u->clock);
+	}
 	u->timer_count = u->timer_cap = 0;
 	uv_timer_stop(&u->sweep);
 	uv_close((uv_handle_t *)&u->sweep, uvenv_own_close_cb);

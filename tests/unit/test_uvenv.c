@@ -1525,6 +1525,85 @@ static void test_uvenv_timers_equal_deadlines_fifo_on_one_uv_timer(void **state)
 	rm_tree(dir);
 }
 
+/* uvenvs of one loop sharing a clock: their timers are one heap on one
+ * libuv timer, fire across the envs in deadline then arming order, and a
+ * closed env's timers leave the heap (the others' still fire). */
+struct shared_tick {
+	char order[16];
+	size_t n;
+};
+
+struct shared_arg {
+	struct shared_tick *s;
+	char name;
+};
+
+static void shared_cb(struct env *env, env_timer_id id, void *data)
+{
+	struct shared_arg *a = data;
+
+	(void)env;
+	(void)id;
+	a->s->order[a->s->n++] = a->name;
+}
+
+static bool shared_four(void *ctx)
+{
+	return ((struct shared_tick *)ctx)->n >= 4;
+}
+
+static void test_uvenv_clock_shared_by_envs_of_a_loop(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64];
+	struct uvenv *a, *b;
+	struct env *ea, *eb;
+	struct uvenv_clock *k;
+	struct shared_tick s = {0};
+	struct shared_arg args[] = {{&s, 'a'}, {&s, 'b'}, {&s, 'c'},
+				    {&s, 'd'}, {&s, 'x'}, {&s, 'e'}};
+	env_timer_id id;
+	size_t before = 0, after = 0;
+
+	(void)state;
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	uv_loop_init(&loop);
+	k = uvenv_clock_new(&loop);
+	assert_non_null(k);
+	a = open_env_cfg(&loop, dir_a, "127.0.0.1:0", (struct uvenv_cfg){.clock = k});
+	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0", (struct uvenv_cfg){.clock = k});
+	ea = uvenv_env(a);
+	eb = uvenv_env(b);
+	uv_walk(&loop, count_active_timers, &before);
+	assert_int_equal(ea->ops->timer_start(ea, 5, 0, shared_cb, &args[0], &id), 0);
+	assert_int_equal(eb->ops->timer_start(eb, 5, 0, shared_cb, &args[1], &id), 0);
+	assert_int_equal(ea->ops->timer_start(ea, 1, 0, shared_cb, &args[2], &id), 0);
+	assert_int_equal(eb->ops->timer_start(eb, 5, 0, shared_cb, &args[3], &id), 0);
+	assert_int_equal(eb->ops->timer_start(eb, 2, 0, shared_cb, &args[4], &id), 0);
+	eb->ops->timer_stop(eb, id); /* x never fires */
+	uv_walk(&loop, count_active_timers, &after);
+	assert_true(after <= before + 1); /* one libuv timer for both envs */
+	assert_true(run_until(&loop, shared_four, &s, 5000));
+	s.order[s.n] = '\0';
+	assert_string_equal(s.order, "cabd");
+
+	/* b closes with a timer armed: it leaves the heap, a's still fires */
+	assert_int_equal(eb->ops->timer_start(eb, 1, 0, shared_cb, &args[4], &id), 0);
+	assert_int_equal(ea->ops->timer_start(ea, 3, 0, shared_cb, &args[5], &id), 0);
+	close_env(&loop, b);
+	s.n = 0;
+	run_until(&loop, never, NULL, 20);
+	s.order[s.n] = '\0';
+	assert_string_equal(s.order, "e");
+
+	close_env(&loop, a);
+	uvenv_clock_free(k);
+	loop_done(&loop);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+}
+
 /* ---------------------------------------------------------------- storage */
 
 static void test_uvenv_storage_same_handle_and_survives_reopen(void **state)
@@ -2893,6 +2972,7 @@ int main(void)
 		cmocka_unit_test(test_uvenv_open_rejects_bad_address_and_port_in_use),
 		cmocka_unit_test(test_uvenv_timers_fire_in_order_stop_and_repeat),
 		cmocka_unit_test(test_uvenv_timers_equal_deadlines_fifo_on_one_uv_timer),
+		cmocka_unit_test(test_uvenv_clock_shared_by_envs_of_a_loop),
 		cmocka_unit_test(test_uvenv_storage_same_handle_and_survives_reopen),
 		cmocka_unit_test(
 			test_uvenv_state_dir_of_another_version_is_refused_untouched),
