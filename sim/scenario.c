@@ -2946,8 +2946,34 @@ enum scn_disk_key {
 	SCN_DK_TABLE = 1u << 5,
 };
 
+/* Copies the name value of disk's file= or table= into buf (of
+ * LIMIT_NAME_BYTES_MAX + 1 bytes): a name of one file or table, no '/'.
+ * Returns 0, or fails the line at the value with what (what the key
+ * takes). */
+static int scn_disk_name(struct scn_parser *p, struct scn_tok value, const char *what,
+			 char *buf)
+{
+	if (value.len == 0 || value.len > LIMIT_NAME_BYTES_MAX ||
+	    memchr(value.s, '/', value.len))
+		return scn_fail(p, value.col, "%s", what);
+	memcpy(buf, value.s, value.len);
+	buf[value.len] = '\0';
+	return 0;
+}
+
+/* The first (leftmost) of two columns, 0 standing for none. */
+static uint32_t scn_col_first(uint32_t a, uint32_t b)
+{
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	return a < b ? a : b;
+}
+
 /* disk NODE fault=eio [on=write|sync|both] [for=DUR] | disk NODE fault=full
- * [for=DUR] | disk NODE ok */
+ * [for=DUR] | disk NODE fault=torn | disk NODE fault=corrupt [file=F
+ * [table=T]] [pages=N] | disk NODE ok */
 static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 {
 	static const struct scn_key keys[] = {
@@ -2996,25 +3022,17 @@ static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 			break;
 		case SCN_DK_FILE:
 			file_col = kv.name.col;
-			if (kv.value.len == 0 || kv.value.len > LIMIT_NAME_BYTES_MAX ||
-			    memchr(kv.value.s, '/', kv.value.len))
-				return scn_fail(
-					p, kv.value.col,
-					"file= takes a file name of the node's disk "
-					"(raft, agent, ...)");
-			memcpy(d->file, kv.value.s, kv.value.len);
-			d->file[kv.value.len] = '\0';
+			rv = scn_disk_name(p, kv.value,
+					   "file= takes a file name of the node's disk "
+					   "(raft, agent, ...)",
+					   d->file);
 			break;
 		case SCN_DK_TABLE:
 			table_col = kv.name.col;
-			if (kv.value.len == 0 || kv.value.len > LIMIT_NAME_BYTES_MAX ||
-			    memchr(kv.value.s, '/', kv.value.len))
-				return scn_fail(
-					p, kv.value.col,
-					"table= takes an sqlite table or index name "
-					"of the file (raft_log, ...)");
-			memcpy(d->table, kv.value.s, kv.value.len);
-			d->table[kv.value.len] = '\0';
+			rv = scn_disk_name(p, kv.value,
+					   "table= takes an sqlite table or index name "
+					   "of the file (raft_log, ...)",
+					   d->table);
 			break;
 		case SCN_DK_PAGES: {
 			uint64_t n = 0;
@@ -3057,11 +3075,10 @@ static int scn_parse_disk(struct scn_parser *p, struct scn_cmd *cmd)
 			p, on_col,
 			"on= goes with fault=eio (a full disk fails the writes that "
 			"grow a file)");
-	if ((file_col || pages_col) && d->fault != SCN_DISK_CORRUPT)
-		return scn_fail(p, file_col ? file_col : pages_col,
-				"file= and pages= go with fault=corrupt");
-	if (table_col && d->fault != SCN_DISK_CORRUPT)
-		return scn_fail(p, table_col, "table= goes with fault=corrupt");
+	if ((file_col || pages_col || table_col) && d->fault != SCN_DISK_CORRUPT)
+		return scn_fail(
+			p, scn_col_first(scn_col_first(file_col, pages_col), table_col),
+			"file=, pages= and table= go with fault=corrupt");
 	if (table_col && !file_col)
 		return scn_fail(p, table_col,
 				"table= needs file= (the sqlite file the table is in)");

@@ -1861,9 +1861,11 @@ static void test_scn_rejects_bad_fault_commands(void **state)
 		   "fault=corrupt (or ok)");
 	/* issue 19 */
 	line_fails("disk m1 fault=eio file=raft",
-		   "scn.scn:2:19: file= and pages= go with fault=corrupt");
+		   "scn.scn:2:19: file=, pages= and table= go with fault=corrupt");
 	line_fails("disk m1 fault=eio table=raft_log",
-		   "scn.scn:2:19: table= goes with fault=corrupt");
+		   "scn.scn:2:19: file=, pages= and table= go with fault=corrupt");
+	line_fails("disk m1 fault=full pages=2 table=raft_log file=raft",
+		   "scn.scn:2:20: file=, pages= and table= go with fault=corrupt");
 	line_fails("disk m1 fault=corrupt table=raft_log",
 		   "scn.scn:2:23: table= needs file= (the sqlite file the table is in)");
 	line_fails("disk m1 fault=corrupt file=raft table=a/b",
