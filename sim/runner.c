@@ -1528,6 +1528,12 @@ static int runner_expect(struct runner *r, const struct scn_cmd *cmd)
 
 /* ---------------------------------------------------------------- network */
 
+/* partition G1 | G2 ... (and isolate NODE). The parser refuses a node
+ * named twice; `leader` names one only when it runs. The leader named again
+ * in its own group is that node once: the author wanted those nodes on one
+ * side, and they are. Named again in another group it fails the line: the
+ * author meant to cut the leader off from that node, which cannot be when
+ * it is that node, and any side chosen for it would tell another story. */
 static int runner_partition(struct runner *r, const struct scn_cmd *cmd)
 {
 	const struct scn_partition *p = &cmd->u.partition;
@@ -1549,6 +1555,14 @@ static int runner_partition(struct runner *r, const struct scn_cmd *cmd)
 			if (runner_node(r, cmd, grp->nodes[i], &index)) {
 				free(group_of);
 				return -1;
+			}
+			if (group_of[index] && group_of[index] != (uint32_t)g + 1) {
+				free(group_of);
+				return runner_fail(r, cmd,
+						   "the leader is %s, which another "
+						   "group names: a node can be on one "
+						   "side only",
+						   world_node_name(r->w, index));
 			}
 			group_of[index] = (uint32_t)g + 1;
 		}
@@ -1580,6 +1594,8 @@ static int runner_link_one(struct runner *r, const struct scn_cmd *cmd, uint32_t
 	return 0;
 }
 
+/* link A B / link A -> B. As the parser refuses `link m2 m2`, a `leader`
+ * that is the other node fails the line: a link joins two nodes. */
 static int runner_link(struct runner *r, const struct scn_cmd *cmd)
 {
 	uint32_t a, b;
@@ -1587,6 +1603,11 @@ static int runner_link(struct runner *r, const struct scn_cmd *cmd)
 	if (runner_node(r, cmd, cmd->u.link.a, &a) ||
 	    runner_node(r, cmd, cmd->u.link.b, &b))
 		return -1;
+	if (a == b)
+		return runner_fail(r, cmd,
+				   "the leader is %s, the link's other node: a link "
+				   "needs two different nodes",
+				   world_node_name(r->w, a));
 	if (runner_link_one(r, cmd, a, b))
 		return -1;
 	if (!cmd->u.link.one_way && runner_link_one(r, cmd, b, a))

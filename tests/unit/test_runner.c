@@ -207,6 +207,67 @@ static void test_runner_real_managers_elect_and_survive_leader_death(void **stat
 	assert_int_equal(r.fail_line, 3);
 }
 
+/* `leader` resolves when the line runs: named again in its own group it is
+ * that node once (the author's side holds), in another group or as a
+ * link's other node it fails the line (the cut the author meant cannot
+ * be). Tried with each manager, whoever leads. */
+static void test_runner_leader_named_twice_fails_the_line_or_merges(void **state)
+{
+	/* each form: the words before and after the manager's name */
+	static const char *const forms[][2] = {{"partition leader | ", ""},
+					       {"link leader ", ""},
+					       {"link ", " -> leader"}};
+	char text[256], want[256], line[64];
+	unsigned refused;
+
+	for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+		refused = 0;
+		for (int k = 1; k <= 3; k++) {
+			struct runner_result r;
+			snprintf(line, sizeof line, "%sm%d%s", forms[f][0], k,
+				 forms[f][1]);
+			snprintf(text, sizeof text,
+				 "cluster managers=3\nexpect leader within 30s\n%s\n"
+				 "run 1s\n",
+				 line);
+			r = run_text(text, 4, false, false);
+			if (r.passed)
+				continue;
+			refused++;
+			if (f == 0)
+				snprintf(want, sizeof want,
+					 "line 3: %s: the leader is m%d, which another "
+					 "group names: a node can be on one side only",
+					 line, k);
+			else
+				snprintf(want, sizeof want,
+					 "line 3: %s: the leader is m%d, the link's "
+					 "other node: a link needs two different nodes",
+					 line, k);
+			assert_string_equal(r.message, want);
+		}
+		assert_int_equal(refused, 1); /* the one that leads */
+	}
+	/* in its own group: that node once, cut off with it */
+	for (int k = 1; k <= 3; k++) {
+		struct runner_result r;
+		snprintf(text, sizeof text,
+			 "cluster managers=3\nexpect leader within 30s\n"
+			 "partition leader m%d | *\nexpect leader != m%d within 30s\n",
+			 k, k);
+		r = run_text(text, 4, false, false);
+		assert_true(r.passed);
+	}
+	/* isolate takes one node: the leader, whoever it is */
+	{
+		struct runner_result r = run_text(
+			"cluster managers=3\nexpect leader within 30s\nisolate leader\n"
+			"run 1s\nexpect leader within 30s\n",
+			4, false, false);
+		assert_true(r.passed);
+	}
+}
+
 static int thread_count(void)
 {
 	FILE *f = fopen("/proc/self/status", "r");
@@ -243,6 +304,7 @@ int main(void)
 		cmocka_unit_test(
 			test_runner_real_managers_elect_and_survive_leader_death),
 		cmocka_unit_test(test_runner_await_waits_and_never_fails),
+		cmocka_unit_test(test_runner_leader_named_twice_fails_the_line_or_merges),
 		cmocka_unit_test(test_runner_starts_no_thread),
 	};
 	return cmocka_run_group_tests_name("runner", tests, NULL, NULL);
