@@ -751,37 +751,33 @@ int control_node_remove(struct manager *m, uint64_t node_id, bool force, char *e
 
 	if ((rv = control_node_get(m, node_id, &cur, err, err_size)) != 0)
 		return rv;
-	/* a demoted manager that left the Raft group is a worker to the
-	 * cluster, though its record says manager until the node itself
-	 * renews: never, when it is dead (SwarmKit's role manager writes the
-	 * role at once) */
-	/* ... and one the Raft configuration does not name (lost, then
-	 * force-new-cluster or a restore, issue 20) is removed as it is, as
-	 * SwarmKit's RemoveNode refuses only a member of the raft cluster */
-	if (cur->role == CS__NODE_ROLE__NODE_ROLE_MANAGER &&
-	    cur->desired_role != CS__NODE_ROLE__NODE_ROLE_WORKER &&
+	/* SwarmKit's RemoveNode (controlapi/node.go), its FailedPrecondition
+	 * answered as CS_EINVAL (a 400, as moby maps it): a node the cluster
+	 * wants as a manager and that the Raft configuration names is refused,
+	 * force or not; force never touches Raft membership. A demoted
+	 * manager that left the Raft group is a worker to the cluster, though
+	 * its record says manager until the node itself renews: never, when
+	 * it is dead. One the configuration does not name (lost, then
+	 * force-new-cluster or a restore, issue 20) is removed as it is. */
+	if (cur->desired_role != CS__NODE_ROLE__NODE_ROLE_WORKER &&
 	    (manager_member_addr(m, cur->id) ||
 	     (cur->manager_status && cur->manager_status->raft_id &&
 	      manager_member_addr(m, cur->manager_status->raft_id))))
 		return control_fail(err, err_size,
-				    "node %s is a manager: demote it before removing it",
+				    "node %s is a cluster manager and is a member of "
+				    "the raft cluster. It must be demoted to worker "
+				    "before removal",
 				    cur->hostname);
-	if (cur->role == CS__NODE_ROLE__NODE_ROLE_MANAGER) {
-		uint64_t ids[LIMIT_MANAGERS_MAX];
-		size_t n = manager_voters(m, ids, LIMIT_MANAGERS_MAX);
-		for (size_t i = 0; i < n; i++)
-			if (ids[i] == cur->id)
-				return control_fail(
-					err, err_size,
-					"node %s is demoted but still leaving the Raft "
-					"group: try again in a moment",
-					cur->hostname);
-	}
+	/* a demoted node still leaving the Raft group goes too, as in
+	 * SwarmKit (its integration tests demote, then remove at once): the
+	 * leader's role reconciler then removes the member of a removed node
+	 * (manager_evict_removed) */
+	/* SwarmKit's words, and its test: READY needs force; DOWN,
+	 * DISCONNECTED and UNKNOWN do not */
 	if (cur->state == CS__NODE_STATE__NODE_STATE_READY && !force)
-		return control_fail(
-			err, err_size,
-			"node %s is ready: take it down first, or force the removal",
-			cur->hostname);
+		return control_fail(err, err_size,
+				    "node %s is not down and can't be removed",
+				    cur->hostname);
 	store_batch_init(&b);
 	if ((rv = store_batch_node(&b, CS__STORE_ACTION__KIND__KIND_DELETE, cur)) ||
 	    (rv = control_note_removed(m, &b, cur->id))) {

@@ -52,9 +52,12 @@ int control_node_update(struct manager *m, uint64_t node_id, bool set_availabili
 			const char *label_value, char *err, size_t err_size,
 			manager_write_cb cb, void *data);
 
-/* control_node_remove removes node_id from the cluster. A manager must be
- * demoted first; a node that is ready needs force (SwarmKit's rules).
- * CS_ENOENT, CS_EINVAL (err says why), or 0 and cb. */
+/* control_node_remove removes node_id from the cluster, as SwarmKit's
+ * RemoveNode: a node wanted as a manager and in the Raft group is refused,
+ * force or not (demote it first); a READY node needs force, one DOWN,
+ * DISCONNECTED or UNKNOWN does not. Its tasks are then shut down and
+ * deleted by the orchestrator. CS_ENOENT, CS_EINVAL (SwarmKit's
+ * FailedPrecondition; err in SwarmKit's words), or 0 and cb. */
 int control_node_remove(struct manager *m, uint64_t node_id, bool force, char *err,
 			size_t err_size, manager_write_cb cb, void *data);
 

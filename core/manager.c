@@ -1070,6 +1070,57 @@ static void manager_role_change_cb(void *data, int status)
 	(void)status;
 }
 
+/* Whether the cluster record lists node_id among the removed nodes (kept
+ * ascending by control_node_remove). */
+static bool manager_is_removed(const Cs__Cluster *c, uint64_t node_id)
+{
+	size_t lo = 0, hi = c ? c->n_removed_nodes : 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->removed_nodes[mid] == node_id)
+			return true;
+		if (c->removed_nodes[mid] < node_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* SwarmKit's role manager evicts a Raft member whose node was removed
+ * (evictRemovedNode): `node rm` of a demoted manager that had not left the
+ * group yet. One change at a time, this leader's own removal after handing
+ * its leadership over, as for a demotion. */
+static void manager_evict_removed(struct manager *m)
+{
+	const Cs__Cluster *c = store_cluster(m->store);
+
+	for (unsigned i = 0; c && i < m->raft.configuration.n; i++) {
+		uint64_t id = m->raft.configuration.servers[i].id;
+		if (store_node_get(m->store, id) || !manager_is_removed(c, id))
+			continue;
+		if (id == m->raft.id) {
+			m->transfer.data = m;
+			if (raft_transfer(&m->raft, &m->transfer, 0,
+					  manager_transfer_cb) == 0) {
+				m->transferring = true;
+				env_logf(
+					m->env, ENV_LOG_INFO,
+					"msg=\"handing leadership over\" reason=removed");
+			}
+			m->roles_dirty = true;
+			return;
+		}
+		env_logf(m->env, ENV_LOG_INFO,
+			 "msg=\"removing the member of a removed node\" raft_id=%llu",
+			 (unsigned long long)id);
+		if (manager_change(m, 3, id, NULL, manager_role_change_cb, m) != 0)
+			m->roles_dirty = true; /* busy: the next tick retries */
+		return;
+	}
+}
+
 /* SwarmKit's role manager: a manager whose node the cluster wants as a
  * worker leaves the Raft group. This leader removes the others one change
  * at a time and hands its leadership over before its own removal. Promoted
@@ -1111,6 +1162,7 @@ static void manager_reconcile_roles(struct manager *m)
 			m->roles_dirty = true; /* busy: the next tick retries */
 		return;
 	}
+	manager_evict_removed(m);
 }
 
 static void manager_watch(struct env *env, env_timer_id id, void *data)

@@ -289,9 +289,11 @@ static const struct cmd cmds[] = {
 	 "Makes workers managers.\n"},
 	{"node", "demote", node_demote, "node demote NODE...",
 	 "Makes managers workers (refused when it would cost the quorum).\n"},
-	{"node", "rm", node_rm, "node rm [--force] NODE...",
-	 "Removes nodes: a manager must be demoted first; a ready node needs "
-	 "--force.\n"},
+	{"node", "rm", node_rm, "node rm [--force|-f] NODE...",
+	 "Removes nodes from the cluster, as SwarmKit: a node still a manager in\n"
+	 "the Raft group is refused, --force or not (demote it first); a READY\n"
+	 "node needs --force (its tasks move to other nodes); a node down goes\n"
+	 "without. A removed node may not join again as itself.\n"},
 	{"cluster", "inspect", cluster_inspect, "cluster inspect",
 	 "Prints the cluster record as JSON (without the tokens).\n"},
 	{"cluster", "join-token", cluster_join_token, "cluster join-token worker|manager",

@@ -1945,9 +1945,13 @@ static int runner_api(struct runner *r, const struct scn_cmd *cmd, uint32_t node
 	}
 }
 
-/* node rm NODE: the node leaves the cluster: its machine is turned off and
- * its record removed (forced, as an operator removing a dead node would). A
- * manager must be demoted first. */
+/* node rm NODE: the node leaves the cluster: its record is removed through
+ * the control API and its machine turned off. Forced, so that the command
+ * keeps its written meaning (the node is removed, READY or not), as an
+ * operator taking a node out for good runs `docker node rm --force`; the
+ * control API refuses, as SwarmKit's, a manager still in the Raft group
+ * (`node demote` first: it returns once the node left the group, and the
+ * daemon may still be restarting as a worker). */
 static int runner_node_rm(struct runner *r, const struct scn_cmd *cmd)
 {
 	uint32_t node;
@@ -1956,10 +1960,6 @@ static int runner_node_rm(struct runner *r, const struct scn_cmd *cmd)
 		return runner_not_built(r, cmd, "node management needs the control API");
 	if (runner_node(r, cmd, cmd->u.node.node, &node))
 		return -1;
-	if (simcluster_manager(r->cluster, node))
-		return runner_fail(r, cmd,
-				   "%s is a manager: demote it before removing it",
-				   world_node_name(r->w, node));
 	if (runner_api(r, cmd, node))
 		return -1;
 	if (world_node_kill(r->w, node, true, false) == CS_ENOENT)

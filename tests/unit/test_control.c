@@ -481,7 +481,9 @@ static void test_control_node_availability_labels_and_removal(void **state)
 	assert_int_equal(
 		control_node_remove(m, n->id, true, err, sizeof err, answered, &a),
 		CS_EINVAL);
-	assert_string_equal(err, "node m1 is a manager: demote it before removing it");
+	assert_string_equal(err, "node m1 is a cluster manager and is a member of the "
+				 "raft cluster. It must be demoted to worker before "
+				 "removal");
 	assert_int_equal(control_node_update(m, 42, false, 0, NULL, NULL, err, sizeof err,
 					     answered, &a),
 			 CS_ENOENT);
@@ -1216,8 +1218,7 @@ static void test_control_node_remove_rules(void **state)
 	id = n->id;
 	assert_int_equal(control_node_remove(m, id, false, err, sizeof err, answered, &a),
 			 CS_EINVAL);
-	assert_string_equal(err,
-			    "node w1 is ready: take it down first, or force the removal");
+	assert_string_equal(err, "node w1 is not down and can't be removed");
 	assert_int_equal(control_node_remove(m, id, true, err, sizeof err, answered, &a),
 			 0);
 	assert_int_equal(wait_answer(&f, &a), 0);
@@ -1250,6 +1251,46 @@ static void test_control_node_remove_rules(void **state)
 					     answered, &a),
 			 CS_EINVAL);
 	assert_string_equal(err, "label: bad key ''");
+	world_free(f.w);
+	simcluster_free(f.c);
+}
+
+/* SwarmKit's integration tests demote a manager and remove it at once,
+ * forced: it goes, though still in the Raft group, and the leader then
+ * takes its member out (SwarmKit's role manager, evictRemovedNode). */
+static void test_control_node_remove_demoted_manager_still_in_raft(void **state)
+{
+	struct fixture f;
+	uint32_t leader = boot_cluster(&f, 3, 0);
+	struct manager *m = simcluster_manager(f.c, leader);
+	const char *name = strcmp(world_node_name(f.w, leader), "m3") ? "m3" : "m2";
+	uint64_t ids[LIMIT_MANAGERS_MAX], id = node_named(m, name)->id;
+	struct answer a = {0};
+	char err[256];
+	size_t n;
+	bool member = false;
+
+	assert_int_equal(manager_voters(m, ids, LIMIT_MANAGERS_MAX), 3);
+	assert_int_equal(control_node_set_role(m, id, CS__NODE_ROLE__NODE_ROLE_WORKER,
+					       err, sizeof err, answered, &a),
+			 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	n = manager_voters(m, ids, LIMIT_MANAGERS_MAX);
+	for (size_t i = 0; i < n; i++)
+		member = member || ids[i] == id;
+	assert_true(member); /* the demotion's Raft change is still to come */
+	a.done = false;
+	assert_int_equal(control_node_remove(m, id, true, err, sizeof err, answered, &a),
+			 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_null(store_node_get(manager_store(m), id));
+	for (uint64_t end = world_now_us(f.w) + 60 * SEC;
+	     manager_voters(m, ids, LIMIT_MANAGERS_MAX) == 3 && world_step(f.w, end);)
+		;
+	n = manager_voters(m, ids, LIMIT_MANAGERS_MAX);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++)
+		assert_int_not_equal(ids[i], id);
 	world_free(f.w);
 	simcluster_free(f.c);
 }
@@ -1538,6 +1579,7 @@ int main(void)
 			test_control_demotion_needs_a_quorum_and_another_manager),
 		cmocka_unit_test(test_control_last_manager_is_not_demoted),
 		cmocka_unit_test(test_control_node_remove_rules),
+		cmocka_unit_test(test_control_node_remove_demoted_manager_still_in_raft),
 		cmocka_unit_test(test_control_rotate_tokens_and_inspect_the_cluster),
 		cmocka_unit_test(test_control_update_errors_and_reads),
 		cmocka_unit_test(test_control_followers_refuse),

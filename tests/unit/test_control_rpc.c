@@ -781,7 +781,9 @@ static void every_op_on(struct fixture *f, uint32_t node, const char *svc)
 	req.force = true;
 	call(f, node, &req, &a);
 	assert_int_equal(a.status, CS_EINVAL);
-	snprintf(want, sizeof want, "node %s is a manager: demote it before removing it",
+	snprintf(want, sizeof want,
+		 "node %s is a cluster manager and is a member of the raft cluster. "
+		 "It must be demoted to worker before removal",
 		 other);
 	assert_string_equal(a.error, want);
 
