@@ -1091,6 +1091,14 @@ int control_cluster_set_cert_expiry(struct manager *m, uint64_t ms, char *err,
 int control_cluster_set_heartbeat(struct manager *m, uint64_t ms, char *err,
 				  size_t err_size, manager_write_cb cb, void *data)
 {
+	/* SwarmKit's validateClusterSpec refuses a negative period, which a
+	 * count of ms cannot be; cswarm has a floor (LIMIT_HEARTBEAT_MS_MIN) */
+	if (ms != 0 && ms < LIMIT_HEARTBEAT_MS_MIN)
+		return control_fail(
+			err, err_size,
+			"dispatcher-heartbeat: %llu ms is under the minimum of %llu ms",
+			(unsigned long long)ms,
+			(unsigned long long)LIMIT_HEARTBEAT_MS_MIN);
 	return control_cluster_settings_write(m, CONTROL_SET_HEARTBEAT, ms, err, err_size,
 					      cb, data);
 }

@@ -86,7 +86,8 @@ int control_cluster_set_orphan_delay(struct manager *m, uint64_t ms, char *err,
 /* control_cluster_set_heartbeat sets the dispatcher's heartbeat period
  * (SwarmKit's DispatcherConfig.HeartbeatPeriod; 0 restores the manager's
  * own, 5 s by default): agents take it from their next heartbeat's
- * answer, and a node is DOWN after 3 periods of silence.
+ * answer, and a node is DOWN after 3 periods of silence. CS_EINVAL under
+ * LIMIT_HEARTBEAT_MS_MIN (err says so).
  * control_cluster_set_task_history sets the finished tasks a slot keeps,
  * its live one included (SwarmKit's TaskHistoryRetentionLimit; 0 restores
  * the manager's own, 5 by default). 0 and cb, or an error with err. */

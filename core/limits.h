@@ -143,6 +143,13 @@ _Static_assert(LIMIT_SPEC_BYTES_MAX + LIMIT_SERVICE_SECRETS_BYTES_MAX + 64u * 10
 #define LIMIT_NET_KEY_ROTATION_MS_DEFAULT (12ull * 3600 * 1000)
 #define LIMIT_NET_KEY_ROTATION_MS_MIN	  (60ull * 1000)
 
+/* The shortest dispatcher heartbeat period a cluster may set. SwarmKit
+ * refuses only a negative one, and its dispatcher adds up to 500 ms to
+ * each period it hands out (DefaultHeartBeatEpsilon); cswarm adds none,
+ * and at 100 ms a simulated 3-manager cluster's nodes never all stay
+ * READY (200 ms held): SwarmKit's epsilon, as the floor */
+#define LIMIT_HEARTBEAT_MS_MIN 500ull
+
 _Static_assert(LIMIT_MANAGERS_MAX < LIMIT_NODES_MAX, "managers are nodes");
 
 #endif

@@ -2316,9 +2316,11 @@ static int scn_parse_set(struct scn_parser *p, struct scn_cmd *cmd)
 		switch ((enum scn_set_key)kv.key->bit) {
 		case SCN_SET_HEARTBEAT:
 			rv = scn_duration(p, kv.value, &s->heartbeat_ms);
-			if (!rv && s->heartbeat_ms == 0)
+			if (!rv && s->heartbeat_ms < LIMIT_HEARTBEAT_MS_MIN)
 				rv = scn_fail(p, kv.value.col,
-					      "heartbeat must be more than 0");
+					      "heartbeat must be at least %llums "
+					      "(LIMIT_HEARTBEAT_MS_MIN)",
+					      (unsigned long long)LIMIT_HEARTBEAT_MS_MIN);
 			break;
 		case SCN_SET_ELECTION_TICKS:
 			rv = scn_uint(p, kv.value, "election-ticks", UINT32_MAX, NULL,

@@ -1295,6 +1295,39 @@ static void test_control_node_remove_demoted_manager_still_in_raft(void **state)
 	simcluster_free(f.c);
 }
 
+/* The heartbeat period: SwarmKit refuses only a negative one (a count of
+ * ms cannot be); cswarm's floor is LIMIT_HEARTBEAT_MS_MIN, 0 the default. */
+static void test_control_heartbeat_has_a_floor(void **state)
+{
+	struct fixture f;
+	uint32_t leader = boot_cluster(&f, 1, 0);
+	struct manager *m = simcluster_manager(f.c, leader);
+	struct answer a = {0};
+	char err[256];
+
+	assert_int_equal(control_cluster_set_heartbeat(m, LIMIT_HEARTBEAT_MS_MIN - 1, err,
+						       sizeof err, answered, &a),
+			 CS_EINVAL);
+	assert_string_equal(
+		err, "dispatcher-heartbeat: 499 ms is under the minimum of 500 ms");
+	assert_false(a.done);
+	assert_int_equal(control_cluster_set_heartbeat(m, LIMIT_HEARTBEAT_MS_MIN, err,
+						       sizeof err, answered, &a),
+			 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_int_equal(
+		store_cluster(manager_store(m))->settings->dispatcher_heartbeat_ms,
+		LIMIT_HEARTBEAT_MS_MIN);
+	a.done = false;
+	assert_int_equal(
+		control_cluster_set_heartbeat(m, 0, err, sizeof err, answered, &a), 0);
+	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_int_equal(
+		store_cluster(manager_store(m))->settings->dispatcher_heartbeat_ms, 0);
+	world_free(f.w);
+	simcluster_free(f.c);
+}
+
 static void test_control_rotate_tokens_and_inspect_the_cluster(void **state)
 {
 	struct fixture f;
@@ -1579,6 +1612,7 @@ int main(void)
 			test_control_demotion_needs_a_quorum_and_another_manager),
 		cmocka_unit_test(test_control_last_manager_is_not_demoted),
 		cmocka_unit_test(test_control_node_remove_rules),
+		cmocka_unit_test(test_control_heartbeat_has_a_floor),
 		cmocka_unit_test(test_control_node_remove_demoted_manager_still_in_raft),
 		cmocka_unit_test(test_control_rotate_tokens_and_inspect_the_cluster),
 		cmocka_unit_test(test_control_update_errors_and_reads),
