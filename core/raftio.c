@@ -146,6 +146,11 @@ static int raftio_meta_get(struct raftio *rio, const char *key, uint64_t *value)
 			rv = RAFT_CORRUPT;
 		}
 	}
+	if (rc != SQLITE_ROW)
+		/* sqlite's why, said here: the callers have only RAFT_IOERR */
+		env_logf(rio->env, ENV_LOG_ERROR,
+			 "msg=\"raft storage: the %s cannot be read\" why=\"%s\"", key,
+			 sqlite3_errmsg(rio->db));
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW)
 		return RAFT_IOERR;
@@ -1932,8 +1937,13 @@ static int raftio_m_bootstrap(struct raft_io *io, const struct raft_configuratio
 	 * restart does not read its log here, which load checks (a corrupt
 	 * log is dropped there and recovered from the peers; read here, it
 	 * failed the start) */
-	if ((rv = raftio_meta_get(rio, "term", &term)))
+	if ((rv = raftio_meta_get(rio, "term", &term))) {
+		env_logf(rio->env, ENV_LOG_ERROR,
+			 "msg=\"raft storage: the term is unreadable or corrupt: this "
+			 "manager refuses to start; remove it from the cluster and "
+			 "join it again with an empty state\"");
 		return rv;
+	}
 	if (term != 0)
 		return RAFT_CANTBOOTSTRAP;
 	if ((rv = raftio_last_index(rio, &last)))

@@ -53,6 +53,10 @@ struct runner {
 	uint64_t *refused;
 	size_t refused_cap;
 	uint64_t refused_total;
+	/* `restart NODE`: the node starting (UINT32_MAX: none) and the last
+	 * error its program logged meanwhile, the reason a refusal gives */
+	uint32_t starting;
+	char start_error[256];
 	struct runner_seen *seen; /* by node index, seen_cap of them */
 	size_t seen_cap;
 	uint64_t serial;
@@ -253,6 +257,15 @@ static void runner_log(void *ctx, const struct world *w, uint32_t node,
 		}
 		if (node < r->refused_cap)
 			r->refused[node]++;
+	}
+	if (node == r->starting && level == ENV_LOG_ERROR) {
+		/* the msg="..." of the line (else the line), and its why */
+		const char *m = strstr(msg, "msg=\""), *why = strstr(msg, "why=\"");
+		m = m ? m + 5 : msg;
+		snprintf(r->start_error, sizeof r->start_error, "%.*s%s%.*s%s",
+			 (int)strcspn(m, "\""), m, why ? " (" : "",
+			 why ? (int)strcspn(why + 5, "\"") : 0, why ? why + 5 : "",
+			 why ? ")" : "");
 	}
 	if (r->opts->log)
 		r->opts->log(r->opts->log_ctx, w, node, level, msg);
@@ -1655,6 +1668,10 @@ static int runner_kill(struct runner *r, const struct scn_cmd *cmd)
 	return 0;
 }
 
+/* restart NODE [force-new-cluster | refused]: starts a stopped node from
+ * its disk. A start that fails fails the line, with the reason the node's
+ * program logged (a corrupt Raft term or vote, ...); with `refused` the
+ * start must fail, and the node stays down. */
 static int runner_restart(struct runner *r, const struct scn_cmd *cmd)
 {
 	uint32_t index;
@@ -1671,25 +1688,39 @@ static int runner_restart(struct runner *r, const struct scn_cmd *cmd)
 				   "first: kill %s process)",
 				   world_node_name(r->w, index),
 				   world_node_name(r->w, index));
+	if (world_node_is_up(r->w, index) && cmd->u.node.refused)
+		return runner_fail(r, cmd,
+				   "%s is running: a refused start needs it stopped "
+				   "(kill %s process)",
+				   world_node_name(r->w, index),
+				   world_node_name(r->w, index));
 	if (world_node_is_up(r->w, index))
 		return 0;
 	if (index < r->gone_cap && r->gone[index])
 		return runner_fail(r, cmd, "%s is gone with its disk (kill %s disk)",
 				   world_node_name(r->w, index),
 				   world_node_name(r->w, index));
-	if (cmd->u.node.force_new_cluster) {
-		if (!r->real_managers ||
-		    simcluster_force_new_cluster(r->cluster, index, true))
-			return runner_fail(r, cmd, "%s runs no manager",
-					   world_node_name(r->w, index));
-		rv = world_node_start(r->w, index);
+	if (cmd->u.node.force_new_cluster &&
+	    (!r->real_managers || simcluster_force_new_cluster(r->cluster, index, true)))
+		return runner_fail(r, cmd, "%s runs no manager",
+				   world_node_name(r->w, index));
+	r->starting = index;
+	r->start_error[0] = '\0';
+	rv = world_node_start(r->w, index);
+	r->starting = UINT32_MAX;
+	if (cmd->u.node.force_new_cluster)
 		simcluster_force_new_cluster(r->cluster, index, false);
-	} else {
-		rv = world_node_start(r->w, index);
-	}
+	/* `restart NODE refused`: the start must fail (a disk the node
+	 * rightly refuses); the node stays down, the story goes on */
+	if (cmd->u.node.refused && rv == 0)
+		return runner_fail(r, cmd, "%s started: its start was to be refused",
+				   world_node_name(r->w, index));
+	if (cmd->u.node.refused)
+		return 0;
 	if (rv)
-		return runner_fail(r, cmd, "%s failed to start: %s",
-				   world_node_name(r->w, index), cs_strerror(rv));
+		return runner_fail(r, cmd, "%s failed to start: %s%s%s",
+				   world_node_name(r->w, index), cs_strerror(rv),
+				   r->start_error[0] ? ": " : "", r->start_error);
 	return 0;
 }
 
@@ -2252,7 +2283,8 @@ static int runner_cmd(struct runner *r, const struct scn_cmd *cmd)
 int runner_run(const struct scn_script *script, uint64_t seed,
 	       const struct runner_opts *opts, struct runner_result *res)
 {
-	struct runner r = {.script = script, .opts = opts, .res = res};
+	struct runner r = {
+		.script = script, .opts = opts, .res = res, .starting = UINT32_MAX};
 
 	memset(res, 0, sizeof *res);
 	res->seed = seed;

@@ -2631,7 +2631,7 @@ static int scn_parse_kill(struct scn_parser *p, struct scn_cmd *cmd)
 	return scn_end(p, 3);
 }
 
-/* restart NODE [force-new-cluster] */
+/* restart NODE [force-new-cluster | refused] */
 static int scn_parse_restart(struct scn_parser *p, struct scn_cmd *cmd)
 {
 	int rv;
@@ -2641,10 +2641,13 @@ static int scn_parse_restart(struct scn_parser *p, struct scn_cmd *cmd)
 	if (rv)
 		return rv;
 	if (p->tok_count > 2) {
-		if (!scn_tok_is(p->toks[2], "force-new-cluster"))
-			return scn_expected(p, 0, 2,
-					    "'force-new-cluster' or end of line");
-		cmd->u.node.force_new_cluster = true;
+		if (scn_tok_is(p->toks[2], "refused"))
+			cmd->u.node.refused = true;
+		else if (scn_tok_is(p->toks[2], "force-new-cluster"))
+			cmd->u.node.force_new_cluster = true;
+		else
+			return scn_expected(
+				p, 0, 2, "'force-new-cluster', 'refused' or end of line");
 	}
 	return scn_end(p, 3);
 }

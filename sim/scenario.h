@@ -536,6 +536,7 @@ struct scn_cmd {
 			bool process_only;	/* KILL NODE process */
 			bool disk_lost;		/* KILL NODE disk (issue 20) */
 			bool force_new_cluster; /* RESTART NODE force-new-cluster */
+			bool refused;	  /* RESTART NODE refused: its start must fail */
 			bool from_backup; /* NODE_ADD manager from-backup (issue 20) */
 			char *label_key;  /* NODE_LABEL */
 			char *label_value;

@@ -268,6 +268,47 @@ static void test_runner_leader_named_twice_fails_the_line_or_merges(void **state
 	}
 }
 
+/* A start the node refuses (its Raft term and vote corrupt) fails
+ * `restart NODE` with the node's reason, and is what `restart NODE
+ * refused` requires; a start that works fails the latter. */
+static void test_runner_restart_refused_says_why(void **state)
+{
+	static const char story[] =
+		"cluster managers=3 workers=1\n"
+		"expect leader within 30s\n"
+		"expect nodes ready == 4 within 1m\n"
+		"kill m3 process\n"
+		"disk m3 fault=corrupt file=raft table=raft_meta pages=16\n";
+	char text[512];
+	struct runner_result r;
+
+	snprintf(text, sizeof text, "%srestart m3\n", story);
+	r = run_text(text, 6, false, false);
+	assert_false(r.passed);
+	assert_int_equal(r.fail_line, 6);
+	assert_non_null(strstr(r.message, "line 6: restart m3: m3 failed to start: "));
+	assert_non_null(strstr(r.message, "this manager refuses to start; remove it "
+					  "from the cluster and join it again with an "
+					  "empty state"));
+	snprintf(text, sizeof text,
+		 "%srestart m3 refused\nexpect node m3 down within 1m\n"
+		 "expect leader\n",
+		 story);
+	r = run_text(text, 6, false, false);
+	assert_true(r.passed);
+	r = run_text("cluster managers=3\nexpect leader within 30s\nkill m3 process\n"
+		     "restart m3 refused\n",
+		     6, false, false);
+	assert_false(r.passed);
+	assert_string_equal(r.message, "line 4: restart m3 refused: m3 started: its "
+				       "start was to be refused");
+	r = run_text("cluster managers=3\nrestart m3 refused\n", 6, false, false);
+	assert_false(r.passed);
+	assert_string_equal(r.message,
+			    "line 2: restart m3 refused: m3 is running: a refused start "
+			    "needs it stopped (kill m3 process)");
+}
+
 static int thread_count(void)
 {
 	FILE *f = fopen("/proc/self/status", "r");
@@ -304,6 +345,7 @@ int main(void)
 		cmocka_unit_test(
 			test_runner_real_managers_elect_and_survive_leader_death),
 		cmocka_unit_test(test_runner_await_waits_and_never_fails),
+		cmocka_unit_test(test_runner_restart_refused_says_why),
 		cmocka_unit_test(test_runner_leader_named_twice_fails_the_line_or_merges),
 		cmocka_unit_test(test_runner_starts_no_thread),
 	};

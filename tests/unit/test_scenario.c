@@ -1504,6 +1504,12 @@ static void test_scn_disaster_recovery_forms(void **state)
 	scn_free(&s);
 	c = line_cmd("restart m3", &s);
 	assert_false(c->u.node.force_new_cluster);
+	assert_false(c->u.node.refused);
+	scn_free(&s);
+	c = line_cmd("restart m3 refused", &s);
+	assert_int_equal(c->kind, SCN_RESTART);
+	assert_true(c->u.node.refused);
+	assert_false(c->u.node.force_new_cluster);
 	scn_free(&s);
 	c = line_cmd("backup", &s);
 	assert_int_equal(c->kind, SCN_BACKUP);
@@ -1519,8 +1525,11 @@ static void test_scn_disaster_recovery_forms(void **state)
 	line_fails("backup now",
 		   "scn.scn:2:8: unexpected 'now' after complete command 'backup'");
 	line_fails("restart m3 force",
-		   "scn.scn:2:12: expected 'force-new-cluster' or end of line after "
-		   "'restart m3', got 'force'");
+		   "scn.scn:2:12: expected 'force-new-cluster', 'refused' or end of line "
+		   "after 'restart m3', got 'force'");
+	line_fails("restart m3 refused now",
+		   "scn.scn:2:20: unexpected 'now' after complete command 'restart m3 "
+		   "refused'");
 	line_fails(
 		"kill m1 disk now",
 		"scn.scn:2:14: unexpected 'now' after complete command 'kill m1 disk'");
