@@ -2838,7 +2838,7 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 			return;
 		}
 	}
-	if (a->link == AGENT_READY && nodecert_due(&a->nc, 10 * a->tick_ms))
+	if (a->link == AGENT_READY && nodecert_due(&a->nc, 10 * AGENT_TICK_MS_MAX))
 		agent_ask_cert(a);
 	switch (a->link) {
 	case AGENT_DISCONNECTED:
@@ -2851,14 +2851,14 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 		/* no answer in a tick or two: the next manager; and a look at
 		 * the certificate (replaced, or expired: managers do not answer
 		 * a node without a valid one) */
-		if (now - a->last_answer_ms >= 2 * a->tick_ms && a->target_named &&
+		if (now - a->last_answer_ms >= 2 * AGENT_TICK_MS_MAX && a->target_named &&
 		    a->reasks < AGENT_REASKS_MAX) {
 			/* a leader named by another manager: busy, likely */
 			a->reasks++;
 			agent_connect(a);
 			break;
 		}
-		if (now - a->last_answer_ms >= 2 * a->tick_ms) {
+		if (now - a->last_answer_ms >= 2 * AGENT_TICK_MS_MAX) {
 			memcpy(a->unanswered, a->target, sizeof a->unanswered);
 			a->unanswered_ms = now;
 			nodecert_reload(&a->nc);
@@ -2901,6 +2901,33 @@ static void agent_tick(struct env *env, env_timer_id id, void *data)
 		agent_report(a);
 		break;
 	}
+}
+
+/* The tick is the heartbeat's clock: at most a second, and no longer than
+ * the period, or a heartbeat goes late and a period under a second loses
+ * its session between two ticks (3 periods of grace). */
+static ms_t agent_tick_ms(ms_t heartbeat_ms)
+{
+	ms_t tick = heartbeat_ms < AGENT_TICK_MS_MAX ? heartbeat_ms : AGENT_TICK_MS_MAX;
+	return tick ? tick : 1;
+}
+
+/* A period the manager gives (at the session's start, and when the
+ * cluster's setting changes): the tick follows it. */
+static void agent_set_heartbeat(struct agent *a, ms_t heartbeat_ms)
+{
+	struct env *env = a->env;
+	ms_t tick = agent_tick_ms(heartbeat_ms);
+
+	a->heartbeat_ms = heartbeat_ms;
+	if (tick == a->tick_ms)
+		return;
+	env->ops->timer_stop(env, a->tick_timer);
+	if (env->ops->timer_start(env, tick, tick, agent_tick, a, &a->tick_timer)) {
+		agent_fatal(a, "arm the tick");
+		return;
+	}
+	a->tick_ms = tick;
 }
 
 /* ---------------------------------------------------------------- frames */
@@ -3353,7 +3380,7 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 			}
 		}
 		a->session_id = r->session_id;
-		a->heartbeat_ms = r->heartbeat_ms ? r->heartbeat_ms : 5000;
+		agent_set_heartbeat(a, r->heartbeat_ms ? r->heartbeat_ms : 5000);
 		a->link = AGENT_READY;
 		a->target_named = false; /* a reconnect to it is no redirect's */
 		a->reasks = 0;
@@ -3400,7 +3427,7 @@ bool agent_handle(struct agent *a, const char *from, const struct env_identity *
 			a->last_answer_ms = now;
 			a->hb_pending = false;
 			if (r->heartbeat_ms)
-				a->heartbeat_ms = r->heartbeat_ms;
+				agent_set_heartbeat(a, r->heartbeat_ms);
 			for (size_t i = 0; i < r->n_managers; i++)
 				agent_add_manager(a, r->managers[i]);
 			agent_set_removed(a, r->removed_sent, r->removed_nodes,
@@ -3866,8 +3893,7 @@ int agent_start(struct env *env, const struct agent_cfg *cfg, struct agent **out
 				   (a->manager_count ? a->manager_count : 1));
 	if (a->manager_count)
 		agent_set_target(a, a->managers[a->next_manager++ % a->manager_count]);
-	a->tick_ms = a->heartbeat_ms / 5 < AGENT_TICK_MS_MAX ? a->heartbeat_ms / 5
-							     : AGENT_TICK_MS_MAX;
+	a->tick_ms = agent_tick_ms(a->heartbeat_ms);
 	rv = env->ops->timer_start(env, 1, a->tick_ms, agent_tick, a, &a->tick_timer);
 	if (rv)
 		goto err;

@@ -316,7 +316,7 @@ static const struct cmd cmds[] = {
 	 "(12h by default, at least 1m; 0 for the default); --rotate-network-keys\n"
 	 "rotates them now.\n"
 	 "--dispatcher-heartbeat: how often agents heartbeat (the managers' own, 5s\n"
-	 "by default; 0 for it; at least 500ms); a node silent for 3 periods is\n"
+	 "by default; 0 for it; at least 10ms); a node silent for 3 periods is\n"
 	 "DOWN.\n"
 	 "--task-history-limit: the tasks a slot keeps, its live one included (the\n"
 	 "managers' own, 5 by default; 0 for it).\n"},
