@@ -189,6 +189,17 @@ static void loop_done(uv_loop_t *loop)
 	assert_int_equal(uv_loop_close(loop), 0);
 }
 
+/* Ends a test: closes each uvenv of envs (NULL-terminated), runs the loop
+ * dry and closes it, then removes each state dir of dirs (NULL-terminated). */
+static void teardown(uv_loop_t *loop, struct uvenv *const *envs, const char *const *dirs)
+{
+	for (; *envs; envs++)
+		close_env(loop, *envs);
+	loop_done(loop);
+	for (; *dirs; dirs++)
+		rm_tree(*dirs);
+}
+
 static void guard_fired(uv_timer_t *t)
 {
 	*(bool *)t->data = true;
@@ -519,11 +530,8 @@ static void test_uvenv_two_envs_exchange_1000_frames_in_order(void **state)
 	assert_string_equal(ra.from, uvenv_addr(b));
 	assert_int_equal(ra.ups, 1); /* a's connection to b came up once */
 	assert_string_equal(ra.peer, uvenv_addr(b));
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 }
 
 static void test_uvenv_oversized_frame_closes_only_that_connection(void **state)
@@ -566,12 +574,9 @@ static void test_uvenv_oversized_frame_closes_only_that_connection(void **state)
 	assert_true(run_until(&loop, rx_has_want, &rb, 5000));
 	assert_string_equal(rb.from, uvenv_addr(a));
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
 }
 
 static void test_uvenv_garbage_without_hello_is_rejected(void **state)
@@ -640,12 +645,9 @@ static void test_uvenv_garbage_without_hello_is_rejected(void **state)
 	rb.want = 1;
 	assert_true(run_until(&loop, rx_has_want, &rb, 5000));
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
 }
 
 /* A connection that never says hello is closed after the hello timeout;
@@ -683,10 +685,8 @@ static void test_uvenv_silent_connection_is_closed_after_hello_timeout(void **st
 	assert_true(traw_open(&quiet));
 	assert_null(strstr(logbuf_text(&log), "from=127.0.0.1:9"));
 	traw_free(&quiet);
-	close_env(&loop, b);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){b, NULL}, (const char *[]){dir, NULL});
 	logbuf_close(&log);
-	rm_tree(dir);
 }
 
 /* Issue 13: a connection that said hello, then began a frame (its header and
@@ -727,10 +727,8 @@ static void test_uvenv_half_sent_frame_is_closed_after_the_frame_deadline(void *
 	assert_true(traw_open(&quiet));
 	assert_null(strstr(logbuf_text(&log), "from=127.0.0.1:9"));
 	traw_free(&quiet);
-	close_env(&loop, b);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){b, NULL}, (const char *[]){dir, NULL});
 	logbuf_close(&log);
-	rm_tree(dir);
 }
 
 #define FLOOD_CONNS	 40
@@ -838,12 +836,9 @@ static void test_uvenv_half_sent_frames_stay_under_the_global_bound(void **state
 	for (int i = 0; i < FLOOD_CONNS; i++)
 		traw_free(&fds[i]);
 	free(junk);
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
 }
 
 /* Issue 12, item 10: an accepted connection that went quiet after its
@@ -883,12 +878,9 @@ static void test_uvenv_idle_connection_is_closed_and_redialled(void **state)
 	assert_int_equal(send_seq(a, uvenv_addr(b), 1, 8), 0);
 	rb.want = 2;
 	assert_true(run_until(&loop, rx_has_want, &rb, 5000));
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
 }
 
 static bool rx_ups_at_least(void *ctx)
@@ -949,11 +941,8 @@ static void test_uvenv_kept_peers_are_connected_without_frames(void **state)
 	assert_int_equal(uvenv_keep_peers(a, addrs, 2), CS_EINVAL);
 	ra.want = ups + 1;
 	assert_true(run_until(&loop, rx_ups_at_least, &ra, 5000));
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 }
 
 /* Issue 12, item 10: the table of peers shrank never, so every address
@@ -1037,10 +1026,8 @@ static void test_uvenv_state_files_are_private(void **state)
 		if ((st.st_mode & 07777) != 0600)
 			fail_msg("%s is %o", files[i], (unsigned)(st.st_mode & 07777));
 	}
-	close_env(&loop, a);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, NULL}, (const char *[]){dir, NULL});
 	umask(old);
-	rm_tree(dir);
 }
 
 /* Frames queued for a peer nobody answers are dropped after their time to
@@ -1111,11 +1098,8 @@ static void test_uvenv_frames_before_listen_are_dropped(void **state)
 	assert_true(run_until(&loop, rx_has_want, &rb, 5000));
 	assert_int_equal(rb.count, 1);
 	assert_int_equal(rb.next_seq, 2); /* frame 1 came, frame 0 did not */
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 }
 
 struct downs_since {
@@ -1193,11 +1177,8 @@ static void test_uvenv_redials_a_peer_that_starts_late(void **state)
 	assert_true(rb.in_order);
 	assert_int_equal(ra.ups, 2);
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 }
 
 static void test_uvenv_send_limits_queue_size_and_addresses(void **state)
@@ -1245,11 +1226,9 @@ static void test_uvenv_send_limits_queue_size_and_addresses(void **state)
 	ea = uvenv_env(a);
 	assert_int_equal(ea->ops->send(ea, dead, big, 1025), CS_ELIMIT);
 	assert_int_equal(ea->ops->send(ea, dead, big, 1024), 0);
-	close_env(&loop, a);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 	free(big);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
 }
 
 static void test_uvenv_receiver_frame_limit_closes_connection(void **state)
@@ -1279,12 +1258,9 @@ static void test_uvenv_receiver_frame_limit_closes_connection(void **state)
 	w.needle = "reason=\"frame of 257 bytes over the limit 256\"";
 	assert_true(run_until(&loop, log_has, &w, 5000));
 	assert_int_equal(rb.count, 1);
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
 }
 
 static void test_uvenv_open_rejects_bad_address_and_port_in_use(void **state)
@@ -1341,11 +1317,8 @@ static void test_uvenv_open_rejects_bad_address_and_port_in_use(void **state)
 		assert_true(strncmp(uvenv_addr(b), "10.1.2.3:", 9) == 0);
 		assert_true(atoi(colon + 1) > 0);
 	}
-	close_env(&loop, b);
-	close_env(&loop, a);
-	loop_done(&loop);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
+	teardown(&loop, (struct uvenv *[]){b, a, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 }
 
 /* ---------------------------------------------------------------- clock */
@@ -1434,9 +1407,7 @@ static void test_uvenv_timers_fire_in_order_stop_and_repeat(void **state)
 	/* a timer left armed is closed by uvenv_close */
 	assert_int_equal(e->ops->timer_start(e, 100000, 0, tick_cb, &args[0], &ids[0]),
 			 0);
-	close_env(&loop, u);
-	loop_done(&loop);
-	rm_tree(dir);
+	teardown(&loop, (struct uvenv *[]){u, NULL}, (const char *[]){dir, NULL});
 }
 
 /* ---------------------------------------------------------------- storage */
@@ -1491,9 +1462,7 @@ static void test_uvenv_storage_same_handle_and_survives_reopen(void **state)
 	assert_int_equal(sqlite3_column_int(st, 0), 42);
 	sqlite3_finalize(st);
 	assert_string_equal(uvenv_storage_error(u), "");
-	close_env(&loop, u);
-	loop_done(&loop);
-	rm_tree(dir);
+	teardown(&loop, (struct uvenv *[]){u, NULL}, (const char *[]){dir, NULL});
 }
 
 static void test_uvenv_state_dir_of_another_version_is_refused_untouched(void **state)
@@ -1698,9 +1667,7 @@ static void test_uvenv_storage_opens_after_a_crash_with_wal_left(void **state)
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(st, 0), 7);
 	sqlite3_finalize(st);
-	close_env(&loop, u);
-	loop_done(&loop);
-	rm_tree(dir);
+	teardown(&loop, (struct uvenv *[]){u, NULL}, (const char *[]){dir, NULL});
 }
 
 /* ---------------------------------------------------------------- the rest */
@@ -1741,10 +1708,8 @@ static void test_uvenv_log_lines_are_logfmt_and_filtered(void **state)
 	/* ts=YYYY-MM-DDTHH:MM:SS.mmmZ */
 	assert_int_equal(text[13], 'T');
 	assert_int_equal(text[26], 'Z');
-	close_env(&loop, u);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){u, NULL}, (const char *[]){dir, NULL});
 	logbuf_close(&log);
-	rm_tree(dir);
 }
 
 static void test_uvenv_no_executor_and_random(void **state)
@@ -1778,9 +1743,7 @@ static void test_uvenv_no_executor_and_random(void **state)
 				assert_true(seen[i] != seen[j]);
 		}
 	}
-	close_env(&loop, u);
-	loop_done(&loop);
-	rm_tree(dir);
+	teardown(&loop, (struct uvenv *[]){u, NULL}, (const char *[]){dir, NULL});
 }
 
 /* ---------------------------------------------------------------- identity */
@@ -1982,12 +1945,9 @@ static void test_uvenv_sender_is_who_the_certificate_names(void **state)
 	assert_int_equal(log_count(&log, "msg=\"peer certificate refused\""), 4);
 	assert_int_equal(log_count(&log, "why=\"no certificate\""), 1);
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
 }
 
 /* Issue 13 (a fake manager is detected before anything is sent): a node
@@ -2049,14 +2009,9 @@ static void test_uvenv_client_refuses_a_server_it_does_not_trust(void **state)
 	run_until(&loop, never, NULL, 300);
 	assert_int_equal(log_count(&log, "msg=\"peer certificate refused\""), 1);
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	close_env(&loop, c);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, c, NULL},
+		 (const char *[]){dir_a, dir_b, dir_c, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
-	rm_tree(dir_c);
 }
 
 static void rx_count_recv(struct env *env, const char *from, const uint8_t *buf,
@@ -2112,12 +2067,9 @@ static void test_uvenv_node_with_roots_sends_nothing_to_another_ca(void **state)
 	assert_int_equal(send_seq(b, uvenv_addr(c), 2, 10), 0);
 	assert_true(run_until(&loop, count_at_least_one, &got, 5000));
 
-	close_env(&loop, b);
-	close_env(&loop, c);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){b, c, NULL},
+		 (const char *[]){dir_b, dir_c, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_b);
-	rm_tree(dir_c);
 }
 
 /* Issue 13 (renewal, nothing restarts): a node that installs a new
@@ -2192,14 +2144,9 @@ static void test_uvenv_renewal_redials_and_files_private(void **state)
 	snprintf(path, sizeof path, "%s/tls/pending.key", dir_a);
 	assert_int_equal(stat(path, &st), -1);
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	close_env(&loop, c);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, c, NULL},
+		 (const char *[]){dir_a, dir_b, dir_c, NULL});
 	umask(old);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
-	rm_tree(dir_c);
 }
 
 /* The identity survives a restart; a node.crt that is not node.key's
@@ -2304,11 +2251,8 @@ static void test_uvenv_wall_clock(void **state)
 	got = uvenv_env(b)->ops->wall_ms(uvenv_env(b));
 	assert_true(got >= before);
 	assert_true(got <= real_ms());
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 }
 
 /* A certificate that expires after its connection's handshake no longer
@@ -2350,11 +2294,8 @@ static void test_uvenv_sender_expires_with_the_certificate(void **state)
 	assert_true(run_until(&loop, idrx_has_want, &rb, 5000));
 	assert_true(identity_is_zero(&rb.last));
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 }
 
 /* Issue 18: a peer's certificate checked once is remembered, shared by the
@@ -2427,16 +2368,9 @@ static void test_uvenv_peer_checks_are_remembered_until_expiry(void **state)
 	assert_int_equal(hits, 1);
 	assert_true(misses >= 2);
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	close_env(&loop, c);
-	close_env(&loop, d);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, c, d, NULL},
+		 (const char *[]){dir_a, dir_b, dir_c, dir_d, NULL});
 	uvenv_vcache_free(vc);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
-	rm_tree(dir_c);
-	rm_tree(dir_d);
 }
 
 /* A receiver that answers every frame with env reply (a CA answering a
@@ -2520,10 +2454,8 @@ static void test_uvenv_reply_answers_a_joiner_on_its_own_connection(void **state
 	assert_int_equal(eb->ops->reply(eb, rb.conn, (const uint8_t *)"x", 1),
 			 CS_ECLOSED);
 
-	close_env(&loop, b);
-	loop_done(&loop);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
+	teardown(&loop, (struct uvenv *[]){b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 }
 
 /* Issue 18: a leader answers every agent on the agent's own connection,
@@ -2640,11 +2572,9 @@ static void test_uvenv_reply_finds_each_of_many_connections(void **state)
 	}
 	for (uint32_t i = MANY_CLIENTS / 2; i < MANY_CLIENTS; i++)
 		close_env(&loop, cl[i]);
-	close_env(&loop, srv);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){srv, NULL}, (const char *[]){dir_s, NULL});
 	for (uint32_t i = 0; i < MANY_CLIENTS; i++)
 		rm_tree(dir_c[i]);
-	rm_tree(dir_s);
 }
 
 /* Issue 13 (a flood of TLS handshakes must not starve established
@@ -2719,14 +2649,9 @@ static void test_uvenv_handshake_flood_is_bounded(void **state)
 	assert_non_null(strstr(logbuf_text(&log), " done="));
 	assert_non_null(strstr(logbuf_text(&log), " done_ms_avg="));
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	close_env(&loop, c);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, c, NULL},
+		 (const char *[]){dir_a, dir_b, dir_c, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
-	rm_tree(dir_c);
 }
 
 /* Autolock (issue 13): the node's TLS key is sealed on its disk with the
@@ -2777,9 +2702,7 @@ static void test_uvenv_autolock_seals_the_node_key(void **state)
 	a = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
 	ea = uvenv_env(a);
 	assert_int_equal(ea->ops->pki_info(ea, &none, &me), 0);
-	close_env(&loop, a);
-	loop_done(&loop);
-	rm_tree(dir);
+	teardown(&loop, (struct uvenv *[]){a, NULL}, (const char *[]){dir, NULL});
 }
 
 int main(void)
