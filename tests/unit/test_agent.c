@@ -2351,6 +2351,28 @@ static void test_agent_applies_network_change_to_its_base_only(void **state)
 	fe_free(fe);
 }
 
+/* Makes st the ingress network 0x1 (session 77, digest 3) with one
+ * service, *svcs[0]: web, id 9, VIP 10.0.0.2, its one port *ports[0]
+ * 80 published at 8080. Borrows the arrays. */
+static void fe_ingress_web(Cs__NetworkState *st, Cs__NetworkService **svcs,
+			   Cs__PortConfig **ports)
+{
+	ports[0]->target = 80;
+	ports[0]->published = 8080;
+	svcs[0]->service_id = 9;
+	svcs[0]->name = "web";
+	svcs[0]->vip = "10.0.0.2";
+	svcs[0]->n_ports = 1;
+	svcs[0]->ports = ports;
+	st->session_id = 77;
+	st->network_id = 0x1;
+	st->digest = 3;
+	st->name = "ingress";
+	st->ingress = true;
+	st->n_services = 1;
+	st->services = svcs;
+}
+
 /* Issue 17, the routing mesh: the ingress network's state with a
  * published port is declared on a node with no task on it (the port
  * answers on every node), and removed when the managers say so. The
@@ -2370,20 +2392,7 @@ static void test_agent_declares_ingress_mesh_without_tasks(void **state)
 	(void)state;
 
 	fe_connect_fresh(fe);
-	port.target = 80;
-	port.published = 8080;
-	svc.service_id = 9;
-	svc.name = "web";
-	svc.vip = "10.0.0.2";
-	svc.n_ports = 1;
-	svc.ports = ports;
-	st.session_id = 77;
-	st.network_id = 0x1;
-	st.digest = 3;
-	st.name = "ingress";
-	st.ingress = true;
-	st.n_services = 1;
-	st.services = svcs;
+	fe_ingress_web(&st, svcs, ports);
 	/* another node's ingress address, a task of this node, this node's */
 	e[0].task_id = e[0].node_id = 0x99, e[0].addr = "10.0.0.3";
 	e[0].node_ip = "192.0.2.9", e[0].node_ingress = true;
@@ -2420,22 +2429,9 @@ static void test_agent_applies_a_backend_delta(void **state)
 	(void)state;
 
 	fe_connect_fresh(fe);
-	port.target = 80;
-	port.published = 8080;
-	svc.service_id = 9;
-	svc.name = "web";
-	svc.vip = "10.0.0.2";
-	svc.n_ports = 1;
-	svc.ports = ports;
+	fe_ingress_web(&st, svcs, ports);
 	svc.n_backends = 4;
 	svc.backends = backends;
-	st.session_id = 77;
-	st.network_id = 0x1;
-	st.digest = 3;
-	st.name = "ingress";
-	st.ingress = true;
-	st.n_services = 1;
-	st.services = svcs;
 	w.network_state = &st;
 	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
 	assert_int_equal(fe->netlog_count, 1);
