@@ -185,6 +185,17 @@ static void request(Cs__ControlRequest *req, uint64_t id, Cs__ControlOp op,
 	req->name = (char *)name;
 }
 
+/* Makes *req request id: drain m3 and add the two labels of add
+ * (borrowed). */
+static void drain_and_label_m3(Cs__ControlRequest *req, uint64_t id, Cs__Label **add)
+{
+	request(req, id, CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE, "m3");
+	req->set_availability = true;
+	req->availability = CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
+	req->n_label_add = 2;
+	req->label_add = add;
+}
+
 static void web_spec(Cs__ServiceSpec *spec, Cs__TaskSpec *task, Cs__ContainerSpec *c,
 		     const char *name)
 {
@@ -531,11 +542,7 @@ static void test_control_rpc_node_update_applies_every_change(void **state)
 	zone.value = "a";
 	disk.key = "disk";
 	disk.value = "ssd";
-	request(&req, 1, CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE, "m3");
-	req.set_availability = true;
-	req.availability = CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
-	req.n_label_add = 2;
-	req.label_add = add;
+	drain_and_label_m3(&req, 1, add);
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, 0);
 
@@ -582,11 +589,7 @@ static void test_control_rpc_node_update_refused_changes_nothing(void **state)
 	zone.value = "a";
 	bad.key = "";
 	bad.value = "x";
-	request(&req, 1, CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE, "m3");
-	req.set_availability = true;
-	req.availability = CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
-	req.n_label_add = 2;
-	req.label_add = add;
+	drain_and_label_m3(&req, 1, add);
 	call(&f, f.leader, &req, &a);
 	assert_int_equal(a.status, CS_EINVAL);
 	assert_string_equal(a.error, "label: bad key ''");
