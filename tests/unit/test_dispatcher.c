@@ -411,6 +411,13 @@ static void fake_status(struct fake *fk, const char *to, uint64_t node_id,
 	fake_send(fk, to, &wire);
 }
 
+/* fk reports task_id's state to m1, in its own session. */
+static void fake_own_status(struct fake *fk, uint64_t task_id, Cs__TaskState state,
+			    const char *message)
+{
+	fake_status(fk, "m1", fk->node_id, fk->session_id, task_id, state, message);
+}
+
 static void fake_beat(struct world *w, void *data)
 {
 	struct fake *fk = data;
@@ -1454,8 +1461,7 @@ static void test_disp_network_state_sent_changed_and_removed(void **state)
 	assert_int_equal(count, 0);
 
 	/* a task RUNNING: its address becomes a backend, sent again */
-	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[0],
-		    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	fake_own_status(w1, ids[0], CS__TASK_STATE__TASK_STATE_RUNNING, "started");
 	run_for(f, 2 * SEC);
 	ns = net_last(w1, from, net, &count);
 	assert_int_equal(count, 1);
@@ -1466,10 +1472,8 @@ static void test_disp_network_state_sent_changed_and_removed(void **state)
 	/* the service removed and its tasks stopped: removed */
 	remove_service(f, "db");
 	run_for(f, 1 * SEC);
-	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[0],
-		    CS__TASK_STATE__TASK_STATE_SHUTDOWN, "stopped");
-	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[1],
-		    CS__TASK_STATE__TASK_STATE_SHUTDOWN, "stopped");
+	fake_own_status(w1, ids[0], CS__TASK_STATE__TASK_STATE_SHUTDOWN, "stopped");
+	fake_own_status(w1, ids[1], CS__TASK_STATE__TASK_STATE_SHUTDOWN, "stopped");
 	from = w1->rx_count;
 	run_for(f, 2 * SEC);
 	ns = net_last(w1, from, net, &count);
@@ -1583,8 +1587,7 @@ static void test_disp_network_state_change_goes_as_a_delta(void **state)
 	w1->net_digest = digest;
 
 	from = w1->rx_count;
-	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[3],
-		    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	fake_own_status(w1, ids[3], CS__TASK_STATE__TASK_STATE_RUNNING, "started");
 	run_for(f, 2 * SEC);
 	ns = net_last(w1, from, net, &count);
 	assert_int_equal(count, 1);
@@ -1599,14 +1602,45 @@ static void test_disp_network_state_change_goes_as_a_delta(void **state)
 
 	/* a task failed: its endpoint removed, its backend gone */
 	from = w1->rx_count;
-	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[3],
-		    CS__TASK_STATE__TASK_STATE_FAILED, "exit 1");
+	fake_own_status(w1, ids[3], CS__TASK_STATE__TASK_STATE_FAILED, "exit 1");
 	run_for(f, 2 * SEC);
 	ns = net_last(w1, from, net, &count);
 	assert_true(count >= 1);
 	assert_int_equal(ns->base_digest, digest);
 	assert_int_equal(ns->n_removed_endpoints, 1);
 	assert_int_equal(ns->removed_endpoints[0], ids[3]);
+}
+
+/* One manager and a fake worker w1 (merging backend deltas when deltas)
+ * that runs up of the `replicas` tasks of service db (ids[0..replicas)),
+ * on network back, and holds back's state (its digest). Returns w1; *net
+ * and *db are the network's and service's ids. */
+static struct fake *backend_world(struct fixture *f, bool deltas, size_t replicas,
+				  size_t up, uint64_t *net, uint64_t *db, uint64_t *ids)
+{
+	struct fake *w1;
+	const Cs__NetworkState *ns;
+	size_t count;
+
+	setup(f, 61, 1);
+	wait_leader(f);
+	w1 = fake_add(f, "w1");
+	w1->backend_deltas = deltas;
+	fake_register(f, w1, "m1");
+	fake_beat_start(w1, "m1");
+	*net = create_network(f, "back");
+	*db = create_service_on(f, "db", replicas, "back");
+	wait_tasks(f, *db, w1->node_id, replicas, ids);
+	for (size_t i = 0; i < up; i++)
+		fake_own_status(w1, ids[i], CS__TASK_STATE__TASK_STATE_RUNNING,
+				"started");
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, 0, *net, &count);
+	assert_non_null(ns);
+	w1->net_id = *net;
+	w1->net_digest = ns->digest;
+	run_for(f, 2 * SEC);
+	return w1;
 }
 
 /* Issue 17, backend deltas: a service whose backends alone changed goes
@@ -1622,29 +1656,11 @@ static void test_disp_backend_change_goes_as_a_backend_delta(void **state)
 	size_t from, count;
 	char added[48];
 
-	setup(f, 61, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
-	w1->backend_deltas = true;
-	fake_register(f, w1, "m1");
-	fake_beat_start(w1, "m1");
-	net = create_network(f, "back");
-	db = create_service_on(f, "db", REPLICAS, "back");
-	wait_tasks(f, db, w1->node_id, REPLICAS, ids);
-	for (size_t i = 0; i < UP; i++)
-		fake_status(w1, "m1", w1->node_id, w1->session_id, ids[i],
-			    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
-	run_for(f, 2 * SEC);
-	ns = net_last(w1, 0, net, &count);
-	assert_non_null(ns);
-	w1->net_id = net;
-	w1->net_digest = ns->digest;
-	run_for(f, 2 * SEC);
+	w1 = backend_world(f, true, REPLICAS, UP, &net, &db, ids);
 
 	/* one more RUNNING: one backend added, the others not sent */
 	from = w1->rx_count;
-	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[UP],
-		    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	fake_own_status(w1, ids[UP], CS__TASK_STATE__TASK_STATE_RUNNING, "started");
 	run_for(f, 2 * SEC);
 	ns = net_last(w1, from, net, &count);
 	assert_int_equal(count, 1);
@@ -1663,8 +1679,7 @@ static void test_disp_backend_change_goes_as_a_backend_delta(void **state)
 
 	/* it fails: that backend removed, alone */
 	from = w1->rx_count;
-	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[UP],
-		    CS__TASK_STATE__TASK_STATE_FAILED, "exit 1");
+	fake_own_status(w1, ids[UP], CS__TASK_STATE__TASK_STATE_FAILED, "exit 1");
 	run_for(f, 2 * SEC);
 	ns = net_last(w1, from, net, &count);
 	assert_true(count >= 1);
@@ -1688,26 +1703,9 @@ static void test_disp_backend_change_whole_for_agent_without_deltas(void **state
 	uint64_t net, db, ids[REPLICAS];
 	size_t from, count;
 
-	setup(f, 61, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
-	fake_register(f, w1, "m1");
-	fake_beat_start(w1, "m1");
-	net = create_network(f, "back");
-	db = create_service_on(f, "db", REPLICAS, "back");
-	wait_tasks(f, db, w1->node_id, REPLICAS, ids);
-	for (size_t i = 0; i < UP; i++)
-		fake_status(w1, "m1", w1->node_id, w1->session_id, ids[i],
-			    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
-	run_for(f, 2 * SEC);
-	ns = net_last(w1, 0, net, &count);
-	assert_non_null(ns);
-	w1->net_id = net;
-	w1->net_digest = ns->digest;
-	run_for(f, 2 * SEC);
+	w1 = backend_world(f, false, REPLICAS, UP, &net, &db, ids);
 	from = w1->rx_count;
-	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[UP],
-		    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	fake_own_status(w1, ids[UP], CS__TASK_STATE__TASK_STATE_RUNNING, "started");
 	run_for(f, 2 * SEC);
 	ns = net_last(w1, from, net, &count);
 	assert_non_null(ns);
@@ -1915,8 +1913,7 @@ static void test_disp_first_assignments_full_then_numbered_changes(void **state)
 	/* a task's status as its agent reported it is not sent back (issue
 	 * 18: the agent's own news; SwarmKit's Assignments skips it too) */
 	from = w1->rx_count;
-	fake_status(w1, "m1", w1->node_id, w1->session_id, web_ids[0],
-		    CS__TASK_STATE__TASK_STATE_ACCEPTED, "accepted");
+	fake_own_status(w1, web_ids[0], CS__TASK_STATE__TASK_STATE_ACCEPTED, "accepted");
 	run_for(f, 2 * SEC);
 	assert_int_equal(task_get(f, web_ids[0])->status->state,
 			 CS__TASK_STATE__TASK_STATE_ACCEPTED);
@@ -2396,11 +2393,10 @@ static void test_disp_status_resent_before_the_flush_is_queued_once(void **state
 	id = one_task(f, &w1);
 	run_for(f, 1 * SEC);
 	from = w1->rx_count;
-	fake_status(w1, "m1", w1->node_id, w1->session_id, id,
-		    CS__TASK_STATE__TASK_STATE_ACCEPTED, "accepted");
+	fake_own_status(w1, id, CS__TASK_STATE__TASK_STATE_ACCEPTED, "accepted");
 	for (int k = 0; k < 4; k++)
-		fake_status(w1, "m1", w1->node_id, w1->session_id, id,
-			    CS__TASK_STATE__TASK_STATE_PREPARING, "preparing");
+		fake_own_status(w1, id, CS__TASK_STATE__TASK_STATE_PREPARING,
+				"preparing");
 	run_for(f, 30 * MS); /* delivered; the flush is 100 ms after the first */
 	manager_metrics(mgr(f, leader(f)), &out);
 	assert_false(out.failed);
