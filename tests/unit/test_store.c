@@ -1507,6 +1507,17 @@ static struct store *pi_sample(void)
 	return s;
 }
 
+/* Restores into `to` a snapshot of `from` (what a follower installs). */
+static void restore_from(struct store *to, const struct store *from)
+{
+	uint8_t *snap;
+	size_t len;
+
+	assert_int_equal(store_snapshot(from, &snap, &len), 0);
+	assert_int_equal(store_restore(to, snap, len, 0), 0);
+	free(snap);
+}
+
 /* Adds the full UPDATE the scheduler wrote before issue 18 (sched_write's
  * placement: a copy of the stored task, node, a fresh status) for task id
  * of s at version (0: the stored one). */
@@ -1706,11 +1717,7 @@ static void test_store_placement_equals_full_update(void **state)
 	 * go on alike */
 	{
 		struct store *r = store_new();
-		uint8_t *snap;
-		size_t len;
-		assert_int_equal(store_snapshot(c, &snap, &len), 0);
-		assert_int_equal(store_restore(r, snap, len, 0), 0);
-		free(snap);
+		restore_from(r, c);
 		pi_same(c, r);
 		store_batch_init(&bc);
 		pi_compact(c, &bc, 200, 3, 0, 6000, "assigned");
@@ -2112,8 +2119,6 @@ static void test_store_placements_share_their_message(void **state)
 	Cs__Task del = CS__TASK__INIT;
 	static const char *const texts[] = {"m1", "m2", "m3", "m4", "m5", "m6"};
 	uint64_t index = 2;
-	uint8_t *snap;
-	size_t len;
 
 	(void)state;
 	store_batch_init(&b);
@@ -2154,9 +2159,7 @@ static void test_store_placements_share_their_message(void **state)
 			     store_task_get(c, 204)->status->message);
 
 	/* a snapshot holds the texts; the restored store goes on alike */
-	assert_int_equal(store_snapshot(c, &snap, &len), 0);
-	assert_int_equal(store_restore(r, snap, len, 0), 0);
-	free(snap);
+	restore_from(r, c);
 	pi_same(c, r);
 	store_batch_init(&b);
 	pi_compact(c, &b, 202, 9, 0, 5000, "assigned");
@@ -2167,9 +2170,7 @@ static void test_store_placements_share_their_message(void **state)
 	pi_same(c, r);
 	/* a restore over a store that shares texts: its tasks go, its texts
 	 * stay shared with what it places next */
-	assert_int_equal(store_snapshot(r, &snap, &len), 0);
-	assert_int_equal(store_restore(c, snap, len, 0), 0);
-	free(snap);
+	restore_from(c, r);
 	pi_same(c, r);
 	store_free(c);
 	store_free(r);
