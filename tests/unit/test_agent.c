@@ -29,6 +29,7 @@
 #include "sim/simdisk.h"
 #include "sim/simexec.h"
 #include "sim/world.h"
+#include "tests/support/simstep.h"
 
 #define SEC 1000000ull
 #define MS  1000ull
@@ -120,16 +121,9 @@ typedef bool (*pred_fn)(struct fixture *f, void *ctx);
 static bool run_until(struct fixture *f, us_t limit, pred_fn pred, void *ctx)
 {
 	us_t end = world_now_us(f->w) + limit;
-	char msg[256];
 	while (!pred || !pred(f, ctx)) {
-		if (!world_step(f->w, end)) {
-			world_advance(f->w, end);
+		if (!simstep(f->w, f->c, true, end))
 			return pred ? pred(f, ctx) : true;
-		}
-		if (!simcluster_check(f->c, msg, sizeof msg))
-			fail_msg("%s", msg);
-		if (!simexec_check(world_exec(f->w), msg, sizeof msg))
-			fail_msg("%s", msg);
 		if (f->check)
 			f->check(f, f->check_ctx);
 	}
