@@ -547,6 +547,20 @@ static void scrape_observe(void *ctx, const struct runner_view *v)
 	se->text = out.text;
 }
 
+/* Runs text (seed 5), which must pass, and returns the leader's metrics
+ * scrape at its end (the caller frees it). */
+static char *metrics_after_run(const char *text)
+{
+	struct runner_opts o = {0};
+	struct scrape_end se = {0};
+
+	o.observe = scrape_observe;
+	o.observe_ctx = &se;
+	assert_true(scnrun(text, 5, &o).passed);
+	assert_non_null(se.text);
+	return se.text;
+}
+
 /* The value of the sample line starting with key, or -1. */
 static double sample_of(const char *text, const char *key)
 {
@@ -572,32 +586,26 @@ static void test_orch_metrics_restarts_and_update_progress(void **state)
 		"run 15s\n"
 		"service update web image=img2\n"
 		"run 12s\n";
-	struct runner_opts o = {0};
-	struct runner_result r;
-	struct scrape_end se = {0};
+	char *metrics;
 	double updated, total;
 	(void)state;
 
-	o.observe = scrape_observe;
-	o.observe_ctx = &se;
-	r = scnrun(text, 5, &o);
-	assert_true(r.passed);
-	assert_non_null(se.text);
-	assert_true(sample_of(se.text, "cswarm_orchestrator_restarts_total") >= 3);
+	metrics = metrics_after_run(text);
+	assert_true(sample_of(metrics, "cswarm_orchestrator_restarts_total") >= 3);
 	updated = sample_of(
-		se.text,
+		metrics,
 		"cswarm_orchestrator_update_tasks{service=\"web\",kind=\"updated\"}");
 	total = sample_of(
-		se.text,
+		metrics,
 		"cswarm_orchestrator_update_tasks{service=\"web\",kind=\"total\"}");
 	print_message("restarts %g, web updated %g of %g\n",
-		      sample_of(se.text, "cswarm_orchestrator_restarts_total"), updated,
+		      sample_of(metrics, "cswarm_orchestrator_restarts_total"), updated,
 		      total);
 	assert_true(total >= 4);
 	assert_true(updated >= 1);
 	assert_true(updated < total);
-	assert_null(strstr(se.text, "service=\"idle\""));
-	free(se.text);
+	assert_null(strstr(metrics, "service=\"idle\""));
+	free(metrics);
 }
 
 /* A replicated service whose tasks only move along (placed, then
@@ -614,25 +622,19 @@ static void test_orch_quiet_service_skipped_until_a_change_matters(void **state)
 				   "expect running web == 30 within 1m\n"
 				   "expect running web on w1 == 0\n"
 				   "expect converged within 1m\n";
-	struct runner_opts o = {0};
-	struct runner_result r;
-	struct scrape_end se = {0};
+	char *metrics;
 	double full, quiet;
 	(void)state;
 
-	o.observe = scrape_observe;
-	o.observe_ctx = &se;
-	r = scnrun(text, 5, &o);
-	assert_true(r.passed);
-	assert_non_null(se.text);
-	full = sample_of(se.text,
+	metrics = metrics_after_run(text);
+	full = sample_of(metrics,
 			 "cswarm_orchestrator_service_looks_total{look=\"full\"}");
-	quiet = sample_of(se.text,
+	quiet = sample_of(metrics,
 			  "cswarm_orchestrator_service_looks_total{look=\"quiet\"}");
 	print_message("looks: %g full, %g quiet\n", full, quiet);
 	assert_true(full >= 2); /* the first look, and after the node died */
 	assert_true(quiet >= 1);
-	free(se.text);
+	free(metrics);
 }
 
 int main(void)
