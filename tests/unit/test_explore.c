@@ -53,8 +53,10 @@ static struct explore_fault *drawn_faults(const char *text, uint64_t seeds, size
 		struct explore_plan p;
 		assert_int_equal(
 			explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
-		all = realloc(all, (n + p.fault_count + 1) * sizeof *all);
-		assert_non_null(all);
+		struct explore_fault *more =
+			realloc(all, (n + p.fault_count + 1) * sizeof *all);
+		assert_non_null(more);
+		all = more;
 		memcpy(all + n, p.faults, p.fault_count * sizeof *all);
 		n += p.fault_count;
 	}
