@@ -156,6 +156,16 @@ static struct uvenv *open_env(uv_loop_t *loop, const char *dir, const char *list
 			    (struct uvenv_cfg){.log_out = log, .frame_max = frame_max});
 }
 
+/* Opens an env as open_env does, listening on a loopback port of the
+ * kernel's choosing, in a new temporary state dir: dir (size bytes) gets
+ * its path. */
+static struct uvenv *open_tmp_env(uv_loop_t *loop, char *dir, size_t size, FILE *log,
+				  size_t frame_max)
+{
+	make_tmpdir(dir, size);
+	return open_env(loop, dir, "127.0.0.1:0", log, frame_max);
+}
+
 /* Closes u and runs the loop until its close callbacks ran (other envs on
  * the loop keep it alive, so not until it is empty). */
 static void close_env(uv_loop_t *loop, struct uvenv *u)
@@ -501,10 +511,9 @@ static void test_uvenv_two_envs_exchange_1000_frames_in_order(void **state)
 	struct rx ra, rb;
 	struct env *ea, *eb;
 
-	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
 	b = open_env(&loop, dir_b, "localhost:0", NULL, 0);
 	ea = uvenv_env(a);
 	eb = uvenv_env(b);
@@ -546,12 +555,10 @@ static void test_uvenv_oversized_frame_closes_only_that_connection(void **state)
 	struct traw t;
 	const char hello[] = "CSW19.9.9.9:1";
 
-	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", log.f, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, log.f, 0);
 	eb = uvenv_env(b);
 	rx_init(&rb);
 	eb->ops->listen(eb, rx_recv, NULL, &rb);
@@ -594,12 +601,10 @@ static void test_uvenv_garbage_without_hello_is_rejected(void **state)
 	const char magic[] = "XXXX1.2.3.4:5";
 	const char bad_addr[] = "CSW1a\x01";
 
-	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", log.f, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, log.f, 0);
 	eb = uvenv_env(b);
 	rx_init(&rb);
 	eb->ops->listen(eb, rx_recv, NULL, &rb);
@@ -773,11 +778,10 @@ static void test_uvenv_half_sent_frames_stay_under_the_global_bound(void **state
 
 	assert_non_null(junk);
 	memset(junk, 'j', FLOOD_SENT_BYTES);
-	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
 	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0",
 			 (struct uvenv_cfg){.log_out = log.f,
 					    .in_buffered_bytes_max = FLOOD_BOUND});
@@ -855,11 +859,10 @@ static void test_uvenv_idle_connection_is_closed_and_redialled(void **state)
 	struct rx rb;
 	struct env *eb;
 
-	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
 	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0",
 			 (struct uvenv_cfg){.log_out = log.f,
 					    .log_level = ENV_LOG_DEBUG,
@@ -1083,11 +1086,9 @@ static void test_uvenv_frames_before_listen_are_dropped(void **state)
 	struct rx rb;
 	struct env *eb;
 
-	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, NULL, 0);
 	eb = uvenv_env(b);
 	rx_init(&rb);
 	assert_int_equal(send_seq(a, uvenv_addr(b), 0, 8), 0);
@@ -1123,13 +1124,12 @@ static void test_uvenv_redials_a_peer_that_starts_late(void **state)
 	struct env *ea, *eb;
 	int held;
 
-	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
 	/* a port nobody answers on, held until b takes it */
 	held = hold_port(b_addr);
 
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
 	ea = uvenv_env(a);
 	rx_init(&ra);
 	ea->ops->listen(ea, rx_recv, rx_peer, &ra);
@@ -1198,13 +1198,11 @@ static void test_uvenv_send_limits_queue_size_and_addresses(void **state)
 	};
 
 	assert_non_null(big);
-	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, NULL, 0);
 	snprintf(dead, sizeof dead, "%s", uvenv_addr(b));
 	close_env(&loop, b);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
 	ea = uvenv_env(a);
 
 	assert_int_equal(ea->ops->send(ea, dead, big, LIMIT_FRAME_BYTES_MAX + 1),
@@ -1242,12 +1240,10 @@ static void test_uvenv_receiver_frame_limit_closes_connection(void **state)
 	struct env *eb;
 	uint8_t big[600] = {0};
 
-	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", log.f, 256);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, log.f, 256);
 	eb = uvenv_env(b);
 	rx_init(&rb);
 	eb->ops->listen(eb, rx_recv, NULL, &rb);
@@ -1271,7 +1267,6 @@ static void test_uvenv_open_rejects_bad_address_and_port_in_use(void **state)
 	struct uvenv *a, *b = NULL;
 	struct sockaddr_in sa;
 
-	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
 
@@ -1298,7 +1293,7 @@ static void test_uvenv_open_rejects_bad_address_and_port_in_use(void **state)
 	assert_null(b);
 	assert_int_equal(dir_entries(dir_b), 0); /* nothing touched */
 
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
 	cfg.listen_addr = uvenv_addr(a);
 	cfg.advertise_addr = NULL;
 	assert_int_equal(uvenv_open(&cfg, &b, err, sizeof err), CS_EADDRINUSE);
@@ -1375,9 +1370,8 @@ static void test_uvenv_timers_fire_in_order_stop_and_repeat(void **state)
 	env_timer_id ids[8], last = 0;
 	ms_t t0;
 
-	make_tmpdir(dir, sizeof dir);
 	uv_loop_init(&loop);
-	u = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
+	u = open_tmp_env(&loop, dir, sizeof dir, NULL, 0);
 	e = uvenv_env(u);
 	t0 = e->ops->now_ms(e);
 	assert_int_equal(e->ops->timer_start(e, 30, 0, tick_cb, &args[0], &ids[0]), 0);
@@ -1723,9 +1717,8 @@ static void test_uvenv_no_executor_and_random(void **state)
 	struct env_ctl_list_req lreq = {0};
 	uint64_t r1, r2;
 
-	make_tmpdir(dir, sizeof dir);
 	uv_loop_init(&loop);
-	u = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
+	u = open_tmp_env(&loop, dir, sizeof dir, NULL, 0);
 	e = uvenv_env(u);
 	assert_int_equal(e->ops->ctl_open(e, &spec, &ctl), CS_ENOTSUP);
 	assert_null(ctl);
@@ -1873,7 +1866,6 @@ static void test_uvenv_sender_is_who_the_certificate_names(void **state)
 	struct env_identity id;
 	int64_t now = time(NULL);
 
-	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
@@ -1881,7 +1873,7 @@ static void test_uvenv_sender_is_who_the_certificate_names(void **state)
 	ca_make(&other_ca, 2, ID_CLUSTER);
 	ca_make(&other_cluster, 3, ID_CLUSTER + 1);
 	pki_digest(ca.cert, ca.cert_len, root);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
 	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0",
 			 (struct uvenv_cfg){.log_out = log.f, .log_level = ENV_LOG_INFO});
 	enroll(a, &ca, ID_CLUSTER, 0xa1, ENV_ROLE_WORKER);
@@ -1967,18 +1959,15 @@ static void test_uvenv_client_refuses_a_server_it_does_not_trust(void **state)
 	struct ca ca, other_ca;
 	uint8_t good[ENV_DIGEST_BYTES], bad[ENV_DIGEST_BYTES];
 
-	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
-	make_tmpdir(dir_c, sizeof dir_c);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
 	ca_make(&ca, 1, ID_CLUSTER);
 	ca_make(&other_ca, 2, ID_CLUSTER);
 	pki_digest(ca.cert, ca.cert_len, good);
 	pki_digest(other_ca.cert, other_ca.cert_len, bad);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", log.f, 0);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
-	c = open_env(&loop, dir_c, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, log.f, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, NULL, 0);
+	c = open_tmp_env(&loop, dir_c, sizeof dir_c, NULL, 0);
 	enroll(b, &ca, ID_CLUSTER, 0xb1, ENV_ROLE_MANAGER);
 	enroll(c, &other_ca, ID_CLUSTER, 0xc1, ENV_ROLE_MANAGER);
 	ea = uvenv_env(a);
@@ -2037,14 +2026,12 @@ static void test_uvenv_node_with_roots_sends_nothing_to_another_ca(void **state)
 	struct ca ca, other_ca;
 	uint32_t got = 0;
 
-	make_tmpdir(dir_b, sizeof dir_b);
-	make_tmpdir(dir_c, sizeof dir_c);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
 	ca_make(&ca, 1, ID_CLUSTER);
 	ca_make(&other_ca, 2, ID_CLUSTER);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", log.f, 0);
-	c = open_env(&loop, dir_c, "127.0.0.1:0", NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, log.f, 0);
+	c = open_tmp_env(&loop, dir_c, sizeof dir_c, NULL, 0);
 	enroll(b, &ca, ID_CLUSTER, 0xb1, ENV_ROLE_MANAGER);
 	ec = uvenv_env(c);
 	ec->ops->listen(ec, rx_count_recv, NULL, &got);
@@ -2090,14 +2077,11 @@ static void test_uvenv_renewal_redials_and_files_private(void **state)
 	struct stat st;
 	mode_t old = umask(0);
 
-	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
-	make_tmpdir(dir_c, sizeof dir_c);
 	uv_loop_init(&loop);
 	ca_make(&ca, 1, ID_CLUSTER);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
-	c = open_env(&loop, dir_c, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, NULL, 0);
+	c = open_tmp_env(&loop, dir_c, sizeof dir_c, NULL, 0);
 	ea = uvenv_env(a);
 	eb = uvenv_env(b);
 	ec = uvenv_env(c);
@@ -2166,10 +2150,9 @@ static void test_uvenv_identity_files_checked_at_open(void **state)
 	size_t key_len, pend_len;
 	int64_t now = time(NULL);
 
-	make_tmpdir(dir, sizeof dir);
 	uv_loop_init(&loop);
 	ca_make(&ca, 1, ID_CLUSTER);
-	a = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir, sizeof dir, NULL, 0);
 	ea = uvenv_env(a);
 	assert_int_equal(ea->ops->pki_info(ea, &(struct env_blob){NULL, 0}, &id),
 			 CS_ENOENT);
@@ -2241,12 +2224,11 @@ static void test_uvenv_wall_clock(void **state)
 	uint64_t before = real_ms(), got;
 
 	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
 	a = open_env_cfg(
 		&loop, dir_a, "127.0.0.1:0",
 		(struct uvenv_cfg){.wall_now_s = fake_wall_s, .wall_data = &wall});
-	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, NULL, 0);
 	assert_int_equal(uvenv_env(a)->ops->wall_ms(uvenv_env(a)), 1767225600000ull);
 	got = uvenv_env(b)->ops->wall_ms(uvenv_env(b));
 	assert_true(got >= before);
@@ -2418,13 +2400,11 @@ static void test_uvenv_reply_answers_a_joiner_on_its_own_connection(void **state
 	struct ca ca;
 	uint8_t root[ENV_DIGEST_BYTES];
 
-	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
 	ca_make(&ca, 1, ID_CLUSTER);
 	pki_digest(ca.cert, ca.cert_len, root);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, NULL, 0);
 	enroll(b, &ca, ID_CLUSTER, 0xb1, ENV_ROLE_MANAGER);
 	ea = uvenv_env(a);
 	eb = uvenv_env(b);
@@ -2530,8 +2510,7 @@ static void test_uvenv_reply_finds_each_of_many_connections(void **state)
 
 	memset(mc, 0, sizeof mc);
 	uv_loop_init(&loop);
-	make_tmpdir(dir_s, sizeof dir_s);
-	srv = open_env(&loop, dir_s, "127.0.0.1:0", NULL, 0);
+	srv = open_tmp_env(&loop, dir_s, sizeof dir_s, NULL, 0);
 	es = uvenv_env(srv);
 	es->ops->listen(es, many_server_recv, NULL, &ms);
 	/* in two waves: at most LIMIT_TLS_HANDSHAKES_MAX handshakes at once */
@@ -2596,15 +2575,13 @@ static void test_uvenv_handshake_flood_is_bounded(void **state)
 	int fds[10];
 	char x[8];
 
-	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
-	make_tmpdir(dir_c, sizeof dir_c);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
 	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0",
 			 (struct uvenv_cfg){.log_out = log.f, .handshakes_max = 4});
-	c = open_env(&loop, dir_c, "127.0.0.1:0", NULL, 0);
+	c = open_tmp_env(&loop, dir_c, sizeof dir_c, NULL, 0);
 	eb = uvenv_env(b);
 	ec = uvenv_env(c);
 	rx_init(&rb);
@@ -2673,10 +2650,9 @@ static void test_uvenv_autolock_seals_the_node_key(void **state)
 	(void)state;
 	memset(kek, 7, sizeof kek);
 	memset(wrong, 8, sizeof wrong);
-	make_tmpdir(dir, sizeof dir);
 	uv_loop_init(&loop);
 	ca_make(&ca, 3, ID_CLUSTER);
-	a = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir, sizeof dir, NULL, 0);
 	ea = uvenv_env(a);
 	enroll(a, &ca, ID_CLUSTER, 0xa7, ENV_ROLE_MANAGER);
 	assert_int_equal(ea->ops->pki_lock(ea, kek), 0);
