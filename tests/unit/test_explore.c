@@ -808,6 +808,17 @@ static void test_explore_failures_name_the_users_line(void **state)
 	scn_free(&s);
 }
 
+/* Runs plan p of s, judged, and asserts that the run failed: res and v
+ * say how and why. */
+static void judge_failed(const struct scn_script *s, const struct explore_plan *p,
+			 struct runner_result *res, struct explore_verdict *v)
+{
+	char err[512];
+
+	assert_int_equal(explore_run_judged(s, p, res, v, NULL, err, sizeof err), 0);
+	assert_false(res->passed);
+}
+
 /* A liveness failure that the same plan with its faults off fails with the
  * same words is the scenario's own story (web wants 3 replicas at one per
  * worker on 2 workers: security-ca-rotation-node-down.scn's end), not a
@@ -827,28 +838,24 @@ static void test_explore_judges_a_story_that_never_converges(void **state)
 	struct explore_plan p;
 	struct runner_result res;
 	struct explore_verdict v;
-	char err[512];
 
 	(void)state;
 	parse(no_room, &s);
 	one_fault_plan(&s, "link m1 w1 delay=10ms", "link m1 w1", &p);
-	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
-	assert_false(res.passed);
+	judge_failed(&s, &p, &res, &v);
 	assert_non_null(strstr(res.message, "expect converged"));
 	assert_int_equal(v.cls, EXPLORE_STORY);
 	assert_false(explore_class_fails(v.cls, false));
 	assert_false(explore_class_fails(v.cls, true));
 	/* a plan whose faults are all off (none drawn) is that run */
 	p.faults[0].enabled = false;
-	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
-	assert_false(res.passed);
+	judge_failed(&s, &p, &res, &v);
 	assert_int_equal(v.cls, EXPLORE_STORY);
 	scn_free(&s);
 
 	parse(room, &s);
 	one_fault_plan(&s, "node drain w1", "", &p);
-	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
-	assert_false(res.passed);
+	judge_failed(&s, &p, &res, &v);
 	assert_non_null(strstr(res.message, "expect converged"));
 	assert_int_equal(v.cls, EXPLORE_LIVENESS);
 	scn_free(&s);
@@ -870,13 +877,11 @@ static void test_explore_story_judged_up_to_its_counts(void **state)
 	struct explore_plan p;
 	struct runner_result res;
 	struct explore_verdict v;
-	char err[512];
 
 	(void)state;
 	parse(no_room, &s);
 	one_fault_plan(&s, "node drain w1", "", &p);
-	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
-	assert_false(res.passed);
+	judge_failed(&s, &p, &res, &v);
 	assert_non_null(strstr(res.message, "1 containers running"));
 	assert_int_equal(v.cls, EXPLORE_STORY);
 	scn_free(&s);
@@ -983,15 +988,13 @@ static void test_explore_judges_a_claim_broken_by_drawn_timings(void **state)
 	struct explore_plan p;
 	struct runner_result res;
 	struct explore_verdict v;
-	char err[512];
 
 	(void)state;
 	parse(kept, &s);
 	assert_int_equal(explore_plan_make(&s, 1, 1u << EXPLORE_LINK, true, &p), 0);
 	p.fault_count = 0;
 	snprintf(p.settings, sizeof p.settings, "set heartbeat=1s");
-	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
-	assert_false(res.passed);
+	judge_failed(&s, &p, &res, &v);
 	assert_int_equal(v.cls, EXPLORE_CLAIM);
 	assert_string_equal(v.fault, "set heartbeat=1s (drawn timings)");
 	scn_free(&s);
@@ -1000,8 +1003,7 @@ static void test_explore_judges_a_claim_broken_by_drawn_timings(void **state)
 	assert_int_equal(explore_plan_make(&s, 1, 1u << EXPLORE_LINK, true, &p), 0);
 	p.fault_count = 0;
 	snprintf(p.settings, sizeof p.settings, "set heartbeat=1s");
-	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
-	assert_false(res.passed);
+	judge_failed(&s, &p, &res, &v);
 	assert_int_equal(v.cls, EXPLORE_CLAIM_UNFAULTED);
 	scn_free(&s);
 }
@@ -1047,8 +1049,7 @@ static void test_explore_judges_failures(void **state)
 
 	parse(unfaulted, &s);
 	explore_plan_make(&s, 1, kinds, false, &p);
-	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
-	assert_false(res.passed);
+	judge_failed(&s, &p, &res, &v);
 	assert_int_equal(v.cls, EXPLORE_CLAIM_UNFAULTED);
 	assert_true(explore_class_fails(v.cls, false));
 	scn_free(&s);
