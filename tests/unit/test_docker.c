@@ -416,6 +416,25 @@ static void close_ctl(struct test_ctx *t, struct env_ctl *ctl)
 	assert_ptr_equal(c.ctl, ctl);
 }
 
+/* Opens a controller for spec (borrowed) into *ctl and prepares its
+ * container, which must succeed; returns the body of the create request
+ * the fake dockerd got, parsed (the caller json_decrefs it). */
+static json_t *create_body(struct test_ctx *t, const struct env_container_spec *spec,
+			   struct env_ctl **ctl)
+{
+	struct op_result r;
+	const struct fake_req *q;
+	json_t *body;
+
+	assert_int_equal(docker_ctl_open(t->d, spec, ctl), 0);
+	assert_int_equal(op_status(t, *ctl, ENV_CTL_PREPARE, &r), 0);
+	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
+	assert_non_null(q);
+	body = json_loads(q->body, 0, NULL);
+	assert_non_null(body);
+	return body;
+}
+
 /* ---------------------------------------------------------------- tests */
 
 static void test_docker_prepare_start_wait_gives_exit_code(void **state)
@@ -491,7 +510,6 @@ static void test_docker_health_check_in_create_and_inspect_reads_health(void **s
 	struct env_container_spec spec = test_spec("th1"), plain = test_spec("th2");
 	struct env_ctl *ctl, *ctl2;
 	struct op_result r;
-	const struct fake_req *q;
 	json_t *body, *hc;
 
 	spec.health_test = test_health;
@@ -508,12 +526,7 @@ static void test_docker_health_check_in_create_and_inspect_reads_health(void **s
 	fake_route(&t->fake, "GET", "/v1.41/containers/cswarm-th2/json", 200,
 		   "{\"Id\":\"y\",\"State\":{\"Status\":\"running\",\"Running\":true,"
 		   "\"ExitCode\":0}}");
-	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
-	assert_int_equal(op_status(t, ctl, ENV_CTL_PREPARE, &r), 0);
-	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
-	assert_non_null(q);
-	body = json_loads(q->body, 0, NULL);
-	assert_non_null(body);
+	body = create_body(t, &spec, &ctl);
 	/* stop_timeout_ms 1500: 2 s */
 	assert_int_equal(json_integer_value(json_object_get(body, "StopTimeout")), 2);
 	hc = json_object_get(body, "Healthcheck");
@@ -571,7 +584,6 @@ static void test_docker_host_ports_become_port_bindings(void **state)
 	};
 	struct env_ctl *ctl, *ctl2;
 	struct op_result r;
-	const struct fake_req *q;
 	json_t *body, *exp, *pb, *list;
 
 	spec.ports = ports;
@@ -579,12 +591,7 @@ static void test_docker_host_ports_become_port_bindings(void **state)
 	fake_route(&t->fake, "POST", "/v1.41/containers/create", 201,
 		   "{\"Id\":\"abc\",\"Warnings\":[]}");
 	fake_route(&t->fake, "POST", "/v1.41/containers/cswarm-tp1/start", 500, conflict);
-	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
-	assert_int_equal(op_status(t, ctl, ENV_CTL_PREPARE, &r), 0);
-	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
-	assert_non_null(q);
-	body = json_loads(q->body, 0, NULL);
-	assert_non_null(body);
+	body = create_body(t, &spec, &ctl);
 	exp = json_object_get(body, "ExposedPorts");
 	assert_int_equal(json_object_size(exp), 3);
 	assert_true(json_is_object(json_object_get(exp, "80/tcp")));
@@ -617,12 +624,7 @@ static void test_docker_host_ports_become_port_bindings(void **state)
 	close_ctl(t, ctl);
 
 	/* no ports: neither key */
-	assert_int_equal(docker_ctl_open(t->d, &plain, &ctl2), 0);
-	assert_int_equal(op_status(t, ctl2, ENV_CTL_PREPARE, &r), 0);
-	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
-	assert_non_null(q);
-	body = json_loads(q->body, 0, NULL);
-	assert_non_null(body);
+	body = create_body(t, &plain, &ctl2);
 	assert_null(json_object_get(body, "ExposedPorts"));
 	assert_null(json_object_get(json_object_get(body, "HostConfig"), "PortBindings"));
 	json_decref(body);
@@ -1278,8 +1280,6 @@ static void test_docker_container_fields_in_create_body(void **state)
 		{ENV_MOUNT_VOLUME, "vol1", "/v", false},
 	};
 	struct env_ctl *ctl;
-	struct op_result r;
-	const struct fake_req *q;
 	json_t *body, *m;
 
 	spec.entrypoint = ep;
@@ -1291,12 +1291,7 @@ static void test_docker_container_fields_in_create_body(void **state)
 	spec.mount_count = 2;
 	fake_route(&t->fake, "POST", "/v1.41/containers/create", 201,
 		   "{\"Id\":\"abc\",\"Warnings\":[]}");
-	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
-	assert_int_equal(op_status(t, ctl, ENV_CTL_PREPARE, &r), 0);
-	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
-	assert_non_null(q);
-	body = json_loads(q->body, 0, NULL);
-	assert_non_null(body);
+	body = create_body(t, &spec, &ctl);
 	assert_string_equal(
 		json_string_value(json_array_get(json_object_get(body, "Entrypoint"), 0)),
 		"/bin/sh");
