@@ -1249,7 +1249,8 @@ static void test_control_node_remove_rules(void **state)
 					     answered, &a),
 			 CS_EINVAL);
 	assert_string_equal(err, "label: bad key ''");
-	teardown(&f);
+	world_free(f.w);
+	simcluster_free(f.c);
 }
 
 static void test_control_rotate_tokens_and_inspect_the_cluster(void **state)
