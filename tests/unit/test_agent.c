@@ -185,6 +185,18 @@ static void wait_ready(struct fixture *f, uint32_t node)
 	assert_true(run_until(f, 60 * SEC, node_ready, &node));
 }
 
+/* One manager and worker w1 drawn from seed, w1 registered and ready.
+ * Returns w1's index. */
+static uint32_t setup_w1_ready(struct fixture *f, uint64_t seed)
+{
+	uint32_t w1;
+
+	setup(f, seed, 1, 1);
+	w1 = node_index(f, "w1");
+	wait_ready(f, w1);
+	return w1;
+}
+
 static bool all_ready(struct fixture *f, void *ctx)
 {
 	(void)ctx;
@@ -408,9 +420,7 @@ static void test_agent_registers_heartbeats_and_runs_its_task(void **state)
 	uint64_t web, id;
 	size_t live;
 
-	setup(f, 101, 1, 1);
-	w1 = node_index(f, "w1");
-	wait_ready(f, w1);
+	w1 = setup_w1_ready(f, 101);
 	a = agent_of(f, w1);
 	assert_int_not_equal(agent_node_id(a), 0);
 	n = store_node_get(leader_store(f), agent_node_id(a));
@@ -753,9 +763,7 @@ static void test_agent_node_drops_malformed_frames(void **state)
 	int malformed = 0;
 	struct env *e;
 
-	setup(f, 12, 1, 1);
-	w1 = node_index(f, "w1");
-	wait_ready(f, w1);
+	w1 = setup_w1_ready(f, 12);
 	world_set_log(f->w, count_malformed, &malformed);
 	e = world_node_env(f->w, 0);
 	assert_int_equal(e->ops->send(e, "w1", junk, sizeof junk), 0);
@@ -801,9 +809,7 @@ static void test_agent_restart_adopts_running_container_and_keeps_node_id(void *
 	uint64_t web, id, node_id;
 	enum env_ctl_state st;
 
-	setup(f, 103, 1, 1);
-	w1 = node_index(f, "w1");
-	wait_ready(f, w1);
+	w1 = setup_w1_ready(f, 103);
 	web = create_service(f, "web", 1, "nginx:1", "node.hostname==w1");
 	id = wait_running(f, web, "web", w1);
 	run_for(f, 5 * SEC); /* RUNNING acknowledged and on disk */
@@ -850,9 +856,7 @@ static void test_agent_corrupt_database_starts_clean_and_adopts(void **state)
 	uint32_t w1;
 	uint64_t web, id, node_id;
 
-	setup(f, 107, 1, 1);
-	w1 = node_index(f, "w1");
-	wait_ready(f, w1);
+	w1 = setup_w1_ready(f, 107);
 	web = create_service(f, "web", 1, "nginx:1", "node.hostname==w1");
 	id = wait_running(f, web, "web", w1);
 	run_for(f, 5 * SEC);
@@ -910,9 +914,7 @@ static void test_agent_machine_crash_reports_lost_task_failed_and_never_restarts
 	uint64_t web, id, id2;
 	const Cs__Task *t;
 
-	setup(f, 104, 1, 1);
-	w1 = node_index(f, "w1");
-	wait_ready(f, w1);
+	w1 = setup_w1_ready(f, 104);
 	web = create_service(f, "web", 1, "nginx:1", "node.hostname==w1");
 	id = wait_running(f, web, "web", w1);
 	run_for(f, 5 * SEC);
@@ -1162,13 +1164,10 @@ static void test_agent_rejects_task_whose_image_fails_to_pull(void **state)
 {
 	struct fixture *f = *state;
 	struct task_wait tw;
-	uint32_t w1;
 	uint64_t bad;
 	const Cs__Task *t;
 
-	setup(f, 107, 1, 1);
-	w1 = node_index(f, "w1");
-	wait_ready(f, w1);
+	setup_w1_ready(f, 107);
 	assert_int_equal(simexec_image(exec(f), "bad:1", true, SIMEXEC_START_MIN_US,
 				       SIMEXEC_START_MAX_US, false, 0, 0, 0),
 			 0);
@@ -1197,9 +1196,7 @@ static void test_agent_stops_and_removes_container_of_removed_service(void **sta
 	uint32_t w1;
 	uint64_t web;
 
-	setup(f, 108, 1, 1);
-	w1 = node_index(f, "w1");
-	wait_ready(f, w1);
+	w1 = setup_w1_ready(f, 108);
 	web = create_service(f, "web", 1, "nginx:1", "node.hostname==w1");
 	wait_running(f, web, "web", w1);
 	assert_int_equal(containers_of(f, "web"), 1);
