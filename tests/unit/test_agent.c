@@ -1663,6 +1663,13 @@ static void fe_start(struct fenv *fe)
 	assert_int_equal(agent_start(&fe->env, &fe->cfg, &fe->agent), 0);
 }
 
+/* The agent's process dies and starts again on the same disk. */
+static void fe_restart(struct fenv *fe)
+{
+	fe_kill(fe);
+	fe_start(fe);
+}
+
 static struct fenv *fe_new(void)
 {
 	struct fenv *fe = calloc(1, sizeof *fe);
@@ -2570,8 +2577,7 @@ static void test_agent_asks_list_again_after_failure_before_stepping(void **stat
 	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, ids, 1, NULL, 0, NULL);
 	fe_run(fe, 1);
-	fe_kill(fe);
-	fe_start(fe);
+	fe_restart(fe);
 	fe_list_answer(fe, CS_EEXEC, NULL, 0);
 	fe_connect(fe);
 	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
@@ -2701,8 +2707,7 @@ static void test_agent_removes_exited_container_of_task_ended_before_restart(voi
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
 	fe_run(fe, id);
 	fe_answer(fe, id, ENV_CTL_WAIT, 0, ENV_CTL_EXITED, 1, NULL);
-	fe_kill(fe);
-	fe_start(fe);
+	fe_restart(fe);
 	fe_found(&f, id, ENV_CTL_EXITED, 1);
 	fe_list_answer(fe, 0, &f, 1);
 	fe_connect(fe);
@@ -2960,8 +2965,7 @@ static void test_agent_restarted_before_running_is_written_adopts_not_starts(voi
 	/* task 1's RUNNING went with task 2's prepare; task 2's waits */
 	assert_int_equal(fe_db_state(fe, 1), CS__TASK_STATE__TASK_STATE_RUNNING);
 	assert_int_equal(fe_db_state(fe, 2), CS__TASK_STATE__TASK_STATE_STARTING);
-	fe_kill(fe);
-	fe_start(fe);
+	fe_restart(fe);
 	fe_found(&found[0], 1, ENV_CTL_EXITED, 0);
 	fe_found(&found[1], 2, ENV_CTL_RUNNING, 0);
 	fe_list_answer(fe, 0, found, 2);
@@ -3030,8 +3034,7 @@ static void test_agent_restarted_after_batched_writes_starts_nothing_twice(void 
 	fe_answer(fe, 1, ENV_CTL_REMOVE, 0, ENV_CTL_ABSENT, 0, NULL);
 	assert_int_equal(fe_db_state(fe, 1), -1);
 	/* the process dies while task 2's start is in flight; the start ran */
-	fe_kill(fe);
-	fe_start(fe);
+	fe_restart(fe);
 	assert_int_equal(agent_task_count(fe->agent), 1);
 	fe_found(&found[0], 2, ENV_CTL_RUNNING, 0);
 	fe_list_answer(fe, 0, found, 1);
@@ -3113,8 +3116,7 @@ static void test_agent_keeps_env_values_off_disk_and_waits_for_them_after_restar
 	assert_false(fe_db_holds(fe, "SECRET="));
 	assert_true(fe_db_holds(fe, "busybox")); /* the dump sees the rest */
 	/* the daemon dies while the container is being created */
-	fe_kill(fe);
-	fe_start(fe);
+	fe_restart(fe);
 	fe_list_answer(fe, 0, NULL, 0); /* no container */
 	fe_advance(fe, 3000);
 	assert_int_equal(fe->asked[ENV_CTL_PREPARE], 1); /* nothing without env */
@@ -3175,8 +3177,7 @@ static size_t fe_leader_died(struct fenv *fe)
 	fe->managers[1] = "m2";
 	fe->managers[2] = "m3";
 	fe->cfg.manager_count = 3;
-	fe_kill(fe);
-	fe_start(fe);
+	fe_restart(fe);
 	fe_connect_fresh(fe);
 	fe_advance(fe, 1000);
 	agent_peer(fe->agent, "m1", false); /* the session's connection */
@@ -3254,8 +3255,7 @@ static void test_agent_asks_a_closed_leader_again_before_it_is_declared_down(voi
 	fe->managers[1] = "m2";
 	fe->managers[2] = "m3";
 	fe->cfg.manager_count = 3;
-	fe_kill(fe);
-	fe_start(fe);
+	fe_restart(fe);
 	fe_connect_fresh(fe);
 	fe_advance(fe, 1000);
 	agent_peer(fe->agent, "m1", false); /* the session's connection */
@@ -3364,8 +3364,7 @@ static void test_agent_resyncs_a_session_answered_again(void **state)
 
 	fe_connect_fresh(fe);
 	assert_int_equal(fe->resyncs, 0);
-	fe_kill(fe);
-	fe_start(fe);
+	fe_restart(fe);
 	fe_list_answer(fe, 0, NULL, 0);
 	asked = fe->session_requests;
 	for (int i = 0; i < 60 && fe->session_requests == asked; i++)
@@ -3664,8 +3663,7 @@ static void test_agent_restart_while_waiting_for_health_keeps_waiting(void **sta
 	fe_answer(fe, id, ENV_CTL_START, 0, ENV_CTL_RUNNING, 0, NULL);
 	fe_advance(fe, 1000);
 	assert_int_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_STARTING);
-	fe_kill(fe);
-	fe_start(fe);
+	fe_restart(fe);
 	fe_found(&f, id, ENV_CTL_RUNNING, 0);
 	fe_list_answer(fe, 0, &f, 1);
 	fe_connect(fe);
