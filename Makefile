@@ -140,6 +140,9 @@ TEST_SUPPORT_OBJ := $(call obj,$(TEST_SUPPORT_SRC))
 LIBCORE := $(O)/libcore.a
 LIBSIM := $(O)/libsim.a
 LIBNET := $(O)/libnet.a
+# tests/support/ as an archive: each test or bench takes only the helpers it
+# calls, so a helper that calls cmocka (scnrun) never reaches a bench
+LIBTESTSUPPORT := $(O)/libtestsupport.a
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 BENCH_BIN := $(patsubst tests/bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(O)/bin/%,$(FUZZ_SRC))
@@ -450,6 +453,9 @@ $(LIBSIM): $(SIM_LIB_OBJ)
 $(LIBNET): $(NET_LIB_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
+$(LIBTESTSUPPORT): $(TEST_SUPPORT_OBJ)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
 $(BIN)/swarmd $(BIN)/swarmctl $(BIN)/swarmload: $(BIN)/%: $(O)/net/%.o $(LIBNET) $(LIBCORE)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(NET_LDLIBS)
@@ -458,7 +464,7 @@ $(SWARMSIM): $(patsubst %.c,$(O)/%.o,$(SIM_MAIN_SRC)) $(LIBSIM) $(LIBCORE)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/test_%: $(O)/tests/unit/test_%.o $(TEST_SUPPORT_OBJ) $(LIBSIM) $(LIBNET) $(LIBCORE)
+$(O)/tests/test_%: $(O)/tests/unit/test_%.o $(LIBTESTSUPPORT) $(LIBSIM) $(LIBNET) $(LIBCORE)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(NET_LDLIBS) -lcmocka
 
@@ -466,7 +472,7 @@ $(O)/bin/fuzz_%: $(O)/tests/fuzz/fuzz_%.o $(call obj,$(FUZZ_SUPPORT_SRC)) $(LIBS
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(NET_LDLIBS)
 
-$(O)/bench/bench_%: $(O)/tests/bench/bench_%.o $(TEST_SUPPORT_OBJ) $(LIBSIM) $(LIBNET) $(LIBCORE)
+$(O)/bench/bench_%: $(O)/tests/bench/bench_%.o $(LIBTESTSUPPORT) $(LIBSIM) $(LIBNET) $(LIBCORE)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(LDOPT) -o $@ $^ $(NET_LDLIBS)
 

@@ -112,15 +112,6 @@ static bool jobs_terminal(const Cs__Task *t)
 	return t->status && orchestrator_is_terminal(t->status->state);
 }
 
-static bool jobs_node_down(const struct store *st, uint64_t node_id)
-{
-	const Cs__Node *n;
-	if (node_id == 0)
-		return false; /* not placed yet */
-	n = store_node_get(st, node_id);
-	return !n || n->state == CS__NODE_STATE__NODE_STATE_DOWN;
-}
-
 /* Newest end first, then by id: the order history keeps. */
 static int jobs_hist_cmp(const void *a, const void *b)
 {
@@ -136,19 +127,8 @@ static int jobs_hist_cmp(const void *a, const void *b)
 static void jobs_set_desired(struct jobs_scan *sc, const Cs__Task *t,
 			     Cs__TaskState desired, const char *why)
 {
-	Cs__Task copy = *t;
-	Cs__TaskStatus status;
-
-	if (!sc->batch)
-		return;
-	if (t->status) {
-		status = *t->status;
-		if (why && !orchestrator_is_terminal(status.state))
-			status.message = (char *)why;
-		copy.status = &status;
-	}
-	copy.desired_state = desired;
-	(void)store_batch_task(sc->batch, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy);
+	if (sc->batch)
+		(void)orchestrator_batch_desired(sc->batch, t, desired, why);
 }
 
 static void jobs_delete(struct jobs_scan *sc, const Cs__Task *t)
@@ -211,7 +191,7 @@ static void jobs_place_task(struct jobs_scan *sc, const Cs__Service *svc,
 			    const char *unfit_why)
 {
 	bool terminal = jobs_terminal(t);
-	bool down = jobs_node_down(sc->st, t->node_id);
+	bool down = orchestrator_node_is_down(sc->st, t->node_id);
 	bool never_placed =
 		t->status && t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED;
 

@@ -132,7 +132,7 @@ static bool orch_node_unfit(const struct store *st, const Cs__Service *svc,
 	       !sched_node_satisfies(svc, n);
 }
 
-static bool orch_node_down(const struct store *st, uint64_t node_id)
+bool orchestrator_node_is_down(const struct store *st, uint64_t node_id)
 {
 	const Cs__Node *n;
 	if (node_id == 0)
@@ -177,9 +177,8 @@ static void orch_delay_clear(struct orchestrator *o, uint64_t service_id, uint64
 		*d = o->delays[--o->delay_count];
 }
 
-/* Adds a copy of t with a new desired state (and message) to the pass. */
-static void orch_set_desired(struct orchestrator *o, const Cs__Task *t,
-			     Cs__TaskState desired, const char *why)
+int orchestrator_batch_desired(struct store_batch *b, const Cs__Task *t,
+			       Cs__TaskState desired, const char *why)
 {
 	Cs__Task copy = *t;
 	Cs__TaskStatus status;
@@ -190,7 +189,14 @@ static void orch_set_desired(struct orchestrator *o, const Cs__Task *t,
 		copy.status = &status;
 	}
 	copy.desired_state = desired;
-	store_batch_task(&o->batch, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy);
+	return store_batch_task(b, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy);
+}
+
+/* Adds a copy of t with a new desired state (and message) to the pass. */
+static void orch_set_desired(struct orchestrator *o, const Cs__Task *t,
+			     Cs__TaskState desired, const char *why)
+{
+	(void)orchestrator_batch_desired(&o->batch, t, desired, why);
 }
 
 static void orch_create(struct orchestrator *o, const Cs__Service *svc, uint64_t slot,
@@ -492,7 +498,7 @@ static void orch_slot(struct orchestrator *o, const Cs__Service *svc, uint64_t s
 	for (const Cs__Task *t = orch_slot_next(st, svc, slot, tasks, n, k, NULL); t;
 	     t = orch_slot_next(st, svc, slot, tasks, n, ++k, t)) {
 		bool terminal = t->status && orchestrator_is_terminal(t->status->state);
-		bool down = orch_node_down(st, t->node_id);
+		bool down = orchestrator_node_is_down(st, t->node_id);
 		/* what the reaper counts as not finished (it may still run) */
 		present += !terminal && !down &&
 			   !(t->desired_state > CS__TASK_STATE__TASK_STATE_RUNNING &&
@@ -752,7 +758,7 @@ static void orch_count_task(struct orchestrator *o, const Cs__Service *svc,
 	if (orch_outdated(st, svc, t)) {
 		if (live && !terminal)
 			c->outdated++;
-		else if (!live && !terminal && !orch_node_down(st, t->node_id))
+		else if (!live && !terminal && !orchestrator_node_is_down(st, t->node_id))
 			c->place_in_flight++; /* being stopped for the update */
 		return;
 	}
@@ -1234,7 +1240,7 @@ bool orchestrator_gave_up(const struct store *st, const Cs__Service *svc, uint64
 			return false; /* wanted, or about to be replaced */
 		if (t->status && t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED)
 			continue; /* never placed: being deleted */
-		if (!terminal && !orch_node_down(st, t->node_id))
+		if (!terminal && !orchestrator_node_is_down(st, t->node_id))
 			return false; /* still stopping */
 		orch_hist_note(t, &last_end, hist, &hist_count);
 	}
@@ -1264,7 +1270,7 @@ static void orch_orphans(struct orchestrator *o)
 		none = false;
 		terminal = !t->status || orchestrator_is_terminal(t->status->state) ||
 			   t->status->state < CS__TASK_STATE__TASK_STATE_ASSIGNED;
-		if (terminal || orch_node_down(st, t->node_id))
+		if (terminal || orchestrator_node_is_down(st, t->node_id))
 			orch_delete(o, t);
 		else if (t->desired_state != CS__TASK_STATE__TASK_STATE_REMOVE)
 			orch_set_desired(o, t, CS__TASK_STATE__TASK_STATE_REMOVE,
@@ -1472,7 +1478,7 @@ static bool orch_task_change_is_quiet(const struct orchestrator *o, const Cs__Ta
 	if (old->node_id == t->node_id)
 		return true;
 	svc = store_service_get(st, t->service_id);
-	return svc && !orch_node_down(st, t->node_id) &&
+	return svc && !orchestrator_node_is_down(st, t->node_id) &&
 	       !orch_node_drained(st, t->node_id) && !orch_node_unfit(st, svc, t) &&
 	       !orch_outdated(st, svc, t);
 }

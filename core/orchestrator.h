@@ -41,6 +41,18 @@ void orchestrator_rollback_spec(const Cs__Service *svc, Cs__Service *out);
 /* orchestrator_is_terminal says whether a task state is final. */
 bool orchestrator_is_terminal(int state);
 
+/* orchestrator_node_is_down says whether node_id names a node that is
+ * down or that st no longer has; false for 0 (a task not placed yet).
+ * Borrows st. (The jobs orchestrator asks it too.) */
+bool orchestrator_node_is_down(const struct store *st, uint64_t node_id);
+
+/* orchestrator_batch_desired adds to b the update of a copy of t with
+ * desired state `desired` and, unless t's state is already final, why
+ * (when not NULL) as its status message. Borrows t and why until b is
+ * encoded. Returns as store_batch_task. */
+int orchestrator_batch_desired(struct store_batch *b, const Cs__Task *t,
+			       Cs__TaskState desired, const char *why);
+
 /* orchestrator_outdated says whether task t runs an older spec than svc's:
  * an older spec_version, unless a rollback restored that version's spec or
  * that version differs from the current one in placement only (then the

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/errors.h"
+#include "net/dlist.h"
 
 struct ctl_client {
 	uv_pipe_t pipe;
@@ -90,12 +91,7 @@ static void ctl_client_closed(uv_handle_t *h)
 	struct ctlsock *s = cl->s;
 
 	if (s) {
-		if (cl->prev)
-			cl->prev->next = cl->next;
-		else
-			s->clients = cl->next;
-		if (cl->next)
-			cl->next->prev = cl->prev;
+		DLIST_UNLINK(s->clients, cl);
 		assert(s->client_count > 0);
 		s->client_count--;
 	}
@@ -297,10 +293,7 @@ static void ctl_connection(uv_stream_t *listener, int status)
 	uv_pipe_init(s->loop, &cl->pipe, 0);
 	cl->pipe.data = cl;
 	cl->s = s;
-	cl->next = s->clients;
-	if (s->clients)
-		s->clients->prev = cl;
-	s->clients = cl;
+	DLIST_PUSH(s->clients, cl);
 	s->client_count++;
 	if ((rv = uv_accept(listener, (uv_stream_t *)&cl->pipe)) < 0) {
 		ctl_logf("accept: %s", uv_strerror(rv));

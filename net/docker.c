@@ -32,6 +32,7 @@
 
 #include "core/errors.h"
 #include "core/limits.h"
+#include "net/dlist.h"
 
 /* ---------------------------------------------------------------- types */
 
@@ -168,26 +169,6 @@ static void docker_logf(struct docker *d, enum env_log_level lvl, const char *fm
 	d->log(d->log_data, lvl, line);
 }
 
-#define DOCKER_LINK(head, item)                \
-	do {                                   \
-		(item)->prev = NULL;           \
-		(item)->next = (head);         \
-		if (head)                      \
-			(head)->prev = (item); \
-		(head) = (item);               \
-	} while (0)
-
-#define DOCKER_UNLINK(head, item)                          \
-	do {                                               \
-		if ((item)->prev)                          \
-			(item)->prev->next = (item)->next; \
-		else                                       \
-			(head) = (item)->next;             \
-		if ((item)->next)                          \
-			(item)->next->prev = (item)->prev; \
-		(item)->prev = (item)->next = NULL;        \
-	} while (0)
-
 /* ---------------------------------------------------------------- curl on libuv */
 
 static void docker_unref(struct docker *d);
@@ -204,7 +185,7 @@ static void docker_sock_closed(uv_handle_t *h)
 /* Stops watching ds and frees it once libuv is done with it. */
 static void docker_sock_close(struct docker *d, struct docker_sock *ds)
 {
-	DOCKER_UNLINK(d->socks, ds);
+	DLIST_UNLINK(d->socks, ds);
 	uv_close((uv_handle_t *)&ds->poll, docker_sock_closed);
 }
 
@@ -256,7 +237,7 @@ static int docker_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
 		ds->d = d;
 		ds->fd = s;
 		d->handles_open++;
-		DOCKER_LINK(d->socks, ds);
+		DLIST_PUSH(d->socks, ds);
 		curl_multi_assign(d->multi, s, ds);
 	}
 	if (what & CURL_POLL_IN)
@@ -350,7 +331,7 @@ static void docker_xfer_free(struct docker_xfer *x)
 {
 	struct docker *d = x->d;
 
-	DOCKER_UNLINK(d->xfers, x);
+	DLIST_UNLINK(d->xfers, x);
 	if (x->easy) {
 		curl_multi_remove_handle(d->multi, x->easy);
 		curl_easy_cleanup(x->easy);
@@ -427,7 +408,7 @@ static int docker_xfer_start(struct docker *d, enum docker_xfer_kind kind,
 		goto err_free;
 	}
 	free(url);
-	DOCKER_LINK(d->xfers, x);
+	DLIST_PUSH(d->xfers, x);
 	*out = x;
 	return 0;
 err_free:
@@ -1134,7 +1115,7 @@ int docker_ctl_open_net(struct docker *d, const struct env_container_spec *spec,
 		/* jansson refuses only strings that are not UTF-8, or no memory */
 		return CS_EINVAL;
 	}
-	DOCKER_LINK(d->ctls, ctl);
+	DLIST_PUSH(d->ctls, ctl);
 	*out = (struct env_ctl *)ctl;
 	return 0;
 }
@@ -1426,7 +1407,7 @@ again:
 		 * gcc's use-after-free analysis from tracking a value never
 		 * dereferenced */
 		volatile uintptr_t handle = (uintptr_t)ctl;
-		DOCKER_UNLINK(d->closed, ctl);
+		DLIST_UNLINK(d->closed, ctl);
 		docker_ctl_free(ctl);
 		if (cb)
 			cb((struct env_ctl *)handle, data);
@@ -1452,8 +1433,8 @@ void docker_ctl_close(struct env_ctl *handle, env_ctl_close_cb cb, void *data)
 		docker_xfer_free(ctl->wait);
 		ctl->wait = NULL;
 	}
-	DOCKER_UNLINK(d->ctls, ctl);
-	DOCKER_LINK(d->closed, ctl);
+	DLIST_UNLINK(d->ctls, ctl);
+	DLIST_PUSH(d->closed, ctl);
 	uv_timer_start(&d->defer, docker_defer_cb, 0, 0);
 }
 
@@ -2018,12 +1999,12 @@ void docker_close(struct docker *d)
 	assert(!d->closing);
 	while (d->ctls) {
 		struct docker_ctl *ctl = d->ctls;
-		DOCKER_UNLINK(d->ctls, ctl);
+		DLIST_UNLINK(d->ctls, ctl);
 		docker_ctl_free(ctl);
 	}
 	while (d->closed) {
 		struct docker_ctl *ctl = d->closed;
-		DOCKER_UNLINK(d->closed, ctl);
+		DLIST_UNLINK(d->closed, ctl);
 		docker_ctl_free(ctl);
 	}
 	while (d->xfers)

@@ -3,6 +3,7 @@
 #include "net/dockerapi.h"
 
 #include "net/ctlsock.h"
+#include "net/dlist.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -1516,12 +1517,7 @@ static void dapi_closed(uv_handle_t *h)
 	struct dockerapi *s = c->s;
 
 	if (h == (uv_handle_t *)&c->pipe && s) {
-		if (c->prev)
-			c->prev->next = c->next;
-		else
-			s->conns = c->next;
-		if (c->next)
-			c->next->prev = c->prev;
+		DLIST_UNLINK(s->conns, c);
 		assert(s->conn_count > 0);
 		s->conn_count--;
 		c->s = NULL;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "net/dlist.h"
 #include "net/procstat.h"
 #include "net/uvenv.h"
 
@@ -45,12 +46,7 @@ static void metricsd_conn_closed(uv_handle_t *h)
 	struct metricsd_conn *c = h->data;
 	if (--c->handles_open > 0)
 		return;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		c->s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	DLIST_UNLINK(c->s->conns, c);
 	struct metricsd *s = c->s;
 	s->conn_count--;
 	free(c->answer);
@@ -216,10 +212,7 @@ static void metricsd_accept(uv_stream_t *server, int status)
 	uv_timer_init(s->loop, &c->idle);
 	c->tcp.data = c->idle.data = c;
 	c->handles_open = 2;
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
+	DLIST_PUSH(s->conns, c);
 	s->conn_count++;
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
 	    s->conn_count > METRICSD_CONNS_MAX) {

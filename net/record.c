@@ -322,6 +322,21 @@ static void rec_check_scope(struct record *r, enum rec_kind kind)
 		(int)kind);
 }
 
+/* rec_answer ends the record of a call that starts a request (begun by
+ * the caller with the call's arguments): its answer rv, and no, the
+ * number the request took, or 0 when rv says it never started. Then, on
+ * an error, frees q (the request's state, owned here: its callback will
+ * never run). Returns rv. */
+static int rec_answer(struct record *r, int rv, uint64_t no, void *q)
+{
+	rec_buf_i(&r->rec, rv);
+	rec_buf_u(&r->rec, rv == 0 ? no : 0);
+	rec_end(r);
+	if (rv)
+		free(q);
+	return rv;
+}
+
 static void rec_in_begin(struct record *r)
 {
 	r->depth++;
@@ -667,13 +682,8 @@ static int rec_ctl_open(struct env *env, const struct env_container_spec *spec,
 	rec_begin(r, REC_CTL_OPEN);
 	rec_buf_str(&r->rec, spec->task_id);
 	rec_buf_str(&r->rec, spec->image);
-	rec_buf_i(&r->rec, rv);
-	rec_buf_u(&r->rec, rv == 0 ? c->no : 0);
-	rec_end(r);
-	if (rv) {
-		free(c);
+	if (rec_answer(r, rv, rv == 0 ? c->no : 0, c))
 		return rv;
-	}
 	*ctl = (struct env_ctl *)c;
 	return 0;
 }
@@ -705,12 +715,7 @@ static int rec_ctl_do(struct env_ctl *ctl, enum env_ctl_op op, struct env_ctl_re
 	rec_begin(r, REC_CTL_DO);
 	rec_buf_u(&r->rec, c->no);
 	rec_buf_u(&r->rec, (uint64_t)op);
-	rec_buf_i(&r->rec, rv);
-	rec_buf_u(&r->rec, rv == 0 ? q->no : 0);
-	rec_end(r);
-	if (rv)
-		free(q);
-	return rv;
+	return rec_answer(r, rv, rv == 0 ? q->no : 0, q);
 }
 
 static void rec_ctl_closed(struct env_ctl *real, void *data)
@@ -801,12 +806,7 @@ static int rec_ctl_list(struct env *env, struct env_ctl_list_req *req, env_ctl_l
 	if (rv == 0)
 		q->no = ++r->next_list;
 	rec_begin(r, REC_CTL_LIST);
-	rec_buf_i(&r->rec, rv);
-	rec_buf_u(&r->rec, rv == 0 ? q->no : 0);
-	rec_end(r);
-	if (rv)
-		free(q);
-	return rv;
+	return rec_answer(r, rv, rv == 0 ? q->no : 0, q);
 }
 
 static void rec_logs_done(struct env_logs_req *shadow, int status)
@@ -858,12 +858,7 @@ static int rec_logs_read(struct env *env, struct env_logs_req *req, env_logs_cb 
 		q->no = ++r->next_logs;
 	rec_begin(r, REC_LOGS_READ);
 	rec_buf_str(&r->rec, req->task_id);
-	rec_buf_i(&r->rec, rv);
-	rec_buf_u(&r->rec, rv == 0 ? q->no : 0);
-	rec_end(r);
-	if (rv)
-		free(q);
-	return rv;
+	return rec_answer(r, rv, rv == 0 ? q->no : 0, q);
 }
 
 static int rec_net_set(struct env *env, const struct env_net_state *st)

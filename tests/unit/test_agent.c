@@ -29,6 +29,7 @@
 #include "sim/simdisk.h"
 #include "sim/simexec.h"
 #include "sim/world.h"
+#include "tests/support/simstep.h"
 
 #define SEC 1000000ull
 #define MS  1000ull
@@ -120,16 +121,9 @@ typedef bool (*pred_fn)(struct fixture *f, void *ctx);
 static bool run_until(struct fixture *f, us_t limit, pred_fn pred, void *ctx)
 {
 	us_t end = world_now_us(f->w) + limit;
-	char msg[256];
 	while (!pred || !pred(f, ctx)) {
-		if (!world_step(f->w, end)) {
-			world_advance(f->w, end);
+		if (!simstep(f->w, f->c, true, end))
 			return pred ? pred(f, ctx) : true;
-		}
-		if (!simcluster_check(f->c, msg, sizeof msg))
-			fail_msg("%s", msg);
-		if (!simexec_check(world_exec(f->w), msg, sizeof msg))
-			fail_msg("%s", msg);
 		if (f->check)
 			f->check(f, f->check_ctx);
 	}
@@ -189,6 +183,18 @@ static bool node_ready(struct fixture *f, void *ctx)
 static void wait_ready(struct fixture *f, uint32_t node)
 {
 	assert_true(run_until(f, 60 * SEC, node_ready, &node));
+}
+
+/* One manager and worker w1 drawn from seed, w1 registered and ready.
+ * Returns w1's index. */
+static uint32_t setup_w1_ready(struct fixture *f, uint64_t seed)
+{
+	uint32_t w1;
+
+	setup(f, seed, 1, 1);
+	w1 = node_index(f, "w1");
+	wait_ready(f, w1);
+	return w1;
 }
 
 static bool all_ready(struct fixture *f, void *ctx)
@@ -414,9 +420,7 @@ static void test_agent_registers_heartbeats_and_runs_its_task(void **state)
 	uint64_t web, id;
 	size_t live;
 
-	setup(f, 101, 1, 1);
-	w1 = node_index(f, "w1");
-	wait_ready(f, w1);
+	w1 = setup_w1_ready(f, 101);
 	a = agent_of(f, w1);
 	assert_int_not_equal(agent_node_id(a), 0);
 	n = store_node_get(leader_store(f), agent_node_id(a));
@@ -759,9 +763,7 @@ static void test_agent_node_drops_malformed_frames(void **state)
 	int malformed = 0;
 	struct env *e;
 
-	setup(f, 12, 1, 1);
-	w1 = node_index(f, "w1");
-	wait_ready(f, w1);
+	w1 = setup_w1_ready(f, 12);
 	world_set_log(f->w, count_malformed, &malformed);
 	e = world_node_env(f->w, 0);
 	assert_int_equal(e->ops->send(e, "w1", junk, sizeof junk), 0);
@@ -807,9 +809,7 @@ static void test_agent_restart_adopts_running_container_and_keeps_node_id(void *
 	uint64_t web, id, node_id;
 	enum env_ctl_state st;
 
-	setup(f, 103, 1, 1);
-	w1 = node_index(f, "w1");
-	wait_ready(f, w1);
+	w1 = setup_w1_ready(f, 103);
 	web = create_service(f, "web", 1, "nginx:1", "node.hostname==w1");
 	id = wait_running(f, web, "web", w1);
 	run_for(f, 5 * SEC); /* RUNNING acknowledged and on disk */
@@ -856,9 +856,7 @@ static void test_agent_corrupt_database_starts_clean_and_adopts(void **state)
 	uint32_t w1;
 	uint64_t web, id, node_id;
 
-	setup(f, 107, 1, 1);
-	w1 = node_index(f, "w1");
-	wait_ready(f, w1);
+	w1 = setup_w1_ready(f, 107);
 	web = create_service(f, "web", 1, "nginx:1", "node.hostname==w1");
 	id = wait_running(f, web, "web", w1);
 	run_for(f, 5 * SEC);
@@ -916,9 +914,7 @@ static void test_agent_machine_crash_reports_lost_task_failed_and_never_restarts
 	uint64_t web, id, id2;
 	const Cs__Task *t;
 
-	setup(f, 104, 1, 1);
-	w1 = node_index(f, "w1");
-	wait_ready(f, w1);
+	w1 = setup_w1_ready(f, 104);
 	web = create_service(f, "web", 1, "nginx:1", "node.hostname==w1");
 	id = wait_running(f, web, "web", w1);
 	run_for(f, 5 * SEC);
@@ -1168,13 +1164,10 @@ static void test_agent_rejects_task_whose_image_fails_to_pull(void **state)
 {
 	struct fixture *f = *state;
 	struct task_wait tw;
-	uint32_t w1;
 	uint64_t bad;
 	const Cs__Task *t;
 
-	setup(f, 107, 1, 1);
-	w1 = node_index(f, "w1");
-	wait_ready(f, w1);
+	setup_w1_ready(f, 107);
 	assert_int_equal(simexec_image(exec(f), "bad:1", true, SIMEXEC_START_MIN_US,
 				       SIMEXEC_START_MAX_US, false, 0, 0, 0),
 			 0);
@@ -1203,9 +1196,7 @@ static void test_agent_stops_and_removes_container_of_removed_service(void **sta
 	uint32_t w1;
 	uint64_t web;
 
-	setup(f, 108, 1, 1);
-	w1 = node_index(f, "w1");
-	wait_ready(f, w1);
+	w1 = setup_w1_ready(f, 108);
 	web = create_service(f, "web", 1, "nginx:1", "node.hostname==w1");
 	wait_running(f, web, "web", w1);
 	assert_int_equal(containers_of(f, "web"), 1);
@@ -1321,6 +1312,7 @@ struct fenv {
 	 * the last status message reported per task */
 	Cs__NetworkAttachment **nets;
 	size_t net_count;
+	Cs__NetworkAttachment att, *att_one; /* fe_attach's */
 	Cs__PortConfig **ports;
 	size_t port_count;
 	char reported_msg[FE_TASKS][256];
@@ -1329,8 +1321,9 @@ struct fenv {
 	char netlog[16][96];
 	size_t netlog_count;
 	int net_set_rv;
-	const char *net_words;	 /* what net_error says (NULL: no such op) */
-	char last_backends[256]; /* the last net_set's first service's */
+	const char *net_words;	  /* what net_error says (NULL: no such op) */
+	struct env_ops ops_words; /* fe_ops with net_error (fe_set_net_words) */
+	char last_backends[256];  /* the last net_set's first service's */
 	/* issue 17: fe_net_state's networks are encrypted; the last
 	 * heartbeat's network key digest */
 	bool net_encrypted;
@@ -1632,26 +1625,15 @@ static const struct env_ops fe_ops = {
 	.net_remove = fe_net_remove,
 };
 
-/* the same, with the runtime's words for a refused network */
-static const struct env_ops fe_ops_words = {
-	.now_ms = fe_now,
-	.timer_start = fe_timer_start,
-	.timer_stop = fe_timer_stop,
-	.self_addr = fe_self,
-	.send = fe_send,
-	.storage_open = fe_storage_open,
-	.random_u64 = fe_random,
-	.log = fe_log,
-	.ctl_open = fe_ctl_open,
-	.ctl_do = fe_ctl_do,
-	.ctl_close = fe_ctl_close,
-	.ctl_list = fe_ctl_list,
-	.exit = fe_exit,
-	.pki_info = fe_pki_info,
-	.net_set = fe_net_set,
-	.net_remove = fe_net_remove,
-	.net_error = fe_net_error,
-};
+/* Gives fe's env the runtime's words for a refused network: a net_error
+ * op that says words (borrowed). */
+static void fe_set_net_words(struct fenv *fe, const char *words)
+{
+	fe->ops_words = fe_ops;
+	fe->ops_words.net_error = fe_net_error;
+	fe->env.ops = &fe->ops_words;
+	fe->net_words = words;
+}
 
 static int fe_commit_hook(void *data)
 {
@@ -1681,6 +1663,13 @@ static void fe_start(struct fenv *fe)
 	assert_int_equal(agent_start(&fe->env, &fe->cfg, &fe->agent), 0);
 }
 
+/* The agent's process dies and starts again on the same disk. */
+static void fe_restart(struct fenv *fe)
+{
+	fe_kill(fe);
+	fe_start(fe);
+}
+
 static struct fenv *fe_new(void)
 {
 	struct fenv *fe = calloc(1, sizeof *fe);
@@ -1689,6 +1678,7 @@ static struct fenv *fe_new(void)
 	fe->env.impl = fe;
 	fe->now = 1000;
 	fe->sid = 77;
+	fe->att = (Cs__NetworkAttachment)CS__NETWORK_ATTACHMENT__INIT;
 	assert_int_equal(sqlite3_open(":memory:", &fe->db), SQLITE_OK);
 	sqlite3_commit_hook(fe->db, fe_commit_hook, fe);
 	fe->managers[0] = "m1";
@@ -1944,6 +1934,32 @@ static void fe_net_state(struct fenv *fe, uint64_t id, uint64_t digest, uint32_t
 	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
 }
 
+/* Answers the agent's first list of containers with none, then opens
+ * its session: a fresh node joined. */
+static void fe_connect_fresh(struct fenv *fe)
+{
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+}
+
+/* Answers task id's SHUTDOWN (exited 143) and REMOVE (gone). */
+static void fe_stop_removed(struct fenv *fe, uint64_t id)
+{
+	fe_answer(fe, id, ENV_CTL_SHUTDOWN, 0, ENV_CTL_EXITED, 143, NULL);
+	fe_answer(fe, id, ENV_CTL_REMOVE, 0, ENV_CTL_ABSENT, 0, NULL);
+}
+
+/* Attaches the tasks fe_assign gives from now on to network 0xabc at addr
+ * (borrowed: a string that outlives fe). */
+static void fe_attach(struct fenv *fe, const char *addr)
+{
+	fe->att.network_id = 0xabc;
+	fe->att.addr = (char *)addr;
+	fe->att_one = &fe->att;
+	fe->nets = &fe->att_one;
+	fe->net_count = 1;
+}
+
 static void fe_run(struct fenv *fe, uint64_t id)
 {
 	fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
@@ -1971,8 +1987,7 @@ static void test_agent_failed_start_inspects_before_failed(void **state)
 	uint64_t ids[2] = {1, 2};
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
 	for (size_t i = 0; i < 2; i++) {
 		fe_answer(fe, ids[i], ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
@@ -2015,8 +2030,7 @@ static void test_agent_passes_host_ports_to_the_container(void **state)
 	p[2].target = 90, p[2].published = 30000; /* ingress */
 	fe->ports = pp;
 	fe->port_count = 3;
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
 	c = fe_ctl_of_task(fe, id);
 	assert_non_null(c);
@@ -2045,8 +2059,7 @@ static void test_agent_port_conflict_fails_with_dockers_whole_words(void **state
 	(void)state;
 
 	assert_true(sizeof words > 200);
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
 	fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
 	fe_answer(fe, id, ENV_CTL_START, CS_EEXEC, ENV_CTL_CREATED, 0, words);
@@ -2066,17 +2079,11 @@ static void test_agent_rejects_task_whose_attachment_it_cannot_realise(void **st
 {
 	struct fenv *fe = fe_new();
 	uint64_t ids[2] = {1, 2};
-	Cs__NetworkAttachment att = CS__NETWORK_ATTACHMENT__INIT;
-	Cs__NetworkAttachment *atts[1] = {&att};
 	(void)state;
 
-	att.network_id = 0xabc;
-	att.addr = "10.0.1.3/24";
 	fe->cfg.no_data_plane = true;
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
-	fe->nets = atts;
-	fe->net_count = 1;
+	fe_connect_fresh(fe);
+	fe_attach(fe, "10.0.1.3/24");
 	fe_assign(fe, true, false, 1, &ids[0], 1, NULL, 0, NULL);
 	fe_advance(fe, 1000);
 	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_REJECTED);
@@ -2095,10 +2102,8 @@ static void test_agent_rejects_task_whose_attachment_it_cannot_realise(void **st
 	/* a node that realises attachments prepares the same task once the
 	 * managers' state of its network is declared (issue 17) */
 	fe = fe_new();
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
-	fe->nets = atts;
-	fe->net_count = 1;
+	fe_connect_fresh(fe);
+	fe_attach(fe, "10.0.1.3/24");
 	fe_assign(fe, true, false, 1, &ids[0], 1, NULL, 0, NULL);
 	assert_true(fe_pending(fe, 1, ENV_CTL_PREPARE) < 0);
 	fe_net_state(fe, 0xabc, 5, 0, false, 0, 2, false);
@@ -2117,17 +2122,11 @@ static void test_agent_declares_network_before_prepare_and_removes_after_last_ta
 {
 	struct fenv *fe = fe_new();
 	uint64_t ids[2] = {1, 2};
-	Cs__NetworkAttachment att = CS__NETWORK_ATTACHMENT__INIT;
-	Cs__NetworkAttachment *atts[1] = {&att};
 	struct fe_ctl *c;
 	(void)state;
 
-	att.network_id = 0xabc;
-	att.addr = "10.0.1.10/24";
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
-	fe->nets = atts;
-	fe->net_count = 1;
+	fe_connect_fresh(fe);
+	fe_attach(fe, "10.0.1.10/24");
 	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
 	/* no state yet: nothing declared, nothing prepared */
 	assert_int_equal(fe->netlog_count, 0);
@@ -2156,16 +2155,14 @@ static void test_agent_declares_network_before_prepare_and_removes_after_last_ta
 	fe_run(fe, 2);
 	/* task 2 unassigned and gone: task 1 still uses the network */
 	fe_assign(fe, false, false, 2, NULL, 0, &ids[1], 1, NULL);
-	fe_answer(fe, 2, ENV_CTL_SHUTDOWN, 0, ENV_CTL_EXITED, 143, NULL);
-	fe_answer(fe, 2, ENV_CTL_REMOVE, 0, ENV_CTL_ABSENT, 0, NULL);
+	fe_stop_removed(fe, 2);
 	assert_int_equal(agent_task_count(fe->agent), 1);
 	assert_int_equal(fe->netlog_count, 2);
 	/* the managers say removed while task 1 still stops: kept */
 	fe_assign(fe, false, false, 3, NULL, 0, &ids[0], 1, NULL);
 	fe_net_state(fe, 0xabc, 0, 0, false, 0, 0, true);
 	assert_int_equal(fe->netlog_count, 2);
-	fe_answer(fe, 1, ENV_CTL_SHUTDOWN, 0, ENV_CTL_EXITED, 143, NULL);
-	fe_answer(fe, 1, ENV_CTL_REMOVE, 0, ENV_CTL_ABSENT, 0, NULL);
+	fe_stop_removed(fe, 1);
 	assert_int_equal(agent_task_count(fe->agent), 0);
 	assert_int_equal(fe->netlog_count, 3);
 	assert_string_equal(fe->netlog[2], "rm abc");
@@ -2181,20 +2178,14 @@ static void test_agent_declares_state_that_came_before_its_task(void **state)
 {
 	struct fenv *fe = fe_new();
 	uint64_t ids[1] = {1};
-	Cs__NetworkAttachment att = CS__NETWORK_ATTACHMENT__INIT;
-	Cs__NetworkAttachment *atts[1] = {&att};
 	(void)state;
 
-	att.network_id = 0xabc;
-	att.addr = "10.0.1.10/24";
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, NULL, 0, NULL, 0, NULL);
 	/* the state first: held, not declared (no task of ours uses it) */
 	fe_net_state(fe, 0xabc, 5, 0, false, 0, 3, false);
 	assert_int_equal(fe->netlog_count, 0);
-	fe->nets = atts;
-	fe->net_count = 1;
+	fe_attach(fe, "10.0.1.10/24");
 	fe_assign(fe, false, false, 2, ids, 1, NULL, 0, NULL);
 	assert_int_equal(fe->netlog_count, 1);
 	assert_string_equal(fe->netlog[0],
@@ -2209,16 +2200,10 @@ static void test_agent_tick_declaration_steps_waiting_task(void **state)
 {
 	struct fenv *fe = fe_new();
 	uint64_t ids[1] = {1};
-	Cs__NetworkAttachment att = CS__NETWORK_ATTACHMENT__INIT;
-	Cs__NetworkAttachment *atts[1] = {&att};
 	(void)state;
 
-	att.network_id = 0xabc;
-	att.addr = "10.0.1.10/24";
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
-	fe->nets = atts;
-	fe->net_count = 1;
+	fe_connect_fresh(fe);
+	fe_attach(fe, "10.0.1.10/24");
 	fe_assign(fe, true, false, 1, ids, 1, NULL, 0, NULL);
 	fe->net_set_rv = CS_ENOMEM;
 	fe_net_state(fe, 0xabc, 5, 0, false, 0, 3, false);
@@ -2265,17 +2250,11 @@ static void test_agent_declares_encrypted_network_with_session_keys(void **state
 {
 	struct fenv *fe = fe_new();
 	uint64_t ids[1] = {1};
-	Cs__NetworkAttachment att = CS__NETWORK_ATTACHMENT__INIT;
-	Cs__NetworkAttachment *atts[1] = {&att};
 	uint64_t d1;
 	(void)state;
 
-	att.network_id = 0xabc;
-	att.addr = "10.0.1.10/24";
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
-	fe->nets = atts;
-	fe->net_count = 1;
+	fe_connect_fresh(fe);
+	fe_attach(fe, "10.0.1.10/24");
 	fe->net_encrypted = true;
 	fe_assign(fe, true, false, 1, ids, 1, NULL, 0, NULL);
 	/* no keys yet: declared, carrying nothing between nodes */
@@ -2324,8 +2303,6 @@ static void test_agent_applies_network_change_to_its_base_only(void **state)
 {
 	struct fenv *fe = fe_new();
 	uint64_t id = 1, rm_ep[1] = {101};
-	Cs__NetworkAttachment att = CS__NETWORK_ATTACHMENT__INIT;
-	Cs__NetworkAttachment *atts[1] = {&att};
 	Cs__Wire w = CS__WIRE__INIT;
 	Cs__NetworkState ch = CS__NETWORK_STATE__INIT;
 	Cs__NetworkEndpoint ep = CS__NETWORK_ENDPOINT__INIT, *eps[1] = {&ep};
@@ -2333,12 +2310,8 @@ static void test_agent_applies_network_change_to_its_base_only(void **state)
 	char *backends[1] = {"10.0.1.50"};
 	(void)state;
 
-	att.network_id = 0xabc;
-	att.addr = "10.0.1.10/24";
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
-	fe->nets = atts;
-	fe->net_count = 1;
+	fe_connect_fresh(fe);
+	fe_attach(fe, "10.0.1.10/24");
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
 	fe_net_state(fe, 0xabc, 5, 0, false, 0, 3, false); /* .10 .11 .12 */
 	assert_int_equal(fe->netlog_count, 1);
@@ -2376,6 +2349,28 @@ static void test_agent_applies_network_change_to_its_base_only(void **state)
 	fe_free(fe);
 }
 
+/* Makes st the ingress network 0x1 (session 77, digest 3) with one
+ * service, *svcs[0]: web, id 9, VIP 10.0.0.2, its one port *ports[0]
+ * 80 published at 8080. Borrows the arrays. */
+static void fe_ingress_web(Cs__NetworkState *st, Cs__NetworkService **svcs,
+			   Cs__PortConfig **ports)
+{
+	ports[0]->target = 80;
+	ports[0]->published = 8080;
+	svcs[0]->service_id = 9;
+	svcs[0]->name = "web";
+	svcs[0]->vip = "10.0.0.2";
+	svcs[0]->n_ports = 1;
+	svcs[0]->ports = ports;
+	st->session_id = 77;
+	st->network_id = 0x1;
+	st->digest = 3;
+	st->name = "ingress";
+	st->ingress = true;
+	st->n_services = 1;
+	st->services = svcs;
+}
+
 /* Issue 17, the routing mesh: the ingress network's state with a
  * published port is declared on a node with no task on it (the port
  * answers on every node), and removed when the managers say so. The
@@ -2394,22 +2389,8 @@ static void test_agent_declares_ingress_mesh_without_tasks(void **state)
 	Cs__PortConfig port = CS__PORT_CONFIG__INIT, *ports[1] = {&port};
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
-	port.target = 80;
-	port.published = 8080;
-	svc.service_id = 9;
-	svc.name = "web";
-	svc.vip = "10.0.0.2";
-	svc.n_ports = 1;
-	svc.ports = ports;
-	st.session_id = 77;
-	st.network_id = 0x1;
-	st.digest = 3;
-	st.name = "ingress";
-	st.ingress = true;
-	st.n_services = 1;
-	st.services = svcs;
+	fe_connect_fresh(fe);
+	fe_ingress_web(&st, svcs, ports);
 	/* another node's ingress address, a task of this node, this node's */
 	e[0].task_id = e[0].node_id = 0x99, e[0].addr = "10.0.0.3";
 	e[0].node_ip = "192.0.2.9", e[0].node_ingress = true;
@@ -2445,24 +2426,10 @@ static void test_agent_applies_a_backend_delta(void **state)
 	char *added[] = {"10.0.0.4", "10.0.0.10"}, *removed[] = {"10.0.0.5", "10.0.0.20"};
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
-	port.target = 80;
-	port.published = 8080;
-	svc.service_id = 9;
-	svc.name = "web";
-	svc.vip = "10.0.0.2";
-	svc.n_ports = 1;
-	svc.ports = ports;
+	fe_connect_fresh(fe);
+	fe_ingress_web(&st, svcs, ports);
 	svc.n_backends = 4;
 	svc.backends = backends;
-	st.session_id = 77;
-	st.network_id = 0x1;
-	st.digest = 3;
-	st.name = "ingress";
-	st.ingress = true;
-	st.n_services = 1;
-	st.services = svcs;
 	w.network_state = &st;
 	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
 	assert_int_equal(fe->netlog_count, 1);
@@ -2491,16 +2458,10 @@ static void test_agent_takes_network_state_in_parts_and_rejects_on_refusal(void 
 {
 	struct fenv *fe = fe_new();
 	uint64_t id = 1;
-	Cs__NetworkAttachment att = CS__NETWORK_ATTACHMENT__INIT;
-	Cs__NetworkAttachment *atts[1] = {&att};
 	(void)state;
 
-	att.network_id = 0xabc;
-	att.addr = "10.0.1.10/24";
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
-	fe->nets = atts;
-	fe->net_count = 1;
+	fe_connect_fresh(fe);
+	fe_attach(fe, "10.0.1.10/24");
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
 	/* a later part alone: nothing */
 	fe_net_state(fe, 0xabc, 7, 1, false, 4, 2, false);
@@ -2519,10 +2480,8 @@ static void test_agent_takes_network_state_in_parts_and_rejects_on_refusal(void 
 
 	/* refused: the waiting task is REJECTED with why */
 	fe = fe_new();
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
-	fe->nets = atts;
-	fe->net_count = 1;
+	fe_connect_fresh(fe);
+	fe_attach(fe, "10.0.1.10/24");
 	fe->net_set_rv = CS_EEXEC;
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
 	fe_net_state(fe, 0xabc, 7, 0, false, 0, 1, false);
@@ -2534,13 +2493,10 @@ static void test_agent_takes_network_state_in_parts_and_rejects_on_refusal(void 
 
 	/* the env's words (net_error) reach the task's Err */
 	fe = fe_new();
-	fe->env.ops = &fe_ops_words;
-	fe->net_words = "create cs-vx-5000: File exists (A VXLAN device with the "
-			"specified VNI already exists)";
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
-	fe->nets = atts;
-	fe->net_count = 1;
+	fe_set_net_words(fe, "create cs-vx-5000: File exists (A VXLAN device with "
+			     "the specified VNI already exists)");
+	fe_connect_fresh(fe);
+	fe_attach(fe, "10.0.1.10/24");
 	fe->net_set_rv = CS_EEXEC;
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
 	fe_net_state(fe, 0xabc, 7, 0, false, 0, 1, false);
@@ -2561,8 +2517,7 @@ static void test_agent_passes_service_env_to_the_container(void **state)
 	struct fe_ctl *c;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, envs);
 	c = fe_ctl_of_task(fe, id);
 	assert_non_null(c);
@@ -2585,8 +2540,7 @@ static void test_agent_steps_nothing_before_adoption_then_stops_replaced_task(
 	struct env_ctl_found f;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
 	fe_run(fe, id);
 	fe_kill(fe); /* the daemon dies; its task was replaced meanwhile */
@@ -2620,12 +2574,10 @@ static void test_agent_asks_list_again_after_failure_before_stepping(void **stat
 	struct env_ctl_found f;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, ids, 1, NULL, 0, NULL);
 	fe_run(fe, 1);
-	fe_kill(fe);
-	fe_start(fe);
+	fe_restart(fe);
 	fe_list_answer(fe, CS_EEXEC, NULL, 0);
 	fe_connect(fe);
 	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
@@ -2651,8 +2603,7 @@ static void test_agent_reports_shutdown_only_after_stop_succeeded_and_retries_re
 	uint64_t id = 1;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
 	fe_run(fe, id);
 	fe_advance(fe, 1000);
@@ -2686,8 +2637,7 @@ static void test_agent_retries_failed_wait_inspecting_first(void **state)
 	uint64_t ids[2] = {1, 2};
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
 	fe_run(fe, 1);
 	fe_run(fe, 2);
@@ -2733,8 +2683,7 @@ static void test_agent_cleans_up_containers_of_no_known_task_after_first_full_se
 	assert_true(fe_pending(fe, 2, ENV_CTL_REMOVE) >= 0);
 	assert_true(fe_pending(fe, 3, ENV_CTL_WAIT) >= 0);
 	assert_true(fe_pending(fe, 3, ENV_CTL_SHUTDOWN) < 0);
-	fe_answer(fe, 1, ENV_CTL_SHUTDOWN, 0, ENV_CTL_EXITED, 143, NULL);
-	fe_answer(fe, 1, ENV_CTL_REMOVE, 0, ENV_CTL_ABSENT, 0, NULL);
+	fe_stop_removed(fe, 1);
 	fe_answer(fe, 2, ENV_CTL_REMOVE, 0, ENV_CTL_ABSENT, 0, NULL);
 	assert_int_equal(agent_task_count(fe->agent), 1);
 	fe_advance(fe, 1000);
@@ -2754,13 +2703,11 @@ static void test_agent_removes_exited_container_of_task_ended_before_restart(voi
 	struct env_ctl_found f;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
 	fe_run(fe, id);
 	fe_answer(fe, id, ENV_CTL_WAIT, 0, ENV_CTL_EXITED, 1, NULL);
-	fe_kill(fe);
-	fe_start(fe);
+	fe_restart(fe);
 	fe_found(&f, id, ENV_CTL_EXITED, 1);
 	fe_list_answer(fe, 0, &f, 1);
 	fe_connect(fe);
@@ -2781,8 +2728,7 @@ static void test_agent_resync_describes_the_node(void **state)
 	uint64_t a = 1, b = 2;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, &a, 1, NULL, 0, NULL);
 	fe_assign(fe, false, false, 3, &b, 1, NULL, 0, NULL); /* 2 was lost */
 	assert_int_equal(fe->resyncs, 1);
@@ -2799,8 +2745,7 @@ static void test_agent_accumulates_full_set_in_parts(void **state)
 	uint64_t a = 1, b = 2, c = 3;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, &c, 1, NULL, 0, NULL);
 	fe_run(fe, c);
 	fe_assign(fe, true, true, 2, &a, 1, NULL, 0, NULL);
@@ -2842,8 +2787,7 @@ static void test_agent_splits_status_updates_under_the_frame_limit(void **state)
 	why[sizeof why - 1] = '\0';
 	for (size_t i = 0; i < N; i++)
 		ids[i] = i + 1;
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, ids, N, NULL, 0, NULL);
 	for (size_t i = 0; i < N; i++)
 		fe_answer(fe, ids[i], ENV_CTL_PREPARE, CS_EEXEC, ENV_CTL_ABSENT, 0, why);
@@ -2869,8 +2813,7 @@ static void test_agent_resends_unacknowledged_states_with_backoff(void **state)
 	size_t before;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
 	fe_run(fe, 1);
 	fe_advance(fe, 100);
@@ -2908,8 +2851,7 @@ static void test_agent_saves_the_states_of_one_answer_in_one_commit(void **state
 	size_t commits = 0;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, ids, 1, NULL, 0, NULL);
 	sqlite3_commit_hook(fe->db, fe_count_commit, &commits);
 	fe_answer(fe, 1, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
@@ -2951,8 +2893,7 @@ static void test_agent_writes_a_task_once_per_transaction(void **state)
 	uint64_t saves;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	saves = agent_saves(fe->agent);
 	fe_assign(fe, true, false, 1, ids, 3, NULL, 0, NULL);
 	assert_int_equal(agent_saves(fe->agent) - saves, 3);
@@ -2985,8 +2926,7 @@ static void test_agent_writes_running_at_the_next_tick_not_per_start(void **stat
 	size_t commits = 0;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, ids, 3, NULL, 0, NULL);
 	for (uint64_t id = 1; id <= 3; id++)
 		fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
@@ -3018,16 +2958,14 @@ static void test_agent_restarted_before_running_is_written_adopts_not_starts(voi
 	struct env_ctl_found found[2];
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
 	fe_run(fe, 1);
 	fe_run(fe, 2);
 	/* task 1's RUNNING went with task 2's prepare; task 2's waits */
 	assert_int_equal(fe_db_state(fe, 1), CS__TASK_STATE__TASK_STATE_RUNNING);
 	assert_int_equal(fe_db_state(fe, 2), CS__TASK_STATE__TASK_STATE_STARTING);
-	fe_kill(fe);
-	fe_start(fe);
+	fe_restart(fe);
 	fe_found(&found[0], 1, ENV_CTL_EXITED, 0);
 	fe_found(&found[1], 2, ENV_CTL_RUNNING, 0);
 	fe_list_answer(fe, 0, found, 2);
@@ -3062,8 +3000,7 @@ static void test_agent_keeps_begin_and_commit_prepared(void **state)
 	uint64_t id = 1;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
 	fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
 	assert_true(fe_db_prepared(fe, "BEGIN"));
@@ -3085,8 +3022,7 @@ static void test_agent_restarted_after_batched_writes_starts_nothing_twice(void 
 	struct env_ctl_found found[1];
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
 	fe_run(fe, 1);
 	fe_answer(fe, 2, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
@@ -3098,8 +3034,7 @@ static void test_agent_restarted_after_batched_writes_starts_nothing_twice(void 
 	fe_answer(fe, 1, ENV_CTL_REMOVE, 0, ENV_CTL_ABSENT, 0, NULL);
 	assert_int_equal(fe_db_state(fe, 1), -1);
 	/* the process dies while task 2's start is in flight; the start ran */
-	fe_kill(fe);
-	fe_start(fe);
+	fe_restart(fe);
 	assert_int_equal(agent_task_count(fe->agent), 1);
 	fe_found(&found[0], 2, ENV_CTL_RUNNING, 0);
 	fe_list_answer(fe, 0, found, 1);
@@ -3121,8 +3056,7 @@ static void test_agent_failed_commit_of_assignments_is_fatal_before_any_call(voi
 	uint64_t id = 1;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe->fail_commit = true;
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
 	assert_true(fe->exited);
@@ -3138,8 +3072,7 @@ static void test_agent_failed_save_of_starting_is_fatal_and_starts_nothing(void 
 	uint64_t id = 1;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
 	fe->fail_commit = true;
 	fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
@@ -3175,8 +3108,7 @@ static void test_agent_keeps_env_values_off_disk_and_waits_for_them_after_restar
 	struct fe_ctl *c;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, envs);
 	assert_true(fe_pending(fe, id, ENV_CTL_PREPARE) >= 0);
 	assert_int_equal(fe->asked[ENV_CTL_PREPARE], 1);
@@ -3184,8 +3116,7 @@ static void test_agent_keeps_env_values_off_disk_and_waits_for_them_after_restar
 	assert_false(fe_db_holds(fe, "SECRET="));
 	assert_true(fe_db_holds(fe, "busybox")); /* the dump sees the rest */
 	/* the daemon dies while the container is being created */
-	fe_kill(fe);
-	fe_start(fe);
+	fe_restart(fe);
 	fe_list_answer(fe, 0, NULL, 0); /* no container */
 	fe_advance(fe, 3000);
 	assert_int_equal(fe->asked[ENV_CTL_PREPARE], 1); /* nothing without env */
@@ -3219,8 +3150,7 @@ static void test_agent_takes_the_later_of_two_crossed_sessions(void **state)
 	Cs__SessionResponse r = CS__SESSION_RESPONSE__INIT;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	r.node_id = agent_node_id(fe->agent);
 	r.heartbeat_ms = 5000;
 	r.session_id = 79;
@@ -3247,10 +3177,8 @@ static size_t fe_leader_died(struct fenv *fe)
 	fe->managers[1] = "m2";
 	fe->managers[2] = "m3";
 	fe->cfg.manager_count = 3;
-	fe_kill(fe);
-	fe_start(fe);
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_restart(fe);
+	fe_connect_fresh(fe);
 	fe_advance(fe, 1000);
 	agent_peer(fe->agent, "m1", false); /* the session's connection */
 	assert_string_equal(fe->session_to[fe->session_to_count - 1], "m1");
@@ -3327,10 +3255,8 @@ static void test_agent_asks_a_closed_leader_again_before_it_is_declared_down(voi
 	fe->managers[1] = "m2";
 	fe->managers[2] = "m3";
 	fe->cfg.manager_count = 3;
-	fe_kill(fe);
-	fe_start(fe);
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_restart(fe);
+	fe_connect_fresh(fe);
 	fe_advance(fe, 1000);
 	agent_peer(fe->agent, "m1", false); /* the session's connection */
 	gone_at = fe->now;
@@ -3436,11 +3362,9 @@ static void test_agent_resyncs_a_session_answered_again(void **state)
 	size_t asked;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	assert_int_equal(fe->resyncs, 0);
-	fe_kill(fe);
-	fe_start(fe);
+	fe_restart(fe);
 	fe_list_answer(fe, 0, NULL, 0);
 	asked = fe->session_requests;
 	for (int i = 0; i < 60 && fe->session_requests == asked; i++)
@@ -3552,8 +3476,7 @@ static void test_agent_rewrites_rows_of_an_older_agent_without_env_values(void *
 	sqlite3_stmt *st;
 	(void)state;
 
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, envs);
 	fe_run(fe, id);
 	fe_kill(fe);
@@ -3638,8 +3561,7 @@ static void test_agent_health_checked_task_runs_only_once_healthy(void **state)
 	fe_health_init(&hc);
 	fe->health = &hc;
 	fe->stop_grace_ms = 3000;
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
 	c = fe_ctl_of_task(fe, id);
 	assert_non_null(c);
@@ -3669,8 +3591,7 @@ static void test_agent_unhealthy_task_is_stopped_then_failed(void **state)
 
 	fe_health_init(&hc);
 	fe->health = &hc;
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
 	assert_int_equal(fe_ctl_of_task(fe, id)->stop_timeout_ms, 10000);
 	fe_run_healthy(fe, id);
@@ -3704,8 +3625,7 @@ static void test_agent_unhealthy_while_starting_fails_and_no_check_no_polls(void
 
 	fe_health_init(&hc);
 	fe->health = &hc;
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, ids, 1, NULL, 0, NULL);
 	fe->health = NULL;
 	fe_assign(fe, false, false, 2, &ids[1], 1, NULL, 0, NULL);
@@ -3737,15 +3657,13 @@ static void test_agent_restart_while_waiting_for_health_keeps_waiting(void **sta
 
 	fe_health_init(&hc);
 	fe->health = &hc;
-	fe_list_answer(fe, 0, NULL, 0);
-	fe_connect(fe);
+	fe_connect_fresh(fe);
 	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
 	fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
 	fe_answer(fe, id, ENV_CTL_START, 0, ENV_CTL_RUNNING, 0, NULL);
 	fe_advance(fe, 1000);
 	assert_int_equal(fe->reported[id], CS__TASK_STATE__TASK_STATE_STARTING);
-	fe_kill(fe);
-	fe_start(fe);
+	fe_restart(fe);
 	fe_found(&f, id, ENV_CTL_RUNNING, 0);
 	fe_list_answer(fe, 0, &f, 1);
 	fe_connect(fe);

@@ -25,6 +25,7 @@
 #include "core/store.h"
 #include "sim/cluster.h"
 #include "sim/world.h"
+#include "tests/support/simstep.h"
 
 #define SEC 1000000ull
 
@@ -143,15 +144,9 @@ typedef bool (*pred_fn)(struct fixture *f, void *ctx);
 static bool run_until(struct fixture *f, us_t limit, pred_fn pred, void *ctx)
 {
 	us_t end = world_now_us(f->w) + limit;
-	char msg[256];
-	while (!pred || !pred(f, ctx)) {
-		if (!world_step(f->w, end)) {
-			world_advance(f->w, end);
+	while (!pred || !pred(f, ctx))
+		if (!simstep(f->w, f->c, false, end))
 			return pred ? pred(f, ctx) : true;
-		}
-		if (!simcluster_check(f->c, msg, sizeof msg))
-			fail_msg("%s", msg);
-	}
 	return true;
 }
 
@@ -913,6 +908,17 @@ static void rot_write_node(struct store *s, struct hand_node *h, uint64_t index)
 	rot_apply(s, &b, index);
 }
 
+/* Asserts that ca_rotation_progress counts want_done of want_total nodes
+ * of s done with the phase (no Raft voters given). */
+static void assert_progress(const struct store *s, size_t want_done, size_t want_total)
+{
+	size_t done = 99, total = 99;
+
+	ca_rotation_progress(s, NULL, 0, &done, &total);
+	assert_int_equal(done, want_done);
+	assert_int_equal(total, want_total);
+}
+
 /* ca_rotation_progress on a store: a node is done with the phase when its
  * record is what the phase wants and its heartbeats said it holds the
  * recorded key; removed nodes are not counted; 0 of 0 without a rotation
@@ -936,9 +942,7 @@ static void test_ca_rotation_progress(void **state)
 	memset(other, 0xee, sizeof other);
 
 	/* no cluster yet */
-	ca_rotation_progress(s, NULL, 0, &done, &total);
-	assert_int_equal(done, 0);
-	assert_int_equal(total, 0);
+	assert_progress(s, 0, 0);
 
 	/* every node trusts the old root only: no rotation */
 	rot_phase(&r, PH_NONE);
@@ -959,19 +963,14 @@ static void test_ca_rotation_progress(void **state)
 				 0);
 	rot_apply(s, &b, 1);
 	assert_int_equal(store_node_count(s), 6);
-	done = total = 99;
-	ca_rotation_progress(s, NULL, 0, &done, &total);
-	assert_int_equal(done, 0);
-	assert_int_equal(total, 0);
+	assert_progress(s, 0, 0);
 
 	/* TRUST_BOTH: 0x21 done; 0x22's record trusts both but no heartbeat
 	 * said it holds that key; 0x23 holds another key (an answer lost);
 	 * 0x24 trusts the old only; 0x26 is done but removed */
 	rot_phase(&r, PH_TRUST_BOTH);
 	rot_write_cluster(s, &r, 2);
-	ca_rotation_progress(s, NULL, 0, &done, &total);
-	assert_int_equal(done, 0);
-	assert_int_equal(total, 4);
+	assert_progress(s, 0, 4);
 	hand_node(&h[0], 0x21, 0xa1, o, o, x, true);
 	hand_node(&h[1], 0x22, 0xa2, o, o, x, false);
 	hand_node(&h[2], 0x23, 0xa3, o, o, x, false);
@@ -981,9 +980,7 @@ static void test_ca_rotation_progress(void **state)
 	rot_write_node(s, &h[1], 4);
 	rot_write_node(s, &h[2], 5);
 	rot_write_node(s, &h[5], 6);
-	ca_rotation_progress(s, NULL, 0, &done, &total);
-	assert_int_equal(done, 1);
-	assert_int_equal(total, 4);
+	assert_progress(s, 1, 4);
 	/* what the dispatcher asks of each (none of the removed) */
 	assert_false(ca_node_should_renew(&r.c, store_node_get(s, 0x21), NULL, 0));
 	assert_false(ca_node_should_renew(&r.c, store_node_get(s, 0x22), NULL, 0));
@@ -998,17 +995,13 @@ static void test_ca_rotation_progress(void **state)
 	rot_write_node(s, &h[1], 7);
 	assert_false(
 		ca_node_holds(&r.c, store_node_get(s, 0x22), h[1].key, ENV_DIGEST_BYTES));
-	ca_rotation_progress(s, NULL, 0, &done, &total);
-	assert_int_equal(done, 2);
-	assert_int_equal(total, 4);
+	assert_progress(s, 2, 4);
 	/* 0x23 and 0x24 renew: all four done */
 	hand_node(&h[2], 0x23, 0xb3, o, o, x, true);
 	hand_node(&h[3], 0x24, 0xb4, o, x, o, true);
 	rot_write_node(s, &h[2], 8);
 	rot_write_node(s, &h[3], 9);
-	ca_rotation_progress(s, NULL, 0, &done, &total);
-	assert_int_equal(done, 4);
-	assert_int_equal(total, 4);
+	assert_progress(s, 4, 4);
 	/* a Raft voter with no record yet (a first manager before its first
 	 * session) is waited for: not done; a voter with a record counts once */
 	{
@@ -1021,51 +1014,38 @@ static void test_ca_rotation_progress(void **state)
 	/* SIGN_NEW: nobody's certificate is the new root's yet */
 	rot_phase(&r, PH_SIGN_NEW);
 	rot_write_cluster(s, &r, 10);
-	ca_rotation_progress(s, NULL, 0, &done, &total);
-	assert_int_equal(done, 0);
-	assert_int_equal(total, 4);
+	assert_progress(s, 0, 4);
 	hand_node(&h[0], 0x21, 0xc1, x, x, o, true);
 	hand_node(&h[1], 0x22, 0xc2, x, x, o, false);	/* not seen to hold it */
 	hand_node(&h[2], 0x23, 0xc3, x, x, NULL, true); /* not trusting the old */
 	rot_write_node(s, &h[0], 11);
 	rot_write_node(s, &h[1], 12);
 	rot_write_node(s, &h[2], 13);
-	ca_rotation_progress(s, NULL, 0, &done, &total);
-	assert_int_equal(done, 1);
-	assert_int_equal(total, 4);
+	assert_progress(s, 1, 4);
 
 	/* DROP_OLD: the new root is ca_cert; done means trusting it alone */
 	rot_phase(&r, PH_DROP_OLD);
 	rot_write_cluster(s, &r, 14);
-	ca_rotation_progress(s, NULL, 0, &done, &total);
-	assert_int_equal(done, 1); /* 0x23, signed by and trusting the new only */
-	assert_int_equal(total, 4);
+	assert_progress(s, 1, 4); /* 0x23, signed by and trusting the new only */
 	hand_node(&h[0], 0x21, 0xd1, x, x, NULL, true);
 	hand_node(&h[1], 0x22, 0xd2, x, x, NULL, true);
 	hand_node(&h[3], 0x24, 0xd4, o, x, NULL, true); /* signed by the old */
 	rot_write_node(s, &h[0], 15);
 	rot_write_node(s, &h[1], 16);
 	rot_write_node(s, &h[3], 17);
-	ca_rotation_progress(s, NULL, 0, &done, &total);
-	assert_int_equal(done, 3);
-	assert_int_equal(total, 4);
+	assert_progress(s, 3, 4);
 	/* 0x24 removed: the rotation no longer waits for it */
 	removed[0] = 0x24;
 	removed[1] = 0x25;
 	removed[2] = 0x26;
 	r.c.n_removed_nodes = 3;
 	rot_write_cluster(s, &r, 18);
-	ca_rotation_progress(s, NULL, 0, &done, &total);
-	assert_int_equal(done, 3);
-	assert_int_equal(total, 3);
+	assert_progress(s, 3, 3);
 
 	/* over: 0 of 0 */
 	rot_phase(&r, PH_NONE);
 	rot_write_cluster(s, &r, 19);
-	done = total = 99;
-	ca_rotation_progress(s, NULL, 0, &done, &total);
-	assert_int_equal(done, 0);
-	assert_int_equal(total, 0);
+	assert_progress(s, 0, 0);
 	store_free(s);
 }
 

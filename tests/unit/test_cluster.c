@@ -15,23 +15,8 @@
 #include "sim/cluster.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
+#include "tests/support/scnrun.h"
 #include "sim/world.h"
-
-static struct runner_result run(const char *text)
-{
-	struct scn_script s;
-	struct runner_opts o = {0};
-	struct runner_result r;
-	char err[512];
-
-	if (scn_parse("t.scn", text, strlen(text), &s, err, sizeof err))
-		fail_msg("parse: %s", err);
-	assert_int_equal(runner_run(&s, 1, &o, &r), 0);
-	scn_free(&s);
-	if (!r.passed)
-		print_message("%s\n", r.message);
-	return r;
-}
 
 /* m3 is demoted and removed while its daemon is dead, then started again
  * from its disk: the cluster refuses it and it never applies another
@@ -43,19 +28,20 @@ static void test_cluster_in_sync_leaves_out_a_removed_manager(void **state)
 	struct runner_result r;
 
 	(void)state;
-	r = run("cluster managers=3 workers=1\n"
-		"service create web replicas=2\n"
-		"expect converged within 1m\n"
-		"kill m3 process\n"
-		"node demote m3\n"
-		"expect managers in sync within 1m\n"
-		"node rm m3\n"
-		"run 10s\n"
-		"restart m3\n"
-		"run 30s\n"
-		"service update web replicas=3\n"
-		"expect converged within 1m\n"
-		"expect managers in sync within 1m\n");
+	r = scnrun("cluster managers=3 workers=1\n"
+		   "service create web replicas=2\n"
+		   "expect converged within 1m\n"
+		   "kill m3 process\n"
+		   "node demote m3\n"
+		   "expect managers in sync within 1m\n"
+		   "node rm m3\n"
+		   "run 10s\n"
+		   "restart m3\n"
+		   "run 30s\n"
+		   "service update web replicas=3\n"
+		   "expect converged within 1m\n"
+		   "expect managers in sync within 1m\n",
+		   1, NULL);
 	assert_true(r.passed);
 }
 

@@ -240,6 +240,20 @@ static int wait_answer(struct fixture *f, struct answer *a)
 	return a->status;
 }
 
+/* Asserts that a control call was taken (rv 0) and that its answer, once
+ * it came (in *a), was success. */
+static void assert_committed(struct fixture *f, int rv, struct answer *a)
+{
+	assert_int_equal(rv, 0);
+	assert_int_equal(wait_answer(f, a), 0);
+}
+
+static void teardown(struct fixture *f)
+{
+	world_free(f->w);
+	simcluster_free(f->c);
+}
+
 /* Two creates of one name in flight at once: each was checked against a
  * store holding neither; the store refuses the second at apply, so exactly
  * one service of the name exists. */
@@ -271,8 +285,7 @@ static void test_control_two_creates_in_flight_make_one_service(void **state)
 		count += strcmp(s->spec->name, "web") == 0;
 	assert_int_equal(count, 1);
 	assert_int_equal(store_service_by_name(manager_store(m), "web")->id, id_a);
-	world_free(f.w);
-	simcluster_free(f.c);
+	teardown(&f);
 }
 
 /* Networks created at once, their subnets and VNIs drawn from the pool:
@@ -307,8 +320,7 @@ static void test_control_networks_created_at_once_draw_distinct_subnets(void **s
 			assert_string_not_equal(n[i]->subnet, n[j]->subnet);
 			assert_int_not_equal(n[i]->vni, n[j]->vni);
 		}
-	world_free(f.w);
-	simcluster_free(f.c);
+	teardown(&f);
 }
 
 static void test_control_create_update_remove_on_the_leader(void **state)
@@ -325,9 +337,9 @@ static void test_control_create_update_remove_on_the_leader(void **state)
 	uint64_t id, version;
 
 	spec_init(&spec, &task, &c, &pl, "web");
-	assert_int_equal(
-		control_service_create(m, &spec, &id, err, sizeof err, answered, &a), 0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_committed(
+		&f, control_service_create(m, &spec, &id, err, sizeof err, answered, &a),
+		&a);
 	svc = store_service_by_name(manager_store(m), "web");
 	assert_non_null(svc);
 	assert_int_equal(svc->id, id);
@@ -343,10 +355,10 @@ static void test_control_create_update_remove_on_the_leader(void **state)
 	/* replicas change: no new task spec version */
 	a.done = false;
 	spec.replicas = 5;
-	assert_int_equal(control_service_update(m, "web", &spec, version, err, sizeof err,
+	assert_committed(&f,
+			 control_service_update(m, "web", &spec, version, err, sizeof err,
 						answered, &a),
-			 0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+			 &a);
 	svc = store_service_by_name(manager_store(m), "web");
 	assert_int_equal(svc->spec->replicas, 5);
 	assert_int_equal(svc->spec_version, 1);
@@ -359,10 +371,10 @@ static void test_control_create_update_remove_on_the_leader(void **state)
 	/* the image changes: tasks become outdated */
 	a.done = false;
 	c.image = "img2";
-	assert_int_equal(
+	assert_committed(
+		&f,
 		control_service_update(m, "web", &spec, 0, err, sizeof err, answered, &a),
-		0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+		&a);
 	svc = store_service_by_name(manager_store(m), "web");
 	assert_int_equal(svc->spec_version, 2);
 	assert_string_equal(svc->previous_spec->task->container->image, "img");
@@ -382,9 +394,9 @@ static void test_control_create_update_remove_on_the_leader(void **state)
 	assert_int_equal(
 		control_service_rollback(m, "web", 1, err, sizeof err, answered, &a),
 		CS_EVERSION);
-	assert_int_equal(
-		control_service_rollback(m, "web", 0, err, sizeof err, answered, &a), 0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_committed(
+		&f, control_service_rollback(m, "web", 0, err, sizeof err, answered, &a),
+		&a);
 	svc = store_service_by_name(manager_store(m), "web");
 	assert_int_equal(svc->spec_version, 3);
 	assert_int_equal(svc->spec_version_restored, 1);
@@ -432,15 +444,13 @@ static void test_control_create_update_remove_on_the_leader(void **state)
 	}
 
 	a.done = false;
-	assert_int_equal(control_service_remove(m, "web", err, sizeof err, answered, &a),
-			 0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_committed(
+		&f, control_service_remove(m, "web", err, sizeof err, answered, &a), &a);
 	assert_null(store_service_by_name(manager_store(m), "web"));
 	assert_int_equal(control_service_remove(m, "web", err, sizeof err, answered, &a),
 			 CS_ENOENT);
 	assert_string_equal(err, "no service named 'web'");
-	world_free(f.w);
-	simcluster_free(f.c);
+	teardown(&f);
 }
 
 static void test_control_node_availability_labels_and_removal(void **state)
@@ -456,12 +466,12 @@ static void test_control_node_availability_labels_and_removal(void **state)
 	       world_step(f.w, 60 * SEC))
 		;
 	assert_non_null(n);
-	assert_int_equal(
+	assert_committed(
+		&f,
 		control_node_update(m, n->id, true,
 				    CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN,
 				    "zone", "a", err, sizeof err, answered, &a),
-		0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+		&a);
 	n = store_node_next(manager_store(m), NULL);
 	assert_int_equal(n->availability, CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN);
 	assert_int_equal(n->n_labels, 1);
@@ -470,10 +480,10 @@ static void test_control_node_availability_labels_and_removal(void **state)
 
 	/* a label removed (value NULL) */
 	a.done = false;
-	assert_int_equal(control_node_update(m, n->id, false, 0, "zone", NULL, err,
+	assert_committed(&f,
+			 control_node_update(m, n->id, false, 0, "zone", NULL, err,
 					     sizeof err, answered, &a),
-			 0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+			 &a);
 	n = store_node_next(manager_store(m), NULL);
 	assert_int_equal(n->n_labels, 0);
 
@@ -505,8 +515,7 @@ static void test_control_node_availability_labels_and_removal(void **state)
 		assert_int_equal(control_node_list(m, list, 4, &count), 0);
 		assert_int_equal(count, 1);
 	}
-	world_free(f.w);
-	simcluster_free(f.c);
+	teardown(&f);
 }
 
 /* A cluster of `managers` managers (m1..) and `workers` workers (w1..),
@@ -673,10 +682,10 @@ static void test_control_finds_by_id_name_or_unique_prefix(void **state)
 
 		spec_init(&spec, &ts, &c, &pl, "many");
 		spec.replicas = 17;
-		assert_int_equal(control_service_create(m, &spec, &id, err, sizeof err,
+		assert_committed(&f,
+				 control_service_create(m, &spec, &id, err, sizeof err,
 							answered, &a),
-				 0);
-		assert_int_equal(wait_answer(&f, &a), 0);
+				 &a);
 		while (store_task_count(manager_store(m)) < 17 &&
 		       world_step(f.w, UINT64_MAX))
 			;
@@ -708,8 +717,7 @@ static void test_control_finds_by_id_name_or_unique_prefix(void **state)
 				 CS_ENOENT);
 		assert_string_equal(err, "no task 'many'");
 	}
-	world_free(f.w);
-	simcluster_free(f.c);
+	teardown(&f);
 }
 
 /* Counts the tasks of st that pred lets through (what a filter should). */
@@ -755,8 +763,7 @@ static void test_control_nodes_get_ingress_addresses(void **state)
 	}
 	assert_int_equal(n, 5);
 	assert_true(alloc_invariants(st, why, sizeof why));
-	world_free(f.w);
-	simcluster_free(f.c);
+	teardown(&f);
 }
 
 /* Issue 14: task list filters by node, desired state and service label
@@ -788,9 +795,9 @@ static void test_control_task_filters(void **state)
 
 	spec_init(&spec, &ts, &c, &pl, "web");
 	spec.replicas = 9;
-	assert_int_equal(
-		control_service_create(m, &spec, &id, err, sizeof err, answered, &a), 0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_committed(
+		&f, control_service_create(m, &spec, &id, err, sizeof err, answered, &a),
+		&a);
 	spec_init(&spec, &ts, &c, &pl, "db");
 	spec.replicas = 3;
 	tier.key = "tier";
@@ -798,9 +805,9 @@ static void test_control_task_filters(void **state)
 	spec.n_labels = 1;
 	spec.labels = labels;
 	a.done = false;
-	assert_int_equal(
-		control_service_create(m, &spec, &id, err, sizeof err, answered, &a), 0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_committed(
+		&f, control_service_create(m, &spec, &id, err, sizeof err, answered, &a),
+		&a);
 	/* every task placed */
 	while ((store_task_count(st) < 12 || store_task_next_by_node(st, 0, NULL)) &&
 	       world_step(f.w, UINT64_MAX))
@@ -877,10 +884,10 @@ static void test_control_task_filters(void **state)
 	spec_init(&spec, &ts, &c, &pl, "web");
 	spec.replicas = 4;
 	a.done = false;
-	assert_int_equal(
+	assert_committed(
+		&f,
 		control_service_update(m, "web", &spec, 0, err, sizeof err, answered, &a),
-		0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+		&a);
 	while (count_tasks(st, 0, CS__TASK_STATE__TASK_STATE_RUNNING, 0) > 7 &&
 	       world_step(f.w, UINT64_MAX))
 		;
@@ -905,8 +912,7 @@ static void test_control_task_filters(void **state)
 		control_task_list_filtered(m, &flt, out, 64, &count, err, sizeof err),
 		CS_EINVAL);
 	assert_string_equal(err, "filter: over 32 values of one kind");
-	world_free(f.w);
-	simcluster_free(f.c);
+	teardown(&f);
 }
 
 /* The model of a filtered task list: every task, by id, tested alone. */
@@ -951,15 +957,15 @@ static void test_control_task_list_by_index_is_the_walk(void **state)
 
 	spec_init(&spec, &ts, &c, &pl, "web");
 	spec.replicas = 20;
-	assert_int_equal(
-		control_service_create(m, &spec, &id, err, sizeof err, answered, &a), 0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_committed(
+		&f, control_service_create(m, &spec, &id, err, sizeof err, answered, &a),
+		&a);
 	spec_init(&spec, &ts, &c, &pl, "db");
 	spec.replicas = 7;
 	a.done = false;
-	assert_int_equal(
-		control_service_create(m, &spec, &id, err, sizeof err, answered, &a), 0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_committed(
+		&f, control_service_create(m, &spec, &id, err, sizeof err, answered, &a),
+		&a);
 	while ((store_task_count(st) < 27 || store_task_next_by_node(st, 0, NULL)) &&
 	       world_step(f.w, UINT64_MAX))
 		;
@@ -1025,8 +1031,7 @@ static void test_control_task_list_by_index_is_the_walk(void **state)
 		CS_ENOENT);
 	assert_string_equal(err, "no node 'nope'");
 	(void)state;
-	world_free(f.w);
-	simcluster_free(f.c);
+	teardown(&f);
 }
 
 /* Issue 14: records carry the leader's wall clock (the simulator's epoch,
@@ -1048,9 +1053,9 @@ static void test_control_records_carry_created_and_updated_times(void **state)
 	char err[256];
 
 	spec_init(&spec, &ts, &c, &pl, "web");
-	assert_int_equal(
-		control_service_create(m, &spec, &id, err, sizeof err, answered, &a), 0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_committed(
+		&f, control_service_create(m, &spec, &id, err, sizeof err, answered, &a),
+		&a);
 	svc = store_service_get(st, id);
 	created = svc->created_ms;
 	assert_true(created >= 1767225600000ull + world_now_us(f.w) / 1000 - 1000);
@@ -1070,15 +1075,14 @@ static void test_control_records_carry_created_and_updated_times(void **state)
 	assert_true(t->updated_ms >= t->created_ms);
 	spec.replicas = 3;
 	a.done = false;
-	assert_int_equal(
+	assert_committed(
+		&f,
 		control_service_update(m, "web", &spec, 0, err, sizeof err, answered, &a),
-		0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+		&a);
 	svc = store_service_get(st, id);
 	assert_int_equal(svc->created_ms, created);
 	assert_true(svc->updated_ms >= created + 5000);
-	world_free(f.w);
-	simcluster_free(f.c);
+	teardown(&f);
 }
 
 static void test_control_node_set_role(void **state)
@@ -1115,10 +1119,10 @@ static void test_control_node_set_role(void **state)
 
 	/* a worker promoted */
 	a.done = false;
-	assert_int_equal(control_node_set_role(m, id, CS__NODE_ROLE__NODE_ROLE_MANAGER,
+	assert_committed(&f,
+			 control_node_set_role(m, id, CS__NODE_ROLE__NODE_ROLE_MANAGER,
 					       err, sizeof err, answered, &a),
-			 0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+			 &a);
 	assert_int_equal(node_named(m, "w1")->desired_role,
 			 CS__NODE_ROLE__NODE_ROLE_MANAGER);
 
@@ -1127,14 +1131,13 @@ static void test_control_node_set_role(void **state)
 	assert_int_equal(n->role, CS__NODE_ROLE__NODE_ROLE_MANAGER);
 	assert_non_null(n->manager_status);
 	a.done = false;
-	assert_int_equal(control_node_set_role(m, n->id, CS__NODE_ROLE__NODE_ROLE_WORKER,
+	assert_committed(&f,
+			 control_node_set_role(m, n->id, CS__NODE_ROLE__NODE_ROLE_WORKER,
 					       err, sizeof err, answered, &a),
-			 0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+			 &a);
 	assert_int_equal(node_named(m, follower)->desired_role,
 			 CS__NODE_ROLE__NODE_ROLE_WORKER);
-	world_free(f.w);
-	simcluster_free(f.c);
+	teardown(&f);
 }
 
 static void test_control_demotion_needs_a_quorum_and_another_manager(void **state)
@@ -1171,8 +1174,7 @@ static void test_control_demotion_needs_a_quorum_and_another_manager(void **stat
 	assert_string_equal(err, want);
 	assert_int_equal(node_named(m, up_name)->desired_role,
 			 CS__NODE_ROLE__NODE_ROLE_MANAGER);
-	world_free(f.w);
-	simcluster_free(f.c);
+	teardown(&f);
 }
 
 static void test_control_last_manager_is_not_demoted(void **state)
@@ -1194,8 +1196,7 @@ static void test_control_last_manager_is_not_demoted(void **state)
 		err,
 		"node m1 is the last manager: promote another node before demoting it");
 	assert_false(a.done);
-	world_free(f.w);
-	simcluster_free(f.c);
+	teardown(&f);
 }
 
 static void test_control_node_remove_rules(void **state)
@@ -1240,9 +1241,8 @@ static void test_control_node_remove_rules(void **state)
 	       world_step(f.w, world_now_us(f.w) + 600 * SEC))
 		;
 	a.done = false;
-	assert_int_equal(control_node_remove(m, id, false, err, sizeof err, answered, &a),
-			 0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_committed(
+		&f, control_node_remove(m, id, false, err, sizeof err, answered, &a), &a);
 	assert_null(store_node_get(manager_store(m), id));
 
 	/* a label key must be a name */
@@ -1368,10 +1368,10 @@ static void test_control_rotate_tokens_and_inspect_the_cluster(void **state)
 	assert_string_equal(err, "rotate-token: say which (worker, manager or both)");
 
 	/* the worker token alone */
-	assert_int_equal(control_cluster_rotate_token(m, true, false, err, sizeof err,
+	assert_committed(&f,
+			 control_cluster_rotate_token(m, true, false, err, sizeof err,
 						      answered, &a),
-			 0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+			 &a);
 	assert_int_equal(control_cluster_inspect(m, &cl, err, sizeof err), 0);
 	assert_string_not_equal(cl->worker_token, wt);
 	assert_memory_equal(cl->worker_token, "SWMTKN-1-", 9);
@@ -1380,10 +1380,10 @@ static void test_control_rotate_tokens_and_inspect_the_cluster(void **state)
 
 	/* the manager token alone */
 	a.done = false;
-	assert_int_equal(control_cluster_rotate_token(m, false, true, err, sizeof err,
+	assert_committed(&f,
+			 control_cluster_rotate_token(m, false, true, err, sizeof err,
 						      answered, &a),
-			 0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+			 &a);
 	assert_int_equal(control_cluster_inspect(m, &cl, err, sizeof err), 0);
 	assert_string_equal(cl->worker_token, wt);
 	assert_string_not_equal(cl->manager_token, mt);
@@ -1392,10 +1392,10 @@ static void test_control_rotate_tokens_and_inspect_the_cluster(void **state)
 
 	/* both */
 	a.done = false;
-	assert_int_equal(control_cluster_rotate_token(m, true, true, err, sizeof err,
+	assert_committed(&f,
+			 control_cluster_rotate_token(m, true, true, err, sizeof err,
 						      answered, &a),
-			 0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+			 &a);
 	assert_int_equal(control_cluster_inspect(m, &cl, err, sizeof err), 0);
 	assert_string_not_equal(cl->worker_token, wt);
 	assert_string_not_equal(cl->manager_token, mt);
@@ -1416,8 +1416,7 @@ static void test_control_rotate_tokens_and_inspect_the_cluster(void **state)
 		assert_string_equal(
 			why, "wrong join token (rotated, or never this cluster's)");
 	}
-	world_free(f.w);
-	simcluster_free(f.c);
+	teardown(&f);
 }
 
 static void test_control_update_errors_and_reads(void **state)
@@ -1447,9 +1446,9 @@ static void test_control_update_errors_and_reads(void **state)
 		control_service_update(m, "web", &spec, 0, err, sizeof err, answered, &a),
 		CS_ENOENT);
 	assert_string_equal(err, "no service named 'web'");
-	assert_int_equal(
-		control_service_create(m, &spec, &id, err, sizeof err, answered, &a), 0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+	assert_committed(
+		&f, control_service_create(m, &spec, &id, err, sizeof err, answered, &a),
+		&a);
 	svc = store_service_by_name(manager_store(m), "web");
 	assert_non_null(svc);
 
@@ -1478,10 +1477,10 @@ static void test_control_update_errors_and_reads(void **state)
 	spec_init(&spec, &task, &c, &pl, "web");
 	spec.task = NULL;
 	a.done = false;
-	assert_int_equal(
+	assert_committed(
+		&f,
 		control_service_update(m, "web", &spec, 0, err, sizeof err, answered, &a),
-		0);
-	assert_int_equal(wait_answer(&f, &a), 0);
+		&a);
 	svc = store_service_by_name(manager_store(m), "web");
 	assert_int_equal(svc->spec_version, 2);
 
@@ -1497,8 +1496,7 @@ static void test_control_update_errors_and_reads(void **state)
 	assert_int_equal(control_task_list(m, NULL, tasks, 1, &count, err, sizeof err),
 			 0);
 	assert_true(count >= 2);
-	world_free(f.w);
-	simcluster_free(f.c);
+	teardown(&f);
 }
 
 static void test_control_followers_refuse(void **state)
@@ -1555,8 +1553,7 @@ static void test_control_followers_refuse(void **state)
 	assert_false(a.done);
 	assert_null(store_service_by_name(manager_store(simcluster_manager(f.c, leader)),
 					  "web"));
-	world_free(f.w);
-	simcluster_free(f.c);
+	teardown(&f);
 }
 
 /* A write still uncommitted when the manager's process dies: its caller
@@ -1608,8 +1605,7 @@ static void test_control_no_cluster_record_yet(void **state)
 	assert_int_equal(control_cluster_inspect(m, &cl, err, sizeof err), 0);
 	assert_non_null(cl);
 	assert_false(a.done);
-	world_free(f.w);
-	simcluster_free(f.c);
+	teardown(&f);
 }
 
 int main(void)

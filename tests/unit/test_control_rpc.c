@@ -174,6 +174,28 @@ static void call(struct fixture *f, uint32_t node, const Cs__ControlRequest *req
 	assert_int_equal(a->id, req->id);
 }
 
+/* Makes *req a new request: id, op, and the object it names (borrowed;
+ * NULL: none), every other field unset. */
+static void request(Cs__ControlRequest *req, uint64_t id, Cs__ControlOp op,
+		    const char *name)
+{
+	cs__control_request__init(req);
+	req->id = id;
+	req->op = op;
+	req->name = (char *)name;
+}
+
+/* Makes *req request id: drain m3 and add the two labels of add
+ * (borrowed). */
+static void drain_and_label_m3(Cs__ControlRequest *req, uint64_t id, Cs__Label **add)
+{
+	request(req, id, CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE, "m3");
+	req->set_availability = true;
+	req->availability = CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
+	req->n_label_add = 2;
+	req->label_add = add;
+}
+
 static void web_spec(Cs__ServiceSpec *spec, Cs__TaskSpec *task, Cs__ContainerSpec *c,
 		     const char *name)
 {
@@ -198,8 +220,7 @@ static void test_control_rpc_create_on_follower_list_on_leader(void **state)
 
 	boot(&f);
 	web_spec(&spec, &task, &c, "web");
-	req.id = 7;
-	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	request(&req, 7, CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE, NULL);
 	req.spec = &spec;
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, 0);
@@ -216,9 +237,7 @@ static void test_control_rpc_create_on_follower_list_on_leader(void **state)
 	call(&f, f.leader, &req, &a);
 	assert_int_equal(a.status, 0);
 
-	cs__control_request__init(&req);
-	req.id = 10;
-	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST;
+	request(&req, 10, CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST, NULL);
 	call(&f, f.leader, &req, &a);
 	assert_int_equal(a.status, 0);
 	assert_int_equal(a.total, 2);
@@ -258,8 +277,7 @@ static void test_control_rpc_events_on_a_follower_without_leader(void **state)
 	boot(&f);
 	third = (f.follower + 1) % 3;
 	web_spec(&spec, &task, &c, "web");
-	req.id = 7;
-	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	request(&req, 7, CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE, NULL);
 	req.spec = &spec;
 	call(&f, f.leader, &req, &a);
 	assert_int_equal(a.status, 0);
@@ -274,9 +292,7 @@ static void test_control_rpc_events_on_a_follower_without_leader(void **state)
 	for (us_t end = world_now_us(f.w) + 5 * SEC; world_step(f.w, end);)
 		;
 	assert_true(simcluster_leader(f.c) < 0);
-	cs__control_request__init(&req);
-	req.id = 9;
-	req.op = CS__CONTROL_OP__CONTROL_OP_EVENTS;
+	request(&req, 9, CS__CONTROL_OP__CONTROL_OP_EVENTS, NULL);
 	req.events_from_index = 1;
 	req.events_filter = filters;
 	req.n_events_filter = 2;
@@ -323,8 +339,7 @@ static void test_control_rpc_prefixes_and_task_filters(void **state)
 	tier.value = "back";
 	spec.n_labels = 1;
 	spec.labels = labels;
-	req.id = 1;
-	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	request(&req, 1, CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE, NULL);
 	req.spec = &spec;
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, 0);
@@ -337,10 +352,7 @@ static void test_control_rpc_prefixes_and_task_filters(void **state)
 	/* inspect, update and task list by a prefix of the service's id */
 	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)web_id);
 	hex[10] = '\0';
-	cs__control_request__init(&req);
-	req.id = 3;
-	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_INSPECT;
-	req.name = hex;
+	request(&req, 3, CS__CONTROL_OP__CONTROL_OP_SERVICE_INSPECT, hex);
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, 0);
 	assert_string_equal(a.first_name, "web");
@@ -368,10 +380,7 @@ static void test_control_rpc_prefixes_and_task_filters(void **state)
 	/* a task by a prefix of its id (task_id 0, name set) */
 	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)a.first_task_id);
 	hex[13] = '\0';
-	cs__control_request__init(&req);
-	req.id = 6;
-	req.op = CS__CONTROL_OP__CONTROL_OP_TASK_INSPECT;
-	req.name = hex;
+	request(&req, 6, CS__CONTROL_OP__CONTROL_OP_TASK_INSPECT, hex);
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, 0);
 	assert_int_equal(a.n_tasks, 1);
@@ -379,9 +388,7 @@ static void test_control_rpc_prefixes_and_task_filters(void **state)
 
 	/* filters: the label picks web's 3 tasks of the 5, desired running all
 	 * of them, a node its own share */
-	cs__control_request__init(&req);
-	req.id = 7;
-	req.op = CS__CONTROL_OP__CONTROL_OP_TASK_LIST;
+	request(&req, 7, CS__CONTROL_OP__CONTROL_OP_TASK_LIST, NULL);
 	req.n_filter_labels = 1;
 	req.filter_labels = lab;
 	req.n_filter_desired_states = 1;
@@ -392,10 +399,7 @@ static void test_control_rpc_prefixes_and_task_filters(void **state)
 	req.n_filter_labels = 0;
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.total, 5);
-	cs__control_request__init(&req);
-	req.id = 8;
-	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT;
-	req.name = "m2";
+	request(&req, 8, CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT, "m2");
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, 0);
 	snprintf(node_hex, sizeof node_hex, "%016llx",
@@ -403,9 +407,7 @@ static void test_control_rpc_prefixes_and_task_filters(void **state)
 	node_hex[8] = '\0';
 	m2_id = a.first_node_id;
 	nodes[0] = node_hex;
-	cs__control_request__init(&req);
-	req.id = 9;
-	req.op = CS__CONTROL_OP__CONTROL_OP_TASK_LIST;
+	request(&req, 9, CS__CONTROL_OP__CONTROL_OP_TASK_LIST, NULL);
 	req.n_filter_nodes = 1;
 	req.filter_nodes = nodes;
 	call(&f, f.follower, &req, &a);
@@ -434,10 +436,7 @@ static void test_control_rpc_prefixes_and_task_filters(void **state)
 	/* removal by prefix */
 	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)web_id);
 	hex[6] = '\0';
-	cs__control_request__init(&req);
-	req.id = 10;
-	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_REMOVE;
-	req.name = hex;
+	request(&req, 10, CS__CONTROL_OP__CONTROL_OP_SERVICE_REMOVE, hex);
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, 0);
 	req.id = 11;
@@ -459,8 +458,7 @@ static void test_control_rpc_bad_spec_names_the_field(void **state)
 
 	boot(&f);
 	web_spec(&spec, &task, &c, "-web");
-	req.id = 1;
-	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	request(&req, 1, CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE, NULL);
 	req.spec = &spec;
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, CS_EINVAL);
@@ -505,8 +503,7 @@ static void test_control_rpc_partitioned_follower_answers_once(void **state)
 	boot(&f);
 	groups[f.follower] = 2;
 	assert_int_equal(world_net_partition(f.w, groups, 3, 0), 0);
-	req.id = 5;
-	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_LIST;
+	request(&req, 5, CS__CONTROL_OP__CONTROL_OP_NODE_LIST, NULL);
 	call(&f, f.follower, &req, &a);
 	assert_true(a.status == CS_ETIMEDOUT || a.status == CS_ENOTLEADER);
 	assert_true(strlen(a.error) > 0);
@@ -545,29 +542,17 @@ static void test_control_rpc_node_update_applies_every_change(void **state)
 	zone.value = "a";
 	disk.key = "disk";
 	disk.value = "ssd";
-	req.id = 1;
-	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE;
-	req.name = "m3";
-	req.set_availability = true;
-	req.availability = CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
-	req.n_label_add = 2;
-	req.label_add = add;
+	drain_and_label_m3(&req, 1, add);
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, 0);
 
-	cs__control_request__init(&req);
-	req.id = 2;
-	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT;
-	req.name = "m3";
+	request(&req, 2, CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT, "m3");
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, 0);
 	assert_int_equal(a.availability, CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN);
 	assert_string_equal(a.labels, "zone=a,disk=ssd,");
 
-	cs__control_request__init(&req);
-	req.id = 3;
-	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE;
-	req.name = "m3";
+	request(&req, 3, CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE, "m3");
 	req.n_label_rm = 1;
 	req.label_rm = rm;
 	call(&f, f.leader, &req, &a);
@@ -604,13 +589,7 @@ static void test_control_rpc_node_update_refused_changes_nothing(void **state)
 	zone.value = "a";
 	bad.key = "";
 	bad.value = "x";
-	req.id = 1;
-	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE;
-	req.name = "m3";
-	req.set_availability = true;
-	req.availability = CS__NODE_AVAILABILITY__NODE_AVAILABILITY_DRAIN;
-	req.n_label_add = 2;
-	req.label_add = add;
+	drain_and_label_m3(&req, 1, add);
 	call(&f, f.leader, &req, &a);
 	assert_int_equal(a.status, CS_EINVAL);
 	assert_string_equal(a.error, "label: bad key ''");
@@ -620,10 +599,7 @@ static void test_control_rpc_node_update_refused_changes_nothing(void **state)
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, CS_EINVAL);
 
-	cs__control_request__init(&req);
-	req.id = 2;
-	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT;
-	req.name = "m3";
+	request(&req, 2, CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT, "m3");
 	call(&f, f.leader, &req, &a);
 	assert_int_equal(a.status, 0);
 	assert_int_equal(a.availability, CS__NODE_AVAILABILITY__NODE_AVAILABILITY_ACTIVE);
@@ -647,8 +623,7 @@ static void every_op_on(struct fixture *f, uint32_t node, const char *svc)
 	uint64_t version, service_id, task_id = 0, node_id;
 
 	/* a create or update without a spec */
-	req.id = 100;
-	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	request(&req, 100, CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE, NULL);
 	call(f, node, &req, &a);
 	assert_int_equal(a.status, CS_EINVAL);
 	assert_string_equal(a.error, "spec: missing");
@@ -664,10 +639,7 @@ static void every_op_on(struct fixture *f, uint32_t node, const char *svc)
 	assert_int_equal(a.status, 0);
 	service_id = a.created_id;
 
-	cs__control_request__init(&req);
-	req.id = 101;
-	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_INSPECT;
-	req.name = (char *)svc;
+	request(&req, 101, CS__CONTROL_OP__CONTROL_OP_SERVICE_INSPECT, (char *)svc);
 	call(f, node, &req, &a);
 	assert_int_equal(a.status, 0);
 	assert_int_equal(a.total, 1);
@@ -675,9 +647,7 @@ static void every_op_on(struct fixture *f, uint32_t node, const char *svc)
 	version = a.service_version;
 
 	/* update: a wrong version, then the right one (name from the spec) */
-	cs__control_request__init(&req);
-	req.id = 102;
-	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_UPDATE;
+	request(&req, 102, CS__CONTROL_OP__CONTROL_OP_SERVICE_UPDATE, NULL);
 	spec.replicas = 3;
 	req.spec = &spec;
 	req.version = version + 1;
@@ -695,17 +665,12 @@ static void every_op_on(struct fixture *f, uint32_t node, const char *svc)
 	spec.replicas = 2;
 	call(f, node, &req, &a);
 	assert_int_equal(a.status, 0);
-	cs__control_request__init(&req);
-	req.id = 103;
-	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_INSPECT;
-	req.name = (char *)svc;
+	request(&req, 103, CS__CONTROL_OP__CONTROL_OP_SERVICE_INSPECT, (char *)svc);
 	call(f, node, &req, &a);
 	assert_true(a.service_version > version);
 
 	/* tasks: of this service, then of every service */
-	cs__control_request__init(&req);
-	req.id = 104;
-	req.op = CS__CONTROL_OP__CONTROL_OP_TASK_LIST;
+	request(&req, 104, CS__CONTROL_OP__CONTROL_OP_TASK_LIST, NULL);
 	req.service = (char *)svc;
 	for (int i = 0; i < 100; i++) {
 		call(f, node, &req, &a);
@@ -723,9 +688,7 @@ static void every_op_on(struct fixture *f, uint32_t node, const char *svc)
 	assert_int_equal(a.status, 0);
 	assert_true(a.total >= 2);
 
-	cs__control_request__init(&req);
-	req.id = 105;
-	req.op = CS__CONTROL_OP__CONTROL_OP_TASK_INSPECT;
+	request(&req, 105, CS__CONTROL_OP__CONTROL_OP_TASK_INSPECT, NULL);
 	req.task_id = task_id;
 	call(f, node, &req, &a);
 	assert_int_equal(a.status, 0);
@@ -737,10 +700,7 @@ static void every_op_on(struct fixture *f, uint32_t node, const char *svc)
 	assert_string_equal(a.error, "no task 000000000000002a");
 
 	/* nodes: by hostname, then by hex id */
-	cs__control_request__init(&req);
-	req.id = 106;
-	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT;
-	req.name = (char *)other;
+	request(&req, 106, CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT, (char *)other);
 	call(f, node, &req, &a);
 	assert_int_equal(a.status, 0);
 	assert_string_equal(a.first_hostname, other);
@@ -758,9 +718,7 @@ static void every_op_on(struct fixture *f, uint32_t node, const char *svc)
 	assert_int_equal(a.n_nodes, 3);
 
 	/* set-role: which node, what role; the role it has is no change */
-	cs__control_request__init(&req);
-	req.id = 107;
-	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_SET_ROLE;
+	request(&req, 107, CS__CONTROL_OP__CONTROL_OP_NODE_SET_ROLE, NULL);
 	req.role = CS__NODE_ROLE__NODE_ROLE_MANAGER;
 	call(f, node, &req, &a);
 	assert_int_equal(a.status, CS_EINVAL);
@@ -774,10 +732,7 @@ static void every_op_on(struct fixture *f, uint32_t node, const char *svc)
 	assert_string_equal(a.error, "role: unknown (expected manager or worker)");
 
 	/* a manager is not removed */
-	cs__control_request__init(&req);
-	req.id = 108;
-	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_REMOVE;
-	req.name = (char *)other;
+	request(&req, 108, CS__CONTROL_OP__CONTROL_OP_NODE_REMOVE, (char *)other);
 	req.force = true;
 	call(f, node, &req, &a);
 	assert_int_equal(a.status, CS_EINVAL);
@@ -790,10 +745,7 @@ static void every_op_on(struct fixture *f, uint32_t node, const char *svc)
 	/* a node update with nothing to change; one whose second change is
 	 * bad changes nothing (not the first either) and names the second, as
 	 * SwarmKit's UpdateNode, which validates the whole spec first */
-	cs__control_request__init(&req);
-	req.id = 109;
-	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE;
-	req.name = (char *)other;
+	request(&req, 109, CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE, (char *)other);
 	call(f, node, &req, &a);
 	assert_int_equal(a.status, 0);
 	bad.key = "";
@@ -809,18 +761,13 @@ static void every_op_on(struct fixture *f, uint32_t node, const char *svc)
 	call(f, node, &req, &a);
 	assert_int_equal(a.status, CS_EINVAL);
 	assert_string_equal(a.error, "label: bad key ''");
-	cs__control_request__init(&req);
-	req.id = 110;
-	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT;
-	req.name = (char *)other;
+	request(&req, 110, CS__CONTROL_OP__CONTROL_OP_NODE_INSPECT, (char *)other);
 	call(f, node, &req, &a);
 	assert_int_equal(a.availability, CS__NODE_AVAILABILITY__NODE_AVAILABILITY_ACTIVE);
 	assert_string_equal(a.labels, "");
 
 	/* the cluster: inspect, rotate the worker token, inspect again */
-	cs__control_request__init(&req);
-	req.id = 111;
-	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT;
+	request(&req, 111, CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT, NULL);
 	call(f, node, &req, &a);
 	assert_int_equal(a.status, 0);
 	assert_true(a.has_cluster);
@@ -842,15 +789,11 @@ static void every_op_on(struct fixture *f, uint32_t node, const char *svc)
 	/* issue 17: the network keys, rotated now (a first set), are in the
 	 * store but never in inspect's answer; a period under a minute is
 	 * refused */
-	cs__control_request__init(&req);
-	req.id = 113;
-	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_UPDATE;
+	request(&req, 113, CS__CONTROL_OP__CONTROL_OP_CLUSTER_UPDATE, NULL);
 	req.rotate_network_keys = true;
 	call(f, node, &req, &a);
 	assert_int_equal(a.status, 0);
-	cs__control_request__init(&req);
-	req.id = 114;
-	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_UPDATE;
+	request(&req, 114, CS__CONTROL_OP__CONTROL_OP_CLUSTER_UPDATE, NULL);
 	req.set_network_key_rotation = true;
 	req.network_key_rotation_ms = 59000;
 	call(f, node, &req, &a);
@@ -860,9 +803,7 @@ static void every_op_on(struct fixture *f, uint32_t node, const char *svc)
 	req.network_key_rotation_ms = 3600000;
 	call(f, node, &req, &a);
 	assert_int_equal(a.status, 0);
-	cs__control_request__init(&req);
-	req.id = 115;
-	req.op = CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT;
+	request(&req, 115, CS__CONTROL_OP__CONTROL_OP_CLUSTER_INSPECT, NULL);
 	call(f, node, &req, &a);
 	assert_int_equal(a.status, 0);
 	assert_true(a.cluster_net_key_clock >= 3); /* 4 on the second pass */
@@ -957,8 +898,7 @@ static void test_control_rpc_request_over_the_frame_limit(void **state)
 	boot(&f);
 	web_spec(&spec, &task, &c, "web");
 	c.image = big;
-	req.id = 1;
-	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	request(&req, 1, CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE, NULL);
 	req.spec = &spec;
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, CS_ELIMIT);
@@ -1010,8 +950,7 @@ static void test_control_rpc_odd_wires(void **state)
 	 * reply_to it names: refused, nothing sent (issue 13: a control
 	 * request over TCP ran the attacker's service and dialled reply_to) */
 	wire.control_response = NULL;
-	req.id = 1;
-	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_LIST;
+	request(&req, 1, CS__CONTROL_OP__CONTROL_OP_NODE_LIST, NULL);
 	req.reply_to = "attacker:1";
 	wire.control_request = &req;
 	events = world_pending(f.w);
@@ -1064,8 +1003,7 @@ static void test_control_rpc_write_without_quorum(void **state)
 	memset(&a, 0, sizeof a);
 	boot(&f);
 	web_spec(&spec, &task, &c, "web");
-	req.id = 4;
-	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	request(&req, 4, CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE, NULL);
 	req.spec = &spec;
 	assert_int_equal(control_rpc_call(rpc_of(&f, f.leader), &req, answered, &a), 0);
 	groups[f.leader] = 2;
@@ -1092,8 +1030,7 @@ static void test_control_rpc_node_errors(void **state)
 	struct answer a;
 
 	boot(&f);
-	req.id = 2;
-	req.op = CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE;
+	request(&req, 2, CS__CONTROL_OP__CONTROL_OP_NODE_UPDATE, NULL);
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, CS_EINVAL);
 	assert_string_equal(a.error, "name: say which node (its id or hostname)");
@@ -1168,8 +1105,7 @@ static void test_control_rpc_close_with_a_write_in_flight(void **state)
 	memset(&a, 0, sizeof a);
 	boot(&f);
 	web_spec(&spec, &task, &c, "web");
-	req.id = 1;
-	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	request(&req, 1, CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE, NULL);
 	req.spec = &spec;
 	assert_int_equal(control_rpc_call(rpc_of(&f, f.leader), &req, answered, &a), 0);
 	teardown(&f);

@@ -26,6 +26,7 @@
 #include "core/store.h"
 #include "sim/cluster.h"
 #include "sim/world.h"
+#include "tests/support/simstep.h"
 
 #define SEC   1000000ull
 #define MS    1000ull
@@ -145,14 +146,9 @@ typedef bool (*pred_fn)(struct fixture *f, void *ctx);
 static bool run_until(struct fixture *f, us_t limit, pred_fn pred, void *ctx)
 {
 	us_t end = world_now_us(f->w) + limit;
-	char msg[256];
 	while (!pred || !pred(f, ctx)) {
-		if (!world_step(f->w, end)) {
-			world_advance(f->w, end);
+		if (!simstep(f->w, f->c, false, end))
 			return pred ? pred(f, ctx) : true;
-		}
-		if (!simcluster_check(f->c, msg, sizeof msg))
-			fail_msg("%s", msg);
 		if (f->check)
 			f->check(f, f->check_ctx);
 	}
@@ -326,6 +322,15 @@ static struct fake *fake_add(struct fixture *f, const char *name)
 	return fk;
 }
 
+/* A cluster of `managers` managers drawn from seed, once it has a leader,
+ * and a fake worker w1, not registered yet. Returns w1. */
+static struct fake *boot_w1(struct fixture *f, uint64_t seed, uint32_t managers)
+{
+	setup(f, seed, managers);
+	wait_leader(f);
+	return fake_add(f, "w1");
+}
+
 static void fake_send(struct fake *fk, const char *to, const Cs__Wire *wire)
 {
 	struct env *env = world_node_env(fk->f->w, fk->node);
@@ -409,6 +414,13 @@ static void fake_status(struct fake *fk, const char *to, uint64_t node_id,
 	u.tasks = tasks;
 	wire.status_update = &u;
 	fake_send(fk, to, &wire);
+}
+
+/* fk reports task_id's state to m1, in its own session. */
+static void fake_own_status(struct fake *fk, uint64_t task_id, Cs__TaskState state,
+			    const char *message)
+{
+	fake_status(fk, "m1", fk->node_id, fk->session_id, task_id, state, message);
 }
 
 static void fake_beat(struct world *w, void *data)
@@ -548,6 +560,15 @@ static bool write_answered(struct fixture *f, void *ctx)
 	return ((struct write_result *)ctx)->done;
 }
 
+/* Asserts that a control call was taken (rv 0) and that its write, in *r,
+ * committed within 30 s. */
+static void assert_written(struct fixture *f, int rv, struct write_result *r)
+{
+	assert_int_equal(rv, 0);
+	assert_true(run_until(f, 30 * SEC, write_answered, r));
+	assert_int_equal(r->status, 0);
+}
+
 /* Creates service `name` (replicas, placed by `constraint` when not NULL)
  * through the leader's control API; returns its id once committed. */
 static uint64_t create_service_env(struct fixture *f, const char *name, uint64_t replicas,
@@ -587,11 +608,10 @@ static uint64_t create_service_env(struct fixture *f, const char *name, uint64_t
 		ts.placement = &pl;
 	}
 	spec.task = &ts;
-	assert_int_equal(control_service_create(mgr(f, leader(f)), &spec, &id, err,
-						sizeof err, write_done, &r),
-			 0);
-	assert_true(run_until(f, 30 * SEC, write_answered, &r));
-	assert_int_equal(r.status, 0);
+	assert_written(f,
+		       control_service_create(mgr(f, leader(f)), &spec, &id, err,
+					      sizeof err, write_done, &r),
+		       &r);
 	return id;
 }
 
@@ -599,11 +619,10 @@ static void remove_service(struct fixture *f, const char *name)
 {
 	struct write_result r = {0};
 	char err[256] = "";
-	assert_int_equal(control_service_remove(mgr(f, leader(f)), name, err, sizeof err,
-						write_done, &r),
-			 0);
-	assert_true(run_until(f, 30 * SEC, write_answered, &r));
-	assert_int_equal(r.status, 0);
+	assert_written(f,
+		       control_service_remove(mgr(f, leader(f)), name, err, sizeof err,
+					      write_done, &r),
+		       &r);
 }
 
 /* Task ids of service_id assigned (ASSIGNED or later) to node_id, up to
@@ -672,9 +691,7 @@ static void test_disp_new_node_gets_ids_period_and_ready_node_before_reply(void 
 	const Cs__SessionResponse *r;
 	const Cs__Node *n;
 
-	setup(f, 21, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 21, 1);
 	r = fake_register(f, w1, "m1");
 	assert_int_equal(r->status, 0);
 	assert_int_not_equal(r->node_id, 0);
@@ -738,9 +755,7 @@ static void test_disp_known_node_keeps_its_id_on_a_new_session(void **state)
 	struct fake *w1;
 	uint64_t id, s1;
 
-	setup(f, 23, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 23, 1);
 	fake_register(f, w1, "m1");
 	id = w1->node_id;
 	s1 = w1->session_id;
@@ -773,9 +788,7 @@ static void test_disp_session_writes_node_description(void **state)
 	d.addr = "10.0.0.9";
 	d.engine_labels = labels;
 	d.n_engine_labels = 2;
-	setup(f, 24, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 24, 1);
 	w1->desc = &d;
 	fake_register(f, w1, "m1");
 	n = store_node_get(leader_store(f), w1->node_id);
@@ -816,9 +829,7 @@ static void test_disp_node_ip_is_the_observed_peer_ip(void **state)
 	const Cs__Node *n;
 
 	d.addr = "10.0.0.9"; /* what it claims */
-	setup(f, 24, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 24, 1);
 	world_node_set_ip(f->w, w1->node, "192.0.2.7");
 	w1->desc = &d;
 	fake_register(f, w1, "m1");
@@ -854,9 +865,7 @@ static void test_disp_heartbeats_keep_node_ready(void **state)
 	struct ready_check rc = {0};
 	size_t from;
 
-	setup(f, 24, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 24, 1);
 	fake_register(f, w1, "m1");
 	from = w1->rx_count;
 	fake_beat_start(w1, "m1");
@@ -882,9 +891,7 @@ static void test_disp_marks_silent_node_down_after_three_periods(void **state)
 	struct node_wait q;
 	us_t last_sent, last_answer, down_at;
 
-	setup(f, 25, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 25, 1);
 	fake_register(f, w1, "m1");
 	fake_beat_start(w1, "m1");
 	run_for(f, 3 * HB_MS * MS + 100 * MS);
@@ -923,9 +930,7 @@ static void test_disp_heartbeat_with_wrong_session_is_stale(void **state)
 	struct fake *w1;
 	const Cs__Wire *w;
 
-	setup(f, 26, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 26, 1);
 	fake_register(f, w1, "m1");
 	fake_heartbeat(w1, "m1", w1->node_id, w1->session_id);
 	w = wait_rx(f, w1, RX_HEARTBEAT, w1->rx_count, 1, 1 * SEC);
@@ -1177,9 +1182,7 @@ static void test_disp_assignments_larger_than_a_frame_go_in_parts(void **state)
 	memcpy(env, "BIG=", 4);
 	memset(env + 4, 'x', ENV_BYTES - 4);
 	env[ENV_BYTES] = '\0';
-	setup(f, 37, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 37, 1);
 	fake_register(f, w1, "m1");
 	fake_beat_start(w1, "m1");
 	run_for(f, 1 * SEC);
@@ -1227,11 +1230,10 @@ static uint64_t create_network(struct fixture *f, const char *name)
 	char err[256] = "";
 	uint64_t id = 0;
 	spec.name = (char *)name;
-	assert_int_equal(control_network_create(mgr(f, leader(f)), &spec, &id, err,
-						sizeof err, write_done, &r),
-			 0);
-	assert_true(run_until(f, 30 * SEC, write_answered, &r));
-	assert_int_equal(r.status, 0);
+	assert_written(f,
+		       control_network_create(mgr(f, leader(f)), &spec, &id, err,
+					      sizeof err, write_done, &r),
+		       &r);
 	return id;
 }
 
@@ -1258,11 +1260,10 @@ static uint64_t create_service_on(struct fixture *f, const char *name, uint64_t 
 	nc.aliases = aliases;
 	spec.n_networks = 1;
 	spec.networks = ncs;
-	assert_int_equal(control_service_create(mgr(f, leader(f)), &spec, &id, err,
-						sizeof err, write_done, &r),
-			 0);
-	assert_true(run_until(f, 30 * SEC, write_answered, &r));
-	assert_int_equal(r.status, 0);
+	assert_written(f,
+		       control_service_create(mgr(f, leader(f)), &spec, &id, err,
+					      sizeof err, write_done, &r),
+		       &r);
 	return id;
 }
 
@@ -1311,9 +1312,7 @@ static void test_disp_network_keys_given_on_the_session(void **state)
 	uint64_t net, db, ids[1];
 	size_t from, count;
 
-	setup(f, 47, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 47, 1);
 	fake_register(f, w1, "m1");
 	fake_beat_start(w1, "m1");
 	run_for(f, 2 * SEC);
@@ -1336,11 +1335,10 @@ static void test_disp_network_keys_given_on_the_session(void **state)
 	spec.ingress = false;
 	spec.name = (char *)"secure";
 	spec.driver = NULL;
-	assert_int_equal(control_network_create(mgr(f, leader(f)), &spec, &net, err,
-						sizeof err, write_done, &r),
-			 0);
-	assert_true(run_until(f, 30 * SEC, write_answered, &r));
-	assert_int_equal(r.status, 0);
+	assert_written(f,
+		       control_network_create(mgr(f, leader(f)), &spec, &net, err,
+					      sizeof err, write_done, &r),
+		       &r);
 	run_for(f, 2 * SEC);
 	c = store_cluster(leader_store(f));
 	assert_true(keymgr_valid(c));
@@ -1370,11 +1368,10 @@ static void test_disp_network_keys_given_on_the_session(void **state)
 	/* a rotation: pushed, the oldest gone, one new */
 	from = w1->rx_count;
 	r.done = false;
-	assert_int_equal(control_cluster_rotate_network_keys(mgr(f, leader(f)), err,
-							     sizeof err, write_done, &r),
-			 0);
-	assert_true(run_until(f, 30 * SEC, write_answered, &r));
-	assert_int_equal(r.status, 0);
+	assert_written(f,
+		       control_cluster_rotate_network_keys(mgr(f, leader(f)), err,
+							   sizeof err, write_done, &r),
+		       &r);
 	run_for(f, SEC);
 	m = keys_last(w1, from, &count);
 	assert_int_equal(count, 1);
@@ -1405,9 +1402,7 @@ static void test_disp_network_state_sent_changed_and_removed(void **state)
 	uint64_t net, db, ids[2], digest;
 	size_t from, count;
 
-	setup(f, 43, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 43, 1);
 	fake_register(f, w1, "m1");
 	fake_beat_start(w1, "m1");
 	net = create_network(f, "back");
@@ -1454,8 +1449,7 @@ static void test_disp_network_state_sent_changed_and_removed(void **state)
 	assert_int_equal(count, 0);
 
 	/* a task RUNNING: its address becomes a backend, sent again */
-	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[0],
-		    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	fake_own_status(w1, ids[0], CS__TASK_STATE__TASK_STATE_RUNNING, "started");
 	run_for(f, 2 * SEC);
 	ns = net_last(w1, from, net, &count);
 	assert_int_equal(count, 1);
@@ -1466,10 +1460,8 @@ static void test_disp_network_state_sent_changed_and_removed(void **state)
 	/* the service removed and its tasks stopped: removed */
 	remove_service(f, "db");
 	run_for(f, 1 * SEC);
-	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[0],
-		    CS__TASK_STATE__TASK_STATE_SHUTDOWN, "stopped");
-	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[1],
-		    CS__TASK_STATE__TASK_STATE_SHUTDOWN, "stopped");
+	fake_own_status(w1, ids[0], CS__TASK_STATE__TASK_STATE_SHUTDOWN, "stopped");
+	fake_own_status(w1, ids[1], CS__TASK_STATE__TASK_STATE_SHUTDOWN, "stopped");
 	from = w1->rx_count;
 	run_for(f, 2 * SEC);
 	ns = net_last(w1, from, net, &count);
@@ -1510,9 +1502,7 @@ static void test_disp_new_session_builds_no_network_state_again(void **state)
 
 	d1.addr = "10.0.0.1"; /* the records' addresses (a real node's) */
 	d2.addr = "10.0.0.2";
-	setup(f, 44, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 44, 1);
 	w1->desc = &d1;
 	fake_register(f, w1, "m1");
 	fake_beat_start(w1, "m1");
@@ -1565,9 +1555,7 @@ static void test_disp_network_state_change_goes_as_a_delta(void **state)
 	uint64_t net, db, ids[REPLICAS], digest;
 	size_t from, count;
 
-	setup(f, 47, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 47, 1);
 	fake_register(f, w1, "m1");
 	fake_beat_start(w1, "m1");
 	net = create_network(f, "back");
@@ -1583,8 +1571,7 @@ static void test_disp_network_state_change_goes_as_a_delta(void **state)
 	w1->net_digest = digest;
 
 	from = w1->rx_count;
-	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[3],
-		    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	fake_own_status(w1, ids[3], CS__TASK_STATE__TASK_STATE_RUNNING, "started");
 	run_for(f, 2 * SEC);
 	ns = net_last(w1, from, net, &count);
 	assert_int_equal(count, 1);
@@ -1599,14 +1586,43 @@ static void test_disp_network_state_change_goes_as_a_delta(void **state)
 
 	/* a task failed: its endpoint removed, its backend gone */
 	from = w1->rx_count;
-	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[3],
-		    CS__TASK_STATE__TASK_STATE_FAILED, "exit 1");
+	fake_own_status(w1, ids[3], CS__TASK_STATE__TASK_STATE_FAILED, "exit 1");
 	run_for(f, 2 * SEC);
 	ns = net_last(w1, from, net, &count);
 	assert_true(count >= 1);
 	assert_int_equal(ns->base_digest, digest);
 	assert_int_equal(ns->n_removed_endpoints, 1);
 	assert_int_equal(ns->removed_endpoints[0], ids[3]);
+}
+
+/* One manager and a fake worker w1 (merging backend deltas when deltas)
+ * that runs up of the `replicas` tasks of service db (ids[0..replicas)),
+ * on network back, and holds back's state (its digest). Returns w1; *net
+ * and *db are the network's and service's ids. */
+static struct fake *backend_world(struct fixture *f, bool deltas, size_t replicas,
+				  size_t up, uint64_t *net, uint64_t *db, uint64_t *ids)
+{
+	struct fake *w1;
+	const Cs__NetworkState *ns;
+	size_t count;
+
+	w1 = boot_w1(f, 61, 1);
+	w1->backend_deltas = deltas;
+	fake_register(f, w1, "m1");
+	fake_beat_start(w1, "m1");
+	*net = create_network(f, "back");
+	*db = create_service_on(f, "db", replicas, "back");
+	wait_tasks(f, *db, w1->node_id, replicas, ids);
+	for (size_t i = 0; i < up; i++)
+		fake_own_status(w1, ids[i], CS__TASK_STATE__TASK_STATE_RUNNING,
+				"started");
+	run_for(f, 2 * SEC);
+	ns = net_last(w1, 0, *net, &count);
+	assert_non_null(ns);
+	w1->net_id = *net;
+	w1->net_digest = ns->digest;
+	run_for(f, 2 * SEC);
+	return w1;
 }
 
 /* Issue 17, backend deltas: a service whose backends alone changed goes
@@ -1622,29 +1638,11 @@ static void test_disp_backend_change_goes_as_a_backend_delta(void **state)
 	size_t from, count;
 	char added[48];
 
-	setup(f, 61, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
-	w1->backend_deltas = true;
-	fake_register(f, w1, "m1");
-	fake_beat_start(w1, "m1");
-	net = create_network(f, "back");
-	db = create_service_on(f, "db", REPLICAS, "back");
-	wait_tasks(f, db, w1->node_id, REPLICAS, ids);
-	for (size_t i = 0; i < UP; i++)
-		fake_status(w1, "m1", w1->node_id, w1->session_id, ids[i],
-			    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
-	run_for(f, 2 * SEC);
-	ns = net_last(w1, 0, net, &count);
-	assert_non_null(ns);
-	w1->net_id = net;
-	w1->net_digest = ns->digest;
-	run_for(f, 2 * SEC);
+	w1 = backend_world(f, true, REPLICAS, UP, &net, &db, ids);
 
 	/* one more RUNNING: one backend added, the others not sent */
 	from = w1->rx_count;
-	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[UP],
-		    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	fake_own_status(w1, ids[UP], CS__TASK_STATE__TASK_STATE_RUNNING, "started");
 	run_for(f, 2 * SEC);
 	ns = net_last(w1, from, net, &count);
 	assert_int_equal(count, 1);
@@ -1663,8 +1661,7 @@ static void test_disp_backend_change_goes_as_a_backend_delta(void **state)
 
 	/* it fails: that backend removed, alone */
 	from = w1->rx_count;
-	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[UP],
-		    CS__TASK_STATE__TASK_STATE_FAILED, "exit 1");
+	fake_own_status(w1, ids[UP], CS__TASK_STATE__TASK_STATE_FAILED, "exit 1");
 	run_for(f, 2 * SEC);
 	ns = net_last(w1, from, net, &count);
 	assert_true(count >= 1);
@@ -1688,26 +1685,9 @@ static void test_disp_backend_change_whole_for_agent_without_deltas(void **state
 	uint64_t net, db, ids[REPLICAS];
 	size_t from, count;
 
-	setup(f, 61, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
-	fake_register(f, w1, "m1");
-	fake_beat_start(w1, "m1");
-	net = create_network(f, "back");
-	db = create_service_on(f, "db", REPLICAS, "back");
-	wait_tasks(f, db, w1->node_id, REPLICAS, ids);
-	for (size_t i = 0; i < UP; i++)
-		fake_status(w1, "m1", w1->node_id, w1->session_id, ids[i],
-			    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
-	run_for(f, 2 * SEC);
-	ns = net_last(w1, 0, net, &count);
-	assert_non_null(ns);
-	w1->net_id = net;
-	w1->net_digest = ns->digest;
-	run_for(f, 2 * SEC);
+	w1 = backend_world(f, false, REPLICAS, UP, &net, &db, ids);
 	from = w1->rx_count;
-	fake_status(w1, "m1", w1->node_id, w1->session_id, ids[UP],
-		    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	fake_own_status(w1, ids[UP], CS__TASK_STATE__TASK_STATE_RUNNING, "started");
 	run_for(f, 2 * SEC);
 	ns = net_last(w1, from, net, &count);
 	assert_non_null(ns);
@@ -1739,9 +1719,7 @@ static void test_disp_every_node_gets_ingress_state_when_a_port_is_published(voi
 	char err[256] = "";
 	uint64_t id = 0;
 
-	setup(f, 53, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 53, 1);
 	fake_register(f, w1, "m1");
 	fake_beat_start(w1, "m1");
 	run_for(f, 2 * SEC);
@@ -1760,11 +1738,10 @@ static void test_disp_every_node_gets_ingress_state_when_a_port_is_published(voi
 	ep.n_ports = 1;
 	ep.ports = ports;
 	spec.endpoint = &ep;
-	assert_int_equal(control_service_create(mgr(f, leader(f)), &spec, &id, err,
-						sizeof err, write_done, &r),
-			 0);
-	assert_true(run_until(f, 30 * SEC, write_answered, &r));
-	assert_int_equal(r.status, 0);
+	assert_written(f,
+		       control_service_create(mgr(f, leader(f)), &spec, &id, err,
+					      sizeof err, write_done, &r),
+		       &r);
 	run_for(f, 3 * SEC);
 	for (size_t i = 0; i < w1->rx_count; i++)
 		if (w1->rx[i].wire->network_state)
@@ -1876,9 +1853,7 @@ static void test_disp_first_assignments_full_then_numbered_changes(void **state)
 	uint64_t web, db, web_ids[2], db_ids[1], added[8], removed[8];
 	size_t n_added, n_removed;
 
-	setup(f, 31, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 31, 1);
 	from = w1->rx_count;
 	fake_register(f, w1, "m1");
 	/* nothing assigned yet: an empty full set, number 1 */
@@ -1915,8 +1890,7 @@ static void test_disp_first_assignments_full_then_numbered_changes(void **state)
 	/* a task's status as its agent reported it is not sent back (issue
 	 * 18: the agent's own news; SwarmKit's Assignments skips it too) */
 	from = w1->rx_count;
-	fake_status(w1, "m1", w1->node_id, w1->session_id, web_ids[0],
-		    CS__TASK_STATE__TASK_STATE_ACCEPTED, "accepted");
+	fake_own_status(w1, web_ids[0], CS__TASK_STATE__TASK_STATE_ACCEPTED, "accepted");
 	run_for(f, 2 * SEC);
 	assert_int_equal(task_get(f, web_ids[0])->status->state,
 			 CS__TASK_STATE__TASK_STATE_ACCEPTED);
@@ -1979,9 +1953,7 @@ static void test_disp_resync_request_gets_full_set_again(void **state)
 	const Cs__Wire *w;
 	uint64_t web, ids[3], session, last_seq;
 
-	setup(f, 32, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 32, 1);
 	fake_register(f, w1, "m1");
 	session = w1->session_id;
 	web = create_service(f, "web", 3, NULL);
@@ -2069,9 +2041,7 @@ static void test_disp_same_session_request_again_gets_the_same_session(void **st
 	const Cs__Wire *w;
 	uint64_t s2, web, ids[2], last_seq;
 
-	setup(f, 43, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 43, 1);
 	fake_register(f, w1, "m1");
 	web = create_service(f, "web", 2, NULL);
 	wait_tasks(f, web, w1->node_id, 2, ids);
@@ -2136,9 +2106,7 @@ static void test_disp_answers_on_the_session_connection_never_dialled(void **sta
 	const Cs__Wire *w;
 	uint64_t web, id, session, last_seq;
 
-	setup(f, 33, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 33, 1);
 	fake_register(f, w1, "m1");
 	session = w1->session_id;
 	run_for(f, 1 * SEC);
@@ -2396,11 +2364,10 @@ static void test_disp_status_resent_before_the_flush_is_queued_once(void **state
 	id = one_task(f, &w1);
 	run_for(f, 1 * SEC);
 	from = w1->rx_count;
-	fake_status(w1, "m1", w1->node_id, w1->session_id, id,
-		    CS__TASK_STATE__TASK_STATE_ACCEPTED, "accepted");
+	fake_own_status(w1, id, CS__TASK_STATE__TASK_STATE_ACCEPTED, "accepted");
 	for (int k = 0; k < 4; k++)
-		fake_status(w1, "m1", w1->node_id, w1->session_id, id,
-			    CS__TASK_STATE__TASK_STATE_PREPARING, "preparing");
+		fake_own_status(w1, id, CS__TASK_STATE__TASK_STATE_PREPARING,
+				"preparing");
 	run_for(f, 30 * MS); /* delivered; the flush is 100 ms after the first */
 	manager_metrics(mgr(f, leader(f)), &out);
 	assert_false(out.failed);
@@ -2485,9 +2452,7 @@ static void test_disp_status_for_another_nodes_task_changes_nothing_and_is_acked
 	const Cs__StatusAck *ack;
 	uint64_t s1, s2, id1, id2, version;
 
-	setup(f, 44, 1);
-	wait_leader(f);
-	w1 = fake_add(f, "w1");
+	w1 = boot_w1(f, 44, 1);
 	w2 = fake_add(f, "w2");
 	fake_register(f, w1, "m1");
 	fake_register(f, w2, "m1");

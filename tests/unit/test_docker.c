@@ -384,6 +384,15 @@ static void do_op(struct test_ctx *t, struct env_ctl *ctl, enum env_ctl_op op,
 	assert_int_equal(r->calls, 1);
 }
 
+/* Does op on ctl as do_op, waiting up to TEST_WAIT_MS; returns its status
+ * (r holds the whole answer). */
+static int op_status(struct test_ctx *t, struct env_ctl *ctl, enum env_ctl_op op,
+		     struct op_result *r)
+{
+	do_op(t, ctl, op, r, TEST_WAIT_MS);
+	return r->status;
+}
+
 struct close_result {
 	uv_loop_t *loop;
 	bool done;
@@ -407,6 +416,25 @@ static void close_ctl(struct test_ctx *t, struct env_ctl *ctl)
 	assert_ptr_equal(c.ctl, ctl);
 }
 
+/* Opens a controller for spec (borrowed) into *ctl and prepares its
+ * container, which must succeed; returns the body of the create request
+ * the fake dockerd got, parsed (the caller json_decrefs it). */
+static json_t *create_body(struct test_ctx *t, const struct env_container_spec *spec,
+			   struct env_ctl **ctl)
+{
+	struct op_result r;
+	const struct fake_req *q;
+	json_t *body;
+
+	assert_int_equal(docker_ctl_open(t->d, spec, ctl), 0);
+	assert_int_equal(op_status(t, *ctl, ENV_CTL_PREPARE, &r), 0);
+	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
+	assert_non_null(q);
+	body = json_loads(q->body, 0, NULL);
+	assert_non_null(body);
+	return body;
+}
+
 /* ---------------------------------------------------------------- tests */
 
 static void test_docker_prepare_start_wait_gives_exit_code(void **state)
@@ -425,8 +453,7 @@ static void test_docker_prepare_start_wait_gives_exit_code(void **state)
 		   "{\"Error\":null,\"StatusCode\":3}");
 	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
 
-	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_PREPARE, &r), 0);
 	assert_int_equal(r.req.state, ENV_CTL_CREATED);
 	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
 	assert_non_null(q);
@@ -462,12 +489,10 @@ static void test_docker_prepare_start_wait_gives_exit_code(void **state)
 	assert_null(json_object_get(host, "NetworkMode"));
 	json_decref(body);
 
-	do_op(t, ctl, ENV_CTL_START, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_START, &r), 0);
 	assert_int_equal(r.req.state, ENV_CTL_RUNNING);
 
-	do_op(t, ctl, ENV_CTL_WAIT, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_WAIT, &r), 0);
 	assert_int_equal(r.req.state, ENV_CTL_EXITED);
 	assert_int_equal(r.req.exit_code, 3);
 	assert_string_equal(r.req.message, "");
@@ -485,7 +510,6 @@ static void test_docker_health_check_in_create_and_inspect_reads_health(void **s
 	struct env_container_spec spec = test_spec("th1"), plain = test_spec("th2");
 	struct env_ctl *ctl, *ctl2;
 	struct op_result r;
-	const struct fake_req *q;
 	json_t *body, *hc;
 
 	spec.health_test = test_health;
@@ -502,13 +526,7 @@ static void test_docker_health_check_in_create_and_inspect_reads_health(void **s
 	fake_route(&t->fake, "GET", "/v1.41/containers/cswarm-th2/json", 200,
 		   "{\"Id\":\"y\",\"State\":{\"Status\":\"running\",\"Running\":true,"
 		   "\"ExitCode\":0}}");
-	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
-	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
-	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
-	assert_non_null(q);
-	body = json_loads(q->body, 0, NULL);
-	assert_non_null(body);
+	body = create_body(t, &spec, &ctl);
 	/* stop_timeout_ms 1500: 2 s */
 	assert_int_equal(json_integer_value(json_object_get(body, "StopTimeout")), 2);
 	hc = json_object_get(body, "Healthcheck");
@@ -527,8 +545,7 @@ static void test_docker_health_check_in_create_and_inspect_reads_health(void **s
 			 7000000000LL);
 	assert_int_equal(json_integer_value(json_object_get(hc, "Retries")), 4);
 	json_decref(body);
-	do_op(t, ctl, ENV_CTL_INSPECT, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_INSPECT, &r), 0);
 	assert_int_equal(r.req.state, ENV_CTL_RUNNING);
 	assert_int_equal(r.req.health, ENV_HEALTH_UNHEALTHY);
 	close_ctl(t, ctl);
@@ -567,7 +584,6 @@ static void test_docker_host_ports_become_port_bindings(void **state)
 	};
 	struct env_ctl *ctl, *ctl2;
 	struct op_result r;
-	const struct fake_req *q;
 	json_t *body, *exp, *pb, *list;
 
 	spec.ports = ports;
@@ -575,13 +591,7 @@ static void test_docker_host_ports_become_port_bindings(void **state)
 	fake_route(&t->fake, "POST", "/v1.41/containers/create", 201,
 		   "{\"Id\":\"abc\",\"Warnings\":[]}");
 	fake_route(&t->fake, "POST", "/v1.41/containers/cswarm-tp1/start", 500, conflict);
-	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
-	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
-	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
-	assert_non_null(q);
-	body = json_loads(q->body, 0, NULL);
-	assert_non_null(body);
+	body = create_body(t, &spec, &ctl);
 	exp = json_object_get(body, "ExposedPorts");
 	assert_int_equal(json_object_size(exp), 3);
 	assert_true(json_is_object(json_object_get(exp, "80/tcp")));
@@ -609,19 +619,12 @@ static void test_docker_host_ports_become_port_bindings(void **state)
 		json_string_value(json_object_get(json_array_get(list, 0), "HostPort")),
 		"");
 	json_decref(body);
-	do_op(t, ctl, ENV_CTL_START, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, CS_EEXEC);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_START, &r), CS_EEXEC);
 	assert_non_null(strstr(r.req.message, "port is already allocated"));
 	close_ctl(t, ctl);
 
 	/* no ports: neither key */
-	assert_int_equal(docker_ctl_open(t->d, &plain, &ctl2), 0);
-	do_op(t, ctl2, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
-	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
-	assert_non_null(q);
-	body = json_loads(q->body, 0, NULL);
-	assert_non_null(body);
+	body = create_body(t, &plain, &ctl2);
 	assert_null(json_object_get(body, "ExposedPorts"));
 	assert_null(json_object_get(json_object_get(body, "HostConfig"), "PortBindings"));
 	json_decref(body);
@@ -638,8 +641,7 @@ static void test_docker_missing_image_is_eexec_with_dockers_words(void **state)
 	fake_route(&t->fake, "POST", "/v1.41/containers/create", 404,
 		   "{\"message\":\"No such image: cswarm-test:busybox\"}");
 	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
-	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, CS_EEXEC);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_PREPARE, &r), CS_EEXEC);
 	assert_string_equal(r.req.message, "No such image: cswarm-test:busybox");
 	close_ctl(t, ctl);
 }
@@ -655,8 +657,7 @@ static void test_docker_create_conflict_counts_as_created(void **state)
 		   "{\"message\":\"Conflict. The container name \\\"/cswarm-t3\\\" is "
 		   "already in use\"}");
 	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
-	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_PREPARE, &r), 0);
 	assert_int_equal(r.req.state, ENV_CTL_CREATED);
 	close_ctl(t, ctl);
 }
@@ -680,24 +681,19 @@ static void test_docker_quick_ops_map_docker_answers(void **state)
 		   "{\"message\":\"OCI runtime create failed\"}");
 	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
 
-	do_op(t, ctl, ENV_CTL_SHUTDOWN, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_SHUTDOWN, &r), 0);
 	/* stop_timeout_ms 1500 is 2 s, rounded up */
 	assert_non_null(
 		fake_find(&t->fake, "POST", "/v1.41/containers/cswarm-t4/stop?t=2"));
-	do_op(t, ctl, ENV_CTL_TERMINATE, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
-	do_op(t, ctl, ENV_CTL_INSPECT, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_TERMINATE, &r), 0);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_INSPECT, &r), 0);
 	assert_int_equal(r.req.state, ENV_CTL_EXITED);
 	assert_int_equal(r.req.exit_code, 2);
-	do_op(t, ctl, ENV_CTL_REMOVE, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_REMOVE, &r), 0);
 	assert_int_equal(r.req.state, ENV_CTL_ABSENT);
 	assert_non_null(
 		fake_find(&t->fake, "DELETE", "/v1.41/containers/cswarm-t4?force=1"));
-	do_op(t, ctl, ENV_CTL_START, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, CS_EEXEC);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_START, &r), CS_EEXEC);
 	assert_string_equal(r.req.message, "OCI runtime create failed");
 	close_ctl(t, ctl);
 }
@@ -722,14 +718,11 @@ static void test_docker_stop_of_stopped_or_absent_is_success_remove_refusal_is_e
 		   "progress\"}");
 	assert_int_equal(docker_ctl_open(t->d, &spec6, &c6), 0);
 	assert_int_equal(docker_ctl_open(t->d, &spec7, &c7), 0);
-	do_op(t, c6, ENV_CTL_SHUTDOWN, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
+	assert_int_equal(op_status(t, c6, ENV_CTL_SHUTDOWN, &r), 0);
 	assert_int_equal(r.req.state, ENV_CTL_EXITED);
-	do_op(t, c7, ENV_CTL_SHUTDOWN, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
+	assert_int_equal(op_status(t, c7, ENV_CTL_SHUTDOWN, &r), 0);
 	assert_int_equal(r.req.state, ENV_CTL_ABSENT);
-	do_op(t, c6, ENV_CTL_REMOVE, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, CS_EEXEC);
+	assert_int_equal(op_status(t, c6, ENV_CTL_REMOVE, &r), CS_EEXEC);
 	assert_string_equal(r.req.message,
 			    "removal of container cswarm-t6 is already in progress");
 	close_ctl(t, c6);
@@ -746,8 +739,7 @@ static void test_docker_inspect_of_absent_container_is_absent(void **state)
 	fake_route(&t->fake, "GET", "/v1.41/containers/cswarm-t5/json", 404,
 		   "{\"message\":\"No such container: cswarm-t5\"}");
 	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
-	do_op(t, ctl, ENV_CTL_INSPECT, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_INSPECT, &r), 0);
 	assert_int_equal(r.req.state, ENV_CTL_ABSENT);
 	close_ctl(t, ctl);
 }
@@ -829,14 +821,12 @@ static void test_docker_missing_socket_is_eexec_with_message(void **state)
 	snprintf(expect, sizeof expect, "%s/none.sock", t->dir);
 	test_open_docker(t, expect, NULL);
 	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
-	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, CS_EEXEC);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_PREPARE, &r), CS_EEXEC);
 	snprintf(expect, sizeof expect,
 		 "docker: cannot connect to %s/none.sock: No such file or directory",
 		 t->dir);
 	assert_string_equal(r.req.message, expect);
-	do_op(t, ctl, ENV_CTL_WAIT, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, CS_EEXEC);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_WAIT, &r), CS_EEXEC);
 	memset(&l, 0, sizeof l);
 	l.req.data = &l;
 	l.loop = &t->loop;
@@ -921,8 +911,7 @@ static void test_docker_json_escapes_command(void **state)
 	spec.command = cmd;
 	fake_route(&t->fake, "POST", "/v1.41/containers/create", 201, "{\"Id\":\"x\"}");
 	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
-	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_PREPARE, &r), 0);
 	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
 	assert_non_null(q);
 	/* escaped on the wire: no raw newline or tab, quotes and backslash escaped */
@@ -1210,8 +1199,7 @@ static void test_docker_prepare_attaches_networks_in_order(void **state)
 		   "{\"message\":\"network with name cswarm-net-7 already exists\"}");
 	fake_route(&t->fake, "POST", "/v1.41/containers/create", 201, "{\"Id\":\"abc\"}");
 	assert_int_equal(docker_ctl_open_net(t->d, &spec, nets, &ctl), 0);
-	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_PREPARE, &r), 0);
 	assert_int_equal(r.req.state, ENV_CTL_CREATED);
 	assert_int_equal(t->fake.req_count, 4);
 	for (size_t i = 0; i < 4; i++)
@@ -1292,8 +1280,6 @@ static void test_docker_container_fields_in_create_body(void **state)
 		{ENV_MOUNT_VOLUME, "vol1", "/v", false},
 	};
 	struct env_ctl *ctl;
-	struct op_result r;
-	const struct fake_req *q;
 	json_t *body, *m;
 
 	spec.entrypoint = ep;
@@ -1305,13 +1291,7 @@ static void test_docker_container_fields_in_create_body(void **state)
 	spec.mount_count = 2;
 	fake_route(&t->fake, "POST", "/v1.41/containers/create", 201,
 		   "{\"Id\":\"abc\",\"Warnings\":[]}");
-	assert_int_equal(docker_ctl_open(t->d, &spec, &ctl), 0);
-	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
-	q = fake_find(&t->fake, "POST", "/v1.41/containers/create");
-	assert_non_null(q);
-	body = json_loads(q->body, 0, NULL);
-	assert_non_null(body);
+	body = create_body(t, &spec, &ctl);
 	assert_string_equal(
 		json_string_value(json_array_get(json_object_get(body, "Entrypoint"), 0)),
 		"/bin/sh");
@@ -1362,8 +1342,7 @@ static void test_docker_prepare_network_refusal_is_eexec_with_dockers_words(void
 		   "{\"message\":\"cannot create network (cs-br-4097): conflicts with "
 		   "network x\"}");
 	assert_int_equal(docker_ctl_open_net(t->d, &spec, &net, &ctl), 0);
-	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, CS_EEXEC);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_PREPARE, &r), CS_EEXEC);
 	assert_non_null(
 		strstr(r.req.message, "network cswarm-net-7: cannot create network"));
 	assert_int_equal(t->fake.req_count, 1);
@@ -1387,13 +1366,11 @@ static void test_docker_prepare_undeclared_network_fails_without_asking(void **s
 	fake_route(&t->fake, "GET", "/v1.41/containers/cswarm-n3/json", 404,
 		   "{\"message\":\"No such container\"}");
 	assert_int_equal(docker_ctl_open_net(t->d, &spec, &none, &ctl), 0);
-	do_op(t, ctl, ENV_CTL_PREPARE, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, CS_EEXEC);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_PREPARE, &r), CS_EEXEC);
 	assert_non_null(
 		strstr(r.req.message, "network 00000000000000ab is not declared"));
 	assert_int_equal(t->fake.req_count, 0);
-	do_op(t, ctl, ENV_CTL_INSPECT, &r, TEST_WAIT_MS);
-	assert_int_equal(r.status, 0);
+	assert_int_equal(op_status(t, ctl, ENV_CTL_INSPECT, &r), 0);
 	assert_int_equal(r.req.state, ENV_CTL_ABSENT);
 	close_ctl(t, ctl);
 }

@@ -39,6 +39,32 @@ static void parse(const char *text, struct scn_script *s)
 		fail_msg("parse: %s", err);
 }
 
+/* drawn_faults returns the faults of the plans seeds 1 to seeds draw for
+ * text (every kind, --swarm on the odd seeds), in seed order, and their
+ * count in *count. The caller frees the array. */
+static struct explore_fault *drawn_faults(const char *text, uint64_t seeds, size_t *count)
+{
+	struct scn_script s;
+	struct explore_fault *all = NULL;
+	size_t n = 0;
+
+	parse(text, &s);
+	for (uint64_t seed = 1; seed <= seeds; seed++) {
+		struct explore_plan p;
+		assert_int_equal(
+			explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
+		struct explore_fault *more =
+			realloc(all, (n + p.fault_count + 1) * sizeof *all);
+		assert_non_null(more);
+		all = more;
+		memcpy(all + n, p.faults, p.fault_count * sizeof *all);
+		n += p.fault_count;
+	}
+	scn_free(&s);
+	*count = n;
+	return all;
+}
+
 static void test_explore_kinds_parse_and_print(void **state)
 {
 	uint32_t kinds;
@@ -131,32 +157,24 @@ static void test_explore_no_ca_or_cert_fault_when_the_scenario_rotates(void **st
 			  "ca rotate\nrun 5m\n";
 	const char *plain = "cluster managers=3 workers=3\nservice create web "
 			    "replicas=3\nrun 5m\n";
-	struct scn_script s, t;
-	size_t others = 0, ca_plain = 0, cert_plain = 0;
+	struct explore_fault *f;
+	size_t others, n, ca_plain = 0, cert_plain = 0;
 
 	(void)state;
-	parse(own, &s);
-	parse(plain, &t);
-	for (uint64_t seed = 1; seed <= 400; seed++) {
-		struct explore_plan p;
-		assert_int_equal(
-			explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
-		for (size_t i = 0; i < p.fault_count; i++) {
-			assert_int_not_equal(p.faults[i].kind, EXPLORE_CA);
-			assert_int_not_equal(p.faults[i].kind, EXPLORE_CERT);
-			others++;
-		}
-		assert_int_equal(
-			explore_plan_make(&t, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
-		for (size_t i = 0; i < p.fault_count; i++) {
-			ca_plain += p.faults[i].kind == EXPLORE_CA;
-			cert_plain += p.faults[i].kind == EXPLORE_CERT;
-		}
+	f = drawn_faults(own, 400, &others);
+	for (size_t i = 0; i < others; i++) {
+		assert_int_not_equal(f[i].kind, EXPLORE_CA);
+		assert_int_not_equal(f[i].kind, EXPLORE_CERT);
 	}
+	free(f);
+	f = drawn_faults(plain, 400, &n);
+	for (size_t i = 0; i < n; i++) {
+		ca_plain += f[i].kind == EXPLORE_CA;
+		cert_plain += f[i].kind == EXPLORE_CERT;
+	}
+	free(f);
 	assert_true(others > 0);
 	assert_true(ca_plain > 0 && cert_plain > 0);
-	scn_free(&s);
-	scn_free(&t);
 }
 
 /* A scenario that replaces a certificate itself (`cert w1 expire`) gets no
@@ -168,22 +186,15 @@ static void test_explore_no_ca_fault_when_the_scenario_replaces_a_cert(void **st
 {
 	const char *own = "cluster managers=3 workers=3\nservice create web replicas=3\n"
 			  "run 1m\ncert w1 expire\nrun 5m\n";
-	struct scn_script s;
-	size_t others = 0;
+	struct explore_fault *f;
+	size_t others;
 
 	(void)state;
-	parse(own, &s);
-	for (uint64_t seed = 1; seed <= 400; seed++) {
-		struct explore_plan p;
-		assert_int_equal(
-			explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
-		for (size_t i = 0; i < p.fault_count; i++) {
-			assert_int_not_equal(p.faults[i].kind, EXPLORE_CA);
-			others++;
-		}
-	}
+	f = drawn_faults(own, 400, &others);
+	for (size_t i = 0; i < others; i++)
+		assert_int_not_equal(f[i].kind, EXPLORE_CA);
+	free(f);
 	assert_true(others > 0);
-	scn_free(&s);
 }
 
 /* A scenario that sizes a network's pool to its tasks gets no generated
@@ -199,29 +210,20 @@ static void test_explore_no_cert_fault_when_the_scenario_sizes_a_network(void **
 			    "service create web replicas=4 network=small\nrun 5m\n";
 	const char *pooled = "cluster managers=1 workers=2\nnetwork create big\n"
 			     "service create web replicas=4 network=big\nrun 5m\n";
-	struct scn_script s, t;
-	size_t others = 0, cert_pooled = 0;
+	struct explore_fault *f;
+	size_t others, n, cert_pooled = 0;
 
 	(void)state;
-	parse(sized, &s);
-	parse(pooled, &t);
-	for (uint64_t seed = 1; seed <= 400; seed++) {
-		struct explore_plan p;
-		assert_int_equal(
-			explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
-		for (size_t i = 0; i < p.fault_count; i++) {
-			assert_int_not_equal(p.faults[i].kind, EXPLORE_CERT);
-			others++;
-		}
-		assert_int_equal(
-			explore_plan_make(&t, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
-		for (size_t i = 0; i < p.fault_count; i++)
-			cert_pooled += p.faults[i].kind == EXPLORE_CERT;
-	}
+	f = drawn_faults(sized, 400, &others);
+	for (size_t i = 0; i < others; i++)
+		assert_int_not_equal(f[i].kind, EXPLORE_CERT);
+	free(f);
+	f = drawn_faults(pooled, 400, &n);
+	for (size_t i = 0; i < n; i++)
+		cert_pooled += f[i].kind == EXPLORE_CERT;
+	free(f);
 	assert_true(others > 0);
 	assert_true(cert_pooled > 0);
-	scn_free(&s);
-	scn_free(&t);
 }
 
 /* The nodes the scenario drains or pauses are left alone by the generated
@@ -233,23 +235,18 @@ static void test_explore_spares_drained_and_paused_nodes(void **state)
 {
 	const char *own = "cluster managers=3 workers=4\nservice create web replicas=3\n"
 			  "run 10s\nnode drain w1\nnode pause w2\nrun 5m\n";
-	struct scn_script s;
-	size_t others = 0;
+	struct explore_fault *f;
+	size_t n, others = 0;
 
 	(void)state;
-	parse(own, &s);
-	for (uint64_t seed = 1; seed <= 400; seed++) {
-		struct explore_plan p;
-		assert_int_equal(
-			explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
-		for (size_t i = 0; i < p.fault_count; i++) {
-			assert_false(p.faults[i].wrk_mask & 1u); /* w1 */
-			assert_false(p.faults[i].wrk_mask & 2u); /* w2 */
-			others += p.faults[i].wrk_mask != 0;
-		}
+	f = drawn_faults(own, 400, &n);
+	for (size_t i = 0; i < n; i++) {
+		assert_false(f[i].wrk_mask & 1u); /* w1 */
+		assert_false(f[i].wrk_mask & 2u); /* w2 */
+		others += f[i].wrk_mask != 0;
 	}
+	free(f);
 	assert_true(others > 0);
-	scn_free(&s);
 }
 
 /* No generated fault keeps a node down or cut off across the scenario's
@@ -262,30 +259,25 @@ static void test_explore_no_node_fault_across_a_rotation_wait(void **state)
 	const char *text = "cluster managers=3 workers=3\nservice create web replicas=3\n"
 			   "ca rotate\nrun 1m\nexpect ca rotated within 5m\n"
 			   "ca rotate\nrun 4m\n";
-	struct scn_script s;
-	size_t before = 0, after = 0;
+	struct explore_fault *all;
+	size_t n, before = 0, after = 0;
 
 	(void)state;
-	parse(text, &s);
-	for (uint64_t seed = 1; seed <= 400; seed++) {
-		struct explore_plan p;
-		assert_int_equal(
-			explore_plan_make(&s, seed, EXPLORE_FAULTS_ALL, seed % 2, &p), 0);
-		for (size_t i = 0; i < p.fault_count; i++) {
-			const struct explore_fault *f = &p.faults[i];
-			if (!f->mgr_mask && !f->wrk_mask)
-				continue;
-			if (f->at_ms >= 60 * 1000) {
-				after++;
-				continue;
-			}
-			assert_true(f->end[0]);
-			assert_true(f->at_ms + f->dur_ms < 60 * 1000);
-			before++;
+	all = drawn_faults(text, 400, &n);
+	for (size_t i = 0; i < n; i++) {
+		const struct explore_fault *f = &all[i];
+		if (!f->mgr_mask && !f->wrk_mask)
+			continue;
+		if (f->at_ms >= 60 * 1000) {
+			after++;
+			continue;
 		}
+		assert_true(f->end[0]);
+		assert_true(f->at_ms + f->dur_ms < 60 * 1000);
+		before++;
 	}
+	free(all);
 	assert_true(before > 0 && after > 0);
-	scn_free(&s);
 }
 
 /* The liveness phase asks a rotation, the scenario's or a generated one,
@@ -816,6 +808,17 @@ static void test_explore_failures_name_the_users_line(void **state)
 	scn_free(&s);
 }
 
+/* Runs plan p of s, judged, and asserts that the run failed: res and v
+ * say how and why. */
+static void judge_failed(const struct scn_script *s, const struct explore_plan *p,
+			 struct runner_result *res, struct explore_verdict *v)
+{
+	char err[512];
+
+	assert_int_equal(explore_run_judged(s, p, res, v, NULL, err, sizeof err), 0);
+	assert_false(res->passed);
+}
+
 /* A liveness failure that the same plan with its faults off fails with the
  * same words is the scenario's own story (web wants 3 replicas at one per
  * worker on 2 workers: security-ca-rotation-node-down.scn's end), not a
@@ -835,28 +838,24 @@ static void test_explore_judges_a_story_that_never_converges(void **state)
 	struct explore_plan p;
 	struct runner_result res;
 	struct explore_verdict v;
-	char err[512];
 
 	(void)state;
 	parse(no_room, &s);
 	one_fault_plan(&s, "link m1 w1 delay=10ms", "link m1 w1", &p);
-	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
-	assert_false(res.passed);
+	judge_failed(&s, &p, &res, &v);
 	assert_non_null(strstr(res.message, "expect converged"));
 	assert_int_equal(v.cls, EXPLORE_STORY);
 	assert_false(explore_class_fails(v.cls, false));
 	assert_false(explore_class_fails(v.cls, true));
 	/* a plan whose faults are all off (none drawn) is that run */
 	p.faults[0].enabled = false;
-	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
-	assert_false(res.passed);
+	judge_failed(&s, &p, &res, &v);
 	assert_int_equal(v.cls, EXPLORE_STORY);
 	scn_free(&s);
 
 	parse(room, &s);
 	one_fault_plan(&s, "node drain w1", "", &p);
-	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
-	assert_false(res.passed);
+	judge_failed(&s, &p, &res, &v);
 	assert_non_null(strstr(res.message, "expect converged"));
 	assert_int_equal(v.cls, EXPLORE_LIVENESS);
 	scn_free(&s);
@@ -878,13 +877,11 @@ static void test_explore_story_judged_up_to_its_counts(void **state)
 	struct explore_plan p;
 	struct runner_result res;
 	struct explore_verdict v;
-	char err[512];
 
 	(void)state;
 	parse(no_room, &s);
 	one_fault_plan(&s, "node drain w1", "", &p);
-	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
-	assert_false(res.passed);
+	judge_failed(&s, &p, &res, &v);
 	assert_non_null(strstr(res.message, "1 containers running"));
 	assert_int_equal(v.cls, EXPLORE_STORY);
 	scn_free(&s);
@@ -991,15 +988,13 @@ static void test_explore_judges_a_claim_broken_by_drawn_timings(void **state)
 	struct explore_plan p;
 	struct runner_result res;
 	struct explore_verdict v;
-	char err[512];
 
 	(void)state;
 	parse(kept, &s);
 	assert_int_equal(explore_plan_make(&s, 1, 1u << EXPLORE_LINK, true, &p), 0);
 	p.fault_count = 0;
 	snprintf(p.settings, sizeof p.settings, "set heartbeat=1s");
-	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
-	assert_false(res.passed);
+	judge_failed(&s, &p, &res, &v);
 	assert_int_equal(v.cls, EXPLORE_CLAIM);
 	assert_string_equal(v.fault, "set heartbeat=1s (drawn timings)");
 	scn_free(&s);
@@ -1008,8 +1003,7 @@ static void test_explore_judges_a_claim_broken_by_drawn_timings(void **state)
 	assert_int_equal(explore_plan_make(&s, 1, 1u << EXPLORE_LINK, true, &p), 0);
 	p.fault_count = 0;
 	snprintf(p.settings, sizeof p.settings, "set heartbeat=1s");
-	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
-	assert_false(res.passed);
+	judge_failed(&s, &p, &res, &v);
 	assert_int_equal(v.cls, EXPLORE_CLAIM_UNFAULTED);
 	scn_free(&s);
 }
@@ -1055,8 +1049,7 @@ static void test_explore_judges_failures(void **state)
 
 	parse(unfaulted, &s);
 	explore_plan_make(&s, 1, kinds, false, &p);
-	assert_int_equal(explore_run_judged(&s, &p, &res, &v, NULL, err, sizeof err), 0);
-	assert_false(res.passed);
+	judge_failed(&s, &p, &res, &v);
 	assert_int_equal(v.cls, EXPLORE_CLAIM_UNFAULTED);
 	assert_true(explore_class_fails(v.cls, false));
 	scn_free(&s);

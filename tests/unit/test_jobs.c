@@ -21,6 +21,7 @@
 #include "core/store.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
+#include "tests/support/scnrun.h"
 
 /* ---------------------------------------------------------------- a store */
 
@@ -301,34 +302,19 @@ static void test_jobs_scenario_forms(void **state)
 
 /* ---------------------------------------------------------------- through the simulator */
 
-static struct runner_result run(const char *text)
-{
-	struct scn_script s;
-	struct runner_opts o = {0};
-	struct runner_result r;
-	char err[512];
-
-	if (scn_parse("t.scn", text, strlen(text), &s, err, sizeof err))
-		fail_msg("parse: %s", err);
-	assert_int_equal(runner_run(&s, 5, &o, &r), 0);
-	scn_free(&s);
-	if (!r.passed)
-		print_message("%s\n", r.message);
-	return r;
-}
-
 static void test_jobs_restart_none_makes_one_task(void **state)
 {
 	/* SwarmKit: "should not restart tasks if the Condition is
 	 * RestartOnNone" */
-	struct runner_result r = run("cluster managers=1\n"
-				     "image bad exit=1 after=1s\n"
-				     "service create j mode=replicated-job image=bad "
-				     "restart=none restart-delay=100ms\n"
-				     "run 30s\n"
-				     "expect store tasks j state=failed == 1\n"
-				     "expect running j == 0\n"
-				     "expect converged\n");
+	struct runner_result r = scnrun("cluster managers=1\n"
+					"image bad exit=1 after=1s\n"
+					"service create j mode=replicated-job image=bad "
+					"restart=none restart-delay=100ms\n"
+					"run 30s\n"
+					"expect store tasks j state=failed == 1\n"
+					"expect running j == 0\n"
+					"expect converged\n",
+					5, NULL);
 	(void)state;
 	assert_true(r.passed);
 }
@@ -337,13 +323,14 @@ static void test_jobs_max_attempts_3_make_4_tasks(void **state)
 {
 	/* SwarmKit: "should only restart tasks MaxAttempt times" */
 	struct runner_result r =
-		run("cluster managers=1\n"
-		    "image bad exit=1 after=1s\n"
-		    "service create j mode=replicated-job image=bad "
-		    "restart=on-failure restart-max=3 restart-delay=100ms\n"
-		    "run 1m\n"
-		    "expect store tasks j state=failed == 4\n"
-		    "expect running j == 0\n");
+		scnrun("cluster managers=1\n"
+		       "image bad exit=1 after=1s\n"
+		       "service create j mode=replicated-job image=bad "
+		       "restart=on-failure restart-max=3 restart-delay=100ms\n"
+		       "run 1m\n"
+		       "expect store tasks j state=failed == 4\n"
+		       "expect running j == 0\n",
+		       5, NULL);
 	(void)state;
 	assert_true(r.passed);
 }
@@ -352,16 +339,17 @@ static void test_jobs_total_completions_bound_max_concurrent(void **state)
 {
 	/* max concurrent above the completions: only as many run, and no
 	 * more tasks than completions are made */
-	struct runner_result r = run("cluster managers=1 workers=3\n"
-				     "image batch exit=0 after=5s\n"
-				     "service create j mode=replicated-job replicas=3 "
-				     "max-concurrent=10 image=batch\n"
-				     "always running j <= 3\n"
-				     "expect running j == 3 within 30s\n"
-				     "expect service j completed within 30s\n"
-				     "run 30s\n"
-				     "expect store tasks j state=complete == 3\n"
-				     "expect store tasks j state=running == 0\n");
+	struct runner_result r = scnrun("cluster managers=1 workers=3\n"
+					"image batch exit=0 after=5s\n"
+					"service create j mode=replicated-job replicas=3 "
+					"max-concurrent=10 image=batch\n"
+					"always running j <= 3\n"
+					"expect running j == 3 within 30s\n"
+					"expect service j completed within 30s\n"
+					"run 30s\n"
+					"expect store tasks j state=complete == 3\n"
+					"expect store tasks j state=running == 0\n",
+					5, NULL);
 	(void)state;
 	assert_true(r.passed);
 }
@@ -370,15 +358,16 @@ static void test_jobs_restart_delay_holds(void **state)
 {
 	/* fails after 1 s, restarted only 10 s later */
 	struct runner_result r =
-		run("cluster managers=1\n"
-		    "image bad exit=1 after=1s\n"
-		    "service create j mode=replicated-job image=bad "
-		    "restart-delay=10s restart-max=1\n"
-		    "expect store tasks j state=failed == 1 within 30s\n"
-		    "run 7s\n"
-		    "expect running j == 0\n"
-		    "expect store tasks j state=failed == 1\n"
-		    "expect store tasks j state=failed == 2 within 10s\n");
+		scnrun("cluster managers=1\n"
+		       "image bad exit=1 after=1s\n"
+		       "service create j mode=replicated-job image=bad "
+		       "restart-delay=10s restart-max=1\n"
+		       "expect store tasks j state=failed == 1 within 30s\n"
+		       "run 7s\n"
+		       "expect running j == 0\n"
+		       "expect store tasks j state=failed == 1\n"
+		       "expect store tasks j state=failed == 2 within 10s\n",
+		       5, NULL);
 	(void)state;
 	assert_true(r.passed);
 }
@@ -387,14 +376,16 @@ static void test_jobs_short_restart_delay_is_not_rounded_up(void **state)
 {
 	/* a 300 ms delay restarts within 600 ms of virtual time (a restart
 	 * looked at once a second started it up to 1 s late) */
-	struct runner_result r = run("cluster managers=1\n"
-				     "image bad exit=1 after=5s start=100ms\n"
-				     "service create j mode=replicated-job image=bad "
-				     "restart-delay=300ms restart-max=1\n"
-				     "expect store tasks j state=failed == 1 within 30s\n"
-				     "run 200ms\n"
-				     "expect running j == 0\n"
-				     "expect running j == 1 within 600ms\n");
+	struct runner_result r =
+		scnrun("cluster managers=1\n"
+		       "image bad exit=1 after=5s start=100ms\n"
+		       "service create j mode=replicated-job image=bad "
+		       "restart-delay=300ms restart-max=1\n"
+		       "expect store tasks j state=failed == 1 within 30s\n"
+		       "run 200ms\n"
+		       "expect running j == 0\n"
+		       "expect running j == 1 within 600ms\n",
+		       5, NULL);
 	(void)state;
 	assert_true(r.passed);
 }
@@ -402,17 +393,19 @@ static void test_jobs_short_restart_delay_is_not_rounded_up(void **state)
 static void test_jobs_update_reruns_and_mode_is_fixed(void **state)
 {
 	struct runner_result r =
-		run("cluster managers=1\n"
-		    "image batch exit=0 after=1s\n"
-		    "service create j mode=replicated-job replicas=2 image=batch\n"
-		    "expect service j completed within 30s\n"
-		    "service update j restart-delay=1s\n"
-		    "expect store tasks j state=complete == 0 within 10s\n"
-		    "expect service j completed within 30s\n"
-		    "expect store tasks j state=complete == 2\n");
-	struct runner_result mode = run("cluster managers=1\n"
-					"service create j mode=replicated-job\n"
-					"service update j mode=replicated\n");
+		scnrun("cluster managers=1\n"
+		       "image batch exit=0 after=1s\n"
+		       "service create j mode=replicated-job replicas=2 image=batch\n"
+		       "expect service j completed within 30s\n"
+		       "service update j restart-delay=1s\n"
+		       "expect store tasks j state=complete == 0 within 10s\n"
+		       "expect service j completed within 30s\n"
+		       "expect store tasks j state=complete == 2\n",
+		       5, NULL);
+	struct runner_result mode = scnrun("cluster managers=1\n"
+					   "service create j mode=replicated-job\n"
+					   "service update j mode=replicated\n",
+					   5, NULL);
 	(void)state;
 	assert_true(r.passed);
 	assert_false(mode.passed);

@@ -23,6 +23,7 @@
 #include "core/store.h"
 #include "sim/cluster.h"
 #include "sim/world.h"
+#include "tests/support/simstep.h"
 
 #define SEC 1000000ull
 
@@ -69,15 +70,9 @@ static void teardown(struct fixture *f)
 static bool run_until(struct fixture *f, us_t limit, bool (*pred)(struct fixture *))
 {
 	us_t end = world_now_us(f->w) + limit;
-	char msg[256];
-	while (!pred || !pred(f)) {
-		if (!world_step(f->w, end)) {
-			world_advance(f->w, end);
+	while (!pred || !pred(f))
+		if (!simstep(f->w, f->c, false, end))
 			return pred ? pred(f) : true;
-		}
-		if (!simcluster_check(f->c, msg, sizeof msg))
-			fail_msg("%s", msg);
-	}
 	return true;
 }
 

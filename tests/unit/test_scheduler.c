@@ -174,6 +174,13 @@ static void add_pending(struct world *w, uint64_t id, uint64_t svc)
 	add_task_full(w, id, svc, 0, ST_RUNNING, ST_PENDING, NULL);
 }
 
+/* count pending tasks of svc, ids first to first + count - 1. */
+static void add_pendings(struct world *w, uint64_t first, uint64_t count, uint64_t svc)
+{
+	for (uint64_t i = 0; i < count; i++)
+		add_pending(w, first + i, svc);
+}
+
 /* Runs the scheduler once (writes_max at the limit) and applies its batch;
  * returns the number of writes. */
 static size_t sched_once(struct world *w, struct sched_stats *st)
@@ -186,6 +193,13 @@ static size_t sched_once(struct world *w, struct sched_stats *st)
 	n = out.action_count;
 	assert_int_equal(world_apply(w, &out), 0);
 	return n;
+}
+
+/* Commits w's writes, then runs one scheduling pass as sched_once. */
+static size_t commit_sched(struct world *w, struct sched_stats *st)
+{
+	world_commit(w);
+	return sched_once(w, st);
 }
 
 static uint64_t node_of(const struct world *w, uint64_t task)
@@ -542,8 +556,7 @@ static void test_sched_ignores_tasks_not_pending_or_not_desired_running(void **s
 	add_task_full(&w, 100, 1, 0, ST_RUNNING, ST_NEW, NULL);	     /* not pending yet */
 	add_task_full(&w, 101, 1, 0, ST_SHUTDOWN, ST_PENDING, NULL); /* scaled down */
 	add_task_full(&w, 102, 1, 0x10, ST_RUNNING, ST_RUNNING, NULL);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, &st), 0);
+	assert_int_equal(commit_sched(&w, &st), 0);
 	assert_int_equal(st.pending_count, 0);
 	assert_int_equal(node_of(&w, 100), 0);
 	assert_int_equal(node_of(&w, 101), 0);
@@ -576,10 +589,8 @@ static void test_sched_read_counts_every_task_through_its_ring(void **state)
 		add_task_full(&w, id++, 1, 0x1800, ST_RUNNING, ST_RUNNING, NULL);
 	for (size_t i = 0; i < 10; i++)
 		add_task_full(&w, id++, 1, 0x2000, ST_RUNNING, ST_RUNNING, NULL);
-	for (size_t i = 0; i < 35; i++)
-		add_pending(&w, 1000 + i, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, &st), 35);
+	add_pendings(&w, 1000, 35, 1);
+	assert_int_equal(commit_sched(&w, &st), 35);
 	assert_int_equal(st.pending_count, 35);
 	assert_int_equal(st.assigned_count, 35);
 	assert_int_equal(count_on(&w, 1, 0x1000), 22);
@@ -597,8 +608,7 @@ static void test_sched_read_counts_every_task_through_its_ring(void **state)
 	add_task_full(&w, 1, 1, 0x1000, ST_RUNNING, ST_RUNNING, NULL);
 	add_pending(&w, 2, 1);
 	add_pending(&w, 3, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, &st), 2);
+	assert_int_equal(commit_sched(&w, &st), 2);
 	assert_int_equal(st.pending_count, 2);
 	assert_int_equal(node_of(&w, 2), 0x2000);
 	assert_int_equal(node_of(&w, 3), 0x1000);
@@ -615,8 +625,7 @@ static void test_sched_skips_tasks_of_missing_service(void **state)
 	add_service(&w, 1, NULL);
 	add_pending(&w, 100, 9); /* service 9 is gone */
 	add_pending(&w, 101, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, &st), 1);
+	assert_int_equal(commit_sched(&w, &st), 1);
 	assert_int_equal(st.skipped_count, 1);
 	assert_int_equal(st.pending_count, 1);
 	assert_int_equal(node_of(&w, 100), 0);
@@ -645,10 +654,8 @@ static void test_sched_skips_down_drained_and_paused_nodes(void **state)
 	add_node(&w, 4, &disc);
 	add_node(&w, 5, NULL);
 	add_service(&w, 1, NULL);
-	for (uint64_t i = 0; i < 3; i++)
-		add_pending(&w, 100 + i, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 3);
+	add_pendings(&w, 100, 3, 1);
+	assert_int_equal(commit_sched(&w, NULL), 3);
 	assert_int_equal(count_on(&w, 1, 5), 3);
 	for (uint64_t n = 1; n <= 4; n++)
 		assert_int_equal(count_on(&w, 1, n), 0);
@@ -670,8 +677,7 @@ static void test_sched_no_available_node_leaves_task_pending_with_reason(void **
 	add_service(&w, 1, NULL);
 	add_pending(&w, 100, 1);
 	add_pending(&w, 101, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, &st), 2);
+	assert_int_equal(commit_sched(&w, &st), 2);
 	assert_int_equal(st.assigned_count, 0);
 	assert_int_equal(st.unplaceable_count, 2);
 	assert_int_equal(st.reasons_written, 2);
@@ -692,8 +698,7 @@ static void test_sched_no_nodes_at_all_says_so(void **state)
 	world_init(&w);
 	add_service(&w, 1, NULL);
 	add_pending(&w, 100, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 1);
+	assert_int_equal(commit_sched(&w, NULL), 1);
 	assert_string_equal(message_of(&w, 100), "no suitable node (no nodes)");
 	world_free(&w);
 }
@@ -713,10 +718,8 @@ static void test_sched_exhausted_memory_reason_names_counts(void **state)
 	add_node(&w, 3, &small);
 	add_node(&w, 4, &drain);
 	add_service(&w, 1, &big);
-	for (uint64_t i = 0; i < 5; i++)
-		add_pending(&w, 100 + i, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, &st), 5);
+	add_pendings(&w, 100, 5, 1);
+	assert_int_equal(commit_sched(&w, &st), 5);
 	assert_int_equal(st.assigned_count, 3);
 	assert_int_equal(st.unplaceable_count, 2);
 	for (uint64_t n = 1; n <= 3; n++)
@@ -743,8 +746,7 @@ static void test_sched_exhausted_cpu_reason_names_cpu(void **state)
 	add_service(&w, 1, &heavy);
 	add_pending(&w, 100, 1);
 	add_pending(&w, 101, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 2);
+	assert_int_equal(commit_sched(&w, NULL), 2);
 	assert_int_equal(node_of(&w, 100), 1);
 	assert_string_equal(message_of(&w, 101), "no suitable node (1 node lacks CPU)");
 	world_free(&w);
@@ -772,8 +774,7 @@ static void test_sched_counts_reservations_of_tasks_still_running(void **state)
 	add_task_full(&w, 12, 2, 3, ST_RUNNING, ST_RUNNING, NULL);
 	add_pending(&w, 100, 1);
 	add_pending(&w, 101, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 2);
+	assert_int_equal(commit_sched(&w, NULL), 2);
 	assert_int_equal(node_of(&w, 100), 2);
 	assert_int_equal(node_of(&w, 101), 0);
 	assert_string_equal(message_of(&w, 101),
@@ -818,8 +819,7 @@ static void test_sched_constraint_forms_select_nodes(void **state)
 		add_pending(&w, 100 + 2 * i, 1 + i);
 		add_pending(&w, 101 + 2 * i, 1 + i);
 	}
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 2 * n);
+	assert_int_equal(commit_sched(&w, NULL), 2 * n);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t n1 = node_of(&w, 100 + 2 * i), n2 = node_of(&w, 101 + 2 * i);
 		if (cases[i].node) {
@@ -851,8 +851,7 @@ static void test_sched_missing_label_fails_eq_and_passes_ne(void **state)
 	add_service(&w, 2, &ne);
 	add_pending(&w, 100, 1);
 	add_pending(&w, 101, 2);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 2);
+	assert_int_equal(commit_sched(&w, NULL), 2);
 	assert_int_equal(node_of(&w, 100), 0);
 	assert_string_equal(
 		message_of(&w, 100),
@@ -882,8 +881,7 @@ static void test_sched_reason_counts_first_failing_filter_in_order(void **state)
 	add_node(&w, 5, &a_ssd);   /* fails disk */
 	add_service(&w, 1, &o);
 	add_pending(&w, 100, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 1);
+	assert_int_equal(commit_sched(&w, NULL), 1);
 	assert_string_equal(
 		message_of(&w, 100),
 		"no suitable node (1 node not available for new tasks; 1 node "
@@ -922,8 +920,7 @@ static void test_sched_shared_constraints_place_and_explain_per_service(void **s
 	add_pending(&w, 102, 3);
 	add_pending(&w, 103, 4);
 	add_pending(&w, 104, 4);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 5);
+	assert_int_equal(commit_sched(&w, NULL), 5);
 	assert_int_equal(node_of(&w, 100), 0);
 	assert_string_equal(
 		message_of(&w, 100),
@@ -951,8 +948,7 @@ static void test_sched_invalid_constraint_fails_every_node(void **state)
 	add_node(&w, 2, NULL);
 	add_service(&w, 1, &o);
 	add_pending(&w, 100, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 1);
+	assert_int_equal(commit_sched(&w, NULL), 1);
 	assert_string_equal(
 		message_of(&w, 100),
 		"no suitable node (2 nodes fail constraint node.colour==red)");
@@ -973,8 +969,7 @@ static void test_sched_long_reason_is_cut_visibly(void **state)
 	add_node(&w, 1, NULL);
 	add_service(&w, 1, &o);
 	add_pending(&w, 100, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 1);
+	assert_int_equal(commit_sched(&w, NULL), 1);
 	msg = message_of(&w, 100);
 	assert_int_equal(strlen(msg), 1023);
 	assert_memory_equal(
@@ -1093,10 +1088,8 @@ static void test_sched_max_replicas_per_node_caps_and_explains(void **state)
 	add_node(&w, 1, NULL);
 	add_node(&w, 2, NULL);
 	add_service(&w, 1, &o);
-	for (uint64_t i = 0; i < 5; i++)
-		add_pending(&w, 100 + i, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, &st), 5);
+	add_pendings(&w, 100, 5, 1);
+	assert_int_equal(commit_sched(&w, &st), 5);
 	assert_int_equal(st.assigned_count, 4);
 	assert_int_equal(count_on(&w, 1, 1), 2);
 	assert_int_equal(count_on(&w, 1, 2), 2);
@@ -1120,8 +1113,7 @@ static void test_sched_max_replicas_counts_tasks_being_stopped(void **state)
 	add_task_full(&w, 10, 1, 1, ST_SHUTDOWN, ST_RUNNING, NULL);
 	add_pending(&w, 100, 1);
 	add_pending(&w, 101, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 2);
+	assert_int_equal(commit_sched(&w, NULL), 2);
 	assert_int_equal(node_of(&w, 100), 2);
 	assert_int_equal(node_of(&w, 101), 0);
 	assert_string_equal(message_of(&w, 101),
@@ -1140,10 +1132,8 @@ static void test_sched_spreads_seven_tasks_three_two_two(void **state)
 	add_node(&w, 1, NULL);
 	add_node(&w, 2, NULL);
 	add_service(&w, 1, NULL);
-	for (uint64_t i = 0; i < 7; i++)
-		add_pending(&w, 100 + i, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 7);
+	add_pendings(&w, 100, 7, 1);
+	assert_int_equal(commit_sched(&w, NULL), 7);
 	assert_int_equal(count_on(&w, 1, 1), 3); /* ties go to the smallest id */
 	assert_int_equal(count_on(&w, 1, 2), 2);
 	assert_int_equal(count_on(&w, 1, 3), 2);
@@ -1173,8 +1163,7 @@ static void test_sched_prefers_fewest_service_tasks_then_fewest_total(void **sta
 	add_pending(&w, 100, 1);
 	add_pending(&w, 101, 1);
 	add_pending(&w, 102, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 3);
+	assert_int_equal(commit_sched(&w, NULL), 3);
 	/* nodes 2 and 3 have no task of service 1; 3 has fewer tasks overall */
 	assert_int_equal(node_of(&w, 100), 3);
 	assert_int_equal(node_of(&w, 101), 2);
@@ -1255,8 +1244,7 @@ static void test_sched_tree_picks_as_node_less_over_fresh_counts(void **state)
 	}
 	for (size_t i = 0; i < 100; i++)
 		add_pending(&w, 1000 + i, i < 50 ? 1 : 2);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 100);
+	assert_int_equal(commit_sched(&w, NULL), 100);
 	for (size_t i = 0; i < 100; i++) {
 		size_t svc = i < 50 ? 1 : 2, n = hk_pick(cnt, total, svc, svc == 1);
 		assert_true(n < HK_NODES);
@@ -1282,10 +1270,8 @@ static void test_sched_spread_preference_balances_zones_first(void **state)
 	add_node(&w, 3, &b);
 	add_node(&w, 4, &a);
 	add_service(&w, 1, &o);
-	for (uint64_t i = 0; i < 4; i++)
-		add_pending(&w, 100 + i, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 4);
+	add_pendings(&w, 100, 4, 1);
+	assert_int_equal(commit_sched(&w, NULL), 4);
 	assert_int_equal(count_on(&w, 1, 4), 2); /* zone a: its only node */
 	assert_int_equal(count_on(&w, 1, 1) + count_on(&w, 1, 2) + count_on(&w, 1, 3), 2);
 	assert_int_equal(count_on(&w, 1, 1), 1); /* within b: spread by node */
@@ -1308,8 +1294,7 @@ static void test_sched_spread_preference_accepts_label_prefix(void **state)
 	add_service(&w, 1, &o);
 	add_pending(&w, 100, 1);
 	add_pending(&w, 101, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 2);
+	assert_int_equal(commit_sched(&w, NULL), 2);
 	assert_int_equal(count_on(&w, 1, 3), 1);
 	assert_int_equal(count_on(&w, 1, 1) + count_on(&w, 1, 2), 1);
 	world_free(&w);
@@ -1326,10 +1311,8 @@ static void test_sched_nodes_missing_spread_label_form_their_own_branch(void **s
 	add_node(&w, 2, NULL);
 	add_node(&w, 3, &a);
 	add_service(&w, 1, &o);
-	for (uint64_t i = 0; i < 4; i++)
-		add_pending(&w, 100 + i, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 4);
+	add_pendings(&w, 100, 4, 1);
+	assert_int_equal(commit_sched(&w, NULL), 4);
 	assert_int_equal(count_on(&w, 1, 3), 2);
 	assert_int_equal(count_on(&w, 1, 1), 1);
 	assert_int_equal(count_on(&w, 1, 2), 1);
@@ -1354,10 +1337,8 @@ static void test_sched_nested_spread_preferences(void **state)
 	add_node(&w, 4, &a2);
 	add_node(&w, 5, &b1);
 	add_service(&w, 1, &o);
-	for (uint64_t i = 0; i < 8; i++)
-		add_pending(&w, 100 + i, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 8);
+	add_pendings(&w, 100, 8, 1);
+	assert_int_equal(commit_sched(&w, NULL), 8);
 	/* 4 per zone; in zone a, 2 per rack */
 	assert_int_equal(count_on(&w, 1, 5), 4);
 	assert_int_equal(count_on(&w, 1, 4), 2);
@@ -1381,10 +1362,8 @@ static void test_sched_spread_skips_branch_without_eligible_node(void **state)
 	add_node(&w, 2, &b);
 	add_node(&w, 3, &b);
 	add_service(&w, 1, &o);
-	for (uint64_t i = 0; i < 3; i++)
-		add_pending(&w, 100 + i, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, NULL), 3);
+	add_pendings(&w, 100, 3, 1);
+	assert_int_equal(commit_sched(&w, NULL), 3);
 	assert_int_equal(count_on(&w, 1, 1), 0);
 	assert_int_equal(count_on(&w, 1, 2), 2);
 	assert_int_equal(count_on(&w, 1, 3), 1);
@@ -1412,8 +1391,7 @@ static void test_sched_global_task_pinned_to_its_node(void **state)
 	add_task_full(&w, 100, 1, 2, ST_RUNNING, ST_PENDING, NULL);
 	add_task_full(&w, 101, 1, 3, ST_RUNNING, ST_PENDING, NULL);
 	add_task_full(&w, 102, 1, 4, ST_RUNNING, ST_PENDING, NULL);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, &st), 3);
+	assert_int_equal(commit_sched(&w, &st), 3);
 	assert_int_equal(st.assigned_count, 1);
 	assert_int_equal(st.unplaceable_count, 2);
 	assert_int_equal(node_of(&w, 100), 2);
@@ -1449,8 +1427,7 @@ static void test_sched_pinned_tasks_of_every_service_go_first(void **state)
 	add_service(&w, 2, &glob);
 	add_pending(&w, 100, 1);
 	add_task_full(&w, 200, 2, 1, ST_RUNNING, ST_PENDING, NULL);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, &st), 2);
+	assert_int_equal(commit_sched(&w, &st), 2);
 	assert_int_equal(st.assigned_count, 1);
 	assert_int_equal(st.groups_count, 2);
 	assert_int_equal(state_of(&w, 200), ST_ASSIGNED);
@@ -1477,8 +1454,7 @@ static void test_sched_pinned_placements_count_for_the_second_sweep(void **state
 	add_task_full(&w, 50, 2, 2, ST_RUNNING, ST_RUNNING, NULL);
 	add_task_full(&w, 100, 1, 1, ST_RUNNING, ST_PENDING, NULL); /* pinned */
 	add_pending(&w, 101, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, &st), 2);
+	assert_int_equal(commit_sched(&w, &st), 2);
 	assert_int_equal(st.groups_count, 1);
 	assert_int_equal(node_of(&w, 100), 1);
 	assert_int_equal(state_of(&w, 100), ST_ASSIGNED);
@@ -1704,8 +1680,7 @@ static void test_sched_writes_nothing_when_reason_unchanged(void **state)
 	add_service(&w, 1, NULL);
 	add_pending(&w, 100, 1);
 	add_pending(&w, 101, 1);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, &st), 2);
+	assert_int_equal(commit_sched(&w, &st), 2);
 	assert_int_equal(st.reasons_written, 2);
 
 	store_batch_init(&out);
@@ -1719,8 +1694,7 @@ static void test_sched_writes_nothing_when_reason_unchanged(void **state)
 
 	/* a second drained node changes the reason: written again */
 	add_node(&w, 2, &drain);
-	world_commit(&w);
-	assert_int_equal(sched_once(&w, &st), 2);
+	assert_int_equal(commit_sched(&w, &st), 2);
 	assert_string_equal(message_of(&w, 100),
 			    "no suitable node (2 nodes not available for new tasks)");
 	world_free(&w);
@@ -1833,8 +1807,7 @@ static void test_sched_step_stops_when_bytes_run_out(void **state)
 	world_init(&w);
 	add_node(&w, 1, NULL);
 	add_service(&w, 1, NULL);
-	for (uint64_t i = 0; i < 3; i++)
-		add_pending(&w, 100 + i, 1);
+	add_pendings(&w, 100, 3, 1);
 	world_commit(&w);
 	store_batch_init(&out);
 	out.placements = true;

@@ -185,15 +185,22 @@ static void run_until(struct ctx *t, const int *calls)
 	assert_int_equal(*calls, 1);
 }
 
+/* Does op on ctl (node's env) and runs until its callback ran, once: d
+ * holds the answer. */
+static void op_wait(struct ctx *t, uint32_t node, struct env_ctl *ctl, enum env_ctl_op op,
+		    struct done *d)
+{
+	assert_int_equal(do_op(t, node, ctl, op, d), 0);
+	run_until(t, &d->calls);
+}
+
 /* Prepares and starts ctl's container; returns when it runs. */
 static void prepare_start(struct ctx *t, uint32_t node, struct env_ctl *ctl)
 {
 	struct done d;
-	assert_int_equal(do_op(t, node, ctl, ENV_CTL_PREPARE, &d), 0);
-	run_until(t, &d.calls);
+	op_wait(t, node, ctl, ENV_CTL_PREPARE, &d);
 	assert_int_equal(d.status, 0);
-	assert_int_equal(do_op(t, node, ctl, ENV_CTL_START, &d), 0);
-	run_until(t, &d.calls);
+	op_wait(t, node, ctl, ENV_CTL_START, &d);
 	assert_int_equal(d.status, 0);
 	assert_int_equal(d.state, ENV_CTL_RUNNING);
 }
@@ -210,16 +217,14 @@ static void test_simexec_lifecycle_prepare_start_wait_shutdown_remove(void **sta
 	ctx_init(&t, 1, 1);
 	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
 
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_PREPARE, &d);
 	assert_int_equal(d.status, 0);
 	assert_int_equal(d.state, ENV_CTL_CREATED);
 	assert_int_equal(d.done_us - d.called_us, SIMEXEC_PREPARE_US);
 	assert_int_equal(simexec_count(t.x), 1);
 	assert_int_equal(simexec_running(t.x, "web", -1), 0);
 
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_START, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_START, &d);
 	assert_int_equal(d.status, 0);
 	assert_int_equal(d.state, ENV_CTL_RUNNING);
 	assert_in_range(d.done_us - d.called_us, SIMEXEC_START_MIN_US,
@@ -231,8 +236,7 @@ static void test_simexec_lifecycle_prepare_start_wait_shutdown_remove(void **sta
 	run_for(&t, 30 * S);
 	assert_int_equal(wait.calls, 0);
 
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d);
 	assert_int_equal(d.status, 0);
 	assert_int_equal(d.state, ENV_CTL_EXITED);
 	assert_int_equal(d.exit_code, SIMEXEC_EXIT_STOPPED);
@@ -244,14 +248,12 @@ static void test_simexec_lifecycle_prepare_start_wait_shutdown_remove(void **sta
 	assert_int_equal(wait.done_us, d.done_us);
 	assert_int_equal(simexec_running(t.x, "web", -1), 0);
 
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_REMOVE, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_REMOVE, &d);
 	assert_int_equal(d.status, 0);
 	assert_int_equal(d.state, ENV_CTL_ABSENT);
 	assert_int_equal(simexec_count(t.x), 0);
 
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_INSPECT, &d);
 	assert_int_equal(d.status, 0);
 	assert_int_equal(d.state, ENV_CTL_ABSENT);
 
@@ -349,8 +351,7 @@ static void test_simexec_logs_are_deterministic_lines_after_cursors(void **state
 	assert_true(g.first_ns > out_ns);
 	do_logs(&t, 0, &g, "nosuch", 0, 0, false, 0);
 	assert_int_equal(g.count, 0);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d);
 	do_logs(&t, 0, &g, "tl1", 0, 0, false, 0);
 	assert_int_equal(g.count, 0);
 	world_free(t.w);
@@ -434,8 +435,7 @@ static void test_simexec_shutdown_past_stop_timeout_kills_with_137(void **state)
 	ctx_init(&t, 4, 1);
 	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10);
 	prepare_start(&t, 0, ctl);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d);
 	assert_int_equal(d.state, ENV_CTL_EXITED);
 	assert_int_equal(d.exit_code, SIMEXEC_EXIT_KILLED);
 	assert_int_equal(d.done_us - d.called_us, 10 * MS);
@@ -450,11 +450,9 @@ static void test_simexec_remove_while_waiting_on_created_fails_the_wait(void **s
 
 	ctx_init(&t, 5, 1);
 	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_PREPARE, &d);
 	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_REMOVE, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_REMOVE, &d);
 	assert_int_equal(wait.calls, 1);
 	assert_int_equal(wait.status, CS_EEXEC);
 	assert_int_equal(wait.state, ENV_CTL_ABSENT);
@@ -474,8 +472,7 @@ static void test_simexec_pull_failure_gives_eexec_and_docker_message(void **stat
 	ctx_init(&t, 6, 1);
 	assert_int_equal(simexec_image(t.x, "bad:1", true, 0, 0, false, 0, 0, 0), 0);
 	ctl = open_task(&t, 0, "t1", "web", 1, "bad:1", 10000);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_PREPARE, &d);
 	assert_int_equal(d.status, CS_EEXEC);
 	assert_non_null(strstr(d.message, "pull access denied for bad:1"));
 	assert_int_equal(d.state, ENV_CTL_ABSENT);
@@ -506,8 +503,7 @@ static void test_simexec_image_names_of_one_image_are_one(void **state)
 		snprintf(id, sizeof id, "s%zu", i);
 		ctl = open_task(&t, 0, id, "web", (uint64_t)i + 1, same[i], 10000);
 		memset(&d, 0, sizeof d);
-		assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
-		run_until(&t, &d.calls);
+		op_wait(&t, 0, ctl, ENV_CTL_PREPARE, &d);
 		assert_int_equal(d.status, CS_EEXEC);
 	}
 	for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
@@ -515,8 +511,7 @@ static void test_simexec_image_names_of_one_image_are_one(void **state)
 		snprintf(id, sizeof id, "o%zu", i);
 		ctl = open_task(&t, 0, id, "web", (uint64_t)i + 10, other[i], 10000);
 		memset(&d, 0, sizeof d);
-		assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
-		run_until(&t, &d.calls);
+		op_wait(&t, 0, ctl, ENV_CTL_PREPARE, &d);
 		assert_int_equal(d.status, 0);
 	}
 	world_free(t.w);
@@ -536,10 +531,8 @@ static void test_simexec_start_latency_within_configured_range(void **state)
 		struct env_ctl *ctl;
 		snprintf(task, sizeof task, "t%02d", i);
 		ctl = open_task(&t, 0, task, "web", (uint64_t)i + 1, "fast", 10000);
-		assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
-		run_until(&t, &d.calls);
-		assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_START, &d), 0);
-		run_until(&t, &d.calls);
+		op_wait(&t, 0, ctl, ENV_CTL_PREPARE, &d);
+		op_wait(&t, 0, ctl, ENV_CTL_START, &d);
 		assert_int_equal(d.state, ENV_CTL_RUNNING);
 		if (d.done_us - d.called_us < lo)
 			lo = d.done_us - d.called_us;
@@ -566,15 +559,13 @@ static void test_simexec_exit_after_configured_time_with_code(void **state)
 	ctl = open_task(&t, 0, "t1", "batch", 1, "job", 10000);
 	prepare_start(&t, 0, ctl);
 	assert_int_equal(simexec_running(t.x, "batch", -1), 1);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
-	run_until(&t, &wait.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_WAIT, &wait);
 	assert_int_equal(wait.status, 0);
 	assert_int_equal(wait.state, ENV_CTL_EXITED);
 	assert_int_equal(wait.exit_code, 3);
 	assert_in_range(wait.done_us - wait.called_us, 2 * S, 3 * S);
 	assert_int_equal(simexec_running(t.x, "batch", -1), 0);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_INSPECT, &d);
 	assert_int_equal(d.state, ENV_CTL_EXITED);
 	assert_int_equal(d.exit_code, 3);
 	world_free(t.w);
@@ -657,12 +648,10 @@ static void test_simexec_process_kill_keeps_container_and_new_controller_adopts(
 	assert_int_equal(l.found[0].state, ENV_CTL_RUNNING);
 
 	ctl = open_task(&t, 0, "t1", "web", 1, "long", 10000);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_INSPECT, &d);
 	assert_int_equal(d.status, 0);
 	assert_int_equal(d.state, ENV_CTL_RUNNING);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_WAIT, &d);
 	assert_int_equal(d.state, ENV_CTL_EXITED);
 	assert_int_equal(d.exit_code, 7);
 	assert_int_equal(d.done_us, started_us + 10 * S); /* its schedule held */
@@ -679,8 +668,7 @@ static void test_simexec_start_in_flight_completes_after_process_kill(void **sta
 
 	ctx_init(&t, 12, 1);
 	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_PREPARE, &d);
 	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_START, &d), 0);
 	assert_int_equal(world_node_kill(t.w, 0, false, false), 0);
 	run_for(&t, 2 * S);
@@ -700,8 +688,7 @@ static void test_simexec_machine_kill_makes_its_containers_gone(void **state)
 	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
 	prepare_start(&t, 0, ctl);
 	ctl2 = open_task(&t, 0, "t2", "web", 2, "nginx", 10000);
-	assert_int_equal(do_op(&t, 0, ctl2, ENV_CTL_PREPARE, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl2, ENV_CTL_PREPARE, &d);
 	other = open_task(&t, 1, "t3", "web", 3, "nginx", 10000);
 	prepare_start(&t, 1, other);
 	assert_int_equal(do_op(&t, 0, ctl2, ENV_CTL_START, &starting), 0);
@@ -720,8 +707,7 @@ static void test_simexec_machine_kill_makes_its_containers_gone(void **state)
 	run_until(&t, &l.calls);
 	assert_int_equal(l.count, 0);
 	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_INSPECT, &d);
 	assert_int_equal(d.state, ENV_CTL_ABSENT);
 	assert_int_equal(simexec_running(t.x, "web", 1), 1);
 	world_free(t.w);
@@ -752,8 +738,7 @@ static void test_simexec_close_cancels_pending_requests_without_callbacks(void *
 
 	ctx_init(&t, 15, 1);
 	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_PREPARE, &d);
 	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_START, &start), 0);
 	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
 	do_close(&t, 0, ctl, &c);
@@ -805,8 +790,7 @@ static void test_simexec_list_is_in_task_id_order_per_node(void **state)
 		struct env_ctl *ctl;
 		snprintf(svc, sizeof svc, "s%zu", i);
 		ctl = open_task(&t, 0, tasks[i], svc, 1, "nginx", 10000);
-		assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
-		run_until(&t, &d.calls);
+		op_wait(&t, 0, ctl, ENV_CTL_PREPARE, &d);
 	}
 	prepare_start(&t, 1, open_task(&t, 1, "t0", "s9", 1, "nginx", 10000));
 	assert_int_equal(do_list(&t, 0, &l), 0);
@@ -841,8 +825,7 @@ static void test_simexec_running_counts_by_service_and_node(void **state)
 	prepare_start(&t, 1, open_task(&t, 1, "a3", "web", 3, "nginx", 10000));
 	prepare_start(&t, 1, open_task(&t, 1, "b1", "db", 1, "nginx", 10000));
 	created = open_task(&t, 2, "a4", "web", 4, "nginx", 10000);
-	assert_int_equal(do_op(&t, 2, created, ENV_CTL_PREPARE, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 2, created, ENV_CTL_PREPARE, &d);
 
 	assert_int_equal(simexec_running(t.x, "web", -1), 3);
 	assert_int_equal(simexec_running(t.x, "web", 0), 2);
@@ -993,8 +976,7 @@ static void test_simexec_mesh_reaches_a_running_task_through_any_node(void **sta
 		SIMEXEC_MESH_REACHES);
 	/* the task stops: a rule still listing it is broken */
 	mesh_declare(&t, 1, "10.0.0.21", false);
-	assert_int_equal(do_op(&t, 1, ctl, ENV_CTL_SHUTDOWN, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 1, ctl, ENV_CTL_SHUTDOWN, &d);
 	assert_int_equal(
 		simexec_mesh_reach(t.x, 0, 8080, ENV_PORT_TCP, &out, got, sizeof got),
 		SIMEXEC_MESH_BROKEN);
@@ -1077,8 +1059,7 @@ static void test_simexec_check_catches_two_running_in_one_slot_unless_allowed(
 	assert_int_equal(simexec_allow_two_per_slot(t.x, "web", false), 0);
 	assert_false(simexec_check(t.x, msg, sizeof msg));
 
-	assert_int_equal(do_op(&t, 0, a, ENV_CTL_SHUTDOWN, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, a, ENV_CTL_SHUTDOWN, &d);
 	assert_true(simexec_check(t.x, msg, sizeof msg));
 	world_free(t.w);
 }
@@ -1103,8 +1084,7 @@ static void test_simexec_tallies_follow_starts_and_stops_in_every_slot(void **st
 	assert_true(simexec_slots_over(t.x));
 	assert_false(simexec_check(t.x, msg, sizeof msg));
 	assert_non_null(strstr(msg, "slot 100"));
-	assert_int_equal(do_op(&t, 0, a, ENV_CTL_SHUTDOWN, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, a, ENV_CTL_SHUTDOWN, &d);
 	assert_false(simexec_slots_over(t.x));
 	assert_true(simexec_check(t.x, msg, sizeof msg));
 
@@ -1116,8 +1096,7 @@ static void test_simexec_tallies_follow_starts_and_stops_in_every_slot(void **st
 	c = open_task(&t, 2, "far-b", "api", far, "nginx", 10000);
 	prepare_start(&t, 2, c);
 	assert_true(simexec_slots_over(t.x));
-	assert_int_equal(do_op(&t, 2, c, ENV_CTL_SHUTDOWN, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 2, c, ENV_CTL_SHUTDOWN, &d);
 	assert_true(simexec_slots_over(t.x)); /* web's slot 100 still */
 	assert_false(simexec_check(t.x, msg, sizeof msg));
 	assert_null(strstr(msg, "api"));
@@ -1129,11 +1108,9 @@ static void test_simexec_tallies_follow_starts_and_stops_in_every_slot(void **st
 	f = open_task(&t, 1, "twice", "db", 0, "nginx", 10000);
 	prepare_start(&t, 1, f);
 	assert_true(simexec_tasks_twice(t.x));
-	assert_int_equal(do_op(&t, 1, f, ENV_CTL_SHUTDOWN, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 1, f, ENV_CTL_SHUTDOWN, &d);
 	assert_false(simexec_tasks_twice(t.x));
-	assert_int_equal(do_op(&t, 0, e, ENV_CTL_SHUTDOWN, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, e, ENV_CTL_SHUTDOWN, &d);
 	assert_false(simexec_tasks_twice(t.x));
 	world_free(t.w);
 }
@@ -1167,8 +1144,7 @@ static void test_simexec_finds_each_container_among_thousands_after_removals(voi
 	for (size_t i = 0; i < N; i++)
 		assert_int_equal(d[i].status, 0);
 	twin = open_task(&t, 1, "t00000", "web", 1, "nginx", 10000); /* t00000 is on w0 */
-	assert_int_equal(do_op(&t, 1, twin, ENV_CTL_PREPARE, &e), 0);
-	run_until(&t, &e.calls);
+	op_wait(&t, 1, twin, ENV_CTL_PREPARE, &e);
 	assert_int_equal(e.status, 0);
 	/* remove two of every three (runs of neighbours in the hash) */
 	for (size_t i = 0; i < N; i++)
@@ -1190,8 +1166,7 @@ static void test_simexec_finds_each_container_among_thousands_after_removals(voi
 		assert_int_equal(d[i].state,
 				 i % 3 == 1 ? ENV_CTL_CREATED : ENV_CTL_ABSENT);
 	}
-	assert_int_equal(do_op(&t, 1, twin, ENV_CTL_INSPECT, &e), 0);
-	run_until(&t, &e.calls);
+	op_wait(&t, 1, twin, ENV_CTL_INSPECT, &e);
 	assert_int_equal(e.status, 0);
 	assert_int_equal(e.state, ENV_CTL_CREATED);
 	free(ctl);
@@ -1260,8 +1235,7 @@ static void test_simexec_start_fail_image_fails_start_container_stays_created(
 	assert_int_equal(simexec_image_faults(t.x, "never-configured", true, false),
 			 CS_ENOENT);
 	ctl = open_task(&t, 0, "t1", "web", 1, "broken", 10000);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_PREPARE, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_PREPARE, &d);
 	assert_int_equal(d.status, 0);
 	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_START, &d), 0);
 	assert_int_equal(d.calls, 0);
@@ -1273,8 +1247,7 @@ static void test_simexec_start_fail_image_fails_start_container_stays_created(
 	assert_int_equal(simexec_running(t.x, NULL, -1), 0);
 	/* `image broken` again: the fault is reset, the start works */
 	assert_int_equal(simexec_image(t.x, "broken", false, 0, 0, false, 0, 0, 0), 0);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_START, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_START, &d);
 	assert_int_equal(d.status, 0);
 	assert_int_equal(d.state, ENV_CTL_RUNNING);
 	world_free(t.w);
@@ -1291,8 +1264,7 @@ static void test_simexec_stop_ignore_is_killed_at_the_stop_timeout(void **state)
 	assert_int_equal(simexec_image_faults(t.x, "stubborn", false, true), 0);
 	ctl = open_task(&t, 0, "t1", "web", 1, "stubborn", 10000);
 	prepare_start(&t, 0, ctl);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d);
 	assert_int_equal(d.status, 0);
 	assert_int_equal(d.state, ENV_CTL_EXITED);
 	assert_int_equal(d.exit_code, SIMEXEC_EXIT_KILLED);
@@ -1322,8 +1294,7 @@ static void test_simexec_runtime_fail_fails_listed_calls_until_its_end(void **st
 	run_until(&t, &d.calls);
 	assert_int_equal(d.status, CS_EEXEC);
 	assert_non_null(strstr(d.message, "Cannot connect to the Docker daemon"));
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_TERMINATE, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_TERMINATE, &d);
 	assert_int_equal(d.status, CS_EEXEC);
 	assert_int_equal(simexec_running(t.x, "web", 0), 1); /* untouched */
 	assert_int_equal(do_list(&t, 0, &l), 0);
@@ -1334,14 +1305,12 @@ static void test_simexec_runtime_fail_fails_listed_calls_until_its_end(void **st
 	assert_int_equal(do_list(&t, 1, &l), 0); /* another node's daemon */
 	run_until(&t, &l.calls);
 	assert_int_equal(l.status, 0);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_INSPECT, &d);
 	assert_int_equal(d.status, 0);
 	assert_int_equal(d.state, ENV_CTL_RUNNING);
 	run_for(&t, 10 * S);
 	assert_false(simexec_runtime_faulted(t.x, 0));
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d);
 	assert_int_equal(d.status, 0);
 	assert_int_equal(d.exit_code, SIMEXEC_EXIT_STOPPED);
 	assert_int_equal(simexec_runtime_fail(t.x, 0, 0, UINT64_MAX), CS_EINVAL);
@@ -1367,8 +1336,7 @@ static void test_simexec_runtime_fail_wait_fails_waits_in_flight(void **state)
 	run_until(&t, &wait.calls);
 	assert_int_equal(wait.status, CS_EEXEC);
 	assert_int_equal(wait.state, ENV_CTL_RUNNING);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
-	run_until(&t, &wait.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_WAIT, &wait);
 	assert_int_equal(wait.status, CS_EEXEC);
 	assert_int_equal(simexec_running(t.x, "web", 0), 1);
 	assert_int_equal(simexec_runtime_healthy_from(t.x, 0), UINT64_MAX);
@@ -1378,8 +1346,7 @@ static void test_simexec_runtime_fail_wait_fails_waits_in_flight(void **state)
 	assert_false(simexec_runtime_faulted(t.x, 0));
 	assert_int_equal(simexec_runtime_healthy_from(t.x, 0), world_now_us(t.w));
 	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_SHUTDOWN, &d);
 	run_until(&t, &wait.calls);
 	assert_int_equal(wait.status, 0);
 	assert_int_equal(wait.exit_code, SIMEXEC_EXIT_STOPPED);
@@ -1398,8 +1365,7 @@ static void test_simexec_runtime_restart_keep_fails_calls_keeps_containers(void 
 	ctl = open_task(&t, 0, "t1", "web", 1, "nginx", 10000);
 	prepare_start(&t, 0, ctl);
 	ctl2 = open_task(&t, 0, "t2", "web", 2, "nginx", 10000);
-	assert_int_equal(do_op(&t, 0, ctl2, ENV_CTL_PREPARE, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl2, ENV_CTL_PREPARE, &d);
 	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
 	assert_int_equal(do_op(&t, 0, ctl2, ENV_CTL_START, &start), 0);
 	assert_int_equal(simexec_runtime_restart(t.x, 0, false, 2 * S), 0);
@@ -1410,14 +1376,12 @@ static void test_simexec_runtime_restart_keep_fails_calls_keeps_containers(void 
 	assert_int_equal(start.calls, 1);
 	assert_int_equal(start.status, CS_EEXEC);
 	assert_true(simexec_runtime_faulted(t.x, 0));
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_INSPECT, &d);
 	assert_int_equal(d.status, CS_EEXEC);
 	assert_int_equal(simexec_running(t.x, "web", 0), 1);
 	run_for(&t, 2 * S);
 	assert_false(simexec_runtime_faulted(t.x, 0));
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_INSPECT, &d);
 	assert_int_equal(d.status, 0);
 	assert_int_equal(d.state, ENV_CTL_RUNNING);
 	world_free(t.w);
@@ -1442,12 +1406,10 @@ static void test_simexec_runtime_restart_lose_stops_every_container(void **state
 	run_until(&t, &wait.calls);
 	assert_int_equal(wait.status, CS_EEXEC);
 	run_for(&t, 1 * S);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_WAIT, &wait), 0);
-	run_until(&t, &wait.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_WAIT, &wait);
 	assert_int_equal(wait.status, 0);
 	assert_int_equal(wait.exit_code, SIMEXEC_EXIT_STOPPED);
-	assert_int_equal(do_op(&t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
-	run_until(&t, &d.calls);
+	op_wait(&t, 0, ctl, ENV_CTL_INSPECT, &d);
 	assert_int_equal(d.state, ENV_CTL_EXITED);
 	world_free(t.w);
 }
@@ -1500,8 +1462,7 @@ static struct env_ctl *open_health(struct ctx *t, const char *task, const char *
 static enum env_ctl_health health_now(struct ctx *t, struct env_ctl *ctl)
 {
 	struct done d;
-	assert_int_equal(do_op(t, 0, ctl, ENV_CTL_INSPECT, &d), 0);
-	run_until(t, &d.calls);
+	op_wait(t, 0, ctl, ENV_CTL_INSPECT, &d);
 	assert_int_equal(d.status, 0);
 	assert_int_equal(d.state, ENV_CTL_RUNNING);
 	return d.health;

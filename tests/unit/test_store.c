@@ -1507,6 +1507,17 @@ static struct store *pi_sample(void)
 	return s;
 }
 
+/* Restores into `to` a snapshot of `from` (what a follower installs). */
+static void restore_from(struct store *to, const struct store *from)
+{
+	uint8_t *snap;
+	size_t len;
+
+	assert_int_equal(store_snapshot(from, &snap, &len), 0);
+	assert_int_equal(store_restore(to, snap, len, 0), 0);
+	free(snap);
+}
+
 /* Adds the full UPDATE the scheduler wrote before issue 18 (sched_write's
  * placement: a copy of the stored task, node, a fresh status) for task id
  * of s at version (0: the stored one). */
@@ -1580,6 +1591,19 @@ static void pi_same(const struct store *a, const struct store *b)
 	}
 }
 
+/* Applies the full path's batch bf to f and the compact path's bc to c,
+ * both at *index (then moved to the next) and time_ms; both must answer
+ * want, and leave the two stores the same (pi_same). */
+static void pi_apply_both(struct store *f, struct store_batch *bf, struct store *c,
+			  struct store_batch *bc, uint64_t *index, uint64_t time_ms,
+			  int want)
+{
+	assert_int_equal(apply_at(f, bf, *index, time_ms), want);
+	assert_int_equal(apply_at(c, bc, *index, time_ms), want);
+	(*index)++;
+	pi_same(f, c);
+}
+
 /* The compact placement (issue 18) leaves the store the full update leaves:
  * placed tasks (moved in the node index, or on their node already), stamped
  * alike, their status fresh; every refusal the same verdict with nothing
@@ -1613,10 +1637,7 @@ static void test_store_placement_equals_full_update(void **state)
 	pi_compact(c, &bc, 202, 11, 0, 1500, "");
 	pi_compact(c, &bc, 205, 7, 0, 1500, "assigned");
 	assert_true(store_batch_bytes(&bc) * 2 < store_batch_bytes(&bf));
-	assert_int_equal(apply_at(f, &bf, index, 2000), 0);
-	assert_int_equal(apply_at(c, &bc, index, 2000), 0);
-	index++;
-	pi_same(f, c);
+	pi_apply_both(f, &bf, c, &bc, &index, 2000, 0);
 	pi_seen_equal_free(&wf, &wc);
 	/* in place: the stored object is the one it was */
 	assert_ptr_equal(store_task_get(c, 200), before);
@@ -1637,10 +1658,7 @@ static void test_store_placement_equals_full_update(void **state)
 	store_batch_init(&bc);
 	pi_full(f, &bf, 203, 9, 0, 0, "assigned");
 	pi_compact(c, &bc, 203, 9, 0, 0, "assigned");
-	assert_int_equal(apply_at(f, &bf, index, 0), 0);
-	assert_int_equal(apply_at(c, &bc, index, 0), 0);
-	index++;
-	pi_same(f, c);
+	pi_apply_both(f, &bf, c, &bc, &index, 0, 0);
 	pi_seen_equal_free(&wf, &wc);
 	assert_int_equal(store_task_get(c, 203)->updated_ms, 1000);
 
@@ -1652,10 +1670,7 @@ static void test_store_placement_equals_full_update(void **state)
 	pi_full(f, &bf, 200, 11, 1, 2500, "assigned");
 	pi_compact(c, &bc, 204, 9, 0, 2500, "assigned");
 	pi_compact(c, &bc, 200, 11, 1, 2500, "assigned");
-	assert_int_equal(apply_at(f, &bf, index, 3000), CS_EVERSION);
-	assert_int_equal(apply_at(c, &bc, index, 3000), CS_EVERSION);
-	index++;
-	pi_same(f, c);
+	pi_apply_both(f, &bf, c, &bc, &index, 3000, CS_EVERSION);
 	assert_int_equal(wc.count, 0);
 
 	/* refused: the task deleted meanwhile */
@@ -1675,10 +1690,7 @@ static void test_store_placement_equals_full_update(void **state)
 	store_batch_init(&bc);
 	pi_full(f, &bf, 204, 9, 1, 3500, "assigned");
 	pi_compact(c, &bc, 204, 9, 1, 3500, "assigned");
-	assert_int_equal(apply_at(f, &bf, index, 4000), CS_ENOENT);
-	assert_int_equal(apply_at(c, &bc, index, 4000), CS_ENOENT);
-	index++;
-	pi_same(f, c);
+	pi_apply_both(f, &bf, c, &bc, &index, 4000, CS_ENOENT);
 	assert_int_equal(wc.count, 0);
 
 	/* refused: one task twice in a batch (two placements; a placement
@@ -1706,11 +1718,7 @@ static void test_store_placement_equals_full_update(void **state)
 	 * go on alike */
 	{
 		struct store *r = store_new();
-		uint8_t *snap;
-		size_t len;
-		assert_int_equal(store_snapshot(c, &snap, &len), 0);
-		assert_int_equal(store_restore(r, snap, len, 0), 0);
-		free(snap);
+		restore_from(r, c);
 		pi_same(c, r);
 		store_batch_init(&bc);
 		pi_compact(c, &bc, 200, 3, 0, 6000, "assigned");
@@ -2003,10 +2011,7 @@ static void test_store_status_report_equals_full_update(void **state)
 						   0, "exit 3"),
 			 0);
 	assert_true(store_batch_bytes(&bc) * 2 < store_batch_bytes(&bf));
-	assert_int_equal(apply_at(f, &bf, index, 3000), 0);
-	assert_int_equal(apply_at(c, &bc, index, 3000), 0);
-	index++;
-	pi_same(f, c);
+	pi_apply_both(f, &bf, c, &bc, &index, 3000, 0);
 	pi_seen_equal_free(&wf, &wc);
 	assert_ptr_equal(store_task_get(c, 205), before); /* in place */
 	assert_int_equal(before->started_ms, 1);
@@ -2037,10 +2042,7 @@ static void test_store_status_report_equals_full_update(void **state)
 						   CS__TASK_STATE__TASK_STATE_RUNNING, 0,
 						   3100, "gone"),
 			 0);
-	assert_int_equal(apply_at(f, &bf, index, 4000), 0);
-	assert_int_equal(apply_at(c, &bc, index, 4000), 0);
-	index++;
-	pi_same(f, c);
+	pi_apply_both(f, &bf, c, &bc, &index, 4000, 0);
 	pi_seen_equal_free(&wf, &wc);
 
 	/* two writes made from one read, applied in turn: the full update's
@@ -2112,8 +2114,6 @@ static void test_store_placements_share_their_message(void **state)
 	Cs__Task del = CS__TASK__INIT;
 	static const char *const texts[] = {"m1", "m2", "m3", "m4", "m5", "m6"};
 	uint64_t index = 2;
-	uint8_t *snap;
-	size_t len;
 
 	(void)state;
 	store_batch_init(&b);
@@ -2154,9 +2154,7 @@ static void test_store_placements_share_their_message(void **state)
 			     store_task_get(c, 204)->status->message);
 
 	/* a snapshot holds the texts; the restored store goes on alike */
-	assert_int_equal(store_snapshot(c, &snap, &len), 0);
-	assert_int_equal(store_restore(r, snap, len, 0), 0);
-	free(snap);
+	restore_from(r, c);
 	pi_same(c, r);
 	store_batch_init(&b);
 	pi_compact(c, &b, 202, 9, 0, 5000, "assigned");
@@ -2167,9 +2165,7 @@ static void test_store_placements_share_their_message(void **state)
 	pi_same(c, r);
 	/* a restore over a store that shares texts: its tasks go, its texts
 	 * stay shared with what it places next */
-	assert_int_equal(store_snapshot(r, &snap, &len), 0);
-	assert_int_equal(store_restore(c, snap, len, 0), 0);
-	free(snap);
+	restore_from(c, r);
 	pi_same(c, r);
 	store_free(c);
 	store_free(r);

@@ -156,6 +156,16 @@ static struct uvenv *open_env(uv_loop_t *loop, const char *dir, const char *list
 			    (struct uvenv_cfg){.log_out = log, .frame_max = frame_max});
 }
 
+/* Opens an env as open_env does, listening on a loopback port of the
+ * kernel's choosing, in a new temporary state dir: dir (size bytes) gets
+ * its path. */
+static struct uvenv *open_tmp_env(uv_loop_t *loop, char *dir, size_t size, FILE *log,
+				  size_t frame_max)
+{
+	make_tmpdir(dir, size);
+	return open_env(loop, dir, "127.0.0.1:0", log, frame_max);
+}
+
 /* Closes u and runs the loop until its close callbacks ran (other envs on
  * the loop keep it alive, so not until it is empty). */
 static void close_env(uv_loop_t *loop, struct uvenv *u)
@@ -187,6 +197,17 @@ static void loop_done(uv_loop_t *loop)
 {
 	uv_run(loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(loop), 0);
+}
+
+/* Ends a test: closes each uvenv of envs (NULL-terminated), runs the loop
+ * dry and closes it, then removes each state dir of dirs (NULL-terminated). */
+static void teardown(uv_loop_t *loop, struct uvenv *const *envs, const char *const *dirs)
+{
+	for (; *envs; envs++)
+		close_env(loop, *envs);
+	loop_done(loop);
+	for (; *dirs; dirs++)
+		rm_tree(*dirs);
 }
 
 static void guard_fired(uv_timer_t *t)
@@ -490,10 +511,9 @@ static void test_uvenv_two_envs_exchange_1000_frames_in_order(void **state)
 	struct rx ra, rb;
 	struct env *ea, *eb;
 
-	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
 	b = open_env(&loop, dir_b, "localhost:0", NULL, 0);
 	ea = uvenv_env(a);
 	eb = uvenv_env(b);
@@ -519,11 +539,8 @@ static void test_uvenv_two_envs_exchange_1000_frames_in_order(void **state)
 	assert_string_equal(ra.from, uvenv_addr(b));
 	assert_int_equal(ra.ups, 1); /* a's connection to b came up once */
 	assert_string_equal(ra.peer, uvenv_addr(b));
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 }
 
 static void test_uvenv_oversized_frame_closes_only_that_connection(void **state)
@@ -538,12 +555,10 @@ static void test_uvenv_oversized_frame_closes_only_that_connection(void **state)
 	struct traw t;
 	const char hello[] = "CSW19.9.9.9:1";
 
-	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", log.f, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, log.f, 0);
 	eb = uvenv_env(b);
 	rx_init(&rb);
 	eb->ops->listen(eb, rx_recv, NULL, &rb);
@@ -566,12 +581,9 @@ static void test_uvenv_oversized_frame_closes_only_that_connection(void **state)
 	assert_true(run_until(&loop, rx_has_want, &rb, 5000));
 	assert_string_equal(rb.from, uvenv_addr(a));
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
 }
 
 static void test_uvenv_garbage_without_hello_is_rejected(void **state)
@@ -589,12 +601,10 @@ static void test_uvenv_garbage_without_hello_is_rejected(void **state)
 	const char magic[] = "XXXX1.2.3.4:5";
 	const char bad_addr[] = "CSW1a\x01";
 
-	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", log.f, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, log.f, 0);
 	eb = uvenv_env(b);
 	rx_init(&rb);
 	eb->ops->listen(eb, rx_recv, NULL, &rb);
@@ -640,12 +650,9 @@ static void test_uvenv_garbage_without_hello_is_rejected(void **state)
 	rb.want = 1;
 	assert_true(run_until(&loop, rx_has_want, &rb, 5000));
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
 }
 
 /* A connection that never says hello is closed after the hello timeout;
@@ -683,10 +690,8 @@ static void test_uvenv_silent_connection_is_closed_after_hello_timeout(void **st
 	assert_true(traw_open(&quiet));
 	assert_null(strstr(logbuf_text(&log), "from=127.0.0.1:9"));
 	traw_free(&quiet);
-	close_env(&loop, b);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){b, NULL}, (const char *[]){dir, NULL});
 	logbuf_close(&log);
-	rm_tree(dir);
 }
 
 /* Issue 13: a connection that said hello, then began a frame (its header and
@@ -727,10 +732,8 @@ static void test_uvenv_half_sent_frame_is_closed_after_the_frame_deadline(void *
 	assert_true(traw_open(&quiet));
 	assert_null(strstr(logbuf_text(&log), "from=127.0.0.1:9"));
 	traw_free(&quiet);
-	close_env(&loop, b);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){b, NULL}, (const char *[]){dir, NULL});
 	logbuf_close(&log);
-	rm_tree(dir);
 }
 
 #define FLOOD_CONNS	 40
@@ -775,11 +778,10 @@ static void test_uvenv_half_sent_frames_stay_under_the_global_bound(void **state
 
 	assert_non_null(junk);
 	memset(junk, 'j', FLOOD_SENT_BYTES);
-	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
 	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0",
 			 (struct uvenv_cfg){.log_out = log.f,
 					    .in_buffered_bytes_max = FLOOD_BOUND});
@@ -838,12 +840,9 @@ static void test_uvenv_half_sent_frames_stay_under_the_global_bound(void **state
 	for (int i = 0; i < FLOOD_CONNS; i++)
 		traw_free(&fds[i]);
 	free(junk);
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
 }
 
 /* Issue 12, item 10: an accepted connection that went quiet after its
@@ -860,11 +859,10 @@ static void test_uvenv_idle_connection_is_closed_and_redialled(void **state)
 	struct rx rb;
 	struct env *eb;
 
-	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
 	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0",
 			 (struct uvenv_cfg){.log_out = log.f,
 					    .log_level = ENV_LOG_DEBUG,
@@ -883,12 +881,9 @@ static void test_uvenv_idle_connection_is_closed_and_redialled(void **state)
 	assert_int_equal(send_seq(a, uvenv_addr(b), 1, 8), 0);
 	rb.want = 2;
 	assert_true(run_until(&loop, rx_has_want, &rb, 5000));
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
 }
 
 static bool rx_ups_at_least(void *ctx)
@@ -949,11 +944,8 @@ static void test_uvenv_kept_peers_are_connected_without_frames(void **state)
 	assert_int_equal(uvenv_keep_peers(a, addrs, 2), CS_EINVAL);
 	ra.want = ups + 1;
 	assert_true(run_until(&loop, rx_ups_at_least, &ra, 5000));
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 }
 
 /* Issue 12, item 10: the table of peers shrank never, so every address
@@ -1037,10 +1029,8 @@ static void test_uvenv_state_files_are_private(void **state)
 		if ((st.st_mode & 07777) != 0600)
 			fail_msg("%s is %o", files[i], (unsigned)(st.st_mode & 07777));
 	}
-	close_env(&loop, a);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, NULL}, (const char *[]){dir, NULL});
 	umask(old);
-	rm_tree(dir);
 }
 
 /* Frames queued for a peer nobody answers are dropped after their time to
@@ -1096,11 +1086,9 @@ static void test_uvenv_frames_before_listen_are_dropped(void **state)
 	struct rx rb;
 	struct env *eb;
 
-	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, NULL, 0);
 	eb = uvenv_env(b);
 	rx_init(&rb);
 	assert_int_equal(send_seq(a, uvenv_addr(b), 0, 8), 0);
@@ -1111,11 +1099,8 @@ static void test_uvenv_frames_before_listen_are_dropped(void **state)
 	assert_true(run_until(&loop, rx_has_want, &rb, 5000));
 	assert_int_equal(rb.count, 1);
 	assert_int_equal(rb.next_seq, 2); /* frame 1 came, frame 0 did not */
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 }
 
 struct downs_since {
@@ -1139,13 +1124,12 @@ static void test_uvenv_redials_a_peer_that_starts_late(void **state)
 	struct env *ea, *eb;
 	int held;
 
-	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
 	/* a port nobody answers on, held until b takes it */
 	held = hold_port(b_addr);
 
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
 	ea = uvenv_env(a);
 	rx_init(&ra);
 	ea->ops->listen(ea, rx_recv, rx_peer, &ra);
@@ -1193,11 +1177,8 @@ static void test_uvenv_redials_a_peer_that_starts_late(void **state)
 	assert_true(rb.in_order);
 	assert_int_equal(ra.ups, 2);
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 }
 
 static void test_uvenv_send_limits_queue_size_and_addresses(void **state)
@@ -1217,13 +1198,11 @@ static void test_uvenv_send_limits_queue_size_and_addresses(void **state)
 	};
 
 	assert_non_null(big);
-	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, NULL, 0);
 	snprintf(dead, sizeof dead, "%s", uvenv_addr(b));
 	close_env(&loop, b);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
 	ea = uvenv_env(a);
 
 	assert_int_equal(ea->ops->send(ea, dead, big, LIMIT_FRAME_BYTES_MAX + 1),
@@ -1245,11 +1224,9 @@ static void test_uvenv_send_limits_queue_size_and_addresses(void **state)
 	ea = uvenv_env(a);
 	assert_int_equal(ea->ops->send(ea, dead, big, 1025), CS_ELIMIT);
 	assert_int_equal(ea->ops->send(ea, dead, big, 1024), 0);
-	close_env(&loop, a);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 	free(big);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
 }
 
 static void test_uvenv_receiver_frame_limit_closes_connection(void **state)
@@ -1263,12 +1240,10 @@ static void test_uvenv_receiver_frame_limit_closes_connection(void **state)
 	struct env *eb;
 	uint8_t big[600] = {0};
 
-	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", log.f, 256);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, log.f, 256);
 	eb = uvenv_env(b);
 	rx_init(&rb);
 	eb->ops->listen(eb, rx_recv, NULL, &rb);
@@ -1279,12 +1254,9 @@ static void test_uvenv_receiver_frame_limit_closes_connection(void **state)
 	w.needle = "reason=\"frame of 257 bytes over the limit 256\"";
 	assert_true(run_until(&loop, log_has, &w, 5000));
 	assert_int_equal(rb.count, 1);
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
 }
 
 static void test_uvenv_open_rejects_bad_address_and_port_in_use(void **state)
@@ -1295,7 +1267,6 @@ static void test_uvenv_open_rejects_bad_address_and_port_in_use(void **state)
 	struct uvenv *a, *b = NULL;
 	struct sockaddr_in sa;
 
-	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
 
@@ -1322,7 +1293,7 @@ static void test_uvenv_open_rejects_bad_address_and_port_in_use(void **state)
 	assert_null(b);
 	assert_int_equal(dir_entries(dir_b), 0); /* nothing touched */
 
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
 	cfg.listen_addr = uvenv_addr(a);
 	cfg.advertise_addr = NULL;
 	assert_int_equal(uvenv_open(&cfg, &b, err, sizeof err), CS_EADDRINUSE);
@@ -1341,11 +1312,8 @@ static void test_uvenv_open_rejects_bad_address_and_port_in_use(void **state)
 		assert_true(strncmp(uvenv_addr(b), "10.1.2.3:", 9) == 0);
 		assert_true(atoi(colon + 1) > 0);
 	}
-	close_env(&loop, b);
-	close_env(&loop, a);
-	loop_done(&loop);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
+	teardown(&loop, (struct uvenv *[]){b, a, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 }
 
 /* ---------------------------------------------------------------- clock */
@@ -1402,9 +1370,8 @@ static void test_uvenv_timers_fire_in_order_stop_and_repeat(void **state)
 	env_timer_id ids[8], last = 0;
 	ms_t t0;
 
-	make_tmpdir(dir, sizeof dir);
 	uv_loop_init(&loop);
-	u = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
+	u = open_tmp_env(&loop, dir, sizeof dir, NULL, 0);
 	e = uvenv_env(u);
 	t0 = e->ops->now_ms(e);
 	assert_int_equal(e->ops->timer_start(e, 30, 0, tick_cb, &args[0], &ids[0]), 0);
@@ -1434,9 +1401,7 @@ static void test_uvenv_timers_fire_in_order_stop_and_repeat(void **state)
 	/* a timer left armed is closed by uvenv_close */
 	assert_int_equal(e->ops->timer_start(e, 100000, 0, tick_cb, &args[0], &ids[0]),
 			 0);
-	close_env(&loop, u);
-	loop_done(&loop);
-	rm_tree(dir);
+	teardown(&loop, (struct uvenv *[]){u, NULL}, (const char *[]){dir, NULL});
 }
 
 /* ---------------------------------------------------------------- storage */
@@ -1491,9 +1456,7 @@ static void test_uvenv_storage_same_handle_and_survives_reopen(void **state)
 	assert_int_equal(sqlite3_column_int(st, 0), 42);
 	sqlite3_finalize(st);
 	assert_string_equal(uvenv_storage_error(u), "");
-	close_env(&loop, u);
-	loop_done(&loop);
-	rm_tree(dir);
+	teardown(&loop, (struct uvenv *[]){u, NULL}, (const char *[]){dir, NULL});
 }
 
 static void test_uvenv_state_dir_of_another_version_is_refused_untouched(void **state)
@@ -1698,9 +1661,7 @@ static void test_uvenv_storage_opens_after_a_crash_with_wal_left(void **state)
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(st, 0), 7);
 	sqlite3_finalize(st);
-	close_env(&loop, u);
-	loop_done(&loop);
-	rm_tree(dir);
+	teardown(&loop, (struct uvenv *[]){u, NULL}, (const char *[]){dir, NULL});
 }
 
 /* ---------------------------------------------------------------- the rest */
@@ -1741,10 +1702,8 @@ static void test_uvenv_log_lines_are_logfmt_and_filtered(void **state)
 	/* ts=YYYY-MM-DDTHH:MM:SS.mmmZ */
 	assert_int_equal(text[13], 'T');
 	assert_int_equal(text[26], 'Z');
-	close_env(&loop, u);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){u, NULL}, (const char *[]){dir, NULL});
 	logbuf_close(&log);
-	rm_tree(dir);
 }
 
 static void test_uvenv_no_executor_and_random(void **state)
@@ -1758,9 +1717,8 @@ static void test_uvenv_no_executor_and_random(void **state)
 	struct env_ctl_list_req lreq = {0};
 	uint64_t r1, r2;
 
-	make_tmpdir(dir, sizeof dir);
 	uv_loop_init(&loop);
-	u = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
+	u = open_tmp_env(&loop, dir, sizeof dir, NULL, 0);
 	e = uvenv_env(u);
 	assert_int_equal(e->ops->ctl_open(e, &spec, &ctl), CS_ENOTSUP);
 	assert_null(ctl);
@@ -1778,9 +1736,7 @@ static void test_uvenv_no_executor_and_random(void **state)
 				assert_true(seen[i] != seen[j]);
 		}
 	}
-	close_env(&loop, u);
-	loop_done(&loop);
-	rm_tree(dir);
+	teardown(&loop, (struct uvenv *[]){u, NULL}, (const char *[]){dir, NULL});
 }
 
 /* ---------------------------------------------------------------- identity */
@@ -1910,7 +1866,6 @@ static void test_uvenv_sender_is_who_the_certificate_names(void **state)
 	struct env_identity id;
 	int64_t now = time(NULL);
 
-	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
@@ -1918,7 +1873,7 @@ static void test_uvenv_sender_is_who_the_certificate_names(void **state)
 	ca_make(&other_ca, 2, ID_CLUSTER);
 	ca_make(&other_cluster, 3, ID_CLUSTER + 1);
 	pki_digest(ca.cert, ca.cert_len, root);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
 	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0",
 			 (struct uvenv_cfg){.log_out = log.f, .log_level = ENV_LOG_INFO});
 	enroll(a, &ca, ID_CLUSTER, 0xa1, ENV_ROLE_WORKER);
@@ -1982,12 +1937,9 @@ static void test_uvenv_sender_is_who_the_certificate_names(void **state)
 	assert_int_equal(log_count(&log, "msg=\"peer certificate refused\""), 4);
 	assert_int_equal(log_count(&log, "why=\"no certificate\""), 1);
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
 }
 
 /* Issue 13 (a fake manager is detected before anything is sent): a node
@@ -2007,18 +1959,15 @@ static void test_uvenv_client_refuses_a_server_it_does_not_trust(void **state)
 	struct ca ca, other_ca;
 	uint8_t good[ENV_DIGEST_BYTES], bad[ENV_DIGEST_BYTES];
 
-	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
-	make_tmpdir(dir_c, sizeof dir_c);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
 	ca_make(&ca, 1, ID_CLUSTER);
 	ca_make(&other_ca, 2, ID_CLUSTER);
 	pki_digest(ca.cert, ca.cert_len, good);
 	pki_digest(other_ca.cert, other_ca.cert_len, bad);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", log.f, 0);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
-	c = open_env(&loop, dir_c, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, log.f, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, NULL, 0);
+	c = open_tmp_env(&loop, dir_c, sizeof dir_c, NULL, 0);
 	enroll(b, &ca, ID_CLUSTER, 0xb1, ENV_ROLE_MANAGER);
 	enroll(c, &other_ca, ID_CLUSTER, 0xc1, ENV_ROLE_MANAGER);
 	ea = uvenv_env(a);
@@ -2049,14 +1998,9 @@ static void test_uvenv_client_refuses_a_server_it_does_not_trust(void **state)
 	run_until(&loop, never, NULL, 300);
 	assert_int_equal(log_count(&log, "msg=\"peer certificate refused\""), 1);
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	close_env(&loop, c);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, c, NULL},
+		 (const char *[]){dir_a, dir_b, dir_c, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
-	rm_tree(dir_c);
 }
 
 static void rx_count_recv(struct env *env, const char *from, const uint8_t *buf,
@@ -2082,14 +2026,12 @@ static void test_uvenv_node_with_roots_sends_nothing_to_another_ca(void **state)
 	struct ca ca, other_ca;
 	uint32_t got = 0;
 
-	make_tmpdir(dir_b, sizeof dir_b);
-	make_tmpdir(dir_c, sizeof dir_c);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
 	ca_make(&ca, 1, ID_CLUSTER);
 	ca_make(&other_ca, 2, ID_CLUSTER);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", log.f, 0);
-	c = open_env(&loop, dir_c, "127.0.0.1:0", NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, log.f, 0);
+	c = open_tmp_env(&loop, dir_c, sizeof dir_c, NULL, 0);
 	enroll(b, &ca, ID_CLUSTER, 0xb1, ENV_ROLE_MANAGER);
 	ec = uvenv_env(c);
 	ec->ops->listen(ec, rx_count_recv, NULL, &got);
@@ -2112,12 +2054,9 @@ static void test_uvenv_node_with_roots_sends_nothing_to_another_ca(void **state)
 	assert_int_equal(send_seq(b, uvenv_addr(c), 2, 10), 0);
 	assert_true(run_until(&loop, count_at_least_one, &got, 5000));
 
-	close_env(&loop, b);
-	close_env(&loop, c);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){b, c, NULL},
+		 (const char *[]){dir_b, dir_c, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_b);
-	rm_tree(dir_c);
 }
 
 /* Issue 13 (renewal, nothing restarts): a node that installs a new
@@ -2138,14 +2077,11 @@ static void test_uvenv_renewal_redials_and_files_private(void **state)
 	struct stat st;
 	mode_t old = umask(0);
 
-	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
-	make_tmpdir(dir_c, sizeof dir_c);
 	uv_loop_init(&loop);
 	ca_make(&ca, 1, ID_CLUSTER);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
-	c = open_env(&loop, dir_c, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, NULL, 0);
+	c = open_tmp_env(&loop, dir_c, sizeof dir_c, NULL, 0);
 	ea = uvenv_env(a);
 	eb = uvenv_env(b);
 	ec = uvenv_env(c);
@@ -2192,14 +2128,9 @@ static void test_uvenv_renewal_redials_and_files_private(void **state)
 	snprintf(path, sizeof path, "%s/tls/pending.key", dir_a);
 	assert_int_equal(stat(path, &st), -1);
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	close_env(&loop, c);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, c, NULL},
+		 (const char *[]){dir_a, dir_b, dir_c, NULL});
 	umask(old);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
-	rm_tree(dir_c);
 }
 
 /* The identity survives a restart; a node.crt that is not node.key's
@@ -2219,10 +2150,9 @@ static void test_uvenv_identity_files_checked_at_open(void **state)
 	size_t key_len, pend_len;
 	int64_t now = time(NULL);
 
-	make_tmpdir(dir, sizeof dir);
 	uv_loop_init(&loop);
 	ca_make(&ca, 1, ID_CLUSTER);
-	a = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir, sizeof dir, NULL, 0);
 	ea = uvenv_env(a);
 	assert_int_equal(ea->ops->pki_info(ea, &(struct env_blob){NULL, 0}, &id),
 			 CS_ENOENT);
@@ -2294,21 +2224,17 @@ static void test_uvenv_wall_clock(void **state)
 	uint64_t before = real_ms(), got;
 
 	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
 	a = open_env_cfg(
 		&loop, dir_a, "127.0.0.1:0",
 		(struct uvenv_cfg){.wall_now_s = fake_wall_s, .wall_data = &wall});
-	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, NULL, 0);
 	assert_int_equal(uvenv_env(a)->ops->wall_ms(uvenv_env(a)), 1767225600000ull);
 	got = uvenv_env(b)->ops->wall_ms(uvenv_env(b));
 	assert_true(got >= before);
 	assert_true(got <= real_ms());
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 }
 
 /* A certificate that expires after its connection's handshake no longer
@@ -2350,11 +2276,8 @@ static void test_uvenv_sender_expires_with_the_certificate(void **state)
 	assert_true(run_until(&loop, idrx_has_want, &rb, 5000));
 	assert_true(identity_is_zero(&rb.last));
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	loop_done(&loop);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 }
 
 /* Issue 18: a peer's certificate checked once is remembered, shared by the
@@ -2427,16 +2350,9 @@ static void test_uvenv_peer_checks_are_remembered_until_expiry(void **state)
 	assert_int_equal(hits, 1);
 	assert_true(misses >= 2);
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	close_env(&loop, c);
-	close_env(&loop, d);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, c, d, NULL},
+		 (const char *[]){dir_a, dir_b, dir_c, dir_d, NULL});
 	uvenv_vcache_free(vc);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
-	rm_tree(dir_c);
-	rm_tree(dir_d);
 }
 
 /* A receiver that answers every frame with env reply (a CA answering a
@@ -2484,13 +2400,11 @@ static void test_uvenv_reply_answers_a_joiner_on_its_own_connection(void **state
 	struct ca ca;
 	uint8_t root[ENV_DIGEST_BYTES];
 
-	make_tmpdir(dir_a, sizeof dir_a);
-	make_tmpdir(dir_b, sizeof dir_b);
 	uv_loop_init(&loop);
 	ca_make(&ca, 1, ID_CLUSTER);
 	pki_digest(ca.cert, ca.cert_len, root);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
-	b = open_env(&loop, dir_b, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
+	b = open_tmp_env(&loop, dir_b, sizeof dir_b, NULL, 0);
 	enroll(b, &ca, ID_CLUSTER, 0xb1, ENV_ROLE_MANAGER);
 	ea = uvenv_env(a);
 	eb = uvenv_env(b);
@@ -2520,10 +2434,8 @@ static void test_uvenv_reply_answers_a_joiner_on_its_own_connection(void **state
 	assert_int_equal(eb->ops->reply(eb, rb.conn, (const uint8_t *)"x", 1),
 			 CS_ECLOSED);
 
-	close_env(&loop, b);
-	loop_done(&loop);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
+	teardown(&loop, (struct uvenv *[]){b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
 }
 
 /* Issue 18: a leader answers every agent on the agent's own connection,
@@ -2598,8 +2510,7 @@ static void test_uvenv_reply_finds_each_of_many_connections(void **state)
 
 	memset(mc, 0, sizeof mc);
 	uv_loop_init(&loop);
-	make_tmpdir(dir_s, sizeof dir_s);
-	srv = open_env(&loop, dir_s, "127.0.0.1:0", NULL, 0);
+	srv = open_tmp_env(&loop, dir_s, sizeof dir_s, NULL, 0);
 	es = uvenv_env(srv);
 	es->ops->listen(es, many_server_recv, NULL, &ms);
 	/* in two waves: at most LIMIT_TLS_HANDSHAKES_MAX handshakes at once */
@@ -2640,11 +2551,9 @@ static void test_uvenv_reply_finds_each_of_many_connections(void **state)
 	}
 	for (uint32_t i = MANY_CLIENTS / 2; i < MANY_CLIENTS; i++)
 		close_env(&loop, cl[i]);
-	close_env(&loop, srv);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){srv, NULL}, (const char *[]){dir_s, NULL});
 	for (uint32_t i = 0; i < MANY_CLIENTS; i++)
 		rm_tree(dir_c[i]);
-	rm_tree(dir_s);
 }
 
 /* Issue 13 (a flood of TLS handshakes must not starve established
@@ -2666,15 +2575,13 @@ static void test_uvenv_handshake_flood_is_bounded(void **state)
 	int fds[10];
 	char x[8];
 
-	make_tmpdir(dir_a, sizeof dir_a);
 	make_tmpdir(dir_b, sizeof dir_b);
-	make_tmpdir(dir_c, sizeof dir_c);
 	logbuf_open(&log);
 	uv_loop_init(&loop);
-	a = open_env(&loop, dir_a, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
 	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0",
 			 (struct uvenv_cfg){.log_out = log.f, .handshakes_max = 4});
-	c = open_env(&loop, dir_c, "127.0.0.1:0", NULL, 0);
+	c = open_tmp_env(&loop, dir_c, sizeof dir_c, NULL, 0);
 	eb = uvenv_env(b);
 	ec = uvenv_env(c);
 	rx_init(&rb);
@@ -2719,14 +2626,9 @@ static void test_uvenv_handshake_flood_is_bounded(void **state)
 	assert_non_null(strstr(logbuf_text(&log), " done="));
 	assert_non_null(strstr(logbuf_text(&log), " done_ms_avg="));
 
-	close_env(&loop, a);
-	close_env(&loop, b);
-	close_env(&loop, c);
-	loop_done(&loop);
+	teardown(&loop, (struct uvenv *[]){a, b, c, NULL},
+		 (const char *[]){dir_a, dir_b, dir_c, NULL});
 	logbuf_close(&log);
-	rm_tree(dir_a);
-	rm_tree(dir_b);
-	rm_tree(dir_c);
 }
 
 /* Autolock (issue 13): the node's TLS key is sealed on its disk with the
@@ -2748,10 +2650,9 @@ static void test_uvenv_autolock_seals_the_node_key(void **state)
 	(void)state;
 	memset(kek, 7, sizeof kek);
 	memset(wrong, 8, sizeof wrong);
-	make_tmpdir(dir, sizeof dir);
 	uv_loop_init(&loop);
 	ca_make(&ca, 3, ID_CLUSTER);
-	a = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
+	a = open_tmp_env(&loop, dir, sizeof dir, NULL, 0);
 	ea = uvenv_env(a);
 	enroll(a, &ca, ID_CLUSTER, 0xa7, ENV_ROLE_MANAGER);
 	assert_int_equal(ea->ops->pki_lock(ea, kek), 0);
@@ -2777,9 +2678,7 @@ static void test_uvenv_autolock_seals_the_node_key(void **state)
 	a = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
 	ea = uvenv_env(a);
 	assert_int_equal(ea->ops->pki_info(ea, &none, &me), 0);
-	close_env(&loop, a);
-	loop_done(&loop);
-	rm_tree(dir);
+	teardown(&loop, (struct uvenv *[]){a, NULL}, (const char *[]){dir, NULL});
 }
 
 int main(void)
