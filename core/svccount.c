@@ -122,6 +122,27 @@ static bool svccount_node_up(const ProtobufCMessage *m)
 
 /* ---------------------------------------------------------------- updates */
 
+/* A walk of one node's tasks (store_task_scan_by_node from its id: the
+ * scan goes on to the next nodes, so it stops at the first task past). */
+struct svccount_node_walk {
+	struct svccount *c;
+	uint64_t node_id;
+	int sign; /* +1: the node's running tasks count again; -1: no more */
+};
+
+static int svccount_node_task(void *arg, const Cs__Task *t)
+{
+	struct svccount_node_walk *w = arg;
+	struct svccount_entry d = {.service_id = t->service_id};
+
+	assert(t->node_id >= w->node_id);
+	if (t->node_id != w->node_id)
+		return 1;
+	d.running = svccount_task_runs(t);
+	svccount_apply(w->c, &d, w->sign);
+	return 0;
+}
+
 void svccount_event(struct svccount *c, const struct store *s,
 		    const struct store_event *ev)
 {
@@ -156,12 +177,9 @@ void svccount_event(struct svccount *c, const struct store *s,
 		if (up_was == up_now)
 			return;
 		/* the node's running tasks stop or start counting: O(its tasks) */
-		for (const Cs__Task *t = store_task_next_by_node(s, id, NULL); t;
-		     t = store_task_next_by_node(s, id, t)) {
-			struct svccount_entry d = {.service_id = t->service_id};
-			assert(t->node_id == id);
-			d.running = svccount_task_runs(t);
-			svccount_apply(c, &d, up_now ? +1 : -1);
+		{
+			struct svccount_node_walk w = {c, id, up_now ? +1 : -1};
+			store_task_scan_by_node(s, id, svccount_node_task, &w);
 		}
 	}
 }
