@@ -20,6 +20,7 @@
 #include "core/secret.h"
 #include "core/sort.h"
 #include "core/store.h"
+#include "core/svccount.h"
 
 __attribute__((format(printf, 3, 4))) static int control_fail(char *err, size_t err_size,
 							      const char *fmt, ...)
@@ -817,6 +818,18 @@ int control_service_list(struct manager *m, const Cs__Service **out, size_t max,
 	}
 	*count = n;
 	return 0;
+}
+
+void control_service_counts(struct manager *m, const Cs__Service *svc,
+			    struct svccount_counts *out, uint64_t *nodes_down)
+{
+	const struct svccount *c = store_svccount(manager_store(m));
+
+	assert(svc != NULL);
+	assert(store_service_get(manager_store(m), svc->id) == svc);
+	svccount_service(c, svc, out);
+	if (nodes_down)
+		*nodes_down = c->nodes_down;
 }
 
 int control_task_list(struct manager *m, const char *service, const Cs__Task **out,

@@ -156,6 +156,14 @@ int control_service_inspect(struct manager *m, const char *name, const Cs__Servi
 int control_service_list(struct manager *m, const Cs__Service **out, size_t max,
 			 size_t *count);
 
+/* control_service_counts fills out with svc's running, desired and
+ * completed task counts (svc borrowed, one of the store's; svccount.h's
+ * rule, Docker's), and *nodes_down (NULL: not wanted) with the store's
+ * DOWN nodes. O(log services): kept as the store applies. */
+struct svccount_counts;
+void control_service_counts(struct manager *m, const Cs__Service *svc,
+			    struct svccount_counts *out, uint64_t *nodes_down);
+
 /* control_task_list lists the tasks of the service named service (NULL:
  * every task), like control_service_list. CS_ENOENT for an unknown name. */
 int control_task_list(struct manager *m, const char *service, const Cs__Task **out,

@@ -18,6 +18,7 @@
 #include "core/logbroker.h"
 #include "core/secret.h"
 #include "core/store.h"
+#include "core/svccount.h"
 
 /* A list answer stays this far under one frame (the Wire around it). */
 #define RPC_FRAME_SLACK_BYTES 4096u
@@ -353,6 +354,12 @@ static size_t rpc_service_size(const void *s)
 {
 	return cs__service__get_packed_size(s);
 }
+/* A service and its counts (ServiceCounts: four varints and their tags,
+ * with the list's own). */
+static size_t rpc_service_counted_size(const void *s)
+{
+	return cs__service__get_packed_size(s) + 64;
+}
 static size_t rpc_task_size(const void *t)
 {
 	return cs__task__get_packed_size(t);
@@ -426,7 +433,8 @@ static int rpc_list(struct manager *m, const Cs__ControlRequest *req,
 	resp->total = count;
 	switch (req->op) {
 	case CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST:
-		fit = rpc_fit(*objs, count, rpc_service_size);
+		fit = rpc_fit(*objs, count,
+			      req->status ? rpc_service_counted_size : rpc_service_size);
 		resp->services = (Cs__Service **)*objs;
 		resp->n_services = fit;
 		break;
@@ -442,6 +450,38 @@ static int rpc_list(struct manager *m, const Cs__ControlRequest *req,
 		break;
 	}
 	assert(fit <= count);
+	return 0;
+}
+
+/* rpc_service_counts fills resp->counts for the services resp lists (issue
+ * 18: service ls's REPLICAS, kept by the store: O(services)) and
+ * resp->nodes_down. *mem gets one malloc'ed block holding them, which the
+ * caller frees after the answer is packed. Returns 0 or CS_ENOMEM. */
+static int rpc_service_counts(struct manager *m, Cs__ControlResponse *resp, void **mem)
+{
+	size_t n = resp->n_services;
+	Cs__ServiceCounts **ptrs;
+	Cs__ServiceCounts *counts;
+
+	*mem = malloc((n ? n : 1) * (sizeof *ptrs + sizeof *counts));
+	if (!*mem)
+		return CS_ENOMEM;
+	counts = *mem;
+	ptrs = (Cs__ServiceCounts **)(counts + n);
+	for (size_t i = 0; i < n; i++) {
+		struct svccount_counts sc;
+		control_service_counts(m, resp->services[i], &sc, &resp->nodes_down);
+		cs__service_counts__init(&counts[i]);
+		counts[i].service_id = resp->services[i]->id;
+		counts[i].running = sc.running;
+		counts[i].desired = sc.desired;
+		counts[i].completed = sc.completed;
+		ptrs[i] = &counts[i];
+	}
+	if (n == 0)
+		resp->nodes_down = store_svccount(manager_store(m))->nodes_down;
+	resp->counts = ptrs;
+	resp->n_counts = n;
 	return 0;
 }
 
@@ -818,6 +858,7 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 	char err[RPC_ERR_BYTES] = "";
 	const char *name = req->name ? req->name : "";
 	const void **objs = NULL;
+	void *counts = NULL; /* service list with status: rpc_service_counts */
 	const Cs__Service *svc;
 	const Cs__Task *task;
 	const Cs__Node *node;
@@ -1000,11 +1041,16 @@ static int rpc_exec(struct rpc_call *c, const Cs__ControlRequest *req)
 	case CS__CONTROL_OP__CONTROL_OP_TASK_LIST:
 	case CS__CONTROL_OP__CONTROL_OP_NODE_LIST:
 		rv = rpc_list(m, req, &resp, &objs, err, sizeof err);
+		if (rv == 0 && req->op == CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST &&
+		    req->status)
+			rv = rpc_service_counts(m, &resp, &counts);
 		if (rv == 0) {
 			rv = rpc_finish(c, &resp);
+			free(counts);
 			free(objs);
 			return rv;
 		}
+		free(counts);
 		free(objs);
 		break;
 	case CS__CONTROL_OP__CONTROL_OP_NETWORK_CREATE:

@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/limits.h"
+#include "core/svccount.h"
 #include "core/tree.h"
 
 enum { STORE_WATCHES_MAX = 32 };
@@ -183,6 +184,7 @@ struct store {
 	 * store the reader holds const: it changes nothing a reader sees) */
 	uint64_t by_service_gen;
 	struct store_walk walk;
+	struct svccount counts; /* each service's running/desired (svccount.h) */
 };
 
 /* ---------------------------------------------------------------- entries and keys */
@@ -401,6 +403,7 @@ void store_free(struct store *s)
 	if (!s)
 		return;
 	store_clear(s);
+	svccount_free(&s->counts);
 	for (size_t i = 0; i < s->msg_count; i++)
 		free(s->msgs[i]);
 	free(s);
@@ -1017,6 +1020,11 @@ size_t store_task_count(const struct store *s)
 {
 	return s->tasks.count;
 }
+const struct svccount *store_svccount(const struct store *s)
+{
+	return &s->counts;
+}
+
 uint64_t store_applied(const struct store *s)
 {
 	return s->applied;
@@ -1396,6 +1404,7 @@ void store_unwatch(struct store *s, int handle)
 
 static void store_notify(struct store *s, const struct store_event *ev)
 {
+	svccount_event(&s->counts, s, ev);
 	for (int i = 0; i < STORE_WATCHES_MAX; i++)
 		if (s->watches[i].fn)
 			s->watches[i].fn(s->watches[i].data, ev);
@@ -3170,6 +3179,7 @@ int store_restore(struct store *s, const uint8_t *buf, size_t len, uint64_t inde
 	s->cluster = fresh->cluster;
 	s->applied = index;
 	free(fresh);
+	svccount_rebuild(&s->counts, s);
 	return 0;
 }
 

@@ -68,6 +68,11 @@ size_t store_task_count(const struct store *s);
 /* store_applied returns the raft index of the last batch applied. */
 uint64_t store_applied(const struct store *s);
 
+/* store_svccount returns the store's per-service task counts (svccount.h),
+ * up to date with every change applied. Borrowed, valid as long as s. */
+struct svccount;
+const struct svccount *store_svccount(const struct store *s);
+
 /* Iteration: pass NULL for the first object, then the previous one. Each
  * returns NULL at the end. Removing the previous object between calls is
  * fine. Orders: nodes, services and tasks by id; by_service by (slot, id);

@@ -2197,14 +2197,25 @@ static void dapi_node_inspect(struct dapi_conn *c, const struct dapi_route *r)
 	dapi_json(c, 200, dockerapi_node_json(nd, dapi_leader(c->resp[1])));
 }
 
-/* Running and desired tasks of svc (ServiceStatus of ?status=true). */
+/* Running and desired tasks of svc (ServiceStatus of ?status=true): the
+ * manager's counts in list (SERVICE_LIST with status, issue 18: kept as it
+ * applies, Docker's rule) when they hold svc, else counted from tasks (a
+ * manager that answers none). */
 static json_t *dapi_service_status(const Cs__Service *svc,
+				   const Cs__ControlResponse *list,
 				   const Cs__ControlResponse *tasks,
 				   const Cs__ControlResponse *nodes)
 {
 	uint64_t running = 0, desired = 0, completed = 0;
 
-	for (size_t i = 0; i < tasks->n_tasks; i++) {
+	for (size_t i = 0; i < list->n_counts; i++)
+		if (list->counts[i]->service_id == svc->id)
+			return json_pack(
+				"{s:I,s:I,s:I}", "RunningTasks",
+				(json_int_t)list->counts[i]->running, "DesiredTasks",
+				(json_int_t)list->counts[i]->desired, "CompletedTasks",
+				(json_int_t)list->counts[i]->completed);
+	for (size_t i = 0; tasks && i < tasks->n_tasks; i++) {
 		const Cs__Task *t = tasks->tasks[i];
 		if (t->service_id != svc->id)
 			continue;
@@ -2242,12 +2253,17 @@ static void dapi_service_list(struct dapi_conn *c, const struct dapi_route *r)
 		json_decref(f);
 		return;
 	}
-	if (c->step == 0 || (status && c->step == 1)) {
+	if (c->step == 0) {
+		Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
 		json_decref(f);
-		return dapi_call_op(c,
-				    c->step == 0 ? CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST
-						 : CS__CONTROL_OP__CONTROL_OP_TASK_LIST,
-				    NULL);
+		req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST;
+		req.name = "";
+		req.status = status; /* the counts, O(services) */
+		return dapi_call(c, &req);
+	}
+	if (status && c->step == 1 && c->resp[0]->n_counts < c->resp[0]->n_services) {
+		json_decref(f); /* no counts: every task, counted here */
+		return dapi_call_op(c, CS__CONTROL_OP__CONTROL_OP_TASK_LIST, NULL);
 	}
 	nid = dapi_filter_values(f, "id", ids, 16);
 	nname = dapi_filter_values(f, "name", names, 16);
@@ -2273,8 +2289,11 @@ static void dapi_service_list(struct dapi_conn *c, const struct dapi_route *r)
 			continue;
 		sj = dockerapi_service_json(svc);
 		if (sj && status)
-			json_object_set_new(sj, "ServiceStatus",
-					    dapi_service_status(svc, c->resp[1], NULL));
+			json_object_set_new(
+				sj, "ServiceStatus",
+				dapi_service_status(svc, c->resp[0],
+						    c->step > 1 ? c->resp[1] : NULL,
+						    NULL));
 		json_array_append_new(a, sj);
 	}
 	json_decref(f);

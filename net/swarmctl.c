@@ -487,26 +487,43 @@ static int service_update(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/* service ls: the services with their running/desired counts, which the
+ * manager keeps (SERVICE_LIST with status, issue 18: O(services), as
+ * docker service ls's REPLICAS). Every task is listed too only when a
+ * job's completions need them, or the manager answers no counts (an older
+ * one). */
 static int service_ls(struct ctl *c, int argc, char **argv)
 {
-	Cs__ControlResponse *svcs, *tasks;
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *svcs, *tasks = NULL;
+	bool need_tasks;
 	int rv;
 
 	if (argc > 0)
 		return usage_error(cmd_find("service", "ls"),
 				   "service ls takes no argument");
-	if ((rv = list(c, CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST, NULL, &svcs)))
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST;
+	req.status = true;
+	if ((rv = call(c, &req, &svcs)))
 		return rv;
-	if ((rv = list(c, CS__CONTROL_OP__CONTROL_OP_TASK_LIST, NULL, &tasks))) {
+	need_tasks = svcs->n_counts < svcs->n_services;
+	for (size_t i = 0; i < svcs->n_services; i++)
+		need_tasks |= svcs->services[i]->spec && svcs->services[i]->spec->job;
+	if (need_tasks &&
+	    (rv = list(c, CS__CONTROL_OP__CONTROL_OP_TASK_LIST, NULL, &tasks))) {
 		cs__control_response__free_unpacked(svcs, NULL);
 		return rv;
 	}
 	warn_cut(svcs->n_services, svcs->total, "services");
-	warn_cut(tasks->n_tasks, tasks->total, "tasks (running counts may be low)");
-	swarmctl_cli_print_services(stdout, c->format, svcs->services, svcs->n_services,
-				    tasks->tasks, tasks->n_tasks);
+	if (tasks)
+		warn_cut(tasks->n_tasks, tasks->total,
+			 "tasks (running counts may be low)");
+	swarmctl_cli_print_services(
+		stdout, c->format, svcs->services, svcs->n_services, svcs->counts,
+		svcs->n_counts, tasks ? tasks->tasks : NULL, tasks ? tasks->n_tasks : 0);
 	cs__control_response__free_unpacked(svcs, NULL);
-	cs__control_response__free_unpacked(tasks, NULL);
+	if (tasks)
+		cs__control_response__free_unpacked(tasks, NULL);
 	return 0;
 }
 

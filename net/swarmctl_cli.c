@@ -1561,12 +1561,28 @@ static const char *cli_service_image(const Cs__Service *s)
 	return "";
 }
 
+/* A service's running/desired: the manager's counts when they hold it, else
+ * counted from tasks. */
+static void cli_service_replicas(const Cs__Service *s, Cs__ServiceCounts *const *counts,
+				 size_t n_counts, Cs__Task *const *tasks, size_t n_tasks,
+				 uint64_t *running, uint64_t *desired)
+{
+	for (size_t i = 0; i < n_counts; i++)
+		if (counts[i]->service_id == s->id) {
+			*running = counts[i]->running;
+			*desired = counts[i]->desired;
+			return;
+		}
+	cli_service_counts(s, tasks, n_tasks, running, desired);
+}
+
 static void cli_service_fields(struct swarmctl_cli_json *j, const Cs__Service *s,
+			       Cs__ServiceCounts *const *counts, size_t n_counts,
 			       Cs__Task *const *tasks, size_t n_tasks)
 {
 	uint64_t running, desired;
 
-	cli_service_counts(s, tasks, n_tasks, &running, &desired);
+	cli_service_replicas(s, counts, n_counts, tasks, n_tasks, &running, &desired);
 	cli_json_hex(j, "id", s->id);
 	cli_json_kv_str(j, "name", s->spec ? s->spec->name : "");
 	cli_json_kv_str(j, "mode", cli_mode(s->spec));
@@ -1580,6 +1596,7 @@ static void cli_service_fields(struct swarmctl_cli_json *j, const Cs__Service *s
 
 void swarmctl_cli_print_services(FILE *out, enum swarmctl_cli_format fmt,
 				 Cs__Service *const *services, size_t n_services,
+				 Cs__ServiceCounts *const *counts, size_t n_counts,
 				 Cs__Task *const *tasks, size_t n_tasks)
 {
 	static const char *const heads[] = {"ID", "NAME", "MODE", "REPLICAS", "IMAGE"};
@@ -1591,7 +1608,8 @@ void swarmctl_cli_print_services(FILE *out, enum swarmctl_cli_format fmt,
 		swarmctl_cli_json_open(&j, '[');
 		for (size_t i = 0; i < n_services; i++) {
 			swarmctl_cli_json_open(&j, '{');
-			cli_service_fields(&j, services[i], tasks, n_tasks);
+			cli_service_fields(&j, services[i], counts, n_counts, tasks,
+					   n_tasks);
 			swarmctl_cli_json_close(&j, '}');
 		}
 		swarmctl_cli_json_close(&j, ']');
@@ -1606,7 +1624,8 @@ void swarmctl_cli_print_services(FILE *out, enum swarmctl_cli_format fmt,
 		const char *row[5];
 
 		cli_hex(id, sizeof id, s->id);
-		cli_service_counts(s, tasks, n_tasks, &running, &desired);
+		cli_service_replicas(s, counts, n_counts, tasks, n_tasks, &running,
+				     &desired);
 		snprintf(replicas, sizeof replicas, "%llu/%llu",
 			 (unsigned long long)running, (unsigned long long)desired);
 		cli_job_replicas(s, tasks, n_tasks, replicas, sizeof replicas);
@@ -1900,7 +1919,7 @@ void swarmctl_cli_print_service(FILE *out, const Cs__Service *s, Cs__Task *const
 
 	swarmctl_cli_json_init(&j, out);
 	swarmctl_cli_json_open(&j, '{');
-	cli_service_fields(&j, s, tasks, n_tasks);
+	cli_service_fields(&j, s, NULL, 0, tasks, n_tasks);
 	cli_json_kv_u64(&j, "spec_version", s->spec_version);
 	cli_json_kv_str(&j, "update_message",
 			s->update_status ? s->update_status->message : "");

@@ -194,9 +194,13 @@ void swarmctl_cli_json_escape(FILE *out, const char *s);
 
 enum swarmctl_cli_format { SWARMCTL_CLI_TABLE, SWARMCTL_CLI_JSON };
 
-/* Lists services; tasks (borrowed, any service) give the running counts. */
+/* Lists services. REPLICAS (running/desired) come from counts (borrowed,
+ * the manager's: SERVICE_LIST with status, issue 18; Docker's rule, a
+ * DOWN node's tasks not running) for a service they hold, else from tasks
+ * (borrowed, any service); a job's completions from tasks always. */
 void swarmctl_cli_print_services(FILE *out, enum swarmctl_cli_format fmt,
 				 Cs__Service *const *services, size_t n_services,
+				 Cs__ServiceCounts *const *counts, size_t n_counts,
 				 Cs__Task *const *tasks, size_t n_tasks);
 /* Lists tasks; services and nodes give the names. */
 void swarmctl_cli_print_tasks(FILE *out, enum swarmctl_cli_format fmt,

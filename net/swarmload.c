@@ -12,12 +12,15 @@
  *           agents received);
  *   create: with --replicas M and a control socket, SERVICE_CREATE of M
  *           replicas; the time until the fake executors have M containers
- *           running, then until the control API lists M tasks RUNNING;
+ *           running, and until the control API counts M tasks RUNNING
+ *           (service ls's count, asked every 100 ms; one list of every
+ *           task after the timed region confirms it);
  *   node-death: with --kill-agents K, the last K agents stopped at once
  *           as a process death (the node program's stop, its controllers
  *           freed, its env closed: connections closed, no goodbye); the
- *           time until the control API lists M tasks RUNNING on the
- *           agents left, against SwarmKit's detection time;
+ *           time until the control API counts M tasks RUNNING with the K
+ *           nodes DOWN (so all on the agents left; one list of every task
+ *           after it confirms), against SwarmKit's detection time;
  *   leader-kill: with --kill-leader PID (the leader manager's process,
  *           which the bench names) and --after-socket PATH (another
  *           manager's), SIGKILL to it; the time until every live agent
@@ -69,6 +72,10 @@ enum {
 	SL_WATCH_MAX = 16,
 	SL_FDS_PER_AGENT = 8, /* listener, connections both ways, sqlite files */
 	SL_POLL_MS = 5,
+	/* the control API's running/desired count (SERVICE_LIST with status:
+	 * kept by the managers, O(services) to answer), asked this often in
+	 * the create and node-death phases */
+	SL_COUNT_POLL_MS = 100,
 	SL_PROGRESS_S = 2,
 	/* leader-kill timeline: one-second buckets from the kill (the last
 	 * holds everything later) */
@@ -1146,16 +1153,6 @@ static int sl_create(struct swarmload *sl)
 	return rv;
 }
 
-/* The pause between two counts by the control API, after one that took
- * took_s: 100 ms, or twice as long as the count when that is more. At
- * 100,000 tasks a count lists every task (in slices), and asking again
- * at once kept the leader busy answering the harness. */
-static unsigned sl_api_pause_ms(double took_s)
-{
-	double ms = 2000.0 * took_s;
-	return ms > 100.0 ? (ms < 5000.0 ? (unsigned)ms : 5000u) : 100u;
-}
-
 /* Counts the service's tasks the control API lists RUNNING, in *running;
  * *listed how many tasks it has. A list cut at the frame's size is asked
  * again by slices of the agents' hostnames. Returns 0 or -1. */
@@ -1224,6 +1221,70 @@ static int sl_count_running(struct swarmload *sl, uint64_t *running, uint64_t *l
 			break;
 	}
 	return 0;
+}
+
+/* The service's counts in resp, a SERVICE_LIST answer with status: 0 and
+ * *running, *desired, *nodes_down; -1 when resp holds no count of it (not
+ * listed, or a manager that answers no counts). */
+static int sl_count_of(const struct swarmload *sl, const Cs__ControlResponse *resp,
+		       uint64_t *running, uint64_t *desired, uint64_t *nodes_down)
+{
+	for (size_t i = 0; i < resp->n_services && i < resp->n_counts; i++) {
+		const Cs__Service *svc = resp->services[i];
+		if (!svc->spec || !svc->spec->name ||
+		    strcmp(svc->spec->name, sl->service))
+			continue;
+		if (resp->counts[i]->service_id != svc->id)
+			return -1;
+		*running = resp->counts[i]->running;
+		*desired = resp->counts[i]->desired;
+		*nodes_down = resp->nodes_down;
+		return 0;
+	}
+	return -1;
+}
+
+/* The control API's count of the service's tasks (SERVICE_LIST with status,
+ * issue 18: what docker service ls's REPLICAS says, kept by the managers as
+ * they apply, so asking costs O(services) where a list of every task cost
+ * O(tasks)): *running (desired RUNNING, RUNNING, on a node not DOWN),
+ * *desired, and the nodes the store holds DOWN. Returns 0, or -1 (the call
+ * failed, or no count of the service: said). */
+static int sl_count_api(struct swarmload *sl, uint64_t *running, uint64_t *desired,
+			uint64_t *nodes_down)
+{
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ControlResponse *resp;
+	int rv = -1;
+
+	*running = *desired = *nodes_down = 0;
+	req.id = 6;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST;
+	req.status = true;
+	if (!(resp = sl_call(sl, &req)))
+		return -1;
+	if (resp->status != 0)
+		fprintf(stderr, "swarmload: service list: %s\n",
+			resp->error && *resp->error ? resp->error
+						    : cs_errname(resp->status));
+	else if ((rv = sl_count_of(sl, resp, running, desired, nodes_down)))
+		fprintf(stderr,
+			"swarmload: service list: no count of %s (%zu services, "
+			"%zu counts)\n",
+			sl->service, resp->n_services, resp->n_counts);
+	cs__control_response__free_unpacked(resp, NULL);
+	return rv;
+}
+
+/* Whether node-death is over by the control API's count: every dead agent's
+ * node DOWN (nodes_down past down_before by kill_agents: a DOWN node's
+ * tasks are not counted running, so what is runs on live agents), and all
+ * of the replicas running. */
+static bool sl_death_done(const struct swarmload *sl, uint64_t running, uint64_t desired,
+			  uint64_t nodes_down, uint64_t down_before)
+{
+	return nodes_down >= down_before + sl->kill_agents && desired == sl->replicas &&
+	       running >= desired;
 }
 
 /* ---------------------------------------------------------------- phases */
@@ -1379,8 +1440,8 @@ static void sl_create_timeline(struct swarmload *sl, uint64_t t0_ns,
 
 static int sl_phase_create(struct swarmload *sl)
 {
-	double t0, next, t_own, t_api, own, api;
-	uint64_t running = 0, listed = 0, t0_ns;
+	double t0, next, next_count, t_own, t_api = 0, own, api, t_list, list_s;
+	uint64_t running = 0, listed = 0, desired = 0, down = 0, t0_ns;
 	struct timespec wall0;
 
 	sl_watch_begin(sl);
@@ -1389,17 +1450,29 @@ static int sl_phase_create(struct swarmload *sl)
 	t0_ns = sl_now_ns();
 	t0 = (double)t0_ns / 1e9;
 	next = t0 + SL_PROGRESS_S;
+	next_count = t0;
 	if (sl_create(sl))
 		return -1;
-	/* the fake executors' view (of every process): M containers running */
-	while (SL_SUM(sl, running) < sl->replicas) {
+	/* the fake executors' view (of every process): M containers running;
+	 * and the control API's count (M of M RUNNING), asked every
+	 * SL_COUNT_POLL_MS meanwhile: whichever comes last ends the phase */
+	while (SL_SUM(sl, running) < sl->replicas || !t_api) {
 		if (!sl_watched_alive(sl) || sl_phase_timed_out(sl, t0, "create"))
 			return -1;
+		if (!t_api && sl_now() >= next_count) {
+			next_count = sl_now() + SL_COUNT_POLL_MS / 1000.0;
+			if (sl_count_api(sl, &running, &desired, &down))
+				return -1;
+			if (running >= sl->replicas && desired == sl->replicas)
+				t_api = sl_now();
+		}
 		if (sl_now() >= next) {
 			printf("swarmload: create: %" PRIu64 "/%" PRIu64
-			       " running (own view), %" PRIu64 " failed starts, %.0f s\n",
+			       " running (own view), %" PRIu64 " failed starts; control "
+			       "API counts %" PRIu64 "/%" PRIu64 " RUNNING, %.0f s\n",
 			       SL_SUM(sl, running), sl->replicas,
-			       SL_SUM(sl, failed_starts), sl_now() - t0);
+			       SL_SUM(sl, failed_starts), running, desired,
+			       sl_now() - t0);
 			fflush(stdout);
 			sl_watch_sample(sl);
 			next += SL_PROGRESS_S;
@@ -1409,40 +1482,29 @@ static int sl_phase_create(struct swarmload *sl)
 	/* the last of them started at the latest start any process saw */
 	t_own = (double)SL_MAX(sl, last_start_ns) / 1e9;
 	sl_watch_sample(sl);
-	/* the control API's: M tasks RUNNING */
-	for (;;) {
-		if (!sl_watched_alive(sl) ||
-		    sl_phase_timed_out(sl, t0, "create (control API)"))
-			return -1;
-		double asked = sl_now();
-		if (sl_count_running(sl, &running, &listed))
-			return -1;
-		if (running >= sl->replicas)
-			break;
-		if (sl_now() >= next) {
-			printf("swarmload: create: control API lists %" PRIu64 "/%" PRIu64
-			       " RUNNING (%" PRIu64 " tasks), %.0f s\n",
-			       running, sl->replicas, listed, sl_now() - t0);
-			fflush(stdout);
-			next += SL_PROGRESS_S;
-		}
-		sl_sleep_ms(sl_api_pause_ms(sl_now() - asked));
-	}
-	t_api = sl_now();
 	own = t_own - t0;
 	api = t_api - t0;
+	/* out of the timed region: one list of every task confirms the count
+	 * (what the phase used to poll, each list O(tasks)) */
+	t_list = sl_now();
+	if (sl_count_running(sl, &running, &listed))
+		return -1;
+	list_s = sl_now() - t_list;
 	printf("e2e: %" PRIu64 " tasks on %u agents: %.2f s (%.0f tasks/s)\n",
 	       sl->replicas, sl->agents, own, (double)sl->replicas / own);
 	printf("  create: from service create to the last fake container started "
 	       "(start delay %" PRIu64 "+0..%" PRIu64 " ms, %" PRIu64
-	       " failed starts): %.2f s; the control API listed all %" PRIu64
-	       " RUNNING by %.2f s (%" PRIu64 " tasks listed)\n",
+	       " failed starts): %.2f s; the control API counted all %" PRIu64
+	       " RUNNING by %.2f s (service ls's count, asked every %d ms); one list "
+	       "of every task after it: %" PRIu64 " RUNNING of %" PRIu64
+	       " listed at %.2f s (the list took %.2f s)%s\n",
 	       sl->xcfg.start_ms, sl->xcfg.start_jitter_ms, SL_SUM(sl, failed_starts),
-	       own, sl->replicas, api, listed);
+	       own, sl->replicas, api, (int)SL_COUNT_POLL_MS, running, listed,
+	       sl_now() - t0, list_s, running >= sl->replicas ? "" : ": NOT confirmed");
 	sl_watch_end(sl, "create", api);
 	sl_create_timeline(sl, t0_ns, &wall0, api);
 	atomic_store(&sl->sh->tl_on, 0);
-	return 0;
+	return running >= sl->replicas ? 0 : -1;
 }
 
 /* Whether the loop thread failed (said already) or a watched process is
@@ -1453,14 +1515,26 @@ static bool sl_phase_broken(struct swarmload *sl, double t0, const char *what)
 	       sl_phase_timed_out(sl, t0, what);
 }
 
+/* node-death: the last kill_agents agents die at once (process deaths);
+ * timed from the kill to the control API's count saying every task RUNNING
+ * on the agents left: all of the dead agents' nodes DOWN (the count leaves
+ * a DOWN node's tasks out of running, Docker's rule: with every dead one
+ * DOWN, what it counts runs on live agents) and running == desired. The
+ * count is asked every SL_COUNT_POLL_MS from the kill (O(services) for the
+ * leader); one list of every task after the timed region confirms it by
+ * the dead agents' node ids. */
 static int sl_phase_node_death(struct swarmload *sl)
 {
-	double t0, t_own = 0, t_api, next;
-	uint64_t running = 0, listed = 0, before, lost;
+	double t0, t_own = 0, t_api, next, next_count, t_list, list_s;
+	uint64_t running = 0, listed = 0, desired = 0, down = 0, down_before = 0;
+	uint64_t before, lost;
 
 	sl_watch_begin(sl);
 	before = SL_SUM(sl, running);
 	if (!(sl->dead_ids = calloc(sl->kill_agents, sizeof *sl->dead_ids)))
+		return -1;
+	/* the nodes DOWN already (none, in a run of its own) */
+	if (sl_count_api(sl, &running, &desired, &down_before))
 		return -1;
 	t0 = sl_now();
 	next = t0 + SL_PROGRESS_S;
@@ -1479,59 +1553,57 @@ static int sl_phase_node_death(struct swarmload *sl)
 	       " running containers with them) in %.3f s\n",
 	       sl->kill_agents, lost, sl_now() - t0);
 	fflush(stdout);
+	next_count = sl_now();
 	for (;;) {
-		double asked;
 		if (sl_phase_broken(sl, t0, "node-death"))
 			return -1;
 		if (!t_own && SL_SUM(sl, running) >= sl->replicas)
 			t_own = sl_now();
-		if (!t_own) {
-			/* the control API cannot list RUNNING what no agent
-			 * runs yet: it is not asked (listing every task is the
-			 * leader's work, not the phase's) */
-			if (sl_now() >= next) {
-				printf("swarmload: node-death: %" PRIu64 "/%" PRIu64
-				       " running (own view), %.0f s\n",
-				       SL_SUM(sl, running), sl->replicas, sl_now() - t0);
-				fflush(stdout);
-				sl_watch_sample(sl);
-				next += SL_PROGRESS_S;
-			}
-			sl_sleep_ms(SL_POLL_MS);
-			continue;
+		if (sl_now() >= next_count) {
+			next_count = sl_now() + SL_COUNT_POLL_MS / 1000.0;
+			if (sl_count_api(sl, &running, &desired, &down))
+				return -1;
+			if (sl_death_done(sl, running, desired, down, down_before))
+				break;
 		}
-		asked = sl_now();
-		if (sl_count_running(sl, &running, &listed))
-			return -1;
-		if (running >= sl->replicas)
-			break;
 		if (sl_now() >= next) {
-			printf("swarmload: node-death: control API lists %" PRIu64
-			       "/%" PRIu64 " RUNNING on the agents left, %" PRIu64
-			       " running (own view), %.0f s\n",
-			       running, sl->replicas, SL_SUM(sl, running), sl_now() - t0);
+			printf("swarmload: node-death: control API counts %" PRIu64
+			       "/%" PRIu64 " RUNNING, %" PRIu64 " of %u dead nodes DOWN; "
+			       "%" PRIu64 " running (own view), %.0f s\n",
+			       running, desired, down - down_before, sl->kill_agents,
+			       SL_SUM(sl, running), sl_now() - t0);
 			fflush(stdout);
 			sl_watch_sample(sl);
 			next += SL_PROGRESS_S;
 		}
-		sl_sleep_ms(sl_api_pause_ms(sl_now() - asked));
+		sl_sleep_ms(SL_POLL_MS);
 	}
 	t_api = sl_now();
 	if (!t_own)
 		t_own = t_api; /* the control API said it first */
+	/* out of the timed region: one list of every task, the dead agents'
+	 * tasks told apart by node id, confirms the count */
+	t_list = sl_now();
+	if (sl_count_running(sl, &running, &listed))
+		return -1;
+	list_s = sl_now() - t_list;
 	printf("node-death: %u agents killed: tasks running elsewhere in %.2f s (detection "
 	       "%.1f s)\n",
 	       sl->kill_agents, t_api - t0, SL_DETECTION_S);
 	printf("  node-death: %" PRIu64 " of %" PRIu64
-	       " tasks were on them; from the kill to the control API listing all "
-	       "%" PRIu64 " RUNNING on the %u agents left (own view: %.2f s); "
-	       "SwarmKit's detection is 3 heartbeat periods of %.0f s plus their 0.5 s "
-	       "epsilon, the goal that plus 2 s: %.1f s, %s\n",
-	       lost, sl->replicas, sl->replicas, sl->agents - sl->kill_agents, t_own - t0,
-	       SL_HEARTBEAT_S, SL_DETECTION_S + 2,
-	       t_api - t0 <= SL_DETECTION_S + 2 ? "met" : "NOT met");
+	       " tasks were on them; from the kill to the control API counting all "
+	       "%" PRIu64 " RUNNING with the %u dead nodes DOWN (service ls's count, "
+	       "asked every %d ms; own view: %.2f s); one list of every task after "
+	       "it: %" PRIu64 " RUNNING on the %u agents left (%" PRIu64
+	       " listed) at %.2f s (the list took %.2f s)%s; SwarmKit's detection is 3 "
+	       "heartbeat periods of %.0f s plus their 0.5 s epsilon, the goal that "
+	       "plus 2 s: %.1f s, %s\n",
+	       lost, sl->replicas, sl->replicas, sl->kill_agents, (int)SL_COUNT_POLL_MS,
+	       t_own - t0, running, sl->agents - sl->kill_agents, listed, sl_now() - t0,
+	       list_s, running >= sl->replicas ? "" : ": NOT confirmed", SL_HEARTBEAT_S,
+	       SL_DETECTION_S + 2, t_api - t0 <= SL_DETECTION_S + 2 ? "met" : "NOT met");
 	sl_watch_end(sl, "node-death", t_api - t0);
-	return 0;
+	return running >= sl->replicas ? 0 : -1;
 }
 
 /* leader-kill: the timeline, a line per second from the kill up to the

@@ -16,7 +16,9 @@
 #include "core/errors.h"
 #include "core/limits.h"
 #include "core/node.h"
+#include "core/manager.h"
 #include "core/store.h"
+#include "core/svccount.h"
 #include "sim/cluster.h"
 #include "sim/world.h"
 
@@ -104,6 +106,9 @@ struct answer {
 	size_t n_events;
 	char events[256]; /* "kind action name index," in order */
 	uint64_t events_next_index;
+	/* SERVICE_LIST with status (issue 18) */
+	size_t n_counts;
+	uint64_t counts_running, counts_desired, counts_service_id, nodes_down;
 };
 
 static void answered(void *data, const Cs__ControlResponse *resp)
@@ -128,6 +133,13 @@ static void answered(void *data, const Cs__ControlResponse *resp)
 		a->first_task_service_id = resp->tasks[0]->service_id;
 	}
 	a->n_nodes = resp->n_nodes;
+	a->n_counts = resp->n_counts;
+	a->nodes_down = resp->nodes_down;
+	if (resp->n_counts) {
+		a->counts_running = resp->counts[0]->running;
+		a->counts_desired = resp->counts[0]->desired;
+		a->counts_service_id = resp->counts[0]->service_id;
+	}
 	a->n_events = resp->n_events;
 	a->events_next_index = resp->events_next_index;
 	a->events[0] = 0;
@@ -256,6 +268,72 @@ static void test_control_rpc_create_on_follower_list_on_leader(void **state)
 	call(&f, f.follower, &req, &a);
 	assert_int_equal(a.status, 0);
 	assert_string_equal(a.first_name, "web");
+	teardown(&f);
+}
+
+/* Issue 18: SERVICE_LIST with status answers each service's running/desired
+ * (Docker's REPLICAS, kept by the store) and the DOWN nodes, on the leader
+ * and through a follower; without status, none. A node's death takes its
+ * tasks out of running once it is DOWN, until they run elsewhere. */
+static void test_control_rpc_service_list_status_counts(void **state)
+{
+	struct fixture f;
+	Cs__ControlRequest req = CS__CONTROL_REQUEST__INIT;
+	Cs__ServiceSpec spec;
+	Cs__TaskSpec task;
+	Cs__ContainerSpec c;
+	struct answer a;
+	uint32_t third;
+	us_t until;
+	(void)state;
+
+	boot(&f);
+	third = 3 - f.leader - f.follower;
+	web_spec(&spec, &task, &c, "web");
+	spec.replicas = 6;
+	req.id = 1;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_CREATE;
+	req.spec = &spec;
+	call(&f, f.leader, &req, &a);
+	assert_int_equal(a.status, 0);
+	until = world_now_us(f.w) + 30 * SEC;
+	while (world_step(f.w, until))
+		;
+	cs__control_request__init(&req);
+	req.id = 2;
+	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST;
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.n_services, 1);
+	assert_int_equal(a.n_counts, 0); /* not asked */
+	req.id = 3;
+	req.status = true;
+	call(&f, f.follower, &req, &a);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.n_counts, 1);
+	assert_int_equal(a.counts_running, 6);
+	assert_int_equal(a.counts_desired, 6);
+	assert_int_equal(a.nodes_down, 0);
+
+	/* the third manager's machine dies: DOWN after 3 heartbeats, its
+	 * tasks (each node has two, spread) out of running until replaced */
+	assert_int_equal(world_node_kill(f.w, third, true, false), 0);
+	while (store_svccount(manager_store(simcluster_manager(f.c, f.leader)))
+		       ->nodes_down == 0)
+		assert_true(world_step(f.w, UINT64_MAX));
+	req.id = 4;
+	call(&f, f.leader, &req, &a);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.nodes_down, 1);
+	assert_int_equal(a.counts_desired, 6);
+	assert_int_equal(a.counts_running, 4); /* the dead node's two out */
+	until = world_now_us(f.w) + 30 * SEC;
+	while (world_step(f.w, until))
+		;
+	req.id = 5;
+	call(&f, f.leader, &req, &a);
+	assert_int_equal(a.counts_running, 6);
+	assert_int_equal(a.nodes_down, 1);
 	teardown(&f);
 }
 
@@ -1116,6 +1194,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_control_rpc_create_on_follower_list_on_leader),
+		cmocka_unit_test(test_control_rpc_service_list_status_counts),
 		cmocka_unit_test(test_control_rpc_bad_spec_names_the_field),
 		cmocka_unit_test(test_control_rpc_unknown_service_is_enoent),
 		cmocka_unit_test(test_control_rpc_partitioned_follower_answers_once),

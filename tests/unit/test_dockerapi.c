@@ -675,6 +675,7 @@ struct fake {
 	int ops[64];
 	size_t nops;
 	int list_status; /* answer to every list (CS_ENOTLEADER: no leader) */
+	bool no_counts;	 /* SERVICE_LIST with status answers no counts */
 	/* SERVICE_LOGS: reads asked, and the stdout cursor the last one gave */
 	int log_reads;
 	uint64_t log_after_ns;
@@ -716,11 +717,22 @@ static int fake_call(void *data, const Cs__ControlRequest *req, control_rpc_cb c
 	cl.version = 2;
 	resp.id = req->id;
 	switch (req->op) {
-	case CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST:
+	case CS__CONTROL_OP__CONTROL_OP_SERVICE_LIST: {
+		static Cs__ServiceCounts cnt = CS__SERVICE_COUNTS__INIT;
+		static Cs__ServiceCounts *counts[1] = {&cnt};
 		resp.status = f->list_status;
 		resp.services = svcs;
 		resp.n_services = f->list_status ? 0 : 1;
+		if (req->status && !f->list_status && !f->no_counts) {
+			cnt.service_id = svc.id;
+			cnt.running = 3;
+			cnt.desired = 4;
+			cnt.completed = 2;
+			resp.counts = counts;
+			resp.n_counts = 1;
+		}
 		break;
+	}
 	case CS__CONTROL_OP__CONTROL_OP_NODE_LIST:
 		resp.status = f->list_status;
 		resp.nodes = nodes;
@@ -1123,6 +1135,22 @@ static void test_http_errors(void **state)
 	assert_non_null(strstr(r, "HTTP/1.1 404 Not Found\r\n"));
 	assert_non_null(strstr(r, "{\"message\":\"service nosuch not found\"}"));
 	free(r);
+	/* issue 18: ?status=true: the manager's counts, no task list; from a
+	 * manager with none, the tasks listed and counted */
+	s->fake.nops = 0;
+	r = request(s, "GET /services?status=true HTTP/1.1\r\nHost: d\r\n\r\n", NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(r, "\"ServiceStatus\":{\"RunningTasks\":3,"
+				  "\"DesiredTasks\":4,\"CompletedTasks\":2}"));
+	assert_false(fake_saw(&s->fake, CS__CONTROL_OP__CONTROL_OP_TASK_LIST));
+	free(r);
+	s->fake.no_counts = true;
+	r = request(s, "GET /services?status=true HTTP/1.1\r\nHost: d\r\n\r\n", NULL);
+	assert_non_null(strstr(r, "\"ServiceStatus\":{\"RunningTasks\":0,"
+				  "\"DesiredTasks\":1,\"CompletedTasks\":0}"));
+	assert_true(fake_saw(&s->fake, CS__CONTROL_OP__CONTROL_OP_TASK_LIST));
+	free(r);
+	s->fake.no_counts = false;
 	/* no leader */
 	s->fake.list_status = CS_ENOTLEADER;
 	r = request(s, "GET /services HTTP/1.1\r\nHost: d\r\n\r\n", NULL);

@@ -630,7 +630,7 @@ static void test_swarmctl_service_ls_json(void **state)
 	t2.status = &starting;
 
 	f = open_memstream(&buf, &len);
-	swarmctl_cli_print_services(f, SWARMCTL_CLI_JSON, svcs, 1, tasks, 2);
+	swarmctl_cli_print_services(f, SWARMCTL_CLI_JSON, svcs, 1, NULL, 0, tasks, 2);
 	fclose(f);
 	assert_string_equal(buf, "[\n"
 				 "  {\n"
@@ -647,17 +647,67 @@ static void test_swarmctl_service_ls_json(void **state)
 	free(buf);
 
 	f = open_memstream(&buf, &len);
-	swarmctl_cli_print_services(f, SWARMCTL_CLI_JSON, svcs, 0, tasks, 0);
+	swarmctl_cli_print_services(f, SWARMCTL_CLI_JSON, svcs, 0, NULL, 0, tasks, 0);
 	fclose(f);
 	assert_string_equal(buf, "[]\n");
 	free(buf);
 
 	f = open_memstream(&buf, &len);
-	swarmctl_cli_print_services(f, SWARMCTL_CLI_TABLE, svcs, 1, tasks, 2);
+	swarmctl_cli_print_services(f, SWARMCTL_CLI_TABLE, svcs, 1, NULL, 0, tasks, 2);
 	fclose(f);
 	assert_string_equal(buf,
 			    "ID                 NAME   MODE         REPLICAS   IMAGE\n"
 			    "00000000000000ab   we\"b   replicated   1/2\n");
+	free(buf);
+}
+
+/* Issue 18: service ls's REPLICAS come from the manager's counts
+ * (SERVICE_LIST with status: a DOWN node's tasks not running) when it
+ * answers them, with no task list; a service the counts leave out is
+ * counted from tasks. */
+static void test_swarmctl_service_ls_uses_the_managers_counts(void **state)
+{
+	Cs__Service svc = CS__SERVICE__INIT, other = CS__SERVICE__INIT;
+	Cs__ServiceSpec spec = CS__SERVICE_SPEC__INIT, ospec = CS__SERVICE_SPEC__INIT;
+	Cs__ServiceCounts cnt = CS__SERVICE_COUNTS__INIT;
+	Cs__Task t1 = CS__TASK__INIT;
+	Cs__TaskStatus running = CS__TASK_STATUS__INIT;
+	Cs__Service *svcs[] = {&svc, &other};
+	Cs__ServiceCounts *counts[] = {&cnt};
+	Cs__Task *tasks[] = {&t1};
+	char *buf = NULL;
+	size_t len;
+	FILE *f;
+	(void)state;
+
+	spec.name = "web";
+	spec.replicas = 100000;
+	svc.id = 0xab;
+	svc.spec = &spec;
+	ospec.name = "db";
+	ospec.replicas = 3;
+	other.id = 0xcd;
+	other.spec = &ospec;
+	cnt.service_id = 0xab;
+	cnt.running = 99000;
+	cnt.desired = 100000;
+	running.state = CS__TASK_STATE__TASK_STATE_RUNNING;
+	t1.service_id = 0xcd;
+	t1.desired_state = CS__TASK_STATE__TASK_STATE_RUNNING;
+	t1.status = &running;
+
+	f = open_memstream(&buf, &len);
+	swarmctl_cli_print_services(f, SWARMCTL_CLI_TABLE, svcs, 2, counts, 1, tasks, 1);
+	fclose(f);
+	assert_string_equal(
+		buf, "ID                 NAME   MODE         REPLICAS       IMAGE\n"
+		     "00000000000000ab   web    replicated   99000/100000\n"
+		     "00000000000000cd   db     replicated   1/3\n");
+	free(buf);
+	f = open_memstream(&buf, &len);
+	swarmctl_cli_print_services(f, SWARMCTL_CLI_JSON, svcs, 1, counts, 1, NULL, 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "\"replicas\": 100000,\n    \"running\": 99000,"));
 	free(buf);
 }
 
@@ -813,6 +863,7 @@ int main(void)
 		cmocka_unit_test(test_swarmctl_table_aligns_columns),
 		cmocka_unit_test(test_swarmctl_json_escapes),
 		cmocka_unit_test(test_swarmctl_service_ls_json),
+		cmocka_unit_test(test_swarmctl_service_ls_uses_the_managers_counts),
 		cmocka_unit_test(test_swarmctl_service_labels),
 		cmocka_unit_test(test_swarmctl_task_filters),
 		cmocka_unit_test(test_swarmctl_inspect_shows_times),

@@ -113,6 +113,57 @@ static void test_swarmload_live_agents_and_dead_tasks(void **state)
 	assert_false(sl_is_dead(&sl, 0));
 }
 
+/* Issue 18: the count the create and node-death phases poll is the
+ * service's own in a SERVICE_LIST answer with status (none from a manager
+ * without counts); node-death ends when every dead agent's node is DOWN
+ * and all the replicas run, not before (while the dead are not all DOWN,
+ * their tasks still count running). */
+static void test_swarmload_count_and_node_death_end(void **state)
+{
+	struct swarmload sl;
+	Cs__ControlResponse resp = CS__CONTROL_RESPONSE__INIT;
+	Cs__Service a = CS__SERVICE__INIT, b = CS__SERVICE__INIT;
+	Cs__ServiceSpec as = CS__SERVICE_SPEC__INIT, bs = CS__SERVICE_SPEC__INIT;
+	Cs__ServiceCounts ac = CS__SERVICE_COUNTS__INIT, bc = CS__SERVICE_COUNTS__INIT;
+	Cs__Service *svcs[] = {&a, &b};
+	Cs__ServiceCounts *counts[] = {&ac, &bc};
+	uint64_t running = 0, desired = 0, down = 0;
+	(void)state;
+
+	memset(&sl, 0, sizeof sl);
+	sl.service = "swarmload";
+	sl.replicas = 100;
+	sl.kill_agents = 10;
+	as.name = "other";
+	bs.name = "swarmload";
+	a.id = ac.service_id = 1;
+	b.id = bc.service_id = 2;
+	a.spec = &as;
+	b.spec = &bs;
+	ac.running = 5;
+	bc.running = 90;
+	bc.desired = 100;
+	resp.services = svcs;
+	resp.n_services = 2;
+	resp.nodes_down = 4;
+	assert_int_equal(sl_count_of(&sl, &resp, &running, &desired, &down), -1);
+	resp.counts = counts;
+	resp.n_counts = 2;
+	assert_int_equal(sl_count_of(&sl, &resp, &running, &desired, &down), 0);
+	assert_int_equal(running, 90);
+	assert_int_equal(desired, 100);
+	assert_int_equal(down, 4);
+	bc.service_id = 3; /* counts out of order: not taken */
+	assert_int_equal(sl_count_of(&sl, &resp, &running, &desired, &down), -1);
+
+	/* 1 node DOWN before the kill */
+	assert_false(sl_death_done(&sl, 100, 100, 1, 1));  /* none DOWN yet */
+	assert_false(sl_death_done(&sl, 100, 100, 10, 1)); /* 9 of 10 */
+	assert_false(sl_death_done(&sl, 95, 100, 11, 1));  /* not all running */
+	assert_false(sl_death_done(&sl, 100, 90, 11, 1));  /* not the replicas */
+	assert_true(sl_death_done(&sl, 100, 100, 11, 1));
+}
+
 /* A task list cut at the frame's size is asked again by slices of
  * hostnames: a slice the control API refuses would fail every count. */
 static void test_swarmload_slices_fit_the_control_filter(void **state)
@@ -254,6 +305,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_swarmload_phase_options),
 		cmocka_unit_test(test_swarmload_live_agents_and_dead_tasks),
+		cmocka_unit_test(test_swarmload_count_and_node_death_end),
 		cmocka_unit_test(test_swarmload_slices_fit_the_control_filter),
 		cmocka_unit_test(test_swarmload_timeline_first_and_last_over_processes),
 		cmocka_unit_test(test_swarmload_port_of),
