@@ -47,6 +47,13 @@ _Static_assert(DISP_ACK_IDS_MAX * 16u < LIMIT_FRAME_BYTES_MAX, "an ack fits a fr
 #define DISP_ASSIGN_BYTES_MAX	  (LIMIT_FRAME_BYTES_MAX - 1024)
 #define DISP_FIELD_OVERHEAD_BYTES 6  /* a repeated field's tag and length */
 #define DISP_REMOVED_BYTES_MAX	  11 /* one removed id: a varint and slack */
+/* The Wire and Assignments fields around a part's tasks and removals:
+ * five varints and two bools (under 60 bytes) and the two tags and
+ * lengths that enclose them */
+#define DISP_ASSIGN_HEAD_BYTES_MAX 1024u
+_Static_assert(DISP_ASSIGN_BYTES_MAX + DISP_ASSIGN_HEAD_BYTES_MAX <=
+		       LIMIT_FRAME_BYTES_MAX,
+	       "a part fits a frame");
 _Static_assert(LIMIT_SPEC_BYTES_MAX + 4096 < DISP_ASSIGN_BYTES_MAX,
 	       "a task with the largest spec fits in one part");
 
@@ -317,6 +324,24 @@ static void disp_send(struct dispatcher *d, uint64_t conn, const Cs__Wire *wire)
 	d->env->ops->reply(d->env, conn, buf, len);
 	if (wire->network_keys)
 		seal_wipe(buf, len); /* issue 17: the network keys */
+}
+
+/* disp_send of an Assignments part whose packed size is known to be at
+ * most bound_bytes (disp_send_parts adds it up): packed without a walk
+ * to size it first (pack returns the length). */
+static void disp_send_bounded(struct dispatcher *d, uint64_t conn, const Cs__Wire *wire,
+			      size_t bound_bytes)
+{
+	size_t len;
+	assert(!wire->network_keys);
+	assert(bound_bytes <= LIMIT_FRAME_BYTES_MAX);
+	if (d->dying || conn == 0)
+		return;
+	if (grow_array((void **)&d->send_buf, &d->send_cap, bound_bytes, 1))
+		return;
+	len = cs__wire__pack(wire, d->send_buf);
+	assert(len <= bound_bytes);
+	d->env->ops->reply(d->env, conn, d->send_buf, len);
 }
 
 /* ---------------------------------------------------------------- writes */
@@ -848,7 +873,9 @@ static void disp_send_parts(struct dispatcher *d, struct disp_session *s, bool f
 		a.seq = ++s->seq;
 		a.store_index = store_applied(leader_store(d->ctx));
 		wire.assignments = &a;
-		disp_send(d, s->conn, &wire);
+		/* bytes bounds the tasks and removals; the Wire and
+		 * Assignments fields around them take under 100 bytes */
+		disp_send_bounded(d, s->conn, &wire, bytes + DISP_ASSIGN_HEAD_BYTES_MAX);
 	} while (ti < n_tasks || ri < n_removed);
 }
 
