@@ -28,6 +28,10 @@ enum {
 	DISP_STATUS_FLUSH_MS = 100, /* status reports batch for this long */
 	DISP_EXPIRY_CHECK_MS = 500, /* how often silent nodes are looked for */
 	DISP_NET_FLUSH_MS = 100,    /* network state changes wait at most this */
+	/* acks of a committed status write wait at most this for the writes
+	 * still in flight or queued (disp_ack_committed); far under the
+	 * agent's first resend (4 s, agent.c AGENT_RESEND_MS_MIN) */
+	DISP_ACK_HOLD_MS = 500,
 };
 
 /* A status write stops growing past this many encoded bytes (one
@@ -43,6 +47,13 @@ _Static_assert(DISP_ACK_IDS_MAX * 16u < LIMIT_FRAME_BYTES_MAX, "an ack fits a fr
 #define DISP_ASSIGN_BYTES_MAX	  (LIMIT_FRAME_BYTES_MAX - 1024)
 #define DISP_FIELD_OVERHEAD_BYTES 6  /* a repeated field's tag and length */
 #define DISP_REMOVED_BYTES_MAX	  11 /* one removed id: a varint and slack */
+/* The Wire and Assignments fields around a part's tasks and removals:
+ * five varints and two bools (under 60 bytes) and the two tags and
+ * lengths that enclose them */
+#define DISP_ASSIGN_HEAD_BYTES_MAX 1024u
+_Static_assert(DISP_ASSIGN_BYTES_MAX + DISP_ASSIGN_HEAD_BYTES_MAX <=
+		       LIMIT_FRAME_BYTES_MAX,
+	       "a part fits a frame");
 _Static_assert(LIMIT_SPEC_BYTES_MAX + 4096 < DISP_ASSIGN_BYTES_MAX,
 	       "a task with the largest spec fits in one part");
 
@@ -125,6 +136,14 @@ struct disp_report {
 	char message[128];
 };
 
+/* What acknowledging a report takes (a write's context keeps these, not
+ * the reports: 24 bytes a task, not 176). */
+struct disp_ack {
+	uint64_t task_id;
+	uint64_t node_id;
+	uint32_t state;
+};
+
 /* A map of task ids to uint32s (issue 18): the latest state a status
  * write in flight carries for a task (dispatcher.inflight), and a queued
  * report's index (dispatcher.queued). Open addressing (linear probing, at
@@ -150,7 +169,7 @@ struct dispatcher {
 	size_t session_count, session_cap;
 	struct disp_report *reports; /* status reports waiting for a write */
 	size_t report_count, report_cap;
-	env_timer_id expiry_timer, flush_timer, status_timer;
+	env_timer_id expiry_timer, flush_timer, status_timer, ack_timer;
 	uint64_t members_pushed; /* hash of the member list last pushed */
 	struct disp_net *nets;	 /* issue 17: every used network's state, by id */
 	size_t net_count;
@@ -181,12 +200,22 @@ struct dispatcher {
 	 * sends): tasks seen placed (ASSIGNED applied on a node), and tasks
 	 * and Assignments messages sent as changes */
 	uint64_t placed_total, asg_tasks_sent, asg_msgs_sent;
+	/* issue 18: acks of committed status writes held for the writes
+	 * after them (disp_ack_committed), in commit order; and the
+	 * StatusAck frames sent (the debug line of each write) */
+	struct disp_ack *held;
+	size_t held_count, held_cap;
+	uint64_t ack_frames;
+	/* disp_send's frame buffer (grown to the largest frame sent, at
+	 * most LIMIT_FRAME_BYTES_MAX) */
+	uint8_t *send_buf;
+	size_t send_cap;
 };
 
 /* One write's context: who to acknowledge once it commits. */
 struct disp_write {
 	struct dispatcher *d;
-	struct disp_report *acks; /* status reports in this write */
+	struct disp_ack *acks; /* status reports in this write */
 	size_t ack_count;
 	bool status;			    /* a status write (counted apart) */
 	uint64_t registered;		    /* a member manager's record made */
@@ -286,14 +315,33 @@ static void disp_send(struct dispatcher *d, uint64_t conn, const Cs__Wire *wire)
 			 conn, len);
 		return;
 	}
-	buf = malloc(len ? len : 1);
-	if (!buf)
+	/* one buffer, kept (reply copies what it sends): no allocation a
+	 * frame (issue 18: a create sends several frames an agent) */
+	if (grow_array((void **)&d->send_buf, &d->send_cap, len ? len : 1, 1))
 		return;
+	buf = d->send_buf;
 	cs__wire__pack(wire, buf);
 	d->env->ops->reply(d->env, conn, buf, len);
 	if (wire->network_keys)
 		seal_wipe(buf, len); /* issue 17: the network keys */
-	free(buf);
+}
+
+/* disp_send of an Assignments part whose packed size is known to be at
+ * most bound_bytes (disp_send_parts adds it up): packed without a walk
+ * to size it first (pack returns the length). */
+static void disp_send_bounded(struct dispatcher *d, uint64_t conn, const Cs__Wire *wire,
+			      size_t bound_bytes)
+{
+	size_t len;
+	assert(!wire->network_keys);
+	assert(bound_bytes <= LIMIT_FRAME_BYTES_MAX);
+	if (d->dying || conn == 0)
+		return;
+	if (grow_array((void **)&d->send_buf, &d->send_cap, bound_bytes, 1))
+		return;
+	len = cs__wire__pack(wire, d->send_buf);
+	assert(len <= bound_bytes);
+	d->env->ops->reply(d->env, conn, d->send_buf, len);
 }
 
 /* ---------------------------------------------------------------- writes */
@@ -365,8 +413,9 @@ static void disp_cert_held(struct dispatcher *d, struct disp_session *s,
 
 static void disp_session_reply(struct dispatcher *d, uint64_t conn, int status,
 			       struct disp_session *s);
-static void disp_ack_reports(struct dispatcher *d, const struct disp_report *v, size_t n);
+static void disp_ack_reports(struct dispatcher *d, const struct disp_ack *v, size_t n);
 static void disp_inflight_done(struct disp_map *f, uint64_t task_id, uint32_t state);
+static void disp_ack_committed(struct dispatcher *d, const struct disp_ack *v, size_t n);
 
 /* Proposes batch b (freed here) with context w (taken: freed here when
  * the write could not be proposed). Returns 0 (disp_write_done runs
@@ -437,12 +486,12 @@ static void disp_write_done(void *data, int status)
 					   (uint32_t)w->acks[i].state);
 		env_logf(d->env, ENV_LOG_DEBUG,
 			 "msg=\"status write done\" reports=%zu status=%d queued=%zu"
-			 " writes_in_flight=%u reports_in_flight=%zu",
+			 " writes_in_flight=%u reports_in_flight=%zu ack_frames=%" PRIu64,
 			 w->ack_count, status, d->report_count,
-			 d->status_writes_in_flight, d->inflight.count);
+			 d->status_writes_in_flight, d->inflight.count, d->ack_frames);
 	}
-	if (!d->stopped && w->ack_count && status == 0)
-		disp_ack_reports(d, w->acks, w->ack_count); /* per agent */
+	if (!d->stopped && w->status)
+		disp_ack_committed(d, w->acks, status == 0 ? w->ack_count : 0);
 	free(w->acks);
 	free(w);
 	disp_maybe_free(d);
@@ -824,7 +873,9 @@ static void disp_send_parts(struct dispatcher *d, struct disp_session *s, bool f
 		a.seq = ++s->seq;
 		a.store_index = store_applied(leader_store(d->ctx));
 		wire.assignments = &a;
-		disp_send(d, s->conn, &wire);
+		/* bytes bounds the tasks and removals; the Wire and
+		 * Assignments fields around them take under 100 bytes */
+		disp_send_bounded(d, s->conn, &wire, bytes + DISP_ASSIGN_HEAD_BYTES_MAX);
 	} while (ti < n_tasks || ri < n_removed);
 }
 
@@ -2105,10 +2156,16 @@ static void disp_on_status(struct dispatcher *d, struct disp_session *s,
 					 disp_status_flush, d, &d->status_timer);
 }
 
-/* Orders reports by node, then by arrival (the acks' grouping). */
-static int disp_report_node_cmp(const void *ctx, uint32_t x, uint32_t y)
+static struct disp_ack disp_ack_of(const struct disp_report *r)
 {
-	const struct disp_report *v = ctx;
+	struct disp_ack a = {r->task_id, r->node_id, (uint32_t)r->state};
+	return a;
+}
+
+/* Orders acks by node, then by arrival (the acks' grouping). */
+static int disp_ack_node_cmp(const void *ctx, uint32_t x, uint32_t y)
+{
+	const struct disp_ack *v = ctx;
 	if (v[x].node_id != v[y].node_id)
 		return v[x].node_id < v[y].node_id ? -1 : 1;
 	return x < y ? -1 : x > y;
@@ -2118,7 +2175,7 @@ static int disp_report_node_cmp(const void *ctx, uint32_t x, uint32_t y)
  * StatusAck per node (per DISP_ACK_IDS_MAX of its tasks), not a frame per
  * task (issue 18: a write of 10,000 reports sent 10,000 frames). Nodes
  * without a live session are skipped. */
-static void disp_ack_reports(struct dispatcher *d, const struct disp_report *v, size_t n)
+static void disp_ack_reports(struct dispatcher *d, const struct disp_ack *v, size_t n)
 {
 	uint32_t *idx = malloc((n ? n : 1) * sizeof *idx);
 	uint32_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
@@ -2129,7 +2186,7 @@ static void disp_ack_reports(struct dispatcher *d, const struct disp_report *v, 
 		goto out; /* unacknowledged: the agents send them again */
 	for (size_t i = 0; i < n; i++)
 		idx[i] = (uint32_t)i;
-	sort_u32(idx, tmp, n, disp_report_node_cmp, v);
+	sort_u32(idx, tmp, n, disp_ack_node_cmp, v);
 	for (size_t k = 0; k < n;) {
 		uint64_t node = v[idx[k]].node_id;
 		struct disp_session *s = disp_session(d, node);
@@ -2148,6 +2205,7 @@ static void disp_ack_reports(struct dispatcher *d, const struct disp_report *v, 
 			ack.states = states;
 			wire.status_ack = &ack;
 			disp_send(d, s->conn, &wire);
+			d->ack_frames++;
 		}
 	}
 out:
@@ -2155,6 +2213,59 @@ out:
 	free(tmp);
 	free(ids);
 	free(states);
+}
+
+/* Sends the acks held, and stops their timer. */
+static void disp_ack_held(struct dispatcher *d)
+{
+	if (d->ack_timer) {
+		d->env->ops->timer_stop(d->env, d->ack_timer);
+		d->ack_timer = 0;
+	}
+	disp_ack_reports(d, d->held, d->held_count);
+	d->held_count = 0;
+}
+
+static void disp_ack_timer(struct env *env, env_timer_id id, void *data)
+{
+	struct dispatcher *d = data;
+	(void)env;
+	(void)id;
+	d->ack_timer = 0;
+	if (!d->stopped)
+		disp_ack_held(d);
+}
+
+/* A status write committed with the n acks of v (borrowed; n is 0 for a
+ * write that failed). Issue 18: its acks went at once, one StatusAck per
+ * node per write, and at scale writes commit close together (the reports
+ * of a burst fill several writes, proposed back to back): an agent got
+ * an ack frame per write. They are held while another status write is in
+ * flight or reports are queued for one, at most DISP_ACK_HOLD_MS, and go
+ * together: one StatusAck per node (a task may be in it twice, with two
+ * states: the agent keeps the highest). An ack only stops the agent's
+ * resends, so a hold far under its resend delay changes nothing else. */
+static void disp_ack_committed(struct dispatcher *d, const struct disp_ack *v, size_t n)
+{
+	if (n && grow_array((void **)&d->held, &d->held_cap, d->held_count + n,
+			    sizeof *d->held)) {
+		disp_ack_reports(d, v, n); /* out of memory: these now, alone */
+		n = 0;
+	}
+	if (n) {
+		memcpy(d->held + d->held_count, v, n * sizeof *v);
+		d->held_count += n;
+	}
+	if (!d->held_count)
+		return;
+	if (d->status_writes_in_flight == 0 && d->report_count == 0) {
+		disp_ack_held(d);
+		return;
+	}
+	if (!d->ack_timer && !d->dying)
+		d->env->ops->timer_start(d->env, DISP_ACK_HOLD_MS, 0, disp_ack_timer, d,
+					 &d->ack_timer);
+	assert(d->held_count > 0);
 }
 
 /* One write with every queued report that moves a task forward (one a
@@ -2171,7 +2282,7 @@ static void disp_status_flush(struct env *env, env_timer_id id, void *data)
 	struct store_batch b;
 	struct disp_write *w = calloc(1, sizeof *w);
 	size_t n = d->report_count, done = 0, stale_count = 0, inflight = 0;
-	struct disp_report *stale = malloc((n ? n : 1) * sizeof *stale);
+	struct disp_ack *stale = malloc((n ? n : 1) * sizeof *stale);
 
 	(void)env;
 	(void)id;
@@ -2193,7 +2304,7 @@ static void disp_status_flush(struct env *env, env_timer_id id, void *data)
 		    cur->node_id != r->node_id || !cur->status ||
 		    r->state <= cur->status->state) {
 			/* stale: an old session, another node's task, or no news */
-			stale[stale_count++] = *r;
+			stale[stale_count++] = disp_ack_of(r);
 			continue;
 		}
 		if ((uint32_t)r->state <= disp_inflight_state(&d->inflight, r->task_id)) {
@@ -2203,7 +2314,7 @@ static void disp_status_flush(struct env *env, env_timer_id id, void *data)
 		if (store_batch_status_report(&b, r->task_id, r->node_id, r->state,
 					      r->exit_code, r->timestamp_ms, r->message))
 			break;
-		w->acks[w->ack_count++] = *r;
+		w->acks[w->ack_count++] = disp_ack_of(r);
 	}
 	d->reports_stale += stale_count;
 	d->reports_inflight += inflight;
@@ -2231,10 +2342,13 @@ static void disp_status_flush(struct env *env, env_timer_id id, void *data)
 		 d->status_writes_in_flight, d->reports_replaced);
 	if (b.action_count == 0) {
 		store_batch_free(&b);
+		/* no write follows the held acks: they go */
+		if (d->held_count && !d->status_writes_in_flight && !d->report_count)
+			disp_ack_held(d);
 		goto fail;
 	}
 	{
-		const struct disp_report *acks = w->acks;
+		const struct disp_ack *acks = w->acks;
 		size_t count = w->ack_count;
 		if (disp_write(d, &b, w))
 			return; /* w freed: the agents send their reports again */
@@ -2734,6 +2848,8 @@ static void disp_maybe_free(struct dispatcher *d)
 	free(d->reports);
 	free(d->inflight.slots);
 	free(d->queued.slots);
+	free(d->send_buf); /* (network keys wiped after each send) */
+	free(d->held);	   /* (the agents resend: a new leader acks them) */
 	free(d);
 }
 
@@ -2752,6 +2868,8 @@ static void dispatcher_stop(void *state, bool dying)
 			d->env->ops->timer_stop(d->env, d->status_timer);
 		if (d->net_timer)
 			d->env->ops->timer_stop(d->env, d->net_timer);
+		if (d->ack_timer)
+			d->env->ops->timer_stop(d->env, d->ack_timer);
 	}
 	/* dying: the manager answers our writes in flight with CS_ECLOSED
 	 * right after this, and the last answer frees us */

@@ -2293,6 +2293,125 @@ static void test_disp_status_resent_in_flight_is_written_once_and_acked_together
 				 CS__TASK_STATE__TASK_STATE_RUNNING);
 }
 
+/* Issue 18: status writes that commit while another is in flight have
+ * their acks held for it, and the agent gets them in one StatusAck (it got
+ * one frame per write: at scale, several writes a burst, each acked to
+ * every agent); once no write is in flight nor queued, they go. */
+static void test_disp_status_acks_of_writes_in_flight_go_together(void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1;
+	struct sim_link_rule slow = {0};
+	uint64_t web, ids[2], applied;
+	size_t from, acks = 0;
+	const char *lname;
+	uint32_t l;
+
+	setup(f, 45, 3);
+	l = wait_leader(f);
+	lname = world_node_name(f->w, l);
+	w1 = fake_add(f, "w1");
+	fake_register(f, w1, lname);
+	fake_beat_start(w1, lname);
+	web = create_service(f, "web", 2, NULL);
+	wait_tasks(f, web, w1->node_id, 2, ids);
+	run_for(f, 1 * SEC);
+	/* the followers answer the leader 400 ms late: a write is in flight
+	 * that long */
+	slow.dst = l;
+	slow.has_delay = true;
+	slow.delay_min_us = slow.delay_max_us = 400 * MS;
+	for (uint32_t i = 0; i < 3; i++) {
+		slow.src = i;
+		if (i != l)
+			assert_int_equal(world_net_link(f->w, &slow), 0);
+	}
+	applied = store_applied(leader_store(f));
+	from = w1->rx_count;
+	/* two reports 200 ms apart: two writes, the second proposed while
+	 * the first is in flight */
+	fake_status(w1, lname, w1->node_id, w1->session_id, ids[0],
+		    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	run_for(f, 200 * MS);
+	fake_status(w1, lname, w1->node_id, w1->session_id, ids[1],
+		    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	run_for(f, 3 * SEC);
+	world_net_heal(f->w);
+	assert_int_equal(store_applied(leader_store(f)), applied + 2);
+	for (size_t i = from; i < w1->rx_count; i++) {
+		const Cs__StatusAck *a = w1->rx[i].wire->status_ack;
+		if (!a)
+			continue;
+		acks++;
+		assert_int_equal(a->n_task_ids, 2);
+		assert_int_equal(ack_state(a, ids[0]),
+				 CS__TASK_STATE__TASK_STATE_RUNNING);
+		assert_int_equal(ack_state(a, ids[1]),
+				 CS__TASK_STATE__TASK_STATE_RUNNING);
+	}
+	assert_int_equal(acks, 1);
+	/* a write alone is acked once committed, not held */
+	from = w1->rx_count;
+	fake_status(w1, lname, w1->node_id, w1->session_id, ids[0],
+		    CS__TASK_STATE__TASK_STATE_COMPLETE, "done");
+	run_for(f, 300 * MS);
+	assert_non_null(find_ack(w1, from, ids[0]));
+}
+
+/* ... and held no longer than DISP_ACK_HOLD_MS (500 ms): a write that
+ * commits while a report is queued for the next, which is then slow, is
+ * acked by then, before the next commits. */
+static void test_disp_status_acks_held_go_within_the_hold_time(void **state)
+{
+	struct fixture *f = *state;
+	struct fake *w1;
+	struct sim_link_rule slow = {0};
+	uint64_t web, ids[2], applied;
+	size_t from;
+	const char *lname;
+	uint32_t l;
+
+	setup(f, 45, 3);
+	l = wait_leader(f);
+	lname = world_node_name(f->w, l);
+	w1 = fake_add(f, "w1");
+	fake_register(f, w1, lname);
+	fake_beat_start(w1, lname);
+	web = create_service(f, "web", 2, NULL);
+	wait_tasks(f, web, w1->node_id, 2, ids);
+	run_for(f, 1 * SEC);
+	from = w1->rx_count;
+	applied = store_applied(leader_store(f));
+	/* A's write is proposed at about 101 ms and commits at about 106 */
+	fake_status(w1, lname, w1->node_id, w1->session_id, ids[0],
+		    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	run_for(f, 102 * MS);
+	assert_int_equal(store_applied(leader_store(f)), applied);
+	/* B is queued when it commits */
+	fake_status(w1, lname, w1->node_id, w1->session_id, ids[1],
+		    CS__TASK_STATE__TASK_STATE_RUNNING, "started");
+	run_for(f, 8 * MS);
+	assert_int_equal(store_applied(leader_store(f)), applied + 1);
+	/* and B's write, at about 200 ms, is answered 1.5 s late */
+	slow.dst = l;
+	slow.has_delay = true;
+	slow.delay_min_us = slow.delay_max_us = 1500 * MS;
+	for (uint32_t i = 0; i < 3; i++) {
+		slow.src = i;
+		if (i != l)
+			assert_int_equal(world_net_link(f->w, &slow), 0);
+	}
+	run_for(f, 40 * MS);
+	assert_null(find_ack(w1, from, ids[0])); /* held */
+	run_for(f, 650 * MS);
+	assert_non_null(find_ack(w1, from, ids[0])); /* the hold is over */
+	assert_null(find_ack(w1, from, ids[1]));
+	assert_int_equal(store_applied(leader_store(f)), applied + 1);
+	world_net_heal(f->w);
+	run_for(f, 3 * SEC);
+	assert_non_null(find_ack(w1, from, ids[1]));
+}
+
 /* Issue 18: an agent's report is its own news: the task is not sent back
  * to it as a change (it was, with its spec, for every report); a change of
  * what the agent runs still is. */
@@ -2561,6 +2680,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_disp_status_resent_in_flight_is_written_once_and_acked_together,
 			fixture_new, fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_status_acks_of_writes_in_flight_go_together,
+			fixture_new, fixture_free),
+		cmocka_unit_test_setup_teardown(
+			test_disp_status_acks_held_go_within_the_hold_time, fixture_new,
+			fixture_free),
 		cmocka_unit_test_setup_teardown(
 			test_disp_status_report_is_not_sent_back_to_its_agent,
 			fixture_new, fixture_free),
