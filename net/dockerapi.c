@@ -3439,6 +3439,7 @@ struct dapi_logs {
 	bool task, follow, timestamps, details, out, err;
 	uint64_t since_ms, until_ms, tail;
 	bool tail_set, started, headers_sent;
+	bool until_now; /* until_ms is when it was asked (no until given) */
 	Cs__LogCursor *cursors;
 	size_t cursor_count;
 };
@@ -3743,6 +3744,14 @@ static void dapi_logs_step(struct dapi_conn *c)
 	if (!l->started) {
 		req.logs_tail = l->tail;
 		req.logs_tail_set = l->tail_set;
+		/* the last N lines as the nodes read them: Docker cuts the
+		 * tail before until, so a line written after the ask (a
+		 * chatty task's every 0.3 s) left a task with no line at all
+		 * (dockerapi.sh's `service logs --tail 1 -t` printed nothing
+		 * once). The reads after it go on from the tail's cursors, up
+		 * to the ask's time. */
+		if (l->tail_set && l->until_now)
+			req.logs_until_ms = 0;
 	}
 	if (l->cursor_count && (ptrs = calloc(l->cursor_count, sizeof *ptrs))) {
 		for (size_t i = 0; i < l->cursor_count; i++)
@@ -3814,6 +3823,7 @@ static void dapi_logs(struct dapi_conn *c, const struct dapi_route *r, bool task
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		l->until_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+		l->until_now = true;
 	}
 	c->logs = l;
 	/* see the client go while streaming (what it sends is not read) */

@@ -244,6 +244,7 @@ struct sl_shared {
 
 struct swarmload {
 	struct uvenv_vcache *vcache; /* this process's agents share it */
+	struct uvenv_clock *clock;   /* and their timers' clock */
 	/* options */
 	unsigned agents, wave, hold_s, timeout_s;
 	uint64_t replicas;
@@ -636,7 +637,8 @@ static int sl_agent_open(struct swarmload *sl, unsigned i)
 					   .name = a->name,
 					   .log_out = sl->log,
 					   .log_level = ENV_LOG_WARN,
-					   .vcache = sl->vcache},
+					   .vcache = sl->vcache,
+					   .clock = sl->clock},
 		       &a->uv, err, sizeof err) != 0) {
 		fprintf(stderr, "swarmload: agent %s: %s\n", a->name, err);
 		return -1;
@@ -1857,6 +1859,19 @@ static int sl_share_main(struct swarmload *sl, unsigned k)
 		return 1;
 	}
 	uv_loop_init(&sl->loop);
+	/* one clock for all this process's agents' timers: one heap and one
+	 * libuv timer, not a libuv timer each */
+	sl->clock = uvenv_clock_new(&sl->loop);
+	if (!sl->clock) {
+		fprintf(stderr, "swarmload: out of memory\n");
+		atomic_store(&sl->me->phase, SL_PH_FAILED);
+		(void)uv_loop_close(&sl->loop);
+		uvenv_vcache_free(sl->vcache);
+		fakeexec_free(&sl->x);
+		free(sl->a);
+		fclose(sl->log);
+		return 1;
+	}
 	uv_timer_init(&sl->loop, &sl->poll);
 	sl->poll.data = sl;
 	uv_timer_start(&sl->poll, sl_poll, 0, SL_POLL_MS);
@@ -1872,6 +1887,9 @@ static int sl_share_main(struct swarmload *sl, unsigned k)
 		pthread_join(sl->ctl, NULL);
 		rc = sl->rc;
 	}
+	uvenv_clock_free(sl->clock); /* every agent's env is closed */
+	sl->clock = NULL;
+	uv_run(&sl->loop, UV_RUN_DEFAULT); /* its handle's close */
 	if (uv_loop_close(&sl->loop) != 0)
 		fprintf(stderr, "swarmload: handles left on the loop\n");
 	uvenv_vcache_free(sl->vcache);

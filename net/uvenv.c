@@ -1,13 +1,14 @@
 /* uvenv: the real world's env on libuv (see uvenv.h).
  *
  * Memory: every uv handle is counted in u->handles_live from init to its close
- * callback; after uvenv_close the last close callback frees u. A timer, an
- * incoming connection and an outgoing connection are each one allocation
- * holding its handle, freed in that handle's close callback; a peer holds its
- * backoff timer and is freed in that timer's close callback (only at
- * uvenv_close: peers live as long as the env). One more timer, the sweep,
- * closes connections that never said hello and drops frames queued past
- * their time to live. */
+ * callback; after uvenv_close the last close callback frees u. An env timer
+ * is no handle: it is one allocation in u's heap, run by u's one libuv timer
+ * and freed when it fires (once) or stops. An incoming connection and an
+ * outgoing connection are each one allocation holding its handle, freed in
+ * that handle's close callback; a peer holds its backoff timer and is freed
+ * in that timer's close callback (only at uvenv_close: peers live as long as
+ * the env). One more timer, the sweep, closes connections that never said
+ * hello and drops frames queued past their time to live. */
 #include "net/netlog.h"
 #include "net/uvenv.h"
 
@@ -17,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -81,13 +83,31 @@ _Static_assert(LIMIT_ADDR_BYTES_MAX < 256, "an address fits a hello");
 
 /* ---------------------------------------------------------------- types */
 
+/* Env timers of one or more uvenvs of one loop: a heap by (due, seq) and
+ * one libuv timer (tick) armed for its earliest (tick_due; UINT64_MAX when
+ * stopped). */
+struct uvenv_clock {
+	uv_loop_t *loop;
+	uv_timer_t tick;
+	uint64_t tick_due;
+	struct uvenv_timer **heap;
+	size_t count, cap;
+	uint64_t seq; /* arming order */
+	bool running; /* in uvenv_clock_fire */
+	bool closed;
+};
+
+/* An env timer: not a uv handle of its own but an entry in its clock's
+ * heap. */
 struct uvenv_timer {
-	uv_timer_t handle;
 	struct uvenv *u;
 	env_timer_id id;
 	env_timer_cb cb;
 	void *data;
-	bool repeat;
+	ms_t repeat_ms; /* 0: fires once */
+	uint64_t due;	/* the loop's time it fires at */
+	uint64_t seq;	/* arming order: breaks ties of due */
+	size_t heap_i;	/* its index in the clock's heap */
 };
 
 /* One frame on the wire: 4-byte big-endian length then payload. */
@@ -228,6 +248,7 @@ struct uvenv {
 	struct uvenv_peer **buckets; /* chained hash of peers by address */
 	size_t bucket_count;	     /* a power of two */
 	size_t peer_count;
+	uint64_t tls_writes; /* plaintext handed to TLS: one record each (to 16 KiB) */
 	/* frames sent to connected peers during one loop turn go out together,
 	 * just before the loop waits again (uvenv_corked) */
 	uv_prepare_t cork;
@@ -247,10 +268,14 @@ struct uvenv {
 	uint8_t random_pool[256];
 	size_t random_used;
 
-	/* timers: sorted by id (ids only grow, so appends keep the order) */
+	/* timers: sorted by id (ids only grow, so appends keep the order);
+	 * the same timers are in clock's heap, the clock of cfg (shared by the
+	 * uvenvs of a loop) or own_clock */
 	struct uvenv_timer **timers;
 	size_t timer_count, timer_cap;
 	env_timer_id timer_next_id;
+	struct uvenv_clock *clock;
+	struct uvenv_clock own_clock;
 
 	/* exit (env exit): the reason, kept until on_exit runs from the loop */
 	void (*on_exit)(void *data, const char *why);
@@ -638,16 +663,96 @@ static struct uvenv_timer *uvenv_timer_find(const struct uvenv *u, env_timer_id 
 	return NULL;
 }
 
-static void uvenv_timer_close_cb(uv_handle_t *h)
+/* The heap's order is libuv's: the earlier due first, then the earlier
+ * armed (seq), so equal deadlines fire in the order they were armed. */
+static bool uvenv_timer_before(const struct uvenv_timer *a, const struct uvenv_timer *b)
 {
-	struct uvenv_timer *t = h->data;
-	struct uvenv *u = t->u;
-
-	free(t);
-	uvenv_handle_gone(u);
+	return a->due < b->due || (a->due == b->due && a->seq < b->seq);
 }
 
-/* Takes t out of the table and closes its handle: it never fires again. */
+static void uvenv_heap_set(struct uvenv_clock *k, size_t i, struct uvenv_timer *t)
+{
+	k->heap[i] = t;
+	t->heap_i = i;
+}
+
+static void uvenv_heap_up(struct uvenv_clock *k, size_t i)
+{
+	struct uvenv_timer *t = k->heap[i];
+
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (!uvenv_timer_before(t, k->heap[parent]))
+			break;
+		uvenv_heap_set(k, i, k->heap[parent]);
+		i = parent;
+	}
+	uvenv_heap_set(k, i, t);
+}
+
+static void uvenv_heap_down(struct uvenv_clock *k, size_t i)
+{
+	struct uvenv_timer *t = k->heap[i];
+	size_t n = k->count;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n && uvenv_timer_before(k->heap[c + 1], k->heap[c]))
+			c++;
+		if (!uvenv_timer_before(k->heap[c], t))
+			break;
+		uvenv_heap_set(k, i, k->heap[c]);
+		i = c;
+	}
+	uvenv_heap_set(k, i, t);
+}
+
+/* Takes t out of k's heap. */
+static void uvenv_heap_remove(struct uvenv_clock *k, struct uvenv_timer *t)
+{
+	size_t i = t->heap_i;
+	struct uvenv_timer *last;
+
+	assert(i < k->count && k->heap[i] == t);
+	last = k->heap[--k->count];
+	if (last == t)
+		return;
+	uvenv_heap_set(k, i, last);
+	if (i > 0 && uvenv_timer_before(last, k->heap[(i - 1) / 2]))
+		uvenv_heap_up(k, i);
+	else
+		uvenv_heap_down(k, i);
+}
+
+static void uvenv_clock_fire(uv_timer_t *h);
+
+/* Arms k's one libuv timer for the earliest env timer (or stops it). Not
+ * while the timers run: the run re-arms it when it ends. */
+static void uvenv_clock_rearm(struct uvenv_clock *k)
+{
+	uint64_t now, due;
+
+	if (k->running || k->closed)
+		return;
+	if (k->count == 0) {
+		if (k->tick_due != UINT64_MAX) {
+			uv_timer_stop(&k->tick);
+			k->tick_due = UINT64_MAX;
+		}
+		return;
+	}
+	due = k->heap[0]->due;
+	if (due == k->tick_due)
+		return;
+	now = uv_now(k->loop);
+	uv_timer_start(&k->tick, uvenv_clock_fire, due > now ? due - now : 0, 0);
+	k->tick_due = due;
+}
+
+/* Takes t out of u's table and its clock's heap and frees it: it never
+ * fires again. */
 static void uvenv_timer_kill(struct uvenv *u, struct uvenv_timer *t)
 {
 	size_t i = uvenv_timer_slot(u, t->id);
@@ -657,29 +762,82 @@ static void uvenv_timer_kill(struct uvenv *u, struct uvenv_timer *t)
 	memmove(&u->timers[i], &u->timers[i + 1],
 		(u->timer_count - i - 1) * sizeof *u->timers);
 	u->timer_count--;
-	uv_timer_stop(&t->handle);
-	uv_close((uv_handle_t *)&t->handle, uvenv_timer_close_cb);
+	uvenv_heap_remove(u->clock, t);
+	free(t);
 }
 
-static void uvenv_timer_fire(uv_timer_t *h)
+/* The one libuv timer: runs every env timer due by the loop's time, of
+ * every uvenv on the clock, in the heap's order, as libuv ran them when
+ * each was a uv_timer of its own (a repeating one is re-armed before its
+ * callback; one armed with 0 ms by a callback runs in the same pass). */
+static void uvenv_clock_fire(uv_timer_t *h)
 {
-	struct uvenv_timer *t = h->data;
-	struct uvenv *u = t->u;
-	env_timer_cb cb = t->cb;
-	void *data = t->data;
-	env_timer_id id = t->id;
+	struct uvenv_clock *k =
+		(struct uvenv_clock *)((char *)h - offsetof(struct uvenv_clock, tick));
+	uint64_t now = uv_now(k->loop);
 
-	assert(!u->closing);
-	assert(uvenv_timer_find(u, id) == t);
-	if (!t->repeat)
-		uvenv_timer_kill(u, t); /* the id is dead when cb runs */
-	cb(&u->env, id, data);
+	k->tick_due = UINT64_MAX; /* a one-shot: it fired */
+	k->running = true;
+	while (k->count > 0 && k->heap[0]->due <= now) {
+		struct uvenv_timer *t = k->heap[0];
+		struct uvenv *u = t->u;
+		env_timer_cb cb = t->cb;
+		void *data = t->data;
+		env_timer_id id = t->id;
+
+		assert(!u->closing); /* uvenv_close took its timers out */
+		if (t->repeat_ms > 0) {
+			t->due = now + t->repeat_ms;
+			t->seq = k->seq++;
+			uvenv_heap_down(k, 0);
+		} else {
+			uvenv_timer_kill(u, t); /* the id is dead when cb runs */
+		}
+		cb(&u->env, id, data);
+	}
+	k->running = false;
+	uvenv_clock_rearm(k);
+}
+
+static void uvenv_clock_init(struct uvenv_clock *k, uv_loop_t *loop)
+{
+	memset(k, 0, sizeof *k);
+	k->loop = loop;
+	k->tick_due = UINT64_MAX;
+	uv_timer_init(loop, &k->tick);
+}
+
+struct uvenv_clock *uvenv_clock_new(uv_loop_t *loop)
+{
+	struct uvenv_clock *k = malloc(sizeof *k);
+
+	if (k)
+		uvenv_clock_init(k, loop);
+	return k;
+}
+
+static void uvenv_clock_closed(uv_handle_t *h)
+{
+	free((char *)h - offsetof(struct uvenv_clock, tick));
+}
+
+void uvenv_clock_free(struct uvenv_clock *k)
+{
+	if (!k)
+		return;
+	assert(k->count == 0); /* every uvenv on it closed */
+	k->closed = true;
+	free(k->heap);
+	k->heap = NULL;
+	uv_timer_stop(&k->tick);
+	uv_close((uv_handle_t *)&k->tick, uvenv_clock_closed);
 }
 
 static int uvenv_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms,
 			     env_timer_cb cb, void *data, env_timer_id *id)
 {
 	struct uvenv *u = uvenv_of(env);
+	struct uvenv_clock *k = u->clock;
 	struct uvenv_timer *t;
 
 	assert(cb != NULL);
@@ -695,6 +853,14 @@ static int uvenv_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms,
 		u->timers = a;
 		u->timer_cap = cap;
 	}
+	if (k->count == k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 64;
+		struct uvenv_timer **a = realloc(k->heap, cap * sizeof *a);
+		if (!a)
+			return CS_ENOMEM;
+		k->heap = a;
+		k->cap = cap;
+	}
 	t = malloc(sizeof *t);
 	if (!t)
 		return CS_ENOMEM;
@@ -702,13 +868,14 @@ static int uvenv_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms,
 	t->id = u->timer_next_id++;
 	t->cb = cb;
 	t->data = data;
-	t->repeat = repeat_ms > 0;
-	uv_timer_init(u->loop, &t->handle);
-	t->handle.data = t;
-	u->handles_live++;
-	uv_timer_start(&t->handle, uvenv_timer_fire, delay_ms, repeat_ms);
+	t->repeat_ms = repeat_ms;
+	t->due = uv_now(u->loop) + delay_ms;
+	t->seq = k->seq++;
 	assert(u->timer_count == 0 || u->timers[u->timer_count - 1]->id < t->id);
 	u->timers[u->timer_count++] = t;
+	uvenv_heap_set(k, k->count, t);
+	uvenv_heap_up(k, k->count++);
+	uvenv_clock_rearm(k);
 	*id = t->id;
 	return 0;
 }
@@ -718,8 +885,10 @@ static void uvenv_timer_stop(struct env *env, env_timer_id id)
 	struct uvenv *u = uvenv_of(env);
 	struct uvenv_timer *t = uvenv_timer_find(u, id);
 
-	if (t)
+	if (t) {
 		uvenv_timer_kill(u, t);
+		uvenv_clock_rearm(u->clock);
+	}
 	assert(uvenv_timer_find(u, id) == NULL);
 }
 
@@ -1107,6 +1276,14 @@ static void uvenv_in_written(uv_write_t *req, int status)
 		snprintf(why, sizeof why, "write: %s", uv_strerror(status));
 		uvenv_in_close(c, why);
 	}
+}
+
+/* tls_write, counted in u->tls_writes (each call seals its own records). */
+static int uvenv_tls_write(struct uvenv *u, struct tls_conn *t, const uint8_t *p,
+			   size_t n, char why[TLS_WHY_BYTES])
+{
+	u->tls_writes++;
+	return tls_write(t, p, n, why);
 }
 
 /* Hands what tls has to write on s to libuv, in one write. Returns 0, or a
@@ -1535,19 +1712,19 @@ static void uvenv_peer_flush(struct uvenv_peer *p)
 		assert(p->pending_bytes >= f->size);
 		p->pending_bytes -= f->size;
 		if (staged + f->size > sizeof stage && staged > 0) {
-			rv |= tls_write(o->tls, stage, staged, why);
+			rv |= uvenv_tls_write(p->u, o->tls, stage, staged, why);
 			staged = 0;
 		}
 		if (f->size <= sizeof stage) {
 			memcpy(stage + staged, f->bytes, f->size);
 			staged += f->size;
 		} else {
-			rv |= tls_write(o->tls, f->bytes, f->size, why);
+			rv |= uvenv_tls_write(p->u, o->tls, f->bytes, f->size, why);
 		}
 		free(f);
 	}
 	if (staged > 0)
-		rv |= tls_write(o->tls, stage, staged, why);
+		rv |= uvenv_tls_write(p->u, o->tls, stage, staged, why);
 	if (rv != 0) {
 		/* a memory BIO refuses only without memory: frames are lost,
 		 * as on a broken socket */
@@ -2084,6 +2261,11 @@ size_t uvenv_in_buffered_bytes(const struct uvenv *u)
 size_t uvenv_peer_count(const struct uvenv *u)
 {
 	return u->peer_count;
+}
+
+uint64_t uvenv_tls_writes(const struct uvenv *u)
+{
+	return u->tls_writes;
 }
 
 /* ---------------------------------------------------------------- transport */
@@ -2906,9 +3088,10 @@ static int uvenv_reply(struct env *env, uint64_t conn, const uint8_t *buf, size_
 {
 	struct uvenv *u = uvenv_of(env);
 	struct uvenv_in *c;
-	uint8_t h[UVENV_HEADER_BYTES];
+	uint8_t stage[UVENV_TLS_RECORD_BYTES];
 	char why[TLS_WHY_BYTES];
 	size_t queued;
+	int rv;
 
 	assert(buf != NULL || len == 0);
 	if (u->closing)
@@ -2922,9 +3105,20 @@ static int uvenv_reply(struct env *env, uint64_t conn, const uint8_t *buf, size_
 	queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->handle);
 	if (queued > 0 && queued + UVENV_HEADER_BYTES + len > u->peer_queue_bytes_max)
 		return CS_EAGAIN;
-	uvenv_write_be32(h, (uint32_t)len);
-	if (tls_write(c->tls, h, sizeof h, why) != 0 ||
-	    tls_write(c->tls, buf, len, why) != 0 ||
+	/* header and frame in one TLS record when they fit one: a leader
+	 * answers every agent this way, and a record each cost two seals and
+	 * twice the overhead on the wire */
+	if (len <= sizeof stage - UVENV_HEADER_BYTES) {
+		uvenv_write_be32(stage, (uint32_t)len);
+		memcpy(stage + UVENV_HEADER_BYTES, buf, len);
+		rv = uvenv_tls_write(u, c->tls, stage, UVENV_HEADER_BYTES + len, why);
+	} else {
+		uvenv_write_be32(stage, (uint32_t)len);
+		rv = uvenv_tls_write(u, c->tls, stage, UVENV_HEADER_BYTES, why);
+		if (rv == 0)
+			rv = uvenv_tls_write(u, c->tls, buf, len, why);
+	}
+	if (rv != 0 ||
 	    uvenv_tls_push(c->tls, (uv_stream_t *)&c->handle, uvenv_in_written) != 0) {
 		uvenv_in_close(c, "write failed");
 		return CS_ECLOSED;
@@ -3870,6 +4064,15 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	u->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms
 							    : UVENV_HANDSHAKE_TIMEOUT_MS;
 	u->timer_next_id = 1;
+	if (cfg->clock) {
+		assert(cfg->clock->loop == u->loop);
+		u->clock = cfg->clock;
+	} else {
+		uvenv_clock_init(&u->own_clock, u->loop);
+		u->own_clock.tick.data = u; /* closed as one of u's own */
+		u->clock = &u->own_clock;
+		u->handles_live++;
+	}
 
 	u->on_exit = cfg->on_exit;
 	u->exit_data = cfg->exit_data;
@@ -3942,7 +4145,7 @@ const char *uvenv_storage_error(const struct uvenv *u)
 }
 
 /* The close callback of a handle of u itself (its data is u): the
- * listener, the sweep and exit timers. */
+ * listener, the sweep, exit and env timers' tick. */
 static void uvenv_own_close_cb(uv_handle_t *h)
 {
 	uvenv_handle_gone(h->data);
@@ -3969,12 +4172,19 @@ void uvenv_close(struct uvenv *u)
 	free(u->lbs);
 	u->lbs = NULL;
 
-	for (size_t i = 0; i < u->timer_count; i++) {
-		uv_timer_stop(&u->timers[i]->handle);
-		uv_close((uv_handle_t *)&u->timers[i]->handle, uvenv_timer_close_cb);
-	}
+	while (u->timer_count > 0)
+		uvenv_timer_kill(u, u->timers[u->timer_count - 1]);
 	free(u->timers);
 	u->timers = NULL;
+	if (u->clock == &u->own_clock) {
+		u->own_clock.closed = true;
+		free(u->own_clock.heap);
+		u->own_clock.heap = NULL;
+		uv_timer_stop(&u->own_clock.tick);
+		uv_close((uv_handle_t *)&u->own_clock.tick, uvenv_own_close_cb);
+	} else {
+		uvenv_clock_rearm(u->clock);
+	}
 	u->timer_count = u->timer_cap = 0;
 	uv_timer_stop(&u->sweep);
 	uv_close((uv_handle_t *)&u->sweep, uvenv_own_close_cb);

@@ -127,7 +127,25 @@ struct uvenv_cfg {
 	 * managers' certificates). NULL: the uvenv keeps one of its own of
 	 * UVENV_VCACHE_SLOTS. */
 	struct uvenv_vcache *vcache;
+	/* appended (issue 18): the env timers' clock (uvenv_clock_new),
+	 * borrowed: the uvenvs of one loop may share one (swarmload's agents),
+	 * so all their timers are one heap on one libuv timer. NULL: the
+	 * uvenv keeps one of its own. */
+	struct uvenv_clock *clock;
 };
+
+/* The clock of env timers (issue 18): each env timer was a libuv timer
+ * handle of its own, and with thousands of agents' timers on one loop
+ * libuv's heap (uv_timer_stop) was swarmload's first cost. A clock is one
+ * heap of env timers by (deadline, arming order), the order libuv keeps,
+ * with one libuv timer armed for the earliest. */
+struct uvenv_clock;
+
+/* uvenv_clock_new makes a clock on loop, or NULL (no memory). Used from
+ * loop's thread only. uvenv_clock_free, after every uvenv using it closed,
+ * closes its handle: the loop must run once more to free it. */
+struct uvenv_clock *uvenv_clock_new(uv_loop_t *loop);
+void uvenv_clock_free(struct uvenv_clock *k);
 
 /* Peer certificates verified against the roots (issue 18): pki_verify of
  * a peer's certificate was a fifth of a manager's CPU and a quarter of
@@ -201,6 +219,10 @@ int uvenv_keep_peers(struct uvenv *u, const char *const *addrs, size_t n);
 
 /* uvenv_peer_count returns how many peer addresses u keeps (for tests). */
 size_t uvenv_peer_count(const struct uvenv *u);
+
+/* uvenv_tls_writes returns how many times u handed plaintext to TLS for
+ * frames (each seals at least one record): for tests and profiles. */
+uint64_t uvenv_tls_writes(const struct uvenv *u);
 
 /* uvenv_in_buffered_bytes returns what the read buffers of u's incoming
  * connections hold now (their capacity; for tests). Never more than the

@@ -681,6 +681,7 @@ struct fake {
 	uint64_t log_after_ns;
 	bool log_tail_set;
 	uint64_t log_until_ms;
+	uint64_t log_first_until_ms; /* the first read's */
 	/* EVENTS (issue 20): reads asked, the first's filters and start */
 	int ev_reads;
 	char ev_filters[128];
@@ -762,8 +763,10 @@ static int fake_call(void *data, const Cs__ControlRequest *req, control_rpc_cb c
 		f->log_reads++;
 		f->log_after_ns = req->n_logs_after ? req->logs_after[0]->after_ns : 0;
 		f->log_until_ms = req->logs_until_ms;
-		if (f->log_reads == 1)
+		if (f->log_reads == 1) {
 			f->log_tail_set = req->logs_tail_set && req->logs_tail == 7;
+			f->log_first_until_ms = req->logs_until_ms;
+		}
 		if (strcmp(req->name, "web") != 0) {
 			resp.status = CS_ENOENT;
 			resp.error = "no such task or service: nosuch";
@@ -1286,6 +1289,24 @@ static void test_http_service_logs(void **state)
 	/* without follow: up to when it was asked, so that it ends */
 	assert_true(s->fake.log_until_ms > 1700000000000ull);
 	assert_true(s->fake.log_after_ns == 1700000000123456789ull);
+	/* but the tail's read is not cut at that time: Docker takes the last
+	 * N lines before until, and a line written since the ask left none */
+	assert_true(s->fake.log_first_until_ms == 0);
+	free(r);
+	/* no tail: the first read is up to the ask's time too */
+	s->fake.log_reads = 0;
+	r = request(s, "GET /services/web/logs?stdout=1 HTTP/1.1\r\nHost: d\r\n\r\n",
+		    &closed);
+	assert_true(s->fake.log_first_until_ms > 1700000000000ull);
+	free(r);
+	/* an until asked for is kept, with a tail too */
+	s->fake.log_reads = 0;
+	r = request(s,
+		    "GET /services/web/logs?stdout=1&tail=7&until=1800000000 HTTP/1.1\r\n"
+		    "Host: d\r\n\r\n",
+		    &closed);
+	assert_true(s->fake.log_first_until_ms == 1800000000000ull);
+	assert_true(s->fake.log_until_ms == 1800000000000ull);
 	free(r);
 	/* stdout only, no details: the bare line */
 	s->fake.log_reads = 0;

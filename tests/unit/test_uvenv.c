@@ -1404,6 +1404,171 @@ static void test_uvenv_timers_fire_in_order_stop_and_repeat(void **state)
 	teardown(&loop, (struct uvenv *[]){u, NULL}, (const char *[]){dir, NULL});
 }
 
+/* Many env timers with one deadline fire in the order they were armed (the
+ * stopped ones never), one armed with 0 ms by a callback after them; and the
+ * loop holds one libuv timer for them all, not one each. */
+#define FIFO_TIMERS 300
+
+struct fifo {
+	uint32_t order[FIFO_TIMERS + 1];
+	size_t n;
+	env_timer_id ids[FIFO_TIMERS];
+	uint32_t index[FIFO_TIMERS + 1];
+	bool end;
+};
+
+struct fifo_arg {
+	struct fifo *f;
+	uint32_t i;
+};
+
+static void fifo_cb(struct env *env, env_timer_id id, void *data)
+{
+	struct fifo_arg *a = data;
+	struct fifo *f = a->f;
+	env_timer_id child;
+
+	(void)id;
+	f->order[f->n++] = a->i;
+	if (a->i == 0) /* the first arms one more, 0 ms: after the others */
+		assert_int_equal(env->ops->timer_start(env, 0, 0, fifo_cb,
+						       &a[FIFO_TIMERS], &child),
+				 0);
+	if (a->i == FIFO_TIMERS)
+		f->end = true;
+}
+
+static bool fifo_end(void *ctx)
+{
+	return ((struct fifo *)ctx)->end;
+}
+
+static void count_active_timers(uv_handle_t *h, void *arg)
+{
+	if (h->type == UV_TIMER && uv_is_active(h))
+		(*(size_t *)arg)++;
+}
+
+static void test_uvenv_timers_equal_deadlines_fifo_on_one_uv_timer(void **state)
+{
+	uv_loop_t loop;
+	char dir[64];
+	struct uvenv *u;
+	struct env *e;
+	static struct fifo f;
+	static struct fifo_arg args[FIFO_TIMERS + 1];
+	size_t before = 0, after = 0, expect = 0;
+
+	(void)state;
+	memset(&f, 0, sizeof f);
+	make_tmpdir(dir, sizeof dir);
+	uv_loop_init(&loop);
+	u = open_env(&loop, dir, "127.0.0.1:0", NULL, 0);
+	e = uvenv_env(u);
+	uv_walk(&loop, count_active_timers, &before);
+	for (uint32_t i = 0; i <= FIFO_TIMERS; i++)
+		args[i] = (struct fifo_arg){&f, i};
+	for (uint32_t i = 0; i < FIFO_TIMERS; i++)
+		assert_int_equal(
+			e->ops->timer_start(e, 3, 0, fifo_cb, &args[i], &f.ids[i]), 0);
+	uv_walk(&loop, count_active_timers, &after);
+	assert_true(after <= before + 1);
+	for (uint32_t i = 5; i < FIFO_TIMERS; i += 7)
+		e->ops->timer_stop(e, f.ids[i]);
+	assert_true(run_until(&loop, fifo_end, &f, 5000));
+	for (uint32_t i = 0; i < FIFO_TIMERS; i++)
+		if (i < 5 || (i - 5) % 7 != 0)
+			assert_int_equal(f.order[expect++], i);
+	assert_int_equal(f.order[expect++], FIFO_TIMERS);
+	assert_int_equal(f.n, expect);
+	after = 0;
+	uv_walk(&loop, count_active_timers, &after);
+	assert_true(after <= before); /* nothing armed: the tick stopped */
+
+	close_env(&loop, u);
+	loop_done(&loop);
+	rm_tree(dir);
+}
+
+/* uvenvs of one loop sharing a clock: their timers are one heap on one
+ * libuv timer, fire across the envs in deadline then arming order, and a
+ * closed env's timers leave the heap (the others' still fire). */
+struct shared_tick {
+	char order[16];
+	size_t n;
+};
+
+struct shared_arg {
+	struct shared_tick *s;
+	char name;
+};
+
+static void shared_cb(struct env *env, env_timer_id id, void *data)
+{
+	struct shared_arg *a = data;
+
+	(void)env;
+	(void)id;
+	a->s->order[a->s->n++] = a->name;
+}
+
+static bool shared_four(void *ctx)
+{
+	return ((struct shared_tick *)ctx)->n >= 4;
+}
+
+static void test_uvenv_clock_shared_by_envs_of_a_loop(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64];
+	struct uvenv *a, *b;
+	struct env *ea, *eb;
+	struct uvenv_clock *k;
+	struct shared_tick s = {0};
+	struct shared_arg args[] = {{&s, 'a'}, {&s, 'b'}, {&s, 'c'},
+				    {&s, 'd'}, {&s, 'x'}, {&s, 'e'}};
+	env_timer_id id;
+	size_t before = 0, after = 0;
+
+	(void)state;
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	uv_loop_init(&loop);
+	k = uvenv_clock_new(&loop);
+	assert_non_null(k);
+	a = open_env_cfg(&loop, dir_a, "127.0.0.1:0", (struct uvenv_cfg){.clock = k});
+	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0", (struct uvenv_cfg){.clock = k});
+	ea = uvenv_env(a);
+	eb = uvenv_env(b);
+	uv_walk(&loop, count_active_timers, &before);
+	assert_int_equal(ea->ops->timer_start(ea, 5, 0, shared_cb, &args[0], &id), 0);
+	assert_int_equal(eb->ops->timer_start(eb, 5, 0, shared_cb, &args[1], &id), 0);
+	assert_int_equal(ea->ops->timer_start(ea, 1, 0, shared_cb, &args[2], &id), 0);
+	assert_int_equal(eb->ops->timer_start(eb, 5, 0, shared_cb, &args[3], &id), 0);
+	assert_int_equal(eb->ops->timer_start(eb, 2, 0, shared_cb, &args[4], &id), 0);
+	eb->ops->timer_stop(eb, id); /* x never fires */
+	uv_walk(&loop, count_active_timers, &after);
+	assert_true(after <= before + 1); /* one libuv timer for both envs */
+	assert_true(run_until(&loop, shared_four, &s, 5000));
+	s.order[s.n] = '\0';
+	assert_string_equal(s.order, "cabd");
+
+	/* b closes with a timer armed: it leaves the heap, a's still fires */
+	assert_int_equal(eb->ops->timer_start(eb, 1, 0, shared_cb, &args[4], &id), 0);
+	assert_int_equal(ea->ops->timer_start(ea, 3, 0, shared_cb, &args[5], &id), 0);
+	close_env(&loop, b);
+	s.n = 0;
+	run_until(&loop, never, NULL, 20);
+	s.order[s.n] = '\0';
+	assert_string_equal(s.order, "e");
+
+	close_env(&loop, a);
+	uvenv_clock_free(k);
+	loop_done(&loop);
+	rm_tree(dir_a);
+	rm_tree(dir_b);
+}
+
 /* ---------------------------------------------------------------- storage */
 
 static void test_uvenv_storage_same_handle_and_survives_reopen(void **state)
@@ -2426,6 +2591,8 @@ static void test_uvenv_reply_answers_a_joiner_on_its_own_connection(void **state
 	assert_memory_equal(ra.last.root, root, sizeof root);
 	assert_int_equal(ra.last.conn, 0);
 	assert_int_equal(uvenv_peer_count(b), 0); /* b dialled no one */
+	/* the answer, header and frame, went in one TLS record, not two */
+	assert_int_equal(uvenv_tls_writes(b), 1);
 
 	assert_int_equal(eb->ops->reply(eb, rb.conn + 1000, (const uint8_t *)"x", 1),
 			 CS_ECLOSED);
@@ -2703,6 +2870,8 @@ int main(void)
 		cmocka_unit_test(test_uvenv_receiver_frame_limit_closes_connection),
 		cmocka_unit_test(test_uvenv_open_rejects_bad_address_and_port_in_use),
 		cmocka_unit_test(test_uvenv_timers_fire_in_order_stop_and_repeat),
+		cmocka_unit_test(test_uvenv_timers_equal_deadlines_fifo_on_one_uv_timer),
+		cmocka_unit_test(test_uvenv_clock_shared_by_envs_of_a_loop),
 		cmocka_unit_test(test_uvenv_storage_same_handle_and_survives_reopen),
 		cmocka_unit_test(
 			test_uvenv_state_dir_of_another_version_is_refused_untouched),
