@@ -1681,13 +1681,12 @@ static int service_logs(struct ctl *c, int argc, char **argv)
 		return usage_error(cmd, "service logs needs a service (or task) name");
 	req.op = CS__CONTROL_OP__CONTROL_OP_SERVICE_LOGS;
 	req.name = (char *)name;
-	if (!follow) { /* up to now: a chatty service's logs end */
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		req.logs_until_ms =
-			(uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	}
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t asked_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	for (;;) {
+		req.logs_until_ms = swarmctl_cli_logs_until(
+			follow, first && req.logs_tail_set, asked_ms);
 		if ((rv = call(c, &req, &resp)))
 			break;
 		for (size_t i = 0; i < resp->n_logs; i++) {

@@ -2363,3 +2363,8 @@ void swarmctl_cli_print_secret(FILE *out, const Cs__Secret *x)
 	cli_secret_fields(&j, x);
 	swarmctl_cli_json_close(&j, '}');
 }
+
+uint64_t swarmctl_cli_logs_until(bool follow, bool tail_first_read, uint64_t asked_ms)
+{
+	return follow || tail_first_read ? 0 : asked_ms;
+}

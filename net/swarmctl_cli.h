@@ -263,4 +263,12 @@ void swarmctl_cli_print_secrets(FILE *out, enum swarmctl_cli_format fmt,
 				Cs__Secret *const *v, size_t n);
 void swarmctl_cli_print_secret(FILE *out, const Cs__Secret *x);
 
+/* The bound of one `service logs` read (ms since the epoch; 0: none):
+ * none while following; a tail's first read takes the last lines as each
+ * node reads them (Docker cuts a tail before its until, so a task that
+ * writes between the ask and its node's read would show nothing); every
+ * other read stops at the time of the ask (asked_ms), so a chatty
+ * service's logs end. */
+uint64_t swarmctl_cli_logs_until(bool follow, bool tail_first_read, uint64_t asked_ms);
+
 #endif

@@ -806,6 +806,19 @@ static void test_swarmctl_backup_file_is_private(void **state)
 }
 
 /* issue 20: an event as one line, and as one JSON object a line. */
+/* service logs --tail N: the first read is not bounded by the time of the
+ * ask (a line written before the node reads would leave the tail empty);
+ * the reads after it are, as is every read without a tail; none while
+ * following. */
+static void test_swarmctl_logs_tail_first_read_unbounded(void **state)
+{
+	(void)state;
+	assert_int_equal(swarmctl_cli_logs_until(false, true, 1234), 0);
+	assert_int_equal(swarmctl_cli_logs_until(false, false, 1234), 1234);
+	assert_int_equal(swarmctl_cli_logs_until(true, false, 1234), 0);
+	assert_int_equal(swarmctl_cli_logs_until(true, true, 1234), 0);
+}
+
 static void test_swarmctl_print_event(void **state)
 {
 	Cs__Event ev = CS__EVENT__INIT;
@@ -870,6 +883,7 @@ int main(void)
 		cmocka_unit_test(test_swarmctl_network_publish_flags),
 		cmocka_unit_test(test_swarmctl_secret_and_config_flags),
 		cmocka_unit_test(test_swarmctl_backup_file_is_private),
+		cmocka_unit_test(test_swarmctl_logs_tail_first_read_unbounded),
 		cmocka_unit_test(test_swarmctl_print_event),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
