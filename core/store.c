@@ -15,10 +15,11 @@
 
 enum { STORE_WATCHES_MAX = 32 };
 
-/* Placements (issue 18) carry one status message (the scheduler's): the
- * store keeps each of the first few texts once and points every task a
- * placement wrote at it, instead of a copy a task. */
-enum { STORE_MSGS_MAX = 4 };
+/* Placements (issue 18) carry one status message (the scheduler's), and
+ * status reports a few (the agents': "accepted", "preparing", "started",
+ * ...): the store keeps each of the first few texts once and points every
+ * task a placement or a report wrote at it, instead of a copy a task. */
+enum { STORE_MSGS_MAX = 8 };
 
 /* A batch's actions and lookups are independent cache misses (a batch of
  * 10,000 decoded does not stay in the cache): while apply works on one
@@ -2252,10 +2253,12 @@ static int store_do_status_report(struct store *s, const Cs__StoreAction *a,
 	t = (Cs__Task *)e->obj;
 	if (t->node_id != r->node_id || !t->status || r->state <= t->status->state)
 		return 0; /* stale: another node's task now, or no news */
-	if (msg_len && !(msg = malloc(msg_len + 1)))
-		return CS_ENOMEM;
-	if (msg_len)
+	/* shared, else a copy (as a placement's message) */
+	if (msg_len && !(msg = store_msg_shared(s, r->message, msg_len))) {
+		if (!(msg = malloc(msg_len + 1)))
+			return CS_ENOMEM;
 		memcpy(msg, r->message, msg_len + 1);
+	}
 	was = *t;
 	was_status = *t->status;
 	was.status = &was_status;

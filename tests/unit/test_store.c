@@ -2110,7 +2110,8 @@ static void test_store_placements_share_their_message(void **state)
 	struct store *c = pi_sample(), *r = store_new();
 	struct store_batch b;
 	Cs__Task del = CS__TASK__INIT;
-	static const char *const texts[] = {"m1", "m2", "m3", "m4", "m5", "m6"};
+	static const char *const texts[] = {"m1", "m2", "m3", "m4", "m5",
+					    "m6", "m7", "m8", "m9", "m10"};
 	uint64_t index = 2;
 	uint8_t *snap;
 	size_t len;
@@ -2172,6 +2173,85 @@ static void test_store_placements_share_their_message(void **state)
 	free(snap);
 	pi_same(c, r);
 	store_free(c);
+	store_free(r);
+}
+
+/* Status reports share their message as placements do (issue 18: a copy
+ * per report per task was a malloc and a free on each manager): two tasks
+ * reported "started" point at one text; the placement's text and the
+ * reports' are all shared; a task holding one is reported again, updated in
+ * full, deleted, snapshotted and freed with the store, each freeing what it
+ * owns once (ASan), and the store equals one that took full updates. */
+static void test_store_status_reports_share_their_message(void **state)
+{
+	struct store *c = pi_sample(), *f = pi_sample(), *r = store_new();
+	struct store_batch b, bf;
+	Cs__Task del = CS__TASK__INIT;
+	uint64_t index = 2;
+	uint8_t *snap;
+	size_t len;
+
+	(void)state;
+	store_batch_init(&b);
+	store_batch_init(&bf);
+	for (uint64_t id = 200; id < 204; id++) {
+		pi_compact(c, &b, id, 9, 0, 1500, "assigned");
+		pi_compact(f, &bf, id, 9, 0, 1500, "assigned");
+	}
+	assert_int_equal(apply_at(c, &b, index, 2000), 0);
+	assert_int_equal(apply_at(f, &bf, index++, 2000), 0);
+	store_batch_init(&b);
+	store_batch_init(&bf);
+	for (uint64_t id = 200; id < 204; id++) {
+		const char *msg = id < 202 ? "started" : "preparing";
+		Cs__TaskState st = id < 202 ? CS__TASK_STATE__TASK_STATE_RUNNING
+					    : CS__TASK_STATE__TASK_STATE_PREPARING;
+		assert_int_equal(store_batch_status_report(&b, id, 9, st, 0, 2100, msg),
+				 0);
+		sr_full(f, &bf, id, st, 0, 2100, msg);
+	}
+	assert_int_equal(apply_at(c, &b, index, 3000), 0);
+	assert_int_equal(apply_at(f, &bf, index++, 3000), 0);
+	pi_same(c, f);
+	assert_string_equal(store_task_get(c, 200)->status->message, "started");
+	assert_ptr_equal(store_task_get(c, 200)->status->message,
+			 store_task_get(c, 201)->status->message);
+	assert_ptr_equal(store_task_get(c, 202)->status->message,
+			 store_task_get(c, 203)->status->message);
+
+	/* reported again, one in full, one deleted */
+	store_batch_init(&b);
+	store_batch_init(&bf);
+	assert_int_equal(store_batch_status_report(&b, 202, 9,
+						   CS__TASK_STATE__TASK_STATE_RUNNING, 0,
+						   2200, "started"),
+			 0);
+	sr_full(f, &bf, 202, CS__TASK_STATE__TASK_STATE_RUNNING, 0, 2200, "started");
+	pi_full(c, &b, 201, 11, 0, 2200, "by hand");
+	pi_full(f, &bf, 201, 11, 0, 2200, "by hand");
+	assert_int_equal(apply_at(c, &b, index, 4000), 0);
+	assert_int_equal(apply_at(f, &bf, index++, 4000), 0);
+	assert_ptr_equal(store_task_get(c, 200)->status->message,
+			 store_task_get(c, 202)->status->message);
+	del.id = 203;
+	store_batch_init(&b);
+	del.version = store_task_get(c, 203)->version;
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &del),
+			 0);
+	assert_int_equal(apply_at(c, &b, index, 4000), 0);
+	store_batch_init(&bf);
+	assert_int_equal(store_batch_task(&bf, CS__STORE_ACTION__KIND__KIND_DELETE, &del),
+			 0);
+	assert_int_equal(apply_at(f, &bf, index++, 4000), 0);
+	pi_same(c, f);
+
+	/* a snapshot holds the texts; the restored store is the same */
+	assert_int_equal(store_snapshot(c, &snap, &len), 0);
+	assert_int_equal(store_restore(r, snap, len, 0), 0);
+	free(snap);
+	pi_same(c, r);
+	store_free(c);
+	store_free(f);
 	store_free(r);
 }
 
@@ -2523,6 +2603,7 @@ int main(void)
 		cmocka_unit_test(test_store_placement_checks_the_version_each_write_left),
 		cmocka_unit_test(test_store_status_report_equals_full_update),
 		cmocka_unit_test(test_store_many_status_reports_apply_each),
+		cmocka_unit_test(test_store_status_reports_share_their_message),
 		cmocka_unit_test(
 			test_store_nodes_found_by_id_after_creates_deletes_and_restore),
 		cmocka_unit_test(test_store_placements_share_their_message),
