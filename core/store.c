@@ -1994,7 +1994,10 @@ static int store_check(struct store *s, const Cs__StoreAction *a,
 	case CS__STORE_ACTION__KIND__KIND_DELETE:
 		if (!cur)
 			return CS_ENOENT;
-		if (store_obj_version(cur) != store_obj_version(obj))
+		/* the entry's copy of the version (the cluster has none): the
+		 * check reads no line of the current object (issue 18) */
+		if ((*entry ? (*entry)->version : store_obj_version(cur)) !=
+		    store_obj_version(obj))
 			return CS_EVERSION;
 		if (a->kind == CS__STORE_ACTION__KIND__KIND_UPDATE &&
 		    obj->descriptor == &cs__service__descriptor &&
@@ -2429,7 +2432,8 @@ static struct store_entry *store_task_guess(const struct store *s, uint64_t id)
 
 /* Asks for what checking action i touches, in steps (see
  * STORE_CHECK_AHEAD): the action, its object, the task's hash slot, then
- * the entry there (its id and version: a placement's whole check). Each
+ * the entry there (its id and version: a placement's whole check, and a
+ * task update's or delete's lookup and version). Each
  * step reads only what the step before asked for, so that a batch's
  * lookups overlap instead of waiting on cache misses in turn. */
 static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b, size_t i)
@@ -2469,6 +2473,10 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
 		else if (a->object_case == CS__STORE_ACTION__OBJECT_STATUS_REPORT &&
 			 a->status_report &&
 			 (e = store_task_guess(s, a->status_report->task_id)) != NULL)
+			STORE_PREFETCH(&e->id);
+		else if (a->object_case == CS__STORE_ACTION__OBJECT_TASK && a->task &&
+			 a->kind != CS__STORE_ACTION__KIND__KIND_CREATE &&
+			 (e = store_task_guess(s, a->task->id)) != NULL)
 			STORE_PREFETCH(&e->id);
 	}
 }
@@ -2655,9 +2663,10 @@ static bool store_wire_skip(const uint8_t **p, const uint8_t *end, unsigned wt)
 	}
 }
 
-/* A batch of placements alone (the scheduler's, issue 18) decoded without
- * protobuf-c: its descriptor walk, an allocation per message and the
- * field-0 sweep cost more than the rest of the check. Only the forms the
+/* A batch of placements and status reports alone (the scheduler's and the
+ * dispatcher's, issue 18) decoded without protobuf-c: its descriptor walk,
+ * an allocation per message and the field-0 sweep cost more than the rest
+ * of the check. Only the forms the
  * store's own writers make are read (store_batch_placement,
  * store_batch_encode, the manager's time stamp), each field at most once;
  * for any other bytes the decoder declines and protobuf-c decodes them, so
@@ -2668,6 +2677,9 @@ enum {
 	STORE_WIRE_PLACEMENT = (480 << 3) | 2,
 	STORE_WIRE_PL_FIRST = 480, /* task_id .. timestamp_ms: varints */
 	STORE_WIRE_PL_MESSAGE = 485,
+	STORE_WIRE_REPORT = (501 << 3) | 2,
+	STORE_WIRE_SR_FIRST = 501, /* task_id .. timestamp_ms: varints */
+	STORE_WIRE_SR_MESSAGE = 506,
 };
 
 /* Reads a varint as protobuf-c reads it alike: at most 10 bytes, no bit
@@ -2773,8 +2785,75 @@ static bool store_wire_placement(const uint8_t *p, const uint8_t *end,
 	return true;
 }
 
+/* Decodes a TaskStatusReport's bytes [p, end) into r (initialised), as
+ * store_wire_placement a placement's: fields 501..506 each at most once at
+ * their wire types, state and exit code int32s (a negative one
+ * sign-extended), a message of bytes 0x01..0x7f, in alloc's memory or
+ * *last. False for anything else (or no memory). */
+static bool store_wire_report(const uint8_t *p, const uint8_t *end,
+			      Cs__TaskStatusReport *r, ProtobufCAllocator *alloc,
+			      char **last, size_t *last_len)
+{
+	unsigned seen = 0;
+
+	while (p < end) {
+		uint64_t tag, v, f;
+		if (!store_wire_varint32(&p, end, &tag))
+			return false;
+		f = tag >> 3;
+		if (f < STORE_WIRE_SR_FIRST || f > STORE_WIRE_SR_MESSAGE ||
+		    (seen & (1u << (f - STORE_WIRE_SR_FIRST))))
+			return false;
+		seen |= 1u << (f - STORE_WIRE_SR_FIRST);
+		if (f == STORE_WIRE_SR_MESSAGE) {
+			const uint8_t *mend;
+			size_t n;
+			char *m;
+			if ((tag & 7) != 2 || !store_wire_len(&p, end, &mend))
+				return false;
+			n = (size_t)(mend - p);
+			for (size_t i = 0; i < n; i++)
+				if (p[i] == 0 || p[i] > 0x7f)
+					return false;
+			if (*last && *last_len == n && memcmp(*last, p, n) == 0) {
+				m = *last;
+			} else {
+				if (!(m = alloc->alloc(alloc->allocator_data, n + 1)))
+					return false;
+				memcpy(m, p, n);
+				m[n] = 0;
+				*last = m;
+				*last_len = n;
+			}
+			r->message = m;
+			p = mend;
+			continue;
+		}
+		if ((tag & 7) != 0 || !store_wire_varint_exact(&p, end, &v))
+			return false;
+		switch (f) {
+		case 501: r->task_id = v; break;
+		case 502: r->node_id = v; break;
+		case 503:
+		case 504:
+			/* int32s, a negative one sign-extended (protobuf-c
+			 * keeps the low 32 bits of anything else) */
+			if (v > INT32_MAX && v >> 31 != UINT64_MAX >> 31)
+				return false;
+			if (f == 503)
+				r->state = (Cs__TaskState)(int32_t)(uint32_t)v;
+			else
+				r->exit_code = (int32_t)(uint32_t)v;
+			break;
+		default: r->timestamp_ms = v; break;
+		}
+	}
+	return true;
+}
+
 /* Decodes action bytes [p, end) into a and pl (initialised here): a kind
- * (0..2) at most once and one placement; false for anything else. */
+ * (0..2) at most once and one placement or one status report (its room
+ * from alloc); false for anything else. */
 static bool store_wire_action(const uint8_t *p, const uint8_t *end, Cs__StoreAction *a,
 			      Cs__TaskPlacement *pl, ProtobufCAllocator *alloc,
 			      char **last, size_t *last_len)
@@ -2785,7 +2864,7 @@ static bool store_wire_action(const uint8_t *p, const uint8_t *end, Cs__StoreAct
 	cs__task_placement__init(pl);
 	while (p < end) {
 		uint64_t tag, v;
-		const uint8_t *body_end;
+		const uint8_t *body_end = NULL;
 		if (!store_wire_varint32(&p, end, &tag))
 			return false;
 		if (tag == STORE_WIRE_KIND && !kind) {
@@ -2794,24 +2873,38 @@ static bool store_wire_action(const uint8_t *p, const uint8_t *end, Cs__StoreAct
 				return false;
 			a->kind = (Cs__StoreAction__Kind)v;
 			kind = true;
-		} else if (tag == STORE_WIRE_PLACEMENT && !a->placement) {
+		} else if (tag == STORE_WIRE_PLACEMENT && !a->placement &&
+			   !a->status_report) {
 			if (!store_wire_len(&p, end, &body_end) ||
 			    !store_wire_placement(p, body_end, pl, alloc, last, last_len))
 				return false;
 			a->object_case = CS__STORE_ACTION__OBJECT_PLACEMENT;
 			a->placement = pl;
 			p = body_end;
+		} else if (tag == STORE_WIRE_REPORT && !a->placement &&
+			   !a->status_report) {
+			Cs__TaskStatusReport *r =
+				alloc->alloc(alloc->allocator_data, sizeof *r);
+			if (!r)
+				return false;
+			cs__task_status_report__init(r);
+			if (!store_wire_len(&p, end, &body_end) ||
+			    !store_wire_report(p, body_end, r, alloc, last, last_len))
+				return false;
+			a->object_case = CS__STORE_ACTION__OBJECT_STATUS_REPORT;
+			a->status_report = r;
+			p = body_end;
 		} else {
 			return false;
 		}
 	}
-	return a->placement != NULL;
+	return a->placement != NULL || a->status_report != NULL;
 }
 
 Cs__StoreBatch *store_batch_decode_placements(const uint8_t *buf, size_t len,
 					      ProtobufCAllocator *alloc)
 {
-	const uint8_t *p = buf, *end = buf + len, *body_end;
+	const uint8_t *p = buf, *end = buf + len, *body_end = NULL;
 	uint64_t v, fields[4] = {0, 0, 0, 0}; /* proposer, proposal, time */
 	unsigned seen = 0;
 	size_t n = 0, i = 0;

@@ -188,8 +188,9 @@ int store_batch_decode(const struct store_batch *b, Cs__StoreBatch **out);
  * (and the fuzz targets use it to tell that case apart). */
 bool store_has_field0(const ProtobufCMessage *m);
 
-/* store_batch_decode_placements decodes buf, a batch of placements alone
- * (the scheduler's: issue 18), without protobuf-c, into memory from alloc
+/* store_batch_decode_placements decodes buf, a batch of placements and
+ * status reports alone (the scheduler's and the dispatcher's: issue 18),
+ * without protobuf-c, into memory from alloc
  * (several allocations, freed only all at once: an arena's; alloc's free is
  * never called). Returns the batch, equal field for field to what
  * cs__store_batch__unpack gives, or NULL when buf holds anything else or a

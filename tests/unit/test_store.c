@@ -2465,12 +2465,23 @@ static bool dp_check(const uint8_t *buf, size_t len)
 		for (size_t i = 0; i < x->n_actions; i++) {
 			const Cs__StoreAction *a = x->actions[i], *b = y->actions[i];
 			assert_int_equal(a->kind, b->kind);
-			assert_int_equal(a->object_case,
-					 CS__STORE_ACTION__OBJECT_PLACEMENT);
-			assert_int_equal(b->object_case,
-					 CS__STORE_ACTION__OBJECT_PLACEMENT);
+			assert_int_equal(a->object_case, b->object_case);
 			assert_int_equal(a->base.n_unknown_fields, 0);
 			assert_int_equal(b->base.n_unknown_fields, 0);
+			if (a->object_case == CS__STORE_ACTION__OBJECT_STATUS_REPORT) {
+				const Cs__TaskStatusReport *ra = a->status_report,
+							   *rb = b->status_report;
+				assert_int_equal(rb->base.n_unknown_fields, 0);
+				assert_int_equal(ra->task_id, rb->task_id);
+				assert_int_equal(ra->node_id, rb->node_id);
+				assert_int_equal(ra->state, rb->state);
+				assert_int_equal(ra->exit_code, rb->exit_code);
+				assert_int_equal(ra->timestamp_ms, rb->timestamp_ms);
+				assert_string_equal(ra->message, rb->message);
+				continue;
+			}
+			assert_int_equal(a->object_case,
+					 CS__STORE_ACTION__OBJECT_PLACEMENT);
 			assert_int_equal(b->placement->base.n_unknown_fields, 0);
 			assert_int_equal(a->placement->task_id, b->placement->task_id);
 			assert_int_equal(a->placement->version, b->placement->version);
@@ -2574,6 +2585,84 @@ static void test_store_batch_decode_placements_as_protobuf_c(void **state)
 	store_batch_free(&b);
 }
 
+/* issue 18: status reports (the dispatcher's batches), alone and among
+ * placements, are decoded by hand too, field for field what protobuf-c
+ * gives (widest varints, zeros, negative states and exit codes, no
+ * message); flipped and truncated bytes are declined or decoded as
+ * protobuf-c does, and a report beside a placement in one action (a oneof
+ * set twice) is declined. */
+static void test_store_batch_decode_reports_as_protobuf_c(void **state)
+{
+	static const uint64_t vals[] = {0, 1, 127, 128, 300, UINT32_MAX, UINT64_MAX};
+	static const int32_t codes[] = {0, 1, -1, 137, INT32_MAX, INT32_MIN};
+	static const char *const msgs[] = {NULL, "", "started", "preparing"};
+	struct store_batch b;
+	uint8_t *buf, *bad;
+	size_t len;
+	uint64_t rng = 0x2545f4914f6cdd1dull;
+	unsigned took = 0, declined = 0;
+
+	(void)state;
+	for (int mixed = 0; mixed < 2; mixed++) {
+		store_batch_init(&b);
+		for (size_t i = 0; i < 42; i++) {
+			if (mixed && i % 3 == 0)
+				assert_int_equal(store_batch_placement(
+							 &b, vals[i % 7], 1,
+							 vals[(i + 2) % 7], 3,
+							 vals[(i + 4) % 7], msgs[i % 4]),
+						 0);
+			assert_int_equal(store_batch_status_report(
+						 &b, vals[i % 7], vals[(i / 7) % 7],
+						 i % 5 == 4 ? (Cs__TaskState)-1
+							    : (Cs__TaskState)(i % 14),
+						 codes[i % 6], vals[(i + 5) % 7],
+						 msgs[(i / 2) % 4]),
+					 0);
+		}
+		assert_int_equal(store_batch_encode(&b, 3, 77, &buf, &len), 0);
+		assert_true(dp_check(buf, len));
+		for (int round = 0; round < 10000; round++) {
+			size_t at, cut;
+			rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+			at = (size_t)(rng >> 33) % len;
+			cut = round % 4 == 0 ? (size_t)(rng >> 13) % (len + 1) : len;
+			bad = malloc(len);
+			assert_non_null(bad);
+			memcpy(bad, buf, len);
+			bad[at] ^= (uint8_t)(1u << ((rng >> 5) % 8));
+			if (round % 3 == 0)
+				bad[(at * 7 + 1) % len] = (uint8_t)(rng >> 41);
+			if (dp_check(bad, cut))
+				took++;
+			else
+				declined++;
+			free(bad);
+		}
+		free(buf);
+		store_batch_free(&b);
+	}
+	assert_true(took > 100);
+	assert_true(declined > 100);
+	/* one action holding a placement and a report: declined */
+	{
+		static const uint8_t two[] = {
+			0x0a, 0x0e,			    /* an action, 14 bytes */
+			0x08, 0x01,			    /* kind UPDATE */
+			0x82, 0x1e, 0x03, 0x80, 0x1e, 0x05, /* placement {task_id 5} */
+			0xaa, 0x1f, 0x03, 0xa8, 0x1f, 0x06, /* report {task_id 6} */
+		};
+		assert_false(dp_check(two, sizeof two));
+	}
+	/* a report's message over 0x7f: declined */
+	store_batch_init(&b);
+	assert_int_equal(store_batch_status_report(&b, 6, 1, 2, 3, 4, "caf\xc3\xa9"), 0);
+	assert_int_equal(store_batch_encode(&b, 0, 0, &buf, &len), 0);
+	assert_false(dp_check(buf, len));
+	free(buf);
+	store_batch_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2611,6 +2700,7 @@ int main(void)
 		cmocka_unit_test(
 			test_store_placement_refuses_other_kinds_and_unknown_objects),
 		cmocka_unit_test(test_store_batch_decode_placements_as_protobuf_c),
+		cmocka_unit_test(test_store_batch_decode_reports_as_protobuf_c),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
