@@ -688,6 +688,36 @@ static void test_store_large_batch_finds_repeats_by_table_and_id(void **state)
 	store_free(s);
 }
 
+/* A batch's repeats are judged by its own pairs alone (issue 18: a set
+ * stamped with the index applied): the same ids at the next index, and
+ * at an index met again after a restore took the store back, land. */
+static void test_store_repeats_judged_by_the_batch_alone(void **state)
+{
+	struct store *s = store_new();
+	struct store_batch b;
+	uint8_t *snap;
+	size_t len;
+
+	(void)state;
+	store_batch_init(&b);
+	add_service(&b, 10, "web");
+	assert_int_equal(apply(s, &b, 1), 0);
+	assert_int_equal(store_snapshot(s, &snap, &len), 0);
+	for (int round = 0; round < 2; round++) {
+		store_batch_init(&b);
+		for (uint64_t i = 1; i <= 50; i++)
+			add_task(&b, 7000 + i, 10, i, 0,
+				 CS__TASK_STATE__TASK_STATE_RUNNING);
+		assert_int_equal(apply(s, &b, 2), 0);
+		assert_int_equal(store_task_count(s), 50);
+		/* back to index 1: the same creates at index 2 again */
+		assert_int_equal(store_restore(s, snap, len, 1), 0);
+		assert_int_equal(store_task_count(s), 0);
+	}
+	free(snap);
+	store_free(s);
+}
+
 static void test_store_scan_service_follows_slot_then_id(void **state)
 {
 	struct store *s = sample();
@@ -2678,6 +2708,7 @@ int main(void)
 		cmocka_unit_test(test_store_node_groups_match_a_model),
 		cmocka_unit_test(test_store_large_group_blocks_match_a_model),
 		cmocka_unit_test(test_store_large_batch_finds_repeats_by_table_and_id),
+		cmocka_unit_test(test_store_repeats_judged_by_the_batch_alone),
 		cmocka_unit_test(test_store_batch_encodes_as_protobuf_c_packs),
 		cmocka_unit_test(test_store_update_moves_indexes_and_checks_version),
 		cmocka_unit_test(test_store_task_lookups_and_partial_index_moves),
