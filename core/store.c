@@ -3017,6 +3017,278 @@ Cs__StoreBatch *store_batch_decode_placements(const uint8_t *buf, size_t len,
 	return b;
 }
 
+/* ------------------------------------------------ tasks decoded by hand */
+
+/* A batch of whole tasks (the orchestrator's creates: 100,000 of them in a
+ * rollout, each decoded by every manager) decoded without protobuf-c's
+ * descriptor walk: each task, its status and their strings in malloc's
+ * memory as protobuf-c's unpack with the default allocator gives them (the
+ * store keeps them, and frees them with protobuf_c_message_free_unpacked),
+ * the batch and its actions in the arena. Only the forms the store's
+ * writers make are read: Task fields 1-6, 8-11, 60, 90, 91 and TaskStatus
+ * fields 1-5, each at most once at its wire type, int32s and enums in
+ * range (a negative one sign-extended), strings of bytes 0x01..0x7f that
+ * are not empty; a task with a spec, networks, ports or anything else is
+ * declined (protobuf-c decodes the batch then). Issue 18. */
+enum { STORE_WIRE_TASK = (4 << 3) | 2 };
+
+/* A malloc'd C string of the bytes [p, end), or NULL when they are empty,
+ * not ASCII or hold a NUL (the decoder declines), or no memory. */
+static char *store_wire_str(const uint8_t *p, const uint8_t *end)
+{
+	size_t n = (size_t)(end - p);
+	char *m;
+
+	if (n == 0)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] == 0 || p[i] > 0x7f)
+			return NULL;
+	if (!(m = malloc(n + 1)))
+		return NULL;
+	memcpy(m, p, n);
+	m[n] = 0;
+	return m;
+}
+
+/* Reads an int32 (or enum) varint as protobuf-c does for the values it
+ * keeps whole; false for any other. */
+static bool store_wire_int32(const uint8_t **p, const uint8_t *end, int32_t *out)
+{
+	uint64_t v;
+
+	if (!store_wire_varint_exact(p, end, &v))
+		return false;
+	if (v > INT32_MAX && v >> 31 != UINT64_MAX >> 31)
+		return false;
+	*out = (int32_t)(uint32_t)v;
+	return true;
+}
+
+/* Decodes a TaskStatus's bytes [p, end) into st (initialised); on false
+ * st may hold strings already (the caller frees it whole). */
+static bool store_wire_status(const uint8_t *p, const uint8_t *end, Cs__TaskStatus *st)
+{
+	unsigned seen = 0;
+
+	while (p < end) {
+		uint64_t tag, f, v;
+		int32_t i32;
+		if (!store_wire_varint32(&p, end, &tag))
+			return false;
+		f = tag >> 3;
+		if (f < 1 || f > 5 || (seen & (1u << f)))
+			return false;
+		seen |= 1u << f;
+		if (f == 3 || f == 5) {
+			const uint8_t *mend;
+			char *m;
+			if ((tag & 7) != 2 || !store_wire_len(&p, end, &mend) ||
+			    !(m = store_wire_str(p, mend)))
+				return false;
+			if (f == 3)
+				st->message = m;
+			else
+				st->container_id = m;
+			p = mend;
+			continue;
+		}
+		if ((tag & 7) != 0)
+			return false;
+		if (f == 2) {
+			if (!store_wire_varint_exact(&p, end, &v))
+				return false;
+			st->timestamp_ms = v;
+		} else {
+			if (!store_wire_int32(&p, end, &i32))
+				return false;
+			if (f == 1)
+				st->state = (Cs__TaskState)i32;
+			else
+				st->exit_code = i32;
+		}
+	}
+	return true;
+}
+
+/* Decodes a Task's bytes [p, end) into a new task (malloc'd, freed with
+ * protobuf_c_message_free_unpacked(&t->base, NULL)), or NULL when it
+ * declines or is out of memory. */
+static Cs__Task *store_wire_task(const uint8_t *p, const uint8_t *end)
+{
+	Cs__Task *t = malloc(sizeof *t);
+	uint32_t seen = 0;
+
+	if (!t)
+		return NULL;
+	cs__task__init(t);
+	while (p < end) {
+		uint64_t tag, f, v;
+		unsigned bit;
+		int32_t i32;
+		if (!store_wire_varint32(&p, end, &tag))
+			goto decline;
+		f = tag >> 3;
+		bit = f >= 1 && f <= 11 && f != 7 ? (unsigned)f
+		      : f == 60			  ? 12u
+		      : f == 90			  ? 13u
+		      : f == 91			  ? 14u
+						  : 0u;
+		if (!bit || (seen & (1u << bit)))
+			goto decline;
+		seen |= 1u << bit;
+		if (f == 6 || f == 10) {
+			const uint8_t *mend;
+			if ((tag & 7) != 2 || !store_wire_len(&p, end, &mend))
+				goto decline;
+			if (f == 10) {
+				if (!(t->service_name = store_wire_str(p, mend))) {
+					t->service_name = (char *)protobuf_c_empty_string;
+					goto decline;
+				}
+			} else {
+				if (!(t->status = malloc(sizeof *t->status)))
+					goto decline;
+				cs__task_status__init(t->status);
+				if (!store_wire_status(p, mend, t->status))
+					goto decline;
+			}
+			p = mend;
+			continue;
+		}
+		if ((tag & 7) != 0)
+			goto decline;
+		if (f == 5) {
+			if (!store_wire_int32(&p, end, &i32))
+				goto decline;
+			t->desired_state = (Cs__TaskState)i32;
+			continue;
+		}
+		if (!store_wire_varint_exact(&p, end, &v))
+			goto decline;
+		switch (f) {
+		case 1: t->id = v; break;
+		case 2: t->service_id = v; break;
+		case 3: t->slot = v; break;
+		case 4: t->node_id = v; break;
+		case 8: t->spec_version = v; break;
+		case 9: t->version = v; break;
+		case 11: t->started_ms = v; break;
+		case 60: t->job_iteration = v; break;
+		case 90: t->created_ms = v; break;
+		default: t->updated_ms = v; break;
+		}
+	}
+	return t;
+decline:
+	protobuf_c_message_free_unpacked(&t->base, NULL);
+	return NULL;
+}
+
+/* Frees the tasks b's actions still hold (a batch of store_batch_decode_tasks
+ * whose arena is about to go: what store_do took it set to NULL). */
+static void store_wire_tasks_free(Cs__StoreBatch *b)
+{
+	for (size_t i = 0; i < b->n_actions; i++)
+		if (b->actions[i] && b->actions[i]->task) {
+			protobuf_c_message_free_unpacked(&b->actions[i]->task->base,
+							 NULL);
+			b->actions[i]->task = NULL;
+		}
+}
+
+Cs__StoreBatch *store_batch_decode_tasks(const uint8_t *buf, size_t len,
+					 ProtobufCAllocator *alloc)
+{
+	const uint8_t *p = buf, *end = buf + len, *body_end = NULL;
+	uint64_t v, fields[4] = {0, 0, 0, 0}; /* proposer, proposal, time */
+	unsigned seen = 0;
+	size_t n = 0, i = 0;
+	Cs__StoreBatch *b;
+	Cs__StoreAction *acts;
+
+	/* the batch's own fields, and its actions counted */
+	while (p < end) {
+		unsigned bit;
+		if (!store_wire_varint32(&p, end, &v))
+			return NULL;
+		if (v == STORE_WIRE_ACTIONS) {
+			if (!store_wire_len(&p, end, &body_end))
+				return NULL;
+			p = body_end;
+			n++;
+			continue;
+		}
+		bit = v == STORE_WIRE_PROPOSER	 ? 1u
+		      : v == STORE_WIRE_PROPOSAL ? 2u
+		      : v == STORE_WIRE_TIME	 ? 3u
+						 : 0u;
+		if (!bit || (seen & (1u << bit)) || !store_wire_varint_exact(&p, end, &v))
+			return NULL;
+		seen |= 1u << bit;
+		fields[bit] = v;
+	}
+	if (n == 0 || n > SIZE_MAX / (sizeof *acts + sizeof *b->actions))
+		return NULL;
+	b = alloc->alloc(alloc->allocator_data, sizeof *b);
+	acts = alloc->alloc(alloc->allocator_data, n * sizeof *acts);
+	if (!b || !acts)
+		return NULL;
+	cs__store_batch__init(b);
+	b->proposer = fields[1];
+	b->proposal_id = fields[2];
+	b->time_ms = fields[3];
+	b->actions = alloc->alloc(alloc->allocator_data, n * sizeof *b->actions);
+	if (!b->actions)
+		return NULL;
+	/* the actions, in order: a kind (0..2) at most once and one task */
+	for (p = buf; p < end;) {
+		const uint8_t *q;
+		bool kind = false;
+		Cs__StoreAction *a;
+		store_wire_varint32(&p, end, &v);
+		if (v != STORE_WIRE_ACTIONS) {
+			store_wire_varint_exact(&p, end, &v);
+			continue;
+		}
+		store_wire_len(&p, end, &body_end);
+		assert(i < n);
+		a = &acts[i];
+		cs__store_action__init(a);
+		b->actions[i] = a;
+		b->n_actions = ++i; /* what store_wire_tasks_free looks at */
+		for (q = p; q < body_end;) {
+			uint64_t tag;
+			const uint8_t *tend;
+			if (!store_wire_varint32(&q, body_end, &tag))
+				goto decline;
+			if (tag == STORE_WIRE_KIND && !kind) {
+				if (!store_wire_varint_exact(&q, body_end, &v) ||
+				    v > CS__STORE_ACTION__KIND__KIND_DELETE)
+					goto decline;
+				a->kind = (Cs__StoreAction__Kind)v;
+				kind = true;
+			} else if (tag == STORE_WIRE_TASK && !a->task) {
+				if (!store_wire_len(&q, body_end, &tend) ||
+				    !(a->task = store_wire_task(q, tend)))
+					goto decline;
+				a->object_case = CS__STORE_ACTION__OBJECT_TASK;
+				q = tend;
+			} else {
+				goto decline;
+			}
+		}
+		if (!a->task)
+			goto decline;
+		p = body_end;
+	}
+	assert(i == n);
+	return b;
+decline:
+	store_wire_tasks_free(b);
+	return NULL;
+}
+
 /* Whether the encoded batch holds no whole object (only placements, or
  * nothing the store could keep): a scan of the bytes without decoding.
  * False for anything it cannot read (the decode then judges it). */
@@ -3063,7 +3335,7 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 	/* by hand: no unknown field, so no field 0 to look for */
 	Cs__StoreBatch *b =
 		len > 0 ? store_batch_decode_placements(buf, len, &arena_alloc) : NULL;
-	bool by_hand = b != NULL, in_arena = by_hand;
+	bool by_hand = b != NULL, in_arena = by_hand, has_tasks = false;
 	struct store_entry *small[64], **found = small;
 	uint64_t small_keys[2 * 64], *keys = small_keys;
 	bool corrupt = false;
@@ -3072,6 +3344,11 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 
 	assert(index > s->applied);
 	s->applied = index;
+	if (!b && len > 0) {
+		store_arena_release(&arena); /* what the decoder took, declining */
+		b = store_batch_decode_tasks(buf, len, &arena_alloc);
+		by_hand = in_arena = has_tasks = b != NULL;
+	}
 	if (!b) {
 		store_arena_release(&arena); /* what the decoder took, declining */
 		in_arena = len > 0 && store_wire_placements_only(buf, len);
@@ -3135,6 +3412,8 @@ out:
 		free(found);
 	if (keys != small_keys)
 		free(keys);
+	if (has_tasks)
+		store_wire_tasks_free(b); /* those no action took */
 	if (in_arena)
 		store_arena_release(&arena);
 	else

@@ -200,6 +200,19 @@ bool store_has_field0(const ProtobufCMessage *m);
 Cs__StoreBatch *store_batch_decode_placements(const uint8_t *buf, size_t len,
 					      ProtobufCAllocator *alloc);
 
+/* store_batch_decode_tasks decodes buf, a batch of whole tasks alone in the
+ * forms the store's writers make (the orchestrator's creates: issue 18),
+ * without protobuf-c: the batch and its actions in memory from alloc (as
+ * store_batch_decode_placements), each task with its status and strings in
+ * malloc's, as cs__store_batch__unpack(NULL, ...) gives them (free each
+ * with protobuf_c_message_free_unpacked(&task->base, NULL)). Returns the
+ * batch, equal field for field to protobuf-c's, or NULL (having freed what
+ * it made) when buf holds anything else or a form it does not read (a
+ * spec, a field twice, an empty or non-ASCII string, ...), or when memory
+ * runs out. store_apply uses it; exposed for tests. */
+Cs__StoreBatch *store_batch_decode_tasks(const uint8_t *buf, size_t len,
+					 ProtobufCAllocator *alloc);
+
 /* ---------------------------------------------------------------- the FSM */
 
 /* store_apply decodes and applies one committed batch at raft index. All or

@@ -2693,6 +2693,176 @@ static void test_store_batch_decode_reports_as_protobuf_c(void **state)
 	store_batch_free(&b);
 }
 
+/* Both ways, as dp_check, for store_batch_decode_tasks: when the hand
+ * decoder takes buf, protobuf-c decodes it too, every task packs to the
+ * same bytes, and its strings and status are allocated where protobuf-c's
+ * are (a default string stays the default), so that the store frees either
+ * alike (ASan). Returns whether the hand decoder took it. */
+static bool dt_check(const uint8_t *buf, size_t len)
+{
+	struct dp_pool pool = {.count = 0};
+	ProtobufCAllocator alloc = {dp_alloc, dp_free, &pool};
+	Cs__StoreBatch *x = store_batch_decode_tasks(buf, len, &alloc);
+	Cs__StoreBatch *y = cs__store_batch__unpack(NULL, len, buf);
+
+	if (x) {
+		assert_non_null(y);
+		assert_int_equal(x->n_actions, y->n_actions);
+		assert_int_equal(x->proposer, y->proposer);
+		assert_int_equal(x->proposal_id, y->proposal_id);
+		assert_int_equal(x->time_ms, y->time_ms);
+		assert_int_equal(y->base.n_unknown_fields, 0);
+		for (size_t i = 0; i < x->n_actions; i++) {
+			const Cs__StoreAction *a = x->actions[i], *b = y->actions[i];
+			const Cs__Task *ta = a->task, *tb = b->task;
+			size_t la, lb;
+			uint8_t *pa, *pb;
+			assert_int_equal(a->kind, b->kind);
+			assert_int_equal(a->object_case, CS__STORE_ACTION__OBJECT_TASK);
+			assert_int_equal(b->object_case, CS__STORE_ACTION__OBJECT_TASK);
+			assert_int_equal(b->base.n_unknown_fields, 0);
+			assert_int_equal(tb->base.n_unknown_fields, 0);
+			la = cs__task__get_packed_size(ta);
+			lb = cs__task__get_packed_size(tb);
+			assert_int_equal(la, lb);
+			pa = malloc(la + 1);
+			pb = malloc(lb + 1);
+			assert_non_null(pa);
+			assert_non_null(pb);
+			cs__task__pack(ta, pa);
+			cs__task__pack(tb, pb);
+			assert_memory_equal(pa, pb, la);
+			free(pa);
+			free(pb);
+			assert_int_equal(ta->desired_state, tb->desired_state);
+			assert_true((ta->service_name == protobuf_c_empty_string) ==
+				    (tb->service_name == protobuf_c_empty_string));
+			assert_true((ta->status == NULL) == (tb->status == NULL));
+			if (ta->status) {
+				assert_int_equal(tb->status->base.n_unknown_fields, 0);
+				assert_int_equal(ta->status->state, tb->status->state);
+				assert_int_equal(ta->status->exit_code,
+						 tb->status->exit_code);
+				assert_true(
+					(ta->status->message ==
+					 protobuf_c_empty_string) ==
+					(tb->status->message == protobuf_c_empty_string));
+				assert_true((ta->status->container_id ==
+					     protobuf_c_empty_string) ==
+					    (tb->status->container_id ==
+					     protobuf_c_empty_string));
+			}
+			protobuf_c_message_free_unpacked(&x->actions[i]->task->base,
+							 NULL);
+		}
+	}
+	if (y)
+		cs__store_batch__free_unpacked(y, NULL);
+	dp_release(&pool);
+	return x != NULL;
+}
+
+/* issue 18: a batch of whole tasks in the forms the store's writers make
+ * (the orchestrator's creates, updates and deletes without a spec) is
+ * decoded by hand, each task as protobuf-c gives it (widest varints, zeros,
+ * negative states and exit codes, strings or none, no status); flipped and
+ * truncated bytes are declined or decoded as protobuf-c does; a task with a
+ * spec, a placement among tasks, an empty string sent, a status twice are
+ * declined. A store applies such batches as before (the trace hashes). */
+static void test_store_batch_decode_tasks_as_protobuf_c(void **state)
+{
+	static const uint64_t vals[] = {0, 1, 127, 128, 300, UINT32_MAX, UINT64_MAX};
+	static const int32_t codes[] = {0, 1, -1, 137, INT32_MAX, INT32_MIN};
+	static const char *const msgs[] = {"", "pending task scheduling", "x", "started"};
+	struct store_batch b;
+	uint8_t *buf, *bad;
+	size_t len;
+	uint64_t rng = 0x853c49e6748fea9bull;
+	unsigned took = 0, declined = 0;
+
+	(void)state;
+	store_batch_init(&b);
+	for (size_t i = 0; i < 42; i++) {
+		Cs__Task t = CS__TASK__INIT;
+		Cs__TaskStatus st = CS__TASK_STATUS__INIT;
+		t.id = vals[i % 7];
+		t.service_id = vals[(i + 1) % 7];
+		t.slot = vals[(i + 2) % 7];
+		t.node_id = vals[(i + 3) % 7];
+		t.desired_state =
+			i % 5 == 4 ? (Cs__TaskState)-1 : (Cs__TaskState)(i % 14);
+		t.spec_version = vals[(i + 4) % 7];
+		t.version = vals[(i + 5) % 7];
+		t.service_name = (char *)msgs[(i / 3) % 4];
+		t.started_ms = vals[(i + 6) % 7];
+		t.job_iteration = vals[i % 3];
+		t.created_ms = vals[(i / 2) % 7];
+		t.updated_ms = vals[(i / 4) % 7];
+		if (i % 6 != 5) {
+			st.state =
+				i % 4 == 3 ? (Cs__TaskState)-2 : (Cs__TaskState)(i % 14);
+			st.timestamp_ms = vals[(i + 2) % 7];
+			st.message = (char *)msgs[i % 4];
+			st.exit_code = codes[i % 6];
+			st.container_id = (char *)msgs[(i + 1) % 4];
+			t.status = &st;
+		}
+		assert_int_equal(store_batch_task(&b, (Cs__StoreAction__Kind)(i % 3), &t),
+				 0);
+	}
+	assert_int_equal(store_batch_encode(&b, 3, 77, &buf, &len), 0);
+	assert_true(dt_check(buf, len));
+	for (int round = 0; round < 20000; round++) {
+		size_t at, cut;
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		at = (size_t)(rng >> 33) % len;
+		cut = round % 4 == 0 ? (size_t)(rng >> 13) % (len + 1) : len;
+		bad = malloc(len);
+		assert_non_null(bad);
+		memcpy(bad, buf, len);
+		bad[at] ^= (uint8_t)(1u << ((rng >> 5) % 8));
+		if (round % 3 == 0)
+			bad[(at * 7 + 1) % len] = (uint8_t)(rng >> 41);
+		if (dt_check(bad, cut))
+			took++;
+		else
+			declined++;
+		free(bad);
+	}
+	assert_true(took > 100);
+	assert_true(declined > 100);
+	free(buf);
+	/* a placement among the tasks: declined */
+	assert_int_equal(store_batch_placement(&b, 6, 1, 2, 3, 4, "x"), 0);
+	assert_int_equal(store_batch_encode(&b, 3, 78, &buf, &len), 0);
+	assert_false(dt_check(buf, len));
+	free(buf);
+	store_batch_free(&b);
+	/* a task with a spec: declined */
+	{
+		Cs__Task t = CS__TASK__INIT;
+		Cs__TaskSpec spec = CS__TASK_SPEC__INIT;
+		t.id = 9;
+		t.spec = &spec;
+		store_batch_init(&b);
+		assert_int_equal(
+			store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t), 0);
+		assert_int_equal(store_batch_encode(&b, 0, 0, &buf, &len), 0);
+		assert_false(dt_check(buf, len));
+		free(buf);
+		store_batch_free(&b);
+	}
+	/* an empty service name sent, a status twice: declined */
+	{
+		static const uint8_t empty[] = {0x0a, 0x06, 0x22, 0x04,
+						0x08, 0x05, 0x52, 0x00};
+		static const uint8_t twice[] = {0x0a, 0x0a, 0x22, 0x08, 0x08, 0x05,
+						0x32, 0x00, 0x32, 0x02, 0x08, 0x01};
+		assert_false(dt_check(empty, sizeof empty));
+		assert_false(dt_check(twice, sizeof twice));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2732,6 +2902,7 @@ int main(void)
 			test_store_placement_refuses_other_kinds_and_unknown_objects),
 		cmocka_unit_test(test_store_batch_decode_placements_as_protobuf_c),
 		cmocka_unit_test(test_store_batch_decode_reports_as_protobuf_c),
+		cmocka_unit_test(test_store_batch_decode_tasks_as_protobuf_c),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
