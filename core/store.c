@@ -189,6 +189,11 @@ struct store {
 	 * store the reader holds const: it changes nothing a reader sees) */
 	uint64_t by_service_gen;
 	struct store_walk walk;
+	/* the same for a walk of every task by id (store_task_next: the
+	 * dispatcher's network pass walks them all, a tree search a step):
+	 * tasks_gen counts links and unlinks of the id tree and clears */
+	uint64_t tasks_gen;
+	struct store_walk id_walk;
 	/* the (table, id) pairs of the batch being applied (store_keys_repeat):
 	 * seen_cap slots (a power of two, or 0), each empty unless its gen is
 	 * the index being applied */
@@ -405,6 +410,8 @@ static void store_clear(struct store *s)
 	store_trees_init(s);
 	s->by_service_gen++;
 	s->walk.last = NULL;
+	s->tasks_gen++;
+	s->id_walk.last = NULL;
 }
 
 void store_free(struct store *s)
@@ -1059,11 +1066,6 @@ const Cs__Service *store_service_next(const struct store *s, const Cs__Service *
 						  prev ? &prev->base : NULL);
 }
 
-const Cs__Task *store_task_next(const struct store *s, const Cs__Task *prev)
-{
-	return (const Cs__Task *)store_next_id(&s->tasks, prev ? &prev->base : NULL);
-}
-
 /* Next task in a secondary tree after prev, or the first at/after the key
  * in first_key; NULL when past the group (same() says who belongs). */
 static const Cs__Task *store_task_walk(const struct tree *t, size_t link_offset,
@@ -1212,6 +1214,40 @@ const Cs__Task *store_task_next_by_service(const struct store *s, uint64_t servi
 	task = STORE_WALK_TASK(n);
 	w->last = w->depth > 0 && w->path[w->depth - 1] == n ? task : NULL;
 	return store_same_service(task, &key) ? task : NULL;
+}
+
+const Cs__Task *store_task_next(const struct store *s, const Cs__Task *prev)
+{
+	/* the walk's path is a cache, as store_task_next_by_service's */
+	struct store_walk *w = &((struct store *)s)->id_walk;
+	struct store_entry probe = {.id = prev ? prev->id : 0};
+	struct tree_node *n = NULL;
+	const struct store_entry *e;
+
+	if (prev && w->last == prev && w->gen == s->tasks_gen && w->depth > 0 &&
+	    TREE_ENTRY(w->path[w->depth - 1], struct store_entry, by_id)->obj ==
+		    &prev->base) {
+		n = store_walk_succ(w);
+		if (!n && w->depth == 0) {
+			w->last = NULL; /* the end of the tree */
+			return NULL;
+		}
+	}
+	if (!n) {
+		/* the first id above prev's (at least 0: the first), the path
+		 * to it kept; none, or a path deeper than kept: as before */
+		n = store_walk_search(&s->tasks, w, &probe.by_id, prev != NULL);
+		if (!n) {
+			w->last = NULL;
+			return (const Cs__Task *)store_next_id(&s->tasks,
+							       prev ? &prev->base : NULL);
+		}
+	}
+	e = TREE_ENTRY(n, struct store_entry, by_id);
+	w->gen = s->tasks_gen;
+	w->last = w->depth > 0 && w->path[w->depth - 1] == n ? (const Cs__Task *)e->obj
+							     : NULL;
+	return (const Cs__Task *)e->obj;
 }
 
 const Cs__Task *store_task_next_in_slot(const struct store *s, uint64_t service_id,
@@ -2157,8 +2193,10 @@ static void store_link_keys(struct store *s, enum store_table t, struct store_en
 /* Links e into every index of t (a task: room reserved in the hash). */
 static void store_link(struct store *s, enum store_table t, struct store_entry *e)
 {
-	if (t == STORE_TASK)
+	if (t == STORE_TASK) {
 		store_hash_add(&s->task_hash, e);
+		s->tasks_gen++;
+	}
 	if (t == STORE_NODE)
 		store_hash_add(&s->node_hash, e);
 	tree_insert(store_table_tree(s, t), &e->by_id);
@@ -2167,8 +2205,10 @@ static void store_link(struct store *s, enum store_table t, struct store_entry *
 
 static void store_unlink(struct store *s, enum store_table t, struct store_entry *e)
 {
-	if (t == STORE_TASK)
+	if (t == STORE_TASK) {
 		store_hash_del(&s->task_hash, e);
+		s->tasks_gen++;
+	}
 	if (t == STORE_NODE)
 		store_hash_del(&s->node_hash, e);
 	tree_remove(store_table_tree(s, t), &e->by_id);
@@ -3591,6 +3631,8 @@ int store_restore(struct store *s, const uint8_t *buf, size_t len, uint64_t inde
 	s->node_hash = fresh->node_hash;
 	s->cluster = fresh->cluster;
 	s->applied = index;
+	s->tasks_gen++;
+	s->id_walk.last = NULL;
 	/* the index may go back: the seen table's stamps would be taken for
 	 * the pairs of a batch applied at one of them again */
 	free(s->seen);

@@ -843,6 +843,135 @@ static void test_store_walk_by_service_matches_a_search_across_changes(void **st
 	store_free(s);
 }
 
+struct wi_ref {
+	uint64_t id;
+	const Cs__Task *found;
+};
+
+static int wi_ref_visit(void *arg, const Cs__Task *t)
+{
+	struct wi_ref *r = arg;
+	if (t->id > r->id) {
+		r->found = t;
+		return 1;
+	}
+	return 0;
+}
+
+/* The task after id prev's, by a scan of the whole store. */
+static const Cs__Task *wi_expected(const struct store *s, uint64_t prev_id)
+{
+	struct wi_ref r = {.id = prev_id};
+	store_task_scan(s, wi_ref_visit, &r);
+	return r.found;
+}
+
+static void test_store_task_next_matches_a_search_across_changes(void **state)
+{
+	/* store_task_next keeps the path of its last step (issue 18: the
+	 * dispatcher walks every task by id): each step must return what a
+	 * search from the root would, while tasks come and go (the walk's
+	 * own, the next one, others), are updated, and after a restore */
+	struct store *s = store_new(), *r = store_new();
+	struct store_batch b;
+	uint64_t index = 1, next_id = 3, held_id;
+	const Cs__Task *t;
+	size_t steps = 0;
+	uint8_t *snap;
+	size_t len;
+
+	assert_non_null(s);
+	assert_null(store_task_next(s, NULL));
+	store_batch_init(&b);
+	add_service(&b, 10, "a");
+	assert_int_equal(apply(s, &b, index++), 0);
+	for (uint64_t k = 0; k < 2000; k += 500) {
+		store_batch_init(&b);
+		for (uint64_t i = k; i < k + 500; i++)
+			add_task(&b, 1000 + (i * 7919) % 2003 * 5, 10, 1 + i, 0,
+				 CS__TASK_STATE__TASK_STATE_RUNNING);
+		assert_int_equal(apply(s, &b, index++), 0);
+	}
+	t = store_task_next(s, NULL);
+	assert_ptr_equal(t, wi_expected(s, 0));
+	while (t) {
+		const Cs__Task *want = wi_expected(s, t->id), *got;
+		held_id = t->id;
+		got = store_task_next(s, t);
+		assert_ptr_equal(got, want);
+		t = got;
+		steps++;
+		if (t && steps % 7 == 0) {
+			/* new ids about the walk, the next task gone, another
+			 * updated (a new object) */
+			const Cs__Task *after = store_task_next(s, t);
+			bool add_next = store_task_get(s, t->id + 1) == NULL;
+			store_batch_init(&b);
+			if (add_next)
+				add_task(&b, t->id + 1, 10, 5000 + next_id, 0,
+					 CS__TASK_STATE__TASK_STATE_RUNNING);
+			add_task(&b, next_id, 10, 9000 + next_id, 0,
+				 CS__TASK_STATE__TASK_STATE_RUNNING);
+			next_id++;
+			if (after && !(add_next && after->id == t->id + 1))
+				assert_int_equal(
+					store_batch_task(
+						&b, CS__STORE_ACTION__KIND__KIND_DELETE,
+						after),
+					0);
+			assert_int_equal(apply(s, &b, index++), 0);
+			held_id = t->id;
+			store_batch_init(&b);
+			assert_int_equal(
+				store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE,
+						 t),
+				0);
+			assert_int_equal(apply(s, &b, index++), 0);
+			t = store_task_get(s, held_id); /* its new object */
+		}
+		if (t && steps % 11 == 0) {
+			/* the walk's own task goes: the caller holds its id */
+			Cs__Task held = *t;
+			store_batch_init(&b);
+			assert_int_equal(
+				store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE,
+						 t),
+				0);
+			assert_int_equal(apply(s, &b, index++), 0);
+			want = wi_expected(s, held.id);
+			assert_ptr_equal(store_task_next(s, &held), want);
+			t = want;
+		}
+	}
+	assert_true(steps > 1000);
+	/* a restore: the walk begins anew in the restored tasks */
+	assert_int_equal(store_snapshot(s, &snap, &len), 0);
+	t = store_task_next(r, NULL);
+	assert_null(t);
+	store_batch_init(&b);
+	add_service(&b, 10, "a");
+	add_task(&b, 77, 10, 1, 0, CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(apply(r, &b, 1), 0);
+	t = store_task_next(r, NULL);
+	assert_int_equal(t->id, 77);
+	assert_int_equal(store_restore(r, snap, len, 0), 0);
+	free(snap);
+	steps = 0;
+	{
+		const Cs__Task *u = store_task_next(s, NULL);
+		for (t = store_task_next(r, NULL); t; t = store_task_next(r, t)) {
+			assert_non_null(u);
+			assert_int_equal(t->id, u->id);
+			u = store_task_next(s, u);
+			steps++;
+		}
+		assert_null(u);
+	}
+	assert_int_equal(steps, store_task_count(s));
+	store_free(s);
+	store_free(r);
+}
+
 /* A batch's bytes are what protobuf-c packs for the same StoreBatch, and
  * decode back to the actions added (each read when added). */
 static void test_store_batch_encodes_as_protobuf_c_packs(void **state)
@@ -2875,6 +3004,7 @@ int main(void)
 		cmocka_unit_test(test_store_scan_service_follows_slot_then_id),
 		cmocka_unit_test(
 			test_store_walk_by_service_matches_a_search_across_changes),
+		cmocka_unit_test(test_store_task_next_matches_a_search_across_changes),
 		cmocka_unit_test(test_store_node_groups_match_a_model),
 		cmocka_unit_test(test_store_large_group_blocks_match_a_model),
 		cmocka_unit_test(test_store_large_batch_finds_repeats_by_table_and_id),
