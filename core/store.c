@@ -16,10 +16,11 @@
 
 enum { STORE_WATCHES_MAX = 32 };
 
-/* Placements (issue 18) carry one status message (the scheduler's): the
- * store keeps each of the first few texts once and points every task a
- * placement wrote at it, instead of a copy a task. */
-enum { STORE_MSGS_MAX = 4 };
+/* Placements (issue 18) carry one status message (the scheduler's), and
+ * status reports a few (the agents': "accepted", "preparing", "started",
+ * ...): the store keeps each of the first few texts once and points every
+ * task a placement or a report wrote at it, instead of a copy a task. */
+enum { STORE_MSGS_MAX = 8 };
 
 /* A batch's actions and lookups are independent cache misses (a batch of
  * 10,000 decoded does not stay in the cache): while apply works on one
@@ -139,6 +140,11 @@ struct store_watch {
 	void *data;
 };
 
+struct store_seen {
+	uint64_t table, id;
+	uint64_t gen; /* the raft index that wrote it */
+};
+
 /* The last step of a walk of one service's tasks (store_task_next_by_service,
  * issue 18): the path from the root of tasks_by_service to the node of the
  * task it returned, so that the next step is the in-order successor from
@@ -185,6 +191,16 @@ struct store {
 	uint64_t by_service_gen;
 	struct store_walk walk;
 	struct svccount counts; /* each service's running/desired (svccount.h) */
+	/* the same for a walk of every task by id (store_task_next: the
+	 * dispatcher's network pass walks them all, a tree search a step):
+	 * tasks_gen counts links and unlinks of the id tree and clears */
+	uint64_t tasks_gen;
+	struct store_walk id_walk;
+	/* the (table, id) pairs of the batch being applied (store_keys_repeat):
+	 * seen_cap slots (a power of two, or 0), each empty unless its gen is
+	 * the index being applied */
+	struct store_seen *seen;
+	size_t seen_cap;
 };
 
 /* ---------------------------------------------------------------- entries and keys */
@@ -396,6 +412,8 @@ static void store_clear(struct store *s)
 	store_trees_init(s);
 	s->by_service_gen++;
 	s->walk.last = NULL;
+	s->tasks_gen++;
+	s->id_walk.last = NULL;
 }
 
 void store_free(struct store *s)
@@ -406,6 +424,7 @@ void store_free(struct store *s)
 	svccount_free(&s->counts);
 	for (size_t i = 0; i < s->msg_count; i++)
 		free(s->msgs[i]);
+	free(s->seen);
 	free(s);
 }
 
@@ -1055,11 +1074,6 @@ const Cs__Service *store_service_next(const struct store *s, const Cs__Service *
 						  prev ? &prev->base : NULL);
 }
 
-const Cs__Task *store_task_next(const struct store *s, const Cs__Task *prev)
-{
-	return (const Cs__Task *)store_next_id(&s->tasks, prev ? &prev->base : NULL);
-}
-
 /* Next task in a secondary tree after prev, or the first at/after the key
  * in first_key; NULL when past the group (same() says who belongs). */
 static const Cs__Task *store_task_walk(const struct tree *t, size_t link_offset,
@@ -1208,6 +1222,40 @@ const Cs__Task *store_task_next_by_service(const struct store *s, uint64_t servi
 	task = STORE_WALK_TASK(n);
 	w->last = w->depth > 0 && w->path[w->depth - 1] == n ? task : NULL;
 	return store_same_service(task, &key) ? task : NULL;
+}
+
+const Cs__Task *store_task_next(const struct store *s, const Cs__Task *prev)
+{
+	/* the walk's path is a cache, as store_task_next_by_service's */
+	struct store_walk *w = &((struct store *)s)->id_walk;
+	struct store_entry probe = {.id = prev ? prev->id : 0};
+	struct tree_node *n = NULL;
+	const struct store_entry *e;
+
+	if (prev && w->last == prev && w->gen == s->tasks_gen && w->depth > 0 &&
+	    TREE_ENTRY(w->path[w->depth - 1], struct store_entry, by_id)->obj ==
+		    &prev->base) {
+		n = store_walk_succ(w);
+		if (!n && w->depth == 0) {
+			w->last = NULL; /* the end of the tree */
+			return NULL;
+		}
+	}
+	if (!n) {
+		/* the first id above prev's (at least 0: the first), the path
+		 * to it kept; none, or a path deeper than kept: as before */
+		n = store_walk_search(&s->tasks, w, &probe.by_id, prev != NULL);
+		if (!n) {
+			w->last = NULL;
+			return (const Cs__Task *)store_next_id(&s->tasks,
+							       prev ? &prev->base : NULL);
+		}
+	}
+	e = TREE_ENTRY(n, struct store_entry, by_id);
+	w->gen = s->tasks_gen;
+	w->last = w->depth > 0 && w->path[w->depth - 1] == n ? (const Cs__Task *)e->obj
+							     : NULL;
+	return (const Cs__Task *)e->obj;
 }
 
 const Cs__Task *store_task_next_in_slot(const struct store *s, uint64_t service_id,
@@ -2002,7 +2050,10 @@ static int store_check(struct store *s, const Cs__StoreAction *a,
 	case CS__STORE_ACTION__KIND__KIND_DELETE:
 		if (!cur)
 			return CS_ENOENT;
-		if (store_obj_version(cur) != store_obj_version(obj))
+		/* the entry's copy of the version (the cluster has none): the
+		 * check reads no line of the current object (issue 18) */
+		if ((*entry ? (*entry)->version : store_obj_version(cur)) !=
+		    store_obj_version(obj))
 			return CS_EVERSION;
 		if (a->kind == CS__STORE_ACTION__KIND__KIND_UPDATE &&
 		    obj->descriptor == &cs__service__descriptor &&
@@ -2036,12 +2087,48 @@ static int store_key_cmp(const void *pa, const void *pb)
 /* Whether a (table, id) pair repeats among the n pairs of keys (sorted
  * here): a batch touches each object at most once, otherwise its check
  * against the store before the batch would not be its check at apply. */
-static bool store_keys_repeat(uint64_t *keys, size_t n)
+static bool store_keys_repeat_sorted(uint64_t *keys, size_t n)
 {
 	qsort(keys, n, 2 * sizeof *keys, store_key_cmp);
 	for (size_t i = 1; i < n; i++)
 		if (keys[2 * i] == keys[2 * i - 2] && keys[2 * i + 1] == keys[2 * i - 1])
 			return true;
+	return false;
+}
+
+/* store_keys_repeat_sorted's verdict through a set of the pairs (issue 18:
+ * the sort of a batch of 10,000 was 1% of a rollout on 1,000 workers): the
+ * store's seen table, at most half full, whose slots count as empty unless
+ * stamped with gen (the raft index being applied: every apply has its own,
+ * so the table is never cleared). Sorts instead when the table cannot
+ * grow. */
+static bool store_keys_repeat(struct store *s, uint64_t *keys, size_t n, uint64_t gen)
+{
+	size_t mask;
+
+	assert(gen > 0); /* a new slot (zeroed) is empty */
+	if (n < 2)
+		return false;
+	if (s->seen_cap < 2 * n) {
+		size_t cap = 1024;
+		struct store_seen *v;
+		while (cap < 2 * n)
+			cap *= 2;
+		if (!(v = calloc(cap, sizeof *v)))
+			return store_keys_repeat_sorted(keys, n);
+		free(s->seen);
+		s->seen = v;
+		s->seen_cap = cap;
+	}
+	mask = s->seen_cap - 1;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t t = keys[2 * i], id = keys[2 * i + 1];
+		size_t j = (size_t)hash_mix64(id ^ hash_mix64(t + 1)) & mask;
+		for (; s->seen[j].gen == gen; j = (j + 1) & mask)
+			if (s->seen[j].id == id && s->seen[j].table == t)
+				return true;
+		s->seen[j] = (struct store_seen){.table = t, .id = id, .gen = gen};
+	}
 	return false;
 }
 
@@ -2115,8 +2202,10 @@ static void store_link_keys(struct store *s, enum store_table t, struct store_en
 /* Links e into every index of t (a task: room reserved in the hash). */
 static void store_link(struct store *s, enum store_table t, struct store_entry *e)
 {
-	if (t == STORE_TASK)
+	if (t == STORE_TASK) {
 		store_hash_add(&s->task_hash, e);
+		s->tasks_gen++;
+	}
 	if (t == STORE_NODE)
 		store_hash_add(&s->node_hash, e);
 	tree_insert(store_table_tree(s, t), &e->by_id);
@@ -2125,8 +2214,10 @@ static void store_link(struct store *s, enum store_table t, struct store_entry *
 
 static void store_unlink(struct store *s, enum store_table t, struct store_entry *e)
 {
-	if (t == STORE_TASK)
+	if (t == STORE_TASK) {
 		store_hash_del(&s->task_hash, e);
+		s->tasks_gen++;
+	}
 	if (t == STORE_NODE)
 		store_hash_del(&s->node_hash, e);
 	tree_remove(store_table_tree(s, t), &e->by_id);
@@ -2261,10 +2352,12 @@ static int store_do_status_report(struct store *s, const Cs__StoreAction *a,
 	t = (Cs__Task *)e->obj;
 	if (t->node_id != r->node_id || !t->status || r->state <= t->status->state)
 		return 0; /* stale: another node's task now, or no news */
-	if (msg_len && !(msg = malloc(msg_len + 1)))
-		return CS_ENOMEM;
-	if (msg_len)
+	/* shared, else a copy (as a placement's message) */
+	if (msg_len && !(msg = store_msg_shared(s, r->message, msg_len))) {
+		if (!(msg = malloc(msg_len + 1)))
+			return CS_ENOMEM;
 		memcpy(msg, r->message, msg_len + 1);
+	}
 	was = *t;
 	was_status = *t->status;
 	was.status = &was_status;
@@ -2435,7 +2528,8 @@ static struct store_entry *store_task_guess(const struct store *s, uint64_t id)
 
 /* Asks for what checking action i touches, in steps (see
  * STORE_CHECK_AHEAD): the action, its object, the task's hash slot, then
- * the entry there (its id and version: a placement's whole check). Each
+ * the entry there (its id and version: a placement's whole check, and a
+ * task update's or delete's lookup and version). Each
  * step reads only what the step before asked for, so that a batch's
  * lookups overlap instead of waiting on cache misses in turn. */
 static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b, size_t i)
@@ -2475,6 +2569,10 @@ static void store_prefetch_check(const struct store *s, const Cs__StoreBatch *b,
 		else if (a->object_case == CS__STORE_ACTION__OBJECT_STATUS_REPORT &&
 			 a->status_report &&
 			 (e = store_task_guess(s, a->status_report->task_id)) != NULL)
+			STORE_PREFETCH(&e->id);
+		else if (a->object_case == CS__STORE_ACTION__OBJECT_TASK && a->task &&
+			 a->kind != CS__STORE_ACTION__KIND__KIND_CREATE &&
+			 (e = store_task_guess(s, a->task->id)) != NULL)
 			STORE_PREFETCH(&e->id);
 	}
 }
@@ -2661,9 +2759,10 @@ static bool store_wire_skip(const uint8_t **p, const uint8_t *end, unsigned wt)
 	}
 }
 
-/* A batch of placements alone (the scheduler's, issue 18) decoded without
- * protobuf-c: its descriptor walk, an allocation per message and the
- * field-0 sweep cost more than the rest of the check. Only the forms the
+/* A batch of placements and status reports alone (the scheduler's and the
+ * dispatcher's, issue 18) decoded without protobuf-c: its descriptor walk,
+ * an allocation per message and the field-0 sweep cost more than the rest
+ * of the check. Only the forms the
  * store's own writers make are read (store_batch_placement,
  * store_batch_encode, the manager's time stamp), each field at most once;
  * for any other bytes the decoder declines and protobuf-c decodes them, so
@@ -2674,6 +2773,9 @@ enum {
 	STORE_WIRE_PLACEMENT = (480 << 3) | 2,
 	STORE_WIRE_PL_FIRST = 480, /* task_id .. timestamp_ms: varints */
 	STORE_WIRE_PL_MESSAGE = 485,
+	STORE_WIRE_REPORT = (501 << 3) | 2,
+	STORE_WIRE_SR_FIRST = 501, /* task_id .. timestamp_ms: varints */
+	STORE_WIRE_SR_MESSAGE = 506,
 };
 
 /* Reads a varint as protobuf-c reads it alike: at most 10 bytes, no bit
@@ -2779,8 +2881,75 @@ static bool store_wire_placement(const uint8_t *p, const uint8_t *end,
 	return true;
 }
 
+/* Decodes a TaskStatusReport's bytes [p, end) into r (initialised), as
+ * store_wire_placement a placement's: fields 501..506 each at most once at
+ * their wire types, state and exit code int32s (a negative one
+ * sign-extended), a message of bytes 0x01..0x7f, in alloc's memory or
+ * *last. False for anything else (or no memory). */
+static bool store_wire_report(const uint8_t *p, const uint8_t *end,
+			      Cs__TaskStatusReport *r, ProtobufCAllocator *alloc,
+			      char **last, size_t *last_len)
+{
+	unsigned seen = 0;
+
+	while (p < end) {
+		uint64_t tag, v, f;
+		if (!store_wire_varint32(&p, end, &tag))
+			return false;
+		f = tag >> 3;
+		if (f < STORE_WIRE_SR_FIRST || f > STORE_WIRE_SR_MESSAGE ||
+		    (seen & (1u << (f - STORE_WIRE_SR_FIRST))))
+			return false;
+		seen |= 1u << (f - STORE_WIRE_SR_FIRST);
+		if (f == STORE_WIRE_SR_MESSAGE) {
+			const uint8_t *mend;
+			size_t n;
+			char *m;
+			if ((tag & 7) != 2 || !store_wire_len(&p, end, &mend))
+				return false;
+			n = (size_t)(mend - p);
+			for (size_t i = 0; i < n; i++)
+				if (p[i] == 0 || p[i] > 0x7f)
+					return false;
+			if (*last && *last_len == n && memcmp(*last, p, n) == 0) {
+				m = *last;
+			} else {
+				if (!(m = alloc->alloc(alloc->allocator_data, n + 1)))
+					return false;
+				memcpy(m, p, n);
+				m[n] = 0;
+				*last = m;
+				*last_len = n;
+			}
+			r->message = m;
+			p = mend;
+			continue;
+		}
+		if ((tag & 7) != 0 || !store_wire_varint_exact(&p, end, &v))
+			return false;
+		switch (f) {
+		case 501: r->task_id = v; break;
+		case 502: r->node_id = v; break;
+		case 503:
+		case 504:
+			/* int32s, a negative one sign-extended (protobuf-c
+			 * keeps the low 32 bits of anything else) */
+			if (v > INT32_MAX && v >> 31 != UINT64_MAX >> 31)
+				return false;
+			if (f == 503)
+				r->state = (Cs__TaskState)(int32_t)(uint32_t)v;
+			else
+				r->exit_code = (int32_t)(uint32_t)v;
+			break;
+		default: r->timestamp_ms = v; break;
+		}
+	}
+	return true;
+}
+
 /* Decodes action bytes [p, end) into a and pl (initialised here): a kind
- * (0..2) at most once and one placement; false for anything else. */
+ * (0..2) at most once and one placement or one status report (its room
+ * from alloc); false for anything else. */
 static bool store_wire_action(const uint8_t *p, const uint8_t *end, Cs__StoreAction *a,
 			      Cs__TaskPlacement *pl, ProtobufCAllocator *alloc,
 			      char **last, size_t *last_len)
@@ -2791,7 +2960,7 @@ static bool store_wire_action(const uint8_t *p, const uint8_t *end, Cs__StoreAct
 	cs__task_placement__init(pl);
 	while (p < end) {
 		uint64_t tag, v;
-		const uint8_t *body_end;
+		const uint8_t *body_end = NULL;
 		if (!store_wire_varint32(&p, end, &tag))
 			return false;
 		if (tag == STORE_WIRE_KIND && !kind) {
@@ -2800,24 +2969,38 @@ static bool store_wire_action(const uint8_t *p, const uint8_t *end, Cs__StoreAct
 				return false;
 			a->kind = (Cs__StoreAction__Kind)v;
 			kind = true;
-		} else if (tag == STORE_WIRE_PLACEMENT && !a->placement) {
+		} else if (tag == STORE_WIRE_PLACEMENT && !a->placement &&
+			   !a->status_report) {
 			if (!store_wire_len(&p, end, &body_end) ||
 			    !store_wire_placement(p, body_end, pl, alloc, last, last_len))
 				return false;
 			a->object_case = CS__STORE_ACTION__OBJECT_PLACEMENT;
 			a->placement = pl;
 			p = body_end;
+		} else if (tag == STORE_WIRE_REPORT && !a->placement &&
+			   !a->status_report) {
+			Cs__TaskStatusReport *r =
+				alloc->alloc(alloc->allocator_data, sizeof *r);
+			if (!r)
+				return false;
+			cs__task_status_report__init(r);
+			if (!store_wire_len(&p, end, &body_end) ||
+			    !store_wire_report(p, body_end, r, alloc, last, last_len))
+				return false;
+			a->object_case = CS__STORE_ACTION__OBJECT_STATUS_REPORT;
+			a->status_report = r;
+			p = body_end;
 		} else {
 			return false;
 		}
 	}
-	return a->placement != NULL;
+	return a->placement != NULL || a->status_report != NULL;
 }
 
 Cs__StoreBatch *store_batch_decode_placements(const uint8_t *buf, size_t len,
 					      ProtobufCAllocator *alloc)
 {
-	const uint8_t *p = buf, *end = buf + len, *body_end;
+	const uint8_t *p = buf, *end = buf + len, *body_end = NULL;
 	uint64_t v, fields[4] = {0, 0, 0, 0}; /* proposer, proposal, time */
 	unsigned seen = 0;
 	size_t n = 0, i = 0;
@@ -2883,6 +3066,278 @@ Cs__StoreBatch *store_batch_decode_placements(const uint8_t *buf, size_t len,
 	return b;
 }
 
+/* ------------------------------------------------ tasks decoded by hand */
+
+/* A batch of whole tasks (the orchestrator's creates: 100,000 of them in a
+ * rollout, each decoded by every manager) decoded without protobuf-c's
+ * descriptor walk: each task, its status and their strings in malloc's
+ * memory as protobuf-c's unpack with the default allocator gives them (the
+ * store keeps them, and frees them with protobuf_c_message_free_unpacked),
+ * the batch and its actions in the arena. Only the forms the store's
+ * writers make are read: Task fields 1-6, 8-11, 60, 90, 91 and TaskStatus
+ * fields 1-5, each at most once at its wire type, int32s and enums in
+ * range (a negative one sign-extended), strings of bytes 0x01..0x7f that
+ * are not empty; a task with a spec, networks, ports or anything else is
+ * declined (protobuf-c decodes the batch then). Issue 18. */
+enum { STORE_WIRE_TASK = (4 << 3) | 2 };
+
+/* A malloc'd C string of the bytes [p, end), or NULL when they are empty,
+ * not ASCII or hold a NUL (the decoder declines), or no memory. */
+static char *store_wire_str(const uint8_t *p, const uint8_t *end)
+{
+	size_t n = (size_t)(end - p);
+	char *m;
+
+	if (n == 0)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] == 0 || p[i] > 0x7f)
+			return NULL;
+	if (!(m = malloc(n + 1)))
+		return NULL;
+	memcpy(m, p, n);
+	m[n] = 0;
+	return m;
+}
+
+/* Reads an int32 (or enum) varint as protobuf-c does for the values it
+ * keeps whole; false for any other. */
+static bool store_wire_int32(const uint8_t **p, const uint8_t *end, int32_t *out)
+{
+	uint64_t v;
+
+	if (!store_wire_varint_exact(p, end, &v))
+		return false;
+	if (v > INT32_MAX && v >> 31 != UINT64_MAX >> 31)
+		return false;
+	*out = (int32_t)(uint32_t)v;
+	return true;
+}
+
+/* Decodes a TaskStatus's bytes [p, end) into st (initialised); on false
+ * st may hold strings already (the caller frees it whole). */
+static bool store_wire_status(const uint8_t *p, const uint8_t *end, Cs__TaskStatus *st)
+{
+	unsigned seen = 0;
+
+	while (p < end) {
+		uint64_t tag, f, v;
+		int32_t i32;
+		if (!store_wire_varint32(&p, end, &tag))
+			return false;
+		f = tag >> 3;
+		if (f < 1 || f > 5 || (seen & (1u << f)))
+			return false;
+		seen |= 1u << f;
+		if (f == 3 || f == 5) {
+			const uint8_t *mend;
+			char *m;
+			if ((tag & 7) != 2 || !store_wire_len(&p, end, &mend) ||
+			    !(m = store_wire_str(p, mend)))
+				return false;
+			if (f == 3)
+				st->message = m;
+			else
+				st->container_id = m;
+			p = mend;
+			continue;
+		}
+		if ((tag & 7) != 0)
+			return false;
+		if (f == 2) {
+			if (!store_wire_varint_exact(&p, end, &v))
+				return false;
+			st->timestamp_ms = v;
+		} else {
+			if (!store_wire_int32(&p, end, &i32))
+				return false;
+			if (f == 1)
+				st->state = (Cs__TaskState)i32;
+			else
+				st->exit_code = i32;
+		}
+	}
+	return true;
+}
+
+/* Decodes a Task's bytes [p, end) into a new task (malloc'd, freed with
+ * protobuf_c_message_free_unpacked(&t->base, NULL)), or NULL when it
+ * declines or is out of memory. */
+static Cs__Task *store_wire_task(const uint8_t *p, const uint8_t *end)
+{
+	Cs__Task *t = malloc(sizeof *t);
+	uint32_t seen = 0;
+
+	if (!t)
+		return NULL;
+	cs__task__init(t);
+	while (p < end) {
+		uint64_t tag, f, v;
+		unsigned bit;
+		int32_t i32;
+		if (!store_wire_varint32(&p, end, &tag))
+			goto decline;
+		f = tag >> 3;
+		bit = f >= 1 && f <= 11 && f != 7 ? (unsigned)f
+		      : f == 60			  ? 12u
+		      : f == 90			  ? 13u
+		      : f == 91			  ? 14u
+						  : 0u;
+		if (!bit || (seen & (1u << bit)))
+			goto decline;
+		seen |= 1u << bit;
+		if (f == 6 || f == 10) {
+			const uint8_t *mend;
+			if ((tag & 7) != 2 || !store_wire_len(&p, end, &mend))
+				goto decline;
+			if (f == 10) {
+				if (!(t->service_name = store_wire_str(p, mend))) {
+					t->service_name = (char *)protobuf_c_empty_string;
+					goto decline;
+				}
+			} else {
+				if (!(t->status = malloc(sizeof *t->status)))
+					goto decline;
+				cs__task_status__init(t->status);
+				if (!store_wire_status(p, mend, t->status))
+					goto decline;
+			}
+			p = mend;
+			continue;
+		}
+		if ((tag & 7) != 0)
+			goto decline;
+		if (f == 5) {
+			if (!store_wire_int32(&p, end, &i32))
+				goto decline;
+			t->desired_state = (Cs__TaskState)i32;
+			continue;
+		}
+		if (!store_wire_varint_exact(&p, end, &v))
+			goto decline;
+		switch (f) {
+		case 1: t->id = v; break;
+		case 2: t->service_id = v; break;
+		case 3: t->slot = v; break;
+		case 4: t->node_id = v; break;
+		case 8: t->spec_version = v; break;
+		case 9: t->version = v; break;
+		case 11: t->started_ms = v; break;
+		case 60: t->job_iteration = v; break;
+		case 90: t->created_ms = v; break;
+		default: t->updated_ms = v; break;
+		}
+	}
+	return t;
+decline:
+	protobuf_c_message_free_unpacked(&t->base, NULL);
+	return NULL;
+}
+
+/* Frees the tasks b's actions still hold (a batch of store_batch_decode_tasks
+ * whose arena is about to go: what store_do took it set to NULL). */
+static void store_wire_tasks_free(Cs__StoreBatch *b)
+{
+	for (size_t i = 0; i < b->n_actions; i++)
+		if (b->actions[i] && b->actions[i]->task) {
+			protobuf_c_message_free_unpacked(&b->actions[i]->task->base,
+							 NULL);
+			b->actions[i]->task = NULL;
+		}
+}
+
+Cs__StoreBatch *store_batch_decode_tasks(const uint8_t *buf, size_t len,
+					 ProtobufCAllocator *alloc)
+{
+	const uint8_t *p = buf, *end = buf + len, *body_end = NULL;
+	uint64_t v, fields[4] = {0, 0, 0, 0}; /* proposer, proposal, time */
+	unsigned seen = 0;
+	size_t n = 0, i = 0;
+	Cs__StoreBatch *b;
+	Cs__StoreAction *acts;
+
+	/* the batch's own fields, and its actions counted */
+	while (p < end) {
+		unsigned bit;
+		if (!store_wire_varint32(&p, end, &v))
+			return NULL;
+		if (v == STORE_WIRE_ACTIONS) {
+			if (!store_wire_len(&p, end, &body_end))
+				return NULL;
+			p = body_end;
+			n++;
+			continue;
+		}
+		bit = v == STORE_WIRE_PROPOSER	 ? 1u
+		      : v == STORE_WIRE_PROPOSAL ? 2u
+		      : v == STORE_WIRE_TIME	 ? 3u
+						 : 0u;
+		if (!bit || (seen & (1u << bit)) || !store_wire_varint_exact(&p, end, &v))
+			return NULL;
+		seen |= 1u << bit;
+		fields[bit] = v;
+	}
+	if (n == 0 || n > SIZE_MAX / (sizeof *acts + sizeof *b->actions))
+		return NULL;
+	b = alloc->alloc(alloc->allocator_data, sizeof *b);
+	acts = alloc->alloc(alloc->allocator_data, n * sizeof *acts);
+	if (!b || !acts)
+		return NULL;
+	cs__store_batch__init(b);
+	b->proposer = fields[1];
+	b->proposal_id = fields[2];
+	b->time_ms = fields[3];
+	b->actions = alloc->alloc(alloc->allocator_data, n * sizeof *b->actions);
+	if (!b->actions)
+		return NULL;
+	/* the actions, in order: a kind (0..2) at most once and one task */
+	for (p = buf; p < end;) {
+		const uint8_t *q;
+		bool kind = false;
+		Cs__StoreAction *a;
+		store_wire_varint32(&p, end, &v);
+		if (v != STORE_WIRE_ACTIONS) {
+			store_wire_varint_exact(&p, end, &v);
+			continue;
+		}
+		store_wire_len(&p, end, &body_end);
+		assert(i < n);
+		a = &acts[i];
+		cs__store_action__init(a);
+		b->actions[i] = a;
+		b->n_actions = ++i; /* what store_wire_tasks_free looks at */
+		for (q = p; q < body_end;) {
+			uint64_t tag;
+			const uint8_t *tend;
+			if (!store_wire_varint32(&q, body_end, &tag))
+				goto decline;
+			if (tag == STORE_WIRE_KIND && !kind) {
+				if (!store_wire_varint_exact(&q, body_end, &v) ||
+				    v > CS__STORE_ACTION__KIND__KIND_DELETE)
+					goto decline;
+				a->kind = (Cs__StoreAction__Kind)v;
+				kind = true;
+			} else if (tag == STORE_WIRE_TASK && !a->task) {
+				if (!store_wire_len(&q, body_end, &tend) ||
+				    !(a->task = store_wire_task(q, tend)))
+					goto decline;
+				a->object_case = CS__STORE_ACTION__OBJECT_TASK;
+				q = tend;
+			} else {
+				goto decline;
+			}
+		}
+		if (!a->task)
+			goto decline;
+		p = body_end;
+	}
+	assert(i == n);
+	return b;
+decline:
+	store_wire_tasks_free(b);
+	return NULL;
+}
+
 /* Whether the encoded batch holds no whole object (only placements, or
  * nothing the store could keep): a scan of the bytes without decoding.
  * False for anything it cannot read (the decode then judges it). */
@@ -2929,7 +3384,7 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 	/* by hand: no unknown field, so no field 0 to look for */
 	Cs__StoreBatch *b =
 		len > 0 ? store_batch_decode_placements(buf, len, &arena_alloc) : NULL;
-	bool by_hand = b != NULL, in_arena = by_hand;
+	bool by_hand = b != NULL, in_arena = by_hand, has_tasks = false;
 	struct store_entry *small[64], **found = small;
 	uint64_t small_keys[2 * 64], *keys = small_keys;
 	bool corrupt = false;
@@ -2938,6 +3393,11 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 
 	assert(index > s->applied);
 	s->applied = index;
+	if (!b && len > 0) {
+		store_arena_release(&arena); /* what the decoder took, declining */
+		b = store_batch_decode_tasks(buf, len, &arena_alloc);
+		by_hand = in_arena = has_tasks = b != NULL;
+	}
 	if (!b) {
 		store_arena_release(&arena); /* what the decoder took, declining */
 		in_arena = len > 0 && store_wire_placements_only(buf, len);
@@ -2985,7 +3445,7 @@ int store_apply(struct store *s, const uint8_t *buf, size_t len, uint64_t index,
 		*proposer = b->proposer;
 	if (proposal_id)
 		*proposal_id = b->proposal_id;
-	if (rv != CS_ELIMIT && store_keys_repeat(keys, n))
+	if (rv != CS_ELIMIT && store_keys_repeat(s, keys, n, index))
 		rv = CS_EEXIST;
 	for (size_t i = 0; rv == 0 && i < n; i++) {
 		int err;
@@ -3001,6 +3461,8 @@ out:
 		free(found);
 	if (keys != small_keys)
 		free(keys);
+	if (has_tasks)
+		store_wire_tasks_free(b); /* those no action took */
 	if (in_arena)
 		store_arena_release(&arena);
 	else
@@ -3178,6 +3640,13 @@ int store_restore(struct store *s, const uint8_t *buf, size_t len, uint64_t inde
 	s->node_hash = fresh->node_hash;
 	s->cluster = fresh->cluster;
 	s->applied = index;
+	s->tasks_gen++;
+	s->id_walk.last = NULL;
+	/* the index may go back: the seen table's stamps would be taken for
+	 * the pairs of a batch applied at one of them again */
+	free(s->seen);
+	s->seen = NULL;
+	s->seen_cap = 0;
 	free(fresh);
 	svccount_rebuild(&s->counts, s);
 	return 0;

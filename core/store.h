@@ -193,8 +193,9 @@ int store_batch_decode(const struct store_batch *b, Cs__StoreBatch **out);
  * (and the fuzz targets use it to tell that case apart). */
 bool store_has_field0(const ProtobufCMessage *m);
 
-/* store_batch_decode_placements decodes buf, a batch of placements alone
- * (the scheduler's: issue 18), without protobuf-c, into memory from alloc
+/* store_batch_decode_placements decodes buf, a batch of placements and
+ * status reports alone (the scheduler's and the dispatcher's: issue 18),
+ * without protobuf-c, into memory from alloc
  * (several allocations, freed only all at once: an arena's; alloc's free is
  * never called). Returns the batch, equal field for field to what
  * cs__store_batch__unpack gives, or NULL when buf holds anything else or a
@@ -203,6 +204,19 @@ bool store_has_field0(const ProtobufCMessage *m);
  * fails. store_apply uses it; exposed for tests. */
 Cs__StoreBatch *store_batch_decode_placements(const uint8_t *buf, size_t len,
 					      ProtobufCAllocator *alloc);
+
+/* store_batch_decode_tasks decodes buf, a batch of whole tasks alone in the
+ * forms the store's writers make (the orchestrator's creates: issue 18),
+ * without protobuf-c: the batch and its actions in memory from alloc (as
+ * store_batch_decode_placements), each task with its status and strings in
+ * malloc's, as cs__store_batch__unpack(NULL, ...) gives them (free each
+ * with protobuf_c_message_free_unpacked(&task->base, NULL)). Returns the
+ * batch, equal field for field to protobuf-c's, or NULL (having freed what
+ * it made) when buf holds anything else or a form it does not read (a
+ * spec, a field twice, an empty or non-ASCII string, ...), or when memory
+ * runs out. store_apply uses it; exposed for tests. */
+Cs__StoreBatch *store_batch_decode_tasks(const uint8_t *buf, size_t len,
+					 ProtobufCAllocator *alloc);
 
 /* ---------------------------------------------------------------- the FSM */
 

@@ -22,6 +22,9 @@ static bool tree_above(const struct tree *t, const struct tree_node *a,
 	return t->cmp(a, b) < 0;
 }
 
+/* The recursive insert (the path's links on the C stack), for a path
+ * past TREE_DEPTH_MAX levels only: never in practice, a treap of hashed
+ * priorities being about 2 ln(count) deep. */
 static struct tree_node *tree_insert_at(struct tree *t, struct tree_node *root,
 					struct tree_node *n)
 {
@@ -50,11 +53,52 @@ static struct tree_node *tree_insert_at(struct tree *t, struct tree_node *root,
 	return root;
 }
 
+enum { TREE_DEPTH_MAX = 96 };
+
+/* Links n as a leaf, then rotates it up while it is above its parent
+ * (issue 18): the recursive insert asked two priorities at every level of
+ * the path on its way back, where only the levels n rises through and the
+ * one it stops under can rotate (every other parent was above its child
+ * before n came). The same shape, a treap's depending on its keys alone;
+ * n's priority is asked once, and one more per level it rises. */
 void tree_insert(struct tree *t, struct tree_node *n)
 {
+	struct tree_node **path[TREE_DEPTH_MAX], **link = &t->root;
+	size_t depth = 0;
+	uint64_t pn;
+
 	n->left = n->right = NULL;
-	t->root = tree_insert_at(t, t->root, n);
+	while (*link) {
+		int c = t->cmp(n, *link);
+		assert(c != 0);
+		if (depth == TREE_DEPTH_MAX) {
+			t->root = tree_insert_at(t, t->root, n);
+			t->count++;
+			return;
+		}
+		path[depth++] = link;
+		link = c < 0 ? &(*link)->left : &(*link)->right;
+	}
+	*link = n;
 	t->count++;
+	pn = t->prio(n);
+	while (depth > 0) {
+		struct tree_node **up = path[--depth], *p = *up;
+		uint64_t pp = t->prio(p);
+		/* tree_above(t, n, p), false: p stays above n, and so does
+		 * every node above p */
+		if (pn != pp ? pn < pp : t->cmp(n, p) > 0)
+			break;
+		if (p->left == n) {
+			p->left = n->right;
+			n->right = p;
+		} else {
+			assert(p->right == n);
+			p->right = n->left;
+			n->left = p;
+		}
+		*up = n;
+	}
 }
 
 /* Joins two treaps where every key of a is below every key of b. */

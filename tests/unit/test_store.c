@@ -688,6 +688,36 @@ static void test_store_large_batch_finds_repeats_by_table_and_id(void **state)
 	store_free(s);
 }
 
+/* A batch's repeats are judged by its own pairs alone (issue 18: a set
+ * stamped with the index applied): the same ids at the next index, and
+ * at an index met again after a restore took the store back, land. */
+static void test_store_repeats_judged_by_the_batch_alone(void **state)
+{
+	struct store *s = store_new();
+	struct store_batch b;
+	uint8_t *snap;
+	size_t len;
+
+	(void)state;
+	store_batch_init(&b);
+	add_service(&b, 10, "web");
+	assert_int_equal(apply(s, &b, 1), 0);
+	assert_int_equal(store_snapshot(s, &snap, &len), 0);
+	for (int round = 0; round < 2; round++) {
+		store_batch_init(&b);
+		for (uint64_t i = 1; i <= 50; i++)
+			add_task(&b, 7000 + i, 10, i, 0,
+				 CS__TASK_STATE__TASK_STATE_RUNNING);
+		assert_int_equal(apply(s, &b, 2), 0);
+		assert_int_equal(store_task_count(s), 50);
+		/* back to index 1: the same creates at index 2 again */
+		assert_int_equal(store_restore(s, snap, len, 1), 0);
+		assert_int_equal(store_task_count(s), 0);
+	}
+	free(snap);
+	store_free(s);
+}
+
 static void test_store_scan_service_follows_slot_then_id(void **state)
 {
 	struct store *s = sample();
@@ -811,6 +841,135 @@ static void test_store_walk_by_service_matches_a_search_across_changes(void **st
 	}
 	assert_true(steps_a > 1000);
 	store_free(s);
+}
+
+struct wi_ref {
+	uint64_t id;
+	const Cs__Task *found;
+};
+
+static int wi_ref_visit(void *arg, const Cs__Task *t)
+{
+	struct wi_ref *r = arg;
+	if (t->id > r->id) {
+		r->found = t;
+		return 1;
+	}
+	return 0;
+}
+
+/* The task after id prev's, by a scan of the whole store. */
+static const Cs__Task *wi_expected(const struct store *s, uint64_t prev_id)
+{
+	struct wi_ref r = {.id = prev_id};
+	store_task_scan(s, wi_ref_visit, &r);
+	return r.found;
+}
+
+static void test_store_task_next_matches_a_search_across_changes(void **state)
+{
+	/* store_task_next keeps the path of its last step (issue 18: the
+	 * dispatcher walks every task by id): each step must return what a
+	 * search from the root would, while tasks come and go (the walk's
+	 * own, the next one, others), are updated, and after a restore */
+	struct store *s = store_new(), *r = store_new();
+	struct store_batch b;
+	uint64_t index = 1, next_id = 3, held_id;
+	const Cs__Task *t;
+	size_t steps = 0;
+	uint8_t *snap;
+	size_t len;
+
+	assert_non_null(s);
+	assert_null(store_task_next(s, NULL));
+	store_batch_init(&b);
+	add_service(&b, 10, "a");
+	assert_int_equal(apply(s, &b, index++), 0);
+	for (uint64_t k = 0; k < 2000; k += 500) {
+		store_batch_init(&b);
+		for (uint64_t i = k; i < k + 500; i++)
+			add_task(&b, 1000 + (i * 7919) % 2003 * 5, 10, 1 + i, 0,
+				 CS__TASK_STATE__TASK_STATE_RUNNING);
+		assert_int_equal(apply(s, &b, index++), 0);
+	}
+	t = store_task_next(s, NULL);
+	assert_ptr_equal(t, wi_expected(s, 0));
+	while (t) {
+		const Cs__Task *want = wi_expected(s, t->id), *got;
+		held_id = t->id;
+		got = store_task_next(s, t);
+		assert_ptr_equal(got, want);
+		t = got;
+		steps++;
+		if (t && steps % 7 == 0) {
+			/* new ids about the walk, the next task gone, another
+			 * updated (a new object) */
+			const Cs__Task *after = store_task_next(s, t);
+			bool add_next = store_task_get(s, t->id + 1) == NULL;
+			store_batch_init(&b);
+			if (add_next)
+				add_task(&b, t->id + 1, 10, 5000 + next_id, 0,
+					 CS__TASK_STATE__TASK_STATE_RUNNING);
+			add_task(&b, next_id, 10, 9000 + next_id, 0,
+				 CS__TASK_STATE__TASK_STATE_RUNNING);
+			next_id++;
+			if (after && !(add_next && after->id == t->id + 1))
+				assert_int_equal(
+					store_batch_task(
+						&b, CS__STORE_ACTION__KIND__KIND_DELETE,
+						after),
+					0);
+			assert_int_equal(apply(s, &b, index++), 0);
+			held_id = t->id;
+			store_batch_init(&b);
+			assert_int_equal(
+				store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE,
+						 t),
+				0);
+			assert_int_equal(apply(s, &b, index++), 0);
+			t = store_task_get(s, held_id); /* its new object */
+		}
+		if (t && steps % 11 == 0) {
+			/* the walk's own task goes: the caller holds its id */
+			Cs__Task held = *t;
+			store_batch_init(&b);
+			assert_int_equal(
+				store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE,
+						 t),
+				0);
+			assert_int_equal(apply(s, &b, index++), 0);
+			want = wi_expected(s, held.id);
+			assert_ptr_equal(store_task_next(s, &held), want);
+			t = want;
+		}
+	}
+	assert_true(steps > 1000);
+	/* a restore: the walk begins anew in the restored tasks */
+	assert_int_equal(store_snapshot(s, &snap, &len), 0);
+	t = store_task_next(r, NULL);
+	assert_null(t);
+	store_batch_init(&b);
+	add_service(&b, 10, "a");
+	add_task(&b, 77, 10, 1, 0, CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(apply(r, &b, 1), 0);
+	t = store_task_next(r, NULL);
+	assert_int_equal(t->id, 77);
+	assert_int_equal(store_restore(r, snap, len, 0), 0);
+	free(snap);
+	steps = 0;
+	{
+		const Cs__Task *u = store_task_next(s, NULL);
+		for (t = store_task_next(r, NULL); t; t = store_task_next(r, t)) {
+			assert_non_null(u);
+			assert_int_equal(t->id, u->id);
+			u = store_task_next(s, u);
+			steps++;
+		}
+		assert_null(u);
+	}
+	assert_int_equal(steps, store_task_count(s));
+	store_free(s);
+	store_free(r);
 }
 
 /* A batch's bytes are what protobuf-c packs for the same StoreBatch, and
@@ -2112,7 +2271,8 @@ static void test_store_placements_share_their_message(void **state)
 	struct store *c = pi_sample(), *r = store_new();
 	struct store_batch b;
 	Cs__Task del = CS__TASK__INIT;
-	static const char *const texts[] = {"m1", "m2", "m3", "m4", "m5", "m6"};
+	static const char *const texts[] = {"m1", "m2", "m3", "m4", "m5",
+					    "m6", "m7", "m8", "m9", "m10"};
 	uint64_t index = 2;
 
 	(void)state;
@@ -2168,6 +2328,85 @@ static void test_store_placements_share_their_message(void **state)
 	restore_from(c, r);
 	pi_same(c, r);
 	store_free(c);
+	store_free(r);
+}
+
+/* Status reports share their message as placements do (issue 18: a copy
+ * per report per task was a malloc and a free on each manager): two tasks
+ * reported "started" point at one text; the placement's text and the
+ * reports' are all shared; a task holding one is reported again, updated in
+ * full, deleted, snapshotted and freed with the store, each freeing what it
+ * owns once (ASan), and the store equals one that took full updates. */
+static void test_store_status_reports_share_their_message(void **state)
+{
+	struct store *c = pi_sample(), *f = pi_sample(), *r = store_new();
+	struct store_batch b, bf;
+	Cs__Task del = CS__TASK__INIT;
+	uint64_t index = 2;
+	uint8_t *snap;
+	size_t len;
+
+	(void)state;
+	store_batch_init(&b);
+	store_batch_init(&bf);
+	for (uint64_t id = 200; id < 204; id++) {
+		pi_compact(c, &b, id, 9, 0, 1500, "assigned");
+		pi_compact(f, &bf, id, 9, 0, 1500, "assigned");
+	}
+	assert_int_equal(apply_at(c, &b, index, 2000), 0);
+	assert_int_equal(apply_at(f, &bf, index++, 2000), 0);
+	store_batch_init(&b);
+	store_batch_init(&bf);
+	for (uint64_t id = 200; id < 204; id++) {
+		const char *msg = id < 202 ? "started" : "preparing";
+		Cs__TaskState st = id < 202 ? CS__TASK_STATE__TASK_STATE_RUNNING
+					    : CS__TASK_STATE__TASK_STATE_PREPARING;
+		assert_int_equal(store_batch_status_report(&b, id, 9, st, 0, 2100, msg),
+				 0);
+		sr_full(f, &bf, id, st, 0, 2100, msg);
+	}
+	assert_int_equal(apply_at(c, &b, index, 3000), 0);
+	assert_int_equal(apply_at(f, &bf, index++, 3000), 0);
+	pi_same(c, f);
+	assert_string_equal(store_task_get(c, 200)->status->message, "started");
+	assert_ptr_equal(store_task_get(c, 200)->status->message,
+			 store_task_get(c, 201)->status->message);
+	assert_ptr_equal(store_task_get(c, 202)->status->message,
+			 store_task_get(c, 203)->status->message);
+
+	/* reported again, one in full, one deleted */
+	store_batch_init(&b);
+	store_batch_init(&bf);
+	assert_int_equal(store_batch_status_report(&b, 202, 9,
+						   CS__TASK_STATE__TASK_STATE_RUNNING, 0,
+						   2200, "started"),
+			 0);
+	sr_full(f, &bf, 202, CS__TASK_STATE__TASK_STATE_RUNNING, 0, 2200, "started");
+	pi_full(c, &b, 201, 11, 0, 2200, "by hand");
+	pi_full(f, &bf, 201, 11, 0, 2200, "by hand");
+	assert_int_equal(apply_at(c, &b, index, 4000), 0);
+	assert_int_equal(apply_at(f, &bf, index++, 4000), 0);
+	assert_ptr_equal(store_task_get(c, 200)->status->message,
+			 store_task_get(c, 202)->status->message);
+	del.id = 203;
+	store_batch_init(&b);
+	del.version = store_task_get(c, 203)->version;
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &del),
+			 0);
+	assert_int_equal(apply_at(c, &b, index, 4000), 0);
+	store_batch_init(&bf);
+	assert_int_equal(store_batch_task(&bf, CS__STORE_ACTION__KIND__KIND_DELETE, &del),
+			 0);
+	assert_int_equal(apply_at(f, &bf, index++, 4000), 0);
+	pi_same(c, f);
+
+	/* a snapshot holds the texts; the restored store is the same */
+	assert_int_equal(store_snapshot(c, &snap, &len), 0);
+	assert_int_equal(store_restore(r, snap, len, 0), 0);
+	free(snap);
+	pi_same(c, r);
+	store_free(c);
+	store_free(f);
 	store_free(r);
 }
 
@@ -2381,12 +2620,23 @@ static bool dp_check(const uint8_t *buf, size_t len)
 		for (size_t i = 0; i < x->n_actions; i++) {
 			const Cs__StoreAction *a = x->actions[i], *b = y->actions[i];
 			assert_int_equal(a->kind, b->kind);
-			assert_int_equal(a->object_case,
-					 CS__STORE_ACTION__OBJECT_PLACEMENT);
-			assert_int_equal(b->object_case,
-					 CS__STORE_ACTION__OBJECT_PLACEMENT);
+			assert_int_equal(a->object_case, b->object_case);
 			assert_int_equal(a->base.n_unknown_fields, 0);
 			assert_int_equal(b->base.n_unknown_fields, 0);
+			if (a->object_case == CS__STORE_ACTION__OBJECT_STATUS_REPORT) {
+				const Cs__TaskStatusReport *ra = a->status_report,
+							   *rb = b->status_report;
+				assert_int_equal(rb->base.n_unknown_fields, 0);
+				assert_int_equal(ra->task_id, rb->task_id);
+				assert_int_equal(ra->node_id, rb->node_id);
+				assert_int_equal(ra->state, rb->state);
+				assert_int_equal(ra->exit_code, rb->exit_code);
+				assert_int_equal(ra->timestamp_ms, rb->timestamp_ms);
+				assert_string_equal(ra->message, rb->message);
+				continue;
+			}
+			assert_int_equal(a->object_case,
+					 CS__STORE_ACTION__OBJECT_PLACEMENT);
 			assert_int_equal(b->placement->base.n_unknown_fields, 0);
 			assert_int_equal(a->placement->task_id, b->placement->task_id);
 			assert_int_equal(a->placement->version, b->placement->version);
@@ -2490,6 +2740,254 @@ static void test_store_batch_decode_placements_as_protobuf_c(void **state)
 	store_batch_free(&b);
 }
 
+/* issue 18: status reports (the dispatcher's batches), alone and among
+ * placements, are decoded by hand too, field for field what protobuf-c
+ * gives (widest varints, zeros, negative states and exit codes, no
+ * message); flipped and truncated bytes are declined or decoded as
+ * protobuf-c does, and a report beside a placement in one action (a oneof
+ * set twice) is declined. */
+static void test_store_batch_decode_reports_as_protobuf_c(void **state)
+{
+	static const uint64_t vals[] = {0, 1, 127, 128, 300, UINT32_MAX, UINT64_MAX};
+	static const int32_t codes[] = {0, 1, -1, 137, INT32_MAX, INT32_MIN};
+	static const char *const msgs[] = {NULL, "", "started", "preparing"};
+	struct store_batch b;
+	uint8_t *buf, *bad;
+	size_t len;
+	uint64_t rng = 0x2545f4914f6cdd1dull;
+	unsigned took = 0, declined = 0;
+
+	(void)state;
+	for (int mixed = 0; mixed < 2; mixed++) {
+		store_batch_init(&b);
+		for (size_t i = 0; i < 42; i++) {
+			if (mixed && i % 3 == 0)
+				assert_int_equal(store_batch_placement(
+							 &b, vals[i % 7], 1,
+							 vals[(i + 2) % 7], 3,
+							 vals[(i + 4) % 7], msgs[i % 4]),
+						 0);
+			assert_int_equal(store_batch_status_report(
+						 &b, vals[i % 7], vals[(i / 7) % 7],
+						 i % 5 == 4 ? (Cs__TaskState)-1
+							    : (Cs__TaskState)(i % 14),
+						 codes[i % 6], vals[(i + 5) % 7],
+						 msgs[(i / 2) % 4]),
+					 0);
+		}
+		assert_int_equal(store_batch_encode(&b, 3, 77, &buf, &len), 0);
+		assert_true(dp_check(buf, len));
+		for (int round = 0; round < 10000; round++) {
+			size_t at, cut;
+			rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+			at = (size_t)(rng >> 33) % len;
+			cut = round % 4 == 0 ? (size_t)(rng >> 13) % (len + 1) : len;
+			bad = malloc(len);
+			assert_non_null(bad);
+			memcpy(bad, buf, len);
+			bad[at] ^= (uint8_t)(1u << ((rng >> 5) % 8));
+			if (round % 3 == 0)
+				bad[(at * 7 + 1) % len] = (uint8_t)(rng >> 41);
+			if (dp_check(bad, cut))
+				took++;
+			else
+				declined++;
+			free(bad);
+		}
+		free(buf);
+		store_batch_free(&b);
+	}
+	assert_true(took > 100);
+	assert_true(declined > 100);
+	/* one action holding a placement and a report: declined */
+	{
+		static const uint8_t two[] = {
+			0x0a, 0x0e,			    /* an action, 14 bytes */
+			0x08, 0x01,			    /* kind UPDATE */
+			0x82, 0x1e, 0x03, 0x80, 0x1e, 0x05, /* placement {task_id 5} */
+			0xaa, 0x1f, 0x03, 0xa8, 0x1f, 0x06, /* report {task_id 6} */
+		};
+		assert_false(dp_check(two, sizeof two));
+	}
+	/* a report's message over 0x7f: declined */
+	store_batch_init(&b);
+	assert_int_equal(store_batch_status_report(&b, 6, 1, 2, 3, 4, "caf\xc3\xa9"), 0);
+	assert_int_equal(store_batch_encode(&b, 0, 0, &buf, &len), 0);
+	assert_false(dp_check(buf, len));
+	free(buf);
+	store_batch_free(&b);
+}
+
+/* Both ways, as dp_check, for store_batch_decode_tasks: when the hand
+ * decoder takes buf, protobuf-c decodes it too, every task packs to the
+ * same bytes, and its strings and status are allocated where protobuf-c's
+ * are (a default string stays the default), so that the store frees either
+ * alike (ASan). Returns whether the hand decoder took it. */
+static bool dt_check(const uint8_t *buf, size_t len)
+{
+	struct dp_pool pool = {.count = 0};
+	ProtobufCAllocator alloc = {dp_alloc, dp_free, &pool};
+	Cs__StoreBatch *x = store_batch_decode_tasks(buf, len, &alloc);
+	Cs__StoreBatch *y = cs__store_batch__unpack(NULL, len, buf);
+
+	if (x) {
+		assert_non_null(y);
+		assert_int_equal(x->n_actions, y->n_actions);
+		assert_int_equal(x->proposer, y->proposer);
+		assert_int_equal(x->proposal_id, y->proposal_id);
+		assert_int_equal(x->time_ms, y->time_ms);
+		assert_int_equal(y->base.n_unknown_fields, 0);
+		for (size_t i = 0; i < x->n_actions; i++) {
+			const Cs__StoreAction *a = x->actions[i], *b = y->actions[i];
+			const Cs__Task *ta = a->task, *tb = b->task;
+			size_t la, lb;
+			uint8_t *pa, *pb;
+			assert_int_equal(a->kind, b->kind);
+			assert_int_equal(a->object_case, CS__STORE_ACTION__OBJECT_TASK);
+			assert_int_equal(b->object_case, CS__STORE_ACTION__OBJECT_TASK);
+			assert_int_equal(b->base.n_unknown_fields, 0);
+			assert_int_equal(tb->base.n_unknown_fields, 0);
+			la = cs__task__get_packed_size(ta);
+			lb = cs__task__get_packed_size(tb);
+			assert_int_equal(la, lb);
+			pa = malloc(la + 1);
+			pb = malloc(lb + 1);
+			assert_non_null(pa);
+			assert_non_null(pb);
+			cs__task__pack(ta, pa);
+			cs__task__pack(tb, pb);
+			assert_memory_equal(pa, pb, la);
+			free(pa);
+			free(pb);
+			assert_int_equal(ta->desired_state, tb->desired_state);
+			assert_true((ta->service_name == protobuf_c_empty_string) ==
+				    (tb->service_name == protobuf_c_empty_string));
+			assert_true((ta->status == NULL) == (tb->status == NULL));
+			if (ta->status) {
+				assert_int_equal(tb->status->base.n_unknown_fields, 0);
+				assert_int_equal(ta->status->state, tb->status->state);
+				assert_int_equal(ta->status->exit_code,
+						 tb->status->exit_code);
+				assert_true(
+					(ta->status->message ==
+					 protobuf_c_empty_string) ==
+					(tb->status->message == protobuf_c_empty_string));
+				assert_true((ta->status->container_id ==
+					     protobuf_c_empty_string) ==
+					    (tb->status->container_id ==
+					     protobuf_c_empty_string));
+			}
+			protobuf_c_message_free_unpacked(&x->actions[i]->task->base,
+							 NULL);
+		}
+	}
+	if (y)
+		cs__store_batch__free_unpacked(y, NULL);
+	dp_release(&pool);
+	return x != NULL;
+}
+
+/* issue 18: a batch of whole tasks in the forms the store's writers make
+ * (the orchestrator's creates, updates and deletes without a spec) is
+ * decoded by hand, each task as protobuf-c gives it (widest varints, zeros,
+ * negative states and exit codes, strings or none, no status); flipped and
+ * truncated bytes are declined or decoded as protobuf-c does; a task with a
+ * spec, a placement among tasks, an empty string sent, a status twice are
+ * declined. A store applies such batches as before (the trace hashes). */
+static void test_store_batch_decode_tasks_as_protobuf_c(void **state)
+{
+	static const uint64_t vals[] = {0, 1, 127, 128, 300, UINT32_MAX, UINT64_MAX};
+	static const int32_t codes[] = {0, 1, -1, 137, INT32_MAX, INT32_MIN};
+	static const char *const msgs[] = {"", "pending task scheduling", "x", "started"};
+	struct store_batch b;
+	uint8_t *buf, *bad;
+	size_t len;
+	uint64_t rng = 0x853c49e6748fea9bull;
+	unsigned took = 0, declined = 0;
+
+	(void)state;
+	store_batch_init(&b);
+	for (size_t i = 0; i < 42; i++) {
+		Cs__Task t = CS__TASK__INIT;
+		Cs__TaskStatus st = CS__TASK_STATUS__INIT;
+		t.id = vals[i % 7];
+		t.service_id = vals[(i + 1) % 7];
+		t.slot = vals[(i + 2) % 7];
+		t.node_id = vals[(i + 3) % 7];
+		t.desired_state =
+			i % 5 == 4 ? (Cs__TaskState)-1 : (Cs__TaskState)(i % 14);
+		t.spec_version = vals[(i + 4) % 7];
+		t.version = vals[(i + 5) % 7];
+		t.service_name = (char *)msgs[(i / 3) % 4];
+		t.started_ms = vals[(i + 6) % 7];
+		t.job_iteration = vals[i % 3];
+		t.created_ms = vals[(i / 2) % 7];
+		t.updated_ms = vals[(i / 4) % 7];
+		if (i % 6 != 5) {
+			st.state =
+				i % 4 == 3 ? (Cs__TaskState)-2 : (Cs__TaskState)(i % 14);
+			st.timestamp_ms = vals[(i + 2) % 7];
+			st.message = (char *)msgs[i % 4];
+			st.exit_code = codes[i % 6];
+			st.container_id = (char *)msgs[(i + 1) % 4];
+			t.status = &st;
+		}
+		assert_int_equal(store_batch_task(&b, (Cs__StoreAction__Kind)(i % 3), &t),
+				 0);
+	}
+	assert_int_equal(store_batch_encode(&b, 3, 77, &buf, &len), 0);
+	assert_true(dt_check(buf, len));
+	for (int round = 0; round < 20000; round++) {
+		size_t at, cut;
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		at = (size_t)(rng >> 33) % len;
+		cut = round % 4 == 0 ? (size_t)(rng >> 13) % (len + 1) : len;
+		bad = malloc(len);
+		assert_non_null(bad);
+		memcpy(bad, buf, len);
+		bad[at] ^= (uint8_t)(1u << ((rng >> 5) % 8));
+		if (round % 3 == 0)
+			bad[(at * 7 + 1) % len] = (uint8_t)(rng >> 41);
+		if (dt_check(bad, cut))
+			took++;
+		else
+			declined++;
+		free(bad);
+	}
+	assert_true(took > 100);
+	assert_true(declined > 100);
+	free(buf);
+	/* a placement among the tasks: declined */
+	assert_int_equal(store_batch_placement(&b, 6, 1, 2, 3, 4, "x"), 0);
+	assert_int_equal(store_batch_encode(&b, 3, 78, &buf, &len), 0);
+	assert_false(dt_check(buf, len));
+	free(buf);
+	store_batch_free(&b);
+	/* a task with a spec: declined */
+	{
+		Cs__Task t = CS__TASK__INIT;
+		Cs__TaskSpec spec = CS__TASK_SPEC__INIT;
+		t.id = 9;
+		t.spec = &spec;
+		store_batch_init(&b);
+		assert_int_equal(
+			store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t), 0);
+		assert_int_equal(store_batch_encode(&b, 0, 0, &buf, &len), 0);
+		assert_false(dt_check(buf, len));
+		free(buf);
+		store_batch_free(&b);
+	}
+	/* an empty service name sent, a status twice: declined */
+	{
+		static const uint8_t empty[] = {0x0a, 0x06, 0x22, 0x04,
+						0x08, 0x05, 0x52, 0x00};
+		static const uint8_t twice[] = {0x0a, 0x0a, 0x22, 0x08, 0x08, 0x05,
+						0x32, 0x00, 0x32, 0x02, 0x08, 0x01};
+		assert_false(dt_check(empty, sizeof empty));
+		assert_false(dt_check(twice, sizeof twice));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2502,9 +3000,11 @@ int main(void)
 		cmocka_unit_test(test_store_scan_service_follows_slot_then_id),
 		cmocka_unit_test(
 			test_store_walk_by_service_matches_a_search_across_changes),
+		cmocka_unit_test(test_store_task_next_matches_a_search_across_changes),
 		cmocka_unit_test(test_store_node_groups_match_a_model),
 		cmocka_unit_test(test_store_large_group_blocks_match_a_model),
 		cmocka_unit_test(test_store_large_batch_finds_repeats_by_table_and_id),
+		cmocka_unit_test(test_store_repeats_judged_by_the_batch_alone),
 		cmocka_unit_test(test_store_batch_encodes_as_protobuf_c_packs),
 		cmocka_unit_test(test_store_update_moves_indexes_and_checks_version),
 		cmocka_unit_test(test_store_task_lookups_and_partial_index_moves),
@@ -2519,6 +3019,7 @@ int main(void)
 		cmocka_unit_test(test_store_placement_checks_the_version_each_write_left),
 		cmocka_unit_test(test_store_status_report_equals_full_update),
 		cmocka_unit_test(test_store_many_status_reports_apply_each),
+		cmocka_unit_test(test_store_status_reports_share_their_message),
 		cmocka_unit_test(
 			test_store_nodes_found_by_id_after_creates_deletes_and_restore),
 		cmocka_unit_test(test_store_placements_share_their_message),
@@ -2526,6 +3027,8 @@ int main(void)
 		cmocka_unit_test(
 			test_store_placement_refuses_other_kinds_and_unknown_objects),
 		cmocka_unit_test(test_store_batch_decode_placements_as_protobuf_c),
+		cmocka_unit_test(test_store_batch_decode_reports_as_protobuf_c),
+		cmocka_unit_test(test_store_batch_decode_tasks_as_protobuf_c),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

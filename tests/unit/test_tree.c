@@ -180,6 +180,122 @@ static void test_tree_build_gives_the_shape_of_inserts(void **state)
 	}
 }
 
+/* The insert before issue 18's, kept here as the model: recursive, each
+ * level of the path asked on the way back whether its child rose above it. */
+static uint64_t (*model_prio)(const struct tree_node *);
+
+static int model_above(const struct tree_node *a, const struct tree_node *b)
+{
+	uint64_t pa = model_prio(a), pb = model_prio(b);
+	if (pa != pb)
+		return pa > pb;
+	return cmp_items(a, b) < 0;
+}
+
+static struct tree_node *model_insert(struct tree_node *root, struct tree_node *n)
+{
+	if (!root)
+		return n;
+	if (cmp_items(n, root) < 0) {
+		root->left = model_insert(root->left, n);
+		if (model_above(root->left, root)) {
+			struct tree_node *l = root->left;
+			root->left = l->right;
+			l->right = root;
+			return l;
+		}
+	} else {
+		root->right = model_insert(root->right, n);
+		if (model_above(root->right, root)) {
+			struct tree_node *r = root->right;
+			root->right = r->left;
+			r->left = root;
+			return r;
+		}
+	}
+	return root;
+}
+
+/* Priorities that tie often (a quarter of the keys share each), so that
+ * the key tie-break decides many rotations. */
+static uint64_t prio_few(const struct tree_node *a)
+{
+	return hash_mix64(key_of(a) % 4);
+}
+
+static size_t prio_calls;
+
+static uint64_t prio_counted(const struct tree_node *a)
+{
+	prio_calls++;
+	return prio_item(a);
+}
+
+/* tree_insert (rotating the new node up from its leaf) gives, after every
+ * insert and removal, the shape of the recursive insert, with distinct and
+ * with tied priorities, in ascending, descending and scrambled orders. */
+static void test_tree_insert_gives_the_model_shape(void **state)
+{
+	static struct item a[ITEMS], b[ITEMS];
+	uint64_t (*prios[])(const struct tree_node *) = {prio_item, prio_few};
+
+	(void)state;
+	for (size_t p = 0; p < 2; p++) {
+		for (size_t order = 0; order < 3; order++) {
+			struct tree ta;
+			struct tree_node *model = NULL;
+			tree_init(&ta, cmp_items, prios[p]);
+			model_prio = prios[p];
+			for (size_t i = 0; i < ITEMS; i++) {
+				size_t j = order == 0	? i
+					   : order == 1 ? ITEMS - 1 - i
+							: (i * 7919) % ITEMS;
+				a[j].key = b[j].key = 5 * (j + 1);
+				b[j].link.left = b[j].link.right = NULL;
+				tree_insert(&ta, &a[j].link);
+				model = model_insert(model, &b[j].link);
+				same_shape(ta.root, model);
+				/* now and then one goes, and comes back */
+				if (i % 97 == 96) {
+					size_t k = (i * 31) % (i + 1);
+					size_t kk = order == 0	 ? k
+						    : order == 1 ? ITEMS - 1 - k
+								 : (k * 7919) % ITEMS;
+					struct tree tb = {model, cmp_items, prios[p],
+							  i + 1};
+					tree_remove(&ta, &a[kk].link);
+					tree_remove(&tb, &b[kk].link);
+					same_shape(ta.root, tb.root);
+					tree_insert(&ta, &a[kk].link);
+					b[kk].link.left = b[kk].link.right = NULL;
+					model = model_insert(tb.root, &b[kk].link);
+					same_shape(ta.root, model);
+				}
+			}
+			assert_int_equal(ta.count, ITEMS);
+		}
+	}
+}
+
+/* An insert asks for the new node's priority once and one more per level it
+ * rises or stops under: about four a node in all, where the recursive
+ * insert asked two per level of the path (about 40 a node at 1,000). */
+static void test_tree_insert_asks_few_priorities(void **state)
+{
+	static struct item a[ITEMS];
+	struct tree t;
+
+	(void)state;
+	tree_init(&t, cmp_items, prio_counted);
+	prio_calls = 0;
+	for (size_t i = 0; i < ITEMS; i++) {
+		size_t j = (i * 7919) % ITEMS;
+		a[j].key = 10 * (j + 1);
+		tree_insert(&t, &a[j].link);
+	}
+	assert_true(prio_calls <= 5 * ITEMS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,6 +304,8 @@ int main(void)
 		cmocka_unit_test(test_tree_walk_stops_when_told),
 		cmocka_unit_test(test_tree_walk_empty_and_after_removals),
 		cmocka_unit_test(test_tree_build_gives_the_shape_of_inserts),
+		cmocka_unit_test(test_tree_insert_gives_the_model_shape),
+		cmocka_unit_test(test_tree_insert_asks_few_priorities),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
