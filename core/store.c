@@ -2817,6 +2817,40 @@ static bool store_wire_len(const uint8_t **p, const uint8_t *end,
 	return true;
 }
 
+/* Decodes a status message's length-delimited field at *p (its tag read):
+ * bytes 0x01..0x7f (ASCII without NUL: what protobuf-c gives as the same
+ * C string), copied into alloc's memory, or *last when its bytes equal
+ * last's (*last_len), into *out; *p past it. False for anything else (or
+ * no memory). */
+static bool store_wire_message(const uint8_t **p, const uint8_t *end, uint64_t tag,
+			       ProtobufCAllocator *alloc, char **last, size_t *last_len,
+			       char **out)
+{
+	const uint8_t *mend;
+	size_t n;
+	char *m;
+
+	if ((tag & 7) != 2 || !store_wire_len(p, end, &mend))
+		return false;
+	n = (size_t)(mend - *p);
+	for (size_t i = 0; i < n; i++)
+		if ((*p)[i] == 0 || (*p)[i] > 0x7f)
+			return false;
+	if (*last && *last_len == n && memcmp(*last, *p, n) == 0) {
+		m = *last;
+	} else {
+		if (!(m = alloc->alloc(alloc->allocator_data, n + 1)))
+			return false;
+		memcpy(m, *p, n);
+		m[n] = 0;
+		*last = m;
+		*last_len = n;
+	}
+	*out = m;
+	*p = mend;
+	return true;
+}
+
 /* Decodes a TaskPlacement's bytes [p, end) into pl (initialised): fields
  * 480..485 each at most once at their wire types, state an int32 (a
  * negative one sign-extended), a message of bytes 0x01..0x7f (ASCII without NUL: what protobuf-c
@@ -2839,27 +2873,9 @@ static bool store_wire_placement(const uint8_t *p, const uint8_t *end,
 			return false;
 		seen |= 1u << (f - STORE_WIRE_PL_FIRST);
 		if (f == STORE_WIRE_PL_MESSAGE) {
-			const uint8_t *mend;
-			size_t n;
-			char *m;
-			if ((tag & 7) != 2 || !store_wire_len(&p, end, &mend))
+			if (!store_wire_message(&p, end, tag, alloc, last, last_len,
+						&pl->message))
 				return false;
-			n = (size_t)(mend - p);
-			for (size_t i = 0; i < n; i++)
-				if (p[i] == 0 || p[i] > 0x7f)
-					return false;
-			if (*last && *last_len == n && memcmp(*last, p, n) == 0) {
-				m = *last;
-			} else {
-				if (!(m = alloc->alloc(alloc->allocator_data, n + 1)))
-					return false;
-				memcpy(m, p, n);
-				m[n] = 0;
-				*last = m;
-				*last_len = n;
-			}
-			pl->message = m;
-			p = mend;
 			continue;
 		}
 		if ((tag & 7) != 0 || !store_wire_varint_exact(&p, end, &v))
@@ -2902,27 +2918,9 @@ static bool store_wire_report(const uint8_t *p, const uint8_t *end,
 			return false;
 		seen |= 1u << (f - STORE_WIRE_SR_FIRST);
 		if (f == STORE_WIRE_SR_MESSAGE) {
-			const uint8_t *mend;
-			size_t n;
-			char *m;
-			if ((tag & 7) != 2 || !store_wire_len(&p, end, &mend))
+			if (!store_wire_message(&p, end, tag, alloc, last, last_len,
+						&r->message))
 				return false;
-			n = (size_t)(mend - p);
-			for (size_t i = 0; i < n; i++)
-				if (p[i] == 0 || p[i] > 0x7f)
-					return false;
-			if (*last && *last_len == n && memcmp(*last, p, n) == 0) {
-				m = *last;
-			} else {
-				if (!(m = alloc->alloc(alloc->allocator_data, n + 1)))
-					return false;
-				memcpy(m, p, n);
-				m[n] = 0;
-				*last = m;
-				*last_len = n;
-			}
-			r->message = m;
-			p = mend;
 			continue;
 		}
 		if ((tag & 7) != 0 || !store_wire_varint_exact(&p, end, &v))
