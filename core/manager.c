@@ -1088,6 +1088,28 @@ static bool manager_is_removed(const Cs__Cluster *c, uint64_t node_id)
 	return false;
 }
 
+/* Takes member id out of the Raft group, one change at a time (why:
+ * "demoted" or "removed"): this leader's own removal after handing its
+ * leadership over; busy, the next tick retries. */
+static void manager_leave_member(struct manager *m, uint64_t id, const char *why)
+{
+	if (id == m->raft.id) {
+		m->transfer.data = m;
+		if (raft_transfer(&m->raft, &m->transfer, 0, manager_transfer_cb) == 0) {
+			m->transferring = true;
+			env_logf(m->env, ENV_LOG_INFO,
+				 "msg=\"handing leadership over\" reason=%s", why);
+		}
+		m->roles_dirty = true;
+		return;
+	}
+	env_logf(m->env, ENV_LOG_INFO,
+		 "msg=\"removing a member\" reason=%s raft_id=%llu node=%016llx", why,
+		 (unsigned long long)id, (unsigned long long)id);
+	if (manager_change(m, 3, id, NULL, manager_role_change_cb, m) != 0)
+		m->roles_dirty = true;
+}
+
 /* SwarmKit's role manager evicts a Raft member whose node was removed
  * (evictRemovedNode): `node rm` of a demoted manager that had not left the
  * group yet. One change at a time, this leader's own removal after handing
@@ -1100,23 +1122,7 @@ static void manager_evict_removed(struct manager *m)
 		uint64_t id = m->raft.configuration.servers[i].id;
 		if (store_node_get(m->store, id) || !manager_is_removed(c, id))
 			continue;
-		if (id == m->raft.id) {
-			m->transfer.data = m;
-			if (raft_transfer(&m->raft, &m->transfer, 0,
-					  manager_transfer_cb) == 0) {
-				m->transferring = true;
-				env_logf(
-					m->env, ENV_LOG_INFO,
-					"msg=\"handing leadership over\" reason=removed");
-			}
-			m->roles_dirty = true;
-			return;
-		}
-		env_logf(m->env, ENV_LOG_INFO,
-			 "msg=\"removing the member of a removed node\" raft_id=%llu",
-			 (unsigned long long)id);
-		if (manager_change(m, 3, id, NULL, manager_role_change_cb, m) != 0)
-			m->roles_dirty = true; /* busy: the next tick retries */
+		manager_leave_member(m, id, "removed");
 		return;
 	}
 }
@@ -1143,23 +1149,7 @@ static void manager_reconcile_roles(struct manager *m)
 		     !n->manager_status) ||
 		    !manager_server(m, id))
 			continue;
-		if (id == m->raft.id) {
-			m->transfer.data = m;
-			if (raft_transfer(&m->raft, &m->transfer, 0,
-					  manager_transfer_cb) == 0) {
-				m->transferring = true;
-				env_logf(
-					m->env, ENV_LOG_INFO,
-					"msg=\"handing leadership over\" reason=demoted");
-			}
-			m->roles_dirty = true;
-			return;
-		}
-		env_logf(m->env, ENV_LOG_INFO,
-			 "msg=\"removing demoted manager\" raft_id=%llu node=%016llx",
-			 (unsigned long long)id, (unsigned long long)n->id);
-		if (manager_change(m, 3, id, NULL, manager_role_change_cb, m) != 0)
-			m->roles_dirty = true; /* busy: the next tick retries */
+		manager_leave_member(m, id, "demoted");
 		return;
 	}
 	manager_evict_removed(m);
