@@ -2817,6 +2817,33 @@ static bool store_wire_len(const uint8_t **p, const uint8_t *end,
 	return true;
 }
 
+/* An int32 (or enum) varint's value as protobuf-c keeps it whole (a
+ * negative one sign-extended); false for any other. */
+static bool store_wire_i32(uint64_t v, int32_t *out)
+{
+	if (v > INT32_MAX && v >> 31 != UINT64_MAX >> 31)
+		return false;
+	*out = (int32_t)(uint32_t)v;
+	return true;
+}
+
+/* Reads the next field's tag at *p into *tag: its number, if it is one of
+ * first..last not seen before in *seen (then marked), else 0. */
+static uint64_t store_wire_next_field(const uint8_t **p, const uint8_t *end,
+				      uint64_t first, uint64_t last, unsigned *seen,
+				      uint64_t *tag)
+{
+	uint64_t f;
+
+	if (!store_wire_varint32(p, end, tag))
+		return 0;
+	f = *tag >> 3;
+	if (f < first || f > last || (*seen & (1u << (f - first))))
+		return 0;
+	*seen |= 1u << (f - first);
+	return f;
+}
+
 /* Decodes a status message's length-delimited field at *p (its tag read):
  * bytes 0x01..0x7f (ASCII without NUL: what protobuf-c gives as the same
  * C string), copied into alloc's memory, or *last when its bytes equal
@@ -2865,13 +2892,9 @@ static bool store_wire_placement(const uint8_t *p, const uint8_t *end,
 
 	while (p < end) {
 		uint64_t tag, v, f;
-		if (!store_wire_varint32(&p, end, &tag))
+		if (!(f = store_wire_next_field(&p, end, STORE_WIRE_PL_FIRST,
+						STORE_WIRE_PL_MESSAGE, &seen, &tag)))
 			return false;
-		f = tag >> 3;
-		if (f < STORE_WIRE_PL_FIRST || f > STORE_WIRE_PL_MESSAGE ||
-		    (seen & (1u << (f - STORE_WIRE_PL_FIRST))))
-			return false;
-		seen |= 1u << (f - STORE_WIRE_PL_FIRST);
 		if (f == STORE_WIRE_PL_MESSAGE) {
 			if (!store_wire_message(&p, end, tag, alloc, last, last_len,
 						&pl->message))
@@ -2884,13 +2907,13 @@ static bool store_wire_placement(const uint8_t *p, const uint8_t *end,
 		case 480: pl->task_id = v; break;
 		case 481: pl->version = v; break;
 		case 482: pl->node_id = v; break;
-		case 483:
-			/* an int32, a negative one sign-extended (protobuf-c
-			 * keeps the low 32 bits of anything else) */
-			if (v > INT32_MAX && v >> 31 != UINT64_MAX >> 31)
+		case 483: {
+			int32_t state;
+			if (!store_wire_i32(v, &state))
 				return false;
-			pl->state = (Cs__TaskState)(int32_t)(uint32_t)v;
+			pl->state = (Cs__TaskState)state;
 			break;
+		}
 		default: pl->timestamp_ms = v; break;
 		}
 	}
@@ -2910,13 +2933,9 @@ static bool store_wire_report(const uint8_t *p, const uint8_t *end,
 
 	while (p < end) {
 		uint64_t tag, v, f;
-		if (!store_wire_varint32(&p, end, &tag))
+		if (!(f = store_wire_next_field(&p, end, STORE_WIRE_SR_FIRST,
+						STORE_WIRE_SR_MESSAGE, &seen, &tag)))
 			return false;
-		f = tag >> 3;
-		if (f < STORE_WIRE_SR_FIRST || f > STORE_WIRE_SR_MESSAGE ||
-		    (seen & (1u << (f - STORE_WIRE_SR_FIRST))))
-			return false;
-		seen |= 1u << (f - STORE_WIRE_SR_FIRST);
 		if (f == STORE_WIRE_SR_MESSAGE) {
 			if (!store_wire_message(&p, end, tag, alloc, last, last_len,
 						&r->message))
@@ -2930,14 +2949,14 @@ static bool store_wire_report(const uint8_t *p, const uint8_t *end,
 		case 502: r->node_id = v; break;
 		case 503:
 		case 504:
-			/* int32s, a negative one sign-extended (protobuf-c
-			 * keeps the low 32 bits of anything else) */
-			if (v > INT32_MAX && v >> 31 != UINT64_MAX >> 31)
+			if (f == 503) {
+				int32_t state;
+				if (!store_wire_i32(v, &state))
+					return false;
+				r->state = (Cs__TaskState)state;
+			} else if (!store_wire_i32(v, &r->exit_code)) {
 				return false;
-			if (f == 503)
-				r->state = (Cs__TaskState)(int32_t)(uint32_t)v;
-			else
-				r->exit_code = (int32_t)(uint32_t)v;
+			}
 			break;
 		default: r->timestamp_ms = v; break;
 		}
@@ -3104,12 +3123,7 @@ static bool store_wire_int32(const uint8_t **p, const uint8_t *end, int32_t *out
 {
 	uint64_t v;
 
-	if (!store_wire_varint_exact(p, end, &v))
-		return false;
-	if (v > INT32_MAX && v >> 31 != UINT64_MAX >> 31)
-		return false;
-	*out = (int32_t)(uint32_t)v;
-	return true;
+	return store_wire_varint_exact(p, end, &v) && store_wire_i32(v, out);
 }
 
 /* Decodes a TaskStatus's bytes [p, end) into st (initialised); on false
