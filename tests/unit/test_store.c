@@ -2653,6 +2653,33 @@ static bool dp_check(const uint8_t *buf, size_t len)
 	return x != NULL;
 }
 
+/* rounds of buf [0, len) with a bit flipped at a drawn place (every third
+ * round a second byte too), cut short every fourth: each counted taken or
+ * declined by check, which compares the store's decoder with protobuf-c */
+static void corrupt_rounds(const uint8_t *buf, size_t len, int rounds,
+			   bool (*check)(const uint8_t *, size_t), uint64_t *rng,
+			   unsigned *took, unsigned *declined)
+{
+	for (int round = 0; round < rounds; round++) {
+		size_t at, cut;
+		uint8_t *bad;
+		*rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+		at = (size_t)(*rng >> 33) % len;
+		cut = round % 4 == 0 ? (size_t)(*rng >> 13) % (len + 1) : len;
+		bad = malloc(len);
+		assert_non_null(bad);
+		memcpy(bad, buf, len);
+		bad[at] ^= (uint8_t)(1u << ((*rng >> 5) % 8));
+		if (round % 3 == 0)
+			bad[(at * 7 + 1) % len] = (uint8_t)(*rng >> 41);
+		if (check(bad, cut))
+			(*took)++;
+		else
+			(*declined)++;
+		free(bad);
+	}
+}
+
 /* issue 18: a batch of placements alone (the scheduler's) is decoded by
  * hand, field for field what protobuf-c gives (widest varints, zeros, a
  * negative state, no message, a proposer, a proposal id, the manager's time
@@ -2702,23 +2729,7 @@ static void test_store_batch_decode_placements_as_protobuf_c(void **state)
 	assert_false(dp_check(bad, len + 2));
 	free(bad);
 	/* random bytes flipped, and truncations: either way as protobuf-c */
-	for (int round = 0; round < 20000; round++) {
-		size_t at, cut;
-		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-		at = (size_t)(rng >> 33) % len;
-		cut = round % 4 == 0 ? (size_t)(rng >> 13) % (len + 1) : len;
-		bad = malloc(len);
-		assert_non_null(bad);
-		memcpy(bad, buf, len);
-		bad[at] ^= (uint8_t)(1u << ((rng >> 5) % 8));
-		if (round % 3 == 0)
-			bad[(at * 7 + 1) % len] = (uint8_t)(rng >> 41);
-		if (dp_check(bad, cut))
-			took++;
-		else
-			declined++;
-		free(bad);
-	}
+	corrupt_rounds(buf, len, 20000, dp_check, &rng, &took, &declined);
 	assert_true(took > 100);
 	assert_true(declined > 100);
 	free(buf);
@@ -2752,7 +2763,7 @@ static void test_store_batch_decode_reports_as_protobuf_c(void **state)
 	static const int32_t codes[] = {0, 1, -1, 137, INT32_MAX, INT32_MIN};
 	static const char *const msgs[] = {NULL, "", "started", "preparing"};
 	struct store_batch b;
-	uint8_t *buf, *bad;
+	uint8_t *buf;
 	size_t len;
 	uint64_t rng = 0x2545f4914f6cdd1dull;
 	unsigned took = 0, declined = 0;
@@ -2777,23 +2788,7 @@ static void test_store_batch_decode_reports_as_protobuf_c(void **state)
 		}
 		assert_int_equal(store_batch_encode(&b, 3, 77, &buf, &len), 0);
 		assert_true(dp_check(buf, len));
-		for (int round = 0; round < 10000; round++) {
-			size_t at, cut;
-			rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-			at = (size_t)(rng >> 33) % len;
-			cut = round % 4 == 0 ? (size_t)(rng >> 13) % (len + 1) : len;
-			bad = malloc(len);
-			assert_non_null(bad);
-			memcpy(bad, buf, len);
-			bad[at] ^= (uint8_t)(1u << ((rng >> 5) % 8));
-			if (round % 3 == 0)
-				bad[(at * 7 + 1) % len] = (uint8_t)(rng >> 41);
-			if (dp_check(bad, cut))
-				took++;
-			else
-				declined++;
-			free(bad);
-		}
+		corrupt_rounds(buf, len, 10000, dp_check, &rng, &took, &declined);
 		free(buf);
 		store_batch_free(&b);
 	}
@@ -2900,7 +2895,7 @@ static void test_store_batch_decode_tasks_as_protobuf_c(void **state)
 	static const int32_t codes[] = {0, 1, -1, 137, INT32_MAX, INT32_MIN};
 	static const char *const msgs[] = {"", "pending task scheduling", "x", "started"};
 	struct store_batch b;
-	uint8_t *buf, *bad;
+	uint8_t *buf;
 	size_t len;
 	uint64_t rng = 0x853c49e6748fea9bull;
 	unsigned took = 0, declined = 0;
@@ -2937,23 +2932,7 @@ static void test_store_batch_decode_tasks_as_protobuf_c(void **state)
 	}
 	assert_int_equal(store_batch_encode(&b, 3, 77, &buf, &len), 0);
 	assert_true(dt_check(buf, len));
-	for (int round = 0; round < 20000; round++) {
-		size_t at, cut;
-		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-		at = (size_t)(rng >> 33) % len;
-		cut = round % 4 == 0 ? (size_t)(rng >> 13) % (len + 1) : len;
-		bad = malloc(len);
-		assert_non_null(bad);
-		memcpy(bad, buf, len);
-		bad[at] ^= (uint8_t)(1u << ((rng >> 5) % 8));
-		if (round % 3 == 0)
-			bad[(at * 7 + 1) % len] = (uint8_t)(rng >> 41);
-		if (dt_check(bad, cut))
-			took++;
-		else
-			declined++;
-		free(bad);
-	}
+	corrupt_rounds(buf, len, 20000, dt_check, &rng, &took, &declined);
 	assert_true(took > 100);
 	assert_true(declined > 100);
 	free(buf);
