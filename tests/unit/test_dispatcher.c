@@ -2228,6 +2228,43 @@ static void test_disp_status_moving_forward_is_written_and_acked(void **state)
 	assert_int_equal(t->node_id, w1->node_id);
 }
 
+/* A 3-manager cluster (seed), agent w1 in session with the leader and
+ * running both tasks of a service "web" (ids), a second later; returns
+ * the leader. */
+static uint32_t open_w1_two_tasks(struct fixture *f, uint64_t seed, struct fake **w1,
+				  const char **lname, uint64_t ids[2])
+{
+	uint32_t l;
+	uint64_t web;
+
+	setup(f, seed, 3);
+	l = wait_leader(f);
+	*lname = world_node_name(f->w, l);
+	*w1 = fake_add(f, "w1");
+	fake_register(f, *w1, *lname);
+	fake_beat_start(*w1, *lname);
+	web = create_service(f, "web", 2, NULL);
+	wait_tasks(f, web, (*w1)->node_id, 2, ids);
+	run_for(f, 1 * SEC);
+	return l;
+}
+
+/* The followers' messages to leader l arrive delay_us late (its writes
+ * are in flight that long). */
+static void followers_answer_late(struct fixture *f, uint32_t l, uint64_t delay_us)
+{
+	struct sim_link_rule slow = {0};
+
+	slow.dst = l;
+	slow.has_delay = true;
+	slow.delay_min_us = slow.delay_max_us = delay_us;
+	for (uint32_t i = 0; i < 3; i++) {
+		slow.src = i;
+		if (i != l)
+			assert_int_equal(world_net_link(f->w, &slow), 0);
+	}
+}
+
 /* Issue 18: an agent sends again what is not acknowledged every tick, and a
  * write takes longer than that at scale: a report resent while the write
  * carrying it is in flight is not written again (that write's commit
@@ -2238,31 +2275,15 @@ static void test_disp_status_resent_in_flight_is_written_once_and_acked_together
 {
 	struct fixture *f = *state;
 	struct fake *w1;
-	struct sim_link_rule slow = {0};
-	uint64_t web, ids[2], applied;
+	uint64_t ids[2], applied;
 	size_t from, acks = 0;
 	const char *lname;
 	uint32_t l;
 
-	setup(f, 44, 3);
-	l = wait_leader(f);
-	lname = world_node_name(f->w, l);
-	w1 = fake_add(f, "w1");
-	fake_register(f, w1, lname);
-	fake_beat_start(w1, lname);
-	web = create_service(f, "web", 2, NULL);
-	wait_tasks(f, web, w1->node_id, 2, ids);
-	run_for(f, 1 * SEC);
+	l = open_w1_two_tasks(f, 44, &w1, &lname, ids);
 	/* the followers answer the leader 400 ms late: a write is in flight
 	 * that long */
-	slow.dst = l;
-	slow.has_delay = true;
-	slow.delay_min_us = slow.delay_max_us = 400 * MS;
-	for (uint32_t i = 0; i < 3; i++) {
-		slow.src = i;
-		if (i != l)
-			assert_int_equal(world_net_link(f->w, &slow), 0);
-	}
+	followers_answer_late(f, l, 400 * MS);
 	applied = store_applied(leader_store(f));
 	from = w1->rx_count;
 	for (int k = 0; k < 2; k++)
@@ -2301,31 +2322,15 @@ static void test_disp_status_acks_of_writes_in_flight_go_together(void **state)
 {
 	struct fixture *f = *state;
 	struct fake *w1;
-	struct sim_link_rule slow = {0};
-	uint64_t web, ids[2], applied;
+	uint64_t ids[2], applied;
 	size_t from, acks = 0;
 	const char *lname;
 	uint32_t l;
 
-	setup(f, 45, 3);
-	l = wait_leader(f);
-	lname = world_node_name(f->w, l);
-	w1 = fake_add(f, "w1");
-	fake_register(f, w1, lname);
-	fake_beat_start(w1, lname);
-	web = create_service(f, "web", 2, NULL);
-	wait_tasks(f, web, w1->node_id, 2, ids);
-	run_for(f, 1 * SEC);
+	l = open_w1_two_tasks(f, 45, &w1, &lname, ids);
 	/* the followers answer the leader 400 ms late: a write is in flight
 	 * that long */
-	slow.dst = l;
-	slow.has_delay = true;
-	slow.delay_min_us = slow.delay_max_us = 400 * MS;
-	for (uint32_t i = 0; i < 3; i++) {
-		slow.src = i;
-		if (i != l)
-			assert_int_equal(world_net_link(f->w, &slow), 0);
-	}
+	followers_answer_late(f, l, 400 * MS);
 	applied = store_applied(leader_store(f));
 	from = w1->rx_count;
 	/* two reports 200 ms apart: two writes, the second proposed while
@@ -2365,21 +2370,12 @@ static void test_disp_status_acks_held_go_within_the_hold_time(void **state)
 {
 	struct fixture *f = *state;
 	struct fake *w1;
-	struct sim_link_rule slow = {0};
-	uint64_t web, ids[2], applied;
+	uint64_t ids[2], applied;
 	size_t from;
 	const char *lname;
 	uint32_t l;
 
-	setup(f, 45, 3);
-	l = wait_leader(f);
-	lname = world_node_name(f->w, l);
-	w1 = fake_add(f, "w1");
-	fake_register(f, w1, lname);
-	fake_beat_start(w1, lname);
-	web = create_service(f, "web", 2, NULL);
-	wait_tasks(f, web, w1->node_id, 2, ids);
-	run_for(f, 1 * SEC);
+	l = open_w1_two_tasks(f, 45, &w1, &lname, ids);
 	from = w1->rx_count;
 	applied = store_applied(leader_store(f));
 	/* A's write is proposed at about 101 ms and commits at about 106 */
@@ -2393,14 +2389,7 @@ static void test_disp_status_acks_held_go_within_the_hold_time(void **state)
 	run_for(f, 8 * MS);
 	assert_int_equal(store_applied(leader_store(f)), applied + 1);
 	/* and B's write, at about 200 ms, is answered 1.5 s late */
-	slow.dst = l;
-	slow.has_delay = true;
-	slow.delay_min_us = slow.delay_max_us = 1500 * MS;
-	for (uint32_t i = 0; i < 3; i++) {
-		slow.src = i;
-		if (i != l)
-			assert_int_equal(world_net_link(f->w, &slow), 0);
-	}
+	followers_answer_late(f, l, 1500 * MS);
 	run_for(f, 40 * MS);
 	assert_null(find_ack(w1, from, ids[0])); /* held */
 	run_for(f, 650 * MS);
