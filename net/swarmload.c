@@ -27,7 +27,9 @@
  *           is in a session with the new leader (a session or heartbeat
  *           answer from its address since the kill, and connected), and
  *           the fake executors' count of tasks started twice (any is a
- *           failure).
+ *           failure); after the timed region, the control API's count of
+ *           M RUNNING (service ls's, asked every 100 ms), one list of
+ *           every task confirming it.
  * At the end of hold, the control API's node list must show every agent
  * READY.
  * For each phase, the CPU and resident memory of every --watch process
@@ -1278,6 +1280,14 @@ static int sl_count_api(struct swarmload *sl, uint64_t *running, uint64_t *desir
 	return rv;
 }
 
+/* Whether the control API's count says every replica RUNNING: desired is
+ * the replicas (the service is not being changed) and as many run (create
+ * and leader-kill end on it). */
+static bool sl_all_running(const struct swarmload *sl, uint64_t running, uint64_t desired)
+{
+	return desired == sl->replicas && running >= desired;
+}
+
 /* Whether node-death is over by the control API's count: every dead agent's
  * node DOWN (nodes_down past down_before by kill_agents: a DOWN node's
  * tasks are not counted running, so what is runs on live agents), and all
@@ -1465,7 +1475,7 @@ static int sl_phase_create(struct swarmload *sl)
 			next_count = sl_now() + SL_COUNT_POLL_MS / 1000.0;
 			if (sl_count_api(sl, &running, &desired, &down))
 				return -1;
-			if (running >= sl->replicas && desired == sl->replicas)
+			if (sl_all_running(sl, running, desired))
 				t_api = sl_now();
 		}
 		if (sl_now() >= next) {
@@ -1653,7 +1663,8 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 	double t0, t_known = 0, t_done, t_seen, next,
 		   bound = 2 * SL_ELECTION_S + SL_HEARTBEAT_S;
 	uint64_t t0_ns;
-	uint64_t ready, listed, running = 0, restarted;
+	uint64_t ready, listed, running = 0, desired = 0, down = 0, restarted;
+	double t_api = 0, next_count, t_list, list_s;
 	unsigned live = sl->agents - (unsigned)sl->dead_count;
 	int old_port, new_port = 0;
 
@@ -1707,16 +1718,32 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 	t_seen = sl_now() - t0;
 	sl_sleep_ms(2 * SL_POLL_MS); /* lk_last_ns of the count that said all */
 	t_done = (double)(SL_MAX(sl, lk_last_ns) - t0_ns) / 1e9;
-	/* the tasks: still all RUNNING by the control API (the new leader's
-	 * store), and none started twice by the agents re-syncing */
-	for (;;) {
+	/* out of the timed region (the agents' sessions): the tasks still all
+	 * RUNNING by the control API (the new leader's store), by service ls's
+	 * count asked every SL_COUNT_POLL_MS (O(services); a call that fails,
+	 * the new leader not answering yet, is asked again), then one list of
+	 * every task confirms it; and none started twice by the agents
+	 * re-syncing */
+	next_count = sl_now();
+	while (sl->replicas && !t_api) {
 		if (sl_phase_broken(sl, t0, "leader-kill (control API)"))
 			return -1;
-		if (sl->replicas == 0 || (sl_count_running(sl, &running, &listed) == 0 &&
-					  running >= sl->replicas))
-			break;
-		sl_sleep_ms(100);
+		if (sl_now() >= next_count) {
+			next_count = sl_now() + SL_COUNT_POLL_MS / 1000.0;
+			if (sl_count_api(sl, &running, &desired, &down) == 0 &&
+			    sl_all_running(sl, running, desired))
+				t_api = sl_now();
+		}
+		if (!t_api)
+			sl_sleep_ms(SL_POLL_MS);
 	}
+	if (!sl->replicas)
+		t_api = sl_now();
+	t_list = sl_now();
+	running = listed = 0;
+	if (sl->replicas && sl_count_running(sl, &running, &listed))
+		return -1;
+	list_s = sl_now() - t_list;
 	restarted = SL_SUM(sl, restarted);
 	printf("leader-kill: %u agents in session with the new leader in %.2f s (two "
 	       "election timeouts + one heartbeat = %.0f s); tasks restarted: %" PRIu64
@@ -1725,9 +1752,12 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 	printf("  leader-kill: SIGKILL to pid %d (the leader, port %d); T is when the last "
 	       "agent first heard the new leader (port %d) in session; the control API "
 	       "named it after %.2f s, this thread saw them all after %.2f s; all %" PRIu64
-	       " tasks RUNNING by the control API at %.2f s; %s\n",
+	       " tasks RUNNING by the control API's count at %.2f s (service ls's count, "
+	       "asked every %d ms); one list of every task after it: %" PRIu64
+	       " RUNNING of %" PRIu64 " listed at %.2f s (the list took %.2f s)%s; %s\n",
 	       (int)sl->kill_leader, old_port, new_port, t_known - t0, t_seen,
-	       sl->replicas, sl_now() - t0,
+	       sl->replicas, t_api - t0, (int)SL_COUNT_POLL_MS, running, listed,
+	       sl_now() - t0, list_s, running >= sl->replicas ? "" : ": NOT confirmed",
 	       t_done <= bound ? "within the bound" : "NOT within the bound");
 	sl_lk_timeline(sl, new_port ? t_known - t0 : 0);
 	sl_watch_end(sl, "leader-kill", sl_now() - t0);
@@ -1738,7 +1768,7 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 			SL_SUM(sl, untracked));
 		return -1;
 	}
-	return restarted ? -1 : 0;
+	return restarted || running < sl->replicas ? -1 : 0;
 }
 
 static void *sl_control_main(void *arg)

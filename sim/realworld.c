@@ -27,6 +27,7 @@
 
 #include "core/errors.h"
 #include "sim/realplan.h"
+#include "sim/runner.h"
 #include "sim/timeline_real.h"
 
 #define RW_PORT		    26000 /* swarmd's listen port in every namespace */
@@ -1553,6 +1554,7 @@ static int rw_partition(struct rw *rw, const struct scn_cmd *c)
 {
 	const struct scn_partition *p = &c->u.partition;
 	uint32_t group_of[REALPLAN_NODES_MAX] = {0}, star = 0;
+	char err[128];
 	for (size_t g = 0; g < p->group_count; g++) {
 		if (p->groups[g].star) {
 			star = (uint32_t)g + 1;
@@ -1562,7 +1564,10 @@ static int rw_partition(struct rw *rw, const struct scn_cmd *c)
 			int k = rw_resolve(rw, c, p->groups[g].nodes[i]);
 			if (k < 0)
 				return -1;
-			group_of[k] = (uint32_t)g + 1;
+			if (runner_partition_put(group_of, REALPLAN_NODES_MAX,
+						 (uint32_t)k, (uint32_t)g + 1,
+						 rw->nodes[k].name, err, sizeof err))
+				return rw_fail(rw, c, "%s", err);
 		}
 	}
 	if (realplan_net_partition(&rw->net, group_of, star))
@@ -1576,11 +1581,15 @@ static int rw_link(struct rw *rw, const struct scn_cmd *c)
 {
 	const struct scn_link *l = &c->u.link;
 	int a = rw_resolve(rw, c, l->a), b;
+	char err[128];
 	if (a < 0)
 		return -1;
 	b = rw_resolve(rw, c, l->b);
 	if (b < 0)
 		return -1;
+	if (runner_link_check((uint32_t)a, (uint32_t)b, rw->nodes[a].name, err,
+			      sizeof err))
+		return rw_fail(rw, c, "%s", err);
 	rw->net.loss_ppm[a][b] = l->has_loss ? l->loss_ppm : 0;
 	if (!l->one_way)
 		rw->net.loss_ppm[b][a] = rw->net.loss_ppm[a][b];

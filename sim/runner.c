@@ -1541,18 +1541,53 @@ static int runner_expect(struct runner *r, const struct scn_cmd *cmd)
 
 /* ---------------------------------------------------------------- network */
 
-/* partition G1 | G2 ... (and isolate NODE). The parser refuses a node
- * named twice; `leader` names one only when it runs. The leader named again
- * in its own group is that node once: the author wanted those nodes on one
- * side, and they are. Named again in another group it fails the line: the
- * author meant to cut the leader off from that node, which cannot be when
- * it is that node, and any side chosen for it would tell another story. */
+/* partition G1 | G2 ... (and isolate NODE) and link A B: the rule for a
+ * `leader` that names a node the line names again, which realworld.c's
+ * real backend applies too. The parser refuses a node named twice;
+ * `leader` names one only when it runs. The leader named again in its own
+ * group is that node once: the author wanted those nodes on one side, and
+ * they are. Named again in another group it fails the line: the author
+ * meant to cut the leader off from that node, which cannot be when it is
+ * that node, and any side chosen for it would tell another story. */
+int runner_partition_put(uint32_t *group_of, size_t node_count, uint32_t node,
+			 uint32_t group, const char *node_name, char *err,
+			 size_t err_size)
+{
+	assert(node < node_count);
+	assert(group > 0);
+	if (group_of[node] && group_of[node] != group) {
+		snprintf(err, err_size,
+			 "the leader is %s, which another group names: a node "
+			 "can be on one side only",
+			 node_name);
+		return CS_EINVAL;
+	}
+	group_of[node] = group;
+	return 0;
+}
+
+/* As the parser refuses `link m2 m2`, a `leader` that is the other node
+ * fails the line: a link joins two nodes. */
+int runner_link_check(uint32_t a, uint32_t b, const char *node_name, char *err,
+		      size_t err_size)
+{
+	if (a == b) {
+		snprintf(err, err_size,
+			 "the leader is %s, the link's other node: a link needs "
+			 "two different nodes",
+			 node_name);
+		return CS_EINVAL;
+	}
+	return 0;
+}
+
 static int runner_partition(struct runner *r, const struct scn_cmd *cmd)
 {
 	const struct scn_partition *p = &cmd->u.partition;
 	size_t count = world_node_count(r->w);
 	uint32_t *group_of = calloc(count ? count : 1, sizeof *group_of);
 	uint32_t star = 0;
+	char err[128];
 	int rv;
 
 	if (!group_of)
@@ -1569,15 +1604,12 @@ static int runner_partition(struct runner *r, const struct scn_cmd *cmd)
 				free(group_of);
 				return -1;
 			}
-			if (group_of[index] && group_of[index] != (uint32_t)g + 1) {
+			if (runner_partition_put(group_of, count, index, (uint32_t)g + 1,
+						 world_node_name(r->w, index), err,
+						 sizeof err)) {
 				free(group_of);
-				return runner_fail(r, cmd,
-						   "the leader is %s, which another "
-						   "group names: a node can be on one "
-						   "side only",
-						   world_node_name(r->w, index));
+				return runner_fail(r, cmd, "%s", err);
 			}
-			group_of[index] = (uint32_t)g + 1;
 		}
 	}
 	rv = world_net_partition(r->w, group_of, count, star);
@@ -1607,20 +1639,17 @@ static int runner_link_one(struct runner *r, const struct scn_cmd *cmd, uint32_t
 	return 0;
 }
 
-/* link A B / link A -> B. As the parser refuses `link m2 m2`, a `leader`
- * that is the other node fails the line: a link joins two nodes. */
+/* link A B / link A -> B (runner_link_check: a link joins two nodes). */
 static int runner_link(struct runner *r, const struct scn_cmd *cmd)
 {
 	uint32_t a, b;
+	char err[128];
 
 	if (runner_node(r, cmd, cmd->u.link.a, &a) ||
 	    runner_node(r, cmd, cmd->u.link.b, &b))
 		return -1;
-	if (a == b)
-		return runner_fail(r, cmd,
-				   "the leader is %s, the link's other node: a link "
-				   "needs two different nodes",
-				   world_node_name(r->w, a));
+	if (runner_link_check(a, b, world_node_name(r->w, a), err, sizeof err))
+		return runner_fail(r, cmd, "%s", err);
 	if (runner_link_one(r, cmd, a, b))
 		return -1;
 	if (!cmd->u.link.one_way && runner_link_one(r, cmd, b, a))

@@ -78,4 +78,26 @@ void runner_result_free(struct runner_result *res);
  * differs (== the shorter count when one run is a prefix of the other). */
 int64_t runner_diverge(const struct runner_result *a, const struct runner_result *b);
 
+/* The rule for `leader` named again on one line, shared by both backends
+ * (this runner and sim/realworld.c's real daemons): the parser refuses a
+ * node named twice, but `leader` names one only when the line runs. */
+
+/* runner_partition_put puts node (an index below node_count, from a name
+ * or from `leader`) in group (1-based) of a partition line: group_of[node]
+ * = group. Named again in its own group it is that node once (0: the
+ * author wanted those nodes on one side, and they are); named again in
+ * another group it returns CS_EINVAL with "the leader is NAME, which
+ * another group names: a node can be on one side only" in err (NAME is
+ * node_name): the cut the author meant cannot be. Borrows every pointer. */
+int runner_partition_put(uint32_t *group_of, size_t node_count, uint32_t node,
+			 uint32_t group, const char *node_name, char *err,
+			 size_t err_size);
+
+/* runner_link_check returns 0 when a link's two nodes a and b (indexes)
+ * differ, else CS_EINVAL with "the leader is NAME, the link's other node:
+ * a link needs two different nodes" in err (NAME is node_name, a's).
+ * Borrows every pointer. */
+int runner_link_check(uint32_t a, uint32_t b, const char *node_name, char *err,
+		      size_t err_size);
+
 #endif

@@ -687,6 +687,9 @@ struct fake {
 	char ev_filters[128];
 	bool ev_from_oldest;
 	uint64_t ev_from_index;
+	/* NODE_REMOVE: the node is READY (refused without force, as SwarmKit) */
+	bool node_removed;
+	bool node_remove_force;
 };
 
 static int fake_call(void *data, const Cs__ControlRequest *req, control_rpc_cb cb,
@@ -832,6 +835,20 @@ static int fake_call(void *data, const Cs__ControlRequest *req, control_rpc_cb c
 		}
 		break;
 	}
+	case CS__CONTROL_OP__CONTROL_OP_NODE_REMOVE:
+		/* core/control.c's answer for a READY node: SwarmKit's
+		 * FailedPrecondition, which Docker answers 400 */
+		f->node_remove_force = req->force;
+		if (!req->name || strcmp(req->name, "0000000000000005") != 0) {
+			resp.status = CS_ENOENT;
+			resp.error = "node not found";
+		} else if (!req->force) {
+			resp.status = CS_EINVAL;
+			resp.error = "node n1 is not down and can't be removed";
+		} else {
+			f->node_removed = true;
+		}
+		break;
 	default: break;
 	}
 	cb(cb_data, &resp);
@@ -1209,6 +1226,31 @@ static void test_http_node_swarm_update(void **state)
 	assert_true(fake_saw(&s->fake, CS__CONTROL_OP__CONTROL_OP_CLUSTER_ROTATE_TOKEN));
 }
 
+/* DELETE /nodes/{id} of a READY node: refused without ?force=true with
+ * SwarmKit's words and Docker's 400 (FailedPrecondition), the node kept;
+ * removed with it (the force flag reaches the control API). */
+static void test_http_node_remove_needs_force_when_ready(void **state)
+{
+	struct srv *s = *state;
+	char *r;
+
+	r = request(s, "DELETE /v1.41/nodes/n1 HTTP/1.1\r\nHost: d\r\n\r\n", NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 400 Bad Request\r\n"));
+	assert_non_null(
+		strstr(r, "{\"message\":\"node n1 is not down and can't be removed\"}"));
+	free(r);
+	assert_true(fake_saw(&s->fake, CS__CONTROL_OP__CONTROL_OP_NODE_REMOVE));
+	assert_false(s->fake.node_remove_force);
+	assert_false(s->fake.node_removed);
+
+	r = request(s, "DELETE /v1.41/nodes/n1?force=true HTTP/1.1\r\nHost: d\r\n\r\n",
+		    NULL);
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	free(r);
+	assert_true(s->fake.node_remove_force);
+	assert_true(s->fake.node_removed);
+}
+
 /* Two requests in one write on one connection: two answers, in order. */
 static void test_http_keep_alive(void **state)
 {
@@ -1399,6 +1441,7 @@ int main(void)
 		T(test_http_huge_body),
 		T(test_http_errors),
 		T(test_http_node_swarm_update),
+		T(test_http_node_remove_needs_force_when_ready),
 		T(test_http_service_logs),
 		T(test_http_events),
 		cmocka_unit_test_setup_teardown(test_http_keep_alive, setup_short,

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/errors.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
 #include "tests/support/pingprog.h"
@@ -268,6 +269,43 @@ static void test_runner_leader_named_twice_fails_the_line_or_merges(void **state
 	}
 }
 
+/* The rule both backends call (runner_partition and realworld.c's
+ * rw_partition / rw_link): a node put again in its own group stays there
+ * once; put in another group, or a link whose two ends are one node, is
+ * refused with the words the line fails with, and the first group kept. */
+static void test_runner_partition_put_and_link_check_are_the_shared_rule(void **state)
+{
+	uint32_t group_of[4] = {0};
+	char err[128] = "";
+
+	(void)state;
+	assert_int_equal(runner_partition_put(group_of, 4, 1, 1, "m2", err, sizeof err),
+			 0);
+	assert_int_equal(runner_partition_put(group_of, 4, 2, 1, "m3", err, sizeof err),
+			 0);
+	/* `partition leader m2 | *` with m2 leading: m2 once, in group 1 */
+	assert_int_equal(runner_partition_put(group_of, 4, 1, 1, "m2", err, sizeof err),
+			 0);
+	assert_int_equal(group_of[1], 1);
+	assert_string_equal(err, "");
+	/* `partition m2 | leader` with m2 leading: refused, m2 stays put */
+	assert_int_equal(runner_partition_put(group_of, 4, 1, 2, "m2", err, sizeof err),
+			 CS_EINVAL);
+	assert_string_equal(err, "the leader is m2, which another group names: a node "
+				 "can be on one side only");
+	assert_int_equal(group_of[1], 1);
+	assert_int_equal(runner_partition_put(group_of, 4, 0, 2, "m1", err, sizeof err),
+			 0);
+	assert_int_equal(group_of[0], 2);
+
+	err[0] = '\0';
+	assert_int_equal(runner_link_check(0, 1, "m1", err, sizeof err), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(runner_link_check(2, 2, "m3", err, sizeof err), CS_EINVAL);
+	assert_string_equal(err, "the leader is m3, the link's other node: a link needs "
+				 "two different nodes");
+}
+
 /* A start the node refuses (its Raft term and vote corrupt) fails
  * `restart NODE` with the node's reason, and is what `restart NODE
  * refused` requires; a start that works fails the latter. */
@@ -347,6 +385,8 @@ int main(void)
 		cmocka_unit_test(test_runner_await_waits_and_never_fails),
 		cmocka_unit_test(test_runner_restart_refused_says_why),
 		cmocka_unit_test(test_runner_leader_named_twice_fails_the_line_or_merges),
+		cmocka_unit_test(
+			test_runner_partition_put_and_link_check_are_the_shared_rule),
 		cmocka_unit_test(test_runner_starts_no_thread),
 	};
 	return cmocka_run_group_tests_name("runner", tests, NULL, NULL);

@@ -164,6 +164,23 @@ static void test_swarmload_count_and_node_death_end(void **state)
 	assert_true(sl_death_done(&sl, 100, 100, 11, 1));
 }
 
+/* Issue 18: create and leader-kill end their all-RUNNING wait on the
+ * control API's count: every replica running, and desired the replicas
+ * (not while the count is short, nor while desired says another size). */
+static void test_swarmload_all_running_by_the_count(void **state)
+{
+	struct swarmload sl;
+	(void)state;
+
+	memset(&sl, 0, sizeof sl);
+	sl.replicas = 1000;
+	assert_false(sl_all_running(&sl, 0, 0));
+	assert_false(sl_all_running(&sl, 999, 1000));
+	assert_false(sl_all_running(&sl, 1000, 999));
+	assert_false(sl_all_running(&sl, 1000, 1001));
+	assert_true(sl_all_running(&sl, 1000, 1000));
+}
+
 /* A task list cut at the frame's size is asked again by slices of
  * hostnames: a slice the control API refuses would fail every count. */
 static void test_swarmload_slices_fit_the_control_filter(void **state)
@@ -306,6 +323,7 @@ int main(void)
 		cmocka_unit_test(test_swarmload_phase_options),
 		cmocka_unit_test(test_swarmload_live_agents_and_dead_tasks),
 		cmocka_unit_test(test_swarmload_count_and_node_death_end),
+		cmocka_unit_test(test_swarmload_all_running_by_the_count),
 		cmocka_unit_test(test_swarmload_slices_fit_the_control_filter),
 		cmocka_unit_test(test_swarmload_timeline_first_and_last_over_processes),
 		cmocka_unit_test(test_swarmload_port_of),
