@@ -1,6 +1,8 @@
 /* svccount: per-service running and desired task counts. See svccount.h. */
 #include "core/svccount.h"
 
+#include "core/grow.h"
+
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -48,15 +50,9 @@ static void svccount_apply(struct svccount *c, const struct svccount_entry *d, i
 	i = svccount_lower(c, d->service_id);
 	if (i == c->count || c->entries[i].service_id != d->service_id) {
 		assert(sign > 0); /* nothing taken away that was not added */
-		if (c->count == c->cap) {
-			size_t cap = c->cap ? 2 * c->cap : 16;
-			struct svccount_entry *grown =
-				realloc(c->entries, cap * sizeof *grown);
-			if (!grown)
-				abort();
-			c->entries = grown;
-			c->cap = cap;
-		}
+		if (grow_array((void **)&c->entries, &c->cap, c->count + 1,
+			       sizeof c->entries[0]))
+			abort();
 		memmove(&c->entries[i + 1], &c->entries[i],
 			(c->count - i) * sizeof c->entries[0]);
 		c->entries[i] = (struct svccount_entry){.service_id = d->service_id};
@@ -184,13 +180,16 @@ void svccount_event(struct svccount *c, const struct store *s,
 	}
 }
 
+/* What a rebuild's walk adds to, and the store it reads. */
+struct svccount_walk {
+	struct svccount *c;
+	const struct store *s;
+};
+
 /* store_task_scan's callback of a rebuild. */
 static int svccount_add_task(void *arg, const Cs__Task *t)
 {
-	struct {
-		struct svccount *c;
-		const struct store *s;
-	} *r = arg;
+	struct svccount_walk *r = arg;
 	struct svccount_entry d = svccount_of_task(r->s, t);
 	svccount_apply(r->c, &d, +1);
 	return 0;
@@ -198,10 +197,7 @@ static int svccount_add_task(void *arg, const Cs__Task *t)
 
 void svccount_rebuild(struct svccount *c, const struct store *s)
 {
-	struct {
-		struct svccount *c;
-		const struct store *s;
-	} r = {c, s};
+	struct svccount_walk r = {c, s};
 
 	c->count = 0;
 	c->nodes_down = svccount_recount_nodes_down(s);
@@ -250,17 +246,10 @@ void svccount_recount(const struct store *s, const Cs__Service *svc,
 	out->running = out->completed = 0;
 	for (const Cs__Task *t = store_task_next_by_service(s, svc->id, NULL); t;
 	     t = store_task_next_by_service(s, svc->id, t)) {
-		const Cs__Node *n = store_node_get(s, t->node_id);
-		bool desired = t->desired_state == CS__TASK_STATE__TASK_STATE_RUNNING;
-		Cs__TaskState st =
-			t->status ? t->status->state : CS__TASK_STATE__TASK_STATE_NEW;
-		if (desired)
-			desired_running++;
-		if (desired && st == CS__TASK_STATE__TASK_STATE_RUNNING && n &&
-		    n->state != CS__NODE_STATE__NODE_STATE_DOWN)
-			out->running++;
-		if (st == CS__TASK_STATE__TASK_STATE_COMPLETE)
-			out->completed++;
+		struct svccount_entry d = svccount_of_task(s, t);
+		desired_running += d.desired_running;
+		out->running += d.running;
+		out->completed += d.completed;
 	}
 	out->desired = svccount_desired(svc, desired_running);
 }
