@@ -839,28 +839,17 @@ static int uvenv_timer_start(struct env *env, ms_t delay_ms, ms_t repeat_ms,
 	struct uvenv *u = uvenv_of(env);
 	struct uvenv_clock *k = u->clock;
 	struct uvenv_timer *t;
+	int rv;
 
 	assert(cb != NULL);
 	assert(id != NULL);
 	assert(!u->closing);
 	if (u->timer_count >= LIMIT_TIMERS_PER_NODE_MAX)
 		return CS_ELIMIT;
-	if (u->timer_count == u->timer_cap) {
-		size_t cap = u->timer_cap ? u->timer_cap * 2 : 64;
-		struct uvenv_timer **a = realloc(u->timers, cap * sizeof *a);
-		if (!a)
-			return CS_ENOMEM;
-		u->timers = a;
-		u->timer_cap = cap;
-	}
-	if (k->count == k->cap) {
-		size_t cap = k->cap ? k->cap * 2 : 64;
-		struct uvenv_timer **a = realloc(k->heap, cap * sizeof *a);
-		if (!a)
-			return CS_ENOMEM;
-		k->heap = a;
-		k->cap = cap;
-	}
+	if ((rv = grow_array((void **)&u->timers, &u->timer_cap, u->timer_count + 1,
+			     sizeof *u->timers)) ||
+	    (rv = grow_array((void **)&k->heap, &k->cap, k->count + 1, sizeof *k->heap)))
+		return rv;
 	t = malloc(sizeof *t);
 	if (!t)
 		return CS_ENOMEM;
