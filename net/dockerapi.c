@@ -1453,6 +1453,9 @@ struct dapi_conn {
 	uint64_t call_id;
 	struct dapi_logs *logs;	    /* a logs request being streamed */
 	struct dapi_events *events; /* GET /events being streamed (issue 20) */
+	/* a stream's client half-closed (client_done): the stream ends where
+	 * it would next wait for new lines (stream_waiting: it waits now) */
+	bool client_done, stream_waiting;
 };
 
 struct dockerapi {
@@ -3444,6 +3447,16 @@ struct dapi_logs {
 	size_t cursor_count;
 };
 
+/* GET /events being streamed: its filters and cursor (see below) */
+struct dapi_events {
+	char **filters;
+	size_t filter_count;
+	uint64_t since_ms, until_ms;
+	bool since_set, started, headers_sent;
+	uint64_t next_index;
+	uint32_t next_ord;
+};
+
 struct dapi_swrite {
 	uv_write_t req;
 	struct dapi_conn *c;
@@ -3487,8 +3500,37 @@ static void dapi_logs_step(struct dapi_conn *c);
 static void dapi_logs_poll(uv_timer_t *t)
 {
 	struct dapi_conn *c = t->data;
+	c->stream_waiting = false;
 	if (!c->closing)
 		dapi_logs_step(c);
+}
+
+static void dapi_stream_write(struct dapi_conn *c, const char *buf, size_t len, bool more,
+			      bool last);
+
+/* Ends c's stream as HTTP says (the closing chunk), then closes. */
+static void dapi_stream_finish(struct dapi_conn *c)
+{
+	bool head = (c->logs && c->logs->headers_sent) ||
+		    (c->events && c->events->headers_sent);
+
+	if (head)
+		dapi_stream_write(c, "0\r\n\r\n", 5, false, true);
+	else
+		dapi_close(c);
+}
+
+/* A follow stream has nothing new: it asks again after poll_ms, or ends
+ * when its client has half-closed (what there was is written: a client
+ * that sends its end and reads on gets a whole answer, as from Docker). */
+static void dapi_stream_wait(struct dapi_conn *c, uint64_t poll_ms)
+{
+	if (c->client_done) {
+		dapi_stream_finish(c);
+		return;
+	}
+	c->stream_waiting = true;
+	uv_timer_start(&c->timer, dapi_logs_poll, poll_ms, 0);
 }
 
 static void dapi_stream_written(uv_write_t *req, int status)
@@ -3501,7 +3543,7 @@ static void dapi_stream_written(uv_write_t *req, int status)
 	else if (!c->closing && w->more)
 		dapi_logs_step(c);
 	else if (!c->closing)
-		uv_timer_start(&c->timer, dapi_logs_poll, DOCKERAPI_LOGS_POLL_MS, 0);
+		dapi_stream_wait(c, DOCKERAPI_LOGS_POLL_MS);
 	free(w);
 	dapi_unref(c);
 }
@@ -3542,9 +3584,21 @@ static void dapi_stream_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 
 static void dapi_stream_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 {
+	struct dapi_conn *c = st->data;
+
 	(void)b;
-	if (nread < 0)
-		dapi_close(st->data);
+	if (nread == UV_EOF && !c->client_done) {
+		/* half-closed: the stream ends at its next wait */
+		c->client_done = true;
+		uv_read_stop(st);
+		if (c->stream_waiting) {
+			c->stream_waiting = false;
+			uv_timer_stop(&c->timer);
+			dapi_stream_finish(c);
+		}
+	} else if (nread < 0) {
+		dapi_close(c);
+	}
 }
 
 /* Appends to *buf (cap, len) n bytes of p; false when out of memory. */
@@ -3713,7 +3767,7 @@ static void dapi_logs_answered(void *data, const Cs__ControlResponse *resp)
 	else if (more) /* nothing shown of it (a stream not asked for) */
 		dapi_logs_step(c);
 	else /* nothing new: a follow waits */
-		uv_timer_start(&c->timer, dapi_logs_poll, DOCKERAPI_LOGS_POLL_MS, 0);
+		dapi_stream_wait(c, DOCKERAPI_LOGS_POLL_MS);
 	free(buf);
 	dapi_unref(c);
 }
@@ -3845,15 +3899,6 @@ static void dapi_logs(struct dapi_conn *c, const struct dapi_route *r, bool task
  * error message in the stream, and the stream ends. Nothing is kept but
  * the cursor: the next read is asked once the last events are written. */
 
-struct dapi_events {
-	char **filters;
-	size_t filter_count;
-	uint64_t since_ms, until_ms;
-	bool since_set, started, headers_sent;
-	uint64_t next_index;
-	uint32_t next_ord;
-};
-
 static void dapi_events_free(struct dapi_events *e)
 {
 	if (!e)
@@ -3967,7 +4012,7 @@ static void dapi_events_answered(void *data, const Cs__ControlResponse *resp)
 	else if (more) /* nothing shown of it (tasks, or before since) */
 		dapi_events_step(c);
 	else
-		uv_timer_start(&c->timer, dapi_logs_poll, DOCKERAPI_EVENTS_POLL_MS, 0);
+		dapi_stream_wait(c, DOCKERAPI_EVENTS_POLL_MS);
 	free(body);
 	free(all);
 	dapi_unref(c);

@@ -1368,6 +1368,39 @@ static void test_http_service_logs(void **state)
 	free(r);
 }
 
+/* A follow stream (events, logs) whose client half-closes ends as HTTP
+ * says: what there was, the closing chunk, then the close (it was cut
+ * mid-answer before, which the fuzzer found). */
+static void test_http_stream_ends_whole_on_half_close(void **state)
+{
+	static const char *const reqs[] = {
+		"GET /v1.41/events HTTP/1.1\r\nHost: d\r\n\r\n",
+		"GET /v1.41/services/web/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: d\r\n\r\n",
+	};
+	struct srv *s = *state;
+
+	for (size_t i = 0; i < sizeof reqs / sizeof *reqs; i++) {
+		int fd = cli_connect(s);
+		bool closed;
+		char *r;
+		size_t len;
+
+		cli_send(s, fd, reqs[i], strlen(reqs[i]));
+		/* the stream is under way: its head comes, and no end yet */
+		r = cli_read(s, fd, 0, &closed);
+		assert_false(closed);
+		free(r);
+		assert_int_equal(shutdown(fd, SHUT_WR), 0);
+		r = cli_read(s, fd, 99, &closed);
+		assert_true(closed);
+		len = strlen(r);
+		assert_true(len >= 5);
+		assert_memory_equal(r + len - 5, "0\r\n\r\n", 5);
+		free(r);
+		close(fd);
+	}
+}
+
 /* GET /events (issue 20): Docker's swarm event messages, one a line, in a
  * chunked answer; task events left out; the filters passed to the
  * manager; since from the oldest kept, and the next read from the cursor;
@@ -1444,6 +1477,7 @@ int main(void)
 		T(test_http_node_remove_needs_force_when_ready),
 		T(test_http_service_logs),
 		T(test_http_events),
+		T(test_http_stream_ends_whole_on_half_close),
 		cmocka_unit_test_setup_teardown(test_http_keep_alive, setup_short,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_http_slow_client, setup_short,
