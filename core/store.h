@@ -86,6 +86,10 @@ const Cs__Task *store_task_next_by_node(const struct store *s, uint64_t node_id,
 					const Cs__Task *prev);
 const Cs__Task *store_task_next_by_desired(const struct store *s, Cs__TaskState desired,
 					   const Cs__Task *prev);
+/* The tasks linked in the index store_task_next_by_desired walks: 0 until
+ * its first walk (or after a clear or a restore), then every task (issue
+ * 18: only that walk reads it, and a write need not pay for it). */
+size_t store_desired_indexed(const struct store *s);
 /* store_task_next_in_slot iterates the tasks of one slot of a service. */
 const Cs__Task *store_task_next_in_slot(const struct store *s, uint64_t service_id,
 					uint64_t slot, const Cs__Task *prev);

@@ -1086,6 +1086,79 @@ static size_t count_by_desired(const struct store *s, Cs__TaskState d)
 	return n;
 }
 
+/* The ids store_task_next_by_desired gives for d equal the tasks of
+ * desired state d in id order (store_task_next), whatever came first. */
+static void assert_desired_walk(const struct store *s, Cs__TaskState d)
+{
+	const Cs__Task *w = store_task_next_by_desired(s, d, NULL);
+	for (const Cs__Task *t = store_task_next(s, NULL); t; t = store_task_next(s, t)) {
+		if (t->desired_state != d)
+			continue;
+		assert_non_null(w);
+		assert_int_equal(w->id, t->id);
+		w = store_task_next_by_desired(s, d, w);
+	}
+	assert_null(w);
+}
+
+/* issue 18: the index by desired state (the scheduler's metrics read it
+ * alone) is linked at its first walk, not at every write: until then no
+ * task is in it; the walk then gives what the index kept from the start
+ * would, and every write after keeps it (a create, a desired change, a
+ * delete); a restore and a clear start again empty. */
+static void test_store_desired_index_is_built_at_its_first_walk(void **state)
+{
+	struct store *s = sample(), *r = store_new();
+	struct store_batch b;
+	Cs__Task copy;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	/* writes before the first walk: a desired change, a delete */
+	copy = *store_task_get(s, 103);
+	copy.desired_state = CS__TASK_STATE__TASK_STATE_RUNNING;
+	store_batch_init(&b);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy),
+			 0);
+	copy = *store_task_get(s, 100);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &copy),
+			 0);
+	assert_int_equal(apply(s, &b, 2), 0);
+	assert_int_equal(store_desired_indexed(s), 0);
+
+	assert_desired_walk(s, CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(store_desired_indexed(s), 5);
+	assert_desired_walk(s, CS__TASK_STATE__TASK_STATE_SHUTDOWN);
+
+	/* kept from then on */
+	store_batch_init(&b);
+	add_task(&b, 99, 10, 4, 0, CS__TASK_STATE__TASK_STATE_SHUTDOWN);
+	copy = *store_task_get(s, 105);
+	copy.desired_state = CS__TASK_STATE__TASK_STATE_SHUTDOWN;
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy),
+			 0);
+	copy = *store_task_get(s, 101);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &copy),
+			 0);
+	assert_int_equal(apply(s, &b, 3), 0);
+	assert_int_equal(store_desired_indexed(s), 5);
+	assert_desired_walk(s, CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_desired_walk(s, CS__TASK_STATE__TASK_STATE_SHUTDOWN);
+	assert_int_equal(count_by_desired(s, CS__TASK_STATE__TASK_STATE_SHUTDOWN), 2);
+
+	/* a restored store starts empty, and walks the same */
+	assert_int_equal(store_snapshot(s, &buf, &len), 0);
+	assert_int_equal(store_restore(r, buf, len, 0), 0);
+	free(buf);
+	assert_int_equal(store_desired_indexed(r), 0);
+	assert_desired_walk(r, CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_desired_walk(r, CS__TASK_STATE__TASK_STATE_SHUTDOWN);
+	assert_int_equal(store_desired_indexed(r), 5);
+	store_free(s);
+	store_free(r);
+}
+
 /* Tasks are found by id through a hash beside the id tree, and an update
  * moves only the indexes whose key changed: thousands of tasks created
  * (the hash grows), a third removed (runs shifted back), others placed
@@ -2987,6 +3060,7 @@ int main(void)
 		cmocka_unit_test(test_store_batch_encodes_as_protobuf_c_packs),
 		cmocka_unit_test(test_store_update_moves_indexes_and_checks_version),
 		cmocka_unit_test(test_store_task_lookups_and_partial_index_moves),
+		cmocka_unit_test(test_store_desired_index_is_built_at_its_first_walk),
 		cmocka_unit_test(test_store_batch_is_all_or_nothing),
 		cmocka_unit_test(test_store_watches_see_changes_in_commit_order),
 		cmocka_unit_test(test_store_snapshot_round_trips_byte_for_byte),
