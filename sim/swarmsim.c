@@ -732,13 +732,23 @@ out_files:
  * CPU time, 34 MB more of its 1.15 GB. Nothing the simulation computes
  * depends on where memory is (no iteration in pointer order), so no trace
  * changes. Not when GLIBC_TUNABLES is set (the caller's choice, and the
- * mark of the second start), under valgrind (the second start would run
- * outside it) or a sanitizer (an allocator of its own); when the start
- * again fails, swarmsim goes on as it is. */
+ * mark of the second start, which then drops it from its environment),
+ * under valgrind (the second start would run outside it) or a sanitizer
+ * (an allocator of its own); when the start again fails, swarmsim goes on
+ * as it is. */
 static void swarmsim_malloc_tune(char **argv)
 {
 #if defined(__GLIBC__) && !defined(SWARMSIM_SANITIZED)
-	if (getenv("GLIBC_TUNABLES") || SWARMSIM_ON_VALGRIND())
+	const char *tunables = getenv("GLIBC_TUNABLES");
+
+	if (tunables) {
+		/* the second start (glibc has read them): what it starts in
+		 * turn (swarmd under --real) keeps glibc's defaults */
+		if (strcmp(tunables, SWARMSIM_TUNABLES) == 0)
+			unsetenv("GLIBC_TUNABLES");
+		return;
+	}
+	if (SWARMSIM_ON_VALGRIND())
 		return;
 	if (setenv("GLIBC_TUNABLES", SWARMSIM_TUNABLES, 1) != 0)
 		return;
