@@ -86,6 +86,14 @@ const Cs__Task *store_task_next_by_node(const struct store *s, uint64_t node_id,
 					const Cs__Task *prev);
 const Cs__Task *store_task_next_by_desired(const struct store *s, Cs__TaskState desired,
 					   const Cs__Task *prev);
+/* The tasks linked in the indexes built at their first walk (issue 18: a
+ * write need not pay for an index only some readers walk): 0 in each
+ * until then (and after a clear or a restore), then every task. */
+struct store_index_counts {
+	size_t by_id;	   /* store_task_next, store_task_scan, a snapshot */
+	size_t by_desired; /* store_task_next_by_desired */
+};
+struct store_index_counts store_indexed(const struct store *s);
 /* store_task_next_in_slot iterates the tasks of one slot of a service. */
 const Cs__Task *store_task_next_in_slot(const struct store *s, uint64_t service_id,
 					uint64_t slot, const Cs__Task *prev);

@@ -274,6 +274,11 @@ size_t simexec_count(const struct simexec *x);
 bool simexec_tasks_twice(const struct simexec *x);
 bool simexec_slots_over(const struct simexec *x);
 
+/* The containers linked in the indexes by task id and by slot: 0 until
+ * something reads them (why invariant 3 fails, a count the running tallies
+ * cannot give, a service's backends), then every container (issue 18). */
+size_t simexec_indexed(const struct simexec *x);
+
 /* Issue 15: host ports. simexec_runtime_bind makes something outside
  * cswarm hold port/proto on node's machine (a start that binds it then
  * fails, Docker's "port is already allocated"); simexec_runtime_unbind

@@ -32,13 +32,15 @@
  *
  * Exit status: 0 every scenario passed, 1 some failed, 2 bad input (nothing
  * run). This file is the one place of sim/ that reads the wall clock: to
- * print how long each run took. */
+ * print how long each run took; and its environment: to start again with
+ * glibc's allocator tuned (swarmsim_malloc_tune). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/errors.h"
 #include "sim/explore.h"
@@ -53,6 +55,28 @@
 #include "sim/timeline.h"
 
 #define SWARMSIM_VERSION "0.1.0"
+
+/* A sanitizer's allocator, or valgrind's, is not glibc's: no tuning. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SWARMSIM_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#define SWARMSIM_SANITIZED 1
+#endif
+#endif
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define SWARMSIM_ON_VALGRIND() RUNNING_ON_VALGRIND
+#endif
+#endif
+#ifndef SWARMSIM_ON_VALGRIND
+#define SWARMSIM_ON_VALGRIND() 0
+#endif
+
+/* glibc's per-thread cache of freed chunks (tcache): its count per size,
+ * the tunable's maximum */
+#define SWARMSIM_TUNABLES "glibc.malloc.tcache_count=32767"
 
 static const char swarmsim_usage[] =
 	"usage: swarmsim run FILE... [options]\n"
@@ -697,8 +721,47 @@ out_files:
 	return status;
 }
 
+/* glibc keeps at most 7 freed chunks of one size in its thread cache by
+ * default. A simulated rollout frees and makes again tens of thousands of
+ * objects of a few sizes per batch (tasks, statuses, decoded messages):
+ * past 7 they go to the fast bins, which every large free then
+ * consolidates (issue 18: malloc and free were a fifth of
+ * converge-100k-on-1k-workers). glibc reads its tunables once, at start,
+ * so swarmsim starts again (the same program, arguments and process) with
+ * a cache of SWARMSIM_TUNABLES: 7% off that run's wall time, 9% off its
+ * CPU time, 34 MB more of its 1.15 GB. Nothing the simulation computes
+ * depends on where memory is (no iteration in pointer order), so no trace
+ * changes. Not when GLIBC_TUNABLES is set (the caller's choice, and the
+ * mark of the second start, which then drops it from its environment),
+ * under valgrind (the second start would run outside it) or a sanitizer
+ * (an allocator of its own); when the start again fails, swarmsim goes on
+ * as it is. */
+static void swarmsim_malloc_tune(char **argv)
+{
+#if defined(__GLIBC__) && !defined(SWARMSIM_SANITIZED)
+	const char *tunables = getenv("GLIBC_TUNABLES");
+
+	if (tunables) {
+		/* the second start (glibc has read them): what it starts in
+		 * turn (swarmd under --real) keeps glibc's defaults */
+		if (strcmp(tunables, SWARMSIM_TUNABLES) == 0)
+			unsetenv("GLIBC_TUNABLES");
+		return;
+	}
+	if (SWARMSIM_ON_VALGRIND())
+		return;
+	if (setenv("GLIBC_TUNABLES", SWARMSIM_TUNABLES, 1) != 0)
+		return;
+	execv("/proc/self/exe", argv);
+	unsetenv("GLIBC_TUNABLES");
+#else
+	(void)argv;
+#endif
+}
+
 int main(int argc, char **argv)
 {
+	swarmsim_malloc_tune(argv);
 	if (argc < 2) {
 		fputs(swarmsim_usage, stderr);
 		return 2;

@@ -1115,6 +1115,49 @@ static void test_simexec_tallies_follow_starts_and_stops_in_every_slot(void **st
 	world_free(t.w);
 }
 
+static void test_simexec_indexes_are_built_at_their_first_read(void **state)
+{
+	/* issue 18: a healthy run links no container by task id or slot;
+	 * the first read links them all, and from then on every create and
+	 * remove keeps them, with the same answers as ever */
+	struct ctx t;
+	struct done d;
+	struct env_ctl *a, *b, *c;
+	char msg[256];
+
+	ctx_init(&t, 37, 3);
+	a = open_task(&t, 0, "a", "web", 1, "nginx", 10000);
+	prepare_start(&t, 0, a);
+	prepare_start(&t, 1, open_task(&t, 1, "b", "web", 2, "nginx", 10000));
+	prepare_start(&t, 2, open_task(&t, 2, "c", "web", 3, "nginx", 10000));
+	assert_true(simexec_check(t.x, msg, sizeof msg));
+	assert_int_equal(simexec_count(t.x), 3);
+	assert_int_equal(simexec_indexed(t.x), 0);
+
+	/* a second container of slot 1: the check's message reads them */
+	b = open_task(&t, 1, "a2", "web", 1, "nginx", 10000);
+	prepare_start(&t, 1, b);
+	assert_false(simexec_check(t.x, msg, sizeof msg));
+	assert_int_equal(simexec_indexed(t.x), 4);
+	assert_non_null(strstr(msg, "service web slot 1"));
+	assert_non_null(strstr(msg, "task a on w0"));
+	assert_non_null(strstr(msg, "task a2 on w1"));
+
+	/* kept from then on: a create, a removal, a task id twice */
+	c = open_task(&t, 2, "a", "web", 1, "nginx", 10000);
+	prepare_start(&t, 2, c);
+	assert_int_equal(simexec_indexed(t.x), 5);
+	assert_true(simexec_tasks_twice(t.x));
+	assert_false(simexec_check(t.x, msg, sizeof msg));
+	assert_non_null(strstr(msg, "task a runs in 2 containers at once: on w0, w2"));
+	op_wait(&t, 2, c, ENV_CTL_SHUTDOWN, &d);
+	op_wait(&t, 2, c, ENV_CTL_REMOVE, &d);
+	op_wait(&t, 1, b, ENV_CTL_SHUTDOWN, &d);
+	assert_int_equal(simexec_indexed(t.x), 4);
+	assert_true(simexec_check(t.x, msg, sizeof msg));
+	world_free(t.w);
+}
+
 static void test_simexec_finds_each_container_among_thousands_after_removals(void **state)
 {
 	/* issue 18: a controller's op finds its container by (node, task id)
@@ -1564,6 +1607,7 @@ int main(void)
 			test_simexec_tallies_follow_starts_and_stops_in_every_slot),
 		cmocka_unit_test(
 			test_simexec_finds_each_container_among_thousands_after_removals),
+		cmocka_unit_test(test_simexec_indexes_are_built_at_their_first_read),
 		cmocka_unit_test(test_simexec_check_message_is_cut_to_fit),
 		cmocka_unit_test(test_simexec_same_seed_same_timeline),
 		cmocka_unit_test(

@@ -1086,6 +1086,139 @@ static size_t count_by_desired(const struct store *s, Cs__TaskState d)
 	return n;
 }
 
+/* issue 18: the tasks by id (the leader's components walk them, a
+ * follower's store may never) are linked at the first walk, not at every
+ * write: until then none is in the tree; a walk, a scan and a snapshot then
+ * see what the tree kept from the start would, and every write after keeps
+ * it. */
+static void test_store_id_index_is_built_at_its_first_walk(void **state)
+{
+	struct store *s = sample(), *r = store_new();
+	struct store_batch b;
+	Cs__Task copy;
+	const Cs__Task *t;
+	uint64_t want[] = {99, 102, 103, 104, 105, 106};
+	size_t k = 0;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	/* writes before: a create, a delete */
+	store_batch_init(&b);
+	add_task(&b, 106, 10, 4, 0, CS__TASK_STATE__TASK_STATE_RUNNING);
+	copy = *store_task_get(s, 100);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &copy),
+			 0);
+	assert_int_equal(apply(s, &b, 2), 0);
+	assert_int_equal(store_indexed(s).by_id, 0);
+	assert_int_equal(store_task_count(s), 6);
+	assert_int_equal(store_task_get(s, 106)->slot, 4);
+
+	/* the first walk links them all */
+	assert_int_equal(store_task_next(s, NULL)->id, 101);
+	assert_int_equal(store_indexed(s).by_id, 6);
+
+	/* kept from then on: a create below the first id, a delete */
+	store_batch_init(&b);
+	add_task(&b, 99, 20, 3, 0, CS__TASK_STATE__TASK_STATE_RUNNING);
+	copy = *store_task_get(s, 101);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &copy),
+			 0);
+	assert_int_equal(apply(s, &b, 3), 0);
+	assert_int_equal(store_indexed(s).by_id, 6);
+	for (t = store_task_next(s, NULL); t; t = store_task_next(s, t))
+		assert_int_equal(t->id, want[k++]);
+	assert_int_equal(k, 6);
+
+	/* a snapshot of a store never walked: the same tasks, in id order */
+	store_free(s);
+	s = sample();
+	assert_int_equal(store_indexed(s).by_id, 0);
+	assert_int_equal(store_snapshot(s, &buf, &len), 0);
+	assert_int_equal(store_restore(r, buf, len, 0), 0);
+	free(buf);
+	assert_int_equal(store_task_count(r), 6);
+	k = 100;
+	for (t = store_task_next(r, NULL); t; t = store_task_next(r, t))
+		assert_int_equal(t->id, k++);
+	assert_int_equal(k, 106);
+	store_free(s);
+	store_free(r);
+}
+
+/* The ids store_task_next_by_desired gives for d equal the tasks of
+ * desired state d in id order (store_task_next), whatever came first. */
+static void assert_desired_walk(const struct store *s, Cs__TaskState d)
+{
+	const Cs__Task *w = store_task_next_by_desired(s, d, NULL);
+	for (const Cs__Task *t = store_task_next(s, NULL); t; t = store_task_next(s, t)) {
+		if (t->desired_state != d)
+			continue;
+		assert_non_null(w);
+		assert_int_equal(w->id, t->id);
+		w = store_task_next_by_desired(s, d, w);
+	}
+	assert_null(w);
+}
+
+/* issue 18: the index by desired state (the scheduler's metrics read it
+ * alone) is linked at its first walk, not at every write: until then no
+ * task is in it; the walk then gives what the index kept from the start
+ * would, and every write after keeps it (a create, a desired change, a
+ * delete); a restore and a clear start again empty. */
+static void test_store_desired_index_is_built_at_its_first_walk(void **state)
+{
+	struct store *s = sample(), *r = store_new();
+	struct store_batch b;
+	Cs__Task copy;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	/* writes before the first walk: a desired change, a delete */
+	copy = *store_task_get(s, 103);
+	copy.desired_state = CS__TASK_STATE__TASK_STATE_RUNNING;
+	store_batch_init(&b);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy),
+			 0);
+	copy = *store_task_get(s, 100);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &copy),
+			 0);
+	assert_int_equal(apply(s, &b, 2), 0);
+	assert_int_equal(store_indexed(s).by_desired, 0);
+
+	assert_desired_walk(s, CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_int_equal(store_indexed(s).by_desired, 5);
+	assert_desired_walk(s, CS__TASK_STATE__TASK_STATE_SHUTDOWN);
+
+	/* kept from then on */
+	store_batch_init(&b);
+	add_task(&b, 99, 10, 4, 0, CS__TASK_STATE__TASK_STATE_SHUTDOWN);
+	copy = *store_task_get(s, 105);
+	copy.desired_state = CS__TASK_STATE__TASK_STATE_SHUTDOWN;
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_UPDATE, &copy),
+			 0);
+	copy = *store_task_get(s, 101);
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, &copy),
+			 0);
+	assert_int_equal(apply(s, &b, 3), 0);
+	assert_int_equal(store_indexed(s).by_desired, 5);
+	assert_desired_walk(s, CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_desired_walk(s, CS__TASK_STATE__TASK_STATE_SHUTDOWN);
+	assert_int_equal(count_by_desired(s, CS__TASK_STATE__TASK_STATE_SHUTDOWN), 2);
+
+	/* a restored store starts empty, and walks the same */
+	assert_int_equal(store_snapshot(s, &buf, &len), 0);
+	assert_int_equal(store_restore(r, buf, len, 0), 0);
+	free(buf);
+	assert_int_equal(store_indexed(r).by_desired, 0);
+	assert_desired_walk(r, CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_desired_walk(r, CS__TASK_STATE__TASK_STATE_SHUTDOWN);
+	assert_int_equal(store_indexed(r).by_desired, 5);
+	store_free(s);
+	store_free(r);
+}
+
 /* Tasks are found by id through a hash beside the id tree, and an update
  * moves only the indexes whose key changed: thousands of tasks created
  * (the hash grows), a third removed (runs shifted back), others placed
@@ -2987,6 +3120,8 @@ int main(void)
 		cmocka_unit_test(test_store_batch_encodes_as_protobuf_c_packs),
 		cmocka_unit_test(test_store_update_moves_indexes_and_checks_version),
 		cmocka_unit_test(test_store_task_lookups_and_partial_index_moves),
+		cmocka_unit_test(test_store_desired_index_is_built_at_its_first_walk),
+		cmocka_unit_test(test_store_id_index_is_built_at_its_first_walk),
 		cmocka_unit_test(test_store_batch_is_all_or_nothing),
 		cmocka_unit_test(test_store_watches_see_changes_in_commit_order),
 		cmocka_unit_test(test_store_snapshot_round_trips_byte_for_byte),
