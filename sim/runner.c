@@ -2387,10 +2387,12 @@ int runner_run(const struct scn_script *script, uint64_t seed,
 			res->rec_count = n;
 		}
 	}
-	world_free(r.w);
-	clops_free(r.ops);
-	taskrun_free(r.runs);
-	simcluster_free(r.cluster);
+	if (!opts->exit_after) {
+		world_free(r.w);
+		clops_free(r.ops);
+		taskrun_free(r.runs);
+		simcluster_free(r.cluster);
+	}
 	free(r.refused);
 	free(r.gone);
 	for (size_t i = 0; i < r.backup_count; i++) {

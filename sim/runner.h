@@ -46,6 +46,12 @@ struct runner_opts {
 	 * nothing. */
 	runner_observe_fn observe;
 	void *observe_ctx;
+	/* The caller exits right after this run: the world (its nodes'
+	 * stores, the runtime's containers) is left to the process's end
+	 * instead of freed object by object (a twentieth of a 100,000-task
+	 * run), as compilers do with their trees. Only a plain build may
+	 * ask it: a leak check would report the world. */
+	bool exit_after;
 };
 
 struct runner_result {

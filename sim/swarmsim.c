@@ -358,10 +358,23 @@ static void swarmsim_print(const struct scn_script *s, const struct swarmsim_out
 	fflush(stdout);
 }
 
+/* Whether swarmsim's last run may leave its world to the process's end
+ * (runner_opts.exit_after): not under a sanitizer or valgrind, whose leak
+ * checks would report it. */
+static bool swarmsim_may_leave_world(void)
+{
+#if defined(SWARMSIM_SANITIZED)
+	return false;
+#else
+	return !SWARMSIM_ON_VALGRIND();
+#endif
+}
+
 /* Runs one script (twice with --check-determinism). Returns 0 or an error
- * (out of memory). */
+ * (out of memory). last: no run follows (its world is left to the exit
+ * when nothing watches its end: no trace, no report, not --real). */
 static int swarmsim_run_one(const struct swarmsim_opts *o, const struct scn_script *s,
-			    FILE *trace, struct swarmsim_outcome *out)
+			    FILE *trace, bool last, struct swarmsim_outcome *out)
 {
 	struct runner_opts ropts = {.record = o->check_determinism};
 	uint64_t seed = runner_seed(s, o->has_seed, o->seed);
@@ -387,6 +400,10 @@ static int swarmsim_run_one(const struct swarmsim_opts *o, const struct scn_scri
 	}
 	if (o->verbose)
 		ropts.log = swarmsim_log;
+	/* the world's teardown traces its nodes going down: only a run
+	 * nobody traces may skip it */
+	last = last && !ropts.trace && !o->real && swarmsim_may_leave_world();
+	ropts.exit_after = last && !o->check_determinism;
 	rv = runner_run(s, seed, &ropts, &out->res);
 	out->wall_s = swarmsim_wall() - t0;
 	if (rv)
@@ -397,6 +414,7 @@ static int swarmsim_run_one(const struct swarmsim_opts *o, const struct scn_scri
 		ropts.trace = NULL;
 		ropts.log = NULL;
 		ropts.observe = NULL;
+		ropts.exit_after = last;
 		rv = runner_run(s, seed, &ropts, &again);
 		if (rv)
 			return rv;
@@ -668,7 +686,8 @@ static int swarmsim_cmd_run(int argc, char **argv)
 		}
 	}
 	for (size_t i = 0; i < o.file_count; i++) {
-		if (swarmsim_run_one(&o, &scripts[i], trace, &out[i])) {
+		if (swarmsim_run_one(&o, &scripts[i], trace, i + 1 == o.file_count,
+				     &out[i])) {
 			fprintf(stderr, "swarmsim: out of memory running %s\n",
 				scripts[i].path);
 			status = 1;
