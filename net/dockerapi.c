@@ -340,12 +340,18 @@ static int dj_secret_refs(const json_t *a, bool config, Cs__ContainerSpec *cs, c
 				return dj_fail(err, n, "%s.%s: '%s' is not an id", p,
 					       config ? "ConfigID" : "SecretID", id);
 		}
+		/* what is not said takes Docker's defaults here, as shown
+		 * (dockerapi_spec_json) and used (the agent): the name as the
+		 * file, root's uid and gid, mode 0444; so a spec shown reads
+		 * back as the same spec */
+		if (!(fname && *fname))
+			fname = name;
 		if ((name && *name && !(r->secret_name = strdup(name))) ||
 		    (fname && *fname && !(r->target = strdup(fname))) ||
-		    (uid && *uid && !(r->uid = strdup(uid))) ||
-		    (gid && *gid && !(r->gid = strdup(gid))))
+		    !(r->uid = strdup(uid && *uid ? uid : "0")) ||
+		    !(r->gid = strdup(gid && *gid ? gid : "0")))
 			return CS_ENOMEM;
-		r->mode = (uint32_t)mode;
+		r->mode = mode ? (uint32_t)mode : 0444;
 		if (!r->secret_id && (!name || !*name))
 			return dj_fail(err, n, "%s: %s or %s is required", p,
 				       config ? "ConfigID" : "SecretID",
