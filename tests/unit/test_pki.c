@@ -527,6 +527,105 @@ static void test_pki_cache_gives_what_no_cache_gives(void **state)
 	pki_cache_free(NULL);
 }
 
+/* pki_verify_cached and pki_verify on the same certificate and roots at
+ * now: the same answer, fields and words. Returns the answer. */
+static int verify_both(struct pki_cache *cache, const struct der *cert,
+		       const struct env_blob *roots, size_t n, int64_t now)
+{
+	struct env_blob c = blob(cert->b, cert->len);
+	struct pki_cert x, y;
+	char why_a[PKI_WHY_BYTES], why_b[PKI_WHY_BYTES];
+	int ra, rb;
+
+	memset(why_a, 0, sizeof why_a);
+	memset(why_b, 0, sizeof why_b);
+	ra = pki_verify(&c, roots, n, now, &x, why_a);
+	rb = pki_verify_cached(cache, &c, roots, n, now, &y, why_b);
+	assert_int_equal(ra, rb);
+	assert_memory_equal(&x, &y, sizeof x);
+	assert_string_equal(why_a, why_b);
+	return rb;
+}
+
+/* A certificate and its roots already parsed (the cache warm: as when a
+ * CA has read what it signed and the node then checks it): every refusal
+ * pki_verify makes, pki_verify_cached makes, the same words; at both ends
+ * of the validity (inclusive, RFC 5280) and one second past each; against
+ * a root of another cluster, another root of the same cluster, a node's
+ * certificate given as a root, a CA's certificate given as the leaf; and
+ * once the leaf was evicted (more leaves read than there are slots). Who
+ * was removed from the cluster is not pki's to say (core/ca.c and the
+ * dispatcher refuse a removed node by the id its certificate names): its
+ * certificate answers here as any other. */
+static void test_pki_cache_hit_refuses_as_no_cache(void **state)
+{
+	struct pki_cache cache;
+	struct ca ca, same_cluster, other;
+	struct der leaf, crafted, evict;
+	struct env_blob r_ca, r_same, r_other, r_leaf, both[2];
+	struct pki_cert rd;
+	char why[PKI_WHY_BYTES];
+	const int64_t at[] = {T_2026 - 1, T_2026, T_2026 + 1000, T_DEC, T_DEC + 1};
+
+	memset(&cache, 0, sizeof cache);
+	ca_make(&ca, 1, CLUSTER);
+	ca_make(&same_cluster, 2, CLUSTER);
+	ca_make(&other, 3, OTHER_CLUSTER);
+	node_make(&ca, &leaf);
+	r_ca = blob(ca.cert, ca.cert_len);
+	r_same = blob(same_cluster.cert, same_cluster.cert_len);
+	r_other = blob(other.cert, other.cert_len);
+	r_leaf = blob(leaf.b, leaf.len);
+	both[0] = r_other;
+	both[1] = r_ca;
+
+	for (int round = 0; round < 2; round++) {
+		struct env_blob lb = blob(leaf.b, leaf.len);
+		/* warm: read (the CA's read of what it signed), then checked */
+		assert_int_equal(pki_read_cached(&cache, &lb, &rd, why), 0);
+		for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+			int want = at[i] >= T_2026 && at[i] <= T_DEC ? 0 : CS_EAUTH;
+			assert_int_equal(verify_both(&cache, &leaf, &r_ca, 1, at[i]),
+					 want);
+			assert_int_equal(verify_both(&cache, &leaf, both, 2, at[i]),
+					 want);
+		}
+		assert_int_equal(verify_both(&cache, &leaf, &r_other, 1, T_2026 + 1000),
+				 CS_EAUTH);
+		assert_int_equal(verify_both(&cache, &leaf, &r_same, 1, T_2026 + 1000),
+				 CS_EAUTH);
+		assert_int_equal(verify_both(&cache, &leaf, &r_leaf, 1, T_2026 + 1000),
+				 CS_EAUTH);
+		{
+			struct der root_as_leaf;
+			memcpy(root_as_leaf.b, ca.cert, ca.cert_len);
+			root_as_leaf.len = ca.cert_len;
+			assert_int_equal(verify_both(&cache, &root_as_leaf, &r_ca, 1,
+						     T_2026 + 1000),
+					 CS_EAUTH);
+		}
+		/* signed by the real CA but of another cluster */
+		craft(&ca, "00000000000000ff", "swarm-worker", "00000000000000aa", false,
+		      &crafted);
+		assert_int_equal(verify_both(&cache, &crafted, &r_ca, 1, T_2026 + 1000),
+				 CS_EAUTH);
+		/* evict every leaf slot: the leaf is parsed again */
+		for (int i = 0; i <= PKI_CACHE_LEAF_SLOTS; i++) {
+			struct der csr;
+			struct env_blob eb;
+			csr_make(&csr, (uint8_t)(i + 1));
+			assert_int_equal(sign(&ca, &csr, NODE + (uint64_t)i + 1, CLUSTER,
+					      ENV_ROLE_WORKER, T_2026, T_DEC, &evict,
+					      why),
+					 0);
+			eb = blob(evict.b, evict.len);
+			assert_int_equal(pki_read_cached(&cache, &eb, &rd, why), 0);
+		}
+	}
+	pki_cache_free(&cache);
+	assert_null(cache.leaf);
+}
+
 static void test_pki_validity_cut_to_the_roots_end(void **state)
 {
 	struct ca ca;
@@ -1214,6 +1313,7 @@ int main(void)
 		cmocka_unit_test(test_pki_key_matches),
 		cmocka_unit_test(test_pki_key_digest_matches_as_key_matches),
 		cmocka_unit_test(test_pki_cache_gives_what_no_cache_gives),
+		cmocka_unit_test(test_pki_cache_hit_refuses_as_no_cache),
 		cmocka_unit_test(test_pki_validity_cut_to_the_roots_end),
 		cmocka_unit_test(test_pki_times_after_2049_round_trip),
 		cmocka_unit_test(test_pki_verify_refusals_say_exactly_why),
