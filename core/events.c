@@ -10,13 +10,32 @@
 #include "core/errors.h"
 #include "core/metrics.h"
 
+/* A kept event, as compact as its kind allows. A task's event (nearly all
+ * of them: every state a task goes through) keeps its facts and its
+ * service's name as they were at commit, and is rendered into a
+ * struct events_event when read (events are rarely read; Docker shows no
+ * task events): the same bytes a rendering at commit gave. Other kinds
+ * (services, nodes, networks, secrets: few) are rendered at commit, with
+ * their attributes, and kept so (full). */
+struct events_rec {
+	uint64_t index;
+	uint32_t ord;
+	uint8_t kind;	/* a row of events_kinds */
+	uint8_t action; /* enum events_action */
+	int32_t state;	/* tasks: their observed state */
+	uint64_t time_ms;
+	uint64_t id, service_id, node_id, slot; /* tasks */
+	struct events_event *full;	    /* other kinds: rendered at commit (owned) */
+	char svc[LIMIT_NAME_BYTES_MAX + 1]; /* tasks: their service's name */
+};
+
 struct events {
-	struct env *env;	   /* the wall clock; NULL in tests */
-	struct events_event *ring; /* cap slots, grown to EVENTS_KEPT_MAX */
-	size_t cap, head, count;   /* head: the oldest kept */
-	uint64_t cur_index;	   /* the batch being applied */
-	uint32_t next_ord;	   /* its next event's place */
-	bool gone_set;		   /* some event at or before gone is lost */
+	struct env *env;	 /* the wall clock; NULL in tests */
+	struct events_rec *ring; /* cap slots, grown to EVENTS_KEPT_MAX */
+	size_t cap, head, count; /* head: the oldest kept */
+	uint64_t cur_index;	 /* the batch being applied */
+	uint32_t next_ord;	 /* its next event's place */
+	bool gone_set;		 /* some event at or before gone is lost */
 	uint64_t gone_index;
 	uint32_t gone_ord;
 	uint64_t last_index;	/* the newest event's (or gone's) index */
@@ -140,37 +159,74 @@ static void describe_node(struct events_event *ev, const struct events *e,
 				  "NODE_STATE_", b, sizeof b));
 }
 
-/* A task: "<service>.<slot>" (a global task's slot 0: "<service>.<node
- * id>", as Docker names containers), its service, node, slot and state. */
+/* A task's facts at commit: its id, service, node, slot, state and its
+ * service's name (of the store being applied, else of a service removed
+ * lately, else the task's own service_name, else the service id in hex). */
+static void task_facts(struct events_rec *r, const struct events *e, const Cs__Task *t)
+{
+	const char *name = events_service_name(e, t->service_id);
+	size_t len;
+
+	r->id = t->id;
+	r->service_id = t->service_id;
+	r->node_id = t->node_id;
+	r->slot = t->slot;
+	r->state =
+		t->status ? (int)t->status->state : (int)CS__TASK_STATE__TASK_STATE_NEW;
+	if (name && (len = strlen(name)) < sizeof r->svc) /* a service's name */
+		memcpy(r->svc, name, len + 1);
+	else if (t->service_name && *t->service_name &&
+		 (len = strlen(t->service_name)) < sizeof r->svc)
+		memcpy(r->svc, t->service_name, len + 1);
+	else
+		snprintf(r->svc, sizeof r->svc, "%016llx",
+			 (unsigned long long)t->service_id);
+}
+
+/* Renders a task's record into ev (all of it written, unused bytes 0):
+ * named "<service>.<slot>" (a global task's slot 0: "<service>.<node
+ * id>", as Docker names containers), with its service, node, slot and
+ * state. */
+static void task_render(struct events_event *ev, const struct events_rec *r)
+{
+	memset(ev, 0, sizeof *ev);
+	ev->index = r->index;
+	ev->ord = r->ord;
+	ev->time_ms = r->time_ms;
+	ev->kind = r->kind;
+	ev->action = (enum events_action)r->action;
+	ev->id = r->id;
+	ev->service_id = r->service_id;
+	ev->node_id = r->node_id;
+	ev->slot = r->slot;
+	ev->state = r->state;
+	enum_lower(&cs__task_state__descriptor, ev->state, "TASK_STATE_", ev->state_name,
+		   sizeof ev->state_name);
+	if (r->slot)
+		snprintf(ev->name, sizeof ev->name, "%s.%llu", r->svc,
+			 (unsigned long long)r->slot);
+	else
+		snprintf(ev->name, sizeof ev->name, "%s.%016llx", r->svc,
+			 (unsigned long long)r->node_id);
+}
+
+/* A task (the row's describe: tasks are kept as records, see
+ * events_rec). */
 static void describe_task(struct events_event *ev, const struct events *e,
 			  const ProtobufCMessage *obj, const ProtobufCMessage *old)
 {
-	const Cs__Task *t = (const Cs__Task *)obj;
-	const char *name = events_service_name(e, t->service_id);
-	char svc[LIMIT_NAME_BYTES_MAX + 1];
+	struct events_rec r;
+	struct events_event head = *ev;
 
 	(void)old;
-	ev->id = t->id;
-	ev->service_id = t->service_id;
-	ev->node_id = t->node_id;
-	ev->slot = t->slot;
-	ev->state =
-		t->status ? (int)t->status->state : (int)CS__TASK_STATE__TASK_STATE_NEW;
-	enum_lower(&cs__task_state__descriptor, ev->state, "TASK_STATE_", ev->state_name,
-		   sizeof ev->state_name);
-	if (name && strlen(name) < sizeof svc) /* a service's name: never longer */
-		snprintf(svc, sizeof svc, "%s", name);
-	else if (t->service_name && *t->service_name &&
-		 strlen(t->service_name) < sizeof svc)
-		snprintf(svc, sizeof svc, "%s", t->service_name);
-	else
-		snprintf(svc, sizeof svc, "%016llx", (unsigned long long)t->service_id);
-	if (t->slot)
-		snprintf(ev->name, sizeof ev->name, "%s.%llu", svc,
-			 (unsigned long long)t->slot);
-	else
-		snprintf(ev->name, sizeof ev->name, "%s.%016llx", svc,
-			 (unsigned long long)t->node_id);
+	memset(&r, 0, sizeof r);
+	r.index = head.index;
+	r.ord = head.ord;
+	r.time_ms = head.time_ms;
+	r.kind = (uint8_t)head.kind;
+	r.action = (uint8_t)head.action;
+	task_facts(&r, e, (const Cs__Task *)obj);
+	task_render(ev, &r);
 }
 
 static void describe_network(struct events_event *ev, const struct events *e,
@@ -262,11 +318,13 @@ void events_free(struct events *e)
 {
 	if (!e)
 		return;
+	for (size_t i = 0; i < e->count; i++)
+		free(e->ring[(e->head + i) % e->cap].full);
 	free(e->ring);
 	free(e);
 }
 
-static const struct events_event *ev_at(const struct events *e, size_t i)
+static const struct events_rec *ev_at(const struct events *e, size_t i)
 {
 	assert(i < e->count);
 	return &e->ring[(e->head + i) % e->cap];
@@ -283,15 +341,16 @@ static int pos_cmp(uint64_t ia, uint32_t oa, uint64_t ib, uint32_t ob)
 }
 
 /* A free slot for the next event: grows the ring to EVENTS_KEPT_MAX, then
- * drops the oldest (recording it as gone). NULL when out of memory: the
- * event is then lost too, and recorded as gone, so that a reader is told. */
-static struct events_event *ev_slot(struct events *e)
+ * drops the oldest (recording it as gone, and freeing what it owned). NULL
+ * when out of memory: the event is then lost too, and recorded as gone, so
+ * that a reader is told. */
+static struct events_rec *ev_slot(struct events *e)
 {
-	struct events_event *slot;
+	struct events_rec *slot;
 
 	if (e->count == e->cap && e->cap < EVENTS_KEPT_MAX) {
 		size_t ncap = e->cap ? e->cap * 2 : 64;
-		struct events_event *nr;
+		struct events_rec *nr;
 		if (ncap > EVENTS_KEPT_MAX)
 			ncap = EVENTS_KEPT_MAX;
 		nr = malloc(ncap * sizeof *nr);
@@ -316,15 +375,35 @@ static struct events_event *ev_slot(struct events *e)
 	e->gone_set = true;
 	e->gone_index = slot->index;
 	e->gone_ord = slot->ord;
+	free(slot->full);
+	slot->full = NULL;
 	e->head = (e->head + 1) % e->cap;
 	return slot;
+}
+
+/* The record's own time when it has one (the same on every manager), else
+ * the applying manager's wall clock. */
+static uint64_t ev_time_ms(const struct events *e, const struct store_event *sev)
+{
+	uint64_t t = 0;
+
+	if (sev->new_obj && sev->table == STORE_SERVICE)
+		t = ((const Cs__Service *)sev->new_obj)->updated_ms;
+	else if (sev->new_obj && sev->table == STORE_NODE)
+		t = ((const Cs__Node *)sev->new_obj)->updated_ms;
+	else if (sev->new_obj && sev->table == STORE_TASK)
+		t = ((const Cs__Task *)sev->new_obj)->updated_ms;
+	if (!t && e->env && e->env->ops->wall_ms)
+		t = e->env->ops->wall_ms(e->env);
+	return t;
 }
 
 void events_on_store_event(struct events *e, const struct store *st,
 			   const struct store_event *sev)
 {
 	const struct events_kind *k = NULL;
-	struct events_event ev, *slot;
+	struct events_event *full = NULL;
+	struct events_rec rec, *slot;
 	const ProtobufCMessage *obj;
 
 	assert(sev->index >= e->cur_index);
@@ -340,46 +419,61 @@ void events_on_store_event(struct events *e, const struct store *st,
 		e->cur_index = sev->index;
 		e->next_ord = 0;
 	}
-	memset(&ev, 0, sizeof ev);
-	ev.index = sev->index;
-	ev.ord = e->next_ord++;
-	ev.kind = (size_t)(k - events_kinds);
-	ev.state = -1;
-	ev.action = sev->change == STORE_CREATED   ? EVENTS_CREATE
-		    : sev->change == STORE_UPDATED ? EVENTS_UPDATE
-						   : EVENTS_REMOVE;
+	memset(&rec, 0, sizeof rec);
+	rec.index = sev->index;
+	rec.ord = e->next_ord++;
+	rec.kind = (uint8_t)(k - events_kinds);
+	rec.action = sev->change == STORE_CREATED   ? EVENTS_CREATE
+		     : sev->change == STORE_UPDATED ? EVENTS_UPDATE
+						    : EVENTS_REMOVE;
 	e->st = st;
-	k->describe(&ev, e, obj, sev->change == STORE_UPDATED ? sev->old_obj : NULL);
-	e->st = NULL;
-	if (sev->table == STORE_SERVICE && ev.action == EVENTS_REMOVE) {
-		/* its tasks go after it: keep its name for theirs */
-		size_t r = e->removed_next++ % EVENTS_REMOVED_NAMES_MAX;
-		e->removed[r].id = ev.id;
-		snprintf(e->removed[r].name, sizeof e->removed[r].name, "%s", ev.name);
+	if (k->table == STORE_TASK) {
+		/* rendered when read (task_render) */
+		task_facts(&rec, e, (const Cs__Task *)obj);
+	} else {
+		full = malloc(sizeof *full);
+		if (full) {
+			memset(full, 0, sizeof *full);
+			full->index = rec.index;
+			full->ord = rec.ord;
+			full->kind = rec.kind;
+			full->state = -1;
+			full->action = (enum events_action)rec.action;
+			k->describe(full, e, obj,
+				    sev->change == STORE_UPDATED ? sev->old_obj : NULL);
+			rec.id = full->id;
+		}
 	}
-	/* the record's own time when it has one (the same on every manager) */
-	if (sev->new_obj && sev->table == STORE_SERVICE)
-		ev.time_ms = ((const Cs__Service *)sev->new_obj)->updated_ms;
-	else if (sev->new_obj && sev->table == STORE_NODE)
-		ev.time_ms = ((const Cs__Node *)sev->new_obj)->updated_ms;
-	else if (sev->new_obj && sev->table == STORE_TASK)
-		ev.time_ms = ((const Cs__Task *)sev->new_obj)->updated_ms;
-	if (!ev.time_ms && e->env && e->env->ops->wall_ms)
-		ev.time_ms = e->env->ops->wall_ms(e->env);
-	e->last_index = ev.index;
-	slot = ev_slot(e);
+	e->st = NULL;
+	if (sev->table == STORE_SERVICE && rec.action == EVENTS_REMOVE) {
+		/* its tasks go after it: keep its name for theirs */
+		const Cs__Service *s = (const Cs__Service *)obj;
+		size_t r = e->removed_next++ % EVENTS_REMOVED_NAMES_MAX;
+		e->removed[r].id = s->id;
+		snprintf(e->removed[r].name, sizeof e->removed[r].name, "%s",
+			 s->spec && s->spec->name ? s->spec->name : "");
+	}
+	rec.time_ms = ev_time_ms(e, sev);
+	if (full)
+		full->time_ms = rec.time_ms;
+	e->last_index = rec.index;
+	slot = k->table == STORE_TASK || full ? ev_slot(e) : NULL;
 	if (!slot) {
+		free(full);
 		e->gone_set = true;
-		e->gone_index = ev.index;
-		e->gone_ord = ev.ord;
+		e->gone_index = rec.index;
+		e->gone_ord = rec.ord;
 		return;
 	}
-	*slot = ev;
+	rec.full = full;
+	*slot = rec;
 	assert(e->count <= EVENTS_KEPT_MAX);
 }
 
 void events_restored(struct events *e, uint64_t index)
 {
+	for (size_t i = 0; i < e->count; i++)
+		free(e->ring[(e->head + i) % e->cap].full);
 	e->head = 0;
 	e->count = 0;
 	e->gone_set = true;
@@ -537,6 +631,7 @@ int events_read(const struct events *e, const struct events_filter *f,
 		void *arg, uint64_t *next_index, uint32_t *next_ord, char *err,
 		size_t err_size)
 {
+	struct events_event tmp; /* a task's event, rendered */
 	size_t i = 0;
 	int visited = 0;
 
@@ -566,7 +661,7 @@ int events_read(const struct events *e, const struct events_filter *f,
 		size_t lo = 0, hi = e->count;
 		while (lo < hi) {
 			size_t mid = lo + (hi - lo) / 2;
-			const struct events_event *m = ev_at(e, mid);
+			const struct events_rec *m = ev_at(e, mid);
 			if (pos_cmp(m->index, m->ord, from_index, from_ord) < 0)
 				lo = mid + 1;
 			else
@@ -575,13 +670,18 @@ int events_read(const struct events *e, const struct events_filter *f,
 		i = lo;
 	}
 	for (; i < e->count && (size_t)visited < max; i++) {
-		const struct events_event *ev = ev_at(e, i);
+		const struct events_rec *r = ev_at(e, i);
+		const struct events_event *ev = r->full;
+		if (!ev) {
+			task_render(&tmp, r);
+			ev = &tmp;
+		}
 		if (events_filter_match(f, ev)) {
 			fn(arg, ev);
 			visited++;
 		}
-		*next_index = ev->index;
-		*next_ord = ev->ord + 1;
+		*next_index = r->index;
+		*next_ord = r->ord + 1;
 	}
 	assert(visited >= 0 && (size_t)visited <= max);
 	return visited;

@@ -8,7 +8,9 @@
  * simulator read it.
  *
  * Memory is bounded: the last EVENTS_KEPT_MAX events are kept in a ring
- * (older ones are dropped as new ones come). A reader keeps only a cursor
+ * (older ones are dropped as new ones come); a task's event (nearly all
+ * of them) is kept as its facts and rendered when read, byte for byte as
+ * at commit, for events of tasks are rarely read. A reader keeps only a cursor
  * (index, ord) and reads on from it, at most EVENTS_READ_MAX events a
  * read: nothing is held per reader. A reader whose cursor points at an
  * event this manager no longer has (dropped from the ring, or before a

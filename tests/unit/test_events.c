@@ -447,6 +447,113 @@ static void test_events_to_proto_carries_every_field(void **state)
 	fx_free(&f);
 }
 
+/* The event of a task as a reader would have had it rendered at commit,
+ * every byte (unused ones 0). */
+static void want_task(struct events_event *w, uint64_t index, uint32_t ord,
+		      enum events_action action, uint64_t id, uint64_t service_id,
+		      uint64_t node_id, uint64_t slot, int state, const char *state_name,
+		      const char *name)
+{
+	memset(w, 0, sizeof *w);
+	w->index = index;
+	w->ord = ord;
+	w->kind = 2;
+	assert_string_equal(events_kinds[w->kind].name, "task");
+	w->action = action;
+	w->id = id;
+	w->service_id = service_id;
+	w->node_id = node_id;
+	w->slot = slot;
+	w->state = state;
+	snprintf(w->state_name, sizeof w->state_name, "%s", state_name);
+	snprintf(w->name, sizeof w->name, "%s", name);
+}
+
+/* Tasks' events are kept compact and rendered when read: what is read is,
+ * byte for byte, what a rendering at commit gave, named after their
+ * service as it was then (renamed since, removed since and its name
+ * pushed out of the removed names, never known but by the task's own
+ * service_name, or not at all), read once or twice. */
+static void test_events_task_events_read_as_rendered_at_commit(void **state)
+{
+	struct fixture f;
+	struct store_batch b;
+	struct seen s, again;
+	uint64_t ni;
+	uint32_t no;
+	char err[256];
+	Cs__Task t = CS__TASK__INIT;
+	struct events_event w;
+	(void)state;
+
+	fx_init(&f);
+	service(&f, CS__STORE_ACTION__KIND__KIND_CREATE, 10, "web", "img:1", 2);
+	store_batch_init(&b);
+	add_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, 101, 10, 3, 7,
+		 CS__TASK_STATE__TASK_STATE_RUNNING, 0);
+	add_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, 102, 10, 0, 0xab,
+		 CS__TASK_STATE__TASK_STATE_FAILED, 0);
+	/* of a service this store never had: its own service_name */
+	t.id = 103;
+	t.service_id = 99;
+	t.service_name = "ghost";
+	t.slot = 1;
+	t.node_id = 7;
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t),
+			 0);
+	/* nor that: the service id, in hex; no status: new */
+	t.id = 104;
+	t.service_id = 98;
+	t.service_name = "";
+	assert_int_equal(store_batch_task(&b, CS__STORE_ACTION__KIND__KIND_CREATE, &t),
+			 0);
+	apply(&f, &b);
+	store_batch_init(&b);
+	add_task(&b, CS__STORE_ACTION__KIND__KIND_DELETE, 101, 10, 3, 7,
+		 CS__TASK_STATE__TASK_STATE_RUNNING, store_task_get(f.st, 101)->version);
+	apply(&f, &b);
+	/* since: renamed, removed, and more removed after it than are named */
+	service(&f, CS__STORE_ACTION__KIND__KIND_UPDATE, 10, "www", "img:1", 2);
+	service(&f, CS__STORE_ACTION__KIND__KIND_DELETE, 10, "www", "img:1", 2);
+	for (uint64_t i = 0; i < EVENTS_REMOVED_NAMES_MAX + 1; i++) {
+		service(&f, CS__STORE_ACTION__KIND__KIND_CREATE, 1000 + i, "other",
+			"img:1", 1);
+		service(&f, CS__STORE_ACTION__KIND__KIND_DELETE, 1000 + i, "other",
+			"img:1", 1);
+	}
+	assert_int_equal(read_from(&f, &s, 2, 0, (const char *const[]){"type=task", NULL},
+				   &ni, &no, err, sizeof err),
+			 5);
+	want_task(&w, 2, 0, EVENTS_CREATE, 101, 10, 7, 3,
+		  CS__TASK_STATE__TASK_STATE_RUNNING, "running", "web.3");
+	assert_memory_equal(&s.evs[0], &w, sizeof w);
+	want_task(&w, 2, 1, EVENTS_CREATE, 102, 10, 0xab, 0,
+		  CS__TASK_STATE__TASK_STATE_FAILED, "failed", "web.00000000000000ab");
+	assert_memory_equal(&s.evs[1], &w, sizeof w);
+	want_task(&w, 2, 2, EVENTS_CREATE, 103, 99, 7, 1, CS__TASK_STATE__TASK_STATE_NEW,
+		  "new", "ghost.1");
+	assert_memory_equal(&s.evs[2], &w, sizeof w);
+	want_task(&w, 2, 3, EVENTS_CREATE, 104, 98, 7, 1, CS__TASK_STATE__TASK_STATE_NEW,
+		  "new", "0000000000000062.1");
+	assert_memory_equal(&s.evs[3], &w, sizeof w);
+	want_task(&w, 3, 0, EVENTS_REMOVE, 101, 10, 7, 3,
+		  CS__TASK_STATE__TASK_STATE_RUNNING, "running", "web.3");
+	assert_memory_equal(&s.evs[4], &w, sizeof w);
+	/* a name filter sees the name as read */
+	assert_int_equal(read_from(&f, &again, 2, 0,
+				   (const char *const[]){"name=ghost.1", NULL}, &ni, &no,
+				   err, sizeof err),
+			 1);
+	assert_memory_equal(&again.evs[0], &s.evs[2], sizeof w);
+	/* read again: the same bytes */
+	assert_int_equal(read_from(&f, &again, 2, 0,
+				   (const char *const[]){"type=task", NULL}, &ni, &no,
+				   err, sizeof err),
+			 5);
+	assert_memory_equal(again.evs, s.evs, 5 * sizeof w);
+	fx_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -460,6 +567,7 @@ int main(void)
 		cmocka_unit_test(test_events_before_an_installed_snapshot_are_unknown),
 		cmocka_unit_test(test_events_to_proto_carries_every_field),
 		cmocka_unit_test(test_events_secret_and_config_each_their_kind),
+		cmocka_unit_test(test_events_task_events_read_as_rendered_at_commit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
