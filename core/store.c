@@ -1243,24 +1243,32 @@ const Cs__Task *store_task_next_by_service(const struct store *s, uint64_t servi
 	return store_same_service(task, &key) ? task : NULL;
 }
 
-/* Links every task into the tasks tree, the first time it is walked
- * (struct store); from then on link and unlink keep it. As
- * store_desired_index: it changes no answer, so a reader holding the store
- * const may (cs points at a store that is not const). */
-static void store_task_index(const struct store *cs)
+/* Links every task into tree t (through the node at node_off in its
+ * entry), the first time the index is read (*built); from then on link
+ * and unlink keep it. The index's keys are the entries' own, so building
+ * it changes no answer, and a reader holding the store const may. */
+static void store_index_build(const struct store *s, struct tree *t, size_t node_off,
+			      bool *built)
 {
-	struct store *s = (struct store *)cs;
-
-	if (s->tasks_built)
+	if (*built)
 		return;
-	assert(s->tasks.count == 0);
+	assert(t->count == 0);
 	for (size_t i = 0; s->task_hash.slots && i <= s->task_hash.mask; i++) {
 		struct store_entry *e = s->task_hash.slots[i].p;
 		if (e)
-			tree_insert(&s->tasks, &e->by_id);
+			tree_insert(t, (struct tree_node *)((char *)e + node_off));
 	}
-	s->tasks_built = true;
-	assert(s->tasks.count == s->task_hash.count);
+	*built = true;
+	assert(t->count == s->task_hash.count);
+}
+
+/* The tasks tree, by id, built at its first walk (struct store; cs points
+ * at a store that is not const). */
+static void store_task_index(const struct store *cs)
+{
+	struct store *s = (struct store *)cs;
+	store_index_build(s, &s->tasks, offsetof(struct store_entry, by_id),
+			  &s->tasks_built);
 }
 
 const Cs__Task *store_task_next(const struct store *s, const Cs__Task *prev)
@@ -1462,25 +1470,13 @@ int store_node_scan(const struct store *s, store_node_fn fn, void *arg)
 	return tree_walk(&s->nodes, NULL, store_id_scan_visit, &sc);
 }
 
-/* Links every task into tasks_by_desired, the first time it is read
- * (struct store); from then on link and unlink keep it. An index of keys
- * the entries hold already (store_entry_keys): building it changes no
- * answer, so a reader holding the store const may (cs points at a store
- * that is not const). */
+/* tasks_by_desired, an index of keys the entries hold already
+ * (store_entry_keys), built at its first read (as store_task_index). */
 static void store_desired_index(const struct store *cs)
 {
 	struct store *s = (struct store *)cs;
-
-	if (s->desired_built)
-		return;
-	assert(s->tasks_by_desired.count == 0);
-	for (size_t i = 0; s->task_hash.slots && i <= s->task_hash.mask; i++) {
-		struct store_entry *e = s->task_hash.slots[i].p;
-		if (e)
-			tree_insert(&s->tasks_by_desired, &e->by_c);
-	}
-	s->desired_built = true;
-	assert(s->tasks_by_desired.count == s->task_hash.count);
+	store_index_build(s, &s->tasks_by_desired, offsetof(struct store_entry, by_c),
+			  &s->desired_built);
 }
 
 struct store_index_counts store_indexed(const struct store *s)
