@@ -1517,6 +1517,11 @@ static bool shared_four(void *ctx)
 	return ((struct shared_tick *)ctx)->n >= 4;
 }
 
+static bool shared_one(void *ctx)
+{
+	return ((struct shared_tick *)ctx)->n >= 1;
+}
+
 static void test_uvenv_clock_shared_by_envs_of_a_loop(void **state)
 {
 	uv_loop_t loop;
@@ -1553,12 +1558,17 @@ static void test_uvenv_clock_shared_by_envs_of_a_loop(void **state)
 	s.order[s.n] = '\0';
 	assert_string_equal(s.order, "cabd");
 
-	/* b closes with a timer armed: it leaves the heap, a's still fires */
+	/* b closes with a timer armed: it leaves the heap, a's still fires
+	 * (b's is due first: had it stayed, "x" would come before "e").
+	 * Counted from before the close, which runs the loop and may take
+	 * longer than 3 ms on a loaded machine (the test's timing, not the
+	 * clock's, made it fail there). */
+	s.n = 0;
 	assert_int_equal(eb->ops->timer_start(eb, 1, 0, shared_cb, &args[4], &id), 0);
 	assert_int_equal(ea->ops->timer_start(ea, 3, 0, shared_cb, &args[5], &id), 0);
 	close_env(&loop, b);
-	s.n = 0;
-	run_until(&loop, never, NULL, 20);
+	assert_true(run_until(&loop, shared_one, &s, 5000));
+	run_until(&loop, never, NULL, 10);
 	s.order[s.n] = '\0';
 	assert_string_equal(s.order, "e");
 
