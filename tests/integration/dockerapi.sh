@@ -37,7 +37,7 @@ cleanup() {
 			ctl dapim1 service ls >&2
 			ctl dapim1 task ls >&2
 		fi
-		for f in "$WORK"/*.log "$WORK"/out; do
+		for f in "$WORK"/out "$WORK"/*.log; do
 			[ -f "$f" ] || continue
 			echo "---- last lines of $(basename "$f")" >&2
 			tail -n 15 "$f" >&2

@@ -31,7 +31,7 @@ cleanup() {
 	local rc=$?
 	set +e
 	if [ $rc -ne 0 ]; then
-		for f in "$WORK"/*.log "$WORK"/*.out; do
+		for f in "$WORK"/*.out "$WORK"/*.log; do
 			[ -f "$f" ] || continue
 			echo "---- last lines of $(basename "$f")" >&2
 			tail -n 15 "$f" >&2

@@ -7,6 +7,9 @@
 
 fail() {
 	say "FAIL: $*" >&2
+	# said again as the last file of the scripts' dumps of "$WORK"/*.log,
+	# so that a CI log cut to its tail still shows why
+	[ -d "${WORK:-}" ] && say "FAIL: $*" >"$WORK/zz-why-it-failed.log" 2>/dev/null
 	exit 1
 }
 
