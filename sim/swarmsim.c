@@ -358,10 +358,11 @@ static void swarmsim_print(const struct scn_script *s, const struct swarmsim_out
 	fflush(stdout);
 }
 
-/* Whether swarmsim's last run may leave its world to the process's end
- * (runner_opts.exit_after): not under a sanitizer or valgrind, whose leak
- * checks would report it. */
-static bool swarmsim_may_leave_world(void)
+/* Whether memory is glibc's alone: not a sanitizer's allocator nor
+ * valgrind's, whose leak checks would also report a world left to the
+ * process's end (runner_opts.exit_after), and which a start again with
+ * tunables would leave (swarmsim_malloc_tune). */
+static bool swarmsim_plain_allocator(void)
 {
 #if defined(SWARMSIM_SANITIZED)
 	return false;
@@ -402,7 +403,7 @@ static int swarmsim_run_one(const struct swarmsim_opts *o, const struct scn_scri
 		ropts.log = swarmsim_log;
 	/* the world's teardown traces its nodes going down: only a run
 	 * nobody traces may skip it */
-	last = last && !ropts.trace && !o->real && swarmsim_may_leave_world();
+	last = last && !ropts.trace && !o->real && swarmsim_plain_allocator();
 	ropts.exit_after = last && !o->check_determinism;
 	rv = runner_run(s, seed, &ropts, &out->res);
 	out->wall_s = swarmsim_wall() - t0;
@@ -757,7 +758,7 @@ out_files:
  * as it is. */
 static void swarmsim_malloc_tune(char **argv)
 {
-#if defined(__GLIBC__) && !defined(SWARMSIM_SANITIZED)
+#if defined(__GLIBC__)
 	const char *tunables = getenv("GLIBC_TUNABLES");
 
 	if (tunables) {
@@ -767,7 +768,7 @@ static void swarmsim_malloc_tune(char **argv)
 			unsetenv("GLIBC_TUNABLES");
 		return;
 	}
-	if (SWARMSIM_ON_VALGRIND())
+	if (!swarmsim_plain_allocator())
 		return;
 	if (setenv("GLIBC_TUNABLES", SWARMSIM_TUNABLES, 1) != 0)
 		return;
