@@ -202,7 +202,7 @@ for k in none not_available cpu memory constraint max_replicas host_port no_node
 		fail "metrics: pending tasks for reason $k: '$(metric "cswarm_scheduler_pending_tasks{reason=\"$k\"}")'"
 done
 [ "$(metric cswarm_orchestrator_restarts_total)" -ge 0 ] || fail "metrics: no restarts counter"
-scrape | grep -q '^# TYPE cswarm_orchestrator_update_tasks gauge$' || fail "metrics: no update progress family"
+scrape | has '^# TYPE cswarm_orchestrator_update_tasks gauge$' || fail "metrics: no update progress family"
 # (m1 is drained: it starts nothing, its histogram is there with 0)
 [ "$(metric 'cswarm_agent_executor_seconds_count{op="start"}')" -ge 0 ] ||
 	fail "metrics: no executor start latency histogram"
@@ -263,7 +263,7 @@ victims=$(docker ps -q --filter label=cswarm.service.name=sleeper --filter label
 docker stop -t 1 $victims >/dev/null
 replaced() {
 	count_is 6 --filter label=cswarm.service.name=sleeper &&
-		! docker ps -q --no-trunc --filter label=cswarm.service.name=sleeper | grep -qF "$(echo "$victims" | head -n 1)"
+		! docker ps -q --no-trunc --filter label=cswarm.service.name=sleeper | has -F "$(echo "$victims" | head -n 1)"
 }
 wait_for 90 "the stopped containers replaced" replaced
 

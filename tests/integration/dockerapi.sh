@@ -237,7 +237,7 @@ grep -q "verify: Service converged" "$WORK/out" || fail "service update: not con
 
 say "docker service rollback (?rollback=previous)"
 dkt 180 service rollback --detach=false web >"$WORK/out" 2>&1 || fail "service rollback: $(cat "$WORK/out")"
-grep -q "rollback: manually requested rollback" "$WORK/out" || grep -q "verify: Service converged" "$WORK/out" ||
+grep -q "rollback: manually requested rollback" "$WORK/out" || has "verify: Service converged" "$WORK/out" ||
 	fail "service rollback: not converged: $(cat "$WORK/out")"
 [ "$(dk service inspect web --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}')" = '["GREETING=hi"]' ] ||
 	fail "rollback: env $(dk service inspect web --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}')"
@@ -467,14 +467,14 @@ wait_for 60 "fwd's containers gone" fwdgone
 say "docker node promote, node demote (the whole NodeSpec, ?version=N)"
 dk node promote dapiw1 >"$WORK/out" 2>&1 || fail "node promote: $(cat "$WORK/out")"
 grep -q "dapiw1 promoted to a manager" "$WORK/out" || fail "node promote said: $(cat "$WORK/out")"
-w1_manager() { dk node ls 2>/dev/null | grep -Eq "dapiw1 +Ready +Active +Reachable"; }
+w1_manager() { dk node ls 2>/dev/null | has -E "dapiw1 +Ready +Active +Reachable"; }
 wait_for 90 "dapiw1 a reachable manager" w1_manager
 [ "$(dk node inspect dapiw1 --format '{{.Spec.Role}}')" = manager ] ||
 	fail "node inspect after promote: $(dk node inspect dapiw1 --format '{{json .Spec}}')"
 dk node demote dapiw1 >"$WORK/out" 2>&1 || fail "node demote: $(cat "$WORK/out")"
 grep -q "Manager dapiw1 demoted in the swarm" "$WORK/out" || fail "node demote said: $(cat "$WORK/out")"
 w1_worker() {
-	dk node ls 2>/dev/null | grep -Eq "dapiw1 +Ready +Active +cswarm" &&
+	dk node ls 2>/dev/null | has -E "dapiw1 +Ready +Active +cswarm" &&
 		[ "$(dk node inspect dapiw1 --format '{{.Spec.Role}}')" = worker ]
 }
 end=$((SECONDS + 90))

@@ -106,7 +106,7 @@ say "a backup from a follower; its file"
 ctl dr2 cluster backup "$WORK/b1.bak" >"$WORK/out" || fail "backup: $(cat "$WORK/out")"
 grep -q "mode 0600" "$WORK/out" || fail "backup said: $(cat "$WORK/out")"
 [ "$(stat -c %a "$WORK/b1.bak")" = 600 ] || fail "backup mode $(stat -c %a "$WORK/b1.bak")"
-head -c 14 "$WORK/b1.bak" | grep -q "CSWARM-BACKUP" || fail "no magic line"
+head -c 14 "$WORK/b1.bak" | has "CSWARM-BACKUP" || fail "no magic line"
 
 say "bad backups are refused with what is wrong"
 refused() { # refused FILE WORDS STATUS: --restore FILE exits STATUS saying WORDS
@@ -203,7 +203,7 @@ wait "${PID[dr3]}"
 rc=$?
 set -e
 [ $rc -eq 2 ] || fail "a second --force-new-cluster: exit $rc"
-tail -n 3 "$WORK/dr3.log" | grep -q "forced a new cluster at its last start" ||
+tail -n 3 "$WORK/dr3.log" | has "forced a new cluster at its last start" ||
 	fail "a second --force-new-cluster: $(tail -n 3 "$WORK/dr3.log")"
 start_node dr3
 both_up() { ctl dr3 node ls --format json | jq -e '[.[] | select(.role == "manager" and .status == "ready")] | length == 2' && ctl dr3 node ls --format json | jq -e '.[] | select(.leader == true)'; }
@@ -240,7 +240,7 @@ start_node rs1 --restore "$WORK/b2.bak"
 wait_for 60 "rs1 leads (second restore)" rs_leads
 K=$(svc_names rs1 | grep -c '^svc-' || true)
 for i in $(seq 1 "$K"); do
-	svc_names rs1 | grep -qx "svc-$i" || fail "svc-$i missing among $K restored"
+	svc_names rs1 | has -x "svc-$i" || fail "svc-$i missing among $K restored"
 done
 [ "$K" -ge "$BEFORE" ] || fail "$K services restored, $BEFORE were acknowledged before the backup"
 [ "$K" -le $((AFTER + 1)) ] || fail "$K services restored, only $AFTER by the backup's end"
@@ -251,7 +251,7 @@ ctl rs1 cluster update --autolock=true >"$WORK/out" 2>&1 || fail "autolock: $(ca
 grep -o 'SWMKEY-1-[A-Za-z0-9+/]*' "$WORK/out" | head -1 >"$WORK/unlock.key"
 [ -s "$WORK/unlock.key" ] || fail "no unlock key printed: $(cat "$WORK/out")"
 ctl rs1 cluster backup "$WORK/b3.bak" >"$WORK/out" || fail "sealed backup: $(cat "$WORK/out")"
-head -c 21 "$WORK/b3.bak" | grep -q "CSWARM-BACKUP-SEALED" || fail "the backup is not sealed"
+head -c 21 "$WORK/b3.bak" | has "CSWARM-BACKUP-SEALED" || fail "the backup is not sealed"
 ! grep -q "$(cat "$WORK/unlock.key")" "$WORK/b3.bak" || fail "the sealed backup holds its key"
 refused "$WORK/b3.bak" "unlock-key-file" 1
 echo "SWMKEY-1-Hx4dHBsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA" >"$WORK/wrong.key"

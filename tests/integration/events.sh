@@ -151,5 +151,5 @@ rc2=$?
 set -e
 [ $rc -eq 2 ] || fail "--since 0: exit $rc"
 [ $rc2 -eq 1 ] && grep -q "unknown key" "$WORK/err.out" || fail "a bad filter: exit $rc2: $(cat "$WORK/err.out")"
-"$SWARMCTL" events --help | grep -q "fell behind\|behind" || fail "events --help"
+"$SWARMCTL" events --help | has "fell behind\|behind" || fail "events --help"
 say "PASS"

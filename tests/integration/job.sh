@@ -122,7 +122,7 @@ done
 say "completed (at most $most at once)"
 [ "$(svc_field batch completed)" -eq 4 ] || fail "service ls completed: $(svc_field batch completed)"
 [ "$(svc_field batch completions)" -eq 4 ] || fail "service ls completions: $(svc_field batch completions)"
-ctl jobm1 service ls | grep -q "(4/4 completed)" || fail "service ls table: $(ctl jobm1 service ls)"
+ctl jobm1 service ls | has "(4/4 completed)" || fail "service ls table: $(ctl jobm1 service ls)"
 for id in $(ctl jobm1 task ls --service batch --format json | jq -r '.[].id'); do
 	[ "$(ctl jobm1 task inspect "$id" | jq -r .desired)" = complete ] ||
 		fail "task $id: desired $(ctl jobm1 task inspect "$id" | jq -r .desired), expected complete"

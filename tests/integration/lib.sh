@@ -13,6 +13,17 @@ fail() {
 	exit 1
 }
 
+# PRODUCER | has GREP-ARGS...: grep -q's answer, read to the end. A
+# `producer | grep -q` under pipefail fails when grep stops at the first
+# match and the producer, still writing, dies of SIGPIPE (curl of a
+# metrics scrape: stop 33's CI); GNU grep stops early also when its output
+# is /dev/null, so has reads all of its input first.
+has() {
+	local in
+	in=$(cat)
+	grep -q "$@" <<<"$in"
+}
+
 # wait_for SECONDS WHAT COMMAND...: retries COMMAND every 0.5 s; fails the
 # test naming WHAT after SECONDS.
 wait_for() {
@@ -71,7 +82,7 @@ start_node() {
 		[ -n "$fresh" ] || return 0
 		sleep 0.3
 		kill -0 "${PID[$n]}" 2>/dev/null && return 0
-		tail -n 1 "$WORK/$n.log" | grep -q "address already in use" || return 0
+		tail -n 1 "$WORK/$n.log" | has "address already in use" || return 0
 		tries=$((tries + 1))
 		[ $tries -lt 5 ] || return 0
 		say "$n: port ${PORT[$n]} was taken meanwhile; another"

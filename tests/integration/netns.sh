@@ -332,9 +332,9 @@ mac_of() { printf '02:42:%02x:%02x:%02x:%02x' $(tr . ' ' <<<"$1"); }
 grep -q "^$(mac_of "$SRV") dst $(ip_of 2) " <<<"$fdb3" || fail "node 3's fdb lacks srv: $fdb3"
 grep -q "^00:00:00:00:00:00" <<<"$fdb3" && fail "node 3 has a flood entry: $fdb3"
 grep -q "$(mac_of "$CLI")" <<<"$fdb3" && fail "node 3 has an fdb entry for its own task: $fdb3"
-ip -n "$(ns 3)" neigh show dev "cs-vx-$VNI" | grep -q "^$SRV lladdr $(mac_of "$SRV") PERMANENT" ||
+ip -n "$(ns 3)" neigh show dev "cs-vx-$VNI" | has "^$SRV lladdr $(mac_of "$SRV") PERMANENT" ||
 	fail "node 3's neighbours: $(ip -n "$(ns 3)" neigh show dev "cs-vx-$VNI")"
-ip -n "$(ns 3)" -br addr show "cs-br-$VNI" | grep -q "10.231.0.1/24" || fail "node 3's bridge has no gateway address"
+ip -n "$(ns 3)" -br addr show "cs-br-$VNI" | has "10.231.0.1/24" || fail "node 3's bridge has no gateway address"
 
 # the hub has no route to the overlay: an answer proves the NAT
 say "out of the overlay: NATed through the node (the hub sees the node's address)"
@@ -359,7 +359,7 @@ on_node1() { [ -n "$(cid_of 1 srv)" ] && running srv 1; }
 wait_for 90 "srv running on node 1" on_node1
 SRV1=$(task_addr srv)
 wait_for 30 "cli fetching http://$SRV1/ from srv on node 1" fetch "$SRV1"
-gone() { ! bridge -n "$(ns 3)" fdb show dev "cs-vx-$VNI" | grep -q " dst $(ip_of 2) "; }
+gone() { ! bridge -n "$(ns 3)" fdb show dev "cs-vx-$VNI" | has " dst $(ip_of 2) "; }
 wait_for 30 "node 3's entries for node 2 gone (srv left it)" gone
 
 say "node 3's swarmd killed: its task keeps reaching srv; restarted, it adopts the network"

@@ -93,7 +93,7 @@ say "secret and config create, ls, inspect (no data for a secret)"
 printf '%s' "$VALUE" | ctl secretsm1 secret create --label team=a secrets-pw - >/dev/null
 printf 'listen 80\n' >"$WORK/app.conf"
 ctl secretsm1 config create secrets-conf "$WORK/app.conf" >/dev/null
-ctl secretsm1 secret ls | grep -q secrets-pw || fail "secret ls: $(ctl secretsm1 secret ls)"
+ctl secretsm1 secret ls | has secrets-pw || fail "secret ls: $(ctl secretsm1 secret ls)"
 ctl secretsm1 secret inspect secrets-pw >"$WORK/inspect.json"
 jq -e '.name == "secrets-pw" and .labels.team == "a" and (has("data") | not)' \
 	"$WORK/inspect.json" >/dev/null || fail "secret inspect: $(cat "$WORK/inspect.json")"
@@ -156,7 +156,7 @@ ctl secretsm1 config rm secrets-conf >/dev/null
 dk() { DOCKER_HOST=unix://$WORK/secretsm1-docker.sock docker "$@"; }
 say "docker secret create/ls/inspect, service create --secret, stack deploy with secrets:"
 printf '%s' "$VALUE" | dk secret create --label via=docker secrets-dk - >/dev/null
-dk secret ls --format '{{.Name}}' | grep -qx secrets-dk || fail "docker secret ls: $(dk secret ls 2>&1)"
+dk secret ls --format '{{.Name}}' | has -x secrets-dk || fail "docker secret ls: $(dk secret ls 2>&1)"
 dk secret inspect secrets-dk >"$WORK/dk.json"
 jq -e '.[0].Spec.Name == "secrets-dk" and .[0].Spec.Labels.via == "docker" and (.[0].Spec | has("Data") | not)' \
 	"$WORK/dk.json" >/dev/null || fail "docker secret inspect: $(cat "$WORK/dk.json")"
@@ -199,7 +199,7 @@ YML
 dk stack deploy -c "$WORK/stack.yml" secretsstk >"$WORK/out" 2>&1 || fail "docker stack deploy: $(cat "$WORK/out")"
 # the stack's default overlay network cannot run on loopback nodes (no
 # data plane): what the stack made is checked, delivery is above
-dk secret ls --format '{{.Name}} {{.Labels}}' | grep -q "^secretsstk_stk .*com.docker.stack.namespace=secretsstk" ||
+dk secret ls --format '{{.Name}} {{.Labels}}' | has "^secretsstk_stk .*com.docker.stack.namespace=secretsstk" ||
 	fail "stack: its secret: $(dk secret ls --format '{{.Name}} {{.Labels}}' 2>&1)"
 [ "$(dk service inspect secretsstk_app --format '{{(index .Spec.TaskTemplate.ContainerSpec.Secrets 0).SecretName}} {{(index .Spec.TaskTemplate.ContainerSpec.Secrets 0).File.Name}}')" = "secretsstk_stk stk" ] ||
 	fail "stack: the service's secret: $(dk service inspect secretsstk_app --format '{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}' 2>&1)"

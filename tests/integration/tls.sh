@@ -176,7 +176,7 @@ grep -q 'msg="peer certificate refused" .*why="no certificate"' "$WORK/m1.log" |
 sleep 2
 grep -q "dialled" "$WORK/attacker.out" && fail "a manager dialled the attacker's address"
 for n in m1 m2 w1; do alive $n || fail "$n died"; done
-ctl m1 service ls | grep -q "$SERVICE" || fail "m1 no longer serves"
+ctl m1 service ls | has "$SERVICE" || fail "m1 no longer serves"
 count_is 2 || fail "the service lost containers"
 
 # ---------------------------------------------------------------- capture
@@ -212,7 +212,7 @@ wait_for 120 "the rotation to finish" rotated
 [ "$(docker ps -q --filter "label=cswarm.service.name=$SERVICE" | sort)" = "$CIDS" ] ||
 	fail "the service's containers changed during the rotation"
 for n in m1 m2 w1; do alive $n || fail "$n died during the rotation"; done
-ctl m1 service ls | grep -q "$SERVICE" || fail "m1 no longer serves after the rotation"
+ctl m1 service ls | has "$SERVICE" || fail "m1 no longer serves after the rotation"
 
 say "state files 0600, directories 0700"
 bad=$(find "$WORK/m1" "$WORK/m2" "$WORK/w1" \( -type f ! -perm 0600 \) -o \

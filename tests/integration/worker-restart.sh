@@ -133,7 +133,7 @@ oneshot_gone() { ! ctl wr-m1 task ls --format json | jq -e '.[] | select(.servic
 wait_for 60 "wr-oneshot's task gone from the store" oneshot_gone
 # the old containers still run, or lie exited, on wr-w2's Docker
 [ "$(running_of wr-race wr-w2)" -eq 3 ] || fail "wr-w2's containers did not outlive its daemon"
-ours | awk '$3 == "wr-oneshot"' | grep -q exited || fail "no exited wr-oneshot container left"
+ours | awk '$3 == "wr-oneshot"' | has exited || fail "no exited wr-oneshot container left"
 
 say "starting wr-w2 again (its container list 1.5 s late)"
 start_node wr-w2 "$WORK/slow-docker.sock"
