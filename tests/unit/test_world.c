@@ -153,6 +153,78 @@ static void test_world_same_instant_runs_in_schedule_order(void **state)
 	world_free(w);
 }
 
+/* Many events, scheduled before and while the queue runs (every level of
+ * the heap, pushes between pops): they run by time, and at equal times in
+ * the order they were scheduled. */
+#define MANY_EVENTS 6000
+
+struct many_log {
+	struct world *w;
+	uint32_t rng;
+	int scheduled, ran;
+	us_t last_at;
+	int last_id;
+	bool in_order;
+	struct many_call {
+		struct many_log *log;
+		int id;
+		us_t at;
+	} calls[MANY_EVENTS];
+};
+
+static uint32_t many_rand(struct many_log *log)
+{
+	log->rng = log->rng * 1103515245u + 12345u;
+	return log->rng >> 8;
+}
+
+static void many_fn(struct world *w, void *data);
+
+static void many_schedule(struct many_log *log, us_t at)
+{
+	struct many_call *c = &log->calls[log->scheduled];
+	c->log = log;
+	c->id = log->scheduled++;
+	c->at = at;
+	assert_int_equal(world_call_at(log->w, at, UINT32_MAX, many_fn, c), 0);
+}
+
+static void many_fn(struct world *w, void *data)
+{
+	struct many_call *c = data;
+	struct many_log *log = c->log;
+
+	if (world_now_us(w) != c->at || c->at < log->last_at ||
+	    (c->at == log->last_at && c->id < log->last_id))
+		log->in_order = false;
+	log->last_at = c->at;
+	log->last_id = c->id;
+	log->ran++;
+	/* some schedule more: now (after every other event due now), or later */
+	while (log->scheduled < MANY_EVENTS && many_rand(log) % 3 == 0)
+		many_schedule(log, world_now_us(w) + many_rand(log) % 4 * 25);
+}
+
+static void test_world_many_events_run_by_time_then_schedule(void **state)
+{
+	struct many_log *log = calloc(1, sizeof *log);
+
+	assert_non_null(log);
+	log->w = world_new(1);
+	log->rng = 42;
+	log->in_order = true;
+	log->last_id = -1;
+	/* times from few values: many ties */
+	for (int i = 0; i < MANY_EVENTS / 2; i++)
+		many_schedule(log, many_rand(log) % 200 * 5);
+	run_all(log->w);
+	assert_int_equal(log->ran, log->scheduled);
+	assert_true(log->scheduled > MANY_EVENTS / 2 + 500);
+	assert_true(log->in_order);
+	world_free(log->w);
+	free(log);
+}
+
 struct timer_count {
 	int fired;
 	us_t last_us;
@@ -1041,6 +1113,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_world_same_instant_runs_in_schedule_order),
+		cmocka_unit_test(test_world_many_events_run_by_time_then_schedule),
 		cmocka_unit_test(test_world_timers_fire_at_their_time_and_stop),
 		cmocka_unit_test(test_world_timers_die_with_their_node),
 		cmocka_unit_test(test_world_disk_fault_times_in_virtual_time),
