@@ -210,25 +210,6 @@ static void task_render(struct events_event *ev, const struct events_rec *r)
 			 (unsigned long long)r->node_id);
 }
 
-/* A task (the row's describe: tasks are kept as records, see
- * events_rec). */
-static void describe_task(struct events_event *ev, const struct events *e,
-			  const ProtobufCMessage *obj, const ProtobufCMessage *old)
-{
-	struct events_rec r;
-	struct events_event head = *ev;
-
-	(void)old;
-	memset(&r, 0, sizeof r);
-	r.index = head.index;
-	r.ord = head.ord;
-	r.time_ms = head.time_ms;
-	r.kind = (uint8_t)head.kind;
-	r.action = (uint8_t)head.action;
-	task_facts(&r, e, (const Cs__Task *)obj);
-	task_render(ev, &r);
-}
-
 static void describe_network(struct events_event *ev, const struct events *e,
 			     const ProtobufCMessage *obj, const ProtobufCMessage *old)
 {
@@ -263,12 +244,13 @@ static bool match_config(const ProtobufCMessage *obj)
 }
 
 /* One row per object kind: its name, its store table, whether Docker
- * shows it, a describe function setting id and name, and (for a table of
- * two kinds) which of its objects it takes. */
+ * shows it, a describe function setting id and name (NULL for tasks: kept
+ * as their facts, rendered when read), and (for a table of two kinds)
+ * which of its objects it takes. */
 const struct events_kind events_kinds[] = {
 	{"service", STORE_SERVICE, true, describe_service, NULL},
 	{"node", STORE_NODE, true, describe_node, NULL},
-	{"task", STORE_TASK, false, describe_task, NULL},
+	{"task", STORE_TASK, false, NULL, NULL},
 	{"network", STORE_NETWORK, true, describe_network, NULL},
 	{"secret", STORE_SECRET, true, describe_secret, match_secret},
 	{"config", STORE_SECRET, true, describe_secret, match_config},
@@ -314,12 +296,18 @@ struct events *events_new(struct env *env, uint64_t start_index)
 	return e;
 }
 
+/* Frees what the kept events own (their rendered events). */
+static void ev_free_kept(struct events *e)
+{
+	for (size_t i = 0; i < e->count; i++)
+		free(e->ring[(e->head + i) % e->cap].full);
+}
+
 void events_free(struct events *e)
 {
 	if (!e)
 		return;
-	for (size_t i = 0; i < e->count; i++)
-		free(e->ring[(e->head + i) % e->cap].full);
+	ev_free_kept(e);
 	free(e->ring);
 	free(e);
 }
@@ -427,8 +415,8 @@ void events_on_store_event(struct events *e, const struct store *st,
 		     : sev->change == STORE_UPDATED ? EVENTS_UPDATE
 						    : EVENTS_REMOVE;
 	e->st = st;
-	if (k->table == STORE_TASK) {
-		/* rendered when read (task_render) */
+	if (!k->describe) {
+		/* a task: rendered when read (task_render) */
 		task_facts(&rec, e, (const Cs__Task *)obj);
 	} else {
 		full = malloc(sizeof *full);
@@ -457,7 +445,7 @@ void events_on_store_event(struct events *e, const struct store *st,
 	if (full)
 		full->time_ms = rec.time_ms;
 	e->last_index = rec.index;
-	slot = k->table == STORE_TASK || full ? ev_slot(e) : NULL;
+	slot = !k->describe || full ? ev_slot(e) : NULL;
 	if (!slot) {
 		free(full);
 		e->gone_set = true;
@@ -472,8 +460,7 @@ void events_on_store_event(struct events *e, const struct store *st,
 
 void events_restored(struct events *e, uint64_t index)
 {
-	for (size_t i = 0; i < e->count; i++)
-		free(e->ring[(e->head + i) % e->cap].full);
+	ev_free_kept(e);
 	e->head = 0;
 	e->count = 0;
 	e->gone_set = true;

@@ -82,7 +82,8 @@ struct events_kind {
 	/* describe fills ev's id, name, task fields and attributes from obj
 	 * (the new object; the old one for a remove) and old (NULL on a
 	 * create; on an update the object before), with e to look names up
-	 * (events_service_name). Borrowed for the call. */
+	 * (events_service_name). Borrowed for the call. NULL for tasks:
+	 * kept as their facts and rendered when read (events.c). */
 	void (*describe)(struct events_event *ev, const struct events *e,
 			 const ProtobufCMessage *obj, const ProtobufCMessage *old);
 	/* which objects of the table are of this kind (NULL: all): a table
