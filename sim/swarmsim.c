@@ -51,19 +51,13 @@
 #include "sim/realworld.h"
 #include "sim/report.h"
 #include "sim/runner.h"
+#include "sim/sanitize.h"
 #include "sim/scenario.h"
 #include "sim/timeline.h"
 
 #define SWARMSIM_VERSION "0.1.0"
 
-/* A sanitizer's allocator, or valgrind's, is not glibc's: no tuning. */
-#if defined(__SANITIZE_ADDRESS__)
-#define SWARMSIM_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
-#define SWARMSIM_SANITIZED 1
-#endif
-#endif
+/* valgrind's allocator is not glibc's either (swarmsim_plain_allocator) */
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -364,7 +358,7 @@ static void swarmsim_print(const struct scn_script *s, const struct swarmsim_out
  * tunables would leave (swarmsim_malloc_tune). */
 static bool swarmsim_plain_allocator(void)
 {
-#if defined(SWARMSIM_SANITIZED)
+#if defined(CS_SANITIZED)
 	return false;
 #else
 	return !SWARMSIM_ON_VALGRIND();

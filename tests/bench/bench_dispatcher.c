@@ -48,6 +48,7 @@
 #include "core/node.h"
 #include "core/store.h"
 #include "sim/cluster.h"
+#include "sim/sanitize.h"
 #include "sim/world.h"
 
 enum {
@@ -62,15 +63,9 @@ enum {
 
 /* ---------------------------------------------------------------- heap tags */
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(CS_SANITIZED)
 #define BENCH_HEAP_TAGS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) || \
-	__has_feature(thread_sanitizer)
-#define BENCH_HEAP_TAGS 0
-#endif
-#endif
-#ifndef BENCH_HEAP_TAGS
+#else
 #define BENCH_HEAP_TAGS 1
 #endif
 

@@ -13,17 +13,11 @@
 
 #include "core/errors.h"
 #include "sim/runner.h"
+#include "sim/sanitize.h"
 #include "sim/scenario.h"
 #include "tests/support/pingprog.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define RUNNER_TEST_LSAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RUNNER_TEST_LSAN 1
-#endif
-#endif
-#if RUNNER_TEST_LSAN
+#if defined(CS_ASAN)
 #include <sanitizer/lsan_interface.h>
 #endif
 
@@ -89,11 +83,11 @@ static void test_runner_exit_after_gives_the_same_run(void **state)
 	parse(text, &s);
 	assert_int_equal(runner_run(&s, 7, &o, &a), 0);
 	o.exit_after = true;
-#if RUNNER_TEST_LSAN
+#if defined(CS_ASAN)
 	__lsan_disable();
 #endif
 	assert_int_equal(runner_run(&s, 7, &o, &b), 0);
-#if RUNNER_TEST_LSAN
+#if defined(CS_ASAN)
 	__lsan_enable();
 #endif
 	assert_true(a.passed);
