@@ -153,6 +153,9 @@ struct agent_task {
 	ms_t retry_at_ms;	/* 0, or a failed call is asked again then */
 	ms_t backoff_ms;	/* the last retry's delay, 0 after a success */
 	uint64_t mark;		/* the full set that last named it */
+	/* its row holds this assignment (written by agent_db_save, or read at
+	 * load): a save writes the state alone (agent_db_save_state) */
+	bool row_whole;
 	char id_text[17], service_text[17];
 };
 
@@ -175,6 +178,7 @@ struct agent {
 	 * once (a prepare per save was 7 to 11% of a large simulation);
 	 * finalized in agent_stop, before the env closes the database */
 	sqlite3_stmt *save_st, *forget_st;
+	sqlite3_stmt *state_st; /* agent_db_save_state's UPDATE */
 	/* issue 18: BEGIN and COMMIT, prepared once too (sqlite3_exec parsed
 	 * them at every transaction: two or three per task) */
 	sqlite3_stmt *begin_st, *commit_st;
@@ -415,7 +419,9 @@ static int agent_db_node_id(struct agent *a)
  * gets them again with its manager's assignments, and prepares nothing
  * before (agent_task_step). Returns 0, or CS_ESTORAGE / CS_ENOMEM after
  * agent_fatal. */
-static int agent_db_save(struct agent *a, const struct agent_task *t)
+static int agent_db_save_state(struct agent *a, struct agent_task *t);
+
+static int agent_db_save(struct agent *a, struct agent_task *t)
 {
 	const Cs__TaskSpec *ts = t->assigned ? t->assigned->spec : NULL;
 	const Cs__ContainerSpec *cs = ts ? ts->container : NULL;
@@ -430,6 +436,8 @@ static int agent_db_save(struct agent *a, const struct agent_task *t)
 
 	if (!t->assigned || a->dead)
 		return a->dead ? CS_ESTORAGE : 0;
+	if (t->row_whole)
+		return agent_db_save_state(a, t);
 	/* shallow copies, the env cut off */
 	task = *t->assigned;
 	/* issue 20: nor the data of its secrets and configs: in memory only */
@@ -479,6 +487,45 @@ static int agent_db_save(struct agent *a, const struct agent_task *t)
 		agent_fatal(a, "save a task");
 		return CS_ESTORAGE;
 	}
+	t->row_whole = true;
+	return 0;
+}
+
+/* agent_db_save of a task whose row holds its assignment already (issue
+ * 18: a task is saved about three times, and packing and writing its
+ * whole spec each time was most of the agents' database work): its state,
+ * exit code and message only. A row found missing (never expected) is
+ * written whole instead. Failures are fatal as in agent_db_save. */
+static int agent_db_save_state(struct agent *a, struct agent_task *t)
+{
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	if (!a->state_st)
+		rc = sqlite3_prepare_v2(a->db,
+					"UPDATE agent_tasks SET state = ?, exit_code = ?,"
+					" message = ? WHERE id = ?",
+					-1, &a->state_st, NULL);
+	st = a->state_st;
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int(st, 1, (int)t->state);
+		sqlite3_bind_int(st, 2, t->exit_code);
+		sqlite3_bind_text(st, 3, t->message, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)t->id);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+	if (rc != SQLITE_OK) {
+		a->saves++;
+		agent_fatal(a, "save a task's state");
+		return CS_ESTORAGE;
+	}
+	if (sqlite3_changes(a->db) != 1) {
+		t->row_whole = false;
+		return agent_db_save(a, t);
+	}
+	a->saves++;
 	return 0;
 }
 
@@ -2950,6 +2997,7 @@ static int agent_assign(struct agent_task *t, const Cs__Task *task)
 		agent_task_msg_free(t->assigned);
 	t->assigned = copy;
 	t->env_held = false; /* the manager's copy has them */
+	t->row_whole = false;
 	return 0;
 }
 
@@ -3565,6 +3613,7 @@ static int agent_load(struct agent *a)
 			return CS_ENOMEM;
 		}
 		t->assigned = task;
+		t->row_whole = true;
 		t->loaded = true;
 		t->state = (Cs__TaskState)sqlite3_column_int(st, 2);
 		t->exit_code = sqlite3_column_int(st, 3);
@@ -3577,9 +3626,13 @@ static int agent_load(struct agent *a)
 		return CS_ESTORAGE;
 	/* rows of an older agent hold env values: written again without */
 	for (size_t i = 0; i < a->task_count; i++) {
-		const Cs__Task *task = a->tasks[i]->assigned;
-		if (task && task->spec && task->spec->container &&
-		    task->spec->container->n_env && agent_db_save(a, a->tasks[i]))
+		struct agent_task *t = a->tasks[i];
+		const Cs__Task *task = t->assigned;
+		if (!task || !task->spec || !task->spec->container ||
+		    !task->spec->container->n_env)
+			continue;
+		t->row_whole = false; /* the row goes, the assignment with it */
+		if (agent_db_save(a, t))
 			return CS_ESTORAGE;
 	}
 	return 0;
@@ -4158,6 +4211,7 @@ void agent_stop(struct agent *a)
 	seal_wipe(a->net_keys, sizeof a->net_keys); /* issue 17 */
 	sqlite3_finalize(a->save_st);
 	sqlite3_finalize(a->forget_st);
+	sqlite3_finalize(a->state_st);
 	sqlite3_finalize(a->begin_st);
 	sqlite3_finalize(a->commit_st);
 	free(a);

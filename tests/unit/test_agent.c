@@ -2915,6 +2915,92 @@ static void test_agent_writes_a_task_once_per_transaction(void **state)
 	fe_free(fe);
 }
 
+/* Task id's row's assignment blob: its length, and whether it is the
+ * marker fe_db_mark_blob wrote. */
+static const uint8_t fe_marker[3] = {0xff, 0x00, 0xff};
+
+static void fe_db_mark_blob(struct fenv *fe, uint64_t id)
+{
+	sqlite3_stmt *st;
+	assert_int_equal(
+		sqlite3_prepare_v2(fe->db, "UPDATE agent_tasks SET task = ? WHERE id = ?",
+				   -1, &st, NULL),
+		SQLITE_OK);
+	sqlite3_bind_blob(st, 1, fe_marker, sizeof fe_marker, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)id);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	assert_int_equal(sqlite3_changes(fe->db), 1);
+	sqlite3_finalize(st);
+}
+
+static bool fe_db_blob_marked(struct fenv *fe, uint64_t id)
+{
+	sqlite3_stmt *st;
+	bool marked = false;
+	assert_int_equal(sqlite3_prepare_v2(fe->db,
+					    "SELECT task FROM agent_tasks WHERE id = ?",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	marked = sqlite3_column_bytes(st, 0) == (int)sizeof fe_marker &&
+		 memcmp(sqlite3_column_blob(st, 0), fe_marker, sizeof fe_marker) == 0;
+	sqlite3_finalize(st);
+	return marked;
+}
+
+/* Issue 18: once a task's row holds its assignment, a save writes its
+ * state alone (the blob is left as it is: here a marker stands for it);
+ * a new assignment writes the row whole again, and a restarted agent
+ * reads that one. */
+static void test_agent_writes_the_assignment_once_then_states_alone(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t id = 1;
+	(void)state;
+
+	fe_connect_fresh(fe);
+	fe_assign(fe, true, false, 1, &id, 1, NULL, 0, NULL);
+	assert_int_equal(fe_db_state(fe, id), CS__TASK_STATE__TASK_STATE_PREPARING);
+	assert_false(fe_db_blob_marked(fe, id));
+	fe_db_mark_blob(fe, id);
+	fe_answer(fe, id, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	assert_int_equal(fe_db_state(fe, id), CS__TASK_STATE__TASK_STATE_STARTING);
+	assert_true(fe_db_blob_marked(fe, id));
+	fe_answer(fe, id, ENV_CTL_START, 0, ENV_CTL_RUNNING, 0, NULL);
+	fe_advance(fe, 1100);
+	assert_int_equal(fe_db_state(fe, id), CS__TASK_STATE__TASK_STATE_RUNNING);
+	assert_true(fe_db_blob_marked(fe, id));
+	/* the same task again, its spec changed: written whole */
+	fe->stop_grace_ms = 4321;
+	fe_assign(fe, false, false, 2, &id, 1, NULL, 0, NULL);
+	assert_false(fe_db_blob_marked(fe, id));
+	assert_int_equal(fe_db_state(fe, id), CS__TASK_STATE__TASK_STATE_RUNNING);
+	fe_kill(fe);
+	fe_start(fe);
+	assert_false(fe_db_blob_marked(fe, id));
+	assert_int_equal(fe_db_state(fe, id), CS__TASK_STATE__TASK_STATE_RUNNING);
+	{
+		sqlite3_stmt *st;
+		Cs__Task *t;
+		assert_int_equal(
+			sqlite3_prepare_v2(fe->db,
+					   "SELECT task FROM agent_tasks WHERE id = 1",
+					   -1, &st, NULL),
+			SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		t = cs__task__unpack(NULL, (size_t)sqlite3_column_bytes(st, 0),
+				     sqlite3_column_blob(st, 0));
+		sqlite3_finalize(st);
+		assert_non_null(t);
+		assert_non_null(t->spec);
+		assert_non_null(t->spec->container);
+		assert_int_equal(t->spec->container->stop_grace_period_ms, 4321);
+		cs__task__free_unpacked(t, NULL);
+	}
+	fe_free(fe);
+}
+
 /* Issue 18: a plain start's RUNNING is not a commit of its own: it is
  * written with the next transaction or at the next tick, the RUNNING of
  * several containers in one commit. STARTING, on the disk before each
@@ -3775,6 +3861,7 @@ int main(void)
 		cmocka_unit_test(test_agent_resends_unacknowledged_states_with_backoff),
 		cmocka_unit_test(test_agent_saves_the_states_of_one_answer_in_one_commit),
 		cmocka_unit_test(test_agent_writes_a_task_once_per_transaction),
+		cmocka_unit_test(test_agent_writes_the_assignment_once_then_states_alone),
 		cmocka_unit_test(test_agent_keeps_begin_and_commit_prepared),
 		cmocka_unit_test(
 			test_agent_writes_running_at_the_next_tick_not_per_start),
