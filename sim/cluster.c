@@ -671,12 +671,6 @@ static int64_t simcluster_node_of(const struct simcluster *c, uint64_t id)
 	return -1;
 }
 
-static int simcluster_u32_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* The nodes that run a manager now, in node order: the checks after every
  * event look at these, not at every node (a thousand workers). */
 static size_t simcluster_manager_nodes(const struct simcluster *c, uint32_t *out,
@@ -688,9 +682,14 @@ static size_t simcluster_manager_nodes(const struct simcluster *c, uint32_t *out
 		if (!mg || mg->node < 0 || (size_t)mg->node >= c->node_cap ||
 		    c->number_of_node[mg->node] != mg->number)
 			continue;
-		out[n++] = (uint32_t)mg->node;
+		/* in node order, by insertion: a handful of managers, asked
+		 * for the leader after every event (qsort's setup was most of
+		 * the cost, 1% of a 1,000-worker run) */
+		size_t j = n++;
+		for (; j > 0 && out[j - 1] > (uint32_t)mg->node; j--)
+			out[j] = out[j - 1];
+		out[j] = (uint32_t)mg->node;
 	}
-	qsort(out, n, sizeof *out, simcluster_u32_cmp);
 	return n;
 }
 
