@@ -19,6 +19,7 @@
 #include "core/seal.h"
 #include "core/secret.h"
 #include "core/store.h"
+#include "core/str.h"
 
 enum {
 	AGENT_TICK_MS_MAX = 1000, /* heartbeat, resend and retry clock */
@@ -1530,7 +1531,7 @@ static void agent_task_set(struct agent_task *t, Cs__TaskState state, const char
 		return;
 	t->state = state;
 	if (message)
-		snprintf(t->message, sizeof t->message, "%s", message);
+		str_copy(t->message, sizeof t->message, message);
 	agent_task_save(a, t);
 	if (!a->report_timer && !a->dying && !a->dead &&
 	    a->env->ops->timer_start(a->env, AGENT_REPORT_SOON_MS, 0, agent_report_due, a,
@@ -1795,7 +1796,7 @@ static void agent_op_done_step(struct env_ctl_req *req, int status)
 		if (status) {
 			/* FAILED once an inspect says it does not run */
 			t->start_failed = true;
-			snprintf(t->start_error, sizeof t->start_error, "%s", why);
+			str_copy(t->start_error, sizeof t->start_error, why);
 		} else {
 			agent_task_started(t, "started");
 		}
@@ -2490,34 +2491,47 @@ static int agent_report_send(struct agent *a, Cs__Task **ptrs, size_t n)
  * StatusUpdates as it takes: each under LIMIT_FRAME_BYTES_MAX and
  * LIMIT_AGENT_REPORT_TASKS_MAX states. A state that could never fit in a
  * frame (it cannot happen: a message is 256 bytes) is logged as an error. */
+/* Whether t's state goes in the next report: observed past what the
+ * dispatcher acknowledged, and not sent already with its answer not yet
+ * due (see AGENT_RESEND_MS_MIN). */
+static bool agent_report_is_due(const struct agent_task *t, ms_t now)
+{
+	if (t->orphan || t->state <= t->acked ||
+	    t->state < CS__TASK_STATE__TASK_STATE_ACCEPTED)
+		return false;
+	return !(t->sent == t->state && now - t->sent_ms < t->resend_ms);
+}
+
 static void agent_report(struct agent *a)
 {
 	const size_t budget = LIMIT_FRAME_BYTES_MAX - AGENT_REPORT_HEAD_BYTES;
-	size_t cap = a->task_count < LIMIT_AGENT_REPORT_TASKS_MAX
-			     ? a->task_count
-			     : LIMIT_AGENT_REPORT_TASKS_MAX;
-	Cs__Task *objs, **ptrs;
-	Cs__TaskStatus *st;
+	size_t cap = 0;
+	Cs__Task *objs = NULL, **ptrs = NULL;
+	Cs__TaskStatus *st = NULL;
 	size_t n = 0, bytes = 0;
 	ms_t now;
 
 	if (a->link != AGENT_READY || a->task_count == 0 || a->dead)
 		return;
 	now = a->env->ops->now_ms(a->env);
-	objs = calloc(cap, sizeof *objs);
-	ptrs = calloc(cap, sizeof *ptrs);
-	st = calloc(cap, sizeof *st);
+	/* room for what is due, not for every task (issue 18: zeroing room
+	 * for all of them at every report was 3.6% of the instructions of a
+	 * 100,000-task simulation); every slot used is written whole below */
+	for (size_t i = 0; i < a->task_count; i++)
+		cap += agent_report_is_due(a->tasks[i], now);
+	if (cap > LIMIT_AGENT_REPORT_TASKS_MAX)
+		cap = LIMIT_AGENT_REPORT_TASKS_MAX;
+	if (cap == 0)
+		return;
+	objs = malloc(cap * sizeof *objs);
+	ptrs = malloc(cap * sizeof *ptrs);
+	st = malloc(cap * sizeof *st);
 	if (!objs || !ptrs || !st)
 		goto out;
 	for (size_t i = 0; i < a->task_count; i++) {
 		struct agent_task *t = a->tasks[i];
 		size_t item;
-		if (t->orphan || t->state <= t->acked ||
-		    t->state < CS__TASK_STATE__TASK_STATE_ACCEPTED)
-			continue;
-		/* sent already, its answer not yet due: not again (see
-		 * AGENT_RESEND_MS_MIN) */
-		if (t->sent == t->state && now - t->sent_ms < t->resend_ms)
+		if (!agent_report_is_due(t, now))
 			continue;
 		Cs__Task obj = CS__TASK__INIT;
 		Cs__TaskStatus ts = CS__TASK_STATUS__INIT;
@@ -3619,7 +3633,7 @@ static int agent_load(struct agent *a)
 		t->exit_code = sqlite3_column_int(st, 3);
 		t->env_held = sqlite3_column_int(st, 5) != 0;
 		if (msg)
-			snprintf(t->message, sizeof t->message, "%s", msg);
+			str_copy(t->message, sizeof t->message, (const char *)msg);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)

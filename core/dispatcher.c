@@ -20,6 +20,7 @@
 #include "core/seal.h"
 #include "core/secret.h"
 #include "core/store.h"
+#include "core/str.h"
 
 enum {
 	DISP_GRACE_PERIODS = 3, /* missed periods before a node is down */
@@ -2149,7 +2150,7 @@ static void disp_on_status(struct dispatcher *d, struct disp_session *s,
 		r->exit_code = t->status->exit_code;
 		r->timestamp_ms = t->status->timestamp_ms;
 		if (t->status->message)
-			snprintf(r->message, sizeof r->message, "%s", t->status->message);
+			str_copy(r->message, sizeof r->message, t->status->message);
 	}
 	if (!d->status_timer && !d->dying)
 		d->env->ops->timer_start(d->env, DISP_STATUS_FLUSH_MS, 0,

@@ -9,6 +9,7 @@
 
 #include "core/errors.h"
 #include "core/metrics.h"
+#include "core/str.h"
 
 /* A kept event, as compact as its kind allows. A task's event (nearly all
  * of them: every state a task goes through) keeps its facts and its
@@ -58,9 +59,9 @@ static void ev_attr(struct events_event *ev, const char *key, const char *value)
 	assert(ev->attr_count < EVENTS_ATTRS_MAX);
 	assert(strlen(key) < EVENTS_ATTR_KEY_BYTES);
 	a = &ev->attrs[ev->attr_count++];
-	snprintf(a->key, sizeof a->key, "%s", key);
+	str_copy(a->key, sizeof a->key, key);
 	if (strlen(value) < sizeof a->value)
-		snprintf(a->value, sizeof a->value, "%s", value);
+		str_copy(a->value, sizeof a->value, value);
 	else
 		snprintf(a->value, sizeof a->value, "(too long)");
 }
@@ -81,7 +82,7 @@ static void ev_attr_change(struct events_event *ev, const char *base, const char
 
 static void ev_name(struct events_event *ev, const char *name)
 {
-	snprintf(ev->name, sizeof ev->name, "%s", name ? name : "");
+	str_copy(ev->name, sizeof ev->name, name);
 }
 
 static const char *enum_lower(const ProtobufCEnumDescriptor *d, int v, const char *prefix,
@@ -513,7 +514,7 @@ int events_filter_add(struct events_filter *f, const char *kv, char *err, size_t
 			 sizeof c.value - 1);
 		return CS_EINVAL;
 	}
-	snprintf(c.value, sizeof c.value, "%s", eq + 1);
+	str_copy(c.value, sizeof c.value, eq + 1);
 	klen = (size_t)(eq - kv);
 #define KEY_IS(s) (klen == strlen(s) && strncmp(kv, s, klen) == 0)
 	if (KEY_IS("type")) {
