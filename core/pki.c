@@ -232,7 +232,38 @@ void pki_cache_free(struct pki_cache *cache)
 	for (size_t i = 0; cache->leaf != NULL && i < PKI_CACHE_LEAF_SLOTS; i++)
 		X509_free(cache->leaf[i].x);
 	free(cache->leaf);
+	EVP_PKEY_free(cache->ca_key);
+	OPENSSL_cleanse(cache->ca_key_der, sizeof cache->ca_key_der);
 	memset(cache, 0, sizeof *cache);
+}
+
+/* pki_key_load through cache: the key parsed last, when b holds the same
+ * bytes. The caller frees what it gets with pki_key_put. */
+static EVP_PKEY *pki_key_load_c(struct pki_cache *cache, const struct env_blob *b)
+{
+	EVP_PKEY *k;
+
+	if (cache == NULL)
+		return pki_key_load(b);
+	if (cache->ca_key != NULL && b != NULL && b->data != NULL &&
+	    b->len == cache->ca_key_len &&
+	    memcmp(b->data, cache->ca_key_der, b->len) == 0)
+		return cache->ca_key;
+	k = pki_key_load(b);
+	if (k == NULL || b->len > sizeof cache->ca_key_der)
+		return k;
+	EVP_PKEY_free(cache->ca_key);
+	cache->ca_key = k;
+	cache->ca_key_len = b->len;
+	memcpy(cache->ca_key_der, b->data, b->len);
+	return k;
+}
+
+/* Frees k unless cache keeps it (pki_key_load_c). */
+static void pki_key_put(struct pki_cache *cache, EVP_PKEY *k)
+{
+	if (cache == NULL || k != cache->ca_key)
+		EVP_PKEY_free(k);
 }
 
 /* ---------------------------------------------------------------- times
@@ -640,26 +671,44 @@ int pki_key_der(const uint8_t seed[PKI_SEED_BYTES], uint8_t *key, size_t cap, si
 	return rc;
 }
 
+/* The SubjectPublicKeyInfo of an Ed25519 key (RFC 8410): a SEQUENCE of
+ * the algorithm 1.3.101.112 (no parameters) and a BIT STRING of the 32 key
+ * bytes: these 12 bytes, then the key. */
+static const uint8_t pki_spki_prefix[12] = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
+					    0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
+
+/* pki_key_digest of the key k: the digest of its SubjectPublicKeyInfo, as
+ * pki_cert_basics digests a certificate's, built from the raw key (i2d_PUBKEY
+ * said the same through OpenSSL 3's encoders, a third of the work). Returns
+ * 0 or CS_ENOMEM (k not Ed25519). */
+static int pki_key_digest_of(const EVP_PKEY *k, uint8_t out[ENV_DIGEST_BYTES])
+{
+	uint8_t spki[sizeof pki_spki_prefix + PKI_SEED_BYTES];
+	size_t n = PKI_SEED_BYTES;
+
+	memcpy(spki, pki_spki_prefix, sizeof pki_spki_prefix);
+	if (EVP_PKEY_get_id(k) != EVP_PKEY_ED25519 ||
+	    EVP_PKEY_get_raw_public_key(k, spki + sizeof pki_spki_prefix, &n) != 1 ||
+	    n != PKI_SEED_BYTES)
+		return CS_ENOMEM;
+	pki_digest(spki, sizeof spki, out);
+	return 0;
+}
+
 int pki_key_digest(const uint8_t seed[PKI_SEED_BYTES], uint8_t out[ENV_DIGEST_BYTES])
 {
-	unsigned char *der = NULL;
 	EVP_PKEY *k;
-	int n;
+	int rv;
 
 	assert(seed != NULL && out != NULL);
 	ERR_clear_error();
 	k = pki_key_from_seed(seed);
 	if (k == NULL)
 		return CS_ENOMEM;
-	/* the SubjectPublicKeyInfo, as pki_cert_basics digests a certificate's */
-	n = i2d_PUBKEY(k, &der);
+	rv = pki_key_digest_of(k, out);
 	EVP_PKEY_free(k);
 	ERR_clear_error();
-	if (n <= 0)
-		return CS_ENOMEM;
-	pki_digest(der, (size_t)n, out);
-	OPENSSL_free(der);
-	return 0;
+	return rv;
 }
 
 /* pki_pubkey_set: sets spki (a certificate's or a request's
@@ -692,6 +741,12 @@ static int pki_pubkey_set(X509_PUBKEY *spki, const EVP_PKEY *key)
 int pki_csr_create(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
 		   size_t *len)
 {
+	return pki_csr_create_keyed(seed, csr, cap, len, NULL);
+}
+
+int pki_csr_create_keyed(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
+			 size_t *len, uint8_t key_digest[ENV_DIGEST_BYTES])
+{
 	unsigned char *der = NULL;
 	EVP_PKEY *k = NULL;
 	X509_REQ *req = NULL;
@@ -711,6 +766,8 @@ int pki_csr_create(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
 		goto free_req;
 	n = i2d_X509_REQ(req, &der);
 	rc = pki_der_out(der, n, csr, cap, len);
+	if (rc == 0 && key_digest != NULL)
+		rc = pki_key_digest_of(k, key_digest);
 free_req:
 	X509_REQ_free(req);
 free_key:
@@ -758,7 +815,7 @@ int pki_sign_cached(struct pki_cache *cache, const struct env_blob *ca_cert,
 		pki_why(why, "CA certificate is not a root of ours");
 		goto free_ca;
 	}
-	cakey = pki_key_load(ca_key);
+	cakey = pki_key_load_c(cache, ca_key);
 	if (cakey == NULL) {
 		pki_why(why, "CA key is not an Ed25519 private key (PKCS#8 DER or seed)");
 		goto free_ca;
@@ -861,7 +918,7 @@ free_x:
 free_req:
 	X509_REQ_free(req);
 free_cakey:
-	EVP_PKEY_free(cakey);
+	pki_key_put(cache, cakey);
 free_ca:
 	X509_free(ca);
 	ERR_clear_error();

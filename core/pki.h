@@ -70,6 +70,12 @@ int pki_key_digest(const uint8_t seed[PKI_SEED_BYTES], uint8_t out[ENV_DIGEST_BY
 int pki_csr_create(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
 		   size_t *len);
 
+/* pki_csr_create, and the key's digest (pki_key_digest's) into key_digest
+ * from the key it made: a caller that matches the certificate coming back
+ * to its key derives the key once, not twice. */
+int pki_csr_create_keyed(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
+			 size_t *len, uint8_t key_digest[ENV_DIGEST_BYTES]);
+
 /* pki_sign checks csr's own signature and signs a certificate for its key
  * naming who->node_id (> 0), who->cluster_id and who->role (worker or
  * manager), valid [not_before_s, not_after_s] cut to the CA's own end, with
@@ -107,6 +113,11 @@ struct pki_cache {
 	 * nothing kept) */
 	struct pki_cache_slot *leaf;
 	size_t leaf_next; /* the leaf slot the next one takes */
+	/* the CA's private key (OpenSSL's EVP_PKEY, NULL: none yet) as read
+	 * from ca_key_der: pki_sign_cached derived it at every signature */
+	void *ca_key;
+	size_t ca_key_len;
+	uint8_t ca_key_der[PKI_DER_BYTES_MAX];
 };
 
 /* pki_cache_free frees what cache holds and empties it (NULL: nothing). */

@@ -135,6 +135,9 @@ struct sim_node {
 	uint8_t key_seed[PKI_SEED_BYTES]; /* the key of its certificate */
 	bool has_pending;
 	uint8_t pending_seed[PKI_SEED_BYTES]; /* drawn by the last pki_csr */
+	/* pki_key_digest of pending_seed, made with its CSR (install matches
+	 * the certificate by it without deriving the key again) */
+	uint8_t pending_digest[ENV_DIGEST_BYTES];
 	/* autolock: its key is sealed on its disk with kek (durable); a new
 	 * process starts with the key locked until pki_unlock gives kek */
 	bool key_sealed, key_locked;
@@ -1687,7 +1690,7 @@ static int world_env_pki_csr(struct env *env, uint8_t *buf, size_t cap, size_t *
 	int rv;
 
 	world_key_draw(n, seed);
-	rv = pki_csr_create(seed, buf, cap, len);
+	rv = pki_csr_create_keyed(seed, buf, cap, len, n->pending_digest);
 	if (rv)
 		return rv;
 	memcpy(n->pending_seed, seed, sizeof seed);
@@ -1751,7 +1754,7 @@ static int world_env_pki_install(struct env *env, const struct env_blob *cert,
 	if (pki_verify_cached(&w->pki_cache, cert, roots, root_count, world_pki_now(w),
 			      &c, why))
 		return CS_EAUTH;
-	if (n->has_pending && world_key_is(n->pending_seed, &c))
+	if (n->has_pending && memcmp(n->pending_digest, c.key, sizeof c.key) == 0)
 		seed = n->pending_seed;
 	else if (n->has_key && world_key_is(n->key_seed, &c))
 		seed = n->key_seed;

@@ -402,6 +402,33 @@ static void test_pki_key_digest_matches_as_key_matches(void **state)
 	b = blob(other.cert, other.cert_len);
 	assert_int_equal(pki_read(&b, &rd, why), 0);
 	assert_memory_not_equal(d, rd.key, sizeof d);
+	/* pki_csr_create_keyed: pki_csr_create's bytes, and the digest of
+	 * the key they ask for */
+	{
+		struct der plain, keyed;
+		uint8_t kd[ENV_DIGEST_BYTES];
+		for (int i = 100; i <= 102; i++) {
+			seed_of(seed, (uint8_t)i);
+			assert_int_equal(
+				pki_csr_create(seed, plain.b, sizeof plain.b, &plain.len),
+				0);
+			assert_int_equal(pki_csr_create_keyed(seed, keyed.b,
+							      sizeof keyed.b, &keyed.len,
+							      kd),
+					 0);
+			assert_int_equal(plain.len, keyed.len);
+			assert_memory_equal(plain.b, keyed.b, plain.len);
+			assert_int_equal(pki_key_digest(seed, d), 0);
+			assert_memory_equal(kd, d, sizeof d);
+		}
+		b = blob(cert.b, cert.len); /* of seed 100's key */
+		assert_int_equal(pki_read(&b, &rd, why), 0);
+		seed_of(seed, 100);
+		assert_int_equal(pki_csr_create_keyed(seed, keyed.b, sizeof keyed.b,
+						      &keyed.len, kd),
+				 0);
+		assert_memory_equal(kd, rd.key, sizeof kd);
+	}
 }
 
 /* The parse cache: signing and verifying through it gives what the
