@@ -2851,6 +2851,11 @@ static bool store_wire_varint_exact(const uint8_t **p, const uint8_t *end, uint6
 {
 	const uint8_t *q = *p;
 
+	if (q < end && *q < 0x80) { /* one byte: most of them */
+		*v = *q;
+		*p = q + 1;
+		return true;
+	}
 	if (!store_wire_varint(&q, end, v))
 		return false;
 	if (q - *p == STORE_VARINT_MAX && q[-1] > 1)
@@ -2865,6 +2870,11 @@ static bool store_wire_varint32(const uint8_t **p, const uint8_t *end, uint64_t 
 {
 	const uint8_t *q = *p;
 
+	if (q < end && *q < 0x80) { /* one byte: every tag here, most lengths */
+		*v = *q;
+		*p = q + 1;
+		return true;
+	}
 	if (!store_wire_varint(&q, end, v) || q - *p > 5 || *v > UINT32_MAX)
 		return false;
 	*p = q;
