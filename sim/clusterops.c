@@ -22,6 +22,7 @@
 #include "core/secret.h"
 #include "core/sort.h"
 #include "core/store.h"
+#include "core/str.h"
 #include "sim/simexec.h"
 
 #define CLOPS_DEFAULT_IMAGE "cswarm/default"
@@ -1106,7 +1107,7 @@ int clops_cond(struct clops *o, struct manager *leader, const struct scn_cond *c
 	    v->health == health &&
 	    !(cond->has_node && cond->node.kind == SCN_NODE_LEADER) &&
 	    !(cond->kind == SCN_COND_NODE_STATUS && cond->node.kind == SCN_NODE_LEADER)) {
-		snprintf(got, got_size, "%s", v->got);
+		str_copy(got, got_size, v->got);
 		return v->result;
 	}
 	rv = clops_cond_judge(o, leader, cond, got, got_size);
@@ -1120,7 +1121,7 @@ int clops_cond(struct clops *o, struct manager *leader, const struct scn_cond *c
 	v->changes = changes;
 	v->health = health;
 	v->result = rv;
-	snprintf(v->got, sizeof v->got, "%s", rv == 1 ? "" : got);
+	str_copy(v->got, sizeof v->got, rv == 1 ? "" : got);
 	return rv;
 }
 
