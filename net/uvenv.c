@@ -1110,14 +1110,10 @@ static bool uvenv_in_make_room(struct uvenv_in *c, size_t more)
 	return true;
 }
 
-/* Grows c's plaintext buffer so that a TLS record fits (a buffer is one
- * record at first, then doubles, up to a whole frame and a chunk). Returns
+/* Grows c's plaintext buffer so that a TLS record fits (a buffer is a read
+ * chunk at first, then doubles, up to a whole frame and a chunk). Returns
  * false when it cannot: c->evicted (over the global bound) or out of
- * memory. One record, not a read chunk (64 KiB), at first (issue 18): an
- * agent's frames to its manager are a heartbeat or a few states, and at
- * 10,000 connections the bound held a thousand idle chunks, so every
- * thousandth read walked all 10,000 connections to free them
- * (uvenv_in_make_room: 4.5% of the leader's CPU in a 100,000-task create). */
+ * memory. */
 static bool uvenv_in_grow(struct uvenv_in *c)
 {
 	size_t limit = UVENV_HEADER_BYTES + c->u->frame_max + UVENV_READ_CHUNK_BYTES;
@@ -1125,8 +1121,8 @@ static bool uvenv_in_grow(struct uvenv_in *c)
 	if (c->cap - c->len < UVENV_TLS_RECORD_BYTES && c->cap < limit) {
 		size_t cap = c->cap * 2;
 		uint8_t *b;
-		if (cap < c->len + UVENV_TLS_RECORD_BYTES)
-			cap = c->len + UVENV_TLS_RECORD_BYTES;
+		if (cap < c->len + UVENV_READ_CHUNK_BYTES)
+			cap = c->len + UVENV_READ_CHUNK_BYTES;
 		if (cap > limit)
 			cap = limit;
 		if (!uvenv_in_make_room(c, cap - c->cap))

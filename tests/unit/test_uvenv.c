@@ -725,7 +725,7 @@ static void test_uvenv_half_sent_frame_is_closed_after_the_frame_deadline(void *
 		   "bytes read)\"";
 	assert_true(run_until(&loop, log_has, &w, 5000));
 	assert_traw_closed(&half);
-	/* its buffer went back; quiet keeps at most a read chunk between frames */
+	/* its buffer went back; quiet keeps one read chunk between frames */
 	if (uvenv_in_buffered_bytes(b) > 65536)
 		fail_msg("buffered %zu", uvenv_in_buffered_bytes(b));
 	run_until(&loop, never, NULL, 400); /* two more deadlines' worth */
