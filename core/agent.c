@@ -2487,10 +2487,6 @@ static int agent_report_send(struct agent *a, Cs__Task **ptrs, size_t n)
 	return agent_send(a, a->target, &wire);
 }
 
-/* Sends every state not yet acknowledged, in task id order, in as many
- * StatusUpdates as it takes: each under LIMIT_FRAME_BYTES_MAX and
- * LIMIT_AGENT_REPORT_TASKS_MAX states. A state that could never fit in a
- * frame (it cannot happen: a message is 256 bytes) is logged as an error. */
 /* Whether t's state goes in the next report: observed past what the
  * dispatcher acknowledged, and not sent already with its answer not yet
  * due (see AGENT_RESEND_MS_MIN). */
@@ -2502,6 +2498,10 @@ static bool agent_report_is_due(const struct agent_task *t, ms_t now)
 	return !(t->sent == t->state && now - t->sent_ms < t->resend_ms);
 }
 
+/* Sends every state not yet acknowledged, in task id order, in as many
+ * StatusUpdates as it takes: each under LIMIT_FRAME_BYTES_MAX and
+ * LIMIT_AGENT_REPORT_TASKS_MAX states. A state that could never fit in a
+ * frame (it cannot happen: a message is 256 bytes) is logged as an error. */
 static void agent_report(struct agent *a)
 {
 	const size_t budget = LIMIT_FRAME_BYTES_MAX - AGENT_REPORT_HEAD_BYTES;
