@@ -108,9 +108,11 @@ void agent_metrics(const struct agent *a, struct metrics_buf *out);
  * certificate answers, assignments, status acks) from the sender `who`
  * proves: only a manager's certificate of this node's cluster is heard
  * (others are logged `msg="refused"` and change nothing). Returns false
- * when it is not one. */
+ * when it is not one. wire is as cs__wire__unpack(NULL, ...) made it, and
+ * the caller frees it with cs__wire__free_unpacked: the agent takes the
+ * tasks of an assignments frame out of it (their slots left NULL). */
 bool agent_handle(struct agent *a, const char *from, const struct env_identity *who,
-		  const Cs__Wire *wire);
+		  Cs__Wire *wire);
 
 /* agent_logs_handle handles Wire.log_request (issue 16): from a manager of
  * this node's cluster, the lines of the containers of the tasks it names,

@@ -1812,6 +1812,23 @@ static void fe_connect(struct fenv *fe)
 	assert_true(agent_connected(fe->agent));
 }
 
+/* Hands the agent w as node_recv does: packed, unpacked, and freed after
+ * (the agent takes an assignments frame's tasks out of it). */
+static void fe_handle_unpacked(struct fenv *fe, const Cs__Wire *w)
+{
+	size_t len = cs__wire__get_packed_size(w);
+	uint8_t *buf = malloc(len ? len : 1);
+	Cs__Wire *copy;
+
+	assert_non_null(buf);
+	cs__wire__pack(w, buf);
+	copy = cs__wire__unpack(NULL, len, buf);
+	free(buf);
+	assert_non_null(copy);
+	assert_true(agent_handle(fe->agent, "m1", &fe_manager, copy));
+	cs__wire__free_unpacked(copy, NULL);
+}
+
 /* Sends assignments: tasks ids[0..n) wanted running (image busybox, the
  * envs given, NULL-terminated or NULL), removed rm[0..nrm). */
 static void fe_assign(struct fenv *fe, bool full, bool more, uint64_t seq,
@@ -1876,7 +1893,7 @@ static void fe_assign(struct fenv *fe, bool full, bool more, uint64_t seq,
 	as.n_removed = nrm;
 	as.removed = (uint64_t *)rm;
 	w.assignments = &as;
-	assert_true(agent_handle(fe->agent, "m1", &fe_manager, &w));
+	fe_handle_unpacked(fe, &w);
 	free(sts);
 	free(ptrs);
 	free(tasks);
