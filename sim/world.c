@@ -215,7 +215,12 @@ static const struct env_ops world_env_ops;
 /* Grows *buf (of *cap elements of size elem) to hold at least need. */
 
 /* ---------------------------------------------------------------- event queue
- * A binary min-heap ordered by (at_us, seq): total and deterministic. */
+ * A 4-ary min-heap ordered by (at_us, seq): total and deterministic, so
+ * any heap pops the same sequence. Four children a node, not two: half the
+ * levels, and a pop's misses in a queue of 10^5 events were 3% of the
+ * 1,000-worker run's time (issue 18). */
+
+#define WORLD_HEAP_ARITY 4
 
 static bool world_ev_before(const struct sim_event *a, const struct sim_event *b)
 {
@@ -246,7 +251,7 @@ static int world_push(struct world *w, us_t at_us, uint32_t kind, uint32_t node,
 	ev.kind = kind;
 	i = w->heap_count++;
 	while (i > 0) {
-		size_t parent = (i - 1) / 2;
+		size_t parent = (i - 1) / WORLD_HEAP_ARITY;
 		if (!world_ev_before(&ev, &w->heap[parent]))
 			break;
 		w->heap[i] = w->heap[parent];
@@ -268,12 +273,12 @@ static struct sim_event world_pop(struct world *w)
 		return top;
 	last = w->heap[n];
 	for (;;) {
-		size_t child = 2 * i + 1;
-		if (child >= n)
+		size_t first = WORLD_HEAP_ARITY * i + 1, child = first;
+		if (first >= n)
 			break;
-		if (child + 1 < n &&
-		    world_ev_before(&w->heap[child + 1], &w->heap[child]))
-			child++;
+		for (size_t k = first + 1; k < first + WORLD_HEAP_ARITY && k < n; k++)
+			if (world_ev_before(&w->heap[k], &w->heap[child]))
+				child = k;
 		if (!world_ev_before(&w->heap[child], &last))
 			break;
 		w->heap[i] = w->heap[child];
