@@ -124,6 +124,10 @@ struct uvenv_in {
 	uv_tcp_t handle;
 	struct uvenv *u;
 	struct uvenv_in *prev, *next;
+	/* in u's idle list (u->idle_first): a buffer held, nothing in it, and
+	 * not in its read callback */
+	struct uvenv_in *idle_prev, *idle_next;
+	bool idle;
 	uint8_t *buf;
 	size_t len, cap;
 	bool hello; /* from is known */
@@ -245,6 +249,10 @@ struct uvenv {
 	size_t conn_tab_cap;
 	size_t in_buffered; /* sum of the ins' buffer capacities */
 	size_t in_buffered_max;
+	/* issue 18: the ins holding an empty buffer, the longest idle first,
+	 * whose buffers go first when a read needs room (a walk of every
+	 * connection for them was 4.5% of a leader's time at 10,000 agents) */
+	struct uvenv_in *idle_first, *idle_last;
 	struct uvenv_peer **buckets; /* chained hash of peers by address */
 	size_t bucket_count;	     /* a power of two */
 	size_t peer_count;
@@ -883,12 +891,49 @@ static void uvenv_timer_stop(struct env *env, env_timer_id id)
 
 /* ---------------------------------------------------------------- incoming */
 
+/* Takes c out of u's idle list (if it is in it). */
+static void uvenv_in_idle_unlink(struct uvenv_in *c)
+{
+	struct uvenv *u = c->u;
+
+	if (!c->idle)
+		return;
+	if (c->idle_prev)
+		c->idle_prev->idle_next = c->idle_next;
+	else
+		u->idle_first = c->idle_next;
+	if (c->idle_next)
+		c->idle_next->idle_prev = c->idle_prev;
+	else
+		u->idle_last = c->idle_prev;
+	c->idle_prev = c->idle_next = NULL;
+	c->idle = false;
+}
+
+/* Puts c at the end of u's idle list if it holds an empty buffer. */
+static void uvenv_in_idle_link(struct uvenv_in *c)
+{
+	struct uvenv *u = c->u;
+
+	if (c->idle || c->closing || c->len > 0 || c->cap == 0)
+		return;
+	c->idle_prev = u->idle_last;
+	c->idle_next = NULL;
+	if (u->idle_last)
+		u->idle_last->idle_next = c;
+	else
+		u->idle_first = c;
+	u->idle_last = c;
+	c->idle = true;
+}
+
 /* Frees c's plaintext read buffer (it holds nothing partly read, or c is
  * closing). */
 static void uvenv_in_release(struct uvenv_in *c)
 {
 	struct uvenv *u = c->u;
 
+	uvenv_in_idle_unlink(c);
 	assert(u->in_buffered >= c->cap);
 	u->in_buffered -= c->cap;
 	free(c->buf);
@@ -1086,19 +1131,18 @@ static struct uvenv_in *uvenv_in_stalest(struct uvenv *u)
 }
 
 /* Makes room for c's buffers to grow by more bytes within the global bound:
- * frees the plaintext buffers of connections with nothing partly read
- * (they get a new one at their next read), then closes the stalest partial
- * frames, with a logged reason. Returns false when c itself is the one to
- * close (it then has c->evicted set). */
+ * frees the plaintext buffers of connections with nothing partly read, the
+ * longest idle first and no more than needed (they get a new one at their
+ * next read), then closes the stalest partial frames, with a logged
+ * reason. Returns false when c itself is the one to close (it then has
+ * c->evicted set). c is never in the idle list here (uvenv_in_read). */
 static bool uvenv_in_make_room(struct uvenv_in *c, size_t more)
 {
 	struct uvenv *u = c->u;
 
-	if (u->in_buffered + more <= u->in_buffered_max)
-		return true;
-	for (struct uvenv_in *d = u->ins; d; d = d->next)
-		if (d != c && d->len == 0 && d->cap > 0)
-			uvenv_in_release(d);
+	assert(!c->idle);
+	while (u->in_buffered + more > u->in_buffered_max && u->idle_first)
+		uvenv_in_release(u->idle_first);
 	while (u->in_buffered + more > u->in_buffered_max) {
 		struct uvenv_in *v = uvenv_in_stalest(u);
 		if (!v || v == c) {
@@ -1361,15 +1405,31 @@ static void uvenv_in_identify(struct uvenv_in *c)
 		   "msg=\"peer certificate refused\" peer=%s why=\"%s\"", c->remote, why);
 }
 
+static void uvenv_in_read_now(struct uvenv_in *c, uv_stream_t *s, ssize_t nread,
+			      const uv_buf_t *buf);
+
+/* libuv's read callback: c leaves the idle list while it reads (its own
+ * buffer is not one to free for room), and goes back if it is left with
+ * an empty buffer. A closing c is left out (its memory goes at the close
+ * callback). */
 static void uvenv_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct uvenv_in *c = s->data;
+
+	if (c->closing)
+		return;
+	uvenv_in_idle_unlink(c);
+	uvenv_in_read_now(c, s, nread, buf);
+	uvenv_in_idle_link(c);
+}
+
+static void uvenv_in_read_now(struct uvenv_in *c, uv_stream_t *s, ssize_t nread,
+			      const uv_buf_t *buf)
+{
 	struct uvenv *u = c->u;
 	char why[TLS_WHY_BYTES];
 	int rv;
 
-	if (c->closing)
-		return;
 	if (nread < 0) {
 		if (nread == UV_EOF)
 			uvenv_in_close(c, NULL);

@@ -845,6 +845,65 @@ static void test_uvenv_half_sent_frames_stay_under_the_global_bound(void **state
 	logbuf_close(&log);
 }
 
+/* Issue 18: connections that read a whole frame keep an empty buffer until
+ * room is needed; then the longest idle give theirs back, no more of them
+ * than needed, and no connection is closed. IDLE_CONNS connections each
+ * send one frame against a bound of 16 read chunks: every frame arrives,
+ * nothing is closed, and the buffers held stay near the bound (the old
+ * walk freed every idle buffer at once). */
+#define IDLE_CONNS 24
+
+static void test_uvenv_idle_buffers_give_room_longest_idle_first(void **state)
+{
+	uv_loop_t loop;
+	char dir[64];
+	struct uvenv *b;
+	struct rx rb;
+	struct logbuf log;
+	struct env *eb;
+	struct traw fds[IDLE_CONNS];
+	const char hello[] = "CSW1127.0.0.1:7";
+	const size_t bound = 16u * 65536;
+
+	make_tmpdir(dir, sizeof dir);
+	logbuf_open(&log);
+	uv_loop_init(&loop);
+	b = open_env_cfg(
+		&loop, dir, "127.0.0.1:0",
+		(struct uvenv_cfg){.log_out = log.f, .in_buffered_bytes_max = bound});
+	eb = uvenv_env(b);
+	rx_init(&rb);
+	eb->ops->listen(eb, rx_recv, NULL, &rb);
+	for (uint32_t i = 0; i < IDLE_CONNS; i++) {
+		uint8_t frame[8];
+		memcpy(frame, &i, sizeof i);
+		for (size_t k = sizeof i; k < sizeof frame; k++)
+			frame[k] = (uint8_t)(i + k);
+		fds[i] = traw_connect(&loop, uvenv_addr(b), NULL);
+		traw_hello(&loop, &fds[i], hello);
+		traw_send_frame(&loop, &fds[i], sizeof frame, frame, sizeof frame);
+		rb.want = i + 1;
+		assert_true(run_until(&loop, rx_has_want, &rb, 5000));
+		if (uvenv_in_buffered_bytes(b) > bound)
+			fail_msg("buffered %zu over %zu", uvenv_in_buffered_bytes(b),
+				 bound);
+	}
+	assert_int_equal(rb.count, IDLE_CONNS);
+	assert_true(rb.in_order);
+	assert_null(strstr(logbuf_text(&log), "global bound"));
+	for (int i = 0; i < IDLE_CONNS; i++)
+		assert_true(traw_open(&fds[i]));
+	/* as few freed as needed: the buffers held fill the bound (less a
+	 * chunk: a read makes room for its ciphertext first) */
+	if (uvenv_in_buffered_bytes(b) + 2 * 65536 <= bound)
+		fail_msg("buffered %zu: more freed than needed under %zu",
+			 uvenv_in_buffered_bytes(b), bound);
+	for (int i = 0; i < IDLE_CONNS; i++)
+		traw_free(&fds[i]);
+	teardown(&loop, (struct uvenv *[]){b, NULL}, (const char *[]){dir, NULL});
+	logbuf_close(&log);
+}
+
 /* Issue 12, item 10: an accepted connection that went quiet after its
  * hello is closed after the idle timeout (there was none: idle
  * connections piled up), and a sender whose connection was closed dials
@@ -2870,6 +2929,7 @@ int main(void)
 			test_uvenv_half_sent_frame_is_closed_after_the_frame_deadline),
 		cmocka_unit_test(test_uvenv_half_sent_frames_stay_under_the_global_bound),
 		cmocka_unit_test(test_uvenv_frames_queued_past_their_ttl_are_dropped),
+		cmocka_unit_test(test_uvenv_idle_buffers_give_room_longest_idle_first),
 		cmocka_unit_test(test_uvenv_idle_connection_is_closed_and_redialled),
 		cmocka_unit_test(test_uvenv_kept_peers_are_connected_without_frames),
 		cmocka_unit_test(test_uvenv_unused_peers_are_forgotten),
