@@ -479,8 +479,8 @@ static bool ca_record_same(const Cs__Node *cur, Cs__NodeRole role, const uint8_t
  * answers once it commits (conn 0: no answer). */
 static void ca_record(struct ca *ca, uint64_t conn, const Cs__Node *cur, uint64_t id,
 		      const char *hostname, Cs__NodeRole role,
-		      const struct env_identity *issued, const struct ca_signer *s,
-		      const uint8_t *cert, size_t cert_len)
+		      const uint8_t issued_key[ENV_DIGEST_BYTES],
+		      const struct ca_signer *s, const uint8_t *cert, size_t cert_len)
 {
 	Cs__Node n = CS__NODE__INIT;
 	ProtobufCBinaryData trust[2];
@@ -499,8 +499,8 @@ static void ca_record(struct ca *ca, uint64_t conn, const Cs__Node *cur, uint64_
 		n.desired_role = role;
 		n.state = CS__NODE_STATE__NODE_STATE_UNKNOWN;
 	}
-	n.cert_key.data = (uint8_t *)issued->key;
-	n.cert_key.len = sizeof issued->key;
+	n.cert_key.data = (uint8_t *)issued_key;
+	n.cert_key.len = ENV_DIGEST_BYTES;
 	n.cert_role = role;
 	n.cert_root = (ProtobufCBinaryData){ENV_DIGEST_BYTES, (uint8_t *)s->digest[0]};
 	for (size_t i = 0; i < s->root_count; i++)
@@ -547,7 +547,8 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 	const struct store *st = leader_store(ca->ctx);
 	const Cs__Cluster *c = store_cluster(st);
 	const Cs__Node *cur;
-	struct env_identity subject = {0}, issued;
+	struct env_identity subject = {0};
+	uint8_t issued_key[ENV_DIGEST_BYTES];
 	struct ca_signer s;
 	struct env_blob csr, certb;
 	uint8_t cert[PKI_DER_BYTES_MAX];
@@ -640,11 +641,18 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 		return;
 	}
 	certb = (struct env_blob){cert, cert_len};
-	if (ca->env->ops->pki_info(ca->env, &certb, &issued))
+	if (pki_cert_key_digest(&certb, issued_key) != 0) {
+		/* never expected of what pki_sign wrote: the node asks again */
+		env_logf(ca->env, ENV_LOG_ERROR,
+			 "msg=\"cannot read the certificate signed\" node=%016" PRIx64,
+			 id);
+		ca_reply(ca, who->conn, CS_EAGAIN, "the CA cannot sign now: try again",
+			 NULL, 0, NULL, 0);
 		return;
+	}
 	if (!who->node_id && cur &&
-	    (cur->cert_key.len != sizeof issued.key ||
-	     memcmp(cur->cert_key.data, issued.key, sizeof issued.key) != 0) &&
+	    (cur->cert_key.len != sizeof issued_key ||
+	     memcmp(cur->cert_key.data, issued_key, sizeof issued_key) != 0) &&
 	    !(cur->state == CS__NODE_STATE__NODE_STATE_UNKNOWN &&
 	      cur->cert_role == role)) {
 		/* the id is someone's: only the same key (an answer lost on
@@ -656,7 +664,7 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 		ca_refuse(ca, from, who, why);
 		return;
 	}
-	if (ca_record_same(cur, role, issued.key, &s)) {
+	if (ca_record_same(cur, role, issued_key, &s)) {
 		ca_reply(ca, who->conn, 0, NULL, cert, cert_len, s.roots, s.root_count);
 		return;
 	}
@@ -665,7 +673,8 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 		 " role=%s renewal=%d roots=%zu",
 		 id, role == CS__NODE_ROLE__NODE_ROLE_MANAGER ? "manager" : "worker",
 		 who->node_id != 0, s.root_count);
-	ca_record(ca, who->conn, cur, id, q->hostname, role, &issued, &s, cert, cert_len);
+	ca_record(ca, who->conn, cur, id, q->hostname, role, issued_key, &s, cert,
+		  cert_len);
 }
 
 /* The leader's own certificate during a rotation: the manager signs one for
@@ -678,7 +687,8 @@ static void ca_own(struct ca *ca)
 	const Cs__Cluster *c = store_cluster(st);
 	struct env *env = ca->env;
 	struct env_blob none = {NULL, 0}, certb;
-	struct env_identity me, who, issued;
+	struct env_identity me, who;
+	uint8_t issued_key[ENV_DIGEST_BYTES];
 	const Cs__Node *n;
 	struct ca_signer s;
 	uint8_t cert[PKI_DER_BYTES_MAX];
@@ -710,8 +720,8 @@ static void ca_own(struct ca *ca)
 		 "msg=\"own certificate\" node=%016" PRIx64 " rotation=%s roots=%zu",
 		 me.node_id, ca_rotation_name(ca_phase(c)), s.root_count);
 	certb = (struct env_blob){cert, cert_len};
-	if (n && env->ops->pki_info(env, &certb, &issued) == 0)
-		ca_record(ca, 0, n, me.node_id, NULL, n->cert_role, &issued, &s, cert,
+	if (n && pki_cert_key_digest(&certb, issued_key) == 0)
+		ca_record(ca, 0, n, me.node_id, NULL, n->cert_role, issued_key, &s, cert,
 			  cert_len);
 }
 

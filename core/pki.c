@@ -507,6 +507,80 @@ static int pki_cert_basics(X509 *x, struct pki_cert *out, char *why)
 	return 0;
 }
 
+/* One DER element of tag and class at *p (before end), of definite length
+ * inside end: *body is its contents, *body_len their length, and *p moves
+ * past it. */
+static bool pki_der_elem(const unsigned char **p, const unsigned char *end, int tag,
+			 int cls, const unsigned char **body, long *body_len)
+{
+	const unsigned char *q = *p;
+	long len;
+	int t, c, r;
+
+	if (q >= end)
+		return false;
+	r = ASN1_get_object(&q, &len, &t, &c, end - q);
+	if ((r & 0x80) || (r & 0x01) || t != tag || c != cls || len < 0 || len > end - q)
+		return false;
+	*body = q;
+	*body_len = len;
+	*p = q + len;
+	return true;
+}
+
+int pki_cert_key_digest(const struct env_blob *cert, uint8_t out[ENV_DIGEST_BYTES])
+{
+	/* Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version,
+	 * serialNumber, signature, issuer, validity, subject,
+	 * subjectPublicKeyInfo, ... } ... } (RFC 5280) */
+	static const int before_key[] = {V_ASN1_INTEGER, V_ASN1_SEQUENCE, V_ASN1_SEQUENCE,
+					 V_ASN1_SEQUENCE, V_ASN1_SEQUENCE};
+	const unsigned char *p, *end, *body, *key;
+	long n;
+
+	assert(cert != NULL && out != NULL);
+	ERR_clear_error();
+	p = cert->data;
+	end = p + cert->len;
+	if (cert->len == 0 || cert->len > LONG_MAX ||
+	    !pki_der_elem(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &body, &n))
+		goto bad;
+	end = body + n;
+	p = body;
+	if (!pki_der_elem(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &body, &n))
+		goto bad;
+	end = body + n;
+	p = body;
+	if (!pki_der_elem(&p, end, 0, V_ASN1_CONTEXT_SPECIFIC, &body, &n))
+		goto bad;
+	for (size_t i = 0; i < sizeof before_key / sizeof before_key[0]; i++)
+		if (!pki_der_elem(&p, end, before_key[i], V_ASN1_UNIVERSAL, &body, &n))
+			goto bad;
+	key = p;
+	if (!pki_der_elem(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &body, &n))
+		goto bad;
+	/* SubjectPublicKeyInfo ::= SEQUENCE { algorithm, BIT STRING }: a key
+	 * of whole bytes (no unused bits), which OpenSSL encodes back as
+	 * written (with unused bits it masks them: another digest) */
+	{
+		const unsigned char *q = body, *kend = body + n, *bits;
+		long bits_len;
+		if (!pki_der_elem(&q, kend, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &bits,
+				  &bits_len) ||
+		    !pki_der_elem(&q, kend, V_ASN1_BIT_STRING, V_ASN1_UNIVERSAL, &bits,
+				  &bits_len) ||
+		    q != kend || bits_len < 1 || bits[0] != 0)
+			goto bad;
+	}
+	pki_digest(key, (size_t)(p - key), out);
+	ERR_clear_error();
+	return 0;
+bad:
+	ERR_clear_error();
+	memset(out, 0, ENV_DIGEST_BYTES);
+	return CS_EINVAL;
+}
+
 /* pki_cert_names fills node_id, cluster_id and role from x's subject and
  * checks that x is named as ours: a root (CN=swarm-ca, O, CA:TRUE, the
  * issuer itself) or a node (CN=<id>, OU=<role>, O, not a CA), with an

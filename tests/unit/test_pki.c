@@ -431,6 +431,77 @@ static void test_pki_key_digest_matches_as_key_matches(void **state)
 	}
 }
 
+/* Issue 18: pki_cert_key_digest, which the CA reads every certificate it
+ * signs with, gives pki_read's key digest: for node certificates of several
+ * keys, for roots, and for every single-bit change of a certificate that
+ * pki_read still reads. A certificate cut short anywhere, or what is not
+ * one, is CS_EINVAL with a zeroed digest. */
+static void test_pki_cert_key_digest_is_what_pki_read_gives(void **state)
+{
+	struct ca ca, other;
+	struct der csr, cert, bad;
+	struct pki_cert rd;
+	uint8_t d[ENV_DIGEST_BYTES], zero[ENV_DIGEST_BYTES] = {0};
+	char why[PKI_WHY_BYTES];
+	struct env_blob b;
+	size_t read_after_flip = 0, refused_after_flip = 0;
+
+	ca_make(&ca, 1, CLUSTER);
+	ca_make(&other, 2, CLUSTER);
+	for (int i = 100; i <= 103; i++) {
+		csr_make(&csr, (uint8_t)i);
+		assert_int_equal(sign(&ca, &csr, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026,
+				      T_DEC, &cert, why),
+				 0);
+		b = blob(cert.b, cert.len);
+		assert_int_equal(pki_read(&b, &rd, why), 0);
+		assert_int_equal(pki_cert_key_digest(&b, d), 0);
+		assert_memory_equal(d, rd.key, sizeof d);
+	}
+	b = blob(ca.cert, ca.cert_len);
+	assert_int_equal(pki_read(&b, &rd, why), 0);
+	assert_int_equal(pki_cert_key_digest(&b, d), 0);
+	assert_memory_equal(d, rd.key, sizeof d);
+	b = blob(other.cert, other.cert_len);
+	assert_int_equal(pki_read(&b, &rd, why), 0);
+	assert_int_equal(pki_cert_key_digest(&b, d), 0);
+	assert_memory_equal(d, rd.key, sizeof d);
+	/* every bit of the last one changed, alone: never another digest than
+	 * pki_read's. Refused only where the key's unused-bits count was
+	 * changed (OpenSSL then masks the key's last bits: pki_read digests
+	 * other bytes than the certificate holds), one byte's bits at most */
+	for (size_t i = 0; i < cert.len; i++) {
+		for (int bit = 0; bit < 8; bit++) {
+			bad = cert;
+			bad.b[i] ^= (uint8_t)(1u << bit);
+			b = blob(bad.b, bad.len);
+			if (pki_read(&b, &rd, why) != 0)
+				continue;
+			if (pki_cert_key_digest(&b, d) != 0) {
+				refused_after_flip++;
+				continue;
+			}
+			read_after_flip++;
+			if (memcmp(d, rd.key, sizeof d) != 0)
+				fail_msg("byte %zu bit %d: not pki_read's key digest", i,
+					 bit);
+		}
+	}
+	assert_true(read_after_flip > 0);
+	assert_true(refused_after_flip <= 8);
+	/* cut short */
+	for (size_t len = 0; len < cert.len; len++) {
+		b = blob(cert.b, len);
+		memset(d, 0xff, sizeof d);
+		if (pki_cert_key_digest(&b, d) != CS_EINVAL)
+			fail_msg("cut to %zu bytes: read", len);
+		assert_memory_equal(d, zero, sizeof d);
+	}
+	/* not a certificate: a CSR (a SEQUENCE of a SEQUENCE, no version) */
+	b = blob(csr.b, csr.len);
+	assert_int_equal(pki_cert_key_digest(&b, d), CS_EINVAL);
+}
+
 /* The parse cache: signing and verifying through it gives what the
  * uncached calls give, byte for byte and refusal for refusal, across more
  * CAs than it has slots (each evicted and parsed again), and a cached root
@@ -1339,6 +1410,7 @@ int main(void)
 		cmocka_unit_test(test_pki_key_der_is_pkcs8_of_the_seed),
 		cmocka_unit_test(test_pki_key_matches),
 		cmocka_unit_test(test_pki_key_digest_matches_as_key_matches),
+		cmocka_unit_test(test_pki_cert_key_digest_is_what_pki_read_gives),
 		cmocka_unit_test(test_pki_cache_gives_what_no_cache_gives),
 		cmocka_unit_test(test_pki_cache_hit_refuses_as_no_cache),
 		cmocka_unit_test(test_pki_validity_cut_to_the_roots_end),
