@@ -32,4 +32,31 @@
 		(item)->prev = (item)->next = NULL;        \
 	} while (0)
 
+/* DQUEUE_APPEND and DQUEUE_UNLINK: a list kept with its last item too
+ * (head and tail), its links the item's fields named p and n (an item may
+ * sit in a dlist and a queue at once): first in, first out. */
+#define DQUEUE_APPEND(head, tail, item, p, n) \
+	do {                                  \
+		(item)->p = (tail);           \
+		(item)->n = NULL;             \
+		if (tail)                     \
+			(tail)->n = (item);   \
+		else                          \
+			(head) = (item);      \
+		(tail) = (item);              \
+	} while (0)
+
+#define DQUEUE_UNLINK(head, tail, item, p, n)     \
+	do {                                      \
+		if ((item)->p)                    \
+			(item)->p->n = (item)->n; \
+		else                              \
+			(head) = (item)->n;       \
+		if ((item)->n)                    \
+			(item)->n->p = (item)->p; \
+		else                              \
+			(tail) = (item)->p;       \
+		(item)->p = (item)->n = NULL;     \
+	} while (0)
+
 #endif

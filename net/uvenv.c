@@ -41,6 +41,7 @@
 #include "core/seal.h"
 #include "net/crypttun.h"
 #include "net/dataplane.h"
+#include "net/dlist.h"
 #include "net/tls.h"
 
 #if defined(__has_include)
@@ -898,15 +899,7 @@ static void uvenv_in_idle_unlink(struct uvenv_in *c)
 
 	if (!c->idle)
 		return;
-	if (c->idle_prev)
-		c->idle_prev->idle_next = c->idle_next;
-	else
-		u->idle_first = c->idle_next;
-	if (c->idle_next)
-		c->idle_next->idle_prev = c->idle_prev;
-	else
-		u->idle_last = c->idle_prev;
-	c->idle_prev = c->idle_next = NULL;
+	DQUEUE_UNLINK(u->idle_first, u->idle_last, c, idle_prev, idle_next);
 	c->idle = false;
 }
 
@@ -917,13 +910,7 @@ static void uvenv_in_idle_link(struct uvenv_in *c)
 
 	if (c->idle || c->closing || c->len > 0 || c->cap == 0)
 		return;
-	c->idle_prev = u->idle_last;
-	c->idle_next = NULL;
-	if (u->idle_last)
-		u->idle_last->idle_next = c;
-	else
-		u->idle_first = c;
-	u->idle_last = c;
+	DQUEUE_APPEND(u->idle_first, u->idle_last, c, idle_prev, idle_next);
 	c->idle = true;
 }
 
