@@ -631,21 +631,16 @@ static void ca_on_request(struct ca *ca, const char *from, const struct env_iden
 		ca_refuse(ca, from, who, "certificate signing request does not verify");
 		return;
 	}
+	if (rv == 0) {
+		/* the key of what it signed (never expected to fail) */
+		certb = (struct env_blob){cert, cert_len};
+		rv = pki_cert_key_digest(&certb, issued_key);
+	}
 	if (rv) {
 		/* the CA's own trouble: the node asks again */
 		env_logf(ca->env, ENV_LOG_ERROR,
 			 "msg=\"cannot sign\" node=%016" PRIx64 " err=%s", id,
 			 cs_strerror(rv));
-		ca_reply(ca, who->conn, CS_EAGAIN, "the CA cannot sign now: try again",
-			 NULL, 0, NULL, 0);
-		return;
-	}
-	certb = (struct env_blob){cert, cert_len};
-	if (pki_cert_key_digest(&certb, issued_key) != 0) {
-		/* never expected of what pki_sign wrote: the node asks again */
-		env_logf(ca->env, ENV_LOG_ERROR,
-			 "msg=\"cannot read the certificate signed\" node=%016" PRIx64,
-			 id);
 		ca_reply(ca, who->conn, CS_EAGAIN, "the CA cannot sign now: try again",
 			 NULL, 0, NULL, 0);
 		return;

@@ -2932,8 +2932,8 @@ static void test_agent_writes_a_task_once_per_transaction(void **state)
 	fe_free(fe);
 }
 
-/* Task id's row's assignment blob: its length, and whether it is the
- * marker fe_db_mark_blob wrote. */
+/* What fe_db_mark_blob writes over a task row's assignment blob, which
+ * fe_db_blob_marked recognises. */
 static const uint8_t fe_marker[3] = {0xff, 0x00, 0xff};
 
 static void fe_db_mark_blob(struct fenv *fe, uint64_t id)
@@ -2950,19 +2950,33 @@ static void fe_db_mark_blob(struct fenv *fe, uint64_t id)
 	sqlite3_finalize(st);
 }
 
-static bool fe_db_blob_marked(struct fenv *fe, uint64_t id)
+/* A copy of task id's row's assignment blob (malloc'd; *len its length):
+ * the row must exist. */
+static uint8_t *fe_db_blob(struct fenv *fe, uint64_t id, size_t *len)
 {
 	sqlite3_stmt *st;
-	bool marked = false;
+	uint8_t *blob;
 	assert_int_equal(sqlite3_prepare_v2(fe->db,
 					    "SELECT task FROM agent_tasks WHERE id = ?",
 					    -1, &st, NULL),
 			 SQLITE_OK);
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	marked = sqlite3_column_bytes(st, 0) == (int)sizeof fe_marker &&
-		 memcmp(sqlite3_column_blob(st, 0), fe_marker, sizeof fe_marker) == 0;
+	*len = (size_t)sqlite3_column_bytes(st, 0);
+	blob = malloc(*len ? *len : 1);
+	assert_non_null(blob);
+	if (*len)
+		memcpy(blob, sqlite3_column_blob(st, 0), *len);
 	sqlite3_finalize(st);
+	return blob;
+}
+
+static bool fe_db_blob_marked(struct fenv *fe, uint64_t id)
+{
+	size_t len;
+	uint8_t *blob = fe_db_blob(fe, id, &len);
+	bool marked = len == sizeof fe_marker && memcmp(blob, fe_marker, len) == 0;
+	free(blob);
 	return marked;
 }
 
@@ -2998,17 +3012,10 @@ static void test_agent_writes_the_assignment_once_then_states_alone(void **state
 	assert_false(fe_db_blob_marked(fe, id));
 	assert_int_equal(fe_db_state(fe, id), CS__TASK_STATE__TASK_STATE_RUNNING);
 	{
-		sqlite3_stmt *st;
-		Cs__Task *t;
-		assert_int_equal(
-			sqlite3_prepare_v2(fe->db,
-					   "SELECT task FROM agent_tasks WHERE id = 1",
-					   -1, &st, NULL),
-			SQLITE_OK);
-		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-		t = cs__task__unpack(NULL, (size_t)sqlite3_column_bytes(st, 0),
-				     sqlite3_column_blob(st, 0));
-		sqlite3_finalize(st);
+		size_t len;
+		uint8_t *blob = fe_db_blob(fe, id, &len);
+		Cs__Task *t = cs__task__unpack(NULL, len, blob);
+		free(blob);
 		assert_non_null(t);
 		assert_non_null(t->spec);
 		assert_non_null(t->spec->container);
