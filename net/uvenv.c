@@ -1042,13 +1042,7 @@ static void uvenv_in_close(struct uvenv_in *c, const char *reason)
 			 c->remote, c->hello ? c->from : "-", reason);
 		uvenv_log_line(u, ENV_LOG_WARN, msg);
 	}
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		u->ins = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
+	DLIST_UNLINK(u->ins, c);
 	uvenv_conn_remove(u, c);
 	u->in_count--;
 	if (c->handshaking) {
@@ -1529,10 +1523,7 @@ static void uvenv_accept(uv_stream_t *server, int status)
 	uv_tcp_init(u->loop, &c->handle);
 	c->handle.data = c;
 	u->handles_live++;
-	c->next = u->ins;
-	if (u->ins)
-		u->ins->prev = c;
-	u->ins = c;
+	DLIST_PUSH(u->ins, c);
 	u->in_count++;
 	snprintf(c->remote, sizeof c->remote, "?");
 	if (uvenv_conn_add(u, c) != 0) {
