@@ -94,12 +94,28 @@ struct simexec_health_cfg {
 };
 
 /* Host ports a container binds (issue 15), as Docker's PortBindings with
- * a HostPort given; more than this many is refused at ctl_open. */
-enum { SIMEXEC_PORTS_MAX = 16 };
-
+ * a HostPort given; more than SIMEXEC_PORTS_MAX is refused at ctl_open. */
 struct simexec_ports {
 	size_t count;
 	struct env_port v[SIMEXEC_PORTS_MAX];
+};
+
+/* A container's (or its controller's) published host ports, at most
+ * SIMEXEC_PORTS_MAX: v owned, NULL when none (issue 18: the array in
+ * place cost every container and controller 200 bytes, most of them
+ * publishing none). */
+struct simexec_port_list {
+	struct env_port *v;
+	size_t count;
+};
+
+/* issue 18: a text many containers share (an image, a service's name or
+ * id), kept once until simexec_free: a container and its controller held
+ * their own copies in arrays of the longest size, 704 bytes a task. s
+ * points at the record's own tail, or at a probe's text. */
+struct simexec_text {
+	struct tree_node by_text;
+	const char *s;
 };
 
 /* issue 17: data plane */
@@ -164,8 +180,8 @@ struct simexec_container {
 	uint64_t prio_node, prio_task, prio_slot;
 	uint32_t node;
 	char task_id[SIMEXEC_ID_BYTES];
-	char service_id[SIMEXEC_ID_BYTES];
-	char image[SIMEXEC_IMAGE_BYTES_MAX + 1];
+	const char *service_id; /* simexec_text's */
+	const char *image;	/* likewise */
 	uint64_t slot;
 	struct simexec_service *svc;
 	enum env_ctl_state state; /* CREATED, RUNNING or EXITED */
@@ -188,7 +204,7 @@ struct simexec_container {
 	uint64_t failing_streak;
 	enum env_ctl_health health;
 	/* issue 15: its host ports, bound while it runs or starts */
-	struct simexec_ports ports;
+	struct simexec_port_list ports;
 	/* issue 17: its network attachments (att_count, at most
 	 * SIMEXEC_ATTS_MAX; owned, NULL when none: an array in place cost
 	 * every container 952 bytes, most of them with no network) */
@@ -202,14 +218,14 @@ struct simexec_ctl {
 	struct simexec_ctl *prev, *next; /* the node's controllers, oldest first */
 	uint32_t node;
 	char task_id[SIMEXEC_ID_BYTES];
-	char service_id[SIMEXEC_ID_BYTES];
-	char service_name[SIMEXEC_ID_BYTES];
-	char image[SIMEXEC_IMAGE_BYTES_MAX + 1];
+	const char *service_id;	  /* simexec_text's */
+	const char *service_name; /* likewise */
+	const char *image;	  /* likewise */
 	uint64_t slot;
 	us_t stop_timeout_us;
-	struct simexec_health_cfg hc; /* given to the container it creates */
-	struct simexec_ports ports;   /* likewise */
-	struct simexec_att *atts;     /* likewise (issue 17); owned, or NULL */
+	struct simexec_health_cfg hc;	/* given to the container it creates */
+	struct simexec_port_list ports; /* likewise (a copy) */
+	struct simexec_att *atts;	/* likewise (issue 17); owned, or NULL */
 	size_t att_count;
 	struct simexec_files files;   /* likewise (issue 20): a copy */
 	struct simexec_rec *op;	      /* the op in flight, or NULL */
@@ -231,6 +247,9 @@ struct simexec_node {
 	struct simexec_netst *nets; /* issue 17: networks programmed (net_set) */
 	size_t net_count;
 };
+
+/* The room of env_ctl_req.message, which a result's words are cut to. */
+enum { SIMEXEC_MSG_BYTES = sizeof(((struct env_ctl_req *)0)->message) };
 
 enum simexec_rec_kind {
 	SIMEXEC_REC_OP,	     /* node: an op's completion */
@@ -268,7 +287,10 @@ struct simexec_rec {
 	int status;
 	enum env_ctl_state state;
 	int32_t exit_code; /* also EXIT, STOPPED: the code to exit with */
-	char message[sizeof(((struct env_ctl_req *)0)->message)];
+	/* a fixed result's words, at most SIMEXEC_MSG_BYTES - 1 (owned; NULL:
+	 * none): an array in place cost each record 256 bytes, and a
+	 * healthy run has one or two records a task in flight and no words */
+	char *message;
 };
 
 struct simexec {
@@ -287,6 +309,7 @@ struct simexec {
 	bool aux_built; /* by_task and by_slot hold every container */
 	struct tree images;
 	struct tree services;
+	struct tree texts;	    /* struct simexec_text, by s */
 	struct simexec_node *nodes; /* by node index, grown on demand */
 	size_t node_count;
 	struct simexec_rec *recs;
@@ -404,6 +427,16 @@ static uint64_t simexec_image_prio(const struct tree_node *a)
 	return hash_str(TREE_ENTRY(a, struct simexec_image_cfg, by_name)->name);
 }
 
+static int simexec_text_cmp(const struct tree_node *a, const struct tree_node *b)
+{
+	return strcmp(TREE_ENTRY(a, struct simexec_text, by_text)->s,
+		      TREE_ENTRY(b, struct simexec_text, by_text)->s);
+}
+static uint64_t simexec_text_prio(const struct tree_node *a)
+{
+	return hash_str(TREE_ENTRY(a, struct simexec_text, by_text)->s);
+}
+
 static int simexec_service_cmp(const struct tree_node *a, const struct tree_node *b)
 {
 	return strcmp(TREE_ENTRY(a, struct simexec_service, by_name)->name,
@@ -435,7 +468,36 @@ struct simexec *simexec_new(struct world *w)
 	tree_init(&x->by_slot, simexec_by_slot_cmp, simexec_by_slot_prio);
 	tree_init(&x->images, simexec_image_cmp, simexec_image_prio);
 	tree_init(&x->services, simexec_service_cmp, simexec_service_prio);
+	tree_init(&x->texts, simexec_text_cmp, simexec_text_prio);
 	return x;
+}
+
+/* Returns s (NULL: "") as kept in x, one copy per distinct text; or NULL
+ * with *rv set: CS_ELIMIT when s is over max bytes, CS_ENOMEM. */
+static const char *simexec_text(struct simexec *x, const char *s, size_t max, int *rv)
+{
+	struct simexec_text probe, *t;
+	struct tree_node *n;
+	size_t len;
+
+	probe.s = s ? s : "";
+	len = strlen(probe.s);
+	if (len > max) {
+		*rv = CS_ELIMIT;
+		return NULL;
+	}
+	n = tree_find(&x->texts, &probe.by_text);
+	if (n)
+		return TREE_ENTRY(n, struct simexec_text, by_text)->s;
+	t = malloc(sizeof *t + len + 1);
+	if (!t) {
+		*rv = CS_ENOMEM;
+		return NULL;
+	}
+	memcpy(t + 1, probe.s, len + 1);
+	t->s = (const char *)(t + 1);
+	tree_insert(&x->texts, &t->by_text);
+	return t->s;
 }
 
 /* Writes into buf (its size: SIMEXEC_IMAGE_BYTES_MAX + sizeof ":latest")
@@ -657,6 +719,13 @@ static struct simexec_rec *simexec_rec_new(struct simexec *x, enum simexec_rec_k
 	return rec;
 }
 
+/* Frees rec, unlinked already. */
+static void simexec_rec_release(struct simexec_rec *rec)
+{
+	free(rec->message);
+	free(rec);
+}
+
 static void simexec_rec_unlink(struct simexec *x, struct simexec_rec *rec)
 {
 	assert(x->rec_count > 0);
@@ -673,7 +742,7 @@ static void simexec_rec_unlink(struct simexec *x, struct simexec_rec *rec)
 static void simexec_rec_free(struct simexec *x, struct simexec_rec *rec)
 {
 	simexec_rec_unlink(x, rec);
-	free(rec);
+	simexec_rec_release(rec);
 }
 
 /* Schedules rec at at_us: on its node (dropped if the process dies) or on
@@ -696,12 +765,30 @@ static void simexec_rec_result(struct simexec_rec *rec, int status,
 	rec->status = status;
 	rec->state = state;
 	rec->exit_code = exit_code;
-	snprintf(rec->message, sizeof rec->message, "%s", message ? message : "");
+	free(rec->message);
+	rec->message = NULL;
+	if (message && message[0]) {
+		size_t len = strnlen(message, SIMEXEC_MSG_BYTES - 1);
+		rec->message = malloc(len + 1);
+		if (!rec->message) {
+			rec->status = CS_ENOMEM; /* the words are lost: say why */
+			return;
+		}
+		memcpy(rec->message, message, len);
+		rec->message[len] = '\0';
+	}
+}
+
+/* Copies rec's words into req. */
+static void simexec_rec_message(const struct simexec_rec *rec, struct env_ctl_req *req)
+{
+	snprintf(req->message, sizeof req->message, "%s",
+		 rec->message ? rec->message : "");
 }
 
 static void simexec_rec_no_container(struct simexec_rec *rec, const char *task_id)
 {
-	char msg[sizeof rec->message];
+	char msg[SIMEXEC_MSG_BYTES];
 	snprintf(msg, sizeof msg, "No such container: %s", task_id);
 	simexec_rec_result(rec, CS_EEXEC, ENV_CTL_ABSENT, 0, msg);
 }
@@ -1121,6 +1208,7 @@ static int simexec_files_copy(struct simexec_files *out, const struct simexec_fi
 
 static void simexec_ctl_free(struct simexec_ctl *ctl)
 {
+	free(ctl->ports.v);
 	free(ctl->files.v);
 	free(ctl->atts);
 	free(ctl);
@@ -1128,6 +1216,7 @@ static void simexec_ctl_free(struct simexec_ctl *ctl)
 
 static void simexec_container_free(struct simexec_container *c)
 {
+	free(c->ports.v);
 	free(c->files.v);
 	free(c->atts);
 	free(c);
@@ -1166,16 +1255,24 @@ static struct simexec_container *simexec_create(struct simexec *x,
 		free(c);
 		return NULL;
 	}
+	if (ctl->ports.count) {
+		c->ports.v = malloc(ctl->ports.count * sizeof *c->ports.v);
+		if (!c->ports.v) {
+			simexec_container_free(c);
+			return NULL;
+		}
+		memcpy(c->ports.v, ctl->ports.v, ctl->ports.count * sizeof *c->ports.v);
+		c->ports.count = ctl->ports.count;
+	}
 	c->node = ctl->node;
 	memcpy(c->task_id, ctl->task_id, sizeof c->task_id);
-	memcpy(c->service_id, ctl->service_id, sizeof c->service_id);
-	memcpy(c->image, ctl->image, sizeof c->image);
+	c->service_id = ctl->service_id;
+	c->image = ctl->image;
 	c->slot = ctl->slot;
 	c->svc = svc;
 	simexec_prio_set(c);
 	c->state = ENV_CTL_CREATED;
 	c->hc = ctl->hc;
-	c->ports = ctl->ports;
 	if (ctl->att_count) {
 		c->atts = malloc(ctl->att_count * sizeof *c->atts);
 		if (!c->atts) {
@@ -1258,7 +1355,7 @@ static void simexec_fire_op(struct simexec *x, struct simexec_rec *rec)
 	int status = 0;
 
 	if (!ctl) {
-		free(rec); /* cancelled by ctl_close */
+		simexec_rec_release(rec); /* cancelled by ctl_close */
 		return;
 	}
 	assert(ctl->op == rec);
@@ -1268,7 +1365,7 @@ static void simexec_fire_op(struct simexec *x, struct simexec_rec *rec)
 		status = rec->status;
 		req->state = rec->state;
 		req->exit_code = rec->exit_code;
-		memcpy(req->message, rec->message, sizeof req->message);
+		simexec_rec_message(rec, req);
 	} else {
 		struct simexec_container *c = simexec_find(x, ctl->node, ctl->task_id);
 		req->state = c ? c->state : ENV_CTL_ABSENT;
@@ -1277,7 +1374,7 @@ static void simexec_fire_op(struct simexec *x, struct simexec_rec *rec)
 		if (c && rec->op_kind == ENV_CTL_INSPECT)
 			req->health = simexec_health(c, world_now_us(x->w));
 	}
-	free(rec);
+	simexec_rec_release(rec);
 	cb(req, status);
 }
 
@@ -1289,7 +1386,7 @@ static void simexec_fire_wait(struct simexec_rec *rec)
 	int status = rec->status;
 
 	if (!ctl) {
-		free(rec);
+		simexec_rec_release(rec);
 		return;
 	}
 	assert(ctl->wait_rec == rec);
@@ -1299,8 +1396,8 @@ static void simexec_fire_wait(struct simexec_rec *rec)
 	ctl->wait_rec = NULL;
 	req->state = rec->state;
 	req->exit_code = rec->exit_code;
-	memcpy(req->message, rec->message, sizeof req->message);
-	free(rec);
+	simexec_rec_message(rec, req);
+	simexec_rec_release(rec);
 	cb(req, status);
 }
 
@@ -1326,7 +1423,7 @@ static void simexec_fire_close(struct simexec *x, struct simexec_rec *rec)
 
 	assert(ctl && ctl->closing);
 	assert(!ctl->op && !ctl->wait_req);
-	free(rec);
+	simexec_rec_release(rec);
 	simexec_ctl_unlink(x, ctl);
 	if (cb)
 		cb((struct env_ctl *)ctl, data);
@@ -1347,7 +1444,7 @@ static void simexec_fire_list(struct simexec *x, struct simexec_rec *rec)
 
 	if (failed)
 		status = rec->status;
-	free(rec);
+	simexec_rec_release(rec);
 	if (failed) {
 		req->found = NULL;
 		req->found_count = 0;
@@ -1371,7 +1468,9 @@ static void simexec_fire_list(struct simexec *x, struct simexec_rec *rec)
 		const struct simexec_container *c = simexec_c_of_node(first);
 		assert(c->node == node);
 		memcpy(found[i].task_id, c->task_id, sizeof c->task_id);
-		memcpy(found[i].service_id, c->service_id, sizeof c->service_id);
+		_Static_assert(SIMEXEC_ID_BYTES <= sizeof found[i].service_id,
+			       "a service id fits env_ctl_found's");
+		memcpy(found[i].service_id, c->service_id, strlen(c->service_id) + 1);
 		found[i].state = c->state;
 		found[i].exit_code = c->exit_code;
 	}
@@ -1390,7 +1489,7 @@ static void simexec_fire_started(struct simexec *x, struct simexec_rec *rec)
 		assert(c->ev_start == rec);
 		c->ev_start = NULL;
 	}
-	free(rec);
+	simexec_rec_release(rec);
 	if (!c)
 		return;
 	assert(c->state != ENV_CTL_RUNNING);
@@ -1425,7 +1524,7 @@ static void simexec_fire_exit(struct simexec *x, struct simexec_rec *rec)
 		assert(c->ev_stop == rec);
 		c->ev_stop = NULL;
 	}
-	free(rec);
+	simexec_rec_release(rec);
 	if (!c)
 		return;
 	assert(c->state == ENV_CTL_RUNNING);
@@ -1461,7 +1560,7 @@ static void simexec_fire_logs(struct simexec *x, struct simexec_rec *rec)
 	us_t now = world_now_us(x->w);
 	int status = rec->fixed ? rec->status : 0;
 
-	free(rec);
+	simexec_rec_release(rec);
 	req->lines = NULL;
 	req->line_count = 0;
 	if (status || !c || c->state != ENV_CTL_RUNNING || now < c->started_us) {
@@ -1586,6 +1685,8 @@ int simexec_ctl_open(struct simexec *x, uint32_t node,
 		     const struct env_container_spec *spec, struct env_ctl **out)
 {
 	struct simexec_ctl *ctl;
+	size_t published = 0;
+	int rv = 0;
 
 	assert(world_node_is_up(x->w, node));
 	if (!spec->task_id || !spec->task_id[0] || !spec->image || !spec->image[0])
@@ -1595,13 +1696,19 @@ int simexec_ctl_open(struct simexec *x, uint32_t node,
 	ctl = calloc(1, sizeof *ctl);
 	if (!ctl)
 		return CS_ENOMEM;
-	if (!simexec_copy(ctl->task_id, sizeof ctl->task_id, spec->task_id) ||
-	    !simexec_copy(ctl->service_id, sizeof ctl->service_id, spec->service_id) ||
-	    !simexec_copy(ctl->service_name, sizeof ctl->service_name,
-			  spec->service_name) ||
-	    !simexec_copy(ctl->image, sizeof ctl->image, spec->image)) {
+	if (!simexec_copy(ctl->task_id, sizeof ctl->task_id, spec->task_id)) {
 		simexec_ctl_free(ctl);
 		return CS_ELIMIT;
+	}
+	ctl->service_id = simexec_text(x, spec->service_id, SIMEXEC_ID_BYTES - 1, &rv);
+	if (ctl->service_id)
+		ctl->service_name =
+			simexec_text(x, spec->service_name, SIMEXEC_ID_BYTES - 1, &rv);
+	if (ctl->service_name)
+		ctl->image = simexec_text(x, spec->image, SIMEXEC_IMAGE_BYTES_MAX, &rv);
+	if (!ctl->image) {
+		simexec_ctl_free(ctl);
+		return rv;
 	}
 	ctl->x = x;
 	ctl->node = node;
@@ -1616,13 +1723,22 @@ int simexec_ctl_open(struct simexec *x, uint32_t node,
 	ctl->hc.start_period_us = spec->health_start_period_ms * 1000;
 	ctl->hc.retries =
 		spec->health_retries ? spec->health_retries : SIMEXEC_HEALTH_RETRIES;
+	for (size_t i = 0; i < spec->port_count; i++)
+		published += spec->ports[i].published != 0;
+	if (published > SIMEXEC_PORTS_MAX) {
+		simexec_ctl_free(ctl);
+		return CS_ELIMIT;
+	}
+	if (published) {
+		ctl->ports.v = malloc(published * sizeof *ctl->ports.v);
+		if (!ctl->ports.v) {
+			simexec_ctl_free(ctl);
+			return CS_ENOMEM;
+		}
+	}
 	for (size_t i = 0; i < spec->port_count; i++) {
 		if (!spec->ports[i].published)
 			continue; /* Docker picks a free one: never a conflict */
-		if (ctl->ports.count == SIMEXEC_PORTS_MAX) {
-			simexec_ctl_free(ctl);
-			return CS_ELIMIT;
-		}
 		ctl->ports.v[ctl->ports.count++] = spec->ports[i];
 	}
 	if (spec->network_count > SIMEXEC_ATTS_MAX) {
@@ -1747,7 +1863,7 @@ static int simexec_do_prepare(struct simexec *x, struct simexec_ctl *ctl,
 	int rv;
 
 	if (img && img->pull_fail) {
-		char msg[sizeof rec->message];
+		char msg[SIMEXEC_MSG_BYTES];
 		/* Docker's words; a very long name is cut to fit req->message */
 		snprintf(msg, sizeof msg,
 			 "pull access denied for %.170s, repository does not exist or "
@@ -1758,7 +1874,7 @@ static int simexec_do_prepare(struct simexec *x, struct simexec_ctl *ctl,
 	}
 	for (size_t i = 0; !c && i < ctl->att_count; i++) {
 		/* issue 17: a network the node has not been told of */
-		char msg[sizeof rec->message];
+		char msg[SIMEXEC_MSG_BYTES];
 		if (simexec_netst_get(x, ctl->node, ctl->atts[i].network_id))
 			continue;
 		snprintf(msg, sizeof msg,
@@ -1838,6 +1954,7 @@ static int simexec_do_start(struct simexec *x, struct simexec_ctl *ctl,
 	us_t now_us = world_now_us(x->w);
 	const struct simexec_image_cfg *img;
 	struct simexec_rec *ev;
+	char msg[SIMEXEC_MSG_BYTES];
 	us_t at_us;
 
 	if (!c) {
@@ -1848,15 +1965,12 @@ static int simexec_do_start(struct simexec *x, struct simexec_ctl *ctl,
 		return simexec_rec_schedule(x, rec, c->start_due_us);
 	if (c->state == ENV_CTL_RUNNING)
 		return simexec_rec_schedule(x, rec, now_us + SIMEXEC_API_US);
-	if (simexec_port_taken(x, c, rec->message, sizeof rec->message)) {
-		char msg[sizeof rec->message];
-		memcpy(msg, rec->message, sizeof msg);
+	if (simexec_port_taken(x, c, msg, sizeof msg)) {
 		simexec_rec_result(rec, CS_EEXEC, c->state, c->exit_code, msg);
 		return simexec_rec_schedule(x, rec, now_us + SIMEXEC_PREPARE_US);
 	}
 	img = simexec_image_find(x, c->image);
 	if (img && img->start_fail) {
-		char msg[sizeof rec->message];
 		/* Docker's words (cut to fit); the container stays as it was */
 		snprintf(
 			msg, sizeof msg,
@@ -2255,6 +2369,10 @@ void simexec_free(struct simexec *x)
 		tree_remove(&x->services, n);
 		free(svc->slot_running);
 		free(svc);
+	}
+	while ((n = tree_first(&x->texts))) {
+		tree_remove(&x->texts, n);
+		free(TREE_ENTRY(n, struct simexec_text, by_text));
 	}
 	free(x->tcounts);
 	free(x->cidx);

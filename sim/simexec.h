@@ -29,7 +29,8 @@ struct simexec;
  * SHUTDOWN exits with SIMEXEC_EXIT_STOPPED (the process died of SIGTERM);
  * TERMINATE, a forced REMOVE and a SHUTDOWN past its stop timeout kill it
  * with SIMEXEC_EXIT_KILLED. Image names are bounded by
- * SIMEXEC_IMAGE_BYTES_MAX; ids and service names by LIMIT_NAME_BYTES_MAX. */
+ * SIMEXEC_IMAGE_BYTES_MAX; ids and service names by LIMIT_NAME_BYTES_MAX;
+ * a container's published host ports by SIMEXEC_PORTS_MAX. */
 #define SIMEXEC_API_US		1000u	 /* a quick call (inspect, remove, kill, list) */
 #define SIMEXEC_PREPARE_US	50000u	 /* create a container, or report a failed pull */
 #define SIMEXEC_STOP_US		50000u	 /* a container exits this long after SIGTERM */
@@ -38,6 +39,7 @@ struct simexec;
 #define SIMEXEC_EXIT_STOPPED	143	 /* 128 + SIGTERM */
 #define SIMEXEC_EXIT_KILLED	137	 /* 128 + SIGKILL */
 #define SIMEXEC_IMAGE_BYTES_MAX 255u
+#define SIMEXEC_PORTS_MAX	16u
 /* Docker's health check defaults (issue 14) */
 #define SIMEXEC_HEALTH_INTERVAL_MS 30000u
 #define SIMEXEC_HEALTH_RETRIES	   3u

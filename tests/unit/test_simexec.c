@@ -611,6 +611,72 @@ static void test_simexec_open_rejects_bad_specs(void **state)
 	world_free(t.w);
 }
 
+/* A controller's texts (service id and name, image) are bounded as the
+ * arrays that held them were, and kept once for every container that
+ * shares them (issue 18); its published ports at most SIMEXEC_PORTS_MAX,
+ * ports Docker picks not counted. Each container keeps its own service
+ * id after another's controller is gone. */
+static void test_simexec_open_bounds_texts_and_ports(void **state)
+{
+	struct ctx t;
+	struct env *env;
+	struct env_ctl *ctl = NULL, *a, *b;
+	struct listed l;
+	struct done d;
+	char id64[65], image[SIMEXEC_IMAGE_BYTES_MAX + 2];
+	struct env_port ports[SIMEXEC_PORTS_MAX + 3];
+	struct env_container_spec spec = {.task_id = "t1", .image = "nginx"};
+
+	ctx_init(&t, 10, 1);
+	env = env_of(&t, 0);
+	memset(id64, 's', sizeof id64 - 1);
+	id64[sizeof id64 - 1] = '\0';
+	memset(image, 'i', sizeof image - 1);
+	image[sizeof image - 1] = '\0';
+	spec.service_id = id64; /* 64 bytes: one over */
+	assert_int_equal(env->ops->ctl_open(env, &spec, &ctl), CS_ELIMIT);
+	spec.service_id = id64 + 1;
+	spec.service_name = id64;
+	assert_int_equal(env->ops->ctl_open(env, &spec, &ctl), CS_ELIMIT);
+	spec.service_name = id64 + 1;
+	spec.image = image; /* SIMEXEC_IMAGE_BYTES_MAX + 1 */
+	assert_int_equal(env->ops->ctl_open(env, &spec, &ctl), CS_ELIMIT);
+	assert_null(ctl);
+	spec.image = image + 1;
+	for (size_t i = 0; i < SIMEXEC_PORTS_MAX + 3; i++)
+		ports[i] = (struct env_port){.target = 80,
+					     .published = (uint32_t)(8000 + i)};
+	spec.ports = ports;
+	spec.port_count = SIMEXEC_PORTS_MAX + 1;
+	assert_int_equal(env->ops->ctl_open(env, &spec, &ctl), CS_ELIMIT);
+	ports[0].published = ports[1].published = ports[2].published = 0;
+	spec.port_count = SIMEXEC_PORTS_MAX + 3; /* 16 published */
+	assert_int_equal(env->ops->ctl_open(env, &spec, &ctl), 0);
+	a = ctl;
+	op_wait(&t, 0, a, ENV_CTL_PREPARE, &d);
+	assert_int_equal(d.status, 0);
+	op_wait(&t, 0, a, ENV_CTL_START, &d);
+	assert_int_equal(d.status, 0);
+	/* another task of the same texts, then one of another service id */
+	b = open_task(&t, 0, "t2", id64 + 1, 2, image + 1, 10000);
+	op_wait(&t, 0, b, ENV_CTL_PREPARE, &d);
+	assert_int_equal(d.status, 0);
+	env->ops->ctl_close(b, NULL, NULL);
+	b = open_task(&t, 0, "t3", "other", 3, image + 1, 10000);
+	op_wait(&t, 0, b, ENV_CTL_PREPARE, &d);
+	assert_int_equal(d.status, 0);
+	env->ops->ctl_close(a, NULL, NULL);
+	assert_int_equal(do_list(&t, 0, &l), 0);
+	run_until(&t, &l.calls);
+	assert_int_equal(l.count, 3);
+	assert_string_equal(l.found[0].task_id, "t1");
+	assert_string_equal(l.found[0].service_id, id64 + 1);
+	assert_int_equal(l.found[0].state, ENV_CTL_RUNNING);
+	assert_string_equal(l.found[1].service_id, id64 + 1);
+	assert_string_equal(l.found[2].service_id, "other");
+	world_free(t.w);
+}
+
 /* ---------------------------------------------------------------- node death */
 
 static void test_simexec_process_kill_keeps_container_and_new_controller_adopts(
@@ -1585,6 +1651,7 @@ int main(void)
 		cmocka_unit_test(test_simexec_exit_after_configured_time_with_code),
 		cmocka_unit_test(test_simexec_image_settings_are_validated),
 		cmocka_unit_test(test_simexec_open_rejects_bad_specs),
+		cmocka_unit_test(test_simexec_open_bounds_texts_and_ports),
 		cmocka_unit_test(
 			test_simexec_process_kill_keeps_container_and_new_controller_adopts),
 		cmocka_unit_test(
