@@ -2087,6 +2087,55 @@ static void test_agent_port_conflict_fails_with_dockers_whole_words(void **state
 	fe_free(fe);
 }
 
+/* A task's words are cut to 255 bytes, as the store keeps them: Docker's
+ * words on a failed prepare and on a failed start (read back at the
+ * inspect that follows), and the words read back from the disk after a
+ * restart (issue 18: they are held in as many bytes as they take, no
+ * longer in arrays of 256). */
+static void test_agent_cuts_a_tasks_words_to_255_bytes_and_keeps_them(void **state)
+{
+	struct fenv *fe = fe_new();
+	uint64_t ids[2] = {1, 2};
+	char words[300], cut[256];
+	sqlite3_stmt *st;
+	(void)state;
+
+	memset(words, 'w', sizeof words - 1);
+	memcpy(words, "Error response from daemon: ", 28);
+	words[sizeof words - 1] = '\0';
+	memcpy(cut, words, 255);
+	cut[255] = '\0';
+	fe_connect_fresh(fe);
+	fe_assign(fe, true, false, 1, ids, 2, NULL, 0, NULL);
+	fe_answer(fe, 1, ENV_CTL_PREPARE, CS_EEXEC, ENV_CTL_ABSENT, 0, words);
+	fe_answer(fe, 2, ENV_CTL_PREPARE, 0, ENV_CTL_CREATED, 0, NULL);
+	fe_answer(fe, 2, ENV_CTL_START, CS_EEXEC, ENV_CTL_CREATED, 0, words);
+	fe_answer(fe, 2, ENV_CTL_INSPECT, 0, ENV_CTL_CREATED, 0, NULL);
+	fe_advance(fe, 1000);
+	assert_int_equal(fe->reported[1], CS__TASK_STATE__TASK_STATE_REJECTED);
+	assert_int_equal(fe->reported[2], CS__TASK_STATE__TASK_STATE_FAILED);
+	assert_string_equal(fe->reported_msg[1], cut);
+	assert_string_equal(fe->reported_msg[2], cut);
+	assert_int_equal(
+		sqlite3_prepare_v2(fe->db, "SELECT message FROM agent_tasks WHERE id = ?",
+				   -1, &st, NULL),
+		SQLITE_OK);
+	sqlite3_bind_int64(st, 1, 1);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), cut);
+	sqlite3_finalize(st);
+	/* a restarted agent reports them again as the disk holds them */
+	memset(fe->reported_msg[1], 0, sizeof fe->reported_msg[1]);
+	memset(fe->reported_msg[2], 0, sizeof fe->reported_msg[2]);
+	fe_restart(fe);
+	fe_list_answer(fe, 0, NULL, 0);
+	fe_connect(fe);
+	fe_advance(fe, 1000);
+	assert_string_equal(fe->reported_msg[1], cut);
+	assert_string_equal(fe->reported_msg[2], cut);
+	fe_free(fe);
+}
+
 /* Issue 15: an agent with no overlay data plane (issue 17) never runs a
  * task without its network: the task is REJECTED with why, before any
  * container is made (SwarmKit's executor fails Prepare when it cannot
@@ -3845,6 +3894,8 @@ int main(void)
 		cmocka_unit_test(test_agent_passes_service_env_to_the_container),
 		cmocka_unit_test(test_agent_passes_host_ports_to_the_container),
 		cmocka_unit_test(test_agent_port_conflict_fails_with_dockers_whole_words),
+		cmocka_unit_test(
+			test_agent_cuts_a_tasks_words_to_255_bytes_and_keeps_them),
 		cmocka_unit_test(
 			test_agent_rejects_task_whose_attachment_it_cannot_realise),
 		cmocka_unit_test(
