@@ -26,6 +26,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/errors.h"
+#include "core/hash.h"
 
 _Static_assert(PKI_DER_BYTES_MAX <= LONG_MAX, "a DER's length fits d2i's long");
 
@@ -227,6 +228,9 @@ void pki_cache_free(struct pki_cache *cache)
 {
 	if (cache == NULL)
 		return;
+	for (size_t i = 0; cache->made != NULL && i < PKI_CACHE_MADE_SLOTS; i++)
+		free(cache->made[i].der);
+	free(cache->made);
 	for (size_t i = 0; i < PKI_CACHE_SLOTS; i++)
 		X509_free(cache->slot[i].x);
 	for (size_t i = 0; cache->leaf != NULL && i < PKI_CACHE_LEAF_SLOTS; i++)
@@ -235,6 +239,64 @@ void pki_cache_free(struct pki_cache *cache)
 	EVP_PKEY_free(cache->ca_key);
 	OPENSSL_cleanse(cache->ca_key_der, sizeof cache->ca_key_der);
 	memset(cache, 0, sizeof *cache);
+}
+
+static uint64_t pki_made_hash(const uint8_t *der, size_t len, const uint8_t *signer,
+			      size_t signer_len)
+{
+	return hash_fnv(hash_fnv(HASH_FNV_OFFSET, der, len), signer, signer_len);
+}
+
+/* Keeps der (len bytes), signed by the key of the certificate signer
+ * (signer_len bytes; NULL, 0: der is a CSR, signed by its own key), as
+ * made through cache. Out of memory, nothing is kept. */
+static void pki_made_note(struct pki_cache *cache, const uint8_t *der, size_t len,
+			  const uint8_t *signer, size_t signer_len)
+{
+	struct pki_made *m;
+
+	if (cache == NULL || len == 0)
+		return;
+	if (cache->made == NULL) {
+		cache->made = calloc(PKI_CACHE_MADE_SLOTS, sizeof *cache->made);
+		if (cache->made == NULL)
+			return;
+	}
+	m = &cache->made[cache->made_next];
+	cache->made_next = (cache->made_next + 1) % PKI_CACHE_MADE_SLOTS;
+	free(m->der);
+	m->der = malloc(len + signer_len);
+	if (m->der == NULL)
+		return;
+	memcpy(m->der, der, len);
+	if (signer_len > 0)
+		memcpy(m->der + len, signer, signer_len);
+	m->len = len;
+	m->signer_len = signer_len;
+	m->hash = pki_made_hash(der, len, signer, signer_len);
+}
+
+/* Whether der, signed by the key of signer (NULL, 0: its own), was made
+ * through cache: then its signature checks (see pki.h). */
+static bool pki_made_has(struct pki_cache *cache, const uint8_t *der, size_t len,
+			 const uint8_t *signer, size_t signer_len)
+{
+	uint64_t h;
+
+	if (cache == NULL || cache->made == NULL || der == NULL || len == 0 ||
+	    (signer == NULL && signer_len > 0))
+		return false;
+	h = pki_made_hash(der, len, signer, signer_len);
+	for (size_t i = 0; i < PKI_CACHE_MADE_SLOTS; i++) {
+		const struct pki_made *m = &cache->made[i];
+		if (m->der != NULL && m->hash == h && m->len == len &&
+		    m->signer_len == signer_len && memcmp(m->der, der, len) == 0 &&
+		    (signer_len == 0 || memcmp(m->der + len, signer, signer_len) == 0)) {
+			cache->made_hits++;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* pki_key_load through cache: the key parsed last, when b holds the same
@@ -851,6 +913,16 @@ out:
 	return rc;
 }
 
+int pki_csr_create_cached(struct pki_cache *cache, const uint8_t seed[PKI_SEED_BYTES],
+			  uint8_t *csr, size_t cap, size_t *len,
+			  uint8_t key_digest[ENV_DIGEST_BYTES])
+{
+	int rc = pki_csr_create_keyed(seed, csr, cap, len, key_digest);
+	if (rc == 0)
+		pki_made_note(cache, csr, *len, NULL, 0);
+	return rc;
+}
+
 int pki_sign(const struct env_blob *ca_cert, const struct env_blob *ca_key,
 	     const struct env_blob *csr, const struct env_identity *who,
 	     int64_t not_before_s, int64_t not_after_s, uint64_t serial, uint8_t *cert,
@@ -952,7 +1024,8 @@ int pki_sign_cached(struct pki_cache *cache, const struct env_blob *ca_cert,
 		pki_why(why, "CSR key is not Ed25519");
 		goto free_req;
 	}
-	if (X509_REQ_verify(req, pub) != 1) {
+	if (!pki_made_has(cache, csr->data, csr->len, NULL, 0) &&
+	    X509_REQ_verify(req, pub) != 1) {
 		pki_why(why, "CSR signature does not verify");
 		goto free_req;
 	}
@@ -987,6 +1060,8 @@ int pki_sign_cached(struct pki_cache *cache, const struct env_blob *ca_cert,
 	rc = pki_der_out(der, n, cert, cap, len);
 	if (rc == CS_ELIMIT)
 		pki_why(why, "certificate does not fit %zu bytes", cap);
+	if (rc == 0)
+		pki_made_note(cache, cert, *len, ca_cert->data, ca_cert->len);
 free_x:
 	X509_free(x);
 free_req:
@@ -1075,7 +1150,9 @@ int pki_verify_cached(struct pki_cache *cache, const struct env_blob *cert,
 				cluster_differs = false;
 			if (X509_NAME_cmp(X509_get_issuer_name(x),
 					  X509_get_subject_name(r)) == 0 &&
-			    X509_verify(x, X509_get0_pubkey(r)) == 1)
+			    (pki_made_has(cache, cert->data, cert->len, roots[i].data,
+					  roots[i].len) ||
+			     X509_verify(x, X509_get0_pubkey(r)) == 1))
 				matched = i;
 		}
 		X509_free(r);

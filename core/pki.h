@@ -106,6 +106,21 @@ struct pki_cache_slot {
 	size_t len;
 	uint8_t der[PKI_DER_BYTES_MAX];
 };
+/* Signatures made through the cache (issue 18): a CSR pki_csr_create_cached
+ * made, a certificate pki_sign_cached signed, with the CA certificate
+ * whose key signed it. Checking one of them again, the same bytes (and
+ * for a certificate the same CA certificate as its root), cannot fail:
+ * Ed25519 is deterministic and the key that signed is the one checked
+ * against; so the check is skipped, which gives the same result (an
+ * Ed25519 check was 1.5 M instructions, two per node that joins). Other
+ * bytes, however near, are checked in full. */
+#define PKI_CACHE_MADE_SLOTS 1024
+struct pki_made {
+	uint64_t hash;	   /* of der's len bytes, then of the signer's */
+	uint8_t *der;	   /* owned: the signed DER, then its signer's (NULL: empty) */
+	size_t len;	   /* the signed DER's */
+	size_t signer_len; /* 0 for a CSR (it signs itself) */
+};
 struct pki_cache {
 	struct pki_cache_slot slot[PKI_CACHE_SLOTS];
 	size_t next; /* the slot the next new certificate takes */
@@ -118,10 +133,20 @@ struct pki_cache {
 	void *ca_key;
 	size_t ca_key_len;
 	uint8_t ca_key_der[PKI_DER_BYTES_MAX];
+	/* PKI_CACHE_MADE_SLOTS of them, allocated at first use (no memory:
+	 * nothing kept), the oldest replaced first */
+	struct pki_made *made;
+	size_t made_next;
+	uint64_t made_hits; /* checks skipped (for tests) */
 };
 
 /* pki_cache_free frees what cache holds and empties it (NULL: nothing). */
 void pki_cache_free(struct pki_cache *cache);
+
+/* pki_csr_create_keyed, the CSR kept in cache as made (see above). */
+int pki_csr_create_cached(struct pki_cache *cache, const uint8_t seed[PKI_SEED_BYTES],
+			  uint8_t *csr, size_t cap, size_t *len,
+			  uint8_t key_digest[ENV_DIGEST_BYTES]);
 
 /* pki_sign through cache (see above). */
 int pki_sign_cached(struct pki_cache *cache, const struct env_blob *ca_cert,

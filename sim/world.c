@@ -1695,7 +1695,8 @@ static int world_env_pki_csr(struct env *env, uint8_t *buf, size_t cap, size_t *
 	int rv;
 
 	world_key_draw(n, seed);
-	rv = pki_csr_create_keyed(seed, buf, cap, len, n->pending_digest);
+	rv = pki_csr_create_cached(&n->world->pki_cache, seed, buf, cap, len,
+				   n->pending_digest);
 	if (rv)
 		return rv;
 	memcpy(n->pending_seed, seed, sizeof seed);

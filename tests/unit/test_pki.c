@@ -724,6 +724,98 @@ static void test_pki_cache_hit_refuses_as_no_cache(void **state)
 	assert_null(cache.leaf);
 }
 
+/* pki_sign_cached through cache, as sign does without one: the same
+ * answer, bytes and words. */
+static int sign_cached(struct pki_cache *cache, const struct ca *ca,
+		       const struct der *csr, struct der *out, char *why)
+{
+	struct env_blob c = blob(ca->cert, ca->cert_len), k = blob(ca->key, ca->key_len);
+	struct env_blob r = blob(csr->b, csr->len);
+	struct env_identity who;
+	struct der plain;
+	char why_plain[PKI_WHY_BYTES];
+	int rc, rc_plain;
+
+	memset(&who, 0, sizeof who);
+	who.node_id = NODE;
+	who.cluster_id = CLUSTER;
+	who.role = ENV_ROLE_WORKER;
+	memset(why, 0, PKI_WHY_BYTES);
+	memset(why_plain, 0, sizeof why_plain);
+	rc = pki_sign_cached(cache, &c, &k, &r, &who, T_2026, T_DEC, 42, out->b,
+			     sizeof out->b, &out->len, why);
+	rc_plain = sign(ca, csr, NODE, CLUSTER, ENV_ROLE_WORKER, T_2026, T_DEC, &plain,
+			why_plain);
+	assert_int_equal(rc, rc_plain);
+	if (rc == 0) {
+		assert_int_equal(out->len, plain.len);
+		assert_memory_equal(out->b, plain.b, plain.len);
+	} else {
+		assert_string_equal(why, why_plain);
+	}
+	return rc;
+}
+
+/* Issue 18: a signature made through the cache (a CSR of
+ * pki_csr_create_cached, a certificate of pki_sign_cached) is not checked
+ * again when the very bytes come back (for a certificate: against the very
+ * CA certificate that signed it); the answers stay those of no cache. A
+ * byte changed, or another root of the same name, is checked in full and
+ * refused. */
+static void test_pki_made_signatures_skip_their_check_and_nothing_else(void **state)
+{
+	struct pki_cache cache;
+	struct ca ca, same_name;
+	struct der csr, plain_csr, cert, bad;
+	struct env_blob r_ca, r_same;
+	uint8_t seed[PKI_SEED_BYTES], digest[ENV_DIGEST_BYTES];
+	char why[PKI_WHY_BYTES];
+
+	memset(&cache, 0, sizeof cache);
+	ca_make(&ca, 1, CLUSTER);
+	ca_make(&same_name, 2, CLUSTER);
+	r_ca = blob(ca.cert, ca.cert_len);
+	r_same = blob(same_name.cert, same_name.cert_len);
+	seed_of(seed, 100);
+	assert_int_equal(pki_csr_create_cached(&cache, seed, csr.b, sizeof csr.b,
+					       &csr.len, digest),
+			 0);
+	csr_make(&plain_csr, 100);
+	assert_int_equal(csr.len, plain_csr.len);
+	assert_memory_equal(csr.b, plain_csr.b, csr.len);
+	assert_int_equal(cache.made_hits, 0);
+
+	/* the CSR made here: signed, its check skipped */
+	assert_int_equal(sign_cached(&cache, &ca, &csr, &cert, why), 0);
+	assert_int_equal(cache.made_hits, 1);
+	/* its signature's last byte changed: checked, refused */
+	bad = csr;
+	bad.b[bad.len - 1] ^= 0x01;
+	assert_int_equal(sign_cached(&cache, &ca, &bad, &cert, why), CS_EAUTH);
+	assert_string_equal(why, "CSR signature does not verify");
+	assert_int_equal(cache.made_hits, 1);
+	/* signed again (the same bytes): made, its check skipped again */
+	assert_int_equal(sign_cached(&cache, &ca, &csr, &cert, why), 0);
+	assert_int_equal(cache.made_hits, 2);
+
+	/* the certificate made here, against the CA that signed it: skipped */
+	assert_int_equal(verify_both(&cache, &cert, &r_ca, 1, T_2026 + 1000), 0);
+	assert_int_equal(cache.made_hits, 3);
+	/* against another root of the same name (another key): checked */
+	assert_int_equal(verify_both(&cache, &cert, &r_same, 1, T_2026 + 1000), CS_EAUTH);
+	assert_int_equal(cache.made_hits, 3);
+	/* its signature's last byte changed: checked, refused */
+	bad = cert;
+	bad.b[bad.len - 1] ^= 0x01;
+	assert_int_equal(verify_both(&cache, &bad, &r_ca, 1, T_2026 + 1000), CS_EAUTH);
+	assert_int_equal(cache.made_hits, 3);
+	/* past its validity: the skipped check changes no other answer */
+	assert_int_equal(verify_both(&cache, &cert, &r_ca, 1, T_DEC + 1), CS_EAUTH);
+	pki_cache_free(&cache);
+	assert_null(cache.made);
+	assert_int_equal(cache.made_hits, 0);
+}
+
 static void test_pki_validity_cut_to_the_roots_end(void **state)
 {
 	struct ca ca;
@@ -1413,6 +1505,8 @@ int main(void)
 		cmocka_unit_test(test_pki_cert_key_digest_is_what_pki_read_gives),
 		cmocka_unit_test(test_pki_cache_gives_what_no_cache_gives),
 		cmocka_unit_test(test_pki_cache_hit_refuses_as_no_cache),
+		cmocka_unit_test(
+			test_pki_made_signatures_skip_their_check_and_nothing_else),
 		cmocka_unit_test(test_pki_validity_cut_to_the_roots_end),
 		cmocka_unit_test(test_pki_times_after_2049_round_trip),
 		cmocka_unit_test(test_pki_verify_refusals_say_exactly_why),
