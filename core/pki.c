@@ -248,10 +248,12 @@ static uint64_t pki_made_hash(const uint8_t *der, size_t len, const uint8_t *sig
 }
 
 /* Keeps der (len bytes), signed by the key of the certificate signer
- * (signer_len bytes; NULL, 0: der is a CSR, signed by its own key), as
- * made through cache. Out of memory, nothing is kept. */
+ * (signer_len bytes; NULL, 0: der is a CSR, signed by its own key, whose
+ * raw public key is pub), as made through cache. Out of memory, nothing is
+ * kept. */
 static void pki_made_note(struct pki_cache *cache, const uint8_t *der, size_t len,
-			  const uint8_t *signer, size_t signer_len)
+			  const uint8_t *signer, size_t signer_len,
+			  const uint8_t pub[PKI_SEED_BYTES])
 {
 	struct pki_made *m;
 
@@ -274,18 +276,21 @@ static void pki_made_note(struct pki_cache *cache, const uint8_t *der, size_t le
 	m->len = len;
 	m->signer_len = signer_len;
 	m->hash = pki_made_hash(der, len, signer, signer_len);
+	if (pub != NULL)
+		memcpy(m->pub, pub, sizeof m->pub);
 }
 
-/* Whether der, signed by the key of signer (NULL, 0: its own), was made
- * through cache: then its signature checks (see pki.h). */
-static bool pki_made_has(struct pki_cache *cache, const uint8_t *der, size_t len,
-			 const uint8_t *signer, size_t signer_len)
+/* der, signed by the key of signer (NULL, 0: its own), as made through
+ * cache: then its signature checks (see pki.h). NULL: not made here. */
+static const struct pki_made *pki_made_find(struct pki_cache *cache, const uint8_t *der,
+					    size_t len, const uint8_t *signer,
+					    size_t signer_len)
 {
 	uint64_t h;
 
 	if (cache == NULL || cache->made == NULL || der == NULL || len == 0 ||
 	    (signer == NULL && signer_len > 0))
-		return false;
+		return NULL;
 	h = pki_made_hash(der, len, signer, signer_len);
 	for (size_t i = 0; i < PKI_CACHE_MADE_SLOTS; i++) {
 		const struct pki_made *m = &cache->made[i];
@@ -293,10 +298,10 @@ static bool pki_made_has(struct pki_cache *cache, const uint8_t *der, size_t len
 		    m->signer_len == signer_len && memcmp(m->der, der, len) == 0 &&
 		    (signer_len == 0 || memcmp(m->der + len, signer, signer_len) == 0)) {
 			cache->made_hits++;
-			return true;
+			return m;
 		}
 	}
-	return false;
+	return NULL;
 }
 
 /* pki_key_load through cache: the key parsed last, when b holds the same
@@ -847,31 +852,40 @@ int pki_key_digest(const uint8_t seed[PKI_SEED_BYTES], uint8_t out[ENV_DIGEST_BY
 	return rv;
 }
 
-/* pki_pubkey_set: sets spki (a certificate's or a request's
- * SubjectPublicKeyInfo) to key's Ed25519 public key: the bytes
+/* pki_pubkey_set_raw: sets spki (a certificate's or a request's
+ * SubjectPublicKeyInfo) to the Ed25519 public key raw: the bytes
  * X509_PUBKEY_set writes (RFC 8410: the OID, no parameters, the 32 key
  * bytes), without the decode of them back into a key that X509_PUBKEY_set
  * makes (OpenSSL 3.0's search of its decoders: most of a join's
- * certificate work in the simulator). Returns 1, or 0 when key is not
- * Ed25519 or memory ran out. */
-static int pki_pubkey_set(X509_PUBKEY *spki, const EVP_PKEY *key)
+ * certificate work in the simulator). Returns 1, or 0 when memory ran
+ * out. pki_pubkey_set: the same from key, 0 when it is not Ed25519. */
+static int pki_pubkey_set_raw(X509_PUBKEY *spki, const uint8_t raw[PKI_SEED_BYTES])
 {
-	unsigned char raw[PKI_SEED_BYTES], *penc;
-	size_t n = sizeof raw;
+	unsigned char *penc;
 
 	_Static_assert(PKI_SEED_BYTES == 32, "an Ed25519 public key is 32 bytes");
-	if (spki == NULL || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519 ||
-	    EVP_PKEY_get_raw_public_key(key, raw, &n) != 1 || n != sizeof raw)
+	if (spki == NULL)
 		return 0;
-	penc = OPENSSL_memdup(raw, n);
+	penc = OPENSSL_memdup(raw, PKI_SEED_BYTES);
 	if (penc == NULL)
 		return 0;
 	if (X509_PUBKEY_set0_param(spki, OBJ_nid2obj(NID_ED25519), V_ASN1_UNDEF, NULL,
-				   penc, (int)n) != 1) {
+				   penc, PKI_SEED_BYTES) != 1) {
 		OPENSSL_free(penc);
 		return 0;
 	}
 	return 1;
+}
+
+static int pki_pubkey_set(X509_PUBKEY *spki, const EVP_PKEY *key)
+{
+	unsigned char raw[PKI_SEED_BYTES];
+	size_t n = sizeof raw;
+
+	if (spki == NULL || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519 ||
+	    EVP_PKEY_get_raw_public_key(key, raw, &n) != 1 || n != sizeof raw)
+		return 0;
+	return pki_pubkey_set_raw(spki, raw);
 }
 
 int pki_csr_create(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
@@ -880,12 +894,16 @@ int pki_csr_create(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
 	return pki_csr_create_keyed(seed, csr, cap, len, NULL);
 }
 
-int pki_csr_create_keyed(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
-			 size_t *len, uint8_t key_digest[ENV_DIGEST_BYTES])
+/* pki_csr_create_keyed, the CSR kept in cache (NULL: none) as made. */
+static int pki_csr_create_in(struct pki_cache *cache, const uint8_t seed[PKI_SEED_BYTES],
+			     uint8_t *csr, size_t cap, size_t *len,
+			     uint8_t key_digest[ENV_DIGEST_BYTES])
 {
 	unsigned char *der = NULL;
 	EVP_PKEY *k = NULL;
 	X509_REQ *req = NULL;
+	uint8_t pub[PKI_SEED_BYTES];
+	size_t pub_len = sizeof pub;
 	int rc = CS_ENOMEM, n;
 
 	assert(seed != NULL && csr != NULL && len != NULL);
@@ -904,6 +922,9 @@ int pki_csr_create_keyed(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_
 	rc = pki_der_out(der, n, csr, cap, len);
 	if (rc == 0 && key_digest != NULL)
 		rc = pki_key_digest_of(k, key_digest);
+	if (rc == 0 && cache != NULL &&
+	    EVP_PKEY_get_raw_public_key(k, pub, &pub_len) == 1 && pub_len == sizeof pub)
+		pki_made_note(cache, csr, *len, NULL, 0, pub);
 free_req:
 	X509_REQ_free(req);
 free_key:
@@ -913,14 +934,17 @@ out:
 	return rc;
 }
 
+int pki_csr_create_keyed(const uint8_t seed[PKI_SEED_BYTES], uint8_t *csr, size_t cap,
+			 size_t *len, uint8_t key_digest[ENV_DIGEST_BYTES])
+{
+	return pki_csr_create_in(NULL, seed, csr, cap, len, key_digest);
+}
+
 int pki_csr_create_cached(struct pki_cache *cache, const uint8_t seed[PKI_SEED_BYTES],
 			  uint8_t *csr, size_t cap, size_t *len,
 			  uint8_t key_digest[ENV_DIGEST_BYTES])
 {
-	int rc = pki_csr_create_keyed(seed, csr, cap, len, key_digest);
-	if (rc == 0)
-		pki_made_note(cache, csr, *len, NULL, 0);
-	return rc;
+	return pki_csr_create_in(cache, seed, csr, cap, len, key_digest);
 }
 
 int pki_sign(const struct env_blob *ca_cert, const struct env_blob *ca_key,
@@ -945,6 +969,9 @@ int pki_sign_cached(struct pki_cache *cache, const struct env_blob *ca_cert,
 	X509 *ca = NULL, *x = NULL;
 	X509_REQ *req = NULL;
 	EVP_PKEY *cakey = NULL, *pub;
+	const struct pki_made *made;
+	uint8_t raw[PKI_SEED_BYTES];
+	size_t raw_len = sizeof raw;
 	X509V3_CTX ctx;
 	unsigned char *der = NULL;
 	int rc = CS_EINVAL, n;
@@ -1008,26 +1035,34 @@ int pki_sign_cached(struct pki_cache *cache, const struct env_blob *ca_cert,
 		pki_why(why, "CSR is %zu bytes, over %d", csr->len, PKI_DER_BYTES_MAX);
 		goto free_cakey;
 	}
-	p = csr->data;
-	req = d2i_X509_REQ(NULL, &p, (long)csr->len);
-	if (req == NULL) {
-		pki_why(why, "CSR is not DER: %s", pki_ossl_said("unreadable DER"));
-		goto free_cakey;
-	}
-	if (p != csr->data + csr->len) {
-		pki_why(why, "CSR has %zu bytes after its DER",
-			(size_t)(csr->data + csr->len - p));
-		goto free_req;
-	}
-	pub = X509_REQ_get0_pubkey(req);
-	if (pub == NULL || EVP_PKEY_get_id(pub) != EVP_PKEY_ED25519) {
-		pki_why(why, "CSR key is not Ed25519");
-		goto free_req;
-	}
-	if (!pki_made_has(cache, csr->data, csr->len, NULL, 0) &&
-	    X509_REQ_verify(req, pub) != 1) {
-		pki_why(why, "CSR signature does not verify");
-		goto free_req;
+	made = pki_made_find(cache, csr->data, csr->len, NULL, 0);
+	if (made != NULL) {
+		/* made here: well formed, its key Ed25519, its signature its own */
+		memcpy(raw, made->pub, sizeof raw);
+	} else {
+		p = csr->data;
+		req = d2i_X509_REQ(NULL, &p, (long)csr->len);
+		if (req == NULL) {
+			pki_why(why, "CSR is not DER: %s",
+				pki_ossl_said("unreadable DER"));
+			goto free_cakey;
+		}
+		if (p != csr->data + csr->len) {
+			pki_why(why, "CSR has %zu bytes after its DER",
+				(size_t)(csr->data + csr->len - p));
+			goto free_req;
+		}
+		pub = X509_REQ_get0_pubkey(req);
+		if (pub == NULL || EVP_PKEY_get_id(pub) != EVP_PKEY_ED25519 ||
+		    EVP_PKEY_get_raw_public_key(pub, raw, &raw_len) != 1 ||
+		    raw_len != sizeof raw) {
+			pki_why(why, "CSR key is not Ed25519");
+			goto free_req;
+		}
+		if (X509_REQ_verify(req, pub) != 1) {
+			pki_why(why, "CSR signature does not verify");
+			goto free_req;
+		}
 	}
 
 	/* the certificate */
@@ -1045,7 +1080,7 @@ int pki_sign_cached(struct pki_cache *cache, const struct env_blob *ca_cert,
 	    X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1 ||
 	    pki_time_set(X509_getm_notBefore(x), not_before_s) != 0 ||
 	    pki_time_set(X509_getm_notAfter(x), not_after_s) != 0 ||
-	    pki_pubkey_set(X509_get_X509_PUBKEY(x), pub) != 1)
+	    pki_pubkey_set_raw(X509_get_X509_PUBKEY(x), raw) != 1)
 		goto free_x;
 	X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
 	if (pki_ext_add(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") != 0 ||
@@ -1061,7 +1096,7 @@ int pki_sign_cached(struct pki_cache *cache, const struct env_blob *ca_cert,
 	if (rc == CS_ELIMIT)
 		pki_why(why, "certificate does not fit %zu bytes", cap);
 	if (rc == 0)
-		pki_made_note(cache, cert, *len, ca_cert->data, ca_cert->len);
+		pki_made_note(cache, cert, *len, ca_cert->data, ca_cert->len, NULL);
 free_x:
 	X509_free(x);
 free_req:
@@ -1150,8 +1185,8 @@ int pki_verify_cached(struct pki_cache *cache, const struct env_blob *cert,
 				cluster_differs = false;
 			if (X509_NAME_cmp(X509_get_issuer_name(x),
 					  X509_get_subject_name(r)) == 0 &&
-			    (pki_made_has(cache, cert->data, cert->len, roots[i].data,
-					  roots[i].len) ||
+			    (pki_made_find(cache, cert->data, cert->len, roots[i].data,
+					   roots[i].len) != NULL ||
 			     X509_verify(x, X509_get0_pubkey(r)) == 1))
 				matched = i;
 		}
