@@ -108,7 +108,7 @@ struct agent_task {
 	ms_t sent_ms;	     /* when it was last sent */
 	ms_t resend_ms;	     /* it is sent again this long after sent_ms */
 	int32_t exit_code;
-	char *message; /* agent_text_set's: owned, NULL for "" */
+	char *message; /* agent_task_text_set's: owned, NULL for "" */
 	struct env_ctl *ctl;
 	struct env_ctl_req op;	 /* one operation in flight */
 	ms_t op_started_ms;	 /* when it was asked (metrics) */
@@ -124,7 +124,7 @@ struct agent_task {
 	/* the START answered an error: inspect before FAILED, for a start cut
 	 * short (dockerd restarting) may have started the container */
 	bool start_failed;
-	char *start_error; /* Docker's words (agent_text_set's) */
+	char *start_error; /* Docker's words (agent_task_text_set's) */
 	/* a container found by its labels that no known task owns: it has no
 	 * assignment and is never reported; stopped and removed once the
 	 * first full set of assignments does not name it */
