@@ -278,6 +278,8 @@ static void pki_made_note(struct pki_cache *cache, const uint8_t *der, size_t le
 	m->hash = pki_made_hash(der, len, signer, signer_len);
 	if (pub != NULL)
 		memcpy(m->pub, pub, sizeof m->pub);
+	else
+		memset(m->pub, 0, sizeof m->pub);
 }
 
 /* der, signed by the key of signer (NULL, 0: its own), as made through
