@@ -1040,6 +1040,10 @@ struct simvfs *simvfs_create(const char *name, simvfs_now_fn now, simvfs_random_
 	(void)sqlite3_config(SQLITE_CONFIG_PAGECACHE, (void *)NULL, 0, 0);
 	if (sqlite3_initialize() != SQLITE_OK || sqlite3_vfs_find(name))
 		return NULL;
+	/* see SIMVFS_SQLITE_SOFT_BYTES: a page cache over it gives back
+	 * pages it holds instead of growing; they are read again from the
+	 * simulated disk when wanted, and no query's answer changes */
+	(void)sqlite3_soft_heap_limit64(SIMVFS_SQLITE_SOFT_BYTES);
 	vfs = calloc(1, sizeof *vfs);
 	if (!vfs)
 		return NULL;

@@ -33,6 +33,13 @@ typedef void (*simvfs_random_fn)(void *ctx, void *buf, size_t size);
 struct simvfs *simvfs_create(const char *name, simvfs_now_fn now, simvfs_random_fn random,
 			     void *ctx);
 
+/* The soft bound on all sqlite's memory in the process that simvfs_create
+ * sets (sqlite3_soft_heap_limit64; issue 18). Every page a simulated
+ * database holds is also on its simulated disk, in memory: three managers'
+ * Raft logs kept 16 MiB page caches each (cache_size in core/raftio.c,
+ * for a real disk) of pages written once, 70 MB of a 1,000-worker run. */
+#define SIMVFS_SQLITE_SOFT_BYTES (32ll << 20)
+
 /* simvfs_destroy unregisters the VFS and frees every disk and file. Every
  * sqlite connection on it must have been closed before. */
 void simvfs_destroy(struct simvfs *vfs);

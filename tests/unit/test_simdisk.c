@@ -245,6 +245,57 @@ static void test_simdisk_committed_table_survives_reopen(void **state)
 	close_db(w, db);
 }
 
+/* Issue 18: simvfs_create bounds sqlite's memory (SIMVFS_SQLITE_SOFT_BYTES),
+ * and a database past the bound answers every query as in memory: its
+ * page cache gives back pages and reads them again from the disk. */
+static void test_simdisk_database_past_the_soft_bound_reads_back_whole(void **state)
+{
+	struct test_world *w = *state;
+	enum { ROWS = 12000, ROW_BYTES = 4000 };
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	uint64_t sum_in = 0, sum_out = 0;
+	size_t rows = 0;
+
+	assert_int_equal(sqlite3_soft_heap_limit64(-1), SIMVFS_SQLITE_SOFT_BYTES);
+	assert_true((int64_t)ROWS * ROW_BYTES > SIMVFS_SQLITE_SOFT_BYTES);
+	db = open_db(w, "m1", "big.db");
+	exec_ok(db, "PRAGMA cache_size = -65536;" /* 64 MiB: over the bound */
+		    "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB);"
+		    "BEGIN;");
+	assert_int_equal(
+		sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?, ?)", -1, &st, NULL),
+		SQLITE_OK);
+	for (int i = 0; i < ROWS; i++) {
+		uint8_t v[ROW_BYTES];
+		memset(v, (uint8_t)(i * 7), sizeof v);
+		v[0] = (uint8_t)i;
+		sum_in += (uint64_t)(uint8_t)(i * 7) * (sizeof v - 1) + v[0];
+		sqlite3_bind_int(st, 1, i);
+		sqlite3_bind_blob(st, 2, v, sizeof v, SQLITE_TRANSIENT);
+		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	exec_ok(db, "COMMIT;");
+	/* sqlite holds less than the database: pages were given back */
+	assert_true(sqlite3_memory_used() < (int64_t)ROWS * ROW_BYTES);
+	assert_int_equal(
+		sqlite3_prepare_v2(db, "SELECT v FROM t ORDER BY id", -1, &st, NULL),
+		SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const uint8_t *v = sqlite3_column_blob(st, 0);
+		assert_int_equal(sqlite3_column_bytes(st, 0), ROW_BYTES);
+		for (int j = 0; j < ROW_BYTES; j++)
+			sum_out += v[j];
+		rows++;
+	}
+	sqlite3_finalize(st);
+	assert_int_equal(rows, ROWS);
+	assert_true(sum_in == sum_out);
+	close_db(w, db);
+}
+
 static void test_simdisk_committed_data_survives_crash_losing_unsynced(void **state)
 {
 	struct test_world *w = *state;
@@ -1458,6 +1509,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_simdisk_committed_table_survives_reopen),
+		T(test_simdisk_database_past_the_soft_bound_reads_back_whole),
 		T(test_simdisk_committed_data_survives_crash_losing_unsynced),
 		T(test_simdisk_writes_during_crash_do_not_reach_disk),
 		T(test_simdisk_crash_mid_transaction_rolls_back_keeping_unsynced),
