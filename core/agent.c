@@ -438,21 +438,14 @@ static const char *agent_text(const char *text)
  * are dropped and the error logged: the state is still right. */
 static void agent_task_text_set(struct agent_task *t, char **dst, const char *src)
 {
-	size_t n = src ? strnlen(src, AGENT_TEXT_BYTES - 1) : 0;
 	char *p = NULL;
 
-	if (n) {
-		p = malloc(n + 1);
-		if (!p) {
+	if (src && src[0]) {
+		p = strndup(src, AGENT_TEXT_BYTES - 1);
+		if (!p)
 			env_logf(t->a->env, ENV_LOG_ERROR,
 				 "msg=\"task's words dropped (out of memory)\" task=%s",
 				 t->id_text);
-			free(*dst);
-			*dst = NULL;
-			return;
-		}
-		memcpy(p, src, n);
-		p[n] = '\0';
 	}
 	free(*dst);
 	*dst = p;

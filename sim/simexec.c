@@ -19,6 +19,7 @@
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/limits.h"
+#include "core/str.h"
 #include "core/tree.h"
 
 #define SIMEXEC_ON_WORLD UINT32_MAX /* world_call_at's "the world itself" */
@@ -768,22 +769,16 @@ static void simexec_rec_result(struct simexec_rec *rec, int status,
 	free(rec->message);
 	rec->message = NULL;
 	if (message && message[0]) {
-		size_t len = strnlen(message, SIMEXEC_MSG_BYTES - 1);
-		rec->message = malloc(len + 1);
-		if (!rec->message) {
+		rec->message = strndup(message, SIMEXEC_MSG_BYTES - 1);
+		if (!rec->message)
 			rec->status = CS_ENOMEM; /* the words are lost: say why */
-			return;
-		}
-		memcpy(rec->message, message, len);
-		rec->message[len] = '\0';
 	}
 }
 
 /* Copies rec's words into req. */
 static void simexec_rec_message(const struct simexec_rec *rec, struct env_ctl_req *req)
 {
-	snprintf(req->message, sizeof req->message, "%s",
-		 rec->message ? rec->message : "");
+	str_copy(req->message, sizeof req->message, rec->message);
 }
 
 static void simexec_rec_no_container(struct simexec_rec *rec, const char *task_id)
