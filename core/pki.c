@@ -224,6 +224,45 @@ static X509 *pki_cert_parse_leaf(struct pki_cache *cache, const struct env_blob 
 				 why);
 }
 
+void pki_cache_keep_leaf(struct pki_cache *cache, X509 *x)
+{
+	struct pki_cache_slot *sl;
+	unsigned char *p;
+	int n;
+
+	if (cache == NULL || x == NULL)
+		return;
+	n = i2d_X509(x, NULL);
+	if (n <= 0 || (size_t)n > PKI_DER_BYTES_MAX) {
+		ERR_clear_error();
+		return;
+	}
+	if (cache->leaf == NULL)
+		cache->leaf = calloc(PKI_CACHE_LEAF_SLOTS, sizeof *cache->leaf);
+	if (cache->leaf == NULL)
+		return;
+	for (size_t i = 0; i < PKI_CACHE_LEAF_SLOTS; i++) {
+		sl = &cache->leaf[i];
+		if (sl->x == x)
+			return; /* kept already */
+	}
+	if (X509_up_ref(x) != 1)
+		return;
+	sl = &cache->leaf[cache->leaf_next];
+	cache->leaf_next = (cache->leaf_next + 1) % PKI_CACHE_LEAF_SLOTS;
+	X509_free(sl->x);
+	p = sl->der;
+	if (i2d_X509(x, &p) != n) {
+		X509_free(x);
+		sl->x = NULL;
+		sl->len = 0;
+		ERR_clear_error();
+		return;
+	}
+	sl->len = (size_t)n;
+	sl->x = x;
+}
+
 void pki_cache_free(struct pki_cache *cache)
 {
 	if (cache == NULL)

@@ -159,6 +159,16 @@ int pki_sign_cached(struct pki_cache *cache, const struct env_blob *ca_cert,
 		    int64_t not_after_s, uint64_t serial, uint8_t *cert, size_t cap,
 		    size_t *len, char why[PKI_WHY_BYTES]);
 
+/* pki_cache_keep_leaf keeps x (OpenSSL's X509, which gains a reference)
+ * among cache's checked certificates, keyed by its own DER (i2d_X509, the
+ * bytes it was parsed from): pki_verify_cached of those bytes then parses
+ * nothing (issue 18: a TLS peer's certificate, parsed by the handshake
+ * already, was parsed again for its check, 0.85 M instructions in OpenSSL
+ * 3.0). Only a parse is saved: every check is made. NULL x, or no
+ * memory: nothing kept. */
+struct x509_st;
+void pki_cache_keep_leaf(struct pki_cache *cache, struct x509_st *x);
+
 /* pki_verify through cache (see above). */
 int pki_verify_cached(struct pki_cache *cache, const struct env_blob *cert,
 		      const struct env_blob *roots, size_t root_count, int64_t now_s,

@@ -335,6 +335,11 @@ size_t tls_in_pending(const struct tls_conn *t)
 	return BIO_ctrl_pending(t->in);
 }
 
+struct x509_st *tls_peer_leaf(const struct tls_conn *t)
+{
+	return SSL_get0_peer_certificate(t->ssl);
+}
+
 int tls_peer_cert(const struct tls_conn *t, size_t index, uint8_t *buf, size_t cap,
 		  size_t *len)
 {

@@ -816,6 +816,62 @@ static void test_pki_made_signatures_skip_their_check_and_nothing_else(void **st
 	assert_int_equal(cache.made_hits, 0);
 }
 
+/* A certificate another parse already holds (a TLS handshake's: issue
+ * 18) kept in the cache: its check parses nothing more (no slot taken),
+ * and answers as pki_verify does, refusals included: only the parse is
+ * saved. */
+static void test_pki_kept_leaf_is_checked_in_full_without_a_parse(void **state)
+{
+	struct pki_cache cache;
+	struct ca ca, other;
+	struct der cert, cert2;
+	struct env_blob r_ca, r_other;
+	const unsigned char *p;
+	X509 *x;
+	size_t next;
+
+	(void)state;
+	memset(&cache, 0, sizeof cache);
+	ca_make(&ca, 1, CLUSTER);
+	ca_make(&other, 2, CLUSTER);
+	r_ca = blob(ca.cert, ca.cert_len);
+	r_other = blob(other.cert, other.cert_len);
+	node_make(&ca, &cert);
+	p = cert.b;
+	x = d2i_X509(NULL, &p, (long)cert.len);
+	assert_non_null(x);
+
+	pki_cache_keep_leaf(&cache, x);
+	assert_non_null(cache.leaf);
+	assert_ptr_equal(cache.leaf[0].x, x);
+	assert_int_equal(cache.leaf[0].len, cert.len);
+	assert_memory_equal(cache.leaf[0].der, cert.b, cert.len);
+	next = cache.leaf_next;
+	pki_cache_keep_leaf(&cache, x); /* kept once */
+	assert_int_equal(cache.leaf_next, next);
+	X509_free(x); /* the cache holds its own reference */
+
+	/* checked against its root: found, no new slot */
+	assert_int_equal(verify_both(&cache, &cert, &r_ca, 1, T_2026 + 1000), 0);
+	assert_int_equal(cache.leaf_next, next);
+	/* against another root (another key, the same name): refused */
+	assert_int_equal(verify_both(&cache, &cert, &r_other, 1, T_2026 + 1000),
+			 CS_EAUTH);
+	/* past its validity: refused */
+	assert_int_equal(verify_both(&cache, &cert, &r_ca, 1, T_DEC + 1), CS_EAUTH);
+	assert_int_equal(cache.leaf_next, next);
+	/* other bytes: parsed for themselves, a slot of their own */
+	node_make(&other, &cert2);
+	assert_int_equal(verify_both(&cache, &cert2, &r_ca, 1, T_2026 + 1000), CS_EAUTH);
+	assert_int_equal(cache.leaf_next, next + 1);
+	assert_int_equal(verify_both(&cache, &cert2, &r_other, 1, T_2026 + 1000), 0);
+	assert_int_equal(cache.leaf_next, next + 1);
+	pki_cache_keep_leaf(&cache, NULL); /* nothing */
+	assert_int_equal(cache.leaf_next, next + 1);
+	pki_cache_free(&cache);
+	assert_null(cache.leaf);
+}
+
 static void test_pki_validity_cut_to_the_roots_end(void **state)
 {
 	struct ca ca;
@@ -1507,6 +1563,7 @@ int main(void)
 		cmocka_unit_test(test_pki_cache_hit_refuses_as_no_cache),
 		cmocka_unit_test(
 			test_pki_made_signatures_skip_their_check_and_nothing_else),
+		cmocka_unit_test(test_pki_kept_leaf_is_checked_in_full_without_a_parse),
 		cmocka_unit_test(test_pki_validity_cut_to_the_roots_end),
 		cmocka_unit_test(test_pki_times_after_2049_round_trip),
 		cmocka_unit_test(test_pki_verify_refusals_say_exactly_why),
