@@ -233,6 +233,9 @@ struct uvenv {
 	uint64_t frame_ttl_ms;
 	uint64_t idle_timeout_ms;
 	uint64_t peer_idle_ms;
+	/* cfg dial_from: where outgoing connections leave from */
+	bool dial_from;
+	struct sockaddr_in dial_sa;
 	uv_timer_t sweep;
 	uint64_t sweeps; /* how many ran: every sweep_full-th looks at all */
 
@@ -1956,6 +1959,21 @@ static void uvenv_out_connected(uv_connect_t *req, int status)
 	}
 }
 
+/* Binds o's socket to the address of cfg dial_from, its port left to
+ * the connect (IP_BIND_ADDRESS_NO_PORT: chosen for the four-tuple, not
+ * reserved for the address alone; a kernel without it reserves one at
+ * the bind). Returns 0 or libuv's error. */
+static int uvenv_out_bind(struct uvenv_out *o)
+{
+	uv_os_fd_t fd;
+	int one = 1;
+
+	if (uv_fileno((const uv_handle_t *)&o->handle, &fd) == 0)
+		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+				 sizeof one);
+	return uv_tcp_bind(&o->handle, (const struct sockaddr *)&o->u->dial_sa, 0);
+}
+
 /* Starts a connection to p. Failure to even start counts as a failed
  * connect (backoff). */
 static void uvenv_peer_dial(struct uvenv_peer *p)
@@ -1974,14 +1992,29 @@ static void uvenv_peer_dial(struct uvenv_peer *p)
 	o->u = u;
 	o->peer = p;
 	o->dialed_ms = uv_now(u->loop);
-	uv_tcp_init(u->loop, &o->handle);
+	if (u->dial_from) {
+		/* the socket now, to be bound before the connect */
+		rv = uv_tcp_init_ex(u->loop, &o->handle, AF_INET);
+		if (rv != 0) {
+			free(o);
+			uvenv_logf(u, ENV_LOG_DEBUG,
+				   "msg=\"connect failed\" peer=%s err=\"%s\"", p->addr,
+				   uv_strerror(rv));
+			uvenv_peer_backoff(p);
+			return;
+		}
+	} else {
+		uv_tcp_init(u->loop, &o->handle);
+	}
 	o->handle.data = o;
 	o->connect.data = o;
 	u->handles_live++;
 	p->out = o;
 	uv_tcp_nodelay(&o->handle, 1);
-	rv = uv_tcp_connect(&o->connect, &o->handle, (const struct sockaddr *)&p->sa,
-			    uvenv_out_connected);
+	rv = u->dial_from ? uvenv_out_bind(o) : 0;
+	if (rv == 0)
+		rv = uv_tcp_connect(&o->connect, &o->handle,
+				    (const struct sockaddr *)&p->sa, uvenv_out_connected);
 	if (rv != 0) {
 		/* no peer_cb: the connection was never up, and we are inside
 		 * send or a timer of ours */
@@ -3966,8 +3999,9 @@ static int uvenv_bind(const struct sockaddr_in *sa)
 int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	       size_t err_size)
 {
-	struct sockaddr_in listen_sa, adv_sa, real_sa;
+	struct sockaddr_in listen_sa, adv_sa, real_sa, dial_sa = {.sin_family = AF_INET};
 	socklen_t real_len = sizeof real_sa;
+	bool dial_from = cfg->dial_from && *cfg->dial_from;
 	char why[UVENV_MESSAGE_BYTES];
 	struct uvenv *u;
 	bool fresh;
@@ -3987,6 +4021,12 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	if (cfg->advertise_addr &&
 	    uvenv_parse_addr(cfg->advertise_addr, &adv_sa, why, sizeof why) != 0) {
 		netlog_errf(err, err_size, "advertise address %s", why);
+		return CS_EINVAL;
+	}
+	if (dial_from && inet_pton(AF_INET, cfg->dial_from, &dial_sa.sin_addr) != 1) {
+		netlog_errf(err, err_size,
+			    "dial-from address \"%.64s\": not a dotted IPv4 address",
+			    cfg->dial_from);
 		return CS_EINVAL;
 	}
 	rv = uvenv_state_check(cfg->state_dir, &fresh, err, err_size);
@@ -4105,6 +4145,8 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 	u->peer_idle_ms = cfg->peer_idle_ms ? cfg->peer_idle_ms : UVENV_PEER_IDLE_MS;
 	u->handshakes_max =
 		cfg->handshakes_max ? cfg->handshakes_max : UVENV_HANDSHAKES_MAX;
+	u->dial_from = dial_from;
+	u->dial_sa = dial_sa;
 	u->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms
 							    : UVENV_HANDSHAKE_TIMEOUT_MS;
 	u->timer_next_id = 1;

@@ -132,6 +132,13 @@ struct uvenv_cfg {
 	 * so all their timers are one heap on one libuv timer. NULL: the
 	 * uvenv keeps one of its own. */
 	struct uvenv_clock *clock;
+	/* appended (issue 18): the IPv4 address this node's outgoing
+	 * connections leave from ("127.1.0.1"), its port the kernel's; NULL
+	 * or "": the kernel's choice. swarmload gives each agent an address
+	 * of loopback's own, as ten thousand machines have ten thousand:
+	 * from 127.0.0.1 alone, the kernel's search for a free port
+	 * (__inet_hash_connect) was 8% of the CPU in a reconnect wave. */
+	const char *dial_from;
 };
 
 /* The clock of env timers (issue 18): each env timer was a libuv timer

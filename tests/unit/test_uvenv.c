@@ -2367,6 +2367,52 @@ static void test_uvenv_renewal_redials_and_files_private(void **state)
 	umask(old);
 }
 
+/* cfg dial_from (issue 18): a node's connections leave from that address,
+ * which its peer sees (the socket's, as the sender's peer_ip), its
+ * identity unchanged; an address that is not dotted IPv4 is refused at
+ * open, said clearly. */
+static void test_uvenv_dial_from_is_the_peer_address_seen(void **state)
+{
+	uv_loop_t loop;
+	char dir_a[64], dir_b[64], err[256];
+	struct uvenv *a, *b, *bad = NULL;
+	struct env *eb;
+	struct idrx rb = {0};
+	struct ca ca;
+
+	(void)state;
+	make_tmpdir(dir_a, sizeof dir_a);
+	make_tmpdir(dir_b, sizeof dir_b);
+	uv_loop_init(&loop);
+	ca_make(&ca, 1, ID_CLUSTER);
+	a = open_env_cfg(&loop, dir_a, "127.0.0.1:0",
+			 (struct uvenv_cfg){.dial_from = "127.1.2.3"});
+	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0", (struct uvenv_cfg){0});
+	enroll(a, &ca, ID_CLUSTER, 0xa1, ENV_ROLE_WORKER);
+	enroll(b, &ca, ID_CLUSTER, 0xb1, ENV_ROLE_MANAGER);
+	eb = uvenv_env(b);
+	rb.env = eb;
+	eb->ops->listen(eb, idrx_recv, NULL, &rb);
+	assert_int_equal(send_seq(a, uvenv_addr(b), 0, 10), 0);
+	rb.want = 1;
+	assert_true(run_until(&loop, idrx_has_want, &rb, 5000));
+	assert_string_equal(rb.last.peer_ip, "127.1.2.3");
+	assert_int_equal(rb.last.node_id, 0xa1);
+	assert_string_equal(rb.from, uvenv_addr(a)); /* what it calls itself */
+
+	assert_int_equal(uvenv_open(&(struct uvenv_cfg){.loop = &loop,
+							.listen_addr = "127.0.0.1:0",
+							.state_dir = dir_a,
+							.dial_from = "127.1.2"},
+				    &bad, err, sizeof err),
+			 CS_EINVAL);
+	assert_null(bad);
+	assert_string_equal(err,
+			    "dial-from address \"127.1.2\": not a dotted IPv4 address");
+	teardown(&loop, (struct uvenv *[]){a, b, NULL},
+		 (const char *[]){dir_a, dir_b, NULL});
+}
+
 /* The identity survives a restart; a node.crt that is not node.key's
  * certificate is refused at open, said clearly, unless it is pending.key's
  * (an install cut by a crash after the certificate): then open finishes
@@ -2956,6 +3002,7 @@ int main(void)
 		cmocka_unit_test(test_uvenv_renewal_redials_and_files_private),
 		cmocka_unit_test(test_uvenv_autolock_seals_the_node_key),
 		cmocka_unit_test(test_uvenv_identity_files_checked_at_open),
+		cmocka_unit_test(test_uvenv_dial_from_is_the_peer_address_seen),
 		cmocka_unit_test(test_uvenv_sender_expires_with_the_certificate),
 		cmocka_unit_test(test_uvenv_peer_checks_are_remembered_until_expiry),
 		cmocka_unit_test(test_uvenv_wall_clock),
