@@ -38,6 +38,7 @@
  * atomics only. Exit status: 0 done, 1 a phase failed or timed out, 2 bad
  * usage. */
 #define _GNU_SOURCE /* pthread_setname_np */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -74,6 +75,11 @@ enum {
 	SL_WATCH_MAX = 16,
 	SL_FDS_PER_AGENT = 8, /* listener, connections both ways, sqlite files */
 	SL_POLL_MS = 5,
+	/* leader-kill's look at every agent's session (sl_count_lk): each
+	 * look reads every agent's state, a cache miss each; every 5 ms it
+	 * was 7% of the machine's CPU during the phase. A session is seen
+	 * begun at the first look after it did: T errs late by this at most */
+	SL_LK_POLL_MS = 25,
 	/* the control API's running/desired count (SERVICE_LIST with status:
 	 * kept by the managers, O(services) to answer), asked this often in
 	 * the create and node-death phases */
@@ -151,6 +157,11 @@ static const char sl_usage[] =
 	"                           about 4.3 descriptors): this one runs the first\n"
 	"                           share and the phases, the others (forked) their\n"
 	"                           shares; counts are summed over all of them\n"
+	"  --one-address            every agent connects from 127.0.0.1 (default:\n"
+	"                           agent n from an address of loopback's own,\n"
+	"                           127.1.0.1 on, as machines have their own;\n"
+	"                           from one address the kernel's search for a\n"
+	"                           free port costs CPU the managers need)\n"
 	"  --help\n"
 	"\n"
 	"Prints one progress line every 2 s of a long phase, a line per phase,\n"
@@ -258,6 +269,7 @@ struct swarmload {
 	struct sl_watch watch[SL_WATCH_MAX];
 	size_t watch_count;
 	unsigned kill_agents;
+	bool one_address; /* every agent dials from 127.0.0.1 */
 	pid_t kill_leader;
 	const char *after_socket;
 	/* state */
@@ -271,6 +283,7 @@ struct swarmload {
 	uv_timer_t poll;
 	struct sl_agent *a;
 	unsigned started, joined_n, sessions_n;
+	unsigned polls; /* sl_poll's calls */
 	struct fakeexec x;
 	/* --procs: this process's share of the agents, global indexes
 	 * lo..lo+n-1 (a[] holds them), its slot, and what all share */
@@ -353,6 +366,10 @@ static int sl_parse(struct swarmload *sl, int argc, char **argv)
 		if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0) {
 			fputs(sl_usage, stdout);
 			exit(0);
+		}
+		if (strcmp(f, "--one-address") == 0) {
+			sl->one_address = true;
+			continue;
 		}
 		if (!arg) {
 			fprintf(stderr, "swarmload: %s: needs a value (--help)\n", f);
@@ -625,22 +642,43 @@ static bool sl_has_cert(struct env *env)
 }
 
 /* Opens agent i's env and fills its cfg (not started). */
+/* The address agent n (1..) connects from: 127.A.B.C, each of A, B, C in
+ * 1..254 (none a network's or broadcast's number), 127.1.1.1 for the
+ * first; n 0: "" (the kernel's choice, 127.0.0.1 for a loopback peer).
+ * Loopback is all of 127.0.0.0/8 on Linux: nothing is configured. */
+static void sl_dial_from(unsigned n, char out[INET_ADDRSTRLEN])
+{
+	unsigned k = n - 1;
+
+	if (n == 0) {
+		out[0] = '\0';
+		return;
+	}
+	snprintf(out, INET_ADDRSTRLEN, "127.%u.%u.%u", 1 + k / (254 * 254) % 254,
+		 1 + k / 254 % 254, 1 + k % 254);
+}
+
 static int sl_agent_open(struct swarmload *sl, unsigned i)
 {
 	struct sl_agent *a = &sl->a[i];
-	char dir[320], err[256];
+	char dir[320], err[256], from[INET_ADDRSTRLEN], listen[INET_ADDRSTRLEN + 3];
 
 	a->sl = sl;
 	snprintf(a->name, sizeof a->name, "%s%u", sl->prefix, sl->lo + i + 1);
+	sl_dial_from(sl->one_address ? 0 : sl->lo + i + 1, from);
+	/* it listens there too: ten thousand listeners took ten thousand
+	 * of 127.0.0.1's ports from the connections' search */
+	snprintf(listen, sizeof listen, "%s:0", from[0] ? from : "127.0.0.1");
 	snprintf(dir, sizeof dir, "%.200s/%s", sl->dir, a->name);
 	if (uvenv_open(&(struct uvenv_cfg){.loop = &sl->loop,
-					   .listen_addr = "127.0.0.1:0",
+					   .listen_addr = listen,
 					   .state_dir = dir,
 					   .name = a->name,
 					   .log_out = sl->log,
 					   .log_level = ENV_LOG_WARN,
 					   .vcache = sl->vcache,
-					   .clock = sl->clock},
+					   .clock = sl->clock,
+					   .dial_from = from},
 		       &a->uv, err, sizeof err) != 0) {
 		fprintf(stderr, "swarmload: agent %s: %s\n", a->name, err);
 		return -1;
@@ -810,7 +848,8 @@ static void sl_poll(uv_timer_t *t)
 		sl_kill_agents(sl);
 		atomic_store(&sl->me->killed, 1);
 	}
-	sl_count_lk(sl);
+	if (++sl->polls % (SL_LK_POLL_MS / SL_POLL_MS) == 0)
+		sl_count_lk(sl);
 	atomic_store(&sl->me->running, sl->x.counts.running);
 	atomic_store(&sl->me->started_tasks, sl->x.counts.started);
 	atomic_store(&sl->me->failed_starts, sl->x.counts.failed);
@@ -1716,7 +1755,7 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 		sl_sleep_ms(new_port ? SL_POLL_MS : 100);
 	}
 	t_seen = sl_now() - t0;
-	sl_sleep_ms(2 * SL_POLL_MS); /* lk_last_ns of the count that said all */
+	sl_sleep_ms(2 * SL_LK_POLL_MS); /* lk_last_ns of the count that said all */
 	t_done = (double)(SL_MAX(sl, lk_last_ns) - t0_ns) / 1e9;
 	/* out of the timed region (the agents' sessions): the tasks still all
 	 * RUNNING by the control API (the new leader's store), by service ls's
@@ -1750,7 +1789,7 @@ static int sl_phase_leader_kill(struct swarmload *sl)
 	       "\n",
 	       live, t_done, bound, restarted);
 	printf("  leader-kill: SIGKILL to pid %d (the leader, port %d); T is when the last "
-	       "agent first heard the new leader (port %d) in session; the control API "
+	       "agent first heard the new leader (port %d) in session (seen every 25 ms); the control API "
 	       "named it after %.2f s, this thread saw them all after %.2f s; all %" PRIu64
 	       " tasks RUNNING by the control API's count at %.2f s (service ls's count, "
 	       "asked every %d ms); one list of every task after it: %" PRIu64

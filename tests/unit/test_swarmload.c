@@ -30,6 +30,46 @@ static int parse(struct swarmload *sl, const char *const *args)
 	return sl_parse(sl, argc, argv);
 }
 
+/* Each agent its own loopback address, none a network's or broadcast's
+ * number, all different up to the most agents; --one-address: none. */
+static void test_swarmload_dial_from_addresses(void **state)
+{
+	struct swarmload sl;
+	char a[INET_ADDRSTRLEN];
+	unsigned x, y, z;
+	(void)state;
+
+	sl_dial_from(0, a);
+	assert_string_equal(a, "");
+	sl_dial_from(1, a);
+	assert_string_equal(a, "127.1.1.1");
+	sl_dial_from(254, a);
+	assert_string_equal(a, "127.1.1.254");
+	sl_dial_from(255, a);
+	assert_string_equal(a, "127.1.2.1");
+	sl_dial_from(SL_AGENTS_MAX, a);
+	assert_string_equal(a, "127.2.140.178");
+	for (unsigned n = 1; n <= SL_AGENTS_MAX; n++) {
+		sl_dial_from(n, a);
+		assert_int_equal(sscanf(a, "127.%u.%u.%u", &x, &y, &z), 3);
+		assert_true(x >= 1 && x <= 254 && y >= 1 && y <= 254 && z >= 1 &&
+			    z <= 254);
+		/* the number read back: one address per agent */
+		assert_int_equal((x - 1) * 254 * 254 + (y - 1) * 254 + (z - 1), n - 1);
+	}
+	assert_int_equal(parse(&sl, (const char *[]){"--join", "127.0.0.1:1", "--token",
+						     "t", NULL}),
+			 0);
+	assert_false(sl.one_address);
+	free(sl.join_buf);
+	assert_int_equal(
+		parse(&sl, (const char *[]){"--one-address", "--join", "127.0.0.1:1",
+					    "--token", "t", NULL}),
+		0);
+	assert_true(sl.one_address);
+	free(sl.join_buf);
+}
+
 static void test_swarmload_phase_options(void **state)
 {
 	struct swarmload sl;
@@ -320,6 +360,7 @@ static void test_swarmload_port_of(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_swarmload_dial_from_addresses),
 		cmocka_unit_test(test_swarmload_phase_options),
 		cmocka_unit_test(test_swarmload_live_agents_and_dead_tasks),
 		cmocka_unit_test(test_swarmload_count_and_node_death_end),
