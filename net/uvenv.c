@@ -76,9 +76,11 @@
 #define UVENV_MESSAGE_BYTES    512u
 #define UVENV_BUSY_TIMEOUT_MS  5000
 #define UVENV_LISTEN_BACKLOG   4096 /* the kernel caps it at net.core.somaxconn */
-#define UVENV_ROOTS_MAX	       2u   /* trusted at once: the old and new in a rotation */
-#define UVENV_CHAIN_MAX	       4u   /* a peer's chain certificates looked at */
-#define UVENV_EPHEMERAL_S      (10LL * 365 * 24 * 3600)
+/* connections accepted to wait for a handshake slot (see accept_paused) */
+#define UVENV_HANDSHAKES_WAITING_MAX 16384u
+#define UVENV_ROOTS_MAX		     2u /* trusted at once: the old and new in a rotation */
+#define UVENV_CHAIN_MAX		     4u /* a peer's chain certificates looked at */
+#define UVENV_EPHEMERAL_S	     (10LL * 365 * 24 * 3600)
 
 _Static_assert(LIMIT_ADDR_BYTES_MAX < 256, "an address fits a hello");
 
@@ -146,6 +148,10 @@ struct uvenv_in {
 	size_t cipher;	  /* bytes fed to tls not yet decrypted (counted in
 			     u->in_buffered) */
 	bool handshaking; /* counted in u->handshakes */
+	/* accepted past handshakes_max: in u's wait list (u->wait_first),
+	 * no TLS yet, not read, until a handshake ends (uvenv_wait_start) */
+	bool waiting;
+	struct uvenv_in *wait_prev, *wait_next;
 	bool handshaken;
 	bool verified; /* peer holds a certificate pki_verify took */
 	struct pki_cert peer;
@@ -345,12 +351,20 @@ struct uvenv {
 	uint64_t conn_next_id;
 	size_t handshakes; /* incoming connections in their handshake */
 	size_t handshakes_max;
-	/* at handshakes_max, the next connection waits (libuv holds it and
-	 * stops accepting; the kernel's backlog holds the rest) until a
+	/* at handshakes_max, the next connection is accepted to wait its turn
+	 * (in the wait list, oldest first, neither read nor answered) until a
 	 * handshake ends: a burst of legitimate nodes (all of a dead leader's
-	 * agents at its successor) is served in turn, not closed to retry */
+	 * agents at its successor) is served in turn, not closed to retry.
+	 * Issue 18: it waited in the kernel's backlog, which overflowed (4,096
+	 * at most): each connection dropped there came back only at TCP's
+	 * retransmissions, 1, 2, 4 s later, and 134,000 drops in a leader's
+	 * kill at 10,000 agents left the managers idle for seconds. Past
+	 * UVENV_HANDSHAKES_WAITING_MAX waiting, accepting pauses (libuv holds
+	 * the next, the backlog the rest) */
+	struct uvenv_in *wait_first, *wait_last;
+	size_t waiting;
 	bool accept_paused;
-	size_t accepts_held; /* times accepting paused since the sweep said so */
+	size_t accepts_held; /* connections that waited since the sweep said so */
 	/* handshakes of incoming connections since the last sweep: completed
 	 * (and their time from accept, summed), and ended before completing
 	 * (closed by the client, an error or a timeout): said with the pause,
@@ -980,7 +994,7 @@ static void uvenv_notify(uv_idle_t *h);
  * inside the close or read that ended it) when it paused at the limit. */
 static void uvenv_accept_wake(struct uvenv *u)
 {
-	if (u->accept_paused && !u->closing)
+	if ((u->accept_paused || u->wait_first) && !u->closing)
 		uv_idle_start(&u->notify, uvenv_notify);
 }
 
@@ -1060,6 +1074,13 @@ static void uvenv_in_close(struct uvenv_in *c, const char *reason)
 	DLIST_UNLINK(u->ins, c);
 	uvenv_conn_remove(u, c);
 	u->in_count--;
+	if (c->waiting) {
+		DQUEUE_UNLINK(u->wait_first, u->wait_last, c, wait_prev, wait_next);
+		c->waiting = false;
+		assert(u->waiting > 0);
+		u->waiting--;
+		uvenv_accept_wake(u);
+	}
 	if (c->handshaking) {
 		u->hs_ended++;
 		assert(u->handshakes > 0);
@@ -1505,6 +1526,8 @@ static void uvenv_in_read_now(struct uvenv_in *c, uv_stream_t *s, ssize_t nread,
 		uvenv_in_close(c, "write failed");
 }
 
+static void uvenv_in_start(struct uvenv_in *c);
+
 static void uvenv_accept(uv_stream_t *server, int status)
 {
 	struct uvenv *u = server->data;
@@ -1519,11 +1542,10 @@ static void uvenv_accept(uv_stream_t *server, int status)
 			   uv_strerror(status));
 		return;
 	}
-	if (u->handshakes >= u->handshakes_max) {
+	if (u->handshakes >= u->handshakes_max &&
+	    u->waiting >= UVENV_HANDSHAKES_WAITING_MAX) {
 		/* not accepted: libuv keeps it and stops listening until
-		 * uvenv_accept_resume (said once a sweep, with the count) */
-		if (!u->accept_paused)
-			u->accepts_held++;
+		 * uvenv_notify accepts again */
 		u->accept_paused = true;
 		return;
 	}
@@ -1566,6 +1588,23 @@ static void uvenv_accept(uv_stream_t *server, int status)
 		uvenv_in_close(c, "too many connections");
 		return;
 	}
+	if (u->handshakes >= u->handshakes_max) {
+		/* its turn comes when a handshake ends (said once a sweep,
+		 * with the count) */
+		c->waiting = true;
+		DQUEUE_APPEND(u->wait_first, u->wait_last, c, wait_prev, wait_next);
+		u->waiting++;
+		u->accepts_held++;
+		return;
+	}
+	uvenv_in_start(c);
+}
+
+/* c's handshake begins: its TLS, counted in u->handshakes, read. */
+static void uvenv_in_start(struct uvenv_in *c)
+{
+	struct uvenv *u = c->u;
+
 	if (tls_conn_new(u->tls_server, &c->tls) != 0) {
 		uvenv_in_close(c, "out of memory");
 		return;
@@ -1574,6 +1613,30 @@ static void uvenv_accept(uv_stream_t *server, int status)
 	u->handshakes++;
 	if (uv_read_start((uv_stream_t *)&c->handle, uvenv_in_alloc, uvenv_in_read) != 0)
 		uvenv_in_close(c, "read_start failed");
+}
+
+/* Handshakes for the connections waiting, oldest first, while slots are
+ * free. One that waited three quarters of the handshake timeout is closed
+ * instead: its client (whose own timeout, the same by default, runs from
+ * its connect) gives up about when its handshake would be done, and the
+ * work would be for nothing (issue 18: such handshakes were a leader's
+ * CPU spent on clients that had gone). */
+static void uvenv_wait_start(struct uvenv *u)
+{
+	uint64_t now = uv_now(u->loop);
+
+	while (u->wait_first && u->handshakes < u->handshakes_max && !u->closing) {
+		struct uvenv_in *c = u->wait_first;
+		DQUEUE_UNLINK(u->wait_first, u->wait_last, c, wait_prev, wait_next);
+		c->waiting = false;
+		u->waiting--;
+		if (now - c->accepted_ms >= u->handshake_timeout_ms / 4 * 3) {
+			u->hs_ended++;
+			uvenv_in_close(c, "waited too long for a TLS handshake");
+			continue;
+		}
+		uvenv_in_start(c);
+	}
 }
 
 /* ---------------------------------------------------------------- outgoing */
@@ -1615,7 +1678,10 @@ static void uvenv_notify(uv_idle_t *h)
 	struct uvenv *u = h->data;
 	size_t n = u->notice_count;
 
-	if (u->accept_paused && u->handshakes < u->handshakes_max && !u->closing) {
+	uvenv_wait_start(u);
+	if (u->accept_paused && !u->closing &&
+	    (u->handshakes < u->handshakes_max ||
+	     u->waiting < UVENV_HANDSHAKES_WAITING_MAX)) {
 		u->accept_paused = false; /* set again if it is full again */
 		uvenv_accept((uv_stream_t *)&u->listener, 0);
 	}
@@ -1632,7 +1698,9 @@ static void uvenv_notify(uv_idle_t *h)
 		u->notice_count -= n;
 	}
 	if (u->notice_count == 0 &&
-	    !(u->accept_paused && u->handshakes < u->handshakes_max))
+	    !(u->wait_first && u->handshakes < u->handshakes_max) &&
+	    !(u->accept_paused && (u->handshakes < u->handshakes_max ||
+				   u->waiting < UVENV_HANDSHAKES_WAITING_MAX)))
 		uv_idle_stop(h);
 }
 
@@ -2258,10 +2326,10 @@ static void uvenv_sweep(uv_timer_t *h)
 	if (u->accepts_held) {
 		uvenv_logf(
 			u, ENV_LOG_WARN,
-			"msg=\"accepting paused: too many TLS handshakes in progress\" "
-			"times=%zu handshakes_max=%zu done=%zu done_ms_avg=%" PRIu64
+			"msg=\"connections waited: too many TLS handshakes in progress\" "
+			"times=%zu waiting=%zu handshakes_max=%zu done=%zu done_ms_avg=%" PRIu64
 			" ended_undone=%zu",
-			u->accepts_held, u->handshakes_max, u->hs_done,
+			u->accepts_held, u->waiting, u->handshakes_max, u->hs_done,
 			u->hs_done ? u->hs_done_ms / u->hs_done : 0, u->hs_ended);
 		u->accepts_held = 0;
 	}
@@ -2328,6 +2396,16 @@ static void uvenv_sweep(uv_timer_t *h)
 size_t uvenv_in_buffered_bytes(const struct uvenv *u)
 {
 	return u->in_buffered;
+}
+
+size_t uvenv_in_count(const struct uvenv *u)
+{
+	return u->in_count;
+}
+
+size_t uvenv_in_waiting(const struct uvenv *u)
+{
+	return u->waiting;
 }
 
 size_t uvenv_peer_count(const struct uvenv *u)

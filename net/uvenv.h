@@ -236,6 +236,12 @@ uint64_t uvenv_tls_writes(const struct uvenv *u);
  * cfg's in_buffered_bytes_max. */
 size_t uvenv_in_buffered_bytes(const struct uvenv *u);
 
+/* uvenv_in_count returns how many incoming connections u holds, and
+ * uvenv_in_waiting how many of them wait for a handshake slot (accepted
+ * past handshakes_max; issue 18). */
+size_t uvenv_in_count(const struct uvenv *u);
+size_t uvenv_in_waiting(const struct uvenv *u);
+
 /* uvenv_close drops every queued frame, closes every connection, timer and
  * sqlite handle, and calls no env callback again (from this call on). The
  * caller then runs the loop until it is empty; u is freed in the last close

@@ -2839,12 +2839,14 @@ static void test_uvenv_reply_finds_each_of_many_connections(void **state)
 }
 
 /* Issue 13 (a flood of TLS handshakes must not starve established
- * sessions): past handshakes_max connections in their handshake, accepting
- * pauses (said in one log line a sweep), and a peer already connected goes
- * on being heard. Issue 18: a connection that came meanwhile is not closed
- * at accept but served in turn: when the handshakes in progress end, it
- * is accepted, and its frame arrives with no down notice at its dialler
- * (closed at accept, it was told down and redialled). */
+ * sessions): past handshakes_max connections in their handshake, the next
+ * ones wait their turn (said in one log line a sweep), and a peer already
+ * connected goes on being heard. Issue 18: a connection that came
+ * meanwhile is not closed but served in turn: when the handshakes in
+ * progress end, its handshake begins, and its frame arrives with no down
+ * notice at its dialler (closed at accept, it was told down and
+ * redialled); the waiting ones are accepted, not left in the kernel's
+ * backlog (whose overflow dropped them for TCP's retransmissions). */
 static void test_uvenv_handshake_flood_is_bounded(void **state)
 {
 	uv_loop_t loop;
@@ -2882,10 +2884,13 @@ static void test_uvenv_handshake_flood_is_bounded(void **state)
 		assert_true(run_until(&loop, rx_has_want, &rb, 5000));
 	}
 	assert_true(rb.in_order);
-	/* c dials b meanwhile: it waits behind the flood */
+	/* c dials b meanwhile: it waits behind the flood, accepted: the 10
+	 * raw ones, a's and c's are all b's, 7 of them waiting */
 	assert_int_equal(send_seq(c, uvenv_addr(b), 21, 100), 0);
 	run_until(&loop, never, NULL, 300);
 	assert_int_equal(rb.count, 21);
+	assert_int_equal(uvenv_in_count(b), 12);
+	assert_int_equal(uvenv_in_waiting(b), 7);
 	for (int i = 0; i < 10; i++) { /* none closed: they wait */
 		assert_int_equal(recv(fds[i], x, sizeof x, MSG_DONTWAIT), -1);
 		assert_int_equal(errno, EAGAIN);
@@ -2897,7 +2902,7 @@ static void test_uvenv_handshake_flood_is_bounded(void **state)
 	assert_int_equal(rc.downs, 0);
 	assert_int_equal(rc.ups, 1);
 	w.log = &log;
-	w.needle = "accepting paused: too many TLS handshakes in progress\" times=";
+	w.needle = "connections waited: too many TLS handshakes in progress\" times=";
 	if (!run_until(&loop, log_has, &w, 5000))
 		fail_msg("no pause said: %s", logbuf_text(&log));
 	/* said with what the handshakes since the last sweep came to
@@ -2910,6 +2915,49 @@ static void test_uvenv_handshake_flood_is_bounded(void **state)
 
 	teardown(&loop, (struct uvenv *[]){a, b, c, NULL},
 		 (const char *[]){dir_a, dir_b, dir_c, NULL});
+	logbuf_close(&log);
+}
+
+/* Issue 18: a connection that waited for a handshake slot three
+ * quarters of the handshake timeout is closed when its turn comes, not
+ * served: its client gives up about when the handshake would be done. */
+static void test_uvenv_handshake_waiting_too_long_is_closed(void **state)
+{
+	uv_loop_t loop;
+	char dir_b[64], x[8];
+	struct uvenv *b;
+	struct logbuf log;
+	struct log_wait w = {0};
+	int holder, waiter;
+
+	(void)state;
+	make_tmpdir(dir_b, sizeof dir_b);
+	logbuf_open(&log);
+	uv_loop_init(&loop);
+	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0",
+			 (struct uvenv_cfg){.log_out = log.f,
+					    .log_level = ENV_LOG_INFO,
+					    .handshakes_max = 1,
+					    .handshake_timeout_ms = 4000});
+	holder = raw_connect(uvenv_addr(b)); /* the one slot, no handshake */
+	run_until(&loop, never, NULL, 100);
+	waiter = raw_connect(uvenv_addr(b));
+	run_until(&loop, never, NULL, 100);
+	assert_int_equal(uvenv_in_count(b), 2);
+	assert_int_equal(uvenv_in_waiting(b), 1);
+	/* past 3 s (3/4 of 4 s), before the sweep's 4 s: the slot frees */
+	run_until(&loop, never, NULL, 3200);
+	assert_int_equal(uvenv_in_waiting(b), 1);
+	close(holder);
+	w.log = &log;
+	w.needle = "reason=\"waited too long for a TLS handshake\"";
+	if (!run_until(&loop, log_has, &w, 5000))
+		fail_msg("not closed for its wait: %s", logbuf_text(&log));
+	assert_int_equal(uvenv_in_waiting(b), 0);
+	assert_int_equal(uvenv_in_count(b), 0);
+	assert_int_equal(recv(waiter, x, sizeof x, 0), 0); /* closed, nothing said */
+	close(waiter);
+	teardown(&loop, (struct uvenv *[]){b, NULL}, (const char *[]){dir_b, NULL});
 	logbuf_close(&log);
 }
 
@@ -3007,6 +3055,7 @@ int main(void)
 		cmocka_unit_test(test_uvenv_peer_checks_are_remembered_until_expiry),
 		cmocka_unit_test(test_uvenv_wall_clock),
 		cmocka_unit_test(test_uvenv_handshake_flood_is_bounded),
+		cmocka_unit_test(test_uvenv_handshake_waiting_too_long_is_closed),
 		cmocka_unit_test(test_uvenv_reply_answers_a_joiner_on_its_own_connection),
 		cmocka_unit_test(test_uvenv_reply_finds_each_of_many_connections),
 	};
