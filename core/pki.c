@@ -176,6 +176,33 @@ static X509 *pki_cert_parse(const struct env_blob *b, char *why)
  * and kept (in slot *next, round robin). The caller frees what it gets, as
  * from pki_cert_parse; the slot holds a reference of its own.
  * pki_cert_parse_c: the same through cache's slots for CAs and roots. */
+static struct pki_cache_slot *pki_slot_find(struct pki_cache_slot *slots,
+					    size_t slot_count, const uint8_t *der,
+					    size_t len)
+{
+	for (size_t i = 0; i < slot_count; i++)
+		if (slots[i].x != NULL && slots[i].len == len &&
+		    memcmp(slots[i].der, der, len) == 0)
+			return &slots[i];
+	return NULL;
+}
+
+/* Keeps x, a parse of der (len <= PKI_DER_BYTES_MAX), in slot *next (round
+ * robin), replacing what it held; the slot takes a reference the caller
+ * took for it. */
+static void pki_slot_put(struct pki_cache_slot *slots, size_t slot_count, size_t *next,
+			 X509 *x, const uint8_t *der, size_t len)
+{
+	struct pki_cache_slot *sl = &slots[*next];
+
+	assert(*next < slot_count && len <= PKI_DER_BYTES_MAX);
+	*next = (*next + 1) % slot_count;
+	X509_free(sl->x);
+	sl->x = x;
+	sl->len = len;
+	memcpy(sl->der, der, len);
+}
+
 static X509 *pki_cert_parse_in(struct pki_cache_slot *slots, size_t slot_count,
 			       size_t *next, const struct env_blob *b, char *why)
 {
@@ -185,22 +212,13 @@ static X509 *pki_cert_parse_in(struct pki_cache_slot *slots, size_t slot_count,
 	if (slots == NULL || b == NULL || b->data == NULL || b->len == 0 ||
 	    b->len > PKI_DER_BYTES_MAX)
 		return pki_cert_parse(b, why);
-	assert(*next < slot_count);
-	for (size_t i = 0; i < slot_count; i++) {
-		sl = &slots[i];
-		if (sl->x != NULL && sl->len == b->len &&
-		    memcmp(sl->der, b->data, b->len) == 0 && X509_up_ref(sl->x) == 1)
-			return sl->x;
-	}
+	sl = pki_slot_find(slots, slot_count, b->data, b->len);
+	if (sl != NULL && X509_up_ref(sl->x) == 1)
+		return sl->x;
 	x = pki_cert_parse(b, why);
 	if (x == NULL || X509_up_ref(x) != 1)
 		return x; /* (not kept: parsed again next time) */
-	sl = &slots[*next];
-	*next = (*next + 1) % slot_count;
-	X509_free(sl->x);
-	sl->x = x;
-	sl->len = b->len;
-	memcpy(sl->der, b->data, b->len);
+	pki_slot_put(slots, slot_count, next, x, b->data, b->len);
 	return x;
 }
 
@@ -212,55 +230,43 @@ static X509 *pki_cert_parse_c(struct pki_cache *cache, const struct env_blob *b,
 	return pki_cert_parse_in(cache->slot, PKI_CACHE_SLOTS, &cache->next, b, why);
 }
 
+/* cache's leaf slots, allocated at first use (NULL: no memory). */
+static struct pki_cache_slot *pki_cache_leaves(struct pki_cache *cache)
+{
+	if (cache->leaf == NULL)
+		cache->leaf = calloc(PKI_CACHE_LEAF_SLOTS, sizeof *cache->leaf);
+	return cache->leaf;
+}
+
 /* pki_cert_parse_c for a certificate checked or read: the leaf slots. */
 static X509 *pki_cert_parse_leaf(struct pki_cache *cache, const struct env_blob *b,
 				 char *why)
 {
 	if (cache == NULL)
 		return pki_cert_parse(b, why);
-	if (cache->leaf == NULL)
-		cache->leaf = calloc(PKI_CACHE_LEAF_SLOTS, sizeof *cache->leaf);
-	return pki_cert_parse_in(cache->leaf, PKI_CACHE_LEAF_SLOTS, &cache->leaf_next, b,
-				 why);
+	return pki_cert_parse_in(pki_cache_leaves(cache), PKI_CACHE_LEAF_SLOTS,
+				 &cache->leaf_next, b, why);
 }
 
 void pki_cache_keep_leaf(struct pki_cache *cache, X509 *x)
 {
-	struct pki_cache_slot *sl;
-	unsigned char *p;
+	uint8_t der[PKI_DER_BYTES_MAX];
+	unsigned char *p = der;
+	struct pki_cache_slot *leaves;
 	int n;
 
-	if (cache == NULL || x == NULL)
+	if (cache == NULL || x == NULL || (leaves = pki_cache_leaves(cache)) == NULL)
 		return;
 	n = i2d_X509(x, NULL);
-	if (n <= 0 || (size_t)n > PKI_DER_BYTES_MAX) {
+	if (n <= 0 || (size_t)n > sizeof der || i2d_X509(x, &p) != n) {
 		ERR_clear_error();
 		return;
 	}
-	if (cache->leaf == NULL)
-		cache->leaf = calloc(PKI_CACHE_LEAF_SLOTS, sizeof *cache->leaf);
-	if (cache->leaf == NULL)
-		return;
-	for (size_t i = 0; i < PKI_CACHE_LEAF_SLOTS; i++) {
-		sl = &cache->leaf[i];
-		if (sl->x == x)
-			return; /* kept already */
-	}
-	if (X509_up_ref(x) != 1)
-		return;
-	sl = &cache->leaf[cache->leaf_next];
-	cache->leaf_next = (cache->leaf_next + 1) % PKI_CACHE_LEAF_SLOTS;
-	X509_free(sl->x);
-	p = sl->der;
-	if (i2d_X509(x, &p) != n) {
-		X509_free(x);
-		sl->x = NULL;
-		sl->len = 0;
-		ERR_clear_error();
-		return;
-	}
-	sl->len = (size_t)n;
-	sl->x = x;
+	if (pki_slot_find(leaves, PKI_CACHE_LEAF_SLOTS, der, (size_t)n) != NULL)
+		return; /* those bytes are kept already */
+	if (X509_up_ref(x) == 1)
+		pki_slot_put(leaves, PKI_CACHE_LEAF_SLOTS, &cache->leaf_next, x, der,
+			     (size_t)n);
 }
 
 void pki_cache_free(struct pki_cache *cache)
