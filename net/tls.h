@@ -76,15 +76,15 @@ size_t tls_out_take(struct tls_conn *t, uint8_t *buf, size_t cap);
  * partial record). */
 size_t tls_in_pending(const struct tls_conn *t);
 
-/* tls_peer_cert writes the index-th certificate the peer sent (DER) into
- * buf: 0 is its own (the leaf), 1.. the chain after it. Returns 0,
- * CS_ENOENT (no such certificate), CS_ELIMIT (cap too small). */
 /* tls_peer_leaf: OpenSSL's parse of the certificate the peer showed
  * (X509, borrowed: valid while t is), or NULL (none). A caller that checks
  * the certificate hands it to pki_cache_keep_leaf rather than parse its
  * bytes again. */
 struct x509_st *tls_peer_leaf(const struct tls_conn *t);
 
+/* tls_peer_cert writes the index-th certificate the peer sent (DER) into
+ * buf: 0 is its own (the leaf), 1.. the chain after it. Returns 0,
+ * CS_ENOENT (no such certificate), CS_ELIMIT (cap too small). */
 int tls_peer_cert(const struct tls_conn *t, size_t index, uint8_t *buf, size_t cap,
 		  size_t *len);
 
