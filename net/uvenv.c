@@ -990,8 +990,28 @@ static void uvenv_in_close_cb(uv_handle_t *h)
 
 static void uvenv_notify(uv_idle_t *h);
 
-/* A handshake ended: accepting goes on (from the loop's idle phase, not
- * inside the close or read that ended it) when it paused at the limit. */
+/* Whether u takes the next connection: a handshake slot free, or room
+ * in the wait list. */
+static bool uvenv_accept_room(const struct uvenv *u)
+{
+	return u->handshakes < u->handshakes_max ||
+	       u->waiting < UVENV_HANDSHAKES_WAITING_MAX;
+}
+
+/* Takes c out of u's wait list. */
+static void uvenv_wait_unlink(struct uvenv_in *c)
+{
+	struct uvenv *u = c->u;
+
+	assert(c->waiting && u->waiting > 0);
+	DQUEUE_UNLINK(u->wait_first, u->wait_last, c, wait_prev, wait_next);
+	c->waiting = false;
+	u->waiting--;
+}
+
+/* A handshake ended (or a waiting connection closed): the waiting ones'
+ * turn comes, and accepting goes on when it paused, from the loop's idle
+ * phase, not inside the close or read that ended it. */
 static void uvenv_accept_wake(struct uvenv *u)
 {
 	if ((u->accept_paused || u->wait_first) && !u->closing)
@@ -1075,10 +1095,7 @@ static void uvenv_in_close(struct uvenv_in *c, const char *reason)
 	uvenv_conn_remove(u, c);
 	u->in_count--;
 	if (c->waiting) {
-		DQUEUE_UNLINK(u->wait_first, u->wait_last, c, wait_prev, wait_next);
-		c->waiting = false;
-		assert(u->waiting > 0);
-		u->waiting--;
+		uvenv_wait_unlink(c);
 		uvenv_accept_wake(u);
 	}
 	if (c->handshaking) {
@@ -1542,8 +1559,7 @@ static void uvenv_accept(uv_stream_t *server, int status)
 			   uv_strerror(status));
 		return;
 	}
-	if (u->handshakes >= u->handshakes_max &&
-	    u->waiting >= UVENV_HANDSHAKES_WAITING_MAX) {
+	if (!uvenv_accept_room(u)) {
 		/* not accepted: libuv keeps it and stops listening until
 		 * uvenv_notify accepts again */
 		u->accept_paused = true;
@@ -1627,9 +1643,7 @@ static void uvenv_wait_start(struct uvenv *u)
 
 	while (u->wait_first && u->handshakes < u->handshakes_max && !u->closing) {
 		struct uvenv_in *c = u->wait_first;
-		DQUEUE_UNLINK(u->wait_first, u->wait_last, c, wait_prev, wait_next);
-		c->waiting = false;
-		u->waiting--;
+		uvenv_wait_unlink(c);
 		if (now - c->accepted_ms >= u->handshake_timeout_ms / 4 * 3) {
 			u->hs_ended++;
 			uvenv_in_close(c, "waited too long for a TLS handshake");
@@ -1679,9 +1693,7 @@ static void uvenv_notify(uv_idle_t *h)
 	size_t n = u->notice_count;
 
 	uvenv_wait_start(u);
-	if (u->accept_paused && !u->closing &&
-	    (u->handshakes < u->handshakes_max ||
-	     u->waiting < UVENV_HANDSHAKES_WAITING_MAX)) {
+	if (u->accept_paused && !u->closing && uvenv_accept_room(u)) {
 		u->accept_paused = false; /* set again if it is full again */
 		uvenv_accept((uv_stream_t *)&u->listener, 0);
 	}
@@ -1699,8 +1711,7 @@ static void uvenv_notify(uv_idle_t *h)
 	}
 	if (u->notice_count == 0 &&
 	    !(u->wait_first && u->handshakes < u->handshakes_max) &&
-	    !(u->accept_paused && (u->handshakes < u->handshakes_max ||
-				   u->waiting < UVENV_HANDSHAKES_WAITING_MAX)))
+	    !(u->accept_paused && uvenv_accept_room(u)))
 		uv_idle_stop(h);
 }
 
@@ -4079,7 +4090,7 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 {
 	struct sockaddr_in listen_sa, adv_sa, real_sa, dial_sa = {.sin_family = AF_INET};
 	socklen_t real_len = sizeof real_sa;
-	bool dial_from = cfg->dial_from && *cfg->dial_from;
+	bool dial_from;
 	char why[UVENV_MESSAGE_BYTES];
 	struct uvenv *u;
 	bool fresh;
@@ -4101,6 +4112,7 @@ int uvenv_open(const struct uvenv_cfg *cfg, struct uvenv **out, char *err,
 		netlog_errf(err, err_size, "advertise address %s", why);
 		return CS_EINVAL;
 	}
+	dial_from = cfg->dial_from && *cfg->dial_from;
 	if (dial_from && inet_pton(AF_INET, cfg->dial_from, &dial_sa.sin_addr) != 1) {
 		netlog_errf(err, err_size,
 			    "dial-from address \"%.64s\": not a dotted IPv4 address",
