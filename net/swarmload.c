@@ -159,7 +159,7 @@ static const char sl_usage[] =
 	"                           shares; counts are summed over all of them\n"
 	"  --one-address            every agent connects from 127.0.0.1 (default:\n"
 	"                           agent n from an address of loopback's own,\n"
-	"                           127.1.0.1 on, as machines have their own;\n"
+	"                           127.1.1.1 on, as machines have their own;\n"
 	"                           from one address the kernel's search for a\n"
 	"                           free port costs CPU the managers need)\n"
 	"  --help\n"
