@@ -2079,6 +2079,20 @@ static bool identity_is_zero(const struct env_identity *id)
 
 #define ID_CLUSTER 0x77u
 
+/* a enrolled as worker 0xa1 and b as manager 0xb1 of ca, b listening into
+ * rb: a's first frame to b is heard (rb.last says by whom). */
+static void pair_first_frame(uv_loop_t *loop, struct uvenv *a, struct uvenv *b,
+			     const struct ca *ca, struct idrx *rb)
+{
+	enroll(a, ca, ID_CLUSTER, 0xa1, ENV_ROLE_WORKER);
+	enroll(b, ca, ID_CLUSTER, 0xb1, ENV_ROLE_MANAGER);
+	rb->env = uvenv_env(b);
+	rb->env->ops->listen(rb->env, idrx_recv, NULL, rb);
+	assert_int_equal(send_seq(a, uvenv_addr(b), 0, 10), 0);
+	rb->want = 1;
+	assert_true(run_until(loop, idrx_has_want, rb, 5000));
+}
+
 /* Issue 13, "every message's sender is the node named by the certificate of
  * the connection it came on": a node's frames carry its certificate's node,
  * role, cluster and root; a TLS client without a certificate, or with one
@@ -2110,15 +2124,8 @@ static void test_uvenv_sender_is_who_the_certificate_names(void **state)
 	a = open_tmp_env(&loop, dir_a, sizeof dir_a, NULL, 0);
 	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0",
 			 (struct uvenv_cfg){.log_out = log.f, .log_level = ENV_LOG_INFO});
-	enroll(a, &ca, ID_CLUSTER, 0xa1, ENV_ROLE_WORKER);
-	enroll(b, &ca, ID_CLUSTER, 0xb1, ENV_ROLE_MANAGER);
 	eb = uvenv_env(b);
-	rb.env = eb;
-	eb->ops->listen(eb, idrx_recv, NULL, &rb);
-
-	assert_int_equal(send_seq(a, uvenv_addr(b), 0, 10), 0);
-	rb.want = 1;
-	assert_true(run_until(&loop, idrx_has_want, &rb, 5000));
+	pair_first_frame(&loop, a, b, &ca, &rb);
 	assert_int_equal(rb.last.node_id, 0xa1);
 	assert_int_equal(rb.last.cluster_id, ID_CLUSTER);
 	assert_int_equal(rb.last.role, ENV_ROLE_WORKER);
@@ -2376,7 +2383,6 @@ static void test_uvenv_dial_from_is_the_peer_address_seen(void **state)
 	uv_loop_t loop;
 	char dir_a[64], dir_b[64], err[256];
 	struct uvenv *a, *b, *bad = NULL;
-	struct env *eb;
 	struct idrx rb = {0};
 	struct ca ca;
 
@@ -2388,14 +2394,7 @@ static void test_uvenv_dial_from_is_the_peer_address_seen(void **state)
 	a = open_env_cfg(&loop, dir_a, "127.0.0.1:0",
 			 (struct uvenv_cfg){.dial_from = "127.1.2.3"});
 	b = open_env_cfg(&loop, dir_b, "127.0.0.1:0", (struct uvenv_cfg){0});
-	enroll(a, &ca, ID_CLUSTER, 0xa1, ENV_ROLE_WORKER);
-	enroll(b, &ca, ID_CLUSTER, 0xb1, ENV_ROLE_MANAGER);
-	eb = uvenv_env(b);
-	rb.env = eb;
-	eb->ops->listen(eb, idrx_recv, NULL, &rb);
-	assert_int_equal(send_seq(a, uvenv_addr(b), 0, 10), 0);
-	rb.want = 1;
-	assert_true(run_until(&loop, idrx_has_want, &rb, 5000));
+	pair_first_frame(&loop, a, b, &ca, &rb);
 	assert_string_equal(rb.last.peer_ip, "127.1.2.3");
 	assert_int_equal(rb.last.node_id, 0xa1);
 	assert_string_equal(rb.from, uvenv_addr(a)); /* what it calls itself */
