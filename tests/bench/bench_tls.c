@@ -229,10 +229,11 @@ static void server_recv(struct env *env, const char *from, const uint8_t *buf, s
 		uv_stop(&b->loop);
 }
 
+/* A key seed of its own for each s: s's 8 bytes, then a fixed fill. */
 static void seed_fill(uint8_t seed[PKI_SEED_BYTES], uint64_t s)
 {
 	for (int i = 0; i < PKI_SEED_BYTES; i++)
-		seed[i] = (uint8_t)(s * 31 + (uint64_t)i + (s >> 8) * 7);
+		seed[i] = i < 8 ? (uint8_t)(s >> (8 * i)) : (uint8_t)(i * 31 + 7);
 }
 
 /* count client configurations, each with a certificate of its own for
